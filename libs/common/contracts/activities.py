@@ -1,0 +1,180 @@
+"""The canonical activity: one email, call or meeting, whatever system it came from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+#: Fixed namespace so that the same (tenant, source, external id) always maps to the same id.
+ACTIVITY_ID_NAMESPACE = uuid.UUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10")
+
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+def activity_id_for(tenant_id: str, source: str, external_id: str) -> uuid.UUID:
+    """Deterministic activity id: redeliveries of one vendor object collapse to one id."""
+    return uuid.uuid5(ACTIVITY_ID_NAMESPACE, f"{tenant_id}\x1f{source}\x1f{external_id}")
+
+
+def _lower_email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value.count("@") != 1 or not value.split("@")[0] or "." not in value.split("@")[1]:
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(_lower_email)]
+TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
+E164Phone = Annotated[str, Field(pattern=E164_PATTERN)]
+
+
+class ActivityKind(StrEnum):
+    EMAIL = "email"
+    CALL = "call"
+    MEETING = "meeting"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class Outcome(StrEnum):
+    # calls
+    CONNECTED = "connected"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    FAILED = "failed"
+    # meetings
+    SCHEDULED = "scheduled"
+    HELD = "held"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    # emails
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+OUTCOMES_BY_KIND: dict[ActivityKind, frozenset[Outcome]] = {
+    ActivityKind.CALL: frozenset(
+        {Outcome.CONNECTED, Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL, Outcome.FAILED}
+    ),
+    ActivityKind.MEETING: frozenset({Outcome.SCHEDULED, Outcome.HELD, Outcome.CANCELLED, Outcome.NO_SHOW}),
+    ActivityKind.EMAIL: frozenset({Outcome.SENT, Outcome.RECEIVED}),
+}
+
+
+class ParticipantRole(StrEnum):
+    FROM = "from"
+    TO = "to"
+    CC = "cc"
+    ORGANIZER = "organizer"
+    ATTENDEE = "attendee"
+    CALLER = "caller"
+    CALLEE = "callee"
+
+
+class Participant(BaseModel):
+    """One person on an activity, known by email and/or phone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: Email | None = None
+    phone: str | None = Field(default=None, max_length=40, description="E.164 after normalisation")
+    name: str | None = Field(default=None, max_length=256)
+    role: ParticipantRole
+
+    @model_validator(mode="after")
+    def _needs_an_address(self) -> Participant:
+        if self.email is None and self.phone is None:
+            raise ValueError("a participant needs an email or a phone")
+        return self
+
+
+class CrmReferences(BaseModel):
+    """Explicit CRM links carried by the source (a CRM engagement's associations, say)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deal_id: ExternalId | None = None
+    account_id: ExternalId | None = None
+    contact_ids: tuple[ExternalId, ...] = ()
+    owner_rep_id: ExternalId | None = None
+
+
+class ActivityIn(BaseModel):
+    """A canonical activity as a client posts it to ``POST /v1/events``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "api",
+                    "external_id": "call-7f3a",
+                    "kind": "call",
+                    "direction": "outbound",
+                    "outcome": "connected",
+                    "occurred_at": "2026-11-02T15:04:05Z",
+                    "duration_seconds": 312,
+                    "participants": [
+                        {"email": "ana@acme.example", "role": "caller"},
+                        {"phone": "+14155550100", "name": "Bo Buyer", "role": "callee"},
+                    ],
+                }
+            ]
+        },
+    )
+
+    source: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    external_id: ExternalId
+    kind: ActivityKind
+    direction: Direction
+    outcome: Outcome
+    occurred_at: datetime
+    duration_seconds: int = Field(default=0, ge=0, le=86_400)
+    participants: tuple[Participant, ...] = Field(min_length=1, max_length=500)
+    thread_id: str | None = Field(default=None, max_length=512)
+    #: RFC 5545 UID of a calendar event; the same meeting seen from several sources shares it.
+    ical_uid: str | None = Field(default=None, max_length=1024)
+    subject: str | None = Field(default=None, max_length=2_000)
+    crm: CrmReferences = Field(default_factory=CrmReferences)
+    #: Monotonic per vendor object (Twilio's SequenceNumber, a modification timestamp in ms...):
+    #: when one object is delivered several times in different states the highest revision wins,
+    #: so reordered status callbacks settle on the final state.
+    revision: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActivityIn:
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must carry a timezone offset")
+        if self.outcome not in OUTCOMES_BY_KIND[self.kind]:
+            allowed = ", ".join(sorted(OUTCOMES_BY_KIND[self.kind]))
+            raise ValueError(
+                f"outcome {self.outcome.value!r} is not valid for a {self.kind.value}: use {allowed}"
+            )
+        return self
+
+
+class ActivityIngestedV1(ActivityIn):
+    """Event ``activity-ingested``: an accepted, normalised, privacy-filtered activity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: TenantId
+    activity_id: uuid.UUID
+    ingested_at: datetime
+    #: Sent by a no-reply or automated address; kept, counted, never scored.
+    automated: bool = False
+    adapter_version: str = "canonical/1"

@@ -1,0 +1,128 @@
+"""CRM reference entities: reps, teams, memberships, accounts, contacts and deals.
+
+Every entity carries ``updated_at``: the consumer keeps the newest (last writer wins)
+and ignores an older version delivered late. ``deleted`` tombstones an entity;
+``merged_into`` points a merged entity at its survivor.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.common.contracts.activities import Email, ExternalId, TenantId
+
+
+class _Entity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: ExternalId
+    updated_at: datetime
+    deleted: bool = False
+    merged_into: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> _Entity:
+        if self.updated_at.tzinfo is None:
+            raise ValueError("updated_at must carry a timezone offset")
+        return self
+
+
+class RepV1(_Entity):
+    entity_type: Literal["rep"] = "rep"
+    name: str = Field(default="", max_length=256)
+    emails: tuple[Email, ...] = ()
+    phones: tuple[str, ...] = ()
+    active: bool = True
+    manager_id: ExternalId | None = None
+
+
+class TeamV1(_Entity):
+    entity_type: Literal["team"] = "team"
+    name: str = Field(default="", max_length=256)
+    parent_id: ExternalId | None = None
+
+
+class TeamMembershipV1(_Entity):
+    """A rep belongs to a team from ``valid_from`` (inclusive) to ``valid_to`` (exclusive, open if null)."""
+
+    entity_type: Literal["team_membership"] = "team_membership"
+    rep_id: ExternalId
+    team_id: ExternalId
+    valid_from: date
+    valid_to: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TeamMembershipV1:
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class AccountV1(_Entity):
+    entity_type: Literal["account"] = "account"
+    name: str = Field(default="", max_length=256)
+    domains: tuple[Annotated[str, Field(max_length=253)], ...] = ()
+
+
+class ContactV1(_Entity):
+    entity_type: Literal["contact"] = "contact"
+    name: str = Field(default="", max_length=256)
+    emails: tuple[Email, ...] = ()
+    phones: tuple[str, ...] = ()
+    account_id: ExternalId | None = None
+
+
+class DealContactRole(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contact_id: ExternalId
+    role: str = Field(default="", max_length=128)
+
+
+class DealV1(_Entity):
+    entity_type: Literal["deal"] = "deal"
+    name: str = Field(default="", max_length=256)
+    account_id: ExternalId | None = None
+    owner_rep_id: ExternalId | None = None
+    stage: str = Field(default="", max_length=128)
+    amount: Decimal | None = None
+    is_closed: bool = False
+    is_won: bool = False
+    created_at: datetime
+    closed_at: datetime | None = None
+    contacts: tuple[DealContactRole, ...] = ()
+
+    @model_validator(mode="after")
+    def _closed_consistently(self) -> DealV1:
+        if self.is_won and not self.is_closed:
+            raise ValueError("a won deal must be closed")
+        return self
+
+
+CrmEntity = Annotated[
+    RepV1 | TeamV1 | TeamMembershipV1 | AccountV1 | ContactV1 | DealV1,
+    Field(discriminator="entity_type"),
+]
+
+
+class CrmSyncIn(BaseModel):
+    """Body of ``POST /v1/crm/sync``: a batch of CRM entities."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(default="api", min_length=1, max_length=64)
+    entities: tuple[CrmEntity, ...] = Field(min_length=1, max_length=1_000)
+
+
+class CrmEntityChangedV1(BaseModel):
+    """Event ``crm-entity-changed``: one entity as the CRM last reported it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: TenantId
+    source: str
+    entity: CrmEntity

@@ -1,0 +1,1 @@
+"""Database engine, sessions and migrations (PostgreSQL via SQLAlchemy 2 async + asyncpg)."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing: producer and admin factories, and the consumer runner."""

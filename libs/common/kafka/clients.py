@@ -1,0 +1,100 @@
+"""Producer and admin factories that apply :class:`KafkaSettings` the same way everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from libs.common.settings import KafkaSettings
+from libs.common.topics import REGISTRY
+
+log = logging.getLogger(__name__)
+
+
+def connection_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Options shared by producers, consumers and admin clients."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = (
+            settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        )
+    return options
+
+
+def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
+    """A producer that waits for every in-sync replica (acks=all).
+
+    Idempotence is a setting because the embedded broker does not support it.
+    """
+    return AIOKafkaProducer(
+        client_id=f"{settings.client_id}-{client_id}",
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        linger_ms=settings.linger_ms,
+        max_batch_size=min(settings.max_batch_bytes, 1_048_576),
+        max_request_size=settings.max_batch_bytes * 6,
+        **connection_options(settings),
+    )
+
+
+async def create_topics(settings: KafkaSettings, partitions: int | None = None) -> list[str]:
+    """Create every registry topic (and DLQ) that does not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(client_id=f"{settings.client_id}-admin", **connection_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted: list[NewTopic] = []
+        for topic in REGISTRY:
+            count = partitions or settings.partitions
+            config = {"retention.ms": str(topic.retention_days * 86_400_000)}
+            names = [topic.physical(settings.topic_prefix)]
+            if topic.has_dlq:
+                names.append(topic.physical_dlq(settings.topic_prefix))
+            for name in names:
+                if name not in existing:
+                    dlq = name.endswith("-dlq")
+                    wanted.append(
+                        NewTopic(
+                            name,
+                            1 if dlq else count,
+                            settings.replication_factor,
+                            topic_configs=config,
+                        )
+                    )
+        if not wanted:
+            return []
+        # Another replica may have created them meanwhile.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(wanted)
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+async def broker_reachable(settings: KafkaSettings, within_seconds: float = 2.0) -> bool:
+    """Readiness probe: can we fetch cluster metadata within ``within_seconds``?"""
+    timeout = within_seconds
+    admin = AIOKafkaAdminClient(client_id=f"{settings.client_id}-probe", **connection_options(settings))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.list_topics(), timeout)
+        return True
+    except (TimeoutError, KafkaError, OSError):
+        return False
+    finally:
+        try:
+            await asyncio.wait_for(admin.close(), timeout)
+        except (TimeoutError, KafkaError, OSError):
+            log.debug("admin close failed during readiness probe")

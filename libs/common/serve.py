@@ -1,0 +1,51 @@
+"""Run an ASGI app under uvicorn, exiting non-zero when a background worker fails.
+
+Consumers run as a task started in the app's lifespan; when that task dies (retry
+deadline, DLQ limit) the process must exit non-zero so the orchestrator restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+
+def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> int:
+    """Serve ``app`` until SIGTERM/SIGINT or a fatal worker error; returns the exit code."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_timeout,
+        loop="uvloop",
+        http="httptools",
+    )
+    server = uvicorn.Server(config)
+    app.state.fatal = asyncio.Event()
+
+    async def main() -> int:
+        async def watch_fatal() -> None:
+            await app.state.fatal.wait()
+            log.error("a background worker failed; shutting down")
+            server.should_exit = True
+
+        watcher = asyncio.create_task(watch_fatal())
+        try:
+            await server.serve()
+        finally:
+            watcher.cancel()
+        if app.state.fatal.is_set():
+            return 1
+        return 0 if server.started else 1
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return asyncio.run(main())

@@ -1,0 +1,104 @@
+"""Typed settings groups shared by every service.
+
+Each group reads its own environment prefix. A service composes the groups it needs
+in its own ``settings.py``. Insecure defaults are refused outside local mode.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    """Where the process runs: ``local`` permits the embedded engines and demo secrets."""
+
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection and producer/consumer tuning (``KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    #: Prefixed to every logical topic name; lets tests and tenants of a shared
+    #: cluster use their own topics.
+    topic_prefix: str = ""
+    #: Idempotent producers need broker support; the embedded Tansu broker rejects them.
+    enable_idempotence: bool = True
+    client_id: str = "spm"
+    request_timeout_ms: int = 10_000
+    linger_ms: int = 5
+    max_batch_bytes: int = 1_048_576
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    partitions: int = 6
+    replication_factor: int = 1
+
+
+class DatabaseSettings(BaseSettings):
+    """PostgreSQL connection (``DATABASE_*``; ``DATABASE_URL`` is the DSN)."""
+
+    model_config = SettingsConfigDict(env_prefix="DATABASE_", extra="ignore")
+
+    url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/spm")
+    pool_size: int = 10
+    max_overflow: int = 5
+    statement_timeout_ms: int = 30_000
+    echo: bool = False
+
+
+class ConsumerSettings(BaseSettings):
+    """Batching, commit and retry policy of a Kafka consumer (``CONSUMER_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+
+    max_batch_size: int = 2_000
+    max_batch_time_ms: int = 200
+    commit_interval_ms: int = 1_000
+    retry_initial_backoff_ms: int = 200
+    retry_max_backoff_ms: int = 5_000
+    #: Give up after this long retrying one batch and exit non-zero: the
+    #: orchestrator restarts the process and the batch is read again.
+    retry_deadline_ms: int = 60_000
+    #: Stop the consumer when more than this many messages went to the DLQ within
+    #: ``dlq_window_messages`` consecutive messages: a bad deploy must not drain a topic.
+    dlq_limit: int = 100
+    dlq_window_messages: int = 1_000
+    session_timeout_ms: int = 30_000
+    max_poll_interval_ms: int = 300_000
+
+
+class RuntimeSettings(BaseSettings):
+    """Process-wide settings (``SPM_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPM_", extra="ignore")
+
+    mode: Mode = Mode.LOCAL
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: Pepper mixed into API-key hashes; must be set outside local mode.
+    secret_key: SecretStr = SecretStr("local-insecure-secret-key")
+    host: str = "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> RuntimeSettings:
+        if self.mode is Mode.PRODUCTION and self.secret_key.get_secret_value() == "local-insecure-secret-key":
+            raise ValueError("SPM_SECRET_KEY must be set when SPM_MODE=production")
+        return self
+
+
+class CommonSettings(BaseSettings):
+    """The groups every service shares."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)

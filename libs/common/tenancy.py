@@ -1,0 +1,192 @@
+"""Tenants, API keys and webhook secrets: creation, hashing and lookup.
+
+API keys look like ``spm_<scope>_<id>_<secret>``. The ``spm_<scope>_<id>`` prefix is stored in
+clear to find the row and to let operators recognise a key in a leak report; only an
+HMAC-SHA256 of the whole key (peppered with ``SPM_SECRET_KEY``) is stored. Webhook secrets
+must be readable to verify HMAC signatures, so they are stored encrypted (Fernet).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+WEBHOOK_SOURCES = (
+    "twilio",
+    "aircall",
+    "zoom",
+    "calendly",
+    "hubspot",
+    "salesforce",
+    "google-calendar",
+    "microsoft-graph",
+    "gmail",
+)
+
+
+class Scope(StrEnum):
+    INGEST = "ingest"
+    READ = "read"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant and the scopes its credential grants."""
+
+    tenant_id: str
+    scopes: frozenset[Scope]
+    key_id: str
+
+    def allows(self, scope: Scope) -> bool:
+        # An admin credential may also read; ingest stays separate (a leaked webhook key reads nothing).
+        return scope in self.scopes or (scope is Scope.READ and Scope.ADMIN in self.scopes)
+
+
+def hash_api_key(key: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def generate_api_key(scope: Scope) -> tuple[str, str]:
+    """A new key for ``scope``: (key id, the whole key shown once)."""
+    key_id = f"spm_{scope.value}_{secrets.token_hex(4)}"
+    return key_id, f"{key_id}_{secrets.token_urlsafe(24)}"
+
+
+def key_id_of(key: str) -> str | None:
+    parts = key.split("_", 3)
+    if len(parts) != 4 or parts[0] != "spm" or parts[1] not in {s.value for s in Scope}:
+        return None
+    return "_".join(parts[:3])
+
+
+def _fernet(pepper: str) -> Fernet:
+    digest = hashlib.sha256(b"spm-webhook-secrets\x00" + pepper.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt_secret(secret: str, pepper: str) -> str:
+    return _fernet(pepper).encrypt(secret.encode()).decode()
+
+
+def decrypt_secret(token: str, pepper: str) -> str:
+    try:
+        return _fernet(pepper).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("webhook secret cannot be decrypted: was SPM_SECRET_KEY changed?") from exc
+
+
+async def authenticate(conn: AsyncConnection, key: str, pepper: str) -> Principal | None:
+    """The principal of a bearer API key, or None when unknown, revoked or wrong."""
+    key_id = key_id_of(key)
+    if key_id is None:
+        return None
+    row = (
+        await conn.execute(
+            text("SELECT tenant_id, scopes, key_hash, revoked_at FROM api_keys WHERE key_id = :key_id"),
+            {"key_id": key_id},
+        )
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.key_hash, hash_api_key(key, pepper)):
+        return None
+    return Principal(row.tenant_id, frozenset(Scope(s) for s in row.scopes), key_id)
+
+
+async def tenant_exists(conn: AsyncConnection, tenant_id: str) -> bool:
+    row = await conn.execute(text("SELECT 1 FROM tenants WHERE tenant_id = :t"), {"t": tenant_id})
+    return row.first() is not None
+
+
+async def create_api_key(
+    conn: AsyncConnection, tenant_id: str, scope: Scope, pepper: str, name: str = ""
+) -> str:
+    key_id, key = generate_api_key(scope)
+    await conn.execute(
+        text(
+            "INSERT INTO api_keys (key_id, tenant_id, name, scopes, key_hash) "
+            "VALUES (:key_id, :tenant_id, :name, :scopes, :key_hash)"
+        ),
+        {
+            "key_id": key_id,
+            "tenant_id": tenant_id,
+            "name": name or scope.value,
+            "scopes": [scope.value],
+            "key_hash": hash_api_key(key, pepper),
+        },
+    )
+    return key
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: str) -> bool:
+    result = await conn.execute(
+        text("UPDATE api_keys SET revoked_at = now() WHERE key_id = :key_id AND revoked_at IS NULL"),
+        {"key_id": key_id},
+    )
+    return bool(result.rowcount)
+
+
+async def add_webhook_secret(
+    conn: AsyncConnection, tenant_id: str, source: str, pepper: str, secret: str | None = None
+) -> str:
+    """Add a secret for ``source``; older ones stay valid until expired, so rotation has no gap."""
+    secret = secret or secrets.token_urlsafe(32)
+    await conn.execute(
+        text("INSERT INTO webhook_secrets (tenant_id, source, secret_encrypted) VALUES (:t, :s, :e)"),
+        {"t": tenant_id, "s": source, "e": encrypt_secret(secret, pepper)},
+    )
+    return secret
+
+
+async def expire_old_webhook_secrets(
+    conn: AsyncConnection, tenant_id: str, source: str, grace: timedelta
+) -> int:
+    """Expire every secret of ``source`` but the newest, ``grace`` from now (end of a rotation)."""
+    result = await conn.execute(
+        text(
+            """
+            UPDATE webhook_secrets SET expires_at = :at
+            WHERE tenant_id = :t AND source = :s AND expires_at IS NULL
+              AND secret_id <> (SELECT max(secret_id) FROM webhook_secrets WHERE tenant_id = :t AND source = :s)
+            """
+        ),
+        {"t": tenant_id, "s": source, "at": datetime.now(UTC) + grace},
+    )
+    return int(result.rowcount)
+
+
+async def webhook_secrets(conn: AsyncConnection, tenant_id: str, source: str, pepper: str) -> list[str]:
+    """Every currently valid secret of ``source``, newest first."""
+    rows = await conn.execute(
+        text(
+            "SELECT secret_encrypted FROM webhook_secrets WHERE tenant_id = :t AND source = :s "
+            "AND (expires_at IS NULL OR expires_at > now()) ORDER BY secret_id DESC"
+        ),
+        {"t": tenant_id, "s": source},
+    )
+    return [decrypt_secret(r.secret_encrypted, pepper) for r in rows]
+
+
+async def create_tenant(
+    conn: AsyncConnection, tenant_id: str, pepper: str, *, name: str = "", timezone: str = "UTC"
+) -> dict[str, object]:
+    """Create a tenant with one key per scope and one secret per webhook source (shown once)."""
+    await conn.execute(
+        text("INSERT INTO tenants (tenant_id, name, timezone) VALUES (:t, :n, :tz)"),
+        {"t": tenant_id, "n": name or tenant_id, "tz": timezone},
+    )
+    keys = {scope.value: await create_api_key(conn, tenant_id, scope, pepper) for scope in Scope}
+    webhook = {
+        source: await add_webhook_secret(conn, tenant_id, source, pepper) for source in WEBHOOK_SOURCES
+    }
+    return {"tenant_id": tenant_id, "api_keys": keys, "webhook_secrets": webhook}

@@ -1,0 +1,97 @@
+"""The topic registry: every topic the system reads or writes, declared as data in one place.
+
+Logical names are kebab-case past-tense facts; each has a ``-dlq`` twin. The physical
+name is the logical name behind ``KAFKA_TOPIC_PREFIX``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.commands import AttributionOverriddenV1, WebhookReceivedV1
+from libs.common.contracts.crm import CrmEntityChangedV1
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A logical topic, its payload model and CloudEvents type, and how it is keyed."""
+
+    name: str
+    event_type: str
+    payload: type[BaseModel]
+    key: str
+    description: str
+    retention_days: int = 7
+    has_dlq: bool = True
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}-dlq"
+
+    def physical(self, prefix: str) -> str:
+        return f"{prefix}{self.name}"
+
+    def physical_dlq(self, prefix: str) -> str:
+        return f"{prefix}{self.dlq}"
+
+
+WEBHOOK_RECEIVED = Topic(
+    name="webhook-received",
+    event_type="io.spm.webhook.received.v1",
+    payload=WebhookReceivedV1,
+    key="tenant_id:source",
+    description="Every accepted raw webhook payload with its adapter version, for re-normalisation.",
+    retention_days=30,
+    has_dlq=False,
+)
+ACTIVITY_INGESTED = Topic(
+    name="activity-ingested",
+    event_type="io.spm.activity.ingested.v1",
+    payload=ActivityIngestedV1,
+    key="activity_id",
+    description="Normalised, privacy-filtered canonical activities from ingest.",
+)
+CRM_ENTITY_CHANGED = Topic(
+    name="crm-entity-changed",
+    event_type="io.spm.crm.entity.changed.v1",
+    payload=CrmEntityChangedV1,
+    key="tenant_id:entity_type:id",
+    description="CRM reference entities (reps, teams, memberships, accounts, contacts, deals).",
+    retention_days=30,
+)
+ATTRIBUTION_OVERRIDDEN = Topic(
+    name="attribution-overridden",
+    event_type="io.spm.attribution.overridden.v1",
+    payload=AttributionOverriddenV1,
+    key="activity_id",
+    description="An admin pinned an activity's deal or rep; attribution issues a sticky new version.",
+)
+ACTIVITY_ATTRIBUTED = Topic(
+    name="activity-attributed",
+    event_type="io.spm.activity.attributed.v1",
+    payload=ActivityAttributedV1,
+    key="tenant_id:rep_id",
+    description="Versioned attributions; keyed by rep so one rep's activities stay ordered.",
+)
+
+REGISTRY: tuple[Topic, ...] = (
+    WEBHOOK_RECEIVED,
+    ACTIVITY_INGESTED,
+    CRM_ENTITY_CHANGED,
+    ATTRIBUTION_OVERRIDDEN,
+    ACTIVITY_ATTRIBUTED,
+)
+
+
+def physical_names(prefix: str) -> list[str]:
+    """Every physical topic, DLQs included."""
+    names: list[str] = []
+    for topic in REGISTRY:
+        names.append(topic.physical(prefix))
+        if topic.has_dlq:
+            names.append(topic.physical_dlq(prefix))
+    return names

@@ -1,0 +1,126 @@
+"""HTTP plumbing shared by ingest and gateway: RFC 9457 problems, bounded bodies, request metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error a client can act on, rendered as ``application/problem+json`` (RFC 9457)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        errors: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+        type_: str = "about:blank",
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.type = type_
+
+    def response(self, instance: str = "") -> Response:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return Response(
+            orjson.dumps(body), status_code=self.status, media_type=PROBLEM_MEDIA_TYPE, headers=self.headers
+        )
+
+
+def field_errors(
+    exc: ValidationError | RequestValidationError, prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field": "a.0.b", "reason": ...}`` entries."""
+    out: list[dict[str, Any]] = []
+    for error in exc.errors():
+        loc = [*prefix, *error.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            source = loc[0]
+            loc = loc[1:]
+        else:
+            source = "body"
+        out.append(
+            {
+                "in": source,
+                "field": ".".join(str(part) for part in loc) or "(root)",
+                "reason": str(error.get("msg", "invalid")),
+            }
+        )
+    return out
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing with 413 past ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise Problem(413, "Payload too large", f"the body may be at most {limit} bytes")
+        except ValueError:
+            raise Problem(400, "Bad Content-Length", "Content-Length is not a number") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Payload too large", f"the body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _route_template(request: Request) -> str:
+    # The router records the matched route in the scope; the template keeps label cardinality low.
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+def install_common_handlers(app: FastAPI, service: str) -> None:
+    """Problem-JSON error handlers and the request-metrics middleware."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return exc.response(request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = field_errors(exc)
+        detail = "; ".join(f"{e['in']} {e['field']}: {e['reason']}" for e in errors)
+        return Problem(422, "Invalid request", detail, errors=errors).response(request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(request)
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        HTTP_DURATION.labels(service, route).observe(time.perf_counter() - started)
+        return response

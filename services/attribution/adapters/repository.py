@@ -1,0 +1,441 @@
+"""PostgreSQL access for attribution: reference data, stored activities and attribution versions.
+
+Every statement is scoped by tenant. Reference data is last-writer-wins by ``updated_at``:
+an older version delivered late changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.crm import (
+    AccountV1,
+    ContactV1,
+    CrmEntityChangedV1,
+    DealV1,
+    RepV1,
+    TeamMembershipV1,
+    TeamV1,
+)
+
+
+@dataclass
+class ChangedReferences:
+    """What a batch of CRM changes touched, to find parked activities worth re-matching."""
+
+    identities: set[str] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
+    account_ids: set[str] = field(default_factory=set)
+    rep_ids: set[str] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not (self.identities or self.domains or self.account_ids or self.rep_ids)
+
+
+async def _replace_identities(
+    conn: AsyncConnection,
+    table: str,
+    owner_column: str,
+    tenant_id: str,
+    owner_id: str,
+    identities: Iterable[str],
+) -> None:
+    await conn.execute(
+        text(f"DELETE FROM {table} WHERE tenant_id = :t AND {owner_column} = :o"),
+        {"t": tenant_id, "o": owner_id},
+    )
+    rows = [{"t": tenant_id, "i": i, "o": owner_id} for i in sorted(set(identities))]
+    if rows:
+        await conn.execute(
+            text(
+                f"INSERT INTO {table} (tenant_id, identity, {owner_column}) VALUES (:t, :i, :o) ON CONFLICT DO NOTHING"
+            ),
+            rows,
+        )
+
+
+async def apply_crm_entity(
+    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
+) -> bool:
+    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
+    t = event.tenant_id
+    e = event.entity
+    common = {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
+    if isinstance(e, RepV1):
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, active, manager_id, updated_at,
+                                      deleted, merged_into)
+                VALUES (:t, :id, :name, :emails, :phones, :active, :manager, :u, :d, :m)
+                ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+                    phones = EXCLUDED.phones, active = EXCLUDED.active, manager_id = EXCLUDED.manager_id,
+                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+                WHERE ref_reps.updated_at < EXCLUDED.updated_at
+                RETURNING rep_id
+                """
+            ),
+            {
+                **common,
+                "name": e.name,
+                "emails": list(e.emails),
+                "phones": list(e.phones),
+                "active": e.active,
+                "manager": e.manager_id,
+                "m": e.merged_into,
+            },
+        )
+        if result.first() is None:
+            return False
+        identities = [] if e.deleted else [*e.emails, *e.phones]
+        await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
+        changed.rep_ids.add(e.id)
+        changed.identities.update(identities)
+        return True
+    if isinstance(e, TeamV1):
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
+                VALUES (:t, :id, :name, :parent, :u, :d)
+                ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
+                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+                WHERE ref_teams.updated_at < EXCLUDED.updated_at
+                RETURNING team_id
+                """
+            ),
+            {**common, "name": e.name, "parent": e.parent_id},
+        )
+        return result.first() is not None
+    if isinstance(e, TeamMembershipV1):
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
+                                                  updated_at, deleted)
+                VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
+                ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
+                    team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+                WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
+                RETURNING membership_id
+                """
+            ),
+            {**common, "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
+        )
+        if result.first() is None:
+            return False
+        changed.rep_ids.add(e.rep_id)
+        return True
+    if isinstance(e, AccountV1):
+        domains = sorted({d.lower().strip() for d in e.domains})
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
+                VALUES (:t, :id, :name, :domains, :u, :d, :m)
+                ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
+                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+                WHERE ref_accounts.updated_at < EXCLUDED.updated_at
+                RETURNING account_id
+                """
+            ),
+            {**common, "name": e.name, "domains": domains, "m": e.merged_into},
+        )
+        if result.first() is None:
+            return False
+        await conn.execute(
+            text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"),
+            {"t": t, "a": e.id},
+        )
+        if domains and not e.deleted and e.merged_into is None:
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                [{"t": t, "dom": d, "a": e.id} for d in domains],
+            )
+        changed.domains.update(domains)
+        changed.account_ids.add(e.id)
+        return True
+    if isinstance(e, ContactV1):
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at,
+                                          deleted, merged_into)
+                VALUES (:t, :id, :name, :emails, :phones, :acc, :u, :d, :m)
+                ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+                    phones = EXCLUDED.phones, account_id = EXCLUDED.account_id, updated_at = EXCLUDED.updated_at,
+                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+                WHERE ref_contacts.updated_at < EXCLUDED.updated_at
+                RETURNING contact_id
+                """
+            ),
+            {
+                **common,
+                "name": e.name,
+                "emails": list(e.emails),
+                "phones": list(e.phones),
+                "acc": e.account_id,
+                "m": e.merged_into,
+            },
+        )
+        if result.first() is None:
+            return False
+        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
+        await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
+        changed.identities.update([*e.emails, *e.phones])
+        if e.account_id:
+            changed.account_ids.add(e.account_id)
+        return True
+    if isinstance(e, DealV1):
+        contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
+        result = await conn.execute(
+            text(
+                """
+                INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
+                                       is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
+                VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
+                        CAST(:contacts AS jsonb), :u, :d, :m)
+                ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
+                    owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
+                    is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
+                    closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
+                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+                WHERE ref_deals.updated_at < EXCLUDED.updated_at
+                RETURNING deal_id
+                """
+            ),
+            {
+                **common,
+                "name": e.name,
+                "acc": e.account_id,
+                "owner": e.owner_rep_id,
+                "stage": e.stage,
+                "amount": e.amount,
+                "closed": e.is_closed,
+                "won": e.is_won,
+                "created": e.created_at,
+                "closed_at": e.closed_at,
+                "contacts": orjson.dumps(contacts).decode(),
+                "m": e.merged_into,
+            },
+        )
+        if result.first() is None:
+            return False
+        await conn.execute(
+            text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
+        )
+        if contacts and not e.deleted:
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
+            )
+        if e.account_id:
+            changed.account_ids.add(e.account_id)
+        return True
+    raise TypeError(f"unknown entity {type(e).__name__}")
+
+
+async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:
+    """Insert or advance each activity by revision; returns the ids that are new or newer (to attribute)."""
+    if not activities:
+        return set()
+    newest: dict[tuple[str, uuid.UUID], ActivityIngestedV1] = {}
+    for a in activities:
+        key = (a.tenant_id, a.activity_id)
+        if key not in newest or newest[key].revision < a.revision:
+            newest[key] = a
+    rows = [
+        {
+            "t": a.tenant_id,
+            "id": a.activity_id,
+            "src": a.source,
+            "ext": a.external_id,
+            "kind": a.kind.value,
+            "dir": a.direction.value,
+            "out": a.outcome.value,
+            "at": a.occurred_at,
+            "dur": a.duration_seconds,
+            "rev": a.revision,
+            "thread": a.thread_id,
+            "ical": a.ical_uid,
+            "auto": a.automated,
+            "payload": orjson.dumps(a.model_dump(mode="json")).decode(),
+            "ing": a.ingested_at,
+        }
+        for a in newest.values()
+    ]
+    result = await conn.execute(
+        text(
+            """
+            INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
+                                    occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
+                                    payload, ingested_at)
+            SELECT * FROM unnest(CAST(:t AS text[]), CAST(:id AS uuid[]), CAST(:src AS text[]), CAST(:ext AS text[]),
+                                 CAST(:kind AS text[]), CAST(:dir AS text[]), CAST(:out AS text[]),
+                                 CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
+                                 CAST(:thread AS text[]), CAST(:ical AS text[]), CAST(:auto AS boolean[]),
+                                 CAST(:payload AS jsonb[]), CAST(:ing AS timestamptz[]))
+            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
+                outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
+                duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
+                thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
+                payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
+            WHERE activities.revision < EXCLUDED.revision
+            RETURNING activity_id
+            """
+        ),
+        {key: [r[key] for r in rows] for key in rows[0]},
+    )
+    return {row.activity_id for row in result}
+
+
+async def load_activities(
+    conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
+) -> list[ActivityIngestedV1]:
+    if not ids:
+        return []
+    result = await conn.execute(
+        text("SELECT payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
+        {"t": tenant_id, "ids": list(ids)},
+    )
+    return [ActivityIngestedV1.model_validate(row.payload) for row in result]
+
+
+async def parked_activity_ids(
+    conn: AsyncConnection, tenant_id: str, changed: ChangedReferences, now: datetime, limit: int = 5_000
+) -> list[uuid.UUID]:
+    """Parked activities (unmatched, account-only, ambiguous) that the CRM changes may now resolve,
+    plus recent activities of reps whose memberships changed."""
+    identities = sorted(changed.identities)
+    domains = sorted(changed.domains)
+    result = await conn.execute(
+        text(
+            """
+            SELECT at.activity_id FROM attributions at
+            JOIN activities ac USING (tenant_id, activity_id)
+            WHERE at.tenant_id = :t AND at.parked_until > :now AND at.is_override = false
+              AND (
+                EXISTS (SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                        WHERE p ->> 'email' = ANY(:identities) OR p ->> 'phone' = ANY(:identities)
+                           OR split_part(p ->> 'email', '@', 2) = ANY(:domains))
+                OR at.account_id = ANY(:accounts)
+              )
+            UNION
+            SELECT activity_id FROM attributions
+            WHERE tenant_id = :t AND rep_id = ANY(:reps) AND is_override = false
+              AND occurred_at > :now - interval '30 days'
+            LIMIT :limit
+            """
+        ),
+        {
+            "t": tenant_id,
+            "now": now,
+            "identities": identities,
+            "domains": domains,
+            "accounts": sorted(changed.account_ids),
+            "reps": sorted(changed.rep_ids),
+            "limit": limit,
+        },
+    )
+    return [row.activity_id for row in result]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttribution:
+    activity_id: uuid.UUID
+    version: int
+    status: str
+    rep_id: str | None
+    team_id: str | None
+    account_id: str | None
+    deal_id: str | None
+    secondary_deal_ids: tuple[str, ...]
+    confidence: float
+    is_override: bool
+    explanation: dict[str, Any]
+
+
+async def current_attributions(
+    conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, StoredAttribution]:
+    """The current version of each activity's attribution, locked until the transaction ends."""
+    if not ids:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
+            "confidence, is_override, explanation FROM attributions "
+            "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
+        ),
+        {"t": tenant_id, "ids": list(ids)},
+    )
+    return {
+        row.activity_id: StoredAttribution(
+            row.activity_id,
+            row.version,
+            row.status,
+            row.rep_id,
+            row.team_id,
+            row.account_id,
+            row.deal_id,
+            tuple(row.secondary_deal_ids),
+            row.confidence,
+            row.is_override,
+            row.explanation,
+        )
+        for row in result
+    }
+
+
+async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write new versions: the current row is replaced and every version is kept in the history."""
+    if not rows:
+        return
+    params = [{**r, "explanation": orjson.dumps(r["explanation"]).decode()} for r in rows]
+    await conn.execute(
+        text(
+            """
+            INSERT INTO attributions (tenant_id, activity_id, version, status, rep_id, team_id, account_id, deal_id,
+                secondary_deal_ids, confidence, explanation, is_override, decided_at, parked_until, occurred_at, kind)
+            VALUES (:tenant_id, :activity_id, :version, :status, :rep_id, :team_id, :account_id, :deal_id,
+                :secondary_deal_ids, :confidence, CAST(:explanation AS jsonb), :is_override, :decided_at,
+                :parked_until, :occurred_at, :kind)
+            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+                rep_id = EXCLUDED.rep_id, team_id = EXCLUDED.team_id, account_id = EXCLUDED.account_id,
+                deal_id = EXCLUDED.deal_id, secondary_deal_ids = EXCLUDED.secondary_deal_ids,
+                confidence = EXCLUDED.confidence, explanation = EXCLUDED.explanation,
+                is_override = EXCLUDED.is_override, decided_at = EXCLUDED.decided_at,
+                parked_until = EXCLUDED.parked_until, occurred_at = EXCLUDED.occurred_at, kind = EXCLUDED.kind
+            WHERE attributions.version < EXCLUDED.version
+            """
+        ),
+        params,
+    )
+    await conn.execute(
+        text(
+            """
+            INSERT INTO attribution_history (tenant_id, activity_id, version, status, rep_id, team_id, account_id,
+                deal_id, confidence, explanation, is_override, decided_at)
+            VALUES (:tenant_id, :activity_id, :version, :status, :rep_id, :team_id, :account_id, :deal_id,
+                :confidence, CAST(:explanation AS jsonb), :is_override, :decided_at)
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        params,
+    )

@@ -1,0 +1,91 @@
+"""The outcome of attributing one activity, and how it becomes a new version (or not)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from libs.common.contracts.attribution import AttributionStatus
+from services.attribution.domain.reference import CurrentAttribution, TenantAttributionPolicy
+
+#: Statuses worth another look when CRM data changes: a contact or deal may still arrive.
+PARKED_STATUSES: frozenset[AttributionStatus] = frozenset(
+    {AttributionStatus.UNMATCHED, AttributionStatus.ACCOUNT_ONLY, AttributionStatus.AMBIGUOUS}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerUp:
+    deal_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionDecision:
+    """What the rules decided for one activity; ``explanation`` is JSON-able."""
+
+    status: AttributionStatus
+    rep_id: str | None
+    team_id: str | None
+    account_id: str | None
+    deal_id: str | None
+    confidence: float
+    #: The step of the cascade that decided: ``override``, ``excluded``, ``internal``,
+    #: ``explicit_deal``, ``contact``, ``domain``, ``thread`` or ``none``.
+    rule_path: str
+    secondary_deal_ids: tuple[str, ...] = ()
+    runners_up: tuple[RunnerUp, ...] = ()
+    external_participants: int = 0
+    external_contact_ids: tuple[str, ...] = ()
+    overridden: bool = False
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+#: What makes two attributions "the same" for versioning; the explanation is not part of it,
+#: so a new rule version that reaches the same result does not republish.
+AttributionContent = tuple[
+    AttributionStatus, str | None, str | None, str | None, str | None, tuple[str, ...], float, bool
+]
+
+
+def _content(item: AttributionDecision | CurrentAttribution) -> AttributionContent:
+    return (
+        item.status,
+        item.rep_id,
+        item.team_id,
+        item.account_id,
+        item.deal_id,
+        tuple(item.secondary_deal_ids),
+        round(item.confidence, 4),
+        item.overridden,
+    )
+
+
+def next_version(current: CurrentAttribution | None, decision: AttributionDecision) -> int | None:
+    """The version number to publish ``decision`` under, or ``None`` when nothing changes.
+
+    Reprocessing the same input reaches the same content and publishes nothing, which makes
+    redeliveries and re-matches idempotent. A manual override in force is only ever replaced by
+    another override: automatic re-matches never undo a person's correction.
+    """
+    if current is None:
+        return 1
+    if current.overridden and not decision.overridden:
+        return None
+    if _content(current) == _content(decision):
+        return None
+    return current.version + 1
+
+
+def should_park(decision: AttributionDecision, policy: TenantAttributionPolicy) -> bool:
+    """Whether to re-match this activity when CRM data changes, for ``policy.park_days``.
+
+    Undecided activities (no deal, or no single deal) wait for the contact or deal that
+    would settle them, as does a deal asserted with less than ``policy.min_confidence``.
+    Overrides, internal and excluded activities are final.
+    """
+    if decision.overridden or policy.park_days == 0:
+        return False
+    if decision.status in PARKED_STATUSES:
+        return True
+    return decision.status is AttributionStatus.ATTRIBUTED and decision.confidence < policy.min_confidence

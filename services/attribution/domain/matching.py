@@ -1,0 +1,648 @@
+"""``attribute_activity``: who did an activity, for which team, account and deal.
+
+The cascade (first step that decides wins):
+
+1. a manual override of the activity (sticky, whatever the rules say);
+2. ``excluded`` when the activity is automated, ``internal`` when nobody external took part;
+3. an explicit ``crm.deal_id`` from the source;
+4. contacts found by an external participant's exact email or phone (or ``crm.contact_ids``),
+   their accounts and the deals on which they hold a role; accounts found by an external
+   participant's business domain (never a free-mail one) or ``crm.account_id``;
+5. candidate deals open at the activity time (with grace windows) ranked by a weighted score;
+6. a thread reply for which no contact pointed at a deal inherits its thread's attribution.
+
+Everything is computed from the activity, the snapshot and the policy alone, with every
+ordering made explicit, so the same input always gives the same decision.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.attribution import AttributionStatus
+from services.attribution.domain.decision import AttributionDecision, RunnerUp
+from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
+from services.attribution.domain.reference import (
+    AmbiguityPolicy,
+    AttributionSnapshot,
+    CurrentAttribution,
+    Deal,
+    ManualOverride,
+    TeamMembership,
+    TenantAttributionPolicy,
+)
+
+#: Bumped whenever a rule or weight changes; recorded in every explanation.
+RULE_VERSION = "attribution-rules/2026.11.1"
+
+
+class Signal(StrEnum):
+    """What speaks for a candidate deal; each is valued in [0, 1] and weighted."""
+
+    CONTACT_ROLE = "contact_role"  # a participant is a contact with a role on the deal
+    OWNER_PARTICIPATES = "owner_participates"  # the deal's owner took part
+    CONTACT_COVERAGE = "contact_coverage"  # share of external participants who are its contacts
+    ACCOUNT_MATCH = "account_match"  # how firmly the deal's account was found
+    PROXIMITY = "proximity"  # 1 inside the deal's life, fading through the grace windows
+    RECENCY = "recency"  # halves every RECENCY_HALF_LIFE_DAYS after the deal's creation
+
+
+#: The weights sum to 1, so a score is in [0, 1]. Recency alone can never separate two deals
+#: (its weight is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied.
+SIGNAL_WEIGHTS: Mapping[Signal, float] = {
+    Signal.CONTACT_ROLE: 0.40,
+    Signal.OWNER_PARTICIPATES: 0.20,
+    Signal.CONTACT_COVERAGE: 0.15,
+    Signal.ACCOUNT_MATCH: 0.10,
+    Signal.PROXIMITY: 0.10,
+    Signal.RECENCY: 0.05,
+}
+
+
+class Evidence(StrEnum):
+    """How a contact or an account was found."""
+
+    CRM_ACCOUNT = "crm_account"
+    CRM_CONTACT = "crm_contact"
+    CONTACT_EMAIL = "contact_email"
+    CONTACT_PHONE = "contact_phone"
+    SHARED_PHONE = "shared_phone"  # a switchboard: one number, several contacts
+    DOMAIN = "domain"
+
+
+#: How sure each kind of evidence makes us of the account (and so caps the confidence).
+EVIDENCE_STRENGTH: Mapping[Evidence, float] = {
+    Evidence.CRM_ACCOUNT: 1.0,
+    Evidence.CRM_CONTACT: 1.0,
+    Evidence.CONTACT_EMAIL: 0.95,
+    Evidence.CONTACT_PHONE: 0.9,
+    Evidence.DOMAIN: 0.8,
+    Evidence.SHARED_PHONE: 0.6,
+}
+_CONTACT_EVIDENCE = frozenset(
+    {Evidence.CRM_CONTACT, Evidence.CONTACT_EMAIL, Evidence.CONTACT_PHONE, Evidence.SHARED_PHONE}
+)
+
+#: Two candidates whose scores differ by less than this are "too close to call".
+AMBIGUITY_MARGIN = 0.10
+#: A lead of this much over the runner-up leaves the confidence at the evidence strength.
+DECISIVE_MARGIN = 0.30
+RECENCY_HALF_LIFE_DAYS = 90.0
+#: A proximity of 1 inside a deal's life falls linearly to this at the far end of a grace window.
+PROXIMITY_AT_GRACE_EDGE = 0.5
+#: An inherited thread attribution is a little less sure than the one it came from.
+THREAD_CONFIDENCE_FACTOR = 0.9
+_MAX_RUNNERS_UP = 5
+_DAY_SECONDS = 86_400.0
+
+#: Which participant roles identify the rep, best first, by kind and direction.
+REP_ROLES: Mapping[tuple[ActivityKind, Direction], tuple[ParticipantRole, ...]] = {
+    (ActivityKind.EMAIL, Direction.OUTBOUND): (ParticipantRole.FROM,),
+    (ActivityKind.EMAIL, Direction.INBOUND): (ParticipantRole.TO, ParticipantRole.CC),
+    (ActivityKind.EMAIL, Direction.INTERNAL): (ParticipantRole.FROM,),
+    (ActivityKind.CALL, Direction.OUTBOUND): (ParticipantRole.CALLER,),
+    (ActivityKind.CALL, Direction.INBOUND): (ParticipantRole.CALLEE,),
+    (ActivityKind.CALL, Direction.INTERNAL): (ParticipantRole.CALLER,),
+    (ActivityKind.MEETING, Direction.OUTBOUND): (ParticipantRole.ORGANIZER, ParticipantRole.ATTENDEE),
+    (ActivityKind.MEETING, Direction.INBOUND): (ParticipantRole.ORGANIZER, ParticipantRole.ATTENDEE),
+    (ActivityKind.MEETING, Direction.INTERNAL): (ParticipantRole.ORGANIZER, ParticipantRole.ATTENDEE),
+}
+
+#: Thread statuses worth inheriting.
+_INHERITABLE = frozenset(
+    {AttributionStatus.ATTRIBUTED, AttributionStatus.AMBIGUOUS, AttributionStatus.ACCOUNT_ONLY}
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def deal_open_at(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> bool:
+    """Whether ``deal`` was open at ``moment``, widened by the policy's grace windows."""
+    earliest = _as_utc(deal.created_at) - timedelta(days=policy.grace_days_before_created)
+    if _as_utc(moment) < earliest:
+        return False
+    if deal.closed_at is None:
+        return True
+    return _as_utc(moment) <= _as_utc(deal.closed_at) + timedelta(days=policy.grace_days_after_closed)
+
+
+def _proximity(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> float:
+    at = _as_utc(moment)
+    created = _as_utc(deal.created_at)
+    if at < created:
+        days_out, grace = (created - at).total_seconds() / _DAY_SECONDS, policy.grace_days_before_created
+    elif deal.closed_at is not None and at > _as_utc(deal.closed_at):
+        days_out = (at - _as_utc(deal.closed_at)).total_seconds() / _DAY_SECONDS
+        grace = policy.grace_days_after_closed
+    else:
+        return 1.0
+    if grace == 0:
+        return PROXIMITY_AT_GRACE_EDGE
+    return 1.0 - (1.0 - PROXIMITY_AT_GRACE_EDGE) * min(1.0, days_out / grace)
+
+
+def _recency(deal: Deal, moment: datetime) -> float:
+    age_days = max(0.0, (_as_utc(moment) - _as_utc(deal.created_at)).total_seconds() / _DAY_SECONDS)
+    return float(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
+
+
+def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]) -> str | None:
+    """The rep's team on ``day``; overlapping memberships resolve to the most recent one."""
+    if rep_id is None:
+        return None
+    covering = [m for m in memberships if m.rep_id == rep_id and m.covers(day)]
+    if not covering:
+        return None
+    return max(covering, key=lambda m: (m.valid_from, m.team_id)).team_id
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactMatch:
+    contact_id: str
+    account_id: str | None
+    evidence: Evidence
+    #: 1 for an exact identity; 1/k for a number shared by k contacts.
+    certainty: float
+    participant_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    deal: Deal
+    score: float
+    values: Mapping[Signal, float]
+    strength: float
+
+    def sort_key(self) -> tuple[float, float, float, str]:
+        return (-self.score, -self.values[Signal.PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _RepChoice:
+    rep_id: str | None
+    via: str
+    candidates: tuple[str, ...]
+
+
+class _Index:
+    """Snapshot lookups, built once per call with deterministic tie-breaking."""
+
+    def __init__(self, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> None:
+        self.internal_domains = frozenset(d.lower() for d in snapshot.internal_domains)
+        reps = sorted(snapshot.reps, key=lambda r: (not r.active, r.id))
+        self.rep_by_email: dict[str, str] = {}
+        self.rep_by_phone: dict[str, str] = {}
+        for rep in reps:
+            for email in rep.emails:
+                self.rep_by_email.setdefault(email.lower(), rep.id)
+            for phone in rep.phones:
+                self.rep_by_phone.setdefault(phone, rep.id)
+        self.contacts_by_email: dict[str, list[str]] = defaultdict(list)
+        self.contacts_by_phone: dict[str, list[str]] = defaultdict(list)
+        self.contact_account: dict[str, str | None] = {}
+        for contact in sorted(snapshot.contacts, key=lambda c: c.id):
+            self.contact_account[contact.id] = contact.account_id
+            for email in sorted({e.lower() for e in contact.emails}):
+                self.contacts_by_email[email].append(contact.id)
+            for phone in sorted(set(contact.phones)):
+                self.contacts_by_phone[phone].append(contact.id)
+        self.accounts_by_domain: dict[str, list[str]] = defaultdict(list)
+        for account in sorted(snapshot.accounts, key=lambda a: a.id):
+            for domain in sorted({d.lower().rstrip(".") for d in account.domains}):
+                if not is_personal_domain(domain, policy.extra_personal_domains):
+                    self.accounts_by_domain[domain].append(account.id)
+        self.deals = tuple(sorted(snapshot.deals, key=lambda d: d.id))
+        self.deal_by_id = {deal.id: deal for deal in self.deals}
+
+    def rep_of(self, email: str | None, phone: str | None) -> str | None:
+        if email is not None and email.lower() in self.rep_by_email:
+            return self.rep_by_email[email.lower()]
+        if phone is not None:
+            return self.rep_by_phone.get(phone)
+        return None
+
+    def is_internal_address(self, email: str | None, phone: str | None) -> bool:
+        if self.rep_of(email, phone) is not None:
+            return True
+        domain = email_domain(email) if email else None
+        return domain is not None and any(d in self.internal_domains for d in parent_domains(domain))
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What the cascade decided, before the rep and team are read and the decision assembled."""
+
+    status: AttributionStatus
+    rule_path: str
+    confidence: float
+    deal_id: str | None = None
+    account_id: str | None = None
+    secondary: tuple[str, ...] = ()
+    runners_up: tuple[RunnerUp, ...] = ()
+    #: Owner of the chosen deal: breaks ties between reps in the same role, last-resort rep.
+    owner_hint: str | None = None
+    #: Set by a manual override only.
+    fixed_rep_id: str | None = None
+    fixed_team_id: str | None = None
+    overridden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the participants point at, computed once per call."""
+
+    activity: ActivityIngestedV1
+    snapshot: AttributionSnapshot
+    policy: TenantAttributionPolicy
+    index: _Index
+    external: tuple[int, ...]
+    participating_reps: frozenset[str]
+    matches: tuple[_ContactMatch, ...]
+
+
+def attribute_activity(
+    activity: ActivityIngestedV1, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
+) -> AttributionDecision:
+    """Decide the rep, team, account and deal of ``activity`` from ``snapshot`` under ``policy``."""
+    index = _Index(snapshot, policy)
+    external = tuple(
+        position
+        for position, p in enumerate(activity.participants)
+        if not index.is_internal_address(p.email, p.phone)
+    )
+    facts = _Facts(
+        activity=activity,
+        snapshot=snapshot,
+        policy=policy,
+        index=index,
+        external=external,
+        participating_reps=frozenset(
+            rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
+        ),
+        matches=_match_contacts(activity, index, external),
+    )
+    explanation: dict[str, Any] = {
+        "rule_version": RULE_VERSION,
+        "policy": {
+            "ambiguity_policy": policy.ambiguity_policy.value,
+            "grace_days_before_created": policy.grace_days_before_created,
+            "grace_days_after_closed": policy.grace_days_after_closed,
+            "min_confidence": policy.min_confidence,
+        },
+        "steps": [],
+    }
+    verdict = _decide(facts, explanation)
+
+    day = _as_utc(activity.occurred_at).date()
+    choice = _choose_rep(activity, index, verdict.owner_hint)
+    rep_id = verdict.fixed_rep_id if verdict.fixed_rep_id is not None else choice.rep_id
+    team_id = (
+        verdict.fixed_team_id
+        if verdict.fixed_team_id is not None
+        else team_at(rep_id, day, snapshot.memberships)
+    )
+    explanation["rule_path"] = verdict.rule_path
+    explanation["rep"] = {
+        "rep_id": rep_id,
+        "via": "override" if verdict.fixed_rep_id is not None else choice.via,
+        "candidates": list(choice.candidates),
+        "team_id": team_id,
+        "team_on": day.isoformat(),
+    }
+    explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in verdict.runners_up]
+    return AttributionDecision(
+        status=verdict.status,
+        rep_id=rep_id,
+        team_id=team_id,
+        account_id=verdict.account_id,
+        deal_id=verdict.deal_id,
+        confidence=round(min(1.0, max(0.0, verdict.confidence)), 4),
+        rule_path=verdict.rule_path,
+        secondary_deal_ids=verdict.secondary,
+        runners_up=verdict.runners_up,
+        external_participants=len(external),
+        external_contact_ids=tuple(sorted({m.contact_id for m in facts.matches if m.certainty == 1.0})),
+        overridden=verdict.overridden,
+        explanation=explanation,
+    )
+
+
+def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
+    """The cascade: the first step that decides wins."""
+    activity, index, policy = facts.activity, facts.index, facts.policy
+    steps: list[str] = explanation["steps"]
+
+    override = facts.snapshot.override
+    if override is not None:
+        steps.append(f"manual override by {override.set_by or 'unknown'}: {override.reason}".strip())
+        return _override_verdict(override, index)
+    if activity.automated:
+        steps.append("automated sender: kept and counted, never attributed")
+        return _Verdict(AttributionStatus.EXCLUDED, "excluded", 1.0)
+    if not facts.external:
+        steps.append("every participant is internal (tenant domain or rep identity)")
+        return _Verdict(AttributionStatus.INTERNAL, "internal", 1.0)
+    if activity.crm.deal_id is not None:
+        steps.append(f"explicit crm.deal_id {activity.crm.deal_id}")
+        explicit = index.deal_by_id.get(activity.crm.deal_id)
+        return _Verdict(
+            AttributionStatus.ATTRIBUTED,
+            "explicit_deal",
+            1.0,
+            deal_id=activity.crm.deal_id,
+            account_id=(explicit.account_id if explicit else None) or activity.crm.account_id,
+            owner_hint=explicit.owner_rep_id if explicit else None,
+        )
+
+    explanation["contacts"] = [
+        {"contact_id": m.contact_id, "evidence": m.evidence.value, "certainty": round(m.certainty, 4)}
+        for m in facts.matches
+    ]
+    account_evidence = _find_accounts(activity, index, facts.external, facts.matches, policy)
+    explanation["accounts"] = [
+        {"account_id": account_id, "evidence": sorted(e.value for e in kinds), "strength": _strength(kinds)}
+        for account_id, kinds in sorted(account_evidence.items())
+    ]
+    candidates = _rank_deals(facts, account_evidence)
+    by_contact = bool(candidates) and candidates[0].values[Signal.CONTACT_ROLE] > 0.0
+
+    thread = facts.snapshot.thread_attribution
+    if not by_contact and thread is not None and _thread_usable(thread, facts, account_evidence):
+        steps.append("reply without a contact-backed deal: inherits the thread's attribution")
+        explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
+        thread_deal = index.deal_by_id.get(thread.deal_id) if thread.deal_id else None
+        return _Verdict(
+            thread.status,
+            "thread",
+            thread.confidence * THREAD_CONFIDENCE_FACTOR,
+            deal_id=thread.deal_id,
+            account_id=thread.account_id,
+            secondary=thread.secondary_deal_ids,
+            runners_up=_runners_up(candidates, thread.deal_id),
+            owner_hint=thread_deal.owner_rep_id if thread_deal else None,
+        )
+
+    if not candidates:
+        if not account_evidence:
+            steps.append("no contact, account or deal found")
+            return _Verdict(AttributionStatus.UNMATCHED, "none", 0.0)
+        account_id, kinds = max(
+            account_evidence.items(), key=lambda item: (_strength(item[1]), len(item[1]), item[0])
+        )
+        steps.append("account found, no deal open at the activity time")
+        return _Verdict(
+            AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
+        )
+
+    return _rank_verdict(candidates, by_contact, account_evidence, policy, explanation)
+
+
+def _override_verdict(override: ManualOverride, index: _Index) -> _Verdict:
+    override_deal = index.deal_by_id.get(override.deal_id) if override.deal_id else None
+    account_id = override.account_id or (override_deal.account_id if override_deal else None)
+    if override.status is not None:
+        status = override.status
+    elif override.deal_id is not None:
+        status = AttributionStatus.ATTRIBUTED
+    else:
+        status = AttributionStatus.ACCOUNT_ONLY if account_id else AttributionStatus.UNMATCHED
+    return _Verdict(
+        status,
+        "override",
+        1.0,
+        deal_id=override.deal_id,
+        account_id=account_id,
+        owner_hint=override_deal.owner_rep_id if override_deal else None,
+        fixed_rep_id=override.rep_id,
+        fixed_team_id=override.team_id,
+        overridden=True,
+    )
+
+
+def _rank_verdict(
+    candidates: list[_Candidate],
+    by_contact: bool,
+    account_evidence: Mapping[str, set[Evidence]],
+    policy: TenantAttributionPolicy,
+    explanation: dict[str, Any],
+) -> _Verdict:
+    """Status from the ranked candidates: a clear leader, a close call, or too unsure."""
+    steps: list[str] = explanation["steps"]
+    top = candidates[0]
+    close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
+    lead = top.score - candidates[1].score if len(candidates) > 1 else DECISIVE_MARGIN
+    confidence = top.strength * (0.5 + 0.5 * min(1.0, lead / DECISIVE_MARGIN))
+    explanation["signals"] = [
+        {
+            "signal": signal.value,
+            "weight": SIGNAL_WEIGHTS[signal],
+            "value": round(top.values[signal], 4),
+            "contribution": round(SIGNAL_WEIGHTS[signal] * top.values[signal], 4),
+        }
+        for signal in Signal
+    ]
+    explanation["deal_score"] = top.score
+    rule_path = "contact" if by_contact else _path_of(account_evidence.get(top.deal.account_id or "", set()))
+    account_id = top.deal.account_id
+    if close:
+        steps.append(f"{len(close) + 1} deals within {AMBIGUITY_MARGIN} of each other")
+        if policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
+            return _Verdict(
+                AttributionStatus.AMBIGUOUS,
+                rule_path,
+                confidence,
+                deal_id=top.deal.id,
+                account_id=account_id,
+                secondary=tuple(c.deal.id for c in close),
+                runners_up=_runners_up(candidates, top.deal.id),
+                owner_hint=top.deal.owner_rep_id,
+            )
+        return _Verdict(
+            AttributionStatus.AMBIGUOUS,
+            rule_path,
+            confidence,
+            account_id=account_id,
+            runners_up=_runners_up(candidates, None),
+        )
+    if confidence < policy.min_confidence:
+        steps.append(f"best deal below min_confidence {policy.min_confidence}: not asserted")
+        return _Verdict(
+            AttributionStatus.ACCOUNT_ONLY,
+            rule_path,
+            confidence,
+            account_id=account_id,
+            runners_up=_runners_up(candidates, None),
+        )
+    steps.append(f"deal {top.deal.id} leads by {round(lead, 4)}")
+    return _Verdict(
+        AttributionStatus.ATTRIBUTED,
+        rule_path,
+        confidence,
+        deal_id=top.deal.id,
+        account_id=account_id,
+        runners_up=_runners_up(candidates, top.deal.id),
+        owner_hint=top.deal.owner_rep_id,
+    )
+
+
+def _match_contacts(
+    activity: ActivityIngestedV1, index: _Index, external: tuple[int, ...]
+) -> tuple[_ContactMatch, ...]:
+    matches: list[_ContactMatch] = []
+    for position in external:
+        participant = activity.participants[position]
+        found: list[str] = []
+        evidence = Evidence.CONTACT_EMAIL
+        if participant.email is not None:
+            found = index.contacts_by_email.get(participant.email.lower(), [])
+        if not found and participant.phone is not None:
+            found = index.contacts_by_phone.get(participant.phone, [])
+            evidence = Evidence.CONTACT_PHONE if len(found) == 1 else Evidence.SHARED_PHONE
+        for contact_id in found:
+            matches.append(
+                _ContactMatch(
+                    contact_id, index.contact_account[contact_id], evidence, 1.0 / len(found), position
+                )
+            )
+    for contact_id in sorted(set(activity.crm.contact_ids)):
+        if contact_id in index.contact_account:
+            matches.append(
+                _ContactMatch(contact_id, index.contact_account[contact_id], Evidence.CRM_CONTACT, 1.0, -1)
+            )
+    return tuple(matches)
+
+
+def _find_accounts(
+    activity: ActivityIngestedV1,
+    index: _Index,
+    external: tuple[int, ...],
+    matches: tuple[_ContactMatch, ...],
+    policy: TenantAttributionPolicy,
+) -> dict[str, set[Evidence]]:
+    evidence: dict[str, set[Evidence]] = defaultdict(set)
+    for match in matches:
+        if match.account_id is not None:
+            evidence[match.account_id].add(match.evidence)
+    for position in external:
+        address = activity.participants[position].email
+        domain = email_domain(address) if address else None
+        if domain is None or is_personal_domain(domain, policy.extra_personal_domains):
+            continue
+        for candidate in parent_domains(domain):
+            for account_id in index.accounts_by_domain.get(candidate, []):
+                evidence[account_id].add(Evidence.DOMAIN)
+    if activity.crm.account_id is not None:
+        evidence[activity.crm.account_id].add(Evidence.CRM_ACCOUNT)
+    return dict(evidence)
+
+
+def _strength(kinds: Iterable[Evidence]) -> float:
+    return max((EVIDENCE_STRENGTH[kind] for kind in kinds), default=0.0)
+
+
+def _path_of(kinds: Iterable[Evidence]) -> str:
+    return "contact" if any(kind in _CONTACT_EVIDENCE for kind in kinds) else "domain"
+
+
+def _rank_deals(facts: _Facts, account_evidence: Mapping[str, set[Evidence]]) -> list[_Candidate]:
+    """Candidate deals open at the activity time, best first, with their signal values."""
+    activity, policy, matches = facts.activity, facts.policy, facts.matches
+    external_count = len(facts.external)
+    matched_contacts = {m.contact_id for m in matches}
+    candidates: list[_Candidate] = []
+    for deal in facts.index.deals:
+        on_matched_account = deal.account_id is not None and deal.account_id in account_evidence
+        if not on_matched_account and not (deal.contact_ids & matched_contacts):
+            continue
+        if not deal_open_at(deal, activity.occurred_at, policy):
+            continue
+        on_deal = [m for m in matches if m.contact_id in deal.contact_ids]
+        best_per_participant: dict[int, float] = {}
+        for match in on_deal:
+            best_per_participant[match.participant_index] = max(
+                best_per_participant.get(match.participant_index, 0.0), match.certainty
+            )
+        # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
+        coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, external_count)
+        account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
+        values: dict[Signal, float] = {
+            Signal.CONTACT_ROLE: max((m.certainty for m in on_deal), default=0.0),
+            Signal.OWNER_PARTICIPATES: 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0,
+            Signal.CONTACT_COVERAGE: min(1.0, coverage),
+            Signal.ACCOUNT_MATCH: account_strength,
+            Signal.PROXIMITY: _proximity(deal, activity.occurred_at, policy),
+            Signal.RECENCY: _recency(deal, activity.occurred_at),
+        }
+        score = round(sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items()), 4)
+        strength = max([account_strength] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal])
+        candidates.append(_Candidate(deal, score, values, strength))
+    return sorted(candidates, key=_Candidate.sort_key)
+
+
+def _runners_up(candidates: list[_Candidate], chosen: str | None) -> tuple[RunnerUp, ...]:
+    others = [RunnerUp(c.deal.id, c.score) for c in candidates if c.deal.id != chosen]
+    return tuple(others[:_MAX_RUNNERS_UP])
+
+
+def _thread_usable(
+    thread: CurrentAttribution, facts: _Facts, account_evidence: Mapping[str, set[Evidence]]
+) -> bool:
+    if facts.activity.thread_id is None or thread.status not in _INHERITABLE:
+        return False
+    if thread.deal_id is None:
+        # An account alone is inherited only when this reply found nothing by itself.
+        return thread.account_id is not None and not account_evidence
+    known = facts.index.deal_by_id.get(thread.deal_id)
+    # A thread revived long after its deal closed must not flow into that dead deal.
+    return known is None or deal_open_at(known, facts.activity.occurred_at, facts.policy)
+
+
+def _choose_rep(activity: ActivityIngestedV1, index: _Index, owner_hint: str | None) -> _RepChoice:
+    """The rep who did the activity: by role for its kind and direction, then any rep present,
+    then ``crm.owner_rep_id``, then the chosen deal's owner. Several reps in the same role (attendees, recipients) resolve to
+    the owner of the chosen deal when present, else to the first listed."""
+    roles = REP_ROLES[(activity.kind, activity.direction)]
+    for role in roles:
+        reps = _unique(
+            rep
+            for p in activity.participants
+            if p.role is role and (rep := index.rep_of(p.email, p.phone)) is not None
+        )
+        if reps:
+            return _pick(reps, owner_hint, role.value)
+    anyone = _unique(
+        rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
+    )
+    if anyone:
+        return _pick(anyone, owner_hint, "participant")
+    if activity.crm.owner_rep_id is not None:
+        return _RepChoice(activity.crm.owner_rep_id, "crm_owner", (activity.crm.owner_rep_id,))
+    if owner_hint is not None:
+        # Nobody on the seller's side is known (a shared inbox, an alias): the deal's owner
+        # holds the relationship, and an activity credited to nobody is lost to metrics.
+        return _RepChoice(owner_hint, "deal_owner", (owner_hint,))
+    return _RepChoice(None, "none", ())
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _pick(reps: tuple[str, ...], owner_hint: str | None, via: str) -> _RepChoice:
+    if len(reps) > 1 and owner_hint in reps:
+        return _RepChoice(owner_hint, f"{via}:deal_owner", reps)
+    return _RepChoice(reps[0], via, reps)

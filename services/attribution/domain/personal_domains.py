@@ -1,0 +1,83 @@
+"""Free-mail and personal email domains: they say who a person is, never which company.
+
+An account is never found by one of these domains, even when a CRM record lists it (sole
+traders often have ``gmail.com`` typed into their account): thousands of unrelated people
+share it. A contact whose exact personal address is in the CRM is still found by that address.
+
+Maintained as data: exact domains, plus providers that register one brand under many country
+suffixes (``hotmail.co.uk``, ``yahoo.fr``, ``gmx.at``...), matched by their first label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+PERSONAL_DOMAINS: frozenset[str] = frozenset(
+    {
+        # Google, Microsoft, Apple, Yahoo, AOL
+        "gmail.com", "googlemail.com",
+        "outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "windowslive.com",
+        "icloud.com", "me.com", "mac.com",
+        "yahoo.com", "ymail.com", "rocketmail.com",
+        "aol.com", "aim.com", "verizon.net", "att.net", "sbcglobal.net", "comcast.net",
+        # privacy-minded and independent providers
+        "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tuta.io",
+        "zoho.com", "zohomail.com", "fastmail.com", "fastmail.fm", "hey.com", "mailbox.org",
+        "posteo.de", "hushmail.com", "runbox.com", "mail.com", "email.com", "inbox.com",
+        # Europe
+        "web.de", "t-online.de", "freenet.de", "arcor.de", "orange.fr", "wanadoo.fr", "free.fr",
+        "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it", "alice.it",
+        "btinternet.com", "sky.com", "virginmedia.com", "ntlworld.com", "seznam.cz", "wp.pl",
+        "o2.pl", "onet.pl", "interia.pl", "abv.bg", "inbox.lv", "telenet.be", "skynet.be",
+        "ziggo.nl", "kpnmail.nl", "bluewin.ch", "chello.at",
+        # Russia, Asia, Latin America
+        "mail.ru", "inbox.ru", "list.ru", "bk.ru", "rambler.ru", "ya.ru",
+        "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sohu.com",
+        "aliyun.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com",
+        "bol.com.br", "uol.com.br", "terra.com.br",
+    }
+)  # fmt: skip
+
+#: Brands registered under many country suffixes: ``<brand>.<suffix>`` is personal for any
+#: plausible public suffix (``hotmail.co.uk``, ``yahoo.com.br``, ``gmx.net``, ``yandex.kz``).
+PERSONAL_BRANDS: frozenset[str] = frozenset(
+    {"hotmail", "outlook", "live", "windowslive", "yahoo", "gmx", "yandex"}
+)
+
+#: Suffixes a brand is registered under: any two-letter country code, a few generic ones,
+#: and country second levels such as ``co.uk``, ``com.br``, ``ne.jp``.
+_GENERIC_SUFFIXES = frozenset({"com", "net", "org", "info", "biz"})
+_SECOND_LEVELS = frozenset({"co", "com", "net", "org", "ne", "or"})
+
+
+def _looks_like_public_suffix(labels: list[str]) -> bool:
+    def country(label: str) -> bool:
+        return len(label) == 2 and label.isalpha()
+
+    if len(labels) == 1:
+        return country(labels[0]) or labels[0] in _GENERIC_SUFFIXES
+    return len(labels) == 2 and labels[0] in _SECOND_LEVELS and country(labels[1])
+
+
+def email_domain(address: str) -> str | None:
+    """The lower-cased domain of an address, or ``None`` when it has none."""
+    _, at, domain = address.strip().lower().rpartition("@")
+    return domain.rstrip(".") or None if at else None
+
+
+def parent_domains(domain: str) -> tuple[str, ...]:
+    """``eu.mail.acme.com`` -> itself, ``mail.acme.com``, ``acme.com``: never a bare suffix."""
+    labels = domain.lower().rstrip(".").split(".")
+    return tuple(".".join(labels[start:]) for start in range(len(labels) - 1))
+
+
+def is_personal_domain(domain: str, extra: Iterable[str] = ()) -> bool:
+    """Whether ``domain`` (or a parent of it) belongs to a free-mail or personal provider."""
+    extras = frozenset(item.lower() for item in extra)
+    for candidate in parent_domains(domain):
+        if candidate in PERSONAL_DOMAINS or candidate in extras:
+            return True
+        brand, _, suffix = candidate.partition(".")
+        if brand in PERSONAL_BRANDS and _looks_like_public_suffix(suffix.split(".")):
+            return True
+    return False

@@ -1,0 +1,167 @@
+"""The reference data attribution reads, reduced to what one activity needs.
+
+A repository fills an ``AttributionSnapshot`` with a handful of indexed queries:
+
+1. reps whose emails or phones appear among the participants (plus ``crm.owner_rep_id``
+   and the owners of the candidate deals), and their team memberships;
+2. contacts whose emails or phones appear among the participants (plus ``crm.contact_ids``);
+3. accounts holding a participant's email domain or one of its parent domains, the accounts
+   of the contacts found, and ``crm.account_id``;
+4. the deals of those accounts, the deals on which those contacts hold a role, and
+   ``crm.deal_id``; closed deals may be filtered in SQL to those closed after
+   ``occurred_at - grace_days_after_closed`` since older ones can never be chosen;
+5. the thread's current attribution (the newest earlier activity of ``thread_id``) and a
+   manual override of this activity, if any.
+
+Extra rows are harmless: the rules only ever pick what the participants point at.
+Identities are compared lower-cased (emails, domains) and as given (E.164 phones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from libs.common.contracts.attribution import AttributionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Rep:
+    """A seller: the tenant's own person, known by the emails and dialer numbers they use."""
+
+    id: str
+    name: str = ""
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    active: bool = True
+    manager_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMembership:
+    """``rep_id`` belongs to ``team_id`` from ``valid_from`` (inclusive) to ``valid_to`` (exclusive)."""
+
+    rep_id: str
+    team_id: str
+    valid_from: date
+    valid_to: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: str
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    account_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """A deal as the CRM reports it now; ``contacts`` holds ``(contact_id, role)`` pairs.
+
+    A deal whose ``closed_at`` is unknown is treated as open-ended: a reopened deal has its
+    close date cleared by the CRM, and refusing it would lose the conversation that reopened it.
+    """
+
+    id: str
+    account_id: str | None
+    owner_rep_id: str | None
+    stage: str
+    is_closed: bool
+    is_won: bool
+    created_at: datetime
+    closed_at: datetime | None = None
+    contacts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def contact_ids(self) -> frozenset[str]:
+        return frozenset(contact_id for contact_id, _ in self.contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentAttribution:
+    """The version of an activity's attribution that is in force (ours, or a thread's)."""
+
+    version: int
+    status: AttributionStatus
+    rep_id: str | None = None
+    team_id: str | None = None
+    account_id: str | None = None
+    deal_id: str | None = None
+    secondary_deal_ids: tuple[str, ...] = ()
+    confidence: float = 0.0
+    #: Set when the version came from a manual override: automatic decisions never replace it.
+    overridden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ManualOverride:
+    """A person's correction of one activity's attribution; it sticks through every re-match.
+
+    ``None`` fields are filled from the rules where they follow from what was set: the team
+    from the rep's membership at the activity time, the account from the deal.
+    """
+
+    rep_id: str | None = None
+    team_id: str | None = None
+    account_id: str | None = None
+    deal_id: str | None = None
+    #: Defaults to ``attributed`` with a deal, ``account_only`` with an account, else ``unmatched``.
+    status: AttributionStatus | None = None
+    set_by: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSnapshot:
+    """Everything the rules may look at for one activity, loaded before the call."""
+
+    internal_domains: frozenset[str]
+    reps: tuple[Rep, ...] = ()
+    memberships: tuple[TeamMembership, ...] = ()
+    accounts: tuple[Account, ...] = ()
+    contacts: tuple[Contact, ...] = ()
+    deals: tuple[Deal, ...] = ()
+    #: Current attribution of the newest earlier activity in the same thread, if any.
+    thread_attribution: CurrentAttribution | None = None
+    override: ManualOverride | None = None
+
+
+class AmbiguityPolicy(StrEnum):
+    #: Keep the best deal and list the close runners-up as secondaries.
+    PRIMARY_WITH_SECONDARIES = "primary_with_secondaries"
+    #: Assert a deal only when it is clearly the one; otherwise leave the deal empty.
+    UNIQUE_ONLY = "unique_only"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAttributionPolicy:
+    ambiguity_policy: AmbiguityPolicy = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+    #: An activity up to this many days before a deal's creation still counts (first calls).
+    grace_days_before_created: int = 14
+    #: An activity up to this many days after a deal's close still counts (paperwork, thanks).
+    grace_days_after_closed: int = 14
+    #: Tenant additions to the maintained list of free-mail and personal domains.
+    extra_personal_domains: frozenset[str] = field(default_factory=frozenset)
+    #: Below this confidence a deal is not asserted: the activity stays ``account_only``.
+    min_confidence: float = 0.35
+    #: How long an undecided activity waits for CRM data before it stops being re-matched.
+    park_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.grace_days_before_created < 0 or self.grace_days_after_closed < 0:
+            raise ValueError("grace windows cannot be negative")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must lie in [0, 1]")
+        if self.park_days < 0:
+            raise ValueError("park_days cannot be negative")

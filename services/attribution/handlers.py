@@ -1,0 +1,327 @@
+"""Attribution use cases: apply CRM changes, attribute new activities, re-match parked ones.
+
+Ordering inside one batch transaction: reference data first (so activities in the same batch
+see it), then activities, then re-matches. Output events are published and acknowledged
+*before* the transaction commits: if the commit then fails, the retry recomputes the same
+versions from the same state, and metrics deduplicates by (activity, version). Publishing
+after the commit could lose a version for good (the replay finds nothing new to publish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
+from libs.common.contracts.commands import AttributionOverriddenV1
+from libs.common.contracts.crm import CrmEntityChangedV1
+from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+from services.attribution.adapters import repository as repo
+from services.attribution.adapters.reference_loader import ReferenceRows, load_reference_rows
+from services.attribution.domain.decision import AttributionDecision, next_version, should_park
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.personal_domains import parent_domains
+from services.attribution.domain.reference import (
+    Account,
+    AmbiguityPolicy,
+    AttributionSnapshot,
+    Contact,
+    CurrentAttribution,
+    Deal,
+    ManualOverride,
+    Rep,
+    TeamMembership,
+    TenantAttributionPolicy,
+)
+from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionDeps:
+    engine: AsyncEngine
+    producer: AIOKafkaProducer
+    topic_prefix: str
+    rematch_limit: int = 5_000
+
+
+def policy_from_settings(settings: dict[str, Any]) -> TenantAttributionPolicy:
+    raw = settings.get("attribution") or {}
+    return TenantAttributionPolicy(
+        ambiguity_policy=AmbiguityPolicy(
+            raw.get("ambiguity_policy", AmbiguityPolicy.PRIMARY_WITH_SECONDARIES)
+        ),
+        grace_days_before_created=int(raw.get("grace_days_before_created", 14)),
+        grace_days_after_closed=int(raw.get("grace_days_after_closed", 14)),
+        extra_personal_domains=frozenset(raw.get("extra_personal_domains", ())),
+        min_confidence=float(raw.get("min_confidence", 0.35)),
+        park_days=int(raw.get("park_days", 30)),
+    )
+
+
+def _rep(row: Any) -> Rep:
+    return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
+
+
+def _deal(row: Any) -> Deal:
+    return Deal(
+        id=row.deal_id,
+        account_id=row.account_id,
+        owner_rep_id=row.owner_rep_id,
+        stage=row.stage,
+        is_closed=row.is_closed,
+        is_won=row.is_won,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+        contacts=tuple((c["contact_id"], c.get("role", "")) for c in (row.contacts or [])),
+    )
+
+
+def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> AttributionSnapshot:
+    """The slice of the batch's reference rows that this activity's participants point at."""
+    contact_ids: set[str] = set(activity.crm.contact_ids)
+    rep_ids: set[str] = {activity.crm.owner_rep_id} if activity.crm.owner_rep_id else set()
+    account_ids: set[str] = {activity.crm.account_id} if activity.crm.account_id else set()
+    for p in activity.participants:
+        for identity in (p.email, p.phone):
+            if identity:
+                contact_ids |= refs.contact_ids_by_identity.get(identity, set())
+                rep_ids |= refs.rep_ids_by_identity.get(identity, set())
+        if p.email:
+            for domain in parent_domains(p.email.rsplit("@", 1)[-1]):
+                account_ids |= refs.account_ids_by_domain.get(domain, set())
+    contacts = [refs.contacts[c] for c in sorted(contact_ids) if c in refs.contacts]
+    account_ids |= {c.account_id for c in contacts if c.account_id}
+    deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
+    for account_id in account_ids:
+        deal_ids |= refs.deal_ids_by_account.get(account_id, set())
+    for contact_id in contact_ids:
+        deal_ids |= refs.deal_ids_by_contact.get(contact_id, set())
+    deals = [refs.deals[d] for d in sorted(deal_ids) if d in refs.deals]
+    rep_ids |= {d.owner_rep_id for d in deals if d.owner_rep_id}
+    reps = [refs.reps[r] for r in sorted(rep_ids) if r in refs.reps]
+    thread = refs.thread_attributions.get(activity.thread_id) if activity.thread_id else None
+    override = refs.overrides.get(activity.activity_id)
+    return AttributionSnapshot(
+        internal_domains=frozenset(refs.internal_domains),
+        reps=tuple(_rep(r) for r in reps),
+        memberships=tuple(
+            TeamMembership(m.rep_id, m.team_id, m.valid_from, m.valid_to)
+            for r in reps
+            for m in refs.memberships.get(r.rep_id, [])
+        ),
+        accounts=tuple(
+            Account(refs.accounts[a].account_id, tuple(refs.accounts[a].domains))
+            for a in sorted(account_ids)
+            if a in refs.accounts
+        ),
+        contacts=tuple(
+            Contact(c.contact_id, tuple(c.emails), tuple(c.phones), c.account_id) for c in contacts
+        ),
+        deals=tuple(_deal(d) for d in deals),
+        thread_attribution=None
+        if thread is None or thread.activity_id == activity.activity_id
+        else CurrentAttribution(
+            version=1,
+            status=AttributionStatus(thread.status),
+            rep_id=thread.rep_id,
+            account_id=thread.account_id,
+            deal_id=thread.deal_id,
+            confidence=thread.confidence,
+        ),
+        override=None
+        if override is None
+        else ManualOverride(
+            rep_id=override.rep_id,
+            account_id=override.account_id,
+            deal_id=override.deal_id,
+            set_by=override.set_by,
+            reason=override.reason or "",
+        ),
+    )
+
+
+def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None:
+    if stored is None:
+        return None
+    return CurrentAttribution(
+        version=stored.version,
+        status=AttributionStatus(stored.status),
+        rep_id=stored.rep_id,
+        team_id=stored.team_id,
+        account_id=stored.account_id,
+        deal_id=stored.deal_id,
+        secondary_deal_ids=stored.secondary_deal_ids,
+        confidence=stored.confidence,
+        overridden=stored.is_override,
+    )
+
+
+def attributed_event(
+    activity: ActivityIngestedV1, decision: AttributionDecision, version: int, decided_at: datetime
+) -> ActivityAttributedV1:
+    return ActivityAttributedV1(
+        tenant_id=activity.tenant_id,
+        activity_id=activity.activity_id,
+        version=version,
+        status=decision.status,
+        rep_id=decision.rep_id,
+        team_id=decision.team_id,
+        account_id=decision.account_id,
+        deal_id=decision.deal_id,
+        secondary_deal_ids=decision.secondary_deal_ids,
+        confidence=max(0.0, min(1.0, decision.confidence)),
+        facts=ActivityFacts(
+            kind=activity.kind,
+            direction=activity.direction,
+            outcome=activity.outcome,
+            occurred_at=activity.occurred_at,
+            duration_seconds=activity.duration_seconds,
+            external_participants=decision.external_participants,
+            external_contact_ids=decision.external_contact_ids,
+            automated=activity.automated,
+        ),
+        decided_at=decided_at,
+        explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
+    )
+
+
+async def _attribute(
+    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], now: datetime
+) -> tuple[list[dict[str, Any]], list[ActivityAttributedV1]]:
+    refs = await load_reference_rows(conn, tenant_id, activities)
+    policy = policy_from_settings(refs.tenant_settings)
+    current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
+    rows: list[dict[str, Any]] = []
+    events: list[ActivityAttributedV1] = []
+    for activity in activities:
+        decision = attribute_activity(activity, snapshot_for(activity, refs), policy)
+        stored = current.get(activity.activity_id)
+        version = next_version(_current(stored), decision)
+        if version is None:
+            continue
+        explanation = dict(decision.explanation)
+        explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in decision.runners_up]
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "activity_id": activity.activity_id,
+                "version": version,
+                "status": decision.status.value,
+                "rep_id": decision.rep_id,
+                "team_id": decision.team_id,
+                "account_id": decision.account_id,
+                "deal_id": decision.deal_id,
+                "secondary_deal_ids": list(decision.secondary_deal_ids),
+                "confidence": decision.confidence,
+                "explanation": explanation,
+                "is_override": decision.overridden,
+                "decided_at": now,
+                "parked_until": now + timedelta(days=policy.park_days)
+                if should_park(decision, policy)
+                else None,
+                "occurred_at": activity.occurred_at,
+                "kind": activity.kind.value,
+            }
+        )
+        events.append(attributed_event(activity, decision, version, now))
+        ATTRIBUTIONS.labels(decision.status.value, decision.rule_path).inc()
+    return rows, events
+
+
+async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> None:
+    from sqlalchemy import text
+
+    await conn.execute(
+        text(
+            """
+            INSERT INTO attribution_overrides (tenant_id, activity_id, deal_id, rep_id, account_id, set_by, set_at,
+                                               reason)
+            VALUES (:t, :a, :deal, :rep, :acc, :by, :at, :reason)
+            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET deal_id = EXCLUDED.deal_id, rep_id = EXCLUDED.rep_id,
+                account_id = EXCLUDED.account_id, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at,
+                reason = EXCLUDED.reason
+            WHERE attribution_overrides.set_at <= EXCLUDED.set_at
+            """
+        ),
+        {
+            "t": command.tenant_id,
+            "a": command.activity_id,
+            "deal": command.deal_id,
+            "rep": command.rep_id,
+            "acc": command.account_id,
+            "by": command.set_by,
+            "at": command.set_at,
+            "reason": command.reason,
+        },
+    )
+
+
+async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttributedV1], prefix: str) -> None:
+    """Publish versions keyed by rep so one rep's activities stay in order; wait for every ack."""
+    topic = ACTIVITY_ATTRIBUTED.physical(prefix)
+    futures = []
+    for event in events:
+        key = f"{event.tenant_id}:{event.rep_id or event.activity_id}"
+        envelope = Envelope(
+            id=f"{event.activity_id}:v{event.version}",
+            source="/attribution",
+            type=ACTIVITY_ATTRIBUTED.event_type,
+            subject=str(event.activity_id),
+            tenant=event.tenant_id,
+        )
+        futures.append(
+            await producer.send(
+                topic, value=encode_body(event), key=key.encode(), headers=envelope.to_headers()
+            )
+        )
+    await asyncio.gather(*futures)
+
+
+async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
+    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit."""
+    now = datetime.now(UTC)
+    crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
+    incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
+    overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
+    async with deps.engine.begin() as conn:
+        changed: dict[str, repo.ChangedReferences] = defaultdict(repo.ChangedReferences)
+        for event in crm:
+            await repo.apply_crm_entity(conn, event, changed[event.tenant_id])
+        fresh = await repo.store_activities(conn, incoming)
+        to_attribute: dict[str, dict[uuid.UUID, ActivityIngestedV1 | None]] = defaultdict(dict)
+        for activity in incoming:
+            if activity.activity_id in fresh:
+                to_attribute[activity.tenant_id][activity.activity_id] = activity
+        for command in overrides:
+            await _save_override(conn, command)
+            to_attribute[command.tenant_id].setdefault(command.activity_id, None)
+        for tenant_id, refs_changed in changed.items():
+            if refs_changed.empty():
+                continue
+            parked = await repo.parked_activity_ids(conn, tenant_id, refs_changed, now, deps.rematch_limit)
+            REMATCHES.inc(len(parked))
+            for activity_id in parked:
+                to_attribute[tenant_id].setdefault(activity_id, None)
+        rows: list[dict[str, Any]] = []
+        events: list[ActivityAttributedV1] = []
+        for tenant_id, wanted in to_attribute.items():
+            missing = [activity_id for activity_id, a in wanted.items() if a is None]
+            loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
+            activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
+            tenant_rows, tenant_events = await _attribute(conn, tenant_id, activities, now)
+            rows += tenant_rows
+            events += tenant_events
+        await repo.save_attributions(conn, rows)
+        await publish(deps.producer, events, deps.topic_prefix)
+    return []

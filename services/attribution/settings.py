@@ -1,0 +1,22 @@
+"""Attribution settings (``ATTRIBUTION_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.common.settings import CommonSettings, ConsumerSettings
+
+
+class AttributionOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTRIBUTION_", extra="ignore")
+
+    port: int = 8002
+    group_id: str = "spm-attribution"
+    #: Upper bound of parked activities re-matched for one batch of CRM changes.
+    rematch_limit: int = 5_000
+
+
+class AttributionSettings(CommonSettings):
+    attribution: AttributionOptions = Field(default_factory=AttributionOptions)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)

@@ -1,0 +1,86 @@
+"""Who is calling, and may they? API keys or JWTs; tenant isolation starts here.
+
+Every query a route makes takes ``principal.tenant_id``: another tenant's object is simply
+not found (404), indistinguishable from a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Header, Request
+
+from libs.common.auth import bearer_token
+from libs.common.tenancy import Principal, Scope
+from libs.common.web import Problem
+from services.gateway.settings import GatewayOptions
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+
+
+def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
+    keys: list[tuple[str, str]] = []
+    if options.jwt_hs256_secret is not None:
+        keys.append(("HS256", options.jwt_hs256_secret.get_secret_value()))
+    if options.jwt_rs256_public_key:
+        keys.append(("RS256", options.jwt_rs256_public_key))
+    for algorithm, key in keys:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=options.jwt_audience,
+                issuer=options.jwt_issuer,
+                options={"require": ["exp", "sub"], "verify_aud": options.jwt_audience is not None},
+            )
+        except jwt.PyJWTError:
+            continue
+        tenant = claims.get("tenant")
+        role = claims.get("role", "read")
+        if not isinstance(tenant, str) or role not in {"read", "admin"}:
+            return None
+        scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
+        return Principal(tenant, scopes, f"jwt:{claims['sub']}")
+    return None
+
+
+async def current_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    token = bearer_token(authorization)
+    if token is None:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "send `Authorization: Bearer <API key or JWT>`",
+            headers=_UNAUTHORIZED_HEADERS,
+        )
+    principal: Principal | None
+    if token.startswith("spm_"):
+        principal = await request.app.state.authenticator.principal(token)
+    else:
+        principal = _jwt_principal(token, request.app.state.settings.gateway)
+    if principal is None:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the credential is unknown, revoked, expired or invalid",
+            headers=_UNAUTHORIZED_HEADERS,
+        )
+    request.state.principal = principal
+    return principal
+
+
+def require(scope: Scope) -> object:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.allows(scope):
+            raise Problem(403, "Forbidden", f"this credential lacks the `{scope.value}` scope")
+        return principal
+
+    return Depends(dependency)
+
+
+ReaderDep = Annotated[Principal, require(Scope.READ)]
+AdminDep = Annotated[Principal, require(Scope.ADMIN)]

@@ -1,0 +1,74 @@
+"""Publishing to Kafka with acknowledgement: a 2xx is only answered after acks=all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from libs.common.contracts.envelope import Envelope
+from libs.common.kafka.clients import make_producer
+from libs.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; the client should retry later (503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    topic: str
+    key: bytes
+    value: bytes
+    envelope: Envelope
+
+
+class KafkaPublisher:
+    """Owns the producer; starts it lazily so the API comes up (and answers 503) while the broker is down."""
+
+    def __init__(self, settings: KafkaSettings, timeout_seconds: float) -> None:
+        self.settings = settings
+        self.timeout = timeout_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = make_producer(self.settings, "ingest")
+                try:
+                    await producer.start()
+                except (KafkaError, OSError):
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send every message and wait for all acknowledgements, or raise :class:`BrokerUnavailable`."""
+        if not messages:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                producer = await self._ready_producer()
+                futures = [
+                    await producer.send(m.topic, value=m.value, key=m.key, headers=m.envelope.to_headers())
+                    for m in messages
+                ]
+                await asyncio.gather(*futures)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("broker did not acknowledge", extra={"error": repr(exc), "messages": len(messages)})
+            raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -1,0 +1,1 @@
+"""Pure rules of the ingest service: vendor webhook verification, parsing and normalisation, privacy."""

@@ -1,0 +1,392 @@
+"""Shared normalisation rules: bodies, fields, emails, phones, times and direction.
+
+Every failure becomes a ``WebhookRejected`` that names the field, so an adapter built from
+these helpers cannot leak a ``KeyError`` or ``ValueError`` whatever bytes it is given.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from pydantic import ValidationError
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhook_types import WebhookRejected
+
+#: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_DURATION_SECONDS = 86_400
+MAX_SUBJECT_CHARS = 2_000
+
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+def ensure_body_size(body: bytes) -> None:
+    if len(body) > MAX_BODY_BYTES:
+        raise WebhookRejected(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
+
+
+def decode_utf8(body: bytes, field: str = "body") -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, field, "not valid UTF-8") from None
+
+
+def load_json(body: bytes) -> object:
+    ensure_body_size(body)
+    text = decode_utf8(body)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise WebhookRejected(400, "body", "not valid JSON") from None
+
+
+def load_json_object(body: bytes) -> JsonObject:
+    value = load_json(body)
+    if not isinstance(value, dict):
+        raise WebhookRejected(400, "body", "expected a JSON object")
+    return JsonObject(value, "")
+
+
+class JsonObject:
+    """A JSON object that knows its path, so every missing or mistyped field is named in the 422."""
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self.data = data
+        self.path = path
+
+    def field(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def _missing(self, key: str) -> WebhookRejected:
+        return WebhookRejected(422, self.field(key), "required")
+
+    def opt_str(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise WebhookRejected(422, self.field(key), "expected a string")
+        text = str(value).strip()
+        return text or None
+
+    def req_str(self, key: str) -> str:
+        value = self.opt_str(key)
+        if value is None:
+            raise self._missing(key)
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise WebhookRejected(422, self.field(key), "expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+            return int(value)
+        raise WebhookRejected(422, self.field(key), "expected an integer")
+
+    def req_int(self, key: str) -> int:
+        value = self.opt_int(key)
+        if value is None:
+            raise self._missing(key)
+        return value
+
+    def opt_bool(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower() == "true"
+        raise WebhookRejected(422, self.field(key), "expected a boolean")
+
+    def opt_obj(self, key: str) -> JsonObject | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise WebhookRejected(422, self.field(key), "expected an object")
+        return JsonObject(value, self.field(key))
+
+    def req_obj(self, key: str) -> JsonObject:
+        value = self.opt_obj(key)
+        if value is None:
+            raise self._missing(key)
+        return value
+
+    def objs(self, key: str) -> tuple[JsonObject, ...]:
+        """A list of objects; absent means empty."""
+        value = self.data.get(key)
+        if value is None:
+            return ()
+        return objects_in(value, self.field(key))
+
+
+def objects_in(value: object, path: str) -> tuple[JsonObject, ...]:
+    if not isinstance(value, list):
+        raise WebhookRejected(422, path, "expected a list")
+    items: list[JsonObject] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise WebhookRejected(422, f"{path}[{index}]", "expected an object")
+        items.append(JsonObject(item, f"{path}[{index}]"))
+    return tuple(items)
+
+
+# --- emails and phones ------------------------------------------------------------------------
+
+
+def normalize_email(raw: str | None) -> str | None:
+    """Lower-cased address, or None when it is not shaped like one."""
+    if raw is None:
+        return None
+    value = raw.strip().strip("<>").strip().lower()
+    if not value or len(value) > 320 or not _EMAIL_SHAPE.match(value):
+        return None
+    return value
+
+
+def email_domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1]
+
+
+def domain_matches(domain: str, domains: Iterable[str]) -> bool:
+    """A domain or any of its subdomains (``eu.acme.example`` belongs to ``acme.example``)."""
+    domain = domain.lower()
+    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+
+
+def is_internal(address: str, internal_domains: Iterable[str]) -> bool:
+    return domain_matches(email_domain(address), internal_domains)
+
+
+def normalize_phone(raw: str | None, region: str) -> str | None:
+    """E.164, or None when the number is not a valid one."""
+    if raw is None or not raw.strip() or len(raw) > 64:
+        return None
+    try:
+        number = phonenumbers.parse(raw, None if raw.strip().startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted
+
+
+def make_participant(
+    *,
+    role: ParticipantRole,
+    field: str,
+    region: str,
+    email: str | None = None,
+    phone: str | None = None,
+    name: str | None = None,
+) -> Participant | None:
+    """One participant, or None when it has no address at all.
+
+    An unusable phone is dropped when the participant still has an email; a participant whose
+    only address is an unusable phone is a 422 naming ``field``, because silently losing the
+    counterpart of a call would under-count the rep.
+    """
+    clean_email = normalize_email(email)
+    clean_phone = normalize_phone(phone, region) if phone else None
+    if phone and clean_phone is None and clean_email is None:
+        raise WebhookRejected(422, field, "not a valid phone number")
+    if clean_email is None and clean_phone is None:
+        return None
+    clean_name = name.strip()[:256] if name and name.strip() else None
+    return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+
+
+def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
+    """Drops Nones and repeats of one address, keeping the first role seen (organizer before attendee)."""
+    seen: set[str] = set()
+    kept: list[Participant] = []
+    for participant in participants:
+        if participant is None:
+            continue
+        key = participant.email or participant.phone or ""
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(participant)
+    return tuple(kept)
+
+
+def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """(name, address) pairs from an RFC 5322 header or a ; or , separated list."""
+    if not raw:
+        return ()
+    pairs = email.utils.getaddresses([raw.replace(";", ",")])
+    return tuple((name, address) for name, address in pairs if address)
+
+
+# --- times ------------------------------------------------------------------------------------
+
+
+def aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_iso_datetime(raw: str, field: str, *, assume_utc: bool = False) -> datetime:
+    """RFC 3339 / ISO 8601 to aware UTC; a time without offset is a 422 unless ``assume_utc``."""
+    text = raw.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Graph writes seven fractional digits; Python reads at most six.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise WebhookRejected(422, field, "not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        if not assume_utc:
+            raise WebhookRejected(422, field, "date-time without a UTC offset")
+        parsed = parsed.replace(tzinfo=UTC)
+    return _in_range(parsed.astimezone(UTC), field)
+
+
+def from_epoch_seconds(value: int | float, field: str) -> datetime:
+    return _from_epoch(float(value), field)
+
+
+def from_epoch_millis(value: int, field: str) -> datetime:
+    return _from_epoch(value / 1000, field)
+
+
+def _from_epoch(seconds: float, field: str) -> datetime:
+    # Years 2000..2100: anything else is a unit mistake, not a real call.
+    if not 946_684_800 <= seconds <= 4_102_444_800:
+        raise WebhookRejected(422, field, "timestamp out of range")
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def parse_rfc2822(raw: str, field: str) -> datetime:
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError):
+        raise WebhookRejected(422, field, "not an RFC 2822 date") from None
+    return _in_range(aware_utc(parsed), field)
+
+
+def _in_range(value: datetime, field: str) -> datetime:
+    if not 2000 <= value.year <= 2100:
+        raise WebhookRejected(422, field, "date-time out of range")
+    return value
+
+
+def epoch_millis(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def duration_between(start: datetime, end: datetime | None) -> int:
+    if end is None or end <= start:
+        return 0
+    return min(int((end - start).total_seconds()), MAX_DURATION_SECONDS)
+
+
+def check_timestamp_window(sent_at: datetime, received_at: datetime, window_seconds: int, field: str) -> None:
+    """Refuse replays: a signed timestamp must be within the window of our clock, either way."""
+    if abs(received_at - sent_at) > timedelta(seconds=window_seconds):
+        raise WebhookRejected(401, field, "timestamp outside the accepted window")
+
+
+# --- direction and outcome --------------------------------------------------------------------
+
+
+def direction_for(
+    sender: str | None, recipients: Sequence[str], internal_domains: Iterable[str]
+) -> Direction:
+    """From internal -> outbound, from external to internal -> inbound, everyone internal -> internal."""
+    domains = tuple(internal_domains)
+    sender_internal = sender is not None and is_internal(sender, domains)
+    recipients_internal = [is_internal(r, domains) for r in recipients]
+    if sender_internal:
+        return Direction.INTERNAL if all(recipients_internal) else Direction.OUTBOUND
+    return Direction.INBOUND
+
+
+def email_outcome(direction: Direction) -> Outcome:
+    return Outcome.RECEIVED if direction is Direction.INBOUND else Outcome.SENT
+
+
+def meeting_outcome(start: datetime, end: datetime | None, received_at: datetime) -> Outcome:
+    """A confirmed meeting is held once it has ended (or started, without an end) by ``received_at``."""
+    return Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
+
+
+def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:
+    organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER and p.email), None)
+    others = [p.email for p in participants if p.email and p.email != organizer]
+    if organizer is None:
+        # No organizer known: the meeting is outbound when some internal person meets someone external.
+        domains = tuple(internal_domains)
+        emails = [p.email for p in participants if p.email]
+        internal = [e for e in emails if is_internal(e, domains)]
+        if internal and len(internal) == len(emails):
+            return Direction.INTERNAL
+        return Direction.OUTBOUND if internal else Direction.INBOUND
+    return direction_for(organizer, others, internal_domains)
+
+
+# --- building the contract --------------------------------------------------------------------
+
+
+def build_activity(field: str, **values: Any) -> ActivityIn:
+    """``ActivityIn`` with subject and duration clamped, its validation errors turned into a 422."""
+    subject = values.get("subject")
+    if isinstance(subject, str):
+        values["subject"] = subject.strip()[:MAX_SUBJECT_CHARS] or None
+    duration = values.get("duration_seconds")
+    if isinstance(duration, int):
+        values["duration_seconds"] = max(0, min(duration, MAX_DURATION_SECONDS))
+    if not values.get("participants"):
+        raise WebhookRejected(422, field, "no participant with a usable email or phone")
+    try:
+        return ActivityIn(**values)
+    except ValidationError as error:
+        raise WebhookRejected(422, _error_field(field, error), _error_reason(error)) from None
+
+
+def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:
+    return WebhookRejected(422, _error_field(field, error), _error_reason(error))
+
+
+def _error_field(field: str, error: ValidationError) -> str:
+    first = error.errors(include_input=False)[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{field}.{location}" if location else field
+
+
+def _error_reason(error: ValidationError) -> str:
+    return str(error.errors(include_input=False)[0]["msg"])

@@ -1,0 +1,116 @@
+"""Privacy rules applied to every activity before it is published.
+
+An excluded activity is dropped (the verdict says why); an automated sender is kept but
+flagged so that it is counted and never scored; subjects are removed unless the tenant keeps them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from libs.common.contracts.activities import ActivityIn, Direction, Participant, ParticipantRole
+from services.ingest.domain.normalize import domain_matches, email_domain
+
+
+class ExclusionReason(StrEnum):
+    EXCLUDED_ADDRESS = "excluded_address"
+    EXCLUDED_DOMAIN = "excluded_domain"
+    EXCLUDED_KEYWORD = "excluded_keyword"
+    INTERNAL_ONLY = "internal_only"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyPolicy:
+    """A tenant's privacy settings; addresses and domains compare case-insensitively."""
+
+    excluded_addresses: frozenset[str] = frozenset()
+    excluded_domains: frozenset[str] = frozenset()
+    excluded_subject_keywords: frozenset[str] = frozenset()
+    keep_subjects: bool = False
+    drop_internal_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyVerdict:
+    excluded: bool
+    reason: ExclusionReason | None
+    automated: bool
+    #: The activity as it may be published: subject removed unless the policy keeps subjects.
+    activity: ActivityIn
+
+
+#: Local parts (after dropping a +tag and folding "." and "_" into "-") of automated senders.
+AUTOMATED_LOCAL_PARTS: frozenset[str] = frozenset(
+    {
+        "no-reply",
+        "noreply",
+        "do-not-reply",
+        "donotreply",
+        "dont-reply",
+        "mailer-daemon",
+        "postmaster",
+        "notification",
+        "notifications",
+        "notify",
+        "alerts",
+        "alert",
+        "bounce",
+        "bounces",
+        "auto-confirm",
+        "autoreply",
+        "auto-reply",
+        "automated",
+        "daemon",
+        "system",
+        "calendar-notification",
+        "invitations",
+    }
+)
+#: Prefixes that mark a generated address whatever follows (``noreply-12345@``, ``bounce-abc@``).
+AUTOMATED_LOCAL_PREFIXES: tuple[str, ...] = ("no-reply-", "noreply-", "do-not-reply-", "bounce-", "bounces-")
+
+#: Roles whose address is the sender of the activity.
+SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
+
+
+def is_automated_address(address: str) -> bool:
+    local = address.rsplit("@", 1)[0].lower().split("+", 1)[0]
+    folded = re.sub(r"[._]", "-", local)
+    return folded in AUTOMATED_LOCAL_PARTS or folded.startswith(AUTOMATED_LOCAL_PREFIXES)
+
+
+def _sender(activity: ActivityIn) -> Participant | None:
+    return next((p for p in activity.participants if p.role in SENDER_ROLES), None)
+
+
+def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason | None:
+    addresses = {a.strip().lower() for a in policy.excluded_addresses}
+    for participant in activity.participants:
+        if (participant.email and participant.email in addresses) or (
+            participant.phone and participant.phone in addresses
+        ):
+            return ExclusionReason.EXCLUDED_ADDRESS
+    domains = {d.strip().lower().lstrip("@") for d in policy.excluded_domains}
+    if domains and any(
+        p.email and domain_matches(email_domain(p.email), domains) for p in activity.participants
+    ):
+        return ExclusionReason.EXCLUDED_DOMAIN
+    subject = (activity.subject or "").casefold()
+    if subject and any(
+        k.strip() and k.strip().casefold() in subject for k in policy.excluded_subject_keywords
+    ):
+        return ExclusionReason.EXCLUDED_KEYWORD
+    if policy.drop_internal_only and activity.direction is Direction.INTERNAL:
+        return ExclusionReason.INTERNAL_ONLY
+    return None
+
+
+def apply_privacy(activity: ActivityIn, policy: PrivacyPolicy) -> PrivacyVerdict:
+    """Decide whether ``activity`` may be published, and strip what the tenant does not keep."""
+    reason = _exclusion(activity, policy)
+    sender = _sender(activity)
+    automated = bool(sender and sender.email and is_automated_address(sender.email))
+    published = activity if policy.keep_subjects else activity.model_copy(update={"subject": None})
+    return PrivacyVerdict(excluded=reason is not None, reason=reason, automated=automated, activity=published)

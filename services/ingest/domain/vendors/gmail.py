@@ -1,0 +1,135 @@
+"""Gmail API message resources (format=metadata), posted by a connector signed with Standard Webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.normalize import (
+    JsonObject,
+    build_activity,
+    direction_for,
+    epoch_millis,
+    from_epoch_millis,
+    load_json_object,
+    make_participant,
+    parse_address_list,
+    parse_rfc2822,
+    unique_participants,
+)
+from services.ingest.domain.signatures import verify_standard_webhook
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+MAX_MESSAGES = 1_000
+SKIPPED_LABELS = {"DRAFT": "a draft was never sent", "SPAM": "spam", "CHAT": "a chat message, not an email"}
+
+
+@dataclass(frozen=True, slots=True)
+class GmailAdapter:
+    """Gmail message resources posted by the sync connector."""
+
+    source: str = "gmail"
+    version: str = "gmail/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        verify_standard_webhook(request, secrets, config)
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        body = load_json_object(request.body)
+        messages = body.objs("messages") if "messages" in body.data else (body,)
+        if len(messages) > MAX_MESSAGES:
+            raise WebhookRejected(413, "messages", f"more than {MAX_MESSAGES} messages")
+        activities: list[ActivityIn] = []
+        ignored: list[str] = []
+        for message in messages:
+            labels = _labels(message)
+            skipped = next((reason for label, reason in SKIPPED_LABELS.items() if label in labels), None)
+            if skipped is not None:
+                ignored.append(f"{message.path or 'body'} {message.opt_str('id')}: {skipped}")
+                continue
+            activities.append(_message(message, labels, config))
+        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+
+
+def _labels(message: JsonObject) -> frozenset[str]:
+    raw = message.data.get("labelIds")
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(label, str) for label in raw):
+        raise WebhookRejected(422, message.field("labelIds"), "expected a list of strings")
+    return frozenset(raw)
+
+
+def _headers(message: JsonObject) -> tuple[dict[str, str], str]:
+    payload = message.req_obj("payload")
+    headers: dict[str, str] = {}
+    for header in payload.objs("headers"):
+        name = header.req_str("name").lower()
+        # The first occurrence wins, as mail clients display it.
+        headers.setdefault(name, header.opt_str("value") or "")
+    return headers, payload.field("headers")
+
+
+def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookConfig) -> ActivityIn:
+    headers, headers_field = _headers(message)
+    message_id = headers.get("message-id", "").strip()
+    if not message_id:
+        raise WebhookRejected(422, f"{headers_field}.Message-ID", "required")
+    internal_date = message.opt_int("internalDate")
+    if internal_date is not None:
+        sent_at = from_epoch_millis(internal_date, message.field("internalDate"))
+    elif headers.get("date"):
+        sent_at = parse_rfc2822(headers["date"], f"{headers_field}.Date")
+    else:
+        raise WebhookRejected(422, message.field("internalDate"), "required")
+    region = config.default_phone_region
+
+    def people(header: str, role: ParticipantRole, limit: int | None = None) -> list[Participant | None]:
+        pairs = parse_address_list(headers.get(header))
+        return [
+            make_participant(role=role, field=f"{headers_field}.{header}", region=region, email=a, name=n)
+            for n, a in pairs[:limit]
+        ]
+
+    participants = unique_participants(
+        [
+            *people("from", ParticipantRole.FROM, 1),
+            *people("to", ParticipantRole.TO),
+            *people("cc", ParticipantRole.CC),
+        ]
+    )
+    sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
+    recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
+    direction = direction_for(sender, recipients, config.internal_domains)
+    # The SENT label settles it for the mailbox owner even when their domain is not configured.
+    if "SENT" in labels and direction is Direction.INBOUND:
+        direction = Direction.OUTBOUND
+    return build_activity(
+        message.path or "body",
+        source="gmail",
+        external_id=message_id[:256],
+        kind=ActivityKind.EMAIL,
+        direction=direction,
+        outcome=Outcome.RECEIVED if direction is Direction.INBOUND else Outcome.SENT,
+        occurred_at=sent_at,
+        participants=participants,
+        thread_id=message.opt_str("threadId"),
+        subject=headers.get("subject"),
+        # Gmail messages never change once delivered; their internal date orders redeliveries.
+        revision=epoch_millis(sent_at),
+    )

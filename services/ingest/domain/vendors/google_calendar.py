@@ -1,0 +1,137 @@
+"""Google Calendar API Event resources, posted by a sync connector signed with Standard Webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from libs.common.contracts.activities import ActivityIn, ActivityKind, Outcome, Participant, ParticipantRole
+from services.ingest.domain.normalize import (
+    JsonObject,
+    build_activity,
+    duration_between,
+    epoch_millis,
+    load_json_object,
+    make_participant,
+    meeting_direction,
+    meeting_outcome,
+    parse_iso_datetime,
+    unique_participants,
+)
+from services.ingest.domain.signatures import verify_standard_webhook
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+MAX_EVENTS = 1_000
+#: Attendees who said no did not attend; everyone else is kept (needsAction, tentative, accepted).
+DECLINED = "declined"
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleCalendarAdapter:
+    """Calendar Event resources posted by the sync connector."""
+
+    source: str = "google-calendar"
+    version: str = "google-calendar/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        verify_standard_webhook(request, secrets, config)
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        body = load_json_object(request.body)
+        # One Event resource, or a page of the Events list ({"kind": "calendar#events", "items": [...]}).
+        events = body.objs("items") if "items" in body.data else (body,)
+        if len(events) > MAX_EVENTS:
+            raise WebhookRejected(413, "items", f"more than {MAX_EVENTS} events")
+        activities: list[ActivityIn] = []
+        ignored: list[str] = []
+        for event in events:
+            activity, reason = _event(event, config, request.received_at)
+            if activity is not None:
+                activities.append(activity)
+            else:
+                ignored.append(f"{event.path or 'body'} {event.opt_str('id')}: {reason}")
+        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+
+
+def _when(event: JsonObject, key: str) -> datetime | None:
+    """``dateTime`` (RFC 3339), or ``date`` for all-day events, read as midnight UTC."""
+    moment = event.opt_obj(key)
+    if moment is None:
+        return None
+    if moment.has("dateTime"):
+        return parse_iso_datetime(moment.req_str("dateTime"), moment.field("dateTime"))
+    raw = moment.opt_str("date")
+    if raw is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
+    except ValueError:
+        raise WebhookRejected(422, moment.field("date"), "not an ISO 8601 date") from None
+
+
+def _event(
+    event: JsonObject, config: TenantWebhookConfig, received_at: datetime
+) -> tuple[ActivityIn | None, str]:
+    event_id = event.req_str("id")
+    status = event.opt_str("status") or "confirmed"
+    start = _when(event, "start")
+    if start is None:
+        # Incremental sync sends deleted events stripped to id and status: nothing to count.
+        if status == "cancelled":
+            return None, "cancelled event without details"
+        raise WebhookRejected(422, event.field("start"), "required")
+    end = _when(event, "end")
+    region = config.default_phone_region
+    organizer = event.opt_obj("organizer")
+    people: list[Participant | None] = []
+    if organizer is not None:
+        people.append(
+            make_participant(
+                role=ParticipantRole.ORGANIZER,
+                field=organizer.field("email"),
+                region=region,
+                email=organizer.opt_str("email"),
+                name=organizer.opt_str("displayName"),
+            )
+        )
+    for attendee in event.objs("attendees"):
+        if attendee.opt_bool("resource") or attendee.opt_str("responseStatus") == DECLINED:
+            continue
+        role = ParticipantRole.ORGANIZER if attendee.opt_bool("organizer") else ParticipantRole.ATTENDEE
+        people.append(
+            make_participant(
+                role=role,
+                field=attendee.field("email"),
+                region=region,
+                email=attendee.opt_str("email"),
+                name=attendee.opt_str("displayName"),
+            )
+        )
+    participants = unique_participants(people)
+    updated_raw = event.opt_str("updated")
+    updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
+    return build_activity(
+        event.path or "body",
+        source="google-calendar",
+        # Instances of a recurring event have their own id (base id + original start), so each
+        # occurrence is its own activity; recurringEventId links them as a thread.
+        external_id=event_id,
+        kind=ActivityKind.MEETING,
+        direction=meeting_direction(participants, config.internal_domains),
+        outcome=Outcome.CANCELLED if status == "cancelled" else meeting_outcome(start, end, received_at),
+        occurred_at=start,
+        duration_seconds=duration_between(start, end),
+        participants=participants,
+        thread_id=event.opt_str("recurringEventId"),
+        ical_uid=event.opt_str("iCalUID"),
+        subject=event.opt_str("summary"),
+        revision=epoch_millis(updated) if updated else 0,
+    ), ""

@@ -1,0 +1,487 @@
+"""HubSpot CRM objects posted in batches, signed with X-HubSpot-Signature-v3.
+
+The body is a JSON array. Items with ``objectType`` carry a CRM v3 object as the CRM API returns
+it (id, properties, associations, createdAt, updatedAt, archived), or an owner as the Owners API
+returns it. Items with ``subscriptionType`` are HubSpot's own change notifications, which carry
+no object data: they are acknowledged and listed as ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import unquote
+
+from pydantic import ValidationError
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from services.ingest.domain.normalize import (
+    JsonObject,
+    build_activity,
+    check_timestamp_window,
+    direction_for,
+    duration_between,
+    email_outcome,
+    epoch_millis,
+    from_epoch_millis,
+    load_json,
+    make_participant,
+    meeting_direction,
+    normalize_email,
+    normalize_phone,
+    objects_in,
+    parse_address_list,
+    parse_iso_datetime,
+    unique_participants,
+    validation_to_rejection,
+)
+from services.ingest.domain.signatures import (
+    any_secret_matches,
+    b64,
+    hmac_sha256,
+    require_header,
+    require_secrets,
+)
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+SIGNATURE_HEADER = "x-hubspot-signature-v3"
+TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
+MAX_BATCH = 1_000
+
+#: hs_call_status -> outcome; statuses of a call still under way are ignored.
+CALL_STATUS_OUTCOMES: dict[str, Outcome] = {
+    "COMPLETED": Outcome.CONNECTED,
+    "BUSY": Outcome.BUSY,
+    "NO_ANSWER": Outcome.NO_ANSWER,
+    "FAILED": Outcome.FAILED,
+    "CANCELED": Outcome.FAILED,
+    "MISSED": Outcome.NO_ANSWER,
+}
+CALL_STATUSES_IN_PROGRESS = frozenset({"QUEUED", "RINGING", "CONNECTING", "IN_PROGRESS", "CALLING_CRM_USER"})
+#: HubSpot's default call dispositions (hs_call_disposition holds these ids) refine COMPLETED.
+CALL_DISPOSITION_OUTCOMES: dict[str, Outcome] = {
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7": Outcome.CONNECTED,
+    "73a0d17f-1163-4015-bdd5-ec830791da20": Outcome.NO_ANSWER,
+    "b2cf5968-551e-4856-9783-52b3da59a7d0": Outcome.VOICEMAIL,
+    "9d9162e7-6cf3-4944-bf63-4dff82258764": Outcome.BUSY,
+    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": Outcome.VOICEMAIL,
+    "17b47fee-58de-441e-a44c-c6300d46f273": Outcome.FAILED,
+}
+CALL_DIRECTIONS: dict[str, Direction] = {"INBOUND": Direction.INBOUND, "OUTBOUND": Direction.OUTBOUND}
+#: hs_meeting_outcome -> outcome; SCHEDULED and RESCHEDULED become held once the meeting is past.
+MEETING_OUTCOMES: dict[str, Outcome] = {
+    "COMPLETED": Outcome.HELD,
+    "NO_SHOW": Outcome.NO_SHOW,
+    "CANCELED": Outcome.CANCELLED,
+}
+ENGAGEMENT_TYPES = frozenset({"calls", "emails", "meetings"})
+ENTITY_TYPES = frozenset({"contacts", "companies", "deals", "owners"})
+
+
+def hubspot_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
+    message = method.encode("utf-8") + uri.encode("utf-8") + body + timestamp.encode("utf-8")
+    return b64(hmac_sha256(secret.encode("utf-8"), message))
+
+
+@dataclass(frozen=True, slots=True)
+class HubSpotAdapter:
+    """Batches of CRM objects: engagements become activities, the rest entities."""
+
+    source: str = "hubspot"
+    version: str = "hubspot/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        require_secrets(secrets)
+        signature = require_header(request, SIGNATURE_HEADER)
+        timestamp = require_header(request, TIMESTAMP_HEADER)
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
+            raise WebhookRejected(401, TIMESTAMP_HEADER, "not a timestamp in milliseconds")
+        try:
+            sent_at = from_epoch_millis(int(timestamp), TIMESTAMP_HEADER)
+        except WebhookRejected:
+            raise WebhookRejected(401, TIMESTAMP_HEADER, "timestamp out of range") from None
+        check_timestamp_window(
+            sent_at, request.received_at, config.signature_window_seconds, TIMESTAMP_HEADER
+        )
+        # HubSpot signs the URI with some percent-escapes decoded; accept either spelling.
+        method = request.method.upper()
+        presented = [signature]
+        expected = [
+            hubspot_signature(secret, method, uri, request.body, timestamp)
+            for uri in sorted({request.url, unquote(request.url)})
+            for secret in secrets
+            if secret
+        ]
+        if not any_secret_matches(expected, presented, lambda computed: computed):
+            raise WebhookRejected(401, SIGNATURE_HEADER, "does not match")
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        batch = load_json(request.body)
+        if not isinstance(batch, list):
+            raise WebhookRejected(400, "body", "expected a JSON array")
+        if len(batch) > MAX_BATCH:
+            raise WebhookRejected(413, "body", f"more than {MAX_BATCH} items")
+        items = objects_in(batch, "")
+        index = _BatchIndex.of(items)
+        activities: list[ActivityIn] = []
+        entities: list[CrmEntity] = []
+        ignored: list[str] = []
+        for item in items:
+            object_type = item.opt_str("objectType")
+            if object_type is None:
+                kind = item.opt_str("subscriptionType") or "unknown"
+                ignored.append(f"{item.path} {kind}: a change notification without object data")
+            elif object_type in ENGAGEMENT_TYPES:
+                activity, reason = _engagement(item, object_type, index, config, request.received_at)
+                if activity is not None:
+                    activities.append(activity)
+                else:
+                    ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
+            elif object_type in ENTITY_TYPES:
+                entities.append(_entity(item, object_type, config.default_phone_region))
+            else:
+                ignored.append(f"{item.path} {object_type}: object type not used")
+        return AdapterResult(activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored))
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchIndex:
+    """Contacts and owners delivered in the same batch, to put addresses on engagements."""
+
+    contacts: Mapping[str, JsonObject]
+    owners: Mapping[str, JsonObject]
+
+    @classmethod
+    def of(cls, items: Sequence[JsonObject]) -> _BatchIndex:
+        contacts: dict[str, JsonObject] = {}
+        owners: dict[str, JsonObject] = {}
+        for item in items:
+            object_type = item.data.get("objectType")
+            object_id = item.data.get("id")
+            if not isinstance(object_id, str | int) or isinstance(object_id, bool):
+                continue
+            if object_type == "contacts":
+                contacts[str(object_id)] = item
+            elif object_type == "owners":
+                owners[str(object_id)] = item
+        return cls(contacts, owners)
+
+    def owner_email(self, owner_id: str | None) -> str | None:
+        owner = self.owners.get(owner_id or "")
+        return owner.opt_str("email") if owner is not None else None
+
+    def contact_participants(
+        self, contact_ids: Sequence[str], role: ParticipantRole, region: str
+    ) -> list[Participant | None]:
+        found: list[Participant | None] = []
+        for contact_id in contact_ids:
+            contact = self.contacts.get(contact_id)
+            if contact is None:
+                continue
+            properties = contact.opt_obj("properties") or JsonObject({}, contact.field("properties"))
+            email = normalize_email(properties.opt_str("email"))
+            phone = normalize_phone(properties.opt_str("phone"), region)
+            if email or phone:
+                found.append(Participant(email=email, phone=phone, name=_contact_name(properties), role=role))
+        return found
+
+
+def _associated_ids(item: JsonObject, association: str) -> tuple[str, ...]:
+    associations = item.opt_obj("associations")
+    if associations is None:
+        return ()
+    group = associations.opt_obj(association)
+    if group is None:
+        return ()
+    return tuple(dict.fromkeys(result.req_str("id") for result in group.objs("results")))
+
+
+def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
+    deals = _associated_ids(item, "deals")
+    companies = _associated_ids(item, "companies")
+    try:
+        return CrmReferences(
+            deal_id=deals[0] if deals else None,
+            account_id=companies[0] if companies else None,
+            contact_ids=_associated_ids(item, "contacts"),
+            owner_rep_id=properties.opt_str("hubspot_owner_id"),
+        )
+    except ValidationError as error:
+        raise validation_to_rejection(f"{item.path}.associations", error) from None
+
+
+def _time(properties: JsonObject, key: str) -> datetime | None:
+    """HubSpot writes datetimes as ISO 8601 in the v3 API and as epoch ms in older payloads."""
+    raw = properties.opt_str(key)
+    if raw is None:
+        return None
+    if raw.isascii() and raw.isdigit():
+        return from_epoch_millis(int(raw), properties.field(key))
+    return parse_iso_datetime(raw, properties.field(key))
+
+
+def _revision(item: JsonObject, properties: JsonObject) -> int:
+    modified = _time(properties, "hs_lastmodifieddate") or _time(item, "updatedAt")
+    return epoch_millis(modified) if modified is not None else 0
+
+
+def _engagement(
+    item: JsonObject,
+    object_type: str,
+    index: _BatchIndex,
+    config: TenantWebhookConfig,
+    received_at: datetime,
+) -> tuple[ActivityIn | None, str]:
+    properties = item.req_obj("properties")
+    if item.opt_bool("archived"):
+        return None, "archived"
+    occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
+    if occurred_at is None:
+        raise WebhookRejected(422, properties.field("hs_timestamp"), "required")
+    common = {
+        "source": "hubspot",
+        "external_id": item.req_str("id"),
+        "crm": _crm_references(item, properties),
+        "revision": _revision(item, properties),
+    }
+    region = config.default_phone_region
+    owner_email = index.owner_email(properties.opt_str("hubspot_owner_id"))
+    contact_ids = _associated_ids(item, "contacts")
+    if object_type == "calls":
+        status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
+        if status in CALL_STATUSES_IN_PROGRESS:
+            return None, f"hs_call_status={status}: the call is still under way"
+        outcome = CALL_STATUS_OUTCOMES.get(status)
+        if outcome is None:
+            raise WebhookRejected(422, properties.field("hs_call_status"), "unknown call status")
+        disposition = properties.opt_str("hs_call_disposition")
+        if status == "COMPLETED" and disposition in CALL_DISPOSITION_OUTCOMES:
+            outcome = CALL_DISPOSITION_OUTCOMES[disposition]
+        direction = CALL_DIRECTIONS.get((properties.opt_str("hs_call_direction") or "OUTBOUND").upper())
+        if direction is None:
+            raise WebhookRejected(422, properties.field("hs_call_direction"), "expected INBOUND or OUTBOUND")
+        rep_phone, other_phone = (
+            (properties.opt_str("hs_call_from_number"), properties.opt_str("hs_call_to_number"))
+            if direction is Direction.OUTBOUND
+            else (properties.opt_str("hs_call_to_number"), properties.opt_str("hs_call_from_number"))
+        )
+        rep_role, other_role = (
+            (ParticipantRole.CALLER, ParticipantRole.CALLEE)
+            if direction is Direction.OUTBOUND
+            else (ParticipantRole.CALLEE, ParticipantRole.CALLER)
+        )
+        number_field = properties.field(
+            "hs_call_to_number" if direction is Direction.OUTBOUND else "hs_call_from_number"
+        )
+        participants = unique_participants(
+            [
+                make_participant(
+                    role=rep_role, field=number_field, region=region, email=owner_email, phone=rep_phone
+                )
+                if owner_email or rep_phone
+                else None,
+                make_participant(role=other_role, field=number_field, region=region, phone=other_phone)
+                if other_phone
+                else None,
+                *index.contact_participants(contact_ids, other_role, region),
+            ]
+        )
+        duration_ms = properties.opt_int("hs_call_duration") or 0
+        return build_activity(
+            item.path,
+            kind=ActivityKind.CALL,
+            direction=direction,
+            outcome=outcome,
+            occurred_at=occurred_at,
+            duration_seconds=max(duration_ms, 0) // 1000,
+            participants=participants,
+            subject=properties.opt_str("hs_call_title"),
+            **common,
+        ), ""
+    if object_type == "emails":
+        senders = parse_address_list(properties.opt_str("hs_email_from_email"))
+        to = parse_address_list(properties.opt_str("hs_email_to_email"))
+        cc = parse_address_list(properties.opt_str("hs_email_cc_email"))
+        participants = unique_participants(
+            [
+                *(
+                    make_participant(
+                        role=ParticipantRole.FROM,
+                        field=properties.field("hs_email_from_email"),
+                        region=region,
+                        email=a,
+                        name=n,
+                    )
+                    for n, a in senders[:1]
+                ),
+                *(
+                    make_participant(
+                        role=ParticipantRole.TO,
+                        field=properties.field("hs_email_to_email"),
+                        region=region,
+                        email=a,
+                        name=n,
+                    )
+                    for n, a in to
+                ),
+                *(
+                    make_participant(
+                        role=ParticipantRole.CC,
+                        field=properties.field("hs_email_cc_email"),
+                        region=region,
+                        email=a,
+                        name=n,
+                    )
+                    for n, a in cc
+                ),
+            ]
+        )
+        sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
+        recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
+        direction = direction_for(sender, recipients, config.internal_domains)
+        return build_activity(
+            item.path,
+            kind=ActivityKind.EMAIL,
+            direction=direction,
+            outcome=email_outcome(direction),
+            occurred_at=occurred_at,
+            participants=participants,
+            thread_id=properties.opt_str("hs_email_thread_id"),
+            subject=properties.opt_str("hs_email_subject"),
+            **common,
+        ), ""
+    start = _time(properties, "hs_meeting_start_time") or occurred_at
+    end = _time(properties, "hs_meeting_end_time")
+    stated = (properties.opt_str("hs_meeting_outcome") or "SCHEDULED").upper()
+    outcome = MEETING_OUTCOMES.get(stated)
+    if outcome is None:
+        outcome = Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
+    participants = unique_participants(
+        [
+            make_participant(
+                role=ParticipantRole.ORGANIZER, field=item.path, region=region, email=owner_email
+            )
+            if owner_email
+            else None,
+            *index.contact_participants(contact_ids, ParticipantRole.ATTENDEE, region),
+        ]
+    )
+    if not participants:
+        return None, "no owner or contact with an address in this batch"
+    return build_activity(
+        item.path,
+        kind=ActivityKind.MEETING,
+        direction=meeting_direction(participants, config.internal_domains),
+        outcome=outcome,
+        occurred_at=start,
+        duration_seconds=duration_between(start, end),
+        participants=participants,
+        subject=properties.opt_str("hs_meeting_title"),
+        **common,
+    ), ""
+
+
+def _contact_name(properties: JsonObject) -> str | None:
+    names = [n for n in (properties.opt_str("firstname"), properties.opt_str("lastname")) if n]
+    return " ".join(names)[:256] or None
+
+
+def _entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
+    try:
+        return _build_entity(item, object_type, region)
+    except ValidationError as error:
+        raise validation_to_rejection(item.path, error) from None
+
+
+def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
+    updated_at = _time(item, "updatedAt")
+    if updated_at is None:
+        raise WebhookRejected(422, item.field("updatedAt"), "required")
+    deleted = bool(item.opt_bool("archived"))
+    object_id = item.req_str("id")
+    if object_type == "owners":
+        names = [n for n in (item.opt_str("firstName"), item.opt_str("lastName")) if n]
+        email = normalize_email(item.opt_str("email"))
+        return RepV1(
+            id=object_id,
+            updated_at=updated_at,
+            deleted=deleted,
+            name=" ".join(names)[:256],
+            emails=(email,) if email else (),
+            active=not deleted,
+        )
+    properties = item.req_obj("properties")
+    if object_type == "contacts":
+        email = normalize_email(properties.opt_str("email"))
+        phones = [normalize_phone(properties.opt_str(k), region) for k in ("phone", "mobilephone")]
+        companies = _associated_ids(item, "companies")
+        return ContactV1(
+            id=object_id,
+            updated_at=updated_at,
+            deleted=deleted,
+            name=_contact_name(properties) or "",
+            emails=(email,) if email else (),
+            phones=tuple(dict.fromkeys(p for p in phones if p)),
+            account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
+        )
+    if object_type == "companies":
+        domain = (properties.opt_str("domain") or "").lower().removeprefix("www.")
+        return AccountV1(
+            id=object_id,
+            updated_at=updated_at,
+            deleted=deleted,
+            name=(properties.opt_str("name") or "")[:256],
+            domains=(domain,) if domain else (),
+        )
+    is_closed = bool(properties.opt_bool("hs_is_closed"))
+    is_won = bool(properties.opt_bool("hs_is_closed_won"))
+    created_at = _time(properties, "createdate") or _time(item, "createdAt")
+    if created_at is None:
+        raise WebhookRejected(422, properties.field("createdate"), "required")
+    companies = _associated_ids(item, "companies")
+    return DealV1(
+        id=object_id,
+        updated_at=updated_at,
+        deleted=deleted,
+        name=(properties.opt_str("dealname") or "")[:256],
+        account_id=companies[0] if companies else None,
+        owner_rep_id=properties.opt_str("hubspot_owner_id"),
+        stage=(properties.opt_str("dealstage") or "")[:128],
+        amount=_decimal(properties, "amount"),
+        is_closed=is_closed or is_won,
+        is_won=is_won,
+        created_at=created_at,
+        closed_at=_time(properties, "closedate") if is_closed or is_won else None,
+        contacts=tuple(DealContactRole(contact_id=c) for c in _associated_ids(item, "contacts")),
+    )
+
+
+def _decimal(properties: JsonObject, key: str) -> Decimal | None:
+    raw = properties.opt_str(key)
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise WebhookRejected(422, properties.field(key), "not a number") from None
+    if not value.is_finite():
+        raise WebhookRejected(422, properties.field(key), "not a finite number")
+    return value

@@ -1,0 +1,287 @@
+"""Microsoft Graph: message and event resources posted by a connector, and Graph's own deliveries.
+
+Three kinds of request reach this endpoint:
+
+* the subscription validation: ``?validationToken=...``, answered by echoing the token as text;
+* Graph change notifications (``{"value": [{"subscriptionId", "clientState", ...}]}``), which
+  Graph cannot sign: each ``clientState`` must equal one of the secrets. They name a changed
+  resource without its data, so they are acknowledged and listed as ignored;
+* message / event resources posted by the tenant's connector, signed with Standard Webhooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.normalize import (
+    JsonObject,
+    build_activity,
+    direction_for,
+    duration_between,
+    email_outcome,
+    epoch_millis,
+    load_json_object,
+    make_participant,
+    meeting_direction,
+    meeting_outcome,
+    parse_iso_datetime,
+    unique_participants,
+)
+from services.ingest.domain.signatures import any_secret_matches, require_secrets, verify_standard_webhook
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    HandshakeResponse,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+MAX_RESOURCES = 1_000
+MAX_VALIDATION_TOKEN = 1_024
+MESSAGE_TYPE = "#microsoft.graph.message"
+EVENT_TYPE = "#microsoft.graph.event"
+#: Windows zone names Graph may use when a Prefer: outlook.timezone header asked for one.
+WINDOWS_ZONES: dict[str, str] = {
+    "UTC": "UTC",
+    "GMT Standard Time": "Europe/London",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "India Standard Time": "Asia/Kolkata",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+}
+
+
+def validation_token(url: str) -> str | None:
+    values = parse_qs(urlsplit(url).query).get("validationToken")
+    return values[0] if values else None
+
+
+def _is_change_notification(body: JsonObject) -> bool:
+    items = body.data.get("value")
+    return isinstance(items, list) and any(
+        isinstance(item, dict) and "subscriptionId" in item for item in items
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MicrosoftGraphAdapter:
+    """Graph validation, change notifications, and connector-posted resources."""
+
+    source: str = "microsoft-graph"
+    version: str = "microsoft-graph/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        # The validation request comes from Graph unsigned and carries nothing but the token to echo.
+        if validation_token(request.url) is not None and not request.body.strip():
+            return
+        body = load_json_object(request.body)
+        if _is_change_notification(body):
+            require_secrets(secrets)
+            for notification in body.objs("value"):
+                state = notification.data.get("clientState")
+                if not isinstance(state, str) or not state:
+                    raise WebhookRejected(401, f"{notification.path}.clientState", "missing")
+                if not any_secret_matches(secrets, [state], lambda s: s):
+                    raise WebhookRejected(401, f"{notification.path}.clientState", "does not match")
+            return
+        verify_standard_webhook(request, secrets, config)
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        token = validation_token(request.url)
+        if token is not None and not request.body.strip():
+            if len(token) > MAX_VALIDATION_TOKEN:
+                raise WebhookRejected(
+                    422, "validationToken", f"longer than {MAX_VALIDATION_TOKEN} characters"
+                )
+            return AdapterResult(handshake=HandshakeResponse(200, "text/plain", token.encode("utf-8")))
+        body = load_json_object(request.body)
+        if _is_change_notification(body):
+            return AdapterResult(
+                ignored=tuple(
+                    f"{n.path} {n.opt_str('changeType')} {n.opt_str('resource')}: "
+                    "change notification without resource data"
+                    for n in body.objs("value")
+                )
+            )
+        resources = body.objs("value") if "value" in body.data else (body,)
+        if len(resources) > MAX_RESOURCES:
+            raise WebhookRejected(413, "value", f"more than {MAX_RESOURCES} resources")
+        activities: list[ActivityIn] = []
+        ignored: list[str] = []
+        for resource in resources:
+            activity, reason = _resource(resource, config, request.received_at)
+            if activity is not None:
+                activities.append(activity)
+            else:
+                ignored.append(f"{resource.path or 'body'} {resource.opt_str('id')}: {reason}")
+        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+
+
+def _resource(
+    resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
+) -> tuple[ActivityIn | None, str]:
+    odata_type = resource.opt_str("@odata.type")
+    if odata_type == MESSAGE_TYPE or (odata_type is None and resource.has("internetMessageId")):
+        return _message(resource, config)
+    if odata_type == EVENT_TYPE or (odata_type is None and resource.has("start")):
+        return _event(resource, config, received_at)
+    return None, f"{odata_type}: not a message or an event"
+
+
+def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:
+    """(address, name) of a Graph recipient ({"emailAddress": {"address", "name"}})."""
+    if holder is None:
+        return None, None
+    email_address = holder.opt_obj("emailAddress")
+    if email_address is None:
+        return None, None
+    return email_address.opt_str("address"), email_address.opt_str("name")
+
+
+def _recipients(
+    resource: JsonObject, key: str, role: ParticipantRole, region: str
+) -> list[Participant | None]:
+    found: list[Participant | None] = []
+    for recipient in resource.objs(key):
+        address, name = _address(recipient)
+        found.append(
+            make_participant(
+                role=role, field=recipient.field("emailAddress"), region=region, email=address, name=name
+            )
+        )
+    return found
+
+
+def _modified(resource: JsonObject) -> int:
+    raw = resource.opt_str("lastModifiedDateTime")
+    return epoch_millis(parse_iso_datetime(raw, resource.field("lastModifiedDateTime"))) if raw else 0
+
+
+def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[ActivityIn | None, str]:
+    if resource.opt_bool("isDraft"):
+        return None, "a draft was never sent"
+    region = config.default_phone_region
+    sender_address, sender_name = _address(resource.opt_obj("from") or resource.opt_obj("sender"))
+    participants = unique_participants(
+        [
+            make_participant(
+                role=ParticipantRole.FROM,
+                field=resource.field("from"),
+                region=region,
+                email=sender_address,
+                name=sender_name,
+            ),
+            *_recipients(resource, "toRecipients", ParticipantRole.TO, region),
+            *_recipients(resource, "ccRecipients", ParticipantRole.CC, region),
+        ]
+    )
+    sent_raw = resource.opt_str("sentDateTime") or resource.req_str("receivedDateTime")
+    sent_at = parse_iso_datetime(sent_raw, resource.field("sentDateTime"))
+    sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
+    recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
+    direction = direction_for(sender, recipients, config.internal_domains)
+    return build_activity(
+        resource.path or "body",
+        source="microsoft-graph",
+        external_id=resource.req_str("internetMessageId"),
+        kind=ActivityKind.EMAIL,
+        direction=direction,
+        outcome=email_outcome(direction),
+        occurred_at=sent_at,
+        participants=participants,
+        thread_id=resource.opt_str("conversationId"),
+        subject=resource.opt_str("subject"),
+        revision=_modified(resource),
+    ), ""
+
+
+def _graph_time(resource: JsonObject, key: str) -> datetime | None:
+    """A dateTimeTimeZone: a local time without offset plus a zone name (UTC unless asked otherwise)."""
+    moment = resource.opt_obj(key)
+    if moment is None:
+        return None
+    local = parse_iso_datetime(moment.req_str("dateTime"), moment.field("dateTime"), assume_utc=True)
+    zone_name = moment.opt_str("timeZone") or "UTC"
+    if zone_name == "UTC":
+        return local
+    try:
+        zone = ZoneInfo(WINDOWS_ZONES.get(zone_name, zone_name))
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise WebhookRejected(422, moment.field("timeZone"), "unknown time zone") from None
+    return parse_iso_datetime(local.replace(tzinfo=zone).isoformat(), moment.field("dateTime"))
+
+
+def _event(
+    resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
+) -> tuple[ActivityIn | None, str]:
+    start = _graph_time(resource, "start")
+    if start is None:
+        raise WebhookRejected(422, resource.field("start"), "required")
+    end = _graph_time(resource, "end")
+    region = config.default_phone_region
+    organizer_address, organizer_name = _address(resource.opt_obj("organizer"))
+    people: list[Participant | None] = [
+        make_participant(
+            role=ParticipantRole.ORGANIZER,
+            field=resource.field("organizer"),
+            region=region,
+            email=organizer_address,
+            name=organizer_name,
+        )
+    ]
+    for attendee in resource.objs("attendees"):
+        status = attendee.opt_obj("status")
+        if attendee.opt_str("type") == "resource" or (
+            status is not None and status.opt_str("response") == "declined"
+        ):
+            continue
+        address, name = _address(attendee)
+        people.append(
+            make_participant(
+                role=ParticipantRole.ATTENDEE,
+                field=attendee.field("emailAddress"),
+                region=region,
+                email=address,
+                name=name,
+            )
+        )
+    participants = unique_participants(people)
+    cancelled = bool(resource.opt_bool("isCancelled"))
+    organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER), None)
+    others = [p.email for p in participants if p.email and p.email != organizer]
+    return build_activity(
+        resource.path or "body",
+        source="microsoft-graph",
+        external_id=resource.req_str("id"),
+        kind=ActivityKind.MEETING,
+        direction=direction_for(organizer, others, config.internal_domains)
+        if organizer
+        else meeting_direction(participants, config.internal_domains),
+        outcome=Outcome.CANCELLED if cancelled else meeting_outcome(start, end, received_at),
+        occurred_at=start,
+        duration_seconds=duration_between(start, end),
+        participants=participants,
+        thread_id=resource.opt_str("seriesMasterId"),
+        ical_uid=resource.opt_str("iCalUId"),
+        subject=resource.opt_str("subject"),
+        revision=_modified(resource),
+    ), ""

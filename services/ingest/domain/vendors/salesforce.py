@@ -1,0 +1,442 @@
+"""Salesforce Outbound Messages (SOAP), authenticated by the sending organization's id.
+
+Outbound Messages carry no signature; the route must be HTTPS and the OrganizationId in the
+message must be the tenant's. Salesforce retries until it receives the SOAP Ack, which the
+route returns from ``AdapterResult.ack``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree
+from pydantic import ValidationError
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    ParticipantRole,
+)
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from services.ingest.domain.normalize import (
+    build_activity,
+    direction_for,
+    duration_between,
+    email_outcome,
+    ensure_body_size,
+    epoch_millis,
+    make_participant,
+    meeting_outcome,
+    normalize_email,
+    normalize_phone,
+    parse_iso_datetime,
+    unique_participants,
+    validation_to_rejection,
+)
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    HandshakeResponse,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+MAX_NOTIFICATIONS = 100
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+ACK = HandshakeResponse(
+    status_code=200,
+    media_type="text/xml",
+    body=(
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soapenv:Body>"
+        b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+        b"<Ack>true</Ack>"
+        b"</notificationsResponse>"
+        b"</soapenv:Body>"
+        b"</soapenv:Envelope>"
+    ),
+)
+
+#: Key prefixes of the record ids that WhatId / WhoId may point at.
+OPPORTUNITY_PREFIX = "006"
+ACCOUNT_PREFIX = "001"
+CONTACT_PREFIX = "003"
+
+CALL_TYPES: dict[str, Direction] = {
+    "inbound": Direction.INBOUND,
+    "outbound": Direction.OUTBOUND,
+    "internal": Direction.INTERNAL,
+}
+#: CallDisposition is free text; the first matching phrase decides, otherwise a call connected.
+DISPOSITION_PHRASES: tuple[tuple[str, Outcome], ...] = (
+    ("no answer", Outcome.NO_ANSWER),
+    ("no-answer", Outcome.NO_ANSWER),
+    ("busy", Outcome.BUSY),
+    ("voicemail", Outcome.VOICEMAIL),
+    ("left message", Outcome.VOICEMAIL),
+    ("wrong number", Outcome.FAILED),
+    ("failed", Outcome.FAILED),
+)
+#: Optional custom fields an admin adds so that Tasks and Events carry addresses (see docs).
+OWNER_EMAIL_FIELD = "SPM_Owner_Email__c"
+WHO_EMAIL_FIELD = "SPM_Who_Email__c"
+WHO_PHONE_FIELD = "SPM_Who_Phone__c"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class _SObject:
+    """One notified record: its type and its fields by local name (nil fields absent)."""
+
+    type: str
+    fields: dict[str, str]
+    path: str
+
+    def get(self, name: str) -> str | None:
+        value = self.fields.get(name)
+        return value.strip() or None if value is not None else None
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise WebhookRejected(422, self.field(name), "required")
+        return value
+
+    def field(self, name: str) -> str:
+        return f"{self.path}.{name}"
+
+    def flag(self, name: str) -> bool:
+        return (self.get(name) or "").lower() == "true"
+
+    def time(self, name: str) -> datetime | None:
+        raw = self.get(name)
+        return parse_iso_datetime(raw, self.field(name)) if raw else None
+
+    def day(self, name: str) -> date | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise WebhookRejected(422, self.field(name), "not an ISO 8601 date") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _OutboundMessage:
+    organization_id: str
+    objects: tuple[_SObject, ...]
+
+
+def _parse_message(body: bytes) -> _OutboundMessage:
+    ensure_body_size(body)
+    try:
+        root = defusedxml.ElementTree.fromstring(body)
+    except (ParseError, defusedxml.DefusedXmlException, ValueError, UnicodeError):
+        raise WebhookRejected(400, "body", "not well-formed XML, or XML with entities or a DTD") from None
+    notifications = next((e for e in root.iter() if _local(e.tag) == "notifications"), None)
+    if notifications is None:
+        raise WebhookRejected(400, "notifications", "not a Salesforce outbound message")
+    organization_id = ""
+    objects: list[_SObject] = []
+    for child in notifications:
+        name = _local(child.tag)
+        if name == "OrganizationId":
+            organization_id = (child.text or "").strip()
+        elif name == "Notification":
+            if len(objects) >= MAX_NOTIFICATIONS:
+                raise WebhookRejected(413, "Notification", f"more than {MAX_NOTIFICATIONS} notifications")
+            objects.append(_sobject(child, f"Notification[{len(objects)}]"))
+    return _OutboundMessage(organization_id, tuple(objects))
+
+
+def _sobject(notification: Element, path: str) -> _SObject:
+    record = next((e for e in notification if _local(e.tag) == "sObject"), None)
+    if record is None:
+        raise WebhookRejected(422, f"{path}.sObject", "required")
+    declared = record.get(_XSI_TYPE, "")
+    fields = {
+        _local(e.tag): e.text or "" for e in record if e.get(_XSI_NIL, "").lower() != "true" and len(e) == 0
+    }
+    return _SObject(type=declared.rsplit(":", 1)[-1], fields=fields, path=f"{path}.sObject")
+
+
+def same_organization(expected: str, presented: str) -> bool:
+    """15- and 18-character forms of one id are equal: the 18-character one adds a checksum."""
+    if len(expected) == len(presented):
+        return expected == presented
+    return len(expected) >= 15 and len(presented) >= 15 and expected[:15] == presented[:15]
+
+
+@dataclass(frozen=True, slots=True)
+class SalesforceAdapter:
+    """Outbound Messages: Tasks and Events become activities, the rest entities."""
+
+    source: str = "salesforce"
+    version: str = "salesforce/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        expected = config.salesforce_organization_id
+        if not expected:
+            raise WebhookRejected(
+                401, "OrganizationId", "no Salesforce organization is configured for this tenant"
+            )
+        presented = _parse_message(request.body).organization_id
+        if not presented:
+            raise WebhookRejected(401, "OrganizationId", "missing")
+        if not same_organization(expected, presented):
+            raise WebhookRejected(401, "OrganizationId", "not this tenant's organization")
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        message = _parse_message(request.body)
+        activities: list[ActivityIn] = []
+        entities: list[CrmEntity] = []
+        ignored: list[str] = []
+        for record in message.objects:
+            if record.type in {"Task", "Event"}:
+                activity, reason = _activity(record, config, request.received_at)
+                if activity is not None:
+                    activities.append(activity)
+                else:
+                    ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {reason}")
+            elif record.type in {"Opportunity", "Contact", "Account", "User"}:
+                try:
+                    entities.append(_entity(record, config.default_phone_region))
+                except ValidationError as error:
+                    raise validation_to_rejection(record.path, error) from None
+            else:
+                ignored.append(f"{record.path} {record.type or 'unknown'}: object type not used")
+        return AdapterResult(
+            activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored), ack=ACK
+        )
+
+
+def _references(record: _SObject) -> CrmReferences:
+    what = record.get("WhatId") or ""
+    who = record.get("WhoId") or ""
+    try:
+        return CrmReferences(
+            deal_id=what if what.startswith(OPPORTUNITY_PREFIX) else None,
+            account_id=record.get("AccountId") or (what if what.startswith(ACCOUNT_PREFIX) else None),
+            contact_ids=(who,) if who.startswith(CONTACT_PREFIX) else (),
+            owner_rep_id=record.get("OwnerId"),
+        )
+    except ValidationError as error:
+        raise validation_to_rejection(record.path, error) from None
+
+
+def _activity(
+    record: _SObject, config: TenantWebhookConfig, received_at: datetime
+) -> tuple[ActivityIn | None, str]:
+    if record.flag("IsDeleted"):
+        return None, "deleted"
+    subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
+    if subtype not in {"Call", "Email", "Event"}:
+        return None, f"TaskSubtype={subtype}: not a call or an email"
+    region = config.default_phone_region
+    owner_email = record.get(OWNER_EMAIL_FIELD)
+    who_email = record.get(WHO_EMAIL_FIELD)
+    who_phone = record.get(WHO_PHONE_FIELD)
+    if not (owner_email or who_email or who_phone):
+        return None, f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}"
+    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+    common = {
+        "source": "salesforce",
+        "external_id": record.require("Id"),
+        "subject": record.get("Subject"),
+        "crm": _references(record),
+        "revision": epoch_millis(modified) if modified else 0,
+    }
+    if subtype == "Event":
+        start = record.time("StartDateTime") or record.time("ActivityDateTime")
+        if start is None:
+            raise WebhookRejected(422, record.field("StartDateTime"), "required")
+        end = record.time("EndDateTime")
+        participants = unique_participants(
+            [
+                make_participant(
+                    role=ParticipantRole.ORGANIZER,
+                    field=record.field(OWNER_EMAIL_FIELD),
+                    region=region,
+                    email=owner_email,
+                ),
+                make_participant(
+                    role=ParticipantRole.ATTENDEE,
+                    field=record.field(WHO_PHONE_FIELD),
+                    region=region,
+                    email=who_email,
+                    phone=who_phone,
+                ),
+            ]
+        )
+        sender = owner_email and normalize_email(owner_email)
+        others = [p.email for p in participants if p.email and p.email != sender]
+        return build_activity(
+            record.path,
+            kind=ActivityKind.MEETING,
+            direction=direction_for(sender or None, others, config.internal_domains),
+            outcome=meeting_outcome(start, end, received_at),
+            occurred_at=start,
+            duration_seconds=duration_between(start, end),
+            participants=participants,
+            **common,
+        ), ""
+    occurred_at = record.time("CompletedDateTime") or record.time("CreatedDate") or _day_start(record)
+    if occurred_at is None:
+        raise WebhookRejected(422, record.field("CreatedDate"), "required")
+    if subtype == "Call":
+        direction = CALL_TYPES.get((record.get("CallType") or "outbound").lower())
+        if direction is None:
+            raise WebhookRejected(422, record.field("CallType"), "expected Inbound, Outbound or Internal")
+        rep_role, other_role = (
+            (ParticipantRole.CALLEE, ParticipantRole.CALLER)
+            if direction is Direction.INBOUND
+            else (ParticipantRole.CALLER, ParticipantRole.CALLEE)
+        )
+        duration_raw = record.get("CallDurationInSeconds") or "0"
+        if not (duration_raw.isascii() and duration_raw.isdigit()) or len(duration_raw) > 9:
+            raise WebhookRejected(422, record.field("CallDurationInSeconds"), "expected seconds")
+        return build_activity(
+            record.path,
+            kind=ActivityKind.CALL,
+            direction=direction,
+            outcome=_call_outcome(record.get("CallDisposition")),
+            occurred_at=occurred_at,
+            duration_seconds=int(duration_raw),
+            participants=unique_participants(
+                [
+                    make_participant(
+                        role=rep_role, field=record.field(OWNER_EMAIL_FIELD), region=region, email=owner_email
+                    ),
+                    make_participant(
+                        role=other_role,
+                        field=record.field(WHO_PHONE_FIELD),
+                        region=region,
+                        email=who_email,
+                        phone=who_phone,
+                    ),
+                ]
+            ),
+            **common,
+        ), ""
+    participants = unique_participants(
+        [
+            make_participant(
+                role=ParticipantRole.FROM,
+                field=record.field(OWNER_EMAIL_FIELD),
+                region=region,
+                email=owner_email,
+            ),
+            make_participant(
+                role=ParticipantRole.TO, field=record.field(WHO_EMAIL_FIELD), region=region, email=who_email
+            ),
+        ]
+    )
+    sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
+    recipients = [p.email for p in participants if p.role is ParticipantRole.TO and p.email]
+    direction = direction_for(sender, recipients, config.internal_domains)
+    return build_activity(
+        record.path,
+        kind=ActivityKind.EMAIL,
+        direction=direction,
+        outcome=email_outcome(direction),
+        occurred_at=occurred_at,
+        participants=participants,
+        **common,
+    ), ""
+
+
+def _day_start(record: _SObject) -> datetime | None:
+    day = record.day("ActivityDate")
+    return datetime.combine(day, time(), tzinfo=UTC) if day else None
+
+
+def _call_outcome(disposition: str | None) -> Outcome:
+    text = (disposition or "").lower()
+    return next((outcome for phrase, outcome in DISPOSITION_PHRASES if phrase in text), Outcome.CONNECTED)
+
+
+def _entity(record: _SObject, region: str) -> CrmEntity:
+    updated_at = record.time("LastModifiedDate") or record.time("SystemModstamp")
+    if updated_at is None:
+        raise WebhookRejected(422, record.field("LastModifiedDate"), "required")
+    common = {"id": record.require("Id"), "updated_at": updated_at, "deleted": record.flag("IsDeleted")}
+    name = (
+        record.get("Name") or " ".join(n for n in (record.get("FirstName"), record.get("LastName")) if n)
+    )[:256]
+    email = normalize_email(record.get("Email"))
+    phones = tuple(
+        dict.fromkeys(
+            p for p in (normalize_phone(record.get(k), region) for k in ("Phone", "MobilePhone")) if p
+        )
+    )
+    if record.type == "User":
+        return RepV1(
+            **common,
+            name=name,
+            emails=(email,) if email else (),
+            phones=phones,
+            active=record.get("IsActive") is None or record.flag("IsActive"),
+            manager_id=record.get("ManagerId"),
+        )
+    if record.type == "Contact":
+        return ContactV1(
+            **common,
+            name=name,
+            emails=(email,) if email else (),
+            phones=phones,
+            account_id=record.get("AccountId"),
+        )
+    if record.type == "Account":
+        website = (record.get("Website") or "").lower()
+        domain = website.split("://", 1)[-1].split("/", 1)[0].removeprefix("www.")
+        return AccountV1(**common, name=name, domains=(domain,) if domain else ())
+    created_at = record.time("CreatedDate")
+    if created_at is None:
+        raise WebhookRejected(422, record.field("CreatedDate"), "required")
+    is_closed = record.flag("IsClosed")
+    is_won = record.flag("IsWon")
+    close_day = record.day("CloseDate")
+    return DealV1(
+        **common,
+        name=name,
+        account_id=record.get("AccountId"),
+        owner_rep_id=record.get("OwnerId"),
+        stage=(record.get("StageName") or "")[:128],
+        amount=_amount(record),
+        is_closed=is_closed or is_won,
+        is_won=is_won,
+        created_at=created_at,
+        closed_at=datetime.combine(close_day, time(), tzinfo=UTC)
+        if close_day and (is_closed or is_won)
+        else None,
+    )
+
+
+def _amount(record: _SObject) -> Decimal | None:
+    raw = record.get("Amount")
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise WebhookRejected(422, record.field("Amount"), "not a number") from None
+    if not value.is_finite():
+        raise WebhookRejected(422, record.field("Amount"), "not a finite number")
+    return value

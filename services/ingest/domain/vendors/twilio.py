@@ -1,0 +1,157 @@
+"""Twilio Voice status callbacks (form-encoded), signed with X-Twilio-Signature."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import parse_qsl
+
+from libs.common.contracts.activities import ActivityKind, Direction, Outcome, ParticipantRole
+from services.ingest.domain.normalize import (
+    build_activity,
+    decode_utf8,
+    ensure_body_size,
+    make_participant,
+    parse_rfc2822,
+    unique_participants,
+)
+from services.ingest.domain.signatures import (
+    any_secret_matches,
+    b64,
+    hmac_sha1,
+    require_header,
+    require_secrets,
+)
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+#: CallStatus -> outcome for the states in which the call has connected or ended.
+#: "completed" is decided by CallDuration (see ``_outcome``); earlier states are ignored.
+FINAL_OUTCOMES: dict[str, Outcome] = {
+    "in-progress": Outcome.CONNECTED,
+    "busy": Outcome.BUSY,
+    "no-answer": Outcome.NO_ANSWER,
+    "failed": Outcome.FAILED,
+    "canceled": Outcome.FAILED,
+}
+NOT_YET_OUTCOMES = frozenset({"queued", "initiated", "ringing"})
+
+#: Used as revision when the callback carries no SequenceNumber: later states rank higher.
+STATUS_RANK: dict[str, int] = {
+    "queued": 0,
+    "initiated": 1,
+    "ringing": 2,
+    "in-progress": 3,
+    "busy": 4,
+    "no-answer": 4,
+    "failed": 4,
+    "canceled": 4,
+    "completed": 4,
+}
+
+DIRECTIONS: dict[str, Direction] = {
+    "inbound": Direction.INBOUND,
+    "outbound-api": Direction.OUTBOUND,
+    "outbound-dial": Direction.OUTBOUND,
+}
+
+
+def twilio_signature(secret: str, url: str, params: Sequence[tuple[str, str]]) -> str:
+    """Base64 HMAC-SHA1 of the URL followed by every parameter name and value, sorted by name."""
+    payload = url + "".join(name + value for name, value in sorted(params))
+    return b64(hmac_sha1(secret.encode("utf-8"), payload.encode("utf-8")))
+
+
+def _form_params(body: bytes) -> list[tuple[str, str]]:
+    ensure_body_size(body)
+    text = decode_utf8(body)
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected(400, "body", "not application/x-www-form-urlencoded") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAdapter:
+    """Voice status callbacks; one activity per terminal or connected status."""
+
+    source: str = "twilio"
+    version: str = "twilio/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        require_secrets(secrets)
+        presented = require_header(request, "x-twilio-signature")
+        params = _form_params(request.body)
+        if not any_secret_matches(secrets, [presented], lambda s: twilio_signature(s, request.url, params)):
+            raise WebhookRejected(401, "x-twilio-signature", "does not match")
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        params = dict(_form_params(request.body))
+
+        def required(name: str) -> str:
+            value = params.get(name, "").strip()
+            if not value:
+                raise WebhookRejected(422, name, "required")
+            return value
+
+        call_sid = required("CallSid")
+        status = required("CallStatus").lower()
+        if status in NOT_YET_OUTCOMES:
+            return AdapterResult(ignored=(f"CallStatus={status}: the call has not connected or ended yet",))
+        if status not in FINAL_OUTCOMES and status != "completed":
+            raise WebhookRejected(422, "CallStatus", "unknown call status")
+        direction = DIRECTIONS.get(required("Direction").lower())
+        if direction is None:
+            raise WebhookRejected(422, "Direction", "unknown call direction")
+        duration = _non_negative_int(params, "CallDuration")
+        outcome = _outcome(status, duration)
+        sequence = _non_negative_int(params, "SequenceNumber") if params.get("SequenceNumber") else None
+        event_at = (
+            parse_rfc2822(params["Timestamp"], "Timestamp")
+            if params.get("Timestamp")
+            else request.received_at
+        )
+        caller_role, callee_role = ParticipantRole.CALLER, ParticipantRole.CALLEE
+        region = config.default_phone_region
+        participants = unique_participants(
+            [
+                make_participant(role=caller_role, field="From", region=region, phone=required("From")),
+                make_participant(role=callee_role, field="To", region=region, phone=required("To")),
+            ]
+        )
+        activity = build_activity(
+            "body",
+            source=self.source,
+            external_id=call_sid,
+            kind=ActivityKind.CALL,
+            direction=direction,
+            outcome=outcome,
+            # The callback's Timestamp is when this status happened; minus the talk time it is the
+            # moment the call connected, the same for every callback of one call.
+            occurred_at=event_at - timedelta(seconds=min(duration, 86_400)),
+            duration_seconds=duration,
+            participants=participants,
+            thread_id=params.get("ParentCallSid") or None,
+            revision=sequence if sequence is not None else STATUS_RANK[status],
+        )
+        return AdapterResult(activities=(activity,))
+
+
+def _outcome(status: str, duration: int) -> Outcome:
+    if status == "completed":
+        return Outcome.CONNECTED if duration > 0 else Outcome.NO_ANSWER
+    return FINAL_OUTCOMES[status]
+
+
+def _non_negative_int(params: dict[str, str], name: str) -> int:
+    raw = params.get(name, "0").strip() or "0"
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise WebhookRejected(422, name, "expected a non-negative integer")
+    return int(raw)

@@ -1,0 +1,323 @@
+"""Zoom meeting webhooks, signed with x-zm-signature, and the reducer that merges them.
+
+``meeting.ended`` carries no participant list, so join and leave events are folded into a
+per-meeting state (persisted by the caller, keyed by tenant, "zoom" and meeting uuid) and the
+held meeting is emitted from that state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.normalize import (
+    JsonObject,
+    check_timestamp_window,
+    duration_between,
+    load_json_object,
+    meeting_direction,
+    normalize_email,
+    parse_iso_datetime,
+    unique_participants,
+    validation_to_rejection,
+)
+from services.ingest.domain.signatures import (
+    any_secret_matches,
+    constant_time_equal,
+    hmac_sha256,
+    parse_unix_seconds,
+    require_header,
+    require_secrets,
+    signed_time,
+)
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    HandshakeResponse,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+ZoomEventType = Literal[
+    "meeting.started", "meeting.ended", "meeting.participant_joined", "meeting.participant_left"
+]
+MEETING_EVENTS: frozenset[str] = frozenset(
+    {"meeting.started", "meeting.ended", "meeting.participant_joined", "meeting.participant_left"}
+)
+URL_VALIDATION = "endpoint.url_validation"
+
+
+class ZoomParticipant(BaseModel):
+    """One person seen in the meeting; ``key`` identifies them across join and leave events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    name: str | None = None
+    email: str | None = None
+    user_id: str | None = None
+    joined_at: datetime | None = None
+    left_at: datetime | None = None
+
+
+class ZoomEvent(BaseModel):
+    """A verified, parsed Zoom meeting event: the reducer's input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ZoomEventType
+    event_ts: int = Field(ge=0, le=10**15)
+    meeting_uuid: str
+    meeting_id: str | None = None
+    topic: str | None = None
+    host_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    participant: ZoomParticipant | None = None
+    #: The tenant's domains at parse time, so the reducer needs nothing but (state, event).
+    internal_domains: tuple[str, ...] = ()
+
+
+class ZoomMeetingState(BaseModel):
+    """Everything known about one meeting so far; stored as JSON between deliveries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    meeting_uuid: str
+    meeting_id: str | None = None
+    topic: str | None = None
+    host_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    participants: tuple[ZoomParticipant, ...] = ()
+    ended: bool = False
+    #: Revision of the last activity emitted; a re-emission always goes higher.
+    emitted_revision: int = 0
+    internal_domains: tuple[str, ...] = ()
+
+
+def zoom_signature(secret: str, timestamp: str, body: bytes) -> str:
+    message = b"v0:" + timestamp.encode("utf-8") + b":" + body
+    return "v0=" + hmac_sha256(secret.encode("utf-8"), message).hex()
+
+
+def zoom_encrypted_token(secret: str, plain_token: str) -> str:
+    return hmac_sha256(secret.encode("utf-8"), plain_token.encode("utf-8")).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class ZoomAdapter:
+    """Meeting events for ``fold_zoom_meeting``, and the endpoint URL validation."""
+
+    source: str = "zoom"
+    version: str = "zoom/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        require_secrets(secrets)
+        signature = require_header(request, "x-zm-signature")
+        timestamp = require_header(request, "x-zm-request-timestamp")
+        sent_at = signed_time(
+            parse_unix_seconds(timestamp, "x-zm-request-timestamp"), "x-zm-request-timestamp"
+        )
+        check_timestamp_window(
+            sent_at, request.received_at, config.signature_window_seconds, "x-zm-request-timestamp"
+        )
+        if not any_secret_matches(secrets, [signature], lambda s: zoom_signature(s, timestamp, request.body)):
+            raise WebhookRejected(401, "x-zm-signature", "does not match")
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        envelope = load_json_object(request.body)
+        event_type = envelope.req_str("event")
+        if event_type == URL_VALIDATION:
+            return AdapterResult(handshake=self._url_validation(request, envelope, secrets))
+        if event_type not in MEETING_EVENTS:
+            return AdapterResult(ignored=(f"{event_type}: not a meeting lifecycle event",))
+        return AdapterResult(zoom_events=(_parse_meeting_event(envelope, event_type, config),))
+
+    def _url_validation(
+        self, request: WebhookRequest, envelope: JsonObject, secrets: Sequence[str]
+    ) -> HandshakeResponse:
+        plain_token = envelope.req_obj("payload").req_str("plainToken")
+        usable = [s for s in secrets if s]
+        if not usable:
+            raise WebhookRejected(401, "secret", "no webhook secret is configured for this tenant and source")
+        # Answer with the secret that signed this request, so a rotation in progress validates.
+        presented = request.headers.get("x-zm-signature", "")
+        timestamp = request.headers.get("x-zm-request-timestamp", "")
+        secret = next(
+            (s for s in usable if constant_time_equal(zoom_signature(s, timestamp, request.body), presented)),
+            usable[0],
+        )
+        body = {"plainToken": plain_token, "encryptedToken": zoom_encrypted_token(secret, plain_token)}
+        return HandshakeResponse(200, "application/json", json.dumps(body).encode("utf-8"))
+
+
+def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWebhookConfig) -> ZoomEvent:
+    meeting = envelope.req_obj("payload").req_obj("object")
+    participant = None
+    if event_type in {"meeting.participant_joined", "meeting.participant_left"}:
+        participant = _participant(meeting.req_obj("participant"))
+    try:
+        return ZoomEvent(
+            event_type=event_type,  # checked against MEETING_EVENTS above
+            event_ts=envelope.req_int("event_ts"),
+            meeting_uuid=meeting.req_str("uuid"),
+            meeting_id=meeting.opt_str("id"),
+            topic=meeting.opt_str("topic"),
+            host_id=meeting.opt_str("host_id"),
+            start_time=_opt_time(meeting, "start_time"),
+            end_time=_opt_time(meeting, "end_time"),
+            participant=participant,
+            internal_domains=tuple(sorted(config.internal_domains)),
+        )
+    except ValidationError as error:
+        raise validation_to_rejection("payload.object", error) from None
+
+
+def _participant(data: JsonObject) -> ZoomParticipant:
+    email = normalize_email(data.opt_str("email"))
+    user_id = data.opt_str("id")
+    name = data.opt_str("user_name")
+    # Zoom's participant_uuid is stable per person per meeting; email and names are fallbacks.
+    key = data.opt_str("participant_uuid") or email or user_id or name
+    if key is None:
+        raise WebhookRejected(422, data.field("participant_uuid"), "participant cannot be identified")
+    return ZoomParticipant(
+        key=key,
+        name=name[:256] if name else None,
+        email=email,
+        user_id=user_id,
+        joined_at=_opt_time(data, "join_time"),
+        left_at=_opt_time(data, "leave_time"),
+    )
+
+
+def _opt_time(data: JsonObject, key: str) -> datetime | None:
+    raw = data.opt_str(key)
+    return parse_iso_datetime(raw, data.field(key)) if raw else None
+
+
+# --- the reducer ------------------------------------------------------------------------------
+
+
+def fold_zoom_meeting(
+    state: ZoomMeetingState | None, event: ZoomEvent
+) -> tuple[ZoomMeetingState, ActivityIn | None]:
+    """Merge one event into the meeting state; emit the held meeting once it has ended.
+
+    Replaying an event already folded changes nothing and emits nothing, so redelivery is safe.
+    A join or leave arriving after the end re-emits the meeting with a higher revision.
+    """
+    current = state or ZoomMeetingState(meeting_uuid=event.meeting_uuid)
+    merged = current.model_copy(
+        update={
+            "meeting_id": current.meeting_id or event.meeting_id,
+            "topic": event.topic or current.topic,
+            "host_id": current.host_id or event.host_id,
+            "start_time": _earliest(current.start_time, event.start_time),
+            "end_time": _latest(current.end_time, event.end_time),
+            "participants": _merge_participant(current.participants, event.participant),
+            "ended": current.ended or event.event_type == "meeting.ended",
+            "internal_domains": current.internal_domains or event.internal_domains,
+        }
+    )
+    if not merged.ended or merged == current:
+        return merged, None
+    revision = max(current.emitted_revision + 1, event.event_ts)
+    activity = held_meeting(merged, revision)
+    if activity is None:
+        return merged, None
+    return merged.model_copy(update={"emitted_revision": revision}), activity
+
+
+def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
+    """The ended meeting as a canonical activity, or None when nobody in it has an email."""
+    participants = unique_participants(
+        Participant(
+            email=p.email,
+            name=p.name,
+            role=ParticipantRole.ORGANIZER
+            if state.host_id is not None and p.user_id == state.host_id
+            else ParticipantRole.ATTENDEE,
+        )
+        if p.email
+        else None
+        for p in sorted(state.participants, key=lambda p: (p.user_id != state.host_id, p.key))
+    )
+    start = state.start_time or _earliest_join(state)
+    if not participants or start is None:
+        return None
+    return ActivityIn(
+        source="zoom",
+        external_id=state.meeting_uuid[:256],
+        kind=ActivityKind.MEETING,
+        direction=meeting_direction(participants, state.internal_domains),
+        outcome=Outcome.HELD,
+        occurred_at=start,
+        duration_seconds=duration_between(start, state.end_time),
+        participants=participants[:500],
+        subject=state.topic[:2000] if state.topic else None,
+        revision=revision,
+    )
+
+
+def _merge_participant(
+    seen: tuple[ZoomParticipant, ...], incoming: ZoomParticipant | None
+) -> tuple[ZoomParticipant, ...]:
+    if incoming is None:
+        return seen
+    by_key = {p.key: p for p in seen}
+    previous = by_key.get(incoming.key)
+    if previous is None:
+        by_key[incoming.key] = incoming
+    else:
+        # A person may leave and rejoin: keep the first join and the last leave.
+        by_key[incoming.key] = previous.model_copy(
+            update={
+                "name": previous.name or incoming.name,
+                "email": previous.email or incoming.email,
+                "user_id": previous.user_id or incoming.user_id,
+                "joined_at": _earliest(previous.joined_at, incoming.joined_at),
+                "left_at": _latest(previous.left_at, incoming.left_at),
+            }
+        )
+    return tuple(sorted(by_key.values(), key=lambda p: p.key))
+
+
+def _earliest_join(state: ZoomMeetingState) -> datetime | None:
+    joins = [p.joined_at for p in state.participants if p.joined_at is not None]
+    return min(joins) if joins else None
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else a or b
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(a, b) if a is not None and b is not None else a or b
+
+
+__all__ = [
+    "ZoomAdapter",
+    "ZoomEvent",
+    "ZoomMeetingState",
+    "ZoomParticipant",
+    "fold_zoom_meeting",
+    "held_meeting",
+    "zoom_encrypted_token",
+    "zoom_signature",
+]

@@ -1,0 +1,106 @@
+"""The vocabulary every vendor adapter speaks: the request it gets and the result it returns.
+
+Kept apart from ``webhooks.py`` (which adds the adapter registry) so that vendor modules can
+import these types without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.crm import CrmEntity
+
+if TYPE_CHECKING:
+    from services.ingest.domain.vendors.zoom import ZoomEvent
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One vendor delivery as the route received it; nothing here is trusted before ``verify``."""
+
+    method: str
+    #: The full URL as the vendor called it, query string included (Twilio and HubSpot sign it).
+    url: str
+    #: Lower-cased header names; a repeated header joined by ", ".
+    headers: Mapping[str, str]
+    body: bytes
+    #: Aware UTC, injected so that timestamp windows and "past or future" are deterministic.
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenantWebhookConfig:
+    """What a tenant told us about itself that parsing needs."""
+
+    tenant_id: str
+    #: The tenant's own email domains; direction is decided against them.
+    internal_domains: frozenset[str]
+    #: Region for numbers without a + prefix.
+    default_phone_region: str = "US"
+    salesforce_organization_id: str | None = None
+    signature_window_seconds: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeResponse:
+    """A body the route returns as is (Zoom url_validation, Graph validationToken, Salesforce Ack)."""
+
+    status_code: int
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterResult:
+    """Everything one delivery turned into; the route publishes activities and entities."""
+
+    activities: tuple[ActivityIn, ...] = ()
+    entities: tuple[CrmEntity, ...] = ()
+    handshake: HandshakeResponse | None = None
+    #: Event types accepted but deliberately not turned into activities, each with its reason.
+    ignored: tuple[str, ...] = ()
+    #: A body the vendor expects on success (the Salesforce SOAP Ack).
+    ack: HandshakeResponse | None = None
+    #: Zoom events to feed, in order, into ``fold_zoom_meeting`` with the stored meeting state.
+    zoom_events: tuple[ZoomEvent, ...] = ()
+
+
+class WebhookRejected(Exception):
+    """A delivery the vendor (or an attacker) must be told is wrong; the route answers ``status_code``.
+
+    400 malformed, 401 signature/timestamp/token/org id, 413 too large, 422 semantically invalid.
+    ``field`` names the header or body field at fault; ``reason`` never contains a secret.
+    """
+
+    def __init__(self, status_code: int, field: str, reason: str) -> None:
+        super().__init__(f"{status_code} {field}: {reason}")
+        self.status_code = status_code
+        self.field = field
+        self.reason = reason
+
+
+class VendorAdapter(Protocol):
+    """Verifies and parses one vendor's deliveries; pure and synchronous."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        """Raise ``WebhookRejected(401, ...)`` unless one of ``secrets`` authenticates the request."""
+        ...
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        """Turn a verified delivery into canonical records; only ever raises ``WebhookRejected``.
+
+        ``secrets`` is needed by handshakes that answer with a keyed digest (Zoom's encryptedToken).
+        """
+        ...

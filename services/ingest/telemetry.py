@@ -1,0 +1,16 @@
+"""Ingest's Prometheus instruments (labels: source and outcome/reason only)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+INGEST_EVENTS = Counter(
+    "spm_ingest_events_total",
+    "Events seen by ingest, by source and outcome (accepted, duplicate, excluded, rejected)",
+    ["source", "outcome"],
+)
+INGEST_REJECTIONS = Counter(
+    "spm_ingest_rejections_total",
+    "Requests refused by ingest, by source and reason",
+    ["source", "reason"],
+)

@@ -1,0 +1,299 @@
+"""Rules that turn rollups into coaching insights: at-risk reps, stale deals, bright spots.
+
+The rules read plain rows (the lead's SQL fills them) and never flag on too little data:
+a team too small to have a meaningful median, or a rep without enough history for a
+baseline, raises nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.metrics.domain.baselines import (
+    TRAILING_BASELINE_PERIODS,
+    change_against,
+    median,
+    trailing_baseline,
+)
+from services.metrics.domain.definitions import Counter, MetricCounts, total
+
+
+class InsightThresholds(BaseModel):
+    """A tenant's insight thresholds; the defaults suit a team of SDRs reviewed weekly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: At risk when the score is below this share of the team median...
+    at_risk_share_of_team_median: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: ...in each of this many consecutive periods (the evaluated one and those before it).
+    at_risk_consecutive_periods: int = Field(default=2, ge=1, le=12)
+    #: Or at risk when the score is more than this fraction below the rep's own baseline.
+    at_risk_drop_against_baseline: float = Field(default=0.3, gt=0.0, lt=1.0)
+    #: A baseline needs at least this many of the trailing 8 periods with data.
+    min_baseline_periods: int = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
+    #: Team comparisons (median, bright spots) need at least this many reps with data.
+    min_team_size: int = Field(default=3, ge=2, le=1_000)
+    #: An open deal without any counted activity for this many days is stale.
+    stale_after_days: int = Field(default=14, ge=1, le=365)
+    #: An open deal whose engaged external contacts number 1..this is single-threaded...
+    single_threaded_max_contacts: int = Field(default=1, ge=1, le=10)
+    #: ...once it is at least this old (every deal starts with one contact).
+    single_threaded_min_deal_age_days: int = Field(default=14, ge=0, le=365)
+    #: An open deal without an inbound buyer email for this many days has gone quiet.
+    no_buyer_reply_days: int = Field(default=21, ge=1, le=365)
+    bright_spot_top_n: int = Field(default=3, ge=1, le=50)
+
+
+# --- at-risk reps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RepPeriodScore:
+    """A rep's score in one period on one team. No row means the rep has no data for that period."""
+
+    rep_id: str
+    team_id: str
+    period_start: date
+    score: float
+
+
+class AtRiskReason(StrEnum):
+    BELOW_TEAM_MEDIAN = "below_team_median"
+    DROP_AGAINST_BASELINE = "drop_against_baseline"
+
+
+@dataclass(frozen=True, slots=True)
+class AtRiskRep:
+    rep_id: str
+    team_id: str
+    reasons: tuple[AtRiskReason, ...]
+    score: float
+    team_median: float | None
+    baseline_mean: float | None
+    change: float | None
+
+
+def at_risk_reps(
+    rows: Iterable[RepPeriodScore], periods: Sequence[date], thresholds: InsightThresholds
+) -> list[AtRiskRep]:
+    """Reps at risk in the last of ``periods`` (period starts, oldest first).
+
+    Pass the evaluated period, the ``TRAILING_BASELINE_PERIODS`` before it and at least
+    ``at_risk_consecutive_periods`` in all. The team median of a period is taken over the
+    reps of that team with a row in that period, the rep included; a period where the team
+    has fewer than ``min_team_size`` such reps, or where the rep has no row, breaks the run.
+    """
+    if not periods:
+        return []
+    by_team_period: dict[tuple[str, date], dict[str, float]] = defaultdict(dict)
+    by_rep: dict[str, dict[date, RepPeriodScore]] = defaultdict(dict)
+    for row in rows:
+        by_team_period[(row.team_id, row.period_start)][row.rep_id] = row.score
+        by_rep[row.rep_id][row.period_start] = row
+
+    def team_median(team_id: str, period: date) -> float | None:
+        scores = by_team_period.get((team_id, period), {})
+        return median(list(scores.values())) if len(scores) >= thresholds.min_team_size else None
+
+    current = periods[-1]
+    run = periods[-thresholds.at_risk_consecutive_periods :]
+    flagged: list[AtRiskRep] = []
+    for rep_id in sorted(by_rep):
+        history = by_rep[rep_id]
+        now = history.get(current)
+        if now is None:
+            continue
+        reasons: list[AtRiskReason] = []
+
+        def below_median(period: date, history: dict[date, RepPeriodScore] = history) -> bool:
+            row = history.get(period)
+            if row is None:
+                return False
+            middle = team_median(row.team_id, period)
+            return middle is not None and row.score < thresholds.at_risk_share_of_team_median * middle
+
+        if len(run) == thresholds.at_risk_consecutive_periods and all(below_median(period) for period in run):
+            reasons.append(AtRiskReason.BELOW_TEAM_MEDIAN)
+
+        trailing = periods[:-1][-TRAILING_BASELINE_PERIODS:]
+        past = [history[period].score if period in history else None for period in trailing]
+        baseline = trailing_baseline(past, thresholds.min_baseline_periods)
+        change = change_against(now.score, baseline)
+        if change is not None and change < -thresholds.at_risk_drop_against_baseline:
+            reasons.append(AtRiskReason.DROP_AGAINST_BASELINE)
+
+        if reasons:
+            flagged.append(
+                AtRiskRep(
+                    rep_id=rep_id,
+                    team_id=now.team_id,
+                    reasons=tuple(reasons),
+                    score=now.score,
+                    team_median=team_median(now.team_id, current),
+                    baseline_mean=baseline.mean,
+                    change=change,
+                )
+            )
+    return flagged
+
+
+# --- stale deals -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDealRow:
+    """An open deal and its engagement, from the deal rollups and the CRM deal table."""
+
+    deal_id: str
+    owner_rep_id: str | None
+    created_at: datetime
+    #: Latest counted activity on the deal (any kind), None if there never was one.
+    last_activity_at: datetime | None
+    #: Latest inbound email with an external participant on the deal.
+    last_buyer_reply_at: datetime | None
+    #: Distinct external contacts on the deal's counted activities.
+    engaged_contacts: int
+
+
+class StaleReason(StrEnum):
+    NO_RECENT_ACTIVITY = "no_recent_activity"
+    SINGLE_THREADED = "single_threaded"
+    NO_BUYER_REPLY = "no_buyer_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class StaleDeal:
+    deal_id: str
+    owner_rep_id: str | None
+    reasons: tuple[StaleReason, ...]
+    days_since_activity: int
+    days_since_buyer_reply: int
+    engaged_contacts: int
+
+
+def _whole_days(since: datetime, as_of: datetime) -> int:
+    return max((as_of - since).days, 0)
+
+
+def stale_deals(
+    rows: Iterable[OpenDealRow], as_of: datetime, thresholds: InsightThresholds
+) -> list[StaleDeal]:
+    """Open deals needing attention as of ``as_of``; a deal never touched is measured from its creation."""
+    flagged: list[StaleDeal] = []
+    for deal in sorted(rows, key=lambda row: row.deal_id):
+        age = _whole_days(deal.created_at, as_of)
+        quiet = _whole_days(deal.last_activity_at or deal.created_at, as_of)
+        unanswered = _whole_days(deal.last_buyer_reply_at or deal.created_at, as_of)
+        reasons: list[StaleReason] = []
+        if quiet >= thresholds.stale_after_days:
+            reasons.append(StaleReason.NO_RECENT_ACTIVITY)
+        if (
+            1 <= deal.engaged_contacts <= thresholds.single_threaded_max_contacts
+            and age >= thresholds.single_threaded_min_deal_age_days
+        ):
+            reasons.append(StaleReason.SINGLE_THREADED)
+        if unanswered >= thresholds.no_buyer_reply_days:
+            reasons.append(StaleReason.NO_BUYER_REPLY)
+        if reasons:
+            flagged.append(
+                StaleDeal(
+                    deal.deal_id, deal.owner_rep_id, tuple(reasons), quiet, unanswered, deal.engaged_contacts
+                )
+            )
+    return flagged
+
+
+# --- bright spots ----------------------------------------------------------------------------
+
+#: Metrics worth celebrating: results rather than raw effort.
+BRIGHT_SPOT_METRICS: tuple[Counter, ...] = (
+    Counter.CONVERSATIONS,
+    Counter.BUYER_REPLIES,
+    Counter.MEETINGS_BOOKED,
+    Counter.MEETINGS_HELD,
+    Counter.DEALS_WON,
+)
+
+#: The activity mix: how a rep splits effort between calling, emailing and meeting buyers.
+MIX_COUNTERS: tuple[Counter, ...] = (Counter.DIALS, Counter.EMAILS_SENT, Counter.MEETINGS_HELD)
+
+
+@dataclass(frozen=True, slots=True)
+class RepCountsRow:
+    """A rep's counters for one period on one team."""
+
+    rep_id: str
+    team_id: str
+    counts: MetricCounts
+
+
+@dataclass(frozen=True, slots=True)
+class BrightSpot:
+    team_id: str
+    metric: Counter
+    rep_id: str
+    value: int
+    #: 1 + reps of the team with a strictly higher value: tied reps share a rank.
+    rank: int
+    team_median: float
+    #: Rep's share minus the team's share per mix counter; empty when either did nothing.
+    mix_difference: dict[Counter, float]
+
+
+def activity_mix(counts: MetricCounts) -> dict[Counter, float] | None:
+    """Share of each mix counter in their sum; None when the sum is zero."""
+    volume = sum(counts[counter] for counter in MIX_COUNTERS)
+    if volume == 0:
+        return None
+    return {counter: counts[counter] / volume for counter in MIX_COUNTERS}
+
+
+def _highest_first(metric: Counter) -> Callable[[RepCountsRow], tuple[int, str]]:
+    def order(row: RepCountsRow) -> tuple[int, str]:
+        return (-row.counts[metric], row.rep_id)
+
+    return order
+
+
+def bright_spots(
+    rows: Iterable[RepCountsRow],
+    thresholds: InsightThresholds,
+    metrics: Sequence[Counter] = BRIGHT_SPOT_METRICS,
+) -> list[BrightSpot]:
+    """The top ``bright_spot_top_n`` reps of each team per metric (zero never shines).
+
+    Order within a metric is value descending, then rep id, so the output is stable.
+    """
+    by_team: dict[str, list[RepCountsRow]] = defaultdict(list)
+    for row in rows:
+        by_team[row.team_id].append(row)
+    spots: list[BrightSpot] = []
+    for team_id in sorted(by_team):
+        team = by_team[team_id]
+        if len(team) < thresholds.min_team_size:
+            continue
+        team_mix = activity_mix(total(row.counts for row in team))
+        for metric in metrics:
+            values = sorted(row.counts[metric] for row in team)
+            middle = median([float(value) for value in values])
+            assert middle is not None  # the team is not empty
+            ranked = sorted(team, key=_highest_first(metric))
+            for row in ranked[: thresholds.bright_spot_top_n]:
+                value = row.counts[metric]
+                if value == 0:
+                    break
+                rep_mix = activity_mix(row.counts)
+                difference = (
+                    {counter: rep_mix[counter] - team_mix[counter] for counter in MIX_COUNTERS}
+                    if rep_mix is not None and team_mix is not None
+                    else {}
+                )
+                rank = 1 + sum(1 for other in team if other.counts[metric] > value)
+                spots.append(BrightSpot(team_id, metric, row.rep_id, value, rank, middle, difference))
+    return spots

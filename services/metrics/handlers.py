@@ -1,0 +1,183 @@
+"""Metrics use case: apply attribution versions to the rollups exactly once.
+
+Per activity we keep the contribution of the highest version applied. A redelivered version,
+or an older one arriving late, changes nothing; a newer one retracts the old contribution and
+adds its own, in the same transaction. The consumer commits offsets only after this commits.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.kafka.runner import ConsumedMessage, Rejected
+from services.metrics.adapters import rollups
+from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
+from services.metrics.domain.definitions import MetricSettings, contribution_of, is_counted, rollup_keys
+from services.metrics.domain.periods import Grain
+from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, score_of
+from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
+
+GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
+
+
+@dataclass
+class TenantSettingsCache:
+    ttl_seconds: float = 60.0
+    _entries: dict[str, tuple[float, MetricSettings]] = field(default_factory=dict)
+
+    def get(self, tenant_id: str) -> MetricSettings | None:
+        hit = self._entries.get(tenant_id)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def put(self, tenant_id: str, settings: MetricSettings) -> None:
+        self._entries[tenant_id] = (time.monotonic() + self.ttl_seconds, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsDeps:
+    engine: AsyncEngine
+    tenants: TenantSettingsCache
+
+
+def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
+    extra = row.get("settings", {}).get("metrics", {})
+    return MetricSettings(
+        time_zone=row.get("timezone", "UTC"),
+        fiscal_year_start_month=int(row.get("fiscal_year_start_month", 1)),
+        conversation_min_seconds=int(extra.get("conversation_min_seconds", 60)),
+    )
+
+
+Deltas = dict[RollupCell, dict[str, float]]
+
+
+def _add_cells(
+    deltas: Deltas,
+    tenant_id: str,
+    settings: MetricSettings,
+    keys: Sequence[tuple[str, str, date]],
+    counts: dict[str, float],
+    sign: int,
+) -> None:
+    calendar = settings.calendar
+    for level, entity_id, day in keys:
+        for grain in GRAINS:
+            cell = (tenant_id, level, entity_id, grain.value, calendar.period_of(day, grain).start)
+            bucket = deltas.setdefault(cell, defaultdict(float))
+            for column, value in counts.items():
+                if value:
+                    bucket[column] += sign * value
+
+
+def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
+    if stored.day is None:
+        return []
+    keys = []
+    for level, entity in (
+        ("rep", stored.rep_id),
+        ("team", stored.team_id),
+        ("account", stored.account_id),
+        ("deal", stored.deal_id),
+    ):
+        if entity is not None:
+            keys.append((level, entity, stored.day))
+    return keys
+
+
+def plan_batch(
+    events: Sequence[ActivityAttributedV1],
+    stored: dict[uuid.UUID, StoredContribution],
+    settings: MetricSettings,
+    model: ScoringModel = DEFAULT_SCORING_MODEL,
+) -> tuple[list[dict[str, Any]], Deltas]:
+    """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
+    rows: list[dict[str, Any]] = []
+    deltas: Deltas = {}
+    for event in events:
+        previous = stored.get(event.activity_id)
+        if previous is not None and previous.version >= event.version:
+            CONTRIBUTIONS.labels("stale").inc()
+            continue
+        if previous is not None:
+            _add_cells(deltas, event.tenant_id, settings, _stored_keys(previous), previous.counts, -1)
+        counted = is_counted(event)
+        counts: dict[str, float] = dict.fromkeys(COLUMNS, 0)
+        keys = rollup_keys(event, settings)
+        day = settings.calendar.local_day(event.facts.occurred_at)
+        if counted:
+            contribution = contribution_of(event, settings)
+            for column in COUNTER_COLUMNS[1:]:
+                counts[column] = int(getattr(contribution, column))
+            counts["activities"] = 1
+            counts["score"] = score_of(contribution, model)
+        # The stored row keeps exactly the entities the keys credited, so a retraction undoes them.
+        credited = {k.level.value: k.entity_id for k in keys}
+        rows.append(
+            {
+                "tenant_id": event.tenant_id,
+                "activity_id": event.activity_id,
+                "version": event.version,
+                "rep_id": credited.get("rep"),
+                "team_id": credited.get("team"),
+                "deal_id": credited.get("deal"),
+                "account_id": credited.get("account"),
+                "status": event.status.value,
+                "occurred_at": event.facts.occurred_at,
+                "day": day if keys else None,
+                "kind": event.facts.kind.value,
+                "contact_ids": list(event.facts.external_contact_ids),
+                **counts,
+            }
+        )
+        _add_cells(
+            deltas, event.tenant_id, settings, [(k.level.value, k.entity_id, k.day) for k in keys], counts, 1
+        )
+        CONTRIBUTIONS.labels("replaced" if previous is not None else "added").inc()
+    return rows, deltas
+
+
+async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
+    """One transaction per batch; offsets are committed by the runner after it returns."""
+    newest: dict[tuple[str, uuid.UUID], ActivityAttributedV1] = {}
+    for message in messages:
+        event: ActivityAttributedV1 = message.payload
+        key = (event.tenant_id, event.activity_id)
+        if key not in newest or newest[key].version < event.version:
+            newest[key] = event
+    by_tenant: dict[str, list[ActivityAttributedV1]] = defaultdict(list)
+    for (tenant_id, _), event in newest.items():
+        by_tenant[tenant_id].append(event)
+    async with deps.engine.begin() as conn:
+        missing = [t for t in by_tenant if deps.tenants.get(t) is None]
+        if missing:
+            for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
+                deps.tenants.put(tenant_id, metric_settings_from(row))
+        all_rows: list[dict[str, Any]] = []
+        all_deltas: Deltas = {}
+        for tenant_id, events in by_tenant.items():
+            settings = deps.tenants.get(tenant_id) or MetricSettings()
+            stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
+            rows, deltas = plan_batch(events, stored, settings)
+            all_rows += rows
+            for cell, delta in deltas.items():
+                bucket = all_deltas.setdefault(cell, defaultdict(float))
+                for column, value in delta.items():
+                    bucket[column] += value
+        await rollups.upsert_contributions(conn, all_rows)
+        await rollups.apply_rollup_deltas(conn, all_deltas)
+        await rollups.mark_dirty(conn, sorted(by_tenant))
+    now = datetime.now(UTC)
+    for event in newest.values():
+        ingested = event.explanation.get("ingested_at")
+        if isinstance(ingested, str):
+            FRESHNESS.observe(max(0.0, (now - datetime.fromisoformat(ingested)).total_seconds()))
+    return []

@@ -1,0 +1,128 @@
+"""``spm``: run services, the local stack, migrations, topics, tenants, keys and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Activity-based SPM pipeline")
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics")
+tenants_app = typer.Typer(no_args_is_help=True, help="Tenants")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys")
+app.add_typer(topics_app, name="topics")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def run(service: Annotated[str, typer.Argument(help="ingest, attribution, metrics or gateway")]) -> None:
+    """Run one service in the foreground, as a container runs it."""
+    from libs.common.logging import configure_logging
+    from libs.common.serve import serve
+    from libs.common.settings import RuntimeSettings
+    from spm.services import SERVICES, build_app
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}")
+    runtime = RuntimeSettings()
+    configure_logging(service, runtime.log_level, runtime.log_json)
+    raise typer.Exit(serve(build_app(service), runtime.host, SERVICES[service].port))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (alembic upgrade head) to DATABASE_URL."""
+    from libs.common.db.migrate import upgrade
+    from libs.common.settings import DatabaseSettings
+
+    upgrade(DatabaseSettings().url.get_secret_value())
+    typer.echo("database migrated")
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[int | None, typer.Option(help="partitions per topic")] = None,
+) -> None:
+    """Create every topic of the registry (and its DLQ) that does not exist yet."""
+    from libs.common.kafka.clients import create_topics
+    from libs.common.settings import KafkaSettings
+
+    created = asyncio.run(create_topics(KafkaSettings(), partitions))
+    typer.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+@tenants_app.command("create")
+def tenants_create(
+    slug: str,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the tenant")] = "UTC",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create a tenant with ingest, read and admin API keys and one webhook secret per source."""
+    from spm.admin import create_tenant_now
+
+    created = asyncio.run(create_tenant_now(slug, name, timezone))
+    if as_json:
+        sys.stdout.write(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        typer.echo(f"tenant {slug} created; keys are shown once:")
+        for scope, key in dict(created["api_keys"]).items():  # type: ignore[call-overload]
+            typer.echo(f"  {scope:>6}: {key}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's prefix, e.g. spm_read_1a2b3c4d")],
+) -> None:
+    """Revoke an API key by its identifiable prefix (effective within 30 s everywhere)."""
+    from spm.admin import revoke_key_now
+
+    if not asyncio.run(revoke_key_now(key_id)):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def up(
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="do not load the demo tenant")] = False,
+    data_dir: Annotated[Path, typer.Option(help="where embedded PostgreSQL keeps its data")] = Path(".spm"),
+) -> None:
+    """Start the whole local stack (embedded broker and PostgreSQL unless configured) until Ctrl-C."""
+    from spm.local_stack import run_local_stack
+
+    raise typer.Exit(run_local_stack(data_dir=data_dir, demo=not no_demo))
+
+
+@app.command()
+def demo(
+    ingest_url: Annotated[str, typer.Option(envvar="SPM_INGEST_URL")] = "http://127.0.0.1:8001",
+    ingest_key: Annotated[
+        str, typer.Option(envvar="SPM_INGEST_KEY", help="the demo tenant's ingest key")
+    ] = "",
+    seed: int = 7,
+    reps: int = 24,
+    days: int = 91,
+) -> None:
+    """Generate a realistic demo tenant and push it through the real ingest API."""
+    from spm.demo import generate_demo, push_demo
+
+    if not ingest_key:
+        raise typer.BadParameter("--ingest-key (or SPM_INGEST_KEY) is required")
+    dataset = generate_demo(seed=seed, reps=reps, days=days)
+    asyncio.run(push_demo(dataset, ingest_url, ingest_key, progress=True))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Alert rules, ServiceMonitors and the Grafana dashboard speak the services' metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .k8s_checks import DEPLOY_DIR, REPO_ROOT, Manifest
+
+MONITORING = DEPLOY_DIR / "components" / "monitoring"
+
+#: The series the services expose (names without the histogram/counter suffixes Prometheus adds).
+EXPOSED_SERIES = {
+    "spm_http_requests_total": {"service", "method", "route", "status"},
+    "spm_http_request_duration_seconds": {"service", "route"},
+    "spm_consumer_messages_total": {"service", "topic", "outcome"},
+    "spm_consumer_lag_messages": {"service", "topic", "partition"},
+    "spm_consumer_batch_seconds": {"service"},
+    "spm_dlq_messages_total": {"service", "topic"},
+    "spm_pipeline_freshness_seconds": set(),
+    "spm_ingest_events_total": {"source", "outcome"},
+    "spm_ready": {"service"},
+}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+ALERTS = {
+    "SpmConsumerLagHigh",
+    "SpmDeadLettersWritten",
+    "SpmDeadLetterRateHigh",
+    "SpmHttp5xxRateHigh",
+    "SpmPipelineFreshnessSlow",
+    "SpmServiceNotReady",
+    "SpmScrapeTargetDown",
+}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def series_in(expression: str) -> set[str]:
+    """The spm_* metric names an expression reads, histogram suffixes folded away."""
+    names = set()
+    for name in re.findall(r"\bspm_[a-z_]+", expression):
+        for suffix in HISTOGRAM_SUFFIXES:
+            if name.endswith(suffix) and name.removesuffix(suffix) in EXPOSED_SERIES:
+                name = name.removesuffix(suffix)
+        names.add(name)
+    return names
+
+
+def rules() -> list[dict[str, Any]]:
+    groups = load_yaml(MONITORING / "rules" / "spm-rules.yaml")["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_prometheus_rule_carries_exactly_the_plain_rule_file() -> None:
+    plain = load_yaml(MONITORING / "rules" / "spm-rules.yaml")
+    custom_resource = load_yaml(MONITORING / "prometheusrule.yaml")
+    assert custom_resource["spec"] == plain
+
+
+def test_rendered_prod_carries_the_rules(rendered: dict[str, list[Manifest]]) -> None:
+    [rule] = [m for m in rendered["prod"] if m["kind"] == "PrometheusRule"]
+    assert rule["spec"] == load_yaml(MONITORING / "rules" / "spm-rules.yaml")
+
+
+def test_alerts_cover_the_slos_and_read_only_exposed_series() -> None:
+    assert {rule["alert"] for rule in rules()} == ALERTS
+    for rule in rules():
+        assert series_in(rule["expr"]) <= EXPOSED_SERIES.keys(), rule["alert"]
+        assert rule["labels"]["severity"] in ("warning", "critical")
+
+
+def test_every_runbook_anchor_exists_in_the_operations_guide() -> None:
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", guide, flags=re.MULTILINE)
+    }
+    for rule in rules():
+        path, anchor = rule["annotations"]["runbook"].split("#")
+        assert path == "docs/operations.md"
+        assert anchor in anchors, rule["alert"]
+
+
+def test_dashboard_queries_only_exposed_series_and_every_one_is_shown() -> None:
+    dashboard = json.loads((MONITORING / "dashboards" / "spm-overview.json").read_text(encoding="utf-8"))
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    shown = set().union(*(series_in(expression) for expression in expressions))
+    assert shown == EXPOSED_SERIES.keys()
+    assert dashboard["uid"] == "spm-overview"
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_dashboard_ships_in_a_configmap_for_the_grafana_sidecar(rendered: dict[str, list[Manifest]]) -> None:
+    [config_map] = [
+        m
+        for m in rendered["prod"]
+        if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "spm-grafana-dashboard"
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    embedded = json.loads(config_map["data"]["spm-overview.json"])
+    assert embedded["title"] == "SPM overview"
+
+
+def test_each_service_is_scraped_on_its_http_port(rendered: dict[str, list[Manifest]]) -> None:
+    monitors = {m["metadata"]["name"]: m for m in rendered["prod"] if m["kind"] == "ServiceMonitor"}
+    assert set(monitors) == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics"}
+    for monitor in monitors.values():
+        assert monitor["spec"]["endpoints"] == [
+            {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+        ]
+
+
+def test_promtool_tests_make_every_alert_fire_at_least_once() -> None:
+    unit_tests = load_yaml(MONITORING / "rules" / "spm-rules.test.yaml")
+    fired = {
+        case["alertname"]
+        for test in unit_tests["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    assert fired == ALERTS

@@ -1,0 +1,61 @@
+"""The free-mail list: exact domains, brands under country suffixes, tenant additions."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
+
+
+@pytest.mark.parametrize(
+    ("domain", "personal"),
+    [
+        ("gmail.com", True),
+        ("googlemail.com", True),
+        ("GMAIL.COM", True),
+        ("eu.gmail.com", True),
+        ("outlook.com", True),
+        ("hotmail.co.uk", True),
+        ("hotmail.fr", True),
+        ("yahoo.com.br", True),
+        ("yahoo.co.jp", True),
+        ("gmx.net", True),
+        ("gmx.de", True),
+        ("yandex.kz", True),
+        ("web.de", True),
+        ("mail.ru", True),
+        ("qq.com", True),
+        ("163.com", True),
+        ("proton.me", True),
+        ("icloud.com", True),
+        ("fastmail.com", True),
+        ("hey.com", True),
+        ("acme.com", False),
+        ("outlook.acme.com", False),
+        ("yahoo-inc.com", False),
+        ("gmail.acme.io", False),
+        ("live.example", False),
+        ("mail.com.acme.io", False),
+    ],
+)
+def test_is_personal_domain(domain: str, personal: bool) -> None:
+    assert is_personal_domain(domain) is personal
+
+
+def test_a_tenant_can_add_domains() -> None:
+    assert not is_personal_domain("alumni.uni.example")
+    assert is_personal_domain("alumni.uni.example", extra=["Alumni.Uni.Example"])
+    assert is_personal_domain("class-of-99.alumni.uni.example", extra=["alumni.uni.example"])
+
+
+@pytest.mark.parametrize(
+    ("address", "domain"),
+    [("Amy@Acme.COM", "acme.com"), ("amy@acme.com.", "acme.com"), ("no-at-sign", None), ("amy@", None)],
+)
+def test_email_domain(address: str, domain: str | None) -> None:
+    assert email_domain(address) == domain
+
+
+def test_parent_domains_stop_before_the_bare_suffix() -> None:
+    assert parent_domains("eu.mail.acme.com") == ("eu.mail.acme.com", "mail.acme.com", "acme.com")
+    assert parent_domains("acme.com") == ("acme.com",)

@@ -1,0 +1,183 @@
+"""Properties of ``attribute_activity`` over random worlds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.attribution import AttributionStatus
+from services.attribution.domain.decision import next_version
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.reference import (
+    Account,
+    AmbiguityPolicy,
+    AttributionSnapshot,
+    Contact,
+    CurrentAttribution,
+    Deal,
+    ManualOverride,
+    Rep,
+    TeamMembership,
+    TenantAttributionPolicy,
+)
+
+from .builders import activity
+
+ACTIVITY_AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+REPS = tuple(
+    Rep(f"rep-{n}", emails=(f"rep{n}@seller.example",), phones=(f"+1415555000{n}",)) for n in range(3)
+)
+CONTACTS = tuple(
+    Contact(
+        f"con-{n}", (f"person{n}@acct{n % 2}.example",), (f"+1212555010{n}", "+12125550199"), f"acc-{n % 2}"
+    )
+    for n in range(4)
+)
+ACCOUNTS = (Account("acc-0", ("acct0.example",)), Account("acc-1", ("acct1.example",)))
+PARTICIPANT_POOL = (
+    *(c.emails[0] for c in CONTACTS),
+    "+12125550199",  # a switchboard shared by every contact
+    "+12125550100",
+    "stranger@acct0.example",
+    "friend@gmail.com",
+    "rep2@seller.example",
+)
+
+
+@dataclass(frozen=True)
+class World:
+    activity: ActivityIngestedV1
+    snapshot: AttributionSnapshot
+    policy: TenantAttributionPolicy
+
+
+@st.composite
+def deals(draw: st.DrawFn, number: int) -> Deal:
+    created = ACTIVITY_AT + timedelta(days=draw(st.integers(-400, 60)), hours=draw(st.integers(0, 23)))
+    lasts = draw(st.none() | st.integers(0, 300))
+    closed_at = None if lasts is None else created + timedelta(days=lasts)
+    contacts = draw(st.lists(st.sampled_from([c.id for c in CONTACTS]), max_size=3, unique=True))
+    return Deal(
+        id=f"deal-{number}",
+        account_id=draw(st.sampled_from(["acc-0", "acc-1"])),
+        owner_rep_id=draw(st.sampled_from([r.id for r in REPS])),
+        stage="closed" if closed_at else "open",
+        is_closed=closed_at is not None,
+        is_won=False,
+        created_at=created,
+        closed_at=closed_at,
+        contacts=tuple((contact_id, "champion") for contact_id in contacts),
+    )
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> World:
+    deal_count = draw(st.integers(0, 6))
+    all_deals = tuple(draw(deals(n)) for n in range(deal_count))
+    rep = draw(st.sampled_from(REPS))
+    others = draw(st.lists(st.sampled_from(PARTICIPANT_POOL), min_size=1, max_size=3, unique=True))
+    kind = draw(st.sampled_from([ActivityKind.EMAIL, ActivityKind.CALL]))
+    if kind is ActivityKind.EMAIL:
+        parts = ((rep.emails[0], ParticipantRole.FROM), *((o, ParticipantRole.TO) for o in others))
+    else:
+        parts = ((rep.phones[0], ParticipantRole.CALLER), *((o, ParticipantRole.CALLEE) for o in others))
+    act = activity(
+        kind,
+        Direction.OUTBOUND,
+        parts,
+        at=ACTIVITY_AT + timedelta(minutes=draw(st.integers(-600, 600))),
+        automated=draw(st.booleans()),
+    )
+    snapshot = AttributionSnapshot(
+        internal_domains=frozenset({"seller.example"}),
+        reps=REPS,
+        memberships=tuple(
+            TeamMembership(r.id, "team-1", ACTIVITY_AT.date() - timedelta(days=900)) for r in REPS
+        ),
+        accounts=ACCOUNTS,
+        contacts=CONTACTS,
+        deals=all_deals,
+    )
+    policy = TenantAttributionPolicy(
+        ambiguity_policy=draw(st.sampled_from(list(AmbiguityPolicy))),
+        grace_days_before_created=draw(st.integers(0, 30)),
+        grace_days_after_closed=draw(st.integers(0, 30)),
+        min_confidence=draw(st.sampled_from([0.0, 0.35, 0.7])),
+    )
+    return World(act, snapshot, policy)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(worlds())
+def test_never_a_deal_outside_its_life_widened_by_the_grace_windows(world: World) -> None:
+    decision = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    by_id = {deal.id: deal for deal in world.snapshot.deals}
+    at = world.activity.occurred_at
+    for deal_id in (decision.deal_id, *decision.secondary_deal_ids):
+        if deal_id is None:
+            continue
+        deal = by_id[deal_id]
+        assert deal.created_at - timedelta(days=world.policy.grace_days_before_created) <= at
+        if deal.closed_at is not None:
+            assert at <= deal.closed_at + timedelta(days=world.policy.grace_days_after_closed)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(worlds(), st.sampled_from(["deal-0", "deal-9", None]), st.sampled_from(["rep-1", None]))
+def test_a_manual_override_always_survives(world: World, deal_id: str | None, rep_id: str | None) -> None:
+    override = ManualOverride(deal_id=deal_id, rep_id=rep_id, account_id=None if deal_id else "acc-1")
+    decided = attribute_activity(world.activity, replace(world.snapshot, override=override), world.policy)
+
+    assert (decided.deal_id, decided.overridden, decided.confidence) == (deal_id, True, 1.0)
+    if rep_id is not None:
+        assert decided.rep_id == rep_id
+    current = CurrentAttribution(
+        version=4,
+        status=decided.status,
+        rep_id=decided.rep_id,
+        team_id=decided.team_id,
+        account_id=decided.account_id,
+        deal_id=decided.deal_id,
+        confidence=decided.confidence,
+        overridden=True,
+    )
+    automatic = attribute_activity(world.activity, world.snapshot, world.policy)
+    assert next_version(current, automatic) is None
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(worlds())
+def test_the_decision_is_deterministic_and_ignores_snapshot_order(world: World) -> None:
+    shuffled = replace(
+        world.snapshot,
+        reps=world.snapshot.reps[::-1],
+        accounts=world.snapshot.accounts[::-1],
+        contacts=world.snapshot.contacts[::-1],
+        deals=world.snapshot.deals[::-1],
+    )
+    first = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    assert attribute_activity(world.activity, world.snapshot, world.policy) == first
+    assert attribute_activity(world.activity, shuffled, world.policy) == first
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(worlds())
+def test_confidence_is_a_probability_and_statuses_are_consistent(world: World) -> None:
+    decision = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    assert 0.0 <= decision.confidence <= 1.0
+    if decision.status in (AttributionStatus.UNMATCHED, AttributionStatus.ACCOUNT_ONLY):
+        assert decision.deal_id is None
+    if decision.status is AttributionStatus.ATTRIBUTED:
+        assert decision.deal_id is not None
+    if world.activity.automated:
+        assert decision.status is AttributionStatus.EXCLUDED
+    if decision.secondary_deal_ids:
+        assert decision.status is AttributionStatus.AMBIGUOUS
+        assert world.policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
+
+TOKEN = "aircall-webhook-token-1"
+adapter = ADAPTERS["aircall"]
+
+
+def test_ended_call_is_a_connected_outbound_call() -> None:
+    request = make_request(fixture("aircall", "call.ended.json"))
+    adapter.verify(request, [TOKEN], CONFIG)
+
+    (call,) = adapter.parse(request, CONFIG).activities
+
+    assert call.source == "aircall"
+    assert call.external_id == "812345678"
+    assert call.kind is ActivityKind.CALL
+    assert call.direction is Direction.OUTBOUND
+    assert call.outcome is Outcome.CONNECTED
+    assert call.duration_seconds == 312
+    assert call.occurred_at == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    assert call.revision == 2 * 10**13 + 1795532745000
+    assert call.participants == (
+        Participant(
+            email="ana.seller@acme.example",
+            phone="+16505551234",
+            name="Ana Seller",
+            role=ParticipantRole.CALLER,
+        ),
+        Participant(
+            email="bo.buyer@globex.example",
+            phone="+33612345678",
+            name="Bo Buyer",
+            role=ParticipantRole.CALLEE,
+        ),
+    )
+
+
+def test_lifecycle_events_rank_created_answered_ended() -> None:
+    created = adapter.parse(make_request(fixture("aircall", "call.created.json")), CONFIG)
+    answered = adapter.parse(make_request(fixture("aircall", "call.answered.json")), CONFIG)
+    ended = adapter.parse(make_request(fixture("aircall", "call.ended.json")), CONFIG)
+    assert created.activities == ()
+    assert created.ignored == ("call.created: the call has not been answered or ended yet",)
+    assert answered.activities[0].outcome is Outcome.CONNECTED
+    assert answered.activities[0].duration_seconds == 0
+    assert answered.activities[0].revision < ended.activities[0].revision
+
+
+def test_rank_beats_a_later_timestamp() -> None:
+    answered = fixture_json("aircall", "call.answered.json")
+    answered["timestamp"] = 1795533999  # delivered with a clock later than call.ended's
+    late_answered = adapter.parse(make_request(dumps(answered)), CONFIG).activities[0]
+    ended = adapter.parse(make_request(fixture("aircall", "call.ended.json")), CONFIG).activities[0]
+    assert ended.revision > late_answered.revision
+
+
+@pytest.mark.parametrize(
+    ("changes", "outcome"),
+    [
+        (
+            {"answered_at": None, "duration": 25, "voicemail": "https://aircall.example/vm.mp3"},
+            Outcome.VOICEMAIL,
+        ),
+        (
+            {"answered_at": None, "duration": 25, "missed_call_reason": "agents_did_not_answer"},
+            Outcome.NO_ANSWER,
+        ),
+    ],
+)
+def test_unanswered_calls(changes: dict[str, object], outcome: Outcome) -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"].update(changes)
+    (call,) = adapter.parse(make_request(dumps(payload)), CONFIG).activities
+    assert call.outcome is outcome
+    assert call.duration_seconds == 0
+
+
+def test_inbound_call_swaps_roles() -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"]["direction"] = "inbound"
+    (call,) = adapter.parse(make_request(dumps(payload)), CONFIG).activities
+    assert call.direction is Direction.INBOUND
+    assert [p.role for p in call.participants] == [ParticipantRole.CALLEE, ParticipantRole.CALLER]
+
+
+def test_invalid_number_without_email_is_422_naming_the_field() -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"]["raw_digits"] = "anonymous"
+    payload["data"]["contact"] = None
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "data.raw_digits")
+
+
+def test_invalid_number_with_a_contact_email_keeps_the_participant_by_email() -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"]["raw_digits"] = "anonymous"
+    (call,) = adapter.parse(make_request(dumps(payload)), CONFIG).activities
+    assert call.participants[1] == Participant(
+        email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.CALLEE
+    )
+
+
+def test_wrong_token_is_401() -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(fixture("aircall", "call.ended.json")), ["another-token"], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "token")
+
+
+def test_missing_token_is_401() -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    del payload["token"]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(dumps(payload)), [TOKEN], CONFIG)
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (401, "token", "missing")
+
+
+def test_two_tokens_are_valid_during_rotation() -> None:
+    request = make_request(fixture("aircall", "call.ended.json"))
+    adapter.verify(request, ["aircall-webhook-token-2", TOKEN], CONFIG)
+    adapter.verify(request, [TOKEN, "aircall-webhook-token-2"], CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "field"),
+    [
+        (lambda p: p["data"].pop("id"), 422, "data.id"),
+        (lambda p: p["data"].update(started_at="yesterday"), 422, "data.started_at"),
+        (lambda p: p["data"].update(direction="sideways"), 422, "data.direction"),
+        (lambda p: p.update(data=[1, 2]), 422, "data"),
+        (lambda p: p.pop("timestamp"), 422, "timestamp"),
+    ],
+)
+def test_malformed_bodies_name_the_field(
+    mutate: Callable[[dict[str, Any]], object], status: int, field: str
+) -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    mutate(payload)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (status, field)
+
+
+def test_not_json_is_400() -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(b"{not json"), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (400, "body")

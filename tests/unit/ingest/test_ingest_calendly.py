@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import (
+    CONFIG,
+    NOW_SECONDS,
+    calendly_headers,
+    dumps,
+    fixture,
+    fixture_json,
+    make_request,
+)
+
+SECRET = "calendly-signing-key-current"
+OLD_SECRET = "calendly-signing-key-previous"
+adapter = ADAPTERS["calendly"]
+
+
+def test_created_invitee_is_a_scheduled_meeting() -> None:
+    body = fixture("calendly", "invitee.created.json")
+    request = make_request(body, calendly_headers(body, SECRET))
+    adapter.verify(request, [SECRET], CONFIG)
+
+    (meeting,) = adapter.parse(request, CONFIG).activities
+
+    assert meeting.source == "calendly"
+    assert meeting.external_id == "https://api.calendly.com/scheduled_events/NEWEVENT000000002"
+    assert meeting.kind is ActivityKind.MEETING
+    assert meeting.outcome is Outcome.SCHEDULED
+    assert meeting.direction is Direction.OUTBOUND
+    assert meeting.occurred_at == datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    assert meeting.duration_seconds == 1800
+    assert meeting.subject == "30 Minute Discovery Call"
+    assert meeting.revision == int(datetime(2026, 11, 24, 9, 15, 2, tzinfo=UTC).timestamp() * 1000)
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
+        Participant(
+            email="bo.buyer@globex.example",
+            phone="+14155552671",
+            name="Bo Buyer",
+            role=ParticipantRole.ATTENDEE,
+        ),
+    )
+
+
+def test_reschedule_cancels_the_old_event_and_schedules_the_new_one() -> None:
+    cancel = adapter.parse(make_request(fixture("calendly", "invitee.canceled.json")), CONFIG).activities[0]
+    create = adapter.parse(make_request(fixture("calendly", "invitee.created.json")), CONFIG).activities[0]
+    assert (cancel.external_id, cancel.outcome) == (
+        "https://api.calendly.com/scheduled_events/OLDEVENT000000001",
+        Outcome.CANCELLED,
+    )
+    assert cancel.occurred_at == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    assert (create.external_id, create.outcome) == (
+        "https://api.calendly.com/scheduled_events/NEWEVENT000000002",
+        Outcome.SCHEDULED,
+    )
+
+
+def test_other_events_are_ignored() -> None:
+    body = dumps(
+        {"event": "routing_form_submission.created", "created_at": "2026-11-24T09:00:00Z", "payload": {}}
+    )
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.ignored == ("routing_form_submission.created: not an invitee booking or cancellation",)
+
+
+def test_bad_signature_is_401() -> None:
+    body = fixture("calendly", "invitee.created.json")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, calendly_headers(body, "other")), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "calendly-webhook-signature")
+
+
+def test_missing_or_garbled_signature_is_401() -> None:
+    body = fixture("calendly", "invitee.created.json")
+    for headers in (
+        {},
+        {"calendly-webhook-signature": "v1=abc"},
+        {"calendly-webhook-signature": "t=x,v1=abc"},
+    ):
+        with pytest.raises(WebhookRejected) as caught:
+            adapter.verify(make_request(body, headers), [SECRET], CONFIG)
+        assert (caught.value.status_code, caught.value.field) == (401, "calendly-webhook-signature")
+
+
+def test_expired_timestamp_is_401() -> None:
+    body = fixture("calendly", "invitee.created.json")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(
+            make_request(body, calendly_headers(body, SECRET, NOW_SECONDS - 600)), [SECRET], CONFIG
+        )
+    assert caught.value.status_code == 401
+    assert caught.value.reason == "timestamp outside the accepted window"
+
+
+def test_two_secrets_are_valid_during_rotation() -> None:
+    body = fixture("calendly", "invitee.created.json")
+    for secret in (SECRET, OLD_SECRET):
+        adapter.verify(make_request(body, calendly_headers(body, secret)), [OLD_SECRET, SECRET], CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("scheduled_event", "start_time"), "next tuesday", "payload.scheduled_event.start_time"),
+        (("scheduled_event", "end_time"), None, "payload.scheduled_event.end_time"),
+        (("text_reminder_number",), "12", "payload.text_reminder_number"),
+    ],
+)
+def test_malformed_bodies_name_the_field(path: tuple[str, ...], value: object, field: str) -> None:
+    payload = fixture_json("calendly", "invitee.created.json")
+    target = payload["payload"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    if path == ("text_reminder_number",):
+        payload["payload"]["email"] = None
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, field)
+
+
+def test_body_that_is_not_an_object_is_400() -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(b"[1, 2]"), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (400, "body")

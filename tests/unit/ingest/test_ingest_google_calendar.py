@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
+
+adapter = ADAPTERS["google-calendar"]
+
+
+def test_past_confirmed_instance_is_a_held_meeting() -> None:
+    (meeting,) = adapter.parse(
+        make_request(fixture("google-calendar", "event.confirmed.json")), CONFIG
+    ).activities
+    assert meeting.source == "google-calendar"
+    assert meeting.external_id == "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z"
+    assert meeting.thread_id == "7cbh8rpc10lrc0ckih9tafss99"
+    assert meeting.ical_uid == "7cbh8rpc10lrc0ckih9tafss99@google.com"
+    assert meeting.kind is ActivityKind.MEETING
+    assert meeting.outcome is Outcome.HELD
+    assert meeting.direction is Direction.OUTBOUND
+    assert meeting.occurred_at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert meeting.duration_seconds == 1800
+    assert meeting.subject == "Weekly sync with Globex"
+    assert meeting.revision == int(datetime(2026, 11, 20, 12, 34, 56, tzinfo=UTC).timestamp() * 1000) + 789
+    # The declined attendee and the room are left out.
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE),
+    )
+
+
+def test_future_confirmed_event_is_scheduled() -> None:
+    early = make_request(
+        fixture("google-calendar", "event.confirmed.json"),
+        received_at=datetime(2026, 11, 24, 9, 10, tzinfo=UTC),
+    )
+    assert adapter.parse(early, CONFIG).activities[0].outcome is Outcome.SCHEDULED
+
+
+def test_cancelled_events_in_a_sync_page() -> None:
+    result = adapter.parse(make_request(fixture("google-calendar", "event.cancelled.json")), CONFIG)
+    (cancelled,) = result.activities
+    assert cancelled.outcome is Outcome.CANCELLED
+    assert cancelled.external_id == "2mk8x0aepdm1d3d0c3pabn0s3k"
+    assert result.ignored == ("items[1] 0ab1cd2ef3gh4ij5kl6mn7op8q: cancelled event without details",)
+
+
+def test_all_day_event_starts_at_midnight_utc() -> None:
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    event["start"] = {"date": "2026-11-30"}
+    event["end"] = {"date": "2026-12-01"}
+    (meeting,) = adapter.parse(make_request(dumps(event)), CONFIG).activities
+    assert meeting.occurred_at == datetime(2026, 11, 30, tzinfo=UTC)
+    assert meeting.duration_seconds == 86_400
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"start": None}, "start"),
+        ({"start": {"dateTime": "2026-11-24T10:00:00"}}, "start.dateTime"),
+        ({"id": None}, "id"),
+        ({"attendees": "everyone"}, "attendees"),
+    ],
+)
+def test_malformed_events_name_the_field(changes: dict[str, object], field: str) -> None:
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    event.update(changes)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(event)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, field)

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.contracts.crm import AccountV1, ContactV1, DealContactRole, DealV1, RepV1
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import (
+    CONFIG,
+    NOW_SECONDS,
+    dumps,
+    fixture,
+    fixture_json,
+    hubspot_headers,
+    make_request,
+)
+
+URL = "https://ingest.example.com/v1/webhooks/hubspot/acme"
+SECRET = "hubspot-client-secret-current"
+OLD_SECRET = "hubspot-client-secret-previous"
+adapter = ADAPTERS["hubspot"]
+
+
+def ms(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_calls_become_activities_with_crm_references() -> None:
+    body = fixture("hubspot", "calls.json")
+    request = make_request(body, hubspot_headers(URL, body, SECRET), url=URL)
+    adapter.verify(request, [SECRET], CONFIG)
+
+    result = adapter.parse(request, CONFIG)
+
+    connected, voicemail = result.activities
+    assert connected.source == "hubspot"
+    assert connected.external_id == "40120001"
+    assert connected.kind is ActivityKind.CALL
+    assert connected.direction is Direction.OUTBOUND
+    assert connected.outcome is Outcome.CONNECTED
+    assert connected.duration_seconds == 312
+    assert connected.occurred_at == datetime(2026, 11, 24, 13, 30, tzinfo=UTC)
+    assert connected.subject == "Renewal pricing"
+    assert connected.revision == ms(2026, 11, 24, 13, 36, 12) + 345
+    assert connected.crm == CrmReferences(
+        deal_id="3301", account_id="5501", contact_ids=("901",), owner_rep_id="7701"
+    )
+    assert connected.participants == (
+        Participant(email="ana.seller@acme.example", phone="+16505551234", role=ParticipantRole.CALLER),
+        Participant(phone="+14155552671", role=ParticipantRole.CALLEE),
+    )
+    assert voicemail.outcome is Outcome.VOICEMAIL
+    assert voicemail.crm == CrmReferences(owner_rep_id="7701")
+    assert result.entities == (
+        RepV1(
+            id="7701",
+            updated_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+            name="Ana Seller",
+            emails=("ana.seller@acme.example",),
+        ),
+    )
+
+
+def test_email_direction_comes_from_the_tenant_domains() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "emails.json"), url=URL), CONFIG)
+    (email,) = result.activities
+    assert email.kind is ActivityKind.EMAIL
+    assert email.direction is Direction.OUTBOUND
+    assert email.outcome is Outcome.SENT
+    assert email.subject == "Proposal for Globex"
+    assert email.thread_id == "thread-77"
+    assert email.crm == CrmReferences(deal_id="3301", contact_ids=("901", "902"), owner_rep_id="7701")
+    assert [(p.email, p.role) for p in email.participants] == [
+        ("ana.seller@acme.example", ParticipantRole.FROM),
+        ("bo.buyer@globex.example", ParticipantRole.TO),
+        ("cy.cfo@globex.example", ParticipantRole.TO),
+        ("sam.se@acme.example", ParticipantRole.CC),
+    ]
+
+
+def test_meeting_participants_come_from_the_batch() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "meetings.json"), url=URL), CONFIG)
+    (meeting,) = result.activities
+    assert meeting.kind is ActivityKind.MEETING
+    assert meeting.outcome is Outcome.HELD
+    assert meeting.direction is Direction.OUTBOUND
+    assert meeting.duration_seconds == 3600
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.ORGANIZER),
+        Participant(
+            email="bo.buyer@globex.example",
+            phone="+14155552671",
+            name="Bo Buyer",
+            role=ParticipantRole.ATTENDEE,
+        ),
+    )
+    assert [e.entity_type for e in result.entities] == ["contact", "rep"]
+
+
+def test_meeting_without_any_address_is_ignored_not_rejected() -> None:
+    batch = fixture_json("hubspot", "meetings.json")[:1]
+    result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert result.activities == ()
+    assert result.ignored == ("[0] meetings/40140001: no owner or contact with an address in this batch",)
+
+
+def test_crm_objects_become_entities() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "crm-objects.json"), url=URL), CONFIG)
+    company, deal, contact, owner = result.entities
+    assert company == AccountV1(
+        id="5501",
+        updated_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        name="Globex",
+        domains=("globex.example",),
+    )
+    assert deal == DealV1(
+        id="3301",
+        updated_at=datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC),
+        name="Globex renewal 2027",
+        account_id="5501",
+        owner_rep_id="7701",
+        stage="closedwon",
+        amount=Decimal("48000.50"),
+        is_closed=True,
+        is_won=True,
+        created_at=datetime(2026, 10, 5, 9, 0, tzinfo=UTC),
+        closed_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+        contacts=(DealContactRole(contact_id="901"),),
+    )
+    assert contact == ContactV1(
+        id="901",
+        updated_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+        name="Bo Buyer",
+        emails=("bo.buyer@globex.example",),
+        phones=("+14155552671", "+33612345678"),
+        account_id="5501",
+    )
+    assert owner.entity_type == "rep"
+    assert result.activities == ()
+
+
+def test_native_change_notifications_are_ignored() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "contact.propertyChange.json"), url=URL), CONFIG)
+    assert result.ignored == ("[0] contact.propertyChange: a change notification without object data",)
+
+
+def test_call_still_ringing_is_ignored() -> None:
+    batch = fixture_json("hubspot", "calls.json")
+    batch[0]["properties"]["hs_call_status"] = "RINGING"
+    result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert [a.external_id for a in result.activities] == ["40120002"]
+    assert result.ignored == ("[0] calls/40120001: hs_call_status=RINGING: the call is still under way",)
+
+
+def test_bad_signature_is_401() -> None:
+    body = fixture("hubspot", "calls.json")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, hubspot_headers(URL, body, "other"), url=URL), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-hubspot-signature-v3")
+
+
+def test_signature_covers_method_and_uri() -> None:
+    body = fixture("hubspot", "calls.json")
+    headers = hubspot_headers(URL, body, SECRET)
+    with pytest.raises(WebhookRejected):
+        adapter.verify(make_request(body, headers, url=URL + "?x=1"), [SECRET], CONFIG)
+    with pytest.raises(WebhookRejected):
+        adapter.verify(make_request(body, headers, url=URL, method="PUT"), [SECRET], CONFIG)
+
+
+def test_percent_decoded_uri_is_accepted() -> None:
+    url = URL + "?name=a%20b"
+    body = fixture("hubspot", "calls.json")
+    adapter.verify(
+        make_request(body, hubspot_headers(URL + "?name=a b", body, SECRET), url=url), [SECRET], CONFIG
+    )
+
+
+def test_missing_signature_is_401() -> None:
+    body = fixture("hubspot", "calls.json")
+    headers = hubspot_headers(URL, body, SECRET)
+    del headers["x-hubspot-signature-v3"]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers, url=URL), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-hubspot-signature-v3")
+
+
+def test_timestamp_older_than_five_minutes_is_401() -> None:
+    body = fixture("hubspot", "calls.json")
+    headers = hubspot_headers(URL, body, SECRET, timestamp_ms=(NOW_SECONDS - 301) * 1000)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers, url=URL), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-hubspot-request-timestamp")
+
+
+def test_two_secrets_are_valid_during_rotation() -> None:
+    body = fixture("hubspot", "calls.json")
+    for secret in (SECRET, OLD_SECRET):
+        adapter.verify(
+            make_request(body, hubspot_headers(URL, body, secret), url=URL), [SECRET, OLD_SECRET], CONFIG
+        )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "field"),
+    [
+        ("object", 400, "body"),
+        ("status", 422, "[0].properties.hs_call_status"),
+        ("timestamp", 422, "[0].properties.hs_timestamp"),
+        ("number", 422, "[0].properties.hs_call_to_number"),
+        ("amount", 422, "[0].properties.amount"),
+    ],
+)
+def test_malformed_bodies_name_the_field(mutate: str, status: int, field: str) -> None:
+    calls = fixture_json("hubspot", "calls.json")
+    body: object = calls
+    if mutate == "object":
+        body = {"not": "a batch"}
+    elif mutate == "status":
+        calls[0]["properties"]["hs_call_status"] = "EXPLODED"
+    elif mutate == "timestamp":
+        calls[0]["properties"]["hs_timestamp"] = "last week"
+    elif mutate == "number":
+        calls[0]["properties"]["hs_call_to_number"] = "12"
+    else:
+        body = fixture_json("hubspot", "crm-objects.json")[1:2]
+        body[0]["properties"]["amount"] = "a lot"  # type: ignore[index]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(body), url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (status, field)

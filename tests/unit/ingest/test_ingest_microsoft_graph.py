@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request, standard_headers
+
+CLIENT_STATE = "graph-client-state-1"
+SECRET = "whsec_" + base64.b64encode(b"graph-connector-key").decode()
+adapter = ADAPTERS["microsoft-graph"]
+
+
+def test_validation_token_is_echoed_as_text() -> None:
+    url = "https://ingest.example.com/v1/webhooks/microsoft-graph/acme?validationToken=Validation%3A+Testing+client+application"
+    request = make_request(b"", url=url)
+    adapter.verify(request, [CLIENT_STATE], CONFIG)
+
+    result = adapter.parse(request, CONFIG)
+
+    assert result.handshake is not None
+    assert (result.handshake.status_code, result.handshake.media_type, result.handshake.body) == (
+        200,
+        "text/plain",
+        b"Validation: Testing client application",
+    )
+
+
+def test_change_notification_needs_a_matching_client_state() -> None:
+    body = fixture("microsoft-graph", "change-notification.json")
+    adapter.verify(make_request(body), ["graph-client-state-0", CLIENT_STATE], CONFIG)
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.activities == ()
+    assert result.ignored == (
+        "value[0] created Users/ana.seller@acme.example/Messages/AAMkAGUAAAwTW09AAA=: "
+        "change notification without resource data",
+    )
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body), ["another-state"], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "value[0].clientState")
+
+
+def test_change_notification_without_client_state_is_401() -> None:
+    notification = fixture_json("microsoft-graph", "change-notification.json")
+    del notification["value"][0]["clientState"]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(dumps(notification)), [CLIENT_STATE], CONFIG)
+    assert (caught.value.status_code, caught.value.reason) == (401, "missing")
+
+
+def test_message_from_a_customer_is_received() -> None:
+    body = fixture("microsoft-graph", "message.json")
+    request = make_request(body, standard_headers(body, SECRET))
+    adapter.verify(request, [SECRET], CONFIG)
+
+    (email,) = adapter.parse(request, CONFIG).activities
+
+    assert email.source == "microsoft-graph"
+    assert (
+        email.external_id == "<BY5PR11MB3925C1B3E4D3A6F0C8D2B1A9E6F7@BY5PR11MB3925.namprd11.prod.outlook.com>"
+    )
+    assert email.kind is ActivityKind.EMAIL
+    assert (email.direction, email.outcome) == (Direction.INBOUND, Outcome.RECEIVED)
+    assert email.occurred_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert email.thread_id == "AAQkAGUAAAIDNjIzZTY3LWE0YjQtNDBiMC1iNGZiLWM1MDNlOTYwYjFkMwAQAA=="
+    assert email.revision == int(datetime(2026, 11, 24, 10, 0, 3, tzinfo=UTC).timestamp() * 1000)
+    assert email.participants == (
+        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.FROM),
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.TO),
+        Participant(email="cy.cfo@globex.example", name="Cy CFO", role=ParticipantRole.CC),
+    )
+
+
+def test_event_is_a_held_meeting_with_its_ical_uid() -> None:
+    (meeting,) = adapter.parse(make_request(fixture("microsoft-graph", "event.json")), CONFIG).activities
+    assert meeting.external_id == "AAMkAGIAAAoZDOFAAA="
+    assert (
+        meeting.ical_uid
+        == "040000008200E00074C5B7101A82E00800000000D02AB1F5E0A5D801000000000000000010000000F3C1"
+    )
+    assert meeting.kind is ActivityKind.MEETING
+    assert (meeting.direction, meeting.outcome) == (Direction.OUTBOUND, Outcome.HELD)
+    assert meeting.occurred_at == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+    assert meeting.duration_seconds == 3600
+    assert meeting.revision == int(datetime(2026, 11, 23, 9, 30, tzinfo=UTC).timestamp() * 1000) + 123
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE),
+    )
+
+
+def test_cancelled_event_and_windows_time_zone() -> None:
+    event = fixture_json("microsoft-graph", "event.json")
+    event["isCancelled"] = True
+    event["start"] = {"dateTime": "2026-11-23T08:00:00.0000000", "timeZone": "Eastern Standard Time"}
+    event["end"] = {"dateTime": "2026-11-23T09:00:00.0000000", "timeZone": "Eastern Standard Time"}
+    (meeting,) = adapter.parse(make_request(dumps({"value": [event]})), CONFIG).activities
+    assert meeting.outcome is Outcome.CANCELLED
+    assert meeting.occurred_at == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+
+
+def test_draft_is_ignored() -> None:
+    message = fixture_json("microsoft-graph", "message.json")
+    message["isDraft"] = True
+    result = adapter.parse(make_request(dumps(message)), CONFIG)
+    assert result.ignored == ("body AAMkAGUAAAwTW09AAA=: a draft was never sent",)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "field"),
+    [
+        ("message.json", {"internetMessageId": None}, "internetMessageId"),
+        ("message.json", {"sentDateTime": "noon"}, "sentDateTime"),
+        (
+            "event.json",
+            {"start": {"dateTime": "2026-11-23T13:00:00", "timeZone": "Mars/Olympus"}},
+            "start.timeZone",
+        ),
+        ("event.json", {"attendees": [1]}, "attendees[0]"),
+    ],
+)
+def test_malformed_resources_name_the_field(name: str, changes: dict[str, object], field: str) -> None:
+    resource = fixture_json("microsoft-graph", name)
+    resource.update(changes)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(resource)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, field)

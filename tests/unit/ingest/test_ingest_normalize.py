@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import Direction, Participant, ParticipantRole
+from services.ingest.domain.normalize import (
+    direction_for,
+    make_participant,
+    normalize_email,
+    normalize_phone,
+    parse_iso_datetime,
+    parse_rfc2822,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, make_request
+
+INTERNAL = frozenset({"acme.example"})
+
+
+def test_registry_holds_every_source_with_a_version() -> None:
+    assert sorted(ADAPTERS) == [
+        "aircall",
+        "calendly",
+        "gmail",
+        "google-calendar",
+        "hubspot",
+        "microsoft-graph",
+        "salesforce",
+        "twilio",
+        "zoom",
+    ]
+    assert {source: adapter.version for source, adapter in ADAPTERS.items()}[
+        "google-calendar"
+    ] == "google-calendar/1"
+    assert all(adapter.version == f"{source}/1" for source, adapter in ADAPTERS.items())
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipients", "direction"),
+    [
+        ("ana@acme.example", ["bo@globex.example"], Direction.OUTBOUND),
+        ("ana@acme.example", ["sam@acme.example", "bo@globex.example"], Direction.OUTBOUND),
+        ("bo@globex.example", ["ana@acme.example"], Direction.INBOUND),
+        ("ana@acme.example", ["sam@eu.acme.example"], Direction.INTERNAL),
+        ("ana@notacme.example", ["sam@acme.example"], Direction.INBOUND),
+    ],
+)
+def test_direction_from_internal_domains(sender: str, recipients: list[str], direction: Direction) -> None:
+    assert direction_for(sender, recipients, INTERNAL) is direction
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Ana.Seller@ACME.example ", "ana.seller@acme.example"),
+        ("<bo@globex.example>", "bo@globex.example"),
+        ("not an email", None),
+        ("a@b", None),
+    ],
+)
+def test_emails_are_lower_cased(raw: str, expected: str | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("020 7183 8750", "GB", "+442071838750"),
+        ("+33 6 12 34 56 78", "US", "+33612345678"),
+        ("12", "US", None),
+        ("client:ana", "US", None),
+    ],
+)
+def test_phones_to_e164(raw: str, region: str, expected: str | None) -> None:
+    assert normalize_phone(raw, region) == expected
+
+
+def test_invalid_phone_is_dropped_when_there_is_an_email() -> None:
+    participant = make_participant(
+        role=ParticipantRole.CALLEE, field="to", region="US", email="bo@globex.example", phone="12"
+    )
+    assert participant == Participant(email="bo@globex.example", role=ParticipantRole.CALLEE)
+
+
+def test_invalid_phone_alone_is_422_naming_the_field() -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        make_participant(role=ParticipantRole.CALLEE, field="data.raw_digits", region="US", phone="12")
+    assert (caught.value.status_code, caught.value.field) == (422, "data.raw_digits")
+
+
+def test_times_become_aware_utc() -> None:
+    expected = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert parse_iso_datetime("2026-11-24T10:00:00+01:00", "f") == expected
+    assert parse_iso_datetime("2026-11-24T09:00:00.0000000Z", "f") == expected
+    assert parse_iso_datetime("2026-11-24T09:00:00.0000000", "f", assume_utc=True) == expected
+    assert parse_rfc2822("Tue, 24 Nov 2026 04:00:00 -0500", "f") == expected
+    with pytest.raises(WebhookRejected):
+        parse_iso_datetime("2026-11-24T09:00:00", "f")
+    with pytest.raises(WebhookRejected):
+        parse_iso_datetime("1900-01-01T00:00:00Z", "f")
+
+
+@pytest.mark.parametrize("source", ["aircall", "zoom", "hubspot", "gmail", "salesforce", "twilio"])
+def test_oversized_body_is_413(source: str) -> None:
+    body = b" " * (2 * 1024 * 1024 + 1)
+    with pytest.raises(WebhookRejected) as caught:
+        ADAPTERS[source].parse(make_request(body), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (413, "body")

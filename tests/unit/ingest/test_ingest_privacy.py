@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.privacy import (
+    ExclusionReason,
+    PrivacyPolicy,
+    apply_privacy,
+    is_automated_address,
+)
+
+
+def email(
+    sender: str, *recipients: str, subject: str = "Q4 pricing", direction: Direction = Direction.OUTBOUND
+) -> ActivityIn:
+    return ActivityIn(
+        source="gmail",
+        external_id="<m1@mail.example>",
+        kind=ActivityKind.EMAIL,
+        direction=direction,
+        outcome=Outcome.SENT,
+        occurred_at=datetime(2026, 11, 24, 11, 5, tzinfo=UTC),
+        participants=(
+            Participant(email=sender, role=ParticipantRole.FROM),
+            *(Participant(email=r, role=ParticipantRole.TO) for r in recipients),
+        ),
+        subject=subject,
+    )
+
+
+def test_default_policy_keeps_the_activity_without_its_subject() -> None:
+    activity = email("ana@acme.example", "bo@globex.example")
+    verdict = apply_privacy(activity, PrivacyPolicy())
+    assert (verdict.excluded, verdict.reason, verdict.automated) == (False, None, False)
+    assert verdict.activity.subject is None
+    assert verdict.activity == activity.model_copy(update={"subject": None})
+
+
+def test_keep_subjects() -> None:
+    verdict = apply_privacy(email("ana@acme.example", "bo@globex.example"), PrivacyPolicy(keep_subjects=True))
+    assert verdict.activity.subject == "Q4 pricing"
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        (
+            PrivacyPolicy(excluded_addresses=frozenset({"BO@globex.example"})),
+            ExclusionReason.EXCLUDED_ADDRESS,
+        ),
+        (PrivacyPolicy(excluded_domains=frozenset({"globex.example"})), ExclusionReason.EXCLUDED_DOMAIN),
+        (PrivacyPolicy(excluded_domains=frozenset({"@example"})), ExclusionReason.EXCLUDED_DOMAIN),
+        (PrivacyPolicy(excluded_subject_keywords=frozenset({"PRICING"})), ExclusionReason.EXCLUDED_KEYWORD),
+    ],
+)
+def test_exclusions_give_their_reason(policy: PrivacyPolicy, reason: ExclusionReason) -> None:
+    verdict = apply_privacy(email("ana@acme.example", "bo@globex.example"), policy)
+    assert (verdict.excluded, verdict.reason) == (True, reason)
+
+
+def test_keyword_is_checked_before_the_subject_is_removed() -> None:
+    policy = PrivacyPolicy(excluded_subject_keywords=frozenset({"payroll"}))
+    verdict = apply_privacy(email("ana@acme.example", "hr@acme.example", subject="Payroll November"), policy)
+    assert verdict.reason is ExclusionReason.EXCLUDED_KEYWORD
+    assert verdict.activity.subject is None
+
+
+def test_excluded_phone_number() -> None:
+    call = ActivityIn(
+        source="twilio",
+        external_id="CA1",
+        kind=ActivityKind.CALL,
+        direction=Direction.OUTBOUND,
+        outcome=Outcome.CONNECTED,
+        occurred_at=datetime(2026, 11, 24, tzinfo=UTC),
+        participants=(Participant(phone="+14155552671", role=ParticipantRole.CALLEE),),
+    )
+    verdict = apply_privacy(call, PrivacyPolicy(excluded_addresses=frozenset({"+14155552671"})))
+    assert verdict.reason is ExclusionReason.EXCLUDED_ADDRESS
+
+
+def test_internal_only_is_dropped_only_when_asked() -> None:
+    internal = email("ana@acme.example", "sam@acme.example", direction=Direction.INTERNAL)
+    assert apply_privacy(internal, PrivacyPolicy()).excluded is False
+    verdict = apply_privacy(internal, PrivacyPolicy(drop_internal_only=True))
+    assert (verdict.excluded, verdict.reason) == (True, ExclusionReason.INTERNAL_ONLY)
+
+
+def test_subdomain_of_an_excluded_domain_is_excluded() -> None:
+    verdict = apply_privacy(
+        email("ana@acme.example", "bo@eu.globex.example"),
+        PrivacyPolicy(excluded_domains=frozenset({"globex.example"})),
+    )
+    assert verdict.reason is ExclusionReason.EXCLUDED_DOMAIN
+
+
+@pytest.mark.parametrize(
+    ("address", "automated"),
+    [
+        ("no-reply@globex.example", True),
+        ("noreply+invoices@globex.example", True),
+        ("No_Reply@globex.example", True),
+        ("do.not.reply@globex.example", True),
+        ("MAILER-DAEMON@mx.globex.example", True),
+        ("notifications@github.example", True),
+        ("bounce-12345@mail.globex.example", True),
+        ("bo.buyer@globex.example", False),
+        ("noreen@globex.example", False),
+    ],
+)
+def test_automated_senders(address: str, automated: bool) -> None:
+    assert is_automated_address(address) is automated
+    verdict = apply_privacy(email(address, "ana@acme.example", direction=Direction.INBOUND), PrivacyPolicy())
+    assert verdict.automated is automated
+    assert verdict.excluded is False
+
+
+def test_only_the_sender_makes_an_activity_automated() -> None:
+    verdict = apply_privacy(email("ana@acme.example", "no-reply@globex.example"), PrivacyPolicy())
+    assert verdict.automated is False

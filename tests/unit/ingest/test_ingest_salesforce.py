@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.contracts.crm import AccountV1, ContactV1, DealV1, RepV1
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, fixture, make_request
+
+adapter = ADAPTERS["salesforce"]
+ACK = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    b'<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+    b"<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"
+)
+
+
+def ms(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_tasks_become_a_call_and_an_email_with_crm_references() -> None:
+    request = make_request(fixture("salesforce", "Task.xml"))
+    adapter.verify(request, [], CONFIG)
+
+    result = adapter.parse(request, CONFIG)
+
+    assert result.ack is not None
+    assert (result.ack.status_code, result.ack.media_type, result.ack.body) == (200, "text/xml", ACK)
+    call, email = result.activities
+    assert call.source == "salesforce"
+    assert call.external_id == "00T5j00000Q1a2bEAB"
+    assert call.kind is ActivityKind.CALL
+    assert call.direction is Direction.OUTBOUND
+    assert call.outcome is Outcome.VOICEMAIL
+    assert call.duration_seconds == 41
+    assert call.occurred_at == datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+    assert call.revision == ms(2026, 11, 24, 10, 15, 2)
+    assert call.crm == CrmReferences(
+        deal_id="0065j00000Lm4NoAAJ",
+        account_id="0015j00000ZkM3hAAF",
+        contact_ids=("0035j00000Hq9RsAAJ",),
+        owner_rep_id="0055j000004Vb8nAAC",
+    )
+    assert call.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.CALLER),
+        Participant(phone="+14155552671", role=ParticipantRole.CALLEE),
+    )
+    assert email.kind is ActivityKind.EMAIL
+    assert (email.direction, email.outcome) == (Direction.OUTBOUND, Outcome.SENT)
+    assert email.subject == "Email: Proposal for Globex"
+    assert email.crm.account_id == "0015j00000ZkM3hAAF"
+    assert email.crm.deal_id is None
+
+
+def test_event_is_a_meeting_scheduled_relative_to_received_at() -> None:
+    body = fixture("salesforce", "Event.xml")
+    (upcoming,) = adapter.parse(make_request(body), CONFIG).activities
+    assert upcoming.kind is ActivityKind.MEETING
+    assert upcoming.outcome is Outcome.SCHEDULED
+    assert upcoming.duration_seconds == 3600
+    assert upcoming.participants[0].role is ParticipantRole.ORGANIZER
+    later = make_request(body, received_at=datetime(2026, 11, 28, tzinfo=UTC))
+    assert adapter.parse(later, CONFIG).activities[0].outcome is Outcome.HELD
+
+
+def test_crm_objects_become_entities() -> None:
+    (deal,) = adapter.parse(make_request(fixture("salesforce", "Opportunity.xml")), CONFIG).entities
+    assert deal == DealV1(
+        id="0065j00000Lm4NoAAJ",
+        updated_at=datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC),
+        name="Globex renewal 2027",
+        account_id="0015j00000ZkM3hAAF",
+        owner_rep_id="0055j000004Vb8nAAC",
+        stage="Closed Won",
+        amount=Decimal("48000.5"),
+        is_closed=True,
+        is_won=True,
+        created_at=datetime(2026, 10, 5, 9, 0, tzinfo=UTC),
+        closed_at=datetime(2026, 11, 24, tzinfo=UTC),
+    )
+    (contact,) = adapter.parse(make_request(fixture("salesforce", "Contact.xml")), CONFIG).entities
+    assert contact == ContactV1(
+        id="0035j00000Hq9RsAAJ",
+        updated_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+        name="Bo Buyer",
+        emails=("bo.buyer@globex.example",),
+        phones=("+14155552671",),
+        account_id="0015j00000ZkM3hAAF",
+    )
+    (account,) = adapter.parse(make_request(fixture("salesforce", "Account.xml")), CONFIG).entities
+    assert account == AccountV1(
+        id="0015j00000ZkM3hAAF",
+        updated_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        name="Globex",
+        domains=("globex.example",),
+    )
+    (user,) = adapter.parse(make_request(fixture("salesforce", "User.xml")), CONFIG).entities
+    assert user == RepV1(
+        id="0055j000004Vb8nAAC",
+        updated_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+        name="Ana Seller",
+        emails=("ana.seller@acme.example",),
+        phones=("+16505551234",),
+        manager_id="0055j000004Vb8oAAC",
+    )
+
+
+def test_task_without_addresses_is_ignored_and_acknowledged() -> None:
+    body = fixture("salesforce", "Event.xml").replace(b"SPM_", b"Other_")
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.activities == ()
+    assert result.ack is not None
+    assert result.ignored == (
+        "Notification[0].sObject Event/00U5j00000Ab1CdEAJ: no address: "
+        "add SPM_Owner_Email__c, SPM_Who_Email__c or SPM_Who_Phone__c",
+    )
+
+
+def test_fifteen_character_organization_id_matches() -> None:
+    config = replace(CONFIG, salesforce_organization_id="00D5j00000ABCDE")
+    adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+
+
+def test_other_organization_is_401() -> None:
+    config = replace(CONFIG, salesforce_organization_id="00D5j00000ZZZZZEA2")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+    assert (caught.value.status_code, caught.value.field) == (401, "OrganizationId")
+
+
+def test_missing_organization_id_is_401() -> None:
+    body = fixture("salesforce", "Task.xml").replace(
+        b"<OrganizationId>00D5j00000ABCDEEA2</OrganizationId>", b""
+    )
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body), [], CONFIG)
+    assert (caught.value.status_code, caught.value.reason) == (401, "missing")
+
+
+def test_tenant_without_organization_is_401() -> None:
+    config = replace(CONFIG, salesforce_organization_id=None)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+    assert caught.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"<notifications><unclosed>", 400, "body"),
+        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><notifications>&a;</notifications>', 400, "body"),
+        (b"<Envelope><Body/></Envelope>", 400, "notifications"),
+    ],
+)
+def test_malformed_xml_is_400(body: bytes, status: int, field: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(body), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (status, field)
+
+
+def test_invalid_field_is_422_naming_it() -> None:
+    body = fixture("salesforce", "Opportunity.xml").replace(b"48000.5", b"lots")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(body), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "Notification[0].sObject.Amount")
+
+
+def test_more_than_100_notifications_is_413() -> None:
+    text = fixture("salesforce", "Account.xml").decode()
+    start = text.index("<Notification>")
+    end = text.index("</Notification>") + len("</Notification>")
+    body = (text[:start] + text[start:end] * 101 + text[end:]).encode()
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(body), CONFIG)
+    assert caught.value.status_code == 413

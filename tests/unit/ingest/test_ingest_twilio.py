@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+
+from .ingest_webhook_helpers import CONFIG, fixture, make_request, twilio_headers
+
+URL = "https://ingest.example.com/v1/webhooks/twilio/acme?tenant_hint=eu"
+TOKEN = "twilio-auth-token-current"
+OLD_TOKEN = "twilio-auth-token-previous"
+adapter = ADAPTERS["twilio"]
+
+
+def signed(name: str, token: str = TOKEN) -> tuple[bytes, dict[str, str]]:
+    body = fixture("twilio", name)
+    return body, twilio_headers(URL, body, token)
+
+
+def test_completed_call_is_a_connected_outbound_call() -> None:
+    body, headers = signed("completed.txt")
+    request = make_request(body, headers, url=URL)
+    adapter.verify(request, [TOKEN], CONFIG)
+
+    result = adapter.parse(request, CONFIG)
+
+    assert len(result.activities) == 1
+    call = result.activities[0]
+    assert call.source == "twilio"
+    assert call.external_id == "CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59"
+    assert call.kind is ActivityKind.CALL
+    assert call.direction is Direction.OUTBOUND
+    assert call.outcome is Outcome.CONNECTED
+    assert call.duration_seconds == 312
+    # Timestamp 15:15:20 minus 312 s of talk time.
+    assert call.occurred_at == datetime(2026, 11, 24, 15, 10, 8, tzinfo=UTC)
+    assert call.revision == 3
+    assert call.participants == (
+        Participant(phone="+16505551234", role=ParticipantRole.CALLER),
+        Participant(phone="+14155552671", role=ParticipantRole.CALLEE),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome", "direction", "thread_id"),
+    [
+        ("no-answer.txt", Outcome.NO_ANSWER, Direction.OUTBOUND, None),
+        ("busy.txt", Outcome.BUSY, Direction.INBOUND, None),
+        ("failed.txt", Outcome.FAILED, Direction.OUTBOUND, "CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59"),
+    ],
+)
+def test_final_statuses_map_to_outcomes(
+    name: str, outcome: Outcome, direction: Direction, thread_id: str | None
+) -> None:
+    body, headers = signed(name)
+    (call,) = adapter.parse(make_request(body, headers, url=URL), CONFIG).activities
+    assert call.outcome is outcome
+    assert call.direction is direction
+    assert call.duration_seconds == 0
+    assert call.thread_id == thread_id
+
+
+def test_canceled_and_zero_length_completed_calls() -> None:
+    canceled = fixture("twilio", "failed.txt").replace(b"CallStatus=failed", b"CallStatus=canceled")
+    (call,) = adapter.parse(make_request(canceled, url=URL), CONFIG).activities
+    assert call.outcome is Outcome.FAILED
+    zero = fixture("twilio", "completed.txt").replace(b"CallDuration=312", b"CallDuration=0")
+    (call,) = adapter.parse(make_request(zero, url=URL), CONFIG).activities
+    assert call.outcome is Outcome.NO_ANSWER
+
+
+def test_ringing_is_accepted_but_ignored() -> None:
+    body, headers = signed("ringing.txt")
+    result = adapter.parse(make_request(body, headers, url=URL), CONFIG)
+    assert result.activities == ()
+    assert result.ignored == ("CallStatus=ringing: the call has not connected or ended yet",)
+
+
+def test_reordered_callbacks_settle_on_the_final_state() -> None:
+    deliveries = [fixture("twilio", "completed.txt"), fixture("twilio", "in-progress.txt")]
+    calls = [adapter.parse(make_request(body, url=URL), CONFIG).activities[0] for body in deliveries]
+    # Delivered completed first, in-progress second: the highest revision still wins.
+    assert [c.revision for c in calls] == [3, 2]
+    final = max(calls, key=lambda c: c.revision)
+    assert final.outcome is Outcome.CONNECTED
+    assert final.duration_seconds == 312
+    # Both callbacks describe the same call with the same start, so they collapse to one id.
+    assert {c.external_id for c in calls} == {"CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59"}
+    assert {c.occurred_at for c in calls} == {datetime(2026, 11, 24, 15, 10, 8, tzinfo=UTC)}
+
+
+def test_without_sequence_number_the_status_orders_callbacks() -> None:
+    early = fixture("twilio", "in-progress.txt").replace(b"&SequenceNumber=2", b"")
+    late = fixture("twilio", "completed.txt").replace(b"&SequenceNumber=3", b"")
+    revisions = [
+        adapter.parse(make_request(b, url=URL), CONFIG).activities[0].revision for b in (early, late)
+    ]
+    assert revisions == [3, 4]
+
+
+def test_bad_signature_is_401() -> None:
+    body, _ = signed("completed.txt")
+    headers = twilio_headers(URL, body, "someone-else")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers, url=URL), [TOKEN], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-twilio-signature")
+
+
+def test_signature_covers_the_query_string_and_the_body() -> None:
+    body, headers = signed("completed.txt")
+    with pytest.raises(WebhookRejected):
+        adapter.verify(make_request(body, headers, url=URL.replace("eu", "us")), [TOKEN], CONFIG)
+    tampered = body.replace(b"CallDuration=312", b"CallDuration=999")
+    with pytest.raises(WebhookRejected):
+        adapter.verify(make_request(tampered, headers, url=URL), [TOKEN], CONFIG)
+
+
+def test_missing_signature_is_401() -> None:
+    body, _ = signed("completed.txt")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, url=URL), [TOKEN], CONFIG)
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        401,
+        "x-twilio-signature",
+        "missing",
+    )
+
+
+def test_two_tokens_are_valid_during_rotation() -> None:
+    for token in (TOKEN, OLD_TOKEN):
+        body, headers = signed("completed.txt", token)
+        adapter.verify(make_request(body, headers, url=URL), [TOKEN, OLD_TOKEN], CONFIG)
+
+
+def test_no_configured_token_is_401() -> None:
+    body, headers = signed("completed.txt")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers, url=URL), [], CONFIG)
+    assert caught.value.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"\xff\xfe", 400, "body"),
+        (b"CallSid=CA1&CallStatus=completed", 422, "Direction"),
+        (b"CallStatus=completed&Direction=inbound&From=%2B14155552671&To=%2B16505551234", 422, "CallSid"),
+        (b"CallSid=CA1&CallStatus=exploded&Direction=inbound", 422, "CallStatus"),
+        (b"CallSid=CA1&CallStatus=completed&Direction=sideways&From=x&To=y", 422, "Direction"),
+        (
+            b"CallSid=CA1&CallStatus=completed&Direction=inbound&From=client%3Aana&To=%2B16505551234",
+            422,
+            "From",
+        ),
+        (
+            b"CallSid=CA1&CallStatus=completed&CallDuration=abc&Direction=inbound"
+            b"&From=%2B14155552671&To=%2B16505551234",
+            422,
+            "CallDuration",
+        ),
+    ],
+)
+def test_malformed_bodies_name_the_field(body: bytes, status: int, field: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(body, url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (status, field)
+
+
+def test_secret_is_never_in_the_rejection() -> None:
+    body, _ = signed("completed.txt")
+    headers = twilio_headers(URL, body, "wrong")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers, url=URL), [TOKEN], CONFIG)
+    assert TOKEN not in str(caught.value)

@@ -1,0 +1,254 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from services.ingest.domain.webhooks import (
+    ADAPTERS,
+    WebhookRejected,
+    ZoomEvent,
+    ZoomMeetingState,
+    fold_zoom_meeting,
+)
+
+from .ingest_webhook_helpers import (
+    CONFIG,
+    NOW_SECONDS,
+    dumps,
+    fixture,
+    fixture_json,
+    hmac_sha256,
+    make_request,
+    zoom_headers,
+)
+
+SECRET = "zoom-secret-token-current"
+OLD_SECRET = "zoom-secret-token-previous"
+HOST_ID = "z8yCxTTTTSiw02QgCAp8uQ"
+adapter = ADAPTERS["zoom"]
+
+
+def event_from(payload: dict[str, Any]) -> ZoomEvent:
+    body = dumps(payload)
+    request = make_request(body, zoom_headers(body, SECRET))
+    adapter.verify(request, [SECRET], CONFIG)
+    (event,) = adapter.parse(request, CONFIG).zoom_events
+    return event
+
+
+def host_joined() -> dict[str, Any]:
+    payload: dict[str, Any] = fixture_json("zoom", "meeting.participant_joined.json")
+    payload["event_ts"] = 1795528810000
+    payload["payload"]["object"]["participant"].update(
+        id=HOST_ID,
+        user_name="Ana Seller",
+        participant_uuid="HOSTPARTICIPANTUUID",
+        join_time="2026-11-24T14:00:10Z",
+        email="Ana.Seller@acme.example",
+    )
+    return payload
+
+
+def fold_all(payloads: list[dict[str, Any]]) -> tuple[ZoomMeetingState | None, list[ActivityIn]]:
+    state: ZoomMeetingState | None = None
+    emitted: list[ActivityIn] = []
+    for payload in payloads:
+        state, activity = fold_zoom_meeting(state, event_from(payload))
+        if activity is not None:
+            emitted.append(activity)
+    return state, emitted
+
+
+def test_url_validation_answers_with_the_encrypted_token() -> None:
+    body = fixture("zoom", "endpoint.url_validation.json")
+    request = make_request(body, zoom_headers(body, SECRET))
+    adapter.verify(request, [SECRET], CONFIG)
+
+    result = adapter.parse(request, CONFIG, [SECRET])
+
+    assert result.handshake is not None
+    assert result.handshake.status_code == 200
+    assert result.handshake.media_type == "application/json"
+    assert json.loads(result.handshake.body) == {
+        "plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+        "encryptedToken": hmac_sha256(SECRET.encode(), b"qgg8vlvZRS6UYooatFL8Aw").hex(),
+    }
+
+
+def test_url_validation_during_rotation_uses_the_secret_that_signed() -> None:
+    body = fixture("zoom", "endpoint.url_validation.json")
+    request = make_request(body, zoom_headers(body, OLD_SECRET))
+    adapter.verify(request, [SECRET, OLD_SECRET], CONFIG)
+    result = adapter.parse(request, CONFIG, [SECRET, OLD_SECRET])
+    assert result.handshake is not None
+    expected = hmac_sha256(OLD_SECRET.encode(), b"qgg8vlvZRS6UYooatFL8Aw").hex()
+    assert json.loads(result.handshake.body)["encryptedToken"] == expected
+
+
+def test_url_validation_without_secrets_is_401() -> None:
+    body = fixture("zoom", "endpoint.url_validation.json")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(body), CONFIG)
+    assert caught.value.status_code == 401
+
+
+def test_join_event_is_parsed_for_the_reducer() -> None:
+    event = event_from(fixture_json("zoom", "meeting.participant_joined.json"))
+    assert event.event_type == "meeting.participant_joined"
+    assert event.meeting_uuid == "4444AAAiAAAAAiAiAiiAii=="
+    assert event.event_ts == 1795528920000
+    assert event.participant is not None
+    assert event.participant.key == "55555AAAiAAAAAiAiAiiAii"
+    assert event.participant.email == "bo.buyer@globex.example"
+    assert event.participant.joined_at == datetime(2026, 11, 24, 14, 2, tzinfo=UTC)
+    assert event.internal_domains == ("acme.example",)
+
+
+def test_fold_merges_joins_into_the_ended_meeting() -> None:
+    state, emitted = fold_all(
+        [
+            fixture_json("zoom", "meeting.started.json"),
+            host_joined(),
+            fixture_json("zoom", "meeting.participant_joined.json"),
+            fixture_json("zoom", "meeting.participant_left.json"),
+            fixture_json("zoom", "meeting.ended.json"),
+        ]
+    )
+    assert len(emitted) == 1
+    meeting = emitted[0]
+    assert meeting.source == "zoom"
+    assert meeting.external_id == "4444AAAiAAAAAiAiAiiAii=="
+    assert meeting.kind is ActivityKind.MEETING
+    assert meeting.outcome is Outcome.HELD
+    assert meeting.direction is Direction.OUTBOUND
+    assert meeting.occurred_at == datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    assert meeting.duration_seconds == 45 * 60
+    assert meeting.subject == "Globex renewal review"
+    assert meeting.revision == 1795531500000
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE),
+    )
+    assert state is not None
+    assert state.ended
+    assert state.emitted_revision == 1795531500000
+    (guest,) = [p for p in state.participants if p.key == "55555AAAiAAAAAiAiAiiAii"]
+    assert guest.left_at == datetime(2026, 11, 24, 14, 44, tzinfo=UTC)
+
+
+def test_state_round_trips_through_json() -> None:
+    state, _ = fold_all([fixture_json("zoom", "meeting.started.json"), host_joined()])
+    assert state is not None
+    assert ZoomMeetingState.model_validate_json(state.model_dump_json()) == state
+
+
+def test_late_join_after_the_end_emits_again_with_a_higher_revision() -> None:
+    state, emitted = fold_all(
+        [
+            host_joined(),
+            fixture_json("zoom", "meeting.ended.json"),
+            fixture_json("zoom", "meeting.participant_joined.json"),
+        ]
+    )
+    assert [len(a.participants) for a in emitted] == [1, 2]
+    # The late join's own event_ts is older than meeting.ended's, yet the revision still goes up.
+    assert emitted[1].revision == emitted[0].revision + 1
+    assert state is not None
+    assert state.emitted_revision == emitted[1].revision
+
+
+def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
+    state, _ = fold_all([host_joined(), fixture_json("zoom", "meeting.ended.json")])
+    again, activity = fold_zoom_meeting(state, event_from(fixture_json("zoom", "meeting.ended.json")))
+    assert activity is None
+    assert again == state
+
+
+def test_meeting_with_only_internal_people_is_internal() -> None:
+    colleague = host_joined()
+    colleague["payload"]["object"]["participant"].update(
+        id="", participant_uuid="COLLEAGUE", email="sam.se@acme.example", user_name="Sam SE"
+    )
+    _, emitted = fold_all([host_joined(), colleague, fixture_json("zoom", "meeting.ended.json")])
+    assert emitted[0].direction is Direction.INTERNAL
+
+
+def test_ended_meeting_without_any_email_emits_nothing() -> None:
+    state, emitted = fold_all([fixture_json("zoom", "meeting.ended.json")])
+    assert emitted == []
+    assert state is not None
+    assert state.ended
+
+
+def test_other_events_are_ignored() -> None:
+    body = dumps({"event": "recording.completed", "event_ts": 1, "payload": {}})
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.ignored == ("recording.completed: not a meeting lifecycle event",)
+
+
+def test_bad_signature_is_401() -> None:
+    body = fixture("zoom", "meeting.ended.json")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, zoom_headers(body, "other")), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-zm-signature")
+
+
+def test_missing_signature_is_401() -> None:
+    body = fixture("zoom", "meeting.ended.json")
+    headers = zoom_headers(body, SECRET)
+    del headers["x-zm-signature"]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-zm-signature")
+
+
+def test_expired_timestamp_is_401() -> None:
+    body = fixture("zoom", "meeting.ended.json")
+    headers = zoom_headers(body, SECRET, timestamp=NOW_SECONDS - 301)
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(make_request(body, headers), [SECRET], CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (401, "x-zm-request-timestamp")
+    adapter.verify(make_request(body, zoom_headers(body, SECRET, NOW_SECONDS - 299)), [SECRET], CONFIG)
+
+
+def test_two_secrets_are_valid_during_rotation() -> None:
+    body = fixture("zoom", "meeting.ended.json")
+    for secret in (SECRET, OLD_SECRET):
+        adapter.verify(make_request(body, zoom_headers(body, secret)), [SECRET, OLD_SECRET], CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"event": "meeting.ended", "event_ts": 1, "payload": {"object": {}}}, "payload.object.uuid"),
+        ({"event": "meeting.ended", "payload": {"object": {"uuid": "u"}}}, "event_ts"),
+        (
+            {
+                "event": "meeting.ended",
+                "event_ts": 1,
+                "payload": {"object": {"uuid": "u", "start_time": "soon"}},
+            },
+            "payload.object.start_time",
+        ),
+        (
+            {"event": "meeting.participant_joined", "event_ts": 1, "payload": {"object": {"uuid": "u"}}},
+            "payload.object.participant",
+        ),
+        ({"event": "endpoint.url_validation", "payload": {}}, "payload.plainToken"),
+    ],
+)
+def test_malformed_bodies_name_the_field(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG, [SECRET])
+    assert (caught.value.status_code, caught.value.field) == (422, field)
