@@ -7,8 +7,19 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-#: A rep is compared with the mean of this many periods immediately before the current one.
-TRAILING_BASELINE_PERIODS = 8
+# A rep is compared with the mean of TRAILING_BASELINE_PERIODS periods immediately before the current one.
+from libs.common.contracts.tenant_settings import TRAILING_BASELINE_PERIODS
+
+__all__ = [
+    "DEFAULT_MIN_BASELINE_PERIODS",
+    "TRAILING_BASELINE_PERIODS",
+    "Baseline",
+    "change_against",
+    "median",
+    "percentile_ranks",
+    "trailing_baseline",
+]
+
 DEFAULT_MIN_BASELINE_PERIODS = 4
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from libs.common.contracts.tenant_settings import InsightThresholds
 from services.metrics.domain.baselines import (
     TRAILING_BASELINE_PERIODS,
     change_against,
@@ -23,32 +22,23 @@ from services.metrics.domain.baselines import (
 )
 from services.metrics.domain.definitions import Counter, MetricCounts, total
 
-
-class InsightThresholds(BaseModel):
-    """A tenant's insight thresholds; the defaults suit a team of SDRs reviewed weekly."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: At risk when the score is below this share of the team median...
-    at_risk_share_of_team_median: float = Field(default=0.5, gt=0.0, le=1.0)
-    #: ...in each of this many consecutive periods (the evaluated one and those before it).
-    at_risk_consecutive_periods: int = Field(default=2, ge=1, le=12)
-    #: Or at risk when the score is more than this fraction below the rep's own baseline.
-    at_risk_drop_against_baseline: float = Field(default=0.3, gt=0.0, lt=1.0)
-    #: A baseline needs at least this many of the trailing 8 periods with data.
-    min_baseline_periods: int = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
-    #: Team comparisons (median, bright spots) need at least this many reps with data.
-    min_team_size: int = Field(default=3, ge=2, le=1_000)
-    #: An open deal without any counted activity for this many days is stale.
-    stale_after_days: int = Field(default=14, ge=1, le=365)
-    #: An open deal whose engaged external contacts number 1..this is single-threaded...
-    single_threaded_max_contacts: int = Field(default=1, ge=1, le=10)
-    #: ...once it is at least this old (every deal starts with one contact).
-    single_threaded_min_deal_age_days: int = Field(default=14, ge=0, le=365)
-    #: An open deal without an inbound buyer email for this many days has gone quiet.
-    no_buyer_reply_days: int = Field(default=21, ge=1, le=365)
-    bright_spot_top_n: int = Field(default=3, ge=1, le=50)
-
+__all__ = [
+    "BRIGHT_SPOT_METRICS",
+    "MIX_COUNTERS",
+    "AtRiskReason",
+    "AtRiskRep",
+    "BrightSpot",
+    "InsightThresholds",
+    "OpenDealRow",
+    "RepCountsRow",
+    "RepPeriodScore",
+    "StaleDeal",
+    "StaleReason",
+    "activity_mix",
+    "at_risk_reps",
+    "bright_spots",
+    "stale_deals",
+]
 
 # --- at-risk reps ----------------------------------------------------------------------------
 

@@ -10,26 +10,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import date, timedelta
-from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from libs.common.contracts.tenant_settings import (
+    DEFAULT_SCORING_MODEL,
+    RecencyDecay,
+    ScoredActivity,
+    ScoringModel,
+    Weight,
+)
 from services.metrics.domain.definitions import Counter, MetricCounts
 
-
-class ScoredActivity(StrEnum):
-    """An activity kind and outcome that carries a weight, and the counter that counts it."""
-
-    CALL_DIALLED = "call.dialled"
-    CALL_CONNECTED = "call.connected"
-    CALL_CONVERSATION = "call.conversation"
-    EMAIL_SENT = "email.sent"
-    EMAIL_RECEIVED = "email.received"
-    MEETING_BOOKED = "meeting.booked"
-    MEETING_HELD = "meeting.held"
-    MEETING_CANCELLED = "meeting.cancelled"
-    MEETING_NO_SHOW = "meeting.no_show"
+__all__ = [
+    "DEFAULT_SCORING_MODEL",
+    "RecencyDecay",
+    "ScoredActivity",
+    "ScoringModel",
+    "Weight",
+    "decay_factor",
+    "decay_factors",
+    "decayed_score",
+    "score_of",
+    "weights_by_counter",
+]
 
 
 #: Which counters each weight applies to. A connected outbound call counts in dials and
@@ -45,50 +47,6 @@ COUNTERS_BY_SCORED_ACTIVITY: dict[ScoredActivity, tuple[Counter, ...]] = {
     ScoredActivity.MEETING_CANCELLED: (Counter.MEETINGS_CANCELLED,),
     ScoredActivity.MEETING_NO_SHOW: (Counter.MEETINGS_NO_SHOW,),
 }
-
-Weight = Annotated[float, Field(ge=0.0, le=1_000.0, allow_inf_nan=False)]
-
-
-class RecencyDecay(BaseModel):
-    """Halve a day's weight every ``half_life_days``; days ``window_days`` or more old weigh nothing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window_days: int = Field(ge=1, le=3_660)
-    half_life_days: float = Field(gt=0.0, le=3_660.0, allow_inf_nan=False)
-
-
-class ScoringModel(BaseModel):
-    """A tenant's versioned scoring weights. A new version means rescoring, never a silent change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: int = Field(ge=1)
-    #: Missing activities weigh nothing.
-    activity_weights: dict[ScoredActivity, Weight] = Field(default_factory=dict)
-    #: Added per inbound email with an external participant, on top of ``email.received``.
-    buyer_response_bonus: Weight = 0.0
-    #: Added per held meeting with an external attendee, on top of ``meeting.held``.
-    external_meeting_bonus: Weight = 0.0
-    decay: RecencyDecay | None = None
-
-
-DEFAULT_SCORING_MODEL = ScoringModel(
-    version=1,
-    activity_weights={
-        ScoredActivity.CALL_DIALLED: 1.0,
-        ScoredActivity.CALL_CONNECTED: 2.0,
-        ScoredActivity.CALL_CONVERSATION: 3.0,
-        ScoredActivity.EMAIL_SENT: 1.0,
-        ScoredActivity.EMAIL_RECEIVED: 0.5,
-        ScoredActivity.MEETING_BOOKED: 5.0,
-        ScoredActivity.MEETING_HELD: 3.0,
-        ScoredActivity.MEETING_CANCELLED: 0.0,
-        ScoredActivity.MEETING_NO_SHOW: 0.0,
-    },
-    buyer_response_bonus=2.0,
-    external_meeting_bonus=5.0,
-)
 
 
 def weights_by_counter(model: ScoringModel) -> dict[Counter, float]:

@@ -1,0 +1,122 @@
+"""Topic contracts: exported schemas are current, every topic has a valid example, ids are deterministic."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.envelope import Envelope, InvalidMessage, decode_body, encode_body
+from libs.common.contracts.export import SCHEMA_DIR, render, topic_schemas
+from libs.common.topics import ACTIVITY_INGESTED, REGISTRY, physical_names
+
+EXAMPLES = Path(SCHEMA_DIR).parent / "examples"
+
+
+@pytest.mark.parametrize("topic", REGISTRY, ids=lambda t: t.name)
+def test_exported_schema_is_current(topic: object) -> None:
+    name = topic.name  # type: ignore[attr-defined]
+    checked_in = (SCHEMA_DIR / f"{name}.json").read_bytes()
+    assert checked_in == render(topic_schemas()[name]), "run `make schemas` and commit the result"
+
+
+@pytest.mark.parametrize("topic", REGISTRY, ids=lambda t: t.name)
+def test_example_validates_against_model_and_schema(topic: object) -> None:
+    name = topic.name  # type: ignore[attr-defined]
+    example = orjson.loads((EXAMPLES / f"{name}.json").read_bytes())
+    topic.payload.model_validate(example)  # type: ignore[attr-defined]
+    jsonschema.validate(example, topic_schemas()[name])
+
+
+def test_topic_names_are_kebab_case_with_dlq_twins() -> None:
+    names = physical_names("")
+    assert names == [
+        "webhook-received",
+        "activity-ingested",
+        "activity-ingested-dlq",
+        "crm-entity-changed",
+        "crm-entity-changed-dlq",
+        "attribution-overridden",
+        "attribution-overridden-dlq",
+        "activity-attributed",
+        "activity-attributed-dlq",
+    ]
+    assert physical_names("t1.")[0] == "t1.webhook-received"
+
+
+def test_activity_id_is_deterministic_per_tenant_source_and_external_id() -> None:
+    first = activity_id_for("acme", "twilio", "CA1")
+    assert first == activity_id_for("acme", "twilio", "CA1")
+    assert first != activity_id_for("acme", "aircall", "CA1")
+    assert first != activity_id_for("globex", "twilio", "CA1")
+    assert first.version == 5
+    assert isinstance(first, uuid.UUID)
+
+
+def test_envelope_round_trips_through_binary_mode_headers() -> None:
+    envelope = Envelope(id="e-1", source="/ingest/api", type=ACTIVITY_INGESTED.event_type, subject="s", tenant="acme")
+    headers = envelope.to_headers()
+    assert dict(headers)["ce_specversion"] == b"1.0"
+    assert dict(headers)["content-type"] == b"application/json"
+    assert Envelope.from_headers(headers) == envelope
+
+
+def test_envelope_without_required_headers_is_poison() -> None:
+    with pytest.raises(InvalidMessage, match="ce_id, ce_source"):
+        Envelope.from_headers([("ce_type", b"x"), ("ce_time", b"2026-01-01T00:00:00+00:00")])
+
+
+def test_undecodable_and_invalid_bodies_are_poison() -> None:
+    example = orjson.loads((EXAMPLES / "activity-ingested.json").read_bytes())
+    model = ACTIVITY_INGESTED.payload
+    assert decode_body(model, encode_body(model.model_validate(example))) == model.model_validate(example)
+    with pytest.raises(InvalidMessage, match="not JSON"):
+        decode_body(model, b"\xff{")
+    with pytest.raises(InvalidMessage, match="not a valid ActivityIngestedV1"):
+        decode_body(model, orjson.dumps({**example, "kind": "fax"}))
+    with pytest.raises(InvalidMessage, match="empty"):
+        decode_body(model, None)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"occurred_at": "2026-11-02T15:04:05"}, "timezone"),
+        ({"kind": "email", "outcome": "connected"}, "not valid for a email"),
+        ({"participants": []}, "at least 1"),
+        ({"participants": [{"role": "to"}]}, "email or a phone"),
+        ({"participants": [{"email": "not-an-address", "role": "to"}]}, "not an email address"),
+        ({"duration_seconds": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_canonical_activity_rejects_with_a_reason(change: dict[str, object], reason: str) -> None:
+    base = {
+        "source": "api",
+        "external_id": "x-1",
+        "kind": "call",
+        "direction": "outbound",
+        "outcome": "connected",
+        "occurred_at": "2026-11-02T15:04:05Z",
+        "participants": [{"phone": "+14155550001", "role": "caller"}],
+    }
+    with pytest.raises(ValueError, match=reason):
+        ActivityIn.model_validate({**base, **change})
+
+
+def test_canonical_activity_lower_cases_emails() -> None:
+    activity = ActivityIn.model_validate(
+        {
+            "source": "api",
+            "external_id": "x-1",
+            "kind": "email",
+            "direction": "outbound",
+            "outcome": "sent",
+            "occurred_at": "2026-11-02T15:04:05+01:00",
+            "participants": [{"email": " Ana@Seller.Example ", "role": "from"}],
+        }
+    )
+    assert activity.participants[0].email == "ana@seller.example"
