@@ -13,14 +13,15 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
 from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
@@ -28,7 +29,12 @@ from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
-from services.attribution.adapters.reference_loader import ReferenceRows, load_reference_rows
+from services.attribution.adapters.reference_loader import (
+    ReferenceRows,
+    ThreadMember,
+    load_reference_rows,
+    load_tenant_settings,
+)
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.personal_domains import parent_domains
@@ -73,7 +79,7 @@ def _rep(row: Any) -> Rep:
     return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
 
 
-def _deal(row: Any) -> Deal:
+def _deal(row: Any, roles: Sequence[tuple[str, str]]) -> Deal:
     return Deal(
         id=row.deal_id,
         account_id=row.account_id,
@@ -83,8 +89,40 @@ def _deal(row: Any) -> Deal:
         is_won=row.is_won,
         created_at=row.created_at,
         closed_at=row.closed_at,
-        contacts=tuple((c["contact_id"], c.get("role", "")) for c in (row.contacts or [])),
+        contacts=tuple(roles),
     )
+
+
+def resolve_references(activity: ActivityIngestedV1, refs: ReferenceRows) -> ActivityIngestedV1:
+    """The activity with its explicit CRM references following merges (deleted ones dropped)."""
+    crm = activity.crm
+    deal_id = refs.survivor("deal", crm.deal_id) if crm.deal_id else None
+    account_id = refs.survivor("account", crm.account_id) if crm.account_id else None
+    owner = refs.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
+    contacts = tuple(
+        dict.fromkeys(s for c in crm.contact_ids if (s := refs.survivor("contact", c)) is not None)
+    )
+    if (deal_id, account_id, owner, contacts) == (
+        crm.deal_id,
+        crm.account_id,
+        crm.owner_rep_id,
+        crm.contact_ids,
+    ):
+        return activity
+    resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
+    return activity.model_copy(update={"crm": resolved})
+
+
+def thread_attribution_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> ThreadMember | None:
+    """The attribution of the newest activity of the thread that happened before this one."""
+    if activity.thread_id is None:
+        return None
+    earlier = [
+        m
+        for m in refs.thread_members.get(activity.thread_id, ())
+        if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
+    ]
+    return max(earlier, key=lambda m: (m.occurred_at, str(m.activity_id)), default=None)
 
 
 def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> AttributionSnapshot:
@@ -102,23 +140,28 @@ def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> Attributi
                 account_ids |= refs.account_ids_by_domain.get(domain, set())
     contacts = [refs.contacts[c] for c in sorted(contact_ids) if c in refs.contacts]
     account_ids |= {c.account_id for c in contacts if c.account_id}
+    thread = thread_attribution_for(activity, refs)
+    override = refs.overrides.get(activity.activity_id)
     deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
+    if thread is not None and thread.deal_id:
+        deal_ids.add(thread.deal_id)
+    if override is not None and override.deal_id:
+        deal_ids.add(override.deal_id)
     for account_id in account_ids:
         deal_ids |= refs.deal_ids_by_account.get(account_id, set())
     for contact_id in contact_ids:
         deal_ids |= refs.deal_ids_by_contact.get(contact_id, set())
     deals = [refs.deals[d] for d in sorted(deal_ids) if d in refs.deals]
     rep_ids |= {d.owner_rep_id for d in deals if d.owner_rep_id}
-    reps = [refs.reps[r] for r in sorted(rep_ids) if r in refs.reps]
-    thread = refs.thread_attributions.get(activity.thread_id) if activity.thread_id else None
-    override = refs.overrides.get(activity.activity_id)
+    if override is not None and override.rep_id:
+        rep_ids.add(override.rep_id)
     return AttributionSnapshot(
         internal_domains=frozenset(refs.internal_domains),
-        reps=tuple(_rep(r) for r in reps),
+        reps=tuple(_rep(refs.reps[r]) for r in sorted(rep_ids) if r in refs.reps),
         memberships=tuple(
             TeamMembership(m.rep_id, m.team_id, m.valid_from, m.valid_to)
-            for r in reps
-            for m in refs.memberships.get(r.rep_id, [])
+            for r in sorted(rep_ids)
+            for m in refs.memberships.get(r, [])
         ),
         accounts=tuple(
             Account(refs.accounts[a].account_id, tuple(refs.accounts[a].domains))
@@ -128,15 +171,16 @@ def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> Attributi
         contacts=tuple(
             Contact(c.contact_id, tuple(c.emails), tuple(c.phones), c.account_id) for c in contacts
         ),
-        deals=tuple(_deal(d) for d in deals),
+        deals=tuple(_deal(d, refs.deal_roles.get(d.deal_id, [])) for d in deals),
         thread_attribution=None
-        if thread is None or thread.activity_id == activity.activity_id
+        if thread is None
         else CurrentAttribution(
-            version=1,
+            version=thread.version,
             status=AttributionStatus(thread.status),
             rep_id=thread.rep_id,
             account_id=thread.account_id,
             deal_id=thread.deal_id,
+            secondary_deal_ids=thread.secondary_deal_ids,
             confidence=thread.confidence,
         ),
         override=None
@@ -196,23 +240,93 @@ def attributed_event(
     )
 
 
-async def _attribute(
+@dataclass(frozen=True, slots=True)
+class AttributionChange:
+    """One activity whose attribution moves to a new version."""
+
+    activity_id: uuid.UUID
+    version: int
+    old_status: AttributionStatus | None
+    new_status: AttributionStatus
+    old_deal_id: str | None
+    new_deal_id: str | None
+
+
+@dataclass
+class AttributedBatch:
+    """New versions for a set of activities: rows to save, events to publish, what changed."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ActivityAttributedV1] = field(default_factory=list)
+    changes: list[AttributionChange] = field(default_factory=list)
+
+    def extend(self, other: AttributedBatch) -> None:
+        self.rows += other.rows
+        self.events += other.events
+        self.changes += other.changes
+
+
+def _thread_member(
+    activity: ActivityIngestedV1,
+    decision: AttributionDecision,
+    version: int | None,
+    stored: repo.StoredAttribution | None,
+) -> ThreadMember:
+    """What later replies of the thread see: the new version, else the one still in force."""
+    if version is None and stored is not None:
+        return ThreadMember(
+            activity.activity_id,
+            activity.occurred_at,
+            stored.version,
+            stored.status,
+            stored.rep_id,
+            stored.account_id,
+            stored.deal_id,
+            stored.secondary_deal_ids,
+            stored.confidence,
+        )
+    return ThreadMember(
+        activity.activity_id,
+        activity.occurred_at,
+        version or 1,
+        decision.status.value,
+        decision.rep_id,
+        decision.account_id,
+        decision.deal_id,
+        decision.secondary_deal_ids,
+        decision.confidence,
+    )
+
+
+async def attribute_batch(
     conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], now: datetime
-) -> tuple[list[dict[str, Any]], list[ActivityAttributedV1]]:
-    refs = await load_reference_rows(conn, tenant_id, activities)
-    policy = policy_from_settings(refs.tenant_settings)
+) -> AttributedBatch:
+    """Decide every activity against the current reference data; keep only what changes.
+
+    Activities are decided oldest first, and each decision is remembered for its thread, so a
+    reply in the same batch as the message it answers sees that message's attribution.
+    """
+    batch = AttributedBatch()
+    if not activities:
+        return batch
+    tenant_settings = await load_tenant_settings(conn, tenant_id)
+    policy = policy_from_settings(tenant_settings)
+    refs = await load_reference_rows(
+        conn, tenant_id, activities, policy.grace_days_after_closed, tenant_settings
+    )
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
-    rows: list[dict[str, Any]] = []
-    events: list[ActivityAttributedV1] = []
-    for activity in activities:
-        decision = attribute_activity(activity, snapshot_for(activity, refs), policy)
+    for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
+        resolved = resolve_references(activity, refs)
+        decision = attribute_activity(resolved, snapshot_for(resolved, refs), policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
+        if activity.thread_id is not None:
+            refs.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
         if version is None:
             continue
         explanation = dict(decision.explanation)
         explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in decision.runners_up]
-        rows.append(
+        batch.rows.append(
             {
                 "tenant_id": tenant_id,
                 "activity_id": activity.activity_id,
@@ -234,15 +348,23 @@ async def _attribute(
                 "kind": activity.kind.value,
             }
         )
-        events.append(attributed_event(activity, decision, version, now))
-        ATTRIBUTIONS.labels(decision.status.value, decision.rule_path).inc()
-    return rows, events
+        batch.events.append(attributed_event(activity, decision, version, now))
+        batch.changes.append(
+            AttributionChange(
+                activity.activity_id,
+                version,
+                AttributionStatus(stored.status) if stored is not None else None,
+                decision.status,
+                stored.deal_id if stored is not None else None,
+                decision.deal_id,
+            )
+        )
+    return batch
 
 
-async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> None:
-    from sqlalchemy import text
-
-    await conn.execute(
+async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
+    """Keep the newest override by ``set_at``; returns whether this one is now in force."""
+    result = await conn.execute(
         text(
             """
             INSERT INTO attribution_overrides (tenant_id, activity_id, deal_id, rep_id, account_id, set_by, set_at,
@@ -252,6 +374,7 @@ async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1
                 account_id = EXCLUDED.account_id, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at,
                 reason = EXCLUDED.reason
             WHERE attribution_overrides.set_at <= EXCLUDED.set_at
+            RETURNING activity_id
             """
         ),
         {
@@ -265,6 +388,13 @@ async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1
             "reason": command.reason,
         },
     )
+    return result.first() is not None
+
+
+def event_key(event: ActivityAttributedV1) -> str:
+    """``tenant:rep``: one rep's versions share a partition and stay in order. An activity credited
+    to nobody is keyed by itself, so unattributed traffic spreads instead of piling on one partition."""
+    return f"{event.tenant_id}:{event.rep_id or event.activity_id}"
 
 
 async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttributedV1], prefix: str) -> None:
@@ -272,7 +402,7 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
     topic = ACTIVITY_ATTRIBUTED.physical(prefix)
     futures = []
     for event in events:
-        key = f"{event.tenant_id}:{event.rep_id or event.activity_id}"
+        key = event_key(event)
         envelope = Envelope(
             id=f"{event.activity_id}:v{event.version}",
             source="/attribution",
@@ -304,24 +434,39 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if activity.activity_id in fresh:
                 to_attribute[activity.tenant_id][activity.activity_id] = activity
         for command in overrides:
-            await _save_override(conn, command)
-            to_attribute[command.tenant_id].setdefault(command.activity_id, None)
+            if await _save_override(conn, command):
+                to_attribute[command.tenant_id].setdefault(command.activity_id, None)
         for tenant_id, refs_changed in changed.items():
             if refs_changed.empty():
                 continue
-            parked = await repo.parked_activity_ids(conn, tenant_id, refs_changed, now, deps.rematch_limit)
-            REMATCHES.inc(len(parked))
-            for activity_id in parked:
+            rematch = await repo.activities_to_rematch(conn, tenant_id, refs_changed, now, deps.rematch_limit)
+            REMATCHES.inc(len(rematch))
+            for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)
-        rows: list[dict[str, Any]] = []
-        events: list[ActivityAttributedV1] = []
+        out = AttributedBatch()
         for tenant_id, wanted in to_attribute.items():
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-            tenant_rows, tenant_events = await _attribute(conn, tenant_id, activities, now)
-            rows += tenant_rows
-            events += tenant_events
-        await repo.save_attributions(conn, rows)
-        await publish(deps.producer, events, deps.topic_prefix)
+            decided = await attribute_batch(conn, tenant_id, activities, now)
+            await repo.save_attributions(conn, decided.rows)
+            out.extend(decided)
+            # Parked replies in the threads of what just changed: one more pass, on the saved versions.
+            changed_ids = {c.activity_id for c in decided.changes}
+            moved: dict[str, datetime] = {}
+            for activity in activities:
+                if activity.thread_id is not None and activity.activity_id in changed_ids:
+                    earliest = moved.get(activity.thread_id, activity.occurred_at)
+                    moved[activity.thread_id] = min(earliest, activity.occurred_at)
+            replies = await repo.parked_replies(conn, tenant_id, moved, wanted, now, deps.rematch_limit)
+            if replies:
+                REMATCHES.inc(len(replies))
+                followed = await attribute_batch(
+                    conn, tenant_id, await repo.load_activities(conn, tenant_id, replies), now
+                )
+                await repo.save_attributions(conn, followed.rows)
+                out.extend(followed)
+        await publish(deps.producer, out.events, deps.topic_prefix)
+        for published in out.events:
+            ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
     return []

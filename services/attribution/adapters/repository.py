@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -30,15 +30,36 @@ from libs.common.contracts.crm import (
 
 @dataclass
 class ChangedReferences:
-    """What a batch of CRM changes touched, to find parked activities worth re-matching."""
+    """What a batch of CRM changes touched, to find the activities worth re-matching."""
 
+    #: Emails and phones of reps and contacts that were added, changed or removed.
     identities: set[str] = field(default_factory=set)
+    #: Account domains that were added or removed.
     domains: set[str] = field(default_factory=set)
+    #: Accounts whose deals or contacts changed.
     account_ids: set[str] = field(default_factory=set)
-    rep_ids: set[str] = field(default_factory=set)
+    #: Contacts whose deal roles changed.
+    contact_ids: set[str] = field(default_factory=set)
+    #: Deals and accounts deleted or merged: whatever points at them is re-matched, parked or not.
+    gone_deal_ids: set[str] = field(default_factory=set)
+    gone_account_ids: set[str] = field(default_factory=set)
+    #: Rep -> earliest day whose team may have changed (membership added, moved or removed).
+    rep_team_since: dict[str, date] = field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not (self.identities or self.domains or self.account_ids or self.rep_ids)
+        return not (
+            self.identities
+            or self.domains
+            or self.account_ids
+            or self.contact_ids
+            or self.gone_deal_ids
+            or self.gone_account_ids
+            or self.rep_team_since
+        )
+
+    def team_changed(self, rep_id: str, since: date) -> None:
+        current = self.rep_team_since.get(rep_id)
+        self.rep_team_since[rep_id] = since if current is None else min(current, since)
 
 
 async def _replace_identities(
@@ -96,10 +117,9 @@ async def apply_crm_entity(
         )
         if result.first() is None:
             return False
-        identities = [] if e.deleted else [*e.emails, *e.phones]
+        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
         await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
-        changed.rep_ids.add(e.id)
-        changed.identities.update(identities)
+        changed.identities.update([*e.emails, *e.phones])
         return True
     if isinstance(e, TeamV1):
         result = await conn.execute(
@@ -117,6 +137,14 @@ async def apply_crm_entity(
         )
         return result.first() is not None
     if isinstance(e, TeamMembershipV1):
+        before = (
+            await conn.execute(
+                text(
+                    "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
+                ),
+                {"t": t, "id": e.id},
+            )
+        ).first()
         result = await conn.execute(
             text(
                 """
@@ -134,7 +162,10 @@ async def apply_crm_entity(
         )
         if result.first() is None:
             return False
-        changed.rep_ids.add(e.rep_id)
+        changed.team_changed(e.rep_id, e.valid_from)
+        if before is not None:
+            # The membership may have moved to another rep or day: the old span changes too.
+            changed.team_changed(before.rep_id, before.valid_from)
         return True
     if isinstance(e, AccountV1):
         domains = sorted({d.lower().strip() for d in e.domains})
@@ -167,6 +198,10 @@ async def apply_crm_entity(
             )
         changed.domains.update(domains)
         changed.account_ids.add(e.id)
+        if e.deleted or e.merged_into:
+            changed.gone_account_ids.add(e.id)
+        if e.merged_into:
+            changed.account_ids.add(e.merged_into)
         return True
     if isinstance(e, ContactV1):
         result = await conn.execute(
@@ -196,6 +231,7 @@ async def apply_crm_entity(
         identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
         await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
         changed.identities.update([*e.emails, *e.phones])
+        changed.contact_ids.add(e.id)
         if e.account_id:
             changed.account_ids.add(e.account_id)
         return True
@@ -237,7 +273,7 @@ async def apply_crm_entity(
         await conn.execute(
             text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
         )
-        if contacts and not e.deleted:
+        if contacts and not e.deleted and e.merged_into is None:
             await conn.execute(
                 text(
                     "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
@@ -247,6 +283,9 @@ async def apply_crm_entity(
             )
         if e.account_id:
             changed.account_ids.add(e.account_id)
+        changed.contact_ids.update(c["contact_id"] for c in contacts)
+        if e.deleted or e.merged_into:
+            changed.gone_deal_ids.add(e.id)
         return True
     raise TypeError(f"unknown entity {type(e).__name__}")
 
@@ -317,39 +356,104 @@ async def load_activities(
     return [ActivityIngestedV1.model_validate(row.payload) for row in result]
 
 
-async def parked_activity_ids(
+async def activities_to_rematch(
     conn: AsyncConnection, tenant_id: str, changed: ChangedReferences, now: datetime, limit: int = 5_000
 ) -> list[uuid.UUID]:
-    """Parked activities (unmatched, account-only, ambiguous) that the CRM changes may now resolve,
-    plus recent activities of reps whose memberships changed."""
-    identities = sorted(changed.identities)
-    domains = sorted(changed.domains)
+    """Activities the CRM changes may settle or move, oldest first, at most ``limit``.
+
+    * parked ones (unmatched, account-only, ambiguous, unsure; ``parked_until`` still ahead)
+      whose participants carry a changed identity or domain (or a parent domain of it), whose
+      participants are contacts whose deal roles changed, or whose account or explicit
+      references changed;
+    * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
+    * any one of a rep whose team membership changed, from the first day it may have changed.
+
+    Overrides are never selected: a person's correction is final.
+    """
+    reps = sorted(changed.rep_team_since)
     result = await conn.execute(
         text(
             """
-            SELECT at.activity_id FROM attributions at
-            JOIN activities ac USING (tenant_id, activity_id)
-            WHERE at.tenant_id = :t AND at.parked_until > :now AND at.is_override = false
-              AND (
-                EXISTS (SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+            WITH wanted AS (
+                SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                WHERE at.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+                  AND (
+                    at.account_id = ANY(:accounts)
+                    OR ac.payload -> 'crm' ->> 'account_id' = ANY(:accounts)
+                    OR EXISTS (
+                        SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                         WHERE p ->> 'email' = ANY(:identities) OR p ->> 'phone' = ANY(:identities)
-                           OR split_part(p ->> 'email', '@', 2) = ANY(:domains))
-                OR at.account_id = ANY(:accounts)
-              )
-            UNION
-            SELECT activity_id FROM attributions
-            WHERE tenant_id = :t AND rep_id = ANY(:reps) AND is_override = false
-              AND occurred_at > :now - interval '30 days'
-            LIMIT :limit
+                           OR p ->> 'email' IN (SELECT identity FROM ref_contact_identities
+                                                WHERE tenant_id = :t AND contact_id = ANY(:contacts))
+                           OR p ->> 'phone' IN (SELECT identity FROM ref_contact_identities
+                                                WHERE tenant_id = :t AND contact_id = ANY(:contacts))
+                           OR EXISTS (SELECT 1 FROM unnest(CAST(:domains AS text[])) d
+                                      WHERE split_part(p ->> 'email', '@', 2) = d
+                                         OR split_part(p ->> 'email', '@', 2) LIKE '%.' || d))
+                  )
+                UNION
+                SELECT activity_id, occurred_at FROM attributions
+                WHERE tenant_id = :t AND NOT is_override
+                  AND (deal_id = ANY(:gone_deals) OR secondary_deal_ids && CAST(:gone_deals AS text[])
+                       OR account_id = ANY(:gone_accounts))
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN unnest(CAST(:reps AS text[]), CAST(:since AS date[])) AS r(rep_id, since)
+                  ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
+                WHERE at.tenant_id = :t AND NOT at.is_override
+            )
+            SELECT activity_id FROM wanted ORDER BY occurred_at, activity_id LIMIT :limit
             """
         ),
         {
             "t": tenant_id,
             "now": now,
-            "identities": identities,
-            "domains": domains,
+            "identities": sorted(changed.identities),
+            "domains": sorted(changed.domains),
             "accounts": sorted(changed.account_ids),
-            "reps": sorted(changed.rep_ids),
+            "contacts": sorted(changed.contact_ids),
+            "gone_deals": sorted(changed.gone_deal_ids),
+            "gone_accounts": sorted(changed.gone_account_ids),
+            "reps": reps,
+            "since": [changed.rep_team_since[r] for r in reps],
+            "limit": limit,
+        },
+    )
+    return [row.activity_id for row in result]
+
+
+async def parked_replies(
+    conn: AsyncConnection,
+    tenant_id: str,
+    earliest_by_thread: dict[str, datetime],
+    exclude: Iterable[uuid.UUID],
+    now: datetime,
+    limit: int,
+) -> list[uuid.UUID]:
+    """Parked activities of these threads later than the given moment: a reply inherits from the
+    message before it, so when that message is re-attributed its replies may follow."""
+    if not earliest_by_thread:
+        return []
+    threads = sorted(earliest_by_thread)
+    result = await conn.execute(
+        text(
+            """
+            SELECT ac.activity_id FROM activities ac
+            JOIN unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[])) AS th(thread_id, after)
+              ON ac.thread_id = th.thread_id AND ac.occurred_at > th.after
+            JOIN attributions at USING (tenant_id, activity_id)
+            WHERE ac.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+              AND ac.activity_id <> ALL(:exclude)
+            ORDER BY ac.occurred_at, ac.activity_id LIMIT :limit
+            """
+        ),
+        {
+            "t": tenant_id,
+            "threads": threads,
+            "after": [earliest_by_thread[t] for t in threads],
+            "exclude": sorted(exclude),
+            "now": now,
             "limit": limit,
         },
     )

@@ -1,0 +1,108 @@
+"""Re-run attribution over a bounded slice of a tenant's history (``spm reattribute``).
+
+Uses the consumer's own code path (``attribute_batch``): same reference loading, same rules,
+same versioning, so a re-run that reaches the same result writes and publishes nothing. Each
+batch is one transaction that locks the attributions it decides; a real run publishes the new
+versions and waits for every acknowledgement before committing (as the consumer does), a dry
+run rolls back and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.attribution.adapters import repository as repo
+from services.attribution.handlers import attribute_batch, publish
+
+#: (old status, new status); the old one is ``None`` for an activity never attributed before.
+Transition = tuple[str | None, str]
+
+
+@dataclass
+class ReattributionReport:
+    """What a re-run found (dry run) or did (real run)."""
+
+    tenant_id: str
+    dry_run: bool
+    examined: int = 0
+    changed: int = 0
+    deal_changed: int = 0
+    published: int = 0
+    transitions: Counter[Transition] = field(default_factory=Counter)
+    #: (old deal, new deal) -> count, for the attributions whose deal moves.
+    deal_moves: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)
+
+
+async def activity_ids_in_range(
+    engine: AsyncEngine, tenant_id: str, since: datetime, until: datetime | None, limit: int | None
+) -> list[uuid.UUID]:
+    """The tenant's activities with ``since <= occurred_at < until``, oldest first."""
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT activity_id FROM activities WHERE tenant_id = :t AND occurred_at >= :since "
+                "AND (CAST(:until AS timestamptz) IS NULL OR occurred_at < :until) "
+                "ORDER BY occurred_at, activity_id LIMIT :limit"
+            ),
+            {"t": tenant_id, "since": since, "until": until, "limit": limit},
+        )
+        return [row.activity_id for row in result]
+
+
+async def reattribute(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer | None,
+    topic_prefix: str,
+    tenant_id: str,
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    dry_run: bool = False,
+    limit: int | None = None,
+    batch_size: int = 500,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReattributionReport:
+    """Re-attribute the tenant's activities in ``[since, until)``; ``on_progress(done, total)``."""
+    if producer is None and not dry_run:
+        raise ValueError("a real run needs a producer to publish the new versions")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    report = ReattributionReport(tenant_id, dry_run)
+    ids = await activity_ids_in_range(engine, tenant_id, since, until, limit)
+    if on_progress is not None:
+        on_progress(0, len(ids))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        now = datetime.now(UTC)
+        # Leaving the block without a commit rolls the transaction back (dry run, or a failure).
+        async with engine.connect() as conn:
+            transaction = await conn.begin()
+            activities = await repo.load_activities(conn, tenant_id, chunk)
+            batch = await attribute_batch(conn, tenant_id, activities, now)
+            if producer is not None and not dry_run:
+                await repo.save_attributions(conn, batch.rows)
+                await publish(producer, batch.events, topic_prefix)
+                await transaction.commit()
+                report.published += len(batch.events)
+            else:
+                await transaction.rollback()
+        report.examined += len(activities)
+        for change in batch.changes:
+            report.changed += 1
+            report.transitions[
+                (change.old_status.value if change.old_status else None, change.new_status.value)
+            ] += 1
+            if change.old_deal_id != change.new_deal_id:
+                report.deal_changed += 1
+                report.deal_moves[(change.old_deal_id, change.new_deal_id)] += 1
+        if on_progress is not None:
+            on_progress(start + len(chunk), len(ids))
+    return report

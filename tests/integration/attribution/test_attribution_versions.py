@@ -1,0 +1,170 @@
+"""Versions through handle_batch: redeliveries publish nothing, events are keyed tenant:rep,
+parked activities are re-matched, and manual overrides stick."""
+
+from __future__ import annotations
+
+from attribution_support import (
+    RecordingProducer,
+    baseline,
+    create_tenant,
+    current,
+    deliver,
+    email,
+    entity,
+    history,
+    override,
+    summary,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+
+
+async def test_a_redelivered_batch_publishes_nothing_and_events_are_keyed_by_tenant_and_rep(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    crm = baseline()
+    activities = [
+        email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:00:00Z"),
+        email("e-2", "ana.s@seller.example", "cy@buyer.example", at="2026-11-02T11:00:00Z"),
+        email("e-3", "shared@helpdesk.example", "nobody@unknown.example", at="2026-11-02T12:00:00Z"),
+    ]
+    sent = await deliver(db_engine, producer, *crm, *activities)
+    assert summary(sent) == [
+        ("acme:rep-1", 1, "attributed", "deal-1"),
+        ("acme:rep-1", 1, "attributed", "deal-2"),
+        # Credited to nobody: keyed by the activity itself.
+        (f"acme:{activities[2].activity_id}", 1, "unmatched", None),
+    ]
+    assert {s.topic for s in sent} == {ACTIVITY_ATTRIBUTED.physical("t.")}
+    assert [s.headers["ce_id"].decode() for s in sent] == [f"{a.activity_id}:v1" for a in activities]
+
+    assert await deliver(db_engine, producer, *crm, *activities) == []
+    assert [(await current(db_engine, a.activity_id)).version for a in activities] == [1, 1, 1]
+
+
+async def test_a_newer_revision_of_an_activity_is_a_new_version_only_if_the_result_changes(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    first = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:00:00Z", revision=1)
+    same = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:05:00Z", revision=2)
+    moved = email("e-1", "ana@seller.example", "cy@buyer.example", at="2026-11-02T10:05:00Z", revision=3)
+    assert summary(await deliver(db_engine, producer, first)) == [("acme:rep-1", 1, "attributed", "deal-1")]
+    assert await deliver(db_engine, producer, same) == []
+    assert summary(await deliver(db_engine, producer, moved)) == [("acme:rep-1", 2, "attributed", "deal-2")]
+    assert await deliver(db_engine, producer, first) == []
+
+
+async def test_a_manual_override_is_a_sticky_version_that_rematches_never_replace(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    ambiguous = email("e-1", "ana@seller.example", "dee@buyer.example", at="2026-11-02T10:00:00Z")
+    control = email("e-2", "ana@seller.example", "dee@buyer.example", at="2026-11-02T11:00:00Z")
+    assert summary(await deliver(db_engine, producer, ambiguous, control)) == [
+        ("acme:rep-1", 1, "ambiguous", "deal-2"),
+        ("acme:rep-1", 1, "ambiguous", "deal-2"),
+    ]
+    command = override(ambiguous.activity_id, deal_id="deal-1", reason="kick-off for the renewal")
+    sent = await deliver(db_engine, producer, command)
+    assert summary(sent) == [("acme:rep-1", 2, "attributed", "deal-1")]
+    assert sent[0].event.confidence == 1.0
+    assert sent[0].event.explanation["rule_path"] == "override"
+    assert await deliver(db_engine, producer, command) == []
+
+    # Changes that re-match the control: the overridden deal disappears, a contact arrives.
+    tombstone = entity(
+        entity_type="deal",
+        id="deal-1",
+        account_id="acc-1",
+        created_at="2026-10-01T00:00:00Z",
+        deleted=True,
+        updated_at="2026-11-06T00:00:00Z",
+    )
+    dee = entity(
+        entity_type="contact",
+        id="con-3",
+        emails=["dee@buyer.example"],
+        account_id="acc-1",
+        updated_at="2026-11-06T00:00:00Z",
+    )
+    assert summary(await deliver(db_engine, producer, tombstone, dee)) == [
+        ("acme:rep-1", 2, "attributed", "deal-2")
+    ]
+    kept = await current(db_engine, ambiguous.activity_id)
+    assert (kept.version, kept.status, kept.deal_id, kept.is_override, kept.parked) == (
+        2,
+        "attributed",
+        "deal-1",
+        True,
+        False,
+    )
+    # Only another override replaces an override.
+    again = override(ambiguous.activity_id, deal_id="deal-2", set_at=command.set_at.replace(day=22))
+    assert summary(await deliver(db_engine, producer, again)) == [("acme:rep-1", 3, "attributed", "deal-2")]
+    assert await history(db_engine, ambiguous.activity_id) == [
+        (1, "ambiguous", "deal-2", False),
+        (2, "attributed", "deal-1", True),
+        (3, "attributed", "deal-2", True),
+    ]
+    # An older override delivered late does not undo the newer one.
+    assert await deliver(db_engine, producer, command) == []
+
+
+async def test_a_parked_reply_follows_when_the_message_it_answers_is_rematched(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    opening = email(
+        "e-1", "ana@seller.example", "eve@newco.example", at="2026-11-02T10:00:00Z", thread_id="th"
+    )
+    reply = email(
+        "e-2",
+        "eve.private@gmail.com",
+        "ana@seller.example",
+        at="2026-11-03T10:00:00Z",
+        thread_id="th",
+        direction="inbound",
+        outcome="received",
+    )
+    assert summary(await deliver(db_engine, producer, opening, reply)) == [
+        ("acme:rep-1", 1, "unmatched", None),
+        ("acme:rep-1", 1, "unmatched", None),
+    ]
+    # Nothing in the reply points at the new company: it follows because its thread moved.
+    newco = [
+        entity(
+            entity_type="account", id="acc-9", domains=["newco.example"], updated_at="2026-11-04T00:00:00Z"
+        ),
+        entity(
+            entity_type="contact",
+            id="con-5",
+            emails=["eve@newco.example"],
+            account_id="acc-9",
+            updated_at="2026-11-04T00:00:00Z",
+        ),
+        entity(
+            entity_type="deal",
+            id="deal-9",
+            account_id="acc-9",
+            owner_rep_id="rep-1",
+            created_at="2026-10-20T00:00:00Z",
+            contacts=[{"contact_id": "con-5", "role": "buyer"}],
+            updated_at="2026-11-04T00:00:00Z",
+        ),
+    ]
+    sent = await deliver(db_engine, producer, *newco)
+    assert [(s.event.activity_id, s.event.version, s.event.status.value, s.event.deal_id) for s in sent] == [
+        (opening.activity_id, 2, "attributed", "deal-9"),
+        (reply.activity_id, 2, "attributed", "deal-9"),
+    ]
+    assert (await current(db_engine, reply.activity_id)).rule_path == "thread"

@@ -1,0 +1,108 @@
+"""How the consumer maps loaded reference rows to one activity's snapshot (no database):
+thread choice, merge resolution, the deals and reps a snapshot must carry, the dry-run table."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+from libs.common.contracts.activities import CrmReferences
+from services.attribution.adapters.reference_loader import ReferenceRows, ThreadMember
+from services.attribution.handlers import resolve_references, snapshot_for, thread_attribution_for
+from services.attribution.reattribution import ReattributionReport
+from spm.commands.reattribute import render_report
+
+from .builders import WHEN, email_in, email_out
+
+
+def _member(n: int, at: datetime, deal_id: str | None, status: str = "attributed") -> ThreadMember:
+    return ThreadMember(uuid.UUID(int=n), at, 1, status, "rep-ana", "acc-acme", deal_id, (), 0.9)
+
+
+def _deal_row(deal_id: str, owner: str, closed_at: datetime | None = None) -> SimpleNamespace:
+    return SimpleNamespace(
+        deal_id=deal_id,
+        account_id="acc-acme",
+        owner_rep_id=owner,
+        stage="won" if closed_at else "proposal",
+        is_closed=closed_at is not None,
+        is_won=closed_at is not None,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+        closed_at=closed_at,
+    )
+
+
+def test_the_thread_attribution_is_the_newest_strictly_earlier_message() -> None:
+    refs = ReferenceRows()
+    reply = email_in("stranger@gmail.com", "ana@seller.example", thread_id="th")
+    refs.thread_members["th"] = [
+        _member(1, WHEN - timedelta(days=3), "deal-a"),
+        _member(2, WHEN - timedelta(days=1), "deal-b"),
+        _member(3, WHEN + timedelta(hours=1), "deal-c"),
+        ThreadMember(reply.activity_id, WHEN, 4, "attributed", None, None, "deal-self", (), 1.0),
+    ]
+    chosen = thread_attribution_for(reply, refs)
+    assert chosen is not None
+    assert chosen.deal_id == "deal-b"
+    refs.thread_members["th"] = [_member(3, WHEN + timedelta(hours=1), "deal-c")]
+    assert thread_attribution_for(reply, refs) is None
+    assert thread_attribution_for(email_in("stranger@gmail.com", "ana@seller.example"), refs) is None
+
+
+def test_explicit_references_follow_merges_and_drop_deleted_entities() -> None:
+    refs = ReferenceRows()
+    refs.survivors = {
+        ("deal", "deal-old"): "deal-new",
+        ("contact", "con-gone"): None,
+        ("rep", "rep-x"): "rep-y",
+    }
+    crm = CrmReferences(
+        deal_id="deal-old", account_id="acc-acme", contact_ids=("con-gone", "con-amy"), owner_rep_id="rep-x"
+    )
+    resolved = resolve_references(email_out("ana@seller.example", "amy@acme.com", crm=crm), refs)
+    assert resolved.crm == CrmReferences(
+        deal_id="deal-new", account_id="acc-acme", contact_ids=("con-amy",), owner_rep_id="rep-y"
+    )
+    untouched = email_out("ana@seller.example", "amy@acme.com", crm=CrmReferences(deal_id="deal-unknown"))
+    assert resolve_references(untouched, refs) is untouched
+
+
+def test_the_snapshot_carries_the_thread_deal_and_the_owners_of_its_deals_with_their_teams() -> None:
+    refs = ReferenceRows(internal_domains={"seller.example"})
+    refs.deals["deal-closed"] = _deal_row("deal-closed", "rep-cy", closed_at=datetime(2024, 3, 1, tzinfo=UTC))
+    refs.reps["rep-cy"] = SimpleNamespace(
+        rep_id="rep-cy", name="Cy", emails=["cy@seller.example"], phones=[], active=True, manager_id=None
+    )
+    refs.memberships["rep-cy"].append(
+        SimpleNamespace(rep_id="rep-cy", team_id="team-west", valid_from=date(2025, 1, 1), valid_to=None)
+    )
+    reply = email_in("stranger@gmail.com", "someone@seller.example", thread_id="th")
+    refs.thread_members["th"] = [_member(1, WHEN - timedelta(days=1), "deal-closed")]
+    snap = snapshot_for(reply, refs)
+    assert [d.id for d in snap.deals] == ["deal-closed"]
+    assert [r.id for r in snap.reps] == ["rep-cy"]
+    assert [(m.rep_id, m.team_id) for m in snap.memberships] == [("rep-cy", "team-west")]
+    assert snap.thread_attribution is not None
+    assert (snap.thread_attribution.deal_id, snap.thread_attribution.version) == ("deal-closed", 1)
+
+
+def test_the_dry_run_report_is_a_table_of_status_and_deal_changes() -> None:
+    report = ReattributionReport(
+        "acme",
+        dry_run=True,
+        examined=10,
+        changed=3,
+        deal_changed=2,
+        transitions=Counter({("attributed", "account_only"): 2, (None, "unmatched"): 1}),
+        deal_moves=Counter({("deal-1", None): 2}),
+    )
+    assert render_report(report).splitlines() == [
+        "tenant acme: 10 activities examined, 3 attributions would change, 2 of them in their deal",
+        "old status     new status       count",
+        "attributed     account_only         2",
+        "(none)         unmatched            1",
+        "old deal                 new deal                   count",
+        "deal-1                   (none)                         2",
+    ]
