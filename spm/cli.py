@@ -119,8 +119,20 @@ def demo(
     asyncio.run(push_demo(dataset, ingest_url, ingest_key, progress=True))
 
 
+def _register_commands() -> None:
+    """Each module of ``spm.commands`` adds its commands through ``register(app)``."""
+    import importlib
+    import pkgutil
+
+    import spm.commands
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(spm.commands.__path__)):
+        importlib.import_module(f"spm.commands.{module}").register(app)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    _register_commands()
     app()
 
 

@@ -226,12 +226,13 @@ def generate_demo(
             }
             deals_by_rep[owner["id"]].append(deal)
             data.entities.append(deal)
+    latest = datetime.combine(today, time(0), UTC)
     seq = 0
     for rep in rep_rows:
         rep_email, rep_phone = rep["emails"][0], rep["phones"][0]
         mine = deals_by_rep[rep["id"]] or [d for ds in deals_by_rep.values() for d in ds][:5]
         for offset in range(days):
-            day = start + timedelta(days=offset + 1)
+            day = start + timedelta(days=offset)
             if day.weekday() >= 5:
                 continue
             scale = intensity[rep["id"]] * (0.6 if offset > days - 21 and intensity[rep["id"]] < 0.5 else 1.0)
@@ -295,7 +296,8 @@ def generate_demo(
                             "kind": "email",
                             "direction": "inbound",
                             "outcome": "received",
-                            "occurred_at": _iso(moment + timedelta(hours=rng.randint(1, 30))),
+                            # A reply never lies in the future, even for yesterday's last emails.
+                        "occurred_at": _iso(min(moment + timedelta(hours=rng.randint(1, 30)), latest)),
                             "thread_id": thread,
                             "participants": [
                                 {"email": contact["emails"][0], "role": "from"},

@@ -142,7 +142,12 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
             if not marker.exists():
                 from spm.demo import generate_demo, push_demo
 
-                dataset = generate_demo(seed=7)
+                dataset = generate_demo(
+                    seed=7,
+                    reps=int(env.get("SPM_DEMO_REPS", "24")),
+                    days=int(env.get("SPM_DEMO_DAYS", "91")),
+                    accounts=int(env.get("SPM_DEMO_ACCOUNTS", "300")),
+                )
                 asyncio.run(
                     push_demo(
                         dataset, f"http://127.0.0.1:{SERVICES['ingest'].port}", keys["ingest"], progress=True

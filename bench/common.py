@@ -1,0 +1,176 @@
+"""Benchmark plumbing: an isolated stack of real processes, resource sampling, medians.
+
+Every figure is measured next to its baseline in the same run, alternating the two, because
+timings on shared 2-core machines drift; results quote medians and ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from libs.common.db.migrate import upgrade
+from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres, _die_with_parent, free_port
+from libs.common.kafka.clients import create_topics
+from libs.common.settings import KafkaSettings
+
+
+@dataclass
+class Engines:
+    kafka: EmbeddedKafka
+    postgres: EmbeddedPostgres
+    base: Path
+
+    def pids(self) -> list[int]:
+        pids = []
+        for proc in (self.kafka.process, self.postgres.process):
+            if proc is not None:
+                pids.append(proc.pid)
+                pids += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        return pids
+
+
+@contextmanager
+def engines(partitions: int = 4) -> Iterator[Engines]:
+    base = Path(tempfile.mkdtemp(prefix="spm-bench-"))
+    kafka = EmbeddedKafka(log_dir=base)
+    postgres = EmbeddedPostgres(base / "pg")
+    try:
+        postgres.start()
+        postgres.ensure_database("spm")
+        upgrade(postgres.url())
+        kafka.start()
+        settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers, enable_idempotence=False)
+        asyncio.run(create_topics(settings, partitions))
+        yield Engines(kafka, postgres, base)
+    finally:
+        kafka.stop()
+        postgres.stop()
+
+
+def service_env(eng: Engines, database: str = "spm", prefix: str = "") -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": eng.kafka.bootstrap_servers,
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "KAFKA_TOPIC_PREFIX": prefix,
+            "DATABASE_URL": eng.postgres.url(database),
+            "SPM_LOG_LEVEL": "WARNING",
+            "SPM_SECRET_KEY": "bench-secret",
+        }
+    )
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+
+def start_service(name: str, env: dict[str, str], log_dir: Path, group: str | None = None) -> ServiceProcess:
+    port = free_port()
+    env = dict(env)
+    env[f"{name.upper()}_PORT"] = str(port)
+    if group:
+        env[f"{name.upper()}_GROUP_ID"] = group
+    log = (log_dir / f"{name}-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spm.cli", "run", name],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: _die_with_parent(signal.SIGTERM),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return ServiceProcess(name, process, port)
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} not ready")
+
+
+def stop_services(services: Sequence[ServiceProcess]) -> None:
+    for s in services:
+        if s.process.poll() is None:
+            s.process.send_signal(signal.SIGTERM)
+    for s in services:
+        try:
+            s.process.wait(30)
+        except subprocess.TimeoutExpired:
+            s.process.kill()
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+@dataclass
+class RssSampler:
+    """Peak resident memory per named process, sampled in a background thread."""
+
+    pids: dict[str, int]
+    interval: float = 0.25
+    peaks: dict[str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, pid in self.pids.items():
+                try:
+                    rss = psutil.Process(pid).memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+                self.peaks[name] = max(self.peaks.get(name, 0), rss)
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,237 @@
+"""Pipeline throughput: ingest -> attribution -> metrics, against a bare two-hop relay.
+
+Both run on the same embedded broker with the same partitions and message sizes. The
+pipeline's clock runs from the first POST until PostgreSQL holds a contribution for every
+activity (exact count asserted, so no speed comes from dropped events); the relay's from the
+first produce until the last relayed message is consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import Engines, RssSampler, cpu_seconds, service_env, start_service, stop_services
+from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.envelope import Envelope
+from libs.common.db.migrate import upgrade
+from libs.common.kafka.clients import create_topics
+from libs.common.settings import KafkaSettings
+from libs.common.tenancy import create_tenant
+from spm.demo import DemoDataset, generate_demo
+
+TENANT = "bench"
+
+
+def dataset(activities: int, seed: int = 11) -> DemoDataset:
+    """The demo tenant's CRM and at least ``activities`` activities (older quarters repeated)."""
+    base = generate_demo(seed=seed)
+    out = DemoDataset(entities=base.entities, activities=[])
+    round_ = 0
+    while len(out.activities) < activities:
+        shift = timedelta(days=91 * round_)
+        for a in base.activities:
+            if len(out.activities) >= activities:
+                break
+            copy = dict(a)
+            copy["external_id"] = f"{a['external_id']}-r{round_}"
+            if round_:
+                moment = ActivityIn.model_validate(a).occurred_at - shift
+                copy["occurred_at"] = moment.isoformat()
+                if copy.get("thread_id"):
+                    copy["thread_id"] = f"{a['thread_id']}-r{round_}"
+            out.activities.append(copy)
+        round_ += 1
+    return out
+
+
+async def _prepare_database(eng: Engines) -> tuple[str, dict[str, str]]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    eng.postgres.psql(f'CREATE DATABASE "{name}"')
+    await asyncio.to_thread(upgrade, eng.postgres.url(name))
+    from libs.common.db.engine import make_engine
+    from libs.common.settings import DatabaseSettings
+
+    engine = make_engine(DatabaseSettings(url=eng.postgres.url(name)), "bench")
+    async with engine.begin() as conn:
+        created = await create_tenant(conn, TENANT, "bench-secret")
+    await engine.dispose()
+    return name, dict(created["api_keys"])  # type: ignore[call-overload]
+
+
+async def _count(dsn: str, sql: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def run_pipeline(
+    eng: Engines, data: DemoDataset, partitions: int = 4, instances: int = 1
+) -> dict[str, Any]:
+    database, keys = await _prepare_database(eng)
+    prefix = f"p{uuid.uuid4().hex[:6]}."
+    kafka = KafkaSettings(
+        bootstrap_servers=eng.kafka.bootstrap_servers, topic_prefix=prefix, enable_idempotence=False
+    )
+    await create_topics(kafka, partitions)
+    env = service_env(eng, database, prefix)
+    services = [start_service("ingest", env, eng.base)]
+    for _ in range(instances):
+        services.append(start_service("attribution", env, eng.base))
+        services.append(start_service("metrics", env, eng.base))
+    dsn = eng.postgres.url(database, driver="postgresql")
+    headers = {"Authorization": f"Bearer {keys['ingest']}"}
+    ingest_url = f"http://127.0.0.1:{services[0].port}"
+    try:
+        async with httpx.AsyncClient(base_url=ingest_url, headers=headers, timeout=60) as client:
+            for i in range(0, len(data.entities), 500):
+                r = await client.post(
+                    "/v1/crm/sync", json={"source": "bench", "entities": data.entities[i : i + 500]}
+                )
+                r.raise_for_status()
+            deadline = time.monotonic() + 120
+            deals = sum(1 for e in data.entities if e["entity_type"] == "deal")
+            while await _count(dsn, "SELECT count(*) FROM ref_deals") < deals:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("CRM data not materialised")
+                await asyncio.sleep(0.2)
+            pids = {s.name + ("" if i < 3 else f"-{i}"): s.process.pid for i, s in enumerate(services)}
+            all_pids = [s.process.pid for s in services] + eng.pids()
+            cpu_before = cpu_seconds(all_pids)
+            batches = [data.activities[i : i + 1000] for i in range(0, len(data.activities), 1000)]
+            semaphore = asyncio.Semaphore(4)
+
+            async def send(batch: list[dict[str, Any]]) -> None:
+                async with semaphore:
+                    body = orjson.dumps({"activities": batch})
+                    for _ in range(50):
+                        r = await client.post(
+                            "/v1/events", content=body, headers={"Content-Type": "application/json"}
+                        )
+                        if r.status_code == 503:
+                            await asyncio.sleep(0.5)
+                            continue
+                        r.raise_for_status()
+                        return
+                    raise RuntimeError("ingest kept answering 503")
+
+            with RssSampler(pids) as rss:
+                started = time.perf_counter()
+                await asyncio.gather(*(send(b) for b in batches))
+                accepted_at = time.perf_counter()
+                expected = len(data.activities)
+                while True:
+                    counted = await _count(dsn, "SELECT count(*) FROM metric_contributions")
+                    if counted >= expected:
+                        break
+                    if time.perf_counter() - started > 900:
+                        raise TimeoutError(f"only {counted} of {expected} activities counted")
+                    await asyncio.sleep(0.2)
+                elapsed = time.perf_counter() - started
+            cpu_after = cpu_seconds(all_pids)
+            rollup_total = await _count(
+                dsn,
+                "SELECT coalesce(sum(activities), 0) FROM metric_rollups WHERE level = 'rep' AND granularity = 'day'",
+            )
+        return {
+            "activities": expected,
+            "counted": counted,
+            "rollup_activities": rollup_total,
+            "seconds": elapsed,
+            "ingest_seconds": accepted_at - started,
+            "events_per_second": expected / elapsed,
+            "cpu_seconds_per_1000": (cpu_after - cpu_before) / expected * 1000,
+            "peak_rss_mb": {name: round(value / 1_048_576, 1) for name, value in rss.peaks.items()},
+        }
+    finally:
+        stop_services(services)
+
+
+async def run_relay(eng: Engines, data: DemoDataset, partitions: int = 4) -> dict[str, Any]:
+    """Produce the same bodies to topic A, relay A -> B in a consumer/producer pair, consume B."""
+    prefix = f"r{uuid.uuid4().hex[:6]}."
+    kafka = KafkaSettings(
+        bootstrap_servers=eng.kafka.bootstrap_servers, topic_prefix=prefix, enable_idempotence=False
+    )
+    await create_topics(kafka, partitions)
+    source, target = f"{prefix}activity-ingested", f"{prefix}activity-attributed"
+    bodies = []
+    for a in data.activities:
+        activity = ActivityIn.model_validate(a)
+        activity_id = activity_id_for(TENANT, activity.source, activity.external_id)
+        payload = {**activity.model_dump(mode="json"), "tenant_id": TENANT, "activity_id": str(activity_id)}
+        bodies.append((str(activity_id).encode(), orjson.dumps(payload)))
+    servers = eng.kafka.bootstrap_servers
+    headers = Envelope(id="x", source="/bench", type="t", subject="s", tenant=TENANT).to_headers()
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, enable_idempotence=False)
+    relay_in = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=servers,
+        group_id=f"{prefix}relay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    relay_out = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, enable_idempotence=False)
+    sink = AIOKafkaConsumer(
+        target,
+        bootstrap_servers=servers,
+        group_id=f"{prefix}sink",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    for client in (producer, relay_in, relay_out, sink):
+        await client.start()
+    expected = len(bodies)
+
+    async def relay() -> None:
+        moved = 0
+        while moved < expected:
+            batch = await relay_in.getmany(timeout_ms=200, max_records=2000)
+            futures = []
+            for messages in batch.values():
+                for m in messages:
+                    futures.append(await relay_out.send(target, key=m.key, value=m.value, headers=list(m.headers)))
+                moved += len(messages)
+            await asyncio.gather(*futures)
+            if batch:
+                await relay_in.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
+
+    async def consume() -> int:
+        seen = 0
+        while seen < expected:
+            batch = await sink.getmany(timeout_ms=200, max_records=2000)
+            seen += sum(len(v) for v in batch.values())
+            if batch:
+                await sink.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
+        return seen
+
+    try:
+        started = time.perf_counter()
+        relay_task = asyncio.create_task(relay())
+        consume_task = asyncio.create_task(consume())
+        futures = [await producer.send(source, key=k, value=v, headers=headers) for k, v in bodies]
+        await asyncio.gather(*futures)
+        seen = await asyncio.wait_for(consume_task, 600)
+        await relay_task
+        elapsed = time.perf_counter() - started
+    finally:
+        for client in (producer, relay_in, relay_out, sink):
+            await client.stop()
+    return {
+        "activities": expected,
+        "consumed": seen,
+        "seconds": elapsed,
+        "events_per_second": expected / elapsed,
+    }
