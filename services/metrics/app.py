@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,8 +15,10 @@ from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable, make_producer
 from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, Rejected
 from libs.common.kafka.service import running_consumer, start_producer_with_retry
+from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.consumer import CONSUMES
 from services.metrics.handlers import MetricsDeps, TenantSettingsCache, handle_batch
+from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
 from services.metrics.settings import MetricsServiceSettings
 
 SERVICE = "metrics"
@@ -29,7 +33,17 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
         # The producer only serves the dead-letter topic.
         producer = make_producer(settings.kafka, SERVICE)
         await start_producer_with_retry(producer)
-        deps = MetricsDeps(engine, TenantSettingsCache(settings.metrics.tenant_cache_seconds))
+        models = ScoringModelCache()
+        deps = MetricsDeps(engine, TenantSettingsCache(settings.metrics.tenant_cache_seconds), models)
+        refresher = ReadModelRefresher(
+            engine,
+            models,
+            settings.metrics.refresh_interval_seconds,
+            RefreshPolicy(
+                reported_periods=settings.metrics.reported_periods,
+                full_refresh_after=timedelta(seconds=settings.metrics.full_refresh_seconds),
+            ),
+        )
 
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
@@ -45,10 +59,15 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.runner = runner
+        app.state.refresher = refresher
+        refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
         try:
             async with running_consumer(app, runner):
                 yield
         finally:
+            refresher.stop()
+            with suppress(asyncio.CancelledError):
+                await refreshing
             await producer.stop()
             await engine.dispose()
 

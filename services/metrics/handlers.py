@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.kafka.runner import ConsumedMessage, Rejected
-from services.metrics.adapters import rollups
+from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
+from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.domain.definitions import MetricSettings, contribution_of, is_counted, rollup_keys
 from services.metrics.domain.periods import Grain
-from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, score_of
+from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
 
 GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
@@ -46,6 +47,7 @@ class TenantSettingsCache:
 class MetricsDeps:
     engine: AsyncEngine
     tenants: TenantSettingsCache
+    models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
 def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
@@ -60,22 +62,40 @@ def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
 Deltas = dict[RollupCell, dict[str, float]]
 
 
+PeriodStarts = tuple[tuple[str, date], ...]
+
+
+class _PeriodsOfDay:
+    """(grain, period start) of each grain for a local day, computed once per day in a batch."""
+
+    def __init__(self, settings: MetricSettings) -> None:
+        self._calendar = settings.calendar
+        self._known: dict[date, PeriodStarts] = {}
+
+    def __call__(self, day: date) -> PeriodStarts:
+        starts = self._known.get(day)
+        if starts is None:
+            starts = tuple((grain.value, self._calendar.period_of(day, grain).start) for grain in GRAINS)
+            self._known[day] = starts
+        return starts
+
+
 def _add_cells(
     deltas: Deltas,
     tenant_id: str,
-    settings: MetricSettings,
+    periods_of: _PeriodsOfDay,
     keys: Sequence[tuple[str, str, date]],
     counts: dict[str, float],
     sign: int,
 ) -> None:
-    calendar = settings.calendar
+    changed = [(column, sign * value) for column, value in counts.items() if value]
+    if not changed:
+        return
     for level, entity_id, day in keys:
-        for grain in GRAINS:
-            cell = (tenant_id, level, entity_id, grain.value, calendar.period_of(day, grain).start)
-            bucket = deltas.setdefault(cell, defaultdict(float))
-            for column, value in counts.items():
-                if value:
-                    bucket[column] += sign * value
+        for grain, start in periods_of(day):
+            bucket = deltas.setdefault((tenant_id, level, entity_id, grain, start), defaultdict(float))
+            for column, value in changed:
+                bucket[column] += value
 
 
 def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
@@ -102,13 +122,15 @@ def plan_batch(
     """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
     rows: list[dict[str, Any]] = []
     deltas: Deltas = {}
+    periods_of = _PeriodsOfDay(settings)
+    weights = [(counter.value, weight) for counter, weight in weights_by_counter(model).items() if weight]
     for event in events:
         previous = stored.get(event.activity_id)
         if previous is not None and previous.version >= event.version:
             CONTRIBUTIONS.labels("stale").inc()
             continue
         if previous is not None:
-            _add_cells(deltas, event.tenant_id, settings, _stored_keys(previous), previous.counts, -1)
+            _add_cells(deltas, event.tenant_id, periods_of, _stored_keys(previous), previous.counts, -1)
         counted = is_counted(event)
         counts: dict[str, float] = dict.fromkeys(COLUMNS, 0)
         keys = rollup_keys(event, settings)
@@ -116,9 +138,10 @@ def plan_batch(
         if counted:
             contribution = contribution_of(event, settings)
             for column in COUNTER_COLUMNS[1:]:
-                counts[column] = int(getattr(contribution, column))
+                counts[column] = getattr(contribution, column)
             counts["activities"] = 1
-            counts["score"] = score_of(contribution, model)
+            # sum(weight * counter): score_of with the weights looked up once per batch.
+            counts["score"] = sum(weight * getattr(contribution, column) for column, weight in weights)
         # The stored row keeps exactly the entities the keys credited, so a retraction undoes them.
         credited = {k.level.value: k.entity_id for k in keys}
         rows.append(
@@ -139,7 +162,12 @@ def plan_batch(
             }
         )
         _add_cells(
-            deltas, event.tenant_id, settings, [(k.level.value, k.entity_id, k.day) for k in keys], counts, 1
+            deltas,
+            event.tenant_id,
+            periods_of,
+            [(k.level.value, k.entity_id, k.day) for k in keys],
+            counts,
+            1,
         )
         CONTRIBUTIONS.labels("replaced" if previous is not None else "added").inc()
     return rows, deltas
@@ -156,17 +184,27 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     by_tenant: dict[str, list[ActivityAttributedV1]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
         by_tenant[tenant_id].append(event)
+    tenant_ids = sorted(by_tenant)
+    # A model saved since the last rescore is applied to history first, in its own
+    # transaction, so this batch's deltas and the stored scores use one model.
+    await scoring.rescore_moved(deps.engine, deps.models, tenant_ids)
     async with deps.engine.begin() as conn:
-        missing = [t for t in by_tenant if deps.tenants.get(t) is None]
+        applied = await scoring.share_applied_versions(conn, tenant_ids)
+        calendars = {t: deps.tenants.get(t) for t in tenant_ids}
+        missing = [t for t, cached in calendars.items() if cached is None]
         if missing:
             for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
-                deps.tenants.put(tenant_id, metric_settings_from(row))
+                loaded = metric_settings_from(row)
+                calendars[tenant_id] = loaded
+                deps.tenants.put(tenant_id, loaded)
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
-        for tenant_id, events in by_tenant.items():
-            settings = deps.tenants.get(tenant_id) or MetricSettings()
+        for tenant_id in tenant_ids:
+            events = by_tenant[tenant_id]
+            settings = calendars[tenant_id] or MetricSettings()
+            model = await deps.models.get(conn, tenant_id, applied[tenant_id])
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
-            rows, deltas = plan_batch(events, stored, settings)
+            rows, deltas = plan_batch(events, stored, settings, model)
             all_rows += rows
             for cell, delta in deltas.items():
                 bucket = all_deltas.setdefault(cell, defaultdict(float))
@@ -174,7 +212,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
                     bucket[column] += value
         await rollups.upsert_contributions(conn, all_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
-        await rollups.mark_dirty(conn, sorted(by_tenant))
+        await rollups.mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
     for event in newest.values():
         ingested = event.explanation.get("ingested_at")

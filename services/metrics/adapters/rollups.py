@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,6 +74,8 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "status",
         "occurred_at",
         "day",
+        "kind",
+        "contact_ids",
     ]
     types = {
         "tenant_id": "text",
@@ -85,18 +88,21 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "status": "text",
         "occurred_at": "timestamptz",
         "day": "date",
+        "kind": "text",
+        "contact_ids": "text",
     }
     columns = [*fixed, *COLUMNS]
     types.update(_TYPES)
     # unnest cannot take an array of arrays of different lengths: contact ids travel as one
-    # comma-joined string per row and are split back in SQL.
+    # JSON array per row (ids are free text, commas included) and are unpacked in SQL.
     selects = ", ".join(
-        "string_to_array(NULLIF(contact_ids, ''), ',')" if c == "contact_ids" else c for c in columns
+        "ARRAY(SELECT jsonb_array_elements_text(CAST(contact_ids AS jsonb)))" if c == "contact_ids" else c
+        for c in columns
     )
     casts = ", ".join(f"CAST(:{c} AS {types.get(c, 'bigint')}[])" for c in columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
     params = {c: [r[c] for r in rows] for c in columns}
-    params["contact_ids"] = [",".join(r["contact_ids"]) for r in rows]
+    params["contact_ids"] = [orjson.dumps(list(r["contact_ids"])).decode() for r in rows]
     await conn.execute(
         text(
             f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "
@@ -113,7 +119,10 @@ RollupCell = tuple[str, str, str, str, date]  # tenant, level, entity, granulari
 
 async def apply_rollup_deltas(conn: AsyncConnection, deltas: Mapping[RollupCell, Mapping[str, float]]) -> int:
     """Add each cell's deltas (negative for retractions) in one statement; sorted to avoid deadlocks."""
-    cells = sorted(k for k, v in deltas.items() if any(v.values()))
+    # Primary-key order: neighbouring rows share index pages, and one order for all avoids deadlocks.
+    cells = sorted(
+        (k for k, v in deltas.items() if any(v.values())), key=lambda c: (c[0], c[1], c[3], c[4], c[2])
+    )
     if not cells:
         return 0
     params: dict[str, list[Any]] = {

@@ -1,0 +1,193 @@
+"""Builders and readers shared by the metrics integration tests (real PostgreSQL, optional broker)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityKind, Direction, Outcome
+from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
+from libs.common.contracts.envelope import Envelope
+from libs.common.kafka.runner import ConsumedMessage
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+from services.metrics.adapters.rollups import COUNTER_COLUMNS
+from services.metrics.domain.definitions import MetricCounts, MetricSettings
+from services.metrics.domain.reference import Aggregates
+from services.metrics.domain.scoring import ScoringModel, weights_by_counter
+from services.metrics.handlers import GRAINS, MetricsDeps, TenantSettingsCache, handle_batch
+
+DEFAULT_OUTCOME = {
+    ActivityKind.CALL: Outcome.CONNECTED,
+    ActivityKind.EMAIL: Outcome.SENT,
+    ActivityKind.MEETING: Outcome.HELD,
+}
+DECIDED = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+
+#: (level, entity id, granularity, period start)
+Cell = tuple[str, str, str, date]
+
+
+def attributed(
+    *,
+    tenant_id: str = "acme",
+    activity: int = 1,
+    version: int = 1,
+    kind: ActivityKind = ActivityKind.CALL,
+    direction: Direction = Direction.OUTBOUND,
+    outcome: Outcome | None = None,
+    occurred_at: datetime = datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+    duration_seconds: int = 0,
+    external_participants: int = 1,
+    external_contact_ids: tuple[str, ...] = (),
+    automated: bool = False,
+    status: AttributionStatus = AttributionStatus.ATTRIBUTED,
+    rep_id: str | None = "rep-1",
+    team_id: str | None = "team-1",
+    account_id: str | None = "acc-1",
+    deal_id: str | None = "deal-1",
+    decided_at: datetime | None = None,
+) -> ActivityAttributedV1:
+    return ActivityAttributedV1(
+        tenant_id=tenant_id,
+        activity_id=uuid.UUID(int=activity),
+        version=version,
+        status=status,
+        rep_id=rep_id,
+        team_id=team_id,
+        account_id=account_id,
+        deal_id=deal_id,
+        confidence=1.0,
+        facts=ActivityFacts(
+            kind=kind,
+            direction=direction,
+            outcome=outcome or DEFAULT_OUTCOME[kind],
+            occurred_at=occurred_at,
+            duration_seconds=duration_seconds,
+            external_participants=external_participants,
+            external_contact_ids=external_contact_ids,
+            automated=automated,
+        ),
+        decided_at=decided_at or DECIDED,
+    )
+
+
+def envelope_of(event: ActivityAttributedV1) -> Envelope:
+    return Envelope(
+        id=f"{event.activity_id}:v{event.version}",
+        source="/tests",
+        type=ACTIVITY_ATTRIBUTED.event_type,
+        subject=str(event.activity_id),
+        tenant=event.tenant_id,
+    )
+
+
+def messages_of(events: Sequence[ActivityAttributedV1]) -> list[ConsumedMessage[Any]]:
+    return [
+        ConsumedMessage(ACTIVITY_ATTRIBUTED, 0, offset, None, envelope_of(event), event)
+        for offset, event in enumerate(events)
+    ]
+
+
+def new_deps(engine: AsyncEngine) -> MetricsDeps:
+    return MetricsDeps(engine, TenantSettingsCache(ttl_seconds=0.0))
+
+
+async def apply(
+    engine: AsyncEngine, events: Sequence[ActivityAttributedV1], deps: MetricsDeps | None = None
+) -> None:
+    """One consumer batch, as the runner would hand it over."""
+    await handle_batch(messages_of(events), deps or new_deps(engine))
+
+
+async def create_tenant(
+    engine: AsyncEngine, tenant_id: str = "acme", timezone: str = "UTC", fiscal_year_start_month: int = 1
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO tenants (tenant_id, timezone, fiscal_year_start_month) VALUES (:t, :z, :f)"),
+            {"t": tenant_id, "z": timezone, "f": fiscal_year_start_month},
+        )
+
+
+async def save_scoring_model(engine: AsyncEngine, tenant_id: str, model: ScoringModel) -> None:
+    """What the gateway does on PUT: insert a new version."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO scoring_models (tenant_id, version, model) VALUES (:t, :v, CAST(:m AS jsonb))"),
+            {"t": tenant_id, "v": model.version, "m": orjson.dumps(model.model_dump(mode="json")).decode()},
+        )
+
+
+async def rollup_rows(engine: AsyncEngine, tenant_id: str = "acme") -> dict[Cell, dict[str, float]]:
+    """Rollup rows with a non-zero counter: cell -> its non-zero columns, ``activities`` and ``score`` included.
+
+    A row whose counters are all zero (a re-attribution emptied it) is left out, as the
+    reference aggregation leaves out empty cells.
+    """
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                f"SELECT level, entity_id, granularity, period_start, {', '.join(COUNTER_COLUMNS)}, score "
+                "FROM metric_rollups WHERE tenant_id = :t"
+            ),
+            {"t": tenant_id},
+        )
+        rows = {}
+        for row in result.mappings():
+            if any(row[c] for c in COUNTER_COLUMNS):
+                cell = (row["level"], row["entity_id"], row["granularity"], row["period_start"])
+                rows[cell] = {c: row[c] for c in (*COUNTER_COLUMNS, "score") if row[c]}
+        return rows
+
+
+async def contribution_rows(engine: AsyncEngine, tenant_id: str = "acme") -> dict[int, dict[str, Any]]:
+    """activity number -> its stored contribution (version, rep, counters and score)."""
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                f"SELECT activity_id, version, rep_id, {', '.join(COUNTER_COLUMNS)}, score "
+                "FROM metric_contributions WHERE tenant_id = :t"
+            ),
+            {"t": tenant_id},
+        )
+        return {row["activity_id"].int: dict(row) for row in result.mappings()}
+
+
+def weighted(values: dict[str, Any], model: ScoringModel) -> float:
+    """sum(weight * column), the score a row must hold under ``model``."""
+    weights = weights_by_counter(model)
+    return float(sum(weight * values.get(counter.value, 0) for counter, weight in weights.items()))
+
+
+def expected_rows(
+    cells: Aggregates, settings: MetricSettings, model: ScoringModel
+) -> dict[Cell, dict[str, float]]:
+    """The rollup rows (counters and score, no ``activities``) implied at every grain by day cells."""
+    rows: dict[Cell, dict[str, float]] = {}
+    for key, counts in cells.items():
+        for grain in GRAINS:
+            start = settings.calendar.period_of(key.day, grain).start
+            row = rows.setdefault((key.level.value, key.entity_id, grain.value, start), {})
+            for column, amount in counts.as_dict().items():
+                if amount:
+                    row[column] = row.get(column, 0) + amount
+    for row in rows.values():
+        score = weighted(row, model)
+        if score:
+            row["score"] = score
+    return rows
+
+
+def without_activities(rows: dict[Cell, dict[str, float]]) -> dict[Cell, dict[str, float]]:
+    trimmed = {cell: {c: v for c, v in row.items() if c != "activities"} for cell, row in rows.items()}
+    return {cell: row for cell, row in trimmed.items() if set(row) - {"score"}}
+
+
+def counts_of(row: dict[str, float]) -> MetricCounts:
+    return MetricCounts(**{c: int(v) for c, v in row.items() if c not in ("activities", "score")})

@@ -1,0 +1,340 @@
+"""The read-model refresher: rep period stats and insights computed from the real rollups."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from metrics_support import apply, attributed, create_tenant
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityKind, Direction, Outcome
+from libs.common.contracts.attribution import ActivityAttributedV1
+from services.metrics.adapters import read_models
+from services.metrics.adapters.scoring import ScoringModelCache
+from services.metrics.refresher import ReadModelRefresher, refresh_tenant
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday: the last complete week began 16 Nov
+LAST_WEEK = date(2026, 11, 16)
+UPDATED = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def _week(start: date) -> datetime:
+    """Tuesday 10:00 UTC of the week starting ``start``."""
+    return datetime.combine(start + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(hours=10)
+
+
+def _emails(rep: str, week: date, count: int, ids: Iterator[int]) -> list[ActivityAttributedV1]:
+    return [
+        attributed(
+            activity=next(ids), kind=ActivityKind.EMAIL, rep_id=rep, deal_id=None, occurred_at=_week(week)
+        )
+        for _ in range(count)
+    ]
+
+
+def _weeks(last: date, count: int) -> list[date]:
+    return [last - timedelta(weeks=n) for n in range(count)]
+
+
+async def _memberships(engine: AsyncEngine, rows: list[tuple[str, str, date, date | None]]) -> None:
+    async with engine.begin() as conn:
+        for number, (rep, team, start, end) in enumerate(rows):
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, "
+                    "valid_to, updated_at) VALUES ('acme', :m, :r, :t, :f, :u, :at)"
+                ),
+                {"m": f"m{number}", "r": rep, "t": team, "f": start, "u": end, "at": UPDATED},
+            )
+
+
+async def _deal(engine: AsyncEngine, deal_id: str, owner: str, created: datetime, **state: Any) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_deals (tenant_id, deal_id, owner_rep_id, is_closed, is_won, created_at, "
+                "closed_at, updated_at) VALUES ('acme', :d, :o, :c, :w, :at, :closed, :at)"
+            ),
+            {
+                "d": deal_id,
+                "o": owner,
+                "c": state.get("closed", False),
+                "w": state.get("won", False),
+                "at": created,
+                "closed": state.get("closed_at"),
+            },
+        )
+
+
+async def _team_setup(engine: AsyncEngine) -> None:
+    """Team 1: reps a, b, c, d (and e until November, when e moves to team 2)."""
+    await create_tenant(engine)
+    start = date(2026, 1, 1)
+    await _memberships(
+        engine,
+        [
+            ("rep-a", "team-1", start, None),
+            ("rep-b", "team-1", start, None),
+            ("rep-c", "team-1", start, None),
+            ("rep-d", "team-1", start, None),
+            ("rep-e", "team-1", start, date(2026, 11, 1)),
+            ("rep-e", "team-2", date(2026, 11, 1), None),
+        ],
+    )
+    ids = itertools.count(10_000)
+    events: list[ActivityAttributedV1] = []
+    for week in _weeks(LAST_WEEK, 6):  # 12 Oct .. 16 Nov: 8 emails a week
+        events += _emails("rep-a", week, 8, ids)
+        events += _emails("rep-b", week, 8, ids)
+    for week in _weeks(LAST_WEEK - timedelta(weeks=1), 5):  # 12 Oct .. 9 Nov, then a drop to 5
+        events += _emails("rep-d", week, 8, ids)
+    events += _emails("rep-d", LAST_WEEK, 5, ids)
+    for week in _weeks(LAST_WEEK, 2):  # far below the team median two weeks running
+        events += _emails("rep-c", week, 2, ids)
+    events += _emails("rep-e", date(2026, 10, 19), 3, ids)
+    events += _emails("rep-e", date(2026, 10, 26), 3, ids)
+    events += [
+        attributed(
+            activity=next(ids), kind=ActivityKind.MEETING, rep_id="rep-b", occurred_at=_week(LAST_WEEK)
+        )
+        for _ in range(2)
+    ]
+    await apply(engine, events)
+    await _deal(
+        engine,
+        "deal-won",
+        "rep-a",
+        UPDATED,
+        closed=True,
+        won=True,
+        closed_at=datetime(2026, 11, 17, tzinfo=UTC),
+    )
+
+
+async def _stats(engine: AsyncEngine, granularity: str) -> dict[tuple[str, date], tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT rep_id, period_start, team_id, score, team_percentile, baseline_score, baseline_periods, "
+                "change_vs_baseline FROM rep_period_stats WHERE tenant_id = 'acme' AND granularity = :g"
+            ),
+            {"g": granularity},
+        )
+        return {(row[0], row[1]): tuple(row[2:]) for row in result}
+
+
+async def _insights(engine: AsyncEngine) -> dict[tuple[str, str], tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT kind, subject_id, team_id, period_start, reasons, details FROM insights WHERE tenant_id = 'acme'"
+            )
+        )
+        return {(row[0], row[1]): tuple(row[2:]) for row in result}
+
+
+async def _refresh(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await refresh_tenant(conn, "acme", NOW)
+
+
+async def test_rep_period_stats_rank_reps_in_their_team_and_against_their_own_baseline(
+    db_engine: AsyncEngine,
+) -> None:
+    await _team_setup(db_engine)
+
+    await _refresh(db_engine)
+
+    weekly = await _stats(db_engine, "week")
+    assert weekly[("rep-a", LAST_WEEK)] == ("team-1", 8.0, 100.0 * 2 / 3, 8.0, 5, 0.0)
+    assert weekly[("rep-b", LAST_WEEK)] == ("team-1", 34.0, 100.0, 8.0, 5, 3.25)
+    assert weekly[("rep-c", LAST_WEEK)] == ("team-1", 2.0, 0.0, None, 1, None)
+    assert weekly[("rep-d", LAST_WEEK)] == ("team-1", 5.0, 100.0 * 1 / 3, 8.0, 5, -0.375)
+    # The team is the one the rep ended the period on: e moved to team 2 on 1 November (a Sunday).
+    assert weekly[("rep-e", date(2026, 10, 19))] == ("team-1", 3.0, 0.0, None, 0, None)
+    assert weekly[("rep-e", date(2026, 10, 26))] == ("team-2", 3.0, None, None, 1, None)
+    # Twelve weeks are reported, the current one included: 12 Oct .. 16 Nov hold data.
+    assert min(start for _, start in weekly) == date(2026, 10, 12)
+    assert len(weekly) == 6 + 6 + 5 + 1 + 2 + 2
+    monthly = await _stats(db_engine, "month")
+    assert monthly[("rep-a", date(2026, 11, 1))][:2] == ("team-1", 24.0)
+    assert monthly[("rep-a", date(2026, 10, 1))][:2] == ("team-1", 24.0)
+
+
+async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobody_else(
+    db_engine: AsyncEngine,
+) -> None:
+    await _team_setup(db_engine)
+    # Open deals: one gone quiet and single-threaded, one young, one multi-threaded and answered.
+    await _deal(db_engine, "deal-quiet", "rep-a", datetime(2026, 9, 1, tzinfo=UTC))
+    await _deal(db_engine, "deal-young", "rep-a", datetime(2026, 11, 20, tzinfo=UTC))
+    await _deal(db_engine, "deal-busy", "rep-b", datetime(2026, 10, 1, tzinfo=UTC))
+    await apply(
+        db_engine,
+        [
+            attributed(
+                activity=1,
+                rep_id="rep-x",
+                deal_id="deal-quiet",
+                occurred_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+                external_contact_ids=("con-1",),
+            ),
+            attributed(
+                activity=2,
+                rep_id="rep-x",
+                deal_id="deal-young",
+                occurred_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+                external_contact_ids=("con-2",),
+            ),
+            attributed(
+                activity=3,
+                kind=ActivityKind.EMAIL,
+                rep_id="rep-x",
+                deal_id="deal-busy",
+                occurred_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+                external_contact_ids=("Doe, Jane",),  # ids are free text
+            ),
+            attributed(
+                activity=4,
+                kind=ActivityKind.EMAIL,
+                direction=Direction.INBOUND,
+                outcome=Outcome.RECEIVED,
+                rep_id="rep-x",
+                deal_id="deal-busy",
+                occurred_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+                external_contact_ids=("con-4",),
+            ),
+        ],
+    )
+
+    await _refresh(db_engine)
+
+    insights = await _insights(db_engine)
+    assert set(insights) == {
+        ("at_risk_rep", "rep-c"),
+        ("at_risk_rep", "rep-d"),
+        ("bright_spot", "rep-a"),
+        ("bright_spot", "rep-b"),
+        ("stale_deal", "deal-quiet"),
+    }
+    assert insights[("at_risk_rep", "rep-c")][:3] == ("team-1", LAST_WEEK, ["below_team_median"])
+    assert insights[("at_risk_rep", "rep-c")][3] == {
+        "granularity": "week",
+        "period": "2026-W47",
+        "score": 2.0,
+        "team_median": 6.5,
+        "baseline_score": None,
+        "change_vs_baseline": None,
+    }
+    assert insights[("at_risk_rep", "rep-d")][2] == ["drop_against_baseline"]
+    assert insights[("at_risk_rep", "rep-d")][3]["change_vs_baseline"] == -0.375
+    assert insights[("stale_deal", "deal-quiet")] == (
+        "team-1",
+        None,
+        ["no_recent_activity", "single_threaded", "no_buyer_reply"],
+        {
+            "owner_rep_id": "rep-a",
+            "days_since_activity": 24,
+            "days_since_buyer_reply": 85,
+            "engaged_contacts": 1,
+        },
+    )
+    team, period, reasons, details = insights[("bright_spot", "rep-b")]
+    assert (team, period, reasons) == ("team-1", LAST_WEEK, ["meetings_booked", "meetings_held"])
+    assert [(m["value"], m["rank"], m["team_median"]) for m in details["metrics"]] == [
+        (2, 1, 0.0),
+        (2, 1, 0.0),
+    ]
+    # Rep b: 8 emails and 2 meetings; the team: 23 emails and 2 meetings.
+    assert details["metrics"][0]["mix_difference"] == pytest.approx(
+        {"dials": 0.0, "emails_sent": 0.8 - 23 / 25, "meetings_held": 0.2 - 2 / 25}
+    )
+    _, _, reasons, details = insights[("bright_spot", "rep-a")]
+    assert reasons == ["deals_won"]
+    assert details["metrics"][0]["value"] == 1
+
+    # A stricter tenant threshold (saved by the gateway) spares rep d's 37.5 % drop.
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO insight_thresholds (tenant_id, version, thresholds) VALUES ('acme', 1, CAST(:j AS jsonb))"
+            ),
+            {"j": orjson.dumps({"at_risk_drop_against_baseline": 0.4}).decode()},
+        )
+    await _refresh(db_engine)
+    assert {subject for kind, subject in await _insights(db_engine) if kind == "at_risk_rep"} == {"rep-c"}
+
+
+async def test_a_refresh_clears_the_dirty_flag_unless_a_batch_marked_it_meanwhile(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine)
+    await apply(db_engine, [attributed(activity=1)])
+
+    async with db_engine.begin() as conn:
+        seen = await read_models.refresh_state_version(conn, "acme")
+    await apply(db_engine, [attributed(activity=2)])  # lands while the refresher computes
+    async with db_engine.begin() as conn:
+        await read_models.mark_refreshed(conn, "acme", seen)
+        due = await read_models.due_tenants(conn, timedelta(minutes=15))
+    assert due == ["acme"]
+
+    refresher = ReadModelRefresher(db_engine, ScoringModelCache(), interval_seconds=60)
+    assert await refresher.tick() == 1
+    async with db_engine.begin() as conn:
+        state = (await conn.execute(text("SELECT dirty_since, refreshed_at FROM metric_refresh_state"))).one()
+        assert state.dirty_since is None
+        assert state.refreshed_at is not None
+        assert await read_models.due_tenants(conn, timedelta(minutes=15)) == []
+        # Deals go stale with time alone: every tenant is refreshed at least every 15 minutes.
+        await conn.execute(
+            text("UPDATE metric_refresh_state SET refreshed_at = now() - interval '16 minutes'")
+        )
+        assert await read_models.due_tenants(conn, timedelta(minutes=15)) == ["acme"]
+    assert await refresher.tick() == 1
+    assert await refresher.tick() == 0
+
+
+async def test_a_tenant_that_fails_to_refresh_stays_dirty_and_does_not_stop_the_others(
+    db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await create_tenant(db_engine, "broken")
+    await create_tenant(db_engine, "healthy")
+    await apply(
+        db_engine,
+        [
+            attributed(tenant_id="broken", activity=1, occurred_at=datetime.now(UTC)),
+            attributed(tenant_id="healthy", activity=2, occurred_at=datetime.now(UTC)),
+        ],
+    )
+    async with db_engine.begin() as conn:
+        # Written behind the gateway's back: fails validation (a team needs at least 2 reps).
+        await conn.execute(
+            text(
+                "INSERT INTO insight_thresholds (tenant_id, version, thresholds) VALUES ('broken', 1, '{\"min_team_size\": 1}')"
+            )
+        )
+    refresher = ReadModelRefresher(db_engine, ScoringModelCache(), interval_seconds=60)
+
+    assert await refresher.tick() == 1
+
+    assert "read-model refresh failed" in caplog.text
+    async with db_engine.connect() as conn:
+        dirty: dict[str, bool] = dict(
+            (
+                await conn.execute(
+                    text("SELECT tenant_id, dirty_since IS NOT NULL FROM metric_refresh_state")
+                )
+            ).all()
+        )
+        refreshed = (
+            (await conn.execute(text("SELECT DISTINCT tenant_id FROM rep_period_stats"))).scalars().all()
+        )
+    assert dirty == {"broken": True, "healthy": False}
+    assert refreshed == ["healthy"]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from services.metrics.domain.periods import FiscalCalendar, Grain
+from services.metrics.domain.read_models import Membership, RepPeriodStat, TeamDirectory, rep_period_stats
+
+CALENDAR = FiscalCalendar(zone=ZoneInfo("UTC"))
+CURRENT = CALENDAR.period_of(date(2026, 11, 23), Grain.WEEK)
+# Eight weeks of history before two reported weeks.
+PERIODS = [*CALENDAR.trailing(CURRENT, 9), CURRENT]
+TEAMS = TeamDirectory(
+    [
+        Membership("rep-a", "team-1", date(2026, 1, 1), None),
+        Membership("rep-b", "team-1", date(2026, 1, 1), None),
+        Membership("rep-c", "team-1", date(2026, 1, 1), date(2026, 11, 22)),
+        Membership("rep-c", "team-2", date(2026, 11, 22), None),
+    ]
+)
+
+
+def test_the_team_is_the_one_held_on_the_last_day_of_the_period() -> None:
+    assert TEAMS.team_on("rep-c", date(2026, 11, 21)) == "team-1"
+    assert TEAMS.team_at_end_of("rep-c", CALENDAR.period_of(date(2026, 11, 16), Grain.WEEK)) == "team-2"
+    assert TEAMS.team_on("rep-z", date(2026, 11, 21)) is None
+
+
+def test_stats_rank_within_the_team_and_compare_with_the_reps_own_trailing_periods() -> None:
+    history = {period.start: 10.0 for period in PERIODS[2:8]}  # six of the eight weeks before the last two
+    scores = {
+        "rep-a": {**history, PERIODS[8].start: 5.0, CURRENT.start: 20.0},
+        "rep-b": {PERIODS[8].start: 5.0, CURRENT.start: 30.0},
+        "rep-c": {PERIODS[8].start: 1.0},
+    }
+
+    stats = rep_period_stats(scores, PERIODS, 2, TEAMS, min_baseline_periods=4)
+
+    last_week, this_week = PERIODS[8].start, CURRENT.start
+    assert stats == [
+        # Last week rep c ended on team 2, alone: no percentile; a and b tie at 50.
+        RepPeriodStat("rep-a", "team-1", last_week, 5.0, 50.0, 10.0, 6, -0.5),
+        RepPeriodStat("rep-b", "team-1", last_week, 5.0, 50.0, None, 0, None),
+        RepPeriodStat("rep-c", "team-2", last_week, 1.0, None, None, 0, None),
+        # This week a's baseline holds 7 periods (last week's 5 included): mean 65 / 7.
+        RepPeriodStat("rep-a", "team-1", this_week, 20.0, 0.0, 65 / 7, 7, (20.0 - 65 / 7) / (65 / 7)),
+        RepPeriodStat("rep-b", "team-1", this_week, 30.0, 100.0, None, 1, None),
+    ]
