@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+import orjson
+from fastapi import Depends, FastAPI, Header, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
+from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
-from libs.common.tenancy import Principal, Scope
+from libs.common.tenancy import Principal, Scope, webhook_secrets
 from libs.common.web import Problem, install_common_handlers, read_body
 from services.ingest import handlers
-from services.ingest.adapters.publisher import BrokerUnavailable, KafkaPublisher
+from services.ingest.adapters.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
+from services.ingest.adapters.repository import (
+    TenantContext,
+    TenantDirectory,
+    lock_webhook_state,
+    save_webhook_state,
+)
+from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.tenant_config import InvalidTenantSettings
+from services.ingest.domain.webhooks import (
+    ADAPTERS,
+    AdapterResult,
+    VendorAdapter,
+    WebhookRejected,
+    WebhookRequest,
+    ZoomEvent,
+    ZoomMeetingState,
+    fold_zoom_meeting,
+)
 from services.ingest.settings import IngestSettings
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
 
 SERVICE = "ingest"
 
@@ -50,19 +73,45 @@ async def ingest_principal(
 IngestPrincipal = Annotated[Principal, Depends(ingest_principal)]
 
 
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+_REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
+
+
 class EventsAccepted(BaseModel):
-    """Every activity was acknowledged by the broker; ids are deterministic per (tenant, source, external id)."""
+    """Every published activity was acknowledged by the broker.
+
+    ``accepted`` every activity ingest answers for (so ``accepted + excluded`` is what was sent);
+    of those, ``duplicates`` were redeliveries of an (activity, revision) already accepted, or a
+    meeting already seen from another source; ``excluded`` withheld by the tenant's
+    privacy policy (never published); ``automated`` published but flagged as sent by a machine.
+    ``activity_ids`` are the ids published, deterministic per (tenant, source, external id) or the
+    id of the meeting first seen from another source.
+    """
 
     accepted: int
+    duplicates: int = 0
+    excluded: int = 0
+    automated: int = 0
     activity_ids: list[str]
+
+
+class WebhookAccepted(EventsAccepted):
+    """A vendor delivery: also the entities published and the events deliberately ignored."""
+
+    entities: int = 0
+    ignored: list[str]
 
 
 class EntitiesAccepted(BaseModel):
     accepted: int
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
+def create_app(
+    settings: IngestSettings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The ingest app; ``clock`` (aware UTC) is injected by tests that replay fixed vendor times."""
     settings = settings or IngestSettings()
+    now_utc = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +120,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.publisher = publisher
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
+        app.state.tenants = TenantDirectory(engine, settings.ingest.tenant_cache_seconds)
         try:
             yield
         finally:
@@ -102,6 +152,88 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             headers={"Retry-After": str(settings.ingest.retry_after_seconds)},
         )
 
+    async def _tenant_context(directory: TenantDirectory, tenant_id: str) -> TenantContext | None:
+        try:
+            return await directory.context(tenant_id)
+        except InvalidTenantSettings as exc:
+            # Guessing a privacy policy could publish what the tenant excluded: refuse instead.
+            raise Problem(500, "Tenant settings invalid", str(exc)) from None
+
+    async def _publish_in(
+        conn: AsyncConnection,
+        request: Request,
+        context: TenantContext,
+        activities: Sequence[ActivityIn],
+        zoom_events: Sequence[ZoomEvent],
+        adapter_version: str,
+        now: datetime,
+        extra: Sequence[OutgoingMessage],
+        raw: OutgoingMessage | None,
+    ) -> handlers.PreparedActivities:
+        """Fold state, filter, dedupe and publish on ``conn``'s transaction.
+
+        The caller commits only after this returns, i.e. after the broker's ack: a refused
+        publish rolls back the Zoom state and the duplicate bookkeeping with it.
+        """
+        prefix = settings.kafka.topic_prefix
+        folded, replays = await _fold_zoom(conn, context.tenant_id, zoom_events)
+        prepared = await handlers.prepare_activities(
+            conn, context, [*activities, *folded], now, adapter_version
+        )
+        prepared.duplicates += replays
+        messages = [handlers.activity_message(e, prefix) for e in prepared.events]
+        # A delivery holding excluded activities is not captured raw: privacy comes before replay.
+        captured = [raw] if raw is not None and not prepared.excluded else []
+        try:
+            await request.app.state.publisher.publish([*captured, *messages, *extra])
+        except BrokerUnavailable as exc:
+            raise _unavailable(exc) from None
+        return prepared
+
+    async def _fold_zoom(
+        conn: AsyncConnection, tenant_id: str, events: Sequence[ZoomEvent]
+    ) -> tuple[list[ActivityIn], int]:
+        """The meetings the events complete, and how many events were replays that changed nothing."""
+        emitted: list[ActivityIn] = []
+        replays = 0
+        for event in events:
+            # The row stays locked until commit, so concurrent deliveries of one meeting serialise.
+            stored = await lock_webhook_state(conn, tenant_id, "zoom", event.meeting_uuid)
+            previous = ZoomMeetingState.model_validate(stored) if stored is not None else None
+            state, activity = fold_zoom_meeting(previous, event)
+            if state == previous:
+                replays += 1
+                continue
+            await save_webhook_state(conn, tenant_id, "zoom", event.meeting_uuid, state.model_dump_json())
+            if activity is not None:
+                emitted.append(activity)
+        return emitted, replays
+
+    def _verified(
+        adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], context: TenantContext
+    ) -> AdapterResult:
+        """Verify then parse; a rejection becomes a problem naming the header or field and the reason."""
+        try:
+            adapter.verify(delivery, secrets, context.webhook)
+            return adapter.parse(delivery, context.webhook, secrets)
+        except WebhookRejected as exc:
+            INGEST_REJECTIONS.labels(adapter.source, _REJECTION_REASONS.get(exc.status_code, "invalid")).inc()
+            INGEST_EVENTS.labels(adapter.source, "rejected").inc()
+            where = "header" if exc.field in delivery.headers or exc.field.startswith("x-") else "body"
+            raise Problem(
+                exc.status_code,
+                "Webhook refused",
+                f"{exc.field}: {exc.reason}",
+                errors=[{"in": where, "field": exc.field, "reason": exc.reason}],
+            ) from None
+
+    def _public_url(request: Request) -> str:
+        base = settings.ingest.public_base_url
+        if not base:
+            return str(request.url)
+        query = request.url.query
+        return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+
     @app.post(
         "/v1/events",
         status_code=202,
@@ -130,17 +262,26 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     async def post_events(request: Request, principal: IngestPrincipal) -> EventsAccepted:
         """Validate all-or-nothing, then publish; 202 only after the broker acknowledged."""
-        body = await read_body(request, settings.ingest.max_body_bytes)
-        now = datetime.now(UTC)
-        activities = handlers.parse_activity_batch(body, settings.ingest, now)
-        events = [handlers.to_ingested(a, principal.tenant_id, now, "canonical/1") for a in activities]
         try:
-            accepted = await handlers.publish_activities(
-                request.app.state.publisher, events, settings.kafka.topic_prefix, "api"
-            )
-        except BrokerUnavailable as exc:
-            raise _unavailable(exc) from None
-        return EventsAccepted(accepted=len(accepted.activity_ids), activity_ids=list(accepted.activity_ids))
+            body = await read_body(request, settings.ingest.max_body_bytes)
+            now = now_utc()
+            activities = handlers.parse_activity_batch(body, settings.ingest, now)
+        except Problem as exc:
+            INGEST_REJECTIONS.labels("api", _REJECTION_REASONS.get(exc.status, "invalid")).inc()
+            raise
+        context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
+        if context is None:
+            raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+        async with request.app.state.engine.begin() as conn:
+            prepared = await _publish_in(conn, request, context, activities, (), "canonical/1", now, (), None)
+        prepared.count("api")
+        return EventsAccepted(
+            accepted=prepared.accepted,
+            duplicates=prepared.duplicates,
+            excluded=prepared.excluded,
+            automated=prepared.automated,
+            activity_ids=[str(e.activity_id) for e in prepared.events],
+        )
 
     @app.post("/v1/crm/sync", status_code=202, summary="Upsert a batch of CRM entities")
     async def post_crm_sync(request: Request, principal: IngestPrincipal) -> EntitiesAccepted:
@@ -154,5 +295,83 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from None
         return EntitiesAccepted(accepted=len(sync.entities))
+
+    @app.post(
+        "/v1/webhooks/{source}/{tenant}",
+        summary="Receive a vendor webhook",
+        response_model=None,
+        responses={
+            200: {"description": "Acknowledged by the broker, or a handshake answered"},
+            401: {"description": "Signature, timestamp, token or organization refused (the field is named)"},
+            404: {"description": "Unknown tenant or source (one answer for both)"},
+            503: {"description": "The broker did not acknowledge; retry after Retry-After"},
+        },
+    )
+    async def post_webhook(source: str, tenant: str, request: Request) -> Response:
+        """Verify, parse, filter and publish one vendor delivery; handshakes are answered at once."""
+        adapter = ADAPTERS.get(source)
+        context = None
+        if adapter is not None and _TENANT_ID.match(tenant):
+            context = await _tenant_context(request.app.state.tenants, tenant)
+        if adapter is None or context is None:
+            # One answer for both, so the endpoint does not tell which tenants exist.
+            INGEST_REJECTIONS.labels(source if adapter else "unknown", "unknown_endpoint").inc()
+            # Without ``instance`` either: the body is byte-identical whatever the URL was.
+            return Problem(404, "Not found", "no webhook endpoint at this URL").response()
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except Problem as exc:
+            INGEST_REJECTIONS.labels(source, _REJECTION_REASONS.get(exc.status, "invalid")).inc()
+            raise
+        now = now_utc()
+        delivery = WebhookRequest(
+            method=request.method,
+            url=_public_url(request),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            received_at=now,
+        )
+        prefix = settings.kafka.topic_prefix
+        pepper = settings.runtime.secret_key.get_secret_value()
+        # One connection and transaction per delivery (secrets, Zoom state, bookkeeping), committed
+        # only after the broker acknowledged; a handshake commits nothing but a read.
+        async with request.app.state.engine.begin() as conn:
+            secrets = await webhook_secrets(conn, tenant, source, pepper)
+            result = _verified(adapter, delivery, secrets, context)
+            if result.handshake is not None:
+                handshake = result.handshake
+                return Response(
+                    handshake.body, status_code=handshake.status_code, media_type=handshake.media_type
+                )
+            raw = handlers.raw_webhook_message(
+                tenant, source, adapter.version, now, delivery.headers, body, prefix
+            )
+            entities = handlers.entity_messages(result.entities, source, tenant, prefix)
+            prepared = await _publish_in(
+                conn,
+                request,
+                context,
+                result.activities,
+                result.zoom_events,
+                adapter.version,
+                now,
+                entities,
+                raw,
+            )
+        prepared.count(source)
+        if result.ack is not None:
+            return Response(
+                result.ack.body, status_code=result.ack.status_code, media_type=result.ack.media_type
+            )
+        answer = WebhookAccepted(
+            accepted=prepared.accepted,
+            duplicates=prepared.duplicates,
+            excluded=prepared.excluded,
+            automated=prepared.automated,
+            activity_ids=[str(e.activity_id) for e in prepared.events],
+            entities=len(result.entities),
+            ignored=list(result.ignored),
+        )
+        return Response(orjson.dumps(answer.model_dump()), media_type="application/json")
 
     return app

@@ -21,6 +21,10 @@ class IngestOptions(BaseSettings):
     max_future_skew_seconds: int = 86_400
     #: Activities older than this are refused: they cannot be coached and usually mean a bad clock.
     max_age_days: int = 3_650
+    #: Tenant settings and derived internal domains are cached this long (a change applies within it).
+    tenant_cache_seconds: float = 30.0
+    #: The public scheme://host[:port] vendors call, when a proxy rewrites it (Twilio and HubSpot sign the URL).
+    public_base_url: str | None = None
 
 
 class IngestSettings(CommonSettings):

@@ -14,3 +14,8 @@ INGEST_REJECTIONS = Counter(
     "Requests refused by ingest, by source and reason",
     ["source", "reason"],
 )
+INGEST_EXCLUSIONS = Counter(
+    "spm_ingest_excluded_total",
+    "Activities withheld by a tenant's privacy policy, by source and reason",
+    ["source", "reason"],
+)

@@ -31,6 +31,20 @@ class PrivacyPolicy:
     keep_subjects: bool = False
     drop_internal_only: bool = False
 
+    def __post_init__(self) -> None:
+        # Normalised once here rather than for every activity checked.
+        normalised = {
+            "excluded_addresses": frozenset(a.strip().lower() for a in self.excluded_addresses if a.strip()),
+            "excluded_domains": frozenset(
+                d.strip().lower().lstrip("@") for d in self.excluded_domains if d.strip()
+            ),
+            "excluded_subject_keywords": frozenset(
+                k.strip().casefold() for k in self.excluded_subject_keywords if k.strip()
+            ),
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
 
 @dataclass(frozen=True, slots=True)
 class PrivacyVerdict:
@@ -86,21 +100,20 @@ def _sender(activity: ActivityIn) -> Participant | None:
 
 
 def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason | None:
-    addresses = {a.strip().lower() for a in policy.excluded_addresses}
-    for participant in activity.participants:
-        if (participant.email and participant.email in addresses) or (
-            participant.phone and participant.phone in addresses
-        ):
-            return ExclusionReason.EXCLUDED_ADDRESS
-    domains = {d.strip().lower().lstrip("@") for d in policy.excluded_domains}
+    addresses = policy.excluded_addresses
+    if addresses:
+        for participant in activity.participants:
+            if (participant.email and participant.email in addresses) or (
+                participant.phone and participant.phone in addresses
+            ):
+                return ExclusionReason.EXCLUDED_ADDRESS
+    domains = policy.excluded_domains
     if domains and any(
         p.email and domain_matches(email_domain(p.email), domains) for p in activity.participants
     ):
         return ExclusionReason.EXCLUDED_DOMAIN
     subject = (activity.subject or "").casefold()
-    if subject and any(
-        k.strip() and k.strip().casefold() in subject for k in policy.excluded_subject_keywords
-    ):
+    if subject and any(k in subject for k in policy.excluded_subject_keywords):
         return ExclusionReason.EXCLUDED_KEYWORD
     if policy.drop_internal_only and activity.direction is Direction.INTERNAL:
         return ExclusionReason.INTERNAL_ONLY
@@ -112,5 +125,6 @@ def apply_privacy(activity: ActivityIn, policy: PrivacyPolicy) -> PrivacyVerdict
     reason = _exclusion(activity, policy)
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email))
-    published = activity if policy.keep_subjects else activity.model_copy(update={"subject": None})
+    keep = policy.keep_subjects or activity.subject is None
+    published = activity if keep else activity.model_copy(update={"subject": None})
     return PrivacyVerdict(excluded=reason is not None, reason=reason, automated=automated, activity=published)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from libs.common.contracts.activities import ActivityIn, Participant, ParticipantRole
+from services.ingest.domain.meetings import meeting_keys, rounded_start
+
+INTERNAL = frozenset({"acme.example"})
+
+
+def meeting(start: str, emails: list[str], ical_uid: str | None = None, kind: str = "meeting") -> ActivityIn:
+    return ActivityIn.model_validate(
+        {
+            "source": "test",
+            "external_id": "m-1",
+            "kind": kind,
+            "direction": "outbound",
+            "outcome": "held" if kind == "meeting" else "sent",
+            "occurred_at": start,
+            "ical_uid": ical_uid,
+            "participants": [
+                Participant(
+                    email=e, role=ParticipantRole.ATTENDEE if kind == "meeting" else ParticipantRole.TO
+                )
+                for e in emails
+            ],
+        }
+    )
+
+
+def slot(start: str, people: str) -> str:
+    return f"slot:{start}:{hashlib.sha256(people.encode()).hexdigest()}"
+
+
+def test_start_rounds_to_the_nearest_quarter_hour() -> None:
+    assert rounded_start(datetime(2026, 11, 24, 14, 7, 29, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 14, 0, tzinfo=UTC
+    )
+    assert rounded_start(datetime(2026, 11, 24, 14, 7, 30, tzinfo=UTC)) == datetime(
+        2026, 11, 24, 14, 15, tzinfo=UTC
+    )
+
+
+def test_keys_are_the_ical_uid_then_the_slot_of_external_people() -> None:
+    keys = meeting_keys(
+        meeting(
+            "2026-11-24T15:02:00+01:00",
+            ["ana@acme.example", "Bo@Globex.example", "cy@globex.example"],
+            "uid-1",
+        ),
+        INTERNAL,
+    )
+    assert keys == ("ical:uid-1", slot("2026-11-24T14:00:00+00:00", "bo@globex.example,cy@globex.example"))
+
+
+def test_the_same_people_at_the_same_time_share_a_key_whoever_hosts() -> None:
+    zoom = meeting("2026-11-24T14:03:00Z", ["ana@acme.example", "bo@globex.example"])
+    calendly = meeting("2026-11-24T14:00:00Z", ["sam@eu.acme.example", "bo@globex.example"])
+    assert meeting_keys(zoom, INTERNAL) == meeting_keys(calendly, INTERNAL)
+
+
+def test_internal_meetings_key_on_everyone_and_other_kinds_have_no_key() -> None:
+    internal = meeting("2026-11-24T14:00:00Z", ["sam@acme.example", "ana@acme.example"])
+    assert meeting_keys(internal, INTERNAL) == (
+        slot("2026-11-24T14:00:00+00:00", "ana@acme.example,sam@acme.example"),
+    )
+    email = meeting("2026-11-24T14:00:00Z", ["ana@acme.example", "bo@globex.example"], kind="email")
+    assert meeting_keys(email, INTERNAL) == ()
