@@ -73,6 +73,8 @@ class ConsumerSettings(BaseSettings):
     dlq_window_messages: int = 1_000
     session_timeout_ms: int = 30_000
     max_poll_interval_ms: int = 300_000
+    #: How long members get to finish their batch and commit when partitions move.
+    rebalance_timeout_ms: int = 30_000
 
 
 class RuntimeSettings(BaseSettings):
