@@ -259,7 +259,7 @@ def raw_webhook_message(
         adapter_version=adapter_version,
         received_at=received_at,
         content_type=headers.get("content-type", ""),
-        body=body.decode("utf-8", errors="replace"),
+        body=redact_body_secrets(source, body).decode("utf-8", errors="replace"),
         headers=kept_headers,
     )
     key = f"{tenant_id}:{source}"
@@ -275,6 +275,30 @@ def raw_webhook_message(
             tenant=tenant_id,
         ),
     )
+
+
+#: Body fields that carry a shared secret, per source: masked before the raw capture is kept.
+SECRET_BODY_FIELDS: dict[str, str] = {"aircall": "token", "microsoft-graph": "clientState"}
+
+
+def redact_body_secrets(source: str, body: bytes) -> bytes:
+    """The body with the source's secret field masked wherever it appears (JSON bodies only)."""
+    field = SECRET_BODY_FIELDS.get(source)
+    if field is None or field.encode() not in body:
+        return body
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+
+    def mask(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: ("***" if k == field else mask(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [mask(item) for item in node]
+        return node
+
+    return orjson.dumps(mask(document))
 
 
 #: Headers that authenticate a delivery or a client: never copied to the raw topic.
