@@ -7,51 +7,80 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.web import install_common_handlers
-from services.gateway.routers import reps
+from services.gateway.adapters.publisher import OverridePublisher
+from services.gateway.caching import etag_middleware
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.routers import (
+    activities,
+    dashboard,
+    deals,
+    funnel,
+    insights,
+    leaderboard,
+    reps,
+    stream,
+    teams,
+    tenant_settings,
+)
 from services.gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
 
+DESCRIPTION = """
+Read API for sales-activity dashboards: reps, teams, scores, leaderboards, funnels, insights
+and attributed activities, plus admin overrides and per-tenant settings.
+
+Authenticate with `Authorization: Bearer <API key or JWT>`. Errors are
+`application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
+cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
+`If-None-Match`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
+"""
+
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    options = settings.gateway
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database, SERVICE)
         app.state.engine = engine
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
+        app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
+        app.state.stream_slots = stream.StreamSlots(options.stream_max_connections_per_key)
+        publisher = OverridePublisher(settings.kafka, options.publish_timeout_seconds)
+        app.state.publisher = publisher
         try:
             yield
         finally:
+            await publisher.close()
             await engine.dispose()
 
-    app = FastAPI(
-        title="SPM gateway",
-        version="1.0.0",
-        description="Read API for sales-activity dashboards: reps, teams, scores, leaderboards, funnels, "
-        "insights and attributed activities. Authenticate with `Authorization: Bearer <key or JWT>`.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_common_handlers(app, SERVICE)
-    if settings.gateway.cors_origins:
+    app.middleware("http")(etag_middleware(options.cache_max_age_seconds))
+    if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.gateway.cors_origins,
+            allow_origins=options.cors_origins,
             allow_methods=["GET", "PUT", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "X-RateLimit-Remaining"],
+            expose_headers=["ETag", "Retry-After"],
         )
 
     async def _db() -> bool:
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"database": _db}))
-    app.include_router(reps.router)
+    for module in (reps, teams, leaderboard, funnel, insights, deals, activities, tenant_settings, stream):
+        app.include_router(module.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -6,10 +6,11 @@ not found (404), indistinguishable from a missing one.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from libs.common.auth import bearer_token
 from libs.common.tenancy import Principal, Scope
@@ -46,10 +47,7 @@ def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
     return None
 
 
-async def current_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    token = bearer_token(authorization)
+async def _authenticate(request: Request, token: str | None) -> Principal:
     if token is None:
         raise Problem(
             401,
@@ -70,6 +68,36 @@ async def current_principal(
             headers=_UNAUTHORIZED_HEADERS,
         )
     request.state.principal = principal
+    wait = request.app.state.rate_limiter.take(principal.key_id)
+    if wait is not None:
+        raise Problem(
+            429,
+            "Too many requests",
+            "this credential exceeded GATEWAY_RATE_LIMIT_PER_MINUTE",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return principal
+
+
+async def current_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """The caller of a ``Bearer`` API key or JWT, rate limited per key."""
+    return await _authenticate(request, bearer_token(authorization))
+
+
+async def stream_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    access_token: Annotated[
+        str | None,
+        Query(description="The credential, for clients that cannot set headers (EventSource); stream only"),
+    ] = None,
+) -> Principal:
+    """Like :func:`current_principal`, also accepting ``?access_token=``: browsers' EventSource sends no headers."""
+    principal = await _authenticate(request, bearer_token(authorization) or access_token)
+    if not principal.allows(Scope.READ):
+        raise Problem(403, "Forbidden", f"this credential lacks the `{Scope.READ.value}` scope")
     return principal
 
 
@@ -84,3 +112,4 @@ def require(scope: Scope) -> object:
 
 ReaderDep = Annotated[Principal, require(Scope.READ)]
 AdminDep = Annotated[Principal, require(Scope.ADMIN)]
+StreamReaderDep = Annotated[Principal, Depends(stream_principal)]

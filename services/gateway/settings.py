@@ -19,9 +19,19 @@ class GatewayOptions(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
-    rate_limit_per_minute: int = 600
-    max_page_size: int = 500
-    max_range_days: int = 400
+    #: Requests per minute per credential (a token bucket of this capacity, refilled continuously).
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    default_page_size: int = Field(default=50, ge=1)
+    max_range_days: int = Field(default=400, ge=1)
+    #: ``Cache-Control: private, max-age=...`` on successful reads.
+    cache_max_age_seconds: int = Field(default=10, ge=0)
+    #: How long a manual override waits for the broker's acknowledgement before answering 503.
+    publish_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: The live leaderboard re-reads its query this often per connection.
+    stream_interval_seconds: float = Field(default=2.0, gt=0)
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_max_connections_per_key: int = Field(default=4, ge=1)
 
 
 class GatewaySettings(CommonSettings):

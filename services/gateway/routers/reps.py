@@ -2,94 +2,90 @@
 
 from __future__ import annotations
 
-from datetime import date
-from enum import StrEnum
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
-from sqlalchemy import text
+from fastapi import APIRouter, Query
 
-from libs.common.web import Problem
+from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
-
-router = APIRouter(prefix="/v1/reps", tags=["reps"])
-
-COUNTERS = (
-    "activities",
-    "dials",
-    "connects",
-    "conversations",
-    "talk_seconds",
-    "emails_sent",
-    "emails_received",
-    "buyer_replies",
-    "meetings_booked",
-    "meetings_held",
-    "meetings_cancelled",
-    "meetings_no_show",
-    "internal_meetings_held",
+from services.gateway.deps import (
+    PROBLEM_RESPONSES,
+    ConnDep,
+    CursorQuery,
+    FromQuery,
+    LimitQuery,
+    OptionsDep,
+    ToQuery,
+    decode_cursor,
+    encode_cursor,
+    not_found,
+    page_size,
 )
+from services.gateway.routers._scores import score_range
+from services.gateway.schemas import Granularity, PeriodScoreRead, RepPage, RepRead, RepScoresRead
+
+router = APIRouter(prefix="/v1/reps", tags=["reps"], responses=PROBLEM_RESPONSES)
 
 
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    QUARTER = "quarter"
+@router.get("", response_model=RepPage)
+async def list_reps(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    team_id: Annotated[str | None, Query(description="Only current members of this team")] = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> RepPage:
+    """Reps ordered by id, a page at a time."""
+    size = page_size(limit, options)
+    after = decode_cursor(cursor, 1)[0] if cursor else None
+    rows = await directory.list_reps(
+        conn,
+        principal.tenant_id,
+        today=datetime.now(UTC).date(),
+        team_id=team_id,
+        after=after,
+        limit=size + 1,
+    )
+    more = len(rows) > size
+    items = [RepRead(**row) for row in rows[:size]]
+    return RepPage(items=items, next_cursor=encode_cursor([items[-1].rep_id]) if more else None)
 
 
-class PeriodScoreRead(BaseModel):
-    period_start: date
-    score: float
-    counts: dict[str, int]
-
-
-class RepScoresRead(BaseModel):
-    rep_id: str
-    granularity: Granularity
-    periods: list[PeriodScoreRead]
+@router.get("/{rep_id}", response_model=RepRead)
+async def get_rep(principal: ReaderDep, conn: ConnDep, rep_id: str) -> RepRead:
+    """One rep with the teams it belongs to today."""
+    row = await directory.get_rep(conn, principal.tenant_id, rep_id, today=datetime.now(UTC).date())
+    if row is None:
+        not_found("rep", rep_id)
+    return RepRead(**row)
 
 
 @router.get("/{rep_id}/scores", response_model=RepScoresRead)
 async def rep_scores(
-    request: Request,
     principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
     rep_id: str,
     granularity: Granularity = Granularity.DAY,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
-) -> Any:
-    """A rep's score and counters per period, oldest first, for periods that have activity."""
-    if from_ is not None and to is not None and to < from_:
-        raise Problem(
-            422,
-            "Invalid range",
-            "`to` is before `from`",
-            errors=[{"in": "query", "field": "to", "reason": "must not be before from"}],
-        )
-    async with request.app.state.engine.connect() as conn:
-        rep = await conn.execute(
-            text("SELECT 1 FROM ref_reps WHERE tenant_id = :t AND rep_id = :r AND NOT deleted"),
-            {"t": principal.tenant_id, "r": rep_id},
-        )
-        if rep.first() is None:
-            raise Problem(404, "Not found", f"no rep {rep_id!r}")
-        rows = await conn.execute(
-            text(
-                f"SELECT period_start, score, {', '.join(COUNTERS)} FROM metric_rollups "
-                "WHERE tenant_id = :t AND level = 'rep' AND entity_id = :r AND granularity = :g "
-                "AND (CAST(:from AS date) IS NULL OR period_start >= :from) "
-                "AND (CAST(:to AS date) IS NULL OR period_start <= :to) ORDER BY period_start"
-            ),
-            {"t": principal.tenant_id, "r": rep_id, "g": granularity.value, "from": from_, "to": to},
-        )
-        periods = [
-            PeriodScoreRead(
-                period_start=row.period_start,
-                score=round(float(row.score), 4),
-                counts={c: int(getattr(row, c)) for c in COUNTERS},
-            )
-            for row in rows
-        ]
-    return RepScoresRead(rep_id=rep_id, granularity=granularity, periods=periods)
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> RepScoresRead:
+    """A rep's score, counters, team percentile and change against baseline per period, oldest first.
+
+    Periods whose start falls in ``[from, to]``; without ``to`` the range ends at the latest period with data.
+    """
+    if not await directory.rep_exists(conn, principal.tenant_id, rep_id):
+        not_found("rep", rep_id)
+    first, last = await score_range(conn, principal.tenant_id, "rep", rep_id, granularity, from_, to, options)
+    rows = await metrics.period_scores(
+        conn,
+        principal.tenant_id,
+        level="rep",
+        entity_id=rep_id,
+        granularity=granularity,
+        first=first,
+        last=last,
+    )
+    return RepScoresRead(rep_id=rep_id, granularity=granularity, periods=[PeriodScoreRead(**r) for r in rows])

@@ -1,0 +1,218 @@
+"""Attributed activities, one activity's versions, and deal timelines; keyset-paginated."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityFilter:
+    rep_id: str | None = None
+    team_id: str | None = None
+    deal_id: str | None = None
+    account_id: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    first: date | None = None
+    last: date | None = None
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "activity_id": row.activity_id,
+        "source": row.source,
+        "kind": row.kind,
+        "direction": row.direction,
+        "outcome": row.outcome,
+        "occurred_at": row.occurred_at,
+        "duration_seconds": row.duration_seconds,
+        "status": row.status,
+        "rep_id": row.rep_id,
+        "team_id": row.team_id,
+        "account_id": row.account_id,
+        "deal_id": row.deal_id,
+        "confidence": row.confidence,
+        "rule_path": row.rule_path,
+        "runners_up": list(row.runners_up or []),
+        "is_override": bool(row.is_override),
+    }
+
+
+async def list_activities(
+    conn: AsyncConnection,
+    tenant_id: str,
+    where: ActivityFilter,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Newest first, keyset on (occurred_at, activity_id) strictly after ``after``."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
+                   act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
+                   a.confidence, a.explanation->>'rule_path' AS rule_path,
+                   a.explanation->'runners_up' AS runners_up, a.is_override
+            FROM activities act
+            LEFT JOIN attributions a ON a.tenant_id = act.tenant_id AND a.activity_id = act.activity_id
+            WHERE act.tenant_id = :t
+              AND (CAST(:rep AS text) IS NULL OR a.rep_id = :rep)
+              AND (CAST(:team AS text) IS NULL OR a.team_id = :team)
+              AND (CAST(:deal AS text) IS NULL OR a.deal_id = :deal)
+              AND (CAST(:account AS text) IS NULL OR a.account_id = :account)
+              AND (CAST(:kind AS text) IS NULL OR act.kind = :kind)
+              AND (CAST(:status AS text) IS NULL OR a.status = :status)
+              AND (CAST(:first AS date) IS NULL OR act.occurred_at >= CAST(:first AS date) AT TIME ZONE 'UTC')
+              AND (CAST(:last AS date) IS NULL
+                   OR act.occurred_at < (CAST(:last AS date) + 1) AT TIME ZONE 'UTC')
+              AND (CAST(:after_at AS timestamptz) IS NULL
+                   OR (act.occurred_at, act.activity_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+            ORDER BY act.occurred_at DESC, act.activity_id DESC
+            LIMIT :limit
+            """
+        ),
+        {
+            "t": tenant_id,
+            "rep": where.rep_id,
+            "team": where.team_id,
+            "deal": where.deal_id,
+            "account": where.account_id,
+            "kind": where.kind,
+            "status": where.status,
+            "first": where.first,
+            "last": where.last,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [_summary(row) for row in rows]
+
+
+async def get_activity(
+    conn: AsyncConnection, tenant_id: str, activity_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The activity's payload, current attribution, version history and recorded override."""
+    activity = (
+        await conn.execute(
+            text("SELECT payload FROM activities WHERE tenant_id = :t AND activity_id = :id"),
+            {"t": tenant_id, "id": activity_id},
+        )
+    ).first()
+    if activity is None:
+        return None
+    current = (
+        await conn.execute(
+            text(
+                "SELECT status, version, deal_id, account_id, rep_id, team_id, confidence, is_override, "
+                "decided_at, explanation FROM attributions WHERE tenant_id = :t AND activity_id = :id"
+            ),
+            {"t": tenant_id, "id": activity_id},
+        )
+    ).first()
+    history = await conn.execute(
+        text(
+            "SELECT version, status, deal_id, account_id, rep_id, team_id, confidence, is_override, decided_at "
+            "FROM attribution_history WHERE tenant_id = :t AND activity_id = :id ORDER BY version"
+        ),
+        {"t": tenant_id, "id": activity_id},
+    )
+    override = (
+        await conn.execute(
+            text(
+                "SELECT deal_id, rep_id, account_id, set_by, set_at, reason FROM attribution_overrides "
+                "WHERE tenant_id = :t AND activity_id = :id"
+            ),
+            {"t": tenant_id, "id": activity_id},
+        )
+    ).first()
+    attribution = None
+    if current is not None:
+        explanation = current.explanation or {}
+        attribution = {
+            "status": current.status,
+            "version": current.version,
+            "deal_id": current.deal_id,
+            "account_id": current.account_id,
+            "rep_id": current.rep_id,
+            "team_id": current.team_id,
+            "confidence": current.confidence,
+            "rule_path": explanation.get("rule_path"),
+            "runners_up": list(explanation.get("runners_up") or []),
+            "is_override": current.is_override,
+            "decided_at": current.decided_at,
+            "explanation": explanation,
+        }
+    return {
+        "activity_id": activity_id,
+        "payload": activity.payload,
+        "attribution": attribution,
+        "history": [dict(row._mapping) for row in history],
+        "override": None if override is None else dict(override._mapping),
+    }
+
+
+async def activity_exists(conn: AsyncConnection, tenant_id: str, activity_id: uuid.UUID) -> bool:
+    row = await conn.execute(
+        text("SELECT 1 FROM activities WHERE tenant_id = :t AND activity_id = :id"),
+        {"t": tenant_id, "id": activity_id},
+    )
+    return row.first() is not None
+
+
+async def get_deal(conn: AsyncConnection, tenant_id: str, deal_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text(
+                "SELECT deal_id, name, account_id, owner_rep_id, stage, amount, is_closed, is_won, created_at, "
+                "closed_at FROM ref_deals WHERE tenant_id = :t AND deal_id = :id AND NOT deleted"
+            ),
+            {"t": tenant_id, "id": deal_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    deal = dict(row._mapping)
+    deal["amount"] = None if row.amount is None else float(row.amount)
+    return deal
+
+
+async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> dict[str, Any]:
+    """Attributed activities, the last one, engaged contacts and buyer replies of one deal."""
+    row = (
+        await conn.execute(
+            text(
+                """
+                SELECT
+                  (SELECT count(*) FROM attributions WHERE tenant_id = :t AND deal_id = :d) AS activities,
+                  (SELECT max(occurred_at) FROM attributions WHERE tenant_id = :t AND deal_id = :d) AS last_at,
+                  ARRAY(SELECT DISTINCT c FROM metric_contributions mc, unnest(mc.contact_ids) AS c
+                        WHERE mc.tenant_id = :t AND mc.deal_id = :d ORDER BY c) AS contacts,
+                  (SELECT COALESCE(sum(buyer_replies), 0) FROM metric_contributions
+                   WHERE tenant_id = :t AND deal_id = :d) AS replies
+                """
+            ),
+            {"t": tenant_id, "d": deal_id},
+        )
+    ).one()
+    return {
+        "activities": int(row.activities),
+        "last_activity_at": row.last_at,
+        "engaged_contact_ids": list(row.contacts),
+        "buyer_replies": int(row.replies),
+    }
+
+
+async def deal_exists(conn: AsyncConnection, tenant_id: str, deal_id: str) -> bool:
+    row = await conn.execute(
+        text("SELECT 1 FROM ref_deals WHERE tenant_id = :t AND deal_id = :id AND NOT deleted"),
+        {"t": tenant_id, "id": deal_id},
+    )
+    return row.first() is not None

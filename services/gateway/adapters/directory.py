@@ -1,0 +1,128 @@
+"""Reps and teams from the CRM reference tables; every query is scoped to one tenant."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# A membership counts on ``day`` when valid_from <= day < valid_to (valid_to exclusive, open if null).
+_CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :today) AND NOT m.deleted"
+
+_REP_SELECT = f"""
+    SELECT r.rep_id, r.name, r.active, r.manager_id,
+           ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
+                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT}
+                 ORDER BY m.team_id) AS team_ids
+    FROM ref_reps r
+    WHERE r.tenant_id = :t AND NOT r.deleted
+"""
+
+_TEAM_SELECT = f"""
+    SELECT tm.team_id, tm.name, tm.parent_id,
+           ARRAY(SELECT DISTINCT m.rep_id FROM ref_team_memberships m
+                 WHERE m.tenant_id = tm.tenant_id AND m.team_id = tm.team_id AND {_CURRENT}
+                 ORDER BY m.rep_id) AS member_ids
+    FROM ref_teams tm
+    WHERE tm.tenant_id = :t AND NOT tm.deleted
+"""
+
+
+def _rep(row: Any) -> dict[str, Any]:
+    return {
+        "rep_id": row.rep_id,
+        "name": row.name,
+        "active": row.active,
+        "manager_id": row.manager_id,
+        "team_ids": list(row.team_ids),
+    }
+
+
+def _team(row: Any) -> dict[str, Any]:
+    return {
+        "team_id": row.team_id,
+        "name": row.name,
+        "parent_id": row.parent_id,
+        "member_ids": list(row.member_ids),
+    }
+
+
+async def list_reps(
+    conn: AsyncConnection, tenant_id: str, *, today: date, team_id: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` reps ordered by id after ``after``, optionally only current members of ``team_id``."""
+    rows = await conn.execute(
+        text(
+            _REP_SELECT
+            + f"""
+            AND (CAST(:team AS text) IS NULL OR EXISTS (
+                SELECT 1 FROM ref_team_memberships m
+                WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}))
+            AND (CAST(:after AS text) IS NULL OR r.rep_id > :after)
+            ORDER BY r.rep_id LIMIT :limit
+            """
+        ),
+        {"t": tenant_id, "today": today, "team": team_id, "after": after, "limit": limit},
+    )
+    return [_rep(row) for row in rows]
+
+
+async def get_rep(
+    conn: AsyncConnection, tenant_id: str, rep_id: str, *, today: date
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text(_REP_SELECT + " AND r.rep_id = :id"), {"t": tenant_id, "id": rep_id, "today": today}
+        )
+    ).first()
+    return None if row is None else _rep(row)
+
+
+async def list_teams(
+    conn: AsyncConnection, tenant_id: str, *, today: date, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            _TEAM_SELECT
+            + " AND (CAST(:after AS text) IS NULL OR tm.team_id > :after) ORDER BY tm.team_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "today": today, "after": after, "limit": limit},
+    )
+    return [_team(row) for row in rows]
+
+
+async def get_team(
+    conn: AsyncConnection, tenant_id: str, team_id: str, *, today: date
+) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text(_TEAM_SELECT + " AND tm.team_id = :id"), {"t": tenant_id, "id": team_id, "today": today}
+        )
+    ).first()
+    return None if row is None else _team(row)
+
+
+async def rep_exists(conn: AsyncConnection, tenant_id: str, rep_id: str) -> bool:
+    row = await conn.execute(
+        text("SELECT 1 FROM ref_reps WHERE tenant_id = :t AND rep_id = :id AND NOT deleted"),
+        {"t": tenant_id, "id": rep_id},
+    )
+    return row.first() is not None
+
+
+async def team_exists(conn: AsyncConnection, tenant_id: str, team_id: str) -> bool:
+    row = await conn.execute(
+        text("SELECT 1 FROM ref_teams WHERE tenant_id = :t AND team_id = :id AND NOT deleted"),
+        {"t": tenant_id, "id": team_id},
+    )
+    return row.first() is not None
+
+
+async def account_exists(conn: AsyncConnection, tenant_id: str, account_id: str) -> bool:
+    row = await conn.execute(
+        text("SELECT 1 FROM ref_accounts WHERE tenant_id = :t AND account_id = :id AND NOT deleted"),
+        {"t": tenant_id, "id": account_id},
+    )
+    return row.first() is not None

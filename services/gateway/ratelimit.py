@@ -1,0 +1,47 @@
+"""Per-credential token buckets, in memory (one bucket per key id per gateway replica)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """``per_minute`` requests per key, in bursts of up to ``per_minute``, refilled continuously."""
+
+    def __init__(
+        self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self.max_keys = max_keys
+        self._buckets: dict[str, _Bucket] = {}
+
+    def take(self, key: str) -> float | None:
+        """Spend one token of ``key``: None when allowed, else the seconds until a token is due."""
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                # Full buckets are the default state, so forgetting them grants nothing extra.
+                self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.capacity}
+            bucket = self._buckets[key] = _Bucket(self.capacity, now)
+        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return (1.0 - bucket.tokens) / self.rate
+
+    def remaining(self, key: str) -> int:
+        bucket = self._buckets.get(key)
+        return int(self.capacity) if bucket is None else math.floor(bucket.tokens)

@@ -1,0 +1,143 @@
+"""Activities: the filtered list, one activity with its attribution history, and manual overrides."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.contracts.commands import AttributionOverriddenV1
+from libs.common.web import Problem
+from services.gateway.adapters import activities, directory
+from services.gateway.adapters.publisher import BrokerUnavailable
+from services.gateway.auth import AdminDep, ReaderDep
+from services.gateway.deps import (
+    PROBLEM_RESPONSES,
+    ConnDep,
+    CursorQuery,
+    FromQuery,
+    LimitQuery,
+    OptionsDep,
+    ToQuery,
+    check_range,
+    invalid,
+    not_found,
+    page_size,
+)
+from services.gateway.routers._pages import activity_after, activity_page
+from services.gateway.schemas import (
+    ActivityPage,
+    ActivityRead,
+    AttributionOverrideCreate,
+    AttributionOverrideRead,
+)
+
+router = APIRouter(prefix="/v1/activities", tags=["activities"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=ActivityPage)
+async def list_activities(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    rep_id: str | None = None,
+    team_id: str | None = None,
+    deal_id: str | None = None,
+    account_id: str | None = None,
+    kind: Annotated[str | None, Query(description="call, email, meeting, ...")] = None,
+    status: Annotated[str | None, Query(description="Attribution status, e.g. `attributed`")] = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> ActivityPage:
+    """Activities with their attribution, newest first, a page at a time."""
+    check_range(from_, to, options)
+    size = page_size(limit, options)
+    where = activities.ActivityFilter(
+        rep_id=rep_id,
+        team_id=team_id,
+        deal_id=deal_id,
+        account_id=account_id,
+        kind=kind,
+        status=status,
+        first=from_,
+        last=to,
+    )
+    rows = await activities.list_activities(
+        conn, principal.tenant_id, where, after=activity_after(cursor), limit=size + 1
+    )
+    items, next_cursor = activity_page(rows, size)
+    return ActivityPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{activity_id}", response_model=ActivityRead)
+async def get_activity(principal: ReaderDep, conn: ConnDep, activity_id: uuid.UUID) -> ActivityRead:
+    """The activity, its current attribution with the explanation, and every earlier version."""
+    found = await activities.get_activity(conn, principal.tenant_id, activity_id)
+    if found is None:
+        not_found("activity", str(activity_id))
+    return ActivityRead.model_validate(found)
+
+
+async def _check_override_targets(
+    conn: AsyncConnection, tenant_id: str, body: AttributionOverrideCreate
+) -> None:
+    if body.deal_id is None and body.rep_id is None and body.account_id is None:
+        invalid("deal_id", "give at least one of deal_id, rep_id and account_id", "body")
+    if body.deal_id is not None and not await activities.deal_exists(conn, tenant_id, body.deal_id):
+        invalid("deal_id", f"no deal {body.deal_id!r}", "body")
+    if body.rep_id is not None and not await directory.rep_exists(conn, tenant_id, body.rep_id):
+        invalid("rep_id", f"no rep {body.rep_id!r}", "body")
+    if body.account_id is not None and not await directory.account_exists(conn, tenant_id, body.account_id):
+        invalid("account_id", f"no account {body.account_id!r}", "body")
+
+
+@router.put(
+    "/{activity_id}/attribution",
+    response_model=AttributionOverrideRead,
+    status_code=202,
+    responses={503: {"description": "The broker did not acknowledge; retry after `Retry-After` seconds"}},
+)
+async def override_attribution(
+    request: Request,
+    principal: AdminDep,
+    conn: ConnDep,
+    activity_id: uuid.UUID,
+    body: AttributionOverrideCreate,
+) -> AttributionOverrideRead:
+    """Pin an activity's deal, rep or account; attribution applies it as a sticky new version."""
+    if not await activities.activity_exists(conn, principal.tenant_id, activity_id):
+        not_found("activity", str(activity_id))
+    await _check_override_targets(conn, principal.tenant_id, body)
+    command = AttributionOverriddenV1(
+        tenant_id=principal.tenant_id,
+        activity_id=activity_id,
+        deal_id=body.deal_id,
+        rep_id=body.rep_id,
+        account_id=body.account_id,
+        set_by=principal.key_id,
+        set_at=datetime.now(UTC),
+        reason=body.reason,
+    )
+    try:
+        await request.app.state.publisher.publish(command, str(uuid.uuid4()))
+    except BrokerUnavailable:
+        raise Problem(
+            503,
+            "Broker unavailable",
+            "the override was not recorded; retry later",
+            headers={"Retry-After": "2"},
+        ) from None
+    return AttributionOverrideRead(
+        activity_id=activity_id,
+        deal_id=command.deal_id,
+        rep_id=command.rep_id,
+        account_id=command.account_id,
+        set_by=command.set_by,
+        set_at=command.set_at,
+        reason=command.reason,
+    )

@@ -1,0 +1,53 @@
+"""The funnel: dials to deals won for a rep or a team over a date range."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.gateway.adapters import directory, metrics
+from services.gateway.auth import ReaderDep
+from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, OptionsDep, check_range, invalid, not_found
+from services.gateway.domain.funnel import funnel_steps
+from services.gateway.schemas import FunnelRead, FunnelStepRead
+
+router = APIRouter(prefix="/v1/funnel", tags=["funnel"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=FunnelRead)
+async def funnel(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    from_: Annotated[date, Query(alias="from", description="First day, inclusive")],
+    to: Annotated[date, Query(description="Last day, inclusive")],
+    rep_id: str | None = None,
+    team_id: str | None = None,
+) -> FunnelRead:
+    """Counts per step with the ratio to the previous step, and dials per deal won (null on zero)."""
+    if (rep_id is None) == (team_id is None):
+        invalid("rep_id", "give exactly one of rep_id and team_id")
+    check_range(from_, to, options)
+    if rep_id is not None:
+        level, entity = "rep", rep_id
+        if not await directory.rep_exists(conn, principal.tenant_id, rep_id):
+            not_found("rep", rep_id)
+    else:
+        assert team_id is not None
+        level, entity = "team", team_id
+        if not await directory.team_exists(conn, principal.tenant_id, team_id):
+            not_found("team", team_id)
+    counts = await metrics.funnel_counts(
+        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to
+    )
+    steps, dials_per_deal = funnel_steps(counts)
+    return FunnelRead(
+        rep_id=rep_id,
+        team_id=team_id,
+        from_=from_,
+        to=to,
+        steps=[FunnelStepRead(**s) for s in steps],
+        dials_per_deal_won=dials_per_deal,
+    )

@@ -1,0 +1,85 @@
+"""Teams: the list, one team with its members, and a team's scores per period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from services.gateway.adapters import directory, metrics
+from services.gateway.auth import ReaderDep
+from services.gateway.deps import (
+    PROBLEM_RESPONSES,
+    ConnDep,
+    CursorQuery,
+    FromQuery,
+    LimitQuery,
+    OptionsDep,
+    ToQuery,
+    decode_cursor,
+    encode_cursor,
+    not_found,
+    page_size,
+)
+from services.gateway.routers._scores import score_range
+from services.gateway.schemas import Granularity, PeriodScoreRead, TeamPage, TeamRead, TeamScoresRead
+
+router = APIRouter(prefix="/v1/teams", tags=["teams"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=TeamPage)
+async def list_teams(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> TeamPage:
+    """Teams ordered by id, a page at a time."""
+    size = page_size(limit, options)
+    after = decode_cursor(cursor, 1)[0] if cursor else None
+    rows = await directory.list_teams(
+        conn, principal.tenant_id, today=datetime.now(UTC).date(), after=after, limit=size + 1
+    )
+    more = len(rows) > size
+    items = [TeamRead(**row) for row in rows[:size]]
+    return TeamPage(items=items, next_cursor=encode_cursor([items[-1].team_id]) if more else None)
+
+
+@router.get("/{team_id}", response_model=TeamRead)
+async def get_team(principal: ReaderDep, conn: ConnDep, team_id: str) -> TeamRead:
+    """One team with its current members."""
+    row = await directory.get_team(conn, principal.tenant_id, team_id, today=datetime.now(UTC).date())
+    if row is None:
+        not_found("team", team_id)
+    return TeamRead(**row)
+
+
+@router.get("/{team_id}/scores", response_model=TeamScoresRead)
+async def team_scores(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    team_id: str,
+    granularity: Granularity = Granularity.DAY,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> TeamScoresRead:
+    """A team's score and counters per period (team rollups), oldest first."""
+    if not await directory.team_exists(conn, principal.tenant_id, team_id):
+        not_found("team", team_id)
+    first, last = await score_range(
+        conn, principal.tenant_id, "team", team_id, granularity, from_, to, options
+    )
+    rows = await metrics.period_scores(
+        conn,
+        principal.tenant_id,
+        level="team",
+        entity_id=team_id,
+        granularity=granularity,
+        first=first,
+        last=last,
+    )
+    return TeamScoresRead(
+        team_id=team_id, granularity=granularity, periods=[PeriodScoreRead(**r) for r in rows]
+    )

@@ -1,0 +1,413 @@
+"""Response and request bodies of the v1 API: ``*Read`` for one object, ``*Page`` for a cursor page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
+COUNTERS = (
+    "activities",
+    "dials",
+    "connects",
+    "conversations",
+    "talk_seconds",
+    "emails_sent",
+    "emails_received",
+    "buyer_replies",
+    "meetings_booked",
+    "meetings_held",
+    "meetings_cancelled",
+    "meetings_no_show",
+    "internal_meetings_held",
+)
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+class LeaderboardMetric(StrEnum):
+    """``score`` or any counter of the rollups."""
+
+    SCORE = "score"
+    ACTIVITIES = "activities"
+    DIALS = "dials"
+    CONNECTS = "connects"
+    CONVERSATIONS = "conversations"
+    TALK_SECONDS = "talk_seconds"
+    EMAILS_SENT = "emails_sent"
+    EMAILS_RECEIVED = "emails_received"
+    BUYER_REPLIES = "buyer_replies"
+    MEETINGS_BOOKED = "meetings_booked"
+    MEETINGS_HELD = "meetings_held"
+    MEETINGS_CANCELLED = "meetings_cancelled"
+    MEETINGS_NO_SHOW = "meetings_no_show"
+    INTERNAL_MEETINGS_HELD = "internal_meetings_held"
+
+
+class InsightKind(StrEnum):
+    AT_RISK_REP = "at_risk_rep"
+    STALE_DEAL = "stale_deal"
+    BRIGHT_SPOT = "bright_spot"
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class RepRead(BaseModel):
+    model_config = _examples(
+        {
+            "rep_id": "rep-1",
+            "name": "Ana Adams",
+            "active": True,
+            "manager_id": None,
+            "team_ids": ["team-east"],
+        }
+    )
+
+    rep_id: str
+    name: str
+    active: bool
+    manager_id: str | None
+    #: Teams the rep belongs to today.
+    team_ids: list[str]
+
+
+class RepPage(BaseModel):
+    items: list[RepRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class TeamRead(BaseModel):
+    model_config = _examples(
+        {"team_id": "team-east", "name": "East", "parent_id": None, "member_ids": ["rep-1", "rep-2"]}
+    )
+
+    team_id: str
+    name: str
+    parent_id: str | None
+    #: Reps on the team today.
+    member_ids: list[str]
+
+
+class TeamPage(BaseModel):
+    items: list[TeamRead]
+    next_cursor: str | None
+
+
+class PeriodScoreRead(BaseModel):
+    model_config = _examples(
+        {
+            "period_start": "2026-11-02",
+            "score": 8.0,
+            "counts": {"activities": 3, "dials": 2, "connects": 1},
+            "team_percentile": 75.0,
+            "baseline_score": 6.5,
+            "change_vs_baseline": 0.2308,
+        }
+    )
+
+    period_start: date
+    score: float
+    counts: dict[str, int]
+    #: Percentile of the rep within its team for the period (null for teams and when not computed).
+    team_percentile: float | None = None
+    baseline_score: float | None = None
+    #: Relative change against the baseline: 0.25 is 25 % above it.
+    change_vs_baseline: float | None = None
+
+
+class RepScoresRead(BaseModel):
+    rep_id: str
+    granularity: Granularity
+    periods: list[PeriodScoreRead]
+
+
+class TeamScoresRead(BaseModel):
+    team_id: str
+    granularity: Granularity
+    periods: list[PeriodScoreRead]
+
+
+class LeaderboardEntryRead(BaseModel):
+    rank: int
+    rep_id: str
+    name: str
+    value: float
+    score: float
+    team_percentile: float | None
+    change_vs_baseline: float | None
+
+
+class LeaderboardRead(BaseModel):
+    model_config = _examples(
+        {
+            "granularity": "week",
+            "period_start": "2026-11-02",
+            "metric": "score",
+            "team_id": "team-east",
+            "entries": [
+                {
+                    "rank": 1,
+                    "rep_id": "rep-1",
+                    "name": "Ana Adams",
+                    "value": 42.5,
+                    "score": 42.5,
+                    "team_percentile": 100.0,
+                    "change_vs_baseline": 0.12,
+                }
+            ],
+        }
+    )
+
+    granularity: Granularity
+    #: The period shown; null when the tenant has no data at or before the date.
+    period_start: date | None
+    metric: LeaderboardMetric
+    team_id: str | None
+    entries: list[LeaderboardEntryRead]
+
+
+class FunnelStepRead(BaseModel):
+    step: str
+    count: int
+    #: This step over the previous one; null for the first step and on a zero denominator.
+    ratio_to_previous: float | None
+
+
+class FunnelRead(BaseModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "rep_id": "rep-1",
+                    "team_id": None,
+                    "from": "2026-11-01",
+                    "to": "2026-11-28",
+                    "steps": [
+                        {"step": "dials", "count": 120, "ratio_to_previous": None},
+                        {"step": "connects", "count": 30, "ratio_to_previous": 0.25},
+                    ],
+                    "dials_per_deal_won": 60.0,
+                }
+            ]
+        },
+    )
+
+    rep_id: str | None
+    team_id: str | None
+    from_: date = Field(alias="from")
+    to: date
+    steps: list[FunnelStepRead]
+    dials_per_deal_won: float | None
+
+
+class InsightRead(BaseModel):
+    model_config = _examples(
+        {
+            "kind": "stale_deal",
+            "subject_id": "deal-7",
+            "subject_name": "Acme renewal",
+            "team_id": "team-east",
+            "period_start": None,
+            "reasons": ["no_recent_activity"],
+            "details": {"days_quiet": 19},
+            "computed_at": "2026-11-24T05:00:00Z",
+        }
+    )
+
+    kind: InsightKind
+    subject_id: str
+    subject_name: str
+    team_id: str | None
+    period_start: date | None
+    reasons: list[str]
+    details: dict[str, Any]
+    computed_at: datetime
+
+
+class InsightList(BaseModel):
+    kind: InsightKind
+    items: list[InsightRead]
+
+
+class AttributionRead(BaseModel):
+    model_config = _examples(
+        {
+            "status": "attributed",
+            "version": 2,
+            "deal_id": "deal-1",
+            "account_id": "acc-1",
+            "rep_id": "rep-1",
+            "team_id": "team-east",
+            "confidence": 0.92,
+            "rule_path": "contact.single_open_deal",
+            "runners_up": [{"deal_id": "deal-2", "score": 0.4}],
+            "is_override": False,
+            "decided_at": "2026-11-02T16:00:01Z",
+            "explanation": {"rule_path": "contact.single_open_deal", "steps": []},
+        }
+    )
+
+    status: str
+    version: int
+    deal_id: str | None
+    account_id: str | None
+    rep_id: str | None
+    team_id: str | None
+    confidence: float
+    rule_path: str | None
+    runners_up: list[dict[str, Any]]
+    is_override: bool
+    decided_at: datetime
+    explanation: dict[str, Any]
+
+
+class AttributionVersionRead(BaseModel):
+    version: int
+    status: str
+    deal_id: str | None
+    account_id: str | None
+    rep_id: str | None
+    team_id: str | None
+    confidence: float
+    is_override: bool
+    decided_at: datetime
+
+
+class ActivitySummaryRead(BaseModel):
+    """One row of a list or timeline: the activity and the headline of its attribution."""
+
+    activity_id: uuid.UUID
+    source: str
+    kind: str
+    direction: str
+    outcome: str
+    occurred_at: datetime
+    duration_seconds: int
+    status: str | None
+    rep_id: str | None
+    team_id: str | None
+    account_id: str | None
+    deal_id: str | None
+    confidence: float | None
+    rule_path: str | None
+    runners_up: list[dict[str, Any]]
+    is_override: bool
+
+
+class ActivityPage(BaseModel):
+    items: list[ActivitySummaryRead]
+    next_cursor: str | None
+
+
+class PendingOverrideRead(BaseModel):
+    deal_id: str | None
+    rep_id: str | None
+    account_id: str | None
+    set_by: str
+    set_at: datetime
+    reason: str | None
+
+
+class ActivityRead(BaseModel):
+    activity_id: uuid.UUID
+    payload: dict[str, Any]
+    attribution: AttributionRead | None
+    history: list[AttributionVersionRead]
+    #: The manual override on record, if any (applied as a sticky version by attribution).
+    override: PendingOverrideRead | None
+
+
+class DealRead(BaseModel):
+    deal_id: str
+    name: str
+    account_id: str | None
+    owner_rep_id: str | None
+    stage: str
+    amount: float | None
+    is_closed: bool
+    is_won: bool
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class DealSummaryRead(BaseModel):
+    activities: int
+    last_activity_at: datetime | None
+    engaged_contact_ids: list[str]
+    buyer_replies: int
+
+
+class DealTimelinePage(BaseModel):
+    deal: DealRead
+    summary: DealSummaryRead
+    items: list[ActivitySummaryRead]
+    next_cursor: str | None
+
+
+class AttributionOverrideCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"deal_id": "deal-2", "reason": "call was about the renewal"}]},
+    )
+
+    deal_id: str | None = Field(default=None, min_length=1, max_length=200)
+    rep_id: str | None = Field(default=None, min_length=1, max_length=200)
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+class AttributionOverrideRead(PendingOverrideRead):
+    activity_id: uuid.UUID
+    #: ``pending`` until attribution applies it as a new sticky version.
+    state: str = "pending"
+
+
+class ScoringModelRead(BaseModel):
+    version: int
+    created_at: datetime | None
+    created_by: str
+    #: The model itself (``libs.common.contracts.tenant_settings.ScoringModel``).
+    model: dict[str, Any]
+
+
+class InsightThresholdsRead(BaseModel):
+    #: 0 means the built-in defaults.
+    version: int
+    created_at: datetime | None
+    created_by: str
+    thresholds: dict[str, Any]
+
+
+class ProblemRead(BaseModel):
+    """An RFC 9457 problem, served as ``application/problem+json``."""
+
+    model_config = _examples(
+        {
+            "type": "about:blank",
+            "title": "Invalid request",
+            "status": 422,
+            "detail": "query to: must not be before from",
+            "instance": "/v1/reps/rep-1/scores",
+            "errors": [{"in": "query", "field": "to", "reason": "must not be before from"}],
+        }
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    #: For 422: one entry per invalid parameter, with ``in``, ``field`` and ``reason``.
+    errors: list[dict[str, Any]] = Field(default_factory=list)

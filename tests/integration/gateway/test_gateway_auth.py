@@ -1,0 +1,175 @@
+"""Credentials (API keys, HS256 and RS256 JWTs), scopes, rate limits and HTTP caching."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from gateway_support import HS256_SECRET, Keys, bearer, gateway_settings
+
+from libs.common.settings import DatabaseSettings
+from services.gateway.app import create_app
+from services.gateway.settings import GatewayOptions
+
+READ_ROUTES = (
+    "/v1/reps",
+    "/v1/reps/rep-1",
+    "/v1/reps/rep-1/scores",
+    "/v1/teams",
+    "/v1/teams/team-a",
+    "/v1/teams/team-a/scores",
+    "/v1/leaderboard",
+    "/v1/funnel?rep_id=rep-1&from=2026-11-01&to=2026-11-30",
+    "/v1/insights/at-risk-reps",
+    "/v1/insights/stale-deals",
+    "/v1/insights/bright-spots",
+    "/v1/deals/deal-1/activities",
+    "/v1/activities",
+    "/v1/scoring-model",
+    "/v1/insight-thresholds",
+    "/v1/stream/leaderboard",
+)
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "sub": "user-7",
+        "tenant": "acme",
+        "iss": "https://idp.example",
+        "aud": "spm",
+        "exp": now + 300,
+    } | extra
+
+
+async def test_every_route_refuses_missing_and_wrong_scope_credentials(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    for path in READ_ROUTES:
+        missing = await gateway.get(path)
+        assert missing.status_code == 401, path
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.headers["www-authenticate"] == "Bearer"
+        garbage = await gateway.get(path, headers=bearer("spm_read_nope_nope"))
+        assert garbage.status_code == 401, path
+        ingest = await gateway.get(path, headers=bearer(keys.ingest))
+        assert ingest.status_code == 403, path
+        assert ingest.json()["detail"] == "this credential lacks the `read` scope"
+
+
+async def test_hs256_jwt_reads_its_tenant_only(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    token = jwt.encode(_claims(), HS256_SECRET, algorithm="HS256")
+    mine = await gateway.get("/v1/reps/rep-1", headers=bearer(token))
+    assert mine.status_code == 200
+    theirs = await gateway.get("/v1/reps/rep-9", headers=bearer(token))
+    assert theirs.status_code == 404
+    reader_put = await gateway.put("/v1/insight-thresholds", json={}, headers=bearer(token))
+    assert reader_put.status_code == 403
+    admin = jwt.encode(_claims(role="admin"), HS256_SECRET, algorithm="HS256")
+    saved = await gateway.put("/v1/insight-thresholds", json={}, headers=bearer(admin))
+    assert saved.status_code == 200
+    assert saved.json()["created_by"] == "jwt:user-7"
+
+
+async def test_rs256_jwt_with_a_generated_key(
+    gateway: httpx.AsyncClient, keys: Keys, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    token = jwt.encode(_claims(tenant="globex"), rsa_key, algorithm="RS256")
+    response = await gateway.get("/v1/reps", headers=bearer(token))
+    assert response.status_code == 200
+    assert [r["rep_id"] for r in response.json()["items"]] == ["rep-9"]
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(_claims(), stranger, algorithm="RS256")
+    assert (await gateway.get("/v1/reps", headers=bearer(forged))).status_code == 401
+
+
+async def test_invalid_jwts_are_unauthorized(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    for token in (
+        jwt.encode(_claims(exp=int(time.time()) - 60), HS256_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(aud="someone-else"), HS256_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(iss="https://evil.example"), HS256_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(role="owner"), HS256_SECRET, algorithm="HS256"),
+        jwt.encode({k: v for k, v in _claims().items() if k != "tenant"}, HS256_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(), "another-secret-of-at-least-32-bytes!!", algorithm="HS256"),
+        "not.a.jwt",
+    ):
+        response = await gateway.get("/v1/reps", headers=bearer(token))
+        assert response.status_code == 401
+
+
+async def test_etag_and_cache_control(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    first = await gateway.get("/v1/leaderboard", headers=bearer(keys.read))
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"')
+    assert first.headers["cache-control"] == "private, max-age=10"
+    again = await gateway.get("/v1/leaderboard", headers={**bearer(keys.read), "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    other = await gateway.get(
+        "/v1/leaderboard?metric=dials", headers={**bearer(keys.read), "If-None-Match": etag}
+    )
+    assert other.status_code == 200
+    assert other.headers["etag"] != etag
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    app = create_app(
+        gateway_settings(database_settings, gateway_options.model_copy(update={"rate_limit_per_minute": 3}))
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        statuses = [(await client.get("/v1/teams", headers=bearer(keys.read))).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = await client.get("/v1/teams", headers=bearer(keys.read))
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert limited.headers["retry-after"] == "20"
+        # The bucket is per key: another credential is unaffected.
+        assert (await client.get("/v1/teams", headers=bearer(keys.admin))).status_code == 200
+
+
+async def test_dashboard_is_served_without_credentials(gateway: httpx.AsyncClient) -> None:
+    page = await gateway.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/app.js">' in page.text
+    script = await gateway.get("/static/app.js")
+    assert script.status_code == 200
+    assert "access_token" in script.text
+    assert (await gateway.get("/static/style.css")).status_code == 200
+
+
+async def test_cors_is_configurable(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    origin = "https://dash.example"
+    options = gateway_options.model_copy(update={"cors_origins": [origin]})
+    app = create_app(gateway_settings(database_settings, options))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        preflight = await client.options(
+            "/v1/leaderboard",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "Authorization",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        read = await client.get("/v1/leaderboard", headers={**bearer(keys.read), "Origin": origin})
+        assert read.headers["access-control-allow-origin"] == origin
+        assert "ETag" in read.headers["access-control-expose-headers"]
+        stranger = await client.get(
+            "/v1/leaderboard", headers={**bearer(keys.read), "Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in stranger.headers

@@ -1,0 +1,127 @@
+"""Reps and teams: lists paginated to the end, single objects, scores, and tenant isolation."""
+
+from __future__ import annotations
+
+import httpx
+from gateway_support import Keys, bearer
+
+
+async def test_reps_paginate_to_the_end_with_exact_pages(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    seen: list[str] = []
+    pages: list[int] = []
+    url = "/v1/reps?limit=3"
+    while True:
+        response = await gateway.get(url, headers=bearer(keys.read))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(len(body["items"]))
+        seen += [rep["rep_id"] for rep in body["items"]]
+        if body["next_cursor"] is None:
+            break
+        url = f"/v1/reps?limit=3&cursor={body['next_cursor']}"
+    assert pages == [3, 1]
+    assert seen == ["rep-1", "rep-2", "rep-3", "rep-4"]
+
+
+async def test_rep_read_lists_current_teams(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    response = await gateway.get("/v1/reps/rep-4", headers=bearer(keys.read))
+    assert response.status_code == 200
+    # rep-4 left Beta for Alpha on 2026-11-05, before today.
+    assert response.json() == {
+        "rep_id": "rep-4",
+        "name": "Dee Diaz",
+        "active": True,
+        "manager_id": None,
+        "team_ids": ["team-a"],
+    }
+    members = await gateway.get("/v1/reps?team_id=team-a", headers=bearer(keys.read))
+    assert [r["rep_id"] for r in members.json()["items"]] == ["rep-1", "rep-2", "rep-4"]
+
+
+async def test_teams_list_and_read(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    page = await gateway.get("/v1/teams?limit=1", headers=bearer(keys.read))
+    assert [t["team_id"] for t in page.json()["items"]] == ["team-a"]
+    last = await gateway.get(
+        f"/v1/teams?limit=1&cursor={page.json()['next_cursor']}", headers=bearer(keys.read)
+    )
+    assert [t["team_id"] for t in last.json()["items"]] == ["team-b"]
+    assert last.json()["next_cursor"] is None
+    team = await gateway.get("/v1/teams/team-a", headers=bearer(keys.read))
+    assert team.json() == {
+        "team_id": "team-a",
+        "name": "Alpha",
+        "parent_id": None,
+        "member_ids": ["rep-1", "rep-2", "rep-4"],
+    }
+
+
+async def test_rep_scores_carry_period_stats(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    response = await gateway.get(
+        "/v1/reps/rep-1/scores?granularity=week&from=2026-10-01&to=2026-11-30", headers=bearer(keys.read)
+    )
+    assert response.status_code == 200
+    periods = response.json()["periods"]
+    assert [(p["period_start"], p["score"], p["counts"]["dials"]) for p in periods] == [
+        ("2026-10-26", 5.0, 3),
+        ("2026-11-02", 32.0, 16),
+    ]
+    assert periods[0]["team_percentile"] is None
+    assert periods[1]["team_percentile"] == 50.0
+    assert periods[1]["baseline_score"] == 20.0
+    assert periods[1]["change_vs_baseline"] == 0.6
+    # Without a range the scores end at the latest period with data.
+    days = await gateway.get("/v1/reps/rep-1/scores", headers=bearer(keys.read))
+    assert [p["period_start"] for p in days.json()["periods"]] == ["2026-11-02", "2026-11-03"]
+
+
+async def test_team_scores(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    response = await gateway.get("/v1/teams/team-a/scores?granularity=week", headers=bearer(keys.read))
+    assert response.status_code == 200
+    [week] = response.json()["periods"]
+    assert week["period_start"] == "2026-11-02"
+    assert week["score"] == 72.0
+    assert week["counts"]["dials"] == 21
+    assert week["team_percentile"] is None
+
+
+async def test_score_parameters_are_validated_by_name(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    backwards = await gateway.get(
+        "/v1/reps/rep-1/scores?from=2026-11-05&to=2026-11-01", headers=bearer(keys.read)
+    )
+    assert backwards.status_code == 422
+    assert backwards.headers["content-type"] == "application/problem+json"
+    assert backwards.json()["errors"] == [{"in": "query", "field": "to", "reason": "must not be before from"}]
+    too_long = await gateway.get(
+        "/v1/teams/team-a/scores?from=2026-01-01&to=2026-11-01", headers=bearer(keys.read)
+    )
+    assert too_long.status_code == 422
+    assert too_long.json()["errors"][0]["field"] == "from"
+    granularity = await gateway.get("/v1/reps/rep-1/scores?granularity=year", headers=bearer(keys.read))
+    assert granularity.status_code == 422
+    assert granularity.json()["errors"][0]["field"] == "granularity"
+    limit = await gateway.get("/v1/reps?limit=101", headers=bearer(keys.read))
+    assert limit.status_code == 422
+    assert limit.json()["errors"] == [{"in": "query", "field": "limit", "reason": "must be at most 100"}]
+    zero = await gateway.get("/v1/reps?limit=0", headers=bearer(keys.read))
+    assert zero.json()["errors"][0]["field"] == "limit"
+    cursor = await gateway.get("/v1/teams?cursor=not-a-cursor", headers=bearer(keys.read))
+    assert cursor.status_code == 422
+    assert cursor.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_another_tenants_objects_are_not_found(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    for path in (
+        "/v1/reps/rep-9",
+        "/v1/reps/rep-9/scores",
+        "/v1/teams/team-z",
+        "/v1/teams/team-z/scores",
+    ):
+        theirs = await gateway.get(path, headers=bearer(keys.read))
+        missing = await gateway.get(
+            path.replace("-9", "-404").replace("-z", "-404"), headers=bearer(keys.read)
+        )
+        assert theirs.status_code == missing.status_code == 404, path
+        assert theirs.json()["title"] == missing.json()["title"] == "Not found"
+    # And the other tenant sees only its own.
+    reps = await gateway.get("/v1/reps", headers=bearer(keys.other_read))
+    assert [r["rep_id"] for r in reps.json()["items"]] == ["rep-9"]

@@ -1,0 +1,146 @@
+"""A manual override travels gateway -> broker -> attribution and reads back as a sticky version."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from gateway_support import bearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+
+T0 = "2026-11-02T15:00:00Z"
+
+CRM = {
+    "source": "test",
+    "entities": [
+        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": T0},
+        {
+            "entity_type": "rep",
+            "id": "rep-1",
+            "name": "Ana",
+            "emails": ["ana@seller.example"],
+            "updated_at": T0,
+        },
+        {
+            "entity_type": "team_membership",
+            "id": "m1",
+            "rep_id": "rep-1",
+            "team_id": "team-a",
+            "valid_from": "2026-01-01",
+            "updated_at": T0,
+        },
+        {
+            "entity_type": "account",
+            "id": "acc-1",
+            "name": "Buyer",
+            "domains": ["buyer.example"],
+            "updated_at": T0,
+        },
+        {
+            "entity_type": "contact",
+            "id": "con-1",
+            "emails": ["bo@buyer.example"],
+            "account_id": "acc-1",
+            "updated_at": T0,
+        },
+        *(
+            {
+                "entity_type": "deal",
+                "id": deal_id,
+                "name": deal_id,
+                "account_id": "acc-1",
+                "owner_rep_id": "rep-1",
+                "stage": "proposal",
+                "created_at": "2026-10-01T00:00:00Z",
+                "updated_at": T0,
+                "contacts": [{"contact_id": "con-1", "role": "champion"}] if deal_id == "deal-1" else [],
+            }
+            for deal_id in ("deal-1", "deal-2")
+        ),
+    ],
+}
+
+EMAIL = {
+    "source": "mail",
+    "external_id": "m-1",
+    "kind": "email",
+    "direction": "outbound",
+    "outcome": "sent",
+    "occurred_at": "2026-11-02T16:00:00Z",
+    "participants": [
+        {"email": "ana@seller.example", "role": "from"},
+        {"email": "bo@buyer.example", "role": "to"},
+    ],
+}
+
+
+async def _poll(client: httpx.AsyncClient, url: str, key: str, done: Callable[[Any], bool]) -> Any:
+    deadline = time.monotonic() + 60
+    body: Any = None
+    while time.monotonic() < deadline:
+        response = await client.get(url, headers=bearer(key))
+        if response.status_code == 200:
+            body = response.json()
+            if done(body):
+                return body
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not reached within 60 s; last body: {body}")
+
+
+async def test_override_is_applied_by_attribution_and_visible_in_the_activity(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, "acme", TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    services = ("ingest", "attribution", "gateway")
+    async with in_process_stack(kafka_settings, database_settings, services=services) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=CRM, headers=bearer(keys["ingest"]))
+        assert crm.status_code == 202, crm.text
+        await _poll(stack.gateway, "/v1/deals/deal-2/activities", keys["read"], lambda b: True)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [EMAIL]}, headers=bearer(keys["ingest"])
+        )
+        assert posted.status_code == 202, posted.text
+        listed = await _poll(
+            stack.gateway, "/v1/activities", keys["read"], lambda b: b["items"] and b["items"][0]["status"]
+        )
+        activity_id = listed["items"][0]["activity_id"]
+        before = (
+            await stack.gateway.get(f"/v1/activities/{activity_id}", headers=bearer(keys["read"]))
+        ).json()
+        assert before["attribution"]["deal_id"] == "deal-1"
+        assert before["attribution"]["is_override"] is False
+
+        override = await stack.gateway.put(
+            f"/v1/activities/{activity_id}/attribution",
+            json={"deal_id": "deal-2", "reason": "about the expansion"},
+            headers=bearer(keys["admin"]),
+        )
+        assert override.status_code == 202, override.text
+        pending = override.json()
+        assert pending["state"] == "pending"
+        assert pending["deal_id"] == "deal-2"
+        assert pending["set_by"] == "_".join(keys["admin"].split("_")[:3])
+
+        after = await _poll(
+            stack.gateway,
+            f"/v1/activities/{activity_id}",
+            keys["read"],
+            lambda b: b["attribution"]["is_override"],
+        )
+        assert after["attribution"]["deal_id"] == "deal-2"
+        assert after["attribution"]["version"] == before["attribution"]["version"] + 1
+        assert [h["deal_id"] for h in after["history"]][-2:] == ["deal-1", "deal-2"]
+        assert after["override"]["reason"] == "about the expansion"
+        timeline = await _poll(
+            stack.gateway, "/v1/deals/deal-2/activities", keys["read"], lambda b: len(b["items"]) == 1
+        )
+        assert timeline["items"][0]["is_override"] is True

@@ -1,0 +1,161 @@
+"""Pure parts of the gateway: JWT principals, token buckets, funnel arithmetic, cursors, ETags."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from libs.common.tenancy import Scope
+from libs.common.web import Problem
+from services.gateway.auth import _jwt_principal
+from services.gateway.caching import _matches, weak_etag
+from services.gateway.deps import decode_cursor, encode_cursor
+from services.gateway.domain.funnel import funnel_steps
+from services.gateway.ratelimit import RateLimiter
+from services.gateway.settings import GatewayOptions
+
+SECRET = "unit-test-hs256-secret-with-32-bytes!!"  # a fixture value
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "u1", "tenant": "acme", "exp": int(time.time()) + 60} | extra
+
+
+def test_hs256_reader_and_admin_roles() -> None:
+    options = GatewayOptions(jwt_hs256_secret=SECRET)
+    reader = _jwt_principal(jwt.encode(_claims(), SECRET, algorithm="HS256"), options)
+    assert reader is not None
+    assert (reader.tenant_id, reader.scopes, reader.key_id) == ("acme", frozenset({Scope.READ}), "jwt:u1")
+    admin = _jwt_principal(jwt.encode(_claims(role="admin"), SECRET, algorithm="HS256"), options)
+    assert admin is not None
+    assert admin.scopes == frozenset({Scope.READ, Scope.ADMIN})
+
+
+def test_rs256_with_a_generated_key_and_algorithm_confusion_refused() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    options = GatewayOptions(jwt_rs256_public_key=public.decode())
+    principal = _jwt_principal(jwt.encode(_claims(tenant="globex"), key, algorithm="RS256"), options)
+    assert principal is not None
+    assert principal.tenant_id == "globex"
+    # Without an HS256 secret configured, an HS256 token is never accepted.
+    assert _jwt_principal(jwt.encode(_claims(), SECRET, algorithm="HS256"), options) is None
+
+
+def test_jwts_without_required_claims_are_refused() -> None:
+    options = GatewayOptions(jwt_hs256_secret=SECRET, jwt_audience="spm")
+    no_exp = {"sub": "u1", "tenant": "acme", "aud": "spm"}
+    assert _jwt_principal(jwt.encode(no_exp, SECRET, algorithm="HS256"), options) is None
+    assert (
+        _jwt_principal(jwt.encode(_claims(aud="spm", tenant=7), SECRET, algorithm="HS256"), options) is None
+    )
+    assert _jwt_principal(jwt.encode(_claims(), SECRET, algorithm="HS256"), options) is None  # no audience
+    assert _jwt_principal(jwt.encode(_claims(aud="spm"), SECRET, algorithm="HS256"), options) is not None
+    assert _jwt_principal(jwt.encode(_claims(aud="spm"), SECRET, algorithm="HS256"), GatewayOptions()) is None
+
+
+def test_token_bucket_refills_continuously() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])
+    assert [limiter.take("k") for _ in range(60)] == [None] * 60
+    assert limiter.take("k") == pytest.approx(1.0)
+    assert limiter.take("other") is None
+    now[0] = 0.5
+    assert limiter.take("k") == pytest.approx(0.5)
+    now[0] = 2.0
+    assert limiter.take("k") is None
+    assert limiter.remaining("k") == 1
+    assert limiter.remaining("never-seen") == 60
+
+
+def test_funnel_ratios_and_zero_denominators() -> None:
+    steps, dials_per_deal = funnel_steps(
+        {
+            "dials": 40,
+            "connects": 10,
+            "conversations": 5,
+            "meetings_booked": 2,
+            "meetings_held": 0,
+            "deals_won": 0,
+        }
+    )
+    assert [(s["step"], s["count"], s["ratio_to_previous"]) for s in steps] == [
+        ("dials", 40, None),
+        ("connects", 10, 0.25),
+        ("conversations", 5, 0.5),
+        ("meetings_booked", 2, 0.4),
+        ("meetings_held", 0, 0.0),
+        ("deals_won", 0, None),
+    ]
+    assert dials_per_deal is None
+    assert funnel_steps({"dials": 30, "deals_won": 4})[1] == 7.5
+
+
+def test_cursor_round_trip_and_tampering() -> None:
+    cursor = encode_cursor(["2026-11-02T09:00:00+00:00", "a1"])
+    assert decode_cursor(cursor, 2) == ["2026-11-02T09:00:00+00:00", "a1"]
+    for bad in ("%%%", encode_cursor(["only-one"]), encode_cursor([1, 2]), "bm90IGpzb24"):
+        with pytest.raises(Problem) as caught:
+            decode_cursor(bad, 2)
+        assert caught.value.status == 422
+        assert caught.value.errors == [
+            {"in": "query", "field": "cursor", "reason": "is not a cursor this API issued"}
+        ]
+
+
+def test_weak_etags_match_weakly() -> None:
+    tag = weak_etag(b'{"a":1}')
+    assert tag.startswith('W/"')
+    assert tag.endswith('"')
+    assert weak_etag(b'{"a":1}') == tag
+    assert weak_etag(b'{"a":2}') != tag
+    assert _matches(tag, tag)
+    assert _matches(tag.removeprefix("W/"), tag)
+    assert _matches(f'"other", {tag}', tag)
+    assert _matches("*", tag)
+    assert not _matches('W/"other"', tag)
+
+
+def test_openapi_documents_every_route_with_read_and_page_schemas() -> None:
+    from services.gateway.app import create_app
+
+    schema = create_app().openapi()
+    assert set(schema["paths"]) >= {
+        "/v1/reps",
+        "/v1/reps/{rep_id}",
+        "/v1/reps/{rep_id}/scores",
+        "/v1/teams",
+        "/v1/teams/{team_id}",
+        "/v1/teams/{team_id}/scores",
+        "/v1/leaderboard",
+        "/v1/funnel",
+        "/v1/insights/at-risk-reps",
+        "/v1/insights/stale-deals",
+        "/v1/insights/bright-spots",
+        "/v1/deals/{deal_id}/activities",
+        "/v1/activities",
+        "/v1/activities/{activity_id}",
+        "/v1/activities/{activity_id}/attribution",
+        "/v1/scoring-model",
+        "/v1/insight-thresholds",
+        "/v1/stream/leaderboard",
+    }
+    components = schema["components"]["schemas"]
+    assert {"RepRead", "RepPage", "LeaderboardRead", "ActivityPage", "DealTimelinePage", "FunnelRead"} <= set(
+        components
+    )
+    assert components["LeaderboardRead"]["examples"][0]["entries"][0]["rep_id"] == "rep-1"
+    stream_params = {p["name"] for p in schema["paths"]["/v1/stream/leaderboard"]["get"]["parameters"]}
+    assert "access_token" in stream_params
+    plain_params = {p["name"] for p in schema["paths"]["/v1/leaderboard"]["get"]["parameters"]}
+    assert "access_token" not in plain_params
+    problem = schema["paths"]["/v1/leaderboard"]["get"]["responses"]["422"]["content"]
+    assert set(problem) == {"application/problem+json"}
+    assert "errors" in problem["application/problem+json"]["schema"]["properties"]
