@@ -9,11 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM once it has shut down, so a process that drained
+    cleanly would still die by the signal (exit -15), which an orchestrator counts as a crash.
+    We only record the request to exit; ``serve`` decides the exit code."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
 
 def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> int:
@@ -29,7 +42,7 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> 
         loop="uvloop",
         http="httptools",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     app.state.fatal = asyncio.Event()
 
     async def main() -> int:

@@ -143,7 +143,15 @@ class ConsumerRunner:
             max_poll_records=self.policy.max_batch_size,
             session_timeout_ms=self.policy.session_timeout_ms,
             max_poll_interval_ms=self.policy.max_poll_interval_ms,
-            **connection_options(self.kafka),
+            rebalance_timeout_ms=self.policy.rebalance_timeout_ms,
+            **{
+                **connection_options(self.kafka),
+                # A broker may hold a JoinGroup until the rebalance completes: the request
+                # must outlive the rebalance timeout or the member re-joins forever.
+                "request_timeout_ms": max(
+                    self.kafka.request_timeout_ms, self.policy.rebalance_timeout_ms + 10_000
+                ),
+            },
         )
         consumer.subscribe(topics=list(self._by_physical), listener=_CommitOnRevoke(self))
         self._consumer = consumer
@@ -190,6 +198,7 @@ class ConsumerRunner:
         if not batch:
             return
         started = time.monotonic()
+        poison_before = sum(self._recent_poison)
         decoded: list[ConsumedMessage[Any]] = []
         poison: list[tuple[_Raw, str]] = []
         for raw in batch:
@@ -203,13 +212,14 @@ class ConsumerRunner:
         for message, reason in ((r.message, r.reason) for r in rejected):
             poison.append((self._raw_of(batch, message), reason))
             self._recent_poison.append(True)
-        for raw, reason in poison:
+        for index, (raw, reason) in enumerate(poison):
+            # Checked before each send, so a bad batch cannot push more than the limit to the DLQ.
+            if poison_before + index + 1 > self.policy.dlq_limit:
+                raise DlqLimitExceeded(
+                    f"more than {self.policy.dlq_limit} poison messages within the last "
+                    f"{len(self._recent_poison)}: stopping without committing; inspect the DLQ and the last deploy"
+                )
             await self._dead_letter(raw, reason)
-        if sum(self._recent_poison) > self.policy.dlq_limit:
-            raise DlqLimitExceeded(
-                f"{sum(self._recent_poison)} poison messages within the last {len(self._recent_poison)}: "
-                "stopping without committing; inspect the DLQ and the last deploy"
-            )
         for raw in batch:
             current = self._pending.get(raw.tp, -1)
             self._pending[raw.tp] = max(current, raw.offset + 1)
@@ -276,7 +286,8 @@ class ConsumerRunner:
 
     async def _dead_letter(self, raw: _Raw, reason: str) -> None:
         topic = self._by_physical[raw.tp.topic]
-        headers = [h for h in raw.headers if not h[0].startswith("dlq_")]
+        # Earlier provenance is replaced, but the replay count survives: it caps `spm dlq replay`.
+        headers = [h for h in raw.headers if not h[0].startswith("dlq_") or h[0] == "dlq_replays"]
         headers += [
             ("dlq_source_topic", raw.tp.topic.encode()),
             ("dlq_partition", str(raw.tp.partition).encode()),

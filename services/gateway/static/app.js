@@ -67,6 +67,15 @@ function addDays(day, days) {
   return isoDay(date);
 }
 
+const PERIOD_DAYS = { day: 1, week: 7, month: 31, quarter: 92 };
+
+function inProgress(granularity, periodStart) {
+  if (!periodStart) return false;
+  const today = isoDay(new Date());
+  if (granularity === "month") return periodStart.slice(0, 7) === today.slice(0, 7);
+  return addDays(periodStart, PERIOD_DAYS[granularity] ?? 1) > today;
+}
+
 function fmt(value) {
   if (value === null || value === undefined) return "–";
   return Number.isInteger(value) ? value.toLocaleString() : value.toLocaleString(undefined, { maximumFractionDigits: 1 });
@@ -151,13 +160,17 @@ async function loadLeaderboard() {
 function renderLeaderboard(board) {
   const metricLabel = $("metric").selectedOptions[0].textContent;
   $("metric-head").textContent = metricLabel;
-  $("period-label").textContent = board.period_start ? `${board.granularity} starting ${board.period_start}` : "";
+  const running = inProgress(board.granularity, board.period_start);
+  $("period-label").textContent = board.period_start
+    ? `${board.granularity} starting ${board.period_start}${running ? " (in progress)" : ""}`
+    : "";
   const body = $("leaderboard").querySelector("tbody");
   const top = Math.max(1, ...board.entries.map((e) => e.value));
   clear(
     body,
     ...board.entries.map((entry) => {
-      const change = entry.change_vs_baseline;
+      // A period still running is not compared with full past periods: it would read as a slump.
+      const change = running ? null : entry.change_vs_baseline;
       const delta =
         change === null
           ? el("span", { class: "delta muted", text: "–" })
