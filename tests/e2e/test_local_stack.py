@@ -21,9 +21,7 @@ DEMO = {"SPM_DEMO_REPS": "4", "SPM_DEMO_DAYS": "10", "SPM_DEMO_ACCOUNTS": "20"}
 
 def _expected_activities(rep_email: str) -> int:
     dataset = generate_demo(seed=7, reps=4, days=10, accounts=20)
-    return sum(
-        1 for a in dataset.activities if any(p.get("email") == rep_email for p in a["participants"])
-    )
+    return sum(1 for a in dataset.activities if any(p.get("email") == rep_email for p in a["participants"]))
 
 
 def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path) -> None:
@@ -72,5 +70,7 @@ def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path)
         code = process.wait(60)
         log.close()
     assert code == 0, (tmp_path / "spm-up.log").read_text()
-    survivors = [pid for pid in descendants if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    survivors = [
+        pid for pid in descendants if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+    ]
     assert survivors == []

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from attribution_support import (
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.attribution.adapters.reference_loader import load_reference_rows
+
+from .attribution_support import (
     TENANT,
     RecordingProducer,
     activity,
@@ -19,10 +24,6 @@ from attribution_support import (
     set_tenant_settings,
     summary,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from services.attribution.adapters.reference_loader import load_reference_rows
 
 T0 = "2026-11-01T00:00:00Z"
 

@@ -3,7 +3,11 @@ parked activities are re-matched, and manual overrides stick."""
 
 from __future__ import annotations
 
-from attribution_support import (
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+
+from .attribution_support import (
     RecordingProducer,
     baseline,
     create_tenant,
@@ -15,9 +19,6 @@ from attribution_support import (
     override,
     summary,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from libs.common.topics import ACTIVITY_ATTRIBUTED
 
 
 async def test_a_redelivered_batch_publishes_nothing_and_events_are_keyed_by_tenant_and_rep(

@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 
 import typer
 from aiokafka import AIOKafkaConsumer
-from attribution_support import (
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.kafka.clients import connection_options, make_producer
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+from services.attribution.reattribution import reattribute
+from spm.commands.reattribute import register
+
+from .attribution_support import (
     TENANT,
     RecordingProducer,
     activity,
@@ -24,15 +34,6 @@ from attribution_support import (
     set_tenant_settings,
     summary,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
-
-from libs.common.contracts.attribution import ActivityAttributedV1
-from libs.common.kafka.clients import connection_options, make_producer
-from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.topics import ACTIVITY_ATTRIBUTED
-from services.attribution.reattribution import reattribute
-from spm.commands.reattribute import register
 
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 6, tzinfo=UTC)

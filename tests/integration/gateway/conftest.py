@@ -8,13 +8,14 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gateway_support import HS256_SECRET, Keys, gateway_settings, seed_acme, seed_globex, seed_tenant
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings
 from libs.common.testing.stack import TEST_SECRET_KEY
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
+
+from .gateway_support import HS256_SECRET, Keys, gateway_settings, seed_acme, seed_globex, seed_tenant
 
 
 @pytest.fixture(scope="session")

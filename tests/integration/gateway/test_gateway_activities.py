@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from gateway_support import ACTIVITY_COUNT, Keys, activity_id, bearer
+
+from .gateway_support import ACTIVITY_COUNT, Keys, activity_id, bearer
 
 
 async def _all_pages(client: httpx.AsyncClient, url: str, key: str) -> tuple[list[int], list[str]]:

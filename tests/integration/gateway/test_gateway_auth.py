@@ -8,11 +8,12 @@ from typing import Any
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gateway_support import HS256_SECRET, Keys, bearer, gateway_settings
 
 from libs.common.settings import DatabaseSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
+
+from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings
 
 READ_ROUTES = (
     "/v1/reps",

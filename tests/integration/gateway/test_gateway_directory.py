@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from gateway_support import Keys, bearer
+
+from .gateway_support import Keys, bearer
 
 
 async def test_reps_paginate_to_the_end_with_exact_pages(gateway: httpx.AsyncClient, keys: Keys) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from gateway_support import Keys, bearer
+
+from .gateway_support import Keys, bearer
 
 
 def _ranking(body: dict[str, object]) -> list[tuple[int, str, float]]:

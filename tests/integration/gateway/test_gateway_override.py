@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from gateway_support import bearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+
+from .gateway_support import bearer
 
 T0 = "2026-11-02T15:00:00Z"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from gateway_support import Keys, bearer
 
 from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL, InsightThresholds
+
+from .gateway_support import Keys, bearer
 
 
 async def test_scoring_model_defaults_then_versions(gateway: httpx.AsyncClient, keys: Keys) -> None:

@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from gateway_support import Keys, bearer, gateway_settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
+
+from .gateway_support import Keys, bearer, gateway_settings
 
 
 @asynccontextmanager

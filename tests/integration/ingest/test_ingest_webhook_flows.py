@@ -11,7 +11,14 @@ import socket
 import time
 from typing import Any
 
-from ingest_integration_support import (
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+
+from .ingest_integration_support import (
     NOW_SECONDS,
     SECRETS,
     TENANT_SETTINGS,
@@ -27,12 +34,6 @@ from ingest_integration_support import (
     sign,
     url_for,
 )
-from prometheus_client import REGISTRY
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from libs.common.contracts.activities import activity_id_for
-from libs.common.settings import DatabaseSettings, KafkaSettings
 
 ANA = "ana.seller@acme.example"
 BO = "bo.buyer@globex.example"

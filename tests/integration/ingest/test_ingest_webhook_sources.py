@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from ingest_integration_support import (
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from services.ingest.handlers import redact_body_secrets
+
+from .ingest_integration_support import (
     NOW_SECONDS,
     ORGANIZATION_ID,
     SECRETS,
@@ -24,10 +29,6 @@ from ingest_integration_support import (
     sign,
     url_for,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from libs.common.settings import DatabaseSettings, KafkaSettings
-from services.ingest.handlers import redact_body_secrets
 
 ANA = "ana.seller@acme.example"
 BO = "bo.buyer@globex.example"

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from metrics_support import attributed, create_tenant, envelope_of, rollup_rows, save_scoring_model
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +21,8 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.metrics.app import create_app
 from services.metrics.domain.scoring import ScoredActivity, ScoringModel
 from services.metrics.settings import MetricsOptions, MetricsServiceSettings
+
+from .metrics_support import attributed, create_tenant, envelope_of, rollup_rows, save_scoring_model
 
 T = TypeVar("T")
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from metrics_support import apply, attributed, create_tenant
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +17,8 @@ from libs.common.contracts.attribution import ActivityAttributedV1
 from services.metrics.adapters import read_models
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.refresher import ReadModelRefresher, refresh_tenant
+
+from .metrics_support import apply, attributed, create_tenant
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday: the last complete week began 16 Nov
 LAST_WEEK = date(2026, 11, 16)

@@ -8,7 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from metrics_support import (
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
+from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
+from services.metrics.domain.definitions import MetricSettings
+from services.metrics.domain.reference import reference_aggregates
+from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL
+
+from .metrics_support import (
     Cell,
     apply,
     attributed,
@@ -19,14 +28,6 @@ from metrics_support import (
     rollup_rows,
     without_activities,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
-from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
-from services.metrics.domain.definitions import MetricSettings
-from services.metrics.domain.reference import reference_aggregates
-from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL
 
 LA = "America/Los_Angeles"
 

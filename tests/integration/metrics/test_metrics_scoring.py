@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from metrics_support import (
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityKind
+from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
+from services.metrics.domain.scoring import ScoredActivity, ScoringModel
+from services.metrics.refresher import ReadModelRefresher
+
+from .metrics_support import (
     apply,
     attributed,
     contribution_rows,
@@ -15,13 +23,6 @@ from metrics_support import (
     save_scoring_model,
     weighted,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from libs.common.contracts.activities import ActivityKind
-from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
-from services.metrics.domain.scoring import ScoredActivity, ScoringModel
-from services.metrics.refresher import ReadModelRefresher
 
 # Weights that are exact in binary floating point, so sums are exact whatever their order.
 CALLS_FIRST = ScoringModel(
