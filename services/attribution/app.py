@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.db.engine import database_reachable, make_engine
-from libs.common.health import health_router
-from libs.common.kafka.clients import broker_reachable, make_producer
-from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, Rejected
-from libs.common.kafka.service import running_consumer, start_producer_with_retry
+from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
+from libs.common.kafka.service import consumer_app
 from services.attribution.consumer import CONSUMES
 from services.attribution.handlers import AttributionDeps, handle_batch
 from services.attribution.settings import AttributionSettings
@@ -24,10 +23,9 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
     settings = settings or AttributionSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database, SERVICE)
-        producer = make_producer(settings.kafka, SERVICE)
-        await start_producer_with_retry(producer)
+    async def wire(
+        _app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
+    ) -> AsyncIterator[BatchHandler]:
         deps = AttributionDeps(
             engine, producer, settings.kafka.topic_prefix, settings.attribution.rematch_limit
         )
@@ -35,31 +33,14 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
 
-        runner = ConsumerRunner(
-            service=SERVICE,
-            group_id=settings.attribution.group_id,
-            topics=CONSUMES,
-            handler=handler,
-            kafka=settings.kafka,
-            policy=settings.consumer,
-            producer=producer,
-        )
-        app.state.engine = engine
-        app.state.runner = runner
-        try:
-            async with running_consumer(app, runner):
-                yield
-        finally:
-            await producer.stop()
-            await engine.dispose()
+        yield handler
 
-    app = FastAPI(title="SPM attribution", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    async def _kafka() -> bool:
-        return await broker_reachable(settings.kafka)
-
-    async def _db() -> bool:
-        return await database_reachable(app.state.engine)
-
-    app.include_router(health_router(SERVICE, {"kafka": _kafka, "database": _db}))
-    return app
+    return consumer_app(
+        service=SERVICE,
+        title="SPM attribution",
+        settings=settings,
+        consumer=settings.consumer,
+        group_id=settings.attribution.group_id,
+        topics=CONSUMES,
+        wire=wire,
+    )

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.kafka.runner import ConsumerRunner
+from libs.common.db.engine import database_reachable, make_engine
+from libs.common.health import health_router
+from libs.common.kafka.clients import broker_reachable, make_producer
+from libs.common.kafka.runner import BatchHandler, ConsumerRunner
+from libs.common.settings import CommonSettings, ConsumerSettings
+from libs.common.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +68,60 @@ async def running_consumer(app: FastAPI, runner: ConsumerRunner) -> AsyncIterato
             task.cancel()
         except Exception:
             log.debug("consumer ended with an error during shutdown")
+
+
+Wiring = Callable[[FastAPI, AsyncEngine, AIOKafkaProducer], AbstractAsyncContextManager[BatchHandler]]
+
+
+def consumer_app(
+    *,
+    service: str,
+    title: str,
+    settings: CommonSettings,
+    consumer: ConsumerSettings,
+    group_id: str,
+    topics: Sequence[Topic],
+    wire: Wiring,
+) -> FastAPI:
+    """The process of a consuming service: engine, producer, runner and health routes.
+
+    ``wire`` receives the app, engine and producer and yields the batch handler; anything it
+    starts (a refresher, say) it stops when its context exits, after the consumer drained.
+    Shutdown order: the consumer drains and commits, then ``wire`` exits, then the producer
+    and the engine close.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database, service)
+        producer = make_producer(settings.kafka, service)
+        await start_producer_with_retry(producer)
+        app.state.engine = engine
+        try:
+            async with wire(app, engine, producer) as handler:
+                runner = ConsumerRunner(
+                    service=service,
+                    group_id=group_id,
+                    topics=topics,
+                    handler=handler,
+                    kafka=settings.kafka,
+                    policy=consumer,
+                    producer=producer,
+                )
+                app.state.runner = runner
+                async with running_consumer(app, runner):
+                    yield
+        finally:
+            await producer.stop()
+            await engine.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def _kafka() -> bool:
+        return await broker_reachable(settings.kafka)
+
+    async def _db() -> bool:
+        return await database_reachable(app.state.engine)
+
+    app.include_router(health_router(service, {"kafka": _kafka, "database": _db}))
+    return app
