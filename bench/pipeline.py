@@ -202,7 +202,9 @@ async def run_relay(eng: Engines, data: DemoDataset, partitions: int = 4) -> dic
             futures = []
             for messages in batch.values():
                 for m in messages:
-                    futures.append(await relay_out.send(target, key=m.key, value=m.value, headers=list(m.headers)))
+                    futures.append(
+                        await relay_out.send(target, key=m.key, value=m.value, headers=list(m.headers))
+                    )
                 moved += len(messages)
             await asyncio.gather(*futures)
             if batch:

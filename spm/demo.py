@@ -297,7 +297,7 @@ def generate_demo(
                             "direction": "inbound",
                             "outcome": "received",
                             # A reply never lies in the future, even for yesterday's last emails.
-                        "occurred_at": _iso(min(moment + timedelta(hours=rng.randint(1, 30)), latest)),
+                            "occurred_at": _iso(min(moment + timedelta(hours=rng.randint(1, 30)), latest)),
                             "thread_id": thread,
                             "participants": [
                                 {"email": contact["emails"][0], "role": "from"},

@@ -58,7 +58,9 @@ def test_activity_id_is_deterministic_per_tenant_source_and_external_id() -> Non
 
 
 def test_envelope_round_trips_through_binary_mode_headers() -> None:
-    envelope = Envelope(id="e-1", source="/ingest/api", type=ACTIVITY_INGESTED.event_type, subject="s", tenant="acme")
+    envelope = Envelope(
+        id="e-1", source="/ingest/api", type=ACTIVITY_INGESTED.event_type, subject="s", tenant="acme"
+    )
     headers = envelope.to_headers()
     assert dict(headers)["ce_specversion"] == b"1.0"
     assert dict(headers)["content-type"] == b"application/json"
