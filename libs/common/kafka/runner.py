@@ -232,6 +232,27 @@ class ConsumerRunner:
         CONSUMER_BATCH_SECONDS.labels(self.service).observe(time.monotonic() - started)
         for message in decoded:
             CONSUMER_MESSAGES.labels(self.service, message.topic.name, "processed").inc()
+        if log.isEnabledFor(logging.DEBUG):
+            for tp in sorted({raw.tp for raw in batch}, key=lambda tp: (tp.topic, tp.partition)):
+                offsets = [raw.offset for raw in batch if raw.tp == tp]
+                log.debug(
+                    "batch processed",
+                    extra={
+                        "topic": self._logical(tp),
+                        "partition": tp.partition,
+                        "offset": offsets[0],
+                        "last_offset": offsets[-1],
+                        "messages": len(offsets),
+                        "event_id": next(
+                            (
+                                m.envelope.id
+                                for m in decoded
+                                if m.partition == tp.partition and m.offset == offsets[-1]
+                            ),
+                            None,
+                        ),
+                    },
+                )
 
     @staticmethod
     def _raw_of(batch: list[_Raw], message: ConsumedMessage[Any]) -> _Raw:
@@ -307,6 +328,9 @@ class ConsumerRunner:
                 "topic": topic.name,
                 "partition": raw.tp.partition,
                 "offset": raw.offset,
+                "event_id": next(
+                    (v.decode("utf-8", "replace") for k, v in raw.headers if k == "ce_id"), None
+                ),
                 "error": reason[:500],
             },
         )
