@@ -247,7 +247,9 @@ class ConsumerRunner:
                             (
                                 m.envelope.id
                                 for m in decoded
-                                if m.partition == tp.partition and m.offset == offsets[-1]
+                                if m.topic.name == self._logical(tp)
+                                and m.partition == tp.partition
+                                and m.offset == offsets[-1]
                             ),
                             None,
                         ),
