@@ -60,5 +60,7 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> 
             return 1
         return 0 if server.started else 1
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGPIPE stays ignored (Python's default): with SIG_DFL a write to a socket the peer
+    # closed (PostgreSQL restarting, say) killed the whole process by signal instead of
+    # raising a transient error that the consumer retries.
     return asyncio.run(main())

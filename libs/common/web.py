@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -9,10 +10,13 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -124,3 +128,76 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
         HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
         HTTP_DURATION.labels(service, route).observe(time.perf_counter() - started)
         return response
+
+
+def document_models(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Add models that routes reference by ``$ref`` but read from the raw body (so FastAPI
+    does not see them) to the OpenAPI components, nested definitions included."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            exported = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in exported.pop("$defs", {}).items():
+                schemas.setdefault(name, definition)
+            schemas.setdefault(model.__name__, exported)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached right now (a 503), not a bug (a 500)."""
+    if isinstance(exc, OSError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError):
+            return True
+        # asyncpg: the server is starting up or shutting down, or dropped the connection.
+        names = {type(exc.orig).__name__, *(type(c).__name__ for c in _causes(exc))}
+        return bool(names & _UNAVAILABLE)
+    return False
+
+
+_UNAVAILABLE = {
+    "CannotConnectNowError",
+    "ConnectionDoesNotExistError",
+    "ConnectionFailureError",
+    "AdminShutdownError",
+    "CrashShutdownError",
+    "TooManyConnectionsError",
+    "InterfaceError",
+}
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    current = exc.__cause__ or exc.__context__
+    while current is not None and len(out) < 10:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def install_database_unavailable_handler(app: FastAPI, retry_after_seconds: int = 2) -> None:
+    """Answer 503 + Retry-After when PostgreSQL is down; nothing was accepted, the client retries."""
+
+    async def _handler(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            log.exception("unhandled database error", extra={"path": request.url.path})
+            return Problem(500, "Internal error", "an unexpected error occurred").response(request.url.path)
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return Problem(
+            503,
+            "Database unavailable",
+            "the database cannot be reached; nothing was accepted, retry later",
+            headers={"Retry-After": str(retry_after_seconds)},
+        ).response(request.url.path)
+
+    for kind in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(kind, _handler)

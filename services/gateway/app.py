@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
-from libs.common.web import install_common_handlers
+from libs.common.web import install_common_handlers, install_database_unavailable_handler
 from services.gateway.adapters.publisher import OverridePublisher
 from services.gateway.caching import etag_middleware
 from services.gateway.ratelimit import RateLimiter
@@ -65,6 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_common_handlers(app, SERVICE)
+    install_database_unavailable_handler(app)
     app.middleware("http")(etag_middleware(options.cache_max_age_seconds))
     if options.cors_origins:
         app.add_middleware(

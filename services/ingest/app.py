@@ -15,11 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
+from libs.common.contracts.crm import CrmSyncIn
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.tenancy import Principal, Scope, webhook_secrets
-from libs.common.web import Problem, install_common_handlers, read_body
+from libs.common.web import (
+    Problem,
+    document_models,
+    install_common_handlers,
+    install_database_unavailable_handler,
+    read_body,
+)
 from services.ingest import handlers
 from services.ingest.adapters.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from services.ingest.adapters.repository import (
@@ -135,6 +142,10 @@ def create_app(
         lifespan=lifespan,
     )
     install_common_handlers(app, SERVICE)
+    install_database_unavailable_handler(app, settings.ingest.retry_after_seconds)
+    # Bodies are read raw (all-or-nothing validation with every bad index), so FastAPI does not
+    # see these models: they are added to the document for the routes' $refs.
+    document_models(app, ActivityIn, CrmSyncIn)
 
     async def _kafka_ready() -> bool:
         return await broker_reachable(settings.kafka)
@@ -283,7 +294,17 @@ def create_app(
             activity_ids=[str(e.activity_id) for e in prepared.events],
         )
 
-    @app.post("/v1/crm/sync", status_code=202, summary="Upsert a batch of CRM entities")
+    @app.post(
+        "/v1/crm/sync",
+        status_code=202,
+        summary="Upsert a batch of CRM entities",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CrmSyncIn"}}},
+            }
+        },
+    )
     async def post_crm_sync(request: Request, principal: IngestPrincipal) -> EntitiesAccepted:
         """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
         body = await read_body(request, settings.ingest.max_body_bytes)
