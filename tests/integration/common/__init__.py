@@ -1,0 +1,1 @@
+"""Integration tests of the shared plumbing: poison messages, the DLQ tool."""

@@ -1,0 +1,316 @@
+"""Poison messages reach the DLQ with provenance, the DLQ limit stops a consumer, and
+``spm dlq inspect|replay`` bring dead letters back exactly once, within a replay cap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
+from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.clients import make_producer
+from libs.common.kafka.dlq import dlq_topic, inspect_dead_letters, replay_dead_letters
+from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, DlqLimitExceeded, Rejected
+from libs.common.settings import KafkaSettings
+from libs.common.testing.stack import fast_consumer
+from libs.common.topics import ACTIVITY_INGESTED
+
+NOW = datetime(2026, 11, 2, 15, tzinfo=UTC)
+
+
+def activity(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
+    """A valid activity-ingested message: value, envelope headers, key."""
+    raw = ActivityIn.model_validate(
+        {
+            "source": "dialer",
+            "external_id": external_id,
+            "kind": "call",
+            "direction": "outbound",
+            "outcome": "connected",
+            "occurred_at": NOW.isoformat(),
+            "duration_seconds": 90,
+            "participants": [{"phone": "+14155550001", "role": "caller"}],
+        }
+    )
+    activity_id = activity_id_for("acme", raw.source, raw.external_id)
+    event = ActivityIngestedV1(
+        **raw.model_dump(),
+        tenant_id="acme",
+        activity_id=activity_id,
+        ingested_at=NOW,
+        adapter_version="canonical/1",
+    )
+    envelope = Envelope(
+        id=f"{activity_id}:0",
+        source="/ingest/dialer",
+        type=ACTIVITY_INGESTED.event_type,
+        subject=str(activity_id),
+        tenant="acme",
+    )
+    return encode_body(event), envelope.to_headers(), str(activity_id).encode()
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = make_producer(kafka_settings, "tests")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def read_all(settings: KafkaSettings, physical: str, expected: int) -> list[Any]:
+    """Every message of a one-partition-or-more topic, waiting until ``expected`` arrived."""
+    consumer = AIOKafkaConsumer(
+        physical, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    out: list[Any] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                out += messages
+        # Nothing more than expected either.
+        for messages in (await consumer.getmany(timeout_ms=500)).values():
+            out += messages
+    finally:
+        await consumer.stop()
+    return out
+
+
+class Recorder:
+    """A batch handler that keeps what it saw and rejects external ids starting with ``bad``."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
+        rejected = []
+        for message in messages:
+            payload: ActivityIngestedV1 = message.payload
+            if payload.external_id.startswith("bad"):
+                rejected.append(Rejected(message, "business rule: bad external id"))
+            else:
+                self.seen.append(payload.external_id)
+        return rejected
+
+
+def runner_for(
+    settings: KafkaSettings, producer: AIOKafkaProducer, handler: Recorder, **policy: int
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        service="tests",
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        topics=[ACTIVITY_INGESTED],
+        handler=handler,
+        kafka=settings,
+        policy=fast_consumer().model_copy(update=policy),
+        producer=producer,
+    )
+
+
+async def run_until(runner: ConsumerRunner, done: Any, deadline_s: float = 60) -> None:
+    task = asyncio.create_task(runner.run())
+    for _ in range(int(deadline_s * 10)):
+        if done() or task.done():
+            break
+        await asyncio.sleep(0.1)
+    runner.stop()
+    await task
+    assert done(), "condition not met"
+
+
+async def test_undecodable_and_invalid_messages_go_to_the_dlq_with_provenance(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    good, headers, key = activity("good-1")
+    wrong_type = [(k, b"io.spm.something.else.v1" if k == "ce_type" else v) for k, v in headers]
+    await producer.send_and_wait(topic, b"\xff\xfe not json", key=b"k", headers=headers, partition=0)
+    await producer.send_and_wait(
+        topic, orjson.dumps({"tenant_id": "acme"}), key=b"k", headers=headers, partition=0
+    )
+    await producer.send_and_wait(topic, good, key=key, headers=wrong_type, partition=0)
+    await producer.send_and_wait(topic, activity("bad-1")[0], key=key, headers=headers, partition=0)
+    await producer.send_and_wait(topic, good, key=key, headers=headers, partition=0)
+    handler = Recorder()
+    runner = runner_for(kafka_settings, producer, handler)
+    await run_until(runner, lambda: handler.seen == ["good-1"])
+
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=10)
+    assert [letter.offset for letter in letters] == [0, 1, 2, 3]
+    assert [letter.provenance["dlq_offset"] for letter in letters] == ["0", "1", "2", "3"]
+    for letter in letters:
+        assert letter.provenance["dlq_source_topic"] == topic
+        assert letter.provenance["dlq_partition"] == "0"
+        assert letter.provenance["dlq_service"] == "tests"
+        assert letter.provenance["dlq_failed_at"] is not None
+        assert letter.header("ce_tenant") == "acme"  # the original headers travel along
+    errors = [letter.provenance["dlq_error"] or "" for letter in letters]
+    assert "JSON" in errors[0] or "json" in errors[0]
+    assert "activity_id" in errors[1]
+    assert "unexpected event type 'io.spm.something.else.v1'" in errors[2]
+    assert errors[3] == "business rule: bad external id"
+    assert letters[0].value == b"\xff\xfe not json"
+
+
+async def test_dlq_limit_stops_the_consumer_before_it_drains_the_topic(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    _, headers, _ = activity("x")
+    for i in range(30):
+        await producer.send(topic, f"garbage {i}".encode(), key=b"k", headers=headers, partition=0)
+    await producer.flush()
+    handler = Recorder()
+    runner = runner_for(kafka_settings, producer, handler, dlq_limit=5, dlq_window_messages=50)
+    with pytest.raises(DlqLimitExceeded):
+        await asyncio.wait_for(runner.run(), 60)
+    # Exactly the limit went to the DLQ; it stopped at the next one and committed nothing.
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=100)
+    assert [letter.provenance["dlq_offset"] for letter in letters] == ["0", "1", "2", "3", "4"]
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers, group_id=runner.group_id)
+    await consumer.start()
+    try:
+        assert await consumer.committed(TopicPartition(topic, 0)) is None
+    finally:
+        await consumer.stop()
+
+
+async def test_replay_republishes_once_commits_after_acks_and_caps_replays(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    for i in range(4):
+        value, headers, key = activity(f"bad-{i}")
+        await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+    handler = Recorder()
+    runner = runner_for(kafka_settings, producer, handler)
+
+    async def dlq_count() -> int:
+        return len(await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=1000))
+
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_until(lambda: dlq_count(), 4)
+        dry = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, dry_run=True)
+        assert (dry.seen, dry.replayed, len(dry.refused)) == (4, 4, 0)
+        # A dry run committed nothing: the real replay sees the same four.
+        partial = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, max_messages=1)
+        assert (partial.seen, partial.replayed) == (1, 1)
+        rest = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED)
+        assert (rest.seen, rest.replayed) == (3, 3)
+        # Still failing: each comes back to the DLQ carrying its replay count.
+        await wait_until(lambda: dlq_count(), 8)
+        again = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, max_replays=2)
+        assert (again.seen, again.replayed, len(again.refused)) == (4, 4, 0)
+        await wait_until(lambda: dlq_count(), 12)
+        capped = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, max_replays=2)
+        assert (capped.seen, capped.replayed, len(capped.refused)) == (4, 0, 4)
+        assert {letter.replays for letter in capped.refused} == {2}
+        nothing = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED)
+        assert (nothing.seen, nothing.replayed) == (0, 0)
+    finally:
+        runner.stop()
+        await task
+    source = await read_all(kafka_settings, topic, 4 + 4 + 4)
+    assert len(source) == 12
+    # Replays land on the key's partition, so compare without order.
+    replayed = [dict(m.headers) for m in source if "dlq_replays" in dict(m.headers)]
+    assert sorted(h["dlq_replays"] for h in replayed) == [b"1"] * 4 + [b"2"] * 4
+    assert all(not any(k.startswith("dlq_") and k != "dlq_replays" for k in h) for h in replayed)
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=1000)
+    assert [letter.replays for letter in letters] == [0] * 4 + [1] * 4 + [2] * 4
+    # The DLQ group committed exactly up to the end of what it handled.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_settings.bootstrap_servers, group_id=f"{kafka_settings.client_id}-dlq-replay"
+    )
+    await consumer.start()
+    try:
+        dlq_tp = TopicPartition(ACTIVITY_INGESTED.physical_dlq(kafka_settings.topic_prefix), 0)
+        assert await consumer.committed(dlq_tp) == 12
+    finally:
+        await consumer.stop()
+
+
+async def wait_until(measure: Any, expected: int, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    value = -1
+    while time.monotonic() < deadline:
+        value = await measure()
+        if value >= expected:
+            assert value == expected
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"expected {expected}, still {value} after {deadline_s}s")
+
+
+def spm(settings: KafkaSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "spm.cli", "dlq", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_spm_dlq_commands_inspect_and_replay(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    dlq = ACTIVITY_INGESTED.physical_dlq(kafka_settings.topic_prefix)
+    source = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    for i in range(3):
+        value, headers, key = activity(f"c-{i}")
+        provenance = [
+            ("dlq_source_topic", source.encode()),
+            ("dlq_partition", b"1"),
+            ("dlq_offset", str(40 + i).encode()),
+            ("dlq_error", b"database said no"),
+            ("dlq_service", b"attribution"),
+            ("dlq_failed_at", NOW.isoformat().encode()),
+        ]
+        await producer.send_and_wait(dlq, value, key=key, headers=headers + provenance)
+
+    shown = await asyncio.to_thread(
+        spm, kafka_settings, "inspect", "--topic", "activity-ingested", "--limit", "2"
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "2 shown" in shown.stdout
+    assert f"{source}[1]@40" in shown.stdout
+    assert f"{source}[1]@41" in shown.stdout
+    assert "@42" not in shown.stdout
+    assert "database said no" in shown.stdout
+
+    dry = await asyncio.to_thread(spm, kafka_settings, "replay", "--topic", "activity-ingested", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would replay 3 of 3; refused 0" in dry.stdout
+    done = await asyncio.to_thread(
+        spm, kafka_settings, "replay", "--topic", "activity-ingested", "--max", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "replayed 2 of 2; refused 0" in done.stdout
+    replayed = await read_all(kafka_settings, source, 2)
+    assert sorted(m.key for m in replayed) == sorted(activity(f"c-{i}")[2] for i in range(2))
+    assert all(dict(m.headers)["dlq_replays"] == b"1" for m in replayed)
+
+    unknown = await asyncio.to_thread(spm, kafka_settings, "inspect", "--topic", "no-such-topic")
+    assert unknown.returncode == 2
+    assert "no topic 'no-such-topic' with a DLQ" in unknown.stderr
+    assert dlq_topic("activity-ingested-dlq") is ACTIVITY_INGESTED

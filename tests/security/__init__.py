@@ -1,0 +1,1 @@
+"""Security tier: authentication, scopes, webhook signatures, secrets in logs, hostile input."""
