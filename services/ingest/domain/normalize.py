@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from services.ingest.domain.webhook_types import WebhookRejected
+from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -390,3 +390,26 @@ def _error_field(field: str, error: ValidationError) -> str:
 
 def _error_reason(error: ValidationError) -> str:
     return str(error.errors(include_input=False)[0]["msg"])
+
+
+def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...]:
+    """Connectors post one resource, or a page of them under ``key``; more than ``limit`` is a 413."""
+    items = body.objs(key) if key in body.data else (body,)
+    if len(items) > limit:
+        raise WebhookRejected(413, key, f"more than {limit} items")
+    return items
+
+
+def convert_each(
+    items: Sequence[JsonObject], convert: Callable[[JsonObject], tuple[ActivityIn | None, str]]
+) -> AdapterResult:
+    """Each item becomes an activity, or is listed as ignored with the converter's reason."""
+    activities: list[ActivityIn] = []
+    ignored: list[str] = []
+    for item in items:
+        activity, reason = convert(item)
+        if activity is not None:
+            activities.append(activity)
+        else:
+            ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {reason}")
+    return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))

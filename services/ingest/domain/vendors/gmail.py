@@ -16,11 +16,13 @@ from libs.common.contracts.activities import (
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
+    convert_each,
     direction_for,
     epoch_millis,
     from_epoch_millis,
     load_json_object,
     make_participant,
+    one_or_page,
     parse_address_list,
     parse_rfc2822,
     unique_participants,
@@ -51,19 +53,16 @@ class GmailAdapter:
         self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
     ) -> AdapterResult:
         body = load_json_object(request.body)
-        messages = body.objs("messages") if "messages" in body.data else (body,)
-        if len(messages) > MAX_MESSAGES:
-            raise WebhookRejected(413, "messages", f"more than {MAX_MESSAGES} messages")
-        activities: list[ActivityIn] = []
-        ignored: list[str] = []
-        for message in messages:
+        messages = one_or_page(body, "messages", MAX_MESSAGES)
+
+        def convert(message: JsonObject) -> tuple[ActivityIn | None, str]:
             labels = _labels(message)
             skipped = next((reason for label, reason in SKIPPED_LABELS.items() if label in labels), None)
             if skipped is not None:
-                ignored.append(f"{message.path or 'body'} {message.opt_str('id')}: {skipped}")
-                continue
-            activities.append(_message(message, labels, config))
-        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+                return None, skipped
+            return _message(message, labels, config), ""
+
+        return convert_each(messages, convert)
 
 
 def _labels(message: JsonObject) -> frozenset[str]:

@@ -10,12 +10,14 @@ from libs.common.contracts.activities import ActivityIn, ActivityKind, Outcome, 
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
+    convert_each,
     duration_between,
     epoch_millis,
     load_json_object,
     make_participant,
     meeting_direction,
     meeting_outcome,
+    one_or_page,
     parse_iso_datetime,
     unique_participants,
 )
@@ -47,18 +49,8 @@ class GoogleCalendarAdapter:
     ) -> AdapterResult:
         body = load_json_object(request.body)
         # One Event resource, or a page of the Events list ({"kind": "calendar#events", "items": [...]}).
-        events = body.objs("items") if "items" in body.data else (body,)
-        if len(events) > MAX_EVENTS:
-            raise WebhookRejected(413, "items", f"more than {MAX_EVENTS} events")
-        activities: list[ActivityIn] = []
-        ignored: list[str] = []
-        for event in events:
-            activity, reason = _event(event, config, request.received_at)
-            if activity is not None:
-                activities.append(activity)
-            else:
-                ignored.append(f"{event.path or 'body'} {event.opt_str('id')}: {reason}")
-        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+        events = one_or_page(body, "items", MAX_EVENTS)
+        return convert_each(events, lambda event: _event(event, config, request.received_at))
 
 
 def _when(event: JsonObject, key: str) -> datetime | None:

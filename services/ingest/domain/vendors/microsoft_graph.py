@@ -27,6 +27,7 @@ from libs.common.contracts.activities import (
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
+    convert_each,
     direction_for,
     duration_between,
     email_outcome,
@@ -35,6 +36,7 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     meeting_outcome,
+    one_or_page,
     parse_iso_datetime,
     unique_participants,
 )
@@ -122,18 +124,8 @@ class MicrosoftGraphAdapter:
                     for n in body.objs("value")
                 )
             )
-        resources = body.objs("value") if "value" in body.data else (body,)
-        if len(resources) > MAX_RESOURCES:
-            raise WebhookRejected(413, "value", f"more than {MAX_RESOURCES} resources")
-        activities: list[ActivityIn] = []
-        ignored: list[str] = []
-        for resource in resources:
-            activity, reason = _resource(resource, config, request.received_at)
-            if activity is not None:
-                activities.append(activity)
-            else:
-                ignored.append(f"{resource.path or 'body'} {resource.opt_str('id')}: {reason}")
-        return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+        resources = one_or_page(body, "value", MAX_RESOURCES)
+        return convert_each(resources, lambda resource: _resource(resource, config, request.received_at))
 
 
 def _resource(
