@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -60,6 +61,8 @@ def engines(partitions: int = 4) -> Iterator[Engines]:
     finally:
         kafka.stop()
         postgres.stop()
+    # Only after a clean run: a failed one keeps its service logs (and data) for a look.
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def service_env(eng: Engines, database: str = "spm", prefix: str = "") -> dict[str, str]:
@@ -85,14 +88,28 @@ class ServiceProcess:
 
 
 def start_service(name: str, env: dict[str, str], log_dir: Path, group: str | None = None) -> ServiceProcess:
+    """``spm run <name>`` on a free port, once its ``/readyz`` answers 200.
+
+    Consumers join ``group``, by default one per topic prefix: a run on fresh topics must not
+    share a consumer group with the (stopped) consumers of an earlier run on the same broker,
+    whose departed members would otherwise hold the group in a rebalance.
+    """
+    env = dict(env)
+    prefix = env.get("KAFKA_TOPIC_PREFIX", "")
+    group = group or (f"{prefix}{name}" if prefix else None)
+    if group:
+        env[f"{name.upper()}_GROUP_ID"] = group
+    return start_process(name, ["-m", "spm.cli", "run", name], env, log_dir)
+
+
+def start_process(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    """``python <args>`` serving on a free port given as ``<NAME>_PORT``, once ``/readyz`` answers 200."""
     port = free_port()
     env = dict(env)
     env[f"{name.upper()}_PORT"] = str(port)
-    if group:
-        env[f"{name.upper()}_GROUP_ID"] = group
     log = (log_dir / f"{name}-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "spm.cli", "run", name],
+        [sys.executable, *args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

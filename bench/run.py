@@ -1,6 +1,11 @@
 """``make bench``: every figure next to its baseline, alternated, medians; JSON and Markdown out.
 
-python -m bench.run [--activities 200000] [--repeats 3] [--only pipeline,scaling]
+python -m bench.run [--quick] [--only pipeline,scaling,ingest,freshness,gateway]
+                    [--activities 200000] [--repeats 3] [--rates 1000,2000,3000,4000]
+                    [--freshness-rate 2000] [--activities-gateway 1000000[,10000000]]
+
+``--quick`` uses small sizes (a smoke test of the whole harness in a few minutes); figures
+from it say little. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import Any
 import orjson
 
 from bench.common import engines, median
+from bench.freshness import run_freshness
+from bench.gateway import run_gateway
+from bench.ingest_vs_bare import run_ingest_vs_bare
 from bench.pipeline import dataset, run_pipeline, run_relay
 
 RESULTS = Path(__file__).parent / "results"
@@ -86,23 +94,93 @@ def _markdown(results: dict[str, Any]) -> str:
                 f"| two attribution + metrics instances | {p['pipeline_2x_events_per_second']:,.0f} ev/s "
                 f"| one instance {p['pipeline_events_per_second']:,.0f} ev/s | {p['scaling_2x_over_1x']:.2f} | |"
             )
+    i = results.get("ingest")
+    if i:
+        ours, bare = i["ingest"], i["bare"]
+        lines.append(
+            f"| ingest batches of 1,000 | {ours['batch_events_per_s']:,.0f} ev/s "
+            f"| bare {bare['batch_events_per_s']:,.0f} ev/s | {i['batch_ratio']:.2f} | >= 0.5 |"
+        )
+        for rate in i["rates"]:
+            o, b = ours[f"callbacks_{rate}"], bare[f"callbacks_{rate}"]
+            lines.append(
+                f"| Twilio callbacks offered {rate:,}/s: 2xx/s, p50/p99 | {o['ok_per_s']:,.0f}/s, "
+                f"{o['p50_ms']:.1f}/{o['p99_ms']:.1f} ms | bare {b['ok_per_s']:,.0f}/s, "
+                f"{b['p50_ms']:.1f}/{b['p99_ms']:.1f} ms | {o['ok_per_s'] / b['ok_per_s']:.2f} "
+                "| >= 3,000 req/s per process |"
+            )
+    f = results.get("freshness")
+    if f:
+        lines.append(
+            f"| freshness at {f['offered_per_s']:,}/s offered (2xx -> counted), p50/p99 "
+            f"| {f['p50_ms']:.0f}/{f['p99_ms']:.0f} ms | | | p99 < 1,000 ms at 2,000/s |"
+        )
+    g = results.get("gateway")
+    if g:
+        for size in g["sizes"]:
+            for question, row in size["questions"].items():
+                o, n = row["ours"], row["naive"]
+                lines.append(
+                    f"| gateway {question} at {size['activities']:,} activities, p50/p99 "
+                    f"| {o['p50_ms']:.1f}/{o['p99_ms']:.1f} ms | naive SQL {n['p50_ms']:.1f}/{n['p99_ms']:.1f} ms "
+                    f"| {row['p99_naive_over_ours']:.2f} x | p99 < 15 ms, >= 10 x |"
+                )
+        growth = g.get("p99_growth")
+        if growth:
+            for question in ("leaderboard", "rep_scores", "activities"):
+                lines.append(
+                    f"| p99 growth {growth['from']:,} -> {growth['to']:,}: {question} "
+                    f"| {growth[question]['ours']:.2f} x | naive {growth[question]['naive']:.2f} x | | |"
+                )
     return "\n".join(lines) + "\n"
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--activities", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="pipeline,scaling")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test in a few minutes")
+    parser.add_argument("--activities", type=int, help="pipeline activities (200,000; quick 5,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds alternating ours and the baseline")
+    parser.add_argument("--only", default="pipeline,scaling,ingest,freshness,gateway")
+    parser.add_argument("--rates", help="offered Twilio callbacks/s (1000,2000,3000,4000; quick 300,1000)")
+    parser.add_argument("--freshness-rate", type=int, help="offered activities/s (2,000; quick 300)")
+    parser.add_argument(
+        "--activities-gateway", help="comma-separated sizes for the gateway (1000000; quick 20000,60000)"
+    )
     args = parser.parse_args()
+    quick = args.quick
     only = set(args.only.split(","))
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(),
+        "quick": quick,
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
     }
     if "pipeline" in only:
         sys.stdout.write("pipeline vs relay\n")
-        results["pipeline"] = _pipeline_section(args.activities, args.repeats, "scaling" in only)
+        activities = args.activities or (5_000 if quick else 200_000)
+        results["pipeline"] = _pipeline_section(activities, args.repeats, "scaling" in only)
+    if "ingest" in only:
+        sys.stdout.write("ingest vs bare endpoint\n")
+        rates = _ints(args.rates or ("300,1000" if quick else "1000,2000,3000,4000"))
+        with engines(partitions=2) as eng:
+            results["ingest"] = run_ingest_vs_bare(
+                eng, rates, seconds=3 if quick else 10, batches=5 if quick else 20, repeats=args.repeats
+            )
+    if "freshness" in only:
+        sys.stdout.write("freshness\n")
+        rate = args.freshness_rate or (300 if quick else 2_000)
+        with engines() as eng:
+            results["freshness"] = run_freshness(
+                eng, rate, seconds=5 if quick else 30, repeats=1 if quick else args.repeats
+            )
+    if "gateway" in only:
+        sys.stdout.write("gateway vs naive SQL\n")
+        sizes = _ints(args.activities_gateway or ("20000,60000" if quick else "1000000"))
+        with engines() as eng:
+            results["gateway"] = run_gateway(eng, sizes, samples=20 if quick else 200, repeats=args.repeats)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     table = _markdown(results)
