@@ -12,8 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
+from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.web import install_common_handlers, install_database_unavailable_handler
-from services.gateway.adapters.publisher import OverridePublisher
 from services.gateway.caching import etag_middleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
@@ -54,7 +54,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
         app.state.stream_slots = stream.StreamSlots(options.stream_max_connections_per_key)
-        publisher = OverridePublisher(settings.kafka, options.publish_timeout_seconds)
+        publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
         app.state.publisher = publisher
         try:
             yield

@@ -19,6 +19,7 @@ from libs.common.contracts.crm import CrmSyncIn
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
+from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import Principal, Scope, webhook_secrets
 from libs.common.web import (
     Problem,
@@ -28,7 +29,6 @@ from libs.common.web import (
     read_body,
 )
 from services.ingest import handlers
-from services.ingest.adapters.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from services.ingest.adapters.repository import (
     TenantContext,
     TenantDirectory,
@@ -123,7 +123,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database, SERVICE)
-        publisher = KafkaPublisher(settings.kafka, settings.ingest.publish_timeout_seconds)
+        publisher = KafkaPublisher(settings.kafka, settings.ingest.publish_timeout_seconds, "ingest")
         app.state.engine = engine
         app.state.publisher = publisher
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())

@@ -18,9 +18,9 @@ from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, act
 from libs.common.contracts.commands import WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.publisher import OutgoingMessage
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
-from services.ingest.adapters.publisher import OutgoingMessage
 from services.ingest.adapters.repository import (
     MeetingSighting,
     TenantContext,

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.commands import AttributionOverriddenV1
+from libs.common.kafka.publisher import BrokerUnavailable
 from libs.common.web import Problem
 from services.gateway.adapters import activities, directory
-from services.gateway.adapters.publisher import BrokerUnavailable
+from services.gateway.adapters.publisher import override_message
 from services.gateway.auth import AdminDep, ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -124,7 +125,9 @@ async def override_attribution(
         reason=body.reason,
     )
     try:
-        await request.app.state.publisher.publish(command, str(uuid.uuid4()))
+        await request.app.state.publisher.publish(
+            [override_message(command, str(uuid.uuid4()), request.app.state.settings.kafka.topic_prefix)]
+        )
     except BrokerUnavailable:
         raise Problem(
             503,

@@ -1,4 +1,7 @@
-"""Publishing to Kafka with acknowledgement: a 2xx is only answered after acks=all."""
+"""Publishing from an HTTP request with acknowledgement: the caller answers 2xx only after acks=all.
+
+Used by ingest (activities, entities, raw captures) and the gateway (admin overrides).
+"""
 
 from __future__ import annotations
 
@@ -32,9 +35,10 @@ class OutgoingMessage:
 class KafkaPublisher:
     """Owns the producer; starts it lazily so the API comes up (and answers 503) while the broker is down."""
 
-    def __init__(self, settings: KafkaSettings, timeout_seconds: float) -> None:
+    def __init__(self, settings: KafkaSettings, timeout_seconds: float, client_id: str) -> None:
         self.settings = settings
         self.timeout = timeout_seconds
+        self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -43,7 +47,7 @@ class KafkaPublisher:
             return self._producer
         async with self._lock:
             if self._producer is None:
-                producer = make_producer(self.settings, "ingest")
+                producer = make_producer(self.settings, self.client_id)
                 try:
                     await producer.start()
                 except (KafkaError, OSError):
