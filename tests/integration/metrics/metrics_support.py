@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.activities import ActivityKind, Direction, Outcome
-from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
+from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.runner import ConsumedMessage
 from libs.common.topics import ACTIVITY_ATTRIBUTED
@@ -21,60 +20,15 @@ from services.metrics.domain.definitions import MetricCounts, MetricSettings
 from services.metrics.domain.reference import Aggregates
 from services.metrics.domain.scoring import ScoringModel, weights_by_counter
 from services.metrics.handlers import GRAINS, MetricsDeps, TenantSettingsCache, handle_batch
-
-DEFAULT_OUTCOME = {
-    ActivityKind.CALL: Outcome.CONNECTED,
-    ActivityKind.EMAIL: Outcome.SENT,
-    ActivityKind.MEETING: Outcome.HELD,
-}
-DECIDED = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+from tests.unit.metrics.events import attributed as attributed_event
 
 #: (level, entity id, granularity, period start)
 Cell = tuple[str, str, str, date]
 
 
-def attributed(
-    *,
-    tenant_id: str = "acme",
-    activity: int = 1,
-    version: int = 1,
-    kind: ActivityKind = ActivityKind.CALL,
-    direction: Direction = Direction.OUTBOUND,
-    outcome: Outcome | None = None,
-    occurred_at: datetime = datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
-    duration_seconds: int = 0,
-    external_participants: int = 1,
-    external_contact_ids: tuple[str, ...] = (),
-    automated: bool = False,
-    status: AttributionStatus = AttributionStatus.ATTRIBUTED,
-    rep_id: str | None = "rep-1",
-    team_id: str | None = "team-1",
-    account_id: str | None = "acc-1",
-    deal_id: str | None = "deal-1",
-    decided_at: datetime | None = None,
-) -> ActivityAttributedV1:
-    return ActivityAttributedV1(
-        tenant_id=tenant_id,
-        activity_id=uuid.UUID(int=activity),
-        version=version,
-        status=status,
-        rep_id=rep_id,
-        team_id=team_id,
-        account_id=account_id,
-        deal_id=deal_id,
-        confidence=1.0,
-        facts=ActivityFacts(
-            kind=kind,
-            direction=direction,
-            outcome=outcome or DEFAULT_OUTCOME[kind],
-            occurred_at=occurred_at,
-            duration_seconds=duration_seconds,
-            external_participants=external_participants,
-            external_contact_ids=external_contact_ids,
-            automated=automated,
-        ),
-        decided_at=decided_at or DECIDED,
-    )
+def attributed(*, tenant_id: str = "acme", activity: int = 1, **fields: Any) -> ActivityAttributedV1:
+    """The unit tests' event builder, with activities numbered for readable SQL assertions."""
+    return attributed_event(tenant_id=tenant_id, activity_id=uuid.UUID(int=activity), **fields)
 
 
 def envelope_of(event: ActivityAttributedV1) -> Envelope:

@@ -18,6 +18,7 @@ ACTIVITY_ONE = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 def attributed(
     *,
+    tenant_id: str = "acme",
     kind: ActivityKind = ActivityKind.CALL,
     direction: Direction = Direction.OUTBOUND,
     outcome: Outcome | None = None,
@@ -36,7 +37,7 @@ def attributed(
     decided_at: datetime | None = None,
 ) -> ActivityAttributedV1:
     return ActivityAttributedV1(
-        tenant_id="acme",
+        tenant_id=tenant_id,
         activity_id=activity_id,
         version=version,
         status=status,
