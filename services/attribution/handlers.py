@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
@@ -362,35 +361,6 @@ async def attribute_batch(
     return batch
 
 
-async def _save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
-    """Keep the newest override by ``set_at``; returns whether this one is now in force."""
-    result = await conn.execute(
-        text(
-            """
-            INSERT INTO attribution_overrides (tenant_id, activity_id, deal_id, rep_id, account_id, set_by, set_at,
-                                               reason)
-            VALUES (:t, :a, :deal, :rep, :acc, :by, :at, :reason)
-            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET deal_id = EXCLUDED.deal_id, rep_id = EXCLUDED.rep_id,
-                account_id = EXCLUDED.account_id, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at,
-                reason = EXCLUDED.reason
-            WHERE attribution_overrides.set_at <= EXCLUDED.set_at
-            RETURNING activity_id
-            """
-        ),
-        {
-            "t": command.tenant_id,
-            "a": command.activity_id,
-            "deal": command.deal_id,
-            "rep": command.rep_id,
-            "acc": command.account_id,
-            "by": command.set_by,
-            "at": command.set_at,
-            "reason": command.reason,
-        },
-    )
-    return result.first() is not None
-
-
 def event_key(event: ActivityAttributedV1) -> str:
     """``tenant:rep``: one rep's versions share a partition and stay in order. An activity credited
     to nobody is keyed by itself, so unattributed traffic spreads instead of piling on one partition."""
@@ -434,7 +404,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if activity.activity_id in fresh:
                 to_attribute[activity.tenant_id][activity.activity_id] = activity
         for command in overrides:
-            if await _save_override(conn, command):
+            if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
         for tenant_id, refs_changed in changed.items():
             if refs_changed.empty():

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
     ContactV1,
@@ -543,3 +544,32 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         ),
         params,
     )
+
+
+async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
+    """Keep the newest override by ``set_at``; returns whether this one is now in force."""
+    result = await conn.execute(
+        text(
+            """
+            INSERT INTO attribution_overrides (tenant_id, activity_id, deal_id, rep_id, account_id, set_by, set_at,
+                                               reason)
+            VALUES (:t, :a, :deal, :rep, :acc, :by, :at, :reason)
+            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET deal_id = EXCLUDED.deal_id, rep_id = EXCLUDED.rep_id,
+                account_id = EXCLUDED.account_id, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at,
+                reason = EXCLUDED.reason
+            WHERE attribution_overrides.set_at <= EXCLUDED.set_at
+            RETURNING activity_id
+            """
+        ),
+        {
+            "t": command.tenant_id,
+            "a": command.activity_id,
+            "deal": command.deal_id,
+            "rep": command.rep_id,
+            "acc": command.account_id,
+            "by": command.set_by,
+            "at": command.set_at,
+            "reason": command.reason,
+        },
+    )
+    return result.first() is not None
