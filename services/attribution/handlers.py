@@ -155,22 +155,12 @@ def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> Attributi
     if override is not None and override.rep_id:
         rep_ids.add(override.rep_id)
     return AttributionSnapshot(
-        internal_domains=frozenset(refs.internal_domains),
-        reps=tuple(_rep(refs.reps[r]) for r in sorted(rep_ids) if r in refs.reps),
-        memberships=tuple(
-            TeamMembership(m.rep_id, m.team_id, m.valid_from, m.valid_to)
-            for r in sorted(rep_ids)
-            for m in refs.memberships.get(r, [])
-        ),
-        accounts=tuple(
-            Account(refs.accounts[a].account_id, tuple(refs.accounts[a].domains))
-            for a in sorted(account_ids)
-            if a in refs.accounts
-        ),
-        contacts=tuple(
-            Contact(c.contact_id, tuple(c.emails), tuple(c.phones), c.account_id) for c in contacts
-        ),
-        deals=tuple(_deal(d, refs.deal_roles.get(d.deal_id, [])) for d in deals),
+        internal_domains=_built(refs, "internal", ""),
+        reps=tuple(_built(refs, "rep", r) for r in sorted(rep_ids) if r in refs.reps),
+        memberships=tuple(m for r in sorted(rep_ids) for m in _built(refs, "memberships", r)),
+        accounts=tuple(_built(refs, "account", a) for a in sorted(account_ids) if a in refs.accounts),
+        contacts=tuple(_built(refs, "contact", c.contact_id) for c in contacts),
+        deals=tuple(_built(refs, "deal", d.deal_id) for d in deals),
         thread_attribution=None
         if thread is None
         else CurrentAttribution(
@@ -192,6 +182,31 @@ def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> Attributi
             reason=override.reason or "",
         ),
     )
+
+
+def _build(refs: ReferenceRows, kind: str, key: str) -> Any:
+    if kind == "rep":
+        return _rep(refs.reps[key])
+    if kind == "deal":
+        return _deal(refs.deals[key], refs.deal_roles.get(key, []))
+    if kind == "contact":
+        c = refs.contacts[key]
+        return Contact(c.contact_id, tuple(c.emails), tuple(c.phones), c.account_id)
+    if kind == "account":
+        return Account(refs.accounts[key].account_id, tuple(refs.accounts[key].domains))
+    if kind == "memberships":
+        rows = refs.memberships.get(key, [])
+        return tuple(TeamMembership(m.rep_id, m.team_id, m.valid_from, m.valid_to) for m in rows)
+    return frozenset(refs.internal_domains)
+
+
+def _built(refs: ReferenceRows, kind: str, key: str) -> Any:
+    """The domain object for one reference row, built once per batch and shared by its activities."""
+    made = refs.domain_objects
+    found = made.get((kind, key))
+    if found is None:
+        found = made[(kind, key)] = _build(refs, kind, key)
+    return found
 
 
 def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -80,10 +80,13 @@ class _PeriodsOfDay:
         return starts
 
 
+#: ``(tenant, level, entity, local day)``: contributions are summed per day, then spread over grains.
+DayCell = tuple[str, str, str, date]
+
+
 def _add_cells(
-    deltas: Deltas,
+    daily: dict[DayCell, dict[str, float]],
     tenant_id: str,
-    periods_of: _PeriodsOfDay,
     keys: Sequence[tuple[str, str, date]],
     counts: dict[str, float],
     sign: int,
@@ -92,10 +95,20 @@ def _add_cells(
     if not changed:
         return
     for level, entity_id, day in keys:
+        bucket = daily.setdefault((tenant_id, level, entity_id, day), defaultdict(float))
+        for column, value in changed:
+            bucket[column] += value
+
+
+def _spread_over_grains(daily: dict[DayCell, dict[str, float]], periods_of: _PeriodsOfDay) -> Deltas:
+    """Each day's sums added to the day, week, month and quarter that hold it."""
+    deltas: Deltas = {}
+    for (tenant_id, level, entity_id, day), sums in daily.items():
         for grain, start in periods_of(day):
             bucket = deltas.setdefault((tenant_id, level, entity_id, grain, start), defaultdict(float))
-            for column, value in changed:
+            for column, value in sums.items():
                 bucket[column] += value
+    return deltas
 
 
 def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
@@ -121,16 +134,17 @@ def plan_batch(
 ) -> tuple[list[dict[str, Any]], Deltas]:
     """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
     rows: list[dict[str, Any]] = []
-    deltas: Deltas = {}
+    daily: dict[DayCell, dict[str, float]] = {}
     periods_of = _PeriodsOfDay(settings)
     weights = [(counter.value, weight) for counter, weight in weights_by_counter(model).items() if weight]
+    outcomes: Counter[str] = Counter()
     for event in events:
         previous = stored.get(event.activity_id)
         if previous is not None and previous.version >= event.version:
-            CONTRIBUTIONS.labels("stale").inc()
+            outcomes["stale"] += 1
             continue
         if previous is not None:
-            _add_cells(deltas, event.tenant_id, periods_of, _stored_keys(previous), previous.counts, -1)
+            _add_cells(daily, event.tenant_id, _stored_keys(previous), previous.counts, -1)
         counted = is_counted(event)
         counts: dict[str, float] = dict.fromkeys(COLUMNS, 0)
         keys = rollup_keys(event, settings)
@@ -161,16 +175,11 @@ def plan_batch(
                 **counts,
             }
         )
-        _add_cells(
-            deltas,
-            event.tenant_id,
-            periods_of,
-            [(k.level.value, k.entity_id, k.day) for k in keys],
-            counts,
-            1,
-        )
-        CONTRIBUTIONS.labels("replaced" if previous is not None else "added").inc()
-    return rows, deltas
+        _add_cells(daily, event.tenant_id, [(k.level.value, k.entity_id, k.day) for k in keys], counts, 1)
+        outcomes["replaced" if previous is not None else "added"] += 1
+    for outcome, count in outcomes.items():
+        CONTRIBUTIONS.labels(outcome).inc(count)
+    return rows, _spread_over_grains(daily, periods_of)
 
 
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 SPEC_VERSION = "1.0"
@@ -49,33 +48,39 @@ class Envelope:
 
     @classmethod
     def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> Envelope:
-        values: dict[str, str] = {}
-        for key, raw in headers:
-            if key.startswith("ce_"):
-                try:
-                    values[key[3:]] = raw.decode()
-                except UnicodeDecodeError as exc:
-                    raise InvalidMessage(f"header {key} is not UTF-8") from exc
-        missing = [name for name in ("id", "source", "type", "time") if name not in values]
-        if missing:
-            raise InvalidMessage(f"missing CloudEvents headers: {', '.join('ce_' + m for m in missing)}")
+        values = dict(headers)  # a repeated header: the last one wins
         try:
-            time = datetime.fromisoformat(values["time"])
+            return cls(
+                values["ce_id"].decode(),
+                values["ce_source"].decode(),
+                values["ce_type"].decode(),
+                values.get("ce_subject", b"").decode(),
+                values.get("ce_tenant", b"").decode(),
+                datetime.fromisoformat(values["ce_time"].decode()),
+            )
+        except KeyError:
+            missing = [
+                f"ce_{name}" for name in ("id", "source", "type", "time") if f"ce_{name}" not in values
+            ]
+            raise InvalidMessage(f"missing CloudEvents headers: {', '.join(missing)}") from None
+        except UnicodeDecodeError as exc:
+            bad = next(k for k, v in values.items() if k.startswith("ce_") and not _is_utf8(v))
+            raise InvalidMessage(f"header {bad} is not UTF-8") from exc
         except ValueError as exc:
             raise InvalidMessage("ce_time is not an ISO 8601 timestamp") from exc
-        return cls(
-            id=values["id"],
-            source=values["source"],
-            type=values["type"],
-            subject=values.get("subject", ""),
-            tenant=values.get("tenant", ""),
-            time=time,
-        )
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def encode_body(model: BaseModel) -> bytes:
-    """Serialise a payload model to compact JSON."""
-    return orjson.dumps(model.model_dump(mode="json"))
+    """Serialise a payload model to compact JSON (pydantic's serializer, one pass)."""
+    return model.model_dump_json().encode()
 
 
 def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:
@@ -83,10 +88,10 @@ def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:
     if body is None:
         raise InvalidMessage("empty message body")
     try:
-        return model.model_validate(orjson.loads(body))
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"body is not JSON: {exc}") from exc
+        # One pass in pydantic-core: parsing and validation together, no intermediate dicts.
+        return model.model_validate_json(body)
     except ValidationError as exc:
-        raise InvalidMessage(
-            f"body is not a valid {model.__name__}: {exc.errors(include_url=False)}"
-        ) from exc
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise InvalidMessage(f"body is not JSON: {errors[0]['msg']}") from exc
+        raise InvalidMessage(f"body is not a valid {model.__name__}: {errors}") from exc

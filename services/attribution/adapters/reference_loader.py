@@ -67,6 +67,8 @@ class ReferenceRows:
     #: ``(entity_type, id)`` of an explicitly referenced entity that was merged or deleted ->
     #: its survivor, or ``None`` when it is gone for good.
     survivors: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    #: Domain objects built from these rows by the handler, once per batch: ``(kind, id)`` -> object.
+    domain_objects: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def survivor(self, entity_type: str, entity_id: str) -> str | None:
         """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""

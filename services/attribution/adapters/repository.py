@@ -315,7 +315,7 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityI
             "thread": a.thread_id,
             "ical": a.ical_uid,
             "auto": a.automated,
-            "payload": orjson.dumps(a.model_dump(mode="json")).decode(),
+            "payload": a.model_dump_json(),
             "ing": a.ingested_at,
         }
         for a in newest.values()
@@ -508,41 +508,80 @@ async def current_attributions(
     }
 
 
+#: Columns of ``attributions`` and their SQL types, as one array per column for ``unnest``.
+_ATTRIBUTION_COLUMNS: dict[str, str] = {
+    "tenant_id": "text",
+    "activity_id": "uuid",
+    "version": "integer",
+    "status": "text",
+    "rep_id": "text",
+    "team_id": "text",
+    "account_id": "text",
+    "deal_id": "text",
+    "secondary_deal_ids": "jsonb",
+    "confidence": "double precision",
+    "explanation": "jsonb",
+    "is_override": "boolean",
+    "decided_at": "timestamptz",
+    "parked_until": "timestamptz",
+    "occurred_at": "timestamptz",
+    "kind": "text",
+}
+_HISTORY_COLUMNS = [
+    c for c in _ATTRIBUTION_COLUMNS if c not in {"secondary_deal_ids", "parked_until", "occurred_at", "kind"}
+]
+
+
 async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write new versions: the current row is replaced and every version is kept in the history."""
+    """Write new versions: the current row is replaced and every version is kept in the history.
+
+    One statement per table whatever the batch size (arrays unnested in SQL): a row per
+    statement would cost PostgreSQL a parse, plan and execute for every activity.
+    """
     if not rows:
         return
-    params = [{**r, "explanation": orjson.dumps(r["explanation"]).decode()} for r in rows]
-    await conn.execute(
-        text(
-            """
-            INSERT INTO attributions (tenant_id, activity_id, version, status, rep_id, team_id, account_id, deal_id,
-                secondary_deal_ids, confidence, explanation, is_override, decided_at, parked_until, occurred_at, kind)
-            VALUES (:tenant_id, :activity_id, :version, :status, :rep_id, :team_id, :account_id, :deal_id,
-                :secondary_deal_ids, :confidence, CAST(:explanation AS jsonb), :is_override, :decided_at,
-                :parked_until, :occurred_at, :kind)
-            ON CONFLICT (tenant_id, activity_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
-                rep_id = EXCLUDED.rep_id, team_id = EXCLUDED.team_id, account_id = EXCLUDED.account_id,
-                deal_id = EXCLUDED.deal_id, secondary_deal_ids = EXCLUDED.secondary_deal_ids,
-                confidence = EXCLUDED.confidence, explanation = EXCLUDED.explanation,
-                is_override = EXCLUDED.is_override, decided_at = EXCLUDED.decided_at,
-                parked_until = EXCLUDED.parked_until, occurred_at = EXCLUDED.occurred_at, kind = EXCLUDED.kind
-            WHERE attributions.version < EXCLUDED.version
-            """
-        ),
-        params,
+    # Arrays of arrays must be rectangular: deal ids travel as one JSON array per row.
+    encoded = [
+        {
+            **r,
+            "secondary_deal_ids": orjson.dumps(list(r["secondary_deal_ids"])).decode(),
+            "explanation": orjson.dumps(r["explanation"]).decode(),
+        }
+        for r in rows
+    ]
+    # One statement cannot update a row twice: the current table gets each activity's newest version.
+    newest: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+    for r in encoded:
+        key = (r["tenant_id"], r["activity_id"])
+        if key not in newest or newest[key]["version"] < r["version"]:
+            newest[key] = r
+    current = {c: [r[c] for r in newest.values()] for c in _ATTRIBUTION_COLUMNS}
+    history = {c: [r[c] for r in encoded] for c in _HISTORY_COLUMNS}
+    columns = list(_ATTRIBUTION_COLUMNS)
+    casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
+    selects = ", ".join(
+        "ARRAY(SELECT jsonb_array_elements_text(u.secondary_deal_ids))"
+        if c == "secondary_deal_ids"
+        else f"u.{c}"
+        for c in columns
     )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
     await conn.execute(
         text(
-            """
-            INSERT INTO attribution_history (tenant_id, activity_id, version, status, rep_id, team_id, account_id,
-                deal_id, confidence, explanation, is_override, decided_at)
-            VALUES (:tenant_id, :activity_id, :version, :status, :rep_id, :team_id, :account_id, :deal_id,
-                :confidence, CAST(:explanation AS jsonb), :is_override, :decided_at)
-            ON CONFLICT DO NOTHING
-            """
+            f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
+            f"FROM unnest({casts}) AS u({', '.join(columns)}) "
+            f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
+            "WHERE attributions.version < EXCLUDED.version"
         ),
-        params,
+        current,
+    )
+    history_casts = ", ".join(f"CAST(:{c} AS {_ATTRIBUTION_COLUMNS[c]}[])" for c in _HISTORY_COLUMNS)
+    await conn.execute(
+        text(
+            f"INSERT INTO attribution_history ({', '.join(_HISTORY_COLUMNS)}) "
+            f"SELECT * FROM unnest({history_casts}) ON CONFLICT DO NOTHING"
+        ),
+        history,
     )
 
 

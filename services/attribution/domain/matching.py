@@ -64,6 +64,9 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.RECENCY: 0.05,
 }
 
+#: ``(signal, name, weight)`` in declaration order, for explanations.
+_SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
+
 
 class Evidence(StrEnum):
     """How a contact or an account was found."""
@@ -448,12 +451,12 @@ def _rank_verdict(
     confidence = top.strength * (0.5 + 0.5 * min(1.0, lead / DECISIVE_MARGIN))
     explanation["signals"] = [
         {
-            "signal": signal.value,
-            "weight": SIGNAL_WEIGHTS[signal],
+            "signal": name,
+            "weight": weight,
             "value": round(top.values[signal], 4),
-            "contribution": round(SIGNAL_WEIGHTS[signal] * top.values[signal], 4),
+            "contribution": round(weight * top.values[signal], 4),
         }
-        for signal in Signal
+        for signal, name, weight in _SIGNAL_ROWS
     ]
     explanation["deal_score"] = top.score
     rule_path = "contact" if by_contact else _path_of(account_evidence.get(top.deal.account_id or "", set()))

@@ -11,6 +11,7 @@ suffixes (``hotmail.co.uk``, ``yahoo.fr``, ``gmx.at``...), matched by their firs
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 PERSONAL_DOMAINS: frozenset[str] = frozenset(
     {
@@ -59,12 +60,14 @@ def _looks_like_public_suffix(labels: list[str]) -> bool:
     return len(labels) == 2 and labels[0] in _SECOND_LEVELS and country(labels[1])
 
 
+@lru_cache(maxsize=65_536)
 def email_domain(address: str) -> str | None:
     """The lower-cased domain of an address, or ``None`` when it has none."""
     _, at, domain = address.strip().lower().rpartition("@")
     return domain.rstrip(".") or None if at else None
 
 
+@lru_cache(maxsize=65_536)
 def parent_domains(domain: str) -> tuple[str, ...]:
     """``eu.mail.acme.com`` -> itself, ``mail.acme.com``, ``acme.com``: never a bare suffix."""
     labels = domain.lower().rstrip(".").split(".")
@@ -73,7 +76,12 @@ def parent_domains(domain: str) -> tuple[str, ...]:
 
 def is_personal_domain(domain: str, extra: Iterable[str] = ()) -> bool:
     """Whether ``domain`` (or a parent of it) belongs to a free-mail or personal provider."""
-    extras = frozenset(item.lower() for item in extra)
+    return _is_personal(domain, frozenset(item.lower() for item in extra) if extra else frozenset())
+
+
+@lru_cache(maxsize=65_536)
+def _is_personal(domain: str, extras: frozenset[str]) -> bool:
+    # Pure in its arguments and called for every participant of every activity: cached.
     for candidate in parent_domains(domain):
         if candidate in PERSONAL_DOMAINS or candidate in extras:
             return True
