@@ -12,6 +12,7 @@ import signal
 from types import FrameType
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
@@ -63,4 +64,7 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> 
     # SIGPIPE stays ignored (Python's default): with SIG_DFL a write to a socket the peer
     # closed (PostgreSQL restarting, say) killed the whole process by signal instead of
     # raising a transient error that the consumer retries.
-    return asyncio.run(main())
+    # The loop is created here, not by uvicorn (``server.serve`` runs inside it), so uvloop is
+    # chosen here too: ``loop="uvloop"`` above only applies when uvicorn starts the loop itself.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
