@@ -4,6 +4,10 @@ Single Twilio status callbacks go through the open-loop generator at fixed offer
 (requests/s answered 2xx, p50/p99 from each request's due time); batches of 1,000 activities
 go through ``POST /v1/events`` two at a time (events/s). Every request carries new ids, so
 ingest never takes its duplicate shortcut. Rounds alternate ingest and bare; medians are quoted.
+
+Each phase also reports the server process's CPU time per event or per 2xx request
+(``cpu_us_per_event``, ``cpu_us_per_request``): on a shared machine the rates follow the CPU
+share the server happens to get, its CPU cost per unit of work much less.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import Engines, median, service_env, start_process, start_service, stop_services
+from bench.common import (
+    Engines,
+    cpu_seconds,
+    median,
+    service_env,
+    start_process,
+    start_service,
+    stop_services,
+)
 from bench.ingest_throughput import TENANT, events_batch, prepare_tenant, twilio_callback
 from bench.openloop import open_loop, raw_post
 from libs.common.kafka.clients import create_topics
@@ -76,6 +88,7 @@ def run_ingest_vs_bare(
         start_process("bare", ["-m", "bench.bare_endpoint"], bare_env, eng.base),
     ]
     ports = {"ingest": services[0].port, "bare": services[1].port}
+    pids = {"ingest": services[0].process.pid, "bare": services[1].process.pid}
     runs: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {"batches": [], **{f"callbacks_{r}": [] for r in rates}} for name in ports
     }
@@ -85,33 +98,42 @@ def run_ingest_vs_bare(
             order = ["bare", "ingest"] if round_ % 2 == 0 else ["ingest", "bare"]
             for name in order:
                 port = ports[name]
+                pid = [pids[name]]
+                before = cpu_seconds(pid)
                 result = asyncio.run(_batches(port, ingest_key, next_batch, batches))
+                result["cpu_us_per_event"] = (cpu_seconds(pid) - before) / result["events"] * 1e6
                 next_batch += batches
                 runs[name]["batches"].append(result)
                 sys.stdout.write(
-                    f"  {name:<7} round {round_ + 1} batches: {result['events_per_s']:,.0f} events/s\n"
+                    f"  {name:<7} round {round_ + 1} batches: {result['events_per_s']:,.0f} events/s "
+                    f"CPU {result['cpu_us_per_event']:,.1f} us/event\n"
                 )
                 for rate in rates:
                     count = int(rate * seconds)
                     requests = _callbacks(port, next_call, count)
                     next_call += count
+                    before = cpu_seconds(pid)
                     loaded = asyncio.run(open_loop("127.0.0.1", port, requests, rate, seconds))
+                    loaded["cpu_us_per_request"] = (cpu_seconds(pid) - before) / max(loaded["ok"], 1) * 1e6
                     runs[name][f"callbacks_{rate}"].append(loaded)
                     sys.stdout.write(
                         f"  {name:<7} round {round_ + 1} callbacks at {rate}/s: {loaded['ok_per_s']:,.0f} ok/s "
-                        f"p50 {loaded['p50_ms']:.1f} ms p99 {loaded['p99_ms']:.1f} ms failed {loaded['failed']:.0f}\n"
+                        f"p50 {loaded['p50_ms']:.1f} ms p99 {loaded['p99_ms']:.1f} ms failed {loaded['failed']:.0f} "
+                        f"CPU {loaded['cpu_us_per_request']:,.0f} us/request\n"
                     )
     finally:
         stop_services(services)
 
     def summary(name: str) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "batch_events_per_s": median([r["events_per_s"] for r in runs[name]["batches"]])
+            "batch_events_per_s": median([r["events_per_s"] for r in runs[name]["batches"]]),
+            "batch_cpu_us_per_event": median([r["cpu_us_per_event"] for r in runs[name]["batches"]]),
         }
         for rate in rates:
             rows = runs[name][f"callbacks_{rate}"]
             out[f"callbacks_{rate}"] = {
-                key: median([r[key] for r in rows]) for key in ("ok_per_s", "p50_ms", "p99_ms", "failed")
+                key: median([r[key] for r in rows])
+                for key in ("ok_per_s", "p50_ms", "p99_ms", "failed", "cpu_us_per_request")
             }
         return out
 
@@ -124,5 +146,6 @@ def run_ingest_vs_bare(
         "ingest": ours,
         "bare": bare,
         "batch_ratio": ours["batch_events_per_s"] / bare["batch_events_per_s"],
+        "batch_cpu_ratio": bare["batch_cpu_us_per_event"] / ours["batch_cpu_us_per_event"],
         "runs": runs,
     }

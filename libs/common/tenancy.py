@@ -8,17 +8,20 @@ must be readable to verify HMAC signatures, so they are stored encrypted (Fernet
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 WEBHOOK_SOURCES = (
     "twilio",
@@ -175,6 +178,73 @@ async def webhook_secrets(conn: AsyncConnection, tenant_id: str, source: str, pe
         {"t": tenant_id, "s": source},
     )
     return [decrypt_secret(r.secret_encrypted, pepper) for r in rows]
+
+
+class WebhookSecretCache:
+    """Decrypted webhook secrets per (tenant, source), kept for ``ttl_seconds``.
+
+    A webhook delivery needs its secrets before anything else; reading and decrypting them on
+    every delivery cost a database round trip and a Fernet decryption each. Freshness rules:
+
+    * a secret added by a rotation is valid at once: the caller asks again with ``fresh=True``
+      when no cached secret verified a delivery (:meth:`secrets` then reloads);
+    * a scheduled expiry (the end of a rotation's grace period) applies on time: an entry never
+      outlives the earliest expiry among the secrets it holds;
+    * a secret expired early (a rotation with no grace) is still accepted for at most
+      ``ttl_seconds``, the same bound as a revoked API key (:class:`libs.common.auth.ApiKeyAuthenticator`).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pepper: str,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.engine = engine
+        self.pepper = pepper
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self.max_entries = max_entries
+        self._cache: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Future[tuple[str, ...]]] = {}
+
+    async def secrets(self, tenant_id: str, source: str, *, fresh: bool = False) -> tuple[str, ...]:
+        """Every currently valid secret of ``source``, newest first; ``fresh`` skips the cache."""
+        key = (tenant_id, source)
+        cached = self._cache.get(key)
+        if not fresh and cached is not None and cached[0] > self.clock():
+            return cached[1]
+        loading = None if fresh else self._loading.get(key)
+        if loading is None:
+            # Deliveries that miss together share one read: when an entry lapses under load,
+            # hundreds of waiting requests would otherwise each take a pooled connection.
+            loading = asyncio.ensure_future(self._load(key))
+            if not fresh:
+                self._loading[key] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: tuple[str, str]) -> tuple[str, ...]:
+        now = self.clock()
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT secret_encrypted, extract(epoch FROM expires_at - now()) AS left_s "
+                        "FROM webhook_secrets WHERE tenant_id = :t AND source = :s "
+                        "AND (expires_at IS NULL OR expires_at > now()) ORDER BY secret_id DESC"
+                    ),
+                    {"t": key[0], "s": key[1]},
+                )
+            ).all()
+        found = tuple(decrypt_secret(r.secret_encrypted, self.pepper) for r in rows)
+        lifetime = min([self.ttl, *(float(r.left_s) for r in rows if r.left_s is not None)])
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()
+        self._cache[key] = (now + lifetime, found)
+        return found
 
 
 async def create_tenant(

@@ -20,7 +20,7 @@ from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
-from libs.common.tenancy import Principal, Scope, webhook_secrets
+from libs.common.tenancy import Principal, Scope, WebhookSecretCache
 from libs.common.web import (
     Problem,
     document_models,
@@ -30,6 +30,7 @@ from libs.common.web import (
 )
 from services.ingest import handlers
 from services.ingest.adapters.repository import (
+    SeenLedger,
     TenantContext,
     TenantDirectory,
     lock_webhook_state,
@@ -84,6 +85,13 @@ _TENANT_ID = re.compile(TENANT_ID_PATTERN)
 _REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
 
 
+def _verify_and_parse(
+    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], context: TenantContext
+) -> AdapterResult:
+    adapter.verify(delivery, secrets, context.webhook)
+    return adapter.parse(delivery, context.webhook, secrets)
+
+
 class EventsAccepted(BaseModel):
     """Every published activity was acknowledged by the broker.
 
@@ -128,9 +136,14 @@ def create_app(
         app.state.publisher = publisher
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
         app.state.tenants = TenantDirectory(engine, settings.ingest.tenant_cache_seconds)
+        app.state.webhook_secrets = WebhookSecretCache(
+            engine, settings.runtime.secret_key.get_secret_value(), settings.ingest.tenant_cache_seconds
+        )
+        app.state.seen_ledger = SeenLedger(engine)
         try:
             yield
         finally:
+            await app.state.seen_ledger.close()
             await publisher.close()
             await engine.dispose()
 
@@ -170,8 +183,7 @@ def create_app(
             # Guessing a privacy policy could publish what the tenant excluded: refuse instead.
             raise Problem(500, "Tenant settings invalid", str(exc)) from None
 
-    async def _publish_in(
-        conn: AsyncConnection,
+    async def _accept(
         request: Request,
         context: TenantContext,
         activities: Sequence[ActivityIn],
@@ -181,17 +193,38 @@ def create_app(
         extra: Sequence[OutgoingMessage],
         raw: OutgoingMessage | None,
     ) -> handlers.PreparedActivities:
-        """Fold state, filter, dedupe and publish on ``conn``'s transaction.
+        """Fold, filter, dedupe and publish; returns only after the broker acknowledged."""
+        screened = None if zoom_events else handlers.screen_activities(context, activities)
+        if screened is not None and not screened.shares_state:
+            # Calls and emails share no state with other deliveries: no transaction is held
+            # across the broker round trip, the pairs are recorded once acknowledged.
+            ledger: SeenLedger = request.app.state.seen_ledger
+            prepared = await handlers.prepare_unshared_activities(
+                ledger, context, screened, now, adapter_version
+            )
+            await _publish(request, prepared, extra, raw)
+            await ledger.record(context.tenant_id, [(e.activity_id, e.revision) for e in prepared.events])
+            return prepared
+        # Zoom state and meeting keys are committed only after the broker's ack: a refused
+        # publish rolls them back with the duplicate bookkeeping, and the locked Zoom row
+        # serialises concurrent deliveries of one meeting.
+        async with request.app.state.engine.begin() as conn:
+            replays = 0
+            if screened is None:
+                folded, replays = await _fold_zoom(conn, context.tenant_id, zoom_events)
+                screened = handlers.screen_activities(context, [*activities, *folded])
+            prepared = await handlers.prepare_activities(conn, context, screened, now, adapter_version)
+            prepared.duplicates += replays
+            await _publish(request, prepared, extra, raw)
+        return prepared
 
-        The caller commits only after this returns, i.e. after the broker's ack: a refused
-        publish rolls back the Zoom state and the duplicate bookkeeping with it.
-        """
+    async def _publish(
+        request: Request,
+        prepared: handlers.PreparedActivities,
+        extra: Sequence[OutgoingMessage],
+        raw: OutgoingMessage | None,
+    ) -> None:
         prefix = settings.kafka.topic_prefix
-        folded, replays = await _fold_zoom(conn, context.tenant_id, zoom_events)
-        prepared = await handlers.prepare_activities(
-            conn, context, [*activities, *folded], now, adapter_version
-        )
-        prepared.duplicates += replays
         messages = [handlers.activity_message(e, prefix) for e in prepared.events]
         # A delivery holding excluded activities is not captured raw: privacy comes before replay.
         captured = [raw] if raw is not None and not prepared.excluded else []
@@ -199,7 +232,6 @@ def create_app(
             await request.app.state.publisher.publish([*captured, *messages, *extra])
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from None
-        return prepared
 
     async def _fold_zoom(
         conn: AsyncConnection, tenant_id: str, events: Sequence[ZoomEvent]
@@ -220,13 +252,26 @@ def create_app(
                 emitted.append(activity)
         return emitted, replays
 
-    def _verified(
-        adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], context: TenantContext
+    async def _verified(
+        cache: WebhookSecretCache,
+        adapter: VendorAdapter,
+        delivery: WebhookRequest,
+        tenant_id: str,
+        context: TenantContext,
     ) -> AdapterResult:
         """Verify then parse; a rejection becomes a problem naming the header or field and the reason."""
+        secrets = await cache.secrets(tenant_id, adapter.source)
         try:
-            adapter.verify(delivery, secrets, context.webhook)
-            return adapter.parse(delivery, context.webhook, secrets)
+            try:
+                return _verify_and_parse(adapter, delivery, secrets, context)
+            except WebhookRejected as exc:
+                if exc.status_code != 401:
+                    raise
+                # A secret added since the cache was filled (a rotation) must work at once.
+                fresh = await cache.secrets(tenant_id, adapter.source, fresh=True)
+                if fresh == secrets:
+                    raise
+                return _verify_and_parse(adapter, delivery, fresh, context)
         except WebhookRejected as exc:
             INGEST_REJECTIONS.labels(adapter.source, _REJECTION_REASONS.get(exc.status_code, "invalid")).inc()
             INGEST_EVENTS.labels(adapter.source, "rejected").inc()
@@ -283,8 +328,7 @@ def create_app(
         context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
         if context is None:
             raise Problem(403, "Forbidden", "the key's tenant no longer exists")
-        async with request.app.state.engine.begin() as conn:
-            prepared = await _publish_in(conn, request, context, activities, (), "canonical/1", now, (), None)
+        prepared = await _accept(request, context, activities, (), "canonical/1", now, (), None)
         prepared.count("api")
         return EventsAccepted(
             accepted=prepared.accepted,
@@ -353,32 +397,19 @@ def create_app(
             received_at=now,
         )
         prefix = settings.kafka.topic_prefix
-        pepper = settings.runtime.secret_key.get_secret_value()
-        # One connection and transaction per delivery (secrets, Zoom state, bookkeeping), committed
-        # only after the broker acknowledged; a handshake commits nothing but a read.
-        async with request.app.state.engine.begin() as conn:
-            secrets = await webhook_secrets(conn, tenant, source, pepper)
-            result = _verified(adapter, delivery, secrets, context)
-            if result.handshake is not None:
-                handshake = result.handshake
-                return Response(
-                    handshake.body, status_code=handshake.status_code, media_type=handshake.media_type
-                )
-            raw = handlers.raw_webhook_message(
-                tenant, source, adapter.version, now, delivery.headers, body, prefix
+        result = await _verified(request.app.state.webhook_secrets, adapter, delivery, tenant, context)
+        if result.handshake is not None:
+            handshake = result.handshake
+            return Response(
+                handshake.body, status_code=handshake.status_code, media_type=handshake.media_type
             )
-            entities = handlers.entity_messages(result.entities, source, tenant, prefix)
-            prepared = await _publish_in(
-                conn,
-                request,
-                context,
-                result.activities,
-                result.zoom_events,
-                adapter.version,
-                now,
-                entities,
-                raw,
-            )
+        raw = handlers.raw_webhook_message(
+            tenant, source, adapter.version, now, delivery.headers, body, prefix
+        )
+        entities = handlers.entity_messages(result.entities, source, tenant, prefix)
+        prepared = await _accept(
+            request, context, result.activities, result.zoom_events, adapter.version, now, entities, raw
+        )
         prepared.count(source)
         if result.ack is not None:
             return Response(

@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
+from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
@@ -23,6 +23,7 @@ from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RE
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
     MeetingSighting,
+    SeenLedger,
     TenantContext,
     canonical_meetings,
     record_seen,
@@ -40,8 +41,34 @@ def _json(body: bytes) -> Any:
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
 
 
+class _ActivityBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activities: list[ActivityIn]
+
+
 def parse_activity_batch(body: bytes, options: IngestOptions, now: datetime) -> list[ActivityIn]:
-    """All-or-nothing validation: every bad item is reported with its index, field and reason."""
+    """All-or-nothing validation: every bad item is reported with its index, field and reason.
+
+    A valid batch is validated in one pass straight from the bytes; only a batch with a fault
+    is parsed again item by item, so that the answer names every bad index and field.
+    """
+    try:
+        activities = _ActivityBatch.model_validate_json(body).activities
+    except ValueError:  # ValidationError, or bytes that are not JSON
+        return _parse_activity_batch_items(body, options, now)
+    latest = now + timedelta(seconds=options.max_future_skew_seconds)
+    earliest = now - timedelta(days=options.max_age_days)
+    if not 0 < len(activities) <= options.max_batch_activities or any(
+        not earliest <= a.occurred_at <= latest
+        or any(p.phone is not None and not _is_e164(p.phone) for p in a.participants)
+        for a in activities
+    ):
+        return _parse_activity_batch_items(body, options, now)
+    return activities
+
+
+def _parse_activity_batch_items(body: bytes, options: IngestOptions, now: datetime) -> list[ActivityIn]:
     document = _json(body)
     if not isinstance(document, dict) or not isinstance(document.get("activities"), list):
         raise Problem(
@@ -113,42 +140,93 @@ def _is_e164(phone: str) -> bool:
     return phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
 
 
+#: Serialises the time ingest adds exactly as pydantic writes ``ActivityIngestedV1.ingested_at``.
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedActivity:
+    """An accepted activity as it is published: the validated input and what ingest adds.
+
+    Its :meth:`body` is byte for byte ``ActivityIngestedV1.model_dump_json()`` of the same
+    fields, built without a second model per activity (the input was validated already, and
+    constructing and serialising that second model was the dearest step of a batch after parsing).
+    """
+
+    activity: ActivityIn
+    tenant_id: str
+    activity_id: uuid.UUID
+    ingested_at: str
+    automated: bool
+    adapter_version: str
+
+    @property
+    def revision(self) -> int:
+        return self.activity.revision
+
+    @property
+    def source(self) -> str:
+        return self.activity.source
+
+    def body(self) -> bytes:
+        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended."""
+        head = self.activity.__pydantic_serializer__.to_json(self.activity)
+        tail = orjson.dumps(
+            {
+                "tenant_id": self.tenant_id,
+                "activity_id": str(self.activity_id),
+                "ingested_at": self.ingested_at,
+                "automated": self.automated,
+                "adapter_version": self.adapter_version,
+            }
+        )
+        # Both are JSON objects: the parent model's fields come first in ActivityIngestedV1 too.
+        return head[:-1] + b"," + tail[1:]
+
+
+def ingested_timestamp(now: datetime) -> str:
+    """``now`` as the payload carries it (computed once per request)."""
+    return str(_TIMESTAMP.dump_python(now, mode="json"))
+
+
 def to_ingested(
     activity: ActivityIn,
     tenant_id: str,
-    now: datetime,
+    ingested_at: str,
     adapter_version: str,
     *,
     automated: bool = False,
     activity_id: uuid.UUID | None = None,
-) -> ActivityIngestedV1:
-    # ``activity`` is already validated: constructing skips a second validation of every field,
-    # the largest cost of a 1,000-activity batch after parsing.
-    fields = {name: getattr(activity, name) for name in ActivityIn.model_fields}
-    fields["occurred_at"] = activity.occurred_at.astimezone(UTC)
-    return ActivityIngestedV1.model_construct(
-        **fields,
+) -> IngestedActivity:
+    if activity.occurred_at.utcoffset() != _ZERO:
+        # Published times are UTC; a delivery in another offset is the exception.
+        activity = activity.model_copy(update={"occurred_at": activity.occurred_at.astimezone(UTC)})
+    return IngestedActivity(
+        activity=activity,
         tenant_id=tenant_id,
         activity_id=activity_id or activity_id_for(tenant_id, activity.source, activity.external_id),
-        ingested_at=now,
+        ingested_at=ingested_at,
         automated=automated,
         adapter_version=adapter_version,
     )
 
 
-def activity_message(event: ActivityIngestedV1, prefix: str) -> OutgoingMessage:
+_ZERO = timedelta(0)
+
+
+def activity_message(event: IngestedActivity, prefix: str) -> OutgoingMessage:
+    activity_id = str(event.activity_id)
     envelope = Envelope(
-        id=f"{event.activity_id}:{event.revision}",
+        id=f"{activity_id}:{event.revision}",
         source=f"/ingest/{event.source}",
         type=ACTIVITY_INGESTED.event_type,
-        subject=str(event.activity_id),
+        subject=activity_id,
         tenant=event.tenant_id,
     )
     return OutgoingMessage(
         topic=ACTIVITY_INGESTED.physical(prefix),
-        key=str(event.activity_id).encode(),
-        # The same JSON as ``encode_body`` in one pass of pydantic's serializer.
-        value=event.model_dump_json().encode(),
+        key=activity_id.encode(),
+        value=event.body(),
         envelope=envelope,
     )
 
@@ -158,7 +236,7 @@ class PreparedActivities:
     """What one request turns into once privacy, meeting and duplicate rules ran."""
 
     #: Events to publish (new activities, new revisions, and other sources' sightings of a meeting).
-    events: list[ActivityIngestedV1] = field(default_factory=list)
+    events: list[IngestedActivity] = field(default_factory=list)
     #: Activities not seen before (the ``accepted`` outcome in Prometheus).
     new: int = 0
     #: Redeliveries of an (activity, revision) already published, and meetings already seen elsewhere.
@@ -184,51 +262,107 @@ class PreparedActivities:
             INGEST_EXCLUSIONS.labels(source, reason).inc(count)
 
 
+@dataclass(slots=True)
+class ScreenedActivities:
+    """Activities past the privacy rules, with their own ids and the keys of the meetings among them."""
+
+    #: (activity as it may be published, sent by a machine, its own deterministic id)
+    kept: list[tuple[ActivityIn, bool, uuid.UUID]]
+    exclusions: Counter[str]
+    sightings: list[MeetingSighting]
+
+    @property
+    def shares_state(self) -> bool:
+        """Meetings need the meeting keys other deliveries wrote, in the publishing transaction."""
+        return bool(self.sightings)
+
+
+def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) -> ScreenedActivities:
+    """Privacy first: nothing excluded goes further (no id, no meeting key, no bookkeeping)."""
+    kept: list[tuple[ActivityIn, bool, uuid.UUID]] = []
+    exclusions: Counter[str] = Counter()
+    sightings: list[MeetingSighting] = []
+    for activity in activities:
+        verdict = apply_privacy(activity, context.privacy)
+        if verdict.reason is not None:
+            exclusions[verdict.reason.value] += 1
+            continue
+        published = verdict.activity
+        own_id = activity_id_for(context.tenant_id, published.source, published.external_id)
+        kept.append((published, verdict.automated, own_id))
+        if keys := meeting_keys(published, context.webhook.internal_domains):
+            sightings.append(MeetingSighting(own_id, published.source, keys))
+    return ScreenedActivities(kept, exclusions, sightings)
+
+
 async def prepare_activities(
     conn: AsyncConnection,
     context: TenantContext,
-    activities: Sequence[ActivityIn],
+    screened: ScreenedActivities,
     now: datetime,
     adapter_version: str,
 ) -> PreparedActivities:
-    """Privacy first (nothing excluded goes further), then cross-source meetings, then redeliveries.
+    """Cross-source meetings, then redeliveries, on ``conn``'s transaction.
 
     The bookkeeping rows are written on ``conn`` and only committed after the publish was
     acknowledged, so a refused publish leaves nothing marked as seen.
     """
-    prepared = PreparedActivities()
-    kept: list[tuple[ActivityIn, bool]] = []
-    for activity in activities:
-        verdict = apply_privacy(activity, context.privacy)
-        if verdict.reason is not None:
-            prepared.exclusions[verdict.reason.value] += 1
-        else:
-            kept.append((verdict.activity, verdict.automated))
-    own_ids = [activity_id_for(context.tenant_id, a.source, a.external_id) for a, _ in kept]
-    sightings = [
-        MeetingSighting(own_id, a.source, keys)
-        for (a, _), own_id in zip(kept, own_ids, strict=True)
-        if (keys := meeting_keys(a, context.webhook.internal_domains))
-    ]
+    sightings = screened.sightings
     canonical = await canonical_meetings(conn, context.tenant_id, sightings) if sightings else {}
-    events = [
+    events = _ingested(context, screened, now, adapter_version, canonical)
+    fresh = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
+    return _sort_out(screened, events, lambda pair: pair in fresh)
+
+
+async def prepare_unshared_activities(
+    ledger: SeenLedger,
+    context: TenantContext,
+    screened: ScreenedActivities,
+    now: datetime,
+    adapter_version: str,
+) -> PreparedActivities:
+    """Redeliveries only, for activities without meetings; the caller records the events once published."""
+    events = _ingested(context, screened, now, adapter_version, {})
+    seen = await ledger.already_seen(context.tenant_id, [(e.activity_id, e.revision) for e in events])
+    return _sort_out(screened, events, lambda pair: pair not in seen)
+
+
+def _ingested(
+    context: TenantContext,
+    screened: ScreenedActivities,
+    now: datetime,
+    adapter_version: str,
+    canonical: Mapping[uuid.UUID, uuid.UUID],
+) -> list[IngestedActivity]:
+    ingested_at = ingested_timestamp(now)
+    return [
         to_ingested(
             activity,
             context.tenant_id,
-            now,
+            ingested_at,
             adapter_version,
             automated=automated,
             activity_id=canonical.get(own_id, own_id),
         )
-        for (activity, automated), own_id in zip(kept, own_ids, strict=True)
+        for activity, automated, own_id in screened.kept
     ]
-    fresh = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
-    for event, own_id in zip(events, own_ids, strict=True):
-        if (event.activity_id, event.revision) not in fresh:
+
+
+def _sort_out(
+    screened: ScreenedActivities,
+    events: Sequence[IngestedActivity],
+    is_new: Callable[[tuple[uuid.UUID, int]], bool],
+) -> PreparedActivities:
+    """Split events into those to publish and duplicates (a pair is published once per request)."""
+    prepared = PreparedActivities(exclusions=screened.exclusions)
+    taken: set[tuple[uuid.UUID, int]] = set()
+    for event, (_, _, own_id) in zip(events, screened.kept, strict=True):
+        pair = (event.activity_id, event.revision)
+        if pair in taken or not is_new(pair):
             # The same (activity, revision) was acknowledged before: a redelivery, not republished.
             prepared.duplicates += 1
             continue
-        fresh.discard((event.activity_id, event.revision))
+        taken.add(pair)
         prepared.events.append(event)
         prepared.automated += event.automated
         if event.activity_id != own_id:

@@ -1,15 +1,18 @@
 """Ingest's SQL: tenant configuration (read-only, cached briefly), duplicate and meeting bookkeeping,
-and the Zoom meeting state. Every write runs on the caller's connection, inside the transaction
-that is committed only after the broker acknowledged.
+and the Zoom meeting state. Writes that other deliveries depend on (Zoom state, meeting keys) run
+on the caller's connection, inside the transaction committed only after the broker acknowledged;
+the duplicate bookkeeping of a delivery without shared state goes through :class:`SeenLedger`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
@@ -40,8 +43,8 @@ class TenantDirectory:
     """Tenant settings and derived internal domains, cached for ``ttl_seconds``.
 
     Settings change rarely and are read on every request, so a short cache removes two queries
-    from the hot path; a change takes effect within the TTL. Secrets are not cached: a rotation
-    must be effective at once.
+    from the hot path; a change takes effect within the TTL. Webhook secrets have their own
+    cache with rotation rules (:class:`libs.common.tenancy.WebhookSecretCache`).
     """
 
     def __init__(
@@ -51,13 +54,24 @@ class TenantDirectory:
         self.ttl = ttl_seconds
         self.clock = clock
         self._cache: dict[str, tuple[float, TenantContext | None]] = {}
+        self._loading: dict[str, asyncio.Future[TenantContext | None]] = {}
 
     async def context(self, tenant_id: str) -> TenantContext | None:
         """The tenant's context, or None when the tenant does not exist."""
-        now = self.clock()
         cached = self._cache.get(tenant_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self.clock():
             return cached[1]
+        loading = self._loading.get(tenant_id)
+        if loading is None:
+            # Requests that miss together share one read: when the entry lapses under load,
+            # hundreds of waiting requests would otherwise each take a pooled connection.
+            loading = asyncio.ensure_future(self._load(tenant_id))
+            self._loading[tenant_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(tenant_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, tenant_id: str) -> TenantContext | None:
+        now = self.clock()
         async with self.engine.connect() as conn:
             context = await load_tenant_context(conn, tenant_id)
         if len(self._cache) > 10_000:
@@ -93,6 +107,147 @@ async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantCo
     )
 
 
+SeenPair = tuple[uuid.UUID, int]
+
+
+class SeenLedger:
+    """Duplicate bookkeeping for deliveries that share no state with other deliveries.
+
+    Such a delivery (a call, an email: no Zoom state, no meeting keys) holds no transaction
+    across the broker round trip: it asks which (activity, revision) pairs were acknowledged
+    before, publishes the others, and records them once the broker acknowledged. Requests in
+    flight together share one statement: a single flusher takes everything queued while its
+    previous statement ran. It keeps one connection of the pool for itself, in autocommit
+    (checking one out per statement cost a pre-ping and a transaction: five round trips more),
+    and drops it on any error.
+
+    Two concurrent deliveries of one new pair may both be published, and a crash between the
+    acknowledgement and the record lets a redelivery publish the pair again. Attribution and
+    metrics apply each (activity, revision) once, so either costs a message, never a double count.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._lookups: list[tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]] = []
+        self._records: list[tuple[str, Sequence[SeenPair], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def already_seen(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
+        """The pairs recorded before (published and acknowledged by an earlier delivery)."""
+        if not pairs:
+            return set()
+        future: asyncio.Future[set[SeenPair]] = asyncio.get_running_loop().create_future()
+        self._lookups.append((tenant_id, pairs, future))
+        self._start_flusher()
+        return await future
+
+    async def record(self, tenant_id: str, pairs: Sequence[SeenPair]) -> None:
+        """Record pairs the broker acknowledged; recording one twice is a no-op."""
+        if not pairs:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._records.append((tenant_id, pairs, future))
+        self._start_flusher()
+        await future
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._release()
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _connection(self) -> AsyncConnection:
+        """The kept connection, in autocommit: no BEGIN/COMMIT round trips around a statement."""
+        if self._conn is None:
+            conn = self.engine.connect()
+            await conn.start()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _flush(self) -> None:
+        lookups: list[tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]] = []
+        records: list[tuple[str, Sequence[SeenPair], asyncio.Future[None]]] = []
+        try:
+            while self._lookups or self._records:
+                lookups, self._lookups = self._lookups, []
+                records, self._records = self._records, []
+                found = await _record_and_look_up(
+                    await self._connection(),
+                    [(t, p) for t, pairs, _ in records for p in pairs],
+                    [(t, p) for t, pairs, _ in lookups for p in pairs],
+                )
+                for _, _, done in records:
+                    if not done.done():
+                        done.set_result(None)
+                for tenant_id, pairs, seen in lookups:
+                    if not seen.done():
+                        seen.set_result({p for p in pairs if (tenant_id, p) in found})
+                lookups, records = [], []
+        except BaseException as exc:
+            # Everyone waiting gets the error (a 503 for the client); the next flush reconnects.
+            await self._release()
+            lookups, self._lookups = lookups + self._lookups, []
+            records, self._records = records + self._records, []
+            futures: list[asyncio.Future[Any]] = [f for _, _, f in lookups]
+            futures += [f for _, _, f in records]
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+
+_RECORD_AND_LOOK_UP = """
+WITH recorded AS (
+    INSERT INTO ingest_seen_events (tenant_id, activity_id, revision)
+    SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])
+    ON CONFLICT DO NOTHING
+)
+SELECT l.t, l.id, l.rev FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
+WHERE EXISTS (
+    SELECT 1 FROM ingest_seen_events e
+    WHERE e.tenant_id = l.t AND e.activity_id = l.id AND e.revision = l.rev
+)
+"""
+
+
+async def _record_and_look_up(
+    conn: AsyncConnection,
+    records: Sequence[tuple[str, SeenPair]],
+    lookups: Sequence[tuple[str, SeenPair]],
+) -> set[tuple[str, SeenPair]]:
+    """Insert ``records`` and return which ``lookups`` were recorded before, in one statement.
+
+    The lookup reads the snapshot from before the insert: a pair recorded and looked up in the
+    same flush belongs to two concurrent deliveries, and both publish it (see :class:`SeenLedger`).
+    """
+    rows = await conn.exec_driver_sql(
+        _RECORD_AND_LOOK_UP,
+        (
+            [t for t, _ in records],
+            [p[0] for _, p in records],
+            [p[1] for _, p in records],
+            [t for t, _ in lookups],
+            [p[0] for _, p in lookups],
+            [p[1] for _, p in lookups],
+        ),
+    )
+    found = cast("Iterable[tuple[str, uuid.UUID, int]]", rows)
+    return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}
+
+
 async def record_seen(
     conn: AsyncConnection, tenant_id: str, seen: Sequence[tuple[uuid.UUID, int]]
 ) -> set[tuple[uuid.UUID, int]]:
@@ -107,7 +262,7 @@ async def record_seen(
         ),
         {"t": tenant_id, "ids": [s[0] for s in seen], "revs": [s[1] for s in seen]},
     )
-    return {(r.activity_id, int(r.revision)) for r in rows}
+    return {(activity_id, int(revision)) for activity_id, revision in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ these helpers cannot leak a ``KeyError`` or ``ValueError`` whatever bytes it is 
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -179,16 +180,36 @@ def email_domain(address: str) -> str:
 
 def domain_matches(domain: str, domains: Iterable[str]) -> bool:
     """A domain or any of its subdomains (``eu.acme.example`` belongs to ``acme.example``)."""
+    if isinstance(domains, tuple | frozenset):
+        wanted = _lowered(domains)
+    else:
+        wanted = frozenset(d.lower() for d in domains)
+    # Each parent domain in turn is one set lookup: eu.acme.example, acme.example, example.
     domain = domain.lower()
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+    while domain:
+        if domain in wanted:
+            return True
+        domain = domain.partition(".")[2]
+    return False
+
+
+@functools.lru_cache(maxsize=1_024)
+def _lowered(domains: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    # A tenant's internal domains are one tuple checked for every address of every activity.
+    return frozenset(d.lower() for d in domains)
 
 
 def is_internal(address: str, internal_domains: Iterable[str]) -> bool:
     return domain_matches(email_domain(address), internal_domains)
 
 
+@functools.lru_cache(maxsize=4_096)
 def normalize_phone(raw: str | None, region: str) -> str | None:
-    """E.164, or None when the number is not a valid one."""
+    """E.164, or None when the number is not a valid one.
+
+    Cached: parsing with phonenumbers is the dearest step of a call callback, and a rep's and
+    their buyers' numbers recur across deliveries.
+    """
     if raw is None or not raw.strip() or len(raw) > 64:
         return None
     try:

@@ -6,12 +6,13 @@ flagged so that it is counted and never scored; subjects are removed unless the 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from libs.common.contracts.activities import ActivityIn, Direction, Participant, ParticipantRole
-from services.ingest.domain.normalize import domain_matches, email_domain
+from services.ingest.domain.normalize import email_domain
 
 
 class ExclusionReason(StrEnum):
@@ -89,6 +90,7 @@ AUTOMATED_LOCAL_PREFIXES: tuple[str, ...] = ("no-reply-", "noreply-", "do-not-re
 SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
 
 
+@functools.lru_cache(maxsize=4_096)
 def is_automated_address(address: str) -> bool:
     local = address.rsplit("@", 1)[0].lower().split("+", 1)[0]
     folded = re.sub(r"[._]", "-", local)
@@ -97,6 +99,16 @@ def is_automated_address(address: str) -> bool:
 
 def _sender(activity: ActivityIn) -> Participant | None:
     return next((p for p in activity.participants if p.role in SENDER_ROLES), None)
+
+
+def _in_domains(address: str, domains: frozenset[str]) -> bool:
+    """``domain_matches`` for a normalised (lower-case) set: each parent domain is one set lookup."""
+    domain = email_domain(address).lower()
+    while domain:
+        if domain in domains:
+            return True
+        domain = domain.partition(".")[2]
+    return False
 
 
 def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason | None:
@@ -108,9 +120,7 @@ def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason |
             ):
                 return ExclusionReason.EXCLUDED_ADDRESS
     domains = policy.excluded_domains
-    if domains and any(
-        p.email and domain_matches(email_domain(p.email), domains) for p in activity.participants
-    ):
+    if domains and any(p.email and _in_domains(p.email, domains) for p in activity.participants):
         return ExclusionReason.EXCLUDED_DOMAIN
     subject = (activity.subject or "").casefold()
     if subject and any(k in subject for k in policy.excluded_subject_keywords):

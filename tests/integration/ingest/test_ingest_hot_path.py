@@ -1,0 +1,209 @@
+"""The webhook hot path: cached secrets that still honour rotations, and duplicate bookkeeping
+outside the publishing transaction (looked up before, recorded after the broker's ack)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.db.engine import make_engine
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import (
+    WebhookSecretCache,
+    add_webhook_secret,
+    expire_old_webhook_secrets,
+)
+from libs.common.testing.stack import TEST_SECRET_KEY
+from services.ingest.adapters.repository import SeenLedger, TenantDirectory
+
+from .ingest_integration_support import (
+    SECRETS,
+    TENANT,
+    activities_on_topic,
+    fixture,
+    ingest_client,
+    setup_tenant,
+    sign,
+    url_for,
+)
+
+TWILIO_CURRENT, TWILIO_PREVIOUS = SECRETS["twilio"]
+
+
+def callback(call_sid: str, sequence: int = 3) -> bytes:
+    """The ``completed`` Twilio fixture for another call (and, optionally, another revision)."""
+    body = fixture("twilio", "completed.txt").decode()
+    body = body.replace("CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59", call_sid)
+    return body.replace("SequenceNumber=3", f"SequenceNumber={sequence}").encode()
+
+
+async def test_a_secret_added_while_the_cache_is_warm_verifies_at_once(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    first, second = callback("CA" + "1" * 32), callback("CA" + "2" * 32)
+    async with ingest_client(kafka_settings, database_settings) as client:
+        warm = await client.post(
+            url_for("twilio"), content=first, headers=sign("twilio", first, TWILIO_CURRENT)
+        )
+        async with db_engine.begin() as conn:
+            await add_webhook_secret(conn, TENANT, "twilio", TEST_SECRET_KEY, "twilio-auth-token-next")
+        rotated = await client.post(
+            url_for("twilio"), content=second, headers=sign("twilio", second, "twilio-auth-token-next")
+        )
+        forged = await client.post(url_for("twilio"), content=second, headers=sign("twilio", second, "guess"))
+    assert (warm.status_code, rotated.status_code, forged.status_code) == (200, 200, 401)
+    assert [a["external_id"] for a in await activities_on_topic(kafka_settings)] == [
+        "CA" + "1" * 32,
+        "CA" + "2" * 32,
+    ]
+
+
+async def test_a_secret_expired_by_a_rotation_is_refused_once_the_cache_lapses(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    body = callback("CA" + "3" * 32)
+    # A zero TTL: every delivery reads the secrets, so a rotation without grace applies at once.
+    async with ingest_client(kafka_settings, database_settings, tenant_cache_seconds=0.0) as client:
+        before = await client.post(
+            url_for("twilio"), content=body, headers=sign("twilio", body, TWILIO_PREVIOUS)
+        )
+        async with db_engine.begin() as conn:
+            assert await expire_old_webhook_secrets(conn, TENANT, "twilio", timedelta(0)) == 1
+        after = await client.post(
+            url_for("twilio"), content=body, headers=sign("twilio", body, TWILIO_PREVIOUS)
+        )
+    assert (before.status_code, after.status_code) == (200, 401)
+    assert after.json()["errors"][0]["field"] == "x-twilio-signature"
+
+
+async def test_cached_secrets_expire_with_the_earliest_scheduled_expiry(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    async with db_engine.begin() as conn:
+        # The previous token ends its grace period in 5 s; the TTL is 30 s.
+        await conn.execute(
+            text(
+                "UPDATE webhook_secrets SET expires_at = now() + interval '5 seconds' "
+                "WHERE tenant_id = :t AND source = 'twilio' AND secret_id = "
+                "(SELECT min(secret_id) FROM webhook_secrets WHERE tenant_id = :t AND source = 'twilio')"
+            ),
+            {"t": TENANT},
+        )
+    now = [1_000.0]
+    engine = make_engine(database_settings, "tests")
+    cache = WebhookSecretCache(engine, TEST_SECRET_KEY, ttl_seconds=30.0, clock=lambda: now[0])
+    try:
+        loaded = await cache.secrets(TENANT, "twilio")
+        async with db_engine.begin() as conn:
+            await add_webhook_secret(conn, TENANT, "twilio", TEST_SECRET_KEY, "twilio-auth-token-next")
+        now[0] += 4.0
+        within = await cache.secrets(TENANT, "twilio")
+        now[0] += 2.0
+        past_expiry = await cache.secrets(TENANT, "twilio")
+        fresh = await cache.secrets(TENANT, "twilio", fresh=True)
+    finally:
+        await engine.dispose()
+    assert loaded == within == (TWILIO_CURRENT, TWILIO_PREVIOUS)
+    # Reloaded 6 s after the load (not 30): the previous token is still valid in the database
+    # for a moment, so only the new one is added.
+    assert past_expiry == fresh == ("twilio-auth-token-next", TWILIO_CURRENT, TWILIO_PREVIOUS)
+
+
+async def test_a_redelivered_callback_is_counted_as_a_duplicate_and_published_once(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    call = "CA" + "4" * 32
+    deliveries = [callback(call), callback(call), callback(call, sequence=4)]
+    async with ingest_client(kafka_settings, database_settings) as client:
+        answers = [
+            await client.post(url_for("twilio"), content=b, headers=sign("twilio", b, TWILIO_CURRENT))
+            for b in deliveries
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [(a.json()["accepted"], a.json()["duplicates"]) for a in answers] == [(1, 0), (1, 1), (1, 0)]
+    assert [(a["external_id"], a["revision"]) for a in await activities_on_topic(kafka_settings)] == [
+        (call, 3),
+        (call, 4),
+    ]
+    async with db_engine.connect() as conn:
+        recorded = (
+            await conn.execute(text("SELECT revision FROM ingest_seen_events ORDER BY revision"))
+        ).scalars()
+        assert list(recorded) == [3, 4]
+
+
+async def test_the_ledger_answers_concurrent_callers_from_shared_statements(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    await setup_tenant(db_engine, tenant="globex")
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    engine = make_engine(database_settings, "tests")
+    ledger = SeenLedger(engine)
+    try:
+        await ledger.record(TENANT, [(a, 1), (b, 0)])
+        answers = await asyncio.gather(
+            ledger.already_seen(TENANT, [(a, 1), (a, 2), (c, 0)]),
+            ledger.already_seen("globex", [(a, 1), (b, 0)]),
+            ledger.record("globex", [(c, 0)]),
+            ledger.already_seen(TENANT, [(b, 0)]),
+        )
+        after = await ledger.already_seen("globex", [(a, 1), (c, 0)])
+    finally:
+        await ledger.close()
+        await engine.dispose()
+    assert list(answers) == [{(a, 1)}, set(), None, {(b, 0)}]
+    assert after == {(c, 0)}
+
+
+async def test_every_waiting_caller_gets_the_ledger_error_and_the_next_flush_starts_afresh(
+    database_settings: DatabaseSettings,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    down = DatabaseSettings(url=f"postgresql+asyncpg://spm:spm@127.0.0.1:{closed_port}/spm")
+    engine = make_engine(down, "tests")
+    ledger = SeenLedger(engine)
+    pair = (uuid.uuid4(), 0)
+    try:
+        answers = await asyncio.gather(
+            ledger.already_seen(TENANT, [pair]), ledger.record(TENANT, [pair]), return_exceptions=True
+        )
+        with pytest.raises(ConnectionRefusedError):
+            await ledger.already_seen(TENANT, [pair])
+    finally:
+        await ledger.close()
+        await engine.dispose()
+    assert [type(a).__name__ for a in answers] == ["ConnectionRefusedError", "ConnectionRefusedError"]
+
+
+async def test_requests_that_miss_the_caches_together_share_one_read(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    engine = make_engine(database_settings, "tests")
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    secrets = WebhookSecretCache(engine, TEST_SECRET_KEY, ttl_seconds=30.0)
+    tenants = TenantDirectory(engine, ttl_seconds=30.0)
+    try:
+        found = await asyncio.gather(*(secrets.secrets(TENANT, "twilio") for _ in range(20)))
+        contexts = await asyncio.gather(*(tenants.context(TENANT) for _ in range(20)))
+    finally:
+        await engine.dispose()
+    assert set(found) == {(TWILIO_CURRENT, TWILIO_PREVIOUS)}
+    assert {c.tenant_id if c else None for c in contexts} == {TENANT}
+    reads = [s.split()[1] for s in statements if s.startswith("SELECT") and "FROM" in s]
+    # One secrets read, one tenant read (the tenant names its internal domains: no rep lookup).
+    assert reads == ["secret_encrypted,", "settings::text"]

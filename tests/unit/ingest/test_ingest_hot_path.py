@@ -1,0 +1,107 @@
+"""The batch hot path keeps its contract: published bytes equal the contract model's JSON, a
+valid batch parses the same in one pass, a faulty one still names every bad index."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1
+from libs.common.web import Problem
+from services.ingest.domain.normalize import domain_matches
+from services.ingest.handlers import ingested_timestamp, parse_activity_batch, to_ingested
+from services.ingest.settings import IngestOptions
+
+NOW = datetime(2026, 11, 24, 16, 0, 0, 250_000, tzinfo=UTC)
+
+
+def activity(**changes: Any) -> dict[str, Any]:
+    return {
+        "source": "api",
+        "external_id": "call-1",
+        "kind": "call",
+        "direction": "outbound",
+        "outcome": "connected",
+        "occurred_at": "2026-11-02T15:04:05Z",
+        "duration_seconds": 312,
+        "participants": [
+            {"email": "Ana@Acme.example", "role": "caller", "name": "Ana Ñúñez"},
+            {"phone": "+14155550100", "role": "callee"},
+        ],
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"occurred_at": "2026-11-02T15:04:05.123456+02:00", "subject": 'Re: "pricing"', "revision": 7},
+        {"occurred_at": "2026-11-02T15:04:05+00:00", "thread_id": "t-1", "ical_uid": "uid@cal"},
+        {"occurred_at": "2026-11-02T09:34:05.5-05:30", "crm": {"deal_id": "d-1", "contact_ids": ["c-1"]}},
+    ],
+)
+def test_the_published_body_is_the_contract_models_json_byte_for_byte(changes: dict[str, Any]) -> None:
+    source = ActivityIn.model_validate_json(json.dumps(activity(**changes)))
+    activity_id = uuid.UUID("2f1d1d2e-8f43-4a34-9a3f-0d1e4c1c7b10")
+
+    published = to_ingested(
+        source, "acme", ingested_timestamp(NOW), "canonical/1", automated=True, activity_id=activity_id
+    ).body()
+
+    expected = ActivityIngestedV1(
+        **{**source.model_dump(), "occurred_at": source.occurred_at.astimezone(UTC)},
+        tenant_id="acme",
+        activity_id=activity_id,
+        ingested_at=NOW,
+        automated=True,
+        adapter_version="canonical/1",
+    ).model_dump_json()
+    assert published == expected.encode()
+
+
+def test_a_valid_batch_parses_in_one_pass_to_the_same_activities() -> None:
+    items = [activity(external_id=f"call-{n}", revision=n) for n in range(3)]
+
+    parsed = parse_activity_batch(json.dumps({"activities": items}).encode(), IngestOptions(), NOW)
+
+    assert parsed == [ActivityIn.model_validate(item) for item in items]
+
+
+def test_a_faulty_batch_names_every_bad_index_whatever_the_kind_of_fault() -> None:
+    items = [
+        activity(external_id="ok"),
+        activity(external_id="future", occurred_at="2026-11-26T16:00:01Z"),
+        activity(external_id="bad-kind", kind="fax"),
+        activity(external_id="bad-phone", participants=[{"phone": "4155550100", "role": "callee"}]),
+    ]
+
+    with pytest.raises(Problem) as refused:
+        parse_activity_batch(json.dumps({"activities": items}).encode(), IngestOptions(), NOW)
+
+    assert refused.value.status == 422
+    assert [e["field"] for e in refused.value.errors] == [
+        "activities.1.occurred_at",
+        "activities.2.kind",
+        "activities.3.participants.0.phone",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("domain", "domains", "matches"),
+    [
+        ("acme.example", ("acme.example",), True),
+        ("EU.Acme.Example", frozenset({"acme.example"}), True),
+        ("eu.acme.example", ["ACME.example"], True),
+        ("notacme.example", ("acme.example",), False),
+        ("acme.example.org", ("acme.example",), False),
+        ("example", ("acme.example",), False),
+        ("acme.example", (), False),
+    ],
+)
+def test_a_domain_matches_itself_and_its_subdomains_only(domain: str, domains: Any, matches: bool) -> None:
+    assert domain_matches(domain, domains) is matches
