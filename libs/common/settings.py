@@ -52,6 +52,14 @@ class DatabaseSettings(BaseSettings):
     max_overflow: int = 5
     statement_timeout_ms: int = 30_000
     echo: bool = False
+    #: Test every pooled connection before use: three round trips (BEGIN, a no-op, ROLLBACK)
+    #: per checkout. Off by default: a connection broken by a PostgreSQL restart or failover
+    #: fails its first statement instead, the pool then discards every connection opened
+    #: before the failure, the request answers 503 + Retry-After and a consumer retries its
+    #: batch. Turn it on behind a proxy that drops idle connections without closing them.
+    pool_pre_ping: bool = False
+    #: Replace pooled connections older than this many seconds (-1: never).
+    pool_recycle_seconds: int = 1_800
 
 
 class ConsumerSettings(BaseSettings):

@@ -17,7 +17,8 @@ def make_engine(settings: DatabaseSettings, application_name: str) -> AsyncEngin
         settings.url.get_secret_value(),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.pool_pre_ping,
+        pool_recycle=settings.pool_recycle_seconds,
         echo=settings.echo,
         connect_args={
             "server_settings": {
