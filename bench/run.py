@@ -101,6 +101,10 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| ingest batches of 1,000 | {ours['batch_events_per_s']:,.0f} ev/s "
             f"| bare {bare['batch_events_per_s']:,.0f} ev/s | {i['batch_ratio']:.2f} | >= 0.5 |"
         )
+        lines.append(
+            f"| ingest CPU per batched event | {ours['batch_cpu_us_per_event']:,.1f} us "
+            f"| bare {bare['batch_cpu_us_per_event']:,.1f} us | {i['batch_cpu_ratio']:.2f} | |"
+        )
         for rate in i["rates"]:
             o, b = ours[f"callbacks_{rate}"], bare[f"callbacks_{rate}"]
             lines.append(
@@ -109,6 +113,12 @@ def _markdown(results: dict[str, Any]) -> str:
                 f"{b['p50_ms']:.1f}/{b['p99_ms']:.1f} ms | {o['ok_per_s'] / b['ok_per_s']:.2f} "
                 "| >= 3,000 req/s per process |"
             )
+            if "cpu_us_per_request" in o:
+                lines.append(
+                    f"| Twilio callbacks offered {rate:,}/s: server CPU per request "
+                    f"| {o['cpu_us_per_request']:,.0f} us | bare {b['cpu_us_per_request']:,.0f} us "
+                    f"| {b['cpu_us_per_request'] / o['cpu_us_per_request']:.2f} | |"
+                )
     for f in results.get("freshness", []):
         lines.append(
             f"| freshness at {f['offered_per_s']:,}/s offered ({f['achieved_per_s']:,.0f}/s acked), "
