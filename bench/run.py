@@ -22,7 +22,7 @@ import orjson
 
 from bench.common import engines, median
 from bench.freshness import run_freshness
-from bench.gateway import run_gateway
+from bench.gateway import markdown_rows, run_gateway
 from bench.ingest_vs_bare import run_ingest_vs_bare
 from bench.pipeline import dataset, run_pipeline, run_relay
 
@@ -126,21 +126,7 @@ def _markdown(results: dict[str, Any]) -> str:
         )
     g = results.get("gateway")
     if g:
-        for size in g["sizes"]:
-            for question, row in size["questions"].items():
-                o, n = row["ours"], row["naive"]
-                lines.append(
-                    f"| gateway {question} at {size['activities']:,} activities, p50/p99 "
-                    f"| {o['p50_ms']:.1f}/{o['p99_ms']:.1f} ms | naive SQL {n['p50_ms']:.1f}/{n['p99_ms']:.1f} ms "
-                    f"| {row['p99_naive_over_ours']:.2f} x | p99 < 15 ms, >= 10 x |"
-                )
-        growth = g.get("p99_growth")
-        if growth:
-            for question in ("leaderboard", "rep_scores", "activities"):
-                lines.append(
-                    f"| p99 growth {growth['from']:,} -> {growth['to']:,}: {question} "
-                    f"| {growth[question]['ours']:.2f} x | naive {growth[question]['naive']:.2f} x | | |"
-                )
+        lines += markdown_rows(g)
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.web import install_common_handlers, install_database_unavailable_handler
-from services.gateway.caching import etag_middleware
+from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
@@ -66,7 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_common_handlers(app, SERVICE)
     install_database_unavailable_handler(app)
-    app.middleware("http")(etag_middleware(options.cache_max_age_seconds))
+    app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Headers this middleware sets; a response's own values for them are replaced.
+_TAGGING_HEADERS = (b"etag", b"cache-control", b"vary")
 
 
 def weak_etag(body: bytes) -> str:
@@ -20,27 +23,57 @@ def _matches(if_none_match: str, etag: str) -> bool:
     )
 
 
-def etag_middleware(
-    max_age: int,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Tag every 200 JSON answer to a ``GET /v1/...``; streams pass through untouched."""
+class ETagMiddleware:
+    """Tag every 200 JSON answer to a ``GET /v1/...``; streams and other answers pass through untouched.
 
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if (
-            request.method != "GET"
-            or response.status_code != 200
-            or not request.url.path.startswith("/v1/")
-            or response.headers.get("content-type") != "application/json"
-        ):
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+    A plain ASGI middleware rather than ``@app.middleware("http")``: that style runs every request
+    in an extra task and copies the body through a memory stream, a fixed cost on each read.
+    """
+
+    def __init__(self, app: ASGIApp, max_age: int) -> None:
+        self.app = app
+        self.cache_control = f"private, max-age={max_age}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        passthrough = False
+        chunks: list[bytes] = []
+
+        async def tag(message: Message) -> None:
+            nonlocal start, passthrough
+            if passthrough:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                content_type = Headers(raw=message["headers"]).get("content-type")
+                if message["status"] != 200 or content_type != "application/json":
+                    passthrough = True
+                    await send(message)
+                else:
+                    start = message  # held until the whole body is known
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._send_tagged(scope, start, b"".join(chunks), send)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, tag)
+
+    async def _send_tagged(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
         etag = weak_etag(body)
-        headers = {"ETag": etag, "Cache-Control": f"private, max-age={max_age}", "Vary": "Authorization"}
-        if_none_match = request.headers.get("if-none-match")
+        tagging = [
+            (b"etag", etag.encode()),
+            (b"cache-control", self.cache_control),
+            (b"vary", b"Authorization"),
+        ]
+        if_none_match = Headers(scope=scope).get("if-none-match")
         if if_none_match and _matches(if_none_match, etag):
-            return Response(status_code=304, headers=headers)
-        kept = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(body, status_code=200, headers={**kept, **headers}, media_type="application/json")
-
-    return middleware
+            await send({"type": "http.response.start", "status": 304, "headers": tagging})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        kept = [(k, v) for k, v in start["headers"] if k.lower() not in _TAGGING_HEADERS]
+        await send({**start, "headers": kept + tagging})
+        await send({"type": "http.response.body", "body": body})

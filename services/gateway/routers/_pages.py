@@ -21,9 +21,15 @@ def activity_after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
 
 
 def activity_page(rows: list[dict[str, Any]], size: int) -> tuple[list[ActivitySummaryRead], str | None]:
+    """The first ``size`` rows (the query asked for one more) as models, and the cursor past the last one."""
+    items, next_cursor = activity_rows_page(rows, size)
+    return [ActivitySummaryRead(**row) for row in items], next_cursor
+
+
+def activity_rows_page(rows: list[dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], str | None]:
     """The first ``size`` rows (the query asked for one more) and the cursor past the last one."""
-    items = [ActivitySummaryRead(**row) for row in rows[:size]]
+    items = rows[:size]
     if len(rows) <= size:
         return items, None
     last = items[-1]
-    return items, encode_cursor([last.occurred_at.isoformat(), str(last.activity_id)])
+    return items, encode_cursor([last["occurred_at"].isoformat(), str(last["activity_id"])])

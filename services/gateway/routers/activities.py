@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.commands import AttributionOverriddenV1
@@ -28,7 +28,8 @@ from services.gateway.deps import (
     not_found,
     page_size,
 )
-from services.gateway.routers._pages import activity_after, activity_page
+from services.gateway.encoding import activity_page, json_response
+from services.gateway.routers._pages import activity_after, activity_rows_page
 from services.gateway.schemas import (
     ActivityPage,
     ActivityRead,
@@ -54,7 +55,7 @@ async def list_activities(
     to: ToQuery = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
-) -> ActivityPage:
+) -> Response:
     """Activities with their attribution, newest first, a page at a time."""
     check_range(from_, to, options)
     size = page_size(limit, options)
@@ -71,8 +72,8 @@ async def list_activities(
     rows = await activities.list_activities(
         conn, principal.tenant_id, where, after=activity_after(cursor), limit=size + 1
     )
-    items, next_cursor = activity_page(rows, size)
-    return ActivityPage(items=items, next_cursor=next_cursor)
+    items, next_cursor = activity_rows_page(rows, size)
+    return json_response(activity_page(items, next_cursor))
 
 
 @router.get("/{activity_id}", response_model=ActivityRead)

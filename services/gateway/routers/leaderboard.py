@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway import encoding
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, LimitQuery, OptionsDep, not_found, page_size
-from services.gateway.schemas import Granularity, LeaderboardEntryRead, LeaderboardMetric, LeaderboardRead
+from services.gateway.schemas import Granularity, LeaderboardMetric, LeaderboardRead
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"], responses=PROBLEM_RESPONSES)
 
@@ -21,6 +22,25 @@ DateQuery = Annotated[
     date | None, Query(description="Any day inside the period (default: the latest period with data)")
 ]
 MetricQuery = Annotated[LeaderboardMetric, Query(description="`score` or a counter")]
+
+
+async def leaderboard_payload(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    team_id: str | None,
+    period: Granularity,
+    day: date | None,
+    metric: LeaderboardMetric,
+    limit: int,
+) -> dict[str, Any]:
+    """The leaderboard as plain values laid out like ``LeaderboardRead``."""
+    if team_id is not None and not await directory.team_exists(conn, tenant_id, team_id):
+        not_found("team", team_id)
+    period_start, entries = await metrics.leaderboard(
+        conn, tenant_id, granularity=period, day=day, metric=metric, team_id=team_id, limit=limit
+    )
+    return encoding.leaderboard(period, period_start, metric, team_id, entries)
 
 
 async def read_leaderboard(
@@ -33,19 +53,11 @@ async def read_leaderboard(
     metric: LeaderboardMetric,
     limit: int,
 ) -> LeaderboardRead:
-    """The leaderboard as the route and the live stream both serve it."""
-    if team_id is not None and not await directory.team_exists(conn, tenant_id, team_id):
-        not_found("team", team_id)
-    period_start, entries = await metrics.leaderboard(
-        conn, tenant_id, granularity=period, day=day, metric=metric, team_id=team_id, limit=limit
+    """The leaderboard as the live stream serves it."""
+    payload = await leaderboard_payload(
+        conn, tenant_id, team_id=team_id, period=period, day=day, metric=metric, limit=limit
     )
-    return LeaderboardRead(
-        granularity=period,
-        period_start=period_start,
-        metric=metric,
-        team_id=team_id,
-        entries=[LeaderboardEntryRead(**e) for e in entries],
-    )
+    return LeaderboardRead.model_validate(payload)
 
 
 @router.get("", response_model=LeaderboardRead)
@@ -58,9 +70,9 @@ async def leaderboard(
     date: DateQuery = None,
     metric: MetricQuery = LeaderboardMetric.SCORE,
     limit: LimitQuery = None,
-) -> LeaderboardRead:
+) -> Response:
     """Reps ranked by ``metric`` (ties share a rank) in the period containing ``date``."""
-    return await read_leaderboard(
+    payload = await leaderboard_payload(
         conn,
         principal.tenant_id,
         team_id=team_id,
@@ -69,3 +81,4 @@ async def leaderboard(
         metric=metric,
         limit=page_size(limit, options),
     )
+    return encoding.json_response(payload)

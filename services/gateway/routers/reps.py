@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
@@ -22,8 +22,9 @@ from services.gateway.deps import (
     not_found,
     page_size,
 )
+from services.gateway.encoding import json_response, score_series
 from services.gateway.routers._scores import score_range
-from services.gateway.schemas import Granularity, PeriodScoreRead, RepPage, RepRead, RepScoresRead
+from services.gateway.schemas import Granularity, RepPage, RepRead, RepScoresRead
 
 router = APIRouter(prefix="/v1/reps", tags=["reps"], responses=PROBLEM_RESPONSES)
 
@@ -71,14 +72,15 @@ async def rep_scores(
     granularity: Granularity = Granularity.DAY,
     from_: FromQuery = None,
     to: ToQuery = None,
-) -> RepScoresRead:
+) -> Response:
     """A rep's score, counters, team percentile and change against baseline per period, oldest first.
 
     Periods whose start falls in ``[from, to]``; without ``to`` the range ends at the latest period with data.
     """
-    if not await directory.rep_exists(conn, principal.tenant_id, rep_id):
+    known, latest = await metrics.entity_latest_period(conn, principal.tenant_id, "rep", rep_id, granularity)
+    if not known:
         not_found("rep", rep_id)
-    first, last = await score_range(conn, principal.tenant_id, "rep", rep_id, granularity, from_, to, options)
+    first, last = score_range(from_, to, latest, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,
@@ -88,4 +90,4 @@ async def rep_scores(
         first=first,
         last=last,
     )
-    return RepScoresRead(rep_id=rep_id, granularity=granularity, periods=[PeriodScoreRead(**r) for r in rows])
+    return json_response(score_series("rep_id", rep_id, granularity, rows))

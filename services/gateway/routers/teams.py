@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
@@ -21,8 +21,9 @@ from services.gateway.deps import (
     not_found,
     page_size,
 )
+from services.gateway.encoding import json_response, score_series
 from services.gateway.routers._scores import score_range
-from services.gateway.schemas import Granularity, PeriodScoreRead, TeamPage, TeamRead, TeamScoresRead
+from services.gateway.schemas import Granularity, TeamPage, TeamRead, TeamScoresRead
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"], responses=PROBLEM_RESPONSES)
 
@@ -64,13 +65,14 @@ async def team_scores(
     granularity: Granularity = Granularity.DAY,
     from_: FromQuery = None,
     to: ToQuery = None,
-) -> TeamScoresRead:
+) -> Response:
     """A team's score and counters per period (team rollups), oldest first."""
-    if not await directory.team_exists(conn, principal.tenant_id, team_id):
-        not_found("team", team_id)
-    first, last = await score_range(
-        conn, principal.tenant_id, "team", team_id, granularity, from_, to, options
+    known, latest = await metrics.entity_latest_period(
+        conn, principal.tenant_id, "team", team_id, granularity
     )
+    if not known:
+        not_found("team", team_id)
+    first, last = score_range(from_, to, latest, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,
@@ -80,6 +82,4 @@ async def team_scores(
         first=first,
         last=last,
     )
-    return TeamScoresRead(
-        team_id=team_id, granularity=granularity, periods=[PeriodScoreRead(**r) for r in rows]
-    )
+    return json_response(score_series("team_id", team_id, granularity, rows))
