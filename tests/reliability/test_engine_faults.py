@@ -15,8 +15,12 @@ from datetime import UTC, datetime
 
 from .harness import FaultEngines, LoadStats, Pipeline, plan_stream, reference
 
-STREAM = 20_000
+STREAM = 50_000
 OUTAGE_SECONDS = 6
+#: Ingest waits 1.5 s for the broker's acknowledgement and must answer within 2 s; the rest is
+#: its parsing and validation of the batch, which for 1,000 activities on a loaded machine can
+#: take more than half a second. Batches of 250 keep the bound about the broker wait.
+OUTAGE_BATCH = 250
 
 
 async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
@@ -41,7 +45,7 @@ async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
             finally:
                 engines_under_fault.resume_broker()
 
-        await pipeline.send(planned, stats, {0.3: outage})
+        await pipeline.send(planned, stats, {0.3: outage}, batch_size=OUTAGE_BATCH)
         await pipeline.settle(STREAM)
         stop.set()
         await orchestrator
@@ -51,7 +55,7 @@ async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
         assert stats.refused >= 2
         assert stats.slow_refusals == 0
         assert stats.retry_after == {"2"}
-        assert stats.server_errors == {}
+        pipeline.assert_no_server_errors(stats)
         assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
     finally:
         stop.set()
@@ -93,7 +97,7 @@ async def test_postgres_restart_mid_stream_is_retried_and_totals_stay_exact(
         assert exits
         assert all(code == 1 for code in exits), exits
         # While PostgreSQL is down ingest must refuse with 503 + Retry-After, never a bare 500.
-        assert stats.server_errors == {}, f"ingest answered {dict(stats.server_errors)} during the outage"
+        pipeline.assert_no_server_errors(stats)
     finally:
         stop.set()
         pipeline.stop_all()

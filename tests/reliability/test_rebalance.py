@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from .harness import CONSUMERS, FaultEngines, LoadStats, Pipeline, plan_stream, reference
 
-STREAM = 20_000
+STREAM = 50_000
 
 
 async def test_instances_joining_and_leaving_mid_stream_keep_totals_exact(
@@ -41,6 +41,7 @@ async def test_instances_joining_and_leaving_mid_stream_keep_totals_exact(
         record = await pipeline.record("2nd consumer joins+leaves", stats, expected)
         await pipeline.assert_exact(expected, STREAM)
         assert leave_codes == [0, 0]
+        pipeline.assert_no_server_errors(stats)
         assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
     finally:
         pipeline.stop_all()

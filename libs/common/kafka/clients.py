@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -98,3 +98,34 @@ async def broker_reachable(settings: KafkaSettings, within_seconds: float = 2.0)
             await asyncio.wait_for(admin.close(), timeout)
         except (TimeoutError, KafkaError, OSError):
             log.debug("admin close failed during readiness probe")
+
+
+async def end_offsets(settings: KafkaSettings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The offset after the last record of each partition.
+
+    ``ListOffsets(latest)`` is the answer on Kafka. The embedded Tansu answers it with the base
+    offset of the last record batch + 1, short of the end whenever a producer batched several
+    records, so the high watermark of a fetch of that last batch is taken as well (it is right
+    on both) and the larger of the two wins. Uses its own group-less consumer: the caller's
+    positions do not move.
+    """
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection_options(settings))
+    await consumer.start()
+    try:
+        listed = await consumer.end_offsets(partitions)
+        written = [tp for tp in partitions if listed[tp] > 0]
+        if not written:
+            return dict(listed)
+        consumer.assign(written)
+        for tp in written:
+            consumer.seek(tp, listed[tp] - 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while any(consumer.highwater(tp) is None for tp in written) and loop.time() < deadline:
+            await consumer.getmany(*written, timeout_ms=500)
+        ends = dict(listed)
+        for tp in written:
+            ends[tp] = max(listed[tp], consumer.highwater(tp) or 0)
+        return ends
+    finally:
+        await consumer.stop()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from libs.common.kafka.clients import connection_options, make_producer
+from libs.common.kafka.clients import connection_options, end_offsets, make_producer
 from libs.common.settings import KafkaSettings
 from libs.common.topics import REGISTRY, Topic
 
@@ -158,7 +158,7 @@ async def inspect_dead_letters(settings: KafkaSettings, topic: Topic, limit: int
             return []
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(settings, partitions)
         return await _read(consumer, partitions, ends, limit)
     finally:
         await consumer.stop()
@@ -192,7 +192,7 @@ async def replay_dead_letters(
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(settings, partitions)
         total = 0
         for tp in partitions:
             total += max(0, ends[tp] - await consumer.position(tp))

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.kafka.clients import connection_options
+from libs.common.kafka.clients import connection_options, end_offsets
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
 from libs.common.tenancy import add_webhook_secret, create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
@@ -163,7 +163,7 @@ async def read_topic(kafka: KafkaSettings, topic: Topic) -> list[dict[str, Any]]
     try:
         partitions = [TopicPartition(name, p) for p in range(2)]
         consumer.assign(partitions)
-        end = await consumer.end_offsets(partitions)
+        end = await end_offsets(kafka, partitions)
         await consumer.seek_to_beginning(*partitions)
         payloads: list[tuple[int, int, dict[str, Any]]] = []
 
