@@ -9,66 +9,21 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
-from libs.common.contracts.envelope import Envelope, encode_body
-from libs.common.kafka.clients import make_producer
+from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.kafka.dlq import dlq_topic, inspect_dead_letters, replay_dead_letters
 from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, DlqLimitExceeded, Rejected
 from libs.common.settings import KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
 
-NOW = datetime(2026, 11, 2, 15, tzinfo=UTC)
-
-
-def activity(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
-    """A valid activity-ingested message: value, envelope headers, key."""
-    raw = ActivityIn.model_validate(
-        {
-            "source": "dialer",
-            "external_id": external_id,
-            "kind": "call",
-            "direction": "outbound",
-            "outcome": "connected",
-            "occurred_at": NOW.isoformat(),
-            "duration_seconds": 90,
-            "participants": [{"phone": "+14155550001", "role": "caller"}],
-        }
-    )
-    activity_id = activity_id_for("acme", raw.source, raw.external_id)
-    event = ActivityIngestedV1(
-        **raw.model_dump(),
-        tenant_id="acme",
-        activity_id=activity_id,
-        ingested_at=NOW,
-        adapter_version="canonical/1",
-    )
-    envelope = Envelope(
-        id=f"{activity_id}:0",
-        source="/ingest/dialer",
-        type=ACTIVITY_INGESTED.event_type,
-        subject=str(activity_id),
-        tenant="acme",
-    )
-    return encode_body(event), envelope.to_headers(), str(activity_id).encode()
-
-
-@pytest.fixture
-async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(kafka_settings, "tests")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
+from .conftest import NOW, activity_message
 
 
 async def read_all(settings: KafkaSettings, physical: str, expected: int) -> list[Any]:
@@ -137,14 +92,14 @@ async def test_undecodable_and_invalid_messages_go_to_the_dlq_with_provenance(
     kafka_settings: KafkaSettings, producer: AIOKafkaProducer
 ) -> None:
     topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
-    good, headers, key = activity("good-1")
+    good, headers, key = activity_message("good-1")
     wrong_type = [(k, b"io.spm.something.else.v1" if k == "ce_type" else v) for k, v in headers]
     await producer.send_and_wait(topic, b"\xff\xfe not json", key=b"k", headers=headers, partition=0)
     await producer.send_and_wait(
         topic, orjson.dumps({"tenant_id": "acme"}), key=b"k", headers=headers, partition=0
     )
     await producer.send_and_wait(topic, good, key=key, headers=wrong_type, partition=0)
-    await producer.send_and_wait(topic, activity("bad-1")[0], key=key, headers=headers, partition=0)
+    await producer.send_and_wait(topic, activity_message("bad-1")[0], key=key, headers=headers, partition=0)
     await producer.send_and_wait(topic, good, key=key, headers=headers, partition=0)
     handler = Recorder()
     runner = runner_for(kafka_settings, producer, handler)
@@ -171,7 +126,7 @@ async def test_dlq_limit_stops_the_consumer_before_it_drains_the_topic(
     kafka_settings: KafkaSettings, producer: AIOKafkaProducer
 ) -> None:
     topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
-    _, headers, _ = activity("x")
+    _, headers, _ = activity_message("x")
     for i in range(30):
         await producer.send(topic, f"garbage {i}".encode(), key=b"k", headers=headers, partition=0)
     await producer.flush()
@@ -195,7 +150,7 @@ async def test_replay_republishes_once_commits_after_acks_and_caps_replays(
 ) -> None:
     topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
     for i in range(4):
-        value, headers, key = activity(f"bad-{i}")
+        value, headers, key = activity_message(f"bad-{i}")
         await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
     handler = Recorder()
     runner = runner_for(kafka_settings, producer, handler)
@@ -282,7 +237,7 @@ async def test_spm_dlq_commands_inspect_and_replay(
     dlq = ACTIVITY_INGESTED.physical_dlq(kafka_settings.topic_prefix)
     source = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
     for i in range(3):
-        value, headers, key = activity(f"c-{i}")
+        value, headers, key = activity_message(f"c-{i}")
         provenance = [
             ("dlq_source_topic", source.encode()),
             ("dlq_partition", b"1"),
@@ -312,7 +267,7 @@ async def test_spm_dlq_commands_inspect_and_replay(
     assert done.returncode == 0, done.stderr
     assert "replayed 2 of 2; refused 0" in done.stdout
     replayed = await read_all(kafka_settings, source, 2)
-    assert sorted(m.key for m in replayed) == sorted(activity(f"c-{i}")[2] for i in range(2))
+    assert sorted(m.key for m in replayed) == sorted(activity_message(f"c-{i}")[2] for i in range(2))
     assert all(dict(m.headers)["dlq_replays"] == b"1" for m in replayed)
 
     unknown = await asyncio.to_thread(spm, kafka_settings, "inspect", "--topic", "no-such-topic")

@@ -11,66 +11,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
-from libs.common.contracts.envelope import Envelope, encode_body
-from libs.common.kafka.clients import make_producer
+from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.kafka.dlq import inspect_dead_letters, replay_dead_letters
 from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, Rejected
 from libs.common.settings import KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
 
-NOW = datetime(2026, 11, 2, 15, tzinfo=UTC)
+from .conftest import activity_message
+
 PARTITIONS = 2  # what the ``kafka_settings`` fixture creates
-
-
-def ingested(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
-    """A valid activity-ingested message: value, envelope headers, key."""
-    raw = ActivityIn.model_validate(
-        {
-            "source": "dialer",
-            "external_id": external_id,
-            "kind": "call",
-            "direction": "outbound",
-            "outcome": "connected",
-            "occurred_at": NOW.isoformat(),
-            "duration_seconds": 60,
-            "participants": [{"phone": "+14155550001", "role": "caller"}],
-        }
-    )
-    activity_id = activity_id_for("acme", raw.source, raw.external_id)
-    event = ActivityIngestedV1(
-        **raw.model_dump(),
-        tenant_id="acme",
-        activity_id=activity_id,
-        ingested_at=NOW,
-        adapter_version="canonical/1",
-    )
-    envelope = Envelope(
-        id=f"{activity_id}:0",
-        source="/ingest/dialer",
-        type=ACTIVITY_INGESTED.event_type,
-        subject=str(activity_id),
-        tenant="acme",
-    )
-    return encode_body(event), envelope.to_headers(), str(activity_id).encode()
-
-
-@pytest.fixture
-async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(kafka_settings, "tests")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
 
 
 async def produce(settings: KafkaSettings, producer: AIOKafkaProducer, ids: Sequence[str]) -> dict[int, int]:
@@ -83,7 +38,7 @@ async def produce(settings: KafkaSettings, producer: AIOKafkaProducer, ids: Sequ
     topic = ACTIVITY_INGESTED.physical(settings.topic_prefix)
     acks = []
     for i, external_id in enumerate(ids):
-        value, headers, key = ingested(external_id)
+        value, headers, key = activity_message(external_id)
         acks.append(await producer.send(topic, value, key=key, headers=headers, partition=i % PARTITIONS))
     ends: dict[int, int] = {}
     for ack in acks:
