@@ -147,6 +147,9 @@ def main() -> None:
     parser.add_argument(
         "--activities-gateway", help="comma-separated sizes for the gateway (1000000; quick 20000,60000)"
     )
+    parser.add_argument(
+        "--gateway-samples", type=int, help="requests per question, side and round (200; quick 20)"
+    )
     parser.add_argument("--out", default="latest", help="results file stem under bench/results/ (latest)")
     args = parser.parse_args()
     quick = args.quick
@@ -181,7 +184,8 @@ def main() -> None:
         sys.stdout.write("gateway vs naive SQL\n")
         sizes = _ints(args.activities_gateway or ("20000,60000" if quick else "1000000"))
         with engines() as eng:
-            results["gateway"] = run_gateway(eng, sizes, samples=20 if quick else 200, repeats=args.repeats)
+            samples = args.gateway_samples or (20 if quick else 200)
+            results["gateway"] = run_gateway(eng, sizes, samples=samples, repeats=args.repeats)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     table = _markdown(results)
