@@ -347,6 +347,19 @@ class LoadStats:
     retry_after: set[str] = field(default_factory=set)
 
 
+@dataclass
+class Stream:
+    """A planned stream of activities, its reference totals, and what the load client saw."""
+
+    planned: list[Planned]
+    expected: Cells
+    stats: LoadStats = field(default_factory=LoadStats)
+
+    @property
+    def size(self) -> int:
+        return len(self.planned)
+
+
 class Pipeline:
     """One run: a fresh database and topic prefix, the four services, a tenant, a stream."""
 
@@ -623,6 +636,26 @@ class Pipeline:
             time.monotonic() - self.stream_started,
         )
         SUMMARY.append(record)
+        return record
+
+    async def begin_stream(self, count: int) -> Stream:
+        """The three services started, the CRM synced, and ``count`` activities planned."""
+        await self.start_all()
+        now = datetime.now(UTC)
+        await self.sync_crm(now)
+        planned = plan_stream(count, now.date(), self.run_id)
+        return Stream(planned, reference(planned))
+
+    async def assert_stream_exact(self, fault: str, stream: Stream) -> FaultRecord:
+        """The fault's row in the summary, then exact totals: everything accepted, counted once."""
+        record = await self.record(fault, stream.stats, stream.expected)
+        await self.assert_exact(stream.expected, stream.size)
+        assert (record.accepted, record.counted, record.lost, record.duplicated) == (
+            stream.size,
+            stream.size,
+            0,
+            0,
+        )
         return record
 
     async def assert_exact(self, expected: Cells, count: int) -> None:

@@ -11,9 +11,8 @@ that stopped answering. PostgreSQL is stopped and started for real (durable data
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
-from .harness import FaultEngines, LoadStats, Pipeline, plan_stream, reference
+from .harness import FaultEngines, Pipeline
 
 STREAM = 50_000
 OUTAGE_SECONDS = 6
@@ -30,13 +29,8 @@ async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
     await pipeline.prepare()
     stop = asyncio.Event()
     try:
-        await pipeline.start_all()
+        stream = await pipeline.begin_stream(STREAM)
         orchestrator = asyncio.create_task(pipeline.orchestrate(stop))
-        now = datetime.now(UTC)
-        await pipeline.sync_crm(now)
-        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
-        expected = reference(planned)
-        stats = LoadStats()
 
         async def outage() -> None:
             engines_under_fault.pause_broker()
@@ -45,18 +39,16 @@ async def test_broker_outage_answers_503_fast_and_resumes_without_loss(
             finally:
                 engines_under_fault.resume_broker()
 
-        await pipeline.send(planned, stats, {0.3: outage}, batch_size=OUTAGE_BATCH)
+        await pipeline.send(stream.planned, stream.stats, {0.3: outage}, batch_size=OUTAGE_BATCH)
         await pipeline.settle(STREAM)
         stop.set()
         await orchestrator
-        record = await pipeline.record("broker frozen 6 s", stats, expected)
-        await pipeline.assert_exact(expected, STREAM)
+        await pipeline.assert_stream_exact("broker frozen 6 s", stream)
         # The client kept posting during the outage and every refusal was a quick 503.
-        assert stats.refused >= 2
-        assert stats.slow_refusals == 0
-        assert stats.retry_after == {"2"}
-        pipeline.assert_no_server_errors(stats)
-        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
+        assert stream.stats.refused >= 2
+        assert stream.stats.slow_refusals == 0
+        assert stream.stats.retry_after == {"2"}
+        pipeline.assert_no_server_errors(stream.stats)
     finally:
         stop.set()
         pipeline.stop_all()
@@ -71,33 +63,26 @@ async def test_postgres_restart_mid_stream_is_retried_and_totals_stay_exact(
     await pipeline.prepare()
     stop = asyncio.Event()
     try:
-        await pipeline.start_all()
+        stream = await pipeline.begin_stream(STREAM)
         orchestrator = asyncio.create_task(pipeline.orchestrate(stop))
-        now = datetime.now(UTC)
-        await pipeline.sync_crm(now)
-        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
-        expected = reference(planned)
-        stats = LoadStats()
 
         async def outage() -> None:
             await asyncio.to_thread(engines_under_fault.postgres.stop)
             await asyncio.sleep(OUTAGE_SECONDS)
             await asyncio.to_thread(engines_under_fault.postgres.start)
 
-        await pipeline.send(planned, stats, {0.4: outage})
+        await pipeline.send(stream.planned, stream.stats, {0.4: outage})
         await pipeline.settle(STREAM)
         stop.set()
         await orchestrator
-        record = await pipeline.record("postgres restarted", stats, expected)
-        await pipeline.assert_exact(expected, STREAM)
-        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
+        await pipeline.assert_stream_exact("postgres restarted", stream)
         # The outage outlasted the retry deadline: a consumer exited non-zero and was restarted.
         assert sum(pipeline.orchestrator_restarts.values()) >= 1
         exits = [c for name in ("attribution", "metrics") for c in pipeline.one(name).exit_codes]
         assert exits
         assert all(code == 1 for code in exits), exits
         # While PostgreSQL is down ingest must refuse with 503 + Retry-After, never a bare 500.
-        pipeline.assert_no_server_errors(stats)
+        pipeline.assert_no_server_errors(stream.stats)
     finally:
         stop.set()
         pipeline.stop_all()

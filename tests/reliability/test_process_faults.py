@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
 
-from .harness import Fault, FaultEngines, LoadStats, Pipeline, plan_stream, reference
+from .harness import Fault, FaultEngines, Pipeline
 
 STREAM = 50_000
 
@@ -28,12 +27,7 @@ async def test_each_service_killed_three_times_mid_stream_loses_and_doubles_noth
     pipeline = Pipeline(engines_under_fault, "kill")
     await pipeline.prepare()
     try:
-        await pipeline.start_all()
-        now = datetime.now(UTC)
-        await pipeline.sync_crm(now)
-        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
-        expected = reference(planned)
-        stats = LoadStats()
+        stream = await pipeline.begin_stream(STREAM)
 
         def kill(service: str) -> Fault:
             async def fault() -> None:
@@ -43,14 +37,12 @@ async def test_each_service_killed_three_times_mid_stream_loses_and_doubles_noth
 
         milestones = {at: kill(service) for service, ats in KILLS.items() for at in ats}
         # The load client resends every batch that got no 2xx (ingest dies mid-request).
-        await pipeline.send(planned, stats, milestones)
+        await pipeline.send(stream.planned, stream.stats, milestones)
         await pipeline.settle(STREAM)
-        record = await pipeline.record("kill -9 each service x3", stats, expected)
-        await pipeline.assert_exact(expected, STREAM)
-        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
+        await pipeline.assert_stream_exact("kill -9 each service x3", stream)
         for service in KILLS:
             assert pipeline.one(service).exit_codes == [-signal.SIGKILL] * 3, service
-        pipeline.assert_no_server_errors(stats)
+        pipeline.assert_no_server_errors(stream.stats)
     finally:
         codes = pipeline.stop_all()
     assert all(code in (0, -signal.SIGKILL) for c in codes.values() for code in c), codes
@@ -64,12 +56,7 @@ async def test_sigterm_drains_commits_and_exits_zero_within_the_grace_period(
     pipeline = Pipeline(engines_under_fault, "sigterm", {"CONSUMER_COMMIT_INTERVAL_MS": "600000"})
     await pipeline.prepare()
     try:
-        await pipeline.start_all()
-        now = datetime.now(UTC)
-        await pipeline.sync_crm(now)
-        planned = plan_stream(STREAM, now.date(), pipeline.run_id)
-        expected = reference(planned)
-        stats = LoadStats()
+        stream = await pipeline.begin_stream(STREAM)
         codes: dict[str, int] = {}
 
         def term(name: str) -> Fault:
@@ -83,8 +70,8 @@ async def test_sigterm_drains_commits_and_exits_zero_within_the_grace_period(
             return fault
 
         await pipeline.send(
-            planned,
-            stats,
+            stream.planned,
+            stream.stats,
             {0.3: term("ingest"), 0.5: term("attribution"), 0.7: term("metrics")},
         )
         assert codes == {"ingest": 0, "attribution": 0, "metrics": 0}
@@ -99,10 +86,8 @@ async def test_sigterm_drains_commits_and_exits_zero_within_the_grace_period(
         assert final == {"ingest": [0, 0], "attribution": [0, 0], "metrics": [0, 0]}
         # Nothing was left uncommitted by the drain.
         assert await pipeline.committed_lag() == {"attribution": 0, "metrics": 0}
-        record = await pipeline.record("SIGTERM each service", stats, expected)
-        await pipeline.assert_exact(expected, STREAM)
-        assert (record.accepted, record.counted, record.lost, record.duplicated) == (STREAM, STREAM, 0, 0)
-        pipeline.assert_no_server_errors(stats)
+        await pipeline.assert_stream_exact("SIGTERM each service", stream)
+        pipeline.assert_no_server_errors(stream.stats)
         # Proves the timed commits never fired: both restarted consumers had work pending until
         # the drain, so the zero lag above is the drain's commit.
         assert lag_before["attribution"] > 0
