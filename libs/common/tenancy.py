@@ -8,7 +8,6 @@ must be readable to verify HMAC signatures, so they are stored encrypted (Fernet
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,6 +21,8 @@ from enum import StrEnum
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.caching import LoadingCache
 
 WEBHOOK_SOURCES = (
     "twilio",
@@ -205,29 +206,15 @@ class WebhookSecretCache:
         self.engine = engine
         self.pepper = pepper
         self.ttl = ttl_seconds
-        self.clock = clock
-        self.max_entries = max_entries
-        self._cache: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
-        self._loading: dict[tuple[str, str], asyncio.Future[tuple[str, ...]]] = {}
+        self._cache: LoadingCache[tuple[str, str], tuple[str, ...]] = LoadingCache(
+            self._load, clock, max_entries
+        )
 
     async def secrets(self, tenant_id: str, source: str, *, fresh: bool = False) -> tuple[str, ...]:
         """Every currently valid secret of ``source``, newest first; ``fresh`` skips the cache."""
-        key = (tenant_id, source)
-        cached = self._cache.get(key)
-        if not fresh and cached is not None and cached[0] > self.clock():
-            return cached[1]
-        loading = None if fresh else self._loading.get(key)
-        if loading is None:
-            # Deliveries that miss together share one read: when an entry lapses under load,
-            # hundreds of waiting requests would otherwise each take a pooled connection.
-            loading = asyncio.ensure_future(self._load(key))
-            if not fresh:
-                self._loading[key] = loading
-                loading.add_done_callback(lambda _: self._loading.pop(key, None))
-        return await asyncio.shield(loading)
+        return await self._cache.get((tenant_id, source), fresh=fresh)
 
-    async def _load(self, key: tuple[str, str]) -> tuple[str, ...]:
-        now = self.clock()
+    async def _load(self, key: tuple[str, str]) -> tuple[tuple[str, ...], float]:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -240,11 +227,8 @@ class WebhookSecretCache:
                 )
             ).all()
         found = tuple(decrypt_secret(r.secret_encrypted, self.pepper) for r in rows)
-        lifetime = min([self.ttl, *(float(r.left_s) for r in rows if r.left_s is not None)])
-        if len(self._cache) >= self.max_entries:
-            self._cache.clear()
-        self._cache[key] = (now + lifetime, found)
-        return found
+        # An entry never outlives the earliest scheduled expiry among its secrets.
+        return found, min([self.ttl, *(float(r.left_s) for r in rows if r.left_s is not None)])
 
 
 async def create_tenant(

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.caching import LoadingCache
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import (
     IngestTenantSettings,
@@ -52,32 +53,15 @@ class TenantDirectory:
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
-        self.clock = clock
-        self._cache: dict[str, tuple[float, TenantContext | None]] = {}
-        self._loading: dict[str, asyncio.Future[TenantContext | None]] = {}
+        self._cache: LoadingCache[str, TenantContext | None] = LoadingCache(self._load, clock)
 
     async def context(self, tenant_id: str) -> TenantContext | None:
         """The tenant's context, or None when the tenant does not exist."""
-        cached = self._cache.get(tenant_id)
-        if cached is not None and cached[0] > self.clock():
-            return cached[1]
-        loading = self._loading.get(tenant_id)
-        if loading is None:
-            # Requests that miss together share one read: when the entry lapses under load,
-            # hundreds of waiting requests would otherwise each take a pooled connection.
-            loading = asyncio.ensure_future(self._load(tenant_id))
-            self._loading[tenant_id] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(tenant_id, None))
-        return await asyncio.shield(loading)
+        return await self._cache.get(tenant_id)
 
-    async def _load(self, tenant_id: str) -> TenantContext | None:
-        now = self.clock()
+    async def _load(self, tenant_id: str) -> tuple[TenantContext | None, float]:
         async with self.engine.connect() as conn:
-            context = await load_tenant_context(conn, tenant_id)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[tenant_id] = (now + self.ttl, context)
-        return context
+            return await load_tenant_context(conn, tenant_id), self.ttl
 
 
 async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantContext | None:

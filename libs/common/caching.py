@@ -1,0 +1,53 @@
+"""A read-through cache for values every request needs and that change rarely."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LoadingCache(Generic[K, V]):
+    """Values loaded on demand and kept for the lifetime their loader gives them.
+
+    Requests that miss together share one load: when a hot entry lapses under load, hundreds
+    of waiting requests would otherwise each take a pooled database connection. ``fresh``
+    skips the cached value (and any load in flight) and replaces the entry.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[K], Awaitable[tuple[V, float]]],
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        #: ``key -> (value, seconds it stays valid)``.
+        self.load = load
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, *, fresh: bool = False) -> V:
+        cached = self._entries.get(key)
+        if not fresh and cached is not None and cached[0] > self.clock():
+            return cached[1]
+        loading = None if fresh else self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(key))
+            if not fresh:
+                self._loading[key] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: K) -> V:
+        started = self.clock()
+        value, lifetime = await self.load(key)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (started + lifetime, value)
+        return value

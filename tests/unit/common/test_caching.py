@@ -1,0 +1,52 @@
+"""LoadingCache: one load per concurrent miss, lifetimes from the loader, fresh reloads."""
+
+from __future__ import annotations
+
+import asyncio
+
+from libs.common.caching import LoadingCache
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.loads: list[str] = []
+        self.release = asyncio.Event()
+
+    async def load(self, key: str) -> tuple[str, float]:
+        self.loads.append(key)
+        await self.release.wait()
+        return f"{key}#{len(self.loads)}", 10.0
+
+
+async def test_concurrent_misses_share_one_load() -> None:
+    source = _Source()
+    cache: LoadingCache[str, str] = LoadingCache(source.load)
+    waiting = [asyncio.ensure_future(cache.get("acme")) for _ in range(50)]
+    await asyncio.sleep(0)
+    source.release.set()
+    assert await asyncio.gather(*waiting) == ["acme#1"] * 50
+    assert source.loads == ["acme"]
+
+
+async def test_entries_live_for_the_loaders_lifetime_and_fresh_reloads() -> None:
+    source = _Source()
+    source.release.set()
+    now = [100.0]
+    cache: LoadingCache[str, str] = LoadingCache(source.load, clock=lambda: now[0])
+    assert await cache.get("acme") == "acme#1"
+    now[0] = 109.9
+    assert await cache.get("acme") == "acme#1"
+    assert await cache.get("acme", fresh=True) == "acme#2"
+    now[0] = 120.0  # 10 s after the fresh load at 109.9
+    assert await cache.get("acme") == "acme#3"
+    assert source.loads == ["acme"] * 3
+
+
+async def test_a_full_cache_starts_over_instead_of_growing() -> None:
+    source = _Source()
+    source.release.set()
+    cache: LoadingCache[str, str] = LoadingCache(source.load, max_entries=2)
+    for key in ("a", "b", "c"):
+        await cache.get(key)
+    assert await cache.get("a") == "a#4"  # "a" was dropped when "c" arrived
+    assert await cache.get("c") == "c#3"
