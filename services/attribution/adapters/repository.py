@@ -85,7 +85,7 @@ async def _replace_identities(
         )
 
 
-async def apply_crm_entity(
+async def apply_crm_entity(  # noqa: C901 - shrink when next touched
     conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
 ) -> bool:
     """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
