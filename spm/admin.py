@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, RuntimeSettings
-from libs.common.tenancy import create_tenant, revoke_api_key
+from libs.common.tenancy import create_tenant, list_tenants, revoke_api_key
 
 
 async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object]:
@@ -14,6 +14,15 @@ async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") ->
             return await create_tenant(
                 conn, slug, RuntimeSettings().secret_key.get_secret_value(), name=name, timezone=timezone
             )
+    finally:
+        await engine.dispose()
+
+
+async def list_tenants_now() -> list[dict[str, object]]:
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.connect() as conn:
+            return await list_tenants(conn)
     finally:
         await engine.dispose()
 

@@ -19,6 +19,23 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 
+#: Long-running commands: ``up`` starts its own stack, ``run`` is configured by its environment.
+_LONG_RUNNING = frozenset({"up", "run"})
+
+
+@app.callback()
+def _find_stack(ctx: typer.Context) -> None:
+    """Fill DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS from a running ``spm up`` when unset."""
+    import logging
+
+    from spm.stack import apply_stack_file
+
+    if ctx.invoked_subcommand in _LONG_RUNNING:
+        return
+    apply_stack_file()
+    # The client's own log line about a refused connection would repeat the one line main() prints.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
 
 @app.command()
 def run(service: Annotated[str, typer.Argument(help="ingest, attribution, metrics or gateway")]) -> None:
@@ -76,6 +93,23 @@ def tenants_create(
             typer.echo(f"  {scope:>6}: {key}")
 
 
+@tenants_app.command("list")
+def tenants_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Every tenant with its time zone, fiscal year start and active API keys."""
+    from spm.admin import list_tenants_now
+
+    tenants = asyncio.run(list_tenants_now())
+    if as_json:
+        sys.stdout.write(orjson.dumps(tenants, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    typer.echo(f"{'tenant':<24} {'name':<24} {'time zone':<22} {'fy start':>8} {'keys':>5}")
+    for tenant in tenants:
+        typer.echo(
+            f"{tenant['tenant_id']:<24} {tenant['name']:<24} {tenant['timezone']:<22} "
+            f"{tenant['fiscal_year_start_month']:>8} {tenant['active_keys']:>5}"
+        )
+
+
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="the key's prefix, e.g. spm_read_1a2b3c4d")],
@@ -131,9 +165,19 @@ def _register_commands() -> None:
 
 
 def main() -> None:
+    from spm.stack import EXIT_UNAVAILABLE, unreachable
+
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     _register_commands()
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # An unreachable dependency is an everyday mistake, not a bug: one line, no traceback.
+        found = unreachable(exc)
+        if found is None:
+            raise
+        sys.stderr.write(found.line() + "\n")
+        sys.exit(EXIT_UNAVAILABLE)
 
 
 if __name__ == "__main__":

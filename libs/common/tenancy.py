@@ -112,6 +112,29 @@ async def tenant_exists(conn: AsyncConnection, tenant_id: str) -> bool:
     return row.first() is not None
 
 
+async def list_tenants(conn: AsyncConnection) -> list[dict[str, object]]:
+    """Every tenant, oldest first, with its calendar and its number of active API keys."""
+    rows = await conn.execute(
+        text(
+            "SELECT t.tenant_id, t.name, t.timezone, t.fiscal_year_start_month, t.created_at, "
+            "count(k.key_id) FILTER (WHERE k.revoked_at IS NULL) AS active_keys "
+            "FROM tenants t LEFT JOIN api_keys k USING (tenant_id) "
+            "GROUP BY t.tenant_id ORDER BY t.created_at, t.tenant_id"
+        )
+    )
+    return [
+        {
+            "tenant_id": r.tenant_id,
+            "name": r.name,
+            "timezone": r.timezone,
+            "fiscal_year_start_month": r.fiscal_year_start_month,
+            "created_at": r.created_at.isoformat(),
+            "active_keys": r.active_keys,
+        }
+        for r in rows
+    ]
+
+
 async def create_api_key(
     conn: AsyncConnection, tenant_id: str, scope: Scope, pepper: str, name: str = ""
 ) -> str:
