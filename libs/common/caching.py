@@ -31,6 +31,9 @@ class LoadingCache(Generic[K, V]):
         self.max_entries = max_entries
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
+        #: Bumped by :meth:`invalidate`, so a load that started before it is not cached.
+        self._generation = 0
+        self._invalidated: dict[K, int] = {}
 
     async def get(self, key: K, *, fresh: bool = False) -> V:
         cached = self._entries.get(key)
@@ -44,9 +47,23 @@ class LoadingCache(Generic[K, V]):
                 loading.add_done_callback(lambda _: self._loading.pop(key, None))
         return await asyncio.shield(loading)
 
+    def invalidate(self, key: K | None = None) -> None:
+        """Forget ``key`` (every key when None); a load already in flight is not kept either."""
+        if key is None:
+            self._entries.clear()
+            self._generation += 1
+            return
+        self._entries.pop(key, None)
+        self._invalidated[key] = self._invalidated.get(key, 0) + 1
+        self._loading.pop(key, None)
+
     async def _load(self, key: K) -> V:
         started = self.clock()
+        generation, invalidated = self._generation, self._invalidated.get(key, 0)
         value, lifetime = await self.load(key)
+        if generation != self._generation or invalidated != self._invalidated.get(key, 0):
+            # Invalidated while loading: the value may predate the change, so it is not kept.
+            return value
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[key] = (started + lifetime, value)

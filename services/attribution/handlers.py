@@ -25,14 +25,15 @@ from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFact
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, TenantSettings
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, split_by_settings
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import (
     ReferenceRows,
     ThreadMember,
     load_reference_rows,
-    load_tenant_settings,
 )
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import attribute_activity
@@ -58,19 +59,19 @@ class AttributionDeps:
     producer: AIOKafkaProducer
     topic_prefix: str
     rematch_limit: int = 5_000
+    #: The process's tenant settings; None reads them afresh for every batch (tests, tools).
+    settings: TenantSettingsCache | None = None
 
 
-def policy_from_settings(settings: dict[str, Any]) -> TenantAttributionPolicy:
-    raw = settings.get("attribution") or {}
+def policy_from_settings(settings: TenantSettings) -> TenantAttributionPolicy:
+    policy = settings.attribution
     return TenantAttributionPolicy(
-        ambiguity_policy=AmbiguityPolicy(
-            raw.get("ambiguity_policy", AmbiguityPolicy.PRIMARY_WITH_SECONDARIES)
-        ),
-        grace_days_before_created=int(raw.get("grace_days_before_created", 14)),
-        grace_days_after_closed=int(raw.get("grace_days_after_closed", 14)),
-        extra_personal_domains=frozenset(raw.get("extra_personal_domains", ())),
-        min_confidence=float(raw.get("min_confidence", 0.35)),
-        park_days=int(raw.get("park_days", 30)),
+        ambiguity_policy=AmbiguityPolicy(policy.ambiguity_policy.value),
+        grace_days_before_created=policy.grace_days_before_created,
+        grace_days_after_closed=policy.grace_days_after_closed,
+        extra_personal_domains=frozenset(policy.extra_personal_domains),
+        min_confidence=policy.min_confidence,
+        park_days=policy.park_days,
     )
 
 
@@ -313,7 +314,11 @@ def _thread_member(
 
 
 async def attribute_batch(
-    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    activities: Sequence[ActivityIngestedV1],
+    now: datetime,
+    settings: TenantSettings | None = None,
 ) -> AttributedBatch:
     """Decide every activity against the current reference data; keep only what changes.
 
@@ -323,10 +328,11 @@ async def attribute_batch(
     batch = AttributedBatch()
     if not activities:
         return batch
-    tenant_settings = await load_tenant_settings(conn, tenant_id)
-    policy = policy_from_settings(tenant_settings)
+    if settings is None:
+        settings = await load_tenant_settings(conn, tenant_id) or DEFAULT_TENANT_SETTINGS
+    policy = policy_from_settings(settings)
     refs = await load_reference_rows(
-        conn, tenant_id, activities, policy.grace_days_after_closed, tenant_settings
+        conn, tenant_id, activities, policy.grace_days_after_closed, settings.internal_domains
     )
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
     for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
@@ -404,8 +410,15 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
 
 
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
-    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit."""
+    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
+
+    A tenant whose stored settings are invalid has its messages rejected (to the DLQ, naming
+    the setting); every other tenant's are processed as usual.
+    """
     now = datetime.now(UTC)
+    cache = deps.settings or TenantSettingsCache(deps.engine, ttl_seconds=0)
+    settings, rejected = await split_by_settings(messages, cache)
+    messages = [m for m in messages if m.payload.tenant_id in settings]
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
@@ -433,7 +446,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-            decided = await attribute_batch(conn, tenant_id, activities, now)
+            decided = await attribute_batch(conn, tenant_id, activities, now, settings[tenant_id])
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)
             # Parked replies in the threads of what just changed: one more pass, on the saved versions.
@@ -447,11 +460,15 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if replies:
                 REMATCHES.inc(len(replies))
                 followed = await attribute_batch(
-                    conn, tenant_id, await repo.load_activities(conn, tenant_id, replies), now
+                    conn,
+                    tenant_id,
+                    await repo.load_activities(conn, tenant_id, replies),
+                    now,
+                    settings[tenant_id],
                 )
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)
         await publish(deps.producer, out.events, deps.topic_prefix)
         for published in out.events:
             ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
-    return []
+    return rejected

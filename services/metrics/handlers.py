@@ -7,7 +7,6 @@ adds its own, in the same transaction. The consumer commits offsets only after t
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -18,7 +17,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.tenant_settings_store import TenantSettingsCache, split_by_settings
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
@@ -30,19 +31,6 @@ from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
 GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
 
 
-@dataclass
-class TenantSettingsCache:
-    ttl_seconds: float = 60.0
-    _entries: dict[str, tuple[float, MetricSettings]] = field(default_factory=dict)
-
-    def get(self, tenant_id: str) -> MetricSettings | None:
-        hit = self._entries.get(tenant_id)
-        return hit[1] if hit and hit[0] > time.monotonic() else None
-
-    def put(self, tenant_id: str, settings: MetricSettings) -> None:
-        self._entries[tenant_id] = (time.monotonic() + self.ttl_seconds, settings)
-
-
 @dataclass(frozen=True, slots=True)
 class MetricsDeps:
     engine: AsyncEngine
@@ -50,12 +38,12 @@ class MetricsDeps:
     models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
-def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
-    extra = row.get("settings", {}).get("metrics", {})
+def metric_settings_from(settings: TenantSettings) -> MetricSettings:
+    """The metric rules of a tenant's settings: its calendar and the conversation threshold."""
     return MetricSettings(
-        time_zone=row.get("timezone", "UTC"),
-        fiscal_year_start_month=int(row.get("fiscal_year_start_month", 1)),
-        conversation_min_seconds=int(extra.get("conversation_min_seconds", 60)),
+        time_zone=settings.time_zone,
+        fiscal_year_start_month=settings.fiscal_year_start_month,
+        conversation_min_seconds=settings.metrics.conversation_min_seconds,
     )
 
 
@@ -183,9 +171,16 @@ def plan_batch(
 
 
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
-    """One transaction per batch; offsets are committed by the runner after it returns."""
+    """One transaction per batch; offsets are committed by the runner after it returns.
+
+    A tenant whose stored settings are invalid has its messages rejected (to the DLQ, naming
+    the setting); the other tenants' are applied.
+    """
+    tenant_settings, rejected = await split_by_settings(messages, deps.tenants)
     newest: dict[tuple[str, uuid.UUID], ActivityAttributedV1] = {}
     for message in messages:
+        if message.payload.tenant_id not in tenant_settings:
+            continue
         event: ActivityAttributedV1 = message.payload
         key = (event.tenant_id, event.activity_id)
         if key not in newest or newest[key].version < event.version:
@@ -199,18 +194,11 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     await scoring.rescore_moved(deps.engine, deps.models, tenant_ids)
     async with deps.engine.begin() as conn:
         applied = await scoring.share_applied_versions(conn, tenant_ids)
-        calendars = {t: deps.tenants.get(t) for t in tenant_ids}
-        missing = [t for t, cached in calendars.items() if cached is None]
-        if missing:
-            for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
-                loaded = metric_settings_from(row)
-                calendars[tenant_id] = loaded
-                deps.tenants.put(tenant_id, loaded)
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
         for tenant_id in tenant_ids:
             events = by_tenant[tenant_id]
-            settings = calendars[tenant_id] or MetricSettings()
+            settings = metric_settings_from(tenant_settings[tenant_id])
             model = await deps.models.get(conn, tenant_id, applied[tenant_id])
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
@@ -227,4 +215,11 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
             FRESHNESS.observe(max(0.0, (now - datetime.fromisoformat(ingested)).total_seconds()))
-    return []
+    return rejected
+
+
+async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> None:
+    """Forget the tenant's settings and recompute its insights and period stats with the new ones."""
+    deps.tenants.invalidate(event.tenant_id)
+    async with deps.engine.begin() as conn:
+        await rollups.mark_dirty(conn, [event.tenant_id])

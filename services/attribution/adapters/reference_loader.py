@@ -47,7 +47,6 @@ class ReferenceRows:
     """Raw rows keyed for lookup; mapped to the domain's snapshot by the handler."""
 
     internal_domains: set[str] = field(default_factory=set)
-    tenant_settings: dict[str, Any] = field(default_factory=dict)
     reps: dict[str, Any] = field(default_factory=dict)
     rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     memberships: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
@@ -84,13 +83,6 @@ class ReferenceRows:
 
 def _domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].lower()
-
-
-async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> dict[str, Any]:
-    row = (
-        await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id})
-    ).first()
-    return dict(row.settings or {}) if row else {}
 
 
 _ENTITY_TABLES = {
@@ -150,8 +142,10 @@ async def load_reference_rows(  # noqa: C901 - shrink when next touched
     tenant_id: str,
     activities: Sequence[ActivityIngestedV1],
     grace_days_after_closed: int,
-    tenant_settings: dict[str, Any] | None = None,
+    internal_domains: Sequence[str] | None = None,
 ) -> ReferenceRows:
+    """The reference rows the batch's activities need; ``internal_domains`` are the tenant's
+    configured ones (``TenantSettings.internal_domains``), or None for its reps' domains."""
     refs = ReferenceRows()
     if not activities:
         return refs
@@ -181,12 +175,8 @@ async def load_reference_rows(  # noqa: C901 - shrink when next touched
             refs.survivors[(kind, entity_id)] = survivor
         explicit[kind] = {s for i in ids if (s := refs.survivor(kind, i)) is not None}
 
-    refs.tenant_settings = (
-        tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
-    )
-    configured = refs.tenant_settings.get("internal_domains")
-    if configured:
-        refs.internal_domains = {d.lower() for d in configured}
+    if internal_domains:
+        refs.internal_domains = {d.lower() for d in internal_domains}
     else:
         rows = await conn.execute(
             text(

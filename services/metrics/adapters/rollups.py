@@ -168,25 +168,6 @@ async def mark_dirty(conn: AsyncConnection, tenant_ids: Sequence[str]) -> None:
     )
 
 
-async def tenant_calendar_settings(
-    conn: AsyncConnection, tenant_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    result = await conn.execute(
-        text(
-            "SELECT tenant_id, timezone, fiscal_year_start_month, settings FROM tenants WHERE tenant_id = ANY(:t)"
-        ),
-        {"t": list(tenant_ids)},
-    )
-    return {
-        row.tenant_id: {
-            "timezone": row.timezone,
-            "fiscal_year_start_month": row.fiscal_year_start_month,
-            "settings": row.settings or {},
-        }
-        for row in result
-    }
-
-
 def utc_now() -> datetime:
     from datetime import UTC
 
