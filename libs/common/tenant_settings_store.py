@@ -289,14 +289,18 @@ async def change_tenant_settings(
     *,
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
+    rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> SettingsChange | None:
-    """Validate and save a PUT or PATCH in the caller's transaction; None when there is no such tenant.
+    """Validate and save a PUT (``document``, or ``rebuild`` of the stored one) or a PATCH, in the
+    caller's transaction, under the tenant's lock; None when there is no such tenant.
 
     The caller publishes ``settings-changed`` once the transaction committed.
     """
     if not await _lock_tenant(conn, tenant_id):
         return None
     current = await load_raw_tenant_settings(conn, tenant_id)
+    if rebuild is not None:
+        document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
     return await _save(conn, tenant_id, settings, changed_by, current)
 

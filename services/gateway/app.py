@@ -28,6 +28,9 @@ from services.gateway.routers import (
     teams,
     tenant_settings,
 )
+from services.gateway.routers import (
+    settings as tenant_settings_admin,
+)
 from services.gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -80,7 +83,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"database": _db}))
-    for module in (reps, teams, leaderboard, funnel, insights, deals, activities, tenant_settings, stream):
+    for module in (
+        reps,
+        teams,
+        leaderboard,
+        funnel,
+        insights,
+        deals,
+        activities,
+        tenant_settings,
+        tenant_settings_admin,
+        stream,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

@@ -390,6 +390,56 @@ class InsightThresholdsRead(BaseModel):
     thresholds: dict[str, Any]
 
 
+class SettingsGroup(StrEnum):
+    """A group of settings with its own route (``/v1/settings/{group}``)."""
+
+    CALENDAR = "calendar"
+    ORGANIZATION = "organization"
+    PRIVACY = "privacy"
+    ATTRIBUTION = "attribution"
+    METRICS = "metrics"
+    INSIGHT_THRESHOLDS = "insight_thresholds"
+
+
+class SettingsRead(BaseModel):
+    """A tenant's settings (``libs.common.contracts.tenant_settings.TenantSettings``) and their version."""
+
+    #: The version in the settings history; 0 when never changed through the API or the CLI.
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    #: When the stored document does not validate (it was written by hand): what is wrong.
+    #: Services refuse that tenant's work until a PUT or PATCH fixes it.
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    #: Background work the change started (a rebuild of period rollups), to follow at
+    #: ``GET /v1/settings/jobs/{id}``.
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsGroupRead(BaseModel):
+    group: SettingsGroup
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsVersionRead(BaseModel):
+    version: int
+    #: Top-level settings whose value this version changed.
+    changed: list[str]
+    changed_by: str
+    changed_at: datetime
+    settings: dict[str, Any]
+
+
+class SettingsVersionPage(BaseModel):
+    items: list[SettingsVersionRead]
+    next_cursor: str | None
+
+
 class ProblemRead(BaseModel):
     """An RFC 9457 problem, served as ``application/problem+json``."""
 
