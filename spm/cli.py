@@ -169,8 +169,13 @@ def main() -> None:
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     _register_commands()
+    from libs.common.contracts.tenant_settings import InvalidTenantSettings
+
     try:
         app()
+    except InvalidTenantSettings as exc:
+        sys.stderr.write(f"spm: {exc}; fix them with `spm tenants settings set`\n")
+        sys.exit(1)
     except Exception as exc:
         # An unreachable dependency is an everyday mistake, not a bug: one line, no traceback.
         found = unreachable(exc)
