@@ -81,7 +81,7 @@ async def _current(conn: AsyncConnection, tenant_id: str) -> SettingsRead:
     )
 
 
-async def _change(
+async def change_settings(
     request: Request,
     principal: Principal,
     conn: AsyncConnection,
@@ -90,6 +90,7 @@ async def _change(
     patch: dict[str, Any] | None = None,
     rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> SettingsChange:
+    """Validate, save (committed) and announce a change; 422 naming each invalid field."""
     try:
         change = await change_tenant_settings(
             conn, principal.tenant_id, principal.key_id, document=document, patch=patch, rebuild=rebuild
@@ -173,13 +174,13 @@ async def get_settings(principal: AdminDep, conn: ConnDep) -> SettingsRead:
 @router.put("", response_model=SettingsRead)
 async def put_settings(request: Request, principal: AdminDep, conn: ConnDep, body: Document) -> SettingsRead:
     """Replace every setting (what the body leaves out takes its default); a new version."""
-    return _read(await _change(request, principal, conn, document=body))
+    return _read(await change_settings(request, principal, conn, document=body))
 
 
 @router.patch("", response_model=SettingsRead)
 async def patch_settings(request: Request, principal: AdminDep, conn: ConnDep, body: Patch) -> SettingsRead:
     """Change some settings (a JSON merge patch); a new version."""
-    return _read(await _change(request, principal, conn, patch=body))
+    return _read(await change_settings(request, principal, conn, patch=body))
 
 
 @router.get("/history", response_model=SettingsVersionPage)
@@ -226,7 +227,7 @@ async def put_settings_group(
     """Replace one group (what the body leaves out takes its default); a new version."""
     if group.value in FIELD_GROUPS:
         _only_group_fields(group, body)
-    change = await _change(
+    change = await change_settings(
         request, principal, conn, rebuild=lambda current: _group_document(current, group, body)
     )
     return _group_read(group, _read(change))
@@ -242,4 +243,4 @@ async def patch_settings_group(
         patch = body
     else:
         patch = {group.value: body}
-    return _group_read(group, _read(await _change(request, principal, conn, patch=patch)))
+    return _group_read(group, _read(await change_settings(request, principal, conn, patch=patch)))
