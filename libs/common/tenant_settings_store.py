@@ -10,6 +10,7 @@ reference), and the rest in ``tenants.settings``. Every write appends the whole 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from libs.common.contracts.tenant_settings import (
     merge_patch,
     read_tenant_settings,
 )
+from libs.common.jobs import REBUILD_ROLLUPS, REBUILT_BY, queue_job
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.web import field_errors
 
@@ -151,6 +153,8 @@ class SettingsChange:
     changed: tuple[str, ...]
     changed_by: str
     changed_at: datetime
+    #: Background jobs the change queued (a rebuild of period rollups).
+    jobs: tuple[uuid.UUID, ...] = ()
 
     def event(self) -> SettingsChangedV1:
         """The ``settings-changed`` event to publish once the change committed."""
@@ -241,7 +245,11 @@ async def _save(
             },
         )
     ).one()
-    return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at)
+    jobs: tuple[uuid.UUID, ...] = ()
+    if REBUILT_BY.intersection(changed):
+        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
+        jobs = (await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=row.version),)
+    return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
 
 
 class SettingsRefused(ValueError):

@@ -426,6 +426,58 @@ class SettingsGroupRead(BaseModel):
     jobs: list[str] = Field(default_factory=list)
 
 
+class SettingsJobRead(BaseModel):
+    """Background work a settings change started, with its progress."""
+
+    model_config = _examples(
+        {
+            "job_id": "7d1f0c52-3f0e-4c43-9a55-0c8f0f7b2d11",
+            "kind": "rebuild_rollups",
+            "state": "running",
+            "done": 3,
+            "total": 6,
+            "progress": 0.5,
+            "parameters": {},
+            "settings_version": 4,
+            "result": None,
+            "error": None,
+            "created_by": "spm_admin_1a2b3c4d",
+            "created_at": "2026-12-02T09:30:00Z",
+            "started_at": "2026-12-02T09:30:01Z",
+            "finished_at": None,
+        }
+    )
+
+    job_id: uuid.UUID
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
+    kind: str
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    state: str
+    done: int
+    total: int | None
+    #: ``done / total`` once the total is known.
+    progress: float | None
+    parameters: dict[str, Any]
+    settings_version: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReattributionCreate(BaseModel):
+    """Re-attribute ``[since, until)`` under the current settings, or only count what would move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: date
+    until: date | None = None
+    #: Count what would change and write nothing (run it first: the real run then does exactly that).
+    dry_run: bool = True
+
+
 class SettingsVersionRead(BaseModel):
     version: int
     #: Top-level settings whose value this version changed.

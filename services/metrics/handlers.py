@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
+from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
-from libs.common.tenant_settings_store import TenantSettingsCache, split_by_settings
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, split_by_settings
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
@@ -38,11 +39,13 @@ class MetricsDeps:
     models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
-def metric_settings_from(settings: TenantSettings) -> MetricSettings:
-    """The metric rules of a tenant's settings: its calendar and the conversation threshold."""
+def metric_settings_from(settings: TenantSettings, calendar: tuple[str, int] | None = None) -> MetricSettings:
+    """The metric rules of a tenant's settings: its calendar (or ``calendar``, the one its rollups
+    are built in, when given) and the conversation threshold."""
+    time_zone, fiscal_year_start_month = calendar or (settings.time_zone, settings.fiscal_year_start_month)
     return MetricSettings(
-        time_zone=settings.time_zone,
-        fiscal_year_start_month=settings.fiscal_year_start_month,
+        time_zone=time_zone,
+        fiscal_year_start_month=fiscal_year_start_month,
         conversation_min_seconds=settings.metrics.conversation_min_seconds,
     )
 
@@ -194,11 +197,19 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     await scoring.rescore_moved(deps.engine, deps.models, tenant_ids)
     async with deps.engine.begin() as conn:
         applied = await scoring.share_applied_versions(conn, tenant_ids)
+        # The calendar the rollups are built in, which a rebuild after a change moves (under lock).
+        calendars = await rollups.rollup_calendars(
+            conn,
+            {
+                t: (tenant_settings[t].time_zone, tenant_settings[t].fiscal_year_start_month)
+                for t in tenant_ids
+            },
+        )
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
         for tenant_id in tenant_ids:
             events = by_tenant[tenant_id]
-            settings = metric_settings_from(tenant_settings[tenant_id])
+            settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
             model = await deps.models.get(conn, tenant_id, applied[tenant_id])
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
@@ -223,3 +234,26 @@ async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> 
     deps.tenants.invalidate(event.tenant_id)
     async with deps.engine.begin() as conn:
         await rollups.mark_dirty(conn, [event.tenant_id])
+
+
+async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
+    """A settings job: rebuild the tenant's period rollups under its current calendar, exactly."""
+    async with deps.engine.connect() as conn:
+        settings = await load_tenant_settings(conn, job.tenant_id)
+    if settings is None:
+        return {"rollup_rows": 0}
+
+    async def step(done: int, total: int) -> None:
+        await report_progress(deps.engine, job.job_id, done, total)
+
+    async with deps.engine.begin() as conn:
+        written = await rollups.rebuild_rollups(
+            conn, job.tenant_id, settings.time_zone, settings.fiscal_year_start_month, step
+        )
+        await rollups.mark_dirty(conn, [job.tenant_id])
+    deps.tenants.invalidate(job.tenant_id)
+    return {
+        "rollup_rows": written,
+        "time_zone": settings.time_zone,
+        "fiscal_year_start_month": settings.fiscal_year_start_month,
+    }

@@ -19,6 +19,8 @@ class MetricsOptions(BaseSettings):
     refresh_interval_seconds: float = Field(default=5.0, gt=0)
     #: Every tenant is refreshed at least this often, dirty or not: deals go stale with time alone.
     full_refresh_seconds: float = Field(default=900.0, gt=0)
+    #: Queued settings jobs (rollup rebuilds after a calendar change) are looked for this often.
+    jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.
     reported_periods: int = Field(default=12, ge=1, le=104)
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+
+if TYPE_CHECKING:
+    from libs.common.jobs import Job
 
 
 def _value(text: str) -> Any:
@@ -85,28 +89,82 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Change settings (validated; a new version with who and when); services apply it within seconds."""
-        from spm.admin import change_tenant_settings_now
+        _save(tenant, assignments or [], from_file)
 
-        if (from_file is None) == (not assignments):
-            raise typer.BadParameter("give KEY=VALUE assignments or --from-file, not both")
-        if from_file is not None:
-            raw = sys.stdin.buffer.read() if str(from_file) == "-" else from_file.read_bytes()
-            try:
-                document = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise typer.BadParameter(f"not JSON: {exc}", param_hint="--from-file") from None
-            outcome = asyncio.run(
-                change_tenant_settings_now(tenant, f"cli:{getpass.getuser()}", document=document)
-            )
-        else:
-            patch = assignments_to_patch(assignments or [])
-            outcome = asyncio.run(change_tenant_settings_now(tenant, f"cli:{getpass.getuser()}", patch=patch))
-        if isinstance(outcome, list):
-            for error in outcome:
-                typer.echo(f"spm: {error['field']}: {error['reason']}", err=True)
-            raise typer.Exit(2)
-        if outcome is None:
-            typer.echo(f"spm: no tenant {tenant!r}", err=True)
+    @settings_app.command("job")
+    def job(
+        tenant: Annotated[str, typer.Argument(help="tenant id")],
+        job_id: Annotated[uuid.UUID, typer.Argument(help="the job id a settings change printed")],
+        follow: Annotated[bool, typer.Option("--follow", help="show progress until it ends")] = False,
+    ) -> None:
+        """Show a settings job (a rollup rebuild or a re-attribution) and its progress."""
+        found = asyncio.run(_follow(tenant, job_id, follow))
+        if found is None:
+            typer.echo(f"spm: no job {job_id} for tenant {tenant!r}", err=True)
             raise typer.Exit(1)
-        changed = ", ".join(outcome.changed) or "nothing"
-        typer.echo(f"tenant {tenant}: settings version {outcome.version} saved; changed: {changed}")
+        typer.echo(
+            f"{found.kind} {found.state}: {found.done}/{found.total if found.total is not None else '?'}"
+        )
+        if found.result is not None:
+            sys.stdout.write(orjson.dumps(found.result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        if found.error is not None:
+            typer.echo(f"spm: {found.error}", err=True)
+            raise typer.Exit(1)
+
+
+def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
+    from spm.admin import change_tenant_settings_now
+
+    if (from_file is None) == (not assignments):
+        raise typer.BadParameter("give KEY=VALUE assignments or --from-file, not both")
+    if from_file is not None:
+        raw = sys.stdin.buffer.read() if str(from_file) == "-" else from_file.read_bytes()
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--from-file") from None
+        outcome = asyncio.run(
+            change_tenant_settings_now(tenant, f"cli:{getpass.getuser()}", document=document)
+        )
+    else:
+        patch = assignments_to_patch(assignments)
+        outcome = asyncio.run(change_tenant_settings_now(tenant, f"cli:{getpass.getuser()}", patch=patch))
+    if isinstance(outcome, list):
+        for error in outcome:
+            typer.echo(f"spm: {error['field']}: {error['reason']}", err=True)
+        raise typer.Exit(2)
+    if outcome is None:
+        typer.echo(f"spm: no tenant {tenant!r}", err=True)
+        raise typer.Exit(1)
+    changed = ", ".join(outcome.changed) or "nothing"
+    typer.echo(f"tenant {tenant}: settings version {outcome.version} saved; changed: {changed}")
+    for job_id in outcome.jobs:
+        typer.echo(
+            f"rebuilding period rollups in the background: follow with "
+            f"`spm tenants settings job {tenant} {job_id} --follow`"
+        )
+
+
+async def _follow(tenant: str, job_id: uuid.UUID, follow: bool) -> Job | None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from libs.common.db.engine import make_engine
+    from libs.common.jobs import get_job
+    from libs.common.settings import DatabaseSettings
+
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.connect() as conn:
+            found = await get_job(conn, tenant, job_id)
+        if found is None or not follow:
+            return found
+        with Progress(TextColumn(found.kind), BarColumn(), MofNCompleteColumn(), transient=True) as progress:
+            task = progress.add_task(found.kind, total=None)
+            while found is not None and found.state in ("queued", "running"):
+                progress.update(task, completed=found.done, total=found.total)
+                await asyncio.sleep(0.5)
+                async with engine.connect() as conn:
+                    found = await get_job(conn, tenant, job_id)
+        return found
+    finally:
+        await engine.dispose()

@@ -8,6 +8,7 @@ nothing is saved), stored as a new version with who and when, and announced on
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from libs.common.contracts.tenant_settings import (
     InvalidTenantSettings,
     read_tenant_settings,
 )
+from libs.common.jobs import REATTRIBUTE, Job, get_job, queue_job
 from libs.common.kafka.publisher import BrokerUnavailable
 from libs.common.kafka.settings_events import settings_changed_message
 from libs.common.tenancy import Principal
@@ -32,10 +34,20 @@ from libs.common.tenant_settings_store import (
 )
 from libs.common.web import Problem
 from services.gateway.auth import AdminDep
-from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, LimitQuery, OptionsDep, invalid, page_size
+from services.gateway.deps import (
+    PROBLEM_RESPONSES,
+    ConnDep,
+    LimitQuery,
+    OptionsDep,
+    invalid,
+    not_found,
+    page_size,
+)
 from services.gateway.schemas import (
+    ReattributionCreate,
     SettingsGroup,
     SettingsGroupRead,
+    SettingsJobRead,
     SettingsRead,
     SettingsVersionPage,
     SettingsVersionRead,
@@ -127,6 +139,7 @@ def _read(change: SettingsChange) -> SettingsRead:
         changed_at=change.changed_at,
         changed_by=change.changed_by,
         settings=change.settings.model_dump(mode="json"),
+        jobs=[str(job_id) for job_id in change.jobs],
     )
 
 
@@ -212,6 +225,54 @@ async def get_settings_history(
     return SettingsVersionPage(
         items=items, next_cursor=str(items[-1].version) if len(versions) > size else None
     )
+
+
+def _job_read(job: Job) -> SettingsJobRead:
+    return SettingsJobRead(
+        job_id=job.job_id,
+        kind=job.kind,
+        state=job.state,
+        done=job.done,
+        total=job.total,
+        progress=round(job.done / job.total, 4) if job.total else None,
+        parameters=job.parameters,
+        settings_version=job.settings_version,
+        result=job.result,
+        error=job.error,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=SettingsJobRead)
+async def get_settings_job(principal: AdminDep, conn: ConnDep, job_id: uuid.UUID) -> SettingsJobRead:
+    """A job a settings change started (a rollup rebuild) or a re-attribution, with its progress."""
+    job = await get_job(conn, principal.tenant_id, job_id)
+    if job is None:
+        not_found("job", str(job_id))
+    return _job_read(job)
+
+
+@router.post("/reattribution", response_model=SettingsJobRead, status_code=202)
+async def post_reattribution(
+    principal: AdminDep, conn: ConnDep, body: ReattributionCreate
+) -> SettingsJobRead:
+    """Re-attribute a slice of history under the current attribution policy and internal domains
+    (new versions only), or with `dry_run` count what would move; attribution runs it."""
+    if body.until is not None and body.until <= body.since:
+        invalid("until", "must be after since", "body")
+    parameters = {
+        "since": body.since.isoformat(),
+        "until": body.until and body.until.isoformat(),
+        "dry_run": body.dry_run,
+    }
+    job_id = await queue_job(conn, principal.tenant_id, REATTRIBUTE, principal.key_id, parameters=parameters)
+    await conn.commit()
+    job = await get_job(conn, principal.tenant_id, job_id)
+    assert job is not None
+    return _job_read(job)
 
 
 @router.get("/{group}", response_model=SettingsGroupRead)

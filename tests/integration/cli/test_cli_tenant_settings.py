@@ -62,10 +62,15 @@ async def test_settings_set_get_and_list(
         kafka_settings,
     )
     assert changed.returncode == 0, changed.stderr
-    assert (
-        changed.stdout.strip()
-        == "tenant acme: settings version 1 saved; changed: fiscal_year_start_month, privacy"
+    saved, follow = changed.stdout.splitlines()
+    assert saved == "tenant acme: settings version 1 saved; changed: fiscal_year_start_month, privacy"
+    # A fiscal calendar change rebuilds the rollups; metrics is not running here, so it waits.
+    assert follow.startswith(
+        "rebuilding period rollups in the background: follow with `spm tenants settings job acme "
     )
+    job_id = follow.split()[-2]
+    job = _spm(["tenants", "settings", "job", "acme", job_id], database_url, kafka_settings)
+    assert (job.returncode, job.stdout) == (0, "rebuild_rollups queued: 0/?\n")
     [event] = await read_topic(kafka_settings, SETTINGS_CHANGED)
     assert (event["tenant_id"], event["version"], event["changed"]) == (
         "acme",
@@ -96,7 +101,7 @@ async def test_settings_set_get_and_list(
     )
     assert whole.returncode == 0, whole.stderr
     assert (
-        whole.stdout.strip()
+        whole.stdout.splitlines()[0]
         == "tenant acme: settings version 2 saved; changed: time_zone, fiscal_year_start_month, privacy"
     )
 

@@ -10,6 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, TenantSettings
+from libs.common.jobs import REBUILD_ROLLUPS, Job, JobWorker
+from libs.common.tenant_settings_store import TenantSettingsCache
+from services.metrics.handlers import MetricsDeps, rebuild_tenant_rollups
 
 from .gateway_support import Keys, bearer
 
@@ -199,3 +202,57 @@ async def test_settings_need_the_admin_scope(gateway: httpx.AsyncClient, keys: K
     assert (await gateway.get("/v1/settings", headers=bearer(keys.read))).status_code == 403
     assert (await gateway.patch("/v1/settings", json={}, headers=bearer(keys.read))).status_code == 403
     assert (await gateway.get("/v1/settings/nothing", headers=bearer(keys.admin))).status_code == 422
+
+
+async def test_a_calendar_change_starts_a_rollup_rebuild_whose_progress_is_visible(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    unrelated = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert unrelated.json()["jobs"] == []
+    changed = await gateway.patch(
+        "/v1/settings/calendar", json={"fiscal_year_start_month": 11}, headers=bearer(keys.admin)
+    )
+    [job_id] = changed.json()["jobs"]
+    queued = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    assert (queued["kind"], queued["state"], queued["progress"], queued["settings_version"]) == (
+        "rebuild_rollups",
+        "queued",
+        None,
+        2,
+    )
+
+    deps = MetricsDeps(db_engine, TenantSettingsCache(db_engine, ttl_seconds=0))
+
+    async def handle(job: Job) -> dict[str, Any]:
+        return await rebuild_tenant_rollups(deps, job)
+
+    assert await JobWorker(db_engine, REBUILD_ROLLUPS, handle).run_once()
+    done = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    assert (done["state"], done["done"], done["total"], done["progress"]) == ("done", 6, 6, 1.0)
+    assert done["result"]["fiscal_year_start_month"] == 11
+    # Another tenant's job is not found.
+    assert (
+        await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.other_admin))
+    ).status_code == 404
+
+
+async def test_a_reattribution_is_queued_for_attribution(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    queued = await gateway.post(
+        "/v1/settings/reattribution",
+        json={"since": "2026-11-01", "until": "2026-11-06"},
+        headers=bearer(keys.admin),
+    )
+    assert queued.status_code == 202, queued.text
+    assert (queued.json()["kind"], queued.json()["state"], queued.json()["parameters"]) == (
+        "reattribute",
+        "queued",
+        {"since": "2026-11-01", "until": "2026-11-06", "dry_run": True},
+    )
+    backwards = await gateway.post(
+        "/v1/settings/reattribution",
+        json={"since": "2026-11-06", "until": "2026-11-01"},
+        headers=bearer(keys.admin),
+    )
+    assert backwards.json()["errors"] == [{"in": "body", "field": "until", "reason": "must be after since"}]

@@ -1,4 +1,5 @@
-"""Tenant settings history: every change of a tenant's settings, versioned with who and when.
+"""Tenant settings history (every change, with who and when), the background jobs a change
+starts (with progress), and the calendar each tenant's rollups are built in.
 
 Revision ID: 0005_settings
 Revises: 0004
@@ -31,10 +32,34 @@ def upgrade() -> None:
             changed_by text NOT NULL,
             changed_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant_id, version)
+        );
+        CREATE TABLE settings_jobs (
+            job_id uuid PRIMARY KEY,
+            tenant_id text NOT NULL REFERENCES tenants ON DELETE CASCADE,
+            kind text NOT NULL,
+            parameters jsonb NOT NULL DEFAULT '{}'::jsonb,
+            settings_version integer,
+            state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),
+            done bigint NOT NULL DEFAULT 0,
+            total bigint,
+            result jsonb,
+            error text,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            started_at timestamptz,
+            finished_at timestamptz
+        );
+        CREATE INDEX settings_jobs_queued ON settings_jobs (kind, created_at) WHERE state = 'queued';
+        CREATE INDEX settings_jobs_tenant ON settings_jobs (tenant_id, created_at);
+        CREATE TABLE metric_rollup_calendars (
+            tenant_id text PRIMARY KEY,
+            time_zone text NOT NULL,
+            fiscal_year_start_month smallint NOT NULL,
+            rebuilt_at timestamptz NOT NULL DEFAULT now()
         )
         """
     )
 
 
 def downgrade() -> None:
-    _script("DROP TABLE tenant_settings_history")
+    _script("DROP TABLE metric_rollup_calendars, settings_jobs, tenant_settings_history")
