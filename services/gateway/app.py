@@ -27,6 +27,7 @@ from services.gateway.routers import (
     stream,
     teams,
     tenant_settings,
+    webhook_secrets,
 )
 from services.gateway.routers import (
     settings as tenant_settings_admin,
@@ -93,6 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         activities,
         tenant_settings,
         tenant_settings_admin,
+        webhook_secrets,
         stream,
     ):
         app.include_router(module.router)

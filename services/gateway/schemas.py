@@ -492,6 +492,45 @@ class SettingsVersionPage(BaseModel):
     next_cursor: str | None
 
 
+class WebhookSecretRead(BaseModel):
+    """A webhook secret, masked, with its validity window."""
+
+    secret_id: int
+    source: str
+    #: The last four characters, to recognise it; never the secret.
+    masked: str
+    created_at: datetime
+    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
+    expires_at: datetime | None
+    valid: bool
+
+
+class WebhookSecretList(BaseModel):
+    items: list[WebhookSecretRead]
+
+
+class WebhookSecretCreate(BaseModel):
+    """A vendor-issued signing secret to register, or none to have one generated."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"secret": "the signing secret the vendor shows", "grace_hours": 24}]
+        },
+    )
+
+    secret: str | None = Field(default=None, max_length=1_024)
+    #: The older secrets of the source stay valid this long, so the vendor is reconfigured without a gap.
+    grace_hours: float = Field(default=24.0, ge=0.0, le=720.0, allow_inf_nan=False)
+
+
+class WebhookSecretCreated(WebhookSecretRead):
+    #: Only when the secret was generated: shown once, set it at the vendor now.
+    secret: str | None = None
+    #: Older secrets of the source that expire at the end of the grace period.
+    expiring: int
+
+
 class ProblemRead(BaseModel):
     """An RFC 9457 problem, served as ``application/problem+json``."""
 
