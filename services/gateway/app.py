@@ -18,19 +18,19 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    admin_settings,
+    crm,
     dashboard,
     deals,
     funnel,
     insights,
     leaderboard,
+    pipeline,
     reps,
     stream,
     teams,
     tenant_settings,
     webhook_secrets,
-)
-from services.gateway.routers import (
-    settings as tenant_settings_admin,
 )
 from services.gateway.settings import GatewaySettings
 
@@ -92,8 +92,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         insights,
         deals,
         activities,
+        crm,
+        pipeline,
         tenant_settings,
-        tenant_settings_admin,
+        admin_settings,
         webhook_secrets,
         stream,
     ):

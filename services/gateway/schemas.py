@@ -342,6 +342,83 @@ class DealRead(BaseModel):
     closed_at: datetime | None
 
 
+class DealPage(BaseModel):
+    items: list[DealRead]
+    next_cursor: str | None
+
+
+class AccountRead(BaseModel):
+    model_config = _examples(
+        {
+            "account_id": "acc-1",
+            "name": "Buyer Inc",
+            "domains": ["buyer.example"],
+            "updated_at": "2026-11-01T00:00:00Z",
+        }
+    )
+
+    account_id: str
+    name: str
+    domains: list[str]
+    #: The CRM's ``updated_at`` of the version the system holds.
+    updated_at: datetime
+
+
+class AccountPage(BaseModel):
+    items: list[AccountRead]
+    next_cursor: str | None
+
+
+class ContactRead(BaseModel):
+    contact_id: str
+    name: str
+    emails: list[str]
+    phones: list[str]
+    account_id: str | None
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactRead]
+    next_cursor: str | None
+
+
+class PipelineStageRead(BaseModel):
+    #: ``ingest`` (accepted), ``attribution`` (decided), ``metrics`` (counted in the rollups).
+    stage: str
+    #: Activities this stage has handled for the tenant (its latest revision or version).
+    processed: int
+    #: Activities that reached the stage before and wait for it (0: caught up).
+    pending: int
+    #: Age of the oldest waiting activity; 0 when none waits.
+    oldest_pending_seconds: float
+    latest_at: datetime | None
+
+
+class CrmCountsRead(BaseModel):
+    reps: int
+    teams: int
+    accounts: int
+    contacts: int
+    deals: int
+    #: The newest CRM ``updated_at`` the system holds.
+    latest_updated_at: datetime | None
+
+
+class PipelineStatusRead(BaseModel):
+    """How far the tenant's data has got: poll until ``up_to_date`` after a sync."""
+
+    as_of: datetime
+    #: Nothing waits in any stage and the read models (scores, insights) include everything counted.
+    up_to_date: bool
+    stages: list[PipelineStageRead]
+    #: Scores and insights were last recomputed then; ``read_models_dirty_since`` is set while a
+    #: recomputation is due.
+    read_models_refreshed_at: datetime | None
+    read_models_dirty_since: datetime | None
+    crm: CrmCountsRead
+
+
 class DealSummaryRead(BaseModel):
     activities: int
     last_activity_at: datetime | None

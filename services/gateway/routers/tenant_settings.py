@@ -14,7 +14,7 @@ from libs.common.web import Problem, field_errors
 from services.gateway.adapters import tenant_settings
 from services.gateway.auth import AdminDep, ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep
-from services.gateway.routers.settings import change_settings
+from services.gateway.routers.admin_settings import change_settings
 from services.gateway.schemas import InsightThresholdsRead, ScoringModelRead
 
 router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
