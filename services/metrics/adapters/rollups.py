@@ -183,24 +183,36 @@ async def rollup_calendars(
     time is recorded with ``wanted`` (its current settings).
     """
     tenants = sorted(wanted)
-    for tenant_id in tenants:
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:k, 0))"), {"k": _lock_key(tenant_id)}
-        )
+    # Its own statement: the read below must take its snapshot after the locks are granted.
     await conn.execute(
         text(
-            "INSERT INTO metric_rollup_calendars (tenant_id, time_zone, fiscal_year_start_month) "
-            "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:z AS text[]), CAST(:f AS smallint[])) "
-            "ON CONFLICT (tenant_id) DO NOTHING"
+            "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0))) "
+            "FROM unnest(CAST(:keys AS text[])) AS k"
         ),
-        {"t": tenants, "z": [wanted[t][0] for t in tenants], "f": [wanted[t][1] for t in tenants]},
+        {"keys": [_lock_key(t) for t in tenants]},
     )
+    found = await _calendars(conn, tenants)
+    missing = [t for t in tenants if t not in found]
+    if missing:
+        await conn.execute(
+            text(
+                "INSERT INTO metric_rollup_calendars (tenant_id, time_zone, fiscal_year_start_month) "
+                "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:z AS text[]), CAST(:f AS smallint[])) "
+                "ON CONFLICT (tenant_id) DO NOTHING"
+            ),
+            {"t": missing, "z": [wanted[t][0] for t in missing], "f": [wanted[t][1] for t in missing]},
+        )
+        found.update(await _calendars(conn, missing))
+    return found
+
+
+async def _calendars(conn: AsyncConnection, tenants: Sequence[str]) -> dict[str, tuple[str, int]]:
     rows = await conn.execute(
         text(
             "SELECT tenant_id, time_zone, fiscal_year_start_month FROM metric_rollup_calendars "
             "WHERE tenant_id = ANY(:t)"
         ),
-        {"t": tenants},
+        {"t": list(tenants)},
     )
     return {r.tenant_id: (r.time_zone, r.fiscal_year_start_month) for r in rows}
 

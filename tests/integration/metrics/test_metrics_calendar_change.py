@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.jobs import REBUILD_ROLLUPS, Job, JobWorker, get_job
 from libs.common.tenant_settings_store import change_tenant_settings
+from services.metrics.adapters.rollups import rebuild_rollups
 from services.metrics.handlers import rebuild_tenant_rollups
 
 from .metrics_support import apply, attributed, create_tenant, new_deps, rollup_rows
@@ -84,3 +86,30 @@ async def test_a_fiscal_year_and_time_zone_change_equals_a_fresh_load_row_by_row
     quarters = {start for (level, _, grain, start) in rebuilt if grain == "quarter"}
     # Fiscal quarters start in November, February, May and August: no 1 Oct / 1 Nov overlap left.
     assert quarters == {date(2026, 8, 1), date(2026, 11, 1)}
+
+
+async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calendar(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme", timezone="UTC", fiscal_year_start_month=1)
+    first, second = _events("acme", 1, 60, 4), _events("acme", 100, 30, 5)
+    await apply(db_engine, first)
+
+    async def no_progress(done: int, total: int) -> None:
+        return None
+
+    async with db_engine.connect() as rebuilding:
+        transaction = await rebuilding.begin()
+        await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, no_progress)
+        batch = asyncio.create_task(apply(db_engine, second))
+        await asyncio.sleep(0.5)
+        # The batch waits for the rebuild's lock instead of adding to half-rebuilt rollups.
+        assert not batch.done()
+        await transaction.commit()
+    await asyncio.wait_for(batch, 30)
+
+    await create_tenant(db_engine, "fresh", timezone="America/Los_Angeles", fiscal_year_start_month=11)
+    await apply(db_engine, [e.model_copy(update={"tenant_id": "fresh"}) for e in (*first, *second)])
+    assert sorted((await rollup_rows(db_engine, "acme")).items()) == sorted(
+        (await rollup_rows(db_engine, "fresh")).items()
+    )
