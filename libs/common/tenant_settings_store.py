@@ -201,6 +201,8 @@ async def _save(
     settings: TenantSettings,
     changed_by: str,
     before: dict[str, Any] | None,
+    *,
+    version_thresholds: bool = False,
 ) -> SettingsChange:
     try:
         current = None if before is None else read_tenant_settings(tenant_id, before).model_dump(mode="json")
@@ -221,7 +223,7 @@ async def _save(
             "s": orjson.dumps({k: v for k, v in document.items() if k not in _OUTSIDE_JSON}).decode(),
         },
     )
-    if "insight_thresholds" in changed:
+    if version_thresholds or "insight_thresholds" in changed:
         await conn.execute(
             text(
                 "INSERT INTO insight_thresholds (tenant_id, version, thresholds, created_by) "
@@ -298,11 +300,14 @@ async def change_tenant_settings(
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
     rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    version_thresholds: bool = False,
 ) -> SettingsChange | None:
     """Validate and save a PUT (``document``, or ``rebuild`` of the stored one) or a PATCH, in the
     caller's transaction, under the tenant's lock; None when there is no such tenant.
 
-    The caller publishes ``settings-changed`` once the transaction committed.
+    ``version_thresholds`` appends an ``insight_thresholds`` version even when they did not change
+    (``PUT /v1/insight-thresholds`` always versions). The caller publishes ``settings-changed``
+    once the transaction committed.
     """
     if not await _lock_tenant(conn, tenant_id):
         return None
@@ -310,7 +315,7 @@ async def change_tenant_settings(
     if rebuild is not None:
         document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
-    return await _save(conn, tenant_id, settings, changed_by, current)
+    return await _save(conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,11 +101,18 @@ async def change_settings(
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
     rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    version_thresholds: bool = False,
 ) -> SettingsChange:
     """Validate, save (committed) and announce a change; 422 naming each invalid field."""
     try:
         change = await change_tenant_settings(
-            conn, principal.tenant_id, principal.key_id, document=document, patch=patch, rebuild=rebuild
+            conn,
+            principal.tenant_id,
+            principal.key_id,
+            document=document,
+            patch=patch,
+            rebuild=rebuild,
+            version_thresholds=version_thresholds,
         )
     except SettingsRefused as refused:
         await conn.rollback()

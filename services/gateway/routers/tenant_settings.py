@@ -112,7 +112,11 @@ async def put_insight_thresholds(
     """Save a new thresholds version; fields left out take their defaults (as `PUT /v1/settings/insight_thresholds`)."""
     thresholds = body.model_dump(mode="json")
     await change_settings(
-        request, principal, conn, rebuild=lambda current: {**current, "insight_thresholds": thresholds}
+        request,
+        principal,
+        conn,
+        rebuild=lambda current: {**current, "insight_thresholds": thresholds},
+        version_thresholds=True,
     )
     saved = await tenant_settings.latest(conn, principal.tenant_id, "insight_thresholds")
     assert saved is not None
