@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 
 from libs.common.contracts.envelope import InvalidMessage
@@ -65,6 +66,12 @@ def describe(error: BaseException) -> str:
             return f"{type(link).__name__} (SQLSTATE {sqlstate}): {_first_line(link)}"
     if isinstance(error, sa_exc.StatementError) and error.orig is not None:
         return f"{type(error.orig).__name__}: {_first_line(error.orig)}"
+    if isinstance(error, ValidationError):
+        # Its first line only counts the errors: name the fields instead.
+        fields = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(root)'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        return f"ValidationError: {fields}"
     return f"{type(error).__name__}: {_first_line(error)}"
 
 

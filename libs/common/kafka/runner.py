@@ -379,7 +379,10 @@ class ConsumerRunner:
             try:
                 await self.report_progress(consumer)
             except (KafkaError, OSError, IllegalStateError) as exc:
+                # The broker is away or the group rebalancing: the next tick tries again.
                 log.debug("could not read end offsets", extra={"error": repr(exc)})
+            except Exception:
+                log.exception("progress report failed; retried next tick")
 
     async def report_progress(self, consumer: AIOKafkaConsumer) -> None:
         """Set the lag and oldest-message gauges of every assigned partition from its end offset."""

@@ -126,6 +126,12 @@ def test_failures_that_repeat_for_the_same_input_are_permanent(name: str, error:
     assert not is_transient(error), name
 
 
+def test_a_validation_error_names_its_fields() -> None:
+    assert describe(validation_error()) == (
+        "ValidationError: duration_seconds: Input should be a valid integer, unable to parse string as an integer"
+    )
+
+
 def test_the_dlq_reason_is_the_drivers_message_without_sql_or_parameters() -> None:
     error = wrapped(
         asyncpg.exceptions.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
