@@ -36,7 +36,14 @@ _MAX_CHAIN = 8
 
 
 class PermanentError(Exception):
-    """Raised by a handler when its input can never be processed as it is (no retry helps)."""
+    """Raised by a handler when its input can never be processed as it is (no retry helps).
+
+    ``tenant_id`` is set when the failure concerns every message of that tenant (its
+    settings, say): the runner then parks all of that tenant's messages of the batch at once
+    instead of splitting the batch to find them one by one.
+    """
+
+    tenant_id: str | None = None
 
 
 class TenantSettingsInvalid(PermanentError):
@@ -55,6 +62,14 @@ def is_transient(error: BaseException) -> bool:
         if verdict is not None:
             return verdict
     return False
+
+
+def tenant_scope(error: BaseException) -> str | None:
+    """The tenant whose every message fails with ``error``, when the handler said so."""
+    for link in _chain(error):
+        if isinstance(link, PermanentError) and link.tenant_id:
+            return link.tenant_id
+    return None
 
 
 def describe(error: BaseException) -> str:

@@ -22,7 +22,10 @@ Contract:
   the error in ``dlq_error``; every other message is handled and committed. One bad message
   costs about ``2 log2(batch)`` extra handler calls and never a restart. A transient failure
   during the split takes the retry path above. The DLQ limit still applies: the split stops
-  as soon as the batch holds more poison than the limit allows.
+  as soon as the batch holds more poison than the limit allows. A failure that a handler
+  marks as tenant-wide (:class:`~libs.common.kafka.failures.TenantSettingsInvalid`) parks all
+  of that tenant's messages of the batch at once and retries the rest; those letters do not
+  count toward the DLQ limit, so one tenant's settings never stop the consumer for all.
 * Handlers must therefore be idempotent and all-or-nothing per call (one transaction): a
   failed call leaves no trace, and a message may be handled again in a smaller batch.
 * Progress is observable while stuck: a background task sets ``spm_consumer_lag_messages``
@@ -51,7 +54,7 @@ from pydantic import BaseModel
 
 from libs.common.contracts.envelope import Envelope, InvalidMessage, decode_body
 from libs.common.kafka.clients import connection_options
-from libs.common.kafka.failures import describe, is_transient
+from libs.common.kafka.failures import describe, is_transient, tenant_scope
 from libs.common.settings import ConsumerSettings, KafkaSettings
 from libs.common.telemetry import (
     CONSUMER_BATCH_SECONDS,
@@ -88,6 +91,8 @@ class Rejected:
 
     message: ConsumedMessage[Any]
     reason: str
+    #: Refused with the rest of its tenant's messages (its settings): not counted by the DLQ limit.
+    tenant_wide: bool = False
 
 
 BatchHandler = Callable[[Sequence[ConsumedMessage[Any]]], Awaitable[Sequence[Rejected]]]
@@ -323,9 +328,13 @@ class ConsumerRunner:
                 self._recent_poison.append(True)
         budget = max(0, self.policy.dlq_limit - poison_before - len(poison))
         rejected = await self._handle_isolating(consumer, decoded, budget) if decoded else []
-        for message, reason in ((r.message, r.reason) for r in rejected):
-            poison.append((self._raw_of(batch, message, self.kafka.topic_prefix), reason))
-            self._recent_poison.append(True)
+        tenant_wide: list[tuple[_Raw, str]] = []
+        for r in rejected:
+            raw = self._raw_of(batch, r.message, self.kafka.topic_prefix)
+            # One tenant's unusable settings are its own data, not a broken release: counting
+            # them would stop the consumer for every tenant, the shared fate isolation avoids.
+            (tenant_wide if r.tenant_wide else poison).append((raw, r.reason))
+            self._recent_poison.append(not r.tenant_wide)
         for index, (raw, reason) in enumerate(poison):
             # Checked before each send, so a bad batch cannot push more than the limit to the DLQ.
             if poison_before + index + 1 > self.policy.dlq_limit:
@@ -333,6 +342,8 @@ class ConsumerRunner:
                     f"more than {self.policy.dlq_limit} poison messages within the last "
                     f"{len(self._recent_poison)}: stopping without committing; inspect the DLQ and the last deploy"
                 )
+            await self._dead_letter(raw, reason)
+        for raw, reason in tenant_wide:
             await self._dead_letter(raw, reason)
         self._advance(consumer, batch)
         CONSUMER_BATCH_SECONDS.labels(self.service).observe(time.monotonic() - started)
@@ -459,15 +470,27 @@ class ConsumerRunner:
         async def call(part: Sequence[ConsumedMessage[Any]]) -> None:
             rejected.extend(await self._handle_with_retry(consumer, part))
 
-        try:
-            await call(decoded)
-            return rejected
-        except PermanentFailure as failure:
-            log.warning(
-                "batch failed permanently, isolating the culprits",
-                extra={"error": str(failure), "messages": len(decoded)},
-            )
-            found = await isolate_failures(decoded, call, failure, budget=budget)
+        pending: Sequence[ConsumedMessage[Any]] = decoded
+        while True:
+            try:
+                await call(pending)
+                return rejected
+            except PermanentFailure as failure:
+                log.warning(
+                    "batch failed permanently, isolating the culprits",
+                    extra={"error": str(failure), "messages": len(pending)},
+                )
+                tenant = tenant_scope(failure.error)
+                theirs = [m for m in pending if tenant is not None and m.envelope.tenant == tenant]
+                if not theirs:
+                    found = await isolate_failures(pending, call, failure, budget=budget)
+                    break
+                # Every message of that tenant fails alike: park them at once, retry the others.
+                rejected += [Rejected(m, str(failure), tenant_wide=True) for m in theirs]
+                pending = [m for m in pending if m.envelope.tenant != tenant]
+                CONSUMER_ISOLATION_CALLS.labels(self.service).inc(1 if pending else 0)
+                if not pending:
+                    return rejected
         CONSUMER_ISOLATION_CALLS.labels(self.service).inc(found.calls)
         return rejected + [Rejected(message, reason) for message, reason in found.failed]
 

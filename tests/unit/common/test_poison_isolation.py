@@ -155,13 +155,13 @@ class Item(BaseModel):
     n: int
 
 
-def message(n: int) -> ConsumedMessage[Item]:
+def message(n: int, tenant: str = "acme") -> ConsumedMessage[Item]:
     envelope = Envelope(
         id=f"e-{n}",
         source="/tests",
         type=ACTIVITY_INGESTED.event_type,
         subject=str(n),
-        tenant="acme",
+        tenant=tenant,
         time=datetime(2026, 1, 1, tzinfo=UTC),
     )
     return ConsumedMessage(ACTIVITY_INGESTED, 0, n, None, envelope, Item(n=n))
@@ -170,8 +170,9 @@ def message(n: int) -> ConsumedMessage[Item]:
 class Handler:
     """All-or-nothing per call, like the services' handlers: a call with a bad message fails whole."""
 
-    def __init__(self, bad: set[int], transient_failures: int = 0) -> None:
+    def __init__(self, bad: set[int], transient_failures: int = 0, misconfigured: str = "") -> None:
         self.bad = bad
+        self.misconfigured = misconfigured
         self.calls = 0
         self.handled: list[int] = []
         self.transient_failures = transient_failures
@@ -182,6 +183,10 @@ class Handler:
             # The database blips in the middle of the split.
             self.transient_failures -= 1
             raise wrapped(asyncpg.exceptions.SerializationError("could not serialize"))
+        if any(m.envelope.tenant == self.misconfigured for m in messages):
+            raise TenantSettingsInvalid(
+                self.misconfigured, "attribution.min_confidence", "'high': not a number"
+            )
         culprits = [m.payload.n for m in messages if m.payload.n in self.bad]
         if culprits:
             raise wrapped(
@@ -305,3 +310,19 @@ async def test_a_good_batch_costs_one_call_and_a_transient_failure_still_hits_th
             cast(Any, Consumer()), [message(n) for n in range(4)], budget=1_000
         )
     assert down.calls > 1
+
+
+async def test_a_tenant_wide_failure_parks_that_tenants_messages_at_once_and_the_rest_is_bisected() -> None:
+    handler = Handler({50}, misconfigured="globex")
+    batch = [message(n, "globex" if n % 3 == 0 else "acme") for n in range(100)]
+    rejected = await runner(handler)._handle_isolating(cast(Any, Consumer()), batch, budget=1_000)
+    wide = [r for r in rejected if r.tenant_wide]
+    assert [r.message.payload.n for r in wide] == list(range(0, 100, 3))
+    assert {r.reason for r in wide} == {
+        "TenantSettingsInvalid: tenant globex: settings invalid at attribution.min_confidence: 'high': not a number"
+    }
+    assert [(r.message.payload.n, r.tenant_wide) for r in rejected if not r.tenant_wide] == [(50, False)]
+    assert handler.handled == [n for n in range(100) if n % 3 and n != 50]
+    # The batch, the batch without globex (fails on 50), then two halves per level down to 50.
+    assert handler.calls == 14
+    assert handler.calls <= 2 + 2 * math.ceil(math.log2(66))
