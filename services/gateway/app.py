@@ -69,10 +69,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    install_common_handlers(app, SERVICE)
-    install_database_unavailable_handler(app)
     app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body_bytes, setting="GATEWAY_MAX_BODY_BYTES")
+    # Added last, so outermost: metrics and security headers cover the answers above too.
+    install_common_handlers(app, SERVICE)
+    install_database_unavailable_handler(app)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,

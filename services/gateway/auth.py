@@ -233,6 +233,12 @@ async def current_principal(
     return (await current_caller(request, authorization)).principal
 
 
+async def reader_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """:func:`current_caller` with the read scope."""
+    _require_scope(caller, Scope.READ)
+    return caller
+
+
 async def bearer_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     """A ``Bearer`` credential with the read scope; the session cookie does not count here."""
     caller = await _authenticate(request, bearer_token(authorization), cookie=False)
@@ -264,6 +270,6 @@ def require(scope: Scope) -> object:
 
 ReaderDep = Annotated[Principal, require(Scope.READ)]
 AdminDep = Annotated[Principal, require(Scope.ADMIN)]
-CallerDep = Annotated[Caller, Depends(current_caller)]
+ReaderCallerDep = Annotated[Caller, Depends(reader_caller)]
 BearerReaderDep = Annotated[Caller, Depends(bearer_reader)]
 StreamCallerDep = Annotated[Caller, Depends(stream_caller)]

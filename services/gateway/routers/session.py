@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from libs.common.settings import Mode
 from services.gateway.adapters import credentials
-from services.gateway.auth import SESSION_COOKIE, BearerReaderDep, Caller, CallerDep, CredentialKind
+from services.gateway.auth import SESSION_COOKIE, BearerReaderDep, Caller, CredentialKind, ReaderCallerDep
 from services.gateway.deps import PROBLEM_RESPONSES, OptionsDep
 from services.gateway.schemas import SessionRead
 
@@ -65,14 +65,14 @@ async def create_session(
 
 
 @router.get("", response_model=SessionRead)
-async def read_session(caller: CallerDep, response: Response) -> SessionRead:
+async def read_session(caller: ReaderCallerDep, response: Response) -> SessionRead:
     """Who the cookie (or the `Authorization` credential) signs in as; 401 once the session ended."""
     response.headers["Cache-Control"] = "no-store"
     return _session_read(caller)
 
 
 @router.delete("", status_code=204, response_class=Response)
-async def delete_session(request: Request, caller: CallerDep) -> Response:
+async def delete_session(request: Request, caller: ReaderCallerDep) -> Response:
     """Sign out: the session is revoked at once and its cookie cleared."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if caller.kind is CredentialKind.SESSION and cookie and caller.session_id is not None:
