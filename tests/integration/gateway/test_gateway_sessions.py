@@ -24,8 +24,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
 
-from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings
-from .test_gateway_stream import served
+from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings, served
 
 STREAM = "/v1/stream/leaderboard?period=week&metric=score"
 CSRF = {"X-SPM-CSRF": "1"}
