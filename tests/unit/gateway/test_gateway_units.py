@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from libs.common.tenancy import Scope
 from libs.common.web import Problem
+from services.gateway.adapters.credentials import session_id_of
 from services.gateway.auth import _jwt_caller, _jwt_principal
 from services.gateway.caching import _matches, weak_etag
 from services.gateway.deps import decode_cursor, encode_cursor
@@ -180,3 +181,19 @@ def test_openapi_documents_every_route_with_read_and_page_schemas() -> None:
     problem = schema["paths"]["/v1/leaderboard"]["get"]["responses"]["422"]["content"]
     assert set(problem) == {"application/problem+json"}
     assert "errors" in problem["application/problem+json"]["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "session_id"),
+    [
+        ("0123456789abcdef.secret-part", "0123456789abcdef"),
+        ("0123456789abcdef.", None),
+        (".secret", None),
+        ("0123456789abcde.secret", None),
+        ("0123456789abcdef", None),
+        ("0123456789abcdef." + "x" * 200, None),
+        ("", None),
+    ],
+)
+def test_session_cookies_name_their_session_or_nothing(cookie: str, session_id: str | None) -> None:
+    assert session_id_of(cookie) == session_id
