@@ -16,9 +16,7 @@ router = APIRouter(prefix="/v1/session", tags=["session"], responses=PROBLEM_RES
 
 
 def _session_read(caller: Caller) -> SessionRead:
-    expires = (
-        None if caller.kind is not CredentialKind.SESSION or caller.expires_at is None else caller.expires_at
-    )
+    expires = caller.expires_at if caller.kind is CredentialKind.SESSION else None
     return SessionRead(
         tenant_id=caller.principal.tenant_id,
         subject=caller.principal.key_id,
