@@ -114,13 +114,27 @@ class PermanentFailure(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class Culprit(Generic[MessageT]):
+    """A message that fails on its own, and why; ``tenant_wide`` when its whole tenant fails alike."""
+
+    message: MessageT
+    reason: str
+    tenant_wide: bool = False
+
+
 @dataclass(slots=True)
 class Isolated(Generic[MessageT]):
     """What isolating a batch found: messages that fail alone, and whether it stopped early."""
 
-    failed: list[tuple[MessageT, str]]
+    failed: list[Culprit[MessageT]]
     calls: int = 0
     gave_up: bool = False
+
+    @property
+    def counted(self) -> int:
+        """Culprits that count toward the DLQ limit (not those refused with their whole tenant)."""
+        return sum(1 for culprit in self.failed if not culprit.tenant_wide)
 
 
 async def isolate_failures(
@@ -129,14 +143,18 @@ async def isolate_failures(
     error: PermanentFailure,
     *,
     budget: int,
+    tenant_of: Callable[[MessageT], str] | None = None,
 ) -> Isolated[MessageT]:
     """Split ``messages`` (on which ``call`` failed with ``error``) until the failing ones stand alone.
 
     ``call`` handles a sub-batch completely (its own retries included) or raises
     :class:`PermanentFailure`. Halves are handled in order, left first, so a partition's
     messages keep their order. With ``k`` failing messages among ``n`` this makes about
-    ``2 k log2(n / k)`` calls. Once more than ``budget`` messages failed it stops splitting
-    (``gave_up``): the DLQ limit is about to stop the consumer anyway.
+    ``2 k log2(n / k)`` calls. A failure that names a tenant (see
+    :func:`~libs.common.kafka.failures.tenant_scope`) takes all of that tenant's messages of
+    the part out at once (with ``tenant_of``) and the rest is called again. Once more than
+    ``budget`` counted messages failed it stops (``gave_up``): the DLQ limit is about to stop
+    the consumer anyway.
     """
     found: Isolated[MessageT] = Isolated([])
     # Depth-first over halves with an explicit stack (no recursion): left halves pop first.
@@ -150,16 +168,37 @@ async def isolate_failures(
                 continue
             except PermanentFailure as exc:
                 failure = exc
-        if len(part) == 1:
-            found.failed.append((part[0], str(failure)))
-            if len(found.failed) > budget:
+        rest = _without_failing_tenant(part, failure, tenant_of, found)
+        if rest is not None:
+            if rest:
+                stack.append((rest, None))
+        elif len(part) == 1:
+            found.failed.append(Culprit(part[0], str(failure)))
+            if found.counted > budget:
                 found.gave_up = True
                 return found
-            continue
-        middle = len(part) // 2
-        stack.append((part[middle:], None))
-        stack.append((part[:middle], None))
+        else:
+            middle = len(part) // 2
+            stack.append((part[middle:], None))
+            stack.append((part[:middle], None))
     return found
+
+
+def _without_failing_tenant(
+    part: Sequence[MessageT],
+    failure: PermanentFailure,
+    tenant_of: Callable[[MessageT], str] | None,
+    found: Isolated[MessageT],
+) -> list[MessageT] | None:
+    """The part without the tenant the failure names (its messages recorded), or None."""
+    tenant = tenant_scope(failure.error) if tenant_of is not None else None
+    if tenant is None or tenant_of is None:
+        return None
+    theirs = [m for m in part if tenant_of(m) == tenant]
+    if not theirs:
+        return None
+    found.failed += [Culprit(m, str(failure), tenant_wide=True) for m in theirs]
+    return [m for m in part if tenant_of(m) != tenant]
 
 
 @dataclass(slots=True)
@@ -470,29 +509,19 @@ class ConsumerRunner:
         async def call(part: Sequence[ConsumedMessage[Any]]) -> None:
             rejected.extend(await self._handle_with_retry(consumer, part))
 
-        pending: Sequence[ConsumedMessage[Any]] = decoded
-        while True:
-            try:
-                await call(pending)
-                return rejected
-            except PermanentFailure as failure:
-                log.warning(
-                    "batch failed permanently, isolating the culprits",
-                    extra={"error": str(failure), "messages": len(pending)},
-                )
-                tenant = tenant_scope(failure.error)
-                theirs = [m for m in pending if tenant is not None and m.envelope.tenant == tenant]
-                if not theirs:
-                    found = await isolate_failures(pending, call, failure, budget=budget)
-                    break
-                # Every message of that tenant fails alike: park them at once, retry the others.
-                rejected += [Rejected(m, str(failure), tenant_wide=True) for m in theirs]
-                pending = [m for m in pending if m.envelope.tenant != tenant]
-                CONSUMER_ISOLATION_CALLS.labels(self.service).inc(1 if pending else 0)
-                if not pending:
-                    return rejected
+        try:
+            await call(decoded)
+            return rejected
+        except PermanentFailure as failure:
+            log.warning(
+                "batch failed permanently, isolating the culprits",
+                extra={"error": str(failure), "messages": len(decoded)},
+            )
+            found = await isolate_failures(
+                decoded, call, failure, budget=budget, tenant_of=lambda m: m.envelope.tenant
+            )
         CONSUMER_ISOLATION_CALLS.labels(self.service).inc(found.calls)
-        return rejected + [Rejected(message, reason) for message, reason in found.failed]
+        return rejected + [Rejected(c.message, c.reason, c.tenant_wide) for c in found.failed]
 
     async def _handle_with_retry(
         self, consumer: AIOKafkaConsumer, decoded: Sequence[ConsumedMessage[Any]]

@@ -170,9 +170,13 @@ def message(n: int, tenant: str = "acme") -> ConsumedMessage[Item]:
 class Handler:
     """All-or-nothing per call, like the services' handlers: a call with a bad message fails whole."""
 
-    def __init__(self, bad: set[int], transient_failures: int = 0, misconfigured: str = "") -> None:
+    def __init__(
+        self, bad: set[int], transient_failures: int = 0, misconfigured: str = "", data_first: bool = False
+    ) -> None:
         self.bad = bad
         self.misconfigured = misconfigured
+        #: Check the data before the tenant's settings (as attribution stores before it attributes).
+        self.data_first = data_first
         self.calls = 0
         self.handled: list[int] = []
         self.transient_failures = transient_failures
@@ -183,18 +187,23 @@ class Handler:
             # The database blips in the middle of the split.
             self.transient_failures -= 1
             raise wrapped(asyncpg.exceptions.SerializationError("could not serialize"))
-        if any(m.envelope.tenant == self.misconfigured for m in messages):
-            raise TenantSettingsInvalid(
-                self.misconfigured, "attribution.min_confidence", "'high': not a number"
-            )
+        if not self.data_first:
+            self._check_settings(messages)
         culprits = [m.payload.n for m in messages if m.payload.n in self.bad]
         if culprits:
             raise wrapped(
                 asyncpg.exceptions.CharacterNotInRepertoireError(f"0x00 in message {culprits[0]}"),
                 Dbapi.DataError,
             )
+        self._check_settings(messages)
         self.handled += [m.payload.n for m in messages]
         return []
+
+    def _check_settings(self, messages: Sequence[ConsumedMessage[Any]]) -> None:
+        if any(m.envelope.tenant == self.misconfigured for m in messages):
+            raise TenantSettingsInvalid(
+                self.misconfigured, "attribution.min_confidence", "'high': not a number"
+            )
 
 
 class Consumer:
@@ -273,7 +282,7 @@ async def test_isolation_stops_once_the_batch_holds_more_poison_than_the_budget(
         budget=3,
     )
     assert found.gave_up
-    assert [m.payload.n for m, _ in found.failed] == [0, 1, 2, 3]
+    assert [c.message.payload.n for c in found.failed] == [0, 1, 2, 3]
     assert found.calls < 20
 
 
@@ -326,3 +335,12 @@ async def test_a_tenant_wide_failure_parks_that_tenants_messages_at_once_and_the
     # The batch, the batch without globex (fails on 50), then two halves per level down to 50.
     assert handler.calls == 14
     assert handler.calls <= 2 + 2 * math.ceil(math.log2(66))
+
+
+async def test_a_tenant_wide_failure_met_inside_a_half_is_parked_there_without_counting() -> None:
+    handler = Handler({50}, misconfigured="globex", data_first=True)
+    batch = [message(n, "globex" if n % 3 == 0 else "acme") for n in range(100)]
+    rejected = await runner(handler)._handle_isolating(cast(Any, Consumer()), batch, budget=1)
+    assert sorted(r.message.payload.n for r in rejected if r.tenant_wide) == list(range(0, 100, 3))
+    assert [r.message.payload.n for r in rejected if not r.tenant_wide] == [50]
+    assert handler.handled == [n for n in range(100) if n % 3 and n != 50]
