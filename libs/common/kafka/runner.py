@@ -22,9 +22,10 @@ Contract:
   the error in ``dlq_error``; every other message is handled and committed. One bad message
   costs about ``2 log2(batch)`` extra handler calls and never a restart. A transient failure
   during the split takes the retry path above. The DLQ limit still applies: the split stops
-  as soon as the batch holds more poison than the limit allows. A failure that a handler
-  marks as tenant-wide (:class:`~libs.common.kafka.failures.TenantSettingsInvalid`) parks all
-  of that tenant's messages of the batch at once and retries the rest; those letters do not
+  as soon as the batch holds more poison than the limit allows. A failure that names a
+  tenant (a ``PermanentError`` with ``tenant_id``, such as
+  :class:`~libs.common.kafka.failures.TenantSettingsInvalid`) parks all of that tenant's
+  messages of the failing part at once and the rest is handled again; those letters do not
   count toward the DLQ limit, so one tenant's settings never stop the consumer for all.
 * Handlers must therefore be idempotent and all-or-nothing per call (one transaction): a
   failed call leaves no trace, and a message may be handled again in a smaller batch.
