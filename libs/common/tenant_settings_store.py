@@ -32,7 +32,8 @@ from libs.common.contracts.tenant_settings import (
     read_tenant_settings,
 )
 from libs.common.jobs import REBUILD_ROLLUPS, REBUILT_BY, queue_job
-from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.kafka.runner import ConsumedMessage
 from libs.common.web import field_errors
 
 #: Fields kept outside ``tenants.settings`` (columns and versioned tables).
@@ -120,26 +121,23 @@ class TenantSettingsCache:
                 return exc, self.ttl
 
 
-async def split_by_settings(
+async def settings_of_batch(
     messages: Sequence[ConsumedMessage[Any]], cache: TenantSettingsCache
-) -> tuple[dict[str, TenantSettings], list[Rejected]]:
-    """The settings of every tenant in a batch, and the messages of tenants whose settings are invalid.
+) -> dict[str, TenantSettings]:
+    """The settings of every tenant in a consumer batch (the defaults for a tenant not in ``tenants``).
 
-    Those messages are rejected (the runner sends them to the DLQ with the reason, which names
-    the setting); the other tenants' messages are processed as if the broken tenant did not exist.
-    A tenant not in ``tenants`` gets the defaults.
+    A tenant whose stored settings do not validate raises
+    :class:`~libs.common.kafka.failures.TenantSettingsInvalid` naming the settings: the runner
+    then parks that tenant's messages (to the DLQ, with this error) and hands the rest of the
+    batch back, so the other tenants are processed as if the broken one did not exist.
     """
     settings: dict[str, TenantSettings] = {}
-    broken: dict[str, InvalidTenantSettings] = {}
     for tenant_id in sorted({m.payload.tenant_id for m in messages}):
         try:
             settings[tenant_id] = await cache.get_or_default(tenant_id)
         except InvalidTenantSettings as exc:
-            broken[tenant_id] = exc
-    rejected = [
-        Rejected(m, str(broken[m.payload.tenant_id])) for m in messages if m.payload.tenant_id in broken
-    ]
-    return settings, rejected
+            raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
+    return settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, TenantSettings
 from libs.common.kafka.runner import ConsumedMessage, Rejected
-from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, split_by_settings
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import (
@@ -412,13 +412,13 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
     """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
 
-    A tenant whose stored settings are invalid has its messages rejected (to the DLQ, naming
-    the setting); every other tenant's are processed as usual.
+    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
+    naming the setting: the runner parks that tenant's messages and hands back the rest.
     """
     now = datetime.now(UTC)
-    cache = deps.settings or TenantSettingsCache(deps.engine, ttl_seconds=0)
-    settings, rejected = await split_by_settings(messages, cache)
-    messages = [m for m in messages if m.payload.tenant_id in settings]
+    settings = await settings_of_batch(
+        messages, deps.settings or TenantSettingsCache(deps.engine, ttl_seconds=0)
+    )
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
@@ -471,4 +471,4 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         await publish(deps.producer, out.events, deps.topic_prefix)
         for published in out.events:
             ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
-    return rejected
+    return []

@@ -20,7 +20,7 @@ from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
-from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, split_by_settings
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
@@ -176,14 +176,12 @@ def plan_batch(
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
     """One transaction per batch; offsets are committed by the runner after it returns.
 
-    A tenant whose stored settings are invalid has its messages rejected (to the DLQ, naming
-    the setting); the other tenants' are applied.
+    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
+    naming the setting: the runner parks that tenant's messages and hands back the rest.
     """
-    tenant_settings, rejected = await split_by_settings(messages, deps.tenants)
+    tenant_settings = await settings_of_batch(messages, deps.tenants)
     newest: dict[tuple[str, uuid.UUID], ActivityAttributedV1] = {}
     for message in messages:
-        if message.payload.tenant_id not in tenant_settings:
-            continue
         event: ActivityAttributedV1 = message.payload
         key = (event.tenant_id, event.activity_id)
         if key not in newest or newest[key].version < event.version:
@@ -226,7 +224,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
             FRESHNESS.observe(max(0.0, (now - datetime.fromisoformat(ingested)).total_seconds()))
-    return rejected
+    return []
 
 
 async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> None:

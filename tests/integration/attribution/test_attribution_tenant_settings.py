@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.kafka.failures import TenantSettingsInvalid
 from services.attribution.handlers import handle_batch
 
 from .attribution_support import RecordingProducer, create_tenant, deps_for, email, messages
 
 
-async def test_an_invalid_attribution_policy_rejects_only_that_tenants_messages(
+async def test_an_invalid_attribution_policy_fails_only_that_tenants_messages(
     db_engine: AsyncEngine,
 ) -> None:
     await create_tenant(db_engine, {"attribution": {"ambiguity_policy": "newest_deal"}})
@@ -22,15 +24,16 @@ async def test_an_invalid_attribution_policy_rejects_only_that_tenants_messages(
     served = broken.model_copy(update={"tenant_id": "globex", "activity_id": uuid.UUID(int=2)})
     producer = RecordingProducer()
 
-    rejected = await handle_batch(messages(broken, served), deps_for(db_engine, producer))
-
-    assert [(r.message.offset, r.reason) for r in rejected] == [
-        (
-            0,
-            "tenant 'acme' has invalid settings: attribution.ambiguity_policy: "
-            "Input should be 'primary_with_secondaries' or 'unique_only'",
-        )
-    ]
+    with pytest.raises(TenantSettingsInvalid) as caught:
+        await handle_batch(messages(broken, served), deps_for(db_engine, producer))
+    # The runner parks that tenant's messages on this error and hands the rest back.
+    assert caught.value.tenant_id == "acme"
+    assert str(caught.value) == (
+        "tenant acme: settings invalid at attribution.ambiguity_policy: "
+        "Input should be 'primary_with_secondaries' or 'unique_only'"
+    )
+    assert producer.take() == []
+    await handle_batch(messages(served), deps_for(db_engine, producer))
     assert [(s.event.tenant_id, s.event.activity_id) for s in producer.take()] == [
         ("globex", uuid.UUID(int=2))
     ]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.kafka.failures import TenantSettingsInvalid
 from services.metrics.handlers import handle_batch
 
 from .metrics_support import attributed, create_tenant, messages_of, new_deps, rollup_rows
 
 
-async def test_an_invalid_setting_stored_by_hand_rejects_only_that_tenants_messages(
+async def test_an_invalid_setting_stored_by_hand_fails_only_that_tenants_messages(
     db_engine: AsyncEngine,
 ) -> None:
     await create_tenant(db_engine, "acme")
@@ -32,18 +34,17 @@ async def test_an_invalid_setting_stored_by_hand_rejects_only_that_tenants_messa
         ]
     )
 
-    rejected = await handle_batch(messages, new_deps(db_engine))
-
-    assert [(r.message.offset, r.reason) for r in rejected] == [
-        (
-            0,
-            "tenant 'acme' has invalid settings: metrics.conversation_min_secs: Extra inputs are not permitted",
-        ),
-        (
-            2,
-            "tenant 'acme' has invalid settings: metrics.conversation_min_secs: Extra inputs are not permitted",
-        ),
-    ]
+    with pytest.raises(TenantSettingsInvalid) as caught:
+        await handle_batch(messages, new_deps(db_engine))
+    # The runner parks that tenant's messages on this error and hands the rest back.
+    assert caught.value.tenant_id == "acme"
+    assert str(caught.value) == (
+        "tenant acme: settings invalid at metrics.conversation_min_secs: Extra inputs are not permitted"
+    )
+    assert await rollup_rows(db_engine, "acme") == {}
+    assert (
+        await handle_batch([m for m in messages if m.payload.tenant_id != "acme"], new_deps(db_engine)) == []
+    )
     assert await rollup_rows(db_engine, "acme") == {}
     globex = await rollup_rows(db_engine, "globex")
     assert (
