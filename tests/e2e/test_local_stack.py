@@ -101,6 +101,13 @@ def _cli_finds_the_stack(cwd: Path) -> None:
     listed = _spm_without_environment(["tenants", "list", "--json"], cwd)
     assert listed.returncode == 0, listed.stderr
     assert [t["tenant_id"] for t in orjson.loads(listed.stdout)] == ["demo", "acme"]
+    changed = _spm_without_environment(
+        ["tenants", "settings", "set", "acme", "privacy.keep_subjects=true"], cwd
+    )
+    assert changed.returncode == 0, changed.stderr
+    # Announced on the stack's broker (an unreachable broker would say so on stderr).
+    assert changed.stderr == ""
+    assert changed.stdout == "tenant acme: settings version 1 saved; changed: privacy\n"
     since = _spm_without_environment(["reattribute", "--tenant", "acme", "--since", "2026-01-01"], cwd)
     assert since.returncode == 0, since.stderr
     # The progress bar is transient: it may leave blank lines behind.
