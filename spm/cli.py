@@ -82,7 +82,13 @@ def tenants_create(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create a tenant with ingest, read and admin API keys and one webhook secret per source."""
+    from libs.common.contracts.tenant_settings import TenantSettings
     from spm.admin import create_tenant_now
+
+    try:
+        TenantSettings(time_zone=timezone)
+    except ValueError:
+        raise typer.BadParameter(f"{timezone!r} is not an IANA time zone", param_hint="--timezone") from None
 
     created = asyncio.run(create_tenant_now(slug, name, timezone))
     if as_json:

@@ -97,3 +97,9 @@ def test_other_errors_still_fail_loudly(tmp_path: Path) -> None:
     result = _spm(["webhooks", "rotate", "--tenant", "acme", "--source", "nope"], tmp_path)
     assert result.returncode == 2
     assert "unknown source 'nope'" in result.stderr
+
+
+def test_a_tenant_is_not_created_with_an_unknown_time_zone(tmp_path: Path) -> None:
+    result = _spm(["tenants", "create", "acme", "--timezone", "Mars/Base"], tmp_path)
+    assert result.returncode == 2
+    assert "'Mars/Base' is not an IANA time zone" in result.stderr
