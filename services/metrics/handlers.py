@@ -245,6 +245,9 @@ async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
         await report_progress(deps.engine, job.job_id, done, total)
 
     async with deps.engine.begin() as conn:
+        # Rollup scores are sums of contribution scores: hold the scoring model's row FOR SHARE,
+        # as every score writer does, so a rescore never interleaves with the rebuild.
+        await scoring.share_applied_versions(conn, [job.tenant_id])
         written = await rollups.rebuild_rollups(
             conn, job.tenant_id, settings.time_zone, settings.fiscal_year_start_month, step
         )
