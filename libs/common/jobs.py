@@ -28,6 +28,16 @@ REBUILD_ROLLUPS = "rebuild_rollups"
 #: Re-attribute a slice of history under the current settings, or count what would move (attribution).
 REATTRIBUTE = "reattribute"
 REBUILT_BY = frozenset({"time_zone", "fiscal_year_start_month"})
+#: A change of these settings queues a dry-run re-attribution of the last
+#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does.
+PREVIEWED_BY = frozenset({"attribution", "internal_domains"})
+REATTRIBUTION_PREVIEW_DAYS = 90
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    job_id: uuid.UUID
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,9 @@ reference), and the rest in ``tenants.settings``. Every write appends the whole 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,7 +30,15 @@ from libs.common.contracts.tenant_settings import (
     merge_patch,
     read_tenant_settings,
 )
-from libs.common.jobs import REBUILD_ROLLUPS, REBUILT_BY, queue_job
+from libs.common.jobs import (
+    PREVIEWED_BY,
+    REATTRIBUTE,
+    REATTRIBUTION_PREVIEW_DAYS,
+    REBUILD_ROLLUPS,
+    REBUILT_BY,
+    QueuedJob,
+    queue_job,
+)
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.kafka.runner import ConsumedMessage
 from libs.common.web import field_errors
@@ -151,8 +158,8 @@ class SettingsChange:
     changed: tuple[str, ...]
     changed_by: str
     changed_at: datetime
-    #: Background jobs the change queued (a rebuild of period rollups).
-    jobs: tuple[uuid.UUID, ...] = ()
+    #: Background jobs the change queued (a rebuild of period rollups, a re-attribution preview).
+    jobs: tuple[QueuedJob, ...] = ()
 
     def event(self) -> SettingsChangedV1:
         """The ``settings-changed`` event to publish once the change committed."""
@@ -245,10 +252,7 @@ async def _save(
             },
         )
     ).one()
-    jobs: tuple[uuid.UUID, ...] = ()
-    if REBUILT_BY.intersection(changed):
-        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
-        jobs = (await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=row.version),)
+    jobs = await _queue_consequences(conn, tenant_id, changed, changed_by, row.version)
     return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
 
 
@@ -314,6 +318,26 @@ async def change_tenant_settings(
         document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
     return await _save(conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds)
+
+
+async def _queue_consequences(
+    conn: AsyncConnection, tenant_id: str, changed: tuple[str, ...], changed_by: str, version: int
+) -> tuple[QueuedJob, ...]:
+    jobs = []
+    if REBUILT_BY.intersection(changed):
+        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
+        job_id = await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version)
+        jobs.append(QueuedJob(job_id, REBUILD_ROLLUPS))
+    if PREVIEWED_BY.intersection(changed):
+        # New activities follow the new policy at once; history only moves on request, so
+        # count first what a re-attribution would move.
+        since = datetime.now(UTC).date() - timedelta(days=REATTRIBUTION_PREVIEW_DAYS)
+        parameters = {"since": since.isoformat(), "until": None, "dry_run": True}
+        job_id = await queue_job(
+            conn, tenant_id, REATTRIBUTE, changed_by, parameters=parameters, settings_version=version
+        )
+        jobs.append(QueuedJob(job_id, REATTRIBUTE))
+    return tuple(jobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,10 +138,14 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
         raise typer.Exit(1)
     changed = ", ".join(outcome.changed) or "nothing"
     typer.echo(f"tenant {tenant}: settings version {outcome.version} saved; changed: {changed}")
-    for job_id in outcome.jobs:
+    what = {
+        "rebuild_rollups": "rebuilding period rollups in the background",
+        "reattribute": "counting what a re-attribution of the last 90 days would move (dry run)",
+    }
+    for job in outcome.jobs:
         typer.echo(
-            f"rebuilding period rollups in the background: follow with "
-            f"`spm tenants settings job {tenant} {job_id} --follow`"
+            f"{what.get(job.kind, job.kind)}: follow with "
+            f"`spm tenants settings job {tenant} {job.job_id} --follow`"
         )
 
 

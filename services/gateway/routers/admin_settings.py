@@ -146,7 +146,7 @@ def _read(change: SettingsChange) -> SettingsRead:
         changed_at=change.changed_at,
         changed_by=change.changed_by,
         settings=change.settings.model_dump(mode="json"),
-        jobs=[str(job_id) for job_id in change.jobs],
+        jobs=[str(job.job_id) for job in change.jobs],
     )
 
 

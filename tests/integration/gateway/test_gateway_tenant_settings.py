@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -256,3 +257,30 @@ async def test_a_reattribution_is_queued_for_attribution(gateway: httpx.AsyncCli
         headers=bearer(keys.admin),
     )
     assert backwards.json()["errors"] == [{"in": "body", "field": "until", "reason": "must be after since"}]
+
+
+async def test_a_policy_change_queues_a_dry_run_of_what_would_move(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    changed = await gateway.patch(
+        "/v1/settings", json={"attribution": {"ambiguity_policy": "unique_only"}}, headers=bearer(keys.admin)
+    )
+    [job_id] = changed.json()["jobs"]
+    job = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    since = (datetime.now(UTC).date() - timedelta(days=90)).isoformat()
+    assert (job["kind"], job["state"], job["parameters"], job["settings_version"]) == (
+        "reattribute",
+        "queued",
+        {"since": since, "until": None, "dry_run": True},
+        1,
+    )
+    both = await gateway.patch(
+        "/v1/settings",
+        json={"internal_domains": ["seller.example"], "time_zone": "Europe/Paris"},
+        headers=bearer(keys.admin),
+    )
+    kinds = [
+        (await gateway.get(f"/v1/settings/jobs/{j}", headers=bearer(keys.admin))).json()["kind"]
+        for j in both.json()["jobs"]
+    ]
+    assert kinds == ["rebuild_rollups", "reattribute"]

@@ -60,7 +60,8 @@ async def test_a_fiscal_year_and_time_zone_change_equals_a_fresh_load_row_by_row
             patch={"time_zone": "America/Los_Angeles", "fiscal_year_start_month": 11},
         )
     assert change is not None
-    [job_id] = change.jobs
+    [(job_id, kind)] = [(job.job_id, job.kind) for job in change.jobs]
+    assert kind == REBUILD_ROLLUPS
     # Batches between the change and the rebuild land in the calendar the rollups are built in.
     await apply(db_engine, during, deps)
 
