@@ -1,0 +1,31 @@
+"""Ingest's one write to the connectors' state table: "this mailbox has news, sync it soon"."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.ingest.domain.push import MailboxChanged
+
+
+async def request_mailbox_sync(engine: AsyncEngine, tenant_id: str, changed: MailboxChanged) -> int:
+    """Mark the named mailbox due now; returns how many mailboxes were marked (0 or 1).
+
+    Idempotent: a redelivered notification marks it again and the connector's incremental
+    sync from its stored cursor then finds nothing new.
+    """
+    if changed.channel_id is not None:
+        where = "subscription_id = :key"
+        key = changed.channel_id
+    else:
+        where = "lower(address) = :key"
+        key = changed.address or ""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text(
+                "UPDATE connector_mailboxes SET sync_requested_at = now(), next_sync_at = now() "
+                f"WHERE tenant_id = :t AND provider = :p AND {where} AND NOT paused"
+            ),
+            {"t": tenant_id, "p": changed.provider, "key": key},
+        )
+    return int(result.rowcount)
