@@ -140,8 +140,9 @@ class FakeGoogle:
         return message
 
     def expire_history(self, user: str) -> None:
-        # Even the newest id the connector holds is now older than what Gmail keeps.
-        self.mailboxes[user].history_floor = self.history_id + 1
+        # Time passes: every id handed out so far is older than what Gmail keeps.
+        self.history_id += 1
+        self.mailboxes[user].history_floor = self.history_id
 
     def revoke_tokens(self) -> None:
         self.tokens.clear()
