@@ -124,12 +124,13 @@ class MailboxStore:
     async def set_paused(
         self, tenant_id: str, provider: str | None, addresses: Sequence[str], paused: bool
     ) -> int:
-        """Pause or resume mailboxes (all of the tenant's for ``provider`` when ``addresses`` is empty)."""
+        """Pause or resume mailboxes (all of the tenant's for ``provider`` when ``addresses`` is empty);
+        returns how many changed."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 text(
                     "UPDATE connector_mailboxes SET paused = :paused, next_sync_at = now() "
-                    "WHERE tenant_id = :t AND (CAST(:p AS text) IS NULL OR provider = :p) "
+                    "WHERE tenant_id = :t AND paused <> :paused AND (CAST(:p AS text) IS NULL OR provider = :p) "
                     "AND (cardinality(CAST(:a AS text[])) = 0 OR address = ANY(CAST(:a AS text[])))"
                 ),
                 {
