@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,9 +118,13 @@ async def make_due(db: AsyncEngine) -> None:
 
 
 async def activities(
-    db: AsyncEngine, source: str, expected: int, within: float = 20.0
+    db: AsyncEngine,
+    source: str,
+    expected: int,
+    within: float = 20.0,
+    until: Callable[[list[dict[str, Any]]], bool] = lambda rows: True,
 ) -> list[dict[str, Any]]:
-    """The tenant's activities of ``source`` once ``expected`` are there (and a moment more)."""
+    """The tenant's activities of ``source`` once ``expected`` are there and ``until`` holds (and a moment more)."""
     deadline = asyncio.get_running_loop().time() + within
     rows: list[dict[str, Any]] = []
     while asyncio.get_running_loop().time() < deadline:
@@ -136,7 +140,7 @@ async def activities(
                     {"t": TENANT, "s": source},
                 )
             ]
-        if len(rows) >= expected:
+        if len(rows) >= expected and until(rows):
             break
         await asyncio.sleep(0.2)
     # Anything published twice would have landed by now too.

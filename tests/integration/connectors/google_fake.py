@@ -349,7 +349,11 @@ class FakeGoogle:
                 e
                 for e in events
                 if e.resource.get("status") != "cancelled"
-                and (time_min is None or e.resource["end"]["dateTime"] >= time_min)
+                and (
+                    time_min is None
+                    or datetime.fromisoformat(e.resource["end"]["dateTime"])
+                    >= datetime.fromisoformat(time_min)
+                )
             ]
         offset = int(params.get("pageToken") or 0)
         page = selected[offset : offset + self.page_size]
