@@ -85,9 +85,9 @@ async def test_calendar_backfill_watch_push_replay_410_and_a_refused_calendar(
             backfill_days=3,
             now=now,
         )
-        results = sorted((r.fetched, r.error or "") for r in await sync_due(h.deps))
-        assert results[0] == (0, "403 forbidden: Delegation denied for bo@acme.example")
-        assert results[1] == (5, "")
+        first = sorted((r.fetched, r.error or "") for r in await sync_due(h.deps))
+        assert first[0] == (0, "403 forbidden: Delegation denied for bo@acme.example")
+        assert first[1] == (5, "")
         # The quota 403 backed off by the doubling schedule, the 429 by its Retry-After.
         assert h.sleeps == [0.5, 2.0]
         rows = await activities(db_engine, "google-calendar", 5)
