@@ -109,7 +109,7 @@ def test_dashboard_ships_in_a_configmap_for_the_grafana_sidecar(rendered: dict[s
 
 def test_each_service_is_scraped_on_its_http_port(rendered: dict[str, list[Manifest]]) -> None:
     monitors = {m["metadata"]["name"]: m for m in rendered["prod"] if m["kind"] == "ServiceMonitor"}
-    assert set(monitors) == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics"}
+    assert set(monitors) == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics", "spm-connectors"}
     for monitor in monitors.values():
         assert monitor["spec"]["endpoints"] == [
             {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
