@@ -16,6 +16,7 @@ from libs.common.web import install_common_handlers
 from services.connectors.adapters.google import GoogleSessions
 from services.connectors.adapters.http import RetryPolicy
 from services.connectors.adapters.ingest import IngestPoster
+from services.connectors.adapters.microsoft import MicrosoftSessions
 from services.connectors.adapters.store import MailboxStore
 from services.connectors.handlers import SyncDeps, sync_forever
 from services.connectors.settings import ConnectorsOptions, ConnectorsSettings
@@ -53,7 +54,14 @@ async def sync_deps(
                 ingest = IngestPoster(
                     to_ingest, options.ingest_url, store.newest_secret, retry_policy(options)
                 )
-                yield SyncDeps(store, ingest, google, options)
+                microsoft = MicrosoftSessions(
+                    vendor_client,
+                    token_client,
+                    retry_policy(options),
+                    options.graph_base_url,
+                    options.login_base_url,
+                )
+                yield SyncDeps(store, ingest, google, microsoft, options)
     finally:
         await engine.dispose()
 

@@ -26,9 +26,11 @@ from services.connectors.adapters.google import (
 )
 from services.connectors.adapters.http import ApiError
 from services.connectors.adapters.ingest import IngestPoster, IngestRefused
+from services.connectors.adapters.microsoft import GraphClient, MicrosoftSessions
 from services.connectors.adapters.store import MailboxStore
 from services.connectors.domain import calendar as calendar_rules
 from services.connectors.domain import gmail as gmail_rules
+from services.connectors.domain import graph as graph_rules
 from services.connectors.domain.mailboxes import INGEST_SOURCE, Mailbox, resync_since, subscription_due
 from services.connectors.domain.policy import FetchPolicy, fetch_policy
 from services.connectors.domain.retry import failure_delay
@@ -46,6 +48,7 @@ class SyncDeps:
     store: MailboxStore
     ingest: IngestPoster
     google: GoogleSessions
+    microsoft: MicrosoftSessions
     options: ConnectorsOptions
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -321,7 +324,117 @@ async def _calendar_watch(calendar: CalendarClient, mailbox: Mailbox, deps: Sync
     )
 
 
+# -- Microsoft Graph --------------------------------------------------------------------------
+
+
+def _graph(mailbox: Mailbox, deps: SyncDeps) -> GraphClient:
+    connection = mailbox.connection
+    return deps.microsoft.graph(
+        connection.connection_id,
+        str(connection.option("directory_tenant_id")),
+        str(connection.option("client_id")),
+        connection.credentials,
+    )
+
+
+async def sync_microsoft(mailbox: Mailbox, deps: SyncDeps) -> int:
+    """Mail (Inbox and Sent Items) or the calendar view of one mailbox, by delta queries."""
+    graph = _graph(mailbox, deps)
+    policy = fetch_policy(await deps.store.tenant_settings(mailbox.tenant_id))
+    try:
+        fetched = await _graph_delta(graph, mailbox, policy, deps)
+    except ApiError as exc:
+        if not graph_rules.delta_expired(exc.status, exc.reason) or mailbox.full_sync_since is not None:
+            raise
+        # The delta token expired (410 Gone, or 400 syncStateNotFound): list the window again.
+        await deps.store.start_full_sync(
+            mailbox.mailbox_id, resync_since(mailbox, deps.clock(), deps.options.resync_days)
+        )
+        refreshed = await deps.store.mailbox(mailbox.mailbox_id)
+        assert refreshed is not None
+        fetched = await _graph_delta(graph, refreshed, policy, deps)
+    await _graph_subscription(graph, mailbox, deps)
+    return fetched
+
+
+async def _graph_delta(graph: GraphClient, mailbox: Mailbox, policy: FetchPolicy, deps: SyncDeps) -> int:
+    """Follow each collection's cursor (next link, then delta link) to its end, saving every page."""
+    links = graph_rules.read_cursor(mailbox.cursor)
+    since = mailbox.full_sync_since or deps.clock() - timedelta(days=deps.options.resync_days)
+    total = 0
+    for collection in graph_rules.collections(mailbox.provider):
+        url = links.get(collection) or graph_rules.initial_url(
+            graph.base_url, mailbox.provider, mailbox.address, collection, since, policy
+        )
+        while True:
+            page = await graph.call("GET", url, mailbox.provider)
+            items = [graph_rules.for_ingest(mailbox.provider, i, policy) for i in page.get("value") or ()]
+            kept = [i for i in items if i is not None]
+            await _post(deps, mailbox, "value", kept)
+            total += len(kept)
+            next_link = page.get("@odata.nextLink")
+            links[collection] = str(next_link or page.get("@odata.deltaLink") or url)
+            await deps.store.save_cursor_page(
+                mailbox.mailbox_id, graph_rules.write_cursor(links), len(kept), deps.options.lease_seconds
+            )
+            if not next_link:
+                break
+            url = str(next_link)
+    if mailbox.full_sync_since is not None:
+        await deps.store.finish_full_sync(mailbox.mailbox_id, graph_rules.write_cursor(links), 0)
+    return total
+
+
+async def _graph_subscription(graph: GraphClient, mailbox: Mailbox, deps: SyncDeps) -> None:
+    """Renew the subscription before it expires, or make one (none yet, or Graph removed it)."""
+    base = deps.options.push_base_url
+    now = deps.clock()
+    if not base or not subscription_due(mailbox, now, timedelta(seconds=deps.options.renew_margin_seconds)):
+        return
+    if mailbox.subscription_id:
+        try:
+            answer = await graph.renew_subscription(
+                mailbox.provider, mailbox.subscription_id, now + graph_rules.SUBSCRIPTION_LIFETIME
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            # Expired or deleted at Graph's end: a new one below.
+        else:
+            await deps.store.save_subscription(
+                mailbox.mailbox_id, mailbox.subscription_id, graph_time(answer.get("expirationDateTime"))
+            )
+            return
+    secret = await deps.store.newest_secret(mailbox.tenant_id, "microsoft-graph")
+    if secret is None:
+        return
+    request = graph_rules.subscription_request(
+        mailbox.provider,
+        mailbox.address,
+        f"{base.rstrip('/')}/v1/push/microsoft-graph/{mailbox.tenant_id}",
+        push_token(secret, mailbox.tenant_id, "microsoft-graph"),
+        now,
+    )
+    answer = await graph.create_subscription(mailbox.provider, request)
+    await deps.store.save_subscription(
+        mailbox.mailbox_id, str(answer["id"]), graph_time(answer.get("expirationDateTime"))
+    )
+
+
+def graph_time(raw: object) -> datetime | None:
+    """Graph's ``2026-12-09T10:00:00.0000000Z`` (seven fraction digits) as aware UTC."""
+    if not isinstance(raw, str):
+        return None
+    head, _, rest = raw.removesuffix("Z").partition(".")
+    try:
+        return datetime.fromisoformat(head + ("." + rest[:6] if rest else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 SYNCERS: dict[str, Callable[[Mailbox, SyncDeps], Awaitable[int]]] = {
     "gmail": sync_gmail,
     "google-calendar": sync_google_calendar,
+    "microsoft-mail": sync_microsoft,
+    "microsoft-calendar": sync_microsoft,
 }

@@ -269,6 +269,20 @@ class MailboxStore:
                 conn, mailbox_id, "cursor = :cursor, fetched = fetched + :n", cursor=cursor, n=fetched
             )
 
+    async def save_cursor_page(
+        self, mailbox_id: int, cursor: str, fetched: int, lease_seconds: float
+    ) -> None:
+        """A delta page is in ingest: the next link is the cursor; the lease is extended."""
+        async with self.engine.begin() as conn:
+            await self._update(
+                conn,
+                mailbox_id,
+                "cursor = :cursor, fetched = fetched + :n, leased_until = now() + make_interval(secs => :lease)",
+                cursor=cursor,
+                n=fetched,
+                lease=lease_seconds,
+            )
+
     async def save_subscription(
         self, mailbox_id: int, subscription_id: str, expires_at: datetime | None
     ) -> None:

@@ -10,6 +10,10 @@ Two vendors push "something changed, come and look":
 * Google Calendar ``events.watch`` channels: an empty POST whose headers carry
   ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token`` (the token we set on the channel) and
   ``X-Goog-Resource-State`` (``sync`` for the channel's first message, then ``exists``).
+* Microsoft Graph subscriptions: a validation request (``?validationToken=``, empty body,
+  answered by echoing the token as text/plain), then change notifications and lifecycle
+  notifications ``{"value": [{"subscriptionId", "clientState", "lifecycleEvent"?, ...}]}``.
+  Graph cannot sign: every ``clientState`` must be the token.
 
 The token is ``libs.common.tenancy.push_token`` of one of the tenant's valid webhook secrets of
 that source, compared in constant time. Nothing here is published: the route marks the
@@ -29,8 +33,13 @@ import orjson
 from libs.common.tenancy import push_token
 from services.ingest.domain.webhook_types import WebhookRejected
 
-PUSH_PROVIDERS = ("gmail", "google-calendar")
+PUSH_PROVIDERS = ("gmail", "google-calendar", "microsoft-graph")
 MAX_EMAIL = 320
+MAX_NOTIFICATIONS = 1_000
+MAX_VALIDATION_TOKEN = 1_024
+#: Graph lifecycle events and what they ask of the connector besides a sync.
+RENEW = "reauthorizationRequired"
+REMOVED = "subscriptionRemoved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +51,26 @@ class MailboxChanged:
     channel_id: str | None = None
     #: Calendar's first message on a new channel says nothing changed.
     handshake: bool = False
+    #: Graph: renew the subscription (reauthorizationRequired) or make a new one (subscriptionRemoved).
+    renew: bool = False
+    removed: bool = False
 
 
-def verify_push_token(secrets: Sequence[str], tenant_id: str, provider: str, presented: str | None) -> None:
-    """401 unless ``presented`` is the push token of one of the valid secrets."""
-    field = "token" if provider == "gmail" else "x-goog-channel-token"
+@dataclass(frozen=True, slots=True)
+class GraphPush:
+    """A Graph validation request (``validation_token``) or a batch of notifications."""
+
+    validation_token: str | None = None
+    changes: tuple[MailboxChanged, ...] = ()
+    #: (field, clientState) of every notification, all to be verified.
+    client_states: tuple[tuple[str, str | None], ...] = ()
+
+
+def verify_push_token(
+    secrets: Sequence[str], tenant_id: str, provider: str, presented: str | None, field: str | None = None
+) -> None:
+    """401 naming ``field`` unless ``presented`` is the push token of one of the valid secrets."""
+    field = field or ("token" if provider == "gmail" else "x-goog-channel-token")
     if not presented:
         raise WebhookRejected(401, field, "missing")
     matched = False
@@ -86,3 +110,37 @@ def parse_calendar_push(headers: Mapping[str, str]) -> MailboxChanged:
         raise WebhookRejected(422, "x-goog-channel-id", "missing")
     state = headers.get("x-goog-resource-state", "").strip()
     return MailboxChanged("google-calendar", channel_id=channel_id, handshake=state == "sync")
+
+
+def parse_graph_push(body: bytes, validation_token: str | None) -> GraphPush:
+    """A Graph validation request, or the subscriptions its notifications name."""
+    if validation_token is not None and not body.strip():
+        if len(validation_token) > MAX_VALIDATION_TOKEN:
+            raise WebhookRejected(422, "validationToken", f"longer than {MAX_VALIDATION_TOKEN} characters")
+        return GraphPush(validation_token=validation_token)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WebhookRejected(400, "body", "not valid JSON") from None
+    items = document.get("value") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items:
+        raise WebhookRejected(422, "value", "required non-empty array")
+    if len(items) > MAX_NOTIFICATIONS:
+        raise WebhookRejected(413, "value", f"more than {MAX_NOTIFICATIONS} notifications")
+    changes: list[MailboxChanged] = []
+    states: list[tuple[str, str | None]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise WebhookRejected(422, f"value.{index}", "expected an object")
+        subscription = item.get("subscriptionId")
+        if not isinstance(subscription, str) or not subscription:
+            raise WebhookRejected(422, f"value.{index}.subscriptionId", "required")
+        state = item.get("clientState")
+        states.append((f"value.{index}.clientState", state if isinstance(state, str) else None))
+        event = item.get("lifecycleEvent")
+        changes.append(
+            MailboxChanged(
+                "microsoft-graph", channel_id=subscription, renew=event == RENEW, removed=event == REMOVED
+            )
+        )
+    return GraphPush(changes=tuple(changes), client_states=tuple(states))

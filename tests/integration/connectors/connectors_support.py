@@ -22,13 +22,19 @@ from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.connectors.adapters.google import GoogleSessions
 from services.connectors.adapters.http import RetryPolicy
 from services.connectors.adapters.ingest import IngestPoster
+from services.connectors.adapters.microsoft import MicrosoftSessions
 from services.connectors.adapters.store import MailboxStore
 from services.connectors.handlers import SyncDeps
 from services.connectors.settings import ConnectorsOptions
 
 from .google_fake import FakeGoogle, serving
+from .graph_fake import LOGIN, FakeGraph
 
 TENANT = "acme"
+PUSH_BASE = "https://spm.example.com"
+DIRECTORY = "7f3c2a1e-contoso-directory"
+CLIENT_ID = "0b1c2d3e-app-client-id"
+CLIENT_SECRET = "app~secret~value~never~printed"
 CLIENT_EMAIL = "spm-connector@acme-project.iam.gserviceaccount.com"
 
 
@@ -53,9 +59,27 @@ def service_account_key(token_uri: str) -> tuple[str, bytes]:
     return json.dumps(info), public_pem
 
 
+class ToFake(httpx.BaseTransport):
+    """Sends requests for a public host (MSAL accepts only an https authority) to a local fake."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base = httpx.URL(base_url)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(
+            scheme=self._base.scheme, host=self._base.host, port=self._base.port
+        )
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 @dataclass
 class Harness:
     fake: FakeGoogle
+    graph: FakeGraph
     service_account: str
     deps: SyncDeps
     ingest: httpx.AsyncClient
@@ -85,12 +109,21 @@ async def harness(
     tenant_settings: dict[str, Any],
     **options: Any,
 ) -> AsyncIterator[Harness]:
-    """Fake Google on 127.0.0.1, ingest + attribution in-process, and the connectors' collaborators."""
+    """Fake Google and Graph on 127.0.0.1, ingest + attribution in-process, and the connectors' collaborators."""
     await setup_tenant(db, tenant_settings)
     async with in_process_stack(kafka, database, ("ingest", "attribution")) as stack:
         fake = FakeGoogle(b"", CLIENT_EMAIL)
-        async with serving(fake.app()) as base_url:
+        graph = FakeGraph(DIRECTORY, CLIENT_ID, CLIENT_SECRET)
+
+        async def validate(url: str) -> tuple[int, str, str]:
+            # Graph calls the public notification URL; here that is the in-process ingest.
+            answer = await stack.ingest.post(url.removeprefix(PUSH_BASE))
+            return answer.status_code, answer.headers.get("content-type", ""), answer.text
+
+        graph.validator = validate
+        async with serving(fake.app()) as base_url, serving(graph.app()) as graph_url:
             fake.base_url = base_url
+            graph.base_url = graph_url
             service_account, public_pem = service_account_key(f"{base_url}/token")
             fake.public_key_pem = public_pem
             sleeps: list[float] = []
@@ -100,15 +133,20 @@ async def harness(
 
             retry = RetryPolicy(max_attempts=4, initial_seconds=0.5, max_seconds=5.0, sleep=record_sleep)
             settings = ConnectorsOptions(
-                ingest_url="http://ingest", gmail_base_url=base_url, calendar_base_url=base_url, **options
+                ingest_url="http://ingest",
+                gmail_base_url=base_url,
+                calendar_base_url=base_url,
+                graph_base_url=graph_url,
+                **options,
             )
             async with httpx.AsyncClient() as vendor:
-                with httpx.Client() as token_client:
+                with httpx.Client(mounts={LOGIN: ToFake(graph_url)}) as token_client:
                     store = MailboxStore(db, TEST_SECRET_KEY)
                     google = GoogleSessions(vendor, token_client, retry, base_url, base_url)
                     poster = IngestPoster(stack.ingest, "http://ingest", store.newest_secret, retry)
-                    deps = SyncDeps(store, poster, google, settings)
-                    yield Harness(fake, service_account, deps, stack.ingest, db, sleeps)
+                    microsoft = MicrosoftSessions(vendor, token_client, retry, graph_url, LOGIN)
+                    deps = SyncDeps(store, poster, google, microsoft, settings)
+                    yield Harness(fake, graph, service_account, deps, stack.ingest, db, sleeps)
 
 
 async def make_due(db: AsyncEngine) -> None:
