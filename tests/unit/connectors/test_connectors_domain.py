@@ -183,3 +183,95 @@ def test_calendar_push_headers() -> None:
     assert not parse_calendar_push({"x-goog-channel-id": "c1", "x-goog-resource-state": "exists"}).handshake
     with pytest.raises(WebhookRejected):
         parse_calendar_push({})
+
+
+def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from services.connectors.domain import graph
+
+    since = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    mail = urlsplit(
+        graph.initial_url(
+            "https://graph.microsoft.com", "microsoft-mail", "a@x", "inbox", since, FetchPolicy()
+        )
+    )
+    assert mail.path == "/v1.0/users/a@x/mailFolders/inbox/messages/delta"
+    query = parse_qs(mail.query)
+    assert query["$filter"] == ["receivedDateTime ge 2026-11-29T12:00:00Z"]
+    assert "subject" not in query["$select"][0].split(",")
+    assert "body" not in query["$select"][0].split(",")
+    events = urlsplit(
+        graph.initial_url("https://g", "microsoft-calendar", "a@x", "calendarview", since, FetchPolicy())
+    )
+    assert parse_qs(events.query) == {
+        "startDateTime": ["2026-11-29T12:00:00Z"],
+        "endDateTime": ["2027-11-29T12:00:00Z"],
+    }
+
+
+def test_graph_resources_are_reduced_before_they_leave() -> None:
+    from services.connectors.domain import graph
+
+    event = {
+        "id": "e",
+        "subject": "s",
+        "body": {"content": "notes"},
+        "location": {},
+        "start": {},
+        "type": "occurrence",
+    }
+    assert graph.for_ingest("microsoft-calendar", event, FetchPolicy()) == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "e",
+        "start": {},
+        "type": "occurrence",
+    }
+    assert graph.for_ingest("microsoft-calendar", dict(event, type="seriesMaster"), FetchPolicy()) is None
+    assert (
+        graph.for_ingest("microsoft-mail", {"id": "m", "@removed": {"reason": "deleted"}}, FetchPolicy())
+        is None
+    )
+    message = {"id": "m", "internetMessageId": "<m@x>", "subject": "s", "bodyPreview": "p"}
+    assert graph.for_ingest("microsoft-mail", message, FetchPolicy(True, True)) == {
+        "@odata.type": "#microsoft.graph.message",
+        "internetMessageId": "<m@x>",
+        "subject": "s",
+    }
+    assert graph.delta_expired(410, None)
+    assert graph.delta_expired(400, "syncStateNotFound")
+    assert not graph.delta_expired(400, "BadRequest")
+    assert graph.read_cursor(graph.write_cursor({"sentitems": "b", "inbox": "a"})) == {
+        "inbox": "a",
+        "sentitems": "b",
+    }
+    assert graph.read_cursor("not json") == {}
+
+
+def test_graph_subscription_request_and_its_times() -> None:
+    from services.connectors.domain import graph
+    from services.connectors.handlers import graph_time
+
+    request = graph.subscription_request(
+        "microsoft-mail", "a@x", "https://h/v1/push/microsoft-graph/acme", "tok", NOW
+    )
+    assert request["resource"] == "users/a@x/messages"
+    assert request["lifecycleNotificationUrl"] == request["notificationUrl"]
+    assert request["expirationDateTime"] == "2026-12-09T11:00:00Z"
+    assert graph_time("2026-12-09T11:00:00.0000000Z") == datetime(2026, 12, 9, 11, 0, tzinfo=UTC)
+    assert graph_time("garbage") is None
+
+
+def test_graph_push_validation_and_lifecycle_events() -> None:
+    from services.ingest.domain.push import parse_graph_push
+
+    assert parse_graph_push(b"", "tok").validation_token == "tok"
+    body = json.dumps(
+        {"value": [{"subscriptionId": "s1", "clientState": "c", "lifecycleEvent": "subscriptionRemoved"}]}
+    ).encode()
+    push = parse_graph_push(body, None)
+    assert push.client_states == (("value.0.clientState", "c"),)
+    assert [(c.channel_id, c.removed, c.renew) for c in push.changes] == [("s1", True, False)]
+    with pytest.raises(WebhookRejected) as missing:
+        parse_graph_push(b'{"value": [{"clientState": "c"}]}', None)
+    assert missing.value.field == "value.0.subscriptionId"
