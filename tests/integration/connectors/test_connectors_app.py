@@ -49,30 +49,27 @@ async def test_the_process_serves_health_and_exports_lag_by_provider_only(
         connectors=ConnectorsOptions(poll_seconds=0.05),
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://connectors"
-        ) as client:
-            assert (await client.get("/healthz")).json() == {"status": "ok", "service": "connectors"}
-            assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": True}}
-            calendar: list[str] = []
-            for _ in range(100):
-                metrics = (await client.get("/metrics")).text
-                lines = [
-                    line for line in metrics.splitlines() if line.startswith("spm_connector_lag_seconds{")
-                ]
-                calendar = [
-                    line
-                    for line in lines
-                    if line.startswith('spm_connector_lag_seconds{provider="google-calendar"}')
-                ]
-                if calendar:
-                    break
-                await asyncio.sleep(0.05)
-            # Labelled by provider only (other tests of the session may have added other providers).
-            assert all(
-                line.startswith('spm_connector_lag_seconds{provider="') and line.count("=") == 1
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://connectors") as client,
+    ):
+        assert (await client.get("/healthz")).json() == {"status": "ok", "service": "connectors"}
+        assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": True}}
+        calendar: list[str] = []
+        for _ in range(100):
+            metrics = (await client.get("/metrics")).text
+            lines = [line for line in metrics.splitlines() if line.startswith("spm_connector_lag_seconds{")]
+            calendar = [
+                line
                 for line in lines
-            )
-            assert len(calendar) == 1
-            assert float(calendar[0].split(" ")[1]) >= 90
+                if line.startswith('spm_connector_lag_seconds{provider="google-calendar"}')
+            ]
+            if calendar:
+                break
+            await asyncio.sleep(0.05)
+        # Labelled by provider only (other tests of the session may have added other providers).
+        assert all(
+            line.startswith('spm_connector_lag_seconds{provider="') and line.count("=") == 1 for line in lines
+        )
+        assert len(calendar) == 1
+        assert float(calendar[0].split(" ")[1]) >= 90
