@@ -35,7 +35,12 @@ from services.connectors.domain.mailboxes import INGEST_SOURCE, Mailbox, resync_
 from services.connectors.domain.policy import FetchPolicy, fetch_policy
 from services.connectors.domain.retry import failure_delay
 from services.connectors.settings import ConnectorsOptions
-from services.connectors.telemetry import CONNECTOR_ERRORS, CONNECTOR_FETCHED, CONNECTOR_LAG
+from services.connectors.telemetry import (
+    CONNECTOR_ERRORS,
+    CONNECTOR_FETCHED,
+    CONNECTOR_LAG,
+    CONNECTOR_REFUSED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,11 @@ async def sync_mailbox(mailbox: Mailbox, deps: SyncDeps) -> SyncResult:
         if syncer is None:
             raise ApiError(0, "provider", f"no connector for {mailbox.provider}")
         fetched = await syncer(mailbox, deps)
-    except (ApiError, IngestRefused) as exc:
+    except Exception as exc:
+        # Whatever went wrong with this mailbox (the vendor, its data, a bug on its path) is
+        # recorded on it alone and retried with backoff; the other mailboxes carry on.
+        if not isinstance(exc, ApiError | IngestRefused):
+            log.exception("mailbox sync failed unexpectedly", extra={"provider": mailbox.provider})
         CONNECTOR_ERRORS.labels(mailbox.provider).inc()
         delay = failure_delay(
             mailbox.failures + 1, timedelta(seconds=deps.options.failure_backoff_max_seconds)
@@ -135,9 +144,19 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
 async def _post(deps: SyncDeps, mailbox: Mailbox, key: str, items: Sequence[Mapping[str, Any]]) -> None:
     size = deps.options.batch_size
     for start in range(0, len(items), size):
-        await deps.ingest.post(
+        posted = await deps.ingest.post(
             mailbox.tenant_id, INGEST_SOURCE[mailbox.provider], key, items[start : start + size]
         )
+        if posted.refused:
+            CONNECTOR_REFUSED.labels(mailbox.provider).inc(posted.refused)
+            log.warning(
+                "ingest refused resources; skipped",
+                extra={
+                    "provider": mailbox.provider,
+                    "mailbox_id": mailbox.mailbox_id,
+                    "refused": posted.refused,
+                },
+            )
     CONNECTOR_FETCHED.labels(mailbox.provider).inc(len(items))
 
 

@@ -14,6 +14,11 @@ CONNECTOR_ERRORS = Counter(
     "Mailbox syncs that failed (the mailbox is retried later with backoff), by provider",
     ["provider"],
 )
+CONNECTOR_REFUSED = Counter(
+    "spm_connector_refused_total",
+    "Resources ingest refused on their own (malformed, e.g. a message without Message-ID), skipped",
+    ["provider"],
+)
 CONNECTOR_RETRIES = Counter(
     "spm_connector_retries_total",
     "Vendor or ingest calls retried after 429, 5xx or a quota error, by provider",

@@ -74,29 +74,26 @@ class IngestPoster:
         self._retry = retry
 
     async def post(self, tenant_id: str, source: str, key: str, items: Sequence[Mapping[str, Any]]) -> Posted:
-        """Post ``{key: items}``; a 422 naming one item is isolated by posting the items one by one."""
+        """Post ``{key: items}``. A batch refused as a whole (422 naming one item, 413 too large) is
+        split in halves until the culprit is alone; it is then counted as refused and skipped."""
         if not items:
             return Posted(0, 0, 0)
         try:
             return await self._post_once(tenant_id, source, {key: list(items)})
         except IngestRefused as exc:
-            if exc.status != 422 or len(items) == 1:
+            if exc.status not in (413, 422):
                 raise
-        total = Posted(0, 0, 0)
-        for item in items:
-            try:
-                one = await self._post_once(tenant_id, source, {key: [item]})
-            except IngestRefused as exc:
-                if exc.status != 422:
-                    raise
-                one = Posted(0, 0, 0, refused=1)
-            total = Posted(
-                total.accepted + one.accepted,
-                total.duplicates + one.duplicates,
-                total.excluded + one.excluded,
-                total.refused + one.refused,
-            )
-        return total
+            if len(items) == 1:
+                return Posted(0, 0, 0, refused=1)
+        middle = len(items) // 2
+        first = await self.post(tenant_id, source, key, items[:middle])
+        second = await self.post(tenant_id, source, key, items[middle:])
+        return Posted(
+            first.accepted + second.accepted,
+            first.duplicates + second.duplicates,
+            first.excluded + second.excluded,
+            first.refused + second.refused,
+        )
 
     async def _post_once(self, tenant_id: str, source: str, document: Mapping[str, Any]) -> Posted:
         secret = await self._secrets(tenant_id, source)

@@ -118,6 +118,8 @@ class FakeGoogle:
         to: str,
         subject: str = "",
         labels: tuple[str, ...] = ("INBOX",),
+        *,
+        with_message_id: bool = True,
     ) -> FakeMessage:
         self.history_id += 1
         message = FakeMessage(
@@ -136,6 +138,8 @@ class FakeGoogle:
             labels=list(labels),
             history_id=self.history_id,
         )
+        if not with_message_id:
+            message.headers = [(n, v) for n, v in message.headers if n != "Message-ID"]
         self.mailboxes.setdefault(user, FakeMailbox()).messages.append(message)
         return message
 

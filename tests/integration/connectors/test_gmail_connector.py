@@ -53,6 +53,8 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         fake.add_message(ANA, "a-3", now - timedelta(hours=2), BUYER, ANA)
         for index in range(3):
             fake.add_message(BO, f"b-{index}", now - timedelta(hours=10 + index), BUYER, BO)
+        # One malformed message (no Message-ID): ingest refuses it alone, the others go through.
+        fake.add_message(BO, "b-bad", now - timedelta(hours=9), BUYER, BO, with_message_id=False)
         fake.add_message(CY, "c-1", now - timedelta(hours=1), BUYER, CY)
         fake.forbidden.add(CY)
         # Quota: Bo's first message fetch is answered 429 with Retry-After: 1.
@@ -80,8 +82,9 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         first = {r.mailbox_id: r for r in await sync_due(h.deps)}
         state = await _state(db_engine)
 
-        # Ana 4 posted (the draft is ignored by ingest), Bo 3; Cy refused without stopping them.
-        assert sorted(r.fetched for r in first.values()) == [0, 3, 4]
+        # Ana 4 posted (the draft is ignored by ingest), Bo 4 (one refused by ingest); Cy refused
+        # by Google without stopping them.
+        assert sorted(r.fetched for r in first.values()) == [0, 4, 4]
         assert state[CY]["failures"] == 1
         assert "403" in str(state[CY]["last_error"])
         assert state[ANA]["failures"] == 0
