@@ -411,3 +411,22 @@ class ProblemRead(BaseModel):
     instance: str | None = None
     #: For 422: one entry per invalid parameter, with ``in``, ``field`` and ``reason``.
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ConnectorMailboxRead(BaseModel):
+    """A connected mailbox or calendar (``spm connectors add``); credentials are never shown."""
+
+    mailbox_id: int
+    provider: str
+    address: str
+    health: str = Field(description="ok, pending, backfilling, stale, failing or paused")
+    paused: bool
+    fetched: int
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    subscription_expires_at: datetime | None
+
+
+class ConnectorMailboxPage(BaseModel):
+    items: list[ConnectorMailboxRead]
