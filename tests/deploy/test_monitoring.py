@@ -24,6 +24,9 @@ EXPOSED_SERIES = {
     "spm_pipeline_freshness_seconds": set(),
     "spm_ingest_events_total": {"source", "outcome"},
     "spm_ready": {"service"},
+    "spm_connector_fetched_total": {"provider"},
+    "spm_connector_errors_total": {"provider"},
+    "spm_connector_lag_seconds": {"provider"},
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 ALERTS = {
@@ -34,6 +37,7 @@ ALERTS = {
     "SpmPipelineFreshnessSlow",
     "SpmServiceNotReady",
     "SpmScrapeTargetDown",
+    "SpmConnectorMailboxesBehind",
 }
 
 
