@@ -131,14 +131,38 @@ async def update_lag(store: MailboxStore) -> None:
         CONNECTOR_LAG.labels(provider).set(lag)
 
 
+#: The loop's own failures (the database unreachable) are retried this long, then the process exits.
+LOOP_RETRY_DEADLINE_SECONDS = 120.0
+
+
 async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
-    """Sync due mailboxes until ``stop``; sleeps ``poll_seconds`` when nothing was due."""
+    """Sync due mailboxes until ``stop``; sleeps ``poll_seconds`` when nothing was due.
+
+    A failure of the loop itself (not of one mailbox: those are recorded on the mailbox) is
+    retried with backoff; past ``LOOP_RETRY_DEADLINE_SECONDS`` of failures it is raised, and the
+    process exits for the orchestrator to restart it.
+    """
+    failing_since: float | None = None
+    attempt = 0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
-        results = await sync_due(deps)
-        await update_lag(deps.store)
+        try:
+            results = await sync_due(deps)
+            await update_lag(deps.store)
+        except Exception as exc:
+            failing_since = failing_since if failing_since is not None else loop.time()
+            if loop.time() - failing_since > LOOP_RETRY_DEADLINE_SECONDS:
+                raise
+            attempt += 1
+            log.warning("connector loop failed; retrying", extra={"error": repr(exc), "attempt": attempt})
+            results = []
+            pause = min(30.0, 2.0 ** (attempt - 1))
+        else:
+            failing_since, attempt = None, 0
+            pause = deps.options.poll_seconds
         if not results:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), deps.options.poll_seconds)
+                await asyncio.wait_for(stop.wait(), pause)
 
 
 async def _post(deps: SyncDeps, mailbox: Mailbox, key: str, items: Sequence[Mapping[str, Any]]) -> None:

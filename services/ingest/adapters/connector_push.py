@@ -25,7 +25,7 @@ async def request_mailbox_sync(engine: AsyncEngine, tenant_id: str, changed: Mai
         where = "subscription_id = :key"
         key = changed.channel_id
     else:
-        where = "lower(address) = :key"
+        where = "address = :key"  # stored lower-cased, as the push names it
         key = changed.address or ""
     providers = PUSHED_PROVIDERS[changed.provider]
     extra = ""
