@@ -413,6 +413,17 @@ class ProblemRead(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class SessionRead(BaseModel):
+    """Who the dashboard is signed in as; the session itself is the httpOnly cookie."""
+
+    tenant_id: str
+    #: The API key id or ``jwt:<sub>`` the session was exchanged for.
+    subject: str
+    scopes: list[str]
+    #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
+    expires_at: datetime | None
+
+
 class ConnectorMailboxRead(BaseModel):
     """A connected mailbox or calendar (``spm connectors add``); credentials are never shown."""
 
