@@ -100,8 +100,9 @@ class FakeGoogle:
         self.history_id = 1_000
         self.page_size = 2
         self.forbidden: set[str] = set()
-        #: (operation, user) -> responses to give before behaving normally (429s, quota errors).
-        self.fail_next: dict[tuple[str, str], list[Response]] = {}
+        #: (operation, user) -> responses to give before behaving normally (429s, quota errors);
+        #: a None lets that call through.
+        self.fail_next: dict[tuple[str, str], list[Response | None]] = {}
         self.tokens: dict[str, tuple[str, str]] = {}
         self.grants: Counter[str] = Counter()
         self.requests: list[tuple[str, str, list[tuple[str, str]]]] = []
@@ -185,6 +186,7 @@ class FakeGoogle:
             return denied
         queued = self.fail_next.get((operation, user))
         if queued:
+            # None in the queue lets that call through: fail the second call with [None, error].
             return queued.pop(0)
         return None
 

@@ -179,3 +179,56 @@ async def test_gmail_push_for_unknown_tenant_or_bad_body_is_refused_by_field(
         assert (
             await h.ingest.post(f"/v1/push/gmail/{TENANT}?token={token}", content=pubsub_push(ANA, 1))
         ).status_code == 204
+
+
+async def test_a_stopped_backfill_resumes_at_its_saved_page(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with harness(
+        kafka_settings, database_settings, db_engine, {"internal_domains": ["acme.example"]}
+    ) as h:
+        fake, now = h.fake, now_utc()
+        for index in range(5):
+            fake.add_message(ANA, f"a-{index}", now - timedelta(hours=5 * index + 1), BUYER, ANA)
+        # The second page of the listing is refused once (as if the process stopped there).
+        fake.fail_next[("messages.list", ANA)] = [
+            None,
+            google_error(403, "Mail service not enabled", "failedPrecondition", "FAILED_PRECONDITION"),
+        ]
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "gmail",
+            vendor="google",
+            credentials=h.service_account,
+            options={},
+            addresses=[ANA],
+            backfill_days=3,
+            now=now,
+        )
+        [stopped] = await sync_due(h.deps)
+        assert stopped.error == "403 failedPrecondition: Mail service not enabled"
+        async with db_engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT full_sync_page_token, full_sync_cursor, cursor, fetched, failures FROM connector_mailboxes"
+                    )
+                )
+            ).one()
+        assert (row.full_sync_page_token, row.full_sync_cursor, row.cursor, row.fetched, row.failures) == (
+            "2",
+            str(fake.history_id),
+            None,
+            2,
+            1,
+        )
+        assert len(await activities(db_engine, "gmail", 2)) == 2
+
+        await make_due(db_engine)
+        [resumed] = await sync_due(h.deps)
+        assert (resumed.fetched, resumed.error) == (3, None)
+        listings = [dict(params).get("pageToken") for op, _, params in fake.requests if op == "messages.list"]
+        assert listings == [None, "2", "2", "4"]  # the refused call, then resumed where it stopped
+        assert [op for op, _, _ in fake.requests].count("profile") == 1
+        assert len(await activities(db_engine, "gmail", 5)) == 5
