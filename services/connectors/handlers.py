@@ -115,15 +115,24 @@ async def sync_mailbox(mailbox: Mailbox, deps: SyncDeps) -> SyncResult:
         delay = failure_delay(
             mailbox.failures + 1, timedelta(seconds=deps.options.failure_backoff_max_seconds)
         )
-        # The mailbox address is the mailbox's own state: kept in its row, never in logs or metrics.
+        # The vendor's message may name the mailbox: it is kept in the mailbox's row (shown by
+        # ``spm connectors list``); logs get the status and reason only, metrics the provider.
         log.warning(
             "mailbox sync failed",
-            extra={"provider": mailbox.provider, "mailbox_id": mailbox.mailbox_id, "error": str(exc)},
+            extra={"provider": mailbox.provider, "mailbox_id": mailbox.mailbox_id, "error": _error_code(exc)},
         )
         await deps.store.record_failure(mailbox, str(exc), delay.total_seconds())
         return SyncResult(mailbox.mailbox_id, 0, str(exc))
     await deps.store.record_success(mailbox, deps.options.sync_interval_seconds)
     return SyncResult(mailbox.mailbox_id, fetched)
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.status} {exc.reason or ''}".strip()
+    if isinstance(exc, IngestRefused):
+        return f"ingest {exc.status}"
+    return type(exc).__name__
 
 
 async def update_lag(store: MailboxStore) -> None:

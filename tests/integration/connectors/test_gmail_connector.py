@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,7 +39,10 @@ async def _state(db: AsyncEngine) -> dict[str, dict[str, object]]:
 
 
 async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
-    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with harness(
         kafka_settings, database_settings, db_engine, {"internal_domains": ["acme.example"]}
@@ -86,6 +90,11 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         # by Google without stopping them.
         assert sorted(r.fetched for r in first.values()) == [0, 4, 4]
         assert state[CY]["failures"] == 1
+        # The refusal names the mailbox: kept in its row, never in the connectors' logs.
+        ours = [r for r in caplog.records if r.name.startswith("services.connectors")]
+        failures = [r for r in ours if r.getMessage() == "mailbox sync failed"]
+        assert [getattr(r, "error", None) for r in failures] == ["403 forbidden"]
+        assert all(CY not in str(vars(r)) for r in ours)
         assert "403" in str(state[CY]["last_error"])
         assert state[ANA]["failures"] == 0
         assert state[ANA]["full_sync_since"] is None
