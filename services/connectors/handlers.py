@@ -33,7 +33,7 @@ from services.connectors.domain import gmail as gmail_rules
 from services.connectors.domain import graph as graph_rules
 from services.connectors.domain.mailboxes import INGEST_SOURCE, Mailbox, resync_since, subscription_due
 from services.connectors.domain.policy import FetchPolicy, fetch_policy
-from services.connectors.domain.retry import failure_delay
+from services.connectors.domain.retry import backoff_seconds, failure_delay
 from services.connectors.settings import ConnectorsOptions
 from services.connectors.telemetry import (
     CONNECTOR_ERRORS,
@@ -165,7 +165,8 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
             attempt += 1
             log.warning("connector loop failed; retrying", extra={"error": repr(exc), "attempt": attempt})
             results = []
-            pause = min(30.0, 2.0 ** (attempt - 1))
+            options = deps.options
+            pause = backoff_seconds(attempt, options.backoff_initial_seconds, options.backoff_max_seconds)
         else:
             failing_since, attempt = None, 0
             pause = deps.options.poll_seconds
