@@ -244,7 +244,10 @@ def make_participant(
     if clean_email is None and clean_phone is None:
         return None
     clean_name = name.strip()[:256] if name and name.strip() else None
-    return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+    try:
+        return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+    except ValidationError as error:
+        raise validation_to_rejection(field, error) from None
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
