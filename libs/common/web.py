@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.common.contracts.fields import check_line
+from libs.common.contracts.fields import check_line, reason_of
 from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def field_errors(
             {
                 "in": source,
                 "field": ".".join(str(part) for part in loc) or "(root)",
-                "reason": str(error.get("msg", "invalid")),
+                "reason": reason_of(error),
             }
         )
     return out

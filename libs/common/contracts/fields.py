@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
+from pydantic_core import ErrorDetails
 
 __all__ = [
     "EARLIEST",
@@ -42,6 +43,7 @@ __all__ = [
     "check_line",
     "check_text",
     "check_utc_datetime",
+    "reason_of",
 ]
 
 #: The sane window for every time and date a contract carries, checked after conversion to UTC.
@@ -58,9 +60,13 @@ TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 # C0 controls and lone surrogates: PostgreSQL refuses NUL in text and jsonb, and a surrogate
 # cannot be encoded to UTF-8 at all; the other controls are never meant in an identifier.
-_CONTROL = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+# (pydantic-core refuses a lone surrogate before any pattern runs: Rust strings cannot hold one.)
+LINE_PATTERN = r"^[^\x00-\x1f]*$"
 # Free text (a subject, a reason) may hold tabs and line breaks.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\ud800-\udfff]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_BY_PATTERN = {LINE_PATTERN: _CONTROL, TEXT_PATTERN: _CONTROL_IN_TEXT}
 
 
 def _refuse(value: str, pattern: re.Pattern[str]) -> str:
@@ -86,6 +92,22 @@ def check_text(value: str) -> str:
     return _refuse(value, _CONTROL_IN_TEXT)
 
 
+def reason_of(error: ErrorDetails) -> str:
+    """A client-readable reason for one pydantic error: which character, where, for ours."""
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        pattern = _BY_PATTERN.get(str((error.get("ctx") or {}).get("pattern")))
+        if pattern is not None:
+            try:
+                _refuse(value, pattern)
+            except ValueError as exc:
+                return str(exc)
+    if kind == "string_unicode":
+        return "must be valid Unicode text (a lone surrogate is not)"
+    return str(error.get("msg", "invalid"))
+
+
 def check_utc_datetime(value: datetime) -> datetime:
     """``value`` unless it is naive or outside :data:`EARLIEST`..:data:`LATEST` in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -99,12 +121,6 @@ def check_utc_datetime(value: datetime) -> datetime:
     return value
 
 
-def _check_date(value: date) -> date:
-    if not EARLIEST.date() <= value < LATEST.date():
-        raise ValueError(f"must be between {EARLIEST.date()} and {LATEST.date()}")
-    return value
-
-
 def _lower_email(value: str) -> str:
     value = value.strip().lower()
     local, at, domain = value.partition("@")
@@ -113,20 +129,19 @@ def _lower_email(value: str) -> str:
     return value
 
 
+# The checks run in pydantic-core (a Rust regex, a datetime comparison), not in Python: ingest
+# validates every string of every activity of a batch, and Python validators per string took a
+# 1,000-call batch from about 11 to 28 ms to parse (in the core: about 12.5 ms).
+# ``reason_of`` turns their errors into a reason that names the character and its position.
+
 #: One line of text: an identifier, a name, a stage. No C0 control character at all.
-SafeStr = Annotated[
-    str, AfterValidator(check_line), Field(json_schema_extra={"pattern": "^[^\\u0000-\\u001f]*$"})
-]
+SafeStr = Annotated[str, Field(pattern=LINE_PATTERN)]
 #: Free text (a subject, a reason): tab, LF and CR allowed, no other control character.
-SafeText = Annotated[
-    str,
-    AfterValidator(check_text),
-    Field(json_schema_extra={"pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"}),
-]
+SafeText = Annotated[str, Field(pattern=TEXT_PATTERN)]
 #: An aware time between 1970 and 2200 in UTC (kept in the offset it was given).
-UtcDatetime = Annotated[datetime, AfterValidator(check_utc_datetime)]
+UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
 #: A calendar day between 1970 and 2200.
-SafeDate = Annotated[date, AfterValidator(_check_date)]
+SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date())]
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]

@@ -24,6 +24,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
+from libs.common.contracts.fields import reason_of
 from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
@@ -413,7 +414,7 @@ def _error_field(field: str, error: ValidationError) -> str:
 
 
 def _error_reason(error: ValidationError) -> str:
-    return str(error.errors(include_input=False)[0]["msg"])
+    return reason_of(error.errors()[0])
 
 
 def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...]:
