@@ -61,7 +61,7 @@ times = st.one_of(
         ]
     ),
 )
-numbers = st.one_of(
+numbers: st.SearchStrategy[Any] = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([2**63 - 1, 2**63, 2**64, 2**31, -1, 0, 30, 86_400, 86_401]),
     st.sampled_from([math.nan, math.inf, -math.inf, 1e308, 30.5, -0.0, 30.0]),
