@@ -34,6 +34,6 @@ class AttributionOverriddenV1(BaseModel):
     deal_id: ExternalId | None = None
     rep_id: ExternalId | None = None
     account_id: ExternalId | None = None
-    set_by: SafeStr = Field(min_length=1, max_length=320)
+    set_by: SafeStr = Field(min_length=1)
     set_at: UtcDatetime
     reason: SafeText | None = Field(default=None, max_length=1_000)
