@@ -248,3 +248,23 @@ async def test_gateway_cursors_and_dates_out_of_bounds_are_422(services: Service
         response = await services.gateway.get(url, params=params, headers=auth)
         assert response.status_code == 422, (url, params, response.text[:300])
         assert problem(response)["errors"][0]["field"] == field, (url, response.text)
+
+
+async def test_json_numbers_beyond_a_double_are_422_naming_the_field_and_bare_nan_is_400(
+    services: Services,
+) -> None:
+    auth = {**bearer(services.keys["ingest"]), "content-type": "application/json"}
+    events = orjson.dumps({"activities": [call(revision=123456789)]})
+    crm = orjson.dumps({"entities": [{**DEAL, "amount": 123456789}]})
+    for path, body, status, field in (
+        ("/v1/events", events.replace(b"123456789", b"1e400"), 422, "activities.0.revision"),
+        ("/v1/events", events.replace(b"123456789", b"-1e400"), 422, "activities.0.revision"),
+        ("/v1/events", events.replace(b"123456789", b"1" + b"0" * 30), 422, "activities.0.revision"),
+        ("/v1/crm/sync", crm.replace(b"123456789", b"1e400"), 422, "entities.0.deal.amount"),
+        ("/v1/events", events.replace(b"123456789", b"NaN"), 400, None),
+        ("/v1/crm/sync", crm.replace(b"123456789", b"Infinity"), 400, None),
+    ):
+        response = await services.ingest.post(path, content=body, headers=auth)
+        assert response.status_code == status, (body[-80:], response.text)
+        if field is not None:
+            assert problem(response)["errors"][0]["field"] == field, response.text
