@@ -6,14 +6,14 @@ remembers its revision, so a lower revision's facts can never replace a higher o
 order versions arrive in. Existing rows get 0 (every revision is at least that).
 
 Revision ID: 0005_hardening
-Revises: 0004
+Revises: 0005_auth
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_hardening"
-down_revision = "0004"
+down_revision = "0005_auth"
 branch_labels = None
 depends_on = None
 
