@@ -41,7 +41,6 @@ __all__ = [
     "UtcDatetime",
     "Version",
     "check_line",
-    "check_text",
     "check_utc_datetime",
     "reason_of",
 ]
@@ -83,13 +82,11 @@ def _refuse(value: str, pattern: re.Pattern[str]) -> str:
 
 
 def check_line(value: str) -> str:
-    """``value`` unless it holds a C0 control character (tab and line breaks included) or a surrogate."""
+    """``value`` unless it holds a C0 control character (tab and line breaks included) or a surrogate.
+
+    For values that no model validates: URL parameters, cursors, the duplicate ledger's keys.
+    """
     return _refuse(value, _CONTROL)
-
-
-def check_text(value: str) -> str:
-    """``value`` unless it holds a C0 control character other than tab, LF and CR, or a surrogate."""
-    return _refuse(value, _CONTROL_IN_TEXT)
 
 
 def reason_of(error: ErrorDetails) -> str:
@@ -109,7 +106,8 @@ def reason_of(error: ErrorDetails) -> str:
 
 
 def check_utc_datetime(value: datetime) -> datetime:
-    """``value`` unless it is naive or outside :data:`EARLIEST`..:data:`LATEST` in UTC."""
+    """``value`` unless it is naive or outside :data:`EARLIEST`..:data:`LATEST` in UTC (``UtcDatetime``
+    outside a model: a time decoded from a cursor)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must carry a timezone offset")
     try:
