@@ -7,14 +7,14 @@ token), the push subscription, health, and a lease so that several connector pro
 sync one mailbox at once. Ingest's push route only sets ``sync_requested_at``.
 
 Revision ID: 0005_connectors
-Revises: 0005_auth
+Revises: 0005_hardening
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_connectors"
-down_revision = "0005_auth"
+down_revision = "0005_hardening"
 branch_labels = None
 depends_on = None
 
