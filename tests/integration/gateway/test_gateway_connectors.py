@@ -87,3 +87,74 @@ async def test_admins_list_pause_and_resume_their_own_mailboxes(
             )
             is False
         )
+
+
+async def test_admins_connect_mailboxes_and_the_credentials_stay_secret(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    key = {
+        "type": "service_account",
+        "client_email": "spm@acme-project.iam.gserviceaccount.com",
+        "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    body = {
+        "provider": "gmail",
+        "users": ["Bo@Acme.example", "ana@acme.example"],
+        "backfill_days": 3,
+        "service_account": key,
+        "pubsub_topic": "projects/acme-project/topics/spm-gmail",
+    }
+    created = await gateway.post("/v1/connectors", json=body, headers=bearer(keys.admin))
+    assert created.status_code == 201, created.text
+    assert [(i["provider"], i["address"], i["health"]) for i in created.json()["items"]] == [
+        ("gmail", "ana@acme.example", "backfilling"),
+        ("gmail", "bo@acme.example", "backfilling"),
+    ]
+    assert "PRIVATE KEY" not in created.text
+    microsoft = {
+        "provider": "microsoft",
+        "users": ["ana@acme.example"],
+        "directory_tenant_id": "dir-1",
+        "client_id": "app-1",
+        "client_secret": "app~secret~value",
+        "mail": False,
+    }
+    made = await gateway.post("/v1/connectors", json=microsoft, headers=bearer(keys.admin))
+    assert [(i["provider"], i["address"]) for i in made.json()["items"]] == [
+        ("microsoft-calendar", "ana@acme.example")
+    ]
+    assert "app~secret" not in made.text
+    async with db_engine.connect() as conn:
+        stored = [
+            r[0] for r in await conn.execute(text("SELECT credentials_encrypted FROM connector_connections"))
+        ]
+        windows = {
+            r.address: r.days
+            for r in await conn.execute(
+                text(
+                    "SELECT address, round(extract(epoch FROM now() - backfill_since) / 86400) AS days "
+                    "FROM connector_mailboxes WHERE provider = 'gmail'"
+                )
+            )
+        }
+    assert len(stored) == 2
+    assert not any("PRIVATE KEY" in s or "app~secret" in s for s in stored)
+    assert windows == {"ana@acme.example": 3, "bo@acme.example": 3}
+
+    # Each problem names its field; readers may not connect.
+    cases = [
+        ({**body, "service_account": None}, "service_account"),
+        ({**body, "service_account": {**key, "private_key": ""}}, "service_account.private_key"),
+        ({**body, "users": []}, "users"),
+        ({**body, "users": ["not-an-email"]}, "users.0"),
+        ({**body, "backfill_days": 400}, "backfill_days"),
+        ({**body, "provider": "yahoo"}, "provider"),
+        ({**microsoft, "client_secret": None}, "client_secret"),
+        ({**body, "password": "x"}, "password"),
+    ]
+    for case, field in cases:
+        refused = await gateway.post("/v1/connectors", json=case, headers=bearer(keys.admin))
+        assert refused.status_code == 422, (field, refused.text)
+        assert refused.json()["errors"][0]["field"] == field
+    assert (await gateway.post("/v1/connectors", json=body, headers=bearer(keys.read))).status_code == 403
