@@ -38,7 +38,9 @@ def _find_stack(ctx: typer.Context) -> None:
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help="ingest, attribution, metrics or gateway")]) -> None:
+def run(
+    service: Annotated[str, typer.Argument(help="ingest, attribution, metrics, gateway or connectors")],
+) -> None:
     """Run one service in the foreground, as a container runs it."""
     from libs.common.logging import configure_logging
     from libs.common.serve import serve

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
-from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
+from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
@@ -38,7 +39,7 @@ from services.ingest.adapters.repository import (
     lock_webhook_state,
     save_webhook_state,
 )
-from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
 from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
@@ -53,6 +54,7 @@ from services.ingest.domain.webhooks import (
     fold_zoom_meeting,
     unknown_tenant_config,
 )
+from services.ingest.push import push_router
 from services.ingest.settings import IngestSettings
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
 
@@ -94,7 +96,11 @@ def _verify_and_parse(
     adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
 ) -> AdapterResult:
     adapter.verify(delivery, secrets, config)
-    return adapter.parse(delivery, config, secrets)
+    try:
+        return adapter.parse(delivery, config, secrets)
+    except ValidationError as error:
+        # Adapters name their fields; a contract check one of them did not wrap is still a 422.
+        raise validation_to_rejection("body", error) from None
 
 
 def _rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:
@@ -237,6 +243,7 @@ def create_app(  # noqa: C901 - shrink when next touched
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"kafka": _kafka_ready, "database": _db_ready}))
+    app.include_router(push_router())
 
     def _unavailable(exc: BrokerUnavailable) -> Problem:
         return Problem(
