@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="random seed")] = 1,
     ) -> None:
         """Precision and recall of deal attribution and rep accuracy, next to "newest open deal by domain"."""
-        from services.attribution.evaluation import run_evaluation
+        from spm.evaluation.attribution import run_evaluation
 
         report = run_evaluation(activities, seed)
         typer.echo(report.render())

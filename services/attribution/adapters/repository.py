@@ -7,7 +7,7 @@ an older version delivered late changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
     ContactV1,
+    CrmEntity,
     CrmEntityChangedV1,
     DealV1,
     RepV1,
@@ -85,210 +86,234 @@ async def _replace_identities(
         )
 
 
-async def apply_crm_entity(  # noqa: C901 - shrink when next touched
-    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
-) -> bool:
-    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
-    t = event.tenant_id
-    e = event.entity
-    common = {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
-    if isinstance(e, RepV1):
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, active, manager_id, updated_at,
-                                      deleted, merged_into)
-                VALUES (:t, :id, :name, :emails, :phones, :active, :manager, :u, :d, :m)
-                ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-                    phones = EXCLUDED.phones, active = EXCLUDED.active, manager_id = EXCLUDED.manager_id,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_reps.updated_at < EXCLUDED.updated_at
-                RETURNING rep_id
-                """
-            ),
-            {
-                **common,
-                "name": e.name,
-                "emails": list(e.emails),
-                "phones": list(e.phones),
-                "active": e.active,
-                "manager": e.manager_id,
-                "m": e.merged_into,
-            },
-        )
-        if result.first() is None:
-            return False
+async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bool:
+    """Run one last-writer-wins upsert; whether a row was written (newer than what we held)."""
+    return (await conn.execute(text(sql), params)).first() is not None
+
+
+async def _apply_rep(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences) -> bool:
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, active, manager_id, updated_at,
+                              deleted, merged_into)
+        VALUES (:t, :id, :name, :emails, :phones, :active, :manager, :u, :d, :m)
+        ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+            phones = EXCLUDED.phones, active = EXCLUDED.active, manager_id = EXCLUDED.manager_id,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_reps.updated_at < EXCLUDED.updated_at
+        RETURNING rep_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "emails": list(e.emails),
+            "phones": list(e.phones),
+            "active": e.active,
+            "manager": e.manager_id,
+            "m": e.merged_into,
+        },
+    )
+    if written:
         identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
         await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
         changed.identities.update([*e.emails, *e.phones])
-        return True
-    if isinstance(e, TeamV1):
-        result = await conn.execute(
+    return written
+
+
+async def _apply_team(conn: AsyncConnection, t: str, e: TeamV1, changed: ChangedReferences) -> bool:
+    return await _upsert(
+        conn,
+        """
+        INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
+        VALUES (:t, :id, :name, :parent, :u, :d)
+        ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+        WHERE ref_teams.updated_at < EXCLUDED.updated_at
+        RETURNING team_id
+        """,
+        {**_common(t, e), "name": e.name, "parent": e.parent_id},
+    )
+
+
+async def _apply_membership(
+    conn: AsyncConnection, t: str, e: TeamMembershipV1, changed: ChangedReferences
+) -> bool:
+    before = (
+        await conn.execute(
             text(
-                """
-                INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
-                VALUES (:t, :id, :name, :parent, :u, :d)
-                ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-                WHERE ref_teams.updated_at < EXCLUDED.updated_at
-                RETURNING team_id
-                """
+                "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
             ),
-            {**common, "name": e.name, "parent": e.parent_id},
+            {"t": t, "id": e.id},
         )
-        return result.first() is not None
-    if isinstance(e, TeamMembershipV1):
-        before = (
-            await conn.execute(
-                text(
-                    "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
-                ),
-                {"t": t, "id": e.id},
-            )
-        ).first()
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
-                                                  updated_at, deleted)
-                VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
-                ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
-                    team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-                WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
-                RETURNING membership_id
-                """
-            ),
-            {**common, "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
-        )
-        if result.first() is None:
-            return False
+    ).first()
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
+                                          updated_at, deleted)
+        VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
+        ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
+            team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+        WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
+        RETURNING membership_id
+        """,
+        {**_common(t, e), "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
+    )
+    if written:
         changed.team_changed(e.rep_id, e.valid_from)
         if before is not None:
             # The membership may have moved to another rep or day: the old span changes too.
             changed.team_changed(before.rep_id, before.valid_from)
-        return True
-    if isinstance(e, AccountV1):
-        domains = sorted({d.lower().strip() for d in e.domains})
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
-                VALUES (:t, :id, :name, :domains, :u, :d, :m)
-                ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_accounts.updated_at < EXCLUDED.updated_at
-                RETURNING account_id
-                """
-            ),
-            {**common, "name": e.name, "domains": domains, "m": e.merged_into},
-        )
-        if result.first() is None:
-            return False
+    return written
+
+
+async def _apply_account(conn: AsyncConnection, t: str, e: AccountV1, changed: ChangedReferences) -> bool:
+    domains = sorted({d.lower().strip() for d in e.domains})
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :domains, :u, :d, :m)
+        ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_accounts.updated_at < EXCLUDED.updated_at
+        RETURNING account_id
+        """,
+        {**_common(t, e), "name": e.name, "domains": domains, "m": e.merged_into},
+    )
+    if not written:
+        return False
+    await conn.execute(
+        text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"), {"t": t, "a": e.id}
+    )
+    if domains and not e.deleted and e.merged_into is None:
         await conn.execute(
-            text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"),
-            {"t": t, "a": e.id},
-        )
-        if domains and not e.deleted and e.merged_into is None:
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                [{"t": t, "dom": d, "a": e.id} for d in domains],
-            )
-        changed.domains.update(domains)
-        changed.account_ids.add(e.id)
-        if e.deleted or e.merged_into:
-            changed.gone_account_ids.add(e.id)
-        if e.merged_into:
-            changed.account_ids.add(e.merged_into)
-        return True
-    if isinstance(e, ContactV1):
-        result = await conn.execute(
             text(
-                """
-                INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at,
-                                          deleted, merged_into)
-                VALUES (:t, :id, :name, :emails, :phones, :acc, :u, :d, :m)
-                ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-                    phones = EXCLUDED.phones, account_id = EXCLUDED.account_id, updated_at = EXCLUDED.updated_at,
-                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_contacts.updated_at < EXCLUDED.updated_at
-                RETURNING contact_id
-                """
+                "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
+                "ON CONFLICT DO NOTHING"
             ),
-            {
-                **common,
-                "name": e.name,
-                "emails": list(e.emails),
-                "phones": list(e.phones),
-                "acc": e.account_id,
-                "m": e.merged_into,
-            },
+            [{"t": t, "dom": d, "a": e.id} for d in domains],
         )
-        if result.first() is None:
-            return False
-        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
-        await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
-        changed.identities.update([*e.emails, *e.phones])
-        changed.contact_ids.add(e.id)
-        if e.account_id:
-            changed.account_ids.add(e.account_id)
-        return True
-    if isinstance(e, DealV1):
-        contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
-                                       is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
-                VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
-                        CAST(:contacts AS jsonb), :u, :d, :m)
-                ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
-                    owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
-                    is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
-                    closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
-                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_deals.updated_at < EXCLUDED.updated_at
-                RETURNING deal_id
-                """
-            ),
-            {
-                **common,
-                "name": e.name,
-                "acc": e.account_id,
-                "owner": e.owner_rep_id,
-                "stage": e.stage,
-                "amount": e.amount,
-                "closed": e.is_closed,
-                "won": e.is_won,
-                "created": e.created_at,
-                "closed_at": e.closed_at,
-                "contacts": orjson.dumps(contacts).decode(),
-                "m": e.merged_into,
-            },
-        )
-        if result.first() is None:
-            return False
+    changed.domains.update(domains)
+    changed.account_ids.add(e.id)
+    if e.deleted or e.merged_into:
+        changed.gone_account_ids.add(e.id)
+    if e.merged_into:
+        changed.account_ids.add(e.merged_into)
+    return True
+
+
+async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: ChangedReferences) -> bool:
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at,
+                                  deleted, merged_into)
+        VALUES (:t, :id, :name, :emails, :phones, :acc, :u, :d, :m)
+        ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+            phones = EXCLUDED.phones, account_id = EXCLUDED.account_id, updated_at = EXCLUDED.updated_at,
+            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_contacts.updated_at < EXCLUDED.updated_at
+        RETURNING contact_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "emails": list(e.emails),
+            "phones": list(e.phones),
+            "acc": e.account_id,
+            "m": e.merged_into,
+        },
+    )
+    if not written:
+        return False
+    identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
+    await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
+    changed.identities.update([*e.emails, *e.phones])
+    changed.contact_ids.add(e.id)
+    if e.account_id:
+        changed.account_ids.add(e.account_id)
+    return True
+
+
+async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: ChangedReferences) -> bool:
+    contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
+                               is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
+                CAST(:contacts AS jsonb), :u, :d, :m)
+        ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
+            owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
+            is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
+            closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
+            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_deals.updated_at < EXCLUDED.updated_at
+        RETURNING deal_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "acc": e.account_id,
+            "owner": e.owner_rep_id,
+            "stage": e.stage,
+            "amount": e.amount,
+            "closed": e.is_closed,
+            "won": e.is_won,
+            "created": e.created_at,
+            "closed_at": e.closed_at,
+            "contacts": orjson.dumps(contacts).decode(),
+            "m": e.merged_into,
+        },
+    )
+    if not written:
+        return False
+    await conn.execute(
+        text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
+    )
+    if contacts and not e.deleted and e.merged_into is None:
         await conn.execute(
-            text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
+            text(
+                "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
         )
-        if contacts and not e.deleted and e.merged_into is None:
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
-            )
-        if e.account_id:
-            changed.account_ids.add(e.account_id)
-        changed.contact_ids.update(c["contact_id"] for c in contacts)
-        if e.deleted or e.merged_into:
-            changed.gone_deal_ids.add(e.id)
-        return True
-    raise TypeError(f"unknown entity {type(e).__name__}")
+    if e.account_id:
+        changed.account_ids.add(e.account_id)
+    changed.contact_ids.update(c["contact_id"] for c in contacts)
+    if e.deleted or e.merged_into:
+        changed.gone_deal_ids.add(e.id)
+    return True
+
+
+def _common(t: str, e: CrmEntity) -> dict[str, Any]:
+    return {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
+
+
+#: One last-writer-wins upsert per entity type; each records what it changed for re-matching.
+_UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[bool]]] = {
+    RepV1: _apply_rep,
+    TeamV1: _apply_team,
+    TeamMembershipV1: _apply_membership,
+    AccountV1: _apply_account,
+    ContactV1: _apply_contact,
+    DealV1: _apply_deal,
+}
+
+
+async def apply_crm_entity(
+    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
+) -> bool:
+    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
+    upsert = _UPSERTS.get(type(event.entity))
+    if upsert is None:
+        raise TypeError(f"unknown entity {type(event.entity).__name__}")
+    return await upsert(conn, event.tenant_id, event.entity, changed)
 
 
 async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.evaluation import (
+from spm.evaluation.attribution import (
     EvaluationReport,
     Scorecard,
     Trap,

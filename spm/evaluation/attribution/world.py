@@ -1,25 +1,16 @@
-"""Accuracy harness: a labelled synthetic dataset with realistic traps, scored in memory.
+"""A labelled synthetic CRM world with realistic traps, for the attribution accuracy harness.
 
 ``generate_dataset`` builds a CRM world (reps changing teams, accounts with several deals,
 switchboard numbers, contacts on personal addresses, deals closed and reopened as new deals,
 contacts created after the email that introduced them) and activities whose true rep and deal
-are known. ``run_evaluation`` attributes every activity with ``attribute_activity`` against a
-snapshot filled the way the repository fills it (indexed look-ups by participant identity,
-domain, account and contact), and scores the result next to the naive rule "newest open deal
-of the account found by the sender/recipient domain, credited to its owner".
-
-Everything is scored on the final CRM state, i.e. the re-match that runs once late CRM data has
-arrived; for the late-CRM trap the first pass (before the contact existed) is reported as well.
-
-Run it: ``python -m services.attribution.evaluation --activities 20000 --seed 1``.
+are known. ``scoring`` runs them through the production path.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -34,20 +25,14 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     activity_id_for,
 )
-from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.domain.decision import AttributionDecision
-from services.attribution.domain.matching import attribute_activity, team_at
-from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.matching import team_at
+from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
     Account,
-    AmbiguityPolicy,
-    AttributionSnapshot,
     Contact,
-    CurrentAttribution,
     Deal,
     Rep,
     TeamMembership,
-    TenantAttributionPolicy,
 )
 
 TENANT_ID = "eval-tenant"
@@ -653,303 +638,3 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         contact_created_at={c.id: c.created_at for c in draft.contacts.values()},
     )
     return Dataset(world=world, activities=activities)
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-class InMemoryReferenceStore:
-    """Fills snapshots with the same indexed look-ups the PostgreSQL repository makes."""
-
-    def __init__(self, world: CrmWorld, internal_domains: frozenset[str]) -> None:
-        self.world = world
-        self.internal_domains = internal_domains
-        self.reps = {rep.id: rep for rep in world.reps}
-        self.rep_by_identity: dict[str, list[str]] = defaultdict(list)
-        for rep in world.reps:
-            for identity in (*rep.emails, *rep.phones):
-                self.rep_by_identity[identity].append(rep.id)
-        self.memberships_of: dict[str, list[TeamMembership]] = defaultdict(list)
-        for membership in world.memberships:
-            self.memberships_of[membership.rep_id].append(membership)
-        self.contacts = {contact.id: contact for contact in world.contacts}
-        self.contact_by_identity: dict[str, list[str]] = defaultdict(list)
-        for contact in world.contacts:
-            for identity in (*contact.emails, *contact.phones):
-                self.contact_by_identity[identity].append(contact.id)
-        self.accounts = {account.id: account for account in world.accounts}
-        self.account_by_domain: dict[str, list[str]] = defaultdict(list)
-        for account in world.accounts:
-            for domain in account.domains:
-                self.account_by_domain[domain].append(account.id)
-        self.deals = {deal.id: deal for deal in world.deals}
-        self.deals_of_account: dict[str, list[str]] = defaultdict(list)
-        self.deals_of_contact: dict[str, list[str]] = defaultdict(list)
-        for deal in world.deals:
-            if deal.account_id is not None:
-                self.deals_of_account[deal.account_id].append(deal.id)
-            for contact_id, _ in deal.contacts:
-                self.deals_of_contact[contact_id].append(deal.id)
-
-    def snapshot_for(
-        self,
-        activity: ActivityIngestedV1,
-        thread: CurrentAttribution | None = None,
-        known_at: datetime | None = None,
-    ) -> AttributionSnapshot:
-        """The snapshot for ``activity``; with ``known_at``, contacts created later are invisible."""
-        identities = [i for p in activity.participants for i in (p.email, p.phone) if i is not None]
-        rep_ids = {rep_id for i in identities for rep_id in self.rep_by_identity.get(i, [])}
-        contact_ids = {
-            contact_id
-            for i in identities
-            for contact_id in self.contact_by_identity.get(i, [])
-            if known_at is None or self.world.contact_created_at[contact_id] <= known_at
-        }
-        domains = {
-            parent
-            for p in activity.participants
-            if p.email
-            for parent in parent_domains(p.email.split("@")[1])
-        }
-        account_ids = {a for d in domains for a in self.account_by_domain.get(d, [])}
-        account_ids |= {acc for c in contact_ids if (acc := self.contacts[c].account_id) is not None}
-        deal_ids = {d for a in account_ids for d in self.deals_of_account.get(a, [])}
-        deal_ids |= {d for c in contact_ids for d in self.deals_of_contact.get(c, [])}
-        if thread is not None and thread.deal_id in self.deals:
-            deal_ids.add(thread.deal_id)
-        rep_ids |= {owner for d in deal_ids if (owner := self.deals[d].owner_rep_id) is not None}
-        return AttributionSnapshot(
-            internal_domains=self.internal_domains,
-            reps=tuple(self.reps[r] for r in sorted(rep_ids)),
-            memberships=tuple(m for r in sorted(rep_ids) for m in self.memberships_of.get(r, [])),
-            accounts=tuple(self.accounts[a] for a in sorted(account_ids)),
-            contacts=tuple(self.contacts[c] for c in sorted(contact_ids)),
-            deals=tuple(self.deals[d] for d in sorted(deal_ids)),
-            thread_attribution=thread,
-        )
-
-    def naive_rep(self, activity: ActivityIngestedV1, deal: Deal | None) -> str | None:
-        """The naive credit: the deal's owner, else the first participant who is a rep."""
-        if deal is not None and deal.owner_rep_id is not None:
-            return deal.owner_rep_id
-        for participant in activity.participants:
-            for identity in (participant.email, participant.phone):
-                if identity is not None and self.rep_by_identity.get(identity):
-                    return self.rep_by_identity[identity][0]
-        return None
-
-    def naive_deal(self, activity: ActivityIngestedV1, as_of_activity_time: bool) -> Deal | None:
-        """Newest open deal of the account whose domain is the first external participant's.
-
-        ``as_of_activity_time`` reads "open" at the activity time (a live system) instead of
-        in the current CRM state (a backfill or re-match).
-        """
-        for participant in activity.participants:
-            domain = email_domain(participant.email) if participant.email else None
-            if domain is None or domain == INTERNAL_DOMAIN:
-                continue
-            for account_id in sorted(self.account_by_domain.get(domain, [])):
-                open_deals = [
-                    deal
-                    for deal in (self.deals[d] for d in self.deals_of_account[account_id])
-                    if (_open_at(deal, activity.occurred_at) if as_of_activity_time else not deal.is_closed)
-                ]
-                if open_deals:
-                    return max(open_deals, key=lambda deal: (deal.created_at, deal.id))
-            return None
-        return None
-
-
-def _open_at(deal: Deal, moment: datetime) -> bool:
-    return deal.created_at <= moment and (deal.closed_at is None or moment <= deal.closed_at)
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-def _percent(value: float | None, width: int = 7) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:{width}.1%}"
-
-
-@dataclass(frozen=True, slots=True)
-class Scorecard:
-    """Counts behind the figures; a deal is "predicted" whenever a primary deal is given."""
-
-    activities: int = 0
-    deal_truths: int = 0
-    deal_predictions: int = 0
-    deal_correct: int = 0
-    rep_correct: int = 0
-    team_correct: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        """Share of given deals that are right; undefined when no deal was given."""
-        return self.deal_correct / self.deal_predictions if self.deal_predictions else None
-
-    @property
-    def recall(self) -> float | None:
-        """Share of activities with a true deal that got it; undefined when none has one."""
-        return self.deal_correct / self.deal_truths if self.deal_truths else None
-
-    @property
-    def rep_accuracy(self) -> float:
-        return self.rep_correct / self.activities if self.activities else 1.0
-
-    @property
-    def team_accuracy(self) -> float:
-        return self.team_correct / self.activities if self.activities else 1.0
-
-    def add(
-        self, truth: LabelledActivity, deal_id: str | None, rep_id: str | None, team_id: str | None
-    ) -> Scorecard:
-        return Scorecard(
-            activities=self.activities + 1,
-            deal_truths=self.deal_truths + (truth.true_deal_id is not None),
-            deal_predictions=self.deal_predictions + (deal_id is not None),
-            deal_correct=self.deal_correct + (deal_id is not None and deal_id == truth.true_deal_id),
-            rep_correct=self.rep_correct + (rep_id == truth.true_rep_id),
-            team_correct=self.team_correct + (team_id == truth.true_team_id),
-        )
-
-    def line(self, label: str) -> str:
-        return (
-            f"{label:<22} n={self.activities:>6}  deal precision {_percent(self.precision)}  "
-            f"recall {_percent(self.recall)}  rep {_percent(self.rep_accuracy)}  "
-            f"team {_percent(self.team_accuracy)}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationReport:
-    n_activities: int
-    seed: int
-    ours: Scorecard
-    #: The same rules under the ``unique_only`` ambiguity policy: no deal when it is a close call.
-    ours_unique_only: Scorecard
-    naive: Scorecard
-    naive_live: Scorecard
-    #: Per trap: ours, and the naive rule read at the event time (the fairer of the two readings).
-    by_trap: Mapping[Trap, tuple[Scorecard, Scorecard]]
-    late_crm_first_pass: Scorecard
-    statuses: Mapping[AttributionStatus, int]
-
-    def render(self) -> str:
-        lines = [
-            f"Attribution accuracy on {self.n_activities} synthetic activities (seed {self.seed})",
-            "Scored on the final CRM state: the re-match after late CRM data arrived.",
-            self.ours.line("ours"),
-            self.ours_unique_only.line("ours (unique_only)"),
-            self.naive.line("naive (current state)"),
-            self.naive_live.line("naive (at event time)"),
-            "",
-            "Per trap, next to the naive rule read at the event time:",
-            f"{'trap':<20} {'n':>6}  {'ours P':>7} {'ours R':>7} {'ours rep':>8}  "
-            f"{'naive P':>7} {'naive R':>7} {'naive rep':>9}",
-        ]
-        for trap, (ours, naive) in self.by_trap.items():
-            lines.append(
-                f"{trap.value:<20} {ours.activities:>6}  {_percent(ours.precision)} {_percent(ours.recall)} "
-                f"{_percent(ours.rep_accuracy, 8)}  {_percent(naive.precision)} {_percent(naive.recall)} "
-                f"{_percent(naive.rep_accuracy, 9)}"
-            )
-        lines += [
-            "",
-            self.late_crm_first_pass.line("late_crm first pass"),
-            "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
-        ]
-        return "\n".join(lines)
-
-
-def _current(decision: AttributionDecision) -> CurrentAttribution:
-    return CurrentAttribution(
-        version=1,
-        status=decision.status,
-        rep_id=decision.rep_id,
-        team_id=decision.team_id,
-        account_id=decision.account_id,
-        deal_id=decision.deal_id,
-        secondary_deal_ids=decision.secondary_deal_ids,
-        confidence=decision.confidence,
-        overridden=decision.overridden,
-    )
-
-
-def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None = None) -> EvaluationReport:
-    """Attribute every activity in time order (threads see their earlier decisions) and score."""
-    policy = policy or TenantAttributionPolicy()
-    store = InMemoryReferenceStore(dataset.world, frozenset({INTERNAL_DOMAIN}))
-    memberships = dataset.world.memberships
-    strict_policy = replace(policy, ambiguity_policy=AmbiguityPolicy.UNIQUE_ONLY)
-    ours = strict = naive = naive_live = first_pass = Scorecard()
-    by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
-    statuses: Counter[AttributionStatus] = Counter()
-    threads: dict[str, CurrentAttribution] = {}
-    strict_threads: dict[str, CurrentAttribution] = {}
-    ordered: Sequence[LabelledActivity] = sorted(
-        dataset.activities, key=lambda item: (item.activity.occurred_at, item.activity.external_id)
-    )
-    for item in ordered:
-        activity = item.activity
-        thread = threads.get(activity.thread_id) if activity.thread_id else None
-        decision = attribute_activity(activity, store.snapshot_for(activity, thread), policy)
-        if activity.thread_id is not None:
-            threads[activity.thread_id] = _current(decision)
-        statuses[decision.status] += 1
-        strict_thread = strict_threads.get(activity.thread_id) if activity.thread_id else None
-        strict_decision = attribute_activity(
-            activity, store.snapshot_for(activity, strict_thread), strict_policy
-        )
-        if activity.thread_id is not None:
-            strict_threads[activity.thread_id] = _current(strict_decision)
-        strict = strict.add(item, strict_decision.deal_id, strict_decision.rep_id, strict_decision.team_id)
-        ours = ours.add(item, decision.deal_id, decision.rep_id, decision.team_id)
-        naive_deal = store.naive_deal(activity, as_of_activity_time=False)
-        naive_rep = store.naive_rep(activity, naive_deal)
-        naive_team = team_at(naive_rep, activity.occurred_at.date(), memberships)
-        naive = naive.add(item, naive_deal.id if naive_deal else None, naive_rep, naive_team)
-        live_deal = store.naive_deal(activity, as_of_activity_time=True)
-        live_rep = store.naive_rep(activity, live_deal)
-        live_team = team_at(live_rep, activity.occurred_at.date(), memberships)
-        naive_live = naive_live.add(item, live_deal.id if live_deal else None, live_rep, live_team)
-        trap_ours, trap_naive = by_trap[item.trap]
-        by_trap[item.trap] = (
-            trap_ours.add(item, decision.deal_id, decision.rep_id, decision.team_id),
-            trap_naive.add(item, live_deal.id if live_deal else None, live_rep, live_team),
-        )
-        if item.trap is Trap.LATE_CRM:
-            early = attribute_activity(
-                activity, store.snapshot_for(activity, thread, activity.occurred_at), policy
-            )
-            first_pass = first_pass.add(item, early.deal_id, early.rep_id, early.team_id)
-    return EvaluationReport(
-        n_activities=len(ordered),
-        seed=seed,
-        ours=ours,
-        ours_unique_only=strict,
-        naive=naive,
-        naive_live=naive_live,
-        by_trap={trap: cards for trap, cards in by_trap.items() if cards[0].activities},
-        late_crm_first_pass=first_pass,
-        statuses=dict(sorted(statuses.items())),
-    )
-
-
-def run_evaluation(
-    n_activities: int, seed: int, policy: TenantAttributionPolicy | None = None
-) -> EvaluationReport:
-    """Generate ``n_activities`` with ``seed`` and score ours against the naive rule."""
-    return evaluate(generate_dataset(n_activities, seed), seed, policy)
-
-
-def main(argv: Iterable[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--activities", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=1)
-    arguments = parser.parse_args(list(argv) if argv is not None else None)
-    print(run_evaluation(arguments.activities, arguments.seed).render())
-
-
-if __name__ == "__main__":
-    main()
