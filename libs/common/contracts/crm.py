@@ -35,7 +35,9 @@ class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
     name: str = Field(default="", max_length=256)
     emails: tuple[Email, ...] = ()
+    #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[str, ...] = ()
+    raw_phones: tuple[str, ...] = ()
     active: bool = True
     manager_id: ExternalId | None = None
 
@@ -72,7 +74,9 @@ class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
     name: str = Field(default="", max_length=256)
     emails: tuple[Email, ...] = ()
+    #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[str, ...] = ()
+    raw_phones: tuple[str, ...] = ()
     account_id: ExternalId | None = None
 
 
