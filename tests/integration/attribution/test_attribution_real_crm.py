@@ -11,7 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
