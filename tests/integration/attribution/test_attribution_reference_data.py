@@ -75,7 +75,7 @@ async def test_an_older_update_delivered_late_changes_nothing(db_engine: AsyncEn
         # Only the domain speaks for bo.old: both deals of the account are too close to call.
         ("acme:rep-1", 1, "ambiguous", "deal-2"),
     ]
-    assert (await current(db_engine, to_new.activity_id)).rule_path == "contact"
+    assert (await current(db_engine, to_new.activity_id)).rule_path == "contact_role"
     assert (await current(db_engine, to_old.activity_id)).secondary_deal_ids == ("deal-1",)
 
 
