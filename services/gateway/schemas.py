@@ -264,7 +264,7 @@ class AttributionRead(BaseModel):
     version: int
     deal_id: str | None
     #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
-    secondary_deal_ids: list[str] = []
+    secondary_deal_ids: list[str]
     account_id: str | None
     rep_id: str | None
     team_id: str | None
@@ -303,7 +303,8 @@ class ActivitySummaryRead(BaseModel):
     team_id: str | None
     account_id: str | None
     deal_id: str | None
-    secondary_deal_ids: list[str] = []
+    #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
+    secondary_deal_ids: list[str]
     confidence: float | None
     rule_path: str | None
     runners_up: list[dict[str, Any]]
