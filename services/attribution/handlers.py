@@ -33,6 +33,7 @@ from services.attribution.domain.decision import AttributionDecision, next_versi
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, resolve_references, snapshot_for
+from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
 
@@ -252,6 +253,27 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
     await asyncio.gather(*futures)
 
 
+async def rematch_ids(
+    conn: AsyncConnection, tenant_id: str, changed: repo.ChangedReferences, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
+    and every automatic attribution inside the window of a deal that may now be a better
+    candidate (``domain.rematch``); oldest first, at most ``limit`` of each kind."""
+    if changed.empty():
+        return []
+    parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit)
+    if not changed.deal_changes:
+        return parked
+    policy = policy_from_settings(await load_tenant_settings(conn, tenant_id))
+    windows = [
+        window
+        for before, after in changed.deal_changes
+        if (window := deal_rematch_window(before, after, policy, now)) is not None
+    ]
+    widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
+    return list(dict.fromkeys([*parked, *widened]))
+
+
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
     """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit."""
     now = datetime.now(UTC)
@@ -271,9 +293,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
         for tenant_id, refs_changed in changed.items():
-            if refs_changed.empty():
-                continue
-            rematch = await repo.activities_to_rematch(conn, tenant_id, refs_changed, now, deps.rematch_limit)
+            rematch = await rematch_ids(conn, tenant_id, refs_changed, now, deps.rematch_limit)
             REMATCHES.inc(len(rematch))
             for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)

@@ -28,6 +28,8 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
+from services.attribution.domain.reference import Deal
+from services.attribution.domain.rematch import RematchWindow
 
 
 @dataclass
@@ -47,6 +49,9 @@ class ChangedReferences:
     gone_account_ids: set[str] = field(default_factory=set)
     #: Rep -> earliest day whose team may have changed (membership added, moved or removed).
     rep_team_since: dict[str, date] = field(default_factory=dict)
+    #: Deals written, as (what we held before or ``None``, what we hold now): a new or reopened
+    #: deal, a new role, another account or other dates may be a better candidate.
+    deal_changes: list[tuple[Deal | None, Deal]] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (
@@ -57,6 +62,7 @@ class ChangedReferences:
             or self.gone_deal_ids
             or self.gone_account_ids
             or self.rep_team_since
+            or self.deal_changes
         )
 
     def team_changed(self, rep_id: str, since: date) -> None:
@@ -238,8 +244,45 @@ async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: C
     return True
 
 
+def _held_deal(row: Any) -> Deal:
+    return Deal(
+        id=row.deal_id,
+        account_id=row.account_id,
+        owner_rep_id=row.owner_rep_id,
+        stage=row.stage,
+        is_closed=row.is_closed,
+        is_won=row.is_won,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+        contacts=tuple((c["contact_id"], c.get("role", "")) for c in row.contacts or []),
+    )
+
+
+def _sent_deal(e: DealV1) -> Deal:
+    return Deal(
+        id=e.id,
+        account_id=e.account_id,
+        owner_rep_id=e.owner_rep_id,
+        stage=e.stage,
+        is_closed=e.is_closed,
+        is_won=e.is_won,
+        created_at=e.created_at,
+        closed_at=e.closed_at,
+        contacts=tuple((c.contact_id, c.role) for c in e.contacts),
+    )
+
+
 async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: ChangedReferences) -> bool:
     contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
+    held = (
+        await conn.execute(
+            text(
+                "SELECT deal_id, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
+                "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = :id"
+            ),
+            {"t": t, "id": e.id},
+        )
+    ).first()
     written = await _upsert(
         conn,
         """
@@ -288,6 +331,9 @@ async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: Changed
     changed.contact_ids.update(c["contact_id"] for c in contacts)
     if e.deleted or e.merged_into:
         changed.gone_deal_ids.add(e.id)
+    else:
+        gone_before = held is None or held.deleted or held.merged_into is not None
+        changed.deal_changes.append((None if gone_before else _held_deal(held), _sent_deal(e)))
     return True
 
 
@@ -445,6 +491,55 @@ async def activities_to_rematch(
             "since": [changed.rep_team_since[r] for r in reps],
             "limit": limit,
         },
+    )
+    return [row.activity_id for row in result]
+
+
+async def activities_in_windows(
+    conn: AsyncConnection, tenant_id: str, windows: Sequence[RematchWindow], limit: int
+) -> list[uuid.UUID]:
+    """Activities of the windows' accounts (their attribution's account, or ``crm.account_id``)
+    or contacts (a participant holding one of their identities, or ``crm.contact_ids``) inside
+    each window, attributed or not, overrides excepted; oldest first, at most ``limit``."""
+    keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
+    for window in windows:
+        for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
+            for key in sorted(ids):
+                keys["kind"].append(kind)
+                keys["key"].append(key)
+                keys["since"].append(window.since)
+                keys["until"].append(window.until)
+    if not keys["key"] or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            """
+            WITH w AS (
+                SELECT * FROM unnest(CAST(:kind AS text[]), CAST(:key AS text[]), CAST(:since AS timestamptz[]),
+                                     CAST(:until AS timestamptz[])) AS w(kind, key, since, until)
+            ), identities AS (
+                SELECT ci.identity, w.since, w.until FROM w
+                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = w.key
+                WHERE w.kind = 'contact'
+            )
+            SELECT ac.activity_id, ac.occurred_at FROM activities ac
+            JOIN attributions at USING (tenant_id, activity_id)
+            WHERE ac.tenant_id = :t AND ac.occurred_at >= :earliest AND NOT at.is_override AND EXISTS (
+                SELECT 1 FROM w WHERE ac.occurred_at >= w.since AND (w.until IS NULL OR ac.occurred_at <= w.until)
+                  AND ((w.kind = 'account' AND (at.account_id = w.key
+                                                OR ac.payload -> 'crm' ->> 'account_id' = w.key))
+                       OR (w.kind = 'contact' AND ac.payload -> 'crm' -> 'contact_ids' ? w.key)))
+            UNION
+            SELECT ac.activity_id, ac.occurred_at FROM activities ac
+            JOIN attributions at USING (tenant_id, activity_id)
+            JOIN identities i ON ac.occurred_at >= i.since AND (i.until IS NULL OR ac.occurred_at <= i.until)
+            WHERE ac.tenant_id = :t AND NOT at.is_override AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
+            ORDER BY occurred_at, activity_id LIMIT :limit
+            """
+        ),
+        {"t": tenant_id, **keys, "earliest": min(keys["since"]), "limit": limit},
     )
     return [row.activity_id for row in result]
 

@@ -127,3 +127,91 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
             "a short code, not a person's line (E.164 such as +14155550100, or a national number)",
         )
     ]
+
+
+async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 30, **params: Any) -> Any:
+    deadline = time.monotonic() + deadline_s
+    rows: Any = None
+    while time.monotonic() < deadline:
+        async with engine.connect() as conn:
+            rows = [tuple(r) for r in await conn.execute(text(sql), {"t": TENANT, **params})]
+        if done(rows):
+            return rows
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {deadline_s}s; last rows: {rows}")
+
+
+async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contacts_role(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {"entity_type": "contact", "id": "con-2", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {
+        **DEAL,
+        "id": "deal-b",
+        "created_at": "2026-10-20T00:00:00Z",
+        "contacts": [{"contact_id": "con-2", "role": "champion"}],
+    }
+    mail = {
+        "source": "mail",
+        "external_id": "m-1",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "ana@seller.example", "role": "from"},
+            {"email": "bo@buyer.example", "role": "to"},
+        ],
+    }
+    mail_id = activity_id_for(TENANT, "mail", "m-1")
+    services = ("ingest", "attribution", "metrics")
+    async with in_process_stack(kafka_settings, database_settings, services) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, deal_a), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, version FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-a", 1)],
+            a=mail_id,
+        )
+        later = await stack.ingest.post(
+            "/v1/crm/sync", json={**_crm(deal_b), "entities": [{**deal_b, "updated_at": T0}]}, headers=auth
+        )
+        assert later.status_code == 202, later.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, version FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-b", 2)],
+            a=mail_id,
+        )
+    async with db_engine.connect() as conn:
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, status, deal_id FROM attribution_history "
+                    "WHERE tenant_id = :t AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": mail_id},
+            )
+        ]
+        rollups = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT entity_id, activities FROM metric_rollups WHERE tenant_id = :t AND level = 'deal' "
+                    "AND granularity = 'day' ORDER BY entity_id"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
+    assert rollups == [("deal-a", 0), ("deal-b", 1)]
