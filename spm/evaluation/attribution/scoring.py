@@ -8,25 +8,37 @@ through ``ReferenceIndex.remember`` as in a consumer batch.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.domain.decision import AttributionDecision
+from libs.common.contracts.crm import ContactV1, RepV1
+from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import attribute_activity, team_at
 from services.attribution.domain.personal_domains import email_domain
-from services.attribution.domain.reference import AmbiguityPolicy, Deal, TenantAttributionPolicy
+from services.attribution.domain.reference import (
+    AmbiguityPolicy,
+    Contact,
+    CurrentAttribution,
+    Deal,
+    Rep,
+    TenantAttributionPolicy,
+)
 from services.attribution.domain.reference_index import (
     ReferenceIndex,
     ThreadMember,
     resolve_references,
     snapshot_for,
 )
+from services.attribution.domain.rematch import deal_rematch_window
+from services.ingest.domain.crm_sync import read_entity_phones
 from spm.evaluation.attribution.world import (
     ACTIVITIES_FROM,
+    CRM_STATE_AT,
     INTERNAL_DOMAIN,
     CrmWorld,
     Dataset,
@@ -35,21 +47,48 @@ from spm.evaluation.attribution.world import (
     generate_dataset,
 )
 
+#: The tenant's default phone region: CRM phones typed without ``+`` are read in it.
+PHONE_REGION = "US"
+
+
+def ingested_rep(rep: Rep) -> Rep:
+    """A rep as ingest publishes it: phones read by the one phone rule (``read_entity_phones``)."""
+    sent = RepV1(id=rep.id, updated_at=CRM_STATE_AT, name=rep.name, emails=rep.emails, phones=rep.phones)
+    (read,), _ = read_entity_phones((sent,), PHONE_REGION)
+    assert isinstance(read, RepV1)
+    return replace(rep, emails=tuple(read.emails), phones=tuple(read.phones))
+
+
+def ingested_contact(contact: Contact) -> Contact:
+    """A contact as ingest publishes it: phones typed in national formats become E.164."""
+    sent = ContactV1(
+        id=contact.id,
+        updated_at=CRM_STATE_AT,
+        emails=contact.emails,
+        phones=contact.phones,
+        account_id=contact.account_id,
+    )
+    (read,), _ = read_entity_phones((sent,), PHONE_REGION)
+    assert isinstance(read, ContactV1)
+    return replace(contact, emails=tuple(read.emails), phones=tuple(read.phones))
+
 
 def world_index(world: CrmWorld, known_at: datetime | None = None) -> ReferenceIndex:
-    """The world as a reference index; with ``known_at``, contacts created later are absent."""
+    """The world as a reference index (through ingest's phone rule); with ``known_at``, the
+    contacts and deals that reach the CRM later are absent."""
     index = ReferenceIndex(internal_domains=frozenset({INTERNAL_DOMAIN}))
     for rep in world.reps:
-        index.put_rep(rep)
+        index.put_rep(ingested_rep(rep))
     for membership in world.memberships:
         index.add_membership(membership)
     for account in world.accounts:
         index.put_account(account)
     for contact in world.contacts:
         if known_at is None or world.contact_created_at[contact.id] <= known_at:
-            index.put_contact(contact)
+            index.put_contact(ingested_contact(contact))
     for deal in world.deals:
-        index.put_deal(deal)
+        if known_at is None or world.deal_known_at[deal.id] <= known_at:
+            index.put_deal(deal)
     return index
 
 
@@ -75,6 +114,148 @@ def decide(
             ),
         )
     return decision
+
+
+def _current(decision: AttributionDecision, version: int) -> CurrentAttribution:
+    return CurrentAttribution(
+        version=version,
+        status=decision.status,
+        rep_id=decision.rep_id,
+        team_id=decision.team_id,
+        account_id=decision.account_id,
+        deal_id=decision.deal_id,
+        secondary_deal_ids=decision.secondary_deal_ids,
+        confidence=decision.confidence,
+        overridden=decision.overridden,
+    )
+
+
+@dataclass
+class Replay:
+    """The consumer over time: activities arrive, late CRM records arrive, re-matches follow.
+
+    Decisions go through the production path (``decide``, ``next_version``); which activities a
+    CRM change re-decides follows the repository's two selections, held here as in-memory
+    indexes: parked activities the changed contact or account points at
+    (``activities_to_rematch``), and every automatic attribution inside a changed deal's
+    window (``domain.rematch.deal_rematch_window`` + ``activities_in_windows``).
+    """
+
+    index: ReferenceIndex
+    policy: TenantAttributionPolicy
+    activities: dict[uuid.UUID, ActivityIngestedV1] = field(default_factory=dict)
+    current: dict[uuid.UUID, CurrentAttribution] = field(default_factory=dict)
+    first: dict[uuid.UUID, AttributionDecision] = field(default_factory=dict)
+    parked_until: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    by_identity: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
+    by_account: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
+    rematched: int = 0
+
+    def _keep(self, activity: ActivityIngestedV1, decision: AttributionDecision, now: datetime) -> None:
+        held = self.current.get(activity.activity_id)
+        version = next_version(held, decision)
+        if version is None:
+            return
+        self.current[activity.activity_id] = _current(decision, version)
+        if should_park(decision, self.policy):
+            self.parked_until[activity.activity_id] = now + timedelta(days=self.policy.park_days)
+        else:
+            self.parked_until.pop(activity.activity_id, None)
+        if decision.account_id:
+            self.by_account[decision.account_id].add(activity.activity_id)
+
+    def activity_arrives(self, activity: ActivityIngestedV1, now: datetime) -> None:
+        self.activities[activity.activity_id] = activity
+        for p in activity.participants:
+            for identity in (p.email.lower() if p.email else None, p.phone):
+                if identity:
+                    self.by_identity[identity].add(activity.activity_id)
+        if activity.crm.account_id:
+            self.by_account[activity.crm.account_id].add(activity.activity_id)
+        decision = decide(activity, self.index, self.policy)
+        self.first[activity.activity_id] = decision
+        self._keep(activity, decision, now)
+
+    def _identities(self, contact_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for contact_id in contact_ids:
+            contact = self.index.contacts.get(contact_id)
+            if contact is not None:
+                found |= {e.lower() for e in contact.emails} | set(contact.phones)
+        return found
+
+    def _pointing_at(self, accounts: Iterable[str], identities: Iterable[str]) -> set[uuid.UUID]:
+        """Activities of these accounts (their attribution's, or ``crm.account_id``) or with a
+        participant holding one of these identities."""
+        ids: set[uuid.UUID] = set()
+        for account_id in accounts:
+            ids |= {i for i in self.by_account.get(account_id, ()) if self._of_account(i, account_id)}
+        for identity in identities:
+            ids |= self.by_identity.get(identity, set())
+        return ids
+
+    def _of_account(self, activity_id: uuid.UUID, account_id: str) -> bool:
+        held = self.current.get(activity_id)
+        if held is not None and held.account_id == account_id:
+            return True
+        return self.activities[activity_id].crm.account_id == account_id
+
+    def _parked(self, ids: Iterable[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+        return {i for i in ids if self.parked_until.get(i, now) > now}
+
+    def contact_arrives(self, contact: Contact, now: datetime) -> None:
+        self.index.put_contact(contact)
+        accounts = [contact.account_id] if contact.account_id else []
+        self._decide_again(
+            self._parked(self._pointing_at(accounts, self._identities([contact.id])), now), now
+        )
+
+    def deal_arrives(self, deal: Deal, now: datetime) -> None:
+        before = self.index.deals.get(deal.id)
+        self.index.put_deal(deal)
+        accounts = [deal.account_id] if deal.account_id else []
+        wanted = self._parked(self._pointing_at(accounts, self._identities(deal.contact_ids)), now)
+        window = deal_rematch_window(before, deal, self.policy, now)
+        if window is not None:
+            inside = self._pointing_at(window.account_ids, self._identities(window.contact_ids))
+            wanted |= {
+                i
+                for i in inside
+                if window.since <= self.activities[i].occurred_at
+                and (window.until is None or self.activities[i].occurred_at <= window.until)
+                and not self.current[i].overridden
+            }
+        self._decide_again(wanted, now)
+
+    def _decide_again(self, ids: Iterable[uuid.UUID], now: datetime) -> None:
+        ordered = sorted(ids, key=lambda i: (self.activities[i].occurred_at, str(i)))
+        self.rematched += len(ordered)
+        for activity_id in ordered:
+            activity = self.activities[activity_id]
+            self._keep(activity, decide(activity, self.index, self.policy), now)
+
+
+def replay(dataset: Dataset, policy: TenantAttributionPolicy) -> Replay:
+    """Every activity and every late CRM record in the order they reach the consumer."""
+    world = dataset.world
+    run = Replay(world_index(world, known_at=ACTIVITIES_FROM), policy)
+    events: list[tuple[datetime, int, str, Contact | Deal | ActivityIngestedV1]] = []
+    for contact in world.contacts:
+        if world.contact_created_at[contact.id] > ACTIVITIES_FROM:
+            events.append((world.contact_created_at[contact.id], 0, contact.id, ingested_contact(contact)))
+    for deal in world.deals:
+        if world.deal_known_at[deal.id] > ACTIVITIES_FROM:
+            events.append((world.deal_known_at[deal.id], 0, deal.id, deal))
+    for item in dataset.activities:
+        events.append((item.activity.ingested_at, 1, item.activity.external_id, item.activity))
+    for moment, _, _, event in sorted(events, key=lambda e: (e[0], e[1], e[2])):
+        if isinstance(event, Contact):
+            run.contact_arrives(event, moment)
+        elif isinstance(event, Deal):
+            run.deal_arrives(event, moment)
+        else:
+            run.activity_arrives(event, moment)
+    return run
 
 
 # --------------------------------------------------------------------------- the naive rule
@@ -184,13 +365,17 @@ class EvaluationReport:
     naive_live: Scorecard
     #: Per trap: ours, and the naive rule read at the event time (the fairer of the two readings).
     by_trap: Mapping[Trap, tuple[Scorecard, Scorecard]]
-    late_crm_first_pass: Scorecard
+    #: Late traps scored on the decision taken when the activity arrived, before the re-match.
+    first_pass: Mapping[Trap, Scorecard]
+    #: Re-decisions the late CRM records triggered (each may or may not change the result).
+    rematched: int
     statuses: Mapping[AttributionStatus, int]
 
     def render(self) -> str:
         lines = [
             f"Attribution accuracy on {self.n_activities} synthetic activities (seed {self.seed})",
-            "Scored on the final CRM state: the re-match after late CRM data arrived.",
+            "Replayed in arrival order through the consumer's path; scored after late CRM data arrived "
+            "and its re-matches ran.",
             self.ours.line("ours"),
             self.ours_unique_only.line("ours (unique_only)"),
             self.naive.line("naive (current state)"),
@@ -208,60 +393,63 @@ class EvaluationReport:
             )
         lines += [
             "",
-            self.late_crm_first_pass.line("late_crm first pass"),
+            *(card.line(f"{trap.value} first pass") for trap, card in self.first_pass.items()),
+            f"re-decisions after late CRM data: {self.rematched}",
             "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
         ]
         return "\n".join(lines)
 
 
+#: Traps whose CRM records arrive after the activities: their first pass is reported too.
+LATE_TRAPS = (Trap.LATE_CRM, Trap.LATE_DEAL)
+
+
 def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None = None) -> EvaluationReport:
-    """Attribute every activity in time order (threads see their earlier decisions) and score."""
+    """Replay the world through the consumer's path and score the final attributions."""
     policy = policy or TenantAttributionPolicy()
-    index = world_index(dataset.world)
-    strict_index = world_index(dataset.world)
-    # Late contacts are each created after the one activity that introduces them: without them
-    # the index is the CRM as the first pass saw it.
-    first_pass_index = world_index(dataset.world, known_at=ACTIVITIES_FROM)
+    ours_run = replay(dataset, policy)
+    strict_run = replay(dataset, replace(policy, ambiguity_policy=AmbiguityPolicy.UNIQUE_ONLY))
+    final = world_index(dataset.world)
     memberships = dataset.world.memberships
-    strict_policy = replace(policy, ambiguity_policy=AmbiguityPolicy.UNIQUE_ONLY)
-    ours = strict = naive = naive_live = first_pass = Scorecard()
+    ours = strict = naive = naive_live = Scorecard()
+    first_pass = {trap: Scorecard() for trap in LATE_TRAPS}
     by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
     statuses: Counter[AttributionStatus] = Counter()
-    ordered: Sequence[LabelledActivity] = sorted(
-        dataset.activities, key=lambda item: (item.activity.occurred_at, item.activity.external_id)
-    )
-    for item in ordered:
+    for item in dataset.activities:
         activity = item.activity
-        decision = decide(activity, index, policy)
-        statuses[decision.status] += 1
-        strict_decision = decide(activity, strict_index, strict_policy)
-        strict = strict.add(item, strict_decision.deal_id, strict_decision.rep_id, strict_decision.team_id)
-        ours = ours.add(item, decision.deal_id, decision.rep_id, decision.team_id)
-        current_deal = naive_deal(index, activity, as_of_activity_time=False)
-        current_rep = naive_rep(index, activity, current_deal)
+        decided = ours_run.current[activity.activity_id]
+        statuses[decided.status] += 1
+        ours = ours.add(item, decided.deal_id, decided.rep_id, decided.team_id)
+        held = strict_run.current[activity.activity_id]
+        strict = strict.add(item, held.deal_id, held.rep_id, held.team_id)
+        current_deal = naive_deal(final, activity, as_of_activity_time=False)
+        current_rep = naive_rep(final, activity, current_deal)
         current_team = team_at(current_rep, activity.occurred_at.date(), memberships)
         naive = naive.add(item, current_deal.id if current_deal else None, current_rep, current_team)
-        live_deal = naive_deal(index, activity, as_of_activity_time=True)
-        live_rep = naive_rep(index, activity, live_deal)
+        live_deal = naive_deal(final, activity, as_of_activity_time=True)
+        live_rep = naive_rep(final, activity, live_deal)
         live_team = team_at(live_rep, activity.occurred_at.date(), memberships)
         naive_live = naive_live.add(item, live_deal.id if live_deal else None, live_rep, live_team)
         trap_ours, trap_naive = by_trap[item.trap]
         by_trap[item.trap] = (
-            trap_ours.add(item, decision.deal_id, decision.rep_id, decision.team_id),
+            trap_ours.add(item, decided.deal_id, decided.rep_id, decided.team_id),
             trap_naive.add(item, live_deal.id if live_deal else None, live_rep, live_team),
         )
-        if item.trap is Trap.LATE_CRM:
-            early = attribute_activity(activity, snapshot_for(activity, first_pass_index), policy)
-            first_pass = first_pass.add(item, early.deal_id, early.rep_id, early.team_id)
+        if item.trap in first_pass:
+            early = ours_run.first[activity.activity_id]
+            first_pass[item.trap] = first_pass[item.trap].add(
+                item, early.deal_id, early.rep_id, early.team_id
+            )
     return EvaluationReport(
-        n_activities=len(ordered),
+        n_activities=len(dataset.activities),
         seed=seed,
         ours=ours,
         ours_unique_only=strict,
         naive=naive,
         naive_live=naive_live,
         by_trap={trap: cards for trap, cards in by_trap.items() if cards[0].activities},
-        late_crm_first_pass=first_pass,
+        first_pass=first_pass,
+        rematched=ours_run.rematched,
         statuses=dict(sorted(statuses.items())),
     )
 

@@ -62,6 +62,7 @@ class Trap(StrEnum):
     UNKNOWN_PROSPECT = "unknown_prospect"
     SHARED_INBOX = "shared_inbox"
     UNKNOWN_ALIAS = "unknown_alias"
+    LATE_DEAL = "late_deal"
 
 
 #: Share of generated scenarios per trap (a thread scenario yields two activities).
@@ -80,6 +81,7 @@ TRAP_WEIGHTS: Mapping[Trap, int] = {
     Trap.UNKNOWN_PROSPECT: 5,
     Trap.SHARED_INBOX: 4,
     Trap.UNKNOWN_ALIAS: 3,
+    Trap.LATE_DEAL: 6,
 }
 
 
@@ -103,6 +105,8 @@ class CrmWorld:
     deals: tuple[Deal, ...]
     #: When each contact appeared in the CRM; only late contacts differ from the beginning of time.
     contact_created_at: Mapping[str, datetime]
+    #: When each deal reached the CRM feed; only late deals differ from the beginning of time.
+    deal_known_at: Mapping[str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class _DraftDeal:
     closed_at: datetime | None
     is_won: bool
     contacts: list[tuple[str, str]]
+    known_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -169,7 +174,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 id=rep_id,
                 name=f"Rep {number}",
                 emails=(f"rep{number}@{INTERNAL_DOMAIN}",),
-                phones=(f"+1415{number:07d}",),
+                phones=(_rep_phone(rep_id),),
             )
         )
         team = f"team-{rng.randrange(n_teams) + 1:02d}"
@@ -191,7 +196,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
         domain = "gmail.com" if number - 1 in sole_traders else f"acct{number}.example"
         draft.accounts.append(Account(account_id, (domain,)))
         draft.domain_of_account[account_id] = domain
-        switchboard = f"+1646{number:07d}" if rng.random() < 0.35 else None
+        switchboard = _number("646", number) if rng.random() < 0.35 else None
         for _ in range(rng.randint(2, 5)):
             contact_number = draft.next_number()
             contact_id = f"con-{contact_number:06d}"
@@ -199,7 +204,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 email = f"person{contact_number}@{rng.choice(PERSONAL_PROVIDERS)}"
             else:
                 email = f"person{contact_number}@{domain}"
-            phones = [f"+1212{contact_number:07d}"]
+            phones = [_number("212", contact_number)]
             if switchboard is not None and len(draft.contacts_of_account[account_id]) < 3:
                 phones.append(switchboard)
             draft.contacts[contact_id] = _DraftContact(contact_id, account_id, email, phones)
@@ -273,8 +278,30 @@ def _rep_email(rep_id: str) -> str:
     return f"rep{int(rep_id[-3:])}@{INTERNAL_DOMAIN}"
 
 
+def _number(area: str, n: int) -> str:
+    """A valid North American number in E.164 (exchange 200 and up), unique per ``n``."""
+    return f"+1{area}{200 + n // 10_000:03d}{n % 10_000:04d}"
+
+
 def _rep_phone(rep_id: str) -> str:
-    return f"+1415{int(rep_id[-3:]):07d}"
+    return _number("415", int(rep_id[-3:]))
+
+
+#: How people type a North American number into a CRM: the dialer sends E.164, the CRM holds these.
+_TYPED_FORMATS: tuple[Callable[[str, str, str], str], ...] = (
+    lambda a, x, n: f"({a}) {x}-{n}",
+    lambda a, x, n: f"{a}.{x}.{n}",
+    lambda a, x, n: f"1-{a}-{x}-{n}",
+    lambda a, x, n: f"{a} {x} {n}",
+    lambda a, x, n: f"+1 {a} {x} {n}",
+    lambda a, x, n: f"+1{a}{x}{n}",
+)
+
+
+def as_typed(e164: str, rng: random.Random) -> str:
+    """``+12122000001`` as someone might have typed it: ``(212) 200-0001``, ``212.200.0001``..."""
+    area, exchange, line = e164[2:5], e164[5:8], e164[8:]
+    return rng.choice(_TYPED_FORMATS)(area, exchange, line)
 
 
 def _email(
@@ -431,7 +458,7 @@ def _late_crm(draft: _Draft) -> list[_Scenario]:
         id=f"con-{number:06d}",
         account_id=deal.account_id,
         email=f"person{number}@{draft.domain_of_account[deal.account_id]}",
-        phones=[f"+1212{number:07d}"],
+        phones=[_number("212", number)],
         created_at=moment + _day(draft.rng.uniform(1, 20)),
     )
     draft.contacts[newcomer.id] = newcomer
@@ -541,6 +568,51 @@ def _unknown_alias(draft: _Draft) -> list[_Scenario]:
     return [replace(scenario, participants=(alias, *scenario.participants[1:]))]
 
 
+def _late_deal(draft: _Draft) -> list[_Scenario]:
+    """A contact of an account with another open deal writes about a new deal, which reaches
+    the CRM days later (created around the email, a few days before or after it)."""
+    found = _pick_deal(
+        draft, lambda deal, _: draft.domain_of_account[deal.account_id] not in PERSONAL_PROVIDERS
+    )
+    if found is None:
+        return []
+    other, moment = found
+    account_id = other.account_id
+    busy = {c for d in _open_deals(draft, account_id, moment) for c, _ in draft.deals[d].contacts}
+    free = [
+        c
+        for c in draft.contacts_of_account[account_id]
+        if c not in busy and draft.contacts[c].created_at <= moment
+    ]
+    rng = draft.rng
+    if free:
+        contact_id = rng.choice(free)
+    else:
+        number = draft.next_number()
+        contact_id = f"con-{number:06d}"
+        draft.contacts[contact_id] = _DraftContact(
+            contact_id, account_id, f"person{number}@{draft.domain_of_account[account_id]}",
+            [_number("212", number)],
+        )  # fmt: skip
+        draft.contacts_of_account[account_id].append(contact_id)
+    owner = other.owner_rep_id if rng.random() < 0.5 else rng.choice([rep.id for rep in draft.reps])
+    created = moment + _day(rng.uniform(-10, 5))
+    deal_id = f"deal-{draft.next_number():06d}"
+    draft.deals[deal_id] = _DraftDeal(
+        id=deal_id,
+        account_id=account_id,
+        owner_rep_id=owner,
+        created_at=created,
+        closed_at=None,
+        is_won=False,
+        contacts=[(contact_id, rng.choice(DEAL_ROLES))],
+        known_at=moment + _day(rng.uniform(1, 20)),
+    )
+    draft.deals_of_account[account_id].append(deal_id)
+    rep_id = _doer(draft, owner, 0.8)
+    return [_email(rep_id, draft.contacts[contact_id].email, rng.random() < 0.5, moment, deal_id)]
+
+
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
 SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SINGLE_OPEN_DEAL: _single_open_deal,
@@ -557,6 +629,7 @@ SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.UNKNOWN_PROSPECT: _unknown_prospect,
     Trap.SHARED_INBOX: _shared_inbox,
     Trap.UNKNOWN_ALIAS: _unknown_alias,
+    Trap.LATE_DEAL: _late_deal,
 }
 
 
@@ -615,11 +688,13 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         for number, (scenario, trap) in enumerate(labelled, start=1)
     )
     world = CrmWorld(
-        reps=tuple(draft.reps),
+        reps=tuple(replace(r, phones=tuple(as_typed(p, draft.rng) for p in r.phones)) for r in draft.reps),
         memberships=memberships,
         accounts=tuple(draft.accounts),
+        # The CRM holds phones as people typed them; ingest reads them (``scoring.world_index``).
         contacts=tuple(
-            Contact(c.id, (c.email,), tuple(c.phones), c.account_id) for c in draft.contacts.values()
+            Contact(c.id, (c.email,), tuple(as_typed(p, draft.rng) for p in c.phones), c.account_id)
+            for c in draft.contacts.values()
         ),
         deals=tuple(
             Deal(
@@ -636,5 +711,6 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
             for d in draft.deals.values()
         ),
         contact_created_at={c.id: c.created_at for c in draft.contacts.values()},
+        deal_known_at={d.id: d.known_at for d in draft.deals.values()},
     )
     return Dataset(world=world, activities=activities)
