@@ -257,13 +257,16 @@ async def rematch_ids(
     conn: AsyncConnection, tenant_id: str, changed: repo.ChangedReferences, now: datetime, limit: int
 ) -> list[uuid.UUID]:
     """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
-    and every automatic attribution inside the window of a deal that may now be a better
-    candidate (``domain.rematch``); oldest first, at most ``limit`` of each kind."""
+    those credited to a rep whose person changed, and every automatic attribution inside the
+    window of a deal that may now be a better candidate (``domain.rematch``); at most ``limit``
+    of each kind."""
     if changed.empty():
         return []
     parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit)
+    # A rep who became (or stopped being) another's alias: its history is re-credited.
+    parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)
     if not changed.deal_changes:
-        return parked
+        return list(dict.fromkeys(parked))
     policy = policy_from_settings(await load_tenant_settings(conn, tenant_id))
     windows = [
         window

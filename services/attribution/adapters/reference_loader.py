@@ -206,6 +206,7 @@ class _Loader:
     tenant_id: str
     index: ReferenceIndex = field(default_factory=ReferenceIndex)
     memberships_loaded: set[str] = field(default_factory=set)
+    aliases_checked: set[str] = field(default_factory=set)
     #: Contact merged into one we found -> that survivor (deal roles follow it).
     absorbed: dict[str, str] = field(default_factory=dict)
 
@@ -232,18 +233,38 @@ class _Loader:
         self.index.internal_domains = frozenset(r.d for r in found if r.d)
 
     async def reps_by_identity(self, identities: Iterable[str]) -> None:
+        """Reps holding a participant's email or phone; an alias files its identities under the
+        canonical rep of its person (``ref_reps.alias_of``)."""
         found = await self.rows(
             "SELECT r.* FROM ref_rep_identities ri JOIN ref_reps r USING (tenant_id, rep_id) "
             "WHERE ri.tenant_id = :t AND ri.identity = ANY(:i) AND NOT r.deleted AND r.merged_into IS NULL",
             i=sorted(identities),
         )
         for row in found:
+            if row.alias_of is not None:
+                self.index.rep_aliases[row.rep_id] = row.alias_of
+        for row in found:
             self.index.put_rep(_rep(row))
-        await self.memberships({row.rep_id for row in found})
+        await self.reps({row.rep_id for row in found})
+
+    async def follow_aliases(self, rep_ids: set[str]) -> set[str]:
+        """The canonical ids of ``rep_ids`` (aliases recorded in the index on the way)."""
+        unknown = sorted(rep_ids - set(self.index.rep_aliases) - set(self.index.reps) - self.aliases_checked)
+        self.aliases_checked.update(unknown)
+        if unknown:
+            for row in await self.rows(
+                "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) "
+                "AND alias_of IS NOT NULL",
+                r=unknown,
+            ):
+                self.index.rep_aliases[row.rep_id] = row.alias_of
+        return {self.index.canonical(r) for r in rep_ids}
 
     async def reps(self, rep_ids: set[str]) -> None:
-        """Reps by id (explicit owners, deal owners, overriding reps) and their memberships."""
-        missing = sorted(rep_ids - set(self.index.reps))
+        """Reps by id (explicit owners, deal owners, overriding reps, the people of aliases) and
+        their memberships, under their canonical ids."""
+        canonical = await self.follow_aliases(rep_ids)
+        missing = sorted(canonical - set(self.index.reps))
         if missing:
             for row in await self.rows(
                 "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
@@ -253,17 +274,18 @@ class _Loader:
                 self.index.put_rep(_rep(row))
         # Memberships are loaded for every id asked for, even one whose rep row has not arrived
         # yet: the team of an activity does not depend on the rep's name or addresses.
-        await self.memberships(rep_ids)
+        await self.memberships(canonical)
 
     async def memberships(self, rep_ids: set[str]) -> None:
-        wanted = sorted(rep_ids - self.memberships_loaded)
+        wanted = rep_ids - self.memberships_loaded
         if not wanted:
             return
         self.memberships_loaded.update(wanted)
+        aliases = {alias for alias, person in self.index.rep_aliases.items() if person in wanted}
         for row in await self.rows(
             "SELECT * FROM ref_team_memberships WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
             "ORDER BY valid_from, membership_id",
-            r=wanted,
+            r=sorted(wanted | aliases),
         ):
             self.index.add_membership(_membership(row))
 
@@ -339,7 +361,7 @@ class _Loader:
         contact_ids = sorted(set(self.index.contacts) | set(self.absorbed))
         if not (self.index.accounts or pinned or contact_ids):
             return
-        for row in await self.rows(
+        found = await self.rows(
             """
             SELECT * FROM ref_deals WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL AND (
                 deal_id = ANY(:d)
@@ -352,7 +374,10 @@ class _Loader:
             d=sorted(pinned),
             c=contact_ids,
             earliest=earliest,
-        ):
+        )
+        # Owners are filed under their person before the deals are indexed.
+        await self.follow_aliases({row.owner_rep_id for row in found if row.owner_rep_id})
+        for row in found:
             self.index.put_deal(_deal(row, self.absorbed))
 
 

@@ -30,6 +30,7 @@ from libs.common.contracts.crm import (
 )
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import RematchWindow
+from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
 @dataclass
@@ -52,6 +53,9 @@ class ChangedReferences:
     #: Deals written, as (what we held before or ``None``, what we hold now): a new or reopened
     #: deal, a new role, another account or other dates may be a better candidate.
     deal_changes: list[tuple[Deal | None, Deal]] = field(default_factory=list)
+    #: Rep ids whose person changed (became or stopped being an alias, or a new canonical):
+    #: their history is re-credited.
+    people_changed: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (
@@ -63,6 +67,7 @@ class ChangedReferences:
             or self.gone_account_ids
             or self.rep_team_since
             or self.deal_changes
+            or self.people_changed
         )
 
     def team_changed(self, rep_id: str, since: date) -> None:
@@ -97,16 +102,19 @@ async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bo
     return (await conn.execute(text(sql), params)).first() is not None
 
 
-async def _apply_rep(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences) -> bool:
+async def _apply_rep(
+    conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences, source: str = ""
+) -> bool:
     written = await _upsert(
         conn,
         """
-        INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, active, manager_id, updated_at,
-                              deleted, merged_into)
-        VALUES (:t, :id, :name, :emails, :phones, :active, :manager, :u, :d, :m)
+        INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
+                              updated_at, deleted, merged_into, source)
+        VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :u, :d, :m, :src)
         ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-            phones = EXCLUDED.phones, active = EXCLUDED.active, manager_id = EXCLUDED.manager_id,
-            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
+            manager_id = EXCLUDED.manager_id, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
+            merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
         WHERE ref_reps.updated_at < EXCLUDED.updated_at
         RETURNING rep_id
         """,
@@ -115,16 +123,62 @@ async def _apply_rep(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedRe
             "name": e.name,
             "emails": list(e.emails),
             "phones": list(e.phones),
+            "raw": list(e.raw_phones),
             "active": e.active,
             "manager": e.manager_id,
             "m": e.merged_into,
+            "src": source,
         },
     )
     if written:
-        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
+        identities = [] if (e.deleted or e.merged_into) else [*(m.lower() for m in e.emails), *e.phones]
         await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
         changed.identities.update([*e.emails, *e.phones])
+        await resolve_people(conn, t, e.id, changed)
     return written
+
+
+async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:
+    """Re-resolve the person ``rep_id`` belongs to: every live rep linked to it by a shared
+    verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
+    ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited."""
+    settings = (
+        await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": t})
+    ).first()
+    mapping: dict[str, str] = dict(((settings.settings or {}) if settings else {}).get("rep_aliases") or {})
+    records: dict[str, Any] = {}
+    emails: set[str] = set()
+    frontier = {rep_id} | _mapped(mapping, {rep_id})
+    for _ in range(_MAX_PERSON_HOPS):
+        rows = await conn.execute(
+            text(
+                "SELECT rep_id, source, emails, alias_of FROM ref_reps WHERE tenant_id = :t AND NOT deleted "
+                "AND merged_into IS NULL AND (rep_id = ANY(:ids) "
+                "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails)))"
+            ),
+            {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
+        )
+        fresh = [row for row in rows if row.rep_id not in records]
+        if not fresh:
+            break
+        records.update((row.rep_id, row) for row in fresh)
+        emails |= {m.lower() for row in fresh for m in row.emails}
+        found = {row.rep_id for row in fresh}
+        frontier = found | _mapped(mapping, found)
+    aliases = resolve_rep_aliases(
+        [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()], mapping
+    )
+    moved = {r.rep_id for r in records.values() if aliases.get(r.rep_id) != r.alias_of}
+    if not moved:
+        return
+    await conn.execute(
+        text(
+            "UPDATE ref_reps SET alias_of = m.alias_of FROM unnest(CAST(:ids AS text[]), CAST(:to AS text[])) "
+            "AS m(rep_id, alias_of) WHERE ref_reps.tenant_id = :t AND ref_reps.rep_id = m.rep_id"
+        ),
+        {"t": t, "ids": sorted(moved), "to": [aliases.get(r) for r in sorted(moved)]},
+    )
+    changed.people_changed.update(moved | {aliases[r] for r in moved if r in aliases})
 
 
 async def _apply_team(conn: AsyncConnection, t: str, e: TeamV1, changed: ChangedReferences) -> bool:
@@ -215,11 +269,12 @@ async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: C
     written = await _upsert(
         conn,
         """
-        INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at,
-                                  deleted, merged_into)
-        VALUES (:t, :id, :name, :emails, :phones, :acc, :u, :d, :m)
+        INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, raw_phones, account_id,
+                                  updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :emails, :phones, :raw, :acc, :u, :d, :m)
         ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-            phones = EXCLUDED.phones, account_id = EXCLUDED.account_id, updated_at = EXCLUDED.updated_at,
+            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, account_id = EXCLUDED.account_id,
+            updated_at = EXCLUDED.updated_at,
             deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
         WHERE ref_contacts.updated_at < EXCLUDED.updated_at
         RETURNING contact_id
@@ -229,6 +284,7 @@ async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: C
             "name": e.name,
             "emails": list(e.emails),
             "phones": list(e.phones),
+            "raw": list(e.raw_phones),
             "acc": e.account_id,
             "m": e.merged_into,
         },
@@ -341,9 +397,17 @@ def _common(t: str, e: CrmEntity) -> dict[str, Any]:
     return {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
 
 
+def _mapped(mapping: dict[str, str], ids: set[str]) -> set[str]:
+    """Ids the tenant's explicit mapping links to ``ids``, either way."""
+    return {mapping[i] for i in ids if i in mapping} | {a for a, target in mapping.items() if target in ids}
+
+
+#: How far a person is followed through shared emails and mappings (a CRM loop is not a person).
+_MAX_PERSON_HOPS = 4
+
 #: One last-writer-wins upsert per entity type; each records what it changed for re-matching.
+#: Reps are applied apart (``apply_crm_entity``): their feed ranks their id within a person.
 _UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[bool]]] = {
-    RepV1: _apply_rep,
     TeamV1: _apply_team,
     TeamMembershipV1: _apply_membership,
     AccountV1: _apply_account,
@@ -356,6 +420,9 @@ async def apply_crm_entity(
     conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
 ) -> bool:
     """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
+    if isinstance(event.entity, RepV1):
+        # Which feed a rep came from ranks its id among the ids of the same person.
+        return await _apply_rep(conn, event.tenant_id, event.entity, changed, event.source)
     upsert = _UPSERTS.get(type(event.entity))
     if upsert is None:
         raise TypeError(f"unknown entity {type(event.entity).__name__}")
@@ -540,6 +607,23 @@ async def activities_in_windows(
             """
         ),
         {"t": tenant_id, **keys, "earliest": min(keys["since"]), "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
+async def activities_of_reps(
+    conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions credited to these reps, oldest first: their person changed."""
+    wanted = sorted(set(rep_ids))
+    if not wanted or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            "SELECT activity_id FROM attributions WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT is_override "
+            "ORDER BY occurred_at, activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "r": wanted, "limit": limit},
     )
     return [row.activity_id for row in result]
 

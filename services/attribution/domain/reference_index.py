@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -71,7 +71,12 @@ class ReferenceIndex:
     """
 
     internal_domains: frozenset[str] = frozenset()
+    #: Alias id -> canonical id (``domain.reps.resolve_rep_aliases``): set before reps, deals
+    #: and memberships are put, which are then filed under the canonical rep.
+    rep_aliases: dict[str, str] = field(default_factory=dict)
     reps: dict[str, Rep] = field(default_factory=dict)
+    #: Canonical id -> the reps of its aliases (their emails and phones are the person's too).
+    alias_reps: dict[str, dict[str, Rep]] = field(default_factory=lambda: defaultdict(dict))
     rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
@@ -91,15 +96,32 @@ class ReferenceIndex:
 
     # ------------------------------------------------------------------ filling
 
+    def canonical(self, rep_id: str) -> str:
+        """The rep an id credits: itself, or the canonical rep of the person it is an alias of."""
+        return self.rep_aliases.get(rep_id, rep_id)
+
     def put_rep(self, rep: Rep) -> None:
-        old = self.reps.get(rep.id)
+        person = self.canonical(rep.id)
+        held = self.alias_reps[person] if person != rep.id else self.reps
+        old = held.get(rep.id)
         if old is not None:
-            _index_drop(self.rep_ids_by_identity, _identities(old.emails, old.phones), old.id)
-        self.reps[rep.id] = rep
-        _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), rep.id)
+            _index_drop(self.rep_ids_by_identity, _identities(old.emails, old.phones), person)
+        held[rep.id] = rep
+        _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
+
+    def person(self, rep_id: str) -> Rep | None:
+        """The canonical rep with the emails and phones of all its aliases."""
+        rep = self.reps.get(rep_id)
+        aliases = self.alias_reps.get(rep_id)
+        if rep is None or not aliases:
+            return rep
+        emails = dict.fromkeys((*rep.emails, *(e for a in aliases.values() for e in a.emails)))
+        phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
+        return replace(rep, emails=tuple(emails), phones=tuple(phones))
 
     def add_membership(self, membership: TeamMembership) -> None:
-        self.memberships[membership.rep_id].append(membership)
+        person = self.canonical(membership.rep_id)
+        self.memberships[person].append(replace(membership, rep_id=person))
 
     def put_contact(self, contact: Contact) -> None:
         old = self.contacts.get(contact.id)
@@ -116,6 +138,8 @@ class ReferenceIndex:
         _index_add(self.account_ids_by_domain, _domains(account), account.id)
 
     def put_deal(self, deal: Deal) -> None:
+        if deal.owner_rep_id is not None and deal.owner_rep_id in self.rep_aliases:
+            deal = replace(deal, owner_rep_id=self.canonical(deal.owner_rep_id))
         old = self.deals.get(deal.id)
         if old is not None:
             _index_drop(self.deal_ids_by_account, {old.account_id} if old.account_id else set(), old.id)
@@ -152,7 +176,8 @@ def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> A
     crm = activity.crm
     deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
     account_id = index.survivor("account", crm.account_id) if crm.account_id else None
-    owner = index.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
+    survivor = index.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
+    owner = index.canonical(survivor) if survivor else None
     contacts = tuple(
         dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None)
     )
@@ -231,7 +256,7 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
     ordered_reps = sorted(rep_ids)
     return AttributionSnapshot(
         internal_domains=index.internal_domains,
-        reps=tuple(index.reps[r] for r in ordered_reps if r in index.reps),
+        reps=tuple(person for r in ordered_reps if (person := index.person(r)) is not None),
         memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
         accounts=tuple(index.accounts[a] for a in sorted(account_ids) if a in index.accounts),
         contacts=tuple(index.contacts[c] for c in sorted(contact_ids) if c in index.contacts),

@@ -215,3 +215,107 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
         ]
     assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
     assert rollups == [("deal-a", 0), ("deal-b", 1)]
+
+
+async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_credited(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {"entity_type": "contact", "id": "con-3", "account_id": "acc-1", "emails": ["cy@buyer.example"]}
+    hubspot_owner = {"entity_type": "rep", "id": "7701", "emails": ["alice@seller.example"]}
+    deal = {**DEAL, "owner_rep_id": "7701", "contacts": [{"contact_id": "con-3", "role": "champion"}]}
+    canonical = {"entity_type": "rep", "id": "rep-a", "emails": ["alice@seller.example"]}
+    team = {"entity_type": "team", "id": "team-a"}
+    membership = {
+        "entity_type": "team_membership",
+        "id": "m-a",
+        "rep_id": "rep-a",
+        "team_id": "team-a",
+        "valid_from": "2026-01-01",
+    }
+    salesforce_user = {
+        "entity_type": "rep",
+        "id": "0055j000004Vb8nAAC",
+        "emails": ["Alice@Seller.example"],
+        "phones": ["(415) 555-0123"],
+    }
+    mail = {
+        "source": "mail",
+        "external_id": "m-alice",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "alice@seller.example", "role": "from"},
+            {"email": "cy@buyer.example", "role": "to"},
+        ],
+    }
+    call = {**_call("c-alice", "+14155550100"), "participants": [
+        {"phone": "+14155550123", "role": "caller"},
+        {"email": "cy@buyer.example", "role": "callee"},
+    ]}  # fmt: skip
+    inbox = {
+        **mail,
+        "external_id": "m-inbox",
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "cy@buyer.example", "role": "from"},
+            {"email": "sales@seller.example", "role": "to"},
+        ],
+        "crm": {"owner_rep_id": "0055j000004Vb8nAAC"},
+    }
+    ids = {name: activity_id_for(TENANT, source, name) for name, source in (
+        ("m-alice", "mail"), ("c-alice", "dialer"), ("m-inbox", "mail"))}  # fmt: skip
+    current = "SELECT rep_id, team_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        first = {
+            "source": "hubspot",
+            "entities": [{"updated_at": T0, **e} for e in (hubspot_owner, ACCOUNT, contact, deal)],
+        }
+        assert (await stack.ingest.post("/v1/crm/sync", json=first, headers=auth)).status_code == 202
+        await asyncio.sleep(1.0)
+        assert (
+            await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        ).status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("7701", None, 1)], a=ids["m-alice"])
+
+        synced = await stack.ingest.post("/v1/crm/sync", json=_crm(canonical, team, membership), headers=auth)
+        assert synced.status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 2)], a=ids["m-alice"])
+
+        sfdc = {"source": "salesforce", "entities": [{"updated_at": T0, **salesforce_user}]}
+        assert (await stack.ingest.post("/v1/crm/sync", json=sfdc, headers=auth)).status_code == 202
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [call, inbox]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        for name in ("c-alice", "m-inbox"):
+            await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 1)], a=ids[name])
+    async with db_engine.connect() as conn:
+        people = [
+            tuple(r)
+            for r in await conn.execute(
+                text("SELECT rep_id, source, alias_of FROM ref_reps WHERE tenant_id = :t ORDER BY rep_id"),
+                {"t": TENANT},
+            )
+        ]
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, rep_id, team_id FROM attribution_history WHERE tenant_id = :t "
+                    "AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": ids["m-alice"]},
+            )
+        ]
+    assert people == [
+        ("0055j000004Vb8nAAC", "salesforce", "rep-a"),
+        ("7701", "hubspot", "rep-a"),
+        ("rep-a", "test", None),
+    ]
+    assert history == [(1, "7701", None), (2, "rep-a", "team-a")]
