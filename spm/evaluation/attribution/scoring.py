@@ -35,6 +35,7 @@ from services.attribution.domain.reference_index import (
     snapshot_for,
 )
 from services.attribution.domain.rematch import deal_rematch_window
+from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 from services.ingest.domain.crm_sync import read_entity_phones
 from spm.evaluation.attribution.world import (
     ACTIVITIES_FROM,
@@ -76,7 +77,10 @@ def ingested_contact(contact: Contact) -> Contact:
 def world_index(world: CrmWorld, known_at: datetime | None = None) -> ReferenceIndex:
     """The world as a reference index (through ingest's phone rule); with ``known_at``, the
     contacts and deals that reach the CRM later are absent."""
-    index = ReferenceIndex(internal_domains=frozenset({INTERNAL_DOMAIN}))
+    records = [RepRecord(rep.id, world.rep_sources[rep.id], rep.emails) for rep in world.reps]
+    index = ReferenceIndex(
+        internal_domains=frozenset({INTERNAL_DOMAIN}), rep_aliases=resolve_rep_aliases(records)
+    )
     for rep in world.reps:
         index.put_rep(ingested_rep(rep))
     for membership in world.memberships:

@@ -63,6 +63,7 @@ class Trap(StrEnum):
     SHARED_INBOX = "shared_inbox"
     UNKNOWN_ALIAS = "unknown_alias"
     LATE_DEAL = "late_deal"
+    REP_SEVERAL_SOURCES = "rep_several_sources"
 
 
 #: Share of generated scenarios per trap (a thread scenario yields two activities).
@@ -82,6 +83,7 @@ TRAP_WEIGHTS: Mapping[Trap, int] = {
     Trap.SHARED_INBOX: 4,
     Trap.UNKNOWN_ALIAS: 3,
     Trap.LATE_DEAL: 6,
+    Trap.REP_SEVERAL_SOURCES: 5,
 }
 
 
@@ -98,7 +100,9 @@ class LabelledActivity:
 class CrmWorld:
     """The CRM as it stands once every late record has arrived."""
 
+    #: Every rep id any feed sent, canonical or not; ``rep_sources`` names each one's feed.
     reps: tuple[Rep, ...]
+    rep_sources: Mapping[str, str]
     memberships: tuple[TeamMembership, ...]
     accounts: tuple[Account, ...]
     contacts: tuple[Contact, ...]
@@ -128,6 +132,8 @@ class _DraftDeal:
     is_won: bool
     contacts: list[tuple[str, str]]
     known_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    #: The owner's id in the feed the deal came from (a HubSpot owner id), when not canonical.
+    owner_as_sent: str | None = None
 
 
 @dataclass(slots=True)
@@ -142,7 +148,12 @@ class _DraftContact:
 @dataclass(slots=True)
 class _Draft:
     rng: random.Random
+    #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
+    #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
+    source_reps: list[Rep] = field(default_factory=list)
+    rep_sources: dict[str, str] = field(default_factory=dict)
+    hubspot_id: dict[str, str] = field(default_factory=dict)
     memberships: list[TeamMembership] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     contacts: dict[str, _DraftContact] = field(default_factory=dict)
@@ -169,14 +180,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
     n_teams = max(2, n_reps // 6)
     for number in range(1, n_reps + 1):
         rep_id = f"rep-{number:03d}"
-        draft.reps.append(
-            Rep(
-                id=rep_id,
-                name=f"Rep {number}",
-                emails=(f"rep{number}@{INTERNAL_DOMAIN}",),
-                phones=(_rep_phone(rep_id),),
-            )
-        )
+        _add_rep_and_its_sources(draft, number, rep_id)
         team = f"team-{rng.randrange(n_teams) + 1:02d}"
         if rng.random() < 0.25:
             # Moves to another team during the year: the team must be the one on the activity day.
@@ -225,6 +229,30 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 draft.reopened_pairs.append((deal.id, twin.id))
 
 
+def _add_rep_and_its_sources(draft: _Draft, number: int, rep_id: str) -> None:
+    """A seller known to the canonical sync, and often also as a HubSpot owner, a Salesforce
+    User and a dialer user, each with its own id and the same sign-in email (case may differ).
+    When a dialer user exists, only the dialer knows the seller's number."""
+    rng = draft.rng
+    email = f"rep{number}@{INTERNAL_DOMAIN}"
+    dialer = rng.random() < 0.5
+    phones = () if dialer else (_rep_phone(rep_id),)
+    draft.reps.append(Rep(id=rep_id, name=f"Rep {number}", emails=(email,), phones=phones))
+    draft.rep_sources[rep_id] = "api"
+    if dialer:
+        draft.source_reps.append(Rep(f"u-{number}", f"Rep {number}", (email,), (_rep_phone(rep_id),)))
+        draft.rep_sources[f"u-{number}"] = "aircall"
+    if rng.random() < 0.6:
+        owner_id = f"77{number:02d}"
+        draft.source_reps.append(Rep(owner_id, f"Rep {number}", (email,)))
+        draft.rep_sources[owner_id] = "hubspot"
+        draft.hubspot_id[rep_id] = owner_id
+    if rng.random() < 0.4:
+        user_id = f"0055j{number:08d}AAC"
+        draft.source_reps.append(Rep(user_id, f"Rep {number}", (email.capitalize(),)))
+        draft.rep_sources[user_id] = "salesforce"
+
+
 def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, closes: datetime) -> _DraftDeal:
     rng = draft.rng
     deal_id = f"deal-{draft.next_number():06d}"
@@ -240,6 +268,9 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
         is_won=closed_at is not None and rng.random() < 0.4,
         contacts=[(contact_id, rng.choice(DEAL_ROLES)) for contact_id in chosen],
     )
+    if owner in draft.hubspot_id and rng.random() < 0.5:
+        # Synced from HubSpot: the deal names its owner by the HubSpot owner id.
+        deal.owner_as_sent = draft.hubspot_id[owner]
     draft.deals[deal_id] = deal
     draft.deals_of_account[account_id].append(deal_id)
     return deal
@@ -613,6 +644,17 @@ def _late_deal(draft: _Draft) -> list[_Scenario]:
     return [_email(rep_id, draft.contacts[contact_id].email, rng.random() < 0.5, moment, deal_id)]
 
 
+def _rep_several_sources(draft: _Draft) -> list[_Scenario]:
+    """A HubSpot call engagement: the rep's HubSpot owner id as ``crm.owner_rep_id``, the rep's
+    number as only the dialer knows it, the contact's direct line."""
+    found = _pick_deal(draft, lambda deal, _: deal.owner_rep_id in draft.hubspot_id)
+    if found is None:
+        return []
+    deal, moment = found
+    scenario = _call(draft, deal, moment, deal.owner_rep_id, draft.contacts[deal.contacts[0][0]].phones[0])
+    return [replace(scenario, crm_owner_rep_id=draft.hubspot_id[deal.owner_rep_id])]
+
+
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
 SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SINGLE_OPEN_DEAL: _single_open_deal,
@@ -630,6 +672,7 @@ SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SHARED_INBOX: _shared_inbox,
     Trap.UNKNOWN_ALIAS: _unknown_alias,
     Trap.LATE_DEAL: _late_deal,
+    Trap.REP_SEVERAL_SOURCES: _rep_several_sources,
 }
 
 
@@ -688,7 +731,11 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         for number, (scenario, trap) in enumerate(labelled, start=1)
     )
     world = CrmWorld(
-        reps=tuple(replace(r, phones=tuple(as_typed(p, draft.rng) for p in r.phones)) for r in draft.reps),
+        reps=tuple(
+            replace(r, phones=tuple(as_typed(p, draft.rng) for p in r.phones))
+            for r in (*draft.reps, *draft.source_reps)
+        ),
+        rep_sources=dict(draft.rep_sources),
         memberships=memberships,
         accounts=tuple(draft.accounts),
         # The CRM holds phones as people typed them; ingest reads them (``scoring.world_index``).
@@ -700,7 +747,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
             Deal(
                 id=d.id,
                 account_id=d.account_id,
-                owner_rep_id=d.owner_rep_id,
+                owner_rep_id=d.owner_as_sent or d.owner_rep_id,
                 stage=("closed_won" if d.is_won else "closed_lost") if d.closed_at else "negotiation",
                 is_closed=d.closed_at is not None,
                 is_won=d.is_won,
