@@ -115,7 +115,89 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
         headers = dict(exc.headers or {})
         return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
 
+    app.add_middleware(HeadersMiddleware, headers=SECURITY_HEADERS)
     app.add_middleware(RequestMetricsMiddleware, service=service)
+
+
+#: Sent on every response of every service: no content sniffing (a text/plain echo stays text).
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+class HeadersMiddleware:
+    """Adds ``headers`` to every HTTP response, unless the response set that header itself."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``limit`` bytes with 413 before the app sees any of it.
+
+    The body is read ahead (it is small by construction) and replayed to the app, so a chunked
+    body without ``Content-Length`` is bounded as well.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, setting: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.setting = setting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees the disconnect
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = Problem(
+            413,
+            "Payload too large",
+            f"the request body may be at most {self.limit} bytes ({self.setting})",
+            headers={"Connection": "close"},
+        )
+        await problem.response(scope["path"])(scope, receive, send)
 
 
 class RequestMetricsMiddleware:

@@ -13,7 +13,8 @@ from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.publisher import KafkaPublisher
-from libs.common.web import install_common_handlers, install_database_unavailable_handler
+from libs.common.web import BodyLimitMiddleware, install_common_handlers, install_database_unavailable_handler
+from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
@@ -24,6 +25,7 @@ from services.gateway.routers import (
     insights,
     leaderboard,
     reps,
+    session,
     stream,
     teams,
     tenant_settings,
@@ -36,7 +38,8 @@ DESCRIPTION = """
 Read API for sales-activity dashboards: reps, teams, scores, leaderboards, funnels, insights
 and attributed activities, plus admin overrides and per-tenant settings.
 
-Authenticate with `Authorization: Bearer <API key or JWT>`. Errors are
+Authenticate with `Authorization: Bearer <API key or JWT>` (the dashboard exchanges one for a
+session cookie at `POST /v1/session`). Errors are
 `application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
 cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
 `If-None-Match`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
@@ -51,9 +54,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database, SERVICE)
         app.state.engine = engine
-        app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
+        pepper = settings.runtime.secret_key.get_secret_value()
+        app.state.authenticator = ApiKeyAuthenticator(engine, pepper, options.credential_recheck_seconds)
+        app.state.sessions = SessionAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
-        app.state.stream_slots = stream.StreamSlots(options.stream_max_connections_per_key)
+        app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
         app.state.publisher = publisher
         try:
@@ -64,9 +69,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
+    app.add_middleware(BodyLimitMiddleware, limit=options.max_body_bytes, setting="GATEWAY_MAX_BODY_BYTES")
+    # Added last, so outermost: metrics and security headers cover the answers above too.
     install_common_handlers(app, SERVICE)
     install_database_unavailable_handler(app)
-    app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -80,7 +87,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"database": _db}))
-    for module in (reps, teams, leaderboard, funnel, insights, deals, activities, tenant_settings, stream):
+    for module in (
+        reps,
+        teams,
+        leaderboard,
+        funnel,
+        insights,
+        deals,
+        activities,
+        tenant_settings,
+        stream,
+        session,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

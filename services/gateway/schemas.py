@@ -416,3 +416,14 @@ class ProblemRead(BaseModel):
     instance: str | None = None
     #: For 422: one entry per invalid parameter, with ``in``, ``field`` and ``reason``.
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SessionRead(BaseModel):
+    """Who the dashboard is signed in as; the session itself is the httpOnly cookie."""
+
+    tenant_id: str
+    #: The API key id or ``jwt:<sub>`` the session was exchanged for.
+    subject: str
+    scopes: list[str]
+    #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
+    expires_at: datetime | None
