@@ -9,14 +9,14 @@
   ``phones`` column holds E.164, which is what is matched).
 
 Revision ID: 0005_attribution
-Revises: 0004
+Revises: 0005_auth
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_attribution"
-down_revision = "0004"
+down_revision = "0005_auth"
 branch_labels = None
 depends_on = None
 
