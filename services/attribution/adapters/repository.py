@@ -141,7 +141,8 @@ async def _apply_rep(
 async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:
     """Re-resolve the person ``rep_id`` belongs to: every live rep linked to it by a shared
     verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
-    ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited."""
+    ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited; the aliases
+    of a rep that was deleted or merged by its CRM find a new person among themselves."""
     settings = (
         await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": t})
     ).first()
@@ -153,7 +154,7 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         rows = await conn.execute(
             text(
                 "SELECT rep_id, source, emails, alias_of FROM ref_reps WHERE tenant_id = :t AND NOT deleted "
-                "AND merged_into IS NULL AND (rep_id = ANY(:ids) "
+                "AND merged_into IS NULL AND (rep_id = ANY(:ids) OR alias_of = ANY(:ids) "
                 "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails)))"
             ),
             {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
@@ -178,7 +179,7 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         ),
         {"t": t, "ids": sorted(moved), "to": [aliases.get(r) for r in sorted(moved)]},
     )
-    changed.people_changed.update(moved | {aliases[r] for r in moved if r in aliases})
+    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases})
 
 
 async def _apply_team(conn: AsyncConnection, t: str, e: TeamV1, changed: ChangedReferences) -> bool:
