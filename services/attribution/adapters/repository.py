@@ -28,9 +28,10 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
+from services.attribution.adapters.reference_loader import load_tenant_settings
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import RematchWindow
-from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
+from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
 
 
 @dataclass
@@ -143,10 +144,7 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
     ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited; the aliases
     of a rep that was deleted or merged by its CRM find a new person among themselves."""
-    settings = (
-        await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": t})
-    ).first()
-    mapping: dict[str, str] = dict(((settings.settings or {}) if settings else {}).get("rep_aliases") or {})
+    mapping = rep_alias_mapping(await load_tenant_settings(conn, t))
     records: dict[str, Any] = {}
     emails: set[str] = set()
     frontier = {rep_id} | _mapped(mapping, {rep_id})

@@ -24,6 +24,14 @@ SOURCE_RANKS: Mapping[str, int] = {
 }
 
 
+def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:
+    """The tenant's explicit ``{source id: rep id}`` (``tenants.settings.rep_aliases``)."""
+    raw = tenant_settings.get("rep_aliases")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(alias): str(rep_id) for alias, rep_id in raw.items() if alias and rep_id}
+
+
 def source_rank(source: str) -> int:
     return SOURCE_RANKS.get(source.lower(), 0)
 

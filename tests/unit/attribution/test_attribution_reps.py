@@ -6,7 +6,7 @@ import itertools
 
 from services.attribution.domain.reference import Deal, Rep, TeamMembership
 from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
-from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
+from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
 
 from .builders import WHEN, email_out
 
@@ -57,3 +57,9 @@ def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None
     ]
     assert [(m.rep_id, m.team_id) for m in snapshot.memberships] == [("rep-a", "team-a")]
     assert index.deals["deal-1"].owner_rep_id == "rep-a"
+
+
+def test_the_tenant_mapping_is_read_from_its_settings() -> None:
+    assert rep_alias_mapping({"rep_aliases": {"7702": "rep-b"}, "internal_domains": []}) == {"7702": "rep-b"}
+    assert rep_alias_mapping({}) == {}
+    assert rep_alias_mapping({"rep_aliases": ["not", "a", "mapping"]}) == {}

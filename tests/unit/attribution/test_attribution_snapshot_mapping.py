@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from libs.common.contracts.activities import CrmReferences
-from services.attribution.domain.reference import Deal, Rep, TeamMembership
+from services.attribution.domain.reference import Account, Contact, Deal, Rep, TeamMembership
 from services.attribution.domain.reference_index import (
     ReferenceIndex,
     ThreadMember,
@@ -107,3 +108,23 @@ def test_the_dry_run_report_is_a_table_of_status_and_deal_changes() -> None:
         "old deal                 new deal                   count",
         "deal-1                   (none)                         2",
     ]
+
+
+def test_putting_an_entity_again_replaces_its_index_entries() -> None:
+    refs = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    refs.put_account(Account("acc-a", ("acme.com",)))
+    refs.put_contact(Contact("con-1", ("Amy@acme.com",), ("+12125550100",), "acc-a"))
+    refs.put_deal(_deal("deal-1", "rep-cy"))
+    refs.put_contact(Contact("con-1", ("amy@globex.com",), (), "acc-a"))
+    refs.put_account(Account("acc-a", ("acme.io",)))
+    refs.put_deal(replace(_deal("deal-1", "rep-cy"), account_id="acc-b", contacts=(("con-1", "champion"),)))
+
+    assert refs.contact_ids_by_identity["amy@acme.com"] == set()
+    assert refs.contact_ids_by_identity["+12125550100"] == set()
+    assert refs.contact_ids_by_identity["amy@globex.com"] == {"con-1"}
+    assert (refs.account_ids_by_domain["acme.com"], refs.account_ids_by_domain["acme.io"]) == (
+        set(),
+        {"acc-a"},
+    )
+    assert (refs.deal_ids_by_account["acc-acme"], refs.deal_ids_by_account["acc-b"]) == (set(), {"deal-1"})
+    assert refs.deal_ids_by_contact["con-1"] == {"deal-1"}
