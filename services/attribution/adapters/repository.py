@@ -564,9 +564,11 @@ async def activities_to_rematch(
 async def activities_in_windows(
     conn: AsyncConnection, tenant_id: str, windows: Sequence[RematchWindow], limit: int
 ) -> list[uuid.UUID]:
-    """Activities of the windows' accounts (their attribution's account, or ``crm.account_id``)
-    or contacts (a participant holding one of their identities, or ``crm.contact_ids``) inside
-    each window, attributed or not, overrides excepted; oldest first, at most ``limit``."""
+    """Automatic attributions inside each window, attributed or not, oldest first, at most ``limit``:
+    those on the window's accounts (``attributions_account`` index), and those with a participant
+    holding an identity of the window's contacts when the contact is not on one of those accounts
+    (an activity with a contact of the account is on the account already). An explicit
+    ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too."""
     keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
     for window in windows:
         for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
@@ -583,29 +585,31 @@ async def activities_in_windows(
             WITH w AS (
                 SELECT * FROM unnest(CAST(:kind AS text[]), CAST(:key AS text[]), CAST(:since AS timestamptz[]),
                                      CAST(:until AS timestamptz[])) AS w(kind, key, since, until)
+            ), accounts AS (
+                SELECT key AS account_id, since, until FROM w WHERE kind = 'account'
             ), identities AS (
                 SELECT ci.identity, w.since, w.until FROM w
-                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = w.key
+                JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = w.key
+                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = c.contact_id
                 WHERE w.kind = 'contact'
+                  AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts))
             )
-            SELECT ac.activity_id, ac.occurred_at FROM activities ac
-            JOIN attributions at USING (tenant_id, activity_id)
-            WHERE ac.tenant_id = :t AND ac.occurred_at >= :earliest AND NOT at.is_override AND EXISTS (
-                SELECT 1 FROM w WHERE ac.occurred_at >= w.since AND (w.until IS NULL OR ac.occurred_at <= w.until)
-                  AND ((w.kind = 'account' AND (at.account_id = w.key
-                                                OR ac.payload -> 'crm' ->> 'account_id' = w.key))
-                       OR (w.kind = 'contact' AND ac.payload -> 'crm' -> 'contact_ids' ? w.key)))
+            SELECT at.activity_id, at.occurred_at FROM accounts a
+            JOIN attributions at ON at.tenant_id = :t AND at.account_id = a.account_id
+             AND at.occurred_at >= a.since AND (a.until IS NULL OR at.occurred_at <= a.until)
+            WHERE NOT at.is_override
             UNION
-            SELECT ac.activity_id, ac.occurred_at FROM activities ac
-            JOIN attributions at USING (tenant_id, activity_id)
-            JOIN identities i ON ac.occurred_at >= i.since AND (i.until IS NULL OR ac.occurred_at <= i.until)
-            WHERE ac.tenant_id = :t AND NOT at.is_override AND EXISTS (
+            SELECT ac.activity_id, ac.occurred_at FROM identities i
+            JOIN activities ac ON ac.tenant_id = :t AND ac.occurred_at >= i.since
+             AND (i.until IS NULL OR ac.occurred_at <= i.until)
+            JOIN attributions at ON at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id
+            WHERE NOT at.is_override AND EXISTS (
                 SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                 WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
             ORDER BY occurred_at, activity_id LIMIT :limit
             """
         ),
-        {"t": tenant_id, **keys, "earliest": min(keys["since"]), "limit": limit},
+        {"t": tenant_id, **keys, "limit": limit},
     )
     return [row.activity_id for row in result]
 

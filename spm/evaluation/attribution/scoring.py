@@ -221,7 +221,13 @@ class Replay:
         wanted = self._parked(self._pointing_at(accounts, self._identities(deal.contact_ids)), now)
         window = deal_rematch_window(before, deal, self.policy, now)
         if window is not None:
-            inside = self._pointing_at(window.account_ids, self._identities(window.contact_ids))
+            # As ``activities_in_windows``: a contact of one of the window's accounts adds nothing.
+            elsewhere = [
+                c
+                for c in window.contact_ids
+                if c in self.index.contacts and self.index.contacts[c].account_id not in window.account_ids
+            ]
+            inside = self._pointing_at(window.account_ids, self._identities(elsewhere))
             wanted |= {
                 i
                 for i in inside
