@@ -11,7 +11,10 @@ Nothing is guessed:
   extension hangs off, which is what a dialer reports;
 * a short code (``911``, ``12345``) is not a person's line: refused with its reason;
 * a national number missing its area code, or one no numbering plan allows, is refused; an
-  international number needs its ``+`` (``0044...`` is not rewritten for a US tenant).
+  international number needs its ``+`` (``0044...`` is not rewritten for a US tenant);
+* a number written with its ``+`` is taken as written when it has a possible length, even if
+  the numbering-plan metadata does not know its range yet: nothing is guessed there, and a
+  dialer's E.164 is never refused for being newer than the library.
 """
 
 from __future__ import annotations
@@ -78,10 +81,13 @@ def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
         number = phonenumbers.parse(text, None if text.startswith("+") else region.upper())
     except phonenumbers.NumberParseException:
         return _refused(raw, PhoneProblem.NOT_A_NUMBER, region)
-    if phonenumbers.is_valid_number(number):
+    international = text.startswith("+")
+    if phonenumbers.is_valid_number(number) or (international and phonenumbers.is_possible_number(number)):
         e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return ParsedPhone(e164=e164, raw=raw, extension=number.extension or None)
-    if shortnumberinfo.is_valid_short_number(number) or len(str(number.national_number)) <= 6:
+    # A short code is dialled as it is, never behind a country code.
+    short = len(str(number.national_number)) <= 6 or shortnumberinfo.is_valid_short_number(number)
+    if short and not international:
         return _refused(raw, PhoneProblem.SHORT_CODE, region)
     return _refused(raw, PhoneProblem.INVALID, region)
 

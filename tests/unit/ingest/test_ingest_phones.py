@@ -21,6 +21,7 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
         ("415.555.0100", "us", "+14155550100"),
         ("+44 20 7946 0958", "US", "+442079460958"),
         ("020 7946 0958", "GB", "+442079460958"),
+        ("+1 212 000 0001", "US", "+12120000001"),  # written in full: taken as written
     ],
 )
 def test_numbers_as_people_type_them_become_e164(raw: str, region: str, e164: str) -> None:
@@ -44,7 +45,8 @@ def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
         ("12345", PhoneProblem.SHORT_CODE),
         ("555-0100", PhoneProblem.INVALID),  # no area code: not guessed
         ("0044 20 7946 0958", PhoneProblem.INVALID),  # a US tenant dials 011, not 00
-        ("(212) 000-0001", PhoneProblem.INVALID),
+        ("(212) 000-0001", PhoneProblem.INVALID),  # read in the region: no such exchange
+        ("+1 212 000", PhoneProblem.INVALID),
     ],
 )
 def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneProblem) -> None:
