@@ -28,6 +28,7 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
+from libs.common.kafka.failures import TenantSettingsInvalid
 from services.attribution.adapters.reference_loader import load_tenant_settings
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import RematchWindow
@@ -144,7 +145,11 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
     ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited; the aliases
     of a rep that was deleted or merged by its CRM find a new person among themselves."""
-    mapping = rep_alias_mapping(await load_tenant_settings(conn, t))
+    settings = await load_tenant_settings(conn, t)
+    try:
+        mapping = rep_alias_mapping(settings)
+    except ValueError as exc:
+        raise TenantSettingsInvalid(t, "rep_aliases", f"{settings.get('rep_aliases')!r}: {exc}") from exc
     records: dict[str, Any] = {}
     emails: set[str] = set()
     frontier = {rep_id} | _mapped(mapping, {rep_id})

@@ -25,11 +25,18 @@ SOURCE_RANKS: Mapping[str, int] = {
 
 
 def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:
-    """The tenant's explicit ``{source id: rep id}`` (``tenants.settings.rep_aliases``)."""
+    """The tenant's explicit ``{source id: rep id}`` (``tenants.settings.rep_aliases``).
+
+    Raises ``ValueError`` when the setting is not such an object (the caller names the setting).
+    """
     raw = tenant_settings.get("rep_aliases")
-    if not isinstance(raw, Mapping):
+    if raw is None:
         return {}
-    return {str(alias): str(rep_id) for alias, rep_id in raw.items() if alias and rep_id}
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ValueError("expected an object of source rep id -> rep id")
+    return dict(raw)
 
 
 def source_rank(source: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from services.attribution.domain.reference import Deal, Rep, TeamMembership
 from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
 from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
@@ -62,4 +64,5 @@ def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None
 def test_the_tenant_mapping_is_read_from_its_settings() -> None:
     assert rep_alias_mapping({"rep_aliases": {"7702": "rep-b"}, "internal_domains": []}) == {"7702": "rep-b"}
     assert rep_alias_mapping({}) == {}
-    assert rep_alias_mapping({"rep_aliases": ["not", "a", "mapping"]}) == {}
+    with pytest.raises(ValueError, match="source rep id -> rep id"):
+        rep_alias_mapping({"rep_aliases": ["not", "a", "mapping"]})
