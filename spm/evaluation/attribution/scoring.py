@@ -379,6 +379,8 @@ class EvaluationReport:
     first_pass: Mapping[Trap, Scorecard]
     #: Re-decisions the late CRM records triggered (each may or may not change the result).
     rematched: int
+    #: Misses of ours that are close calls: ``ambiguous`` with the true deal among the secondaries.
+    close_call_misses: int
     statuses: Mapping[AttributionStatus, int]
 
     def render(self) -> str:
@@ -405,6 +407,8 @@ class EvaluationReport:
             "",
             *(card.line(f"{trap.value} first pass") for trap, card in self.first_pass.items()),
             f"re-decisions after late CRM data: {self.rematched}",
+            f"misses that are close calls (true deal among the secondaries): {self.close_call_misses} "
+            f"of {self.ours.deal_truths - self.ours.deal_correct}",
             "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
         ]
         return "\n".join(lines)
@@ -425,10 +429,14 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
     first_pass = {trap: Scorecard() for trap in LATE_TRAPS}
     by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
     statuses: Counter[AttributionStatus] = Counter()
+    close_calls = 0
     for item in dataset.activities:
         activity = item.activity
         decided = ours_run.current[activity.activity_id]
         statuses[decided.status] += 1
+        close_calls += (
+            decided.deal_id != item.true_deal_id and item.true_deal_id in decided.secondary_deal_ids
+        )
         ours = ours.add(item, decided.deal_id, decided.rep_id, decided.team_id)
         held = strict_run.current[activity.activity_id]
         strict = strict.add(item, held.deal_id, held.rep_id, held.team_id)
@@ -460,6 +468,7 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
         by_trap={trap: cards for trap, cards in by_trap.items() if cards[0].activities},
         first_pass=first_pass,
         rematched=ours_run.rematched,
+        close_call_misses=close_calls,
         statuses=dict(sorted(statuses.items())),
     )
 

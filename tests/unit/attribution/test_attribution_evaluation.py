@@ -65,6 +65,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
         AttributionStatus.UNMATCHED: 20,
     }
     assert round(report.ours.precision or 0, 4) == 0.9328
+    # 31 of the 35 misses are close calls: the true deal is among the secondaries.
+    assert report.close_call_misses == 31
     assert round(report.ours_unique_only.precision or 0, 4) == 0.9977
     assert round(report.ours_unique_only.recall or 0, 4) == 0.8484
 
