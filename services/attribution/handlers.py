@@ -294,6 +294,9 @@ async def rematch_ids(
     of each kind."""
     if changed.empty():
         return []
+    # A membership filed under an alias id (a CRM's team) changes its person's team.
+    for alias, person in (await repo.people_of(conn, tenant_id, changed.rep_team_since)).items():
+        changed.team_changed(person, changed.rep_team_since[alias])
     parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit)
     # A rep who became (or stopped being) another's alias: its history is re-credited.
     parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)

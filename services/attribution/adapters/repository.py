@@ -619,6 +619,21 @@ async def activities_in_windows(
     return [row.activity_id for row in result]
 
 
+async def people_of(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> dict[str, str]:
+    """``alias id -> canonical id`` for those of ``rep_ids`` that are another rep's person."""
+    wanted = sorted(set(rep_ids))
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) "
+            "AND alias_of IS NOT NULL"
+        ),
+        {"t": tenant_id, "r": wanted},
+    )
+    return {row.rep_id: row.alias_of for row in result}
+
+
 async def activities_of_reps(
     conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
 ) -> list[uuid.UUID]:

@@ -295,6 +295,21 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
         assert posted.status_code == 202, posted.text
         for name in ("c-alice", "m-inbox"):
             await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 1)], a=ids[name])
+
+        # HubSpot files a team for its owner id: it is the person's team from that day on.
+        moved_team = {
+            "entity_type": "team_membership",
+            "id": "m-hs",
+            "rep_id": "7701",
+            "team_id": "team-b",
+            "valid_from": "2026-11-01",
+        }
+        hs_team = {
+            "source": "hubspot",
+            "entities": [{"updated_at": T0, **e} for e in ({**team, "id": "team-b"}, moved_team)],
+        }
+        assert (await stack.ingest.post("/v1/crm/sync", json=hs_team, headers=auth)).status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-b", 3)], a=ids["m-alice"])
     async with db_engine.connect() as conn:
         people = [
             tuple(r)
@@ -318,4 +333,4 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
         ("7701", "hubspot", "rep-a"),
         ("rep-a", "test", None),
     ]
-    assert history == [(1, "7701", None), (2, "rep-a", "team-a")]
+    assert history == [(1, "7701", None), (2, "rep-a", "team-a"), (3, "rep-a", "team-b")]
