@@ -24,6 +24,7 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    connectors,
     dashboard,
     deals,
     funnel,
@@ -109,6 +110,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         stream,
         session,
+        connectors,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
