@@ -9,14 +9,14 @@
   ``phones`` column holds E.164, which is what is matched).
 
 Revision ID: 0005_attribution
-Revises: 0005_hardening
+Revises: 0005_connectors
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_attribution"
-down_revision = "0005_hardening"
+down_revision = "0005_connectors"
 branch_labels = None
 depends_on = None
 
