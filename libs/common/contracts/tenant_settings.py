@@ -246,6 +246,8 @@ def country_of_zone(time_zone: str) -> str | None:
     return _zone_countries().get(time_zone)
 
 
+RepId = Annotated[str, Field(min_length=1, max_length=256)]
+
 #: The phone region when neither the tenant nor its time zone names a country.
 FALLBACK_PHONE_REGION = "US"
 
@@ -253,7 +255,7 @@ FALLBACK_PHONE_REGION = "US"
 NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds")
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "calendar": ("time_zone", "fiscal_year_start_month"),
-    "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id"),
+    "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id", "rep_aliases"),
 }
 #: Settings that are references to documents versioned elsewhere: shown, never written here.
 READ_ONLY = ("scoring_model_version",)
@@ -279,6 +281,9 @@ class TenantSettings(BaseModel):
     #: ISO 3166 region for phone numbers written without a country code; when unset, the
     #: country of ``time_zone`` (``US`` when the zone has none, e.g. ``UTC``).
     default_phone_region: str | None = None
+    #: Reps known under another id in some source, ``{source rep id: rep id}`` (e.g. a dialer's
+    #: user id ``"7701"`` -> ``"rep-a"``): attribution treats them as one person.
+    rep_aliases: dict[RepId, RepId] = Field(default_factory=dict, max_length=10_000)
     #: The Salesforce org whose outbound messages this tenant accepts.
     salesforce_organization_id: str | None = Field(
         default=None, pattern=r"^00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?$"

@@ -29,6 +29,12 @@ def domains_of(emails: Iterable[str]) -> frozenset[str]:
     )
 
 
+def phone_region(settings: TenantSettings) -> str:
+    """The region a number without ``+`` is read in, for every ingest path (CRM sync, canonical
+    events, vendor webhooks): the tenant's setting, else the country of its time zone."""
+    return settings.phone_region
+
+
 def webhook_config(
     tenant_id: str, settings: TenantSettings, rep_domains: frozenset[str]
 ) -> TenantWebhookConfig:
@@ -36,6 +42,6 @@ def webhook_config(
     return TenantWebhookConfig(
         tenant_id=tenant_id,
         internal_domains=frozenset(configured) if configured is not None else rep_domains,
-        default_phone_region=settings.phone_region,
+        default_phone_region=phone_region(settings),
         salesforce_organization_id=settings.salesforce_organization_id,
     )

@@ -21,6 +21,7 @@ def test_the_defaults() -> None:
         "fiscal_year_start_month": 1,
         "internal_domains": None,
         "default_phone_region": None,
+        "rep_aliases": {},
         "salesforce_organization_id": None,
         "privacy": {
             "excluded_addresses": [],
