@@ -2,14 +2,14 @@
 starts (with progress), and the calendar each tenant's rollups are built in.
 
 Revision ID: 0005_settings
-Revises: 0005_connectors
+Revises: 0005_attribution
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_settings"
-down_revision = "0005_connectors"
+down_revision = "0005_attribution"
 branch_labels = None
 depends_on = None
 
