@@ -116,6 +116,13 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
         headers = dict(exc.headers or {})
         return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers this from its outermost middleware, past HeadersMiddleware, so the
+        # security headers are set here; it re-raises afterwards, so the traceback is still logged.
+        problem = Problem(500, "Internal error", "an unexpected error occurred", headers=SECURITY_HEADERS)
+        return problem.response(request.url.path)
+
     app.add_middleware(HeadersMiddleware, headers=SECURITY_HEADERS)
     app.add_middleware(RequestMetricsMiddleware, service=service)
 
