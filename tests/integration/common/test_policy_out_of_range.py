@@ -93,6 +93,7 @@ async def test_a_policy_window_no_date_survives_parks_only_its_tenant(
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
             ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
+        assert ready.headers["x-content-type-options"] == "nosniff"
 
     assert await acme_rollup(db_engine) == expected
     assert len(letters) == FAR_CALLS
