@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
-from pydantic_core import ErrorDetails
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
     "EARLIEST",
@@ -136,10 +136,21 @@ def _lower_email(value: str) -> str:
 SafeStr = Annotated[str, Field(pattern=LINE_PATTERN)]
 #: Free text (a subject, a reason): tab, LF and CR allowed, no other control character.
 SafeText = Annotated[str, Field(pattern=TEXT_PATTERN)]
-#: An aware time between 1970 and 2200 in UTC (kept in the offset it was given).
-UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
-#: A calendar day between 1970 and 2200.
-SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date())]
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic reads a number, or a string of digits, as Unix seconds (or milliseconds): a
+    # CRM's "20261201" became 1970-08-23 and a deal closed then. Times and days are ISO text.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("iso_text_expected", "must be ISO 8601 text, not a number")
+    return value
+
+
+#: An aware time between 1970 and 2200 in UTC (kept in the offset it was given); ISO 8601 text.
+UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST), BeforeValidator(_not_a_number)]
+#: A calendar day between 1970 and 2200; ISO 8601 text.
+SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeValidator(_not_a_number)]
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
