@@ -14,6 +14,7 @@ which the services answer with a 422.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -42,6 +43,7 @@ __all__ = [
     "Version",
     "check_line",
     "check_utc_datetime",
+    "meaningful_errors",
     "reason_of",
 ]
 
@@ -103,6 +105,17 @@ def reason_of(error: ErrorDetails) -> str:
     if kind == "string_unicode":
         return "must be valid Unicode text (a lone surrogate is not)"
     return str(error.get("msg", "invalid"))
+
+
+def meaningful_errors(errors: Sequence[ErrorDetails]) -> list[ErrorDetails]:
+    """``errors`` without a container's ``too_short`` that only follows from its items' errors.
+
+    pydantic-core counts a tuple's valid items after validation, so one bad entity of one
+    added "entities: Tuple should have at least 1 item after validation, not 0": a wrong reason.
+    """
+    failed_inside = {tuple(e["loc"][:-1]) for e in errors if e["loc"]}
+    prefixes = {loc[:i] for loc in failed_inside for i in range(len(loc) + 1)}
+    return [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in prefixes)]
 
 
 def check_utc_datetime(value: datetime) -> datetime:
