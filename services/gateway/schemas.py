@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
 
@@ -249,21 +249,24 @@ class AttributionRead(BaseModel):
             "status": "attributed",
             "version": 2,
             "deal_id": "deal-1",
+            "secondary_deal_ids": [],
             "account_id": "acc-1",
             "rep_id": "rep-1",
             "team_id": "team-east",
             "confidence": 0.92,
-            "rule_path": "contact.single_open_deal",
+            "rule_path": "contact_role",
             "runners_up": [{"deal_id": "deal-2", "score": 0.4}],
             "is_override": False,
             "decided_at": "2026-11-02T16:00:01Z",
-            "explanation": {"rule_path": "contact.single_open_deal", "steps": []},
+            "explanation": {"rule_path": "contact_role", "steps": []},
         }
     )
 
     status: str
     version: int
     deal_id: str | None
+    #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
+    secondary_deal_ids: list[str]
     account_id: str | None
     rep_id: str | None
     team_id: str | None
@@ -302,6 +305,8 @@ class ActivitySummaryRead(BaseModel):
     team_id: str | None
     account_id: str | None
     deal_id: str | None
+    #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
+    secondary_deal_ids: list[str]
     confidence: float | None
     rule_path: str | None
     runners_up: list[dict[str, Any]]
@@ -342,6 +347,83 @@ class DealRead(BaseModel):
     is_won: bool
     created_at: datetime
     closed_at: datetime | None
+
+
+class DealPage(BaseModel):
+    items: list[DealRead]
+    next_cursor: str | None
+
+
+class AccountRead(BaseModel):
+    model_config = _examples(
+        {
+            "account_id": "acc-1",
+            "name": "Buyer Inc",
+            "domains": ["buyer.example"],
+            "updated_at": "2026-11-01T00:00:00Z",
+        }
+    )
+
+    account_id: str
+    name: str
+    domains: list[str]
+    #: The CRM's ``updated_at`` of the version the system holds.
+    updated_at: datetime
+
+
+class AccountPage(BaseModel):
+    items: list[AccountRead]
+    next_cursor: str | None
+
+
+class ContactRead(BaseModel):
+    contact_id: str
+    name: str
+    emails: list[str]
+    phones: list[str]
+    account_id: str | None
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactRead]
+    next_cursor: str | None
+
+
+class PipelineStageRead(BaseModel):
+    #: ``ingest`` (accepted), ``attribution`` (decided), ``metrics`` (counted in the rollups).
+    stage: str
+    #: Activities this stage has handled for the tenant (its latest revision or version).
+    processed: int
+    #: Activities that reached the stage before and wait for it (0: caught up).
+    pending: int
+    #: Age of the oldest waiting activity; 0 when none waits.
+    oldest_pending_seconds: float
+    latest_at: datetime | None
+
+
+class CrmCountsRead(BaseModel):
+    reps: int
+    teams: int
+    accounts: int
+    contacts: int
+    deals: int
+    #: The newest CRM ``updated_at`` the system holds.
+    latest_updated_at: datetime | None
+
+
+class PipelineStatusRead(BaseModel):
+    """How far the tenant's data has got: poll until ``up_to_date`` after a sync."""
+
+    as_of: datetime
+    #: Nothing waits in any stage and the read models (scores, insights) include everything counted.
+    up_to_date: bool
+    stages: list[PipelineStageRead]
+    #: Scores and insights were last recomputed then; ``read_models_dirty_since`` is set while a
+    #: recomputation is due.
+    read_models_refreshed_at: datetime | None
+    read_models_dirty_since: datetime | None
+    crm: CrmCountsRead
 
 
 class DealSummaryRead(BaseModel):
@@ -392,6 +474,147 @@ class InsightThresholdsRead(BaseModel):
     thresholds: dict[str, Any]
 
 
+class SettingsGroup(StrEnum):
+    """A group of settings with its own route (``/v1/settings/{group}``)."""
+
+    CALENDAR = "calendar"
+    ORGANIZATION = "organization"
+    PRIVACY = "privacy"
+    ATTRIBUTION = "attribution"
+    METRICS = "metrics"
+    INSIGHT_THRESHOLDS = "insight_thresholds"
+
+
+class SettingsRead(BaseModel):
+    """A tenant's settings (``libs.common.contracts.tenant_settings.TenantSettings``) and their version."""
+
+    #: The version in the settings history; 0 when never changed through the API or the CLI.
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    #: When the stored document does not validate (it was written by hand): what is wrong.
+    #: Services refuse that tenant's work until a PUT or PATCH fixes it.
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    #: Background work the change started (a rebuild of period rollups), to follow at
+    #: ``GET /v1/settings/jobs/{id}``.
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsGroupRead(BaseModel):
+    group: SettingsGroup
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsJobRead(BaseModel):
+    """Background work a settings change started, with its progress."""
+
+    model_config = _examples(
+        {
+            "job_id": "7d1f0c52-3f0e-4c43-9a55-0c8f0f7b2d11",
+            "kind": "rebuild_rollups",
+            "state": "running",
+            "done": 3,
+            "total": 6,
+            "progress": 0.5,
+            "parameters": {},
+            "settings_version": 4,
+            "result": None,
+            "error": None,
+            "created_by": "spm_admin_1a2b3c4d",
+            "created_at": "2026-12-02T09:30:00Z",
+            "started_at": "2026-12-02T09:30:01Z",
+            "finished_at": None,
+        }
+    )
+
+    job_id: uuid.UUID
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
+    kind: str
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    state: str
+    done: int
+    total: int | None
+    #: ``done / total`` once the total is known.
+    progress: float | None
+    parameters: dict[str, Any]
+    settings_version: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReattributionCreate(BaseModel):
+    """Re-attribute ``[since, until)`` under the current settings, or only count what would move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: date
+    until: date | None = None
+    #: Count what would change and write nothing (run it first: the real run then does exactly that).
+    dry_run: bool = True
+
+
+class SettingsVersionRead(BaseModel):
+    version: int
+    #: Top-level settings whose value this version changed.
+    changed: list[str]
+    changed_by: str
+    changed_at: datetime
+    settings: dict[str, Any]
+
+
+class SettingsVersionPage(BaseModel):
+    items: list[SettingsVersionRead]
+    next_cursor: str | None
+
+
+class WebhookSecretRead(BaseModel):
+    """A webhook secret, masked, with its validity window."""
+
+    secret_id: int
+    source: str
+    #: The last four characters, to recognise it; never the secret.
+    masked: str
+    created_at: datetime
+    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
+    expires_at: datetime | None
+    valid: bool
+
+
+class WebhookSecretList(BaseModel):
+    items: list[WebhookSecretRead]
+
+
+class WebhookSecretCreate(BaseModel):
+    """A vendor-issued signing secret to register, or none to have one generated."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"secret": "the signing secret the vendor shows", "grace_hours": 24}]
+        },
+    )
+
+    secret: str | None = Field(default=None, max_length=1_024)
+    #: The older secrets of the source stay valid this long, so the vendor is reconfigured without a gap.
+    grace_hours: float = Field(default=24.0, ge=0.0, le=720.0, allow_inf_nan=False)
+
+
+class WebhookSecretCreated(WebhookSecretRead):
+    #: Only when the secret was generated: shown once, set it at the vendor now.
+    secret: str | None = None
+    #: Older secrets of the source that expire at the end of the grace period.
+    expiring: int
+
+
 class ProblemRead(BaseModel):
     """An RFC 9457 problem, served as ``application/problem+json``."""
 
@@ -424,3 +647,47 @@ class SessionRead(BaseModel):
     scopes: list[str]
     #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
     expires_at: datetime | None
+
+
+class ConnectorMailboxRead(BaseModel):
+    """A connected mailbox or calendar (``spm connectors add``); credentials are never shown."""
+
+    mailbox_id: int
+    provider: str
+    address: str
+    health: str = Field(description="ok, pending, backfilling, stale, failing or paused")
+    paused: bool
+    fetched: int
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    subscription_expires_at: datetime | None
+
+
+class ConnectorMailboxPage(BaseModel):
+    items: list[ConnectorMailboxRead]
+
+
+class ConnectorCreate(BaseModel):
+    """Connect mailboxes (``POST /v1/connectors``), as ``spm connectors add`` does.
+
+    Google (``gmail``, ``google-calendar``): ``service_account`` is the key file's JSON, with
+    domain-wide delegation granted. Microsoft: ``directory_tenant_id``, ``client_id`` and
+    ``client_secret`` of an app with application permissions. Credentials are stored encrypted
+    and never returned.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["gmail", "google-calendar", "microsoft"]
+    users: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
+        min_length=1, max_length=1_000
+    )
+    backfill_days: int = Field(default=7, ge=0, le=365)
+    service_account: dict[str, Any] | None = None
+    pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
+    directory_tenant_id: str | None = Field(default=None, min_length=1, max_length=100)
+    client_id: str | None = Field(default=None, min_length=1, max_length=100)
+    client_secret: SecretStr | None = None
+    mail: bool = True
+    calendar: bool = True

@@ -18,10 +18,12 @@ from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
+from libs.common.contracts.tenant_settings import InvalidTenantSettings, SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
+from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenancy import Principal, Scope, WebhookSecretCache
 from libs.common.web import (
     Problem,
@@ -39,7 +41,7 @@ from services.ingest.adapters.repository import (
     save_webhook_state,
 )
 from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
-from services.ingest.domain.tenant_config import InvalidTenantSettings
+from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
@@ -54,8 +56,9 @@ from services.ingest.domain.webhooks import (
     fold_zoom_meeting,
     unknown_tenant_config,
 )
+from services.ingest.push import push_router
 from services.ingest.settings import IngestSettings
-from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 SERVICE = "ingest"
 
@@ -186,8 +189,17 @@ class WebhookAccepted(EventsAccepted):
     ignored: list[str]
 
 
+class EntityWarningRead(BaseModel):
+    """Something dropped from an accepted entity (an unreadable phone), named by index and field."""
+
+    index: int
+    field: str
+    reason: str
+
+
 class EntitiesAccepted(BaseModel):
     accepted: int
+    warnings: list[EntityWarningRead] = []
 
 
 def create_app(  # noqa: C901 - shrink when next touched
@@ -209,9 +221,17 @@ def create_app(  # noqa: C901 - shrink when next touched
             engine, settings.runtime.secret_key.get_secret_value(), settings.ingest.tenant_cache_seconds
         )
         app.state.seen_ledger = SeenLedger(engine)
+        tenants: TenantDirectory = app.state.tenants
+
+        async def forget(event: SettingsChangedV1) -> None:
+            tenants.invalidate(event.tenant_id)
+
+        app.state.settings_listener = SettingsChangeListener(settings.kafka, forget)
+        app.state.settings_listener.start()
         try:
             yield
         finally:
+            await app.state.settings_listener.stop()
             await app.state.seen_ledger.close()
             await publisher.close()
             await engine.dispose()
@@ -236,6 +256,7 @@ def create_app(  # noqa: C901 - shrink when next touched
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"kafka": _kafka_ready, "database": _db_ready}))
+    app.include_router(push_router())
 
     def _unavailable(exc: BrokerUnavailable) -> Problem:
         return Problem(
@@ -249,8 +270,18 @@ def create_app(  # noqa: C901 - shrink when next touched
         try:
             return await directory.context(tenant_id)
         except InvalidTenantSettings as exc:
-            # Guessing a privacy policy could publish what the tenant excluded: refuse instead.
-            raise Problem(500, "Tenant settings invalid", str(exc)) from None
+            # Guessing a privacy policy could publish what the tenant excluded: refuse instead,
+            # as unavailable (nothing is accepted, the sender retries) until an admin fixes it.
+            raise Problem(
+                503,
+                "Tenant settings invalid",
+                f"{exc}; nothing was accepted: retry once an admin has fixed the settings",
+                headers={"Retry-After": str(settings.ingest.retry_after_seconds)},
+                errors=[
+                    {"in": "tenant settings", "field": name, "reason": reason}
+                    for name, reason in zip(exc.settings, exc.reasons, strict=True)
+                ],
+            ) from None
 
     async def _accept(
         request: Request,
@@ -356,16 +387,18 @@ def create_app(  # noqa: C901 - shrink when next touched
     )
     async def post_events(request: Request, principal: IngestPrincipal) -> EventsAccepted:
         """Validate all-or-nothing, then publish; 202 only after the broker acknowledged."""
-        try:
-            body = await read_body(request, settings.ingest.max_body_bytes)
-            now = now_utc()
-            activities = handlers.parse_activity_batch(body, settings.ingest, now)
-        except Problem as exc:
-            INGEST_REJECTIONS.labels("api", _REJECTION_REASONS.get(exc.status, "invalid")).inc()
-            raise
         context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
         if context is None:
             raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+        try:
+            body = await read_body(request, settings.ingest.max_body_bytes)
+            now = now_utc()
+            activities = handlers.parse_activity_batch(
+                body, settings.ingest, now, phone_region(context.settings)
+            )
+        except Problem as exc:
+            INGEST_REJECTIONS.labels("api", _REJECTION_REASONS.get(exc.status, "invalid")).inc()
+            raise
         prepared = await _accept(request, context, activities, (), "canonical/1", now, (), None)
         prepared.count("api")
         return EventsAccepted(
@@ -391,13 +424,24 @@ def create_app(  # noqa: C901 - shrink when next touched
         """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
         body = await read_body(request, settings.ingest.max_body_bytes)
         sync = handlers.parse_crm_sync(body)
+        context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
+        if context is None:
+            raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+        read = handlers.crm_messages(
+            sync, principal.tenant_id, phone_region(context.settings), settings.kafka.topic_prefix
+        )
         try:
-            await request.app.state.publisher.publish(
-                handlers.crm_messages(sync, principal.tenant_id, settings.kafka.topic_prefix)
-            )
+            await request.app.state.publisher.publish(read.messages)
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from None
-        return EntitiesAccepted(accepted=len(sync.entities))
+        for warning in read.warnings:
+            INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+        return EntitiesAccepted(
+            accepted=len(sync.entities),
+            warnings=[
+                EntityWarningRead(index=w.index, field=w.field, reason=w.reason) for w in read.warnings
+            ],
+        )
 
     webhook_responses: dict[int | str, dict[str, Any]] = {
         200: {"description": "Acknowledged by the broker, or a handshake answered"},
