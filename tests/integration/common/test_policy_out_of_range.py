@@ -99,6 +99,6 @@ async def test_a_policy_window_no_date_survives_parks_only_its_tenant(
     assert len(letters) == FAR_CALLS
     assert {letter.header("ce_tenant") for letter in letters} == {"far"}
     for letter in letters:
-        error = letter.provenance["dlq_error"]
+        error = letter.provenance["dlq_error"] or ""
         assert error.startswith("TenantSettingsInvalid: tenant far: settings invalid at attribution"), error
         assert "grace_days_after_closed" in error, error
