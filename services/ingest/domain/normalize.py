@@ -309,6 +309,9 @@ def parse_rfc2822(raw: str, field: str) -> datetime:
         parsed = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError):
         raise WebhookRejected(422, field, "not an RFC 2822 date") from None
+    # The parser reads a year under 100 as 19xx/20xx, so "0001" and "0026" became 2001 and 2026.
+    if not re.search(rf"(?<![0-9]){parsed.year:04d}(?![0-9])", raw):
+        raise WebhookRejected(422, field, "the year must be written with four digits")
     return _utc_in_range(parsed, field)
 
 

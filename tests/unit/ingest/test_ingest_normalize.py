@@ -126,6 +126,21 @@ def test_a_time_without_a_utc_value_is_422_naming_the_field(
     )
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["Mon, 01 Jan 0001 00:00:00 +0000", "Tue, 24 Nov 0026 04:00:00 -0500", "Mon, 01 Jan 01 00:00:00 +0000"],
+)
+def test_an_rfc_2822_year_not_written_in_four_digits_is_422(raw: str) -> None:
+    # The standard library reads years under 100 as 19xx/20xx: "0001" was taken for 2001.
+    with pytest.raises(WebhookRejected) as caught:
+        parse_rfc2822(raw, "Timestamp")
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        422,
+        "Timestamp",
+        "the year must be written with four digits",
+    )
+
+
 @pytest.mark.parametrize("source", ["aircall", "zoom", "hubspot", "gmail", "salesforce", "twilio"])
 def test_oversized_body_is_413(source: str) -> None:
     body = b" " * (2 * 1024 * 1024 + 1)
