@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -112,6 +113,8 @@ def _rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRej
         where = "path"
     elif exc.field in delivery.headers or exc.field.startswith("x-"):
         where = "header"
+    elif exc.field in parse_qs(urlsplit(delivery.url).query):
+        where = "query"  # Graph's ?validationToken=
     else:
         where = "body"
     return Problem(

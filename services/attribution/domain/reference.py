@@ -144,6 +144,10 @@ class AmbiguityPolicy(StrEnum):
     UNIQUE_ONLY = "unique_only"
 
 
+#: The longest grace window or parking time a policy may set: ten years.
+MAX_POLICY_DAYS = 3_650
+
+
 @dataclass(frozen=True, slots=True)
 class TenantAttributionPolicy:
     ambiguity_policy: AmbiguityPolicy = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
@@ -159,9 +163,11 @@ class TenantAttributionPolicy:
     park_days: int = 30
 
     def __post_init__(self) -> None:
-        if self.grace_days_before_created < 0 or self.grace_days_after_closed < 0:
-            raise ValueError("grace windows cannot be negative")
+        # Bounded above too: a window of a million days overflows every date it is subtracted
+        # from, which failed each of the tenant's activities on its own instead of the setting.
+        for name in ("grace_days_before_created", "grace_days_after_closed", "park_days"):
+            days = getattr(self, name)
+            if not 0 <= days <= MAX_POLICY_DAYS:
+                raise ValueError(f"{name} must lie in 0..{MAX_POLICY_DAYS} days, got {days}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError("min_confidence must lie in [0, 1]")
-        if self.park_days < 0:
-            raise ValueError("park_days cannot be negative")

@@ -215,6 +215,19 @@ def test_invalid_field_is_422_naming_it() -> None:
     assert (caught.value.status_code, caught.value.field) == (422, "Notification[0].sObject.Amount")
 
 
+def test_a_modification_time_before_year_one_in_utc_is_422_naming_it() -> None:
+    body = fixture("salesforce", "User.xml").replace(
+        b"2026-06-01T08:00:00.000Z", b"0001-01-01T00:00:00+14:00"
+    )
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(delivered(body), CONFIG)
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        422,
+        "Notification[0].sObject.LastModifiedDate",
+        "date-time out of range",
+    )
+
+
 def test_more_than_100_notifications_is_413() -> None:
     text = fixture("salesforce", "Account.xml").decode()
     start = text.index("<Notification>")
