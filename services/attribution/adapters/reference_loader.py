@@ -159,6 +159,7 @@ def _deal(row: Any, absorbed: dict[str, str]) -> Deal:
         created_at=row.created_at,
         closed_at=row.closed_at,
         contacts=tuple(roles.items()),
+        name=row.name or "",
     )
 
 

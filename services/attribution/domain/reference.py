@@ -82,6 +82,8 @@ class Deal:
     created_at: datetime
     closed_at: datetime | None = None
     contacts: tuple[tuple[str, str], ...] = ()
+    #: The deal's name in the CRM ("Acme - Analytics add-on"): a subject that names it points at it.
+    name: str = ""
 
     @property
     def contact_ids(self) -> frozenset[str]:
