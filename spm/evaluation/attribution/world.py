@@ -45,6 +45,20 @@ CRM_STATE_AT = datetime(2026, 11, 15, tzinfo=UTC)
 DEALS_FROM = datetime(2025, 9, 1, tzinfo=UTC)
 PERSONAL_PROVIDERS = ("gmail.com", "yahoo.com", "hotmail.co.uk", "outlook.com", "icloud.com", "gmx.de")
 DEAL_ROLES = ("decision_maker", "champion", "economic_buyer", "technical_evaluator")
+#: What a deal sells; a deal is named "<account> - <product>" as CRMs name them, and two deals of
+#: one account are about different products (else they would be one deal).
+PRODUCTS = (
+    "Analytics add-on", "Platform renewal", "Data connectors", "Premium support", "Security suite",
+    "Mobile rollout", "Training package", "Enterprise licence", "Integration services", "Forecasting pilot",
+)  # fmt: skip
+#: How often a subject names the deal's product, when the activity has a true deal: meeting titles
+#: usually carry the topic ("Acme <> Seller: Security suite review"), email subjects less often
+#: ("Quick question", "Following up"). The evaluated tenant keeps subjects (``keep_subjects``).
+SUBJECT_NAMES_PRODUCT = {ActivityKind.MEETING: 0.6, ActivityKind.EMAIL: 0.4}
+_TOPICS = ("pricing", "next steps", "proposal", "review", "questions", "timeline", "contract draft")
+_GENERIC_SUBJECTS = (
+    "Quick question", "Following up", "Catching up", "Checking in", "Call tomorrow?", "Intro", "Notes",
+)  # fmt: skip
 
 
 class Trap(StrEnum):
@@ -134,6 +148,7 @@ class _DraftDeal:
     known_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     #: The owner's id in the feed the deal came from (a HubSpot owner id), when not canonical.
     owner_as_sent: str | None = None
+    product: str = ""
 
 
 @dataclass(slots=True)
@@ -148,6 +163,9 @@ class _DraftContact:
 @dataclass(slots=True)
 class _Draft:
     rng: random.Random
+    #: Draws deal products and subjects; separate from ``rng`` so that naming deals and writing
+    #: subjects leaves the rest of the world as it was for the same seed.
+    words_rng: random.Random
     #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
     #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
@@ -226,6 +244,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 reopened = deal.closed_at + _day(rng.uniform(30, 60))
                 twin = _add_deal(draft, account_id, owner, reopened, reopened + _day(rng.uniform(40, 160)))
                 twin.contacts = list(deal.contacts)
+                twin.product = deal.product
                 draft.reopened_pairs.append((deal.id, twin.id))
 
 
@@ -268,12 +287,20 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
         is_won=closed_at is not None and rng.random() < 0.4,
         contacts=[(contact_id, rng.choice(DEAL_ROLES)) for contact_id in chosen],
     )
+    deal.product = _new_product(draft, account_id)
     if owner in draft.hubspot_id and rng.random() < 0.5:
         # Synced from HubSpot: the deal names its owner by the HubSpot owner id.
         deal.owner_as_sent = draft.hubspot_id[owner]
     draft.deals[deal_id] = deal
     draft.deals_of_account[account_id].append(deal_id)
     return deal
+
+
+def _new_product(draft: _Draft, account_id: str) -> str:
+    """A product the account has no deal for yet (any when it has them all)."""
+    taken = {draft.deals[d].product for d in draft.deals_of_account[account_id]}
+    fresh = [p for p in PRODUCTS if p not in taken]
+    return draft.words_rng.choice(fresh or list(PRODUCTS))
 
 
 def _strictly_open(deal: _DraftDeal, moment: datetime) -> bool:
@@ -303,6 +330,7 @@ class _Scenario:
     thread_id: str | None = None
     automated: bool = False
     crm_owner_rep_id: str | None = None
+    subject: str | None = None
 
 
 def _rep_email(rep_id: str) -> str:
@@ -638,6 +666,7 @@ def _late_deal(draft: _Draft) -> list[_Scenario]:
         is_won=False,
         contacts=[(contact_id, rng.choice(DEAL_ROLES))],
         known_at=moment + _day(rng.uniform(1, 20)),
+        product=_new_product(draft, account_id),
     )
     draft.deals_of_account[account_id].append(deal_id)
     rep_id = _doer(draft, owner, 0.8)
@@ -682,6 +711,32 @@ _OUTCOME = {
 }
 
 
+def _with_subjects(draft: _Draft, scenarios: list[tuple[_Scenario, Trap]]) -> list[tuple[_Scenario, Trap]]:
+    """Emails and meetings get a subject: sometimes naming the true deal's product, else generic;
+    a reply keeps its thread's subject ("Re: ..."). Calls have none."""
+    rng = draft.words_rng
+    of_thread: dict[str, str] = {}
+    written: list[tuple[_Scenario, Trap]] = []
+    for scenario, trap in scenarios:
+        subject: str | None = None
+        if scenario.thread_id is not None and scenario.thread_id in of_thread:
+            subject = f"Re: {of_thread[scenario.thread_id]}"
+        elif scenario.kind in SUBJECT_NAMES_PRODUCT:
+            deal = draft.deals.get(scenario.true_deal_id or "")
+            if deal is not None and rng.random() < SUBJECT_NAMES_PRODUCT[scenario.kind]:
+                subject = f"{deal.product} - {rng.choice(_TOPICS)}"
+            else:
+                subject = rng.choice(_GENERIC_SUBJECTS)
+            if scenario.thread_id is not None:
+                of_thread[scenario.thread_id] = subject
+        written.append((replace(scenario, subject=subject), trap))
+    return written
+
+
+def _deal_name(deal: _DraftDeal) -> str:
+    return f"Acct{int(deal.account_id[4:])} - {deal.product}"
+
+
 def _to_activity(scenario: _Scenario, number: int) -> ActivityIngestedV1:
     external_id = f"eval-{number:07d}"
     outcome = _OUTCOME.get(
@@ -699,6 +754,7 @@ def _to_activity(scenario: _Scenario, number: int) -> ActivityIngestedV1:
         outcome=outcome,
         occurred_at=scenario.occurred_at,
         duration_seconds=300 if scenario.kind is not ActivityKind.EMAIL else 0,
+        subject=scenario.subject,
         participants=scenario.participants,
         thread_id=scenario.thread_id,
         automated=scenario.automated,
@@ -710,7 +766,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
     """A labelled dataset of exactly ``n_activities`` activities, the same for the same seed."""
     if n_activities < 1:
         raise ValueError("n_activities must be positive")
-    draft = _Draft(rng=random.Random(seed))
+    draft = _Draft(rng=random.Random(seed), words_rng=random.Random(f"words-{seed}"))
     _build_world(draft, n_activities)
     traps = list(TRAP_WEIGHTS)
     weights = [TRAP_WEIGHTS[trap] for trap in traps]
@@ -719,6 +775,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         trap = draft.rng.choices(traps, weights=weights)[0]
         for scenario in SCENARIO_GENERATORS[trap](draft)[: n_activities - len(labelled)]:
             labelled.append((scenario, trap))
+    labelled = _with_subjects(draft, labelled)
     memberships = tuple(draft.memberships)
     activities = tuple(
         LabelledActivity(
@@ -754,6 +811,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
                 created_at=d.created_at,
                 closed_at=d.closed_at,
                 contacts=tuple(d.contacts),
+                name=_deal_name(d),
             )
             for d in draft.deals.values()
         ),
