@@ -45,6 +45,9 @@ CRM_STATE_AT = datetime(2026, 11, 15, tzinfo=UTC)
 DEALS_FROM = datetime(2025, 9, 1, tzinfo=UTC)
 PERSONAL_PROVIDERS = ("gmail.com", "yahoo.com", "hotmail.co.uk", "outlook.com", "icloud.com", "gmx.de")
 DEAL_ROLES = ("decision_maker", "champion", "economic_buyer", "technical_evaluator")
+#: Share of deals whose people are drawn from the whole account, even when some of them are
+#: already on another deal open at the same time; the others are drawn from the rest.
+SHARED_CONTACT_SHARE = 0.25
 #: What a deal sells; a deal is named "<account> - <product>" as CRMs name them, and two deals of
 #: one account are about different products (else they would be one deal).
 PRODUCTS = (
@@ -277,7 +280,18 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
     deal_id = f"deal-{draft.next_number():06d}"
     closed_at = closes if closes < CRM_STATE_AT else None
     people = draft.contacts_of_account[account_id]
-    chosen = rng.sample(people, k=min(len(people), rng.randint(1, 2)))
+    k = rng.randint(1, 2)
+    # Concurrent deals of one account sell different products to different buying groups; a
+    # person on two of them at once (procurement, an executive sponsor) is the minority.
+    busy = {
+        contact_id
+        for other in draft.deals_of_account[account_id]
+        if _lives_overlap(draft.deals[other], created, closes)
+        for contact_id, _ in draft.deals[other].contacts
+    }
+    free = [c for c in people if c not in busy]
+    pool = people if not free or rng.random() < SHARED_CONTACT_SHARE else free
+    chosen = rng.sample(pool, k=min(len(pool), k))
     deal = _DraftDeal(
         id=deal_id,
         account_id=account_id,
@@ -294,6 +308,10 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
     draft.deals[deal_id] = deal
     draft.deals_of_account[account_id].append(deal_id)
     return deal
+
+
+def _lives_overlap(deal: _DraftDeal, created: datetime, closes: datetime) -> bool:
+    return deal.created_at <= closes and (deal.closed_at is None or created <= deal.closed_at)
 
 
 def _new_product(draft: _Draft, account_id: str) -> str:
