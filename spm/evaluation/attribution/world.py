@@ -81,6 +81,7 @@ class Trap(StrEnum):
     UNKNOWN_ALIAS = "unknown_alias"
     LATE_DEAL = "late_deal"
     REP_SEVERAL_SOURCES = "rep_several_sources"
+    NO_CONTACT_ROLE = "no_contact_role"
 
 
 #: Share of generated scenarios per trap (a thread scenario yields two activities).
@@ -101,6 +102,7 @@ TRAP_WEIGHTS: Mapping[Trap, int] = {
     Trap.UNKNOWN_ALIAS: 3,
     Trap.LATE_DEAL: 6,
     Trap.REP_SEVERAL_SOURCES: 5,
+    Trap.NO_CONTACT_ROLE: 6,
 }
 
 
@@ -702,6 +704,35 @@ def _rep_several_sources(draft: _Draft) -> list[_Scenario]:
     return [replace(scenario, crm_owner_rep_id=draft.hubspot_id[deal.owner_rep_id])]
 
 
+def _no_contact_role(draft: _Draft) -> list[_Scenario]:
+    """Someone at the account who holds no role on any deal (contact roles are optional in every
+    CRM, and often left empty) writes while the account has one open deal: that deal is the one."""
+
+    def accept(deal: _DraftDeal, moment: datetime) -> bool:
+        business = draft.domain_of_account[deal.account_id] not in PERSONAL_PROVIDERS
+        return business and len(_open_deals(draft, deal.account_id, moment)) == 1
+
+    found = _pick_deal(draft, accept)
+    if found is None:
+        return []
+    deal, moment = found
+    on_deals = {c for d in draft.deals_of_account[deal.account_id] for c, _ in draft.deals[d].contacts}
+    domain = draft.domain_of_account[deal.account_id]
+    roleless = [
+        c
+        for c in draft.contacts_of_account[deal.account_id]
+        if c not in on_deals
+        and draft.contacts[c].created_at <= moment
+        and email_domain(draft.contacts[c].email) == domain
+    ]
+    address = (
+        draft.contacts[draft.rng.choice(roleless)].email
+        if roleless
+        else f"office{draft.next_number()}@{domain}"
+    )
+    return [_email(_doer(draft, deal.owner_rep_id, 0.85), address, draft.rng.random() < 0.5, moment, deal.id)]
+
+
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
 SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SINGLE_OPEN_DEAL: _single_open_deal,
@@ -720,6 +751,7 @@ SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.UNKNOWN_ALIAS: _unknown_alias,
     Trap.LATE_DEAL: _late_deal,
     Trap.REP_SEVERAL_SOURCES: _rep_several_sources,
+    Trap.NO_CONTACT_ROLE: _no_contact_role,
 }
 
 
