@@ -41,7 +41,9 @@ def _deal(deal_id: str, name: str) -> Deal:
         (None, {}),
     ],
 )
-def test_subject_names_the_words_that_set_a_deal_apart(subject: str | None, expected: dict[str, float]) -> None:
+def test_subject_names_the_words_that_set_a_deal_apart(
+    subject: str | None, expected: dict[str, float]
+) -> None:
     deals = [_deal("a", "Acme - Analytics add-on"), _deal("b", "Acme - Platform renewal"), _deal("c", "")]
 
     assert subject_names(subject, deals) == expected
