@@ -61,7 +61,8 @@ class Signal(StrEnum):
     SUBJECT = "subject"  # the activity's subject names the deal (the words that set it apart)
 
 
-#: The weights of the first six sum to 1; a score is capped at 1. ``thread`` is only valued
+#: The weights of the first six sum to 1; with ``subject`` a score reaches at most 1.15 (not
+#: capped: a cap would erase the subject's lead between two otherwise full-scoring deals). ``thread`` is only valued
 #: for a reply none of whose candidates has a ``contact_role``: it stands in for the contact the
 #: reply lacks, so the two never add up. Recency alone can never separate two deals (its weight
 #: is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied. ``subject`` is
@@ -675,7 +676,7 @@ def _rank_deals(
             Signal.THREAD: 1.0 if deal.id in threaded else 0.0,
             Signal.SUBJECT: named.get(deal.id, 0.0),
         }
-        score = round(min(1.0, sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items())), 4)
+        score = round(sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items()), 4)
         # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
         threaded_strength = 1.0 if deal.id in threaded else 0.0
         strength = max(

@@ -36,10 +36,10 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours_unique_only == Scorecard(
         activities=600,
         deal_truths=520,
-        deal_predictions=455,
-        deal_correct=452,
-        rep_correct=587,
-        team_correct=595,
+        deal_predictions=471,
+        deal_correct=468,
+        rep_correct=590,
+        team_correct=596,
     )
     assert report.naive == Scorecard(
         activities=600,
@@ -58,8 +58,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
         team_correct=584,
     )
     assert report.statuses == {
-        AttributionStatus.AMBIGUOUS: 65,
-        AttributionStatus.ATTRIBUTED: 455,
+        AttributionStatus.AMBIGUOUS: 49,
+        AttributionStatus.ATTRIBUTED: 471,
         AttributionStatus.EXCLUDED: 19,
         AttributionStatus.INTERNAL: 30,
         AttributionStatus.UNMATCHED: 31,
@@ -67,8 +67,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert round(report.ours.precision or 0, 4) == 0.9654
     # 13 of the 18 misses are close calls: the true deal is among the secondaries.
     assert report.close_call_misses == 13
-    assert round(report.ours_unique_only.precision or 0, 4) == 0.9934
-    assert round(report.ours_unique_only.recall or 0, 4) == 0.8692
+    assert round(report.ours_unique_only.precision or 0, 4) == 0.9936
+    assert round(report.ours_unique_only.recall or 0, 4) == 0.9
 
 
 def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: EvaluationReport) -> None:
@@ -111,7 +111,7 @@ def test_late_data_is_scored_after_its_rematch_and_the_first_pass_is_reported(
     assert (first_contacts.deal_correct, first_contacts.activities) == (14, 22)
     # Before its deal reaches the CRM, no activity of the trap can be on it.
     assert (first_deals.deal_correct, first_deals.activities) == (0, 20)
-    assert report.rematched == 62
+    assert report.rematched == 61
 
 
 def test_a_person_known_to_several_sources_is_credited_as_one_rep(report: EvaluationReport) -> None:
