@@ -261,10 +261,14 @@ class _Index:
                     self.accounts_by_domain[domain].append(account.id)
         self.deals = tuple(sorted(snapshot.deals, key=lambda d: d.id))
         self.deal_by_id = {deal.id: deal for deal in self.deals}
+        self.rep_by_name_address = snapshot.rep_by_name_address
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
         if email is not None and email.lower() in self.rep_by_email:
             return self.rep_by_email[email.lower()]
+        if email is not None and email.lower() in self.rep_by_name_address:
+            # An alias no source lists, following the mailbox convention of one rep's name.
+            return self.rep_by_name_address[email.lower()]
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None

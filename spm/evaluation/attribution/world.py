@@ -45,6 +45,17 @@ CRM_STATE_AT = datetime(2026, 11, 15, tzinfo=UTC)
 DEALS_FROM = datetime(2025, 9, 1, tzinfo=UTC)
 PERSONAL_PROVIDERS = ("gmail.com", "yahoo.com", "hotmail.co.uk", "outlook.com", "icloud.com", "gmx.de")
 DEAL_ROLES = ("decision_maker", "champion", "economic_buyer", "technical_evaluator")
+_FIRST_NAMES = (
+    "Ana", "Bo", "Carla", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena",
+    "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wen", "Yara",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Lopez", "Okafor", "Schmidt", "Tanaka", "Rossi", "Nguyen", "Kowalski", "Haddad", "Silva",
+    "Moreau", "Ivanova", "Patel", "Berg", "Costa", "Fischer", "Ahmed", "Murphy", "Novak",
+)  # fmt: skip
+#: How an alias the CRM does not list is usually made: by the mail system's naming convention
+#: from the person's name (``ana.lopez@``, ``alopez@``); the rest are free-form (``ana-emea@``).
+ALIAS_FOLLOWS_NAME = 0.8
 #: Share of deals whose people are drawn from the whole account, even when some of them are
 #: already on another deal open at the same time; the others are drawn from the rest.
 SHARED_CONTACT_SHARE = 0.25
@@ -171,6 +182,8 @@ class _Draft:
     #: Draws deal products and subjects; separate from ``rng`` so that naming deals and writing
     #: subjects leaves the rest of the world as it was for the same seed.
     words_rng: random.Random
+    #: Draws reps' names and the aliases made from them, likewise apart.
+    names_rng: random.Random
     #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
     #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
@@ -261,19 +274,20 @@ def _add_rep_and_its_sources(draft: _Draft, number: int, rep_id: str) -> None:
     email = f"rep{number}@{INTERNAL_DOMAIN}"
     dialer = rng.random() < 0.5
     phones = () if dialer else (_rep_phone(rep_id),)
-    draft.reps.append(Rep(id=rep_id, name=f"Rep {number}", emails=(email,), phones=phones))
+    name = f"{draft.names_rng.choice(_FIRST_NAMES)} {draft.names_rng.choice(_LAST_NAMES)}"
+    draft.reps.append(Rep(id=rep_id, name=name, emails=(email,), phones=phones))
     draft.rep_sources[rep_id] = "api"
     if dialer:
-        draft.source_reps.append(Rep(f"u-{number}", f"Rep {number}", (email,), (_rep_phone(rep_id),)))
+        draft.source_reps.append(Rep(f"u-{number}", name, (email,), (_rep_phone(rep_id),)))
         draft.rep_sources[f"u-{number}"] = "aircall"
     if rng.random() < 0.6:
         owner_id = f"77{number:02d}"
-        draft.source_reps.append(Rep(owner_id, f"Rep {number}", (email,)))
+        draft.source_reps.append(Rep(owner_id, name, (email,)))
         draft.rep_sources[owner_id] = "hubspot"
         draft.hubspot_id[rep_id] = owner_id
     if rng.random() < 0.4:
         user_id = f"0055j{number:08d}AAC"
-        draft.source_reps.append(Rep(user_id, f"Rep {number}", (email.capitalize(),)))
+        draft.source_reps.append(Rep(user_id, name, (email.capitalize(),)))
         draft.rep_sources[user_id] = "salesforce"
 
 
@@ -635,7 +649,9 @@ def _shared_inbox(draft: _Draft) -> list[_Scenario]:
 
 
 def _unknown_alias(draft: _Draft) -> list[_Scenario]:
-    """A rep writes from an alias the CRM does not list (``first.last@`` instead of ``first@``)."""
+    """A rep writes from an alias the CRM does not list: usually made from the rep's name by the
+    mail system's convention (``ana.lopez@``, ``a.lopez@``, ``alopez@`` beside ``rep3@``), else
+    free-form (``ana-emea@``)."""
     found = _pick_deal(draft, lambda deal, _: _business_contact(draft, deal) is not None)
     if found is None:
         return []
@@ -643,8 +659,16 @@ def _unknown_alias(draft: _Draft) -> list[_Scenario]:
     contact = draft.contacts[_business_contact(draft, deal) or ""]
     rep_id = _doer(draft, deal.owner_rep_id, 0.6)
     scenario = _email(rep_id, contact.email, True, moment, deal.id)
-    alias = Participant(email=f"r.{rep_id}@{INTERNAL_DOMAIN}", role=ParticipantRole.FROM)
+    alias = Participant(email=f"{_alias_of(draft, rep_id)}@{INTERNAL_DOMAIN}", role=ParticipantRole.FROM)
     return [replace(scenario, participants=(alias, *scenario.participants[1:]))]
+
+
+def _alias_of(draft: _Draft, rep_id: str) -> str:
+    first, last = next(r.name for r in draft.reps if r.id == rep_id).lower().split()
+    rng = draft.names_rng
+    if rng.random() < ALIAS_FOLLOWS_NAME:
+        return rng.choice((f"{first}.{last}", f"{first[0]}.{last}", f"{first[0]}{last}"))
+    return f"{first}-{rng.choice(('emea', 'sales', 'deals', 'work'))}"
 
 
 def _late_deal(draft: _Draft) -> list[_Scenario]:
@@ -816,7 +840,11 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
     """A labelled dataset of exactly ``n_activities`` activities, the same for the same seed."""
     if n_activities < 1:
         raise ValueError("n_activities must be positive")
-    draft = _Draft(rng=random.Random(seed), words_rng=random.Random(f"words-{seed}"))
+    draft = _Draft(
+        rng=random.Random(seed),
+        words_rng=random.Random(f"words-{seed}"),
+        names_rng=random.Random(f"names-{seed}"),
+    )
     _build_world(draft, n_activities)
     traps = list(TRAP_WEIGHTS)
     weights = [TRAP_WEIGHTS[trap] for trap in traps]

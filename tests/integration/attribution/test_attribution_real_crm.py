@@ -390,3 +390,45 @@ async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_d
     # Nothing else tells the two deals apart: a close call, both named.
     assert plain.status == "ambiguous"
     assert {plain.deal_id, *plain.secondary_deal_ids} == {"deal-analytics", "deal-renewal"}
+
+
+async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_deal_owner(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    ana = {**REP, "name": "Ana Seller"}
+    bo = {"entity_type": "rep", "id": "rep-2", "name": "Bo Berg", "emails": ["bo@seller.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["amy@buyer.example"],
+    }
+    deal = {**DEAL, "owner_rep_id": "rep-2"}
+    mail = {
+        "source": "mail",
+        "external_id": "m-alias",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "Ana.Seller@seller.example", "role": "from"},
+            {"email": "amy@buyer.example", "role": "to"},
+        ],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, bo, ACCOUNT, contact, deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-alias"))
+
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
+    assert row.explanation["rep"]["via"] == "from"
