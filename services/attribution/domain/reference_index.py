@@ -22,7 +22,6 @@ from typing import Literal
 from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.personal_domains import email_domain, parent_domains
-from services.attribution.domain.reps import name_aliases
 from services.attribution.domain.reference import (
     Account,
     AttributionSnapshot,
@@ -33,6 +32,7 @@ from services.attribution.domain.reference import (
     Rep,
     TeamMembership,
 )
+from services.attribution.domain.reps import name_aliases
 
 EntityKind = Literal["rep", "contact", "account", "deal"]
 

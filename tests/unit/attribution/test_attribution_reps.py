@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import Deal, Rep, TeamMembership, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
-from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reps import RepRecord, name_aliases, rep_alias_mapping, resolve_rep_aliases
 
 from .builders import WHEN, email_out
