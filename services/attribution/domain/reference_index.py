@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -52,12 +53,12 @@ class ThreadMember:
     confidence: float
 
 
-def _index_add(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+def _index_add(index: dict[str, set[str]], keys: Iterable[str], value: str) -> None:
     for key in keys:
         index[key].add(value)
 
 
-def _index_drop(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+def _index_drop(index: dict[str, set[str]], keys: Iterable[str], value: str) -> None:
     for key in keys:
         index[key].discard(value)
 
