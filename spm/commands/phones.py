@@ -10,7 +10,6 @@ form when kept) with the tenant's phone region, the rule ingest applies to new r
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
@@ -67,20 +66,14 @@ def renormalized(
 
 
 async def tenant_phone_region(engine: AsyncEngine, tenant_id: str) -> str:
-    """The region ingest reads this tenant's phones in (``tenants.settings``)."""
-    from sqlalchemy import text
-
-    from services.ingest.domain.tenant_config import phone_region, read_tenant_settings
+    """The region ingest reads this tenant's phones in (its setting, else its time zone's)."""
+    from libs.common.tenant_settings_store import load_tenant_settings
 
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT settings::text AS settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id}
-            )
-        ).first()
-    if row is None:
+        settings = await load_tenant_settings(conn, tenant_id)
+    if settings is None:
         raise typer.BadParameter(f"no tenant {tenant_id!r}", param_hint="--tenant")
-    return phone_region(read_tenant_settings(json.loads(row.settings)))
+    return settings.phone_region
 
 
 async def renormalize_stored_phones(
