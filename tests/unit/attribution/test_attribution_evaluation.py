@@ -33,6 +33,16 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
         rep_correct=600,
         team_correct=600,
     )
+    # Metrics credits a deal only for ``attributed``: the ambiguous primaries are not given.
+    assert report.ours_credited == Scorecard(
+        activities=600,
+        deal_truths=520,
+        deal_predictions=471,
+        deal_correct=468,
+        rep_correct=600,
+        team_correct=600,
+    )
+    assert report.surfaced == 515
     assert report.ours_unique_only == Scorecard(
         activities=600,
         deal_truths=520,
