@@ -19,6 +19,7 @@ Identities are compared lower-cased (emails, domains) and as given (E.164 phones
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -82,6 +83,8 @@ class Deal:
     created_at: datetime
     closed_at: datetime | None = None
     contacts: tuple[tuple[str, str], ...] = ()
+    #: The deal's name in the CRM ("Acme - Analytics add-on"): a subject that names it points at it.
+    name: str = ""
 
     @property
     def contact_ids(self) -> frozenset[str]:
@@ -135,6 +138,9 @@ class AttributionSnapshot:
     #: Current attribution of the newest earlier activity in the same thread, if any.
     thread_attribution: CurrentAttribution | None = None
     override: ManualOverride | None = None
+    #: Addresses at an internal domain that no rep lists, whose mailbox name follows the naming
+    #: convention of exactly one rep's name (``ana.lopez@`` for Ana Lopez) -> that rep.
+    rep_by_name_address: Mapping[str, str] = field(default_factory=dict)
 
 
 class AmbiguityPolicy(StrEnum):

@@ -209,6 +209,17 @@ def normalize_phone(raw: str | None, region: str) -> str | None:
     return e164_or_none(raw, region)
 
 
+def read_phones(raws: Iterable[str | None], region: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The usable phones of a CRM record as E.164, and each one as the source sent it (same
+    order; a number repeated in another format is kept once, as first sent)."""
+    read: dict[str, str] = {}
+    for raw in raws:
+        e164 = normalize_phone(raw, region)
+        if e164 is not None and raw is not None:
+            read.setdefault(e164, raw)
+    return tuple(read), tuple(read.values())
+
+
 def make_participant(
     *,
     role: ParticipantRole,

@@ -108,6 +108,7 @@ def test_crm_objects_become_entities() -> None:
         name="Bo Buyer",
         emails=("bo.buyer@globex.example",),
         phones=("+14155552671",),
+        raw_phones=("(415) 555-2671",),
         account_id="0015j00000ZkM3hAAF",
     )
     (account,) = adapter.parse(make_request(fixture("salesforce", "Account.xml")), CONFIG).entities
@@ -124,6 +125,7 @@ def test_crm_objects_become_entities() -> None:
         name="Ana Seller",
         emails=("ana.seller@acme.example",),
         phones=("+16505551234",),
+        raw_phones=("+1 650-555-1234",),
         manager_id="0055j000004Vb8oAAC",
     )
 
