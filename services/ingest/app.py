@@ -46,6 +46,7 @@ from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
     AdapterResult,
+    TenantCheckRejected,
     TenantWebhookConfig,
     VendorAdapter,
     WebhookRejected,
@@ -95,14 +96,26 @@ _REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_en
 
 
 def _verify_and_parse(
-    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    secrets: Sequence[str],
+    config: TenantWebhookConfig,
+    unusable: Problem | None = None,
 ) -> AdapterResult:
-    adapter.verify(delivery, secrets, config)
     try:
-        return adapter.parse(delivery, config, secrets)
+        adapter.verify(delivery, secrets, config)
+    except TenantCheckRejected:
+        if unusable is None:
+            raise
+        raise unusable from None  # the secret matched; the check itself needs the settings
+    try:
+        result = adapter.parse(delivery, config, secrets)
     except ValidationError as error:
         # Adapters name their fields; a contract check one of them did not wrap is still a 422.
         raise validation_to_rejection("body", error) from None
+    if unusable is not None and result.handshake is None:
+        raise unusable  # verified: only now may the sender learn the tenant's settings are invalid
+    return result
 
 
 def _rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:
@@ -140,18 +153,20 @@ async def verified_delivery(
     tenant_id: str,
     context: TenantContext | None,
     decoy: str,
+    unusable: Problem | None = None,
 ) -> AdapterResult:
     """Verify then parse; a rejection becomes a problem naming the field and the reason.
 
     An unknown tenant (``context`` None) takes the very same path, verified against ``decoy``
     (as is a tenant without a secret for the source): its answer, and the work done to give
-    it, are those of a known tenant whose signature does not match.
+    it, are those of a known tenant whose signature does not match. So is a tenant whose
+    settings are invalid (``unusable``, the 503 naming them), until its request is verified.
     """
     config = context.webhook if context is not None else unknown_tenant_config(tenant_id)
     secrets = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=False)
     try:
         try:
-            return _verify_and_parse(adapter, delivery, secrets, config)
+            return _verify_and_parse(adapter, delivery, secrets, config, unusable)
         except WebhookRejected as exc:
             if exc.status_code != 401:
                 raise
@@ -159,7 +174,7 @@ async def verified_delivery(
             fresh = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=True)
             if fresh == secrets:
                 raise
-            return _verify_and_parse(adapter, delivery, fresh, config)
+            return _verify_and_parse(adapter, delivery, fresh, config, unusable)
     except WebhookRejected as exc:
         raise _rejection(adapter, delivery, exc) from None
 
@@ -474,9 +489,13 @@ def create_app(  # noqa: C901 - shrink when next touched
             # Without ``instance``: the body is byte-identical whatever the URL was.
             return Problem(404, "Not found", "no webhook endpoint at this URL").response()
         # An unknown tenant is not answered here but verified like a known one (see verified_delivery).
-        context = (
-            await _tenant_context(request.app.state.tenants, tenant) if _TENANT_ID.match(tenant) else None
-        )
+        context: TenantContext | None = None
+        unusable: Problem | None = None  # invalid settings: told only to a verified request
+        try:
+            if _TENANT_ID.match(tenant):
+                context = await _tenant_context(request.app.state.tenants, tenant)
+        except Problem as exc:
+            unusable = exc
         try:
             body = await read_body(request, MAX_BODY_BYTES)
         except Problem as exc:
@@ -495,7 +514,7 @@ def create_app(  # noqa: C901 - shrink when next touched
         decoy = decoy_secret(settings.runtime.secret_key.get_secret_value(), tenant, source)
         try:
             result = await verified_delivery(
-                request.app.state.webhook_secrets, adapter, delivery, tenant, context, decoy
+                request.app.state.webhook_secrets, adapter, delivery, tenant, context, decoy, unusable
             )
         except Problem as exc:
             # Without ``instance``: the URL may hold a token, and the answer must not depend on it.
