@@ -19,6 +19,7 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    audit,
     dashboard,
     deals,
     funnel,
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         stream,
         session,
+        audit,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)

@@ -422,3 +422,36 @@ class SessionRead(BaseModel):
     scopes: list[str]
     #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
     expires_at: datetime | None
+
+
+class AuditEntryRead(BaseModel):
+    """One admin action: who did what to which object, and the state before and after (secrets masked)."""
+
+    model_config = _examples(
+        {
+            "audit_id": 42,
+            "at": "2026-12-02T10:15:00Z",
+            "actor": "spm_admin_1a2b3c4d",
+            "credential": "api_key",
+            "action": "scoring_model.changed",
+            "target": "scoring_model",
+            "before": {"version": 2},
+            "after": {"version": 3},
+        }
+    )
+
+    audit_id: int
+    at: datetime
+    #: An API key id, ``jwt:<sub>``, ``session:<id> (<key id or jwt:sub>)`` or ``cli:<user>``.
+    actor: str
+    #: ``api_key``, ``jwt``, ``session``, ``cli`` or ``system``.
+    credential: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryRead]
+    next_cursor: str | None

@@ -11,6 +11,7 @@ import typer
 
 async def rotate_webhook_secret(tenant: str, source: str, grace_hours: float) -> tuple[str, int]:
     """Add a secret and expire the older ones after the grace period; returns (secret, expiring)."""
+    from libs.common.audit import AuditAction, cli_actor, record_admin_action
     from libs.common.db.engine import make_engine
     from libs.common.settings import DatabaseSettings, RuntimeSettings
     from libs.common.tenancy import add_webhook_secret, expire_old_webhook_secrets, tenant_exists
@@ -24,6 +25,19 @@ async def rotate_webhook_secret(tenant: str, source: str, grace_hours: float) ->
             secret = await add_webhook_secret(conn, tenant, source, pepper)
             # Both stay valid during the grace period: the vendor is reconfigured without a gap.
             expiring = await expire_old_webhook_secrets(conn, tenant, source, timedelta(hours=grace_hours))
+            await record_admin_action(
+                conn,
+                tenant,
+                cli_actor(),
+                AuditAction.WEBHOOK_SECRET_ROTATED,
+                f"webhook_secret:{source}",
+                after={
+                    "source": source,
+                    "secret": secret,
+                    "older_expiring": expiring,
+                    "grace_hours": grace_hours,
+                },
+            )
             return secret, expiring
     finally:
         await engine.dispose()
