@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.erasures import ErasureListCache, erasure_key
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from services.attribution.consumer import CONSUMES
+from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
 from services.attribution.settings import AttributionSettings
 
@@ -26,14 +29,33 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
     async def wire(
         _app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
+        secret = settings.runtime.secret_key.get_secret_value()
+        erasures = ErasureListCache(engine, secret, settings.attribution.erasure_cache_seconds)
         deps = AttributionDeps(
-            engine, producer, settings.kafka.topic_prefix, settings.attribution.rematch_limit
+            engine,
+            producer,
+            settings.kafka.topic_prefix,
+            settings.attribution.rematch_limit,
+            ErasureScreen(erasures),
+        )
+        worker = ErasureWorker(
+            engine,
+            producer,
+            settings.kafka.topic_prefix,
+            erasure_key(secret),
+            settings.attribution.erasure_poll_seconds,
         )
 
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
 
-        yield handler
+        erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
+        try:
+            yield handler
+        finally:
+            worker.stop()
+            with suppress(asyncio.CancelledError):
+                await erasing
 
     return consumer_app(
         service=SERVICE,

@@ -15,6 +15,10 @@ class AttributionOptions(BaseSettings):
     group_id: str = "spm-attribution"
     #: Upper bound of parked activities re-matched for one batch of CRM changes.
     rematch_limit: int = 5_000
+    #: How long the erasure list is cached: a new erasure applies to incoming data within it.
+    erasure_cache_seconds: float = 30.0
+    #: How often queued erasure jobs (``POST /v1/privacy/erasures``) are looked for.
+    erasure_poll_seconds: float = 5.0
 
 
 class AttributionSettings(CommonSettings):

@@ -25,6 +25,7 @@ from services.gateway.routers import (
     funnel,
     insights,
     leaderboard,
+    privacy,
     reps,
     session,
     stream,
@@ -100,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         stream,
         session,
         audit,
+        privacy,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)

@@ -455,3 +455,34 @@ class AuditEntryRead(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEntryRead]
     next_cursor: str | None
+
+
+class ErasureCreate(BaseModel):
+    """The person to erase: exactly one of an email address or an E.164 phone number."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "bo@buyer.example"}, {"phone": "+14155550100"}]},
+    )
+
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    phone: str | None = Field(default=None, min_length=8, max_length=40)
+
+
+class ErasureRead(BaseModel):
+    """An erasure request and its progress; the identity itself is never stored or shown."""
+
+    erasure_id: uuid.UUID
+    identity_kind: str
+    #: ``queued``, ``running``, ``done`` or ``failed`` (POST the same person again to retry).
+    state: str
+    requested_by: str
+    requested_at: datetime
+    finished_at: datetime | None
+    #: Activities examined so far, of ``total``.
+    done: int
+    total: int | None
+    progress: float | None
+    #: activities_deleted, activities_redacted, contacts_deleted, webhook_states_deleted, versions_published.
+    counts: dict[str, int]
+    error: str | None

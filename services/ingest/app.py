@@ -17,6 +17,7 @@ from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.db.engine import database_reachable, make_engine
+from libs.common.erasures import NO_ERASURES, erasure_key
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
@@ -196,7 +197,11 @@ def create_app(  # noqa: C901 - shrink when next touched
         app.state.engine = engine
         app.state.publisher = publisher
         app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
-        app.state.tenants = TenantDirectory(engine, settings.ingest.tenant_cache_seconds)
+        app.state.tenants = TenantDirectory(
+            engine,
+            settings.ingest.tenant_cache_seconds,
+            erasure_key=erasure_key(settings.runtime.secret_key.get_secret_value()),
+        )
         app.state.webhook_secrets = WebhookSecretCache(
             engine, settings.runtime.secret_key.get_secret_value(), settings.ingest.tenant_cache_seconds
         )
@@ -383,9 +388,11 @@ def create_app(  # noqa: C901 - shrink when next touched
         """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
         body = await read_body(request, settings.ingest.max_body_bytes)
         sync = handlers.parse_crm_sync(body)
+        context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
+        erased = context.erased if context is not None else NO_ERASURES
         try:
             await request.app.state.publisher.publish(
-                handlers.crm_messages(sync, principal.tenant_id, settings.kafka.topic_prefix)
+                handlers.crm_messages(sync, principal.tenant_id, settings.kafka.topic_prefix, erased)
             )
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from None
@@ -460,7 +467,7 @@ def create_app(  # noqa: C901 - shrink when next touched
         raw = handlers.raw_webhook_message(
             tenant, source, adapter.version, now, delivery.headers, body, prefix
         )
-        entities = handlers.entity_messages(result.entities, source, tenant, prefix)
+        entities = handlers.entity_messages(result.entities, source, tenant, prefix, context.erased)
         prepared = await _accept(
             request, context, result.activities, result.zoom_events, adapter.version, now, entities, raw
         )

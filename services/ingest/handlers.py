@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
-from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1, CrmSyncIn
+from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
 from libs.common.kafka.publisher import OutgoingMessage
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
@@ -283,6 +284,11 @@ def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) 
     exclusions: Counter[str] = Counter()
     sightings: list[MeetingSighting] = []
     for activity in activities:
+        if context.erased:
+            # An erased person never leaves ingest: attribution judges what remains of the activity.
+            activity = activity.model_copy(
+                update={"participants": mask_participants(activity.participants, context.erased)}
+            )
         verdict = apply_privacy(activity, context.privacy)
         if verdict.reason is not None:
             exclusions[verdict.reason.value] += 1
@@ -465,15 +471,24 @@ def parse_crm_sync(body: bytes) -> CrmSyncIn:
         ) from None
 
 
-def crm_messages(sync: CrmSyncIn, tenant_id: str, prefix: str) -> list[OutgoingMessage]:
-    return entity_messages(sync.entities, sync.source, tenant_id, prefix)
+def crm_messages(
+    sync: CrmSyncIn, tenant_id: str, prefix: str, erased: ErasedIdentities = NO_ERASURES
+) -> list[OutgoingMessage]:
+    return entity_messages(sync.entities, sync.source, tenant_id, prefix, erased)
 
 
 def entity_messages(
-    entities: Sequence[CrmEntity], source: str, tenant_id: str, prefix: str
+    entities: Sequence[CrmEntity],
+    source: str,
+    tenant_id: str,
+    prefix: str,
+    erased: ErasedIdentities = NO_ERASURES,
 ) -> list[OutgoingMessage]:
     messages = []
     for entity in entities:
+        if isinstance(entity, ContactV1) and names_erased_person(entity.emails, entity.phones, erased):
+            # An erased person's CRM record is accepted and never published.
+            continue
         event = CrmEntityChangedV1(tenant_id=tenant_id, source=source, entity=entity)
         key = f"{tenant_id}:{entity.entity_type}:{entity.id}"
         messages.append(

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
+from libs.common.erasures import NO_ERASURES, ErasedIdentities
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import (
     IngestTenantSettings,
@@ -38,6 +39,8 @@ class TenantContext:
     settings: IngestTenantSettings
     webhook: TenantWebhookConfig
     privacy: PrivacyPolicy
+    #: People erased from this tenant (keyed hashes): deliveries naming them are masked.
+    erased: ErasedIdentities = NO_ERASURES
 
 
 class TenantDirectory:
@@ -49,10 +52,16 @@ class TenantDirectory:
     """
 
     def __init__(
-        self, engine: AsyncEngine, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: AsyncEngine,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        erasure_key: bytes = b"",
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
+        self.erasure_key = erasure_key
         self._cache: LoadingCache[str, TenantContext | None] = LoadingCache(self._load, clock)
 
     async def context(self, tenant_id: str) -> TenantContext | None:
@@ -61,13 +70,20 @@ class TenantDirectory:
 
     async def _load(self, tenant_id: str) -> tuple[TenantContext | None, float]:
         async with self.engine.connect() as conn:
-            return await load_tenant_context(conn, tenant_id), self.ttl
+            return await load_tenant_context(conn, tenant_id, self.erasure_key), self.ttl
 
 
-async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantContext | None:
+async def load_tenant_context(
+    conn: AsyncConnection, tenant_id: str, erasure_key: bytes = b""
+) -> TenantContext | None:
+    # The erasure list rides on the settings read: no extra round trip on the hot path.
     row = (
         await conn.execute(
-            text("SELECT settings::text AS settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id}
+            text(
+                "SELECT settings::text AS settings, ARRAY(SELECT identity_hash FROM privacy_erased_identities "
+                "WHERE tenant_id = :t) AS erased FROM tenants WHERE tenant_id = :t"
+            ),
+            {"t": tenant_id},
         )
     ).one_or_none()
     if row is None:
@@ -88,6 +104,7 @@ async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantCo
         settings=settings,
         webhook=webhook_config(tenant_id, settings, rep_domains),
         privacy=privacy_policy(settings),
+        erased=ErasedIdentities(erasure_key, frozenset(row.erased)),
     )
 
 

@@ -3,8 +3,8 @@
 ``audit_log`` keeps one row per admin action (who, when, what, on what, before/after with
 secrets masked); it is append-only and read by ``GET /v1/audit``. ``privacy_erasures`` keeps
 each erasure request with a keyed hash of the identity (never the identity in clear), its
-progress and its counts; ingest and attribution drop any later delivery whose participant's
-hash is listed. ``retention_purges`` keeps what each scheduled purge removed.
+progress and its counts. ``privacy_erased_identities`` is the list ingest and attribution check:
+the requested identity and every other address or phone of the person's CRM contacts, hashed. ``retention_purges`` keeps what each scheduled purge removed.
 
 Revision ID: 0006_privacy
 Revises: 0005_auth
@@ -49,6 +49,7 @@ def upgrade() -> None:
             state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
             requested_by text NOT NULL,
             requested_at timestamptz NOT NULL DEFAULT now(),
+            heartbeat_at timestamptz,
             finished_at timestamptz,
             done integer NOT NULL DEFAULT 0,
             total integer,
@@ -57,6 +58,12 @@ def upgrade() -> None:
             PRIMARY KEY (tenant_id, erasure_id)
         );
         CREATE UNIQUE INDEX privacy_erasures_identity ON privacy_erasures (tenant_id, identity_hash);
+        CREATE TABLE privacy_erased_identities (
+            tenant_id text NOT NULL,
+            identity_hash text NOT NULL,
+            erasure_id uuid NOT NULL,
+            PRIMARY KEY (tenant_id, identity_hash)
+        );
         CREATE TABLE retention_purges (
             purge_id bigserial PRIMARY KEY,
             tenant_id text NOT NULL,
@@ -70,4 +77,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE retention_purges, privacy_erasures, audit_log")
+    op.execute("DROP TABLE retention_purges, privacy_erased_identities, privacy_erasures, audit_log")
