@@ -18,6 +18,7 @@ from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.consumer import CONSUMES
 from services.metrics.handlers import MetricsDeps, TenantSettingsCache, handle_batch
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
+from services.metrics.retention import RetentionPurger
 from services.metrics.settings import MetricsServiceSettings
 
 SERVICE = "metrics"
@@ -48,12 +49,25 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             return await handle_batch(messages, deps)
 
         refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
+        purger = RetentionPurger(
+            engine,
+            settings.metrics.purge_interval_seconds,
+            timedelta(days=settings.metrics.ledger_retention_days),
+        )
+        purging = (
+            asyncio.create_task(purger.run(), name=f"{SERVICE}-retention")
+            if settings.metrics.purge_interval_seconds > 0
+            else None
+        )
         try:
             yield handler
         finally:
             refresher.stop()
+            purger.stop()
             with suppress(asyncio.CancelledError):
                 await refreshing
+                if purging is not None:
+                    await purging
 
     return consumer_app(
         service=SERVICE,

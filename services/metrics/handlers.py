@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.retention import retention_of
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
@@ -52,10 +53,16 @@ class MetricsDeps:
 
 def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
     extra = row.get("settings", {}).get("metrics", {})
+    try:
+        retention_days: int | None = retention_of(row.get("settings")).activities_days
+    except ValueError:
+        # The purge reports the invalid policy and skips the tenant; counting goes on unguarded.
+        retention_days = None
     return MetricSettings(
         time_zone=row.get("timezone", "UTC"),
         fiscal_year_start_month=int(row.get("fiscal_year_start_month", 1)),
         conversation_min_seconds=int(extra.get("conversation_min_seconds", 60)),
+        activity_retention_days=retention_days,
     )
 
 
@@ -131,8 +138,10 @@ def plan_batch(
     stored: dict[uuid.UUID, StoredContribution],
     settings: MetricSettings,
     model: ScoringModel = DEFAULT_SCORING_MODEL,
+    now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], Deltas]:
     """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
+    now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     daily: dict[DayCell, dict[str, float]] = {}
     periods_of = _PeriodsOfDay(settings)
@@ -142,6 +151,10 @@ def plan_batch(
         previous = stored.get(event.activity_id)
         if previous is not None and previous.version >= event.version:
             outcomes["stale"] += 1
+            continue
+        if previous is None and settings.past_retention(event.facts.occurred_at, now):
+            # Purged (or never kept): its share of the kept aggregates is already in them.
+            outcomes["past_retention"] += 1
             continue
         if previous is not None:
             _add_cells(daily, event.tenant_id, _stored_keys(previous), previous.counts, -1)
