@@ -62,7 +62,7 @@ async def external_participants(
     if not activities:
         return {}
     settings = await load_tenant_settings(conn, tenant_id)
-    policy = policy_from_settings(settings)
+    policy = policy_from_settings(settings, tenant_id)
     refs = await load_reference_rows(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     counts = {}
     for activity in activities:
@@ -147,6 +147,7 @@ def retraction(
             outcome=activity.outcome,
             occurred_at=activity.occurred_at,
             duration_seconds=activity.duration_seconds,
+            revision=activity.revision,
         ),
         decided_at=now,
         explanation={"rule_path": "erased", "ingested_at": activity.ingested_at.isoformat()},
@@ -209,7 +210,11 @@ async def _erase_page(
         await store.delete_activities(conn, tenant_id, [a.activity_id for a in emptied])
     if redacted:
         await store.replace_payloads(conn, redacted)
-        decided = await attribute_batch(conn, tenant_id, redacted, now)
+        # Always a new version: its facts (external participants, contacts) changed even when the
+        # attribution did not, and metrics replaces the stored contribution with it.
+        decided = await attribute_batch(
+            conn, tenant_id, redacted, now, revised={a.activity_id for a in redacted}
+        )
         await repo.save_attributions(conn, decided.rows)
         events += decided.events
     # Acknowledged before the commit, as the consumer does: a failure re-runs the page.

@@ -60,7 +60,7 @@ async def test_cli_erasure_by_phone_is_idempotent_and_audited(
         "activities_redacted": 1,
         "contacts_deleted": 1,
         "webhook_states_deleted": 0,
-        "versions_published": 2,
+        "versions_published": 3,
     }
     again_id, again = await erase_person("acme", "phone", BO_PHONE)
     assert (again_id, again) == (erasure_id, counts)

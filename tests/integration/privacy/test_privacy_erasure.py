@@ -126,8 +126,8 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
             "activities_redacted": 1,
             "contacts_deleted": 1,
             "webhook_states_deleted": 0,
-            # Two retractions; Cy alone still leads the shared email to deal-1: no new version.
-            "versions_published": 2,
+            # Two retractions and the shared email's new version (its facts changed).
+            "versions_published": 3,
         }
 
         async def scores_equal() -> bool:
