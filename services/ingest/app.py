@@ -38,6 +38,7 @@ from services.ingest.adapters.repository import (
     lock_webhook_state,
     save_webhook_state,
 )
+from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
 from services.ingest.domain.tenant_config import InvalidTenantSettings
 from services.ingest.domain.webhooks import (
@@ -469,12 +470,18 @@ def create_app(  # noqa: C901 - shrink when next touched
         if context is None:
             # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
             return _rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match")).response()
-        raw = handlers.raw_webhook_message(
-            tenant, source, adapter.version, now, delivery.headers, body, prefix
+        # Privacy before anything is written: the raw capture, the Zoom state, the activities.
+        kept = keep_of_delivery(source, body, result, context.privacy, context.erased)
+        raw = (
+            handlers.raw_webhook_message(
+                tenant, source, adapter.version, now, delivery.headers, kept.raw_body, prefix
+            )
+            if kept.raw_body is not None
+            else None
         )
         entities = handlers.entity_messages(result.entities, source, tenant, prefix, context.erased)
         prepared = await _accept(
-            request, context, result.activities, result.zoom_events, adapter.version, now, entities, raw
+            request, context, result.activities, kept.zoom_events, adapter.version, now, entities, raw
         )
         prepared.count(source)
         if result.ack is not None:

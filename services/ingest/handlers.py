@@ -30,6 +30,7 @@ from services.ingest.adapters.repository import (
     canonical_meetings,
     record_seen,
 )
+from services.ingest.domain.capture import capture_body
 from services.ingest.domain.meetings import meeting_keys
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
@@ -400,7 +401,8 @@ def raw_webhook_message(
     body: bytes,
     prefix: str,
 ) -> OutgoingMessage:
-    """The delivery as received, for re-normalisation by a later adapter version."""
+    """The delivery for re-normalisation by a later adapter version; ``body`` is what
+    :func:`services.ingest.domain.capture.keep_of_delivery` allowed to be kept."""
     kept_headers = {
         k: v
         for k, v in headers.items()
@@ -412,7 +414,7 @@ def raw_webhook_message(
         adapter_version=adapter_version,
         received_at=received_at,
         content_type=headers.get("content-type", ""),
-        body=redact_body_secrets(source, body).decode("utf-8", errors="replace"),
+        body=body.decode("utf-8", errors="replace"),
         headers=kept_headers,
     )
     key = f"{tenant_id}:{source}"
@@ -430,28 +432,9 @@ def raw_webhook_message(
     )
 
 
-#: Body fields that carry a shared secret, per source: masked before the raw capture is kept.
-SECRET_BODY_FIELDS: dict[str, str] = {"aircall": "token", "microsoft-graph": "clientState"}
-
-
 def redact_body_secrets(source: str, body: bytes) -> bytes:
     """The body with the source's secret field masked wherever it appears (JSON bodies only)."""
-    field = SECRET_BODY_FIELDS.get(source)
-    if field is None or field.encode() not in body:
-        return body
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-
-    def mask(node: object) -> object:
-        if isinstance(node, dict):
-            return {k: ("***" if k == field else mask(v)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [mask(item) for item in node]
-        return node
-
-    return orjson.dumps(mask(document))
+    return capture_body(source, body, keep_content=True)
 
 
 #: Headers that authenticate a delivery or a client: never copied to the raw topic.
