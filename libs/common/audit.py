@@ -37,6 +37,9 @@ class AuditAction(StrEnum):
     API_KEY_REVOKED = "api_key.revoked"
     WEBHOOK_SECRET_SET = "webhook_secret.set"  # noqa: S105 - an action name, not a secret
     WEBHOOK_SECRET_ROTATED = "webhook_secret.rotated"  # noqa: S105 - an action name
+    CONNECTOR_CONNECTED = "connector.connected"
+    CONNECTOR_PAUSED = "connector.paused"
+    CONNECTOR_RESUMED = "connector.resumed"
     ERASURE_REQUESTED = "erasure.requested"
     RETENTION_PURGED = "retention.purged"
 

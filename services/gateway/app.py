@@ -25,6 +25,7 @@ from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
     audit,
+    connectors,
     dashboard,
     deals,
     funnel,
@@ -113,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         session,
         audit,
         privacy,
+        connectors,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
