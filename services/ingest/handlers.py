@@ -24,14 +24,13 @@ from libs.common.kafka.publisher import OutgoingMessage
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
-    MeetingSighting,
     SeenLedger,
     TenantContext,
     canonical_meetings,
     record_seen,
 )
 from services.ingest.domain.capture import capture_body
-from services.ingest.domain.meetings import meeting_keys
+from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
