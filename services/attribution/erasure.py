@@ -40,15 +40,10 @@ from libs.common.erasures import (
 )
 from services.attribution.adapters import erasure as store
 from services.attribution.adapters import repository as repo
-from services.attribution.adapters.reference_loader import load_reference_rows, load_tenant_settings
+from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.matching import attribute_activity
-from services.attribution.handlers import (
-    attribute_batch,
-    policy_from_settings,
-    publish,
-    resolve_references,
-    snapshot_for,
-)
+from services.attribution.domain.reference_index import resolve_references, snapshot_for
+from services.attribution.handlers import attribute_batch, policy_from_settings, publish
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +58,11 @@ async def external_participants(
         return {}
     settings = await load_tenant_settings(conn, tenant_id)
     policy = policy_from_settings(settings, tenant_id)
-    refs = await load_reference_rows(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
+    index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     counts = {}
     for activity in activities:
-        resolved = resolve_references(activity, refs)
-        decision = attribute_activity(resolved, snapshot_for(resolved, refs), policy)
+        resolved = resolve_references(activity, index)
+        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
         counts[activity.activity_id] = decision.external_participants
     return counts
 

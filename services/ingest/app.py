@@ -28,11 +28,9 @@ from libs.common.web import (
     read_body,
 )
 from services.ingest import handlers, pipeline
-from services.ingest.adapters.repository import (
-    SeenLedger,
-    TenantDirectory,
-)
+from services.ingest.adapters.repository import SeenLedger, TenantContext, TenantDirectory
 from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
@@ -98,8 +96,17 @@ class WebhookAccepted(EventsAccepted):
     ignored: list[str]
 
 
+class EntityWarningRead(BaseModel):
+    """Something dropped from an accepted entity (an unreadable phone), named by index and field."""
+
+    index: int
+    field: str
+    reason: str
+
+
 class EntitiesAccepted(BaseModel):
     accepted: int
+    warnings: list[EntityWarningRead] = []
 
 
 router = APIRouter()
@@ -118,6 +125,13 @@ def _deps(request: Request) -> pipeline.IngestDeps:
 def _now(request: Request) -> datetime:
     now: datetime = request.app.state.clock()
     return now
+
+
+async def _known_tenant(deps: pipeline.IngestDeps, principal: Principal) -> TenantContext:
+    context = await pipeline.tenant_context(deps, principal.tenant_id)
+    if context is None:
+        raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+    return context
 
 
 def _public_url(request: Request) -> str:
@@ -160,16 +174,14 @@ _EVENTS_BODY = {
 async def post_events(request: Request, principal: IngestPrincipal) -> EventsAccepted:
     """Validate all-or-nothing, then publish; 202 only after the broker acknowledged."""
     settings, deps = _settings(request), _deps(request)
+    context = await _known_tenant(deps, principal)
     try:
         body = await read_body(request, settings.ingest.max_body_bytes)
         now = _now(request)
-        activities = handlers.parse_activity_batch(body, settings.ingest, now)
+        activities = handlers.parse_activity_batch(body, settings.ingest, now, phone_region(context.settings))
     except Problem as exc:
         INGEST_REJECTIONS.labels("api", pipeline.REJECTION_REASONS.get(exc.status, "invalid")).inc()
         raise
-    context = await pipeline.tenant_context(deps, principal.tenant_id)
-    if context is None:
-        raise Problem(403, "Forbidden", "the key's tenant no longer exists")
     prepared = await pipeline.accept_activities(deps, context, activities, now, "canonical/1")
     prepared.count("api")
     return EventsAccepted(
@@ -196,8 +208,12 @@ async def post_crm_sync(request: Request, principal: IngestPrincipal) -> Entitie
     """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
     body = await read_body(request, _settings(request).ingest.max_body_bytes)
     sync = handlers.parse_crm_sync(body)
-    await pipeline.sync_crm(_deps(request), principal.tenant_id, sync)
-    return EntitiesAccepted(accepted=len(sync.entities))
+    deps = _deps(request)
+    read = await pipeline.sync_crm(deps, await _known_tenant(deps, principal), sync)
+    return EntitiesAccepted(
+        accepted=len(sync.entities),
+        warnings=[EntityWarningRead(index=w.index, field=w.field, reason=w.reason) for w in read.warnings],
+    )
 
 
 _WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {

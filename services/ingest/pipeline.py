@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
-from libs.common.erasures import NO_ERASURES
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem
@@ -44,7 +43,7 @@ from services.ingest.adapters.repository import (
 )
 from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.normalize import validation_to_rejection
-from services.ingest.domain.tenant_config import InvalidTenantSettings
+from services.ingest.domain.tenant_config import InvalidTenantSettings, phone_region
 from services.ingest.domain.webhook_types import HandshakeResponse
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
@@ -58,7 +57,7 @@ from services.ingest.domain.webhooks import (
     fold_zoom_meeting,
     unknown_tenant_config,
 )
-from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 TENANT_ID = re.compile(TENANT_ID_PATTERN)
 REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
@@ -280,14 +279,19 @@ async def accept_activities(
     return prepared
 
 
-async def sync_crm(deps: IngestDeps, tenant_id: str, sync: CrmSyncIn) -> None:
-    """Publish CRM entities (an erased person's contact never); acknowledged before returning."""
-    context = await tenant_context(deps, tenant_id)
-    erased = context.erased if context is not None else NO_ERASURES
+async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
+    """Publish CRM entities, phones read in the tenant's region (an erased person's contact never);
+    acknowledged before returning, with what was dropped from accepted entities."""
+    read = handlers.crm_messages(
+        sync, context.tenant_id, phone_region(context.settings), deps.topic_prefix, context.erased
+    )
     try:
-        await deps.publisher.publish(handlers.crm_messages(sync, tenant_id, deps.topic_prefix, erased))
+        await deps.publisher.publish(read.messages)
     except BrokerUnavailable:
         raise broker_unavailable(deps) from None
+    for warning in read.warnings:
+        INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+    return read
 
 
 @dataclass(frozen=True, slots=True)

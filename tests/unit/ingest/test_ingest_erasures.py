@@ -79,7 +79,7 @@ def test_a_crm_contact_of_an_erased_person_is_not_published() -> None:
             ],
         }
     )
-    published = crm_messages(sync, "acme", "", ERASED)
+    published = crm_messages(sync, "acme", "US", "", ERASED).messages
     assert [m.key for m in published] == [b"acme:contact:con-cy"]
     assert isinstance(sync.entities[0], ContactV1)
-    assert len(crm_messages(sync, "acme", "")) == 2
+    assert len(crm_messages(sync, "acme", "US", "").messages) == 2
