@@ -31,7 +31,6 @@ class AuditAction(StrEnum):
     ATTRIBUTION_REATTRIBUTED = "attribution.reattributed"
     SETTINGS_CHANGED = "settings.changed"
     SCORING_MODEL_CHANGED = "scoring_model.changed"
-    INSIGHT_THRESHOLDS_CHANGED = "insight_thresholds.changed"
     TENANT_CREATED = "tenant.created"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"

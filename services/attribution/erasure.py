@@ -57,7 +57,7 @@ async def external_participants(
     if not activities:
         return {}
     settings = await load_tenant_settings(conn, tenant_id)
-    policy = policy_from_settings(settings, tenant_id)
+    policy = policy_from_settings(settings)
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     counts = {}
     for activity in activities:

@@ -15,6 +15,10 @@ class AttributionOptions(BaseSettings):
     group_id: str = "spm-attribution"
     #: Upper bound of parked activities re-matched for one batch of CRM changes.
     rematch_limit: int = 5_000
+    #: Tenant settings are re-read at least this often (a ``settings-changed`` event drops them sooner).
+    tenant_cache_seconds: float = 30.0
+    #: Queued re-attribution jobs are looked for this often.
+    jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: How long the erasure list is cached: a new erasure applies to incoming data within it.
     erasure_cache_seconds: float = 30.0
     #: How often queued erasure jobs (``POST /v1/privacy/erasures``) are looked for.

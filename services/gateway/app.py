@@ -24,19 +24,23 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    admin_settings,
     audit,
     connectors,
+    crm,
     dashboard,
     deals,
     funnel,
     insights,
     leaderboard,
+    pipeline,
     privacy,
     reps,
     session,
     stream,
     teams,
     tenant_settings,
+    webhook_secrets,
 )
 from services.gateway.settings import GatewaySettings
 
@@ -109,7 +113,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         insights,
         deals,
         activities,
+        crm,
+        pipeline,
         tenant_settings,
+        admin_settings,
+        webhook_secrets,
         stream,
         session,
         audit,

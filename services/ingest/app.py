@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.erasures import erasure_key
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import KafkaPublisher
+from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenancy import Principal, Scope, WebhookSecretCache
 from libs.common.web import (
     Problem,
@@ -325,9 +327,17 @@ def create_app(
         )
         # The push routes (services/ingest/push.py) verify with the same secrets.
         app.state.webhook_secrets = app.state.deps.webhook_secrets
+        tenants: TenantDirectory = app.state.deps.tenants
+
+        async def forget(event: SettingsChangedV1) -> None:
+            tenants.invalidate(event.tenant_id)
+
+        listener = SettingsChangeListener(settings.kafka, forget)
+        listener.start()
         try:
             yield
         finally:
+            await listener.stop()
             await app.state.deps.seen_ledger.close()
             await publisher.close()
             await engine.dispose()

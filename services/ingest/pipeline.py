@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
+from libs.common.contracts.tenant_settings import InvalidTenantSettings
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem
@@ -43,7 +44,7 @@ from services.ingest.adapters.repository import (
 )
 from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.normalize import validation_to_rejection
-from services.ingest.domain.tenant_config import InvalidTenantSettings, phone_region
+from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhook_types import HandshakeResponse
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
@@ -90,8 +91,18 @@ async def tenant_context(deps: IngestDeps, tenant_id: str) -> TenantContext | No
     try:
         return await deps.tenants.context(tenant_id)
     except InvalidTenantSettings as exc:
-        # Guessing a privacy policy could publish what the tenant excluded: refuse instead.
-        raise Problem(500, "Tenant settings invalid", str(exc)) from None
+        # Guessing a privacy policy could publish what the tenant excluded: refuse instead,
+        # as unavailable (nothing is accepted, the sender retries) until an admin fixes it.
+        raise Problem(
+            503,
+            "Tenant settings invalid",
+            f"{exc}; nothing was accepted: retry once an admin has fixed the settings",
+            headers={"Retry-After": str(deps.retry_after_seconds)},
+            errors=[
+                {"in": "tenant settings", "field": name, "reason": reason}
+                for name, reason in zip(exc.settings, exc.reasons, strict=True)
+            ],
+        ) from None
 
 
 # --------------------------------------------------------------------------- verify, normalise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,8 +13,9 @@ from libs.common import audit
 from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL, InsightThresholds, ScoringModel
 from libs.common.web import Problem, field_errors
 from services.gateway.adapters import tenant_settings
-from services.gateway.auth import AdminCallerDep, Caller, ReaderDep, audit_actor
+from services.gateway.auth import AdminCallerDep, AdminDep, Caller, ReaderDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep
+from services.gateway.routers.admin_settings import change_settings
 from services.gateway.schemas import InsightThresholdsRead, ScoringModelRead
 
 router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
@@ -22,10 +23,7 @@ router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
 _SCORING_EXAMPLE = DEFAULT_SCORING_MODEL.model_dump(mode="json", exclude={"version"})
 
 
-_ACTIONS = {
-    "scoring_models": (audit.AuditAction.SCORING_MODEL_CHANGED, "scoring_model"),
-    "insight_thresholds": (audit.AuditAction.INSIGHT_THRESHOLDS_CHANGED, "insight_thresholds"),
-}
+_ACTIONS = {"scoring_models": (audit.AuditAction.SCORING_MODEL_CHANGED, "scoring_model")}
 
 
 async def _append(
@@ -127,10 +125,19 @@ async def get_insight_thresholds(principal: ReaderDep, conn: ConnDep) -> Insight
 
 @router.put("/v1/insight-thresholds", response_model=InsightThresholdsRead)
 async def put_insight_thresholds(
-    caller: AdminCallerDep, conn: ConnDep, body: InsightThresholds
+    request: Request, principal: AdminDep, conn: ConnDep, body: InsightThresholds
 ) -> InsightThresholdsRead:
-    """Save a new thresholds version; fields left out take their defaults."""
-    saved = await _append(conn, caller, "insight_thresholds", 1, body.model_dump(mode="json"))
+    """Save a new thresholds version; fields left out take their defaults (as `PUT /v1/settings/insight_thresholds`)."""
+    thresholds = body.model_dump(mode="json")
+    await change_settings(
+        request,
+        principal,
+        conn,
+        rebuild=lambda current: {**current, "insight_thresholds": thresholds},
+        version_thresholds=True,
+    )
+    saved = await tenant_settings.latest(conn, principal.tenant_id, "insight_thresholds")
+    assert saved is not None
     return InsightThresholdsRead(
         version=saved["version"],
         created_at=saved["created_at"],

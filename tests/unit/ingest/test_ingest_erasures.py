@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import ContactV1, CrmSyncIn
+from libs.common.contracts.tenant_settings import read_tenant_settings
 from libs.common.erasures import ERASED_ADDRESS, ErasedIdentities, IdentityKind, erasure_key, identity_hash
 from services.ingest.adapters.repository import TenantContext
-from services.ingest.domain.tenant_config import privacy_policy, read_tenant_settings, webhook_config
+from services.ingest.domain.tenant_config import privacy_policy, webhook_config
 from services.ingest.handlers import crm_messages, screen_activities
 
 KEY = erasure_key("test-secret-key")
@@ -16,7 +17,7 @@ ERASED = ErasedIdentities(KEY, frozenset({identity_hash(KEY, IdentityKind.EMAIL,
 
 
 def _context(erased: ErasedIdentities) -> TenantContext:
-    settings = read_tenant_settings({"internal_domains": ["seller.example"]})
+    settings = read_tenant_settings("acme", {"internal_domains": ["seller.example"]})
     return TenantContext(
         "acme", settings, webhook_config("acme", settings, frozenset()), privacy_policy(settings), erased
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from libs.common.contracts.retention import RetentionSettings, retention_of
+from libs.common.contracts.tenant_settings import InvalidTenantSettings, read_tenant_settings
 from services.metrics.domain.definitions import MetricSettings
 from services.metrics.handlers import metric_settings_from, plan_batch
 
@@ -39,15 +40,13 @@ def test_the_policy_is_read_from_the_tenant_settings_with_its_defaults() -> None
     )
     with pytest.raises(ValueError, match="activities_days"):
         retention_of({"retention": {"activities_days": 0}})
-    assert (
-        metric_settings_from({"settings": {"retention": {"activities_days": 90}}}).activity_retention_days
-        == 90
-    )
-    # An invalid policy never stops counting: the purge names it instead.
-    assert (
-        metric_settings_from({"settings": {"retention": {"activities_days": "x"}}}).activity_retention_days
-        is None
-    )
+    settings = read_tenant_settings("acme", {"retention": {"activities_days": 90}})
+    assert metric_settings_from(settings).activity_retention_days == 90
+    assert metric_settings_from(read_tenant_settings("acme", {})).activity_retention_days == 730
+    # The settings contract refuses an invalid policy, naming it.
+    with pytest.raises(InvalidTenantSettings) as refused:
+        read_tenant_settings("acme", {"retention": {"activities_days": "x"}})
+    assert refused.value.settings == ("retention.activities_days",)
 
 
 def test_a_newer_version_of_a_kept_contribution_still_replaces_it_past_retention() -> None:

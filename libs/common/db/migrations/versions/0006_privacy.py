@@ -7,14 +7,14 @@ progress and its counts. ``privacy_erased_identities`` is the list ingest and at
 the requested identity and every other address or phone of the person's CRM contacts, hashed. ``retention_purges`` keeps what each scheduled purge removed.
 
 Revision ID: 0006_privacy
-Revises: 0005_attribution
+Revises: 0005_settings
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0006_privacy"
-down_revision = "0005_attribution"
+down_revision = "0005_settings"
 branch_labels = None
 depends_on = None
 
