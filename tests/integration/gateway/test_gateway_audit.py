@@ -36,7 +36,7 @@ async def test_settings_changes_are_audited_with_before_and_after(
     assert page.status_code == 200, page.text
     items = page.json()["items"]
     assert [i["action"] for i in items] == [
-        "insight_thresholds.changed",
+        "settings.changed",
         "scoring_model.changed",
         "scoring_model.changed",
     ]
@@ -51,8 +51,24 @@ async def test_settings_changes_are_audited_with_before_and_after(
     assert newest_model["before"]["activity_weights"] == {"call.dialled": 2.0}
     assert newest_model["after"]["version"] == 3
     assert newest_model["after"]["activity_weights"] == {"call.dialled": 3.0}
-    assert items[0]["before"] is None
-    assert items[0]["after"]["version"] == 1
+    # The thresholds are a settings group now: the same defaults again change no setting.
+    assert items[0]["target"] == "settings"
+    assert (items[0]["before"], items[0]["after"]) == ({"version": 0}, {"version": 1})
+
+    patched = await gateway.patch(
+        "/v1/settings", json={"privacy": {"keep_subjects": True}}, headers=bearer(keys.admin)
+    )
+    assert patched.status_code == 200, patched.text
+    [change] = (
+        await gateway.get(
+            "/v1/audit", params={"action": "settings.changed", "limit": 1}, headers=bearer(keys.admin)
+        )
+    ).json()["items"]
+    assert change["before"]["version"] == 1
+    assert change["after"]["version"] == 2
+    assert change["before"]["privacy"]["keep_subjects"] is False
+    assert change["after"]["privacy"]["keep_subjects"] is True
+    assert set(change["after"]) == {"version", "privacy"}
 
     # Another tenant sees none of it.
     theirs = await gateway.get("/v1/audit", headers=bearer(keys.other_admin))
