@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -127,6 +128,8 @@ def rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookReje
         where = "path"
     elif exc.field in delivery.headers or exc.field.startswith("x-"):
         where = "header"
+    elif exc.field in parse_qs(urlsplit(delivery.url).query):
+        where = "query"  # Graph's ?validationToken=
     else:
         where = "body"
     return Problem(

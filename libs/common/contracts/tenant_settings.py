@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.common.contracts.activities import TenantId
+from libs.common.contracts.fields import SafeStr
 from libs.common.contracts.retention import RetentionSettings
 
 #: A rep's own baseline looks back over this many periods.
@@ -169,11 +170,12 @@ class PrivacySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Addresses and phone numbers whose activities are never ingested.
-    excluded_addresses: tuple[Annotated[str, Field(min_length=1, max_length=320)], ...] = Field(
+    # SafeStr: jsonb cannot store a NUL, which made the PATCH a 500 instead of a 422.
+    excluded_addresses: tuple[Annotated[SafeStr, Field(min_length=1, max_length=320)], ...] = Field(
         default=(), max_length=10_000
     )
     excluded_domains: tuple[str, ...] = Field(default=(), max_length=10_000)
-    excluded_subject_keywords: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+    excluded_subject_keywords: tuple[Annotated[SafeStr, Field(min_length=1, max_length=200)], ...] = Field(
         default=(), max_length=1_000
     )
     #: Subjects are personal data and rarely needed for scoring: stripped unless the tenant opts in.
@@ -247,7 +249,7 @@ def country_of_zone(time_zone: str) -> str | None:
     return _zone_countries().get(time_zone)
 
 
-RepId = Annotated[str, Field(min_length=1, max_length=256)]
+RepId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 
 #: The phone region when neither the tenant nor its time zone names a country.
 FALLBACK_PHONE_REGION = "US"
