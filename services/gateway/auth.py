@@ -24,6 +24,7 @@ import jwt
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import audit
 from libs.common.auth import bearer_token
 from libs.common.contracts.fields import LATEST, TENANT_ID_PATTERN, check_line
 from libs.common.tenancy import Principal, Scope
@@ -288,8 +289,22 @@ def require(scope: Scope) -> object:
     return Depends(dependency)
 
 
+async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """:func:`current_caller` with the admin scope."""
+    _require_scope(caller, Scope.ADMIN)
+    return caller
+
+
+def audit_actor(caller: Caller) -> audit.Actor:
+    """Who the audit log names: the key id, ``jwt:<sub>``, or the session and whom it was opened for."""
+    if caller.kind is CredentialKind.SESSION:
+        return audit.Actor(f"{caller.subject} ({caller.principal.key_id})", audit.CredentialKind.SESSION)
+    return audit.Actor(caller.subject, audit.CredentialKind(caller.kind.value))
+
+
 ReaderDep = Annotated[Principal, require(Scope.READ)]
 AdminDep = Annotated[Principal, require(Scope.ADMIN)]
 ReaderCallerDep = Annotated[Caller, Depends(reader_caller)]
+AdminCallerDep = Annotated[Caller, Depends(admin_caller)]
 BearerReaderDep = Annotated[Caller, Depends(bearer_reader)]
 StreamCallerDep = Annotated[Caller, Depends(stream_caller)]

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from libs.common.contracts.activities import TenantId
 from libs.common.contracts.fields import SafeStr, StrictBool, StrictFloat, StrictInt
+from libs.common.contracts.retention import RetentionSettings
 
 #: A rep's own baseline looks back over this many periods.
 TRAILING_BASELINE_PERIODS = 8
@@ -254,7 +255,7 @@ RepId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 FALLBACK_PHONE_REGION = "US"
 
 #: Per-group routes and CLI keys: a group is one nested object, or a set of top-level fields.
-NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds")
+NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds", "retention")
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "calendar": ("time_zone", "fiscal_year_start_month"),
     "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id", "rep_aliases"),
@@ -294,6 +295,8 @@ class TenantSettings(BaseModel):
     attribution: AttributionPolicySettings = Field(default_factory=AttributionPolicySettings)
     metrics: MetricRules = Field(default_factory=MetricRules)
     insight_thresholds: InsightThresholds = Field(default_factory=InsightThresholds)
+    #: How long activities and raw captures are kept (docs/operations.md, "Data protection").
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     #: The scoring model in use (``/v1/scoring-model`` versions it); None: the default model.
     scoring_model_version: StrictInt | None = Field(default=None, ge=1)
 
