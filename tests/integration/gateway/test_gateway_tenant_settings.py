@@ -344,6 +344,13 @@ LAX_VALUES: list[tuple[str, str, dict[str, Any], str, str]] = [
     (
         "PATCH",
         "/v1/settings",
+        {"retention": {"activities_days": 30.0}},
+        "retention.activities_days",
+        "integer",
+    ),
+    (
+        "PATCH",
+        "/v1/settings",
         {"metrics": {"conversation_min_seconds": "45"}},
         "metrics.conversation_min_seconds",
         "integer",
