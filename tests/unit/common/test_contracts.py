@@ -9,7 +9,7 @@ import jsonschema
 import orjson
 import pytest
 
-from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
 from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant, decode_body, encode_body
 from libs.common.contracts.export import SCHEMA_DIR, render, topic_schemas
 from libs.common.topics import ACTIVITY_INGESTED, REGISTRY, physical_names
@@ -135,7 +135,7 @@ def test_canonical_activity_lower_cases_emails() -> None:
 
 def test_a_ce_tenant_that_is_not_the_payloads_tenant_is_poison() -> None:
     example = orjson.loads((EXAMPLES / "activity-ingested.json").read_bytes())
-    payload = ACTIVITY_INGESTED.payload.model_validate(example)
+    payload = ActivityIngestedV1.model_validate(example)
     envelope = Envelope(
         id="e-1",
         source="/ingest/api",
