@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
-from libs.common.tenancy import create_tenant, list_tenants, revoke_api_key
+from libs.common.tenancy import create_tenant, list_tenants, revoke_api_key, tenant_exists
 from libs.common.tenant_settings_store import (
     SettingsChange,
     SettingsRefused,
@@ -15,13 +17,19 @@ from libs.common.tenant_settings_store import (
 )
 
 
-async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object]:
+async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object] | None:
+    """The new tenant's keys and secrets (shown once); None when the tenant already exists."""
     engine = make_engine(DatabaseSettings(), "spm-cli")
     try:
         async with engine.begin() as conn:
+            if await tenant_exists(conn, slug):
+                return None
             return await create_tenant(
                 conn, slug, RuntimeSettings().secret_key.get_secret_value(), name=name, timezone=timezone
             )
+    except IntegrityError:
+        # Created by someone else between the check and the insert.
+        return None
     finally:
         await engine.dispose()
 

@@ -84,15 +84,28 @@ def tenants_create(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create a tenant with ingest, read and admin API keys and one webhook secret per source."""
+    import re
+
+    from libs.common.contracts.fields import TENANT_ID_PATTERN
     from libs.common.contracts.tenant_settings import TenantSettings
     from spm.admin import create_tenant_now
 
+    if not re.fullmatch(TENANT_ID_PATTERN, slug):
+        # It becomes part of the webhook URLs and of every event: refuse it before anything is written.
+        raise typer.BadParameter(
+            f"{slug!r} is not a tenant id: 2 to 63 lower-case letters, digits or '-', "
+            "starting with a letter or digit",
+            param_hint="SLUG",
+        )
     try:
         TenantSettings(time_zone=timezone)
     except ValueError:
         raise typer.BadParameter(f"{timezone!r} is not an IANA time zone", param_hint="--timezone") from None
 
     created = asyncio.run(create_tenant_now(slug, name, timezone))
+    if created is None:
+        typer.echo(f"spm: tenant {slug!r} already exists (its keys were shown when it was created)", err=True)
+        raise typer.Exit(1)
     if as_json:
         sys.stdout.write(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
