@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import orjson
@@ -85,3 +87,59 @@ async def test_a_settings_file_that_is_missing_or_not_an_object_changes_nothing(
     async with db_engine.connect() as conn:
         versions = await conn.scalar(text("SELECT count(*) FROM tenant_settings_history"))
     assert versions == 0
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """An ingest that refuses every key, as a revoked one is refused."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = orjson.dumps(
+            {
+                "type": "about:blank",
+                "title": "Unauthorized",
+                "status": 401,
+                "detail": "the API key is revoked",
+            }
+        )
+        self.send_response(401)
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_refused_ingest_key_is_one_line_naming_the_reason(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        refused = _spm(
+            ["demo", "--ingest-url", url, "--ingest-key", "spm_ingest_x", "--reps", "2", "--days", "1"],
+            database_url,
+            kafka_settings,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"spm: POST {url}/v1/crm/sync answered 401: the API key is revoked"
+    ]
+
+
+def test_dead_letters_without_a_broker_is_one_line(database_url: str, kafka_settings: KafkaSettings) -> None:
+    nowhere = KafkaSettings(bootstrap_servers="127.0.0.1:9", request_timeout_ms=1_000)
+    for command in ("inspect", "replay"):
+        found = _spm(["dlq", command, "--topic", "activity-ingested-dlq"], database_url, nowhere)
+        assert found.returncode == 69, found.stderr
+        assert found.stderr.splitlines() == [
+            "spm: cannot reach Kafka at 127.0.0.1:9 (no broker answered); "
+            "start the local stack with `spm up` or set KAFKA_BOOTSTRAP_SERVERS"
+        ]
