@@ -25,6 +25,7 @@ from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
     admin_settings,
+    audit,
     connectors,
     crm,
     dashboard,
@@ -33,6 +34,7 @@ from services.gateway.routers import (
     insights,
     leaderboard,
     pipeline,
+    privacy,
     reps,
     session,
     stream,
@@ -118,6 +120,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         webhook_secrets,
         stream,
         session,
+        audit,
+        privacy,
         connectors,
     ):
         app.include_router(module.router)
