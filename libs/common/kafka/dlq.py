@@ -156,6 +156,20 @@ async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
         raise
 
 
+async def _start_both(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+    """Start both, or neither is left open."""
+    try:
+        await _start(consumer)
+    except BaseException:
+        await producer.stop()
+        raise
+    try:
+        await _start(producer)
+    except BaseException:
+        await consumer.stop()
+        raise
+
+
 async def inspect_dead_letters(settings: KafkaSettings, topic: Topic, limit: int = 20) -> list[DeadLetter]:
     """The first ``limit`` dead letters of ``topic``, read without a group (nothing committed)."""
     name = topic.physical_dlq(settings.topic_prefix)
@@ -188,16 +202,7 @@ async def replay_dead_letters(
     report = ReplayReport(dry_run=dry_run)
     consumer = _consumer(settings, f"{settings.client_id}-dlq-replay")
     producer = make_producer(settings, "dlq-replay")
-    try:
-        await _start(consumer)
-    except BaseException:
-        await producer.stop()
-        raise
-    try:
-        await _start(producer)
-    except BaseException:
-        await consumer.stop()
-        raise
+    await _start_both(consumer, producer)
     try:
         partitions = await _partitions(consumer, name)
         if not partitions:
