@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.kafka.clients import connection_options
+from libs.common.kafka.clients import end_offsets as true_end_offsets
 from libs.common.settings import KafkaSettings
 
 T0 = "2026-11-02T15:00:00Z"
@@ -188,13 +189,8 @@ async def tables_mentioning(engine: AsyncEngine, needles: tuple[str, ...]) -> li
 
 
 async def end_offsets(kafka: KafkaSettings, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection_options(kafka))
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(2)]
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
+    """True end offsets (the embedded broker's ListOffsets alone can fall short of the end)."""
+    return await true_end_offsets(kafka, [TopicPartition(t, p) for t in topics for p in range(2)])
 
 
 async def messages_since(kafka: KafkaSettings, start: dict[TopicPartition, int]) -> list[bytes]:
