@@ -144,8 +144,12 @@ class LeaderboardEntryRead(BaseModel):
     name: str
     value: float
     score: float
+    #: Counted activities in the period: 0 for a silent member.
+    activities: int = 0
     team_percentile: float | None
     change_vs_baseline: float | None
+    #: Too few trailing periods with data for a baseline (a new rep); null until computed.
+    insufficient_data: bool | None = None
 
 
 class LeaderboardRead(BaseModel):
@@ -162,8 +166,10 @@ class LeaderboardRead(BaseModel):
                     "name": "Ana Adams",
                     "value": 42.5,
                     "score": 42.5,
+                    "activities": 31,
                     "team_percentile": 100.0,
                     "change_vs_baseline": 0.12,
+                    "insufficient_data": False,
                 }
             ],
         }

@@ -22,7 +22,13 @@ from libs.common.kafka.runner import ConsumedMessage, Rejected
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
-from services.metrics.domain.definitions import MetricSettings, contribution_of, is_counted, rollup_keys
+from services.metrics.domain.definitions import (
+    MetricSettings,
+    contribution_of,
+    engaged_deal_ids,
+    is_counted,
+    rollup_keys,
+)
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
@@ -172,6 +178,7 @@ def plan_batch(
                 "day": day if keys else None,
                 "kind": event.facts.kind.value,
                 "contact_ids": list(event.facts.external_contact_ids),
+                "engaged_deal_ids": list(engaged_deal_ids(event)),
                 **counts,
             }
         )

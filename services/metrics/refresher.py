@@ -28,6 +28,7 @@ from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettin
 from services.metrics.domain.insights import (
     RepCountsRow,
     RepPeriodScore,
+    RosterRep,
     at_risk_reps,
     bright_spots,
     stale_deals,
@@ -57,10 +58,11 @@ async def refresh_tenant(
     seen = await sql.refresh_state_version(conn, tenant_id)
     settings = metric_settings_from(await sql.tenant_row(conn, tenant_id))
     thresholds = await sql.latest_thresholds(conn, tenant_id)
-    teams = TeamDirectory(await sql.memberships(conn, tenant_id))
+    teams = TeamDirectory(await sql.memberships(conn, tenant_id), await sql.inactive_reps(conn, tenant_id))
     calendar = settings.calendar
     insight_periods: list[Period] = []
     insight_scores: dict[str, dict[date, float]] = {}
+    insight_activities: dict[str, dict[date, int]] = {}
     for grain in GRAINS:
         current = calendar.period_at(now, grain)
         # Enough history for the baseline of the oldest reported period, and for the insight
@@ -69,24 +71,27 @@ async def refresh_tenant(
         if grain is INSIGHT_GRAIN:
             reach = max(reach, TRAILING_BASELINE_PERIODS + 13)
         periods = [*calendar.trailing(current, reach), current]
-        scores = await sql.rep_scores(conn, tenant_id, grain.value, periods[0].start, current.start)
+        scores, activities = await sql.rep_figures(
+            conn, tenant_id, grain.value, periods[0].start, current.start
+        )
         stats = rep_period_stats(
-            scores, periods, policy.reported_periods, teams, thresholds.min_baseline_periods
+            scores, periods, policy.reported_periods, teams, thresholds.min_baseline_periods, activities
         )
         await sql.replace_rep_period_stats(conn, tenant_id, grain.value, stats)
         if grain is INSIGHT_GRAIN:
-            insight_periods, insight_scores = periods[:-1], scores
+            insight_periods, insight_scores, insight_activities = periods[:-1], scores, activities
     rows: list[sql.InsightRow] = []
-    rows += await _at_risk_rows(insight_periods, insight_scores, teams, thresholds)
+    rows += _at_risk_rows(insight_periods, insight_scores, insight_activities, teams, thresholds)
     rows += await _bright_spot_rows(conn, tenant_id, insight_periods[-1], settings, teams, thresholds)
     rows += await _stale_deal_rows(conn, tenant_id, now, settings, teams, thresholds)
     await sql.replace_insights(conn, tenant_id, rows)
     await sql.mark_refreshed(conn, tenant_id, seen)
 
 
-async def _at_risk_rows(
+def _at_risk_rows(
     periods: list[Period],
     scores: dict[str, dict[date, float]],
+    activities: dict[str, dict[date, int]],
     teams: TeamDirectory,
     thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
@@ -97,9 +102,16 @@ async def _at_risk_rows(
         for period in evaluated:
             team = teams.team_at_end_of(rep_id, period)
             if period.start in by_period and team is not None:
-                rows.append(RepPeriodScore(rep_id, team, period.start, by_period[period.start]))
-    flagged = at_risk_reps(rows, [p.start for p in evaluated], thresholds)
+                count = activities.get(rep_id, {}).get(period.start, 0)
+                rows.append(RepPeriodScore(rep_id, team, period.start, by_period[period.start], count))
     last = evaluated[-1]
+    # Only a rep on a team for the whole complete week can be silent in it.
+    roster = [
+        RosterRep(rep_id, team)
+        for rep_id, team in teams.roster_at_end_of(last).items()
+        if teams.member_throughout(rep_id, last)
+    ]
+    flagged = at_risk_reps(rows, [p.start for p in evaluated], thresholds, roster)
     return [
         (
             "at_risk_rep",
@@ -114,6 +126,9 @@ async def _at_risk_rows(
                 "team_median": rep.team_median,
                 "baseline_score": rep.baseline_mean,
                 "change_vs_baseline": rep.change,
+                "activities": rep.activities,
+                "baseline_activities": rep.baseline_activities,
+                "insufficient_data": rep.insufficient_data,
             },
         )
         for rep in flagged
@@ -126,17 +141,19 @@ async def _bright_spot_rows(
     period: Period,
     settings: MetricSettings,
     teams: TeamDirectory,
-    thresholds: Any,
+    thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
     counts = await sql.rep_counts(conn, tenant_id, period.grain.value, period.start)
     won: dict[str, int] = defaultdict(int)
     for rep_id, closed in await sql.won_deals(conn, tenant_id):
         if period.contains(settings.calendar.local_day(closed)):
             won[rep_id] += 1
-    reps = set(counts) | set(won)
+    # Silent members count, as zeros: the median is the team's, not the busy reps'.
+    roster = teams.roster_at_end_of(period)
+    reps = set(counts) | set(won) | set(roster)
     rows = []
     for rep_id in sorted(reps):
-        team = teams.team_at_end_of(rep_id, period)
+        team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
         if team is not None:
             rep_counts = counts.get(rep_id, ZERO) + MetricCounts(deals_won=won.get(rep_id, 0))
             rows.append(RepCountsRow(rep_id, team, rep_counts))
@@ -150,6 +167,8 @@ async def _bright_spot_rows(
                 "value": spot.value,
                 "rank": spot.rank,
                 "team_median": spot.team_median,
+                "ratio_to_median": spot.ratio_to_median,
+                "why": spot.why,
                 "mix_difference": {counter.value: share for counter, share in spot.mix_difference.items()},
             }
         )
@@ -172,7 +191,7 @@ async def _stale_deal_rows(
     now: datetime,
     settings: MetricSettings,
     teams: TeamDirectory,
-    thresholds: Any,
+    thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
     today = settings.calendar.local_day(now)
     rows: list[sql.InsightRow] = []
@@ -190,6 +209,10 @@ async def _stale_deal_rows(
                     "days_since_activity": deal.days_since_activity,
                     "days_since_buyer_reply": deal.days_since_buyer_reply,
                     "engaged_contacts": deal.engaged_contacts,
+                    "age_days": deal.age_days,
+                    "last_activity_at": (
+                        None if deal.last_activity_at is None else deal.last_activity_at.isoformat()
+                    ),
                 },
             )
         )

@@ -85,6 +85,8 @@ class InsightThresholds(BaseModel):
     at_risk_consecutive_periods: int = Field(default=2, ge=1, le=12)
     #: Or at risk when the score is more than this fraction below the rep's own baseline.
     at_risk_drop_against_baseline: float = Field(default=0.3, gt=0.0, lt=1.0)
+    #: Or at risk when the activity count is below this share of the rep's own baseline count.
+    at_risk_low_volume_share: float = Field(default=0.5, gt=0.0, lt=1.0)
     #: A baseline needs at least this many of the trailing 8 periods with data.
     min_baseline_periods: int = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
     #: Team comparisons (median, bright spots) need at least this many reps with data.
@@ -98,3 +100,7 @@ class InsightThresholds(BaseModel):
     #: An open deal without an inbound buyer email for this many days has gone quiet.
     no_buyer_reply_days: int = Field(default=21, ge=1, le=365)
     bright_spot_top_n: int = Field(default=3, ge=1, le=50)
+    #: A bright spot's value is strictly above the team median and at least this many times it.
+    bright_spot_min_ratio_to_median: float = Field(default=1.5, ge=1.0, le=100.0)
+    #: A bright spot's value is at least this (minimum data: one lucky meeting is not a pattern).
+    bright_spot_min_value: int = Field(default=2, ge=1, le=100_000)

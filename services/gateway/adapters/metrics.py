@@ -110,8 +110,9 @@ async def leaderboard(
 ) -> tuple[date | None, list[dict[str, Any]]]:
     """The period containing ``day`` (the latest with data when None) and its top ``limit`` reps.
 
-    The period is the latest rollup period starting on or before ``day``; with ``team_id`` only
-    reps who were members of the team at some point of that period are ranked.
+    The period is the latest rollup period starting on or before ``day``. Every active rep who
+    was a member (of ``team_id``, or of any team) at some point of the period is ranked, with
+    zeros when silent, as is every rep with figures (with ``team_id``: who was a member).
     """
     # ``metric`` is an enum member, so the column name interpolated below is from a fixed list.
     column = metric.value
@@ -120,25 +121,37 @@ async def leaderboard(
             text(
                 f"""
                 WITH p AS (
-                    SELECT max(period_start) AS ps FROM metric_rollups
-                    WHERE tenant_id = :t AND level = 'rep' AND granularity = :g
-                      AND (CAST(:day AS date) IS NULL OR period_start <= :day)
+                    SELECT ps, ps + CAST(CAST(:span AS text) AS interval) AS pe FROM (
+                        SELECT max(period_start) AS ps FROM metric_rollups
+                        WHERE tenant_id = :t AND level = 'rep' AND granularity = :g
+                          AND (CAST(:day AS date) IS NULL OR period_start <= :day)) latest
+                ), on_team AS (
+                    SELECT DISTINCT m.rep_id FROM ref_team_memberships m, p
+                    WHERE m.tenant_id = :t AND NOT m.deleted
+                      AND (CAST(:team AS text) IS NULL OR m.team_id = :team)
+                      AND m.valid_from < p.pe AND (m.valid_to IS NULL OR m.valid_to > p.ps)
+                ), board AS (
+                    -- Every active member, silent ones included, and whoever has figures.
+                    SELECT t.rep_id FROM on_team t
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM ref_reps x WHERE x.tenant_id = :t AND x.rep_id = t.rep_id
+                          AND (NOT x.active OR x.deleted OR x.merged_into IS NOT NULL))
+                    UNION
+                    SELECT r.entity_id FROM metric_rollups r, p
+                    WHERE r.tenant_id = :t AND r.level = 'rep' AND r.granularity = :g AND r.period_start = p.ps
+                      AND (CAST(:team AS text) IS NULL OR r.entity_id IN (SELECT rep_id FROM on_team))
                 )
-                SELECT p.ps, r.entity_id AS rep_id, COALESCE(rr.name, '') AS name,
-                       r.{column}::float8 AS value, r.score, s.team_percentile, s.change_vs_baseline,
-                       rank() OVER (ORDER BY r.{column} DESC) AS rank
-                FROM p
-                JOIN metric_rollups r ON r.tenant_id = :t AND r.level = 'rep' AND r.granularity = :g
-                                     AND r.period_start = p.ps
-                LEFT JOIN ref_reps rr ON rr.tenant_id = r.tenant_id AND rr.rep_id = r.entity_id
-                LEFT JOIN rep_period_stats s ON s.tenant_id = r.tenant_id AND s.granularity = r.granularity
-                                            AND s.period_start = r.period_start AND s.rep_id = r.entity_id
-                WHERE CAST(:team AS text) IS NULL OR EXISTS (
-                    SELECT 1 FROM ref_team_memberships m
-                    WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.entity_id AND m.team_id = :team
-                      AND NOT m.deleted AND m.valid_from < p.ps + CAST(CAST(:span AS text) AS interval)
-                      AND (m.valid_to IS NULL OR m.valid_to > p.ps))
-                ORDER BY rank, rep_id
+                SELECT p.ps, b.rep_id, COALESCE(rr.name, '') AS name,
+                       COALESCE(r.{column}, 0)::float8 AS value, COALESCE(r.score, 0) AS score,
+                       COALESCE(r.activities, 0) AS activities, s.team_percentile, s.change_vs_baseline,
+                       s.insufficient_data, rank() OVER (ORDER BY COALESCE(r.{column}, 0) DESC) AS rank
+                FROM p CROSS JOIN board b
+                LEFT JOIN metric_rollups r ON r.tenant_id = :t AND r.level = 'rep' AND r.granularity = :g
+                                          AND r.period_start = p.ps AND r.entity_id = b.rep_id
+                LEFT JOIN ref_reps rr ON rr.tenant_id = :t AND rr.rep_id = b.rep_id
+                LEFT JOIN rep_period_stats s ON s.tenant_id = :t AND s.granularity = :g
+                                            AND s.period_start = p.ps AND s.rep_id = b.rep_id
+                ORDER BY rank, b.rep_id
                 LIMIT :limit
                 """
             ),
@@ -170,8 +183,10 @@ async def leaderboard(
             "name": row.name,
             "value": round(float(row.value), 4),
             "score": round(float(row.score), 4),
+            "activities": int(row.activities),
             "team_percentile": row.team_percentile,
             "change_vs_baseline": row.change_vs_baseline,
+            "insufficient_data": row.insufficient_data,
         }
         for row in rows
     ]

@@ -99,22 +99,36 @@ async def memberships(conn: AsyncConnection, tenant_id: str) -> list[Membership]
     return [Membership(row.rep_id, row.team_id, row.valid_from, row.valid_to) for row in result]
 
 
-async def rep_scores(
-    conn: AsyncConnection, tenant_id: str, granularity: str, first: date, last: date
-) -> dict[str, dict[date, float]]:
-    """Rep scores per period start in ``[first, last]``; a row without counted activity is no data."""
+async def inactive_reps(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """Reps the CRM deactivated, deleted or merged: on no roster."""
     result = await conn.execute(
         text(
-            "SELECT entity_id, period_start, score FROM metric_rollups "
+            "SELECT rep_id FROM ref_reps WHERE tenant_id = :t "
+            "AND (NOT active OR deleted OR merged_into IS NOT NULL)"
+        ),
+        {"t": tenant_id},
+    )
+    return [row.rep_id for row in result]
+
+
+async def rep_figures(
+    conn: AsyncConnection, tenant_id: str, granularity: str, first: date, last: date
+) -> tuple[dict[str, dict[date, float]], dict[str, dict[date, int]]]:
+    """Rep scores and activity counts per period start in ``[first, last]``; a row without counted activity is no data."""
+    result = await conn.execute(
+        text(
+            "SELECT entity_id, period_start, score, activities FROM metric_rollups "
             "WHERE tenant_id = :t AND level = 'rep' AND granularity = :g "
             "AND period_start BETWEEN :first AND :last AND activities > 0"
         ),
         {"t": tenant_id, "g": granularity, "first": first, "last": last},
     )
     scores: dict[str, dict[date, float]] = defaultdict(dict)
+    activities: dict[str, dict[date, int]] = defaultdict(dict)
     for row in result:
         scores[row.entity_id][row.period_start] = float(row.score)
-    return scores
+        activities[row.entity_id][row.period_start] = int(row.activities)
+    return scores, activities
 
 
 async def rep_counts(
@@ -144,19 +158,25 @@ async def won_deals(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, da
     return [(row.owner_rep_id, row.closed) for row in result]
 
 
+#: A deal's engagement: every contribution whose ``engaged_deal_ids`` holds it (see
+#: ``definitions.engaged_deal_ids``). The gateway's deal timeline reads the same column.
 async def open_deals(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]:
-    """Open deals with their engagement from the contributions credited to them."""
+    """Open deals with their engagement: last activity, last buyer reply, distinct engaged contacts."""
     result = await conn.execute(
         text(
-            "SELECT d.deal_id, d.owner_rep_id, d.created_at, "
-            "  max(c.occurred_at) AS last_activity_at, "
-            "  max(c.occurred_at) FILTER (WHERE c.buyer_replies > 0) AS last_buyer_reply_at, "
-            "  (SELECT count(DISTINCT contact) FROM metric_contributions e, unnest(e.contact_ids) AS contact "
-            "   WHERE e.tenant_id = d.tenant_id AND e.deal_id = d.deal_id) AS engaged "
-            "FROM ref_deals d LEFT JOIN metric_contributions c "
-            "  ON c.tenant_id = d.tenant_id AND c.deal_id = d.deal_id "
-            "WHERE d.tenant_id = :t AND NOT d.is_closed AND NOT d.deleted AND d.merged_into IS NULL "
-            "GROUP BY d.tenant_id, d.deal_id, d.owner_rep_id, d.created_at"
+            "WITH e AS ("
+            "  SELECT deal, c.occurred_at, c.buyer_replies, c.contact_ids FROM metric_contributions c, "
+            "       unnest(c.engaged_deal_ids) AS deal WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}'"
+            "), activity AS ("
+            "  SELECT deal, max(occurred_at) AS last_at, max(occurred_at) FILTER (WHERE buyer_replies > 0) "
+            "  AS reply_at FROM e GROUP BY deal"
+            "), contacts AS ("
+            "  SELECT deal, count(DISTINCT contact) AS engaged FROM e, unnest(e.contact_ids) AS contact GROUP BY deal"
+            ") "
+            "SELECT d.deal_id, d.owner_rep_id, d.created_at, a.last_at AS last_activity_at, "
+            "  a.reply_at AS last_buyer_reply_at, COALESCE(k.engaged, 0) AS engaged "
+            "FROM ref_deals d LEFT JOIN activity a ON a.deal = d.deal_id LEFT JOIN contacts k ON k.deal = d.deal_id "
+            "WHERE d.tenant_id = :t AND NOT d.is_closed AND NOT d.deleted AND d.merged_into IS NULL"
         ),
         {"t": tenant_id},
     )
@@ -185,11 +205,13 @@ async def replace_rep_period_stats(
     await conn.execute(
         text(
             "INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, score, "
-            "team_percentile, baseline_score, baseline_periods, change_vs_baseline) "
+            "team_percentile, baseline_score, baseline_periods, change_vs_baseline, activities, "
+            "insufficient_data) "
             "SELECT :t, :g, * FROM unnest(CAST(:period_start AS date[]), CAST(:rep_id AS text[]), "
             "CAST(:team_id AS text[]), CAST(:score AS float8[]), CAST(:team_percentile AS float8[]), "
             "CAST(:baseline_score AS float8[]), CAST(:baseline_periods AS int[]), "
-            "CAST(:change_vs_baseline AS float8[]))"
+            "CAST(:change_vs_baseline AS float8[]), CAST(:activities AS int[]), "
+            "CAST(:insufficient_data AS boolean[]))"
         ),
         {
             "t": tenant_id,
@@ -202,6 +224,8 @@ async def replace_rep_period_stats(
             "baseline_score": [s.baseline_score for s in stats],
             "baseline_periods": [s.baseline_periods for s in stats],
             "change_vs_baseline": [s.change_vs_baseline for s in stats],
+            "activities": [s.activities for s in stats],
+            "insufficient_data": [s.insufficient_data for s in stats],
         },
     )
 

@@ -60,6 +60,10 @@ async def load_contributions(
     return out
 
 
+#: Text-array columns of a contribution, passed as JSON arrays.
+_ID_ARRAYS = ("contact_ids", "engaged_deal_ids")
+
+
 async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
@@ -76,6 +80,7 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "day",
         "kind",
         "contact_ids",
+        "engaged_deal_ids",
     ]
     types = {
         "tenant_id": "text",
@@ -90,19 +95,21 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "day": "date",
         "kind": "text",
         "contact_ids": "text",
+        "engaged_deal_ids": "text",
     }
     columns = [*fixed, *COLUMNS]
     types.update(_TYPES)
-    # unnest cannot take an array of arrays of different lengths: contact ids travel as one
-    # JSON array per row (ids are free text, commas included) and are unpacked in SQL.
+    # unnest cannot take an array of arrays of different lengths: contact and deal ids travel
+    # as one JSON array per row (ids are free text, commas included) and are unpacked in SQL.
     selects = ", ".join(
-        "ARRAY(SELECT jsonb_array_elements_text(CAST(contact_ids AS jsonb)))" if c == "contact_ids" else c
+        f"ARRAY(SELECT jsonb_array_elements_text(CAST({c} AS jsonb)))" if c in _ID_ARRAYS else c
         for c in columns
     )
     casts = ", ".join(f"CAST(:{c} AS {types.get(c, 'bigint')}[])" for c in columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
-    params = {c: [r[c] for r in rows] for c in columns}
-    params["contact_ids"] = [orjson.dumps(list(r["contact_ids"])).decode() for r in rows]
+    params = {c: [r[c] for r in rows] for c in columns if c not in _ID_ARRAYS}
+    for array in _ID_ARRAYS:
+        params[array] = [orjson.dumps(list(r.get(array, ()))).decode() for r in rows]
     await conn.execute(
         text(
             f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "

@@ -325,6 +325,26 @@ def is_counted(event: ActivityAttributedV1) -> bool:
     return not event.facts.automated and event.status is not AttributionStatus.EXCLUDED
 
 
+#: Statuses whose deal ids say which deals an activity worked on (see ``engaged_deal_ids``).
+_ENGAGING_STATUSES = frozenset({AttributionStatus.ATTRIBUTED, AttributionStatus.AMBIGUOUS})
+
+
+def engaged_deal_ids(event: ActivityAttributedV1) -> tuple[str, ...]:
+    """The deals this version of an activity engages: the one definition of "activity on a deal".
+
+    A counted activity whose attribution is ``attributed`` or ``ambiguous`` engages its
+    ``deal_id`` and every ``secondary_deal_ids``: a close call between deals is work on each
+    of them. It feeds a deal's last activity, engaged contacts and buyer replies (the stale
+    insight and the deal timeline alike); only the ``attributed`` deal is *credited* with the
+    counters and score, so deal totals never double-count.
+    """
+    if not is_counted(event) or event.status not in _ENGAGING_STATUSES:
+        return ()
+    deals = [event.deal_id] if event.deal_id is not None else []
+    deals += [deal for deal in event.secondary_deal_ids if deal not in deals]
+    return tuple(deals)
+
+
 def contribution_of(event: ActivityAttributedV1, settings: MetricSettings) -> MetricCounts:
     """What this version of an activity adds to every rollup cell it belongs to."""
     if not is_counted(event):

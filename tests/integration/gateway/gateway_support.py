@@ -69,7 +69,16 @@ async def _insert(conn: AsyncConnection, table: str, **values: Any) -> None:
     await conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"), bound)
 
 
-_ARRAYS = {"team_ids", "contact_ids", "reasons", "emails", "phones", "domains", "secondary_deal_ids"}
+_ARRAYS = {
+    "team_ids",
+    "contact_ids",
+    "engaged_deal_ids",
+    "reasons",
+    "emails",
+    "phones",
+    "domains",
+    "secondary_deal_ids",
+}
 
 
 async def rollup(
@@ -236,6 +245,8 @@ async def seed_acme(conn: AsyncConnection) -> None:
                 day=at.date(),
                 kind=kind,
                 contact_ids=["con-1"] if n % 2 else ["con-1", "con-2"],
+                engaged_deal_ids=["deal-1"],
+                activities=1,
                 buyer_replies=1 if n == 3 else 0,
             )
     await _insert(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .gateway_support import Keys, bearer
 
@@ -27,12 +29,31 @@ async def test_leaderboard_ranks_the_period_containing_the_date(
         "name": "Ana Adams",
         "value": 32.0,
         "score": 32.0,
+        "activities": 16,
         "team_percentile": 50.0,
         "change_vs_baseline": 0.6,
+        "insufficient_data": False,
     }
     earlier = await gateway.get("/v1/leaderboard?period=week&date=2026-11-01", headers=bearer(keys.read))
     assert earlier.json()["period_start"] == "2026-10-26"
-    assert _ranking(earlier.json()) == [(1, "rep-1", 5.0), (2, "rep-2", 3.0)]
+    # Reps 3 and 4 were on their teams that week and did nothing: they rank last, at zero.
+    assert _ranking(earlier.json()) == [
+        (1, "rep-1", 5.0),
+        (2, "rep-2", 3.0),
+        (3, "rep-3", 0.0),
+        (3, "rep-4", 0.0),
+    ]
+    assert earlier.json()["entries"][3] == {
+        "rank": 3,
+        "rep_id": "rep-4",
+        "name": "Dee Diaz",
+        "value": 0.0,
+        "score": 0.0,
+        "activities": 0,
+        "team_percentile": None,
+        "change_vs_baseline": None,
+        "insufficient_data": None,
+    }
     latest = await gateway.get("/v1/leaderboard", headers=bearer(keys.read))
     assert latest.json()["period_start"] == "2026-11-02"
 
@@ -54,6 +75,30 @@ async def test_leaderboard_by_team_metric_and_limit(gateway: httpx.AsyncClient, 
         "team_id": None,
         "entries": [],
     }
+
+
+async def test_a_team_leaderboard_lists_every_active_member_silent_ones_at_zero(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        for rep_id, active in (("rep-5", True), ("rep-6", False)):
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_reps (tenant_id, rep_id, name, active, updated_at) "
+                    "VALUES ('acme', :r, :r, :a, now())"
+                ),
+                {"r": rep_id, "a": active},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, "
+                    "updated_at) VALUES ('acme', :m, :r, 'team-b', '2026-10-01', now())"
+                ),
+                {"m": f"m-{rep_id}", "r": rep_id},
+            )
+    beta = await gateway.get("/v1/leaderboard?team_id=team-b&date=2026-11-02", headers=bearer(keys.read))
+    # rep-6 is deactivated: off the board; rep-5 joined in October and did nothing.
+    assert _ranking(beta.json()) == [(1, "rep-4", 25.0), (2, "rep-3", 10.0), (3, "rep-5", 0.0)]
 
 
 async def test_leaderboard_refuses_bad_parameters_by_name(gateway: httpx.AsyncClient, keys: Keys) -> None:

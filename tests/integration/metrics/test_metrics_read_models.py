@@ -158,11 +158,15 @@ async def test_rep_period_stats_rank_reps_in_their_team_and_against_their_own_ba
     assert weekly[("rep-c", LAST_WEEK)] == ("team-1", 2.0, 0.0, None, 1, None)
     assert weekly[("rep-d", LAST_WEEK)] == ("team-1", 5.0, 100.0 * 1 / 3, 8.0, 5, -0.375)
     # The team is the one the rep ended the period on: e moved to team 2 on 1 November (a Sunday).
-    assert weekly[("rep-e", date(2026, 10, 19))] == ("team-1", 3.0, 0.0, None, 0, None)
+    # On 19 October c was silent on team 1: a zero below e's 3.
+    assert weekly[("rep-e", date(2026, 10, 19))] == ("team-1", 3.0, 25.0, None, 0, None)
+    assert weekly[("rep-c", date(2026, 10, 19))] == ("team-1", 0.0, 0.0, None, 0, None)
     assert weekly[("rep-e", date(2026, 10, 26))] == ("team-2", 3.0, None, None, 1, None)
-    # Twelve weeks are reported, the current one included: 12 Oct .. 16 Nov hold data.
-    assert min(start for _, start in weekly) == date(2026, 10, 12)
-    assert len(weekly) == 6 + 6 + 5 + 1 + 2 + 2
+    # Twelve weeks are reported, the current one included (7 Sep .. 23 Nov): every member
+    # of a team at the end of a week has a row, silent or not (5 reps x 12 weeks).
+    assert min(start for _, start in weekly) == date(2026, 9, 7)
+    assert len(weekly) == 5 * 12
+    assert weekly[("rep-e", LAST_WEEK)] == ("team-2", 0.0, None, None, 2, None)
     monthly = await _stats(db_engine, "month")
     assert monthly[("rep-a", date(2026, 11, 1))][:2] == ("team-1", 24.0)
     assert monthly[("rep-a", date(2026, 10, 1))][:2] == ("team-1", 24.0)
@@ -176,6 +180,16 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     await _deal(db_engine, "deal-quiet", "rep-a", datetime(2026, 9, 1, tzinfo=UTC))
     await _deal(db_engine, "deal-young", "rep-a", datetime(2026, 11, 20, tzinfo=UTC))
     await _deal(db_engine, "deal-busy", "rep-b", datetime(2026, 10, 1, tzinfo=UTC))
+    # A second win for rep a in the evaluated week: two wins against a team median of 0.
+    await _deal(
+        db_engine,
+        "deal-won-2",
+        "rep-a",
+        UPDATED,
+        closed=True,
+        won=True,
+        closed_at=datetime(2026, 11, 19, tzinfo=UTC),
+    )
     await apply(
         db_engine,
         [
@@ -220,6 +234,7 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     assert set(insights) == {
         ("at_risk_rep", "rep-c"),
         ("at_risk_rep", "rep-d"),
+        ("at_risk_rep", "rep-e"),
         ("bright_spot", "rep-a"),
         ("bright_spot", "rep-b"),
         ("stale_deal", "deal-quiet"),
@@ -232,7 +247,13 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
         "team_median": 6.5,
         "baseline_score": None,
         "change_vs_baseline": None,
+        "activities": 2,
+        "baseline_activities": None,
+        "insufficient_data": True,
     }
+    # Rep e has been on team 2 all week and did nothing: silence is the first warning.
+    assert insights[("at_risk_rep", "rep-e")][:3] == ("team-2", LAST_WEEK, ["no_activity"])
+    assert insights[("at_risk_rep", "rep-e")][3]["insufficient_data"] is True
     assert insights[("at_risk_rep", "rep-d")][2] == ["drop_against_baseline"]
     assert insights[("at_risk_rep", "rep-d")][3]["change_vs_baseline"] == -0.375
     assert insights[("stale_deal", "deal-quiet")] == (
@@ -244,13 +265,15 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
             "days_since_activity": 24,
             "days_since_buyer_reply": 85,
             "engaged_contacts": 1,
+            "age_days": 85,
+            "last_activity_at": "2026-11-01T09:00:00+00:00",
         },
     )
     team, period, reasons, details = insights[("bright_spot", "rep-b")]
     assert (team, period, reasons) == ("team-1", LAST_WEEK, ["meetings_booked", "meetings_held"])
-    assert [(m["value"], m["rank"], m["team_median"]) for m in details["metrics"]] == [
-        (2, 1, 0.0),
-        (2, 1, 0.0),
+    assert [(m["value"], m["rank"], m["team_median"], m["why"]) for m in details["metrics"]] == [
+        (2, 1, 0.0, "meetings booked 2 vs team median 0"),
+        (2, 1, 0.0, "meetings held 2 vs team median 0"),
     ]
     # Rep b: 8 emails and 2 meetings; the team: 23 emails and 2 meetings.
     assert details["metrics"][0]["mix_difference"] == pytest.approx(
@@ -258,7 +281,7 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     )
     _, _, reasons, details = insights[("bright_spot", "rep-a")]
     assert reasons == ["deals_won"]
-    assert details["metrics"][0]["value"] == 1
+    assert details["metrics"][0]["value"] == 2
 
     # A stricter tenant threshold (saved by the gateway) spares rep d's 37.5 % drop.
     async with db_engine.begin() as conn:
@@ -269,7 +292,10 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
             {"j": orjson.dumps({"at_risk_drop_against_baseline": 0.4}).decode()},
         )
     await _refresh(db_engine)
-    assert {subject for kind, subject in await _insights(db_engine) if kind == "at_risk_rep"} == {"rep-c"}
+    assert {subject for kind, subject in await _insights(db_engine) if kind == "at_risk_rep"} == {
+        "rep-c",
+        "rep-e",
+    }
 
 
 async def test_a_refresh_clears_the_dirty_flag_unless_a_batch_marked_it_meanwhile(

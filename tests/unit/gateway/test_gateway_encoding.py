@@ -61,8 +61,10 @@ def test_leaderboard_matches_the_model(period_start: date | None) -> None:
             "name": "Ana Adams",
             "value": 42.5 / rank,
             "score": 1e-7 * rank,
+            "activities": 3 - rank,
             "team_percentile": None if rank == 2 else 100.0,
             "change_vs_baseline": 0.12,
+            "insufficient_data": None if rank == 1 else rank == 3,
         }
         for rank in (1, 2, 3)
     ]

@@ -21,6 +21,7 @@ from services.metrics.domain.definitions import (
     Source,
     WonDeal,
     contribution_of,
+    engaged_deal_ids,
     rollup_keys,
     team_on,
     won_deal_keys,
@@ -325,3 +326,28 @@ def test_team_on_honours_validity(day: date, team: str | None) -> None:
     ]
 
     assert team_on(memberships, "rep-1", day) == team
+
+
+@pytest.mark.parametrize(
+    ("status", "deal_id", "secondary", "automated", "engaged"),
+    [
+        (AttributionStatus.ATTRIBUTED, "deal-1", (), False, ("deal-1",)),
+        # A close call between deals is work on each of them.
+        (AttributionStatus.AMBIGUOUS, "deal-1", ("deal-2", "deal-1"), False, ("deal-1", "deal-2")),
+        (AttributionStatus.AMBIGUOUS, None, (), False, ()),
+        (AttributionStatus.ACCOUNT_ONLY, None, (), False, ()),
+        (AttributionStatus.EXCLUDED, "deal-1", (), False, ()),
+        # A sequence email touches no deal.
+        (AttributionStatus.ATTRIBUTED, "deal-1", (), True, ()),
+    ],
+)
+def test_the_deals_an_activity_engages(
+    status: AttributionStatus,
+    deal_id: str | None,
+    secondary: tuple[str, ...],
+    automated: bool,
+    engaged: tuple[str, ...],
+) -> None:
+    event = attributed(status=status, deal_id=deal_id, secondary_deal_ids=secondary, automated=automated)
+
+    assert engaged_deal_ids(event) == engaged

@@ -1,0 +1,60 @@
+"""Insights a leader can trust: the deals an activity engages, and silent or thin reps' stats.
+
+``metric_contributions.engaged_deal_ids`` holds the one definition of "activity on a deal"
+(``services/metrics/domain/definitions.engaged_deal_ids``): the deal of an attributed or
+ambiguous counted activity and its secondary deals. The stale-deal insight and the deal
+timeline both read it. Existing rows are backfilled from the current attribution when it is
+the version the contribution holds (otherwise from the credited deal; the next version of
+the activity rewrites the row anyway).
+
+``rep_period_stats`` gains the period's activity count and ``insufficient_data`` (fewer
+trailing periods with data than ``min_baseline_periods``: a new rep, typically).
+
+Revision ID: 0005_insights
+Revises: 0004
+Create Date: 2026-12-02
+"""
+
+from alembic import op
+
+revision = "0005_insights"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def _script(sql: str) -> None:
+    for statement in sql.split(";"):
+        if statement.strip():
+            op.execute(statement)
+
+
+def upgrade() -> None:
+    _script(
+        """
+        ALTER TABLE metric_contributions ADD COLUMN engaged_deal_ids text[] NOT NULL DEFAULT '{}';
+        UPDATE metric_contributions SET engaged_deal_ids = ARRAY[deal_id]
+            WHERE deal_id IS NOT NULL AND activities > 0;
+        UPDATE metric_contributions mc
+            SET engaged_deal_ids = ARRAY(
+                SELECT DISTINCT d FROM unnest(array_remove(ARRAY[a.deal_id], NULL) || a.secondary_deal_ids) AS d
+                ORDER BY d)
+            FROM attributions a
+            WHERE a.tenant_id = mc.tenant_id AND a.activity_id = mc.activity_id AND a.version = mc.version
+              AND mc.activities > 0 AND a.status IN ('attributed', 'ambiguous');
+        CREATE INDEX metric_contributions_engaged ON metric_contributions USING gin (engaged_deal_ids);
+        ALTER TABLE rep_period_stats
+            ADD COLUMN activities integer NOT NULL DEFAULT 0,
+            ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false
+        """
+    )
+
+
+def downgrade() -> None:
+    _script(
+        """
+        ALTER TABLE rep_period_stats DROP COLUMN insufficient_data, DROP COLUMN activities;
+        DROP INDEX metric_contributions_engaged;
+        ALTER TABLE metric_contributions DROP COLUMN engaged_deal_ids
+        """
+    )
