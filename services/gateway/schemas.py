@@ -349,10 +349,13 @@ class DealRead(BaseModel):
 
 
 class DealSummaryRead(BaseModel):
+    """The deal's engagement, by the definition the stale-deal insight uses (docs/metrics.md)."""
+
     activities: int
     last_activity_at: datetime | None
     engaged_contact_ids: list[str]
     buyer_replies: int
+    last_buyer_reply_at: datetime | None = None
 
 
 class DealTimelinePage(BaseModel):

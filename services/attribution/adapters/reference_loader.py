@@ -289,6 +289,11 @@ async def load_reference_rows(  # noqa: C901 - shrink when next touched
         {**t, "ids": [a.activity_id for a in activities]},
     ):
         refs.overrides[row.activity_id] = row
+    # An overriding rep may be on none of the activities: their team at the activity time
+    # needs their memberships.
+    await _load_reps(
+        conn, refs, tenant_id, {o.rep_id for o in refs.overrides.values() if o.rep_id} - set(refs.reps)
+    )
     # The thread's deals are loaded whatever their state, so that the rules can refuse to let a
     # reply flow into a deal closed long ago (an unknown deal would be inherited blindly).
     pinned_deals = (

@@ -233,6 +233,7 @@ async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> d
             text(
                 """
                 SELECT count(*) AS activities, max(mc.occurred_at) AS last_at,
+                       max(mc.occurred_at) FILTER (WHERE mc.buyer_replies > 0) AS last_reply_at,
                        ARRAY(SELECT DISTINCT c FROM metric_contributions e, unnest(e.contact_ids) AS c
                              WHERE e.tenant_id = :t AND e.engaged_deal_ids @> ARRAY[CAST(:d AS text)]
                              ORDER BY c) AS contacts,
@@ -249,6 +250,7 @@ async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> d
         "last_activity_at": row.last_at,
         "engaged_contact_ids": list(row.contacts),
         "buyer_replies": int(row.replies),
+        "last_buyer_reply_at": row.last_reply_at,
     }
 
 
