@@ -28,6 +28,7 @@ from services.metrics.domain.definitions import (
     engaged_deal_ids,
     is_counted,
     rollup_keys,
+    team_rep_id,
 )
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
@@ -121,9 +122,15 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
     if stored.day is None:
         return []
     keys = []
+    team_rep = (
+        team_rep_id(stored.team_id, stored.rep_id)
+        if stored.team_id is not None and stored.rep_id is not None
+        else None
+    )
     for level, entity in (
         ("rep", stored.rep_id),
         ("team", stored.team_id),
+        ("team_rep", team_rep),
         ("account", stored.account_id),
         ("deal", stored.deal_id),
     ):

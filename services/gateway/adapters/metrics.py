@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway.adapters import hierarchy
 from services.gateway.schemas import COUNTERS, Granularity, LeaderboardMetric
 
 #: The length of each granularity's period, for "the period that contains a day".
@@ -30,16 +31,27 @@ _DIRECTORY = {"rep": ("ref_reps", "rep_id"), "team": ("ref_teams", "team_id")}
 async def entity_latest_period(
     conn: AsyncConnection, tenant_id: str, level: str, entity_id: str, granularity: Granularity
 ) -> tuple[bool, date | None]:
-    """Whether the rep or team exists, and the start of its latest period with data; one round trip."""
+    """Whether the rep or team exists, and the start of its latest period with data; one round trip.
+
+    A team's data includes every team below it.
+    """
     table, column = _DIRECTORY[level]
+    entities = "SELECT team_id FROM subtree" if level == "team" else "SELECT CAST(:e AS text)"
     row = (
         await conn.execute(
             text(
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
                 f"SELECT EXISTS (SELECT 1 FROM {table} WHERE tenant_id = :t AND {column} = :e AND NOT deleted) "
                 "AS known, (SELECT max(period_start) FROM metric_rollups WHERE tenant_id = :t AND level = :level "
-                "AND entity_id = :e AND granularity = :g) AS last"
+                f"AND entity_id IN ({entities}) AND granularity = :g) AS last"
             ),
-            {"t": tenant_id, "level": level, "e": entity_id, "g": granularity.value},
+            {
+                "t": tenant_id,
+                "level": level,
+                "e": entity_id,
+                "team": entity_id if level == "team" else None,
+                "g": granularity.value,
+            },
         )
     ).one()
     last: date | None = row.last
@@ -56,7 +68,12 @@ async def period_scores(
     first: date,
     last: date,
 ) -> list[dict[str, Any]]:
-    """Score, counters and (for reps) the period stats per period starting in ``[first, last]``."""
+    """Score, counters and (for reps) the period stats per period starting in ``[first, last]``.
+
+    A team's figures are the sums over the team and every team below it.
+    """
+    if level == "team":
+        return await _team_period_scores(conn, tenant_id, entity_id, granularity, first, last)
     stats = (
         "s.team_percentile, s.baseline_score, s.change_vs_baseline"
         if level == "rep"
@@ -98,6 +115,33 @@ async def period_scores(
     ]
 
 
+async def _team_period_scores(
+    conn: AsyncConnection, tenant_id: str, team_id: str, granularity: Granularity, first: date, last: date
+) -> list[dict[str, Any]]:
+    sums = ", ".join(f"sum(m.{c})" for c in COUNTERS)
+    rows = await conn.execute(
+        text(
+            f"WITH RECURSIVE {hierarchy.SUBTREE} "
+            f"SELECT m.period_start, sum(m.score), {sums} FROM metric_rollups m "
+            "WHERE m.tenant_id = :t AND m.level = 'team' AND m.entity_id IN (SELECT team_id FROM subtree) "
+            "AND m.granularity = :g AND m.period_start BETWEEN :first AND :last "
+            "GROUP BY m.period_start ORDER BY m.period_start"
+        ),
+        {"t": tenant_id, "team": team_id, "g": granularity.value, "first": first, "last": last},
+    )
+    return [
+        {
+            "period_start": period_start,
+            "score": round(float(score), 4),
+            "counts": dict(zip(COUNTERS, (int(c) for c in counts), strict=True)),
+            "team_percentile": None,
+            "baseline_score": None,
+            "change_vs_baseline": None,
+        }
+        for period_start, score, *counts in rows
+    ]
+
+
 async def leaderboard(
     conn: AsyncConnection,
     tenant_id: str,
@@ -107,12 +151,16 @@ async def leaderboard(
     metric: LeaderboardMetric,
     team_id: str | None,
     limit: int,
+    manager_id: str | None = None,
 ) -> tuple[date | None, list[dict[str, Any]]]:
     """The period containing ``day`` (the latest with data when None) and its top ``limit`` reps.
 
     The period is the latest rollup period starting on or before ``day``. Every active rep who
-    was a member (of ``team_id``, or of any team) at some point of the period is ranked, with
-    zeros when silent, as is every rep with figures (with ``team_id``: who was a member).
+    was a member (of ``team_id`` or a team below it, or of any team) at some point of the period
+    is ranked, with zeros when silent, as is every rep with figures. With ``team_id`` a rep's
+    figures are what they earned on that team and the teams below it (``team_rep`` rollups),
+    so a rep who moved mid-period counts only that part; without, the rep's whole figures.
+    ``manager_id`` keeps the reps that manager manages, directly or not.
     """
     # ``metric`` is an enum member, so the column name interpolated below is from a fixed list.
     column = metric.value
@@ -120,15 +168,28 @@ async def leaderboard(
         await conn.execute(
             text(
                 f"""
-                WITH p AS (
+                WITH RECURSIVE {hierarchy.SUBTREE}, {hierarchy.REPORTS},
+                p AS (
                     SELECT ps, ps + CAST(CAST(:span AS text) AS interval) AS pe FROM (
                         SELECT max(period_start) AS ps FROM metric_rollups
                         WHERE tenant_id = :t AND level = 'rep' AND granularity = :g
                           AND (CAST(:day AS date) IS NULL OR period_start <= :day)) latest
+                ), figures AS (
+                    SELECT split_part(r.entity_id, :sep, 2) AS rep_id, sum(r.{column}) AS value,
+                           sum(r.score) AS score, sum(r.activities) AS activities
+                    FROM metric_rollups r, p
+                    WHERE CAST(:team AS text) IS NOT NULL AND r.tenant_id = :t AND r.level = 'team_rep'
+                      AND r.granularity = :g AND r.period_start = p.ps
+                      AND split_part(r.entity_id, :sep, 1) IN (SELECT team_id FROM subtree)
+                    GROUP BY 1
+                    UNION ALL
+                    SELECT r.entity_id, r.{column}, r.score, r.activities FROM metric_rollups r, p
+                    WHERE CAST(:team AS text) IS NULL AND r.tenant_id = :t AND r.level = 'rep'
+                      AND r.granularity = :g AND r.period_start = p.ps
                 ), on_team AS (
                     SELECT DISTINCT m.rep_id FROM ref_team_memberships m, p
                     WHERE m.tenant_id = :t AND NOT m.deleted
-                      AND (CAST(:team AS text) IS NULL OR m.team_id = :team)
+                      AND (CAST(:team AS text) IS NULL OR m.team_id IN (SELECT team_id FROM subtree))
                       AND m.valid_from < p.pe AND (m.valid_to IS NULL OR m.valid_to > p.ps)
                 ), board AS (
                     -- Every active member, silent ones included, and whoever has figures.
@@ -137,20 +198,18 @@ async def leaderboard(
                         SELECT 1 FROM ref_reps x WHERE x.tenant_id = :t AND x.rep_id = t.rep_id
                           AND (NOT x.active OR x.deleted OR x.merged_into IS NOT NULL))
                     UNION
-                    SELECT r.entity_id FROM metric_rollups r, p
-                    WHERE r.tenant_id = :t AND r.level = 'rep' AND r.granularity = :g AND r.period_start = p.ps
-                      AND (CAST(:team AS text) IS NULL OR r.entity_id IN (SELECT rep_id FROM on_team))
+                    SELECT f.rep_id FROM figures f
                 )
                 SELECT p.ps, b.rep_id, COALESCE(rr.name, '') AS name,
-                       COALESCE(r.{column}, 0)::float8 AS value, COALESCE(r.score, 0) AS score,
-                       COALESCE(r.activities, 0) AS activities, s.team_percentile, s.change_vs_baseline,
-                       s.insufficient_data, rank() OVER (ORDER BY COALESCE(r.{column}, 0) DESC) AS rank
+                       COALESCE(f.value, 0)::float8 AS value, COALESCE(f.score, 0) AS score,
+                       COALESCE(f.activities, 0) AS activities, s.team_percentile, s.change_vs_baseline,
+                       s.insufficient_data, rank() OVER (ORDER BY COALESCE(f.value, 0) DESC) AS rank
                 FROM p CROSS JOIN board b
-                LEFT JOIN metric_rollups r ON r.tenant_id = :t AND r.level = 'rep' AND r.granularity = :g
-                                          AND r.period_start = p.ps AND r.entity_id = b.rep_id
+                LEFT JOIN figures f ON f.rep_id = b.rep_id
                 LEFT JOIN ref_reps rr ON rr.tenant_id = :t AND rr.rep_id = b.rep_id
                 LEFT JOIN rep_period_stats s ON s.tenant_id = :t AND s.granularity = :g
                                             AND s.period_start = p.ps AND s.rep_id = b.rep_id
+                WHERE CAST(:manager AS text) IS NULL OR b.rep_id IN (SELECT rep_id FROM reports)
                 ORDER BY rank, b.rep_id
                 LIMIT :limit
                 """
@@ -160,6 +219,8 @@ async def leaderboard(
                 "g": granularity.value,
                 "day": day,
                 "team": team_id,
+                "manager": manager_id,
+                "sep": hierarchy.TEAM_REP_SEPARATOR,
                 "span": PERIOD_SPAN[granularity],
                 "limit": limit,
             },
@@ -199,34 +260,40 @@ async def funnel_counts(
     """The funnel counters summed over the day rollups in ``[first, last]``, plus deals won.
 
     A deal counts as won in range by its ``closed_at`` (UTC day); for a team, when its owner was a
-    member of the team on that day.
+    member of the team, or of a team below it, on that day. A team's counters include its
+    descendants'.
     """
     sums = ", ".join(f"COALESCE(sum({c}), 0) AS {c}" for c in FUNNEL_COUNTERS)
+    entities = "SELECT team_id FROM subtree" if level == "team" else "SELECT CAST(:e AS text)"
+    params = {"t": tenant_id, "e": entity_id, "team": entity_id if level == "team" else None}
     counters = (
         await conn.execute(
             text(
-                f"SELECT {sums} FROM metric_rollups WHERE tenant_id = :t AND level = :level AND entity_id = :e "
-                "AND granularity = 'day' AND period_start BETWEEN :first AND :last"
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
+                f"SELECT {sums} FROM metric_rollups WHERE tenant_id = :t AND level = :level "
+                f"AND entity_id IN ({entities}) AND granularity = 'day' AND period_start BETWEEN :first AND :last"
             ),
-            {"t": tenant_id, "level": level, "e": entity_id, "first": first, "last": last},
+            {**params, "level": level, "first": first, "last": last},
         )
     ).one()
     owner = (
         "d.owner_rep_id = :e"
         if level == "rep"
         else """EXISTS (SELECT 1 FROM ref_team_memberships m
-                    WHERE m.tenant_id = d.tenant_id AND m.rep_id = d.owner_rep_id AND m.team_id = :e
+                    WHERE m.tenant_id = d.tenant_id AND m.rep_id = d.owner_rep_id
+                      AND m.team_id IN (SELECT team_id FROM subtree)
                       AND NOT m.deleted AND m.valid_from <= (d.closed_at AT TIME ZONE 'UTC')::date
                       AND (m.valid_to IS NULL OR m.valid_to > (d.closed_at AT TIME ZONE 'UTC')::date))"""
     )
     won = (
         await conn.execute(
             text(
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
                 "SELECT count(*) AS n FROM ref_deals d WHERE d.tenant_id = :t AND NOT d.deleted AND d.is_won "
                 "AND d.closed_at IS NOT NULL "
                 "AND (d.closed_at AT TIME ZONE 'UTC')::date BETWEEN :first AND :last AND " + owner
             ),
-            {"t": tenant_id, "e": entity_id, "first": first, "last": last},
+            {**params, "first": first, "last": last},
         )
     ).one()
     out = {c: int(getattr(counters, c)) for c in FUNNEL_COUNTERS}

@@ -59,11 +59,13 @@ async def test_leaderboard_ranks_the_period_containing_the_date(
 
 
 async def test_leaderboard_by_team_metric_and_limit(gateway: httpx.AsyncClient, keys: Keys) -> None:
-    # rep-4 moved from Beta to Alpha mid-week, so it ranks in both teams for that week.
+    # rep-4 moved from Beta to Alpha mid-week: it ranks in both teams for that week, on each
+    # by what it earned there (13 on Alpha, 12 on Beta, 25 in all).
     alpha = await gateway.get("/v1/leaderboard?team_id=team-a&date=2026-11-02", headers=bearer(keys.read))
-    assert [e["rep_id"] for e in alpha.json()["entries"]] == ["rep-2", "rep-1", "rep-4"]
+    assert _ranking(alpha.json()) == [(1, "rep-2", 40.0), (2, "rep-1", 32.0), (3, "rep-4", 13.0)]
     beta = await gateway.get("/v1/leaderboard?team_id=team-b&date=2026-11-02", headers=bearer(keys.read))
-    assert [e["rep_id"] for e in beta.json()["entries"]] == ["rep-4", "rep-3"]
+    assert _ranking(beta.json()) == [(1, "rep-4", 12.0), (2, "rep-3", 10.0)]
+    assert beta.json()["entries"][0]["activities"] == 5
     dials = await gateway.get("/v1/leaderboard?metric=dials&limit=2", headers=bearer(keys.read))
     assert _ranking(dials.json()) == [(1, "rep-3", 30.0), (2, "rep-1", 16.0)]
     assert dials.json()["entries"][0]["score"] == 10.0
@@ -98,7 +100,7 @@ async def test_a_team_leaderboard_lists_every_active_member_silent_ones_at_zero(
             )
     beta = await gateway.get("/v1/leaderboard?team_id=team-b&date=2026-11-02", headers=bearer(keys.read))
     # rep-6 is deactivated: off the board; rep-5 joined in October and did nothing.
-    assert _ranking(beta.json()) == [(1, "rep-4", 25.0), (2, "rep-3", 10.0), (3, "rep-5", 0.0)]
+    assert _ranking(beta.json()) == [(1, "rep-4", 12.0), (2, "rep-3", 10.0), (3, "rep-5", 0.0)]
 
 
 async def test_leaderboard_refuses_bad_parameters_by_name(gateway: httpx.AsyncClient, keys: Keys) -> None:

@@ -10,6 +10,10 @@ the activity rewrites the row anyway).
 ``rep_period_stats`` gains the period's activity count and ``insufficient_data`` (fewer
 trailing periods with data than ``min_baseline_periods``: a new rep, typically).
 
+``metric_rollups`` gains the level ``team_rep`` (entity id ``team_id || chr(31) || rep_id``):
+a rep's work on one team, which a team's leaderboard ranks by. Existing contributions are
+rolled up into it at every grain (weeks ISO, quarters from the tenant's fiscal start month).
+
 Revision ID: 0005_insights
 Revises: 0004
 Create Date: 2026-12-02
@@ -21,6 +25,31 @@ revision = "0005_insights"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+
+COUNTERS = (
+    "activities",
+    "dials",
+    "connects",
+    "conversations",
+    "talk_seconds",
+    "emails_sent",
+    "emails_received",
+    "buyer_replies",
+    "meetings_booked",
+    "meetings_held",
+    "meetings_cancelled",
+    "meetings_no_show",
+    "internal_meetings_held",
+)
+
+_PERIOD_START = """CASE g.granularity
+    WHEN 'day' THEN c.day
+    WHEN 'week' THEN date_trunc('week', c.day)::date
+    WHEN 'month' THEN date_trunc('month', c.day)::date
+    ELSE (date_trunc('month', c.day) - make_interval(
+        months => (extract(month FROM c.day)::int - COALESCE(t.fiscal_year_start_month, 1) + 12) % 3))::date
+    END"""
 
 
 def _script(sql: str) -> None:
@@ -45,7 +74,24 @@ def upgrade() -> None:
         CREATE INDEX metric_contributions_engaged ON metric_contributions USING gin (engaged_deal_ids);
         ALTER TABLE rep_period_stats
             ADD COLUMN activities integer NOT NULL DEFAULT 0,
-            ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false
+            ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false;
+        ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
+        ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
+            CHECK (level IN ('rep', 'team', 'deal', 'account', 'team_rep'))
+        """
+    )
+    columns = ", ".join(COUNTERS)
+    sums = ", ".join(f"sum(c.{column})" for column in COUNTERS)
+    op.execute(
+        f"""
+        INSERT INTO metric_rollups (tenant_id, level, entity_id, granularity, period_start, {columns}, score)
+        SELECT c.tenant_id, 'team_rep', c.team_id || chr(31) || c.rep_id, g.granularity, {_PERIOD_START},
+               {sums}, sum(c.score)
+        FROM metric_contributions c
+        LEFT JOIN tenants t ON t.tenant_id = c.tenant_id
+        CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('quarter')) AS g(granularity)
+        WHERE c.team_id IS NOT NULL AND c.rep_id IS NOT NULL AND c.day IS NOT NULL AND c.activities > 0
+        GROUP BY 1, 2, 3, 4, 5
         """
     )
 
@@ -53,6 +99,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     _script(
         """
+        DELETE FROM metric_rollups WHERE level = 'team_rep';
+        ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
+        ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
+            CHECK (level IN ('rep', 'team', 'deal', 'account'));
         ALTER TABLE rep_period_stats DROP COLUMN insufficient_data, DROP COLUMN activities;
         DROP INDEX metric_contributions_engaged;
         ALTER TABLE metric_contributions DROP COLUMN engaged_deal_ids
