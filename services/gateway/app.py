@@ -21,6 +21,7 @@ from services.gateway.routers import (
     dashboard,
     deals,
     funnel,
+    goals,
     insights,
     leaderboard,
     reps,
@@ -80,7 +81,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"database": _db}))
-    for module in (reps, teams, leaderboard, funnel, insights, deals, activities, tenant_settings, stream):
+    for module in (
+        reps,
+        teams,
+        leaderboard,
+        funnel,
+        insights,
+        goals,
+        deals,
+        activities,
+        tenant_settings,
+        stream,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

@@ -104,6 +104,39 @@ class TeamPage(BaseModel):
     next_cursor: str | None
 
 
+class GoalAttainmentRead(BaseModel):
+    """A rep against one goal in one period, as the metrics service last measured it."""
+
+    metric: str
+    goal_id: str
+    target: float
+    actual: float
+    #: actual / target: 0.35 is 35 % of the goal.
+    attainment: float
+    #: The part of the target due by the start of today (working days, Monday to Friday).
+    expected_by_now: float
+    #: actual / expected_by_now: 1.0 is on pace; null before the first working day has passed.
+    pace: float | None
+    #: Working days left in the period, today included; 0 once it is over.
+    days_left: int
+    complete: bool
+
+
+class GoalRead(BaseModel):
+    goal_id: str
+    scope: str
+    subject_id: str | None
+    period: str
+    metric: str
+    target: float
+    updated_at: datetime
+    updated_by: str
+
+
+class GoalList(BaseModel):
+    items: list[GoalRead]
+
+
 class PeriodScoreRead(BaseModel):
     model_config = _examples(
         {
@@ -124,6 +157,8 @@ class PeriodScoreRead(BaseModel):
     baseline_score: float | None = None
     #: Relative change against the baseline: 0.25 is 25 % above it.
     change_vs_baseline: float | None = None
+    #: The rep's goals measured in this period (the current and the last complete one); empty for teams.
+    goals: list[GoalAttainmentRead] = []
 
 
 class RepScoresRead(BaseModel):
@@ -150,6 +185,8 @@ class LeaderboardEntryRead(BaseModel):
     change_vs_baseline: float | None
     #: Too few trailing periods with data for a baseline (a new rep); null until computed.
     insufficient_data: bool | None = None
+    #: The rep's goal on the ranked metric for this period, when one applies and was measured.
+    goal: GoalAttainmentRead | None = None
 
 
 class LeaderboardRead(BaseModel):

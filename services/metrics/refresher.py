@@ -25,6 +25,7 @@ from services.metrics.adapters import read_models as sql
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
 from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettings
+from services.metrics.domain.goals import Attainment, attainment, behind_goal, describe, goal_for
 from services.metrics.domain.insights import (
     RepCountsRow,
     RepPeriodScore,
@@ -84,6 +85,9 @@ async def refresh_tenant(
     rows += _at_risk_rows(insight_periods, insight_scores, insight_activities, teams, thresholds)
     rows += await _bright_spot_rows(conn, tenant_id, insight_periods[-1], settings, teams, thresholds)
     rows += await _stale_deal_rows(conn, tenant_id, now, settings, teams, thresholds)
+    attained, behind = await _goal_attainment(conn, tenant_id, now, settings, teams, thresholds)
+    await sql.replace_goal_attainment(conn, tenant_id, attained)
+    rows = _with_goal_risks(rows, behind)
     await sql.replace_insights(conn, tenant_id, rows)
     await sql.mark_refreshed(conn, tenant_id, seen)
 
@@ -217,6 +221,91 @@ async def _stale_deal_rows(
             )
         )
     return rows
+
+
+def _teams_up(team_id: str | None, parents: dict[str, str | None]) -> list[str]:
+    """The team and its ancestors, nearest first; a cycle in the CRM's tree stops the walk."""
+    chain: list[str] = []
+    while team_id is not None and team_id not in chain:
+        chain.append(team_id)
+        team_id = parents.get(team_id)
+    return chain
+
+
+#: rep -> (team, the week in progress, what the rep is behind on)
+BehindGoals = dict[str, tuple[str | None, Period, list[dict[str, Any]]]]
+
+
+async def _goal_attainment(
+    conn: AsyncConnection,
+    tenant_id: str,
+    now: datetime,
+    settings: MetricSettings,
+    teams: TeamDirectory,
+    thresholds: InsightThresholds,
+) -> tuple[list[sql.GoalAttainmentRow], BehindGoals]:
+    """Each rostered rep against their goals, for the current and the last complete period of
+    every granularity with goals; and who is behind pace in the week in progress."""
+    goals = await sql.goals(conn, tenant_id)
+    if not goals:
+        return [], {}
+    parents = await sql.team_parents(conn, tenant_id)
+    today = settings.calendar.local_day(now)
+    rows: list[sql.GoalAttainmentRow] = []
+    behind: BehindGoals = {}
+    for grain in GRAINS:
+        metrics = sorted({goal.metric for goal in goals if goal.period == grain.value})
+        if not metrics:
+            continue
+        current = settings.calendar.period_at(now, grain)
+        for period in (*settings.calendar.trailing(current, 1), current):
+            values = await sql.rep_metric_values(conn, tenant_id, grain.value, period.start, metrics)
+            roster = teams.roster_at_end_of(period)
+            for rep_id in sorted(set(roster) | set(values)):
+                team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
+                chain = _teams_up(team, parents)
+                for metric in metrics:
+                    goal = goal_for(rep_id, chain, grain.value, metric, goals)
+                    if goal is None:
+                        continue
+                    progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)
+                    rows.append((grain.value, period.start, rep_id, metric, goal.goal_id, progress))
+                    if (
+                        grain is INSIGHT_GRAIN
+                        and period == current
+                        and behind_goal(progress, thresholds.goal_at_risk_pace)
+                    ):
+                        entry = behind.setdefault(rep_id, (team, period, []))
+                        entry[2].append(_goal_detail(metric, goal.goal_id, progress))
+    return rows, behind
+
+
+def _goal_detail(metric: str, goal_id: str, progress: Attainment) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "goal_id": goal_id,
+        "target": progress.target,
+        "actual": progress.actual,
+        "attainment": progress.attainment,
+        "pace": progress.pace,
+        "days_left": progress.days_left,
+        "why": describe(metric, progress),
+    }
+
+
+def _with_goal_risks(rows: list[sql.InsightRow], behind: BehindGoals) -> list[sql.InsightRow]:
+    """At-risk rows gain ``behind_goal`` (and the goals' details); a rep at risk for that alone gets a row."""
+    out: list[sql.InsightRow] = []
+    for row in rows:
+        kind, subject, team, period_start, reasons, details = row
+        if kind == "at_risk_rep" and subject in behind:
+            details = {**details, "goals": behind.pop(subject)[2]}
+            reasons = [*reasons, "behind_goal"]
+        out.append((kind, subject, team, period_start, reasons, details))
+    for rep_id, (team, period, entries) in sorted(behind.items()):
+        details = {"granularity": period.grain.value, "period": period.label, "goals": entries}
+        out.append(("at_risk_rep", rep_id, team, period.start, ["behind_goal"], details))
+    return out
 
 
 class ReadModelRefresher:

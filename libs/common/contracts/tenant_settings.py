@@ -104,3 +104,5 @@ class InsightThresholds(BaseModel):
     bright_spot_min_ratio_to_median: float = Field(default=1.5, ge=1.0, le=100.0)
     #: A bright spot's value is at least this (minimum data: one lucky meeting is not a pattern).
     bright_spot_min_value: int = Field(default=2, ge=1, le=100_000)
+    #: At risk when, in the week in progress, a rep is below this share of the goal due so far.
+    goal_at_risk_pace: float = Field(default=0.6, gt=0.0, le=1.0)

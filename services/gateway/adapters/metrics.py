@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.gateway.adapters import hierarchy
+from services.gateway.adapters import goals, hierarchy
 from services.gateway.schemas import COUNTERS, Granularity, LeaderboardMetric
 
 #: The length of each granularity's period, for "the period that contains a day".
@@ -100,6 +100,7 @@ async def period_scores(
             "last": last,
         },
     )
+    attained = await goals.rep_attainment(conn, tenant_id, entity_id, granularity.value, first, last)
     # Positional unpacking: attribute access on a Row by name was the largest cost of a
     # year of daily periods (13 counters x 365 rows).
     return [
@@ -110,6 +111,7 @@ async def period_scores(
             "team_percentile": team_percentile,
             "baseline_score": baseline_score,
             "change_vs_baseline": change_vs_baseline,
+            "goals": attained.get(period_start, []),
         }
         for period_start, score, *counts, team_percentile, baseline_score, change_vs_baseline in rows
     ]
@@ -137,6 +139,7 @@ async def _team_period_scores(
             "team_percentile": None,
             "baseline_score": None,
             "change_vs_baseline": None,
+            "goals": [],
         }
         for period_start, score, *counts in rows
     ]
@@ -203,12 +206,15 @@ async def leaderboard(
                 SELECT p.ps, b.rep_id, COALESCE(rr.name, '') AS name,
                        COALESCE(f.value, 0)::float8 AS value, COALESCE(f.score, 0) AS score,
                        COALESCE(f.activities, 0) AS activities, s.team_percentile, s.change_vs_baseline,
-                       s.insufficient_data, rank() OVER (ORDER BY COALESCE(f.value, 0) DESC) AS rank
+                       s.insufficient_data, rank() OVER (ORDER BY COALESCE(f.value, 0) DESC) AS rank,
+                       {", ".join(f"g.{c} AS goal_{c}" for c in goals.ATTAINMENT_COLUMNS)}
                 FROM p CROSS JOIN board b
                 LEFT JOIN figures f ON f.rep_id = b.rep_id
                 LEFT JOIN ref_reps rr ON rr.tenant_id = :t AND rr.rep_id = b.rep_id
                 LEFT JOIN rep_period_stats s ON s.tenant_id = :t AND s.granularity = :g
                                             AND s.period_start = p.ps AND s.rep_id = b.rep_id
+                LEFT JOIN goal_attainment g ON g.tenant_id = :t AND g.granularity = :g AND g.period_start = p.ps
+                                           AND g.rep_id = b.rep_id AND g.metric = :metric
                 WHERE CAST(:manager AS text) IS NULL OR b.rep_id IN (SELECT rep_id FROM reports)
                 ORDER BY rank, b.rep_id
                 LIMIT :limit
@@ -220,6 +226,7 @@ async def leaderboard(
                 "day": day,
                 "team": team_id,
                 "manager": manager_id,
+                "metric": metric.value,
                 "sep": hierarchy.TEAM_REP_SEPARATOR,
                 "span": PERIOD_SPAN[granularity],
                 "limit": limit,
@@ -248,6 +255,9 @@ async def leaderboard(
             "team_percentile": row.team_percentile,
             "change_vs_baseline": row.change_vs_baseline,
             "insufficient_data": row.insufficient_data,
+            "goal": None
+            if row.goal_goal_id is None
+            else goals.attainment_of({c: getattr(row, f"goal_{c}") for c in goals.ATTAINMENT_COLUMNS}),
         }
         for row in rows
     ]

@@ -11,9 +11,11 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.goals import GoalScope
 from libs.common.contracts.tenant_settings import InsightThresholds
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
 from services.metrics.domain.definitions import MetricCounts
+from services.metrics.domain.goals import Attainment, GoalRow
 from services.metrics.domain.insights import OpenDealRow
 from services.metrics.domain.read_models import Membership, RepPeriodStat
 
@@ -254,5 +256,85 @@ async def replace_insights(conn: AsyncConnection, tenant_id: str, rows: Sequence
             "period": [r[3] for r in rows],
             "reasons": [",".join(r[4]) for r in rows],
             "details": [orjson.dumps(r[5]).decode() for r in rows],
+        },
+    )
+
+
+async def goals(conn: AsyncConnection, tenant_id: str) -> list[GoalRow]:
+    result = await conn.execute(
+        text(
+            "SELECT goal_id, scope, subject_id, period, metric, target FROM activity_goals "
+            "WHERE tenant_id = :t ORDER BY goal_id"
+        ),
+        {"t": tenant_id},
+    )
+    return [
+        GoalRow(row.goal_id, GoalScope(row.scope), row.subject_id, row.period, row.metric, float(row.target))
+        for row in result
+    ]
+
+
+async def team_parents(conn: AsyncConnection, tenant_id: str) -> dict[str, str | None]:
+    result = await conn.execute(
+        text("SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t AND NOT deleted"),
+        {"t": tenant_id},
+    )
+    return {row.team_id: row.parent_id for row in result}
+
+
+#: What a goal may measure: the score or a rep rollup column (``GoalMetric``).
+_GOAL_COLUMNS = ("score", *COUNTER_COLUMNS)
+
+
+async def rep_metric_values(
+    conn: AsyncConnection, tenant_id: str, granularity: str, period_start: date, metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """rep -> metric -> value in one period, for the goal metrics asked for."""
+    columns = [m for m in dict.fromkeys(metrics) if m in _GOAL_COLUMNS]
+    if not columns:
+        return {}
+    result = await conn.execute(
+        text(
+            f"SELECT entity_id, {', '.join(columns)} FROM metric_rollups "
+            "WHERE tenant_id = :t AND level = 'rep' AND granularity = :g AND period_start = :p"
+        ),
+        {"t": tenant_id, "g": granularity, "p": period_start},
+    )
+    return {row.entity_id: {c: float(row._mapping[c]) for c in columns} for row in result}
+
+
+#: (granularity, period start, rep, metric, goal id, attainment)
+GoalAttainmentRow = tuple[str, date, str, str, str, Attainment]
+
+
+async def replace_goal_attainment(
+    conn: AsyncConnection, tenant_id: str, rows: Sequence[GoalAttainmentRow]
+) -> None:
+    await conn.execute(text("DELETE FROM goal_attainment WHERE tenant_id = :t"), {"t": tenant_id})
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO goal_attainment (tenant_id, granularity, period_start, rep_id, metric, goal_id, target, "
+            "actual, attainment, expected_by_now, pace, days_left, complete) "
+            "SELECT :t, * FROM unnest(CAST(:g AS text[]), CAST(:p AS date[]), CAST(:r AS text[]), "
+            "CAST(:m AS text[]), CAST(:goal AS text[]), CAST(:target AS float8[]), CAST(:actual AS float8[]), "
+            "CAST(:att AS float8[]), CAST(:expected AS float8[]), CAST(:pace AS float8[]), "
+            "CAST(:left AS int[]), CAST(:complete AS boolean[]))"
+        ),
+        {
+            "t": tenant_id,
+            "g": [r[0] for r in rows],
+            "p": [r[1] for r in rows],
+            "r": [r[2] for r in rows],
+            "m": [r[3] for r in rows],
+            "goal": [r[4] for r in rows],
+            "target": [r[5].target for r in rows],
+            "actual": [r[5].actual for r in rows],
+            "att": [r[5].attainment for r in rows],
+            "expected": [r[5].expected_by_now for r in rows],
+            "pace": [r[5].pace for r in rows],
+            "left": [r[5].days_left for r in rows],
+            "complete": [r[5].complete for r in rows],
         },
     )

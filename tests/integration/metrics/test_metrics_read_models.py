@@ -365,3 +365,87 @@ async def test_a_tenant_that_fails_to_refresh_stays_dirty_and_does_not_stop_the_
         )
     assert dirty == {"broken": True, "healthy": False}
     assert refreshed == ["healthy"]
+
+
+async def _goal(engine: AsyncEngine, goal_id: str, scope: str, subject: str | None, target: float) -> None:
+    """What the gateway does on PUT /v1/goals/{goal_id}."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target) "
+                "VALUES ('acme', :g, :s, :subject, 'week', 'dials', :target)"
+            ),
+            {"g": goal_id, "s": scope, "subject": subject, "target": target},
+        )
+
+
+def _dials(rep: str, at: datetime, count: int, ids: Iterator[int]) -> list[ActivityAttributedV1]:
+    return [
+        attributed(activity=next(ids), rep_id=rep, deal_id=None, outcome=Outcome.NO_ANSWER, occurred_at=at)
+        for _ in range(count)
+    ]
+
+
+async def test_goal_attainment_and_pace_are_exact_and_a_rep_behind_pace_is_at_risk(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine)
+    start = date(2026, 1, 1)
+    await _memberships(
+        db_engine,
+        [
+            ("rep-a", "team-1", start, None),
+            ("rep-b", "team-1", start, None),
+            ("rep-c", "team-2", start, None),
+        ],
+    )
+    ids = itertools.count(50_000)
+    tuesday = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    last_week = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    await apply(
+        db_engine,
+        _dials("rep-a", tuesday, 8, ids)
+        + _dials("rep-b", tuesday, 20, ids)
+        + _dials("rep-c", tuesday, 4, ids)
+        + _dials("rep-a", last_week, 66, ids),
+    )
+    await _goal(db_engine, "everyone", "tenant", None, 60.0)
+    await _goal(db_engine, "bo", "rep", "rep-b", 30.0)
+    await _goal(db_engine, "team-2", "team", "team-2", 10.0)
+
+    await _refresh(db_engine)  # Wednesday noon: Monday and Tuesday are behind everybody
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT rep_id, period_start, goal_id, target, actual, attainment, expected_by_now, pace, "
+                    "days_left, complete FROM goal_attainment WHERE tenant_id = 'acme' ORDER BY period_start, rep_id"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("rep-a", LAST_WEEK, "everyone", 60.0, 66.0, 1.1, 60.0, 1.1, 0, True),
+        ("rep-b", LAST_WEEK, "bo", 30.0, 0.0, 0.0, 30.0, 0.0, 0, True),
+        ("rep-c", LAST_WEEK, "team-2", 10.0, 0.0, 0.0, 10.0, 0.0, 0, True),
+        ("rep-a", date(2026, 11, 23), "everyone", 60.0, 8.0, 8 / 60, 24.0, 8 / 24, 3, False),
+        ("rep-b", date(2026, 11, 23), "bo", 30.0, 20.0, 20 / 30, 12.0, 20 / 12, 3, False),
+        ("rep-c", date(2026, 11, 23), "team-2", 10.0, 4.0, 0.4, 4.0, 1.0, 3, False),
+    ]
+    insights = await _insights(db_engine)
+    behind = {subject: row for (kind, subject), row in insights.items() if "behind_goal" in row[2]}
+    assert set(behind) == {"rep-a"}
+    team, period, reasons, details = behind["rep-a"]
+    assert (team, period, reasons) == ("team-1", date(2026, 11, 23), ["behind_goal"])
+    assert details["goals"] == [
+        {
+            "metric": "dials",
+            "goal_id": "everyone",
+            "target": 60.0,
+            "actual": 8.0,
+            "attainment": 8 / 60,
+            "pace": 8 / 24,
+            "days_left": 3,
+            "why": "at 13 % of the dials goal with 3 days left",
+        }
+    ]

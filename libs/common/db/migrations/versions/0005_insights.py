@@ -14,6 +14,10 @@ trailing periods with data than ``min_baseline_periods``: a new rep, typically).
 a rep's work on one team, which a team's leaderboard ranks by. Existing contributions are
 rolled up into it at every grain (weeks ISO, quarters from the tenant's fiscal start month).
 
+``activity_goals`` holds the goals a tenant sets (through the gateway's admin API or
+``spm goals``); ``goal_attainment`` the metrics service's measure of each rep against them,
+for the current and the last complete period of each granularity.
+
 Revision ID: 0005_insights
 Revises: 0004
 Create Date: 2026-12-02
@@ -77,7 +81,36 @@ def upgrade() -> None:
             ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false;
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
-            CHECK (level IN ('rep', 'team', 'deal', 'account', 'team_rep'))
+            CHECK (level IN ('rep', 'team', 'deal', 'account', 'team_rep'));
+        CREATE TABLE activity_goals (
+            tenant_id text NOT NULL,
+            goal_id text NOT NULL,
+            scope text NOT NULL CHECK (scope IN ('rep', 'team', 'tenant')),
+            subject_id text,
+            period text NOT NULL CHECK (period IN ('day', 'week', 'month', 'quarter')),
+            metric text NOT NULL,
+            target double precision NOT NULL CHECK (target > 0),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            updated_by text NOT NULL DEFAULT 'system',
+            PRIMARY KEY (tenant_id, goal_id)
+        );
+        CREATE TABLE goal_attainment (
+            tenant_id text NOT NULL,
+            granularity text NOT NULL,
+            period_start date NOT NULL,
+            rep_id text NOT NULL,
+            metric text NOT NULL,
+            goal_id text NOT NULL,
+            target double precision NOT NULL,
+            actual double precision NOT NULL,
+            attainment double precision NOT NULL,
+            expected_by_now double precision NOT NULL,
+            pace double precision,
+            days_left integer NOT NULL,
+            complete boolean NOT NULL,
+            computed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, granularity, period_start, rep_id, metric)
+        )
         """
     )
     columns = ", ".join(COUNTERS)
@@ -99,6 +132,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _script(
         """
+        DROP TABLE goal_attainment, activity_goals;
         DELETE FROM metric_rollups WHERE level = 'team_rep';
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
