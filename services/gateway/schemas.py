@@ -227,6 +227,20 @@ class FunnelStepRead(BaseModel):
     ratio_to_previous: float | None
 
 
+class LeadingIndicatorsRead(BaseModel):
+    """Early signals of the range (docs/metrics.md, "Leading indicators")."""
+
+    activities: int
+    emails_sent: int
+    buyer_replies: int
+    opportunities_created: int
+    #: Sum of the CRM amounts of the distinct deals the work in the range engaged.
+    pipeline_amount_touched: float
+    #: Buyer emails answered in their thread by an outbound email, and the median delay.
+    buyer_emails_answered: int
+    buyer_response_median_seconds: float | None
+
+
 class FunnelRead(BaseModel):
     model_config = ConfigDict(
         populate_by_name=True,
@@ -253,6 +267,9 @@ class FunnelRead(BaseModel):
     to: date
     steps: list[FunnelStepRead]
     dials_per_deal_won: float | None
+    #: Effort per result (docs/metrics.md, "Funnel"); null on a zero denominator.
+    ratios: dict[str, float | None] = {}
+    leading_indicators: LeadingIndicatorsRead | None = None
 
 
 class InsightRead(BaseModel):

@@ -19,7 +19,16 @@ PERIOD_SPAN = {
     Granularity.QUARTER: "3 months",
 }
 
-FUNNEL_COUNTERS = ("dials", "connects", "conversations", "meetings_booked", "meetings_held")
+FUNNEL_COUNTERS = (
+    "activities",
+    "dials",
+    "connects",
+    "conversations",
+    "meetings_booked",
+    "meetings_held",
+    "emails_sent",
+    "buyer_replies",
+)
 
 _COUNTER_LIST = ", ".join(f"m.{c}" for c in COUNTERS)
 
@@ -264,6 +273,17 @@ async def leaderboard(
     return rows[0].ps, entries
 
 
+def _owned_by(level: str, instant: str) -> str:
+    """A deal ``d`` owned by rep ``:e``, or by a member of the team subtree on the day of ``instant`` (UTC)."""
+    if level == "rep":
+        return "d.owner_rep_id = :e"
+    day = f"({instant} AT TIME ZONE 'UTC')::date"
+    return f"""EXISTS (SELECT 1 FROM ref_team_memberships m
+                WHERE m.tenant_id = d.tenant_id AND m.rep_id = d.owner_rep_id
+                  AND m.team_id IN (SELECT team_id FROM subtree)
+                  AND NOT m.deleted AND m.valid_from <= {day} AND (m.valid_to IS NULL OR m.valid_to > {day}))"""
+
+
 async def funnel_counts(
     conn: AsyncConnection, tenant_id: str, *, level: str, entity_id: str, first: date, last: date
 ) -> dict[str, int]:
@@ -286,15 +306,7 @@ async def funnel_counts(
             {**params, "level": level, "first": first, "last": last},
         )
     ).one()
-    owner = (
-        "d.owner_rep_id = :e"
-        if level == "rep"
-        else """EXISTS (SELECT 1 FROM ref_team_memberships m
-                    WHERE m.tenant_id = d.tenant_id AND m.rep_id = d.owner_rep_id
-                      AND m.team_id IN (SELECT team_id FROM subtree)
-                      AND NOT m.deleted AND m.valid_from <= (d.closed_at AT TIME ZONE 'UTC')::date
-                      AND (m.valid_to IS NULL OR m.valid_to > (d.closed_at AT TIME ZONE 'UTC')::date))"""
-    )
+    owner = _owned_by(level, "d.closed_at")
     won = (
         await conn.execute(
             text(
@@ -306,6 +318,71 @@ async def funnel_counts(
             {**params, "first": first, "last": last},
         )
     ).one()
+    created = (
+        await conn.execute(
+            text(
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
+                "SELECT count(*) AS n FROM ref_deals d WHERE d.tenant_id = :t AND NOT d.deleted "
+                "AND d.merged_into IS NULL AND (d.created_at AT TIME ZONE 'UTC')::date BETWEEN :first AND :last AND "
+                + _owned_by(level, "d.created_at")
+            ),
+            {**params, "first": first, "last": last},
+        )
+    ).one()
     out = {c: int(getattr(counters, c)) for c in FUNNEL_COUNTERS}
     out["deals_won"] = int(won.n)
+    out["opportunities_created"] = int(created.n)
     return out
+
+
+async def leading_indicators(
+    conn: AsyncConnection, tenant_id: str, *, level: str, entity_id: str, first: date, last: date
+) -> dict[str, Any]:
+    """Pipeline amount touched and buyer response time of a rep or team (with the teams below it).
+
+    Pipeline touched: the CRM amounts of the distinct deals the work of tenant-local days
+    ``[first, last]`` engaged. Response time: for each buyer email (inbound, neither internal
+    nor excluded, with a thread) received on UTC days ``[first, last]``, the delay to the next
+    outbound email in the same thread; the median over the answered ones.
+    """
+    who_contribution = "c.rep_id = :e" if level == "rep" else "c.team_id IN (SELECT team_id FROM subtree)"
+    who_attribution = "a.rep_id = :e" if level == "rep" else "a.team_id IN (SELECT team_id FROM subtree)"
+    params = {"t": tenant_id, "e": entity_id, "team": entity_id if level == "team" else None}
+    touched = (
+        await conn.execute(
+            text(
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
+                "SELECT COALESCE(sum(d.amount), 0) AS amount FROM ref_deals d "
+                "WHERE d.tenant_id = :t AND NOT d.deleted AND d.merged_into IS NULL AND d.deal_id IN ("
+                "  SELECT DISTINCT deal FROM metric_contributions c, unnest(c.engaged_deal_ids) AS deal "
+                f"  WHERE c.tenant_id = :t AND {who_contribution} AND c.day BETWEEN :first AND :last)"
+            ),
+            {**params, "first": first, "last": last},
+        )
+    ).one()
+    responses = (
+        await conn.execute(
+            text(
+                f"WITH RECURSIVE {hierarchy.SUBTREE} "
+                "SELECT count(*) AS answered, percentile_cont(0.5) WITHIN GROUP "
+                "  (ORDER BY extract(epoch FROM r.at - b.occurred_at)) AS median "
+                "FROM activities b "
+                "JOIN attributions a ON a.tenant_id = b.tenant_id AND a.activity_id = b.activity_id "
+                "JOIN LATERAL (SELECT min(o.occurred_at) AS at FROM activities o "
+                "  WHERE o.tenant_id = b.tenant_id AND o.thread_id = b.thread_id AND o.kind = 'email' "
+                "    AND o.direction = 'outbound' AND o.occurred_at > b.occurred_at) r ON r.at IS NOT NULL "
+                "WHERE b.tenant_id = :t AND b.kind = 'email' AND b.direction = 'inbound' "
+                "  AND b.thread_id IS NOT NULL AND NOT b.automated AND a.status NOT IN ('internal', 'excluded') "
+                f"  AND {who_attribution} AND b.occurred_at >= CAST(:first AS date) AT TIME ZONE 'UTC' "
+                "  AND b.occurred_at < (CAST(:last AS date) + 1) AT TIME ZONE 'UTC'"
+            ),
+            {**params, "first": first, "last": last},
+        )
+    ).one()
+    return {
+        "pipeline_amount_touched": float(touched.amount),
+        "buyer_emails_answered": int(responses.answered),
+        "buyer_response_median_seconds": None
+        if responses.median is None
+        else round(float(responses.median), 1),
+    }

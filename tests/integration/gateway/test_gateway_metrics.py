@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -122,7 +124,49 @@ async def test_leaderboard_refuses_bad_parameters_by_name(gateway: httpx.AsyncCl
     assert _ranking(theirs.json()) == [(1, "rep-9", 99.0)]
 
 
-async def test_rep_funnel_with_step_ratios(gateway: httpx.AsyncClient, keys: Keys) -> None:
+async def _buyer_thread(engine: AsyncEngine) -> None:
+    """A deal rep-1 opened on 10 November and a buyer email on 3 November answered 2.5 h later."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_deals (tenant_id, deal_id, name, owner_rep_id, amount, created_at, updated_at) "
+                "VALUES ('acme', 'deal-new', 'New', 'rep-1', 5000, :at, now())"
+            ),
+            {"at": datetime(2026, 11, 10, 9, 0, tzinfo=UTC)},
+        )
+        for n, direction, outcome, at in (
+            (1, "inbound", "received", datetime(2026, 11, 3, 9, 0, tzinfo=UTC)),
+            (2, "outbound", "sent", datetime(2026, 11, 3, 11, 30, tzinfo=UTC)),
+            (3, "outbound", "sent", datetime(2026, 11, 4, 8, 0, tzinfo=UTC)),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome, "
+                    "occurred_at, thread_id, payload, ingested_at) VALUES ('acme', :id, 'mail', :x, 'email', :d, :o, "
+                    ":at, 'thread-1', '{}', now())"
+                ),
+                {
+                    "id": f"00000000-0000-0000-0000-00000000010{n}",
+                    "x": f"t-{n}",
+                    "d": direction,
+                    "o": outcome,
+                    "at": at,
+                },
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO attributions (tenant_id, activity_id, version, status, rep_id, team_id, confidence, "
+                    "decided_at, occurred_at, kind) VALUES ('acme', :id, 1, 'unmatched', 'rep-1', 'team-a', 0.5, "
+                    "now(), :at, 'email')"
+                ),
+                {"id": f"00000000-0000-0000-0000-00000000010{n}", "at": at},
+            )
+
+
+async def test_rep_funnel_with_step_ratios_and_leading_indicators(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    await _buyer_thread(db_engine)
     response = await gateway.get(
         "/v1/funnel?rep_id=rep-1&from=2026-11-01&to=2026-11-30", headers=bearer(keys.read)
     )
@@ -134,29 +178,53 @@ async def test_rep_funnel_with_step_ratios(gateway: httpx.AsyncClient, keys: Key
         ("conversations", 3, 0.5),
         ("meetings_booked", 2, 0.6667),
         ("meetings_held", 1, 0.5),
+        ("opportunities_created", 1, 1.0),
         ("deals_won", 1, 1.0),
     ]
     assert body["dials_per_deal_won"] == 16.0
+    assert body["ratios"] == {
+        "dials_per_connect": 2.6667,
+        "dials_per_conversation": 5.3333,
+        "dials_per_meeting_booked": 8.0,
+        "dials_per_deal_won": 16.0,
+        "emails_per_buyer_reply": None,
+        "meetings_held_per_deal_won": 1.0,
+        "meetings_held_per_opportunity": 1.0,
+        "activities_per_deal_won": 28.0,
+    }
+    # deal-1 (12,000) is the one deal rep-1's work engaged; the buyer email waited 2.5 h.
+    assert body["leading_indicators"] == {
+        "activities": 28,
+        "emails_sent": 0,
+        "buyer_replies": 0,
+        "opportunities_created": 1,
+        "pipeline_amount_touched": 12000.0,
+        "buyer_emails_answered": 1,
+        "buyer_response_median_seconds": 9000.0,
+    }
     assert body["from"] == "2026-11-01"
-    # A range that stops before the second day and before the win.
+    # A range that stops before the second day, the new deal and the win.
     short = await gateway.get(
         "/v1/funnel?rep_id=rep-1&from=2026-11-02&to=2026-11-02", headers=bearer(keys.read)
     )
-    assert [s["count"] for s in short.json()["steps"]] == [10, 4, 2, 1, 1, 0]
+    assert [s["count"] for s in short.json()["steps"]] == [10, 4, 2, 1, 1, 0, 0]
     assert short.json()["dials_per_deal_won"] is None
     assert short.json()["steps"][5]["ratio_to_previous"] == 0.0
+    assert short.json()["leading_indicators"]["buyer_emails_answered"] == 0
+    assert short.json()["leading_indicators"]["buyer_response_median_seconds"] is None
 
 
 async def test_team_funnel_counts_wins_of_members_at_close(gateway: httpx.AsyncClient, keys: Keys) -> None:
     alpha = await gateway.get(
         "/v1/funnel?team_id=team-a&from=2026-11-01&to=2026-11-30", headers=bearer(keys.read)
     )
-    assert [s["count"] for s in alpha.json()["steps"]] == [12, 5, 2, 2, 1, 1]
+    assert [s["count"] for s in alpha.json()["steps"]] == [12, 5, 2, 2, 1, 0, 1]
     beta = await gateway.get(
         "/v1/funnel?team_id=team-b&from=2026-11-01&to=2026-11-30", headers=bearer(keys.read)
     )
     # No rollups for Beta: every ratio has a zero denominator, yet rep-3's win counts.
     assert [(s["count"], s["ratio_to_previous"]) for s in beta.json()["steps"]] == [
+        (0, None),
         (0, None),
         (0, None),
         (0, None),
