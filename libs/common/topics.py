@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.alerts import InsightChangedV1
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.commands import AttributionOverriddenV1, WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntityChangedV1
@@ -78,12 +79,22 @@ ACTIVITY_ATTRIBUTED = Topic(
     description="Versioned attributions; keyed by rep so one rep's activities stay ordered.",
 )
 
+INSIGHT_CHANGED = Topic(
+    name="insight-changed",
+    event_type="io.spm.insight.changed.v1",
+    payload=InsightChangedV1,
+    key="tenant_id:subject_id",
+    description="An insight appeared or cleared; for alerting integrations (no consumer in the system).",
+    has_dlq=False,
+)
+
 REGISTRY: tuple[Topic, ...] = (
     WEBHOOK_RECEIVED,
     ACTIVITY_INGESTED,
     CRM_ENTITY_CHANGED,
     ATTRIBUTION_OVERRIDDEN,
     ACTIVITY_ATTRIBUTED,
+    INSIGHT_CHANGED,
 )
 
 

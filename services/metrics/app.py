@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from services.metrics.adapters.scoring import ScoringModelCache
+from services.metrics.alerts import InsightChangePublisher
 from services.metrics.consumer import CONSUMES
 from services.metrics.handlers import MetricsDeps, TenantSettingsCache, handle_batch
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
@@ -28,9 +29,9 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def wire(
-        app: FastAPI, engine: AsyncEngine, _producer: AIOKafkaProducer
+        app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
-        # The producer only serves the dead-letter topic (used by the runner).
+        # The producer serves the dead-letter topic (used by the runner) and insight-changed.
         models = ScoringModelCache()
         deps = MetricsDeps(engine, TenantSettingsCache(settings.metrics.tenant_cache_seconds), models)
         refresher = ReadModelRefresher(
@@ -47,13 +48,21 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
 
+        publisher = InsightChangePublisher(
+            engine, producer, settings.kafka.topic_prefix, settings.metrics.refresh_interval_seconds
+        )
+        app.state.insight_publisher = publisher
         refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
+        publishing = asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher")
         try:
             yield handler
         finally:
             refresher.stop()
+            publisher.stop()
             with suppress(asyncio.CancelledError):
                 await refreshing
+            with suppress(asyncio.CancelledError):
+                await publishing
 
     return consumer_app(
         service=SERVICE,

@@ -88,6 +88,9 @@ async def refresh_tenant(
     attained, behind = await _goal_attainment(conn, tenant_id, now, settings, teams, thresholds)
     await sql.replace_goal_attainment(conn, tenant_id, attained)
     rows = _with_goal_risks(rows, behind)
+    await sql.record_insight_changes(
+        conn, tenant_id, insight_transitions(await sql.current_insights(conn, tenant_id), rows)
+    )
     await sql.replace_insights(conn, tenant_id, rows)
     await sql.mark_refreshed(conn, tenant_id, seen)
 
@@ -221,6 +224,18 @@ async def _stale_deal_rows(
             )
         )
     return rows
+
+
+def insight_transitions(
+    before: list[sql.InsightRow], after: list[sql.InsightRow]
+) -> list[tuple[str, sql.InsightRow]]:
+    """``appeared`` for each (kind, subject) new in ``after``, ``cleared`` (with its last reasons and
+    details) for each gone from ``before``; an insight whose reasons changed is neither."""
+    old = {(row[0], row[1]): row for row in before}
+    new = {(row[0], row[1]): row for row in after}
+    changes = [("appeared", row) for key, row in sorted(new.items()) if key not in old]
+    changes += [("cleared", row) for key, row in sorted(old.items()) if key not in new]
+    return changes
 
 
 def _teams_up(team_id: str | None, parents: dict[str, str | None]) -> list[str]:

@@ -14,3 +14,7 @@ CONTRIBUTIONS = Counter(
     "Attribution versions applied to the rollups, by effect (added, replaced, stale)",
     ["effect"],
 )
+INSIGHT_CHANGES = Counter(
+    "spm_insight_changes_published_total",
+    "insight-changed events published (an insight appeared or cleared)",
+)

@@ -338,3 +338,46 @@ async def replace_goal_attainment(
             "complete": [r[5].complete for r in rows],
         },
     )
+
+
+async def current_insights(conn: AsyncConnection, tenant_id: str) -> list[InsightRow]:
+    """The insights as the last refresh left them, locked until this transaction replaces them."""
+    result = await conn.execute(
+        text(
+            "SELECT kind, subject_id, team_id, period_start, reasons, details FROM insights "
+            "WHERE tenant_id = :t ORDER BY kind, subject_id FOR UPDATE"
+        ),
+        {"t": tenant_id},
+    )
+    return [
+        (row.kind, row.subject_id, row.team_id, row.period_start, list(row.reasons), dict(row.details))
+        for row in result
+    ]
+
+
+async def record_insight_changes(
+    conn: AsyncConnection, tenant_id: str, changes: Sequence[tuple[str, InsightRow]]
+) -> None:
+    """Append (change, insight) rows to the ``insight-changed`` outbox, in the caller's transaction."""
+    if not changes:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO insight_changes (tenant_id, change, kind, subject_id, team_id, period_start, reasons, "
+            "details) SELECT :t, change, kind, subject, team, period, string_to_array(NULLIF(reasons, ''), ','), "
+            "CAST(details AS jsonb) FROM unnest(CAST(:change AS text[]), CAST(:kind AS text[]), "
+            "CAST(:subject AS text[]), CAST(:team AS text[]), CAST(:period AS date[]), CAST(:reasons AS text[]), "
+            "CAST(:details AS text[])) AS u(change, kind, subject, team, period, reasons, details) "
+            "ORDER BY kind, subject"
+        ),
+        {
+            "t": tenant_id,
+            "change": [c for c, _ in changes],
+            "kind": [r[0] for _, r in changes],
+            "subject": [r[1] for _, r in changes],
+            "team": [r[2] for _, r in changes],
+            "period": [r[3] for _, r in changes],
+            "reasons": [",".join(r[4]) for _, r in changes],
+            "details": [orjson.dumps(r[5]).decode() for _, r in changes],
+        },
+    )

@@ -18,6 +18,10 @@ rolled up into it at every grain (weeks ISO, quarters from the tenant's fiscal s
 ``spm goals``); ``goal_attainment`` the metrics service's measure of each rep against them,
 for the current and the last complete period of each granularity.
 
+``insight_changes`` is the outbox of ``insight-changed``: the refresher writes a row when an
+insight appears or clears, in the transaction that replaces the insights; the publisher
+sends it and stamps ``published_at``.
+
 Revision ID: 0005_insights
 Revises: 0004
 Create Date: 2026-12-02
@@ -110,7 +114,21 @@ def upgrade() -> None:
             complete boolean NOT NULL,
             computed_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (tenant_id, granularity, period_start, rep_id, metric)
-        )
+        );
+        CREATE TABLE insight_changes (
+            change_id bigserial PRIMARY KEY,
+            tenant_id text NOT NULL,
+            change text NOT NULL CHECK (change IN ('appeared', 'cleared')),
+            kind text NOT NULL,
+            subject_id text NOT NULL,
+            team_id text,
+            period_start date,
+            reasons text[] NOT NULL DEFAULT '{}',
+            details jsonb NOT NULL DEFAULT '{}'::jsonb,
+            changed_at timestamptz NOT NULL DEFAULT now(),
+            published_at timestamptz
+        );
+        CREATE INDEX insight_changes_unpublished ON insight_changes (change_id) WHERE published_at IS NULL
         """
     )
     columns = ", ".join(COUNTERS)
@@ -132,7 +150,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _script(
         """
-        DROP TABLE goal_attainment, activity_goals;
+        DROP TABLE insight_changes, goal_attainment, activity_goals;
         DELETE FROM metric_rollups WHERE level = 'team_rep';
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
