@@ -18,8 +18,10 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    alert_webhooks,
     dashboard,
     deals,
+    digests,
     funnel,
     goals,
     insights,
@@ -88,6 +90,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         funnel,
         insights,
         goals,
+        alert_webhooks,
+        digests,
         deals,
         activities,
         tenant_settings,

@@ -111,3 +111,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity or not all(isinstance(v, str) for v in values):
         invalid("cursor", "is not a cursor this API issued")
     return values
+
+
+#: An id as the CRM sends it, minus control characters (PostgreSQL text refuses NUL).
+ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"

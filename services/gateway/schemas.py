@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 #: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
 COUNTERS = (
@@ -474,3 +474,60 @@ class ProblemRead(BaseModel):
     instance: str | None = None
     #: For 422: one entry per invalid parameter, with ``in``, ``field`` and ``reason``.
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AlertWebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="http(s) endpoint receiving a POST per insight change")
+    #: ``standard``: a Standard Webhooks signed JSON event; ``slack``: a Slack incoming-webhook body.
+    format: Literal["standard", "slack"] = "standard"
+
+
+class AlertWebhookRead(BaseModel):
+    webhook_id: str
+    url: str
+    format: str
+    created_at: datetime
+    created_by: str
+
+
+class AlertWebhookCreated(AlertWebhookRead):
+    #: ``whsec_...``: verify ``webhook-signature`` with it. Shown once.
+    secret: str
+
+
+class AlertWebhookList(BaseModel):
+    items: list[AlertWebhookRead]
+
+
+class DigestRepRead(BaseModel):
+    rep_id: str
+    name: str
+    team_id: str | None
+    score: float
+    activities: int
+    team_percentile: float | None
+    change_vs_baseline: float | None
+    insufficient_data: bool | None
+    goals: list[GoalAttainmentRead]
+
+
+class DigestInsightRead(BaseModel):
+    subject_id: str
+    team_id: str | None
+    period_start: date | None
+    reasons: list[str]
+    details: dict[str, Any]
+
+
+class WeeklyDigestRead(BaseModel):
+    """A manager's week: their reps (direct and indirect) and the current insights about them."""
+
+    manager_id: str
+    week_start: date
+    reps: list[DigestRepRead]
+    at_risk_reps: list[DigestInsightRead]
+    bright_spots: list[DigestInsightRead]
+    #: Stale deals owned by the manager's reps.
+    stale_deals: list[DigestInsightRead]

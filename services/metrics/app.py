@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from services.metrics.adapters.scoring import ScoringModelCache
-from services.metrics.alerts import InsightChangePublisher
+from services.metrics.alerts import AlertDeliverer, DeliveryPolicy, InsightChangePublisher
 from services.metrics.consumer import CONSUMES
 from services.metrics.handlers import MetricsDeps, TenantSettingsCache, handle_batch
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
@@ -52,17 +53,34 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             engine, producer, settings.kafka.topic_prefix, settings.metrics.refresh_interval_seconds
         )
         app.state.insight_publisher = publisher
-        refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
-        publishing = asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher")
+        options = settings.metrics
+        client = httpx.AsyncClient(follow_redirects=False)
+        deliverer = AlertDeliverer(
+            engine,
+            client,
+            DeliveryPolicy(
+                max_attempts=options.alert_max_attempts,
+                backoff_base=timedelta(seconds=options.alert_backoff_seconds),
+                backoff_cap=timedelta(seconds=options.alert_backoff_cap_seconds),
+                timeout_seconds=options.alert_timeout_seconds,
+            ),
+            options.refresh_interval_seconds,
+        )
+        tasks = [
+            asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher"),
+            asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher"),
+            asyncio.create_task(deliverer.run(), name=f"{SERVICE}-alert-deliverer"),
+        ]
         try:
             yield handler
         finally:
             refresher.stop()
             publisher.stop()
-            with suppress(asyncio.CancelledError):
-                await refreshing
-            with suppress(asyncio.CancelledError):
-                await publishing
+            deliverer.stop()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+            await client.aclose()
 
     return consumer_app(
         service=SERVICE,

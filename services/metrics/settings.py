@@ -21,6 +21,11 @@ class MetricsOptions(BaseSettings):
     full_refresh_seconds: float = Field(default=900.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.
     reported_periods: int = Field(default=12, ge=1, le=104)
+    #: Outbound alert webhooks: attempts before giving up, first retry delay (doubling), its cap.
+    alert_max_attempts: int = Field(default=8, ge=1, le=50)
+    alert_backoff_seconds: float = Field(default=30.0, gt=0)
+    alert_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    alert_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class MetricsServiceSettings(CommonSettings):

@@ -201,3 +201,10 @@ async def test_a_parent_team_sums_its_children_and_a_team_board_ranks_what_was_e
             f"{board}&manager_id=rep-nobody", headers={"Authorization": f"Bearer {read}"}
         )
         assert unknown.status_code == 404
+
+        digest = await _get(stack.gateway, "/v1/digests/weekly?manager_id=rep-mgr&week=2026-11-12", read)
+        assert digest["week_start"] == WEEK
+        assert [(r["rep_id"], r["team_id"], r["score"], r["activities"]) for r in digest["reps"]] == [
+            ("rep-a", "team-east", 5.0, 5),
+            ("rep-c", "team-east-1", 2.0, 2),
+        ]

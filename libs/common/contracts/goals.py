@@ -49,7 +49,7 @@ class ActivityGoal(BaseModel):
 
     scope: GoalScope
     #: The rep or team id; absent for a tenant-wide goal.
-    subject_id: str | None = Field(default=None, min_length=1, max_length=256)
+    subject_id: str | None = Field(default=None, pattern=r"^[^\x00-\x1f\x7f]{1,256}$")
     period: GoalPeriod
     metric: GoalMetric
     target: float = Field(gt=0.0, le=1_000_000.0, allow_inf_nan=False)

@@ -11,7 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.gateway import encoding
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
-from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, LimitQuery, OptionsDep, not_found, page_size
+from services.gateway.deps import (
+    ID_PATTERN,
+    PROBLEM_RESPONSES,
+    ConnDep,
+    LimitQuery,
+    OptionsDep,
+    not_found,
+    page_size,
+)
 from services.gateway.schemas import Granularity, LeaderboardMetric, LeaderboardRead
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"], responses=PROBLEM_RESPONSES)
@@ -22,7 +30,9 @@ TeamQuery = Annotated[
         description="Only reps on this team or a team below it during the period, ranked by what they earned there"
     ),
 ]
-ManagerQuery = Annotated[str | None, Query(description="Only reps this manager manages, directly or not")]
+ManagerQuery = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only reps this manager manages, directly or not")
+]
 PeriodQuery = Annotated[Granularity, Query(description="The period granularity")]
 DateQuery = Annotated[
     date | None, Query(description="Any day inside the period (default: the latest period with data)")

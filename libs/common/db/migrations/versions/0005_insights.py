@@ -22,6 +22,9 @@ for the current and the last complete period of each granularity.
 insight appears or clears, in the transaction that replaces the insights; the publisher
 sends it and stamps ``published_at``.
 
+``alert_webhooks`` are a tenant's outbound webhooks (Standard Webhooks signing secret, body
+format); ``alert_deliveries`` one row per (webhook, change) with its attempts and backoff.
+
 Revision ID: 0005_insights
 Revises: 0004
 Create Date: 2026-12-02
@@ -128,7 +131,31 @@ def upgrade() -> None:
             changed_at timestamptz NOT NULL DEFAULT now(),
             published_at timestamptz
         );
-        CREATE INDEX insight_changes_unpublished ON insight_changes (change_id) WHERE published_at IS NULL
+        CREATE INDEX insight_changes_unpublished ON insight_changes (change_id) WHERE published_at IS NULL;
+        CREATE TABLE alert_webhooks (
+            tenant_id text NOT NULL,
+            webhook_id text NOT NULL,
+            url text NOT NULL,
+            format text NOT NULL CHECK (format IN ('standard', 'slack')),
+            secret text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            created_by text NOT NULL DEFAULT 'system',
+            PRIMARY KEY (tenant_id, webhook_id)
+        );
+        CREATE TABLE alert_deliveries (
+            delivery_id bigserial PRIMARY KEY,
+            tenant_id text NOT NULL,
+            webhook_id text NOT NULL,
+            change_id bigint NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            delivered_at timestamptz,
+            gave_up_at timestamptz,
+            last_error text,
+            UNIQUE (tenant_id, webhook_id, change_id)
+        );
+        CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at)
+            WHERE delivered_at IS NULL AND gave_up_at IS NULL
         """
     )
     columns = ", ".join(COUNTERS)
@@ -150,7 +177,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _script(
         """
-        DROP TABLE insight_changes, goal_attainment, activity_goals;
+        DROP TABLE alert_deliveries, alert_webhooks, insight_changes, goal_attainment, activity_goals;
         DELETE FROM metric_rollups WHERE level = 'team_rep';
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
