@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.common.contracts.fields import check_line, reason_of
 from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def field_errors(
             {
                 "in": source,
                 "field": ".".join(str(part) for part in loc) or "(root)",
-                "reason": str(error.get("msg", "invalid")),
+                "reason": reason_of(error),
             }
         )
     return out
@@ -115,7 +116,89 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
         headers = dict(exc.headers or {})
         return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
 
+    app.add_middleware(HeadersMiddleware, headers=SECURITY_HEADERS)
     app.add_middleware(RequestMetricsMiddleware, service=service)
+
+
+#: Sent on every response of every service: no content sniffing (a text/plain echo stays text).
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+class HeadersMiddleware:
+    """Adds ``headers`` to every HTTP response, unless the response set that header itself."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over ``limit`` bytes with 413 before the app sees any of it.
+
+    The body is read ahead (it is small by construction) and replayed to the app, so a chunked
+    body without ``Content-Length`` is bounded as well.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, setting: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.setting = setting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees the disconnect
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = Problem(
+            413,
+            "Payload too large",
+            f"the request body may be at most {self.limit} bytes ({self.setting})",
+            headers={"Connection": "close"},
+        )
+        await problem.response(scope["path"])(scope, receive, send)
 
 
 class RequestMetricsMiddleware:
@@ -222,3 +305,30 @@ def install_database_unavailable_handler(app: FastAPI, retry_after_seconds: int 
 
     for kind in (DBAPIError, OSError, TimeoutError):
         app.add_exception_handler(kind, _handler)
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """A dependency for every route: a path or query parameter holding a control character
+    (``%00`` and the rest of C0) is a 422 naming it, before any route reads it.
+
+    PostgreSQL refuses NUL in text, so without this a decoded ``%00`` reached the database
+    and came back as a 500.
+    """
+    parameters = [("path", k, v) for k, v in request.path_params.items() if isinstance(v, str)]
+    parameters += [("query", k, v) for k, v in request.query_params.multi_items()]
+    errors = []
+    for location, name, value in parameters:
+        for checked in (name, value):
+            try:
+                check_line(checked)
+            except ValueError as exc:
+                errors.append({"in": location, "field": _printable(name), "reason": str(exc)})
+                break
+    if errors:
+        detail = "; ".join(f"{e['in']} {e['field']}: {e['reason']}" for e in errors)
+        raise Problem(422, "Invalid request", detail, errors=errors)
+
+
+def _printable(name: str) -> str:
+    """A parameter's name as it may be echoed back: control characters shown escaped."""
+    return name.encode("unicode_escape").decode("ascii")

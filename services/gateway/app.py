@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -13,7 +13,13 @@ from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.publisher import KafkaPublisher
-from libs.common.web import install_common_handlers, install_database_unavailable_handler
+from libs.common.web import (
+    BodyLimitMiddleware,
+    install_common_handlers,
+    install_database_unavailable_handler,
+    refuse_control_characters,
+)
+from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
@@ -27,6 +33,7 @@ from services.gateway.routers import (
     insights,
     leaderboard,
     reps,
+    session,
     stream,
     teams,
     tenant_settings,
@@ -39,7 +46,8 @@ DESCRIPTION = """
 Read API for sales-activity dashboards: reps, teams, scores, leaderboards, funnels, insights
 and attributed activities, plus admin overrides and per-tenant settings.
 
-Authenticate with `Authorization: Bearer <API key or JWT>`. Errors are
+Authenticate with `Authorization: Bearer <API key or JWT>` (the dashboard exchanges one for a
+session cookie at `POST /v1/session`). Errors are
 `application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
 cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
 `If-None-Match`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
@@ -54,9 +62,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database, SERVICE)
         app.state.engine = engine
-        app.state.authenticator = ApiKeyAuthenticator(engine, settings.runtime.secret_key.get_secret_value())
+        pepper = settings.runtime.secret_key.get_secret_value()
+        app.state.authenticator = ApiKeyAuthenticator(engine, pepper, options.credential_recheck_seconds)
+        app.state.sessions = SessionAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
-        app.state.stream_slots = stream.StreamSlots(options.stream_max_connections_per_key)
+        app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
         app.state.publisher = publisher
         try:
@@ -65,11 +75,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await publisher.close()
             await engine.dispose()
 
-    app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="SPM gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
+    )
     app.state.settings = settings
+    app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
+    app.add_middleware(BodyLimitMiddleware, limit=options.max_body_bytes, setting="GATEWAY_MAX_BODY_BYTES")
+    # Added last, so outermost: metrics and security headers cover the answers above too.
     install_common_handlers(app, SERVICE)
     install_database_unavailable_handler(app)
-    app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -96,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         activities,
         tenant_settings,
         stream,
+        session,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)

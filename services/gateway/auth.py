@@ -1,26 +1,68 @@
-"""Who is calling, and may they? API keys or JWTs; tenant isolation starts here.
+"""Who is calling, and may they? API keys, JWTs or a dashboard session; tenant isolation starts here.
 
 Every query a route makes takes ``principal.tenant_id``: another tenant's object is simply
 not found (404), indistinguishable from a missing one.
+
+API clients send ``Authorization: Bearer <key or JWT>``. The dashboard exchanges one once
+(``POST /v1/session``) for an httpOnly session cookie, so no long-lived credential stays in the
+page. Rate limits and stream slots count per :attr:`Caller.bucket`, (tenant, subject): two
+tenants' JWTs with the same ``sub`` never share one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Annotated
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Header, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.auth import bearer_token
 from libs.common.tenancy import Principal, Scope
 from libs.common.web import Problem
+from services.gateway.adapters import credentials
 from services.gateway.settings import GatewayOptions
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+#: The dashboard's session cookie (httpOnly, SameSite=Strict).
+SESSION_COOKIE = "spm_session"
+#: A request authenticated by the cookie that changes something must also carry this header:
+#: a cross-site form cannot set it, and a cross-origin script would need a CORS preflight.
+CSRF_HEADER = "x-spm-csrf"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
+class CredentialKind(StrEnum):
+    API_KEY = "api_key"
+    JWT = "jwt"
+    SESSION = "session"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request's credential: the principal routes use, and what to re-check."""
+
+    principal: Principal
+    kind: CredentialKind
+    #: Who, within the tenant: the API key id, ``jwt:<sub>`` or ``session:<id>``.
+    subject: str
+    #: Unix seconds after which the credential is void (a JWT's ``exp``, a session's expiry).
+    expires_at: float | None = None
+    session_id: str | None = None
+
+    @property
+    def bucket(self) -> tuple[str, str]:
+        """What rate limits and stream slots count by."""
+        return (self.principal.tenant_id, self.subject)
+
+
+def _jwt_claims(token: str, options: GatewayOptions) -> dict[str, Any] | None:
     keys: list[tuple[str, str]] = []
     if options.jwt_hs256_secret is not None:
         keys.append(("HS256", options.jwt_hs256_secret.get_secret_value()))
@@ -28,7 +70,7 @@ def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
         keys.append(("RS256", options.jwt_rs256_public_key))
     for algorithm, key in keys:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
@@ -38,37 +80,117 @@ def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
             )
         except jwt.PyJWTError:
             continue
-        tenant = claims.get("tenant")
-        role = claims.get("role", "read")
-        if not isinstance(tenant, str) or role not in {"read", "admin"}:
-            return None
-        scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
-        return Principal(tenant, scopes, f"jwt:{claims['sub']}")
+        return claims
     return None
 
 
-async def _authenticate(request: Request, token: str | None) -> Principal:
-    if token is None:
-        raise Problem(
-            401,
-            "Unauthorized",
-            "send `Authorization: Bearer <API key or JWT>`",
-            headers=_UNAUTHORIZED_HEADERS,
-        )
-    principal: Principal | None
+def _jwt_caller(token: str, options: GatewayOptions) -> Caller | None:
+    claims = _jwt_claims(token, options)
+    if claims is None:
+        return None
+    tenant = claims.get("tenant")
+    role = claims.get("role", "read")
+    if not isinstance(tenant, str) or role not in {"read", "admin"}:
+        return None
+    scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
+    subject = f"jwt:{claims['sub']}"
+    return Caller(Principal(tenant, scopes, subject), CredentialKind.JWT, subject, float(claims["exp"]))
+
+
+def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
+    caller = _jwt_caller(token, options)
+    return None if caller is None else caller.principal
+
+
+class SessionAuthenticator:
+    """Session cookies, each looked up at most every ``recheck_seconds`` (and never past its expiry).
+
+    Revoking a session here takes effect at once on this replica; a revoked API key ends the
+    sessions exchanged for it within ``recheck_seconds``.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pepper: str,
+        recheck_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.engine = engine
+        self.pepper = pepper
+        self.recheck = recheck_seconds
+        self.clock = clock
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[float, credentials.StoredSession | None]] = {}
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        # Cache by a digest, never by the cookie itself.
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    async def caller(self, token: str) -> Caller | None:
+        digest = self._digest(token)
+        now = self.clock()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            session = hit[1]
+        else:
+            async with self.engine.connect() as conn:
+                session = await credentials.load_session(conn, token, self.pepper)
+            left = self.recheck if session is None else min(self.recheck, session.expires_at - time.time())
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[digest] = (now + left, session)
+        if session is None or session.expires_at <= time.time():
+            return None
+        principal = Principal(session.tenant_id, session.scopes, session.subject)
+        subject = f"session:{session.session_id}"
+        return Caller(principal, CredentialKind.SESSION, subject, session.expires_at, session.session_id)
+
+    async def revoke(self, token: str, session_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await credentials.revoke_session(conn, session_id)
+        self._cache.pop(self._digest(token), None)
+
+
+async def credential_holds(engine: AsyncEngine, caller: Caller) -> bool:
+    """Whether ``caller`` is still valid now: not expired, not revoked, its tenant still there."""
+    if caller.expires_at is not None and caller.expires_at <= time.time():
+        return False
+    tenant_id = caller.principal.tenant_id
+    async with engine.connect() as conn:
+        if caller.kind is CredentialKind.API_KEY:
+            return await credentials.api_key_is_live(conn, tenant_id, caller.principal.key_id)
+        if caller.kind is CredentialKind.SESSION and caller.session_id is not None:
+            return await credentials.session_is_live(conn, caller.session_id)
+        return await credentials.tenant_is_live(conn, tenant_id)
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers=_UNAUTHORIZED_HEADERS)
+
+
+async def _bearer_caller(request: Request, token: str) -> Caller | None:
     if token.startswith("spm_"):
-        principal = await request.app.state.authenticator.principal(token)
-    else:
-        principal = _jwt_principal(token, request.app.state.settings.gateway)
-    if principal is None:
+        principal: Principal | None = await request.app.state.authenticator.principal(token)
+        if principal is None:
+            return None
+        return Caller(principal, CredentialKind.API_KEY, principal.key_id)
+    return _jwt_caller(token, request.app.state.settings.gateway)
+
+
+async def _session_caller(request: Request, cookie: str) -> Caller | None:
+    caller: Caller | None = await request.app.state.sessions.caller(cookie)
+    if caller is not None and request.method not in _SAFE_METHODS and CSRF_HEADER not in request.headers:
         raise Problem(
-            401,
-            "Unauthorized",
-            "the credential is unknown, revoked, expired or invalid",
-            headers=_UNAUTHORIZED_HEADERS,
+            403, "Forbidden", f"a request authenticated by the session cookie must send `{CSRF_HEADER}: 1`"
         )
-    request.state.principal = principal
-    wait = request.app.state.rate_limiter.take(principal.key_id)
+    return caller
+
+
+def _rate_limit(request: Request, caller: Caller) -> None:
+    wait = request.app.state.rate_limiter.take(caller.bucket)
     if wait is not None:
         raise Problem(
             429,
@@ -76,40 +198,78 @@ async def _authenticate(request: Request, token: str | None) -> Principal:
             "this credential exceeded GATEWAY_RATE_LIMIT_PER_MINUTE",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
-    return principal
+
+
+async def _authenticate(request: Request, token: str | None, *, cookie: bool = True) -> Caller:
+    """The caller of the bearer ``token``, else (when ``cookie``) of the session cookie; rate limited."""
+    session = request.cookies.get(SESSION_COOKIE) if cookie else None
+    if token is None and not session:
+        raise _unauthorized("send `Authorization: Bearer <API key or JWT>`")
+    caller = await _bearer_caller(request, token) if token is not None else None
+    if token is None and session:
+        caller = await _session_caller(request, session)
+    if caller is None:
+        raise _unauthorized("the credential is unknown, revoked, expired or invalid")
+    request.state.principal = caller.principal
+    request.state.caller = caller
+    _rate_limit(request, caller)
+    return caller
+
+
+def _require_scope(caller: Caller, scope: Scope) -> None:
+    if not caller.principal.allows(scope):
+        raise Problem(403, "Forbidden", f"this credential lacks the `{scope.value}` scope")
+
+
+async def current_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """The caller of a ``Bearer`` API key or JWT, or of the dashboard's session cookie."""
+    return await _authenticate(request, bearer_token(authorization))
 
 
 async def current_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    """The caller of a ``Bearer`` API key or JWT, rate limited per key."""
-    return await _authenticate(request, bearer_token(authorization))
+    """The principal of :func:`current_caller`, rate limited per (tenant, subject)."""
+    return (await current_caller(request, authorization)).principal
 
 
-async def stream_principal(
+async def reader_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """:func:`current_caller` with the read scope."""
+    _require_scope(caller, Scope.READ)
+    return caller
+
+
+async def bearer_reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    """A ``Bearer`` credential with the read scope; the session cookie does not count here."""
+    caller = await _authenticate(request, bearer_token(authorization), cookie=False)
+    _require_scope(caller, Scope.READ)
+    return caller
+
+
+async def stream_caller(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
     access_token: Annotated[
         str | None,
-        Query(description="The credential, for clients that cannot set headers (EventSource); stream only"),
+        Query(description="The credential, for API clients that cannot set headers; stream only"),
     ] = None,
-) -> Principal:
-    """Like :func:`current_principal`, also accepting ``?access_token=``: browsers' EventSource sends no headers."""
-    principal = await _authenticate(request, bearer_token(authorization) or access_token)
-    if not principal.allows(Scope.READ):
-        raise Problem(403, "Forbidden", f"this credential lacks the `{Scope.READ.value}` scope")
-    return principal
+) -> Caller:
+    """Like :func:`current_caller`, also accepting ``?access_token=`` (the dashboard uses its cookie)."""
+    caller = await _authenticate(request, bearer_token(authorization) or access_token)
+    _require_scope(caller, Scope.READ)
+    return caller
 
 
 def require(scope: Scope) -> object:
-    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.allows(scope):
-            raise Problem(403, "Forbidden", f"this credential lacks the `{scope.value}` scope")
-        return principal
+    async def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Principal:
+        _require_scope(caller, scope)
+        return caller.principal
 
     return Depends(dependency)
 
 
 ReaderDep = Annotated[Principal, require(Scope.READ)]
 AdminDep = Annotated[Principal, require(Scope.ADMIN)]
-StreamReaderDep = Annotated[Principal, Depends(stream_principal)]
+ReaderCallerDep = Annotated[Caller, Depends(reader_caller)]
+BearerReaderDep = Annotated[Caller, Depends(bearer_reader)]
+StreamCallerDep = Annotated[Caller, Depends(stream_caller)]

@@ -1,4 +1,8 @@
-"""Per-credential token buckets, in memory (one bucket per key id per gateway replica)."""
+"""Per-credential token buckets, in memory (one bucket per (tenant, subject) per gateway replica).
+
+Keyed by the tenant too: a JWT subject is only unique within its issuer's tenant, so two
+tenants' tokens with the same ``sub`` must not share (or exhaust) one bucket.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.clock = clock
         self.max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def take(self, key: str) -> float | None:
+    def take(self, key: tuple[str, str]) -> float | None:
         """Spend one token of ``key``: None when allowed, else the seconds until a token is due."""
         now = self.clock()
         bucket = self._buckets.get(key)
@@ -42,6 +46,6 @@ class RateLimiter:
             return None
         return (1.0 - bucket.tokens) / self.rate
 
-    def remaining(self, key: str) -> int:
+    def remaining(self, key: tuple[str, str]) -> int:
         bucket = self._buckets.get(key)
         return int(self.capacity) if bucket is None else math.floor(bucket.tokens)

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from libs.common.contracts.fields import SafeStr, SafeText
+
 #: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
 COUNTERS = (
     "activities",
@@ -425,10 +427,10 @@ class AttributionOverrideCreate(BaseModel):
         json_schema_extra={"examples": [{"deal_id": "deal-2", "reason": "call was about the renewal"}]},
     )
 
-    deal_id: str | None = Field(default=None, min_length=1, max_length=200)
-    rep_id: str | None = Field(default=None, min_length=1, max_length=200)
-    account_id: str | None = Field(default=None, min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=1_000)
+    deal_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    rep_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    account_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    reason: SafeText | None = Field(default=None, max_length=1_000)
 
 
 class AttributionOverrideRead(PendingOverrideRead):
@@ -474,6 +476,17 @@ class ProblemRead(BaseModel):
     instance: str | None = None
     #: For 422: one entry per invalid parameter, with ``in``, ``field`` and ``reason``.
     errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SessionRead(BaseModel):
+    """Who the dashboard is signed in as; the session itself is the httpOnly cookie."""
+
+    tenant_id: str
+    #: The API key id or ``jwt:<sub>`` the session was exchanged for.
+    subject: str
+    scopes: list[str]
+    #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
+    expires_at: datetime | None
 
 
 class AlertWebhookCreate(BaseModel):

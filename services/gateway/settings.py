@@ -32,6 +32,16 @@ class GatewayOptions(BaseSettings):
     stream_interval_seconds: float = Field(default=2.0, gt=0)
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     stream_max_connections_per_key: int = Field(default=4, ge=1)
+    #: Open streams per dashboard session (the tabs of one browser share its cookie).
+    stream_max_connections_per_session: int = Field(default=16, ge=1)
+    #: How long a checked API key or session is trusted, and how often an open stream re-checks
+    #: its credential (revoked, expired, tenant gone). At most 30 s: a revoked key must not keep
+    #: reading longer.
+    credential_recheck_seconds: float = Field(default=30.0, gt=0, le=30)
+    #: Lifetime of a dashboard session cookie (``POST /v1/session``); absolute, not sliding.
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    #: The largest request body a PUT or POST may carry (413 beyond).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
 
 class GatewaySettings(CommonSettings):

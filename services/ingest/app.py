@@ -6,16 +6,17 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
-from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
+from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
@@ -36,17 +37,21 @@ from services.ingest.adapters.repository import (
     lock_webhook_state,
     save_webhook_state,
 )
-from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
 from services.ingest.domain.tenant_config import InvalidTenantSettings
 from services.ingest.domain.webhooks import (
     ADAPTERS,
+    URL_TOKEN_SOURCES,
     AdapterResult,
+    TenantWebhookConfig,
     VendorAdapter,
     WebhookRejected,
     WebhookRequest,
     ZoomEvent,
     ZoomMeetingState,
+    decoy_secret,
     fold_zoom_meeting,
+    unknown_tenant_config,
 )
 from services.ingest.settings import IngestSettings
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
@@ -86,10 +91,71 @@ _REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_en
 
 
 def _verify_and_parse(
-    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], context: TenantContext
+    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
 ) -> AdapterResult:
-    adapter.verify(delivery, secrets, context.webhook)
-    return adapter.parse(delivery, context.webhook, secrets)
+    adapter.verify(delivery, secrets, config)
+    try:
+        return adapter.parse(delivery, config, secrets)
+    except ValidationError as error:
+        # Adapters name their fields; a contract check one of them did not wrap is still a 422.
+        raise validation_to_rejection("body", error) from None
+
+
+def _rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:
+    """A refused delivery as a problem naming the header, path or body field and the reason."""
+    INGEST_REJECTIONS.labels(adapter.source, _REJECTION_REASONS.get(exc.status_code, "invalid")).inc()
+    INGEST_EVENTS.labels(adapter.source, "rejected").inc()
+    if exc.field == "token" and adapter.source in URL_TOKEN_SOURCES:
+        where = "path"
+    elif exc.field in delivery.headers or exc.field.startswith("x-"):
+        where = "header"
+    else:
+        where = "body"
+    return Problem(
+        exc.status_code,
+        "Webhook refused",
+        f"{exc.field}: {exc.reason}",
+        errors=[{"in": where, "field": exc.field, "reason": exc.reason}],
+    )
+
+
+async def _secrets_or_decoy(
+    cache: WebhookSecretCache, tenant_id: str, source: str, decoy: str, *, fresh: bool
+) -> Sequence[str]:
+    if not _TENANT_ID.match(tenant_id):
+        return (decoy,)  # never a tenant id: nothing to look up
+    return await cache.secrets(tenant_id, source, fresh=fresh) or (decoy,)
+
+
+async def verified_delivery(
+    cache: WebhookSecretCache,
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    tenant_id: str,
+    context: TenantContext | None,
+    decoy: str,
+) -> AdapterResult:
+    """Verify then parse; a rejection becomes a problem naming the field and the reason.
+
+    An unknown tenant (``context`` None) takes the very same path, verified against ``decoy``
+    (as is a tenant without a secret for the source): its answer, and the work done to give
+    it, are those of a known tenant whose signature does not match.
+    """
+    config = context.webhook if context is not None else unknown_tenant_config(tenant_id)
+    secrets = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=False)
+    try:
+        try:
+            return _verify_and_parse(adapter, delivery, secrets, config)
+        except WebhookRejected as exc:
+            if exc.status_code != 401:
+                raise
+            # A secret added since the cache was filled (a rotation) must work at once.
+            fresh = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=True)
+            if fresh == secrets:
+                raise
+            return _verify_and_parse(adapter, delivery, fresh, config)
+    except WebhookRejected as exc:
+        raise _rejection(adapter, delivery, exc) from None
 
 
 class EventsAccepted(BaseModel):
@@ -252,37 +318,6 @@ def create_app(  # noqa: C901 - shrink when next touched
                 emitted.append(activity)
         return emitted, replays
 
-    async def _verified(
-        cache: WebhookSecretCache,
-        adapter: VendorAdapter,
-        delivery: WebhookRequest,
-        tenant_id: str,
-        context: TenantContext,
-    ) -> AdapterResult:
-        """Verify then parse; a rejection becomes a problem naming the header or field and the reason."""
-        secrets = await cache.secrets(tenant_id, adapter.source)
-        try:
-            try:
-                return _verify_and_parse(adapter, delivery, secrets, context)
-            except WebhookRejected as exc:
-                if exc.status_code != 401:
-                    raise
-                # A secret added since the cache was filled (a rotation) must work at once.
-                fresh = await cache.secrets(tenant_id, adapter.source, fresh=True)
-                if fresh == secrets:
-                    raise
-                return _verify_and_parse(adapter, delivery, fresh, context)
-        except WebhookRejected as exc:
-            INGEST_REJECTIONS.labels(adapter.source, _REJECTION_REASONS.get(exc.status_code, "invalid")).inc()
-            INGEST_EVENTS.labels(adapter.source, "rejected").inc()
-            where = "header" if exc.field in delivery.headers or exc.field.startswith("x-") else "body"
-            raise Problem(
-                exc.status_code,
-                "Webhook refused",
-                f"{exc.field}: {exc.reason}",
-                errors=[{"in": where, "field": exc.field, "reason": exc.reason}],
-            ) from None
-
     def _public_url(request: Request) -> str:
         base = settings.ingest.public_base_url
         if not base:
@@ -361,28 +396,40 @@ def create_app(  # noqa: C901 - shrink when next touched
             raise _unavailable(exc) from None
         return EntitiesAccepted(accepted=len(sync.entities))
 
+    webhook_responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": "Acknowledged by the broker, or a handshake answered"},
+        401: {
+            "description": "Signature, timestamp, token or organization refused (the field is named); "
+            "an unknown tenant gets exactly this answer"
+        },
+        404: {"description": "Unknown source"},
+        503: {"description": "The broker did not acknowledge; retry after Retry-After"},
+    }
+
     @app.post(
         "/v1/webhooks/{source}/{tenant}",
         summary="Receive a vendor webhook",
         response_model=None,
-        responses={
-            200: {"description": "Acknowledged by the broker, or a handshake answered"},
-            401: {"description": "Signature, timestamp, token or organization refused (the field is named)"},
-            404: {"description": "Unknown tenant or source (one answer for both)"},
-            503: {"description": "The broker did not acknowledge; retry after Retry-After"},
-        },
+        responses=webhook_responses,
+    )
+    @app.post(
+        "/v1/webhooks/{source}/{tenant}/{token}",
+        summary="Receive a vendor webhook authenticated by a secret in the URL (Salesforce)",
+        response_model=None,
+        responses=webhook_responses,
     )
     async def post_webhook(source: str, tenant: str, request: Request) -> Response:
         """Verify, parse, filter and publish one vendor delivery; handshakes are answered at once."""
         adapter = ADAPTERS.get(source)
-        context = None
-        if adapter is not None and _TENANT_ID.match(tenant):
-            context = await _tenant_context(request.app.state.tenants, tenant)
-        if adapter is None or context is None:
-            # One answer for both, so the endpoint does not tell which tenants exist.
+        token: str | None = request.path_params.get("token")
+        if adapter is None or (token is not None and source not in URL_TOKEN_SOURCES):
             INGEST_REJECTIONS.labels(source if adapter else "unknown", "unknown_endpoint").inc()
-            # Without ``instance`` either: the body is byte-identical whatever the URL was.
+            # Without ``instance``: the body is byte-identical whatever the URL was.
             return Problem(404, "Not found", "no webhook endpoint at this URL").response()
+        # An unknown tenant is not answered here but verified like a known one (see verified_delivery).
+        context = (
+            await _tenant_context(request.app.state.tenants, tenant) if _TENANT_ID.match(tenant) else None
+        )
         try:
             body = await read_body(request, MAX_BODY_BYTES)
         except Problem as exc:
@@ -395,14 +442,26 @@ def create_app(  # noqa: C901 - shrink when next touched
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
             received_at=now,
+            url_token=token,
         )
         prefix = settings.kafka.topic_prefix
-        result = await _verified(request.app.state.webhook_secrets, adapter, delivery, tenant, context)
+        decoy = decoy_secret(settings.runtime.secret_key.get_secret_value(), tenant, source)
+        try:
+            result = await verified_delivery(
+                request.app.state.webhook_secrets, adapter, delivery, tenant, context, decoy
+            )
+        except Problem as exc:
+            # Without ``instance``: the URL may hold a token, and the answer must not depend on it.
+            return exc.response()
         if result.handshake is not None:
+            # Graph's validation echo needs no secret, so it is answered for any tenant id alike.
             handshake = result.handshake
             return Response(
                 handshake.body, status_code=handshake.status_code, media_type=handshake.media_type
             )
+        if context is None:
+            # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
+            return _rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match")).response()
         raw = handlers.raw_webhook_message(
             tenant, source, adapter.version, now, delivery.headers, body, prefix
         )

@@ -1,8 +1,9 @@
 """Metrics use case: apply attribution versions to the rollups exactly once.
 
-Per activity we keep the contribution of the highest version applied. A redelivered version,
-or an older one arriving late, changes nothing; a newer one retracts the old contribution and
-adds its own, in the same transaction. The consumer commits offsets only after this commits.
+Per activity we keep the contribution of the highest (revision, version) applied: the facts of
+the activity's highest revision, under attribution's latest decision about it. A redelivered
+version, an older one arriving late, or one carrying a lower revision changes nothing; a newer
+one retracts the old contribution and adds its own, in the same transaction. The consumer commits offsets only after this commits.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
@@ -57,13 +60,27 @@ class MetricsDeps:
     models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
-def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
-    extra = row.get("settings", {}).get("metrics", {})
-    return MetricSettings(
-        time_zone=row.get("timezone", "UTC"),
-        fiscal_year_start_month=int(row.get("fiscal_year_start_month", 1)),
-        conversation_min_seconds=int(extra.get("conversation_min_seconds", 60)),
-    )
+def metric_settings_from(row: dict[str, Any], tenant_id: str = "") -> MetricSettings:
+    """The tenant's calendar and thresholds; a stored value that cannot apply names itself (permanent)."""
+    stored = row.get("settings") or {}
+    if not isinstance(stored, dict):
+        raise TenantSettingsInvalid(tenant_id, "settings", f"expected an object, got {type(stored).__name__}")
+    extra = stored.get("metrics") or {}
+    if not isinstance(extra, dict):
+        raise TenantSettingsInvalid(tenant_id, "metrics", f"expected an object, got {type(extra).__name__}")
+    values = {
+        "time_zone": row.get("timezone", "UTC"),
+        "fiscal_year_start_month": row.get("fiscal_year_start_month", 1),
+        "conversation_min_seconds": extra.get("conversation_min_seconds", 60),
+    }
+    try:
+        return MetricSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "metrics"
+        path = {"time_zone": "timezone", "conversation_min_seconds": "metrics.conversation_min_seconds"}
+        reason = f"{values.get(name)!r}: {error['msg']}"
+        raise TenantSettingsInvalid(tenant_id, path.get(name, name), reason) from exc
 
 
 Deltas = dict[RollupCell, dict[str, float]]
@@ -139,6 +156,11 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
     return keys
 
 
+def contribution_order(event: ActivityAttributedV1) -> tuple[int, int]:
+    """Which of two versions of an activity counts: the higher revision, then the higher version."""
+    return (event.facts.revision, event.version)
+
+
 def plan_batch(
     events: Sequence[ActivityAttributedV1],
     stored: dict[uuid.UUID, StoredContribution],
@@ -153,7 +175,7 @@ def plan_batch(
     outcomes: Counter[str] = Counter()
     for event in events:
         previous = stored.get(event.activity_id)
-        if previous is not None and previous.version >= event.version:
+        if previous is not None and previous.order >= contribution_order(event):
             outcomes["stale"] += 1
             continue
         if previous is not None:
@@ -176,6 +198,7 @@ def plan_batch(
                 "tenant_id": event.tenant_id,
                 "activity_id": event.activity_id,
                 "version": event.version,
+                "revision": event.facts.revision,
                 "rep_id": credited.get("rep"),
                 "team_id": credited.get("team"),
                 "deal_id": credited.get("deal"),
@@ -202,7 +225,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     for message in messages:
         event: ActivityAttributedV1 = message.payload
         key = (event.tenant_id, event.activity_id)
-        if key not in newest or newest[key].version < event.version:
+        if key not in newest or contribution_order(newest[key]) < contribution_order(event):
             newest[key] = event
     by_tenant: dict[str, list[ActivityAttributedV1]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
@@ -217,7 +240,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         missing = [t for t, cached in calendars.items() if cached is None]
         if missing:
             for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
-                loaded = metric_settings_from(row)
+                loaded = metric_settings_from(row, tenant_id)
                 calendars[tenant_id] = loaded
                 deps.tenants.put(tenant_id, loaded)
         all_rows: list[dict[str, Any]] = []

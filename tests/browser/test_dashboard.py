@@ -178,7 +178,17 @@ async def test_dashboard_signs_in_and_shows_the_demo_tenant(
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 try:
-                    page = await browser.new_page(viewport={"width": 1440, "height": 1000})
+                    context = await browser.new_context(viewport={"width": 1440, "height": 1000})
+                    page = await context.new_page()
+                    # The page's CSP forbids inline script and style: any violation is a failure.
+                    violations: list[str] = []
+                    page.on(
+                        "console",
+                        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+                    )
+                    page.on("pageerror", lambda e: violations.append(str(e)))
+                    urls: list[str] = []
+                    context.on("request", lambda r: urls.append(r.url))
                     await page.goto(base + "/")
                     await expect(page.locator("#sign-in")).to_be_visible()
                     await page.fill("#api-key", keys["read"])
@@ -233,9 +243,33 @@ async def test_dashboard_signs_in_and_shows_the_demo_tenant(
 
                     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
-                    # Signing out forgets the key.
+                    # The key was exchanged for an httpOnly cookie: the page holds no credential,
+                    # and none went into a URL (the stream included).
+                    assert await page.evaluate("document.cookie") == ""
+                    assert await page.evaluate("sessionStorage.length + localStorage.length") == 0
+                    assert await page.input_value("#api-key") == ""
+                    assert any("/v1/stream/leaderboard?" in u for u in urls)
+                    assert not [u for u in urls if "access_token" in u or keys["read"] in u]
+                    (cookie,) = await context.cookies()
+                    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+                        "spm_session",
+                        True,
+                        "Strict",
+                    )
+
+                    # Another tab of this browser shares the session: no second sign-in.
+                    tab = await context.new_page()
+                    await tab.goto(base + "/")
+                    await expect(tab.locator("#leaderboard tbody tr")).to_have_count(6, timeout=30_000)
+                    await expect(tab.locator("#live")).to_have_class("live on", timeout=30_000)
+                    await tab.close()
+
+                    # Signing out ends the session on the server, not only in the page.
                     await page.click("#sign-out")
                     await expect(page.locator("#sign-in")).to_be_visible()
-                    assert await page.evaluate("sessionStorage.getItem('spm.apiKey')") is None
+                    status = await page.evaluate("fetch('/v1/session').then((r) => r.status)")
+                    assert status == 401
+                    assert await context.cookies() == []
+                    assert violations == []
                 finally:
                     await browser.close()

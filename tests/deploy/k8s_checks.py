@@ -317,35 +317,46 @@ def topic_findings(
     return findings
 
 
-def label_findings(manifests: Sequence[Manifest]) -> list[str]:  # noqa: C901 - shrink when next touched
+def label_findings(manifests: Sequence[Manifest]) -> list[str]:
     """Consistent labels, and every selector or reference lands on something that exists."""
     findings: list[str] = []
     pod_labels: dict[str, dict[str, str]] = {}
     for manifest in manifests:
-        if labels_of(manifest).get(PART_OF) != "spm":
-            findings.append(f"{ref(manifest)}: missing label {PART_OF}=spm")
-        template = pod_template(manifest)
-        if template is None:
-            continue
-        template_labels = labels_of(template)
-        pod_labels[ref(manifest)] = template_labels
-        for key in (NAME, COMPONENT, PART_OF):
-            if not template_labels.get(key):
-                findings.append(f"{ref(manifest)}: pod template lacks label {key}")
-            elif labels_of(manifest).get(key) != template_labels[key]:
-                findings.append(f"{ref(manifest)}: label {key} differs between object and pod template")
-        selector = (manifest.get("spec") or {}).get("selector")
-        if manifest.get("kind") in LONG_RUNNING_KINDS and not selector_matches(
-            selector or {}, template_labels
-        ):
-            findings.append(f"{ref(manifest)}: selector does not match its own pod template")
+        findings += _own_label_findings(manifest, pod_labels)
+    findings += _reference_findings(manifests, pod_labels)
+    return findings
+
+
+def _own_label_findings(manifest: Manifest, pod_labels: dict[str, dict[str, str]]) -> list[str]:
+    """One object's labels; records its pod template's labels in ``pod_labels``."""
+    findings: list[str] = []
+    if labels_of(manifest).get(PART_OF) != "spm":
+        findings.append(f"{ref(manifest)}: missing label {PART_OF}=spm")
+    template = pod_template(manifest)
+    if template is None:
+        return findings
+    template_labels = labels_of(template)
+    pod_labels[ref(manifest)] = template_labels
+    for key in (NAME, COMPONENT, PART_OF):
+        if not template_labels.get(key):
+            findings.append(f"{ref(manifest)}: pod template lacks label {key}")
+        elif labels_of(manifest).get(key) != template_labels[key]:
+            findings.append(f"{ref(manifest)}: label {key} differs between object and pod template")
+    selector = (manifest.get("spec") or {}).get("selector")
+    if manifest.get("kind") in LONG_RUNNING_KINDS and not selector_matches(selector or {}, template_labels):
+        findings.append(f"{ref(manifest)}: selector does not match its own pod template")
+    return findings
+
+
+def _reference_findings(manifests: Sequence[Manifest], pod_labels: dict[str, dict[str, str]]) -> list[str]:
+    """Services, budgets, policies and monitors select what exists."""
+    findings: list[str] = []
 
     def matching_pods(selector: Manifest) -> list[str]:
         return [owner for owner, labels in pod_labels.items() if selector_matches(selector, labels)]
 
-    services: dict[str, Manifest] = {}
-    for service in of_kind(manifests, "Service"):
-        services[service["metadata"]["name"]] = service
+    services = {service["metadata"]["name"]: service for service in of_kind(manifests, "Service")}
+    for service in services.values():
         if len(matching_pods({"matchLabels": service["spec"].get("selector") or {}})) != 1:
             findings.append(f"{ref(service)}: selector must match exactly one workload")
     for budget in of_kind(manifests, "PodDisruptionBudget"):
@@ -355,19 +366,22 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:  # noqa: C901 - 
         if not matching_pods(policy["spec"].get("podSelector") or {}):
             findings.append(f"{ref(policy)}: podSelector matches no workload")
     for monitor in of_kind(manifests, "ServiceMonitor"):
-        selected = [
-            s
-            for s in services.values()
-            if selector_matches(monitor["spec"].get("selector") or {}, labels_of(s))
-        ]
-        if len(selected) != 1:
-            findings.append(f"{ref(monitor)}: selector must match exactly one Service")
-            continue
-        port_names = {p.get("name") for p in selected[0]["spec"].get("ports") or []}
-        for endpoint in monitor["spec"].get("endpoints") or []:
-            if endpoint.get("port") not in port_names:
-                findings.append(f"{ref(monitor)}: port {endpoint.get('port')!r} is not on {ref(selected[0])}")
+        findings += _monitor_findings(monitor, services)
     return findings
+
+
+def _monitor_findings(monitor: Manifest, services: Mapping[str, Manifest]) -> list[str]:
+    selected = [
+        s for s in services.values() if selector_matches(monitor["spec"].get("selector") or {}, labels_of(s))
+    ]
+    if len(selected) != 1:
+        return [f"{ref(monitor)}: selector must match exactly one Service"]
+    port_names = {p.get("name") for p in selected[0]["spec"].get("ports") or []}
+    return [
+        f"{ref(monitor)}: port {endpoint.get('port')!r} is not on {ref(selected[0])}"
+        for endpoint in monitor["spec"].get("endpoints") or []
+        if endpoint.get("port") not in port_names
+    ]
 
 
 def autoscaling_findings(

@@ -31,6 +31,8 @@ from .stack import PEPPER, Services, bearer, operations, problem, start
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 #: Routes that are public by design.
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/", "/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
+#: Signing in and out of the dashboard is for readers too (tested in test_dashboard_sessions_*).
+SIGN_IN = {"/v1/session"}
 
 
 # --- scopes ----------------------------------------------------------------------------------
@@ -54,7 +56,7 @@ async def test_every_route_refuses_missing_unknown_and_wrong_scope_credentials(s
             foreign = services.keys["read"] if name == "ingest" else services.keys["ingest"]
             wrong = await client.request(method, path, json=body, headers=bearer(foreign))
             assert wrong.status_code == 403, (name, method, path, wrong.text)
-            if name == "gateway" and method != "GET":
+            if name == "gateway" and method != "GET" and path not in SIGN_IN:
                 # Writes on the gateway are for admins: a read key is refused.
                 read_only = await client.request(
                     method, path, json=body, headers=bearer(services.keys["read"])
@@ -71,6 +73,59 @@ async def test_revoked_key_is_refused(services: Services) -> None:
         assert await revoke_api_key(conn, key_id_of(key) or "")
     assert (await services.gateway.get("/v1/reps", headers=bearer(key))).status_code == 401
     assert (await services.gateway.get("/v1/reps", headers=bearer(services.keys["admin"]))).status_code == 200
+
+
+async def test_dashboard_sessions_are_for_readers_and_end_with_their_key(services: Services) -> None:
+    gateway = services.gateway
+    refused = await gateway.post("/v1/session", headers=bearer(services.keys["ingest"]))
+    assert refused.status_code == 403
+    assert problem(refused)["detail"] == "this credential lacks the `read` scope"
+    forged = await gateway.get("/v1/reps", headers={"Cookie": "spm_session=0123456789abcdef.forged"})
+    assert forged.status_code == 401
+    for garbage in ("", ".", "x" * 5000, "0123456789abcdef.", "a;b", "%00%ff", '"quoted"'):
+        odd = await gateway.get("/v1/reps", headers={"Cookie": f"spm_session={garbage}"})
+        assert odd.status_code == 401, garbage
+    created = await gateway.post("/v1/session", headers=bearer(services.keys["read"]))
+    assert created.status_code == 201
+    cookie = {"Cookie": created.headers["set-cookie"].split(";")[0]}
+    assert (await gateway.get("/v1/reps", headers=cookie)).status_code == 200
+    # The cookie does not open ingest, and cannot change settings without the CSRF header.
+    assert (
+        await services.ingest.post("/v1/events", json={"activities": []}, headers=cookie)
+    ).status_code == 401
+    admin = await gateway.post("/v1/session", headers=bearer(services.keys["admin"]))
+    admin_cookie = {"Cookie": admin.headers["set-cookie"].split(";")[0]}
+    csrf = await gateway.put("/v1/insight-thresholds", json={}, headers=admin_cookie)
+    assert csrf.status_code == 403
+    assert (
+        problem(csrf)["detail"] == "a request authenticated by the session cookie must send `x-spm-csrf: 1`"
+    )
+    saved = await gateway.put("/v1/insight-thresholds", json={}, headers={**admin_cookie, "X-SPM-CSRF": "1"})
+    assert saved.status_code == 200
+    assert saved.json()["created_by"] == key_id_of(services.keys["admin"])
+
+
+async def test_every_answer_says_nosniff_even_to_hostile_requests(services: Services) -> None:
+    answers = [
+        await services.ingest.post(
+            "/v1/events", content=b"\x00" * 10, headers=bearer(services.keys["ingest"])
+        ),
+        await services.ingest.post("/v1/webhooks/microsoft-graph/nobody?validationToken=%3Cscript%3E"),
+        await services.ingest.get("/healthz"),
+        await services.gateway.get("/v1/reps?cursor=%00"),
+        await services.gateway.put(
+            "/v1/insight-thresholds", content=b"{" * 70_000, headers=bearer(services.keys["admin"])
+        ),
+        await services.gateway.get("/"),
+    ]
+    assert [a.headers["x-content-type-options"] for a in answers] == ["nosniff"] * len(answers)
+    echo = answers[1]
+    assert (echo.status_code, echo.headers["content-type"], echo.text) == (
+        200,
+        "text/plain; charset=utf-8",
+        "<script>",
+    )
+    assert answers[4].status_code == 413
 
 
 # --- keys at rest and secrets in logs --------------------------------------------------------
@@ -166,10 +221,17 @@ async def test_webhook_without_or_with_wrong_signature_is_refused(services: Serv
         url, content=body, headers={**garbage_signatures(), "content-type": content_type}
     )
     assert wrong.status_code == 401, wrong.text
-    # An unknown tenant gets the same answer as an unknown source: nothing to enumerate.
-    unknown = await services.ingest.post(f"/v1/webhooks/{source}/nobody", content=body)
-    assert unknown.status_code == 404
-    assert unknown.content == (await services.ingest.post("/v1/webhooks/nothing/acme", content=body)).content
+    # An unknown tenant gets exactly the answer of a known tenant with a bad signature.
+    for tenant in ("nobody", "x" * 200, "%00", "ACME"):
+        headers = {**garbage_signatures(), "content-type": content_type}
+        unknown = await services.ingest.post(f"/v1/webhooks/{source}/{tenant}", content=body, headers=headers)
+        assert unknown.status_code == 401, (tenant, unknown.text)
+        assert unknown.content == wrong.content, tenant
+        assert unknown.headers["x-content-type-options"] == "nosniff"
+    unsigned = await services.ingest.post(
+        f"/v1/webhooks/{source}/nobody", content=body, headers={"content-type": content_type}
+    )
+    assert unsigned.content == missing.content
 
 
 def sign(source: str, secret: str, body: bytes, at: int, message_id: str) -> tuple[dict[str, str], str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.contracts.activities import TenantId
+from libs.common.contracts.fields import TenantId
 
 
 class InsightChange(StrEnum):

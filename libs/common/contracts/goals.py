@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.common.contracts.fields import ExternalId
+
 #: What a goal may target: the score or a rollup counter.
 GoalMetric = Literal[
     "score",
@@ -49,7 +51,7 @@ class ActivityGoal(BaseModel):
 
     scope: GoalScope
     #: The rep or team id; absent for a tenant-wide goal.
-    subject_id: str | None = Field(default=None, pattern=r"^[^\x00-\x1f\x7f]{1,256}$")
+    subject_id: ExternalId | None = None
     period: GoalPeriod
     metric: GoalMetric
     target: float = Field(gt=0.0, le=1_000_000.0, allow_inf_nan=False)

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.fields import SafeDate
 from services.gateway import encoding
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
-    ID_PATTERN,
     PROBLEM_RESPONSES,
     ConnDep,
     LimitQuery,
@@ -30,12 +30,10 @@ TeamQuery = Annotated[
         description="Only reps on this team or a team below it during the period, ranked by what they earned there"
     ),
 ]
-ManagerQuery = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="Only reps this manager manages, directly or not")
-]
+ManagerQuery = Annotated[str | None, Query(description="Only reps this manager manages, directly or not")]
 PeriodQuery = Annotated[Granularity, Query(description="The period granularity")]
 DateQuery = Annotated[
-    date | None, Query(description="Any day inside the period (default: the latest period with data)")
+    SafeDate | None, Query(description="Any day inside the period (default: the latest period with data)")
 ]
 MetricQuery = Annotated[LeaderboardMetric, Query(description="`score` or a counter")]
 

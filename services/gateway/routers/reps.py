@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
-    ID_PATTERN,
     PROBLEM_RESPONSES,
     ConnDep,
     CursorQuery,
@@ -38,10 +37,7 @@ async def list_reps(
     team_id: Annotated[str | None, Query(description="Only current members of this team")] = None,
     manager_id: Annotated[
         str | None,
-        Query(
-            pattern=ID_PATTERN,
-            description="Only reps this manager manages, directly or through other managers",
-        ),
+        Query(description="Only reps this manager manages, directly or through other managers"),
     ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,

@@ -1,4 +1,9 @@
-"""The live leaderboard over Server-Sent Events."""
+"""The live leaderboard over Server-Sent Events.
+
+An open stream re-checks its credential every ``GATEWAY_CREDENTIAL_RECHECK_SECONDS`` (30 s at
+most) and ends, with a ``revoked`` event, once the key or session is revoked or expired, the
+JWT expired, or the tenant is gone.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from libs.common.tenancy import Principal
 from libs.common.web import Problem
-from services.gateway.auth import StreamReaderDep
+from services.gateway.auth import Caller, CredentialKind, StreamCallerDep, credential_holds
 from services.gateway.deps import PROBLEM_RESPONSES, LimitQuery, OptionsDep, page_size
 from services.gateway.routers.leaderboard import MetricQuery, PeriodQuery, TeamQuery, read_leaderboard
 from services.gateway.schemas import Granularity, LeaderboardMetric
@@ -37,29 +41,32 @@ class _SlotStream(StreamingResponse):
 
 
 class StreamSlots:
-    """Open streams per credential, so one key cannot hold every connection."""
+    """Open streams per (tenant, subject), so one credential cannot hold every connection."""
 
-    def __init__(self, per_key: int) -> None:
-        self.per_key = per_key
-        self._open: dict[str, int] = {}
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], int] = {}
 
-    def acquire(self, key_id: str) -> bool:
-        if self._open.get(key_id, 0) >= self.per_key:
+    def acquire(self, bucket: tuple[str, str], limit: int) -> bool:
+        if self._open.get(bucket, 0) >= limit:
             return False
-        self._open[key_id] = self._open.get(key_id, 0) + 1
+        self._open[bucket] = self._open.get(bucket, 0) + 1
         return True
 
-    def release(self, key_id: str) -> None:
-        left = self._open.get(key_id, 0) - 1
+    def release(self, bucket: tuple[str, str]) -> None:
+        left = self._open.get(bucket, 0) - 1
         if left > 0:
-            self._open[key_id] = left
+            self._open[bucket] = left
         else:
-            self._open.pop(key_id, None)
+            self._open.pop(bucket, None)
+
+
+#: The last event of a stream whose credential no longer holds; the client must sign in again.
+REVOKED_EVENT = 'event: revoked\ndata: {"detail":"the credential was revoked or expired"}\n\n'
 
 
 async def _events(
     request: Request,
-    principal: Principal,
+    caller: Caller,
     *,
     team_id: str | None,
     period: Granularity,
@@ -67,14 +74,20 @@ async def _events(
     limit: int,
 ) -> AsyncIterator[str]:
     options = request.app.state.settings.gateway
+    engine = request.app.state.engine
     last_body: str | None = None
-    last_sent = time.monotonic()
+    last_sent = last_check = time.monotonic()
     yield f"retry: {int(options.stream_interval_seconds * 1000)}\n\n"
     while not await request.is_disconnected():
-        async with request.app.state.engine.connect() as conn:
+        if time.monotonic() - last_check >= options.credential_recheck_seconds:
+            if not await credential_holds(engine, caller):
+                yield REVOKED_EVENT
+                return
+            last_check = time.monotonic()
+        async with engine.connect() as conn:
             board = await read_leaderboard(
                 conn,
-                principal.tenant_id,
+                caller.principal.tenant_id,
                 team_id=team_id,
                 period=period,
                 day=None,
@@ -90,7 +103,9 @@ async def _events(
             last_sent = now
             # A comment line keeps proxies from closing an idle connection.
             yield ": heartbeat\n\n"
-        await asyncio.sleep(options.stream_interval_seconds)
+        # Wake for the next read or the next credential check, whichever is due first.
+        next_check = last_check + options.credential_recheck_seconds - time.monotonic()
+        await asyncio.sleep(max(0.0, min(options.stream_interval_seconds, next_check)))
 
 
 @router.get(
@@ -100,7 +115,7 @@ async def _events(
 )
 async def leaderboard_stream(
     request: Request,
-    principal: StreamReaderDep,
+    caller: StreamCallerDep,
     options: OptionsDep,
     team_id: TeamQuery = None,
     period: PeriodQuery = Granularity.WEEK,
@@ -109,25 +124,39 @@ async def leaderboard_stream(
 ) -> StreamingResponse:
     """Send the leaderboard of the latest period whenever it changes, and a heartbeat comment when idle.
 
-    Browsers' ``EventSource`` cannot send headers, so this route alone also accepts
-    ``?access_token=<key or JWT>``.
+    The dashboard authenticates with its session cookie; API clients that cannot set headers
+    may send ``?access_token=<key or JWT>`` (this route only).
     """
     size = page_size(limit, options)
+    principal = caller.principal
+    # A fresh check, past the credential caches: a client reconnecting after its stream was
+    # ended for a revoked credential must not get a new one.
+    if not await credential_holds(request.app.state.engine, caller):
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the credential is unknown, revoked, expired or invalid",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     # Validate the team and the parameters before the stream opens, so errors are plain problems.
     async with request.app.state.engine.connect() as conn:
         await read_leaderboard(
             conn, principal.tenant_id, team_id=team_id, period=period, day=None, metric=metric, limit=1
         )
-    if not request.app.state.stream_slots.acquire(principal.key_id):
+    per_session = caller.kind is CredentialKind.SESSION
+    limit_open = (
+        options.stream_max_connections_per_session if per_session else options.stream_max_connections_per_key
+    )
+    if not request.app.state.stream_slots.acquire(caller.bucket, limit_open):
         raise Problem(
             429,
             "Too many streams",
-            f"this credential already holds {options.stream_max_connections_per_key} open streams",
+            f"this {'session' if per_session else 'credential'} already holds {limit_open} open streams",
             headers={"Retry-After": "15"},
         )
     return _SlotStream(
-        _events(request, principal, team_id=team_id, period=period, metric=metric, limit=size),
-        lambda: request.app.state.stream_slots.release(principal.key_id),
+        _events(request, caller, team_id=team_id, period=period, metric=metric, limit=size),
+        lambda: request.app.state.stream_slots.release(caller.bucket),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

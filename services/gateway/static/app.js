@@ -1,14 +1,15 @@
 // The SPM dashboard: plain JavaScript against the v1 API, no build step, no external assets.
-// Every string from the API is inserted as text (never as HTML).
+// Every string from the API is inserted as text (never as HTML). The page holds no credential:
+// it exchanges the pasted key or JWT once for an httpOnly session cookie (POST /v1/session).
 "use strict";
 
-const KEY_STORAGE = "spm.apiKey";
+// Requests authenticated by the cookie that change something must carry this header (CSRF).
+const CSRF = { "X-SPM-CSRF": "1" };
 const SPANS = { day: 1, week: 7, month: 30, quarter: 91 };
 const TREND_PERIODS = { day: 28, week: 12, month: 12, quarter: 8 };
 const ICONS = { call: "☎", email: "✉", meeting: "◷", sms: "✆" };
 
 const state = {
-  key: sessionStorage.getItem(KEY_STORAGE),
   reps: new Map(),
   selectedRep: null,
   selectedDeal: null,
@@ -23,6 +24,7 @@ function el(tag, attrs = {}, ...children) {
   for (const [name, value] of Object.entries(attrs)) {
     if (name === "class") node.className = value;
     else if (name === "text") node.textContent = value;
+    else if (name === "style") node.style.cssText = value; // CSSOM: allowed by the page's CSP
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value);
   }
@@ -47,9 +49,9 @@ class ApiError extends Error {
 }
 
 async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.key}` } });
+  const response = await fetch(path, { credentials: "same-origin" });
   if (response.status === 401) {
-    signOut("Your key was refused: sign in again.");
+    signedOut("Your session ended: sign in again.");
     throw new ApiError(401, null);
   }
   const body = await response.json().catch(() => null);
@@ -104,23 +106,34 @@ function showSignIn(message = "") {
   setLive("offline", false);
 }
 
-function signOut(message = "") {
-  sessionStorage.removeItem(KEY_STORAGE);
-  state.key = null;
+function signedOut(message = "") {
   if (state.stream) state.stream.close();
   state.stream = null;
   showSignIn(message);
 }
 
-async function signIn(key) {
-  state.key = key;
-  try {
-    await api("/v1/teams?limit=1");
-  } catch (error) {
-    if (error.status !== 401) showSignIn(error.message);
+async function signOut() {
+  signedOut();
+  await fetch("/v1/session", { method: "DELETE", credentials: "same-origin", headers: CSRF }).catch(() => null);
+}
+
+async function signIn(credential) {
+  const response = await fetch("/v1/session", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Authorization: `Bearer ${credential}` },
+  }).catch(() => null);
+  if (!response || response.status !== 201) {
+    const problem = response ? await response.json().catch(() => null) : null;
+    const refused = response && (response.status === 401 || response.status === 403);
+    showSignIn(refused ? "This key or token was refused." : new ApiError(response ? response.status : 0, problem).message);
     return;
   }
-  sessionStorage.setItem(KEY_STORAGE, key);
+  $("api-key").value = "";
+  await enter();
+}
+
+async function enter() {
   $("sign-in").hidden = true;
   $("dashboard").hidden = false;
   $("sign-out").hidden = false;
@@ -355,13 +368,20 @@ function setLive(text, on) {
 
 function connectStream() {
   if (state.stream) state.stream.close();
-  // EventSource cannot send headers: the stream route alone accepts ?access_token=.
-  const params = boardQuery();
-  params.set("access_token", state.key);
-  const source = new EventSource(`/v1/stream/leaderboard?${params}`);
+  // Same origin: EventSource sends the session cookie, so no credential goes into the URL.
+  const source = new EventSource(`/v1/stream/leaderboard?${boardQuery()}`);
   state.stream = source;
   source.onopen = () => setLive("live", true);
-  source.onerror = () => setLive("reconnecting…", false);
+  source.onerror = () => {
+    setLive("reconnecting…", false);
+    // A refused reconnect closes the source for good: find out whether the session ended.
+    if (source.readyState === EventSource.CLOSED) api("/v1/session").catch(() => null);
+  };
+  // The server re-checks the session and ends the stream once it is revoked or expired.
+  source.addEventListener("revoked", () => {
+    source.close();
+    signedOut("Your session ended: sign in again.");
+  });
   source.addEventListener("leaderboard", (event) => {
     setLive("live", true);
     renderLeaderboard(JSON.parse(event.data));
@@ -395,5 +415,7 @@ $("sign-out").addEventListener("click", () => signOut());
 for (const id of ["team", "period", "metric"]) $(id).addEventListener("change", () => refreshBoard());
 $("timeline-more").addEventListener("click", () => loadTimeline(true));
 
-if (state.key) signIn(state.key);
-else showSignIn();
+// A session cookie from an earlier sign-in (another tab, a reload) is used as is.
+fetch("/v1/session", { credentials: "same-origin" })
+  .then((response) => (response.ok ? enter() : showSignIn()))
+  .catch(() => showSignIn());

@@ -30,6 +30,9 @@ class WebhookRequest:
     body: bytes
     #: Aware UTC, injected so that timestamp windows and "past or future" are deterministic.
     received_at: datetime
+    #: The secret a vendor that cannot sign puts in the endpoint URL (Salesforce:
+    #: ``/v1/webhooks/salesforce/{tenant}/{token}``); None when the URL has none.
+    url_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ The route does, for ``POST /v1/webhooks/{source}/{tenant}``::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -44,9 +46,29 @@ _ALL: tuple[VendorAdapter, ...] = (
 
 #: Adapters by the ``{source}`` path segment of the webhook URL.
 ADAPTERS: Mapping[str, VendorAdapter] = MappingProxyType({adapter.source: adapter for adapter in _ALL})
+#: Sources that authenticate by a secret at the end of the URL (``/{source}/{tenant}/{token}``).
+URL_TOKEN_SOURCES = frozenset({"salesforce"})
+
+
+def decoy_secret(pepper: str, tenant_id: str, source: str) -> str:
+    """A secret nobody knows, stable per (tenant, source), verified against when there is no real one.
+
+    An unknown tenant (or one without a secret for the source) is then refused exactly as a
+    known tenant whose signature does not match: the endpoint does not tell which tenants exist.
+    Stable so that repeated requests (to any replica) cannot tell it from a real secret either.
+    """
+    message = b"spm-webhook-decoy\x00" + tenant_id.encode() + b"\x00" + source.encode()
+    return hmac.new(pepper.encode(), message, hashlib.sha256).hexdigest()
+
+
+def unknown_tenant_config(tenant_id: str) -> TenantWebhookConfig:
+    """The configuration an unknown tenant is verified with (nothing configured)."""
+    return TenantWebhookConfig(tenant_id=tenant_id, internal_domains=frozenset())
+
 
 __all__ = [
     "ADAPTERS",
+    "URL_TOKEN_SOURCES",
     "AdapterResult",
     "HandshakeResponse",
     "TenantWebhookConfig",
@@ -55,5 +77,7 @@ __all__ = [
     "WebhookRequest",
     "ZoomEvent",
     "ZoomMeetingState",
+    "decoy_secret",
     "fold_zoom_meeting",
+    "unknown_tenant_config",
 ]

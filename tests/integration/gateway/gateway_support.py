@@ -1,4 +1,4 @@
-"""Seed data for the gateway tests: two tenants written straight into the read models.
+"""Seed data for the gateway tests (two tenants written straight into the read models), and a server.
 
 The figures here are the expected values the tests assert; the pipeline that normally fills
 these tables is tested elsewhere (and end to end in test_gateway_override.py).
@@ -6,12 +6,17 @@ these tables is tested elsewhere (and end to end in test_gateway_override.py).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -388,3 +393,20 @@ async def seed_globex(conn: AsyncConnection) -> None:
     )
     await rollup(conn, t, "rep", "rep-9", "week", date(2026, 11, 2), 99.0, dials=99)
     await _insert(conn, "insights", tenant_id=t, kind="at_risk_rep", subject_id="rep-9", team_id="team-z")
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free port of 127.0.0.1; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -135,16 +136,75 @@ async def test_rate_limit_answers_429_with_retry_after(
         # The bucket is per key: another credential is unaffected.
         assert (await client.get("/v1/teams", headers=bearer(keys.admin))).status_code == 200
 
+        # JWTs count per (tenant, sub): another tenant's token with the same `sub` has its own bucket.
+        acme = jwt.encode(_claims(sub="user-7"), HS256_SECRET, algorithm="HS256")
+        globex = jwt.encode(_claims(sub="user-7", tenant="globex"), HS256_SECRET, algorithm="HS256")
+        statuses = [(await client.get("/v1/teams", headers=bearer(acme))).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert (await client.get("/v1/teams", headers=bearer(globex))).status_code == 200
+
 
 async def test_dashboard_is_served_without_credentials(gateway: httpx.AsyncClient) -> None:
     page = await gateway.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert '<script src="/static/app.js">' in page.text
+    assert "<script>" not in page.text
+    assert " style=" not in page.text
+    assert page.headers["content-security-policy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-frame-options"] == "DENY"
     script = await gateway.get("/static/app.js")
     assert script.status_code == 200
-    assert "access_token" in script.text
+    # The page signs in for a session cookie: no credential in the stream URL or in storage.
+    assert "/v1/session" in script.text
+    assert "access_token" not in script.text
+    assert "sessionStorage" not in script.text
+    assert "localStorage" not in script.text
     assert (await gateway.get("/static/style.css")).status_code == 200
+
+
+async def test_every_response_says_nosniff(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    for response in (
+        await gateway.get("/"),
+        await gateway.get("/static/app.js"),
+        await gateway.get("/healthz"),
+        await gateway.get("/v1/reps", headers=bearer(keys.read)),
+        await gateway.get("/v1/reps"),
+        await gateway.get("/v1/reps/nobody", headers=bearer(keys.read)),
+        await gateway.get("/no-such-page"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+
+
+async def test_request_bodies_are_capped(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    admin = {**bearer(keys.admin), "content-type": "application/json"}
+    big = b'{"pad": "' + b"x" * (64 * 1024) + b'"}'
+    declared = await gateway.put("/v1/insight-thresholds", content=big, headers=admin)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json() == {
+        "type": "about:blank",
+        "title": "Payload too large",
+        "status": 413,
+        "detail": "the request body may be at most 65536 bytes (GATEWAY_MAX_BODY_BYTES)",
+        "instance": "/v1/insight-thresholds",
+    }
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: the body is counted as it arrives.
+        for _ in range(40):
+            yield b" " * 2048
+
+    chunked = await gateway.put("/v1/insight-thresholds", content=chunks(), headers=admin)
+    assert chunked.status_code == 413
+    assert chunked.json()["detail"] == declared.json()["detail"]
+    # Just under the cap is read as usual (and validated by the route).
+    fits = await gateway.put("/v1/insight-thresholds", content=b"{}" + b" " * (64 * 1024 - 2), headers=admin)
+    assert fits.status_code == 200, fits.text
 
 
 async def test_cors_is_configurable(

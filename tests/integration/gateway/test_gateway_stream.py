@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,24 +15,7 @@ from libs.common.settings import DatabaseSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
 
-from .gateway_support import Keys, bearer, gateway_settings
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free port of 127.0.0.1; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+from .gateway_support import Keys, bearer, gateway_settings, served
 
 
 async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict[str, Any]]:

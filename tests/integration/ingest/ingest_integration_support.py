@@ -45,6 +45,7 @@ SECRETS: dict[str, tuple[str, str]] = {
     "zoom": ("zoom-secret-token-current", "zoom-secret-token-previous"),
     "calendly": ("calendly-signing-key-current", "calendly-signing-key-previous"),
     "hubspot": ("hubspot-client-secret-current", "hubspot-client-secret-previous"),
+    "salesforce": ("salesforce-endpoint-token-current", "salesforce-endpoint-token-previous"),
     "google-calendar": (WHSEC, WHSEC_OLD),
     "microsoft-graph": (WHSEC, WHSEC_OLD),
     "gmail": (WHSEC, WHSEC_OLD),
@@ -72,12 +73,17 @@ def url_for(source: str, tenant: str = TENANT) -> str:
     return f"http://ingest/v1/webhooks/{source}/{tenant}"
 
 
+def endpoint(source: str, secret: str, tenant: str = TENANT) -> str:
+    """The URL a delivery signed with ``secret`` goes to: Salesforce puts the secret in the URL."""
+    return url_for(source, tenant) + (f"/{secret}" if source == "salesforce" else "")
+
+
 def _hmac256(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
 def sign(source: str, body: bytes, secret: str, timestamp: int = NOW_SECONDS) -> dict[str, str]:
-    """The headers the vendor would send for ``body`` (none for Aircall and Salesforce)."""
+    """The headers the vendor would send for ``body`` (none for Aircall and Salesforce: see ``endpoint``)."""
     url = url_for(source)
     if source == "twilio":
         params = sorted(parse_qsl(body.decode(), keep_blank_values=True))

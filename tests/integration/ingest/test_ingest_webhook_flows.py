@@ -17,13 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import WEBHOOK_SOURCES
 
 from .ingest_integration_support import (
     NOW_SECONDS,
+    ORGANIZATION_ID,
     SECRETS,
     TENANT_SETTINGS,
     activities_on_topic,
     dumps,
+    endpoint,
+    entities_on_topic,
     expected_activity,
     fixture,
     fixture_json,
@@ -138,33 +142,145 @@ async def test_zoom_meeting_is_folded_into_one_held_meeting_and_handshake_is_ans
     ]
 
 
-async def test_graph_validation_token_is_echoed_as_text(
+async def test_graph_validation_token_is_echoed_as_text_for_any_tenant_id_alike(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     await setup_tenant(db_engine)
+    query = "?validationToken=Validation%3A%20Testing%20client"
     async with ingest_client(kafka_settings, database_settings) as client:
-        answer = await client.post(
-            url_for("microsoft-graph") + "?validationToken=Validation%3A%20Testing%20client"
-        )
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
-    assert answer.text == "Validation: Testing client"
+        # Echoing for known tenants only would tell which tenants exist: every tenant id is answered.
+        answers = [
+            await client.post(url_for("microsoft-graph", tenant) + query)
+            for tenant in ("acme", "globex", "ACME!")
+        ]
+        too_long = await client.post(url_for("microsoft-graph", "globex") + "?validationToken=" + "x" * 1025)
+        known_too_long = await client.post(url_for("microsoft-graph") + "?validationToken=" + "x" * 1025)
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/plain; charset=utf-8"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.text == "Validation: Testing client"
+    assert too_long.status_code == known_too_long.status_code == 422
+    assert too_long.content == known_too_long.content
     assert await raw_on_topic(kafka_settings) == []
 
 
-async def test_unknown_tenant_and_unknown_source_get_the_same_404_and_large_bodies_413(
+#: One delivery per source with a wrong credential, and the field its refusal names.
+FORGED = {
+    "twilio": (fixture("twilio", "completed.txt"), {"x-twilio-signature": "bm9wZQ=="}, "x-twilio-signature"),
+    "aircall": (
+        fixture("aircall", "call.ended.json").replace(b"aircall-webhook-token-1", b"guess"),
+        {},
+        "token",
+    ),
+    "zoom": (
+        fixture("zoom", "meeting.ended.json"),
+        {"x-zm-signature": "v0=" + "0" * 64, "x-zm-request-timestamp": str(NOW_SECONDS)},
+        "x-zm-signature",
+    ),
+    "calendly": (
+        fixture("calendly", "invitee.created.json"),
+        {"calendly-webhook-signature": f"t={NOW_SECONDS},v1=" + "0" * 64},
+        "calendly-webhook-signature",
+    ),
+    "hubspot": (
+        fixture("hubspot", "calls.json"),
+        {"x-hubspot-signature-v3": "bm9wZQ==", "x-hubspot-request-timestamp": str(NOW_SECONDS * 1000)},
+        "x-hubspot-signature-v3",
+    ),
+    "salesforce": (fixture("salesforce", "User.xml"), {}, "token"),
+    "google-calendar": (
+        fixture("google-calendar", "event.confirmed.json"),
+        {"webhook-id": "msg_1", "webhook-timestamp": str(NOW_SECONDS), "webhook-signature": "v1,bm9wZQ=="},
+        "webhook-signature",
+    ),
+    "microsoft-graph": (
+        fixture("microsoft-graph", "change-notification.json"),
+        {},
+        "value[0].clientState",
+    ),
+    "gmail": (
+        fixture("gmail", "message.json"),
+        {"webhook-id": "msg_1", "webhook-timestamp": str(NOW_SECONDS), "webhook-signature": "v1,bm9wZQ=="},
+        "webhook-signature",
+    ),
+}
+
+
+async def test_unknown_tenants_are_answered_as_a_known_tenant_with_a_bad_signature(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     await setup_tenant(db_engine)
-    body = fixture("twilio", "completed.txt")
+    assert sorted(FORGED) == sorted(WEBHOOK_SOURCES)
     async with ingest_client(kafka_settings, database_settings) as client:
-        no_tenant = await client.post(url_for("twilio", "globex"), content=body)
-        no_source = await client.post(url_for("fax"), content=body)
-        bad_tenant_id = await client.post(url_for("twilio", "ACME!"), content=body)
-        too_large = await client.post(url_for("aircall"), content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
-    assert no_tenant.status_code == no_source.status_code == bad_tenant_id.status_code == 404
-    assert no_tenant.content == no_source.content == bad_tenant_id.content
-    assert too_large.status_code == 413
+        for source, (body, headers, field) in FORGED.items():
+            answers = {
+                tenant: await client.post(
+                    endpoint(source, "guessed-token", tenant), content=body, headers=headers
+                )
+                for tenant in ("acme", "globex", "ACME!")
+            }
+            known = answers["acme"]
+            assert known.status_code == 401, (source, known.text)
+            assert known.headers["content-type"] == "application/problem+json"
+            assert known.json()["errors"][0]["field"] == field, source
+            assert "instance" not in known.json()  # the URL (and a token in it) is not echoed
+            for tenant in ("globex", "ACME!"):
+                assert answers[tenant].status_code == 401, (source, tenant)
+                assert answers[tenant].content == known.content, (source, tenant)
+                assert answers[tenant].headers["content-type"] == known.headers["content-type"]
+            # Without any signature: the same for both again.
+            bare = [await client.post(url_for(source, t), content=body) for t in ("acme", "globex")]
+            assert bare[0].status_code == bare[1].status_code == 401, source
+            assert bare[0].content == bare[1].content, source
+        # An unknown source is a 404 (sources are public); a token only follows Salesforce.
+        no_source = await client.post(url_for("fax"), content=b"{}")
+        token_elsewhere = await client.post(url_for("twilio") + "/token", content=b"{}")
+        too_large = [
+            await client.post(url_for("aircall", t), content=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+            for t in ("acme", "globex")
+        ]
+    assert no_source.status_code == token_elsewhere.status_code == 404
+    assert no_source.content == token_elsewhere.content
+    assert no_source.json() == {
+        "type": "about:blank",
+        "title": "Not found",
+        "status": 404,
+        "detail": "no webhook endpoint at this URL",
+    }
+    assert [r.status_code for r in too_large] == [413, 413]
+    assert await raw_on_topic(kafka_settings) == []
+    assert await activities_on_topic(kafka_settings) == []
+    assert await entities_on_topic(kafka_settings) == []
+
+
+async def test_a_forged_salesforce_user_without_the_url_token_creates_nothing(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    user = fixture("salesforce", "User.xml")  # the tenant's own OrganizationId: no secret
+    token = SECRETS["salesforce"][0]
+    async with ingest_client(kafka_settings, database_settings) as client:
+        unsigned = await client.post(url_for("salesforce"), content=user)
+        guessed = await client.post(endpoint("salesforce", "guessed-token"), content=user)
+        other_org = await client.post(
+            endpoint("salesforce", token),
+            content=user.replace(ORGANIZATION_ID.encode(), b"00D000000000001EAA"),
+        )
+    assert unsigned.status_code == guessed.status_code == other_org.status_code == 401
+    assert unsigned.json()["errors"] == [
+        {
+            "in": "path",
+            "field": "token",
+            "reason": "missing: the endpoint URL must end with the tenant's salesforce secret",
+        }
+    ]
+    assert guessed.json()["errors"] == [{"in": "path", "field": "token", "reason": "does not match"}]
+    # The OrganizationId stays a second check behind the token.
+    assert other_org.json()["errors"] == [
+        {"in": "body", "field": "OrganizationId", "reason": "not this tenant's organization"}
+    ]
+    assert await entities_on_topic(kafka_settings) == []
     assert await raw_on_topic(kafka_settings) == []
 
 

@@ -19,6 +19,7 @@ from .ingest_integration_support import (
     ORGANIZATION_ID,
     SECRETS,
     activities_on_topic,
+    endpoint,
     entities_on_topic,
     expected_activity,
     fixture,
@@ -27,7 +28,6 @@ from .ingest_integration_support import (
     raw_on_topic,
     setup_tenant,
     sign,
-    url_for,
 )
 
 ANA = "ana.seller@acme.example"
@@ -184,7 +184,7 @@ CASES = [
                 },
             ),
         ],
-        signature_field="OrganizationId",
+        signature_field="token",
         forged_body=fixture("salesforce", "Task.xml").replace(
             ORGANIZATION_ID.encode(), b"00D000000000001EAA"
         ),
@@ -264,17 +264,21 @@ async def test_each_source_publishes_exactly_its_canonical_records_once(
 ) -> None:
     await setup_tenant(db_engine)
     secret, previous_secret = SECRETS.get(case.source, ("", ""))
-    url = url_for(case.source)
+    url = endpoint(case.source, secret)
     async with ingest_client(kafka_settings, database_settings) as client:
         first = await client.post(url, content=case.body, headers=sign(case.source, case.body, secret))
         # A redelivery signed with the other secret still valid during a rotation.
         again = await client.post(
-            url, content=case.body, headers=sign(case.source, case.body, previous_secret or secret)
+            endpoint(case.source, previous_secret or secret),
+            content=case.body,
+            headers=sign(case.source, case.body, previous_secret or secret),
         )
 
         forged = case.forged_body or case.body
         bad_signature = await client.post(
-            url, content=forged, headers=sign(case.source, forged, "wrong-secret")
+            endpoint(case.source, "wrong-secret"),
+            content=forged,
+            headers=sign(case.source, forged, "wrong-secret"),
         )
         malformed_body = b"{not json"
         malformed = await client.post(

@@ -1,11 +1,18 @@
-"""Which failures are a database outage (503, retry) and which are bugs (500)."""
+"""Which failures are a database outage (503, retry) and which are bugs (500); headers and body caps."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import httpx
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from libs.common.web import database_unavailable
+from libs.common.web import SECURITY_HEADERS, BodyLimitMiddleware, HeadersMiddleware, database_unavailable
 
 
 class CannotConnectNowError(Exception):
@@ -27,3 +34,53 @@ class CannotConnectNowError(Exception):
 )
 def test_database_outages_are_told_apart_from_bugs(error: BaseException, unavailable: bool) -> None:
     assert database_unavailable(error) is unavailable
+
+
+def _echo_app() -> Starlette:
+    """Answers with the body it read, and sets its own Cache-Control and X-Content-Type-Options."""
+
+    async def echo(request: Request) -> Response:
+        body = await request.body()
+        return Response(body, headers={"X-Content-Type-Options": "set-by-route", "X-Read": str(len(body))})
+
+    app = Starlette(routes=[Route("/echo", echo, methods=["GET", "POST", "PUT"])])
+    app.add_middleware(BodyLimitMiddleware, limit=10, setting="TEST_MAX_BODY_BYTES")
+    app.add_middleware(HeadersMiddleware, headers={**SECURITY_HEADERS, "X-Extra": "1"})
+    return app
+
+
+async def test_headers_are_added_unless_the_response_set_them() -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=_echo_app()), base_url="http://t"
+    ) as client:
+        routed = await client.get("/echo")
+        missing = await client.get("/nowhere")
+    assert routed.headers.get_list("x-content-type-options") == ["set-by-route"]
+    assert routed.headers["x-extra"] == "1"
+    assert missing.status_code == 404
+    assert missing.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_bodies_over_the_limit_are_refused_and_others_replayed_whole() -> None:
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=_echo_app()), base_url="http://t"
+    ) as client:
+        fits = await client.post("/echo", content=chunks(b"12345", b"67890"))
+        declared = await client.put("/echo", content=b"x" * 11)
+        streamed = await client.post("/echo", content=chunks(b"123456", b"78901"))
+    assert (fits.status_code, fits.content, fits.headers["x-read"]) == (200, b"1234567890", "10")
+    for refused in (declared, streamed):
+        assert refused.status_code == 413
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert refused.json() == {
+            "type": "about:blank",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": "the request body may be at most 10 bytes (TEST_MAX_BODY_BYTES)",
+            "instance": "/echo",
+        }

@@ -12,11 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from libs.common.tenancy import Scope
 from libs.common.web import Problem
-from services.gateway.auth import _jwt_principal
+from services.gateway.adapters.credentials import session_id_of
+from services.gateway.auth import _jwt_caller, _jwt_principal
 from services.gateway.caching import _matches, weak_etag
 from services.gateway.deps import decode_cursor, encode_cursor
 from services.gateway.domain.funnel import funnel_steps
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.routers.stream import StreamSlots
 from services.gateway.settings import GatewayOptions
 
 SECRET = "unit-test-hs256-secret-with-32-bytes!!"  # a fixture value
@@ -64,15 +66,35 @@ def test_jwts_without_required_claims_are_refused() -> None:
 def test_token_bucket_refills_continuously() -> None:
     now = [0.0]
     limiter = RateLimiter(60, clock=lambda: now[0])
-    assert [limiter.take("k") for _ in range(60)] == [None] * 60
-    assert limiter.take("k") == pytest.approx(1.0)
-    assert limiter.take("other") is None
+    key = ("acme", "k")
+    assert [limiter.take(key) for _ in range(60)] == [None] * 60
+    assert limiter.take(key) == pytest.approx(1.0)
+    assert limiter.take(("acme", "other")) is None
     now[0] = 0.5
-    assert limiter.take("k") == pytest.approx(0.5)
+    assert limiter.take(key) == pytest.approx(0.5)
     now[0] = 2.0
-    assert limiter.take("k") is None
-    assert limiter.remaining("k") == 1
-    assert limiter.remaining("never-seen") == 60
+    assert limiter.take(key) is None
+    assert limiter.remaining(key) == 1
+    assert limiter.remaining(("acme", "never-seen")) == 60
+
+
+def test_one_subject_in_two_tenants_has_two_buckets_and_two_stream_budgets() -> None:
+    options = GatewayOptions(jwt_hs256_secret=SECRET)
+    acme = _jwt_caller(jwt.encode(_claims(sub="user-7"), SECRET, algorithm="HS256"), options)
+    globex = _jwt_caller(
+        jwt.encode(_claims(sub="user-7", tenant="globex"), SECRET, algorithm="HS256"), options
+    )
+    assert acme is not None
+    assert globex is not None
+    assert (acme.bucket, globex.bucket) == (("acme", "jwt:user-7"), ("globex", "jwt:user-7"))
+    limiter = RateLimiter(2, clock=lambda: 0.0)
+    assert [limiter.take(acme.bucket) for _ in range(3)] == [None, None, pytest.approx(30.0)]
+    assert limiter.take(globex.bucket) is None
+    slots = StreamSlots()
+    assert [slots.acquire(acme.bucket, 2) for _ in range(3)] == [True, True, False]
+    assert slots.acquire(globex.bucket, 2) is True
+    slots.release(acme.bucket)
+    assert slots.acquire(acme.bucket, 2) is True
 
 
 def test_funnel_ratios_and_zero_denominators() -> None:
@@ -160,3 +182,19 @@ def test_openapi_documents_every_route_with_read_and_page_schemas() -> None:
     problem = schema["paths"]["/v1/leaderboard"]["get"]["responses"]["422"]["content"]
     assert set(problem) == {"application/problem+json"}
     assert "errors" in problem["application/problem+json"]["schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "session_id"),
+    [
+        ("0123456789abcdef.secret-part", "0123456789abcdef"),
+        ("0123456789abcdef.", None),
+        (".secret", None),
+        ("0123456789abcde.secret", None),
+        ("0123456789abcdef", None),
+        ("0123456789abcdef." + "x" * 200, None),
+        ("", None),
+    ],
+)
+def test_session_cookies_name_their_session_or_nothing(cookie: str, session_id: str | None) -> None:
+    assert session_id_of(cookie) == session_id

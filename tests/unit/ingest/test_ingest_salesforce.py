@@ -15,11 +15,20 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, DealV1, RepV1
-from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected, WebhookRequest
 
 from .ingest_webhook_helpers import CONFIG, fixture, make_request
 
 adapter = ADAPTERS["salesforce"]
+#: The tenant's salesforce webhook secrets during a rotation; the endpoint URL ends with one.
+SECRETS = ("salesforce-endpoint-token-new", "salesforce-endpoint-token-old")
+
+
+def delivered(body: bytes, token: str | None = SECRETS[0]) -> WebhookRequest:
+    """A delivery to ``/v1/webhooks/salesforce/acme/{token}``."""
+    return replace(make_request(body), url_token=token)
+
+
 ACK = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
     b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
@@ -33,8 +42,8 @@ def ms(year: int, month: int, day: int, hour: int, minute: int, second: int) -> 
 
 
 def test_tasks_become_a_call_and_an_email_with_crm_references() -> None:
-    request = make_request(fixture("salesforce", "Task.xml"))
-    adapter.verify(request, [], CONFIG)
+    request = delivered(fixture("salesforce", "Task.xml"))
+    adapter.verify(request, SECRETS, CONFIG)
 
     result = adapter.parse(request, CONFIG)
 
@@ -132,13 +141,13 @@ def test_task_without_addresses_is_ignored_and_acknowledged() -> None:
 
 def test_fifteen_character_organization_id_matches() -> None:
     config = replace(CONFIG, salesforce_organization_id="00D5j00000ABCDE")
-    adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+    adapter.verify(delivered(fixture("salesforce", "Task.xml")), SECRETS, config)
 
 
 def test_other_organization_is_401() -> None:
     config = replace(CONFIG, salesforce_organization_id="00D5j00000ZZZZZEA2")
     with pytest.raises(WebhookRejected) as caught:
-        adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+        adapter.verify(delivered(fixture("salesforce", "Task.xml")), SECRETS, config)
     assert (caught.value.status_code, caught.value.field) == (401, "OrganizationId")
 
 
@@ -147,14 +156,41 @@ def test_missing_organization_id_is_401() -> None:
         b"<OrganizationId>00D5j00000ABCDEEA2</OrganizationId>", b""
     )
     with pytest.raises(WebhookRejected) as caught:
-        adapter.verify(make_request(body), [], CONFIG)
+        adapter.verify(delivered(body), SECRETS, CONFIG)
     assert (caught.value.status_code, caught.value.reason) == (401, "missing")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (None, "missing: the endpoint URL must end with the tenant's salesforce secret"),
+        ("", "missing: the endpoint URL must end with the tenant's salesforce secret"),
+        ("guessed-token", "does not match"),
+        (SECRETS[0][:-1], "does not match"),
+    ],
+)
+def test_a_delivery_without_the_url_token_is_401_whatever_its_organization(
+    token: str | None, reason: str
+) -> None:
+    # The OrganizationId is right: it is no secret, so it authenticates nothing on its own.
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(delivered(fixture("salesforce", "User.xml"), token), SECRETS, CONFIG)
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (401, "token", reason)
+
+
+def test_either_secret_of_a_rotation_is_accepted_and_the_organization_is_still_checked() -> None:
+    for token in SECRETS:
+        adapter.verify(delivered(fixture("salesforce", "Task.xml"), token), SECRETS, CONFIG)
+    other_org = replace(CONFIG, salesforce_organization_id="00D5j00000ZZZZZEA2")
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.verify(delivered(fixture("salesforce", "Task.xml"), SECRETS[1]), SECRETS, other_org)
+    assert (caught.value.field, caught.value.reason) == ("OrganizationId", "not this tenant's organization")
 
 
 def test_tenant_without_organization_is_401() -> None:
     config = replace(CONFIG, salesforce_organization_id=None)
     with pytest.raises(WebhookRejected) as caught:
-        adapter.verify(make_request(fixture("salesforce", "Task.xml")), [], config)
+        adapter.verify(delivered(fixture("salesforce", "Task.xml")), SECRETS, config)
     assert caught.value.status_code == 401
 
 

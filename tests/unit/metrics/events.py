@@ -35,6 +35,7 @@ def attributed(
     secondary_deal_ids: tuple[str, ...] = (),
     activity_id: uuid.UUID = ACTIVITY_ONE,
     version: int = 1,
+    revision: int = 0,
     decided_at: datetime | None = None,
 ) -> ActivityAttributedV1:
     return ActivityAttributedV1(
@@ -57,6 +58,7 @@ def attributed(
             external_participants=external_participants,
             external_contact_ids=external_contact_ids,
             automated=automated,
+            revision=revision,
         ),
         decided_at=decided_at or datetime(2026, 11, 24, 16, 0, tzinfo=UTC),
     )

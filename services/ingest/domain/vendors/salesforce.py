@@ -1,8 +1,11 @@
-"""Salesforce Outbound Messages (SOAP), authenticated by the sending organization's id.
+"""Salesforce Outbound Messages (SOAP), authenticated by a secret in the endpoint URL.
 
-Outbound Messages carry no signature; the route must be HTTPS and the OrganizationId in the
-message must be the tenant's. Salesforce retries until it receives the SOAP Ack, which the
-route returns from ``AdapterResult.ack``.
+Outbound Messages carry no signature, and the OrganizationId they name is no secret (it shows
+in every Salesforce URL and export). So the endpoint URL configured in Salesforce ends with the
+tenant's ``salesforce`` webhook secret (``/v1/webhooks/salesforce/{tenant}/{token}``), compared
+in constant time; the OrganizationId must then also be the tenant's. The route must be HTTPS.
+Salesforce retries until it receives the SOAP Ack, which the route returns from
+``AdapterResult.ack``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
+from services.ingest.domain.signatures import any_secret_matches, require_secrets
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
@@ -190,6 +194,14 @@ class SalesforceAdapter:
     version: str = "salesforce/1"
 
     def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        # The token first: without it nothing about the tenant (its organization) is revealed.
+        require_secrets(secrets)
+        if not request.url_token:
+            raise WebhookRejected(
+                401, "token", "missing: the endpoint URL must end with the tenant's salesforce secret"
+            )
+        if not any_secret_matches(secrets, [request.url_token], lambda secret: secret):
+            raise WebhookRejected(401, "token", "does not match")
         expected = config.salesforce_organization_id
         if not expected:
             raise WebhookRejected(

@@ -1,0 +1,278 @@
+"""Dashboard sessions and credential re-checks, over real HTTP and the real database.
+
+Open streams re-check their credential (here every second) and end with a ``revoked`` event
+once it no longer holds; a session cookie stands in for the key it was exchanged for, dies with
+it, and shares a stream budget across the tabs of one browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from typing import Any
+
+import httpx
+import jwt
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.settings import DatabaseSettings, Mode, RuntimeSettings
+from libs.common.tenancy import key_id_of, revoke_api_key
+from libs.common.testing.stack import TEST_SECRET_KEY
+from services.gateway.app import create_app
+from services.gateway.settings import GatewayOptions
+
+from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings, served
+
+STREAM = "/v1/stream/leaderboard?period=week&metric=score"
+CSRF = {"X-SPM-CSRF": "1"}
+#: Only so that a broken build fails instead of hanging; the assertions are about what happens.
+NEVER = 60
+
+
+def _fast(options: GatewayOptions, **extra: Any) -> GatewayOptions:
+    return options.model_copy(
+        update={"stream_interval_seconds": 0.2, "credential_recheck_seconds": 1.0, **extra}
+    )
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    return {
+        "sub": "user-7",
+        "tenant": "acme",
+        "iss": "https://idp.example",
+        "aud": "spm",
+        "exp": int(time.time()) + 300,
+    } | extra
+
+
+async def _events_until_closed(lines: AsyncIterator[str]) -> list[str]:
+    """Every ``event:`` name the stream sends until the server closes it."""
+    return [line.removeprefix("event: ") async for line in lines if line.startswith("event: ")]
+
+
+async def _revoke(engine: AsyncEngine, key: str) -> None:
+    async with engine.begin() as conn:
+        assert await revoke_api_key(conn, key_id_of(key) or "")
+
+
+async def _sign_in(client: httpx.AsyncClient, credential: str) -> str:
+    response = await client.post("/v1/session", headers=bearer(credential))
+    assert response.status_code == 201, response.text
+    cookie = SimpleCookie(response.headers["set-cookie"])
+    return cookie["spm_session"].value
+
+
+async def test_an_open_stream_ends_when_its_key_is_revoked(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions, db_engine: AsyncEngine
+) -> None:
+    app = create_app(gateway_settings(database_settings, _fast(gateway_options)))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        async with client.stream("GET", STREAM, headers=bearer(keys.read)) as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert (
+                await anext(line async for line in lines if line.startswith("event: "))
+                == "event: leaderboard"
+            )
+            await _revoke(db_engine, keys.read)
+            # The server ends the stream: the iteration stops by itself, with the revoked event last.
+            events = await asyncio.wait_for(_events_until_closed(lines), NEVER)
+            assert events[-1] == "revoked"
+            assert set(events) <= {"leaderboard", "revoked"}
+        # Reconnecting (as EventSource does) is refused although a plain read may still be cached.
+        again = await client.get(STREAM, headers=bearer(keys.read))
+        assert again.status_code == 401
+        assert again.json()["detail"] == "the credential is unknown, revoked, expired or invalid"
+        # The other credentials of the tenant are untouched.
+        async with client.stream("GET", STREAM, headers=bearer(keys.admin)) as other:
+            assert other.status_code == 200
+
+
+async def test_an_open_stream_ends_when_its_jwt_expires_or_its_tenant_is_deleted(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions, db_engine: AsyncEngine
+) -> None:
+    app = create_app(gateway_settings(database_settings, _fast(gateway_options)))
+    short = jwt.encode(_claims(exp=int(time.time()) + 3), HS256_SECRET, algorithm="HS256")
+    globex = jwt.encode(_claims(tenant="globex"), HS256_SECRET, algorithm="HS256")
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        async with client.stream("GET", STREAM, headers=bearer(short)) as stream:
+            assert stream.status_code == 200
+            events = await asyncio.wait_for(_events_until_closed(stream.aiter_lines()), NEVER)
+            assert events[0] == "leaderboard"
+            assert events[-1] == "revoked"
+        async with client.stream("GET", STREAM, headers=bearer(globex)) as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert (
+                await anext(line async for line in lines if line.startswith("event: "))
+                == "event: leaderboard"
+            )
+            async with db_engine.begin() as conn:
+                await conn.execute(text("DELETE FROM tenants WHERE tenant_id = 'globex'"))
+            assert (await asyncio.wait_for(_events_until_closed(lines), NEVER))[-1] == "revoked"
+
+
+async def test_session_cookie_is_httponly_strict_and_reads_like_the_key(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions, db_engine: AsyncEngine
+) -> None:
+    app = create_app(gateway_settings(database_settings, gateway_options))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        created = await client.post("/v1/session", headers=bearer(keys.read))
+        assert created.status_code == 201
+        assert created.headers["cache-control"] == "no-store"
+        body = created.json()
+        assert {k: v for k, v in body.items() if k != "expires_at"} == {
+            "tenant_id": "acme",
+            "subject": key_id_of(keys.read),
+            "scopes": ["read"],
+        }
+        (morsel,) = SimpleCookie(created.headers["set-cookie"]).values()
+        assert morsel.key == "spm_session"
+        assert (morsel["httponly"], morsel["samesite"], morsel["path"], morsel["max-age"]) == (
+            True,
+            "strict",
+            "/",
+            "28800",
+        )
+        assert morsel["secure"] == ""  # local mode: plain http on 127.0.0.1
+        token = morsel.value
+        assert keys.read not in created.headers["set-cookie"]
+        async with db_engine.connect() as conn:
+            stored = (
+                await conn.execute(text("SELECT row_to_json(s)::text FROM gateway_sessions s"))
+            ).scalar_one()
+        assert token not in stored
+        assert token.split(".")[1] not in stored
+
+        cookie = {"Cookie": f"spm_session={token}"}
+        reps = await client.get("/v1/reps", headers=cookie)
+        assert reps.status_code == 200
+        assert [r["rep_id"] for r in reps.json()["items"]] == ["rep-1", "rep-2", "rep-3", "rep-4"]
+        assert reps.headers["vary"] == "Authorization, Cookie"
+        me = await client.get("/v1/session", headers=cookie)
+        assert me.status_code == 200
+        assert me.json() == body
+        # The cookie carries the key's scope, no more: a read session cannot write.
+        write = await client.put("/v1/insight-thresholds", json={}, headers={**cookie, **CSRF})
+        assert write.status_code == 403
+        # A header credential wins over the cookie, even a bad one.
+        assert (await client.get("/v1/reps", headers={**cookie, **bearer("spm_read_x_y")})).status_code == 401
+
+        # Sign-out needs the CSRF header like every cookie request that changes something.
+        refused = await client.delete("/v1/session", headers=cookie)
+        assert refused.status_code == 403
+        assert (
+            refused.json()["detail"]
+            == "a request authenticated by the session cookie must send `x-spm-csrf: 1`"
+        )
+        signed_out = await client.delete("/v1/session", headers={**cookie, **CSRF})
+        assert signed_out.status_code == 204
+        (cleared,) = SimpleCookie(signed_out.headers["set-cookie"]).values()
+        assert (cleared.key, cleared.value, cleared["max-age"]) == ("spm_session", "", "0")
+        for path in ("/v1/reps", "/v1/session", STREAM):
+            after = await client.get(path, headers=cookie)
+            assert after.status_code == 401, path
+
+
+async def test_sessions_are_made_from_a_header_credential_only_and_never_outlive_it(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    production = gateway_settings(database_settings, gateway_options).model_copy(
+        update={"runtime": RuntimeSettings(secret_key=TEST_SECRET_KEY, mode=Mode.PRODUCTION)}
+    )
+    app = create_app(production)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://gateway") as client,
+    ):
+        missing = await client.post("/v1/session")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        ingest = await client.post("/v1/session", headers=bearer(keys.ingest))
+        assert ingest.status_code == 403
+        assert ingest.json()["detail"] == "this credential lacks the `read` scope"
+        token = await _sign_in(client, keys.admin)
+        # A session cannot mint another session (which would extend it forever).
+        chained = await client.post("/v1/session", headers={"Cookie": f"spm_session={token}", **CSRF})
+        assert chained.status_code == 401
+
+        exp = int(time.time()) + 600
+        created = await client.post(
+            "/v1/session",
+            headers=bearer(jwt.encode(_claims(exp=exp, role="admin"), HS256_SECRET, algorithm="HS256")),
+        )
+        assert created.status_code == 201
+        assert created.json()["subject"] == "jwt:user-7"
+        assert created.json()["scopes"] == ["admin", "read"]
+        assert created.json()["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+        (morsel,) = SimpleCookie(created.headers["set-cookie"]).values()
+        assert morsel["secure"] is True  # outside local mode the cookie needs TLS
+        assert 0 < int(morsel["max-age"]) <= 600
+
+
+async def test_a_revoked_key_ends_its_sessions_and_their_streams(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions, db_engine: AsyncEngine
+) -> None:
+    app = create_app(gateway_settings(database_settings, _fast(gateway_options)))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        token = await _sign_in(client, keys.read)
+        cookie = {"Cookie": f"spm_session={token}"}
+        assert (await client.get("/v1/reps", headers=cookie)).status_code == 200
+        async with client.stream("GET", STREAM, headers=cookie) as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert (
+                await anext(line async for line in lines if line.startswith("event: "))
+                == "event: leaderboard"
+            )
+            await _revoke(db_engine, keys.read)
+            assert (await asyncio.wait_for(_events_until_closed(lines), NEVER))[-1] == "revoked"
+        # Reads follow within the re-check interval (1 s here); poll rather than time it.
+        status = 200
+        deadline = time.monotonic() + NEVER
+        while status == 200 and time.monotonic() < deadline:
+            status = (await client.get("/v1/reps", headers=cookie)).status_code
+            await asyncio.sleep(0.1)
+        assert status == 401
+        assert (await client.get("/v1/session", headers=cookie)).status_code == 401
+
+
+async def test_tabs_of_one_session_share_a_larger_stream_budget(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    options = _fast(gateway_options, stream_max_connections_per_key=1, stream_max_connections_per_session=6)
+    app = create_app(gateway_settings(database_settings, options))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        cookie = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+        async with asyncio.TaskGroup() as group:
+            opened: list[httpx.Response] = []
+            all_open, stop = asyncio.Event(), asyncio.Event()
+
+            async def tab() -> None:
+                async with client.stream("GET", STREAM, headers=cookie) as stream:
+                    opened.append(stream)
+                    if len(opened) == 6:
+                        all_open.set()
+                    await stop.wait()
+
+            tabs = [group.create_task(tab()) for _ in range(6)]
+            await asyncio.wait_for(all_open.wait(), NEVER)
+            assert [s.status_code for s in opened] == [200] * 6
+            seventh = await client.get(STREAM, headers=cookie)
+            assert seventh.status_code == 429
+            assert seventh.json()["detail"] == "this session already holds 6 open streams"
+            # The key's own budget (one stream) is separate from its session's.
+            async with client.stream("GET", STREAM, headers=bearer(keys.read)) as direct:
+                assert direct.status_code == 200
+            # Another sign-in (another browser) has its own budget.
+            other = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+            async with client.stream("GET", STREAM, headers=other) as second_browser:
+                assert second_browser.status_code == 200
+            stop.set()
+            del tabs
