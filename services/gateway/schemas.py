@@ -161,6 +161,9 @@ class PeriodScoreRead(BaseModel):
     change_vs_baseline: float | None = None
     #: The rep's goals measured in this period (the current and the last complete one); empty for teams.
     goals: list[GoalAttainmentRead] = []
+    #: The recency-decayed score as of today, on the current period when the scoring model has a
+    #: ``decay`` (docs/metrics.md, "Recency decay"); null otherwise.
+    recency_score: float | None = None
 
 
 class RepScoresRead(BaseModel):
@@ -189,6 +192,8 @@ class LeaderboardEntryRead(BaseModel):
     insufficient_data: bool | None = None
     #: The rep's goal on the ranked metric for this period, when one applies and was measured.
     goal: GoalAttainmentRead | None = None
+    #: The recency-decayed score as of today (current period, a model with ``decay``); else null.
+    recency_score: float | None = None
 
 
 class LeaderboardRead(BaseModel):

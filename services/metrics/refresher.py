@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,8 @@ from services.metrics.domain.insights import (
     stale_deals,
 )
 from services.metrics.domain.periods import Grain, Period
-from services.metrics.domain.read_models import TeamDirectory, rep_period_stats
+from services.metrics.domain.read_models import RepPeriodStat, TeamDirectory, rep_period_stats
+from services.metrics.domain.scoring import decay_factors
 from services.metrics.handlers import GRAINS, metric_settings_from
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def refresh_tenant(
     insight_periods: list[Period] = []
     insight_scores: dict[str, dict[date, float]] = {}
     insight_activities: dict[str, dict[date, int]] = {}
+    recency = await _recency_scores(conn, tenant_id, calendar.local_day(now))
     for grain in GRAINS:
         current = calendar.period_at(now, grain)
         # Enough history for the baseline of the oldest reported period, and for the insight
@@ -78,6 +80,7 @@ async def refresh_tenant(
         stats = rep_period_stats(
             scores, periods, policy.reported_periods, teams, thresholds.min_baseline_periods, activities
         )
+        stats = _with_recency(stats, current.start, recency)
         await sql.replace_rep_period_stats(conn, tenant_id, grain.value, stats)
         if grain is INSIGHT_GRAIN:
             insight_periods, insight_scores, insight_activities = periods[:-1], scores, activities
@@ -224,6 +227,33 @@ async def _stale_deal_rows(
             )
         )
     return rows
+
+
+async def _recency_scores(conn: AsyncConnection, tenant_id: str, today: date) -> dict[str, float] | None:
+    """Each rep's decayed score as of ``today`` under the applied model; None when it has no decay."""
+    model = await sql.applied_model(conn, tenant_id)
+    if model.decay is None:
+        return None
+    factors = decay_factors(today, model.decay)
+    days = await sql.rep_day_scores(conn, tenant_id, min(factors), today)
+    return {
+        rep: sum(score * factors.get(day, 0.0) for day, score in by_day.items())
+        for rep, by_day in days.items()
+    }
+
+
+def _with_recency(
+    stats: list[RepPeriodStat], current_start: date, recency: dict[str, float] | None
+) -> list[RepPeriodStat]:
+    """The current period's rows carry the recency score (0 for a rep without recent work)."""
+    if recency is None:
+        return stats
+    return [
+        replace(stat, recency_score=recency.get(stat.rep_id, 0.0))
+        if stat.period_start == current_start
+        else stat
+        for stat in stats
+    ]
 
 
 def insight_transitions(

@@ -84,9 +84,10 @@ async def period_scores(
     if level == "team":
         return await _team_period_scores(conn, tenant_id, entity_id, granularity, first, last)
     stats = (
-        "s.team_percentile, s.baseline_score, s.change_vs_baseline"
+        "s.team_percentile, s.baseline_score, s.change_vs_baseline, s.recency_score"
         if level == "rep"
-        else "NULL::float8 AS team_percentile, NULL::float8 AS baseline_score, NULL::float8 AS change_vs_baseline"
+        else "NULL::float8 AS team_percentile, NULL::float8 AS baseline_score, NULL::float8 AS change_vs_baseline, "
+        "NULL::float8 AS recency_score"
     )
     join = (
         "LEFT JOIN rep_period_stats s ON s.tenant_id = m.tenant_id AND s.granularity = m.granularity "
@@ -121,8 +122,9 @@ async def period_scores(
             "baseline_score": baseline_score,
             "change_vs_baseline": change_vs_baseline,
             "goals": attained.get(period_start, []),
+            "recency_score": recency_score,
         }
-        for period_start, score, *counts, team_percentile, baseline_score, change_vs_baseline in rows
+        for period_start, score, *counts, team_percentile, baseline_score, change_vs_baseline, recency_score in rows
     ]
 
 
@@ -149,6 +151,7 @@ async def _team_period_scores(
             "baseline_score": None,
             "change_vs_baseline": None,
             "goals": [],
+            "recency_score": None,
         }
         for period_start, score, *counts in rows
     ]
@@ -215,6 +218,7 @@ async def leaderboard(
                 SELECT p.ps, b.rep_id, COALESCE(rr.name, '') AS name,
                        COALESCE(f.value, 0)::float8 AS value, COALESCE(f.score, 0) AS score,
                        COALESCE(f.activities, 0) AS activities, s.team_percentile, s.change_vs_baseline,
+                       s.recency_score,
                        s.insufficient_data, rank() OVER (ORDER BY COALESCE(f.value, 0) DESC) AS rank,
                        {", ".join(f"g.{c} AS goal_{c}" for c in goals.ATTAINMENT_COLUMNS)}
                 FROM p CROSS JOIN board b
@@ -267,6 +271,7 @@ async def leaderboard(
             "goal": None
             if row.goal_goal_id is None
             else goals.attainment_of({c: getattr(row, f"goal_{c}") for c in goals.ATTAINMENT_COLUMNS}),
+            "recency_score": row.recency_score,
         }
         for row in rows
     ]

@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.common.contracts.goals import GoalScope
 from libs.common.contracts.tenant_settings import InsightThresholds
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
+from services.metrics.adapters.scoring import DEFAULT_VERSION, load_model
 from services.metrics.domain.definitions import MetricCounts
 from services.metrics.domain.goals import Attainment, GoalRow
 from services.metrics.domain.insights import OpenDealRow
 from services.metrics.domain.read_models import Membership, RepPeriodStat
+from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel
 
 #: Columns of the rep rollups that are counters of ``MetricCounts`` (``activities`` is not).
 _COUNT_FIELDS = tuple(c for c in COUNTER_COLUMNS if c != "activities")
@@ -208,12 +210,12 @@ async def replace_rep_period_stats(
         text(
             "INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, score, "
             "team_percentile, baseline_score, baseline_periods, change_vs_baseline, activities, "
-            "insufficient_data) "
+            "insufficient_data, recency_score) "
             "SELECT :t, :g, * FROM unnest(CAST(:period_start AS date[]), CAST(:rep_id AS text[]), "
             "CAST(:team_id AS text[]), CAST(:score AS float8[]), CAST(:team_percentile AS float8[]), "
             "CAST(:baseline_score AS float8[]), CAST(:baseline_periods AS int[]), "
             "CAST(:change_vs_baseline AS float8[]), CAST(:activities AS int[]), "
-            "CAST(:insufficient_data AS boolean[]))"
+            "CAST(:insufficient_data AS boolean[]), CAST(:recency_score AS float8[]))"
         ),
         {
             "t": tenant_id,
@@ -228,6 +230,7 @@ async def replace_rep_period_stats(
             "change_vs_baseline": [s.change_vs_baseline for s in stats],
             "activities": [s.activities for s in stats],
             "insufficient_data": [s.insufficient_data for s in stats],
+            "recency_score": [s.recency_score for s in stats],
         },
     )
 
@@ -381,3 +384,32 @@ async def record_insight_changes(
             "details": [orjson.dumps(r[5]).decode() for _, r in changes],
         },
     )
+
+
+async def applied_model(conn: AsyncConnection, tenant_id: str) -> ScoringModel:
+    """The scoring model the stored scores were computed with (the default until one is applied)."""
+    row = (
+        await conn.execute(
+            text("SELECT applied_version FROM scoring_state WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+    ).first()
+    if row is None or row.applied_version == DEFAULT_VERSION:
+        return DEFAULT_SCORING_MODEL
+    return await load_model(conn, tenant_id, row.applied_version) or DEFAULT_SCORING_MODEL
+
+
+async def rep_day_scores(
+    conn: AsyncConnection, tenant_id: str, first: date, last: date
+) -> dict[str, dict[date, float]]:
+    """Each rep's day scores in ``[first, last]``."""
+    result = await conn.execute(
+        text(
+            "SELECT entity_id, period_start, score FROM metric_rollups WHERE tenant_id = :t AND level = 'rep' "
+            "AND granularity = 'day' AND period_start BETWEEN :first AND :last"
+        ),
+        {"t": tenant_id, "first": first, "last": last},
+    )
+    scores: dict[str, dict[date, float]] = defaultdict(dict)
+    for row in result:
+        scores[row.entity_id][row.period_start] = float(row.score)
+    return scores

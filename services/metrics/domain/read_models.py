@@ -93,6 +93,8 @@ class RepPeriodStat:
     activities: int = 0
     #: Fewer than ``min_baseline_periods`` trailing periods with data: too new to judge.
     insufficient_data: bool = False
+    #: The recency-decayed score as of today (current period only, with a model's ``decay``).
+    recency_score: float | None = None
 
 
 def rep_period_stats(

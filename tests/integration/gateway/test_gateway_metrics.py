@@ -36,6 +36,7 @@ async def test_leaderboard_ranks_the_period_containing_the_date(
         "change_vs_baseline": 0.6,
         "insufficient_data": False,
         "goal": None,
+        "recency_score": None,
     }
     earlier = await gateway.get("/v1/leaderboard?period=week&date=2026-11-01", headers=bearer(keys.read))
     assert earlier.json()["period_start"] == "2026-10-26"
@@ -57,6 +58,7 @@ async def test_leaderboard_ranks_the_period_containing_the_date(
         "change_vs_baseline": None,
         "insufficient_data": None,
         "goal": None,
+        "recency_score": None,
     }
     latest = await gateway.get("/v1/leaderboard", headers=bearer(keys.read))
     assert latest.json()["period_start"] == "2026-11-02"

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL, RecencyDecay
 from services.metrics.adapters import read_models
-from services.metrics.adapters.scoring import ScoringModelCache
+from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.refresher import ReadModelRefresher, refresh_tenant
 
-from .metrics_support import apply, attributed, create_tenant
+from .metrics_support import apply, attributed, create_tenant, save_scoring_model
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday: the last complete week began 16 Nov
 LAST_WEEK = date(2026, 11, 16)
@@ -448,4 +449,43 @@ async def test_goal_attainment_and_pace_are_exact_and_a_rep_behind_pace_is_at_ri
             "days_left": 3,
             "why": "at 13 % of the dials goal with 3 days left",
         }
+    ]
+
+
+async def test_the_current_period_carries_the_recency_decayed_score_when_the_model_decays(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine)
+    await _memberships(db_engine, [("rep-a", "team-1", date(2026, 1, 1), None)])
+    ids = itertools.count(70_000)
+    await apply(
+        db_engine,
+        _dials("rep-a", datetime(2026, 11, 25, 9, 0, tzinfo=UTC), 4, ids)  # today: factor 1
+        + _dials("rep-a", datetime(2026, 11, 18, 9, 0, tzinfo=UTC), 6, ids)  # a half-life ago: 0.5
+        + _dials("rep-a", datetime(2026, 10, 20, 9, 0, tzinfo=UTC), 10, ids),  # outside the 30-day window
+    )
+    decaying = DEFAULT_SCORING_MODEL.model_copy(
+        update={"version": 2, "decay": RecencyDecay(window_days=30, half_life_days=7)}
+    )
+    await save_scoring_model(db_engine, "acme", decaying)
+    await rescore_moved(db_engine, ScoringModelCache(), ["acme"])
+
+    await _refresh(db_engine)
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT granularity, period_start, score, recency_score FROM rep_period_stats "
+                    "WHERE rep_id = 'rep-a' AND granularity IN ('week', 'month') "
+                    "AND period_start IN ('2026-11-23', '2026-11-16', '2026-11-01') "
+                    "ORDER BY granularity, period_start"
+                )
+            )
+        ).all()
+    # Undecayed scores stay sums; the current period of every grain carries 4 + 0.5 x 6 = 7.
+    assert [tuple(row) for row in rows] == [
+        ("month", date(2026, 11, 1), 10.0, 7.0),
+        ("week", date(2026, 11, 16), 6.0, None),
+        ("week", date(2026, 11, 23), 4.0, 7.0),
     ]

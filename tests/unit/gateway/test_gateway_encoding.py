@@ -53,6 +53,7 @@ def _period(day: date, score: float, percentile: float | None) -> dict[str, Any]
         "baseline_score": None if percentile is None else 6.5,
         "change_vs_baseline": None if percentile is None else -0.2308,
         "goals": [] if percentile is None else [_GOAL],
+        "recency_score": None if percentile is None else 7.25,
     }
 
 
@@ -81,6 +82,7 @@ def test_leaderboard_matches_the_model(period_start: date | None) -> None:
             "change_vs_baseline": 0.12,
             "insufficient_data": None if rank == 1 else rank == 3,
             "goal": _GOAL if rank == 2 else None,
+            "recency_score": None if rank == 3 else 3.5 / rank,
         }
         for rank in (1, 2, 3)
     ]

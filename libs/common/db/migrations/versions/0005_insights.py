@@ -8,7 +8,8 @@ the version the contribution holds (otherwise from the credited deal; the next v
 the activity rewrites the row anyway).
 
 ``rep_period_stats`` gains the period's activity count and ``insufficient_data`` (fewer
-trailing periods with data than ``min_baseline_periods``: a new rep, typically).
+trailing periods with data than ``min_baseline_periods``: a new rep, typically), and the
+current period's ``recency_score`` (the scoring model's decay applied as of today).
 
 ``metric_rollups`` gains the level ``team_rep`` (entity id ``team_id || chr(31) || rep_id``):
 a rep's work on one team, which a team's leaderboard ranks by. Existing contributions are
@@ -85,7 +86,8 @@ def upgrade() -> None:
         CREATE INDEX metric_contributions_engaged ON metric_contributions USING gin (engaged_deal_ids);
         ALTER TABLE rep_period_stats
             ADD COLUMN activities integer NOT NULL DEFAULT 0,
-            ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false;
+            ADD COLUMN insufficient_data boolean NOT NULL DEFAULT false,
+            ADD COLUMN recency_score double precision;
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
             CHECK (level IN ('rep', 'team', 'deal', 'account', 'team_rep'));
@@ -182,7 +184,8 @@ def downgrade() -> None:
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
             CHECK (level IN ('rep', 'team', 'deal', 'account'));
-        ALTER TABLE rep_period_stats DROP COLUMN insufficient_data, DROP COLUMN activities;
+        ALTER TABLE rep_period_stats DROP COLUMN recency_score, DROP COLUMN insufficient_data,
+            DROP COLUMN activities;
         DROP INDEX metric_contributions_engaged;
         ALTER TABLE metric_contributions DROP COLUMN engaged_deal_ids
         """
