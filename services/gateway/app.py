@@ -25,6 +25,7 @@ from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
     alert_webhooks,
+    connectors,
     dashboard,
     deals,
     digests,
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         stream,
         session,
+        connectors,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)

@@ -27,14 +27,14 @@ sends it and stamps ``published_at``.
 format); ``alert_deliveries`` one row per (webhook, change) with its attempts and backoff.
 
 Revision ID: 0005_insights
-Revises: 0005_hardening
+Revises: 0005_connectors
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_insights"
-down_revision = "0005_hardening"
+down_revision = "0005_connectors"
 branch_labels = None
 depends_on = None
 
