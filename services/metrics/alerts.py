@@ -8,7 +8,7 @@ batch is sent again on the next tick: delivery is at least once, ``change_id`` a
 envelope id deduplicate.
 
 Each published change is queued for every webhook of its tenant (``alert_deliveries``, in the
-stamping transaction). The deliverer claims due deliveries with a lease, POSTs them signed the
+stamping transaction), as is each manager's weekly digest when the refresher stores it. The deliverer claims due deliveries with a lease, POSTs them signed the
 Standard Webhooks way (or as a Slack message), and records the outcome: delivered on 2xx, else
 retried with exponential backoff, and given up after ``max_attempts`` (counted in
 ``spm_alert_deliveries_total{outcome="gave_up"}``).
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.alerts import InsightChange, InsightChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.topics import INSIGHT_CHANGED
-from services.metrics.domain.alerts import retry_delay, sign, slack_body, standard_body
+from services.metrics.domain.alerts import retry_delay, sign, slack_body, slack_digest, standard_body
 from services.metrics.telemetry import ALERT_DELIVERIES, INSIGHT_CHANGES
 
 log = logging.getLogger(__name__)
@@ -160,12 +160,16 @@ async def _claim(engine: AsyncEngine, policy: DeliveryPolicy) -> list[Any]:
                         "  LIMIT :n FOR UPDATE SKIP LOCKED), "
                         "claimed AS (UPDATE alert_deliveries d SET next_attempt_at = now() + CAST(:lease AS interval) "
                         "  FROM due WHERE d.delivery_id = due.delivery_id RETURNING d.*) "
-                        "SELECT claimed.delivery_id, claimed.attempts, w.url, w.format, w.secret, c.tenant_id, "
-                        "  c.change_id, c.change, c.kind, c.subject_id, c.team_id, c.period_start, c.reasons, "
-                        "  c.details, c.changed_at "
+                        "SELECT claimed.delivery_id, claimed.attempts, w.url, w.format, w.secret, "
+                        "  claimed.tenant_id, claimed.change_id, c.change, c.kind, c.subject_id, c.team_id, "
+                        "  c.period_start, c.reasons, c.details, c.changed_at, claimed.digest_manager_id, "
+                        "  claimed.digest_week, g.digest "
                         "FROM claimed JOIN alert_webhooks w ON w.tenant_id = claimed.tenant_id "
                         "  AND w.webhook_id = claimed.webhook_id "
-                        "JOIN insight_changes c ON c.change_id = claimed.change_id ORDER BY claimed.delivery_id"
+                        "LEFT JOIN insight_changes c ON c.change_id = claimed.change_id "
+                        "LEFT JOIN manager_digests g ON g.tenant_id = claimed.tenant_id "
+                        "  AND g.manager_id = claimed.digest_manager_id AND g.week_start = claimed.digest_week "
+                        "ORDER BY claimed.delivery_id"
                     ),
                     {"n": policy.batch, "lease": policy.lease},
                 )
@@ -175,13 +179,22 @@ async def _claim(engine: AsyncEngine, policy: DeliveryPolicy) -> list[Any]:
 
 async def _send(client: httpx.AsyncClient, row: Any, policy: DeliveryPolicy) -> str | None:
     """POST one delivery; None when the receiver took it (2xx), else what went wrong."""
-    message_id, change = _message_id(row), _change_of(row).model_dump(mode="json")
     now = datetime.now(UTC)
+    if row.change_id is None:
+        message_id = f"{row.tenant_id}:digest:{row.digest_manager_id}:{row.digest_week.isoformat()}"
+        slack, standard = slack_digest(row.digest), standard_body("digest.weekly", row.digest, now)
+    else:
+        change = _change_of(row).model_dump(mode="json")
+        message_id, slack, standard = (
+            _message_id(row),
+            slack_body(change),
+            standard_body("insight.changed", change, now),
+        )
     if row.format == "slack":
-        body = orjson.dumps(slack_body(change))
+        body = orjson.dumps(slack)
         headers = {"content-type": "application/json"}
     else:
-        body = orjson.dumps(standard_body(change, now.isoformat().replace("+00:00", "Z")))
+        body = orjson.dumps(standard)
         timestamp = int(now.timestamp())
         headers = {
             "content-type": "application/json",

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.tenant_settings import InsightThresholds
+from services.metrics.adapters import digests
 from services.metrics.adapters import read_models as sql
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
@@ -95,6 +96,7 @@ async def refresh_tenant(
         conn, tenant_id, insight_transitions(await sql.current_insights(conn, tenant_id), rows)
     )
     await sql.replace_insights(conn, tenant_id, rows)
+    await _digest_the_week(conn, tenant_id, insight_periods[-1].start)
     await sql.mark_refreshed(conn, tenant_id, seen)
 
 
@@ -227,6 +229,14 @@ async def _stale_deal_rows(
             )
         )
     return rows
+
+
+async def _digest_the_week(conn: AsyncConnection, tenant_id: str, week: date) -> None:
+    """Each manager's digest of the last complete week, once: stored and queued for the webhooks."""
+    pending = await digests.undigested(conn, tenant_id, await digests.managers(conn, tenant_id), week)
+    for manager_id in pending:
+        digest = await digests.weekly_digest(conn, tenant_id, manager_id, week)
+        await digests.store_digest(conn, tenant_id, manager_id, week, digest)
 
 
 async def _recency_scores(conn: AsyncConnection, tenant_id: str, today: date) -> dict[str, float] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from services.metrics.adapters import digests
 
 T0 = "2026-10-01T00:00:00Z"
 WEEK = "2026-11-09"
@@ -202,7 +204,9 @@ async def test_a_parent_team_sums_its_children_and_a_team_board_ranks_what_was_e
         )
         assert unknown.status_code == 404
 
-        digest = await _get(stack.gateway, "/v1/digests/weekly?manager_id=rep-mgr&week=2026-11-12", read)
+        # The digest rep-mgr gets for that week (computed as the refresher does once it is over).
+        async with db_engine.connect() as conn:
+            digest = await digests.weekly_digest(conn, "acme", "rep-mgr", date(2026, 11, 9))
         assert digest["week_start"] == WEEK
         assert [(r["rep_id"], r["team_id"], r["score"], r["activities"]) for r in digest["reps"]] == [
             ("rep-a", "team-east", 5.0, 5),

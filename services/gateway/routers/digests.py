@@ -21,12 +21,16 @@ async def weekly_digest(
     conn: ConnDep,
     manager_id: Annotated[str, Query(description="The manager (a rep id); their reps, direct and indirect")],
     week: Annotated[
-        date | None, Query(description="Any day of the week (default: the last complete week, UTC)")
+        date | None,
+        Query(description="Any day of a complete week (default: the last complete week, UTC)"),
     ] = None,
 ) -> WeeklyDigestRead:
-    """The manager's reps in one week: figures, goals, and the current insights about them and their deals."""
+    """The manager's digest of one week, as the metrics service computed it once the week was over."""
     if not await directory.rep_exists(conn, principal.tenant_id, manager_id):
         not_found("manager", manager_id)
     day = week or datetime.now(UTC).date() - timedelta(days=7)
     monday = day - timedelta(days=day.weekday())
-    return WeeklyDigestRead(**await digests.weekly_digest(conn, principal.tenant_id, manager_id, monday))
+    digest = await digests.weekly_digest(conn, principal.tenant_id, manager_id, monday)
+    if digest is None:
+        not_found("digest of the week of", f"{monday.isoformat()} for manager {manager_id}")
+    return WeeklyDigestRead(**digest)

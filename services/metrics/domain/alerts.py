@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
@@ -25,9 +25,10 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def standard_body(change: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
-    """The Standard Webhooks payload shape: a type, a timestamp and the event as ``data``."""
-    return {"type": "insight.changed", "timestamp": timestamp, "data": dict(change)}
+def standard_body(kind: str, data: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The Standard Webhooks payload shape: a type (``insight.changed``, ``digest.weekly``), a
+    timestamp and the event as ``data``."""
+    return {"type": kind, "timestamp": at.isoformat().replace("+00:00", "Z"), "data": dict(data)}
 
 
 _SUBJECTS = {
@@ -45,6 +46,17 @@ def slack_body(change: Mapping[str, Any]) -> dict[str, Any]:
     if change["change"] == "cleared":
         return {"text": f"Cleared: {subject[0].lower()}{subject[1:]}{team} no longer ({reasons})"}
     return {"text": f"{subject}{team}: {reasons}"}
+
+
+def slack_digest(digest: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager's weekly digest as one Slack line: how many reps, and what needs a look."""
+    return {
+        "text": (
+            f"Week of {digest['week_start']} for {digest['manager_id']}: {len(digest['reps'])} reps, "
+            f"{len(digest['at_risk_reps'])} at risk, {len(digest['bright_spots'])} bright spots, "
+            f"{len(digest['stale_deals'])} stale deals"
+        )
+    }
 
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import orjson
@@ -18,12 +18,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.activities import Outcome
 from libs.common.kafka.clients import make_producer
 from libs.common.settings import KafkaSettings
 from services.metrics.alerts import DeliveryPolicy, deliver_alerts, publish_insight_changes
 from services.metrics.refresher import refresh_tenant
 
-from .metrics_support import create_tenant
+from .metrics_support import apply, attributed, create_tenant
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SECRET_KEY = b"0123456789abcdef0123456789abcdef"
@@ -146,4 +147,95 @@ async def test_a_change_reaches_the_receivers_signed_and_a_failing_one_is_retrie
         ("w-bad", 3, False, True, "HTTP 500"),
         ("w-slack", 1, True, False, None),
         ("w-std", 1, True, False, None),
+    ]
+
+
+async def test_each_managers_digest_is_stored_once_after_the_week_and_delivered(
+    db_engine: AsyncEngine, receiver: Receiver
+) -> None:
+    await create_tenant(db_engine)
+    base = f"http://127.0.0.1:{receiver.port}"
+    async with db_engine.begin() as conn:
+        for rep, manager in (("rep-mgr", None), ("rep-a", "rep-mgr"), ("rep-b", "rep-a")):
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_reps (tenant_id, rep_id, name, manager_id, updated_at) "
+                    "VALUES ('acme', :r, :r, :m, now())"
+                ),
+                {"r": rep, "m": manager},
+            )
+        for rep in ("rep-a", "rep-b"):
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, "
+                    "updated_at) VALUES ('acme', :r, :r, 'team-1', '2026-01-01', now())"
+                ),
+                {"r": rep},
+            )
+        for webhook_id, path, body_format in (
+            ("w-std", "/ok/std", "standard"),
+            ("w-slack", "/ok/slack", "slack"),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO alert_webhooks (tenant_id, webhook_id, url, format, secret) "
+                    "VALUES ('acme', :id, :url, :format, :secret)"
+                ),
+                {"id": webhook_id, "url": base + path, "format": body_format, "secret": SECRET},
+            )
+    tuesday = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)  # in the last complete week before NOW
+    await apply(
+        db_engine,
+        [
+            attributed(
+                activity=n, rep_id="rep-a", deal_id=None, outcome=Outcome.NO_ANSWER, occurred_at=tuesday
+            )
+            for n in range(1, 4)
+        ],
+    )
+
+    for minutes in (0, 15):  # the second refresh finds the digests already stored
+        async with db_engine.begin() as conn:
+            await refresh_tenant(conn, "acme", NOW + timedelta(minutes=minutes))
+
+    async with db_engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT manager_id, week_start, digest FROM manager_digests ORDER BY manager_id")
+            )
+        ).all()
+        queued = (await conn.execute(text("SELECT count(*) FROM alert_deliveries"))).scalar_one()
+    assert [(row[0], row[1]) for row in stored] == [
+        ("rep-a", date(2026, 11, 16)),
+        ("rep-mgr", date(2026, 11, 16)),
+    ]
+    mgr = stored[1][2]
+    assert [(r["rep_id"], r["team_id"], r["score"], r["activities"]) for r in mgr["reps"]] == [
+        ("rep-a", "team-1", 3.0, 3),
+        ("rep-b", "team-1", 0.0, 0),
+    ]
+    # rep-b was on the team all week and did nothing.
+    assert [(i["subject_id"], i["reasons"]) for i in mgr["at_risk_reps"]] == [("rep-b", ["no_activity"])]
+    assert queued == 4  # two managers x two webhooks
+
+    async with httpx.AsyncClient() as client:
+        assert await deliver_alerts(db_engine, client, DeliveryPolicy()) == {
+            "delivered": 4,
+            "failed": 0,
+            "gave_up": 0,
+        }
+    standard = [(h, b) for path, h, b in receiver.requests if path == "/ok/std"]
+    slack = sorted(orjson.loads(b)["text"] for path, _, b in receiver.requests if path == "/ok/slack")
+    assert sorted(h["webhook-id"] for h, _ in standard) == [
+        "acme:digest:rep-a:2026-11-16",
+        "acme:digest:rep-mgr:2026-11-16",
+    ]
+    for headers, body in standard:
+        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+        expected = base64.b64encode(hmac.new(SECRET_KEY, signed, hashlib.sha256).digest()).decode()
+        assert headers["webhook-signature"] == f"v1,{expected}"
+        assert orjson.loads(body)["type"] == "digest.weekly"
+    assert slack == [
+        "Week of 2026-11-16 for rep-a: 1 reps, 1 at risk, 0 bright spots, 0 stale deals",
+        "Week of 2026-11-16 for rep-mgr: 2 reps, 1 at risk, 0 bright spots, 0 stale deals",
     ]

@@ -24,7 +24,8 @@ insight appears or clears, in the transaction that replaces the insights; the pu
 sends it and stamps ``published_at``.
 
 ``alert_webhooks`` are a tenant's outbound webhooks (Standard Webhooks signing secret, body
-format); ``alert_deliveries`` one row per (webhook, change) with its attempts and backoff.
+format); ``manager_digests`` each manager's weekly digest, computed once the week is over;
+``alert_deliveries`` one row per (webhook, change or digest) with its attempts and backoff.
 
 Revision ID: 0005_insights
 Revises: 0005_connectors
@@ -144,17 +145,29 @@ def upgrade() -> None:
             created_by text NOT NULL DEFAULT 'system',
             PRIMARY KEY (tenant_id, webhook_id)
         );
+        CREATE TABLE manager_digests (
+            tenant_id text NOT NULL,
+            manager_id text NOT NULL,
+            week_start date NOT NULL,
+            digest jsonb NOT NULL,
+            computed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, manager_id, week_start)
+        );
         CREATE TABLE alert_deliveries (
             delivery_id bigserial PRIMARY KEY,
             tenant_id text NOT NULL,
             webhook_id text NOT NULL,
-            change_id bigint NOT NULL,
+            change_id bigint,
+            digest_manager_id text,
+            digest_week date,
             attempts integer NOT NULL DEFAULT 0,
             next_attempt_at timestamptz NOT NULL DEFAULT now(),
             delivered_at timestamptz,
             gave_up_at timestamptz,
             last_error text,
-            UNIQUE (tenant_id, webhook_id, change_id)
+            CHECK ((change_id IS NULL) <> (digest_manager_id IS NULL AND digest_week IS NULL)),
+            UNIQUE (tenant_id, webhook_id, change_id),
+            UNIQUE (tenant_id, webhook_id, digest_manager_id, digest_week)
         );
         CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at)
             WHERE delivered_at IS NULL AND gave_up_at IS NULL
@@ -179,7 +192,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     _script(
         """
-        DROP TABLE alert_deliveries, alert_webhooks, insight_changes, goal_attainment, activity_goals;
+        DROP TABLE alert_deliveries, manager_digests, alert_webhooks, insight_changes, goal_attainment,
+            activity_goals;
         DELETE FROM metric_rollups WHERE level = 'team_rep';
         ALTER TABLE metric_rollups DROP CONSTRAINT metric_rollups_level_check;
         ALTER TABLE metric_rollups ADD CONSTRAINT metric_rollups_level_check
