@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from services.metrics.domain.alerts import retry_delay, sign, slack_body, slack_digest, standard_body
+from services.metrics.adapters.read_models import InsightRow
 from services.metrics.refresher import insight_transitions
 
 
@@ -57,11 +58,11 @@ def test_retries_back_off_exponentially_up_to_the_cap() -> None:
 
 def test_transitions_are_appearances_and_clearances_not_changes_of_reason() -> None:
     week = date(2026, 11, 16)
-    before = [
+    before: list[InsightRow] = [
         ("at_risk_rep", "rep-a", "t", week, ["no_activity"], {}),
         ("stale_deal", "deal-1", "t", None, ["no_recent_activity"], {"days_since_activity": 15}),
     ]
-    after = [
+    after: list[InsightRow] = [
         ("at_risk_rep", "rep-a", "t", week, ["no_activity", "behind_goal"], {}),
         ("bright_spot", "rep-b", "t", week, ["conversations"], {}),
     ]
