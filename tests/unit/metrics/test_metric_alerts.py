@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from services.metrics.domain.alerts import retry_delay, sign, slack_body, slack_digest, standard_body
 from services.metrics.adapters.read_models import InsightRow
+from services.metrics.domain.alerts import retry_delay, sign, slack_body, slack_digest, standard_body
 from services.metrics.refresher import insight_transitions
 
 
