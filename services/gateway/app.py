@@ -24,8 +24,10 @@ from services.gateway.caching import ETagMiddleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    admin_settings,
     alert_webhooks,
     connectors,
+    crm,
     dashboard,
     deals,
     digests,
@@ -33,11 +35,13 @@ from services.gateway.routers import (
     goals,
     insights,
     leaderboard,
+    pipeline,
     reps,
     session,
     stream,
     teams,
     tenant_settings,
+    webhook_secrets,
 )
 from services.gateway.settings import GatewaySettings
 
@@ -113,7 +117,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         digests,
         deals,
         activities,
+        crm,
+        pipeline,
         tenant_settings,
+        admin_settings,
+        webhook_secrets,
         stream,
         session,
         connectors,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from services.gateway.adapters import activities
+from fastapi import APIRouter, Query
+
+from services.gateway.adapters import activities, crm
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -12,13 +14,42 @@ from services.gateway.deps import (
     CursorQuery,
     LimitQuery,
     OptionsDep,
+    decode_cursor,
+    encode_cursor,
     not_found,
     page_size,
 )
 from services.gateway.routers._pages import activity_after, activity_page
-from services.gateway.schemas import DealRead, DealSummaryRead, DealTimelinePage
+from services.gateway.schemas import DealPage, DealRead, DealSummaryRead, DealTimelinePage
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("", response_model=DealPage)
+async def list_deals(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    account_id: Annotated[str | None, Query(description="Only this account's deals")] = None,
+    owner_rep_id: Annotated[str | None, Query(description="Only deals this rep owns")] = None,
+    is_closed: Annotated[bool | None, Query(description="Only open (false) or closed (true) deals")] = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> DealPage:
+    """Deals (not deleted or merged away) ordered by id, a page at a time."""
+    size = page_size(limit, options)
+    after = decode_cursor(cursor, 1)[0] if cursor else None
+    rows = await crm.list_deals(
+        conn,
+        principal.tenant_id,
+        account_id=account_id,
+        owner_rep_id=owner_rep_id,
+        is_closed=is_closed,
+        after=after,
+        limit=size + 1,
+    )
+    items = [DealRead(**row) for row in rows[:size]]
+    return DealPage(items=items, next_cursor=encode_cursor([items[-1].deal_id]) if len(rows) > size else None)
 
 
 @router.get("/{deal_id}/activities", response_model=DealTimelinePage)
