@@ -26,6 +26,7 @@ from services.gateway.routers import (
     activities,
     admin_settings,
     alert_webhooks,
+    audit,
     connectors,
     crm,
     dashboard,
@@ -36,6 +37,7 @@ from services.gateway.routers import (
     insights,
     leaderboard,
     pipeline,
+    privacy,
     reps,
     session,
     stream,
@@ -124,6 +126,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         webhook_secrets,
         stream,
         session,
+        audit,
+        privacy,
         connectors,
     ):
         app.include_router(module.router)

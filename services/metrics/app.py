@@ -29,6 +29,7 @@ from services.metrics.handlers import (
     rebuild_tenant_rollups,
 )
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
+from services.metrics.retention import RetentionPurger
 from services.metrics.settings import MetricsServiceSettings
 
 SERVICE = "metrics"
@@ -93,15 +94,26 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher"),
             asyncio.create_task(deliverer.run(), name=f"{SERVICE}-alert-deliverer"),
         ]
+        purger = RetentionPurger(
+            engine,
+            settings.metrics.purge_interval_seconds,
+            timedelta(days=settings.metrics.ledger_retention_days),
+        )
+        purging = (
+            asyncio.create_task(purger.run(), name=f"{SERVICE}-retention")
+            if settings.metrics.purge_interval_seconds > 0
+            else None
+        )
         try:
             yield handler
         finally:
             await jobs.stop()
             await listener.stop()
             refresher.stop()
+            purger.stop()
             publisher.stop()
             deliverer.stop()
-            for task in tasks:
+            for task in [*tasks, *([purging] if purging is not None else [])]:
                 with suppress(asyncio.CancelledError):
                     await task
             await client.aclose()

@@ -28,6 +28,12 @@ class MetricsOptions(BaseSettings):
     alert_backoff_seconds: float = Field(default=30.0, gt=0)
     alert_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
     alert_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: The retention purge runs this often (0: never; then run ``spm purge`` from a CronJob).
+    purge_interval_seconds: float = Field(default=3_600.0, ge=0)
+    #: Ingest's duplicate ledgers keep a delivery this long: a redelivery (or another source's
+    #: sighting of one meeting) arriving later is published again; attribution and metrics apply
+    #: each (activity, revision) once, so that costs a message, never a double count.
+    ledger_retention_days: int = Field(default=14, ge=3, le=3_650)
 
 
 class MetricsServiceSettings(CommonSettings):

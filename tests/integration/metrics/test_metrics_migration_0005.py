@@ -14,7 +14,7 @@ from libs.common.db.migrate import alembic_config, upgrade
 
 
 def _downgrade(url: str) -> None:
-    command.downgrade(alembic_config(url), "0005_settings")
+    command.downgrade(alembic_config(url), "0006_privacy")
 
 
 async def test_existing_contributions_get_engaged_deals_and_team_rep_rollups(

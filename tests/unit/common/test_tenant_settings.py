@@ -55,6 +55,7 @@ def test_the_defaults() -> None:
             "bright_spot_min_value": 2,
             "goal_at_risk_pace": 0.6,
         },
+        "retention": {"activities_days": 730, "raw_captures_days": 30},
         "scoring_model_version": None,
     }
     assert DEFAULT_TENANT_SETTINGS.attribution.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES

@@ -28,14 +28,14 @@ format); ``manager_digests`` each manager's weekly digest, computed once the wee
 ``alert_deliveries`` one row per (webhook, change or digest) with its attempts and backoff.
 
 Revision ID: 0005_insights
-Revises: 0005_settings
+Revises: 0006_privacy
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0005_insights"
-down_revision = "0005_settings"
+down_revision = "0006_privacy"
 branch_labels = None
 depends_on = None
 
