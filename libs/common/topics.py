@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.alerts import InsightChangedV1
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.commands import AttributionOverriddenV1, WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntityChangedV1
@@ -88,6 +89,15 @@ SETTINGS_CHANGED = Topic(
     has_dlq=False,
 )
 
+INSIGHT_CHANGED = Topic(
+    name="insight-changed",
+    event_type="io.spm.insight.changed.v1",
+    payload=InsightChangedV1,
+    key="tenant_id:subject_id",
+    description="An insight appeared or cleared; for alerting integrations (no consumer in the system).",
+    has_dlq=False,
+)
+
 REGISTRY: tuple[Topic, ...] = (
     WEBHOOK_RECEIVED,
     ACTIVITY_INGESTED,
@@ -95,6 +105,7 @@ REGISTRY: tuple[Topic, ...] = (
     ATTRIBUTION_OVERRIDDEN,
     ACTIVITY_ATTRIBUTED,
     SETTINGS_CHANGED,
+    INSIGHT_CHANGED,
 )
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
 
@@ -106,6 +106,39 @@ class TeamPage(BaseModel):
     next_cursor: str | None
 
 
+class GoalAttainmentRead(BaseModel):
+    """A rep against one goal in one period, as the metrics service last measured it."""
+
+    metric: str
+    goal_id: str
+    target: float
+    actual: float
+    #: actual / target: 0.35 is 35 % of the goal.
+    attainment: float
+    #: The part of the target due by the start of today (working days, Monday to Friday).
+    expected_by_now: float
+    #: actual / expected_by_now: 1.0 is on pace; null before the first working day has passed.
+    pace: float | None
+    #: Working days left in the period, today included; 0 once it is over.
+    days_left: int
+    complete: bool
+
+
+class GoalRead(BaseModel):
+    goal_id: str
+    scope: str
+    subject_id: str | None
+    period: str
+    metric: str
+    target: float
+    updated_at: datetime
+    updated_by: str
+
+
+class GoalList(BaseModel):
+    items: list[GoalRead]
+
+
 class PeriodScoreRead(BaseModel):
     model_config = _examples(
         {
@@ -126,6 +159,11 @@ class PeriodScoreRead(BaseModel):
     baseline_score: float | None = None
     #: Relative change against the baseline: 0.25 is 25 % above it.
     change_vs_baseline: float | None = None
+    #: The rep's goals measured in this period (the current and the last complete one); empty for teams.
+    goals: list[GoalAttainmentRead] = []
+    #: The recency-decayed score as of today, on the current period when the scoring model has a
+    #: ``decay`` (docs/metrics.md, "Recency decay"); null otherwise.
+    recency_score: float | None = None
 
 
 class RepScoresRead(BaseModel):
@@ -146,8 +184,16 @@ class LeaderboardEntryRead(BaseModel):
     name: str
     value: float
     score: float
+    #: Counted activities in the period: 0 for a silent member.
+    activities: int = 0
     team_percentile: float | None
     change_vs_baseline: float | None
+    #: Too few trailing periods with data for a baseline (a new rep); null until computed.
+    insufficient_data: bool | None = None
+    #: The rep's goal on the ranked metric for this period, when one applies and was measured.
+    goal: GoalAttainmentRead | None = None
+    #: The recency-decayed score as of today (current period, a model with ``decay``); else null.
+    recency_score: float | None = None
 
 
 class LeaderboardRead(BaseModel):
@@ -164,8 +210,10 @@ class LeaderboardRead(BaseModel):
                     "name": "Ana Adams",
                     "value": 42.5,
                     "score": 42.5,
+                    "activities": 31,
                     "team_percentile": 100.0,
                     "change_vs_baseline": 0.12,
+                    "insufficient_data": False,
                 }
             ],
         }
@@ -184,6 +232,20 @@ class FunnelStepRead(BaseModel):
     count: int
     #: This step over the previous one; null for the first step and on a zero denominator.
     ratio_to_previous: float | None
+
+
+class LeadingIndicatorsRead(BaseModel):
+    """Early signals of the range (docs/metrics.md, "Leading indicators")."""
+
+    activities: int
+    emails_sent: int
+    buyer_replies: int
+    opportunities_created: int
+    #: Sum of the CRM amounts of the distinct deals the work in the range engaged.
+    pipeline_amount_touched: float
+    #: Buyer emails answered in their thread by an outbound email, and the median delay.
+    buyer_emails_answered: int
+    buyer_response_median_seconds: float | None
 
 
 class FunnelRead(BaseModel):
@@ -212,6 +274,9 @@ class FunnelRead(BaseModel):
     to: date
     steps: list[FunnelStepRead]
     dials_per_deal_won: float | None
+    #: Effort per result (docs/metrics.md, "Funnel"); null on a zero denominator.
+    ratios: dict[str, float | None] = {}
+    leading_indicators: LeadingIndicatorsRead | None = None
 
 
 class InsightRead(BaseModel):
@@ -430,10 +495,13 @@ class PipelineStatusRead(BaseModel):
 
 
 class DealSummaryRead(BaseModel):
+    """The deal's engagement, by the definition the stale-deal insight uses (docs/metrics.md)."""
+
     activities: int
     last_activity_at: datetime | None
     engaged_contact_ids: list[str]
     buyer_replies: int
+    last_buyer_reply_at: datetime | None = None
 
 
 class DealTimelinePage(BaseModel):
@@ -759,3 +827,60 @@ class ConnectorCreate(BaseModel):
     client_secret: SecretStr | None = None
     mail: bool = True
     calendar: bool = True
+
+
+class AlertWebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="http(s) endpoint receiving a POST per insight change")
+    #: ``standard``: a Standard Webhooks signed JSON event; ``slack``: a Slack incoming-webhook body.
+    format: Literal["standard", "slack"] = "standard"
+
+
+class AlertWebhookRead(BaseModel):
+    webhook_id: str
+    url: str
+    format: str
+    created_at: datetime
+    created_by: str
+
+
+class AlertWebhookCreated(AlertWebhookRead):
+    #: ``whsec_...``: verify ``webhook-signature`` with it. Shown once.
+    secret: str
+
+
+class AlertWebhookList(BaseModel):
+    items: list[AlertWebhookRead]
+
+
+class DigestRepRead(BaseModel):
+    rep_id: str
+    name: str
+    team_id: str | None
+    score: float
+    activities: int
+    team_percentile: float | None
+    change_vs_baseline: float | None
+    insufficient_data: bool | None
+    goals: list[GoalAttainmentRead]
+
+
+class DigestInsightRead(BaseModel):
+    subject_id: str
+    team_id: str | None
+    period_start: date | None
+    reasons: list[str]
+    details: dict[str, Any]
+
+
+class WeeklyDigestRead(BaseModel):
+    """A manager's week: their reps (direct and indirect) and the current insights about them."""
+
+    manager_id: str
+    week_start: date
+    reps: list[DigestRepRead]
+    at_risk_reps: list[DigestInsightRead]
+    bright_spots: list[DigestInsightRead]
+    #: Stale deals owned by the manager's reps.
+    stale_deals: list[DigestInsightRead]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from libs.common.kafka.service import consumer_app
 from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.metrics.adapters.scoring import ScoringModelCache
+from services.metrics.alerts import AlertDeliverer, DeliveryPolicy, InsightChangePublisher
 from services.metrics.consumer import CONSUMES
 from services.metrics.handlers import (
     MetricsDeps,
@@ -38,9 +40,9 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def wire(
-        app: FastAPI, engine: AsyncEngine, _producer: AIOKafkaProducer
+        app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
-        # The producer only serves the dead-letter topic (used by the runner).
+        # The producer serves the dead-letter topic (used by the runner) and insight-changed.
         models = ScoringModelCache()
         tenants = TenantSettingsCache(engine, settings.metrics.tenant_cache_seconds)
         deps = MetricsDeps(engine, tenants, models)
@@ -70,7 +72,28 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
         listener.start()
         jobs = JobWorker(engine, REBUILD_ROLLUPS, rebuild, settings.metrics.jobs_interval_seconds)
         jobs.start()
-        refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
+        publisher = InsightChangePublisher(
+            engine, producer, settings.kafka.topic_prefix, settings.metrics.refresh_interval_seconds
+        )
+        app.state.insight_publisher = publisher
+        options = settings.metrics
+        client = httpx.AsyncClient(follow_redirects=False)
+        deliverer = AlertDeliverer(
+            engine,
+            client,
+            DeliveryPolicy(
+                max_attempts=options.alert_max_attempts,
+                backoff_base=timedelta(seconds=options.alert_backoff_seconds),
+                backoff_cap=timedelta(seconds=options.alert_backoff_cap_seconds),
+                timeout_seconds=options.alert_timeout_seconds,
+            ),
+            options.refresh_interval_seconds,
+        )
+        tasks = [
+            asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher"),
+            asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher"),
+            asyncio.create_task(deliverer.run(), name=f"{SERVICE}-alert-deliverer"),
+        ]
         purger = RetentionPurger(
             engine,
             settings.metrics.purge_interval_seconds,
@@ -88,10 +111,12 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             await listener.stop()
             refresher.stop()
             purger.stop()
-            with suppress(asyncio.CancelledError):
-                await refreshing
-                if purging is not None:
-                    await purging
+            publisher.stop()
+            deliverer.stop()
+            for task in [*tasks, *([purging] if purging is not None else [])]:
+                with suppress(asyncio.CancelledError):
+                    await task
+            await client.aclose()
 
     return consumer_app(
         service=SERVICE,

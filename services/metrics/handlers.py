@@ -25,7 +25,14 @@ from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_s
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
-from services.metrics.domain.definitions import MetricSettings, contribution_of, is_counted, rollup_keys
+from services.metrics.domain.definitions import (
+    MetricSettings,
+    contribution_of,
+    engaged_deal_ids,
+    is_counted,
+    rollup_keys,
+    team_rep_id,
+)
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
@@ -108,9 +115,15 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
     if stored.day is None:
         return []
     keys = []
+    team_rep = (
+        team_rep_id(stored.team_id, stored.rep_id)
+        if stored.team_id is not None and stored.rep_id is not None
+        else None
+    )
     for level, entity in (
         ("rep", stored.rep_id),
         ("team", stored.team_id),
+        ("team_rep", team_rep),
         ("account", stored.account_id),
         ("deal", stored.deal_id),
     ):
@@ -177,6 +190,7 @@ def plan_batch(
                 "day": day if keys else None,
                 "kind": event.facts.kind.value,
                 "contact_ids": list(event.facts.external_contact_ids),
+                "engaged_deal_ids": list(engaged_deal_ids(event)),
                 **counts,
             }
         )

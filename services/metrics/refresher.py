@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,19 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, InsightThresholds, TenantSettings
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings
+from services.metrics.adapters import digests
 from services.metrics.adapters import read_models as sql
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
 from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettings
+from services.metrics.domain.goals import Attainment, attainment, behind_goal, describe, goal_for
 from services.metrics.domain.insights import (
     RepCountsRow,
     RepPeriodScore,
+    RosterRep,
     at_risk_reps,
     bright_spots,
     stale_deals,
 )
 from services.metrics.domain.periods import Grain, Period
-from services.metrics.domain.read_models import TeamDirectory, rep_period_stats
+from services.metrics.domain.read_models import RepPeriodStat, TeamDirectory, rep_period_stats
+from services.metrics.domain.scoring import decay_factors
 from services.metrics.handlers import GRAINS, metric_settings_from
 
 log = logging.getLogger(__name__)
@@ -67,10 +71,12 @@ async def refresh_tenant(
         tenant_settings = await load_tenant_settings(conn, tenant_id) or DEFAULT_TENANT_SETTINGS
     settings = metric_settings_from(tenant_settings)
     thresholds = tenant_settings.insight_thresholds
-    teams = TeamDirectory(await sql.memberships(conn, tenant_id))
+    teams = TeamDirectory(await sql.memberships(conn, tenant_id), await sql.inactive_reps(conn, tenant_id))
     calendar = settings.calendar
     insight_periods: list[Period] = []
     insight_scores: dict[str, dict[date, float]] = {}
+    insight_activities: dict[str, dict[date, int]] = {}
+    recency = await _recency_scores(conn, tenant_id, calendar.local_day(now))
     for grain in GRAINS:
         current = calendar.period_at(now, grain)
         # Enough history for the baseline of the oldest reported period, and for the insight
@@ -79,24 +85,35 @@ async def refresh_tenant(
         if grain is INSIGHT_GRAIN:
             reach = max(reach, TRAILING_BASELINE_PERIODS + 13)
         periods = [*calendar.trailing(current, reach), current]
-        scores = await sql.rep_scores(conn, tenant_id, grain.value, periods[0].start, current.start)
-        stats = rep_period_stats(
-            scores, periods, policy.reported_periods, teams, thresholds.min_baseline_periods
+        scores, activities = await sql.rep_figures(
+            conn, tenant_id, grain.value, periods[0].start, current.start
         )
+        stats = rep_period_stats(
+            scores, periods, policy.reported_periods, teams, thresholds.min_baseline_periods, activities
+        )
+        stats = _with_recency(stats, current.start, recency)
         await sql.replace_rep_period_stats(conn, tenant_id, grain.value, stats)
         if grain is INSIGHT_GRAIN:
-            insight_periods, insight_scores = periods[:-1], scores
+            insight_periods, insight_scores, insight_activities = periods[:-1], scores, activities
     rows: list[sql.InsightRow] = []
-    rows += await _at_risk_rows(insight_periods, insight_scores, teams, thresholds)
+    rows += _at_risk_rows(insight_periods, insight_scores, insight_activities, teams, thresholds)
     rows += await _bright_spot_rows(conn, tenant_id, insight_periods[-1], settings, teams, thresholds)
     rows += await _stale_deal_rows(conn, tenant_id, now, settings, teams, thresholds)
+    attained, behind = await _goal_attainment(conn, tenant_id, now, settings, teams, thresholds)
+    await sql.replace_goal_attainment(conn, tenant_id, attained)
+    rows = _with_goal_risks(rows, behind)
+    await sql.record_insight_changes(
+        conn, tenant_id, insight_transitions(await sql.current_insights(conn, tenant_id), rows)
+    )
     await sql.replace_insights(conn, tenant_id, rows)
+    await _digest_the_week(conn, tenant_id, insight_periods[-1].start)
     await sql.mark_refreshed(conn, tenant_id, seen)
 
 
-async def _at_risk_rows(
+def _at_risk_rows(
     periods: list[Period],
     scores: dict[str, dict[date, float]],
+    activities: dict[str, dict[date, int]],
     teams: TeamDirectory,
     thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
@@ -107,9 +124,16 @@ async def _at_risk_rows(
         for period in evaluated:
             team = teams.team_at_end_of(rep_id, period)
             if period.start in by_period and team is not None:
-                rows.append(RepPeriodScore(rep_id, team, period.start, by_period[period.start]))
-    flagged = at_risk_reps(rows, [p.start for p in evaluated], thresholds)
+                count = activities.get(rep_id, {}).get(period.start, 0)
+                rows.append(RepPeriodScore(rep_id, team, period.start, by_period[period.start], count))
     last = evaluated[-1]
+    # Only a rep on a team for the whole complete week can be silent in it.
+    roster = [
+        RosterRep(rep_id, team)
+        for rep_id, team in teams.roster_at_end_of(last).items()
+        if teams.member_throughout(rep_id, last)
+    ]
+    flagged = at_risk_reps(rows, [p.start for p in evaluated], thresholds, roster)
     return [
         (
             "at_risk_rep",
@@ -124,6 +148,9 @@ async def _at_risk_rows(
                 "team_median": rep.team_median,
                 "baseline_score": rep.baseline_mean,
                 "change_vs_baseline": rep.change,
+                "activities": rep.activities,
+                "baseline_activities": rep.baseline_activities,
+                "insufficient_data": rep.insufficient_data,
             },
         )
         for rep in flagged
@@ -136,17 +163,19 @@ async def _bright_spot_rows(
     period: Period,
     settings: MetricSettings,
     teams: TeamDirectory,
-    thresholds: Any,
+    thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
     counts = await sql.rep_counts(conn, tenant_id, period.grain.value, period.start)
     won: dict[str, int] = defaultdict(int)
     for rep_id, closed in await sql.won_deals(conn, tenant_id):
         if period.contains(settings.calendar.local_day(closed)):
             won[rep_id] += 1
-    reps = set(counts) | set(won)
+    # Silent members count, as zeros: the median is the team's, not the busy reps'.
+    roster = teams.roster_at_end_of(period)
+    reps = set(counts) | set(won) | set(roster)
     rows = []
     for rep_id in sorted(reps):
-        team = teams.team_at_end_of(rep_id, period)
+        team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
         if team is not None:
             rep_counts = counts.get(rep_id, ZERO) + MetricCounts(deals_won=won.get(rep_id, 0))
             rows.append(RepCountsRow(rep_id, team, rep_counts))
@@ -160,6 +189,8 @@ async def _bright_spot_rows(
                 "value": spot.value,
                 "rank": spot.rank,
                 "team_median": spot.team_median,
+                "ratio_to_median": spot.ratio_to_median,
+                "why": spot.why,
                 "mix_difference": {counter.value: share for counter, share in spot.mix_difference.items()},
             }
         )
@@ -182,7 +213,7 @@ async def _stale_deal_rows(
     now: datetime,
     settings: MetricSettings,
     teams: TeamDirectory,
-    thresholds: Any,
+    thresholds: InsightThresholds,
 ) -> list[sql.InsightRow]:
     today = settings.calendar.local_day(now)
     rows: list[sql.InsightRow] = []
@@ -200,10 +231,146 @@ async def _stale_deal_rows(
                     "days_since_activity": deal.days_since_activity,
                     "days_since_buyer_reply": deal.days_since_buyer_reply,
                     "engaged_contacts": deal.engaged_contacts,
+                    "age_days": deal.age_days,
+                    "last_activity_at": (
+                        None if deal.last_activity_at is None else deal.last_activity_at.isoformat()
+                    ),
                 },
             )
         )
     return rows
+
+
+async def _digest_the_week(conn: AsyncConnection, tenant_id: str, week: date) -> None:
+    """Each manager's digest of the last complete week, once: stored and queued for the webhooks."""
+    pending = await digests.undigested(conn, tenant_id, await digests.managers(conn, tenant_id), week)
+    for manager_id in pending:
+        digest = await digests.weekly_digest(conn, tenant_id, manager_id, week)
+        await digests.store_digest(conn, tenant_id, manager_id, week, digest)
+
+
+async def _recency_scores(conn: AsyncConnection, tenant_id: str, today: date) -> dict[str, float] | None:
+    """Each rep's decayed score as of ``today`` under the applied model; None when it has no decay."""
+    model = await sql.applied_model(conn, tenant_id)
+    if model.decay is None:
+        return None
+    factors = decay_factors(today, model.decay)
+    days = await sql.rep_day_scores(conn, tenant_id, min(factors), today)
+    return {
+        rep: sum(score * factors.get(day, 0.0) for day, score in by_day.items())
+        for rep, by_day in days.items()
+    }
+
+
+def _with_recency(
+    stats: list[RepPeriodStat], current_start: date, recency: dict[str, float] | None
+) -> list[RepPeriodStat]:
+    """The current period's rows carry the recency score (0 for a rep without recent work)."""
+    if recency is None:
+        return stats
+    return [
+        replace(stat, recency_score=recency.get(stat.rep_id, 0.0))
+        if stat.period_start == current_start
+        else stat
+        for stat in stats
+    ]
+
+
+def insight_transitions(
+    before: list[sql.InsightRow], after: list[sql.InsightRow]
+) -> list[tuple[str, sql.InsightRow]]:
+    """``appeared`` for each (kind, subject) new in ``after``, ``cleared`` (with its last reasons and
+    details) for each gone from ``before``; an insight whose reasons changed is neither."""
+    old = {(row[0], row[1]): row for row in before}
+    new = {(row[0], row[1]): row for row in after}
+    changes = [("appeared", row) for key, row in sorted(new.items()) if key not in old]
+    changes += [("cleared", row) for key, row in sorted(old.items()) if key not in new]
+    return changes
+
+
+def _teams_up(team_id: str | None, parents: dict[str, str | None]) -> list[str]:
+    """The team and its ancestors, nearest first; a cycle in the CRM's tree stops the walk."""
+    chain: list[str] = []
+    while team_id is not None and team_id not in chain:
+        chain.append(team_id)
+        team_id = parents.get(team_id)
+    return chain
+
+
+#: rep -> (team, the week in progress, what the rep is behind on)
+BehindGoals = dict[str, tuple[str | None, Period, list[dict[str, Any]]]]
+
+
+async def _goal_attainment(
+    conn: AsyncConnection,
+    tenant_id: str,
+    now: datetime,
+    settings: MetricSettings,
+    teams: TeamDirectory,
+    thresholds: InsightThresholds,
+) -> tuple[list[sql.GoalAttainmentRow], BehindGoals]:
+    """Each rostered rep against their goals, for the current and the last complete period of
+    every granularity with goals; and who is behind pace in the week in progress."""
+    goals = await sql.goals(conn, tenant_id)
+    if not goals:
+        return [], {}
+    parents = await sql.team_parents(conn, tenant_id)
+    today = settings.calendar.local_day(now)
+    rows: list[sql.GoalAttainmentRow] = []
+    behind: BehindGoals = {}
+    for grain in GRAINS:
+        metrics = sorted({goal.metric for goal in goals if goal.period == grain.value})
+        if not metrics:
+            continue
+        current = settings.calendar.period_at(now, grain)
+        for period in (*settings.calendar.trailing(current, 1), current):
+            values = await sql.rep_metric_values(conn, tenant_id, grain.value, period.start, metrics)
+            roster = teams.roster_at_end_of(period)
+            for rep_id in sorted(set(roster) | set(values)):
+                team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
+                chain = _teams_up(team, parents)
+                for metric in metrics:
+                    goal = goal_for(rep_id, chain, grain.value, metric, goals)
+                    if goal is None:
+                        continue
+                    progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)
+                    rows.append((grain.value, period.start, rep_id, metric, goal.goal_id, progress))
+                    if (
+                        grain is INSIGHT_GRAIN
+                        and period == current
+                        and behind_goal(progress, thresholds.goal_at_risk_pace)
+                    ):
+                        entry = behind.setdefault(rep_id, (team, period, []))
+                        entry[2].append(_goal_detail(metric, goal.goal_id, progress))
+    return rows, behind
+
+
+def _goal_detail(metric: str, goal_id: str, progress: Attainment) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "goal_id": goal_id,
+        "target": progress.target,
+        "actual": progress.actual,
+        "attainment": progress.attainment,
+        "pace": progress.pace,
+        "days_left": progress.days_left,
+        "why": describe(metric, progress),
+    }
+
+
+def _with_goal_risks(rows: list[sql.InsightRow], behind: BehindGoals) -> list[sql.InsightRow]:
+    """At-risk rows gain ``behind_goal`` (and the goals' details); a rep at risk for that alone gets a row."""
+    out: list[sql.InsightRow] = []
+    for row in rows:
+        kind, subject, team, period_start, reasons, details = row
+        if kind == "at_risk_rep" and subject in behind:
+            details = {**details, "goals": behind.pop(subject)[2]}
+            reasons = [*reasons, "behind_goal"]
+        out.append((kind, subject, team, period_start, reasons, details))
+    for rep_id, (team, period, entries) in sorted(behind.items()):
+        details = {"granularity": period.grain.value, "period": period.label, "goals": entries}
+        out.append(("at_risk_rep", rep_id, team, period.start, ["behind_goal"], details))
+    return out
 
 
 class ReadModelRefresher:

@@ -23,6 +23,11 @@ class MetricsOptions(BaseSettings):
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.
     reported_periods: int = Field(default=12, ge=1, le=104)
+    #: Outbound alert webhooks: attempts before giving up, first retry delay (doubling), its cap.
+    alert_max_attempts: int = Field(default=8, ge=1, le=50)
+    alert_backoff_seconds: float = Field(default=30.0, gt=0)
+    alert_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    alert_timeout_seconds: float = Field(default=5.0, gt=0)
     #: The retention purge runs this often (0: never; then run ``spm purge`` from a CronJob).
     purge_interval_seconds: float = Field(default=3_600.0, ge=0)
     #: Ingest's duplicate ledgers keep a delivery this long: a redelivery (or another source's

@@ -14,3 +14,12 @@ CONTRIBUTIONS = Counter(
     "Attribution versions applied to the rollups, by effect (added, replaced, stale, past_retention)",
     ["effect"],
 )
+INSIGHT_CHANGES = Counter(
+    "spm_insight_changes_published_total",
+    "insight-changed events published (an insight appeared or cleared)",
+)
+ALERT_DELIVERIES = Counter(
+    "spm_alert_deliveries_total",
+    "Outbound alert webhook attempts, by outcome (delivered, failed, gave_up)",
+    ["outcome"],
+)

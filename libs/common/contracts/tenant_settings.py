@@ -103,6 +103,8 @@ class InsightThresholds(BaseModel):
     at_risk_consecutive_periods: StrictInt = Field(default=2, ge=1, le=12)
     #: Or at risk when the score is more than this fraction below the rep's own baseline.
     at_risk_drop_against_baseline: StrictFloat = Field(default=0.3, gt=0.0, lt=1.0)
+    #: Or at risk when the activity count is below this share of the rep's own baseline count.
+    at_risk_low_volume_share: StrictFloat = Field(default=0.5, gt=0.0, lt=1.0)
     #: A baseline needs at least this many of the trailing 8 periods with data.
     min_baseline_periods: StrictInt = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
     #: Team comparisons (median, bright spots) need at least this many reps with data.
@@ -116,6 +118,12 @@ class InsightThresholds(BaseModel):
     #: An open deal without an inbound buyer email for this many days has gone quiet.
     no_buyer_reply_days: StrictInt = Field(default=21, ge=1, le=365)
     bright_spot_top_n: StrictInt = Field(default=3, ge=1, le=50)
+    #: A bright spot's value is strictly above the team median and at least this many times it.
+    bright_spot_min_ratio_to_median: StrictFloat = Field(default=1.5, ge=1.0, le=100.0)
+    #: A bright spot's value is at least this (minimum data: one lucky meeting is not a pattern).
+    bright_spot_min_value: StrictInt = Field(default=2, ge=1, le=100_000)
+    #: At risk when, in the week in progress, a rep is below this share of the goal due so far.
+    goal_at_risk_pace: StrictFloat = Field(default=0.6, gt=0.0, le=1.0)
 
 
 #: The version of the :class:`TenantSettings` document; additive changes only within a version.

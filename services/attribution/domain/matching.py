@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -390,6 +390,11 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     override = facts.snapshot.override
     if override is not None:
         steps.append(f"manual override by {override.set_by or 'unknown'}: {override.reason}".strip())
+        if _rep_only(override):
+            # A rep-only correction says who did the work, not what it was about: the rules
+            # still decide the deal and account; the team follows the rep at the activity time.
+            ruled = _decide(replace(facts, snapshot=replace(facts.snapshot, override=None)), explanation)
+            return replace(ruled, fixed_rep_id=override.rep_id, overridden=True)
         return _override_verdict(override, index)
     if activity.automated:
         steps.append("automated sender: kept and counted, never attributed")
@@ -456,6 +461,16 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         )
 
     return _rank_verdict(candidates, account_evidence, policy, explanation)
+
+
+def _rep_only(override: ManualOverride) -> bool:
+    return (
+        override.rep_id is not None
+        and override.team_id is None
+        and override.account_id is None
+        and override.deal_id is None
+        and override.status is None
+    )
 
 
 def _override_verdict(override: ManualOverride, index: _Index) -> _Verdict:

@@ -187,19 +187,62 @@ async def get_deal(conn: AsyncConnection, tenant_id: str, deal_id: str) -> dict[
     return deal
 
 
+async def deal_activities(
+    conn: AsyncConnection,
+    tenant_id: str,
+    deal_id: str,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The activities that engage the deal, newest first, keyset on (occurred_at, activity_id).
+
+    "Engage" is the metrics service's one definition (``metric_contributions.engaged_deal_ids``:
+    counted activities attributed or ambiguous to the deal, or naming it as a secondary deal),
+    the same rows the stale-deal insight measures, with the time it measured.
+    """
+    rows = await conn.execute(
+        text(
+            """
+            SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, mc.occurred_at,
+                   act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
+                   a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
+                   a.explanation->'runners_up' AS runners_up, a.is_override
+            FROM metric_contributions mc
+            JOIN activities act ON act.tenant_id = mc.tenant_id AND act.activity_id = mc.activity_id
+            LEFT JOIN attributions a ON a.tenant_id = mc.tenant_id AND a.activity_id = mc.activity_id
+            WHERE mc.tenant_id = :t AND mc.engaged_deal_ids @> ARRAY[CAST(:deal AS text)]
+              AND (CAST(:after_at AS timestamptz) IS NULL
+                   OR (mc.occurred_at, mc.activity_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+            ORDER BY mc.occurred_at DESC, mc.activity_id DESC
+            LIMIT :limit
+            """
+        ),
+        {
+            "t": tenant_id,
+            "deal": deal_id,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [_summary(row) for row in rows]
+
+
 async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> dict[str, Any]:
-    """Attributed activities, the last one, engaged contacts and buyer replies of one deal."""
+    """The deal's engagement, by the same definition as ``deal_activities`` and the stale insight."""
     row = (
         await conn.execute(
             text(
                 """
-                SELECT
-                  (SELECT count(*) FROM attributions WHERE tenant_id = :t AND deal_id = :d) AS activities,
-                  (SELECT max(occurred_at) FROM attributions WHERE tenant_id = :t AND deal_id = :d) AS last_at,
-                  ARRAY(SELECT DISTINCT c FROM metric_contributions mc, unnest(mc.contact_ids) AS c
-                        WHERE mc.tenant_id = :t AND mc.deal_id = :d ORDER BY c) AS contacts,
-                  (SELECT COALESCE(sum(buyer_replies), 0) FROM metric_contributions
-                   WHERE tenant_id = :t AND deal_id = :d) AS replies
+                SELECT count(*) AS activities, max(mc.occurred_at) AS last_at,
+                       max(mc.occurred_at) FILTER (WHERE mc.buyer_replies > 0) AS last_reply_at,
+                       ARRAY(SELECT DISTINCT c FROM metric_contributions e, unnest(e.contact_ids) AS c
+                             WHERE e.tenant_id = :t AND e.engaged_deal_ids @> ARRAY[CAST(:d AS text)]
+                             ORDER BY c) AS contacts,
+                       COALESCE(sum(mc.buyer_replies), 0) AS replies
+                FROM metric_contributions mc
+                WHERE mc.tenant_id = :t AND mc.engaged_deal_ids @> ARRAY[CAST(:d AS text)]
                 """
             ),
             {"t": tenant_id, "d": deal_id},
@@ -210,6 +253,7 @@ async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> d
         "last_activity_at": row.last_at,
         "engaged_contact_ids": list(row.contacts),
         "buyer_replies": int(row.replies),
+        "last_buyer_reply_at": row.last_reply_at,
     }
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway.adapters import hierarchy
+
 # A membership counts on ``day`` when valid_from <= day < valid_to (valid_to exclusive, open if null).
 _CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :today) AND NOT m.deleted"
 
@@ -50,21 +52,38 @@ def _team(row: Any) -> dict[str, Any]:
 
 
 async def list_reps(
-    conn: AsyncConnection, tenant_id: str, *, today: date, team_id: str | None, after: str | None, limit: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    today: date,
+    team_id: str | None,
+    after: str | None,
+    limit: int,
+    manager_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` reps ordered by id after ``after``, optionally only current members of ``team_id``."""
+    """Up to ``limit`` reps ordered by id after ``after``, optionally only current members of
+    ``team_id`` and only reps ``manager_id`` manages (directly or through other managers)."""
     rows = await conn.execute(
         text(
-            _REP_SELECT
+            f"WITH RECURSIVE {hierarchy.REPORTS} "
+            + _REP_SELECT
             + f"""
             AND (CAST(:team AS text) IS NULL OR EXISTS (
                 SELECT 1 FROM ref_team_memberships m
                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}))
+            AND (CAST(:manager AS text) IS NULL OR r.rep_id IN (SELECT rep_id FROM reports))
             AND (CAST(:after AS text) IS NULL OR r.rep_id > :after)
             ORDER BY r.rep_id LIMIT :limit
             """
         ),
-        {"t": tenant_id, "today": today, "team": team_id, "after": after, "limit": limit},
+        {
+            "t": tenant_id,
+            "today": today,
+            "team": team_id,
+            "manager": manager_id,
+            "after": after,
+            "limit": limit,
+        },
     )
     return [_rep(row) for row in rows]
 

@@ -7,22 +7,25 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway.adapters import hierarchy
 from services.gateway.schemas import InsightKind
 
 
 async def list_insights(
     conn: AsyncConnection, tenant_id: str, kind: InsightKind, *, team_id: str | None, limit: int
 ) -> list[dict[str, Any]]:
+    """The latest insights of ``kind``; with ``team_id``, about that team and every team below it."""
     rows = await conn.execute(
         text(
-            """
+            f"""
+            WITH RECURSIVE {hierarchy.SUBTREE}
             SELECT i.kind, i.subject_id, i.team_id, i.period_start, i.reasons, i.details, i.computed_at,
                    COALESCE(CASE WHEN i.kind = 'stale_deal' THEN d.name ELSE r.name END, '') AS subject_name
             FROM insights i
             LEFT JOIN ref_reps r ON r.tenant_id = i.tenant_id AND r.rep_id = i.subject_id
             LEFT JOIN ref_deals d ON d.tenant_id = i.tenant_id AND d.deal_id = i.subject_id
             WHERE i.tenant_id = :t AND i.kind = :kind
-              AND (CAST(:team AS text) IS NULL OR i.team_id = :team)
+              AND (CAST(:team AS text) IS NULL OR i.team_id IN (SELECT team_id FROM subtree))
             ORDER BY i.period_start DESC NULLS LAST, i.subject_id
             LIMIT :limit
             """

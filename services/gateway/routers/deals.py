@@ -61,17 +61,13 @@ async def deal_timeline(
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> DealTimelinePage:
-    """The deal, its summary (last activity, engaged contacts, buyer replies) and its activities, newest first."""
+    """The deal, its engagement summary and the activities that engage it, newest first (docs/metrics.md)."""
     deal = await activities.get_deal(conn, principal.tenant_id, deal_id)
     if deal is None:
         not_found("deal", deal_id)
     size = page_size(limit, options)
-    rows = await activities.list_activities(
-        conn,
-        principal.tenant_id,
-        activities.ActivityFilter(deal_id=deal_id),
-        after=activity_after(cursor),
-        limit=size + 1,
+    rows = await activities.deal_activities(
+        conn, principal.tenant_id, deal_id, after=activity_after(cursor), limit=size + 1
     )
     items, next_cursor = activity_page(rows, size)
     summary = await activities.deal_summary(conn, principal.tenant_id, deal_id)

@@ -10,8 +10,8 @@ from libs.common.contracts.fields import SafeDate
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, OptionsDep, check_range, invalid, not_found
-from services.gateway.domain.funnel import funnel_steps
-from services.gateway.schemas import FunnelRead, FunnelStepRead
+from services.gateway.domain.funnel import effort_ratios, funnel_steps
+from services.gateway.schemas import FunnelRead, FunnelStepRead, LeadingIndicatorsRead
 
 router = APIRouter(prefix="/v1/funnel", tags=["funnel"], responses=PROBLEM_RESPONSES)
 
@@ -26,7 +26,7 @@ async def funnel(
     rep_id: str | None = None,
     team_id: str | None = None,
 ) -> FunnelRead:
-    """Counts per step with the ratio to the previous step, and dials per deal won (null on zero)."""
+    """Counts per step with the ratio to the previous step, the effort ratios and the leading indicators."""
     if (rep_id is None) == (team_id is None):
         invalid("rep_id", "give exactly one of rep_id and team_id")
     check_range(from_, to, options)
@@ -42,6 +42,9 @@ async def funnel(
     counts = await metrics.funnel_counts(
         conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to
     )
+    signals = await metrics.leading_indicators(
+        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to
+    )
     steps, dials_per_deal = funnel_steps(counts)
     return FunnelRead(
         rep_id=rep_id,
@@ -50,4 +53,12 @@ async def funnel(
         to=to,
         steps=[FunnelStepRead(**s) for s in steps],
         dials_per_deal_won=dials_per_deal,
+        ratios=effort_ratios(counts),
+        leading_indicators=LeadingIndicatorsRead(
+            activities=counts["activities"],
+            emails_sent=counts["emails_sent"],
+            buyer_replies=counts["buyer_replies"],
+            opportunities_created=counts["opportunities_created"],
+            **signals,
+        ),
     )

@@ -14,7 +14,7 @@ from services.gateway.schemas import InsightKind, InsightList, InsightRead
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"], responses=PROBLEM_RESPONSES)
 
-TeamQuery = Annotated[str | None, Query(description="Only insights about this team")]
+TeamQuery = Annotated[str | None, Query(description="Only insights about this team or a team below it")]
 
 
 async def _list(

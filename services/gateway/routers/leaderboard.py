@@ -12,12 +12,25 @@ from libs.common.contracts.fields import SafeDate
 from services.gateway import encoding
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
-from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, LimitQuery, OptionsDep, not_found, page_size
+from services.gateway.deps import (
+    PROBLEM_RESPONSES,
+    ConnDep,
+    LimitQuery,
+    OptionsDep,
+    not_found,
+    page_size,
+)
 from services.gateway.schemas import Granularity, LeaderboardMetric, LeaderboardRead
 
 router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"], responses=PROBLEM_RESPONSES)
 
-TeamQuery = Annotated[str | None, Query(description="Only reps on this team during the period")]
+TeamQuery = Annotated[
+    str | None,
+    Query(
+        description="Only reps on this team or a team below it during the period, ranked by what they earned there"
+    ),
+]
+ManagerQuery = Annotated[str | None, Query(description="Only reps this manager manages, directly or not")]
 PeriodQuery = Annotated[Granularity, Query(description="The period granularity")]
 DateQuery = Annotated[
     SafeDate | None, Query(description="Any day inside the period (default: the latest period with data)")
@@ -34,12 +47,22 @@ async def leaderboard_payload(
     day: date | None,
     metric: LeaderboardMetric,
     limit: int,
+    manager_id: str | None = None,
 ) -> dict[str, Any]:
     """The leaderboard as plain values laid out like ``LeaderboardRead``."""
     if team_id is not None and not await directory.team_exists(conn, tenant_id, team_id):
         not_found("team", team_id)
+    if manager_id is not None and not await directory.rep_exists(conn, tenant_id, manager_id):
+        not_found("manager", manager_id)
     period_start, entries = await metrics.leaderboard(
-        conn, tenant_id, granularity=period, day=day, metric=metric, team_id=team_id, limit=limit
+        conn,
+        tenant_id,
+        granularity=period,
+        day=day,
+        metric=metric,
+        team_id=team_id,
+        limit=limit,
+        manager_id=manager_id,
     )
     return encoding.leaderboard(period, period_start, metric, team_id, entries)
 
@@ -71,6 +94,7 @@ async def leaderboard(
     date: DateQuery = None,
     metric: MetricQuery = LeaderboardMetric.SCORE,
     limit: LimitQuery = None,
+    manager_id: ManagerQuery = None,
 ) -> Response:
     """Reps ranked by ``metric`` (ties share a rank) in the period containing ``date``."""
     payload = await leaderboard_payload(
@@ -81,5 +105,6 @@ async def leaderboard(
         day=date,
         metric=metric,
         limit=page_size(limit, options),
+        manager_id=manager_id,
     )
     return encoding.json_response(payload)

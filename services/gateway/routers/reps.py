@@ -35,6 +35,10 @@ async def list_reps(
     conn: ConnDep,
     options: OptionsDep,
     team_id: Annotated[str | None, Query(description="Only current members of this team")] = None,
+    manager_id: Annotated[
+        str | None,
+        Query(description="Only reps this manager manages, directly or through other managers"),
+    ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> RepPage:
@@ -46,6 +50,7 @@ async def list_reps(
         principal.tenant_id,
         today=datetime.now(UTC).date(),
         team_id=team_id,
+        manager_id=manager_id,
         after=after,
         limit=size + 1,
     )

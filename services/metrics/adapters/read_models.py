@@ -11,10 +11,14 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.goals import GoalScope
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
+from services.metrics.adapters.scoring import DEFAULT_VERSION, load_model
 from services.metrics.domain.definitions import MetricCounts
+from services.metrics.domain.goals import Attainment, GoalRow
 from services.metrics.domain.insights import OpenDealRow
 from services.metrics.domain.read_models import Membership, RepPeriodStat
+from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel
 
 #: Columns of the rep rollups that are counters of ``MetricCounts`` (``activities`` is not).
 _COUNT_FIELDS = tuple(c for c in COUNTER_COLUMNS if c != "activities")
@@ -70,22 +74,36 @@ async def memberships(conn: AsyncConnection, tenant_id: str) -> list[Membership]
     return [Membership(row.rep_id, row.team_id, row.valid_from, row.valid_to) for row in result]
 
 
-async def rep_scores(
-    conn: AsyncConnection, tenant_id: str, granularity: str, first: date, last: date
-) -> dict[str, dict[date, float]]:
-    """Rep scores per period start in ``[first, last]``; a row without counted activity is no data."""
+async def inactive_reps(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """Reps the CRM deactivated, deleted or merged: on no roster."""
     result = await conn.execute(
         text(
-            "SELECT entity_id, period_start, score FROM metric_rollups "
+            "SELECT rep_id FROM ref_reps WHERE tenant_id = :t "
+            "AND (NOT active OR deleted OR merged_into IS NOT NULL)"
+        ),
+        {"t": tenant_id},
+    )
+    return [row.rep_id for row in result]
+
+
+async def rep_figures(
+    conn: AsyncConnection, tenant_id: str, granularity: str, first: date, last: date
+) -> tuple[dict[str, dict[date, float]], dict[str, dict[date, int]]]:
+    """Rep scores and activity counts per period start in ``[first, last]``; a row without counted activity is no data."""
+    result = await conn.execute(
+        text(
+            "SELECT entity_id, period_start, score, activities FROM metric_rollups "
             "WHERE tenant_id = :t AND level = 'rep' AND granularity = :g "
             "AND period_start BETWEEN :first AND :last AND activities > 0"
         ),
         {"t": tenant_id, "g": granularity, "first": first, "last": last},
     )
     scores: dict[str, dict[date, float]] = defaultdict(dict)
+    activities: dict[str, dict[date, int]] = defaultdict(dict)
     for row in result:
         scores[row.entity_id][row.period_start] = float(row.score)
-    return scores
+        activities[row.entity_id][row.period_start] = int(row.activities)
+    return scores, activities
 
 
 async def rep_counts(
@@ -115,19 +133,25 @@ async def won_deals(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, da
     return [(row.owner_rep_id, row.closed) for row in result]
 
 
+#: A deal's engagement: every contribution whose ``engaged_deal_ids`` holds it (see
+#: ``definitions.engaged_deal_ids``). The gateway's deal timeline reads the same column.
 async def open_deals(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]:
-    """Open deals with their engagement from the contributions credited to them."""
+    """Open deals with their engagement: last activity, last buyer reply, distinct engaged contacts."""
     result = await conn.execute(
         text(
-            "SELECT d.deal_id, d.owner_rep_id, d.created_at, "
-            "  max(c.occurred_at) AS last_activity_at, "
-            "  max(c.occurred_at) FILTER (WHERE c.buyer_replies > 0) AS last_buyer_reply_at, "
-            "  (SELECT count(DISTINCT contact) FROM metric_contributions e, unnest(e.contact_ids) AS contact "
-            "   WHERE e.tenant_id = d.tenant_id AND e.deal_id = d.deal_id) AS engaged "
-            "FROM ref_deals d LEFT JOIN metric_contributions c "
-            "  ON c.tenant_id = d.tenant_id AND c.deal_id = d.deal_id "
-            "WHERE d.tenant_id = :t AND NOT d.is_closed AND NOT d.deleted AND d.merged_into IS NULL "
-            "GROUP BY d.tenant_id, d.deal_id, d.owner_rep_id, d.created_at"
+            "WITH e AS ("
+            "  SELECT deal, c.occurred_at, c.buyer_replies, c.contact_ids FROM metric_contributions c, "
+            "       unnest(c.engaged_deal_ids) AS deal WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}'"
+            "), activity AS ("
+            "  SELECT deal, max(occurred_at) AS last_at, max(occurred_at) FILTER (WHERE buyer_replies > 0) "
+            "  AS reply_at FROM e GROUP BY deal"
+            "), contacts AS ("
+            "  SELECT deal, count(DISTINCT contact) AS engaged FROM e, unnest(e.contact_ids) AS contact GROUP BY deal"
+            ") "
+            "SELECT d.deal_id, d.owner_rep_id, d.created_at, a.last_at AS last_activity_at, "
+            "  a.reply_at AS last_buyer_reply_at, COALESCE(k.engaged, 0) AS engaged "
+            "FROM ref_deals d LEFT JOIN activity a ON a.deal = d.deal_id LEFT JOIN contacts k ON k.deal = d.deal_id "
+            "WHERE d.tenant_id = :t AND NOT d.is_closed AND NOT d.deleted AND d.merged_into IS NULL"
         ),
         {"t": tenant_id},
     )
@@ -156,11 +180,13 @@ async def replace_rep_period_stats(
     await conn.execute(
         text(
             "INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, score, "
-            "team_percentile, baseline_score, baseline_periods, change_vs_baseline) "
+            "team_percentile, baseline_score, baseline_periods, change_vs_baseline, activities, "
+            "insufficient_data, recency_score) "
             "SELECT :t, :g, * FROM unnest(CAST(:period_start AS date[]), CAST(:rep_id AS text[]), "
             "CAST(:team_id AS text[]), CAST(:score AS float8[]), CAST(:team_percentile AS float8[]), "
             "CAST(:baseline_score AS float8[]), CAST(:baseline_periods AS int[]), "
-            "CAST(:change_vs_baseline AS float8[]))"
+            "CAST(:change_vs_baseline AS float8[]), CAST(:activities AS int[]), "
+            "CAST(:insufficient_data AS boolean[]), CAST(:recency_score AS float8[]))"
         ),
         {
             "t": tenant_id,
@@ -173,6 +199,9 @@ async def replace_rep_period_stats(
             "baseline_score": [s.baseline_score for s in stats],
             "baseline_periods": [s.baseline_periods for s in stats],
             "change_vs_baseline": [s.change_vs_baseline for s in stats],
+            "activities": [s.activities for s in stats],
+            "insufficient_data": [s.insufficient_data for s in stats],
+            "recency_score": [s.recency_score for s in stats],
         },
     )
 
@@ -203,3 +232,155 @@ async def replace_insights(conn: AsyncConnection, tenant_id: str, rows: Sequence
             "details": [orjson.dumps(r[5]).decode() for r in rows],
         },
     )
+
+
+async def goals(conn: AsyncConnection, tenant_id: str) -> list[GoalRow]:
+    result = await conn.execute(
+        text(
+            "SELECT goal_id, scope, subject_id, period, metric, target FROM activity_goals "
+            "WHERE tenant_id = :t ORDER BY goal_id"
+        ),
+        {"t": tenant_id},
+    )
+    return [
+        GoalRow(row.goal_id, GoalScope(row.scope), row.subject_id, row.period, row.metric, float(row.target))
+        for row in result
+    ]
+
+
+async def team_parents(conn: AsyncConnection, tenant_id: str) -> dict[str, str | None]:
+    result = await conn.execute(
+        text("SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t AND NOT deleted"),
+        {"t": tenant_id},
+    )
+    return {row.team_id: row.parent_id for row in result}
+
+
+#: What a goal may measure: the score or a rep rollup column (``GoalMetric``).
+_GOAL_COLUMNS = ("score", *COUNTER_COLUMNS)
+
+
+async def rep_metric_values(
+    conn: AsyncConnection, tenant_id: str, granularity: str, period_start: date, metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """rep -> metric -> value in one period, for the goal metrics asked for."""
+    columns = [m for m in dict.fromkeys(metrics) if m in _GOAL_COLUMNS]
+    if not columns:
+        return {}
+    result = await conn.execute(
+        text(
+            f"SELECT entity_id, {', '.join(columns)} FROM metric_rollups "
+            "WHERE tenant_id = :t AND level = 'rep' AND granularity = :g AND period_start = :p"
+        ),
+        {"t": tenant_id, "g": granularity, "p": period_start},
+    )
+    return {row.entity_id: {c: float(row._mapping[c]) for c in columns} for row in result}
+
+
+#: (granularity, period start, rep, metric, goal id, attainment)
+GoalAttainmentRow = tuple[str, date, str, str, str, Attainment]
+
+
+async def replace_goal_attainment(
+    conn: AsyncConnection, tenant_id: str, rows: Sequence[GoalAttainmentRow]
+) -> None:
+    await conn.execute(text("DELETE FROM goal_attainment WHERE tenant_id = :t"), {"t": tenant_id})
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO goal_attainment (tenant_id, granularity, period_start, rep_id, metric, goal_id, target, "
+            "actual, attainment, expected_by_now, pace, days_left, complete) "
+            "SELECT :t, * FROM unnest(CAST(:g AS text[]), CAST(:p AS date[]), CAST(:r AS text[]), "
+            "CAST(:m AS text[]), CAST(:goal AS text[]), CAST(:target AS float8[]), CAST(:actual AS float8[]), "
+            "CAST(:att AS float8[]), CAST(:expected AS float8[]), CAST(:pace AS float8[]), "
+            "CAST(:left AS int[]), CAST(:complete AS boolean[]))"
+        ),
+        {
+            "t": tenant_id,
+            "g": [r[0] for r in rows],
+            "p": [r[1] for r in rows],
+            "r": [r[2] for r in rows],
+            "m": [r[3] for r in rows],
+            "goal": [r[4] for r in rows],
+            "target": [r[5].target for r in rows],
+            "actual": [r[5].actual for r in rows],
+            "att": [r[5].attainment for r in rows],
+            "expected": [r[5].expected_by_now for r in rows],
+            "pace": [r[5].pace for r in rows],
+            "left": [r[5].days_left for r in rows],
+            "complete": [r[5].complete for r in rows],
+        },
+    )
+
+
+async def current_insights(conn: AsyncConnection, tenant_id: str) -> list[InsightRow]:
+    """The insights as the last refresh left them, locked until this transaction replaces them."""
+    result = await conn.execute(
+        text(
+            "SELECT kind, subject_id, team_id, period_start, reasons, details FROM insights "
+            "WHERE tenant_id = :t ORDER BY kind, subject_id FOR UPDATE"
+        ),
+        {"t": tenant_id},
+    )
+    return [
+        (row.kind, row.subject_id, row.team_id, row.period_start, list(row.reasons), dict(row.details))
+        for row in result
+    ]
+
+
+async def record_insight_changes(
+    conn: AsyncConnection, tenant_id: str, changes: Sequence[tuple[str, InsightRow]]
+) -> None:
+    """Append (change, insight) rows to the ``insight-changed`` outbox, in the caller's transaction."""
+    if not changes:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO insight_changes (tenant_id, change, kind, subject_id, team_id, period_start, reasons, "
+            "details) SELECT :t, change, kind, subject, team, period, string_to_array(NULLIF(reasons, ''), ','), "
+            "CAST(details AS jsonb) FROM unnest(CAST(:change AS text[]), CAST(:kind AS text[]), "
+            "CAST(:subject AS text[]), CAST(:team AS text[]), CAST(:period AS date[]), CAST(:reasons AS text[]), "
+            "CAST(:details AS text[])) AS u(change, kind, subject, team, period, reasons, details) "
+            "ORDER BY kind, subject"
+        ),
+        {
+            "t": tenant_id,
+            "change": [c for c, _ in changes],
+            "kind": [r[0] for _, r in changes],
+            "subject": [r[1] for _, r in changes],
+            "team": [r[2] for _, r in changes],
+            "period": [r[3] for _, r in changes],
+            "reasons": [",".join(r[4]) for _, r in changes],
+            "details": [orjson.dumps(r[5]).decode() for _, r in changes],
+        },
+    )
+
+
+async def applied_model(conn: AsyncConnection, tenant_id: str) -> ScoringModel:
+    """The scoring model the stored scores were computed with (the default until one is applied)."""
+    row = (
+        await conn.execute(
+            text("SELECT applied_version FROM scoring_state WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+    ).first()
+    if row is None or row.applied_version == DEFAULT_VERSION:
+        return DEFAULT_SCORING_MODEL
+    return await load_model(conn, tenant_id, row.applied_version) or DEFAULT_SCORING_MODEL
+
+
+async def rep_day_scores(
+    conn: AsyncConnection, tenant_id: str, first: date, last: date
+) -> dict[str, dict[date, float]]:
+    """Each rep's day scores in ``[first, last]``."""
+    result = await conn.execute(
+        text(
+            "SELECT entity_id, period_start, score FROM metric_rollups WHERE tenant_id = :t AND level = 'rep' "
+            "AND granularity = 'day' AND period_start BETWEEN :first AND :last"
+        ),
+        {"t": tenant_id, "first": first, "last": last},
+    )
+    scores: dict[str, dict[date, float]] = defaultdict(dict)
+    for row in result:
+        scores[row.entity_id][row.period_start] = float(row.score)
+    return scores

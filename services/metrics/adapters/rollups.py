@@ -69,6 +69,10 @@ async def load_contributions(
     return out
 
 
+#: Text-array columns of a contribution, passed as JSON arrays.
+_ID_ARRAYS = ("contact_ids", "engaged_deal_ids")
+
+
 async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
@@ -86,6 +90,7 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "day",
         "kind",
         "contact_ids",
+        "engaged_deal_ids",
     ]
     types = {
         "tenant_id": "text",
@@ -101,19 +106,21 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "day": "date",
         "kind": "text",
         "contact_ids": "text",
+        "engaged_deal_ids": "text",
     }
     columns = [*fixed, *COLUMNS]
     types.update(_TYPES)
-    # unnest cannot take an array of arrays of different lengths: contact ids travel as one
-    # JSON array per row (ids are free text, commas included) and are unpacked in SQL.
+    # unnest cannot take an array of arrays of different lengths: contact and deal ids travel
+    # as one JSON array per row (ids are free text, commas included) and are unpacked in SQL.
     selects = ", ".join(
-        "ARRAY(SELECT jsonb_array_elements_text(CAST(contact_ids AS jsonb)))" if c == "contact_ids" else c
+        f"ARRAY(SELECT jsonb_array_elements_text(CAST({c} AS jsonb)))" if c in _ID_ARRAYS else c
         for c in columns
     )
     casts = ", ".join(f"CAST(:{c} AS {types.get(c, 'bigint')}[])" for c in columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
-    params = {c: [r[c] for r in rows] for c in columns}
-    params["contact_ids"] = [orjson.dumps(list(r["contact_ids"])).decode() for r in rows]
+    params = {c: [r[c] for r in rows] for c in columns if c not in _ID_ARRAYS}
+    for array in _ID_ARRAYS:
+        params[array] = [orjson.dumps(list(r.get(array, ()))).decode() for r in rows]
     await conn.execute(
         text(
             f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "
@@ -239,7 +246,15 @@ _PERIOD_START = {
     "quarter": "(date_trunc('month', day) - make_interval(months => "
     "(extract(month FROM day)::int - CAST(:fy AS int) + 12) % 3))::date",
 }
-_LEVELS = {"rep": "rep_id", "team": "team_id", "account": "account_id", "deal": "deal_id"}
+#: The entity id of each level in a contribution row (``team_rep``: team and rep joined by U+001F,
+#: ``definitions.team_rep_id``; null when either is).
+_LEVELS = {
+    "rep": "rep_id",
+    "team": "team_id",
+    "team_rep": "(team_id || chr(31) || rep_id)",
+    "account": "account_id",
+    "deal": "deal_id",
+}
 
 
 async def rebuild_rollups(

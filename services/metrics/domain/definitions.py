@@ -332,6 +332,26 @@ def is_counted(event: ActivityAttributedV1) -> bool:
     return not event.facts.automated and event.status is not AttributionStatus.EXCLUDED
 
 
+#: Statuses whose deal ids say which deals an activity worked on (see ``engaged_deal_ids``).
+_ENGAGING_STATUSES = frozenset({AttributionStatus.ATTRIBUTED, AttributionStatus.AMBIGUOUS})
+
+
+def engaged_deal_ids(event: ActivityAttributedV1) -> tuple[str, ...]:
+    """The deals this version of an activity engages: the one definition of "activity on a deal".
+
+    A counted activity whose attribution is ``attributed`` or ``ambiguous`` engages its
+    ``deal_id`` and every ``secondary_deal_ids``: a close call between deals is work on each
+    of them. It feeds a deal's last activity, engaged contacts and buyer replies (the stale
+    insight and the deal timeline alike); only the ``attributed`` deal is *credited* with the
+    counters and score, so deal totals never double-count.
+    """
+    if not is_counted(event) or event.status not in _ENGAGING_STATUSES:
+        return ()
+    deals = [event.deal_id] if event.deal_id is not None else []
+    deals += [deal for deal in event.secondary_deal_ids if deal not in deals]
+    return tuple(deals)
+
+
 def contribution_of(event: ActivityAttributedV1, settings: MetricSettings) -> MetricCounts:
     """What this version of an activity adds to every rollup cell it belongs to."""
     if not is_counted(event):
@@ -352,17 +372,31 @@ class Level(StrEnum):
     TEAM = "team"
     ACCOUNT = "account"
     DEAL = "deal"
+    #: A rep's work on one team (``team_rep_id``): what a team's leaderboard ranks its members by,
+    #: so a rep who moved mid-period counts on each team only what was earned there.
+    TEAM_REP = "team_rep"
+
+
+#: Joins a team id and a rep id into a ``team_rep`` entity id; a control character no id carries.
+TEAM_REP_SEPARATOR = "\x1f"
+
+
+def team_rep_id(team_id: str, rep_id: str) -> str:
+    """The entity id of a rep's work on a team: ``team_id``, the separator, ``rep_id``."""
+    return f"{team_id}{TEAM_REP_SEPARATOR}{rep_id}"
 
 
 #: Which rollup levels an attribution status feeds (each only when the event carries that id).
 #: Unmatched and internal activities are still the rep's work; only an attributed activity
 #: is sure enough of its deal, and secondary deals are never credited (no double counting).
 LEVELS_BY_STATUS: dict[AttributionStatus, frozenset[Level]] = {
-    AttributionStatus.ATTRIBUTED: frozenset({Level.REP, Level.TEAM, Level.ACCOUNT, Level.DEAL}),
-    AttributionStatus.AMBIGUOUS: frozenset({Level.REP, Level.TEAM, Level.ACCOUNT}),
-    AttributionStatus.ACCOUNT_ONLY: frozenset({Level.REP, Level.TEAM, Level.ACCOUNT}),
-    AttributionStatus.UNMATCHED: frozenset({Level.REP, Level.TEAM}),
-    AttributionStatus.INTERNAL: frozenset({Level.REP, Level.TEAM}),
+    AttributionStatus.ATTRIBUTED: frozenset(
+        {Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT, Level.DEAL}
+    ),
+    AttributionStatus.AMBIGUOUS: frozenset({Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT}),
+    AttributionStatus.ACCOUNT_ONLY: frozenset({Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT}),
+    AttributionStatus.UNMATCHED: frozenset({Level.REP, Level.TEAM, Level.TEAM_REP}),
+    AttributionStatus.INTERNAL: frozenset({Level.REP, Level.TEAM, Level.TEAM_REP}),
     AttributionStatus.EXCLUDED: frozenset(),
 }
 
@@ -377,6 +411,10 @@ class RollupKey:
 
 
 def _entity_id(event: ActivityAttributedV1, level: Level) -> str | None:
+    if level is Level.TEAM_REP:
+        if event.team_id is None or event.rep_id is None:
+            return None
+        return team_rep_id(event.team_id, event.rep_id)
     return {
         Level.REP: event.rep_id,
         Level.TEAM: event.team_id,

@@ -21,11 +21,11 @@ from services.metrics.domain.definitions import (
     DEAL_WON,
     ZERO,
     Counter,
-    Level,
     MetricCounts,
     MetricSettings,
     RollupKey,
     contribution_of,
+    engaged_deal_ids,
     rollup_keys,
     team_on,
     won_deal_keys,
@@ -143,22 +143,25 @@ class DealEngagement:
 def reference_deal_engagement(
     events: Iterable[ActivityAttributedV1], settings: MetricSettings
 ) -> dict[str, DealEngagement]:
-    """Per deal: latest counted activity, latest buyer reply and distinct external contacts.
+    """Per deal: latest engaging activity, latest buyer reply and distinct external contacts.
 
-    Only activities that feed the deal rollups count (latest version, deal level).
+    The activities that engage a deal are ``engaged_deal_ids`` of each latest version: the
+    one definition the stale-deal insight and the deal timeline share.
     """
     engagement: dict[str, DealEngagement] = {}
     for event in latest_versions(events).values():
-        if not any(key.level is Level.DEAL for key in rollup_keys(event, settings)):
-            continue
-        assert event.deal_id is not None  # a deal-level key implies a deal id
         facts = event.facts
         is_reply = contribution_of(event, settings)[Counter.BUYER_REPLIES] > 0
-        held = engagement.get(event.deal_id)
-        last_activity = facts.occurred_at if held is None else max(held.last_activity_at, facts.occurred_at)
-        replies = [facts.occurred_at] if is_reply else []
-        if held is not None and held.last_buyer_reply_at is not None:
-            replies.append(held.last_buyer_reply_at)
-        contacts = frozenset(facts.external_contact_ids) | (held.engaged_contact_ids if held else frozenset())
-        engagement[event.deal_id] = DealEngagement(last_activity, max(replies, default=None), contacts)
+        for deal_id in engaged_deal_ids(event):
+            held = engagement.get(deal_id)
+            last_activity = (
+                facts.occurred_at if held is None else max(held.last_activity_at, facts.occurred_at)
+            )
+            replies = [facts.occurred_at] if is_reply else []
+            if held is not None and held.last_buyer_reply_at is not None:
+                replies.append(held.last_buyer_reply_at)
+            contacts = frozenset(facts.external_contact_ids) | (
+                held.engaged_contact_ids if held else frozenset()
+            )
+            engagement[deal_id] = DealEngagement(last_activity, max(replies, default=None), contacts)
     return engagement

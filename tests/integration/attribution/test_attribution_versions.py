@@ -142,6 +142,49 @@ async def test_a_manual_override_is_a_sticky_version_that_rematches_never_replac
     assert await deliver(db_engine, producer, command) == []
 
 
+async def test_a_rep_only_override_keeps_deal_and_account_and_takes_the_reps_team_at_the_activity_time(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    rep_d = [
+        entity(entity_type="rep", id="rep-d", emails=["dee@seller.example"]),
+        entity(entity_type="team", id="team-d"),
+        entity(entity_type="team", id="team-e"),
+        entity(
+            entity_type="team_membership",
+            id="md1",
+            rep_id="rep-d",
+            team_id="team-d",
+            valid_from="2026-10-01",
+            valid_to="2026-11-15",
+        ),
+        entity(
+            entity_type="team_membership", id="md2", rep_id="rep-d", team_id="team-e", valid_from="2026-11-15"
+        ),
+    ]
+    await deliver(db_engine, producer, *baseline(), *rep_d)
+    call = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:00:00Z")
+    assert summary(await deliver(db_engine, producer, call)) == [("acme:rep-1", 1, "attributed", "deal-1")]
+
+    sent = await deliver(
+        db_engine, producer, override(call.activity_id, rep_id="rep-d", reason="Dee sent it")
+    )
+
+    assert summary(sent) == [("acme:rep-d", 2, "attributed", "deal-1")]
+    kept = await current(db_engine, call.activity_id)
+    # rep-d was on team-d on 2 November, though on team-e today.
+    assert (kept.status, kept.rep_id, kept.team_id, kept.account_id, kept.deal_id, kept.is_override) == (
+        "attributed",
+        "rep-d",
+        "team-d",
+        "acc-1",
+        "deal-1",
+        True,
+    )
+    assert (sent[0].event.team_id, sent[0].event.account_id) == ("team-d", "acc-1")
+
+
 async def test_a_parked_reply_follows_when_the_message_it_answers_is_rematched(
     db_engine: AsyncEngine,
 ) -> None:

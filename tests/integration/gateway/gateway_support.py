@@ -74,7 +74,16 @@ async def _insert(conn: AsyncConnection, table: str, **values: Any) -> None:
     await conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"), bound)
 
 
-_ARRAYS = {"team_ids", "contact_ids", "reasons", "emails", "phones", "domains", "secondary_deal_ids"}
+_ARRAYS = {
+    "team_ids",
+    "contact_ids",
+    "engaged_deal_ids",
+    "reasons",
+    "emails",
+    "phones",
+    "domains",
+    "secondary_deal_ids",
+}
 
 
 async def rollup(
@@ -241,6 +250,8 @@ async def seed_acme(conn: AsyncConnection) -> None:
                 day=at.date(),
                 kind=kind,
                 contact_ids=["con-1"] if n % 2 else ["con-1", "con-2"],
+                engaged_deal_ids=["deal-1"],
+                activities=1,
                 buyer_replies=1 if n == 3 else 0,
             )
     await _insert(
@@ -289,6 +300,15 @@ async def seed_acme(conn: AsyncConnection) -> None:
         ("rep-4", 25.0, 8),
     ):
         await rollup(conn, t, "rep", rep, "week", week, score, dials=dials)
+    # What each rep earned on each team that week: rep-4 moved from Beta to Alpha on Thursday.
+    for team, rep, score, dials in (
+        ("team-a", "rep-1", 32.0, 16),
+        ("team-a", "rep-2", 40.0, 5),
+        ("team-b", "rep-3", 10.0, 30),
+        ("team-b", "rep-4", 12.0, 5),
+        ("team-a", "rep-4", 13.0, 3),
+    ):
+        await rollup(conn, t, "team_rep", f"{team}\x1f{rep}", "week", week, score, dials=dials)
     await rollup(conn, t, "rep", "rep-1", "week", date(2026, 10, 26), 5.0, dials=3)
     await rollup(conn, t, "rep", "rep-2", "week", date(2026, 10, 26), 3.0, dials=1)
     await rollup(

@@ -87,6 +87,7 @@ async def test_deal_timeline_with_summary(gateway: httpx.AsyncClient, keys: Keys
         "last_activity_at": "2026-11-02T15:00:00Z",
         "engaged_contact_ids": ["con-1", "con-2"],
         "buyer_replies": 1,
+        "last_buyer_reply_at": "2026-11-02T12:00:00Z",
     }
     quiet = (await gateway.get("/v1/deals/deal-2/activities", headers=bearer(keys.read))).json()
     assert quiet["items"] == []
@@ -95,6 +96,7 @@ async def test_deal_timeline_with_summary(gateway: httpx.AsyncClient, keys: Keys
         "last_activity_at": None,
         "engaged_contact_ids": [],
         "buyer_replies": 0,
+        "last_buyer_reply_at": None,
     }
 
 

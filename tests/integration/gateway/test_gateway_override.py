@@ -101,7 +101,8 @@ async def test_override_is_applied_by_attribution_and_visible_in_the_activity(
     async with db_engine.begin() as conn:
         tenant = await create_tenant(conn, "acme", TEST_SECRET_KEY)
     keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    services = ("ingest", "attribution", "gateway")
+    # The deal timeline reads the metrics service's engagement rows, so metrics runs too.
+    services = ("ingest", "attribution", "metrics", "gateway")
     async with in_process_stack(kafka_settings, database_settings, services=services) as stack:
         crm = await stack.ingest.post("/v1/crm/sync", json=CRM, headers=bearer(keys["ingest"]))
         assert crm.status_code == 202, crm.text

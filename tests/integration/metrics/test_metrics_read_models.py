@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL, RecencyDecay
 from services.metrics.adapters import read_models
-from services.metrics.adapters.scoring import ScoringModelCache
+from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.refresher import ReadModelRefresher, refresh_tenant
 
-from .metrics_support import apply, attributed, create_tenant
+from .metrics_support import apply, attributed, create_tenant, save_scoring_model
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday: the last complete week began 16 Nov
 LAST_WEEK = date(2026, 11, 16)
@@ -158,11 +159,15 @@ async def test_rep_period_stats_rank_reps_in_their_team_and_against_their_own_ba
     assert weekly[("rep-c", LAST_WEEK)] == ("team-1", 2.0, 0.0, None, 1, None)
     assert weekly[("rep-d", LAST_WEEK)] == ("team-1", 5.0, 100.0 * 1 / 3, 8.0, 5, -0.375)
     # The team is the one the rep ended the period on: e moved to team 2 on 1 November (a Sunday).
-    assert weekly[("rep-e", date(2026, 10, 19))] == ("team-1", 3.0, 0.0, None, 0, None)
+    # On 19 October c was silent on team 1: a zero below e's 3.
+    assert weekly[("rep-e", date(2026, 10, 19))] == ("team-1", 3.0, 25.0, None, 0, None)
+    assert weekly[("rep-c", date(2026, 10, 19))] == ("team-1", 0.0, 0.0, None, 0, None)
     assert weekly[("rep-e", date(2026, 10, 26))] == ("team-2", 3.0, None, None, 1, None)
-    # Twelve weeks are reported, the current one included: 12 Oct .. 16 Nov hold data.
-    assert min(start for _, start in weekly) == date(2026, 10, 12)
-    assert len(weekly) == 6 + 6 + 5 + 1 + 2 + 2
+    # Twelve weeks are reported, the current one included (7 Sep .. 23 Nov): every member
+    # of a team at the end of a week has a row, silent or not (5 reps x 12 weeks).
+    assert min(start for _, start in weekly) == date(2026, 9, 7)
+    assert len(weekly) == 5 * 12
+    assert weekly[("rep-e", LAST_WEEK)] == ("team-2", 0.0, None, None, 2, None)
     monthly = await _stats(db_engine, "month")
     assert monthly[("rep-a", date(2026, 11, 1))][:2] == ("team-1", 24.0)
     assert monthly[("rep-a", date(2026, 10, 1))][:2] == ("team-1", 24.0)
@@ -176,6 +181,16 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     await _deal(db_engine, "deal-quiet", "rep-a", datetime(2026, 9, 1, tzinfo=UTC))
     await _deal(db_engine, "deal-young", "rep-a", datetime(2026, 11, 20, tzinfo=UTC))
     await _deal(db_engine, "deal-busy", "rep-b", datetime(2026, 10, 1, tzinfo=UTC))
+    # A second win for rep a in the evaluated week: two wins against a team median of 0.
+    await _deal(
+        db_engine,
+        "deal-won-2",
+        "rep-a",
+        UPDATED,
+        closed=True,
+        won=True,
+        closed_at=datetime(2026, 11, 19, tzinfo=UTC),
+    )
     await apply(
         db_engine,
         [
@@ -220,6 +235,7 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     assert set(insights) == {
         ("at_risk_rep", "rep-c"),
         ("at_risk_rep", "rep-d"),
+        ("at_risk_rep", "rep-e"),
         ("bright_spot", "rep-a"),
         ("bright_spot", "rep-b"),
         ("stale_deal", "deal-quiet"),
@@ -232,7 +248,13 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
         "team_median": 6.5,
         "baseline_score": None,
         "change_vs_baseline": None,
+        "activities": 2,
+        "baseline_activities": None,
+        "insufficient_data": True,
     }
+    # Rep e has been on team 2 all week and did nothing: silence is the first warning.
+    assert insights[("at_risk_rep", "rep-e")][:3] == ("team-2", LAST_WEEK, ["no_activity"])
+    assert insights[("at_risk_rep", "rep-e")][3]["insufficient_data"] is True
     assert insights[("at_risk_rep", "rep-d")][2] == ["drop_against_baseline"]
     assert insights[("at_risk_rep", "rep-d")][3]["change_vs_baseline"] == -0.375
     assert insights[("stale_deal", "deal-quiet")] == (
@@ -244,13 +266,15 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
             "days_since_activity": 24,
             "days_since_buyer_reply": 85,
             "engaged_contacts": 1,
+            "age_days": 85,
+            "last_activity_at": "2026-11-01T09:00:00+00:00",
         },
     )
     team, period, reasons, details = insights[("bright_spot", "rep-b")]
     assert (team, period, reasons) == ("team-1", LAST_WEEK, ["meetings_booked", "meetings_held"])
-    assert [(m["value"], m["rank"], m["team_median"]) for m in details["metrics"]] == [
-        (2, 1, 0.0),
-        (2, 1, 0.0),
+    assert [(m["value"], m["rank"], m["team_median"], m["why"]) for m in details["metrics"]] == [
+        (2, 1, 0.0, "meetings booked 2 vs team median 0"),
+        (2, 1, 0.0, "meetings held 2 vs team median 0"),
     ]
     # Rep b: 8 emails and 2 meetings; the team: 23 emails and 2 meetings.
     assert details["metrics"][0]["mix_difference"] == pytest.approx(
@@ -258,7 +282,7 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
     )
     _, _, reasons, details = insights[("bright_spot", "rep-a")]
     assert reasons == ["deals_won"]
-    assert details["metrics"][0]["value"] == 1
+    assert details["metrics"][0]["value"] == 2
 
     # A stricter tenant threshold (saved by the gateway) spares rep d's 37.5 % drop.
     async with db_engine.begin() as conn:
@@ -269,7 +293,10 @@ async def test_insights_flag_at_risk_reps_bright_spots_and_stale_deals_and_nobod
             {"j": orjson.dumps({"at_risk_drop_against_baseline": 0.4}).decode()},
         )
     await _refresh(db_engine)
-    assert {subject for kind, subject in await _insights(db_engine) if kind == "at_risk_rep"} == {"rep-c"}
+    assert {subject for kind, subject in await _insights(db_engine) if kind == "at_risk_rep"} == {
+        "rep-c",
+        "rep-e",
+    }
 
 
 async def test_a_refresh_clears_the_dirty_flag_unless_a_batch_marked_it_meanwhile(
@@ -339,3 +366,126 @@ async def test_a_tenant_that_fails_to_refresh_stays_dirty_and_does_not_stop_the_
         )
     assert dirty == {"broken": True, "healthy": False}
     assert refreshed == ["healthy"]
+
+
+async def _goal(engine: AsyncEngine, goal_id: str, scope: str, subject: str | None, target: float) -> None:
+    """What the gateway does on PUT /v1/goals/{goal_id}."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target) "
+                "VALUES ('acme', :g, :s, :subject, 'week', 'dials', :target)"
+            ),
+            {"g": goal_id, "s": scope, "subject": subject, "target": target},
+        )
+
+
+def _dials(rep: str, at: datetime, count: int, ids: Iterator[int]) -> list[ActivityAttributedV1]:
+    return [
+        attributed(activity=next(ids), rep_id=rep, deal_id=None, outcome=Outcome.NO_ANSWER, occurred_at=at)
+        for _ in range(count)
+    ]
+
+
+async def test_goal_attainment_and_pace_are_exact_and_a_rep_behind_pace_is_at_risk(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine)
+    start = date(2026, 1, 1)
+    await _memberships(
+        db_engine,
+        [
+            ("rep-a", "team-1", start, None),
+            ("rep-b", "team-1", start, None),
+            ("rep-c", "team-2", start, None),
+        ],
+    )
+    ids = itertools.count(50_000)
+    tuesday = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    last_week = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    await apply(
+        db_engine,
+        _dials("rep-a", tuesday, 8, ids)
+        + _dials("rep-b", tuesday, 20, ids)
+        + _dials("rep-c", tuesday, 4, ids)
+        + _dials("rep-a", last_week, 66, ids),
+    )
+    await _goal(db_engine, "everyone", "tenant", None, 60.0)
+    await _goal(db_engine, "bo", "rep", "rep-b", 30.0)
+    await _goal(db_engine, "team-2", "team", "team-2", 10.0)
+
+    await _refresh(db_engine)  # Wednesday noon: Monday and Tuesday are behind everybody
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT rep_id, period_start, goal_id, target, actual, attainment, expected_by_now, pace, "
+                    "days_left, complete FROM goal_attainment WHERE tenant_id = 'acme' ORDER BY period_start, rep_id"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("rep-a", LAST_WEEK, "everyone", 60.0, 66.0, 1.1, 60.0, 1.1, 0, True),
+        ("rep-b", LAST_WEEK, "bo", 30.0, 0.0, 0.0, 30.0, 0.0, 0, True),
+        ("rep-c", LAST_WEEK, "team-2", 10.0, 0.0, 0.0, 10.0, 0.0, 0, True),
+        ("rep-a", date(2026, 11, 23), "everyone", 60.0, 8.0, 8 / 60, 24.0, 8 / 24, 3, False),
+        ("rep-b", date(2026, 11, 23), "bo", 30.0, 20.0, 20 / 30, 12.0, 20 / 12, 3, False),
+        ("rep-c", date(2026, 11, 23), "team-2", 10.0, 4.0, 0.4, 4.0, 1.0, 3, False),
+    ]
+    insights = await _insights(db_engine)
+    behind = {subject: row for (kind, subject), row in insights.items() if "behind_goal" in row[2]}
+    assert set(behind) == {"rep-a"}
+    team, period, reasons, details = behind["rep-a"]
+    assert (team, period, reasons) == ("team-1", date(2026, 11, 23), ["behind_goal"])
+    assert details["goals"] == [
+        {
+            "metric": "dials",
+            "goal_id": "everyone",
+            "target": 60.0,
+            "actual": 8.0,
+            "attainment": 8 / 60,
+            "pace": 8 / 24,
+            "days_left": 3,
+            "why": "at 13 % of the dials goal with 3 days left",
+        }
+    ]
+
+
+async def test_the_current_period_carries_the_recency_decayed_score_when_the_model_decays(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine)
+    await _memberships(db_engine, [("rep-a", "team-1", date(2026, 1, 1), None)])
+    ids = itertools.count(70_000)
+    await apply(
+        db_engine,
+        _dials("rep-a", datetime(2026, 11, 25, 9, 0, tzinfo=UTC), 4, ids)  # today: factor 1
+        + _dials("rep-a", datetime(2026, 11, 18, 9, 0, tzinfo=UTC), 6, ids)  # a half-life ago: 0.5
+        + _dials("rep-a", datetime(2026, 10, 20, 9, 0, tzinfo=UTC), 10, ids),  # outside the 30-day window
+    )
+    decaying = DEFAULT_SCORING_MODEL.model_copy(
+        update={"version": 2, "decay": RecencyDecay(window_days=30, half_life_days=7)}
+    )
+    await save_scoring_model(db_engine, "acme", decaying)
+    await rescore_moved(db_engine, ScoringModelCache(), ["acme"])
+
+    await _refresh(db_engine)
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT granularity, period_start, score, recency_score FROM rep_period_stats "
+                    "WHERE rep_id = 'rep-a' AND granularity IN ('week', 'month') "
+                    "AND period_start IN ('2026-11-23', '2026-11-16', '2026-11-01') "
+                    "ORDER BY granularity, period_start"
+                )
+            )
+        ).all()
+    # Undecayed scores stay sums; the current period of every grain carries 4 + 0.5 x 6 = 7.
+    assert [tuple(row) for row in rows] == [
+        ("month", date(2026, 11, 1), 10.0, 7.0),
+        ("week", date(2026, 11, 16), 6.0, None),
+        ("week", date(2026, 11, 23), 4.0, 7.0),
+    ]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
 from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
-from services.metrics.domain.definitions import MetricSettings
+from services.metrics.domain.definitions import MetricSettings, team_rep_id
 from services.metrics.domain.reference import reference_aggregates
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL
 
@@ -111,7 +111,7 @@ async def test_a_redelivered_batch_and_duplicates_within_a_batch_count_once(db_e
         "emails_sent": 1,
         "score": 4.0,
     }
-    assert len(rows) == 16  # 4 levels x 4 grains, nothing else
+    assert len(rows) == 20  # 5 levels (rep, team, team_rep, account, deal) x 4 grains, nothing else
 
 
 async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late_changes_nothing(
@@ -130,6 +130,8 @@ async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late
     assert {cell: row for cell, row in rows.items() if cell[2] == "day"} == {
         ("rep", "rep-2", "day", date(2026, 11, 24)): dial,
         ("team", "team-2", "day", date(2026, 11, 24)): dial,
+        # The rep's work on the team moved with it; team-1's rep-1 row is emptied.
+        ("team_rep", team_rep_id("team-2", "rep-2"), "day", date(2026, 11, 24)): dial,
         ("account", "acc-1", "day", date(2026, 11, 24)): dial,
     }
     async with db_engine.connect() as conn:

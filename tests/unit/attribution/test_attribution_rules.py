@@ -35,6 +35,7 @@ from .builders import (
     BO,
     CY,
     SWITCHBOARD,
+    WHEN,
     activity,
     email_in,
     email_out,
@@ -340,6 +341,35 @@ def test_a_manual_override_is_the_decision(
             decision.team_id,
         ) == expected
         assert (decision.overridden, decision.confidence, decision.rule_path) == (True, 1.0, "override")
+
+
+@pytest.mark.parametrize(
+    ("at", "rep_id", "team_id"),
+    [
+        (WHEN, CY, "team-west"),
+        # Ana moved from East to West on 1 June 2026: in May her work was East's.
+        (datetime(2026, 5, 20, 15, tzinfo=UTC), ANA, "team-east"),
+        (datetime(2026, 7, 1, 15, tzinfo=UTC), ANA, "team-west"),
+    ],
+)
+def test_a_rep_only_override_keeps_the_deal_and_account_and_takes_the_reps_team_then(
+    at: datetime, rep_id: str, team_id: str
+) -> None:
+    act = email_out("bo@seller.example", "amy@acme.com", at=at)
+    ruled = attribute_activity(act, snapshot(), DEFAULT)
+
+    override = ManualOverride(rep_id=rep_id, reason="not Bo's email")
+    decision = attribute_activity(act, snapshot(override=override), DEFAULT)
+
+    assert (ruled.account_id, ruled.rep_id) == ("acc-acme", BO)
+    assert (decision.status, decision.deal_id, decision.account_id, decision.secondary_deal_ids) == (
+        ruled.status,
+        ruled.deal_id,
+        ruled.account_id,
+        ruled.secondary_deal_ids,
+    )
+    assert (decision.rep_id, decision.team_id, decision.overridden) == (rep_id, team_id, True)
+    assert decision.explanation["rep"]["via"] == "override"
 
 
 def test_the_explanation_is_json_and_names_rule_path_signals_and_runners_up() -> None:

@@ -45,6 +45,8 @@ def test_topic_names_are_kebab_case_with_dlq_twins() -> None:
         "activity-attributed",
         "activity-attributed-dlq",
         "settings-changed",
+        # Published for integrations; nothing in the system consumes it, so no dead letters.
+        "insight-changed",
     ]
     assert physical_names("t1.")[0] == "t1.webhook-received"
 

@@ -30,6 +30,20 @@ def _model_bytes(model: type[BaseModel], payload: dict[str, Any]) -> bytes:
     return model.model_validate(payload).model_dump_json().encode()
 
 
+# As PostgreSQL's jsonb_build_object returns it: keys in the model's order, no default left out.
+_GOAL = {
+    "metric": "dials",
+    "goal_id": "dials-weekly",
+    "target": 60.0,
+    "actual": 21.0,
+    "attainment": 0.35,
+    "expected_by_now": 36.0,
+    "pace": 0.5833333333333334,
+    "days_left": 2,
+    "complete": False,
+}
+
+
 def _period(day: date, score: float, percentile: float | None) -> dict[str, Any]:
     return {
         "period_start": day,
@@ -38,6 +52,8 @@ def _period(day: date, score: float, percentile: float | None) -> dict[str, Any]
         "team_percentile": percentile,
         "baseline_score": None if percentile is None else 6.5,
         "change_vs_baseline": None if percentile is None else -0.2308,
+        "goals": [] if percentile is None else [_GOAL],
+        "recency_score": None if percentile is None else 7.25,
     }
 
 
@@ -61,8 +77,12 @@ def test_leaderboard_matches_the_model(period_start: date | None) -> None:
             "name": "Ana Adams",
             "value": 42.5 / rank,
             "score": 1e-7 * rank,
+            "activities": 3 - rank,
             "team_percentile": None if rank == 2 else 100.0,
             "change_vs_baseline": 0.12,
+            "insufficient_data": None if rank == 1 else rank == 3,
+            "goal": _GOAL if rank == 2 else None,
+            "recency_score": None if rank == 3 else 3.5 / rank,
         }
         for rank in (1, 2, 3)
     ]

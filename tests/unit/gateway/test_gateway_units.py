@@ -114,6 +114,7 @@ def test_funnel_ratios_and_zero_denominators() -> None:
         ("conversations", 5, 0.5),
         ("meetings_booked", 2, 0.4),
         ("meetings_held", 0, 0.0),
+        ("opportunities_created", 0, None),
         ("deals_won", 0, None),
     ]
     assert dials_per_deal is None

@@ -32,6 +32,7 @@ def attributed(
     team_id: str | None = "team-1",
     account_id: str | None = "acc-1",
     deal_id: str | None = "deal-1",
+    secondary_deal_ids: tuple[str, ...] = (),
     activity_id: uuid.UUID = ACTIVITY_ONE,
     version: int = 1,
     revision: int = 0,
@@ -46,6 +47,7 @@ def attributed(
         team_id=team_id,
         account_id=account_id,
         deal_id=deal_id,
+        secondary_deal_ids=secondary_deal_ids,
         confidence=1.0,
         facts=ActivityFacts(
             kind=kind,

@@ -21,8 +21,10 @@ from services.metrics.domain.definitions import (
     Source,
     WonDeal,
     contribution_of,
+    engaged_deal_ids,
     rollup_keys,
     team_on,
+    team_rep_id,
     won_deal_keys,
     won_deal_of,
 )
@@ -190,17 +192,17 @@ def test_conversation_threshold_is_a_tenant_setting() -> None:
     assert contribution_of(call, MetricSettings(conversation_min_seconds=90)).conversations == 1
 
 
-ALL_LEVELS = {Level.REP, Level.TEAM, Level.ACCOUNT, Level.DEAL}
+ALL_LEVELS = {Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT, Level.DEAL}
 
 
 @pytest.mark.parametrize(
     ("status", "levels"),
     [
         (AttributionStatus.ATTRIBUTED, ALL_LEVELS),
-        (AttributionStatus.AMBIGUOUS, {Level.REP, Level.TEAM, Level.ACCOUNT}),
-        (AttributionStatus.ACCOUNT_ONLY, {Level.REP, Level.TEAM, Level.ACCOUNT}),
-        (AttributionStatus.UNMATCHED, {Level.REP, Level.TEAM}),
-        (AttributionStatus.INTERNAL, {Level.REP, Level.TEAM}),
+        (AttributionStatus.AMBIGUOUS, {Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT}),
+        (AttributionStatus.ACCOUNT_ONLY, {Level.REP, Level.TEAM, Level.TEAM_REP, Level.ACCOUNT}),
+        (AttributionStatus.UNMATCHED, {Level.REP, Level.TEAM, Level.TEAM_REP}),
+        (AttributionStatus.INTERNAL, {Level.REP, Level.TEAM, Level.TEAM_REP}),
         (AttributionStatus.EXCLUDED, set()),
     ],
 )
@@ -220,7 +222,16 @@ def test_rollup_keys_carry_the_ids_and_the_tenant_local_day() -> None:
         RollupKey(Level.REP, "rep-1", date(2026, 11, 25)),
         RollupKey(Level.TEAM, "team-1", date(2026, 11, 25)),
         RollupKey(Level.ACCOUNT, "acc-1", date(2026, 11, 25)),
+        # The rep's work on the team: what the team's leaderboard ranks.
+        RollupKey(Level.TEAM_REP, team_rep_id("team-1", "rep-1"), date(2026, 11, 25)),
     )
+
+
+def test_a_rep_without_a_team_has_no_team_rep_cell() -> None:
+    keys = rollup_keys(attributed(team_id=None), DEFAULTS)
+
+    assert {key.level for key in keys} == {Level.REP, Level.ACCOUNT, Level.DEAL}
+    assert team_rep_id("team-1", "rep-1") == "team-1\x1frep-1"
 
 
 def test_automated_activity_has_no_rollup_keys() -> None:
@@ -325,3 +336,28 @@ def test_team_on_honours_validity(day: date, team: str | None) -> None:
     ]
 
     assert team_on(memberships, "rep-1", day) == team
+
+
+@pytest.mark.parametrize(
+    ("status", "deal_id", "secondary", "automated", "engaged"),
+    [
+        (AttributionStatus.ATTRIBUTED, "deal-1", (), False, ("deal-1",)),
+        # A close call between deals is work on each of them.
+        (AttributionStatus.AMBIGUOUS, "deal-1", ("deal-2", "deal-1"), False, ("deal-1", "deal-2")),
+        (AttributionStatus.AMBIGUOUS, None, (), False, ()),
+        (AttributionStatus.ACCOUNT_ONLY, None, (), False, ()),
+        (AttributionStatus.EXCLUDED, "deal-1", (), False, ()),
+        # A sequence email touches no deal.
+        (AttributionStatus.ATTRIBUTED, "deal-1", (), True, ()),
+    ],
+)
+def test_the_deals_an_activity_engages(
+    status: AttributionStatus,
+    deal_id: str | None,
+    secondary: tuple[str, ...],
+    automated: bool,
+    engaged: tuple[str, ...],
+) -> None:
+    event = attributed(status=status, deal_id=deal_id, secondary_deal_ids=secondary, automated=automated)
+
+    assert engaged_deal_ids(event) == engaged

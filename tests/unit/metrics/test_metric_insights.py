@@ -14,6 +14,7 @@ from services.metrics.domain.insights import (
     OpenDealRow,
     RepCountsRow,
     RepPeriodScore,
+    RosterRep,
     StaleDeal,
     StaleReason,
     activity_mix,
@@ -41,7 +42,9 @@ def test_rep_below_half_the_team_median_two_periods_running_is_at_risk() -> None
 
     # medians 70 then 70: 30 and 10 are both below 35.
     assert at_risk_reps(rows, WEEKS, DEFAULTS) == [
-        AtRiskRep("di", "team-1", (AtRiskReason.BELOW_TEAM_MEDIAN,), 10.0, 70.0, None, None)
+        AtRiskRep(
+            "di", "team-1", (AtRiskReason.BELOW_TEAM_MEDIAN,), 10.0, 70.0, None, None, insufficient_data=True
+        )
     ]
 
 
@@ -67,7 +70,16 @@ def test_drop_of_more_than_the_threshold_against_the_own_baseline() -> None:
     rows = _team_weeks({"ana": [100.0] * 8 + [60.0]})
 
     assert at_risk_reps(rows, WEEKS, DEFAULTS) == [
-        AtRiskRep("ana", "team-1", (AtRiskReason.DROP_AGAINST_BASELINE,), 60.0, None, 100.0, -0.4)
+        AtRiskRep(
+            "ana",
+            "team-1",
+            (AtRiskReason.DROP_AGAINST_BASELINE,),
+            60.0,
+            None,
+            100.0,
+            -0.4,
+            baseline_activities=0.0,
+        )
     ]
 
 
@@ -82,7 +94,16 @@ def test_no_baseline_flag_without_enough_history() -> None:
 
     assert at_risk_reps(rows, WEEKS, DEFAULTS) == []
     assert at_risk_reps(rows, WEEKS, DEFAULTS.model_copy(update={"min_baseline_periods": 3})) == [
-        AtRiskRep("ana", "team-1", (AtRiskReason.DROP_AGAINST_BASELINE,), 10.0, None, 100.0, -0.9)
+        AtRiskRep(
+            "ana",
+            "team-1",
+            (AtRiskReason.DROP_AGAINST_BASELINE,),
+            10.0,
+            None,
+            100.0,
+            -0.9,
+            baseline_activities=0.0,
+        )
     ]
 
 
@@ -103,6 +124,46 @@ def test_rep_without_a_row_in_the_evaluated_period_is_not_evaluated() -> None:
     rows = [row for row in rows if row.period_start != EVALUATED]
 
     assert at_risk_reps(rows, WEEKS, DEFAULTS) == []
+
+
+def test_a_silent_rostered_rep_is_at_risk_for_no_activity_and_counts_as_zero_in_the_median() -> None:
+    rows = _team_weeks({"ana": [100.0] * 9, "bo": [80.0] * 9, "cy": [60.0] * 9, "di": [50.0] * 9})
+    rows = [
+        RepPeriodScore(r.rep_id, r.team_id, r.period_start, r.score, 5)
+        for r in rows
+        if (r.rep_id, r.period_start) != ("di", EVALUATED)
+    ]
+    roster = [RosterRep(rep, "team-1") for rep in ("ana", "bo", "cy", "di", "ed")]
+
+    flagged = at_risk_reps(rows, WEEKS, DEFAULTS, roster)
+
+    # di: 8 weeks of 50, silent in the evaluated one; ed: never did anything (a new rep).
+    assert [(rep.rep_id, rep.reasons, rep.score, rep.insufficient_data) for rep in flagged] == [
+        ("di", (AtRiskReason.NO_ACTIVITY, AtRiskReason.DROP_AGAINST_BASELINE), 0.0, False),
+        ("ed", (AtRiskReason.NO_ACTIVITY,), 0.0, True),
+    ]
+    # The median of 100, 80, 60, 0, 0 is 60: the silent reps are part of the team.
+    assert flagged[0].team_median == 60.0
+
+
+def test_a_rep_far_below_their_own_volume_is_at_risk_for_low_volume() -> None:
+    weeks = {week: 20 for week in WEEKS[:-1]}
+    rows = [RepPeriodScore("ana", "team-1", week, 100.0, count) for week, count in weeks.items()]
+    rows.append(RepPeriodScore("ana", "team-1", EVALUATED, 90.0, 9))  # fewer, weightier activities
+
+    [flagged] = at_risk_reps(rows, WEEKS, DEFAULTS)
+
+    assert flagged.reasons == (AtRiskReason.LOW_VOLUME,)
+    assert (flagged.activities, flagged.baseline_activities, flagged.change) == (9, 20.0, -0.1)
+    at_half = [*rows[:-1], RepPeriodScore("ana", "team-1", EVALUATED, 90.0, 10)]
+    assert at_risk_reps(at_half, WEEKS, DEFAULTS) == []
+
+
+def test_a_rostered_rep_with_activity_is_not_silent() -> None:
+    rows = _team_weeks({"ana": [10.0], "bo": [10.0], "cy": [10.0]})
+    rows = [RepPeriodScore(r.rep_id, r.team_id, r.period_start, r.score, 3) for r in rows]
+
+    assert at_risk_reps(rows, WEEKS, DEFAULTS, [RosterRep("ana", "team-1")]) == []
 
 
 AS_OF = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -155,7 +216,16 @@ def test_stale_deal_rules(deal: OpenDealRow, reasons: tuple[StaleReason, ...]) -
 
 def test_stale_deal_reports_its_figures() -> None:
     assert stale_deals([_deal(quiet_days=15, reply_days=22, contacts=2)], AS_OF, DEFAULTS) == [
-        StaleDeal("deal-1", "rep-1", (StaleReason.NO_RECENT_ACTIVITY, StaleReason.NO_BUYER_REPLY), 15, 22, 2)
+        StaleDeal(
+            "deal-1",
+            "rep-1",
+            (StaleReason.NO_RECENT_ACTIVITY, StaleReason.NO_BUYER_REPLY),
+            15,
+            22,
+            2,
+            age_days=60,
+            last_activity_at=AS_OF - timedelta(days=15),
+        )
     ]
 
 
@@ -173,7 +243,8 @@ def test_bright_spots_rank_the_top_reps_and_compare_their_mix() -> None:
 
     spots = bright_spots(rows, DEFAULTS, metrics=(Counter.MEETINGS_BOOKED,))
 
-    # team mix: dials 4, emails 8, held 4 of 16 -> 1/4, 1/2, 1/4
+    # team mix: dials 4, emails 8, held 4 of 16 -> 1/4, 1/2, 1/4. The median is 3: bo, at it,
+    # is not a bright spot; ana, 5 >= 1.5 x 3, is.
     assert spots == [
         BrightSpot(
             "team-1",
@@ -183,26 +254,20 @@ def test_bright_spots_rank_the_top_reps_and_compare_their_mix() -> None:
             1,
             3.0,
             {Counter.DIALS: 0.25, Counter.EMAILS_SENT: 0.0, Counter.MEETINGS_HELD: -0.25},
-        ),
-        BrightSpot(
-            "team-1",
-            Counter.MEETINGS_BOOKED,
-            "bo",
-            3,
-            2,
-            3.0,
-            {Counter.DIALS: -0.25, Counter.EMAILS_SENT: 0.5, Counter.MEETINGS_HELD: -0.25},
+            5 / 3,
         ),
     ]
+    assert spots[0].why == "meetings booked 1.7 x team median (5 vs 3)"
 
 
 def test_tied_reps_share_a_rank_and_are_ordered_by_id() -> None:
     rows = _reps(
         "team-1",
-        cy=MetricCounts(deals_won=2),
-        ana=MetricCounts(deals_won=2),
+        cy=MetricCounts(deals_won=4),
+        ana=MetricCounts(deals_won=4),
         bo=MetricCounts(deals_won=1),
         di=MetricCounts(deals_won=0),
+        ed=MetricCounts(deals_won=2),
     )
 
     spots = bright_spots(
@@ -212,6 +277,37 @@ def test_tied_reps_share_a_rank_and_are_ordered_by_id() -> None:
     assert [(spot.rep_id, spot.rank, spot.mix_difference) for spot in spots] == [
         ("ana", 1, {}),
         ("cy", 1, {}),
+    ]
+
+
+def test_a_rep_exactly_at_the_median_is_never_a_bright_spot() -> None:
+    rows = _reps(
+        "team-1",
+        ana=MetricCounts(conversations=4),
+        bo=MetricCounts(conversations=4),
+        cy=MetricCounts(conversations=4),
+        di=MetricCounts(conversations=2),
+    )
+    lenient = DEFAULTS.model_copy(update={"bright_spot_min_ratio_to_median": 1.0, "bright_spot_min_value": 1})
+
+    assert bright_spots(rows, lenient, metrics=(Counter.CONVERSATIONS,)) == []
+
+
+def test_a_bright_spot_needs_the_margin_and_the_minimum_value() -> None:
+    rows = _reps(
+        "team-1",
+        ana=MetricCounts(conversations=10),  # at the median of 10
+        bo=MetricCounts(conversations=10),
+        cy=MetricCounts(conversations=21),  # 2.1 x
+        di=MetricCounts(conversations=3),
+        eve=MetricCounts(conversations=14),  # 1.4 x: short of the 1.5 margin
+    )
+    quiet = _reps("team-2", ed=MetricCounts(buyer_replies=1), fay=MetricCounts(), gus=MetricCounts())
+
+    spots = bright_spots(rows + quiet, DEFAULTS, metrics=(Counter.CONVERSATIONS, Counter.BUYER_REPLIES))
+
+    assert [(s.rep_id, s.ratio_to_median, s.why) for s in spots] == [
+        ("cy", 2.1, "conversations 2.1 x team median (21 vs 10)"),
     ]
 
 

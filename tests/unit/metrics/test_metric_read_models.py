@@ -40,9 +40,53 @@ def test_stats_rank_within_the_team_and_compare_with_the_reps_own_trailing_perio
     assert stats == [
         # Last week rep c ended on team 2, alone: no percentile; a and b tie at 50.
         RepPeriodStat("rep-a", "team-1", last_week, 5.0, 50.0, 10.0, 6, -0.5),
-        RepPeriodStat("rep-b", "team-1", last_week, 5.0, 50.0, None, 0, None),
-        RepPeriodStat("rep-c", "team-2", last_week, 1.0, None, None, 0, None),
+        RepPeriodStat("rep-b", "team-1", last_week, 5.0, 50.0, None, 0, None, insufficient_data=True),
+        RepPeriodStat("rep-c", "team-2", last_week, 1.0, None, None, 0, None, insufficient_data=True),
         # This week a's baseline holds 7 periods (last week's 5 included): mean 65 / 7.
         RepPeriodStat("rep-a", "team-1", this_week, 20.0, 0.0, 65 / 7, 7, (20.0 - 65 / 7) / (65 / 7)),
-        RepPeriodStat("rep-b", "team-1", this_week, 30.0, 100.0, None, 1, None),
+        RepPeriodStat("rep-b", "team-1", this_week, 30.0, 100.0, None, 1, None, insufficient_data=True),
+        # Silent this week, still on team 2: a zero row, not an absence.
+        RepPeriodStat("rep-c", "team-2", this_week, 0.0, None, None, 1, None, insufficient_data=True),
     ]
+
+
+def test_every_active_member_has_a_row_silent_ones_at_zero_and_ranked_last() -> None:
+    teams = TeamDirectory(
+        [
+            Membership("rep-a", "team-1", date(2026, 1, 1), None),
+            Membership("rep-b", "team-1", date(2026, 1, 1), None),
+            Membership("rep-s", "team-1", date(2026, 1, 1), None),
+            Membership("rep-gone", "team-1", date(2026, 1, 1), None),
+            Membership("rep-left", "team-1", date(2026, 1, 1), date(2026, 11, 1)),
+        ],
+        inactive=["rep-gone"],
+    )
+    scores = {"rep-a": {CURRENT.start: 20.0}, "rep-b": {CURRENT.start: 10.0}}
+    activities = {"rep-a": {CURRENT.start: 4}, "rep-b": {CURRENT.start: 2}}
+
+    stats = rep_period_stats(scores, PERIODS, 1, teams, min_baseline_periods=4, activities=activities)
+
+    assert [(s.rep_id, s.score, s.activities, s.team_percentile, s.insufficient_data) for s in stats] == [
+        ("rep-a", 20.0, 4, 100.0, True),
+        ("rep-b", 10.0, 2, 50.0, True),
+        ("rep-s", 0.0, 0, 0.0, True),
+    ]
+
+
+def test_member_throughout_needs_a_team_every_day_of_the_period() -> None:
+    teams = TeamDirectory(
+        [
+            Membership("rep-a", "team-1", date(2026, 1, 1), None),
+            Membership("rep-new", "team-1", date(2026, 11, 25), None),
+            Membership("rep-moved", "team-1", date(2026, 1, 1), date(2026, 11, 25)),
+            Membership("rep-moved", "team-2", date(2026, 11, 25), None),
+            Membership("rep-off", "team-1", date(2026, 1, 1), None),
+        ],
+        inactive=["rep-off"],
+    )
+
+    assert teams.member_throughout("rep-a", CURRENT)
+    assert not teams.member_throughout("rep-new", CURRENT)  # joined on the Wednesday
+    assert teams.member_throughout("rep-moved", CURRENT)  # changed teams, never teamless
+    assert not teams.member_throughout("rep-off", CURRENT)
+    assert teams.roster_at_end_of(CURRENT) == {"rep-a": "team-1", "rep-new": "team-1", "rep-moved": "team-2"}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
 from libs.common.contracts.crm import DealV1, TeamMembershipV1
-from services.metrics.domain.definitions import Level, MetricCounts, MetricSettings, RollupKey
+from services.metrics.domain.definitions import Level, MetricCounts, MetricSettings, RollupKey, team_rep_id
 from services.metrics.domain.reference import (
     DealEngagement,
     IncrementalRollup,
@@ -38,6 +38,7 @@ def test_a_correction_moves_the_activity_and_a_late_duplicate_changes_nothing() 
     expected = {
         _key(Level.REP, "rep-2"): dial,
         _key(Level.TEAM, "team-2"): dial,
+        _key(Level.TEAM_REP, team_rep_id("team-2", "rep-2")): dial,
         _key(Level.ACCOUNT, "acc-1"): dial,
         _key(Level.DEAL, "deal-1"): dial,
     }
@@ -70,11 +71,15 @@ def test_aggregates_sum_activities_per_cell() -> None:
     assert cells == {
         _key(Level.REP, "rep-1"): rep_day,
         _key(Level.TEAM, "team-1"): rep_day,
+        _key(Level.TEAM_REP, team_rep_id("team-1", "rep-1")): rep_day,
         _key(Level.ACCOUNT, "acc-1"): rep_day,
         _key(Level.DEAL, "deal-1"): MetricCounts(dials=1, connects=1, conversations=1, talk_seconds=61),
         _key(Level.DEAL, "deal-2"): MetricCounts(dials=1),
         _key(Level.REP, "rep-1", date(2026, 11, 25)): MetricCounts(dials=1, connects=1),
         _key(Level.TEAM, "team-1", date(2026, 11, 25)): MetricCounts(dials=1, connects=1),
+        _key(Level.TEAM_REP, team_rep_id("team-1", "rep-1"), date(2026, 11, 25)): MetricCounts(
+            dials=1, connects=1
+        ),
         _key(Level.ACCOUNT, "acc-1", date(2026, 11, 25)): MetricCounts(dials=1, connects=1),
         _key(Level.DEAL, "deal-1", date(2026, 11, 25)): MetricCounts(dials=1, connects=1),
     }
@@ -159,17 +164,23 @@ def test_deal_engagement() -> None:
         attributed(
             activity_id=uuid.UUID(int=3), occurred_at=at + timedelta(days=2), external_contact_ids=("c-1",)
         ),
-        # Not counted at deal level: ambiguous and automated activities.
+        # Ambiguous between deal-1 (primary) and deal-2: work on both, though credited to neither.
         attributed(
             activity_id=uuid.UUID(int=4),
             occurred_at=at + timedelta(days=3),
             status=AttributionStatus.AMBIGUOUS,
+            secondary_deal_ids=("deal-2",),
+            external_contact_ids=("c-3",),
         ),
-        attributed(activity_id=uuid.UUID(int=5), occurred_at=at + timedelta(days=3), automated=True),
+        # A sequence email engages nothing.
+        attributed(activity_id=uuid.UUID(int=5), occurred_at=at + timedelta(days=4), automated=True),
     ]
 
     assert reference_deal_engagement(events, BERLIN) == {
-        "deal-1": DealEngagement(at + timedelta(days=2), at + timedelta(days=1), frozenset({"c-1", "c-2"}))
+        "deal-1": DealEngagement(
+            at + timedelta(days=3), at + timedelta(days=1), frozenset({"c-1", "c-2", "c-3"})
+        ),
+        "deal-2": DealEngagement(at + timedelta(days=3), None, frozenset({"c-3"})),
     }
 
 

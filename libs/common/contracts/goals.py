@@ -1,0 +1,63 @@
+"""Activity goals: per-rep targets a tenant sets per period and metric.
+
+The gateway validates and stores them (``activity_goals``); the metrics service measures
+attainment against them. The rules that resolve and measure goals live in the metrics domain.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.common.contracts.fields import ExternalId
+
+#: What a goal may target: the score or a rollup counter.
+GoalMetric = Literal[
+    "score",
+    "activities",
+    "dials",
+    "connects",
+    "conversations",
+    "talk_seconds",
+    "emails_sent",
+    "emails_received",
+    "buyer_replies",
+    "meetings_booked",
+    "meetings_held",
+]
+
+
+class GoalScope(StrEnum):
+    """Who a goal applies to; the most specific one wins: rep, then team (nearest up the tree), then tenant."""
+
+    REP = "rep"
+    TEAM = "team"
+    TENANT = "tenant"
+
+
+class GoalPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+class ActivityGoal(BaseModel):
+    """A target every rep in scope should reach each period: "60 dials a week"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: GoalScope
+    #: The rep or team id; absent for a tenant-wide goal.
+    subject_id: ExternalId | None = None
+    period: GoalPeriod
+    metric: GoalMetric
+    target: float = Field(gt=0.0, le=1_000_000.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _subject_matches_scope(self) -> ActivityGoal:
+        if (self.scope is GoalScope.TENANT) != (self.subject_id is None):
+            raise ValueError("subject_id is required for a rep or team goal and forbidden for a tenant goal")
+        return self

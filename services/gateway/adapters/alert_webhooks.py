@@ -1,0 +1,64 @@
+"""A tenant's outbound alert webhooks (written by admins, delivered by the metrics service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_COLUMNS = "webhook_id, url, format, created_at, created_by"
+
+
+async def list_webhooks(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM alert_webhooks WHERE tenant_id = :t ORDER BY created_at, webhook_id"),
+        {"t": tenant_id},
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def add_webhook(
+    conn: AsyncConnection,
+    tenant_id: str,
+    webhook_id: str,
+    url: str,
+    body_format: str,
+    secret: str,
+    created_by: str,
+) -> dict[str, Any]:
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO alert_webhooks (tenant_id, webhook_id, url, format, secret, created_by) "
+                f"VALUES (:t, :id, :url, :format, :secret, :by) RETURNING {_COLUMNS}"
+            ),
+            {
+                "t": tenant_id,
+                "id": webhook_id,
+                "url": url,
+                "format": body_format,
+                "secret": secret,
+                "by": created_by,
+            },
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+async def delete_webhook(conn: AsyncConnection, tenant_id: str, webhook_id: str) -> bool:
+    """Remove the webhook and its pending deliveries."""
+    result = await conn.execute(
+        text("DELETE FROM alert_webhooks WHERE tenant_id = :t AND webhook_id = :id RETURNING webhook_id"),
+        {"t": tenant_id, "id": webhook_id},
+    )
+    if result.first() is None:
+        return False
+    await conn.execute(
+        text(
+            "DELETE FROM alert_deliveries WHERE tenant_id = :t AND webhook_id = :id "
+            "AND delivered_at IS NULL AND gave_up_at IS NULL"
+        ),
+        {"t": tenant_id, "id": webhook_id},
+    )
+    return True

@@ -1,0 +1,107 @@
+"""Activity goals the tenant sets, and the attainment the metrics service measured against them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.contracts.goals import ActivityGoal
+
+_GOAL_COLUMNS = "goal_id, scope, subject_id, period, metric, target, updated_at, updated_by"
+
+
+async def list_goals(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(f"SELECT {_GOAL_COLUMNS} FROM activity_goals WHERE tenant_id = :t ORDER BY goal_id"),
+        {"t": tenant_id},
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def put_goal(
+    conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, updated_by: str
+) -> dict[str, Any]:
+    """Create or replace the goal ``goal_id``; the caller commits."""
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target, "
+                "updated_by) VALUES (:t, :id, :scope, :subject, :period, :metric, :target, :by) "
+                "ON CONFLICT (tenant_id, goal_id) DO UPDATE SET scope = EXCLUDED.scope, "
+                "subject_id = EXCLUDED.subject_id, period = EXCLUDED.period, metric = EXCLUDED.metric, "
+                "target = EXCLUDED.target, updated_by = EXCLUDED.updated_by, updated_at = now() "
+                f"RETURNING {_GOAL_COLUMNS}"
+            ),
+            {
+                "t": tenant_id,
+                "id": goal_id,
+                "scope": goal.scope.value,
+                "subject": goal.subject_id,
+                "period": goal.period.value,
+                "metric": goal.metric,
+                "target": goal.target,
+                "by": updated_by,
+            },
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str) -> bool:
+    result = await conn.execute(
+        text("DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING goal_id"),
+        {"t": tenant_id, "id": goal_id},
+    )
+    return result.first() is not None
+
+
+#: The columns of one attainment, in ``GoalAttainmentRead``'s field order.
+ATTAINMENT_COLUMNS = (
+    "metric",
+    "goal_id",
+    "target",
+    "actual",
+    "attainment",
+    "expected_by_now",
+    "pace",
+    "days_left",
+    "complete",
+)
+
+
+def attainment_of(values: Any) -> dict[str, Any]:
+    """A ``GoalAttainmentRead`` from the columns above (a mapping or a sequence in that order)."""
+    if not isinstance(values, dict):
+        values = dict(zip(ATTAINMENT_COLUMNS, values, strict=True))
+    return {
+        "metric": values["metric"],
+        "goal_id": values["goal_id"],
+        "target": float(values["target"]),
+        "actual": float(values["actual"]),
+        "attainment": float(values["attainment"]),
+        "expected_by_now": float(values["expected_by_now"]),
+        "pace": None if values["pace"] is None else float(values["pace"]),
+        "days_left": int(values["days_left"]),
+        "complete": bool(values["complete"]),
+    }
+
+
+async def rep_attainment(
+    conn: AsyncConnection, tenant_id: str, rep_id: str, granularity: str, first: date, last: date
+) -> dict[date, list[dict[str, Any]]]:
+    """period start -> the rep's goals measured in that period (the current and last complete ones)."""
+    rows = await conn.execute(
+        text(
+            f"SELECT period_start, {', '.join(ATTAINMENT_COLUMNS)} FROM goal_attainment "
+            "WHERE tenant_id = :t AND rep_id = :r AND granularity = :g "
+            "AND period_start BETWEEN :first AND :last ORDER BY period_start, metric"
+        ),
+        {"t": tenant_id, "r": rep_id, "g": granularity, "first": first, "last": last},
+    )
+    out: dict[date, list[dict[str, Any]]] = {}
+    for period_start, *values in rows:
+        out.setdefault(period_start, []).append(attainment_of(values))
+    return out

@@ -1,0 +1,101 @@
+"""Activity goals: which goal applies to a rep, and how far the rep is along it.
+
+Pure rules over plain rows. A goal is a per-rep target per period ("60 dials a week"); the
+most specific goal wins (rep, then the rep's team or the nearest team above it, then the
+tenant). Pace counts working days (Monday to Friday): a week has 5, and on Wednesday
+morning two of them are behind the rep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from libs.common.contracts.goals import GoalScope
+from services.metrics.domain.periods import Period
+
+__all__ = ["Attainment", "GoalRow", "attainment", "behind_goal", "describe", "goal_for", "working_days"]
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRow:
+    goal_id: str
+    scope: GoalScope
+    subject_id: str | None
+    period: str
+    metric: str
+    target: float
+
+
+def goal_for(
+    rep_id: str, teams_up: Sequence[str], period: str, metric: str, goals: Iterable[GoalRow]
+) -> GoalRow | None:
+    """The goal for ``rep_id`` on ``metric`` per ``period``: the rep's own, else the nearest team's
+    (``teams_up``: the rep's team first, then its ancestors), else the tenant's."""
+    candidates = [g for g in goals if g.period == period and g.metric == metric]
+    for goal in candidates:
+        if goal.scope is GoalScope.REP and goal.subject_id == rep_id:
+            return goal
+    for team_id in teams_up:
+        for goal in candidates:
+            if goal.scope is GoalScope.TEAM and goal.subject_id == team_id:
+                return goal
+    return next((g for g in candidates if g.scope is GoalScope.TENANT), None)
+
+
+def working_days(first: date, end: date) -> int:
+    """Monday-to-Friday days in ``[first, end)``."""
+    days = 0
+    day = first
+    while day < end:
+        days += day.weekday() < 5
+        day += timedelta(days=1)
+    return days
+
+
+@dataclass(frozen=True, slots=True)
+class Attainment:
+    target: float
+    actual: float
+    #: actual / target.
+    attainment: float
+    #: The share of the target due by the start of ``today``: target x elapsed / working days.
+    expected_by_now: float
+    #: actual / expected_by_now; None before the first working day has passed.
+    pace: float | None
+    #: Working days left in the period, today included; 0 once the period is over.
+    days_left: int
+    complete: bool
+
+
+def attainment(actual: float, target: float, period: Period, today: date) -> Attainment:
+    """How far ``actual`` is along ``target`` in ``period`` as of the start of ``today``."""
+    total = working_days(period.start, period.end) or (period.end - period.start).days
+    if today >= period.end:
+        elapsed, left, complete = total, 0, True
+    else:
+        elapsed = working_days(period.start, max(today, period.start))
+        left, complete = total - elapsed, False
+    expected = target * elapsed / total
+    return Attainment(
+        target=target,
+        actual=actual,
+        attainment=actual / target,
+        expected_by_now=expected,
+        pace=actual / expected if expected > 0 else None,
+        days_left=left,
+        complete=complete,
+    )
+
+
+def behind_goal(progress: Attainment, pace_threshold: float) -> bool:
+    """A period in progress whose pace is below ``pace_threshold`` after at least one working day."""
+    return not progress.complete and progress.pace is not None and progress.pace < pace_threshold
+
+
+def describe(metric: str, progress: Attainment) -> str:
+    """ "at 35 % of the dials goal with 2 days left"."""
+    label = metric.replace("_", " ")
+    days = "1 day" if progress.days_left == 1 else f"{progress.days_left} days"
+    return f"at {round(progress.attainment * 100)} % of the {label} goal with {days} left"

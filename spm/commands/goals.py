@@ -1,0 +1,109 @@
+"""``spm goals set|list|remove``: a tenant's activity goals, as the admin API sets them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+TenantOption = Annotated[str, typer.Option(help="tenant id")]
+
+
+async def _with_connection(tenant: str, work: Any) -> Any:
+    from libs.common.db.engine import make_engine
+    from libs.common.settings import DatabaseSettings
+    from libs.common.tenancy import tenant_exists
+
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.begin() as conn:
+            if not await tenant_exists(conn, tenant):
+                raise LookupError(f"no tenant {tenant!r}")
+            return await work(conn)
+    finally:
+        await engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    goals_app = typer.Typer(no_args_is_help=True, help="Activity goals (per rep, team or tenant)")
+    app.add_typer(goals_app, name="goals")
+
+    @goals_app.command("set")
+    def set_goal(
+        tenant: TenantOption,
+        goal_id: Annotated[str, typer.Argument(help="the goal's name, e.g. weekly-dials")],
+        scope: Annotated[str, typer.Option(help="rep, team or tenant")],
+        period: Annotated[str, typer.Option(help="day, week, month or quarter")],
+        metric: Annotated[str, typer.Option(help="score or a counter: dials, meetings_held, ...")],
+        target: Annotated[float, typer.Option(help="the per-rep target per period")],
+        subject: Annotated[str | None, typer.Option(help="the rep or team id (not for tenant)")] = None,
+    ) -> None:
+        """Create or replace GOAL_ID; the metrics service measures it from its next refresh."""
+        from pydantic import ValidationError
+
+        from libs.common.contracts.goals import ActivityGoal
+        from services.gateway.adapters import directory, goals
+
+        try:
+            goal = ActivityGoal.model_validate(
+                {"scope": scope, "subject_id": subject, "period": period, "metric": metric, "target": target}
+            )
+        except ValidationError as exc:
+            raise typer.BadParameter(
+                "; ".join(f"{e['loc'][-1] if e['loc'] else 'goal'}: {e['msg']}" for e in exc.errors())
+            ) from None
+
+        async def work(conn: Any) -> dict[str, Any]:
+            exists = {"rep": directory.rep_exists, "team": directory.team_exists}.get(goal.scope.value)
+            if exists is not None and not await exists(conn, tenant, goal.subject_id or ""):
+                raise LookupError(f"no {goal.scope.value} {goal.subject_id!r}")
+            return await goals.put_goal(conn, tenant, goal_id, goal, "spm-cli")
+
+        try:
+            saved = asyncio.run(_with_connection(tenant, work))
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(
+            f"{saved['goal_id']}: {saved['metric']} {saved['target']:g} per {saved['period']} ({saved['scope']} {saved['subject_id'] or ''})".rstrip()
+        )
+
+    @goals_app.command("list")
+    def list_goals(tenant: TenantOption) -> None:
+        """The tenant's goals, one a line."""
+        from services.gateway.adapters import goals
+
+        async def work(conn: Any) -> list[dict[str, Any]]:
+            return await goals.list_goals(conn, tenant)
+
+        try:
+            rows = asyncio.run(_with_connection(tenant, work))
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        for row in rows:
+            subject = f" {row['subject_id']}" if row["subject_id"] else ""
+            typer.echo(
+                f"{row['goal_id']}: {row['metric']} {row['target']:g} per {row['period']} ({row['scope']}{subject})"
+            )
+
+    @goals_app.command("remove")
+    def remove_goal(
+        tenant: TenantOption, goal_id: Annotated[str, typer.Argument(help="the goal's name")]
+    ) -> None:
+        """Remove GOAL_ID."""
+        from services.gateway.adapters import goals
+
+        async def work(conn: Any) -> bool:
+            return await goals.delete_goal(conn, tenant, goal_id)
+
+        try:
+            removed = asyncio.run(_with_connection(tenant, work))
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        if not removed:
+            typer.echo(f"no goal {goal_id!r}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"removed {goal_id}")

@@ -1,0 +1,95 @@
+"""Activity goals through the admin API, and the attainment the metrics service measured, read back."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .gateway_support import Keys, bearer
+
+DIALS_GOAL = {"scope": "team", "subject_id": "team-a", "period": "week", "metric": "dials", "target": 60}
+
+
+async def test_goals_are_set_listed_replaced_and_removed_by_admins_only(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    refused = await gateway.put("/v1/goals/alpha-dials", json=DIALS_GOAL, headers=bearer(keys.read))
+    assert refused.status_code == 403
+
+    saved = await gateway.put("/v1/goals/alpha-dials", json=DIALS_GOAL, headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert {k: saved.json()[k] for k in ("goal_id", "scope", "subject_id", "period", "metric", "target")} == {
+        "goal_id": "alpha-dials",
+        **DIALS_GOAL,
+    }
+    replaced = await gateway.put(
+        "/v1/goals/alpha-dials", json={**DIALS_GOAL, "target": 55}, headers=bearer(keys.admin)
+    )
+    assert replaced.json()["target"] == 55.0
+    listed = (await gateway.get("/v1/goals", headers=bearer(keys.read))).json()
+    assert [(g["goal_id"], g["target"]) for g in listed["items"]] == [("alpha-dials", 55.0)]
+    # One tenant never sees another's goals.
+    assert (await gateway.get("/v1/goals", headers=bearer(keys.other_read))).json() == {"items": []}
+
+    assert (await gateway.delete("/v1/goals/alpha-dials", headers=bearer(keys.admin))).status_code == 204
+    assert (await gateway.delete("/v1/goals/alpha-dials", headers=bearer(keys.admin))).status_code == 404
+    assert (await gateway.get("/v1/goals", headers=bearer(keys.read))).json() == {"items": []}
+
+
+async def test_bad_goals_are_refused_naming_the_field(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    for body, field in (
+        ({**DIALS_GOAL, "subject_id": "team-z"}, "subject_id"),
+        ({**DIALS_GOAL, "scope": "rep", "subject_id": "rep-9"}, "subject_id"),  # another tenant's rep
+        ({**DIALS_GOAL, "metric": "charisma"}, "metric"),
+        ({**DIALS_GOAL, "target": -1}, "target"),
+        ({**DIALS_GOAL, "period": "fortnight"}, "period"),
+    ):
+        response = await gateway.put("/v1/goals/g1", json=body, headers=bearer(keys.admin))
+        assert response.status_code == 422, body
+        assert response.json()["errors"][0]["field"] == field, response.json()
+    bad_id = await gateway.put("/v1/goals/bad%20id", json=DIALS_GOAL, headers=bearer(keys.admin))
+    assert bad_id.status_code == 422
+
+
+async def test_attainment_shows_in_the_rep_scores_and_the_leaderboard(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:  # what the metrics service's refresher writes
+        await conn.execute(
+            text(
+                "INSERT INTO goal_attainment (tenant_id, granularity, period_start, rep_id, metric, goal_id, target, "
+                "actual, attainment, expected_by_now, pace, days_left, complete) VALUES "
+                "('acme', 'week', '2026-11-02', 'rep-1', 'dials', 'alpha-dials', 60, 16, 0.2667, 36, 0.4444, 2, false)"
+            )
+        )
+    goal = {
+        "metric": "dials",
+        "goal_id": "alpha-dials",
+        "target": 60.0,
+        "actual": 16.0,
+        "attainment": 0.2667,
+        "expected_by_now": 36.0,
+        "pace": 0.4444,
+        "days_left": 2,
+        "complete": False,
+    }
+    scores = (
+        await gateway.get("/v1/reps/rep-1/scores?granularity=week&from=2026-10-26", headers=bearer(keys.read))
+    ).json()
+    assert [(p["period_start"], p["goals"]) for p in scores["periods"]] == [
+        ("2026-10-26", []),
+        ("2026-11-02", [goal]),
+    ]
+    board = (
+        await gateway.get("/v1/leaderboard?metric=dials&date=2026-11-02", headers=bearer(keys.read))
+    ).json()
+    assert {e["rep_id"]: e["goal"] for e in board["entries"]} == {
+        "rep-3": None,
+        "rep-1": goal,
+        "rep-4": None,
+        "rep-2": None,
+    }
+    assert date.fromisoformat(board["period_start"]) == date(2026, 11, 2)
