@@ -1,10 +1,12 @@
-"""Deals: a deal's activity timeline with its engagement summary."""
+"""Deals: the list (by owner or id, with names) and a deal's activity timeline with its engagement summary."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from services.gateway.adapters import activities
+from fastapi import APIRouter, Query
+
+from services.gateway.adapters import activities, deals
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -12,13 +14,43 @@ from services.gateway.deps import (
     CursorQuery,
     LimitQuery,
     OptionsDep,
+    decode_cursor,
+    encode_cursor,
+    invalid,
     not_found,
     page_size,
 )
 from services.gateway.routers._pages import activity_after, activity_page
-from services.gateway.schemas import DealRead, DealSummaryRead, DealTimelinePage
+from services.gateway.schemas import DealPage, DealRead, DealSummaryRead, DealTimelinePage
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=PROBLEM_RESPONSES)
+
+#: At most this many ids in one ``ids`` filter.
+MAX_IDS = 100
+
+
+@router.get("", response_model=DealPage)
+async def list_deals(
+    principal: ReaderDep,
+    conn: ConnDep,
+    options: OptionsDep,
+    rep_id: Annotated[str | None, Query(description="Only deals this rep owns")] = None,
+    ids: Annotated[str | None, Query(description=f"Comma-separated deal ids (at most {MAX_IDS})")] = None,
+    limit: LimitQuery = None,
+    cursor: CursorQuery = None,
+) -> DealPage:
+    """Deals ordered by id, a page at a time: what a client shows instead of bare deal ids."""
+    size = page_size(limit, options)
+    wanted = [i for i in (ids or "").split(",") if i] if ids is not None else None
+    if wanted is not None and len(wanted) > MAX_IDS:
+        invalid("ids", f"at most {MAX_IDS} ids")
+    after = decode_cursor(cursor, 1)[0] if cursor else None
+    rows = await deals.list_deals(
+        conn, principal.tenant_id, owner_rep_id=rep_id, deal_ids=wanted, after=after, limit=size + 1
+    )
+    items = [DealRead(**row) for row in rows[:size]]
+    more = len(rows) > size
+    return DealPage(items=items, next_cursor=encode_cursor([items[-1].deal_id]) if more else None)
 
 
 @router.get("/{deal_id}/activities", response_model=DealTimelinePage)
