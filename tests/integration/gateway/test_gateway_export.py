@@ -62,7 +62,8 @@ async def test_leaderboard_csv_has_the_json_rows_and_the_period_on_each(
     assert {(r["period_start"], r["granularity"], r["metric"], r["team_id"]) for r in rows} == {
         ("2026-11-02", "week", "score", "")
     }
-    assert rows[1]["change_vs_baseline"] == "0.6" and rows[1]["team_percentile"] == "50.0"
+    assert rows[1]["change_vs_baseline"] == "0.6"
+    assert rows[1]["team_percentile"] == "50.0"
 
 
 async def test_csv_keeps_filters_errors_and_other_tenants_apart(
@@ -102,7 +103,8 @@ async def test_score_series_and_funnel_as_csv(gateway: httpx.AsyncClient, keys: 
         ("rep-1", "2026-11-03", "12.0", "6", "2"),
     ]
     periods = body["periods"]
-    assert isinstance(periods, list) and len(periods) == len(rows)
+    assert isinstance(periods, list)
+    assert len(periods) == len(rows)
     _, team = await _both(
         gateway, keys.read, "/v1/teams/team-a/scores?granularity=week&from=2026-10-01&to=2026-11-30"
     )
@@ -126,7 +128,8 @@ async def test_insights_as_csv(gateway: httpx.AsyncClient, keys: Keys) -> None:
         body, rows = await _both(gateway, keys.read, f"/v1/insights/{route}")
         assert sorted((r["subject_id"], r["subject_name"], r["reasons"]) for r in rows) == expected, route
         items = body["items"]
-        assert isinstance(items, list) and len(items) == len(rows)
+        assert isinstance(items, list)
+        assert len(items) == len(rows)
     _, stale = await _both(gateway, keys.read, "/v1/insights/stale-deals")
     assert stale[0]["details.days_quiet"] == "19"
 
@@ -169,7 +172,8 @@ async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, 
     too_many = await gateway.get(
         "/v1/deals?ids=" + ",".join(f"d{i}" for i in range(101)), headers=bearer(keys.read)
     )
-    assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "ids"
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "ids"
 
 
 async def test_quarter_series_spans_eight_quarters_within_a_period_bound(
@@ -233,5 +237,6 @@ async def test_periods_follow_the_tenant_calendar(
         }
     )
     current = await gateway.get(f"/v1/periods?granularity=month&date={today}", headers=bearer(keys.read))
-    assert current.json()["next"] is None and current.json()["period"]["in_progress"] is True
+    assert current.json()["next"] is None
+    assert current.json()["period"]["in_progress"] is True
     assert date.fromisoformat(current.json()["period"]["start"]) == today.replace(day=1)
