@@ -2,7 +2,9 @@
 
 ``/healthz`` answers while the process lives and checks nothing else (a liveness probe
 that checks dependencies restarts healthy pods when the database blips).
-``/readyz`` checks the broker and the database with short timeouts.
+``/readyz`` checks the broker and the database with short timeouts; a consuming service adds
+its consumer, which is not ready while it has been retrying a transient failure past
+``CONSUMER_NOT_READY_AFTER_RETRYING_MS`` (see :mod:`libs.common.kafka.service`).
 """
 
 from __future__ import annotations

@@ -83,6 +83,11 @@ class ConsumerSettings(BaseSettings):
     max_poll_interval_ms: int = 300_000
     #: How long members get to finish their batch and commit when partitions move.
     rebalance_timeout_ms: int = 30_000
+    #: How often lag and the oldest unprocessed message's age are read from the broker.
+    progress_interval_ms: int = 5_000
+    #: ``/readyz`` answers 503 while a transient failure has been retried this long (a
+    #: stuck consumer is visible before the retry deadline restarts it).
+    not_ready_after_retrying_ms: int = 20_000
 
 
 class RuntimeSettings(BaseSettings):

@@ -28,6 +28,21 @@ CONSUMER_LAG = Gauge(
     "Messages between the consumer position and the partition high watermark",
     ["service", "topic", "partition"],
 )
+CONSUMER_OLDEST_AGE = Gauge(
+    "spm_consumer_oldest_unprocessed_age_seconds",
+    "Age (from its Kafka timestamp) of the oldest message of the partition not processed yet; 0 when caught up",
+    ["service", "topic", "partition"],
+)
+CONSUMER_RETRYING_SECONDS = Gauge(
+    "spm_consumer_retrying_seconds",
+    "How long the consumer has been retrying a transient failure; 0 when it is not failing",
+    ["service"],
+)
+CONSUMER_ISOLATION_CALLS = Counter(
+    "spm_consumer_isolation_calls_total",
+    "Extra handler calls made to isolate poison messages by splitting a failed batch",
+    ["service"],
+)
 CONSUMER_BATCH_SECONDS = Histogram(
     "spm_consumer_batch_seconds",
     "Time to process one batch, side effects included",

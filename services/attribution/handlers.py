@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFact
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
@@ -60,18 +61,48 @@ class AttributionDeps:
     rematch_limit: int = 5_000
 
 
-def policy_from_settings(settings: dict[str, Any]) -> TenantAttributionPolicy:
+def policy_from_settings(settings: dict[str, Any], tenant_id: str = "") -> TenantAttributionPolicy:
+    """The tenant's attribution policy; a stored value that cannot apply names itself (permanent)."""
     raw = settings.get("attribution") or {}
-    return TenantAttributionPolicy(
-        ambiguity_policy=AmbiguityPolicy(
-            raw.get("ambiguity_policy", AmbiguityPolicy.PRIMARY_WITH_SECONDARIES)
-        ),
-        grace_days_before_created=int(raw.get("grace_days_before_created", 14)),
-        grace_days_after_closed=int(raw.get("grace_days_after_closed", 14)),
-        extra_personal_domains=frozenset(raw.get("extra_personal_domains", ())),
-        min_confidence=float(raw.get("min_confidence", 0.35)),
-        park_days=int(raw.get("park_days", 30)),
-    )
+    if not isinstance(raw, dict):
+        raise TenantSettingsInvalid(tenant_id, "attribution", f"expected an object, got {type(raw).__name__}")
+
+    def read(name: str, convert: Callable[[Any], Any], default: Any) -> Any:
+        value = raw.get(name, default)
+        try:
+            return convert(value)
+        except (TypeError, ValueError) as exc:
+            raise TenantSettingsInvalid(tenant_id, f"attribution.{name}", f"{value!r}: {exc}") from exc
+
+    try:
+        return TenantAttributionPolicy(
+            ambiguity_policy=read(
+                "ambiguity_policy", AmbiguityPolicy, AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+            ),
+            grace_days_before_created=read("grace_days_before_created", int, 14),
+            grace_days_after_closed=read("grace_days_after_closed", int, 14),
+            extra_personal_domains=read("extra_personal_domains", _domain_set, ()),
+            min_confidence=read("min_confidence", float, 0.35),
+            park_days=read("park_days", int, 30),
+        )
+    except ValueError as exc:  # the policy's own range checks
+        raise TenantSettingsInvalid(tenant_id, "attribution", str(exc)) from exc
+
+
+def _domain_set(value: Any) -> frozenset[str]:
+    if isinstance(value, str) or not all(isinstance(d, str) for d in value):
+        raise TypeError("expected a list of domain names")
+    return frozenset(value)
+
+
+def checked_internal_domains(settings: dict[str, Any], tenant_id: str) -> None:
+    """``internal_domains`` must be a list of names: the reference loader lower-cases each."""
+    configured = settings.get("internal_domains")
+    if configured:
+        try:
+            _domain_set(configured)
+        except TypeError as exc:
+            raise TenantSettingsInvalid(tenant_id, "internal_domains", f"{configured!r}: {exc}") from exc
 
 
 def _rep(row: Any) -> Rep:
@@ -324,7 +355,8 @@ async def attribute_batch(
     if not activities:
         return batch
     tenant_settings = await load_tenant_settings(conn, tenant_id)
-    policy = policy_from_settings(tenant_settings)
+    policy = policy_from_settings(tenant_settings, tenant_id)
+    checked_internal_domains(tenant_settings, tenant_id)
     refs = await load_reference_rows(
         conn, tenant_id, activities, policy.grace_days_after_closed, tenant_settings
     )

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
@@ -50,13 +52,27 @@ class MetricsDeps:
     models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
-def metric_settings_from(row: dict[str, Any]) -> MetricSettings:
-    extra = row.get("settings", {}).get("metrics", {})
-    return MetricSettings(
-        time_zone=row.get("timezone", "UTC"),
-        fiscal_year_start_month=int(row.get("fiscal_year_start_month", 1)),
-        conversation_min_seconds=int(extra.get("conversation_min_seconds", 60)),
-    )
+def metric_settings_from(row: dict[str, Any], tenant_id: str = "") -> MetricSettings:
+    """The tenant's calendar and thresholds; a stored value that cannot apply names itself (permanent)."""
+    stored = row.get("settings") or {}
+    if not isinstance(stored, dict):
+        raise TenantSettingsInvalid(tenant_id, "settings", f"expected an object, got {type(stored).__name__}")
+    extra = stored.get("metrics") or {}
+    if not isinstance(extra, dict):
+        raise TenantSettingsInvalid(tenant_id, "metrics", f"expected an object, got {type(extra).__name__}")
+    values = {
+        "time_zone": row.get("timezone", "UTC"),
+        "fiscal_year_start_month": row.get("fiscal_year_start_month", 1),
+        "conversation_min_seconds": extra.get("conversation_min_seconds", 60),
+    }
+    try:
+        return MetricSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "metrics"
+        path = {"time_zone": "timezone", "conversation_min_seconds": "metrics.conversation_min_seconds"}
+        reason = f"{values.get(name)!r}: {error['msg']}"
+        raise TenantSettingsInvalid(tenant_id, path.get(name, name), reason) from exc
 
 
 Deltas = dict[RollupCell, dict[str, float]]
@@ -203,7 +219,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         missing = [t for t, cached in calendars.items() if cached is None]
         if missing:
             for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
-                loaded = metric_settings_from(row)
+                loaded = metric_settings_from(row, tenant_id)
                 calendars[tenant_id] = loaded
                 deps.tenants.put(tenant_id, loaded)
         all_rows: list[dict[str, Any]] = []

@@ -55,7 +55,7 @@ async def refresh_tenant(
 ) -> None:
     """Replace the tenant's rep_period_stats and insights as of ``now``, in the caller's transaction."""
     seen = await sql.refresh_state_version(conn, tenant_id)
-    settings = metric_settings_from(await sql.tenant_row(conn, tenant_id))
+    settings = metric_settings_from(await sql.tenant_row(conn, tenant_id), tenant_id)
     thresholds = await sql.latest_thresholds(conn, tenant_id)
     teams = TeamDirectory(await sql.memberships(conn, tenant_id))
     calendar = settings.calendar

@@ -19,6 +19,8 @@ EXPOSED_SERIES = {
     "spm_http_request_duration_seconds": {"service", "route"},
     "spm_consumer_messages_total": {"service", "topic", "outcome"},
     "spm_consumer_lag_messages": {"service", "topic", "partition"},
+    "spm_consumer_oldest_unprocessed_age_seconds": {"service", "topic", "partition"},
+    "spm_consumer_retrying_seconds": {"service"},
     "spm_consumer_batch_seconds": {"service"},
     "spm_dlq_messages_total": {"service", "topic"},
     "spm_pipeline_freshness_seconds": set(),
@@ -28,6 +30,8 @@ EXPOSED_SERIES = {
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 ALERTS = {
     "SpmConsumerLagHigh",
+    "SpmConsumerStuck",
+    "SpmConsumerRetrying",
     "SpmDeadLettersWritten",
     "SpmDeadLetterRateHigh",
     "SpmHttp5xxRateHigh",

@@ -10,10 +10,29 @@ Contract:
   offset may be committed. More than ``dlq_limit`` poison messages within
   ``dlq_window_messages`` stops the consumer (:class:`DlqLimitExceeded`): a bad deploy must
   not drain a topic into the DLQ.
-* Any exception from the handler is transient: the batch is retried with exponential
-  backoff while its partitions are paused; past ``retry_deadline_ms`` the runner raises and
-  nothing of that batch is committed, so the orchestrator restarts the process and the
-  batch is read again. Handlers must therefore be idempotent.
+* A handler failure is classified by :func:`libs.common.kafka.failures.is_transient`.
+  A **transient** one (connection lost, timeout, serialization failure, deadlock) is retried
+  with exponential backoff while the partitions are paused; past ``retry_deadline_ms`` the
+  runner raises :class:`RetryDeadlineExceeded` and nothing of that batch is committed, so the
+  orchestrator restarts the process and the batch is read again.
+* A **permanent** one (data error, constraint violation, validation error, a
+  :class:`~libs.common.kafka.failures.PermanentError`) repeats for the same input, so the
+  runner isolates it instead: the batch is split in halves and the handler is called again on
+  each half, recursively, until the failing messages stand alone. Those go to the DLQ with
+  the error in ``dlq_error``; every other message is handled and committed. One bad message
+  costs about ``2 log2(batch)`` extra handler calls and never a restart. A transient failure
+  during the split takes the retry path above. The DLQ limit still applies: the split stops
+  as soon as the batch holds more poison than the limit allows. A failure that names a
+  tenant (a ``PermanentError`` with ``tenant_id``, such as
+  :class:`~libs.common.kafka.failures.TenantSettingsInvalid`) parks all of that tenant's
+  messages of the failing part at once and the rest is handled again; those letters do not
+  count toward the DLQ limit, so one tenant's settings never stop the consumer for all.
+* Handlers must therefore be idempotent and all-or-nothing per call (one transaction): a
+  failed call leaves no trace, and a message may be handled again in a smaller batch.
+* Progress is observable while stuck: a background task sets ``spm_consumer_lag_messages``
+  and ``spm_consumer_oldest_unprocessed_age_seconds`` per topic-partition from the broker's
+  end offsets every ``progress_interval_ms``, and :meth:`ConsumerRunner.retrying_for` tells
+  readiness how long the current transient failure has lasted.
 * :meth:`ConsumerRunner.stop` drains: the batch in hand finishes, offsets are committed and
   the consumer leaves its group.
 """
@@ -21,6 +40,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -35,13 +55,23 @@ from pydantic import BaseModel
 
 from libs.common.contracts.envelope import Envelope, InvalidMessage, decode_body
 from libs.common.kafka.clients import connection_options
+from libs.common.kafka.failures import describe, is_transient, tenant_scope
 from libs.common.settings import ConsumerSettings, KafkaSettings
-from libs.common.telemetry import CONSUMER_BATCH_SECONDS, CONSUMER_LAG, CONSUMER_MESSAGES, DLQ_MESSAGES
+from libs.common.telemetry import (
+    CONSUMER_BATCH_SECONDS,
+    CONSUMER_ISOLATION_CALLS,
+    CONSUMER_LAG,
+    CONSUMER_MESSAGES,
+    CONSUMER_OLDEST_AGE,
+    CONSUMER_RETRYING_SECONDS,
+    DLQ_MESSAGES,
+)
 from libs.common.topics import Topic
 
 log = logging.getLogger(__name__)
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
+MessageT = TypeVar("MessageT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +92,8 @@ class Rejected:
 
     message: ConsumedMessage[Any]
     reason: str
+    #: Refused with the rest of its tenant's messages (its settings): not counted by the DLQ limit.
+    tenant_wide: bool = False
 
 
 BatchHandler = Callable[[Sequence[ConsumedMessage[Any]]], Awaitable[Sequence[Rejected]]]
@@ -75,6 +107,101 @@ class RetryDeadlineExceeded(RuntimeError):
     """A transient failure outlasted the retry deadline; the process should exit and restart."""
 
 
+class PermanentFailure(Exception):
+    """The handler failed for good on these messages (raised by the retry path, split by the caller)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(describe(error))
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Culprit(Generic[MessageT]):
+    """A message that fails on its own, and why; ``tenant_wide`` when its whole tenant fails alike."""
+
+    message: MessageT
+    reason: str
+    tenant_wide: bool = False
+
+
+@dataclass(slots=True)
+class Isolated(Generic[MessageT]):
+    """What isolating a batch found: messages that fail alone, and whether it stopped early."""
+
+    failed: list[Culprit[MessageT]]
+    calls: int = 0
+    gave_up: bool = False
+
+    @property
+    def counted(self) -> int:
+        """Culprits that count toward the DLQ limit (not those refused with their whole tenant)."""
+        return sum(1 for culprit in self.failed if not culprit.tenant_wide)
+
+
+async def isolate_failures(
+    messages: Sequence[MessageT],
+    call: Callable[[Sequence[MessageT]], Awaitable[None]],
+    error: PermanentFailure,
+    *,
+    budget: int,
+    tenant_of: Callable[[MessageT], str] | None = None,
+) -> Isolated[MessageT]:
+    """Split ``messages`` (on which ``call`` failed with ``error``) until the failing ones stand alone.
+
+    ``call`` handles a sub-batch completely (its own retries included) or raises
+    :class:`PermanentFailure`. Halves are handled in order, left first, so a partition's
+    messages keep their order. With ``k`` failing messages among ``n`` this makes about
+    ``2 k log2(n / k)`` calls. A failure that names a tenant (see
+    :func:`~libs.common.kafka.failures.tenant_scope`) takes all of that tenant's messages of
+    the part out at once (with ``tenant_of``) and the rest is called again. Once more than
+    ``budget`` counted messages failed it stops (``gave_up``): the DLQ limit is about to stop
+    the consumer anyway.
+    """
+    found: Isolated[MessageT] = Isolated([])
+    # Depth-first over halves with an explicit stack (no recursion): left halves pop first.
+    stack: list[tuple[Sequence[MessageT], PermanentFailure | None]] = [(messages, error)]
+    while stack:
+        part, failure = stack.pop()
+        if failure is None:
+            try:
+                found.calls += 1
+                await call(part)
+                continue
+            except PermanentFailure as exc:
+                failure = exc
+        rest = _without_failing_tenant(part, failure, tenant_of, found)
+        if rest is not None:
+            if rest:
+                stack.append((rest, None))
+        elif len(part) == 1:
+            found.failed.append(Culprit(part[0], str(failure)))
+            if found.counted > budget:
+                found.gave_up = True
+                return found
+        else:
+            middle = len(part) // 2
+            stack.append((part[middle:], None))
+            stack.append((part[:middle], None))
+    return found
+
+
+def _without_failing_tenant(
+    part: Sequence[MessageT],
+    failure: PermanentFailure,
+    tenant_of: Callable[[MessageT], str] | None,
+    found: Isolated[MessageT],
+) -> list[MessageT] | None:
+    """The part without the tenant the failure names (its messages recorded), or None."""
+    tenant = tenant_scope(failure.error) if tenant_of is not None else None
+    if tenant is None or tenant_of is None:
+        return None
+    theirs = [m for m in part if tenant_of(m) == tenant]
+    if not theirs:
+        return None
+    found.failed += [Culprit(m, str(failure), tenant_wide=True) for m in theirs]
+    return [m for m in part if tenant_of(m) != tenant]
+
+
 @dataclass(slots=True)
 class _Raw:
     tp: TopicPartition
@@ -82,6 +209,8 @@ class _Raw:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    #: Milliseconds since the epoch (the producer's CreateTime), or -1 when unknown.
+    timestamp: int = -1
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -92,6 +221,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         # Waits for the batch in hand, so the next owner starts after our last durable offset.
         async with self._runner.processing:
             await self._runner.commit_pending(only=revoked)
+        self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info(
@@ -128,11 +258,31 @@ class ConsumerRunner:
         self._recent_poison: deque[bool] = deque(maxlen=policy.dlq_window_messages)
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._retrying_since: float | None = None
+        #: Per partition: (offset, timestamp) of the first fetched message not yet processed.
+        self._in_hand: dict[TopicPartition, tuple[int, int]] = {}
+        #: Per partition: (next offset, timestamp of the last message) once something was processed.
+        self._processed: dict[TopicPartition, tuple[int, int]] = {}
         self.started = asyncio.Event()
 
     def stop(self) -> None:
         """Ask the runner to finish the batch in hand, commit and leave the group."""
         self._stopping.set()
+
+    def retrying_for(self) -> float:
+        """Seconds the current transient failure has been retried; 0 when nothing is failing."""
+        since = self._retrying_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop the progress of partitions this member no longer owns (their gauges included)."""
+        for tp in partitions:
+            self._in_hand.pop(tp, None)
+            self._processed.pop(tp, None)
+            labels = (self.service, self._logical(tp), str(tp.partition))
+            for gauge in (CONSUMER_LAG, CONSUMER_OLDEST_AGE):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -157,6 +307,7 @@ class ConsumerRunner:
         self._consumer = consumer
         await consumer.start()
         self.started.set()
+        reporter = asyncio.create_task(self._report_progress_forever(consumer))
         try:
             while not self._stopping.is_set():
                 batch = await self._poll(consumer)
@@ -169,6 +320,11 @@ class ConsumerRunner:
             async with self.processing:
                 await self.commit_pending()
         finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+            self.forget(set(self._in_hand) | set(self._processed))
+            CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
             self._consumer = None
             await consumer.stop()
 
@@ -186,8 +342,10 @@ class ConsumerRunner:
         records = fetch.result()
         out: list[_Raw] = []
         for tp, messages in records.items():
+            if messages:
+                self._in_hand.setdefault(tp, (messages[0].offset, messages[0].timestamp))
             for m in messages:
-                out.append(_Raw(tp, m.offset, m.key, m.value, list(m.headers or ())))
+                out.append(_Raw(tp, m.offset, m.key, m.value, list(m.headers or ()), m.timestamp))
         return out
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
@@ -208,10 +366,15 @@ class ConsumerRunner:
             except InvalidMessage as exc:
                 poison.append((raw, str(exc)))
                 self._recent_poison.append(True)
-        rejected = await self._handle_with_retry(consumer, decoded) if decoded else []
-        for message, reason in ((r.message, r.reason) for r in rejected):
-            poison.append((self._raw_of(batch, message), reason))
-            self._recent_poison.append(True)
+        budget = max(0, self.policy.dlq_limit - poison_before - len(poison))
+        rejected = await self._handle_isolating(consumer, decoded, budget) if decoded else []
+        tenant_wide: list[tuple[_Raw, str]] = []
+        for r in rejected:
+            raw = self._raw_of(batch, r.message, self.kafka.topic_prefix)
+            # One tenant's unusable settings are its own data, not a broken release: counting
+            # them would stop the consumer for every tenant, the shared fate isolation avoids.
+            (tenant_wide if r.tenant_wide else poison).append((raw, r.reason))
+            self._recent_poison.append(not r.tenant_wide)
         for index, (raw, reason) in enumerate(poison):
             # Checked before each send, so a bad batch cannot push more than the limit to the DLQ.
             if poison_before + index + 1 > self.policy.dlq_limit:
@@ -220,46 +383,109 @@ class ConsumerRunner:
                     f"{len(self._recent_poison)}: stopping without committing; inspect the DLQ and the last deploy"
                 )
             await self._dead_letter(raw, reason)
-        for raw in batch:
-            current = self._pending.get(raw.tp, -1)
-            self._pending[raw.tp] = max(current, raw.offset + 1)
-        for tp, next_offset in self._pending.items():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                CONSUMER_LAG.labels(self.service, self._logical(tp), str(tp.partition)).set(
-                    max(0, highwater - next_offset)
-                )
+        for raw, reason in tenant_wide:
+            await self._dead_letter(raw, reason)
+        self._advance(consumer, batch)
         CONSUMER_BATCH_SECONDS.labels(self.service).observe(time.monotonic() - started)
         for message in decoded:
             CONSUMER_MESSAGES.labels(self.service, message.topic.name, "processed").inc()
         if log.isEnabledFor(logging.DEBUG):
-            for tp in sorted({raw.tp for raw in batch}, key=lambda tp: (tp.topic, tp.partition)):
-                offsets = [raw.offset for raw in batch if raw.tp == tp]
-                log.debug(
-                    "batch processed",
-                    extra={
-                        "topic": self._logical(tp),
-                        "partition": tp.partition,
-                        "offset": offsets[0],
-                        "last_offset": offsets[-1],
-                        "messages": len(offsets),
-                        "event_id": next(
-                            (
-                                m.envelope.id
-                                for m in decoded
-                                if m.topic.name == self._logical(tp)
-                                and m.partition == tp.partition
-                                and m.offset == offsets[-1]
-                            ),
-                            None,
+            self._log_batch(batch, decoded)
+
+    def _advance(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
+        """The batch is done: its offsets become committable and the partitions' progress moves."""
+        for raw in batch:
+            current = self._pending.get(raw.tp, -1)
+            self._pending[raw.tp] = max(current, raw.offset + 1)
+            done = self._processed.get(raw.tp, (-1, -1))
+            if raw.offset + 1 > done[0]:
+                self._processed[raw.tp] = (raw.offset + 1, raw.timestamp)
+        for tp in {raw.tp for raw in batch}:
+            self._in_hand.pop(tp, None)
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._set_progress(tp, highwater, time.time())
+
+    def _set_progress(self, tp: TopicPartition, end: int, now: float) -> None:
+        """Lag and the age of the oldest message not processed yet, from the partition's end offset."""
+        labels = (self.service, self._logical(tp), str(tp.partition))
+        in_hand = self._in_hand.get(tp)
+        processed = self._processed.get(tp)
+        if in_hand is not None:
+            position, timestamp = in_hand
+        elif processed is not None:
+            position, timestamp = processed
+        else:
+            return
+        lag = max(0, end - position)
+        CONSUMER_LAG.labels(*labels).set(lag)
+        # With nothing in hand, the next message is at most as old as the last one processed.
+        age = now - timestamp / 1000 if (in_hand is not None or lag > 0) and timestamp >= 0 else 0.0
+        CONSUMER_OLDEST_AGE.labels(*labels).set(max(0.0, age))
+
+    async def _report_progress_forever(self, consumer: AIOKafkaConsumer) -> None:
+        # Runs beside the poll loop, so the gauges move while a batch is stuck in retries.
+        while True:
+            await asyncio.sleep(self.policy.progress_interval_ms / 1000)
+            try:
+                await self.report_progress(consumer)
+            except (KafkaError, OSError, IllegalStateError) as exc:
+                # The broker is away or the group rebalancing: the next tick tries again.
+                log.debug("could not read end offsets", extra={"error": repr(exc)})
+            except Exception:
+                log.exception("progress report failed; retried next tick")
+
+    async def report_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """Set the lag and oldest-message gauges of every assigned partition from its end offset."""
+        CONSUMER_RETRYING_SECONDS.labels(self.service).set(self.retrying_for())
+        assigned = consumer.assignment()
+        if not assigned:
+            return
+        ends: dict[TopicPartition, int] = await asyncio.wait_for(
+            consumer.end_offsets(list(assigned)), self.kafka.request_timeout_ms / 1000
+        )
+        now = time.time()
+        for tp in assigned:
+            if tp not in self._in_hand and tp not in self._processed:
+                # Nothing read since the assignment: the fetch position is where we stand.
+                with contextlib.suppress(TimeoutError, IllegalStateError):
+                    self._processed[tp] = (await asyncio.wait_for(consumer.position(tp), 1.0), -1)
+            # ListOffsets can trail the fetch high watermark on some brokers: take the larger.
+            end = max(ends.get(tp, 0), consumer.highwater(tp) or 0)
+            self._set_progress(tp, end, now)
+
+    def _log_batch(self, batch: list[_Raw], decoded: list[ConsumedMessage[Any]]) -> None:
+        for tp in sorted({raw.tp for raw in batch}, key=lambda tp: (tp.topic, tp.partition)):
+            offsets = [raw.offset for raw in batch if raw.tp == tp]
+            log.debug(
+                "batch processed",
+                extra={
+                    "topic": self._logical(tp),
+                    "partition": tp.partition,
+                    "offset": offsets[0],
+                    "last_offset": offsets[-1],
+                    "messages": len(offsets),
+                    "event_id": next(
+                        (
+                            m.envelope.id
+                            for m in decoded
+                            if m.topic.name == self._logical(tp)
+                            and m.partition == tp.partition
+                            and m.offset == offsets[-1]
                         ),
-                    },
-                )
+                        None,
+                    ),
+                },
+            )
 
     @staticmethod
-    def _raw_of(batch: list[_Raw], message: ConsumedMessage[Any]) -> _Raw:
+    def _raw_of(batch: list[_Raw], message: ConsumedMessage[Any], prefix: str) -> _Raw:
         for raw in batch:
-            if raw.tp.partition == message.partition and raw.offset == message.offset:
+            if (
+                raw.tp.partition == message.partition
+                and raw.offset == message.offset
+                and (raw.tp.topic == message.topic.physical(prefix))
+            ):
                 return raw
         raise LookupError("rejected message is not in the batch")
 
@@ -275,21 +501,52 @@ class ConsumerRunner:
         payload = decode_body(topic.payload, raw.value)
         return ConsumedMessage(topic, raw.tp.partition, raw.offset, raw.key, envelope, payload)
 
+    async def _handle_isolating(
+        self, consumer: AIOKafkaConsumer, decoded: list[ConsumedMessage[Any]], budget: int
+    ) -> list[Rejected]:
+        """Handle the batch; on a permanent failure, split it until the culprits stand alone."""
+        rejected: list[Rejected] = []
+
+        async def call(part: Sequence[ConsumedMessage[Any]]) -> None:
+            rejected.extend(await self._handle_with_retry(consumer, part))
+
+        try:
+            await call(decoded)
+            return rejected
+        except PermanentFailure as failure:
+            log.warning(
+                "batch failed permanently, isolating the culprits",
+                extra={"error": str(failure), "messages": len(decoded)},
+            )
+            found = await isolate_failures(
+                decoded, call, failure, budget=budget, tenant_of=lambda m: m.envelope.tenant
+            )
+        CONSUMER_ISOLATION_CALLS.labels(self.service).inc(found.calls)
+        return rejected + [Rejected(c.message, c.reason, c.tenant_wide) for c in found.failed]
+
     async def _handle_with_retry(
-        self, consumer: AIOKafkaConsumer, decoded: list[ConsumedMessage[Any]]
+        self, consumer: AIOKafkaConsumer, decoded: Sequence[ConsumedMessage[Any]]
     ) -> Sequence[Rejected]:
+        """Call the handler; retry transient failures with backoff, raise :class:`PermanentFailure`."""
         backoff = self.policy.retry_initial_backoff_ms / 1000
         deadline = time.monotonic() + self.policy.retry_deadline_ms / 1000
         paused = False
         try:
             while True:
                 try:
-                    return await self.handler(decoded)
+                    result = await self.handler(decoded)
+                    self._retrying_since = None
+                    return result
                 except Exception as exc:
+                    if not is_transient(exc):
+                        self._retrying_since = None
+                        raise PermanentFailure(exc) from exc
                     if time.monotonic() + backoff > deadline:
                         raise RetryDeadlineExceeded(
                             f"batch of {len(decoded)} still failing after {self.policy.retry_deadline_ms} ms"
                         ) from exc
+                    if self._retrying_since is None:
+                        self._retrying_since = time.monotonic()
                     log.warning(
                         "batch failed, retrying: %r",
                         exc,

@@ -36,6 +36,11 @@ async def start_producer_with_retry(
             await asyncio.sleep(delay)
 
 
+def consumer_stuck(runner: ConsumerRunner, policy: ConsumerSettings) -> bool:
+    """True while the runner has retried a transient failure past ``not_ready_after_retrying_ms``."""
+    return runner.retrying_for() * 1000 >= policy.not_ready_after_retrying_ms
+
+
 @asynccontextmanager
 async def running_consumer(app: FastAPI, runner: ConsumerRunner) -> AsyncIterator[None]:
     """Run ``runner`` for the app's lifetime; a crash sets ``app.state.fatal`` so the process exits non-zero."""
@@ -123,5 +128,9 @@ def consumer_app(
     async def _db() -> bool:
         return await database_reachable(app.state.engine)
 
-    app.include_router(health_router(service, {"kafka": _kafka, "database": _db}))
+    async def _consumer() -> bool:
+        runner: ConsumerRunner | None = getattr(app.state, "runner", None)
+        return runner is None or not consumer_stuck(runner, consumer)
+
+    app.include_router(health_router(service, {"kafka": _kafka, "database": _db, "consumer": _consumer}))
     return app

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.kafka.failures import TenantSettingsInvalid
 from services.attribution.domain.personal_domains import parent_domains
 
 #: A merge chain longer than this is a CRM loop, not a history: we stop following it.
@@ -90,7 +91,10 @@ async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> dict[st
     row = (
         await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id})
     ).first()
-    return dict(row.settings or {}) if row else {}
+    stored = row.settings if row else None
+    if stored is not None and not isinstance(stored, dict):
+        raise TenantSettingsInvalid(tenant_id, "settings", f"expected an object, got {type(stored).__name__}")
+    return dict(stored or {})
 
 
 _ENTITY_TABLES = {

@@ -18,12 +18,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.kafka.dlq import dlq_topic, inspect_dead_letters, replay_dead_letters
-from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, DlqLimitExceeded, Rejected
+from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.kafka.runner import BatchHandler, ConsumedMessage, ConsumerRunner, DlqLimitExceeded, Rejected
 from libs.common.settings import KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
 
 from .conftest import NOW, activity_message
+from .poison_messages import call_message
 
 
 async def read_all(settings: KafkaSettings, physical: str, expected: int) -> list[Any]:
@@ -64,7 +66,7 @@ class Recorder:
 
 
 def runner_for(
-    settings: KafkaSettings, producer: AIOKafkaProducer, handler: Recorder, **policy: int
+    settings: KafkaSettings, producer: AIOKafkaProducer, handler: BatchHandler, **policy: int
 ) -> ConsumerRunner:
     return ConsumerRunner(
         service="tests",
@@ -274,3 +276,38 @@ async def test_spm_dlq_commands_inspect_and_replay(
     assert unknown.returncode == 2
     assert "no topic 'no-such-topic' with a DLQ" in unknown.stderr
     assert dlq_topic("activity-ingested-dlq") is ACTIVITY_INGESTED
+
+
+class MisconfiguredTenant:
+    """Fails every call holding a ``globex`` message, as a handler does on that tenant's settings."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(self, messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
+        if any(m.envelope.tenant == "globex" for m in messages):
+            raise TenantSettingsInvalid("globex", "attribution.ambiguity_policy", "'coin_flip': not a policy")
+        self.seen += [m.payload.external_id for m in messages]
+        return []
+
+
+async def test_one_tenants_unusable_settings_do_not_count_toward_the_dlq_limit(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    for i in range(20):
+        tenant = "globex" if i % 2 else "acme"
+        value, headers, key = call_message(tenant, f"{tenant}-{i}", NOW, caller="+1", callee="+2")
+        await producer.send(topic, value, key=key, headers=headers, partition=0)
+    await producer.flush()
+    handler = MisconfiguredTenant()
+    runner = runner_for(kafka_settings, producer, handler, dlq_limit=3, dlq_window_messages=50)
+    # Ten letters against a limit of three: the runner keeps going and handles acme's ten.
+    await run_until(runner, lambda: len(handler.seen) == 10)
+    assert sorted(handler.seen) == sorted(f"acme-{i}" for i in range(0, 20, 2))
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=100)
+    assert [letter.header("ce_tenant") for letter in letters] == ["globex"] * 10
+    assert {letter.provenance["dlq_error"] for letter in letters} == {
+        "TenantSettingsInvalid: tenant globex: settings invalid at attribution.ambiguity_policy: "
+        "'coin_flip': not a policy"
+    }

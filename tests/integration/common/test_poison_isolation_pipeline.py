@@ -1,0 +1,174 @@
+"""Poison produced straight onto the topics costs only the poisoned messages, never a tenant's stream.
+
+A NUL byte in an activity's external id, a CRM entity dated before year 1 in UTC and a tenant
+whose stored settings cannot apply all fail inside the handlers' transactions; the runner
+splits the batches until those messages stand alone, dead-letters them with the error, and
+commits everything else. Another tenant's figures come out exact and no consumer stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.kafka.dlq import DeadLetter, inspect_dead_letters
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, Topic
+
+from .poison_messages import (
+    NUL_EXTERNAL_ID,
+    OUT_OF_RANGE_UPDATED_AT,
+    Message,
+    call_message,
+    crm_for_one_rep,
+    crm_message,
+)
+
+DAY = datetime(2026, 11, 2, 9, tzinfo=UTC)
+CALLS = 40
+REP_PHONE = "+14155550001"
+CONTACT_PHONE = "+12125550100"
+
+
+async def dead_letters(settings: KafkaSettings, topic: Topic) -> list[DeadLetter]:
+    return await inspect_dead_letters(settings, topic, limit=1000)
+
+
+async def counts_by_tenant(engine: AsyncEngine, table: str) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(f"SELECT tenant_id, count(*) FROM {table} GROUP BY tenant_id"))
+        return {r[0]: int(r[1]) for r in rows}
+
+
+async def acme_day(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT entity_id, period_start, activities, dials, connects, talk_seconds FROM metric_rollups "
+                    "WHERE tenant_id = 'acme' AND level = 'rep' AND granularity = 'day'"
+                )
+            )
+        ).all()
+    return {"rows": [tuple(r) for r in row]}
+
+
+async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batch_commits_exactly(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        for tenant in ("acme", "evil", "badattr", "badmetrics"):
+            await create_tenant(conn, tenant, TEST_SECRET_KEY)
+        # Stored by hand, past any validation on write.
+        await conn.execute(
+            text("UPDATE tenants SET settings = CAST(:s AS jsonb) WHERE tenant_id = :t"),
+            [
+                {
+                    "t": "badattr",
+                    "s": orjson.dumps({"attribution": {"ambiguity_policy": "coin_flip"}}).decode(),
+                },
+                {
+                    "t": "badmetrics",
+                    "s": orjson.dumps({"metrics": {"conversation_min_seconds": "long"}}).decode(),
+                },
+            ],
+        )
+    at = DAY.isoformat()
+    activities: list[Message] = []
+    crm: list[Message] = crm_for_one_rep("acme", "rep-1", REP_PHONE, CONTACT_PHONE, at)
+    crm.insert(
+        1, crm_message("evil", {"entity_type": "rep", "id": "r-x", "updated_at": OUT_OF_RANGE_UPDATED_AT})
+    )
+    for i in range(CALLS):
+        call = call_message(
+            "acme", f"a-{i}", DAY + timedelta(minutes=i), caller=REP_PHONE, callee=CONTACT_PHONE
+        )
+        activities.append(call)
+        if i == 10:
+            activities.append(call_message("evil", NUL_EXTERNAL_ID, DAY, caller="+1", callee="+2"))
+        if i == 20:
+            activities.append(call_message("evil", "fine", DAY, caller="+1", callee="+2"))
+            activities.append(call_message("badattr", "b-1", DAY, caller="+1", callee="+2"))
+        if i == 30:
+            activities.append(call_message("badattr", "b-2", DAY, caller="+1", callee="+2"))
+            activities.append(call_message("badmetrics", "m-1", DAY, caller="+1", callee="+2"))
+    # Everything is on the topics before the consumers start, so the poison shares batches
+    # with acme's messages.
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for topic, messages in ((CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities)):
+            for value, headers, key in messages:
+                await producer.send(
+                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    expected_rollup = {"rows": [("rep-1", DAY.date(), CALLS, CALLS, CALLS, CALLS * 120)]}
+    async with in_process_stack(
+        kafka_settings, database_settings, services=("attribution", "metrics")
+    ) as stack:
+        deadline = time.monotonic() + 90
+        letters: dict[str, list[DeadLetter]] = {}
+        while time.monotonic() < deadline:
+            letters = {
+                t.name: await dead_letters(kafka_settings, t)
+                for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
+            }
+            counts = [len(v) for v in letters.values()]
+            if counts == [3, 1, 1] and await acme_day(db_engine) == expected_rollup:
+                break
+            await asyncio.sleep(0.5)
+        # Neither consumer raised: both tasks still run, and both are ready.
+        for name in ("attribution", "metrics"):
+            app = stack.apps[name]
+            assert not app.state.consumer_task.done(), name
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+                ready = await c.get("/readyz")
+            assert ready.status_code == 200, (name, ready.text)
+            assert ready.json()["checks"]["consumer"] is True
+
+    assert await acme_day(db_engine) == expected_rollup
+    assert await counts_by_tenant(db_engine, "activities") == {"acme": CALLS, "evil": 1, "badmetrics": 1}
+    assert await counts_by_tenant(db_engine, "metric_contributions") == {"acme": CALLS, "evil": 1}
+
+    ingested = {letter.header("ce_tenant"): letter for letter in letters["activity-ingested"]}
+    assert sorted(letter.header("ce_tenant") or "" for letter in letters["activity-ingested"]) == [
+        "badattr",
+        "badattr",
+        "evil",
+    ]
+    nul = ingested["evil"]
+    assert nul.provenance["dlq_service"] == "attribution"
+    assert orjson.loads(nul.value or b"{}")["external_id"] == NUL_EXTERNAL_ID
+    assert nul.provenance["dlq_error"] == (
+        'CharacterNotInRepertoireError (SQLSTATE 22021): invalid byte sequence for encoding "UTF8": 0x00'
+    )
+    for letter in letters["activity-ingested"]:
+        if letter.header("ce_tenant") == "badattr":
+            assert letter.provenance["dlq_error"] == (
+                "TenantSettingsInvalid: tenant badattr: settings invalid at attribution.ambiguity_policy: "
+                "'coin_flip': 'coin_flip' is not a valid AmbiguityPolicy"
+            )
+    [dated] = letters["crm-entity-changed"]
+    assert dated.header("ce_tenant") == "evil"
+    assert orjson.loads(dated.value or b"{}")["entity"]["updated_at"] == OUT_OF_RANGE_UPDATED_AT
+    assert "date value out of range" in (dated.provenance["dlq_error"] or "")
+    [metrics_letter] = letters["activity-attributed"]
+    assert metrics_letter.provenance["dlq_service"] == "metrics"
+    assert metrics_letter.provenance["dlq_error"] == (
+        "TenantSettingsInvalid: tenant badmetrics: settings invalid at metrics.conversation_min_seconds: "
+        "'long': Input should be a valid integer, unable to parse string as an integer"
+    )
