@@ -351,6 +351,8 @@ class ActivitySummaryRead(BaseModel):
     rule_path: str | None
     runners_up: list[dict[str, Any]]
     is_override: bool
+    #: The chosen deal's matching score, comparable with the runners-up's (null when not scored).
+    deal_score: float | None = None
 
 
 class ActivityPage(BaseModel):
