@@ -151,7 +151,7 @@ function dealName(dealId) {
 }
 
 function clear(node, ...children) {
-  node.replaceChildren(...children);
+  node.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
 }
 
 // ---------------------------------------------------------------- sign in / out
@@ -567,15 +567,19 @@ function insightsPath(route) {
 
 async function loadInsights() {
   const [bright, atRisk, stale] = await Promise.all(["bright-spots", "at-risk-reps", "stale-deals"].map((route) => api(insightsPath(route))));
-  renderInsights($("bright"), bright.items, "No bright spot in this period.", (item) => selectRep(item.subject_id));
+  renderInsights($("bright"), bright.items, "No bright spot.", (item) => selectRep(item.subject_id));
   renderInsights($("at-risk"), atRisk.items, "No rep is at risk.", (item) => selectRep(item.subject_id));
   renderInsights($("stale"), stale.items, "No stale deal.", (item) => selectDeal(item.subject_id));
 }
 
+// An insight's details as text; rep ids read as names.
 function detailText(details) {
   return Object.entries(details || {})
     .filter(([, value]) => value !== null && typeof value !== "object")
-    .map(([key, value]) => `${key.replaceAll("_", " ")}: ${typeof value === "number" ? fmt(value) : value}`)
+    .map(([key, value]) => {
+      if (key.endsWith("rep_id")) return `${key.replace(/_?rep_id$/, "").replaceAll("_", " ") || "rep"}: ${repName(value)}`;
+      return `${key.replaceAll("_", " ")}: ${typeof value === "number" ? fmt(value) : value}`;
+    })
     .join(" · ");
 }
 
