@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -22,9 +23,7 @@ def _rows(response: httpx.Response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.text)))
 
 
-async def _both(
-    gateway: httpx.AsyncClient, key: str, path: str
-) -> tuple[dict[str, object], list[dict[str, str]]]:
+async def _both(gateway: httpx.AsyncClient, key: str, path: str) -> tuple[Any, list[dict[str, str]]]:
     as_json = await gateway.get(path, headers=bearer(key))
     assert as_json.status_code == 200, as_json.text
     as_csv = await gateway.get(path, headers={**bearer(key), **CSV})
@@ -114,7 +113,7 @@ async def test_score_series_and_funnel_as_csv(gateway: httpx.AsyncClient, keys: 
     funnel, steps = await _both(gateway, keys.read, "/v1/funnel?rep_id=rep-1&from=2026-11-01&to=2026-11-30")
     assert [(r["step"], r["count"], r["ratio_to_previous"]) for r in steps] == [
         (s["step"], str(s["count"]), "" if s["ratio_to_previous"] is None else repr(s["ratio_to_previous"]))
-        for s in funnel["steps"]  # type: ignore[union-attr]
+        for s in funnel["steps"]
     ]
     assert {(r["rep_id"], r["from"], r["to"]) for r in steps} == {("rep-1", "2026-11-01", "2026-11-30")}
 
@@ -155,7 +154,7 @@ async def test_activity_lists_as_csv_in_the_tenant_time_zone_with_a_next_link(
     timeline, deal_rows = await _both(gateway, keys.read, "/v1/deals/deal-1/activities?limit=50")
     assert len(deal_rows) == 7
     assert {(r["deal.deal_id"], r["deal.name"]) for r in deal_rows} == {("deal-1", "Buyer renewal")}
-    assert [r["activity_id"] for r in deal_rows] == [i["activity_id"] for i in timeline["items"]]  # type: ignore[index]
+    assert [r["activity_id"] for r in deal_rows] == [i["activity_id"] for i in timeline["items"]]
 
 
 async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, keys: Keys) -> None:
