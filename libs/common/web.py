@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.common.contracts.fields import check_line, reason_of
 from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def field_errors(
             {
                 "in": source,
                 "field": ".".join(str(part) for part in loc) or "(root)",
-                "reason": str(error.get("msg", "invalid")),
+                "reason": reason_of(error),
             }
         )
     return out
@@ -304,3 +305,30 @@ def install_database_unavailable_handler(app: FastAPI, retry_after_seconds: int 
 
     for kind in (DBAPIError, OSError, TimeoutError):
         app.add_exception_handler(kind, _handler)
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """A dependency for every route: a path or query parameter holding a control character
+    (``%00`` and the rest of C0) is a 422 naming it, before any route reads it.
+
+    PostgreSQL refuses NUL in text, so without this a decoded ``%00`` reached the database
+    and came back as a 500.
+    """
+    parameters = [("path", k, v) for k, v in request.path_params.items() if isinstance(v, str)]
+    parameters += [("query", k, v) for k, v in request.query_params.multi_items()]
+    errors = []
+    for location, name, value in parameters:
+        for checked in (name, value):
+            try:
+                check_line(checked)
+            except ValueError as exc:
+                errors.append({"in": location, "field": _printable(name), "reason": str(exc)})
+                break
+    if errors:
+        detail = "; ".join(f"{e['in']} {e['field']}: {e['reason']}" for e in errors)
+        raise Problem(422, "Invalid request", detail, errors=errors)
+
+
+def _printable(name: str) -> str:
+    """A parameter's name as it may be echoed back: control characters shown escaped."""
+    return name.encode("unicode_escape").decode("ascii")

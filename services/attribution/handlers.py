@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -279,6 +279,7 @@ def attributed_event(
             external_participants=decision.external_participants,
             external_contact_ids=decision.external_contact_ids,
             automated=activity.automated,
+            revision=activity.revision,
         ),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
@@ -344,12 +345,18 @@ def _thread_member(
 
 
 async def attribute_batch(
-    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    activities: Sequence[ActivityIngestedV1],
+    now: datetime,
+    revised: Collection[uuid.UUID] = (),
 ) -> AttributedBatch:
     """Decide every activity against the current reference data; keep only what changes.
 
     Activities are decided oldest first, and each decision is remembered for its thread, so a
     reply in the same batch as the message it answers sees that message's attribution.
+    ``revised`` activities arrived as a newer revision: their facts (time, duration, outcome)
+    may have changed even when their attribution did not, so they always get a new version.
     """
     batch = AttributedBatch()
     if not activities:
@@ -366,6 +373,8 @@ async def attribute_batch(
         decision = attribute_activity(resolved, snapshot_for(resolved, refs), policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
+        if version is None and stored is not None and activity.activity_id in revised:
+            version = _revised_version(stored, decision)
         if activity.thread_id is not None:
             refs.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
         if version is None:
@@ -408,6 +417,16 @@ async def attribute_batch(
     return batch
 
 
+def _revised_version(stored: repo.StoredAttribution, decision: AttributionDecision) -> int | None:
+    """The version that carries a newer revision's facts under an unchanged attribution.
+
+    None only when an override in force would be replaced by an automatic decision.
+    """
+    if stored.is_override and not decision.overridden:
+        return None
+    return stored.version + 1
+
+
 def event_key(event: ActivityAttributedV1) -> str:
     """``tenant:rep``: one rep's versions share a partition and stay in order. An activity credited
     to nobody is keyed by itself, so unattributed traffic spreads instead of piling on one partition."""
@@ -435,6 +454,21 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
     await asyncio.gather(*futures)
 
 
+def newest_revisions(activities: Sequence[ActivityIngestedV1]) -> list[ActivityIngestedV1]:
+    """One activity per id, its highest revision (the first of equals), in arrival order.
+
+    Two revisions of one activity in a batch (5 then 4, posted back to back) must settle on 5,
+    as the ``activities`` row does: the version published carries revision 5's facts.
+    """
+    newest: dict[tuple[str, uuid.UUID], ActivityIngestedV1] = {}
+    for activity in activities:
+        key = (activity.tenant_id, activity.activity_id)
+        held = newest.get(key)
+        if held is None or held.revision < activity.revision:
+            newest[key] = activity
+    return list(newest.values())
+
+
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
     """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit."""
     now = datetime.now(UTC)
@@ -447,7 +481,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             await repo.apply_crm_entity(conn, event, changed[event.tenant_id])
         fresh = await repo.store_activities(conn, incoming)
         to_attribute: dict[str, dict[uuid.UUID, ActivityIngestedV1 | None]] = defaultdict(dict)
-        for activity in incoming:
+        for activity in newest_revisions(incoming):
             if activity.activity_id in fresh:
                 to_attribute[activity.tenant_id][activity.activity_id] = activity
         for command in overrides:
@@ -465,7 +499,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-            decided = await attribute_batch(conn, tenant_id, activities, now)
+            decided = await attribute_batch(conn, tenant_id, activities, now, revised=fresh)
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)
             # Parked replies in the threads of what just changed: one more pass, on the saved versions.

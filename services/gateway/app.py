@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -13,7 +13,12 @@ from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.publisher import KafkaPublisher
-from libs.common.web import BodyLimitMiddleware, install_common_handlers, install_database_unavailable_handler
+from libs.common.web import (
+    BodyLimitMiddleware,
+    install_common_handlers,
+    install_database_unavailable_handler,
+    refuse_control_characters,
+)
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.export import CsvNegotiation
@@ -69,7 +74,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await publisher.close()
             await engine.dispose()
 
-    app = FastAPI(title="SPM gateway", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="SPM gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
+    )
     app.state.settings = settings
     # Inside the ETag layer: it tags the JSON answers and lets the CSV ones through.
     app.add_middleware(CsvNegotiation)

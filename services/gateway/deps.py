@@ -16,6 +16,7 @@ import orjson
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.fields import SafeDate, check_line
 from libs.common.web import Problem
 from services.gateway.schemas import ProblemRead
 from services.gateway.settings import GatewayOptions
@@ -60,8 +61,8 @@ LimitQuery = Annotated[
     Query(ge=1, description="Page size, 1..GATEWAY_MAX_PAGE_SIZE (default GATEWAY_DEFAULT_PAGE_SIZE)"),
 ]
 CursorQuery = Annotated[str | None, Query(description="The `next_cursor` of the previous page")]
-FromQuery = Annotated[date | None, Query(alias="from", description="First day, inclusive (ISO date)")]
-ToQuery = Annotated[date | None, Query(description="Last day, inclusive (ISO date)")]
+FromQuery = Annotated[SafeDate | None, Query(alias="from", description="First day, inclusive (ISO date)")]
+ToQuery = Annotated[SafeDate | None, Query(description="Last day, inclusive (ISO date)")]
 
 
 def invalid(field: str, reason: str, location: str = "query") -> NoReturn:
@@ -108,6 +109,17 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         invalid("cursor", "is not a cursor this API issued")
-    if not isinstance(values, list) or len(values) != arity or not all(isinstance(v, str) for v in values):
+    if not isinstance(values, list) or len(values) != arity or not all(_clean(v) for v in values):
         invalid("cursor", "is not a cursor this API issued")
     return values
+
+
+def _clean(value: object) -> bool:
+    """A string a cursor of ours could hold: no control character (PostgreSQL refuses NUL)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        check_line(value)
+    except ValueError:
+        return False
+    return True

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.contracts.fields import SafeStr, SafeText
+
 #: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
 COUNTERS = (
     "activities",
@@ -416,10 +418,10 @@ class AttributionOverrideCreate(BaseModel):
         json_schema_extra={"examples": [{"deal_id": "deal-2", "reason": "call was about the renewal"}]},
     )
 
-    deal_id: str | None = Field(default=None, min_length=1, max_length=200)
-    rep_id: str | None = Field(default=None, min_length=1, max_length=200)
-    account_id: str | None = Field(default=None, min_length=1, max_length=200)
-    reason: str | None = Field(default=None, max_length=1_000)
+    deal_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    rep_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    account_id: SafeStr | None = Field(default=None, min_length=1, max_length=200)
+    reason: SafeText | None = Field(default=None, max_length=1_000)
 
 
 class AttributionOverrideRead(PendingOverrideRead):

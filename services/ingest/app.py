@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
-from libs.common.contracts.activities import TENANT_ID_PATTERN, ActivityIn
+from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
@@ -36,7 +37,7 @@ from services.ingest.adapters.repository import (
     lock_webhook_state,
     save_webhook_state,
 )
-from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
 from services.ingest.domain.tenant_config import InvalidTenantSettings
 from services.ingest.domain.webhooks import (
     ADAPTERS,
@@ -93,7 +94,11 @@ def _verify_and_parse(
     adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
 ) -> AdapterResult:
     adapter.verify(delivery, secrets, config)
-    return adapter.parse(delivery, config, secrets)
+    try:
+        return adapter.parse(delivery, config, secrets)
+    except ValidationError as error:
+        # Adapters name their fields; a contract check one of them did not wrap is still a 422.
+        raise validation_to_rejection("body", error) from None
 
 
 def _rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:

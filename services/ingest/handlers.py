@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +39,19 @@ def _json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
+        if "number" not in str(exc):
+            raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}") from None
+        error = exc
+    # Valid JSON that orjson cannot hold (1e400 is infinite as a double): read it with the
+    # standard library, so that validation refuses the value with a 422 naming its field.
+    try:
+        return json.loads(body, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {error}") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 class _ActivityBatch(BaseModel):

@@ -1,8 +1,9 @@
 """Metrics use case: apply attribution versions to the rollups exactly once.
 
-Per activity we keep the contribution of the highest version applied. A redelivered version,
-or an older one arriving late, changes nothing; a newer one retracts the old contribution and
-adds its own, in the same transaction. The consumer commits offsets only after this commits.
+Per activity we keep the contribution of the highest (revision, version) applied: the facts of
+the activity's highest revision, under attribution's latest decision about it. A redelivered
+version, an older one arriving late, or one carrying a lower revision changes nothing; a newer
+one retracts the old contribution and adds its own, in the same transaction. The consumer commits offsets only after this commits.
 """
 
 from __future__ import annotations
@@ -142,6 +143,11 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
     return keys
 
 
+def contribution_order(event: ActivityAttributedV1) -> tuple[int, int]:
+    """Which of two versions of an activity counts: the higher revision, then the higher version."""
+    return (event.facts.revision, event.version)
+
+
 def plan_batch(
     events: Sequence[ActivityAttributedV1],
     stored: dict[uuid.UUID, StoredContribution],
@@ -156,7 +162,7 @@ def plan_batch(
     outcomes: Counter[str] = Counter()
     for event in events:
         previous = stored.get(event.activity_id)
-        if previous is not None and previous.version >= event.version:
+        if previous is not None and previous.order >= contribution_order(event):
             outcomes["stale"] += 1
             continue
         if previous is not None:
@@ -179,6 +185,7 @@ def plan_batch(
                 "tenant_id": event.tenant_id,
                 "activity_id": event.activity_id,
                 "version": event.version,
+                "revision": event.facts.revision,
                 "rep_id": credited.get("rep"),
                 "team_id": credited.get("team"),
                 "deal_id": credited.get("deal"),
@@ -204,7 +211,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     for message in messages:
         event: ActivityAttributedV1 = message.payload
         key = (event.tenant_id, event.activity_id)
-        if key not in newest or newest[key].version < event.version:
+        if key not in newest or contribution_order(newest[key]) < contribution_order(event):
             newest[key] = event
     by_tenant: dict[str, list[ActivityAttributedV1]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():

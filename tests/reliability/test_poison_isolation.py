@@ -88,8 +88,10 @@ async def test_poison_from_one_tenant_is_dead_lettered_while_another_streams_exa
         for letter in letters:
             assert letter.provenance["dlq_service"] == "attribution"
             if letter.header("ce_tenant") == "evil":
+                # Refused by the contract as attribution decodes it, before any statement.
                 assert letter.provenance["dlq_error"] == (
-                    'CharacterNotInRepertoireError (SQLSTATE 22021): invalid byte sequence for encoding "UTF8": 0x00'
+                    "body is not a valid ActivityIngestedV1: "
+                    "external_id: must not contain a control character (U+0000 at position 3)"
                 )
             else:
                 assert letter.provenance["dlq_error"] == (
@@ -98,9 +100,10 @@ async def test_poison_from_one_tenant_is_dead_lettered_while_another_streams_exa
                 )
         crm_letters = await inspect_dead_letters(pipeline.kafka, CRM_ENTITY_CHANGED, limit=1000)
         assert [letter.header("ce_tenant") for letter in crm_letters] == ["evil"] * len(ROUNDS)
-        assert all(
-            "date value out of range" in (letter.provenance["dlq_error"] or "") for letter in crm_letters
-        )
+        assert {letter.provenance["dlq_error"] for letter in crm_letters} == {
+            "body is not a valid CrmEntityChangedV1: "
+            "entity.rep.updated_at: Input should be greater than or equal to 1970-01-01T00:00:00Z"
+        }
         assert await inspect_dead_letters(pipeline.kafka, ACTIVITY_ATTRIBUTED, limit=10) == []
         assert await pipeline.scalar("SELECT count(*) FROM activities WHERE tenant_id <> 'acme'") == 0
 
@@ -115,7 +118,9 @@ async def test_poison_from_one_tenant_is_dead_lettered_while_another_streams_exa
                 assert ready.json()["checks"]["consumer"] is True
                 assert "DlqLimitExceeded" not in process.log_text()
                 assert "RetryDeadlineExceeded" not in process.log_text()
-            # The poison shared batches with acme's activities: attribution split them to find it.
+            # The misconfigured tenant's messages shared batches with acme's: attribution took them
+            # out and handled the rest again (the NUL and the out-of-range date never reach a
+            # handler: their contracts refuse them as they are decoded).
             exposition = (
                 await client.get(f"http://127.0.0.1:{pipeline.one('attribution').port}/metrics")
             ).text
@@ -124,7 +129,7 @@ async def test_poison_from_one_tenant_is_dead_lettered_while_another_streams_exa
                 for line in exposition.splitlines()
                 if line.startswith('spm_consumer_isolation_calls_total{service="attribution"}')
             ]
-            assert calls >= NUL_PER_ROUND * len(ROUNDS)
+            assert calls >= 1
     finally:
         await producer.stop()
         codes = pipeline.stop_all()

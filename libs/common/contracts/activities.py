@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Field types live in fields.py; the four ``X as X`` names are re-exported for existing importers.
+from libs.common.contracts.fields import TENANT_ID_PATTERN as TENANT_ID_PATTERN
+from libs.common.contracts.fields import DurationSeconds, Revision, SafeStr, SafeText, StrictBool, UtcDatetime
+from libs.common.contracts.fields import Email as Email
+from libs.common.contracts.fields import ExternalId as ExternalId
+from libs.common.contracts.fields import TenantId as TenantId
 
 #: Fixed namespace so that the same (tenant, source, external id) always maps to the same id.
 ACTIVITY_ID_NAMESPACE = uuid.UUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10")
 
-TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 
@@ -21,18 +26,6 @@ def activity_id_for(tenant_id: str, source: str, external_id: str) -> uuid.UUID:
     return uuid.uuid5(ACTIVITY_ID_NAMESPACE, f"{tenant_id}\x1f{source}\x1f{external_id}")
 
 
-def _lower_email(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().lower()
-    if value.count("@") != 1 or not value.split("@")[0] or "." not in value.split("@")[1]:
-        raise ValueError("not an email address")
-    return value
-
-
-Email = Annotated[str, Field(max_length=320), AfterValidator(_lower_email)]
-TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
-ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
 E164Phone = Annotated[str, Field(pattern=E164_PATTERN)]
 
 
@@ -90,8 +83,8 @@ class Participant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     email: Email | None = None
-    phone: str | None = Field(default=None, max_length=40, description="E.164 after normalisation")
-    name: str | None = Field(default=None, max_length=256)
+    phone: SafeStr | None = Field(default=None, max_length=40, description="E.164 after normalisation")
+    name: SafeStr | None = Field(default=None, max_length=256)
     role: ParticipantRole
 
     @model_validator(mode="after")
@@ -142,23 +135,21 @@ class ActivityIn(BaseModel):
     kind: ActivityKind
     direction: Direction
     outcome: Outcome
-    occurred_at: datetime
-    duration_seconds: int = Field(default=0, ge=0, le=86_400)
+    occurred_at: UtcDatetime
+    duration_seconds: DurationSeconds = 0
     participants: tuple[Participant, ...] = Field(min_length=1, max_length=500)
-    thread_id: str | None = Field(default=None, max_length=512)
+    thread_id: SafeStr | None = Field(default=None, max_length=512)
     #: RFC 5545 UID of a calendar event; the same meeting seen from several sources shares it.
-    ical_uid: str | None = Field(default=None, max_length=1024)
-    subject: str | None = Field(default=None, max_length=2_000)
+    ical_uid: SafeStr | None = Field(default=None, max_length=1024)
+    subject: SafeText | None = Field(default=None, max_length=2_000)
     crm: CrmReferences = Field(default_factory=CrmReferences)
     #: Monotonic per vendor object (Twilio's SequenceNumber, a modification timestamp in ms...):
     #: when one object is delivered several times in different states the highest revision wins,
     #: so reordered status callbacks settle on the final state.
-    revision: int = Field(default=0, ge=0)
+    revision: Revision = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> ActivityIn:
-        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must carry a timezone offset")
         if self.outcome not in OUTCOMES_BY_KIND[self.kind]:
             allowed = ", ".join(sorted(OUTCOMES_BY_KIND[self.kind]))
             raise ValueError(
@@ -174,7 +165,7 @@ class ActivityIngestedV1(ActivityIn):
 
     tenant_id: TenantId
     activity_id: uuid.UUID
-    ingested_at: datetime
+    ingested_at: UtcDatetime
     #: Sent by a no-reply or automated address; kept, counted, never scored.
-    automated: bool = False
-    adapter_version: str = "canonical/1"
+    automated: StrictBool = False
+    adapter_version: SafeStr = Field(default="canonical/1", max_length=64)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.contracts.activities import ActivityKind, Direction, Outcome, TenantId
+from libs.common.contracts.activities import ActivityKind, Direction, Outcome
+from libs.common.contracts.fields import (
+    Count,
+    DurationSeconds,
+    ExternalId,
+    FiniteFloat,
+    Revision,
+    StrictBool,
+    TenantId,
+    UtcDatetime,
+    Version,
+)
+
+Confidence = Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
 
 
 class AttributionStatus(StrEnum):
@@ -29,11 +41,14 @@ class ActivityFacts(BaseModel):
     kind: ActivityKind
     direction: Direction
     outcome: Outcome
-    occurred_at: datetime
-    duration_seconds: int = 0
-    external_participants: int = 0
-    external_contact_ids: tuple[str, ...] = ()
-    automated: bool = False
+    occurred_at: UtcDatetime
+    duration_seconds: DurationSeconds = 0
+    external_participants: Count = 0
+    external_contact_ids: tuple[ExternalId, ...] = ()
+    automated: StrictBool = False
+    #: The activity's revision these facts come from: metrics never lets a lower revision's
+    #: contribution replace a higher one's, whatever order the versions arrive in.
+    revision: Revision = 0
 
 
 class ActivityAttributedV1(BaseModel):
@@ -47,14 +62,14 @@ class ActivityAttributedV1(BaseModel):
 
     tenant_id: TenantId
     activity_id: uuid.UUID
-    version: int = Field(ge=1)
+    version: Version
     status: AttributionStatus
-    rep_id: str | None = None
-    team_id: str | None = None
-    account_id: str | None = None
-    deal_id: str | None = None
-    secondary_deal_ids: tuple[str, ...] = ()
-    confidence: float = Field(ge=0.0, le=1.0)
+    rep_id: ExternalId | None = None
+    team_id: ExternalId | None = None
+    account_id: ExternalId | None = None
+    deal_id: ExternalId | None = None
+    secondary_deal_ids: tuple[ExternalId, ...] = ()
+    confidence: Confidence
     facts: ActivityFacts
-    decided_at: datetime
+    decided_at: UtcDatetime
     explanation: dict[str, Any] = Field(default_factory=dict)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.contracts.activities import TenantId
+from libs.common.contracts.fields import ExternalId, SafeStr, SafeText, TenantId, UtcDatetime
 
 
 class WebhookReceivedV1(BaseModel):
@@ -16,10 +15,11 @@ class WebhookReceivedV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: TenantId
-    source: str
-    adapter_version: str
-    received_at: datetime
-    content_type: str
+    source: SafeStr
+    adapter_version: SafeStr
+    received_at: UtcDatetime
+    content_type: SafeText
+    #: Kept byte for byte (control characters included): it is replayed, never stored in a column.
     body: str = Field(description="The raw body as received (UTF-8)")
     headers: dict[str, str] = Field(default_factory=dict, description="Vendor headers, secrets removed")
 
@@ -31,9 +31,9 @@ class AttributionOverriddenV1(BaseModel):
 
     tenant_id: TenantId
     activity_id: uuid.UUID
-    deal_id: str | None = None
-    rep_id: str | None = None
-    account_id: str | None = None
-    set_by: str
-    set_at: datetime
-    reason: str | None = Field(default=None, max_length=1_000)
+    deal_id: ExternalId | None = None
+    rep_id: ExternalId | None = None
+    account_id: ExternalId | None = None
+    set_by: SafeStr = Field(min_length=1)
+    set_at: UtcDatetime
+    reason: SafeText | None = Field(default=None, max_length=1_000)

@@ -7,42 +7,46 @@ and ignores an older version delivered late. ``deleted`` tombstones an entity;
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.common.contracts.activities import Email, ExternalId, TenantId
+from libs.common.contracts.fields import (
+    Amount,
+    Email,
+    ExternalId,
+    SafeDate,
+    SafeStr,
+    StrictBool,
+    TenantId,
+    UtcDatetime,
+)
+
+Name = Annotated[SafeStr, Field(max_length=256)]
+Phone = Annotated[SafeStr, Field(max_length=40)]
 
 
 class _Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: ExternalId
-    updated_at: datetime
-    deleted: bool = False
+    updated_at: UtcDatetime
+    deleted: StrictBool = False
     merged_into: ExternalId | None = None
-
-    @model_validator(mode="after")
-    def _aware(self) -> _Entity:
-        if self.updated_at.tzinfo is None:
-            raise ValueError("updated_at must carry a timezone offset")
-        return self
 
 
 class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
-    name: str = Field(default="", max_length=256)
+    name: Name = ""
     emails: tuple[Email, ...] = ()
-    phones: tuple[str, ...] = ()
-    active: bool = True
+    phones: tuple[Phone, ...] = ()
+    active: StrictBool = True
     manager_id: ExternalId | None = None
 
 
 class TeamV1(_Entity):
     entity_type: Literal["team"] = "team"
-    name: str = Field(default="", max_length=256)
+    name: Name = ""
     parent_id: ExternalId | None = None
 
 
@@ -52,8 +56,8 @@ class TeamMembershipV1(_Entity):
     entity_type: Literal["team_membership"] = "team_membership"
     rep_id: ExternalId
     team_id: ExternalId
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: SafeDate
+    valid_to: SafeDate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> TeamMembershipV1:
@@ -64,15 +68,15 @@ class TeamMembershipV1(_Entity):
 
 class AccountV1(_Entity):
     entity_type: Literal["account"] = "account"
-    name: str = Field(default="", max_length=256)
-    domains: tuple[Annotated[str, Field(max_length=253)], ...] = ()
+    name: Name = ""
+    domains: tuple[Annotated[SafeStr, Field(max_length=253)], ...] = ()
 
 
 class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
-    name: str = Field(default="", max_length=256)
+    name: Name = ""
     emails: tuple[Email, ...] = ()
-    phones: tuple[str, ...] = ()
+    phones: tuple[Phone, ...] = ()
     account_id: ExternalId | None = None
 
 
@@ -80,20 +84,20 @@ class DealContactRole(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contact_id: ExternalId
-    role: str = Field(default="", max_length=128)
+    role: SafeStr = Field(default="", max_length=128)
 
 
 class DealV1(_Entity):
     entity_type: Literal["deal"] = "deal"
-    name: str = Field(default="", max_length=256)
+    name: Name = ""
     account_id: ExternalId | None = None
     owner_rep_id: ExternalId | None = None
-    stage: str = Field(default="", max_length=128)
-    amount: Decimal | None = None
-    is_closed: bool = False
-    is_won: bool = False
-    created_at: datetime
-    closed_at: datetime | None = None
+    stage: SafeStr = Field(default="", max_length=128)
+    amount: Amount | None = None
+    is_closed: StrictBool = False
+    is_won: StrictBool = False
+    created_at: UtcDatetime
+    closed_at: UtcDatetime | None = None
     contacts: tuple[DealContactRole, ...] = ()
 
     @model_validator(mode="after")
@@ -114,7 +118,7 @@ class CrmSyncIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(default="api", min_length=1, max_length=64)
+    source: SafeStr = Field(default="api", min_length=1, max_length=64)
     entities: tuple[CrmEntity, ...] = Field(min_length=1, max_length=1_000)
 
 
@@ -124,5 +128,5 @@ class CrmEntityChangedV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tenant_id: TenantId
-    source: str
+    source: SafeStr = Field(min_length=1, max_length=64)
     entity: CrmEntity

@@ -13,6 +13,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from libs.common.contracts.fields import reason_of
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
@@ -94,4 +96,8 @@ def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise InvalidMessage(f"body is not JSON: {errors[0]['msg']}") from exc
-        raise InvalidMessage(f"body is not a valid {model.__name__}: {errors}") from exc
+        # Field and reason only: the input may be large, and is in the dead letter anyway.
+        reasons = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or '(root)'}: {reason_of(e)}" for e in errors[:10]
+        )
+        raise InvalidMessage(f"body is not a valid {model.__name__}: {reasons}") from exc

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from libs.common.contracts.fields import check_utc_datetime
 from services.gateway.deps import decode_cursor, encode_cursor, invalid
 from services.gateway.schemas import ActivitySummaryRead
 
@@ -15,7 +16,8 @@ def activity_after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     at, activity_id = decode_cursor(cursor, 2)
     try:
-        return datetime.fromisoformat(at), uuid.UUID(activity_id)
+        # Bounded like every stored time: year 1 at +14:00 would overflow on its way to PostgreSQL.
+        return check_utc_datetime(datetime.fromisoformat(at)), uuid.UUID(activity_id)
     except ValueError:
         invalid("cursor", "is not a cursor this API issued")
 

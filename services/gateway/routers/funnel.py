@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from libs.common.contracts.fields import SafeDate
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, OptionsDep, check_range, invalid, not_found
@@ -21,8 +21,8 @@ async def funnel(
     principal: ReaderDep,
     conn: ConnDep,
     options: OptionsDep,
-    from_: Annotated[date, Query(alias="from", description="First day, inclusive")],
-    to: Annotated[date, Query(description="Last day, inclusive")],
+    from_: Annotated[SafeDate, Query(alias="from", description="First day, inclusive")],
+    to: Annotated[SafeDate, Query(description="Last day, inclusive")],
     rep_id: str | None = None,
     team_id: str | None = None,
 ) -> FunnelRead:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.fields import SafeDate
 from services.gateway import encoding
 from services.gateway.adapters import directory, metrics
 from services.gateway.auth import ReaderDep
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/leaderboard", tags=["leaderboard"], responses=PRO
 TeamQuery = Annotated[str | None, Query(description="Only reps on this team during the period")]
 PeriodQuery = Annotated[Granularity, Query(description="The period granularity")]
 DateQuery = Annotated[
-    date | None, Query(description="Any day inside the period (default: the latest period with data)")
+    SafeDate | None, Query(description="Any day inside the period (default: the latest period with data)")
 ]
 MetricQuery = Annotated[LeaderboardMetric, Query(description="`score` or a counter")]
 

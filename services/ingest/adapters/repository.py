@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -16,9 +17,12 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
+from libs.common.contracts.fields import INT8_MAX, check_line
+from libs.common.web import database_unavailable
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import (
     IngestTenantSettings,
@@ -91,7 +95,12 @@ async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantCo
     )
 
 
+log = logging.getLogger(__name__)
+
 SeenPair = tuple[uuid.UUID, int]
+#: A queued request: tenant, its pairs, and the future its caller awaits.
+_Lookup = tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]
+_Record = tuple[str, Sequence[SeenPair], asyncio.Future[None]]
 
 
 class SeenLedger:
@@ -103,7 +112,11 @@ class SeenLedger:
     flight together share one statement: a single flusher takes everything queued while its
     previous statement ran. It keeps one connection of the pool for itself, in autocommit
     (checking one out per statement cost a pre-ping and a transaction: five round trips more),
-    and drops it on any error.
+    and drops it when the database is unavailable.
+
+    No shared fate: values are checked before they are queued (:func:`check_seen_pairs`), and
+    if the database still refuses a shared statement for a value, each request of that flush
+    runs alone, so only the culprit gets the error, whatever its tenant.
 
     Two concurrent deliveries of one new pair may both be published, and a crash between the
     acknowledgement and the record lets a redelivery publish the pair again. Attribution and
@@ -112,24 +125,35 @@ class SeenLedger:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._lookups: list[tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]] = []
-        self._records: list[tuple[str, Sequence[SeenPair], asyncio.Future[None]]] = []
+        self._lookups: list[_Lookup] = []
+        self._records: list[_Record] = []
         self._flusher: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
 
     async def already_seen(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
-        """The pairs recorded before (published and acknowledged by an earlier delivery)."""
+        """The pairs recorded before (published and acknowledged by an earlier delivery).
+
+        Raises ``ValueError`` for a value the shared statement could not hold, before queueing it.
+        """
         if not pairs:
             return set()
-        future: asyncio.Future[set[SeenPair]] = asyncio.get_running_loop().create_future()
-        self._lookups.append((tenant_id, pairs, future))
-        self._start_flusher()
-        return await future
+        check_seen_pairs(tenant_id, pairs)
+        return await self._look_up(tenant_id, pairs)
 
     async def record(self, tenant_id: str, pairs: Sequence[SeenPair]) -> None:
         """Record pairs the broker acknowledged; recording one twice is a no-op."""
         if not pairs:
             return
+        check_seen_pairs(tenant_id, pairs)
+        await self._record(tenant_id, pairs)
+
+    async def _look_up(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
+        future: asyncio.Future[set[SeenPair]] = asyncio.get_running_loop().create_future()
+        self._lookups.append((tenant_id, pairs, future))
+        self._start_flusher()
+        return await future
+
+    async def _record(self, tenant_id: str, pairs: Sequence[SeenPair]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._records.append((tenant_id, pairs, future))
         self._start_flusher()
@@ -161,23 +185,27 @@ class SeenLedger:
                 await conn.close()
 
     async def _flush(self) -> None:
-        lookups: list[tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]] = []
-        records: list[tuple[str, Sequence[SeenPair], asyncio.Future[None]]] = []
+        lookups: list[_Lookup] = []
+        records: list[_Record] = []
         try:
             while self._lookups or self._records:
                 lookups, self._lookups = self._lookups, []
                 records, self._records = self._records, []
-                found = await _record_and_look_up(
-                    await self._connection(),
-                    [(t, p) for t, pairs, _ in records for p in pairs],
-                    [(t, p) for t, pairs, _ in lookups for p in pairs],
-                )
-                for _, _, done in records:
-                    if not done.done():
-                        done.set_result(None)
-                for tenant_id, pairs, seen in lookups:
-                    if not seen.done():
-                        seen.set_result({p for p in pairs if (tenant_id, p) in found})
+                conn = await self._connection()
+                try:
+                    found = await _record_and_look_up(
+                        conn,
+                        [(t, p) for t, pairs, _ in records for p in pairs],
+                        [(t, p) for t, pairs, _ in lookups for p in pairs],
+                    )
+                except DBAPIError as exc:
+                    if database_unavailable(exc):
+                        raise
+                    # The statement is fixed, so the database refused a value: one request's.
+                    # Each request then runs alone, and only the culprit gets the error.
+                    await self._one_by_one(conn, lookups, records)
+                else:
+                    _answer(lookups, records, found)
                 lookups, records = [], []
         except BaseException as exc:
             # Everyone waiting gets the error (a 503 for the client); the next flush reconnects.
@@ -191,6 +219,53 @@ class SeenLedger:
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
+
+    async def _one_by_one(
+        self, conn: AsyncConnection, lookups: list[_Lookup], records: list[_Record]
+    ) -> None:
+        """Each request in its own statement (autocommit: a refused one leaves the connection usable)."""
+        # Lookups first: like the shared statement, they read what was recorded before this flush.
+        queued: list[tuple[bool, str, Sequence[SeenPair], asyncio.Future[Any]]] = [
+            *((False, t, pairs, f) for t, pairs, f in lookups),
+            *((True, t, pairs, f) for t, pairs, f in records),
+        ]
+        for is_record, tenant_id, pairs, future in queued:
+            mine = [(tenant_id, p) for p in pairs]
+            try:
+                found = await _record_and_look_up(conn, mine if is_record else [], [] if is_record else mine)
+            except DBAPIError as exc:
+                if database_unavailable(exc):
+                    raise
+                log.warning(
+                    "duplicate ledger refused one request's values",
+                    extra={"tenant_id": tenant_id, "error": type(exc.orig).__name__},
+                )
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            if not future.done():
+                future.set_result(None if is_record else {p for p in pairs if (tenant_id, p) in found})
+
+
+def _answer(lookups: Sequence[_Lookup], records: Sequence[_Record], found: set[tuple[str, SeenPair]]) -> None:
+    for _, _, done in records:
+        if not done.done():
+            done.set_result(None)
+    for tenant_id, pairs, seen in lookups:
+        if not seen.done():
+            seen.set_result({p for p in pairs if (tenant_id, p) in found})
+
+
+def check_seen_pairs(tenant_id: str, pairs: Sequence[SeenPair]) -> None:
+    """Refuse, for this caller alone, what the shared statement could not hold.
+
+    The contracts bound revisions already; this keeps one request's value from ever reaching a
+    statement that other requests (of any tenant) share.
+    """
+    check_line(tenant_id)
+    for _, revision in pairs:
+        if isinstance(revision, bool) or not 0 <= revision <= INT8_MAX:
+            raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
 
 
 _RECORD_AND_LOOK_UP = """

@@ -24,6 +24,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
+from libs.common.contracts.fields import reason_of
 from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
@@ -244,7 +245,10 @@ def make_participant(
     if clean_email is None and clean_phone is None:
         return None
     clean_name = name.strip()[:256] if name and name.strip() else None
-    return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+    try:
+        return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+    except ValidationError as error:
+        raise validation_to_rejection(field, error) from None
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
@@ -410,7 +414,7 @@ def _error_field(field: str, error: ValidationError) -> str:
 
 
 def _error_reason(error: ValidationError) -> str:
-    return str(error.errors(include_input=False)[0]["msg"])
+    return reason_of(error.errors()[0])
 
 
 def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...]:

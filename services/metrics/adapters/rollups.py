@@ -32,6 +32,13 @@ class StoredContribution:
     status: str
     day: date | None
     counts: dict[str, float]
+    #: The activity revision whose facts are counted (0 for rows written before it was kept).
+    revision: int = 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """What a newer contribution must exceed: a higher revision, else a higher version."""
+        return (self.revision, self.version)
 
 
 async def load_contributions(
@@ -40,7 +47,8 @@ async def load_contributions(
     """The contribution currently applied for each activity, locked until commit."""
     result = await conn.execute(
         text(
-            f"SELECT activity_id, version, rep_id, team_id, deal_id, account_id, status, day, {', '.join(COLUMNS)} "
+            "SELECT activity_id, version, revision, rep_id, team_id, deal_id, account_id, status, day, "
+            f"{', '.join(COLUMNS)} "
             "FROM metric_contributions WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
         ),
         {"t": tenant_id, "ids": list(ids)},
@@ -56,6 +64,7 @@ async def load_contributions(
             row["status"],
             row["day"],
             {c: row[c] for c in COLUMNS},
+            row["revision"],
         )
     return out
 
@@ -67,6 +76,7 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "tenant_id",
         "activity_id",
         "version",
+        "revision",
         "rep_id",
         "team_id",
         "deal_id",
@@ -81,6 +91,7 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
         "tenant_id": "text",
         "activity_id": "uuid",
         "version": "int",
+        "revision": "bigint",
         "rep_id": "text",
         "team_id": "text",
         "deal_id": "text",
@@ -108,7 +119,9 @@ async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str
             f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "
             f"FROM unnest({casts}) AS u({', '.join(columns)}) "
             f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
-            "WHERE metric_contributions.version < EXCLUDED.version"
+            # The same order as plan_batch: a lower revision never replaces a higher one's facts.
+            "WHERE (metric_contributions.revision, metric_contributions.version) "
+            "< (EXCLUDED.revision, EXCLUDED.version)"
         ),
         params,
     )

@@ -46,7 +46,7 @@ async def test_a_redelivered_batch_publishes_nothing_and_events_are_keyed_by_ten
     assert [(await current(db_engine, a.activity_id)).version for a in activities] == [1, 1, 1]
 
 
-async def test_a_newer_revision_of_an_activity_is_a_new_version_only_if_the_result_changes(
+async def test_a_newer_revision_is_a_new_version_and_an_older_or_equal_one_is_a_no_op(
     db_engine: AsyncEngine,
 ) -> None:
     producer = RecordingProducer()
@@ -56,9 +56,31 @@ async def test_a_newer_revision_of_an_activity_is_a_new_version_only_if_the_resu
     same = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:05:00Z", revision=2)
     moved = email("e-1", "ana@seller.example", "cy@buyer.example", at="2026-11-02T10:05:00Z", revision=3)
     assert summary(await deliver(db_engine, producer, first)) == [("acme:rep-1", 1, "attributed", "deal-1")]
+    # Same attribution, but the facts moved (metrics counts the new time): a new version.
+    [revised] = await deliver(db_engine, producer, same)
+    assert (revised.event.version, revised.event.deal_id, revised.event.facts.revision) == (2, "deal-1", 2)
+    assert revised.event.facts.occurred_at.isoformat() == "2026-11-02T10:05:00+00:00"
     assert await deliver(db_engine, producer, same) == []
-    assert summary(await deliver(db_engine, producer, moved)) == [("acme:rep-1", 2, "attributed", "deal-2")]
+    assert summary(await deliver(db_engine, producer, moved)) == [("acme:rep-1", 3, "attributed", "deal-2")]
     assert await deliver(db_engine, producer, first) == []
+
+
+async def test_two_revisions_in_one_batch_settle_on_the_highest_whatever_their_order(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    five = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:05:00Z", revision=5)
+    four = email("e-1", "ana@seller.example", "cy@buyer.example", at="2026-11-02T10:04:00Z", revision=4)
+    [published] = await deliver(db_engine, producer, five, four)
+    assert (published.event.version, published.event.deal_id, published.event.facts.revision) == (
+        1,
+        "deal-1",
+        5,
+    )
+    assert await deliver(db_engine, producer, four) == []
+    assert await deliver(db_engine, producer, four, five) == []
 
 
 async def test_a_manual_override_is_a_sticky_version_that_rematches_never_replace(

@@ -1,9 +1,9 @@
 """Poison produced straight onto the topics costs only the poisoned messages, never a tenant's stream.
 
-A NUL byte in an activity's external id, a CRM entity dated before year 1 in UTC and a tenant
-whose stored settings cannot apply all fail inside the handlers' transactions; the runner
-splits the batches until those messages stand alone, dead-letters them with the error, and
-commits everything else. Another tenant's figures come out exact and no consumer stops.
+A NUL byte in an activity's external id and a CRM entity dated before year 1 in UTC fail the
+contracts as the consumers decode them; a tenant whose stored settings cannot apply fails inside
+the handlers' transactions, and the runner splits the batches until those messages stand alone.
+Each is dead-lettered with its error, and everything else is committed. Another tenant's figures come out exact and no consumer stops.
 """
 
 from __future__ import annotations
@@ -153,8 +153,10 @@ async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batc
     nul = ingested["evil"]
     assert nul.provenance["dlq_service"] == "attribution"
     assert orjson.loads(nul.value or b"{}")["external_id"] == NUL_EXTERNAL_ID
+    # The contract refuses it as the consumer decodes it, before any statement.
     assert nul.provenance["dlq_error"] == (
-        'CharacterNotInRepertoireError (SQLSTATE 22021): invalid byte sequence for encoding "UTF8": 0x00'
+        "body is not a valid ActivityIngestedV1: "
+        "external_id: must not contain a control character (U+0000 at position 3)"
     )
     for letter in letters["activity-ingested"]:
         if letter.header("ce_tenant") == "badattr":
@@ -165,7 +167,10 @@ async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batc
     [dated] = letters["crm-entity-changed"]
     assert dated.header("ce_tenant") == "evil"
     assert orjson.loads(dated.value or b"{}")["entity"]["updated_at"] == OUT_OF_RANGE_UPDATED_AT
-    assert "date value out of range" in (dated.provenance["dlq_error"] or "")
+    assert dated.provenance["dlq_error"] == (
+        "body is not a valid CrmEntityChangedV1: "
+        "entity.rep.updated_at: Input should be greater than or equal to 1970-01-01T00:00:00Z"
+    )
     [metrics_letter] = letters["activity-attributed"]
     assert metrics_letter.provenance["dlq_service"] == "metrics"
     assert metrics_letter.provenance["dlq_error"] == (

@@ -34,6 +34,7 @@ def attributed(
     deal_id: str | None = "deal-1",
     activity_id: uuid.UUID = ACTIVITY_ONE,
     version: int = 1,
+    revision: int = 0,
     decided_at: datetime | None = None,
 ) -> ActivityAttributedV1:
     return ActivityAttributedV1(
@@ -55,6 +56,7 @@ def attributed(
             external_participants=external_participants,
             external_contact_ids=external_contact_ids,
             automated=automated,
+            revision=revision,
         ),
         decided_at=decided_at or datetime(2026, 11, 24, 16, 0, tzinfo=UTC),
     )

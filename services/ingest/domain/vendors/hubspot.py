@@ -200,7 +200,13 @@ class _BatchIndex:
             email = normalize_email(properties.opt_str("email"))
             phone = normalize_phone(properties.opt_str("phone"), region)
             if email or phone:
-                found.append(Participant(email=email, phone=phone, name=_contact_name(properties), role=role))
+                try:
+                    participant = Participant(
+                        email=email, phone=phone, name=_contact_name(properties), role=role
+                    )
+                except ValidationError as error:
+                    raise validation_to_rejection(contact.path, error) from None
+                found.append(participant)
         return found
 
 

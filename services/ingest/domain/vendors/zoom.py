@@ -22,6 +22,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
+from libs.common.contracts.fields import SafeStr, SafeText, UtcDatetime
 from services.ingest.domain.normalize import (
     JsonObject,
     check_timestamp_window,
@@ -64,12 +65,12 @@ class ZoomParticipant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    key: str
-    name: str | None = None
-    email: str | None = None
-    user_id: str | None = None
-    joined_at: datetime | None = None
-    left_at: datetime | None = None
+    key: SafeStr
+    name: SafeStr | None = None
+    email: SafeStr | None = None
+    user_id: SafeStr | None = None
+    joined_at: UtcDatetime | None = None
+    left_at: UtcDatetime | None = None
 
 
 class ZoomEvent(BaseModel):
@@ -79,12 +80,13 @@ class ZoomEvent(BaseModel):
 
     event_type: ZoomEventType
     event_ts: int = Field(ge=0, le=10**15)
-    meeting_uuid: str
-    meeting_id: str | None = None
-    topic: str | None = None
-    host_id: str | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    #: Keys the stored meeting state: a control character here would reach PostgreSQL.
+    meeting_uuid: SafeStr = Field(min_length=1, max_length=256)
+    meeting_id: SafeStr | None = None
+    topic: SafeText | None = None
+    host_id: SafeStr | None = None
+    start_time: UtcDatetime | None = None
+    end_time: UtcDatetime | None = None
     participant: ZoomParticipant | None = None
     #: The tenant's domains at parse time, so the reducer needs nothing but (state, event).
     internal_domains: tuple[str, ...] = ()
@@ -196,14 +198,17 @@ def _participant(data: JsonObject) -> ZoomParticipant:
     key = data.opt_str("participant_uuid") or email or user_id or name
     if key is None:
         raise WebhookRejected(422, data.field("participant_uuid"), "participant cannot be identified")
-    return ZoomParticipant(
-        key=key,
-        name=name[:256] if name else None,
-        email=email,
-        user_id=user_id,
-        joined_at=_opt_time(data, "join_time"),
-        left_at=_opt_time(data, "leave_time"),
-    )
+    try:
+        return ZoomParticipant(
+            key=key,
+            name=name[:256] if name else None,
+            email=email,
+            user_id=user_id,
+            joined_at=_opt_time(data, "join_time"),
+            left_at=_opt_time(data, "leave_time"),
+        )
+    except ValidationError as error:
+        raise validation_to_rejection(data.path, error) from None
 
 
 def _opt_time(data: JsonObject, key: str) -> datetime | None:

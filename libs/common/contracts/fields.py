@@ -1,0 +1,162 @@
+"""Field types every contract shares, so that what a contract accepts can always be stored.
+
+A value that passes these types fits PostgreSQL and JSON on the way through: text has no NUL,
+no other C0 control character and no lone surrogate; times are aware and between
+:data:`EARLIEST` and :data:`LATEST` once in UTC; integers fit the column that stores them;
+amounts are finite and bounded. Integers, booleans and amounts are strict where a lax
+coercion would hide a client's mistake (``"30"`` or ``true`` as a duration).
+
+The canonical API, the CRM sync and every vendor adapter build the same models, so these
+checks run once, here, for all of them; a failure is a pydantic error that names the field,
+which the services answer with a 422.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
+from pydantic_core import ErrorDetails
+
+__all__ = [
+    "EARLIEST",
+    "INT4_MAX",
+    "INT8_MAX",
+    "LATEST",
+    "Amount",
+    "Count",
+    "DurationSeconds",
+    "Email",
+    "ExternalId",
+    "FiniteFloat",
+    "Revision",
+    "SafeDate",
+    "SafeStr",
+    "SafeText",
+    "StrictBool",
+    "TenantId",
+    "UtcDatetime",
+    "Version",
+    "check_line",
+    "check_utc_datetime",
+    "reason_of",
+]
+
+#: The sane window for every time and date a contract carries, checked after conversion to UTC.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: PostgreSQL ``integer`` and ``bigint``.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+#: Deal amounts: a quadrillion either way, to the millionth.
+AMOUNT_LIMIT = 10**15
+AMOUNT_DECIMAL_PLACES = 6
+
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+# C0 controls and lone surrogates: PostgreSQL refuses NUL in text and jsonb, and a surrogate
+# cannot be encoded to UTF-8 at all; the other controls are never meant in an identifier.
+# (pydantic-core refuses a lone surrogate before any pattern runs: Rust strings cannot hold one.)
+LINE_PATTERN = r"^[^\x00-\x1f]*$"
+# Free text (a subject, a reason) may hold tabs and line breaks.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_BY_PATTERN = {LINE_PATTERN: _CONTROL, TEXT_PATTERN: _CONTROL_IN_TEXT}
+
+
+def _refuse(value: str, pattern: re.Pattern[str]) -> str:
+    # isprintable() is a fast C pass that holds for almost every real value; only a value it
+    # flags (a tab, a non-breaking space, a control) pays for the regex.
+    if value.isprintable():
+        return value
+    found = pattern.search(value)
+    if found is not None:
+        char = found.group()
+        what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+        raise ValueError(f"must not contain {what} (U+{ord(char):04X} at position {found.start()})")
+    return value
+
+
+def check_line(value: str) -> str:
+    """``value`` unless it holds a C0 control character (tab and line breaks included) or a surrogate.
+
+    For values that no model validates: URL parameters, cursors, the duplicate ledger's keys.
+    """
+    return _refuse(value, _CONTROL)
+
+
+def reason_of(error: ErrorDetails) -> str:
+    """A client-readable reason for one pydantic error: which character, where, for ours."""
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "string_pattern_mismatch" and isinstance(value, str):
+        pattern = _BY_PATTERN.get(str((error.get("ctx") or {}).get("pattern")))
+        if pattern is not None:
+            try:
+                _refuse(value, pattern)
+            except ValueError as exc:
+                return str(exc)
+    if kind == "string_unicode":
+        return "must be valid Unicode text (a lone surrogate is not)"
+    return str(error.get("msg", "invalid"))
+
+
+def check_utc_datetime(value: datetime) -> datetime:
+    """``value`` unless it is naive or outside :data:`EARLIEST`..:data:`LATEST` in UTC (``UtcDatetime``
+    outside a model: a time decoded from a cursor)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must carry a timezone offset")
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00 is before year 1 in UTC
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValueError(f"must be between {EARLIEST.date()} and {LATEST.date()} (UTC)")
+    return value
+
+
+def _lower_email(value: str) -> str:
+    value = value.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or "@" in domain or "." not in domain:
+        raise ValueError("not an email address")
+    return value
+
+
+# The checks run in pydantic-core (a Rust regex, a datetime comparison), not in Python: ingest
+# validates every string of every activity of a batch, and Python validators per string took a
+# 1,000-call batch from about 11 to 28 ms to parse (in the core: about 12.5 ms).
+# ``reason_of`` turns their errors into a reason that names the character and its position.
+
+#: One line of text: an identifier, a name, a stage. No C0 control character at all.
+SafeStr = Annotated[str, Field(pattern=LINE_PATTERN)]
+#: Free text (a subject, a reason): tab, LF and CR allowed, no other control character.
+SafeText = Annotated[str, Field(pattern=TEXT_PATTERN)]
+#: An aware time between 1970 and 2200 in UTC (kept in the offset it was given).
+UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
+#: A calendar day between 1970 and 2200.
+SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date())]
+
+TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
+ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
+Email = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_email)]
+
+#: A vendor object's revision: PostgreSQL ``bigint``, never negative.
+Revision = Annotated[StrictInt, Field(ge=0, le=INT8_MAX)]
+#: An attribution version: PostgreSQL ``integer``, from 1.
+Version = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
+#: A count stored as PostgreSQL ``integer``.
+Count = Annotated[StrictInt, Field(ge=0, le=INT4_MAX)]
+#: The length of a call or meeting: at most one day.
+DurationSeconds = Annotated[StrictInt, Field(ge=0, le=86_400)]
+#: A float that is a number (no NaN, no infinity).
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: Money: finite, within a quadrillion either way, at most six decimal places.
+Amount = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, ge=-AMOUNT_LIMIT, le=AMOUNT_LIMIT, decimal_places=AMOUNT_DECIMAL_PLACES),
+]

@@ -1,0 +1,81 @@
+"""Every string a vendor sends, with a control character in it: a clean 4xx or a 2xx, never a 5xx.
+
+Each string leaf of every JSON fixture (and each field of the Twilio forms) in turn gets a NUL,
+is signed as the vendor would sign it, and is delivered to the running ingest app (real broker
+and PostgreSQL). The adapters build the shared contract models, whose field rules refuse the
+character with a 422 naming the field; a field no adapter reads is simply ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.settings import DatabaseSettings, KafkaSettings
+
+from .ingest_integration_support import FIXTURES, SECRETS, ingest_client, setup_tenant, sign, url_for
+
+JSON_SOURCES = ("aircall", "calendly", "gmail", "google-calendar", "hubspot", "microsoft-graph", "zoom")
+
+
+def string_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from string_paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from string_paths(value, (*path, index))
+    elif isinstance(node, str):
+        yield path
+
+
+def with_nul(document: Any, path: tuple[Any, ...]) -> Any:
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for part in path[:-1]:
+        target = target[part]
+    value = target[path[-1]]
+    target[path[-1]] = value[:1] + "\x00" + value[1:]
+    return copy
+
+
+def deliveries() -> Iterator[tuple[str, str, bytes]]:
+    """(source, what was poisoned, signed body) for every string of every fixture."""
+    for source in JSON_SOURCES:
+        for fixture in sorted((FIXTURES / source).glob("*.json")):
+            document = json.loads(fixture.read_bytes())
+            for path in string_paths(document):
+                yield (
+                    source,
+                    f"{fixture.name}:{'.'.join(map(str, path))}",
+                    json.dumps(with_nul(document, path)).encode(),
+                )
+    for fixture in sorted((FIXTURES / "twilio").glob("*.txt")):
+        fields = parse_qsl(fixture.read_text().strip(), keep_blank_values=True)
+        for index, (name, value) in enumerate(fields):
+            poisoned = [*fields[:index], (name, value[:1] + "\x00" + value[1:]), *fields[index + 1 :]]
+            yield "twilio", f"{fixture.name}:{name}", urlencode(poisoned).encode()
+
+
+async def test_a_nul_in_any_vendor_field_is_a_4xx_or_ignored_never_a_5xx(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    answers: dict[int, int] = {}
+    refused_fields: set[str] = set()
+    async with ingest_client(kafka_settings, database_settings) as client:
+        for source, poisoned, body in deliveries():
+            headers = {"content-type": "application/json", **sign(source, body, SECRETS[source][0])}
+            response = await client.post(url_for(source), content=body, headers=headers)
+            answers[response.status_code] = answers.get(response.status_code, 0) + 1
+            assert response.status_code < 500, (source, poisoned, response.text[:300])
+            if response.status_code == 422:
+                refused_fields.add(f"{source}:{response.json()['errors'][0]['field']}")
+    assert sum(answers.values()) >= 400, answers
+    # The characters were refused where they matter, and named.
+    assert answers.get(422, 0) >= 100, answers
+    assert {"zoom:payload.object.participant.name", "zoom:payload.object.meeting_uuid"} <= refused_fields
