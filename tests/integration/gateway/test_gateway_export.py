@@ -168,6 +168,17 @@ async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, 
     assert named.json()["next_cursor"] is not None
     theirs = await gateway.get("/v1/deals?ids=deal-1", headers=bearer(keys.other_read))
     assert theirs.json()["items"] == []
+    _, reps = await _both(gateway, keys.read, "/v1/reps?team_id=team-a")
+    assert [(r["rep_id"], r["name"], r["team_ids"]) for r in reps] == [
+        ("rep-1", "Ana Adams", "team-a"),
+        ("rep-2", "Ben Baker", "team-a"),
+        ("rep-4", "Dee Diaz", "team-a"),
+    ]
+    _, teams = await _both(gateway, keys.read, "/v1/teams")
+    assert [(r["team_id"], r["member_ids"]) for r in teams] == [
+        ("team-a", "rep-1; rep-2; rep-4"),
+        ("team-b", "rep-3"),
+    ]
     too_many = await gateway.get(
         "/v1/deals?ids=" + ",".join(f"d{i}" for i in range(101)), headers=bearer(keys.read)
     )
