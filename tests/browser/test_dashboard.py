@@ -54,6 +54,36 @@ def _js(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+#: Text whose contrast with its background is below WCAG AA (4.5:1, 3:1 for large text).
+LOW_CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (node) => {
+    for (; node && node.nodeType === 1; node = node.parentElement) {
+      const c = rgb(getComputedStyle(node).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const node of document.querySelectorAll("body *")) {
+    if (node.closest("svg") || node.offsetParent === null || node.disabled || node.closest("button:disabled")) continue;
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(node);
+    const [a, b] = [lum(rgb(style.color)), lum(background(node))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${ratio.toFixed(2)} ${node.outerHTML.slice(0, 90)}`);
+  }
+  return low;
+}"""
+
+
 async def _json(site: DemoSite, path: str, key: str = "read") -> Any:
     async with site.api(key) as client:
         response = await client.get(path)
@@ -147,6 +177,7 @@ async def test_back_two_weeks_shows_the_api_figures(
     await expect(page.locator("#period-next")).to_be_disabled()
     await page.screenshot(path=str(site.artifacts / "week-in-progress.png"), full_page=True)
 
+    assert await page.evaluate(LOW_CONTRAST) == []
     # Every control has an accessible name (a label, aria-label or text).
     unnamed = await page.evaluate(
         """() => [...document.querySelectorAll('input, select, button')]
@@ -224,7 +255,7 @@ async def test_drill_from_region_to_activity_and_download_the_csv(
     rep = next(e for e in site.data.entities if e["entity_type"] == "rep" and e["id"] == rep_id)
     await expect(page.locator("#trend-rep")).to_contain_text(rep["name"])
     # Rep -> deal, by name.
-    chip = page.locator("#rep-deals .chip").first
+    chip = page.locator(f'#rep-deals[data-rep="{rep_id}"] .chip').first
     await expect(chip).to_be_visible(timeout=30_000)
     deal_id = await chip.get_attribute("data-deal")
     deal = next(e for e in site.data.entities if e["entity_type"] == "deal" and e["id"] == deal_id)
@@ -251,6 +282,7 @@ async def test_drill_from_region_to_activity_and_download_the_csv(
     if expected:
         await expect(candidates.locator("td.num")).to_have_text(expected_scores)
     assert await page.locator("#activity form").count() == 0  # a read key cannot override
+    assert await page.evaluate(LOW_CONTRAST) == []
     await page.screenshot(
         path=str(site.artifacts / "drill-region-team-rep-deal-activity.png"), full_page=True
     )
@@ -315,7 +347,9 @@ async def test_an_override_made_in_the_page_moves_the_leaderboard(
     taker_value = page.locator(f'#leaderboard tbody tr[data-rep="{taker}"] td.num')
     await expect(taker_value).to_have_attribute("data-value", _js(values[taker]), timeout=30_000)
     await giver_row.click()
-    await page.click(f'#rep-deals .chip[data-deal="{activity["deal_id"]}"]', timeout=30_000)
+    await page.click(
+        f'#rep-deals[data-rep="{giver}"] .chip[data-deal="{activity["deal_id"]}"]', timeout=30_000
+    )
     await page.click(f'#timeline button.what[data-activity="{activity["activity_id"]}"]', timeout=30_000)
     await expect(page.locator("#activity form.override-form")).to_be_visible()
     await page.select_option("#override-rep", taker)

@@ -541,6 +541,7 @@ async function loadRepDeals(repId) {
   await nameDeals(deals);
   if (repId !== state.selectedRep) return;
   const chips = deals.map((dealId) => el("button", { type: "button", class: "chip", "data-deal": dealId, text: dealName(dealId), onclick: () => selectDeal(dealId) }));
+  $("rep-deals").dataset.rep = repId;
   clear($("rep-deals"), ...(chips.length ? [el("span", { class: "muted", text: "Recent deals:" }), ...chips] : []));
 }
 
