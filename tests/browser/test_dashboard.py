@@ -310,6 +310,7 @@ async def test_drill_from_region_to_activity_and_download_the_csv(
     await page.set_viewport_size({"width": 820, "height": 1180})
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await page.screenshot(path=str(site.artifacts / "tablet.png"), full_page=True)
+    await page.locator(".timeline-card").screenshot(path=str(site.artifacts / "tablet-timeline.png"))
     assert page_errors == []
 
 
