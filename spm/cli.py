@@ -21,7 +21,9 @@ app.add_typer(keys_app, name="keys")
 
 
 @app.command()
-def run(service: Annotated[str, typer.Argument(help="ingest, attribution, metrics or gateway")]) -> None:
+def run(
+    service: Annotated[str, typer.Argument(help="ingest, attribution, metrics, gateway or connectors")],
+) -> None:
     """Run one service in the foreground, as a container runs it."""
     from libs.common.logging import configure_logging
     from libs.common.serve import serve

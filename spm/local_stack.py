@@ -1,6 +1,6 @@
 """``spm up``: the whole stack on one machine, embedded engines when none are configured.
 
-Every child (broker, PostgreSQL, the four services) dies with this process, and SIGTERM or
+Every child (broker, PostgreSQL, the services) dies with this process, and SIGTERM or
 Ctrl-C stops the services first (they drain and commit), then the engines.
 """
 
@@ -102,6 +102,8 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
     env = dict(os.environ)
+    # The connectors post what they fetch to this stack's ingest.
+    env.setdefault("CONNECTORS_INGEST_URL", f"http://127.0.0.1:{SERVICES['ingest'].port}")
     kafka: EmbeddedKafka | None = None
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = {}

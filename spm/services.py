@@ -23,6 +23,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "ingest": ServiceSpec("ingest", 8001),
     "attribution": ServiceSpec("attribution", 8002),
     "metrics": ServiceSpec("metrics", 8003),
+    "connectors": ServiceSpec("connectors", 8004),
 }
 
 
@@ -44,4 +45,8 @@ def build_app(name: str) -> FastAPI:
         from services.gateway.app import create_app as gateway_app
 
         return gateway_app()
+    if name == "connectors":
+        from services.connectors.app import create_app as connectors_app
+
+        return connectors_app()
     raise KeyError(name)

@@ -89,6 +89,17 @@ def decrypt_secret(token: str, pepper: str) -> str:
         raise ValueError("webhook secret cannot be decrypted: was SPM_SECRET_KEY changed?") from exc
 
 
+def push_token(secret: str, tenant_id: str, provider: str) -> str:
+    """The token a push channel carries in its URL or channel token (Gmail Pub/Sub, Calendar watch).
+
+    Derived from the tenant's webhook secret of ``provider`` rather than being that secret, so a
+    push configuration readable in the vendor's console never reveals the key that signs the
+    connector's posts; rotating the secret rotates the token (both valid during the grace period).
+    """
+    message = f"spm-push\x00{tenant_id}\x00{provider}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 async def authenticate(conn: AsyncConnection, key: str, pepper: str) -> Principal | None:
     """The principal of a bearer API key, or None when unknown, revoked or wrong."""
     key_id = key_id_of(key)

@@ -25,6 +25,7 @@ from services.gateway.export import CsvNegotiation
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    connectors,
     dashboard,
     deals,
     funnel,
@@ -114,6 +115,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         stream,
         session,
+        connectors,
     ):
         app.include_router(module.router)
     app.include_router(dashboard.router)

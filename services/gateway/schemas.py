@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
 
@@ -478,3 +478,47 @@ class SessionRead(BaseModel):
     scopes: list[str]
     #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
     expires_at: datetime | None
+
+
+class ConnectorMailboxRead(BaseModel):
+    """A connected mailbox or calendar (``spm connectors add``); credentials are never shown."""
+
+    mailbox_id: int
+    provider: str
+    address: str
+    health: str = Field(description="ok, pending, backfilling, stale, failing or paused")
+    paused: bool
+    fetched: int
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    subscription_expires_at: datetime | None
+
+
+class ConnectorMailboxPage(BaseModel):
+    items: list[ConnectorMailboxRead]
+
+
+class ConnectorCreate(BaseModel):
+    """Connect mailboxes (``POST /v1/connectors``), as ``spm connectors add`` does.
+
+    Google (``gmail``, ``google-calendar``): ``service_account`` is the key file's JSON, with
+    domain-wide delegation granted. Microsoft: ``directory_tenant_id``, ``client_id`` and
+    ``client_secret`` of an app with application permissions. Credentials are stored encrypted
+    and never returned.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["gmail", "google-calendar", "microsoft"]
+    users: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
+        min_length=1, max_length=1_000
+    )
+    backfill_days: int = Field(default=7, ge=0, le=365)
+    service_account: dict[str, Any] | None = None
+    pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
+    directory_tenant_id: str | None = Field(default=None, min_length=1, max_length=100)
+    client_id: str | None = Field(default=None, min_length=1, max_length=100)
+    client_secret: SecretStr | None = None
+    mail: bool = True
+    calendar: bool = True

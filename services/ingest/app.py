@@ -53,6 +53,7 @@ from services.ingest.domain.webhooks import (
     fold_zoom_meeting,
     unknown_tenant_config,
 )
+from services.ingest.push import push_router
 from services.ingest.settings import IngestSettings
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
 
@@ -233,6 +234,7 @@ def create_app(  # noqa: C901 - shrink when next touched
         return await database_reachable(app.state.engine)
 
     app.include_router(health_router(SERVICE, {"kafka": _kafka_ready, "database": _db_ready}))
+    app.include_router(push_router())
 
     def _unavailable(exc: BrokerUnavailable) -> Problem:
         return Problem(

@@ -24,8 +24,8 @@ from .k8s_checks import (
     topic_findings,
 )
 
-SERVICES = ("gateway", "ingest", "attribution", "metrics")
-SERVICE_PORTS = {"gateway": 8000, "ingest": 8001, "attribution": 8002, "metrics": 8003}
+SERVICES = ("gateway", "ingest", "attribution", "metrics", "connectors")
+SERVICE_PORTS = {"gateway": 8000, "ingest": 8001, "attribution": 8002, "metrics": 8003, "connectors": 8004}
 #: (partitions, replicas, min.insync.replicas) of every topic per overlay.
 TOPIC_SHAPE = {"dev": (6, 1, 1), "prod": (6, 3, 2)}
 LAG_SCALED = {
@@ -117,8 +117,8 @@ def test_prod_has_network_policies_monitoring_and_a_postgres_cluster(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     kinds = Counter(m["kind"] for m in rendered["prod"])
-    assert kinds["NetworkPolicy"] == 6
-    assert kinds["ServiceMonitor"] == 4
+    assert kinds["NetworkPolicy"] == 8
+    assert kinds["ServiceMonitor"] == 5
     assert kinds["PrometheusRule"] == 1
     assert kinds["ScaledObject"] == 2
     assert kinds["HorizontalPodAutoscaler"] == 2

@@ -26,6 +26,9 @@ EXPOSED_SERIES = {
     "spm_pipeline_freshness_seconds": set(),
     "spm_ingest_events_total": {"source", "outcome"},
     "spm_ready": {"service"},
+    "spm_connector_fetched_total": {"provider"},
+    "spm_connector_errors_total": {"provider"},
+    "spm_connector_lag_seconds": {"provider"},
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 ALERTS = {
@@ -38,6 +41,7 @@ ALERTS = {
     "SpmPipelineFreshnessSlow",
     "SpmServiceNotReady",
     "SpmScrapeTargetDown",
+    "SpmConnectorMailboxesBehind",
 }
 
 
@@ -113,7 +117,7 @@ def test_dashboard_ships_in_a_configmap_for_the_grafana_sidecar(rendered: dict[s
 
 def test_each_service_is_scraped_on_its_http_port(rendered: dict[str, list[Manifest]]) -> None:
     monitors = {m["metadata"]["name"]: m for m in rendered["prod"] if m["kind"] == "ServiceMonitor"}
-    assert set(monitors) == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics"}
+    assert set(monitors) == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics", "spm-connectors"}
     for monitor in monitors.values():
         assert monitor["spec"]["endpoints"] == [
             {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}

@@ -25,7 +25,7 @@ def _expected_activities(rep_email: str) -> int:
 
 
 def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("GATEWAY", "INGEST", "ATTRIBUTION", "METRICS")}
+    ports = {name: free_port() for name in ("GATEWAY", "INGEST", "ATTRIBUTION", "METRICS", "CONNECTORS")}
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env.update({f"{name}_PORT": str(port) for name, port in ports.items()})
     env.update(DEMO)
@@ -50,7 +50,7 @@ def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path)
             time.sleep(0.5)
         keys = orjson.loads(credentials_file.read_bytes())["api_keys"]
         descendants = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
-        assert len(descendants) >= 6  # broker, PostgreSQL, four services
+        assert len(descendants) >= 7  # broker, PostgreSQL, five services
 
         entities = generate_demo(seed=7, reps=4, days=10, accounts=20).entities
         rep_email = next(e for e in entities if e["entity_type"] == "rep")["emails"][0]

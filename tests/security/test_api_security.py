@@ -42,7 +42,7 @@ async def test_every_route_refuses_missing_unknown_and_wrong_scope_credentials(s
     checked = 0
     for name, client in (("ingest", services.ingest), ("gateway", services.gateway)):
         for method, path, _ in operations(services.apps[name]):
-            if path in PUBLIC or path.startswith("/v1/webhooks/"):
+            if path in PUBLIC or path.startswith(("/v1/webhooks/", "/v1/push/")):
                 continue
             body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
             missing = await client.request(method, path, json=body)

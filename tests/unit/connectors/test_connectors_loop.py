@@ -1,0 +1,53 @@
+"""The sync loop survives its own transient failures for a while, then gives up loudly."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from services.connectors import handlers
+from services.connectors.adapters.store import MailboxStore
+from services.connectors.handlers import SyncDeps, sync_forever
+from services.connectors.settings import ConnectorsOptions
+
+
+class FlakyStore:
+    """claim_due fails ``failures`` times (the database unreachable), then finds nothing due."""
+
+    def __init__(self, failures: int, stop: asyncio.Event) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.stop = stop
+
+    async def claim_due(self, *args: Any) -> list[Any]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionRefusedError("database unreachable")
+        self.stop.set()
+        return []
+
+    async def lag_by_provider(self) -> dict[str, float]:
+        return {}
+
+
+def _deps(store: FlakyStore) -> SyncDeps:
+    options = ConnectorsOptions(backoff_initial_seconds=0.001, backoff_max_seconds=0.002, poll_seconds=0.001)
+    return SyncDeps(cast(MailboxStore, store), cast(Any, None), cast(Any, None), cast(Any, None), options)
+
+
+async def test_the_loop_retries_a_transient_failure_then_carries_on() -> None:
+    stop = asyncio.Event()
+    store = FlakyStore(3, stop)
+    await asyncio.wait_for(sync_forever(_deps(store), stop), timeout=5)
+    assert store.calls == 4
+
+
+async def test_the_loop_gives_up_past_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "LOOP_RETRY_DEADLINE_SECONDS", 0.05)
+    stop = asyncio.Event()
+    store = FlakyStore(10_000, stop)
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.wait_for(sync_forever(_deps(store), stop), timeout=5)
+    assert 1 < store.calls < 10_000
