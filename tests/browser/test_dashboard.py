@@ -118,6 +118,17 @@ async def _board_matches(page: Any, board: dict[str, Any], before: dict[str, Any
     # A change that rounds to 0 % is neutral, never a green "▲ 0%".
     for text in await page.locator("#leaderboard .delta.up").all_inner_texts():
         assert text != "▲ 0%"
+    badges = await page.evaluate(
+        "[0, 0.004, -0.004, 0.3, -0.25, null].map((c) => [delta(c).className, delta(c).textContent])"
+    )
+    assert badges == [
+        ["delta flat", "= 0%"],
+        ["delta flat", "= 0%"],
+        ["delta flat", "= 0%"],
+        ["delta up", "▲ 30%"],
+        ["delta down", "▼ 25%"],
+        ["delta none", "\u2013"],
+    ]
 
 
 async def test_back_two_weeks_shows_the_api_figures(
