@@ -353,7 +353,18 @@ function renderLeaderboard(board) {
         "tr",
         { "data-rep": entry.rep_id, tabindex: "0", onclick: () => selectRep(entry.rep_id), onkeydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), selectRep(entry.rep_id)) },
         el("td", { class: "rank", text: String(entry.rank) }),
-        el("td", {}, el("div", { text: entry.name || entry.rep_id }), el("div", { class: "bar", "aria-hidden": "true" }, el("span", { style: `width:${(100 * entry.value) / top}%` }))),
+        el(
+          "td",
+          {},
+          el(
+            "div",
+            { text: entry.name || entry.rep_id },
+            entry.activities === 0 ? el("span", { class: "badge", text: "no activity" }) : null,
+            entry.insufficient_data ? el("span", { class: "badge", text: "new: no baseline yet" }) : null,
+            entry.goal ? el("span", { class: "badge", text: `${Math.round(entry.goal.attainment * 100)}% of goal` }) : null,
+          ),
+          el("div", { class: "bar", "aria-hidden": "true" }, el("span", { style: `width:${(100 * entry.value) / top}%` })),
+        ),
         el("td", { class: "num", text: fmt(entry.value), "data-value": String(entry.value) }),
         el("td", { class: "vs-previous" }, delta(relative(entry.value, previous), previous === null ? "no figure in the previous period" : `previous period: ${fmt(previous)}`)),
         el("td", { class: "vs-baseline" }, delta(baseline, running ? "period in progress" : "against the rep's trailing baseline")),
@@ -441,14 +452,17 @@ function renderGoals(period) {
   $("goals").hidden = goals.length === 0;
   clear(
     $("goals"),
+    goals.length ? el("h3", { text: "Goals" }) : null,
     ...goals.map((goal) =>
       el(
         "div",
-        { class: "goal" },
+        { class: "goal", "data-metric": goal.metric },
         el("span", { class: "name", text: String(goal.metric || "").replaceAll("_", " ") }),
-        el("span", { text: `${fmt(goal.actual)} of ${fmt(goal.goal ?? goal.target)}` }),
-        el("span", { class: "muted", text: goal.attainment === null || goal.attainment === undefined ? "" : `${Math.round(goal.attainment * 100)}%` }),
-        goal.pace === null || goal.pace === undefined ? null : el("span", { class: "muted", text: `pace ${Math.round(goal.pace * 100)}%` }),
+        el("span", { text: `${fmt(goal.actual)} of ${fmt(goal.target)}` }),
+        el("b", { text: `${Math.round(goal.attainment * 100)}%` }),
+        goal.complete || goal.pace === null || goal.pace === undefined
+          ? null
+          : el("span", { class: goal.pace >= 1 ? "delta up" : "delta down", text: `pace ${Math.round(goal.pace * 100)}% · ${goal.days_left} day${goal.days_left === 1 ? "" : "s"} left` }),
       ),
     ),
   );
