@@ -49,6 +49,25 @@ async def _open(
     return page
 
 
+def _flat(item: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A JSON object's scalar fields by ``parent.child`` name, as the CSV columns name them."""
+    flat: dict[str, Any] = {}
+    for key, value in item.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def _js(value: float) -> str:
     """A number as JavaScript's ``String()`` writes it (9.0 is "9")."""
     return str(int(value)) if float(value).is_integer() else repr(value)
@@ -313,9 +332,8 @@ async def test_drill_from_region_to_activity_and_download_the_csv(
     for row, entry in zip(rows, board["entries"], strict=True):
         assert row["period_start"] == board["period_start"]
         assert row["team_id"] == "team-east"
-        for column, value in entry.items():
-            written = "" if value is None else repr(value) if isinstance(value, float) else str(value)
-            assert row[column] == written, column
+        for column, value in _flat(entry).items():
+            assert row[column] == _csv_cell(value), column
 
     # Usable on a tablet: nothing wider than the screen.
     await page.set_viewport_size({"width": 820, "height": 1180})
@@ -402,7 +420,13 @@ async def test_sign_in_live_updates_and_one_session_for_every_tab(
     await expect(rows.first).to_be_visible(timeout=30_000)
     await expect(page.locator("#live")).to_have_class("live on", timeout=30_000)
     await expect(page.locator("#trend svg path.line")).to_have_count(1, timeout=30_000)
-    await expect(page.locator("#funnel .funnel-row")).to_have_count(6)
+    rep = await page.locator("#rep-figures").get_attribute("data-rep")
+    current = (await _json(site, "/v1/periods?granularity=week"))["current"]
+    funnel = await _json(
+        site,
+        f"/v1/funnel?rep_id={rep}&from={current['start']}&to={date.fromisoformat(current['end']) - timedelta(days=1)}",
+    )
+    await expect(page.locator("#funnel .funnel-row")).to_have_count(len(funnel["steps"]))
     # Live: activities scored after sign-in reach the open page over the SSE stream.
     last = await rows.last.get_attribute("data-rep")
     assert last is not None

@@ -360,7 +360,7 @@ function renderLeaderboard(board) {
             "div",
             { text: entry.name || entry.rep_id },
             entry.activities === 0 ? el("span", { class: "badge", text: "no activity" }) : null,
-            entry.insufficient_data ? el("span", { class: "badge", text: "new: no baseline yet" }) : null,
+            entry.insufficient_data ? el("span", { class: "badge", title: "too few periods for a baseline", text: "new" }) : null,
             entry.goal ? el("span", { class: "badge", text: `${Math.round(entry.goal.attainment * 100)}% of goal` }) : null,
           ),
           el("div", { class: "bar", "aria-hidden": "true" }, el("span", { style: `width:${(100 * entry.value) / top}%` })),
@@ -593,7 +593,8 @@ function detailText(details) {
     .filter(([, value]) => value !== null && typeof value !== "object")
     .map(([key, value]) => {
       if (key.endsWith("rep_id")) return `${key.replace(/_?rep_id$/, "").replaceAll("_", " ") || "rep"}: ${repName(value)}`;
-      return `${key.replaceAll("_", " ")}: ${typeof value === "number" ? fmt(value) : value}`;
+      const shown = typeof value === "number" ? fmt(value) : /^\d{4}-\d{2}-\d{2}T/.test(String(value)) ? when(value) : value;
+      return `${key.replaceAll("_", " ")}: ${shown}`;
     })
     .join(" · ");
 }
