@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
+from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
@@ -29,27 +29,12 @@ from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
-from services.attribution.adapters.reference_loader import (
-    ReferenceRows,
-    ThreadMember,
-    load_reference_rows,
-    load_tenant_settings,
-)
+from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import attribute_activity
-from services.attribution.domain.personal_domains import parent_domains
-from services.attribution.domain.reference import (
-    Account,
-    AmbiguityPolicy,
-    AttributionSnapshot,
-    Contact,
-    CurrentAttribution,
-    Deal,
-    ManualOverride,
-    Rep,
-    TeamMembership,
-    TenantAttributionPolicy,
-)
+from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
+from services.attribution.domain.reference_index import ThreadMember, resolve_references, snapshot_for
+from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
 
@@ -103,141 +88,6 @@ def checked_internal_domains(settings: dict[str, Any], tenant_id: str) -> None:
             _domain_set(configured)
         except TypeError as exc:
             raise TenantSettingsInvalid(tenant_id, "internal_domains", f"{configured!r}: {exc}") from exc
-
-
-def _rep(row: Any) -> Rep:
-    return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
-
-
-def _deal(row: Any, roles: Sequence[tuple[str, str]]) -> Deal:
-    return Deal(
-        id=row.deal_id,
-        account_id=row.account_id,
-        owner_rep_id=row.owner_rep_id,
-        stage=row.stage,
-        is_closed=row.is_closed,
-        is_won=row.is_won,
-        created_at=row.created_at,
-        closed_at=row.closed_at,
-        contacts=tuple(roles),
-    )
-
-
-def resolve_references(activity: ActivityIngestedV1, refs: ReferenceRows) -> ActivityIngestedV1:
-    """The activity with its explicit CRM references following merges (deleted ones dropped)."""
-    crm = activity.crm
-    deal_id = refs.survivor("deal", crm.deal_id) if crm.deal_id else None
-    account_id = refs.survivor("account", crm.account_id) if crm.account_id else None
-    owner = refs.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
-    contacts = tuple(
-        dict.fromkeys(s for c in crm.contact_ids if (s := refs.survivor("contact", c)) is not None)
-    )
-    if (deal_id, account_id, owner, contacts) == (
-        crm.deal_id,
-        crm.account_id,
-        crm.owner_rep_id,
-        crm.contact_ids,
-    ):
-        return activity
-    resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
-    return activity.model_copy(update={"crm": resolved})
-
-
-def thread_attribution_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> ThreadMember | None:
-    """The attribution of the newest activity of the thread that happened before this one."""
-    if activity.thread_id is None:
-        return None
-    earlier = [
-        m
-        for m in refs.thread_members.get(activity.thread_id, ())
-        if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
-    ]
-    return max(earlier, key=lambda m: (m.occurred_at, str(m.activity_id)), default=None)
-
-
-def snapshot_for(activity: ActivityIngestedV1, refs: ReferenceRows) -> AttributionSnapshot:
-    """The slice of the batch's reference rows that this activity's participants point at."""
-    contact_ids: set[str] = set(activity.crm.contact_ids)
-    rep_ids: set[str] = {activity.crm.owner_rep_id} if activity.crm.owner_rep_id else set()
-    account_ids: set[str] = {activity.crm.account_id} if activity.crm.account_id else set()
-    for p in activity.participants:
-        for identity in (p.email, p.phone):
-            if identity:
-                contact_ids |= refs.contact_ids_by_identity.get(identity, set())
-                rep_ids |= refs.rep_ids_by_identity.get(identity, set())
-        if p.email:
-            for domain in parent_domains(p.email.rsplit("@", 1)[-1]):
-                account_ids |= refs.account_ids_by_domain.get(domain, set())
-    contacts = [refs.contacts[c] for c in sorted(contact_ids) if c in refs.contacts]
-    account_ids |= {c.account_id for c in contacts if c.account_id}
-    thread = thread_attribution_for(activity, refs)
-    override = refs.overrides.get(activity.activity_id)
-    deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
-    if thread is not None and thread.deal_id:
-        deal_ids.add(thread.deal_id)
-    if override is not None and override.deal_id:
-        deal_ids.add(override.deal_id)
-    for account_id in account_ids:
-        deal_ids |= refs.deal_ids_by_account.get(account_id, set())
-    for contact_id in contact_ids:
-        deal_ids |= refs.deal_ids_by_contact.get(contact_id, set())
-    deals = [refs.deals[d] for d in sorted(deal_ids) if d in refs.deals]
-    rep_ids |= {d.owner_rep_id for d in deals if d.owner_rep_id}
-    if override is not None and override.rep_id:
-        rep_ids.add(override.rep_id)
-    return AttributionSnapshot(
-        internal_domains=_built(refs, "internal", ""),
-        reps=tuple(_built(refs, "rep", r) for r in sorted(rep_ids) if r in refs.reps),
-        memberships=tuple(m for r in sorted(rep_ids) for m in _built(refs, "memberships", r)),
-        accounts=tuple(_built(refs, "account", a) for a in sorted(account_ids) if a in refs.accounts),
-        contacts=tuple(_built(refs, "contact", c.contact_id) for c in contacts),
-        deals=tuple(_built(refs, "deal", d.deal_id) for d in deals),
-        thread_attribution=None
-        if thread is None
-        else CurrentAttribution(
-            version=thread.version,
-            status=AttributionStatus(thread.status),
-            rep_id=thread.rep_id,
-            account_id=thread.account_id,
-            deal_id=thread.deal_id,
-            secondary_deal_ids=thread.secondary_deal_ids,
-            confidence=thread.confidence,
-        ),
-        override=None
-        if override is None
-        else ManualOverride(
-            rep_id=override.rep_id,
-            account_id=override.account_id,
-            deal_id=override.deal_id,
-            set_by=override.set_by,
-            reason=override.reason or "",
-        ),
-    )
-
-
-def _build(refs: ReferenceRows, kind: str, key: str) -> Any:
-    if kind == "rep":
-        return _rep(refs.reps[key])
-    if kind == "deal":
-        return _deal(refs.deals[key], refs.deal_roles.get(key, []))
-    if kind == "contact":
-        c = refs.contacts[key]
-        return Contact(c.contact_id, tuple(c.emails), tuple(c.phones), c.account_id)
-    if kind == "account":
-        return Account(refs.accounts[key].account_id, tuple(refs.accounts[key].domains))
-    if kind == "memberships":
-        rows = refs.memberships.get(key, [])
-        return tuple(TeamMembership(m.rep_id, m.team_id, m.valid_from, m.valid_to) for m in rows)
-    return frozenset(refs.internal_domains)
-
-
-def _built(refs: ReferenceRows, kind: str, key: str) -> Any:
-    """The domain object for one reference row, built once per batch and shared by its activities."""
-    made = refs.domain_objects
-    found = made.get((kind, key))
-    if found is None:
-        found = made[(kind, key)] = _build(refs, kind, key)
-    return found
 
 
 def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None:
@@ -364,19 +214,19 @@ async def attribute_batch(
     tenant_settings = await load_tenant_settings(conn, tenant_id)
     policy = policy_from_settings(tenant_settings, tenant_id)
     checked_internal_domains(tenant_settings, tenant_id)
-    refs = await load_reference_rows(
+    index = await load_reference_index(
         conn, tenant_id, activities, policy.grace_days_after_closed, tenant_settings
     )
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
     for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
-        resolved = resolve_references(activity, refs)
-        decision = attribute_activity(resolved, snapshot_for(resolved, refs), policy)
+        resolved = resolve_references(activity, index)
+        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
         if version is None and stored is not None and activity.activity_id in revised:
             version = _revised_version(stored, decision)
         if activity.thread_id is not None:
-            refs.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
+            index.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
         if version is None:
             continue
         explanation = dict(decision.explanation)
@@ -454,6 +304,33 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
     await asyncio.gather(*futures)
 
 
+async def rematch_ids(
+    conn: AsyncConnection, tenant_id: str, changed: repo.ChangedReferences, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
+    those credited to a rep whose person changed, and every automatic attribution inside the
+    window of a deal that may now be a better candidate (``domain.rematch``); at most ``limit``
+    of each kind."""
+    if changed.empty():
+        return []
+    # A membership filed under an alias id (a CRM's team) changes its person's team.
+    for alias, person in (await repo.people_of(conn, tenant_id, changed.rep_team_since)).items():
+        changed.team_changed(person, changed.rep_team_since[alias])
+    parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit)
+    # A rep who became (or stopped being) another's alias: its history is re-credited.
+    parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)
+    if not changed.deal_changes:
+        return list(dict.fromkeys(parked))
+    policy = policy_from_settings(await load_tenant_settings(conn, tenant_id), tenant_id)
+    windows = [
+        window
+        for before, after in changed.deal_changes
+        if (window := deal_rematch_window(before, after, policy, now)) is not None
+    ]
+    widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
+    return list(dict.fromkeys([*parked, *widened]))
+
+
 def newest_revisions(activities: Sequence[ActivityIngestedV1]) -> list[ActivityIngestedV1]:
     """One activity per id, its highest revision (the first of equals), in arrival order.
 
@@ -488,9 +365,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
         for tenant_id, refs_changed in changed.items():
-            if refs_changed.empty():
-                continue
-            rematch = await repo.activities_to_rematch(conn, tenant_id, refs_changed, now, deps.rematch_limit)
+            rematch = await rematch_ids(conn, tenant_id, refs_changed, now, deps.rematch_limit)
             REMATCHES.inc(len(rematch))
             for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)

@@ -9,4 +9,7 @@ ATTRIBUTIONS = Counter(
     "Attribution versions published, by status and rule path",
     ["status", "rule_path"],
 )
-REMATCHES = Counter("spm_rematches_total", "Parked activities re-attributed after CRM changes")
+REMATCHES = Counter(
+    "spm_rematches_total",
+    "Activities re-decided after CRM changes (parked ones, and those a changed deal or rep may move)",
+)

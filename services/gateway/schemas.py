@@ -296,21 +296,24 @@ class AttributionRead(BaseModel):
             "status": "attributed",
             "version": 2,
             "deal_id": "deal-1",
+            "secondary_deal_ids": [],
             "account_id": "acc-1",
             "rep_id": "rep-1",
             "team_id": "team-east",
             "confidence": 0.92,
-            "rule_path": "contact.single_open_deal",
+            "rule_path": "contact_role",
             "runners_up": [{"deal_id": "deal-2", "score": 0.4}],
             "is_override": False,
             "decided_at": "2026-11-02T16:00:01Z",
-            "explanation": {"rule_path": "contact.single_open_deal", "steps": []},
+            "explanation": {"rule_path": "contact_role", "steps": []},
         }
     )
 
     status: str
     version: int
     deal_id: str | None
+    #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
+    secondary_deal_ids: list[str]
     account_id: str | None
     rep_id: str | None
     team_id: str | None
@@ -349,6 +352,8 @@ class ActivitySummaryRead(BaseModel):
     team_id: str | None
     account_id: str | None
     deal_id: str | None
+    #: Close runners-up of an ``ambiguous`` activity (``primary_with_secondaries``); else empty.
+    secondary_deal_ids: list[str]
     confidence: float | None
     rule_path: str | None
     runners_up: list[dict[str, Any]]

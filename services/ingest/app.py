@@ -38,7 +38,7 @@ from services.ingest.adapters.repository import (
     save_webhook_state,
 )
 from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
-from services.ingest.domain.tenant_config import InvalidTenantSettings
+from services.ingest.domain.tenant_config import InvalidTenantSettings, phone_region
 from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
@@ -55,7 +55,7 @@ from services.ingest.domain.webhooks import (
 )
 from services.ingest.push import push_router
 from services.ingest.settings import IngestSettings
-from services.ingest.telemetry import INGEST_EVENTS, INGEST_REJECTIONS
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 SERVICE = "ingest"
 
@@ -184,8 +184,17 @@ class WebhookAccepted(EventsAccepted):
     ignored: list[str]
 
 
+class EntityWarningRead(BaseModel):
+    """Something dropped from an accepted entity (an unreadable phone), named by index and field."""
+
+    index: int
+    field: str
+    reason: str
+
+
 class EntitiesAccepted(BaseModel):
     accepted: int
+    warnings: list[EntityWarningRead] = []
 
 
 def create_app(  # noqa: C901 - shrink when next touched
@@ -355,16 +364,18 @@ def create_app(  # noqa: C901 - shrink when next touched
     )
     async def post_events(request: Request, principal: IngestPrincipal) -> EventsAccepted:
         """Validate all-or-nothing, then publish; 202 only after the broker acknowledged."""
-        try:
-            body = await read_body(request, settings.ingest.max_body_bytes)
-            now = now_utc()
-            activities = handlers.parse_activity_batch(body, settings.ingest, now)
-        except Problem as exc:
-            INGEST_REJECTIONS.labels("api", _REJECTION_REASONS.get(exc.status, "invalid")).inc()
-            raise
         context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
         if context is None:
             raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+        try:
+            body = await read_body(request, settings.ingest.max_body_bytes)
+            now = now_utc()
+            activities = handlers.parse_activity_batch(
+                body, settings.ingest, now, phone_region(context.settings)
+            )
+        except Problem as exc:
+            INGEST_REJECTIONS.labels("api", _REJECTION_REASONS.get(exc.status, "invalid")).inc()
+            raise
         prepared = await _accept(request, context, activities, (), "canonical/1", now, (), None)
         prepared.count("api")
         return EventsAccepted(
@@ -390,13 +401,24 @@ def create_app(  # noqa: C901 - shrink when next touched
         """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
         body = await read_body(request, settings.ingest.max_body_bytes)
         sync = handlers.parse_crm_sync(body)
+        context = await _tenant_context(request.app.state.tenants, principal.tenant_id)
+        if context is None:
+            raise Problem(403, "Forbidden", "the key's tenant no longer exists")
+        read = handlers.crm_messages(
+            sync, principal.tenant_id, phone_region(context.settings), settings.kafka.topic_prefix
+        )
         try:
-            await request.app.state.publisher.publish(
-                handlers.crm_messages(sync, principal.tenant_id, settings.kafka.topic_prefix)
-            )
+            await request.app.state.publisher.publish(read.messages)
         except BrokerUnavailable as exc:
             raise _unavailable(exc) from None
-        return EntitiesAccepted(accepted=len(sync.entities))
+        for warning in read.warnings:
+            INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+        return EntitiesAccepted(
+            accepted=len(sync.entities),
+            warnings=[
+                EntityWarningRead(index=w.index, field=w.field, reason=w.reason) for w in read.warnings
+            ],
+        )
 
     webhook_responses: dict[int | str, dict[str, Any]] = {
         200: {"description": "Acknowledged by the broker, or a handshake answered"},

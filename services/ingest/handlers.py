@@ -29,7 +29,9 @@ from services.ingest.adapters.repository import (
     canonical_meetings,
     record_seen,
 )
+from services.ingest.domain.crm_sync import EntityWarning, read_entity_phones
 from services.ingest.domain.meetings import meeting_keys
+from services.ingest.domain.phones import RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
@@ -60,28 +62,55 @@ class _ActivityBatch(BaseModel):
     activities: list[ActivityIn]
 
 
-def parse_activity_batch(body: bytes, options: IngestOptions, now: datetime) -> list[ActivityIn]:
+def parse_activity_batch(
+    body: bytes, options: IngestOptions, now: datetime, region: str = "US"
+) -> list[ActivityIn]:
     """All-or-nothing validation: every bad item is reported with its index, field and reason.
 
     A valid batch is validated in one pass straight from the bytes; only a batch with a fault
-    is parsed again item by item, so that the answer names every bad index and field.
+    is parsed again item by item, so that the answer names every bad index and field. Phones
+    are read in the tenant's ``region`` (national formats accepted) and published in E.164.
     """
     try:
         activities = _ActivityBatch.model_validate_json(body).activities
     except ValueError:  # ValidationError, or bytes that are not JSON
-        return _parse_activity_batch_items(body, options, now)
+        return _parse_activity_batch_items(body, options, now, region)
     latest = now + timedelta(seconds=options.max_future_skew_seconds)
     earliest = now - timedelta(days=options.max_age_days)
     if not 0 < len(activities) <= options.max_batch_activities or any(
-        not earliest <= a.occurred_at <= latest
-        or any(p.phone is not None and not _is_e164(p.phone) for p in a.participants)
-        for a in activities
+        not earliest <= a.occurred_at <= latest for a in activities
     ):
-        return _parse_activity_batch_items(body, options, now)
-    return activities
+        return _parse_activity_batch_items(body, options, now, region)
+    read = [_read_phones(a, region) for a in activities]
+    if any(isinstance(r, list) for r in read):
+        return _parse_activity_batch_items(body, options, now, region)
+    return [r for r in read if isinstance(r, ActivityIn)]
 
 
-def _parse_activity_batch_items(body: bytes, options: IngestOptions, now: datetime) -> list[ActivityIn]:
+def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[int, RefusedPhone]]:
+    """The activity with its participants' phones in E.164, or the refused ones by position."""
+    refused: list[tuple[int, RefusedPhone]] = []
+    participants = list(activity.participants)
+    changed = False
+    for position, participant in enumerate(participants):
+        if participant.phone is None:
+            continue
+        parsed = parse_phone(participant.phone, region)
+        if isinstance(parsed, RefusedPhone):
+            refused.append((position, parsed))
+        elif parsed.e164 != participant.phone:
+            participants[position] = participant.model_copy(update={"phone": parsed.e164})
+            changed = True
+    if refused:
+        return refused
+    if not changed:
+        return activity
+    return activity.model_copy(update={"participants": tuple(participants)})
+
+
+def _parse_activity_batch_items(
+    body: bytes, options: IngestOptions, now: datetime, region: str
+) -> list[ActivityIn]:
     document = _json(body)
     if not isinstance(document, dict) or not isinstance(document.get("activities"), list):
         raise Problem(
@@ -133,24 +162,22 @@ def _parse_activity_batch_items(body: bytes, options: IngestOptions, now: dateti
                     "reason": f"older than {options.max_age_days} days",
                 }
             )
-        for p_index, participant in enumerate(activity.participants):
-            if participant.phone is not None and not _is_e164(participant.phone):
-                errors.append(
-                    {
-                        "in": "body",
-                        "field": f"activities.{index}.participants.{p_index}.phone",
-                        "reason": "must be an E.164 number such as +14155550100",
-                    }
-                )
-        parsed.append(activity)
+        read = _read_phones(activity, region)
+        if isinstance(read, list):
+            errors.extend(
+                {
+                    "in": "body",
+                    "field": f"activities.{index}.participants.{p_index}.phone",
+                    "reason": f"{refused.reason} (E.164 such as +14155550100, or a national number)",
+                }
+                for p_index, refused in read
+            )
+            continue
+        parsed.append(read)
     if errors:
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:20])
         raise Problem(422, "Invalid activities", detail, errors=errors)
     return parsed
-
-
-def _is_e164(phone: str) -> bool:
-    return phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
 
 
 #: Serialises the time ingest adds exactly as pydantic writes ``ActivityIngestedV1.ingested_at``.
@@ -478,8 +505,19 @@ def parse_crm_sync(body: bytes) -> CrmSyncIn:
         ) from None
 
 
-def crm_messages(sync: CrmSyncIn, tenant_id: str, prefix: str) -> list[OutgoingMessage]:
-    return entity_messages(sync.entities, sync.source, tenant_id, prefix)
+@dataclass(frozen=True, slots=True)
+class ReadCrmSync:
+    """A CRM batch ready to publish, and what was dropped from its accepted entities."""
+
+    messages: list[OutgoingMessage]
+    warnings: tuple[EntityWarning, ...]
+
+
+def crm_messages(sync: CrmSyncIn, tenant_id: str, region: str, prefix: str) -> ReadCrmSync:
+    """Phones read in the tenant's region (unreadable ones dropped with a warning), then one
+    ``crm-entity-changed`` message per entity."""
+    entities, warnings = read_entity_phones(sync.entities, region)
+    return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix), warnings)
 
 
 def entity_messages(

@@ -19,3 +19,8 @@ INGEST_EXCLUSIONS = Counter(
     "Activities withheld by a tenant's privacy policy, by source and reason",
     ["source", "reason"],
 )
+INGEST_PHONES_DROPPED = Counter(
+    "spm_ingest_phones_dropped_total",
+    "Phones dropped from accepted CRM entities because they could not be read, by reason",
+    ["reason"],
+)

@@ -1,4 +1,4 @@
-"""``spm eval attribution``: the accuracy harness against the naive rule."""
+"""``spm eval attribution``: the accuracy harness (``spm.evaluation``) against the naive rule."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
         activities: Annotated[int, typer.Option(help="labelled activities to generate")] = 20_000,
         seed: Annotated[int, typer.Option(help="random seed")] = 1,
     ) -> None:
-        """Precision and recall of deal attribution and rep accuracy, next to "newest open deal by domain"."""
-        from services.attribution.evaluation import run_evaluation
+        """Deal precision and recall and rep accuracy of the production path, replayed with late CRM
+        data, per trap, next to "newest open deal by domain"."""
+        from spm.evaluation.attribution import run_evaluation
 
         report = run_evaluation(activities, seed)
         typer.echo(report.render())

@@ -133,7 +133,7 @@ async def test_activity_posted_to_ingest_is_scored_and_readable_from_the_gateway
             "/v1/crm/sync", json=CRM, headers={"Authorization": f"Bearer {keys['ingest']}"}
         )
         assert crm.status_code == 202, crm.text
-        assert crm.json() == {"accepted": 6}
+        assert crm.json() == {"accepted": 6, "warnings": []}
         # Let the reference data land first so the first version is already attributed.
         await asyncio.sleep(1.0)
         posted = await stack.ingest.post(

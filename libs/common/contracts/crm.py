@@ -39,7 +39,9 @@ class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
     name: Name = ""
     emails: tuple[Email, ...] = ()
+    #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
+    raw_phones: tuple[Phone, ...] = ()
     active: StrictBool = True
     manager_id: ExternalId | None = None
 
@@ -76,7 +78,9 @@ class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
     name: Name = ""
     emails: tuple[Email, ...] = ()
+    #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
+    raw_phones: tuple[Phone, ...] = ()
     account_id: ExternalId | None = None
 
 

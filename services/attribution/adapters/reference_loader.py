@@ -4,14 +4,16 @@ A fixed handful of indexed queries per batch (not per activity): identities -> r
 contacts, domains -> accounts, accounts and contacts -> deals (closed ones only while still
 inside the grace window), explicit and thread deals whatever their state, owners of every
 deal loaded, reps -> memberships, threads -> the attributions of their activities, activity
-ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an explicit reference to
-a merged entity is followed to its survivor (``survivors``).
+ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
+explicit reference to a merged entity is followed to its survivor (``survivors``).
+
+The rows become domain objects in a typed ``ReferenceIndex``; slicing one activity's snapshot
+out of it is the pure ``domain.reference_index.snapshot_for``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,69 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.kafka.failures import TenantSettingsInvalid
-from services.attribution.domain.personal_domains import parent_domains
+from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.reference import (
+    Account,
+    Contact,
+    Deal,
+    ManualOverride,
+    Rep,
+    TeamMembership,
+)
+from services.attribution.domain.reference_index import EntityKind, ReferenceIndex, ThreadMember
 
 #: A merge chain longer than this is a CRM loop, not a history: we stop following it.
 _MAX_MERGE_HOPS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadMember:
-    """The attribution in force of one activity of a thread, ordered by ``occurred_at``."""
-
-    activity_id: uuid.UUID
-    occurred_at: datetime
-    version: int
-    status: str
-    rep_id: str | None
-    account_id: str | None
-    deal_id: str | None
-    secondary_deal_ids: tuple[str, ...]
-    confidence: float
-
-
-@dataclass
-class ReferenceRows:
-    """Raw rows keyed for lookup; mapped to the domain's snapshot by the handler."""
-
-    internal_domains: set[str] = field(default_factory=set)
-    tenant_settings: dict[str, Any] = field(default_factory=dict)
-    reps: dict[str, Any] = field(default_factory=dict)
-    rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    memberships: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
-    memberships_loaded: set[str] = field(default_factory=set)
-    contacts: dict[str, Any] = field(default_factory=dict)
-    contact_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    accounts: dict[str, Any] = field(default_factory=dict)
-    account_ids_by_domain: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    deals: dict[str, Any] = field(default_factory=dict)
-    deal_ids_by_account: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    #: Deal -> (contact, role), with merged contacts replaced by their survivors.
-    deal_roles: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
-    deal_ids_by_contact: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    #: Thread id -> the attributions of its activities, oldest first.
-    thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
-    overrides: dict[uuid.UUID, Any] = field(default_factory=dict)
-    #: ``(entity_type, id)`` of an explicitly referenced entity that was merged or deleted ->
-    #: its survivor, or ``None`` when it is gone for good.
-    survivors: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    #: Domain objects built from these rows by the handler, once per batch: ``(kind, id)`` -> object.
-    domain_objects: dict[tuple[str, str], Any] = field(default_factory=dict)
-
-    def survivor(self, entity_type: str, entity_id: str) -> str | None:
-        """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""
-        return self.survivors.get((entity_type, entity_id), entity_id)
-
-    def remember(self, thread_id: str, member: ThreadMember) -> None:
-        """Record a decision taken in this batch so later replies of the thread see it."""
-        members = [m for m in self.thread_members[thread_id] if m.activity_id != member.activity_id]
-        members.append(member)
-        members.sort(key=lambda m: (m.occurred_at, str(m.activity_id)))
-        self.thread_members[thread_id] = members
-
-
-def _domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
 
 
 async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> dict[str, Any]:
@@ -149,230 +101,313 @@ async def _resolve_merges(
     return resolved
 
 
-async def load_reference_rows(  # noqa: C901 - shrink when next touched
+# ---------------------------------------------------------------------- rows -> domain objects
+
+
+def _rep(row: Any) -> Rep:
+    return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
+
+
+def _contact(row: Any) -> Contact:
+    return Contact(row.contact_id, tuple(row.emails), tuple(row.phones), row.account_id)
+
+
+def _account(row: Any) -> Account:
+    return Account(row.account_id, tuple(row.domains))
+
+
+def _membership(row: Any) -> TeamMembership:
+    return TeamMembership(row.rep_id, row.team_id, row.valid_from, row.valid_to)
+
+
+def _override(row: Any) -> ManualOverride:
+    return ManualOverride(
+        rep_id=row.rep_id,
+        account_id=row.account_id,
+        deal_id=row.deal_id,
+        set_by=row.set_by,
+        reason=row.reason or "",
+    )
+
+
+def _thread_member(row: Any) -> ThreadMember:
+    return ThreadMember(
+        row.activity_id,
+        row.occurred_at,
+        row.version,
+        row.status,
+        row.rep_id,
+        row.account_id,
+        row.deal_id,
+        tuple(row.secondary_deal_ids),
+        row.confidence,
+    )
+
+
+def _deal(row: Any, absorbed: dict[str, str]) -> Deal:
+    """A deal row; a role held by a contact merged into one we found counts for the survivor."""
+    roles: dict[str, str] = {}
+    for held in row.contacts or []:
+        roles.setdefault(absorbed.get(held["contact_id"], held["contact_id"]), held.get("role", ""))
+    return Deal(
+        id=row.deal_id,
+        account_id=row.account_id,
+        owner_rep_id=row.owner_rep_id,
+        stage=row.stage,
+        is_closed=row.is_closed,
+        is_won=row.is_won,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+        contacts=tuple(roles.items()),
+    )
+
+
+# ---------------------------------------------------------------------- what a batch asks for
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """What the batch's participants and explicit references point at."""
+
+    identities: frozenset[str]
+    domains: frozenset[str]
+    threads: frozenset[str]
+    explicit: dict[EntityKind, set[str]]
+    activity_ids: tuple[uuid.UUID, ...]
+    earliest: datetime
+
+
+def _wanted(activities: Sequence[ActivityIngestedV1]) -> _Wanted:
+    identities: set[str] = set()
+    domains: set[str] = set()
+    explicit: dict[EntityKind, set[str]] = {"rep": set(), "contact": set(), "account": set(), "deal": set()}
+    for a in activities:
+        for p in a.participants:
+            if p.email:
+                identities.update((p.email, p.email.lower()))
+                domains.update(parent_domains(email_domain(p.email) or ""))
+            if p.phone:
+                identities.add(p.phone)
+        explicit["deal"].update([a.crm.deal_id] if a.crm.deal_id else [])
+        explicit["account"].update([a.crm.account_id] if a.crm.account_id else [])
+        explicit["rep"].update([a.crm.owner_rep_id] if a.crm.owner_rep_id else [])
+        explicit["contact"].update(a.crm.contact_ids)
+    return _Wanted(
+        identities=frozenset(identities),
+        domains=frozenset(domains),
+        threads=frozenset(a.thread_id for a in activities if a.thread_id),
+        explicit=explicit,
+        activity_ids=tuple(a.activity_id for a in activities),
+        earliest=min(a.occurred_at for a in activities),
+    )
+
+
+@dataclass
+class _Loader:
+    """One batch's loading: each step is one or two indexed queries filling ``index``."""
+
+    conn: AsyncConnection
+    tenant_id: str
+    index: ReferenceIndex = field(default_factory=ReferenceIndex)
+    memberships_loaded: set[str] = field(default_factory=set)
+    aliases_checked: set[str] = field(default_factory=set)
+    #: Contact merged into one we found -> that survivor (deal roles follow it).
+    absorbed: dict[str, str] = field(default_factory=dict)
+
+    async def rows(self, sql: str, **params: Any) -> list[Any]:
+        return list(await self.conn.execute(text(sql), {"t": self.tenant_id, **params}))
+
+    async def resolve_explicit(self, explicit: dict[EntityKind, set[str]]) -> dict[EntityKind, set[str]]:
+        resolved: dict[EntityKind, set[str]] = {}
+        for kind, ids in explicit.items():
+            for entity_id, survivor in (await _resolve_merges(self.conn, self.tenant_id, kind, ids)).items():
+                self.index.survivors[(kind, entity_id)] = survivor
+            resolved[kind] = {s for i in ids if (s := self.index.survivor(kind, i)) is not None}
+        return resolved
+
+    async def internal_domains(self, tenant_settings: dict[str, Any]) -> None:
+        configured = tenant_settings.get("internal_domains")
+        if configured:
+            self.index.internal_domains = frozenset(d.lower() for d in configured)
+            return
+        found = await self.rows(
+            "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
+            "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
+        )
+        self.index.internal_domains = frozenset(r.d for r in found if r.d)
+
+    async def reps_by_identity(self, identities: Iterable[str]) -> None:
+        """Reps holding a participant's email or phone; an alias files its identities under the
+        canonical rep of its person (``ref_reps.alias_of``)."""
+        found = await self.rows(
+            "SELECT r.* FROM ref_rep_identities ri JOIN ref_reps r USING (tenant_id, rep_id) "
+            "WHERE ri.tenant_id = :t AND ri.identity = ANY(:i) AND NOT r.deleted AND r.merged_into IS NULL",
+            i=sorted(identities),
+        )
+        for row in found:
+            if row.alias_of is not None:
+                self.index.rep_aliases[row.rep_id] = row.alias_of
+        for row in found:
+            self.index.put_rep(_rep(row))
+        await self.reps({row.rep_id for row in found})
+
+    async def follow_aliases(self, rep_ids: set[str]) -> set[str]:
+        """The canonical ids of ``rep_ids`` (aliases recorded in the index on the way)."""
+        unknown = sorted(rep_ids - set(self.index.rep_aliases) - set(self.index.reps) - self.aliases_checked)
+        self.aliases_checked.update(unknown)
+        if unknown:
+            for row in await self.rows(
+                "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) "
+                "AND alias_of IS NOT NULL",
+                r=unknown,
+            ):
+                self.index.rep_aliases[row.rep_id] = row.alias_of
+        return {self.index.canonical(r) for r in rep_ids}
+
+    async def reps(self, rep_ids: set[str]) -> None:
+        """Reps by id (explicit owners, deal owners, overriding reps, the people of aliases) and
+        their memberships, under their canonical ids."""
+        canonical = await self.follow_aliases(rep_ids)
+        missing = sorted(canonical - set(self.index.reps))
+        if missing:
+            for row in await self.rows(
+                "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
+                "AND merged_into IS NULL",
+                r=missing,
+            ):
+                self.index.put_rep(_rep(row))
+        # Memberships are loaded for every id asked for, even one whose rep row has not arrived
+        # yet: the team of an activity does not depend on the rep's name or addresses.
+        await self.memberships(canonical)
+
+    async def memberships(self, rep_ids: set[str]) -> None:
+        wanted = rep_ids - self.memberships_loaded
+        if not wanted:
+            return
+        self.memberships_loaded.update(wanted)
+        aliases = {alias for alias, person in self.index.rep_aliases.items() if person in wanted}
+        for row in await self.rows(
+            "SELECT * FROM ref_team_memberships WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
+            "ORDER BY valid_from, membership_id",
+            r=sorted(wanted | aliases),
+        ):
+            self.index.add_membership(_membership(row))
+
+    async def contacts(self, identities: Iterable[str], explicit: set[str]) -> None:
+        for row in await self.rows(
+            "SELECT c.* FROM ref_contact_identities ci JOIN ref_contacts c USING (tenant_id, contact_id) "
+            "WHERE ci.tenant_id = :t AND ci.identity = ANY(:i) AND NOT c.deleted AND c.merged_into IS NULL",
+            i=sorted(identities),
+        ):
+            self.index.put_contact(_contact(row))
+        missing = sorted(explicit - set(self.index.contacts))
+        if missing:
+            for row in await self.rows(
+                "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c) AND NOT deleted "
+                "AND merged_into IS NULL",
+                c=missing,
+            ):
+                self.index.put_contact(_contact(row))
+        if self.index.contacts:
+            for row in await self.rows(
+                "SELECT contact_id, merged_into FROM ref_contacts WHERE tenant_id = :t "
+                "AND merged_into = ANY(:c) AND NOT deleted",
+                c=sorted(self.index.contacts),
+            ):
+                self.absorbed[row.contact_id] = row.merged_into
+
+    async def accounts(self, domains: Iterable[str], explicit: set[str]) -> None:
+        account_ids = set(explicit) | {c.account_id for c in self.index.contacts.values() if c.account_id}
+        for row in await self.rows(
+            "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)",
+            d=sorted(domains),
+        ):
+            account_ids.add(row.account_id)
+        if account_ids:
+            for row in await self.rows(
+                "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted "
+                "AND merged_into IS NULL",
+                a=sorted(account_ids),
+            ):
+                self.index.put_account(_account(row))
+
+    async def threads(self, threads: Iterable[str]) -> None:
+        if not threads:
+            return
+        for row in await self.rows(
+            """
+            SELECT ac.thread_id, ac.activity_id, ac.occurred_at, at.version, at.status, at.rep_id,
+                   at.account_id, at.deal_id, at.secondary_deal_ids, at.confidence
+            FROM activities ac JOIN attributions at USING (tenant_id, activity_id)
+            WHERE ac.tenant_id = :t AND ac.thread_id = ANY(:th)
+            ORDER BY ac.thread_id, ac.occurred_at, ac.activity_id
+            """,
+            th=sorted(threads),
+        ):
+            self.index.thread_members[row.thread_id].append(_thread_member(row))
+
+    async def overrides(self, activity_ids: Sequence[uuid.UUID]) -> None:
+        for row in await self.rows(
+            "SELECT * FROM attribution_overrides WHERE tenant_id = :t AND activity_id = ANY(:ids)",
+            ids=list(activity_ids),
+        ):
+            self.index.overrides[row.activity_id] = _override(row)
+
+    async def deals(self, explicit: set[str], earliest: datetime) -> None:
+        """Deals of the accounts and contacts found, open or closed after ``earliest``; the explicit,
+        thread and override deals whatever their state, so that the rules can refuse to let a reply
+        flow into a deal closed long ago (an unknown deal would be inherited blindly)."""
+        pinned = (
+            explicit
+            | {m.deal_id for members in self.index.thread_members.values() for m in members if m.deal_id}
+            | {o.deal_id for o in self.index.overrides.values() if o.deal_id}
+        )
+        contact_ids = sorted(set(self.index.contacts) | set(self.absorbed))
+        if not (self.index.accounts or pinned or contact_ids):
+            return
+        found = await self.rows(
+            """
+            SELECT * FROM ref_deals WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL AND (
+                deal_id = ANY(:d)
+                OR ((closed_at IS NULL OR closed_at >= :earliest) AND (
+                    account_id = ANY(:a)
+                    OR deal_id IN (SELECT deal_id FROM ref_deal_contacts
+                                   WHERE tenant_id = :t AND contact_id = ANY(:c)))))
+            """,
+            a=sorted(self.index.accounts),
+            d=sorted(pinned),
+            c=contact_ids,
+            earliest=earliest,
+        )
+        # Owners are filed under their person before the deals are indexed.
+        await self.follow_aliases({row.owner_rep_id for row in found if row.owner_rep_id})
+        for row in found:
+            self.index.put_deal(_deal(row, self.absorbed))
+
+
+async def load_reference_index(
     conn: AsyncConnection,
     tenant_id: str,
     activities: Sequence[ActivityIngestedV1],
     grace_days_after_closed: int,
     tenant_settings: dict[str, Any] | None = None,
-) -> ReferenceRows:
-    refs = ReferenceRows()
+) -> ReferenceIndex:
+    """The reference data every activity of the batch may point at, as one typed index."""
+    loader = _Loader(conn, tenant_id)
     if not activities:
-        return refs
-    t = {"t": tenant_id}
-    identities: set[str] = set()
-    domains: set[str] = set()
-    threads: set[str] = set()
-    explicit: dict[str, set[str]] = {kind: set() for kind in _ENTITY_TABLES}
-    for a in activities:
-        for p in a.participants:
-            if p.email:
-                identities.add(p.email)
-                domains.update(parent_domains(_domain(p.email)))
-            if p.phone:
-                identities.add(p.phone)
-        if a.crm.deal_id:
-            explicit["deal"].add(a.crm.deal_id)
-        if a.crm.account_id:
-            explicit["account"].add(a.crm.account_id)
-        explicit["contact"].update(a.crm.contact_ids)
-        if a.crm.owner_rep_id:
-            explicit["rep"].add(a.crm.owner_rep_id)
-        if a.thread_id:
-            threads.add(a.thread_id)
-    for kind, ids in explicit.items():
-        for entity_id, survivor in (await _resolve_merges(conn, tenant_id, kind, ids)).items():
-            refs.survivors[(kind, entity_id)] = survivor
-        explicit[kind] = {s for i in ids if (s := refs.survivor(kind, i)) is not None}
-
-    refs.tenant_settings = (
-        tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
-    )
-    configured = refs.tenant_settings.get("internal_domains")
-    if configured:
-        refs.internal_domains = {d.lower() for d in configured}
-    else:
-        rows = await conn.execute(
-            text(
-                "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
-                "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
-            ),
-            t,
-        )
-        refs.internal_domains = {r.d for r in rows if r.d}
-
-    ident_list = sorted(identities)
-    for row in await conn.execute(
-        text(
-            "SELECT ri.identity, r.* FROM ref_rep_identities ri JOIN ref_reps r USING (tenant_id, rep_id) "
-            "WHERE ri.tenant_id = :t AND ri.identity = ANY(:i) AND NOT r.deleted AND r.merged_into IS NULL"
-        ),
-        {**t, "i": ident_list},
-    ):
-        refs.reps[row.rep_id] = row
-        refs.rep_ids_by_identity[row.identity].add(row.rep_id)
-    await _load_memberships(conn, refs, tenant_id, set(refs.reps))
-    await _load_reps(conn, refs, tenant_id, explicit["rep"] - set(refs.reps))
-
-    for row in await conn.execute(
-        text(
-            "SELECT ci.identity, c.* FROM ref_contact_identities ci JOIN ref_contacts c USING (tenant_id, contact_id) "
-            "WHERE ci.tenant_id = :t AND ci.identity = ANY(:i) AND NOT c.deleted AND c.merged_into IS NULL"
-        ),
-        {**t, "i": ident_list},
-    ):
-        refs.contacts[row.contact_id] = row
-        refs.contact_ids_by_identity[row.identity].add(row.contact_id)
-    missing_contacts = explicit["contact"] - set(refs.contacts)
-    if missing_contacts:
-        for row in await conn.execute(
-            text(
-                "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c) AND NOT deleted "
-                "AND merged_into IS NULL"
-            ),
-            {**t, "c": sorted(missing_contacts)},
-        ):
-            refs.contacts[row.contact_id] = row
-    # A deal may still name a contact that was merged into one we found: its role counts for the survivor.
-    absorbed: dict[str, str] = {}
-    if refs.contacts:
-        for row in await conn.execute(
-            text(
-                "SELECT contact_id, merged_into FROM ref_contacts WHERE tenant_id = :t AND merged_into = ANY(:c) "
-                "AND NOT deleted"
-            ),
-            {**t, "c": sorted(refs.contacts)},
-        ):
-            absorbed[row.contact_id] = row.merged_into
-
-    account_ids = set(explicit["account"]) | {c.account_id for c in refs.contacts.values() if c.account_id}
-    for row in await conn.execute(
-        text("SELECT domain, account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)"),
-        {**t, "d": sorted(domains - refs.internal_domains)},
-    ):
-        refs.account_ids_by_domain[row.domain].add(row.account_id)
-        account_ids.add(row.account_id)
-    if account_ids:
-        for row in await conn.execute(
-            text(
-                "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted "
-                "AND merged_into IS NULL"
-            ),
-            {**t, "a": sorted(account_ids)},
-        ):
-            refs.accounts[row.account_id] = row
-
-    if threads:
-        for row in await conn.execute(
-            text(
-                """
-                SELECT ac.thread_id, ac.activity_id, ac.occurred_at, at.version, at.status, at.rep_id,
-                       at.account_id, at.deal_id, at.secondary_deal_ids, at.confidence
-                FROM activities ac JOIN attributions at USING (tenant_id, activity_id)
-                WHERE ac.tenant_id = :t AND ac.thread_id = ANY(:th)
-                ORDER BY ac.thread_id, ac.occurred_at, ac.activity_id
-                """
-            ),
-            {**t, "th": sorted(threads)},
-        ):
-            refs.thread_members[row.thread_id].append(
-                ThreadMember(
-                    row.activity_id,
-                    row.occurred_at,
-                    row.version,
-                    row.status,
-                    row.rep_id,
-                    row.account_id,
-                    row.deal_id,
-                    tuple(row.secondary_deal_ids),
-                    row.confidence,
-                )
-            )
-    for row in await conn.execute(
-        text("SELECT * FROM attribution_overrides WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
-        {**t, "ids": [a.activity_id for a in activities]},
-    ):
-        refs.overrides[row.activity_id] = row
-    # The thread's deals are loaded whatever their state, so that the rules can refuse to let a
-    # reply flow into a deal closed long ago (an unknown deal would be inherited blindly).
-    pinned_deals = (
-        explicit["deal"]
-        | {m.deal_id for members in refs.thread_members.values() for m in members if m.deal_id}
-        | {o.deal_id for o in refs.overrides.values() if o.deal_id}
-    )
-    earliest = min(a.occurred_at for a in activities) - timedelta(days=grace_days_after_closed)
-    contact_ids = sorted(set(refs.contacts) | set(absorbed))
-    deal_rows = []
-    if refs.accounts or pinned_deals or contact_ids:
-        deal_rows = list(
-            await conn.execute(
-                text(
-                    """
-                    SELECT * FROM ref_deals WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL AND (
-                        deal_id = ANY(:d)
-                        OR ((closed_at IS NULL OR closed_at >= :earliest) AND (
-                            account_id = ANY(:a)
-                            OR deal_id IN (SELECT deal_id FROM ref_deal_contacts
-                                           WHERE tenant_id = :t AND contact_id = ANY(:c)))))
-                    """
-                ),
-                {
-                    **t,
-                    "a": sorted(refs.accounts),
-                    "d": sorted(pinned_deals),
-                    "c": contact_ids,
-                    "earliest": earliest,
-                },
-            )
-        )
-    for row in deal_rows:
-        refs.deals[row.deal_id] = row
-        if row.account_id:
-            refs.deal_ids_by_account[row.account_id].add(row.deal_id)
-        seen: set[str] = set()
-        for c in row.contacts or []:
-            contact_id = absorbed.get(c["contact_id"], c["contact_id"])
-            if contact_id in seen:
-                continue
-            seen.add(contact_id)
-            refs.deal_roles[row.deal_id].append((contact_id, c.get("role", "")))
-            refs.deal_ids_by_contact[contact_id].add(row.deal_id)
-
-    owners = {row.owner_rep_id for row in deal_rows if row.owner_rep_id} - set(refs.reps)
-    await _load_reps(conn, refs, tenant_id, owners)
-
-    return refs
-
-
-async def _load_reps(conn: AsyncConnection, refs: ReferenceRows, tenant_id: str, rep_ids: set[str]) -> None:
-    """Reps by id (explicit owners, deal owners) and their team memberships."""
-    if not rep_ids:
-        return
-    for row in await conn.execute(
-        text(
-            "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
-            "AND merged_into IS NULL"
-        ),
-        {"t": tenant_id, "r": sorted(rep_ids)},
-    ):
-        refs.reps[row.rep_id] = row
-    # Memberships are loaded for every id asked for, even one whose rep row has not arrived yet:
-    # the team of an activity does not depend on the rep's name or addresses.
-    await _load_memberships(conn, refs, tenant_id, rep_ids)
-
-
-async def _load_memberships(
-    conn: AsyncConnection, refs: ReferenceRows, tenant_id: str, rep_ids: set[str]
-) -> None:
-    wanted = sorted(rep_ids - refs.memberships_loaded)
-    if not wanted:
-        return
-    refs.memberships_loaded.update(wanted)
-    for row in await conn.execute(
-        text(
-            "SELECT * FROM ref_team_memberships WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
-            "ORDER BY valid_from, membership_id"
-        ),
-        {"t": tenant_id, "r": wanted},
-    ):
-        refs.memberships[row.rep_id].append(row)
+        return loader.index
+    wanted = _wanted(activities)
+    explicit = await loader.resolve_explicit(wanted.explicit)
+    settings = tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
+    await loader.internal_domains(settings)
+    await loader.reps_by_identity(wanted.identities)
+    await loader.reps(explicit["rep"])
+    await loader.contacts(wanted.identities, explicit["contact"])
+    await loader.accounts(wanted.domains - loader.index.internal_domains, explicit["account"])
+    await loader.threads(wanted.threads)
+    await loader.overrides(wanted.activity_ids)
+    await loader.deals(explicit["deal"], wanted.earliest - timedelta(days=grace_days_after_closed))
+    owners = {d.owner_rep_id for d in loader.index.deals.values() if d.owner_rep_id}
+    overriding = {o.rep_id for o in loader.index.overrides.values() if o.rep_id}
+    await loader.reps(owners | overriding)
+    return loader.index

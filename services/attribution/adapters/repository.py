@@ -7,7 +7,7 @@ an older version delivered late changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,12 +21,18 @@ from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
     ContactV1,
+    CrmEntity,
     CrmEntityChangedV1,
     DealV1,
     RepV1,
     TeamMembershipV1,
     TeamV1,
 )
+from libs.common.kafka.failures import TenantSettingsInvalid
+from services.attribution.adapters.reference_loader import load_tenant_settings
+from services.attribution.domain.reference import Deal
+from services.attribution.domain.rematch import RematchWindow
+from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
 
 
 @dataclass
@@ -46,6 +52,12 @@ class ChangedReferences:
     gone_account_ids: set[str] = field(default_factory=set)
     #: Rep -> earliest day whose team may have changed (membership added, moved or removed).
     rep_team_since: dict[str, date] = field(default_factory=dict)
+    #: Deals written, as (what we held before or ``None``, what we hold now): a new or reopened
+    #: deal, a new role, another account or other dates may be a better candidate.
+    deal_changes: list[tuple[Deal | None, Deal]] = field(default_factory=list)
+    #: Rep ids whose person changed (became or stopped being an alias, or a new canonical):
+    #: their history is re-credited.
+    people_changed: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (
@@ -56,6 +68,8 @@ class ChangedReferences:
             or self.gone_deal_ids
             or self.gone_account_ids
             or self.rep_team_since
+            or self.deal_changes
+            or self.people_changed
         )
 
     def team_changed(self, rep_id: str, since: date) -> None:
@@ -85,210 +99,338 @@ async def _replace_identities(
         )
 
 
-async def apply_crm_entity(  # noqa: C901 - shrink when next touched
-    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
+async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bool:
+    """Run one last-writer-wins upsert; whether a row was written (newer than what we held)."""
+    return (await conn.execute(text(sql), params)).first() is not None
+
+
+async def _apply_rep(
+    conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences, source: str = ""
 ) -> bool:
-    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
-    t = event.tenant_id
-    e = event.entity
-    common = {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
-    if isinstance(e, RepV1):
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, active, manager_id, updated_at,
-                                      deleted, merged_into)
-                VALUES (:t, :id, :name, :emails, :phones, :active, :manager, :u, :d, :m)
-                ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-                    phones = EXCLUDED.phones, active = EXCLUDED.active, manager_id = EXCLUDED.manager_id,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_reps.updated_at < EXCLUDED.updated_at
-                RETURNING rep_id
-                """
-            ),
-            {
-                **common,
-                "name": e.name,
-                "emails": list(e.emails),
-                "phones": list(e.phones),
-                "active": e.active,
-                "manager": e.manager_id,
-                "m": e.merged_into,
-            },
-        )
-        if result.first() is None:
-            return False
-        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
+                              updated_at, deleted, merged_into, source)
+        VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :u, :d, :m, :src)
+        ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
+            manager_id = EXCLUDED.manager_id, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
+            merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
+        WHERE ref_reps.updated_at < EXCLUDED.updated_at
+        RETURNING rep_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "emails": list(e.emails),
+            "phones": list(e.phones),
+            "raw": list(e.raw_phones),
+            "active": e.active,
+            "manager": e.manager_id,
+            "m": e.merged_into,
+            "src": source,
+        },
+    )
+    if written:
+        identities = [] if (e.deleted or e.merged_into) else [*(m.lower() for m in e.emails), *e.phones]
         await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
         changed.identities.update([*e.emails, *e.phones])
-        return True
-    if isinstance(e, TeamV1):
-        result = await conn.execute(
+        await resolve_people(conn, t, e.id, changed)
+    return written
+
+
+async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:
+    """Re-resolve the person ``rep_id`` belongs to: every live rep linked to it by a shared
+    verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
+    ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited; the aliases
+    of a rep that was deleted or merged by its CRM find a new person among themselves."""
+    settings = await load_tenant_settings(conn, t)
+    try:
+        mapping = rep_alias_mapping(settings)
+    except ValueError as exc:
+        raise TenantSettingsInvalid(t, "rep_aliases", f"{settings.get('rep_aliases')!r}: {exc}") from exc
+    records: dict[str, Any] = {}
+    emails: set[str] = set()
+    frontier = {rep_id} | _mapped(mapping, {rep_id})
+    for _ in range(_MAX_PERSON_HOPS):
+        rows = await conn.execute(
             text(
-                """
-                INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
-                VALUES (:t, :id, :name, :parent, :u, :d)
-                ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-                WHERE ref_teams.updated_at < EXCLUDED.updated_at
-                RETURNING team_id
-                """
+                "SELECT rep_id, source, emails, alias_of FROM ref_reps WHERE tenant_id = :t AND NOT deleted "
+                "AND merged_into IS NULL AND (rep_id = ANY(:ids) OR alias_of = ANY(:ids) "
+                "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails)))"
             ),
-            {**common, "name": e.name, "parent": e.parent_id},
+            {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
         )
-        return result.first() is not None
-    if isinstance(e, TeamMembershipV1):
-        before = (
-            await conn.execute(
-                text(
-                    "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
-                ),
-                {"t": t, "id": e.id},
-            )
-        ).first()
-        result = await conn.execute(
+        fresh = [row for row in rows if row.rep_id not in records]
+        if not fresh:
+            break
+        records.update((row.rep_id, row) for row in fresh)
+        emails |= {m.lower() for row in fresh for m in row.emails}
+        found = {row.rep_id for row in fresh}
+        frontier = found | _mapped(mapping, found)
+    aliases = resolve_rep_aliases(
+        [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()], mapping
+    )
+    moved = {r.rep_id for r in records.values() if aliases.get(r.rep_id) != r.alias_of}
+    if not moved:
+        return
+    await conn.execute(
+        text(
+            "UPDATE ref_reps SET alias_of = m.alias_of FROM unnest(CAST(:ids AS text[]), CAST(:to AS text[])) "
+            "AS m(rep_id, alias_of) WHERE ref_reps.tenant_id = :t AND ref_reps.rep_id = m.rep_id"
+        ),
+        {"t": t, "ids": sorted(moved), "to": [aliases.get(r) for r in sorted(moved)]},
+    )
+    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases})
+
+
+async def _apply_team(conn: AsyncConnection, t: str, e: TeamV1, changed: ChangedReferences) -> bool:
+    return await _upsert(
+        conn,
+        """
+        INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
+        VALUES (:t, :id, :name, :parent, :u, :d)
+        ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+        WHERE ref_teams.updated_at < EXCLUDED.updated_at
+        RETURNING team_id
+        """,
+        {**_common(t, e), "name": e.name, "parent": e.parent_id},
+    )
+
+
+async def _apply_membership(
+    conn: AsyncConnection, t: str, e: TeamMembershipV1, changed: ChangedReferences
+) -> bool:
+    before = (
+        await conn.execute(
             text(
-                """
-                INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
-                                                  updated_at, deleted)
-                VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
-                ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
-                    team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-                WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
-                RETURNING membership_id
-                """
+                "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
             ),
-            {**common, "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
+            {"t": t, "id": e.id},
         )
-        if result.first() is None:
-            return False
+    ).first()
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
+                                          updated_at, deleted)
+        VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
+        ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
+            team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
+        WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
+        RETURNING membership_id
+        """,
+        {**_common(t, e), "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
+    )
+    if written:
         changed.team_changed(e.rep_id, e.valid_from)
         if before is not None:
             # The membership may have moved to another rep or day: the old span changes too.
             changed.team_changed(before.rep_id, before.valid_from)
-        return True
-    if isinstance(e, AccountV1):
-        domains = sorted({d.lower().strip() for d in e.domains})
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
-                VALUES (:t, :id, :name, :domains, :u, :d, :m)
-                ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
-                    updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_accounts.updated_at < EXCLUDED.updated_at
-                RETURNING account_id
-                """
-            ),
-            {**common, "name": e.name, "domains": domains, "m": e.merged_into},
-        )
-        if result.first() is None:
-            return False
+    return written
+
+
+async def _apply_account(conn: AsyncConnection, t: str, e: AccountV1, changed: ChangedReferences) -> bool:
+    domains = sorted({d.lower().strip() for d in e.domains})
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :domains, :u, :d, :m)
+        ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
+            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_accounts.updated_at < EXCLUDED.updated_at
+        RETURNING account_id
+        """,
+        {**_common(t, e), "name": e.name, "domains": domains, "m": e.merged_into},
+    )
+    if not written:
+        return False
+    await conn.execute(
+        text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"), {"t": t, "a": e.id}
+    )
+    if domains and not e.deleted and e.merged_into is None:
         await conn.execute(
-            text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"),
-            {"t": t, "a": e.id},
-        )
-        if domains and not e.deleted and e.merged_into is None:
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                [{"t": t, "dom": d, "a": e.id} for d in domains],
-            )
-        changed.domains.update(domains)
-        changed.account_ids.add(e.id)
-        if e.deleted or e.merged_into:
-            changed.gone_account_ids.add(e.id)
-        if e.merged_into:
-            changed.account_ids.add(e.merged_into)
-        return True
-    if isinstance(e, ContactV1):
-        result = await conn.execute(
             text(
-                """
-                INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at,
-                                          deleted, merged_into)
-                VALUES (:t, :id, :name, :emails, :phones, :acc, :u, :d, :m)
-                ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-                    phones = EXCLUDED.phones, account_id = EXCLUDED.account_id, updated_at = EXCLUDED.updated_at,
-                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_contacts.updated_at < EXCLUDED.updated_at
-                RETURNING contact_id
-                """
+                "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
+                "ON CONFLICT DO NOTHING"
             ),
-            {
-                **common,
-                "name": e.name,
-                "emails": list(e.emails),
-                "phones": list(e.phones),
-                "acc": e.account_id,
-                "m": e.merged_into,
-            },
+            [{"t": t, "dom": d, "a": e.id} for d in domains],
         )
-        if result.first() is None:
-            return False
-        identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
-        await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
-        changed.identities.update([*e.emails, *e.phones])
-        changed.contact_ids.add(e.id)
-        if e.account_id:
-            changed.account_ids.add(e.account_id)
-        return True
-    if isinstance(e, DealV1):
-        contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
-        result = await conn.execute(
-            text(
-                """
-                INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
-                                       is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
-                VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
-                        CAST(:contacts AS jsonb), :u, :d, :m)
-                ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
-                    owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
-                    is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
-                    closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
-                    deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-                WHERE ref_deals.updated_at < EXCLUDED.updated_at
-                RETURNING deal_id
-                """
-            ),
-            {
-                **common,
-                "name": e.name,
-                "acc": e.account_id,
-                "owner": e.owner_rep_id,
-                "stage": e.stage,
-                "amount": e.amount,
-                "closed": e.is_closed,
-                "won": e.is_won,
-                "created": e.created_at,
-                "closed_at": e.closed_at,
-                "contacts": orjson.dumps(contacts).decode(),
-                "m": e.merged_into,
-            },
-        )
-        if result.first() is None:
-            return False
+    changed.domains.update(domains)
+    changed.account_ids.add(e.id)
+    if e.deleted or e.merged_into:
+        changed.gone_account_ids.add(e.id)
+    if e.merged_into:
+        changed.account_ids.add(e.merged_into)
+    return True
+
+
+async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: ChangedReferences) -> bool:
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, raw_phones, account_id,
+                                  updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :emails, :phones, :raw, :acc, :u, :d, :m)
+        ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, account_id = EXCLUDED.account_id,
+            updated_at = EXCLUDED.updated_at,
+            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_contacts.updated_at < EXCLUDED.updated_at
+        RETURNING contact_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "emails": list(e.emails),
+            "phones": list(e.phones),
+            "raw": list(e.raw_phones),
+            "acc": e.account_id,
+            "m": e.merged_into,
+        },
+    )
+    if not written:
+        return False
+    identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
+    await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
+    changed.identities.update([*e.emails, *e.phones])
+    changed.contact_ids.add(e.id)
+    if e.account_id:
+        changed.account_ids.add(e.account_id)
+    return True
+
+
+def _held_deal(row: Any) -> Deal:
+    return Deal(
+        id=row.deal_id,
+        account_id=row.account_id,
+        owner_rep_id=row.owner_rep_id,
+        stage=row.stage,
+        is_closed=row.is_closed,
+        is_won=row.is_won,
+        created_at=row.created_at,
+        closed_at=row.closed_at,
+        contacts=tuple((c["contact_id"], c.get("role", "")) for c in row.contacts or []),
+    )
+
+
+def _sent_deal(e: DealV1) -> Deal:
+    return Deal(
+        id=e.id,
+        account_id=e.account_id,
+        owner_rep_id=e.owner_rep_id,
+        stage=e.stage,
+        is_closed=e.is_closed,
+        is_won=e.is_won,
+        created_at=e.created_at,
+        closed_at=e.closed_at,
+        contacts=tuple((c.contact_id, c.role) for c in e.contacts),
+    )
+
+
+async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: ChangedReferences) -> bool:
+    contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
+    held = (
         await conn.execute(
-            text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
+            text(
+                "SELECT deal_id, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
+                "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = :id"
+            ),
+            {"t": t, "id": e.id},
         )
-        if contacts and not e.deleted and e.merged_into is None:
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
-            )
-        if e.account_id:
-            changed.account_ids.add(e.account_id)
-        changed.contact_ids.update(c["contact_id"] for c in contacts)
-        if e.deleted or e.merged_into:
-            changed.gone_deal_ids.add(e.id)
-        return True
-    raise TypeError(f"unknown entity {type(e).__name__}")
+    ).first()
+    written = await _upsert(
+        conn,
+        """
+        INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
+                               is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
+        VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
+                CAST(:contacts AS jsonb), :u, :d, :m)
+        ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
+            owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
+            is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
+            closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
+            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
+        WHERE ref_deals.updated_at < EXCLUDED.updated_at
+        RETURNING deal_id
+        """,
+        {
+            **_common(t, e),
+            "name": e.name,
+            "acc": e.account_id,
+            "owner": e.owner_rep_id,
+            "stage": e.stage,
+            "amount": e.amount,
+            "closed": e.is_closed,
+            "won": e.is_won,
+            "created": e.created_at,
+            "closed_at": e.closed_at,
+            "contacts": orjson.dumps(contacts).decode(),
+            "m": e.merged_into,
+        },
+    )
+    if not written:
+        return False
+    await conn.execute(
+        text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
+    )
+    if contacts and not e.deleted and e.merged_into is None:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
+        )
+    if e.account_id:
+        changed.account_ids.add(e.account_id)
+    changed.contact_ids.update(c["contact_id"] for c in contacts)
+    if e.deleted or e.merged_into:
+        changed.gone_deal_ids.add(e.id)
+    else:
+        gone_before = held is None or held.deleted or held.merged_into is not None
+        changed.deal_changes.append((None if gone_before else _held_deal(held), _sent_deal(e)))
+    return True
+
+
+def _common(t: str, e: CrmEntity) -> dict[str, Any]:
+    return {"t": t, "id": e.id, "u": e.updated_at, "d": e.deleted}
+
+
+def _mapped(mapping: dict[str, str], ids: set[str]) -> set[str]:
+    """Ids the tenant's explicit mapping links to ``ids``, either way."""
+    return {mapping[i] for i in ids if i in mapping} | {a for a, target in mapping.items() if target in ids}
+
+
+#: How far a person is followed through shared emails and mappings (a CRM loop is not a person).
+_MAX_PERSON_HOPS = 4
+
+#: One last-writer-wins upsert per entity type; each records what it changed for re-matching.
+#: Reps are applied apart (``apply_crm_entity``): their feed ranks their id within a person.
+_UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[bool]]] = {
+    TeamV1: _apply_team,
+    TeamMembershipV1: _apply_membership,
+    AccountV1: _apply_account,
+    ContactV1: _apply_contact,
+    DealV1: _apply_deal,
+}
+
+
+async def apply_crm_entity(
+    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
+) -> bool:
+    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
+    if isinstance(event.entity, RepV1):
+        # Which feed a rep came from ranks its id among the ids of the same person.
+        return await _apply_rep(conn, event.tenant_id, event.entity, changed, event.source)
+    upsert = _UPSERTS.get(type(event.entity))
+    if upsert is None:
+        raise TypeError(f"unknown entity {type(event.entity).__name__}")
+    return await upsert(conn, event.tenant_id, event.entity, changed)
 
 
 async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:
@@ -420,6 +562,91 @@ async def activities_to_rematch(
             "since": [changed.rep_team_since[r] for r in reps],
             "limit": limit,
         },
+    )
+    return [row.activity_id for row in result]
+
+
+async def activities_in_windows(
+    conn: AsyncConnection, tenant_id: str, windows: Sequence[RematchWindow], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions inside each window, attributed or not, oldest first, at most ``limit``:
+    those on the window's accounts (``attributions_account`` index), and those with a participant
+    holding an identity of the window's contacts when the contact is not on one of those accounts
+    (an activity with a contact of the account is on the account already). An explicit
+    ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too."""
+    keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
+    for window in windows:
+        for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
+            for key in sorted(ids):
+                keys["kind"].append(kind)
+                keys["key"].append(key)
+                keys["since"].append(window.since)
+                keys["until"].append(window.until)
+    if not keys["key"] or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            """
+            WITH w AS (
+                SELECT * FROM unnest(CAST(:kind AS text[]), CAST(:key AS text[]), CAST(:since AS timestamptz[]),
+                                     CAST(:until AS timestamptz[])) AS w(kind, key, since, until)
+            ), accounts AS (
+                SELECT key AS account_id, since, until FROM w WHERE kind = 'account'
+            ), identities AS (
+                SELECT ci.identity, w.since, w.until FROM w
+                JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = w.key
+                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = c.contact_id
+                WHERE w.kind = 'contact'
+                  AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts))
+            )
+            SELECT at.activity_id, at.occurred_at FROM accounts a
+            JOIN attributions at ON at.tenant_id = :t AND at.account_id = a.account_id
+             AND at.occurred_at >= a.since AND (a.until IS NULL OR at.occurred_at <= a.until)
+            WHERE NOT at.is_override
+            UNION
+            SELECT ac.activity_id, ac.occurred_at FROM identities i
+            JOIN activities ac ON ac.tenant_id = :t AND ac.occurred_at >= i.since
+             AND (i.until IS NULL OR ac.occurred_at <= i.until)
+            JOIN attributions at ON at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id
+            WHERE NOT at.is_override AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
+            ORDER BY occurred_at, activity_id LIMIT :limit
+            """
+        ),
+        {"t": tenant_id, **keys, "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
+async def people_of(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> dict[str, str]:
+    """``alias id -> canonical id`` for those of ``rep_ids`` that are another rep's person."""
+    wanted = sorted(set(rep_ids))
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) "
+            "AND alias_of IS NOT NULL"
+        ),
+        {"t": tenant_id, "r": wanted},
+    )
+    return {row.rep_id: row.alias_of for row in result}
+
+
+async def activities_of_reps(
+    conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions credited to these reps, oldest first: their person changed."""
+    wanted = sorted(set(rep_ids))
+    if not wanted or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            "SELECT activity_id FROM attributions WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT is_override "
+            "ORDER BY occurred_at, activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "r": wanted, "limit": limit},
     )
     return [row.activity_id for row in result]
 

@@ -9,7 +9,12 @@ The cascade (first step that decides wins):
    their accounts and the deals on which they hold a role; accounts found by an external
    participant's business domain (never a free-mail one) or ``crm.account_id``;
 5. candidate deals open at the activity time (with grace windows) ranked by a weighted score;
-6. a thread reply for which no contact pointed at a deal inherits its thread's attribution.
+6. a thread reply for which no contact pointed at a deal: the thread's deal is ranked with the
+   ``thread`` signal (in place of the missing contact), or the thread's attribution is inherited
+   when its deal is not known.
+
+The primary deal is always the top-ranked candidate; ``rule_path`` names the signal that put
+it ahead.
 
 Everything is computed from the activity, the snapshot and the policy alone, with every
 ordering made explicit, so the same input always gives the same decision.
@@ -39,7 +44,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.11.1"
+RULE_VERSION = "attribution-rules/2026.12.1"
 
 
 class Signal(StrEnum):
@@ -50,11 +55,14 @@ class Signal(StrEnum):
     CONTACT_COVERAGE = "contact_coverage"  # share of external participants who are its contacts
     ACCOUNT_MATCH = "account_match"  # how firmly the deal's account was found
     PROXIMITY = "proximity"  # 1 inside the deal's life, fading through the grace windows
-    RECENCY = "recency"  # halves every RECENCY_HALF_LIFE_DAYS after the deal's creation
+    RECENCY = "recency"  # halves every RECENCY_HALF_LIFE_DAYS after the deal's creation; 0 before it
+    THREAD = "thread"  # the deal (or a secondary) of the thread this reply continues
 
 
-#: The weights sum to 1, so a score is in [0, 1]. Recency alone can never separate two deals
-#: (its weight is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied.
+#: The weights of the first six sum to 1, so a score is in [0, 1]. ``thread`` is only valued
+#: for a reply none of whose candidates has a ``contact_role``: it stands in for the contact the
+#: reply lacks, so the two never add up. Recency alone can never separate two deals (its weight
+#: is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied.
 SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.CONTACT_ROLE: 0.40,
     Signal.OWNER_PARTICIPATES: 0.20,
@@ -62,10 +70,21 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.ACCOUNT_MATCH: 0.10,
     Signal.PROXIMITY: 0.10,
     Signal.RECENCY: 0.05,
+    Signal.THREAD: 0.40,
 }
 
-#: ``(signal, name, weight)`` in declaration order, for explanations.
-_SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
+#: How much each deal-specific signal says about *this* deal (rather than the account): the
+#: confidence of a deal found by its account alone is held down (see ``_confidence``).
+DEAL_SIGNAL_STRENGTH: Mapping[Signal, float] = {
+    Signal.CONTACT_ROLE: 1.0,
+    Signal.THREAD: 1.0,
+    Signal.OWNER_PARTICIPATES: 0.6,
+    Signal.CONTACT_COVERAGE: 0.5,
+}
+#: Share of the confidence kept by a deal with no deal-specific signal at all; a deal signal of
+#: DEAL_SIGNAL_FULL or more keeps all of it.
+DEAL_SIGNAL_FLOOR = 0.3
+DEAL_SIGNAL_FULL = 0.5
 
 
 class Evidence(StrEnum):
@@ -97,8 +116,11 @@ AMBIGUITY_MARGIN = 0.10
 #: A lead of this much over the runner-up leaves the confidence at the evidence strength.
 DECISIVE_MARGIN = 0.30
 RECENCY_HALF_LIFE_DAYS = 90.0
-#: A proximity of 1 inside a deal's life falls linearly to this at the far end of a grace window.
+#: A proximity of 1 inside a deal's life falls linearly to this at the far end of the close
+#: grace window; before a deal's creation it falls to 0 at the far end of the creation window,
+#: so a deal not yet created is penalised by how far in the future it starts.
 PROXIMITY_AT_GRACE_EDGE = 0.5
+PROXIMITY_AT_CREATION_EDGE = 0.0
 #: An inherited thread attribution is a little less sure than the one it came from.
 THREAD_CONFIDENCE_FACTOR = 0.9
 _MAX_RUNNERS_UP = 5
@@ -145,18 +167,23 @@ def _proximity(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) ->
     created = _as_utc(deal.created_at)
     if at < created:
         days_out, grace = (created - at).total_seconds() / _DAY_SECONDS, policy.grace_days_before_created
+        edge = PROXIMITY_AT_CREATION_EDGE
     elif deal.closed_at is not None and at > _as_utc(deal.closed_at):
         days_out = (at - _as_utc(deal.closed_at)).total_seconds() / _DAY_SECONDS
-        grace = policy.grace_days_after_closed
+        grace, edge = policy.grace_days_after_closed, PROXIMITY_AT_GRACE_EDGE
     else:
         return 1.0
     if grace == 0:
-        return PROXIMITY_AT_GRACE_EDGE
-    return 1.0 - (1.0 - PROXIMITY_AT_GRACE_EDGE) * min(1.0, days_out / grace)
+        return edge
+    return 1.0 - (1.0 - edge) * min(1.0, days_out / grace)
 
 
 def _recency(deal: Deal, moment: datetime) -> float:
-    age_days = max(0.0, (_as_utc(moment) - _as_utc(deal.created_at)).total_seconds() / _DAY_SECONDS)
+    """Halves every RECENCY_HALF_LIFE_DAYS of the deal's age; 0 for a deal not yet created, which
+    must never win on recency (a negative age is not "brand new")."""
+    age_days = (_as_utc(moment) - _as_utc(deal.created_at)).total_seconds() / _DAY_SECONDS
+    if age_days < 0:
+        return 0.0
     return float(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
 
 
@@ -385,9 +412,17 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
 
     thread = facts.snapshot.thread_attribution
     if not by_contact and thread is not None and _thread_usable(thread, facts, account_evidence):
-        steps.append("reply without a contact-backed deal: inherits the thread's attribution")
         explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
-        thread_deal = index.deal_by_id.get(thread.deal_id) if thread.deal_id else None
+        if thread.deal_id is not None and thread.deal_id in index.deal_by_id:
+            steps.append("reply without a contact-backed deal: the thread's deals carry the thread signal")
+            threaded = frozenset({thread.deal_id, *thread.secondary_deal_ids})
+            ranked = _rank_deals(facts, account_evidence, threaded)
+            return _rank_verdict(
+                ranked, account_evidence, policy, explanation, thread.confidence * THREAD_CONFIDENCE_FACTOR
+            )
+        steps.append("reply without a contact-backed deal: inherits the thread's attribution")
+        # The thread's deal is not known here (not synced yet, or none): nothing to rank it
+        # against, so no runner-up is claimed either.
         return _Verdict(
             thread.status,
             "thread",
@@ -395,8 +430,6 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             deal_id=thread.deal_id,
             account_id=thread.account_id,
             secondary=thread.secondary_deal_ids,
-            runners_up=_runners_up(candidates, thread.deal_id),
-            owner_hint=thread_deal.owner_rep_id if thread_deal else None,
         )
 
     if not candidates:
@@ -411,7 +444,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
         )
 
-    return _rank_verdict(candidates, by_contact, account_evidence, policy, explanation)
+    return _rank_verdict(candidates, account_evidence, policy, explanation)
 
 
 def _override_verdict(override: ManualOverride, index: _Index) -> _Verdict:
@@ -436,33 +469,64 @@ def _override_verdict(override: ManualOverride, index: _Index) -> _Verdict:
     )
 
 
+def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
+    """Evidence strength x winning margin x strength of the deal's own signal.
+
+    The margin: a lead of DECISIVE_MARGIN or more keeps the evidence strength, a tie half of it;
+    a lone candidate leads by its own score. The deal signal: a deal found by its account alone
+    (no contact role, thread or owner taking part) keeps DEAL_SIGNAL_FLOOR of it, so a lone weak
+    candidate stays below ``min_confidence`` and waits for the deal that will settle it.
+    """
+    lead = top.score - runner_up.score if runner_up is not None else top.score
+    margin = 0.5 + 0.5 * min(1.0, max(0.0, lead) / DECISIVE_MARGIN)
+    deal_signal = max(DEAL_SIGNAL_STRENGTH[s] * top.values[s] for s in DEAL_SIGNAL_STRENGTH)
+    own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * min(1.0, deal_signal / DEAL_SIGNAL_FULL)
+    return top.strength * margin * own
+
+
+def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
+    """The signal that put ``top`` ahead: the largest weighted difference to the runner-up, or,
+    for a lone candidate, its strongest deal-specific signal (else its account)."""
+    if runner_up is None:
+        own = [(SIGNAL_WEIGHTS[s] * top.values[s], -i, s) for i, s in enumerate(DEAL_SIGNAL_STRENGTH)]
+        best_own = max(own)
+        return best_own[2].value if best_own[0] > 0 else Signal.ACCOUNT_MATCH.value
+    gaps = [(SIGNAL_WEIGHTS[s] * (top.values[s] - runner_up.values[s]), -i, s) for i, s in enumerate(Signal)]
+    gap, _, signal = max(gaps)
+    return signal.value if gap > 0 else "tie_break"
+
+
 def _rank_verdict(
     candidates: list[_Candidate],
-    by_contact: bool,
     account_evidence: Mapping[str, set[Evidence]],
     policy: TenantAttributionPolicy,
     explanation: dict[str, Any],
+    ceiling: float = 1.0,
 ) -> _Verdict:
-    """Status from the ranked candidates: a clear leader, a close call, or too unsure."""
+    """Status from the ranked candidates: a clear leader, a close call, or too unsure.
+
+    The primary deal is always ``candidates[0]``; ``ceiling`` caps the confidence (a thread's
+    deal is never surer than the thread it continues).
+    """
     steps: list[str] = explanation["steps"]
     top = candidates[0]
+    runner_up = candidates[1] if len(candidates) > 1 else None
     close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
-    lead = top.score - candidates[1].score if len(candidates) > 1 else DECISIVE_MARGIN
-    confidence = top.strength * (0.5 + 0.5 * min(1.0, lead / DECISIVE_MARGIN))
+    confidence = min(ceiling, _confidence(top, runner_up))
     explanation["signals"] = [
         {
-            "signal": name,
-            "weight": weight,
+            "signal": signal.value,
+            "weight": SIGNAL_WEIGHTS[signal],
             "value": round(top.values[signal], 4),
-            "contribution": round(weight * top.values[signal], 4),
+            "contribution": round(SIGNAL_WEIGHTS[signal] * top.values[signal], 4),
         }
-        for signal, name, weight in _SIGNAL_ROWS
+        for signal in Signal
     ]
     explanation["deal_score"] = top.score
-    rule_path = "contact" if by_contact else _path_of(account_evidence.get(top.deal.account_id or "", set()))
     account_id = top.deal.account_id
     if close:
         steps.append(f"{len(close) + 1} deals within {AMBIGUITY_MARGIN} of each other")
+        rule_path = _deciding_signal(top, runner_up)
         if policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
             return _Verdict(
                 AttributionStatus.AMBIGUOUS,
@@ -485,15 +549,16 @@ def _rank_verdict(
         steps.append(f"best deal below min_confidence {policy.min_confidence}: not asserted")
         return _Verdict(
             AttributionStatus.ACCOUNT_ONLY,
-            rule_path,
+            _path_of(account_evidence.get(account_id or "", set())),
             confidence,
             account_id=account_id,
             runners_up=_runners_up(candidates, None),
         )
+    lead = top.score - runner_up.score if runner_up is not None else top.score
     steps.append(f"deal {top.deal.id} leads by {round(lead, 4)}")
     return _Verdict(
         AttributionStatus.ATTRIBUTED,
-        rule_path,
+        _deciding_signal(top, runner_up),
         confidence,
         deal_id=top.deal.id,
         account_id=account_id,
@@ -561,15 +626,21 @@ def _path_of(kinds: Iterable[Evidence]) -> str:
     return "contact" if any(kind in _CONTACT_EVIDENCE for kind in kinds) else "domain"
 
 
-def _rank_deals(facts: _Facts, account_evidence: Mapping[str, set[Evidence]]) -> list[_Candidate]:
-    """Candidate deals open at the activity time, best first, with their signal values."""
+def _rank_deals(
+    facts: _Facts, account_evidence: Mapping[str, set[Evidence]], threaded: frozenset[str] = frozenset()
+) -> list[_Candidate]:
+    """Candidate deals open at the activity time, best first, with their signal values.
+
+    ``threaded`` are the deals of the thread a reply continues: candidates even when this reply
+    found neither their account nor a contact of theirs, and valued on the ``thread`` signal.
+    """
     activity, policy, matches = facts.activity, facts.policy, facts.matches
     external_count = len(facts.external)
     matched_contacts = {m.contact_id for m in matches}
     candidates: list[_Candidate] = []
     for deal in facts.index.deals:
         on_matched_account = deal.account_id is not None and deal.account_id in account_evidence
-        if not on_matched_account and not (deal.contact_ids & matched_contacts):
+        if not on_matched_account and not (deal.contact_ids & matched_contacts) and deal.id not in threaded:
             continue
         if not deal_open_at(deal, activity.occurred_at, policy):
             continue
@@ -589,9 +660,14 @@ def _rank_deals(facts: _Facts, account_evidence: Mapping[str, set[Evidence]]) ->
             Signal.ACCOUNT_MATCH: account_strength,
             Signal.PROXIMITY: _proximity(deal, activity.occurred_at, policy),
             Signal.RECENCY: _recency(deal, activity.occurred_at),
+            Signal.THREAD: 1.0 if deal.id in threaded else 0.0,
         }
         score = round(sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items()), 4)
-        strength = max([account_strength] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal])
+        # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
+        threaded_strength = 1.0 if deal.id in threaded else 0.0
+        strength = max(
+            [account_strength, threaded_strength] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal]
+        )
         candidates.append(_Candidate(deal, score, values, strength))
     return sorted(candidates, key=_Candidate.sort_key)
 

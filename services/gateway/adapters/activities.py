@@ -37,6 +37,7 @@ def _summary(row: Any) -> dict[str, Any]:
         "team_id": row.team_id,
         "account_id": row.account_id,
         "deal_id": row.deal_id,
+        "secondary_deal_ids": list(row.secondary_deal_ids or []),
         "confidence": row.confidence,
         "rule_path": row.rule_path,
         "runners_up": list(row.runners_up or []),
@@ -59,7 +60,7 @@ async def list_activities(
             """
             SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
                    act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
-                   a.confidence, a.explanation->>'rule_path' AS rule_path,
+                   a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
                    a.explanation->'runners_up' AS runners_up, a.is_override,
                    CAST(a.explanation->>'deal_score' AS float8) AS deal_score
             FROM activities act
@@ -113,7 +114,8 @@ async def get_activity(
     current = (
         await conn.execute(
             text(
-                "SELECT status, version, deal_id, account_id, rep_id, team_id, confidence, is_override, "
+                "SELECT status, version, deal_id, secondary_deal_ids, account_id, rep_id, team_id, confidence, "
+                "is_override, "
                 "decided_at, explanation FROM attributions WHERE tenant_id = :t AND activity_id = :id"
             ),
             {"t": tenant_id, "id": activity_id},
@@ -142,6 +144,7 @@ async def get_activity(
             "status": current.status,
             "version": current.version,
             "deal_id": current.deal_id,
+            "secondary_deal_ids": list(current.secondary_deal_ids or []),
             "account_id": current.account_id,
             "rep_id": current.rep_id,
             "team_id": current.team_id,

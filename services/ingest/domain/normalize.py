@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import phonenumbers
 from pydantic import ValidationError
 
 from libs.common.contracts.activities import (
@@ -25,6 +24,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.fields import reason_of
+from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
 from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
@@ -204,23 +204,9 @@ def is_internal(address: str, internal_domains: Iterable[str]) -> bool:
     return domain_matches(email_domain(address), internal_domains)
 
 
-@functools.lru_cache(maxsize=4_096)
 def normalize_phone(raw: str | None, region: str) -> str | None:
-    """E.164, or None when the number is not a valid one.
-
-    Cached: parsing with phonenumbers is the dearest step of a call callback, and a rep's and
-    their buyers' numbers recur across deliveries.
-    """
-    if raw is None or not raw.strip() or len(raw) > 64:
-        return None
-    try:
-        number = phonenumbers.parse(raw, None if raw.strip().startswith("+") else region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return formatted
+    """E.164, or None when the number is absent or refused (the rule: ``phones.parse_phone``)."""
+    return e164_or_none(raw, region)
 
 
 def make_participant(
@@ -239,9 +225,10 @@ def make_participant(
     counterpart of a call would under-count the rep.
     """
     clean_email = normalize_email(email)
-    clean_phone = normalize_phone(phone, region) if phone else None
-    if phone and clean_phone is None and clean_email is None:
-        raise WebhookRejected(422, field, "not a valid phone number")
+    parsed = parse_phone(phone, region) if phone else None
+    clean_phone = parsed.e164 if isinstance(parsed, ParsedPhone) else None
+    if isinstance(parsed, RefusedPhone) and clean_email is None:
+        raise WebhookRejected(422, field, parsed.reason)
     if clean_email is None and clean_phone is None:
         return None
     clean_name = name.strip()[:256] if name and name.strip() else None

@@ -81,6 +81,12 @@ def domains_of(emails: Iterable[str]) -> frozenset[str]:
     )
 
 
+def phone_region(settings: IngestTenantSettings) -> str:
+    """The region a number without ``+`` is read in, for every ingest path (CRM sync, canonical
+    events, vendor webhooks): one place, so the tenant-settings contract can rewire it."""
+    return settings.default_phone_region.upper()
+
+
 def webhook_config(
     tenant_id: str, settings: IngestTenantSettings, rep_domains: frozenset[str]
 ) -> TenantWebhookConfig:
@@ -93,6 +99,6 @@ def webhook_config(
     return TenantWebhookConfig(
         tenant_id=tenant_id,
         internal_domains=internal,
-        default_phone_region=settings.default_phone_region.upper(),
+        default_phone_region=phone_region(settings),
         salesforce_organization_id=settings.salesforce_organization_id,
     )

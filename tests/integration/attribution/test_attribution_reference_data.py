@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.attribution.adapters.reference_loader import load_reference_rows
+from services.attribution.adapters.reference_loader import load_reference_index
 
 from .attribution_support import (
     TENANT,
@@ -75,7 +75,7 @@ async def test_an_older_update_delivered_late_changes_nothing(db_engine: AsyncEn
         # Only the domain speaks for bo.old: both deals of the account are too close to call.
         ("acme:rep-1", 1, "ambiguous", "deal-2"),
     ]
-    assert (await current(db_engine, to_new.activity_id)).rule_path == "contact"
+    assert (await current(db_engine, to_new.activity_id)).rule_path == "contact_role"
     assert (await current(db_engine, to_old.activity_id)).secondary_deal_ids == ("deal-1",)
 
 
@@ -311,7 +311,7 @@ async def test_the_loader_keeps_closed_deals_inside_the_grace_window_and_loads_d
     )
     probe = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:00:00Z")
     async with db_engine.connect() as conn:
-        refs = await load_reference_rows(conn, TENANT, [probe], grace_days_after_closed=14)
+        refs = await load_reference_index(conn, TENANT, [probe], grace_days_after_closed=14)
     assert sorted(refs.deals) == ["deal-1", "deal-2", "deal-recent"]
     assert sorted(refs.reps) == ["rep-1", "rep-2"]
     assert [(m.team_id, str(m.valid_from)) for m in refs.memberships["rep-2"]] == [("team-a", "2026-01-01")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.crm import CrmEntity
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 
 from .attribution_support import (
@@ -191,3 +192,50 @@ async def test_a_parked_reply_follows_when_the_message_it_answers_is_rematched(
         (reply.activity_id, 2, "attributed", "deal-9"),
     ]
     assert (await current(db_engine, reply.activity_id)).rule_path == "thread"
+
+
+async def test_an_override_survives_every_deal_rematch_trigger_that_moves_its_neighbour(
+    db_engine: AsyncEngine,
+) -> None:
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    fixed = email("e-1", "ana@seller.example", "bo@buyer.example", at="2026-11-02T10:00:00Z")
+    control = email("e-2", "ana@seller.example", "bo@buyer.example", at="2026-11-02T11:00:00Z")
+    assert summary(await deliver(db_engine, producer, fixed, control)) == [
+        ("acme:rep-1", 1, "attributed", "deal-1"),
+        ("acme:rep-1", 1, "attributed", "deal-1"),
+    ]
+    assert summary(await deliver(db_engine, producer, override(fixed.activity_id, deal_id="deal-2"))) == [
+        ("acme:rep-1", 2, "attributed", "deal-2")
+    ]
+
+    def deal(updated: str, **fields: object) -> CrmEntity:
+        base = {"entity_type": "deal", "account_id": "acc-1", "owner_rep_id": "rep-1", "updated_at": updated}
+        return entity(**{**base, **fields})
+
+    triggers = [
+        # created: a second deal on which bo holds a role, the control becomes a close call
+        deal("2026-11-06T00:00:00Z", id="deal-3", created_at="2026-10-20T00:00:00Z",
+             contacts=[{"contact_id": "con-1", "role": "economic_buyer"}]),
+        # a role gained, other dates, another account
+        deal("2026-11-07T00:00:00Z", id="deal-2", created_at="2026-10-05T00:00:00Z",
+             contacts=[{"contact_id": "con-2", "role": "buyer"}, {"contact_id": "con-1", "role": "buyer"}]),
+        deal("2026-11-08T00:00:00Z", id="deal-3", created_at="2026-09-01T00:00:00Z",
+             contacts=[{"contact_id": "con-1", "role": "economic_buyer"}]),
+        deal("2026-11-09T00:00:00Z", id="deal-3", account_id="acc-9", created_at="2026-09-01T00:00:00Z",
+             contacts=[{"contact_id": "con-1", "role": "economic_buyer"}]),
+    ]  # fmt: skip
+    moved = []
+    for trigger in triggers:
+        sent = await deliver(db_engine, producer, trigger)
+        assert fixed.activity_id not in {s.event.activity_id for s in sent}
+        moved += [
+            (s.event.version, s.event.status.value)
+            for s in sent
+            if s.event.activity_id == control.activity_id
+        ]
+    kept = await current(db_engine, fixed.activity_id)
+    assert (kept.version, kept.deal_id, kept.is_override) == (2, "deal-2", True)
+    # Every one of the same changes re-decided the activity next to it (a new version each time).
+    assert moved == [(2, "ambiguous"), (3, "ambiguous"), (4, "ambiguous"), (5, "ambiguous")]

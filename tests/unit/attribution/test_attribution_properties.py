@@ -181,3 +181,62 @@ def test_confidence_is_a_probability_and_statuses_are_consistent(world: World) -
     if decision.secondary_deal_ids:
         assert decision.status is AttributionStatus.AMBIGUOUS
         assert world.policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+
+
+@st.composite
+def threaded_worlds(draw: st.DrawFn) -> World:
+    """A world whose activity is a reply in a thread attributed to one of its deals (or none)."""
+    world = draw(worlds())
+    deal_ids = [d.id for d in world.snapshot.deals]
+    deal_id = draw(st.none() | st.sampled_from(deal_ids)) if deal_ids else None
+    secondary = tuple(draw(st.lists(st.sampled_from(deal_ids), max_size=2, unique=True))) if deal_id else ()
+    thread = CurrentAttribution(
+        version=1,
+        status=AttributionStatus.AMBIGUOUS if secondary else AttributionStatus.ATTRIBUTED,
+        account_id=draw(st.sampled_from(["acc-0", "acc-1"])),
+        deal_id=deal_id,
+        secondary_deal_ids=tuple(s for s in secondary if s != deal_id),
+        confidence=draw(st.sampled_from([0.4, 0.9])),
+    )
+    reply = world.activity.model_copy(update={"thread_id": "th-1"})
+    return World(reply, replace(world.snapshot, thread_attribution=thread), world.policy)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(worlds() | threaded_worlds())
+def test_the_primary_deal_is_the_top_ranked_candidate(world: World) -> None:
+    decision = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    if decision.deal_id is None or decision.overridden or decision.rule_path == "explicit_deal":
+        return
+    if "deal_score" not in decision.explanation:
+        # Inherited from a thread whose deal is not known here: nothing was ranked.
+        assert (decision.rule_path, decision.runners_up) == ("thread", ())
+        return
+    top = decision.explanation["deal_score"]
+    assert all(r.score <= top for r in decision.runners_up)
+    assert decision.deal_id not in {r.deal_id for r in decision.runners_up}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(worlds(), st.integers(1, 24 * 30), st.data())
+def test_a_deal_created_after_the_activity_never_wins_on_recency(
+    world: World, hours_later: int, data: st.DataObject
+) -> None:
+    at = world.activity.occurred_at
+    open_then = [
+        d for d in world.snapshot.deals if d.created_at <= at and (d.closed_at is None or at <= d.closed_at)
+    ]
+    if not open_then or world.activity.automated:
+        return
+    original = data.draw(st.sampled_from(open_then))
+    # The same deal again (same account, owner and contacts), created after the activity.
+    twin = replace(original, id="deal-twin", created_at=at + timedelta(hours=hours_later), closed_at=None)
+    snapshot = replace(world.snapshot, deals=(*world.snapshot.deals, twin))
+
+    decision = attribute_activity(world.activity, snapshot, world.policy)
+
+    assert decision.deal_id != "deal-twin"
+    if decision.deal_id is not None and decision.rule_path == "recency":
+        chosen = next(d for d in snapshot.deals if d.id == decision.deal_id)
+        assert chosen.created_at <= at

@@ -65,39 +65,39 @@ CASES = [
     Case(
         "outbound email to a contact with a role: that deal, the sender, the sender's team",
         email_out("ana@seller.example", "amy@acme.com"),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "inbound email: the internal recipient is the rep, the sender's role picks the deal",
         email_in("al@acme.com", "bo@seller.example", "ana@seller.example"),
-        AttributionStatus.ATTRIBUTED, "deal-acme-exp", "acc-acme", BO, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-exp", "acc-acme", BO, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "the team is the membership valid on the activity day (ana moved on 2026-06-01)",
         email_out("ana@seller.example", "amy@acme.com", at=datetime(2026, 7, 1, tzinfo=UTC)),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-west", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-west", (0.9, 0.95), "contact_role",
     ),
     Case(
         "unknown person at the account domain: the deal owned by the participating rep leads",
         email_out("ana@seller.example", "zed@acme.com"),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.6, 0.7), "domain",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.6, 0.7), "owner_participates",
     ),
     Case(
         "domain only, nothing separates two open deals: ambiguous, newest primary, other secondary",
         email_out("cy@seller.example", "zed@acme.com"),
-        AttributionStatus.AMBIGUOUS, "deal-acme-new", "acc-acme", CY, "team-west", (0.4, 0.5), "domain",
+        AttributionStatus.AMBIGUOUS, "deal-acme-new", "acc-acme", CY, "team-west", (0.1, 0.15), "recency",
         secondary=("deal-acme-exp",),
     ),
     Case(
         "unique_only: an ambiguous activity gets no deal",
         email_out("cy@seller.example", "zed@acme.com"),
-        AttributionStatus.AMBIGUOUS, None, "acc-acme", CY, "team-west", (0.4, 0.5), "domain",
+        AttributionStatus.AMBIGUOUS, None, "acc-acme", CY, "team-west", (0.1, 0.15), "recency",
         policy=UNIQUE_ONLY,
     ),
     Case(
         "a subdomain finds the account through its parent domain",
         email_out("ana@seller.example", "zed@eu.acme.com"),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.6, 0.7), "domain",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.6, 0.7), "owner_participates",
     ),
     Case(
         "below min_confidence a deal is not asserted",
@@ -108,23 +108,23 @@ CASES = [
     Case(
         "outbound call: the caller's dialer number is the rep, the callee's direct line the contact",
         activity(ActivityKind.CALL, Direction.OUTBOUND, ((ANA_PHONE, Role.CALLER), (AMY_DIRECT, Role.CALLEE))),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.85, 0.9), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.85, 0.9), "contact_role",
     ),
     Case(
         "inbound call: the callee is the rep",
         activity(ActivityKind.CALL, Direction.INBOUND, ((AMY_DIRECT, Role.CALLER), (ANA_PHONE, Role.CALLEE))),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.85, 0.9), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.85, 0.9), "contact_role",
     ),
     Case(
         "a switchboard shared by two contacts only half-identifies either: a close call",
         activity(ActivityKind.CALL, Direction.OUTBOUND, ((ANA_PHONE, Role.CALLER), (SWITCHBOARD, Role.CALLEE))),
-        AttributionStatus.AMBIGUOUS, "deal-acme-exp", "acc-acme", ANA, "team-east", (0.3, 0.45), "contact",
+        AttributionStatus.AMBIGUOUS, "deal-acme-exp", "acc-acme", ANA, "team-east", (0.3, 0.45), "contact_role",
         secondary=("deal-acme-new",),
     ),
     Case(
         "a contact's personal address is an exact identity: their deal",
         email_out("cy@seller.example", "gus.private@gmail.com"),
-        AttributionStatus.ATTRIBUTED, "deal-globex", "acc-globex", CY, "team-west", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-globex", "acc-globex", CY, "team-west", (0.9, 0.95), "contact_role",
     ),
     Case(
         "an unknown free-mail sender never matches the account that typed in gmail.com",
@@ -165,7 +165,7 @@ CASES = [
     Case(
         "nine days after a deal closed is inside the 14-day grace window",
         email_out("ana@seller.example", "amy@acme.com", at=datetime(2025, 12, 10, tzinfo=UTC)),
-        AttributionStatus.ATTRIBUTED, "deal-acme-old", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-old", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "nineteen days after is not, and the next deal is not open yet",
@@ -175,7 +175,7 @@ CASES = [
     Case(
         "nine days before a deal is created is inside the grace window",
         email_out("ana@seller.example", "amy@acme.com", at=datetime(2026, 2, 20, tzinfo=UTC)),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "external organizer, two rep attendees: the owner of the chosen deal is the rep",
@@ -188,12 +188,12 @@ CASES = [
                 ("ana@seller.example", Role.ATTENDEE),
             ),
         ),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "no rep and no crm owner: the chosen deal's owner is credited",
         email_in("amy@acme.com", "sales@seller.example"),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.9, 0.95), "contact_role",
     ),
     Case(
         "no rep, no crm owner and no deal: nobody is credited",
@@ -203,7 +203,7 @@ CASES = [
     Case(
         "a shared inbox is no rep: crm.owner_rep_id is used",
         email_in("amy@acme.com", "sales@seller.example", crm=CrmReferences(owner_rep_id=BO)),
-        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", BO, "team-east", (0.9, 0.95), "contact",
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", BO, "team-east", (0.9, 0.95), "contact_role",
     ),
 ]  # fmt: skip
 
@@ -262,7 +262,7 @@ def test_a_reply_from_a_contact_follows_the_contact_not_the_thread() -> None:
 
     decision = attribute_activity(reply, snapshot(thread=thread), DEFAULT)
 
-    assert (decision.deal_id, decision.rule_path) == ("deal-acme-new", "contact")
+    assert (decision.deal_id, decision.rule_path) == ("deal-acme-new", "contact_role")
 
 
 def test_a_thread_is_not_inherited_into_a_deal_closed_beyond_grace() -> None:
@@ -280,7 +280,7 @@ def test_a_thread_is_not_inherited_into_a_deal_closed_beyond_grace() -> None:
     assert (decision.status, decision.deal_id, decision.rule_path) == (
         AttributionStatus.AMBIGUOUS,
         "deal-acme-new",
-        "domain",
+        "recency",
     )
 
 
@@ -296,7 +296,7 @@ def test_without_a_thread_id_the_thread_attribution_is_ignored() -> None:
         email_in("zed@acme.com", "cy@seller.example"), snapshot(thread=thread), DEFAULT
     )
 
-    assert decision.rule_path == "domain"
+    assert decision.rule_path == "recency"
 
 
 @pytest.mark.parametrize(
@@ -343,9 +343,10 @@ def test_the_explanation_is_json_and_names_rule_path_signals_and_runners_up() ->
     explanation = json.loads(json.dumps(decision.explanation))
 
     assert explanation["rule_version"] == RULE_VERSION
-    assert explanation["rule_path"] == "domain"
+    assert explanation["rule_path"] == "recency"
     assert [s["signal"] for s in explanation["signals"]] == [s.value for s in SIGNAL_WEIGHTS]
-    assert sum(s["weight"] for s in explanation["signals"]) == pytest.approx(1.0)
+    # ``thread`` only stands in for a missing contact role: the others weigh 1 together.
+    assert sum(s["weight"] for s in explanation["signals"] if s["signal"] != "thread") == pytest.approx(1.0)
     assert sum(s["contribution"] for s in explanation["signals"]) == pytest.approx(
         explanation["deal_score"], abs=1e-3
     )

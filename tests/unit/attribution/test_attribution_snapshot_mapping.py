@@ -1,16 +1,22 @@
-"""How the consumer maps loaded reference rows to one activity's snapshot (no database):
-thread choice, merge resolution, the deals and reps a snapshot must carry, the dry-run table."""
+"""How one activity's snapshot is sliced from a reference index (no database): thread choice,
+merge resolution, the deals and reps a snapshot must carry, the dry-run table."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 
 from libs.common.contracts.activities import CrmReferences
-from services.attribution.adapters.reference_loader import ReferenceRows, ThreadMember
-from services.attribution.handlers import resolve_references, snapshot_for, thread_attribution_for
+from services.attribution.domain.reference import Account, Contact, Deal, Rep, TeamMembership
+from services.attribution.domain.reference_index import (
+    ReferenceIndex,
+    ThreadMember,
+    resolve_references,
+    snapshot_for,
+    thread_attribution_for,
+)
 from services.attribution.reattribution import ReattributionReport
 from spm.commands.reattribute import render_report
 
@@ -21,9 +27,9 @@ def _member(n: int, at: datetime, deal_id: str | None, status: str = "attributed
     return ThreadMember(uuid.UUID(int=n), at, 1, status, "rep-ana", "acc-acme", deal_id, (), 0.9)
 
 
-def _deal_row(deal_id: str, owner: str, closed_at: datetime | None = None) -> SimpleNamespace:
-    return SimpleNamespace(
-        deal_id=deal_id,
+def _deal(deal_id: str, owner: str, closed_at: datetime | None = None) -> Deal:
+    return Deal(
+        id=deal_id,
         account_id="acc-acme",
         owner_rep_id=owner,
         stage="won" if closed_at else "proposal",
@@ -35,7 +41,7 @@ def _deal_row(deal_id: str, owner: str, closed_at: datetime | None = None) -> Si
 
 
 def test_the_thread_attribution_is_the_newest_strictly_earlier_message() -> None:
-    refs = ReferenceRows()
+    refs = ReferenceIndex()
     reply = email_in("stranger@gmail.com", "ana@seller.example", thread_id="th")
     refs.thread_members["th"] = [
         _member(1, WHEN - timedelta(days=3), "deal-a"),
@@ -52,7 +58,7 @@ def test_the_thread_attribution_is_the_newest_strictly_earlier_message() -> None
 
 
 def test_explicit_references_follow_merges_and_drop_deleted_entities() -> None:
-    refs = ReferenceRows()
+    refs = ReferenceIndex()
     refs.survivors = {
         ("deal", "deal-old"): "deal-new",
         ("contact", "con-gone"): None,
@@ -70,14 +76,10 @@ def test_explicit_references_follow_merges_and_drop_deleted_entities() -> None:
 
 
 def test_the_snapshot_carries_the_thread_deal_and_the_owners_of_its_deals_with_their_teams() -> None:
-    refs = ReferenceRows(internal_domains={"seller.example"})
-    refs.deals["deal-closed"] = _deal_row("deal-closed", "rep-cy", closed_at=datetime(2024, 3, 1, tzinfo=UTC))
-    refs.reps["rep-cy"] = SimpleNamespace(
-        rep_id="rep-cy", name="Cy", emails=["cy@seller.example"], phones=[], active=True, manager_id=None
-    )
-    refs.memberships["rep-cy"].append(
-        SimpleNamespace(rep_id="rep-cy", team_id="team-west", valid_from=date(2025, 1, 1), valid_to=None)
-    )
+    refs = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    refs.put_deal(_deal("deal-closed", "rep-cy", closed_at=datetime(2024, 3, 1, tzinfo=UTC)))
+    refs.put_rep(Rep("rep-cy", "Cy", ("cy@seller.example",)))
+    refs.add_membership(TeamMembership("rep-cy", "team-west", date(2025, 1, 1)))
     reply = email_in("stranger@gmail.com", "someone@seller.example", thread_id="th")
     refs.thread_members["th"] = [_member(1, WHEN - timedelta(days=1), "deal-closed")]
     snap = snapshot_for(reply, refs)
@@ -106,3 +108,23 @@ def test_the_dry_run_report_is_a_table_of_status_and_deal_changes() -> None:
         "old deal                 new deal                   count",
         "deal-1                   (none)                         2",
     ]
+
+
+def test_putting_an_entity_again_replaces_its_index_entries() -> None:
+    refs = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    refs.put_account(Account("acc-a", ("acme.com",)))
+    refs.put_contact(Contact("con-1", ("Amy@acme.com",), ("+12125550100",), "acc-a"))
+    refs.put_deal(_deal("deal-1", "rep-cy"))
+    refs.put_contact(Contact("con-1", ("amy@globex.com",), (), "acc-a"))
+    refs.put_account(Account("acc-a", ("acme.io",)))
+    refs.put_deal(replace(_deal("deal-1", "rep-cy"), account_id="acc-b", contacts=(("con-1", "champion"),)))
+
+    assert refs.contact_ids_by_identity["amy@acme.com"] == set()
+    assert refs.contact_ids_by_identity["+12125550100"] == set()
+    assert refs.contact_ids_by_identity["amy@globex.com"] == {"con-1"}
+    assert (refs.account_ids_by_domain["acme.com"], refs.account_ids_by_domain["acme.io"]) == (
+        set(),
+        {"acc-a"},
+    )
+    assert (refs.deal_ids_by_account["acc-acme"], refs.deal_ids_by_account["acc-b"]) == (set(), {"deal-1"})
+    assert refs.deal_ids_by_contact["con-1"] == {"deal-1"}

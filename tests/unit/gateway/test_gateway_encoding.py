@@ -84,6 +84,7 @@ def test_activity_page_matches_the_model_with_driver_uuids_and_microseconds() ->
         "team_id": None,
         "account_id": "acc-1",
         "deal_id": "deal-1",
+        "secondary_deal_ids": ["deal-2"],
         "confidence": 0.9,
         "rule_path": "deal.contact_match",
         "runners_up": [{"deal_id": "deal-2", "confidence": 0.4}],

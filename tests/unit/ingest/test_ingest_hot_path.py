@@ -77,7 +77,7 @@ def test_a_faulty_batch_names_every_bad_index_whatever_the_kind_of_fault() -> No
         activity(external_id="ok"),
         activity(external_id="future", occurred_at="2026-11-26T16:00:01Z"),
         activity(external_id="bad-kind", kind="fax"),
-        activity(external_id="bad-phone", participants=[{"phone": "4155550100", "role": "callee"}]),
+        activity(external_id="bad-phone", participants=[{"phone": "12345", "role": "callee"}]),
     ]
 
     with pytest.raises(Problem) as refused:

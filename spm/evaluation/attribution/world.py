@@ -1,25 +1,16 @@
-"""Accuracy harness: a labelled synthetic dataset with realistic traps, scored in memory.
+"""A labelled synthetic CRM world with realistic traps, for the attribution accuracy harness.
 
 ``generate_dataset`` builds a CRM world (reps changing teams, accounts with several deals,
 switchboard numbers, contacts on personal addresses, deals closed and reopened as new deals,
 contacts created after the email that introduced them) and activities whose true rep and deal
-are known. ``run_evaluation`` attributes every activity with ``attribute_activity`` against a
-snapshot filled the way the repository fills it (indexed look-ups by participant identity,
-domain, account and contact), and scores the result next to the naive rule "newest open deal
-of the account found by the sender/recipient domain, credited to its owner".
-
-Everything is scored on the final CRM state, i.e. the re-match that runs once late CRM data has
-arrived; for the late-CRM trap the first pass (before the contact existed) is reported as well.
-
-Run it: ``python -m services.attribution.evaluation --activities 20000 --seed 1``.
+are known. ``scoring`` runs them through the production path.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -34,20 +25,14 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     activity_id_for,
 )
-from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.domain.decision import AttributionDecision
-from services.attribution.domain.matching import attribute_activity, team_at
-from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.matching import team_at
+from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
     Account,
-    AmbiguityPolicy,
-    AttributionSnapshot,
     Contact,
-    CurrentAttribution,
     Deal,
     Rep,
     TeamMembership,
-    TenantAttributionPolicy,
 )
 
 TENANT_ID = "eval-tenant"
@@ -77,6 +62,8 @@ class Trap(StrEnum):
     UNKNOWN_PROSPECT = "unknown_prospect"
     SHARED_INBOX = "shared_inbox"
     UNKNOWN_ALIAS = "unknown_alias"
+    LATE_DEAL = "late_deal"
+    REP_SEVERAL_SOURCES = "rep_several_sources"
 
 
 #: Share of generated scenarios per trap (a thread scenario yields two activities).
@@ -95,6 +82,8 @@ TRAP_WEIGHTS: Mapping[Trap, int] = {
     Trap.UNKNOWN_PROSPECT: 5,
     Trap.SHARED_INBOX: 4,
     Trap.UNKNOWN_ALIAS: 3,
+    Trap.LATE_DEAL: 6,
+    Trap.REP_SEVERAL_SOURCES: 5,
 }
 
 
@@ -111,13 +100,17 @@ class LabelledActivity:
 class CrmWorld:
     """The CRM as it stands once every late record has arrived."""
 
+    #: Every rep id any feed sent, canonical or not; ``rep_sources`` names each one's feed.
     reps: tuple[Rep, ...]
+    rep_sources: Mapping[str, str]
     memberships: tuple[TeamMembership, ...]
     accounts: tuple[Account, ...]
     contacts: tuple[Contact, ...]
     deals: tuple[Deal, ...]
     #: When each contact appeared in the CRM; only late contacts differ from the beginning of time.
     contact_created_at: Mapping[str, datetime]
+    #: When each deal reached the CRM feed; only late deals differ from the beginning of time.
+    deal_known_at: Mapping[str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +131,9 @@ class _DraftDeal:
     closed_at: datetime | None
     is_won: bool
     contacts: list[tuple[str, str]]
+    known_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    #: The owner's id in the feed the deal came from (a HubSpot owner id), when not canonical.
+    owner_as_sent: str | None = None
 
 
 @dataclass(slots=True)
@@ -152,7 +148,12 @@ class _DraftContact:
 @dataclass(slots=True)
 class _Draft:
     rng: random.Random
+    #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
+    #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
+    source_reps: list[Rep] = field(default_factory=list)
+    rep_sources: dict[str, str] = field(default_factory=dict)
+    hubspot_id: dict[str, str] = field(default_factory=dict)
     memberships: list[TeamMembership] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     contacts: dict[str, _DraftContact] = field(default_factory=dict)
@@ -179,14 +180,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
     n_teams = max(2, n_reps // 6)
     for number in range(1, n_reps + 1):
         rep_id = f"rep-{number:03d}"
-        draft.reps.append(
-            Rep(
-                id=rep_id,
-                name=f"Rep {number}",
-                emails=(f"rep{number}@{INTERNAL_DOMAIN}",),
-                phones=(f"+1415{number:07d}",),
-            )
-        )
+        _add_rep_and_its_sources(draft, number, rep_id)
         team = f"team-{rng.randrange(n_teams) + 1:02d}"
         if rng.random() < 0.25:
             # Moves to another team during the year: the team must be the one on the activity day.
@@ -206,7 +200,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
         domain = "gmail.com" if number - 1 in sole_traders else f"acct{number}.example"
         draft.accounts.append(Account(account_id, (domain,)))
         draft.domain_of_account[account_id] = domain
-        switchboard = f"+1646{number:07d}" if rng.random() < 0.35 else None
+        switchboard = _number("646", number) if rng.random() < 0.35 else None
         for _ in range(rng.randint(2, 5)):
             contact_number = draft.next_number()
             contact_id = f"con-{contact_number:06d}"
@@ -214,7 +208,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 email = f"person{contact_number}@{rng.choice(PERSONAL_PROVIDERS)}"
             else:
                 email = f"person{contact_number}@{domain}"
-            phones = [f"+1212{contact_number:07d}"]
+            phones = [_number("212", contact_number)]
             if switchboard is not None and len(draft.contacts_of_account[account_id]) < 3:
                 phones.append(switchboard)
             draft.contacts[contact_id] = _DraftContact(contact_id, account_id, email, phones)
@@ -235,6 +229,30 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 draft.reopened_pairs.append((deal.id, twin.id))
 
 
+def _add_rep_and_its_sources(draft: _Draft, number: int, rep_id: str) -> None:
+    """A seller known to the canonical sync, and often also as a HubSpot owner, a Salesforce
+    User and a dialer user, each with its own id and the same sign-in email (case may differ).
+    When a dialer user exists, only the dialer knows the seller's number."""
+    rng = draft.rng
+    email = f"rep{number}@{INTERNAL_DOMAIN}"
+    dialer = rng.random() < 0.5
+    phones = () if dialer else (_rep_phone(rep_id),)
+    draft.reps.append(Rep(id=rep_id, name=f"Rep {number}", emails=(email,), phones=phones))
+    draft.rep_sources[rep_id] = "api"
+    if dialer:
+        draft.source_reps.append(Rep(f"u-{number}", f"Rep {number}", (email,), (_rep_phone(rep_id),)))
+        draft.rep_sources[f"u-{number}"] = "aircall"
+    if rng.random() < 0.6:
+        owner_id = f"77{number:02d}"
+        draft.source_reps.append(Rep(owner_id, f"Rep {number}", (email,)))
+        draft.rep_sources[owner_id] = "hubspot"
+        draft.hubspot_id[rep_id] = owner_id
+    if rng.random() < 0.4:
+        user_id = f"0055j{number:08d}AAC"
+        draft.source_reps.append(Rep(user_id, f"Rep {number}", (email.capitalize(),)))
+        draft.rep_sources[user_id] = "salesforce"
+
+
 def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, closes: datetime) -> _DraftDeal:
     rng = draft.rng
     deal_id = f"deal-{draft.next_number():06d}"
@@ -250,6 +268,9 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
         is_won=closed_at is not None and rng.random() < 0.4,
         contacts=[(contact_id, rng.choice(DEAL_ROLES)) for contact_id in chosen],
     )
+    if owner in draft.hubspot_id and rng.random() < 0.5:
+        # Synced from HubSpot: the deal names its owner by the HubSpot owner id.
+        deal.owner_as_sent = draft.hubspot_id[owner]
     draft.deals[deal_id] = deal
     draft.deals_of_account[account_id].append(deal_id)
     return deal
@@ -288,8 +309,30 @@ def _rep_email(rep_id: str) -> str:
     return f"rep{int(rep_id[-3:])}@{INTERNAL_DOMAIN}"
 
 
+def _number(area: str, n: int) -> str:
+    """A valid North American number in E.164 (exchange 200 and up), unique per ``n``."""
+    return f"+1{area}{200 + n // 10_000:03d}{n % 10_000:04d}"
+
+
 def _rep_phone(rep_id: str) -> str:
-    return f"+1415{int(rep_id[-3:]):07d}"
+    return _number("415", int(rep_id[-3:]))
+
+
+#: How people type a North American number into a CRM: the dialer sends E.164, the CRM holds these.
+_TYPED_FORMATS: tuple[Callable[[str, str, str], str], ...] = (
+    lambda a, x, n: f"({a}) {x}-{n}",
+    lambda a, x, n: f"{a}.{x}.{n}",
+    lambda a, x, n: f"1-{a}-{x}-{n}",
+    lambda a, x, n: f"{a} {x} {n}",
+    lambda a, x, n: f"+1 {a} {x} {n}",
+    lambda a, x, n: f"+1{a}{x}{n}",
+)
+
+
+def as_typed(e164: str, rng: random.Random) -> str:
+    """``+12122000001`` as someone might have typed it: ``(212) 200-0001``, ``212.200.0001``..."""
+    area, exchange, line = e164[2:5], e164[5:8], e164[8:]
+    return rng.choice(_TYPED_FORMATS)(area, exchange, line)
 
 
 def _email(
@@ -446,7 +489,7 @@ def _late_crm(draft: _Draft) -> list[_Scenario]:
         id=f"con-{number:06d}",
         account_id=deal.account_id,
         email=f"person{number}@{draft.domain_of_account[deal.account_id]}",
-        phones=[f"+1212{number:07d}"],
+        phones=[_number("212", number)],
         created_at=moment + _day(draft.rng.uniform(1, 20)),
     )
     draft.contacts[newcomer.id] = newcomer
@@ -556,6 +599,62 @@ def _unknown_alias(draft: _Draft) -> list[_Scenario]:
     return [replace(scenario, participants=(alias, *scenario.participants[1:]))]
 
 
+def _late_deal(draft: _Draft) -> list[_Scenario]:
+    """A contact of an account with another open deal writes about a new deal, which reaches
+    the CRM days later (created around the email, a few days before or after it)."""
+    found = _pick_deal(
+        draft, lambda deal, _: draft.domain_of_account[deal.account_id] not in PERSONAL_PROVIDERS
+    )
+    if found is None:
+        return []
+    other, moment = found
+    account_id = other.account_id
+    busy = {c for d in _open_deals(draft, account_id, moment) for c, _ in draft.deals[d].contacts}
+    free = [
+        c
+        for c in draft.contacts_of_account[account_id]
+        if c not in busy and draft.contacts[c].created_at <= moment
+    ]
+    rng = draft.rng
+    if free:
+        contact_id = rng.choice(free)
+    else:
+        number = draft.next_number()
+        contact_id = f"con-{number:06d}"
+        draft.contacts[contact_id] = _DraftContact(
+            contact_id, account_id, f"person{number}@{draft.domain_of_account[account_id]}",
+            [_number("212", number)],
+        )  # fmt: skip
+        draft.contacts_of_account[account_id].append(contact_id)
+    owner = other.owner_rep_id if rng.random() < 0.5 else rng.choice([rep.id for rep in draft.reps])
+    created = moment + _day(rng.uniform(-10, 5))
+    deal_id = f"deal-{draft.next_number():06d}"
+    draft.deals[deal_id] = _DraftDeal(
+        id=deal_id,
+        account_id=account_id,
+        owner_rep_id=owner,
+        created_at=created,
+        closed_at=None,
+        is_won=False,
+        contacts=[(contact_id, rng.choice(DEAL_ROLES))],
+        known_at=moment + _day(rng.uniform(1, 20)),
+    )
+    draft.deals_of_account[account_id].append(deal_id)
+    rep_id = _doer(draft, owner, 0.8)
+    return [_email(rep_id, draft.contacts[contact_id].email, rng.random() < 0.5, moment, deal_id)]
+
+
+def _rep_several_sources(draft: _Draft) -> list[_Scenario]:
+    """A HubSpot call engagement: the rep's HubSpot owner id as ``crm.owner_rep_id``, the rep's
+    number as only the dialer knows it, the contact's direct line."""
+    found = _pick_deal(draft, lambda deal, _: deal.owner_rep_id in draft.hubspot_id)
+    if found is None:
+        return []
+    deal, moment = found
+    scenario = _call(draft, deal, moment, deal.owner_rep_id, draft.contacts[deal.contacts[0][0]].phones[0])
+    return [replace(scenario, crm_owner_rep_id=draft.hubspot_id[deal.owner_rep_id])]
+
+
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
 SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SINGLE_OPEN_DEAL: _single_open_deal,
@@ -572,6 +671,8 @@ SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.UNKNOWN_PROSPECT: _unknown_prospect,
     Trap.SHARED_INBOX: _shared_inbox,
     Trap.UNKNOWN_ALIAS: _unknown_alias,
+    Trap.LATE_DEAL: _late_deal,
+    Trap.REP_SEVERAL_SOURCES: _rep_several_sources,
 }
 
 
@@ -630,17 +731,23 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         for number, (scenario, trap) in enumerate(labelled, start=1)
     )
     world = CrmWorld(
-        reps=tuple(draft.reps),
+        reps=tuple(
+            replace(r, phones=tuple(as_typed(p, draft.rng) for p in r.phones))
+            for r in (*draft.reps, *draft.source_reps)
+        ),
+        rep_sources=dict(draft.rep_sources),
         memberships=memberships,
         accounts=tuple(draft.accounts),
+        # The CRM holds phones as people typed them; ingest reads them (``scoring.world_index``).
         contacts=tuple(
-            Contact(c.id, (c.email,), tuple(c.phones), c.account_id) for c in draft.contacts.values()
+            Contact(c.id, (c.email,), tuple(as_typed(p, draft.rng) for p in c.phones), c.account_id)
+            for c in draft.contacts.values()
         ),
         deals=tuple(
             Deal(
                 id=d.id,
                 account_id=d.account_id,
-                owner_rep_id=d.owner_rep_id,
+                owner_rep_id=d.owner_as_sent or d.owner_rep_id,
                 stage=("closed_won" if d.is_won else "closed_lost") if d.closed_at else "negotiation",
                 is_closed=d.closed_at is not None,
                 is_won=d.is_won,
@@ -651,305 +758,6 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
             for d in draft.deals.values()
         ),
         contact_created_at={c.id: c.created_at for c in draft.contacts.values()},
+        deal_known_at={d.id: d.known_at for d in draft.deals.values()},
     )
     return Dataset(world=world, activities=activities)
-
-
-# --------------------------------------------------------------------------- snapshots
-
-
-class InMemoryReferenceStore:
-    """Fills snapshots with the same indexed look-ups the PostgreSQL repository makes."""
-
-    def __init__(self, world: CrmWorld, internal_domains: frozenset[str]) -> None:
-        self.world = world
-        self.internal_domains = internal_domains
-        self.reps = {rep.id: rep for rep in world.reps}
-        self.rep_by_identity: dict[str, list[str]] = defaultdict(list)
-        for rep in world.reps:
-            for identity in (*rep.emails, *rep.phones):
-                self.rep_by_identity[identity].append(rep.id)
-        self.memberships_of: dict[str, list[TeamMembership]] = defaultdict(list)
-        for membership in world.memberships:
-            self.memberships_of[membership.rep_id].append(membership)
-        self.contacts = {contact.id: contact for contact in world.contacts}
-        self.contact_by_identity: dict[str, list[str]] = defaultdict(list)
-        for contact in world.contacts:
-            for identity in (*contact.emails, *contact.phones):
-                self.contact_by_identity[identity].append(contact.id)
-        self.accounts = {account.id: account for account in world.accounts}
-        self.account_by_domain: dict[str, list[str]] = defaultdict(list)
-        for account in world.accounts:
-            for domain in account.domains:
-                self.account_by_domain[domain].append(account.id)
-        self.deals = {deal.id: deal for deal in world.deals}
-        self.deals_of_account: dict[str, list[str]] = defaultdict(list)
-        self.deals_of_contact: dict[str, list[str]] = defaultdict(list)
-        for deal in world.deals:
-            if deal.account_id is not None:
-                self.deals_of_account[deal.account_id].append(deal.id)
-            for contact_id, _ in deal.contacts:
-                self.deals_of_contact[contact_id].append(deal.id)
-
-    def snapshot_for(
-        self,
-        activity: ActivityIngestedV1,
-        thread: CurrentAttribution | None = None,
-        known_at: datetime | None = None,
-    ) -> AttributionSnapshot:
-        """The snapshot for ``activity``; with ``known_at``, contacts created later are invisible."""
-        identities = [i for p in activity.participants for i in (p.email, p.phone) if i is not None]
-        rep_ids = {rep_id for i in identities for rep_id in self.rep_by_identity.get(i, [])}
-        contact_ids = {
-            contact_id
-            for i in identities
-            for contact_id in self.contact_by_identity.get(i, [])
-            if known_at is None or self.world.contact_created_at[contact_id] <= known_at
-        }
-        domains = {
-            parent
-            for p in activity.participants
-            if p.email
-            for parent in parent_domains(p.email.split("@")[1])
-        }
-        account_ids = {a for d in domains for a in self.account_by_domain.get(d, [])}
-        account_ids |= {acc for c in contact_ids if (acc := self.contacts[c].account_id) is not None}
-        deal_ids = {d for a in account_ids for d in self.deals_of_account.get(a, [])}
-        deal_ids |= {d for c in contact_ids for d in self.deals_of_contact.get(c, [])}
-        if thread is not None and thread.deal_id in self.deals:
-            deal_ids.add(thread.deal_id)
-        rep_ids |= {owner for d in deal_ids if (owner := self.deals[d].owner_rep_id) is not None}
-        return AttributionSnapshot(
-            internal_domains=self.internal_domains,
-            reps=tuple(self.reps[r] for r in sorted(rep_ids)),
-            memberships=tuple(m for r in sorted(rep_ids) for m in self.memberships_of.get(r, [])),
-            accounts=tuple(self.accounts[a] for a in sorted(account_ids)),
-            contacts=tuple(self.contacts[c] for c in sorted(contact_ids)),
-            deals=tuple(self.deals[d] for d in sorted(deal_ids)),
-            thread_attribution=thread,
-        )
-
-    def naive_rep(self, activity: ActivityIngestedV1, deal: Deal | None) -> str | None:
-        """The naive credit: the deal's owner, else the first participant who is a rep."""
-        if deal is not None and deal.owner_rep_id is not None:
-            return deal.owner_rep_id
-        for participant in activity.participants:
-            for identity in (participant.email, participant.phone):
-                if identity is not None and self.rep_by_identity.get(identity):
-                    return self.rep_by_identity[identity][0]
-        return None
-
-    def naive_deal(self, activity: ActivityIngestedV1, as_of_activity_time: bool) -> Deal | None:
-        """Newest open deal of the account whose domain is the first external participant's.
-
-        ``as_of_activity_time`` reads "open" at the activity time (a live system) instead of
-        in the current CRM state (a backfill or re-match).
-        """
-        for participant in activity.participants:
-            domain = email_domain(participant.email) if participant.email else None
-            if domain is None or domain == INTERNAL_DOMAIN:
-                continue
-            for account_id in sorted(self.account_by_domain.get(domain, [])):
-                open_deals = [
-                    deal
-                    for deal in (self.deals[d] for d in self.deals_of_account[account_id])
-                    if (_open_at(deal, activity.occurred_at) if as_of_activity_time else not deal.is_closed)
-                ]
-                if open_deals:
-                    return max(open_deals, key=lambda deal: (deal.created_at, deal.id))
-            return None
-        return None
-
-
-def _open_at(deal: Deal, moment: datetime) -> bool:
-    return deal.created_at <= moment and (deal.closed_at is None or moment <= deal.closed_at)
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-def _percent(value: float | None, width: int = 7) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:{width}.1%}"
-
-
-@dataclass(frozen=True, slots=True)
-class Scorecard:
-    """Counts behind the figures; a deal is "predicted" whenever a primary deal is given."""
-
-    activities: int = 0
-    deal_truths: int = 0
-    deal_predictions: int = 0
-    deal_correct: int = 0
-    rep_correct: int = 0
-    team_correct: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        """Share of given deals that are right; undefined when no deal was given."""
-        return self.deal_correct / self.deal_predictions if self.deal_predictions else None
-
-    @property
-    def recall(self) -> float | None:
-        """Share of activities with a true deal that got it; undefined when none has one."""
-        return self.deal_correct / self.deal_truths if self.deal_truths else None
-
-    @property
-    def rep_accuracy(self) -> float:
-        return self.rep_correct / self.activities if self.activities else 1.0
-
-    @property
-    def team_accuracy(self) -> float:
-        return self.team_correct / self.activities if self.activities else 1.0
-
-    def add(
-        self, truth: LabelledActivity, deal_id: str | None, rep_id: str | None, team_id: str | None
-    ) -> Scorecard:
-        return Scorecard(
-            activities=self.activities + 1,
-            deal_truths=self.deal_truths + (truth.true_deal_id is not None),
-            deal_predictions=self.deal_predictions + (deal_id is not None),
-            deal_correct=self.deal_correct + (deal_id is not None and deal_id == truth.true_deal_id),
-            rep_correct=self.rep_correct + (rep_id == truth.true_rep_id),
-            team_correct=self.team_correct + (team_id == truth.true_team_id),
-        )
-
-    def line(self, label: str) -> str:
-        return (
-            f"{label:<22} n={self.activities:>6}  deal precision {_percent(self.precision)}  "
-            f"recall {_percent(self.recall)}  rep {_percent(self.rep_accuracy)}  "
-            f"team {_percent(self.team_accuracy)}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationReport:
-    n_activities: int
-    seed: int
-    ours: Scorecard
-    #: The same rules under the ``unique_only`` ambiguity policy: no deal when it is a close call.
-    ours_unique_only: Scorecard
-    naive: Scorecard
-    naive_live: Scorecard
-    #: Per trap: ours, and the naive rule read at the event time (the fairer of the two readings).
-    by_trap: Mapping[Trap, tuple[Scorecard, Scorecard]]
-    late_crm_first_pass: Scorecard
-    statuses: Mapping[AttributionStatus, int]
-
-    def render(self) -> str:
-        lines = [
-            f"Attribution accuracy on {self.n_activities} synthetic activities (seed {self.seed})",
-            "Scored on the final CRM state: the re-match after late CRM data arrived.",
-            self.ours.line("ours"),
-            self.ours_unique_only.line("ours (unique_only)"),
-            self.naive.line("naive (current state)"),
-            self.naive_live.line("naive (at event time)"),
-            "",
-            "Per trap, next to the naive rule read at the event time:",
-            f"{'trap':<20} {'n':>6}  {'ours P':>7} {'ours R':>7} {'ours rep':>8}  "
-            f"{'naive P':>7} {'naive R':>7} {'naive rep':>9}",
-        ]
-        for trap, (ours, naive) in self.by_trap.items():
-            lines.append(
-                f"{trap.value:<20} {ours.activities:>6}  {_percent(ours.precision)} {_percent(ours.recall)} "
-                f"{_percent(ours.rep_accuracy, 8)}  {_percent(naive.precision)} {_percent(naive.recall)} "
-                f"{_percent(naive.rep_accuracy, 9)}"
-            )
-        lines += [
-            "",
-            self.late_crm_first_pass.line("late_crm first pass"),
-            "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
-        ]
-        return "\n".join(lines)
-
-
-def _current(decision: AttributionDecision) -> CurrentAttribution:
-    return CurrentAttribution(
-        version=1,
-        status=decision.status,
-        rep_id=decision.rep_id,
-        team_id=decision.team_id,
-        account_id=decision.account_id,
-        deal_id=decision.deal_id,
-        secondary_deal_ids=decision.secondary_deal_ids,
-        confidence=decision.confidence,
-        overridden=decision.overridden,
-    )
-
-
-def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None = None) -> EvaluationReport:
-    """Attribute every activity in time order (threads see their earlier decisions) and score."""
-    policy = policy or TenantAttributionPolicy()
-    store = InMemoryReferenceStore(dataset.world, frozenset({INTERNAL_DOMAIN}))
-    memberships = dataset.world.memberships
-    strict_policy = replace(policy, ambiguity_policy=AmbiguityPolicy.UNIQUE_ONLY)
-    ours = strict = naive = naive_live = first_pass = Scorecard()
-    by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
-    statuses: Counter[AttributionStatus] = Counter()
-    threads: dict[str, CurrentAttribution] = {}
-    strict_threads: dict[str, CurrentAttribution] = {}
-    ordered: Sequence[LabelledActivity] = sorted(
-        dataset.activities, key=lambda item: (item.activity.occurred_at, item.activity.external_id)
-    )
-    for item in ordered:
-        activity = item.activity
-        thread = threads.get(activity.thread_id) if activity.thread_id else None
-        decision = attribute_activity(activity, store.snapshot_for(activity, thread), policy)
-        if activity.thread_id is not None:
-            threads[activity.thread_id] = _current(decision)
-        statuses[decision.status] += 1
-        strict_thread = strict_threads.get(activity.thread_id) if activity.thread_id else None
-        strict_decision = attribute_activity(
-            activity, store.snapshot_for(activity, strict_thread), strict_policy
-        )
-        if activity.thread_id is not None:
-            strict_threads[activity.thread_id] = _current(strict_decision)
-        strict = strict.add(item, strict_decision.deal_id, strict_decision.rep_id, strict_decision.team_id)
-        ours = ours.add(item, decision.deal_id, decision.rep_id, decision.team_id)
-        naive_deal = store.naive_deal(activity, as_of_activity_time=False)
-        naive_rep = store.naive_rep(activity, naive_deal)
-        naive_team = team_at(naive_rep, activity.occurred_at.date(), memberships)
-        naive = naive.add(item, naive_deal.id if naive_deal else None, naive_rep, naive_team)
-        live_deal = store.naive_deal(activity, as_of_activity_time=True)
-        live_rep = store.naive_rep(activity, live_deal)
-        live_team = team_at(live_rep, activity.occurred_at.date(), memberships)
-        naive_live = naive_live.add(item, live_deal.id if live_deal else None, live_rep, live_team)
-        trap_ours, trap_naive = by_trap[item.trap]
-        by_trap[item.trap] = (
-            trap_ours.add(item, decision.deal_id, decision.rep_id, decision.team_id),
-            trap_naive.add(item, live_deal.id if live_deal else None, live_rep, live_team),
-        )
-        if item.trap is Trap.LATE_CRM:
-            early = attribute_activity(
-                activity, store.snapshot_for(activity, thread, activity.occurred_at), policy
-            )
-            first_pass = first_pass.add(item, early.deal_id, early.rep_id, early.team_id)
-    return EvaluationReport(
-        n_activities=len(ordered),
-        seed=seed,
-        ours=ours,
-        ours_unique_only=strict,
-        naive=naive,
-        naive_live=naive_live,
-        by_trap={trap: cards for trap, cards in by_trap.items() if cards[0].activities},
-        late_crm_first_pass=first_pass,
-        statuses=dict(sorted(statuses.items())),
-    )
-
-
-def run_evaluation(
-    n_activities: int, seed: int, policy: TenantAttributionPolicy | None = None
-) -> EvaluationReport:
-    """Generate ``n_activities`` with ``seed`` and score ours against the naive rule."""
-    return evaluate(generate_dataset(n_activities, seed), seed, policy)
-
-
-def main(argv: Iterable[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--activities", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=1)
-    arguments = parser.parse_args(list(argv) if argv is not None else None)
-    print(run_evaluation(arguments.activities, arguments.seed).render())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,266 @@
+"""The reference data of a batch of activities, indexed, and the one way to slice a snapshot from it.
+
+The consumer fills a ``ReferenceIndex`` from PostgreSQL (``adapters/reference_loader.py``) for a
+batch; the accuracy harness fills one from its generated world. Both then call the same pure
+functions, in this order, for every activity:
+
+1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped;
+2. ``snapshot_for``: the slice of the index the participants point at;
+3. ``matching.attribute_activity`` on that snapshot.
+
+So the figures the harness reports are the production path's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
+from libs.common.contracts.attribution import AttributionStatus
+from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.reference import (
+    Account,
+    AttributionSnapshot,
+    Contact,
+    CurrentAttribution,
+    Deal,
+    ManualOverride,
+    Rep,
+    TeamMembership,
+)
+
+EntityKind = Literal["rep", "contact", "account", "deal"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMember:
+    """The attribution in force of one activity of a thread, ordered by ``occurred_at``."""
+
+    activity_id: uuid.UUID
+    occurred_at: datetime
+    version: int
+    status: str
+    rep_id: str | None
+    account_id: str | None
+    deal_id: str | None
+    secondary_deal_ids: tuple[str, ...]
+    confidence: float
+
+
+def _index_add(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+    for key in keys:
+        index[key].add(value)
+
+
+def _index_drop(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+    for key in keys:
+        index[key].discard(value)
+
+
+@dataclass
+class ReferenceIndex:
+    """Reps, contacts, accounts and deals keyed by what an activity can point at.
+
+    ``put_*`` replaces an entity and its index entries, so an index can follow a CRM over time
+    (the harness replays late data into it). Identities are stored as given: emails lower-cased,
+    phones in E.164.
+    """
+
+    internal_domains: frozenset[str] = frozenset()
+    #: Alias id -> canonical id (``domain.reps.resolve_rep_aliases``): set before reps, deals
+    #: and memberships are put, which are then filed under the canonical rep.
+    rep_aliases: dict[str, str] = field(default_factory=dict)
+    reps: dict[str, Rep] = field(default_factory=dict)
+    #: Canonical id -> the reps of its aliases (their emails and phones are the person's too).
+    alias_reps: dict[str, dict[str, Rep]] = field(default_factory=lambda: defaultdict(dict))
+    rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
+    memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    contact_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    accounts: dict[str, Account] = field(default_factory=dict)
+    account_ids_by_domain: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    deals: dict[str, Deal] = field(default_factory=dict)
+    deal_ids_by_account: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    deal_ids_by_contact: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Thread id -> the attributions of its activities, oldest first.
+    thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
+    overrides: dict[uuid.UUID, ManualOverride] = field(default_factory=dict)
+    #: ``(kind, id)`` of an explicitly referenced entity that was merged or deleted -> its
+    #: survivor, or ``None`` when it is gone for good.
+    survivors: dict[tuple[EntityKind, str], str | None] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ filling
+
+    def canonical(self, rep_id: str) -> str:
+        """The rep an id credits: itself, or the canonical rep of the person it is an alias of."""
+        return self.rep_aliases.get(rep_id, rep_id)
+
+    def put_rep(self, rep: Rep) -> None:
+        person = self.canonical(rep.id)
+        held = self.alias_reps[person] if person != rep.id else self.reps
+        old = held.get(rep.id)
+        if old is not None:
+            _index_drop(self.rep_ids_by_identity, _identities(old.emails, old.phones), person)
+        held[rep.id] = rep
+        _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
+
+    def person(self, rep_id: str) -> Rep | None:
+        """The canonical rep with the emails and phones of all its aliases."""
+        rep = self.reps.get(rep_id)
+        aliases = self.alias_reps.get(rep_id)
+        if rep is None or not aliases:
+            return rep
+        emails = dict.fromkeys((*rep.emails, *(e for a in aliases.values() for e in a.emails)))
+        phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
+        return replace(rep, emails=tuple(emails), phones=tuple(phones))
+
+    def add_membership(self, membership: TeamMembership) -> None:
+        person = self.canonical(membership.rep_id)
+        self.memberships[person].append(replace(membership, rep_id=person))
+
+    def put_contact(self, contact: Contact) -> None:
+        old = self.contacts.get(contact.id)
+        if old is not None:
+            _index_drop(self.contact_ids_by_identity, _identities(old.emails, old.phones), old.id)
+        self.contacts[contact.id] = contact
+        _index_add(self.contact_ids_by_identity, _identities(contact.emails, contact.phones), contact.id)
+
+    def put_account(self, account: Account) -> None:
+        old = self.accounts.get(account.id)
+        if old is not None:
+            _index_drop(self.account_ids_by_domain, _domains(old), old.id)
+        self.accounts[account.id] = account
+        _index_add(self.account_ids_by_domain, _domains(account), account.id)
+
+    def put_deal(self, deal: Deal) -> None:
+        if deal.owner_rep_id is not None and deal.owner_rep_id in self.rep_aliases:
+            deal = replace(deal, owner_rep_id=self.canonical(deal.owner_rep_id))
+        old = self.deals.get(deal.id)
+        if old is not None:
+            _index_drop(self.deal_ids_by_account, {old.account_id} if old.account_id else set(), old.id)
+            _index_drop(self.deal_ids_by_contact, set(old.contact_ids), old.id)
+        self.deals[deal.id] = deal
+        _index_add(self.deal_ids_by_account, {deal.account_id} if deal.account_id else set(), deal.id)
+        _index_add(self.deal_ids_by_contact, set(deal.contact_ids), deal.id)
+
+    def survivor(self, kind: EntityKind, entity_id: str) -> str | None:
+        """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""
+        return self.survivors.get((kind, entity_id), entity_id)
+
+    def remember(self, thread_id: str, member: ThreadMember) -> None:
+        """Record a decision so later replies of the thread see it (same batch, or a replay)."""
+        members = [m for m in self.thread_members[thread_id] if m.activity_id != member.activity_id]
+        members.append(member)
+        members.sort(key=lambda m: (m.occurred_at, str(m.activity_id)))
+        self.thread_members[thread_id] = members
+
+
+def _identities(emails: tuple[str, ...], phones: tuple[str, ...]) -> set[str]:
+    return {e.lower() for e in emails} | set(phones)
+
+
+def _domains(account: Account) -> set[str]:
+    return {d.lower().strip().rstrip(".") for d in account.domains}
+
+
+# ---------------------------------------------------------------------- the snapshot path
+
+
+def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
+    """The activity with its explicit CRM references following merges (deleted ones dropped)."""
+    crm = activity.crm
+    deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
+    account_id = index.survivor("account", crm.account_id) if crm.account_id else None
+    survivor = index.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
+    owner = index.canonical(survivor) if survivor else None
+    contacts = tuple(
+        dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None)
+    )
+    if (deal_id, account_id, owner, contacts) == (
+        crm.deal_id,
+        crm.account_id,
+        crm.owner_rep_id,
+        crm.contact_ids,
+    ):
+        return activity
+    resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
+    return activity.model_copy(update={"crm": resolved})
+
+
+def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> ThreadMember | None:
+    """The attribution of the newest activity of the thread that happened before this one."""
+    if activity.thread_id is None:
+        return None
+    earlier = [
+        m
+        for m in index.thread_members.get(activity.thread_id, ())
+        if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
+    ]
+    return max(earlier, key=lambda m: (m.occurred_at, str(m.activity_id)), default=None)
+
+
+def _current(member: ThreadMember) -> CurrentAttribution:
+    return CurrentAttribution(
+        version=member.version,
+        status=AttributionStatus(member.status),
+        rep_id=member.rep_id,
+        account_id=member.account_id,
+        deal_id=member.deal_id,
+        secondary_deal_ids=member.secondary_deal_ids,
+        confidence=member.confidence,
+    )
+
+
+def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> tuple[set[str], set[str], set[str]]:
+    """Contacts, reps and accounts the participants and explicit references point at."""
+    crm = activity.crm
+    contact_ids: set[str] = set(crm.contact_ids)
+    rep_ids: set[str] = {crm.owner_rep_id} if crm.owner_rep_id else set()
+    account_ids: set[str] = {crm.account_id} if crm.account_id else set()
+    for p in activity.participants:
+        for identity in (p.email.lower() if p.email else None, p.phone):
+            if identity:
+                contact_ids |= index.contact_ids_by_identity.get(identity, set())
+                rep_ids |= index.rep_ids_by_identity.get(identity, set())
+        domain = email_domain(p.email) if p.email else None
+        if domain:
+            for parent in parent_domains(domain):
+                account_ids |= index.account_ids_by_domain.get(parent, set())
+    account_ids |= {a for c in contact_ids if c in index.contacts and (a := index.contacts[c].account_id)}
+    return contact_ids, rep_ids, account_ids
+
+
+def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
+    """The slice of ``index`` that this activity's participants and references point at."""
+    contact_ids, rep_ids, account_ids = _pointed_at(activity, index)
+    thread = thread_attribution_for(activity, index)
+    override = index.overrides.get(activity.activity_id)
+    deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
+    if thread is not None and thread.deal_id:
+        deal_ids.add(thread.deal_id)
+    if override is not None and override.deal_id:
+        deal_ids.add(override.deal_id)
+    for account_id in account_ids:
+        deal_ids |= index.deal_ids_by_account.get(account_id, set())
+    for contact_id in contact_ids:
+        deal_ids |= index.deal_ids_by_contact.get(contact_id, set())
+    deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
+    rep_ids |= {d.owner_rep_id for d in deals if d.owner_rep_id}
+    if override is not None and override.rep_id:
+        rep_ids.add(override.rep_id)
+    ordered_reps = sorted(rep_ids)
+    return AttributionSnapshot(
+        internal_domains=index.internal_domains,
+        reps=tuple(person for r in ordered_reps if (person := index.person(r)) is not None),
+        memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
+        accounts=tuple(index.accounts[a] for a in sorted(account_ids) if a in index.accounts),
+        contacts=tuple(index.contacts[c] for c in sorted(contact_ids) if c in index.contacts),
+        deals=deals,
+        thread_attribution=None if thread is None else _current(thread),
+        override=override,
+    )

@@ -1,0 +1,72 @@
+"""Which activities a deal change may re-decide: a better candidate has appeared.
+
+When a deal is created or reopened, a contact gains a role on it, or it changes account or
+dates, every activity of its account(s) and of its new contacts inside the affected window (the
+deal's life, old and new, widened by the grace windows, and bounded) is re-decided through the
+same versioned path, attributed ones included: a new version is published only when the
+decision changes, and overrides stay as they are (they are never selected, and ``next_version``
+refuses to replace one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.attribution.domain.reference import Deal, TenantAttributionPolicy
+
+#: No re-match reaches further back than this from the end of the window (or from now).
+DEFAULT_REMATCH_WINDOW_DAYS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class RematchWindow:
+    """Activities of these accounts or contacts with ``since <= occurred_at <= until``
+    (``until`` ``None``: up to now) are re-decided."""
+
+    account_ids: frozenset[str]
+    contact_ids: frozenset[str]
+    since: datetime
+    until: datetime | None
+
+
+def _changed(before: Deal | None, after: Deal) -> tuple[frozenset[str], frozenset[str]]:
+    """(accounts, contacts) whose activities the change may move; empty when it moves none."""
+    accounts = frozenset(a for a in (after.account_id,) if a)
+    if before is None:
+        return accounts, after.contact_ids
+    reopened = before.is_closed and not after.is_closed
+    dates = (before.created_at, before.closed_at) != (after.created_at, after.closed_at)
+    moved = before.account_id != after.account_id
+    new_roles = after.contact_ids - before.contact_ids
+    if moved:
+        accounts |= frozenset(a for a in (before.account_id,) if a)
+    if reopened or dates or moved:
+        return accounts, after.contact_ids | before.contact_ids
+    if new_roles:
+        return accounts, new_roles
+    return frozenset(), frozenset()
+
+
+def deal_rematch_window(
+    before: Deal | None,
+    after: Deal,
+    policy: TenantAttributionPolicy,
+    now: datetime,
+    max_days: int = DEFAULT_REMATCH_WINDOW_DAYS,
+) -> RematchWindow | None:
+    """The window a deal change re-decides, or ``None`` when it cannot change any decision
+    (a new stage, amount or name; a deleted or merged deal is handled by its own rule)."""
+    accounts, contacts = _changed(before, after)
+    if not (accounts or contacts):
+        return None
+    lives = [after] if before is None else [before, after]
+    since = min(d.created_at for d in lives) - timedelta(days=policy.grace_days_before_created)
+    ends = [d.closed_at for d in lives]
+    until = (
+        None
+        if any(end is None for end in ends)
+        else max(e for e in ends if e is not None) + timedelta(days=policy.grace_days_after_closed)
+    )
+    floor = (until or now) - timedelta(days=max_days)
+    return RematchWindow(accounts, contacts, max(since, floor), until)

@@ -1,0 +1,98 @@
+"""One rep per person: the ids several sources give one seller resolve to one canonical rep.
+
+A seller arrives as a canonical rep (``POST /v1/crm/sync``), a HubSpot owner, a Salesforce
+User, a dialer user... each with its own id. Reps that share a verified email (the sign-in
+address a CRM or dialer holds for its user), or that the tenant maps explicitly (emails that
+differ), are one person. The canonical id is chosen by a rule that does not depend on the
+order the sources arrive in: the best-ranked source (the tenant's canonical sync, then a CRM,
+then a dialer), then the smallest id. Every other id becomes an alias: activities and deals
+naming it credit the canonical rep and its team.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+#: Lower ranks win. Sources not listed are the tenant's canonical feed (``api``, a sync job).
+SOURCE_RANKS: Mapping[str, int] = {
+    "hubspot": 1,
+    "salesforce": 1,
+    "aircall": 2,
+    "twilio": 2,
+    "dialer": 2,
+}
+
+
+def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:
+    """The tenant's explicit ``{source id: rep id}`` (``tenants.settings.rep_aliases``).
+
+    Raises ``ValueError`` when the setting is not such an object (the caller names the setting).
+    """
+    raw = tenant_settings.get("rep_aliases")
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in raw.items()
+    ):
+        raise ValueError("expected an object of source rep id -> rep id")
+    return dict(raw)
+
+
+def source_rank(source: str) -> int:
+    return SOURCE_RANKS.get(source.lower(), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RepRecord:
+    """What rep resolution needs to know about one rep id."""
+
+    rep_id: str
+    source: str
+    emails: tuple[str, ...]
+
+
+def resolve_rep_aliases(
+    records: Sequence[RepRecord], mapping: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``alias id -> canonical id`` for every rep that is another rep's person.
+
+    ``mapping`` is the tenant's explicit ``{source id: rep id}`` for people whose emails differ
+    across sources; an id it names that is not among ``records`` still links the others.
+    """
+    parent: dict[str, str] = {}
+
+    def find(rep_id: str) -> str:
+        parent.setdefault(rep_id, rep_id)
+        while parent[rep_id] != rep_id:
+            parent[rep_id] = parent[parent[rep_id]]
+            rep_id = parent[rep_id]
+        return rep_id
+
+    def union(first: str, second: str) -> None:
+        parent[find(first)] = find(second)
+
+    by_email: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: r.rep_id):
+        find(record.rep_id)
+        for email in _emails(record.emails):
+            if email in by_email:
+                union(record.rep_id, by_email[email])
+            else:
+                by_email[email] = record.rep_id
+    for alias, target in sorted((mapping or {}).items()):
+        union(alias, target)
+    ranks = {r.rep_id: source_rank(r.source) for r in records}
+    groups: dict[str, list[str]] = {}
+    for rep_id in parent:
+        groups.setdefault(find(rep_id), []).append(rep_id)
+    aliases: dict[str, str] = {}
+    for members in groups.values():
+        known = [m for m in members if m in ranks] or members
+        canonical = min(known, key=lambda m: (ranks.get(m, 0), m))
+        aliases.update({m: canonical for m in members if m != canonical and m in ranks})
+    return aliases
+
+
+def _emails(emails: Iterable[str]) -> set[str]:
+    return {e.strip().lower() for e in emails if e.strip()}

@@ -1,0 +1,336 @@
+"""CRM data as integrators send it, through ingest, the real broker, attribution and PostgreSQL.
+
+Phones typed the way people type them, a junk phone in a batch, and (below) late deals and one
+person known to several sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+
+T0 = "2026-11-01T00:00:00Z"
+TENANT = "acme"
+
+
+def _crm(*entities: dict[str, Any]) -> dict[str, Any]:
+    return {"source": "test", "entities": [{"updated_at": T0, **e} for e in entities]}
+
+
+REP = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@seller.example"], "phones": ["+14155550001"]}
+ACCOUNT = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+DEAL = {
+    "entity_type": "deal",
+    "id": "deal-1",
+    "account_id": "acc-1",
+    "owner_rep_id": "rep-1",
+    "created_at": "2026-10-01T00:00:00Z",
+    "contacts": [{"contact_id": "con-1", "role": "champion"}],
+}
+
+
+def _call(external_id: str, callee: str, at: str = "2026-11-02T17:00:00Z") -> dict[str, Any]:
+    return {
+        "source": "dialer",
+        "external_id": external_id,
+        "kind": "call",
+        "direction": "outbound",
+        "outcome": "connected",
+        "occurred_at": at,
+        "duration_seconds": 60,
+        "participants": [{"phone": "+14155550001", "role": "caller"}, {"phone": callee, "role": "callee"}],
+    }
+
+
+async def _attribution(engine: AsyncEngine, activity_id: uuid.UUID, deadline_s: float = 30) -> Any:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = :a"),
+                    {"t": TENANT, "a": activity_id},
+                )
+            ).first()
+        if row is not None:
+            return row
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"activity {activity_id} was not attributed within {deadline_s}s")
+
+
+async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_phone_only_warns(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "phones": ["(415) 555-0100", "not a phone at all", "415.555.0100"],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, DEAL), headers=auth)
+        assert crm.status_code == 202, crm.text
+        assert crm.json() == {
+            "accepted": 4,
+            "warnings": [
+                {
+                    "index": 2,
+                    "field": "entities.2.phones.1",
+                    "reason": "not a phone number; the phone was dropped, the contact accepted",
+                }
+            ],
+        }
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post(
+            "/v1/events",
+            json={"activities": [_call("c-e164", "+14155550100"), _call("c-national", "415 555 0100")]},
+            headers=auth,
+        )
+        assert posted.status_code == 202, posted.text
+        for external_id in ("c-e164", "c-national"):
+            row = await _attribution(db_engine, activity_id_for(TENANT, "dialer", external_id))
+            assert (row.status, row.deal_id, row.account_id, row.rep_id) == (
+                "attributed",
+                "deal-1",
+                "acc-1",
+                "rep-1",
+            )
+        refused = await stack.ingest.post(
+            "/v1/events", json={"activities": [_call("c-short", "12345")]}, headers=auth
+        )
+    async with db_engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT phones FROM ref_contacts WHERE tenant_id = :t AND contact_id = 'con-1'"),
+                {"t": TENANT},
+            )
+        ).one()
+    assert list(stored.phones) == ["+14155550100"]
+    assert refused.status_code == 422
+    assert [(e["field"], e["reason"]) for e in refused.json()["errors"]] == [
+        (
+            "activities.0.participants.1.phone",
+            "a short code, not a person's line (E.164 such as +14155550100, or a national number)",
+        )
+    ]
+
+
+async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 30, **params: Any) -> Any:
+    deadline = time.monotonic() + deadline_s
+    rows: Any = None
+    while time.monotonic() < deadline:
+        async with engine.connect() as conn:
+            rows = [tuple(r) for r in await conn.execute(text(sql), {"t": TENANT, **params})]
+        if done(rows):
+            return rows
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {deadline_s}s; last rows: {rows}")
+
+
+async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contacts_role(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {"entity_type": "contact", "id": "con-2", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {
+        **DEAL,
+        "id": "deal-b",
+        "created_at": "2026-10-20T00:00:00Z",
+        "contacts": [{"contact_id": "con-2", "role": "champion"}],
+    }
+    mail = {
+        "source": "mail",
+        "external_id": "m-1",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "ana@seller.example", "role": "from"},
+            {"email": "bo@buyer.example", "role": "to"},
+        ],
+    }
+    mail_id = activity_id_for(TENANT, "mail", "m-1")
+    services = ("ingest", "attribution", "metrics")
+    async with in_process_stack(kafka_settings, database_settings, services) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, deal_a), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, version FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-a", 1)],
+            a=mail_id,
+        )
+        later = await stack.ingest.post(
+            "/v1/crm/sync", json={**_crm(deal_b), "entities": [{**deal_b, "updated_at": T0}]}, headers=auth
+        )
+        assert later.status_code == 202, later.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, version FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-b", 2)],
+            a=mail_id,
+        )
+    async with db_engine.connect() as conn:
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, status, deal_id FROM attribution_history "
+                    "WHERE tenant_id = :t AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": mail_id},
+            )
+        ]
+        rollups = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT entity_id, activities FROM metric_rollups WHERE tenant_id = :t AND level = 'deal' "
+                    "AND granularity = 'day' ORDER BY entity_id"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
+    assert rollups == [("deal-a", 0), ("deal-b", 1)]
+
+
+async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_credited(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {"entity_type": "contact", "id": "con-3", "account_id": "acc-1", "emails": ["cy@buyer.example"]}
+    hubspot_owner = {"entity_type": "rep", "id": "7701", "emails": ["alice@seller.example"]}
+    deal = {**DEAL, "owner_rep_id": "7701", "contacts": [{"contact_id": "con-3", "role": "champion"}]}
+    canonical = {"entity_type": "rep", "id": "rep-a", "emails": ["alice@seller.example"]}
+    team = {"entity_type": "team", "id": "team-a"}
+    membership = {
+        "entity_type": "team_membership",
+        "id": "m-a",
+        "rep_id": "rep-a",
+        "team_id": "team-a",
+        "valid_from": "2026-01-01",
+    }
+    salesforce_user = {
+        "entity_type": "rep",
+        "id": "0055j000004Vb8nAAC",
+        "emails": ["Alice@Seller.example"],
+        "phones": ["(415) 555-0123"],
+    }
+    mail = {
+        "source": "mail",
+        "external_id": "m-alice",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "alice@seller.example", "role": "from"},
+            {"email": "cy@buyer.example", "role": "to"},
+        ],
+    }
+    call = {**_call("c-alice", "+14155550100"), "participants": [
+        {"phone": "+14155550123", "role": "caller"},
+        {"email": "cy@buyer.example", "role": "callee"},
+    ]}  # fmt: skip
+    inbox = {
+        **mail,
+        "external_id": "m-inbox",
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "cy@buyer.example", "role": "from"},
+            {"email": "sales@seller.example", "role": "to"},
+        ],
+        "crm": {"owner_rep_id": "0055j000004Vb8nAAC"},
+    }
+    ids = {name: activity_id_for(TENANT, source, name) for name, source in (
+        ("m-alice", "mail"), ("c-alice", "dialer"), ("m-inbox", "mail"))}  # fmt: skip
+    current = "SELECT rep_id, team_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        first = {
+            "source": "hubspot",
+            "entities": [{"updated_at": T0, **e} for e in (hubspot_owner, ACCOUNT, contact, deal)],
+        }
+        assert (await stack.ingest.post("/v1/crm/sync", json=first, headers=auth)).status_code == 202
+        await asyncio.sleep(1.0)
+        assert (
+            await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        ).status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("7701", None, 1)], a=ids["m-alice"])
+
+        synced = await stack.ingest.post("/v1/crm/sync", json=_crm(canonical, team, membership), headers=auth)
+        assert synced.status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 2)], a=ids["m-alice"])
+
+        sfdc = {"source": "salesforce", "entities": [{"updated_at": T0, **salesforce_user}]}
+        assert (await stack.ingest.post("/v1/crm/sync", json=sfdc, headers=auth)).status_code == 202
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [call, inbox]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        for name in ("c-alice", "m-inbox"):
+            await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 1)], a=ids[name])
+
+        # HubSpot files a team for its owner id: it is the person's team from that day on.
+        moved_team = {
+            "entity_type": "team_membership",
+            "id": "m-hs",
+            "rep_id": "7701",
+            "team_id": "team-b",
+            "valid_from": "2026-11-01",
+        }
+        hs_team = {
+            "source": "hubspot",
+            "entities": [{"updated_at": T0, **e} for e in ({**team, "id": "team-b"}, moved_team)],
+        }
+        assert (await stack.ingest.post("/v1/crm/sync", json=hs_team, headers=auth)).status_code == 202
+        await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-b", 3)], a=ids["m-alice"])
+    async with db_engine.connect() as conn:
+        people = [
+            tuple(r)
+            for r in await conn.execute(
+                text("SELECT rep_id, source, alias_of FROM ref_reps WHERE tenant_id = :t ORDER BY rep_id"),
+                {"t": TENANT},
+            )
+        ]
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, rep_id, team_id FROM attribution_history WHERE tenant_id = :t "
+                    "AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": ids["m-alice"]},
+            )
+        ]
+    assert people == [
+        ("0055j000004Vb8nAAC", "salesforce", "rep-a"),
+        ("7701", "hubspot", "rep-a"),
+        ("rep-a", "test", None),
+    ]
+    assert history == [(1, "7701", None), (2, "rep-a", "team-a"), (3, "rep-a", "team-b")]

@@ -1,0 +1,133 @@
+"""Which activities a deal change re-decides, and that a person's override survives every one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.attribution.domain.decision import next_version
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.reference import (
+    CurrentAttribution,
+    Deal,
+    ManualOverride,
+    TenantAttributionPolicy,
+)
+from services.attribution.domain.reference_index import ReferenceIndex, resolve_references, snapshot_for
+from services.attribution.domain.rematch import RematchWindow, deal_rematch_window
+
+from .builders import ACCOUNTS, CONTACTS, DEALS, MEMBERSHIPS, REPS, WHEN, email_out
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+POLICY = TenantAttributionPolicy()
+OPEN = Deal(
+    "deal-x", "acc-acme", "rep-ana", "discovery", False, False, datetime(2026, 3, 1, tzinfo=UTC), None,
+    (("con-amy", "champion"),),
+)  # fmt: skip
+CLOSED = replace(OPEN, is_closed=True, stage="closed_lost", closed_at=datetime(2026, 5, 1, tzinfo=UTC))
+
+
+def test_a_new_deal_re_decides_its_account_and_contacts_over_its_life_plus_grace() -> None:
+    assert deal_rematch_window(None, CLOSED, POLICY, NOW) == RematchWindow(
+        frozenset({"acc-acme"}),
+        frozenset({"con-amy"}),
+        datetime(2026, 2, 15, tzinfo=UTC),
+        datetime(2026, 5, 15, tzinfo=UTC),
+    )
+
+
+def test_reopening_a_deal_re_decides_up_to_now_and_the_window_is_bounded() -> None:
+    window = deal_rematch_window(CLOSED, OPEN, POLICY, NOW, max_days=100)
+    assert window == RematchWindow(
+        frozenset({"acc-acme"}), frozenset({"con-amy"}), NOW - timedelta(days=100), None
+    )
+
+
+def test_a_new_role_re_decides_the_new_contact_and_the_account() -> None:
+    with_role = replace(CLOSED, contacts=(*CLOSED.contacts, ("con-al", "economic_buyer")))
+    window = deal_rematch_window(CLOSED, with_role, POLICY, NOW)
+    assert window is not None
+    assert (window.account_ids, window.contact_ids) == (frozenset({"acc-acme"}), frozenset({"con-al"}))
+
+
+def test_another_account_re_decides_both_accounts() -> None:
+    moved = replace(CLOSED, account_id="acc-globex")
+    window = deal_rematch_window(CLOSED, moved, POLICY, NOW)
+    assert window is not None
+    assert window.account_ids == frozenset({"acc-acme", "acc-globex"})
+
+
+def test_a_new_stage_or_amount_re_decides_nothing() -> None:
+    assert deal_rematch_window(OPEN, replace(OPEN, stage="proposal"), POLICY, NOW) is None
+    assert deal_rematch_window(OPEN, replace(OPEN, contacts=()), POLICY, NOW) is None
+
+
+def _index() -> ReferenceIndex:
+    index = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    for rep in REPS:
+        index.put_rep(rep)
+    for membership in MEMBERSHIPS:
+        index.add_membership(membership)
+    for account in ACCOUNTS:
+        index.put_account(account)
+    for contact in CONTACTS:
+        index.put_contact(contact)
+    for deal in DEALS:
+        index.put_deal(deal)
+    return index
+
+
+def _triggers(days: int, contact: str) -> dict[str, tuple[Deal | None, Deal]]:
+    """Every kind of deal change that re-decides activities, around the activity time."""
+    new = Deal(
+        "deal-new", "acc-acme", "rep-bo", "discovery", False, False, WHEN - timedelta(days=days), None,
+        ((contact, "champion"),),
+    )  # fmt: skip
+    held = next(d for d in DEALS if d.id == "deal-acme-old")
+    return {
+        "created": (None, new),
+        "reopened": (held, replace(held, is_closed=False, closed_at=None, stage="discovery")),
+        "role": (new, replace(new, contacts=(*new.contacts, ("con-ann", "decision_maker")))),
+        "account": (new, replace(new, account_id="acc-globex")),
+        "dates": (new, replace(new, created_at=WHEN - timedelta(days=days + 30))),
+    }
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    st.integers(0, 60),
+    st.sampled_from(["con-amy", "con-al", "con-gia"]),
+    st.sampled_from(["deal-acme-exp", "deal-globex", None]),
+    st.sampled_from(["rep-cy", None]),
+)
+def test_an_override_survives_every_rematch_trigger(
+    days: int, contact: str, override_deal: str | None, override_rep: str | None
+) -> None:
+    mail = email_out("ana@seller.example", "amy@acme.com", "al@acme.com")
+    index = _index()
+    index.overrides[mail.activity_id] = ManualOverride(
+        deal_id=override_deal, rep_id=override_rep, account_id=None if override_deal else "acc-acme"
+    )
+    first = attribute_activity(mail, snapshot_for(mail, index), POLICY)
+    current = CurrentAttribution(
+        version=3,
+        status=first.status,
+        rep_id=first.rep_id,
+        team_id=first.team_id,
+        account_id=first.account_id,
+        deal_id=first.deal_id,
+        confidence=first.confidence,
+        overridden=True,
+    )
+    assert (first.overridden, first.deal_id) == (True, override_deal)
+    for name, (before, after) in _triggers(days, contact).items():
+        window = deal_rematch_window(before, after, POLICY, NOW)
+        assert window is not None, name
+        index.put_deal(after)
+        resolved = resolve_references(mail, index)
+        again = attribute_activity(resolved, snapshot_for(resolved, index), POLICY)
+        assert (again.overridden, again.deal_id, again.status) == (True, override_deal, first.status), name
+        assert next_version(current, again) is None, name

@@ -1,0 +1,68 @@
+"""One rep per person: ids from several sources resolve to one canonical rep, whatever the order."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from services.attribution.domain.reference import Deal, Rep, TeamMembership
+from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
+from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
+
+from .builders import WHEN, email_out
+
+ALICE = (
+    RepRecord("7701", "hubspot", ("alice@seller.example",)),
+    RepRecord("0055j000004Vb8nAAC", "salesforce", ("Alice@Seller.example",)),
+    RepRecord("rep-a", "api", ("alice@seller.example", "a@seller.example")),
+    RepRecord("u-88", "aircall", ("a@seller.example",)),
+)
+
+
+def test_reps_sharing_a_verified_email_are_one_person_with_the_canonical_feed_first() -> None:
+    expected = {"7701": "rep-a", "0055j000004Vb8nAAC": "rep-a", "u-88": "rep-a"}
+    for order in itertools.permutations(ALICE):
+        assert resolve_rep_aliases(order) == expected
+
+
+def test_without_the_canonical_feed_a_crm_id_is_the_person_and_the_dialer_follows() -> None:
+    assert resolve_rep_aliases([ALICE[0], ALICE[1]]) == {"7701": "0055j000004Vb8nAAC"}
+    assert resolve_rep_aliases([ALICE[0], RepRecord("u-1", "aircall", ("alice@seller.example",))]) == {
+        "u-1": "7701"
+    }
+
+
+def test_the_tenant_maps_ids_whose_emails_differ_and_strangers_stay_apart() -> None:
+    bob = RepRecord("rep-b", "api", ("bob@seller.example",))
+    bobby = RepRecord("7702", "hubspot", ("bobby.personal@gmail.com",))
+    assert resolve_rep_aliases([bob, bobby]) == {}
+    assert resolve_rep_aliases([bob, bobby], {"7702": "rep-b"}) == {"7702": "rep-b"}
+    assert resolve_rep_aliases([*ALICE, bob]) == {
+        "7701": "rep-a",
+        "0055j000004Vb8nAAC": "rep-a",
+        "u-88": "rep-a",
+    }
+
+
+def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None:
+    index = ReferenceIndex(internal_domains=frozenset({"seller.example"}), rep_aliases={"7701": "rep-a"})
+    index.put_rep(Rep("rep-a", "Alice", ("alice@seller.example",)))
+    index.put_rep(Rep("7701", "Alice", ("alice.hs@seller.example",), ("+14155550123",)))
+    index.add_membership(TeamMembership("7701", "team-a", WHEN.date()))
+    index.put_deal(Deal("deal-1", None, "7701", "open", False, False, WHEN, None, ()))
+
+    snapshot = snapshot_for(email_out("alice.hs@seller.example", "amy@acme.com"), index)
+
+    assert [(r.id, r.emails, r.phones) for r in snapshot.reps] == [
+        ("rep-a", ("alice@seller.example", "alice.hs@seller.example"), ("+14155550123",))
+    ]
+    assert [(m.rep_id, m.team_id) for m in snapshot.memberships] == [("rep-a", "team-a")]
+    assert index.deals["deal-1"].owner_rep_id == "rep-a"
+
+
+def test_the_tenant_mapping_is_read_from_its_settings() -> None:
+    assert rep_alias_mapping({"rep_aliases": {"7702": "rep-b"}, "internal_domains": []}) == {"7702": "rep-b"}
+    assert rep_alias_mapping({}) == {}
+    with pytest.raises(ValueError, match="source rep id -> rep id"):
+        rep_alias_mapping({"rep_aliases": ["not", "a", "mapping"]})

@@ -1,0 +1,85 @@
+"""The one phone rule of every ingest path, and CRM entities read with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
+from services.ingest.domain.crm_sync import EntityWarning, read_entity_phones
+from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("(415) 555-0100", "US", "+14155550100"),
+        ("1-330-233-7966", "US", "+13302337966"),
+        ("415.555.0100", "us", "+14155550100"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+1 212 000 0001", "US", "+12120000001"),  # written in full: taken as written
+    ],
+)
+def test_numbers_as_people_type_them_become_e164(raw: str, region: str, e164: str) -> None:
+    assert parse_phone(raw, region) == ParsedPhone(e164=e164, raw=raw)
+
+
+def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
+    assert parse_phone("415-555-0100 x123", "US") == ParsedPhone("+14155550100", "415-555-0100 x123", "123")
+    assert parse_phone("+1 415 555 0100 ext. 7", "US") == ParsedPhone(
+        "+14155550100", "+1 415 555 0100 ext. 7", "7"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", PhoneProblem.EMPTY),
+        ("1" * 65, PhoneProblem.TOO_LONG),
+        ("not a phone at all", PhoneProblem.NOT_A_NUMBER),
+        ("911", PhoneProblem.SHORT_CODE),
+        ("12345", PhoneProblem.SHORT_CODE),
+        ("555-0100", PhoneProblem.INVALID),  # no area code: not guessed
+        ("0044 20 7946 0958", PhoneProblem.INVALID),  # a US tenant dials 011, not 00
+        ("(212) 000-0001", PhoneProblem.INVALID),  # read in the region: no such exchange
+        ("+1 212 000", PhoneProblem.INVALID),
+    ],
+)
+def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneProblem) -> None:
+    refused = parse_phone(raw, "US")
+    assert isinstance(refused, RefusedPhone)
+    assert refused.problem is problem
+
+
+def test_a_crm_batch_keeps_every_entity_and_warns_about_each_dropped_phone() -> None:
+    entities = (
+        AccountV1(id="acc-1", updated_at=T0),
+        ContactV1(id="con-1", updated_at=T0, phones=("(415) 555-0100", "junk", "+1 415 555 0100", "911")),
+        RepV1(id="rep-1", updated_at=T0, phones=("212 555 0199",)),
+    )
+
+    read, warnings = read_entity_phones(entities, "US")
+
+    assert read[0] == entities[0]
+    assert isinstance(read[1], ContactV1)
+    assert (read[1].phones, read[1].raw_phones) == (("+14155550100",), ("(415) 555-0100",))
+    assert isinstance(read[2], RepV1)
+    assert (read[2].phones, read[2].raw_phones) == (("+12125550199",), ("212 555 0199",))
+    assert warnings == (
+        EntityWarning(
+            1,
+            "entities.1.phones.1",
+            "not a phone number; the phone was dropped, the contact accepted",
+            PhoneProblem.NOT_A_NUMBER,
+        ),
+        EntityWarning(
+            1,
+            "entities.1.phones.3",
+            "a short code, not a person's line; the phone was dropped, the contact accepted",
+            PhoneProblem.SHORT_CODE,
+        ),
+    )
