@@ -189,6 +189,11 @@ async def test_back_two_weeks_shows_the_api_figures(
     for key in ("dials", "connects", "emails_sent"):
         cell = page.locator(f'#rep-figures tr[data-figure="{key}"] td.num')
         assert int(await cell.get_attribute("data-value")) == period["counts"][key]
+    funnel = await _json(site, f"/v1/funnel?rep_id={selected}&from={start}&to={start + timedelta(days=6)}")
+    steps = page.locator("#funnel .funnel-row")
+    await expect(steps).to_have_count(len(funnel["steps"]))
+    for i, step in enumerate(funnel["steps"]):
+        await expect(steps.nth(i)).to_have_attribute("data-count", str(step["count"]))
     await page.screenshot(path=str(site.artifacts / "week-two-weeks-back.png"), full_page=True)
 
     # The date picker goes to the week of any day; the keyboard selects a rep.

@@ -519,25 +519,27 @@ function renderTrend(box, periods, label) {
   clear(box, chart);
 }
 
-function funnelPath(repId) {
-  const { period } = state.calendar;
+function funnelPath(repId, period = state.calendar.period) {
   return `/v1/funnel?rep_id=${encodeURIComponent(repId)}&from=${period.start}&to=${addDays(period.end, -1)}`;
 }
 
 async function loadFunnel(repId) {
-  const funnel = await api(funnelPath(repId));
+  const [funnel, before] = await Promise.all([api(funnelPath(repId)), api(funnelPath(repId, state.calendar.previous))]);
+  if (repId !== state.selectedRep) return;
   $("funnel-scope").textContent = `· ${repName(repId)}, ${state.calendar.period.label}`;
+  const previous = new Map(before.steps.map((step) => [step.step, step.count]));
   const top = Math.max(1, funnel.steps[0].count);
   const rows = funnel.steps.map((step) =>
     el(
       "div",
-      { class: "funnel-row" },
+      { class: "funnel-row", "data-step": step.step, "data-count": String(step.count) },
       el("span", { class: "name", text: step.step.replaceAll("_", " ") }),
       el("div", { class: "track" }, el("div", { class: "fill", style: `width:${Math.max(2, (100 * step.count) / top)}%`, text: fmt(step.count) })),
       el("span", { class: "ratio", text: step.ratio_to_previous === null ? "" : `${(step.ratio_to_previous * 100).toFixed(0)}%` }),
+      delta(relative(step.count, previous.get(step.step) ?? null), `previous period: ${fmt(previous.get(step.step))}`),
     ),
   );
-  const foot = el("div", { class: "funnel-foot", text: `Dials per deal won: ${funnel.dials_per_deal_won === null ? "no deal won yet" : fmt(funnel.dials_per_deal_won)}` });
+  const foot = el("div", { class: "funnel-foot", text: `Dials per deal won: ${funnel.dials_per_deal_won === null ? "no deal won yet" : fmt(funnel.dials_per_deal_won)} · ratios: step over the step above · badges: against the previous period` });
   clear($("funnel"), ...rows, foot);
 }
 
