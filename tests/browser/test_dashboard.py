@@ -185,10 +185,10 @@ async def test_back_two_weeks_shows_the_api_figures(
     (period,) = series["periods"]
     await expect(page.locator("#trend svg circle.point.chosen")).to_have_count(1)
     score_cell = page.locator('#rep-figures tr[data-figure="score"] td.num')
-    assert float(await score_cell.get_attribute("data-value")) == period["score"]
+    await expect(score_cell).to_have_attribute("data-value", _js(period["score"]))
     for key in ("dials", "connects", "emails_sent"):
         cell = page.locator(f'#rep-figures tr[data-figure="{key}"] td.num')
-        assert int(await cell.get_attribute("data-value")) == period["counts"][key]
+        await expect(cell).to_have_attribute("data-value", str(period["counts"][key]))
     funnel = await _json(site, f"/v1/funnel?rep_id={selected}&from={start}&to={start + timedelta(days=6)}")
     steps = page.locator("#funnel .funnel-row")
     await expect(steps).to_have_count(len(funnel["steps"]))
