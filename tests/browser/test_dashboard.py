@@ -119,9 +119,10 @@ async def _board_matches(page: Any, board: dict[str, Any], before: dict[str, Any
     previous = {e["rep_id"]: e["value"] for e in before["entries"]}
     for i, entry in enumerate(board["entries"]):
         row = rows.nth(i)
-        assert await row.get_attribute("data-rep") == entry["rep_id"]
+        # Retrying expectations first: the board of the period shown before may still be drawn.
+        await expect(row).to_have_attribute("data-rep", entry["rep_id"])
+        await expect(row.locator("td.num")).to_have_attribute("data-value", _js(entry["value"]))
         assert await row.locator("td.rank").inner_text() == str(entry["rank"])
-        assert float(await row.locator("td.num").get_attribute("data-value")) == entry["value"]
         old = previous.get(entry["rep_id"])
         change = await row.locator("td.vs-previous .delta").get_attribute("data-change")
         if old:
