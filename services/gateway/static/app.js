@@ -374,6 +374,8 @@ function renderLeaderboard(board) {
     }),
   );
   $("leaderboard-empty").hidden = board.entries.length > 0;
+  // The API answers the latest period with data on or before a date: an empty period has nothing to export.
+  $("download-leaderboard").disabled = board.entries.length === 0;
   if (!state.selectedRep && board.entries.length > 0) selectRep(board.entries[0].rep_id);
 }
 
