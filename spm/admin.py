@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from libs.common.db.engine import make_engine
-from libs.common.settings import DatabaseSettings, RuntimeSettings
-from libs.common.tenancy import create_tenant, revoke_api_key
+from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
+from libs.common.tenancy import create_tenant, list_tenants, revoke_api_key
+from libs.common.tenant_settings_store import (
+    SettingsChange,
+    SettingsRefused,
+    change_tenant_settings,
+)
 
 
 async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object]:
@@ -16,6 +24,44 @@ async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") ->
             )
     finally:
         await engine.dispose()
+
+
+async def list_tenants_now() -> list[dict[str, object]]:
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.connect() as conn:
+            return await list_tenants(conn)
+    finally:
+        await engine.dispose()
+
+
+async def change_tenant_settings_now(
+    tenant_id: str,
+    changed_by: str,
+    *,
+    document: dict[str, Any] | None = None,
+    patch: dict[str, Any] | None = None,
+) -> SettingsChange | list[dict[str, Any]] | None:
+    """Save a new settings version and announce it; the field errors when refused; None: no tenant."""
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.begin() as conn:
+            change = await change_tenant_settings(conn, tenant_id, changed_by, document=document, patch=patch)
+    except SettingsRefused as refused:
+        return refused.errors
+    finally:
+        await engine.dispose()
+    if change is not None:
+        from aiokafka.errors import KafkaError
+
+        from libs.common.kafka.settings_events import announce_settings_changed
+
+        try:
+            await announce_settings_changed(KafkaSettings(), change.event(), "spm/cli")
+        except (KafkaError, OSError):
+            # Saved all the same: the services' caches expire within their TTL (30 s by default).
+            sys.stderr.write("spm: saved, but the broker is unreachable: services apply it within 30 s\n")
+    return change
 
 
 async def revoke_key_now(key_id: str) -> bool:

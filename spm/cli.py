@@ -19,6 +19,23 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 
+#: Long-running commands: ``up`` starts its own stack, ``run`` is configured by its environment.
+_LONG_RUNNING = frozenset({"up", "run"})
+
+
+@app.callback()
+def _find_stack(ctx: typer.Context) -> None:
+    """Fill DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS from a running ``spm up`` when unset."""
+    import logging
+
+    from spm.stack import apply_stack_file
+
+    if ctx.invoked_subcommand in _LONG_RUNNING:
+        return
+    apply_stack_file()
+    # The client's own log line about a refused connection would repeat the one line main() prints.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
 
 @app.command()
 def run(
@@ -67,7 +84,13 @@ def tenants_create(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create a tenant with ingest, read and admin API keys and one webhook secret per source."""
+    from libs.common.contracts.tenant_settings import TenantSettings
     from spm.admin import create_tenant_now
+
+    try:
+        TenantSettings(time_zone=timezone)
+    except ValueError:
+        raise typer.BadParameter(f"{timezone!r} is not an IANA time zone", param_hint="--timezone") from None
 
     created = asyncio.run(create_tenant_now(slug, name, timezone))
     if as_json:
@@ -76,6 +99,23 @@ def tenants_create(
         typer.echo(f"tenant {slug} created; keys are shown once:")
         for scope, key in dict(created["api_keys"]).items():  # type: ignore[call-overload]
             typer.echo(f"  {scope:>6}: {key}")
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Every tenant with its time zone, fiscal year start and active API keys."""
+    from spm.admin import list_tenants_now
+
+    tenants = asyncio.run(list_tenants_now())
+    if as_json:
+        sys.stdout.write(orjson.dumps(tenants, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    typer.echo(f"{'tenant':<24} {'name':<24} {'time zone':<22} {'fy start':>8} {'keys':>5}")
+    for tenant in tenants:
+        typer.echo(
+            f"{tenant['tenant_id']:<24} {tenant['name']:<24} {tenant['timezone']:<22} "
+            f"{tenant['fiscal_year_start_month']:>8} {tenant['active_keys']:>5}"
+        )
 
 
 @keys_app.command("revoke")
@@ -133,9 +173,24 @@ def _register_commands() -> None:
 
 
 def main() -> None:
+    from spm.stack import EXIT_UNAVAILABLE, unreachable
+
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     _register_commands()
-    app()
+    from libs.common.contracts.tenant_settings import InvalidTenantSettings
+
+    try:
+        app()
+    except InvalidTenantSettings as exc:
+        sys.stderr.write(f"spm: {exc}; fix them with `spm tenants settings set`\n")
+        sys.exit(1)
+    except Exception as exc:
+        # An unreachable dependency is an everyday mistake, not a bug: one line, no traceback.
+        found = unreachable(exc)
+        if found is None:
+            raise
+        sys.stderr.write(found.line() + "\n")
+        sys.exit(EXIT_UNAVAILABLE)
 
 
 if __name__ == "__main__":

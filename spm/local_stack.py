@@ -21,6 +21,7 @@ from rich.console import Console
 
 from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres, _die_with_parent
 from spm.services import SERVICES
+from spm.stack import STACK_FILE_NAME, remove_stack_file, write_stack_file
 
 console = Console(stderr=True)
 DEMO_TENANT = "demo"
@@ -107,6 +108,8 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
     kafka: EmbeddedKafka | None = None
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    # Other `spm` commands find the stack through this file; it lives as long as the stack.
+    stack_file = data_dir / STACK_FILE_NAME
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -134,7 +137,9 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
             processes[name] = _start_service(name, env, log_dir)
         for name, spec in SERVICES.items():
             _wait_ready(spec.port, name, processes)
-        console.print(f"[green]services ready[/] (logs in {log_dir})")
+        urls = {name: f"http://127.0.0.1:{spec.port}" for name, spec in SERVICES.items()}
+        write_stack_file(stack_file, env, urls)
+        console.print(f"[green]services ready[/] (logs in {log_dir}; addresses in {stack_file})")
         for name, spec in SERVICES.items():
             console.print(f"  {name:<12} http://127.0.0.1:{spec.port}")
         if demo:
@@ -172,6 +177,7 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        remove_stack_file(stack_file)
         _stop_services(processes)
         if postgres is not None:
             postgres.stop()

@@ -123,6 +123,29 @@ async def tenant_exists(conn: AsyncConnection, tenant_id: str) -> bool:
     return row.first() is not None
 
 
+async def list_tenants(conn: AsyncConnection) -> list[dict[str, object]]:
+    """Every tenant, oldest first, with its calendar and its number of active API keys."""
+    rows = await conn.execute(
+        text(
+            "SELECT t.tenant_id, t.name, t.timezone, t.fiscal_year_start_month, t.created_at, "
+            "count(k.key_id) FILTER (WHERE k.revoked_at IS NULL) AS active_keys "
+            "FROM tenants t LEFT JOIN api_keys k USING (tenant_id) "
+            "GROUP BY t.tenant_id ORDER BY t.created_at, t.tenant_id"
+        )
+    )
+    return [
+        {
+            "tenant_id": r.tenant_id,
+            "name": r.name,
+            "timezone": r.timezone,
+            "fiscal_year_start_month": r.fiscal_year_start_month,
+            "created_at": r.created_at.isoformat(),
+            "active_keys": r.active_keys,
+        }
+        for r in rows
+    ]
+
+
 async def create_api_key(
     conn: AsyncConnection, tenant_id: str, scope: Scope, pepper: str, name: str = ""
 ) -> str:
@@ -178,6 +201,74 @@ async def expire_old_webhook_secrets(
         {"t": tenant_id, "s": source, "at": datetime.now(UTC) + grace},
     )
     return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSecretInfo:
+    """A webhook secret as an admin sees it: masked, with its validity window."""
+
+    secret_id: int
+    source: str
+    masked: str
+    created_at: datetime
+    expires_at: datetime | None
+    valid: bool
+
+
+def mask_secret(secret: str) -> str:
+    """Enough to recognise a secret (its last four characters), never enough to use it."""
+    return "…" + secret[-4:] if len(secret) >= 12 else "…"
+
+
+def check_webhook_secret(secret: str) -> str | None:
+    """Why ``secret`` cannot be a vendor's signing secret, or None when it can."""
+    if not secret:
+        return "must not be empty"
+    if len(secret) > 1_024:
+        return "must be at most 1024 characters"
+    if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+        return "must not contain whitespace at its ends or control characters"
+    return None
+
+
+async def rotate_webhook_secret(
+    conn: AsyncConnection,
+    tenant_id: str,
+    source: str,
+    pepper: str,
+    grace: timedelta,
+    secret: str | None = None,
+) -> tuple[str, int]:
+    """Add ``secret`` (vendor-issued) or a generated one; older secrets of ``source`` stay valid for
+    ``grace``, then expire. Returns (the new secret, how many older ones expire)."""
+    secret = await add_webhook_secret(conn, tenant_id, source, pepper, secret)
+    # Both stay valid during the grace period: the vendor is reconfigured without a gap.
+    return secret, await expire_old_webhook_secrets(conn, tenant_id, source, grace)
+
+
+async def list_webhook_secrets(
+    conn: AsyncConnection, tenant_id: str, pepper: str, source: str | None = None
+) -> list[WebhookSecretInfo]:
+    """Every secret of the tenant (expired ones included), masked, newest first per source."""
+    rows = await conn.execute(
+        text(
+            "SELECT secret_id, source, secret_encrypted, created_at, expires_at, "
+            "(expires_at IS NULL OR expires_at > now()) AS valid FROM webhook_secrets "
+            "WHERE tenant_id = :t AND (CAST(:s AS text) IS NULL OR source = :s) ORDER BY source, secret_id DESC"
+        ),
+        {"t": tenant_id, "s": source},
+    )
+    return [
+        WebhookSecretInfo(
+            r.secret_id,
+            r.source,
+            mask_secret(decrypt_secret(r.secret_encrypted, pepper)),
+            r.created_at,
+            r.expires_at,
+            r.valid,
+        )
+        for r in rows
+    ]
 
 
 async def webhook_secrets(conn: AsyncConnection, tenant_id: str, source: str, pepper: str) -> list[str]:

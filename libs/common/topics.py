@@ -14,6 +14,7 @@ from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.commands import AttributionOverriddenV1, WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntityChangedV1
+from libs.common.contracts.tenant_settings import SettingsChangedV1
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,15 @@ ACTIVITY_ATTRIBUTED = Topic(
     key="tenant_id:rep_id",
     description="Versioned attributions; keyed by rep so one rep's activities stay ordered.",
 )
+SETTINGS_CHANGED = Topic(
+    name="settings-changed",
+    event_type="io.spm.settings.changed.v1",
+    payload=SettingsChangedV1,
+    key="tenant_id",
+    description="A tenant's settings got a new version; every process drops its cached copy.",
+    # Read by every process without a consumer group, from the end: no dead letters.
+    has_dlq=False,
+)
 
 REGISTRY: tuple[Topic, ...] = (
     WEBHOOK_RECEIVED,
@@ -84,6 +94,7 @@ REGISTRY: tuple[Topic, ...] = (
     CRM_ENTITY_CHANGED,
     ATTRIBUTION_OVERRIDDEN,
     ACTIVITY_ATTRIBUTED,
+    SETTINGS_CHANGED,
 )
 
 

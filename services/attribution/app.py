@@ -10,10 +10,15 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.tenant_settings import SettingsChangedV1
+from libs.common.jobs import REATTRIBUTE, Job, JobWorker
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
+from libs.common.kafka.settings_events import SettingsChangeListener
+from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.consumer import CONSUMES
 from services.attribution.handlers import AttributionDeps, handle_batch
+from services.attribution.jobs import run_reattribution_job
 from services.attribution.settings import AttributionSettings
 
 SERVICE = "attribution"
@@ -26,14 +31,29 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
     async def wire(
         _app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
+        tenants = TenantSettingsCache(engine, settings.attribution.tenant_cache_seconds)
         deps = AttributionDeps(
-            engine, producer, settings.kafka.topic_prefix, settings.attribution.rematch_limit
+            engine, producer, settings.kafka.topic_prefix, settings.attribution.rematch_limit, tenants
         )
 
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
 
-        yield handler
+        async def forget(event: SettingsChangedV1) -> None:
+            tenants.invalidate(event.tenant_id)
+
+        async def reattribution(job: Job) -> dict[str, Any]:
+            return await run_reattribution_job(engine, producer, settings.kafka.topic_prefix, job)
+
+        listener = SettingsChangeListener(settings.kafka, forget)
+        listener.start()
+        jobs = JobWorker(engine, REATTRIBUTE, reattribution, settings.attribution.jobs_interval_seconds)
+        jobs.start()
+        try:
+            yield handler
+        finally:
+            await jobs.stop()
+            await listener.stop()
 
     return consumer_app(
         service=SERVICE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,8 +25,9 @@ from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFact
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
-from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
@@ -44,50 +45,20 @@ class AttributionDeps:
     producer: AIOKafkaProducer
     topic_prefix: str
     rematch_limit: int = 5_000
+    #: The process's tenant settings; None reads them afresh for every batch (tests, tools).
+    settings: TenantSettingsCache | None = None
 
 
-def policy_from_settings(settings: dict[str, Any], tenant_id: str = "") -> TenantAttributionPolicy:
-    """The tenant's attribution policy; a stored value that cannot apply names itself (permanent)."""
-    raw = settings.get("attribution") or {}
-    if not isinstance(raw, dict):
-        raise TenantSettingsInvalid(tenant_id, "attribution", f"expected an object, got {type(raw).__name__}")
-
-    def read(name: str, convert: Callable[[Any], Any], default: Any) -> Any:
-        value = raw.get(name, default)
-        try:
-            return convert(value)
-        except (TypeError, ValueError) as exc:
-            raise TenantSettingsInvalid(tenant_id, f"attribution.{name}", f"{value!r}: {exc}") from exc
-
-    try:
-        return TenantAttributionPolicy(
-            ambiguity_policy=read(
-                "ambiguity_policy", AmbiguityPolicy, AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
-            ),
-            grace_days_before_created=read("grace_days_before_created", int, 14),
-            grace_days_after_closed=read("grace_days_after_closed", int, 14),
-            extra_personal_domains=read("extra_personal_domains", _domain_set, ()),
-            min_confidence=read("min_confidence", float, 0.35),
-            park_days=read("park_days", int, 30),
-        )
-    except ValueError as exc:  # the policy's own range checks
-        raise TenantSettingsInvalid(tenant_id, "attribution", str(exc)) from exc
-
-
-def _domain_set(value: Any) -> frozenset[str]:
-    if isinstance(value, str) or not all(isinstance(d, str) for d in value):
-        raise TypeError("expected a list of domain names")
-    return frozenset(value)
-
-
-def checked_internal_domains(settings: dict[str, Any], tenant_id: str) -> None:
-    """``internal_domains`` must be a list of names: the reference loader lower-cases each."""
-    configured = settings.get("internal_domains")
-    if configured:
-        try:
-            _domain_set(configured)
-        except TypeError as exc:
-            raise TenantSettingsInvalid(tenant_id, "internal_domains", f"{configured!r}: {exc}") from exc
+def policy_from_settings(settings: TenantSettings) -> TenantAttributionPolicy:
+    policy = settings.attribution
+    return TenantAttributionPolicy(
+        ambiguity_policy=AmbiguityPolicy(policy.ambiguity_policy.value),
+        grace_days_before_created=policy.grace_days_before_created,
+        grace_days_after_closed=policy.grace_days_after_closed,
+        extra_personal_domains=frozenset(policy.extra_personal_domains),
+        min_confidence=policy.min_confidence,
+        park_days=policy.park_days,
+    )
 
 
 def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None:
@@ -199,6 +170,7 @@ async def attribute_batch(
     tenant_id: str,
     activities: Sequence[ActivityIngestedV1],
     now: datetime,
+    settings: TenantSettings | None = None,
     revised: Collection[uuid.UUID] = (),
 ) -> AttributedBatch:
     """Decide every activity against the current reference data; keep only what changes.
@@ -211,12 +183,10 @@ async def attribute_batch(
     batch = AttributedBatch()
     if not activities:
         return batch
-    tenant_settings = await load_tenant_settings(conn, tenant_id)
-    policy = policy_from_settings(tenant_settings, tenant_id)
-    checked_internal_domains(tenant_settings, tenant_id)
-    index = await load_reference_index(
-        conn, tenant_id, activities, policy.grace_days_after_closed, tenant_settings
-    )
+    if settings is None:
+        settings = await load_tenant_settings(conn, tenant_id)
+    policy = policy_from_settings(settings)
+    index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
     for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
         resolved = resolve_references(activity, index)
@@ -321,7 +291,7 @@ async def rematch_ids(
     parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)
     if not changed.deal_changes:
         return list(dict.fromkeys(parked))
-    policy = policy_from_settings(await load_tenant_settings(conn, tenant_id), tenant_id)
+    policy = policy_from_settings(await load_tenant_settings(conn, tenant_id))
     windows = [
         window
         for before, after in changed.deal_changes
@@ -347,8 +317,15 @@ def newest_revisions(activities: Sequence[ActivityIngestedV1]) -> list[ActivityI
 
 
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
-    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit."""
+    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
+
+    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
+    naming the setting: the runner parks that tenant's messages and hands back the rest.
+    """
     now = datetime.now(UTC)
+    settings = await settings_of_batch(
+        messages, deps.settings or TenantSettingsCache(deps.engine, ttl_seconds=0)
+    )
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
@@ -374,7 +351,9 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-            decided = await attribute_batch(conn, tenant_id, activities, now, revised=fresh)
+            decided = await attribute_batch(
+                conn, tenant_id, activities, now, settings[tenant_id], revised=fresh
+            )
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)
             # Parked replies in the threads of what just changed: one more pass, on the saved versions.
@@ -388,7 +367,11 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if replies:
                 REMATCHES.inc(len(replies))
                 followed = await attribute_batch(
-                    conn, tenant_id, await repo.load_activities(conn, tenant_id, replies), now
+                    conn,
+                    tenant_id,
+                    await repo.load_activities(conn, tenant_id, replies),
+                    now,
+                    settings[tenant_id],
                 )
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)

@@ -15,6 +15,10 @@ class AttributionOptions(BaseSettings):
     group_id: str = "spm-attribution"
     #: Upper bound of parked activities re-matched for one batch of CRM changes.
     rematch_limit: int = 5_000
+    #: Tenant settings are re-read at least this often (a ``settings-changed`` event drops them sooner).
+    tenant_cache_seconds: float = 30.0
+    #: Queued re-attribution jobs are looked for this often.
+    jobs_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class AttributionSettings(CommonSettings):

@@ -25,18 +25,22 @@ from services.gateway.export import CsvNegotiation
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
+    admin_settings,
     connectors,
+    crm,
     dashboard,
     deals,
     funnel,
     insights,
     leaderboard,
     periods,
+    pipeline,
     reps,
     session,
     stream,
     teams,
     tenant_settings,
+    webhook_secrets,
 )
 from services.gateway.settings import GatewaySettings
 
@@ -112,7 +116,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         insights,
         deals,
         activities,
+        crm,
+        pipeline,
         tenant_settings,
+        admin_settings,
+        webhook_secrets,
         stream,
         session,
         connectors,

@@ -51,6 +51,8 @@ EXPORTS = (
     Export(re.compile(r"/v1/activities"), "items", "activities"),
     Export(re.compile(r"/v1/deals/[^/]+/activities"), "items", "deal-activities"),
     Export(re.compile(r"/v1/deals"), "items", "deals"),
+    Export(re.compile(r"/v1/accounts"), "items", "accounts"),
+    Export(re.compile(r"/v1/contacts"), "items", "contacts"),
     Export(re.compile(r"/v1/reps"), "items", "reps"),
     Export(re.compile(r"/v1/teams"), "items", "teams"),
 )

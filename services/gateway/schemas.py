@@ -403,6 +403,78 @@ class DealPage(BaseModel):
     next_cursor: str | None
 
 
+class AccountRead(BaseModel):
+    model_config = _examples(
+        {
+            "account_id": "acc-1",
+            "name": "Buyer Inc",
+            "domains": ["buyer.example"],
+            "updated_at": "2026-11-01T00:00:00Z",
+        }
+    )
+
+    account_id: str
+    name: str
+    domains: list[str]
+    #: The CRM's ``updated_at`` of the version the system holds.
+    updated_at: datetime
+
+
+class AccountPage(BaseModel):
+    items: list[AccountRead]
+    next_cursor: str | None
+
+
+class ContactRead(BaseModel):
+    contact_id: str
+    name: str
+    emails: list[str]
+    phones: list[str]
+    account_id: str | None
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactRead]
+    next_cursor: str | None
+
+
+class PipelineStageRead(BaseModel):
+    #: ``ingest`` (accepted), ``attribution`` (decided), ``metrics`` (counted in the rollups).
+    stage: str
+    #: Activities this stage has handled for the tenant (its latest revision or version).
+    processed: int
+    #: Activities that reached the stage before and wait for it (0: caught up).
+    pending: int
+    #: Age of the oldest waiting activity; 0 when none waits.
+    oldest_pending_seconds: float
+    latest_at: datetime | None
+
+
+class CrmCountsRead(BaseModel):
+    reps: int
+    teams: int
+    accounts: int
+    contacts: int
+    deals: int
+    #: The newest CRM ``updated_at`` the system holds.
+    latest_updated_at: datetime | None
+
+
+class PipelineStatusRead(BaseModel):
+    """How far the tenant's data has got: poll until ``up_to_date`` after a sync."""
+
+    as_of: datetime
+    #: Nothing waits in any stage and the read models (scores, insights) include everything counted.
+    up_to_date: bool
+    stages: list[PipelineStageRead]
+    #: Scores and insights were last recomputed then; ``read_models_dirty_since`` is set while a
+    #: recomputation is due.
+    read_models_refreshed_at: datetime | None
+    read_models_dirty_since: datetime | None
+    crm: CrmCountsRead
+
+
 class DealSummaryRead(BaseModel):
     activities: int
     last_activity_at: datetime | None
@@ -449,6 +521,147 @@ class InsightThresholdsRead(BaseModel):
     created_at: datetime | None
     created_by: str
     thresholds: dict[str, Any]
+
+
+class SettingsGroup(StrEnum):
+    """A group of settings with its own route (``/v1/settings/{group}``)."""
+
+    CALENDAR = "calendar"
+    ORGANIZATION = "organization"
+    PRIVACY = "privacy"
+    ATTRIBUTION = "attribution"
+    METRICS = "metrics"
+    INSIGHT_THRESHOLDS = "insight_thresholds"
+
+
+class SettingsRead(BaseModel):
+    """A tenant's settings (``libs.common.contracts.tenant_settings.TenantSettings``) and their version."""
+
+    #: The version in the settings history; 0 when never changed through the API or the CLI.
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    #: When the stored document does not validate (it was written by hand): what is wrong.
+    #: Services refuse that tenant's work until a PUT or PATCH fixes it.
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    #: Background work the change started (a rebuild of period rollups), to follow at
+    #: ``GET /v1/settings/jobs/{id}``.
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsGroupRead(BaseModel):
+    group: SettingsGroup
+    version: int
+    changed_at: datetime | None
+    changed_by: str
+    settings: dict[str, Any]
+    jobs: list[str] = Field(default_factory=list)
+
+
+class SettingsJobRead(BaseModel):
+    """Background work a settings change started, with its progress."""
+
+    model_config = _examples(
+        {
+            "job_id": "7d1f0c52-3f0e-4c43-9a55-0c8f0f7b2d11",
+            "kind": "rebuild_rollups",
+            "state": "running",
+            "done": 3,
+            "total": 6,
+            "progress": 0.5,
+            "parameters": {},
+            "settings_version": 4,
+            "result": None,
+            "error": None,
+            "created_by": "spm_admin_1a2b3c4d",
+            "created_at": "2026-12-02T09:30:00Z",
+            "started_at": "2026-12-02T09:30:01Z",
+            "finished_at": None,
+        }
+    )
+
+    job_id: uuid.UUID
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
+    kind: str
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    state: str
+    done: int
+    total: int | None
+    #: ``done / total`` once the total is known.
+    progress: float | None
+    parameters: dict[str, Any]
+    settings_version: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReattributionCreate(BaseModel):
+    """Re-attribute ``[since, until)`` under the current settings, or only count what would move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: date
+    until: date | None = None
+    #: Count what would change and write nothing (run it first: the real run then does exactly that).
+    dry_run: bool = True
+
+
+class SettingsVersionRead(BaseModel):
+    version: int
+    #: Top-level settings whose value this version changed.
+    changed: list[str]
+    changed_by: str
+    changed_at: datetime
+    settings: dict[str, Any]
+
+
+class SettingsVersionPage(BaseModel):
+    items: list[SettingsVersionRead]
+    next_cursor: str | None
+
+
+class WebhookSecretRead(BaseModel):
+    """A webhook secret, masked, with its validity window."""
+
+    secret_id: int
+    source: str
+    #: The last four characters, to recognise it; never the secret.
+    masked: str
+    created_at: datetime
+    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
+    expires_at: datetime | None
+    valid: bool
+
+
+class WebhookSecretList(BaseModel):
+    items: list[WebhookSecretRead]
+
+
+class WebhookSecretCreate(BaseModel):
+    """A vendor-issued signing secret to register, or none to have one generated."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"secret": "the signing secret the vendor shows", "grace_hours": 24}]
+        },
+    )
+
+    secret: str | None = Field(default=None, max_length=1_024)
+    #: The older secrets of the source stay valid this long, so the vendor is reconfigured without a gap.
+    grace_hours: float = Field(default=24.0, ge=0.0, le=720.0, allow_inf_nan=False)
+
+
+class WebhookSecretCreated(WebhookSecretRead):
+    #: Only when the secret was generated: shown once, set it at the vendor now.
+    secret: str | None = None
+    #: Older secrets of the source that expire at the end of the grace period.
+    expiring: int
 
 
 class ProblemRead(BaseModel):

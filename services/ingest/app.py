@@ -17,10 +17,12 @@ from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
+from libs.common.contracts.tenant_settings import InvalidTenantSettings, SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
+from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenancy import Principal, Scope, WebhookSecretCache
 from libs.common.web import (
     Problem,
@@ -38,7 +40,7 @@ from services.ingest.adapters.repository import (
     save_webhook_state,
 )
 from services.ingest.domain.normalize import MAX_BODY_BYTES, validation_to_rejection
-from services.ingest.domain.tenant_config import InvalidTenantSettings, phone_region
+from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhooks import (
     ADAPTERS,
     URL_TOKEN_SOURCES,
@@ -216,9 +218,17 @@ def create_app(  # noqa: C901 - shrink when next touched
             engine, settings.runtime.secret_key.get_secret_value(), settings.ingest.tenant_cache_seconds
         )
         app.state.seen_ledger = SeenLedger(engine)
+        tenants: TenantDirectory = app.state.tenants
+
+        async def forget(event: SettingsChangedV1) -> None:
+            tenants.invalidate(event.tenant_id)
+
+        app.state.settings_listener = SettingsChangeListener(settings.kafka, forget)
+        app.state.settings_listener.start()
         try:
             yield
         finally:
+            await app.state.settings_listener.stop()
             await app.state.seen_ledger.close()
             await publisher.close()
             await engine.dispose()
@@ -257,8 +267,18 @@ def create_app(  # noqa: C901 - shrink when next touched
         try:
             return await directory.context(tenant_id)
         except InvalidTenantSettings as exc:
-            # Guessing a privacy policy could publish what the tenant excluded: refuse instead.
-            raise Problem(500, "Tenant settings invalid", str(exc)) from None
+            # Guessing a privacy policy could publish what the tenant excluded: refuse instead,
+            # as unavailable (nothing is accepted, the sender retries) until an admin fixes it.
+            raise Problem(
+                503,
+                "Tenant settings invalid",
+                f"{exc}; nothing was accepted: retry once an admin has fixed the settings",
+                headers={"Retry-After": str(settings.ingest.retry_after_seconds)},
+                errors=[
+                    {"in": "tenant settings", "field": name, "reason": reason}
+                    for name, reason in zip(exc.settings, exc.reasons, strict=True)
+                ],
+            ) from None
 
     async def _accept(
         request: Request,

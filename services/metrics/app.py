@@ -12,11 +12,20 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.tenant_settings import SettingsChangedV1
+from libs.common.jobs import REBUILD_ROLLUPS, Job, JobWorker
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
+from libs.common.kafka.settings_events import SettingsChangeListener
+from libs.common.tenant_settings_store import TenantSettingsCache
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.consumer import CONSUMES
-from services.metrics.handlers import MetricsDeps, TenantSettingsCache, handle_batch
+from services.metrics.handlers import (
+    MetricsDeps,
+    apply_settings_change,
+    handle_batch,
+    rebuild_tenant_rollups,
+)
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
 from services.metrics.settings import MetricsServiceSettings
 
@@ -32,7 +41,8 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
     ) -> AsyncIterator[BatchHandler]:
         # The producer only serves the dead-letter topic (used by the runner).
         models = ScoringModelCache()
-        deps = MetricsDeps(engine, TenantSettingsCache(settings.metrics.tenant_cache_seconds), models)
+        tenants = TenantSettingsCache(engine, settings.metrics.tenant_cache_seconds)
+        deps = MetricsDeps(engine, tenants, models)
         refresher = ReadModelRefresher(
             engine,
             models,
@@ -41,16 +51,30 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
                 reported_periods=settings.metrics.reported_periods,
                 full_refresh_after=timedelta(seconds=settings.metrics.full_refresh_seconds),
             ),
+            tenants,
         )
         app.state.refresher = refresher
 
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
             return await handle_batch(messages, deps)
 
+        async def apply_change(event: SettingsChangedV1) -> None:
+            await apply_settings_change(deps, event)
+
+        async def rebuild(job: Job) -> dict[str, Any]:
+            return await rebuild_tenant_rollups(deps, job)
+
+        listener = SettingsChangeListener(settings.kafka, apply_change)
+        app.state.settings_listener = listener
+        listener.start()
+        jobs = JobWorker(engine, REBUILD_ROLLUPS, rebuild, settings.metrics.jobs_interval_seconds)
+        jobs.start()
         refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
         try:
             yield handler
         finally:
+            await jobs.stop()
+            await listener.stop()
             refresher.stop()
             with suppress(asyncio.CancelledError):
                 await refreshing

@@ -8,7 +8,6 @@ one retracts the old contribution and adds its own, in the same transaction. The
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -16,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
-from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
+from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
@@ -33,19 +33,6 @@ from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
 GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
 
 
-@dataclass
-class TenantSettingsCache:
-    ttl_seconds: float = 60.0
-    _entries: dict[str, tuple[float, MetricSettings]] = field(default_factory=dict)
-
-    def get(self, tenant_id: str) -> MetricSettings | None:
-        hit = self._entries.get(tenant_id)
-        return hit[1] if hit and hit[0] > time.monotonic() else None
-
-    def put(self, tenant_id: str, settings: MetricSettings) -> None:
-        self._entries[tenant_id] = (time.monotonic() + self.ttl_seconds, settings)
-
-
 @dataclass(frozen=True, slots=True)
 class MetricsDeps:
     engine: AsyncEngine
@@ -53,27 +40,15 @@ class MetricsDeps:
     models: ScoringModelCache = field(default_factory=ScoringModelCache)
 
 
-def metric_settings_from(row: dict[str, Any], tenant_id: str = "") -> MetricSettings:
-    """The tenant's calendar and thresholds; a stored value that cannot apply names itself (permanent)."""
-    stored = row.get("settings") or {}
-    if not isinstance(stored, dict):
-        raise TenantSettingsInvalid(tenant_id, "settings", f"expected an object, got {type(stored).__name__}")
-    extra = stored.get("metrics") or {}
-    if not isinstance(extra, dict):
-        raise TenantSettingsInvalid(tenant_id, "metrics", f"expected an object, got {type(extra).__name__}")
-    values = {
-        "time_zone": row.get("timezone", "UTC"),
-        "fiscal_year_start_month": row.get("fiscal_year_start_month", 1),
-        "conversation_min_seconds": extra.get("conversation_min_seconds", 60),
-    }
-    try:
-        return MetricSettings.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "metrics"
-        path = {"time_zone": "timezone", "conversation_min_seconds": "metrics.conversation_min_seconds"}
-        reason = f"{values.get(name)!r}: {error['msg']}"
-        raise TenantSettingsInvalid(tenant_id, path.get(name, name), reason) from exc
+def metric_settings_from(settings: TenantSettings, calendar: tuple[str, int] | None = None) -> MetricSettings:
+    """The metric rules of a tenant's settings: its calendar (or ``calendar``, the one its rollups
+    are built in, when given) and the conversation threshold."""
+    time_zone, fiscal_year_start_month = calendar or (settings.time_zone, settings.fiscal_year_start_month)
+    return MetricSettings(
+        time_zone=time_zone,
+        fiscal_year_start_month=fiscal_year_start_month,
+        conversation_min_seconds=settings.metrics.conversation_min_seconds,
+    )
 
 
 Deltas = dict[RollupCell, dict[str, float]]
@@ -206,7 +181,12 @@ def plan_batch(
 
 
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
-    """One transaction per batch; offsets are committed by the runner after it returns."""
+    """One transaction per batch; offsets are committed by the runner after it returns.
+
+    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
+    naming the setting: the runner parks that tenant's messages and hands back the rest.
+    """
+    tenant_settings = await settings_of_batch(messages, deps.tenants)
     newest: dict[tuple[str, uuid.UUID], ActivityAttributedV1] = {}
     for message in messages:
         event: ActivityAttributedV1 = message.payload
@@ -222,18 +202,19 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     await scoring.rescore_moved(deps.engine, deps.models, tenant_ids)
     async with deps.engine.begin() as conn:
         applied = await scoring.share_applied_versions(conn, tenant_ids)
-        calendars = {t: deps.tenants.get(t) for t in tenant_ids}
-        missing = [t for t, cached in calendars.items() if cached is None]
-        if missing:
-            for tenant_id, row in (await rollups.tenant_calendar_settings(conn, missing)).items():
-                loaded = metric_settings_from(row, tenant_id)
-                calendars[tenant_id] = loaded
-                deps.tenants.put(tenant_id, loaded)
+        # The calendar the rollups are built in, which a rebuild after a change moves (under lock).
+        calendars = await rollups.rollup_calendars(
+            conn,
+            {
+                t: (tenant_settings[t].time_zone, tenant_settings[t].fiscal_year_start_month)
+                for t in tenant_ids
+            },
+        )
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
         for tenant_id in tenant_ids:
             events = by_tenant[tenant_id]
-            settings = calendars[tenant_id] or MetricSettings()
+            settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
             model = await deps.models.get(conn, tenant_id, applied[tenant_id])
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
@@ -251,3 +232,36 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         if isinstance(ingested, str):
             FRESHNESS.observe(max(0.0, (now - datetime.fromisoformat(ingested)).total_seconds()))
     return []
+
+
+async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> None:
+    """Forget the tenant's settings and recompute its insights and period stats with the new ones."""
+    deps.tenants.invalidate(event.tenant_id)
+    async with deps.engine.begin() as conn:
+        await rollups.mark_dirty(conn, [event.tenant_id])
+
+
+async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
+    """A settings job: rebuild the tenant's period rollups under its current calendar, exactly."""
+    async with deps.engine.connect() as conn:
+        settings = await load_tenant_settings(conn, job.tenant_id)
+    if settings is None:
+        return {"rollup_rows": 0}
+
+    async def step(done: int, total: int) -> None:
+        await report_progress(deps.engine, job.job_id, done, total)
+
+    async with deps.engine.begin() as conn:
+        # Rollup scores are sums of contribution scores: hold the scoring model's row FOR SHARE,
+        # as every score writer does, so a rescore never interleaves with the rebuild.
+        await scoring.share_applied_versions(conn, [job.tenant_id])
+        written = await rollups.rebuild_rollups(
+            conn, job.tenant_id, settings.time_zone, settings.fiscal_year_start_month, step
+        )
+        await rollups.mark_dirty(conn, [job.tenant_id])
+    deps.tenants.invalidate(job.tenant_id)
+    return {
+        "rollup_rows": written,
+        "time_zone": settings.time_zone,
+        "fiscal_year_start_month": settings.fiscal_year_start_month,
+    }

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.tenant_settings import InsightThresholds
+from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, InsightThresholds, TenantSettings
+from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings
 from services.metrics.adapters import read_models as sql
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
@@ -51,12 +52,21 @@ class RefreshPolicy:
 
 
 async def refresh_tenant(
-    conn: AsyncConnection, tenant_id: str, now: datetime, policy: RefreshPolicy = RefreshPolicy()
+    conn: AsyncConnection,
+    tenant_id: str,
+    now: datetime,
+    policy: RefreshPolicy = RefreshPolicy(),
+    tenant_settings: TenantSettings | None = None,
 ) -> None:
-    """Replace the tenant's rep_period_stats and insights as of ``now``, in the caller's transaction."""
+    """Replace the tenant's rep_period_stats and insights as of ``now``, in the caller's transaction.
+
+    ``tenant_settings`` defaults to the stored ones, read now.
+    """
     seen = await sql.refresh_state_version(conn, tenant_id)
-    settings = metric_settings_from(await sql.tenant_row(conn, tenant_id), tenant_id)
-    thresholds = await sql.latest_thresholds(conn, tenant_id)
+    if tenant_settings is None:
+        tenant_settings = await load_tenant_settings(conn, tenant_id) or DEFAULT_TENANT_SETTINGS
+    settings = metric_settings_from(tenant_settings)
+    thresholds = tenant_settings.insight_thresholds
     teams = TeamDirectory(await sql.memberships(conn, tenant_id))
     calendar = settings.calendar
     insight_periods: list[Period] = []
@@ -205,9 +215,12 @@ class ReadModelRefresher:
         models: ScoringModelCache,
         interval_seconds: float,
         policy: RefreshPolicy = RefreshPolicy(),
+        settings: TenantSettingsCache | None = None,
     ) -> None:
         self._engine = engine
         self._models = models
+        #: The process's tenant settings (shared with the consumer); None reads them at each refresh.
+        self._settings = settings
         self._interval = interval_seconds
         self._policy = policy
         self._stopping = asyncio.Event()
@@ -232,8 +245,9 @@ class ReadModelRefresher:
             if self._stopping.is_set():
                 break
             try:
+                settings = None if self._settings is None else await self._settings.get_or_default(tenant_id)
                 async with self._engine.begin() as conn:
-                    await refresh_tenant(conn, tenant_id, datetime.now(UTC), self._policy)
+                    await refresh_tenant(conn, tenant_id, datetime.now(UTC), self._policy, settings)
                 refreshed += 1
             except Exception:
                 log.exception("read-model refresh failed; retried next tick", extra={"tenant_id": tenant_id})

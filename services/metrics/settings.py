@@ -13,12 +13,14 @@ class MetricsOptions(BaseSettings):
 
     port: int = 8003
     group_id: str = "spm-metrics"
-    #: Tenant calendar settings are re-read at most this often.
-    tenant_cache_seconds: float = 60.0
+    #: Tenant settings are re-read at least this often (a ``settings-changed`` event drops them sooner).
+    tenant_cache_seconds: float = 30.0
     #: The read-model refresher looks for dirty tenants (and moved scoring models) this often.
     refresh_interval_seconds: float = Field(default=5.0, gt=0)
     #: Every tenant is refreshed at least this often, dirty or not: deals go stale with time alone.
     full_refresh_seconds: float = Field(default=900.0, gt=0)
+    #: Queued settings jobs (rollup rebuilds after a calendar change) are looked for this often.
+    jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.
     reported_periods: int = Field(default=12, ge=1, le=104)
 

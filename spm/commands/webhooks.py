@@ -1,19 +1,30 @@
-"""``spm webhooks rotate``: a new webhook secret for one tenant and source, the old ones expiring later."""
+"""``spm webhooks rotate|set|list``: a tenant's webhook secrets per source, rotated with a grace period."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from libs.common.tenancy import WebhookSecretInfo
 
-async def rotate_webhook_secret(tenant: str, source: str, grace_hours: float) -> tuple[str, int]:
-    """Add a secret and expire the older ones after the grace period; returns (secret, expiring)."""
+TenantOption = Annotated[str, typer.Option(help="tenant id")]
+GraceOption = Annotated[float, typer.Option(min=0.0, help="hours the older secrets stay valid")]
+
+
+async def rotate_webhook_secret(
+    tenant: str, source: str, grace_hours: float, secret: str | None = None
+) -> tuple[str, int]:
+    """Add a secret (``secret`` as the vendor issued it, or a new random one) and expire the older
+    ones after the grace period; returns (secret, expiring)."""
     from libs.common.db.engine import make_engine
     from libs.common.settings import DatabaseSettings, RuntimeSettings
-    from libs.common.tenancy import add_webhook_secret, expire_old_webhook_secrets, tenant_exists
+    from libs.common.tenancy import rotate_webhook_secret as rotate
+    from libs.common.tenancy import tenant_exists
 
     engine = make_engine(DatabaseSettings(), "spm-cli")
     try:
@@ -21,12 +32,40 @@ async def rotate_webhook_secret(tenant: str, source: str, grace_hours: float) ->
             if not await tenant_exists(conn, tenant):
                 raise LookupError(f"no tenant {tenant!r}")
             pepper = RuntimeSettings().secret_key.get_secret_value()
-            secret = await add_webhook_secret(conn, tenant, source, pepper)
-            # Both stay valid during the grace period: the vendor is reconfigured without a gap.
-            expiring = await expire_old_webhook_secrets(conn, tenant, source, timedelta(hours=grace_hours))
-            return secret, expiring
+            return await rotate(conn, tenant, source, pepper, timedelta(hours=grace_hours), secret)
     finally:
         await engine.dispose()
+
+
+async def _list(tenant: str, source: str | None) -> list[WebhookSecretInfo]:
+    from libs.common.db.engine import make_engine
+    from libs.common.settings import DatabaseSettings, RuntimeSettings
+    from libs.common.tenancy import list_webhook_secrets, tenant_exists
+
+    engine = make_engine(DatabaseSettings(), "spm-cli")
+    try:
+        async with engine.connect() as conn:
+            if not await tenant_exists(conn, tenant):
+                raise LookupError(f"no tenant {tenant!r}")
+            pepper = RuntimeSettings().secret_key.get_secret_value()
+            return await list_webhook_secrets(conn, tenant, pepper, source)
+    finally:
+        await engine.dispose()
+
+
+def _check_source(source: str) -> None:
+    from libs.common.tenancy import WEBHOOK_SOURCES
+
+    if source not in WEBHOOK_SOURCES:
+        raise typer.BadParameter(f"unknown source {source!r}; choose from {', '.join(WEBHOOK_SOURCES)}")
+
+
+def _rotate_or_exit(tenant: str, source: str, grace_hours: float, secret: str | None) -> tuple[str, int]:
+    try:
+        return asyncio.run(rotate_webhook_secret(tenant, source, grace_hours, secret))
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -35,22 +74,62 @@ def register(app: typer.Typer) -> None:
 
     @webhooks_app.command("rotate")
     def rotate(
-        tenant: Annotated[str, typer.Option(help="tenant id")],
+        tenant: TenantOption,
         source: Annotated[str, typer.Option(help="twilio, aircall, zoom, calendly, hubspot, ...")],
-        grace_hours: Annotated[
-            float, typer.Option(min=0.0, help="hours the older secrets stay valid")
-        ] = 24.0,
+        grace_hours: GraceOption = 24.0,
     ) -> None:
-        """Add a new secret for SOURCE (printed once); older secrets expire after the grace period."""
-        from libs.common.tenancy import WEBHOOK_SOURCES
-
-        if source not in WEBHOOK_SOURCES:
-            raise typer.BadParameter(f"unknown source {source!r}; choose from {', '.join(WEBHOOK_SOURCES)}")
-        try:
-            secret, expiring = asyncio.run(rotate_webhook_secret(tenant, source, grace_hours))
-        except LookupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        """Add a new random secret for SOURCE (printed once); older secrets expire after the grace period."""
+        _check_source(source)
+        secret, expiring = _rotate_or_exit(tenant, source, grace_hours, None)
         typer.echo(f"new {source} secret for {tenant} (shown once; set it at the vendor now):")
         typer.echo(secret)
         typer.echo(f"{expiring} older secret(s) stay valid for {grace_hours:g} h, then expire")
+
+    @webhooks_app.command("set")
+    def set_secret(
+        tenant: TenantOption,
+        source: Annotated[str, typer.Option(help="twilio, zoom, hubspot, aircall, ...")],
+        secret_stdin: Annotated[
+            bool, typer.Option("--secret-stdin", help="read the vendor-issued secret from standard input")
+        ] = False,
+        grace_hours: GraceOption = 24.0,
+    ) -> None:
+        """Register the signing secret a vendor issued (Twilio auth token, Zoom secret token, ...);
+        older secrets of SOURCE stay valid for the grace period, then expire."""
+        from libs.common.tenancy import check_webhook_secret, mask_secret
+
+        _check_source(source)
+        if not secret_stdin:
+            raise typer.BadParameter(
+                "pass the secret on standard input with --secret-stdin (never as an argument)"
+            )
+        secret = sys.stdin.readline().rstrip("\r\n")
+        problem = check_webhook_secret(secret)
+        if problem is not None:
+            raise typer.BadParameter(f"the secret {problem}", param_hint="--secret-stdin")
+        _, expiring = _rotate_or_exit(tenant, source, grace_hours, secret)
+        typer.echo(
+            f"{source} secret {mask_secret(secret)} registered for {tenant}; "
+            f"{expiring} older secret(s) stay valid for {grace_hours:g} h, then expire"
+        )
+
+    @webhooks_app.command("list")
+    def list_secrets(
+        tenant: TenantOption,
+        source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    ) -> None:
+        """Every secret of the tenant, masked, with its validity window."""
+        if source is not None:
+            _check_source(source)
+        try:
+            secrets = asyncio.run(_list(tenant, source))
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{'source':<16} {'id':>6} {'secret':<8} {'created':<26} {'expires':<26} valid")
+        for s in secrets:
+            expires = s.expires_at.isoformat(timespec="seconds") if s.expires_at else "never"
+            typer.echo(
+                f"{s.source:<16} {s.secret_id:>6} {s.masked:<8} {s.created_at.isoformat(timespec='seconds'):<26} "
+                f"{expires:<26} {'yes' if s.valid else 'no'}"
+            )

@@ -1,15 +1,31 @@
-"""Per-tenant configuration shared by the gateway (which validates and versions it on PUT)
-and metrics (which applies it): the scoring model and the insight thresholds.
+"""Per-tenant configuration: one :class:`TenantSettings` document that every service reads.
 
-These are contracts, not rules: the rules that use them live in the metrics domain.
+The gateway's admin routes and ``spm tenants settings set`` validate and version it when it is
+written; ingest, attribution and metrics read it through one cache
+(:class:`libs.common.tenant_settings_store.TenantSettingsCache`) and drop their copy when a
+``settings-changed`` event says so. The defaults live here and nowhere else.
+
+A document stored by other means (SQL by hand) that does not validate raises
+:class:`InvalidTenantSettings` for that tenant only: ingest answers it 503 naming the setting,
+consumers send that tenant's messages to the DLQ with the same message.
+
+These are contracts, not rules: the rules that use them live in each service's domain.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from libs.common.contracts.activities import TenantId
 
 #: A rep's own baseline looks back over this many periods.
 TRAILING_BASELINE_PERIODS = 8
@@ -98,3 +114,264 @@ class InsightThresholds(BaseModel):
     #: An open deal without an inbound buyer email for this many days has gone quiet.
     no_buyer_reply_days: int = Field(default=21, ge=1, le=365)
     bright_spot_top_n: int = Field(default=3, ge=1, le=50)
+
+
+#: The version of the :class:`TenantSettings` document; additive changes only within a version.
+SETTINGS_SCHEMA_VERSION: Literal[1] = 1
+
+
+class InvalidTenantSettings(ValueError):
+    """A tenant's stored settings do not validate: permanent for that tenant until an admin fixes them.
+
+    ``settings`` names the offending settings as dotted paths (``privacy.excluded_domain``).
+    A consumer treats it as a permanent error for that tenant's messages only.
+    """
+
+    def __init__(self, tenant_id: str, settings: tuple[str, ...], reasons: tuple[str, ...] = ()) -> None:
+        self.tenant_id = tenant_id
+        self.settings = settings
+        self.reasons = reasons
+        detail = "; ".join(
+            f"{name}: {reason}" if reason else name
+            for name, reason in zip(settings, reasons or ("",) * len(settings), strict=True)
+        )
+        super().__init__(f"tenant {tenant_id!r} has invalid settings: {detail}")
+
+    @classmethod
+    def from_validation(cls, tenant_id: str, exc: ValidationError) -> InvalidTenantSettings:
+        names, reasons = [], []
+        for error in exc.errors():
+            names.append(".".join(str(part) for part in error["loc"]) or "(document)")
+            reasons.append(str(error["msg"]))
+        return cls(tenant_id, tuple(names), tuple(reasons))
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _domains(values: Iterable[str]) -> tuple[str, ...]:
+    """Lower-cased, ``@`` stripped, blanks dropped, de-duplicated; a value that is not a domain is refused."""
+    cleaned: dict[str, None] = {}
+    for value in values:
+        domain = value.strip().lower().lstrip("@")
+        if not domain:
+            continue
+        if not _DOMAIN.match(domain):
+            raise ValueError(f"{value!r} is not a domain name")
+        cleaned[domain] = None
+    return tuple(cleaned)
+
+
+class PrivacySettings(BaseModel):
+    """What ingest drops or strips before anything is published."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Addresses and phone numbers whose activities are never ingested.
+    excluded_addresses: tuple[Annotated[str, Field(min_length=1, max_length=320)], ...] = Field(
+        default=(), max_length=10_000
+    )
+    excluded_domains: tuple[str, ...] = Field(default=(), max_length=10_000)
+    excluded_subject_keywords: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        default=(), max_length=1_000
+    )
+    #: Subjects are personal data and rarely needed for scoring: stripped unless the tenant opts in.
+    keep_subjects: bool = False
+    #: Drop activities whose participants are all internal.
+    drop_internal_only: bool = False
+
+    @field_validator("excluded_domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _domains(value)
+
+
+class AmbiguityPolicy(StrEnum):
+    #: Keep the best deal and list the close runners-up as secondaries.
+    PRIMARY_WITH_SECONDARIES = "primary_with_secondaries"
+    #: Assert a deal only when it is clearly the one; otherwise leave the deal empty.
+    UNIQUE_ONLY = "unique_only"
+
+
+class AttributionPolicySettings(BaseModel):
+    """How attribution decides between deals, and how long undecided activities wait (parking)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ambiguity_policy: AmbiguityPolicy = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+    #: An activity up to this many days before a deal's creation still counts (first calls).
+    grace_days_before_created: int = Field(default=14, ge=0, le=365, strict=True)
+    #: An activity up to this many days after a deal's close still counts (paperwork, thanks).
+    grace_days_after_closed: int = Field(default=14, ge=0, le=365, strict=True)
+    #: Tenant additions to the maintained list of free-mail and personal domains.
+    extra_personal_domains: tuple[str, ...] = Field(default=(), max_length=10_000)
+    #: Below this confidence a deal is not asserted: the activity stays ``account_only``.
+    min_confidence: float = Field(default=0.35, ge=0.0, le=1.0, allow_inf_nan=False)
+    #: How long an undecided activity is parked, waiting for CRM data, before re-matching stops.
+    park_days: int = Field(default=30, ge=1, le=365, strict=True)
+
+    @field_validator("extra_personal_domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _domains(value)
+
+
+class MetricRules(BaseModel):
+    """Metric definitions a tenant may tune."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A connected call at least this long counts as a conversation.
+    conversation_min_seconds: int = Field(default=60, ge=0, le=86_400, strict=True)
+
+
+@functools.cache
+def _zone_countries() -> dict[str, str]:
+    """IANA zone -> ISO 3166 country, from the ``zone.tab`` of the system's time-zone database."""
+    for root in zoneinfo.TZPATH:
+        table = Path(root) / "zone.tab"
+        if table.is_file():
+            countries: dict[str, str] = {}
+            for line in table.read_text().splitlines():
+                if line and not line.startswith("#"):
+                    fields = line.split("\t")
+                    if len(fields) >= 3:
+                        countries[fields[2]] = fields[0]
+            return countries
+    return {}
+
+
+def country_of_zone(time_zone: str) -> str | None:
+    """The country a time zone belongs to (``Europe/Paris`` -> ``FR``); None for ``UTC`` and the like."""
+    return _zone_countries().get(time_zone)
+
+
+RepId = Annotated[str, Field(min_length=1, max_length=256)]
+
+#: The phone region when neither the tenant nor its time zone names a country.
+FALLBACK_PHONE_REGION = "US"
+
+#: Per-group routes and CLI keys: a group is one nested object, or a set of top-level fields.
+NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds")
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "calendar": ("time_zone", "fiscal_year_start_month"),
+    "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id", "rep_aliases"),
+}
+#: Settings that are references to documents versioned elsewhere: shown, never written here.
+READ_ONLY = ("scoring_model_version",)
+
+
+class TenantSettings(BaseModel):
+    """Everything a tenant configures, with its defaults. Unknown keys are refused.
+
+    ``time_zone`` and ``fiscal_year_start_month`` are stored in ``tenants`` columns, the
+    insight thresholds in the versioned ``insight_thresholds`` table, the rest in
+    ``tenants.settings``; :mod:`libs.common.tenant_settings_store` assembles the document.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SETTINGS_SCHEMA_VERSION
+    #: IANA zone in which activities are bucketed into days, weeks, months and quarters.
+    time_zone: str = "UTC"
+    #: The month (1..12) the fiscal year starts; quarters follow from it.
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12, strict=True)
+    #: The tenant's own e-mail domains; when unset, the domains of its reps' addresses.
+    internal_domains: tuple[str, ...] | None = Field(default=None, max_length=1_000)
+    #: ISO 3166 region for phone numbers written without a country code; when unset, the
+    #: country of ``time_zone`` (``US`` when the zone has none, e.g. ``UTC``).
+    default_phone_region: str | None = None
+    #: Reps known under another id in some source, ``{source rep id: rep id}`` (e.g. a dialer's
+    #: user id ``"7701"`` -> ``"rep-a"``): attribution treats them as one person.
+    rep_aliases: dict[RepId, RepId] = Field(default_factory=dict, max_length=10_000)
+    #: The Salesforce org whose outbound messages this tenant accepts.
+    salesforce_organization_id: str | None = Field(
+        default=None, pattern=r"^00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?$"
+    )
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    attribution: AttributionPolicySettings = Field(default_factory=AttributionPolicySettings)
+    metrics: MetricRules = Field(default_factory=MetricRules)
+    insight_thresholds: InsightThresholds = Field(default_factory=InsightThresholds)
+    #: The scoring model in use (``/v1/scoring-model`` versions it); None: the default model.
+    scoring_model_version: int | None = Field(default=None, ge=1)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
+
+    @field_validator("internal_domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else _domains(value)
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a phone region (ISO 3166 alpha-2, e.g. US, GB, FR)")
+        return region
+
+    @property
+    def phone_region(self) -> str:
+        """The region to read national phone numbers in."""
+        return self.default_phone_region or country_of_zone(self.time_zone) or FALLBACK_PHONE_REGION
+
+    def group(self, name: str) -> dict[str, Any]:
+        """One group as JSON: a nested object, or the top-level fields of a field group."""
+        document = self.model_dump(mode="json")
+        if name in NESTED_GROUPS:
+            value: dict[str, Any] = document[name]
+            return value
+        return {field: document[field] for field in FIELD_GROUPS[name]}
+
+
+DEFAULT_TENANT_SETTINGS = TenantSettings()
+
+
+def merge_patch(document: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7396 JSON merge patch: objects merge, ``null`` removes a key (back to its default)."""
+    merged = dict(document)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_tenant_settings(tenant_id: str, document: dict[str, Any]) -> TenantSettings:
+    """Validate a stored document; :class:`InvalidTenantSettings` names what is wrong."""
+    try:
+        return TenantSettings.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidTenantSettings.from_validation(tenant_id, exc) from None
+
+
+class SettingsChangedV1(BaseModel):
+    """Event ``settings-changed``: a tenant's settings got a new version; drop cached copies now.
+
+    Every process of every service reads this topic (without a consumer group) and forgets its
+    copy of the tenant's settings, so a change applies within seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: TenantId
+    #: The version in ``tenant_settings_history``.
+    version: int = Field(ge=1)
+    #: Top-level settings whose value changed (``time_zone``, ``privacy``, ...).
+    changed: tuple[str, ...] = ()
+    changed_by: str
+    changed_at: datetime

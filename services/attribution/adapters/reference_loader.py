@@ -23,7 +23,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.tenant_settings import (
+    DEFAULT_TENANT_SETTINGS,
+    InvalidTenantSettings,
+    TenantSettings,
+)
 from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
 from services.attribution.domain.personal_domains import email_domain, parent_domains
 from services.attribution.domain.reference import (
     Account,
@@ -39,14 +45,13 @@ from services.attribution.domain.reference_index import EntityKind, ReferenceInd
 _MAX_MERGE_HOPS = 8
 
 
-async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> dict[str, Any]:
-    row = (
-        await conn.execute(text("SELECT settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id})
-    ).first()
-    stored = row.settings if row else None
-    if stored is not None and not isinstance(stored, dict):
-        raise TenantSettingsInvalid(tenant_id, "settings", f"expected an object, got {type(stored).__name__}")
-    return dict(stored or {})
+async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> TenantSettings:
+    """The tenant's settings read now (the defaults for a tenant not in ``tenants``); a stored
+    document that does not validate fails with ``TenantSettingsInvalid`` naming the setting."""
+    try:
+        return await stored_tenant_settings(conn, tenant_id) or DEFAULT_TENANT_SETTINGS
+    except InvalidTenantSettings as exc:
+        raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
 
 
 _ENTITY_TABLES = {
@@ -225,8 +230,8 @@ class _Loader:
             resolved[kind] = {s for i in ids if (s := self.index.survivor(kind, i)) is not None}
         return resolved
 
-    async def internal_domains(self, tenant_settings: dict[str, Any]) -> None:
-        configured = tenant_settings.get("internal_domains")
+    async def internal_domains(self, tenant_settings: TenantSettings) -> None:
+        configured = tenant_settings.internal_domains
         if configured:
             self.index.internal_domains = frozenset(d.lower() for d in configured)
             return
@@ -390,7 +395,7 @@ async def load_reference_index(
     tenant_id: str,
     activities: Sequence[ActivityIngestedV1],
     grace_days_after_closed: int,
-    tenant_settings: dict[str, Any] | None = None,
+    tenant_settings: TenantSettings | None = None,
 ) -> ReferenceIndex:
     """The reference data every activity of the batch may point at, as one typed index."""
     loader = _Loader(conn, tenant_id)

@@ -28,11 +28,10 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
-from libs.common.kafka.failures import TenantSettingsInvalid
 from services.attribution.adapters.reference_loader import load_tenant_settings
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import RematchWindow
-from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
+from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
 @dataclass
@@ -145,11 +144,8 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
     ``domain.reps.resolve_rep_aliases``. Reps whose person changed are re-credited; the aliases
     of a rep that was deleted or merged by its CRM find a new person among themselves."""
-    settings = await load_tenant_settings(conn, t)
-    try:
-        mapping = rep_alias_mapping(settings)
-    except ValueError as exc:
-        raise TenantSettingsInvalid(t, "rep_aliases", f"{settings.get('rep_aliases')!r}: {exc}") from exc
+    # Validated by the TenantSettings contract (a bad stored one fails as TenantSettingsInvalid).
+    mapping = dict((await load_tenant_settings(conn, t)).rep_aliases)
     records: dict[str, Any] = {}
     emails: set[str] = set()
     frontier = {rep_id} | _mapped(mapping, {rep_id})

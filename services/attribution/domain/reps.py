@@ -25,7 +25,7 @@ SOURCE_RANKS: Mapping[str, int] = {
 
 
 def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:
-    """The tenant's explicit ``{source id: rep id}`` (``tenants.settings.rep_aliases``).
+    """The tenant's explicit ``{source id: rep id}`` (the ``rep_aliases`` tenant setting).
 
     Raises ``ValueError`` when the setting is not such an object (the caller names the setting).
     """

@@ -12,7 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.contracts.tenant_settings import (
+    DEFAULT_TENANT_SETTINGS,
+    InvalidTenantSettings,
+    TenantSettings,
+)
 from libs.common.tenancy import decrypt_secret, encrypt_secret, tenant_exists
+from libs.common.tenant_settings_store import load_tenant_settings
 from services.connectors.domain.mailboxes import Connection, Mailbox
 
 _MAILBOX_COLUMNS = """
@@ -200,13 +206,13 @@ class MailboxStore:
             ).one_or_none()
         return self._mailbox(row) if row is not None else None
 
-    async def tenant_settings(self, tenant_id: str) -> dict[str, Any]:
+    async def tenant_settings(self, tenant_id: str) -> TenantSettings | None:
+        """The tenant's settings; None when they do not validate (fetch the least meanwhile)."""
         async with self.engine.connect() as conn:
-            raw = await conn.scalar(
-                text("SELECT settings::text FROM tenants WHERE tenant_id = :t"), {"t": tenant_id}
-            )
-        settings = orjson.loads(raw) if raw else {}
-        return settings if isinstance(settings, dict) else {}
+            try:
+                return await load_tenant_settings(conn, tenant_id) or DEFAULT_TENANT_SETTINGS
+            except InvalidTenantSettings:
+                return None
 
     async def newest_secret(self, tenant_id: str, source: str) -> str | None:
         async with self.engine.connect() as conn:

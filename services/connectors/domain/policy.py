@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from libs.common.contracts.tenant_settings import TenantSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +20,10 @@ class FetchPolicy:
     subject_needed: bool = False
 
 
-def fetch_policy(settings: Mapping[str, Any]) -> FetchPolicy:
-    """The policy from ``tenants.settings``; a malformed ``privacy`` fetches the least (no subjects)."""
-    privacy = settings.get("privacy")
-    if not isinstance(privacy, Mapping):
+def fetch_policy(settings: TenantSettings | None) -> FetchPolicy:
+    """The policy from the tenant's settings; settings that do not validate (None) fetch the least."""
+    if settings is None:
         return FetchPolicy()
-    keep = privacy.get("keep_subjects") is True
-    keywords = privacy.get("excluded_subject_keywords")
-    has_keywords = isinstance(keywords, list) and any(isinstance(k, str) and k.strip() for k in keywords)
-    return FetchPolicy(keep_subjects=keep, subject_needed=keep or has_keywords)
+    privacy = settings.privacy
+    needed = privacy.keep_subjects or any(k.strip() for k in privacy.excluded_subject_keywords)
+    return FetchPolicy(keep_subjects=privacy.keep_subjects, subject_needed=needed)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.gateway.adapters import activities, deals
+from services.gateway.adapters import activities, crm
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -34,23 +34,34 @@ async def list_deals(
     principal: ReaderDep,
     conn: ConnDep,
     options: OptionsDep,
-    rep_id: Annotated[str | None, Query(description="Only deals this rep owns")] = None,
-    ids: Annotated[str | None, Query(description=f"Comma-separated deal ids (at most {MAX_IDS})")] = None,
+    account_id: Annotated[str | None, Query(description="Only this account's deals")] = None,
+    owner_rep_id: Annotated[str | None, Query(description="Only deals this rep owns")] = None,
+    is_closed: Annotated[bool | None, Query(description="Only open (false) or closed (true) deals")] = None,
+    ids: Annotated[
+        str | None,
+        Query(description=f"Only these deals: comma-separated ids, at most {MAX_IDS} (e.g. to name them)"),
+    ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> DealPage:
-    """Deals ordered by id, a page at a time: what a client shows instead of bare deal ids."""
+    """Deals (not deleted or merged away) ordered by id, a page at a time."""
     size = page_size(limit, options)
-    wanted = [i for i in (ids or "").split(",") if i] if ids is not None else None
+    wanted = [i for i in ids.split(",") if i] if ids is not None else None
     if wanted is not None and len(wanted) > MAX_IDS:
         invalid("ids", f"at most {MAX_IDS} ids")
     after = decode_cursor(cursor, 1)[0] if cursor else None
-    rows = await deals.list_deals(
-        conn, principal.tenant_id, owner_rep_id=rep_id, deal_ids=wanted, after=after, limit=size + 1
+    rows = await crm.list_deals(
+        conn,
+        principal.tenant_id,
+        account_id=account_id,
+        owner_rep_id=owner_rep_id,
+        is_closed=is_closed,
+        deal_ids=wanted,
+        after=after,
+        limit=size + 1,
     )
     items = [DealRead(**row) for row in rows[:size]]
-    more = len(rows) > size
-    return DealPage(items=items, next_cursor=encode_cursor([items[-1].deal_id]) if more else None)
+    return DealPage(items=items, next_cursor=encode_cursor([items[-1].deal_id]) if len(rows) > size else None)
 
 
 @router.get("/{deal_id}/activities", response_model=DealTimelinePage)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +14,7 @@ from libs.common.web import Problem, field_errors
 from services.gateway.adapters import tenant_settings
 from services.gateway.auth import AdminDep, ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep
+from services.gateway.routers.admin_settings import change_settings
 from services.gateway.schemas import InsightThresholdsRead, ScoringModelRead
 
 router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
@@ -106,12 +107,19 @@ async def get_insight_thresholds(principal: ReaderDep, conn: ConnDep) -> Insight
 
 @router.put("/v1/insight-thresholds", response_model=InsightThresholdsRead)
 async def put_insight_thresholds(
-    principal: AdminDep, conn: ConnDep, body: InsightThresholds
+    request: Request, principal: AdminDep, conn: ConnDep, body: InsightThresholds
 ) -> InsightThresholdsRead:
-    """Save a new thresholds version; fields left out take their defaults."""
-    saved = await _append(
-        conn, principal.tenant_id, "insight_thresholds", 1, body.model_dump(mode="json"), principal.key_id
+    """Save a new thresholds version; fields left out take their defaults (as `PUT /v1/settings/insight_thresholds`)."""
+    thresholds = body.model_dump(mode="json")
+    await change_settings(
+        request,
+        principal,
+        conn,
+        rebuild=lambda current: {**current, "insight_thresholds": thresholds},
+        version_thresholds=True,
     )
+    saved = await tenant_settings.latest(conn, principal.tenant_id, "insight_thresholds")
+    assert saved is not None
     return InsightThresholdsRead(
         version=saved["version"],
         created_at=saved["created_at"],

@@ -22,15 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
 from libs.common.contracts.fields import INT8_MAX, check_line
+from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.web import database_unavailable
 from services.ingest.domain.privacy import PrivacyPolicy
-from services.ingest.domain.tenant_config import (
-    IngestTenantSettings,
-    domains_of,
-    privacy_policy,
-    read_tenant_settings,
-    webhook_config,
-)
+from services.ingest.domain.tenant_config import domains_of, privacy_policy, webhook_config
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 
 
@@ -39,60 +35,77 @@ class TenantContext:
     """What ingest needs to know about a tenant to parse, filter and dedupe its activities."""
 
     tenant_id: str
-    settings: IngestTenantSettings
+    settings: TenantSettings
     webhook: TenantWebhookConfig
     privacy: PrivacyPolicy
 
 
 class TenantDirectory:
-    """Tenant settings and derived internal domains, cached for ``ttl_seconds``.
+    """A tenant's context: its settings (the shared :class:`TenantSettingsCache`) and, when it
+    configures no internal domains, its reps' domains (cached ``ttl_seconds``).
 
-    Settings change rarely and are read on every request, so a short cache removes two queries
-    from the hot path; a change takes effect within the TTL. Webhook secrets have their own
-    cache with rotation rules (:class:`libs.common.tenancy.WebhookSecretCache`).
+    Both are read on every request and change rarely; a settings change applies as soon as the
+    ``settings-changed`` event invalidates the settings cache. An invalid stored document raises
+    :class:`InvalidTenantSettings` for that tenant only.
     """
 
     def __init__(
-        self, engine: AsyncEngine, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: AsyncEngine,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        settings: TenantSettingsCache | None = None,
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
-        self._cache: LoadingCache[str, TenantContext | None] = LoadingCache(self._load, clock)
+        self.settings = settings or TenantSettingsCache(engine, ttl_seconds, clock)
+        self._rep_domains: LoadingCache[str, frozenset[str]] = LoadingCache(self._load_rep_domains, clock)
+        #: The context built from the settings object last seen: rebuilt only when it changes.
+        self._built: dict[str, TenantContext] = {}
 
     async def context(self, tenant_id: str) -> TenantContext | None:
         """The tenant's context, or None when the tenant does not exist."""
-        return await self._cache.get(tenant_id)
+        settings = await self.settings.get(tenant_id)
+        if settings is None:
+            return None
+        rep_domains = (
+            await self._rep_domains.get(tenant_id) if settings.internal_domains is None else frozenset()
+        )
+        built = self._built.get(tenant_id)
+        if (
+            built is None
+            or built.settings is not settings
+            or (settings.internal_domains is None and built.webhook.internal_domains != rep_domains)
+        ):
+            built = TenantContext(
+                tenant_id=tenant_id,
+                settings=settings,
+                webhook=webhook_config(tenant_id, settings, rep_domains),
+                privacy=privacy_policy(settings),
+            )
+            if len(self._built) >= 10_000:
+                self._built.clear()
+            self._built[tenant_id] = built
+        return built
 
-    async def _load(self, tenant_id: str) -> tuple[TenantContext | None, float]:
+    def invalidate(self, tenant_id: str | None = None) -> None:
+        self.settings.invalidate(tenant_id)
+        self._rep_domains.invalidate(tenant_id)
+
+    async def _load_rep_domains(self, tenant_id: str) -> tuple[frozenset[str], float]:
         async with self.engine.connect() as conn:
-            return await load_tenant_context(conn, tenant_id), self.ttl
+            return await rep_domains_of(conn, tenant_id), self.ttl
 
 
-async def load_tenant_context(conn: AsyncConnection, tenant_id: str) -> TenantContext | None:
-    row = (
-        await conn.execute(
-            text("SELECT settings::text AS settings FROM tenants WHERE tenant_id = :t"), {"t": tenant_id}
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    settings = read_tenant_settings(orjson.loads(row.settings))
-    rep_domains: frozenset[str] = frozenset()
-    if settings.internal_domains is None:
-        emails = await conn.execute(
-            text(
-                "SELECT DISTINCT lower(email) AS email FROM ref_reps, unnest(emails) AS email "
-                "WHERE tenant_id = :t AND NOT deleted"
-            ),
-            {"t": tenant_id},
-        )
-        rep_domains = domains_of(r.email for r in emails)
-    return TenantContext(
-        tenant_id=tenant_id,
-        settings=settings,
-        webhook=webhook_config(tenant_id, settings, rep_domains),
-        privacy=privacy_policy(settings),
+async def rep_domains_of(conn: AsyncConnection, tenant_id: str) -> frozenset[str]:
+    emails = await conn.execute(
+        text(
+            "SELECT DISTINCT lower(email) AS email FROM ref_reps, unnest(emails) AS email "
+            "WHERE tenant_id = :t AND NOT deleted"
+        ),
+        {"t": tenant_id},
     )
+    return domains_of(r.email for r in emails)
 
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.tenant_settings import InsightThresholds
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
 from services.metrics.domain.definitions import MetricCounts
 from services.metrics.domain.insights import OpenDealRow
@@ -58,34 +57,6 @@ async def mark_refreshed(conn: AsyncConnection, tenant_id: str, seen_version: st
         ),
         {"t": tenant_id, "seen": seen_version},
     )
-
-
-async def tenant_row(conn: AsyncConnection, tenant_id: str) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            text("SELECT timezone, fiscal_year_start_month, settings FROM tenants WHERE tenant_id = :t"),
-            {"t": tenant_id},
-        )
-    ).first()
-    if row is None:
-        return {}
-    return {
-        "timezone": row.timezone,
-        "fiscal_year_start_month": row.fiscal_year_start_month,
-        "settings": row.settings or {},
-    }
-
-
-async def latest_thresholds(conn: AsyncConnection, tenant_id: str) -> InsightThresholds:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT thresholds FROM insight_thresholds WHERE tenant_id = :t ORDER BY version DESC LIMIT 1"
-            ),
-            {"t": tenant_id},
-        )
-    ).first()
-    return InsightThresholds() if row is None else InsightThresholds.model_validate(row.thresholds)
 
 
 async def memberships(conn: AsyncConnection, tenant_id: str) -> list[Membership]:

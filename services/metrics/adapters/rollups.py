@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -181,23 +181,118 @@ async def mark_dirty(conn: AsyncConnection, tenant_ids: Sequence[str]) -> None:
     )
 
 
-async def tenant_calendar_settings(
-    conn: AsyncConnection, tenant_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    result = await conn.execute(
+def _lock_key(tenant_id: str) -> str:
+    return f"spm-rollups:{tenant_id}"
+
+
+async def rollup_calendars(
+    conn: AsyncConnection, wanted: Mapping[str, tuple[str, int]]
+) -> dict[str, tuple[str, int]]:
+    """The calendar (time zone, fiscal year start) each tenant's rollups are built in.
+
+    Takes a shared lock per tenant for the transaction: a rebuild under a new calendar (which
+    takes it exclusively) waits for the batches in flight and is then seen by the next ones, so
+    every contribution lands in rollups built under one calendar. A tenant seen for the first
+    time is recorded with ``wanted`` (its current settings).
+    """
+    tenants = sorted(wanted)
+    # Its own statement: the read below must take its snapshot after the locks are granted.
+    await conn.execute(
         text(
-            "SELECT tenant_id, timezone, fiscal_year_start_month, settings FROM tenants WHERE tenant_id = ANY(:t)"
+            "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0))) "
+            "FROM unnest(CAST(:keys AS text[])) AS k"
         ),
-        {"t": list(tenant_ids)},
+        {"keys": [_lock_key(t) for t in tenants]},
     )
-    return {
-        row.tenant_id: {
-            "timezone": row.timezone,
-            "fiscal_year_start_month": row.fiscal_year_start_month,
-            "settings": row.settings or {},
-        }
-        for row in result
-    }
+    found = await _calendars(conn, tenants)
+    missing = [t for t in tenants if t not in found]
+    if missing:
+        await conn.execute(
+            text(
+                "INSERT INTO metric_rollup_calendars (tenant_id, time_zone, fiscal_year_start_month) "
+                "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:z AS text[]), CAST(:f AS smallint[])) "
+                "ON CONFLICT (tenant_id) DO NOTHING"
+            ),
+            {"t": missing, "z": [wanted[t][0] for t in missing], "f": [wanted[t][1] for t in missing]},
+        )
+        found.update(await _calendars(conn, missing))
+    return found
+
+
+async def _calendars(conn: AsyncConnection, tenants: Sequence[str]) -> dict[str, tuple[str, int]]:
+    rows = await conn.execute(
+        text(
+            "SELECT tenant_id, time_zone, fiscal_year_start_month FROM metric_rollup_calendars "
+            "WHERE tenant_id = ANY(:t)"
+        ),
+        {"t": list(tenants)},
+    )
+    return {r.tenant_id: (r.time_zone, r.fiscal_year_start_month) for r in rows}
+
+
+#: Period start of a local day per grain, as PostgreSQL computes it: ISO weeks, calendar months,
+#: quarters of the fiscal year starting in month ``:fy`` (the rules of ``domain/periods.py``).
+_PERIOD_START = {
+    "day": "day",
+    "week": "date_trunc('week', day)::date",
+    "month": "date_trunc('month', day)::date",
+    "quarter": "(date_trunc('month', day) - make_interval(months => "
+    "(extract(month FROM day)::int - CAST(:fy AS int) + 12) % 3))::date",
+}
+_LEVELS = {"rep": "rep_id", "team": "team_id", "account": "account_id", "deal": "deal_id"}
+
+
+async def rebuild_rollups(
+    conn: AsyncConnection,
+    tenant_id: str,
+    time_zone: str,
+    fiscal_year_start_month: int,
+    on_step: Callable[[int, int], Awaitable[None]],
+) -> int:
+    """Rebuild every period rollup of the tenant from its contributions under a new calendar.
+
+    Runs in the caller's transaction, holding the tenant's rollup lock exclusively (consumer
+    batches of that tenant wait). Returns the rollup rows written.
+    """
+    steps = 2 + len(_PERIOD_START)
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _lock_key(tenant_id)}
+    )
+    await conn.execute(
+        text(
+            "UPDATE metric_contributions SET day = (occurred_at AT TIME ZONE :tz)::date "
+            "WHERE tenant_id = :t AND day IS NOT NULL"
+        ),
+        {"t": tenant_id, "tz": time_zone},
+    )
+    await conn.execute(text("DELETE FROM metric_rollups WHERE tenant_id = :t"), {"t": tenant_id})
+    await on_step(2, steps)
+    sums = ", ".join(f"sum({c})" for c in COLUMNS)
+    nonzero = " OR ".join(f"sum({c}) <> 0" for c in COUNTER_COLUMNS)
+    written = 0
+    for done, (grain, start) in enumerate(_PERIOD_START.items(), start=3):
+        for level, column in _LEVELS.items():
+            result = await conn.execute(
+                text(
+                    f"INSERT INTO metric_rollups (tenant_id, level, entity_id, granularity, period_start, "
+                    f"{', '.join(COLUMNS)}) "
+                    f"SELECT :t, :level, {column}, :grain, {start} AS period_start, {sums} "
+                    f"FROM metric_contributions WHERE tenant_id = :t AND day IS NOT NULL AND {column} IS NOT NULL "
+                    f"GROUP BY {column}, period_start HAVING {nonzero}"
+                ),
+                {"t": tenant_id, "level": level, "grain": grain, "fy": fiscal_year_start_month},
+            )
+            written += result.rowcount
+        await on_step(done, steps)
+    await conn.execute(
+        text(
+            "INSERT INTO metric_rollup_calendars (tenant_id, time_zone, fiscal_year_start_month) "
+            "VALUES (:t, :tz, :fy) ON CONFLICT (tenant_id) DO UPDATE SET time_zone = :tz, "
+            "fiscal_year_start_month = :fy, rebuilt_at = now()"
+        ),
+        {"t": tenant_id, "tz": time_zone, "fy": fiscal_year_start_month},
+    )
+    return written
 
 
 def utc_now() -> datetime:

@@ -110,10 +110,16 @@ async def test_a_consumer_retrying_a_transient_failure_turns_not_ready_and_repor
         await eventually(
             lambda: _async(gauge("spm_consumer_lag_messages", 0) == 5), "lag 5 on partition 0 while stuck"
         )
+        await eventually(
+            lambda: _async((gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0) > 0),
+            "an oldest-message age while stuck",
+        )
         first_age = gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0
-        await asyncio.sleep(0.5)
         # The gauge is refreshed from the broker while the batch is stuck: it grows.
-        assert (gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0) > first_age > 0
+        await eventually(
+            lambda: _async((gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0) > first_age),
+            "the oldest-message age growing while stuck",
+        )
         assert (REGISTRY.get_sample_value("spm_consumer_retrying_seconds", {"service": SERVICE}) or 0) > 0
         assert handler.handled == []
 

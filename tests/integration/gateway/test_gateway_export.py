@@ -158,7 +158,7 @@ async def test_activity_lists_as_csv_in_the_tenant_time_zone_with_a_next_link(
 
 
 async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, keys: Keys) -> None:
-    owned = await gateway.get("/v1/deals?rep_id=rep-1", headers=bearer(keys.read))
+    owned = await gateway.get("/v1/deals?owner_rep_id=rep-1", headers=bearer(keys.read))
     assert [(d["deal_id"], d["name"]) for d in owned.json()["items"]] == [
         ("deal-1", "Buyer renewal"),
         ("deal-2", "Buyer expansion"),

@@ -206,4 +206,4 @@ async def test_requests_that_miss_the_caches_together_share_one_read(
     assert {c.tenant_id if c else None for c in contexts} == {TENANT}
     reads = [s.split()[1] for s in statements if s.startswith("SELECT") and "FROM" in s]
     # One secrets read, one tenant read (the tenant names its internal domains: no rep lookup).
-    assert reads == ["secret_encrypted,", "settings::text"]
+    assert reads == ["secret_encrypted,", "t.timezone,"]

@@ -520,19 +520,39 @@ async def test_internal_domains_default_to_the_reps_email_domains(
     assert meeting["direction"] == "outbound"
 
 
-async def test_a_misspelt_privacy_setting_refuses_the_events_rather_than_guessing(
+async def test_a_misspelt_privacy_setting_stored_by_hand_refuses_only_that_tenant(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    keys = await setup_tenant(db_engine, {"privacy": {"exclude_domains": ["lawfirm.example"]}})
+    keys = await setup_tenant(db_engine, {"privacy": {"excluded_domain": ["lawfirm.example"]}})
+    other = await setup_tenant(db_engine, TENANT_SETTINGS, tenant="globex")
     async with ingest_client(kafka_settings, database_settings) as client:
         answer = await client.post(
             "/v1/events",
             json={"activities": [_event("e-1", ANA, "counsel@lawfirm.example", "Hi")]},
             headers={"Authorization": f"Bearer {keys['ingest']}"},
         )
-    assert answer.status_code == 500
-    assert answer.json()["detail"] == "tenants.settings is invalid at privacy.exclude_domains"
-    assert await activities_on_topic(kafka_settings) == []
+        served = await client.post(
+            "/v1/events",
+            json={"activities": [_event("e-2", ANA, "buyer@customer.example", "Hi")]},
+            headers={"Authorization": f"Bearer {other['ingest']}"},
+        )
+    # Guessing a privacy policy could publish what the tenant excluded: unavailable, naming it.
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert answer.json()["errors"] == [
+        {
+            "in": "tenant settings",
+            "field": "privacy.excluded_domain",
+            "reason": "Extra inputs are not permitted",
+        }
+    ]
+    assert answer.json()["detail"].startswith(
+        "tenant 'acme' has invalid settings: privacy.excluded_domain: Extra inputs are not permitted;"
+    )
+    assert served.status_code == 202, served.text
+    assert [(a["tenant_id"], a["external_id"]) for a in await activities_on_topic(kafka_settings)] == [
+        ("globex", "e-2")
+    ]
 
 
 async def test_one_source_double_booking_stays_two_meetings_but_another_source_joins_the_first(

@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.runner import ConsumedMessage
+from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
 from services.metrics.domain.definitions import MetricCounts, MetricSettings
 from services.metrics.domain.reference import Aggregates
 from services.metrics.domain.scoring import ScoringModel, weights_by_counter
-from services.metrics.handlers import GRAINS, MetricsDeps, TenantSettingsCache, handle_batch
+from services.metrics.handlers import GRAINS, MetricsDeps, handle_batch
 from tests.unit.metrics.events import attributed as attributed_event
 
 #: (level, entity id, granularity, period start)
@@ -49,7 +50,7 @@ def messages_of(events: Sequence[ActivityAttributedV1]) -> list[ConsumedMessage[
 
 
 def new_deps(engine: AsyncEngine) -> MetricsDeps:
-    return MetricsDeps(engine, TenantSettingsCache(ttl_seconds=0.0))
+    return MetricsDeps(engine, TenantSettingsCache(engine, ttl_seconds=0.0))
 
 
 async def apply(

@@ -50,3 +50,25 @@ async def test_a_full_cache_starts_over_instead_of_growing() -> None:
         await cache.get(key)
     assert await cache.get("a") == "a#4"  # "a" was dropped when "c" arrived
     assert await cache.get("c") == "c#3"
+
+
+async def test_invalidate_drops_one_entry_or_all_and_a_load_begun_before_is_not_kept() -> None:
+    source = _Source()
+    source.release.set()
+    cache: LoadingCache[str, str] = LoadingCache(source.load)
+    assert (await cache.get("acme"), await cache.get("globex")) == ("acme#1", "globex#2")
+    cache.invalidate("acme")
+    assert (await cache.get("acme"), await cache.get("globex")) == ("acme#3", "globex#2")
+    cache.invalidate()
+    assert (await cache.get("acme"), await cache.get("globex")) == ("acme#4", "globex#5")
+
+    # A change lands while a load is in flight: that load may predate it, so it is served once
+    # to its waiters but not cached.
+    source.release.clear()
+    cache.invalidate("acme")
+    loading = asyncio.ensure_future(cache.get("acme"))
+    await asyncio.sleep(0)
+    cache.invalidate("acme")
+    source.release.set()
+    assert await loading == "acme#6"
+    assert await cache.get("acme") == "acme#7"

@@ -44,6 +44,7 @@ def test_topic_names_are_kebab_case_with_dlq_twins() -> None:
         "attribution-overridden-dlq",
         "activity-attributed",
         "activity-attributed-dlq",
+        "settings-changed",
     ]
     assert physical_names("t1.")[0] == "t1.webhook-received"
 

@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-import pytest
-
+from libs.common.contracts.tenant_settings import TenantSettings
 from services.ingest.domain.privacy import PrivacyPolicy
-from services.ingest.domain.tenant_config import (
-    InvalidTenantSettings,
-    domains_of,
-    privacy_policy,
-    read_tenant_settings,
-    webhook_config,
-)
+from services.ingest.domain.tenant_config import domains_of, privacy_policy, webhook_config
 
 
 def test_privacy_settings_are_normalised_and_subjects_are_stripped_by_default() -> None:
-    settings = read_tenant_settings(
+    settings = TenantSettings.model_validate(
         {
-            "scoring_model": {"version": 3},
             "privacy": {
                 "excluded_addresses": [" CEO@Acme.example "],
                 "excluded_domains": ["@LawFirm.example", " "],
@@ -31,18 +23,23 @@ def test_privacy_settings_are_normalised_and_subjects_are_stripped_by_default() 
         keep_subjects=False,
         drop_internal_only=True,
     )
-    assert privacy_policy(read_tenant_settings(None)) == PrivacyPolicy()
+    assert privacy_policy(TenantSettings()) == PrivacyPolicy()
 
 
 def test_configured_internal_domains_win_over_the_reps_domains() -> None:
-    configured = read_tenant_settings({"internal_domains": ["Acme.example"], "default_phone_region": "gb"})
+    configured = TenantSettings.model_validate(
+        {"internal_domains": ["Acme.example"], "default_phone_region": "gb"}
+    )
     derived = domains_of(["ana@acme.example", "Sam@EU.Acme.example", "not-an-email"])
     assert derived == frozenset({"acme.example", "eu.acme.example"})
     config = webhook_config("acme", configured, derived)
     assert (config.internal_domains, config.default_phone_region) == (frozenset({"acme.example"}), "GB")
-    assert webhook_config("acme", read_tenant_settings({}), derived).internal_domains == derived
+    assert webhook_config("acme", TenantSettings(), derived).internal_domains == derived
 
 
-def test_a_misspelt_privacy_key_is_refused_rather_than_ignored() -> None:
-    with pytest.raises(InvalidTenantSettings, match=r"privacy\.exclude_domains"):
-        read_tenant_settings({"privacy": {"exclude_domains": ["x.example"]}})
+def test_the_phone_region_defaults_to_the_country_of_the_time_zone() -> None:
+    assert (
+        webhook_config("acme", TenantSettings(time_zone="Europe/Paris"), frozenset()).default_phone_region
+        == "FR"
+    )
+    assert webhook_config("acme", TenantSettings(time_zone="UTC"), frozenset()).default_phone_region == "US"

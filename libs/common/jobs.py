@@ -1,0 +1,221 @@
+"""Background jobs a settings change starts (``settings_jobs``): queued by the writer, claimed by
+the service that owns the work, progress visible at ``GET /v1/settings/jobs/{id}``.
+
+A job is claimed with ``FOR UPDATE SKIP LOCKED``, so one replica runs it; progress is written on
+its own autocommit connection, so it is visible while the work's transaction is still open. A
+job left ``running`` by a process that died is claimed again after ``stale_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+#: A change of these settings rebuilds the tenant's period rollups (run by metrics).
+REBUILD_ROLLUPS = "rebuild_rollups"
+#: Re-attribute a slice of history under the current settings, or count what would move (attribution).
+REATTRIBUTE = "reattribute"
+REBUILT_BY = frozenset({"time_zone", "fiscal_year_start_month"})
+#: A change of these settings queues a dry-run re-attribution of the last
+#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does.
+PREVIEWED_BY = frozenset({"attribution", "internal_domains"})
+REATTRIBUTION_PREVIEW_DAYS = 90
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    job_id: uuid.UUID
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job_id: uuid.UUID
+    tenant_id: str
+    kind: str
+    parameters: dict[str, Any]
+    settings_version: int | None
+    state: str
+    done: int
+    total: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+async def queue_job(
+    conn: AsyncConnection,
+    tenant_id: str,
+    kind: str,
+    created_by: str,
+    *,
+    parameters: dict[str, Any] | None = None,
+    settings_version: int | None = None,
+) -> uuid.UUID:
+    """Queue a job in the caller's transaction (it starts once that commits)."""
+    job_id = uuid.uuid4()
+    await conn.execute(
+        text(
+            "INSERT INTO settings_jobs (job_id, tenant_id, kind, parameters, settings_version, created_by) "
+            "VALUES (:id, :t, :kind, CAST(:p AS jsonb), :v, :by)"
+        ),
+        {
+            "id": job_id,
+            "t": tenant_id,
+            "kind": kind,
+            "p": orjson.dumps(parameters or {}).decode(),
+            "v": settings_version,
+            "by": created_by,
+        },
+    )
+    return job_id
+
+
+_COLUMNS = (
+    "job_id, tenant_id, kind, parameters::text AS parameters, settings_version, state, done, total, "
+    "result::text AS result, error, created_by, created_at, started_at, finished_at"
+)
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        row.job_id,
+        row.tenant_id,
+        row.kind,
+        orjson.loads(row.parameters),
+        row.settings_version,
+        row.state,
+        row.done,
+        row.total,
+        None if row.result is None else orjson.loads(row.result),
+        row.error,
+        row.created_by,
+        row.created_at,
+        row.started_at,
+        row.finished_at,
+    )
+
+
+async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> Job | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {_COLUMNS} FROM settings_jobs WHERE job_id = :id AND tenant_id = :t"),
+            {"id": job_id, "t": tenant_id},
+        )
+    ).one_or_none()
+    return None if row is None else _job(row)
+
+
+async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> Job | None:
+    """Take the oldest queued job of ``kind`` (or one left running by a dead process)."""
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    f"UPDATE settings_jobs SET state = 'running', started_at = now(), done = 0 "
+                    "WHERE job_id = (SELECT job_id FROM settings_jobs WHERE kind = :kind AND "
+                    "(state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval))) "
+                    "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                    f"RETURNING {_COLUMNS}"
+                ),
+                {"kind": kind, "stale": stale_after},
+            )
+        ).one_or_none()
+    return None if row is None else _job(row)
+
+
+async def report_progress(engine: AsyncEngine, job_id: uuid.UUID, done: int, total: int | None) -> None:
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(
+            text("UPDATE settings_jobs SET done = :done, total = :total WHERE job_id = :id"),
+            {"id": job_id, "done": done, "total": total},
+        )
+
+
+async def finish_job(
+    engine: AsyncEngine, job_id: uuid.UUID, *, result: dict[str, Any] | None = None, error: str | None = None
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET state = :state, result = CAST(:result AS jsonb), error = :error, "
+                "finished_at = now(), done = coalesce(total, done) WHERE job_id = :id"
+            ),
+            {
+                "id": job_id,
+                "state": "failed" if error is not None else "done",
+                "result": None if result is None else orjson.dumps(result).decode(),
+                "error": error,
+            },
+        )
+
+
+JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class JobWorker:
+    """Runs the jobs of one kind, polling every ``interval_seconds`` (a background task of a service).
+
+    A failing job is marked ``failed`` with its error; it never stops the service.
+    """
+
+    engine: AsyncEngine
+    kind: str
+    handle: JobHandler
+    interval_seconds: float = 1.0
+    stale_after: timedelta = timedelta(minutes=30)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"jobs-{self.kind}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_once(self) -> bool:
+        """Claim and run one job; False when none was waiting."""
+        job = await claim_job(self.engine, self.kind, self.stale_after)
+        if job is None:
+            return False
+        try:
+            result = await self.handle(job)
+        except Exception as exc:
+            log.exception(
+                "settings job failed", extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id}
+            )
+            await finish_job(self.engine, job.job_id, error=f"{type(exc).__name__}: {exc}")
+        else:
+            await finish_job(self.engine, job.job_id, result=result)
+        return True
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                while await self.run_once():
+                    pass
+            except Exception:
+                log.exception("could not claim settings jobs; retried later", extra={"kind": self.kind})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)

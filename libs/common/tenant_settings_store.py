@@ -1,0 +1,367 @@
+"""Where a tenant's :class:`~libs.common.contracts.tenant_settings.TenantSettings` is stored,
+how every service reads it (one cache), and how a change is written and versioned.
+
+Storage: ``tenants.timezone`` and ``tenants.fiscal_year_start_month`` (columns other queries
+join on), the latest ``insight_thresholds`` version, the latest ``scoring_models`` version (a
+reference), and the rest in ``tenants.settings``. Every write appends the whole document to
+``tenant_settings_history`` with who and when, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.caching import LoadingCache
+from libs.common.contracts.tenant_settings import (
+    DEFAULT_TENANT_SETTINGS,
+    READ_ONLY,
+    InvalidTenantSettings,
+    SettingsChangedV1,
+    TenantSettings,
+    merge_patch,
+    read_tenant_settings,
+)
+from libs.common.jobs import (
+    PREVIEWED_BY,
+    REATTRIBUTE,
+    REATTRIBUTION_PREVIEW_DAYS,
+    REBUILD_ROLLUPS,
+    REBUILT_BY,
+    QueuedJob,
+    queue_job,
+)
+from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.kafka.runner import ConsumedMessage
+from libs.common.web import field_errors
+
+#: Fields kept outside ``tenants.settings`` (columns and versioned tables).
+_OUTSIDE_JSON = frozenset(
+    {"time_zone", "fiscal_year_start_month", "insight_thresholds", "scoring_model_version"}
+)
+
+_LOAD = """SELECT t.timezone, t.fiscal_year_start_month, t.settings::text AS settings,
+       (SELECT i.thresholds::text FROM insight_thresholds i WHERE i.tenant_id = t.tenant_id
+        ORDER BY i.version DESC LIMIT 1) AS thresholds,
+       (SELECT max(s.version) FROM scoring_models s WHERE s.tenant_id = t.tenant_id) AS scoring_model_version
+FROM tenants t WHERE t.tenant_id = :t
+"""
+
+
+def _document(row: Any) -> dict[str, Any]:
+    stored = orjson.loads(row.settings or "{}")
+    document: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {"(document)": stored}
+    document["time_zone"] = row.timezone
+    document["fiscal_year_start_month"] = row.fiscal_year_start_month
+    if row.thresholds is not None:
+        document["insight_thresholds"] = orjson.loads(row.thresholds)
+    document["scoring_model_version"] = row.scoring_model_version
+    return document
+
+
+async def load_raw_tenant_settings(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] | None:
+    """The stored document as JSON, valid or not; None when there is no such tenant."""
+    row = (await conn.execute(text(_LOAD), {"t": tenant_id})).one_or_none()
+    return None if row is None else _document(row)
+
+
+async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> TenantSettings | None:
+    """The tenant's settings, None when there is no such tenant.
+
+    Raises :class:`InvalidTenantSettings` naming the settings when the stored document does not
+    validate (it was written by hand): that tenant waits for a fix, nobody else notices.
+    """
+    document = await load_raw_tenant_settings(conn, tenant_id)
+    return None if document is None else read_tenant_settings(tenant_id, document)
+
+
+class TenantSettingsCache:
+    """Every service's copy of its tenants' settings, kept ``ttl_seconds`` at most.
+
+    A ``settings-changed`` event calls :meth:`invalidate`, so a change applies within seconds;
+    the TTL only bounds the staleness when an event is missed. An invalid document is cached
+    like a valid one (as its error), so a broken tenant costs one query per TTL, not one per
+    request.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ttl_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.engine = engine
+        self.ttl = ttl_seconds
+        self._cache: LoadingCache[str, TenantSettings | InvalidTenantSettings | None] = LoadingCache(
+            self._load, clock, max_entries
+        )
+
+    async def get(self, tenant_id: str, *, fresh: bool = False) -> TenantSettings | None:
+        """The tenant's settings (None: no such tenant); raises :class:`InvalidTenantSettings`."""
+        value = await self._cache.get(tenant_id, fresh=fresh)
+        if isinstance(value, InvalidTenantSettings):
+            raise value
+        return value
+
+    async def get_or_default(self, tenant_id: str) -> TenantSettings:
+        """The tenant's settings, or the defaults for a tenant not (yet) in ``tenants``."""
+        return await self.get(tenant_id) or DEFAULT_TENANT_SETTINGS
+
+    def invalidate(self, tenant_id: str | None = None) -> None:
+        """Forget one tenant's copy (or every copy); the next read loads it again."""
+        self._cache.invalidate(tenant_id)
+
+    async def _load(self, tenant_id: str) -> tuple[TenantSettings | InvalidTenantSettings | None, float]:
+        async with self.engine.connect() as conn:
+            try:
+                return await load_tenant_settings(conn, tenant_id), self.ttl
+            except InvalidTenantSettings as exc:
+                return exc, self.ttl
+
+
+async def settings_of_batch(
+    messages: Sequence[ConsumedMessage[Any]], cache: TenantSettingsCache
+) -> dict[str, TenantSettings]:
+    """The settings of every tenant in a consumer batch (the defaults for a tenant not in ``tenants``).
+
+    A tenant whose stored settings do not validate raises
+    :class:`~libs.common.kafka.failures.TenantSettingsInvalid` naming the settings: the runner
+    then parks that tenant's messages (to the DLQ, with this error) and hands the rest of the
+    batch back, so the other tenants are processed as if the broken one did not exist.
+    """
+    settings: dict[str, TenantSettings] = {}
+    for tenant_id in sorted({m.payload.tenant_id for m in messages}):
+        try:
+            settings[tenant_id] = await cache.get_or_default(tenant_id)
+        except InvalidTenantSettings as exc:
+            raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """One saved version of a tenant's settings."""
+
+    tenant_id: str
+    version: int
+    settings: TenantSettings
+    #: Top-level settings whose value changed (``privacy``, ``time_zone``, ...).
+    changed: tuple[str, ...]
+    changed_by: str
+    changed_at: datetime
+    #: Background jobs the change queued (a rebuild of period rollups, a re-attribution preview).
+    jobs: tuple[QueuedJob, ...] = ()
+
+    def event(self) -> SettingsChangedV1:
+        """The ``settings-changed`` event to publish once the change committed."""
+        return SettingsChangedV1(
+            tenant_id=self.tenant_id,
+            version=self.version,
+            changed=self.changed,
+            changed_by=self.changed_by,
+            changed_at=self.changed_at,
+        )
+
+
+def changed_fields(before: dict[str, Any] | None, after: TenantSettings) -> tuple[str, ...]:
+    new = after.model_dump(mode="json")
+    if before is None:
+        return tuple(new)
+    return tuple(name for name, value in new.items() if before.get(name) != value)
+
+
+async def _lock_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Lock the tenant row so concurrent writers take consecutive versions; False: no such tenant."""
+    locked = await conn.execute(
+        text("SELECT 1 FROM tenants WHERE tenant_id = :t FOR UPDATE"), {"t": tenant_id}
+    )
+    return locked.first() is not None
+
+
+async def save_tenant_settings(
+    conn: AsyncConnection, tenant_id: str, settings: TenantSettings, changed_by: str
+) -> SettingsChange | None:
+    """Store ``settings`` as the tenant's new version, in the caller's transaction.
+
+    Returns None when there is no such tenant. A change of the insight thresholds appends an
+    ``insight_thresholds`` version too, as ``PUT /v1/insight-thresholds`` does.
+    """
+    if not await _lock_tenant(conn, tenant_id):
+        return None
+    return await _save(conn, tenant_id, settings, changed_by, await load_raw_tenant_settings(conn, tenant_id))
+
+
+async def _save(
+    conn: AsyncConnection,
+    tenant_id: str,
+    settings: TenantSettings,
+    changed_by: str,
+    before: dict[str, Any] | None,
+    *,
+    version_thresholds: bool = False,
+) -> SettingsChange:
+    try:
+        current = None if before is None else read_tenant_settings(tenant_id, before).model_dump(mode="json")
+    except InvalidTenantSettings:
+        current = None
+    # Written by hand and invalid: compare with what the admin saw (the raw document).
+    changed = changed_fields(current if current is not None else before, settings)
+    document = settings.model_dump(mode="json")
+    await conn.execute(
+        text(
+            "UPDATE tenants SET timezone = :tz, fiscal_year_start_month = :fy, settings = CAST(:s AS jsonb) "
+            "WHERE tenant_id = :t"
+        ),
+        {
+            "t": tenant_id,
+            "tz": settings.time_zone,
+            "fy": settings.fiscal_year_start_month,
+            "s": orjson.dumps({k: v for k, v in document.items() if k not in _OUTSIDE_JSON}).decode(),
+        },
+    )
+    if version_thresholds or "insight_thresholds" in changed:
+        await conn.execute(
+            text(
+                "INSERT INTO insight_thresholds (tenant_id, version, thresholds, created_by) "
+                "SELECT :t, coalesce(max(version), 0) + 1, CAST(:doc AS jsonb), :by "
+                "FROM insight_thresholds WHERE tenant_id = :t"
+            ),
+            {"t": tenant_id, "doc": orjson.dumps(document["insight_thresholds"]).decode(), "by": changed_by},
+        )
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO tenant_settings_history (tenant_id, version, settings, changed, changed_by) "
+                "SELECT :t, coalesce(max(version), 0) + 1, CAST(:doc AS jsonb), :changed, :by "
+                "FROM tenant_settings_history WHERE tenant_id = :t RETURNING version, changed_at"
+            ),
+            {
+                "t": tenant_id,
+                "doc": orjson.dumps(document).decode(),
+                "changed": list(changed),
+                "by": changed_by,
+            },
+        )
+    ).one()
+    jobs = await _queue_consequences(conn, tenant_id, changed, changed_by, row.version)
+    return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
+
+
+class SettingsRefused(ValueError):
+    """The requested settings do not validate; ``errors`` name each field and the reason."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
+
+
+def next_settings(
+    current: dict[str, Any] | None,
+    *,
+    document: dict[str, Any] | None = None,
+    patch: dict[str, Any] | None = None,
+) -> TenantSettings:
+    """The settings a PUT (``document``: what is left out takes its default) or a PATCH (``patch``,
+    an RFC 7396 merge patch onto the stored document, valid or not) asks for.
+
+    Read-only settings keep their stored value; asking to change one is refused.
+    Raises :class:`SettingsRefused`.
+    """
+    stored = current or {}
+    requested = dict(document) if document is not None else merge_patch(stored, patch or {})
+    errors = []
+    for name in READ_ONLY:
+        if name in requested and requested[name] != stored.get(name):
+            errors.append(
+                {"in": "body", "field": name, "reason": "is read-only here: it follows /v1/scoring-model"}
+            )
+        requested[name] = stored.get(name)
+    try:
+        settings = TenantSettings.model_validate(requested)
+    except ValidationError as exc:
+        errors += field_errors(exc)
+    if errors:
+        raise SettingsRefused(errors)
+    return settings
+
+
+async def change_tenant_settings(
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed_by: str,
+    *,
+    document: dict[str, Any] | None = None,
+    patch: dict[str, Any] | None = None,
+    rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    version_thresholds: bool = False,
+) -> SettingsChange | None:
+    """Validate and save a PUT (``document``, or ``rebuild`` of the stored one) or a PATCH, in the
+    caller's transaction, under the tenant's lock; None when there is no such tenant.
+
+    ``version_thresholds`` appends an ``insight_thresholds`` version even when they did not change
+    (``PUT /v1/insight-thresholds`` always versions). The caller publishes ``settings-changed``
+    once the transaction committed.
+    """
+    if not await _lock_tenant(conn, tenant_id):
+        return None
+    current = await load_raw_tenant_settings(conn, tenant_id)
+    if rebuild is not None:
+        document = rebuild(current or {})
+    settings = next_settings(current, document=document, patch=patch)
+    return await _save(conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds)
+
+
+async def _queue_consequences(
+    conn: AsyncConnection, tenant_id: str, changed: tuple[str, ...], changed_by: str, version: int
+) -> tuple[QueuedJob, ...]:
+    jobs = []
+    if REBUILT_BY.intersection(changed):
+        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
+        job_id = await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version)
+        jobs.append(QueuedJob(job_id, REBUILD_ROLLUPS))
+    if PREVIEWED_BY.intersection(changed):
+        # New activities follow the new policy at once; history only moves on request, so
+        # count first what a re-attribution would move.
+        since = datetime.now(UTC).date() - timedelta(days=REATTRIBUTION_PREVIEW_DAYS)
+        parameters = {"since": since.isoformat(), "until": None, "dry_run": True}
+        job_id = await queue_job(
+            conn, tenant_id, REATTRIBUTE, changed_by, parameters=parameters, settings_version=version
+        )
+        jobs.append(QueuedJob(job_id, REATTRIBUTE))
+    return tuple(jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsVersion:
+    version: int
+    settings: dict[str, Any]
+    changed: tuple[str, ...]
+    changed_by: str
+    changed_at: datetime
+
+
+async def settings_history(
+    conn: AsyncConnection, tenant_id: str, limit: int, before_version: int | None = None
+) -> list[SettingsVersion]:
+    """The tenant's saved versions, newest first, older than ``before_version`` when given."""
+    rows = await conn.execute(
+        text(
+            "SELECT version, settings::text AS settings, changed, changed_by, changed_at "
+            "FROM tenant_settings_history WHERE tenant_id = :t AND (CAST(:before AS integer) IS NULL "
+            "OR version < :before) ORDER BY version DESC LIMIT :limit"
+        ),
+        {"t": tenant_id, "before": before_version, "limit": limit},
+    )
+    return [
+        SettingsVersion(r.version, orjson.loads(r.settings), tuple(r.changed), r.changed_by, r.changed_at)
+        for r in rows
+    ]

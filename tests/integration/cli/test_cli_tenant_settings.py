@@ -1,0 +1,131 @@
+"""``spm tenants list`` and ``spm tenants settings get|set`` against a real database and broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.settings import KafkaSettings
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY
+from libs.common.topics import SETTINGS_CHANGED
+from tests.integration.ingest.ingest_integration_support import read_topic
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _spm(
+    args: list[str], database_url: str, kafka: KafkaSettings, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "KAFKA_", "SPM_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=kafka.topic_prefix,
+        KAFKA_ENABLE_IDEMPOTENCE="false",
+        SPM_SECRET_KEY=TEST_SECRET_KEY,
+        SPM_STACK_FILE="/nonexistent",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "spm.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_settings_set_get_and_list(
+    database_url: str, kafka_settings: KafkaSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY, timezone="Europe/Paris")
+
+    changed = _spm(
+        [
+            "tenants",
+            "settings",
+            "set",
+            "acme",
+            "fiscal_year_start_month=2",
+            'privacy.excluded_domains=["lawfirm.example"]',
+        ],
+        database_url,
+        kafka_settings,
+    )
+    assert changed.returncode == 0, changed.stderr
+    saved, follow = changed.stdout.splitlines()
+    assert saved == "tenant acme: settings version 1 saved; changed: fiscal_year_start_month, privacy"
+    # A fiscal calendar change rebuilds the rollups; metrics is not running here, so it waits.
+    assert follow.startswith(
+        "rebuilding period rollups in the background: follow with `spm tenants settings job acme "
+    )
+    job_id = follow.split()[-2]
+    job = _spm(["tenants", "settings", "job", "acme", job_id], database_url, kafka_settings)
+    assert (job.returncode, job.stdout) == (0, "rebuild_rollups queued: 0/?\n")
+    [event] = await read_topic(kafka_settings, SETTINGS_CHANGED)
+    assert (event["tenant_id"], event["version"], event["changed"]) == (
+        "acme",
+        1,
+        ["fiscal_year_start_month", "privacy"],
+    )
+    assert event["changed_by"].startswith("cli:")
+
+    shown = _spm(["tenants", "settings", "get", "acme"], database_url, kafka_settings)
+    assert shown.returncode == 0, shown.stderr
+    document = orjson.loads(shown.stdout)
+    assert (document["time_zone"], document["fiscal_year_start_month"]) == ("Europe/Paris", 2)
+    assert document["privacy"]["excluded_domains"] == ["lawfirm.example"]
+
+    refused = _spm(
+        ["tenants", "settings", "set", "acme", "privacy.excluded_domain=x.example"],
+        database_url,
+        kafka_settings,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == ["spm: privacy.excluded_domain: Extra inputs are not permitted"]
+
+    whole = _spm(
+        ["tenants", "settings", "set", "acme", "--from-file", "-"],
+        database_url,
+        kafka_settings,
+        stdin='{"time_zone": "UTC"}',
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert (
+        whole.stdout.splitlines()[0]
+        == "tenant acme: settings version 2 saved; changed: time_zone, fiscal_year_start_month, privacy"
+    )
+
+    listed = _spm(["tenants", "list", "--json"], database_url, kafka_settings)
+    assert [
+        (t["tenant_id"], t["timezone"], t["fiscal_year_start_month"], t["active_keys"])
+        for t in orjson.loads(listed.stdout)
+    ] == [("acme", "UTC", 1, 3)]
+
+
+async def test_settings_broken_by_hand_are_named(
+    database_url: str, kafka_settings: KafkaSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY)
+        await conn.execute(text("""UPDATE tenants SET settings = '{"metrics": {"conversation_min": 1}}'"""))
+    shown = _spm(["tenants", "settings", "get", "acme"], database_url, kafka_settings)
+    assert shown.returncode == 1
+    assert orjson.loads(shown.stdout)["metrics"] == {"conversation_min": 1}
+    assert shown.stderr.splitlines() == [
+        "spm: tenant 'acme' has invalid settings: metrics.conversation_min: Extra inputs are not permitted"
+    ]
+    fixed = _spm(
+        ["tenants", "settings", "set", "acme", "metrics.conversation_min=null"], database_url, kafka_settings
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert _spm(["tenants", "settings", "get", "acme"], database_url, kafka_settings).returncode == 0

@@ -1,0 +1,286 @@
+"""The settings admin API: each group round-trips, invalid values change nothing, every change is versioned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.tenant_settings import DEFAULT_TENANT_SETTINGS, TenantSettings
+from libs.common.jobs import REBUILD_ROLLUPS, Job, JobWorker
+from libs.common.tenant_settings_store import TenantSettingsCache
+from services.metrics.handlers import MetricsDeps, rebuild_tenant_rollups
+
+from .gateway_support import Keys, bearer
+
+GROUPS: dict[str, dict[str, Any]] = {
+    "calendar": {"time_zone": "Europe/Paris", "fiscal_year_start_month": 2},
+    "organization": {
+        "internal_domains": ["acme.example"],
+        "default_phone_region": "GB",
+        "salesforce_organization_id": "00D5j00000ABCDEEA2",
+    },
+    "privacy": {"excluded_domains": ["lawfirm.example"], "keep_subjects": True},
+    "attribution": {"ambiguity_policy": "unique_only", "park_days": 10},
+    "metrics": {"conversation_min_seconds": 45},
+    "insight_thresholds": {"stale_after_days": 7},
+}
+
+
+def _expected(group: str, body: dict[str, Any]) -> dict[str, Any]:
+    document = body if group in ("calendar", "organization") else {group: body}
+    return TenantSettings.model_validate(document).group(group)
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+async def test_each_group_round_trips_and_is_versioned(
+    gateway: httpx.AsyncClient, keys: Keys, group: str
+) -> None:
+    saved = await gateway.put(f"/v1/settings/{group}", json=GROUPS[group], headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["version"] == 1
+    assert saved.json()["settings"] == _expected(group, GROUPS[group])
+    assert saved.json()["changed_by"] == "_".join(keys.admin.split("_")[:3])
+
+    read = await gateway.get(f"/v1/settings/{group}", headers=bearer(keys.admin))
+    assert read.json()["settings"] == _expected(group, GROUPS[group])
+    whole = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert whole["version"] == 1
+    assert whole["errors"] == []
+    assert TenantSettings.model_validate(whole["settings"]).group(group) == _expected(group, GROUPS[group])
+    history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
+    assert [(v["version"], sorted(v["changed"])) for v in history["items"]] == [
+        (1, sorted(k for k in GROUPS[group] if group in ("calendar", "organization")) or [group])
+    ]
+    # Another tenant keeps the defaults.
+    theirs = (await gateway.get("/v1/settings", headers=bearer(keys.other_admin))).json()
+    assert (theirs["version"], theirs["settings"]) == (0, DEFAULT_TENANT_SETTINGS.model_dump(mode="json"))
+
+
+async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    await gateway.patch(
+        "/v1/settings", json={"insight_thresholds": {"stale_after_days": 9}}, headers=bearer(keys.admin)
+    )
+    thresholds = (await gateway.get("/v1/insight-thresholds", headers=bearer(keys.read))).json()
+    assert (thresholds["version"], thresholds["thresholds"]["stale_after_days"]) == (1, 9)
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field", "reason"),
+    [
+        (
+            "/v1/settings/calendar",
+            {"time_zone": "Mars/Olympus"},
+            "time_zone",
+            "Value error, 'Mars/Olympus' is not an IANA time zone",
+        ),
+        (
+            "/v1/settings/calendar",
+            {"fiscal_year_start_month": 13},
+            "fiscal_year_start_month",
+            "Input should be less than or equal to 12",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_domain": ["x.example"]},
+            "privacy.excluded_domain",
+            "Extra inputs are not permitted",
+        ),
+        (
+            "/v1/settings/attribution",
+            {"ambiguity_policy": "newest"},
+            "attribution.ambiguity_policy",
+            "Input should be 'primary_with_secondaries' or 'unique_only'",
+        ),
+        (
+            "/v1/settings/metrics",
+            {"conversation_min_seconds": "30"},
+            "metrics.conversation_min_seconds",
+            "Input should be a valid integer",
+        ),
+        (
+            "/v1/settings/insight_thresholds",
+            {"min_team_size": 1},
+            "insight_thresholds.min_team_size",
+            "Input should be greater than or equal to 2",
+        ),
+        (
+            "/v1/settings/organization",
+            {"privacy": {}},
+            "privacy",
+            "is not a setting of the organization group",
+        ),
+        ("/v1/settings", {"timezone": "UTC"}, "timezone", "Extra inputs are not permitted"),
+        (
+            "/v1/settings",
+            {"scoring_model_version": 4},
+            "scoring_model_version",
+            "is read-only here: it follows /v1/scoring-model",
+        ),
+    ],
+)
+async def test_an_invalid_value_is_refused_by_name_and_changes_nothing(
+    gateway: httpx.AsyncClient, keys: Keys, route: str, body: dict[str, Any], field: str, reason: str
+) -> None:
+    await gateway.patch("/v1/settings", json={"privacy": {"keep_subjects": True}}, headers=bearer(keys.admin))
+    before = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    for method in ("PUT", "PATCH"):
+        refused = await gateway.request(method, route, json=body, headers=bearer(keys.admin))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [{"in": "body", "field": field, "reason": reason}]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json() == before
+    history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
+    assert [v["version"] for v in history["items"]] == [1]
+
+
+async def test_patch_merges_and_null_resets_to_the_default(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    await gateway.put(
+        "/v1/settings",
+        json={
+            "time_zone": "Europe/Berlin",
+            "privacy": {"keep_subjects": True, "excluded_domains": ["a.example"]},
+        },
+        headers=bearer(keys.admin),
+    )
+    patched = await gateway.patch(
+        "/v1/settings",
+        json={"privacy": {"keep_subjects": None}, "fiscal_year_start_month": 4},
+        headers=bearer(keys.admin),
+    )
+    assert patched.status_code == 200, patched.text
+    settings = patched.json()["settings"]
+    assert (settings["time_zone"], settings["fiscal_year_start_month"]) == ("Europe/Berlin", 4)
+    assert settings["privacy"]["excluded_domains"] == ["a.example"]
+    assert settings["privacy"]["keep_subjects"] is False
+    history = (await gateway.get("/v1/settings/history?limit=1", headers=bearer(keys.admin))).json()
+    assert [(v["version"], v["changed"]) for v in history["items"]] == [
+        (2, ["fiscal_year_start_month", "privacy"])
+    ]
+    older = (
+        await gateway.get(
+            f"/v1/settings/history?limit=1&cursor={history['next_cursor']}", headers=bearer(keys.admin)
+        )
+    ).json()
+    assert [v["version"] for v in older["items"]] == [1]
+    assert older["next_cursor"] is None
+    assert older["items"][0]["settings"]["fiscal_year_start_month"] == 1
+
+
+async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a_patch(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                """UPDATE tenants SET settings = '{"privacy": {"excluded_domain": ["x.example"]}}' WHERE tenant_id = 'acme'"""
+            )
+        )
+    shown = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert shown["errors"] == [
+        {
+            "in": "stored settings",
+            "field": "privacy.excluded_domain",
+            "reason": "Extra inputs are not permitted",
+        }
+    ]
+    fixed = await gateway.patch(
+        "/v1/settings/privacy",
+        json={"excluded_domain": None, "excluded_domains": ["x.example"]},
+        headers=bearer(keys.admin),
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["settings"]["excluded_domains"] == ["x.example"]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
+
+
+async def test_settings_need_the_admin_scope(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.read))).status_code == 403
+    assert (await gateway.patch("/v1/settings", json={}, headers=bearer(keys.read))).status_code == 403
+    assert (await gateway.get("/v1/settings/nothing", headers=bearer(keys.admin))).status_code == 422
+
+
+async def test_a_calendar_change_starts_a_rollup_rebuild_whose_progress_is_visible(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    unrelated = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert unrelated.json()["jobs"] == []
+    changed = await gateway.patch(
+        "/v1/settings/calendar", json={"fiscal_year_start_month": 11}, headers=bearer(keys.admin)
+    )
+    [job_id] = changed.json()["jobs"]
+    queued = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    assert (queued["kind"], queued["state"], queued["progress"], queued["settings_version"]) == (
+        "rebuild_rollups",
+        "queued",
+        None,
+        2,
+    )
+
+    deps = MetricsDeps(db_engine, TenantSettingsCache(db_engine, ttl_seconds=0))
+
+    async def handle(job: Job) -> dict[str, Any]:
+        return await rebuild_tenant_rollups(deps, job)
+
+    assert await JobWorker(db_engine, REBUILD_ROLLUPS, handle).run_once()
+    done = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    assert (done["state"], done["done"], done["total"], done["progress"]) == ("done", 6, 6, 1.0)
+    assert done["result"]["fiscal_year_start_month"] == 11
+    # Another tenant's job is not found.
+    assert (
+        await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.other_admin))
+    ).status_code == 404
+
+
+async def test_a_reattribution_is_queued_for_attribution(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    queued = await gateway.post(
+        "/v1/settings/reattribution",
+        json={"since": "2026-11-01", "until": "2026-11-06"},
+        headers=bearer(keys.admin),
+    )
+    assert queued.status_code == 202, queued.text
+    assert (queued.json()["kind"], queued.json()["state"], queued.json()["parameters"]) == (
+        "reattribute",
+        "queued",
+        {"since": "2026-11-01", "until": "2026-11-06", "dry_run": True},
+    )
+    backwards = await gateway.post(
+        "/v1/settings/reattribution",
+        json={"since": "2026-11-06", "until": "2026-11-01"},
+        headers=bearer(keys.admin),
+    )
+    assert backwards.json()["errors"] == [{"in": "body", "field": "until", "reason": "must be after since"}]
+
+
+async def test_a_policy_change_queues_a_dry_run_of_what_would_move(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    changed = await gateway.patch(
+        "/v1/settings", json={"attribution": {"ambiguity_policy": "unique_only"}}, headers=bearer(keys.admin)
+    )
+    [job_id] = changed.json()["jobs"]
+    job = (await gateway.get(f"/v1/settings/jobs/{job_id}", headers=bearer(keys.admin))).json()
+    since = (datetime.now(UTC).date() - timedelta(days=90)).isoformat()
+    assert (job["kind"], job["state"], job["parameters"], job["settings_version"]) == (
+        "reattribute",
+        "queued",
+        {"since": since, "until": None, "dry_run": True},
+        1,
+    )
+    both = await gateway.patch(
+        "/v1/settings",
+        json={"internal_domains": ["seller.example"], "time_zone": "Europe/Paris"},
+        headers=bearer(keys.admin),
+    )
+    kinds = [
+        (await gateway.get(f"/v1/settings/jobs/{j}", headers=bearer(keys.admin))).json()["kind"]
+        for j in both.json()["jobs"]
+    ]
+    assert kinds == ["rebuild_rollups", "reattribute"]

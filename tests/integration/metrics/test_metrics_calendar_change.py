@@ -1,0 +1,116 @@
+"""A time zone or fiscal calendar change rebuilds the tenant's period rollups exactly, in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityKind
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.jobs import REBUILD_ROLLUPS, Job, JobWorker, get_job
+from libs.common.tenant_settings_store import change_tenant_settings
+from services.metrics.adapters.rollups import rebuild_rollups
+from services.metrics.handlers import rebuild_tenant_rollups
+
+from .metrics_support import apply, attributed, create_tenant, new_deps, rollup_rows
+
+KINDS = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
+
+
+def _events(tenant_id: str, first: int, count: int, seed: int) -> list[ActivityAttributedV1]:
+    """Activities around month and quarter ends, at hours that fall on another day in Los Angeles."""
+    rng = random.Random(seed)
+    start = datetime(2026, 8, 25, tzinfo=UTC)
+    return [
+        attributed(
+            tenant_id=tenant_id,
+            activity=first + n,
+            kind=rng.choice(KINDS),
+            occurred_at=start + timedelta(days=rng.randrange(0, 120), hours=rng.choice((1, 6, 12, 23))),
+            duration_seconds=rng.choice((0, 30, 90)),
+            rep_id=rng.choice(("rep-1", "rep-2")),
+            team_id=rng.choice(("team-1", None)),
+            deal_id=rng.choice(("deal-1", "deal-2", None)),
+        )
+        for n in range(count)
+    ]
+
+
+async def test_a_fiscal_year_and_time_zone_change_equals_a_fresh_load_row_by_row(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme", timezone="UTC", fiscal_year_start_month=1)
+    deps = new_deps(db_engine)
+    before, during, after = (
+        _events("acme", 1, 150, 1),
+        _events("acme", 200, 40, 2),
+        _events("acme", 300, 40, 3),
+    )
+    await apply(db_engine, before, deps)
+
+    async with db_engine.begin() as conn:
+        change = await change_tenant_settings(
+            conn,
+            "acme",
+            "spm_admin_test",
+            patch={"time_zone": "America/Los_Angeles", "fiscal_year_start_month": 11},
+        )
+    assert change is not None
+    [(job_id, kind)] = [(job.job_id, job.kind) for job in change.jobs]
+    assert kind == REBUILD_ROLLUPS
+    # Batches between the change and the rebuild land in the calendar the rollups are built in.
+    await apply(db_engine, during, deps)
+
+    async def handle(job: Job) -> dict[str, Any]:
+        return await rebuild_tenant_rollups(deps, job)
+
+    assert await JobWorker(db_engine, REBUILD_ROLLUPS, handle).run_once()
+    async with db_engine.connect() as conn:
+        job = await get_job(conn, "acme", job_id)
+    assert job is not None
+    assert (job.state, job.error, job.done, job.total, job.settings_version) == ("done", None, 6, 6, 1)
+    assert job.result is not None
+    assert (job.result["time_zone"], job.result["fiscal_year_start_month"]) == ("America/Los_Angeles", 11)
+    await apply(db_engine, after, deps)
+
+    await create_tenant(db_engine, "fresh", timezone="America/Los_Angeles", fiscal_year_start_month=11)
+    fresh = [e.model_copy(update={"tenant_id": "fresh"}) for e in (*before, *during, *after)]
+    await apply(db_engine, fresh, new_deps(db_engine))
+
+    rebuilt, expected = await rollup_rows(db_engine, "acme"), await rollup_rows(db_engine, "fresh")
+    assert len(expected) > 300
+    assert sorted(rebuilt.items()) == sorted(expected.items())
+    quarters = {start for (level, _, grain, start) in rebuilt if grain == "quarter"}
+    # Fiscal quarters start in November, February, May and August: no 1 Oct / 1 Nov overlap left.
+    assert quarters == {date(2026, 8, 1), date(2026, 11, 1)}
+
+
+async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calendar(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme", timezone="UTC", fiscal_year_start_month=1)
+    first, second = _events("acme", 1, 60, 4), _events("acme", 100, 30, 5)
+    await apply(db_engine, first)
+
+    async def no_progress(done: int, total: int) -> None:
+        return None
+
+    async with db_engine.connect() as rebuilding:
+        transaction = await rebuilding.begin()
+        await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, no_progress)
+        batch = asyncio.create_task(apply(db_engine, second))
+        await asyncio.sleep(0.5)
+        # The batch waits for the rebuild's lock instead of adding to half-rebuilt rollups.
+        assert not batch.done()
+        await transaction.commit()
+    await asyncio.wait_for(batch, 30)
+
+    await create_tenant(db_engine, "fresh", timezone="America/Los_Angeles", fiscal_year_start_month=11)
+    await apply(db_engine, [e.model_copy(update={"tenant_id": "fresh"}) for e in (*first, *second)])
+    assert sorted((await rollup_rows(db_engine, "acme")).items()) == sorted(
+        (await rollup_rows(db_engine, "fresh")).items()
+    )

@@ -1,0 +1,130 @@
+"""The one TenantSettings contract: defaults in one place, unknown keys and bad values refused by name."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from libs.common.contracts.tenant_settings import (
+    DEFAULT_TENANT_SETTINGS,
+    AmbiguityPolicy,
+    InvalidTenantSettings,
+    TenantSettings,
+    read_tenant_settings,
+)
+
+
+def test_the_defaults() -> None:
+    assert DEFAULT_TENANT_SETTINGS.model_dump(mode="json") == {
+        "schema_version": 1,
+        "time_zone": "UTC",
+        "fiscal_year_start_month": 1,
+        "internal_domains": None,
+        "default_phone_region": None,
+        "rep_aliases": {},
+        "salesforce_organization_id": None,
+        "privacy": {
+            "excluded_addresses": [],
+            "excluded_domains": [],
+            "excluded_subject_keywords": [],
+            "keep_subjects": False,
+            "drop_internal_only": False,
+        },
+        "attribution": {
+            "ambiguity_policy": "primary_with_secondaries",
+            "grace_days_before_created": 14,
+            "grace_days_after_closed": 14,
+            "extra_personal_domains": [],
+            "min_confidence": 0.35,
+            "park_days": 30,
+        },
+        "metrics": {"conversation_min_seconds": 60},
+        "insight_thresholds": {
+            "at_risk_share_of_team_median": 0.5,
+            "at_risk_consecutive_periods": 2,
+            "at_risk_drop_against_baseline": 0.3,
+            "min_baseline_periods": 4,
+            "min_team_size": 3,
+            "stale_after_days": 14,
+            "single_threaded_max_contacts": 1,
+            "single_threaded_min_deal_age_days": 14,
+            "no_buyer_reply_days": 21,
+            "bright_spot_top_n": 3,
+        },
+        "scoring_model_version": None,
+    }
+    assert DEFAULT_TENANT_SETTINGS.attribution.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+
+
+@pytest.mark.parametrize(
+    ("document", "setting", "reason"),
+    [
+        (
+            {"privacy": {"excluded_domain": ["x.example"]}},
+            "privacy.excluded_domain",
+            "Extra inputs are not permitted",
+        ),
+        ({"timezone": "UTC"}, "timezone", "Extra inputs are not permitted"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone", "Value error, 'Mars/Olympus' is not an IANA time zone"),
+        (
+            {"fiscal_year_start_month": 13},
+            "fiscal_year_start_month",
+            "Input should be less than or equal to 12",
+        ),
+        ({"fiscal_year_start_month": "2"}, "fiscal_year_start_month", "Input should be a valid integer"),
+        (
+            {"default_phone_region": "XX"},
+            "default_phone_region",
+            "Value error, 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB, FR)",
+        ),
+        (
+            {"internal_domains": ["not a domain"]},
+            "internal_domains",
+            "Value error, 'not a domain' is not a domain name",
+        ),
+        (
+            {"attribution": {"ambiguity_policy": "newest"}},
+            "attribution.ambiguity_policy",
+            "Input should be 'primary_with_secondaries' or 'unique_only'",
+        ),
+        (
+            {"attribution": {"park_days": 0}},
+            "attribution.park_days",
+            "Input should be greater than or equal to 1",
+        ),
+        (
+            {"insight_thresholds": {"min_team_size": 1}},
+            "insight_thresholds.min_team_size",
+            "Input should be greater than or equal to 2",
+        ),
+    ],
+)
+def test_a_stored_document_that_does_not_validate_names_the_setting(
+    document: dict[str, object], setting: str, reason: str
+) -> None:
+    with pytest.raises(InvalidTenantSettings) as caught:
+        read_tenant_settings("acme", document)
+    assert caught.value.tenant_id == "acme"
+    assert caught.value.settings == (setting,)
+    assert caught.value.reasons == (reason,)
+    assert str(caught.value) == f"tenant 'acme' has invalid settings: {setting}: {reason}"
+    assert isinstance(caught.value, ValueError)
+
+
+def test_domains_are_normalised() -> None:
+    settings = TenantSettings.model_validate(
+        {"internal_domains": ["@Acme.Example", "acme.example", " eu.acme.example "]}
+    )
+    assert settings.internal_domains == ("acme.example", "eu.acme.example")
+
+
+def test_the_phone_region_follows_the_time_zone_unless_set() -> None:
+    assert TenantSettings(time_zone="Europe/London").phone_region == "GB"
+    assert TenantSettings(time_zone="America/Los_Angeles").phone_region == "US"
+    assert TenantSettings(time_zone="Europe/London", default_phone_region="fr").phone_region == "FR"
+    assert TenantSettings(time_zone="UTC").phone_region == "US"
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        DEFAULT_TENANT_SETTINGS.time_zone = "Europe/Paris"  # type: ignore[misc]
