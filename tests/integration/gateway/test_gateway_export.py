@@ -179,6 +179,8 @@ async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, 
         ("team-a", "rep-1; rep-2; rep-4"),
         ("team-b", "rep-3"),
     ]
+    _, accounts = await _both(gateway, keys.read, "/v1/accounts")
+    assert [(r["account_id"], r["name"]) for r in accounts] == [("acc-1", "Buyer Inc")]
     too_many = await gateway.get(
         "/v1/deals?ids=" + ",".join(f"d{i}" for i in range(101)), headers=bearer(keys.read)
     )
