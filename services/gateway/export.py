@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.datastructures import Headers
@@ -224,8 +224,4 @@ class CsvNegotiation:
         if principal is None:
             return ZoneInfo("UTC")
         async with scope["app"].state.engine.connect() as conn:
-            calendar = await tenant_calendar(conn, principal.tenant_id)
-        try:
-            return ZoneInfo(calendar.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+            return (await tenant_calendar(conn, principal.tenant_id)).zone

@@ -1,26 +1,30 @@
-"""The tenant's calendar settings: its IANA time zone and first fiscal month."""
+"""The tenant's calendar: its IANA time zone and first fiscal month, from its settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.contracts.tenant_settings import InvalidTenantSettings
+from libs.common.tenant_settings_store import load_tenant_settings
 
 
 @dataclass(frozen=True, slots=True)
 class TenantCalendar:
-    time_zone: str = "UTC"
+    zone: ZoneInfo
     fiscal_year_start_month: int = 1
 
 
 async def tenant_calendar(conn: AsyncConnection, tenant_id: str) -> TenantCalendar:
-    row = (
-        await conn.execute(
-            text("SELECT timezone, fiscal_year_start_month FROM tenants WHERE tenant_id = :t"),
-            {"t": tenant_id},
-        )
-    ).first()
-    if row is None:
-        return TenantCalendar()
-    return TenantCalendar(row.timezone, int(row.fiscal_year_start_month))
+    """The calendar the metrics service buckets this tenant's activities by (UTC, January if unset)."""
+    try:
+        settings = await load_tenant_settings(conn, tenant_id)
+    except InvalidTenantSettings:
+        # The time zone and fiscal month are validated columns: only another setting can be
+        # broken, and the dashboard's calendar should not fail for it.
+        settings = None
+    if settings is None:
+        return TenantCalendar(ZoneInfo("UTC"))
+    return TenantCalendar(ZoneInfo(settings.time_zone), settings.fiscal_year_start_month)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query
 
@@ -42,10 +41,7 @@ async def periods(
     """The period containing ``date`` in the tenant's calendar, the ones before and after it, the
     period in progress and the last complete one; ``next`` is null past the period in progress."""
     calendar = await tenant_calendar(conn, principal.tenant_id)
-    try:
-        zone = ZoneInfo(calendar.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = calendar.zone
     now = datetime.now(UTC).astimezone(zone)
     fiscal = calendar.fiscal_year_start_month
     current = period_of(now.date(), granularity, fiscal)
