@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.caching import LoadingCache
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
@@ -303,13 +304,15 @@ async def change_tenant_settings(
     patch: dict[str, Any] | None = None,
     rebuild: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     version_thresholds: bool = False,
+    actor: Actor | None = None,
 ) -> SettingsChange | None:
     """Validate and save a PUT (``document``, or ``rebuild`` of the stored one) or a PATCH, in the
     caller's transaction, under the tenant's lock; None when there is no such tenant.
 
     ``version_thresholds`` appends an ``insight_thresholds`` version even when they did not change
-    (``PUT /v1/insight-thresholds`` always versions). The caller publishes ``settings-changed``
-    once the transaction committed.
+    (``PUT /v1/insight-thresholds`` always versions). ``actor`` records the change in the audit log
+    (the settings that changed, before and after) in the same transaction. The caller publishes
+    ``settings-changed`` once the transaction committed.
     """
     if not await _lock_tenant(conn, tenant_id):
         return None
@@ -317,7 +320,21 @@ async def change_tenant_settings(
     if rebuild is not None:
         document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
-    return await _save(conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds)
+    change = await _save(
+        conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds
+    )
+    if actor is not None:
+        before, after = current or {}, settings.model_dump(mode="json")
+        await record_admin_action(
+            conn,
+            tenant_id,
+            actor,
+            AuditAction.SETTINGS_CHANGED,
+            "settings",
+            before={"version": change.version - 1, **{k: before.get(k) for k in change.changed}},
+            after={"version": change.version, **{k: after.get(k) for k in change.changed}},
+        )
+    return change
 
 
 async def _queue_consequences(

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from libs.common.contracts.fields import check_line, reason_of
+from libs.common.contracts.fields import check_line, meaningful_errors, reason_of
 from libs.common.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def field_errors(
 ) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"field": "a.0.b", "reason": ...}`` entries."""
     out: list[dict[str, Any]] = []
-    for error in exc.errors():
+    for error in meaningful_errors(exc.errors()):
         loc = [*prefix, *error.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header"):
             source = loc[0]
@@ -115,6 +115,13 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
         return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers this from its outermost middleware, past HeadersMiddleware, so the
+        # security headers are set here; it re-raises afterwards, so the traceback is still logged.
+        problem = Problem(500, "Internal error", "an unexpected error occurred", headers=SECURITY_HEADERS)
+        return problem.response(request.url.path)
 
     app.add_middleware(HeadersMiddleware, headers=SECURITY_HEADERS)
     app.add_middleware(RequestMetricsMiddleware, service=service)

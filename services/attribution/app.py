@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -11,12 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.tenant_settings import SettingsChangedV1
+from libs.common.erasures import ErasureListCache, erasure_key
 from libs.common.jobs import REATTRIBUTE, Job, JobWorker
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.consumer import CONSUMES
+from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
 from services.attribution.jobs import run_reattribution_job
 from services.attribution.settings import AttributionSettings
@@ -31,9 +34,23 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
     async def wire(
         _app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
+        secret = settings.runtime.secret_key.get_secret_value()
         tenants = TenantSettingsCache(engine, settings.attribution.tenant_cache_seconds)
+        erasures = ErasureListCache(engine, secret, settings.attribution.erasure_cache_seconds)
         deps = AttributionDeps(
-            engine, producer, settings.kafka.topic_prefix, settings.attribution.rematch_limit, tenants
+            engine,
+            producer,
+            settings.kafka.topic_prefix,
+            settings.attribution.rematch_limit,
+            tenants,
+            ErasureScreen(erasures),
+        )
+        worker = ErasureWorker(
+            engine,
+            producer,
+            settings.kafka.topic_prefix,
+            erasure_key(secret),
+            settings.attribution.erasure_poll_seconds,
         )
 
         async def handler(messages: Sequence[ConsumedMessage[Any]]) -> Sequence[Rejected]:
@@ -49,9 +66,13 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         listener.start()
         jobs = JobWorker(engine, REATTRIBUTE, reattribution, settings.attribution.jobs_interval_seconds)
         jobs.start()
+        erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
         try:
             yield handler
         finally:
+            worker.stop()
+            with suppress(asyncio.CancelledError):
+                await erasing
             await jobs.stop()
             await listener.stop()
 

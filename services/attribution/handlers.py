@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -39,6 +39,16 @@ from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
 
+class ErasureCheck(Protocol):
+    """Removes erased people from what the consumer receives (``services.attribution.erasure``)."""
+
+    async def activities(
+        self, conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]
+    ) -> list[ActivityIngestedV1]: ...
+
+    async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AttributionDeps:
     engine: AsyncEngine
@@ -47,6 +57,7 @@ class AttributionDeps:
     rematch_limit: int = 5_000
     #: The process's tenant settings; None reads them afresh for every batch (tests, tools).
     settings: TenantSettingsCache | None = None
+    erasures: ErasureCheck | None = None
 
 
 def policy_from_settings(settings: TenantSettings) -> TenantAttributionPolicy:
@@ -330,6 +341,10 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
     incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
     async with deps.engine.begin() as conn:
+        if deps.erasures is not None:
+            # A replay of an erased person's data (raw or CRM) must not bring them back.
+            crm = await deps.erasures.crm(crm)
+            incoming = await deps.erasures.activities(conn, incoming)
         changed: dict[str, repo.ChangedReferences] = defaultdict(repo.ChangedReferences)
         for event in crm:
             await repo.apply_crm_entity(conn, event, changed[event.tenant_id])

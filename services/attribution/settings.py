@@ -19,6 +19,10 @@ class AttributionOptions(BaseSettings):
     tenant_cache_seconds: float = 30.0
     #: Queued re-attribution jobs are looked for this often.
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
+    #: How long the erasure list is cached: a new erasure applies to incoming data within it.
+    erasure_cache_seconds: float = 30.0
+    #: How often queued erasure jobs (``POST /v1/privacy/erasures``) are looked for.
+    erasure_poll_seconds: float = 5.0
 
 
 class AttributionSettings(CommonSettings):

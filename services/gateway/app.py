@@ -26,6 +26,7 @@ from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
     admin_settings,
+    audit,
     connectors,
     crm,
     dashboard,
@@ -35,6 +36,7 @@ from services.gateway.routers import (
     leaderboard,
     periods,
     pipeline,
+    privacy,
     reps,
     session,
     stream,
@@ -123,6 +125,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         webhook_secrets,
         stream,
         session,
+        audit,
+        privacy,
         connectors,
     ):
         app.include_router(module.router)

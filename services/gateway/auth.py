@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,13 +24,16 @@ import jwt
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import audit
 from libs.common.auth import bearer_token
+from libs.common.contracts.fields import LATEST, TENANT_ID_PATTERN, check_line
 from libs.common.tenancy import Principal, Scope
 from libs.common.web import Problem
 from services.gateway.adapters import credentials
 from services.gateway.settings import GatewayOptions
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
 #: The dashboard's session cookie (httpOnly, SameSite=Strict).
 SESSION_COOKIE = "spm_session"
 #: A request authenticated by the cookie that changes something must also carry this header:
@@ -92,9 +96,26 @@ def _jwt_caller(token: str, options: GatewayOptions) -> Caller | None:
     role = claims.get("role", "read")
     if not isinstance(tenant, str) or role not in {"read", "admin"}:
         return None
+    _check_identity_claims(tenant, claims["sub"])
     scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
     subject = f"jwt:{claims['sub']}"
-    return Caller(Principal(tenant, scopes, subject), CredentialKind.JWT, subject, float(claims["exp"]))
+    # An ``exp`` past 2200 (still a valid JWT) is read as 2200: later has no datetime or column.
+    expires_at = min(float(claims["exp"]), LATEST.timestamp())
+    return Caller(Principal(tenant, scopes, subject), CredentialKind.JWT, subject, expires_at)
+
+
+def _check_identity_claims(tenant: str, sub: str) -> None:
+    """A signed token whose ``tenant`` or ``sub`` could not be stored or queried is a 401 naming it.
+
+    The subject is recorded (``set_by``, ``created_by``, the session) and the tenant is every
+    query's filter: PostgreSQL refuses a NUL in either, which was a 500.
+    """
+    if not _TENANT_ID.fullmatch(tenant):
+        raise _unauthorized(f"the JWT claim `tenant` is not a tenant id ({TENANT_ID_PATTERN})")
+    try:
+        check_line(sub)
+    except ValueError as exc:
+        raise _unauthorized(f"the JWT claim `sub` {exc}") from None
 
 
 def _jwt_principal(token: str, options: GatewayOptions) -> Principal | None:
@@ -268,8 +289,22 @@ def require(scope: Scope) -> object:
     return Depends(dependency)
 
 
+async def admin_caller(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """:func:`current_caller` with the admin scope."""
+    _require_scope(caller, Scope.ADMIN)
+    return caller
+
+
+def audit_actor(caller: Caller) -> audit.Actor:
+    """Who the audit log names: the key id, ``jwt:<sub>``, or the session and whom it was opened for."""
+    if caller.kind is CredentialKind.SESSION:
+        return audit.Actor(f"{caller.subject} ({caller.principal.key_id})", audit.CredentialKind.SESSION)
+    return audit.Actor(caller.subject, audit.CredentialKind(caller.kind.value))
+
+
 ReaderDep = Annotated[Principal, require(Scope.READ)]
 AdminDep = Annotated[Principal, require(Scope.ADMIN)]
 ReaderCallerDep = Annotated[Caller, Depends(reader_caller)]
+AdminCallerDep = Annotated[Caller, Depends(admin_caller)]
 BearerReaderDep = Annotated[Caller, Depends(bearer_reader)]
 StreamCallerDep = Annotated[Caller, Depends(stream_caller)]

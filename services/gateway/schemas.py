@@ -532,6 +532,7 @@ class SettingsGroup(StrEnum):
     ATTRIBUTION = "attribution"
     METRICS = "metrics"
     INSIGHT_THRESHOLDS = "insight_thresholds"
+    RETENTION = "retention"
 
 
 class SettingsRead(BaseModel):
@@ -696,6 +697,70 @@ class SessionRead(BaseModel):
     scopes: list[str]
     #: When the cookie stops working (a JWT's own expiry may come first); None for a header credential.
     expires_at: datetime | None
+
+
+class AuditEntryRead(BaseModel):
+    """One admin action: who did what to which object, and the state before and after (secrets masked)."""
+
+    model_config = _examples(
+        {
+            "audit_id": 42,
+            "at": "2026-12-02T10:15:00Z",
+            "actor": "spm_admin_1a2b3c4d",
+            "credential": "api_key",
+            "action": "scoring_model.changed",
+            "target": "scoring_model",
+            "before": {"version": 2},
+            "after": {"version": 3},
+        }
+    )
+
+    audit_id: int
+    at: datetime
+    #: An API key id, ``jwt:<sub>``, ``session:<id> (<key id or jwt:sub>)`` or ``cli:<user>``.
+    actor: str
+    #: ``api_key``, ``jwt``, ``session``, ``cli`` or ``system``.
+    credential: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryRead]
+    next_cursor: str | None
+
+
+class ErasureCreate(BaseModel):
+    """The person to erase: exactly one of an email address or an E.164 phone number."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "bo@buyer.example"}, {"phone": "+14155550100"}]},
+    )
+
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    phone: str | None = Field(default=None, min_length=8, max_length=40)
+
+
+class ErasureRead(BaseModel):
+    """An erasure request and its progress; the identity itself is never stored or shown."""
+
+    erasure_id: uuid.UUID
+    identity_kind: str
+    #: ``queued``, ``running``, ``done`` or ``failed`` (POST the same person again to retry).
+    state: str
+    requested_by: str
+    requested_at: datetime
+    finished_at: datetime | None
+    #: Activities examined so far, of ``total``.
+    done: int
+    total: int | None
+    progress: float | None
+    #: activities_deleted, activities_redacted, contacts_deleted, webhook_states_deleted, versions_published.
+    counts: dict[str, int]
+    error: str | None
 
 
 class ConnectorMailboxRead(BaseModel):

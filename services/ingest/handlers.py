@@ -17,20 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
-from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1, CrmSyncIn
+from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
 from libs.common.kafka.publisher import OutgoingMessage
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
-    MeetingSighting,
     SeenLedger,
     TenantContext,
     canonical_meetings,
     record_seen,
 )
+from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entity_phones
-from services.ingest.domain.meetings import meeting_keys
+from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.phones import RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
@@ -323,6 +324,11 @@ def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) 
     exclusions: Counter[str] = Counter()
     sightings: list[MeetingSighting] = []
     for activity in activities:
+        if context.erased:
+            # An erased person never leaves ingest: attribution judges what remains of the activity.
+            activity = activity.model_copy(
+                update={"participants": mask_participants(activity.participants, context.erased)}
+            )
         verdict = apply_privacy(activity, context.privacy)
         if verdict.reason is not None:
             exclusions[verdict.reason.value] += 1
@@ -421,7 +427,8 @@ def raw_webhook_message(
     body: bytes,
     prefix: str,
 ) -> OutgoingMessage:
-    """The delivery as received, for re-normalisation by a later adapter version."""
+    """The delivery for re-normalisation by a later adapter version; ``body`` is what
+    :func:`services.ingest.domain.capture.keep_of_delivery` allowed to be kept."""
     kept_headers = {
         k: v
         for k, v in headers.items()
@@ -433,7 +440,7 @@ def raw_webhook_message(
         adapter_version=adapter_version,
         received_at=received_at,
         content_type=headers.get("content-type", ""),
-        body=redact_body_secrets(source, body).decode("utf-8", errors="replace"),
+        body=body.decode("utf-8", errors="replace"),
         headers=kept_headers,
     )
     key = f"{tenant_id}:{source}"
@@ -451,28 +458,9 @@ def raw_webhook_message(
     )
 
 
-#: Body fields that carry a shared secret, per source: masked before the raw capture is kept.
-SECRET_BODY_FIELDS: dict[str, str] = {"aircall": "token", "microsoft-graph": "clientState"}
-
-
 def redact_body_secrets(source: str, body: bytes) -> bytes:
     """The body with the source's secret field masked wherever it appears (JSON bodies only)."""
-    field = SECRET_BODY_FIELDS.get(source)
-    if field is None or field.encode() not in body:
-        return body
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-
-    def mask(node: object) -> object:
-        if isinstance(node, dict):
-            return {k: ("***" if k == field else mask(v)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [mask(item) for item in node]
-        return node
-
-    return orjson.dumps(mask(document))
+    return capture_body(source, body, keep_content=True)
 
 
 #: Headers that authenticate a delivery or a client: never copied to the raw topic.
@@ -513,18 +501,27 @@ class ReadCrmSync:
     warnings: tuple[EntityWarning, ...]
 
 
-def crm_messages(sync: CrmSyncIn, tenant_id: str, region: str, prefix: str) -> ReadCrmSync:
+def crm_messages(
+    sync: CrmSyncIn, tenant_id: str, region: str, prefix: str, erased: ErasedIdentities = NO_ERASURES
+) -> ReadCrmSync:
     """Phones read in the tenant's region (unreadable ones dropped with a warning), then one
-    ``crm-entity-changed`` message per entity."""
+    ``crm-entity-changed`` message per entity (an erased person's contact never)."""
     entities, warnings = read_entity_phones(sync.entities, region)
-    return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix), warnings)
+    return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings)
 
 
 def entity_messages(
-    entities: Sequence[CrmEntity], source: str, tenant_id: str, prefix: str
+    entities: Sequence[CrmEntity],
+    source: str,
+    tenant_id: str,
+    prefix: str,
+    erased: ErasedIdentities = NO_ERASURES,
 ) -> list[OutgoingMessage]:
     messages = []
     for entity in entities:
+        if isinstance(entity, ContactV1) and names_erased_person(entity.emails, entity.phones, erased):
+            # An erased person's CRM record is accepted and never published.
+            continue
         event = CrmEntityChangedV1(tenant_id=tenant_id, source=source, entity=entity)
         key = f"{tenant_id}:{entity.entity_type}:{entity.id}"
         messages.append(

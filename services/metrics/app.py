@@ -27,6 +27,7 @@ from services.metrics.handlers import (
     rebuild_tenant_rollups,
 )
 from services.metrics.refresher import ReadModelRefresher, RefreshPolicy
+from services.metrics.retention import RetentionPurger
 from services.metrics.settings import MetricsServiceSettings
 
 SERVICE = "metrics"
@@ -70,14 +71,27 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
         jobs = JobWorker(engine, REBUILD_ROLLUPS, rebuild, settings.metrics.jobs_interval_seconds)
         jobs.start()
         refreshing = asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher")
+        purger = RetentionPurger(
+            engine,
+            settings.metrics.purge_interval_seconds,
+            timedelta(days=settings.metrics.ledger_retention_days),
+        )
+        purging = (
+            asyncio.create_task(purger.run(), name=f"{SERVICE}-retention")
+            if settings.metrics.purge_interval_seconds > 0
+            else None
+        )
         try:
             yield handler
         finally:
             await jobs.stop()
             await listener.stop()
             refresher.stop()
+            purger.stop()
             with suppress(asyncio.CancelledError):
                 await refreshing
+                if purging is not None:
+                    await purging
 
     return consumer_app(
         service=SERVICE,

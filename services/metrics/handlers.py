@@ -48,6 +48,7 @@ def metric_settings_from(settings: TenantSettings, calendar: tuple[str, int] | N
         time_zone=time_zone,
         fiscal_year_start_month=fiscal_year_start_month,
         conversation_min_seconds=settings.metrics.conversation_min_seconds,
+        activity_retention_days=settings.retention.activities_days,
     )
 
 
@@ -128,8 +129,10 @@ def plan_batch(
     stored: dict[uuid.UUID, StoredContribution],
     settings: MetricSettings,
     model: ScoringModel = DEFAULT_SCORING_MODEL,
+    now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], Deltas]:
     """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
+    now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     daily: dict[DayCell, dict[str, float]] = {}
     periods_of = _PeriodsOfDay(settings)
@@ -139,6 +142,10 @@ def plan_batch(
         previous = stored.get(event.activity_id)
         if previous is not None and previous.order >= contribution_order(event):
             outcomes["stale"] += 1
+            continue
+        if previous is None and settings.past_retention(event.facts.occurred_at, now):
+            # Purged (or never kept): its share of the kept aggregates is already in them.
+            outcomes["past_retention"] += 1
             continue
         if previous is not None:
             _add_cells(daily, event.tenant_id, _stored_keys(previous), previous.counts, -1)

@@ -23,6 +23,12 @@ class MetricsOptions(BaseSettings):
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.
     reported_periods: int = Field(default=12, ge=1, le=104)
+    #: The retention purge runs this often (0: never; then run ``spm purge`` from a CronJob).
+    purge_interval_seconds: float = Field(default=3_600.0, ge=0)
+    #: Ingest's duplicate ledgers keep a delivery this long: a redelivery (or another source's
+    #: sighting of one meeting) arriving later is published again; attribution and metrics apply
+    #: each (activity, revision) once, so that costs a message, never a double count.
+    ledger_retention_days: int = Field(default=14, ge=3, le=3_650)
 
 
 class MetricsServiceSettings(CommonSettings):

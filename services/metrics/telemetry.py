@@ -11,6 +11,6 @@ FRESHNESS = Histogram(
 )
 CONTRIBUTIONS = Counter(
     "spm_metric_contributions_total",
-    "Attribution versions applied to the rollups, by effect (added, replaced, stale)",
+    "Attribution versions applied to the rollups, by effect (added, replaced, stale, past_retention)",
     ["effect"],
 )

@@ -93,6 +93,8 @@ def connect(
     from services.connectors.handlers import connect_mailboxes
 
     async def run(store: MailboxStore) -> list[int]:
+        from libs.common.audit import AuditAction, cli_actor, record_admin_action
+
         ids: list[int] = []
         for provider in providers:
             ids += await connect_mailboxes(
@@ -106,6 +108,21 @@ def connect(
                 backfill_days=backfill_days,
                 now=datetime.now(UTC),
             )
+        async with store.engine.begin() as conn:
+            for provider in providers:
+                await record_admin_action(
+                    conn,
+                    tenant,
+                    cli_actor(),
+                    AuditAction.CONNECTOR_CONNECTED,
+                    f"connector:{provider}",
+                    after={
+                        "provider": provider,
+                        "users": list(addresses),
+                        "backfill_days": backfill_days,
+                        "credentials": "***",
+                    },
+                )
         return ids
 
     try:
@@ -239,7 +256,20 @@ def _set_paused(paused: bool) -> Any:
         addresses = _addresses(users) if users else []
 
         async def run(store: MailboxStore) -> int:
-            return await store.set_paused(tenant, provider, addresses, paused)
+            from libs.common.audit import AuditAction, cli_actor, record_admin_action
+
+            changed = await store.set_paused(tenant, provider, addresses, paused)
+            if changed:
+                async with store.engine.begin() as conn:
+                    await record_admin_action(
+                        conn,
+                        tenant,
+                        cli_actor(),
+                        AuditAction.CONNECTOR_PAUSED if paused else AuditAction.CONNECTOR_RESUMED,
+                        f"connector:{provider or 'all'}",
+                        after={"paused": paused, "users": addresses, "mailboxes_changed": changed},
+                    )
+            return changed
 
         changed = asyncio.run(_with_store(run))
         typer.echo(f"{'paused' if paused else 'resumed'} {changed} mailbox(es)")

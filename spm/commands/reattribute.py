@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from services.attribution.reattribution import ReattributionReport
 
 
@@ -68,7 +70,7 @@ async def _run(
         if producer is not None:
             await producer.start()
         with progress:
-            return await reattribute(
+            report = await reattribute(
                 engine,
                 producer,
                 settings.kafka.topic_prefix,
@@ -80,10 +82,35 @@ async def _run(
                 batch_size=batch_size,
                 on_progress=on_progress,
             )
+        if not dry_run:
+            await _audit(engine, report, since, until)
+        return report
     finally:
         if producer is not None:
             await producer.stop()
         await engine.dispose()
+
+
+async def _audit(
+    engine: AsyncEngine, report: ReattributionReport, since: datetime, until: datetime | None
+) -> None:
+    from libs.common.audit import AuditAction, cli_actor, record_admin_action
+
+    async with engine.begin() as conn:
+        await record_admin_action(
+            conn,
+            report.tenant_id,
+            cli_actor(),
+            AuditAction.ATTRIBUTION_REATTRIBUTED,
+            f"tenant:{report.tenant_id}",
+            after={
+                "since": since.isoformat(),
+                "until": None if until is None else until.isoformat(),
+                "examined": report.examined,
+                "changed": report.changed,
+                "published": report.published,
+            },
+        )
 
 
 def register(app: typer.Typer) -> None:

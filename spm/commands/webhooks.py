@@ -21,6 +21,7 @@ async def rotate_webhook_secret(
 ) -> tuple[str, int]:
     """Add a secret (``secret`` as the vendor issued it, or a new random one) and expire the older
     ones after the grace period; returns (secret, expiring)."""
+    from libs.common.audit import AuditAction, cli_actor, record_admin_action
     from libs.common.db.engine import make_engine
     from libs.common.settings import DatabaseSettings, RuntimeSettings
     from libs.common.tenancy import rotate_webhook_secret as rotate
@@ -32,7 +33,24 @@ async def rotate_webhook_secret(
             if not await tenant_exists(conn, tenant):
                 raise LookupError(f"no tenant {tenant!r}")
             pepper = RuntimeSettings().secret_key.get_secret_value()
-            return await rotate(conn, tenant, source, pepper, timedelta(hours=grace_hours), secret)
+            given = secret is not None
+            secret, expiring = await rotate(
+                conn, tenant, source, pepper, timedelta(hours=grace_hours), secret
+            )
+            await record_admin_action(
+                conn,
+                tenant,
+                cli_actor(),
+                AuditAction.WEBHOOK_SECRET_SET if given else AuditAction.WEBHOOK_SECRET_ROTATED,
+                f"webhook_secret:{source}",
+                after={
+                    "source": source,
+                    "secret": secret,
+                    "older_expiring": expiring,
+                    "grace_hours": grace_hours,
+                },
+            )
+            return secret, expiring
     finally:
         await engine.dispose()
 

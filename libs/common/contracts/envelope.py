@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from libs.common.contracts.fields import reason_of
+from libs.common.contracts.fields import meaningful_errors, reason_of
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -93,7 +93,7 @@ def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:
         # One pass in pydantic-core: parsing and validation together, no intermediate dicts.
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
+        errors = meaningful_errors(exc.errors(include_url=False))
         if errors and errors[0]["type"] == "json_invalid":
             raise InvalidMessage(f"body is not JSON: {errors[0]['msg']}") from exc
         # Field and reason only: the input may be large, and is in the dead letter anyway.

@@ -14,12 +14,13 @@ which the services answer with a 422.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
-from pydantic_core import ErrorDetails
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
     "EARLIEST",
@@ -42,6 +43,7 @@ __all__ = [
     "Version",
     "check_line",
     "check_utc_datetime",
+    "meaningful_errors",
     "reason_of",
 ]
 
@@ -105,6 +107,17 @@ def reason_of(error: ErrorDetails) -> str:
     return str(error.get("msg", "invalid"))
 
 
+def meaningful_errors(errors: Sequence[ErrorDetails]) -> list[ErrorDetails]:
+    """``errors`` without a container's ``too_short`` that only follows from its items' errors.
+
+    pydantic-core counts a tuple's valid items after validation, so one bad entity of one
+    added "entities: Tuple should have at least 1 item after validation, not 0": a wrong reason.
+    """
+    failed_inside = {tuple(e["loc"][:-1]) for e in errors if e["loc"]}
+    prefixes = {loc[:i] for loc in failed_inside for i in range(len(loc) + 1)}
+    return [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in prefixes)]
+
+
 def check_utc_datetime(value: datetime) -> datetime:
     """``value`` unless it is naive or outside :data:`EARLIEST`..:data:`LATEST` in UTC (``UtcDatetime``
     outside a model: a time decoded from a cursor)."""
@@ -136,10 +149,21 @@ def _lower_email(value: str) -> str:
 SafeStr = Annotated[str, Field(pattern=LINE_PATTERN)]
 #: Free text (a subject, a reason): tab, LF and CR allowed, no other control character.
 SafeText = Annotated[str, Field(pattern=TEXT_PATTERN)]
-#: An aware time between 1970 and 2200 in UTC (kept in the offset it was given).
-UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
-#: A calendar day between 1970 and 2200.
-SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date())]
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic reads a number, or a string of digits, as Unix seconds (or milliseconds): a
+    # CRM's "20261201" became 1970-08-23 and a deal closed then. Times and days are ISO text.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("iso_text_expected", "must be ISO 8601 text, not a number")
+    return value
+
+
+#: An aware time between 1970 and 2200 in UTC (kept in the offset it was given); ISO 8601 text.
+UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST), BeforeValidator(_not_a_number)]
+#: A calendar day between 1970 and 2200; ISO 8601 text.
+SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeValidator(_not_a_number)]
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]

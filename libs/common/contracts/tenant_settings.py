@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.common.contracts.activities import TenantId
+from libs.common.contracts.fields import SafeStr
+from libs.common.contracts.retention import RetentionSettings
 
 #: A rep's own baseline looks back over this many periods.
 TRAILING_BASELINE_PERIODS = 8
@@ -168,11 +170,12 @@ class PrivacySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Addresses and phone numbers whose activities are never ingested.
-    excluded_addresses: tuple[Annotated[str, Field(min_length=1, max_length=320)], ...] = Field(
+    # SafeStr: jsonb cannot store a NUL, which made the PATCH a 500 instead of a 422.
+    excluded_addresses: tuple[Annotated[SafeStr, Field(min_length=1, max_length=320)], ...] = Field(
         default=(), max_length=10_000
     )
     excluded_domains: tuple[str, ...] = Field(default=(), max_length=10_000)
-    excluded_subject_keywords: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+    excluded_subject_keywords: tuple[Annotated[SafeStr, Field(min_length=1, max_length=200)], ...] = Field(
         default=(), max_length=1_000
     )
     #: Subjects are personal data and rarely needed for scoring: stripped unless the tenant opts in.
@@ -246,13 +249,13 @@ def country_of_zone(time_zone: str) -> str | None:
     return _zone_countries().get(time_zone)
 
 
-RepId = Annotated[str, Field(min_length=1, max_length=256)]
+RepId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 
 #: The phone region when neither the tenant nor its time zone names a country.
 FALLBACK_PHONE_REGION = "US"
 
 #: Per-group routes and CLI keys: a group is one nested object, or a set of top-level fields.
-NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds")
+NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds", "retention")
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "calendar": ("time_zone", "fiscal_year_start_month"),
     "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id", "rep_aliases"),
@@ -292,6 +295,8 @@ class TenantSettings(BaseModel):
     attribution: AttributionPolicySettings = Field(default_factory=AttributionPolicySettings)
     metrics: MetricRules = Field(default_factory=MetricRules)
     insight_thresholds: InsightThresholds = Field(default_factory=InsightThresholds)
+    #: How long activities and raw captures are kept (docs/operations.md, "Data protection").
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     #: The scoring model in use (``/v1/scoring-model`` versions it); None: the default model.
     scoring_model_version: int | None = Field(default=None, ge=1)
 

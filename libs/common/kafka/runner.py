@@ -535,7 +535,10 @@ class ConsumerRunner:
             while True:
                 try:
                     result = await self.handler(decoded)
-                    self._retrying_since = None
+                    if self._retrying_since is not None:
+                        self._retrying_since = None
+                        # Cleared at once, not at the next progress tick: the episode is over.
+                        CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
                     return result
                 except Exception as exc:
                     if not is_transient(exc):

@@ -17,6 +17,7 @@ from libs.common.kafka.clients import broker_reachable, make_producer
 from libs.common.kafka.runner import BatchHandler, ConsumerRunner
 from libs.common.settings import CommonSettings, ConsumerSettings
 from libs.common.topics import Topic
+from libs.common.web import SECURITY_HEADERS, HeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def consumer_app(
             await engine.dispose()
 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    # Health and metrics answers too: nosniff on every answer of every service.
+    app.add_middleware(HeadersMiddleware, headers=SECURITY_HEADERS)
 
     async def _kafka() -> bool:
         return await broker_reachable(settings.kafka)

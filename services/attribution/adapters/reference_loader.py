@@ -164,6 +164,7 @@ def _deal(row: Any, absorbed: dict[str, str]) -> Deal:
         created_at=row.created_at,
         closed_at=row.closed_at,
         contacts=tuple(roles.items()),
+        name=row.name or "",
     )
 
 
@@ -255,6 +256,28 @@ class _Loader:
         for row in found:
             self.index.put_rep(_rep(row))
         await self.reps({row.rep_id for row in found})
+
+    async def reps_by_name(self, identities: Iterable[str]) -> None:
+        """When an address at an internal domain is no rep's, the tenant's named reps (a
+        handful of rows): its mailbox may follow one rep's name (``ana.lopez@``)."""
+        unlisted = [
+            i
+            for i in sorted(identities)
+            if "@" in i
+            and i not in self.index.rep_ids_by_identity
+            and any(d in self.index.internal_domains for d in parent_domains(i.rpartition("@")[2]))
+        ]
+        if not unlisted:
+            return
+        found = await self.rows(
+            "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND NOT deleted AND merged_into IS NULL"
+        )
+        for row in found:
+            if row.alias_of is not None:
+                self.index.rep_aliases[row.rep_id] = row.alias_of
+        for row in found:
+            self.index.put_rep(_rep(row))
+        await self.reps({r for i in unlisted if (r := self.index.rep_by_name_address(i)) is not None})
 
     async def follow_aliases(self, rep_ids: set[str]) -> set[str]:
         """The canonical ids of ``rep_ids`` (aliases recorded in the index on the way)."""
@@ -406,6 +429,7 @@ async def load_reference_index(
     settings = tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
     await loader.internal_domains(settings)
     await loader.reps_by_identity(wanted.identities)
+    await loader.reps_by_name(wanted.identities)
     await loader.reps(explicit["rep"])
     await loader.contacts(wanted.identities, explicit["contact"])
     await loader.accounts(wanted.domains - loader.index.internal_domains, explicit["account"])

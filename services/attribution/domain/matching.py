@@ -22,6 +22,7 @@ ordering made explicit, so the same input always gives the same decision.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.1"
+RULE_VERSION = "attribution-rules/2026.12.2"
 
 
 class Signal(StrEnum):
@@ -57,12 +58,16 @@ class Signal(StrEnum):
     PROXIMITY = "proximity"  # 1 inside the deal's life, fading through the grace windows
     RECENCY = "recency"  # halves every RECENCY_HALF_LIFE_DAYS after the deal's creation; 0 before it
     THREAD = "thread"  # the deal (or a secondary) of the thread this reply continues
+    SUBJECT = "subject"  # the activity's subject names the deal (the words that set it apart)
 
 
-#: The weights of the first six sum to 1, so a score is in [0, 1]. ``thread`` is only valued
+#: The weights of the first six sum to 1; with ``subject`` a score reaches at most 1.15 (not
+#: capped: a cap would erase the subject's lead between two otherwise full-scoring deals). ``thread`` is only valued
 #: for a reply none of whose candidates has a ``contact_role``: it stands in for the contact the
 #: reply lacks, so the two never add up. Recency alone can never separate two deals (its weight
-#: is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied.
+#: is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied. ``subject`` is
+#: above the margin: a subject naming one of two otherwise equal deals decides between them, but
+#: never outweighs a contact's role on another deal.
 SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.CONTACT_ROLE: 0.40,
     Signal.OWNER_PARTICIPATES: 0.20,
@@ -71,6 +76,7 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.PROXIMITY: 0.10,
     Signal.RECENCY: 0.05,
     Signal.THREAD: 0.40,
+    Signal.SUBJECT: 0.15,
 }
 
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
@@ -78,12 +84,13 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
 DEAL_SIGNAL_STRENGTH: Mapping[Signal, float] = {
     Signal.CONTACT_ROLE: 1.0,
     Signal.THREAD: 1.0,
+    Signal.SUBJECT: 0.8,
     Signal.OWNER_PARTICIPATES: 0.6,
     Signal.CONTACT_COVERAGE: 0.5,
 }
 #: Share of the confidence kept by a deal with no deal-specific signal at all; a deal signal of
 #: DEAL_SIGNAL_FULL or more keeps all of it.
-DEAL_SIGNAL_FLOOR = 0.3
+DEAL_SIGNAL_FLOOR = 0.6
 DEAL_SIGNAL_FULL = 0.5
 
 
@@ -254,10 +261,14 @@ class _Index:
                     self.accounts_by_domain[domain].append(account.id)
         self.deals = tuple(sorted(snapshot.deals, key=lambda d: d.id))
         self.deal_by_id = {deal.id: deal for deal in self.deals}
+        self.rep_by_name_address = snapshot.rep_by_name_address
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
         if email is not None and email.lower() in self.rep_by_email:
             return self.rep_by_email[email.lower()]
+        if email is not None and email.lower() in self.rep_by_name_address:
+            # An alias no source lists, following the mailbox convention of one rep's name.
+            return self.rep_by_name_address[email.lower()]
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None
@@ -637,13 +648,19 @@ def _rank_deals(
     activity, policy, matches = facts.activity, facts.policy, facts.matches
     external_count = len(facts.external)
     matched_contacts = {m.contact_id for m in matches}
+    open_deals = [
+        deal
+        for deal in facts.index.deals
+        if (
+            (deal.account_id is not None and deal.account_id in account_evidence)
+            or deal.contact_ids & matched_contacts
+            or deal.id in threaded
+        )
+        and deal_open_at(deal, activity.occurred_at, policy)
+    ]
+    named = subject_names(activity.subject, open_deals)
     candidates: list[_Candidate] = []
-    for deal in facts.index.deals:
-        on_matched_account = deal.account_id is not None and deal.account_id in account_evidence
-        if not on_matched_account and not (deal.contact_ids & matched_contacts) and deal.id not in threaded:
-            continue
-        if not deal_open_at(deal, activity.occurred_at, policy):
-            continue
+    for deal in open_deals:
         on_deal = [m for m in matches if m.contact_id in deal.contact_ids]
         best_per_participant: dict[int, float] = {}
         for match in on_deal:
@@ -661,6 +678,7 @@ def _rank_deals(
             Signal.PROXIMITY: _proximity(deal, activity.occurred_at, policy),
             Signal.RECENCY: _recency(deal, activity.occurred_at),
             Signal.THREAD: 1.0 if deal.id in threaded else 0.0,
+            Signal.SUBJECT: named.get(deal.id, 0.0),
         }
         score = round(sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items()), 4)
         # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
@@ -670,6 +688,34 @@ def _rank_deals(
         )
         candidates.append(_Candidate(deal, score, values, strength))
     return sorted(candidates, key=_Candidate.sort_key)
+
+
+_WORD = re.compile(r"[^\W_]+")
+#: Words of a deal name that name no particular deal.
+_NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity", "new", "inc", "ltd", "llc"})
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(
+        w for w in _WORD.findall(text.casefold()) if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
+    )
+
+
+def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float]:
+    """How strongly ``subject`` names each of ``deals``: the share of the words that set a deal's
+    name apart from the other candidates' names (the account name they all share does not count)
+    found in the subject. Deals without a name, or a subject naming none, are absent."""
+    if not subject:
+        return {}
+    said = _words(subject)
+    names = {deal.id: _words(deal.name) for deal in deals if deal.name}
+    shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
+    found: dict[str, float] = {}
+    for deal_id, words in names.items():
+        own = words - shared
+        if own and (hits := len(own & said)):
+            found[deal_id] = hits / len(own)
+    return found
 
 
 def _runners_up(candidates: list[_Candidate], chosen: str | None) -> tuple[RunnerUp, ...]:

@@ -19,6 +19,7 @@ Identities are compared lower-cased (emails, domains) and as given (E.164 phones
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -82,6 +83,8 @@ class Deal:
     created_at: datetime
     closed_at: datetime | None = None
     contacts: tuple[tuple[str, str], ...] = ()
+    #: The deal's name in the CRM ("Acme - Analytics add-on"): a subject that names it points at it.
+    name: str = ""
 
     @property
     def contact_ids(self) -> frozenset[str]:
@@ -135,6 +138,9 @@ class AttributionSnapshot:
     #: Current attribution of the newest earlier activity in the same thread, if any.
     thread_attribution: CurrentAttribution | None = None
     override: ManualOverride | None = None
+    #: Addresses at an internal domain that no rep lists, whose mailbox name follows the naming
+    #: convention of exactly one rep's name (``ana.lopez@`` for Ana Lopez) -> that rep.
+    rep_by_name_address: Mapping[str, str] = field(default_factory=dict)
 
 
 class AmbiguityPolicy(StrEnum):
@@ -142,6 +148,10 @@ class AmbiguityPolicy(StrEnum):
     PRIMARY_WITH_SECONDARIES = "primary_with_secondaries"
     #: Assert a deal only when it is clearly the one; otherwise leave the deal empty.
     UNIQUE_ONLY = "unique_only"
+
+
+#: The longest grace window or parking time a policy may set: ten years.
+MAX_POLICY_DAYS = 3_650
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +169,11 @@ class TenantAttributionPolicy:
     park_days: int = 30
 
     def __post_init__(self) -> None:
-        if self.grace_days_before_created < 0 or self.grace_days_after_closed < 0:
-            raise ValueError("grace windows cannot be negative")
+        # Bounded above too: a window of a million days overflows every date it is subtracted
+        # from, which failed each of the tenant's activities on its own instead of the setting.
+        for name in ("grace_days_before_created", "grace_days_after_closed", "park_days"):
+            days = getattr(self, name)
+            if not 0 <= days <= MAX_POLICY_DAYS:
+                raise ValueError(f"{name} must lie in 0..{MAX_POLICY_DAYS} days, got {days}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError("min_confidence must lie in [0, 1]")
-        if self.park_days < 0:
-            raise ValueError("park_days cannot be negative")

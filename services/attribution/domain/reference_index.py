@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -32,6 +33,7 @@ from services.attribution.domain.reference import (
     Rep,
     TeamMembership,
 )
+from services.attribution.domain.reps import name_aliases
 
 EntityKind = Literal["rep", "contact", "account", "deal"]
 
@@ -51,12 +53,12 @@ class ThreadMember:
     confidence: float
 
 
-def _index_add(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+def _index_add(index: dict[str, set[str]], keys: Iterable[str], value: str) -> None:
     for key in keys:
         index[key].add(value)
 
 
-def _index_drop(index: dict[str, set[str]], keys: set[str], value: str) -> None:
+def _index_drop(index: dict[str, set[str]], keys: Iterable[str], value: str) -> None:
     for key in keys:
         index[key].discard(value)
 
@@ -78,6 +80,8 @@ class ReferenceIndex:
     #: Canonical id -> the reps of its aliases (their emails and phones are the person's too).
     alias_reps: dict[str, dict[str, Rep]] = field(default_factory=lambda: defaultdict(dict))
     rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Mailbox names derived from each rep's name (``domain.reps.name_aliases``) -> the people.
+    rep_ids_by_name_alias: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -106,8 +110,23 @@ class ReferenceIndex:
         old = held.get(rep.id)
         if old is not None:
             _index_drop(self.rep_ids_by_identity, _identities(old.emails, old.phones), person)
+            _index_drop(self.rep_ids_by_name_alias, name_aliases(old.name), person)
         held[rep.id] = rep
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
+        _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
+
+    def rep_by_name_address(self, email: str) -> str | None:
+        """The one rep whose name the mailbox of an unlisted address at an internal domain
+        follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an external
+        one, or a name two reps share."""
+        address = email.lower()
+        local, _, domain = address.rpartition("@")
+        if not local or address in self.rep_ids_by_identity:
+            return None
+        if not any(d in self.internal_domains for d in parent_domains(domain)):
+            return None
+        people = self.rep_ids_by_name_alias.get(local, set())
+        return next(iter(people)) if len(people) == 1 else None
 
     def person(self, rep_id: str) -> Rep | None:
         """The canonical rep with the emails and phones of all its aliases."""
@@ -227,6 +246,8 @@ def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> tuple[se
             if identity:
                 contact_ids |= index.contact_ids_by_identity.get(identity, set())
                 rep_ids |= index.rep_ids_by_identity.get(identity, set())
+        if p.email and (named := index.rep_by_name_address(p.email)) is not None:
+            rep_ids.add(named)
         domain = email_domain(p.email) if p.email else None
         if domain:
             for parent in parent_domains(domain):
@@ -263,4 +284,9 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
         deals=deals,
         thread_attribution=None if thread is None else _current(thread),
         override=override,
+        rep_by_name_address={
+            p.email.lower(): named
+            for p in activity.participants
+            if p.email and (named := index.rep_by_name_address(p.email)) is not None
+        },
     )

@@ -11,6 +11,8 @@ naming it credit the canonical rep and its team.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,28 @@ SOURCE_RANKS: Mapping[str, int] = {
     "twilio": 2,
     "dialer": 2,
 }
+
+
+def name_aliases(name: str) -> frozenset[str]:
+    """The mailbox names a company's naming conventions derive from a person's name: for
+    "Ana María López", ``ana.lopez``, ``analopez``, ``a.lopez``, ``alopez``, ``ana_lopez``,
+    ``ana-lopez``, ``lopez.ana``. A one-word name derives none (``ana@`` could be anyone)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    words = re.findall(r"[a-z]+", ascii_name)
+    if len(words) < 2:
+        return frozenset()
+    first, last = words[0], words[-1]
+    return frozenset(
+        {
+            f"{first}.{last}",
+            f"{first}{last}",
+            f"{first[0]}.{last}",
+            f"{first[0]}{last}",
+            f"{first}_{last}",
+            f"{first}-{last}",
+            f"{last}.{first}",
+        }
+    )
 
 
 def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:

@@ -221,3 +221,19 @@ async def deal_exists(conn: AsyncConnection, tenant_id: str, deal_id: str) -> bo
         {"t": tenant_id, "id": deal_id},
     )
     return row.first() is not None
+
+
+async def current_attribution(
+    conn: AsyncConnection, tenant_id: str, activity_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The activity's current deal, rep and account (what an override replaces), or None."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT version, status, deal_id, rep_id, account_id FROM attributions "
+                "WHERE tenant_id = :t AND activity_id = :a"
+            ),
+            {"t": tenant_id, "a": activity_id},
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common import audit
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.kafka.publisher import BrokerUnavailable
 from libs.common.web import Problem
 from services.gateway.adapters import activities, directory
 from services.gateway.adapters.publisher import override_message
-from services.gateway.auth import AdminDep, ReaderDep
+from services.gateway.auth import AdminCallerDep, ReaderDep, audit_actor
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
     ConnDep,
@@ -106,12 +107,13 @@ async def _check_override_targets(
 )
 async def override_attribution(
     request: Request,
-    principal: AdminDep,
+    caller: AdminCallerDep,
     conn: ConnDep,
     activity_id: uuid.UUID,
     body: AttributionOverrideCreate,
 ) -> AttributionOverrideRead:
     """Pin an activity's deal, rep or account; attribution applies it as a sticky new version."""
+    principal = caller.principal
     if not await activities.activity_exists(conn, principal.tenant_id, activity_id):
         not_found("activity", str(activity_id))
     await _check_override_targets(conn, principal.tenant_id, body)
@@ -136,6 +138,16 @@ async def override_attribution(
             "the override was not recorded; retry later",
             headers={"Retry-After": "2"},
         ) from None
+    await audit.record_admin_action(
+        conn,
+        principal.tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.ATTRIBUTION_OVERRIDDEN,
+        f"activity:{activity_id}",
+        before=await activities.current_attribution(conn, principal.tenant_id, activity_id),
+        after=command.model_dump(mode="json", include={"deal_id", "rep_id", "account_id", "reason"}),
+    )
+    await conn.commit()
     return AttributionOverrideRead(
         activity_id=activity_id,
         deal_id=command.deal_id,

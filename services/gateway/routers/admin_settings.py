@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common import audit
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
     FIELD_GROUPS,
@@ -33,7 +34,7 @@ from libs.common.tenant_settings_store import (
     settings_history,
 )
 from libs.common.web import Problem
-from services.gateway.auth import AdminDep
+from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
     ConnDep,
@@ -113,6 +114,7 @@ async def change_settings(
             patch=patch,
             rebuild=rebuild,
             version_thresholds=version_thresholds,
+            actor=audit_actor(request.state.caller),
         )
     except SettingsRefused as refused:
         await conn.rollback()
@@ -264,7 +266,7 @@ async def get_settings_job(principal: AdminDep, conn: ConnDep, job_id: uuid.UUID
 
 @router.post("/reattribution", response_model=SettingsJobRead, status_code=202)
 async def post_reattribution(
-    principal: AdminDep, conn: ConnDep, body: ReattributionCreate
+    caller: AdminCallerDep, conn: ConnDep, body: ReattributionCreate
 ) -> SettingsJobRead:
     """Re-attribute a slice of history under the current attribution policy and internal domains
     (new versions only), or with `dry_run` count what would move; attribution runs it."""
@@ -275,7 +277,17 @@ async def post_reattribution(
         "until": body.until and body.until.isoformat(),
         "dry_run": body.dry_run,
     }
+    principal = caller.principal
     job_id = await queue_job(conn, principal.tenant_id, REATTRIBUTE, principal.key_id, parameters=parameters)
+    if not body.dry_run:
+        await audit.record_admin_action(
+            conn,
+            principal.tenant_id,
+            audit_actor(caller),
+            audit.AuditAction.ATTRIBUTION_REATTRIBUTED,
+            f"job:{job_id}",
+            after=parameters,
+        )
     await conn.commit()
     job = await get_job(conn, principal.tenant_id, job_id)
     assert job is not None

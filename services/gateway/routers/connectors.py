@@ -9,10 +9,11 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request
 from pydantic import ValidationError
 
+from libs.common import audit
 from libs.common.tenancy import encrypt_secret
 from libs.common.web import Problem, field_errors
 from services.gateway.adapters import connectors
-from services.gateway.auth import AdminDep
+from services.gateway.auth import AdminCallerDep, AdminDep, Caller, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep
 from services.gateway.schemas import ConnectorCreate, ConnectorMailboxPage, ConnectorMailboxRead
 
@@ -71,7 +72,7 @@ def _credentials(create: ConnectorCreate) -> tuple[str, str, dict[str, Any], lis
 
 @router.post("/v1/connectors", status_code=201, response_model=ConnectorMailboxPage)
 async def connect_mailboxes(
-    principal: AdminDep,
+    caller: AdminCallerDep,
     conn: ConnDep,
     request: Request,
     body: Annotated[
@@ -104,10 +105,25 @@ async def connect_mailboxes(
             "; ".join(f"body {e['field']}: {e['reason']}" for e in errors),
             errors=errors,
         ) from None
+    principal = caller.principal
     vendor, credentials, options, providers = _credentials(create)
     pepper = request.app.state.settings.runtime.secret_key.get_secret_value()
     since = datetime.now(UTC) - timedelta(days=create.backfill_days)
     addresses = sorted({u.strip().lower() for u in create.users})
+    # Committed with the connection by connectors.connect: recorded exactly when it took effect.
+    await audit.record_admin_action(
+        conn,
+        principal.tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.CONNECTOR_CONNECTED,
+        f"connector:{create.provider}",
+        after={
+            "provider": create.provider,
+            "users": addresses,
+            "backfill_days": create.backfill_days,
+            "credentials": "***",
+        },
+    )
     rows = await connectors.connect(
         conn,
         principal.tenant_id,
@@ -121,26 +137,34 @@ async def connect_mailboxes(
     return ConnectorMailboxPage(items=[ConnectorMailboxRead(**row) for row in rows])
 
 
-async def _set_paused(
-    principal: AdminDep, conn: ConnDep, mailbox_id: int, paused: bool
-) -> ConnectorMailboxRead:
-    row = await connectors.set_paused(conn, principal.tenant_id, mailbox_id, paused)
+async def _set_paused(caller: Caller, conn: ConnDep, mailbox_id: int, paused: bool) -> ConnectorMailboxRead:
+    row = await connectors.set_paused(conn, caller.principal.tenant_id, mailbox_id, paused)
     if row is None:
         raise Problem(404, "Not found", f"no connected mailbox {mailbox_id}")
+    await audit.record_admin_action(
+        conn,
+        caller.principal.tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.CONNECTOR_PAUSED if paused else audit.AuditAction.CONNECTOR_RESUMED,
+        f"connector_mailbox:{mailbox_id}",
+        before={"paused": not paused},
+        after={"paused": paused},
+    )
+    await conn.commit()
     return ConnectorMailboxRead(**row)
 
 
 @router.post("/v1/connectors/{mailbox_id}/pause", response_model=ConnectorMailboxRead)
 async def pause_connector_mailbox(
-    principal: AdminDep, conn: ConnDep, mailbox_id: int = MailboxId
+    caller: AdminCallerDep, conn: ConnDep, mailbox_id: int = MailboxId
 ) -> ConnectorMailboxRead:
     """Stop fetching this mailbox (push notifications are acknowledged and ignored)."""
-    return await _set_paused(principal, conn, mailbox_id, True)
+    return await _set_paused(caller, conn, mailbox_id, True)
 
 
 @router.post("/v1/connectors/{mailbox_id}/resume", response_model=ConnectorMailboxRead)
 async def resume_connector_mailbox(
-    principal: AdminDep, conn: ConnDep, mailbox_id: int = MailboxId
+    caller: AdminCallerDep, conn: ConnDep, mailbox_id: int = MailboxId
 ) -> ConnectorMailboxRead:
     """Fetch this mailbox again, at once, from its stored cursor."""
-    return await _set_paused(principal, conn, mailbox_id, False)
+    return await _set_paused(caller, conn, mailbox_id, False)

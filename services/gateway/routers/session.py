@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 
 from libs.common.settings import Mode
+from libs.common.web import Problem
 from services.gateway.adapters import credentials
 from services.gateway.auth import SESSION_COOKIE, BearerReaderDep, Caller, CredentialKind, ReaderCallerDep
 from services.gateway.deps import PROBLEM_RESPONSES, OptionsDep
@@ -37,6 +38,14 @@ async def create_session(
         expires_at = min(expires_at, datetime.fromtimestamp(caller.expires_at, UTC))
     principal = caller.principal
     async with request.app.state.engine.begin() as conn:
+        if not await credentials.tenant_is_live(conn, principal.tenant_id):
+            # A JWT names its tenant; one that does not exist (or no longer) signs nobody in.
+            raise Problem(
+                401,
+                "Unauthorized",
+                "the credential's tenant does not exist",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         token, stored = await credentials.create_session(
             conn,
             tenant_id=principal.tenant_id,

@@ -9,10 +9,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common import audit
 from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL, InsightThresholds, ScoringModel
 from libs.common.web import Problem, field_errors
 from services.gateway.adapters import tenant_settings
-from services.gateway.auth import AdminDep, ReaderDep
+from services.gateway.auth import AdminCallerDep, AdminDep, Caller, ReaderDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep
 from services.gateway.routers.admin_settings import change_settings
 from services.gateway.schemas import InsightThresholdsRead, ScoringModelRead
@@ -22,12 +23,30 @@ router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
 _SCORING_EXAMPLE = DEFAULT_SCORING_MODEL.model_dump(mode="json", exclude={"version"})
 
 
+_ACTIONS = {"scoring_models": (audit.AuditAction.SCORING_MODEL_CHANGED, "scoring_model")}
+
+
 async def _append(
-    conn: AsyncConnection, tenant_id: str, table: str, floor: int, document: dict[str, Any], created_by: str
+    conn: AsyncConnection, caller: Caller, table: str, floor: int, document: dict[str, Any]
 ) -> dict[str, Any]:
+    """Save the next version and its audit row in one transaction."""
+    tenant_id = caller.principal.tenant_id
+    previous = await tenant_settings.latest(conn, tenant_id, table)
     version = await tenant_settings.next_version(conn, tenant_id, table, floor)
+    action, target = _ACTIONS[table]
     try:
-        saved = await tenant_settings.insert(conn, tenant_id, table, version, document, created_by)
+        saved = await tenant_settings.insert(
+            conn, tenant_id, table, version, document, caller.principal.key_id
+        )
+        await audit.record_admin_action(
+            conn,
+            tenant_id,
+            audit_actor(caller),
+            action,
+            target,
+            before=None if previous is None else {"version": previous["version"], **previous["document"]},
+            after={**document, "version": version},
+        )
         await conn.commit()
     except IntegrityError:
         await conn.rollback()
@@ -58,11 +77,12 @@ async def get_scoring_model(principal: ReaderDep, conn: ConnDep) -> ScoringModel
 
 @router.put("/v1/scoring-model", response_model=ScoringModelRead)
 async def put_scoring_model(
-    principal: AdminDep,
+    caller: AdminCallerDep,
     conn: ConnDep,
     body: Annotated[dict[str, Any], Body(examples=[_SCORING_EXAMPLE])],
 ) -> ScoringModelRead:
     """Save a new scoring model version (any `version` sent is ignored); metrics rescoring follows."""
+    principal = caller.principal
     # The default is version 1, so the first saved model is at least version 2.
     version = await tenant_settings.next_version(conn, principal.tenant_id, "scoring_models", 2)
     try:
@@ -75,9 +95,7 @@ async def put_scoring_model(
             "; ".join(f"body {e['field']}: {e['reason']}" for e in errors),
             errors=errors,
         ) from None
-    saved = await _append(
-        conn, principal.tenant_id, "scoring_models", version, model.model_dump(mode="json"), principal.key_id
-    )
+    saved = await _append(conn, caller, "scoring_models", version, model.model_dump(mode="json"))
     return ScoringModelRead(
         version=saved["version"],
         created_at=saved["created_at"],

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from libs.common import audit
 from libs.common.tenancy import (
     WEBHOOK_SOURCES,
     WebhookSecretInfo,
@@ -14,7 +15,7 @@ from libs.common.tenancy import (
     list_webhook_secrets,
     rotate_webhook_secret,
 )
-from services.gateway.auth import AdminDep
+from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, invalid
 from services.gateway.schemas import (
     WebhookSecretCreate,
@@ -65,14 +66,30 @@ async def get_webhook_secrets(
 
 @router.post("/{source}", response_model=WebhookSecretCreated, status_code=201)
 async def post_webhook_secret(
-    request: Request, principal: AdminDep, conn: ConnDep, source: SourcePath, body: WebhookSecretCreate
+    request: Request, caller: AdminCallerDep, conn: ConnDep, source: SourcePath, body: WebhookSecretCreate
 ) -> WebhookSecretCreated:
     """Register the secret the vendor issued (or generate one); older secrets expire after `grace_hours`."""
     _source(source, "path")
     if body.secret is not None and (problem := check_webhook_secret(body.secret)) is not None:
         invalid("secret", problem, "body")
+    principal = caller.principal
     secret, expiring = await rotate_webhook_secret(
         conn, principal.tenant_id, source, _pepper(request), timedelta(hours=body.grace_hours), body.secret
+    )
+    await audit.record_admin_action(
+        conn,
+        principal.tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.WEBHOOK_SECRET_SET
+        if body.secret is not None
+        else audit.AuditAction.WEBHOOK_SECRET_ROTATED,
+        f"webhook_secret:{source}",
+        after={
+            "source": source,
+            "secret": secret,
+            "older_expiring": expiring,
+            "grace_hours": body.grace_hours,
+        },
     )
     await conn.commit()
     [newest] = [s for s in await list_webhook_secrets(conn, principal.tenant_id, _pepper(request), source)][

@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.caching import LoadingCache
 from libs.common.contracts.fields import INT8_MAX, check_line
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.erasures import NO_ERASURES, ErasedIdentities, load_erased_hashes
 from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.web import database_unavailable
+from services.ingest.domain.meetings import MeetingSighting, RecordedKey, choose_canonical_meetings
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import domains_of, privacy_policy, webhook_config
 from services.ingest.domain.webhook_types import TenantWebhookConfig
@@ -38,6 +40,8 @@ class TenantContext:
     settings: TenantSettings
     webhook: TenantWebhookConfig
     privacy: PrivacyPolicy
+    #: People erased from this tenant (keyed hashes): deliveries naming them are masked.
+    erased: ErasedIdentities = NO_ERASURES
 
 
 class TenantDirectory:
@@ -55,11 +59,16 @@ class TenantDirectory:
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         settings: TenantSettingsCache | None = None,
+        *,
+        erasure_key: bytes = b"",
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
         self.settings = settings or TenantSettingsCache(engine, ttl_seconds, clock)
         self._rep_domains: LoadingCache[str, frozenset[str]] = LoadingCache(self._load_rep_domains, clock)
+        #: The erasure list, re-read every ``ttl_seconds``: a new erasure applies within that bound.
+        self.erasure_key = erasure_key
+        self._erased: LoadingCache[str, ErasedIdentities] = LoadingCache(self._load_erased, clock)
         #: The context built from the settings object last seen: rebuilt only when it changes.
         self._built: dict[str, TenantContext] = {}
 
@@ -71,10 +80,12 @@ class TenantDirectory:
         rep_domains = (
             await self._rep_domains.get(tenant_id) if settings.internal_domains is None else frozenset()
         )
+        erased = await self._erased.get(tenant_id)
         built = self._built.get(tenant_id)
         if (
             built is None
             or built.settings is not settings
+            or built.erased is not erased
             or (settings.internal_domains is None and built.webhook.internal_domains != rep_domains)
         ):
             built = TenantContext(
@@ -82,6 +93,7 @@ class TenantDirectory:
                 settings=settings,
                 webhook=webhook_config(tenant_id, settings, rep_domains),
                 privacy=privacy_policy(settings),
+                erased=erased,
             )
             if len(self._built) >= 10_000:
                 self._built.clear()
@@ -91,6 +103,12 @@ class TenantDirectory:
     def invalidate(self, tenant_id: str | None = None) -> None:
         self.settings.invalidate(tenant_id)
         self._rep_domains.invalidate(tenant_id)
+        self._erased.invalidate(tenant_id)
+
+    async def _load_erased(self, tenant_id: str) -> tuple[ErasedIdentities, float]:
+        async with self.engine.connect() as conn:
+            hashes = await load_erased_hashes(conn, tenant_id)
+        return (ErasedIdentities(self.erasure_key, hashes) if hashes else NO_ERASURES), self.ttl
 
     async def _load_rep_domains(self, tenant_id: str) -> tuple[frozenset[str], float]:
         async with self.engine.connect() as conn:
@@ -337,17 +355,10 @@ async def record_seen(
     return {(activity_id, int(revision)) for activity_id, revision in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class MeetingSighting:
-    activity_id: uuid.UUID
-    source: str
-    keys: tuple[str, ...]
-
-
 async def canonical_meetings(
     conn: AsyncConnection, tenant_id: str, sightings: Sequence[MeetingSighting]
 ) -> dict[uuid.UUID, uuid.UUID]:
-    """Map each sighting's activity id to the first activity recorded under any of its keys.
+    """Map each sighting's activity id to its canonical meeting (``choose_canonical_meetings``).
 
     One read and one set-based write per request; keys not yet known are recorded for the
     canonical activity so that later sightings by another key still find it.
@@ -363,28 +374,8 @@ async def canonical_meetings(
         ),
         {"t": tenant_id, "keys": wanted, "owns": sorted({s.activity_id for s in sightings})},
     )
-    #: key -> (canonical activity id, source and own activity id of the sighting that recorded it)
-    known: dict[str, tuple[uuid.UUID, str, uuid.UUID]] = {}
-    #: own activity id -> the id it was published under, for objects seen before
-    published_as: dict[uuid.UUID, uuid.UUID] = {}
-    for row in rows:
-        known.setdefault(row.meeting_key, (row.activity_id, row.source, row.sighting_id))
-        published_as.setdefault(row.sighting_id, row.activity_id)
-    canonical: dict[uuid.UUID, uuid.UUID] = {}
-    new_keys: dict[str, tuple[uuid.UUID, str, uuid.UUID]] = {}
-    for sighting in sightings:
-        # An object keeps the id it was first published under, even when its time or people
-        # changed since; otherwise any key matching another source's meeting decides.
-        match = published_as.get(sighting.activity_id) or next(
-            (known[k][0] for k in sighting.keys if k in known and _same_meeting(known[k], sighting)),
-            sighting.activity_id,
-        )
-        published_as.setdefault(sighting.activity_id, match)
-        canonical[sighting.activity_id] = match
-        # The ``object:`` key records every sighting, even one whose other keys were all known.
-        for key in (*sighting.keys, f"object:{sighting.activity_id}"):
-            if key not in known:
-                known[key] = new_keys[key] = (match, sighting.source, sighting.activity_id)
+    recorded = [(r.meeting_key, RecordedKey(r.activity_id, r.source, r.sighting_id)) for r in rows]
+    canonical, new_keys = choose_canonical_meetings(sightings, recorded)
     if new_keys:
         await conn.execute(
             text(
@@ -395,22 +386,12 @@ async def canonical_meetings(
             {
                 "t": tenant_id,
                 "keys": list(new_keys),
-                "ids": [v[0] for v in new_keys.values()],
-                "sources": [v[1] for v in new_keys.values()],
-                "owns": [v[2] for v in new_keys.values()],
+                "ids": [v.activity_id for v in new_keys.values()],
+                "sources": [v.source for v in new_keys.values()],
+                "owns": [v.sighting_id for v in new_keys.values()],
             },
         )
     return canonical
-
-
-def _same_meeting(recorded: tuple[uuid.UUID, str, uuid.UUID], sighting: MeetingSighting) -> bool:
-    """Another source's sighting, or a later state of the very object that recorded the key.
-
-    One source's two different events at the same slot stay two activities (a double booking
-    is that source's business); the iCalUID key is tried first, so it wins over a slot match.
-    """
-    _, source, recorded_by = recorded
-    return source != sighting.source or recorded_by == sighting.activity_id
 
 
 async def lock_webhook_state(

@@ -8,7 +8,9 @@ external). Any key already mapped to an activity makes this meeting a duplicate 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from libs.common.contracts.activities import ActivityIn, ActivityKind
@@ -41,3 +43,60 @@ def meeting_keys(activity: ActivityIn, internal_domains: Iterable[str]) -> tuple
         digest = hashlib.sha256(",".join(people).encode("utf-8")).hexdigest()
         keys.append(f"slot:{rounded_start(activity.occurred_at).isoformat()}:{digest}")
     return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingSighting:
+    """One source's view of a meeting: its own activity id and its keys."""
+
+    activity_id: uuid.UUID
+    source: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedKey:
+    """A meeting key already recorded: the canonical activity, and the sighting that recorded it."""
+
+    activity_id: uuid.UUID
+    source: str
+    sighting_id: uuid.UUID
+
+
+def _same_meeting(recorded: RecordedKey, sighting: MeetingSighting) -> bool:
+    """Another source's sighting, or a later state of the very object that recorded the key.
+
+    One source's two different events at the same slot stay two activities (a double booking
+    is that source's business); the iCalUID key is tried first, so it wins over a slot match.
+    """
+    return recorded.source != sighting.source or recorded.sighting_id == sighting.activity_id
+
+
+def choose_canonical_meetings(
+    sightings: Sequence[MeetingSighting], recorded: Iterable[tuple[str, RecordedKey]]
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[str, RecordedKey]]:
+    """Each sighting's canonical activity id, and the keys to record now.
+
+    ``recorded`` are the (key, record) pairs already stored, oldest first. An object keeps the
+    id it was first published under, even when its time or people changed since; otherwise any
+    key matching another source's meeting decides; otherwise it is its own canonical activity.
+    The ``object:<id>`` key records every sighting, even one whose other keys were all known.
+    """
+    known: dict[str, RecordedKey] = {}
+    published_as: dict[uuid.UUID, uuid.UUID] = {}
+    for key, record in recorded:
+        known.setdefault(key, record)
+        published_as.setdefault(record.sighting_id, record.activity_id)
+    canonical: dict[uuid.UUID, uuid.UUID] = {}
+    new_keys: dict[str, RecordedKey] = {}
+    for sighting in sightings:
+        match = published_as.get(sighting.activity_id) or next(
+            (known[k].activity_id for k in sighting.keys if k in known and _same_meeting(known[k], sighting)),
+            sighting.activity_id,
+        )
+        published_as.setdefault(sighting.activity_id, match)
+        canonical[sighting.activity_id] = match
+        for key in (*sighting.keys, f"object:{sighting.activity_id}"):
+            if key not in known:
+                known[key] = new_keys[key] = RecordedKey(match, sighting.source, sighting.activity_id)
+    return canonical, new_keys

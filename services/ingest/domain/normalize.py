@@ -209,6 +209,17 @@ def normalize_phone(raw: str | None, region: str) -> str | None:
     return e164_or_none(raw, region)
 
 
+def read_phones(raws: Iterable[str | None], region: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The usable phones of a CRM record as E.164, and each one as the source sent it (same
+    order; a number repeated in another format is kept once, as first sent)."""
+    read: dict[str, str] = {}
+    for raw in raws:
+        e164 = normalize_phone(raw, region)
+        if e164 is not None and raw is not None:
+            read.setdefault(e164, raw)
+    return tuple(read), tuple(read.values())
+
+
 def make_participant(
     *,
     role: ParticipantRole,
@@ -265,6 +276,7 @@ def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def aware_utc(value: datetime) -> datetime:
+    """``value`` in UTC (a naive value is taken as UTC); raises OverflowError past year 1 or 9999."""
     if value.tzinfo is None or value.utcoffset() is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -285,7 +297,7 @@ def parse_iso_datetime(raw: str, field: str, *, assume_utc: bool = False) -> dat
         if not assume_utc:
             raise WebhookRejected(422, field, "date-time without a UTC offset")
         parsed = parsed.replace(tzinfo=UTC)
-    return _in_range(parsed.astimezone(UTC), field)
+    return _utc_in_range(parsed, field)
 
 
 def from_epoch_seconds(value: int | float, field: str) -> datetime:
@@ -303,12 +315,30 @@ def _from_epoch(seconds: float, field: str) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+#: A year of three or four digits: not part of the time (``04:00``) or of the zone (``-0500``).
+_RFC2822_LONG_YEAR = re.compile(r"(?<![0-9:+\-])[0-9]{3,4}(?![0-9:])")
+
+
 def parse_rfc2822(raw: str, field: str) -> datetime:
     try:
         parsed = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError):
         raise WebhookRejected(422, field, "not an RFC 2822 date") from None
-    return _in_range(aware_utc(parsed), field)
+    # The parser reads a year under 100 as 19xx/20xx: right for the obsolete two-digit "01",
+    # wrong for "0001" or "0026", which became 2001 and 2026.
+    written = _RFC2822_LONG_YEAR.search(raw)
+    if written is not None and int(written.group()) != parsed.year:
+        raise WebhookRejected(422, field, "date-time out of range")
+    return _utc_in_range(parsed, field)
+
+
+def _utc_in_range(value: datetime, field: str) -> datetime:
+    try:
+        # Year 1 at +14:00 (or 9999 at -14:00) has no UTC value: a 422 like any year out of range.
+        in_utc = aware_utc(value)
+    except OverflowError:
+        raise WebhookRejected(422, field, "date-time out of range") from None
+    return _in_range(in_utc, field)
 
 
 def _in_range(value: datetime, field: str) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal
@@ -188,6 +188,13 @@ class MetricSettings(BaseModel):
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     #: "end": FY2027 ends in calendar 2027 (the usual convention); "start": it starts in 2027.
     fiscal_year_named_by: Literal["end", "start"] = "end"
+    #: Activities older than this many days are past retention: a version of one that holds no
+    #: contribution (purged, or replayed) is not counted, so the kept aggregates stay exact.
+    activity_retention_days: int | None = Field(default=None, ge=1)
+
+    def past_retention(self, occurred_at: datetime, now: datetime) -> bool:
+        days = self.activity_retention_days
+        return days is not None and occurred_at < now - timedelta(days=days)
 
     @field_validator("time_zone")
     @classmethod

@@ -45,6 +45,34 @@ CRM_STATE_AT = datetime(2026, 11, 15, tzinfo=UTC)
 DEALS_FROM = datetime(2025, 9, 1, tzinfo=UTC)
 PERSONAL_PROVIDERS = ("gmail.com", "yahoo.com", "hotmail.co.uk", "outlook.com", "icloud.com", "gmx.de")
 DEAL_ROLES = ("decision_maker", "champion", "economic_buyer", "technical_evaluator")
+_FIRST_NAMES = (
+    "Ana", "Bo", "Carla", "Dev", "Elif", "Femi", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena",
+    "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wen", "Yara",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Lopez", "Okafor", "Schmidt", "Tanaka", "Rossi", "Nguyen", "Kowalski", "Haddad", "Silva",
+    "Moreau", "Ivanova", "Patel", "Berg", "Costa", "Fischer", "Ahmed", "Murphy", "Novak",
+)  # fmt: skip
+#: How an alias the CRM does not list is usually made: by the mail system's naming convention
+#: from the person's name (``ana.lopez@``, ``alopez@``); the rest are free-form (``ana-emea@``).
+ALIAS_FOLLOWS_NAME = 0.8
+#: Share of deals whose people are drawn from the whole account, even when some of them are
+#: already on another deal open at the same time; the others are drawn from the rest.
+SHARED_CONTACT_SHARE = 0.25
+#: What a deal sells; a deal is named "<account> - <product>" as CRMs name them, and two deals of
+#: one account are about different products (else they would be one deal).
+PRODUCTS = (
+    "Analytics add-on", "Platform renewal", "Data connectors", "Premium support", "Security suite",
+    "Mobile rollout", "Training package", "Enterprise licence", "Integration services", "Forecasting pilot",
+)  # fmt: skip
+#: How often a subject names the deal's product, when the activity has a true deal: meeting titles
+#: usually carry the topic ("Acme <> Seller: Security suite review"), email subjects less often
+#: ("Quick question", "Following up"). The evaluated tenant keeps subjects (``keep_subjects``).
+SUBJECT_NAMES_PRODUCT = {ActivityKind.MEETING: 0.6, ActivityKind.EMAIL: 0.4}
+_TOPICS = ("pricing", "next steps", "proposal", "review", "questions", "timeline", "contract draft")
+_GENERIC_SUBJECTS = (
+    "Quick question", "Following up", "Catching up", "Checking in", "Call tomorrow?", "Intro", "Notes",
+)  # fmt: skip
 
 
 class Trap(StrEnum):
@@ -64,6 +92,7 @@ class Trap(StrEnum):
     UNKNOWN_ALIAS = "unknown_alias"
     LATE_DEAL = "late_deal"
     REP_SEVERAL_SOURCES = "rep_several_sources"
+    NO_CONTACT_ROLE = "no_contact_role"
 
 
 #: Share of generated scenarios per trap (a thread scenario yields two activities).
@@ -84,6 +113,7 @@ TRAP_WEIGHTS: Mapping[Trap, int] = {
     Trap.UNKNOWN_ALIAS: 3,
     Trap.LATE_DEAL: 6,
     Trap.REP_SEVERAL_SOURCES: 5,
+    Trap.NO_CONTACT_ROLE: 6,
 }
 
 
@@ -134,6 +164,7 @@ class _DraftDeal:
     known_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     #: The owner's id in the feed the deal came from (a HubSpot owner id), when not canonical.
     owner_as_sent: str | None = None
+    product: str = ""
 
 
 @dataclass(slots=True)
@@ -148,6 +179,11 @@ class _DraftContact:
 @dataclass(slots=True)
 class _Draft:
     rng: random.Random
+    #: Draws deal products and subjects; separate from ``rng`` so that naming deals and writing
+    #: subjects leaves the rest of the world as it was for the same seed.
+    words_rng: random.Random
+    #: Draws reps' names and the aliases made from them, likewise apart.
+    names_rng: random.Random
     #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
     #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
@@ -226,6 +262,7 @@ def _build_world(draft: _Draft, n_activities: int) -> None:
                 reopened = deal.closed_at + _day(rng.uniform(30, 60))
                 twin = _add_deal(draft, account_id, owner, reopened, reopened + _day(rng.uniform(40, 160)))
                 twin.contacts = list(deal.contacts)
+                twin.product = deal.product
                 draft.reopened_pairs.append((deal.id, twin.id))
 
 
@@ -237,19 +274,20 @@ def _add_rep_and_its_sources(draft: _Draft, number: int, rep_id: str) -> None:
     email = f"rep{number}@{INTERNAL_DOMAIN}"
     dialer = rng.random() < 0.5
     phones = () if dialer else (_rep_phone(rep_id),)
-    draft.reps.append(Rep(id=rep_id, name=f"Rep {number}", emails=(email,), phones=phones))
+    name = f"{draft.names_rng.choice(_FIRST_NAMES)} {draft.names_rng.choice(_LAST_NAMES)}"
+    draft.reps.append(Rep(id=rep_id, name=name, emails=(email,), phones=phones))
     draft.rep_sources[rep_id] = "api"
     if dialer:
-        draft.source_reps.append(Rep(f"u-{number}", f"Rep {number}", (email,), (_rep_phone(rep_id),)))
+        draft.source_reps.append(Rep(f"u-{number}", name, (email,), (_rep_phone(rep_id),)))
         draft.rep_sources[f"u-{number}"] = "aircall"
     if rng.random() < 0.6:
         owner_id = f"77{number:02d}"
-        draft.source_reps.append(Rep(owner_id, f"Rep {number}", (email,)))
+        draft.source_reps.append(Rep(owner_id, name, (email,)))
         draft.rep_sources[owner_id] = "hubspot"
         draft.hubspot_id[rep_id] = owner_id
     if rng.random() < 0.4:
         user_id = f"0055j{number:08d}AAC"
-        draft.source_reps.append(Rep(user_id, f"Rep {number}", (email.capitalize(),)))
+        draft.source_reps.append(Rep(user_id, name, (email.capitalize(),)))
         draft.rep_sources[user_id] = "salesforce"
 
 
@@ -258,7 +296,18 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
     deal_id = f"deal-{draft.next_number():06d}"
     closed_at = closes if closes < CRM_STATE_AT else None
     people = draft.contacts_of_account[account_id]
-    chosen = rng.sample(people, k=min(len(people), rng.randint(1, 2)))
+    k = rng.randint(1, 2)
+    # Concurrent deals of one account sell different products to different buying groups; a
+    # person on two of them at once (procurement, an executive sponsor) is the minority.
+    busy = {
+        contact_id
+        for other in draft.deals_of_account[account_id]
+        if _lives_overlap(draft.deals[other], created, closes)
+        for contact_id, _ in draft.deals[other].contacts
+    }
+    free = [c for c in people if c not in busy]
+    pool = people if not free or rng.random() < SHARED_CONTACT_SHARE else free
+    chosen = rng.sample(pool, k=min(len(pool), k))
     deal = _DraftDeal(
         id=deal_id,
         account_id=account_id,
@@ -268,12 +317,24 @@ def _add_deal(draft: _Draft, account_id: str, owner: str, created: datetime, clo
         is_won=closed_at is not None and rng.random() < 0.4,
         contacts=[(contact_id, rng.choice(DEAL_ROLES)) for contact_id in chosen],
     )
+    deal.product = _new_product(draft, account_id)
     if owner in draft.hubspot_id and rng.random() < 0.5:
         # Synced from HubSpot: the deal names its owner by the HubSpot owner id.
         deal.owner_as_sent = draft.hubspot_id[owner]
     draft.deals[deal_id] = deal
     draft.deals_of_account[account_id].append(deal_id)
     return deal
+
+
+def _lives_overlap(deal: _DraftDeal, created: datetime, closes: datetime) -> bool:
+    return deal.created_at <= closes and (deal.closed_at is None or created <= deal.closed_at)
+
+
+def _new_product(draft: _Draft, account_id: str) -> str:
+    """A product the account has no deal for yet (any when it has them all)."""
+    taken = {draft.deals[d].product for d in draft.deals_of_account[account_id]}
+    fresh = [p for p in PRODUCTS if p not in taken]
+    return draft.words_rng.choice(fresh or list(PRODUCTS))
 
 
 def _strictly_open(deal: _DraftDeal, moment: datetime) -> bool:
@@ -303,6 +364,7 @@ class _Scenario:
     thread_id: str | None = None
     automated: bool = False
     crm_owner_rep_id: str | None = None
+    subject: str | None = None
 
 
 def _rep_email(rep_id: str) -> str:
@@ -587,7 +649,9 @@ def _shared_inbox(draft: _Draft) -> list[_Scenario]:
 
 
 def _unknown_alias(draft: _Draft) -> list[_Scenario]:
-    """A rep writes from an alias the CRM does not list (``first.last@`` instead of ``first@``)."""
+    """A rep writes from an alias the CRM does not list: usually made from the rep's name by the
+    mail system's convention (``ana.lopez@``, ``a.lopez@``, ``alopez@`` beside ``rep3@``), else
+    free-form (``ana-emea@``)."""
     found = _pick_deal(draft, lambda deal, _: _business_contact(draft, deal) is not None)
     if found is None:
         return []
@@ -595,8 +659,16 @@ def _unknown_alias(draft: _Draft) -> list[_Scenario]:
     contact = draft.contacts[_business_contact(draft, deal) or ""]
     rep_id = _doer(draft, deal.owner_rep_id, 0.6)
     scenario = _email(rep_id, contact.email, True, moment, deal.id)
-    alias = Participant(email=f"r.{rep_id}@{INTERNAL_DOMAIN}", role=ParticipantRole.FROM)
+    alias = Participant(email=f"{_alias_of(draft, rep_id)}@{INTERNAL_DOMAIN}", role=ParticipantRole.FROM)
     return [replace(scenario, participants=(alias, *scenario.participants[1:]))]
+
+
+def _alias_of(draft: _Draft, rep_id: str) -> str:
+    first, last = next(r.name for r in draft.reps if r.id == rep_id).lower().split()
+    rng = draft.names_rng
+    if rng.random() < ALIAS_FOLLOWS_NAME:
+        return rng.choice((f"{first}.{last}", f"{first[0]}.{last}", f"{first[0]}{last}"))
+    return f"{first}-{rng.choice(('emea', 'sales', 'deals', 'work'))}"
 
 
 def _late_deal(draft: _Draft) -> list[_Scenario]:
@@ -638,6 +710,7 @@ def _late_deal(draft: _Draft) -> list[_Scenario]:
         is_won=False,
         contacts=[(contact_id, rng.choice(DEAL_ROLES))],
         known_at=moment + _day(rng.uniform(1, 20)),
+        product=_new_product(draft, account_id),
     )
     draft.deals_of_account[account_id].append(deal_id)
     rep_id = _doer(draft, owner, 0.8)
@@ -653,6 +726,35 @@ def _rep_several_sources(draft: _Draft) -> list[_Scenario]:
     deal, moment = found
     scenario = _call(draft, deal, moment, deal.owner_rep_id, draft.contacts[deal.contacts[0][0]].phones[0])
     return [replace(scenario, crm_owner_rep_id=draft.hubspot_id[deal.owner_rep_id])]
+
+
+def _no_contact_role(draft: _Draft) -> list[_Scenario]:
+    """Someone at the account who holds no role on any deal (contact roles are optional in every
+    CRM, and often left empty) writes while the account has one open deal: that deal is the one."""
+
+    def accept(deal: _DraftDeal, moment: datetime) -> bool:
+        business = draft.domain_of_account[deal.account_id] not in PERSONAL_PROVIDERS
+        return business and len(_open_deals(draft, deal.account_id, moment)) == 1
+
+    found = _pick_deal(draft, accept)
+    if found is None:
+        return []
+    deal, moment = found
+    on_deals = {c for d in draft.deals_of_account[deal.account_id] for c, _ in draft.deals[d].contacts}
+    domain = draft.domain_of_account[deal.account_id]
+    roleless = [
+        c
+        for c in draft.contacts_of_account[deal.account_id]
+        if c not in on_deals
+        and draft.contacts[c].created_at <= moment
+        and email_domain(draft.contacts[c].email) == domain
+    ]
+    address = (
+        draft.contacts[draft.rng.choice(roleless)].email
+        if roleless
+        else f"office{draft.next_number()}@{domain}"
+    )
+    return [_email(_doer(draft, deal.owner_rep_id, 0.85), address, draft.rng.random() < 0.5, moment, deal.id)]
 
 
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
@@ -673,6 +775,7 @@ SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.UNKNOWN_ALIAS: _unknown_alias,
     Trap.LATE_DEAL: _late_deal,
     Trap.REP_SEVERAL_SOURCES: _rep_several_sources,
+    Trap.NO_CONTACT_ROLE: _no_contact_role,
 }
 
 
@@ -680,6 +783,32 @@ _OUTCOME = {
     (ActivityKind.EMAIL, Direction.OUTBOUND): Outcome.SENT,
     (ActivityKind.EMAIL, Direction.INBOUND): Outcome.RECEIVED,
 }
+
+
+def _with_subjects(draft: _Draft, scenarios: list[tuple[_Scenario, Trap]]) -> list[tuple[_Scenario, Trap]]:
+    """Emails and meetings get a subject: sometimes naming the true deal's product, else generic;
+    a reply keeps its thread's subject ("Re: ..."). Calls have none."""
+    rng = draft.words_rng
+    of_thread: dict[str, str] = {}
+    written: list[tuple[_Scenario, Trap]] = []
+    for scenario, trap in scenarios:
+        subject: str | None = None
+        if scenario.thread_id is not None and scenario.thread_id in of_thread:
+            subject = f"Re: {of_thread[scenario.thread_id]}"
+        elif scenario.kind in SUBJECT_NAMES_PRODUCT:
+            deal = draft.deals.get(scenario.true_deal_id or "")
+            if deal is not None and rng.random() < SUBJECT_NAMES_PRODUCT[scenario.kind]:
+                subject = f"{deal.product} - {rng.choice(_TOPICS)}"
+            else:
+                subject = rng.choice(_GENERIC_SUBJECTS)
+            if scenario.thread_id is not None:
+                of_thread[scenario.thread_id] = subject
+        written.append((replace(scenario, subject=subject), trap))
+    return written
+
+
+def _deal_name(deal: _DraftDeal) -> str:
+    return f"Acct{int(deal.account_id[4:])} - {deal.product}"
 
 
 def _to_activity(scenario: _Scenario, number: int) -> ActivityIngestedV1:
@@ -699,6 +828,7 @@ def _to_activity(scenario: _Scenario, number: int) -> ActivityIngestedV1:
         outcome=outcome,
         occurred_at=scenario.occurred_at,
         duration_seconds=300 if scenario.kind is not ActivityKind.EMAIL else 0,
+        subject=scenario.subject,
         participants=scenario.participants,
         thread_id=scenario.thread_id,
         automated=scenario.automated,
@@ -710,7 +840,11 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
     """A labelled dataset of exactly ``n_activities`` activities, the same for the same seed."""
     if n_activities < 1:
         raise ValueError("n_activities must be positive")
-    draft = _Draft(rng=random.Random(seed))
+    draft = _Draft(
+        rng=random.Random(seed),
+        words_rng=random.Random(f"words-{seed}"),
+        names_rng=random.Random(f"names-{seed}"),
+    )
     _build_world(draft, n_activities)
     traps = list(TRAP_WEIGHTS)
     weights = [TRAP_WEIGHTS[trap] for trap in traps]
@@ -719,6 +853,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         trap = draft.rng.choices(traps, weights=weights)[0]
         for scenario in SCENARIO_GENERATORS[trap](draft)[: n_activities - len(labelled)]:
             labelled.append((scenario, trap))
+    labelled = _with_subjects(draft, labelled)
     memberships = tuple(draft.memberships)
     activities = tuple(
         LabelledActivity(
@@ -754,6 +889,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
                 created_at=d.created_at,
                 closed_at=d.closed_at,
                 contacts=tuple(d.contacts),
+                name=_deal_name(d),
             )
             for d in draft.deals.values()
         ),

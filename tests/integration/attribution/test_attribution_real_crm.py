@@ -334,3 +334,101 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
         ("rep-a", "test", None),
     ]
     assert history == [(1, "7701", None), (2, "rep-a", "team-a"), (3, "rep-a", "team-b")]
+
+
+async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_decides_between_them(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+        await conn.execute(
+            text("UPDATE tenants SET settings = CAST(:s AS jsonb) WHERE tenant_id = :t"),
+            {"t": TENANT, "s": '{"privacy": {"keep_subjects": true}}'},
+        )
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
+    analytics = {**DEAL, "id": "deal-analytics", "name": "Buyer - Analytics add-on"}
+    renewal = {**DEAL, "id": "deal-renewal", "name": "Buyer - Platform renewal"}
+
+    def mail(external_id: str, subject: str | None) -> dict[str, Any]:
+        return {
+            "source": "mail",
+            "external_id": external_id,
+            "kind": "email",
+            "direction": "outbound",
+            "outcome": "sent",
+            "occurred_at": "2026-11-02T16:00:00Z",
+            "subject": subject,
+            "participants": [
+                {"email": "ana@seller.example", "role": "from"},
+                {"email": "bo@buyer.example", "role": "to"},
+            ],
+        }
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, analytics, renewal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post(
+            "/v1/events",
+            json={"activities": [mail("m-named", "Re: Platform renewal - pricing"), mail("m-plain", "Hi")]},
+            headers=auth,
+        )
+        assert posted.status_code == 202, posted.text
+        named = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-named"))
+        plain = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-plain"))
+
+    assert (named.status, named.deal_id, list(named.secondary_deal_ids), named.explanation["rule_path"]) == (
+        "attributed",
+        "deal-renewal",
+        [],
+        "subject",
+    )
+    # Nothing else tells the two deals apart: a close call, both named.
+    assert plain.status == "ambiguous"
+    assert {plain.deal_id, *plain.secondary_deal_ids} == {"deal-analytics", "deal-renewal"}
+
+
+async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_deal_owner(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    ana = {**REP, "name": "Ana Seller"}
+    bo = {"entity_type": "rep", "id": "rep-2", "name": "Bo Berg", "emails": ["bo@seller.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["amy@buyer.example"],
+    }
+    deal = {**DEAL, "owner_rep_id": "rep-2"}
+    mail = {
+        "source": "mail",
+        "external_id": "m-alias",
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": "Ana.Seller@seller.example", "role": "from"},
+            {"email": "amy@buyer.example", "role": "to"},
+        ],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, bo, ACCOUNT, contact, deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-alias"))
+
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
+    assert row.explanation["rep"]["via"] == "from"

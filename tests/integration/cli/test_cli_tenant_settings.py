@@ -15,6 +15,7 @@ from libs.common.settings import KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
 from libs.common.topics import SETTINGS_CHANGED
+from services.gateway.adapters.audit import list_admin_actions
 from tests.integration.ingest.ingest_integration_support import read_topic
 
 REPO = Path(__file__).resolve().parents[3]
@@ -78,6 +79,16 @@ async def test_settings_set_get_and_list(
         ["fiscal_year_start_month", "privacy"],
     )
     assert event["changed_by"].startswith("cli:")
+    async with db_engine.connect() as conn:
+        audited = await list_admin_actions(conn, "acme", limit=5, action="settings.changed")
+    [entry] = audited
+    assert (entry["actor"], entry["credential"], entry["target"]) == (event["changed_by"], "cli", "settings")
+    assert entry["before"]["version"] == 0
+    assert entry["after"] == {
+        "version": 1,
+        "fiscal_year_start_month": 2,
+        "privacy": {**entry["after"]["privacy"], "excluded_domains": ["lawfirm.example"]},
+    }
 
     shown = _spm(["tenants", "settings", "get", "acme"], database_url, kafka_settings)
     assert shown.returncode == 0, shown.stderr

@@ -14,7 +14,7 @@ from libs.common.settings import DatabaseSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
 
-from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings
+from .gateway_support import HS256_SECRET, Keys, activity_id, bearer, gateway_settings
 
 READ_ROUTES = (
     "/v1/reps",
@@ -234,3 +234,44 @@ async def test_cors_is_configurable(
             "/v1/leaderboard", headers={**bearer(keys.read), "Origin": "https://evil.example"}
         )
         assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_a_signed_jwt_whose_tenant_or_subject_cannot_be_stored_is_401_naming_the_claim(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    # Each was a 500: the NUL reached PostgreSQL as the tenant filter, or as the recorded subject
+    # (set_by, created_by, the session), or a pydantic error in the override command.
+    def admin(**extra: Any) -> dict[str, str]:
+        return bearer(jwt.encode(_claims(role="admin", **extra), HS256_SECRET, algorithm="HS256"))
+
+    nul_sub = "the JWT claim `sub` must not contain a control character (U+0000 at position 4)"
+    escape_sub = "the JWT claim `sub` must not contain a control character (U+001B at position 4)"
+    bad_tenant = "the JWT claim `tenant` is not a tenant id (^[a-z0-9][a-z0-9-]{1,62}$)"
+    override = f"/v1/activities/{activity_id('acme', 0)}/attribution"
+    for method, path, headers, detail in (
+        ("PUT", override, admin(sub="user\x00"), nul_sub),
+        ("PUT", override, admin(sub="user\x1b[31m"), escape_sub),
+        ("PUT", "/v1/scoring-model", admin(sub="user\x00"), nul_sub),
+        ("PUT", "/v1/insight-thresholds", admin(sub="user\x00"), nul_sub),
+        ("POST", "/v1/session", admin(sub="user\x00"), nul_sub),
+        ("GET", "/v1/reps", admin(tenant="acme\x00"), bad_tenant),
+        ("GET", "/v1/activities", admin(tenant="acme\n"), bad_tenant),
+        ("POST", "/v1/session", admin(tenant="ac\x00me"), bad_tenant),
+    ):
+        response = await gateway.request(method, path, json={"rep_id": "rep-1"}, headers=headers)
+        assert (response.status_code, response.json()["detail"]) == (401, detail), (method, path)
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_session_needs_a_live_tenant_and_ends_by_2200_at_the_latest(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    unknown = jwt.encode(_claims(tenant="nobody"), HS256_SECRET, algorithm="HS256")
+    refused = await gateway.post("/v1/session", headers=bearer(unknown))  # was a 500 (foreign key)
+    assert (refused.status_code, refused.json()["detail"]) == (401, "the credential's tenant does not exist")
+    # A valid JWT may expire after 2200 (was a 500: no datetime holds its exp); the session
+    # still lasts its TTL.
+    far = jwt.encode(_claims(exp=10**20), HS256_SECRET, algorithm="HS256")
+    session = await gateway.post("/v1/session", headers=bearer(far))
+    assert session.status_code == 201, session.text
+    assert (await gateway.get("/v1/reps", headers=bearer(far))).status_code == 200

@@ -71,6 +71,11 @@ async def test_admins_list_pause_and_resume_their_own_mailboxes(
     assert (paused.json()["health"], paused.json()["paused"]) == ("paused", True)
     resumed = await gateway.post(f"/v1/connectors/{bo}/resume", headers=bearer(keys.admin))
     assert (resumed.json()["health"], resumed.json()["paused"]) == ("failing", False)
+    audited = (await gateway.get("/v1/audit", headers=bearer(keys.admin))).json()["items"]
+    assert [(a["action"], a["target"], a["after"]) for a in audited] == [
+        ("connector.resumed", f"connector_mailbox:{bo}", {"paused": False}),
+        ("connector.paused", f"connector_mailbox:{bo}", {"paused": True}),
+    ]
 
     # Another tenant's mailbox is not found; readers may not look or act.
     assert (
@@ -125,6 +130,13 @@ async def test_admins_connect_mailboxes_and_the_credentials_stay_secret(
         ("microsoft-calendar", "ana@acme.example")
     ]
     assert "app~secret" not in made.text
+    audited = (await gateway.get("/v1/audit", headers=bearer(keys.admin))).json()
+    assert [(a["action"], a["after"]["provider"], a["after"]["users"]) for a in audited["items"]] == [
+        ("connector.connected", "microsoft", ["ana@acme.example"]),
+        ("connector.connected", "gmail", ["ana@acme.example", "bo@acme.example"]),
+    ]
+    assert "PRIVATE KEY" not in str(audited)
+    assert "app~secret" not in str(audited)
     async with db_engine.connect() as conn:
         stored = [
             r[0] for r in await conn.execute(text("SELECT credentials_encrypted FROM connector_connections"))

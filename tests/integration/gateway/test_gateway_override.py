@@ -130,6 +130,26 @@ async def test_override_is_applied_by_attribution_and_visible_in_the_activity(
         assert pending["state"] == "pending"
         assert pending["deal_id"] == "deal-2"
         assert pending["set_by"] == "_".join(keys["admin"].split("_")[:3])
+        audited = await stack.gateway.get(
+            "/v1/audit", params={"action": "attribution.overridden"}, headers=bearer(keys["admin"])
+        )
+        [entry] = audited.json()["items"]
+        assert entry["actor"] == pending["set_by"]
+        assert entry["credential"] == "api_key"
+        assert entry["target"] == f"activity:{activity_id}"
+        assert entry["before"] == {
+            "version": before["attribution"]["version"],
+            "status": before["attribution"]["status"],
+            "deal_id": "deal-1",
+            "rep_id": before["attribution"]["rep_id"],
+            "account_id": before["attribution"]["account_id"],
+        }
+        assert entry["after"] == {
+            "deal_id": "deal-2",
+            "rep_id": None,
+            "account_id": None,
+            "reason": "about the expansion",
+        }
 
         after = await _poll(
             stack.gateway,

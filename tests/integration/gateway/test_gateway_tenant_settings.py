@@ -117,6 +117,25 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
             "is not a setting of the organization group",
         ),
         ("/v1/settings", {"timezone": "UTC"}, "timezone", "Extra inputs are not permitted"),
+        # A NUL reached jsonb, which refuses it: these were 500s.
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["ceo\u0000@acme.example"]},
+            "privacy.excluded_addresses.0",
+            "must not contain a control character (U+0000 at position 3)",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_subject_keywords": ["salary\u0000"]},
+            "privacy.excluded_subject_keywords.0",
+            "must not contain a control character (U+0000 at position 6)",
+        ),
+        (
+            "/v1/settings/organization",
+            {"rep_aliases": {"7701": "rep\u0000a"}},
+            "rep_aliases.7701",
+            "must not contain a control character (U+0000 at position 3)",
+        ),
         (
             "/v1/settings",
             {"scoring_model_version": 4},

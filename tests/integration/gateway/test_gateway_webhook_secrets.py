@@ -49,6 +49,10 @@ async def test_a_vendor_issued_secret_is_registered_listed_masked_and_the_old_on
     assert len(valid) == 2
     everything = (await gateway.get("/v1/webhook-secrets", headers=bearer(keys.admin))).json()["items"]
     assert len(everything) == 10  # nine sources at creation, one more for twilio
+    # Audited, the secret masked.
+    [entry] = (await gateway.get("/v1/audit", headers=bearer(keys.admin))).json()["items"]
+    assert (entry["action"], entry["target"]) == ("webhook_secret.set", "webhook_secret:twilio")
+    assert entry["after"] == {"source": "twilio", "secret": "***", "older_expiring": 1, "grace_hours": 2.0}
 
 
 async def test_a_generated_secret_is_shown_once_and_bad_input_is_named(

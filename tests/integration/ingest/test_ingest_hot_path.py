@@ -205,5 +205,6 @@ async def test_requests_that_miss_the_caches_together_share_one_read(
     assert set(found) == {(TWILIO_CURRENT, TWILIO_PREVIOUS)}
     assert {c.tenant_id if c else None for c in contexts} == {TENANT}
     reads = [s.split()[1] for s in statements if s.startswith("SELECT") and "FROM" in s]
-    # One secrets read, one tenant read (the tenant names its internal domains: no rep lookup).
-    assert reads == ["secret_encrypted,", "t.timezone,"]
+    # One secrets read, one tenant read (the tenant names its internal domains: no rep lookup),
+    # one read of its erasure list.
+    assert reads == ["secret_encrypted,", "t.timezone,", "identity_hash"]

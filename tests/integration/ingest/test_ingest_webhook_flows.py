@@ -162,6 +162,9 @@ async def test_graph_validation_token_is_echoed_as_text_for_any_tenant_id_alike(
         assert answer.text == "Validation: Testing client"
     assert too_long.status_code == known_too_long.status_code == 422
     assert too_long.content == known_too_long.content
+    assert too_long.json()["errors"] == [
+        {"in": "query", "field": "validationToken", "reason": "longer than 1024 characters"}
+    ]
     assert await raw_on_topic(kafka_settings) == []
 
 

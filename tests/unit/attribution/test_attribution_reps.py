@@ -6,9 +6,10 @@ import itertools
 
 import pytest
 
-from services.attribution.domain.reference import Deal, Rep, TeamMembership
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.reference import Deal, Rep, TeamMembership, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
-from services.attribution.domain.reps import RepRecord, rep_alias_mapping, resolve_rep_aliases
+from services.attribution.domain.reps import RepRecord, name_aliases, rep_alias_mapping, resolve_rep_aliases
 
 from .builders import WHEN, email_out
 
@@ -66,3 +67,51 @@ def test_the_tenant_mapping_is_read_from_its_settings() -> None:
     assert rep_alias_mapping({}) == {}
     with pytest.raises(ValueError, match="source rep id -> rep id"):
         rep_alias_mapping({"rep_aliases": ["not", "a", "mapping"]})
+
+
+def test_a_name_gives_the_mailbox_names_of_the_usual_conventions() -> None:
+    assert name_aliases("Ana María López") == {
+        "ana.lopez",
+        "analopez",
+        "a.lopez",
+        "alopez",
+        "ana_lopez",
+        "ana-lopez",
+        "lopez.ana",
+    }
+    assert name_aliases("Ana") == frozenset()
+    assert name_aliases("") == frozenset()
+
+
+def _named_index() -> ReferenceIndex:
+    index = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    index.put_rep(Rep("rep-a", "Ana Lopez", ("ana@seller.example",)))
+    index.put_rep(Rep("rep-b", "Bo Berg", ("bo@seller.example",)))
+    index.put_rep(Rep("rep-c", "Bea Berg", ("bea@seller.example",)))
+    return index
+
+
+@pytest.mark.parametrize(
+    ("sender", "rep_id"),
+    [
+        ("Ana.Lopez@seller.example", "rep-a"),
+        ("alopez@eu.seller.example", "rep-a"),
+        # b.berg is Bo's and Bea's: nobody is guessed.
+        ("b.berg@seller.example", None),
+        ("ana-emea@seller.example", None),
+        # Not an internal domain: a customer called Ana Lopez is no rep.
+        ("ana.lopez@acme.com", None),
+    ],
+)
+def test_an_unlisted_internal_address_following_one_reps_name_is_that_rep(
+    sender: str, rep_id: str | None
+) -> None:
+    index = _named_index()
+    activity = email_out(sender, "amy@acme.com")
+
+    snapshot = snapshot_for(activity, index)
+    decision = attribute_activity(activity, snapshot, TenantAttributionPolicy())
+
+    assert index.rep_by_name_address(sender) == rep_id
+    assert dict(snapshot.rep_by_name_address) == ({sender.lower(): rep_id} if rep_id else {})
+    assert decision.rep_id == rep_id

@@ -85,19 +85,24 @@ CASES = [
     Case(
         "domain only, nothing separates two open deals: ambiguous, newest primary, other secondary",
         email_out("cy@seller.example", "zed@acme.com"),
-        AttributionStatus.AMBIGUOUS, "deal-acme-new", "acc-acme", CY, "team-west", (0.1, 0.15), "recency",
+        AttributionStatus.AMBIGUOUS, "deal-acme-new", "acc-acme", CY, "team-west", (0.2, 0.25), "recency",
         secondary=("deal-acme-exp",),
     ),
     Case(
         "unique_only: an ambiguous activity gets no deal",
         email_out("cy@seller.example", "zed@acme.com"),
-        AttributionStatus.AMBIGUOUS, None, "acc-acme", CY, "team-west", (0.1, 0.15), "recency",
+        AttributionStatus.AMBIGUOUS, None, "acc-acme", CY, "team-west", (0.2, 0.25), "recency",
         policy=UNIQUE_ONLY,
     ),
     Case(
         "a subdomain finds the account through its parent domain",
         email_out("ana@seller.example", "zed@eu.acme.com"),
         AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.6, 0.7), "owner_participates",
+    ),
+    Case(
+        "a lone weak candidate (no role, owner absent) is the account's only open deal: attributed, moderately sure",
+        email_out("ana@seller.example", "zed@globex.com"),
+        AttributionStatus.ATTRIBUTED, "deal-globex", "acc-globex", ANA, "team-east", (0.4, 0.41), "account_match",
     ),
     Case(
         "below min_confidence a deal is not asserted",
@@ -345,8 +350,10 @@ def test_the_explanation_is_json_and_names_rule_path_signals_and_runners_up() ->
     assert explanation["rule_version"] == RULE_VERSION
     assert explanation["rule_path"] == "recency"
     assert [s["signal"] for s in explanation["signals"]] == [s.value for s in SIGNAL_WEIGHTS]
-    # ``thread`` only stands in for a missing contact role: the others weigh 1 together.
-    assert sum(s["weight"] for s in explanation["signals"] if s["signal"] != "thread") == pytest.approx(1.0)
+    # ``thread`` only stands in for a missing contact role and ``subject`` only separates deals
+    # on top of the rest: the others weigh 1 together.
+    extra = ("thread", "subject")
+    assert sum(s["weight"] for s in explanation["signals"] if s["signal"] not in extra) == pytest.approx(1.0)
     assert sum(s["contribution"] for s in explanation["signals"]) == pytest.approx(
         explanation["deal_score"], abs=1e-3
     )

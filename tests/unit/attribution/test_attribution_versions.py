@@ -117,8 +117,12 @@ def test_should_park(decision: AttributionDecision, policy: TenantAttributionPol
         {"grace_days_after_closed": -1},
         {"min_confidence": 1.5},
         {"park_days": -3},
+        # A window no date survives: subtracting it overflowed in every activity's matching.
+        {"grace_days_before_created": 1_000_000},
+        {"grace_days_after_closed": 3_651},
+        {"park_days": 10**12},
     ],
 )
 def test_a_policy_refuses_impossible_settings(settings: dict[str, int | float]) -> None:
-    with pytest.raises(ValueError, match=r"cannot be negative|must lie in"):
+    with pytest.raises(ValueError, match=r"must lie in"):
         TenantAttributionPolicy(**settings)  # type: ignore[arg-type]

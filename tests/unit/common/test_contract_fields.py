@@ -60,6 +60,13 @@ def refused(**fields: Any) -> tuple[str, str]:
         ({"at": "2200-01-01T00:00:00Z"}, "at", "Input should be less than 2200-01-01T00:00:00Z"),
         ({"at": "2026-01-01T00:00:00"}, "at", "Input should have timezone info"),
         ({"day": "1969-12-31"}, "day", "Input should be greater than or equal to 1970-01-01"),
+        # Read as Unix seconds they were 1970-08-23 and 2025-12-02 (a digit string likewise).
+        ({"at": "20261201"}, "at", "must be ISO 8601 text, not a number"),
+        ({"at": 1764670000}, "at", "must be ISO 8601 text, not a number"),
+        ({"at": 1764670000.5}, "at", "must be ISO 8601 text, not a number"),
+        ({"at": " 1764670000000 "}, "at", "must be ISO 8601 text, not a number"),
+        ({"day": 0}, "day", "must be ISO 8601 text, not a number"),
+        ({"day": "1764633600"}, "day", "must be ISO 8601 text, not a number"),
         ({"revision": 2**63}, "revision", "Input should be less than or equal to 9223372036854775807"),
         ({"revision": "5"}, "revision", "Input should be a valid integer"),
         ({"duration": True}, "duration", "Input should be a valid integer"),

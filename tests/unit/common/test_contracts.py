@@ -83,6 +83,14 @@ def test_undecodable_and_invalid_bodies_are_poison() -> None:
         decode_body(model, orjson.dumps({**example, "kind": "fax"}))
     with pytest.raises(InvalidMessage, match="empty"):
         decode_body(model, None)
+    # The dead letter's reason names the one bad field, not also its now-empty container.
+    nul_name = [{"email": "a@x.example", "name": "Bo\x00", "role": "caller"}]
+    with pytest.raises(InvalidMessage) as caught:
+        decode_body(model, orjson.dumps({**example, "participants": nul_name}))
+    assert str(caught.value) == (
+        "body is not a valid ActivityIngestedV1: "
+        "participants.0.name: must not contain a control character (U+0000 at position 2)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -76,3 +76,24 @@ def test_json_logs_carry_extra_fields_and_mask_secrets() -> None:
     assert record["topic"] == "activity-ingested"
     assert record["partition"] == 2
     assert record["webhook_secret"] == "***"
+
+
+def test_audit_masks_every_secret_like_value_at_any_depth() -> None:
+    from libs.common.audit import MASK, mask_secrets
+
+    document = {
+        "source": "zoom",
+        "secret": "s3cret",
+        "key_id": "spm_admin_1a2b3c4d",
+        "nested": {"client_state": "cs", "api_token": "t", "password": "p", "threshold": 3},
+        "list": [{"webhook_secret": "w"}, "plain"],
+        "token": None,
+    }
+    assert mask_secrets(document) == {
+        "source": "zoom",
+        "secret": MASK,
+        "key_id": "spm_admin_1a2b3c4d",
+        "nested": {"client_state": MASK, "api_token": MASK, "password": MASK, "threshold": 3},
+        "list": [{"webhook_secret": MASK}, "plain"],
+        "token": None,
+    }

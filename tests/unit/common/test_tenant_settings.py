@@ -51,6 +51,7 @@ def test_the_defaults() -> None:
             "no_buyer_reply_days": 21,
             "bright_spot_top_n": 3,
         },
+        "retention": {"activities_days": 730, "raw_captures_days": 30},
         "scoring_model_version": None,
     }
     assert DEFAULT_TENANT_SETTINGS.attribution.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES

@@ -6,13 +6,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from libs.common.web import SECURITY_HEADERS, BodyLimitMiddleware, HeadersMiddleware, database_unavailable
+from libs.common.web import (
+    SECURITY_HEADERS,
+    BodyLimitMiddleware,
+    HeadersMiddleware,
+    database_unavailable,
+    install_common_handlers,
+)
 
 
 class CannotConnectNowError(Exception):
@@ -84,3 +91,27 @@ async def test_bodies_over_the_limit_are_refused_and_others_replayed_whole() -> 
             "detail": "the request body may be at most 10 bytes (TEST_MAX_BODY_BYTES)",
             "instance": "/echo",
         }
+
+
+async def test_an_unexpected_exception_is_a_problem_500_that_says_nosniff() -> None:
+    # Was Starlette's plain-text "Internal Server Error" without the security headers.
+    app = FastAPI()
+    install_common_handlers(app, "test")
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "an unexpected error occurred",
+        "instance": "/boom",
+    }

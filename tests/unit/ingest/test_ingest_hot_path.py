@@ -13,7 +13,7 @@ import pytest
 from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1
 from libs.common.web import Problem
 from services.ingest.domain.normalize import domain_matches
-from services.ingest.handlers import ingested_timestamp, parse_activity_batch, to_ingested
+from services.ingest.handlers import ingested_timestamp, parse_activity_batch, parse_crm_sync, to_ingested
 from services.ingest.settings import IngestOptions
 
 NOW = datetime(2026, 11, 24, 16, 0, 0, 250_000, tzinfo=UTC)
@@ -89,6 +89,33 @@ def test_a_faulty_batch_names_every_bad_index_whatever_the_kind_of_fault() -> No
         "activities.2.kind",
         "activities.3.participants.0.phone",
     ]
+
+
+def test_one_bad_item_is_one_error_not_also_an_empty_container() -> None:
+    # pydantic-core also reported "participants" / "entities": "Tuple should have at least 1 item
+    # after validation, not 0" when the only item failed: a wrong reason next to the right one.
+    nul_name = [{"email": "a@x.example", "name": "Bo\x00", "role": "caller"}]
+    with pytest.raises(Problem) as refused:
+        parse_activity_batch(
+            json.dumps({"activities": [activity(participants=nul_name)]}).encode(), IngestOptions(), NOW
+        )
+    assert refused.value.errors == [
+        {
+            "in": "body",
+            "field": "activities.0.participants.0.name",
+            "reason": "must not contain a control character (U+0000 at position 2)",
+        }
+    ]
+    rep = {"entity_type": "rep", "id": "r\x00", "updated_at": "2026-11-02T15:04:05Z"}
+    with pytest.raises(Problem) as refused:
+        parse_crm_sync(json.dumps({"entities": [rep]}).encode())
+    assert (
+        refused.value.detail
+        == "entities.0.rep.id: must not contain a control character (U+0000 at position 1)"
+    )
+    with pytest.raises(Problem) as refused:
+        parse_crm_sync(json.dumps({"entities": []}).encode())
+    assert refused.value.detail == "entities: Tuple should have at least 1 item after validation, not 0"
 
 
 @pytest.mark.parametrize(

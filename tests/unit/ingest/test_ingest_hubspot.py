@@ -144,6 +144,7 @@ def test_crm_objects_become_entities() -> None:
         name="Bo Buyer",
         emails=("bo.buyer@globex.example",),
         phones=("+14155552671", "+33612345678"),
+        raw_phones=("(415) 555-2671", "+33 6 12 34 56 78"),
         account_id="5501",
     )
     assert owner.entity_type == "rep"

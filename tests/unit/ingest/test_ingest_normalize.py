@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -102,6 +103,41 @@ def test_times_become_aware_utc() -> None:
         parse_iso_datetime("2026-11-24T09:00:00", "f")
     with pytest.raises(WebhookRejected):
         parse_iso_datetime("1900-01-01T00:00:00Z", "f")
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw"),
+    [
+        (parse_iso_datetime, "0001-01-01T00:00:00+14:00"),
+        (parse_iso_datetime, "9999-12-31T23:59:59.999999-14:00"),
+        (parse_rfc2822, "Fri, 31 Dec 9999 23:59:59 -1400"),
+    ],
+)
+def test_a_time_without_a_utc_value_is_422_naming_the_field(
+    parse: Callable[[str, str], datetime], raw: str
+) -> None:
+    # Valid ISO 8601 / RFC 2822, but outside what a datetime holds once in UTC: was an OverflowError (500).
+    with pytest.raises(WebhookRejected) as caught:
+        parse(raw, "LastModifiedDate")
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        422,
+        "LastModifiedDate",
+        "date-time out of range",
+    )
+
+
+@pytest.mark.parametrize("raw", ["Mon, 01 Jan 0001 00:00:00 +0000", "Tue, 24 Nov 0026 04:00:00 -0500"])
+def test_an_rfc_2822_year_written_with_leading_zeros_is_out_of_range(raw: str) -> None:
+    # The standard library reads years under 100 as 19xx/20xx: "0001" was taken for 2001.
+    with pytest.raises(WebhookRejected) as caught:
+        parse_rfc2822(raw, "Timestamp")
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        422,
+        "Timestamp",
+        "date-time out of range",
+    )
+    # The obsolete two-digit year still means 20xx, as RFC 5322 says.
+    assert parse_rfc2822("Tue, 24 Nov 26 09:00:00 +0000", "f") == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("source", ["aircall", "zoom", "hubspot", "gmail", "salesforce", "twilio"])

@@ -108,6 +108,7 @@ def test_crm_objects_become_entities() -> None:
         name="Bo Buyer",
         emails=("bo.buyer@globex.example",),
         phones=("+14155552671",),
+        raw_phones=("(415) 555-2671",),
         account_id="0015j00000ZkM3hAAF",
     )
     (account,) = adapter.parse(make_request(fixture("salesforce", "Account.xml")), CONFIG).entities
@@ -124,6 +125,7 @@ def test_crm_objects_become_entities() -> None:
         name="Ana Seller",
         emails=("ana.seller@acme.example",),
         phones=("+16505551234",),
+        raw_phones=("+1 650-555-1234",),
         manager_id="0055j000004Vb8oAAC",
     )
 
@@ -213,6 +215,19 @@ def test_invalid_field_is_422_naming_it() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(body), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, "Notification[0].sObject.Amount")
+
+
+def test_a_modification_time_before_year_one_in_utc_is_422_naming_it() -> None:
+    body = fixture("salesforce", "User.xml").replace(
+        b"2026-06-01T08:00:00.000Z", b"0001-01-01T00:00:00+14:00"
+    )
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(delivered(body), CONFIG)
+    assert (caught.value.status_code, caught.value.field, caught.value.reason) == (
+        422,
+        "Notification[0].sObject.LastModifiedDate",
+        "date-time out of range",
+    )
 
 
 def test_more_than_100_notifications_is_413() -> None:

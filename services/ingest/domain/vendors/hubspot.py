@@ -43,6 +43,7 @@ from services.ingest.domain.normalize import (
     objects_in,
     parse_address_list,
     parse_iso_datetime,
+    read_phones,
     unique_participants,
     validation_to_rejection,
 )
@@ -437,7 +438,7 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
     properties = item.req_obj("properties")
     if object_type == "contacts":
         email = normalize_email(properties.opt_str("email"))
-        phones = [normalize_phone(properties.opt_str(k), region) for k in ("phone", "mobilephone")]
+        phones, raw_phones = read_phones((properties.opt_str(k) for k in ("phone", "mobilephone")), region)
         companies = _associated_ids(item, "companies")
         return ContactV1(
             id=object_id,
@@ -445,7 +446,8 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             deleted=deleted,
             name=_contact_name(properties) or "",
             emails=(email,) if email else (),
-            phones=tuple(dict.fromkeys(p for p in phones if p)),
+            phones=phones,
+            raw_phones=raw_phones,
             account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
         )
     if object_type == "companies":

@@ -39,8 +39,8 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_outcome,
     normalize_email,
-    normalize_phone,
     parse_iso_datetime,
+    read_phones,
     unique_participants,
     validation_to_rejection,
 )
@@ -393,17 +393,14 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
         record.get("Name") or " ".join(n for n in (record.get("FirstName"), record.get("LastName")) if n)
     )[:256]
     email = normalize_email(record.get("Email"))
-    phones = tuple(
-        dict.fromkeys(
-            p for p in (normalize_phone(record.get(k), region) for k in ("Phone", "MobilePhone")) if p
-        )
-    )
+    phones, raw_phones = read_phones((record.get(k) for k in ("Phone", "MobilePhone")), region)
     if record.type == "User":
         return RepV1(
             **common,
             name=name,
             emails=(email,) if email else (),
             phones=phones,
+            raw_phones=raw_phones,
             active=record.get("IsActive") is None or record.flag("IsActive"),
             manager_id=record.get("ManagerId"),
         )
@@ -413,6 +410,7 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
             name=name,
             emails=(email,) if email else (),
             phones=phones,
+            raw_phones=raw_phones,
             account_id=record.get("AccountId"),
         )
     if record.type == "Account":

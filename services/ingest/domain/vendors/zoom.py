@@ -88,6 +88,8 @@ class ZoomEvent(BaseModel):
     start_time: UtcDatetime | None = None
     end_time: UtcDatetime | None = None
     participant: ZoomParticipant | None = None
+    #: The participant was an excluded person, removed before anything was written.
+    excluded_participant: bool = False
     #: The tenant's domains at parse time, so the reducer needs nothing but (state, event).
     internal_domains: tuple[str, ...] = ()
 
@@ -108,6 +110,8 @@ class ZoomMeetingState(BaseModel):
     #: Revision of the last activity emitted; a re-emission always goes higher.
     emitted_revision: int = 0
     internal_domains: tuple[str, ...] = ()
+    #: An excluded person took part (who is not kept): the meeting is never emitted.
+    excluded: bool = False
 
 
 def zoom_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -238,6 +242,7 @@ def fold_zoom_meeting(
             "participants": _merge_participant(current.participants, event.participant),
             "ended": current.ended or event.event_type == "meeting.ended",
             "internal_domains": current.internal_domains or event.internal_domains,
+            "excluded": current.excluded or event.excluded_participant,
         }
     )
     if not merged.ended or merged == current:
@@ -250,7 +255,10 @@ def fold_zoom_meeting(
 
 
 def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
-    """The ended meeting as a canonical activity, or None when nobody in it has an email."""
+    """The ended meeting as a canonical activity, or None when nobody in it has an email or an
+    excluded person took part (the privacy policy excludes the whole meeting)."""
+    if state.excluded:
+        return None
     participants = unique_participants(
         Participant(
             email=p.email,

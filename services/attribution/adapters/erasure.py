@@ -1,0 +1,232 @@
+"""The SQL of an erasure job: claim it, page through the tenant's data, delete or redact, report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.contracts.activities import ActivityIngestedV1
+
+#: A running job whose heartbeat is older than this was abandoned (its process died): resume it.
+STALE_AFTER_SECONDS = 120
+
+#: Tables keyed by (tenant_id, activity_id) whose rows go with a deleted activity.
+_ACTIVITY_TABLES = (
+    "activities",
+    "attributions",
+    "attribution_history",
+    "attribution_overrides",
+    "ingest_seen_events",
+    "ingest_meeting_keys",
+)
+
+
+async def claim_next(conn: AsyncConnection) -> tuple[str, uuid.UUID] | None:
+    """Take one queued (or abandoned) erasure, marking it running; None when there is none."""
+    row = (
+        await conn.execute(
+            text(
+                """
+                UPDATE privacy_erasures SET state = 'running', heartbeat_at = now()
+                WHERE (tenant_id, erasure_id) = (
+                    SELECT tenant_id, erasure_id FROM privacy_erasures
+                    WHERE state = 'queued'
+                       OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale))
+                    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING tenant_id, erasure_id
+                """
+            ),
+            {"stale": STALE_AFTER_SECONDS},
+        )
+    ).first()
+    return None if row is None else (row.tenant_id, row.erasure_id)
+
+
+async def load_erasure(conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID) -> Any:
+    return (
+        await conn.execute(
+            text(
+                "SELECT identity_hash, state, counts FROM privacy_erasures WHERE tenant_id = :t AND erasure_id = :id"
+            ),
+            {"t": tenant_id, "id": erasure_id},
+        )
+    ).first()
+
+
+async def listed_identities(conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID) -> list[str]:
+    rows = await conn.execute(
+        text("SELECT identity_hash FROM privacy_erased_identities WHERE tenant_id = :t AND erasure_id = :id"),
+        {"t": tenant_id, "id": erasure_id},
+    )
+    return [row.identity_hash for row in rows]
+
+
+async def mark_running(conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID, total: int) -> None:
+    await conn.execute(
+        text(
+            "UPDATE privacy_erasures SET state = 'running', heartbeat_at = now(), total = :total, done = 0 "
+            "WHERE tenant_id = :t AND erasure_id = :id"
+        ),
+        {"t": tenant_id, "id": erasure_id, "total": total},
+    )
+
+
+async def report_progress(
+    conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID, done: int, counts: dict[str, int]
+) -> None:
+    await conn.execute(
+        text(
+            "UPDATE privacy_erasures SET done = :done, counts = CAST(:counts AS jsonb), heartbeat_at = now() "
+            "WHERE tenant_id = :t AND erasure_id = :id"
+        ),
+        {"t": tenant_id, "id": erasure_id, "done": done, "counts": orjson.dumps(counts).decode()},
+    )
+
+
+async def finish(
+    conn: AsyncConnection,
+    tenant_id: str,
+    erasure_id: uuid.UUID,
+    counts: dict[str, int],
+    error: str | None = None,
+) -> None:
+    await conn.execute(
+        text(
+            "UPDATE privacy_erasures SET state = :state, finished_at = now(), counts = CAST(:counts AS jsonb), "
+            "error = :error WHERE tenant_id = :t AND erasure_id = :id"
+        ),
+        {
+            "t": tenant_id,
+            "id": erasure_id,
+            "state": "failed" if error else "done",
+            "counts": orjson.dumps(counts).decode(),
+            "error": error,
+        },
+    )
+
+
+async def count_activities(conn: AsyncConnection, tenant_id: str) -> int:
+    row = (
+        await conn.execute(
+            text("SELECT count(*) AS n FROM activities WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+    ).one()
+    return int(row.n)
+
+
+async def activity_page(
+    conn: AsyncConnection, tenant_id: str, after: uuid.UUID | None, limit: int
+) -> list[ActivityIngestedV1]:
+    """The next ``limit`` activities by id, locked for this transaction."""
+    result = await conn.execute(
+        text(
+            "SELECT payload FROM activities WHERE tenant_id = :t "
+            "AND (CAST(:after AS uuid) IS NULL OR activity_id > :after) ORDER BY activity_id LIMIT :limit FOR UPDATE"
+        ),
+        {"t": tenant_id, "after": after, "limit": limit},
+    )
+    return [ActivityIngestedV1.model_validate(row.payload) for row in result]
+
+
+async def delete_activities(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:
+    for table in _ACTIVITY_TABLES:
+        await conn.execute(
+            text(f"DELETE FROM {table} WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
+            {"t": tenant_id, "ids": list(ids)},
+        )
+
+
+async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> None:
+    for activity in activities:
+        await conn.execute(
+            text(
+                "UPDATE activities SET payload = CAST(:p AS jsonb) WHERE tenant_id = :t AND activity_id = :id"
+            ),
+            {"t": activity.tenant_id, "id": activity.activity_id, "p": activity.model_dump_json()},
+        )
+
+
+async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, list[str], list[str]]]:
+    """Every CRM contact of the tenant: (id, emails, phones)."""
+    rows = await conn.execute(
+        text("SELECT contact_id, emails, phones FROM ref_contacts WHERE tenant_id = :t"), {"t": tenant_id}
+    )
+    return [(r.contact_id, list(r.emails), list(r.phones)) for r in rows]
+
+
+async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
+    """Remove the contacts, their identities and deal roles, and their entries in deals and explanations."""
+    params = {"t": tenant_id, "ids": list(contact_ids)}
+    for table in ("ref_contact_identities", "ref_deal_contacts"):
+        await conn.execute(
+            text(f"DELETE FROM {table} WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
+        )
+    await conn.execute(
+        text(
+            """
+            UPDATE ref_deals SET contacts = COALESCE(
+                (SELECT jsonb_agg(c) FROM jsonb_array_elements(contacts) c WHERE NOT (c->>'contact_id' = ANY(:ids))),
+                '[]'::jsonb)
+            WHERE tenant_id = :t AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(contacts) c WHERE c->>'contact_id' = ANY(:ids))
+            """
+        ),
+        params,
+    )
+    for table in ("attributions", "attribution_history"):
+        await conn.execute(
+            text(
+                f"""
+                UPDATE {table} SET explanation = jsonb_set(explanation, '{{contacts}}', COALESCE(
+                    (SELECT jsonb_agg(c) FROM jsonb_array_elements(explanation->'contacts') c
+                     WHERE NOT (c->>'contact_id' = ANY(:ids))), '[]'::jsonb))
+                WHERE tenant_id = :t AND jsonb_typeof(explanation->'contacts') = 'array' AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(explanation->'contacts') c WHERE c->>'contact_id' = ANY(:ids))
+                """
+            ),
+            params,
+        )
+    await conn.execute(
+        text(
+            "UPDATE metric_contributions SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
+            "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND contact_ids && CAST(:ids AS text[])"
+        ),
+        params,
+    )
+    result = await conn.execute(
+        text("DELETE FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
+    )
+    return int(result.rowcount)
+
+
+async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, str, Any]]:
+    rows = await conn.execute(
+        text("SELECT source, object_key, state FROM webhook_state WHERE tenant_id = :t"), {"t": tenant_id}
+    )
+    return [(r.source, r.object_key, r.state) for r in rows]
+
+
+async def delete_webhook_states(
+    conn: AsyncConnection, tenant_id: str, keys: Sequence[tuple[str, str]]
+) -> None:
+    for source, object_key in keys:
+        await conn.execute(
+            text("DELETE FROM webhook_state WHERE tenant_id = :t AND source = :s AND object_key = :k"),
+            {"t": tenant_id, "s": source, "k": object_key},
+        )
+
+
+async def mark_metrics_dirty(conn: AsyncConnection, tenant_id: str) -> None:
+    """Ask the metrics refresher to rebuild the tenant's read models (stats, insights)."""
+    await conn.execute(
+        text(
+            "INSERT INTO metric_refresh_state (tenant_id, dirty_since) VALUES (:t, now()) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET dirty_since = COALESCE(metric_refresh_state.dirty_since, now())"
+        ),
+        {"t": tenant_id},
+    )

@@ -1,0 +1,317 @@
+"""Erasure in attribution: forget a person everywhere, and keep them forgotten.
+
+``run_erasure`` is the job behind ``POST /v1/privacy/erasures`` and ``spm privacy erase``. It
+pages through the tenant's activities; an activity in which the person is the only external
+participant is deleted (with its attributions, overrides and ingest bookkeeping) and metrics
+receives a new version of it that counts nothing, so the contribution it held is retracted
+exactly; any other activity of theirs loses that participant and is re-attributed, a new
+version replacing the old contribution. Their CRM contacts go too, with their deal roles.
+Every step is idempotent: a job that died is resumed from the start and finds nothing twice.
+
+``screen_incoming`` keeps them forgotten: every activity the consumer receives goes through
+the same check (:func:`libs.common.erasures.screen_participants`) against the cached list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
+from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
+from libs.common.erasures import (
+    ErasedIdentities,
+    ErasureListCache,
+    IdentityKind,
+    add_erased_identities,
+    identity_hash,
+    names_erased_person,
+    screen_participants,
+)
+from services.attribution.adapters import erasure as store
+from services.attribution.adapters import repository as repo
+from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.reference_index import resolve_references, snapshot_for
+from services.attribution.handlers import attribute_batch, policy_from_settings, publish
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+
+
+async def external_participants(
+    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1]
+) -> dict[uuid.UUID, int]:
+    """How many external participants attribution sees in each activity (its own rule, reps known)."""
+    if not activities:
+        return {}
+    settings = await load_tenant_settings(conn, tenant_id)
+    policy = policy_from_settings(settings)
+    index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
+    counts = {}
+    for activity in activities:
+        resolved = resolve_references(activity, index)
+        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+        counts[activity.activity_id] = decision.external_participants
+    return counts
+
+
+async def _split(
+    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], erased: ErasedIdentities
+) -> tuple[list[ActivityIngestedV1], list[ActivityIngestedV1], list[ActivityIngestedV1]]:
+    """(untouched, redacted: erased participants removed, others remain, emptied: no external left)."""
+    untouched: list[ActivityIngestedV1] = []
+    stripped: list[ActivityIngestedV1] = []
+    for activity in activities:
+        participants, removed = screen_participants(activity.participants, erased)
+        if removed:
+            stripped.append(activity.model_copy(update={"participants": participants}))
+        else:
+            untouched.append(activity)
+    external = await external_participants(conn, tenant_id, stripped)
+    redacted = [a for a in stripped if external[a.activity_id] > 0]
+    emptied = [a for a in stripped if external[a.activity_id] == 0]
+    return untouched, redacted, emptied
+
+
+def _names_contact(contact: ContactV1, erased: ErasedIdentities) -> bool:
+    return bool(erased) and (
+        any(erased.names(e, None) for e in contact.emails)
+        or any(erased.names(None, p) for p in contact.phones)
+    )
+
+
+class ErasureScreen:
+    """The consumer's check against the cached erasure list (:class:`handlers.ErasureCheck`)."""
+
+    def __init__(self, erasures: ErasureListCache) -> None:
+        self.erasures = erasures
+
+    async def activities(
+        self, conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]
+    ) -> list[ActivityIngestedV1]:
+        """The batch without erased people: their participation removed, their own activities dropped."""
+        by_tenant: dict[str, list[ActivityIngestedV1]] = defaultdict(list)
+        for activity in activities:
+            by_tenant[activity.tenant_id].append(activity)
+        kept: list[ActivityIngestedV1] = []
+        for tenant_id, theirs in by_tenant.items():
+            # Reference data is read only for activities that named an erased person.
+            erased = await self.erasures.get(tenant_id)
+            untouched, redacted, _dropped = await _split(conn, tenant_id, theirs, erased)
+            kept += untouched + redacted
+        return kept
+
+    async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]:
+        """CRM changes without the contacts of erased people (a CRM replay must not bring them back)."""
+        kept = []
+        for event in events:
+            entity = event.entity
+            if isinstance(entity, ContactV1) and _names_contact(
+                entity, await self.erasures.get(event.tenant_id)
+            ):
+                continue
+            kept.append(event)
+        return kept
+
+
+def retraction(
+    activity: ActivityIngestedV1, stored: repo.StoredAttribution, now: datetime
+) -> ActivityAttributedV1:
+    """The version that takes a deleted activity out of metrics: it counts nothing and credits no one."""
+    return ActivityAttributedV1(
+        tenant_id=activity.tenant_id,
+        activity_id=activity.activity_id,
+        version=stored.version + 1,
+        status=AttributionStatus.EXCLUDED,
+        confidence=1.0,
+        facts=ActivityFacts(
+            kind=activity.kind,
+            direction=activity.direction,
+            outcome=activity.outcome,
+            occurred_at=activity.occurred_at,
+            duration_seconds=activity.duration_seconds,
+            revision=activity.revision,
+        ),
+        decided_at=now,
+        explanation={"rule_path": "erased", "ingested_at": activity.ingested_at.isoformat()},
+    )
+
+
+async def _erase_contacts(
+    conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID, erased: ErasedIdentities
+) -> tuple[ErasedIdentities, int]:
+    """Delete the person's CRM contacts; their other addresses and phones join the list (the same person)."""
+    contacts: list[str] = []
+    hashes = set(erased.hashes)
+    for contact_id, emails, phones in await store.contact_identities(conn, tenant_id):
+        if names_erased_person(emails, phones, erased):
+            contacts.append(contact_id)
+            hashes |= {identity_hash(erased.key, IdentityKind.EMAIL, e.strip().lower()) for e in emails}
+            hashes |= {identity_hash(erased.key, IdentityKind.PHONE, p) for p in phones}
+    if not contacts:
+        return erased, 0
+    await add_erased_identities(conn, tenant_id, erasure_id, sorted(hashes))
+    return ErasedIdentities(erased.key, frozenset(hashes)), await store.delete_contacts(
+        conn, tenant_id, contacts
+    )
+
+
+def _names_anyone(value: Any, erased: ErasedIdentities) -> bool:
+    """Whether any string in a JSON document is one of the erased person's addresses or phones."""
+    if isinstance(value, dict):
+        return any(_names_anyone(v, erased) for v in value.values())
+    if isinstance(value, list):
+        return any(_names_anyone(v, erased) for v in value)
+    return isinstance(value, str) and erased.names(value, value)
+
+
+async def _erase_webhook_state(conn: AsyncConnection, tenant_id: str, erased: ErasedIdentities) -> int:
+    keys = [
+        (source, key)
+        for source, key, state in await store.webhook_states(conn, tenant_id)
+        if _names_anyone(state, erased)
+    ]
+    await store.delete_webhook_states(conn, tenant_id, keys)
+    return len(keys)
+
+
+async def _erase_page(
+    conn: AsyncConnection,
+    producer: AIOKafkaProducer,
+    topic_prefix: str,
+    tenant_id: str,
+    page: Sequence[ActivityIngestedV1],
+    erased: ErasedIdentities,
+    counts: Counter[str],
+) -> None:
+    now = datetime.now(UTC)
+    _, redacted, emptied = await _split(conn, tenant_id, page, erased)
+    events: list[ActivityAttributedV1] = []
+    if emptied:
+        stored = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in emptied])
+        events += [retraction(a, stored[a.activity_id], now) for a in emptied if a.activity_id in stored]
+        await store.delete_activities(conn, tenant_id, [a.activity_id for a in emptied])
+    if redacted:
+        await store.replace_payloads(conn, redacted)
+        # Always a new version: its facts (external participants, contacts) changed even when the
+        # attribution did not, and metrics replaces the stored contribution with it.
+        decided = await attribute_batch(
+            conn, tenant_id, redacted, now, revised={a.activity_id for a in redacted}
+        )
+        await repo.save_attributions(conn, decided.rows)
+        events += decided.events
+    # Acknowledged before the commit, as the consumer does: a failure re-runs the page.
+    await publish(producer, events, topic_prefix)
+    counts["activities_deleted"] += len(emptied)
+    counts["activities_redacted"] += len(redacted)
+    counts["versions_published"] += len(events)
+
+
+async def run_erasure(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    topic_prefix: str,
+    key: bytes,
+    tenant_id: str,
+    erasure_id: uuid.UUID,
+    *,
+    batch_size: int = 500,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, int]:
+    """Erase the person of one request from the tenant; returns the counts (also stored on the request)."""
+    async with engine.begin() as conn:
+        request = await store.load_erasure(conn, tenant_id, erasure_id)
+        if request is None:
+            raise LookupError(f"no erasure {erasure_id} for tenant {tenant_id!r}")
+        if request.state == "done":
+            return dict(request.counts)
+        total = await store.count_activities(conn, tenant_id)
+        await store.mark_running(conn, tenant_id, erasure_id, total)
+        # A resumed job also knows the identities it found in the CRM before it died.
+        listed = await store.listed_identities(conn, tenant_id, erasure_id)
+    erased = ErasedIdentities(key, frozenset({request.identity_hash, *listed}))
+    counts: Counter[str] = Counter(activities_deleted=0, activities_redacted=0, versions_published=0)
+    try:
+        async with engine.begin() as conn:
+            erased, counts["contacts_deleted"] = await _erase_contacts(conn, tenant_id, erasure_id, erased)
+            counts["webhook_states_deleted"] = await _erase_webhook_state(conn, tenant_id, erased)
+        done, after = 0, None
+        while True:
+            async with engine.begin() as conn:
+                page = await store.activity_page(conn, tenant_id, after, batch_size)
+                if not page:
+                    break
+                await _erase_page(conn, producer, topic_prefix, tenant_id, page, erased, counts)
+                done += len(page)
+                after = page[-1].activity_id
+                await store.report_progress(conn, tenant_id, erasure_id, done, dict(counts))
+            if on_progress is not None:
+                on_progress(done, max(total, done))
+        async with engine.begin() as conn:
+            await store.mark_metrics_dirty(conn, tenant_id)
+            await store.finish(conn, tenant_id, erasure_id, dict(counts))
+    except Exception as exc:
+        async with engine.begin() as conn:
+            await store.finish(
+                conn, tenant_id, erasure_id, dict(counts), error=f"{type(exc).__name__}: {exc}"
+            )
+        raise
+    return dict(counts)
+
+
+class ErasureWorker:
+    """Runs queued erasures one at a time, polling every ``interval_seconds`` (one replica takes each)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        topic_prefix: str,
+        key: bytes,
+        interval_seconds: float,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.topic_prefix = topic_prefix
+        self.key = key
+        self.interval = interval_seconds
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run_once(self) -> bool:
+        """Run the next queued erasure; False when there was none."""
+        async with self.engine.begin() as conn:
+            claimed = await store.claim_next(conn)
+        if claimed is None:
+            return False
+        tenant_id, erasure_id = claimed
+        try:
+            await run_erasure(self.engine, self.producer, self.topic_prefix, self.key, tenant_id, erasure_id)
+        except Exception:
+            # Recorded as failed on the request; POSTing it again queues it again.
+            log.exception("erasure failed", extra={"tenant_id": tenant_id, "erasure_id": str(erasure_id)})
+        return True
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                while await self.run_once():
+                    pass
+            except Exception:
+                log.exception("erasure worker: claiming failed; retrying")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)

@@ -1,0 +1,86 @@
+"""Erasure of a person (admin scope): request it, then follow the job's progress and counts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from libs.common import audit
+from libs.common.erasures import (
+    IdentityKind,
+    erasure_key,
+    get_erasure,
+    identity_hash,
+    normalise_identity,
+    request_erasure,
+)
+from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
+from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, invalid, not_found
+from services.gateway.schemas import ErasureCreate, ErasureRead
+
+router = APIRouter(prefix="/v1/privacy/erasures", tags=["privacy"], responses=PROBLEM_RESPONSES)
+
+
+def _read(row: dict[str, Any]) -> ErasureRead:
+    total = row["total"]
+    return ErasureRead(
+        **{k: v for k, v in row.items() if k != "counts"},
+        counts=dict(row["counts"] or {}),
+        progress=round(row["done"] / total, 4) if total else None,
+    )
+
+
+def _identity(body: ErasureCreate) -> tuple[IdentityKind, str]:
+    if (body.email is None) == (body.phone is None):
+        invalid("email", "give exactly one of email and phone", "body")
+    kind, value, field = (
+        (IdentityKind.EMAIL, body.email, "email")
+        if body.email is not None
+        else (IdentityKind.PHONE, body.phone, "phone")
+    )
+    try:
+        return kind, normalise_identity(kind, value or "")
+    except ValueError as exc:
+        invalid(field, str(exc), "body")
+
+
+@router.post("", response_model=ErasureRead, status_code=202, responses={200: {"model": ErasureRead}})
+async def request_person_erasure(
+    request: Request, response: Response, caller: AdminCallerDep, conn: ConnDep, body: ErasureCreate
+) -> ErasureRead:
+    """Erase a person from the tenant (202, a job); the same person again answers that job (200)."""
+    tenant_id = caller.principal.tenant_id
+    kind, identity = _identity(body)
+    key = erasure_key(request.app.state.settings.runtime.secret_key.get_secret_value())
+    hashed = identity_hash(key, kind, identity)
+    row, created = await request_erasure(conn, tenant_id, kind, hashed, caller.principal.key_id)
+    await audit.record_admin_action(
+        conn,
+        tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.ERASURE_REQUESTED,
+        f"erasure:{row['erasure_id']}",
+        after={
+            "identity_kind": kind.value,
+            "identity_hash": hashed,
+            "state": row["state"],
+            "created": created,
+        },
+    )
+    await conn.commit()
+    if not created:
+        response.status_code = 200
+    found = await get_erasure(conn, tenant_id, row["erasure_id"])
+    assert found is not None
+    return _read(found)
+
+
+@router.get("/{erasure_id}", response_model=ErasureRead)
+async def get_person_erasure(principal: AdminDep, conn: ConnDep, erasure_id: uuid.UUID) -> ErasureRead:
+    """An erasure job: its state, progress (activities examined of the total) and counts."""
+    found = await get_erasure(conn, principal.tenant_id, erasure_id)
+    if found is None:
+        not_found("erasure", str(erasure_id))
+    return _read(found)

@@ -1,0 +1,183 @@
+"""What of a webhook delivery may be kept: the one decision made before anything is written.
+
+A delivery is written in up to three places: the raw capture (``webhook-received``), the
+vendor's folded state (``webhook_state``, Zoom) and the activities and CRM records it turns
+into. :func:`keep_of_delivery` decides for all three, from the tenant's privacy policy and
+erasure list, before any of them is written:
+
+* a delivery about an excluded person (an excluded address or domain) or an erased one is
+  never captured raw; a Zoom participant event about them is reduced: an excluded person
+  becomes a flag on the meeting (the meeting is then excluded when it ends, as its activity
+  would be), an erased one the placeholder attribution removes;
+* the raw capture keeps no content (subjects, snippets, previews, bodies, titles, agendas)
+  unless the tenant opted in (``privacy.keep_subjects``), and no shared secret;
+* the activities themselves then go through :func:`services.ingest.domain.privacy.apply_privacy`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.crm import ContactV1, CrmEntity
+from libs.common.erasures import ERASED_ADDRESS, ErasedIdentities, names_erased_person
+from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domains
+from services.ingest.domain.vendors.zoom import ZoomEvent
+from services.ingest.domain.webhook_types import AdapterResult
+
+#: Body fields that hold content (what was said or written), per source; dropped from the raw
+#: capture unless the tenant keeps subjects. Keys match at any depth of a JSON body.
+CONTENT_FIELDS: dict[str, frozenset[str]] = {
+    "gmail": frozenset({"snippet", "subject", "body", "data"}),
+    "microsoft-graph": frozenset({"subject", "bodyPreview", "body", "uniqueBody"}),
+    "google-calendar": frozenset({"summary", "description"}),
+    "zoom": frozenset({"topic", "agenda"}),
+    "calendly": frozenset({"questions_and_answers", "cancel_reason", "name"}),
+    "hubspot": frozenset(
+        {
+            "hs_call_title",
+            "hs_call_body",
+            "hs_email_subject",
+            "hs_email_text",
+            "hs_email_html",
+            "hs_meeting_title",
+            "hs_meeting_body",
+            "hs_body_preview",
+        }
+    ),
+    "aircall": frozenset({"comments", "transcription", "summary"}),
+    "twilio": frozenset(),
+    "salesforce": frozenset({"Subject", "Description"}),
+}
+#: Gmail carries the subject as a header object ``{"name": "Subject", "value": ...}``.
+_CONTENT_HEADERS = frozenset({"subject"})
+#: Body fields that carry a shared secret, per source: masked in the raw capture.
+SECRET_BODY_FIELDS: dict[str, str] = {"aircall": "token", "microsoft-graph": "clientState"}
+#: Calendly's ``name`` is the event type's title at the event level only, a person's name on the invitee.
+_PERSON_FIELDS = frozenset({"email", "name", "first_name", "last_name"})
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDelivery:
+    """What may be written of one delivery."""
+
+    #: The body for the raw capture, or None when nothing of it may be captured.
+    raw_body: bytes | None
+    #: The Zoom events to fold, reduced where they were about an excluded or erased person.
+    zoom_events: tuple[ZoomEvent, ...]
+    #: Why the raw capture was refused, for the logs and metrics (no identity in it).
+    withheld: str | None = None
+
+
+def _is_excluded(email: str | None, phone: str | None, policy: PrivacyPolicy) -> bool:
+    addresses = policy.excluded_addresses
+    if (email and email.lower() in addresses) or (phone and phone in addresses):
+        return True
+    return bool(email and policy.excluded_domains and _in_domains(email.lower(), policy.excluded_domains))
+
+
+def _reduce_zoom(
+    event: ZoomEvent, policy: PrivacyPolicy, erased: ErasedIdentities
+) -> tuple[ZoomEvent, str | None]:
+    """The event without the person it must not keep, and why (None: kept as it is)."""
+    update: dict[str, object] = {} if policy.keep_subjects else {"topic": None}
+    participant = event.participant
+    reason = None
+    if participant is not None and _is_excluded(participant.email, None, policy):
+        update |= {"participant": None, "excluded_participant": True}
+        reason = "excluded participant"
+    elif participant is not None and participant.email and erased.names(participant.email, None):
+        update["participant"] = participant.model_copy(
+            update={"email": ERASED_ADDRESS, "name": None, "user_id": None}
+        )
+        reason = "erased participant"
+    return (event.model_copy(update=update) if update else event), reason
+
+
+def _activity_withheld(
+    activities: Iterable[ActivityIn], policy: PrivacyPolicy, erased: ErasedIdentities
+) -> str | None:
+    for activity in activities:
+        if _exclusion(activity, policy) is not None:
+            return "excluded activity"
+        if erased and any(erased.names(p.email, p.phone) for p in activity.participants):
+            return "erased participant"
+    return None
+
+
+def _entity_withheld(entities: Iterable[CrmEntity], erased: ErasedIdentities) -> str | None:
+    for entity in entities:
+        if isinstance(entity, ContactV1) and names_erased_person(entity.emails, entity.phones, erased):
+            return "erased contact"
+    return None
+
+
+def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> object:
+    if isinstance(node, dict):
+        kept: dict[str, object] = {}
+        for key, value in node.items():
+            if key == secret:
+                kept[key] = "***"
+            elif key in drop and not (key == "name" and _PERSON_FIELDS & node.keys() - {"name"}):
+                continue
+            else:
+                kept[key] = _strip_json(value, drop, secret)
+        return kept
+    if isinstance(node, list):
+        return [
+            _strip_json(item, drop, secret)
+            for item in node
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("name"), str)
+                and item["name"].lower() in _CONTENT_HEADERS
+                and "value" in item
+                and drop
+            )
+        ]
+    return node
+
+
+def _strip_xml(body: bytes, drop: frozenset[str]) -> bytes:
+    for tag in drop:
+        body = re.sub(
+            rb"<(\w+:)?" + tag.encode() + rb"(\s[^>]*)?>.*?</(\w+:)?" + tag.encode() + rb">",
+            b"",
+            body,
+            flags=re.S,
+        )
+    return body
+
+
+def capture_body(source: str, body: bytes, keep_content: bool) -> bytes:
+    """The raw body without content fields (unless kept) and with the source's secret field masked."""
+    drop = frozenset() if keep_content else CONTENT_FIELDS.get(source, frozenset())
+    secret = SECRET_BODY_FIELDS.get(source)
+    if not drop and secret is None:
+        return body
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # Salesforce's SOAP Outbound Messages are XML; form bodies (Twilio) hold no content.
+        return _strip_xml(body, drop) if drop and body.lstrip().startswith(b"<") else body
+    return orjson.dumps(_strip_json(document, drop, secret))
+
+
+def keep_of_delivery(
+    source: str, body: bytes, result: AdapterResult, policy: PrivacyPolicy, erased: ErasedIdentities
+) -> KeptDelivery:
+    """What of this verified, parsed delivery may be written: raw capture, Zoom state, nothing."""
+    zoom: list[ZoomEvent] = []
+    withheld = _activity_withheld(result.activities, policy, erased) or _entity_withheld(
+        result.entities, erased
+    )
+    for event in result.zoom_events:
+        reduced, reason = _reduce_zoom(event, policy, erased)
+        zoom.append(reduced)
+        withheld = withheld or reason
+    raw = None if withheld else capture_body(source, body, policy.keep_subjects)
+    return KeptDelivery(raw, tuple(zoom), withheld)

@@ -1,0 +1,358 @@
+"""Ingest's use cases as plain functions that receive their collaborators.
+
+Every delivery goes the same way: verify -> normalise -> privacy -> dedupe -> publish.
+
+* ``verify`` and ``normalise``: :func:`verified_delivery` (the vendor adapter checks the
+  signature, then parses the body into canonical activities, CRM entities and stateful events);
+* ``privacy``: :func:`services.ingest.domain.capture.keep_of_delivery` decides what of the
+  delivery may be written at all, then :func:`handlers.screen_activities` applies the tenant's
+  policy and erasure list to each activity;
+* stateful vendors (Zoom) fold their events through :func:`fold_stateful`, a generic step
+  over a :class:`StatefulFold`, inside the transaction that publishes what they complete;
+* ``dedupe``: the duplicate ledger and the canonical-meeting choice
+  (:func:`services.ingest.domain.meetings.choose_canonical_meetings`);
+* ``publish``: :func:`publish_prepared`, acknowledged by the broker before any answer.
+
+The routes in ``app.py`` only route: they read the request, call one of these, shape the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.fields import TENANT_ID_PATTERN
+from libs.common.contracts.tenant_settings import InvalidTenantSettings
+from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
+from libs.common.tenancy import WebhookSecretCache
+from libs.common.web import Problem
+from services.ingest import handlers
+from services.ingest.adapters.repository import (
+    SeenLedger,
+    TenantContext,
+    TenantDirectory,
+    lock_webhook_state,
+    save_webhook_state,
+)
+from services.ingest.domain.capture import keep_of_delivery
+from services.ingest.domain.normalize import validation_to_rejection
+from services.ingest.domain.tenant_config import phone_region
+from services.ingest.domain.webhook_types import HandshakeResponse
+from services.ingest.domain.webhooks import (
+    URL_TOKEN_SOURCES,
+    AdapterResult,
+    TenantWebhookConfig,
+    VendorAdapter,
+    WebhookRejected,
+    WebhookRequest,
+    ZoomEvent,
+    ZoomMeetingState,
+    fold_zoom_meeting,
+    unknown_tenant_config,
+)
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
+
+TENANT_ID = re.compile(TENANT_ID_PATTERN)
+REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestDeps:
+    """The collaborators of every use case, made once in the app's lifespan."""
+
+    engine: AsyncEngine
+    publisher: KafkaPublisher
+    tenants: TenantDirectory
+    webhook_secrets: WebhookSecretCache
+    seen_ledger: SeenLedger
+    topic_prefix: str
+    retry_after_seconds: int
+
+
+def broker_unavailable(deps: IngestDeps) -> Problem:
+    return Problem(
+        503,
+        "Broker unavailable",
+        "the events were not acknowledged by the broker; retry later (nothing was accepted)",
+        headers={"Retry-After": str(deps.retry_after_seconds)},
+    )
+
+
+async def tenant_context(deps: IngestDeps, tenant_id: str) -> TenantContext | None:
+    """The tenant's settings, policy and erasure list; None for an unknown tenant."""
+    try:
+        return await deps.tenants.context(tenant_id)
+    except InvalidTenantSettings as exc:
+        # Guessing a privacy policy could publish what the tenant excluded: refuse instead,
+        # as unavailable (nothing is accepted, the sender retries) until an admin fixes it.
+        raise Problem(
+            503,
+            "Tenant settings invalid",
+            f"{exc}; nothing was accepted: retry once an admin has fixed the settings",
+            headers={"Retry-After": str(deps.retry_after_seconds)},
+            errors=[
+                {"in": "tenant settings", "field": name, "reason": reason}
+                for name, reason in zip(exc.settings, exc.reasons, strict=True)
+            ],
+        ) from None
+
+
+# --------------------------------------------------------------------------- verify, normalise
+
+
+def _verify_and_parse(
+    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
+) -> AdapterResult:
+    adapter.verify(delivery, secrets, config)
+    try:
+        return adapter.parse(delivery, config, secrets)
+    except ValidationError as error:
+        # Adapters name their fields; a contract check one of them did not wrap is still a 422.
+        raise validation_to_rejection("body", error) from None
+
+
+def rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:
+    """A refused delivery as a problem naming the header, path or body field and the reason."""
+    INGEST_REJECTIONS.labels(adapter.source, REJECTION_REASONS.get(exc.status_code, "invalid")).inc()
+    INGEST_EVENTS.labels(adapter.source, "rejected").inc()
+    if exc.field == "token" and adapter.source in URL_TOKEN_SOURCES:
+        where = "path"
+    elif exc.field in delivery.headers or exc.field.startswith("x-"):
+        where = "header"
+    elif exc.field in parse_qs(urlsplit(delivery.url).query):
+        where = "query"  # Graph's ?validationToken=
+    else:
+        where = "body"
+    return Problem(
+        exc.status_code,
+        "Webhook refused",
+        f"{exc.field}: {exc.reason}",
+        errors=[{"in": where, "field": exc.field, "reason": exc.reason}],
+    )
+
+
+async def _secrets_or_decoy(
+    cache: WebhookSecretCache, tenant_id: str, source: str, decoy: str, *, fresh: bool
+) -> Sequence[str]:
+    if not TENANT_ID.match(tenant_id):
+        return (decoy,)  # never a tenant id: nothing to look up
+    return await cache.secrets(tenant_id, source, fresh=fresh) or (decoy,)
+
+
+async def verified_delivery(
+    cache: WebhookSecretCache,
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    tenant_id: str,
+    context: TenantContext | None,
+    decoy: str,
+) -> AdapterResult:
+    """Verify then parse; a rejection becomes a problem naming the field and the reason.
+
+    An unknown tenant (``context`` None) takes the very same path, verified against ``decoy``
+    (as is a tenant without a secret for the source): its answer, and the work done to give
+    it, are those of a known tenant whose signature does not match.
+    """
+    config = context.webhook if context is not None else unknown_tenant_config(tenant_id)
+    secrets = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=False)
+    try:
+        try:
+            return _verify_and_parse(adapter, delivery, secrets, config)
+        except WebhookRejected as exc:
+            if exc.status_code != 401:
+                raise
+            # A secret added since the cache was filled (a rotation) must work at once.
+            fresh = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=True)
+            if fresh == secrets:
+                raise
+            return _verify_and_parse(adapter, delivery, fresh, config)
+    except WebhookRejected as exc:
+        raise rejection(adapter, delivery, exc) from None
+
+
+# --------------------------------------------------------------------------- stateful vendors
+
+
+class StatefulFold(Protocol):
+    """A vendor whose events complete an activity only together (Zoom's meeting events).
+
+    ``fold`` is pure: (stored state or None, event) -> (new state, or None when the event changed
+    nothing (a replay); the activity the event completes, if any).
+    """
+
+    source: str
+
+    def object_key(self, event: Any) -> str: ...
+
+    def fold(self, stored: dict[str, Any] | None, event: Any) -> tuple[str | None, ActivityIn | None]: ...
+
+
+class ZoomFold:
+    """Zoom meetings: started, joins, leaves and ended fold into one held meeting."""
+
+    source = "zoom"
+
+    def object_key(self, event: ZoomEvent) -> str:
+        return event.meeting_uuid
+
+    def fold(self, stored: dict[str, Any] | None, event: ZoomEvent) -> tuple[str | None, ActivityIn | None]:
+        previous = ZoomMeetingState.model_validate(stored) if stored is not None else None
+        state, activity = fold_zoom_meeting(previous, event)
+        if state == previous:
+            return None, None
+        return state.model_dump_json(), activity
+
+
+ZOOM_FOLD = ZoomFold()
+
+
+async def fold_stateful(
+    conn: AsyncConnection, tenant_id: str, step: StatefulFold, events: Sequence[Any]
+) -> tuple[list[ActivityIn], int]:
+    """The activities the events complete, and how many events were replays that changed nothing."""
+    emitted: list[ActivityIn] = []
+    replays = 0
+    for event in events:
+        key = step.object_key(event)
+        # The row stays locked until commit, so concurrent deliveries of one object serialise.
+        stored = await lock_webhook_state(conn, tenant_id, step.source, key)
+        state, activity = step.fold(stored, event)
+        if state is None:
+            replays += 1
+            continue
+        await save_webhook_state(conn, tenant_id, step.source, key, state)
+        if activity is not None:
+            emitted.append(activity)
+    return emitted, replays
+
+
+# --------------------------------------------------------------------------- privacy, dedupe, publish
+
+
+async def publish_prepared(
+    deps: IngestDeps,
+    prepared: handlers.PreparedActivities,
+    extra: Sequence[OutgoingMessage],
+    raw: OutgoingMessage | None,
+) -> None:
+    """Publish the activities, the entities and the raw capture; returns once acknowledged."""
+    messages = [handlers.activity_message(e, deps.topic_prefix) for e in prepared.events]
+    # A delivery holding excluded activities is not captured raw: privacy comes before replay.
+    captured = [raw] if raw is not None and not prepared.excluded else []
+    try:
+        await deps.publisher.publish([*captured, *messages, *extra])
+    except BrokerUnavailable:
+        raise broker_unavailable(deps) from None
+
+
+async def accept_activities(
+    deps: IngestDeps,
+    context: TenantContext,
+    activities: Sequence[ActivityIn],
+    now: datetime,
+    adapter_version: str,
+    *,
+    stateful: tuple[StatefulFold, Sequence[Any]] | None = None,
+    extra: Sequence[OutgoingMessage] = (),
+    raw: OutgoingMessage | None = None,
+) -> handlers.PreparedActivities:
+    """Fold, screen (privacy), dedupe and publish; returns only after the broker acknowledged."""
+    if stateful is None or not stateful[1]:
+        screened = handlers.screen_activities(context, activities)
+        if not screened.shares_state:
+            # Calls and emails share no state with other deliveries: no transaction is held
+            # across the broker round trip, the pairs are recorded once acknowledged.
+            prepared = await handlers.prepare_unshared_activities(
+                deps.seen_ledger, context, screened, now, adapter_version
+            )
+            await publish_prepared(deps, prepared, extra, raw)
+            await deps.seen_ledger.record(
+                context.tenant_id, [(e.activity_id, e.revision) for e in prepared.events]
+            )
+            return prepared
+    # Vendor state and meeting keys are committed only after the broker's ack: a refused
+    # publish rolls them back with the duplicate bookkeeping, and the locked state row
+    # serialises concurrent deliveries of one object.
+    async with deps.engine.begin() as conn:
+        replays = 0
+        if stateful is not None and stateful[1]:
+            folded, replays = await fold_stateful(conn, context.tenant_id, *stateful)
+            screened = handlers.screen_activities(context, [*activities, *folded])
+        prepared = await handlers.prepare_activities(conn, context, screened, now, adapter_version)
+        prepared.duplicates += replays
+        await publish_prepared(deps, prepared, extra, raw)
+    return prepared
+
+
+async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
+    """Publish CRM entities, phones read in the tenant's region (an erased person's contact never);
+    acknowledged before returning, with what was dropped from accepted entities."""
+    read = handlers.crm_messages(
+        sync, context.tenant_id, phone_region(context.settings), deps.topic_prefix, context.erased
+    )
+    try:
+        await deps.publisher.publish(read.messages)
+    except BrokerUnavailable:
+        raise broker_unavailable(deps) from None
+    for warning in read.warnings:
+        INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+    return read
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookOutcome:
+    """What a verified delivery became: a handshake to answer, or what was accepted (and an ack)."""
+
+    handshake: HandshakeResponse | None = None
+    result: AdapterResult | None = None
+    prepared: handlers.PreparedActivities | None = None
+
+
+async def receive_webhook(
+    deps: IngestDeps,
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    tenant_id: str,
+    context: TenantContext | None,
+    decoy: str,
+) -> WebhookOutcome:
+    """verify -> normalise -> privacy -> dedupe -> publish, for one vendor delivery."""
+    result = await verified_delivery(deps.webhook_secrets, adapter, delivery, tenant_id, context, decoy)
+    if result.handshake is not None:
+        # Graph's validation echo needs no secret, so it is answered for any tenant id alike.
+        return WebhookOutcome(handshake=result.handshake)
+    if context is None:
+        # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
+        raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
+    source, prefix = adapter.source, deps.topic_prefix
+    # Privacy before anything is written: the raw capture, the vendor state, the activities.
+    kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)
+    raw = (
+        handlers.raw_webhook_message(
+            tenant_id, source, adapter.version, delivery.received_at, delivery.headers, kept.raw_body, prefix
+        )
+        if kept.raw_body is not None
+        else None
+    )
+    entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
+    prepared = await accept_activities(
+        deps,
+        context,
+        result.activities,
+        delivery.received_at,
+        adapter.version,
+        stateful=(ZOOM_FOLD, kept.zoom_events) if kept.zoom_events else None,
+        extra=entities,
+        raw=raw,
+    )
+    prepared.count(source)
+    return WebhookOutcome(result=result, prepared=prepared)

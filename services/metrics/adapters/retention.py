@@ -1,0 +1,73 @@
+"""The SQL of the retention purge: what is past retention, deleted in bounded batches, and the record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+#: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
+DATED_TABLES: dict[str, tuple[str, ...]] = {
+    "activities": ("ingest_seen_events", "ingest_meeting_keys"),
+    "attributions": ("attribution_history", "attribution_overrides"),
+    "metric_contributions": (),
+}
+
+
+async def tenant_settings(conn: AsyncConnection) -> list[tuple[str, dict[str, Any]]]:
+    rows = await conn.execute(text("SELECT tenant_id, settings FROM tenants ORDER BY tenant_id"))
+    return [(row.tenant_id, dict(row.settings or {})) for row in rows]
+
+
+async def purge_dated(
+    conn: AsyncConnection, table: str, tenant_id: str, cutoff: datetime, limit: int
+) -> dict[str, int]:
+    """Delete up to ``limit`` rows of ``table`` that occurred before ``cutoff``, and their dependants."""
+    ids = [
+        row.activity_id
+        for row in await conn.execute(
+            text(
+                f"DELETE FROM {table} WHERE tenant_id = :t AND activity_id IN ("
+                f"  SELECT activity_id FROM {table} WHERE tenant_id = :t AND occurred_at < :cutoff"
+                "  ORDER BY occurred_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING activity_id"
+            ),
+            {"t": tenant_id, "cutoff": cutoff, "limit": limit},
+        )
+    ]
+    counts = {table: len(ids)}
+    for dependant in DATED_TABLES[table]:
+        result = await conn.execute(
+            text(f"DELETE FROM {dependant} WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
+            {"t": tenant_id, "ids": ids},
+        )
+        counts[dependant] = int(result.rowcount)
+    return counts
+
+
+async def purge_webhook_state(conn: AsyncConnection, tenant_id: str, cutoff: datetime) -> int:
+    result = await conn.execute(
+        text("DELETE FROM webhook_state WHERE tenant_id = :t AND updated_at < :cutoff"),
+        {"t": tenant_id, "cutoff": cutoff},
+    )
+    return int(result.rowcount)
+
+
+async def prune_ledgers(conn: AsyncConnection, cutoff: datetime) -> dict[str, int]:
+    """Ingest's duplicate ledgers, every tenant at once: rows older than the redelivery window."""
+    seen = await conn.execute(text("DELETE FROM ingest_seen_events WHERE seen_at < :c"), {"c": cutoff})
+    keys = await conn.execute(text("DELETE FROM ingest_meeting_keys WHERE created_at < :c"), {"c": cutoff})
+    return {"ingest_seen_events": int(seen.rowcount), "ingest_meeting_keys": int(keys.rowcount)}
+
+
+async def record_purge(
+    conn: AsyncConnection, tenant_id: str, cutoff: datetime, counts: dict[str, int]
+) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO retention_purges (tenant_id, cutoff, counts) VALUES (:t, :c, CAST(:counts AS jsonb))"
+        ),
+        {"t": tenant_id, "c": cutoff, "counts": orjson.dumps(counts).decode()},
+    )

@@ -1,0 +1,138 @@
+"""``spm renormalize-phones``: read the stored CRM phones of one tenant again as E.164.
+
+Contacts and reps stored before ingest read every phone (``(415) 555-0100`` kept as sent) never
+match a call until the CRM sends them again. This one-off pass reads each stored phone (the raw
+form when kept) with the tenant's phone region, the rule ingest applies to new records
+(``services.ingest.domain.phones.parse_phone``), and rewrites ``phones`` (E.164) and
+``raw_phones`` (as sent). ``updated_at`` is left alone, so a later CRM update still wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: The tables holding CRM phones, with their key column.
+PHONE_TABLES = (("ref_contacts", "contact_id"), ("ref_reps", "rep_id"))
+
+
+@dataclass
+class PhoneReport:
+    """What a pass found (dry run) or did: per table, rows rewritten; phones that cannot be read."""
+
+    tenant_id: str
+    region: str
+    dry_run: bool
+    rewritten: dict[str, int] = field(default_factory=dict)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def render(self) -> str:
+        verb = "would rewrite" if self.dry_run else "rewrote"
+        counts = ", ".join(f"{n} {table}" for table, n in self.rewritten.items())
+        lines = [f"tenant {self.tenant_id} (region {self.region}): {verb} {counts}"]
+        lines += [f"dropped {table} {key}: {raw!r} is not a phone number" for table, key, raw in self.dropped]
+        if not self.dry_run and any(self.rewritten.values()):
+            lines.append(
+                "run `spm reattribute --tenant ... --since ...` to re-decide the activities they match"
+            )
+        return "\n".join(lines)
+
+
+def renormalized(
+    phones: Sequence[str], raw_phones: Sequence[str], region: str
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``(E.164 phones, as sent, unreadable)`` for a stored row: the raw forms are read when they
+    were kept alongside (same length), else the stored values; a number kept twice in two
+    formats is kept once."""
+    from services.ingest.domain.phones import ParsedPhone, parse_phone
+
+    sources = raw_phones if raw_phones and len(raw_phones) == len(phones) else phones
+    read: dict[str, str] = {}
+    unreadable: list[str] = []
+    for raw in sources:
+        parsed = parse_phone(raw, region)
+        if isinstance(parsed, ParsedPhone):
+            read.setdefault(parsed.e164, raw)
+        else:
+            unreadable.append(raw)
+    return tuple(read), tuple(read.values()), tuple(unreadable)
+
+
+async def tenant_phone_region(engine: AsyncEngine, tenant_id: str) -> str:
+    """The region ingest reads this tenant's phones in (its setting, else its time zone's)."""
+    from libs.common.tenant_settings_store import load_tenant_settings
+
+    async with engine.connect() as conn:
+        settings = await load_tenant_settings(conn, tenant_id)
+    if settings is None:
+        raise typer.BadParameter(f"no tenant {tenant_id!r}", param_hint="--tenant")
+    return settings.phone_region
+
+
+async def renormalize_stored_phones(
+    engine: AsyncEngine, tenant_id: str, region: str, *, dry_run: bool = False
+) -> PhoneReport:
+    """Rewrite the tenant's stored contact and rep phones as E.164 in one transaction."""
+    from sqlalchemy import text
+
+    report = PhoneReport(tenant_id, region, dry_run)
+    async with engine.begin() as conn:
+        for table, key in PHONE_TABLES:
+            rows = await conn.execute(
+                text(
+                    f"SELECT {key} AS key, phones, raw_phones FROM {table} WHERE tenant_id = :t ORDER BY {key}"
+                ),
+                {"t": tenant_id},
+            )
+            changes: list[dict[str, object]] = []
+            for row in rows:
+                phones, raw, unreadable = renormalized(list(row.phones), list(row.raw_phones), region)
+                report.dropped += [(table, row.key, value) for value in unreadable]
+                if (list(phones), list(raw)) != (list(row.phones), list(row.raw_phones)):
+                    changes.append({"t": tenant_id, "k": row.key, "p": list(phones), "r": list(raw)})
+            report.rewritten[table] = len(changes)
+            if changes and not dry_run:
+                await conn.execute(
+                    text(
+                        f"UPDATE {table} SET phones = :p, raw_phones = :r WHERE tenant_id = :t AND {key} = :k"
+                    ),
+                    changes,
+                )
+    return report
+
+
+async def _run(tenant: str, region: str | None, dry_run: bool) -> PhoneReport:
+    from libs.common.db.engine import make_engine
+    from services.attribution.settings import AttributionSettings
+
+    engine = make_engine(AttributionSettings().database, "renormalize-phones")
+    try:
+        chosen = region.upper() if region else await tenant_phone_region(engine, tenant)
+        return await renormalize_stored_phones(engine, tenant, chosen, dry_run=dry_run)
+    finally:
+        await engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("renormalize-phones")
+    def renormalize_phones_command(
+        tenant: Annotated[str, typer.Option(help="tenant id")],
+        region: Annotated[
+            str | None,
+            typer.Option(help="ISO 3166 region for numbers without +; default: the tenant's setting"),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="report what would change; write nothing")
+        ] = False,
+    ) -> None:
+        """Read the tenant's stored CRM phones again as E.164 (a one-off after upgrading)."""
+        if region is not None and len(region) != 2:
+            raise typer.BadParameter("a two-letter ISO 3166 region such as US", param_hint="--region")
+        typer.echo(asyncio.run(_run(tenant, region, dry_run)).render())

@@ -1,0 +1,99 @@
+"""``spm privacy erase``: forget a person in one tenant, now, with progress and counts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+
+async def erase_person(
+    tenant: str, kind: str, value: str, *, progress: bool = False
+) -> tuple[str, dict[str, int]]:
+    """Record the erasure (audited) and run its job here; returns (erasure id, counts)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from libs.common.audit import AuditAction, cli_actor, record_admin_action
+    from libs.common.db.engine import make_engine
+    from libs.common.erasures import (
+        IdentityKind,
+        erasure_key,
+        identity_hash,
+        normalise_identity,
+        request_erasure,
+    )
+    from libs.common.kafka.clients import make_producer
+    from libs.common.tenancy import tenant_exists
+    from services.attribution.erasure import run_erasure
+    from services.attribution.settings import AttributionSettings
+
+    identity_kind = IdentityKind(kind)
+    normalised = normalise_identity(identity_kind, value)
+    settings = AttributionSettings()
+    key = erasure_key(settings.runtime.secret_key.get_secret_value())
+    hashed = identity_hash(key, identity_kind, normalised)
+    actor = cli_actor()
+    engine = make_engine(settings.database, "spm-cli")
+    producer = make_producer(settings.kafka, "spm-privacy")
+    try:
+        await producer.start()
+        async with engine.begin() as conn:
+            if not await tenant_exists(conn, tenant):
+                raise LookupError(f"no tenant {tenant!r}")
+            row, created = await request_erasure(conn, tenant, identity_kind, hashed, actor.name)
+            await record_admin_action(
+                conn,
+                tenant,
+                actor,
+                AuditAction.ERASURE_REQUESTED,
+                f"erasure:{row['erasure_id']}",
+                after={
+                    "identity_kind": kind,
+                    "identity_hash": hashed,
+                    "state": row["state"],
+                    "created": created,
+                },
+            )
+        bar = Progress(
+            TextColumn("erasing"), BarColumn(), MofNCompleteColumn(), transient=True, disable=not progress
+        )
+        task = bar.add_task("erase", total=None)
+        with bar:
+            counts = await run_erasure(
+                engine,
+                producer,
+                settings.kafka.topic_prefix,
+                key,
+                tenant,
+                row["erasure_id"],  # type: ignore[arg-type]
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        return str(row["erasure_id"]), counts
+    finally:
+        await producer.stop()
+        await engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    privacy_app = typer.Typer(no_args_is_help=True, help="Data protection: erasure of a person")
+    app.add_typer(privacy_app, name="privacy")
+
+    @privacy_app.command("erase")
+    def erase(
+        tenant: Annotated[str, typer.Option(help="tenant id")],
+        email: Annotated[str | None, typer.Option(help="the person's email address")] = None,
+        phone: Annotated[str | None, typer.Option(help="the person's phone, E.164 (+14155550100)")] = None,
+    ) -> None:
+        """Erase one person (by email or phone) from TENANT: activities, CRM contacts, metrics; idempotent."""
+        if (email is None) == (phone is None):
+            raise typer.BadParameter("give exactly one of --email and --phone")
+        kind, value = ("email", email) if email is not None else ("phone", phone)
+        try:
+            erasure_id, counts = asyncio.run(erase_person(tenant, kind, value or "", progress=True))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=f"--{kind}") from None
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"erasure {erasure_id} done: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -1,0 +1,64 @@
+"""``spm renormalize-phones`` on PostgreSQL: stored national formats become E.164, once."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY
+from spm.commands.phones import renormalize_stored_phones, tenant_phone_region
+
+TENANT = "acme"
+
+
+async def _phones(engine: AsyncEngine, table: str, key: str) -> list[tuple[str, list[str], list[str]]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(f"SELECT {key} AS key, phones, raw_phones FROM {table} WHERE tenant_id = :t ORDER BY {key}"),
+            {"t": TENANT},
+        )
+        return [(r.key, list(r.phones), list(r.raw_phones)) for r in rows]
+
+
+async def test_stored_phones_are_rewritten_as_e164_and_a_second_pass_changes_nothing(
+    db_engine: AsyncEngine,
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+        await conn.execute(
+            text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
+            {"t": TENANT},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at) "
+                "VALUES (:t, 'con-1', '', '{}', :old, 'acc-1', now()), (:t, 'con-2', '', '{}', :new, 'acc-1', now())"
+            ),
+            {"t": TENANT, "old": ["(415) 555-0100", "junk"], "new": ["+12125550199"]},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
+                "VALUES (:t, 'rep-1', '', '{}', :p, now())"
+            ),
+            {"t": TENANT, "p": ["1-650-555-1234"]},
+        )
+
+    region = await tenant_phone_region(db_engine, TENANT)
+    dry = await renormalize_stored_phones(db_engine, TENANT, region, dry_run=True)
+    untouched = await _phones(db_engine, "ref_contacts", "contact_id")
+    done = await renormalize_stored_phones(db_engine, TENANT, region)
+    again = await renormalize_stored_phones(db_engine, TENANT, region)
+
+    assert region == "US"
+    assert dry.rewritten == {"ref_contacts": 2, "ref_reps": 1}
+    assert untouched[0] == ("con-1", ["(415) 555-0100", "junk"], [])
+    assert done.rewritten == {"ref_contacts": 2, "ref_reps": 1}
+    assert done.dropped == [("ref_contacts", "con-1", "junk")]
+    assert await _phones(db_engine, "ref_contacts", "contact_id") == [
+        ("con-1", ["+14155550100"], ["(415) 555-0100"]),
+        ("con-2", ["+12125550199"], ["+12125550199"]),
+    ]
+    assert await _phones(db_engine, "ref_reps", "rep_id") == [("rep-1", ["+16505551234"], ["1-650-555-1234"])]
+    assert again.rewritten == {"ref_contacts": 0, "ref_reps": 0}

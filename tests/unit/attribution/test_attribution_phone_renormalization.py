@@ -1,0 +1,32 @@
+"""``spm renormalize-phones``: a stored row's phones read again as E.164 (pure part)."""
+
+from __future__ import annotations
+
+import pytest
+
+from spm.commands.phones import renormalized
+
+
+@pytest.mark.parametrize(
+    ("phones", "raw_phones", "expected"),
+    [
+        # Stored as sent before ingest read phones: national formats, nothing kept aside.
+        (
+            ["(415) 555-0100", "415.555.0100", "not a phone at all"],
+            [],
+            (("+14155550100",), ("(415) 555-0100",), ("not a phone at all",)),
+        ),
+        # Already read: unchanged.
+        (["+14155550100"], ["(415) 555-0100"], (("+14155550100",), ("(415) 555-0100",), ())),
+        (["+33612345678"], [], (("+33612345678",), ("+33612345678",), ())),
+        ([], [], ((), (), ())),
+    ],
+)
+def test_stored_phones_are_read_in_the_tenants_region(
+    phones: list[str], raw_phones: list[str], expected: tuple[tuple[str, ...], ...]
+) -> None:
+    assert renormalized(phones, raw_phones, "US") == expected
+
+
+def test_the_region_reads_numbers_without_a_plus() -> None:
+    assert renormalized(["06 12 34 56 78"], [], "FR")[0] == ("+33612345678",)

@@ -1,0 +1,84 @@
+"""The ``subject`` signal: a subject (kept by the tenant) naming one of two otherwise equal deals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.attribution import AttributionStatus
+from services.attribution.domain.matching import attribute_activity, subject_names
+from services.attribution.domain.reference import AttributionSnapshot, Deal, TenantAttributionPolicy
+
+from .builders import email_out, snapshot
+
+NAMES = {"deal-acme-new": "Acme - Analytics add-on", "deal-acme-exp": "Acme - Platform renewal"}
+
+
+def named_snapshot() -> AttributionSnapshot:
+    base = snapshot()
+    return replace(base, deals=tuple(replace(d, name=NAMES.get(d.id, "")) for d in base.deals))
+
+
+def with_subject(activity: ActivityIngestedV1, subject: str | None) -> ActivityIngestedV1:
+    return activity.model_copy(update={"subject": subject})
+
+
+def _deal(deal_id: str, name: str) -> Deal:
+    return Deal(deal_id, "acc", None, "discovery", False, False, datetime(2026, 1, 1, tzinfo=UTC), name=name)
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Re: Platform renewal - pricing", {"b": 1.0}),
+        ("Analytics questions", {"a": 0.5}),
+        # The account's name is shared by both deals' names: it names neither.
+        ("Acme catch-up", {}),
+        ("", {}),
+        (None, {}),
+    ],
+)
+def test_subject_names_the_words_that_set_a_deal_apart(
+    subject: str | None, expected: dict[str, float]
+) -> None:
+    deals = [_deal("a", "Acme - Analytics add-on"), _deal("b", "Acme - Platform renewal"), _deal("c", "")]
+
+    assert subject_names(subject, deals) == expected
+
+
+def test_a_subject_naming_one_of_two_equal_deals_decides_between_them() -> None:
+    # cy owns neither deal, zed is no contact: only the domain finds the account, a close call.
+    email = email_out("cy@seller.example", "zed@acme.com")
+    without = attribute_activity(with_subject(email, None), named_snapshot(), TenantAttributionPolicy())
+    named = attribute_activity(
+        with_subject(email, "Re: Platform renewal - pricing"), named_snapshot(), TenantAttributionPolicy()
+    )
+
+    assert (without.status, without.deal_id, without.secondary_deal_ids) == (
+        AttributionStatus.AMBIGUOUS,
+        "deal-acme-new",
+        ("deal-acme-exp",),
+    )
+    assert (named.status, named.deal_id, named.secondary_deal_ids, named.rule_path) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-acme-exp",
+        (),
+        "subject",
+    )
+    assert 0.55 <= named.confidence <= 0.6
+
+
+def test_a_subject_never_outweighs_a_contacts_role_on_another_deal() -> None:
+    # amy holds a role on deal-acme-new only; the subject names the other deal.
+    email = with_subject(email_out("ana@seller.example", "amy@acme.com"), "Platform renewal")
+
+    decision = attribute_activity(email, named_snapshot(), TenantAttributionPolicy())
+
+    assert (decision.status, decision.deal_id, decision.rule_path) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-acme-new",
+        "contact_role",
+    )

@@ -1,0 +1,74 @@
+"""The erasure check: keyed hashes of normalised identities, masking in ingest, screening in attribution."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.common.contracts.activities import Participant, ParticipantRole
+from libs.common.erasures import (
+    ERASED_ADDRESS,
+    NO_ERASURES,
+    ErasedIdentities,
+    IdentityKind,
+    erasure_key,
+    identity_hash,
+    mask_participants,
+    names_erased_person,
+    normalise_identity,
+    screen_participants,
+)
+
+KEY = erasure_key("test-secret-key")
+BO = ErasedIdentities(
+    KEY,
+    frozenset(
+        {
+            identity_hash(KEY, IdentityKind.EMAIL, "bo@buyer.example"),
+            identity_hash(KEY, IdentityKind.PHONE, "+12125550100"),
+        }
+    ),
+)
+ANA = Participant(email="ana@seller.example", role=ParticipantRole.FROM)
+BO_TO = Participant(email="Bo@Buyer.example", name="Bo", role=ParticipantRole.TO)
+BO_CALLEE = Participant(phone="+12125550100", role=ParticipantRole.CALLEE)
+CY = Participant(email="cy@buyer.example", role=ParticipantRole.CC)
+
+
+def test_identities_are_normalised_before_hashing_and_bad_ones_named() -> None:
+    assert normalise_identity(IdentityKind.EMAIL, "  Bo@Buyer.Example ") == "bo@buyer.example"
+    assert normalise_identity(IdentityKind.PHONE, "+1 (212) 555-0100") == "+12125550100"
+    with pytest.raises(ValueError, match="email address"):
+        normalise_identity(IdentityKind.EMAIL, "bo-at-buyer")
+    with pytest.raises(ValueError, match=r"E\.164"):
+        normalise_identity(IdentityKind.PHONE, "212 555 0100")
+
+
+def test_the_hash_is_keyed_and_never_the_identity() -> None:
+    hashed = identity_hash(KEY, IdentityKind.EMAIL, "bo@buyer.example")
+    assert "bo" not in hashed
+    assert len(hashed) == 64
+    assert hashed != identity_hash(erasure_key("another-secret"), IdentityKind.EMAIL, "bo@buyer.example")
+    assert hashed != identity_hash(KEY, IdentityKind.PHONE, "bo@buyer.example")
+
+
+def test_screening_removes_erased_participants_and_placeholders_and_counts_them() -> None:
+    kept, removed = screen_participants((ANA, BO_TO, CY, BO_CALLEE), BO)
+    assert kept == (ANA, CY)
+    assert removed == 2
+    placeholder = Participant(email=ERASED_ADDRESS, role=ParticipantRole.TO)
+    assert screen_participants((ANA, placeholder), NO_ERASURES) == ((ANA,), 1)
+    assert screen_participants((ANA, BO_TO), NO_ERASURES) == ((ANA, BO_TO), 0)
+
+
+def test_ingest_masks_an_erased_participant_keeping_the_role() -> None:
+    masked = mask_participants((ANA, BO_TO, CY), BO)
+    assert masked == (ANA, Participant(email=ERASED_ADDRESS, role=ParticipantRole.TO), CY)
+    assert "bo" not in repr(masked).lower().replace("erased", "")
+    assert mask_participants((ANA, BO_TO), NO_ERASURES) == (ANA, BO_TO)
+
+
+def test_a_crm_contact_of_an_erased_person_is_recognised_by_any_identity() -> None:
+    assert names_erased_person(["other@x.example", "BO@buyer.example"], [], BO)
+    assert names_erased_person([], ["+12125550100"], BO)
+    assert not names_erased_person(["cy@buyer.example"], ["+12125550199"], BO)
+    assert not names_erased_person(["bo@buyer.example"], [], NO_ERASURES)

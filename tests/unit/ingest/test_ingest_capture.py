@@ -1,0 +1,128 @@
+"""What of a delivery may be kept, per vendor: content only when opted in, nothing about an excluded person."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.common.erasures import (
+    ERASED_ADDRESS,
+    NO_ERASURES,
+    ErasedIdentities,
+    IdentityKind,
+    erasure_key,
+    identity_hash,
+)
+from services.ingest.domain.capture import keep_of_delivery
+from services.ingest.domain.privacy import PrivacyPolicy
+from services.ingest.domain.vendors.zoom import ZoomMeetingState, fold_zoom_meeting, held_meeting
+from services.ingest.domain.webhooks import ADAPTERS
+
+from .ingest_webhook_helpers import CONFIG, fixture, make_request
+
+#: (source, fixture, content that must not be captured by default, a person in it, kept raw when excluded?)
+CASES = [
+    (
+        "gmail",
+        "message.json",
+        ["Proposal for Globex", "as promised here is the proposal"],
+        "bo.buyer@globex.example",
+    ),
+    (
+        "microsoft-graph",
+        "message.json",
+        ["Re: Globex renewal", "see you Thursday"],
+        "bo.buyer@globex.example",
+    ),
+    ("microsoft-graph", "event.json", ["Quarterly business review"], "bo.buyer@globex.example"),
+    ("google-calendar", "event.confirmed.json", ["Weekly sync with Globex"], "bo.buyer@globex.example"),
+    ("zoom", "meeting.participant_joined.json", ["Globex renewal review"], "bo.buyer@globex.example"),
+    ("calendly", "invitee.created.json", ["30 Minute Discovery Call"], "bo.buyer@globex.example"),
+    ("hubspot", "meetings.json", ["Globex technical deep dive"], None),
+    ("hubspot", "emails.json", ["Proposal for Globex"], None),
+    ("hubspot", "calls.json", ["Renewal pricing"], None),
+    ("salesforce", "Task.xml", ["Email: Proposal for Globex"], None),
+    ("salesforce", "Event.xml", ["Contract walkthrough"], None),
+    ("twilio", "completed.txt", [], "+14155552671"),
+    ("aircall", "call.ended.json", [], "+33612345678"),
+]
+
+
+def _delivery(source: str, name: str) -> tuple[bytes, object]:
+    body = fixture(source, name)
+    return body, ADAPTERS[source].parse(make_request(body), CONFIG)
+
+
+@pytest.mark.parametrize(("source", "name", "content", "person"), CASES)
+def test_content_is_captured_only_when_the_tenant_keeps_it(
+    source: str, name: str, content: list[str], person: str | None
+) -> None:
+    body, result = _delivery(source, name)
+    kept = keep_of_delivery(source, body, result, PrivacyPolicy(), NO_ERASURES)  # type: ignore[arg-type]
+    assert kept.raw_body is not None
+    assert kept.withheld is None
+    for text in content:
+        assert text.encode() in body
+        assert text.encode() not in kept.raw_body
+    opted_in = keep_of_delivery(source, body, result, PrivacyPolicy(keep_subjects=True), NO_ERASURES)  # type: ignore[arg-type]
+    assert opted_in.raw_body is not None
+    for text in content:
+        assert text.encode() in opted_in.raw_body
+
+
+@pytest.mark.parametrize(("source", "name", "person"), [(s, n, p) for s, n, _, p in CASES if p is not None])
+def test_a_delivery_about_an_excluded_or_erased_person_is_never_captured(
+    source: str, name: str, person: str
+) -> None:
+    body, result = _delivery(source, name)
+    excluded = PrivacyPolicy(excluded_addresses=frozenset({person}))
+    kept = keep_of_delivery(source, body, result, excluded, NO_ERASURES)  # type: ignore[arg-type]
+    assert kept.raw_body is None
+    key = erasure_key("test-secret-key")
+    kind = IdentityKind.PHONE if person.startswith("+") else IdentityKind.EMAIL
+    erased = ErasedIdentities(key, frozenset({identity_hash(key, kind, person)}))
+    forgotten = keep_of_delivery(source, body, result, PrivacyPolicy(), erased)  # type: ignore[arg-type]
+    assert forgotten.raw_body is None
+    assert forgotten.withheld in {"erased participant", "erased contact"}
+
+
+def test_a_zoom_join_of_an_excluded_person_keeps_no_trace_and_excludes_the_meeting() -> None:
+    body, result = _delivery("zoom", "meeting.participant_joined.json")
+    policy = PrivacyPolicy(excluded_domains=frozenset({"globex.example"}))
+    kept = keep_of_delivery("zoom", body, result, policy, NO_ERASURES)  # type: ignore[arg-type]
+    assert kept.raw_body is None
+    assert kept.withheld == "excluded participant"
+    [event] = kept.zoom_events
+    assert event.participant is None
+    assert event.excluded_participant is True
+    assert event.topic is None
+    state, emitted = fold_zoom_meeting(None, event)
+    assert emitted is None
+    stored = state.model_dump_json().lower()
+    assert "globex" not in stored
+    assert "bo" not in stored.replace("bool", "")
+    ended = ZoomMeetingState.model_validate({**state.model_dump(), "ended": True})
+    assert held_meeting(ended, 1) is None
+
+
+def test_a_zoom_join_of_an_erased_person_becomes_the_placeholder() -> None:
+    body, result = _delivery("zoom", "meeting.participant_joined.json")
+    key = erasure_key("test-secret-key")
+    erased = ErasedIdentities(
+        key, frozenset({identity_hash(key, IdentityKind.EMAIL, "bo.buyer@globex.example")})
+    )
+    kept = keep_of_delivery("zoom", body, result, PrivacyPolicy(), erased)  # type: ignore[arg-type]
+    assert kept.raw_body is None
+    [event] = kept.zoom_events
+    assert event.participant is not None
+    assert (event.participant.email, event.participant.name, event.participant.user_id) == (
+        ERASED_ADDRESS,
+        None,
+        None,
+    )
+
+
+def test_secrets_stay_masked_in_what_is_captured() -> None:
+    body, result = _delivery("aircall", "call.ended.json")
+    kept = keep_of_delivery("aircall", body, result, PrivacyPolicy(keep_subjects=True), NO_ERASURES)  # type: ignore[arg-type]
+    assert kept.raw_body is not None
+    assert b'"token":"***"' in kept.raw_body
