@@ -6,11 +6,12 @@ import sys
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from libs.common.audit import AuditAction, cli_actor, record_admin_action
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
-from libs.common.tenancy import create_tenant, key_id_of, list_tenants, revoke_api_key
+from libs.common.tenancy import create_tenant, key_id_of, list_tenants, revoke_api_key, tenant_exists
 from libs.common.tenant_settings_store import (
     SettingsChange,
     SettingsRefused,
@@ -18,11 +19,14 @@ from libs.common.tenant_settings_store import (
 )
 
 
-async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object]:
+async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") -> dict[str, object] | None:
+    """The new tenant's keys and secrets (shown once); None when the tenant already exists."""
     engine = make_engine(DatabaseSettings(), "spm-cli")
     actor = cli_actor()
     try:
         async with engine.begin() as conn:
+            if await tenant_exists(conn, slug):
+                return None
             created = await create_tenant(
                 conn, slug, RuntimeSettings().secret_key.get_secret_value(), name=name, timezone=timezone
             )
@@ -54,6 +58,11 @@ async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") ->
                     after={"source": source, "secret": secret},
                 )
             return created
+    except IntegrityError as exc:
+        if "tenants_pkey" not in str(exc.orig):
+            raise
+        # Created by someone else between the check and the insert.
+        return None
     finally:
         await engine.dispose()
 

@@ -6,10 +6,13 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+
+if TYPE_CHECKING:
+    import httpx
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Activity-based SPM pipeline")
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics")
@@ -84,15 +87,28 @@ def tenants_create(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Create a tenant with ingest, read and admin API keys and one webhook secret per source."""
+    import re
+
+    from libs.common.contracts.fields import TENANT_ID_PATTERN
     from libs.common.contracts.tenant_settings import TenantSettings
     from spm.admin import create_tenant_now
 
+    if not re.fullmatch(TENANT_ID_PATTERN, slug):
+        # It becomes part of the webhook URLs and of every event: refuse it before anything is written.
+        raise typer.BadParameter(
+            f"{slug!r} is not a tenant id: 2 to 63 lower-case letters, digits or '-', "
+            "starting with a letter or digit",
+            param_hint="SLUG",
+        )
     try:
         TenantSettings(time_zone=timezone)
     except ValueError:
         raise typer.BadParameter(f"{timezone!r} is not an IANA time zone", param_hint="--timezone") from None
 
     created = asyncio.run(create_tenant_now(slug, name, timezone))
+    if created is None:
+        typer.echo(f"spm: tenant {slug!r} already exists (its keys were shown when it was created)", err=True)
+        raise typer.Exit(1)
     if as_json:
         sys.stdout.write(orjson.dumps(created, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -172,7 +188,20 @@ def _register_commands() -> None:
         importlib.import_module(f"spm.commands.{module}").register(app)
 
 
+def refused_line(exc: httpx.HTTPStatusError) -> str:
+    """``spm: POST <url> answered 401: <the problem's detail>``."""
+    try:
+        body = exc.response.json()
+        detail = body.get("detail") if isinstance(body, dict) else None
+    except ValueError:
+        detail = None
+    reason = detail if isinstance(detail, str) and detail else exc.response.reason_phrase
+    return f"spm: {exc.request.method} {exc.request.url} answered {exc.response.status_code}: {reason}"
+
+
 def main() -> None:
+    import httpx
+
     from spm.stack import EXIT_UNAVAILABLE, unreachable
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -183,6 +212,10 @@ def main() -> None:
         app()
     except InvalidTenantSettings as exc:
         sys.stderr.write(f"spm: {exc}; fix them with `spm tenants settings set`\n")
+        sys.exit(1)
+    except httpx.HTTPStatusError as exc:
+        # A refused key or request (401, 403, 422...): the service's own reason, on one line.
+        sys.stderr.write(refused_line(exc) + "\n")
         sys.exit(1)
     except Exception as exc:
         # An unreachable dependency is an everyday mistake, not a bug: one line, no traceback.

@@ -92,6 +92,11 @@ def _demo_credentials(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     finally:
         os.environ.clear()
         os.environ.update(previous)
+    if created is None:
+        raise SystemExit(
+            f"spm: the {DEMO_TENANT} tenant exists but {path} (its keys) is gone; "
+            f"remove {data_dir} to start afresh"
+        )
     path.write_bytes(orjson.dumps(created, option=orjson.OPT_INDENT_2))
     path.chmod(0o600)
     return created

@@ -189,12 +189,16 @@ async def add_webhook_secret(
 async def expire_old_webhook_secrets(
     conn: AsyncConnection, tenant_id: str, source: str, grace: timedelta
 ) -> int:
-    """Expire every secret of ``source`` but the newest, ``grace`` from now (end of a rotation)."""
+    """Expire every secret of ``source`` but the newest, ``grace`` from now (end of a rotation).
+
+    A secret already ending later (still in an earlier rotation's grace) ends then too: a rotation
+    with no grace after a leak leaves no older secret valid. None is ever extended.
+    """
     result = await conn.execute(
         text(
             """
             UPDATE webhook_secrets SET expires_at = :at
-            WHERE tenant_id = :t AND source = :s AND expires_at IS NULL
+            WHERE tenant_id = :t AND source = :s AND (expires_at IS NULL OR expires_at > :at)
               AND secret_id <> (SELECT max(secret_id) FROM webhook_secrets WHERE tenant_id = :t AND source = :s)
             """
         ),

@@ -108,6 +108,18 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = field_errors(exc)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not media_type.endswith("json") and any(
+            e["in"] == "body" and e["field"] == "(root)" for e in errors
+        ):
+            # `curl -d` without `-H 'Content-Type: application/json'` sends a form: say so.
+            errors = [
+                {
+                    "in": "header",
+                    "field": "content-type",
+                    "reason": f"must be application/json, not {media_type or 'missing'}",
+                }
+            ]
         detail = "; ".join(f"{e['in']} {e['field']}: {e['reason']}" for e in errors)
         return Problem(422, "Invalid request", detail, errors=errors).response(request.url.path)
 

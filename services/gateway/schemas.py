@@ -472,6 +472,9 @@ class PipelineStatusRead(BaseModel):
     #: recomputation is due.
     read_models_refreshed_at: datetime | None
     read_models_dirty_since: datetime | None
+    #: Settings jobs that rewrite the tenant's figures (rollup rebuilds, re-attributions that are not
+    #: dry runs) queued or running: ``up_to_date`` waits for them.
+    settings_jobs_pending: int = 0
     crm: CrmCountsRead
 
 

@@ -48,6 +48,7 @@ async def _run(
 
     from libs.common.db.engine import make_engine
     from libs.common.kafka.clients import make_producer
+    from libs.common.tenancy import tenant_exists
     from services.attribution.reattribution import reattribute
     from services.attribution.settings import AttributionSettings
 
@@ -67,6 +68,9 @@ async def _run(
         progress.update(task, completed=done, total=total)
 
     try:
+        async with engine.connect() as conn:
+            if not await tenant_exists(conn, tenant):
+                raise LookupError(f"no tenant {tenant!r}")
         if producer is not None:
             await producer.start()
         with progress:
@@ -134,5 +138,9 @@ def register(app: typer.Typer) -> None:
         end = _start_of(until.date()) if until is not None else None
         if end is not None and end <= start:
             raise typer.BadParameter("--until must be after --since", param_hint="--until")
-        report = asyncio.run(_run(tenant, start, end, dry_run, limit, batch_size))
+        try:
+            report = asyncio.run(_run(tenant, start, end, dry_run, limit, batch_size))
+        except LookupError as exc:
+            typer.echo(f"spm: {exc}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(render_report(report))

@@ -118,11 +118,18 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
     if (from_file is None) == (not assignments):
         raise typer.BadParameter("give KEY=VALUE assignments or --from-file, not both")
     if from_file is not None:
-        raw = sys.stdin.buffer.read() if str(from_file) == "-" else from_file.read_bytes()
+        try:
+            raw = sys.stdin.buffer.read() if str(from_file) == "-" else from_file.read_bytes()
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot read {str(from_file)!r}: {exc.strerror}", param_hint="--from-file"
+            ) from None
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise typer.BadParameter(f"not JSON: {exc}", param_hint="--from-file") from None
+        if not isinstance(document, dict):
+            raise typer.BadParameter("the settings document must be a JSON object", param_hint="--from-file")
         outcome = asyncio.run(
             change_tenant_settings_now(tenant, f"cli:{getpass.getuser()}", document=document)
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from libs.common.kafka.clients import connection_options, end_offsets, make_producer
 from libs.common.settings import KafkaSettings
@@ -147,11 +147,34 @@ async def _read(
     return out
 
 
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Start ``client``; closed again when it cannot (no "Unclosed" warning after the error)."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+
+
+async def _start_both(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+    """Start both, or neither is left open."""
+    try:
+        await _start(consumer)
+    except BaseException:
+        await producer.stop()
+        raise
+    try:
+        await _start(producer)
+    except BaseException:
+        await consumer.stop()
+        raise
+
+
 async def inspect_dead_letters(settings: KafkaSettings, topic: Topic, limit: int = 20) -> list[DeadLetter]:
     """The first ``limit`` dead letters of ``topic``, read without a group (nothing committed)."""
     name = topic.physical_dlq(settings.topic_prefix)
     consumer = _consumer(settings, None)
-    await consumer.start()
+    await _start(consumer)
     try:
         partitions = await _partitions(consumer, name)
         if not partitions:
@@ -179,8 +202,7 @@ async def replay_dead_letters(
     report = ReplayReport(dry_run=dry_run)
     consumer = _consumer(settings, f"{settings.client_id}-dlq-replay")
     producer = make_producer(settings, "dlq-replay")
-    await consumer.start()
-    await producer.start()
+    await _start_both(consumer, producer)
     try:
         partitions = await _partitions(consumer, name)
         if not partitions:

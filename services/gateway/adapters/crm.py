@@ -103,7 +103,11 @@ SELECT
     ws.n + wd.n AS attribution_pending, least(ws.oldest, wd.oldest) AS attribution_oldest,
     (SELECT count(*) FROM metric_contributions WHERE tenant_id = :t) AS counted,
     wm.n AS metrics_pending, wm.oldest AS metrics_oldest,
-    s.refreshed_at, s.dirty_since, now() AS as_of
+    s.refreshed_at, s.dirty_since, now() AS as_of,
+    -- A rollup rebuild or a real re-attribution still to finish rewrites what the read models show.
+    (SELECT count(*) FROM settings_jobs j WHERE j.tenant_id = :t AND j.state IN ('queued', 'running')
+        AND NOT (j.kind = 'reattribute' AND coalesce((j.parameters->>'dry_run')::boolean, true))
+    ) AS jobs_pending
 FROM waiting_store ws, waiting_decision wd, waiting_metrics wm
 LEFT JOIN metric_refresh_state s ON s.tenant_id = :t
 """

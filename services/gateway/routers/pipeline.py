@@ -50,10 +50,12 @@ async def pipeline_status(principal: ReaderDep, conn: ConnDep) -> PipelineStatus
         as_of=now,
         # Counted activities show in scores at once, in insights once the read models caught up.
         up_to_date=all(s.pending == 0 for s in stages)
+        and row["jobs_pending"] == 0
         and row["dirty_since"] is None
         and (row["counted"] == 0 or row["refreshed_at"] is not None),
         stages=stages,
         read_models_refreshed_at=row["refreshed_at"],
         read_models_dirty_since=row["dirty_since"],
+        settings_jobs_pending=row["jobs_pending"],
         crm=CrmCountsRead(**counts),
     )

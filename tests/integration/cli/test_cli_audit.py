@@ -20,6 +20,7 @@ async def test_tenant_creation_key_revocation_and_rotation_are_audited(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SPM_SECRET_KEY", TEST_SECRET_KEY)
     created = await create_tenant_now("acme", "Acme")
+    assert created is not None
     keys: dict[str, str] = created["api_keys"]  # type: ignore[assignment]
     read_key_id = key_id_of(keys["read"])
     assert await revoke_key_now(read_key_id or "")

@@ -86,3 +86,40 @@ async def test_a_generated_secret_is_shown_once_and_bad_input_is_named(
     assert (
         await gateway.post("/v1/webhook-secrets/twilio", json={}, headers=bearer(keys.read))
     ).status_code == 403
+
+
+async def test_a_rotation_without_grace_also_ends_a_secret_still_in_an_earlier_grace(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    async def rotate(secret: str, grace_hours: int) -> int:
+        answer = await gateway.post(
+            "/v1/webhook-secrets/aircall",
+            json={"secret": secret, "grace_hours": grace_hours},
+            headers=bearer(keys.admin),
+        )
+        assert answer.status_code == 201, answer.text
+        expiring: int = answer.json()["expiring"]
+        return expiring
+
+    async with db_engine.connect() as conn:
+        [original] = await webhook_secrets(conn, "acme", "aircall", TEST_SECRET_KEY)
+    # A routine rotation: the original stays valid for 24 h.
+    assert await rotate("aircall-token-second-000000", 24) == 1
+    # Then a leak: rotate at once. Neither older secret may stay valid.
+    assert await rotate("aircall-token-third-0000000", 0) == 2
+    async with db_engine.connect() as conn:
+        assert await webhook_secrets(conn, "acme", "aircall", TEST_SECRET_KEY) == [
+            "aircall-token-third-0000000"
+        ]
+    assert original != "aircall-token-third-0000000"
+    # A later rotation with a long grace never brings an expired secret back.
+    assert await rotate("aircall-token-fourth-000000", 48) == 1
+    async with db_engine.connect() as conn:
+        assert await webhook_secrets(conn, "acme", "aircall", TEST_SECRET_KEY) == [
+            "aircall-token-fourth-000000",
+            "aircall-token-third-0000000",
+        ]
+    listed = (await gateway.get("/v1/webhook-secrets?source=aircall", headers=bearer(keys.admin))).json()[
+        "items"
+    ]
+    assert [s["valid"] for s in listed] == [True, True, False, False]

@@ -1,0 +1,55 @@
+"""``up_to_date`` waits for the settings jobs that rewrite a tenant's figures (and only for those)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.jobs import REATTRIBUTE, REBUILD_ROLLUPS, claim_job, finish_job, queue_job
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY
+
+from .gateway_support import Keys, bearer
+
+
+async def _status(gateway: httpx.AsyncClient, key: str) -> tuple[bool, int]:
+    answer = await gateway.get("/v1/pipeline/status", headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["up_to_date"], answer.json()["settings_jobs_pending"]
+
+
+async def test_a_rollup_rebuild_or_a_real_reattribution_holds_up_to_date(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        created = await create_tenant(conn, "initech", TEST_SECRET_KEY)
+    read = created["api_keys"]["read"]  # type: ignore[index]
+    assert await _status(gateway, read) == (True, 0)
+    async with db_engine.begin() as conn:
+        # A dry run only counts: it changes nothing a sync job reads.
+        await queue_job(
+            conn, "initech", REATTRIBUTE, "test", parameters={"since": "2026-10-01", "dry_run": True}
+        )
+    assert await _status(gateway, read) == (True, 0)
+
+    async with db_engine.begin() as conn:
+        await queue_job(conn, "initech", REBUILD_ROLLUPS, "test", settings_version=2)
+        await queue_job(
+            conn, "initech", REATTRIBUTE, "test", parameters={"since": "2026-10-01", "dry_run": False}
+        )
+    assert await _status(gateway, read) == (False, 2)
+    # Another tenant's jobs are its own.
+    assert (await _status(gateway, keys.read))[1] == 0
+
+    rebuild = await claim_job(db_engine, REBUILD_ROLLUPS, timedelta(minutes=5))
+    assert rebuild is not None
+    assert await _status(gateway, read) == (False, 2)  # running holds it too
+    await finish_job(db_engine, rebuild.job_id, result={"rollup_rows": 0})
+    assert await _status(gateway, read) == (False, 1)
+    for _ in range(2):  # the dry run, then the real run (oldest first)
+        job = await claim_job(db_engine, REATTRIBUTE, timedelta(minutes=5))
+        assert job is not None
+        await finish_job(db_engine, job.job_id, error="stopped by the test")
+    assert await _status(gateway, read) == (True, 0)
