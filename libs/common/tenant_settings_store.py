@@ -40,7 +40,7 @@ from libs.common.jobs import (
     QueuedJob,
     queue_job,
 )
-from libs.common.kafka.failures import TenantSettingsInvalid
+from libs.common.kafka.failures import TenantSettingsInvalid, TenantUnknown
 from libs.common.kafka.runner import ConsumedMessage
 from libs.common.web import field_errors
 
@@ -132,19 +132,25 @@ class TenantSettingsCache:
 async def settings_of_batch(
     messages: Sequence[ConsumedMessage[Any]], cache: TenantSettingsCache
 ) -> dict[str, TenantSettings]:
-    """The settings of every tenant in a consumer batch (the defaults for a tenant not in ``tenants``).
+    """The settings of every tenant in a consumer batch.
 
     A tenant whose stored settings do not validate raises
-    :class:`~libs.common.kafka.failures.TenantSettingsInvalid` naming the settings: the runner
-    then parks that tenant's messages (to the DLQ, with this error) and hands the rest of the
-    batch back, so the other tenants are processed as if the broken one did not exist.
+    :class:`~libs.common.kafka.failures.TenantSettingsInvalid` naming the settings, and a tenant
+    that does not exist (only a buggy producer writes for one) raises
+    :class:`~libs.common.kafka.failures.TenantUnknown`: the runner then parks that tenant's
+    messages (to the DLQ, with this error) and hands the rest of the batch back, so the other
+    tenants are processed as if the broken one did not exist.
     """
     settings: dict[str, TenantSettings] = {}
     for tenant_id in sorted({m.payload.tenant_id for m in messages}):
         try:
-            settings[tenant_id] = await cache.get_or_default(tenant_id)
+            # A tenant created since its absence was cached must not be refused: ask once more.
+            found = await cache.get(tenant_id) or await cache.get(tenant_id, fresh=True)
         except InvalidTenantSettings as exc:
             raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
+        if found is None:
+            raise TenantUnknown(tenant_id)
+        settings[tenant_id] = found
     return settings
 
 

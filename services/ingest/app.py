@@ -288,11 +288,11 @@ async def post_webhook(source: str, tenant: str, request: Request) -> Response:
         return Problem(404, "Not found", "no webhook endpoint at this URL").response()
     deps = _deps(request)
     # An unknown tenant is not answered here but verified like a known one (see verified_delivery).
-    context = await pipeline.tenant_context(deps, tenant) if pipeline.TENANT_ID.match(tenant) else None
+    context, unusable = await pipeline.webhook_tenant_context(deps, tenant)
     delivery = await _delivery(request, source, token)
     decoy = decoy_secret(_settings(request).runtime.secret_key.get_secret_value(), tenant, source)
     try:
-        outcome = await pipeline.receive_webhook(deps, adapter, delivery, tenant, context, decoy)
+        outcome = await pipeline.receive_webhook(deps, adapter, delivery, tenant, context, decoy, unusable)
     except Problem as exc:
         if exc.status >= 500:
             raise

@@ -50,6 +50,7 @@ from services.ingest.domain.webhook_types import HandshakeResponse
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
     AdapterResult,
+    TenantCheckRejected,
     TenantWebhookConfig,
     VendorAdapter,
     WebhookRejected,
@@ -106,18 +107,46 @@ async def tenant_context(deps: IngestDeps, tenant_id: str) -> TenantContext | No
         ) from None
 
 
+async def webhook_tenant_context(
+    deps: IngestDeps, tenant_id: str
+) -> tuple[TenantContext | None, Problem | None]:
+    """The tenant's context (None when unknown), or the 503 of its invalid settings to tell once verified.
+
+    The secrets need no setting: a webhook request is verified first, and one that is not gets
+    the answer of an unknown tenant, so invalid settings neither leak nor tell who exists.
+    """
+    if not TENANT_ID.match(tenant_id):
+        return None, None
+    try:
+        return await tenant_context(deps, tenant_id), None
+    except Problem as unusable:
+        return None, unusable
+
+
 # --------------------------------------------------------------------------- verify, normalise
 
 
 def _verify_and_parse(
-    adapter: VendorAdapter, delivery: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    secrets: Sequence[str],
+    config: TenantWebhookConfig,
+    unusable: Problem | None = None,
 ) -> AdapterResult:
-    adapter.verify(delivery, secrets, config)
     try:
-        return adapter.parse(delivery, config, secrets)
+        adapter.verify(delivery, secrets, config)
+    except TenantCheckRejected:
+        if unusable is None:
+            raise
+        raise unusable from None  # the secret matched; the check itself needs the settings
+    try:
+        result = adapter.parse(delivery, config, secrets)
     except ValidationError as error:
         # Adapters name their fields; a contract check one of them did not wrap is still a 422.
         raise validation_to_rejection("body", error) from None
+    if unusable is not None and result.handshake is None:
+        raise unusable  # verified: only now may the sender learn the tenant's settings are invalid
+    return result
 
 
 def rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookRejected) -> Problem:
@@ -155,18 +184,20 @@ async def verified_delivery(
     tenant_id: str,
     context: TenantContext | None,
     decoy: str,
+    unusable: Problem | None = None,
 ) -> AdapterResult:
     """Verify then parse; a rejection becomes a problem naming the field and the reason.
 
     An unknown tenant (``context`` None) takes the very same path, verified against ``decoy``
     (as is a tenant without a secret for the source): its answer, and the work done to give
-    it, are those of a known tenant whose signature does not match.
+    it, are those of a known tenant whose signature does not match. So is a tenant whose
+    settings are invalid (``unusable``, the 503 naming them), until its request is verified.
     """
     config = context.webhook if context is not None else unknown_tenant_config(tenant_id)
     secrets = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=False)
     try:
         try:
-            return _verify_and_parse(adapter, delivery, secrets, config)
+            return _verify_and_parse(adapter, delivery, secrets, config, unusable)
         except WebhookRejected as exc:
             if exc.status_code != 401:
                 raise
@@ -174,7 +205,7 @@ async def verified_delivery(
             fresh = await _secrets_or_decoy(cache, tenant_id, adapter.source, decoy, fresh=True)
             if fresh == secrets:
                 raise
-            return _verify_and_parse(adapter, delivery, fresh, config)
+            return _verify_and_parse(adapter, delivery, fresh, config, unusable)
     except WebhookRejected as exc:
         raise rejection(adapter, delivery, exc) from None
 
@@ -324,9 +355,12 @@ async def receive_webhook(
     tenant_id: str,
     context: TenantContext | None,
     decoy: str,
+    unusable: Problem | None = None,
 ) -> WebhookOutcome:
     """verify -> normalise -> privacy -> dedupe -> publish, for one vendor delivery."""
-    result = await verified_delivery(deps.webhook_secrets, adapter, delivery, tenant_id, context, decoy)
+    result = await verified_delivery(
+        deps.webhook_secrets, adapter, delivery, tenant_id, context, decoy, unusable
+    )
     if result.handshake is not None:
         # Graph's validation echo needs no secret, so it is answered for any tenant id alike.
         return WebhookOutcome(handshake=result.handshake)

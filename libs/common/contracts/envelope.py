@@ -101,3 +101,16 @@ def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:
             f"{'.'.join(str(part) for part in e['loc']) or '(root)'}: {reason_of(e)}" for e in errors[:10]
         )
         raise InvalidMessage(f"body is not a valid {model.__name__}: {reasons}") from exc
+
+
+def check_tenant(envelope: Envelope, payload: BaseModel) -> None:
+    """Refuse a message whose ``ce_tenant`` header is not its payload's ``tenant_id``.
+
+    Consumers route, park and deduplicate by the header but write the payload: if they
+    disagree, one tenant's message could be parked or counted as another's. Poison either way.
+    """
+    tenant_id = getattr(payload, "tenant_id", None)
+    if tenant_id is not None and envelope.tenant != tenant_id:
+        raise InvalidMessage(
+            f"ce_tenant {envelope.tenant!r} does not match the payload's tenant_id {tenant_id!r}"
+        )

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
@@ -38,6 +38,8 @@ __all__ = [
     "SafeStr",
     "SafeText",
     "StrictBool",
+    "StrictFloat",
+    "StrictInt",
     "TenantId",
     "UtcDatetime",
     "Version",

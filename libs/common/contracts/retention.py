@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.contracts.fields import StrictInt
+
 #: Default retention of activities: 24 months.
 DEFAULT_ACTIVITY_RETENTION_DAYS = 730
 #: Default retention of raw captures kept in the database (vendor webhook state): 30 days.
@@ -26,9 +28,9 @@ class RetentionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Activities, their attributions, overrides and metric contributions (aggregates stay).
-    activities_days: int = Field(default=DEFAULT_ACTIVITY_RETENTION_DAYS, ge=1, le=36_500)
+    activities_days: StrictInt = Field(default=DEFAULT_ACTIVITY_RETENTION_DAYS, ge=1, le=36_500)
     #: Vendor webhook state (``webhook_state``, e.g. a Zoom meeting's participants), from its last update.
-    raw_captures_days: int = Field(default=DEFAULT_RAW_CAPTURE_RETENTION_DAYS, ge=1, le=3_650)
+    raw_captures_days: StrictInt = Field(default=DEFAULT_RAW_CAPTURE_RETENTION_DAYS, ge=1, le=3_650)
 
     def activities_cutoff(self, now: datetime) -> datetime:
         """Activities that occurred before this instant are past retention."""

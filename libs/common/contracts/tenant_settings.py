@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from libs.common.contracts.activities import TenantId
-from libs.common.contracts.fields import SafeStr
+from libs.common.contracts.fields import SafeStr, StrictBool, StrictFloat, StrictInt
 from libs.common.contracts.retention import RetentionSettings
 
 #: A rep's own baseline looks back over this many periods.
@@ -47,7 +47,7 @@ class ScoredActivity(StrEnum):
     MEETING_NO_SHOW = "meeting.no_show"
 
 
-Weight = Annotated[float, Field(ge=0.0, le=1_000.0, allow_inf_nan=False)]
+Weight = Annotated[StrictFloat, Field(ge=0.0, le=1_000.0, allow_inf_nan=False)]
 
 
 class RecencyDecay(BaseModel):
@@ -55,8 +55,8 @@ class RecencyDecay(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window_days: int = Field(ge=1, le=3_660)
-    half_life_days: float = Field(gt=0.0, le=3_660.0, allow_inf_nan=False)
+    window_days: StrictInt = Field(ge=1, le=3_660)
+    half_life_days: StrictFloat = Field(gt=0.0, le=3_660.0, allow_inf_nan=False)
 
 
 class ScoringModel(BaseModel):
@@ -64,7 +64,7 @@ class ScoringModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
     #: Missing activities weigh nothing.
     activity_weights: dict[ScoredActivity, Weight] = Field(default_factory=dict)
     #: Added per inbound email with an external participant, on top of ``email.received``.
@@ -98,24 +98,24 @@ class InsightThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: At risk when the score is below this share of the team median...
-    at_risk_share_of_team_median: float = Field(default=0.5, gt=0.0, le=1.0)
+    at_risk_share_of_team_median: StrictFloat = Field(default=0.5, gt=0.0, le=1.0)
     #: ...in each of this many consecutive periods (the evaluated one and those before it).
-    at_risk_consecutive_periods: int = Field(default=2, ge=1, le=12)
+    at_risk_consecutive_periods: StrictInt = Field(default=2, ge=1, le=12)
     #: Or at risk when the score is more than this fraction below the rep's own baseline.
-    at_risk_drop_against_baseline: float = Field(default=0.3, gt=0.0, lt=1.0)
+    at_risk_drop_against_baseline: StrictFloat = Field(default=0.3, gt=0.0, lt=1.0)
     #: A baseline needs at least this many of the trailing 8 periods with data.
-    min_baseline_periods: int = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
+    min_baseline_periods: StrictInt = Field(default=4, ge=1, le=TRAILING_BASELINE_PERIODS)
     #: Team comparisons (median, bright spots) need at least this many reps with data.
-    min_team_size: int = Field(default=3, ge=2, le=1_000)
+    min_team_size: StrictInt = Field(default=3, ge=2, le=1_000)
     #: An open deal without any counted activity for this many days is stale.
-    stale_after_days: int = Field(default=14, ge=1, le=365)
+    stale_after_days: StrictInt = Field(default=14, ge=1, le=365)
     #: An open deal whose engaged external contacts number 1..this is single-threaded...
-    single_threaded_max_contacts: int = Field(default=1, ge=1, le=10)
+    single_threaded_max_contacts: StrictInt = Field(default=1, ge=1, le=10)
     #: ...once it is at least this old (every deal starts with one contact).
-    single_threaded_min_deal_age_days: int = Field(default=14, ge=0, le=365)
+    single_threaded_min_deal_age_days: StrictInt = Field(default=14, ge=0, le=365)
     #: An open deal without an inbound buyer email for this many days has gone quiet.
-    no_buyer_reply_days: int = Field(default=21, ge=1, le=365)
-    bright_spot_top_n: int = Field(default=3, ge=1, le=50)
+    no_buyer_reply_days: StrictInt = Field(default=21, ge=1, le=365)
+    bright_spot_top_n: StrictInt = Field(default=3, ge=1, le=50)
 
 
 #: The version of the :class:`TenantSettings` document; additive changes only within a version.
@@ -179,9 +179,9 @@ class PrivacySettings(BaseModel):
         default=(), max_length=1_000
     )
     #: Subjects are personal data and rarely needed for scoring: stripped unless the tenant opts in.
-    keep_subjects: bool = False
+    keep_subjects: StrictBool = False
     #: Drop activities whose participants are all internal.
-    drop_internal_only: bool = False
+    drop_internal_only: StrictBool = False
 
     @field_validator("excluded_domains")
     @classmethod
@@ -203,15 +203,15 @@ class AttributionPolicySettings(BaseModel):
 
     ambiguity_policy: AmbiguityPolicy = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
     #: An activity up to this many days before a deal's creation still counts (first calls).
-    grace_days_before_created: int = Field(default=14, ge=0, le=365, strict=True)
+    grace_days_before_created: StrictInt = Field(default=14, ge=0, le=365)
     #: An activity up to this many days after a deal's close still counts (paperwork, thanks).
-    grace_days_after_closed: int = Field(default=14, ge=0, le=365, strict=True)
+    grace_days_after_closed: StrictInt = Field(default=14, ge=0, le=365)
     #: Tenant additions to the maintained list of free-mail and personal domains.
     extra_personal_domains: tuple[str, ...] = Field(default=(), max_length=10_000)
     #: Below this confidence a deal is not asserted: the activity stays ``account_only``.
-    min_confidence: float = Field(default=0.35, ge=0.0, le=1.0, allow_inf_nan=False)
+    min_confidence: StrictFloat = Field(default=0.35, ge=0.0, le=1.0, allow_inf_nan=False)
     #: How long an undecided activity is parked, waiting for CRM data, before re-matching stops.
-    park_days: int = Field(default=30, ge=1, le=365, strict=True)
+    park_days: StrictInt = Field(default=30, ge=1, le=365)
 
     @field_validator("extra_personal_domains")
     @classmethod
@@ -225,7 +225,7 @@ class MetricRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: A connected call at least this long counts as a conversation.
-    conversation_min_seconds: int = Field(default=60, ge=0, le=86_400, strict=True)
+    conversation_min_seconds: StrictInt = Field(default=60, ge=0, le=86_400)
 
 
 @functools.cache
@@ -278,7 +278,7 @@ class TenantSettings(BaseModel):
     #: IANA zone in which activities are bucketed into days, weeks, months and quarters.
     time_zone: str = "UTC"
     #: The month (1..12) the fiscal year starts; quarters follow from it.
-    fiscal_year_start_month: int = Field(default=1, ge=1, le=12, strict=True)
+    fiscal_year_start_month: StrictInt = Field(default=1, ge=1, le=12)
     #: The tenant's own e-mail domains; when unset, the domains of its reps' addresses.
     internal_domains: tuple[str, ...] | None = Field(default=None, max_length=1_000)
     #: ISO 3166 region for phone numbers written without a country code; when unset, the
@@ -298,7 +298,7 @@ class TenantSettings(BaseModel):
     #: How long activities and raw captures are kept (docs/operations.md, "Data protection").
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     #: The scoring model in use (``/v1/scoring-model`` versions it); None: the default model.
-    scoring_model_version: int | None = Field(default=None, ge=1)
+    scoring_model_version: StrictInt | None = Field(default=None, ge=1)
 
     @field_validator("time_zone")
     @classmethod
@@ -375,7 +375,7 @@ class SettingsChangedV1(BaseModel):
 
     tenant_id: TenantId
     #: The version in ``tenant_settings_history``.
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
     #: Top-level settings whose value changed (``time_zone``, ``privacy``, ...).
     changed: tuple[str, ...] = ()
     changed_by: str

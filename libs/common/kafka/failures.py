@@ -9,7 +9,7 @@ Contract:
 * Everything else is **permanent**: data errors (SQLSTATE class 22), integrity violations
   (23), validation errors, ``ValueError``/``TypeError``/``KeyError`` raised by handler code,
   and :class:`PermanentError`, which handlers raise on purpose (a tenant's invalid settings,
-  say). The runner isolates the message(s) behind a permanent failure and dead-letters them.
+  or a tenant that does not exist). The runner isolates the message(s) behind a permanent failure and dead-letters them.
 * The exception chain is followed (``__cause__`` and the DBAPI ``orig``), so a driver error
   wrapped by SQLAlchemy is judged by the driver's SQLSTATE. The first link with a verdict wins.
 """
@@ -53,6 +53,14 @@ class TenantSettingsInvalid(PermanentError):
         super().__init__(f"tenant {tenant_id}: settings invalid at {path}: {reason}")
         self.tenant_id = tenant_id
         self.path = path
+
+
+class TenantUnknown(PermanentError):
+    """A message for a tenant that does not exist (a buggy producer): that tenant's messages are refused."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant {tenant_id!r} does not exist")
+        self.tenant_id = tenant_id
 
 
 def is_transient(error: BaseException) -> bool:

@@ -5,7 +5,8 @@ Contract:
 * Offsets are committed (offset + 1 per partition) only after the batch handler returned,
   i.e. after its side effects are durable. Commits are throttled to ``commit_interval_ms``
   and forced when partitions are revoked and on shutdown.
-* A message that cannot be decoded or validated is poison: it goes to the topic's ``-dlq``
+* A message that cannot be decoded or validated, or whose ``ce_tenant`` header is not its
+  payload's ``tenant_id``, is poison: it goes to the topic's ``-dlq``
   twin with provenance headers, and the broker's acknowledgement is awaited before its
   offset may be committed. More than ``dlq_limit`` poison messages within
   ``dlq_window_messages`` stops the consumer (:class:`DlqLimitExceeded`): a bad deploy must
@@ -53,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import BaseModel
 
-from libs.common.contracts.envelope import Envelope, InvalidMessage, decode_body
+from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant, decode_body
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.failures import describe, is_transient, tenant_scope
 from libs.common.settings import ConsumerSettings, KafkaSettings
@@ -499,6 +500,7 @@ class ConsumerRunner:
         if envelope.type != topic.event_type:
             raise InvalidMessage(f"unexpected event type {envelope.type!r} on {topic.name}")
         payload = decode_body(topic.payload, raw.value)
+        check_tenant(envelope, payload)
         return ConsumedMessage(topic, raw.tp.partition, raw.offset, raw.key, envelope, payload)
 
     async def _handle_isolating(

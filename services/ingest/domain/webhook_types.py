@@ -86,6 +86,15 @@ class WebhookRejected(Exception):
         self.reason = reason
 
 
+class TenantCheckRejected(WebhookRejected):
+    """Refused by a check against the tenant's configuration, made only once its secret matched.
+
+    Such a check needs the tenant's settings (Salesforce's OrganizationId): raised after the
+    secret check, it tells the route the sender is authentic, so a tenant whose settings cannot
+    be read may be told so instead.
+    """
+
+
 class VendorAdapter(Protocol):
     """Verifies and parses one vendor's deliveries; pure and synchronous."""
 

@@ -26,6 +26,7 @@ from services.ingest.domain.vendors.zoom import ZoomAdapter, ZoomEvent, ZoomMeet
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
+    TenantCheckRejected,
     TenantWebhookConfig,
     VendorAdapter,
     WebhookRejected,
@@ -71,6 +72,7 @@ __all__ = [
     "URL_TOKEN_SOURCES",
     "AdapterResult",
     "HandshakeResponse",
+    "TenantCheckRejected",
     "TenantWebhookConfig",
     "VendorAdapter",
     "WebhookRejected",

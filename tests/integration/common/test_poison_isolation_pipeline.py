@@ -19,11 +19,13 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.envelope import encode_body
 from libs.common.kafka.dlq import DeadLetter, inspect_dead_letters
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, Topic
+from tests.integration.metrics.metrics_support import attributed, envelope_of
 
 from .poison_messages import (
     NUL_EXTERNAL_ID,
@@ -180,3 +182,90 @@ async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batc
         "entity.rep.updated_at: Input should be greater than or equal to 1970-01-01T00:00:00Z"
     )
     assert letters["activity-attributed"] == []
+
+
+def _with_ce_tenant(message: Message, tenant: str) -> Message:
+    value, headers, key = message
+    return value, [(k, tenant.encode() if k == "ce_tenant" else v) for k, v in headers], key
+
+
+async def test_messages_for_a_tenant_that_does_not_exist_or_under_another_tenants_header_are_dead_lettered(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY)
+    at = DAY.isoformat()
+    crm = crm_for_one_rep("acme", "rep-1", REP_PHONE, CONTACT_PHONE, at)
+    crm.insert(1, crm_message("ghost", {"entity_type": "rep", "id": "r-g", "updated_at": at}))
+    activities: list[Message] = []
+    for i in range(CALLS):
+        activities.append(
+            call_message("acme", f"a-{i}", DAY + timedelta(minutes=i), caller=REP_PHONE, callee=CONTACT_PHONE)
+        )
+        if i in (5, 25):
+            activities.append(call_message("ghost", f"g-{i}", DAY, caller=REP_PHONE, callee=CONTACT_PHONE))
+        if i == 15:  # ghost's rows hidden under acme's header
+            hidden = call_message("ghost", "hidden", DAY, caller=REP_PHONE, callee=CONTACT_PHONE)
+            activities.append(_with_ce_tenant(hidden, "acme"))
+    # Straight onto metrics' topic, as a buggy producer would.
+    ghost_attributed = attributed(tenant_id="ghost", activity=7)
+    attributed_messages = [
+        (encode_body(ghost_attributed), envelope_of(ghost_attributed).to_headers(), b"ghost"),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for topic, messages in (
+            (CRM_ENTITY_CHANGED, crm),
+            (ACTIVITY_INGESTED, activities),
+            (ACTIVITY_ATTRIBUTED, attributed_messages),
+        ):
+            for value, headers, key in messages:
+                await producer.send(
+                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    expected_rollup = {"rows": [("rep-1", DAY.date(), CALLS, CALLS, CALLS, CALLS * 120)]}
+    async with in_process_stack(
+        kafka_settings, database_settings, services=("attribution", "metrics")
+    ) as stack:
+        deadline = time.monotonic() + 90
+        letters: dict[str, list[DeadLetter]] = {}
+        while time.monotonic() < deadline:
+            letters = {
+                t.name: await dead_letters(kafka_settings, t)
+                for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
+            }
+            if [len(v) for v in letters.values()] == [3, 1, 1] and await acme_day(
+                db_engine
+            ) == expected_rollup:
+                break
+            await asyncio.sleep(0.5)
+        for name in ("attribution", "metrics"):
+            assert not stack.apps[name].state.consumer_task.done(), name
+
+    assert await acme_day(db_engine) == expected_rollup
+    assert await counts_by_tenant(db_engine, "activities") == {"acme": CALLS}
+    assert await counts_by_tenant(db_engine, "metric_contributions") == {"acme": CALLS}
+    async with db_engine.connect() as conn:
+        reps = (await conn.execute(text("SELECT tenant_id, count(*) FROM ref_reps GROUP BY tenant_id"))).all()
+    assert [tuple(r) for r in reps] == [("acme", 1)]
+    unknown = "TenantUnknown: tenant 'ghost' does not exist"
+    assert sorted(
+        (letter.header("ce_tenant"), letter.provenance["dlq_service"], letter.provenance["dlq_error"])
+        for letter in letters["activity-ingested"]
+    ) == [
+        ("acme", "attribution", "ce_tenant 'acme' does not match the payload's tenant_id 'ghost'"),
+        ("ghost", "attribution", unknown),
+        ("ghost", "attribution", unknown),
+    ]
+    [(crm_letter)] = letters["crm-entity-changed"]
+    assert (crm_letter.header("ce_tenant"), crm_letter.provenance["dlq_error"]) == ("ghost", unknown)
+    [metrics_letter] = letters["activity-attributed"]
+    assert (metrics_letter.provenance["dlq_service"], metrics_letter.provenance["dlq_error"]) == (
+        "metrics",
+        unknown,
+    )

@@ -303,3 +303,93 @@ async def test_a_policy_change_queues_a_dry_run_of_what_would_move(
         for j in both.json()["jobs"]
     ]
     assert kinds == ["rebuild_rollups", "reattribute"]
+
+
+LAX_VALUES: list[tuple[str, str, dict[str, Any], str, str]] = [
+    # (method, route, body, field, reason): coercion would hide each of these mistakes.
+    ("PUT", "/v1/insight-thresholds", {"stale_after_days": True}, "stale_after_days", "integer"),
+    ("PUT", "/v1/insight-thresholds", {"stale_after_days": "10"}, "stale_after_days", "integer"),
+    ("PUT", "/v1/insight-thresholds", {"stale_after_days": 10.0}, "stale_after_days", "integer"),
+    ("PUT", "/v1/insight-thresholds", {"min_team_size": False}, "min_team_size", "integer"),
+    (
+        "PUT",
+        "/v1/insight-thresholds",
+        {"at_risk_share_of_team_median": "0.5"},
+        "at_risk_share_of_team_median",
+        "number",
+    ),
+    (
+        "PATCH",
+        "/v1/settings",
+        {"insight_thresholds": {"stale_after_days": True}},
+        "insight_thresholds.stale_after_days",
+        "integer",
+    ),
+    (
+        "PATCH",
+        "/v1/settings",
+        {"insight_thresholds": {"stale_after_days": 10.0}},
+        "insight_thresholds.stale_after_days",
+        "integer",
+    ),
+    ("PATCH", "/v1/settings", {"fiscal_year_start_month": "4"}, "fiscal_year_start_month", "integer"),
+    ("PATCH", "/v1/settings", {"privacy": {"keep_subjects": "true"}}, "privacy.keep_subjects", "boolean"),
+    (
+        "PATCH",
+        "/v1/settings",
+        {"privacy": {"drop_internal_only": 1}},
+        "privacy.drop_internal_only",
+        "boolean",
+    ),
+    (
+        "PATCH",
+        "/v1/settings",
+        {"retention": {"activities_days": 30.0}},
+        "retention.activities_days",
+        "integer",
+    ),
+    (
+        "PATCH",
+        "/v1/settings",
+        {"metrics": {"conversation_min_seconds": "45"}},
+        "metrics.conversation_min_seconds",
+        "integer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "route", "body", "field", "kind"), LAX_VALUES)
+async def test_a_lax_value_is_refused_by_name_not_coerced(
+    gateway: httpx.AsyncClient,
+    keys: Keys,
+    method: str,
+    route: str,
+    body: dict[str, Any],
+    field: str,
+    kind: str,
+) -> None:
+    refused = await gateway.request(method, route, json=body, headers=bearer(keys.admin))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"in": "body", "field": field, "reason": f"Input should be a valid {kind}"}
+    ]
+    whole = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert (whole["version"], whole["settings"]) == (0, DEFAULT_TENANT_SETTINGS.model_dump(mode="json"))
+
+
+async def test_whole_numbers_and_booleans_written_as_json_are_kept(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    saved = await gateway.patch(
+        "/v1/settings",
+        json={
+            "insight_thresholds": {"stale_after_days": 10, "at_risk_share_of_team_median": 1},
+            "privacy": {"keep_subjects": True},
+        },
+        headers=bearer(keys.admin),
+    )
+    assert saved.status_code == 200, saved.text
+    settings = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["settings"]
+    assert settings["insight_thresholds"]["stale_after_days"] == 10
+    assert settings["insight_thresholds"]["at_risk_share_of_team_median"] == 1.0
+    assert settings["privacy"]["keep_subjects"] is True

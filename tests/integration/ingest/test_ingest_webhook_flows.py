@@ -597,3 +597,44 @@ async def test_one_source_double_booking_stays_two_meetings_but_another_source_j
     # Published under the first booking's id; with revision 0 it would equal that booking's
     # revision and be a redelivery of it (same id and revision), counted and not republished.
     assert (crm.json()["duplicates"], crm.json()["activity_ids"]) == (1, [first])
+
+
+async def test_invalid_settings_are_told_only_to_a_verified_delivery_of_that_tenant(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    # acme exists with a misspelt setting; globex does not exist at all.
+    await setup_tenant(db_engine, {"privacy": {"keep_subject": True}})
+    reason = {
+        "in": "tenant settings",
+        "field": "privacy.keep_subject",
+        "reason": "Extra inputs are not permitted",
+    }
+    query = "?validationToken=Validation%3A%20Testing%20client"
+    completed = fixture("twilio", "completed.txt")
+    user = fixture("salesforce", "User.xml")
+    async with ingest_client(kafka_settings, database_settings) as client:
+        for source, (body, headers, _field) in FORGED.items():
+            forged = [
+                await client.post(endpoint(source, "guessed-token", t), content=body, headers=headers)
+                for t in ("acme", "globex")
+            ]
+            bare = [await client.post(url_for(source, t), content=body) for t in ("acme", "globex")]
+            for answers in (forged, bare):
+                assert answers[0].status_code == answers[1].status_code == 401, (source, answers[0].text)
+                assert answers[0].content == answers[1].content, source
+        echoes = [await client.post(url_for("microsoft-graph", t) + query) for t in ("acme", "globex")]
+        signed = await client.post(
+            url_for("twilio"), content=completed, headers=sign("twilio", completed, SECRETS["twilio"][0])
+        )
+        # Salesforce checks OrganizationId against a setting: only once the URL token matched.
+        salesforce = await client.post(endpoint("salesforce", SECRETS["salesforce"][0]), content=user)
+    assert [(e.status_code, e.text) for e in echoes] == [(200, "Validation: Testing client")] * 2
+    for verified in (signed, salesforce):
+        assert verified.status_code == 503, verified.text
+        assert verified.json()["errors"] == [reason]
+        assert verified.json()["detail"].startswith(
+            "tenant 'acme' has invalid settings: privacy.keep_subject"
+        )
+    assert await raw_on_topic(kafka_settings) == []
+    assert await activities_on_topic(kafka_settings) == []
+    assert await entities_on_topic(kafka_settings) == []

@@ -9,8 +9,8 @@ import jsonschema
 import orjson
 import pytest
 
-from libs.common.contracts.activities import ActivityIn, activity_id_for
-from libs.common.contracts.envelope import Envelope, InvalidMessage, decode_body, encode_body
+from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, activity_id_for
+from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant, decode_body, encode_body
 from libs.common.contracts.export import SCHEMA_DIR, render, topic_schemas
 from libs.common.topics import ACTIVITY_INGESTED, REGISTRY, physical_names
 
@@ -131,3 +131,21 @@ def test_canonical_activity_lower_cases_emails() -> None:
         }
     )
     assert activity.participants[0].email == "ana@seller.example"
+
+
+def test_a_ce_tenant_that_is_not_the_payloads_tenant_is_poison() -> None:
+    example = orjson.loads((EXAMPLES / "activity-ingested.json").read_bytes())
+    payload = ActivityIngestedV1.model_validate(example)
+    envelope = Envelope(
+        id="e-1",
+        source="/ingest/api",
+        type=ACTIVITY_INGESTED.event_type,
+        subject="s",
+        tenant=payload.tenant_id,
+    )
+    check_tenant(envelope, payload)  # the same tenant: accepted
+    for header in ("ghost", ""):
+        with pytest.raises(
+            InvalidMessage, match=f"ce_tenant '{header}' does not match the payload's tenant_id"
+        ):
+            check_tenant(Envelope(id="e-1", source="/s", type="t", subject="s", tenant=header), payload)

@@ -48,6 +48,7 @@ from services.ingest.domain.signatures import any_secret_matches, require_secret
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
+    TenantCheckRejected,
     TenantWebhookConfig,
     WebhookRejected,
     WebhookRequest,
@@ -204,14 +205,14 @@ class SalesforceAdapter:
             raise WebhookRejected(401, "token", "does not match")
         expected = config.salesforce_organization_id
         if not expected:
-            raise WebhookRejected(
+            raise TenantCheckRejected(
                 401, "OrganizationId", "no Salesforce organization is configured for this tenant"
             )
         presented = _parse_message(request.body).organization_id
         if not presented:
-            raise WebhookRejected(401, "OrganizationId", "missing")
+            raise TenantCheckRejected(401, "OrganizationId", "missing")
         if not same_organization(expected, presented):
-            raise WebhookRejected(401, "OrganizationId", "not this tenant's organization")
+            raise TenantCheckRejected(401, "OrganizationId", "not this tenant's organization")
 
     def parse(
         self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
