@@ -111,6 +111,11 @@ COMPANY_B = [
 TLDS = ["com", "io", "co", "net"]
 STAGES = ["prospecting", "discovery", "proposal", "negotiation"]
 TEAMS = [("team-east", "East"), ("team-west", "West"), ("team-ent", "Enterprise"), ("team-smb", "SMB")]
+#: Regions: parent teams without members of their own, so a leader drills region -> team -> rep.
+REGIONS = {
+    "region-na": ("North America", ("team-east", "team-west")),
+    "region-intl": ("International", ("team-ent", "team-smb")),
+}
 INTERNAL_DOMAIN = "demo-corp.com"
 
 
@@ -132,9 +137,20 @@ def generate_demo(
     start = today - timedelta(days=days)
     created = datetime.combine(start - timedelta(days=120), time(9), UTC)
     data = DemoDataset()
+    parents = {team: region for region, (_, teams) in REGIONS.items() for team in teams}
+    for region_id, (name, _) in REGIONS.items():
+        data.entities.append(
+            {"entity_type": "team", "id": region_id, "name": name, "updated_at": _iso(created)}
+        )
     for team_id, name in TEAMS:
         data.entities.append(
-            {"entity_type": "team", "id": team_id, "name": name, "updated_at": _iso(created)}
+            {
+                "entity_type": "team",
+                "id": team_id,
+                "name": name,
+                "parent_id": parents[team_id],
+                "updated_at": _iso(created),
+            }
         )
     rep_rows: list[dict[str, Any]] = []
     for i in range(reps):

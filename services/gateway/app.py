@@ -21,6 +21,7 @@ from libs.common.web import (
 )
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
+from services.gateway.export import CsvNegotiation
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.routers import (
     activities,
@@ -36,6 +37,7 @@ from services.gateway.routers import (
     goals,
     insights,
     leaderboard,
+    periods,
     pipeline,
     privacy,
     reps,
@@ -57,7 +59,7 @@ Authenticate with `Authorization: Bearer <API key or JWT>` (the dashboard exchan
 session cookie at `POST /v1/session`). Errors are
 `application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
 cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
-`If-None-Match`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
+`If-None-Match`. Lists, scores, funnels and insights answer CSV on `Accept: text/csv`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
 """
 
 
@@ -90,6 +92,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
+    # Inside the ETag layer: it tags the JSON answers and lets the CSV ones through.
+    app.add_middleware(CsvNegotiation)
     app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body_bytes, setting="GATEWAY_MAX_BODY_BYTES")
     # Added last, so outermost: metrics and security headers cover the answers above too.
@@ -101,7 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_origins=options.cors_origins,
             allow_methods=["GET", "PUT", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After"],
+            expose_headers=["ETag", "Retry-After", "Link", "Content-Disposition"],
         )
 
     async def _db() -> bool:
@@ -112,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reps,
         teams,
         leaderboard,
+        periods,
         funnel,
         insights,
         goals,

@@ -67,7 +67,7 @@ class ETagMiddleware:
         tagging = [
             (b"etag", etag.encode()),
             (b"cache-control", self.cache_control),
-            (b"vary", b"Authorization, Cookie"),
+            (b"vary", b"Accept, Authorization, Cookie"),
         ]
         if_none_match = Headers(scope=scope).get("if-none-match")
         if if_none_match and _matches(if_none_match, etag):

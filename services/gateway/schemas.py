@@ -178,6 +178,53 @@ class TeamScoresRead(BaseModel):
     periods: list[PeriodScoreRead]
 
 
+class CalendarPeriodRead(BaseModel):
+    """Local days ``start`` (inclusive) to ``end`` (exclusive) of one period."""
+
+    start: date
+    end: date
+    #: ``2026-W48``, ``2026-11``, ``FY2027-Q1`` (fiscal years named by the year they end in).
+    label: str
+    #: Today (in the tenant's time zone) falls inside it: its figures are still growing.
+    in_progress: bool
+
+
+class PeriodsRead(BaseModel):
+    model_config = _examples(
+        {
+            "granularity": "week",
+            "time_zone": "Europe/Paris",
+            "today": "2026-12-02",
+            "period": {"start": "2026-11-23", "end": "2026-11-30", "label": "2026-W48", "in_progress": False},
+            "previous": {
+                "start": "2026-11-16",
+                "end": "2026-11-23",
+                "label": "2026-W47",
+                "in_progress": False,
+            },
+            "next": {"start": "2026-11-30", "end": "2026-12-07", "label": "2026-W49", "in_progress": True},
+            "current": {"start": "2026-11-30", "end": "2026-12-07", "label": "2026-W49", "in_progress": True},
+            "last_complete": {
+                "start": "2026-11-23",
+                "end": "2026-11-30",
+                "label": "2026-W48",
+                "in_progress": False,
+            },
+        }
+    )
+
+    granularity: Granularity
+    #: The tenant's IANA time zone, in which days (and so every period) are counted.
+    time_zone: str
+    today: date
+    period: CalendarPeriodRead
+    previous: CalendarPeriodRead
+    #: Null when ``period`` is the period in progress.
+    next: CalendarPeriodRead | None
+    current: CalendarPeriodRead
+    last_complete: CalendarPeriodRead
+
+
 class LeaderboardEntryRead(BaseModel):
     rank: int
     rep_id: str
@@ -376,6 +423,8 @@ class ActivitySummaryRead(BaseModel):
     rule_path: str | None
     runners_up: list[dict[str, Any]]
     is_override: bool
+    #: The chosen deal's matching score, comparable with the runners-up's (null when not scored).
+    deal_score: float | None = None
 
 
 class ActivityPage(BaseModel):

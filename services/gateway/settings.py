@@ -23,7 +23,10 @@ class GatewayOptions(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     default_page_size: int = Field(default=50, ge=1)
+    #: The longest date range of a day series, funnel or activity list.
     max_range_days: int = Field(default=400, ge=1)
+    #: The most periods a week, month or quarter series may span (8 quarters = 2 years).
+    max_range_periods: int = Field(default=104, ge=1)
     #: ``Cache-Control: private, max-age=...`` on successful reads.
     cache_max_age_seconds: int = Field(default=10, ge=0)
     #: How long a manual override waits for the broker's acknowledgement before answering 503.

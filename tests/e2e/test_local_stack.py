@@ -54,7 +54,8 @@ def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path)
         descendants = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
         assert len(descendants) >= 7  # broker, PostgreSQL, five services
 
-        rep_email = generate_demo(seed=7, reps=4, days=10, accounts=20).entities[4]["emails"][0]
+        entities = generate_demo(seed=7, reps=4, days=10, accounts=20).entities
+        rep_email = next(e for e in entities if e["entity_type"] == "rep")["emails"][0]
         expected = _expected_activities(rep_email)
         assert expected > 50
         url = f"http://127.0.0.1:{ports['GATEWAY']}/v1/reps/rep-001/scores?granularity=quarter"

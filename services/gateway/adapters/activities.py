@@ -42,6 +42,7 @@ def _summary(row: Any) -> dict[str, Any]:
         "rule_path": row.rule_path,
         "runners_up": list(row.runners_up or []),
         "is_override": bool(row.is_override),
+        "deal_score": row._mapping.get("deal_score"),
     }
 
 
@@ -60,7 +61,8 @@ async def list_activities(
             SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
                    act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
                    a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
-                   a.explanation->'runners_up' AS runners_up, a.is_override
+                   a.explanation->'runners_up' AS runners_up, a.is_override,
+                   CAST(a.explanation->>'deal_score' AS float8) AS deal_score
             FROM activities act
             LEFT JOIN attributions a ON a.tenant_id = act.tenant_id AND a.activity_id = act.activity_id
             WHERE act.tenant_id = :t
@@ -207,7 +209,8 @@ async def deal_activities(
             SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, mc.occurred_at,
                    act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
                    a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
-                   a.explanation->'runners_up' AS runners_up, a.is_override
+                   a.explanation->'runners_up' AS runners_up, a.is_override,
+                   CAST(a.explanation->>'deal_score' AS float8) AS deal_score
             FROM metric_contributions mc
             JOIN activities act ON act.tenant_id = mc.tenant_id AND act.activity_id = mc.activity_id
             LEFT JOIN attributions a ON a.tenant_id = mc.tenant_id AND a.activity_id = mc.activity_id

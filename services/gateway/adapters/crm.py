@@ -48,6 +48,7 @@ async def list_deals(
     is_closed: bool | None,
     after: str | None,
     limit: int,
+    deal_ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
@@ -56,6 +57,7 @@ async def list_deals(
             "AND (CAST(:account AS text) IS NULL OR account_id = :account) "
             "AND (CAST(:owner AS text) IS NULL OR owner_rep_id = :owner) "
             "AND (CAST(:closed AS boolean) IS NULL OR is_closed = :closed) "
+            "AND (CAST(:ids AS text[]) IS NULL OR deal_id = ANY(CAST(:ids AS text[]))) "
             "AND (CAST(:after AS text) IS NULL OR deal_id > :after) ORDER BY deal_id LIMIT :limit"
         ),
         {
@@ -63,6 +65,7 @@ async def list_deals(
             "account": account_id,
             "owner": owner_rep_id,
             "closed": is_closed,
+            "ids": deal_ids,
             "after": after,
             "limit": limit,
         },

@@ -1,4 +1,4 @@
-"""Deals: a deal's activity timeline with its engagement summary."""
+"""Deals: the list (by owner or id, with names) and a deal's activity timeline with its engagement summary."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.gateway.deps import (
     OptionsDep,
     decode_cursor,
     encode_cursor,
+    invalid,
     not_found,
     page_size,
 )
@@ -23,6 +24,9 @@ from services.gateway.routers._pages import activity_after, activity_page
 from services.gateway.schemas import DealPage, DealRead, DealSummaryRead, DealTimelinePage
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], responses=PROBLEM_RESPONSES)
+
+#: At most this many ids in one ``ids`` filter.
+MAX_IDS = 100
 
 
 @router.get("", response_model=DealPage)
@@ -33,11 +37,18 @@ async def list_deals(
     account_id: Annotated[str | None, Query(description="Only this account's deals")] = None,
     owner_rep_id: Annotated[str | None, Query(description="Only deals this rep owns")] = None,
     is_closed: Annotated[bool | None, Query(description="Only open (false) or closed (true) deals")] = None,
+    ids: Annotated[
+        str | None,
+        Query(description=f"Only these deals: comma-separated ids, at most {MAX_IDS} (e.g. to name them)"),
+    ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> DealPage:
     """Deals (not deleted or merged away) ordered by id, a page at a time."""
     size = page_size(limit, options)
+    wanted = [i for i in ids.split(",") if i] if ids is not None else None
+    if wanted is not None and len(wanted) > MAX_IDS:
+        invalid("ids", f"at most {MAX_IDS} ids")
     after = decode_cursor(cursor, 1)[0] if cursor else None
     rows = await crm.list_deals(
         conn,
@@ -45,6 +56,7 @@ async def list_deals(
         account_id=account_id,
         owner_rep_id=owner_rep_id,
         is_closed=is_closed,
+        deal_ids=wanted,
         after=after,
         limit=size + 1,
     )

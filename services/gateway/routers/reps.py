@@ -85,7 +85,7 @@ async def rep_scores(
     known, latest = await metrics.entity_latest_period(conn, principal.tenant_id, "rep", rep_id, granularity)
     if not known:
         not_found("rep", rep_id)
-    first, last = score_range(from_, to, latest, options)
+    first, last = score_range(from_, to, latest, granularity, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,

@@ -72,7 +72,7 @@ async def team_scores(
     )
     if not known:
         not_found("team", team_id)
-    first, last = score_range(from_, to, latest, options)
+    first, last = score_range(from_, to, latest, granularity, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,

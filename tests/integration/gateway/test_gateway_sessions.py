@@ -154,7 +154,7 @@ async def test_session_cookie_is_httponly_strict_and_reads_like_the_key(
         reps = await client.get("/v1/reps", headers=cookie)
         assert reps.status_code == 200
         assert [r["rep_id"] for r in reps.json()["items"]] == ["rep-1", "rep-2", "rep-3", "rep-4"]
-        assert reps.headers["vary"] == "Authorization, Cookie"
+        assert reps.headers["vary"] == "Accept, Authorization, Cookie"
         me = await client.get("/v1/session", headers=cookie)
         assert me.status_code == 200
         assert me.json() == body

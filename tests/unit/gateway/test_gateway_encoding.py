@@ -109,6 +109,7 @@ def test_activity_page_matches_the_model_with_driver_uuids_and_microseconds() ->
         "rule_path": "deal.contact_match",
         "runners_up": [{"deal_id": "deal-2", "confidence": 0.4}],
         "is_override": False,
+        "deal_score": 0.82,
     }
     payload = encoding.activity_page(
         [item, {**item, "occurred_at": datetime(2026, 11, 1, tzinfo=UTC)}], "abc"
