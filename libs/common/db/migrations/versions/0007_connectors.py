@@ -6,15 +6,15 @@ mailbox) with the incremental cursor (Gmail ``historyId``, Calendar ``syncToken`
 token), the push subscription, health, and a lease so that several connector processes never
 sync one mailbox at once. Ingest's push route only sets ``sync_requested_at``.
 
-Revision ID: 0005_connectors
-Revises: 0005_hardening
+Revision ID: 0007_connectors
+Revises: 0006_hardening
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0005_connectors"
-down_revision = "0005_hardening"
+revision = "0007_connectors"
+down_revision = "0006_hardening"
 branch_labels = None
 depends_on = None
 

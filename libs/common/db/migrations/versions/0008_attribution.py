@@ -8,15 +8,15 @@
 * ``raw_phones`` on reps and contacts: the phones as the source sent them, for display (the
   ``phones`` column holds E.164, which is what is matched).
 
-Revision ID: 0005_attribution
-Revises: 0005_connectors
+Revision ID: 0008_attribution
+Revises: 0007_connectors
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0005_attribution"
-down_revision = "0005_connectors"
+revision = "0008_attribution"
+down_revision = "0007_connectors"
 branch_labels = None
 depends_on = None
 

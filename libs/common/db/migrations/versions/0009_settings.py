@@ -1,15 +1,15 @@
 """Tenant settings history (every change, with who and when), the background jobs a change
 starts (with progress), and the calendar each tenant's rollups are built in.
 
-Revision ID: 0005_settings
-Revises: 0005_attribution
+Revision ID: 0009_settings
+Revises: 0008_attribution
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0005_settings"
-down_revision = "0005_attribution"
+revision = "0009_settings"
+down_revision = "0008_attribution"
 branch_labels = None
 depends_on = None
 

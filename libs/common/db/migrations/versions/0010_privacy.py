@@ -6,15 +6,15 @@ each erasure request with a keyed hash of the identity (never the identity in cl
 progress and its counts. ``privacy_erased_identities`` is the list ingest and attribution check:
 the requested identity and every other address or phone of the person's CRM contacts, hashed. ``retention_purges`` keeps what each scheduled purge removed.
 
-Revision ID: 0006_privacy
-Revises: 0005_settings
+Revision ID: 0010_privacy
+Revises: 0009_settings
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0006_privacy"
-down_revision = "0005_settings"
+revision = "0010_privacy"
+down_revision = "0009_settings"
 branch_labels = None
 depends_on = None
 

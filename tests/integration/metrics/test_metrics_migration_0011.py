@@ -1,4 +1,4 @@
-"""Migration 0005_insights backfills what existing data needs: engaged deals and team_rep rollups."""
+"""Migration 0011_insights backfills what existing data needs: engaged deals and team_rep rollups."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from libs.common.db.migrate import alembic_config, upgrade
 
 
 def _downgrade(url: str) -> None:
-    command.downgrade(alembic_config(url), "0006_privacy")
+    command.downgrade(alembic_config(url), "0010_privacy")
 
 
 async def test_existing_contributions_get_engaged_deals_and_team_rep_rollups(

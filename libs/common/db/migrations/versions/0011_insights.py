@@ -27,15 +27,15 @@ sends it and stamps ``published_at``.
 format); ``manager_digests`` each manager's weekly digest, computed once the week is over;
 ``alert_deliveries`` one row per (webhook, change or digest) with its attempts and backoff.
 
-Revision ID: 0005_insights
-Revises: 0006_privacy
+Revision ID: 0011_insights
+Revises: 0010_privacy
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0005_insights"
-down_revision = "0006_privacy"
+revision = "0011_insights"
+down_revision = "0010_privacy"
 branch_labels = None
 depends_on = None
 

@@ -5,14 +5,14 @@ Attribution versions rise with every revision it publishes, but a contribution n
 remembers its revision, so a lower revision's facts can never replace a higher one's whatever
 order versions arrive in. Existing rows get 0 (every revision is at least that).
 
-Revision ID: 0005_hardening
+Revision ID: 0006_hardening
 Revises: 0005_auth
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0005_hardening"
+revision = "0006_hardening"
 down_revision = "0005_auth"
 branch_labels = None
 depends_on = None
