@@ -127,7 +127,8 @@ async def change_settings(
     if change is None:
         raise Problem(404, "Not found", f"no tenant {principal.tenant_id!r}")
     await conn.commit()
-    await _announce(request, change)
+    if change.saved:
+        await _announce(request, change)
     return change
 
 
