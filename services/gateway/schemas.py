@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
+from libs.common.tenancy import WebhookSecretInfo
 
 #: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
 COUNTERS = (
@@ -697,17 +698,8 @@ class SettingsVersionPage(BaseModel):
     next_cursor: str | None
 
 
-class WebhookSecretRead(BaseModel):
+class WebhookSecretRead(WebhookSecretInfo):
     """A webhook secret, masked, with its validity window."""
-
-    secret_id: int
-    source: str
-    #: The last four characters, to recognise it; never the secret.
-    masked: str
-    created_at: datetime
-    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
-    expires_at: datetime | None
-    valid: bool
 
 
 class WebhookSecretList(BaseModel):
