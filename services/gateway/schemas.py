@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
+from libs.common.jobs import JobStatus
 from libs.common.tenancy import WebhookSecretInfo
 
 #: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
@@ -632,7 +633,7 @@ class SettingsGroupRead(BaseModel):
     jobs: list[str] = Field(default_factory=list)
 
 
-class SettingsJobRead(BaseModel):
+class SettingsJobRead(JobStatus):
     """Background work a settings change started, with its progress."""
 
     model_config = _examples(
@@ -654,23 +655,8 @@ class SettingsJobRead(BaseModel):
         }
     )
 
-    job_id: uuid.UUID
-    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
-    kind: str
-    #: ``queued``, ``running``, ``done`` or ``failed``.
-    state: str
-    done: int
-    total: int | None
     #: ``done / total`` once the total is known.
     progress: float | None
-    parameters: dict[str, Any]
-    settings_version: int | None
-    result: dict[str, Any] | None
-    error: str | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 class ReattributionCreate(BaseModel):
