@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
+from libs.common.contracts.goals import GoalAttainment
 from libs.common.jobs import JobStatus
 from libs.common.tenancy import WebhookSecretInfo
 
@@ -108,22 +109,11 @@ class TeamPage(BaseModel):
     next_cursor: str | None
 
 
-class GoalAttainmentRead(BaseModel):
+class GoalAttainmentRead(GoalAttainment):
     """A rep against one goal in one period, as the metrics service last measured it."""
 
     metric: str
     goal_id: str
-    target: float
-    actual: float
-    #: actual / target: 0.35 is 35 % of the goal.
-    attainment: float
-    #: The part of the target due by the start of today (working days, Monday to Friday).
-    expected_by_now: float
-    #: actual / expected_by_now: 1.0 is on pace; null before the first working day has passed.
-    pace: float | None
-    #: Working days left in the period, today included; 0 once it is over.
-    days_left: int
-    complete: bool
 
 
 class GoalRead(BaseModel):
