@@ -14,23 +14,6 @@ from libs.common.contracts.goals import GoalAttainment
 from libs.common.jobs import JobStatus
 from libs.common.tenancy import WebhookSecretInfo
 
-#: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
-COUNTERS = (
-    "activities",
-    "dials",
-    "connects",
-    "conversations",
-    "talk_seconds",
-    "emails_sent",
-    "emails_received",
-    "buyer_replies",
-    "meetings_booked",
-    "meetings_held",
-    "meetings_cancelled",
-    "meetings_no_show",
-    "internal_meetings_held",
-)
-
 
 class Granularity(StrEnum):
     DAY = "day"
@@ -56,6 +39,10 @@ class LeaderboardMetric(StrEnum):
     MEETINGS_CANCELLED = "meetings_cancelled"
     MEETINGS_NO_SHOW = "meetings_no_show"
     INTERNAL_MEETINGS_HELD = "internal_meetings_held"
+
+
+#: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
+COUNTERS = tuple(m.value for m in LeaderboardMetric if m is not LeaderboardMetric.SCORE)
 
 
 class InsightKind(StrEnum):
