@@ -83,7 +83,7 @@ async def change_tenant_settings_now(
     document: dict[str, Any] | None = None,
     patch: dict[str, Any] | None = None,
 ) -> SettingsChange | list[dict[str, Any]] | None:
-    """Save a new settings version and announce it; the field errors when refused; None: no tenant."""
+    """Save a new settings version and announce it (neither when nothing changes); the field errors when refused; None: no tenant."""
     engine = make_engine(DatabaseSettings(), "spm-cli")
     try:
         async with engine.begin() as conn:
@@ -94,7 +94,7 @@ async def change_tenant_settings_now(
         return refused.errors
     finally:
         await engine.dispose()
-    if change is not None:
+    if change is not None and change.saved:
         from aiokafka.errors import KafkaError
 
         from libs.common.kafka.settings_events import announce_settings_changed

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -40,22 +41,32 @@ class QueuedJob:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class JobStatus(BaseModel):
+    """A job as the admin who started it follows it: what it does, how far it got, what came of it."""
+
+    model_config = ConfigDict(frozen=True)
+
     job_id: uuid.UUID
-    tenant_id: str
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
     kind: str
-    parameters: dict[str, Any]
-    settings_version: int | None
+    #: ``queued``, ``running``, ``done`` or ``failed``.
     state: str
     done: int
     total: int | None
+    parameters: dict[str, Any]
+    settings_version: int | None
     result: dict[str, Any] | None
     error: str | None
     created_by: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class Job(JobStatus):
+    """A stored job, with the tenant it works for."""
+
+    tenant_id: str
 
 
 async def queue_job(
@@ -94,20 +105,20 @@ _COLUMNS = (
 
 def _job(row: Any) -> Job:
     return Job(
-        row.job_id,
-        row.tenant_id,
-        row.kind,
-        orjson.loads(row.parameters),
-        row.settings_version,
-        row.state,
-        row.done,
-        row.total,
-        None if row.result is None else orjson.loads(row.result),
-        row.error,
-        row.created_by,
-        row.created_at,
-        row.started_at,
-        row.finished_at,
+        job_id=row.job_id,
+        tenant_id=row.tenant_id,
+        kind=row.kind,
+        parameters=orjson.loads(row.parameters),
+        settings_version=row.settings_version,
+        state=row.state,
+        done=row.done,
+        total=row.total,
+        result=None if row.result is None else orjson.loads(row.result),
+        error=row.error,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
     )
 
 

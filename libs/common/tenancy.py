@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from cryptography.fernet import Fernet, InvalidToken
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -207,14 +208,17 @@ async def expire_old_webhook_secrets(
     return int(result.rowcount)
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookSecretInfo:
+class WebhookSecretInfo(BaseModel):
     """A webhook secret as an admin sees it: masked, with its validity window."""
+
+    model_config = ConfigDict(frozen=True)
 
     secret_id: int
     source: str
+    #: The last four characters, to recognise it; never the secret.
     masked: str
     created_at: datetime
+    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
     expires_at: datetime | None
     valid: bool
 
@@ -264,12 +268,12 @@ async def list_webhook_secrets(
     )
     return [
         WebhookSecretInfo(
-            r.secret_id,
-            r.source,
-            mask_secret(decrypt_secret(r.secret_encrypted, pepper)),
-            r.created_at,
-            r.expires_at,
-            r.valid,
+            secret_id=r.secret_id,
+            source=r.source,
+            masked=mask_secret(decrypt_secret(r.secret_encrypted, pepper)),
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            valid=r.valid,
         )
         for r in rows
     ]

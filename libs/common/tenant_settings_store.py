@@ -167,6 +167,8 @@ class SettingsChange:
     changed_at: datetime
     #: Background jobs the change queued (a rebuild of period rollups, a re-attribution preview).
     jobs: tuple[QueuedJob, ...] = ()
+    #: False when the request changed nothing: ``version`` is the current one, nothing to announce.
+    saved: bool = True
 
     def event(self) -> SettingsChangedV1:
         """The ``settings-changed`` event to publish once the change committed."""
@@ -204,7 +206,22 @@ async def save_tenant_settings(
     """
     if not await _lock_tenant(conn, tenant_id):
         return None
-    return await _save(conn, tenant_id, settings, changed_by, await load_raw_tenant_settings(conn, tenant_id))
+    before = await load_raw_tenant_settings(conn, tenant_id)
+    return await _save(
+        conn, tenant_id, settings, changed_by, before, _changed_since(tenant_id, before, settings)
+    )
+
+
+def _changed_since(
+    tenant_id: str, before: dict[str, Any] | None, settings: TenantSettings
+) -> tuple[str, ...]:
+    """The top-level settings ``settings`` changes over the stored document ``before``."""
+    try:
+        current = None if before is None else read_tenant_settings(tenant_id, before).model_dump(mode="json")
+    except InvalidTenantSettings:
+        current = None
+    # Written by hand and invalid: compare with what the admin saw (the raw document).
+    return tuple(changed_fields(current if current is not None else before, settings))
 
 
 async def _save(
@@ -213,15 +230,10 @@ async def _save(
     settings: TenantSettings,
     changed_by: str,
     before: dict[str, Any] | None,
+    changed: tuple[str, ...],
     *,
     version_thresholds: bool = False,
 ) -> SettingsChange:
-    try:
-        current = None if before is None else read_tenant_settings(tenant_id, before).model_dump(mode="json")
-    except InvalidTenantSettings:
-        current = None
-    # Written by hand and invalid: compare with what the admin saw (the raw document).
-    changed = changed_fields(current if current is not None else before, settings)
     document = settings.model_dump(mode="json")
     await conn.execute(
         text(
@@ -313,7 +325,8 @@ async def change_tenant_settings(
     actor: Actor | None = None,
 ) -> SettingsChange | None:
     """Validate and save a PUT (``document``, or ``rebuild`` of the stored one) or a PATCH, in the
-    caller's transaction, under the tenant's lock; None when there is no such tenant.
+    caller's transaction, under the tenant's lock; None when there is no such tenant. A request that
+    changes nothing saves nothing: it answers the current version with ``saved`` False.
 
     ``version_thresholds`` appends an ``insight_thresholds`` version even when they did not change
     (``PUT /v1/insight-thresholds`` always versions). ``actor`` records the change in the audit log
@@ -326,8 +339,22 @@ async def change_tenant_settings(
     if rebuild is not None:
         document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
+    changed = _changed_since(tenant_id, current, settings)
+    if not changed and not version_thresholds:
+        latest = await settings_history(conn, tenant_id, 1)
+        if latest:
+            # Nothing changes: no new version, no audit row, nothing to announce.
+            return SettingsChange(
+                tenant_id,
+                latest[0].version,
+                settings,
+                (),
+                latest[0].changed_by,
+                latest[0].changed_at,
+                saved=False,
+            )
     change = await _save(
-        conn, tenant_id, settings, changed_by, current, version_thresholds=version_thresholds
+        conn, tenant_id, settings, changed_by, current, changed, version_thresholds=version_thresholds
     )
     if actor is not None:
         before, after = current or {}, settings.model_dump(mode="json")

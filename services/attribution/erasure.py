@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
+from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
 from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
 from libs.common.erasures import (
     ErasedIdentities,
@@ -43,7 +43,7 @@ from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference_index import resolve_references, snapshot_for
-from services.attribution.handlers import attribute_batch, policy_from_settings, publish
+from services.attribution.handlers import activity_facts, attribute_batch, policy_from_settings, publish
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,7 @@ def retraction(
         version=stored.version + 1,
         status=AttributionStatus.EXCLUDED,
         confidence=1.0,
-        facts=ActivityFacts(
-            kind=activity.kind,
-            direction=activity.direction,
-            outcome=activity.outcome,
-            occurred_at=activity.occurred_at,
-            duration_seconds=activity.duration_seconds,
-            revision=activity.revision,
-        ),
+        facts=activity_facts(activity),
         decided_at=now,
         explanation={"rule_path": "erased", "ingested_at": activity.ingested_at.isoformat()},
     )

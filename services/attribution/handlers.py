@@ -88,6 +88,23 @@ def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None
     )
 
 
+def activity_facts(
+    activity: ActivityIngestedV1, external_participants: int = 0, external_contact_ids: tuple[str, ...] = ()
+) -> ActivityFacts:
+    """What metrics counts of ``activity``, with the external people the decision found on it."""
+    return ActivityFacts(
+        kind=activity.kind,
+        direction=activity.direction,
+        outcome=activity.outcome,
+        occurred_at=activity.occurred_at,
+        duration_seconds=activity.duration_seconds,
+        external_participants=external_participants,
+        external_contact_ids=external_contact_ids,
+        automated=activity.automated,
+        revision=activity.revision,
+    )
+
+
 def attributed_event(
     activity: ActivityIngestedV1, decision: AttributionDecision, version: int, decided_at: datetime
 ) -> ActivityAttributedV1:
@@ -102,17 +119,7 @@ def attributed_event(
         deal_id=decision.deal_id,
         secondary_deal_ids=decision.secondary_deal_ids,
         confidence=max(0.0, min(1.0, decision.confidence)),
-        facts=ActivityFacts(
-            kind=activity.kind,
-            direction=activity.direction,
-            outcome=activity.outcome,
-            occurred_at=activity.occurred_at,
-            duration_seconds=activity.duration_seconds,
-            external_participants=decision.external_participants,
-            external_contact_ids=decision.external_contact_ids,
-            automated=activity.automated,
-            revision=activity.revision,
-        ),
+        facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
     )

@@ -10,23 +10,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.fields import SafeStr, SafeText
-
-#: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
-COUNTERS = (
-    "activities",
-    "dials",
-    "connects",
-    "conversations",
-    "talk_seconds",
-    "emails_sent",
-    "emails_received",
-    "buyer_replies",
-    "meetings_booked",
-    "meetings_held",
-    "meetings_cancelled",
-    "meetings_no_show",
-    "internal_meetings_held",
-)
+from libs.common.contracts.goals import GoalAttainment
+from libs.common.jobs import JobStatus
+from libs.common.tenancy import WebhookSecretInfo
 
 
 class Granularity(StrEnum):
@@ -53,6 +39,10 @@ class LeaderboardMetric(StrEnum):
     MEETINGS_CANCELLED = "meetings_cancelled"
     MEETINGS_NO_SHOW = "meetings_no_show"
     INTERNAL_MEETINGS_HELD = "internal_meetings_held"
+
+
+#: Counter columns of ``metric_rollups`` (and of ``metric_contributions``), in display order.
+COUNTERS = tuple(m.value for m in LeaderboardMetric if m is not LeaderboardMetric.SCORE)
 
 
 class InsightKind(StrEnum):
@@ -106,22 +96,11 @@ class TeamPage(BaseModel):
     next_cursor: str | None
 
 
-class GoalAttainmentRead(BaseModel):
+class GoalAttainmentRead(GoalAttainment):
     """A rep against one goal in one period, as the metrics service last measured it."""
 
     metric: str
     goal_id: str
-    target: float
-    actual: float
-    #: actual / target: 0.35 is 35 % of the goal.
-    attainment: float
-    #: The part of the target due by the start of today (working days, Monday to Friday).
-    expected_by_now: float
-    #: actual / expected_by_now: 1.0 is on pace; null before the first working day has passed.
-    pace: float | None
-    #: Working days left in the period, today included; 0 once it is over.
-    days_left: int
-    complete: bool
 
 
 class GoalRead(BaseModel):
@@ -631,7 +610,7 @@ class SettingsGroupRead(BaseModel):
     jobs: list[str] = Field(default_factory=list)
 
 
-class SettingsJobRead(BaseModel):
+class SettingsJobRead(JobStatus):
     """Background work a settings change started, with its progress."""
 
     model_config = _examples(
@@ -653,23 +632,8 @@ class SettingsJobRead(BaseModel):
         }
     )
 
-    job_id: uuid.UUID
-    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
-    kind: str
-    #: ``queued``, ``running``, ``done`` or ``failed``.
-    state: str
-    done: int
-    total: int | None
     #: ``done / total`` once the total is known.
     progress: float | None
-    parameters: dict[str, Any]
-    settings_version: int | None
-    result: dict[str, Any] | None
-    error: str | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 class ReattributionCreate(BaseModel):
@@ -697,17 +661,8 @@ class SettingsVersionPage(BaseModel):
     next_cursor: str | None
 
 
-class WebhookSecretRead(BaseModel):
+class WebhookSecretRead(WebhookSecretInfo):
     """A webhook secret, masked, with its validity window."""
-
-    secret_id: int
-    source: str
-    #: The last four characters, to recognise it; never the secret.
-    masked: str
-    created_at: datetime
-    #: When it stops being accepted (the end of a rotation's grace period); null: no end.
-    expires_at: datetime | None
-    valid: bool
 
 
 class WebhookSecretList(BaseModel):

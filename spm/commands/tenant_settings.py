@@ -144,7 +144,8 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
         typer.echo(f"spm: no tenant {tenant!r}", err=True)
         raise typer.Exit(1)
     changed = ", ".join(outcome.changed) or "nothing"
-    typer.echo(f"tenant {tenant}: settings version {outcome.version} saved; changed: {changed}")
+    saved = "saved" if outcome.saved else "kept"
+    typer.echo(f"tenant {tenant}: settings version {outcome.version} {saved}; changed: {changed}")
     what = {
         "rebuild_rollups": "rebuilding period rollups in the background",
         "reattribute": "counting what a re-attribution of the last 90 days would move (dry run)",

@@ -61,3 +61,21 @@ class ActivityGoal(BaseModel):
         if (self.scope is GoalScope.TENANT) != (self.subject_id is None):
             raise ValueError("subject_id is required for a rep or team goal and forbidden for a tenant goal")
         return self
+
+
+class GoalAttainment(BaseModel):
+    """How far a rep is along one goal in one period, as of the start of a day."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: float
+    actual: float
+    #: actual / target: 0.35 is 35 % of the goal.
+    attainment: float
+    #: The part of the target due by the start of today (working days, Monday to Friday).
+    expected_by_now: float
+    #: actual / expected_by_now: 1.0 is on pace; null before the first working day has passed.
+    pace: float | None
+    #: Working days left in the period, today included; 0 once it is over.
+    days_left: int
+    complete: bool

@@ -149,8 +149,9 @@ def _thread_member(row: Any) -> ThreadMember:
     )
 
 
-def _deal(row: Any, absorbed: dict[str, str]) -> Deal:
-    """A deal row; a role held by a contact merged into one we found counts for the survivor."""
+def deal_from_row(row: Any, absorbed: dict[str, str] | None = None) -> Deal:
+    """A ``ref_deals`` row; a role held by a contact merged into one in ``absorbed`` counts for the survivor."""
+    absorbed = absorbed or {}
     roles: dict[str, str] = {}
     for held in row.contacts or []:
         roles.setdefault(absorbed.get(held["contact_id"], held["contact_id"]), held.get("role", ""))
@@ -410,7 +411,7 @@ class _Loader:
         # Owners are filed under their person before the deals are indexed.
         await self.follow_aliases({row.owner_rep_id for row in found if row.owner_rep_id})
         for row in found:
-            self.index.put_deal(_deal(row, self.absorbed))
+            self.index.put_deal(deal_from_row(row, self.absorbed))
 
 
 async def load_reference_index(

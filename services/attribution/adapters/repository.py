@@ -28,7 +28,7 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
-from services.attribution.adapters.reference_loader import load_tenant_settings
+from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import RematchWindow
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
@@ -300,20 +300,6 @@ async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: C
     return True
 
 
-def _held_deal(row: Any) -> Deal:
-    return Deal(
-        id=row.deal_id,
-        account_id=row.account_id,
-        owner_rep_id=row.owner_rep_id,
-        stage=row.stage,
-        is_closed=row.is_closed,
-        is_won=row.is_won,
-        created_at=row.created_at,
-        closed_at=row.closed_at,
-        contacts=tuple((c["contact_id"], c.get("role", "")) for c in row.contacts or []),
-    )
-
-
 def _sent_deal(e: DealV1) -> Deal:
     return Deal(
         id=e.id,
@@ -333,7 +319,7 @@ async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: Changed
     held = (
         await conn.execute(
             text(
-                "SELECT deal_id, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
+                "SELECT deal_id, name, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
                 "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = :id"
             ),
             {"t": t, "id": e.id},
@@ -389,7 +375,7 @@ async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: Changed
         changed.gone_deal_ids.add(e.id)
     else:
         gone_before = held is None or held.deleted or held.merged_into is not None
-        changed.deal_changes.append((None if gone_before else _held_deal(held), _sent_deal(e)))
+        changed.deal_changes.append((None if gone_before else deal_from_row(held), _sent_deal(e)))
     return True
 
 

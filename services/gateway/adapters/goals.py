@@ -58,7 +58,7 @@ async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str) -> bo
     return result.first() is not None
 
 
-#: The columns of one attainment, in ``GoalAttainmentRead``'s field order.
+#: The columns of one attainment (the fields of ``GoalAttainmentRead``), in the order they are selected.
 ATTAINMENT_COLUMNS = (
     "metric",
     "goal_id",
@@ -76,9 +76,8 @@ def attainment_of(values: Any) -> dict[str, Any]:
     """A ``GoalAttainmentRead`` from the columns above (a mapping or a sequence in that order)."""
     if not isinstance(values, dict):
         values = dict(zip(ATTAINMENT_COLUMNS, values, strict=True))
+    # In the model's field order (the encoder writes the dict as it is): the measure, then what it measures.
     return {
-        "metric": values["metric"],
-        "goal_id": values["goal_id"],
         "target": float(values["target"]),
         "actual": float(values["actual"]),
         "attainment": float(values["attainment"]),
@@ -86,6 +85,8 @@ def attainment_of(values: Any) -> dict[str, Any]:
         "pace": None if values["pace"] is None else float(values["pace"]),
         "days_left": int(values["days_left"]),
         "complete": bool(values["complete"]),
+        "metric": values["metric"],
+        "goal_id": values["goal_id"],
     }
 
 

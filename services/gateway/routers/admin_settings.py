@@ -127,7 +127,8 @@ async def change_settings(
     if change is None:
         raise Problem(404, "Not found", f"no tenant {principal.tenant_id!r}")
     await conn.commit()
-    await _announce(request, change)
+    if change.saved:
+        await _announce(request, change)
     return change
 
 
@@ -237,22 +238,8 @@ async def get_settings_history(
 
 
 def _job_read(job: Job) -> SettingsJobRead:
-    return SettingsJobRead(
-        job_id=job.job_id,
-        kind=job.kind,
-        state=job.state,
-        done=job.done,
-        total=job.total,
-        progress=round(job.done / job.total, 4) if job.total else None,
-        parameters=job.parameters,
-        settings_version=job.settings_version,
-        result=job.result,
-        error=job.error,
-        created_by=job.created_by,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
+    progress = round(job.done / job.total, 4) if job.total else None
+    return SettingsJobRead(**job.model_dump(exclude={"tenant_id"}), progress=progress)
 
 
 @router.get("/jobs/{job_id}", response_model=SettingsJobRead)

@@ -40,14 +40,7 @@ def _source(source: str, location: str) -> str:
 
 
 def _read(info: WebhookSecretInfo) -> WebhookSecretRead:
-    return WebhookSecretRead(
-        secret_id=info.secret_id,
-        source=info.source,
-        masked=info.masked,
-        created_at=info.created_at,
-        expires_at=info.expires_at,
-        valid=info.valid,
-    )
+    return WebhookSecretRead(**info.model_dump())
 
 
 @router.get("", response_model=WebhookSecretList)

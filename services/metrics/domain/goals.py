@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from libs.common.contracts.goals import GoalScope
+from libs.common.contracts.goals import GoalAttainment, GoalScope
 from services.metrics.domain.periods import Period
 
 __all__ = ["Attainment", "GoalRow", "attainment", "behind_goal", "describe", "goal_for", "working_days"]
@@ -54,19 +54,8 @@ def working_days(first: date, end: date) -> int:
     return days
 
 
-@dataclass(frozen=True, slots=True)
-class Attainment:
-    target: float
-    actual: float
-    #: actual / target.
-    attainment: float
-    #: The share of the target due by the start of ``today``: target x elapsed / working days.
-    expected_by_now: float
-    #: actual / expected_by_now; None before the first working day has passed.
-    pace: float | None
-    #: Working days left in the period, today included; 0 once the period is over.
-    days_left: int
-    complete: bool
+#: How far a rep is along a goal: the contract the gateway serves as ``GoalAttainmentRead``.
+Attainment = GoalAttainment
 
 
 def attainment(actual: float, target: float, period: Period, today: date) -> Attainment:

@@ -115,6 +115,14 @@ async def test_settings_set_get_and_list(
         whole.stdout.splitlines()[0]
         == "tenant acme: settings version 2 saved; changed: time_zone, fiscal_year_start_month, privacy"
     )
+    again = _spm(
+        ["tenants", "settings", "set", "acme", "--from-file", "-"],
+        database_url,
+        kafka_settings,
+        stdin='{"time_zone": "UTC"}',
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == ["tenant acme: settings version 2 kept; changed: nothing"]
 
     listed = _spm(["tenants", "list", "--json"], database_url, kafka_settings)
     assert [

@@ -191,6 +191,31 @@ async def test_patch_merges_and_null_resets_to_the_default(gateway: httpx.AsyncC
     assert older["items"][0]["settings"]["fiscal_year_start_month"] == 1
 
 
+async def test_a_change_that_changes_nothing_saves_no_version_and_no_audit_row(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    first = await gateway.patch(
+        "/v1/settings", json={"time_zone": "Europe/Berlin"}, headers=bearer(keys.admin)
+    )
+    assert first.status_code == 200, first.text
+    for method, route, body in (
+        ("PATCH", "/v1/settings", {"time_zone": "Europe/Berlin"}),
+        ("PATCH", "/v1/settings", {}),
+        ("PUT", "/v1/settings/privacy", DEFAULT_TENANT_SETTINGS.group("privacy")),
+    ):
+        same = await gateway.request(method, route, json=body, headers=bearer(keys.admin))
+        assert same.status_code == 200, same.text
+        assert same.json()["version"] == 1
+        assert same.json()["changed_at"] == first.json()["changed_at"]
+    history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
+    assert [(v["version"], v["changed"]) for v in history["items"]] == [(1, ["time_zone"])]
+    async with db_engine.connect() as conn:
+        audited = await conn.scalar(
+            text("SELECT count(*) FROM audit_log WHERE tenant_id = 'acme' AND action = 'settings.changed'")
+        )
+    assert audited == 1
+
+
 async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a_patch(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:

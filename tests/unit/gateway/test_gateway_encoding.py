@@ -30,10 +30,8 @@ def _model_bytes(model: type[BaseModel], payload: dict[str, Any]) -> bytes:
     return model.model_validate(payload).model_dump_json().encode()
 
 
-# As PostgreSQL's jsonb_build_object returns it: keys in the model's order, no default left out.
+# As goals.attainment_of returns it: keys in the model's order, no default left out.
 _GOAL = {
-    "metric": "dials",
-    "goal_id": "dials-weekly",
     "target": 60.0,
     "actual": 21.0,
     "attainment": 0.35,
@@ -41,6 +39,8 @@ _GOAL = {
     "pace": 0.5833333333333334,
     "days_left": 2,
     "complete": False,
+    "metric": "dials",
+    "goal_id": "dials-weekly",
 }
 
 
