@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.polling import poll_json
 
 T0 = "2026-11-02T15:00:00Z"
 
@@ -110,16 +110,7 @@ def _activities() -> list[dict[str, Any]]:
 async def _poll(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 30
 ) -> Any:
-    deadline = time.monotonic() + deadline_s
-    body: Any = None
-    while time.monotonic() < deadline:
-        response = await client.get(url, headers=headers)
-        if response.status_code == 200:
-            body = response.json()
-            if done(body):
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"condition not met within {deadline_s}s; last body: {body}")
+    return await poll_json(client, url, headers, done, deadline_s)
 
 
 async def test_activity_posted_to_ingest_is_scored_and_readable_from_the_gateway(

@@ -7,7 +7,6 @@ person known to several sources.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.polling import eventually, poll_rows
 
 T0 = "2026-11-01T00:00:00Z"
 TENANT = "acme"
@@ -53,19 +53,18 @@ def _call(external_id: str, callee: str, at: str = "2026-11-02T17:00:00Z") -> di
 
 
 async def _attribution(engine: AsyncEngine, activity_id: uuid.UUID, deadline_s: float = 30) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    async def row() -> Any:
         async with engine.connect() as conn:
-            row = (
+            return (
                 await conn.execute(
                     text("SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = :a"),
                     {"t": TENANT, "a": activity_id},
                 )
             ).first()
-        if row is not None:
-            return row
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"activity {activity_id} was not attributed within {deadline_s}s")
+
+    return await eventually(
+        row, lambda r: r is not None, deadline_s, f"attribution of activity {activity_id}"
+    )
 
 
 async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_phone_only_warns(
@@ -130,15 +129,7 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
 
 
 async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 30, **params: Any) -> Any:
-    deadline = time.monotonic() + deadline_s
-    rows: Any = None
-    while time.monotonic() < deadline:
-        async with engine.connect() as conn:
-            rows = [tuple(r) for r in await conn.execute(text(sql), {"t": TENANT, **params})]
-        if done(rows):
-            return rows
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"condition not met within {deadline_s}s; last rows: {rows}")
+    return await poll_rows(engine, sql, {"t": TENANT, **params}, done, deadline_s)
 
 
 async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contacts_role(

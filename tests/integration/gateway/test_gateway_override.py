@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.polling import poll_json
 
 from .gateway_support import bearer
 
@@ -83,16 +82,7 @@ EMAIL = {
 
 
 async def _poll(client: httpx.AsyncClient, url: str, key: str, done: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + 60
-    body: Any = None
-    while time.monotonic() < deadline:
-        response = await client.get(url, headers=bearer(key))
-        if response.status_code == 200:
-            body = response.json()
-            if done(body):
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not reached within 60 s; last body: {body}")
+    return await poll_json(client, url, bearer(key), done, 60)
 
 
 async def test_override_is_applied_by_attribution_and_visible_in_the_activity(
