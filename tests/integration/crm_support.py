@@ -1,0 +1,39 @@
+"""CRM reference data several integration tests share: Ana (rep-1) on team A, and the Buyer account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+T0 = "2026-11-02T15:00:00Z"
+ANA_EMAIL = "ana@seller.example"
+ANA_PHONE = "+14155550001"
+
+
+def ana_on_team_a(*, with_phone: bool = True, at: str = T0) -> list[dict[str, Any]]:
+    """team-a, rep-1 (Ana, her email and unless ``with_phone`` is false her phone), and her membership."""
+    rep: dict[str, Any] = {"entity_type": "rep", "id": "rep-1", "name": "Ana", "emails": [ANA_EMAIL]}
+    if with_phone:
+        rep["phones"] = [ANA_PHONE]
+    return [
+        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": at},
+        {**rep, "updated_at": at},
+        {
+            "entity_type": "team_membership",
+            "id": "m1",
+            "rep_id": "rep-1",
+            "team_id": "team-a",
+            "valid_from": "2026-01-01",
+            "updated_at": at,
+        },
+    ]
+
+
+def buyer_account(*, at: str = T0) -> dict[str, Any]:
+    """acc-1, "Buyer", on buyer.example."""
+    return {
+        "entity_type": "account",
+        "id": "acc-1",
+        "name": "Buyer",
+        "domains": ["buyer.example"],
+        "updated_at": at,
+    }
