@@ -1,4 +1,4 @@
-"""CRM reference data several integration tests share: Ana (rep-1) on team A, and the Buyer account."""
+"""What several integration tests share: Ana (rep-1) on team A, the Buyer account, and her email to Bo."""
 
 from __future__ import annotations
 
@@ -36,4 +36,21 @@ def buyer_account(*, at: str = T0) -> dict[str, Any]:
         "name": "Buyer",
         "domains": ["buyer.example"],
         "updated_at": at,
+    }
+
+
+def email_from_ana(external_id: str, **fields: Any) -> dict[str, Any]:
+    """An email Ana sent to bo@buyer.example on 2026-11-02 at 16:00 UTC; ``fields`` add or replace keys."""
+    return {
+        "source": "mail",
+        "external_id": external_id,
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": "2026-11-02T16:00:00Z",
+        "participants": [
+            {"email": ANA_EMAIL, "role": "from"},
+            {"email": "bo@buyer.example", "role": "to"},
+        ],
+        **fields,
     }

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
-from tests.integration.crm_support import ana_on_team_a, buyer_account
+from tests.integration.crm_support import ana_on_team_a, buyer_account, email_from_ana
 from tests.integration.polling import poll_json
 
 from .gateway_support import bearer
@@ -47,18 +47,7 @@ CRM = {
     ],
 }
 
-EMAIL = {
-    "source": "mail",
-    "external_id": "m-1",
-    "kind": "email",
-    "direction": "outbound",
-    "outcome": "sent",
-    "occurred_at": "2026-11-02T16:00:00Z",
-    "participants": [
-        {"email": "ana@seller.example", "role": "from"},
-        {"email": "bo@buyer.example", "role": "to"},
-    ],
-}
+EMAIL = email_from_ana("m-1")
 
 
 async def _poll(client: httpx.AsyncClient, url: str, key: str, done: Callable[[Any], bool]) -> Any:
