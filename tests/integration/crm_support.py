@@ -1,4 +1,4 @@
-"""What several integration tests share: Ana (rep-1) on team A, the Buyer account, and her email to Bo."""
+"""What several integration tests share: Ana (rep-1) on team A, the Buyer account and deal, her email to Bo."""
 
 from __future__ import annotations
 
@@ -53,4 +53,19 @@ def email_from_ana(external_id: str, **fields: Any) -> dict[str, Any]:
             {"email": "bo@buyer.example", "role": "to"},
         ],
         **fields,
+    }
+
+
+def buyer_deal(contacts: list[dict[str, Any]], *, at: str = T0) -> dict[str, Any]:
+    """deal-1, "Buyer deal" of acc-1, owned by Ana, at proposal since 2026-10-01, with these contact roles."""
+    return {
+        "entity_type": "deal",
+        "id": "deal-1",
+        "name": "Buyer deal",
+        "account_id": "acc-1",
+        "owner_rep_id": "rep-1",
+        "stage": "proposal",
+        "created_at": "2026-10-01T00:00:00Z",
+        "updated_at": at,
+        "contacts": contacts,
     }

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
-from tests.integration.crm_support import ana_on_team_a, buyer_account, email_from_ana
+from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal, email_from_ana
 from tests.integration.polling import poll_json
 
 T0 = "2026-11-02T15:00:00Z"
@@ -29,17 +29,7 @@ CRM = {
             "account_id": "acc-1",
             "updated_at": T0,
         },
-        {
-            "entity_type": "deal",
-            "id": "deal-1",
-            "name": "Buyer deal",
-            "account_id": "acc-1",
-            "owner_rep_id": "rep-1",
-            "stage": "proposal",
-            "created_at": "2026-10-01T00:00:00Z",
-            "updated_at": T0,
-            "contacts": [{"contact_id": "con-1", "role": "champion"}],
-        },
+        buyer_deal([{"contact_id": "con-1", "role": "champion"}]),
     ],
 }
 
