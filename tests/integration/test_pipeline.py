@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -12,36 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal, email_from_ana
+from tests.integration.polling import poll_json
 
 T0 = "2026-11-02T15:00:00Z"
 
 CRM = {
     "source": "test",
     "entities": [
-        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": T0},
-        {
-            "entity_type": "rep",
-            "id": "rep-1",
-            "name": "Ana",
-            "emails": ["ana@seller.example"],
-            "phones": ["+14155550001"],
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "team_membership",
-            "id": "m1",
-            "rep_id": "rep-1",
-            "team_id": "team-a",
-            "valid_from": "2026-01-01",
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "account",
-            "id": "acc-1",
-            "name": "Buyer",
-            "domains": ["buyer.example"],
-            "updated_at": T0,
-        },
+        *ana_on_team_a(),
+        buyer_account(),
         {
             "entity_type": "contact",
             "id": "con-1",
@@ -50,35 +29,14 @@ CRM = {
             "account_id": "acc-1",
             "updated_at": T0,
         },
-        {
-            "entity_type": "deal",
-            "id": "deal-1",
-            "name": "Buyer deal",
-            "account_id": "acc-1",
-            "owner_rep_id": "rep-1",
-            "stage": "proposal",
-            "created_at": "2026-10-01T00:00:00Z",
-            "updated_at": T0,
-            "contacts": [{"contact_id": "con-1", "role": "champion"}],
-        },
+        buyer_deal([{"contact_id": "con-1", "role": "champion"}]),
     ],
 }
 
 
 def _activities() -> list[dict[str, Any]]:
     return [
-        {
-            "source": "mail",
-            "external_id": "m-1",
-            "kind": "email",
-            "direction": "outbound",
-            "outcome": "sent",
-            "occurred_at": "2026-11-02T16:00:00Z",
-            "participants": [
-                {"email": "ana@seller.example", "role": "from"},
-                {"email": "bo@buyer.example", "role": "to"},
-            ],
-        },
+        email_from_ana("m-1"),
         {
             "source": "dialer",
             "external_id": "c-1",
@@ -110,16 +68,7 @@ def _activities() -> list[dict[str, Any]]:
 async def _poll(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 30
 ) -> Any:
-    deadline = time.monotonic() + deadline_s
-    body: Any = None
-    while time.monotonic() < deadline:
-        response = await client.get(url, headers=headers)
-        if response.status_code == 200:
-            body = response.json()
-            if done(body):
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"condition not met within {deadline_s}s; last body: {body}")
+    return await poll_json(client, url, headers, done, deadline_s)
 
 
 async def test_activity_posted_to_ingest_is_scored_and_readable_from_the_gateway(

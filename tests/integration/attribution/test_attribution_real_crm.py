@@ -7,7 +7,6 @@ person known to several sources.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -18,6 +17,8 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.crm_support import email_from_ana
+from tests.integration.polling import eventually, poll_rows
 
 T0 = "2026-11-01T00:00:00Z"
 TENANT = "acme"
@@ -39,6 +40,14 @@ DEAL = {
 }
 
 
+async def _ingest_auth(engine: AsyncEngine) -> dict[str, str]:
+    """Creates the tenant; the headers that authenticate its ingest key."""
+    async with engine.begin() as conn:
+        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
+    return {"Authorization": f"Bearer {keys['ingest']}"}
+
+
 def _call(external_id: str, callee: str, at: str = "2026-11-02T17:00:00Z") -> dict[str, Any]:
     return {
         "source": "dialer",
@@ -53,28 +62,24 @@ def _call(external_id: str, callee: str, at: str = "2026-11-02T17:00:00Z") -> di
 
 
 async def _attribution(engine: AsyncEngine, activity_id: uuid.UUID, deadline_s: float = 30) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    async def row() -> Any:
         async with engine.connect() as conn:
-            row = (
+            return (
                 await conn.execute(
                     text("SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = :a"),
                     {"t": TENANT, "a": activity_id},
                 )
             ).first()
-        if row is not None:
-            return row
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"activity {activity_id} was not attributed within {deadline_s}s")
+
+    return await eventually(
+        row, lambda r: r is not None, deadline_s, f"attribution of activity {activity_id}"
+    )
 
 
 async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_phone_only_warns(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    async with db_engine.begin() as conn:
-        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    auth = await _ingest_auth(db_engine)
     contact = {
         "entity_type": "contact",
         "id": "con-1",
@@ -130,24 +135,13 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
 
 
 async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 30, **params: Any) -> Any:
-    deadline = time.monotonic() + deadline_s
-    rows: Any = None
-    while time.monotonic() < deadline:
-        async with engine.connect() as conn:
-            rows = [tuple(r) for r in await conn.execute(text(sql), {"t": TENANT, **params})]
-        if done(rows):
-            return rows
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"condition not met within {deadline_s}s; last rows: {rows}")
+    return await poll_rows(engine, sql, {"t": TENANT, **params}, done, deadline_s)
 
 
 async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contacts_role(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    async with db_engine.begin() as conn:
-        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    auth = await _ingest_auth(db_engine)
     contact = {"entity_type": "contact", "id": "con-2", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
     deal_a = {**DEAL, "id": "deal-a", "contacts": []}
     deal_b = {
@@ -156,18 +150,7 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
         "created_at": "2026-10-20T00:00:00Z",
         "contacts": [{"contact_id": "con-2", "role": "champion"}],
     }
-    mail = {
-        "source": "mail",
-        "external_id": "m-1",
-        "kind": "email",
-        "direction": "outbound",
-        "outcome": "sent",
-        "occurred_at": "2026-11-02T16:00:00Z",
-        "participants": [
-            {"email": "ana@seller.example", "role": "from"},
-            {"email": "bo@buyer.example", "role": "to"},
-        ],
-    }
+    mail = email_from_ana("m-1")
     mail_id = activity_id_for(TENANT, "mail", "m-1")
     services = ("ingest", "attribution", "metrics")
     async with in_process_stack(kafka_settings, database_settings, services) as stack:
@@ -220,10 +203,7 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
 async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_credited(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    async with db_engine.begin() as conn:
-        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    auth = await _ingest_auth(db_engine)
     contact = {"entity_type": "contact", "id": "con-3", "account_id": "acc-1", "emails": ["cy@buyer.example"]}
     hubspot_owner = {"entity_type": "rep", "id": "7701", "emails": ["alice@seller.example"]}
     deal = {**DEAL, "owner_rep_id": "7701", "contacts": [{"contact_id": "con-3", "role": "champion"}]}
@@ -339,32 +319,18 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
 async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_decides_between_them(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
+    auth = await _ingest_auth(db_engine)
     async with db_engine.begin() as conn:
-        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
         await conn.execute(
             text("UPDATE tenants SET settings = CAST(:s AS jsonb) WHERE tenant_id = :t"),
             {"t": TENANT, "s": '{"privacy": {"keep_subjects": true}}'},
         )
-    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    auth = {"Authorization": f"Bearer {keys['ingest']}"}
     contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
     analytics = {**DEAL, "id": "deal-analytics", "name": "Buyer - Analytics add-on"}
     renewal = {**DEAL, "id": "deal-renewal", "name": "Buyer - Platform renewal"}
 
     def mail(external_id: str, subject: str | None) -> dict[str, Any]:
-        return {
-            "source": "mail",
-            "external_id": external_id,
-            "kind": "email",
-            "direction": "outbound",
-            "outcome": "sent",
-            "occurred_at": "2026-11-02T16:00:00Z",
-            "subject": subject,
-            "participants": [
-                {"email": "ana@seller.example", "role": "from"},
-                {"email": "bo@buyer.example", "role": "to"},
-            ],
-        }
+        return email_from_ana(external_id, subject=subject)
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         crm = await stack.ingest.post(
@@ -395,10 +361,7 @@ async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_d
 async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_deal_owner(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    async with db_engine.begin() as conn:
-        tenant = await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-    keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
-    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    auth = await _ingest_auth(db_engine)
     ana = {**REP, "name": "Ana Seller"}
     bo = {"entity_type": "rep", "id": "rep-2", "name": "Bo Berg", "emails": ["bo@seller.example"]}
     contact = {

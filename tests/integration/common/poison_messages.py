@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from libs.common.contracts.activities import activity_id_for
 from libs.common.contracts.envelope import Envelope
-from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from libs.common.settings import KafkaSettings
+from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, Topic
 
 #: Valid ISO 8601, but before year 1 once converted to UTC: PostgreSQL cannot store it.
 OUT_OF_RANGE_UPDATED_AT = "0001-01-01T00:00:00+14:00"
@@ -96,3 +98,18 @@ def crm_for_one_rep(tenant_id: str, rep: str, rep_phone: str, contact_phone: str
             },
         ),
     ]
+
+
+async def produce(kafka_settings: KafkaSettings, *batches: tuple[Topic, list[Message]]) -> None:
+    """Put each batch's messages straight onto its topic, in order, and flush."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for topic, messages in batches:
+            for value, headers, key in messages:
+                await producer.send(
+                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()

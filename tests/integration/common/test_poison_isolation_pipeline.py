@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +33,7 @@ from .poison_messages import (
     call_message,
     crm_for_one_rep,
     crm_message,
+    produce,
 )
 
 DAY = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -63,6 +63,23 @@ async def acme_day(engine: AsyncEngine) -> dict[str, Any]:
             )
         ).all()
     return {"rows": [tuple(r) for r in row]}
+
+
+async def settled(
+    kafka_settings: KafkaSettings, engine: AsyncEngine, counts: list[int], rollup: dict[str, Any]
+) -> dict[str, list[DeadLetter]]:
+    """The dead letters per input topic once their counts and acme's day are as expected (or after 90 s)."""
+    deadline = time.monotonic() + 90
+    letters: dict[str, list[DeadLetter]] = {}
+    while time.monotonic() < deadline:
+        letters = {
+            t.name: await dead_letters(kafka_settings, t)
+            for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
+        }
+        if [len(v) for v in letters.values()] == counts and await acme_day(engine) == rollup:
+            break
+        await asyncio.sleep(0.5)
+    return letters
 
 
 async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batch_commits_exactly(
@@ -106,33 +123,13 @@ async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batc
             activities.append(call_message("badmetrics", "m-1", DAY, caller="+1", callee="+2"))
     # Everything is on the topics before the consumers start, so the poison shares batches
     # with acme's messages.
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
-    await producer.start()
-    try:
-        for topic, messages in ((CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities)):
-            for value, headers, key in messages:
-                await producer.send(
-                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
-                )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(kafka_settings, (CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities))
 
     expected_rollup = {"rows": [("rep-1", DAY.date(), CALLS, CALLS, CALLS, CALLS * 120)]}
     async with in_process_stack(
         kafka_settings, database_settings, services=("attribution", "metrics")
     ) as stack:
-        deadline = time.monotonic() + 90
-        letters: dict[str, list[DeadLetter]] = {}
-        while time.monotonic() < deadline:
-            letters = {
-                t.name: await dead_letters(kafka_settings, t)
-                for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
-            }
-            counts = [len(v) for v in letters.values()]
-            if counts == [4, 1, 0] and await acme_day(db_engine) == expected_rollup:
-                break
-            await asyncio.sleep(0.5)
+        letters = await settled(kafka_settings, db_engine, [4, 1, 0], expected_rollup)
         # Neither consumer raised: both tasks still run, and both are ready.
         for name in ("attribution", "metrics"):
             app = stack.apps[name]
@@ -212,38 +209,18 @@ async def test_messages_for_a_tenant_that_does_not_exist_or_under_another_tenant
     attributed_messages = [
         (encode_body(ghost_attributed), envelope_of(ghost_attributed).to_headers(), b"ghost"),
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
-    await producer.start()
-    try:
-        for topic, messages in (
-            (CRM_ENTITY_CHANGED, crm),
-            (ACTIVITY_INGESTED, activities),
-            (ACTIVITY_ATTRIBUTED, attributed_messages),
-        ):
-            for value, headers, key in messages:
-                await producer.send(
-                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
-                )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(
+        kafka_settings,
+        (CRM_ENTITY_CHANGED, crm),
+        (ACTIVITY_INGESTED, activities),
+        (ACTIVITY_ATTRIBUTED, attributed_messages),
+    )
 
     expected_rollup = {"rows": [("rep-1", DAY.date(), CALLS, CALLS, CALLS, CALLS * 120)]}
     async with in_process_stack(
         kafka_settings, database_settings, services=("attribution", "metrics")
     ) as stack:
-        deadline = time.monotonic() + 90
-        letters: dict[str, list[DeadLetter]] = {}
-        while time.monotonic() < deadline:
-            letters = {
-                t.name: await dead_letters(kafka_settings, t)
-                for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
-            }
-            if [len(v) for v in letters.values()] == [3, 1, 1] and await acme_day(
-                db_engine
-            ) == expected_rollup:
-                break
-            await asyncio.sleep(0.5)
+        letters = await settled(kafka_settings, db_engine, [3, 1, 1], expected_rollup)
         for name in ("attribution", "metrics"):
             assert not stack.apps[name].state.consumer_task.done(), name
 

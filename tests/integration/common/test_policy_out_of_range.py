@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,7 +24,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
 
-from .poison_messages import Message, call_message, crm_for_one_rep
+from .poison_messages import Message, call_message, crm_for_one_rep, produce
 
 DAY = datetime(2026, 11, 2, 9, tzinfo=UTC)
 REP_PHONE = "+14155550001"
@@ -64,17 +63,7 @@ async def test_a_policy_window_no_date_survives_parks_only_its_tenant(
         if i < ACME_CALLS:
             minute = DAY + timedelta(minutes=i)
             activities.append(call_message("acme", f"a-{i}", minute, caller=REP_PHONE, callee=CONTACT_PHONE))
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
-    await producer.start()
-    try:
-        for topic, messages in ((CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities)):
-            for value, headers, key in messages:
-                await producer.send(
-                    topic.physical(kafka_settings.topic_prefix), value, key=key, headers=headers
-                )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(kafka_settings, (CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities))
 
     expected = [("rep-1", DAY.date(), ACME_CALLS, ACME_CALLS * 120)]
     letters: list[DeadLetter] = []

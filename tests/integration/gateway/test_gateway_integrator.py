@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.crm_support import ana_on_team_a
 
 from .gateway_support import bearer
 
@@ -19,22 +20,7 @@ T0 = "2026-11-02T15:00:00Z"
 CRM = {
     "source": "test",
     "entities": [
-        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": T0},
-        {
-            "entity_type": "rep",
-            "id": "rep-1",
-            "name": "Ana",
-            "emails": ["ana@seller.example"],
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "team_membership",
-            "id": "m1",
-            "rep_id": "rep-1",
-            "team_id": "team-a",
-            "valid_from": "2026-01-01",
-            "updated_at": T0,
-        },
+        *ana_on_team_a(with_phone=False),
         *(
             {
                 "entity_type": "account",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.crm_support import ana_on_team_a, buyer_account, email_from_ana
+from tests.integration.polling import poll_json
 
 from .gateway_support import bearer
 
@@ -21,29 +21,8 @@ T0 = "2026-11-02T15:00:00Z"
 CRM = {
     "source": "test",
     "entities": [
-        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": T0},
-        {
-            "entity_type": "rep",
-            "id": "rep-1",
-            "name": "Ana",
-            "emails": ["ana@seller.example"],
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "team_membership",
-            "id": "m1",
-            "rep_id": "rep-1",
-            "team_id": "team-a",
-            "valid_from": "2026-01-01",
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "account",
-            "id": "acc-1",
-            "name": "Buyer",
-            "domains": ["buyer.example"],
-            "updated_at": T0,
-        },
+        *ana_on_team_a(with_phone=False),
+        buyer_account(),
         {
             "entity_type": "contact",
             "id": "con-1",
@@ -68,31 +47,11 @@ CRM = {
     ],
 }
 
-EMAIL = {
-    "source": "mail",
-    "external_id": "m-1",
-    "kind": "email",
-    "direction": "outbound",
-    "outcome": "sent",
-    "occurred_at": "2026-11-02T16:00:00Z",
-    "participants": [
-        {"email": "ana@seller.example", "role": "from"},
-        {"email": "bo@buyer.example", "role": "to"},
-    ],
-}
+EMAIL = email_from_ana("m-1")
 
 
 async def _poll(client: httpx.AsyncClient, url: str, key: str, done: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + 60
-    body: Any = None
-    while time.monotonic() < deadline:
-        response = await client.get(url, headers=bearer(key))
-        if response.status_code == 200:
-            body = response.json()
-            if done(body):
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not reached within 60 s; last body: {body}")
+    return await poll_json(client, url, bearer(key), done, 60)
 
 
 async def test_override_is_applied_by_attribution_and_visible_in_the_activity(

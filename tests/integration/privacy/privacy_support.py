@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.clients import end_offsets as true_end_offsets
 from libs.common.settings import KafkaSettings
+from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal
 
 T0 = "2026-11-02T15:00:00Z"
 BO_EMAIL = "bo.person@buyer.example"
@@ -25,30 +26,8 @@ BO_TRACES = (BO_EMAIL, BO_PHONE, BO_NAME, "bo.person")
 def crm(*, with_bo: bool = True) -> dict[str, Any]:
     contacts = [{"contact_id": "con-cy", "role": "economic_buyer"}]
     entities: list[dict[str, Any]] = [
-        {"entity_type": "team", "id": "team-a", "name": "A", "updated_at": T0},
-        {
-            "entity_type": "rep",
-            "id": "rep-1",
-            "name": "Ana",
-            "emails": ["ana@seller.example"],
-            "phones": ["+14155550001"],
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "team_membership",
-            "id": "m1",
-            "rep_id": "rep-1",
-            "team_id": "team-a",
-            "valid_from": "2026-01-01",
-            "updated_at": T0,
-        },
-        {
-            "entity_type": "account",
-            "id": "acc-1",
-            "name": "Buyer",
-            "domains": ["buyer.example"],
-            "updated_at": T0,
-        },
+        *ana_on_team_a(),
+        buyer_account(),
         {
             "entity_type": "contact",
             "id": "con-cy",
@@ -71,19 +50,7 @@ def crm(*, with_bo: bool = True) -> dict[str, Any]:
             }
         )
         contacts = [{"contact_id": "con-bo", "role": "champion"}, *contacts]
-    entities.append(
-        {
-            "entity_type": "deal",
-            "id": "deal-1",
-            "name": "Buyer deal",
-            "account_id": "acc-1",
-            "owner_rep_id": "rep-1",
-            "stage": "proposal",
-            "created_at": "2026-10-01T00:00:00Z",
-            "updated_at": T0,
-            "contacts": contacts,
-        }
-    )
+    entities.append(buyer_deal(contacts))
     return {"source": "test", "entities": entities}
 
 
