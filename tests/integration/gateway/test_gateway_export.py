@@ -47,7 +47,8 @@ async def test_leaderboard_csv_has_the_json_rows_and_the_period_on_each(
     assert response.headers["content-disposition"] == 'attachment; filename="leaderboard.csv"'
     assert "etag" not in response.headers
     assert response.text.splitlines()[0] == (
-        "granularity,period_start,metric,team_id,rank,rep_id,name,value,score,team_percentile,change_vs_baseline"
+        "granularity,period_start,metric,team_id,rank,rep_id,name,value,score,activities,"
+        "team_percentile,change_vs_baseline,insufficient_data,goal,recency_score"
     )
     assert [(r["rank"], r["rep_id"], r["name"], r["value"]) for r in rows] == [
         ("1", "rep-2", "Ben Baker", "40.0"),
