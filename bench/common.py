@@ -37,12 +37,17 @@ class Engines:
     base: Path
 
     def pids(self) -> list[int]:
-        pids = []
-        for proc in (self.kafka.process, self.postgres.process):
+        return [pid for group in self.pid_groups().values() for pid in group]
+
+    def pid_groups(self) -> dict[str, list[int]]:
+        """The broker's and PostgreSQL's processes (PostgreSQL forks one per connection)."""
+        groups: dict[str, list[int]] = {}
+        for name, proc in (("broker", self.kafka.process), ("postgres", self.postgres.process)):
             if proc is not None:
-                pids.append(proc.pid)
+                pids = [proc.pid]
                 pids += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        return pids
+                groups[name] = pids
+        return groups
 
 
 @contextmanager
@@ -137,6 +142,18 @@ def stop_services(services: Sequence[ServiceProcess]) -> None:
             s.process.wait(30)
         except subprocess.TimeoutExpired:
             s.process.kill()
+
+
+def cpu_by_pid(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process."""
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            out[pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return out
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -19,7 +19,15 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import Engines, RssSampler, cpu_seconds, service_env, start_service, stop_services
+from bench.common import (
+    Engines,
+    RssSampler,
+    cpu_by_pid,
+    cpu_seconds,
+    service_env,
+    start_service,
+    stop_services,
+)
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.envelope import Envelope
 from libs.common.db.migrate import upgrade
@@ -108,6 +116,8 @@ async def run_pipeline(
             pids = {s.name + ("" if i < 3 else f"-{i}"): s.process.pid for i, s in enumerate(services)}
             all_pids = [s.process.pid for s in services] + eng.pids()
             cpu_before = cpu_seconds(all_pids)
+            groups_before = _groups(services, eng)
+            per_pid_before = cpu_by_pid([p for g in groups_before.values() for p in g])
             batches = [data.activities[i : i + 1000] for i in range(0, len(data.activities), 1000)]
             semaphore = asyncio.Semaphore(4)
 
@@ -139,6 +149,8 @@ async def run_pipeline(
                     await asyncio.sleep(0.2)
                 elapsed = time.perf_counter() - started
             cpu_after = cpu_seconds(all_pids)
+            groups_after = _groups(services, eng)
+            per_pid_after = cpu_by_pid([p for g in groups_after.values() for p in g])
             rollup_total = await _count(
                 dsn,
                 "SELECT coalesce(sum(activities), 0) FROM metric_rollups WHERE level = 'rep' AND granularity = 'day'",
@@ -151,10 +163,28 @@ async def run_pipeline(
             "ingest_seconds": accepted_at - started,
             "events_per_second": expected / elapsed,
             "cpu_seconds_per_1000": (cpu_after - cpu_before) / expected * 1000,
+            "cpu_seconds_per_1000_by_process": {
+                name: round(
+                    sum(per_pid_after.get(p, 0.0) - per_pid_before.get(p, 0.0) for p in pids_)
+                    / expected
+                    * 1000,
+                    3,
+                )
+                for name, pids_ in groups_after.items()
+            },
             "peak_rss_mb": {name: round(value / 1_048_576, 1) for name, value in rss.peaks.items()},
         }
     finally:
         stop_services(services)
+
+
+def _groups(services: list[Any], eng: Engines) -> dict[str, list[int]]:
+    """Process ids by role; PostgreSQL backends started during the run are counted from zero."""
+    groups: dict[str, list[int]] = {}
+    for s in services:
+        groups.setdefault(s.name, []).append(s.process.pid)
+    groups.update(eng.pid_groups())
+    return groups
 
 
 async def run_relay(eng: Engines, data: DemoDataset, partitions: int = 4) -> dict[str, Any]:

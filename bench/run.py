@@ -45,7 +45,14 @@ def _pipeline_section(activities: int, repeats: int, scaling: bool) -> dict[str,
                     assert result["rollup_activities"] == activities, result
                 runs[name].append(result)
                 sys.stdout.write(
-                    f"  {name:<12} round {round_ + 1}: {result['events_per_second']:,.0f} events/s\n"
+                    f"  {name:<12} round {round_ + 1}: {result['events_per_second']:,.0f} events/s"
+                    + (
+                        f", {result['cpu_seconds_per_1000']:.3f} CPU-s/1000 "
+                        f"{result['cpu_seconds_per_1000_by_process']}"
+                        if name == "pipeline"
+                        else ""
+                    )
+                    + "\n"
                 )
             if scaling:
                 result = asyncio.run(run_pipeline(eng, data, instances=2))
@@ -63,6 +70,10 @@ def _pipeline_section(activities: int, repeats: int, scaling: bool) -> dict[str,
         "pipeline_events_per_second": pipeline,
         "ratio": pipeline / relay,
         "cpu_seconds_per_1000": median([r["cpu_seconds_per_1000"] for r in runs["pipeline"]]),
+        "cpu_seconds_per_1000_by_process": {
+            name: median([r["cpu_seconds_per_1000_by_process"][name] for r in runs["pipeline"]])
+            for name in runs["pipeline"][0]["cpu_seconds_per_1000_by_process"]
+        },
         "peak_rss_mb": {
             name: max(r["peak_rss_mb"].get(name, 0.0) for r in runs["pipeline"])
             for name in runs["pipeline"][0]["peak_rss_mb"]
