@@ -10,7 +10,11 @@ Contract:
   twin with provenance headers, and the broker's acknowledgement is awaited before its
   offset may be committed. More than ``dlq_limit`` poison messages within
   ``dlq_window_messages`` stops the consumer (:class:`DlqLimitExceeded`): a bad deploy must
-  not drain a topic into the DLQ.
+  not drain a topic into the DLQ. A bad deploy fails every tenant alike, one tenant's data
+  fails only that tenant: so the limit stops the consumer only when the poison in the window
+  comes from two or more tenants, or when the consumer has seen one tenant only (a
+  single-tenant installation cannot tell the two apart). Poison confined to one tenant while
+  others are served goes to the DLQ without stopping anyone (:func:`limit_stops_consumer`).
 * A handler failure is classified by :func:`libs.common.kafka.failures.is_transient`.
   A **transient** one (connection lost, timeout, serialization failure, deadlock) is retried
   with exponential backoff while the partitions are paused; past ``retry_deadline_ms`` the
@@ -102,6 +106,20 @@ BatchHandler = Callable[[Sequence[ConsumedMessage[Any]]], Awaitable[Sequence[Rej
 
 class DlqLimitExceeded(RuntimeError):
     """Too many poison messages in a row: stop rather than drain the topic into the DLQ."""
+
+
+def limit_stops_consumer(window: Sequence[tuple[str | None, bool]], limit: int, tenants_seen: int) -> bool:
+    """Whether the poison in ``window`` ((tenant, poisoned) per message) must stop the consumer.
+
+    Over ``limit`` poisoned messages stop it when they come from two or more tenants (a message
+    without a readable tenant counts as a tenant of its own) or when the consumer has seen only
+    one tenant since it started (``tenants_seen``): then a bad release and one tenant's bad data
+    look the same. Poison of one tenant while other tenants are served is that tenant's own.
+    """
+    poisoned = [tenant for tenant, bad in window if bad]
+    if len(poisoned) <= limit:
+        return False
+    return len(set(poisoned)) >= 2 or tenants_seen <= 1
 
 
 class RetryDeadlineExceeded(RuntimeError):
@@ -214,6 +232,17 @@ class _Raw:
     timestamp: int = -1
 
 
+def _tenant_header(raw: _Raw) -> str | None:
+    """The ``ce_tenant`` header of a raw message, None when absent or unreadable."""
+    for name, value in raw.headers:
+        if name == "ce_tenant":
+            try:
+                return value.decode()
+            except (UnicodeDecodeError, AttributeError):
+                return None
+    return None
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self._runner = runner
@@ -256,7 +285,10 @@ class ConsumerRunner:
         self._by_physical = {t.physical(kafka.topic_prefix): t for t in self.topics}
         self._pending: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
-        self._recent_poison: deque[bool] = deque(maxlen=policy.dlq_window_messages)
+        #: (tenant, poisoned) of the last ``dlq_window_messages`` messages, for the DLQ limit.
+        self._recent_poison: deque[tuple[str | None, bool]] = deque(maxlen=policy.dlq_window_messages)
+        #: Up to two distinct tenants seen since start: enough to tell one tenant's poison apart.
+        self._tenants_seen: set[str | None] = set()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._retrying_since: float | None = None
@@ -357,28 +389,31 @@ class ConsumerRunner:
         if not batch:
             return
         started = time.monotonic()
-        poison_before = sum(self._recent_poison)
         decoded: list[ConsumedMessage[Any]] = []
         poison: list[tuple[_Raw, str]] = []
         for raw in batch:
             try:
                 decoded.append(self._decode(raw))
-                self._recent_poison.append(False)
             except InvalidMessage as exc:
                 poison.append((raw, str(exc)))
-                self._recent_poison.append(True)
-        budget = max(0, self.policy.dlq_limit - poison_before - len(poison))
-        rejected = await self._handle_isolating(consumer, decoded, budget) if decoded else []
+            self._note_tenant(_tenant_header(raw))
+        rejected = (
+            await self._handle_isolating(consumer, decoded, self._isolation_budget(poison)) if decoded else []
+        )
         tenant_wide: list[tuple[_Raw, str]] = []
+        refused = {id(r.message) for r in rejected}
+        self._recent_poison.extend((m.envelope.tenant, False) for m in decoded if id(m) not in refused)
         for r in rejected:
             raw = self._raw_of(batch, r.message, self.kafka.topic_prefix)
             # One tenant's unusable settings are its own data, not a broken release: counting
             # them would stop the consumer for every tenant, the shared fate isolation avoids.
             (tenant_wide if r.tenant_wide else poison).append((raw, r.reason))
-            self._recent_poison.append(not r.tenant_wide)
-        for index, (raw, reason) in enumerate(poison):
+            if r.tenant_wide:
+                self._recent_poison.append((r.message.envelope.tenant, False))
+        for raw, reason in poison:
             # Checked before each send, so a bad batch cannot push more than the limit to the DLQ.
-            if poison_before + index + 1 > self.policy.dlq_limit:
+            self._recent_poison.append((_tenant_header(raw), True))
+            if limit_stops_consumer(self._recent_poison, self.policy.dlq_limit, len(self._tenants_seen)):
                 raise DlqLimitExceeded(
                     f"more than {self.policy.dlq_limit} poison messages within the last "
                     f"{len(self._recent_poison)}: stopping without committing; inspect the DLQ and the last deploy"
@@ -392,6 +427,21 @@ class ConsumerRunner:
             CONSUMER_MESSAGES.labels(self.service, message.topic.name, "processed").inc()
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, decoded)
+
+    def _note_tenant(self, tenant: str | None) -> None:
+        if len(self._tenants_seen) < 2:
+            self._tenants_seen.add(tenant)
+
+    def _isolation_budget(self, poison: Sequence[tuple[_Raw, str]]) -> int:
+        """How many culprits isolating may find before giving up (the limit is about to stop us).
+
+        With two tenants seen, one tenant's poison does not stop the consumer, so isolating
+        never gives up early; the limit is then applied to what it found.
+        """
+        if len(self._tenants_seen) >= 2:
+            return self.policy.dlq_window_messages
+        counted = sum(1 for _, bad in self._recent_poison if bad)
+        return max(0, self.policy.dlq_limit - counted - len(poison))
 
     def _advance(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
         """The batch is done: its offsets become committable and the partitions' progress moves."""

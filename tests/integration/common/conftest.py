@@ -17,7 +17,7 @@ from libs.common.topics import ACTIVITY_INGESTED
 NOW = datetime(2026, 11, 2, 15, tzinfo=UTC)
 
 
-def activity_message(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
+def activity_message(external_id: str, tenant: str = "acme") -> tuple[bytes, list[tuple[str, bytes]], bytes]:
     """A valid activity-ingested message (a 90 s connected call): value, envelope headers, key."""
     raw = ActivityIn.model_validate(
         {
@@ -31,10 +31,10 @@ def activity_message(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], 
             "participants": [{"phone": "+14155550001", "role": "caller"}],
         }
     )
-    activity_id = activity_id_for("acme", raw.source, raw.external_id)
+    activity_id = activity_id_for(tenant, raw.source, raw.external_id)
     event = ActivityIngestedV1(
         **raw.model_dump(),
-        tenant_id="acme",
+        tenant_id=tenant,
         activity_id=activity_id,
         ingested_at=NOW,
         adapter_version="canonical/1",
@@ -44,7 +44,7 @@ def activity_message(external_id: str) -> tuple[bytes, list[tuple[str, bytes]], 
         source="/ingest/dialer",
         type=ACTIVITY_INGESTED.event_type,
         subject=str(activity_id),
-        tenant="acme",
+        tenant=tenant,
     )
     return encode_body(event), envelope.to_headers(), str(activity_id).encode()
 

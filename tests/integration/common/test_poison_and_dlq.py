@@ -147,6 +147,47 @@ async def test_dlq_limit_stops_the_consumer_before_it_drains_the_topic(
         await consumer.stop()
 
 
+async def test_one_tenants_poison_beyond_the_limit_goes_to_the_dlq_while_others_are_served(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    """The limit guards against a bad release (every tenant fails); one tenant's bad data
+    (only that tenant fails) must not stop the consumer for the others."""
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    good = [activity_message(f"good-{i}", tenant="globex") for i in range(10)]
+    bad = [activity_message(f"bad-{i}", tenant="acme") for i in range(30)]
+    # Interleaved over two partitions, as two tenants' traffic arrives.
+    for i, (value, headers, key) in enumerate(bad):
+        await producer.send(topic, value, key=key, headers=headers, partition=i % 2)
+        if i % 3 == 0 and good:
+            value, headers, key = good.pop()
+            await producer.send(topic, value, key=key, headers=headers, partition=(i + 1) % 2)
+    for value, headers, key in good:
+        await producer.send(topic, value, key=key, headers=headers, partition=1)
+    await producer.flush()
+    handler = Recorder()
+    runner = runner_for(kafka_settings, producer, handler, dlq_limit=5, dlq_window_messages=50)
+    await run_until(runner, lambda: len(handler.seen) == 10)
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=100)
+    assert len(letters) == 30
+    assert {letter.header("ce_tenant") for letter in letters} == {"acme"}
+    assert sorted(handler.seen) == sorted(f"good-{i}" for i in range(10))
+
+
+async def test_poison_of_two_tenants_beyond_the_limit_stops_the_consumer(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    for i in range(20):
+        value, headers, key = activity_message(f"bad-{i}", tenant="acme" if i % 2 else "globex")
+        await producer.send(topic, value, key=key, headers=headers, partition=0)
+    await producer.flush()
+    runner = runner_for(kafka_settings, producer, Recorder(), dlq_limit=5, dlq_window_messages=50)
+    with pytest.raises(DlqLimitExceeded):
+        await asyncio.wait_for(runner.run(), 60)
+    letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=100)
+    assert [letter.provenance["dlq_offset"] for letter in letters] == ["0", "1", "2", "3", "4"]
+
+
 async def test_replay_republishes_once_commits_after_acks_and_caps_replays(
     kafka_settings: KafkaSettings, producer: AIOKafkaProducer
 ) -> None:

@@ -30,6 +30,7 @@ from libs.common.kafka.runner import (
     Rejected,
     RetryDeadlineExceeded,
     isolate_failures,
+    limit_stops_consumer,
 )
 from libs.common.settings import ConsumerSettings, KafkaSettings
 from libs.common.topics import ACTIVITY_INGESTED
@@ -344,3 +345,16 @@ async def test_a_tenant_wide_failure_met_inside_a_half_is_parked_there_without_c
     assert sorted(r.message.payload.n for r in rejected if r.tenant_wide) == list(range(0, 100, 3))
     assert [r.message.payload.n for r in rejected if not r.tenant_wide] == [50]
     assert handler.handled == [n for n in range(100) if n % 3 and n != 50]
+
+
+def test_the_dlq_limit_stops_only_for_poison_of_two_tenants_or_a_single_tenant_installation() -> None:
+    one_bad_tenant = [("x", True)] * 6 + [("y", False)] * 4
+    assert not limit_stops_consumer(one_bad_tenant, limit=5, tenants_seen=2)
+    # The same poison where nobody else was ever seen: a bad release looks the same.
+    assert limit_stops_consumer([("x", True)] * 6, limit=5, tenants_seen=1)
+    two_bad_tenants = [("x", True)] * 3 + [("y", True)] * 3
+    assert limit_stops_consumer(two_bad_tenants, limit=5, tenants_seen=2)
+    # A message without a readable tenant counts as a tenant of its own.
+    assert limit_stops_consumer([("x", True)] * 5 + [(None, True)], limit=5, tenants_seen=2)
+    # At the limit, never.
+    assert not limit_stops_consumer([("x", True)] * 3 + [("y", True)] * 2, limit=5, tenants_seen=2)
