@@ -51,6 +51,17 @@ def refused(**fields: Any) -> tuple[str, str]:
         ({"line": "a\x00b"}, "line", "must not contain a control character (U+0000 at position 1)"),
         ({"line": "tab\there"}, "line", "must not contain a control character (U+0009 at position 3)"),
         ({"text": "bell\x07"}, "text", "must not contain a control character (U+0007 at position 4)"),
+        # DEL, C1 controls (NEL is a line break) and noncharacters have no place in an identifier.
+        ({"line": "rep\x7f"}, "line", "must not contain a control character (U+007F at position 3)"),
+        ({"line": "rep\x85x"}, "line", "must not contain a control character (U+0085 at position 3)"),
+        ({"line": "a\x9f"}, "line", "must not contain a control character (U+009F at position 1)"),
+        ({"line": "a\ufdd0"}, "line", "must not contain a Unicode noncharacter (U+FDD0 at position 1)"),
+        ({"line": "a\uffff"}, "line", "must not contain a Unicode noncharacter (U+FFFF at position 1)"),
+        (
+            {"line": "id\U0010fffe"},
+            "line",
+            "must not contain a Unicode noncharacter (U+10FFFE at position 2)",
+        ),
         ({"line": "a\ud800"}, "line", "must be valid Unicode text (a lone surrogate is not)"),
         (
             {"at": "0001-01-01T00:00:00+14:00"},
@@ -87,7 +98,7 @@ def test_each_rule_refuses_with_a_reason_naming_what_is_wrong(
 def test_the_edges_of_what_is_accepted() -> None:
     accepted = Sample.model_validate(
         {
-            "line": "Ana Müller 😀",
+            "line": "Ana Müller 😀 \u00a0\ufdcf\ufdf0\ufffd\U0001fffd",
             "text": "line one\nline two\ttabbed\r\n",
             # 1970-01-01T00:00:59Z: inside, though its local date is 1969.
             "at": "1969-12-31T23:59:59-00:01",
