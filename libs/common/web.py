@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -345,6 +347,51 @@ async def refuse_control_characters(request: Request) -> None:
                 break
     if errors:
         detail = "; ".join(f"{e['in']} {e['field']}: {e['reason']}" for e in errors)
+        raise Problem(422, "Invalid request", detail, errors=errors)
+
+
+_ACCEPTED_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _accepted_query(route: APIRoute) -> frozenset[str]:
+    """The query parameter names ``route`` declares (its dependencies' included), cached per route."""
+    accepted = _ACCEPTED_QUERY.get(id(route))
+    if accepted is None:
+        accepted = _ACCEPTED_QUERY[id(route)] = frozenset(_query_names(route.dependant))
+    return accepted
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias or param.name for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """A dependency for every route: a query parameter the route does not declare is a 422
+    naming it and listing what the route accepts.
+
+    Silently ignoring it answered a different question than the one asked: the leaderboard
+    takes ``period``, and ``?granularity=month`` returned the weekly board without a word.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    accepted = _accepted_query(route)
+    # ``access_token`` is a credential: authentication answers it (401 where it is not taken).
+    unknown = sorted({n for n in request.query_params if n not in accepted and n != "access_token"})
+    if unknown:
+        hint = ", ".join(sorted(accepted)) or "none"
+        errors = [
+            {
+                "in": "query",
+                "field": _printable(name),
+                "reason": f"unknown parameter; this route accepts: {hint}",
+            }
+            for name in unknown
+        ]
+        detail = "; ".join(f"query {e['field']}: {e['reason']}" for e in errors)
         raise Problem(422, "Invalid request", detail, errors=errors)
 
 

@@ -18,6 +18,7 @@ from libs.common.web import (
     install_common_handlers,
     install_database_unavailable_handler,
     refuse_control_characters,
+    refuse_unknown_query_parameters,
 )
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
@@ -89,7 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(refuse_control_characters)],
+        dependencies=[Depends(refuse_control_characters), Depends(refuse_unknown_query_parameters)],
     )
     app.state.settings = settings
     # Inside the ETag layer: it tags the JSON answers and lets the CSV ones through.

@@ -126,3 +126,22 @@ async def test_another_tenants_objects_are_not_found(gateway: httpx.AsyncClient,
     # And the other tenant sees only its own.
     reps = await gateway.get("/v1/reps", headers=bearer(keys.other_read))
     assert [r["rep_id"] for r in reps.json()["items"]] == ["rep-9"]
+
+
+async def test_a_query_parameter_the_route_does_not_take_is_422_naming_it(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    # The leaderboard takes `period`; `granularity` (what the score routes take) was ignored
+    # and the weekly board came back as if it were the monthly one.
+    board = await gateway.get("/v1/leaderboard?granularity=month", headers=bearer(keys.read))
+    assert board.status_code == 422
+    [error] = board.json()["errors"]
+    assert (error["in"], error["field"]) == ("query", "granularity")
+    assert error["reason"].startswith("unknown parameter; this route accepts: ")
+    assert "period" in error["reason"]
+    typo = await gateway.get("/v1/reps?limt=5&curser=x", headers=bearer(keys.read))
+    assert typo.status_code == 422
+    assert [e["field"] for e in typo.json()["errors"]] == ["curser", "limt"]
+    # What a route declares (its dependencies' parameters included) is still accepted.
+    assert (await gateway.get("/v1/leaderboard?period=month", headers=bearer(keys.read))).status_code == 200
+    assert (await gateway.get("/v1/reps?limit=5", headers=bearer(keys.read))).status_code == 200
