@@ -164,12 +164,14 @@ def test_a_reps_role_is_an_additive_field_of_crm_entity_changed_v1() -> None:
     # An event an older producer wrote (no role) still decodes: the rep has no role.
     jsonschema.validate(REP_EVENT, schema)
     older = CrmEntityChangedV1.model_validate(REP_EVENT).entity
-    assert isinstance(older, RepV1) and older.role is None
+    assert isinstance(older, RepV1)
+    assert older.role is None
 
     with_role = {**REP_EVENT, "entity": {**REP_ENTITY, "role": "SDR"}}
     jsonschema.validate(with_role, schema)
     rep = CrmEntityChangedV1.model_validate(with_role).entity
-    assert isinstance(rep, RepV1) and rep.role == "SDR"
+    assert isinstance(rep, RepV1)
+    assert rep.role == "SDR"
     assert RepV1.model_validate({**REP_ENTITY, "role": "  Account Executive "}).role == "Account Executive"
 
 
