@@ -166,6 +166,8 @@ def generate_demo(
             ],
             "phones": [f"+1415555{1000 + i:04d}"],
             "active": True,
+            # Every third rep an AE, the others SDRs: role goals have reps to measure.
+            "role": "Account Executive" if i % 3 == 2 else "SDR",
             "updated_at": _iso(created),
         }
         rep_rows.append(rep)

@@ -62,6 +62,7 @@ class RepRead(BaseModel):
             "name": "Ana Adams",
             "active": True,
             "manager_id": None,
+            "role": "SDR",
             "team_ids": ["team-east"],
         }
     )
@@ -70,6 +71,8 @@ class RepRead(BaseModel):
     name: str
     active: bool
     manager_id: str | None
+    #: The rep's job role as the CRM names it; role goals apply to the reps holding it.
+    role: str | None
     #: Teams the rep belongs to today.
     team_ids: list[str]
 
@@ -107,6 +110,7 @@ class GoalRead(BaseModel):
     goal_id: str
     scope: str
     subject_id: str | None
+    role: str | None
     period: str
     metric: str
     target: float

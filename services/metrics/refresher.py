@@ -315,6 +315,8 @@ async def _goal_attainment(
     if not goals:
         return [], {}
     parents = await sql.team_parents(conn, tenant_id)
+    # A role goal follows the rep's current role, in past periods too (roles carry no history).
+    roles = await sql.rep_roles(conn, tenant_id)
     today = settings.calendar.local_day(now)
     rows: list[sql.GoalAttainmentRow] = []
     behind: BehindGoals = {}
@@ -330,7 +332,7 @@ async def _goal_attainment(
                 team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
                 chain = _teams_up(team, parents)
                 for metric in metrics:
-                    goal = goal_for(rep_id, chain, grain.value, metric, goals)
+                    goal = goal_for(rep_id, chain, grain.value, metric, goals, role=roles.get(rep_id))
                     if goal is None:
                         continue
                     progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)

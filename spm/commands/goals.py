@@ -25,29 +25,47 @@ async def _with_connection(tenant: str, work: Any) -> Any:
         await engine.dispose()
 
 
+def _describe(goal: dict[str, Any]) -> str:
+    """ "east-dials: dials 60 per week (team team-east)", "sdr-dials: dials 50 per week (role 'SDR')"."""
+    subject = f" {goal['subject_id']}" if goal["subject_id"] else ""
+    if goal["role"] is not None:
+        subject = f" {goal['role']!r}"  # quoted: a role may hold spaces
+    return f"{goal['goal_id']}: {goal['metric']} {goal['target']:g} per {goal['period']} ({goal['scope']}{subject})"
+
+
 def register(app: typer.Typer) -> None:
-    goals_app = typer.Typer(no_args_is_help=True, help="Activity goals (per rep, team or tenant)")
+    goals_app = typer.Typer(no_args_is_help=True, help="Activity goals (per rep, role, team or tenant)")
     app.add_typer(goals_app, name="goals")
 
     @goals_app.command("set")
     def set_goal(
         tenant: TenantOption,
         goal_id: Annotated[str, typer.Argument(help="the goal's name, e.g. weekly-dials")],
-        scope: Annotated[str, typer.Option(help="rep, team or tenant")],
+        scope: Annotated[str, typer.Option(help="rep, role, team or tenant")],
         period: Annotated[str, typer.Option(help="day, week, month or quarter")],
         metric: Annotated[str, typer.Option(help="score or a counter: dials, meetings_held, ...")],
         target: Annotated[float, typer.Option(help="the per-rep target per period")],
-        subject: Annotated[str | None, typer.Option(help="the rep or team id (not for tenant)")] = None,
+        subject: Annotated[str | None, typer.Option(help="the rep or team id (rep and team goals)")] = None,
+        role: Annotated[
+            str | None, typer.Option(help='the role, as the CRM names it (role goals): "SDR"')
+        ] = None,
     ) -> None:
         """Create or replace GOAL_ID; the metrics service measures it from its next refresh."""
         from pydantic import ValidationError
 
         from libs.common.contracts.goals import ActivityGoal
-        from services.gateway.adapters import directory, goals
+        from services.gateway.adapters import goals
 
         try:
             goal = ActivityGoal.model_validate(
-                {"scope": scope, "subject_id": subject, "period": period, "metric": metric, "target": target}
+                {
+                    "scope": scope,
+                    "subject_id": subject,
+                    "role": role,
+                    "period": period,
+                    "metric": metric,
+                    "target": target,
+                }
             )
         except ValidationError as exc:
             raise typer.BadParameter(
@@ -55,9 +73,9 @@ def register(app: typer.Typer) -> None:
             ) from None
 
         async def work(conn: Any) -> dict[str, Any]:
-            exists = {"rep": directory.rep_exists, "team": directory.team_exists}.get(goal.scope.value)
-            if exists is not None and not await exists(conn, tenant, goal.subject_id or ""):
-                raise LookupError(f"no {goal.scope.value} {goal.subject_id!r}")
+            missing = await goals.missing_subject(conn, tenant, goal)
+            if missing is not None:
+                raise LookupError(f"{missing[0]}: {missing[1]}")
             return await goals.put_goal(conn, tenant, goal_id, goal, "spm-cli")
 
         try:
@@ -65,9 +83,7 @@ def register(app: typer.Typer) -> None:
         except LookupError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
-        typer.echo(
-            f"{saved['goal_id']}: {saved['metric']} {saved['target']:g} per {saved['period']} ({saved['scope']} {saved['subject_id'] or ''})".rstrip()
-        )
+        typer.echo(_describe(saved))
 
     @goals_app.command("list")
     def list_goals(tenant: TenantOption) -> None:
@@ -83,10 +99,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
         for row in rows:
-            subject = f" {row['subject_id']}" if row["subject_id"] else ""
-            typer.echo(
-                f"{row['goal_id']}: {row['metric']} {row['target']:g} per {row['period']} ({row['scope']}{subject})"
-            )
+            typer.echo(_describe(row))
 
     @goals_app.command("remove")
     def remove_goal(

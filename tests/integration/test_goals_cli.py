@@ -32,6 +32,12 @@ async def _tenant_with_a_team(database: DatabaseSettings) -> None:
                     "INSERT INTO ref_teams (tenant_id, team_id, updated_at) VALUES ('acme', 'team-east', now())"
                 )
             )
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_reps (tenant_id, rep_id, role, updated_at) "
+                    "VALUES ('acme', 'rep-1', 'Sales Development', now())"
+                )
+            )
     finally:
         await engine.dispose()
 
@@ -60,6 +66,22 @@ def test_goals_are_set_listed_and_removed(
     invalid = runner.invoke(cli, [*base, "x", "--scope", "rep"])
     assert invalid.exit_code == 2
     assert "subject_id is required" in invalid.output
+
+    role = runner.invoke(cli, [*base, "sdr-dials", "--scope", "role", "--role", "Sales Development"])
+    assert role.exit_code == 0, role.output
+    assert role.output.strip() == "sdr-dials: dials 60 per week (role 'Sales Development')"
+    typo = runner.invoke(cli, [*base, "sdr-typo", "--scope", "role", "--role", "SDR"])
+    assert typo.exit_code == 1
+    assert "role: no rep holds the role 'SDR' (roles held: 'Sales Development')" in typo.output
+    no_role = runner.invoke(cli, [*base, "sdr-none", "--scope", "role"])
+    assert no_role.exit_code == 2
+    assert "role is required for a role goal" in no_role.output
+    assert runner.invoke(cli, ["goals", "list", "--tenant", "acme"]).output.splitlines() == [
+        "all-dials: dials 50 per week (tenant)",
+        "east-dials: dials 60 per week (team team-east)",
+        "sdr-dials: dials 60 per week (role 'Sales Development')",
+    ]
+    assert runner.invoke(cli, ["goals", "remove", "--tenant", "acme", "sdr-dials"]).exit_code == 0
 
     assert runner.invoke(cli, ["goals", "remove", "--tenant", "acme", "all-dials"]).exit_code == 0
     assert runner.invoke(cli, ["goals", "remove", "--tenant", "acme", "all-dials"]).exit_code == 1

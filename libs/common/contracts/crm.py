@@ -15,6 +15,7 @@ from libs.common.contracts.fields import (
     Amount,
     Email,
     ExternalId,
+    RoleName,
     SafeDate,
     SafeStr,
     StrictBool,
@@ -44,6 +45,9 @@ class RepV1(_Entity):
     raw_phones: tuple[Phone, ...] = ()
     active: StrictBool = True
     manager_id: ExternalId | None = None
+    #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
+    #: role it is. Absent when the source has none (an older producer, a CRM without roles).
+    role: RoleName | None = None
 
 
 class TeamV1(_Entity):

@@ -19,7 +19,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "ExternalId",
     "FiniteFloat",
     "Revision",
+    "RoleName",
     "SafeDate",
     "SafeStr",
     "SafeText",
@@ -185,6 +195,9 @@ SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeVa
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 Email = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_email)]
+#: A rep's job role as the CRM names it ("SDR", "Account Executive"): one line, trimmed, never blank.
+#: The CRM contract carries it on a rep and a role goal names it, so both accept the same text.
+RoleName = Annotated[SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 #: A vendor object's revision: PostgreSQL ``bigint``, never negative.
 Revision = Annotated[StrictInt, Field(ge=0, le=INT8_MAX)]

@@ -1,4 +1,4 @@
-"""Activity goals: per-rep targets a tenant sets per period and metric.
+"""Activity goals: per-rep targets a tenant sets per period and metric (for a rep, a role, a team or everybody).
 
 The gateway validates and stores them (``activity_goals``); the metrics service measures
 attainment against them. The rules that resolve and measure goals live in the metrics domain.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
-from libs.common.contracts.fields import ExternalId
+from libs.common.contracts.fields import ExternalId, RoleName
 
 #: What a goal may target: the score or a rollup counter.
 GoalMetric = Literal[
@@ -30,11 +31,17 @@ GoalMetric = Literal[
 
 
 class GoalScope(StrEnum):
-    """Who a goal applies to; the most specific one wins: rep, then team (nearest up the tree), then tenant."""
+    """Who a goal applies to; the most specific one wins: rep, then role (the rep's current
+    role), then team (nearest up the tree), then tenant."""
 
     REP = "rep"
+    ROLE = "role"
     TEAM = "team"
     TENANT = "tenant"
+
+
+#: The scopes whose goal names a rep or a team in ``subject_id``.
+_SUBJECT_SCOPES = {GoalScope.REP: "a rep", GoalScope.TEAM: "a team"}
 
 
 class GoalPeriod(StrEnum):
@@ -50,17 +57,44 @@ class ActivityGoal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scope: GoalScope
-    #: The rep or team id; absent for a tenant-wide goal.
-    subject_id: ExternalId | None = None
+    #: The rep or team id of a rep or team goal; absent otherwise.
+    subject_id: ExternalId | None = Field(default=None, validate_default=True)
+    #: The role of a role goal ("SDR", as the CRM names it on reps); absent otherwise.
+    role: RoleName | None = Field(default=None, validate_default=True)
     period: GoalPeriod
     metric: GoalMetric
     target: float = Field(gt=0.0, le=1_000_000.0, allow_inf_nan=False)
 
-    @model_validator(mode="after")
-    def _subject_matches_scope(self) -> ActivityGoal:
-        if (self.scope is GoalScope.TENANT) != (self.subject_id is None):
-            raise ValueError("subject_id is required for a rep or team goal and forbidden for a tenant goal")
-        return self
+    # Field validators (not a model validator) so that the error names the field to fix.
+    @field_validator("subject_id")
+    @classmethod
+    def _subject_matches_scope(cls, subject_id: str | None, info: ValidationInfo) -> str | None:
+        scope = info.data.get("scope")
+        if scope is None:  # the scope itself is wrong: that is the error to report
+            return subject_id
+        if scope in _SUBJECT_SCOPES and subject_id is None:
+            raise PydanticCustomError(
+                "goal_subject", "subject_id is required for a {scope} goal: {what} id", _ctx(scope)
+            )
+        if scope not in _SUBJECT_SCOPES and subject_id is not None:
+            raise PydanticCustomError(
+                "goal_subject", "subject_id is forbidden for a {scope} goal", _ctx(scope)
+            )
+        return subject_id
+
+    @field_validator("role")
+    @classmethod
+    def _role_matches_scope(cls, role: str | None, info: ValidationInfo) -> str | None:
+        scope = info.data.get("scope")
+        if scope is GoalScope.ROLE and role is None:
+            raise PydanticCustomError("goal_role", "role is required for a role goal")
+        if scope is not None and scope is not GoalScope.ROLE and role is not None:
+            raise PydanticCustomError("goal_role", "role is forbidden for a {scope} goal", _ctx(scope))
+        return role
+
+
+def _ctx(scope: GoalScope) -> dict[str, str]:
+    return {"scope": scope.value, "what": _SUBJECT_SCOPES.get(scope, "")}
 
 
 class GoalAttainment(BaseModel):

@@ -110,12 +110,12 @@ async def _apply_rep(
         conn,
         """
         INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
-                              updated_at, deleted, merged_into, source)
-        VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :u, :d, :m, :src)
+                              role, updated_at, deleted, merged_into, source)
+        VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :role, :u, :d, :m, :src)
         ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
             phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
-            manager_id = EXCLUDED.manager_id, updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted,
-            merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
+            manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
+            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
         WHERE ref_reps.updated_at < EXCLUDED.updated_at
         RETURNING rep_id
         """,
@@ -127,6 +127,7 @@ async def _apply_rep(
             "raw": list(e.raw_phones),
             "active": e.active,
             "manager": e.manager_id,
+            "role": e.role,
             "m": e.merged_into,
             "src": source,
         },

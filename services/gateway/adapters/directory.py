@@ -14,7 +14,7 @@ from services.gateway.adapters import hierarchy
 _CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :today) AND NOT m.deleted"
 
 _REP_SELECT = f"""
-    SELECT r.rep_id, r.name, r.active, r.manager_id,
+    SELECT r.rep_id, r.name, r.active, r.manager_id, r.role,
            ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
                  WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT}
                  ORDER BY m.team_id) AS team_ids
@@ -38,6 +38,7 @@ def _rep(row: Any) -> dict[str, Any]:
         "name": row.name,
         "active": row.active,
         "manager_id": row.manager_id,
+        "role": row.role,
         "team_ids": list(row.team_ids),
     }
 
@@ -145,3 +146,15 @@ async def account_exists(conn: AsyncConnection, tenant_id: str, account_id: str)
         {"t": tenant_id, "id": account_id},
     )
     return row.first() is not None
+
+
+async def roles_held(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """The roles the tenant's reps (not deleted) hold, sorted."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT role FROM ref_reps WHERE tenant_id = :t AND role IS NOT NULL AND NOT deleted "
+            "ORDER BY role"
+        ),
+        {"t": tenant_id},
+    )
+    return [row.role for row in rows]

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.goals import ActivityGoal
+from libs.common.contracts.goals import ActivityGoal, GoalScope
+from services.gateway.adapters import directory
 
-_GOAL_COLUMNS = "goal_id, scope, subject_id, period, metric, target, updated_at, updated_by"
+_GOAL_COLUMNS = "goal_id, scope, subject_id, role, period, metric, target, updated_at, updated_by"
 
 
 async def list_goals(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
@@ -21,6 +22,24 @@ async def list_goals(conn: AsyncConnection, tenant_id: str) -> list[dict[str, An
     return [dict(row._mapping) for row in rows]
 
 
+async def missing_subject(
+    conn: AsyncConnection, tenant_id: str, goal: ActivityGoal
+) -> tuple[str, str] | None:
+    """(field, reason) when the goal names a rep or team the tenant does not have, or a role none
+    of its reps holds (a typo would otherwise measure nobody); None when the goal can apply."""
+    subject = goal.subject_id or ""
+    if goal.scope is GoalScope.REP and not await directory.rep_exists(conn, tenant_id, subject):
+        return "subject_id", f"no rep {subject!r}"
+    if goal.scope is GoalScope.TEAM and not await directory.team_exists(conn, tenant_id, subject):
+        return "subject_id", f"no team {subject!r}"
+    if goal.scope is GoalScope.ROLE:
+        held = await directory.roles_held(conn, tenant_id)
+        if goal.role not in held:
+            known = ", ".join(repr(role) for role in held) or "none"
+            return "role", f"no rep holds the role {goal.role!r} (roles held: {known})"
+    return None
+
+
 async def put_goal(
     conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, updated_by: str
 ) -> dict[str, Any]:
@@ -28,10 +47,11 @@ async def put_goal(
     row = (
         await conn.execute(
             text(
-                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target, "
-                "updated_by) VALUES (:t, :id, :scope, :subject, :period, :metric, :target, :by) "
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, role, period, metric, "
+                "target, updated_by) VALUES (:t, :id, :scope, :subject, :role, :period, :metric, :target, :by) "
                 "ON CONFLICT (tenant_id, goal_id) DO UPDATE SET scope = EXCLUDED.scope, "
-                "subject_id = EXCLUDED.subject_id, period = EXCLUDED.period, metric = EXCLUDED.metric, "
+                "subject_id = EXCLUDED.subject_id, role = EXCLUDED.role, period = EXCLUDED.period, "
+                "metric = EXCLUDED.metric, "
                 "target = EXCLUDED.target, updated_by = EXCLUDED.updated_by, updated_at = now() "
                 f"RETURNING {_GOAL_COLUMNS}"
             ),
@@ -40,6 +60,7 @@ async def put_goal(
                 "id": goal_id,
                 "scope": goal.scope.value,
                 "subject": goal.subject_id,
+                "role": goal.role,
                 "period": goal.period.value,
                 "metric": goal.metric,
                 "target": goal.target,

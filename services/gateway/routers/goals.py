@@ -1,4 +1,4 @@
-"""Activity goals: per-rep targets per period and metric (rep, team or tenant-wide)."""
+"""Activity goals: per-rep targets per period and metric (rep, role, team or tenant-wide)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from libs.common.contracts.goals import ActivityGoal, GoalScope
-from services.gateway.adapters import directory, goals
+from libs.common.contracts.goals import ActivityGoal
+from services.gateway.adapters import goals
 from services.gateway.auth import AdminDep, ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, invalid, not_found
 from services.gateway.schemas import GoalList, GoalRead
@@ -26,11 +26,9 @@ async def list_goals(principal: ReaderDep, conn: ConnDep) -> GoalList:
 @router.put("/{goal_id}", response_model=GoalRead)
 async def put_goal(principal: AdminDep, conn: ConnDep, goal_id: GoalId, body: ActivityGoal) -> GoalRead:
     """Create or replace a goal; the metrics service measures it from its next refresh."""
-    subject = body.subject_id or ""
-    if body.scope is GoalScope.REP and not await directory.rep_exists(conn, principal.tenant_id, subject):
-        invalid("subject_id", f"no rep {subject!r}", "body")
-    if body.scope is GoalScope.TEAM and not await directory.team_exists(conn, principal.tenant_id, subject):
-        invalid("subject_id", f"no team {subject!r}", "body")
+    missing = await goals.missing_subject(conn, principal.tenant_id, body)
+    if missing is not None:
+        invalid(*missing, "body")
     saved = await goals.put_goal(conn, principal.tenant_id, goal_id, body, principal.key_id)
     await conn.commit()
     return GoalRead(**saved)

@@ -237,15 +237,24 @@ async def replace_insights(conn: AsyncConnection, tenant_id: str, rows: Sequence
 async def goals(conn: AsyncConnection, tenant_id: str) -> list[GoalRow]:
     result = await conn.execute(
         text(
-            "SELECT goal_id, scope, subject_id, period, metric, target FROM activity_goals "
-            "WHERE tenant_id = :t ORDER BY goal_id"
+            "SELECT goal_id, scope, COALESCE(subject_id, role) AS subject, period, metric, target "
+            "FROM activity_goals WHERE tenant_id = :t ORDER BY goal_id"
         ),
         {"t": tenant_id},
     )
     return [
-        GoalRow(row.goal_id, GoalScope(row.scope), row.subject_id, row.period, row.metric, float(row.target))
+        GoalRow(row.goal_id, GoalScope(row.scope), row.subject, row.period, row.metric, float(row.target))
         for row in result
     ]
+
+
+async def rep_roles(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
+    """rep -> the role the CRM last reported for it (reps without one are absent)."""
+    result = await conn.execute(
+        text("SELECT rep_id, role FROM ref_reps WHERE tenant_id = :t AND role IS NOT NULL"),
+        {"t": tenant_id},
+    )
+    return {row.rep_id: row.role for row in result}
 
 
 async def team_parents(conn: AsyncConnection, tenant_id: str) -> dict[str, str | None]:

@@ -1,8 +1,8 @@
 """Activity goals: which goal applies to a rep, and how far the rep is along it.
 
 Pure rules over plain rows. A goal is a per-rep target per period ("60 dials a week"); the
-most specific goal wins (rep, then the rep's team or the nearest team above it, then the
-tenant). Pace counts working days (Monday to Friday): a week has 5, and on Wednesday
+most specific goal wins (rep, then the rep's current role, then the rep's team or the nearest
+team above it, then the tenant). Pace counts working days (Monday to Friday): a week has 5, and on Wednesday
 morning two of them are behind the rep.
 """
 
@@ -22,6 +22,7 @@ __all__ = ["Attainment", "GoalRow", "attainment", "behind_goal", "describe", "go
 class GoalRow:
     goal_id: str
     scope: GoalScope
+    #: The rep or team id of a rep or team goal; the role's name of a role goal; None for the tenant.
     subject_id: str | None
     period: str
     metric: str
@@ -29,14 +30,25 @@ class GoalRow:
 
 
 def goal_for(
-    rep_id: str, teams_up: Sequence[str], period: str, metric: str, goals: Iterable[GoalRow]
+    rep_id: str,
+    teams_up: Sequence[str],
+    period: str,
+    metric: str,
+    goals: Iterable[GoalRow],
+    *,
+    role: str | None = None,
 ) -> GoalRow | None:
-    """The goal for ``rep_id`` on ``metric`` per ``period``: the rep's own, else the nearest team's
-    (``teams_up``: the rep's team first, then its ancestors), else the tenant's."""
+    """The goal for ``rep_id`` on ``metric`` per ``period``: the rep's own, else the goal of the
+    rep's ``role`` (the rep's current role; exact match), else the nearest team's (``teams_up``:
+    the rep's team first, then its ancestors), else the tenant's."""
     candidates = [g for g in goals if g.period == period and g.metric == metric]
     for goal in candidates:
         if goal.scope is GoalScope.REP and goal.subject_id == rep_id:
             return goal
+    if role is not None:
+        for goal in candidates:
+            if goal.scope is GoalScope.ROLE and goal.subject_id == role:
+                return goal
     for team_id in teams_up:
         for goal in candidates:
             if goal.scope is GoalScope.TEAM and goal.subject_id == team_id:

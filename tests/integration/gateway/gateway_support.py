@@ -122,13 +122,13 @@ async def seed_acme(conn: AsyncConnection) -> None:
     t = "acme"
     for team_id, name in (("team-a", "Alpha"), ("team-b", "Beta")):
         await _insert(conn, "ref_teams", tenant_id=t, team_id=team_id, name=name, updated_at=T0)
-    for rep_id, name in (
-        ("rep-1", "Ana Adams"),
-        ("rep-2", "Ben Baker"),
-        ("rep-3", "Cy Chen"),
-        ("rep-4", "Dee Diaz"),
+    for rep_id, name, role in (
+        ("rep-1", "Ana Adams", "SDR"),
+        ("rep-2", "Ben Baker", "SDR"),
+        ("rep-3", "Cy Chen", None),
+        ("rep-4", "Dee Diaz", "Account Executive"),
     ):
-        await _insert(conn, "ref_reps", tenant_id=t, rep_id=rep_id, name=name, updated_at=T0)
+        await _insert(conn, "ref_reps", tenant_id=t, rep_id=rep_id, name=name, role=role, updated_at=T0)
     memberships = (
         ("m1", "rep-1", "team-a", date(2026, 1, 1), None),
         ("m2", "rep-2", "team-a", date(2026, 1, 1), None),
@@ -364,7 +364,7 @@ async def seed_globex(conn: AsyncConnection) -> None:
     """Another tenant whose objects acme must never see."""
     t = "globex"
     await _insert(conn, "ref_teams", tenant_id=t, team_id="team-z", name="Zeta", updated_at=T0)
-    await _insert(conn, "ref_reps", tenant_id=t, rep_id="rep-9", name="Zed", updated_at=T0)
+    await _insert(conn, "ref_reps", tenant_id=t, rep_id="rep-9", name="Zed", role="BDR", updated_at=T0)
     await _insert(conn, "ref_accounts", tenant_id=t, account_id="acc-9", name="Other", updated_at=T0)
     await _insert(
         conn,

@@ -33,6 +33,7 @@ async def test_rep_read_lists_current_teams(gateway: httpx.AsyncClient, keys: Ke
         "name": "Dee Diaz",
         "active": True,
         "manager_id": None,
+        "role": "Account Executive",
         "team_ids": ["team-a"],
     }
     members = await gateway.get("/v1/reps?team_id=team-a", headers=bearer(keys.read))

@@ -25,6 +25,7 @@ async def test_goals_are_set_listed_replaced_and_removed_by_admins_only(
         "goal_id": "alpha-dials",
         **DIALS_GOAL,
     }
+    assert saved.json()["role"] is None
     replaced = await gateway.put(
         "/v1/goals/alpha-dials", json={**DIALS_GOAL, "target": 55}, headers=bearer(keys.admin)
     )
@@ -46,6 +47,10 @@ async def test_bad_goals_are_refused_naming_the_field(gateway: httpx.AsyncClient
         ({**DIALS_GOAL, "metric": "charisma"}, "metric"),
         ({**DIALS_GOAL, "target": -1}, "target"),
         ({**DIALS_GOAL, "period": "fortnight"}, "period"),
+        ({**DIALS_GOAL, "scope": "rep", "subject_id": None}, "subject_id"),
+        ({**DIALS_GOAL, "scope": "role", "subject_id": None}, "role"),
+        ({**DIALS_GOAL, "scope": "role"}, "subject_id"),  # a role goal names a role, not a team
+        ({**DIALS_GOAL, "role": "SDR"}, "role"),
     ):
         response = await gateway.put("/v1/goals/g1", json=body, headers=bearer(keys.admin))
         assert response.status_code == 422, body
@@ -93,3 +98,31 @@ async def test_attainment_shows_in_the_rep_scores_and_the_leaderboard(
         "rep-2": None,
     }
     assert date.fromisoformat(board["period_start"]) == date(2026, 11, 2)
+
+
+async def test_a_role_goal_names_a_role_the_tenants_reps_hold(gateway: httpx.AsyncClient, keys: Keys) -> None:
+    body = {"scope": "role", "role": "SDR", "period": "week", "metric": "dials", "target": 50}
+    saved = await gateway.put("/v1/goals/sdr-dials", json=body, headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert {k: saved.json()[k] for k in ("goal_id", "scope", "subject_id", "role", "target")} == {
+        "goal_id": "sdr-dials",
+        "scope": "role",
+        "subject_id": None,
+        "role": "SDR",
+        "target": 50.0,
+    }
+    listed = (await gateway.get("/v1/goals", headers=bearer(keys.read))).json()["items"]
+    assert [(g["goal_id"], g["scope"], g["role"]) for g in listed] == [("sdr-dials", "role", "SDR")]
+
+    # A role none of acme's reps holds (globex's rep-9 is a BDR: another tenant's roles count for nothing).
+    for role in ("sdr", "BDR"):
+        refused = await gateway.put("/v1/goals/typo", json={**body, "role": role}, headers=bearer(keys.admin))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            {
+                "in": "body",
+                "field": "role",
+                "reason": f"no rep holds the role {role!r} (roles held: 'Account Executive', 'SDR')",
+            }
+        ]
+    assert (await gateway.get("/v1/goals", headers=bearer(keys.other_read))).json() == {"items": []}

@@ -151,3 +151,36 @@ def test_a_ce_tenant_that_is_not_the_payloads_tenant_is_poison() -> None:
             InvalidMessage, match=f"ce_tenant '{header}' does not match the payload's tenant_id"
         ):
             check_tenant(Envelope(id="e-1", source="/s", type="t", subject="s", tenant=header), payload)
+
+
+REP_ENTITY = {"entity_type": "rep", "id": "rep-1", "name": "Ana", "updated_at": "2026-11-01T09:00:00Z"}
+REP_EVENT = {"tenant_id": "acme", "source": "salesforce", "entity": REP_ENTITY}
+
+
+def test_a_reps_role_is_an_additive_field_of_crm_entity_changed_v1() -> None:
+    from libs.common.contracts.crm import CrmEntityChangedV1, RepV1
+
+    schema = topic_schemas()["crm-entity-changed"]
+    # An event an older producer wrote (no role) still decodes: the rep has no role.
+    jsonschema.validate(REP_EVENT, schema)
+    older = CrmEntityChangedV1.model_validate(REP_EVENT).entity
+    assert isinstance(older, RepV1)
+    assert older.role is None
+
+    with_role = {**REP_EVENT, "entity": {**REP_ENTITY, "role": "SDR"}}
+    jsonschema.validate(with_role, schema)
+    rep = CrmEntityChangedV1.model_validate(with_role).entity
+    assert isinstance(rep, RepV1)
+    assert rep.role == "SDR"
+    assert RepV1.model_validate({**REP_ENTITY, "role": "  Account Executive "}).role == "Account Executive"
+
+
+@pytest.mark.parametrize("role", ["", "   ", "SDR\x00", "x" * 129])
+def test_a_blank_or_unstorable_role_is_refused_naming_the_field(role: str) -> None:
+    from pydantic import ValidationError
+
+    from libs.common.contracts.crm import RepV1
+
+    with pytest.raises(ValidationError) as caught:
+        RepV1.model_validate({**REP_ENTITY, "role": role})
+    assert [e["loc"] for e in caught.value.errors()] == [("role",)]

@@ -127,6 +127,7 @@ def test_crm_objects_become_entities() -> None:
         phones=("+16505551234",),
         raw_phones=("+1 650-555-1234",),
         manager_id="0055j000004Vb8oAAC",
+        role="SDR",
     )
 
 

@@ -17,6 +17,8 @@ GOALS = [
     GoalRow("east-dials", GoalScope.TEAM, "team-east", "week", "dials", 60.0),
     GoalRow("ana-dials", GoalScope.REP, "rep-ana", "week", "dials", 80.0),
     GoalRow("east-held", GoalScope.TEAM, "team-east", "week", "meetings_held", 8.0),
+    GoalRow("sdr-dials", GoalScope.ROLE, "SDR", "week", "dials", 70.0),
+    GoalRow("ae-held", GoalScope.ROLE, "Account Executive", "week", "meetings_held", 10.0),
 ]
 
 
@@ -27,6 +29,28 @@ def test_the_most_specific_goal_wins() -> None:
     assert goal_for("rep-cy", ["team-west"], "week", "dials", GOALS).goal_id == "tenant-dials"  # type: ignore[union-attr]
     assert goal_for("rep-cy", ["team-west"], "week", "meetings_held", GOALS) is None
     assert goal_for("rep-bo", ["team-east"], "month", "dials", GOALS) is None
+
+
+def test_a_role_goal_sits_between_the_reps_own_and_the_teams() -> None:
+    def goal_id(
+        rep: str, role: str | None, metric: str = "dials", teams: tuple[str, ...] = ("team-east",)
+    ) -> str | None:
+        goal = goal_for(rep, list(teams), "week", metric, GOALS, role=role)
+        return None if goal is None else goal.goal_id
+
+    # rep > role > team > tenant.
+    assert goal_id("rep-ana", "SDR") == "ana-dials"
+    assert goal_id("rep-bo", "SDR") == "sdr-dials"
+    assert goal_id("rep-bo", "SDR", teams=("team-west",)) == "sdr-dials"
+    assert goal_id("rep-bo", "Account Executive") == "east-dials"  # no AE goal on dials: the team's
+    assert goal_id("rep-bo", None) == "east-dials"
+    assert goal_id("rep-cy", "Account Executive", teams=("team-west",)) == "tenant-dials"
+    assert goal_id("rep-cy", "Account Executive", "meetings_held", ("team-west",)) == "ae-held"
+    assert goal_id("rep-cy", "Account Executive", "meetings_held") == "ae-held"  # over east-held
+    # The role must match exactly: another role, or another spelling, is not the goal's.
+    assert goal_id("rep-bo", "sdr") == "east-dials"
+    assert goal_id("rep-bo", "SDR Manager") == "east-dials"
+    assert goal_for("rep-bo", [], "month", "dials", GOALS, role="SDR") is None
 
 
 def test_working_days_skip_weekends() -> None:
@@ -71,3 +95,42 @@ def test_no_pace_before_the_first_working_day_and_a_complete_week_has_none_left(
 def test_goals_are_validated(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ActivityGoal.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"scope": "role"}, "role", "role is required for a role goal"),
+        ({"scope": "role", "role": "   "}, "role", "String should have at least 1 character"),
+        (
+            {"scope": "role", "role": "SDR", "subject_id": "rep-1"},
+            "subject_id",
+            "subject_id is forbidden for a role goal",
+        ),
+        (
+            {"scope": "team", "subject_id": "team-east", "role": "SDR"},
+            "role",
+            "role is forbidden for a team goal",
+        ),
+        ({"scope": "tenant", "role": "SDR"}, "role", "role is forbidden for a tenant goal"),
+        ({"scope": "rep"}, "subject_id", "subject_id is required for a rep goal: a rep id"),
+        (
+            {"scope": "tenant", "subject_id": "rep-1"},
+            "subject_id",
+            "subject_id is forbidden for a tenant goal",
+        ),
+    ],
+)
+def test_a_goal_that_names_the_wrong_subject_is_refused_naming_the_field(
+    change: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ActivityGoal.model_validate({"period": "week", "metric": "dials", "target": 60, **change})
+    assert [(e["loc"], e["msg"]) for e in caught.value.errors()] == [((field,), reason)]
+
+
+def test_a_role_goal_names_its_role_trimmed() -> None:
+    goal = ActivityGoal.model_validate(
+        {"scope": "role", "role": " SDR ", "period": "week", "metric": "dials", "target": 60}
+    )
+    assert (goal.scope, goal.role, goal.subject_id) == (GoalScope.ROLE, "SDR", None)

@@ -404,6 +404,9 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
             raw_phones=raw_phones,
             active=record.get("IsActive") is None or record.flag("IsActive"),
             manager_id=record.get("ManagerId"),
+            # An outbound message carries the User's own fields only: the role hierarchy's name
+            # (UserRole.Name) is a lookup it cannot include, the job Title is a field it can.
+            role=(record.get("Title") or "")[:128] or None,
         )
     if record.type == "Contact":
         return ContactV1(
