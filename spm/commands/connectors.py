@@ -55,13 +55,21 @@ def _read_service_account(path: Path) -> str:
     return orjson.dumps(info).decode()
 
 
-async def _with_store(action: Any) -> Any:
+async def _with_store(action: Any, tenant: str | None = None) -> Any:
+    """``action(store)``; with ``tenant``, first a one-line error and exit 1 if there is no such tenant."""
     from libs.common.db.engine import make_engine
     from libs.common.settings import DatabaseSettings, RuntimeSettings
+    from libs.common.tenancy import tenant_exists
     from services.connectors.adapters.store import MailboxStore
 
     engine = make_engine(DatabaseSettings(), "spm-cli")
     try:
+        if tenant is not None:
+            async with engine.connect() as conn:
+                known = await tenant_exists(conn, tenant)
+            if not known:
+                typer.echo(f"no tenant {tenant!r}", err=True)
+                raise typer.Exit(1)
         return await action(MailboxStore(engine, RuntimeSettings().secret_key.get_secret_value()))
     finally:
         await engine.dispose()
@@ -126,7 +134,7 @@ def connect(
         return ids
 
     try:
-        return list(asyncio.run(_with_store(run)))
+        return list(asyncio.run(_with_store(run, tenant)))
     except LookupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -231,7 +239,7 @@ def list_mailboxes(
     table = Table()
     for column in ("tenant", "provider", "mailbox", "health", "fetched", "last success", "last error"):
         table.add_column(column)
-    for status in asyncio.run(_with_store(run)):
+    for status in asyncio.run(_with_store(run, tenant)):
         success = status.last_success_at.strftime("%Y-%m-%d %H:%M:%S") if status.last_success_at else "-"
         table.add_row(
             status.tenant_id,
@@ -271,7 +279,7 @@ def _set_paused(paused: bool) -> Any:
                     )
             return changed
 
-        changed = asyncio.run(_with_store(run))
+        changed = asyncio.run(_with_store(run, tenant))
         typer.echo(f"{'paused' if paused else 'resumed'} {changed} mailbox(es)")
 
     command.__doc__ = "Pause mailboxes (nothing is fetched)." if paused else "Resume paused mailboxes."
@@ -288,7 +296,7 @@ def push_url(
     async def run(store: MailboxStore) -> str | None:
         return await store.newest_secret(tenant, "gmail")
 
-    secret = asyncio.run(_with_store(run))
+    secret = asyncio.run(_with_store(run, tenant))
     if secret is None:
         typer.echo(f"no gmail webhook secret for tenant {tenant}", err=True)
         raise typer.Exit(1)

@@ -93,3 +93,11 @@ async def test_add_shows_the_backfill_until_done_then_list_pause_resume(
         assert [r.mailbox_id for r in await sync_due(h.deps)] == [1]  # Bo is paused: not synced
         assert await asyncio.to_thread(run, "resume", "--tenant", TENANT) == "resumed 1 mailbox(es)\n"
         assert sorted(r.mailbox_id for r in await sync_due(h.deps)) == [2]
+        # A tenant that does not exist is an error, not an empty table or "0 mailbox(es)".
+        for command in (
+            ("list", "--tenant", "nope"),
+            ("pause", "--tenant", "nope"),
+            ("resume", "--tenant", "nope"),
+        ):
+            result = await asyncio.to_thread(CliRunner().invoke, _cli(), ["connectors", *command], env=env)
+            assert (result.exit_code, result.output.strip()) == (1, "no tenant 'nope'")
