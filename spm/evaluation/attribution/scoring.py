@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
@@ -311,6 +312,38 @@ def _open_at(deal: Deal, moment: datetime) -> bool:
 # --------------------------------------------------------------------------- scoring
 
 
+class MissCause(StrEnum):
+    """Why an activity's true deal was not credited (read on its final attribution)."""
+
+    #: ``ambiguous`` whose primary is the true deal: right in the ``deal_id`` reading, not credited.
+    TIE_PRIMARY_RIGHT = "tie:primary_right"
+    #: ``ambiguous`` whose primary is another deal and the true one a secondary.
+    TIE_TRUTH_SECONDARY = "tie:truth_secondary"
+    #: ``ambiguous`` without the true deal among its deals.
+    TIE_TRUTH_ABSENT = "tie:truth_absent"
+    #: ``attributed`` to another deal: wrong in both readings.
+    WRONG_DEAL = "wrong_deal"
+    #: No deal given (``account_only``, ``unmatched``...) although the activity had one.
+    NO_DEAL = "no_deal"
+    #: A deal given for an activity about none.
+    DEAL_WITHOUT_TRUTH = "deal_without_truth"
+
+
+def miss_cause(truth: str | None, decided: CurrentAttribution) -> MissCause | None:
+    """The cause of a miss in the credited reading, or ``None`` when the activity is right."""
+    if truth is None:
+        return MissCause.DEAL_WITHOUT_TRUTH if decided.deal_id is not None else None
+    if decided.status is AttributionStatus.AMBIGUOUS:
+        if decided.deal_id == truth:
+            return MissCause.TIE_PRIMARY_RIGHT
+        if truth in decided.secondary_deal_ids:
+            return MissCause.TIE_TRUTH_SECONDARY
+        return MissCause.TIE_TRUTH_ABSENT
+    if decided.deal_id is None:
+        return MissCause.NO_DEAL
+    return None if decided.deal_id == truth else MissCause.WRONG_DEAL
+
+
 def _percent(value: float | None, width: int = 7) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}.1%}"
 
@@ -380,8 +413,13 @@ class EvaluationReport:
     ours_unique_only: Scorecard
     naive: Scorecard
     naive_live: Scorecard
-    #: Per trap: ours, and the naive rule read at the event time (the fairer of the two readings).
+    #: Per trap: ours (``deal_id`` reading), and the naive rule read at the event time (the
+    #: fairer of the two readings).
     by_trap: Mapping[Trap, tuple[Scorecard, Scorecard]]
+    #: Per trap: ours in the credited reading (only ``attributed`` activities give a deal).
+    by_trap_credited: Mapping[Trap, Scorecard]
+    #: Misses of the credited reading by trap and cause (``miss_cause``).
+    misses: Mapping[tuple[Trap, MissCause], int]
     #: Late traps scored on the decision taken when the activity arrived, before the re-match.
     first_pass: Mapping[Trap, Scorecard]
     #: Re-decisions the late CRM records triggered (each may or may not change the result).
@@ -401,18 +439,21 @@ class EvaluationReport:
             self.naive.line("naive (current state)"),
             self.naive_live.line("naive (at event time)"),
             "",
-            "Per trap, next to the naive rule read at the event time:",
-            f"{'trap':<20} {'n':>6}  {'ours P':>7} {'ours R':>7} {'ours rep':>8}  "
+            "Per trap, both readings of ours next to the naive rule read at the event time:",
+            f"{'':<27} {'credited':^15}  {'deal_id':^15}",
+            f"{'trap':<20} {'n':>6}  {'P':>7} {'R':>7}  {'P':>7} {'R':>7} {'rep':>8}  "
             f"{'naive P':>7} {'naive R':>7} {'naive rep':>9}",
         ]
         for trap, (ours, naive) in self.by_trap.items():
+            credited = self.by_trap_credited[trap]
             lines.append(
-                f"{trap.value:<20} {ours.activities:>6}  {_percent(ours.precision)} {_percent(ours.recall)} "
+                f"{trap.value:<20} {ours.activities:>6}  {_percent(credited.precision)} "
+                f"{_percent(credited.recall)}  {_percent(ours.precision)} {_percent(ours.recall)} "
                 f"{_percent(ours.rep_accuracy, 8)}  {_percent(naive.precision)} {_percent(naive.recall)} "
                 f"{_percent(naive.rep_accuracy, 9)}"
             )
+        lines += ["", *self._render_misses(), ""]
         lines += [
-            "",
             *(card.line(f"{trap.value} first pass") for trap, card in self.first_pass.items()),
             f"re-decisions after late CRM data: {self.rematched}",
             f"true deal given or among the secondaries: {self.surfaced} of {self.ours.deal_truths}",
@@ -421,6 +462,22 @@ class EvaluationReport:
             "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
         ]
         return "\n".join(lines)
+
+    def _render_misses(self) -> list[str]:
+        """The credited reading's misses, one row per trap with any, one column per cause."""
+        causes = [c for c in MissCause if any(n for (_, cause), n in self.misses.items() if cause is c)]
+        width = max((len(c.value) for c in causes), default=0)
+        lines = [
+            "Misses of the credited reading by trap and cause:",
+            f"{'trap':<20} " + " ".join(f"{c.value:>{width}}" for c in causes) + f" {'all':>6}",
+        ]
+        for trap in self.by_trap:
+            row = [self.misses.get((trap, c), 0) for c in causes]
+            if any(row):
+                lines.append(f"{trap.value:<20} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>6}")
+        totals = [sum(n for (_, cause), n in self.misses.items() if cause is c) for c in causes]
+        lines.append(f"{'all':<20} " + " ".join(f"{n:>{width}}" for n in totals) + f" {sum(totals):>6}")
+        return lines
 
 
 #: Traps whose CRM records arrive after the activities: their first pass is reported too.
@@ -438,6 +495,8 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
     surfaced = 0
     first_pass = {trap: Scorecard() for trap in LATE_TRAPS}
     by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
+    by_trap_credited: dict[Trap, Scorecard] = {trap: Scorecard() for trap in Trap}
+    misses: Counter[tuple[Trap, MissCause]] = Counter()
     statuses: Counter[AttributionStatus] = Counter()
     close_calls = 0
     for item in dataset.activities:
@@ -450,6 +509,11 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
         ours = ours.add(item, decided.deal_id, decided.rep_id, decided.team_id)
         asserted = decided.deal_id if decided.status is AttributionStatus.ATTRIBUTED else None
         credited = credited.add(item, asserted, decided.rep_id, decided.team_id)
+        by_trap_credited[item.trap] = by_trap_credited[item.trap].add(
+            item, asserted, decided.rep_id, decided.team_id
+        )
+        if (cause := miss_cause(item.true_deal_id, decided)) is not None:
+            misses[(item.trap, cause)] += 1
         surfaced += item.true_deal_id is not None and item.true_deal_id in (
             decided.deal_id,
             *decided.secondary_deal_ids,
@@ -484,6 +548,8 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
         naive=naive,
         naive_live=naive_live,
         by_trap={trap: cards for trap, cards in by_trap.items() if cards[0].activities},
+        by_trap_credited={trap: card for trap, card in by_trap_credited.items() if card.activities},
+        misses=dict(misses),
         first_pass=first_pass,
         rematched=ours_run.rematched,
         close_call_misses=close_calls,
