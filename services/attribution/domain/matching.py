@@ -660,7 +660,10 @@ def _rank_deals(
     ``threaded`` are the deals of the thread a reply continues: candidates even when this reply
     found neither their account nor a contact of theirs, and valued on the ``thread`` signal.
     """
-    activity, policy, matches = facts.activity, facts.policy, facts.matches
+    activity, policy = facts.activity, facts.policy
+    # A switchboard number reaches the account, not one of the contacts listing it: guessing
+    # which of them answered would credit the deal of whoever happens to list the number.
+    matches = tuple(m for m in facts.matches if m.evidence is not Evidence.SHARED_PHONE)
     external_count = len(facts.external)
     matched_contacts = {m.contact_id for m in matches}
     open_deals = [

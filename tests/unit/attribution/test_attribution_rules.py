@@ -122,10 +122,16 @@ CASES = [
         AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.85, 0.9), "contact_role",
     ),
     Case(
-        "a switchboard shared by two contacts only half-identifies either: a close call",
+        "a switchboard reaches the account, not one of the contacts listing it: the caller's deal leads",
         activity(ActivityKind.CALL, Direction.OUTBOUND, ((ANA_PHONE, Role.CALLER), (SWITCHBOARD, Role.CALLEE))),
-        AttributionStatus.AMBIGUOUS, "deal-acme-exp", "acc-acme", ANA, "team-east", (0.3, 0.45), "contact_role",
-        secondary=("deal-acme-new",),
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (0.5, 0.51),
+        "owner_participates",
+    ),
+    Case(
+        "a switchboard call by a rep owning neither deal: no contact guessed, a close call",
+        activity(ActivityKind.CALL, Direction.OUTBOUND, (("+14155550003", Role.CALLER), (SWITCHBOARD, Role.CALLEE))),
+        AttributionStatus.AMBIGUOUS, "deal-acme-new", "acc-acme", CY, "team-west", (0.18, 0.19), "recency",
+        secondary=("deal-acme-exp",),
     ),
     Case(
         "a contact's personal address is an exact identity: their deal",
@@ -233,8 +239,10 @@ def test_the_switchboard_call_records_both_deals_and_their_scores() -> None:
 
     decision = attribute_activity(call, snapshot(), DEFAULT)
 
-    assert [(r.deal_id, r.score) for r in decision.runners_up] == [("deal-acme-new", 0.3952)]
-    assert decision.explanation["deal_score"] == 0.4634
+    # Neither contact listing the number holds a role for the call: the deals differ by owner only.
+    assert [(r.deal_id, r.score) for r in decision.runners_up] == [("deal-acme-exp", 0.1884)]
+    assert decision.explanation["deal_score"] == 0.3952
+    assert [s["value"] for s in decision.explanation["signals"] if s["signal"] == "contact_role"] == [0.0]
     assert decision.external_contact_ids == ()  # neither contact is certain
 
 
