@@ -11,7 +11,8 @@ The cascade (first step that decides wins):
 5. candidate deals open at the activity time (with grace windows) ranked by a weighted score;
 6. a thread reply for which no contact pointed at a deal: the thread's deal is ranked with the
    ``thread`` signal (in place of the missing contact), or the thread's attribution is inherited
-   when its deal is not known.
+   when its deal is not known; a reply whose contact-backed deals are a close call continues
+   the deal its thread was attributed to, when that deal is one of the tied.
 
 The primary deal is always the top-ranked candidate; ``rule_path`` names the signal that put
 it ahead.
@@ -45,7 +46,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.2"
+RULE_VERSION = "attribution-rules/2026.12.3"
 
 
 class Signal(StrEnum):
@@ -63,8 +64,9 @@ class Signal(StrEnum):
 
 #: The weights of the first six sum to 1; with ``subject`` a score reaches at most 1.15 (not
 #: capped: a cap would erase the subject's lead between two otherwise full-scoring deals). ``thread`` is only valued
-#: for a reply none of whose candidates has a ``contact_role``: it stands in for the contact the
-#: reply lacks, so the two never add up. Recency alone can never separate two deals (its weight
+#: for a reply none of whose candidates has a ``contact_role`` (it stands in for the contact the
+#: reply lacks), or for the thread's attributed deal among contact-backed deals too close to call
+#: (it settles the tie, never a contact's clear lead). Recency alone can never separate two deals (its weight
 #: is below AMBIGUITY_MARGIN): it only orders deals that are otherwise tied. ``subject`` is
 #: above the margin: a subject naming one of two otherwise equal deals decides between them, but
 #: never outweighs a contact's role on another deal.
@@ -448,6 +450,9 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             secondary=thread.secondary_deal_ids,
         )
 
+    if by_contact and (continued := _continue_thread(facts, candidates, account_evidence, explanation)):
+        return continued
+
     if not candidates:
         if not account_evidence:
             steps.append("no contact, account or deal found")
@@ -752,6 +757,36 @@ def _thread_usable(
     known = facts.index.deal_by_id.get(thread.deal_id)
     # A thread revived long after its deal closed must not flow into that dead deal.
     return known is None or deal_open_at(known, facts.activity.occurred_at, facts.policy)
+
+
+def _continue_thread(
+    facts: _Facts,
+    candidates: list[_Candidate],
+    account_evidence: Mapping[str, set[Evidence]],
+    explanation: dict[str, Any],
+) -> _Verdict | None:
+    """A reply whose contact-backed deals are too close to call continues its thread's deal.
+
+    Only a thread that was ``attributed`` (an ambiguous thread decided nothing) and only when
+    its deal is one of the tied candidates, so still open at the reply's time: the thread is
+    the one fact the reply adds to a contact who is on several deals (a buying group's
+    procurement lead answering "Re: Quick question"). A contact's role on another deal that
+    leads by the margin is never overridden.
+    """
+    thread = facts.snapshot.thread_attribution
+    if facts.activity.thread_id is None or thread is None or thread.deal_id is None:
+        return None
+    if thread.status is not AttributionStatus.ATTRIBUTED or len(candidates) < 2:
+        return None
+    tied = {c.deal.id for c in candidates if candidates[0].score - c.score < AMBIGUITY_MARGIN}
+    if len(tied) < 2 or thread.deal_id not in tied:
+        return None
+    explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
+    explanation["steps"].append("close call between contact-backed deals: the reply continues its thread's deal")
+    ranked = _rank_deals(facts, account_evidence, frozenset({thread.deal_id}))
+    return _rank_verdict(
+        ranked, account_evidence, facts.policy, explanation, thread.confidence * THREAD_CONFIDENCE_FACTOR
+    )
 
 
 def _choose_rep(activity: ActivityIngestedV1, index: _Index, owner_hint: str | None) -> _RepChoice:

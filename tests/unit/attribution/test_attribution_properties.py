@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.domain.decision import next_version
+from services.attribution.domain.decision import AttributionDecision, next_version
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import (
     Account,
@@ -111,8 +111,27 @@ def worlds(draw: st.DrawFn) -> World:
     return World(act, snapshot, policy)
 
 
+@st.composite
+def threaded_worlds(draw: st.DrawFn) -> World:
+    """A world whose activity is a reply in a thread attributed to one of its deals (or none)."""
+    world = draw(worlds())
+    deal_ids = [d.id for d in world.snapshot.deals]
+    deal_id = draw(st.none() | st.sampled_from(deal_ids)) if deal_ids else None
+    secondary = tuple(draw(st.lists(st.sampled_from(deal_ids), max_size=2, unique=True))) if deal_id else ()
+    thread = CurrentAttribution(
+        version=1,
+        status=AttributionStatus.AMBIGUOUS if secondary else AttributionStatus.ATTRIBUTED,
+        account_id=draw(st.sampled_from(["acc-0", "acc-1"])),
+        deal_id=deal_id,
+        secondary_deal_ids=tuple(s for s in secondary if s != deal_id),
+        confidence=draw(st.sampled_from([0.4, 0.9])),
+    )
+    reply = world.activity.model_copy(update={"thread_id": "th-1"})
+    return World(reply, replace(world.snapshot, thread_attribution=thread), world.policy)
+
+
 @settings(max_examples=300, deadline=None, database=None)
-@given(worlds())
+@given(worlds() | threaded_worlds())
 def test_never_a_deal_outside_its_life_widened_by_the_grace_windows(world: World) -> None:
     decision = attribute_activity(world.activity, world.snapshot, world.policy)
 
@@ -183,25 +202,6 @@ def test_confidence_is_a_probability_and_statuses_are_consistent(world: World) -
         assert world.policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
 
 
-@st.composite
-def threaded_worlds(draw: st.DrawFn) -> World:
-    """A world whose activity is a reply in a thread attributed to one of its deals (or none)."""
-    world = draw(worlds())
-    deal_ids = [d.id for d in world.snapshot.deals]
-    deal_id = draw(st.none() | st.sampled_from(deal_ids)) if deal_ids else None
-    secondary = tuple(draw(st.lists(st.sampled_from(deal_ids), max_size=2, unique=True))) if deal_id else ()
-    thread = CurrentAttribution(
-        version=1,
-        status=AttributionStatus.AMBIGUOUS if secondary else AttributionStatus.ATTRIBUTED,
-        account_id=draw(st.sampled_from(["acc-0", "acc-1"])),
-        deal_id=deal_id,
-        secondary_deal_ids=tuple(s for s in secondary if s != deal_id),
-        confidence=draw(st.sampled_from([0.4, 0.9])),
-    )
-    reply = world.activity.model_copy(update={"thread_id": "th-1"})
-    return World(reply, replace(world.snapshot, thread_attribution=thread), world.policy)
-
-
 @settings(max_examples=400, deadline=None, database=None)
 @given(worlds() | threaded_worlds())
 def test_the_primary_deal_is_the_top_ranked_candidate(world: World) -> None:
@@ -240,3 +240,36 @@ def test_a_deal_created_after_the_activity_never_wins_on_recency(
     if decision.deal_id is not None and decision.rule_path == "recency":
         chosen = next(d for d in snapshot.deals if d.id == decision.deal_id)
         assert chosen.created_at <= at
+
+
+def _contact_backed(decision: AttributionDecision) -> bool:
+    signals = {s["signal"]: s["value"] for s in decision.explanation.get("signals", ())}
+    return signals.get("contact_role", 0.0) > 0.0
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(threaded_worlds())
+def test_a_reply_follows_its_threads_deal_only_to_settle_a_close_call(world: World) -> None:
+    thread = world.snapshot.thread_attribution
+    assert thread is not None
+    alone = attribute_activity(world.activity, replace(world.snapshot, thread_attribution=None), world.policy)
+    decision = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    if not _contact_backed(alone) or alone.status not in (
+        AttributionStatus.ATTRIBUTED,
+        AttributionStatus.AMBIGUOUS,
+    ):
+        return
+    if alone.status is AttributionStatus.ATTRIBUTED:
+        # A contact's clear lead stands whatever the thread says.
+        assert decision.deal_id == alone.deal_id
+        return
+    if world.policy.ambiguity_policy is not AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
+        return
+    tied = {alone.deal_id, *alone.secondary_deal_ids}
+    if thread.status is AttributionStatus.ATTRIBUTED and thread.deal_id in tied:
+        # The thread's (open: it is a candidate) deal settles the tie, or nothing is asserted.
+        assert decision.deal_id in (thread.deal_id, None)
+        assert decision.confidence <= round(thread.confidence * 0.9, 4)
+    else:
+        assert (decision.status, decision.deal_id) == (alone.status, alone.deal_id)
