@@ -70,6 +70,16 @@ PRODUCTS = (
 #: ("Quick question", "Following up"). The evaluated tenant keeps subjects (``keep_subjects``).
 SUBJECT_NAMES_PRODUCT = {ActivityKind.MEETING: 0.6, ActivityKind.EMAIL: 0.4}
 _TOPICS = ("pricing", "next steps", "proposal", "review", "questions", "timeline", "contract draft")
+#: Traps whose email between a rep and a customer may start a reply chain, as real mail does.
+REPLY_CHAIN_TRAPS = frozenset({"single_open_deal", "several_open_deals", "personal_domain", "closed_reopened"})
+#: Share of those emails answered in the same thread (the other side replies within days).
+REPLY_CHAIN_SHARE = 0.3
+#: Share of a chain's first messages that copy (cc) another person of the deal's buying group...
+CC_COLLEAGUE_SHARE = 0.4
+#: ...and share of the replies then written by that colleague rather than the addressee;
+COLLEAGUE_REPLIES_SHARE = 0.5
+#: a reply keeps everyone on the thread ("reply all") this often, else it answers the sender only.
+REPLY_ALL_SHARE = 0.6
 _GENERIC_SUBJECTS = (
     "Quick question", "Following up", "Catching up", "Checking in", "Call tomorrow?", "Intro", "Notes",
 )  # fmt: skip
@@ -184,6 +194,9 @@ class _Draft:
     words_rng: random.Random
     #: Draws reps' names and the aliases made from them, likewise apart.
     names_rng: random.Random
+    #: Draws reply chains (who is copied, who answers, when), likewise apart: the scenarios drawn
+    #: from ``rng`` are the same with and without them.
+    threads_rng: random.Random
     #: Canonical reps (the truth is told in their ids); ``source_reps`` are the same people as
     #: other feeds know them.
     reps: list[Rep] = field(default_factory=list)
@@ -200,6 +213,7 @@ class _Draft:
     domain_of_account: dict[str, str] = field(default_factory=dict)
     reopened_pairs: list[tuple[str, str]] = field(default_factory=list)
     counter: int = 0
+    chains: int = 0
 
     def next_number(self) -> int:
         self.counter += 1
@@ -757,6 +771,51 @@ def _no_contact_role(draft: _Draft) -> list[_Scenario]:
     return [_email(_doer(draft, deal.owner_rep_id, 0.85), address, draft.rng.random() < 0.5, moment, deal.id)]
 
 
+def _with_reply_chain(draft: _Draft, scenario: _Scenario, trap: Trap) -> list[_Scenario]:
+    """The email, and sometimes the reply that answers it in the same thread.
+
+    The first message may copy another person of the deal's buying group; the reply comes from
+    the other side (the customer who was written to, or that colleague; the rep when the
+    customer wrote first), to everyone ("reply all") or to the sender only. A colleague who
+    answers only the rep may be on several deals of the account: the thread is then what says
+    which one.
+    """
+    rng = draft.threads_rng
+    deal = draft.deals.get(scenario.true_deal_id or "")
+    if trap.value not in REPLY_CHAIN_TRAPS or deal is None or scenario.kind is not ActivityKind.EMAIL:
+        return [scenario]
+    if rng.random() >= REPLY_CHAIN_SHARE:
+        return [scenario]
+    rep, customer = (scenario.participants if scenario.direction is Direction.OUTBOUND else scenario.participants[::-1])
+    emails = {p.email for p in scenario.participants}
+    others = [draft.contacts[c].email for c, _ in deal.contacts if draft.contacts[c].email not in emails]
+    colleague = rng.choice(others) if others and rng.random() < CC_COLLEAGUE_SHARE else None
+    draft.chains += 1
+    thread_id = f"chain-{draft.chains}"
+    cc = (Participant(email=colleague, role=ParticipantRole.CC),) if colleague else ()
+    first = replace(scenario, participants=(*scenario.participants, *cc), thread_id=thread_id)
+    reply_all = rng.random() < REPLY_ALL_SHARE
+    at = scenario.occurred_at + _day(rng.uniform(0.2, 5))
+    if scenario.direction is Direction.OUTBOUND:
+        writer = colleague if colleague and rng.random() < COLLEAGUE_REPLIES_SHARE else customer.email
+        copied = [e for e in (customer.email, colleague) if e and e != writer] if reply_all else []
+        parts = (
+            Participant(email=writer, role=ParticipantRole.FROM),
+            Participant(email=rep.email, role=ParticipantRole.TO),
+            *(Participant(email=e, role=ParticipantRole.CC) for e in copied),
+        )
+        direction = Direction.INBOUND
+    else:
+        parts = (
+            Participant(email=rep.email, role=ParticipantRole.FROM),
+            Participant(email=customer.email, role=ParticipantRole.TO),
+            *((Participant(email=colleague, role=ParticipantRole.CC),) if colleague and reply_all else ()),
+        )
+        direction = Direction.OUTBOUND
+    reply = replace(first, direction=direction, occurred_at=at, participants=parts)
+    return [first, reply]
+
+
 #: One generator per trap; each returns [] when the world offers no fitting case this time.
 SCENARIO_GENERATORS: Mapping[Trap, Callable[[_Draft], list[_Scenario]]] = {
     Trap.SINGLE_OPEN_DEAL: _single_open_deal,
@@ -844,6 +903,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
         rng=random.Random(seed),
         words_rng=random.Random(f"words-{seed}"),
         names_rng=random.Random(f"names-{seed}"),
+        threads_rng=random.Random(f"threads-{seed}"),
     )
     _build_world(draft, n_activities)
     traps = list(TRAP_WEIGHTS)
@@ -851,8 +911,9 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
     labelled: list[tuple[_Scenario, Trap]] = []
     while len(labelled) < n_activities:
         trap = draft.rng.choices(traps, weights=weights)[0]
-        for scenario in SCENARIO_GENERATORS[trap](draft)[: n_activities - len(labelled)]:
-            labelled.append((scenario, trap))
+        for drawn in SCENARIO_GENERATORS[trap](draft):
+            for scenario in _with_reply_chain(draft, drawn, trap)[: n_activities - len(labelled)]:
+                labelled.append((scenario, trap))
     labelled = _with_subjects(draft, labelled)
     memberships = tuple(draft.memberships)
     activities = tuple(
