@@ -782,7 +782,9 @@ def _continue_thread(
     if len(tied) < 2 or thread.deal_id not in tied:
         return None
     explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
-    explanation["steps"].append("close call between contact-backed deals: the reply continues its thread's deal")
+    explanation["steps"].append(
+        "close call between contact-backed deals: the reply continues its thread's deal"
+    )
     ranked = _rank_deals(facts, account_evidence, frozenset({thread.deal_id}))
     return _rank_verdict(
         ranked, account_evidence, facts.policy, explanation, thread.confidence * THREAD_CONFIDENCE_FACTOR

@@ -474,7 +474,9 @@ class EvaluationReport:
         for trap in self.by_trap:
             row = [self.misses.get((trap, c), 0) for c in causes]
             if any(row):
-                lines.append(f"{trap.value:<20} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>6}")
+                lines.append(
+                    f"{trap.value:<20} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>6}"
+                )
         totals = [sum(n for (_, cause), n in self.misses.items() if cause is c) for c in causes]
         lines.append(f"{'all':<20} " + " ".join(f"{n:>{width}}" for n in totals) + f" {sum(totals):>6}")
         return lines

@@ -71,7 +71,9 @@ PRODUCTS = (
 SUBJECT_NAMES_PRODUCT = {ActivityKind.MEETING: 0.6, ActivityKind.EMAIL: 0.4}
 _TOPICS = ("pricing", "next steps", "proposal", "review", "questions", "timeline", "contract draft")
 #: Traps whose email between a rep and a customer may start a reply chain, as real mail does.
-REPLY_CHAIN_TRAPS = frozenset({"single_open_deal", "several_open_deals", "personal_domain", "closed_reopened"})
+REPLY_CHAIN_TRAPS = frozenset(
+    {"single_open_deal", "several_open_deals", "personal_domain", "closed_reopened"}
+)
 #: Share of those emails answered in the same thread (the other side replies within days).
 REPLY_CHAIN_SHARE = 0.3
 #: Share of a chain's first messages that copy (cc) another person of the deal's buying group...
@@ -786,7 +788,9 @@ def _with_reply_chain(draft: _Draft, scenario: _Scenario, trap: Trap) -> list[_S
         return [scenario]
     if rng.random() >= REPLY_CHAIN_SHARE:
         return [scenario]
-    rep, customer = (scenario.participants if scenario.direction is Direction.OUTBOUND else scenario.participants[::-1])
+    rep, customer = (
+        scenario.participants if scenario.direction is Direction.OUTBOUND else scenario.participants[::-1]
+    )
     emails = {p.email for p in scenario.participants}
     others = [draft.contacts[c].email for c, _ in deal.contacts if draft.contacts[c].email not in emails]
     colleague = rng.choice(others) if others and rng.random() < CC_COLLEAGUE_SHARE else None

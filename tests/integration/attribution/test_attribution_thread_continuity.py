@@ -57,7 +57,9 @@ async def test_a_tied_reply_continues_the_deal_its_thread_was_attributed_to(
         "GROUP BY deal_id ORDER BY deal_id NULLS LAST"
     )
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _post(stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": BUYING_GROUP})
+        await _post(
+            stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": BUYING_GROUP}
+        )
         await _until(db_engine, "SELECT 1 FROM ref_deals", lambda rows: len(rows) == 2)
         opening = _mail("m-open", "ana@seller.example", "amy@buyer.example", "2026-11-02T10:00:00Z", "t-1")
         await _post(stack.ingest, "/v1/events", keys["ingest"], {"activities": [opening]})

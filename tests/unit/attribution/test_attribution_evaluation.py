@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.reference import TenantAttributionPolicy
 from spm.evaluation.attribution import (
@@ -16,7 +17,7 @@ from spm.evaluation.attribution import (
     generate_dataset,
     run_evaluation,
 )
-from spm.evaluation.attribution.scoring import ingested_contact, replay, world_index
+from spm.evaluation.attribution.scoring import MissCause, ingested_contact, replay, world_index
 
 
 @pytest.fixture(scope="module")
@@ -27,58 +28,58 @@ def report() -> EvaluationReport:
 def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours == Scorecard(
         activities=600,
-        deal_truths=520,
-        deal_predictions=520,
-        deal_correct=502,
+        deal_truths=530,
+        deal_predictions=530,
+        deal_correct=515,
         rep_correct=600,
         team_correct=600,
     )
     # Metrics credits a deal only for ``attributed``: the ambiguous primaries are not given.
     assert report.ours_credited == Scorecard(
         activities=600,
-        deal_truths=520,
-        deal_predictions=471,
-        deal_correct=468,
+        deal_truths=530,
+        deal_predictions=477,
+        deal_correct=475,
         rep_correct=600,
         team_correct=600,
     )
-    assert report.surfaced == 515
+    assert report.surfaced == 528
     assert report.ours_unique_only == Scorecard(
         activities=600,
-        deal_truths=520,
-        deal_predictions=471,
-        deal_correct=468,
-        rep_correct=598,
+        deal_truths=530,
+        deal_predictions=477,
+        deal_correct=475,
+        rep_correct=599,
         team_correct=600,
     )
     assert report.naive == Scorecard(
         activities=600,
-        deal_truths=520,
-        deal_predictions=298,
-        deal_correct=65,
-        rep_correct=470,
-        team_correct=556,
+        deal_truths=530,
+        deal_predictions=312,
+        deal_correct=68,
+        rep_correct=468,
+        team_correct=552,
     )
     assert report.naive_live == Scorecard(
         activities=600,
-        deal_truths=520,
-        deal_predictions=413,
-        deal_correct=277,
-        rep_correct=512,
-        team_correct=584,
+        deal_truths=530,
+        deal_predictions=421,
+        deal_correct=284,
+        rep_correct=513,
+        team_correct=582,
     )
     assert report.statuses == {
-        AttributionStatus.AMBIGUOUS: 49,
-        AttributionStatus.ATTRIBUTED: 471,
-        AttributionStatus.EXCLUDED: 19,
-        AttributionStatus.INTERNAL: 30,
-        AttributionStatus.UNMATCHED: 31,
+        AttributionStatus.AMBIGUOUS: 53,
+        AttributionStatus.ATTRIBUTED: 477,
+        AttributionStatus.EXCLUDED: 18,
+        AttributionStatus.INTERNAL: 29,
+        AttributionStatus.UNMATCHED: 23,
     }
-    assert round(report.ours.precision or 0, 4) == 0.9654
-    # 13 of the 18 misses are close calls: the true deal is among the secondaries.
+    assert round(report.ours.precision or 0, 4) == 0.9717
+    # 13 of the 15 misses are close calls: the true deal is among the secondaries.
     assert report.close_call_misses == 13
-    assert round(report.ours_unique_only.precision or 0, 4) == 0.9936
-    assert round(report.ours_unique_only.recall or 0, 4) == 0.9
+    assert round(report.ours_unique_only.precision or 0, 4) == 0.9958
+    assert round(report.ours_unique_only.recall or 0, 4) == 0.8962
 
 
 def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: EvaluationReport) -> None:
@@ -87,26 +88,48 @@ def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: Evaluatio
     }
 
     assert correct == {
-        "single_open_deal": (82, 83),
-        "several_open_deals": (66, 39),
-        "personal_domain": (23, 0),
-        "shared_phone": (22, 0),
-        "phone_only_call": (43, 0),
+        "single_open_deal": (90, 90),
+        "several_open_deals": (75, 45),
+        "personal_domain": (32, 0),
+        "shared_phone": (21, 0),
+        "phone_only_call": (39, 0),
         "internal_meeting": (0, 0),
-        "closed_reopened": (34, 19),
-        "late_crm": (21, 11),
-        "thread_reply": (56, 30),
+        "closed_reopened": (47, 24),
+        "late_crm": (19, 10),
+        "thread_reply": (46, 26),
         "automated": (0, 0),
         "customer_meeting": (36, 23),
         "unknown_prospect": (0, 0),
-        "shared_inbox": (27, 18),
-        "unknown_alias": (16, 10),
-        "late_deal": (20, 14),
-        "rep_several_sources": (25, 0),
-        "no_contact_role": (31, 30),
+        "shared_inbox": (25, 16),
+        "unknown_alias": (16, 9),
+        "late_deal": (18, 13),
+        "rep_several_sources": (22, 0),
+        "no_contact_role": (29, 28),
     }
     automated_ours, automated_naive = report.by_trap[Trap.AUTOMATED]
-    assert (automated_ours.deal_predictions, automated_naive.deal_predictions) == (0, 17)
+    assert (automated_ours.deal_predictions, automated_naive.deal_predictions) == (0, 16)
+
+
+def test_both_readings_per_trap_and_every_credited_miss_has_a_cause(report: EvaluationReport) -> None:
+    credited = report.by_trap_credited
+    # Credited, a trap gives fewer deals than as ``deal_id``, never more right ones.
+    for trap, (ours, _) in report.by_trap.items():
+        assert credited[trap].deal_predictions <= ours.deal_predictions
+        assert credited[trap].deal_correct <= ours.deal_correct
+    assert (credited[Trap.SHARED_PHONE].deal_predictions, credited[Trap.SHARED_PHONE].deal_correct) == (
+        17,
+        17,
+    )
+    # Every credited miss is counted once: true deals not credited, plus deals given without one.
+    wrong_or_spurious = report.ours_credited.deal_predictions - report.ours_credited.deal_correct
+    missed = report.ours_credited.deal_truths - report.ours_credited.deal_correct
+    assert sum(report.misses.values()) == missed + sum(
+        n for (_, cause), n in report.misses.items() if cause is MissCause.DEAL_WITHOUT_TRUTH
+    )
+    assert wrong_or_spurious == 2
+    assert report.misses[(Trap.SEVERAL_OPEN_DEALS, MissCause.TIE_PRIMARY_RIGHT)] == 9
+    assert report.misses[(Trap.SEVERAL_OPEN_DEALS, MissCause.TIE_TRUTH_SECONDARY)] == 4
+    assert "Misses of the credited reading by trap and cause:" in report.render()
 
 
 def test_late_data_is_scored_after_its_rematch_and_the_first_pass_is_reported(
@@ -115,19 +138,19 @@ def test_late_data_is_scored_after_its_rematch_and_the_first_pass_is_reported(
     late_contacts, _ = report.by_trap[Trap.LATE_CRM]
     late_deals, _ = report.by_trap[Trap.LATE_DEAL]
 
-    assert (late_contacts.deal_correct, late_contacts.activities) == (21, 22)
-    assert (late_deals.deal_correct, late_deals.activities) == (20, 20)
+    assert (late_contacts.deal_correct, late_contacts.activities) == (19, 19)
+    assert (late_deals.deal_correct, late_deals.activities) == (18, 18)
     first_contacts, first_deals = report.first_pass[Trap.LATE_CRM], report.first_pass[Trap.LATE_DEAL]
-    assert (first_contacts.deal_correct, first_contacts.activities) == (14, 22)
+    assert (first_contacts.deal_correct, first_contacts.activities) == (11, 19)
     # Before its deal reaches the CRM, no activity of the trap can be on it.
-    assert (first_deals.deal_correct, first_deals.activities) == (0, 20)
-    assert report.rematched == 61
+    assert (first_deals.deal_correct, first_deals.activities) == (0, 18)
+    assert report.rematched == 59
 
 
 def test_a_person_known_to_several_sources_is_credited_as_one_rep(report: EvaluationReport) -> None:
     several, naive = report.by_trap[Trap.REP_SEVERAL_SOURCES]
 
-    assert (several.rep_correct, several.team_correct, several.activities) == (26, 26, 26)
+    assert (several.rep_correct, several.team_correct, several.activities) == (23, 23, 23)
     assert naive.deal_correct == 0
 
 
@@ -200,5 +223,24 @@ def test_deals_are_named_after_their_product_and_subjects_sometimes_name_it() ->
 def test_an_alias_made_from_the_reps_name_credits_that_rep(report: EvaluationReport) -> None:
     alias, naive = report.by_trap[Trap.UNKNOWN_ALIAS]
 
-    assert (alias.rep_correct, alias.activities) == (18, 18)
-    assert naive.rep_correct == 12
+    assert (alias.rep_correct, alias.activities) == (17, 17)
+    assert naive.rep_correct == 11
+
+
+def test_emails_with_customers_start_reply_chains_as_real_mail_does() -> None:
+    dataset = generate_dataset(600, seed=3)
+    by_thread: dict[str, list[ActivityIngestedV1]] = {}
+    for item in dataset.activities:
+        if item.activity.thread_id is not None and item.activity.thread_id.startswith("chain-"):
+            by_thread.setdefault(item.activity.thread_id, []).append(item.activity)
+
+    chains = [messages for messages in by_thread.values() if len(messages) == 2]
+    assert len(chains) > 20
+    for first, reply in chains:
+        assert first.occurred_at < reply.occurred_at
+        assert reply.subject == f"Re: {first.subject}"
+        assert first.direction is not reply.direction
+    # Some first messages copy a colleague, and some of those colleagues answer the rep alone.
+    copied = [c for c in chains if any(p.role.value == "cc" for p in c[0].participants)]
+    assert copied
+    assert any(len(reply.participants) == 2 for _, reply in copied)

@@ -37,7 +37,9 @@ def _buying_group(thread: CurrentAttribution | None = None, **changes: object) -
     return replace(base, contacts=(*base.contacts, PAT), deals=deals, **changes)  # type: ignore[arg-type]
 
 
-def _thread(status: AttributionStatus = AttributionStatus.ATTRIBUTED, deal: str = "deal-acme-exp") -> CurrentAttribution:
+def _thread(
+    status: AttributionStatus = AttributionStatus.ATTRIBUTED, deal: str = "deal-acme-exp"
+) -> CurrentAttribution:
     return CurrentAttribution(
         version=1, status=status, account_id="acc-acme", deal_id=deal, confidence=0.9,
         secondary_deal_ids=("deal-acme-new",) if status is AttributionStatus.AMBIGUOUS else (),
@@ -109,7 +111,9 @@ def test_a_contacts_clear_lead_is_never_overridden_by_the_thread() -> None:
 
 
 def test_a_message_without_a_thread_id_ignores_the_thread() -> None:
-    decision = attribute_activity(email_in("pat@acme.com", "cy@seller.example"), _buying_group(_thread()), DEFAULT)
+    decision = attribute_activity(
+        email_in("pat@acme.com", "cy@seller.example"), _buying_group(_thread()), DEFAULT
+    )
 
     assert decision.status is AttributionStatus.AMBIGUOUS
 
