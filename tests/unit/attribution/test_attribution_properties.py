@@ -243,7 +243,7 @@ def test_a_deal_created_after_the_activity_never_wins_on_recency(
 
 
 def _contact_backed(decision: AttributionDecision) -> bool:
-    signals = {s["signal"]: s["value"] for s in decision.explanation.get("signals", ())}
+    signals: dict[str, float] = {s["signal"]: s["value"] for s in decision.explanation.get("signals", ())}
     return signals.get("contact_role", 0.0) > 0.0
 
 
