@@ -147,7 +147,11 @@ def test_never_a_deal_outside_its_life_widened_by_the_grace_windows(world: World
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(worlds(), st.sampled_from(["deal-0", "deal-9", None]), st.sampled_from(["rep-1", None]))
+@given(
+    worlds() | threaded_worlds(),
+    st.sampled_from(["deal-0", "deal-9", None]),
+    st.sampled_from(["rep-1", None]),
+)
 def test_a_manual_override_always_survives(world: World, deal_id: str | None, rep_id: str | None) -> None:
     override = ManualOverride(deal_id=deal_id, rep_id=rep_id, account_id=None if deal_id else "acc-1")
     decided = attribute_activity(world.activity, replace(world.snapshot, override=override), world.policy)
