@@ -240,3 +240,18 @@ def test_malformed_bodies_name_the_field(mutate: str, status: int, field: str) -
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(body), url=URL), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (status, field)
+
+
+def test_an_engagement_associated_with_several_deals_names_none_of_them_for_certain() -> None:
+    # Attribution takes an explicit deal link as certain (confidence 1.0): the first of two
+    # associated deals was credited with the other's calls.
+    calls = fixture_json("hubspot", "calls.json")
+    first = calls[0]
+    first["associations"]["deals"]["results"].append({"id": "3302", "type": "call_to_deal"})
+    first["associations"]["companies"]["results"].append({"id": "5502", "type": "call_to_company"})
+    body = dumps(calls)
+    request = make_request(body, hubspot_headers(URL, body, SECRET), url=URL)
+
+    connected, _ = adapter.parse(request, CONFIG).activities
+
+    assert connected.crm == CrmReferences(contact_ids=("901",), owner_rep_id="7701")

@@ -222,12 +222,15 @@ def _associated_ids(item: JsonObject, association: str) -> tuple[str, ...]:
 
 
 def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
+    # An explicit link is taken as certain by attribution, so only a single association is
+    # one: an engagement associated with several deals (or companies) names none of them for
+    # sure, and the ranking decides between them as it would without a link.
     deals = _associated_ids(item, "deals")
     companies = _associated_ids(item, "companies")
     try:
         return CrmReferences(
-            deal_id=deals[0] if deals else None,
-            account_id=companies[0] if companies else None,
+            deal_id=deals[0] if len(deals) == 1 else None,
+            account_id=companies[0] if len(companies) == 1 else None,
             contact_ids=_associated_ids(item, "contacts"),
             owner_rep_id=properties.opt_str("hubspot_owner_id"),
         )
