@@ -255,7 +255,8 @@ def to_ingested(
 _ZERO = timedelta(0)
 
 
-def activity_message(event: IngestedActivity, prefix: str) -> OutgoingMessage:
+def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) -> OutgoingMessage:
+    """The ``activity-ingested`` message; ``sent_at`` (the envelope's time) is taken once per publish."""
     activity_id = str(event.activity_id)
     envelope = Envelope(
         id=f"{activity_id}:{event.revision}",
@@ -263,6 +264,7 @@ def activity_message(event: IngestedActivity, prefix: str) -> OutgoingMessage:
         type=ACTIVITY_INGESTED.event_type,
         subject=activity_id,
         tenant=event.tenant_id,
+        time=sent_at,
     )
     return OutgoingMessage(
         topic=ACTIVITY_INGESTED.physical(prefix),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -276,7 +276,8 @@ async def publish_prepared(
     raw: OutgoingMessage | None,
 ) -> None:
     """Publish the activities, the entities and the raw capture; returns once acknowledged."""
-    messages = [handlers.activity_message(e, deps.topic_prefix) for e in prepared.events]
+    sent_at = datetime.now(UTC)
+    messages = [handlers.activity_message(e, deps.topic_prefix, sent_at) for e in prepared.events]
     # A delivery holding excluded activities is not captured raw: privacy comes before replay.
     captured = [raw] if raw is not None and not prepared.excluded else []
     try:

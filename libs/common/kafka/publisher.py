@@ -9,9 +9,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.clients import make_producer
@@ -38,6 +40,8 @@ class KafkaPublisher:
     def __init__(self, settings: KafkaSettings, timeout_seconds: float, client_id: str) -> None:
         self.settings = settings
         self.timeout = timeout_seconds
+        #: The producer's batch size (see ``make_producer``).
+        self.batch_bytes = min(settings.max_batch_bytes, 1_048_576)
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -63,10 +67,15 @@ class KafkaPublisher:
         try:
             async with asyncio.timeout(self.timeout):
                 producer = await self._ready_producer()
-                futures = [
-                    await producer.send(m.topic, value=m.value, key=m.key, headers=m.envelope.to_headers())
-                    for m in messages
-                ]
+                if len(messages) >= BATCHED_FROM:
+                    futures = await send_in_batches(producer, messages, self.batch_bytes)
+                else:
+                    futures = [
+                        await producer.send(
+                            m.topic, value=m.value, key=m.key, headers=m.envelope.to_headers()
+                        )
+                        for m in messages
+                    ]
                 await asyncio.gather(*futures)
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("broker did not acknowledge", extra={"error": repr(exc), "messages": len(messages)})
@@ -76,3 +85,54 @@ class KafkaPublisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+#: From this many messages a publish builds its own record batches. Fewer go through ``send``,
+#: which joins the batch lingering for the partition: a batch of our own would first wait for
+#: that one to be drained (aiokafka queues one batch per partition at a time), up to the linger
+#: time per request, which would cap concurrent single callbacks.
+BATCHED_FROM = 64
+
+
+async def send_in_batches(
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int
+) -> list[asyncio.Future[Any]]:
+    """Queue ``messages`` as record batches per (topic, partition); the futures of their acks.
+
+    Each message lands in the partition ``producer.send`` would choose for its key (aiokafka's
+    own choice, so a key keeps its partition), in the order given. Batches skip ``send``'s
+    per-message future and coroutine: about a third of the client's CPU per message, measured.
+    A message bigger than ``batch_bytes`` goes through ``send`` as before (which refuses one
+    over the request limit), after the batches queued before it, to keep the order.
+    """
+    futures: list[asyncio.Future[Any]] = []
+    open_batches: dict[tuple[str, int], BatchBuilder] = {}
+    partitions: set[str] = set()
+
+    async def queue_open_batches() -> None:
+        for (topic, partition), batch in open_batches.items():
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        open_batches.clear()
+
+    for m in messages:
+        if m.topic not in partitions:
+            await producer.partitions_for(m.topic)  # waits for the topic's metadata, as send does
+            partitions.add(m.topic)
+        headers = m.envelope.to_headers()
+        if len(m.key) + len(m.value) > batch_bytes:
+            await queue_open_batches()
+            futures.append(await producer.send(m.topic, value=m.value, key=m.key, headers=headers))
+            continue
+        target = (m.topic, producer._partition(m.topic, None, m.key, m.value, m.key, m.value))
+        batch = open_batches.get(target)
+        if batch is not None and batch.append(key=m.key, value=m.value, timestamp=None, headers=headers):
+            continue
+        if batch is not None:  # full: queue it and start the next one
+            futures.append(
+                await producer.send_batch(open_batches.pop(target), target[0], partition=target[1])
+            )
+        batch = open_batches[target] = producer.create_batch()
+        # The first record of a batch is always taken, whatever its size.
+        batch.append(key=m.key, value=m.value, timestamp=None, headers=headers)
+    await queue_open_batches()
+    return futures

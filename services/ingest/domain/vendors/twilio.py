@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,11 +68,14 @@ def twilio_signature(secret: str, url: str, params: Sequence[tuple[str, str]]) -
     return b64(hmac_sha1(secret.encode("utf-8"), payload.encode("utf-8")))
 
 
-def _form_params(body: bytes) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=64)
+def _form_params(body: bytes) -> tuple[tuple[str, str], ...]:
+    # Cached: ``verify`` and ``parse`` read the same body one after the other (a pure function
+    # of the bytes; a refused body raises and is not cached).
     ensure_body_size(body)
     text = decode_utf8(body)
     try:
-        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+        return tuple(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict"))
     except (ValueError, UnicodeDecodeError):
         raise WebhookRejected(400, "body", "not application/x-www-form-urlencoded") from None
 
