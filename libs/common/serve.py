@@ -7,6 +7,7 @@ deadline, DLQ limit) the process must exit non-zero so the orchestrator restarts
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from types import FrameType
@@ -16,6 +17,22 @@ import uvloop
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+#: Collection thresholds of the cyclic garbage collector for a service process (CPython's
+#: defaults are 700, 10, 10). Nearly everything a batch allocates is freed by reference
+#: counting; with the defaults a consumer handling a thousand events ran a full (oldest
+#: generation) collection every few hundred events, each walking every object of the heap:
+#: 30-40 % of the attribution process's CPU in a 20,000-activity pipeline run. Peak RSS was
+#: unchanged (bench: memory).
+GC_THRESHOLDS = (20_000, 50, 20)
+
+
+def tune_garbage_collector() -> None:
+    """Move what start-up made (modules, classes, the app) out of the collector's sight and
+    collect less often: cyclic garbage is still collected, in fewer, larger passes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Server(uvicorn.Server):
@@ -45,6 +62,7 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> 
     )
     server = _Server(config)
     app.state.fatal = asyncio.Event()
+    tune_garbage_collector()
 
     async def main() -> int:
         async def watch_fatal() -> None:

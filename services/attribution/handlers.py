@@ -26,6 +26,7 @@ from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.kafka.publisher import OutgoingMessage, send_in_batches
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
 from libs.common.topics import ACTIVITY_ATTRIBUTED
@@ -274,22 +275,22 @@ def event_key(event: ActivityAttributedV1) -> str:
 async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttributedV1], prefix: str) -> None:
     """Publish versions keyed by rep so one rep's activities stay in order; wait for every ack."""
     topic = ACTIVITY_ATTRIBUTED.physical(prefix)
-    futures = []
-    for event in events:
-        key = event_key(event)
-        envelope = Envelope(
-            id=f"{event.activity_id}:v{event.version}",
-            source="/attribution",
-            type=ACTIVITY_ATTRIBUTED.event_type,
-            subject=str(event.activity_id),
-            tenant=event.tenant_id,
+    messages = [
+        OutgoingMessage(
+            topic,
+            event_key(event).encode(),
+            encode_body(event),
+            Envelope(
+                id=f"{event.activity_id}:v{event.version}",
+                source="/attribution",
+                type=ACTIVITY_ATTRIBUTED.event_type,
+                subject=str(event.activity_id),
+                tenant=event.tenant_id,
+            ),
         )
-        futures.append(
-            await producer.send(
-                topic, value=encode_body(event), key=key.encode(), headers=envelope.to_headers()
-            )
-        )
-    await asyncio.gather(*futures)
+        for event in events
+    ]
+    await asyncio.gather(*await send_in_batches(producer, messages))
 
 
 async def rematch_ids(

@@ -81,8 +81,11 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def encode_body(model: BaseModel) -> bytes:
-    """Serialise a payload model to compact JSON (pydantic's serializer, one pass)."""
-    return model.model_dump_json().encode()
+    """Serialise a payload model to compact JSON (pydantic's serializer, one pass).
+
+    The serializer's own bytes: ``model_dump_json`` would decode them to a str to be encoded again.
+    """
+    return model.__pydantic_serializer__.to_json(model)
 
 
 def decode_body(model: type[ModelT], body: bytes | None) -> ModelT:

@@ -95,7 +95,7 @@ BATCHED_FROM = 64
 
 
 async def send_in_batches(
-    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int = 1_048_576
 ) -> list[asyncio.Future[Any]]:
     """Queue ``messages`` as record batches per (topic, partition); the futures of their acks.
 
@@ -104,6 +104,9 @@ async def send_in_batches(
     per-message future and coroutine: about a third of the client's CPU per message, measured.
     A message bigger than ``batch_bytes`` goes through ``send`` as before (which refuses one
     over the request limit), after the batches queued before it, to keep the order.
+    ``batch_bytes`` is the producer's batch size (``clients.make_producer`` caps it at 1 MiB).
+
+    Ingest's publishes and attribution's outputs (a consumer batch of versions) both go this way.
     """
     futures: list[asyncio.Future[Any]] = []
     open_batches: dict[tuple[str, int], BatchBuilder] = {}

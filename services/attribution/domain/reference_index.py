@@ -235,30 +235,52 @@ def _current(member: ThreadMember) -> CurrentAttribution:
     )
 
 
-def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> tuple[set[str], set[str], set[str]]:
-    """Contacts, reps and accounts the participants and explicit references point at."""
+_NOTHING: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _PointedAt:
+    """Contacts, reps and accounts the participants and explicit references point at, and the
+    reps whose names unlisted internal addresses follow (address -> rep)."""
+
+    contact_ids: set[str]
+    rep_ids: set[str]
+    account_ids: set[str]
+    named: dict[str, str]
+
+
+def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> _PointedAt:
     crm = activity.crm
-    contact_ids: set[str] = set(crm.contact_ids)
-    rep_ids: set[str] = {crm.owner_rep_id} if crm.owner_rep_id else set()
-    account_ids: set[str] = {crm.account_id} if crm.account_id else set()
+    found = _PointedAt(
+        set(crm.contact_ids),
+        {crm.owner_rep_id} if crm.owner_rep_id else set(),
+        {crm.account_id} if crm.account_id else set(),
+        {},
+    )
     for p in activity.participants:
-        for identity in (p.email.lower() if p.email else None, p.phone):
+        email = p.email.lower() if p.email else None
+        for identity in (email, p.phone):
             if identity:
-                contact_ids |= index.contact_ids_by_identity.get(identity, set())
-                rep_ids |= index.rep_ids_by_identity.get(identity, set())
-        if p.email and (named := index.rep_by_name_address(p.email)) is not None:
-            rep_ids.add(named)
-        domain = email_domain(p.email) if p.email else None
+                found.contact_ids |= index.contact_ids_by_identity.get(identity, _NOTHING)
+                found.rep_ids |= index.rep_ids_by_identity.get(identity, _NOTHING)
+        if email is None:
+            continue
+        if (named := index.rep_by_name_address(email)) is not None:
+            found.rep_ids.add(named)
+            found.named[email] = named
+        domain = email_domain(email)
         if domain:
             for parent in parent_domains(domain):
-                account_ids |= index.account_ids_by_domain.get(parent, set())
-    account_ids |= {a for c in contact_ids if c in index.contacts and (a := index.contacts[c].account_id)}
-    return contact_ids, rep_ids, account_ids
+                found.account_ids |= index.account_ids_by_domain.get(parent, _NOTHING)
+    contacts = index.contacts
+    found.account_ids |= {a for c in found.contact_ids if c in contacts and (a := contacts[c].account_id)}
+    return found
 
 
 def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
     """The slice of ``index`` that this activity's participants and references point at."""
-    contact_ids, rep_ids, account_ids = _pointed_at(activity, index)
+    pointed = _pointed_at(activity, index)
+    contact_ids, rep_ids, account_ids = pointed.contact_ids, pointed.rep_ids, pointed.account_ids
     thread = thread_attribution_for(activity, index)
     override = index.overrides.get(activity.activity_id)
     deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
@@ -284,9 +306,5 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
         deals=deals,
         thread_attribution=None if thread is None else _current(thread),
         override=override,
-        rep_by_name_address={
-            p.email.lower(): named
-            for p in activity.participants
-            if p.email and (named := index.rep_by_name_address(p.email)) is not None
-        },
+        rep_by_name_address=pointed.named,
     )

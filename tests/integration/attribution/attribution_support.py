@@ -38,8 +38,23 @@ class Sent:
 
 
 @dataclass
+class RecordedBatch:
+    """What ``AIOKafkaProducer.create_batch`` gives: messages appended, never full."""
+
+    messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+
+    def append(
+        self, *, key: bytes, value: bytes, timestamp: float | None, headers: list[tuple[str, bytes]]
+    ) -> bool:
+        self.messages.append((key, value, headers))
+        return True
+
+
+@dataclass
 class RecordingProducer:
-    """Stands in for AIOKafkaProducer.send: records what would be published, acks at once."""
+    """Stands in for AIOKafkaProducer (``send``, and the batch calls of ``send_in_batches`` on one
+    partition, so the order published is the order given): records what would be published,
+    acks at once."""
 
     sent: list[Sent] = field(default_factory=list)
 
@@ -49,13 +64,31 @@ class RecordingProducer:
         self.sent.append(
             Sent(topic, key.decode(), ActivityAttributedV1.model_validate_json(value), dict(headers))
         )
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+        return _acked()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def _partition(self, topic: str, partition: int | None, *args: Any) -> int:
+        return 0
+
+    def create_batch(self) -> RecordedBatch:
+        return RecordedBatch()
+
+    async def send_batch(self, batch: RecordedBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        for key, value, headers in batch.messages:
+            await self.send(topic, value, key, headers)
+        return _acked()
 
     def take(self) -> list[Sent]:
         taken, self.sent = self.sent, []
         return taken
+
+
+def _acked() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 def deps_for(engine: AsyncEngine, producer: RecordingProducer) -> AttributionDeps:
