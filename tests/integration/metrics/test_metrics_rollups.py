@@ -245,3 +245,38 @@ async def test_any_order_of_redeliveries_and_corrections_gives_exactly_the_refer
     assert {number: row["version"] for number, row in stored.items()} == {
         event.activity_id.int: event.version for event in latest
     }
+
+
+async def test_contact_and_deal_ids_are_stored_exactly_whatever_their_characters(
+    db_engine: AsyncEngine,
+) -> None:
+    """Ids are free text: quotes, backslashes, braces, commas, spaces and the word NULL survive
+    the batch write unchanged, next to rows with no ids at all."""
+    await create_tenant(db_engine)
+    odd = ('say "hi"', "back\\slash", "{brace}", "a,b", " spaced ", "NULL")
+    events = [
+        attributed(
+            activity=1,
+            deal_id='deal "1", {x}',
+            secondary_deal_ids=("NULL", "d\\2"),
+            external_contact_ids=odd,
+            occurred_at=DAY_AT,
+        ),
+        attributed(activity=2, deal_id=None, external_contact_ids=(), occurred_at=DAY_AT),
+    ]
+
+    await apply(db_engine, events)
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT activity_id, contact_ids, engaged_deal_ids FROM metric_contributions ORDER BY 1")
+            )
+        ).all()
+    assert [(r.activity_id.int, r.contact_ids, r.engaged_deal_ids) for r in rows] == [
+        (1, list(odd), ['deal "1", {x}', "NULL", "d\\2"]),
+        (2, [], []),
+    ]
+
+
+DAY_AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
