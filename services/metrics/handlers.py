@@ -26,8 +26,8 @@ from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_s
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
-from services.metrics.domain.definitions import Counter as DomainCounter
 from services.metrics.domain.definitions import (
+    STORED_LEVELS,
     Level,
     MetricSettings,
     counter_amounts,
@@ -36,6 +36,7 @@ from services.metrics.domain.definitions import (
     is_counted,
     team_rep_id,
 )
+from services.metrics.domain.definitions import Counter as DomainCounter
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
@@ -125,13 +126,8 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
         if stored.team_id is not None and stored.rep_id is not None
         else None
     )
-    for level, entity in (
-        ("rep", stored.rep_id),
-        ("team", stored.team_id),
-        ("team_rep", team_rep),
-        ("account", stored.account_id),
-        ("deal", stored.deal_id),
-    ):
+    # The stored levels only (``STORED_LEVELS``): account and deal figures have no rollup rows.
+    for level, entity in (("rep", stored.rep_id), ("team", stored.team_id), ("team_rep", team_rep)):
         if entity is not None:
             keys.append((level, entity, stored.day))
     return keys
@@ -144,7 +140,8 @@ _ACTIVITIES, _SCORE = COLUMNS.index("activities"), COLUMNS.index("score")
 _COUNTER_INDEX: dict[DomainCounter, int] = {
     c: COLUMNS.index(c.value) for c in DomainCounter if c.value in COLUMNS
 }
-_LEVEL_NAMES: dict[Level, str] = {level: level.value for level in Level}
+#: The name of each level kept as rollup rows (``STORED_LEVELS``); the others are only credited.
+_STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS}
 
 
 def _counts_of(
@@ -223,7 +220,11 @@ def plan_batch(
             }
         )
         if day is not None:
-            keys = [(_LEVEL_NAMES[level], entity_id, day) for level, entity_id in credited.items()]
+            keys = [
+                (_STORED_NAMES[level], entity_id, day)
+                for level, entity_id in credited.items()
+                if level in _STORED_NAMES
+            ]
             _add_cells(daily, event.tenant_id, keys, counts, 1)
         outcomes["replaced" if previous is not None else "added"] += 1
     for outcome, count in outcomes.items():

@@ -251,14 +251,12 @@ _PERIOD_START = {
     "quarter": "(date_trunc('month', day) - make_interval(months => "
     "(extract(month FROM day)::int - CAST(:fy AS int) + 12) % 3))::date",
 }
-#: The entity id of each level in a contribution row (``team_rep``: team and rep joined by U+001F,
-#: ``definitions.team_rep_id``; null when either is).
+#: The entity id of each stored level (``definitions.STORED_LEVELS``) in a contribution row
+#: (``team_rep``: team and rep joined by U+001F, ``definitions.team_rep_id``; null when either is).
 _LEVELS = {
     "rep": "rep_id",
     "team": "team_id",
     "team_rep": "(team_id || chr(31) || rep_id)",
-    "account": "account_id",
-    "deal": "deal_id",
 }
 
 

@@ -399,6 +399,12 @@ def team_rep_id(team_id: str, rep_id: str) -> str:
     return f"{team_id}{TEAM_REP_SEPARATOR}{rep_id}"
 
 
+#: The levels kept as ``metric_rollups`` rows: the ones something reads (rep and team scores,
+#: funnels, leaderboards, insights, digests). No API or insight reads account or deal rollups,
+#: which were 88 % of the cells written in the pipeline bench; each contribution row keeps the
+#: account and deal it credits, with its day, so their figures stay derivable from it.
+STORED_LEVELS: frozenset[Level] = frozenset({Level.REP, Level.TEAM, Level.TEAM_REP})
+
 #: Which rollup levels an attribution status feeds (each only when the event carries that id).
 #: Unmatched and internal activities are still the rep's work; only an attributed activity
 #: is sure enough of its deal, and secondary deals are never credited (no double counting).

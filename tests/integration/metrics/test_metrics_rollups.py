@@ -85,10 +85,11 @@ async def test_rollups_follow_the_tenant_time_zone_and_fiscal_year(db_engine: As
         },
     }
     assert _levels(rows, "rep") == expected
-    for level, entity in (("team", "team-1"), ("account", "acc-1"), ("deal", "deal-1")):
-        assert _levels(rows, level) == {
-            (entity, grain, start): row for (_, grain, start), row in expected.items()
-        }
+    assert _levels(rows, "team") == {
+        ("team-1", grain, start): row for (_, grain, start), row in expected.items()
+    }
+    # Account and deal figures are credited on the contribution rows, not kept as rollups.
+    assert {level for level, *_ in rows} == {"rep", "team", "team_rep"}
     async with db_engine.connect() as conn:
         dirty = (await conn.execute(text("SELECT dirty_since FROM metric_refresh_state"))).scalar_one()
     assert dirty is not None
@@ -111,7 +112,7 @@ async def test_a_redelivered_batch_and_duplicates_within_a_batch_count_once(db_e
         "emails_sent": 1,
         "score": 4.0,
     }
-    assert len(rows) == 20  # 5 levels (rep, team, team_rep, account, deal) x 4 grains, nothing else
+    assert len(rows) == 12  # 3 stored levels (rep, team, team_rep) x 4 grains, nothing else
 
 
 async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late_changes_nothing(
@@ -132,7 +133,6 @@ async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late
         ("team", "team-2", "day", date(2026, 11, 24)): dial,
         # The rep's work on the team moved with it; team-1's rep-1 row is emptied.
         ("team_rep", team_rep_id("team-2", "rep-2"), "day", date(2026, 11, 24)): dial,
-        ("account", "acc-1", "day", date(2026, 11, 24)): dial,
     }
     async with db_engine.connect() as conn:
         emptied = (
