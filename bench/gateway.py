@@ -3,8 +3,8 @@
 Ours: ``activities``, ``attributions`` and ``metric_contributions`` are generated inside
 PostgreSQL (``INSERT ... SELECT`` over ``generate_series``, every column a deterministic function
 of the row number: each activity is attributed to one of 200 reps on 20 teams and has the
-contribution the metrics service would write for it); ``metric_rollups`` (rep, team, deal and
-account, every granularity) and ``rep_period_stats`` are then aggregated from the contributions
+contribution the metrics service would write for it); ``metric_rollups`` (rep and team,
+every granularity) and ``rep_period_stats`` are then aggregated from the contributions
 in SQL, as the metrics service keeps them. The indexes the migrations define are built after
 the load, then the tables are vacuumed and analysed. ``spm run gateway`` serves them over HTTP.
 
@@ -275,7 +275,7 @@ async def load(dsn: str, activities: int, seed: int = 5) -> dict[str, float]:
 
 
 async def _derive_rollups(conn: asyncpg.Connection, by: str) -> None:
-    """``metric_rollups`` of two levels at every granularity: (rep, team) or (deal, account).
+    """``metric_rollups`` of two levels at every granularity (rep and team).
 
     Days are aggregated once per pair; weeks, months and quarters are sums of days, as they are
     in the metrics service.
@@ -304,8 +304,9 @@ async def _derive_rollups(conn: asyncpg.Connection, by: str) -> None:
 
 
 async def _derive_read_models(conns: list[asyncpg.Connection]) -> None:
-    """``metric_rollups`` at every level and granularity and ``rep_period_stats``, as metrics keeps them."""
-    await asyncio.gather(_derive_rollups(conns[0], "rep,team"), _derive_rollups(conns[1], "deal,account"))
+    """``metric_rollups`` of the rep and team levels at every granularity and ``rep_period_stats``, as
+    metrics keeps them (it keeps no account or deal rollups: ``definitions.STORED_LEVELS``)."""
+    await _derive_rollups(conns[0], "rep,team")
     await conns[0].execute(
         f"""
         INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, score,

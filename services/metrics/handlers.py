@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import add
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,16 +24,19 @@ from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
-from services.metrics.adapters.rollups import COLUMNS, COUNTER_COLUMNS, RollupCell, StoredContribution
+from services.metrics.adapters.rollups import COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.domain.definitions import (
+    STORED_LEVELS,
+    Level,
     MetricSettings,
-    contribution_of,
+    counter_amounts,
+    credited_entities,
     engaged_deal_ids,
     is_counted,
-    rollup_keys,
     team_rep_id,
 )
+from services.metrics.domain.definitions import Counter as DomainCounter
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
@@ -59,7 +63,8 @@ def metric_settings_from(settings: TenantSettings, calendar: tuple[str, int] | N
     )
 
 
-Deltas = dict[RollupCell, dict[str, float]]
+#: Each rollup cell's deltas, one per ``COLUMNS`` entry in that order (negative for retractions).
+Deltas = dict[RollupCell, list[float]]
 
 
 PeriodStarts = tuple[tuple[str, date], ...]
@@ -85,29 +90,30 @@ DayCell = tuple[str, str, str, date]
 
 
 def _add_cells(
-    daily: dict[DayCell, dict[str, float]],
+    daily: dict[DayCell, list[float]],
     tenant_id: str,
     keys: Sequence[tuple[str, str, date]],
-    counts: dict[str, float],
+    counts: list[float],
     sign: int,
 ) -> None:
-    changed = [(column, sign * value) for column, value in counts.items() if value]
-    if not changed:
+    if not any(counts):
         return
+    if sign < 0:
+        counts = [-value for value in counts]
     for level, entity_id, day in keys:
-        bucket = daily.setdefault((tenant_id, level, entity_id, day), defaultdict(float))
-        for column, value in changed:
-            bucket[column] += value
+        key = (tenant_id, level, entity_id, day)
+        bucket = daily.get(key)
+        daily[key] = list(counts) if bucket is None else list(map(add, bucket, counts))
 
 
-def _spread_over_grains(daily: dict[DayCell, dict[str, float]], periods_of: _PeriodsOfDay) -> Deltas:
+def _spread_over_grains(daily: dict[DayCell, list[float]], periods_of: _PeriodsOfDay) -> Deltas:
     """Each day's sums added to the day, week, month and quarter that hold it."""
     deltas: Deltas = {}
     for (tenant_id, level, entity_id, day), sums in daily.items():
         for grain, start in periods_of(day):
-            bucket = deltas.setdefault((tenant_id, level, entity_id, grain, start), defaultdict(float))
-            for column, value in sums.items():
-                bucket[column] += value
+            key = (tenant_id, level, entity_id, grain, start)
+            bucket = deltas.get(key)
+            deltas[key] = list(sums) if bucket is None else list(map(add, bucket, sums))
     return deltas
 
 
@@ -120,16 +126,41 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
         if stored.team_id is not None and stored.rep_id is not None
         else None
     )
-    for level, entity in (
-        ("rep", stored.rep_id),
-        ("team", stored.team_id),
-        ("team_rep", team_rep),
-        ("account", stored.account_id),
-        ("deal", stored.deal_id),
-    ):
+    # The stored levels only (``STORED_LEVELS``): account and deal figures have no rollup rows.
+    for level, entity in (("rep", stored.rep_id), ("team", stored.team_id), ("team_rep", team_rep)):
         if entity is not None:
             keys.append((level, entity, stored.day))
     return keys
+
+
+#: Every rollup column at zero: what an uncounted version contributes.
+_NO_COUNTS: dict[str, float] = dict.fromkeys(COLUMNS, 0)
+_ACTIVITIES, _SCORE = COLUMNS.index("activities"), COLUMNS.index("score")
+#: Where each counter's amount goes in a ``COLUMNS``-ordered vector (deals won is not a column).
+_COUNTER_INDEX: dict[DomainCounter, int] = {
+    c: COLUMNS.index(c.value) for c in DomainCounter if c.value in COLUMNS
+}
+#: The name of each level kept as rollup rows (``STORED_LEVELS``); the others are only credited.
+_STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS}
+
+
+def _counts_of(
+    event: ActivityAttributedV1, settings: MetricSettings, weights: Sequence[tuple[DomainCounter, float]]
+) -> list[float]:
+    """Every rollup column's amount for this version, in ``COLUMNS`` order: its counters, one
+    activity, and its score (all zero when it does not count)."""
+    counts: list[float] = [0] * len(COLUMNS)
+    if not is_counted(event):
+        return counts
+    amounts = counter_amounts(event, settings)
+    for counter, amount in amounts.items():
+        index = _COUNTER_INDEX.get(counter)
+        if index is not None:
+            counts[index] = amount
+    counts[_ACTIVITIES] = 1
+    # sum(weight * counter): score_of with the weights looked up once per batch.
+    counts[_SCORE] = sum(weight * amounts.get(counter, 0) for counter, weight in weights)
+    return counts
 
 
 def contribution_order(event: ActivityAttributedV1) -> tuple[int, int]:
@@ -147,54 +178,54 @@ def plan_batch(
     """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
     now = now or datetime.now(UTC)
     rows: list[dict[str, Any]] = []
-    daily: dict[DayCell, dict[str, float]] = {}
+    daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
-    weights = [(counter.value, weight) for counter, weight in weights_by_counter(model).items() if weight]
+    local_day = settings.calendar.local_day
+    weights = [(counter, weight) for counter, weight in weights_by_counter(model).items() if weight]
     outcomes: Counter[str] = Counter()
     for event in events:
         previous = stored.get(event.activity_id)
-        if previous is not None and previous.order >= contribution_order(event):
+        facts = event.facts
+        if previous is not None and previous.order >= (facts.revision, event.version):
             outcomes["stale"] += 1
             continue
-        if previous is None and settings.past_retention(event.facts.occurred_at, now):
+        if previous is None and settings.past_retention(facts.occurred_at, now):
             # Purged (or never kept): its share of the kept aggregates is already in them.
             outcomes["past_retention"] += 1
             continue
         if previous is not None:
-            _add_cells(daily, event.tenant_id, _stored_keys(previous), previous.counts, -1)
-        counted = is_counted(event)
-        counts: dict[str, float] = dict.fromkeys(COLUMNS, 0)
-        keys = rollup_keys(event, settings)
-        day = settings.calendar.local_day(event.facts.occurred_at)
-        if counted:
-            contribution = contribution_of(event, settings)
-            for column in COUNTER_COLUMNS[1:]:
-                counts[column] = getattr(contribution, column)
-            counts["activities"] = 1
-            # sum(weight * counter): score_of with the weights looked up once per batch.
-            counts["score"] = sum(weight * getattr(contribution, column) for column, weight in weights)
-        # The stored row keeps exactly the entities the keys credited, so a retraction undoes them.
-        credited = {k.level.value: k.entity_id for k in keys}
+            retracted = [previous.counts.get(column, 0) for column in COLUMNS]
+            _add_cells(daily, event.tenant_id, _stored_keys(previous), retracted, -1)
+        counts = _counts_of(event, settings, weights)
+        # The stored row keeps exactly the entities it credited, so a retraction undoes them.
+        credited = dict(credited_entities(event))
+        day = local_day(facts.occurred_at) if credited else None
         rows.append(
             {
                 "tenant_id": event.tenant_id,
                 "activity_id": event.activity_id,
                 "version": event.version,
-                "revision": event.facts.revision,
-                "rep_id": credited.get("rep"),
-                "team_id": credited.get("team"),
-                "deal_id": credited.get("deal"),
-                "account_id": credited.get("account"),
+                "revision": facts.revision,
+                "rep_id": credited.get(Level.REP),
+                "team_id": credited.get(Level.TEAM),
+                "deal_id": credited.get(Level.DEAL),
+                "account_id": credited.get(Level.ACCOUNT),
                 "status": event.status.value,
-                "occurred_at": event.facts.occurred_at,
-                "day": day if keys else None,
-                "kind": event.facts.kind.value,
-                "contact_ids": list(event.facts.external_contact_ids),
+                "occurred_at": facts.occurred_at,
+                "day": day,
+                "kind": facts.kind.value,
+                "contact_ids": list(facts.external_contact_ids),
                 "engaged_deal_ids": list(engaged_deal_ids(event)),
-                **counts,
+                **dict(zip(COLUMNS, counts, strict=True)),
             }
         )
-        _add_cells(daily, event.tenant_id, [(k.level.value, k.entity_id, k.day) for k in keys], counts, 1)
+        if day is not None:
+            keys = [
+                (_STORED_NAMES[level], entity_id, day)
+                for level, entity_id in credited.items()
+                if level in _STORED_NAMES
+            ]
+            _add_cells(daily, event.tenant_id, keys, counts, 1)
         outcomes["replaced" if previous is not None else "added"] += 1
     for outcome, count in outcomes.items():
         CONTRIBUTIONS.labels(outcome).inc(count)
@@ -240,10 +271,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
             all_rows += rows
-            for cell, delta in deltas.items():
-                bucket = all_deltas.setdefault(cell, defaultdict(float))
-                for column, value in delta.items():
-                    bucket[column] += value
+            # Cells carry their tenant: no two tenants' deltas meet.
+            all_deltas.update(deltas)
         await rollups.upsert_contributions(conn, all_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
         await rollups.mark_dirty(conn, tenant_ids)

@@ -416,6 +416,8 @@ class ReadModelRefresher:
             try:
                 settings = None if self._settings is None else await self._settings.get_or_default(tenant_id)
                 async with self._engine.begin() as conn:
+                    if not await sql.claim_refresh(conn, tenant_id):
+                        continue  # another instance is refreshing it now
                     await refresh_tenant(conn, tenant_id, datetime.now(UTC), self._policy, settings)
                 refreshed += 1
             except Exception:

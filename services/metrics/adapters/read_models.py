@@ -50,6 +50,23 @@ async def refresh_state_version(conn: AsyncConnection, tenant_id: str) -> str | 
     return None if row is None else str(row.xmin)
 
 
+def refresh_lock_key(tenant_id: str) -> str:
+    return f"spm-refresh:{tenant_id}"
+
+
+async def claim_refresh(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Take the tenant's refresh for this transaction, or False when another instance holds it.
+
+    Every metrics instance runs a refresher; without the claim each would recompute every dirty
+    tenant on its tick. An advisory lock, not a row lock: the consumer's batches update
+    ``metric_refresh_state`` and must never wait for a refresh.
+    """
+    result = await conn.execute(
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": refresh_lock_key(tenant_id)}
+    )
+    return bool(result.scalar_one())
+
+
 async def mark_refreshed(conn: AsyncConnection, tenant_id: str, seen_version: str | None) -> None:
     """Record the refresh; clear the dirty flag only if no batch touched the state since it was read."""
     await conn.execute(

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,80 +68,86 @@ async def load_contributions(
     return out
 
 
-#: Text-array columns of a contribution, passed as JSON arrays.
+#: Text-array columns of a contribution: each row's ids travel as one array literal
+#: (unnest cannot take an array of arrays of different lengths), parsed by PostgreSQL's array input.
 _ID_ARRAYS = ("contact_ids", "engaged_deal_ids")
+_FIXED = (
+    "tenant_id",
+    "activity_id",
+    "version",
+    "revision",
+    "rep_id",
+    "team_id",
+    "deal_id",
+    "account_id",
+    "status",
+    "occurred_at",
+    "day",
+    "kind",
+)
+_CONTRIBUTION_TYPES = {
+    "tenant_id": "text",
+    "activity_id": "uuid",
+    "version": "int",
+    "revision": "bigint",
+    "rep_id": "text",
+    "team_id": "text",
+    "deal_id": "text",
+    "account_id": "text",
+    "status": "text",
+    "occurred_at": "timestamptz",
+    "day": "date",
+    "kind": "text",
+    "contact_ids": "text",
+    "engaged_deal_ids": "text",
+    **_TYPES,
+}
+
+
+def _upsert_contributions_sql() -> str:
+    columns = [*_FIXED, *_ID_ARRAYS, *COLUMNS]
+    casts = ", ".join(f"CAST(:{c} AS {_CONTRIBUTION_TYPES.get(c, 'bigint')}[])" for c in columns)
+    selects = ", ".join(f"CAST(u.{c} AS text[])" if c in _ID_ARRAYS else f"u.{c}" for c in columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
+    return (
+        f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "
+        f"FROM unnest({casts}) AS u({', '.join(columns)}) "
+        f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
+        # The same order as plan_batch: a lower revision never replaces a higher one's facts.
+        "WHERE (metric_contributions.revision, metric_contributions.version) "
+        "< (EXCLUDED.revision, EXCLUDED.version)"
+    )
+
+
+_UPSERT_CONTRIBUTIONS = _upsert_contributions_sql()
+
+
+def text_array_literal(values: Sequence[str]) -> str:
+    """``values`` as a PostgreSQL array literal: each element quoted, ``\\`` and ``"`` escaped, so
+    any text (commas, braces, spaces, the word NULL) comes back unchanged."""
+    if not values:
+        return "{}"
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + '","'.join(quoted) + '"}'
 
 
 async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
-    fixed = [
-        "tenant_id",
-        "activity_id",
-        "version",
-        "revision",
-        "rep_id",
-        "team_id",
-        "deal_id",
-        "account_id",
-        "status",
-        "occurred_at",
-        "day",
-        "kind",
-        "contact_ids",
-        "engaged_deal_ids",
-    ]
-    types = {
-        "tenant_id": "text",
-        "activity_id": "uuid",
-        "version": "int",
-        "revision": "bigint",
-        "rep_id": "text",
-        "team_id": "text",
-        "deal_id": "text",
-        "account_id": "text",
-        "status": "text",
-        "occurred_at": "timestamptz",
-        "day": "date",
-        "kind": "text",
-        "contact_ids": "text",
-        "engaged_deal_ids": "text",
-    }
-    columns = [*fixed, *COLUMNS]
-    types.update(_TYPES)
-    # unnest cannot take an array of arrays of different lengths: contact and deal ids travel
-    # as one JSON array per row (ids are free text, commas included) and are unpacked in SQL.
-    selects = ", ".join(
-        f"ARRAY(SELECT jsonb_array_elements_text(CAST({c} AS jsonb)))" if c in _ID_ARRAYS else c
-        for c in columns
-    )
-    casts = ", ".join(f"CAST(:{c} AS {types.get(c, 'bigint')}[])" for c in columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
-    params = {c: [r[c] for r in rows] for c in columns if c not in _ID_ARRAYS}
+    params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in (*_FIXED, *COLUMNS)}
     for array in _ID_ARRAYS:
-        params[array] = [orjson.dumps(list(r.get(array, ()))).decode() for r in rows]
-    await conn.execute(
-        text(
-            f"INSERT INTO metric_contributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) "
-            f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
-            # The same order as plan_batch: a lower revision never replaces a higher one's facts.
-            "WHERE (metric_contributions.revision, metric_contributions.version) "
-            "< (EXCLUDED.revision, EXCLUDED.version)"
-        ),
-        params,
-    )
+        params[array] = [text_array_literal(r.get(array, ())) for r in rows]
+    await conn.execute(text(_UPSERT_CONTRIBUTIONS), params)
 
 
 RollupCell = tuple[str, str, str, str, date]  # tenant, level, entity, granularity, period_start
 
 
-async def apply_rollup_deltas(conn: AsyncConnection, deltas: Mapping[RollupCell, Mapping[str, float]]) -> int:
-    """Add each cell's deltas (negative for retractions) in one statement; sorted to avoid deadlocks."""
+async def apply_rollup_deltas(conn: AsyncConnection, deltas: Mapping[RollupCell, Sequence[float]]) -> int:
+    """Add each cell's deltas (one per ``COLUMNS`` entry, in that order; negative for retractions)
+    in one statement; sorted to avoid deadlocks."""
     # Primary-key order: neighbouring rows share index pages, and one order for all avoids deadlocks.
-    cells = sorted(
-        (k for k, v in deltas.items() if any(v.values())), key=lambda c: (c[0], c[1], c[3], c[4], c[2])
-    )
+    cells = sorted((k for k, v in deltas.items() if any(v)), key=lambda c: (c[0], c[1], c[3], c[4], c[2]))
     if not cells:
         return 0
     params: dict[str, list[Any]] = {
@@ -152,8 +157,8 @@ async def apply_rollup_deltas(conn: AsyncConnection, deltas: Mapping[RollupCell,
         "granularity": [c[3] for c in cells],
         "period_start": [c[4] for c in cells],
     }
-    for column in COLUMNS:
-        params[column] = [deltas[c].get(column, 0) for c in cells]
+    for column, values in zip(COLUMNS, zip(*(deltas[c] for c in cells), strict=True), strict=True):
+        params[column] = list(values)
     keys = ["tenant_id", "level", "entity_id", "granularity", "period_start"]
     types = {
         "tenant_id": "text",
@@ -246,14 +251,12 @@ _PERIOD_START = {
     "quarter": "(date_trunc('month', day) - make_interval(months => "
     "(extract(month FROM day)::int - CAST(:fy AS int) + 12) % 3))::date",
 }
-#: The entity id of each level in a contribution row (``team_rep``: team and rep joined by U+001F,
-#: ``definitions.team_rep_id``; null when either is).
+#: The entity id of each stored level (``definitions.STORED_LEVELS``) in a contribution row
+#: (``team_rep``: team and rep joined by U+001F, ``definitions.team_rep_id``; null when either is).
 _LEVELS = {
     "rep": "rep_id",
     "team": "team_id",
     "team_rep": "(team_id || chr(31) || rep_id)",
-    "account": "account_id",
-    "deal": "deal_id",
 }
 
 

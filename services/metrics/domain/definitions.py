@@ -352,16 +352,29 @@ def engaged_deal_ids(event: ActivityAttributedV1) -> tuple[str, ...]:
     return tuple(deals)
 
 
-def contribution_of(event: ActivityAttributedV1, settings: MetricSettings) -> MetricCounts:
-    """What this version of an activity adds to every rollup cell it belongs to."""
+#: The counting rules of each activity kind, in ``COUNTING_RULES`` order: a rule of another
+#: kind never matches, so only these are tried.
+_RULES_BY_KIND: dict[ActivityKind, tuple[CountingRule, ...]] = {
+    kind: tuple(rule for rule in COUNTING_RULES if rule.kind is kind) for kind in ActivityKind
+}
+
+
+def counter_amounts(event: ActivityAttributedV1, settings: MetricSettings) -> dict[Counter, int]:
+    """The non-zero counters of ``contribution_of``, as a plain mapping (the consumer's hot path)."""
     if not is_counted(event):
-        return ZERO
+        return {}
     added: dict[Counter, int] = {}
-    for rule in COUNTING_RULES:
+    for rule in _RULES_BY_KIND[event.facts.kind]:
         if _matches(rule, event, settings):
             amount = event.facts.duration_seconds if rule.adds == "duration" else 1
             added[rule.counter] = added.get(rule.counter, 0) + amount
-    return MetricCounts.of(added)
+    return added
+
+
+def contribution_of(event: ActivityAttributedV1, settings: MetricSettings) -> MetricCounts:
+    """What this version of an activity adds to every rollup cell it belongs to."""
+    added = counter_amounts(event, settings)
+    return MetricCounts.of(added) if added else ZERO
 
 
 # --- where it is added -----------------------------------------------------------------------
@@ -385,6 +398,12 @@ def team_rep_id(team_id: str, rep_id: str) -> str:
     """The entity id of a rep's work on a team: ``team_id``, the separator, ``rep_id``."""
     return f"{team_id}{TEAM_REP_SEPARATOR}{rep_id}"
 
+
+#: The levels kept as ``metric_rollups`` rows: the ones something reads (rep and team scores,
+#: funnels, leaderboards, insights, digests). No API or insight reads account or deal rollups,
+#: which were 88 % of the cells written in the pipeline bench; each contribution row keeps the
+#: account and deal it credits, with its day, so their figures stay derivable from it.
+STORED_LEVELS: frozenset[Level] = frozenset({Level.REP, Level.TEAM, Level.TEAM_REP})
 
 #: Which rollup levels an attribution status feeds (each only when the event carries that id).
 #: Unmatched and internal activities are still the rep's work; only an attributed activity
@@ -415,25 +434,41 @@ def _entity_id(event: ActivityAttributedV1, level: Level) -> str | None:
         if event.team_id is None or event.rep_id is None:
             return None
         return team_rep_id(event.team_id, event.rep_id)
-    return {
-        Level.REP: event.rep_id,
-        Level.TEAM: event.team_id,
-        Level.ACCOUNT: event.account_id,
-        Level.DEAL: event.deal_id,
-    }[level]
+    if level is Level.REP:
+        return event.rep_id
+    if level is Level.TEAM:
+        return event.team_id
+    if level is Level.ACCOUNT:
+        return event.account_id
+    return event.deal_id
+
+
+#: Levels in declaration order, iterated without the enum's iterator on the hot path.
+_LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
+
+
+def credited_entities(event: ActivityAttributedV1) -> tuple[tuple[Level, str], ...]:
+    """The (level, entity id) pairs this version credits, in ``Level`` order (none when it does
+    not count): ``rollup_keys`` without the day."""
+    if not is_counted(event):
+        return ()
+    levels = LEVELS_BY_STATUS[event.status]
+    out = []
+    for level in _LEVEL_ORDER:
+        if level in levels:
+            entity_id = _entity_id(event, level)
+            if entity_id is not None:
+                out.append((level, entity_id))
+    return tuple(out)
 
 
 def rollup_keys(event: ActivityAttributedV1, settings: MetricSettings) -> tuple[RollupKey, ...]:
     """The cells this version of an activity contributes to (none when it does not count)."""
-    if not is_counted(event):
+    entities = credited_entities(event)
+    if not entities:
         return ()
     day = settings.calendar.local_day(event.facts.occurred_at)
-    keys = []
-    for level in Level:
-        entity_id = _entity_id(event, level)
-        if level in LEVELS_BY_STATUS[event.status] and entity_id is not None:
-            keys.append(RollupKey(level, entity_id, day))
-    return tuple(keys)
+    return tuple(RollupKey(level, entity_id, day) for level, entity_id in entities)
 
 
 # --- won deals (from CRM data) ---------------------------------------------------------------

@@ -84,9 +84,17 @@ async def _until(
 
 
 def _rollups(level: str) -> str:
+    """Day figures per entity: a rep's from its rollups; a deal's or an account's, credited on the
+    contributions but kept as no rollup (``definitions.STORED_LEVELS``), summed from those."""
+    if level == "rep":
+        return (
+            "SELECT entity_id, period_start, activities, emails_sent FROM metric_rollups "
+            "WHERE tenant_id = 'acme' AND level = 'rep' AND granularity = 'day' ORDER BY entity_id, period_start"
+        )
     return (
-        "SELECT entity_id, period_start, activities, emails_sent FROM metric_rollups "
-        f"WHERE tenant_id = 'acme' AND level = '{level}' AND granularity = 'day' ORDER BY entity_id, period_start"
+        f"SELECT {level}_id, day, sum(activities), sum(emails_sent) FROM metric_contributions "
+        f"WHERE tenant_id = 'acme' AND {level}_id IS NOT NULL GROUP BY 1, 2 HAVING sum(activities) <> 0 "
+        "ORDER BY 1, 2"
     )
 
 

@@ -190,14 +190,15 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
             tuple(r)
             for r in await conn.execute(
                 text(
-                    "SELECT entity_id, activities FROM metric_rollups WHERE tenant_id = :t AND level = 'deal' "
-                    "AND granularity = 'day' ORDER BY entity_id"
+                    # Deals are credited on the contributions (no deal rollups are kept).
+                    "SELECT deal_id, sum(activities) FROM metric_contributions WHERE tenant_id = :t "
+                    "AND deal_id IS NOT NULL GROUP BY deal_id ORDER BY deal_id"
                 ),
                 {"t": TENANT},
             )
         ]
     assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
-    assert rollups == [("deal-a", 0), ("deal-b", 1)]
+    assert rollups == [("deal-b", 1)]
 
 
 async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_credited(

@@ -17,7 +17,7 @@ from libs.common.kafka.runner import ConsumedMessage
 from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
-from services.metrics.domain.definitions import MetricCounts, MetricSettings
+from services.metrics.domain.definitions import STORED_LEVELS, MetricCounts, MetricSettings
 from services.metrics.domain.reference import Aggregates
 from services.metrics.domain.scoring import ScoringModel, weights_by_counter
 from services.metrics.handlers import GRAINS, MetricsDeps, handle_batch
@@ -123,9 +123,12 @@ def weighted(values: dict[str, Any], model: ScoringModel) -> float:
 def expected_rows(
     cells: Aggregates, settings: MetricSettings, model: ScoringModel
 ) -> dict[Cell, dict[str, float]]:
-    """The rollup rows (counters and score, no ``activities``) implied at every grain by day cells."""
+    """The rollup rows (counters and score, no ``activities``) implied at every grain by day cells
+    of the stored levels."""
     rows: dict[Cell, dict[str, float]] = {}
     for key, counts in cells.items():
+        if key.level not in STORED_LEVELS:
+            continue
         for grain in GRAINS:
             start = settings.calendar.period_of(key.day, grain).start
             row = rows.setdefault((key.level.value, key.entity_id, grain.value, start), {})

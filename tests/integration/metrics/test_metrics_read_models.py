@@ -329,6 +329,23 @@ async def test_a_refresh_clears_the_dirty_flag_unless_a_batch_marked_it_meanwhil
     assert await refresher.tick() == 0
 
 
+async def test_a_tenant_another_instance_is_refreshing_is_left_to_it(db_engine: AsyncEngine) -> None:
+    """Every metrics instance runs a refresher; one tenant is recomputed by one of them at a time."""
+    await create_tenant(db_engine)
+    await apply(db_engine, [attributed(activity=1)])
+    refresher = ReadModelRefresher(db_engine, ScoringModelCache(), interval_seconds=60)
+
+    async with db_engine.begin() as other:
+        assert await read_models.claim_refresh(other, "acme")
+        assert await refresher.tick() == 0
+        async with db_engine.connect() as conn:
+            assert await read_models.due_tenants(conn, timedelta(minutes=15)) == ["acme"]
+
+    assert await refresher.tick() == 1
+    async with db_engine.connect() as conn:
+        assert await read_models.due_tenants(conn, timedelta(minutes=15)) == []
+
+
 async def test_a_tenant_that_fails_to_refresh_stays_dirty_and_does_not_stop_the_others(
     db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -85,10 +85,11 @@ async def test_rollups_follow_the_tenant_time_zone_and_fiscal_year(db_engine: As
         },
     }
     assert _levels(rows, "rep") == expected
-    for level, entity in (("team", "team-1"), ("account", "acc-1"), ("deal", "deal-1")):
-        assert _levels(rows, level) == {
-            (entity, grain, start): row for (_, grain, start), row in expected.items()
-        }
+    assert _levels(rows, "team") == {
+        ("team-1", grain, start): row for (_, grain, start), row in expected.items()
+    }
+    # Account and deal figures are credited on the contribution rows, not kept as rollups.
+    assert {level for level, *_ in rows} == {"rep", "team", "team_rep"}
     async with db_engine.connect() as conn:
         dirty = (await conn.execute(text("SELECT dirty_since FROM metric_refresh_state"))).scalar_one()
     assert dirty is not None
@@ -111,7 +112,7 @@ async def test_a_redelivered_batch_and_duplicates_within_a_batch_count_once(db_e
         "emails_sent": 1,
         "score": 4.0,
     }
-    assert len(rows) == 20  # 5 levels (rep, team, team_rep, account, deal) x 4 grains, nothing else
+    assert len(rows) == 12  # 3 stored levels (rep, team, team_rep) x 4 grains, nothing else
 
 
 async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late_changes_nothing(
@@ -132,7 +133,6 @@ async def test_a_newer_version_moves_the_activity_and_an_older_one_arriving_late
         ("team", "team-2", "day", date(2026, 11, 24)): dial,
         # The rep's work on the team moved with it; team-1's rep-1 row is emptied.
         ("team_rep", team_rep_id("team-2", "rep-2"), "day", date(2026, 11, 24)): dial,
-        ("account", "acc-1", "day", date(2026, 11, 24)): dial,
     }
     async with db_engine.connect() as conn:
         emptied = (
@@ -245,3 +245,38 @@ async def test_any_order_of_redeliveries_and_corrections_gives_exactly_the_refer
     assert {number: row["version"] for number, row in stored.items()} == {
         event.activity_id.int: event.version for event in latest
     }
+
+
+async def test_contact_and_deal_ids_are_stored_exactly_whatever_their_characters(
+    db_engine: AsyncEngine,
+) -> None:
+    """Ids are free text: quotes, backslashes, braces, commas, spaces and the word NULL survive
+    the batch write unchanged, next to rows with no ids at all."""
+    await create_tenant(db_engine)
+    odd = ('say "hi"', "back\\slash", "{brace}", "a,b", " spaced ", "NULL")
+    events = [
+        attributed(
+            activity=1,
+            deal_id='deal "1", {x}',
+            secondary_deal_ids=("NULL", "d\\2"),
+            external_contact_ids=odd,
+            occurred_at=DAY_AT,
+        ),
+        attributed(activity=2, deal_id=None, external_contact_ids=(), occurred_at=DAY_AT),
+    ]
+
+    await apply(db_engine, events)
+
+    async with db_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT activity_id, contact_ids, engaged_deal_ids FROM metric_contributions ORDER BY 1")
+            )
+        ).all()
+    assert [(r.activity_id.int, r.contact_ids, r.engaged_deal_ids) for r in rows] == [
+        (1, list(odd), ['deal "1", {x}', "NULL", "d\\2"]),
+        (2, [], []),
+    ]
+
+
+DAY_AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

@@ -79,7 +79,7 @@ async def test_a_new_model_rescores_history_without_any_activity_flowing(db_engi
     rows = await rollup_rows(db_engine)
     # call 0.5 + 4, email 1.5, external held meeting 0.25 + 2 + 8
     assert rows[("rep", "rep-1", "day", DAY)]["score"] == 4.5 + 1.5 + 10.25
-    assert rows[("deal", "deal-1", "quarter", date(2026, 10, 1))]["score"] == 16.25
+    assert rows[("team", "team-1", "quarter", date(2026, 10, 1))]["score"] == 16.25
     assert {n: c["score"] for n, c in (await contribution_rows(db_engine)).items()} == {
         1: 4.5,
         2: 1.5,

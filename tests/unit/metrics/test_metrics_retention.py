@@ -50,7 +50,7 @@ def test_the_policy_is_read_from_the_tenant_settings_with_its_defaults() -> None
 
 
 def test_a_newer_version_of_a_kept_contribution_still_replaces_it_past_retention() -> None:
-    from services.metrics.adapters.rollups import StoredContribution
+    from services.metrics.adapters.rollups import COLUMNS, StoredContribution
 
     old = NOW - timedelta(days=31)
     stored = StoredContribution(
@@ -60,5 +60,6 @@ def test_a_newer_version_of_a_kept_contribution_still_replaces_it_past_retention
         [attributed(occurred_at=old, version=2, rep_id="rep-2")], {ACTIVITY_ONE: stored}, SETTINGS, now=NOW
     )
     assert [(r["version"], r["rep_id"]) for r in rows] == [(2, "rep-2")]
-    assert deltas[("acme", "rep", "rep-1", "day", old.date())]["activities"] == -1
-    assert deltas[("acme", "rep", "rep-2", "day", old.date())]["activities"] == 1
+    activities = COLUMNS.index("activities")
+    assert deltas[("acme", "rep", "rep-1", "day", old.date())][activities] == -1
+    assert deltas[("acme", "rep", "rep-2", "day", old.date())][activities] == 1
