@@ -14,7 +14,7 @@ from tests.integration.metrics.metrics_support import apply, attributed, create_
 
 
 def _downgrade(url: str) -> None:
-    command.downgrade(alembic_config(url), "0011_insights")
+    command.downgrade(alembic_config(url), "0012_rep_roles")
 
 
 async def _indexes(engine: AsyncEngine) -> set[str]:

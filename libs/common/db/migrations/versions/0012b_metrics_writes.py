@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0012b_metrics_writes"
-down_revision = "0011_insights"
+down_revision = "0012_rep_roles"
 branch_labels = None
 depends_on = None
 
