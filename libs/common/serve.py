@@ -7,8 +7,10 @@ deadline, DLQ limit) the process must exit non-zero so the orchestrator restarts
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -23,11 +25,29 @@ class _Server(uvicorn.Server):
     cleanly would still die by the signal (exit -15), which an orchestrator counts as a crash.
     We only record the request to exit; ``serve`` decides the exit code."""
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            freeze_startup_heap()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive once the app has started (modules, schemas, the app's lifespan
+    resources) out of the cyclic garbage collector's reach.
+
+    The collector's oldest generation otherwise walks that whole heap each time it runs, and
+    a request that builds a thousand activities triggers it often: in ingest, 24 of 66 us of
+    CPU per batched event went to collections, 4 us after the freeze. Frozen objects are still
+    freed by reference counting; only a reference cycle among them would outlive its use.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> int:
