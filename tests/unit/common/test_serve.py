@@ -1,4 +1,5 @@
-"""The process runner: once the app has started, the startup heap is out of the collector's reach."""
+"""The process runner: once the app has started, the startup heap is out of the collector's reach
+and the young generation is collected less often."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from libs.common.serve import _Server
+from libs.common.serve import YOUNG_GENERATION_THRESHOLD, _Server
 
 
 async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:
@@ -22,6 +23,7 @@ async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:
         yield
 
     gc.unfreeze()
+    threshold = gc.get_threshold()
     config = uvicorn.Config(FastAPI(lifespan=lifespan), host="127.0.0.1", port=0, log_config=None)
     server = _Server(config)
     serving = asyncio.create_task(server.serve())
@@ -32,7 +34,9 @@ async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:
         # What the lifespan made is frozen with the rest: no generation holds it any more.
         assert gc.get_freeze_count() > 0
         assert not any(o is made[0] for o in gc.get_objects())
+        assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, *threshold[1:])
     finally:
         server.should_exit = True
         await serving
         gc.unfreeze()
+        gc.set_threshold(*threshold)
