@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -315,11 +316,22 @@ class PreparedActivities:
 
     def count(self, source: str) -> None:
         """Record the outcome in Prometheus once the broker acknowledged."""
-        INGEST_EVENTS.labels(source, "accepted").inc(self.new)
-        INGEST_EVENTS.labels(source, "duplicate").inc(self.duplicates)
-        INGEST_EVENTS.labels(source, "excluded").inc(self.excluded)
+        accepted, duplicate, excluded = _outcome_series(source)
+        accepted.inc(self.new)
+        duplicate.inc(self.duplicates)
+        excluded.inc(self.excluded)
         for reason, count in self.exclusions.items():
             INGEST_EXCLUSIONS.labels(source, reason).inc(count)
+
+
+@functools.lru_cache(maxsize=256)
+def _outcome_series(source: str) -> tuple[PromCounter, PromCounter, PromCounter]:
+    """A source's accepted, duplicate and excluded counters (``labels()`` locks and hashes per call)."""
+    return (
+        INGEST_EVENTS.labels(source, "accepted"),
+        INGEST_EVENTS.labels(source, "duplicate"),
+        INGEST_EVENTS.labels(source, "excluded"),
+    )
 
 
 @dataclass(slots=True)
