@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
@@ -40,11 +41,36 @@ class _Server(uvicorn.Server):
     cleanly would still die by the signal (exit -15), which an orchestrator counts as a crash.
     We only record the request to exit; ``serve`` decides the exit code."""
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            freeze_startup_heap()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive once the app has started (modules, schemas, the app's lifespan
+    resources) out of the cyclic garbage collector's reach, and collect the young less often.
+
+    The collector's oldest generation otherwise walks that whole heap each time it runs, and
+    a request that builds a thousand activities triggers it often: in ingest, 24 of 66 us of
+    CPU per batched event went to collections, 4-8 us after the freeze. Frozen objects are still
+    freed by reference counting; only a reference cycle among them would outlive its use.
+    A young generation of 7,000 allocations instead of 700 (a few hundred kilobytes at most)
+    lets a request's temporaries die before they are scanned: 1.5-1.7 us per batched event.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
+#: Allocations (less deallocations) of container objects between collections of the youngest generation.
+YOUNG_GENERATION_THRESHOLD = 7_000
 
 
 def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> int:

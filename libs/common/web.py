@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -227,12 +228,15 @@ class RequestMetricsMiddleware:
     """Counts and times every HTTP request by route template and status.
 
     A plain ASGI middleware: ``@app.middleware("http")`` would run each request through an
-    extra task and memory stream, a measurable share of a small request's CPU.
+    extra task and memory stream, a measurable share of a small request's CPU. The labelled
+    series are kept per (method, route, status): ``labels()`` takes a lock and builds a key
+    each time, twice per request otherwise.
     """
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -252,8 +256,19 @@ class RequestMetricsMiddleware:
         finally:
             # The router records the matched route in the scope; the template keeps cardinality low.
             route = str(getattr(scope.get("route"), "path", "unmatched"))
-            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-            HTTP_DURATION.labels(self.service, route).observe(time.perf_counter() - started)
+            requests, duration = self._labelled(scope["method"], route, status)
+            requests.inc()
+            duration.observe(time.perf_counter() - started)
+
+    def _labelled(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_DURATION.labels(self.service, route),
+            )
+        return series
 
 
 class PlainRoute(Route):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -209,20 +211,36 @@ class IngestedActivity:
     def source(self) -> str:
         return self.activity.source
 
-    def body(self) -> bytes:
-        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended."""
+    def body(self, activity_id: str | None = None) -> bytes:
+        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended.
+
+        ``activity_id`` is ``str(self.activity_id)`` when the caller has it already.
+        """
         head = self.activity.__pydantic_serializer__.to_json(self.activity)
-        tail = orjson.dumps(
-            {
-                "tenant_id": self.tenant_id,
-                "activity_id": str(self.activity_id),
-                "ingested_at": self.ingested_at,
-                "automated": self.automated,
-                "adapter_version": self.adapter_version,
-            }
-        )
+        before_id, after_id = _ingested_fields(self.tenant_id, self.ingested_at, self.adapter_version)
         # Both are JSON objects: the parent model's fields come first in ActivityIngestedV1 too.
-        return head[:-1] + b"," + tail[1:]
+        # The id is a UUID's canonical text, which JSON holds without escaping.
+        return b"".join(
+            (
+                head[:-1],
+                before_id,
+                (activity_id or str(self.activity_id)).encode(),
+                after_id[self.automated],
+            )
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _ingested_fields(
+    tenant_id: str, ingested_at: str, adapter_version: str
+) -> tuple[bytes, tuple[bytes, bytes]]:
+    """The JSON around the activity id of ingest's fields, as ``orjson`` writes them: the part
+    before the id, and the part after it for ``automated`` false and true (the same for a
+    whole request, so encoded once)."""
+    before = b',"tenant_id":' + orjson.dumps(tenant_id) + b',"activity_id":"'
+    after = b'","ingested_at":' + orjson.dumps(ingested_at) + b',"automated":'
+    version = b',"adapter_version":' + orjson.dumps(adapter_version) + b"}"
+    return before, (after + b"false" + version, after + b"true" + version)
 
 
 def ingested_timestamp(now: datetime) -> str:
@@ -269,7 +287,7 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
     return OutgoingMessage(
         topic=ACTIVITY_INGESTED.physical(prefix),
         key=activity_id.encode(),
-        value=event.body(),
+        value=event.body(activity_id),
         envelope=envelope,
     )
 
@@ -298,11 +316,22 @@ class PreparedActivities:
 
     def count(self, source: str) -> None:
         """Record the outcome in Prometheus once the broker acknowledged."""
-        INGEST_EVENTS.labels(source, "accepted").inc(self.new)
-        INGEST_EVENTS.labels(source, "duplicate").inc(self.duplicates)
-        INGEST_EVENTS.labels(source, "excluded").inc(self.excluded)
+        accepted, duplicate, excluded = _outcome_series(source)
+        accepted.inc(self.new)
+        duplicate.inc(self.duplicates)
+        excluded.inc(self.excluded)
         for reason, count in self.exclusions.items():
             INGEST_EXCLUSIONS.labels(source, reason).inc(count)
+
+
+@functools.lru_cache(maxsize=256)
+def _outcome_series(source: str) -> tuple[PromCounter, PromCounter, PromCounter]:
+    """A source's accepted, duplicate and excluded counters (``labels()`` locks and hashes per call)."""
+    return (
+        INGEST_EVENTS.labels(source, "accepted"),
+        INGEST_EVENTS.labels(source, "duplicate"),
+        INGEST_EVENTS.labels(source, "excluded"),
+    )
 
 
 @dataclass(slots=True)

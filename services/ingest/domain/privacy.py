@@ -98,7 +98,10 @@ def is_automated_address(address: str) -> bool:
 
 
 def _sender(activity: ActivityIn) -> Participant | None:
-    return next((p for p in activity.participants if p.role in SENDER_ROLES), None)
+    for participant in activity.participants:
+        if participant.role in SENDER_ROLES:
+            return participant
+    return None
 
 
 def _in_domains(address: str, domains: frozenset[str]) -> bool:
@@ -111,6 +114,8 @@ def _in_domains(address: str, domains: frozenset[str]) -> bool:
     return False
 
 
+# Plain loops rather than ``any(...)`` over generators: these run for every activity, and a
+# generator costs more than the set lookups it wraps.
 def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason | None:
     addresses = policy.excluded_addresses
     if addresses:
@@ -120,11 +125,16 @@ def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason |
             ):
                 return ExclusionReason.EXCLUDED_ADDRESS
     domains = policy.excluded_domains
-    if domains and any(p.email and _in_domains(p.email, domains) for p in activity.participants):
-        return ExclusionReason.EXCLUDED_DOMAIN
-    subject = (activity.subject or "").casefold()
-    if subject and any(k in subject for k in policy.excluded_subject_keywords):
-        return ExclusionReason.EXCLUDED_KEYWORD
+    if domains:
+        for participant in activity.participants:
+            if participant.email and _in_domains(participant.email, domains):
+                return ExclusionReason.EXCLUDED_DOMAIN
+    keywords = policy.excluded_subject_keywords
+    if keywords and activity.subject:
+        subject = activity.subject.casefold()
+        for keyword in keywords:
+            if keyword in subject:
+                return ExclusionReason.EXCLUDED_KEYWORD
     if policy.drop_internal_only and activity.direction is Direction.INTERNAL:
         return ExclusionReason.INTERNAL_ONLY
     return None

@@ -60,6 +60,14 @@ def test_activity_id_is_deterministic_per_tenant_source_and_external_id() -> Non
     assert isinstance(first, uuid.UUID)
 
 
+@pytest.mark.parametrize("external_id", ["CA1", "", "é-ü 漢字", "x" * 300, "a\x1fb"])
+def test_activity_id_is_the_rfc_4122_name_based_uuid(external_id: str) -> None:
+    name = f"acme\x1ftwilio\x1f{external_id}"
+    expected = uuid.uuid5(uuid.UUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10"), name)
+    derived = activity_id_for("acme", "twilio", external_id)
+    assert (derived, str(derived), derived.variant) == (expected, str(expected), uuid.RFC_4122)
+
+
 def test_envelope_round_trips_through_binary_mode_headers() -> None:
     envelope = Envelope(
         id="e-1", source="/ingest/api", type=ACTIVITY_INGESTED.event_type, subject="s", tenant="acme"

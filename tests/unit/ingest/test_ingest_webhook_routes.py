@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import httpx
 import orjson
 
+from libs.common.contracts.activities import ActivityIn
 from libs.common.telemetry import HTTP_REQUESTS
-from services.ingest.app import create_app
+from services.ingest.app import WebhookAccepted, create_app, webhook_accepted
+from services.ingest.domain.webhooks import AdapterResult
+from services.ingest.handlers import PreparedActivities, ingested_timestamp, to_ingested
 
 
 def _requests(route: str, status: str) -> float:
@@ -49,3 +55,37 @@ def test_webhook_routes_stay_in_the_openapi_document() -> None:
     assert {"source", "tenant"} <= {p["name"] for p in tokened["parameters"]}
     assert sorted(plain["responses"]) == ["200", "401", "404", "422", "503"]
     assert tokened["summary"] == "Receive a vendor webhook authenticated by a secret in the URL (Salesforce)"
+
+
+def test_the_accepted_answer_is_the_documented_models_json_byte_for_byte() -> None:
+    when = datetime(2026, 11, 24, 15, 10, 8, tzinfo=UTC)
+    activity = ActivityIn.model_validate(
+        {
+            "source": "twilio",
+            "external_id": "CA1",
+            "kind": "call",
+            "direction": "outbound",
+            "outcome": "connected",
+            "occurred_at": "2026-11-24T15:10:08Z",
+            "participants": [{"phone": "+14155552671", "role": "callee"}],
+        }
+    )
+    ids = [uuid.UUID(int=1), uuid.UUID(int=2)]
+    events = [to_ingested(activity, "acme", ingested_timestamp(when), "twilio/1", activity_id=i) for i in ids]
+    prepared = PreparedActivities(events=events, new=1, duplicates=2, automated=1)
+    prepared.exclusions["excluded_domain"] = 3
+    result = AdapterResult(activities=(activity,), ignored=("call.ringing: not final",))
+
+    expected = WebhookAccepted(
+        accepted=3,
+        duplicates=2,
+        excluded=3,
+        automated=1,
+        activity_ids=[str(i) for i in ids],
+        entities=0,
+        ignored=["call.ringing: not final"],
+    )
+    assert orjson.dumps(webhook_accepted(prepared, result)) == orjson.dumps(expected.model_dump())
+    assert orjson.dumps(webhook_accepted(PreparedActivities(), AdapterResult())) == orjson.dumps(
+        WebhookAccepted(accepted=0, activity_ids=[], ignored=[]).model_dump()
+    )
