@@ -23,14 +23,21 @@ log = logging.getLogger(__name__)
 #: defaults are 700, 10, 10). Nearly everything a batch allocates is freed by reference
 #: counting; with the defaults a consumer handling a thousand events ran a full (oldest
 #: generation) collection every few hundred events, each walking every object of the heap:
-#: 30-40 % of the attribution process's CPU in a 20,000-activity pipeline run. Peak RSS was
-#: unchanged (bench: memory).
+#: 30-40 % of the attribution process's CPU in a 20,000-activity pipeline run. A young
+#: generation of 20,000 allocations (a few megabytes at most) lets a batch's temporaries die
+#: before they are scanned. Peak RSS was unchanged (bench: memory).
 GC_THRESHOLDS = (20_000, 50, 20)
 
 
 def tune_garbage_collector() -> None:
-    """Move what start-up made (modules, classes, the app) out of the collector's sight and
-    collect less often: cyclic garbage is still collected, in fewer, larger passes."""
+    """Move everything alive once the app has started (modules, schemas, the app's lifespan
+    resources) out of the cyclic garbage collector's reach, and collect less often.
+
+    The collector's oldest generation otherwise walks that whole heap each time it runs: in
+    ingest 24 of 66 us of CPU per batched event went to collections, 4-8 us after the freeze.
+    Frozen objects are still freed by reference counting; only a reference cycle among them
+    would outlive its use. Cyclic garbage made later is still collected, in fewer, larger passes.
+    """
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
@@ -44,33 +51,13 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            freeze_startup_heap()
+            tune_garbage_collector()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
-
-
-def freeze_startup_heap() -> None:
-    """Move everything alive once the app has started (modules, schemas, the app's lifespan
-    resources) out of the cyclic garbage collector's reach, and collect the young less often.
-
-    The collector's oldest generation otherwise walks that whole heap each time it runs, and
-    a request that builds a thousand activities triggers it often: in ingest, 24 of 66 us of
-    CPU per batched event went to collections, 4-8 us after the freeze. Frozen objects are still
-    freed by reference counting; only a reference cycle among them would outlive its use.
-    A young generation of 7,000 allocations instead of 700 (a few hundred kilobytes at most)
-    lets a request's temporaries die before they are scanned: 1.5-1.7 us per batched event.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
-
-
-#: Allocations (less deallocations) of container objects between collections of the youngest generation.
-YOUNG_GENERATION_THRESHOLD = 7_000
 
 
 def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> int:
@@ -88,7 +75,6 @@ def serve(app: FastAPI, host: str, port: int, *, graceful_timeout: int = 25) -> 
     )
     server = _Server(config)
     app.state.fatal = asyncio.Event()
-    tune_garbage_collector()
 
     async def main() -> int:
         async def watch_fatal() -> None:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from libs.common.serve import YOUNG_GENERATION_THRESHOLD, _Server
+from libs.common.serve import GC_THRESHOLDS, _Server
 
 
 async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:
@@ -34,7 +34,7 @@ async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:
         # What the lifespan made is frozen with the rest: no generation holds it any more.
         assert gc.get_freeze_count() > 0
         assert not any(o is made[0] for o in gc.get_objects())
-        assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, *threshold[1:])
+        assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         server.should_exit = True
         await serving
