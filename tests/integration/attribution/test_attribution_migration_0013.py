@@ -29,7 +29,7 @@ async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
 async def test_history_moves_to_superseded_versions_and_back(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0012_rep_roles")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0012b_metrics_writes")
     async with db_engine.begin() as conn:
         # A: decided twice (v2 current); B: decided once. History held every version.
         for a, v, deal in ((_A, 1, "deal-1"), (_A, 2, "deal-2"), (_B, 1, "deal-3")):
@@ -56,7 +56,7 @@ async def test_history_moves_to_superseded_versions_and_back(
     )
     assert await _rows(db_engine, superseded) == [(_A, 1, "deal-1")]
 
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0012_rep_roles")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0012b_metrics_writes")
     assert await _rows(db_engine, _HISTORY) == every
     async with db_engine.connect() as conn:
         kind = (

@@ -12,14 +12,14 @@ Upgrade drops from the history the row equal to each current version; downgrade 
 current versions back into the table.
 
 Revision ID: 0013_attr_history_superseded (alembic_version holds 32 characters)
-Revises: 0012_rep_roles
+Revises: 0012b_metrics_writes
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0013_attr_history_superseded"
-down_revision = "0012_rep_roles"
+down_revision = "0012b_metrics_writes"
 branch_labels = None
 depends_on = None
 
