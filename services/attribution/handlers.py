@@ -109,22 +109,7 @@ def activity_facts(
 def attributed_event(
     activity: ActivityIngestedV1, decision: AttributionDecision, version: int, decided_at: datetime
 ) -> ActivityAttributedV1:
-    """The event of a new version, built without validating its parts again (``model_construct``):
-    each comes from the validated activity, the CRM contracts the reference data was written
-    through, or the decision (its confidence clamped here). The unit tests check the bytes equal
-    the validated model's."""
-    facts = ActivityFacts.model_construct(
-        kind=activity.kind,
-        direction=activity.direction,
-        outcome=activity.outcome,
-        occurred_at=activity.occurred_at,
-        duration_seconds=activity.duration_seconds,
-        external_participants=decision.external_participants,
-        external_contact_ids=tuple(decision.external_contact_ids),
-        automated=activity.automated,
-        revision=activity.revision,
-    )
-    return ActivityAttributedV1.model_construct(
+    return ActivityAttributedV1(
         tenant_id=activity.tenant_id,
         activity_id=activity.activity_id,
         version=version,
@@ -133,9 +118,9 @@ def attributed_event(
         team_id=decision.team_id,
         account_id=decision.account_id,
         deal_id=decision.deal_id,
-        secondary_deal_ids=tuple(decision.secondary_deal_ids),
-        confidence=float(max(0.0, min(1.0, decision.confidence))),
-        facts=facts,
+        secondary_deal_ids=decision.secondary_deal_ids,
+        confidence=max(0.0, min(1.0, decision.confidence)),
+        facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
     )
