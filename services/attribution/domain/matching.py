@@ -158,8 +158,7 @@ _INHERITABLE = frozenset(
 
 
 def _as_utc(moment: datetime) -> datetime:
-    # A time already in UTC (what PostgreSQL hands back) is its own UTC reading.
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return moment.astimezone(UTC)
 
 
 def deal_open_at(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> bool:
@@ -528,10 +527,6 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     return signal.value if gap > 0 else "tie_break"
 
 
-#: Each signal with its name and weight, in the order explanations list them (read once, not per activity).
-_SIGNAL_ROWS = tuple((signal, signal.value, SIGNAL_WEIGHTS[signal]) for signal in Signal)
-
-
 def _rank_verdict(
     candidates: list[_Candidate],
     account_evidence: Mapping[str, set[Evidence]],
@@ -549,15 +544,14 @@ def _rank_verdict(
     runner_up = candidates[1] if len(candidates) > 1 else None
     close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
-    values = top.values
     explanation["signals"] = [
         {
-            "signal": name,
-            "weight": weight,
-            "value": round(values[signal], 4),
-            "contribution": round(weight * values[signal], 4),
+            "signal": signal.value,
+            "weight": SIGNAL_WEIGHTS[signal],
+            "value": round(top.values[signal], 4),
+            "contribution": round(SIGNAL_WEIGHTS[signal] * top.values[signal], 4),
         }
-        for signal, name, weight in _SIGNAL_ROWS
+        for signal in Signal
     ]
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id
@@ -677,21 +671,20 @@ def _rank_deals(
     matches = tuple(m for m in facts.matches if m.evidence is not Evidence.SHARED_PHONE)
     external_count = len(facts.external)
     matched_contacts = {m.contact_id for m in matches}
-    # Read once per deal: ``Deal.contact_ids`` builds a set, and the activity's time once in UTC.
-    at = _as_utc(activity.occurred_at)
-    open_deals: list[tuple[Deal, frozenset[str]]] = []
-    for deal in facts.index.deals:
-        contact_ids = deal.contact_ids
+    open_deals = [
+        deal
+        for deal in facts.index.deals
         if (
             (deal.account_id is not None and deal.account_id in account_evidence)
-            or contact_ids & matched_contacts
+            or deal.contact_ids & matched_contacts
             or deal.id in threaded
-        ) and deal_open_at(deal, at, policy):
-            open_deals.append((deal, contact_ids))
-    named = subject_names(activity.subject, [deal for deal, _ in open_deals])
+        )
+        and deal_open_at(deal, activity.occurred_at, policy)
+    ]
+    named = subject_names(activity.subject, open_deals)
     candidates: list[_Candidate] = []
-    for deal, contact_ids in open_deals:
-        on_deal = [m for m in matches if m.contact_id in contact_ids]
+    for deal in open_deals:
+        on_deal = [m for m in matches if m.contact_id in deal.contact_ids]
         best_per_participant: dict[int, float] = {}
         for match in on_deal:
             best_per_participant[match.participant_index] = max(
@@ -705,8 +698,8 @@ def _rank_deals(
             Signal.OWNER_PARTICIPATES: 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0,
             Signal.CONTACT_COVERAGE: min(1.0, coverage),
             Signal.ACCOUNT_MATCH: account_strength,
-            Signal.PROXIMITY: _proximity(deal, at, policy),
-            Signal.RECENCY: _recency(deal, at),
+            Signal.PROXIMITY: _proximity(deal, activity.occurred_at, policy),
+            Signal.RECENCY: _recency(deal, activity.occurred_at),
             Signal.THREAD: 1.0 if deal.id in threaded else 0.0,
             Signal.SUBJECT: named.get(deal.id, 0.0),
         }
