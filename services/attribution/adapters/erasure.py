@@ -19,7 +19,7 @@ STALE_AFTER_SECONDS = 120
 _ACTIVITY_TABLES = (
     "activities",
     "attributions",
-    "attribution_history",
+    "attribution_superseded",
     "attribution_overrides",
     "ingest_seen_events",
     "ingest_meeting_keys",
@@ -178,7 +178,7 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
         ),
         params,
     )
-    for table in ("attributions", "attribution_history"):
+    for table in ("attributions", "attribution_superseded"):
         await conn.execute(
             text(
                 f"""

@@ -737,62 +737,71 @@ _ATTRIBUTION_COLUMNS: dict[str, str] = {
     "occurred_at": "timestamptz",
     "kind": "text",
 }
+#: Columns of a superseded version (``attribution_superseded``; ``attribution_history`` is the view
+#: of the current and the superseded versions).
 _HISTORY_COLUMNS = [
     c for c in _ATTRIBUTION_COLUMNS if c not in {"secondary_deal_ids", "parked_until", "occurred_at", "kind"}
 ]
 
 
-async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write new versions: the current row is replaced and every version is kept in the history.
-
-    One statement per table whatever the batch size (arrays unnested in SQL): a row per
-    statement would cost PostgreSQL a parse, plan and execute for every activity.
-    """
-    if not rows:
-        return
-    # Arrays of arrays must be rectangular: deal ids travel as one JSON array per row.
-    encoded = [
-        {
-            **r,
-            "secondary_deal_ids": orjson.dumps(list(r["secondary_deal_ids"])).decode(),
-            "explanation": orjson.dumps(r["explanation"]).decode(),
-        }
-        for r in rows
-    ]
-    # One statement cannot update a row twice: the current table gets each activity's newest version.
-    newest: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
-    for r in encoded:
-        key = (r["tenant_id"], r["activity_id"])
-        if key not in newest or newest[key]["version"] < r["version"]:
-            newest[key] = r
-    current = {c: [r[c] for r in newest.values()] for c in _ATTRIBUTION_COLUMNS}
-    history = {c: [r[c] for r in encoded] for c in _HISTORY_COLUMNS}
+def _save_statement() -> str:
+    """One statement: the batch's newest version of each activity replaces the current row, and
+    whatever it replaces goes to ``attribution_superseded`` (the current row when older, the
+    batch's older versions, a stale version that arrives after a newer one). A first decision
+    writes one row. Arrays are unnested in SQL: a row per statement would cost PostgreSQL a
+    parse, plan and execute for every activity."""
     columns = list(_ATTRIBUTION_COLUMNS)
     casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
     selects = ", ".join(
-        "ARRAY(SELECT jsonb_array_elements_text(u.secondary_deal_ids))"
+        "ARRAY(SELECT jsonb_array_elements_text(u.secondary_deal_ids)) AS secondary_deal_ids"
         if c == "secondary_deal_ids"
         else f"u.{c}"
         for c in columns
     )
+    history = ", ".join(_HISTORY_COLUMNS)
+    from_cur = ", ".join(f"a.{c}" for c in _HISTORY_COLUMNS)
+    from_batch = ", ".join(f"u.{c}" for c in _HISTORY_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
-    await conn.execute(
-        text(
-            f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) "
-            f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
-            "WHERE attributions.version < EXCLUDED.version"
-        ),
-        current,
+    return (
+        f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest "
+        f"FROM unnest({casts}, CAST(:newest AS boolean[])) AS u({', '.join(columns)}, newest)), "
+        "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest "
+        "AND a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id), "
+        f"superseded AS (INSERT INTO attribution_superseded ({history}) "
+        f"SELECT {from_cur} FROM cur a WHERE a.version < a.incoming "
+        f"UNION ALL SELECT {from_batch} FROM u LEFT JOIN cur ON cur.tenant_id = u.tenant_id "
+        "AND cur.activity_id = u.activity_id WHERE NOT u.newest OR u.version < cur.version "
+        "ON CONFLICT DO NOTHING) "
+        f"INSERT INTO attributions ({', '.join(columns)}) SELECT {', '.join(columns)} FROM u WHERE u.newest "
+        f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
+        "WHERE attributions.version < EXCLUDED.version"
     )
-    history_casts = ", ".join(f"CAST(:{c} AS {_ATTRIBUTION_COLUMNS[c]}[])" for c in _HISTORY_COLUMNS)
-    await conn.execute(
-        text(
-            f"INSERT INTO attribution_history ({', '.join(_HISTORY_COLUMNS)}) "
-            f"SELECT * FROM unnest({history_casts}) ON CONFLICT DO NOTHING"
-        ),
-        history,
-    )
+
+
+_SAVE = _save_statement()
+
+
+async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write new versions: the current row is replaced and the version it replaces is kept.
+
+    The caller holds the current rows locked (``current_attributions``), so the row the
+    statement copies to ``attribution_superseded`` is the one its upsert replaces.
+    """
+    if not rows:
+        return
+    # One statement cannot update a row twice: the current table gets each activity's newest version.
+    newest: dict[tuple[str, uuid.UUID], int] = {}
+    for i, r in enumerate(rows):
+        key = (r["tenant_id"], r["activity_id"])
+        held = newest.get(key)
+        if held is None or rows[held]["version"] < r["version"]:
+            newest[key] = i
+    arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _ATTRIBUTION_COLUMNS}
+    # Arrays of arrays must be rectangular: deal ids travel as one JSON array per row.
+    arrays["secondary_deal_ids"] = [orjson.dumps(list(d)).decode() for d in arrays["secondary_deal_ids"]]
+    arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
+    chosen = set(newest.values())
+    await conn.execute(text(_SAVE), {**arrays, "newest": [i in chosen for i in range(len(rows))]})
 
 
 async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:

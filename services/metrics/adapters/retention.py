@@ -12,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 #: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
 DATED_TABLES: dict[str, tuple[str, ...]] = {
     "activities": ("ingest_seen_events", "ingest_meeting_keys"),
-    "attributions": ("attribution_history", "attribution_overrides"),
+    "attributions": ("attribution_superseded", "attribution_overrides"),
     "metric_contributions": (),
 }
+
+#: ``attribution_history`` (a view) is every version: the current ones and the superseded ones.
+#: The report counts versions removed under that name, as it did when history was a table.
+_VERSIONS = "attribution_history"
 
 
 async def tenant_settings(conn: AsyncConnection) -> list[tuple[str, dict[str, Any]]]:
@@ -43,7 +47,10 @@ async def purge_dated(
             text(f"DELETE FROM {dependant} WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
             {"t": tenant_id, "ids": ids},
         )
-        counts[dependant] = int(result.rowcount)
+        if dependant == "attribution_superseded":
+            counts[_VERSIONS] = len(ids) + int(result.rowcount)
+        else:
+            counts[dependant] = int(result.rowcount)
     return counts
 
 

@@ -217,10 +217,11 @@ async def seed_acme(conn: AsyncConnection) -> None:
             occurred_at=at,
             kind=kind,
         )
-        for v in range(1, version + 1):
+        # The versions the current one superseded (``attribution_history`` is the view of both).
+        for v in range(1, version):
             await _insert(
                 conn,
-                "attribution_history",
+                "attribution_superseded",
                 tenant_id=t,
                 activity_id=aid,
                 version=v,
