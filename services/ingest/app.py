@@ -29,6 +29,7 @@ from libs.common.web import (
     install_common_handlers,
     install_database_unavailable_handler,
     read_body,
+    serve_directly,
 )
 from services.ingest import handlers, pipeline
 from services.ingest.adapters.repository import SeenLedger, TenantContext, TenantDirectory
@@ -373,6 +374,9 @@ def create_app(
         description="Accepts activities and CRM entities (canonical batches and vendor webhooks) and "
         "publishes them to Kafka. A 2xx means the broker acknowledged every event.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry instrumentation: nothing here configures a provider, and
+        # off it costs nothing per request (it checked the global providers on each one).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.clock = clock or (lambda: datetime.now(UTC))
@@ -390,6 +394,9 @@ def create_app(
 
     app.include_router(health_router(SERVICE, {"kafka": _kafka_ready, "database": _db_ready}))
     app.include_router(push_router())
-    app.router.routes[:0] = webhook_routes()
+    callbacks = webhook_routes()
+    app.router.routes[:0] = callbacks
     app.include_router(router)
+    # Callbacks skip the middleware stack too; the stack's behaviour is re-done in one wrapper.
+    serve_directly(app, callbacks, SERVICE)
     return app
