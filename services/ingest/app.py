@@ -241,7 +241,8 @@ async def _delivery(request: Request, source: str, token: str | None) -> Webhook
     return WebhookRequest(
         method=request.method,
         url=_public_url(request),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        # What ``request.headers.items()`` gives, without building a ``Headers`` first.
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
         body=body,
         received_at=_now(request),
         url_token=token,

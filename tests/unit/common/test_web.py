@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from libs.common.telemetry import HTTP_REQUESTS
 from libs.common.web import (
     SECURITY_HEADERS,
     BodyLimitMiddleware,
@@ -25,7 +26,6 @@ from libs.common.web import (
     install_database_unavailable_handler,
     serve_directly,
 )
-from libs.common.telemetry import HTTP_REQUESTS
 
 
 class CannotConnectNowError(Exception):
