@@ -309,7 +309,8 @@ def webhook_routes() -> list[PlainRoute]:
     Callbacks are the hottest single requests; these routes skip FastAPI's per-request
     dependency solving and nested-router matching (about 70 us of CPU per request, measured).
     The FastAPI routes below declare the same paths for the OpenAPI document and call the
-    same function, so either way a request is answered alike.
+    same function, so either way a request is answered alike. ``create_app`` also serves them
+    in front of the middleware stack (:func:`libs.common.web.serve_directly`).
     """
     return [PlainRoute(path, receive_webhook_request, methods=["POST"]) for path in WEBHOOK_PATHS]
 
