@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -428,3 +430,100 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
 def _printable(name: str) -> str:
     """A parameter's name as it may be echoed back: control characters shown escaped."""
     return name.encode("unicode_escape").decode("ascii")
+
+
+class DirectRoutes:
+    """Serves ``routes`` (POST only) without the app's middleware stack; all else goes to ``stack``.
+
+    A callback through the stack ran five nested ASGI wrappers (the server-error, telemetry,
+    body-size, metrics and headers middlewares) and the router's scan, each a coroutine and a
+    ``send`` closure per message. This does what they do for these routes in one wrapper: the
+    exception handlers are the app's own (the ones :class:`ExceptionMiddleware` would use,
+    through the route's ``request_response``), the 500 answer is the app's ``Exception``
+    handler's, the request is counted as :class:`RequestMetricsMiddleware` counts it and the
+    security headers are added as :class:`HeadersMiddleware` adds them.
+    """
+
+    def __init__(
+        self,
+        app: FastAPI,
+        stack: ASGIApp,
+        routes: Sequence[Route],
+        metrics: RequestMetricsMiddleware,
+        headers: dict[str, str],
+    ) -> None:
+        self.app = app
+        self.stack = stack
+        self.routes = list(routes)
+        self.metrics = metrics
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        handlers: dict[Any, Any] = {}
+        for key, value in app.exception_handlers.items():
+            if key not in (500, Exception):
+                handlers[key] = value
+        self.handlers = ExceptionMiddleware(stack, handlers=handlers, debug=app.debug)
+        self.error_handler = app.exception_handlers.get(Exception) or app.exception_handlers.get(500)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child_scope)
+                    await self._serve(route, scope, receive, send)
+                    return
+        await self.stack(scope, receive, send)
+
+    async def _serve(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500  # what the client gets when the route raises before answering
+        response_started = False
+        own = self.headers
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = message.get("headers", [])
+                present = {k.lower() for k, _ in headers}
+                message = {**message, "headers": [*headers, *((k, v) for k, v in own if k not in present)]}
+            await send(message)
+
+        scope["starlette.exception_handlers"] = (
+            self.handlers._exception_handlers,
+            self.handlers._status_handlers,
+        )
+        try:
+            await route.handle(scope, receive, send_with_headers)
+        except Exception as exc:
+            if self.error_handler is None:
+                raise
+            answer = self.error_handler(Request(scope), exc)
+            response = await answer if inspect.isawaitable(answer) else answer
+            if not response_started:
+                await response(scope, receive, send)
+            raise
+        finally:
+            requests, duration = self.metrics._labelled(scope["method"], route.path, status)
+            requests.inc()
+            duration.observe(time.perf_counter() - started)
+
+
+def serve_directly(app: FastAPI, routes: Sequence[Route], service: str) -> None:
+    """Put ``routes`` in front of ``app``'s middleware stack (see :class:`DirectRoutes`).
+
+    The routes should also be in ``app.router`` (they are answered alike either way: a method
+    other than POST, or a stack built another way, goes through it). Only for apps whose stack
+    is the one :func:`install_common_handlers` builds, with FastAPI's telemetry and body limit
+    off (their middlewares do nothing then).
+    """
+    build = app.build_middleware_stack
+    if app.max_body_size is not None or app._native_telemetry.enabled():
+        raise ValueError("serve_directly: the app's body limit and native telemetry must be off")
+
+    def build_with_direct_routes() -> ASGIApp:
+        metrics = RequestMetricsMiddleware(app.router, service)
+        return DirectRoutes(app, build(), routes, metrics, SECURITY_HEADERS)
+
+    app.build_middleware_stack = build_with_direct_routes  # type: ignore[method-assign]

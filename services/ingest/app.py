@@ -29,6 +29,7 @@ from libs.common.web import (
     install_common_handlers,
     install_database_unavailable_handler,
     read_body,
+    serve_directly,
 )
 from services.ingest import handlers, pipeline
 from services.ingest.adapters.repository import SeenLedger, TenantContext, TenantDirectory
@@ -240,7 +241,8 @@ async def _delivery(request: Request, source: str, token: str | None) -> Webhook
     return WebhookRequest(
         method=request.method,
         url=_public_url(request),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        # What ``request.headers.items()`` gives, without building a ``Headers`` first.
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
         body=body,
         received_at=_now(request),
         url_token=token,
@@ -307,7 +309,8 @@ def webhook_routes() -> list[PlainRoute]:
     Callbacks are the hottest single requests; these routes skip FastAPI's per-request
     dependency solving and nested-router matching (about 70 us of CPU per request, measured).
     The FastAPI routes below declare the same paths for the OpenAPI document and call the
-    same function, so either way a request is answered alike.
+    same function, so either way a request is answered alike. ``create_app`` also serves them
+    in front of the middleware stack (:func:`libs.common.web.serve_directly`).
     """
     return [PlainRoute(path, receive_webhook_request, methods=["POST"]) for path in WEBHOOK_PATHS]
 
@@ -373,6 +376,9 @@ def create_app(
         description="Accepts activities and CRM entities (canonical batches and vendor webhooks) and "
         "publishes them to Kafka. A 2xx means the broker acknowledged every event.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry instrumentation: nothing here configures a provider, and
+        # off it costs nothing per request (it checked the global providers on each one).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.clock = clock or (lambda: datetime.now(UTC))
@@ -390,6 +396,9 @@ def create_app(
 
     app.include_router(health_router(SERVICE, {"kafka": _kafka_ready, "database": _db_ready}))
     app.include_router(push_router())
-    app.router.routes[:0] = webhook_routes()
+    callbacks = webhook_routes()
+    app.router.routes[:0] = callbacks
     app.include_router(router)
+    # Callbacks skip the middleware stack too; the stack's behaviour is re-done in one wrapper.
+    serve_directly(app, callbacks, SERVICE)
     return app

@@ -13,12 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from libs.common.telemetry import HTTP_REQUESTS
 from libs.common.web import (
     SECURITY_HEADERS,
     BodyLimitMiddleware,
+    DirectRoutes,
     HeadersMiddleware,
+    PlainRoute,
+    Problem,
     database_unavailable,
     install_common_handlers,
+    install_database_unavailable_handler,
+    serve_directly,
 )
 
 
@@ -115,3 +121,64 @@ async def test_an_unexpected_exception_is_a_problem_500_that_says_nosniff() -> N
         "detail": "an unexpected error occurred",
         "instance": "/boom",
     }
+
+
+async def _answer_as_told(request: Request) -> Response:
+    """A callback route that answers, refuses or fails as its path says."""
+    kind = request.path_params["kind"]
+    body = await request.body()
+    if kind == "ok":
+        return Response(body, media_type="text/plain", headers={"X-Echo": "1"})
+    if kind == "sniff":
+        return Response(b"x", headers={"X-Content-Type-Options": "custom"})
+    if kind == "problem":
+        raise Problem(409, "Conflict", "told to refuse")
+    if kind == "unavailable":
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    if kind == "integrity":
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+    raise RuntimeError("a bug")
+
+
+def _callback_app(direct: bool) -> FastAPI:
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+    install_common_handlers(app, "direct-test")
+    install_database_unavailable_handler(app, 7)
+    routes = [PlainRoute("/cb/{kind}", _answer_as_told, methods=["POST"])]
+    app.router.routes[:0] = routes
+    if direct:
+        serve_directly(app, routes, "direct-test")
+        assert isinstance(app.build_middleware_stack(), DirectRoutes)
+    return app
+
+
+def _counted(status: str) -> float:
+    return float(HTTP_REQUESTS.labels("direct-test", "POST", "/cb/{kind}", status)._value.get())
+
+
+async def test_routes_served_directly_answer_exactly_as_through_the_middleware_stack() -> None:
+    answers: dict[bool, list[tuple[int, list[tuple[str, str]], bytes]]] = {}
+    counts: dict[bool, list[float]] = {}
+    for direct in (False, True):
+        transport = httpx.ASGITransport(app=_callback_app(direct), raise_app_exceptions=False)
+        statuses = ("200", "409", "503", "500", "405")
+        before = [_counted(s) for s in statuses]
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            sent = [
+                await client.post(f"/cb/{kind}", content=b"hello")
+                for kind in ("ok", "sniff", "problem", "unavailable", "integrity", "bug")
+            ]
+            sent.append(await client.get("/cb/ok"))
+            sent.append(await client.post("/elsewhere", content=b"{}"))
+        answers[direct] = [(r.status_code, list(r.headers.multi_items()), r.content) for r in sent]
+        counts[direct] = [_counted(s) - b for s, b in zip(statuses, before, strict=True)]
+    assert answers[True] == answers[False]
+    assert [status for status, _, _ in answers[True]] == [200, 200, 409, 503, 500, 500, 405, 404]
+    assert ("x-content-type-options", "custom") in answers[True][1][1]
+    assert counts[True] == counts[False] == [2.0, 1.0, 1.0, 2.0, 0.0]
+
+
+def test_serving_directly_refuses_an_app_with_fastapis_body_limit() -> None:
+    app = FastAPI(max_body_size=10, telemetry={"tracing": False, "metrics": False, "logs": False})
+    with pytest.raises(ValueError, match="body limit"):
+        serve_directly(app, [], "direct-test")
