@@ -232,27 +232,6 @@ class _Raw:
     timestamp: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A fetched message and its decoding: the message, or why it is poison."""
-
-    raw: _Raw
-    message: ConsumedMessage[Any] | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """A fetched batch, decoded, and the rebalance count (``ConsumerRunner.assignments``) it was read under."""
-
-    assignments: int
-    items: list[_Prepared]
-
-
-#: Messages decoded between two yields to the event loop (see ``ConsumerRunner._poll_prepared``).
-_DECODE_SLICE = 250
-
-
 def _tenant_header(raw: _Raw) -> str | None:
     """The ``ce_tenant`` header of a raw message, None when absent or unreadable."""
     for name, value in raw.headers:
@@ -272,8 +251,6 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         # Waits for the batch in hand, so the next owner starts after our last durable offset.
         async with self._runner.processing:
             await self._runner.commit_pending(only=revoked)
-            # A batch read ahead before this rebalance is dropped: its partitions restart from the commit.
-            self._runner.assignments += 1
         self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -320,8 +297,6 @@ class ConsumerRunner:
         #: Per partition: (next offset, timestamp of the last message) once something was processed.
         self._processed: dict[TopicPartition, tuple[int, int]] = {}
         self.started = asyncio.Event()
-        #: Counts rebalances that revoked partitions; a batch read ahead of one is not processed.
-        self.assignments = 0
 
     def stop(self) -> None:
         """Ask the runner to finish the batch in hand, commit and leave the group."""
@@ -366,14 +341,10 @@ class ConsumerRunner:
         await consumer.start()
         self.started.set()
         reporter = asyncio.create_task(self._report_progress_forever(consumer))
-        ahead: asyncio.Task[_Batch] | None = None
         try:
             while not self._stopping.is_set():
-                batch = await (ahead if ahead is not None else self._poll_prepared(consumer))
-                ahead = None
-                if batch.items:
-                    # The next batch is fetched and decoded while this one waits on its I/O.
-                    ahead = asyncio.ensure_future(self._poll_prepared(consumer))
+                batch = await self._poll(consumer)
+                if batch:
                     async with self.processing:
                         await self._process(consumer, batch)
                 if self._commit_due():
@@ -382,12 +353,9 @@ class ConsumerRunner:
             async with self.processing:
                 await self.commit_pending()
         finally:
-            # A batch read ahead and not processed is not committed: it is read again.
-            for task in (reporter, ahead):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
             self.forget(set(self._in_hand) | set(self._processed))
             CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
             self._consumer = None
@@ -407,53 +375,28 @@ class ConsumerRunner:
         records = fetch.result()
         out: list[_Raw] = []
         for tp, messages in records.items():
+            if messages:
+                self._in_hand.setdefault(tp, (messages[0].offset, messages[0].timestamp))
             for m in messages:
                 out.append(_Raw(tp, m.offset, m.key, m.value, list(m.headers or ()), m.timestamp))
         return out
 
-    async def _poll_prepared(self, consumer: AIOKafkaConsumer) -> _Batch:
-        """The next batch, decoded; a few hundred messages at a time, so that decoding a batch
-        read ahead fills the waits of the batch in hand instead of delaying it."""
-        batch = await self._poll(consumer)
-        # Read after the fetch: what it returned belongs to the assignment in force now (aiokafka
-        # drops records of a position that moved), so a later rebalance is what makes it stale.
-        assignments = self.assignments
-        prepared: list[_Prepared] = []
-        for start in range(0, len(batch), _DECODE_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            prepared += [self._prepare(raw) for raw in batch[start : start + _DECODE_SLICE]]
-        return _Batch(assignments, prepared)
-
-    def _prepare(self, raw: _Raw) -> _Prepared:
-        try:
-            return _Prepared(raw, self._decode(raw), None)
-        except InvalidMessage as exc:
-            return _Prepared(raw, None, str(exc))
-
-    async def _process(self, consumer: AIOKafkaConsumer, fetched: _Batch) -> None:
+    async def _process(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
         # A rebalance may have revoked partitions between the fetch and taking the lock:
-        # their new owner re-reads them (and so do we, from the commit, those assigned again),
-        # so we drop ours rather than process them twice or commit for them.
-        if fetched.assignments != self.assignments:
-            return
+        # their new owner re-reads them, so we drop ours rather than commit for them.
         owned = consumer.assignment()
-        prepared = [p for p in fetched.items if p.raw.tp in owned]
-        if not prepared:
+        batch = [raw for raw in batch if raw.tp in owned]
+        if not batch:
             return
         started = time.monotonic()
-        batch = [p.raw for p in prepared]
-        for raw in batch:
-            # In hand from now (not from its fetch: a batch read ahead waits behind this one).
-            self._in_hand.setdefault(raw.tp, (raw.offset, raw.timestamp))
         decoded: list[ConsumedMessage[Any]] = []
         poison: list[tuple[_Raw, str]] = []
-        for p in prepared:
-            if p.message is not None:
-                decoded.append(p.message)
-            else:
-                poison.append((p.raw, p.error or "invalid message"))
-            self._note_tenant(_tenant_header(p.raw))
+        for raw in batch:
+            try:
+                decoded.append(self._decode(raw))
+            except InvalidMessage as exc:
+                poison.append((raw, str(exc)))
+            self._note_tenant(_tenant_header(raw))
         rejected = (
             await self._handle_isolating(consumer, decoded, self._isolation_budget(poison)) if decoded else []
         )
