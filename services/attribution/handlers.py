@@ -5,13 +5,6 @@ see it), then activities, then re-matches. Output events are published and ackno
 *before* the transaction commits: if the commit then fails, the retry recomputes the same
 versions from the same state, and metrics deduplicates by (activity, version). Publishing
 after the commit could lose a version for good (the replay finds nothing new to publish).
-
-Publishing a tenant's versions starts as soon as they are decided and runs while their rows are
-written (:class:`Publications`); every publication is acknowledged before the transaction
-commits, one after another in the order started, so one key's versions keep their order. A
-batch whose writes then fail has published versions it did not store, as when the commit
-fails: its retry (or, for a permanent failure, each half of it) decides the same versions again,
-and metrics counts each (activity, version) once.
 """
 
 from __future__ import annotations
@@ -300,44 +293,6 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
     await asyncio.gather(*await send_in_batches(producer, messages))
 
 
-class Publications:
-    """Publications of one batch running beside its row writes, acknowledged before the commit.
-
-    Each :meth:`start` publishes after the one before it was acknowledged, so versions keep the
-    order in which they were decided; :meth:`wait` returns once all are acknowledged and raises
-    the first failure. :meth:`abandon` settles them when the batch fails.
-    """
-
-    def __init__(self, producer: AIOKafkaProducer, prefix: str) -> None:
-        self._producer = producer
-        self._prefix = prefix
-        self._last: asyncio.Task[None] | None = None
-
-    def start(self, events: Sequence[ActivityAttributedV1]) -> None:
-        if events:
-            self._last = asyncio.ensure_future(self._after(self._last, list(events)))
-
-    async def _after(self, previous: asyncio.Task[None] | None, events: list[ActivityAttributedV1]) -> None:
-        if previous is not None:
-            await previous
-        await publish(self._producer, events, self._prefix)
-
-    async def wait(self) -> None:
-        if self._last is not None:
-            await self._last
-
-    async def abandon(self) -> None:
-        """Cancel what is still publishing and wait for it (the batch failed; it will be retried)."""
-        last = self._last
-        if last is None:
-            return
-        last.cancel()
-        # Waits without raising the publication's own error (the batch's error is the one that counts).
-        await asyncio.wait({last})
-        if not last.cancelled():
-            last.exception()
-
-
 async def rematch_ids(
     conn: AsyncConnection, tenant_id: str, changed: repo.ChangedReferences, now: datetime, limit: int
 ) -> list[uuid.UUID]:
@@ -380,46 +335,8 @@ def newest_revisions(activities: Sequence[ActivityIngestedV1]) -> list[ActivityI
     return list(newest.values())
 
 
-async def _attribute_tenant(
-    conn: AsyncConnection,
-    deps: AttributionDeps,
-    tenant_id: str,
-    wanted: dict[uuid.UUID, ActivityIngestedV1 | None],
-    settings: TenantSettings,
-    now: datetime,
-    fresh: Collection[uuid.UUID],
-    publications: Publications,
-) -> AttributedBatch:
-    """Decide and save one tenant's activities of the batch, then re-match parked replies in
-    their threads; each set of versions starts publishing before its rows are written."""
-    missing = [activity_id for activity_id, a in wanted.items() if a is None]
-    loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
-    activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-    decided = await attribute_batch(conn, tenant_id, activities, now, settings, revised=fresh)
-    publications.start(decided.events)
-    await repo.save_attributions(conn, decided.rows)
-    # Parked replies in the threads of what just changed: one more pass, on the saved versions.
-    changed_ids = {c.activity_id for c in decided.changes}
-    moved: dict[str, datetime] = {}
-    for activity in activities:
-        if activity.thread_id is not None and activity.activity_id in changed_ids:
-            earliest = moved.get(activity.thread_id, activity.occurred_at)
-            moved[activity.thread_id] = min(earliest, activity.occurred_at)
-    replies = await repo.parked_replies(conn, tenant_id, moved, wanted, now, deps.rematch_limit)
-    if not replies:
-        return decided
-    REMATCHES.inc(len(replies))
-    followed = await attribute_batch(
-        conn, tenant_id, await repo.load_activities(conn, tenant_id, replies), now, settings
-    )
-    publications.start(followed.events)
-    await repo.save_attributions(conn, followed.rows)
-    decided.extend(followed)
-    return decided
-
-
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
-    """One transaction per batch: reference data, activities, overrides, re-matches; publish (beside the writes); commit.
+    """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
 
     A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
     naming the setting: the runner parks that tenant's messages and hands back the rest.
@@ -453,18 +370,35 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)
         out = AttributedBatch()
-        publications = Publications(deps.producer, deps.topic_prefix)
-        try:
-            for tenant_id, wanted in to_attribute.items():
-                out.extend(
-                    await _attribute_tenant(
-                        conn, deps, tenant_id, wanted, settings[tenant_id], now, fresh, publications
-                    )
+        for tenant_id, wanted in to_attribute.items():
+            missing = [activity_id for activity_id, a in wanted.items() if a is None]
+            loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
+            activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
+            decided = await attribute_batch(
+                conn, tenant_id, activities, now, settings[tenant_id], revised=fresh
+            )
+            await repo.save_attributions(conn, decided.rows)
+            out.extend(decided)
+            # Parked replies in the threads of what just changed: one more pass, on the saved versions.
+            changed_ids = {c.activity_id for c in decided.changes}
+            moved: dict[str, datetime] = {}
+            for activity in activities:
+                if activity.thread_id is not None and activity.activity_id in changed_ids:
+                    earliest = moved.get(activity.thread_id, activity.occurred_at)
+                    moved[activity.thread_id] = min(earliest, activity.occurred_at)
+            replies = await repo.parked_replies(conn, tenant_id, moved, wanted, now, deps.rematch_limit)
+            if replies:
+                REMATCHES.inc(len(replies))
+                followed = await attribute_batch(
+                    conn,
+                    tenant_id,
+                    await repo.load_activities(conn, tenant_id, replies),
+                    now,
+                    settings[tenant_id],
                 )
-            await publications.wait()
-        except BaseException:
-            await publications.abandon()
-            raise
+                await repo.save_attributions(conn, followed.rows)
+                out.extend(followed)
+        await publish(deps.producer, out.events, deps.topic_prefix)
         for published in out.events:
             ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
     return []
