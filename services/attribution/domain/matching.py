@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
@@ -41,6 +43,7 @@ from services.attribution.domain.reference import (
     CurrentAttribution,
     Deal,
     ManualOverride,
+    Rep,
     TeamMembership,
     TenantAttributionPolicy,
 )
@@ -248,34 +251,46 @@ class _RepChoice:
     candidates: tuple[str, ...]
 
 
+_by_id = attrgetter("id")
+
+
+def _rep_order(rep: Rep) -> tuple[bool, str]:
+    return (not rep.active, rep.id)
+
+
+@lru_cache(maxsize=64)
+def _lowered(domains: frozenset[str]) -> frozenset[str]:
+    """A batch's internal domains lower-cased, once per batch (its snapshots share the set)."""
+    return frozenset(d.lower() for d in domains)
+
+
 class _Index:
     """Snapshot lookups, built once per call with deterministic tie-breaking."""
 
     def __init__(self, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> None:
-        self.internal_domains = frozenset(d.lower() for d in snapshot.internal_domains)
-        reps = sorted(snapshot.reps, key=lambda r: (not r.active, r.id))
+        self.internal_domains = _lowered(snapshot.internal_domains)
         self.rep_by_email: dict[str, str] = {}
         self.rep_by_phone: dict[str, str] = {}
-        for rep in reps:
+        for rep in sorted(snapshot.reps, key=_rep_order):
             for email in rep.emails:
                 self.rep_by_email.setdefault(email.lower(), rep.id)
             for phone in rep.phones:
                 self.rep_by_phone.setdefault(phone, rep.id)
-        self.contacts_by_email: dict[str, list[str]] = defaultdict(list)
-        self.contacts_by_phone: dict[str, list[str]] = defaultdict(list)
+        self.contacts_by_email: dict[str, list[str]] = {}
+        self.contacts_by_phone: dict[str, list[str]] = {}
         self.contact_account: dict[str, str | None] = {}
-        for contact in sorted(snapshot.contacts, key=lambda c: c.id):
+        for contact in sorted(snapshot.contacts, key=_by_id):
             self.contact_account[contact.id] = contact.account_id
             for email in sorted({e.lower() for e in contact.emails}):
-                self.contacts_by_email[email].append(contact.id)
+                self.contacts_by_email.setdefault(email, []).append(contact.id)
             for phone in sorted(set(contact.phones)):
-                self.contacts_by_phone[phone].append(contact.id)
-        self.accounts_by_domain: dict[str, list[str]] = defaultdict(list)
-        for account in sorted(snapshot.accounts, key=lambda a: a.id):
+                self.contacts_by_phone.setdefault(phone, []).append(contact.id)
+        self.accounts_by_domain: dict[str, list[str]] = {}
+        for account in sorted(snapshot.accounts, key=_by_id):
             for domain in sorted({d.lower().rstrip(".") for d in account.domains}):
                 if not is_personal_domain(domain, policy.extra_personal_domains):
-                    self.accounts_by_domain[domain].append(account.id)
-        self.deals = tuple(sorted(snapshot.deals, key=lambda d: d.id))
+                    self.accounts_by_domain.setdefault(domain, []).append(account.id)
+        self.deals = tuple(sorted(snapshot.deals, key=_by_id))
         self.deal_by_id = {deal.id: deal for deal in self.deals}
         self.rep_by_name_address = snapshot.rep_by_name_address
 
