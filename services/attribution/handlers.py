@@ -218,8 +218,6 @@ async def attribute_batch(
             index.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
         if version is None:
             continue
-        explanation = dict(decision.explanation)
-        explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in decision.runners_up]
         batch.rows.append(
             {
                 "tenant_id": tenant_id,
@@ -232,7 +230,8 @@ async def attribute_batch(
                 "deal_id": decision.deal_id,
                 "secondary_deal_ids": list(decision.secondary_deal_ids),
                 "confidence": decision.confidence,
-                "explanation": explanation,
+                # ``attribute_activity`` already lists the runners-up in it.
+                "explanation": decision.explanation,
                 "is_override": decision.overridden,
                 "decided_at": now,
                 "parked_until": now + timedelta(days=policy.park_days)

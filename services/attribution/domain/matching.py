@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
@@ -41,6 +43,7 @@ from services.attribution.domain.reference import (
     CurrentAttribution,
     Deal,
     ManualOverride,
+    Rep,
     TeamMembership,
     TenantAttributionPolicy,
 )
@@ -81,6 +84,10 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
     Signal.SUBJECT: 0.15,
 }
 
+#: ``(signal, name, weight)`` in ``Signal`` order, read once per process: the explanation's
+#: signal rows, the score's terms (summed in this order) and the deciding signal's gaps.
+_SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
+
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
 #: confidence of a deal found by its account alone is held down (see ``_confidence``).
 DEAL_SIGNAL_STRENGTH: Mapping[Signal, float] = {
@@ -94,6 +101,10 @@ DEAL_SIGNAL_STRENGTH: Mapping[Signal, float] = {
 #: DEAL_SIGNAL_FULL or more keeps all of it.
 DEAL_SIGNAL_FLOOR = 0.6
 DEAL_SIGNAL_FULL = 0.5
+#: ``(position, signal, strength, weight)`` of the deal-specific signals, in their order above.
+_DEAL_SIGNAL_ROWS: tuple[tuple[int, Signal, float, float], ...] = tuple(
+    (i, s, strength, SIGNAL_WEIGHTS[s]) for i, (s, strength) in enumerate(DEAL_SIGNAL_STRENGTH.items())
+)
 
 
 class Evidence(StrEnum):
@@ -116,6 +127,7 @@ EVIDENCE_STRENGTH: Mapping[Evidence, float] = {
     Evidence.DOMAIN: 0.8,
     Evidence.SHARED_PHONE: 0.6,
 }
+_EVIDENCE_NAMES: Mapping[Evidence, str] = {e: e.value for e in Evidence}
 _CONTACT_EVIDENCE = frozenset(
     {Evidence.CRM_CONTACT, Evidence.CONTACT_EMAIL, Evidence.CONTACT_PHONE, Evidence.SHARED_PHONE}
 )
@@ -163,22 +175,27 @@ def _as_utc(moment: datetime) -> datetime:
 
 def deal_open_at(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> bool:
     """Whether ``deal`` was open at ``moment``, widened by the policy's grace windows."""
-    earliest = _as_utc(deal.created_at) - timedelta(days=policy.grace_days_before_created)
-    if _as_utc(moment) < earliest:
+    closed = _as_utc(deal.closed_at) if deal.closed_at is not None else None
+    return _open_at(_as_utc(deal.created_at), closed, _as_utc(moment), policy)
+
+
+def _open_at(
+    created: datetime, closed: datetime | None, at: datetime, policy: TenantAttributionPolicy
+) -> bool:
+    """``deal_open_at`` with the deal's and the activity's times already in UTC."""
+    if at < created - timedelta(days=policy.grace_days_before_created):
         return False
-    if deal.closed_at is None:
-        return True
-    return _as_utc(moment) <= _as_utc(deal.closed_at) + timedelta(days=policy.grace_days_after_closed)
+    return closed is None or at <= closed + timedelta(days=policy.grace_days_after_closed)
 
 
-def _proximity(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> float:
-    at = _as_utc(moment)
-    created = _as_utc(deal.created_at)
+def _proximity(
+    created: datetime, closed: datetime | None, at: datetime, policy: TenantAttributionPolicy
+) -> float:
     if at < created:
         days_out, grace = (created - at).total_seconds() / _DAY_SECONDS, policy.grace_days_before_created
         edge = PROXIMITY_AT_CREATION_EDGE
-    elif deal.closed_at is not None and at > _as_utc(deal.closed_at):
-        days_out = (at - _as_utc(deal.closed_at)).total_seconds() / _DAY_SECONDS
+    elif closed is not None and at > closed:
+        days_out = (at - closed).total_seconds() / _DAY_SECONDS
         grace, edge = policy.grace_days_after_closed, PROXIMITY_AT_GRACE_EDGE
     else:
         return 1.0
@@ -187,10 +204,10 @@ def _proximity(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) ->
     return 1.0 - (1.0 - edge) * min(1.0, days_out / grace)
 
 
-def _recency(deal: Deal, moment: datetime) -> float:
+def _recency(created: datetime, at: datetime) -> float:
     """Halves every RECENCY_HALF_LIFE_DAYS of the deal's age; 0 for a deal not yet created, which
     must never win on recency (a negative age is not "brand new")."""
-    age_days = (_as_utc(moment) - _as_utc(deal.created_at)).total_seconds() / _DAY_SECONDS
+    age_days = (at - created).total_seconds() / _DAY_SECONDS
     if age_days < 0:
         return 0.0
     return float(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
@@ -234,34 +251,46 @@ class _RepChoice:
     candidates: tuple[str, ...]
 
 
+_by_id = attrgetter("id")
+
+
+def _rep_order(rep: Rep) -> tuple[bool, str]:
+    return (not rep.active, rep.id)
+
+
+@lru_cache(maxsize=64)
+def _lowered(domains: frozenset[str]) -> frozenset[str]:
+    """A batch's internal domains lower-cased, once per batch (its snapshots share the set)."""
+    return frozenset(d.lower() for d in domains)
+
+
 class _Index:
     """Snapshot lookups, built once per call with deterministic tie-breaking."""
 
     def __init__(self, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> None:
-        self.internal_domains = frozenset(d.lower() for d in snapshot.internal_domains)
-        reps = sorted(snapshot.reps, key=lambda r: (not r.active, r.id))
+        self.internal_domains = _lowered(snapshot.internal_domains)
         self.rep_by_email: dict[str, str] = {}
         self.rep_by_phone: dict[str, str] = {}
-        for rep in reps:
+        for rep in sorted(snapshot.reps, key=_rep_order):
             for email in rep.emails:
                 self.rep_by_email.setdefault(email.lower(), rep.id)
             for phone in rep.phones:
                 self.rep_by_phone.setdefault(phone, rep.id)
-        self.contacts_by_email: dict[str, list[str]] = defaultdict(list)
-        self.contacts_by_phone: dict[str, list[str]] = defaultdict(list)
+        self.contacts_by_email: dict[str, list[str]] = {}
+        self.contacts_by_phone: dict[str, list[str]] = {}
         self.contact_account: dict[str, str | None] = {}
-        for contact in sorted(snapshot.contacts, key=lambda c: c.id):
+        for contact in sorted(snapshot.contacts, key=_by_id):
             self.contact_account[contact.id] = contact.account_id
             for email in sorted({e.lower() for e in contact.emails}):
-                self.contacts_by_email[email].append(contact.id)
+                self.contacts_by_email.setdefault(email, []).append(contact.id)
             for phone in sorted(set(contact.phones)):
-                self.contacts_by_phone[phone].append(contact.id)
-        self.accounts_by_domain: dict[str, list[str]] = defaultdict(list)
-        for account in sorted(snapshot.accounts, key=lambda a: a.id):
+                self.contacts_by_phone.setdefault(phone, []).append(contact.id)
+        self.accounts_by_domain: dict[str, list[str]] = {}
+        for account in sorted(snapshot.accounts, key=_by_id):
             for domain in sorted({d.lower().rstrip(".") for d in account.domains}):
                 if not is_personal_domain(domain, policy.extra_personal_domains):
-                    self.accounts_by_domain[domain].append(account.id)
-        self.deals = tuple(sorted(snapshot.deals, key=lambda d: d.id))
+                    self.accounts_by_domain.setdefault(domain, []).append(account.id)
+        self.deals = tuple(sorted(snapshot.deals, key=_by_id))
         self.deal_by_id = {deal.id: deal for deal in self.deals}
         self.rep_by_name_address = snapshot.rep_by_name_address
 
@@ -417,12 +446,20 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         )
 
     explanation["contacts"] = [
-        {"contact_id": m.contact_id, "evidence": m.evidence.value, "certainty": round(m.certainty, 4)}
+        {
+            "contact_id": m.contact_id,
+            "evidence": _EVIDENCE_NAMES[m.evidence],
+            "certainty": round(m.certainty, 4),
+        }
         for m in facts.matches
     ]
     account_evidence = _find_accounts(activity, index, facts.external, facts.matches, policy)
     explanation["accounts"] = [
-        {"account_id": account_id, "evidence": sorted(e.value for e in kinds), "strength": _strength(kinds)}
+        {
+            "account_id": account_id,
+            "evidence": sorted(_EVIDENCE_NAMES[e] for e in kinds),
+            "strength": _strength(kinds),
+        }
         for account_id, kinds in sorted(account_evidence.items())
     ]
     candidates = _rank_deals(facts, account_evidence)
@@ -510,7 +547,8 @@ def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
     """
     lead = top.score - runner_up.score if runner_up is not None else top.score
     margin = 0.5 + 0.5 * min(1.0, max(0.0, lead) / DECISIVE_MARGIN)
-    deal_signal = max(DEAL_SIGNAL_STRENGTH[s] * top.values[s] for s in DEAL_SIGNAL_STRENGTH)
+    values = top.values
+    deal_signal = max(strength * values[s] for _, s, strength, _ in _DEAL_SIGNAL_ROWS)
     own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * min(1.0, deal_signal / DEAL_SIGNAL_FULL)
     return top.strength * margin * own
 
@@ -519,10 +557,11 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     """The signal that put ``top`` ahead: the largest weighted difference to the runner-up, or,
     for a lone candidate, its strongest deal-specific signal (else its account)."""
     if runner_up is None:
-        own = [(SIGNAL_WEIGHTS[s] * top.values[s], -i, s) for i, s in enumerate(DEAL_SIGNAL_STRENGTH)]
+        own = [(weight * top.values[s], -i, s) for i, s, _, weight in _DEAL_SIGNAL_ROWS]
         best_own = max(own)
         return best_own[2].value if best_own[0] > 0 else Signal.ACCOUNT_MATCH.value
-    gaps = [(SIGNAL_WEIGHTS[s] * (top.values[s] - runner_up.values[s]), -i, s) for i, s in enumerate(Signal)]
+    ours, theirs = top.values, runner_up.values
+    gaps = [(weight * (ours[s] - theirs[s]), -i, s) for i, (s, _, weight) in enumerate(_SIGNAL_ROWS)]
     gap, _, signal = max(gaps)
     return signal.value if gap > 0 else "tie_break"
 
@@ -544,14 +583,11 @@ def _rank_verdict(
     runner_up = candidates[1] if len(candidates) > 1 else None
     close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
+    values = top.values
     explanation["signals"] = [
-        {
-            "signal": signal.value,
-            "weight": SIGNAL_WEIGHTS[signal],
-            "value": round(top.values[signal], 4),
-            "contribution": round(SIGNAL_WEIGHTS[signal] * top.values[signal], 4),
-        }
-        for signal in Signal
+        {"signal": name, "weight": weight, "value": round(value, 4), "contribution": round(weight * value, 4)}
+        for signal, name, weight in _SIGNAL_ROWS
+        for value in (values[signal],)
     ]
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id
@@ -665,52 +701,110 @@ def _rank_deals(
     ``threaded`` are the deals of the thread a reply continues: candidates even when this reply
     found neither their account nor a contact of theirs, and valued on the ``thread`` signal.
     """
-    activity, policy = facts.activity, facts.policy
+    activity = facts.activity
     # A switchboard number reaches the account, not one of the contacts listing it: guessing
     # which of them answered would credit the deal of whoever happens to list the number.
     matches = tuple(m for m in facts.matches if m.evidence is not Evidence.SHARED_PHONE)
-    external_count = len(facts.external)
-    matched_contacts = {m.contact_id for m in matches}
-    open_deals = [
-        deal
-        for deal in facts.index.deals
-        if (
-            (deal.account_id is not None and deal.account_id in account_evidence)
-            or deal.contact_ids & matched_contacts
-            or deal.id in threaded
+    at = _as_utc(activity.occurred_at)
+    open_deals = _open_deals(facts, account_evidence, threaded, {m.contact_id for m in matches}, at)
+    named = subject_names(activity.subject, [open_deal.deal for open_deal in open_deals])
+    candidates = [
+        _candidate(
+            facts, open_deal, matches, account_evidence, threaded, named.get(open_deal.deal.id, 0.0), at
         )
-        and deal_open_at(deal, activity.occurred_at, policy)
+        for open_deal in open_deals
     ]
-    named = subject_names(activity.subject, open_deals)
-    candidates: list[_Candidate] = []
-    for deal in open_deals:
-        on_deal = [m for m in matches if m.contact_id in deal.contact_ids]
-        best_per_participant: dict[int, float] = {}
-        for match in on_deal:
-            best_per_participant[match.participant_index] = max(
-                best_per_participant.get(match.participant_index, 0.0), match.certainty
-            )
-        # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
-        coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, external_count)
-        account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
-        values: dict[Signal, float] = {
-            Signal.CONTACT_ROLE: max((m.certainty for m in on_deal), default=0.0),
-            Signal.OWNER_PARTICIPATES: 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0,
-            Signal.CONTACT_COVERAGE: min(1.0, coverage),
-            Signal.ACCOUNT_MATCH: account_strength,
-            Signal.PROXIMITY: _proximity(deal, activity.occurred_at, policy),
-            Signal.RECENCY: _recency(deal, activity.occurred_at),
-            Signal.THREAD: 1.0 if deal.id in threaded else 0.0,
-            Signal.SUBJECT: named.get(deal.id, 0.0),
-        }
-        score = round(sum(SIGNAL_WEIGHTS[s] * v for s, v in values.items()), 4)
-        # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
-        threaded_strength = 1.0 if deal.id in threaded else 0.0
-        strength = max(
-            [account_strength, threaded_strength] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal]
-        )
-        candidates.append(_Candidate(deal, score, values, strength))
     return sorted(candidates, key=_Candidate.sort_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenDeal:
+    """A deal open at the activity time, with its times in UTC and its contacts read once."""
+
+    deal: Deal
+    created: datetime
+    closed: datetime | None
+    contact_ids: frozenset[str]
+
+
+def _open_deals(
+    facts: _Facts,
+    account_evidence: Mapping[str, set[Evidence]],
+    threaded: frozenset[str],
+    matched_contacts: set[str],
+    at: datetime,
+) -> list[_OpenDeal]:
+    found: list[_OpenDeal] = []
+    for deal in facts.index.deals:
+        contact_ids = deal.contact_ids
+        if not (
+            (deal.account_id is not None and deal.account_id in account_evidence)
+            or contact_ids & matched_contacts
+            or deal.id in threaded
+        ):
+            continue
+        created = _as_utc(deal.created_at)
+        closed = _as_utc(deal.closed_at) if deal.closed_at is not None else None
+        if _open_at(created, closed, at, facts.policy):
+            found.append(_OpenDeal(deal, created, closed, contact_ids))
+    return found
+
+
+_W_CONTACT_ROLE, _W_OWNER, _W_COVERAGE, _W_ACCOUNT, _W_PROXIMITY, _W_RECENCY, _W_THREAD, _W_SUBJECT = (
+    SIGNAL_WEIGHTS[s] for s in Signal
+)
+
+
+def _candidate(
+    facts: _Facts,
+    open_deal: _OpenDeal,
+    matches: tuple[_ContactMatch, ...],
+    account_evidence: Mapping[str, set[Evidence]],
+    threaded: frozenset[str],
+    subject: float,
+    at: datetime,
+) -> _Candidate:
+    deal, contact_ids = open_deal.deal, open_deal.contact_ids
+    on_deal = [m for m in matches if m.contact_id in contact_ids]
+    best_per_participant: dict[int, float] = {}
+    for match in on_deal:
+        best_per_participant[match.participant_index] = max(
+            best_per_participant.get(match.participant_index, 0.0), match.certainty
+        )
+    # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
+    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, len(facts.external))
+    account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
+    contact_role = max((m.certainty for m in on_deal), default=0.0)
+    owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
+    coverage = min(1.0, coverage)
+    proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
+    recency = _recency(open_deal.created, at)
+    thread = 1.0 if deal.id in threaded else 0.0
+    values: dict[Signal, float] = {
+        Signal.CONTACT_ROLE: contact_role,
+        Signal.OWNER_PARTICIPATES: owner,
+        Signal.CONTACT_COVERAGE: coverage,
+        Signal.ACCOUNT_MATCH: account_strength,
+        Signal.PROXIMITY: proximity,
+        Signal.RECENCY: recency,
+        Signal.THREAD: thread,
+        Signal.SUBJECT: subject,
+    }
+    # The weighted sum in ``Signal`` order, term by term as ``sum`` would add them.
+    score = round(
+        _W_CONTACT_ROLE * contact_role
+        + _W_OWNER * owner
+        + _W_COVERAGE * coverage
+        + _W_ACCOUNT * account_strength
+        + _W_PROXIMITY * proximity
+        + _W_RECENCY * recency
+        + _W_THREAD * thread
+        + _W_SUBJECT * subject,
+        4,
+    )
+    # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
+    strength = max([account_strength, thread] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal])
+    return _Candidate(deal, score, values, strength)
 
 
 _WORD = re.compile(r"[^\W_]+")

@@ -97,6 +97,9 @@ class ReferenceIndex:
     #: ``(kind, id)`` of an explicitly referenced entity that was merged or deleted -> its
     #: survivor, or ``None`` when it is gone for good.
     survivors: dict[tuple[EntityKind, str], str | None] = field(default_factory=dict)
+    #: ``person`` of each rep asked for since the last ``put_rep``: built once per batch, not
+    #: once per activity that points at the rep.
+    _people: dict[str, Rep | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ filling
 
@@ -112,6 +115,7 @@ class ReferenceIndex:
             _index_drop(self.rep_ids_by_identity, _identities(old.emails, old.phones), person)
             _index_drop(self.rep_ids_by_name_alias, name_aliases(old.name), person)
         held[rep.id] = rep
+        self._people.clear()
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
@@ -130,6 +134,13 @@ class ReferenceIndex:
 
     def person(self, rep_id: str) -> Rep | None:
         """The canonical rep with the emails and phones of all its aliases."""
+        try:
+            return self._people[rep_id]
+        except KeyError:
+            built = self._people[rep_id] = self._person(rep_id)
+            return built
+
+    def _person(self, rep_id: str) -> Rep | None:
         rep = self.reps.get(rep_id)
         aliases = self.alias_reps.get(rep_id)
         if rep is None or not aliases:

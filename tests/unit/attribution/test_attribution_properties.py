@@ -223,6 +223,17 @@ def test_the_primary_deal_is_the_top_ranked_candidate(world: World) -> None:
 
 
 @settings(max_examples=300, deadline=None, database=None)
+@given(worlds() | threaded_worlds())
+def test_the_explanation_lists_the_decisions_runners_up(world: World) -> None:
+    # The consumer stores and publishes the explanation as it is: the runners-up must be in it.
+    decision = attribute_activity(world.activity, world.snapshot, world.policy)
+
+    assert decision.explanation["runners_up"] == [
+        {"deal_id": r.deal_id, "score": r.score} for r in decision.runners_up
+    ]
+
+
+@settings(max_examples=300, deadline=None, database=None)
 @given(worlds(), st.integers(1, 24 * 30), st.data())
 def test_a_deal_created_after_the_activity_never_wins_on_recency(
     world: World, hours_later: int, data: st.DataObject
