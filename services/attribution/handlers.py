@@ -353,8 +353,11 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             crm = await deps.erasures.crm(crm)
             incoming = await deps.erasures.activities(conn, incoming)
         changed: dict[str, repo.ChangedReferences] = defaultdict(repo.ChangedReferences)
+        crm_by_tenant: dict[str, list[CrmEntityChangedV1]] = defaultdict(list)
         for event in crm:
-            await repo.apply_crm_entity(conn, event, changed[event.tenant_id])
+            crm_by_tenant[event.tenant_id].append(event)
+        for tenant_id, events in crm_by_tenant.items():
+            await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         fresh = await repo.store_activities(conn, incoming)
         to_attribute: dict[str, dict[uuid.UUID, ActivityIngestedV1 | None]] = defaultdict(dict)
         for activity in newest_revisions(incoming):

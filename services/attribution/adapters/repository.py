@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
@@ -182,123 +182,253 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases})
 
 
-async def _apply_team(conn: AsyncConnection, t: str, e: TeamV1, changed: ChangedReferences) -> bool:
-    return await _upsert(
-        conn,
-        """
-        INSERT INTO ref_teams (tenant_id, team_id, name, parent_id, updated_at, deleted)
-        VALUES (:t, :id, :name, :parent, :u, :d)
-        ON CONFLICT (tenant_id, team_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
-            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-        WHERE ref_teams.updated_at < EXCLUDED.updated_at
-        RETURNING team_id
-        """,
-        {**_common(t, e), "name": e.name, "parent": e.parent_id},
+#: Columns written for each entity type (after ``tenant_id``), the first being the key, with the
+#: SQL type of each; ``text[]`` columns travel as one JSON array per row (arrays of arrays must be
+#: rectangular). Every column is replaced when the incoming version is newer.
+_COLUMNS: dict[str, dict[str, str]] = {
+    "ref_teams": {
+        "team_id": "text",
+        "name": "text",
+        "parent_id": "text",
+        "updated_at": "timestamptz",
+        "deleted": "boolean",
+    },
+    "ref_team_memberships": {
+        "membership_id": "text",
+        "rep_id": "text",
+        "team_id": "text",
+        "valid_from": "date",
+        "valid_to": "date",
+        "updated_at": "timestamptz",
+        "deleted": "boolean",
+    },
+    "ref_accounts": {
+        "account_id": "text",
+        "name": "text",
+        "domains": "text[]",
+        "updated_at": "timestamptz",
+        "deleted": "boolean",
+        "merged_into": "text",
+    },
+    "ref_contacts": {
+        "contact_id": "text",
+        "name": "text",
+        "emails": "text[]",
+        "phones": "text[]",
+        "raw_phones": "text[]",
+        "account_id": "text",
+        "updated_at": "timestamptz",
+        "deleted": "boolean",
+        "merged_into": "text",
+    },
+    "ref_deals": {
+        "deal_id": "text",
+        "name": "text",
+        "account_id": "text",
+        "owner_rep_id": "text",
+        "stage": "text",
+        "amount": "numeric",
+        "is_closed": "boolean",
+        "is_won": "boolean",
+        "created_at": "timestamptz",
+        "closed_at": "timestamptz",
+        "contacts": "jsonb",
+        "updated_at": "timestamptz",
+        "deleted": "boolean",
+        "merged_into": "text",
+    },
+}
+
+
+def _upsert_many_statement(table: str) -> str:
+    """One last-writer-wins upsert of many rows (one per key) from arrays: a row is written when
+    it is newer than what we hold, and its key returned."""
+    columns = _COLUMNS[table]
+    key = next(iter(columns))
+    casts = ", ".join(f"CAST(:{c} AS {'jsonb' if t == 'text[]' else t}[])" for c, t in columns.items())
+    selects = ", ".join(
+        f"ARRAY(SELECT jsonb_array_elements_text(u.{c}))" if t == "text[]" else f"u.{c}"
+        for c, t in columns.items()
+    )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in list(columns)[1:])
+    return (
+        f"INSERT INTO {table} (tenant_id, {', '.join(columns)}) "
+        f"SELECT :t, {selects} FROM unnest({casts}) AS u({', '.join(columns)}) "
+        f"ON CONFLICT (tenant_id, {key}) DO UPDATE SET {updates} "
+        f"WHERE {table}.updated_at < EXCLUDED.updated_at RETURNING {key}"
     )
 
 
-async def _apply_membership(
-    conn: AsyncConnection, t: str, e: TeamMembershipV1, changed: ChangedReferences
-) -> bool:
-    before = (
-        await conn.execute(
-            text(
-                "SELECT rep_id, valid_from FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = :id"
-            ),
-            {"t": t, "id": e.id},
-        )
-    ).first()
-    written = await _upsert(
-        conn,
-        """
-        INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, valid_to,
-                                          updated_at, deleted)
-        VALUES (:t, :id, :rep, :team, :vf, :vt, :u, :d)
-        ON CONFLICT (tenant_id, membership_id) DO UPDATE SET rep_id = EXCLUDED.rep_id,
-            team_id = EXCLUDED.team_id, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
-            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted
-        WHERE ref_team_memberships.updated_at < EXCLUDED.updated_at
-        RETURNING membership_id
-        """,
-        {**_common(t, e), "rep": e.rep_id, "team": e.team_id, "vf": e.valid_from, "vt": e.valid_to},
-    )
-    if written:
-        changed.team_changed(e.rep_id, e.valid_from)
-        if before is not None:
-            # The membership may have moved to another rep or day: the old span changes too.
-            changed.team_changed(before.rep_id, before.valid_from)
-    return written
+_UPSERT_MANY = {table: _upsert_many_statement(table) for table in _COLUMNS}
 
 
-async def _apply_account(conn: AsyncConnection, t: str, e: AccountV1, changed: ChangedReferences) -> bool:
-    domains = sorted({d.lower().strip() for d in e.domains})
-    written = await _upsert(
-        conn,
-        """
-        INSERT INTO ref_accounts (tenant_id, account_id, name, domains, updated_at, deleted, merged_into)
-        VALUES (:t, :id, :name, :domains, :u, :d, :m)
-        ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domains = EXCLUDED.domains,
-            updated_at = EXCLUDED.updated_at, deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-        WHERE ref_accounts.updated_at < EXCLUDED.updated_at
-        RETURNING account_id
-        """,
-        {**_common(t, e), "name": e.name, "domains": domains, "m": e.merged_into},
-    )
-    if not written:
-        return False
+async def _upsert_many(conn: AsyncConnection, t: str, table: str, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Write ``rows`` (one per key) newer than what we hold; the keys written."""
+    columns = _COLUMNS[table]
+    arrays: dict[str, list[Any]] = {}
+    for column, sql_type in columns.items():
+        values = [row[column] for row in rows]
+        if sql_type == "text[]":
+            values = [orjson.dumps(list(v)).decode() for v in values]
+        elif sql_type == "jsonb":
+            values = [orjson.dumps(v).decode() for v in values]
+        arrays[column] = values
+    result = await conn.execute(text(_UPSERT_MANY[table]), {"t": t, **arrays})
+    return {row[0] for row in result}
+
+
+async def _replace_children(
+    conn: AsyncConnection,
+    table: str,
+    owner: str,
+    t: str,
+    owners: Sequence[str],
+    children: dict[str, list[str]],
+) -> None:
+    """Replace the child rows of the rewritten ``owners`` with ``children``: one list of values per
+    column, aligned (the owner's column among them)."""
     await conn.execute(
-        text("DELETE FROM ref_account_domains WHERE tenant_id = :t AND account_id = :a"), {"t": t, "a": e.id}
+        text(f"DELETE FROM {table} WHERE tenant_id = :t AND {owner} = ANY(:o)"), {"t": t, "o": list(owners)}
     )
-    if domains and not e.deleted and e.merged_into is None:
-        await conn.execute(
-            text(
-                "INSERT INTO ref_account_domains (tenant_id, domain, account_id) VALUES (:t, :dom, :a) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            [{"t": t, "dom": d, "a": e.id} for d in domains],
-        )
-    changed.domains.update(domains)
-    changed.account_ids.add(e.id)
-    if e.deleted or e.merged_into:
-        changed.gone_account_ids.add(e.id)
-    if e.merged_into:
-        changed.account_ids.add(e.merged_into)
-    return True
+    if not children[owner]:
+        return
+    names = list(children)
+    casts = ", ".join(f"CAST(:{c} AS text[])" for c in names)
+    await conn.execute(
+        text(
+            f"INSERT INTO {table} (tenant_id, {', '.join(names)}) SELECT :t, * FROM unnest({casts}) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"t": t, **children},
+    )
 
 
-async def _apply_contact(conn: AsyncConnection, t: str, e: ContactV1, changed: ChangedReferences) -> bool:
-    written = await _upsert(
-        conn,
-        """
-        INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, raw_phones, account_id,
-                                  updated_at, deleted, merged_into)
-        VALUES (:t, :id, :name, :emails, :phones, :raw, :acc, :u, :d, :m)
-        ON CONFLICT (tenant_id, contact_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, account_id = EXCLUDED.account_id,
-            updated_at = EXCLUDED.updated_at,
-            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-        WHERE ref_contacts.updated_at < EXCLUDED.updated_at
-        RETURNING contact_id
-        """,
+async def _held(conn: AsyncConnection, t: str, sql: str, ids: Sequence[str]) -> dict[str, Any]:
+    """What we hold of these entities before they are written, by id (the first column)."""
+    result = await conn.execute(text(sql), {"t": t, "ids": list(ids)})
+    return {row[0]: row for row in result}
+
+
+def _live(e: AccountV1 | ContactV1 | DealV1) -> bool:
+    return not e.deleted and e.merged_into is None
+
+
+async def _apply_teams(
+    conn: AsyncConnection, t: str, es: Sequence[TeamV1], changed: ChangedReferences
+) -> None:
+    rows = [
         {
-            **_common(t, e),
+            "team_id": e.id,
             "name": e.name,
-            "emails": list(e.emails),
-            "phones": list(e.phones),
-            "raw": list(e.raw_phones),
-            "acc": e.account_id,
-            "m": e.merged_into,
-        },
+            "parent_id": e.parent_id,
+            "updated_at": e.updated_at,
+            "deleted": e.deleted,
+        }
+        for e in es
+    ]
+    await _upsert_many(conn, t, "ref_teams", rows)
+
+
+async def _apply_memberships(
+    conn: AsyncConnection, t: str, es: Sequence[TeamMembershipV1], changed: ChangedReferences
+) -> None:
+    before = await _held(
+        conn,
+        t,
+        "SELECT membership_id, rep_id, valid_from FROM ref_team_memberships "
+        "WHERE tenant_id = :t AND membership_id = ANY(:ids)",
+        [e.id for e in es],
     )
+    rows = [
+        {
+            "membership_id": e.id,
+            "rep_id": e.rep_id,
+            "team_id": e.team_id,
+            "valid_from": e.valid_from,
+            "valid_to": e.valid_to,
+            "updated_at": e.updated_at,
+            "deleted": e.deleted,
+        }
+        for e in es
+    ]
+    written = await _upsert_many(conn, t, "ref_team_memberships", rows)
+    for e in es:
+        if e.id in written:
+            changed.team_changed(e.rep_id, e.valid_from)
+            if (held := before.get(e.id)) is not None:
+                # The membership may have moved to another rep or day: the old span changes too.
+                changed.team_changed(held.rep_id, held.valid_from)
+
+
+async def _apply_accounts(
+    conn: AsyncConnection, t: str, es: Sequence[AccountV1], changed: ChangedReferences
+) -> None:
+    domains = {e.id: sorted({d.lower().strip() for d in e.domains}) for e in es}
+    rows = [
+        {
+            "account_id": e.id,
+            "name": e.name,
+            "domains": domains[e.id],
+            "updated_at": e.updated_at,
+            "deleted": e.deleted,
+            "merged_into": e.merged_into,
+        }
+        for e in es
+    ]
+    kept = await _upsert_many(conn, t, "ref_accounts", rows)
+    written = [e for e in es if e.id in kept]
     if not written:
-        return False
-    identities = [] if (e.deleted or e.merged_into) else [*e.emails, *e.phones]
-    await _replace_identities(conn, "ref_contact_identities", "contact_id", t, e.id, identities)
-    changed.identities.update([*e.emails, *e.phones])
-    changed.contact_ids.add(e.id)
-    if e.account_id:
-        changed.account_ids.add(e.account_id)
-    return True
+        return
+    children: dict[str, list[str]] = {"domain": [], "account_id": []}
+    for e in written:
+        if _live(e):
+            children["domain"] += domains[e.id]
+            children["account_id"] += [e.id] * len(domains[e.id])
+    await _replace_children(conn, "ref_account_domains", "account_id", t, [e.id for e in written], children)
+    for e in written:
+        changed.domains.update(domains[e.id])
+        changed.account_ids.add(e.id)
+        if e.deleted or e.merged_into:
+            changed.gone_account_ids.add(e.id)
+        if e.merged_into:
+            changed.account_ids.add(e.merged_into)
+
+
+async def _apply_contacts(
+    conn: AsyncConnection, t: str, es: Sequence[ContactV1], changed: ChangedReferences
+) -> None:
+    rows = [
+        {
+            "contact_id": e.id,
+            "name": e.name,
+            "emails": e.emails,
+            "phones": e.phones,
+            "raw_phones": e.raw_phones,
+            "account_id": e.account_id,
+            "updated_at": e.updated_at,
+            "deleted": e.deleted,
+            "merged_into": e.merged_into,
+        }
+        for e in es
+    ]
+    kept = await _upsert_many(conn, t, "ref_contacts", rows)
+    written = [e for e in es if e.id in kept]
+    if not written:
+        return
+    children: dict[str, list[str]] = {"identity": [], "contact_id": []}
+    for e in written:
+        if _live(e):
+            identities = sorted({*e.emails, *e.phones})
+            children["identity"] += identities
+            children["contact_id"] += [e.id] * len(identities)
+    await _replace_children(
+        conn, "ref_contact_identities", "contact_id", t, [e.id for e in written], children
+    )
+    for e in written:
+        changed.identities.update([*e.emails, *e.phones])
+        changed.contact_ids.add(e.id)
+        if e.account_id:
+            changed.account_ids.add(e.account_id)
 
 
 def _sent_deal(e: DealV1) -> Deal:
@@ -315,69 +445,56 @@ def _sent_deal(e: DealV1) -> Deal:
     )
 
 
-async def _apply_deal(conn: AsyncConnection, t: str, e: DealV1, changed: ChangedReferences) -> bool:
-    contacts = [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts]
-    held = (
-        await conn.execute(
-            text(
-                "SELECT deal_id, name, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
-                "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = :id"
-            ),
-            {"t": t, "id": e.id},
-        )
-    ).first()
-    written = await _upsert(
+async def _apply_deals(
+    conn: AsyncConnection, t: str, es: Sequence[DealV1], changed: ChangedReferences
+) -> None:
+    before = await _held(
         conn,
-        """
-        INSERT INTO ref_deals (tenant_id, deal_id, name, account_id, owner_rep_id, stage, amount, is_closed,
-                               is_won, created_at, closed_at, contacts, updated_at, deleted, merged_into)
-        VALUES (:t, :id, :name, :acc, :owner, :stage, :amount, :closed, :won, :created, :closed_at,
-                CAST(:contacts AS jsonb), :u, :d, :m)
-        ON CONFLICT (tenant_id, deal_id) DO UPDATE SET name = EXCLUDED.name, account_id = EXCLUDED.account_id,
-            owner_rep_id = EXCLUDED.owner_rep_id, stage = EXCLUDED.stage, amount = EXCLUDED.amount,
-            is_closed = EXCLUDED.is_closed, is_won = EXCLUDED.is_won, created_at = EXCLUDED.created_at,
-            closed_at = EXCLUDED.closed_at, contacts = EXCLUDED.contacts, updated_at = EXCLUDED.updated_at,
-            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into
-        WHERE ref_deals.updated_at < EXCLUDED.updated_at
-        RETURNING deal_id
-        """,
+        t,
+        "SELECT deal_id, name, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
+        "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = ANY(:ids)",
+        [e.id for e in es],
+    )
+    rows = [
         {
-            **_common(t, e),
+            "deal_id": e.id,
             "name": e.name,
-            "acc": e.account_id,
-            "owner": e.owner_rep_id,
+            "account_id": e.account_id,
+            "owner_rep_id": e.owner_rep_id,
             "stage": e.stage,
             "amount": e.amount,
-            "closed": e.is_closed,
-            "won": e.is_won,
-            "created": e.created_at,
+            "is_closed": e.is_closed,
+            "is_won": e.is_won,
+            "created_at": e.created_at,
             "closed_at": e.closed_at,
-            "contacts": orjson.dumps(contacts).decode(),
-            "m": e.merged_into,
-        },
-    )
+            "contacts": [{"contact_id": c.contact_id, "role": c.role} for c in e.contacts],
+            "updated_at": e.updated_at,
+            "deleted": e.deleted,
+            "merged_into": e.merged_into,
+        }
+        for e in es
+    ]
+    kept = await _upsert_many(conn, t, "ref_deals", rows)
+    written = [e for e in es if e.id in kept]
     if not written:
-        return False
-    await conn.execute(
-        text("DELETE FROM ref_deal_contacts WHERE tenant_id = :t AND deal_id = :d"), {"t": t, "d": e.id}
-    )
-    if contacts and not e.deleted and e.merged_into is None:
-        await conn.execute(
-            text(
-                "INSERT INTO ref_deal_contacts (tenant_id, deal_id, contact_id, role) VALUES (:t, :d, :c, :r) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            [{"t": t, "d": e.id, "c": c["contact_id"], "r": c["role"]} for c in contacts],
-        )
-    if e.account_id:
-        changed.account_ids.add(e.account_id)
-    changed.contact_ids.update(c["contact_id"] for c in contacts)
-    if e.deleted or e.merged_into:
-        changed.gone_deal_ids.add(e.id)
-    else:
-        gone_before = held is None or held.deleted or held.merged_into is not None
-        changed.deal_changes.append((None if gone_before else deal_from_row(held), _sent_deal(e)))
-    return True
+        return
+    children: dict[str, list[str]] = {"deal_id": [], "contact_id": [], "role": []}
+    for e in written:
+        if _live(e):
+            children["deal_id"] += [e.id] * len(e.contacts)
+            children["contact_id"] += [c.contact_id for c in e.contacts]
+            children["role"] += [c.role for c in e.contacts]
+    await _replace_children(conn, "ref_deal_contacts", "deal_id", t, [e.id for e in written], children)
+    for e in written:
+        if e.account_id:
+            changed.account_ids.add(e.account_id)
+        changed.contact_ids.update(c.contact_id for c in e.contacts)
+        if e.deleted or e.merged_into:
+            changed.gone_deal_ids.add(e.id)
+        else:
+            held = before.get(e.id)
+            gone_before = held is None or held.deleted or held.merged_into is not None
+            changed.deal_changes.append((None if gone_before else deal_from_row(held), _sent_deal(e)))
 
 
 def _common(t: str, e: CrmEntity) -> dict[str, Any]:
@@ -392,28 +509,52 @@ def _mapped(mapping: dict[str, str], ids: set[str]) -> set[str]:
 #: How far a person is followed through shared emails and mappings (a CRM loop is not a person).
 _MAX_PERSON_HOPS = 4
 
-#: One last-writer-wins upsert per entity type; each records what it changed for re-matching.
-#: Reps are applied apart (``apply_crm_entity``): their feed ranks their id within a person.
-_UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[bool]]] = {
-    TeamV1: _apply_team,
-    TeamMembershipV1: _apply_membership,
-    AccountV1: _apply_account,
-    ContactV1: _apply_contact,
-    DealV1: _apply_deal,
+#: One last-writer-wins upsert of many entities per type; each records what it changed for
+#: re-matching. Reps are applied apart (``apply_crm_entities``): one by one, as each may move
+#: the person of the ones before it.
+_UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[None]]] = {
+    TeamV1: _apply_teams,
+    TeamMembershipV1: _apply_memberships,
+    AccountV1: _apply_accounts,
+    ContactV1: _apply_contacts,
+    DealV1: _apply_deals,
 }
 
 
-async def apply_crm_entity(
-    conn: AsyncConnection, event: CrmEntityChangedV1, changed: ChangedReferences
-) -> bool:
-    """Upsert one entity if it is newer than what we hold; returns whether anything changed."""
-    if isinstance(event.entity, RepV1):
-        # Which feed a rep came from ranks its id among the ids of the same person.
-        return await _apply_rep(conn, event.tenant_id, event.entity, changed, event.source)
-    upsert = _UPSERTS.get(type(event.entity))
-    if upsert is None:
-        raise TypeError(f"unknown entity {type(event.entity).__name__}")
-    return await upsert(conn, event.tenant_id, event.entity, changed)
+def write_rounds(entities: Sequence[CrmEntity]) -> list[list[CrmEntity]]:
+    """The versions of a batch that one-by-one application would write, as rounds of at most one
+    version per entity: an entity's later version in the batch is written only when strictly newer
+    than its earlier ones (last writer wins by ``updated_at``, the first of equals), so round ``k``
+    holds the ``k``-th such version of each entity, in arrival order. What we hold is left to the
+    database: a version no newer than it is not written, in any round."""
+    chains: dict[str, list[CrmEntity]] = {}
+    for e in entities:
+        chain = chains.setdefault(e.id, [])
+        if not chain or chain[-1].updated_at < e.updated_at:
+            chain.append(e)
+    depth = max((len(chain) for chain in chains.values()), default=0)
+    return [[chain[k] for chain in chains.values() if k < len(chain)] for k in range(depth)]
+
+
+async def apply_crm_entities(
+    conn: AsyncConnection, tenant_id: str, events: Sequence[CrmEntityChangedV1], changed: ChangedReferences
+) -> None:
+    """Upsert one tenant's entities, each where newer than what we hold, recording what changed:
+    a statement or a few per entity type (and per repeated version), reps one by one."""
+    by_type: dict[type[Any], list[CrmEntityChangedV1]] = {}
+    for event in events:
+        by_type.setdefault(type(event.entity), []).append(event)
+    for kind, group in by_type.items():
+        if kind is RepV1:
+            for event in group:
+                # Which feed a rep came from ranks its id among the ids of the same person.
+                await _apply_rep(conn, tenant_id, cast(RepV1, event.entity), changed, event.source)
+            continue
+        upsert = _UPSERTS.get(kind)
+        if upsert is None:
+            raise TypeError(f"unknown entity {kind.__name__}")
+        for entities in write_rounds([event.entity for event in group]):
+            await upsert(conn, tenant_id, entities, changed)
 
 
 async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.crm import CrmEntity
 from services.attribution.adapters.reference_loader import load_reference_index
 
 from .attribution_support import (
@@ -77,6 +78,55 @@ async def test_an_older_update_delivered_late_changes_nothing(db_engine: AsyncEn
     ]
     assert (await current(db_engine, to_new.activity_id)).rule_path == "contact_role"
     assert (await current(db_engine, to_old.activity_id)).secondary_deal_ids == ("deal-1",)
+
+
+async def test_versions_of_one_entity_in_one_batch_settle_on_the_newest_first_of_equals(
+    db_engine: AsyncEngine,
+) -> None:
+    """A batch's entities are written one statement per type: several versions of one entity in
+    the batch still leave what one-by-one application left, child rows included."""
+    producer = RecordingProducer()
+    await _setup(db_engine, producer)
+
+    def contact(mail: str, at: str) -> CrmEntity:
+        return entity(entity_type="contact", id="con-1", emails=[mail], account_id="acc-1", updated_at=at)
+
+    def deal(contact_id: str, at: str) -> CrmEntity:
+        return entity(
+            entity_type="deal",
+            id="deal-1",
+            account_id="acc-1",
+            owner_rep_id="rep-1",
+            created_at="2026-10-01T00:00:00Z",
+            contacts=[{"contact_id": contact_id, "role": "champion"}],
+            updated_at=at,
+        )
+
+    await deliver(
+        db_engine,
+        producer,
+        contact("bo.b@buyer.example", "2026-11-05T00:00:00Z"),
+        deal("con-2", "2026-11-06T00:00:00Z"),
+        contact("bo.c@buyer.example", "2026-11-10T00:00:00Z"),
+        contact("bo.equal@buyer.example", "2026-11-10T00:00:00Z"),
+        deal("con-1", "2026-11-04T00:00:00Z"),
+        contact("bo.older@buyer.example", "2026-11-07T00:00:00Z"),
+    )
+    async with db_engine.connect() as conn:
+        emails = (
+            await conn.execute(text("SELECT emails FROM ref_contacts WHERE contact_id = 'con-1'"))
+        ).scalar()
+        identities = await conn.execute(
+            text("SELECT identity FROM ref_contact_identities WHERE contact_id = 'con-1' ORDER BY identity")
+        )
+        assert list(identities.scalars()) == ["bo.c@buyer.example"]
+        roles = await conn.execute(
+            text(
+                "SELECT contact_id, role FROM ref_deal_contacts WHERE deal_id = 'deal-1' ORDER BY contact_id"
+            )
+        )
+        assert [tuple(r) for r in roles] == [("con-2", "champion")]
+    assert emails == ["bo.c@buyer.example"]
 
 
 async def test_a_tombstoned_deal_stops_matching_and_what_pointed_at_it_is_rematched(
