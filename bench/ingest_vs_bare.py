@@ -119,7 +119,8 @@ def run_ingest_vs_bare(
                     sys.stdout.write(
                         f"  {name:<7} round {round_ + 1} callbacks at {rate}/s: {loaded['ok_per_s']:,.0f} ok/s "
                         f"p50 {loaded['p50_ms']:.1f} ms p99 {loaded['p99_ms']:.1f} ms failed {loaded['failed']:.0f} "
-                        f"CPU {loaded['cpu_us_per_request']:,.0f} us/request\n"
+                        f"CPU {loaded['cpu_us_per_request']:,.0f} us/request "
+                        f"{ {k[7:]: int(v) for k, v in loaded.items() if k.startswith('failed_')} }\n"
                     )
     finally:
         stop_services(services)

@@ -59,6 +59,8 @@ async def open_loop(
     released = asyncio.Condition()
     latencies: list[float] = []
     failures = 0
+    #: Why requests failed: an HTTP status, or the connection error's name.
+    reasons: dict[str, int] = {}
 
     async def connection() -> _Connection:
         nonlocal opened
@@ -76,8 +78,9 @@ async def open_loop(
         conn = await connection()
         try:
             status = await conn.exchange(request)
-        except (OSError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError) as exc:
             failures += 1
+            reasons[type(exc).__name__] = reasons.get(type(exc).__name__, 0) + 1
             conn.writer.close()
             async with released:
                 opened -= 1
@@ -87,6 +90,7 @@ async def open_loop(
             latencies.append(time.perf_counter() - due)
         else:
             failures += 1
+            reasons[str(status)] = reasons.get(str(status), 0) + 1
         async with released:
             idle.append(conn)
             released.notify()
@@ -112,6 +116,9 @@ async def open_loop(
         "sent": count,
         "ok": len(latencies),
         "failed": failures + len(pending),
+        # "failed_503", "failed_ConnectionResetError", "failed_unanswered": why they failed.
+        **{f"failed_{reason}": float(n) for reason, n in reasons.items()},
+        **({"failed_unanswered": float(len(pending))} if pending else {}),
         "ok_per_s": len(latencies) / (finished - start),
         "p50_ms": median(latencies) * 1000 if latencies else float("nan"),
         "p99_ms": percentile(latencies, 99) * 1000,
