@@ -68,6 +68,7 @@ async def put_goal(
             },
         )
     ).one()
+    await _remeasure(conn, tenant_id)
     return dict(row._mapping)
 
 
@@ -76,7 +77,22 @@ async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str) -> bo
         text("DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING goal_id"),
         {"t": tenant_id, "id": goal_id},
     )
-    return result.first() is not None
+    deleted = result.first() is not None
+    if deleted:
+        await _remeasure(conn, tenant_id)
+    return deleted
+
+
+async def _remeasure(conn: AsyncConnection, tenant_id: str) -> None:
+    """Flag the tenant's read models for the metrics refresher's next tick (seconds), as a batch
+    of activities does: a goal set or removed shows in attainment and at-risk reasons at once,
+    not at the next full refresh (``METRICS_FULL_REFRESH_SECONDS``, 15 minutes)."""
+    await conn.execute(
+        text(
+            "UPDATE metric_refresh_state SET dirty_since = COALESCE(dirty_since, now()) WHERE tenant_id = :t"
+        ),
+        {"t": tenant_id},
+    )
 
 
 #: The columns of one attainment (the fields of ``GoalAttainmentRead``), in the order they are selected.

@@ -126,3 +126,31 @@ async def test_a_role_goal_names_a_role_the_tenants_reps_hold(gateway: httpx.Asy
             }
         ]
     assert (await gateway.get("/v1/goals", headers=bearer(keys.other_read))).json() == {"items": []}
+
+
+async def test_setting_or_removing_a_goal_flags_only_that_tenant_for_the_next_refresh(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    # A goal landed at the next full refresh (15 minutes): the refresher now takes it on its
+    # next tick, as it does after a batch of activities.
+    async def dirty() -> dict[str, bool]:
+        async with db_engine.begin() as conn:
+            rows = await conn.execute(text("SELECT tenant_id, dirty_since FROM metric_refresh_state"))
+            return {row.tenant_id: row.dirty_since is not None for row in rows}
+
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO metric_refresh_state (tenant_id, refreshed_at, dirty_since) "
+                "VALUES ('acme', now(), NULL), ('globex', now(), NULL) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET dirty_since = NULL, refreshed_at = now()"
+            )
+        )
+    saved = await gateway.put("/v1/goals/beta-dials", json=DIALS_GOAL, headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert await dirty() == {"acme": True, "globex": False}
+
+    async with db_engine.begin() as conn:
+        await conn.execute(text("UPDATE metric_refresh_state SET dirty_since = NULL"))
+    assert (await gateway.delete("/v1/goals/beta-dials", headers=bearer(keys.admin))).status_code == 204
+    assert await dirty() == {"acme": True, "globex": False}
