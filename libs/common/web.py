@@ -149,12 +149,24 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
+def raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI sends them: lower-case latin-1 names and values."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def with_missing_headers(start: Message, headers: Sequence[tuple[bytes, bytes]]) -> Message:
+    """An ``http.response.start`` message with ``headers`` added, except those it set itself."""
+    present = {k.lower() for k, _ in start.get("headers", [])}
+    extra = [(k, v) for k, v in headers if k not in present]
+    return {**start, "headers": [*start.get("headers", []), *extra]}
+
+
 class HeadersMiddleware:
     """Adds ``headers`` to every HTTP response, unless the response set that header itself."""
 
     def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
         self.app = app
-        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.headers = raw_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,9 +175,7 @@ class HeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = with_missing_headers(message, self.headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -456,7 +466,7 @@ class DirectRoutes:
         self.stack = stack
         self.routes = list(routes)
         self.metrics = metrics
-        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.headers = raw_headers(headers)
         handlers: dict[Any, Any] = {}
         for key, value in app.exception_handlers.items():
             if key not in (500, Exception):
@@ -485,9 +495,7 @@ class DirectRoutes:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                headers = message.get("headers", [])
-                present = {k.lower() for k, _ in headers}
-                message = {**message, "headers": [*headers, *((k, v) for k, v in own if k not in present)]}
+                message = with_missing_headers(message, own)
             await send(message)
 
         scope["starlette.exception_handlers"] = (
