@@ -34,6 +34,15 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+#: The largest record batch a producer builds, whatever ``KAFKA_MAX_BATCH_BYTES`` says.
+BATCH_BYTES_CAP = 1_048_576
+
+
+def producer_batch_bytes(settings: KafkaSettings) -> int:
+    """The record batch size of the producers :func:`make_producer` makes."""
+    return min(settings.max_batch_bytes, BATCH_BYTES_CAP)
+
+
 def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     """A producer that waits for every in-sync replica (acks=all).
 
@@ -46,7 +55,7 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         linger_ms=settings.linger_ms,
         # aiokafka's default partitioning, computed faster (libs/common/kafka/partitioning.py).
         partitioner=KeyHashPartitioner(),
-        max_batch_size=min(settings.max_batch_bytes, 1_048_576),
+        max_batch_size=producer_batch_bytes(settings),
         max_request_size=settings.max_batch_bytes * 6,
         **connection_options(settings),
     )

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from libs.common.contracts.envelope import Envelope
-from libs.common.kafka.clients import make_producer
+from libs.common.kafka.clients import BATCH_BYTES_CAP, make_producer, producer_batch_bytes
 from libs.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,7 @@ class KafkaPublisher:
     def __init__(self, settings: KafkaSettings, timeout_seconds: float, client_id: str) -> None:
         self.settings = settings
         self.timeout = timeout_seconds
-        #: The producer's batch size (see ``make_producer``).
-        self.batch_bytes = min(settings.max_batch_bytes, 1_048_576)
+        self.batch_bytes = producer_batch_bytes(settings)
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -95,7 +94,7 @@ BATCHED_FROM = 64
 
 
 async def send_in_batches(
-    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int = 1_048_576
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int = BATCH_BYTES_CAP
 ) -> list[asyncio.Future[Any]]:
     """Queue ``messages`` as record batches per (topic, partition); the futures of their acks.
 
@@ -104,7 +103,7 @@ async def send_in_batches(
     per-message future and coroutine: about a third of the client's CPU per message, measured.
     A message bigger than ``batch_bytes`` goes through ``send`` as before (which refuses one
     over the request limit), after the batches queued before it, to keep the order.
-    ``batch_bytes`` is the producer's batch size (``clients.make_producer`` caps it at 1 MiB).
+    ``batch_bytes`` is the producer's batch size (``clients.producer_batch_bytes``).
 
     Ingest's publishes and attribution's outputs (a consumer batch of versions) both go this way.
     """
