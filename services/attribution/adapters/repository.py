@@ -76,28 +76,6 @@ class ChangedReferences:
         self.rep_team_since[rep_id] = since if current is None else min(current, since)
 
 
-async def _replace_identities(
-    conn: AsyncConnection,
-    table: str,
-    owner_column: str,
-    tenant_id: str,
-    owner_id: str,
-    identities: Iterable[str],
-) -> None:
-    await conn.execute(
-        text(f"DELETE FROM {table} WHERE tenant_id = :t AND {owner_column} = :o"),
-        {"t": tenant_id, "o": owner_id},
-    )
-    rows = [{"t": tenant_id, "i": i, "o": owner_id} for i in sorted(set(identities))]
-    if rows:
-        await conn.execute(
-            text(
-                f"INSERT INTO {table} (tenant_id, identity, {owner_column}) VALUES (:t, :i, :o) ON CONFLICT DO NOTHING"
-            ),
-            rows,
-        )
-
-
 async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bool:
     """Run one last-writer-wins upsert; whether a row was written (newer than what we held)."""
     return (await conn.execute(text(sql), params)).first() is not None
@@ -133,8 +111,17 @@ async def _apply_rep(
         },
     )
     if written:
-        identities = [] if (e.deleted or e.merged_into) else [*(m.lower() for m in e.emails), *e.phones]
-        await _replace_identities(conn, "ref_rep_identities", "rep_id", t, e.id, identities)
+        identities = (
+            [] if (e.deleted or e.merged_into) else sorted({*(m.lower() for m in e.emails), *e.phones})
+        )
+        await _replace_children(
+            conn,
+            "ref_rep_identities",
+            "rep_id",
+            t,
+            [e.id],
+            {"identity": identities, "rep_id": [e.id] * len(identities)},
+        )
         changed.identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
