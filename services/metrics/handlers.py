@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
+from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
@@ -275,7 +276,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             all_deltas.update(deltas)
         await rollups.upsert_contributions(conn, all_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
-        await rollups.mark_dirty(conn, tenant_ids)
+        await mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
     for event in newest.values():
         ingested = event.explanation.get("ingested_at")
@@ -288,7 +289,7 @@ async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> 
     """Forget the tenant's settings and recompute its insights and period stats with the new ones."""
     deps.tenants.invalidate(event.tenant_id)
     async with deps.engine.begin() as conn:
-        await rollups.mark_dirty(conn, [event.tenant_id])
+        await mark_dirty(conn, [event.tenant_id])
 
 
 async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
@@ -308,7 +309,7 @@ async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
         written = await rollups.rebuild_rollups(
             conn, job.tenant_id, settings.time_zone, settings.fiscal_year_start_month, step
         )
-        await rollups.mark_dirty(conn, [job.tenant_id])
+        await mark_dirty(conn, [job.tenant_id])
     deps.tenants.invalidate(job.tenant_id)
     return {
         "rollup_rows": written,

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.goals import ActivityGoal, GoalScope
+from libs.common.db.refresh_state import mark_dirty
 from services.gateway.adapters import directory
 
 _GOAL_COLUMNS = "goal_id, scope, subject_id, role, period, metric, target, updated_at, updated_by"
@@ -68,7 +69,9 @@ async def put_goal(
             },
         )
     ).one()
-    await _remeasure(conn, tenant_id)
+    # A goal is an input of the read models: the refresher's next tick measures it (seconds),
+    # not the next full refresh (``METRICS_FULL_REFRESH_SECONDS``, 15 minutes).
+    await mark_dirty(conn, [tenant_id])
     return dict(row._mapping)
 
 
@@ -79,20 +82,8 @@ async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str) -> bo
     )
     deleted = result.first() is not None
     if deleted:
-        await _remeasure(conn, tenant_id)
+        await mark_dirty(conn, [tenant_id])
     return deleted
-
-
-async def _remeasure(conn: AsyncConnection, tenant_id: str) -> None:
-    """Flag the tenant's read models for the metrics refresher's next tick (seconds), as a batch
-    of activities does: a goal set or removed shows in attainment and at-risk reasons at once,
-    not at the next full refresh (``METRICS_FULL_REFRESH_SECONDS``, 15 minutes)."""
-    await conn.execute(
-        text(
-            "UPDATE metric_refresh_state SET dirty_since = COALESCE(dirty_since, now()) WHERE tenant_id = :t"
-        ),
-        {"t": tenant_id},
-    )
 
 
 #: The columns of one attainment (the fields of ``GoalAttainmentRead``), in the order they are selected.

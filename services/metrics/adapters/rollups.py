@@ -180,19 +180,6 @@ async def apply_rollup_deltas(conn: AsyncConnection, deltas: Mapping[RollupCell,
     return len(cells)
 
 
-async def mark_dirty(conn: AsyncConnection, tenant_ids: Sequence[str]) -> None:
-    """Flag tenants whose rollups moved, for the read-model refresher."""
-    if not tenant_ids:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO metric_refresh_state (tenant_id, dirty_since) SELECT unnest(CAST(:t AS text[])), now() "
-            "ON CONFLICT (tenant_id) DO UPDATE SET dirty_since = COALESCE(metric_refresh_state.dirty_since, now())"
-        ),
-        {"t": list(tenant_ids)},
-    )
-
-
 def _lock_key(tenant_id: str) -> str:
     return f"spm-rollups:{tenant_id}"
 

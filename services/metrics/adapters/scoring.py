@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.metrics.adapters.rollups import COUNTER_COLUMNS, mark_dirty
+from libs.common.db.refresh_state import mark_dirty
+from services.metrics.adapters.rollups import COUNTER_COLUMNS
 from services.metrics.domain.definitions import Counter
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 
