@@ -40,6 +40,9 @@ class ChangedReferences:
 
     #: Emails and phones of reps and contacts that were added, changed or removed.
     identities: set[str] = field(default_factory=set)
+    #: Those of reps only: an activity decided without a rep (its rep's record came later, as
+    #: when a CRM load and the first activities race) gets one when they appear.
+    rep_identities: set[str] = field(default_factory=set)
     #: Account domains that were added or removed.
     domains: set[str] = field(default_factory=set)
     #: Accounts whose deals or contacts changed.
@@ -61,6 +64,7 @@ class ChangedReferences:
     def empty(self) -> bool:
         return not (
             self.identities
+            or self.rep_identities
             or self.domains
             or self.account_ids
             or self.contact_ids
@@ -123,6 +127,7 @@ async def _apply_rep(
             {"identity": identities, "rep_id": [e.id] * len(identities)},
         )
         changed.identities.update([*e.emails, *e.phones])
+        changed.rep_identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
 
@@ -620,6 +625,8 @@ async def activities_to_rematch(
       participants are contacts whose deal roles changed, or whose account or explicit
       references changed;
     * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
+    * any one decided without a rep whose participants carry a changed rep identity (the rep's
+      record arrived after the activity, as when a CRM load races the first activities);
     * any one of a rep whose team membership changed, from the first day it may have changed.
 
     Overrides are never selected: a person's correction is final.
@@ -653,6 +660,15 @@ async def activities_to_rematch(
                        OR account_id = ANY(:gone_accounts))
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                WHERE at.tenant_id = :t AND at.rep_id IS NULL AND NOT at.is_override
+                  AND cardinality(CAST(:rep_identities AS text[])) > 0
+                  AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                    WHERE p ->> 'email' = ANY(:rep_identities) OR p ->> 'phone' = ANY(:rep_identities)
+                  )
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN unnest(CAST(:reps AS text[]), CAST(:since AS date[])) AS r(rep_id, since)
                   ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
@@ -664,6 +680,7 @@ async def activities_to_rematch(
             "t": tenant_id,
             "now": now,
             "identities": sorted(changed.identities),
+            "rep_identities": sorted(changed.rep_identities),
             "domains": sorted(changed.domains),
             "accounts": sorted(changed.account_ids),
             "contacts": sorted(changed.contact_ids),

@@ -396,3 +396,71 @@ async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_
 
     assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
     assert row.explanation["rep"]["via"] == "from"
+
+
+async def test_activities_that_arrive_before_their_reps_get_their_rep_when_the_reps_arrive(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An integrator posts the CRM and the first activities back to back; the two topics race, so
+    an internal meeting or an automated email (never parked: nothing about them is unsure) may be
+    decided before its rep's record is stored. The rep's arrival credits it then."""
+    auth = await _ingest_auth(db_engine)
+    meeting = {
+        "source": "calendar",
+        "external_id": "standup-1",
+        "kind": "meeting",
+        "direction": "internal",
+        "outcome": "held",
+        "occurred_at": "2026-11-02T09:00:00Z",
+        "duration_seconds": 900,
+        "participants": [
+            {"email": "ana@seller.example", "role": "organizer"},
+            {"email": "cy@seller.example", "role": "attendee"},
+        ],
+    }
+    notice = {
+        "source": "mail",
+        "external_id": "noreply-1",
+        "kind": "email",
+        "direction": "inbound",
+        "outcome": "received",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "participants": [
+            {"email": "noreply@buyer.example", "role": "from"},
+            {"email": "ana@seller.example", "role": "to"},
+        ],
+    }
+    ids = [activity_id_for(TENANT, "calendar", "standup-1"), activity_id_for(TENANT, "mail", "noreply-1")]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        posted = await stack.ingest.post("/v1/events", json={"activities": [meeting, notice]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        await _poll(
+            db_engine,
+            "SELECT status, rep_id, version FROM attributions WHERE tenant_id = :t AND activity_id = ANY(:ids) "
+            "ORDER BY occurred_at",
+            lambda rows: rows == [("unmatched", None, 1), ("excluded", None, 1)],
+            ids=ids,
+        )
+        crm = await stack.ingest.post(
+            "/v1/crm/sync",
+            json=_crm(
+                REP,
+                {"entity_type": "team", "id": "team-1"},
+                {
+                    "entity_type": "team_membership",
+                    "id": "m-1",
+                    "rep_id": "rep-1",
+                    "team_id": "team-1",
+                    "valid_from": "2026-01-01",
+                },
+            ),
+            headers=auth,
+        )
+        assert crm.status_code == 202, crm.text
+        await _poll(
+            db_engine,
+            "SELECT status, rep_id, team_id, version FROM attributions WHERE tenant_id = :t "
+            "AND activity_id = ANY(:ids) ORDER BY occurred_at",
+            lambda rows: rows == [("internal", "rep-1", "team-1", 2), ("excluded", "rep-1", "team-1", 2)],
+            ids=ids,
+        )
