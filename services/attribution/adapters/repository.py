@@ -40,8 +40,8 @@ class ChangedReferences:
 
     #: Emails and phones of reps and contacts that were added, changed or removed.
     identities: set[str] = field(default_factory=set)
-    #: Those of reps only: an activity decided without a rep (its rep's record came later, as
-    #: when a CRM load and the first activities race) gets one when they appear.
+    #: Emails and phones a rep holds that it did not before: an activity decided without its rep
+    #: (the rep's record came later, as when a CRM load and the first activities race) gets it.
     rep_identities: set[str] = field(default_factory=set)
     #: Account domains that were added or removed.
     domains: set[str] = field(default_factory=set)
@@ -118,6 +118,11 @@ async def _apply_rep(
         identities = (
             [] if (e.deleted or e.merged_into) else sorted({*(m.lower() for m in e.emails), *e.phones})
         )
+        held = await conn.execute(
+            text("SELECT identity FROM ref_rep_identities WHERE tenant_id = :t AND rep_id = :id"),
+            {"t": t, "id": e.id},
+        )
+        changed.rep_identities.update(set(identities) - {row.identity for row in held})
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -127,7 +132,6 @@ async def _apply_rep(
             {"identity": identities, "rep_id": [e.id] * len(identities)},
         )
         changed.identities.update([*e.emails, *e.phones])
-        changed.rep_identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
 
@@ -625,8 +629,9 @@ async def activities_to_rematch(
       participants are contacts whose deal roles changed, or whose account or explicit
       references changed;
     * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
-    * any one decided without a rep whose participants carry a changed rep identity (the rep's
-      record arrived after the activity, as when a CRM load races the first activities);
+    * any one credited to no rep, or to an owner for want of a known rep among its participants,
+      whose participants carry an identity a rep just gained (the rep's record arrived after the
+      activity, as when a CRM load races the first activities);
     * any one of a rep whose team membership changed, from the first day it may have changed.
 
     Overrides are never selected: a person's correction is final.
@@ -661,8 +666,9 @@ async def activities_to_rematch(
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
-                WHERE at.tenant_id = :t AND at.rep_id IS NULL AND NOT at.is_override
+                WHERE at.tenant_id = :t AND NOT at.is_override
                   AND cardinality(CAST(:rep_identities AS text[])) > 0
+                  AND (at.rep_id IS NULL OR at.explanation -> 'rep' ->> 'via' IN ('deal_owner', 'crm_owner'))
                   AND EXISTS (
                     SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                     WHERE p ->> 'email' = ANY(:rep_identities) OR p ->> 'phone' = ANY(:rep_identities)
@@ -765,13 +771,18 @@ async def people_of(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str
 async def activities_of_reps(
     conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
 ) -> list[uuid.UUID]:
-    """Automatic attributions credited to these reps, oldest first: their person changed."""
+    """Automatic attributions credited to these reps or on deals they own, oldest first: their
+    person changed (an owner's person decides between several reps of a meeting)."""
     wanted = sorted(set(rep_ids))
     if not wanted or limit <= 0:
         return []
     result = await conn.execute(
         text(
-            "SELECT activity_id FROM attributions WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT is_override "
+            "SELECT activity_id, occurred_at FROM attributions WHERE tenant_id = :t AND rep_id = ANY(:r) "
+            "AND NOT is_override "
+            "UNION SELECT at.activity_id, at.occurred_at FROM ref_deals d "
+            "JOIN attributions at ON at.tenant_id = d.tenant_id AND at.deal_id = d.deal_id "
+            "WHERE d.tenant_id = :t AND d.owner_rep_id = ANY(:r) AND NOT at.is_override "
             "ORDER BY occurred_at, activity_id LIMIT :limit"
         ),
         {"t": tenant_id, "r": wanted, "limit": limit},

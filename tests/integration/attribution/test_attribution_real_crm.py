@@ -464,3 +464,51 @@ async def test_activities_that_arrive_before_their_reps_get_their_rep_when_the_r
             lambda rows: rows == [("internal", "rep-1", "team-1", 2), ("excluded", "rep-1", "team-1", 2)],
             ids=ids,
         )
+
+
+async def test_a_call_credited_to_the_deal_owner_moves_to_the_caller_when_the_dialer_user_arrives(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A colleague's number is known only to the dialer, whose users reach the CRM feed after the
+    first calls: until then the deal's owner is credited; then the caller, as one rep with the
+    canonical record of the same person."""
+    auth = await _ingest_auth(db_engine)
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-0100"]}
+    call = {
+        **_call("c-cy", "+14155550100"),
+        "participants": [
+            {"phone": "+14155550002", "role": "caller"},
+            {"phone": "+14155550100", "role": "callee"},
+        ],
+    }
+    call_id = activity_id_for(TENANT, "dialer", "c-cy")
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, DEAL), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [call]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, rep_id, explanation -> 'rep' ->> 'via', version FROM attributions "
+            "WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-1", "rep-1", "deal_owner", 1)],
+            a=call_id,
+        )
+        canonical = {"entity_type": "rep", "id": "rep-2", "emails": ["cy@seller.example"]}
+        dialer = {
+            "entity_type": "rep",
+            "id": "u-2",
+            "emails": ["Cy@seller.example"],
+            "phones": ["+14155550002"],
+        }
+        for source, rep in (("api", canonical), ("aircall", dialer)):
+            sent = await stack.ingest.post("/v1/crm/sync", json={**_crm(rep), "source": source}, headers=auth)
+            assert sent.status_code == 202, sent.text
+        await _poll(
+            db_engine,
+            "SELECT deal_id, rep_id, explanation -> 'rep' ->> 'via', version FROM attributions "
+            "WHERE tenant_id = :t AND activity_id = :a",
+            lambda rows: rows == [("deal-1", "rep-2", "caller", 2)],
+            a=call_id,
+        )
