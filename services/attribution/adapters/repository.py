@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -30,7 +30,7 @@ from libs.common.contracts.crm import (
 )
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.reference import Deal
-from services.attribution.domain.rematch import RematchWindow
+from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
@@ -629,9 +629,10 @@ async def activities_to_rematch(
       participants are contacts whose deal roles changed, or whose account or explicit
       references changed;
     * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
-    * any one credited to no rep, or to an owner for want of a known rep among its participants,
-      whose participants carry an identity a rep just gained (the rep's record arrived after the
-      activity, as when a CRM load races the first activities);
+    * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` whose participants carry an email or
+      phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
+      as when a CRM load races the first activities, or a new hire's record after their first
+      week); parked or not, internal and excluded ones included;
     * any one of a rep whose team membership changed, from the first day it may have changed.
 
     Overrides are never selected: a person's correction is final.
@@ -667,8 +668,7 @@ async def activities_to_rematch(
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
                 WHERE at.tenant_id = :t AND NOT at.is_override
-                  AND cardinality(CAST(:rep_identities AS text[])) > 0
-                  AND (at.rep_id IS NULL OR at.explanation -> 'rep' ->> 'via' IN ('deal_owner', 'crm_owner'))
+                  AND cardinality(CAST(:rep_identities AS text[])) > 0 AND at.occurred_at >= :rep_since
                   AND EXISTS (
                     SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                     WHERE p ->> 'email' = ANY(:rep_identities) OR p ->> 'phone' = ANY(:rep_identities)
@@ -687,6 +687,7 @@ async def activities_to_rematch(
             "now": now,
             "identities": sorted(changed.identities),
             "rep_identities": sorted(changed.rep_identities),
+            "rep_since": now - timedelta(days=DEFAULT_REMATCH_WINDOW_DAYS),
             "domains": sorted(changed.domains),
             "accounts": sorted(changed.account_ids),
             "contacts": sorted(changed.contact_ids),
