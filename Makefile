@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval clean
+.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval eval-api clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ schemas: install
 
 eval: install
 	$(BIN)/spm eval attribution --activities 20000
+
+eval-api: install
+	$(BIN)/python -m bench.accuracy_api --activities 20000
 
 bench: install
 	$(BIN)/python -m bench.run
