@@ -10,11 +10,18 @@ Nothing is guessed:
 * an extension (``x123``, ``ext. 7``) is kept apart; the number matched is the line the
   extension hangs off, which is what a dialer reports;
 * a short code (``911``, ``12345``) is not a person's line: refused with its reason;
-* a national number missing its area code, or one no numbering plan allows, is refused; an
-  international number needs its ``+`` (``0044...`` is not rewritten for a US tenant);
-* a number written with its ``+`` is taken as written when it has a possible length, even if
-  the numbering-plan metadata does not know its range yet: nothing is guessed there, and a
-  dialer's E.164 is never refused for being newer than the library.
+* a national number missing its area code (``555-0100``: possible only as a local number) is
+  refused;
+* a number with a full length for its country is taken as written, whether written with its
+  ``+`` or nationally in the tenant's region, even when the numbering-plan metadata does not know
+  its range: a dialer's ``+12121234567`` and a CRM's ``(212) 123-4567`` are the same digits and
+  must be the same identity (test data, fictional ranges and numbers newer than the library are
+  common), and nothing is guessed in reading them;
+* a number among words (a label such as ``(mobile)`` or ``Tel:``) is read when it is the only
+  number in the text; two numbers in one field are refused, not chosen between;
+* ``00`` followed by a country code is the international prefix of most of the world (a number
+  copied from a European signature, ``0044 20 7946 0958``): read as ``+44 20 7946 0958`` when
+  the result is a valid number, in any region.
 """
 
 from __future__ import annotations
@@ -70,8 +77,25 @@ class RefusedPhone:
 def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     """``raw`` read in ``region`` (ISO 3166 alpha-2) when it has no ``+``.
 
-    Cached: parsing is the dearest step of a call callback, and numbers recur across deliveries.
+    A number among words (``(415) 555-0100 (mobile)``, ``Tel: 415 555 0100``) is read when it is
+    the only number there. Cached: parsing is the dearest step of a call callback, and numbers
+    recur across deliveries.
     """
+    read = _read(raw, region)
+    if isinstance(read, ParsedPhone) or read.problem not in (PhoneProblem.NOT_A_NUMBER, PhoneProblem.INVALID):
+        return read
+    if not any(c.isalpha() for c in raw):
+        return read
+    found = list(
+        phonenumbers.PhoneNumberMatcher(raw, region.upper(), leniency=phonenumbers.Leniency.POSSIBLE)
+    )
+    if len(found) != 1:
+        return read
+    inner = _read(found[0].raw_string, region)
+    return ParsedPhone(inner.e164, raw, inner.extension) if isinstance(inner, ParsedPhone) else read
+
+
+def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     text = raw.strip()
     if not text:
         return _refused(raw, PhoneProblem.EMPTY, region)
@@ -82,14 +106,41 @@ def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     except phonenumbers.NumberParseException:
         return _refused(raw, PhoneProblem.NOT_A_NUMBER, region)
     international = text.startswith("+")
-    if phonenumbers.is_valid_number(number) or (international and phonenumbers.is_possible_number(number)):
-        e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return ParsedPhone(e164=e164, raw=raw, extension=number.extension or None)
+    if phonenumbers.is_valid_number(number) or _full_length(number, international):
+        return _parsed(number, raw)
+    if not international and (abroad := _after_international_prefix(text)) is not None:
+        return _parsed(abroad, raw)
     # A short code is dialled as it is, never behind a country code.
     short = len(str(number.national_number)) <= 6 or shortnumberinfo.is_valid_short_number(number)
     if short and not international:
         return _refused(raw, PhoneProblem.SHORT_CODE, region)
     return _refused(raw, PhoneProblem.INVALID, region)
+
+
+def _full_length(number: phonenumbers.PhoneNumber, international: bool) -> bool:
+    """A length its country allows; read nationally, a full one (not a local number short of its
+    area code, which would be a guess)."""
+    if international:
+        return bool(phonenumbers.is_possible_number(number))
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    return bool(reason == phonenumbers.ValidationResult.IS_POSSIBLE)
+
+
+def _after_international_prefix(text: str) -> phonenumbers.PhoneNumber | None:
+    """``0044 20 7946 0958`` read as ``+44 20 7946 0958`` when that is a valid number."""
+    stripped = text.lstrip()
+    if not stripped.startswith("00"):
+        return None
+    try:
+        number = phonenumbers.parse("+" + stripped[2:], None)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _parsed(number: phonenumbers.PhoneNumber, raw: str) -> ParsedPhone:
+    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return ParsedPhone(e164=e164, raw=raw, extension=number.extension or None)
 
 
 def _refused(raw: str, problem: PhoneProblem, region: str) -> RefusedPhone:

@@ -22,6 +22,19 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
         ("+44 20 7946 0958", "US", "+442079460958"),
         ("020 7946 0958", "GB", "+442079460958"),
         ("+1 212 000 0001", "US", "+12120000001"),  # written in full: taken as written
+        # A full national length is taken as written too, even where no exchange is assigned: the
+        # same digits as a dialer's E.164 must be the same identity.
+        ("(212) 000-0001", "US", "+12120000001"),
+        ("(212) 123-4567", "US", "+12121234567"),
+        ("(555) 123-4567", "US", "+15551234567"),
+        ("07700 900123", "GB", "+447700900123"),  # Ofcom's range for fiction
+        # 00 is the international prefix of most of the world, in any tenant's region.
+        ("0044 20 7946 0958", "US", "+442079460958"),
+        ("001-330-233-7966", "US", "+13302337966"),
+        ("0033 1 42 68 53 00", "DE", "+33142685300"),
+        # A label around the only number in the field.
+        ("(415) 555-0100 (mobile)", "US", "+14155550100"),
+        ("Tel: 020 7946 0958", "GB", "+442079460958"),
     ],
 )
 def test_numbers_as_people_type_them_become_e164(raw: str, region: str, e164: str) -> None:
@@ -44,8 +57,9 @@ def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
         ("911", PhoneProblem.SHORT_CODE),
         ("12345", PhoneProblem.SHORT_CODE),
         ("555-0100", PhoneProblem.INVALID),  # no area code: not guessed
-        ("0044 20 7946 0958", PhoneProblem.INVALID),  # a US tenant dials 011, not 00
-        ("(212) 000-0001", PhoneProblem.INVALID),  # read in the region: no such exchange
+        ("212 555 01", PhoneProblem.INVALID),  # too short for a line
+        ("0099 1234 5678", PhoneProblem.INVALID),  # 00 and no country's number
+        ("call 415 555 0100 or 415 555 0101", PhoneProblem.NOT_A_NUMBER),  # two: not chosen
         ("+1 212 000", PhoneProblem.INVALID),
     ],
 )
