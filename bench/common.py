@@ -25,7 +25,13 @@ import httpx
 import psutil
 
 from libs.common.db.migrate import upgrade
-from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres, _die_with_parent, free_port
+from libs.common.embedded import (
+    EMBEDDED_SESSION_TIMEOUT_MS,
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    _die_with_parent,
+    free_port,
+)
 from libs.common.kafka.clients import create_topics
 from libs.common.settings import KafkaSettings
 
@@ -80,6 +86,7 @@ def service_env(eng: Engines, database: str = "spm", prefix: str = "") -> dict[s
             "DATABASE_URL": eng.postgres.url(database),
             "SPM_LOG_LEVEL": "WARNING",
             "SPM_SECRET_KEY": "bench-secret",
+            "CONSUMER_SESSION_TIMEOUT_MS": str(EMBEDDED_SESSION_TIMEOUT_MS),
         }
     )
     return env

@@ -19,7 +19,12 @@ import httpx
 import orjson
 from rich.console import Console
 
-from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres, _die_with_parent
+from libs.common.embedded import (
+    EMBEDDED_SESSION_TIMEOUT_MS,
+    EmbeddedKafka,
+    EmbeddedPostgres,
+    _die_with_parent,
+)
 from spm.services import SERVICES
 from spm.stack import STACK_FILE_NAME, remove_stack_file, write_stack_file
 
@@ -125,6 +130,7 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
             # The embedded broker has no idempotent producers.
             env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
             env.setdefault("KAFKA_PARTITIONS", "3")
+            env.setdefault("CONSUMER_SESSION_TIMEOUT_MS", str(EMBEDDED_SESSION_TIMEOUT_MS))
             console.print(f"[green]embedded Kafka (Tansu)[/] on {kafka.bootstrap_servers}")
         if not env.get("DATABASE_URL"):
             port = int(env.get("SPM_EMBEDDED_POSTGRES_PORT", "15432"))

@@ -88,6 +88,12 @@ def tansu_binary() -> Path:
     return path
 
 
+#: The consumers' session timeout against the embedded broker: Tansu holds a new group's first
+#: join for about half of it before handing out partitions (15 s at the default 30 s, measured),
+#: so a fresh stack would consume nothing for that long; 10 s as in the test suite.
+EMBEDDED_SESSION_TIMEOUT_MS = 10_000
+
+
 class EmbeddedKafka:
     """A memory-only Tansu broker on 127.0.0.1 (no idempotent or transactional producers)."""
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 
+from libs.common.embedded import EMBEDDED_SESSION_TIMEOUT_MS
 from libs.common.settings import ConsumerSettings, DatabaseSettings, KafkaSettings, RuntimeSettings
 
 TEST_SECRET_KEY = "test-secret-key"  # noqa: S105 - a fixture value, never a real secret
@@ -16,7 +17,10 @@ TEST_SECRET_KEY = "test-secret-key"  # noqa: S105 - a fixture value, never a rea
 
 def fast_consumer() -> ConsumerSettings:
     return ConsumerSettings(
-        max_batch_time_ms=50, commit_interval_ms=200, retry_initial_backoff_ms=50, session_timeout_ms=10_000
+        max_batch_time_ms=50,
+        commit_interval_ms=200,
+        retry_initial_backoff_ms=50,
+        session_timeout_ms=EMBEDDED_SESSION_TIMEOUT_MS,
     )
 
 
