@@ -33,9 +33,8 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
-from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
-from services.attribution.domain.reference_index import ThreadMember, resolve_references, snapshot_for
+from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
 from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
@@ -208,8 +207,7 @@ async def attribute_batch(
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
     for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
-        resolved = resolve_references(activity, index)
-        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+        decision = attribute_from_index(activity, index, policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
         if version is None and stored is not None and activity.activity_id in revised:
