@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -399,6 +399,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)
         await publish(deps.producer, out.events, deps.topic_prefix)
-        for published in out.events:
-            ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
+        # Counted per (status, rule path) first: one counter increment per pair, not per version.
+        published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in out.events)
+        for (status, rule_path), count in published.items():
+            ATTRIBUTIONS.labels(status, rule_path).inc(count)
     return []

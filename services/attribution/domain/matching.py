@@ -902,7 +902,9 @@ _WORD = re.compile(r"[^\W_]+")
 _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity", "new", "inc", "ltd", "llc"})
 
 
+@lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
+    """Pure in ``text`` and asked for each candidate deal's name in every activity: cached."""
     return frozenset(
         w for w in _WORD.findall(text.casefold()) if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
     )

@@ -121,6 +121,8 @@ class ReferenceIndex:
     _accounts_holding: dict[str, list[str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    #: ``rep_by_name_address`` of each participant address asked for since the last ``put_rep``.
+    _named: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ filling
 
@@ -138,6 +140,7 @@ class ReferenceIndex:
         held[rep.id] = rep
         self._people.clear()
         self._rep_named.clear()
+        self._named.clear()
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
@@ -145,6 +148,13 @@ class ReferenceIndex:
         """The one rep whose name the mailbox of an unlisted address at an internal domain
         follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an external
         one, or a name two reps share."""
+        try:
+            return self._named[email]
+        except KeyError:
+            named = self._named[email] = self._rep_by_name_address(email)
+            return named
+
+    def _rep_by_name_address(self, email: str) -> str | None:
         address = email.lower()
         local, _, domain = address.rpartition("@")
         if not local or address in self.rep_ids_by_identity:
