@@ -224,7 +224,10 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
     return max(covering, key=lambda m: (m.valid_from, m.team_id)).team_id
 
 
-@dataclass(frozen=True, slots=True)
+# The private records of a decision are built for one activity and never changed afterwards, but
+# are not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
+# (about 1 us a record, a dozen records an activity).
+@dataclass(slots=True)
 class _ContactMatch:
     contact_id: str
     account_id: str | None
@@ -234,7 +237,7 @@ class _ContactMatch:
     participant_index: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Candidate:
     deal: Deal
     score: float
@@ -245,7 +248,7 @@ class _Candidate:
         return (-self.score, -self.values[Signal.PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _RepChoice:
     rep_id: str | None
     via: str
@@ -305,7 +308,7 @@ class SliceIndex:
         contact_account: Mapping[str, str | None],
         accounts_by_domain: Mapping[str, Sequence[str]],
         deals: tuple[Deal, ...],
-        memberships: Sequence[TeamMembership] | Mapping[str, Sequence[TeamMembership]],
+        memberships: Mapping[str, Sequence[TeamMembership]],
     ) -> None:
         #: Lower-cased.
         self.internal_domains = internal_domains
@@ -321,7 +324,7 @@ class SliceIndex:
         #: Sorted by id.
         self.deals = deals
         self.deal_by_id = {deal.id: deal for deal in deals}
-        #: Every membership of the slice's reps, or rep id -> its memberships.
+        #: Rep id -> its memberships.
         self.memberships = memberships
 
     @classmethod
@@ -343,6 +346,9 @@ class SliceIndex:
             for phone in sorted(set(contact.phones)):
                 contacts_by_phone.setdefault(phone, []).append(contact.id)
         accounts_by_domain: dict[str, list[str]] = {}
+        memberships: dict[str, list[TeamMembership]] = {}
+        for membership in snapshot.memberships:
+            memberships.setdefault(membership.rep_id, []).append(membership)
         for account in sorted(snapshot.accounts, key=_by_id):
             for domain in sorted(account_domains(account)):
                 if not is_personal_domain(domain, policy.extra_personal_domains):
@@ -357,27 +363,23 @@ class SliceIndex:
             contact_account=contact_account,
             accounts_by_domain=accounts_by_domain,
             deals=tuple(sorted(snapshot.deals, key=_by_id)),
-            memberships=snapshot.memberships,
+            memberships=memberships,
         )
 
-    def memberships_of(self, rep_id: str) -> Iterable[TeamMembership]:
-        """Memberships among which ``team_at`` finds the rep's team."""
-        memberships = self.memberships
-        return memberships.get(rep_id, ()) if isinstance(memberships, Mapping) else memberships
-
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
-        if email is not None and email.lower() in self.rep_by_email:
-            return self.rep_by_email[email.lower()]
-        if email is not None and email.lower() in self.rep_by_name_address:
-            # An alias no source lists, following the mailbox convention of one rep's name.
-            return self.rep_by_name_address[email.lower()]
+        if email is not None:
+            address = email.lower()
+            if address in self.rep_by_email:
+                return self.rep_by_email[address]
+            if address in self.rep_by_name_address:
+                # An alias no source lists, following the mailbox convention of one rep's name.
+                return self.rep_by_name_address[address]
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None
 
-    def is_internal_address(self, email: str | None, phone: str | None) -> bool:
-        if self.rep_of(email, phone) is not None:
-            return True
+    def at_internal_domain(self, email: str | None) -> bool:
+        """Whether an address is at one of the tenant's domains (a rep's or not)."""
         domain = email_domain(email) if email else None
         return domain is not None and any(d in self.internal_domains for d in parent_domains(domain))
 
@@ -385,7 +387,7 @@ class SliceIndex:
 # --------------------------------------------------------------------------- the rules
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Verdict:
     """What the cascade decided, before the rep and team are read and the decision assembled."""
 
@@ -404,7 +406,7 @@ class _Verdict:
     overridden: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Facts:
     """What the participants point at, computed once per call."""
 
@@ -440,10 +442,12 @@ def attribute_in_slice(
     policy: TenantAttributionPolicy,
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
+    reps = tuple(index.rep_of(p.email, p.phone) for p in activity.participants)
+    # Internal: a rep's identity, or an address at the tenant's domains.
     external = tuple(
         position
         for position, p in enumerate(activity.participants)
-        if not index.is_internal_address(p.email, p.phone)
+        if reps[position] is None and not index.at_internal_domain(p.email)
     )
     facts = _Facts(
         activity=activity,
@@ -452,9 +456,7 @@ def attribute_in_slice(
         override=override,
         thread=thread,
         external=external,
-        participating_reps=frozenset(
-            rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
-        ),
+        participating_reps=frozenset(rep for rep in reps if rep is not None),
         matches=_match_contacts(activity, index, external),
     )
     explanation: dict[str, Any] = {
@@ -470,12 +472,12 @@ def attribute_in_slice(
     verdict = _decide(facts, explanation)
 
     day = _as_utc(activity.occurred_at).date()
-    choice = _choose_rep(activity, index, verdict.owner_hint)
+    choice = _choose_rep(activity, reps, verdict.owner_hint)
     rep_id = verdict.fixed_rep_id if verdict.fixed_rep_id is not None else choice.rep_id
     team_id = (
         verdict.fixed_team_id
         if verdict.fixed_team_id is not None
-        else team_at(rep_id, day, index.memberships_of(rep_id) if rep_id is not None else ())
+        else team_at(rep_id, day, index.memberships.get(rep_id, ()) if rep_id is not None else ())
     )
     explanation["rule_path"] = verdict.rule_path
     explanation["rep"] = {
@@ -807,7 +809,7 @@ def _rank_deals(
     return sorted(candidates, key=_Candidate.sort_key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _OpenDeal:
     """A deal open at the activity time, with its times in UTC and its contacts read once."""
 
@@ -977,22 +979,22 @@ def _continue_thread(
     )
 
 
-def _choose_rep(activity: ActivityIngestedV1, index: SliceIndex, owner_hint: str | None) -> _RepChoice:
+def _choose_rep(
+    activity: ActivityIngestedV1, reps_of: tuple[str | None, ...], owner_hint: str | None
+) -> _RepChoice:
     """The rep who did the activity: by role for its kind and direction, then any rep present,
     then ``crm.owner_rep_id``, then the chosen deal's owner. Several reps in the same role (attendees, recipients) resolve to
-    the owner of the chosen deal when present, else to the first listed."""
+    the owner of the chosen deal when present, else to the first listed. ``reps_of`` holds each
+    participant's rep (or None)."""
     roles = REP_ROLES[(activity.kind, activity.direction)]
+    participants = activity.participants
     for role in roles:
         reps = _unique(
-            rep
-            for p in activity.participants
-            if p.role is role and (rep := index.rep_of(p.email, p.phone)) is not None
+            rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
         )
         if reps:
             return _pick(reps, owner_hint, role.value)
-    anyone = _unique(
-        rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
-    )
+    anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")
     if activity.crm.owner_rep_id is not None:

@@ -367,7 +367,7 @@ def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Pointed
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Slice:
     """What one activity's participants and references point at, and the deals they reach."""
 
