@@ -206,7 +206,8 @@ async def attribute_batch(
     policy = policy_from_settings(settings)
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
-    for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
+    # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
+    for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
         decision = attribute_from_index(activity, index, policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
@@ -278,14 +279,15 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
             event_key(event).encode(),
             encode_body(event),
             Envelope(
-                id=f"{event.activity_id}:v{event.version}",
+                id=f"{subject}:v{event.version}",
                 source="/attribution",
                 type=ACTIVITY_ATTRIBUTED.event_type,
-                subject=str(event.activity_id),
+                subject=subject,
                 tenant=event.tenant_id,
             ),
         )
         for event in events
+        for subject in (str(event.activity_id),)
     ]
     await asyncio.gather(*await send_in_batches(producer, messages))
 

@@ -261,7 +261,8 @@ class ReferenceIndex:
         """Record a decision so later replies of the thread see it (same batch, or a replay)."""
         members = [m for m in self.thread_members[thread_id] if m.activity_id != member.activity_id]
         members.append(member)
-        members.sort(key=lambda m: (m.occurred_at, str(m.activity_id)))
+        # A UUID orders as its text does (fixed-width hex).
+        members.sort(key=lambda m: (m.occurred_at, m.activity_id))
         self.thread_members[thread_id] = members
 
 
@@ -310,7 +311,7 @@ def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) 
         for m in index.thread_members.get(activity.thread_id, ())
         if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
     ]
-    return max(earlier, key=lambda m: (m.occurred_at, str(m.activity_id)), default=None)
+    return max(earlier, key=lambda m: (m.occurred_at, m.activity_id), default=None)
 
 
 def _current(member: ThreadMember) -> CurrentAttribution:
