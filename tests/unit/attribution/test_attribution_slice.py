@@ -104,6 +104,9 @@ def _index() -> ReferenceIndex:
         index.put_account(account)
     # Upper case and a trailing dot, as CRMs type them; a second account on acme.io.
     index.put_account(Account("acc-acme-labs", ("ACME.io.", "labs.acme.io")))
+    # A domain typed with a leading space: the index files it trimmed, the rules compare it as typed.
+    index.put_account(Account("acc-spaced", (" spaced.example",)))
+    index.put_contact(Contact("con-sam", ("sam@spaced.example",), (), "acc-spaced"))
     for contact in CONTACTS:
         index.put_contact(contact)
     index.put_contact(Contact("con-lab", ("Lee@labs.acme.io",), (SWITCHBOARD,), "acc-acme-labs"))
@@ -131,6 +134,8 @@ CASES = (
     email_out("ana@seller.example", SWITCHBOARD),
     email_out("+14155550009", SWITCHBOARD),
     email_out("ana@seller.example", "x@acme.com", crm=CrmReferences(contact_ids=("con-gia", "con-gone"))),
+    email_out("ana@seller.example", "bob@a. spaced.example"),
+    email_out("ana@seller.example", "bob@a. spaced.example", "sam@spaced.example"),
     email_out("ana@seller.example", "x@nowhere.example", crm=CrmReferences(deal_id="deal-labs")),
     email_out("ana@seller.example", "x@nowhere.example", crm=CrmReferences(owner_rep_id="7702")),
     email_out("ana@seller.example", "x@nowhere.example", crm=CrmReferences(account_id="acc-globex")),
@@ -140,10 +145,14 @@ CASES = (
 def test_ties_case_and_aliases_decide_as_on_the_snapshot() -> None:
     index = _index()
     decisions = [_both(case, index, policy) for case in CASES for policy in POLICIES]
-    assert len(decisions) == 28
+    assert len(decisions) == 32
     # The active rep wins Bo's shared address; the alias's phone credits Bo.
     assert decisions[2].rep_id == BO
     assert decisions[18].rep_id == BO
+    # The rules compare a domain typed with a leading space as typed, and only among the accounts
+    # the slice holds: the address alone finds no account, with the account's contact it does.
+    assert decisions[22].status is AttributionStatus.UNMATCHED
+    assert decisions[24].account_id == "acc-spaced"
 
 
 def test_threads_and_overrides_decide_as_on_the_snapshot() -> None:
