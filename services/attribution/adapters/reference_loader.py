@@ -7,8 +7,8 @@ deal loaded, reps -> memberships, threads -> the attributions of their activitie
 ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
 explicit reference to a merged entity is followed to its survivor (``survivors``).
 
-The rows become domain objects in a typed ``ReferenceIndex``; slicing one activity's snapshot
-out of it is the pure ``domain.reference_index.snapshot_for``.
+The rows become domain objects in a typed ``ReferenceIndex``; deciding each activity from it
+is the pure ``domain.reference_index.attribute_from_index``.
 """
 
 from __future__ import annotations
