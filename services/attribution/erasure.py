@@ -41,8 +41,7 @@ from libs.common.erasures import (
 from services.attribution.adapters import erasure as store
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
-from services.attribution.domain.matching import attribute_activity
-from services.attribution.domain.reference_index import resolve_references, snapshot_for
+from services.attribution.domain.reference_index import attribute_from_index
 from services.attribution.handlers import activity_facts, attribute_batch, policy_from_settings, publish
 
 log = logging.getLogger(__name__)
@@ -61,8 +60,7 @@ async def external_participants(
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     counts = {}
     for activity in activities:
-        resolved = resolve_references(activity, index)
-        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+        decision = attribute_from_index(activity, index, policy)
         counts[activity.activity_id] = decision.external_participants
     return counts
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,9 +33,8 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
-from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
-from services.attribution.domain.reference_index import ThreadMember, resolve_references, snapshot_for
+from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
 from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
@@ -207,9 +206,9 @@ async def attribute_batch(
     policy = policy_from_settings(settings)
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
-    for activity in sorted(activities, key=lambda a: (a.occurred_at, str(a.activity_id))):
-        resolved = resolve_references(activity, index)
-        decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+    # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
+    for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
+        decision = attribute_from_index(activity, index, policy)
         stored = current.get(activity.activity_id)
         version = next_version(_current(stored), decision)
         if version is None and stored is not None and activity.activity_id in revised:
@@ -280,14 +279,15 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[ActivityAttribute
             event_key(event).encode(),
             encode_body(event),
             Envelope(
-                id=f"{event.activity_id}:v{event.version}",
+                id=f"{subject}:v{event.version}",
                 source="/attribution",
                 type=ACTIVITY_ATTRIBUTED.event_type,
-                subject=str(event.activity_id),
+                subject=subject,
                 tenant=event.tenant_id,
             ),
         )
         for event in events
+        for subject in (str(event.activity_id),)
     ]
     await asyncio.gather(*await send_in_batches(producer, messages))
 
@@ -401,6 +401,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)
         await publish(deps.producer, out.events, deps.topic_prefix)
-        for published in out.events:
-            ATTRIBUTIONS.labels(published.status.value, str(published.explanation.get("rule_path", ""))).inc()
+        # Counted per (status, rule path) first: one counter increment per pair, not per version.
+        published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in out.events)
+        for (status, rule_path), count in published.items():
+            ATTRIBUTIONS.labels(status, rule_path).inc(count)
     return []

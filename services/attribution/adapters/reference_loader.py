@@ -7,8 +7,8 @@ deal loaded, reps -> memberships, threads -> the attributions of their activitie
 ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
 explicit reference to a merged entity is followed to its survivor (``survivors``).
 
-The rows become domain objects in a typed ``ReferenceIndex``; slicing one activity's snapshot
-out of it is the pure ``domain.reference_index.snapshot_for``.
+The rows become domain objects in a typed ``ReferenceIndex``; deciding each activity from it
+is the pure ``domain.reference_index.attribute_from_index``.
 """
 
 from __future__ import annotations
@@ -187,18 +187,33 @@ class _Wanted:
 def _wanted(activities: Sequence[ActivityIngestedV1]) -> _Wanted:
     identities: set[str] = set()
     domains: set[str] = set()
-    explicit: dict[EntityKind, set[str]] = {"rep": set(), "contact": set(), "account": set(), "deal": set()}
+    reps: set[str] = set()
+    contacts: set[str] = set()
+    accounts: set[str] = set()
+    deals: set[str] = set()
+    explicit: dict[EntityKind, set[str]] = {
+        "rep": reps,
+        "contact": contacts,
+        "account": accounts,
+        "deal": deals,
+    }
     for a in activities:
         for p in a.participants:
-            if p.email:
-                identities.update((p.email, p.email.lower()))
-                domains.update(parent_domains(email_domain(p.email) or ""))
+            if email := p.email:
+                identities.add(email)
+                identities.add(email.lower())
+                domains.update(parent_domains(email_domain(email) or ""))
             if p.phone:
                 identities.add(p.phone)
-        explicit["deal"].update([a.crm.deal_id] if a.crm.deal_id else [])
-        explicit["account"].update([a.crm.account_id] if a.crm.account_id else [])
-        explicit["rep"].update([a.crm.owner_rep_id] if a.crm.owner_rep_id else [])
-        explicit["contact"].update(a.crm.contact_ids)
+        crm = a.crm
+        if crm.deal_id:
+            deals.add(crm.deal_id)
+        if crm.account_id:
+            accounts.add(crm.account_id)
+        if crm.owner_rep_id:
+            reps.add(crm.owner_rep_id)
+        if crm.contact_ids:
+            contacts.update(crm.contact_ids)
     return _Wanted(
         identities=frozenset(identities),
         domains=frozenset(domains),

@@ -840,19 +840,20 @@ class StoredAttribution:
     secondary_deal_ids: tuple[str, ...]
     confidence: float
     is_override: bool
-    explanation: dict[str, Any]
 
 
 async def current_attributions(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, StoredAttribution]:
-    """The current version of each activity's attribution, locked until the transaction ends."""
+    """The current version of each activity's attribution, locked until the transaction ends.
+
+    Without its explanation: nothing decides on it, and reading it back costs a JSON decode per row."""
     if not ids:
         return {}
     result = await conn.execute(
         text(
             "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
-            "confidence, is_override, explanation FROM attributions "
+            "confidence, is_override FROM attributions "
             "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
         ),
         {"t": tenant_id, "ids": list(ids)},
@@ -869,7 +870,6 @@ async def current_attributions(
             tuple(row.secondary_deal_ids),
             row.confidence,
             row.is_override,
-            row.explanation,
         )
         for row in result
     }

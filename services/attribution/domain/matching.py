@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -38,6 +38,7 @@ from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.reference import (
+    Account,
     AmbiguityPolicy,
     AttributionSnapshot,
     CurrentAttribution,
@@ -223,7 +224,10 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
     return max(covering, key=lambda m: (m.valid_from, m.team_id)).team_id
 
 
-@dataclass(frozen=True, slots=True)
+# The private records of a decision are built for one activity and never changed afterwards, but
+# are not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
+# (about 1 us a record, a dozen records an activity).
+@dataclass(slots=True)
 class _ContactMatch:
     contact_id: str
     account_id: str | None
@@ -233,7 +237,7 @@ class _ContactMatch:
     participant_index: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Candidate:
     deal: Deal
     score: float
@@ -244,7 +248,7 @@ class _Candidate:
         return (-self.score, -self.values[Signal.PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _RepChoice:
     rep_id: str | None
     via: str
@@ -259,54 +263,123 @@ def _rep_order(rep: Rep) -> tuple[bool, str]:
 
 
 @lru_cache(maxsize=64)
-def _lowered(domains: frozenset[str]) -> frozenset[str]:
-    """A batch's internal domains lower-cased, once per batch (its snapshots share the set)."""
+def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
+    """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
     return frozenset(d.lower() for d in domains)
 
 
-class _Index:
-    """Snapshot lookups, built once per call with deterministic tie-breaking."""
+def account_domains(account: Account) -> set[str]:
+    """An account's domains as the rules compare them: lower-cased, without a trailing dot."""
+    return {d.lower().rstrip(".") for d in account.domains}
 
-    def __init__(self, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> None:
-        self.internal_domains = _lowered(snapshot.internal_domains)
-        self.rep_by_email: dict[str, str] = {}
-        self.rep_by_phone: dict[str, str] = {}
+
+class SliceIndex:
+    """What the rules look up around one activity, with deterministic tie-breaking: reps and
+    contacts by identity, accounts by domain, the candidate deals (by id) and team memberships.
+
+    Filled from a batch's ``ReferenceIndex`` by ``reference_index.decide`` (the consumer's and
+    the evaluation's path), or from a hand-built ``AttributionSnapshot`` by ``of_snapshot``; the
+    lookups answer the same for every identity and domain of the activity's participants.
+    """
+
+    __slots__ = (
+        "accounts_by_domain",
+        "contact_account",
+        "contacts_by_email",
+        "contacts_by_phone",
+        "deal_by_id",
+        "deals",
+        "internal_domains",
+        "memberships",
+        "rep_by_email",
+        "rep_by_name_address",
+        "rep_by_phone",
+    )
+
+    def __init__(
+        self,
+        *,
+        internal_domains: frozenset[str],
+        rep_by_email: Mapping[str, str],
+        rep_by_phone: Mapping[str, str],
+        rep_by_name_address: Mapping[str, str],
+        contacts_by_email: Mapping[str, Sequence[str]],
+        contacts_by_phone: Mapping[str, Sequence[str]],
+        contact_account: Mapping[str, str | None],
+        accounts_by_domain: Mapping[str, Sequence[str]],
+        deals: tuple[Deal, ...],
+        memberships: Mapping[str, Sequence[TeamMembership]],
+    ) -> None:
+        #: Lower-cased.
+        self.internal_domains = internal_domains
+        self.rep_by_email = rep_by_email
+        self.rep_by_phone = rep_by_phone
+        self.rep_by_name_address = rep_by_name_address
+        #: Identity -> contact ids, sorted.
+        self.contacts_by_email = contacts_by_email
+        self.contacts_by_phone = contacts_by_phone
+        self.contact_account = contact_account
+        #: Business domain -> account ids, sorted; free-mail and personal domains absent.
+        self.accounts_by_domain = accounts_by_domain
+        #: Sorted by id.
+        self.deals = deals
+        self.deal_by_id = {deal.id: deal for deal in deals}
+        #: Rep id -> its memberships.
+        self.memberships = memberships
+
+    @classmethod
+    def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
+        rep_by_email: dict[str, str] = {}
+        rep_by_phone: dict[str, str] = {}
         for rep in sorted(snapshot.reps, key=_rep_order):
             for email in rep.emails:
-                self.rep_by_email.setdefault(email.lower(), rep.id)
+                rep_by_email.setdefault(email.lower(), rep.id)
             for phone in rep.phones:
-                self.rep_by_phone.setdefault(phone, rep.id)
-        self.contacts_by_email: dict[str, list[str]] = {}
-        self.contacts_by_phone: dict[str, list[str]] = {}
-        self.contact_account: dict[str, str | None] = {}
+                rep_by_phone.setdefault(phone, rep.id)
+        contacts_by_email: dict[str, list[str]] = {}
+        contacts_by_phone: dict[str, list[str]] = {}
+        contact_account: dict[str, str | None] = {}
         for contact in sorted(snapshot.contacts, key=_by_id):
-            self.contact_account[contact.id] = contact.account_id
+            contact_account[contact.id] = contact.account_id
             for email in sorted({e.lower() for e in contact.emails}):
-                self.contacts_by_email.setdefault(email, []).append(contact.id)
+                contacts_by_email.setdefault(email, []).append(contact.id)
             for phone in sorted(set(contact.phones)):
-                self.contacts_by_phone.setdefault(phone, []).append(contact.id)
-        self.accounts_by_domain: dict[str, list[str]] = {}
+                contacts_by_phone.setdefault(phone, []).append(contact.id)
+        accounts_by_domain: dict[str, list[str]] = {}
+        memberships: dict[str, list[TeamMembership]] = {}
+        for membership in snapshot.memberships:
+            memberships.setdefault(membership.rep_id, []).append(membership)
         for account in sorted(snapshot.accounts, key=_by_id):
-            for domain in sorted({d.lower().rstrip(".") for d in account.domains}):
+            for domain in sorted(account_domains(account)):
                 if not is_personal_domain(domain, policy.extra_personal_domains):
-                    self.accounts_by_domain.setdefault(domain, []).append(account.id)
-        self.deals = tuple(sorted(snapshot.deals, key=_by_id))
-        self.deal_by_id = {deal.id: deal for deal in self.deals}
-        self.rep_by_name_address = snapshot.rep_by_name_address
+                    accounts_by_domain.setdefault(domain, []).append(account.id)
+        return cls(
+            internal_domains=lowered_domains(snapshot.internal_domains),
+            rep_by_email=rep_by_email,
+            rep_by_phone=rep_by_phone,
+            rep_by_name_address=snapshot.rep_by_name_address,
+            contacts_by_email=contacts_by_email,
+            contacts_by_phone=contacts_by_phone,
+            contact_account=contact_account,
+            accounts_by_domain=accounts_by_domain,
+            deals=tuple(sorted(snapshot.deals, key=_by_id)),
+            memberships=memberships,
+        )
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
-        if email is not None and email.lower() in self.rep_by_email:
-            return self.rep_by_email[email.lower()]
-        if email is not None and email.lower() in self.rep_by_name_address:
-            # An alias no source lists, following the mailbox convention of one rep's name.
-            return self.rep_by_name_address[email.lower()]
+        if email is not None:
+            address = email.lower()
+            if address in self.rep_by_email:
+                return self.rep_by_email[address]
+            if address in self.rep_by_name_address:
+                # An alias no source lists, following the mailbox convention of one rep's name.
+                return self.rep_by_name_address[address]
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None
 
-    def is_internal_address(self, email: str | None, phone: str | None) -> bool:
-        if self.rep_of(email, phone) is not None:
-            return True
+    def at_internal_domain(self, email: str | None) -> bool:
+        """Whether an address is at one of the tenant's domains (a rep's or not)."""
         domain = email_domain(email) if email else None
         return domain is not None and any(d in self.internal_domains for d in parent_domains(domain))
 
@@ -314,7 +387,7 @@ class _Index:
 # --------------------------------------------------------------------------- the rules
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Verdict:
     """What the cascade decided, before the rep and team are read and the decision assembled."""
 
@@ -333,14 +406,16 @@ class _Verdict:
     overridden: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Facts:
     """What the participants point at, computed once per call."""
 
     activity: ActivityIngestedV1
-    snapshot: AttributionSnapshot
     policy: TenantAttributionPolicy
-    index: _Index
+    index: SliceIndex
+    #: A manual override of the activity, and the attribution of the thread it replies in.
+    override: ManualOverride | None
+    thread: CurrentAttribution | None
     external: tuple[int, ...]
     participating_reps: frozenset[str]
     matches: tuple[_ContactMatch, ...]
@@ -350,21 +425,38 @@ def attribute_activity(
     activity: ActivityIngestedV1, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """Decide the rep, team, account and deal of ``activity`` from ``snapshot`` under ``policy``."""
-    index = _Index(snapshot, policy)
+    return attribute_in_slice(
+        activity,
+        SliceIndex.of_snapshot(snapshot, policy),
+        snapshot.override,
+        snapshot.thread_attribution,
+        policy,
+    )
+
+
+def attribute_in_slice(
+    activity: ActivityIngestedV1,
+    index: SliceIndex,
+    override: ManualOverride | None,
+    thread: CurrentAttribution | None,
+    policy: TenantAttributionPolicy,
+) -> AttributionDecision:
+    """``attribute_activity`` on the lookups of the activity's slice of reference data."""
+    reps = tuple(index.rep_of(p.email, p.phone) for p in activity.participants)
+    # Internal: a rep's identity, or an address at the tenant's domains.
     external = tuple(
         position
         for position, p in enumerate(activity.participants)
-        if not index.is_internal_address(p.email, p.phone)
+        if reps[position] is None and not index.at_internal_domain(p.email)
     )
     facts = _Facts(
         activity=activity,
-        snapshot=snapshot,
         policy=policy,
         index=index,
+        override=override,
+        thread=thread,
         external=external,
-        participating_reps=frozenset(
-            rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
-        ),
+        participating_reps=frozenset(rep for rep in reps if rep is not None),
         matches=_match_contacts(activity, index, external),
     )
     explanation: dict[str, Any] = {
@@ -380,12 +472,12 @@ def attribute_activity(
     verdict = _decide(facts, explanation)
 
     day = _as_utc(activity.occurred_at).date()
-    choice = _choose_rep(activity, index, verdict.owner_hint)
+    choice = _choose_rep(activity, reps, verdict.owner_hint)
     rep_id = verdict.fixed_rep_id if verdict.fixed_rep_id is not None else choice.rep_id
     team_id = (
         verdict.fixed_team_id
         if verdict.fixed_team_id is not None
-        else team_at(rep_id, day, snapshot.memberships)
+        else team_at(rep_id, day, index.memberships.get(rep_id, ()) if rep_id is not None else ())
     )
     explanation["rule_path"] = verdict.rule_path
     explanation["rep"] = {
@@ -418,13 +510,13 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     activity, index, policy = facts.activity, facts.index, facts.policy
     steps: list[str] = explanation["steps"]
 
-    override = facts.snapshot.override
+    override = facts.override
     if override is not None:
         steps.append(f"manual override by {override.set_by or 'unknown'}: {override.reason}".strip())
         if _rep_only(override):
             # A rep-only correction says who did the work, not what it was about: the rules
             # still decide the deal and account; the team follows the rep at the activity time.
-            ruled = _decide(replace(facts, snapshot=replace(facts.snapshot, override=None)), explanation)
+            ruled = _decide(replace(facts, override=None), explanation)
             return replace(ruled, fixed_rep_id=override.rep_id, overridden=True)
         return _override_verdict(override, index)
     if activity.automated:
@@ -465,7 +557,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     candidates = _rank_deals(facts, account_evidence)
     by_contact = bool(candidates) and candidates[0].values[Signal.CONTACT_ROLE] > 0.0
 
-    thread = facts.snapshot.thread_attribution
+    thread = facts.thread
     if not by_contact and thread is not None and _thread_usable(thread, facts, account_evidence):
         explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
         if thread.deal_id is not None and thread.deal_id in index.deal_by_id:
@@ -515,7 +607,7 @@ def _rep_only(override: ManualOverride) -> bool:
     )
 
 
-def _override_verdict(override: ManualOverride, index: _Index) -> _Verdict:
+def _override_verdict(override: ManualOverride, index: SliceIndex) -> _Verdict:
     override_deal = index.deal_by_id.get(override.deal_id) if override.deal_id else None
     account_id = override.account_id or (override_deal.account_id if override_deal else None)
     if override.status is not None:
@@ -635,17 +727,17 @@ def _rank_verdict(
 
 
 def _match_contacts(
-    activity: ActivityIngestedV1, index: _Index, external: tuple[int, ...]
+    activity: ActivityIngestedV1, index: SliceIndex, external: tuple[int, ...]
 ) -> tuple[_ContactMatch, ...]:
     matches: list[_ContactMatch] = []
     for position in external:
         participant = activity.participants[position]
-        found: list[str] = []
+        found: Sequence[str] = ()
         evidence = Evidence.CONTACT_EMAIL
         if participant.email is not None:
-            found = index.contacts_by_email.get(participant.email.lower(), [])
+            found = index.contacts_by_email.get(participant.email.lower(), ())
         if not found and participant.phone is not None:
-            found = index.contacts_by_phone.get(participant.phone, [])
+            found = index.contacts_by_phone.get(participant.phone, ())
             evidence = Evidence.CONTACT_PHONE if len(found) == 1 else Evidence.SHARED_PHONE
         for contact_id in found:
             matches.append(
@@ -663,7 +755,7 @@ def _match_contacts(
 
 def _find_accounts(
     activity: ActivityIngestedV1,
-    index: _Index,
+    index: SliceIndex,
     external: tuple[int, ...],
     matches: tuple[_ContactMatch, ...],
     policy: TenantAttributionPolicy,
@@ -717,7 +809,7 @@ def _rank_deals(
     return sorted(candidates, key=_Candidate.sort_key)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _OpenDeal:
     """A deal open at the activity time, with its times in UTC and its contacts read once."""
 
@@ -812,7 +904,9 @@ _WORD = re.compile(r"[^\W_]+")
 _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity", "new", "inc", "ltd", "llc"})
 
 
+@lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
+    """Pure in ``text`` and asked for each candidate deal's name in every activity: cached."""
     return frozenset(
         w for w in _WORD.findall(text.casefold()) if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
     )
@@ -867,7 +961,7 @@ def _continue_thread(
     procurement lead answering "Re: Quick question"). A contact's role on another deal that
     leads by the margin is never overridden.
     """
-    thread = facts.snapshot.thread_attribution
+    thread = facts.thread
     if facts.activity.thread_id is None or thread is None or thread.deal_id is None:
         return None
     if thread.status is not AttributionStatus.ATTRIBUTED or len(candidates) < 2:
@@ -885,22 +979,22 @@ def _continue_thread(
     )
 
 
-def _choose_rep(activity: ActivityIngestedV1, index: _Index, owner_hint: str | None) -> _RepChoice:
+def _choose_rep(
+    activity: ActivityIngestedV1, reps_of: tuple[str | None, ...], owner_hint: str | None
+) -> _RepChoice:
     """The rep who did the activity: by role for its kind and direction, then any rep present,
     then ``crm.owner_rep_id``, then the chosen deal's owner. Several reps in the same role (attendees, recipients) resolve to
-    the owner of the chosen deal when present, else to the first listed."""
+    the owner of the chosen deal when present, else to the first listed. ``reps_of`` holds each
+    participant's rep (or None)."""
     roles = REP_ROLES[(activity.kind, activity.direction)]
+    participants = activity.participants
     for role in roles:
         reps = _unique(
-            rep
-            for p in activity.participants
-            if p.role is role and (rep := index.rep_of(p.email, p.phone)) is not None
+            rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
         )
         if reps:
             return _pick(reps, owner_hint, role.value)
-    anyone = _unique(
-        rep for p in activity.participants if (rep := index.rep_of(p.email, p.phone)) is not None
-    )
+    anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")
     if activity.crm.owner_rep_id is not None:

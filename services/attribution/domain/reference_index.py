@@ -1,14 +1,15 @@
-"""The reference data of a batch of activities, indexed, and the one way to slice a snapshot from it.
+"""The reference data of a batch of activities, indexed, and the one way to decide from it.
 
 The consumer fills a ``ReferenceIndex`` from PostgreSQL (``adapters/reference_loader.py``) for a
 batch; the accuracy harness fills one from its generated world. Both then call the same pure
-functions, in this order, for every activity:
+function, ``attribute_from_index``, for every activity, which:
 
 1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped;
-2. ``snapshot_for``: the slice of the index the participants point at;
-3. ``matching.attribute_activity`` on that snapshot.
+2. slices the index: the reps, contacts, accounts and deals the participants point at;
+3. runs ``matching.attribute_in_slice`` on the slice's lookups, read straight from the index.
 
-So the figures the harness reports are the production path's.
+So the figures the harness reports are the production path's. ``snapshot_for`` gives the same
+slice as a value (``AttributionSnapshot``), on which ``attribute_activity`` decides the same.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Literal
 
 from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
 from libs.common.contracts.attribution import AttributionStatus
-from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.decision import AttributionDecision
+from services.attribution.domain.matching import (
+    SliceIndex,
+    account_domains,
+    attribute_in_slice,
+    lowered_domains,
+)
+from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.reference import (
     Account,
     AttributionSnapshot,
@@ -32,6 +40,7 @@ from services.attribution.domain.reference import (
     ManualOverride,
     Rep,
     TeamMembership,
+    TenantAttributionPolicy,
 )
 from services.attribution.domain.reps import name_aliases
 
@@ -100,6 +109,20 @@ class ReferenceIndex:
     #: ``person`` of each rep asked for since the last ``put_rep``: built once per batch, not
     #: once per activity that points at the rep.
     _people: dict[str, Rep | None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: What the rules read per participant identity, built once per batch (like ``_people``):
+    #: ``(identity, is_email)`` -> the rep it names, and -> the contacts holding it (sorted);
+    #: an account domain as the rules compare it -> the accounts holding it (sorted).
+    _rep_named: dict[tuple[str, bool], str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _contacts_holding: dict[tuple[str, bool], list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _accounts_holding: dict[str, list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    #: ``rep_by_name_address`` of each participant address asked for since the last ``put_rep``.
+    _named: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ filling
 
@@ -116,6 +139,8 @@ class ReferenceIndex:
             _index_drop(self.rep_ids_by_name_alias, name_aliases(old.name), person)
         held[rep.id] = rep
         self._people.clear()
+        self._rep_named.clear()
+        self._named.clear()
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
@@ -123,6 +148,13 @@ class ReferenceIndex:
         """The one rep whose name the mailbox of an unlisted address at an internal domain
         follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an external
         one, or a name two reps share."""
+        try:
+            return self._named[email]
+        except KeyError:
+            named = self._named[email] = self._rep_by_name_address(email)
+            return named
+
+    def _rep_by_name_address(self, email: str) -> str | None:
         address = email.lower()
         local, _, domain = address.rpartition("@")
         if not local or address in self.rep_ids_by_identity:
@@ -149,6 +181,47 @@ class ReferenceIndex:
         phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
         return replace(rep, emails=tuple(emails), phones=tuple(phones))
 
+    def rep_named(self, identity: str, is_email: bool) -> str | None:
+        """The rep a participant's email (lower-cased) or phone names: among the people holding
+        it, active first, then by id (a snapshot's order)."""
+        key = (identity, is_email)
+        try:
+            return self._rep_named[key]
+        except KeyError:
+            best: Rep | None = None
+            for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING):
+                person = self.person(rep_id)
+                if person is None or identity not in _held(person.emails, person.phones, is_email):
+                    continue
+                if best is None or (not person.active, person.id) < (not best.active, best.id):
+                    best = person
+            named = self._rep_named[key] = None if best is None else best.id
+            return named
+
+    def contacts_holding(self, identity: str, is_email: bool) -> list[str]:
+        """The contacts holding a participant's email (lower-cased) or phone, by id."""
+        key = (identity, is_email)
+        try:
+            return self._contacts_holding[key]
+        except KeyError:
+            contacts = self.contacts
+            found = self._contacts_holding[key] = sorted(
+                c
+                for c in self.contact_ids_by_identity.get(identity, _NOTHING)
+                if c in contacts and identity in _held(contacts[c].emails, contacts[c].phones, is_email)
+            )
+            return found
+
+    def accounts_holding(self, domain: str) -> list[str]:
+        """The accounts one of whose domains, as the rules compare them, is ``domain``, by id."""
+        if self._accounts_holding is None:
+            holding: dict[str, list[str]] = {}
+            for account_id in sorted(self.accounts):
+                for d in account_domains(self.accounts[account_id]):
+                    holding.setdefault(d, []).append(account_id)
+            self._accounts_holding = holding
+        return self._accounts_holding.get(domain, [])
+
     def add_membership(self, membership: TeamMembership) -> None:
         person = self.canonical(membership.rep_id)
         self.memberships[person].append(replace(membership, rep_id=person))
@@ -158,6 +231,7 @@ class ReferenceIndex:
         if old is not None:
             _index_drop(self.contact_ids_by_identity, _identities(old.emails, old.phones), old.id)
         self.contacts[contact.id] = contact
+        self._contacts_holding.clear()
         _index_add(self.contact_ids_by_identity, _identities(contact.emails, contact.phones), contact.id)
 
     def put_account(self, account: Account) -> None:
@@ -165,6 +239,7 @@ class ReferenceIndex:
         if old is not None:
             _index_drop(self.account_ids_by_domain, _domains(old), old.id)
         self.accounts[account.id] = account
+        self._accounts_holding = None
         _index_add(self.account_ids_by_domain, _domains(account), account.id)
 
     def put_deal(self, deal: Deal) -> None:
@@ -186,8 +261,13 @@ class ReferenceIndex:
         """Record a decision so later replies of the thread see it (same batch, or a replay)."""
         members = [m for m in self.thread_members[thread_id] if m.activity_id != member.activity_id]
         members.append(member)
-        members.sort(key=lambda m: (m.occurred_at, str(m.activity_id)))
+        # A UUID orders as its text does (fixed-width hex).
+        members.sort(key=lambda m: (m.occurred_at, m.activity_id))
         self.thread_members[thread_id] = members
+
+
+def _held(emails: tuple[str, ...], phones: tuple[str, ...], is_email: bool) -> Iterable[str]:
+    return [e.lower() for e in emails] if is_email else phones
 
 
 def _identities(emails: tuple[str, ...], phones: tuple[str, ...]) -> set[str]:
@@ -231,7 +311,7 @@ def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) 
         for m in index.thread_members.get(activity.thread_id, ())
         if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
     ]
-    return max(earlier, key=lambda m: (m.occurred_at, str(m.activity_id)), default=None)
+    return max(earlier, key=lambda m: (m.occurred_at, m.activity_id), default=None)
 
 
 def _current(member: ThreadMember) -> CurrentAttribution:
@@ -288,10 +368,19 @@ def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Pointed
     return found
 
 
-def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
-    """The slice of ``index`` that this activity's participants and references point at."""
+@dataclass(slots=True)
+class _Slice:
+    """What one activity's participants and references point at, and the deals they reach."""
+
+    pointed: _PointedAt
+    thread: ThreadMember | None
+    override: ManualOverride | None
+    #: Sorted by id.
+    deals: tuple[Deal, ...]
+
+
+def _slice(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Slice:
     pointed = _pointed_at(activity, index)
-    contact_ids, rep_ids, account_ids = pointed.contact_ids, pointed.rep_ids, pointed.account_ids
     thread = thread_attribution_for(activity, index)
     override = index.overrides.get(activity.activity_id)
     deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
@@ -299,12 +388,22 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
         deal_ids.add(thread.deal_id)
     if override is not None and override.deal_id:
         deal_ids.add(override.deal_id)
-    for account_id in account_ids:
-        deal_ids |= index.deal_ids_by_account.get(account_id, set())
-    for contact_id in contact_ids:
-        deal_ids |= index.deal_ids_by_contact.get(contact_id, set())
+    for account_id in pointed.account_ids:
+        deal_ids |= index.deal_ids_by_account.get(account_id, _NOTHING)
+    for contact_id in pointed.contact_ids:
+        deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
     deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
-    rep_ids |= {d.owner_rep_id for d in deals if d.owner_rep_id}
+    return _Slice(pointed, thread, override, deals)
+
+
+def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
+    """The slice of ``index`` that this activity's participants and references point at.
+
+    What ``attribute_from_index`` decides on, as a value: ``attribute_activity`` on it gives the
+    same decision (``test_attribution_slice.py``)."""
+    sliced = _slice(activity, index)
+    pointed, deals, override = sliced.pointed, sliced.deals, sliced.override
+    rep_ids = pointed.rep_ids | {d.owner_rep_id for d in deals if d.owner_rep_id}
     if override is not None and override.rep_id:
         rep_ids.add(override.rep_id)
     ordered_reps = sorted(rep_ids)
@@ -312,10 +411,70 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
         internal_domains=index.internal_domains,
         reps=tuple(person for r in ordered_reps if (person := index.person(r)) is not None),
         memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
-        accounts=tuple(index.accounts[a] for a in sorted(account_ids) if a in index.accounts),
-        contacts=tuple(index.contacts[c] for c in sorted(contact_ids) if c in index.contacts),
+        accounts=tuple(index.accounts[a] for a in sorted(pointed.account_ids) if a in index.accounts),
+        contacts=tuple(index.contacts[c] for c in sorted(pointed.contact_ids) if c in index.contacts),
         deals=deals,
-        thread_attribution=None if thread is None else _current(thread),
+        thread_attribution=None if sliced.thread is None else _current(sliced.thread),
         override=override,
         rep_by_name_address=pointed.named,
+    )
+
+
+def _slice_index(
+    activity: ActivityIngestedV1, sliced: _Slice, index: ReferenceIndex, policy: TenantAttributionPolicy
+) -> SliceIndex:
+    """The rules' lookups for ``activity``, read from ``index`` for its participants' identities
+    and domains: what ``SliceIndex.of_snapshot(snapshot_for(activity, index))`` answers for them,
+    without building the snapshot. Every rep and contact holding a participant's identity is in
+    the slice (``_pointed_at`` put it there), so the identity maps of ``index`` find the same ones."""
+    rep_by_email: dict[str, str] = {}
+    rep_by_phone: dict[str, str] = {}
+    contacts_by_email: dict[str, list[str]] = {}
+    contacts_by_phone: dict[str, list[str]] = {}
+    accounts_by_domain: dict[str, list[str]] = {}
+    pointed = sliced.pointed
+    for p in activity.participants:
+        if p.email is not None:
+            email = p.email.lower()
+            if (rep := index.rep_named(email, True)) is not None:
+                rep_by_email[email] = rep
+            if found := index.contacts_holding(email, True):
+                contacts_by_email[email] = found
+            domain = email_domain(email)
+            for candidate in parent_domains(domain) if domain else ():
+                if is_personal_domain(candidate, policy.extra_personal_domains):
+                    continue
+                if held := [a for a in index.accounts_holding(candidate) if a in pointed.account_ids]:
+                    accounts_by_domain[candidate] = held
+        if p.phone is not None:
+            if (rep := index.rep_named(p.phone, False)) is not None:
+                rep_by_phone[p.phone] = rep
+            if found := index.contacts_holding(p.phone, False):
+                contacts_by_phone[p.phone] = found
+    contacts = index.contacts
+    return SliceIndex(
+        internal_domains=lowered_domains(index.internal_domains),
+        rep_by_email=rep_by_email,
+        rep_by_phone=rep_by_phone,
+        rep_by_name_address=pointed.named,
+        contacts_by_email=contacts_by_email,
+        contacts_by_phone=contacts_by_phone,
+        contact_account={c: contacts[c].account_id for c in pointed.contact_ids if c in contacts},
+        accounts_by_domain=accounts_by_domain,
+        deals=sliced.deals,
+        memberships=index.memberships,
+    )
+
+
+def attribute_from_index(
+    activity: ActivityIngestedV1, index: ReferenceIndex, policy: TenantAttributionPolicy
+) -> AttributionDecision:
+    """The decision for one activity of a batch: its references resolved, then the rules on the
+    slice of ``index`` it points at. The consumer, erasure's re-decisions and the evaluation all
+    decide through here."""
+    resolved = resolve_references(activity, index)
+    sliced = _slice(resolved, index)
+    thread = None if sliced.thread is None else _current(sliced.thread)
+    return attribute_in_slice(
+        resolved, _slice_index(resolved, sliced, index, policy), sliced.override, thread, policy
     )

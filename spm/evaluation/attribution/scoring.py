@@ -1,9 +1,9 @@
 """Scoring the production attribution path on a labelled world, next to the naive rule.
 
-Every activity goes through what the consumer runs: ``resolve_references``, the pure
-``snapshot_for`` over a ``ReferenceIndex`` (filled here from the generated world instead of
-PostgreSQL), ``attribute_activity``, and ``next_version``; threads see the earlier decisions
-through ``ReferenceIndex.remember`` as in a consumer batch.
+Every activity goes through what the consumer runs: the pure ``attribute_from_index`` over a
+``ReferenceIndex`` (filled here from the generated world instead of PostgreSQL), and
+``next_version``; threads see the earlier decisions through ``ReferenceIndex.remember`` as in a
+consumer batch.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.crm import ContactV1, RepV1
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
-from services.attribution.domain.matching import attribute_activity, team_at
+from services.attribution.domain.matching import team_at
 from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
     AmbiguityPolicy,
@@ -32,8 +32,7 @@ from services.attribution.domain.reference import (
 from services.attribution.domain.reference_index import (
     ReferenceIndex,
     ThreadMember,
-    resolve_references,
-    snapshot_for,
+    attribute_from_index,
 )
 from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
@@ -101,8 +100,7 @@ def decide(
     activity: ActivityIngestedV1, index: ReferenceIndex, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """The consumer's path for one activity; the decision is remembered for its thread."""
-    resolved = resolve_references(activity, index)
-    decision = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+    decision = attribute_from_index(activity, index, policy)
     if activity.thread_id is not None:
         index.remember(
             activity.thread_id,
