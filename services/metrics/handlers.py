@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.attribution_fast import AttributedEvent
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
 from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
@@ -146,7 +146,7 @@ _STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS
 
 
 def _counts_of(
-    event: ActivityAttributedV1, settings: MetricSettings, weights: Sequence[tuple[DomainCounter, float]]
+    event: AttributedEvent, settings: MetricSettings, weights: Sequence[tuple[DomainCounter, float]]
 ) -> list[float]:
     """Every rollup column's amount for this version, in ``COLUMNS`` order: its counters, one
     activity, and its score (all zero when it does not count)."""
@@ -164,13 +164,13 @@ def _counts_of(
     return counts
 
 
-def contribution_order(event: ActivityAttributedV1) -> tuple[int, int]:
+def contribution_order(event: AttributedEvent) -> tuple[int, int]:
     """Which of two versions of an activity counts: the higher revision, then the higher version."""
     return (event.facts.revision, event.version)
 
 
 def plan_batch(
-    events: Sequence[ActivityAttributedV1],
+    events: Sequence[AttributedEvent],
     stored: dict[uuid.UUID, StoredContribution],
     settings: MetricSettings,
     model: ScoringModel = DEFAULT_SCORING_MODEL,
@@ -240,13 +240,13 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     naming the setting: the runner parks that tenant's messages and hands back the rest.
     """
     tenant_settings = await settings_of_batch(messages, deps.tenants)
-    newest: dict[tuple[str, uuid.UUID], ActivityAttributedV1] = {}
+    newest: dict[tuple[str, uuid.UUID], AttributedEvent] = {}
     for message in messages:
-        event: ActivityAttributedV1 = message.payload
+        event: AttributedEvent = message.payload
         key = (event.tenant_id, event.activity_id)
         if key not in newest or contribution_order(newest[key]) < contribution_order(event):
             newest[key] = event
-    by_tenant: dict[str, list[ActivityAttributedV1]] = defaultdict(list)
+    by_tenant: dict[str, list[AttributedEvent]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
         by_tenant[tenant_id].append(event)
     tenant_ids = sorted(by_tenant)

@@ -58,7 +58,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import BaseModel
 
-from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant, decode_body
+from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.failures import describe, is_transient, tenant_scope
 from libs.common.settings import ConsumerSettings, KafkaSettings
@@ -549,7 +549,7 @@ class ConsumerRunner:
         envelope = Envelope.from_headers(raw.headers)
         if envelope.type != topic.event_type:
             raise InvalidMessage(f"unexpected event type {envelope.type!r} on {topic.name}")
-        payload = decode_body(topic.payload, raw.value)
+        payload = topic.decode(raw.value)
         check_tenant(envelope, payload)
         return ConsumedMessage(topic, raw.tp.partition, raw.offset, raw.key, envelope, payload)
 

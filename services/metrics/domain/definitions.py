@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction, Outcome
-from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
+from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.attribution_fast import AttributedEvent
 from libs.common.contracts.crm import DealV1, TeamMembershipV1
 from services.metrics.domain.periods import FiscalCalendar
 
@@ -307,12 +308,12 @@ COUNTING_RULES: tuple[CountingRule, ...] = (
 )
 
 
-def _has_external(event: ActivityAttributedV1) -> bool:
+def _has_external(event: AttributedEvent) -> bool:
     facts = event.facts
     return facts.external_participants > 0 or len(facts.external_contact_ids) > 0
 
 
-def _matches(rule: CountingRule, event: ActivityAttributedV1, settings: MetricSettings) -> bool:
+def _matches(rule: CountingRule, event: AttributedEvent, settings: MetricSettings) -> bool:
     facts = event.facts
     if (
         facts.kind is not rule.kind
@@ -327,7 +328,7 @@ def _matches(rule: CountingRule, event: ActivityAttributedV1, settings: MetricSe
     return not (rule.needs_conversation_length and facts.duration_seconds < settings.conversation_min_seconds)
 
 
-def is_counted(event: ActivityAttributedV1) -> bool:
+def is_counted(event: AttributedEvent) -> bool:
     """Automated activities (no-reply senders, sequences) and excluded ones never count."""
     return not event.facts.automated and event.status is not AttributionStatus.EXCLUDED
 
@@ -336,7 +337,7 @@ def is_counted(event: ActivityAttributedV1) -> bool:
 _ENGAGING_STATUSES = frozenset({AttributionStatus.ATTRIBUTED, AttributionStatus.AMBIGUOUS})
 
 
-def engaged_deal_ids(event: ActivityAttributedV1) -> tuple[str, ...]:
+def engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
     """The deals this version of an activity engages: the one definition of "activity on a deal".
 
     A counted activity whose attribution is ``attributed`` or ``ambiguous`` engages its
@@ -359,7 +360,7 @@ _RULES_BY_KIND: dict[ActivityKind, tuple[CountingRule, ...]] = {
 }
 
 
-def counter_amounts(event: ActivityAttributedV1, settings: MetricSettings) -> dict[Counter, int]:
+def counter_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
     """The non-zero counters of ``contribution_of``, as a plain mapping (the consumer's hot path)."""
     if not is_counted(event):
         return {}
@@ -371,7 +372,7 @@ def counter_amounts(event: ActivityAttributedV1, settings: MetricSettings) -> di
     return added
 
 
-def contribution_of(event: ActivityAttributedV1, settings: MetricSettings) -> MetricCounts:
+def contribution_of(event: AttributedEvent, settings: MetricSettings) -> MetricCounts:
     """What this version of an activity adds to every rollup cell it belongs to."""
     added = counter_amounts(event, settings)
     return MetricCounts.of(added) if added else ZERO
@@ -429,7 +430,7 @@ class RollupKey:
     day: date
 
 
-def _entity_id(event: ActivityAttributedV1, level: Level) -> str | None:
+def _entity_id(event: AttributedEvent, level: Level) -> str | None:
     if level is Level.TEAM_REP:
         if event.team_id is None or event.rep_id is None:
             return None
@@ -447,7 +448,7 @@ def _entity_id(event: ActivityAttributedV1, level: Level) -> str | None:
 _LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
 
 
-def credited_entities(event: ActivityAttributedV1) -> tuple[tuple[Level, str], ...]:
+def credited_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
     """The (level, entity id) pairs this version credits, in ``Level`` order (none when it does
     not count): ``rollup_keys`` without the day."""
     if not is_counted(event):
@@ -462,7 +463,7 @@ def credited_entities(event: ActivityAttributedV1) -> tuple[tuple[Level, str], .
     return tuple(out)
 
 
-def rollup_keys(event: ActivityAttributedV1, settings: MetricSettings) -> tuple[RollupKey, ...]:
+def rollup_keys(event: AttributedEvent, settings: MetricSettings) -> tuple[RollupKey, ...]:
     """The cells this version of an activity contributes to (none when it does not count)."""
     entities = credited_entities(event)
     if not entities:
