@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
+from libs.common.contracts.copying import copy_with
 from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
@@ -102,13 +103,13 @@ def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[i
         if isinstance(parsed, RefusedPhone):
             refused.append((position, parsed))
         elif parsed.e164 != participant.phone:
-            participants[position] = participant.model_copy(update={"phone": parsed.e164})
+            participants[position] = copy_with(participant, {"phone": parsed.e164})
             changed = True
     if refused:
         return refused
     if not changed:
         return activity
-    return activity.model_copy(update={"participants": tuple(participants)})
+    return copy_with(activity, {"participants": tuple(participants)})
 
 
 def _parse_activity_batch_items(
@@ -259,7 +260,7 @@ def to_ingested(
 ) -> IngestedActivity:
     if activity.occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
-        activity = activity.model_copy(update={"occurred_at": activity.occurred_at.astimezone(UTC)})
+        activity = copy_with(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
     return IngestedActivity(
         activity=activity,
         tenant_id=tenant_id,
@@ -357,8 +358,8 @@ def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) 
     for activity in activities:
         if context.erased:
             # An erased person never leaves ingest: attribution judges what remains of the activity.
-            activity = activity.model_copy(
-                update={"participants": mask_participants(activity.participants, context.erased)}
+            activity = copy_with(
+                activity, {"participants": mask_participants(activity.participants, context.erased)}
             )
         verdict = apply_privacy(activity, context.privacy)
         if verdict.reason is not None:
