@@ -200,6 +200,8 @@ class IngestedActivity:
     activity: ActivityIn
     tenant_id: str
     activity_id: uuid.UUID
+    #: ``str(activity_id)``, made once: the message key, the envelope, the body and the answer use it.
+    activity_id_text: str
     ingested_at: str
     automated: bool
     adapter_version: str
@@ -212,11 +214,8 @@ class IngestedActivity:
     def source(self) -> str:
         return self.activity.source
 
-    def body(self, activity_id: str | None = None) -> bytes:
-        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended.
-
-        ``activity_id`` is ``str(self.activity_id)`` when the caller has it already.
-        """
+    def body(self) -> bytes:
+        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended."""
         head = self.activity.__pydantic_serializer__.to_json(self.activity)
         before_id, after_id = _ingested_fields(self.tenant_id, self.ingested_at, self.adapter_version)
         # Both are JSON objects: the parent model's fields come first in ActivityIngestedV1 too.
@@ -225,7 +224,7 @@ class IngestedActivity:
             (
                 head[:-1],
                 before_id,
-                (activity_id or str(self.activity_id)).encode(),
+                self.activity_id_text.encode(),
                 after_id[self.automated],
             )
         )
@@ -261,10 +260,12 @@ def to_ingested(
     if activity.occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
         activity = copy_with(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
+    activity_id = activity_id or activity_id_for(tenant_id, activity.source, activity.external_id)
     return IngestedActivity(
         activity=activity,
         tenant_id=tenant_id,
-        activity_id=activity_id or activity_id_for(tenant_id, activity.source, activity.external_id),
+        activity_id=activity_id,
+        activity_id_text=str(activity_id),
         ingested_at=ingested_at,
         automated=automated,
         adapter_version=adapter_version,
@@ -276,7 +277,7 @@ _ZERO = timedelta(0)
 
 def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) -> OutgoingMessage:
     """The ``activity-ingested`` message; ``sent_at`` (the envelope's time) is taken once per publish."""
-    activity_id = str(event.activity_id)
+    activity_id = event.activity_id_text
     envelope = Envelope(
         id=f"{activity_id}:{event.revision}",
         source=f"/ingest/{event.source}",
@@ -288,7 +289,7 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
     return OutgoingMessage(
         topic=ACTIVITY_INGESTED.physical(prefix),
         key=activity_id.encode(),
-        value=event.body(activity_id),
+        value=event.body(),
         envelope=envelope,
     )
 
