@@ -389,8 +389,8 @@ async def prepare_activities(
     sightings = screened.sightings
     canonical = await canonical_meetings(conn, context.tenant_id, sightings) if sightings else {}
     events = _ingested(context, screened, now, adapter_version, canonical)
-    fresh = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
-    return _sort_out(screened, events, lambda pair: pair in fresh)
+    seen = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
+    return _sort_out(screened, events, lambda pair: pair not in seen)
 
 
 async def prepare_unshared_activities(

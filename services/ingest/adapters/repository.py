@@ -338,19 +338,26 @@ async def _record_and_look_up(
     return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}
 
 
+_RECORD_SEEN = text(
+    "WITH s AS (SELECT id, rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) AS s(id, rev)), "
+    "recorded AS (INSERT INTO ingest_seen_events (tenant_id, activity_id, revision) "
+    "SELECT :t, id, rev FROM s ON CONFLICT DO NOTHING RETURNING activity_id, revision) "
+    "SELECT id, rev FROM s EXCEPT SELECT activity_id, revision FROM recorded"
+)
+
+
 async def record_seen(
     conn: AsyncConnection, tenant_id: str, seen: Sequence[tuple[uuid.UUID, int]]
 ) -> set[tuple[uuid.UUID, int]]:
-    """Record (activity id, revision) pairs in one statement; returns the pairs not seen before."""
+    """Record (activity id, revision) pairs in one statement; returns the pairs recorded before.
+
+    The pairs already recorded come back, not the new ones: a request of new activities (the
+    usual one) reads no rows back, where returning the inserted pairs decoded a row per event.
+    """
     if not seen:
         return set()
     rows = await conn.execute(
-        text(
-            "INSERT INTO ingest_seen_events (tenant_id, activity_id, revision) "
-            "SELECT :t, id, rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) AS s(id, rev) "
-            "ON CONFLICT DO NOTHING RETURNING activity_id, revision"
-        ),
-        {"t": tenant_id, "ids": [s[0] for s in seen], "revs": [s[1] for s in seen]},
+        _RECORD_SEEN, {"t": tenant_id, "ids": [s[0] for s in seen], "revs": [s[1] for s in seen]}
     )
     return {(activity_id, int(revision)) for activity_id, revision in rows}
 
