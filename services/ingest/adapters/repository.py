@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -362,6 +363,9 @@ async def record_seen(
     return {(activity_id, int(revision)) for activity_id, revision in rows}
 
 
+_UUID_INT = operator.attrgetter("int")
+
+
 async def canonical_meetings(
     conn: AsyncConnection, tenant_id: str, sightings: Sequence[MeetingSighting]
 ) -> dict[uuid.UUID, uuid.UUID]:
@@ -379,7 +383,8 @@ async def canonical_meetings(
             "WHERE tenant_id = :t AND (meeting_key = ANY(CAST(:keys AS text[])) "
             "OR sighting_id = ANY(CAST(:owns AS uuid[]))) ORDER BY created_at, meeting_key"
         ),
-        {"t": tenant_id, "keys": wanted, "owns": sorted({s.activity_id for s in sightings})},
+        # Sorted by the integer, as UUIDs sort, without a Python comparison per pair of them.
+        {"t": tenant_id, "keys": wanted, "owns": sorted({s.activity_id for s in sightings}, key=_UUID_INT)},
     )
     recorded = [(r.meeting_key, RecordedKey(r.activity_id, r.source, r.sighting_id)) for r in rows]
     canonical, new_keys = choose_canonical_meetings(sightings, recorded)
