@@ -10,14 +10,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.activities import ActivityIn, Participant, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
 from libs.common.contracts.copying import copy_with
 from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
@@ -79,35 +79,40 @@ def parse_activity_batch(
         activities = _ActivityBatch.model_validate_json(body).activities
     except ValueError:  # ValidationError, or bytes that are not JSON
         return _parse_activity_batch_items(body, options, now, region)
+    if not 0 < len(activities) <= options.max_batch_activities:
+        return _parse_activity_batch_items(body, options, now, region)
     latest = now + timedelta(seconds=options.max_future_skew_seconds)
     earliest = now - timedelta(days=options.max_age_days)
-    if not 0 < len(activities) <= options.max_batch_activities or any(
-        not earliest <= a.occurred_at <= latest for a in activities
-    ):
-        return _parse_activity_batch_items(body, options, now, region)
-    read = [_read_phones(a, region) for a in activities]
-    if any(isinstance(r, list) for r in read):
-        return _parse_activity_batch_items(body, options, now, region)
-    return [r for r in read if isinstance(r, ActivityIn)]
+    read: list[ActivityIn] = []
+    # One loop, no generator: it runs for each activity of every batch.
+    for activity in activities:
+        if not earliest <= activity.occurred_at <= latest:
+            return _parse_activity_batch_items(body, options, now, region)
+        phones_read = _read_phones(activity, region)
+        if phones_read.__class__ is list:
+            return _parse_activity_batch_items(body, options, now, region)
+        read.append(cast("ActivityIn", phones_read))
+    return read
 
 
 def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164, or the refused ones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
-    participants = list(activity.participants)
-    changed = False
-    for position, participant in enumerate(participants):
-        if participant.phone is None:
+    participants: list[Participant] | None = None  # copied only when a phone changes
+    for position, participant in enumerate(activity.participants):
+        phone = participant.phone
+        if phone is None:
             continue
-        parsed = parse_phone(participant.phone, region)
+        parsed = parse_phone(phone, region)
         if isinstance(parsed, RefusedPhone):
             refused.append((position, parsed))
-        elif parsed.e164 != participant.phone:
+        elif parsed.e164 != phone:
+            if participants is None:
+                participants = list(activity.participants)
             participants[position] = copy_with(participant, {"phone": parsed.e164})
-            changed = True
     if refused:
         return refused
-    if not changed:
+    if participants is None:
         return activity
     return copy_with(activity, {"participants": tuple(participants)})
 
