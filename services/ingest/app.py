@@ -194,7 +194,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
         duplicates=prepared.duplicates,
         excluded=prepared.excluded,
         automated=prepared.automated,
-        activity_ids=[str(e.activity_id) for e in prepared.events],
+        activity_ids=[e.activity_id_text for e in prepared.events],
     )
 
 
@@ -269,7 +269,7 @@ def webhook_accepted(prepared: handlers.PreparedActivities, result: AdapterResul
         "duplicates": prepared.duplicates,
         "excluded": prepared.excluded,
         "automated": prepared.automated,
-        "activity_ids": [str(e.activity_id) for e in prepared.events],
+        "activity_ids": [e.activity_id_text for e in prepared.events],
         "entities": len(result.entities),
         "ignored": list(result.ignored),
     }

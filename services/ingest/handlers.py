@@ -10,15 +10,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.activities import ActivityIn, Participant, activity_id_for
 from libs.common.contracts.commands import WebhookReceivedV1
+from libs.common.contracts.copying import copy_with
 from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
@@ -78,37 +79,42 @@ def parse_activity_batch(
         activities = _ActivityBatch.model_validate_json(body).activities
     except ValueError:  # ValidationError, or bytes that are not JSON
         return _parse_activity_batch_items(body, options, now, region)
+    if not 0 < len(activities) <= options.max_batch_activities:
+        return _parse_activity_batch_items(body, options, now, region)
     latest = now + timedelta(seconds=options.max_future_skew_seconds)
     earliest = now - timedelta(days=options.max_age_days)
-    if not 0 < len(activities) <= options.max_batch_activities or any(
-        not earliest <= a.occurred_at <= latest for a in activities
-    ):
-        return _parse_activity_batch_items(body, options, now, region)
-    read = [_read_phones(a, region) for a in activities]
-    if any(isinstance(r, list) for r in read):
-        return _parse_activity_batch_items(body, options, now, region)
-    return [r for r in read if isinstance(r, ActivityIn)]
+    read: list[ActivityIn] = []
+    # One loop, no generator: it runs for each activity of every batch.
+    for activity in activities:
+        if not earliest <= activity.occurred_at <= latest:
+            return _parse_activity_batch_items(body, options, now, region)
+        phones_read = _read_phones(activity, region)
+        if phones_read.__class__ is list:
+            return _parse_activity_batch_items(body, options, now, region)
+        read.append(cast("ActivityIn", phones_read))
+    return read
 
 
 def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164, or the refused ones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
-    participants = list(activity.participants)
-    changed = False
-    for position, participant in enumerate(participants):
-        if participant.phone is None:
+    participants: list[Participant] | None = None  # copied only when a phone changes
+    for position, participant in enumerate(activity.participants):
+        phone = participant.phone
+        if phone is None:
             continue
-        parsed = parse_phone(participant.phone, region)
+        parsed = parse_phone(phone, region)
         if isinstance(parsed, RefusedPhone):
             refused.append((position, parsed))
-        elif parsed.e164 != participant.phone:
-            participants[position] = participant.model_copy(update={"phone": parsed.e164})
-            changed = True
+        elif parsed.e164 != phone:
+            if participants is None:
+                participants = list(activity.participants)
+            participants[position] = copy_with(participant, {"phone": parsed.e164})
     if refused:
         return refused
-    if not changed:
+    if participants is None:
         return activity
-    return activity.model_copy(update={"participants": tuple(participants)})
+    return copy_with(activity, {"participants": tuple(participants)})
 
 
 def _parse_activity_batch_items(
@@ -199,6 +205,8 @@ class IngestedActivity:
     activity: ActivityIn
     tenant_id: str
     activity_id: uuid.UUID
+    #: ``str(activity_id)``, made once: the message key, the envelope, the body and the answer use it.
+    activity_id_text: str
     ingested_at: str
     automated: bool
     adapter_version: str
@@ -211,11 +219,8 @@ class IngestedActivity:
     def source(self) -> str:
         return self.activity.source
 
-    def body(self, activity_id: str | None = None) -> bytes:
-        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended.
-
-        ``activity_id`` is ``str(self.activity_id)`` when the caller has it already.
-        """
+    def body(self) -> bytes:
+        """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended."""
         head = self.activity.__pydantic_serializer__.to_json(self.activity)
         before_id, after_id = _ingested_fields(self.tenant_id, self.ingested_at, self.adapter_version)
         # Both are JSON objects: the parent model's fields come first in ActivityIngestedV1 too.
@@ -224,7 +229,7 @@ class IngestedActivity:
             (
                 head[:-1],
                 before_id,
-                (activity_id or str(self.activity_id)).encode(),
+                self.activity_id_text.encode(),
                 after_id[self.automated],
             )
         )
@@ -259,11 +264,13 @@ def to_ingested(
 ) -> IngestedActivity:
     if activity.occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
-        activity = activity.model_copy(update={"occurred_at": activity.occurred_at.astimezone(UTC)})
+        activity = copy_with(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
+    activity_id = activity_id or activity_id_for(tenant_id, activity.source, activity.external_id)
     return IngestedActivity(
         activity=activity,
         tenant_id=tenant_id,
-        activity_id=activity_id or activity_id_for(tenant_id, activity.source, activity.external_id),
+        activity_id=activity_id,
+        activity_id_text=str(activity_id),
         ingested_at=ingested_at,
         automated=automated,
         adapter_version=adapter_version,
@@ -275,7 +282,7 @@ _ZERO = timedelta(0)
 
 def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) -> OutgoingMessage:
     """The ``activity-ingested`` message; ``sent_at`` (the envelope's time) is taken once per publish."""
-    activity_id = str(event.activity_id)
+    activity_id = event.activity_id_text
     envelope = Envelope(
         id=f"{activity_id}:{event.revision}",
         source=f"/ingest/{event.source}",
@@ -287,7 +294,7 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
     return OutgoingMessage(
         topic=ACTIVITY_INGESTED.physical(prefix),
         key=activity_id.encode(),
-        value=event.body(activity_id),
+        value=event.body(),
         envelope=envelope,
     )
 
@@ -357,8 +364,8 @@ def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) 
     for activity in activities:
         if context.erased:
             # An erased person never leaves ingest: attribution judges what remains of the activity.
-            activity = activity.model_copy(
-                update={"participants": mask_participants(activity.participants, context.erased)}
+            activity = copy_with(
+                activity, {"participants": mask_participants(activity.participants, context.erased)}
             )
         verdict = apply_privacy(activity, context.privacy)
         if verdict.reason is not None:
@@ -387,8 +394,8 @@ async def prepare_activities(
     sightings = screened.sightings
     canonical = await canonical_meetings(conn, context.tenant_id, sightings) if sightings else {}
     events = _ingested(context, screened, now, adapter_version, canonical)
-    fresh = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
-    return _sort_out(screened, events, lambda pair: pair in fresh)
+    seen = await record_seen(conn, context.tenant_id, [(e.activity_id, e.revision) for e in events])
+    return _sort_out(screened, events, lambda pair: pair not in seen)
 
 
 async def prepare_unshared_activities(

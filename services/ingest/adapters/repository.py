@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -338,21 +339,31 @@ async def _record_and_look_up(
     return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}
 
 
+_RECORD_SEEN = text(
+    "WITH s AS (SELECT id, rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) AS s(id, rev)), "
+    "recorded AS (INSERT INTO ingest_seen_events (tenant_id, activity_id, revision) "
+    "SELECT :t, id, rev FROM s ON CONFLICT DO NOTHING RETURNING activity_id, revision) "
+    "SELECT id, rev FROM s EXCEPT SELECT activity_id, revision FROM recorded"
+)
+
+
 async def record_seen(
     conn: AsyncConnection, tenant_id: str, seen: Sequence[tuple[uuid.UUID, int]]
 ) -> set[tuple[uuid.UUID, int]]:
-    """Record (activity id, revision) pairs in one statement; returns the pairs not seen before."""
+    """Record (activity id, revision) pairs in one statement; returns the pairs recorded before.
+
+    The pairs already recorded come back, not the new ones: a request of new activities (the
+    usual one) reads no rows back, where returning the inserted pairs decoded a row per event.
+    """
     if not seen:
         return set()
     rows = await conn.execute(
-        text(
-            "INSERT INTO ingest_seen_events (tenant_id, activity_id, revision) "
-            "SELECT :t, id, rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) AS s(id, rev) "
-            "ON CONFLICT DO NOTHING RETURNING activity_id, revision"
-        ),
-        {"t": tenant_id, "ids": [s[0] for s in seen], "revs": [s[1] for s in seen]},
+        _RECORD_SEEN, {"t": tenant_id, "ids": [s[0] for s in seen], "revs": [s[1] for s in seen]}
     )
     return {(activity_id, int(revision)) for activity_id, revision in rows}
+
+
+_UUID_INT = operator.attrgetter("int")
 
 
 async def canonical_meetings(
@@ -372,7 +383,8 @@ async def canonical_meetings(
             "WHERE tenant_id = :t AND (meeting_key = ANY(CAST(:keys AS text[])) "
             "OR sighting_id = ANY(CAST(:owns AS uuid[]))) ORDER BY created_at, meeting_key"
         ),
-        {"t": tenant_id, "keys": wanted, "owns": sorted({s.activity_id for s in sightings})},
+        # Sorted by the integer, as UUIDs sort, without a Python comparison per pair of them.
+        {"t": tenant_id, "keys": wanted, "owns": sorted({s.activity_id for s in sightings}, key=_UUID_INT)},
     )
     recorded = [(r.meeting_key, RecordedKey(r.activity_id, r.source, r.sighting_id)) for r in rows]
     canonical, new_keys = choose_canonical_meetings(sightings, recorded)

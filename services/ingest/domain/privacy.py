@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from libs.common.contracts.activities import ActivityIn, Direction, Participant, ParticipantRole
+from libs.common.contracts.copying import copy_with
 from services.ingest.domain.normalize import email_domain
 
 
@@ -146,5 +147,5 @@ def apply_privacy(activity: ActivityIn, policy: PrivacyPolicy) -> PrivacyVerdict
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email))
     keep = policy.keep_subjects or activity.subject is None
-    published = activity if keep else activity.model_copy(update={"subject": None})
+    published = activity if keep else copy_with(activity, {"subject": None})
     return PrivacyVerdict(excluded=reason is not None, reason=reason, automated=automated, activity=published)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
@@ -66,6 +68,32 @@ def test_activity_id_is_the_rfc_4122_name_based_uuid(external_id: str) -> None:
     expected = uuid.uuid5(uuid.UUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10"), name)
     derived = activity_id_for("acme", "twilio", external_id)
     assert (derived, str(derived), derived.variant) == (expected, str(expected), uuid.RFC_4122)
+    assert (derived.is_safe, hash(derived), derived.bytes) == (
+        expected.is_safe,
+        hash(expected),
+        expected.bytes,
+    )
+    assert copy.deepcopy(derived) == expected
+
+
+def test_envelope_headers_carry_each_envelopes_own_time_even_when_times_are_shared() -> None:
+    shared = datetime(2026, 11, 24, 16, 0, 0, 250_000, tzinfo=UTC)
+    same_instant_elsewhere = shared.astimezone(timezone(timedelta(hours=2)))
+    times = [shared, shared, same_instant_elsewhere, shared, datetime(2026, 11, 24, 16, 0, tzinfo=UTC)]
+
+    headers = [
+        dict(Envelope(id=f"e-{n}", source="/s", type="t", subject="s", tenant="acme", time=t).to_headers())
+        for n, t in enumerate(times)
+    ]
+
+    assert [h["ce_time"] for h in headers] == [
+        b"2026-11-24T16:00:00.250000+00:00",
+        b"2026-11-24T16:00:00.250000+00:00",
+        b"2026-11-24T18:00:00.250000+02:00",
+        b"2026-11-24T16:00:00.250000+00:00",
+        b"2026-11-24T16:00:00+00:00",
+    ]
+    assert [h["ce_id"] for h in headers] == [b"e-0", b"e-1", b"e-2", b"e-3", b"e-4"]
 
 
 def test_envelope_round_trips_through_binary_mode_headers() -> None:
