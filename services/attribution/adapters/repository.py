@@ -801,21 +801,24 @@ async def parked_replies(
     """Parked activities of these threads later than the given moment: a reply inherits from the
     message before it, so when that message is re-attributed its replies may follow.
 
-    The threads are named to the ``activities_thread`` index as well as joined for their moment:
-    with the join alone, a planner whose statistics lag a load (the first minutes of a tenant)
-    hashed every activity of the tenant."""
+    Each thread is looked up on its own (``activities_thread``; ``OFFSET 0`` keeps the subquery
+    from being flattened into a join): as a join, a planner whose statistics lag a load (the
+    first minutes of a tenant, every bench round) scanned every activity of the tenant and
+    hashed them against the threads."""
     if not earliest_by_thread:
         return []
     threads = sorted(earliest_by_thread)
     result = await conn.execute(
         text(
             """
-            SELECT ac.activity_id FROM activities ac
-            JOIN unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[])) AS th(thread_id, after)
-              ON ac.thread_id = th.thread_id AND ac.occurred_at > th.after
-            JOIN attributions at USING (tenant_id, activity_id)
-            WHERE ac.tenant_id = :t AND ac.thread_id = ANY(:threads) AND at.parked_until > :now
-              AND NOT at.is_override AND ac.activity_id <> ALL(:exclude)
+            SELECT ac.activity_id FROM unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[]))
+                AS th(thread_id, after)
+            CROSS JOIN LATERAL (
+                SELECT activity_id, occurred_at FROM activities
+                WHERE tenant_id = :t AND thread_id = th.thread_id AND occurred_at > th.after OFFSET 0
+            ) ac
+            JOIN attributions at ON at.tenant_id = :t AND at.activity_id = ac.activity_id
+            WHERE at.parked_until > :now AND NOT at.is_override AND ac.activity_id <> ALL(:exclude)
             ORDER BY ac.occurred_at, ac.activity_id LIMIT :limit
             """
         ),
