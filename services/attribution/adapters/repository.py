@@ -28,6 +28,7 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
+from libs.common.db.arrays import text_array_literal
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow
@@ -179,8 +180,9 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
 
 
 #: Columns written for each entity type (after ``tenant_id``), the first being the key, with the
-#: SQL type of each; ``text[]`` columns travel as one JSON array per row (arrays of arrays must be
-#: rectangular). Every column is replaced when the incoming version is newer.
+#: SQL type of each; ``text[]`` columns travel as one array literal per row (arrays of arrays must
+#: be rectangular: ``libs.common.db.arrays``). Every column is replaced when the incoming version
+#: is newer.
 _COLUMNS: dict[str, dict[str, str]] = {
     "ref_teams": {
         "team_id": "text",
@@ -241,11 +243,8 @@ def _upsert_many_statement(table: str) -> str:
     it is newer than what we hold, and its key returned."""
     columns = _COLUMNS[table]
     key = next(iter(columns))
-    casts = ", ".join(f"CAST(:{c} AS {'jsonb' if t == 'text[]' else t}[])" for c, t in columns.items())
-    selects = ", ".join(
-        f"ARRAY(SELECT jsonb_array_elements_text(u.{c}))" if t == "text[]" else f"u.{c}"
-        for c, t in columns.items()
-    )
+    casts = ", ".join(f"CAST(:{c} AS {'text' if t == 'text[]' else t}[])" for c, t in columns.items())
+    selects = ", ".join(f"CAST(u.{c} AS text[])" if t == "text[]" else f"u.{c}" for c, t in columns.items())
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in list(columns)[1:])
     return (
         f"INSERT INTO {table} (tenant_id, {', '.join(columns)}) "
@@ -265,7 +264,7 @@ async def _upsert_many(conn: AsyncConnection, t: str, table: str, rows: Sequence
     for column, sql_type in columns.items():
         values = [row[column] for row in rows]
         if sql_type == "text[]":
-            values = [orjson.dumps(list(v)).decode() for v in values]
+            values = [text_array_literal(v) for v in values]
         elif sql_type == "jsonb":
             values = [orjson.dumps(v).decode() for v in values]
         arrays[column] = values
@@ -800,19 +799,26 @@ async def parked_replies(
     limit: int,
 ) -> list[uuid.UUID]:
     """Parked activities of these threads later than the given moment: a reply inherits from the
-    message before it, so when that message is re-attributed its replies may follow."""
+    message before it, so when that message is re-attributed its replies may follow.
+
+    Each thread is looked up on its own (``activities_thread``; ``OFFSET 0`` keeps the subquery
+    from being flattened into a join): as a join, a planner whose statistics lag a load (the
+    first minutes of a tenant, every bench round) scanned every activity of the tenant and
+    hashed them against the threads."""
     if not earliest_by_thread:
         return []
     threads = sorted(earliest_by_thread)
     result = await conn.execute(
         text(
             """
-            SELECT ac.activity_id FROM activities ac
-            JOIN unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[])) AS th(thread_id, after)
-              ON ac.thread_id = th.thread_id AND ac.occurred_at > th.after
-            JOIN attributions at USING (tenant_id, activity_id)
-            WHERE ac.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
-              AND ac.activity_id <> ALL(:exclude)
+            SELECT ac.activity_id FROM unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[]))
+                AS th(thread_id, after)
+            CROSS JOIN LATERAL (
+                SELECT activity_id, occurred_at FROM activities
+                WHERE tenant_id = :t AND thread_id = th.thread_id AND occurred_at > th.after OFFSET 0
+            ) ac
+            JOIN attributions at ON at.tenant_id = :t AND at.activity_id = ac.activity_id
+            WHERE at.parked_until > :now AND NOT at.is_override AND ac.activity_id <> ALL(:exclude)
             ORDER BY ac.occurred_at, ac.activity_id LIMIT :limit
             """
         ),
@@ -885,7 +891,7 @@ _ATTRIBUTION_COLUMNS: dict[str, str] = {
     "team_id": "text",
     "account_id": "text",
     "deal_id": "text",
-    "secondary_deal_ids": "jsonb",
+    "secondary_deal_ids": "text",
     "confidence": "double precision",
     "explanation": "jsonb",
     "is_override": "boolean",
@@ -906,11 +912,12 @@ def _save_statement() -> str:
     whatever it replaces goes to ``attribution_superseded`` (the current row when older, the
     batch's older versions, a stale version that arrives after a newer one). A first decision
     writes one row. Arrays are unnested in SQL: a row per statement would cost PostgreSQL a
-    parse, plan and execute for every activity."""
+    parse, plan and execute for every activity; each row's deal ids are one array literal
+    (``libs.common.db.arrays``)."""
     columns = list(_ATTRIBUTION_COLUMNS)
     casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
     selects = ", ".join(
-        "ARRAY(SELECT jsonb_array_elements_text(u.secondary_deal_ids)) AS secondary_deal_ids"
+        "CAST(u.secondary_deal_ids AS text[]) AS secondary_deal_ids"
         if c == "secondary_deal_ids"
         else f"u.{c}"
         for c in columns
@@ -954,8 +961,8 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         if held is None or rows[held]["version"] < r["version"]:
             newest[key] = i
     arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _ATTRIBUTION_COLUMNS}
-    # Arrays of arrays must be rectangular: deal ids travel as one JSON array per row.
-    arrays["secondary_deal_ids"] = [orjson.dumps(list(d)).decode() for d in arrays["secondary_deal_ids"]]
+    # Arrays of arrays must be rectangular: deal ids travel as one array literal per row.
+    arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
     chosen = set(newest.values())
     await conn.execute(text(_SAVE), {**arrays, "newest": [i in chosen for i in range(len(rows))]})

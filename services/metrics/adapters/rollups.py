@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.db.arrays import text_array_literal
 from services.metrics.domain.definitions import Counter
 
 #: Rollup columns: every counter of the domain but deals won (read from CRM deals), plus an activity
@@ -120,15 +121,6 @@ def _upsert_contributions_sql() -> str:
 
 
 _UPSERT_CONTRIBUTIONS = _upsert_contributions_sql()
-
-
-def text_array_literal(values: Sequence[str]) -> str:
-    """``values`` as a PostgreSQL array literal: each element quoted, ``\\`` and ``"`` escaped, so
-    any text (commas, braces, spaces, the word NULL) comes back unchanged."""
-    if not values:
-        return "{}"
-    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + '","'.join(quoted) + '"}'
 
 
 async def upsert_contributions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:

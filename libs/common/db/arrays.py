@@ -1,0 +1,21 @@
+"""Ragged text arrays as statement parameters.
+
+A statement that writes many rows takes one array per column and ``unnest``s them; a ``text[]``
+column would then need an array of arrays, which PostgreSQL holds rectangular only. Each row's
+array travels instead as one array literal (an element of a ``text[]`` parameter), turned back
+into its array in SQL by ``CAST(u.column AS text[])``: PostgreSQL's array input, without building
+and unpacking a JSON value per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def text_array_literal(values: Iterable[str]) -> str:
+    """``values`` as a PostgreSQL array literal: each element quoted, ``\\`` and ``"`` escaped, so
+    any text (commas, braces, spaces, the word NULL) comes back unchanged."""
+    quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    if not quoted:
+        return "{}"
+    return '{"' + '","'.join(quoted) + '"}'
