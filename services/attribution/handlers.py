@@ -170,17 +170,7 @@ def _thread_member(
             stored.secondary_deal_ids,
             stored.confidence,
         )
-    return ThreadMember(
-        activity.activity_id,
-        activity.occurred_at,
-        version or 1,
-        decision.status.value,
-        decision.rep_id,
-        decision.account_id,
-        decision.deal_id,
-        decision.secondary_deal_ids,
-        decision.confidence,
-    )
+    return ThreadMember.of_decision(activity, decision, version or 1)
 
 
 async def attribute_batch(

@@ -61,6 +61,23 @@ class ThreadMember:
     secondary_deal_ids: tuple[str, ...]
     confidence: float
 
+    @classmethod
+    def of_decision(
+        cls, activity: ActivityIngestedV1, decision: AttributionDecision, version: int = 1
+    ) -> ThreadMember:
+        """What later replies of the thread see of ``decision`` on ``activity``."""
+        return cls(
+            activity.activity_id,
+            activity.occurred_at,
+            version,
+            decision.status.value,
+            decision.rep_id,
+            decision.account_id,
+            decision.deal_id,
+            decision.secondary_deal_ids,
+            decision.confidence,
+        )
+
 
 def _index_add(index: dict[str, set[str]], keys: Iterable[str], value: str) -> None:
     for key in keys:

@@ -102,20 +102,7 @@ def decide(
     """The consumer's path for one activity; the decision is remembered for its thread."""
     decision = attribute_from_index(activity, index, policy)
     if activity.thread_id is not None:
-        index.remember(
-            activity.thread_id,
-            ThreadMember(
-                activity.activity_id,
-                activity.occurred_at,
-                1,
-                decision.status.value,
-                decision.rep_id,
-                decision.account_id,
-                decision.deal_id,
-                decision.secondary_deal_ids,
-                decision.confidence,
-            ),
-        )
+        index.remember(activity.thread_id, ThreadMember.of_decision(activity, decision))
     return decision
 
 

@@ -55,20 +55,7 @@ def _both(
 
 def _remember(index: ReferenceIndex, activity: ActivityIngestedV1, decision: AttributionDecision) -> None:
     if activity.thread_id is not None:
-        index.remember(
-            activity.thread_id,
-            ThreadMember(
-                activity.activity_id,
-                activity.occurred_at,
-                1,
-                decision.status.value,
-                decision.rep_id,
-                decision.account_id,
-                decision.deal_id,
-                decision.secondary_deal_ids,
-                decision.confidence,
-            ),
-        )
+        index.remember(activity.thread_id, ThreadMember.of_decision(activity, decision))
 
 
 def test_every_decision_of_the_evaluation_world_is_the_snapshots() -> None:
