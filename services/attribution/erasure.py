@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
+from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.attribution_fast import Attributed
 from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
 from libs.common.erasures import (
     ErasedIdentities,
@@ -124,11 +125,9 @@ class ErasureScreen:
         return kept
 
 
-def retraction(
-    activity: ActivityIngestedV1, stored: repo.StoredAttribution, now: datetime
-) -> ActivityAttributedV1:
+def retraction(activity: ActivityIngestedV1, stored: repo.StoredAttribution, now: datetime) -> Attributed:
     """The version that takes a deleted activity out of metrics: it counts nothing and credits no one."""
-    return ActivityAttributedV1(
+    return Attributed(
         tenant_id=activity.tenant_id,
         activity_id=activity.activity_id,
         version=stored.version + 1,
@@ -189,7 +188,7 @@ async def _erase_page(
 ) -> None:
     now = datetime.now(UTC)
     _, redacted, emptied = await _split(conn, tenant_id, page, erased)
-    events: list[ActivityAttributedV1] = []
+    events: list[Attributed] = []
     if emptied:
         stored = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in emptied])
         events += [retraction(a, stored[a.activity_id], now) for a in emptied if a.activity_id in stored]
