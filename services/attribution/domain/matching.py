@@ -33,7 +33,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
@@ -410,7 +411,7 @@ class _Verdict:
 class _Facts:
     """What the participants point at, computed once per call."""
 
-    activity: ActivityIngestedV1
+    activity: IngestedEvent
     policy: TenantAttributionPolicy
     index: SliceIndex
     #: A manual override of the activity, and the attribution of the thread it replies in.
@@ -422,7 +423,7 @@ class _Facts:
 
 
 def attribute_activity(
-    activity: ActivityIngestedV1, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
+    activity: IngestedEvent, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """Decide the rep, team, account and deal of ``activity`` from ``snapshot`` under ``policy``."""
     return attribute_in_slice(
@@ -435,18 +436,19 @@ def attribute_activity(
 
 
 def attribute_in_slice(
-    activity: ActivityIngestedV1,
+    activity: IngestedEvent,
     index: SliceIndex,
     override: ManualOverride | None,
     thread: CurrentAttribution | None,
     policy: TenantAttributionPolicy,
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
-    reps = tuple(index.rep_of(p.email, p.phone) for p in activity.participants)
+    participants: Sequence[AnyParticipant] = activity.participants
+    reps = tuple(index.rep_of(p.email, p.phone) for p in participants)
     # Internal: a rep's identity, or an address at the tenant's domains.
     external = tuple(
         position
-        for position, p in enumerate(activity.participants)
+        for position, p in enumerate(participants)
         if reps[position] is None and not index.at_internal_domain(p.email)
     )
     facts = _Facts(
@@ -727,7 +729,7 @@ def _rank_verdict(
 
 
 def _match_contacts(
-    activity: ActivityIngestedV1, index: SliceIndex, external: tuple[int, ...]
+    activity: IngestedEvent, index: SliceIndex, external: tuple[int, ...]
 ) -> tuple[_ContactMatch, ...]:
     matches: list[_ContactMatch] = []
     for position in external:
@@ -754,7 +756,7 @@ def _match_contacts(
 
 
 def _find_accounts(
-    activity: ActivityIngestedV1,
+    activity: IngestedEvent,
     index: SliceIndex,
     external: tuple[int, ...],
     matches: tuple[_ContactMatch, ...],
@@ -980,14 +982,14 @@ def _continue_thread(
 
 
 def _choose_rep(
-    activity: ActivityIngestedV1, reps_of: tuple[str | None, ...], owner_hint: str | None
+    activity: IngestedEvent, reps_of: tuple[str | None, ...], owner_hint: str | None
 ) -> _RepChoice:
     """The rep who did the activity: by role for its kind and direction, then any rep present,
     then ``crm.owner_rep_id``, then the chosen deal's owner. Several reps in the same role (attendees, recipients) resolve to
     the owner of the chosen deal when present, else to the first listed. ``reps_of`` holds each
     participant's rep (or None)."""
     roles = REP_ROLES[(activity.kind, activity.direction)]
-    participants = activity.participants
+    participants: Sequence[AnyParticipant] = activity.participants
     for role in roles:
         reps = _unique(
             rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
+from libs.common.contracts.activities_fast import IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
@@ -63,7 +63,7 @@ class ThreadMember:
 
     @classmethod
     def of_decision(
-        cls, activity: ActivityIngestedV1, decision: AttributionDecision, version: int = 1
+        cls, activity: IngestedEvent, decision: AttributionDecision, version: int = 1
     ) -> ThreadMember:
         """What later replies of the thread see of ``decision`` on ``activity``."""
         return cls(
@@ -298,7 +298,7 @@ def _domains(account: Account) -> set[str]:
 # ---------------------------------------------------------------------- the snapshot path
 
 
-def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
+def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
     """The activity with its explicit CRM references following merges (deleted ones dropped)."""
     crm = activity.crm
     deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
@@ -315,11 +315,10 @@ def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> A
         crm.contact_ids,
     ):
         return activity
-    resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
-    return activity.model_copy(update={"crm": resolved})
+    return with_crm(activity, deal_id, account_id, contacts, owner)
 
 
-def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> ThreadMember | None:
+def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> ThreadMember | None:
     """The attribution of the newest activity of the thread that happened before this one."""
     if activity.thread_id is None:
         return None
@@ -357,7 +356,7 @@ class _PointedAt:
     named: dict[str, str]
 
 
-def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> _PointedAt:
+def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
     crm = activity.crm
     found = _PointedAt(
         set(crm.contact_ids),
@@ -396,7 +395,7 @@ class _Slice:
     deals: tuple[Deal, ...]
 
 
-def _slice(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Slice:
+def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     pointed = _pointed_at(activity, index)
     thread = thread_attribution_for(activity, index)
     override = index.overrides.get(activity.activity_id)
@@ -413,7 +412,7 @@ def _slice(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Slice:
     return _Slice(pointed, thread, override, deals)
 
 
-def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
+def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionSnapshot:
     """The slice of ``index`` that this activity's participants and references point at.
 
     What ``attribute_from_index`` decides on, as a value: ``attribute_activity`` on it gives the
@@ -438,7 +437,7 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
 
 
 def _slice_index(
-    activity: ActivityIngestedV1, sliced: _Slice, index: ReferenceIndex, policy: TenantAttributionPolicy
+    activity: IngestedEvent, sliced: _Slice, index: ReferenceIndex, policy: TenantAttributionPolicy
 ) -> SliceIndex:
     """The rules' lookups for ``activity``, read from ``index`` for its participants' identities
     and domains: what ``SliceIndex.of_snapshot(snapshot_for(activity, index))`` answers for them,
@@ -484,7 +483,7 @@ def _slice_index(
 
 
 def attribute_from_index(
-    activity: ActivityIngestedV1, index: ReferenceIndex, policy: TenantAttributionPolicy
+    activity: IngestedEvent, index: ReferenceIndex, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """The decision for one activity of a batch: its references resolved, then the rules on the
     slice of ``index`` it points at. The consumer, erasure's re-decisions and the evaluation all
