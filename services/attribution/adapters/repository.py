@@ -16,8 +16,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.activities_fast import IngestedEvent, encode_ingested
+from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -610,14 +609,21 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedE
 
 async def load_activities(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
-) -> list[ActivityIngestedV1]:
+) -> list[IngestedEvent]:
+    """The stored activities, decoded as the consumer decodes a message (msgspec first, the contract always).
+
+    The payload is read as text: the driver's ``json.loads`` into dicts and pydantic's validation of
+    them cost several times the decoder's one pass.
+    """
     if not ids:
         return []
     result = await conn.execute(
-        text("SELECT payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
+        text(
+            "SELECT payload::text AS payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"
+        ),
         {"t": tenant_id, "ids": list(ids)},
     )
-    return [ActivityIngestedV1.model_validate(row.payload) for row in result]
+    return [decode_ingested(row.payload.encode()) for row in result]
 
 
 async def activities_to_rematch(
