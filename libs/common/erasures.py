@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
-from libs.common.contracts.activities import Participant
+from libs.common.contracts.activities import Participant, ParticipantFields
+from libs.common.contracts.copying import with_changes
 
 #: What an erased participant becomes in what ingest publishes (``.invalid`` is reserved, RFC 2606).
 ERASED_ADDRESS = "erased@erased.invalid"
@@ -81,7 +83,7 @@ class ErasedIdentities:
 NO_ERASURES = ErasedIdentities(b"")
 
 
-def is_erased(participant: Participant, erased: ErasedIdentities) -> bool:
+def is_erased(participant: ParticipantFields, erased: ErasedIdentities) -> bool:
     """The one check: a participant who is an erased person, or ingest's placeholder for one."""
     if participant.email == ERASED_ADDRESS:
         return True
@@ -103,15 +105,20 @@ def screen_participants(
     return kept, len(participants) - len(kept)
 
 
+#: An erased participant's fields once masked: the placeholder address, no phone, no name (same role).
+_MASKED = {"email": ERASED_ADDRESS, "phone": None, "name": None}
+_ParticipantT = TypeVar("_ParticipantT", bound=ParticipantFields)
+
+
 def mask_participants(
-    participants: Sequence[Participant], erased: ErasedIdentities
-) -> tuple[Participant, ...]:
-    """Each erased participant replaced by the placeholder (same role), for attribution to judge."""
+    participants: Sequence[_ParticipantT], erased: ErasedIdentities
+) -> tuple[_ParticipantT, ...]:
+    """Each erased participant replaced by the placeholder (same role), for attribution to judge.
+
+    A contract model or the batch path's struct alike (``copying.with_changes``)."""
     if not erased:
         return tuple(participants)
-    return tuple(
-        Participant(email=ERASED_ADDRESS, role=p.role) if is_erased(p, erased) else p for p in participants
-    )
+    return tuple(with_changes(p, _MASKED) if is_erased(p, erased) else p for p in participants)
 
 
 async def load_erased_hashes(conn: AsyncConnection, tenant_id: str) -> frozenset[str]:

@@ -183,7 +183,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
     try:
         body = await read_body(request, settings.ingest.max_body_bytes)
         now = _now(request)
-        activities = handlers.parse_activity_batch(body, settings.ingest, now, phone_region(context.settings))
+        activities = handlers.read_activity_batch(body, settings.ingest, now, phone_region(context.settings))
     except Problem as exc:
         INGEST_REJECTIONS.labels("api", pipeline.REJECTION_REASONS.get(exc.status, "invalid")).inc()
         raise

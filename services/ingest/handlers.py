@@ -10,16 +10,22 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import orjson
 from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIn, Participant, activity_id_for
+from libs.common.contracts.activities import ActivityFields, ActivityIn, ParticipantFields, activity_id_for
+from libs.common.contracts.activities_fast import (
+    ActivityStruct,
+    AnyActivity,
+    decode_activity_batch,
+    encode_activity,
+)
 from libs.common.contracts.commands import WebhookReceivedV1
-from libs.common.contracts.copying import copy_with
+from libs.common.contracts.copying import with_changes
 from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
@@ -66,6 +72,19 @@ class _ActivityBatch(BaseModel):
     activities: list[ActivityIn]
 
 
+def read_activity_batch(
+    body: bytes, options: IngestOptions, now: datetime, region: str = "US"
+) -> Sequence[AnyActivity]:
+    """:func:`parse_activity_batch`'s activities, as msgspec structs when the fast path takes the
+    body as-is (``activities_fast``); any other body, valid or not, is the contract's to judge."""
+    structs = decode_activity_batch(body)
+    if structs is not None:
+        read = _checked(structs, options, now, region)
+        if read is not None:
+            return read
+    return parse_activity_batch(body, options, now, region)
+
+
 def parse_activity_batch(
     body: bytes, options: IngestOptions, now: datetime, region: str = "US"
 ) -> list[ActivityIn]:
@@ -79,26 +98,40 @@ def parse_activity_batch(
         activities = _ActivityBatch.model_validate_json(body).activities
     except ValueError:  # ValidationError, or bytes that are not JSON
         return _parse_activity_batch_items(body, options, now, region)
-    if not 0 < len(activities) <= options.max_batch_activities:
+    read = _checked(activities, options, now, region)
+    if read is None:
         return _parse_activity_batch_items(body, options, now, region)
-    latest = now + timedelta(seconds=options.max_future_skew_seconds)
-    earliest = now - timedelta(days=options.max_age_days)
-    read: list[ActivityIn] = []
-    # One loop, no generator: it runs for each activity of every batch.
-    for activity in activities:
-        if not earliest <= activity.occurred_at <= latest:
-            return _parse_activity_batch_items(body, options, now, region)
-        phones_read = _read_phones(activity, region)
-        if phones_read.__class__ is list:
-            return _parse_activity_batch_items(body, options, now, region)
-        read.append(cast("ActivityIn", phones_read))
     return read
 
 
-def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[int, RefusedPhone]]:
+_ActivityT = TypeVar("_ActivityT", bound=ActivityFields)
+_ParticipantT = TypeVar("_ParticipantT", bound=ParticipantFields)
+
+
+def _checked(
+    activities: list[_ActivityT], options: IngestOptions, now: datetime, region: str
+) -> list[_ActivityT] | None:
+    """The batch with its phones in E.164 when its size, every time and every phone pass, else None."""
+    if not 0 < len(activities) <= options.max_batch_activities:
+        return None
+    latest = now + timedelta(seconds=options.max_future_skew_seconds)
+    earliest = now - timedelta(days=options.max_age_days)
+    read: list[_ActivityT] = []
+    # One loop, no generator: it runs for each activity of every batch.
+    for activity in activities:
+        if not earliest <= activity.occurred_at <= latest:
+            return None
+        phones_read = _read_phones(activity, region)
+        if phones_read.__class__ is list:
+            return None
+        read.append(cast("_ActivityT", phones_read))
+    return read
+
+
+def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164, or the refused ones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
-    participants: list[Participant] | None = None  # copied only when a phone changes
+    participants: list[ParticipantFields] | None = None  # copied only when a phone changes
     for position, participant in enumerate(activity.participants):
         phone = participant.phone
         if phone is None:
@@ -109,12 +142,12 @@ def _read_phones(activity: ActivityIn, region: str) -> ActivityIn | list[tuple[i
         elif parsed.e164 != phone:
             if participants is None:
                 participants = list(activity.participants)
-            participants[position] = copy_with(participant, {"phone": parsed.e164})
+            participants[position] = with_changes(participant, {"phone": parsed.e164})
     if refused:
         return refused
     if participants is None:
         return activity
-    return copy_with(activity, {"participants": tuple(participants)})
+    return with_changes(activity, {"participants": tuple(participants)})
 
 
 def _parse_activity_batch_items(
@@ -202,7 +235,7 @@ class IngestedActivity:
     constructing and serialising that second model was the dearest step of a batch after parsing).
     """
 
-    activity: ActivityIn
+    activity: AnyActivity
     tenant_id: str
     activity_id: uuid.UUID
     #: ``str(activity_id)``, made once: the message key, the envelope, the body and the answer use it.
@@ -221,7 +254,11 @@ class IngestedActivity:
 
     def body(self) -> bytes:
         """The ``activity-ingested`` payload: the input's JSON with ingest's fields appended."""
-        head = self.activity.__pydantic_serializer__.to_json(self.activity)
+        activity = self.activity
+        if isinstance(activity, ActivityStruct):
+            head = encode_activity(activity)
+        else:
+            head = activity.__pydantic_serializer__.to_json(activity)
         before_id, after_id = _ingested_fields(self.tenant_id, self.ingested_at, self.adapter_version)
         # Both are JSON objects: the parent model's fields come first in ActivityIngestedV1 too.
         # The id is a UUID's canonical text, which JSON holds without escaping.
@@ -254,7 +291,7 @@ def ingested_timestamp(now: datetime) -> str:
 
 
 def to_ingested(
-    activity: ActivityIn,
+    activity: AnyActivity,
     tenant_id: str,
     ingested_at: str,
     adapter_version: str,
@@ -264,7 +301,7 @@ def to_ingested(
 ) -> IngestedActivity:
     if activity.occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
-        activity = copy_with(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
+        activity = with_changes(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
     activity_id = activity_id or activity_id_for(tenant_id, activity.source, activity.external_id)
     return IngestedActivity(
         activity=activity,
@@ -342,11 +379,11 @@ def _outcome_series(source: str) -> tuple[PromCounter, PromCounter, PromCounter]
 
 
 @dataclass(slots=True)
-class ScreenedActivities:
+class ScreenedActivities(Generic[_ActivityT]):
     """Activities past the privacy rules, with their own ids and the keys of the meetings among them."""
 
     #: (activity as it may be published, sent by a machine, its own deterministic id)
-    kept: list[tuple[ActivityIn, bool, uuid.UUID]]
+    kept: list[tuple[_ActivityT, bool, uuid.UUID]]
     exclusions: Counter[str]
     sightings: list[MeetingSighting]
 
@@ -356,15 +393,17 @@ class ScreenedActivities:
         return bool(self.sightings)
 
 
-def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) -> ScreenedActivities:
+def screen_activities(
+    context: TenantContext, activities: Sequence[_ActivityT]
+) -> ScreenedActivities[_ActivityT]:
     """Privacy first: nothing excluded goes further (no id, no meeting key, no bookkeeping)."""
-    kept: list[tuple[ActivityIn, bool, uuid.UUID]] = []
+    kept: list[tuple[_ActivityT, bool, uuid.UUID]] = []
     exclusions: Counter[str] = Counter()
     sightings: list[MeetingSighting] = []
     for activity in activities:
         if context.erased:
             # An erased person never leaves ingest: attribution judges what remains of the activity.
-            activity = copy_with(
+            activity = with_changes(
                 activity, {"participants": mask_participants(activity.participants, context.erased)}
             )
         verdict = apply_privacy(activity, context.privacy)
@@ -382,7 +421,7 @@ def screen_activities(context: TenantContext, activities: Sequence[ActivityIn]) 
 async def prepare_activities(
     conn: AsyncConnection,
     context: TenantContext,
-    screened: ScreenedActivities,
+    screened: ScreenedActivities[AnyActivity],
     now: datetime,
     adapter_version: str,
 ) -> PreparedActivities:
@@ -401,7 +440,7 @@ async def prepare_activities(
 async def prepare_unshared_activities(
     ledger: SeenLedger,
     context: TenantContext,
-    screened: ScreenedActivities,
+    screened: ScreenedActivities[AnyActivity],
     now: datetime,
     adapter_version: str,
 ) -> PreparedActivities:
@@ -413,7 +452,7 @@ async def prepare_unshared_activities(
 
 def _ingested(
     context: TenantContext,
-    screened: ScreenedActivities,
+    screened: ScreenedActivities[AnyActivity],
     now: datetime,
     adapter_version: str,
     canonical: Mapping[uuid.UUID, uuid.UUID],
@@ -433,7 +472,7 @@ def _ingested(
 
 
 def _sort_out(
-    screened: ScreenedActivities,
+    screened: ScreenedActivities[_ActivityT],
     events: Sequence[IngestedActivity],
     is_new: Callable[[tuple[uuid.UUID, int]], bool],
 ) -> PreparedActivities:

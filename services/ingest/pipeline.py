@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
@@ -289,7 +290,7 @@ async def publish_prepared(
 async def accept_activities(
     deps: IngestDeps,
     context: TenantContext,
-    activities: Sequence[ActivityIn],
+    activities: Sequence[AnyActivity],
     now: datetime,
     adapter_version: str,
     *,

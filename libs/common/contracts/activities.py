@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -100,6 +102,17 @@ class ParticipantRole(StrEnum):
     CALLEE = "callee"
 
 
+def outcome_mismatch(kind: ActivityKind, outcome: Outcome) -> str | None:
+    """Why ``outcome`` cannot end an activity of ``kind``, or None when it can."""
+    if outcome in OUTCOMES_BY_KIND[kind]:
+        return None
+    allowed = ", ".join(sorted(OUTCOMES_BY_KIND[kind]))
+    return f"outcome {outcome.value!r} is not valid for a {kind.value}: use {allowed}"
+
+
+NO_ADDRESS = "a participant needs an email or a phone"
+
+
 class Participant(BaseModel):
     """One person on an activity, known by email and/or phone."""
 
@@ -113,7 +126,7 @@ class Participant(BaseModel):
     @model_validator(mode="after")
     def _needs_an_address(self) -> Participant:
         if self.email is None and self.phone is None:
-            raise ValueError("a participant needs an email or a phone")
+            raise ValueError(NO_ADDRESS)
         return self
 
 
@@ -182,12 +195,52 @@ class ActivityIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ActivityIn:
-        if self.outcome not in OUTCOMES_BY_KIND[self.kind]:
-            allowed = ", ".join(sorted(OUTCOMES_BY_KIND[self.kind]))
-            raise ValueError(
-                f"outcome {self.outcome.value!r} is not valid for a {self.kind.value}: use {allowed}"
-            )
+        mismatch = outcome_mismatch(self.kind, self.outcome)
+        if mismatch is not None:
+            raise ValueError(mismatch)
         return self
+
+
+class ParticipantFields(Protocol):
+    """What the domain reads of a participant: :class:`Participant`, or the batch path's struct
+    (``activities_fast.ParticipantStruct``), so each rule is written once for both."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def role(self) -> ParticipantRole: ...
+
+
+class ActivityFields(Protocol):
+    """What the domain reads of an activity: :class:`ActivityIn`, or the batch path's struct
+    (``activities_fast.ActivityStruct``); privacy, phones and meeting keys are written over this."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def kind(self) -> ActivityKind: ...
+    @property
+    def direction(self) -> Direction: ...
+    @property
+    def outcome(self) -> Outcome: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def participants(self) -> Sequence[ParticipantFields]: ...
+    @property
+    def thread_id(self) -> str | None: ...
+    @property
+    def ical_uid(self) -> str | None: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def revision(self) -> int: ...
 
 
 class ActivityIngestedV1(ActivityIn):

@@ -1,36 +1,48 @@
-"""``activity-ingested`` in msgspec: attribution's decoder (msgspec first, the contract always) and
-the encoder of what it decoded.
+"""Canonical activities in msgspec: the batch path of ``POST /v1/events`` and attribution's decoder.
 
-``ActivityIngestedV1`` (pydantic, ``activities.py``) stays the one definition of the event and of
-its JSON Schema. Attribution decodes one body per activity, and validating it was its largest
-codec cost, so :func:`decode_ingested` first tries msgspec on structs that mirror the contract
-field for field, at its limits or stricter, and hands every body that path does not take as-is
-to the contract's own decoder (:func:`decode_body`): the bodies accepted and refused, and every
-dead-letter reason, are the contract's. ``tests/unit/common/test_activities_fast.py`` checks that
-the values of both paths are equal on every sample either accepts. The fast path takes what
-``attribution_fast`` takes (the same identifier, time and escape rules) and also leaves to the
-contract:
+``ActivityIn`` and ``ActivityIngestedV1`` (pydantic, ``activities.py``) stay the one definition
+of the canonical activity, of its JSON Schema and of every refusal. Validating, copying and
+serialising models were the largest codec costs of ingest (a batch of 1,000 per request) and of
+attribution (one body per activity), so both first try msgspec on the structs below, which
+mirror the contracts field for field (same names, order, defaults and limits, or stricter), and
+hand every body that path does not take as-is to the contract's own decoder: the bodies
+accepted and refused, every 4xx field and reason and every dead-letter reason are the
+contract's. The domain (privacy, phones, meeting keys, matching) reads both forms through the
+same attribute names (``ActivityFields``, :data:`IngestedEvent`): each rule is written once.
+``tests/unit/ingest/test_ingest_batch_structs.py`` and ``tests/unit/common/test_activities_fast.py``
+check both paths' values and bytes against the contract.
 
-* an email that is not already what ``Email`` makes of it (trimmed, lower case, one ``@`` and a
-  dot after it), and a participant with neither an email nor a phone;
-* an outcome that is not one of its kind's (the contract's reason names the allowed ones);
-* any text that is not ``str.isprintable`` (a subject with a tab, a no-break space in a name).
+The fast path is stricter than the contract wherever matching it exactly would cost more:
 
-Attribution reads both forms through the same attribute names (:data:`IngestedEvent`), and
-:func:`encode_ingested` writes either as the bytes ``encode_body`` gives for the equal model
-(msgspec writes fields in declaration order, times as pydantic-core does).
+* text must be ``str.isprintable`` (no C0/C1 control, no noncharacter, no surrogate, so the
+  contract's ``LINE_PATTERN`` and ``TEXT_PATTERN`` hold); a tab in a subject or a no-break
+  space in a name takes the contract's path;
+* times are RFC 3339 with an offset, as msgspec reads them (pydantic also takes a comma or no
+  seconds). msgspec rounds a fraction past microseconds where pydantic truncates, so a body with
+  seven digits after a dot, or an escaped digit or dot (``\\u002e``), takes the contract's path
+  (attribution's decoder leaves every body holding a backslash to the contract);
+* emails are normalised by the contract's own ``lower_email``, the two model validators' rules
+  are the contract's (``outcome_mismatch``, ``NO_ADDRESS``), and the time window is
+  ``EARLIEST``..``LATEST`` as in ``UtcDatetime``.
+
+msgspec writes fields in declaration order and times as pydantic-core does, so
+:func:`encode_activity` and :func:`encode_ingested` give the bytes ``encode_body`` gives for the
+equal model.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta, Struct
+from msgspec.structs import force_setattr
 
 from libs.common.contracts.activities import (
-    OUTCOMES_BY_KIND,
+    NO_ADDRESS,
+    ActivityIn,
     ActivityIngestedV1,
     ActivityKind,
     CrmReferences,
@@ -38,40 +50,60 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    outcome_mismatch,
 )
 from libs.common.contracts.attribution_fast import LONG_FRACTION, TENANT_ID, AwareTime, IdText
 from libs.common.contracts.envelope import decode_body, encode_body
-from libs.common.contracts.fields import EARLIEST, INT8_MAX, LATEST
+from libs.common.contracts.fields import EARLIEST, INT8_MAX, LATEST, lower_email
 
 
-class IngestedParticipant(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``Participant`` as msgspec decodes it (same fields, defaults and limits)."""
+def _refuse_unprintable(*texts: str | None) -> None:
+    for text in texts:
+        if text is not None and not text.isprintable():
+            raise ValueError("not printable: the contract's path decides")
+
+
+class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``Participant`` as msgspec decodes it (same fields, order, defaults and limits)."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=40)] | None = None
     name: Annotated[str, Meta(max_length=256)] | None = None
     role: ParticipantRole
 
+    def __post_init__(self) -> None:
+        # Inline rather than through ``_refuse_unprintable``: it runs for every participant.
+        email, phone, name = self.email, self.phone, self.name
+        if email is not None:
+            if not email.isprintable():
+                raise ValueError("email not printable: the contract's path decides")
+            lowered = lower_email(email)  # the contract's AfterValidator
+            if lowered != email:
+                force_setattr(self, "email", lowered)
+        elif phone is None:
+            raise ValueError(NO_ADDRESS)
+        if (phone is not None and not phone.isprintable()) or (name is not None and not name.isprintable()):
+            raise ValueError("phone or name not printable: the contract's path decides")
 
-class IngestedCrm(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``CrmReferences`` as msgspec decodes it (same fields, defaults and limits)."""
+
+class CrmReferencesStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``CrmReferences`` as msgspec decodes it."""
 
     deal_id: IdText | None = None
     account_id: IdText | None = None
     contact_ids: tuple[IdText, ...] = ()
     owner_rep_id: IdText | None = None
 
-
-#: The references of an activity that carries none, shared (the struct is frozen).
-NO_CRM = IngestedCrm()
-
-
-def _no_crm() -> IngestedCrm:
-    return NO_CRM
+    def __post_init__(self) -> None:
+        _refuse_unprintable(self.deal_id, self.account_id, self.owner_rep_id, *self.contact_ids)
 
 
-class Ingested(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``ActivityIngestedV1`` as msgspec decodes it (same fields in the same order, defaults, limits)."""
+#: Shared like ``NO_CRM_REFERENCES`` (the struct is frozen).
+NO_CRM_REFERENCES_STRUCT = CrmReferencesStruct()
+
+
+class ActivityStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``ActivityIn`` as msgspec decodes it (same fields, order, defaults and limits)."""
 
     source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*\Z")]
     external_id: IdText
@@ -80,87 +112,88 @@ class Ingested(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     outcome: Outcome
     occurred_at: AwareTime
     duration_seconds: Annotated[int, Meta(ge=0, le=86_400)] = 0
-    participants: Annotated[tuple[IngestedParticipant, ...], Meta(min_length=1, max_length=500)]
+    participants: Annotated[tuple[ParticipantStruct, ...], Meta(min_length=1, max_length=500)]
     thread_id: Annotated[str, Meta(max_length=512)] | None = None
     ical_uid: Annotated[str, Meta(max_length=1024)] | None = None
     subject: Annotated[str, Meta(max_length=2_000)] | None = None
-    crm: IngestedCrm = msgspec.field(default_factory=_no_crm)
+    crm: CrmReferencesStruct = NO_CRM_REFERENCES_STRUCT
     revision: Annotated[int, Meta(ge=0, le=INT8_MAX)] = 0
+
+    def __post_init__(self) -> None:
+        if outcome_mismatch(self.kind, self.outcome) is not None:
+            raise ValueError("outcome: the contract's path names it")
+        if not EARLIEST <= self.occurred_at < LATEST:
+            raise ValueError("occurred_at: the contract's path names it")
+        _refuse_unprintable(self.external_id, self.thread_id, self.ical_uid, self.subject)
+
+
+class Ingested(ActivityStruct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``ActivityIngestedV1`` as msgspec decodes it: ``ActivityIn``'s fields, then ingest's."""
+
     tenant_id: Annotated[str, Meta(pattern=TENANT_ID)]
     activity_id: uuid.UUID
     ingested_at: AwareTime
     automated: bool = False
     adapter_version: Annotated[str, Meta(max_length=64)] = "canonical/1"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not EARLIEST <= self.ingested_at < LATEST:
+            raise ValueError("ingested_at: the contract's path names it")
+        _refuse_unprintable(self.adapter_version)
+
+
+class _ActivityBatch(Struct, frozen=True, forbid_unknown_fields=True):
+    activities: list[ActivityStruct]
+
+
+#: What the batch path handles: the fast path's struct, or the contract's model.
+AnyActivity = ActivityIn | ActivityStruct
 
 #: What attribution handles: the fast path's struct, or the contract's model (the contract's
 #: fallback, the rows it reads back, the evaluation and the tests build models).
 IngestedEvent = Ingested | ActivityIngestedV1
 
 #: One participant of either form.
-AnyParticipant = IngestedParticipant | Participant
+AnyParticipant = ParticipantStruct | Participant
 
-_DECODER = msgspec.json.Decoder(Ingested)
+_BATCH_DECODER = msgspec.json.Decoder(_ActivityBatch)
+_INGESTED_DECODER = msgspec.json.Decoder(Ingested)
 _ENCODER = msgspec.json.Encoder()
+#: An escaped digit or dot, which could hide one (searched only in a body holding a backslash:
+#: one alternation over the whole body cost 2 us per activity, these two 0.1).
+_ESCAPED_DIGIT_OR_DOT = re.compile(rb"\\u00(?:3[0-9]|2[eE])")
+_UNDECODED = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 
 
-def _normal_email(email: str) -> bool:
-    """Whether ``Email`` keeps ``email`` as it is (``fields._lower_email`` neither changes nor refuses it)."""
-    local, at, domain = email.partition("@")
-    return bool(at and local) and "@" not in domain and "." in domain and email == email.strip().lower()
+def decode_activity_batch(body: bytes) -> list[ActivityStruct] | None:
+    """The body's activities as structs when the fast path takes it as-is, else None.
 
-
-def _plain_participants(participants: tuple[IngestedParticipant, ...]) -> str | None:
-    """The participants' text run together, or None when one is not as the contract leaves it."""
-    text = ""
-    for p in participants:
-        email = p.email
-        if email is not None:
-            if not _normal_email(email):
-                return None
-            text += email
-        elif p.phone is None:
-            return None
-        if p.phone is not None:
-            text += p.phone
-        if p.name is not None:
-            text += p.name
-    return text
-
-
-def _plain(event: Ingested) -> bool:
-    """Whether the decoded struct is within what the contract accepts, unchanged by its validators."""
-    if not (EARLIEST <= event.occurred_at < LATEST and EARLIEST <= event.ingested_at < LATEST):
-        return False
-    if event.outcome not in OUTCOMES_BY_KIND[event.kind]:
-        return False
-    text = _plain_participants(event.participants)
-    if text is None:
-        return False
-    crm = event.crm
-    text += event.external_id + event.adapter_version + "".join(crm.contact_ids)
-    for one in (
-        event.thread_id,
-        event.ical_uid,
-        event.subject,
-        crm.deal_id,
-        crm.account_id,
-        crm.owner_rep_id,
+    None says nothing about validity: the contract's decoder decides (and names the faults).
+    """
+    if LONG_FRACTION.search(body) is not None or (
+        b"\\" in body and _ESCAPED_DIGIT_OR_DOT.search(body) is not None
     ):
-        if one is not None:
-            text += one
-    return text.isprintable()
+        return None
+    try:
+        return _BATCH_DECODER.decode(body).activities
+    except _UNDECODED:
+        return None
+
+
+def encode_activity(activity: ActivityStruct) -> bytes:
+    """The JSON pydantic writes for the equal ``ActivityIn`` (``__pydantic_serializer__.to_json``)."""
+    return _ENCODER.encode(activity)
 
 
 def decode_fast(body: bytes) -> Ingested | None:
-    """The body as a struct when the fast path takes it as-is, else ``None``."""
+    """An ``activity-ingested`` body as a struct when the fast path takes it as-is, else ``None``."""
     if b"\\" in body or LONG_FRACTION.search(body) is not None:
         return None
     try:
-        event = _DECODER.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _INGESTED_DECODER.decode(body)
+    except _UNDECODED:
         return None
-    return event if _plain(event) else None
 
 
 def decode_ingested(body: bytes | None) -> IngestedEvent:
@@ -186,12 +219,17 @@ def with_crm(
     contact_ids: tuple[str, ...],
     owner_rep_id: str | None,
 ) -> IngestedEvent:
-    """``event`` with other CRM references, in its own form."""
+    """``event`` with other CRM references, in its own form (the contract's when the struct
+    would refuse them: an identifier the contract takes but the fast path leaves to it)."""
     if isinstance(event, Ingested):
-        crm = IngestedCrm(
-            deal_id=deal_id, account_id=account_id, contact_ids=contact_ids, owner_rep_id=owner_rep_id
-        )
-        return msgspec.structs.replace(event, crm=crm)
+        try:
+            crm = CrmReferencesStruct(
+                deal_id=deal_id, account_id=account_id, contact_ids=contact_ids, owner_rep_id=owner_rep_id
+            )
+        except ValueError:
+            event = as_contract(event)
+        else:
+            return msgspec.structs.replace(event, crm=crm)
     references = CrmReferences(
         deal_id=deal_id, account_id=account_id, contact_ids=contact_ids, owner_rep_id=owner_rep_id
     )

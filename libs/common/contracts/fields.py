@@ -55,6 +55,7 @@ __all__ = [
     "Version",
     "check_line",
     "check_utc_datetime",
+    "lower_email",
     "meaningful_errors",
     "reason_of",
 ]
@@ -158,7 +159,8 @@ def check_utc_datetime(value: datetime) -> datetime:
     return value
 
 
-def _lower_email(value: str) -> str:
+def lower_email(value: str) -> str:
+    """``Email``'s normalisation: trimmed and lower-cased, or ``ValueError`` when not shaped like one."""
     value = value.strip().lower()
     local, at, domain = value.partition("@")
     if not at or not local or "@" in domain or "." not in domain:
@@ -202,7 +204,7 @@ SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeVa
 
 TenantId = Annotated[str, Field(pattern=TENANT_ID_PATTERN)]
 ExternalId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
-Email = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_email)]
+Email = Annotated[SafeStr, Field(max_length=320), AfterValidator(lower_email)]
 #: A rep's job role as the CRM names it ("SDR", "Account Executive"): one line, trimmed, never blank.
 #: The CRM contract carries it on a rep and a role goal names it, so both accept the same text.
 RoleName = Annotated[SafeStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from libs.common.contracts.activities import ActivityIn, ActivityKind
+from libs.common.contracts.activities import ActivityFields, ActivityKind
 from services.ingest.domain.normalize import is_internal
 
 #: Zoom's actual start drifts from the booked start; a quarter hour absorbs a few minutes either way.
@@ -27,7 +27,7 @@ def rounded_start(occurred_at: datetime) -> datetime:
     return datetime.fromtimestamp(((seconds + step // 2) // step) * step, UTC)
 
 
-def meeting_keys(activity: ActivityIn, internal_domains: Iterable[str]) -> tuple[str, ...]:
+def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> tuple[str, ...]:
     """The keys under which ``activity`` is recognised as the same meeting; empty for non-meetings."""
     if activity.kind is not ActivityKind.MEETING:
         return ()

@@ -10,9 +10,10 @@ import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
-from libs.common.contracts.activities import ActivityIn, Direction, Participant, ParticipantRole
-from libs.common.contracts.copying import copy_with
+from libs.common.contracts.activities import ActivityFields, Direction, ParticipantFields, ParticipantRole
+from libs.common.contracts.copying import with_changes
 from services.ingest.domain.normalize import email_domain
 
 
@@ -48,13 +49,17 @@ class PrivacyPolicy:
             object.__setattr__(self, name, value)
 
 
+#: The contract's model or the batch path's struct: the rules read both alike (``ActivityFields``).
+ActivityT = TypeVar("ActivityT", bound=ActivityFields)
+
+
 @dataclass(frozen=True, slots=True)
-class PrivacyVerdict:
+class PrivacyVerdict(Generic[ActivityT]):
     excluded: bool
     reason: ExclusionReason | None
     automated: bool
     #: The activity as it may be published: subject removed unless the policy keeps subjects.
-    activity: ActivityIn
+    activity: ActivityT
 
 
 #: Local parts (after dropping a +tag and folding "." and "_" into "-") of automated senders.
@@ -98,7 +103,7 @@ def is_automated_address(address: str) -> bool:
     return folded in AUTOMATED_LOCAL_PARTS or folded.startswith(AUTOMATED_LOCAL_PREFIXES)
 
 
-def _sender(activity: ActivityIn) -> Participant | None:
+def _sender(activity: ActivityFields) -> ParticipantFields | None:
     for participant in activity.participants:
         if participant.role in SENDER_ROLES:
             return participant
@@ -117,7 +122,7 @@ def _in_domains(address: str, domains: frozenset[str]) -> bool:
 
 # Plain loops rather than ``any(...)`` over generators: these run for every activity, and a
 # generator costs more than the set lookups it wraps.
-def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason | None:
+def _exclusion(activity: ActivityFields, policy: PrivacyPolicy) -> ExclusionReason | None:
     addresses = policy.excluded_addresses
     if addresses:
         for participant in activity.participants:
@@ -141,11 +146,11 @@ def _exclusion(activity: ActivityIn, policy: PrivacyPolicy) -> ExclusionReason |
     return None
 
 
-def apply_privacy(activity: ActivityIn, policy: PrivacyPolicy) -> PrivacyVerdict:
+def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[ActivityT]:
     """Decide whether ``activity`` may be published, and strip what the tenant does not keep."""
     reason = _exclusion(activity, policy)
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email))
     keep = policy.keep_subjects or activity.subject is None
-    published = activity if keep else copy_with(activity, {"subject": None})
+    published = activity if keep else with_changes(activity, {"subject": None})
     return PrivacyVerdict(excluded=reason is not None, reason=reason, automated=automated, activity=published)

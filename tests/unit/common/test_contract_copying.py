@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from libs.common.contracts.activities import ActivityIn, Participant
-from libs.common.contracts.copying import copy_with
+from libs.common.contracts.activities import ActivityIn, Participant, ParticipantRole
+from libs.common.contracts.activities_fast import ParticipantStruct
+from libs.common.contracts.copying import copy_with, with_changes
 
 ACTIVITY = ActivityIn.model_validate(
     {
@@ -93,3 +94,17 @@ def test_a_participant_copy_stays_frozen() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         copied.name = "B"  # type: ignore[misc]
+
+
+def test_with_changes_copies_a_model_as_copy_with_and_a_struct_as_msgspec_replace() -> None:
+    struct = ParticipantStruct(email="Ana@Acme.example", role=ParticipantRole.CALLER)
+
+    copied = with_changes(struct, {"phone": "+14155550100", "name": "Ana"})
+
+    assert copied == ParticipantStruct(
+        email="ana@acme.example", phone="+14155550100", name="Ana", role=ParticipantRole.CALLER
+    )
+    assert struct.phone is None
+    assert _state(with_changes(ACTIVITY, {"subject": None})) == _state(copy_with(ACTIVITY, {"subject": None}))
+    with pytest.raises(TypeError, match="cannot copy a dict with changes"):
+        with_changes({"subject": "x"}, {"subject": None})

@@ -1,0 +1,355 @@
+"""The batch path on msgspec structs publishes what the contract's path publishes, byte for byte,
+accepts the same batches and refuses the others with the same answer (``activities_fast``)."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.activities_fast import ActivityStruct, decode_activity_batch
+from libs.common.contracts.tenant_settings import read_tenant_settings
+from libs.common.erasures import ErasedIdentities, IdentityKind, erasure_key, identity_hash
+from libs.common.web import Problem
+from services.ingest.adapters.repository import TenantContext
+from services.ingest.domain.tenant_config import privacy_policy, webhook_config
+from services.ingest.handlers import (
+    ingested_timestamp,
+    parse_activity_batch,
+    read_activity_batch,
+    screen_activities,
+    to_ingested,
+)
+from services.ingest.settings import IngestOptions
+
+NOW = datetime(2026, 11, 24, 16, 0, 0, 250_000, tzinfo=UTC)
+OPTIONS = IngestOptions()
+KEY = erasure_key("test-secret-key")
+ERASED = ErasedIdentities(
+    KEY,
+    frozenset(
+        {
+            identity_hash(KEY, IdentityKind.EMAIL, "bo@buyer.example"),
+            identity_hash(KEY, IdentityKind.PHONE, "+14155550100"),
+        }
+    ),
+)
+
+KINDS = {"email": ("sent", "received"), "call": ("connected", "voicemail"), "meeting": ("held", "scheduled")}
+ROLES = {"email": ("from", "to", "cc"), "call": ("caller", "callee"), "meeting": ("organizer", "attendee")}
+TIMES = [
+    "2026-11-02T15:04:05Z",
+    "2026-11-02T15:04:05.5Z",
+    "2026-11-02T15:04:05.123456+02:00",
+    "2026-11-02T09:34:05-05:30",
+    "2026-11-02t15:04:05z",
+    "2026-11-02 15:04:05+00:00",
+    "2026-11-02T15:04:05-00:00",
+    "2026-11-02T15:04:05+0100",
+    "2026-11-24T16:59:59+14:00",
+]
+EMAILS = [
+    "ana@seller.example",
+    " Ana.Núñez@Seller.Example ",
+    "no-reply@buyer.example",
+    "bo@buyer.example",
+    "BO@BUYER.EXAMPLE",
+    "cy@legal.example",
+    "dee@eu.buyer.example",
+    "ünï@çödé.example",
+]
+PHONES = [
+    "+14155550100",
+    "(415) 555-0100",
+    "415.555.0101",
+    "0044 20 7946 0958",
+    "+44 20 7946 0958",
+    "tel: 650 555 1234",
+]
+NAMES = [None, "Ana Ñúñez", 'Bo "the buyer" O\'Neil', "李小龍", "Zoë 😀", "back\\slash", "</script>"]
+SUBJECTS = [
+    None,
+    "Follow-up",
+    'Re: "pricing" \\ terms',
+    "Contrat signé \u2013 étape 2",
+    "Confidential merger",
+    "😀" * 30,
+]
+
+
+def _participant(rng: random.Random, role: str) -> dict[str, Any]:
+    person: dict[str, Any] = {"role": role}
+    shape = rng.randrange(4)
+    if shape in (0, 2):
+        person["email"] = rng.choice(EMAILS)
+    if shape in (1, 2) or "email" not in person:
+        person["phone"] = rng.choice(PHONES)
+    name = rng.choice(NAMES)
+    if name is not None or rng.random() < 0.3:
+        person["name"] = name  # absent, null or a value
+    return person
+
+
+def _activity(rng: random.Random, n: int) -> dict[str, Any]:
+    kind = rng.choice(sorted(KINDS))
+    item: dict[str, Any] = {
+        "source": rng.choice(["api", "dialer.v2", "crm_sync-1"]),
+        "external_id": f"ext-{n}-{rng.choice(['a', 'Ω', 'x y'])}",
+        "kind": kind,
+        "direction": rng.choice(["inbound", "outbound", "internal"]),
+        "outcome": rng.choice(KINDS[kind]),
+        "occurred_at": rng.choice(TIMES),
+        "participants": [_participant(rng, role) for role in rng.sample(ROLES[kind], len(ROLES[kind]))],
+    }
+    optional: dict[str, Any] = {
+        "duration_seconds": rng.choice([0, 1, 312, 86_400]),
+        "thread_id": rng.choice([None, "thread-1", "<abc@mail.example>"]),
+        "ical_uid": rng.choice([None, "uid-1@cal.example"]),
+        "subject": rng.choice(SUBJECTS),
+        "crm": rng.choice(
+            [
+                {},
+                {"deal_id": "d-1"},
+                {"contact_ids": ["c-1", "c-2"], "owner_rep_id": "r-1", "account_id": None},
+            ]
+        ),
+        "revision": rng.choice([0, 7, 2**63 - 1]),
+    }
+    for name, value in optional.items():
+        if rng.random() < 0.6:
+            item[name] = value
+    return item
+
+
+def _bodies(items: Sequence[Any], context: TenantContext) -> list[bytes]:
+    screened = screen_activities(context, items)
+    activity_id = uuid.UUID("2f1d1d2e-8f43-4a34-9a3f-0d1e4c1c7b10")
+    return [
+        to_ingested(
+            a,
+            context.tenant_id,
+            ingested_timestamp(NOW),
+            "canonical/1",
+            automated=auto,
+            activity_id=activity_id,
+        ).body()
+        + f"|{own}|{auto}".encode()
+        for a, auto, own in screened.kept
+    ] + [json.dumps(sorted(screened.exclusions.items())).encode()]
+
+
+def _context(privacy: dict[str, Any], erased: ErasedIdentities | None = None) -> TenantContext:
+    settings = read_tenant_settings("acme", {"internal_domains": ["seller.example"], "privacy": privacy})
+    return TenantContext(
+        "acme",
+        settings,
+        webhook_config("acme", settings, frozenset()),
+        privacy_policy(settings),
+        erased or ErasedIdentities(KEY),
+    )
+
+
+PRIVACY_MODES = [
+    {},
+    {"keep_subjects": True},
+    {"excluded_addresses": ["cy@legal.example", "+14155550101"], "keep_subjects": True},
+    {"excluded_domains": ["buyer.example"]},
+    {"excluded_subject_keywords": ["confidential", "MERGER"], "keep_subjects": True},
+    {"drop_internal_only": True},
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("privacy", PRIVACY_MODES)
+def test_struct_batches_publish_the_contracts_bytes_in_every_privacy_mode(
+    seed: int, privacy: dict[str, Any]
+) -> None:
+    rng = random.Random(seed)
+    body = json.dumps(
+        {"activities": [_activity(rng, n) for n in range(40)]}, ensure_ascii=seed % 2 == 0
+    ).encode()
+
+    fast = read_activity_batch(body, OPTIONS, NOW)
+    models = parse_activity_batch(body, OPTIONS, NOW)
+
+    assert [type(a) for a in fast] == [ActivityStruct] * 40
+    for erased in (None, ERASED):
+        context = _context(privacy, erased)
+        assert _bodies(fast, context) == _bodies(list(models), context)
+
+
+def test_a_struct_batch_is_read_as_the_contract_reads_it() -> None:
+    item = {
+        "source": "api",
+        "external_id": "call-1",
+        "kind": "call",
+        "direction": "outbound",
+        "outcome": "connected",
+        "occurred_at": "2026-11-02T15:04:05.5-05:30",
+        "participants": [
+            {"email": " Ana@Acme.Example", "role": "caller", "name": "Ana"},
+            {"phone": "(415) 555-0100", "role": "callee", "email": None},
+        ],
+        "subject": None,
+    }
+    [fast] = read_activity_batch(json.dumps({"activities": [item]}).encode(), OPTIONS, NOW)
+
+    assert isinstance(fast, ActivityStruct)
+    assert [(p.email, p.phone, p.name) for p in fast.participants] == [
+        ("ana@acme.example", None, "Ana"),
+        (None, "+14155550100", None),
+    ]
+    assert fast.occurred_at == datetime(2026, 11, 2, 20, 34, 5, 500_000, tzinfo=UTC)
+    assert (fast.duration_seconds, fast.revision, fast.crm.contact_ids) == (0, 0, ())
+
+
+VALID: dict[str, Any] = {
+    "source": "api",
+    "external_id": "call-1",
+    "kind": "call",
+    "direction": "outbound",
+    "outcome": "connected",
+    "occurred_at": "2026-11-02T15:04:05Z",
+    "participants": [
+        {"email": "ana@acme.example", "role": "caller"},
+        {"phone": "+14155550100", "role": "callee"},
+    ],
+}
+#: Bodies the contract accepts and the fast path leaves to it (returned as the contract's models).
+LEFT_TO_THE_CONTRACT = {
+    "seven fraction digits": {"occurred_at": "2026-11-02T15:04:05.1234567Z"},
+    "rounding up a second": {"occurred_at": "2026-11-02T15:04:05.9999999Z"},
+    "a comma fraction": {"occurred_at": "2026-11-02T15:04:05,5Z"},
+    "no seconds": {"occurred_at": "2026-11-02T15:04Z"},
+    "a tab in the subject": {"subject": "a\tb"},
+    "a line break in the subject": {"subject": "a\nb", "keep": True},
+    "a no-break space in a name": {
+        "participants": [{"email": "a@acme.example", "name": "A\u00a0B", "role": "caller"}]
+    },
+}
+
+
+@pytest.mark.parametrize("changes", LEFT_TO_THE_CONTRACT.values(), ids=LEFT_TO_THE_CONTRACT.keys())
+def test_what_the_fast_path_cannot_vouch_for_is_read_by_the_contract(changes: dict[str, Any]) -> None:
+    changes = {k: v for k, v in changes.items() if k != "keep"}
+    body = json.dumps({"activities": [VALID, {**VALID, "external_id": "call-2", **changes}]}).encode()
+
+    read = read_activity_batch(body, OPTIONS, NOW)
+
+    assert read == parse_activity_batch(body, OPTIONS, NOW)
+    assert [type(a) for a in read] == [ActivityIn, ActivityIn]
+
+
+def test_an_escaped_digit_or_dot_leaves_the_body_to_the_contract() -> None:
+    body = json.dumps({"activities": [VALID]}).encode().replace(b"05Z", b"\\u00305Z")
+
+    assert decode_activity_batch(body) is None
+    assert read_activity_batch(body, OPTIONS, NOW) == parse_activity_batch(body, OPTIONS, NOW)
+
+
+REFUSED = {
+    "a NUL in a name": {"participants": [{"email": "a@x.example", "name": "Bo\x00", "role": "caller"}]},
+    "an outcome of another kind": {"outcome": "held"},
+    "an unknown kind": {"kind": "fax"},
+    "a source with capitals": {"source": "API"},
+    "a source ending in a line break": {"source": "api\n"},
+    "an unknown field": {"colour": "red"},
+    "in the future": {"occurred_at": "2026-11-26T16:00:01Z"},
+    "too old": {"occurred_at": "2010-01-01T00:00:00Z"},
+    "before 1970 in UTC": {"occurred_at": "1970-01-01T00:30:00+01:00"},
+    "year 1 ahead of UTC": {"occurred_at": "0001-01-01T00:00:00+01:00"},
+    "a naive time": {"occurred_at": "2026-11-02T15:04:05"},
+    "a time as a number": {"occurred_at": 1_790_000_000},
+    "a short code": {"participants": [{"phone": "12345", "role": "callee"}]},
+    "an empty phone": {"participants": [{"phone": "", "role": "callee"}]},
+    "no address": {"participants": [{"name": "Bo", "role": "callee"}]},
+    "not an email": {"participants": [{"email": "bo at buyer", "role": "callee"}]},
+    "a duration as text": {"duration_seconds": "30"},
+    "a duration as a float": {"duration_seconds": 30.0},
+    "a duration over a day": {"duration_seconds": 86_401},
+    "a negative revision": {"revision": -1},
+    "a revision past bigint": {"revision": 2**63},
+    "a boolean revision": {"revision": True},
+    "no participants": {"participants": []},
+    "an empty external id": {"external_id": ""},
+    "a long subject": {"subject": "x" * 2_001},
+    "an unknown crm field": {"crm": {"opportunity": "o-1"}},
+    "a control character in a contact id": {"crm": {"contact_ids": ["c\x01"]}},
+    "an unknown participant field": {"participants": [{"email": "a@x.example", "role": "caller", "age": 3}]},
+    "an unknown role": {"participants": [{"email": "a@x.example", "role": "host"}]},
+}
+
+
+def _answer(body: bytes, read: Any) -> tuple[int, str, Any] | list[bytes]:
+    try:
+        activities = read(body, OPTIONS, NOW)
+    except Problem as problem:
+        return problem.status, problem.detail, problem.errors
+    return _bodies(list(activities), _context({"keep_subjects": True}))
+
+
+@pytest.mark.parametrize("changes", REFUSED.values(), ids=REFUSED.keys())
+def test_a_refused_batch_gets_the_contracts_answer(changes: dict[str, Any]) -> None:
+    body = json.dumps({"activities": [VALID, {**VALID, "external_id": "bad", **changes}, VALID]}).encode()
+
+    answer = _answer(body, read_activity_batch)
+
+    assert isinstance(answer, tuple)
+    assert answer[0] == 422
+    assert answer == _answer(body, parse_activity_batch)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[]",
+        b'{"activities": []}',
+        b'{"activities": {}}',
+        b'{"activities": [], "more": 1}',
+        json.dumps({"activities": [VALID] * 1_001}).encode(),
+        json.dumps({"activities": [VALID], "extra": True}).encode(),
+        b'{"activities": [' + json.dumps(VALID).encode() + b"]",
+        b'{"activities": [1e400]}',
+    ],
+)
+def test_a_malformed_body_gets_the_contracts_answer(body: bytes) -> None:
+    assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(
+        [*TIMES, "2026-11-02T15:04:05.1234567Z", "fax", "held", "caller", "", " ", "api", *EMAILS]
+    ),
+)
+_fields = st.sampled_from([*VALID, "subject", "thread_id", "crm", "revision", "duration_seconds", "unknown"])
+_participant_fields = st.sampled_from(["email", "phone", "name", "role", "unknown"])
+
+
+@given(
+    changes=st.dictionaries(_fields, _values, max_size=3),
+    person=st.dictionaries(_participant_fields, _values, max_size=2),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_whatever_an_item_holds_both_paths_give_one_answer(
+    changes: dict[str, Any], person: dict[str, Any]
+) -> None:
+    item: dict[str, Any] = {**VALID, **changes}
+    if person:
+        item["participants"] = [{**VALID["participants"][0], **person}, VALID["participants"][1]]
+    body = json.dumps({"activities": [VALID, item]}).encode()
+
+    assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
