@@ -1,5 +1,4 @@
-"""Fewer index writes per event: ``attributions_time`` goes, the seen ledger's age index is a
-BRIN, and ``metric_contributions_engaged`` writes its entries directly (no GIN pending list).
+"""Fewer index entries per event: ``attributions_time`` goes, the seen ledger's age index is a BRIN.
 
 Each event wrote one entry in every index of ``attributions`` and ``ingest_seen_events``
 (one WAL record and a B-tree descent each):
@@ -13,13 +12,8 @@ Each event wrote one entry in every index of ``attributions`` and ``ingest_seen_
   (``DELETE ... WHERE seen_at < cutoff``, every tenant at once). ``seen_at`` is the insert time,
   so it follows the table's physical order: a BRIN index serves that range as well and is only
   written when a block range is summarised, not on every insert.
-* ``metric_contributions_engaged`` (GIN on ``engaged_deal_ids``) had ``fastupdate`` on: each
-  insert logged its entries into the pending list with the metapage, and the list was merged
-  into the tree later (more WAL), while every read of the deal timeline scanned the whole
-  pending list (up to ``gin_pending_list_limit``, 4 MB). With it off the entries go straight
-  into the tree: less WAL for the same PostgreSQL CPU, and deal reads touch a few pages.
 
-Downgrade builds both B-trees again and turns the pending list back on.
+Downgrade builds both B-trees again.
 
 Revision ID: 0014_pg_row_indexes
 Revises: 0013_attr_history_superseded
@@ -41,13 +35,9 @@ def upgrade() -> None:
         "CREATE INDEX ingest_seen_events_age ON ingest_seen_events USING brin (seen_at) "
         "WITH (autosummarize = on)"
     )
-    op.execute("ALTER INDEX metric_contributions_engaged SET (fastupdate = off)")
-    # Entries already pending stay in the list (and are scanned) until merged: merge them now.
-    op.execute("SELECT gin_clean_pending_list('metric_contributions_engaged')")
 
 
 def downgrade() -> None:
-    op.execute("ALTER INDEX metric_contributions_engaged RESET (fastupdate)")
     op.execute("DROP INDEX ingest_seen_events_age")
     op.execute("CREATE INDEX ingest_seen_events_age ON ingest_seen_events (seen_at)")
     op.execute("CREATE INDEX attributions_time ON attributions (tenant_id, occurred_at DESC, activity_id)")
