@@ -7,7 +7,8 @@ Each event wrote one entry in every index of ``attributions`` and ``ingest_seen_
   retention purge. An attribution is written in the same transaction as its ``activities``
   row, and erasure deletes both together, so the purge now deletes a batch of activities
   (found by ``activities_time``) with their attributions, superseded versions and overrides,
-  keyed by the same ids (``services/metrics/adapters/retention.py``).
+  keyed by the same ids (``services/metrics/adapters/retention.py``). Only an attribution left
+  without its activity by an older purge interrupted between its two tables would now stay.
 * ``ingest_seen_events_age (seen_at)`` is read only by the ledger prune
   (``DELETE ... WHERE seen_at < cutoff``, every tenant at once). ``seen_at`` is the insert time,
   so it follows the table's physical order: a BRIN index serves that range as well and is only
