@@ -10,9 +10,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 #: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
+#: An attribution is written in the same transaction as its activity and erased with it, so it
+#: goes with the activity's batch: ``attributions`` needs no index on its own time.
 DATED_TABLES: dict[str, tuple[str, ...]] = {
-    "activities": ("ingest_seen_events", "ingest_meeting_keys"),
-    "attributions": ("attribution_superseded", "attribution_overrides"),
+    "activities": (
+        "ingest_seen_events",
+        "ingest_meeting_keys",
+        "attributions",
+        "attribution_superseded",
+        "attribution_overrides",
+    ),
     "metric_contributions": (),
 }
 
@@ -47,10 +54,9 @@ async def purge_dated(
             text(f"DELETE FROM {dependant} WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
             {"t": tenant_id, "ids": ids},
         )
-        if dependant == "attribution_superseded":
-            counts[_VERSIONS] = len(ids) + int(result.rowcount)
-        else:
-            counts[dependant] = int(result.rowcount)
+        counts[dependant] = int(result.rowcount)
+    if "attribution_superseded" in counts:
+        counts[_VERSIONS] = counts["attributions"] + counts.pop("attribution_superseded")
     return counts
 
 
