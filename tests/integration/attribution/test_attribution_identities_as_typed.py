@@ -1,0 +1,100 @@
+"""Identities as another integrator types them, through ingest, the real broker, attribution and
+PostgreSQL: emails with display names, account domains written as websites."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.test_attribution_real_crm import (
+    DEAL,
+    REP,
+    TENANT,
+    _attribution,
+    _crm,
+    _ingest_auth,
+)
+from tests.integration.crm_support import email_from_ana
+
+
+def _to(external_id: str, address: str) -> dict[str, Any]:
+    return email_from_ana(
+        external_id,
+        participants=[{"email": "ana@seller.example", "role": "from"}, {"email": address, "role": "to"}],
+    )
+
+
+async def test_a_contact_and_an_account_typed_with_display_names_and_websites_are_matched(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    auth = await _ingest_auth(db_engine)
+    account = {
+        "entity_type": "account",
+        "id": "acc-1",
+        "domains": ["https://www.Buyer.example/", "Buyer Inc"],
+    }
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["Dana Diaz <Dana@Buyer.example>"],
+    }
+    # Two open deals of the account: only Dana's role tells them apart.
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    other = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example."]}
+    deal_g = {**DEAL, "id": "deal-g", "account_id": "acc-2", "contacts": []}
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b, other, deal_g), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        assert crm.json() == {
+            "accepted": 7,
+            "warnings": [
+                {
+                    "index": 1,
+                    "field": "entities.1.domains.1",
+                    "reason": "not a domain; it was dropped, the account accepted",
+                }
+            ],
+        }
+        await asyncio.sleep(1.0)
+        mails = [
+            _to("m-plain", "dana@buyer.example"),
+            _to("m-pasted", "Dana Diaz <Dana@Buyer.example>"),
+            _to("m-globex", "joe@globex.example"),
+        ]
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-plain", "m-pasted", "m-globex")
+        }
+    async with db_engine.connect() as conn:
+        stored = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT c.emails, a.domains FROM ref_contacts c JOIN ref_accounts a USING (tenant_id, account_id) "
+                    "WHERE c.tenant_id = :t"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert stored == [(["dana@buyer.example"], ["buyer.example"])]
+    found = {
+        name: (r.status, r.deal_id, r.account_id, r.rep_id, r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "m-plain": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
+        "m-pasted": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
+        "m-globex": ("attributed", "deal-g", "acc-2", "rep-1", "owner_participates"),
+    }
