@@ -50,7 +50,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3"
+RULE_VERSION = "attribution-rules/2026.12.3b"
 
 
 class Signal(StrEnum):
@@ -456,7 +456,7 @@ def attribute_in_slice(
         override=override,
         thread=thread,
         external=external,
-        participating_reps=frozenset(rep for rep in reps if rep is not None),
+        participating_reps=_participating_reps(activity, reps),
         matches=_match_contacts(activity, index, external),
     )
     explanation: dict[str, Any] = {
@@ -503,6 +503,15 @@ def attribute_in_slice(
         overridden=verdict.overridden,
         explanation=explanation,
     )
+
+
+def _participating_reps(activity: ActivityIngestedV1, reps: tuple[str | None, ...]) -> frozenset[str]:
+    """The reps taking part: those among the participants; when none is (a shared inbox), the
+    rep the source assigned the activity to (``crm.owner_rep_id``), who is credited with it."""
+    present = frozenset(rep for rep in reps if rep is not None)
+    if present or activity.crm.owner_rep_id is None:
+        return present
+    return frozenset({activity.crm.owner_rep_id})
 
 
 def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:

@@ -1,5 +1,6 @@
-"""Identities as another integrator types them, through ingest, the real broker, attribution and
-PostgreSQL: emails with display names, account domains written as websites."""
+"""Data as another integrator sends it, through ingest, the real broker, attribution and
+PostgreSQL: emails with display names, account domains written as websites, a shared inbox's
+mail assigned to a rep by the help desk."""
 
 from __future__ import annotations
 
@@ -97,4 +98,54 @@ async def test_a_contact_and_an_account_typed_with_display_names_and_websites_ar
         "m-plain": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
         "m-pasted": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
         "m-globex": ("attributed", "deal-g", "acc-2", "rep-1", "owner_participates"),
+    }
+
+
+async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Nobody on the seller's side is a participant: the rep the help desk assigned the email to
+    (``crm.owner_rep_id``) is credited with it, and takes part in it as the deal owner would."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["dana@buyer.example"],
+    }
+    # Two open deals of Dana's account, neither with her role: only their owners differ.
+    ana_deal = {**DEAL, "id": "deal-ana", "contacts": []}
+    bo_deal = {**DEAL, "id": "deal-bo", "owner_rep_id": "rep-2", "contacts": []}
+    inbound = {
+        **email_from_ana("m-inbox"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "dana@buyer.example", "role": "from"},
+            {"email": "sales@seller.example", "role": "to"},
+        ],
+    }
+    assigned = {**inbound, "external_id": "m-assigned", "crm": {"owner_rep_id": "rep-2"}}
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, bo, account, contact, ana_deal, bo_deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [inbound, assigned]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-inbox", "m-assigned")
+        }
+    found = {
+        name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.rep_id, r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        # Unassigned: nothing tells the deals apart.
+        "m-inbox": ("ambiguous", "deal-ana", ["deal-bo"], "rep-1", "tie_break"),
+        "m-assigned": ("attributed", "deal-bo", [], "rep-2", "owner_participates"),
     }
