@@ -89,3 +89,12 @@ def _is_personal(domain: str, extras: frozenset[str]) -> bool:
         if brand in PERSONAL_BRANDS and _looks_like_public_suffix(suffix.split(".")):
             return True
     return False
+
+
+def company_domains(rep_domains: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+    """The tenant's own domains read from its reps' addresses (when it configured none): every
+    one but a free-mail domain. A rep who also uses ``ana.lopez@gmail.com`` does not make
+    ``gmail.com`` the company's: taken as internal, every customer writing from a Gmail address
+    would be a colleague, and the activities with them internal."""
+    extras = tuple(extra)
+    return frozenset(d.lower() for d in rep_domains if d and not is_personal_domain(d, extras))

@@ -149,3 +149,46 @@ async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
         "m-inbox": ("ambiguous", "deal-ana", ["deal-bo"], "rep-1", "tie_break"),
         "m-assigned": ("attributed", "deal-bo", [], "rep-2", "owner_participates"),
     }
+
+
+async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers_colleagues(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """No internal domains configured: they are read from the reps' addresses, free-mail ones
+    excepted (a customer writing from Gmail stays a customer)."""
+    auth = await _ingest_auth(db_engine)
+    ana = {**REP, "emails": ["ana@seller.example", "ana.seller@gmail.com"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["victor@gmail.com"]}
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    reply = {
+        **_to("m-reply", "ana@seller.example"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "victor@gmail.com", "role": "from"},
+            {"email": "ana@seller.example", "role": "to"},
+        ],
+    }
+    colleague = _to("m-colleague", "cy@seller.example")
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, account, contact, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        mails = [_to("m-out", "victor@gmail.com"), reply, colleague]
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-out", "m-reply", "m-colleague")
+        }
+    found = {name: (r.status, r.deal_id, r.account_id, r.rep_id) for name, r in rows.items()}
+    assert found == {
+        "m-out": ("attributed", "deal-b", "acc-1", "rep-1"),
+        "m-reply": ("attributed", "deal-b", "acc-1", "rep-1"),
+        # The company's own domain is still internal.
+        "m-colleague": ("internal", None, None, "rep-1"),
+    }
