@@ -30,7 +30,12 @@ from libs.common.contracts.tenant_settings import (
 )
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
-from services.attribution.domain.personal_domains import company_domains, email_domain, parent_domains
+from services.attribution.domain.personal_domains import (
+    company_domains,
+    email_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.reference import (
     Account,
     Contact,
@@ -202,6 +207,8 @@ def _wanted(activities: Sequence[ActivityIngestedV1]) -> _Wanted:
             if email := p.email:
                 identities.add(email)
                 identities.add(email.lower())
+                if mailbox := untagged_address(email.lower()):
+                    identities.add(mailbox)
                 domains.update(parent_domains(email_domain(email) or ""))
             if p.phone:
                 identities.add(p.phone)

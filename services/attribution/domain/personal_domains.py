@@ -67,6 +67,15 @@ def email_domain(address: str) -> str | None:
     return domain.rstrip(".") or None if at else None
 
 
+def untagged_address(address: str) -> str | None:
+    """``lee@buyer.example`` for ``lee+deals@buyer.example``, or ``None`` for an address without a
+    ``+tag``: sub-addressing delivers to the mailbox without the tag (Gmail, Microsoft 365,
+    Fastmail, Proton...)."""
+    local, at, domain = address.rpartition("@")
+    base, plus, _ = local.partition("+")
+    return f"{base}@{domain}" if at and plus and base else None
+
+
 @lru_cache(maxsize=65_536)
 def parent_domains(domain: str) -> tuple[str, ...]:
     """``eu.mail.acme.com`` -> itself, ``mail.acme.com``, ``acme.com``: never a bare suffix."""

@@ -4,7 +4,8 @@ The consumer fills a ``ReferenceIndex`` from PostgreSQL (``adapters/reference_lo
 batch; the accuracy harness fills one from its generated world. Both then call the same pure
 function, ``attribute_from_index``, for every activity, which:
 
-1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped;
+1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped; a
+   ``+tagged`` address nobody holds is read as its mailbox;
 2. slices the index: the reps, contacts, accounts and deals the participants point at;
 3. runs ``matching.attribute_in_slice`` on the slice's lookups, read straight from the index.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
+from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences, Participant
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
@@ -30,7 +31,12 @@ from services.attribution.domain.matching import (
     attribute_in_slice,
     lowered_domains,
 )
-from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
+from services.attribution.domain.personal_domains import (
+    email_domain,
+    is_personal_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.reference import (
     Account,
     AttributionSnapshot,
@@ -299,7 +305,9 @@ def _domains(account: Account) -> set[str]:
 
 
 def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
-    """The activity with its explicit CRM references following merges (deleted ones dropped)."""
+    """The activity with its explicit CRM references following merges (deleted ones dropped),
+    and its participants' addresses as the index knows them (``resolve_addresses``)."""
+    activity = resolve_addresses(activity, index)
     crm = activity.crm
     deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
     account_id = index.survivor("account", crm.account_id) if crm.account_id else None
@@ -317,6 +325,34 @@ def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> A
         return activity
     resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
     return activity.model_copy(update={"crm": resolved})
+
+
+def resolve_addresses(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
+    """The activity with each participant's ``+tagged`` address that no rep or contact holds read
+    as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail)."""
+    participants: list[Participant] | None = None  # copied only when an address is read anew
+    for position, p in enumerate(activity.participants):
+        email = p.email
+        if email is None or "+" not in email:
+            continue
+        mailbox = _known_mailbox(email.lower(), index)
+        if mailbox is not None:
+            participants = participants or list(activity.participants)
+            participants[position] = p.model_copy(update={"email": mailbox})
+    if participants is None:
+        return activity
+    return activity.model_copy(update={"participants": tuple(participants)})
+
+
+def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
+    """The untagged mailbox of ``address`` when nobody holds ``address`` itself and someone holds it."""
+    held = (index.contact_ids_by_identity, index.rep_ids_by_identity)
+    if any(held_by.get(address) for held_by in held):
+        return None
+    mailbox = untagged_address(address)
+    if mailbox is None or not any(held_by.get(mailbox) for held_by in held):
+        return None
+    return mailbox
 
 
 def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> ThreadMember | None:

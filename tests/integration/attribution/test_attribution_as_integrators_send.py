@@ -192,3 +192,65 @@ async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers
         # The company's own domain is still internal.
         "m-colleague": ("internal", None, None, "rep-1"),
     }
+
+
+async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``lee+deals@`` is delivered to ``lee@``: the contact the CRM knows as ``lee@``; a rep
+    writing from ``ana+crm@`` is Ana, not the deal's owner."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    lee = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["lee@buyer.example"]}
+    tagged = {
+        "entity_type": "contact",
+        "id": "con-2",
+        "account_id": "acc-1",
+        "emails": ["max+crm@buyer.example"],
+    }
+    deal_a = {
+        **DEAL,
+        "id": "deal-a",
+        "owner_rep_id": "rep-2",
+        "contacts": [{"contact_id": "con-2", "role": "buyer"}],
+    }
+    deal_b = {
+        **DEAL,
+        "id": "deal-b",
+        "owner_rep_id": "rep-2",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    }
+    mails = [
+        _to("m-lee", "lee+deals@buyer.example"),
+        # The CRM holds the tagged address itself: it is that contact's.
+        _to("m-max", "max+crm@buyer.example"),
+        {
+            **_to("m-ana", "lee@buyer.example"),
+            "participants": [
+                {"email": "ana+crm@seller.example", "role": "from"},
+                {"email": "lee@buyer.example", "role": "to"},
+            ],
+        },
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, bo, account, lee, tagged, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-lee", "m-max", "m-ana")
+        }
+    found = {
+        name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "m-lee": ("attributed", "deal-b", "rep-1", "from", "contact_role"),
+        "m-max": ("attributed", "deal-a", "rep-1", "from", "contact_role"),
+        "m-ana": ("attributed", "deal-b", "rep-1", "from", "contact_role"),
+    }

@@ -9,6 +9,7 @@ from services.attribution.domain.personal_domains import (
     email_domain,
     is_personal_domain,
     parent_domains,
+    untagged_address,
 )
 
 
@@ -71,3 +72,17 @@ def test_the_company_domains_read_from_reps_addresses_leave_out_free_mail() -> N
 
     assert company_domains(rep_domains) == {"seller.example", "seller.io", "contractors.example"}
     assert company_domains(rep_domains, ["contractors.example"]) == {"seller.example", "seller.io"}
+
+
+@pytest.mark.parametrize(
+    ("address", "mailbox"),
+    [
+        ("lee+deals@buyer.example", "lee@buyer.example"),
+        ("lee+a+b@buyer.example", "lee@buyer.example"),
+        ("lee@buyer.example", None),
+        ("+deals@buyer.example", None),
+        ("lee+deals", None),
+    ],
+)
+def test_a_plus_tag_is_read_off_its_mailbox(address: str, mailbox: str | None) -> None:
+    assert untagged_address(address) == mailbox
