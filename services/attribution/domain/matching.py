@@ -33,7 +33,13 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.activities import (
+    ActivityIngestedV1,
+    ActivityKind,
+    Direction,
+    Participant,
+    ParticipantRole,
+)
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
@@ -258,10 +264,6 @@ class _RepChoice:
 _by_id = attrgetter("id")
 
 
-def _rep_order(rep: Rep) -> tuple[bool, str]:
-    return (not rep.active, rep.id)
-
-
 @lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
@@ -271,6 +273,19 @@ def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
 def account_domains(account: Account) -> set[str]:
     """An account's domains as the rules compare them: lower-cased, without a trailing dot."""
     return {d.lower().rstrip(".") for d in account.domains}
+
+
+def rep_holding(holders: Iterable[Rep]) -> tuple[str | None, bool]:
+    """The rep an email or phone names among the people holding it, and whether it is a line
+    several active reps share: the one active holder; with none active, the first by id (a
+    departed rep's address); several active (a switchboard's number that each rep lists with
+    their extension, a team mailbox) name none of them, yet are the seller's side."""
+    active = sorted(rep.id for rep in holders if rep.active)
+    if len(active) > 1:
+        return None, True
+    if active:
+        return active[0], False
+    return min((rep.id for rep in holders), default=None), False
 
 
 class SliceIndex:
@@ -294,6 +309,7 @@ class SliceIndex:
         "rep_by_email",
         "rep_by_name_address",
         "rep_by_phone",
+        "shared_rep_identities",
     )
 
     def __init__(
@@ -309,6 +325,7 @@ class SliceIndex:
         accounts_by_domain: Mapping[str, Sequence[str]],
         deals: tuple[Deal, ...],
         memberships: Mapping[str, Sequence[TeamMembership]],
+        shared_rep_identities: frozenset[str] = frozenset(),
     ) -> None:
         #: Lower-cased.
         self.internal_domains = internal_domains
@@ -326,16 +343,26 @@ class SliceIndex:
         self.deal_by_id = {deal.id: deal for deal in deals}
         #: Rep id -> its memberships.
         self.memberships = memberships
+        #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
+        self.shared_rep_identities = shared_rep_identities
 
     @classmethod
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
+        holders: dict[tuple[str, bool], dict[str, Rep]] = {}
+        for rep in snapshot.reps:
+            for email in rep.emails:
+                holders.setdefault((email.lower(), True), {})[rep.id] = rep
+            for phone in rep.phones:
+                holders.setdefault((phone, False), {})[rep.id] = rep
         rep_by_email: dict[str, str] = {}
         rep_by_phone: dict[str, str] = {}
-        for rep in sorted(snapshot.reps, key=_rep_order):
-            for email in rep.emails:
-                rep_by_email.setdefault(email.lower(), rep.id)
-            for phone in rep.phones:
-                rep_by_phone.setdefault(phone, rep.id)
+        shared: set[str] = set()
+        for (identity, is_email), held in holders.items():
+            named, is_shared = rep_holding(held.values())
+            if named is not None:
+                (rep_by_email if is_email else rep_by_phone)[identity] = named
+            elif is_shared:
+                shared.add(identity)
         contacts_by_email: dict[str, list[str]] = {}
         contacts_by_phone: dict[str, list[str]] = {}
         contact_account: dict[str, str | None] = {}
@@ -364,6 +391,7 @@ class SliceIndex:
             accounts_by_domain=accounts_by_domain,
             deals=tuple(sorted(snapshot.deals, key=_by_id)),
             memberships=memberships,
+            shared_rep_identities=frozenset(shared),
         )
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
@@ -377,6 +405,14 @@ class SliceIndex:
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None
+
+    def is_shared_rep_line(self, participant: Participant) -> bool:
+        """Whether the participant's address is one several reps share (internal, nobody's)."""
+        shared = self.shared_rep_identities
+        if not shared:
+            return False
+        email = participant.email.lower() if participant.email else None
+        return email in shared or participant.phone in shared
 
     def at_internal_domain(self, email: str | None) -> bool:
         """Whether an address is at one of the tenant's domains (a rep's or not)."""
@@ -447,7 +483,9 @@ def attribute_in_slice(
     external = tuple(
         position
         for position, p in enumerate(activity.participants)
-        if reps[position] is None and not index.at_internal_domain(p.email)
+        if reps[position] is None
+        and not index.at_internal_domain(p.email)
+        and not index.is_shared_rep_line(p)
     )
     facts = _Facts(
         activity=activity,

@@ -30,6 +30,7 @@ from services.attribution.domain.matching import (
     account_domains,
     attribute_in_slice,
     lowered_domains,
+    rep_holding,
 )
 from services.attribution.domain.personal_domains import (
     email_domain,
@@ -135,7 +136,7 @@ class ReferenceIndex:
     #: What the rules read per participant identity, built once per batch (like ``_people``):
     #: ``(identity, is_email)`` -> the rep it names, and -> the contacts holding it (sorted);
     #: an account domain as the rules compare it -> the accounts holding it (sorted).
-    _rep_named: dict[tuple[str, bool], str | None] = field(
+    _rep_named: dict[tuple[str, bool], tuple[str | None, bool]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _contacts_holding: dict[tuple[str, bool], list[str]] = field(
@@ -204,21 +205,20 @@ class ReferenceIndex:
         phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
         return replace(rep, emails=tuple(emails), phones=tuple(phones))
 
-    def rep_named(self, identity: str, is_email: bool) -> str | None:
-        """The rep a participant's email (lower-cased) or phone names: among the people holding
-        it, active first, then by id (a snapshot's order)."""
+    def rep_named(self, identity: str, is_email: bool) -> tuple[str | None, bool]:
+        """The rep a participant's email (lower-cased) or phone names among the people holding
+        it, and whether several active reps share it (``matching.rep_holding``)."""
         key = (identity, is_email)
         try:
             return self._rep_named[key]
         except KeyError:
-            best: Rep | None = None
-            for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING):
-                person = self.person(rep_id)
-                if person is None or identity not in _held(person.emails, person.phones, is_email):
-                    continue
-                if best is None or (not person.active, person.id) < (not best.active, best.id):
-                    best = person
-            named = self._rep_named[key] = None if best is None else best.id
+            holders = [
+                person
+                for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
+                if (person := self.person(rep_id)) is not None
+                and identity in _held(person.emails, person.phones, is_email)
+            ]
+            named = self._rep_named[key] = rep_holding(holders)
             return named
 
     def contacts_holding(self, identity: str, is_email: bool) -> list[str]:
@@ -482,6 +482,7 @@ def _slice_index(
     the slice (``_pointed_at`` put it there), so the identity maps of ``index`` find the same ones."""
     rep_by_email: dict[str, str] = {}
     rep_by_phone: dict[str, str] = {}
+    shared_reps: set[str] = set()
     contacts_by_email: dict[str, list[str]] = {}
     contacts_by_phone: dict[str, list[str]] = {}
     accounts_by_domain: dict[str, list[str]] = {}
@@ -489,8 +490,11 @@ def _slice_index(
     for p in activity.participants:
         if p.email is not None:
             email = p.email.lower()
-            if (rep := index.rep_named(email, True)) is not None:
+            rep, shared = index.rep_named(email, True)
+            if rep is not None:
                 rep_by_email[email] = rep
+            elif shared:
+                shared_reps.add(email)
             if found := index.contacts_holding(email, True):
                 contacts_by_email[email] = found
             domain = email_domain(email)
@@ -500,8 +504,11 @@ def _slice_index(
                 if held := [a for a in index.accounts_holding(candidate) if a in pointed.account_ids]:
                     accounts_by_domain[candidate] = held
         if p.phone is not None:
-            if (rep := index.rep_named(p.phone, False)) is not None:
+            rep, shared = index.rep_named(p.phone, False)
+            if rep is not None:
                 rep_by_phone[p.phone] = rep
+            elif shared:
+                shared_reps.add(p.phone)
             if found := index.contacts_holding(p.phone, False):
                 contacts_by_phone[p.phone] = found
     contacts = index.contacts
@@ -516,6 +523,7 @@ def _slice_index(
         accounts_by_domain=accounts_by_domain,
         deals=sliced.deals,
         memberships=index.memberships,
+        shared_rep_identities=frozenset(shared_reps),
     )
 
 

@@ -254,3 +254,62 @@ async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
         "m-max": ("attributed", "deal-a", "rep-1", "from", "contact_role"),
         "m-ana": ("attributed", "deal-b", "rep-1", "from", "contact_role"),
     }
+
+
+async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_of_them_by_guess(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Each rep lists the company's main line with an extension; the dialer shows the main line as
+    the caller. The line is the seller's side, but names none of the reps: the deal's owner is
+    credited, not whichever rep sorts first. A departed rep's line now another's is that rep's."""
+    auth = await _ingest_auth(db_engine)
+    ana = {**REP, "phones": ["+1 415 555 0000 x12"]}
+    bo = {
+        "entity_type": "rep",
+        "id": "rep-2",
+        "emails": ["bo@seller.example"],
+        "phones": ["+1 415 555 0000 x13"],
+    }
+    line = {"entity_type": "rep", "phones": ["+14155550009"]}
+    gone = {**line, "id": "rep-0", "emails": ["old@seller.example"], "active": False}
+    cy = {**line, "id": "rep-3", "emails": ["cy@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["212 555 0100"]}
+    deal = {**DEAL, "owner_rep_id": "rep-2", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+
+    def call(external_id: str, caller: str) -> dict[str, Any]:
+        return {
+            "source": "dialer",
+            "external_id": external_id,
+            "kind": "call",
+            "direction": "outbound",
+            "outcome": "connected",
+            "occurred_at": "2026-11-02T17:00:00Z",
+            "duration_seconds": 60,
+            "participants": [
+                {"phone": caller, "role": "caller"},
+                {"phone": "+12125550100", "role": "callee"},
+            ],
+        }
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, bo, gone, cy, account, contact, deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        calls = [call("c-main", "+14155550000"), call("c-reused", "+14155550009")]
+        posted = await stack.ingest.post("/v1/events", json={"activities": calls}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "dialer", name))
+            for name in ("c-main", "c-reused")
+        }
+    found = {
+        name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "c-main": ("attributed", "deal-1", "rep-2", "deal_owner", "contact_role"),
+        "c-reused": ("attributed", "deal-1", "rep-3", "caller", "contact_role"),
+    }
