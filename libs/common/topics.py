@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import decode_ingested
 from libs.common.contracts.alerts import InsightChangedV1
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.attribution_fast import decode_attributed
@@ -69,6 +70,8 @@ ACTIVITY_INGESTED = Topic(
     payload=ActivityIngestedV1,
     key="activity_id",
     description="Normalised, privacy-filtered canonical activities from ingest.",
+    # msgspec structs for the bodies it takes as-is (attribution's hot path).
+    decoder=decode_ingested,
 )
 CRM_ENTITY_CHANGED = Topic(
     name="crm-entity-changed",

@@ -27,7 +27,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
+from libs.common.contracts.activities_fast import IngestedEvent, as_contract
+from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.attribution_fast import Attributed
 from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
 from libs.common.erasures import (
     ErasedIdentities,
@@ -50,7 +52,7 @@ ProgressCallback = Callable[[int, int], None]
 
 
 async def external_participants(
-    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1]
+    conn: AsyncConnection, tenant_id: str, activities: Sequence[IngestedEvent]
 ) -> dict[uuid.UUID, int]:
     """How many external participants attribution sees in each activity (its own rule, reps known)."""
     if not activities:
@@ -66,15 +68,20 @@ async def external_participants(
 
 
 async def _split(
-    conn: AsyncConnection, tenant_id: str, activities: Sequence[ActivityIngestedV1], erased: ErasedIdentities
-) -> tuple[list[ActivityIngestedV1], list[ActivityIngestedV1], list[ActivityIngestedV1]]:
+    conn: AsyncConnection, tenant_id: str, activities: Sequence[IngestedEvent], erased: ErasedIdentities
+) -> tuple[list[IngestedEvent], list[ActivityIngestedV1], list[ActivityIngestedV1]]:
     """(untouched, redacted: erased participants removed, others remain, emptied: no external left)."""
-    untouched: list[ActivityIngestedV1] = []
+    if not erased:
+        return list(activities), [], []
+    untouched: list[IngestedEvent] = []
     stripped: list[ActivityIngestedV1] = []
     for activity in activities:
-        participants, removed = screen_participants(activity.participants, erased)
+        # The contract's model, whose participants the screen reads and replaces (only for a
+        # tenant with erasures: the consumer's activities may be the decoder's structs).
+        model = as_contract(activity)
+        participants, removed = screen_participants(model.participants, erased)
         if removed:
-            stripped.append(activity.model_copy(update={"participants": participants}))
+            stripped.append(model.model_copy(update={"participants": participants}))
         else:
             untouched.append(activity)
     external = await external_participants(conn, tenant_id, stripped)
@@ -97,18 +104,19 @@ class ErasureScreen:
         self.erasures = erasures
 
     async def activities(
-        self, conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]
-    ) -> list[ActivityIngestedV1]:
+        self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    ) -> list[IngestedEvent]:
         """The batch without erased people: their participation removed, their own activities dropped."""
-        by_tenant: dict[str, list[ActivityIngestedV1]] = defaultdict(list)
+        by_tenant: dict[str, list[IngestedEvent]] = defaultdict(list)
         for activity in activities:
             by_tenant[activity.tenant_id].append(activity)
-        kept: list[ActivityIngestedV1] = []
+        kept: list[IngestedEvent] = []
         for tenant_id, theirs in by_tenant.items():
             # Reference data is read only for activities that named an erased person.
             erased = await self.erasures.get(tenant_id)
             untouched, redacted, _dropped = await _split(conn, tenant_id, theirs, erased)
-            kept += untouched + redacted
+            kept += untouched
+            kept += redacted
         return kept
 
     async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]:
@@ -124,11 +132,9 @@ class ErasureScreen:
         return kept
 
 
-def retraction(
-    activity: ActivityIngestedV1, stored: repo.StoredAttribution, now: datetime
-) -> ActivityAttributedV1:
+def retraction(activity: IngestedEvent, stored: repo.StoredAttribution, now: datetime) -> Attributed:
     """The version that takes a deleted activity out of metrics: it counts nothing and credits no one."""
-    return ActivityAttributedV1(
+    return Attributed(
         tenant_id=activity.tenant_id,
         activity_id=activity.activity_id,
         version=stored.version + 1,
@@ -183,13 +189,13 @@ async def _erase_page(
     producer: AIOKafkaProducer,
     topic_prefix: str,
     tenant_id: str,
-    page: Sequence[ActivityIngestedV1],
+    page: Sequence[IngestedEvent],
     erased: ErasedIdentities,
     counts: Counter[str],
 ) -> None:
     now = datetime.now(UTC)
     _, redacted, emptied = await _split(conn, tenant_id, page, erased)
-    events: list[ActivityAttributedV1] = []
+    events: list[Attributed] = []
     if emptied:
         stored = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in emptied])
         events += [retraction(a, stored[a.activity_id], now) for a in emptied if a.activity_id in stored]

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import IngestedEvent
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
     InvalidTenantSettings,
@@ -189,7 +189,7 @@ class _Wanted:
     earliest: datetime
 
 
-def _wanted(activities: Sequence[ActivityIngestedV1]) -> _Wanted:
+def _wanted(activities: Sequence[IngestedEvent]) -> _Wanted:
     identities: set[str] = set()
     domains: set[str] = set()
     reps: set[str] = set()
@@ -446,7 +446,7 @@ class _Loader:
 async def load_reference_index(
     conn: AsyncConnection,
     tenant_id: str,
-    activities: Sequence[ActivityIngestedV1],
+    activities: Sequence[IngestedEvent],
     grace_days_after_closed: int,
     tenant_settings: TenantSettings | None = None,
 ) -> ReferenceIndex:

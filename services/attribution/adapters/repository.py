@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -552,11 +552,11 @@ async def apply_crm_entities(
             await upsert(conn, tenant_id, entities, changed)
 
 
-async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> set[uuid.UUID]:
+async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedEvent]) -> set[uuid.UUID]:
     """Insert or advance each activity by revision; returns the ids that are new or newer (to attribute)."""
     if not activities:
         return set()
-    newest: dict[tuple[str, uuid.UUID], ActivityIngestedV1] = {}
+    newest: dict[tuple[str, uuid.UUID], IngestedEvent] = {}
     for a in activities:
         key = (a.tenant_id, a.activity_id)
         if key not in newest or newest[key].revision < a.revision:
@@ -576,7 +576,8 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityI
             "thread": a.thread_id,
             "ical": a.ical_uid,
             "auto": a.automated,
-            "payload": a.model_dump_json(),
+            # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
+            "payload": encode_ingested(a).decode(),
             "ing": a.ingested_at,
         }
         for a in newest.values()
@@ -608,14 +609,21 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[ActivityI
 
 async def load_activities(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
-) -> list[ActivityIngestedV1]:
+) -> list[IngestedEvent]:
+    """The stored activities, decoded as the consumer decodes a message (msgspec first, the contract always).
+
+    The payload is read as text: the driver's ``json.loads`` into dicts and pydantic's validation of
+    them cost several times the decoder's one pass.
+    """
     if not ids:
         return []
     result = await conn.execute(
-        text("SELECT payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"),
+        text(
+            "SELECT payload::text AS payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"
+        ),
         {"t": tenant_id, "ids": list(ids)},
     )
-    return [ActivityIngestedV1.model_validate(row.payload) for row in result]
+    return [decode_ingested(row.payload.encode()) for row in result]
 
 
 async def activities_to_rematch(

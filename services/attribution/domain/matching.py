@@ -33,13 +33,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from libs.common.contracts.activities import (
-    ActivityIngestedV1,
-    ActivityKind,
-    Direction,
-    Participant,
-    ParticipantRole,
-)
+from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
@@ -94,6 +89,10 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
 #: ``(signal, name, weight)`` in ``Signal`` order, read once per process: the explanation's
 #: signal rows, the score's terms (summed in this order) and the deciding signal's gaps.
 _SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
+#: The same with each weight rounded to four places (the contribution of a value of 1).
+_SIGNAL_ROWS_ROUNDED: tuple[tuple[Signal, str, float, float], ...] = tuple(
+    (signal, name, weight, round(weight, 4)) for signal, name, weight in _SIGNAL_ROWS
+)
 
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
 #: confidence of a deal found by its account alone is held down (see ``_confidence``).
@@ -406,7 +405,7 @@ class SliceIndex:
             return self.rep_by_phone.get(phone)
         return None
 
-    def is_shared_rep_line(self, participant: Participant) -> bool:
+    def is_shared_rep_line(self, participant: AnyParticipant) -> bool:
         """Whether the participant's address is one several reps share (internal, nobody's)."""
         shared = self.shared_rep_identities
         if not shared:
@@ -446,7 +445,7 @@ class _Verdict:
 class _Facts:
     """What the participants point at, computed once per call."""
 
-    activity: ActivityIngestedV1
+    activity: IngestedEvent
     policy: TenantAttributionPolicy
     index: SliceIndex
     #: A manual override of the activity, and the attribution of the thread it replies in.
@@ -458,7 +457,7 @@ class _Facts:
 
 
 def attribute_activity(
-    activity: ActivityIngestedV1, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
+    activity: IngestedEvent, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """Decide the rep, team, account and deal of ``activity`` from ``snapshot`` under ``policy``."""
     return attribute_in_slice(
@@ -471,18 +470,19 @@ def attribute_activity(
 
 
 def attribute_in_slice(
-    activity: ActivityIngestedV1,
+    activity: IngestedEvent,
     index: SliceIndex,
     override: ManualOverride | None,
     thread: CurrentAttribution | None,
     policy: TenantAttributionPolicy,
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
-    reps = tuple(index.rep_of(p.email, p.phone) for p in activity.participants)
+    participants: Sequence[AnyParticipant] = activity.participants
+    reps = tuple(index.rep_of(p.email, p.phone) for p in participants)
     # Internal: a rep's identity, or an address at the tenant's domains.
     external = tuple(
         position
-        for position, p in enumerate(activity.participants)
+        for position, p in enumerate(participants)
         if reps[position] is None
         and not index.at_internal_domain(p.email)
         and not index.is_shared_rep_line(p)
@@ -543,7 +543,7 @@ def attribute_in_slice(
     )
 
 
-def _participating_reps(activity: ActivityIngestedV1, reps: tuple[str | None, ...]) -> frozenset[str]:
+def _participating_reps(activity: IngestedEvent, reps: tuple[str | None, ...]) -> frozenset[str]:
     """The reps taking part: those among the participants; when none is (a shared inbox), the
     rep the source assigned the activity to (``crm.owner_rep_id``), who is credited with it."""
     present = frozenset(rep for rep in reps if rep is not None)
@@ -705,6 +705,26 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     return signal.value if gap > 0 else "tie_break"
 
 
+def _signal_rows(values: Mapping[Signal, float]) -> list[dict[str, Any]]:
+    """The explanation's row per signal: its weight, value and contribution to four places.
+
+    ``round(x, 4)`` is about 0.2 us a call, two per signal of every ranked deal, and most values
+    are exactly 0 or 1, whose rounding is known: a zero (of either sign) and its contribution
+    round to themselves, and a one contributes its weight, rounded once per process.
+    """
+    rows = []
+    for signal, name, weight, weight_rounded in _SIGNAL_ROWS_ROUNDED:
+        value = values[signal]
+        if value == 0.0:
+            contribution = weight * value
+        elif value == 1.0:
+            contribution = weight_rounded
+        else:
+            value, contribution = round(value, 4), round(weight * value, 4)
+        rows.append({"signal": name, "weight": weight, "value": value, "contribution": contribution})
+    return rows
+
+
 def _rank_verdict(
     candidates: list[_Candidate],
     account_evidence: Mapping[str, set[Evidence]],
@@ -722,12 +742,7 @@ def _rank_verdict(
     runner_up = candidates[1] if len(candidates) > 1 else None
     close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
-    values = top.values
-    explanation["signals"] = [
-        {"signal": name, "weight": weight, "value": round(value, 4), "contribution": round(weight * value, 4)}
-        for signal, name, weight in _SIGNAL_ROWS
-        for value in (values[signal],)
-    ]
+    explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id
     if close:
@@ -774,7 +789,7 @@ def _rank_verdict(
 
 
 def _match_contacts(
-    activity: ActivityIngestedV1, index: SliceIndex, external: tuple[int, ...]
+    activity: IngestedEvent, index: SliceIndex, external: tuple[int, ...]
 ) -> tuple[_ContactMatch, ...]:
     matches: list[_ContactMatch] = []
     for position in external:
@@ -801,7 +816,7 @@ def _match_contacts(
 
 
 def _find_accounts(
-    activity: ActivityIngestedV1,
+    activity: IngestedEvent,
     index: SliceIndex,
     external: tuple[int, ...],
     matches: tuple[_ContactMatch, ...],
@@ -1027,14 +1042,14 @@ def _continue_thread(
 
 
 def _choose_rep(
-    activity: ActivityIngestedV1, reps_of: tuple[str | None, ...], owner_hint: str | None
+    activity: IngestedEvent, reps_of: tuple[str | None, ...], owner_hint: str | None
 ) -> _RepChoice:
     """The rep who did the activity: by role for its kind and direction, then any rep present,
     then ``crm.owner_rep_id``, then the chosen deal's owner. Several reps in the same role (attendees, recipients) resolve to
     the owner of the chosen deal when present, else to the first listed. ``reps_of`` holds each
     participant's rep (or None)."""
     roles = REP_ROLES[(activity.kind, activity.direction)]
-    participants = activity.participants
+    participants: Sequence[AnyParticipant] = activity.participants
     for role in roles:
         reps = _unique(
             rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role

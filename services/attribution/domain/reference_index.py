@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences, Participant
+import msgspec
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import AnyParticipant, Ingested, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
@@ -70,7 +73,7 @@ class ThreadMember:
 
     @classmethod
     def of_decision(
-        cls, activity: ActivityIngestedV1, decision: AttributionDecision, version: int = 1
+        cls, activity: IngestedEvent, decision: AttributionDecision, version: int = 1
     ) -> ThreadMember:
         """What later replies of the thread see of ``decision`` on ``activity``."""
         return cls(
@@ -304,7 +307,7 @@ def _domains(account: Account) -> set[str]:
 # ---------------------------------------------------------------------- the snapshot path
 
 
-def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
+def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
     """The activity with its explicit CRM references following merges (deleted ones dropped),
     and its participants' addresses as the index knows them (``resolve_addresses``)."""
     activity = resolve_addresses(activity, index)
@@ -323,25 +326,38 @@ def resolve_references(activity: ActivityIngestedV1, index: ReferenceIndex) -> A
         crm.contact_ids,
     ):
         return activity
-    resolved = CrmReferences(deal_id=deal_id, account_id=account_id, contact_ids=contacts, owner_rep_id=owner)
-    return activity.model_copy(update={"crm": resolved})
+    return with_crm(activity, deal_id, account_id, contacts, owner)
 
 
-def resolve_addresses(activity: ActivityIngestedV1, index: ReferenceIndex) -> ActivityIngestedV1:
+def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
     """The activity with each participant's ``+tagged`` address that no rep or contact holds read
     as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail)."""
-    participants: list[Participant] | None = None  # copied only when an address is read anew
-    for position, p in enumerate(activity.participants):
+    mailboxes: dict[int, str] = {}
+    participants: Sequence[AnyParticipant] = activity.participants
+    for position, p in enumerate(participants):
         email = p.email
-        if email is None or "+" not in email:
-            continue
-        mailbox = _known_mailbox(email.lower(), index)
-        if mailbox is not None:
-            participants = participants or list(activity.participants)
-            participants[position] = p.model_copy(update={"email": mailbox})
-    if participants is None:
+        if email is not None and "+" in email and (mailbox := _known_mailbox(email.lower(), index)):
+            mailboxes[position] = mailbox
+    if not mailboxes:
         return activity
-    return activity.model_copy(update={"participants": tuple(participants)})
+    # In the activity's own form: the fast path's struct, or the contract's model.
+    if isinstance(activity, Ingested):
+        return msgspec.structs.replace(
+            activity,
+            participants=tuple(
+                msgspec.structs.replace(p, email=mailboxes[i]) if i in mailboxes else p
+                for i, p in enumerate(activity.participants)
+            ),
+        )
+    return _with_mailboxes(activity, mailboxes)
+
+
+def _with_mailboxes(activity: ActivityIngestedV1, mailboxes: dict[int, str]) -> ActivityIngestedV1:
+    participants = tuple(
+        p.model_copy(update={"email": mailboxes[i]}) if i in mailboxes else p
+        for i, p in enumerate(activity.participants)
+    )
+    return activity.model_copy(update={"participants": participants})
 
 
 def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
@@ -355,7 +371,7 @@ def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
     return mailbox
 
 
-def thread_attribution_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> ThreadMember | None:
+def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> ThreadMember | None:
     """The attribution of the newest activity of the thread that happened before this one."""
     if activity.thread_id is None:
         return None
@@ -393,7 +409,7 @@ class _PointedAt:
     named: dict[str, str]
 
 
-def _pointed_at(activity: ActivityIngestedV1, index: ReferenceIndex) -> _PointedAt:
+def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
     crm = activity.crm
     found = _PointedAt(
         set(crm.contact_ids),
@@ -432,7 +448,7 @@ class _Slice:
     deals: tuple[Deal, ...]
 
 
-def _slice(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Slice:
+def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     pointed = _pointed_at(activity, index)
     thread = thread_attribution_for(activity, index)
     override = index.overrides.get(activity.activity_id)
@@ -449,7 +465,7 @@ def _slice(activity: ActivityIngestedV1, index: ReferenceIndex) -> _Slice:
     return _Slice(pointed, thread, override, deals)
 
 
-def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> AttributionSnapshot:
+def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionSnapshot:
     """The slice of ``index`` that this activity's participants and references point at.
 
     What ``attribute_from_index`` decides on, as a value: ``attribute_activity`` on it gives the
@@ -474,7 +490,7 @@ def snapshot_for(activity: ActivityIngestedV1, index: ReferenceIndex) -> Attribu
 
 
 def _slice_index(
-    activity: ActivityIngestedV1, sliced: _Slice, index: ReferenceIndex, policy: TenantAttributionPolicy
+    activity: IngestedEvent, sliced: _Slice, index: ReferenceIndex, policy: TenantAttributionPolicy
 ) -> SliceIndex:
     """The rules' lookups for ``activity``, read from ``index`` for its participants' identities
     and domains: what ``SliceIndex.of_snapshot(snapshot_for(activity, index))`` answers for them,
@@ -528,7 +544,7 @@ def _slice_index(
 
 
 def attribute_from_index(
-    activity: ActivityIngestedV1, index: ReferenceIndex, policy: TenantAttributionPolicy
+    activity: IngestedEvent, index: ReferenceIndex, policy: TenantAttributionPolicy
 ) -> AttributionDecision:
     """The decision for one activity of a batch: its references resolved, then the rules on the
     slice of ``index`` it points at. The consumer, erasure's re-decisions and the evaluation all

@@ -19,7 +19,7 @@ from libs.common.contracts.activities import ActivityIngestedV1, activity_id_for
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1
-from libs.common.contracts.envelope import Envelope
+from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.kafka.runner import ConsumedMessage
 from libs.common.topics import ACTIVITY_INGESTED, ATTRIBUTION_OVERRIDDEN, CRM_ENTITY_CHANGED
 from services.attribution.handlers import AttributionDeps, handle_batch
@@ -150,7 +150,10 @@ def messages(
         envelope = Envelope(
             id=f"m-{offset}", source="/tests", type=topic.event_type, subject=subject, tenant=TENANT
         )
-        out.append(ConsumedMessage(topic, 0, offset, None, envelope, body))
+        # Decoded from its bytes by the topic's decoder, as the runner does (msgspec structs for
+        # the activities the fast path takes).
+        decoded = topic.decode(encode_body(body))
+        out.append(ConsumedMessage(topic, 0, offset, None, envelope, decoded))
     return out
 
 

@@ -1,0 +1,344 @@
+"""The msgspec decoder of ``activity-ingested`` against its contract, ``ActivityIngestedV1``.
+
+Every sample is decoded both ways: whatever the fast path takes must be accepted by the contract
+with equal values (same types, same instants and offsets) and encode to the contract's bytes,
+and ``decode_ingested`` must accept exactly what the contract accepts, refusing the rest with the
+contract's own reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from pydantic import BaseModel
+
+from libs.common.contracts.activities import (
+    ActivityIngestedV1,
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.contracts.activities_fast import (
+    Ingested,
+    IngestedCrm,
+    IngestedParticipant,
+    as_contract,
+    decode_fast,
+    decode_ingested,
+    encode_ingested,
+    with_crm,
+)
+from libs.common.contracts.envelope import InvalidMessage, decode_body, encode_body
+from libs.common.contracts.export import SCHEMA_DIR
+from libs.common.topics import ACTIVITY_INGESTED
+from spm.evaluation.attribution.world import generate_dataset
+
+EXAMPLE = (Path(SCHEMA_DIR).parent / "examples" / "activity-ingested.json").read_bytes()
+OCCURRED = "2026-11-24T15:00:00Z"
+FULL = encode_body(
+    ActivityIngestedV1(
+        tenant_id="acme",
+        activity_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        source="gmail",
+        external_id="msg-1",
+        kind=ActivityKind.EMAIL,
+        direction=Direction.OUTBOUND,
+        outcome=Outcome.SENT,
+        occurred_at=datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+        duration_seconds=12,
+        participants=(
+            Participant(email="ana@seller.example", name="Ana Adams", role=ParticipantRole.FROM),
+            Participant(email="amy@acme.com", phone="+12125550101", role=ParticipantRole.TO),
+            Participant(phone="+12125550100", role=ParticipantRole.CC),
+        ),
+        thread_id="thread-1",
+        ical_uid="uid-1@acme.com",
+        subject="Renewal: pricing",
+        crm=CrmReferences(
+            deal_id="deal-1", account_id="acc-1", contact_ids=("c-1", "c-2"), owner_rep_id="rep-1"
+        ),
+        revision=7,
+        ingested_at=datetime(2026, 11, 24, 15, 0, 1, 123456, tzinfo=UTC),
+        automated=True,
+        adapter_version="gmail/2",
+    )
+)
+MINIMAL = orjson.dumps(
+    {
+        "tenant_id": "acme",
+        "activity_id": "00000000-0000-4000-8000-000000000002",
+        "source": "api",
+        "external_id": "x",
+        "kind": "call",
+        "direction": "inbound",
+        "outcome": "no_answer",
+        "occurred_at": OCCURRED,
+        "participants": [{"phone": "+14155550001", "role": "callee"}],
+        "ingested_at": "2026-11-24T15:00:01+05:30",
+    }
+)
+
+
+def _edit(old: str, new: str, body: bytes = FULL) -> bytes:
+    text = body.decode()
+    assert old in text, old
+    return text.replace(old, new, 1).encode("utf-8", "surrogatepass")
+
+
+def _time(value: str) -> bytes:
+    return _edit(f'"occurred_at":"{OCCURRED}"', f'"occurred_at":"{value}"')
+
+
+# (name, body, expected outcome): "fast" (msgspec), "contract" (pydantic accepts what the fast
+# path leaves), "invalid" (both refuse).
+SAMPLES: list[tuple[str, bytes, str]] = [
+    ("example", EXAMPLE, "fast"),
+    ("full", FULL, "fast"),
+    ("minimal, defaults", MINIMAL, "fast"),
+    ("lower-case t and z", _time("2026-11-24t15:00:00z"), "fast"),
+    ("space for T", _time("2026-11-24 15:00:00Z"), "fast"),
+    ("offset without colon", _time("2026-11-24T15:00:00+0100"), "fast"),
+    ("milliseconds and +05:30", _time("2026-11-24T15:00:00.123+05:30"), "fast"),
+    ("last microsecond before 2200", _time("2199-12-31T23:59:59.999999Z"), "fast"),
+    (
+        "UUID without hyphens",
+        _edit("00000000-0000-4000-8000-000000000001", "0" * 12 + "40008" + "0" * 14 + "1"),
+        "fast",
+    ),
+    (
+        "UUID upper case",
+        _edit("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000AB"),
+        "fast",
+    ),
+    ("a repeated key (the last wins)", _edit('"revision":7', '"revision":6,"revision":7'), "fast"),
+    ("revision at bigint's maximum", _edit('"revision":7', '"revision":9223372036854775807'), "fast"),
+    ("an astral character in a name", _edit('"Ana Adams"', '"Ana \U0001f600"'), "fast"),
+    ("a non-ASCII email, lower case", _edit('"amy@acme.com"', '"amé@acme.com"'), "fast"),
+    (
+        "500 participants",
+        _edit('"participants":[', '"participants":[' + '{"phone":"+1","role":"cc"},' * 497),
+        "fast",
+    ),
+    (
+        "null optional fields",
+        _edit('"thread_id":"thread-1","ical_uid":"uid-1@acme.com"', '"thread_id":null,"ical_uid":null'),
+        "fast",
+    ),
+    ("white space around", b" \n" + FULL + b"\n ", "fast"),
+    # The contract accepts these; the fast path leaves them to it.
+    (
+        "an upper-case email (lower-cased by the contract)",
+        _edit('"amy@acme.com"', '"Amy@Acme.com"'),
+        "contract",
+    ),
+    ("an email with spaces around (trimmed)", _edit('"amy@acme.com"', '" amy@acme.com "'), "contract"),
+    ("a subject with a tab", _edit('"Renewal: pricing"', '"Renewal:\\tpricing"'), "contract"),
+    ("a subject with a line break", _edit('"Renewal: pricing"', '"Renewal:\\npricing"'), "contract"),
+    ("a no-break space in a name", _edit('"Ana Adams"', '"Ana\u00a0Adams"'), "contract"),
+    ("a zero-width space in a thread", _edit('"thread-1"', '"thread\u200b1"'), "contract"),
+    ("an escape anywhere", _edit('"msg-1"', '"msg\\u002d1"'), "contract"),
+    ("seven fraction digits", _time("2026-11-24T15:00:00.1234567Z"), "contract"),
+    ("no seconds", _time("2026-11-24T15:00Z"), "contract"),
+    (
+        "UUID in braces",
+        _edit('"00000000-0000-4000-8000-000000000001"', '"{00000000-0000-4000-8000-000000000001}"'),
+        "contract",
+    ),
+    (
+        "a repeated key, the first invalid",
+        _edit('"tenant_id":"acme"', '"tenant_id":"ACME","tenant_id":"acme"'),
+        "contract",
+    ),
+    # Both refuse.
+    ("not JSON", b"\xff{", "invalid"),
+    ("trailing characters", FULL + b"x", "invalid"),
+    ("a JSON array", b"[]", "invalid"),
+    ("no offset", _time("2026-11-24T15:00:00"), "invalid"),
+    ("before 1970", _time("1969-12-31T23:59:59Z"), "invalid"),
+    ("2200", _time("2200-01-01T00:00:00Z"), "invalid"),
+    ("a time as a number", _edit(f'"occurred_at":"{OCCURRED}"', '"occurred_at":1764000000'), "invalid"),
+    (
+        "ingested in 2200",
+        _edit('"ingested_at":"2026-11-24T15:00:01.123456Z"', '"ingested_at":"2200-01-01T00:00:00Z"'),
+        "invalid",
+    ),
+    ("an outcome of another kind", _edit('"outcome":"sent"', '"outcome":"held"'), "invalid"),
+    ("an unknown role", _edit('"role":"cc"', '"role":"bcc"'), "invalid"),
+    (
+        "a participant without address",
+        _edit('{"email":null,"phone":"+12125550100"', '{"email":null,"phone":null'),
+        "invalid",
+    ),
+    ("an email without a dot in its domain", _edit('"amy@acme.com"', '"amy@acme"'), "invalid"),
+    ("an email with two @", _edit('"amy@acme.com"', '"amy@x@acme.com"'), "invalid"),
+    ("an email of 321 characters", _edit('"amy@acme.com"', '"' + "a" * 312 + '@acme.com"'), "invalid"),
+    ("an email of 320 characters", _edit('"amy@acme.com"', '"' + "a" * 311 + '@acme.com"'), "fast"),
+    ("no participants", _edit('"participants":[', '"participants":[],"x":['), "invalid"),
+    (
+        "501 participants",
+        _edit('"participants":[', '"participants":[' + '{"phone":"+1","role":"cc"},' * 498),
+        "invalid",
+    ),
+    ("a phone of 41 characters", _edit('"+12125550100"', '"' + "1" * 41 + '"'), "invalid"),
+    ("a name of 257 characters", _edit('"Ana Adams"', '"' + "n" * 257 + '"'), "invalid"),
+    ("a thread of 513 characters", _edit('"thread-1"', '"' + "t" * 513 + '"'), "invalid"),
+    ("a subject of 2,001 characters", _edit('"Renewal: pricing"', '"' + "s" * 2_001 + '"'), "invalid"),
+    ("a subject with a NUL", _edit('"Renewal: pricing"', '"Renewal\\u0000"'), "invalid"),
+    ("a NEL in an external id", _edit('"msg-1"', '"msg\u00851"'), "invalid"),
+    ("a noncharacter in a contact id", _edit('"c-1"', '"c\ufdd01"'), "invalid"),
+    ("an empty external id", _edit('"msg-1"', '""'), "invalid"),
+    ("a source in upper case", _edit('"gmail"', '"Gmail"'), "invalid"),
+    ("a source with a newline", _edit('"gmail"', '"gmail\\n"'), "invalid"),
+    ("a source of 65 characters", _edit('"gmail"', '"' + "g" * 65 + '"'), "invalid"),
+    ("tenant upper case", _edit('"acme"', '"ACME"'), "invalid"),
+    ("tenant with a newline", _edit('"tenant_id":"acme"', '"tenant_id":"acme\\n"'), "invalid"),
+    ("duration above a day", _edit('"duration_seconds":12', '"duration_seconds":86401'), "invalid"),
+    ("duration 1.0", _edit('"duration_seconds":12', '"duration_seconds":1.0'), "invalid"),
+    ("duration as a string", _edit('"duration_seconds":12', '"duration_seconds":"12"'), "invalid"),
+    ("revision past bigint", _edit('"revision":7', '"revision":9223372036854775808'), "invalid"),
+    ("automated as 1", _edit('"automated":true', '"automated":1'), "invalid"),
+    ("an adapter version of 65 characters", _edit('"gmail/2"', '"' + "a" * 65 + '"'), "invalid"),
+    ("an extra field", _edit('"revision":7', '"revision":7,"extra":1'), "invalid"),
+    ("an extra CRM reference", _edit('"owner_rep_id":"rep-1"', '"owner_rep_id":"rep-1","x":1'), "invalid"),
+    ("an extra participant field", _edit('"name":"Ana Adams"', '"name":"Ana Adams","x":1'), "invalid"),
+    ("null contact ids", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":null'), "invalid"),
+    ("no activity id", _edit('"activity_id"', '"activity"'), "invalid"),
+]
+
+
+def _contract(body: bytes | None) -> ActivityIngestedV1 | str:
+    try:
+        return decode_body(ActivityIngestedV1, body)
+    except InvalidMessage as exc:
+        return str(exc)
+
+
+_MIRRORS: dict[type[BaseModel], type[msgspec.Struct]] = {
+    ActivityIngestedV1: Ingested,
+    Participant: IngestedParticipant,
+    CrmReferences: IngestedCrm,
+}
+
+
+def _assert_same_value(fast: Any, model: Any) -> None:
+    """Equal values of the same type; times of the same instant and offset."""
+    if isinstance(model, BaseModel):
+        assert type(fast) is _MIRRORS[type(model)]
+        for name in type(model).model_fields:
+            _assert_same_value(getattr(fast, name), getattr(model, name))
+    elif isinstance(model, tuple):
+        assert isinstance(fast, tuple)
+        assert len(fast) == len(model)
+        for one, other in zip(fast, model, strict=True):
+            _assert_same_value(one, other)
+    elif isinstance(model, datetime):
+        assert isinstance(fast, datetime)
+        assert (fast, fast.utcoffset()) == (model, model.utcoffset())
+    elif isinstance(model, Enum):
+        assert fast is model
+    else:
+        assert type(fast) is type(model)
+        assert fast == model
+
+
+@pytest.mark.parametrize(("name", "body", "outcome"), SAMPLES, ids=[s[0] for s in SAMPLES])
+def test_the_fast_path_takes_only_what_the_contract_accepts_with_equal_values(
+    name: str, body: bytes, outcome: str
+) -> None:
+    contract = _contract(body)
+    fast = decode_fast(body)
+    assert (fast is not None, isinstance(contract, ActivityIngestedV1)) == {
+        "fast": (True, True),
+        "contract": (False, True),
+        "invalid": (False, False),
+    }[outcome]
+    if fast is not None:
+        _assert_same_value(fast, contract)
+        assert isinstance(contract, ActivityIngestedV1)
+        assert encode_ingested(fast) == encode_body(contract)
+        assert as_contract(fast) == contract
+    if isinstance(contract, str):
+        with pytest.raises(InvalidMessage) as refused:
+            decode_ingested(body)
+        assert str(refused.value) == contract
+    else:
+        decoded = decode_ingested(body)
+        if fast is None:
+            assert type(decoded) is ActivityIngestedV1
+            assert decoded == contract
+        else:
+            _assert_same_value(decoded, contract)
+
+
+def test_an_empty_body_is_the_contract_s_invalid_message() -> None:
+    with pytest.raises(InvalidMessage, match=r"^empty message body$"):
+        decode_ingested(None)
+    with pytest.raises(InvalidMessage, match=r"^body is not JSON"):
+        decode_ingested(b"")
+
+
+def test_the_structs_mirror_the_models_fields_and_defaults() -> None:
+    for model, struct in _MIRRORS.items():
+        fields = msgspec.structs.fields(struct)
+        assert [f.name for f in fields] == list(model.model_fields)
+        for field in fields:
+            info = model.model_fields[field.name]
+            if info.is_required():
+                assert (field.default, field.default_factory) == (msgspec.NODEFAULT, msgspec.NODEFAULT)
+            elif field.default_factory is not msgspec.NODEFAULT:
+                # The references of an activity that carries none: equal as JSON.
+                default = info.get_default(call_default_factory=True)
+                assert msgspec.json.encode(field.default_factory()) == encode_body(default)
+            else:
+                assert field.default == info.get_default(call_default_factory=True)
+
+
+def test_every_activity_of_the_evaluation_world_takes_the_fast_path_with_the_contract_s_bytes() -> None:
+    offsets = (UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-7)))
+    activities = [labelled.activity for labelled in generate_dataset(2_000, seed=13).activities]
+    for number, activity in enumerate(activities):
+        # Some in another offset: the contract keeps the offset a time was given in.
+        moved = activity.model_copy(
+            update={"occurred_at": activity.occurred_at.astimezone(offsets[number % 3])}
+        )
+        body = encode_body(moved)
+        fast = decode_fast(body)
+        assert fast is not None
+        _assert_same_value(fast, decode_body(ActivityIngestedV1, body))
+        assert encode_ingested(fast) == body
+    assert len(activities) == 2_000
+
+
+def test_other_references_keep_the_form_of_the_activity() -> None:
+    fast = decode_fast(FULL)
+    assert fast is not None
+    model = decode_body(ActivityIngestedV1, FULL)
+    for event in (fast, model):
+        moved = with_crm(event, "deal-2", None, ("c-3",), "rep-2")
+        assert type(moved) is type(event)
+        assert (moved.crm.deal_id, moved.crm.account_id, moved.crm.contact_ids, moved.crm.owner_rep_id) == (
+            "deal-2",
+            None,
+            ("c-3",),
+            "rep-2",
+        )
+        assert encode_ingested(moved) == _edit(
+            '"crm":{"deal_id":"deal-1","account_id":"acc-1","contact_ids":["c-1","c-2"],"owner_rep_id":"rep-1"}',
+            '"crm":{"deal_id":"deal-2","account_id":null,"contact_ids":["c-3"],"owner_rep_id":"rep-2"}',
+        )
+
+
+def test_the_topic_decodes_with_the_fast_path() -> None:
+    assert type(ACTIVITY_INGESTED.decode(FULL)) is Ingested
+    awkward = _edit('"amy@acme.com"', '"Amy@Acme.com"')
+    assert ACTIVITY_INGESTED.decode(awkward) == decode_body(ActivityIngestedV1, awkward)
