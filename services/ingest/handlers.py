@@ -39,8 +39,9 @@ from services.ingest.adapters.repository import (
     record_seen,
 )
 from services.ingest.domain.capture import capture_body
-from services.ingest.domain.crm_sync import EntityWarning, read_entity_phones
+from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
+from services.ingest.domain.normalize import is_decorated_email, normalize_email
 from services.ingest.domain.phones import RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
@@ -129,20 +130,26 @@ def _checked(
 
 
 def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
-    """The activity with its participants' phones in E.164, or the refused ones by position."""
+    """The activity with its participants' phones in E.164 and emails as bare addresses (a
+    pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), or the refused phones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
-    participants: list[ParticipantFields] | None = None  # copied only when a phone changes
+    participants: list[ParticipantFields] | None = None  # copied only when an address changes
     for position, participant in enumerate(activity.participants):
+        update: dict[str, str] = {}
+        email = participant.email
+        if email is not None and is_decorated_email(email) and (bare := normalize_email(email)) is not None:
+            update["email"] = bare
         phone = participant.phone
-        if phone is None:
-            continue
-        parsed = parse_phone(phone, region)
-        if isinstance(parsed, RefusedPhone):
-            refused.append((position, parsed))
-        elif parsed.e164 != phone:
+        if phone is not None:
+            parsed = parse_phone(phone, region)
+            if isinstance(parsed, RefusedPhone):
+                refused.append((position, parsed))
+            elif parsed.e164 != phone:
+                update["phone"] = parsed.e164
+        if update:
             if participants is None:
                 participants = list(activity.participants)
-            participants[position] = with_changes(participant, {"phone": parsed.e164})
+            participants[position] = with_changes(participant, update)
     if refused:
         return refused
     if participants is None:
@@ -583,7 +590,7 @@ def crm_messages(
 ) -> ReadCrmSync:
     """Phones read in the tenant's region (unreadable ones dropped with a warning), then one
     ``crm-entity-changed`` message per entity (an erased person's contact never)."""
-    entities, warnings = read_entity_phones(sync.entities, region)
+    entities, warnings = read_entities(sync.entities, region)
     return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings)
 
 

@@ -337,7 +337,8 @@ async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) ->
     except BrokerUnavailable:
         raise broker_unavailable(deps) from None
     for warning in read.warnings:
-        INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+        if warning.problem is not None:
+            INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
     return read
 
 

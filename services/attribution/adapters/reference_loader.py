@@ -30,7 +30,12 @@ from libs.common.contracts.tenant_settings import (
 )
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
-from services.attribution.domain.personal_domains import email_domain, parent_domains
+from services.attribution.domain.personal_domains import (
+    company_domains,
+    email_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.reference import (
     Account,
     Contact,
@@ -202,6 +207,8 @@ def _wanted(activities: Sequence[IngestedEvent]) -> _Wanted:
             if email := p.email:
                 identities.add(email)
                 identities.add(email.lower())
+                if mailbox := untagged_address(email.lower()):
+                    identities.add(mailbox)
                 domains.update(parent_domains(email_domain(email) or ""))
             if p.phone:
                 identities.add(p.phone)
@@ -256,7 +263,9 @@ class _Loader:
             "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
             "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
         )
-        self.index.internal_domains = frozenset(r.d for r in found if r.d)
+        self.index.internal_domains = company_domains(
+            (r.d for r in found), tenant_settings.attribution.extra_personal_domains
+        )
 
     async def reps_by_identity(self, identities: Iterable[str]) -> None:
         """Reps holding a participant's email or phone; an alias files its identities under the

@@ -51,7 +51,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3"
+RULE_VERSION = "attribution-rules/2026.12.3b"
 
 
 class Signal(StrEnum):
@@ -263,10 +263,6 @@ class _RepChoice:
 _by_id = attrgetter("id")
 
 
-def _rep_order(rep: Rep) -> tuple[bool, str]:
-    return (not rep.active, rep.id)
-
-
 @lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
@@ -276,6 +272,19 @@ def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
 def account_domains(account: Account) -> set[str]:
     """An account's domains as the rules compare them: lower-cased, without a trailing dot."""
     return {d.lower().rstrip(".") for d in account.domains}
+
+
+def rep_holding(holders: Iterable[Rep]) -> tuple[str | None, bool]:
+    """The rep an email or phone names among the people holding it, and whether it is a line
+    several active reps share: the one active holder; with none active, the first by id (a
+    departed rep's address); several active (a switchboard's number that each rep lists with
+    their extension, a team mailbox) name none of them, yet are the seller's side."""
+    active = sorted(rep.id for rep in holders if rep.active)
+    if len(active) > 1:
+        return None, True
+    if active:
+        return active[0], False
+    return min((rep.id for rep in holders), default=None), False
 
 
 class SliceIndex:
@@ -299,6 +308,7 @@ class SliceIndex:
         "rep_by_email",
         "rep_by_name_address",
         "rep_by_phone",
+        "shared_rep_identities",
     )
 
     def __init__(
@@ -314,6 +324,7 @@ class SliceIndex:
         accounts_by_domain: Mapping[str, Sequence[str]],
         deals: tuple[Deal, ...],
         memberships: Mapping[str, Sequence[TeamMembership]],
+        shared_rep_identities: frozenset[str] = frozenset(),
     ) -> None:
         #: Lower-cased.
         self.internal_domains = internal_domains
@@ -331,16 +342,26 @@ class SliceIndex:
         self.deal_by_id = {deal.id: deal for deal in deals}
         #: Rep id -> its memberships.
         self.memberships = memberships
+        #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
+        self.shared_rep_identities = shared_rep_identities
 
     @classmethod
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
+        holders: dict[tuple[str, bool], dict[str, Rep]] = {}
+        for rep in snapshot.reps:
+            for email in rep.emails:
+                holders.setdefault((email.lower(), True), {})[rep.id] = rep
+            for phone in rep.phones:
+                holders.setdefault((phone, False), {})[rep.id] = rep
         rep_by_email: dict[str, str] = {}
         rep_by_phone: dict[str, str] = {}
-        for rep in sorted(snapshot.reps, key=_rep_order):
-            for email in rep.emails:
-                rep_by_email.setdefault(email.lower(), rep.id)
-            for phone in rep.phones:
-                rep_by_phone.setdefault(phone, rep.id)
+        shared: set[str] = set()
+        for (identity, is_email), held in holders.items():
+            named, is_shared = rep_holding(held.values())
+            if named is not None:
+                (rep_by_email if is_email else rep_by_phone)[identity] = named
+            elif is_shared:
+                shared.add(identity)
         contacts_by_email: dict[str, list[str]] = {}
         contacts_by_phone: dict[str, list[str]] = {}
         contact_account: dict[str, str | None] = {}
@@ -369,6 +390,7 @@ class SliceIndex:
             accounts_by_domain=accounts_by_domain,
             deals=tuple(sorted(snapshot.deals, key=_by_id)),
             memberships=memberships,
+            shared_rep_identities=frozenset(shared),
         )
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
@@ -382,6 +404,14 @@ class SliceIndex:
         if phone is not None:
             return self.rep_by_phone.get(phone)
         return None
+
+    def is_shared_rep_line(self, participant: AnyParticipant) -> bool:
+        """Whether the participant's address is one several reps share (internal, nobody's)."""
+        shared = self.shared_rep_identities
+        if not shared:
+            return False
+        email = participant.email.lower() if participant.email else None
+        return email in shared or participant.phone in shared
 
     def at_internal_domain(self, email: str | None) -> bool:
         """Whether an address is at one of the tenant's domains (a rep's or not)."""
@@ -453,7 +483,9 @@ def attribute_in_slice(
     external = tuple(
         position
         for position, p in enumerate(participants)
-        if reps[position] is None and not index.at_internal_domain(p.email)
+        if reps[position] is None
+        and not index.at_internal_domain(p.email)
+        and not index.is_shared_rep_line(p)
     )
     facts = _Facts(
         activity=activity,
@@ -462,7 +494,7 @@ def attribute_in_slice(
         override=override,
         thread=thread,
         external=external,
-        participating_reps=frozenset(rep for rep in reps if rep is not None),
+        participating_reps=_participating_reps(activity, reps),
         matches=_match_contacts(activity, index, external),
     )
     explanation: dict[str, Any] = {
@@ -509,6 +541,15 @@ def attribute_in_slice(
         overridden=verdict.overridden,
         explanation=explanation,
     )
+
+
+def _participating_reps(activity: IngestedEvent, reps: tuple[str | None, ...]) -> frozenset[str]:
+    """The reps taking part: those among the participants; when none is (a shared inbox), the
+    rep the source assigned the activity to (``crm.owner_rep_id``), who is credited with it."""
+    present = frozenset(rep for rep in reps if rep is not None)
+    if present or activity.crm.owner_rep_id is None:
+        return present
+    return frozenset({activity.crm.owner_rep_id})
 
 
 def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:

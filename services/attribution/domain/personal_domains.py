@@ -67,6 +67,15 @@ def email_domain(address: str) -> str | None:
     return domain.rstrip(".") or None if at else None
 
 
+def untagged_address(address: str) -> str | None:
+    """``lee@buyer.example`` for ``lee+deals@buyer.example``, or ``None`` for an address without a
+    ``+tag``: sub-addressing delivers to the mailbox without the tag (Gmail, Microsoft 365,
+    Fastmail, Proton...)."""
+    local, at, domain = address.rpartition("@")
+    base, plus, _ = local.partition("+")
+    return f"{base}@{domain}" if at and plus and base else None
+
+
 @lru_cache(maxsize=65_536)
 def parent_domains(domain: str) -> tuple[str, ...]:
     """``eu.mail.acme.com`` -> itself, ``mail.acme.com``, ``acme.com``: never a bare suffix."""
@@ -89,3 +98,12 @@ def _is_personal(domain: str, extras: frozenset[str]) -> bool:
         if brand in PERSONAL_BRANDS and _looks_like_public_suffix(suffix.split(".")):
             return True
     return False
+
+
+def company_domains(rep_domains: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+    """The tenant's own domains read from its reps' addresses (when it configured none): every
+    one but a free-mail domain. A rep who also uses ``ana.lopez@gmail.com`` does not make
+    ``gmail.com`` the company's: taken as internal, every customer writing from a Gmail address
+    would be a colleague, and the activities with them internal."""
+    extras = tuple(extra)
+    return frozenset(d.lower() for d in rep_domains if d and not is_personal_domain(d, extras))

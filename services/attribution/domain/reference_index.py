@@ -4,7 +4,8 @@ The consumer fills a ``ReferenceIndex`` from PostgreSQL (``adapters/reference_lo
 batch; the accuracy harness fills one from its generated world. Both then call the same pure
 function, ``attribute_from_index``, for every activity, which:
 
-1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped;
+1. ``resolve_references``: explicit CRM references follow merges, deleted ones are dropped; a
+   ``+tagged`` address nobody holds is read as its mailbox;
 2. slices the index: the reps, contacts, accounts and deals the participants point at;
 3. runs ``matching.attribute_in_slice`` on the slice's lookups, read straight from the index.
 
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from libs.common.contracts.activities_fast import IngestedEvent, with_crm
+import msgspec
+
+from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities_fast import AnyParticipant, Ingested, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
@@ -29,8 +33,14 @@ from services.attribution.domain.matching import (
     account_domains,
     attribute_in_slice,
     lowered_domains,
+    rep_holding,
 )
-from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
+from services.attribution.domain.personal_domains import (
+    email_domain,
+    is_personal_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.reference import (
     Account,
     AttributionSnapshot,
@@ -129,7 +139,7 @@ class ReferenceIndex:
     #: What the rules read per participant identity, built once per batch (like ``_people``):
     #: ``(identity, is_email)`` -> the rep it names, and -> the contacts holding it (sorted);
     #: an account domain as the rules compare it -> the accounts holding it (sorted).
-    _rep_named: dict[tuple[str, bool], str | None] = field(
+    _rep_named: dict[tuple[str, bool], tuple[str | None, bool]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _contacts_holding: dict[tuple[str, bool], list[str]] = field(
@@ -198,21 +208,20 @@ class ReferenceIndex:
         phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
         return replace(rep, emails=tuple(emails), phones=tuple(phones))
 
-    def rep_named(self, identity: str, is_email: bool) -> str | None:
-        """The rep a participant's email (lower-cased) or phone names: among the people holding
-        it, active first, then by id (a snapshot's order)."""
+    def rep_named(self, identity: str, is_email: bool) -> tuple[str | None, bool]:
+        """The rep a participant's email (lower-cased) or phone names among the people holding
+        it, and whether several active reps share it (``matching.rep_holding``)."""
         key = (identity, is_email)
         try:
             return self._rep_named[key]
         except KeyError:
-            best: Rep | None = None
-            for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING):
-                person = self.person(rep_id)
-                if person is None or identity not in _held(person.emails, person.phones, is_email):
-                    continue
-                if best is None or (not person.active, person.id) < (not best.active, best.id):
-                    best = person
-            named = self._rep_named[key] = None if best is None else best.id
+            holders = [
+                person
+                for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
+                if (person := self.person(rep_id)) is not None
+                and identity in _held(person.emails, person.phones, is_email)
+            ]
+            named = self._rep_named[key] = rep_holding(holders)
             return named
 
     def contacts_holding(self, identity: str, is_email: bool) -> list[str]:
@@ -299,7 +308,9 @@ def _domains(account: Account) -> set[str]:
 
 
 def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
-    """The activity with its explicit CRM references following merges (deleted ones dropped)."""
+    """The activity with its explicit CRM references following merges (deleted ones dropped),
+    and its participants' addresses as the index knows them (``resolve_addresses``)."""
+    activity = resolve_addresses(activity, index)
     crm = activity.crm
     deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
     account_id = index.survivor("account", crm.account_id) if crm.account_id else None
@@ -316,6 +327,48 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     ):
         return activity
     return with_crm(activity, deal_id, account_id, contacts, owner)
+
+
+def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
+    """The activity with each participant's ``+tagged`` address that no rep or contact holds read
+    as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail)."""
+    mailboxes: dict[int, str] = {}
+    participants: Sequence[AnyParticipant] = activity.participants
+    for position, p in enumerate(participants):
+        email = p.email
+        if email is not None and "+" in email and (mailbox := _known_mailbox(email.lower(), index)):
+            mailboxes[position] = mailbox
+    if not mailboxes:
+        return activity
+    # In the activity's own form: the fast path's struct, or the contract's model.
+    if isinstance(activity, Ingested):
+        return msgspec.structs.replace(
+            activity,
+            participants=tuple(
+                msgspec.structs.replace(p, email=mailboxes[i]) if i in mailboxes else p
+                for i, p in enumerate(activity.participants)
+            ),
+        )
+    return _with_mailboxes(activity, mailboxes)
+
+
+def _with_mailboxes(activity: ActivityIngestedV1, mailboxes: dict[int, str]) -> ActivityIngestedV1:
+    participants = tuple(
+        p.model_copy(update={"email": mailboxes[i]}) if i in mailboxes else p
+        for i, p in enumerate(activity.participants)
+    )
+    return activity.model_copy(update={"participants": participants})
+
+
+def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
+    """The untagged mailbox of ``address`` when nobody holds ``address`` itself and someone holds it."""
+    held = (index.contact_ids_by_identity, index.rep_ids_by_identity)
+    if any(held_by.get(address) for held_by in held):
+        return None
+    mailbox = untagged_address(address)
+    if mailbox is None or not any(held_by.get(mailbox) for held_by in held):
+        return None
+    return mailbox
 
 
 def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> ThreadMember | None:
@@ -445,6 +498,7 @@ def _slice_index(
     the slice (``_pointed_at`` put it there), so the identity maps of ``index`` find the same ones."""
     rep_by_email: dict[str, str] = {}
     rep_by_phone: dict[str, str] = {}
+    shared_reps: set[str] = set()
     contacts_by_email: dict[str, list[str]] = {}
     contacts_by_phone: dict[str, list[str]] = {}
     accounts_by_domain: dict[str, list[str]] = {}
@@ -452,8 +506,11 @@ def _slice_index(
     for p in activity.participants:
         if p.email is not None:
             email = p.email.lower()
-            if (rep := index.rep_named(email, True)) is not None:
+            rep, shared = index.rep_named(email, True)
+            if rep is not None:
                 rep_by_email[email] = rep
+            elif shared:
+                shared_reps.add(email)
             if found := index.contacts_holding(email, True):
                 contacts_by_email[email] = found
             domain = email_domain(email)
@@ -463,8 +520,11 @@ def _slice_index(
                 if held := [a for a in index.accounts_holding(candidate) if a in pointed.account_ids]:
                     accounts_by_domain[candidate] = held
         if p.phone is not None:
-            if (rep := index.rep_named(p.phone, False)) is not None:
+            rep, shared = index.rep_named(p.phone, False)
+            if rep is not None:
                 rep_by_phone[p.phone] = rep
+            elif shared:
+                shared_reps.add(p.phone)
             if found := index.contacts_holding(p.phone, False):
                 contacts_by_phone[p.phone] = found
     contacts = index.contacts
@@ -479,6 +539,7 @@ def _slice_index(
         accounts_by_domain=accounts_by_domain,
         deals=sliced.deals,
         memberships=index.memberships,
+        shared_rep_identities=frozenset(shared_reps),
     )
 
 

@@ -1,53 +1,101 @@
-"""CRM entities as ingest publishes them: phones read once, in E.164, with warnings for the rest.
+"""CRM entities as ingest publishes them: identities read once, with warnings for the rest.
 
-A phone that cannot be read does not cost the entity: the contact or rep is accepted without
-it, and the answer names the entity's index, the field and the reason, so the integrator can
-fix the CRM record. Everything else in the entity is passed on as sent.
+Phones become E.164, emails bare lower-cased addresses (``Bo Buyer <Bo@Buyer.example>`` is
+``bo@buyer.example``), an account's domains host names as addresses carry them
+(``https://www.buyer.example/`` is ``buyer.example``): what attribution compares activities
+with. A value that cannot be read does not cost the entity: the contact, rep or account is
+accepted without it, and the answer names the entity's index, the field and the reason, so the
+integrator can fix the CRM record. Everything else in the entity is passed on as sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from libs.common.contracts.crm import ContactV1, CrmEntity, RepV1
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
+from services.ingest.domain.normalize import normalize_domain, normalize_email
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, parse_phone
 
 
 @dataclass(frozen=True, slots=True)
 class EntityWarning:
-    """Something dropped from an accepted entity: ``field`` is a dotted path into the request."""
+    """Something dropped from an accepted entity: ``field`` is a dotted path into the request;
+    ``problem`` is set for a phone (the dropped-phones counter's reason)."""
 
     index: int
     field: str
     reason: str
-    problem: PhoneProblem
+    problem: PhoneProblem | None = None
 
 
-def read_entity_phones(
+def read_entities(
     entities: Sequence[CrmEntity], region: str
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
-    """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent), and a
-    warning per phone dropped; a number repeated in another format is kept once."""
+    """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
+    bare addresses, each account's domains as host names; a warning per value dropped. A value
+    repeated in another form is kept once."""
     read: list[CrmEntity] = []
     warnings: list[EntityWarning] = []
     for index, entity in enumerate(entities):
-        if not isinstance(entity, RepV1 | ContactV1) or not entity.phones:
-            read.append(entity)
-            continue
-        e164: dict[str, str] = {}
-        for position, raw in enumerate(entity.phones):
-            parsed = parse_phone(raw, region)
-            if isinstance(parsed, ParsedPhone):
-                e164.setdefault(parsed.e164, raw)
-            else:
-                warnings.append(
-                    EntityWarning(
-                        index,
-                        f"entities.{index}.phones.{position}",
-                        f"{parsed.reason}; the phone was dropped, the {entity.entity_type} accepted",
-                        parsed.problem,
-                    )
-                )
-        read.append(entity.model_copy(update={"phones": tuple(e164), "raw_phones": tuple(e164.values())}))
+        update: dict[str, object] = {}
+        if isinstance(entity, RepV1 | ContactV1):
+            if entity.phones:
+                e164 = _read_phones(entity, index, region, warnings)
+                update |= {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
+            emails = _read_each(entity.emails, normalize_email, "an email address", entity, index, warnings)
+            if emails != entity.emails:
+                update["emails"] = emails
+        elif isinstance(entity, AccountV1):
+            domains = _read_each(entity.domains, normalize_domain, "a domain", entity, index, warnings)
+            if domains != entity.domains:
+                update["domains"] = domains
+        read.append(entity.model_copy(update=update) if update else entity)
     return tuple(read), tuple(warnings)
+
+
+def _read_phones(
+    entity: RepV1 | ContactV1, index: int, region: str, warnings: list[EntityWarning]
+) -> dict[str, str]:
+    """E.164 -> the phone as first sent in that number."""
+    e164: dict[str, str] = {}
+    for position, raw in enumerate(entity.phones):
+        parsed = parse_phone(raw, region)
+        if isinstance(parsed, ParsedPhone):
+            e164.setdefault(parsed.e164, raw)
+        else:
+            warnings.append(
+                EntityWarning(
+                    index,
+                    f"entities.{index}.phones.{position}",
+                    f"{parsed.reason}; the phone was dropped, the {entity.entity_type} accepted",
+                    parsed.problem,
+                )
+            )
+    return e164
+
+
+def _read_each(
+    values: tuple[str, ...],
+    read_one: Callable[[str], str | None],
+    what: str,
+    entity: RepV1 | ContactV1 | AccountV1,
+    index: int,
+    warnings: list[EntityWarning],
+) -> tuple[str, ...]:
+    """``values`` read by ``read_one``, each kept once; a warning names each one dropped."""
+    field = "emails" if isinstance(entity, RepV1 | ContactV1) else "domains"
+    kept: dict[str, None] = {}
+    for position, raw in enumerate(values):
+        value = read_one(raw)
+        if value is None:
+            warnings.append(
+                EntityWarning(
+                    index,
+                    f"entities.{index}.{field}.{position}",
+                    f"not {what}; it was dropped, the {entity.entity_type} accepted",
+                )
+            )
+        else:
+            kept.setdefault(value)
+    return tuple(kept)

@@ -166,11 +166,58 @@ def objects_in(value: object, path: str) -> tuple[JsonObject, ...]:
 
 
 def normalize_email(raw: str | None) -> str | None:
-    """Lower-cased address, or None when it is not shaped like one."""
+    """Lower-cased address, or None when it is not shaped like one.
+
+    The address as people paste it is read: with a display name (``Bo Buyer <bo@buyer.example>``,
+    ``bo@buyer.example (Bo)``), in angle brackets, behind ``mailto:``, with the trailing dot of a
+    fully qualified domain. Two addresses in one value are refused, not chosen between.
+    """
     if raw is None:
         return None
-    value = raw.strip().strip("<>").strip().lower()
+    value = raw.strip().lower()
+    if _DECORATED_EMAIL.search(value):
+        value = _bare_address(value)
     if not value or len(value) > 320 or not _EMAIL_SHAPE.match(value):
+        return None
+    return value
+
+
+#: What a bare address never holds: a display name's space or quote, brackets, a comment, a
+#: list separator, ``mailto:``, a trailing dot.
+_DECORATED_EMAIL = re.compile(r"[\s<>\"(),;]|^mailto:|\.$")
+
+
+def is_decorated_email(value: str) -> bool:
+    """Whether ``value`` holds more than a bare address (``normalize_email`` reads the address)."""
+    return _DECORATED_EMAIL.search(value) is not None
+
+
+def _bare_address(value: str) -> str:
+    pairs = email.utils.getaddresses([value.removeprefix("mailto:")])
+    addresses = [address for _, address in pairs if address]
+    if len(addresses) != 1 or any(c.isspace() for c in addresses[0]):
+        return ""
+    return addresses[0].removeprefix("mailto:").rstrip(".")
+
+
+#: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
+_DOMAIN_SHAPE = re.compile(r"^[^\s./@:<>,;\"'()\[\]\\]+(\.[^\s./@:<>,;\"'()\[\]\\]+)+$")
+
+
+def normalize_domain(raw: str | None) -> str | None:
+    """An account's domain as email addresses carry it: lower-cased, or None when it is not one.
+
+    Read as CRM users type it: a website (``https://www.acme.example/about``: scheme, path,
+    port and ``www.`` dropped, since nobody's mailbox is at ``www.``), an ``@acme.example``, an
+    address, a wildcard ``*.acme.example``, a trailing dot.
+    """
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    value = value.split("://", 1)[-1].rpartition("@")[2]
+    value = re.split(r"[/?#]", value, maxsplit=1)[0]
+    value = re.sub(r":\d*$", "", value).rstrip(".").removeprefix("*.").removeprefix("www.")
+    if len(value) > 253 or not _DOMAIN_SHAPE.match(value):
         return None
     return value
 

@@ -17,11 +17,12 @@ from enum import StrEnum
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
-from libs.common.contracts.crm import ContactV1, RepV1
+from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import team_at
 from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
+    Account,
     AmbiguityPolicy,
     Contact,
     CurrentAttribution,
@@ -36,7 +37,7 @@ from services.attribution.domain.reference_index import (
 )
 from services.attribution.domain.rematch import deal_rematch_window
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
-from services.ingest.domain.crm_sync import read_entity_phones
+from services.ingest.domain.crm_sync import read_entities
 from spm.evaluation.attribution.world import (
     ACTIVITIES_FROM,
     CRM_STATE_AT,
@@ -53,15 +54,15 @@ PHONE_REGION = "US"
 
 
 def ingested_rep(rep: Rep) -> Rep:
-    """A rep as ingest publishes it: phones read by the one phone rule (``read_entity_phones``)."""
+    """A rep as ingest publishes it: phones and emails read by ingest's rules (``read_entities``)."""
     sent = RepV1(id=rep.id, updated_at=CRM_STATE_AT, name=rep.name, emails=rep.emails, phones=rep.phones)
-    (read,), _ = read_entity_phones((sent,), PHONE_REGION)
+    (read,), _ = read_entities((sent,), PHONE_REGION)
     assert isinstance(read, RepV1)
     return replace(rep, emails=tuple(read.emails), phones=tuple(read.phones))
 
 
 def ingested_contact(contact: Contact) -> Contact:
-    """A contact as ingest publishes it: phones typed in national formats become E.164."""
+    """A contact as ingest publishes it: phones typed in national formats become E.164, emails bare."""
     sent = ContactV1(
         id=contact.id,
         updated_at=CRM_STATE_AT,
@@ -69,9 +70,17 @@ def ingested_contact(contact: Contact) -> Contact:
         phones=contact.phones,
         account_id=contact.account_id,
     )
-    (read,), _ = read_entity_phones((sent,), PHONE_REGION)
+    (read,), _ = read_entities((sent,), PHONE_REGION)
     assert isinstance(read, ContactV1)
     return replace(contact, emails=tuple(read.emails), phones=tuple(read.phones))
+
+
+def ingested_account(account: Account) -> Account:
+    """An account as ingest publishes it: domains read as host names (``read_entities``)."""
+    sent = AccountV1(id=account.id, updated_at=CRM_STATE_AT, domains=account.domains)
+    (read,), _ = read_entities((sent,), PHONE_REGION)
+    assert isinstance(read, AccountV1)
+    return replace(account, domains=tuple(read.domains))
 
 
 def world_index(world: CrmWorld, known_at: datetime | None = None) -> ReferenceIndex:
@@ -86,7 +95,7 @@ def world_index(world: CrmWorld, known_at: datetime | None = None) -> ReferenceI
     for membership in world.memberships:
         index.add_membership(membership)
     for account in world.accounts:
-        index.put_account(account)
+        index.put_account(ingested_account(account))
     for contact in world.contacts:
         if known_at is None or world.contact_created_at[contact.id] <= known_at:
             index.put_contact(ingested_contact(contact))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
+from services.attribution.domain.personal_domains import (
+    company_domains,
+    email_domain,
+    is_personal_domain,
+    parent_domains,
+    untagged_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -59,3 +65,24 @@ def test_email_domain(address: str, domain: str | None) -> None:
 def test_parent_domains_stop_before_the_bare_suffix() -> None:
     assert parent_domains("eu.mail.acme.com") == ("eu.mail.acme.com", "mail.acme.com", "acme.com")
     assert parent_domains("acme.com") == ("acme.com",)
+
+
+def test_the_company_domains_read_from_reps_addresses_leave_out_free_mail() -> None:
+    rep_domains = ["seller.example", "gmail.com", "Seller.IO", "hotmail.co.uk", "", "contractors.example"]
+
+    assert company_domains(rep_domains) == {"seller.example", "seller.io", "contractors.example"}
+    assert company_domains(rep_domains, ["contractors.example"]) == {"seller.example", "seller.io"}
+
+
+@pytest.mark.parametrize(
+    ("address", "mailbox"),
+    [
+        ("lee+deals@buyer.example", "lee@buyer.example"),
+        ("lee+a+b@buyer.example", "lee@buyer.example"),
+        ("lee@buyer.example", None),
+        ("+deals@buyer.example", None),
+        ("lee+deals", None),
+    ],
+)
+def test_a_plus_tag_is_read_off_its_mailbox(address: str, mailbox: str | None) -> None:
+    assert untagged_address(address) == mailbox

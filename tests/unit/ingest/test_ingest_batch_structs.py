@@ -65,6 +65,9 @@ EMAILS = [
     "cy@legal.example",
     "dee@eu.buyer.example",
     "ünï@çödé.example",
+    "Dana Buyer <Dana@Buyer.example>",
+    "mailto:bo@buyer.example",
+    "bo@buyer.example.",
 ]
 PHONES = [
     "+14155550100",

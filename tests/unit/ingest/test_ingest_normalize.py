@@ -9,6 +9,7 @@ from libs.common.contracts.activities import Direction, Participant, Participant
 from services.ingest.domain.normalize import (
     direction_for,
     make_participant,
+    normalize_domain,
     normalize_email,
     normalize_phone,
     parse_iso_datetime,
@@ -60,10 +61,45 @@ def test_direction_from_internal_domains(sender: str, recipients: list[str], dir
         ("<bo@globex.example>", "bo@globex.example"),
         ("not an email", None),
         ("a@b", None),
+        # As people paste them: a display name, a comment, mailto:, a fully qualified domain.
+        ("Dana Diaz <Dana@Buyer.example>", "dana@buyer.example"),
+        ('"Diaz, Dana" <dana@buyer.example>', "dana@buyer.example"),
+        ("dana@buyer.example (Dana)", "dana@buyer.example"),
+        ("mailto:Dana@Buyer.example", "dana@buyer.example"),
+        ("dana@buyer.example.", "dana@buyer.example"),
+        ("lee+deals@buyer.example", "lee+deals@buyer.example"),
+        # Two addresses in one value are not chosen between; a space is not an address.
+        ("Dana <dana@buyer.example>, Lee <lee@buyer.example>", None),
+        ("dana diaz@buyer.example", None),
     ],
 )
 def test_emails_are_lower_cased(raw: str, expected: str | None) -> None:
     assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("buyer.example", "buyer.example"),
+        (" Buyer.Example ", "buyer.example"),
+        ("https://www.buyer.example/about?x=1", "buyer.example"),
+        ("http://buyer.example:8080", "buyer.example"),
+        ("www.buyer.example", "buyer.example"),
+        ("@buyer.example", "buyer.example"),
+        ("sales@buyer.example", "buyer.example"),
+        ("*.buyer.example", "buyer.example"),
+        ("buyer.example.", "buyer.example"),
+        ("eu.buyer.example", "eu.buyer.example"),
+        ("www2.buyer.example", "www2.buyer.example"),
+        ("buyer.co.uk", "buyer.co.uk"),
+        ("Buyer Inc", None),
+        ("buyer", None),
+        ("https://", None),
+        ("", None),
+    ],
+)
+def test_account_domains_are_read_as_the_host_names_of_addresses(raw: str, expected: str | None) -> None:
+    assert normalize_domain(raw) == expected
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
-from services.ingest.domain.crm_sync import EntityWarning, read_entity_phones
+from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -76,7 +76,7 @@ def test_a_crm_batch_keeps_every_entity_and_warns_about_each_dropped_phone() -> 
         RepV1(id="rep-1", updated_at=T0, phones=("212 555 0199",)),
     )
 
-    read, warnings = read_entity_phones(entities, "US")
+    read, warnings = read_entities(entities, "US")
 
     assert read[0] == entities[0]
     assert isinstance(read[1], ContactV1)
@@ -96,4 +96,29 @@ def test_a_crm_batch_keeps_every_entity_and_warns_about_each_dropped_phone() -> 
             "a short code, not a person's line; the phone was dropped, the contact accepted",
             PhoneProblem.SHORT_CODE,
         ),
+    )
+
+
+def test_a_crm_batch_reads_emails_and_domains_as_typed_and_warns_about_each_dropped_one() -> None:
+    entities = (
+        AccountV1(
+            id="acc-1", updated_at=T0, domains=("https://www.buyer.example/", "Buyer Inc", "buyer.example")
+        ),
+        ContactV1(id="con-1", updated_at=T0, emails=("Dana Diaz <Dana@Buyer.example>", "dana@buyer.example")),
+        RepV1(id="rep-1", updated_at=T0, emails=("mailto:ana@seller.example", "ana seller@seller.example")),
+        AccountV1(id="acc-2", updated_at=T0, domains=("globex.example",)),
+    )
+
+    read, warnings = read_entities(entities, "US")
+
+    assert [getattr(e, "domains", None) or getattr(e, "emails", None) for e in read] == [
+        ("buyer.example",),
+        ("dana@buyer.example",),
+        ("ana@seller.example",),
+        ("globex.example",),
+    ]
+    assert read[3] is entities[3]
+    assert warnings == (
+        EntityWarning(0, "entities.0.domains.1", "not a domain; it was dropped, the account accepted"),
+        EntityWarning(2, "entities.2.emails.1", "not an email address; it was dropped, the rep accepted"),
     )

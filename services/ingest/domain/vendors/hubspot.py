@@ -38,6 +38,7 @@ from services.ingest.domain.normalize import (
     load_json,
     make_participant,
     meeting_direction,
+    normalize_domain,
     normalize_email,
     normalize_phone,
     objects_in,
@@ -454,7 +455,7 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
         )
     if object_type == "companies":
-        domain = (properties.opt_str("domain") or "").lower().removeprefix("www.")
+        domain = normalize_domain(properties.opt_str("domain"))
         return AccountV1(
             id=object_id,
             updated_at=updated_at,

@@ -38,6 +38,7 @@ from services.ingest.domain.normalize import (
     epoch_millis,
     make_participant,
     meeting_outcome,
+    normalize_domain,
     normalize_email,
     parse_iso_datetime,
     read_phones,
@@ -418,8 +419,7 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
             account_id=record.get("AccountId"),
         )
     if record.type == "Account":
-        website = (record.get("Website") or "").lower()
-        domain = website.split("://", 1)[-1].split("/", 1)[0].removeprefix("www.")
+        domain = normalize_domain(record.get("Website"))
         return AccountV1(**common, name=name, domains=(domain,) if domain else ())
     created_at = record.time("CreatedDate")
     if created_at is None:

@@ -1,0 +1,315 @@
+"""Data as another integrator sends it, through ingest, the real broker, attribution and
+PostgreSQL: emails with display names, account domains written as websites, a shared inbox's
+mail assigned to a rep by the help desk."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.test_attribution_real_crm import (
+    DEAL,
+    REP,
+    TENANT,
+    _attribution,
+    _crm,
+    _ingest_auth,
+)
+from tests.integration.crm_support import email_from_ana
+
+
+def _to(external_id: str, address: str) -> dict[str, Any]:
+    return email_from_ana(
+        external_id,
+        participants=[{"email": "ana@seller.example", "role": "from"}, {"email": address, "role": "to"}],
+    )
+
+
+async def test_a_contact_and_an_account_typed_with_display_names_and_websites_are_matched(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    auth = await _ingest_auth(db_engine)
+    account = {
+        "entity_type": "account",
+        "id": "acc-1",
+        "domains": ["https://www.Buyer.example/", "Buyer Inc"],
+    }
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["Dana Diaz <Dana@Buyer.example>"],
+    }
+    # Two open deals of the account: only Dana's role tells them apart.
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    other = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example."]}
+    deal_g = {**DEAL, "id": "deal-g", "account_id": "acc-2", "contacts": []}
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b, other, deal_g), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        assert crm.json() == {
+            "accepted": 7,
+            "warnings": [
+                {
+                    "index": 1,
+                    "field": "entities.1.domains.1",
+                    "reason": "not a domain; it was dropped, the account accepted",
+                }
+            ],
+        }
+        await asyncio.sleep(1.0)
+        mails = [
+            _to("m-plain", "dana@buyer.example"),
+            _to("m-pasted", "Dana Diaz <Dana@Buyer.example>"),
+            _to("m-globex", "joe@globex.example"),
+        ]
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-plain", "m-pasted", "m-globex")
+        }
+    async with db_engine.connect() as conn:
+        stored = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT c.emails, a.domains FROM ref_contacts c JOIN ref_accounts a USING (tenant_id, account_id) "
+                    "WHERE c.tenant_id = :t"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert stored == [(["dana@buyer.example"], ["buyer.example"])]
+    found = {
+        name: (r.status, r.deal_id, r.account_id, r.rep_id, r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "m-plain": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
+        "m-pasted": ("attributed", "deal-b", "acc-1", "rep-1", "contact_role"),
+        "m-globex": ("attributed", "deal-g", "acc-2", "rep-1", "owner_participates"),
+    }
+
+
+async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Nobody on the seller's side is a participant: the rep the help desk assigned the email to
+    (``crm.owner_rep_id``) is credited with it, and takes part in it as the deal owner would."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["dana@buyer.example"],
+    }
+    # Two open deals of Dana's account, neither with her role: only their owners differ.
+    ana_deal = {**DEAL, "id": "deal-ana", "contacts": []}
+    bo_deal = {**DEAL, "id": "deal-bo", "owner_rep_id": "rep-2", "contacts": []}
+    inbound = {
+        **email_from_ana("m-inbox"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "dana@buyer.example", "role": "from"},
+            {"email": "sales@seller.example", "role": "to"},
+        ],
+    }
+    assigned = {**inbound, "external_id": "m-assigned", "crm": {"owner_rep_id": "rep-2"}}
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, bo, account, contact, ana_deal, bo_deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [inbound, assigned]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-inbox", "m-assigned")
+        }
+    found = {
+        name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.rep_id, r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        # Unassigned: nothing tells the deals apart.
+        "m-inbox": ("ambiguous", "deal-ana", ["deal-bo"], "rep-1", "tie_break"),
+        "m-assigned": ("attributed", "deal-bo", [], "rep-2", "owner_participates"),
+    }
+
+
+async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers_colleagues(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """No internal domains configured: they are read from the reps' addresses, free-mail ones
+    excepted (a customer writing from Gmail stays a customer)."""
+    auth = await _ingest_auth(db_engine)
+    ana = {**REP, "emails": ["ana@seller.example", "ana.seller@gmail.com"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["victor@gmail.com"]}
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    reply = {
+        **_to("m-reply", "ana@seller.example"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "victor@gmail.com", "role": "from"},
+            {"email": "ana@seller.example", "role": "to"},
+        ],
+    }
+    colleague = _to("m-colleague", "cy@seller.example")
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, account, contact, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        mails = [_to("m-out", "victor@gmail.com"), reply, colleague]
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-out", "m-reply", "m-colleague")
+        }
+    found = {name: (r.status, r.deal_id, r.account_id, r.rep_id) for name, r in rows.items()}
+    assert found == {
+        "m-out": ("attributed", "deal-b", "acc-1", "rep-1"),
+        "m-reply": ("attributed", "deal-b", "acc-1", "rep-1"),
+        # The company's own domain is still internal.
+        "m-colleague": ("internal", None, None, "rep-1"),
+    }
+
+
+async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``lee+deals@`` is delivered to ``lee@``: the contact the CRM knows as ``lee@``; a rep
+    writing from ``ana+crm@`` is Ana, not the deal's owner."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    lee = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["lee@buyer.example"]}
+    tagged = {
+        "entity_type": "contact",
+        "id": "con-2",
+        "account_id": "acc-1",
+        "emails": ["max+crm@buyer.example"],
+    }
+    deal_a = {
+        **DEAL,
+        "id": "deal-a",
+        "owner_rep_id": "rep-2",
+        "contacts": [{"contact_id": "con-2", "role": "buyer"}],
+    }
+    deal_b = {
+        **DEAL,
+        "id": "deal-b",
+        "owner_rep_id": "rep-2",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    }
+    mails = [
+        _to("m-lee", "lee+deals@buyer.example"),
+        # The CRM holds the tagged address itself: it is that contact's.
+        _to("m-max", "max+crm@buyer.example"),
+        {
+            **_to("m-ana", "lee@buyer.example"),
+            "participants": [
+                {"email": "ana+crm@seller.example", "role": "from"},
+                {"email": "lee@buyer.example", "role": "to"},
+            ],
+        },
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, bo, account, lee, tagged, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-lee", "m-max", "m-ana")
+        }
+    found = {
+        name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "m-lee": ("attributed", "deal-b", "rep-1", "from", "contact_role"),
+        "m-max": ("attributed", "deal-a", "rep-1", "from", "contact_role"),
+        "m-ana": ("attributed", "deal-b", "rep-1", "from", "contact_role"),
+    }
+
+
+async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_of_them_by_guess(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Each rep lists the company's main line with an extension; the dialer shows the main line as
+    the caller. The line is the seller's side, but names none of the reps: the deal's owner is
+    credited, not whichever rep sorts first. A departed rep's line now another's is that rep's."""
+    auth = await _ingest_auth(db_engine)
+    ana = {**REP, "phones": ["+1 415 555 0000 x12"]}
+    bo = {
+        "entity_type": "rep",
+        "id": "rep-2",
+        "emails": ["bo@seller.example"],
+        "phones": ["+1 415 555 0000 x13"],
+    }
+    line = {"entity_type": "rep", "phones": ["+14155550009"]}
+    gone = {**line, "id": "rep-0", "emails": ["old@seller.example"], "active": False}
+    cy = {**line, "id": "rep-3", "emails": ["cy@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["212 555 0100"]}
+    deal = {**DEAL, "owner_rep_id": "rep-2", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+
+    def call(external_id: str, caller: str) -> dict[str, Any]:
+        return {
+            "source": "dialer",
+            "external_id": external_id,
+            "kind": "call",
+            "direction": "outbound",
+            "outcome": "connected",
+            "occurred_at": "2026-11-02T17:00:00Z",
+            "duration_seconds": 60,
+            "participants": [
+                {"phone": caller, "role": "caller"},
+                {"phone": "+12125550100", "role": "callee"},
+            ],
+        }
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(ana, bo, gone, cy, account, contact, deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        calls = [call("c-main", "+14155550000"), call("c-reused", "+14155550009")]
+        posted = await stack.ingest.post("/v1/events", json={"activities": calls}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "dialer", name))
+            for name in ("c-main", "c-reused")
+        }
+    found = {
+        name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "c-main": ("attributed", "deal-1", "rep-2", "deal_owner", "contact_role"),
+        "c-reused": ("attributed", "deal-1", "rep-3", "caller", "contact_role"),
+    }
