@@ -18,13 +18,19 @@ async def test_instances_joining_and_leaving_mid_stream_keep_totals_exact(
     try:
         stream = await pipeline.begin_stream(STREAM)
         leave_codes: list[int] = []
+        joined_ready = asyncio.Event()
 
         async def join() -> None:
             joined = [pipeline.add(name) for name in CONSUMERS]
             for process in joined:
                 await process.wait_ready()
+            joined_ready.set()
 
         async def leave() -> None:
+            # The faults run beside the posting: when ingest accepts the stream faster than the
+            # joiners start, 0.7 comes before they are ready. They leave once they have joined
+            # (the consumers are still working through the stream then).
+            await joined_ready.wait()
             for name in CONSUMERS:
                 second = pipeline.services[name][1]
                 second.signal(signal.SIGTERM)
