@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,9 @@ from libs.common.contracts.envelope import InvalidMessage, decode_body, encode_b
 from libs.common.contracts.export import SCHEMA_DIR
 from libs.common.topics import ACTIVITY_INGESTED
 from spm.evaluation.attribution.world import generate_dataset
+from tests.unit.common.fast_path_samples import OCCURRED, assert_same_value, at_time, common_samples, edit
 
 EXAMPLE = (Path(SCHEMA_DIR).parent / "examples" / "activity-ingested.json").read_bytes()
-OCCURRED = "2026-11-24T15:00:00Z"
 FULL = encode_body(
     ActivityIngestedV1(
         tenant_id="acme",
@@ -89,37 +88,20 @@ MINIMAL = orjson.dumps(
 )
 
 
-def _edit(old: str, new: str, body: bytes = FULL) -> bytes:
-    text = body.decode()
-    assert old in text, old
-    return text.replace(old, new, 1).encode("utf-8", "surrogatepass")
+def _edit(old: str, new: str) -> bytes:
+    return edit(FULL, old, new)
 
 
 def _time(value: str) -> bytes:
-    return _edit(f'"occurred_at":"{OCCURRED}"', f'"occurred_at":"{value}"')
+    return at_time(FULL, value)
 
 
-# (name, body, expected outcome): "fast" (msgspec), "contract" (pydantic accepts what the fast
-# path leaves), "invalid" (both refuse).
+# Samples as in ``fast_path_samples``: (name, body, "fast" | "contract" | "invalid").
 SAMPLES: list[tuple[str, bytes, str]] = [
     ("example", EXAMPLE, "fast"),
     ("full", FULL, "fast"),
     ("minimal, defaults", MINIMAL, "fast"),
-    ("lower-case t and z", _time("2026-11-24t15:00:00z"), "fast"),
-    ("space for T", _time("2026-11-24 15:00:00Z"), "fast"),
-    ("offset without colon", _time("2026-11-24T15:00:00+0100"), "fast"),
-    ("milliseconds and +05:30", _time("2026-11-24T15:00:00.123+05:30"), "fast"),
-    ("last microsecond before 2200", _time("2199-12-31T23:59:59.999999Z"), "fast"),
-    (
-        "UUID without hyphens",
-        _edit("00000000-0000-4000-8000-000000000001", "0" * 12 + "40008" + "0" * 14 + "1"),
-        "fast",
-    ),
-    (
-        "UUID upper case",
-        _edit("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000AB"),
-        "fast",
-    ),
+    *common_samples(FULL),
     ("a repeated key (the last wins)", _edit('"revision":7', '"revision":6,"revision":7'), "fast"),
     ("revision at bigint's maximum", _edit('"revision":7', '"revision":9223372036854775807'), "fast"),
     ("an astral character in a name", _edit('"Ana Adams"', '"Ana \U0001f600"'), "fast"),
@@ -134,7 +116,6 @@ SAMPLES: list[tuple[str, bytes, str]] = [
         _edit('"thread_id":"thread-1","ical_uid":"uid-1@acme.com"', '"thread_id":null,"ical_uid":null'),
         "fast",
     ),
-    ("white space around", b" \n" + FULL + b"\n ", "fast"),
     # Emails are normalised by the contract's own rule on both paths.
     (
         "an upper-case email (lower-cased by both, with the contract's own rule)",
@@ -148,26 +129,7 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ("a no-break space in a name", _edit('"Ana Adams"', '"Ana\u00a0Adams"'), "contract"),
     ("a zero-width space in a thread", _edit('"thread-1"', '"thread\u200b1"'), "contract"),
     ("an escape anywhere", _edit('"msg-1"', '"msg\\u002d1"'), "contract"),
-    ("seven fraction digits", _time("2026-11-24T15:00:00.1234567Z"), "contract"),
-    ("no seconds", _time("2026-11-24T15:00Z"), "contract"),
-    (
-        "UUID in braces",
-        _edit('"00000000-0000-4000-8000-000000000001"', '"{00000000-0000-4000-8000-000000000001}"'),
-        "contract",
-    ),
-    (
-        "a repeated key, the first invalid",
-        _edit('"tenant_id":"acme"', '"tenant_id":"ACME","tenant_id":"acme"'),
-        "contract",
-    ),
     # Both refuse.
-    ("not JSON", b"\xff{", "invalid"),
-    ("trailing characters", FULL + b"x", "invalid"),
-    ("a JSON array", b"[]", "invalid"),
-    ("no offset", _time("2026-11-24T15:00:00"), "invalid"),
-    ("before 1970", _time("1969-12-31T23:59:59Z"), "invalid"),
-    ("2200", _time("2200-01-01T00:00:00Z"), "invalid"),
-    ("a time as a number", _edit(f'"occurred_at":"{OCCURRED}"', '"occurred_at":1764000000'), "invalid"),
     (
         "ingested in 2200",
         _edit('"ingested_at":"2026-11-24T15:00:01.123456Z"', '"ingested_at":"2200-01-01T00:00:00Z"'),
@@ -201,7 +163,6 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ("a source in upper case", _edit('"gmail"', '"Gmail"'), "invalid"),
     ("a source with a newline", _edit('"gmail"', '"gmail\\n"'), "invalid"),
     ("a source of 65 characters", _edit('"gmail"', '"' + "g" * 65 + '"'), "invalid"),
-    ("tenant upper case", _edit('"acme"', '"ACME"'), "invalid"),
     ("tenant with a newline", _edit('"tenant_id":"acme"', '"tenant_id":"acme\\n"'), "invalid"),
     ("duration above a day", _edit('"duration_seconds":12', '"duration_seconds":86401'), "invalid"),
     ("duration 1.0", _edit('"duration_seconds":12', '"duration_seconds":1.0'), "invalid"),
@@ -232,24 +193,7 @@ _MIRRORS: dict[type[BaseModel], type[msgspec.Struct]] = {
 
 
 def _assert_same_value(fast: Any, model: Any) -> None:
-    """Equal values of the same type; times of the same instant and offset."""
-    if isinstance(model, BaseModel):
-        assert type(fast) is _MIRRORS[type(model)]
-        for name in type(model).model_fields:
-            _assert_same_value(getattr(fast, name), getattr(model, name))
-    elif isinstance(model, tuple):
-        assert isinstance(fast, tuple)
-        assert len(fast) == len(model)
-        for one, other in zip(fast, model, strict=True):
-            _assert_same_value(one, other)
-    elif isinstance(model, datetime):
-        assert isinstance(fast, datetime)
-        assert (fast, fast.utcoffset()) == (model, model.utcoffset())
-    elif isinstance(model, Enum):
-        assert fast is model
-    else:
-        assert type(fast) is type(model)
-        assert fast == model
+    assert_same_value(fast, model, _MIRRORS)
 
 
 @pytest.mark.parametrize(("name", "body", "outcome"), SAMPLES, ids=[s[0] for s in SAMPLES])

@@ -8,13 +8,13 @@ exactly what the contract accepts, refusing the rest with the contract's own rea
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 import pytest
+from pydantic import BaseModel
 
 from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus
 from libs.common.contracts.attribution_fast import (
@@ -26,10 +26,10 @@ from libs.common.contracts.attribution_fast import (
 from libs.common.contracts.envelope import InvalidMessage, decode_body, encode_body
 from libs.common.contracts.export import SCHEMA_DIR
 from libs.common.topics import ACTIVITY_ATTRIBUTED
+from tests.unit.common.fast_path_samples import OCCURRED, assert_same_value, at_time, common_samples, edit
 from tests.unit.metrics.events import attributed
 
 EXAMPLE = (Path(SCHEMA_DIR).parent / "examples" / "activity-attributed.json").read_bytes()
-OCCURRED = "2026-11-24T15:00:00Z"
 
 
 def _full() -> bytes:
@@ -60,38 +60,21 @@ MINIMAL = orjson.dumps(
 )
 
 
-def _edit(old: str, new: str, body: bytes = FULL) -> bytes:
-    text = body.decode()
-    assert old in text, old
-    return text.replace(old, new, 1).encode("utf-8", "surrogatepass")
+def _edit(old: str, new: str) -> bytes:
+    return edit(FULL, old, new)
 
 
 def _time(value: str) -> bytes:
-    return _edit(f'"occurred_at":"{OCCURRED}"', f'"occurred_at":"{value}"')
+    return at_time(FULL, value)
 
 
-# (name, body, expected outcome): "fast" (msgspec), "contract" (pydantic accepts what the fast
-# path leaves), "invalid" (both refuse).
+# Samples as in ``fast_path_samples``: (name, body, "fast" | "contract" | "invalid").
 SAMPLES: list[tuple[str, bytes, str]] = [
     ("example", EXAMPLE, "fast"),
     ("full", FULL, "fast"),
     ("minimal, defaults", MINIMAL, "fast"),
-    ("lower-case t and z", _time("2026-11-24t15:00:00z"), "fast"),
-    ("space for T", _time("2026-11-24 15:00:00Z"), "fast"),
-    ("offset without colon", _time("2026-11-24T15:00:00+0100"), "fast"),
+    *common_samples(FULL),
     ("offset -00:00", _time("2026-11-24T15:00:00-00:00"), "fast"),
-    ("milliseconds and +05:30", _time("2026-11-24T15:00:00.123+05:30"), "fast"),
-    ("last microsecond before 2200", _time("2199-12-31T23:59:59.999999Z"), "fast"),
-    (
-        "UUID without hyphens",
-        _edit("00000000-0000-4000-8000-000000000001", "0" * 12 + "40008" + "0" * 14 + "1"),
-        "fast",
-    ),
-    (
-        "UUID upper case",
-        _edit("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000AB"),
-        "fast",
-    ),
     ("confidence as an integer", _edit('"confidence":1.0', '"confidence":1'), "fast"),
     ("confidence -0.0", _edit('"confidence":1.0', '"confidence":-0.0'), "fast"),
     (
@@ -107,19 +90,11 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ),
     ("revision at bigint's maximum", _edit('"revision":7', '"revision":9223372036854775807'), "fast"),
     ("an astral character in an id", _edit('"rep-1"', '"rep-\U0001f600"'), "fast"),
-    ("white space around", b" \n" + FULL + b"\n ", "fast"),
     # The contract accepts these; the fast path leaves them to it.
-    ("seven fraction digits (rounded by msgspec)", _time("2026-11-24T15:00:00.1234567Z"), "contract"),
     ("nine fraction digits", _time("2026-11-24T15:00:00.999999999Z"), "contract"),
     ("an escaped dot in a time", _time("2026-11-24T15:00:00\\u002e1234567Z"), "contract"),
     ("an escape anywhere", _edit('"rep-1"', '"rep\\u002d1"'), "contract"),
-    ("no seconds", _time("2026-11-24T15:00Z"), "contract"),
     ("a comma before the fraction", _time("2026-11-24T15:00:00,5Z"), "contract"),
-    (
-        "UUID in braces",
-        _edit('"00000000-0000-4000-8000-000000000001"', '"{00000000-0000-4000-8000-000000000001}"'),
-        "contract",
-    ),
     (
         "UUID as a URN",
         _edit('"00000000-0000-4000-8000-000000000001"', '"urn:uuid:00000000-0000-4000-8000-000000000001"'),
@@ -130,27 +105,14 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ("a zero-width space in a contact id", _edit('"c-1"', '"c\u200b1"'), "contract"),
     ("an infinite number in the explanation", _edit('"rule_path":"deal.single"', '"x":1.5e400'), "contract"),
     ("NaN in the explanation", _edit('"rule_path":"deal.single"', '"x":NaN'), "contract"),
-    (
-        "a repeated key, the first invalid",
-        _edit('"tenant_id":"acme"', '"tenant_id":"ACME","tenant_id":"acme"'),
-        "contract",
-    ),
     # Both refuse.
-    ("not JSON", b"\xff{", "invalid"),
-    ("trailing characters", FULL + b"x", "invalid"),
     ("a byte-order mark", "\ufeff".encode() + FULL, "invalid"),
-    ("a JSON array", b"[]", "invalid"),
     ("invalid UTF-8 in an id", _edit('"rep-1"', '"rep-1"').replace(b"rep-1", b"rep-\xff"), "invalid"),
     ("a lone surrogate", _edit('"rule_path":"deal.single"', '"x":"\\ud800"'), "invalid"),
-    ("no offset", _time("2026-11-24T15:00:00"), "invalid"),
-    ("before 1970", _time("1969-12-31T23:59:59Z"), "invalid"),
-    ("2200", _time("2200-01-01T00:00:00Z"), "invalid"),
-    ("a time as a number", _edit(f'"occurred_at":"{OCCURRED}"', '"occurred_at":1764000000'), "invalid"),
     ("30 February", _time("2026-02-30T15:00:00Z"), "invalid"),
     ("second 60", _time("2026-11-24T15:00:60Z"), "invalid"),
     ("offset +24:00", _time("2026-11-24T15:00:00+24:00"), "invalid"),
     ("tenant with a newline", _edit('"acme"', '"acme\\n"'), "invalid"),
-    ("tenant upper case", _edit('"acme"', '"ACME"'), "invalid"),
     ("tenant too long", _edit('"acme"', '"' + "a" * 64 + '"'), "invalid"),
     ("an empty id", _edit('"rep-1"', '""'), "invalid"),
     ("an id of 257 characters", _edit('"rep-1"', '"' + "r" * 257 + '"'), "invalid"),
@@ -189,20 +151,14 @@ def _contract(body: bytes | None) -> ActivityAttributedV1 | str:
         return str(exc)
 
 
+_MIRRORS: dict[type[BaseModel], type[msgspec.Struct]] = {
+    ActivityAttributedV1: Attributed,
+    ActivityFacts: AttributedFacts,
+}
+
+
 def _assert_same_value(fast: Any, model: Any) -> None:
-    """Equal values of the same type; times of the same instant and offset."""
-    if isinstance(model, ActivityAttributedV1 | ActivityFacts):
-        assert type(fast) is (Attributed if isinstance(model, ActivityAttributedV1) else AttributedFacts)
-        for name in type(model).model_fields:
-            _assert_same_value(getattr(fast, name), getattr(model, name))
-    elif isinstance(model, datetime):
-        assert isinstance(fast, datetime)
-        assert (fast, fast.utcoffset()) == (model, model.utcoffset())
-    elif isinstance(model, Enum):
-        assert fast is model
-    else:
-        assert type(fast) is type(model)
-        assert fast == model
+    assert_same_value(fast, model, _MIRRORS)
 
 
 @pytest.mark.parametrize(("name", "body", "outcome"), SAMPLES, ids=[s[0] for s in SAMPLES])
