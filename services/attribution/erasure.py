@@ -37,6 +37,7 @@ from libs.common.erasures import (
     IdentityKind,
     add_erased_identities,
     identity_hash,
+    is_erased,
     names_erased_person,
     screen_participants,
 )
@@ -76,14 +77,15 @@ async def _split(
     untouched: list[IngestedEvent] = []
     stripped: list[ActivityIngestedV1] = []
     for activity in activities:
-        # The contract's model, whose participants the screen reads and replaces (only for a
-        # tenant with erasures: the consumer's activities may be the decoder's structs).
-        model = as_contract(activity)
-        participants, removed = screen_participants(model.participants, erased)
-        if removed:
-            stripped.append(model.model_copy(update={"participants": participants}))
-        else:
+        # The check reads either form; only an activity that names an erased person becomes the
+        # contract's model (the consumer's activities may be the decoder's structs), which the
+        # redacted pages and their lookups take.
+        if not any(is_erased(p, erased) for p in activity.participants):
             untouched.append(activity)
+            continue
+        model = as_contract(activity)
+        participants, _ = screen_participants(model.participants, erased)
+        stripped.append(model.model_copy(update={"participants": participants}))
     external = await external_participants(conn, tenant_id, stripped)
     redacted = [a for a in stripped if external[a.activity_id] > 0]
     emptied = [a for a in stripped if external[a.activity_id] == 0]
