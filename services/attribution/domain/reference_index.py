@@ -22,11 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-import msgspec
-
-from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.activities_fast import AnyParticipant, Ingested, IngestedEvent, with_crm
+from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.copying import with_changes
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
     SliceIndex,
@@ -341,23 +339,10 @@ def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> Ingeste
     if not mailboxes:
         return activity
     # In the activity's own form: the fast path's struct, or the contract's model.
-    if isinstance(activity, Ingested):
-        return msgspec.structs.replace(
-            activity,
-            participants=tuple(
-                msgspec.structs.replace(p, email=mailboxes[i]) if i in mailboxes else p
-                for i, p in enumerate(activity.participants)
-            ),
-        )
-    return _with_mailboxes(activity, mailboxes)
-
-
-def _with_mailboxes(activity: ActivityIngestedV1, mailboxes: dict[int, str]) -> ActivityIngestedV1:
     participants = tuple(
-        p.model_copy(update={"email": mailboxes[i]}) if i in mailboxes else p
-        for i, p in enumerate(activity.participants)
+        with_changes(p, {"email": mailboxes[i]}) if i in mailboxes else p for i, p in enumerate(participants)
     )
-    return activity.model_copy(update={"participants": participants})
+    return with_changes(activity, {"participants": participants})
 
 
 def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
