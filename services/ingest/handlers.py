@@ -106,7 +106,6 @@ def parse_activity_batch(
 
 
 _ActivityT = TypeVar("_ActivityT", bound=ActivityFields)
-_ParticipantT = TypeVar("_ParticipantT", bound=ParticipantFields)
 
 
 def _checked(
