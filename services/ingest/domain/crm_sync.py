@@ -5,15 +5,18 @@ Phones become E.164, emails bare lower-cased addresses (``Bo Buyer <Bo@Buyer.exa
 (``https://www.buyer.example/`` is ``buyer.example``): what attribution compares activities
 with. A value that cannot be read does not cost the entity: the contact, rep or account is
 accepted without it, and the answer names the entity's index, the field and the reason, so the
-integrator can fix the CRM record. Everything else in the entity is passed on as sent.
+integrator can fix the CRM record. A deal's ``closed_at`` is its close, not the date every CRM
+keeps on an open deal for when it is expected to close (:func:`deal_close`). Everything else in
+the entity is passed on as sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.normalize import normalize_domain, normalize_email
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, parse_phone
 
@@ -33,8 +36,8 @@ def read_entities(
     entities: Sequence[CrmEntity], region: str
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
-    bare addresses, each account's domains as host names; a warning per value dropped. A value
-    repeated in another form is kept once."""
+    bare addresses, each account's domains as host names, each deal's close as :func:`deal_close`
+    reads it; a warning per value dropped. A value repeated in another form is kept once."""
     read: list[CrmEntity] = []
     warnings: list[EntityWarning] = []
     for index, entity in enumerate(entities):
@@ -50,8 +53,29 @@ def read_entities(
             domains = _read_each(entity.domains, normalize_domain, "a domain", entity, index, warnings)
             if domains != entity.domains:
                 update["domains"] = domains
+        elif isinstance(entity, DealV1):
+            closed_at = deal_close(entity)
+            if closed_at != entity.closed_at:
+                update["closed_at"] = closed_at
         read.append(entity.model_copy(update=update) if update else entity)
     return tuple(read), tuple(warnings)
+
+
+def deal_close(deal: DealV1) -> datetime | None:
+    """When ``deal`` closed, or ``None`` while it is open.
+
+    The close date of an open deal is when it is expected to close (Salesforce's ``CloseDate``,
+    HubSpot's ``closedate``, required or defaulted on every deal, and slipping as deals do): it
+    is not a close, and read as one it ended the deal's life at that date plus the grace window.
+    A deal reported closed without a date closed at the latest when the CRM reported it so
+    (``updated_at``, never before its creation), as the metrics date a won deal without one:
+    read as open-ended, a lost deal stayed a candidate of every later activity of its contacts.
+    """
+    if not deal.is_closed:
+        return None
+    if deal.closed_at is None:
+        return max(deal.updated_at, deal.created_at)
+    return deal.closed_at
 
 
 def _read_phones(

@@ -1,0 +1,110 @@
+"""CRM records and activities as another author's export carries them, through ingest, the real
+broker, attribution and PostgreSQL: deal dates as CRMs keep them (an open deal's expected close
+date, a lost deal without one), calendar resources among a meeting's attendees."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.test_attribution_real_crm import (
+    DEAL,
+    REP,
+    TENANT,
+    _attribution,
+    _crm,
+    _ingest_auth,
+)
+from tests.integration.crm_support import email_from_ana
+
+
+def _to(external_id: str, address: str, at: str = "2026-11-02T16:00:00Z") -> dict[str, Any]:
+    return email_from_ana(
+        external_id,
+        occurred_at=at,
+        participants=[{"email": "ana@seller.example", "role": "from"}, {"email": address, "role": "to"}],
+    )
+
+
+async def test_deal_dates_as_crms_keep_them_an_expected_close_and_a_lost_deal_without_a_date(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Every CRM keeps a close date on an open deal: the date it is expected to close, which
+    slips. It does not close the deal. A deal reported closed without a close date closed at the
+    latest when the CRM reported it so (``updated_at``), not never."""
+    auth = await _ingest_auth(db_engine)
+    buyer = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    globex = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example"]}
+    dana = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["dana@buyer.example"]}
+    lee = {"entity_type": "contact", "id": "con-2", "account_id": "acc-2", "emails": ["lee@globex.example"]}
+    # Expected to close on 1 September, still open in November.
+    slipped = {
+        **DEAL,
+        "id": "deal-slipped",
+        "created_at": "2026-06-01T00:00:00Z",
+        "closed_at": "2026-09-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    }
+    # Lost in the summer (reported so on 1 August), no close date; Lee had a role on it.
+    lost = {
+        **DEAL,
+        "id": "deal-lost",
+        "account_id": "acc-2",
+        "created_at": "2026-03-01T00:00:00Z",
+        "is_closed": True,
+        "updated_at": "2026-08-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-2", "role": "buyer"}],
+    }
+    # Globex's new deal, no role on it yet.
+    new = {
+        **DEAL,
+        "id": "deal-new",
+        "account_id": "acc-2",
+        "created_at": "2026-10-15T00:00:00Z",
+        "contacts": [],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, buyer, globex, dana, lee, slipped, lost, new), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        assert crm.json() == {"accepted": 8, "warnings": []}
+        await asyncio.sleep(1.0)
+        mails = [
+            _to("m-before", "dana@buyer.example", "2026-08-20T16:00:00Z"),
+            _to("m-slipped", "dana@buyer.example"),
+            _to("m-lost-then", "lee@globex.example", "2026-07-20T16:00:00Z"),
+            _to("m-new", "lee@globex.example"),
+        ]
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-before", "m-slipped", "m-lost-then", "m-new")
+        }
+    async with db_engine.connect() as conn:
+        stored = {
+            r.deal_id: (r.is_closed, r.closed_at.isoformat() if r.closed_at else None)
+            for r in await conn.execute(
+                text("SELECT deal_id, is_closed, closed_at FROM ref_deals WHERE tenant_id = :t"),
+                {"t": TENANT},
+            )
+        }
+    found = {name: (r.status, r.deal_id, r.explanation["rule_path"]) for name, r in rows.items()}
+    assert found == {
+        "m-before": ("attributed", "deal-slipped", "contact_role"),
+        "m-slipped": ("attributed", "deal-slipped", "contact_role"),
+        "m-lost-then": ("attributed", "deal-lost", "contact_role"),
+        "m-new": ("attributed", "deal-new", "owner_participates"),
+    }
+    assert stored == {
+        "deal-slipped": (False, None),
+        "deal-lost": (True, "2026-08-01T00:00:00+00:00"),
+        "deal-new": (False, None),
+    }
