@@ -108,3 +108,61 @@ async def test_deal_dates_as_crms_keep_them_an_expected_close_and_a_lost_deal_wi
         "deal-lost": (True, "2026-08-01T00:00:00+00:00"),
         "deal-new": (False, None),
     }
+
+
+async def test_each_instance_of_a_recurring_meeting_is_its_own_activity_seen_from_two_sources(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Every instance of a recurring calendar event carries the series' iCalUID (RFC 5545 tells
+    instances apart by their RECURRENCE-ID; Google sends the one UID on each). The calendar and
+    the CRM that logged the meetings both send the weekly call, the CRM with its modification
+    times as revisions and one week the calendar missed: one activity per week, each week's two
+    sightings one meeting."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+
+    def weekly(source: str, day: str, revision: int = 0) -> dict[str, Any]:
+        return {
+            "revision": revision,
+            "source": source,
+            "external_id": f"{source}-{day}",
+            "kind": "meeting",
+            "direction": "outbound",
+            "outcome": "held",
+            "occurred_at": f"{day}T15:00:00Z",
+            "duration_seconds": 1800,
+            "ical_uid": "weekly-sync-7cbh8rpc@google.com",
+            "participants": [
+                {"email": "ana@seller.example", "role": "organizer"},
+                {"email": "dana@buyer.example", "role": "attendee"},
+            ],
+        }
+
+    days, missed = ("2026-11-02", "2026-11-09", "2026-11-16"), "2026-11-23"
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, account, DEAL), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        calendar = [weekly("calendar", day) for day in days]
+        logged = [weekly("crm-log", day, 1795000000000) for day in (*days, missed)]
+        for batch in (calendar, logged):
+            posted = await stack.ingest.post("/v1/events", json={"activities": batch}, headers=auth)
+            assert posted.status_code == 202, posted.text
+        await _attribution(db_engine, activity_id_for(TENANT, "crm-log", f"crm-log-{missed}"))
+        await asyncio.sleep(1.0)
+    async with db_engine.connect() as conn:
+        stored = [
+            (r.activity_id, r.occurred_at.date().isoformat(), r.deal_id)
+            for r in await conn.execute(
+                text(
+                    "SELECT a.activity_id, a.occurred_at, t.deal_id FROM activities a "
+                    "JOIN attributions t USING (tenant_id, activity_id) WHERE a.tenant_id = :t "
+                    "ORDER BY a.occurred_at"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert stored == [
+        *((activity_id_for(TENANT, "calendar", f"calendar-{day}"), day, "deal-1") for day in days),
+        (activity_id_for(TENANT, "crm-log", f"crm-log-{missed}"), missed, "deal-1"),
+    ]
