@@ -166,3 +166,71 @@ async def test_each_instance_of_a_recurring_meeting_is_its_own_activity_seen_fro
         *((activity_id_for(TENANT, "calendar", f"calendar-{day}"), day, "deal-1") for day in days),
         (activity_id_for(TENANT, "crm-log", f"crm-log-{missed}"), missed, "deal-1"),
     ]
+
+
+async def test_a_meeting_room_or_a_shared_calendar_among_the_attendees_is_not_a_person(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A calendar export lists the booked room (``...@resource.calendar.google.com``) and shared
+    calendars (``...@group.calendar.google.com``) as attendees. They are not people: an internal
+    meeting in a room stays internal, and a customer meeting's external people are the customers."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    dana = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["dana@buyer.example"]}
+    room = "c_1889a6b2d3@resource.calendar.google.com"
+
+    def meeting(external_id: str, direction: str, *attendees: str) -> dict[str, Any]:
+        return {
+            "source": "calendar",
+            "external_id": external_id,
+            "kind": "meeting",
+            "direction": direction,
+            "outcome": "held",
+            "occurred_at": "2026-11-02T15:00:00Z",
+            "duration_seconds": 1800,
+            "participants": [
+                {"email": "ana@seller.example", "role": "organizer"},
+                *({"email": a, "role": "attendee"} for a in attendees),
+            ],
+        }
+
+    meetings = [
+        meeting("standup", "internal", "bo@seller.example", room),
+        meeting("team-calendar", "internal", "bo@seller.example", "abc123def@group.calendar.google.com"),
+        meeting("customer", "outbound", "dana@buyer.example", room),
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, bo, account, dana, DEAL), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": meetings}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "calendar", name))
+            for name in ("standup", "team-calendar", "customer")
+        }
+    async with db_engine.connect() as conn:
+        attendees = {
+            r.external_id: [p["email"] for p in r.payload["participants"]]
+            for r in await conn.execute(
+                text(
+                    "SELECT payload ->> 'external_id' AS external_id, payload FROM activities WHERE tenant_id = :t"
+                ),
+                {"t": TENANT},
+            )
+        }
+    found = {
+        name: (r.status, r.deal_id, r.rep_id, r.explanation["rule_path"], r.confidence)
+        for name, r in rows.items()
+    }
+    assert found == {
+        "standup": ("internal", None, "rep-1", "internal", 1.0),
+        "team-calendar": ("internal", None, "rep-1", "internal", 1.0),
+        "customer": ("attributed", "deal-1", "rep-1", "contact_role", 0.95),
+    }
+    assert attendees == {
+        "standup": ["ana@seller.example", "bo@seller.example"],
+        "team-calendar": ["ana@seller.example", "bo@seller.example"],
+        "customer": ["ana@seller.example", "dana@buyer.example"],
+    }

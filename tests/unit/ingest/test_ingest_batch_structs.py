@@ -356,3 +356,29 @@ def test_whatever_an_item_holds_both_paths_give_one_answer(
     body = json.dumps({"activities": [VALID, item]}).encode()
 
     assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at: str) -> None:
+    """A booked room or a shared calendar (decorated or not) is no attendee, unless nobody else is."""
+    people = [
+        {"email": "ana@acme.example", "role": "organizer"},
+        {"email": "Room 4A <C_1889@Resource.Calendar.Google.com>", "role": "attendee"},
+        {"email": "bo@globex.example", "role": "attendee"},
+        {"email": "team@group.calendar.google.com", "role": "attendee"},
+    ]
+    meeting = {
+        **VALID,
+        "kind": "meeting",
+        "outcome": "held",
+        "occurred_at": occurred_at,
+        "participants": people,
+    }
+    alone = {**meeting, "external_id": "room-only", "participants": people[1:2]}
+    read = read_activity_batch(json.dumps({"activities": [meeting, alone]}).encode(), OPTIONS, NOW)
+
+    assert [[p.email for p in a.participants] for a in read] == [
+        ["ana@acme.example", "bo@globex.example"],
+        ["c_1889@resource.calendar.google.com"],
+    ]
+    assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
