@@ -6,8 +6,8 @@ Phones become E.164, emails bare lower-cased addresses (``Bo Buyer <Bo@Buyer.exa
 with. A value that cannot be read does not cost the entity: the contact, rep or account is
 accepted without it, and the answer names the entity's index, the field and the reason, so the
 integrator can fix the CRM record. A deal's ``closed_at`` is its close, not the date every CRM
-keeps on an open deal for when it is expected to close (:func:`deal_close`). Everything else in
-the entity is passed on as sent.
+keeps on an open deal for when it is expected to close, and a deal sent with a closing stage but
+no flags is closed (:func:`read_deal`). Everything else in the entity is passed on as sent.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def read_entities(
     entities: Sequence[CrmEntity], region: str
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
-    bare addresses, each account's domains as host names, each deal's close as :func:`deal_close`
+    bare addresses, each account's domains as host names, each deal's state as :func:`read_deal`
     reads it; a warning per value dropped. A value repeated in another form is kept once."""
     read: list[CrmEntity] = []
     warnings: list[EntityWarning] = []
@@ -54,11 +54,35 @@ def read_entities(
             if domains != entity.domains:
                 update["domains"] = domains
         elif isinstance(entity, DealV1):
-            closed_at = deal_close(entity)
-            if closed_at != entity.closed_at:
-                update["closed_at"] = closed_at
+            update |= read_deal(entity)
         read.append(entity.model_copy(update=update) if update else entity)
     return tuple(read), tuple(warnings)
+
+
+def read_deal(deal: DealV1) -> dict[str, object]:
+    """What changes in ``deal`` read as the CRM meant it: its flags from a closing stage when
+    they were not sent (:func:`stage_outcome`), then its close (:func:`deal_close`)."""
+    update: dict[str, object] = {}
+    if "is_closed" not in deal.model_fields_set and (won := stage_outcome(deal.stage)) is not None:
+        # The contract refuses a won deal that is not closed: neither flag was sent.
+        update = {"is_closed": True, "is_won": won}
+        deal = deal.model_copy(update=update)
+    closed_at = deal_close(deal)
+    if closed_at != deal.closed_at:
+        update["closed_at"] = closed_at
+    return update
+
+
+def stage_outcome(stage: str) -> bool | None:
+    """Whether a stage's name says the deal was won (``True``) or lost (``False``); ``None`` when it
+    names no close. "Closed Won" (Salesforce, Zoho), ``closedwon`` (HubSpot), ``closed_won``,
+    ``Won`` (Pipedrive's status), "Closed Lost to Competition", ``Lost``, ``Closed``."""
+    letters = "".join(c for c in stage.lower() if c.isalpha())
+    if letters in ("won", "closedwon") or letters.startswith("closedwon"):
+        return True
+    if letters in ("lost", "closed") or letters.startswith("closedlost"):
+        return False
+    return None
 
 
 def deal_close(deal: DealV1) -> datetime | None:

@@ -110,6 +110,70 @@ async def test_deal_dates_as_crms_keep_them_an_expected_close_and_a_lost_deal_wi
     }
 
 
+async def test_a_deal_sent_with_a_closing_stage_and_no_flags_is_closed(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An export that maps the CRM's stage and leaves out ``is_closed``: "Closed Won" and
+    "closedlost" are closes (won and lost), dated by ``updated_at`` when the close date is left
+    out too. A flag that was sent is the CRM's word, whatever the stage says."""
+    auth = await _ingest_auth(db_engine)
+    globex = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example"]}
+    lee = {"entity_type": "contact", "id": "con-2", "account_id": "acc-2", "emails": ["lee@globex.example"]}
+    old = {
+        **DEAL,
+        "account_id": "acc-2",
+        "created_at": "2026-03-01T00:00:00Z",
+        "updated_at": "2026-08-01T00:00:00Z",
+    }
+    won = {
+        **old,
+        "id": "deal-won",
+        "stage": "Closed Won",
+        "contacts": [{"contact_id": "con-2", "role": "buyer"}],
+    }
+    lost = {**old, "id": "deal-lost", "stage": "closedlost", "closed_at": "2026-07-01T00:00:00Z"}
+    # Its flag says open: the stage's name is the tenant's business.
+    flagged = {**old, "id": "deal-flagged", "stage": "Closed Lost - Revived", "is_closed": False}
+    new = {
+        **DEAL,
+        "id": "deal-new",
+        "account_id": "acc-2",
+        "created_at": "2026-10-15T00:00:00Z",
+        "contacts": [],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, globex, lee, won, lost, flagged, new), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_to("m-new", "lee@globex.example")]}, headers=auth
+        )
+        assert posted.status_code == 202, posted.text
+        row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-new"))
+    async with db_engine.connect() as conn:
+        stored = {
+            r.deal_id: (r.is_closed, r.is_won, r.closed_at.date().isoformat() if r.closed_at else None)
+            for r in await conn.execute(
+                text("SELECT deal_id, is_closed, is_won, closed_at FROM ref_deals WHERE tenant_id = :t"),
+                {"t": TENANT},
+            )
+        }
+    assert stored == {
+        "deal-won": (True, True, "2026-08-01"),
+        "deal-lost": (True, False, "2026-07-01"),
+        "deal-flagged": (False, False, None),
+        "deal-new": (False, False, None),
+    }
+    # Lee's role on the won deal no longer pulls the account's later mail into it.
+    assert (row.status, row.deal_id, sorted(row.secondary_deal_ids)) == (
+        "ambiguous",
+        "deal-new",
+        ["deal-flagged"],
+    )
+
+
 async def test_each_instance_of_a_recurring_meeting_is_its_own_activity_seen_from_two_sources(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
