@@ -51,7 +51,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3b"
+RULE_VERSION = "attribution-rules/2026.12.3c"
 
 
 class Signal(StrEnum):
@@ -823,10 +823,17 @@ def _find_accounts(
     policy: TenantAttributionPolicy,
 ) -> dict[str, set[Evidence]]:
     evidence: dict[str, set[Evidence]] = defaultdict(set)
+    # A participant the CRM files under an account is that account's: the domain it writes from
+    # may be another's too (a parent and its subsidiary, a duplicate account), and counting it
+    # tied the contact's own account with that one.
+    filed: set[int] = set()
     for match in matches:
         if match.account_id is not None:
             evidence[match.account_id].add(match.evidence)
+            filed.add(match.participant_index)
     for position in external:
+        if position in filed:
+            continue
         address = activity.participants[position].email
         domain = email_domain(address) if address else None
         if domain is None or is_personal_domain(domain, policy.extra_personal_domains):

@@ -298,3 +298,38 @@ async def test_a_meeting_room_or_a_shared_calendar_among_the_attendees_is_not_a_
         "team-calendar": ["ana@seller.example", "bo@seller.example"],
         "customer": ["ana@seller.example", "dana@buyer.example"],
     }
+
+
+async def test_a_contacts_own_account_beats_another_account_on_the_same_domain(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A parent and its subsidiary (or a duplicate account) share a domain. The CRM files Dana
+    under the subsidiary: her mail is the subsidiary's; mail from an address the CRM does not
+    know at that domain could be either's."""
+    auth = await _ingest_auth(db_engine)
+    parent = {"entity_type": "account", "id": "acc-p", "domains": ["acme.example"]}
+    emea = {"entity_type": "account", "id": "acc-e", "domains": ["acme.example"]}
+    dana = {"entity_type": "contact", "id": "con-1", "account_id": "acc-e", "emails": ["dana@acme.example"]}
+    deal_p = {**DEAL, "id": "deal-p", "account_id": "acc-p", "contacts": []}
+    deal_e = {**DEAL, "id": "deal-e", "account_id": "acc-e", "contacts": []}
+    mails = [_to("m-dana", "dana@acme.example"), _to("m-zed", "zed@acme.example")]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, parent, emea, dana, deal_p, deal_e), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-dana", "m-zed")
+        }
+    found = {
+        name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.account_id, r.explanation["rule_path"])
+        for name, r in rows.items()
+    }
+    assert found == {
+        "m-dana": ("attributed", "deal-e", [], "acc-e", "owner_participates"),
+        "m-zed": ("ambiguous", "deal-e", ["deal-p"], "acc-e", "tie_break"),
+    }
