@@ -156,7 +156,7 @@ _DAY_SECONDS = 86_400.0
 #: Which participant roles identify the rep, best first, by kind and direction.
 REP_ROLES: Mapping[tuple[ActivityKind, Direction], tuple[ParticipantRole, ...]] = {
     (ActivityKind.EMAIL, Direction.OUTBOUND): (ParticipantRole.FROM,),
-    (ActivityKind.EMAIL, Direction.INBOUND): (ParticipantRole.TO, ParticipantRole.CC),
+    (ActivityKind.EMAIL, Direction.INBOUND): (ParticipantRole.TO, ParticipantRole.CC, ParticipantRole.BCC),
     (ActivityKind.EMAIL, Direction.INTERNAL): (ParticipantRole.FROM,),
     (ActivityKind.CALL, Direction.OUTBOUND): (ParticipantRole.CALLER,),
     (ActivityKind.CALL, Direction.INBOUND): (ParticipantRole.CALLEE,),

@@ -333,3 +333,48 @@ async def test_a_contacts_own_account_beats_another_account_on_the_same_domain(
         "m-dana": ("attributed", "deal-e", [], "acc-e", "owner_participates"),
         "m-zed": ("ambiguous", "deal-e", ["deal-p"], "acc-e", "tie_break"),
     }
+
+
+async def test_a_rep_blind_copied_on_a_buyers_mail_took_part_in_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A mail export lists blind copies (``bcc``): Dana writes to the sales inbox with Ana in
+    Bcc. Ana is credited and takes part, so her deal of the account is the one."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    dana = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["dana@buyer.example"]}
+    ana_deal = {**DEAL, "id": "deal-ana", "contacts": []}
+    bo_deal = {**DEAL, "id": "deal-bo", "owner_rep_id": "rep-2", "contacts": []}
+    mail = {
+        **email_from_ana("m-bcc"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "dana@buyer.example", "role": "from"},
+            {"email": "sales@seller.example", "role": "to"},
+            {"email": "ana@seller.example", "role": "bcc"},
+        ],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, bo, account, dana, ana_deal, bo_deal), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-bcc"))
+    assert (
+        row.status,
+        row.deal_id,
+        row.rep_id,
+        row.explanation["rep"]["via"],
+        row.explanation["rule_path"],
+    ) == (
+        "attributed",
+        "deal-ana",
+        "rep-1",
+        "bcc",
+        "owner_participates",
+    )
