@@ -38,6 +38,7 @@ __all__ = [
     "LATEST",
     "Amount",
     "Count",
+    "DayOrUtcDatetime",
     "DurationSeconds",
     "Email",
     "ExternalId",
@@ -199,6 +200,18 @@ def _not_a_number(value: object) -> object:
 
 #: An aware time between 1970 and 2200 in UTC (kept in the offset it was given); ISO 8601 text.
 UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST), BeforeValidator(_not_a_number)]
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day_as_its_start(value: object) -> object:
+    if value.__class__ is str and len(value) == 10 and _DAY.fullmatch(value):
+        return f"{value}T00:00:00Z"
+    return value
+
+
+#: A :data:`UtcDatetime`, or a calendar day read as its start in UTC: a CRM's deal dates are days
+#: (Salesforce's ``CloseDate``, an export's ``"2026-11-05"``).
+DayOrUtcDatetime = Annotated[UtcDatetime, BeforeValidator(_day_as_its_start)]
 #: A calendar day between 1970 and 2200; ISO 8601 text.
 SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeValidator(_not_a_number)]
 

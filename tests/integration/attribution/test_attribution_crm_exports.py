@@ -115,7 +115,8 @@ async def test_a_deal_sent_with_a_closing_stage_and_no_flags_is_closed(
 ) -> None:
     """An export that maps the CRM's stage and leaves out ``is_closed``: "Closed Won" and
     "closedlost" are closes (won and lost), dated by ``updated_at`` when the close date is left
-    out too. A flag that was sent is the CRM's word, whatever the stage says."""
+    out too; a close date sent as a day is that day's start in UTC. A flag that was sent is the
+    CRM's word, whatever the stage says."""
     auth = await _ingest_auth(db_engine)
     globex = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example"]}
     lee = {"entity_type": "contact", "id": "con-2", "account_id": "acc-2", "emails": ["lee@globex.example"]}
@@ -131,7 +132,8 @@ async def test_a_deal_sent_with_a_closing_stage_and_no_flags_is_closed(
         "stage": "Closed Won",
         "contacts": [{"contact_id": "con-2", "role": "buyer"}],
     }
-    lost = {**old, "id": "deal-lost", "stage": "closedlost", "closed_at": "2026-07-01T00:00:00Z"}
+    # A close date as CRMs keep it: a day.
+    lost = {**old, "id": "deal-lost", "stage": "closedlost", "closed_at": "2026-07-01"}
     # Its flag says open: the stage's name is the tenant's business.
     flagged = {**old, "id": "deal-flagged", "stage": "Closed Lost - Revived", "is_closed": False}
     new = {

@@ -77,3 +77,18 @@ def test_a_closing_stage_closes_a_deal_only_when_its_flags_were_not_sent() -> No
     assert read(stage="Closed Won", is_closed=False) == (False, False, None)
     assert read(stage="Closed Won", is_closed=True, closed_at=CLOSE) == (True, False, CLOSE)
     assert read(stage="Proposal", closed_at=CLOSE) == (False, False, None)
+
+
+def test_deal_dates_may_be_days_read_as_their_start_in_utc() -> None:
+    deal = DealV1.model_validate(
+        {
+            "id": "d",
+            "updated_at": "2026-11-05T09:00:00Z",
+            "created_at": "2026-06-01",
+            "closed_at": "2026-09-01",
+        }
+    )
+    assert (deal.created_at, deal.closed_at) == (CREATED, CLOSE)
+    for refused in ("20260601", "2026-06-01T00:00:00", "2026-6-1"):
+        with pytest.raises(ValueError, match="created_at"):
+            DealV1.model_validate({"id": "d", "updated_at": "2026-11-05T09:00:00Z", "created_at": refused})
