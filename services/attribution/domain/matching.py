@@ -823,14 +823,16 @@ def _find_accounts(
     policy: TenantAttributionPolicy,
 ) -> dict[str, set[Evidence]]:
     evidence: dict[str, set[Evidence]] = defaultdict(set)
-    # A participant the CRM files under an account is that account's: the domain it writes from
-    # may be another's too (a parent and its subsidiary, a duplicate account), and counting it
-    # tied the contact's own account with that one.
+    # What the CRM says beats a domain, the weakest evidence: a participant the CRM files under an
+    # account is that account's, and an activity it files under an account (``crm.account_id``)
+    # is about that one. The domain may be another account's too (a parent and its subsidiary,
+    # a duplicate account, a partner copied in): counting it tied that account with the CRM's.
     filed: set[int] = set()
     for match in matches:
         if match.account_id is not None:
             evidence[match.account_id].add(match.evidence)
             filed.add(match.participant_index)
+    explicit = activity.crm.account_id
     for position in external:
         if position in filed:
             continue
@@ -840,9 +842,10 @@ def _find_accounts(
             continue
         for candidate in parent_domains(domain):
             for account_id in index.accounts_by_domain.get(candidate, []):
-                evidence[account_id].add(Evidence.DOMAIN)
-    if activity.crm.account_id is not None:
-        evidence[activity.crm.account_id].add(Evidence.CRM_ACCOUNT)
+                if explicit is None or account_id == explicit:
+                    evidence[account_id].add(Evidence.DOMAIN)
+    if explicit is not None:
+        evidence[explicit].add(Evidence.CRM_ACCOUNT)
     return dict(evidence)
 
 

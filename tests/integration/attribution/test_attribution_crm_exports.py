@@ -380,3 +380,54 @@ async def test_a_rep_blind_copied_on_a_buyers_mail_took_part_in_it(
         "bcc",
         "owner_participates",
     )
+
+
+async def test_an_activity_the_crm_files_under_an_account_is_not_another_accounts_by_domain(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Mail logged in the CRM against an account (``crm.account_id``): addresses the CRM does not
+    know at a domain another account shares, or at a partner's, do not make that account's deals
+    a tie with the one the CRM named."""
+    auth = await _ingest_auth(db_engine)
+    parent = {"entity_type": "account", "id": "acc-p", "domains": ["acme.example"]}
+    emea = {"entity_type": "account", "id": "acc-e", "domains": ["acme.example"]}
+    partner = {"entity_type": "account", "id": "acc-r", "domains": ["reseller.example"]}
+    deals = [
+        {**DEAL, "id": f"deal-{account[-1]}", "account_id": account, "contacts": []}
+        for account in ("acc-p", "acc-e", "acc-r")
+    ]
+
+    def logged(external_id: str, *addresses: str) -> dict[str, Any]:
+        return {
+            **email_from_ana(external_id),
+            "source": "crm-log",
+            "crm": {"account_id": "acc-e"},
+            "participants": [
+                {"email": "ana@seller.example", "role": "from"},
+                *({"email": a, "role": "to"} for a in addresses),
+            ],
+        }
+
+    mails = [
+        logged("m-shared", "zed@acme.example"),
+        logged("m-partner", "zed@acme.example", "joe@reseller.example"),
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, parent, emea, partner, *deals), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "crm-log", name))
+            for name in ("m-shared", "m-partner")
+        }
+    found = {
+        name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.account_id) for name, r in rows.items()
+    }
+    assert found == {
+        "m-shared": ("attributed", "deal-e", [], "acc-e"),
+        "m-partner": ("attributed", "deal-e", [], "acc-e"),
+    }

@@ -446,3 +446,23 @@ def test_a_contact_filed_under_an_account_is_not_also_the_other_account_of_its_d
         AttributionStatus.AMBIGUOUS,
         {"deal-globex", "deal-globex-eu"},
     )
+
+
+def test_an_activity_filed_under_an_account_is_not_another_accounts_by_its_addresses_domain() -> None:
+    """Logged against globex, copied to someone at acme.com the CRM does not know: globex's deal."""
+    logged = email_out("cy@seller.example", "zed@acme.com", crm=CrmReferences(account_id="acc-globex"))
+    unfiled = email_out("cy@seller.example", "zed@acme.com", "gia@globex.com")
+
+    decision = attribute_activity(logged, snapshot(), DEFAULT)
+
+    assert (decision.status, decision.deal_id, decision.account_id, decision.runners_up) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-globex",
+        "acc-globex",
+        (),
+    )
+    # Without the CRM's word, acme's deals are candidates through the domain.
+    assert {r.deal_id for r in attribute_activity(unfiled, snapshot(), DEFAULT).runners_up} == {
+        "deal-acme-new",
+        "deal-acme-exp",
+    }
