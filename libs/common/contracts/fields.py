@@ -14,6 +14,7 @@ which the services answer with a 422.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -59,6 +60,7 @@ __all__ = [
     "lower_email",
     "meaningful_errors",
     "reason_of",
+    "unicode_domain",
 ]
 
 #: The sane window for every time and date a contract carries, checked after conversion to UTC.
@@ -161,12 +163,32 @@ def check_utc_datetime(value: datetime) -> datetime:
 
 
 def lower_email(value: str) -> str:
-    """``Email``'s normalisation: trimmed and lower-cased, or ``ValueError`` when not shaped like one."""
+    """``Email``'s normalisation: trimmed and lower-cased, its domain as :func:`unicode_domain`
+    reads it, or ``ValueError`` when not shaped like one."""
     value = value.strip().lower()
     local, at, domain = value.partition("@")
     if not at or not local or "@" in domain or "." not in domain:
         raise ValueError("not an email address")
-    return value
+    if "xn--" not in domain and domain.isascii():  # almost every address: no call
+        return value
+    read = unicode_domain(domain)
+    return value if read is domain else f"{local}@{read}"
+
+
+def unicode_domain(domain: str) -> str:
+    """A lower-cased domain in one form whichever way it was written: IDNA labels as mail carries
+    them (``xn--bcher-kva.example``) decoded, Unicode composed (NFC) as ``bücher.example`` is
+    typed; the very object when there is nothing to read (a plain ASCII domain, a bad label)."""
+    if domain.isascii():
+        if "xn--" not in domain:
+            return domain
+        try:
+            decoded = domain.encode("ascii").decode("idna")
+        except UnicodeError:
+            return domain
+        return decoded if decoded != domain else domain
+    composed = unicodedata.normalize("NFC", domain)
+    return composed if composed != domain else domain
 
 
 # The checks run in pydantic-core (a Rust regex, a datetime comparison), not in Python: ingest

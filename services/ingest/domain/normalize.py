@@ -23,7 +23,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from libs.common.contracts.fields import reason_of
+from libs.common.contracts.fields import reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
 from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
@@ -170,7 +170,8 @@ def normalize_email(raw: str | None) -> str | None:
 
     The address as people paste it is read: with a display name (``Bo Buyer <bo@buyer.example>``,
     ``bo@buyer.example (Bo)``), in angle brackets, behind ``mailto:``, with the trailing dot of a
-    fully qualified domain. Two addresses in one value are refused, not chosen between.
+    fully qualified domain. Two addresses in one value are refused, not chosen between. Its domain
+    is read as the contract's ``Email`` reads it (``unicode_domain``: IDNA labels decoded).
     """
     if raw is None:
         return None
@@ -179,7 +180,9 @@ def normalize_email(raw: str | None) -> str | None:
         value = _bare_address(value)
     if not value or len(value) > 320 or not _EMAIL_SHAPE.match(value):
         return None
-    return value
+    local, _, domain = value.rpartition("@")
+    read = unicode_domain(domain)
+    return value if read is domain else f"{local}@{read}"
 
 
 #: What a bare address never holds: a display name's space or quote, brackets, a comment, a
@@ -234,7 +237,7 @@ def normalize_domain(raw: str | None) -> str | None:
     value = re.sub(r":\d*$", "", value).rstrip(".").removeprefix("*.").removeprefix("www.")
     if len(value) > 253 or not _DOMAIN_SHAPE.match(value):
         return None
-    return value
+    return unicode_domain(value)
 
 
 def email_domain(address: str) -> str:

@@ -431,3 +431,46 @@ async def test_an_activity_the_crm_files_under_an_account_is_not_another_account
         "m-shared": ("attributed", "deal-e", [], "acc-e"),
         "m-partner": ("attributed", "deal-e", [], "acc-e"),
     }
+
+
+async def test_an_internationalised_domain_is_one_domain_written_in_unicode_or_as_mail_carries_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The CRM shows ``bücher.example`` as people type it; mail carries it in IDNA
+    (``xn--bcher-kva.example``). Both are Jo's address and the account's domain."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["https://www.BÜCHER.example/"]}
+    jo = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["Jo <jo@xn--bcher-kva.example>"],
+    }
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    mails = [
+        _to("m-unicode", "jo@bücher.example"),
+        _to("m-idna", "Jo@XN--BCHER-KVA.example"),
+        _to("m-colleague", "kim@xn--bcher-kva.example"),
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, jo, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-unicode", "m-idna", "m-colleague")
+        }
+    found = {
+        name: (r.status, r.deal_id, r.account_id, r.explanation["rule_path"]) for name, r in rows.items()
+    }
+    assert found == {
+        "m-unicode": ("attributed", "deal-b", "acc-1", "contact_role"),
+        "m-idna": ("attributed", "deal-b", "acc-1", "contact_role"),
+        # Found by the domain: the two deals are a tie.
+        "m-colleague": ("ambiguous", "deal-a", "acc-1", "tie_break"),
+    }

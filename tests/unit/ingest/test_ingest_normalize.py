@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from libs.common.contracts.activities import Direction, Participant, ParticipantRole
+from libs.common.contracts.fields import lower_email, unicode_domain
 from services.ingest.domain.normalize import (
     direction_for,
     make_participant,
@@ -182,3 +183,14 @@ def test_oversized_body_is_413(source: str) -> None:
     with pytest.raises(WebhookRejected) as caught:
         ADAPTERS[source].parse(make_request(body), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (413, "body")
+
+
+def test_an_internationalised_domain_has_one_form_in_emails_and_account_domains() -> None:
+    for written in ("jo@xn--bcher-kva.example", "Jo@XN--BCHER-KVA.example", "jo@bu\u0308cher.example"):
+        assert lower_email(written) == "jo@bücher.example"
+        assert normalize_email(f"Jo <{written}>") == "jo@bücher.example"
+    assert normalize_domain("https://www.xn--bcher-kva.example/") == "bücher.example"
+    # Nothing to read: the very object back (no copy per address); a bad IDNA label is kept as sent.
+    plain = "acme.example"
+    assert unicode_domain(plain) is plain
+    assert unicode_domain("xn--zz.example") == "xn--zz.example"
