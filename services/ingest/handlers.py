@@ -131,8 +131,8 @@ def _checked(
 def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164 and emails as bare addresses (a
     pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), calendar resources (a booked
-    room, a shared calendar) left out unless nobody else takes part, or the refused phones by
-    position."""
+    room, a shared calendar) left out unless nobody else takes part, a blank ``thread_id`` or
+    ``ical_uid`` (an export's empty column) as none, or the refused phones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
     participants: list[ParticipantFields] | None = None  # copied only when an address changes
     resources: list[int] | None = None
@@ -156,12 +156,18 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
             participants[position] = with_changes(participant, update)
     if refused:
         return refused
+    changes: dict[str, object] = {}
     if resources is not None and len(resources) < len(activity.participants):
         kept = participants if participants is not None else activity.participants
         participants = [p for position, p in enumerate(kept) if position not in resources]
-    if participants is None:
-        return activity
-    return with_changes(activity, {"participants": tuple(participants)})
+    if participants is not None:
+        changes["participants"] = tuple(participants)
+    # Blank, every mail of an export would be one thread, every meeting one calendar event.
+    if activity.thread_id is not None and not activity.thread_id.strip():
+        changes["thread_id"] = None
+    if activity.ical_uid is not None and not activity.ical_uid.strip():
+        changes["ical_uid"] = None
+    return with_changes(activity, changes) if changes else activity
 
 
 def _parse_activity_batch_items(

@@ -474,3 +474,53 @@ async def test_an_internationalised_domain_is_one_domain_written_in_unicode_or_a
         # Found by the domain: the two deals are a tie.
         "m-colleague": ("ambiguous", "deal-a", "acc-1", "tie_break"),
     }
+
+
+async def test_an_empty_thread_id_is_no_thread(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An export writes an empty column as ``""``: mail without a thread is not one thread with
+    every other such mail (a stranger's mail continued Dana's deal); nor is a blank iCalUID one
+    meeting with every other."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    dana = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["dana@buyer.example"]}
+    mails = [
+        {**_to("m-dana", "dana@buyer.example"), "thread_id": ""},
+        {**_to("m-stranger", "zed@elsewhere.example", "2026-11-02T17:00:00Z"), "thread_id": ""},
+    ]
+
+    def meeting(source: str, attendee: str) -> dict[str, Any]:
+        return {
+            "source": source,
+            "external_id": f"{source}-1",
+            "kind": "meeting",
+            "direction": "outbound",
+            "outcome": "held",
+            "occurred_at": "2026-11-02T18:00:00Z",
+            "ical_uid": " ",
+            "participants": [
+                {"email": "ana@seller.example", "role": "organizer"},
+                {"email": attendee, "role": "attendee"},
+            ],
+        }
+
+    meetings = [meeting("calendar", "dana@buyer.example"), meeting("crm-log", "zed@elsewhere.example")]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, account, dana, DEAL), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        for batch in (mails, meetings):
+            posted = await stack.ingest.post("/v1/events", json={"activities": batch}, headers=auth)
+            assert posted.status_code == 202, posted.text
+            assert posted.json()["duplicates"] == 0
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, source, name))
+            for source, name in (("mail", "m-dana"), ("mail", "m-stranger"), ("crm-log", "crm-log-1"))
+        }
+    found = {name: (r.status, r.deal_id, r.explanation["rule_path"]) for name, r in rows.items()}
+    assert found == {
+        "m-dana": ("attributed", "deal-1", "contact_role"),
+        "m-stranger": ("unmatched", None, "none"),
+        "crm-log-1": ("unmatched", None, "none"),
+    }

@@ -382,3 +382,19 @@ def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at:
         ["c_1889@resource.calendar.google.com"],
     ]
     assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_blank_thread_id_or_ical_uid_is_none_on_both_paths(occurred_at: str) -> None:
+    blank = {**VALID, "occurred_at": occurred_at, "thread_id": "", "ical_uid": "  "}
+    kept = {
+        **VALID,
+        "occurred_at": occurred_at,
+        "external_id": "call-2",
+        "thread_id": "t-1",
+        "ical_uid": " u-1",
+    }
+    read = read_activity_batch(json.dumps({"activities": [blank, kept]}).encode(), OPTIONS, NOW)
+
+    assert [(a.thread_id, a.ical_uid) for a in read] == [(None, None), ("t-1", " u-1")]
+    assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
