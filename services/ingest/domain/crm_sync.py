@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
-from services.ingest.domain.normalize import normalize_domain, normalize_email
+from services.ingest.domain.normalize import normalize_domains, normalize_email
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, parse_phone
 
 
@@ -46,11 +46,11 @@ def read_entities(
             if entity.phones:
                 e164 = _read_phones(entity, index, region, warnings)
                 update |= {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
-            emails = _read_each(entity.emails, normalize_email, "an email address", entity, index, warnings)
+            emails = _read_each(entity.emails, _an_email, "an email address", entity, index, warnings)
             if emails != entity.emails:
                 update["emails"] = emails
         elif isinstance(entity, AccountV1):
-            domains = _read_each(entity.domains, normalize_domain, "a domain", entity, index, warnings)
+            domains = _read_each(entity.domains, normalize_domains, "a domain", entity, index, warnings)
             if domains != entity.domains:
                 update["domains"] = domains
         elif isinstance(entity, DealV1):
@@ -123,20 +123,26 @@ def _read_phones(
     return e164
 
 
+def _an_email(raw: str) -> tuple[str, ...]:
+    read = normalize_email(raw)
+    return () if read is None else (read,)
+
+
 def _read_each(
     values: tuple[str, ...],
-    read_one: Callable[[str], str | None],
+    read_one: Callable[[str], tuple[str, ...]],
     what: str,
     entity: RepV1 | ContactV1 | AccountV1,
     index: int,
     warnings: list[EntityWarning],
 ) -> tuple[str, ...]:
-    """``values`` read by ``read_one``, each kept once; a warning names each one dropped."""
+    """``values`` read by ``read_one`` (a value may list several), each kept once; a warning names
+    each value dropped."""
     field = "emails" if isinstance(entity, RepV1 | ContactV1) else "domains"
     kept: dict[str, None] = {}
     for position, raw in enumerate(values):
-        value = read_one(raw)
-        if value is None:
+        read = read_one(raw)
+        if not read:
             warnings.append(
                 EntityWarning(
                     index,
@@ -144,6 +150,6 @@ def _read_each(
                     f"not {what}; it was dropped, the {entity.entity_type} accepted",
                 )
             )
-        else:
+        for value in read:
             kept.setdefault(value)
     return tuple(kept)

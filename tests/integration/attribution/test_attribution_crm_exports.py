@@ -524,3 +524,54 @@ async def test_an_empty_thread_id_is_no_thread(
         "m-stranger": ("unmatched", None, "none"),
         "crm-log-1": ("unmatched", None, "none"),
     }
+
+
+async def test_a_name_written_last_first_and_an_accounts_domains_in_one_cell_are_read(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Outlook writes ``Diaz, Dana <dana@...>``; a spreadsheet lists an account's domains in one
+    cell, ``buyer.example, buyer.co.uk``. Before, both were dropped with a warning (the account
+    kept no domain, the contact no email) and the activity kept the decorated text as its email."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example, buyer.co.uk"]}
+    dana = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["Diaz, Dana <Dana@Buyer.example>"],
+    }
+    deal_a = {**DEAL, "id": "deal-a", "contacts": []}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
+    mails = [_to("m-dana", "Diaz, Dana <dana@buyer.example>"), _to("m-uk", "kim@buyer.co.uk")]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, dana, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        assert crm.json() == {"accepted": 5, "warnings": []}
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-dana", "m-uk")
+        }
+    async with db_engine.connect() as conn:
+        stored = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT c.emails, a.domains FROM ref_contacts c JOIN ref_accounts a USING (tenant_id, account_id) "
+                    "WHERE c.tenant_id = :t"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert stored == [(["dana@buyer.example"], ["buyer.co.uk", "buyer.example"])]
+    found = {
+        name: (r.status, r.deal_id, r.account_id, r.explanation["rule_path"]) for name, r in rows.items()
+    }
+    assert found == {
+        "m-dana": ("attributed", "deal-b", "acc-1", "contact_role"),
+        "m-uk": ("ambiguous", "deal-a", "acc-1", "tie_break"),
+    }

@@ -11,6 +11,7 @@ from services.ingest.domain.normalize import (
     direction_for,
     make_participant,
     normalize_domain,
+    normalize_domains,
     normalize_email,
     normalize_phone,
     parse_iso_datetime,
@@ -194,3 +195,19 @@ def test_an_internationalised_domain_has_one_form_in_emails_and_account_domains(
     plain = "acme.example"
     assert unicode_domain(plain) is plain
     assert unicode_domain("xn--zz.example") == "xn--zz.example"
+
+
+def test_a_display_name_written_last_first_is_a_name_not_a_second_address() -> None:
+    assert normalize_email("Diaz, Dana <Dana@Buyer.example>") == "dana@buyer.example"
+    assert normalize_email("dana@buyer.example, bo@buyer.example") is None
+
+
+def test_an_accounts_domains_listed_in_one_value_are_each_read() -> None:
+    assert normalize_domains("buyer.example, https://www.buyer.co.uk/;buyer.de") == (
+        "buyer.example",
+        "buyer.co.uk",
+        "buyer.de",
+    )
+    assert normalize_domains("www.buyer.example") == ("buyer.example",)
+    assert normalize_domains("Buyer Inc") == ()
+    assert normalize_domains("buyer.example, not a domain") == ()
