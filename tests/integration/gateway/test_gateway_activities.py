@@ -64,7 +64,9 @@ async def test_entity_filters_paginate_newest_first_with_dates_and_other_filters
     sizes, ids = await _all_pages(gateway, "/v1/activities?limit=2&rep_id=rep-2&kind=email", keys.read)
     assert (sizes, ids) == ([2, 2, 1], newest_first[:5])
     sizes, ids = await _all_pages(
-        gateway, "/v1/activities?limit=4&account_id=acc-1&team_id=team-a&from=2026-11-02&to=2026-11-02", keys.read
+        gateway,
+        "/v1/activities?limit=4&account_id=acc-1&team_id=team-a&from=2026-11-02&to=2026-11-02",
+        keys.read,
     )
     assert (sizes, ids) == ([4, 3], newest_first[5:])
     _, ids = await _all_pages(gateway, "/v1/activities?limit=50&deal_id=deal-1&from=2026-11-03", keys.read)
