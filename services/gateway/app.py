@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
+from libs.common.jwt_revocations import JwtRevocationCache
 from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.web import (
     BodyLimitMiddleware,
@@ -37,6 +38,7 @@ from services.gateway.routers import (
     funnel,
     goals,
     insights,
+    jwt_revocations,
     leaderboard,
     periods,
     pipeline,
@@ -75,6 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         pepper = settings.runtime.secret_key.get_secret_value()
         app.state.authenticator = ApiKeyAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.sessions = SessionAuthenticator(engine, pepper, options.credential_recheck_seconds)
+        app.state.jwt_revocations = JwtRevocationCache(engine, options.credential_recheck_seconds)
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
         app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
@@ -130,6 +133,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         admin_settings,
         webhook_secrets,
+        jwt_revocations,
         stream,
         session,
         audit,

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common import audit
 from libs.common.auth import bearer_token
 from libs.common.contracts.fields import LATEST, TENANT_ID_PATTERN, check_line
+from libs.common.jwt_revocations import SUBJECT_PREFIX, JwtRevocationCache, jwt_not_before, token_revoked
 from libs.common.tenancy import Principal, Scope
 from libs.common.web import Problem
 from services.gateway.adapters import credentials
@@ -59,6 +60,8 @@ class Caller:
     #: Unix seconds after which the credential is void (a JWT's ``exp``, a session's expiry).
     expires_at: float | None = None
     session_id: str | None = None
+    #: A JWT's ``iat`` (Unix seconds), which a revocation of its subject compares with.
+    issued_at: float | None = None
 
     @property
     def bucket(self) -> tuple[str, str]:
@@ -98,10 +101,13 @@ def _jwt_caller(token: str, options: GatewayOptions) -> Caller | None:
         return None
     _check_identity_claims(tenant, claims["sub"])
     scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
-    subject = f"jwt:{claims['sub']}"
+    subject = f"{SUBJECT_PREFIX}{claims['sub']}"
     # An ``exp`` past 2200 (still a valid JWT) is read as 2200: later has no datetime or column.
     expires_at = min(float(claims["exp"]), LATEST.timestamp())
-    return Caller(Principal(tenant, scopes, subject), CredentialKind.JWT, subject, expires_at)
+    issued_at = float(claims["iat"]) if isinstance(claims.get("iat"), int | float) else None
+    return Caller(
+        Principal(tenant, scopes, subject), CredentialKind.JWT, subject, expires_at, issued_at=issued_at
+    )
 
 
 def _check_identity_claims(tenant: str, sub: str) -> None:
@@ -185,6 +191,10 @@ async def credential_holds(engine: AsyncEngine, caller: Caller) -> bool:
             return await credentials.api_key_is_live(conn, tenant_id, caller.principal.key_id)
         if caller.kind is CredentialKind.SESSION and caller.session_id is not None:
             return await credentials.session_is_live(conn, caller.session_id)
+        if caller.kind is CredentialKind.JWT:
+            not_before = await jwt_not_before(conn, tenant_id, caller.subject.removeprefix(SUBJECT_PREFIX))
+            if token_revoked(not_before, caller.issued_at):
+                return False
         return await credentials.tenant_is_live(conn, tenant_id)
 
 
@@ -198,7 +208,14 @@ async def _bearer_caller(request: Request, token: str) -> Caller | None:
         if principal is None:
             return None
         return Caller(principal, CredentialKind.API_KEY, principal.key_id)
-    return _jwt_caller(token, request.app.state.settings.gateway)
+    caller = _jwt_caller(token, request.app.state.settings.gateway)
+    if caller is None:
+        return None
+    revocations: JwtRevocationCache = request.app.state.jwt_revocations
+    subject = caller.subject.removeprefix(SUBJECT_PREFIX)
+    if await revocations.revoked(caller.principal.tenant_id, subject, caller.issued_at):
+        return None
+    return caller
 
 
 async def _session_caller(request: Request, cookie: str) -> Caller | None:
