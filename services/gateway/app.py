@@ -21,6 +21,7 @@ from libs.common.web import (
     refuse_control_characters,
     refuse_unknown_query_parameters,
 )
+from services.gateway.adapters.jwks import JwksKeys
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.export import CsvNegotiation
@@ -78,6 +79,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.authenticator = ApiKeyAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.sessions = SessionAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.jwt_revocations = JwtRevocationCache(engine, options.credential_recheck_seconds)
+        app.state.jwks = (
+            None
+            if options.jwt_jwks_url is None
+            else JwksKeys(
+                str(options.jwt_jwks_url),
+                options.jwt_jwks_refresh_seconds,
+                options.jwt_jwks_min_refetch_seconds,
+            )
+        )
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
         app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
