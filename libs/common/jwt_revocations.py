@@ -35,8 +35,9 @@ class JwtRevocation(BaseModel):
     not_before: datetime
     revoked_by: str
     reason: str
-    #: Dashboard sessions opened with the subject's tokens that this revocation ended.
-    sessions_revoked: int = 0
+    #: Dashboard sessions opened with the subject's tokens that this revocation ended (only in the
+    #: answer to the revocation itself; null in lists).
+    sessions_revoked: int | None = None
 
 
 async def revoke_jwt_subject(
