@@ -109,8 +109,8 @@ async def test_a_revoked_subject_is_refused_everywhere_with_its_sessions_and_str
         assert (await on_a.get("/v1/reps", headers=bearer(fresh))).status_code == 200
 
         listed = await on_a.get("/v1/jwt-revocations", headers=bearer(keys.admin))
-        assert [(r["subject"], r["reason"]) for r in listed.json()["items"]] == [
-            ("user-7", "left the company")
+        assert [(r["subject"], r["reason"], r["sessions_revoked"]) for r in listed.json()["items"]] == [
+            ("user-7", "left the company", None)
         ]
         other = await on_a.get("/v1/jwt-revocations", headers=bearer(keys.other_admin))
         assert other.json()["items"] == []
