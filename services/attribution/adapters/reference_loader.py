@@ -29,13 +29,13 @@ from libs.common.contracts.tenant_settings import (
     TenantSettings,
 )
 from libs.common.kafka.failures import TenantSettingsInvalid
-from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
-from services.attribution.domain.personal_domains import (
+from libs.common.personal_domains import (
     company_domains,
     email_domain,
     parent_domains,
     untagged_address,
 )
+from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
 from services.attribution.domain.reference import (
     Account,
     Contact,

@@ -36,8 +36,8 @@ from typing import Any
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
-from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,

@@ -25,6 +25,12 @@ from typing import Literal
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
+from libs.common.personal_domains import (
+    email_domain,
+    is_personal_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
     SliceIndex,
@@ -32,12 +38,6 @@ from services.attribution.domain.matching import (
     attribute_in_slice,
     lowered_domains,
     rep_holding,
-)
-from services.attribution.domain.personal_domains import (
-    email_domain,
-    is_personal_domain,
-    parent_domains,
-    untagged_address,
 )
 from services.attribution.domain.reference import (
     Account,
