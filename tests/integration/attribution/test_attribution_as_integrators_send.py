@@ -22,6 +22,8 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _ingest_auth,
 )
 from tests.integration.crm_support import email_from_ana
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import poll_rows
 
 
 def _to(external_id: str, address: str) -> dict[str, Any]:
@@ -313,3 +315,65 @@ async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_o
         "c-main": ("attributed", "deal-1", "rep-2", "deal_owner", "contact_role"),
         "c-reused": ("attributed", "deal-1", "rep-3", "caller", "contact_role"),
     }
+
+
+async def test_a_record_corrected_under_the_same_updated_at_applies_and_a_resend_or_older_one_does_not(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An integrator fixes the deal roles without touching ``updated_at``: the correction applies
+    (the last received of equals) and re-decides the email. The same correction sent again writes
+    nothing and re-matches nothing; a strictly older version is still ignored."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["dana@buyer.example"],
+    }
+    role = [{"contact_id": "con-1", "role": "champion"}]
+    deal_a = {**DEAL, "id": "deal-a", "contacts": role}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": []}
+    corrected = _crm({**deal_a, "contacts": []}, {**deal_b, "contacts": role})
+    older = _crm({**deal_a, "updated_at": "2026-10-31T00:00:00Z"})
+    mail_id = activity_id_for(TENANT, "mail", "m-1")
+    current = "SELECT deal_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+    rows = "SELECT deal_id, xmin::text, contacts FROM ref_deals WHERE tenant_id = :t ORDER BY deal_id"
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_to("m-1", "dana@buyer.example")]}, headers=auth
+        )
+        assert posted.status_code == 202, posted.text
+        await poll_rows(db_engine, current, {"t": TENANT, "a": mail_id}, lambda r: r == [("deal-a", 1)])
+        fixed = await stack.ingest.post("/v1/crm/sync", json=corrected, headers=auth)
+        assert fixed.status_code == 202, fixed.text
+        await poll_rows(db_engine, current, {"t": TENANT, "a": mail_id}, lambda r: r == [("deal-b", 2)])
+        await drained(kafka_settings)
+        held = await poll_rows(db_engine, rows, {"t": TENANT}, lambda r: len(r) == 2)
+        for body in (corrected, older):
+            again = await stack.ingest.post("/v1/crm/sync", json=body, headers=auth)
+            assert again.status_code == 202, again.text
+        await drained(kafka_settings)
+        after = await poll_rows(db_engine, rows, {"t": TENANT}, lambda r: len(r) == 2)
+    async with db_engine.connect() as conn:
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, status, deal_id FROM attribution_history "
+                    "WHERE tenant_id = :t AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": mail_id},
+            )
+        ]
+    # Neither row was rewritten (same transaction id), so nothing was re-matched.
+    assert after == held
+    assert [(deal_id, contacts) for deal_id, _, contacts in after] == [("deal-a", []), ("deal-b", role)]
+    assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
