@@ -30,8 +30,9 @@ REBUILD_ROLLUPS = "rebuild_rollups"
 REATTRIBUTE = "reattribute"
 REBUILT_BY = frozenset({"time_zone", "fiscal_year_start_month"})
 #: A change of these settings queues a dry-run re-attribution of the last
-#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does.
-PREVIEWED_BY = frozenset({"attribution", "internal_domains"})
+#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does (``time_zone``: a rep's
+#: team is read on the activity's day in the tenant's time).
+PREVIEWED_BY = frozenset({"attribution", "internal_domains", "time_zone"})
 REATTRIBUTION_PREVIEW_DAYS = 90
 
 

@@ -33,7 +33,7 @@ from libs.common.contracts.crm import (
 from libs.common.db.arrays import text_array_literal
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.reference import Deal
-from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow
+from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow, day_start
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
@@ -646,7 +646,12 @@ async def load_activities(
 
 
 async def activities_to_rematch(
-    conn: AsyncConnection, tenant_id: str, changed: ChangedReferences, now: datetime, limit: int = 5_000
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed: ChangedReferences,
+    now: datetime,
+    limit: int = 5_000,
+    time_zone: str = "UTC",
 ) -> list[uuid.UUID]:
     """Activities the CRM changes may settle or move, oldest first, at most ``limit``.
 
@@ -659,7 +664,9 @@ async def activities_to_rematch(
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
       as when a CRM load races the first activities, or a new hire's record after their first
       week); parked or not, internal and excluded ones included;
-    * any one of a rep whose team membership changed, from the first day it may have changed.
+    * any one of a rep whose team membership changed, from the first day it may have changed,
+      that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
+      teams read, on the tenant's calendar).
 
     Overrides are never selected: a person's correction is final.
     """
@@ -701,7 +708,7 @@ async def activities_to_rematch(
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
-                JOIN unnest(CAST(:reps AS text[]), CAST(:since AS date[])) AS r(rep_id, since)
+                JOIN unnest(CAST(:reps AS text[]), CAST(:since AS timestamptz[])) AS r(rep_id, since)
                   ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
             )
@@ -720,7 +727,7 @@ async def activities_to_rematch(
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
             "reps": reps,
-            "since": [changed.rep_team_since[r] for r in reps],
+            "since": [day_start(changed.rep_team_since[r], time_zone) for r in reps],
             "limit": limit,
         },
     )
