@@ -184,7 +184,10 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         ),
         {"t": t, "ids": sorted(moved), "to": [aliases.get(r) for r in sorted(moved)]},
     )
-    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases})
+    # The persons they leave too: an alias that stops being one (a mapping removed) takes its
+    # history back from the rep it was credited to.
+    left = {alias_of for r in moved if (alias_of := records[r].alias_of) is not None}
+    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases} | left)
 
 
 #: Columns written for each entity type (after ``tenant_id``), the first being the key, with the
@@ -820,6 +823,27 @@ async def activities_of_reps(
             "ORDER BY occurred_at, activity_id LIMIT :limit"
         ),
         {"t": tenant_id, "r": wanted, "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
+async def activities_with_addresses(
+    conn: AsyncConnection, tenant_id: str, addresses: Iterable[str], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions of activities with a participant at one of ``addresses`` (compared
+    lower-cased), oldest first: the tenant mapped (or unmapped) them to a rep."""
+    wanted = sorted({a.strip().lower() for a in addresses})
+    if not wanted or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            "SELECT at.activity_id FROM attributions at JOIN activities ac USING (tenant_id, activity_id) "
+            "WHERE at.tenant_id = :t AND NOT at.is_override AND EXISTS ("
+            "SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p "
+            "WHERE lower(p ->> 'email') = ANY(:a)) "
+            "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "a": wanted, "limit": limit},
     )
     return [row.activity_id for row in result]
 
