@@ -58,6 +58,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import BaseModel
 
+from libs.common.collector import collector_paused
 from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.failures import describe, is_transient, tenant_scope
@@ -391,12 +392,13 @@ class ConsumerRunner:
         started = time.monotonic()
         decoded: list[ConsumedMessage[Any]] = []
         poison: list[tuple[_Raw, str]] = []
-        for raw in batch:
-            try:
-                decoded.append(self._decode(raw))
-            except InvalidMessage as exc:
-                poison.append((raw, str(exc)))
-            self._note_tenant(_tenant_header(raw))
+        with collector_paused():
+            for raw in batch:
+                try:
+                    decoded.append(self._decode(raw))
+                except InvalidMessage as exc:
+                    poison.append((raw, str(exc)))
+                self._note_tenant(_tenant_header(raw))
         rejected = (
             await self._handle_isolating(consumer, decoded, self._isolation_budget(poison)) if decoded else []
         )
@@ -586,7 +588,8 @@ class ConsumerRunner:
         try:
             while True:
                 try:
-                    result = await self.handler(decoded)
+                    with collector_paused():
+                        result = await self.handler(decoded)
                     if self._retrying_since is not None:
                         self._retrying_since = None
                         # Cleared at once, not at the next progress tick: the episode is over.
