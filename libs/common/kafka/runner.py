@@ -48,7 +48,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -425,8 +425,9 @@ class ConsumerRunner:
             await self._dead_letter(raw, reason)
         self._advance(consumer, batch)
         CONSUMER_BATCH_SECONDS.labels(self.service).observe(time.monotonic() - started)
-        for message in decoded:
-            CONSUMER_MESSAGES.labels(self.service, message.topic.name, "processed").inc()
+        # Counted per topic first: ``labels()`` costs about 2 us, once per topic of a batch, not per message.
+        for topic_name, count in Counter(message.topic.name for message in decoded).items():
+            CONSUMER_MESSAGES.labels(self.service, topic_name, "processed").inc(count)
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, decoded)
 
