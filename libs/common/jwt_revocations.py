@@ -25,6 +25,10 @@ from libs.common.caching import LoadingCache
 SUBJECT_PREFIX = "jwt:"
 
 
+#: What a revocation reads back as (``JwtRevocation`` without the session count).
+_COLUMNS = "subject, not_before, revoked_by, reason"
+
+
 class JwtRevocation(BaseModel):
     """A signed-out subject: its tokens issued before ``not_before`` are refused."""
 
@@ -52,8 +56,8 @@ async def revoke_jwt_subject(
                 VALUES (:t, :s, date_trunc('second', now()), :by, :reason)
                 ON CONFLICT (tenant_id, subject) DO UPDATE SET not_before = EXCLUDED.not_before,
                     revoked_by = EXCLUDED.revoked_by, reason = EXCLUDED.reason
-                RETURNING subject, not_before, revoked_by, reason
-                """
+                RETURNING """
+                + _COLUMNS
             ),
             {"t": tenant_id, "s": subject, "by": revoked_by, "reason": reason},
         )
@@ -72,10 +76,7 @@ async def restore_jwt_subject(conn: AsyncConnection, tenant_id: str, subject: st
     """Accept the subject's tokens again (sessions already ended stay ended); the removed row, if any."""
     row = (
         await conn.execute(
-            text(
-                "DELETE FROM jwt_revocations WHERE tenant_id = :t AND subject = :s "
-                "RETURNING subject, not_before, revoked_by, reason"
-            ),
+            text(f"DELETE FROM jwt_revocations WHERE tenant_id = :t AND subject = :s RETURNING {_COLUMNS}"),
             {"t": tenant_id, "s": subject},
         )
     ).first()
@@ -86,8 +87,7 @@ async def list_jwt_revocations(conn: AsyncConnection, tenant_id: str) -> list[Jw
     """The tenant's signed-out subjects, most recent first."""
     rows = await conn.execute(
         text(
-            "SELECT subject, not_before, revoked_by, reason FROM jwt_revocations WHERE tenant_id = :t "
-            "ORDER BY not_before DESC, subject"
+            f"SELECT {_COLUMNS} FROM jwt_revocations WHERE tenant_id = :t ORDER BY not_before DESC, subject"
         ),
         {"t": tenant_id},
     )

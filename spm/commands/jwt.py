@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from spm.commands import in_tenant, run_or_exit
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from libs.common.jwt_revocations import JwtRevocation
 
-T = TypeVar("T")
-
 TenantOption = Annotated[str, typer.Option(help="tenant id")]
 SubjectArgument = Annotated[str, typer.Argument(help="the JWT's `sub` claim")]
-
-
-async def _in_tenant(tenant: str, act: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """``act`` in one transaction against DATABASE_URL, once the tenant is known to exist."""
-    from libs.common.db.engine import make_engine
-    from libs.common.settings import DatabaseSettings
-    from libs.common.tenancy import tenant_exists
-
-    engine = make_engine(DatabaseSettings(), "spm-cli")
-    try:
-        async with engine.begin() as conn:
-            if not await tenant_exists(conn, tenant):
-                raise LookupError(f"no tenant {tenant!r}")
-            return await act(conn)
-    finally:
-        await engine.dispose()
 
 
 async def revoke_subject(tenant: str, subject: str, reason: str) -> JwtRevocation:
@@ -52,7 +34,7 @@ async def revoke_subject(tenant: str, subject: str, reason: str) -> JwtRevocatio
         )
         return revoked
 
-    return await _in_tenant(tenant, act)
+    return await in_tenant(tenant, act)
 
 
 async def restore_subject(tenant: str, subject: str) -> JwtRevocation | None:
@@ -76,21 +58,13 @@ async def restore_subject(tenant: str, subject: str) -> JwtRevocation | None:
             )
         return restored
 
-    return await _in_tenant(tenant, act)
+    return await in_tenant(tenant, act)
 
 
 async def list_subjects(tenant: str) -> list[JwtRevocation]:
     from libs.common.jwt_revocations import list_jwt_revocations
 
-    return await _in_tenant(tenant, lambda conn: list_jwt_revocations(conn, tenant))
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(work)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    return await in_tenant(tenant, lambda conn: list_jwt_revocations(conn, tenant))
 
 
 def register(app: typer.Typer) -> None:
@@ -104,7 +78,7 @@ def register(app: typer.Typer) -> None:
         reason: Annotated[str, typer.Option(help="why (kept with it and in the audit log)")] = "",
     ) -> None:
         """Refuse SUBJECT's tokens issued until now (within 30 s on every gateway) and end its sessions."""
-        revoked = _run(revoke_subject(tenant, subject, reason))
+        revoked = run_or_exit(revoke_subject(tenant, subject, reason))
         typer.echo(
             f"revoked {subject} in {tenant}: tokens issued before "
             f"{revoked.not_before.isoformat(timespec='seconds')} are refused; "
@@ -114,7 +88,7 @@ def register(app: typer.Typer) -> None:
     @jwt_app.command("restore")
     def restore(subject: SubjectArgument, tenant: TenantOption) -> None:
         """Accept SUBJECT's earlier tokens again (a revocation made by mistake)."""
-        if _run(restore_subject(tenant, subject)) is None:
+        if run_or_exit(restore_subject(tenant, subject)) is None:
             typer.echo(f"{subject} is not revoked in {tenant}", err=True)
             raise typer.Exit(1)
         typer.echo(f"restored {subject} in {tenant}")
@@ -123,7 +97,7 @@ def register(app: typer.Typer) -> None:
     def list_revoked(tenant: TenantOption) -> None:
         """Every signed-out subject of the tenant, most recent first."""
         typer.echo(f"{'subject':<40} {'not before':<26} {'by':<24} reason")
-        for r in _run(list_subjects(tenant)):
+        for r in run_or_exit(list_subjects(tenant)):
             typer.echo(
                 f"{r.subject:<40} {r.not_before.isoformat(timespec='seconds'):<26} {r.revoked_by:<24} {r.reason}"
             )
