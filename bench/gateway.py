@@ -95,6 +95,11 @@ NAIVE_LISTING = """
 SELECT activity_id, kind, direction, outcome, occurred_at, duration_seconds, rep_id, team_id
 FROM naive_activities WHERE tenant_id = $1 ORDER BY occurred_at DESC, activity_id DESC LIMIT $2
 """
+#: One rep's newest activities: what a manager opens before a 1:1.
+NAIVE_REP_LISTING = """
+SELECT activity_id, kind, direction, outcome, occurred_at, duration_seconds, rep_id, team_id
+FROM naive_activities WHERE tenant_id = $1 AND rep_id = $2 ORDER BY occurred_at DESC, activity_id DESC LIMIT $3
+"""
 
 
 def _mod(seed: int, field: int, modulus: int) -> str:
@@ -356,11 +361,13 @@ async def _measure(
         "leaderboard": ["/v1/leaderboard"] * samples,
         "rep_scores": [f"/v1/reps/{rep}/scores" for rep in reps],
         "activities": ["/v1/activities?limit=50"] * samples,
+        "rep_activities": [f"/v1/activities?limit=50&rep_id={rep}" for rep in reps],
     }
     naive_queries: dict[str, list[tuple[str, tuple[Any, ...]]]] = {
         "leaderboard": [(NAIVE_LEADERBOARD, (TENANT,))] * samples,
         "rep_scores": [(NAIVE_REP_SCORES, (TENANT, rep)) for rep in reps],
         "activities": [(NAIVE_LISTING, (TENANT, 50))] * samples,
+        "rep_activities": [(NAIVE_REP_LISTING, (TENANT, rep, 50)) for rep in reps],
     }
     runs: dict[str, dict[str, list[dict[str, float]]]] = {q: {s: [] for s in SIDES} for q in paths}
     conn = await asyncpg.connect(dsn)

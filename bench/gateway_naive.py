@@ -23,7 +23,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Header, Request, Response
 
-from bench.gateway import NAIVE_LEADERBOARD, NAIVE_LISTING, NAIVE_REP_SCORES
+from bench.gateway import NAIVE_LEADERBOARD, NAIVE_LISTING, NAIVE_REP_LISTING, NAIVE_REP_SCORES
 from libs.common.serve import serve
 
 
@@ -77,12 +77,18 @@ def create_app(dsn: str, tenant_id: str, key_sha256: str) -> FastAPI:
 
     @app.get("/v1/activities")
     async def activities(
-        request: Request, limit: int = 50, authorization: Annotated[str | None, Header()] = None
+        request: Request,
+        limit: int = 50,
+        rep_id: str | None = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """The newest ``limit`` activities with their rep and team."""
+        """The newest ``limit`` activities with their rep and team, of one rep when ``rep_id`` is given."""
         if not authorised(authorization):
             return Response(status_code=401)
-        items = await fetch(request, NAIVE_LISTING, limit)
+        if rep_id is None:
+            items = await fetch(request, NAIVE_LISTING, limit)
+        else:
+            items = await fetch(request, NAIVE_REP_LISTING, rep_id, limit)
         return _json({"items": items})
 
     return app

@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     TENANT_CREATED = "tenant.created"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    JWT_SUBJECT_REVOKED = "jwt_subject.revoked"
+    JWT_SUBJECT_RESTORED = "jwt_subject.restored"
     WEBHOOK_SECRET_SET = "webhook_secret.set"  # noqa: S105 - an action name, not a secret
     WEBHOOK_SECRET_ROTATED = "webhook_secret.rotated"  # noqa: S105 - an action name
     CONNECTOR_CONNECTED = "connector.connected"

@@ -30,8 +30,13 @@ REBUILD_ROLLUPS = "rebuild_rollups"
 REATTRIBUTE = "reattribute"
 REBUILT_BY = frozenset({"time_zone", "fiscal_year_start_month"})
 #: A change of these settings queues a dry-run re-attribution of the last
-#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does.
-PREVIEWED_BY = frozenset({"attribution", "internal_domains"})
+#: ``REATTRIBUTION_PREVIEW_DAYS``: what would move, before anything does (``time_zone``: a rep's
+#: team is read on the activity's day in the tenant's time).
+PREVIEWED_BY = frozenset({"attribution", "internal_domains", "time_zone"})
+#: Re-credit, at once, the history of the reps and addresses a change of the tenant's rep mapping
+#: names (attribution; new versions where the credit moves, as a merge from the CRM does).
+RECREDIT_REPS = "recredit_reps"
+RECREDITED_BY = frozenset({"rep_aliases"})
 REATTRIBUTION_PREVIEW_DAYS = 90
 
 
@@ -47,7 +52,8 @@ class JobStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     job_id: uuid.UUID
-    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change) or ``reattribute``.
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change), ``reattribute`` or
+    #: ``recredit_reps`` (after a ``rep_aliases`` change).
     kind: str
     #: ``queued``, ``running``, ``done`` or ``failed``.
     state: str

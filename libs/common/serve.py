@@ -7,7 +7,6 @@ deadline, DLQ limit) the process must exit non-zero so the orchestrator restarts
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import socket
@@ -17,30 +16,9 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
+from libs.common.collector import tune_garbage_collector
+
 log = logging.getLogger(__name__)
-
-#: Collection thresholds of the cyclic garbage collector for a service process (CPython's
-#: defaults are 700, 10, 10). Nearly everything a batch allocates is freed by reference
-#: counting; with the defaults a consumer handling a thousand events ran a full (oldest
-#: generation) collection every few hundred events, each walking every object of the heap:
-#: 30-40 % of the attribution process's CPU in a 20,000-activity pipeline run. A young
-#: generation of 20,000 allocations (a few megabytes at most) lets a batch's temporaries die
-#: before they are scanned. Peak RSS was unchanged (bench: memory).
-GC_THRESHOLDS = (20_000, 50, 20)
-
-
-def tune_garbage_collector() -> None:
-    """Move everything alive once the app has started (modules, schemas, the app's lifespan
-    resources) out of the cyclic garbage collector's reach, and collect less often.
-
-    The collector's oldest generation otherwise walks that whole heap each time it runs: in
-    ingest 24 of 66 us of CPU per batched event went to collections, 4-8 us after the freeze.
-    Frozen objects are still freed by reference counting; only a reference cycle among them
-    would outlive its use. Cyclic garbage made later is still collected, in fewer, larger passes.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Server(uvicorn.Server):

@@ -37,6 +37,8 @@ from libs.common.jobs import (
     REATTRIBUTION_PREVIEW_DAYS,
     REBUILD_ROLLUPS,
     REBUILT_BY,
+    RECREDIT_REPS,
+    RECREDITED_BY,
     QueuedJob,
     queue_job,
 )
@@ -271,7 +273,7 @@ async def _save(
             },
         )
     ).one()
-    jobs = await _queue_consequences(conn, tenant_id, changed, changed_by, row.version)
+    jobs = await _queue_consequences(conn, tenant_id, changed, changed_by, row.version, before, settings)
     return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
 
 
@@ -370,8 +372,22 @@ async def change_tenant_settings(
     return change
 
 
+def remapped_names(before: dict[str, Any] | None, after: TenantSettings) -> list[str]:
+    """The rep ids and addresses whose entry of ``rep_aliases`` was added, removed or re-pointed
+    (both sides of each such entry), sorted."""
+    held = (before or {}).get("rep_aliases")
+    old = {(str(k), str(v)) for k, v in held.items()} if isinstance(held, dict) else set()
+    return sorted({name for pair in old ^ set(after.rep_aliases.items()) for name in pair})
+
+
 async def _queue_consequences(
-    conn: AsyncConnection, tenant_id: str, changed: tuple[str, ...], changed_by: str, version: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed: tuple[str, ...],
+    changed_by: str,
+    version: int,
+    before: dict[str, Any] | None,
+    settings: TenantSettings,
 ) -> tuple[QueuedJob, ...]:
     jobs = []
     if REBUILT_BY.intersection(changed):
@@ -387,6 +403,12 @@ async def _queue_consequences(
             conn, tenant_id, REATTRIBUTE, changed_by, parameters=parameters, settings_version=version
         )
         jobs.append(QueuedJob(job_id, REATTRIBUTE))
+    if RECREDITED_BY.intersection(changed) and (names := remapped_names(before, settings)):
+        # Who a person is applies to history at once, as a merge from the CRM does.
+        job_id = await queue_job(
+            conn, tenant_id, RECREDIT_REPS, changed_by, parameters={"names": names}, settings_version=version
+        )
+        jobs.append(QueuedJob(job_id, RECREDIT_REPS))
     return tuple(jobs)
 
 

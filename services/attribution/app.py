@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.erasures import ErasureListCache, erasure_key
-from libs.common.jobs import REATTRIBUTE, Job, JobWorker
+from libs.common.jobs import REATTRIBUTE, RECREDIT_REPS, Job, JobWorker
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from libs.common.kafka.settings_events import SettingsChangeListener
@@ -21,7 +21,7 @@ from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.consumer import CONSUMES
 from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
-from services.attribution.jobs import run_reattribution_job
+from services.attribution.jobs import run_reattribution_job, run_recredit_job
 from services.attribution.settings import AttributionSettings
 
 SERVICE = "attribution"
@@ -62,10 +62,16 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         async def reattribution(job: Job) -> dict[str, Any]:
             return await run_reattribution_job(engine, producer, settings.kafka.topic_prefix, job)
 
+        async def recredit(job: Job) -> dict[str, Any]:
+            return await run_recredit_job(engine, producer, settings.kafka.topic_prefix, job)
+
         listener = SettingsChangeListener(settings.kafka, forget)
         listener.start()
-        jobs = JobWorker(engine, REATTRIBUTE, reattribution, settings.attribution.jobs_interval_seconds)
+        interval = settings.attribution.jobs_interval_seconds
+        jobs = JobWorker(engine, REATTRIBUTE, reattribution, interval)
         jobs.start()
+        recredits = JobWorker(engine, RECREDIT_REPS, recredit, interval)
+        recredits.start()
         erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
         try:
             yield handler
@@ -74,6 +80,7 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await erasing
             await jobs.stop()
+            await recredits.stop()
             await listener.stop()
 
     return consumer_app(

@@ -71,6 +71,7 @@ def policy_from_settings(settings: TenantSettings) -> TenantAttributionPolicy:
         extra_personal_domains=frozenset(policy.extra_personal_domains),
         min_confidence=policy.min_confidence,
         park_days=policy.park_days,
+        time_zone=settings.time_zone,
     )
 
 
@@ -292,7 +293,12 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[Attributed], pref
 
 
 async def rematch_ids(
-    conn: AsyncConnection, tenant_id: str, changed: repo.ChangedReferences, now: datetime, limit: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed: repo.ChangedReferences,
+    now: datetime,
+    limit: int,
+    settings: TenantSettings | None = None,
 ) -> list[uuid.UUID]:
     """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
     those credited to a rep whose person changed, and every automatic attribution inside the
@@ -303,12 +309,14 @@ async def rematch_ids(
     # A membership filed under an alias id (a CRM's team) changes its person's team.
     for alias, person in (await repo.people_of(conn, tenant_id, changed.rep_team_since)).items():
         changed.team_changed(person, changed.rep_team_since[alias])
-    parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit)
+    if settings is None:
+        settings = await load_tenant_settings(conn, tenant_id)
+    parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit, settings.time_zone)
     # A rep who became (or stopped being) another's alias: its history is re-credited.
     parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)
     if not changed.deal_changes:
         return list(dict.fromkeys(parked))
-    policy = policy_from_settings(await load_tenant_settings(conn, tenant_id))
+    policy = policy_from_settings(settings)
     windows = [
         window
         for before, after in changed.deal_changes
@@ -366,7 +374,9 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
         for tenant_id, refs_changed in changed.items():
-            rematch = await rematch_ids(conn, tenant_id, refs_changed, now, deps.rematch_limit)
+            rematch = await rematch_ids(
+                conn, tenant_id, refs_changed, now, deps.rematch_limit, settings[tenant_id]
+            )
             REMATCHES.inc(len(rematch))
             for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)

@@ -1,4 +1,5 @@
-"""Settings jobs run by attribution: re-attribute a slice of history after a policy change.
+"""Settings jobs run by attribution: re-attribute a slice of history after a policy change, and
+re-credit the history of the reps and addresses a change of the tenant's rep mapping names.
 
 ``dry_run`` counts what would move and writes nothing; the real run then does exactly that
 (``reattribute`` is the versioned path ``spm reattribute`` uses: new versions only).
@@ -14,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.jobs import Job, report_progress
-from services.attribution.reattribution import ReattributionReport, reattribute
+from services.attribution.reattribution import ReattributionReport, reattribute, recredit_people
 
 
 def report_json(report: ReattributionReport) -> dict[str, Any]:
@@ -60,6 +61,23 @@ async def run_reattribution_job(
         _start_of(until) if until else None,
         dry_run=dry_run,
         on_progress=progress,
+    )
+    await asyncio.gather(*writes)
+    return report_json(report)
+
+
+async def run_recredit_job(
+    engine: AsyncEngine, producer: AIOKafkaProducer, topic_prefix: str, job: Job
+) -> dict[str, Any]:
+    """Run a ``recredit_reps`` job (the tenant's ``rep_aliases`` changed); its progress is the
+    activities examined, its result what moved."""
+    writes: list[asyncio.Task[None]] = []
+
+    def progress(done: int, total: int) -> None:
+        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+
+    report = await recredit_people(
+        engine, producer, topic_prefix, job.tenant_id, job.parameters["names"], on_progress=progress
     )
     await asyncio.gather(*writes)
     return report_json(report)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -75,8 +75,74 @@ async def reattribute(
         raise ValueError("a real run needs a producer to publish the new versions")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    report = ReattributionReport(tenant_id, dry_run)
     ids = await activity_ids_in_range(engine, tenant_id, since, until, limit)
+    return await reattribute_ids(
+        engine,
+        producer,
+        topic_prefix,
+        tenant_id,
+        ids,
+        dry_run=dry_run,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
+
+
+#: A re-credit reaches every activity of the people it names (a job, in batches; not a consumer batch).
+_EVERY = 2**31 - 1
+
+
+async def recredit_people(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    topic_prefix: str,
+    tenant_id: str,
+    names: Sequence[str],
+    *,
+    batch_size: int = 500,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReattributionReport:
+    """After the tenant's ``rep_aliases`` changed: the people of the rep ids it maps (either way,
+    added or removed) are resolved again (``ref_reps.alias_of``), then every automatic attribution
+    credited to those ids or their persons, on a deal one of them owns, or with a participant at
+    a mapped address, is re-decided and published as a new version where it changes.
+
+    Run again (a job claimed twice), it re-decides the same activities and changes nothing more.
+    """
+    async with engine.begin() as conn:
+        changed = repo.ChangedReferences()
+        for name in sorted(set(names)):
+            await repo.resolve_people(conn, tenant_id, name, changed)
+        persons = await repo.people_of(conn, tenant_id, names)
+        reps = set(names) | set(persons.values()) | changed.people_changed
+        ids = await repo.activities_of_reps(conn, tenant_id, reps, _EVERY)
+        ids += await repo.activities_with_addresses(conn, tenant_id, [n for n in names if "@" in n], _EVERY)
+    return await reattribute_ids(
+        engine,
+        producer,
+        topic_prefix,
+        tenant_id,
+        list(dict.fromkeys(ids)),
+        dry_run=False,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )
+
+
+async def reattribute_ids(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer | None,
+    topic_prefix: str,
+    tenant_id: str,
+    ids: Sequence[uuid.UUID],
+    *,
+    dry_run: bool,
+    batch_size: int = 500,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReattributionReport:
+    """Re-attribute these activities of the tenant in batches of ``batch_size``, each one
+    transaction; a real run publishes the new versions before it commits."""
+    report = ReattributionReport(tenant_id, dry_run)
     if on_progress is not None:
         on_progress(0, len(ids))
     for start in range(0, len(ids), batch_size):

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.auth import ApiKeyAuthenticator
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
+from libs.common.jwt_revocations import JwtRevocationCache
 from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.web import (
     BodyLimitMiddleware,
@@ -20,6 +21,7 @@ from libs.common.web import (
     refuse_control_characters,
     refuse_unknown_query_parameters,
 )
+from services.gateway.adapters.jwks import JwksKeys
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.export import CsvNegotiation
@@ -37,6 +39,7 @@ from services.gateway.routers import (
     funnel,
     goals,
     insights,
+    jwt_revocations,
     leaderboard,
     periods,
     pipeline,
@@ -75,6 +78,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         pepper = settings.runtime.secret_key.get_secret_value()
         app.state.authenticator = ApiKeyAuthenticator(engine, pepper, options.credential_recheck_seconds)
         app.state.sessions = SessionAuthenticator(engine, pepper, options.credential_recheck_seconds)
+        app.state.jwt_revocations = JwtRevocationCache(engine, options.credential_recheck_seconds)
+        app.state.jwks = (
+            None
+            if options.jwt_jwks_url is None
+            else JwksKeys(
+                str(options.jwt_jwks_url),
+                options.jwt_jwks_refresh_seconds,
+                options.jwt_jwks_min_refetch_seconds,
+            )
+        )
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
         app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
@@ -130,6 +143,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         tenant_settings,
         admin_settings,
         webhook_secrets,
+        jwt_revocations,
         stream,
         session,
         audit,

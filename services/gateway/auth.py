@@ -27,9 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common import audit
 from libs.common.auth import bearer_token
 from libs.common.contracts.fields import LATEST, TENANT_ID_PATTERN, check_line
+from libs.common.jwt_revocations import SUBJECT_PREFIX, JwtRevocationCache, jwt_not_before, token_revoked
 from libs.common.tenancy import Principal, Scope
 from libs.common.web import Problem
 from services.gateway.adapters import credentials
+from services.gateway.adapters.jwks import JwksKeys
 from services.gateway.settings import GatewayOptions
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
@@ -59,6 +61,8 @@ class Caller:
     #: Unix seconds after which the credential is void (a JWT's ``exp``, a session's expiry).
     expires_at: float | None = None
     session_id: str | None = None
+    #: A JWT's ``iat`` (Unix seconds), which a revocation of its subject compares with.
+    issued_at: float | None = None
 
     @property
     def bucket(self) -> tuple[str, str]:
@@ -66,12 +70,15 @@ class Caller:
         return (self.principal.tenant_id, self.subject)
 
 
-def _jwt_claims(token: str, options: GatewayOptions) -> dict[str, Any] | None:
-    keys: list[tuple[str, str]] = []
+def _jwt_claims(token: str, options: GatewayOptions, jwk: jwt.PyJWK | None = None) -> dict[str, Any] | None:
+    keys: list[tuple[str, Any]] = []
     if options.jwt_hs256_secret is not None:
         keys.append(("HS256", options.jwt_hs256_secret.get_secret_value()))
     if options.jwt_rs256_public_key:
         keys.append(("RS256", options.jwt_rs256_public_key))
+    if jwk is not None:
+        # The key's own algorithm, never the one the token's header names.
+        keys.append((jwk.algorithm_name, jwk.key))
     for algorithm, key in keys:
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -88,20 +95,32 @@ def _jwt_claims(token: str, options: GatewayOptions) -> dict[str, Any] | None:
     return None
 
 
-def _jwt_caller(token: str, options: GatewayOptions) -> Caller | None:
-    claims = _jwt_claims(token, options)
+def _jwt_scopes(role: object) -> frozenset[Scope] | None:
+    """``read`` (also when absent) or ``admin``, given alone or in a list of roles; None for anything else."""
+    roles = {"read"} if role is None else {role} if isinstance(role, str) else role
+    if not isinstance(roles, list | set):
+        return None
+    if "admin" in roles:
+        return frozenset({Scope.READ, Scope.ADMIN})
+    return frozenset({Scope.READ}) if "read" in roles else None
+
+
+def _jwt_caller(token: str, options: GatewayOptions, jwk: jwt.PyJWK | None = None) -> Caller | None:
+    claims = _jwt_claims(token, options, jwk)
     if claims is None:
         return None
-    tenant = claims.get("tenant")
-    role = claims.get("role", "read")
-    if not isinstance(tenant, str) or role not in {"read", "admin"}:
+    tenant = claims.get(options.jwt_tenant_claim)
+    scopes = _jwt_scopes(claims.get(options.jwt_role_claim))
+    if not isinstance(tenant, str) or scopes is None:
         return None
     _check_identity_claims(tenant, claims["sub"])
-    scopes = frozenset({Scope.READ, Scope.ADMIN} if role == "admin" else {Scope.READ})
-    subject = f"jwt:{claims['sub']}"
+    subject = f"{SUBJECT_PREFIX}{claims['sub']}"
     # An ``exp`` past 2200 (still a valid JWT) is read as 2200: later has no datetime or column.
     expires_at = min(float(claims["exp"]), LATEST.timestamp())
-    return Caller(Principal(tenant, scopes, subject), CredentialKind.JWT, subject, expires_at)
+    issued_at = float(claims["iat"]) if isinstance(claims.get("iat"), int | float) else None
+    return Caller(
+        Principal(tenant, scopes, subject), CredentialKind.JWT, subject, expires_at, issued_at=issued_at
+    )
 
 
 def _check_identity_claims(tenant: str, sub: str) -> None:
@@ -185,6 +204,10 @@ async def credential_holds(engine: AsyncEngine, caller: Caller) -> bool:
             return await credentials.api_key_is_live(conn, tenant_id, caller.principal.key_id)
         if caller.kind is CredentialKind.SESSION and caller.session_id is not None:
             return await credentials.session_is_live(conn, caller.session_id)
+        if caller.kind is CredentialKind.JWT:
+            not_before = await jwt_not_before(conn, tenant_id, caller.subject.removeprefix(SUBJECT_PREFIX))
+            if token_revoked(not_before, caller.issued_at):
+                return False
         return await credentials.tenant_is_live(conn, tenant_id)
 
 
@@ -198,7 +221,17 @@ async def _bearer_caller(request: Request, token: str) -> Caller | None:
         if principal is None:
             return None
         return Caller(principal, CredentialKind.API_KEY, principal.key_id)
-    return _jwt_caller(token, request.app.state.settings.gateway)
+    jwks: JwksKeys | None = request.app.state.jwks
+    caller = _jwt_caller(
+        token, request.app.state.settings.gateway, None if jwks is None else await jwks.key_for(token)
+    )
+    if caller is None:
+        return None
+    revocations: JwtRevocationCache = request.app.state.jwt_revocations
+    subject = caller.subject.removeprefix(SUBJECT_PREFIX)
+    if await revocations.revoked(caller.principal.tenant_id, subject, caller.issued_at):
+        return None
+    return caller
 
 
 async def _session_caller(request: Request, cookie: str) -> Caller | None:

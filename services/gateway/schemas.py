@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, String
 from libs.common.contracts.fields import SafeStr, SafeText
 from libs.common.contracts.goals import GoalAttainment
 from libs.common.jobs import JobStatus
+from libs.common.jwt_revocations import JwtRevocation
 from libs.common.tenancy import WebhookSecretInfo
 
 
@@ -693,6 +694,24 @@ class WebhookSecretCreated(WebhookSecretRead):
     secret: str | None = None
     #: Older secrets of the source that expire at the end of the grace period.
     expiring: int
+
+
+class JwtRevocationRead(JwtRevocation):
+    """A signed-out JWT subject: its tokens issued before `not_before` (or without `iat`) are refused."""
+
+
+class JwtRevocationList(BaseModel):
+    items: list[JwtRevocationRead]
+
+
+class JwtRevocationCreate(BaseModel):
+    """Why the subject is signed out (kept with the revocation and in the audit log)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "left the company"}]}
+    )
+
+    reason: SafeStr = Field(default="", max_length=500)
 
 
 class ProblemRead(BaseModel):

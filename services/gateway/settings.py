@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.common.settings import CommonSettings
@@ -16,8 +16,20 @@ class GatewayOptions(BaseSettings):
     jwt_hs256_secret: SecretStr | None = None
     #: PEM public key for RS256 JWTs (optional).
     jwt_rs256_public_key: str | None = None
+    #: The identity provider's JWKS document (``https://idp.example/.well-known/jwks.json``): its
+    #: RSA, EC and Ed25519 signing keys are read and followed through rotations.
+    jwt_jwks_url: AnyHttpUrl | None = None
+    #: How often the JWKS document is read again (a key the provider retired stops working then).
+    jwt_jwks_refresh_seconds: float = Field(default=300.0, ge=1)
+    #: A token naming a key id not known yet reads the document again, at most this often.
+    jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0)
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    #: The claim holding the tenant id (``https://spm.example/tenant`` for providers that want
+    #: custom claims namespaced).
+    jwt_tenant_claim: str = Field(default="tenant", min_length=1)
+    #: The claim holding the role: ``read`` or ``admin``, or a list of roles that names one of them.
+    jwt_role_claim: str = Field(default="role", min_length=1)
     cors_origins: list[str] = Field(default_factory=list)
     #: Requests per minute per credential (a token bucket of this capacity, refilled continuously).
     rate_limit_per_minute: int = Field(default=600, ge=1)

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import typer
 
+from spm.commands import in_tenant, run_or_exit
+
 TenantOption = Annotated[str, typer.Option(help="tenant id")]
-
-
-async def _with_connection(tenant: str, work: Any) -> Any:
-    from libs.common.db.engine import make_engine
-    from libs.common.settings import DatabaseSettings
-    from libs.common.tenancy import tenant_exists
-
-    engine = make_engine(DatabaseSettings(), "spm-cli")
-    try:
-        async with engine.begin() as conn:
-            if not await tenant_exists(conn, tenant):
-                raise LookupError(f"no tenant {tenant!r}")
-            return await work(conn)
-    finally:
-        await engine.dispose()
 
 
 def _describe(goal: dict[str, Any]) -> str:
@@ -78,11 +64,7 @@ def register(app: typer.Typer) -> None:
                 raise LookupError(f"{missing[0]}: {missing[1]}")
             return await goals.put_goal(conn, tenant, goal_id, goal, "spm-cli")
 
-        try:
-            saved = asyncio.run(_with_connection(tenant, work))
-        except LookupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        saved = run_or_exit(in_tenant(tenant, work))
         typer.echo(_describe(saved))
 
     @goals_app.command("list")
@@ -93,11 +75,7 @@ def register(app: typer.Typer) -> None:
         async def work(conn: Any) -> list[dict[str, Any]]:
             return await goals.list_goals(conn, tenant)
 
-        try:
-            rows = asyncio.run(_with_connection(tenant, work))
-        except LookupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        rows = run_or_exit(in_tenant(tenant, work))
         for row in rows:
             typer.echo(_describe(row))
 
@@ -111,11 +89,7 @@ def register(app: typer.Typer) -> None:
         async def work(conn: Any) -> bool:
             return await goals.delete_goal(conn, tenant, goal_id)
 
-        try:
-            removed = asyncio.run(_with_connection(tenant, work))
-        except LookupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        removed = run_or_exit(in_tenant(tenant, work))
         if not removed:
             typer.echo(f"no goal {goal_id!r}", err=True)
             raise typer.Exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -24,14 +25,34 @@ def _value(text: str) -> Any:
         return text
 
 
+#: A dotted key's parts: a double-quoted part may hold dots (``rep_aliases."ana@seller.example"``).
+_KEY_PART = re.compile(r'"([^"]+)"|([^."]+)')
+
+
+def _key_parts(path: str) -> list[str] | None:
+    """The parts of a dotted key, or None when it is not one."""
+    parts: list[str] = []
+    position = 0
+    for match in _KEY_PART.finditer(path):
+        if match.start() != position:
+            return None
+        parts.append(match.group(1) or match.group(2))
+        position = match.end() + 1
+        if match.end() < len(path) and path[match.end()] != ".":
+            return None
+    return parts if parts and position == len(path) + 1 else None
+
+
 def assignments_to_patch(assignments: list[str]) -> dict[str, Any]:
-    """``privacy.keep_subjects=true`` ... as one merge patch."""
+    """``privacy.keep_subjects=true`` ... as one merge patch; a part of the key in double quotes
+    may hold dots and ``=``-free text of any kind (``rep_aliases."ana-emea@seller.example"=rep-a``)."""
     patch: dict[str, Any] = {}
     for assignment in assignments:
-        path, sep, raw = assignment.partition("=")
-        if not sep or not path.strip():
+        path, sep, raw = _split_assignment(assignment)
+        parts = _key_parts(path.strip()) if sep else None
+        if not parts:
             raise typer.BadParameter(f"{assignment!r} is not KEY=VALUE", param_hint="ASSIGNMENTS")
-        *parents, leaf = path.strip().split(".")
+        *parents, leaf = parts
         node = patch
         for part in parents:
             node = node.setdefault(part, {})
@@ -39,6 +60,17 @@ def assignments_to_patch(assignments: list[str]) -> dict[str, Any]:
                 raise typer.BadParameter(f"{path!r} sets a value inside a value", param_hint="ASSIGNMENTS")
         node[leaf] = _value(raw)
     return patch
+
+
+def _split_assignment(assignment: str) -> tuple[str, str, str]:
+    """KEY, ``=``, VALUE: the first ``=`` outside a double-quoted part of the key."""
+    quoted = False
+    for position, char in enumerate(assignment):
+        if char == '"':
+            quoted = not quoted
+        elif char == "=" and not quoted:
+            return assignment[:position], "=", assignment[position + 1 :]
+    return assignment, "", ""
 
 
 async def _get(tenant: str) -> dict[str, Any] | None:
@@ -149,6 +181,7 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
     what = {
         "rebuild_rollups": "rebuilding period rollups in the background",
         "reattribute": "counting what a re-attribution of the last 90 days would move (dry run)",
+        "recredit_reps": "re-crediting the history of the reps and addresses the rep mapping changed",
     }
     for job in outcome.jobs:
         typer.echo(

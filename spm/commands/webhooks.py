@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from spm.commands import in_tenant, run_or_exit
+
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from libs.common.tenancy import WebhookSecretInfo
 
 TenantOption = Annotated[str, typer.Option(help="tenant id")]
@@ -22,53 +25,39 @@ async def rotate_webhook_secret(
     """Add a secret (``secret`` as the vendor issued it, or a new random one) and expire the older
     ones after the grace period; returns (secret, expiring)."""
     from libs.common.audit import AuditAction, cli_actor, record_admin_action
-    from libs.common.db.engine import make_engine
-    from libs.common.settings import DatabaseSettings, RuntimeSettings
+    from libs.common.settings import RuntimeSettings
     from libs.common.tenancy import rotate_webhook_secret as rotate
-    from libs.common.tenancy import tenant_exists
 
-    engine = make_engine(DatabaseSettings(), "spm-cli")
-    try:
-        async with engine.begin() as conn:
-            if not await tenant_exists(conn, tenant):
-                raise LookupError(f"no tenant {tenant!r}")
-            pepper = RuntimeSettings().secret_key.get_secret_value()
-            given = secret is not None
-            secret, expiring = await rotate(
-                conn, tenant, source, pepper, timedelta(hours=grace_hours), secret
-            )
-            await record_admin_action(
-                conn,
-                tenant,
-                cli_actor(),
-                AuditAction.WEBHOOK_SECRET_SET if given else AuditAction.WEBHOOK_SECRET_ROTATED,
-                f"webhook_secret:{source}",
-                after={
-                    "source": source,
-                    "secret": secret,
-                    "older_expiring": expiring,
-                    "grace_hours": grace_hours,
-                },
-            )
-            return secret, expiring
-    finally:
-        await engine.dispose()
+    async def act(conn: AsyncConnection) -> tuple[str, int]:
+        pepper = RuntimeSettings().secret_key.get_secret_value()
+        given = secret is not None
+        new_secret, expiring = await rotate(
+            conn, tenant, source, pepper, timedelta(hours=grace_hours), secret
+        )
+        await record_admin_action(
+            conn,
+            tenant,
+            cli_actor(),
+            AuditAction.WEBHOOK_SECRET_SET if given else AuditAction.WEBHOOK_SECRET_ROTATED,
+            f"webhook_secret:{source}",
+            after={
+                "source": source,
+                "secret": new_secret,
+                "older_expiring": expiring,
+                "grace_hours": grace_hours,
+            },
+        )
+        return new_secret, expiring
+
+    return await in_tenant(tenant, act)
 
 
 async def _list(tenant: str, source: str | None) -> list[WebhookSecretInfo]:
-    from libs.common.db.engine import make_engine
-    from libs.common.settings import DatabaseSettings, RuntimeSettings
-    from libs.common.tenancy import list_webhook_secrets, tenant_exists
+    from libs.common.settings import RuntimeSettings
+    from libs.common.tenancy import list_webhook_secrets
 
-    engine = make_engine(DatabaseSettings(), "spm-cli")
-    try:
-        async with engine.connect() as conn:
-            if not await tenant_exists(conn, tenant):
-                raise LookupError(f"no tenant {tenant!r}")
-            pepper = RuntimeSettings().secret_key.get_secret_value()
-            return await list_webhook_secrets(conn, tenant, pepper, source)
-    finally:
-        await engine.dispose()
+    pepper = RuntimeSettings().secret_key.get_secret_value()
+    return await in_tenant(tenant, lambda conn: list_webhook_secrets(conn, tenant, pepper, source))
 
 
 def _check_source(source: str) -> None:
@@ -79,11 +68,7 @@ def _check_source(source: str) -> None:
 
 
 def _rotate_or_exit(tenant: str, source: str, grace_hours: float, secret: str | None) -> tuple[str, int]:
-    try:
-        return asyncio.run(rotate_webhook_secret(tenant, source, grace_hours, secret))
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    return run_or_exit(rotate_webhook_secret(tenant, source, grace_hours, secret))
 
 
 def register(app: typer.Typer) -> None:
@@ -139,11 +124,7 @@ def register(app: typer.Typer) -> None:
         """Every secret of the tenant, masked, with its validity window."""
         if source is not None:
             _check_source(source)
-        try:
-            secrets = asyncio.run(_list(tenant, source))
-        except LookupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+        secrets = run_or_exit(_list(tenant, source))
         typer.echo(f"{'source':<16} {'id':>6} {'secret':<8} {'created':<26} {'expires':<26} valid")
         for s in secrets:
             expires = s.expires_at.isoformat(timespec="seconds") if s.expires_at else "never"

@@ -1,7 +1,9 @@
 """CRM reference entities: reps, teams, memberships, accounts, contacts and deals.
 
 Every entity carries ``updated_at``: the consumer keeps the newest (last writer wins)
-and ignores an older version delivered late. ``deleted`` tombstones an entity;
+and ignores an older version delivered late; a version under the same ``updated_at`` whose
+content differs is a correction and replaces what is held (the last received wins), an
+identical one changes nothing. ``deleted`` tombstones an entity;
 ``merged_into`` points a merged entity at its survivor.
 """
 

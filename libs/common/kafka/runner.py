@@ -48,7 +48,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +58,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import BaseModel
 
+from libs.common.collector import collector_paused
 from libs.common.contracts.envelope import Envelope, InvalidMessage, check_tenant
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.failures import describe, is_transient, tenant_scope
@@ -391,12 +392,13 @@ class ConsumerRunner:
         started = time.monotonic()
         decoded: list[ConsumedMessage[Any]] = []
         poison: list[tuple[_Raw, str]] = []
-        for raw in batch:
-            try:
-                decoded.append(self._decode(raw))
-            except InvalidMessage as exc:
-                poison.append((raw, str(exc)))
-            self._note_tenant(_tenant_header(raw))
+        with collector_paused():
+            for raw in batch:
+                try:
+                    decoded.append(self._decode(raw))
+                except InvalidMessage as exc:
+                    poison.append((raw, str(exc)))
+                self._note_tenant(_tenant_header(raw))
         rejected = (
             await self._handle_isolating(consumer, decoded, self._isolation_budget(poison)) if decoded else []
         )
@@ -423,8 +425,9 @@ class ConsumerRunner:
             await self._dead_letter(raw, reason)
         self._advance(consumer, batch)
         CONSUMER_BATCH_SECONDS.labels(self.service).observe(time.monotonic() - started)
-        for message in decoded:
-            CONSUMER_MESSAGES.labels(self.service, message.topic.name, "processed").inc()
+        # Counted per topic first: ``labels().inc()`` costs about 1.5 us, paid per topic of a batch, not per message.
+        for topic_name, count in Counter(message.topic.name for message in decoded).items():
+            CONSUMER_MESSAGES.labels(self.service, topic_name, "processed").inc(count)
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, decoded)
 
@@ -586,7 +589,8 @@ class ConsumerRunner:
         try:
             while True:
                 try:
-                    result = await self.handler(decoded)
+                    with collector_paused():
+                        result = await self.handler(decoded)
                     if self._retrying_since is not None:
                         self._retrying_since = None
                         # Cleared at once, not at the next progress tick: the episode is over.

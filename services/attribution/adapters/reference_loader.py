@@ -29,13 +29,13 @@ from libs.common.contracts.tenant_settings import (
     TenantSettings,
 )
 from libs.common.kafka.failures import TenantSettingsInvalid
-from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
-from services.attribution.domain.personal_domains import (
+from libs.common.personal_domains import (
     company_domains,
     email_domain,
     parent_domains,
     untagged_address,
 )
+from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
 from services.attribution.domain.reference import (
     Account,
     Contact,
@@ -45,6 +45,7 @@ from services.attribution.domain.reference import (
     TeamMembership,
 )
 from services.attribution.domain.reference_index import EntityKind, ReferenceIndex, ThreadMember
+from services.attribution.domain.reps import mapped_addresses
 
 #: A merge chain longer than this is a CRM loop, not a history: we stop following it.
 _MAX_MERGE_HOPS = 8
@@ -284,25 +285,32 @@ class _Loader:
         await self.reps({row.rep_id for row in found})
 
     async def reps_by_name(self, identities: Iterable[str]) -> None:
-        """When an address at an internal domain is no rep's, the tenant's named reps (a
-        handful of rows): its mailbox may follow one rep's name (``ana.lopez@``)."""
+        """When an address is no rep's: the rep the tenant maps it to (``rep_aliases``), or, at
+        an internal domain, the tenant's named reps (a handful of rows): its mailbox may follow
+        one rep's name (``ana.lopez@``)."""
+        mapped = self.index.mapped_addresses
         unlisted = [
             i
             for i in sorted(identities)
             if "@" in i
             and i not in self.index.rep_ids_by_identity
-            and any(d in self.index.internal_domains for d in parent_domains(i.rpartition("@")[2]))
+            and (
+                i in mapped
+                or any(d in self.index.internal_domains for d in parent_domains(i.rpartition("@")[2]))
+            )
         ]
         if not unlisted:
             return
-        found = await self.rows(
-            "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND NOT deleted AND merged_into IS NULL"
-        )
-        for row in found:
-            if row.alias_of is not None:
-                self.index.rep_aliases[row.rep_id] = row.alias_of
-        for row in found:
-            self.index.put_rep(_rep(row))
+        if any(i not in mapped for i in unlisted):
+            found = await self.rows(
+                "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND NOT deleted "
+                "AND merged_into IS NULL"
+            )
+            for row in found:
+                if row.alias_of is not None:
+                    self.index.rep_aliases[row.rep_id] = row.alias_of
+            for row in found:
+                self.index.put_rep(_rep(row))
         await self.reps({r for i in unlisted if (r := self.index.rep_by_name_address(i)) is not None})
 
     async def follow_aliases(self, rep_ids: set[str]) -> set[str]:
@@ -457,6 +465,7 @@ async def load_reference_index(
     wanted = _wanted(activities)
     explicit = await loader.resolve_explicit(wanted.explicit)
     settings = tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
+    loader.index.mapped_addresses = mapped_addresses(settings.rep_aliases)
     await loader.internal_domains(settings)
     await loader.reps_by_identity(wanted.identities)
     await loader.reps_by_name(wanted.identities)

@@ -1,7 +1,9 @@
 """PostgreSQL access for attribution: reference data, stored activities and attribution versions.
 
 Every statement is scoped by tenant. Reference data is last-writer-wins by ``updated_at``:
-an older version delivered late changes nothing.
+an older version delivered late changes nothing; a version under the same ``updated_at`` whose
+content differs replaces what we hold (an integrator correcting a record without touching its
+``updated_at``: the last received wins), and an identical re-send changes nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from libs.common.contracts.crm import (
 from libs.common.db.arrays import text_array_literal
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.reference import Deal
-from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow
+from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow, day_start
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
@@ -100,6 +102,12 @@ async def _apply_rep(
             manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
             deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
         WHERE ref_reps.updated_at < EXCLUDED.updated_at
+           OR (ref_reps.updated_at = EXCLUDED.updated_at
+               AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones, ref_reps.active,
+                    ref_reps.manager_id, ref_reps.role, ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
+                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
+                    EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role, EXCLUDED.deleted,
+                    EXCLUDED.merged_into, EXCLUDED.source))
         RETURNING rep_id
         """,
         {
@@ -176,7 +184,10 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         ),
         {"t": t, "ids": sorted(moved), "to": [aliases.get(r) for r in sorted(moved)]},
     )
-    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases})
+    # The persons they leave too: an alias that stops being one (a mapping removed) takes its
+    # history back from the rep it was credited to.
+    left = {alias_of for r in moved if (alias_of := records[r].alias_of) is not None}
+    changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases} | left)
 
 
 #: Columns written for each entity type (after ``tenant_id``), the first being the key, with the
@@ -240,17 +251,22 @@ _COLUMNS: dict[str, dict[str, str]] = {
 
 def _upsert_many_statement(table: str) -> str:
     """One last-writer-wins upsert of many rows (one per key) from arrays: a row is written when
-    it is newer than what we hold, and its key returned."""
+    it is newer than what we hold, or as new and different in content (a correction sent under
+    the same ``updated_at``), and its key returned. An identical re-send writes nothing."""
     columns = _COLUMNS[table]
     key = next(iter(columns))
     casts = ", ".join(f"CAST(:{c} AS {'text' if t == 'text[]' else t}[])" for c, t in columns.items())
     selects = ", ".join(f"CAST(u.{c} AS text[])" if t == "text[]" else f"u.{c}" for c, t in columns.items())
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in list(columns)[1:])
+    content = [c for c in list(columns)[1:] if c != "updated_at"]
+    held = ", ".join(f"{table}.{c}" for c in content)
+    sent = ", ".join(f"EXCLUDED.{c}" for c in content)
     return (
         f"INSERT INTO {table} (tenant_id, {', '.join(columns)}) "
         f"SELECT :t, {selects} FROM unnest({casts}) AS u({', '.join(columns)}) "
         f"ON CONFLICT (tenant_id, {key}) DO UPDATE SET {updates} "
-        f"WHERE {table}.updated_at < EXCLUDED.updated_at RETURNING {key}"
+        f"WHERE {table}.updated_at < EXCLUDED.updated_at OR ({table}.updated_at = EXCLUDED.updated_at "
+        f"AND ({held}) IS DISTINCT FROM ({sent})) RETURNING {key}"
     )
 
 
@@ -504,7 +520,8 @@ def _mapped(mapping: dict[str, str], ids: set[str]) -> set[str]:
 #: How far a person is followed through shared emails and mappings (a CRM loop is not a person).
 _MAX_PERSON_HOPS = 4
 
-#: One last-writer-wins upsert of many entities per type; each records what it changed for
+#: One last-writer-wins upsert of many entities per type (a correction under the same
+#: ``updated_at`` included); each records what it changed for
 #: re-matching. Reps are applied apart (``apply_crm_entities``): one by one, as each may move
 #: the person of the ones before it.
 _UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences], Awaitable[None]]] = {
@@ -518,14 +535,19 @@ _UPSERTS: dict[type[Any], Callable[[AsyncConnection, str, Any, ChangedReferences
 
 def write_rounds(entities: Sequence[CrmEntity]) -> list[list[CrmEntity]]:
     """The versions of a batch that one-by-one application would write, as rounds of at most one
-    version per entity: an entity's later version in the batch is written only when strictly newer
-    than its earlier ones (last writer wins by ``updated_at``, the first of equals), so round ``k``
-    holds the ``k``-th such version of each entity, in arrival order. What we hold is left to the
-    database: a version no newer than it is not written, in any round."""
+    version per entity: an entity's later version in the batch is written when newer than the
+    last one kept, or as new and different from it (a correction under the same ``updated_at``:
+    the last received wins; an identical re-send is dropped), so round ``k`` holds the ``k``-th
+    such version of each entity, in arrival order. What we hold is left to the database: a
+    version older than it, or the same as it, is not written, in any round."""
     chains: dict[str, list[CrmEntity]] = {}
     for e in entities:
         chain = chains.setdefault(e.id, [])
-        if not chain or chain[-1].updated_at < e.updated_at:
+        if (
+            not chain
+            or chain[-1].updated_at < e.updated_at
+            or (chain[-1].updated_at == e.updated_at and chain[-1] != e)
+        ):
             chain.append(e)
     depth = max((len(chain) for chain in chains.values()), default=0)
     return [[chain[k] for chain in chains.values() if k < len(chain)] for k in range(depth)]
@@ -627,7 +649,12 @@ async def load_activities(
 
 
 async def activities_to_rematch(
-    conn: AsyncConnection, tenant_id: str, changed: ChangedReferences, now: datetime, limit: int = 5_000
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed: ChangedReferences,
+    now: datetime,
+    limit: int = 5_000,
+    time_zone: str = "UTC",
 ) -> list[uuid.UUID]:
     """Activities the CRM changes may settle or move, oldest first, at most ``limit``.
 
@@ -640,7 +667,9 @@ async def activities_to_rematch(
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
       as when a CRM load races the first activities, or a new hire's record after their first
       week); parked or not, internal and excluded ones included;
-    * any one of a rep whose team membership changed, from the first day it may have changed.
+    * any one of a rep whose team membership changed, from the first day it may have changed,
+      that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
+      teams read, on the tenant's calendar).
 
     Overrides are never selected: a person's correction is final.
     """
@@ -682,7 +711,7 @@ async def activities_to_rematch(
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
-                JOIN unnest(CAST(:reps AS text[]), CAST(:since AS date[])) AS r(rep_id, since)
+                JOIN unnest(CAST(:reps AS text[]), CAST(:since AS timestamptz[])) AS r(rep_id, since)
                   ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
             )
@@ -701,7 +730,7 @@ async def activities_to_rematch(
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
             "reps": reps,
-            "since": [changed.rep_team_since[r] for r in reps],
+            "since": [day_start(changed.rep_team_since[r], time_zone) for r in reps],
             "limit": limit,
         },
     )
@@ -794,6 +823,27 @@ async def activities_of_reps(
             "ORDER BY occurred_at, activity_id LIMIT :limit"
         ),
         {"t": tenant_id, "r": wanted, "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
+async def activities_with_addresses(
+    conn: AsyncConnection, tenant_id: str, addresses: Iterable[str], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions of activities with a participant at one of ``addresses`` (compared
+    lower-cased), oldest first: the tenant mapped (or unmapped) them to a rep."""
+    wanted = sorted({a.strip().lower() for a in addresses})
+    if not wanted or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            "SELECT at.activity_id FROM attributions at JOIN activities ac USING (tenant_id, activity_id) "
+            "WHERE at.tenant_id = :t AND NOT at.is_override AND EXISTS ("
+            "SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p "
+            "WHERE lower(p ->> 'email') = ANY(:a)) "
+            "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "a": wanted, "limit": limit},
     )
     return [row.activity_id for row in result]
 

@@ -32,12 +32,13 @@ from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
-from services.attribution.domain.personal_domains import email_domain, is_personal_domain, parent_domains
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,
@@ -177,6 +178,19 @@ _INHERITABLE = frozenset(
 
 def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=1_024)
+def _zone(time_zone: str) -> ZoneInfo:
+    return ZoneInfo(time_zone)
+
+
+def local_day(moment: datetime, time_zone: str) -> date:
+    """The calendar day of ``moment`` in ``time_zone`` (an IANA zone): the day a rep's team is
+    read on, as the CRM dates memberships and metrics buckets days in the tenant's time."""
+    if time_zone == "UTC":
+        return _as_utc(moment).date()
+    return moment.astimezone(_zone(time_zone)).date()
 
 
 def deal_open_at(deal: Deal, moment: datetime, policy: TenantAttributionPolicy) -> bool:
@@ -509,7 +523,7 @@ def attribute_in_slice(
     }
     verdict = _decide(facts, explanation)
 
-    day = _as_utc(activity.occurred_at).date()
+    day = local_day(activity.occurred_at, policy.time_zone)
     choice = _choose_rep(activity, reps, verdict.owner_hint)
     rep_id = verdict.fixed_rep_id if verdict.fixed_rep_id is not None else choice.rep_id
     team_id = (

@@ -167,6 +167,9 @@ class TenantAttributionPolicy:
     min_confidence: float = 0.35
     #: How long an undecided activity waits for CRM data before it stops being re-matched.
     park_days: int = 30
+    #: The tenant's IANA time zone: a rep's team is the membership valid on the activity's day
+    #: there (``valid_from`` and ``valid_to`` are the CRM's calendar dates, in the tenant's time).
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         # Bounded above too: a window of a million days overflows every date it is subtracted

@@ -25,6 +25,12 @@ from typing import Literal
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
+from libs.common.personal_domains import (
+    email_domain,
+    is_personal_domain,
+    parent_domains,
+    untagged_address,
+)
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
     SliceIndex,
@@ -32,12 +38,6 @@ from services.attribution.domain.matching import (
     attribute_in_slice,
     lowered_domains,
     rep_holding,
-)
-from services.attribution.domain.personal_domains import (
-    email_domain,
-    is_personal_domain,
-    parent_domains,
-    untagged_address,
 )
 from services.attribution.domain.reference import (
     Account,
@@ -116,6 +116,9 @@ class ReferenceIndex:
     rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Mailbox names derived from each rep's name (``domain.reps.name_aliases``) -> the people.
     rep_ids_by_name_alias: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Addresses the tenant maps to a rep (``rep_aliases`` keys holding an ``@``, lower-cased)
+    #: -> the rep id it names: ``ana-emea@`` that no source lists is Ana's.
+    mapped_addresses: dict[str, str] = field(default_factory=dict)
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -170,9 +173,14 @@ class ReferenceIndex:
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
     def rep_by_name_address(self, email: str) -> str | None:
-        """The one rep whose name the mailbox of an unlisted address at an internal domain
-        follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an external
-        one, or a name two reps share."""
+        """The rep of an address (lower-cased) no source lists: the one the tenant maps it to
+        (``rep_aliases``, at any domain), else the one rep whose name the mailbox of an address
+        at an internal domain follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed
+        address, an external one, or a name two reps share."""
+        mapped = self.mapped_addresses.get(email.lower()) if self.mapped_addresses else None
+        if mapped is not None and email.lower() not in self.rep_ids_by_identity:
+            # Not cached: the rep's person may be learnt later in the batch (``canonical``).
+            return self.canonical(mapped)
         try:
             return self._named[email]
         except KeyError:

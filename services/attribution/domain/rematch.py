@@ -11,12 +11,20 @@ refuses to replace one).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from services.attribution.domain.reference import Deal, TenantAttributionPolicy
 
 #: No re-match reaches further back than this from the end of the window (or from now).
 DEFAULT_REMATCH_WINDOW_DAYS = 400
+
+
+def day_start(day: date, time_zone: str) -> datetime:
+    """The instant ``day`` begins in ``time_zone``: a team membership dated from ``day`` (in the
+    tenant's time) changes the team of activities from then on, which in UTC may be the evening
+    before (``Europe/Berlin``: 23:00 UTC the day before)."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(time_zone)).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

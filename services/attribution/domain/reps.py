@@ -3,7 +3,8 @@
 A seller arrives as a canonical rep (``POST /v1/crm/sync``), a HubSpot owner, a Salesforce
 User, a dialer user... each with its own id. Reps that share a verified email (the sign-in
 address a CRM or dialer holds for its user), or that the tenant maps explicitly (emails that
-differ), are one person. The canonical id is chosen by a rule that does not depend on the
+differ), are one person. The tenant's mapping (``rep_aliases``) may also name an address no
+source lists (``ana-emea@``): that address is the rep's (``mapped_addresses``). The canonical id is chosen by a rule that does not depend on the
 order the sources arrive in: the best-ranked source (the tenant's canonical sync, then a CRM,
 then a dialer), then the smallest id. Every other id becomes an alias: activities and deals
 naming it credit the canonical rep and its team.
@@ -61,6 +62,13 @@ def rep_alias_mapping(tenant_settings: Mapping[str, object]) -> dict[str, str]:
     ):
         raise ValueError("expected an object of source rep id -> rep id")
     return dict(raw)
+
+
+def mapped_addresses(mapping: Mapping[str, str]) -> dict[str, str]:
+    """The addresses among the keys of the tenant's ``rep_aliases`` (lower-cased) -> the rep id
+    each names: an alias a rep writes from that no source lists (``ana-emea@``, a shared
+    signature address) is that rep's, wherever the address's domain."""
+    return {key.strip().lower(): rep_id for key, rep_id in mapping.items() if "@" in key}
 
 
 def source_rank(source: str) -> int:

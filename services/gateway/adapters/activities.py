@@ -46,6 +46,56 @@ def _summary(row: Any) -> dict[str, Any]:
     }
 
 
+#: Filters on the attribution that have an index leading with them (``attributions_rep``,
+#: ``attributions_deal``, ``attributions_account``: tenant, entity, time).
+_ENTITY_FILTERS = {
+    "rep_id": "a.rep_id = :rep",
+    "deal_id": "a.deal_id = :deal",
+    "account_id": "a.account_id = :account",
+}
+
+
+def _list_statement(where: ActivityFilter, keyset: bool) -> str:
+    """Only the conditions asked for, so every plan is specific to its filters.
+
+    With a rep, deal or account the walk starts from that entity's index and takes the
+    attribution's time (kept equal to its activity's by every version and revision); otherwise
+    it walks the tenant's activities by time. Before, a rep's list walked every activity of the
+    tenant backwards until enough were the rep's: 370 ms at 300,000 activities, growing with the
+    tenant.
+    """
+    by_entity = any(getattr(where, name) is not None for name in _ENTITY_FILTERS)
+    at, ident = ("a.occurred_at", "a.activity_id") if by_entity else ("act.occurred_at", "act.activity_id")
+    conditions = ["act.tenant_id = :t"]
+    conditions += [sql for name, sql in _ENTITY_FILTERS.items() if getattr(where, name) is not None]
+    optional = {
+        "team_id": "a.team_id = :team",
+        "kind": "act.kind = :kind",
+        "status": "a.status = :status",
+        "first": f"{at} >= CAST(:first AS date) AT TIME ZONE 'UTC'",
+        "last": f"{at} < (CAST(:last AS date) + 1) AT TIME ZONE 'UTC'",
+    }
+    conditions += [sql for name, sql in optional.items() if getattr(where, name) is not None]
+    if keyset:
+        conditions.append(f"({at}, {ident}) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))")
+    joined = (
+        "attributions a JOIN activities act ON act.tenant_id = a.tenant_id AND act.activity_id = a.activity_id"
+        if by_entity
+        else "activities act LEFT JOIN attributions a ON a.tenant_id = act.tenant_id AND a.activity_id = act.activity_id"
+    )
+    return f"""
+        SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
+               act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
+               a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
+               a.explanation->'runners_up' AS runners_up, a.is_override,
+               CAST(a.explanation->>'deal_score' AS float8) AS deal_score
+        FROM {joined}
+        WHERE {" AND ".join(conditions)}
+        ORDER BY {at} DESC, {ident} DESC
+        LIMIT :limit
+        """
+
+
 async def list_activities(
     conn: AsyncConnection,
     tenant_id: str,
@@ -56,31 +106,7 @@ async def list_activities(
 ) -> list[dict[str, Any]]:
     """Newest first, keyset on (occurred_at, activity_id) strictly after ``after``."""
     rows = await conn.execute(
-        text(
-            """
-            SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
-                   act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
-                   a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
-                   a.explanation->'runners_up' AS runners_up, a.is_override,
-                   CAST(a.explanation->>'deal_score' AS float8) AS deal_score
-            FROM activities act
-            LEFT JOIN attributions a ON a.tenant_id = act.tenant_id AND a.activity_id = act.activity_id
-            WHERE act.tenant_id = :t
-              AND (CAST(:rep AS text) IS NULL OR a.rep_id = :rep)
-              AND (CAST(:team AS text) IS NULL OR a.team_id = :team)
-              AND (CAST(:deal AS text) IS NULL OR a.deal_id = :deal)
-              AND (CAST(:account AS text) IS NULL OR a.account_id = :account)
-              AND (CAST(:kind AS text) IS NULL OR act.kind = :kind)
-              AND (CAST(:status AS text) IS NULL OR a.status = :status)
-              AND (CAST(:first AS date) IS NULL OR act.occurred_at >= CAST(:first AS date) AT TIME ZONE 'UTC')
-              AND (CAST(:last AS date) IS NULL
-                   OR act.occurred_at < (CAST(:last AS date) + 1) AT TIME ZONE 'UTC')
-              AND (CAST(:after_at AS timestamptz) IS NULL
-                   OR (act.occurred_at, act.activity_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-            ORDER BY act.occurred_at DESC, act.activity_id DESC
-            LIMIT :limit
-            """
-        ),
+        text(_list_statement(where, keyset=after is not None)),
         {
             "t": tenant_id,
             "rep": where.rep_id,

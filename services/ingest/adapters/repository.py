@@ -43,6 +43,8 @@ class TenantContext:
     privacy: PrivacyPolicy
     #: People erased from this tenant (keyed hashes): deliveries naming them are masked.
     erased: ErasedIdentities = NO_ERASURES
+    #: The domains of the reps' addresses ``webhook`` was built from (no internal domains configured).
+    rep_domains: frozenset[str] = frozenset()
 
 
 class TenantDirectory:
@@ -87,7 +89,7 @@ class TenantDirectory:
             built is None
             or built.settings is not settings
             or built.erased is not erased
-            or (settings.internal_domains is None and built.webhook.internal_domains != rep_domains)
+            or (settings.internal_domains is None and built.rep_domains != rep_domains)
         ):
             built = TenantContext(
                 tenant_id=tenant_id,
@@ -95,6 +97,7 @@ class TenantDirectory:
                 webhook=webhook_config(tenant_id, settings, rep_domains),
                 privacy=privacy_policy(settings),
                 erased=erased,
+                rep_domains=rep_domains,
             )
             if len(self._built) >= 10_000:
                 self._built.clear()

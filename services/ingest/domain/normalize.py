@@ -434,6 +434,21 @@ def epoch_millis(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+def reported_duration(seconds: int, field: str) -> int:
+    """A call length a vendor reports, refused when it cannot be one.
+
+    No telephony vendor connects a call for more than a day (Twilio's longest time limit is
+    24 h), so a longer one is a corrupt record: answering 422 names the field to the admin who
+    wired the webhook, where clamping it to 24 h would add a day of talk time to a rep's
+    figures without anyone seeing why. A negative length reads as 0 (not connected).
+    """
+    if seconds > MAX_DURATION_SECONDS:
+        raise WebhookRejected(
+            422, field, f"longer than {MAX_DURATION_SECONDS} seconds (24 h): not a call's length"
+        )
+    return max(seconds, 0)
+
+
 def duration_between(start: datetime, end: datetime | None) -> int:
     if end is None or end <= start:
         return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.personal_domains import company_domains
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 
@@ -23,7 +24,8 @@ def privacy_policy(settings: TenantSettings) -> PrivacyPolicy:
 
 
 def domains_of(emails: Iterable[str]) -> frozenset[str]:
-    """The domains of the reps' addresses: the tenant's own domains when none are configured."""
+    """The domains of the reps' addresses, free-mail ones included (``webhook_config`` leaves
+    those out under the tenant's policy)."""
     return frozenset(
         e.rsplit("@", 1)[1].strip().lower() for e in emails if e.count("@") == 1 and e.split("@")[1]
     )
@@ -38,10 +40,16 @@ def phone_region(settings: TenantSettings) -> str:
 def webhook_config(
     tenant_id: str, settings: TenantSettings, rep_domains: frozenset[str]
 ) -> TenantWebhookConfig:
+    """``rep_domains`` are the domains of the reps' addresses (``domains_of``): when the tenant
+    configures no internal domains, its own are those but free-mail ones, as attribution reads
+    them (``company_domains``): a rep who also writes from ``ana.seller@gmail.com`` does not make
+    every customer writing from Gmail a colleague, nor their mail internal."""
     configured = settings.internal_domains
     return TenantWebhookConfig(
         tenant_id=tenant_id,
-        internal_domains=frozenset(configured) if configured is not None else rep_domains,
+        internal_domains=frozenset(configured)
+        if configured is not None
+        else company_domains(rep_domains, settings.attribution.extra_personal_domains),
         default_phone_region=phone_region(settings),
         salesforce_organization_id=settings.salesforce_organization_id,
     )

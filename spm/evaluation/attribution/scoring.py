@@ -18,9 +18,9 @@ from enum import StrEnum
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
+from libs.common.personal_domains import email_domain
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.matching import team_at
-from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,

@@ -25,8 +25,8 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     activity_id_for,
 )
+from libs.common.personal_domains import email_domain
 from services.attribution.domain.matching import team_at
-from services.attribution.domain.personal_domains import email_domain
 from services.attribution.domain.reference import (
     Account,
     Contact,

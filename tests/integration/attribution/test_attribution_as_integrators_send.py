@@ -22,6 +22,8 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _ingest_auth,
 )
 from tests.integration.crm_support import email_from_ana
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import poll_rows
 
 
 def _to(external_id: str, address: str) -> dict[str, Any]:
@@ -313,3 +315,146 @@ async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_o
         "c-main": ("attributed", "deal-1", "rep-2", "deal_owner", "contact_role"),
         "c-reused": ("attributed", "deal-1", "rep-3", "caller", "contact_role"),
     }
+
+
+async def test_a_record_corrected_under_the_same_updated_at_applies_and_a_resend_or_older_one_does_not(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An integrator fixes the deal roles without touching ``updated_at``: the correction applies
+    (the last received of equals) and re-decides the email. The same correction sent again writes
+    nothing and re-matches nothing; a strictly older version is still ignored."""
+    auth = await _ingest_auth(db_engine)
+    account = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["dana@buyer.example"],
+    }
+    role = [{"contact_id": "con-1", "role": "champion"}]
+    deal_a = {**DEAL, "id": "deal-a", "contacts": role}
+    deal_b = {**DEAL, "id": "deal-b", "contacts": []}
+    corrected = _crm({**deal_a, "contacts": []}, {**deal_b, "contacts": role})
+    older = _crm({**deal_a, "updated_at": "2026-10-31T00:00:00Z"})
+    mail_id = activity_id_for(TENANT, "mail", "m-1")
+    current = "SELECT deal_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+    rows = "SELECT deal_id, xmin::text, contacts FROM ref_deals WHERE tenant_id = :t ORDER BY deal_id"
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        crm = await stack.ingest.post(
+            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b), headers=auth
+        )
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_to("m-1", "dana@buyer.example")]}, headers=auth
+        )
+        assert posted.status_code == 202, posted.text
+        await poll_rows(db_engine, current, {"t": TENANT, "a": mail_id}, lambda r: r == [("deal-a", 1)])
+        fixed = await stack.ingest.post("/v1/crm/sync", json=corrected, headers=auth)
+        assert fixed.status_code == 202, fixed.text
+        await poll_rows(db_engine, current, {"t": TENANT, "a": mail_id}, lambda r: r == [("deal-b", 2)])
+        await drained(kafka_settings)
+        held = await poll_rows(db_engine, rows, {"t": TENANT}, lambda r: len(r) == 2)
+        for body in (corrected, older):
+            again = await stack.ingest.post("/v1/crm/sync", json=body, headers=auth)
+            assert again.status_code == 202, again.text
+        await drained(kafka_settings)
+        after = await poll_rows(db_engine, rows, {"t": TENANT}, lambda r: len(r) == 2)
+    async with db_engine.connect() as conn:
+        history = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT version, status, deal_id FROM attribution_history "
+                    "WHERE tenant_id = :t AND activity_id = :a ORDER BY version"
+                ),
+                {"t": TENANT, "a": mail_id},
+            )
+        ]
+    # Neither row was rewritten (same transaction id), so nothing was re-matched.
+    assert after == held
+    assert [(deal_id, contacts) for deal_id, _, contacts in after] == [("deal-a", []), ("deal-b", role)]
+    assert history == [(1, "attributed", "deal-a"), (2, "attributed", "deal-b")]
+
+
+def _teams(*memberships: dict[str, Any]) -> list[dict[str, Any]]:
+    teams = [{"entity_type": "team", "id": team_id} for team_id in ("team-a", "team-b")]
+    return teams + [{"entity_type": "team_membership", "rep_id": "rep-1", **m} for m in memberships]
+
+
+async def _in_time_zone(engine: AsyncEngine, time_zone: str) -> dict[str, str]:
+    auth = await _ingest_auth(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE tenants SET timezone = :z WHERE tenant_id = :t"), {"z": time_zone, "t": TENANT}
+        )
+    return auth
+
+
+async def test_a_team_change_counts_from_the_tenants_local_day_not_the_utc_one(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A Los Angeles tenant: Ana moves to team-b on 3 November. Her email at 21:00 on 2 November
+    (05:00 UTC on the 3rd) is team-a's; the one the next morning team-b's."""
+    auth = await _in_time_zone(db_engine, "America/Los_Angeles")
+    teams = _teams(
+        {"id": "m-a", "team_id": "team-a", "valid_from": "2026-01-01", "valid_to": "2026-11-03"},
+        {"id": "m-b", "team_id": "team-b", "valid_from": "2026-11-03"},
+    )
+    mails = [
+        _to("m-evening", "dana@buyer.example") | {"occurred_at": "2026-11-03T05:00:00Z"},
+        _to("m-morning", "dana@buyer.example") | {"occurred_at": "2026-11-03T17:00:00Z"},
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, *teams), headers=auth)
+        assert crm.status_code == 202, crm.text
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
+            for name in ("m-evening", "m-morning")
+        }
+    found = {name: (r.rep_id, r.team_id, r.explanation["rep"]["team_on"]) for name, r in rows.items()}
+    assert found == {
+        "m-evening": ("rep-1", "team-a", "2026-11-02"),
+        "m-morning": ("rep-1", "team-b", "2026-11-03"),
+    }
+
+
+async def test_a_team_change_re_credits_activities_from_local_midnight_east_of_utc(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A Berlin tenant: Ana's membership of team-b from 3 November arrives after the emails. The one sent
+    at 00:30 on the 3rd (23:30 UTC on the 2nd) is re-credited to team-b as version 2; the one an
+    hour earlier stays team-a's, untouched."""
+    auth = await _in_time_zone(db_engine, "Europe/Berlin")
+    mails = [
+        _to("m-late", "dana@buyer.example") | {"occurred_at": "2026-11-02T22:30:00Z"},
+        _to("m-early", "dana@buyer.example") | {"occurred_at": "2026-11-02T23:30:00Z"},
+    ]
+    ids = {name: activity_id_for(TENANT, "mail", name) for name in ("m-late", "m-early")}
+    current = "SELECT team_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        first = _crm(REP, *_teams({"id": "m-a", "team_id": "team-a", "valid_from": "2026-01-01"}))
+        assert (await stack.ingest.post("/v1/crm/sync", json=first, headers=auth)).status_code == 202
+        await asyncio.sleep(1.0)
+        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
+        assert posted.status_code == 202, posted.text
+        for activity_id in ids.values():
+            await poll_rows(
+                db_engine, current, {"t": TENANT, "a": activity_id}, lambda r: r == [("team-a", 1)]
+            )
+        # Only the new membership: from 3 November it overrides the open-ended m-a (the latest
+        # start wins), so the re-match starts on the 3rd, at midnight in Berlin.
+        moved = {"entity_type": "team_membership", "id": "m-b", "rep_id": "rep-1", "team_id": "team-b"}
+        later = _crm({**moved, "valid_from": "2026-11-03", "updated_at": "2026-11-05T00:00:00Z"})
+        assert (await stack.ingest.post("/v1/crm/sync", json=later, headers=auth)).status_code == 202
+        early = await poll_rows(
+            db_engine, current, {"t": TENANT, "a": ids["m-early"]}, lambda r: r == [("team-b", 2)]
+        )
+        # Decided in the same transaction as the change: m-late was not moved.
+        late = await poll_rows(db_engine, current, {"t": TENANT, "a": ids["m-late"]}, lambda r: bool(r))
+    assert (early, late) == ([("team-b", 2)], [("team-a", 1)])

@@ -3,6 +3,7 @@ parked activities are re-matched, and manual overrides stick."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.crm import CrmEntity
@@ -282,3 +283,35 @@ async def test_an_override_survives_every_deal_rematch_trigger_that_moves_its_ne
     assert (kept.version, kept.deal_id, kept.is_override) == (2, "deal-2", True)
     # Every one of the same changes re-decided the activity next to it (a new version each time).
     assert moved == [(2, "ambiguous"), (3, "ambiguous"), (4, "ambiguous"), (5, "ambiguous")]
+
+
+async def test_a_revision_under_an_override_moves_the_attributions_time_with_the_activity(
+    db_engine: AsyncEngine,
+) -> None:
+    """The gateway lists a rep's, deal's or account's activities from ``attributions`` in its own
+    time order: a newer revision that moves the activity moves its attribution's time too, whether
+    or not it is a new version (an override in force keeps its version)."""
+    producer = RecordingProducer()
+    await create_tenant(db_engine)
+    await deliver(db_engine, producer, *baseline())
+    first = email("e-1", "ana@seller.example", "dee@buyer.example", at="2026-11-02T10:00:00Z", revision=1)
+    await deliver(db_engine, producer, first)
+    await deliver(db_engine, producer, override(first.activity_id, deal_id="deal-1", reason="renewal"))
+    later = email("e-1", "ana@seller.example", "dee@buyer.example", at="2026-11-03T09:30:00Z", revision=2)
+    sent = await deliver(db_engine, producer, later)
+    async with db_engine.connect() as conn:
+        times = (
+            await conn.execute(
+                text(
+                    "SELECT a.occurred_at = act.occurred_at, act.occurred_at FROM attributions a "
+                    "JOIN activities act USING (tenant_id, activity_id) WHERE a.activity_id = :id"
+                ),
+                {"id": first.activity_id},
+            )
+        ).one()
+    assert (times[0], times[1].isoformat()) == (True, "2026-11-03T09:30:00+00:00")
+    kept = await current(db_engine, first.activity_id)
+    assert (kept.deal_id, kept.is_override) == ("deal-1", True)
+    assert [(s.event.version, s.event.facts.occurred_at.isoformat()) for s in sent] == [
+        (3, "2026-11-03T09:30:00+00:00")
+    ]

@@ -53,6 +53,26 @@ async def test_activity_filters(gateway: httpx.AsyncClient, keys: Keys) -> None:
     assert bad.json()["errors"][0]["field"] == "to"
 
 
+async def test_entity_filters_paginate_newest_first_with_dates_and_other_filters(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A rep's, deal's or account's list is walked from that entity's index in the attribution's
+    time, and pages, dates and the other filters combine with it exactly as on the whole list."""
+    newest_first = [str(activity_id("acme", n)) for n in reversed(range(ACTIVITY_COUNT))]
+    sizes, ids = await _all_pages(gateway, "/v1/activities?limit=3&rep_id=rep-1", keys.read)
+    assert (sizes, ids) == ([3, 3, 1], newest_first[5:])
+    sizes, ids = await _all_pages(gateway, "/v1/activities?limit=2&rep_id=rep-2&kind=email", keys.read)
+    assert (sizes, ids) == ([2, 2, 1], newest_first[:5])
+    sizes, ids = await _all_pages(
+        gateway,
+        "/v1/activities?limit=4&account_id=acc-1&team_id=team-a&from=2026-11-02&to=2026-11-02",
+        keys.read,
+    )
+    assert (sizes, ids) == ([4, 3], newest_first[5:])
+    _, ids = await _all_pages(gateway, "/v1/activities?limit=50&deal_id=deal-1&from=2026-11-03", keys.read)
+    assert ids == []
+
+
 async def test_activity_read_with_attribution_history_and_override(
     gateway: httpx.AsyncClient, keys: Keys
 ) -> None:

@@ -523,6 +523,56 @@ async def test_internal_domains_default_to_the_reps_email_domains(
     assert meeting["direction"] == "outbound"
 
 
+async def test_a_reps_gmail_address_does_not_make_gmail_customers_colleagues(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """No internal domains configured: the reps' domains but free-mail ones (the list attribution
+    uses). A customer writing from Gmail to a rep who also uses Gmail is inbound mail, and the
+    rep's answer outbound, not two internal emails."""
+    await setup_tenant(db_engine, {"privacy": {}})
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, emails, updated_at) "
+                "VALUES ('acme', 'rep-1', ARRAY['Ana.Seller@ACME.example', 'ana.seller@gmail.com'], now())"
+            )
+        )
+    message = fixture("gmail", "message.json")
+    inbound = (
+        message.replace(b"Ana Seller <Ana.Seller@acme.example>", b"Victor <victor@gmail.com>")
+        .replace(
+            b'\\"Buyer, Bo\\" <bo.buyer@globex.example>, cy.cfo@globex.example', b"Ana.Seller@acme.example"
+        )
+        .replace(b"18c5f0a1b2c3d4e5", b"18c5f0a1b2c3d4e6")
+        .replace(b"<CAF=8x3mQ1v7yK2pE9@mail.gmail.com>", b"<victor-1@mail.gmail.com>")
+        .replace(b'"labelIds": ["SENT"]', b'"labelIds": ["INBOX"]')
+    )
+    outbound = message.replace(
+        b'\\"Buyer, Bo\\" <bo.buyer@globex.example>, cy.cfo@globex.example', b"victor@gmail.com"
+    ).replace(b"Sam SE <sam.se@acme.example>", b"ana.seller@gmail.com")
+    secret = SECRETS["gmail"][0]
+    async with ingest_client(kafka_settings, database_settings) as client:
+        for body in (inbound, outbound):
+            answer = await client.post(url_for("gmail"), content=body, headers=sign("gmail", body, secret))
+            assert answer.status_code == 200, answer.text
+    found = {
+        a["external_id"]: (a["direction"], a["outcome"], [p["email"] for p in a["participants"]])
+        for a in await activities_on_topic(kafka_settings)
+    }
+    assert found == {
+        "<victor-1@mail.gmail.com>": (
+            "inbound",
+            "received",
+            ["victor@gmail.com", "ana.seller@acme.example", "sam.se@acme.example"],
+        ),
+        "<CAF=8x3mQ1v7yK2pE9@mail.gmail.com>": (
+            "outbound",
+            "sent",
+            ["ana.seller@acme.example", "victor@gmail.com", "ana.seller@gmail.com"],
+        ),
+    }
+
+
 async def test_a_misspelt_privacy_setting_stored_by_hand_refuses_only_that_tenant(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:

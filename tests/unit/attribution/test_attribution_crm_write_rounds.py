@@ -28,14 +28,29 @@ def test_a_newer_version_later_in_the_batch_is_a_second_round() -> None:
     assert names(write_rounds(batch)) == [["a@old", "b@only"], ["a@new"]]
 
 
-def test_an_older_or_equal_version_after_a_newer_one_is_never_written() -> None:
+def test_an_older_version_or_an_identical_resend_after_a_newer_one_is_never_written() -> None:
     batch = [
         account("a", 2, "first"),
-        account("a", 2, "equal"),
+        account("a", 2, "first"),
         account("a", 1, "older"),
+        account("a", 3, "newest"),
         account("a", 3, "newest"),
     ]
     assert names(write_rounds(batch)) == [["a@first"], ["a@newest"]]
+
+
+def test_a_correction_under_the_same_updated_at_is_written_after_what_it_corrects() -> None:
+    """Equal ``updated_at``, other content: the last received wins, deterministically; going
+    back to an earlier content under the same time is one more correction."""
+    batch = [
+        account("a", 2, "typo"),
+        account("b", 1, "only"),
+        account("a", 2, "fixed"),
+        account("a", 1, "older"),
+        account("a", 2, "fixed"),
+        account("a", 2, "typo"),
+    ]
+    assert names(write_rounds(batch)) == [["a@typo", "b@only"], ["a@fixed"], ["a@typo"]]
 
 
 def test_an_empty_batch_has_no_rounds() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +17,7 @@ from services.attribution.domain.reference import (
     TenantAttributionPolicy,
 )
 from services.attribution.domain.reference_index import ReferenceIndex, resolve_references, snapshot_for
-from services.attribution.domain.rematch import RematchWindow, deal_rematch_window
+from services.attribution.domain.rematch import RematchWindow, day_start, deal_rematch_window
 
 from .builders import ACCOUNTS, CONTACTS, DEALS, MEMBERSHIPS, REPS, WHEN, email_out
 
@@ -58,6 +58,16 @@ def test_another_account_re_decides_both_accounts() -> None:
     window = deal_rematch_window(CLOSED, moved, POLICY, NOW)
     assert window is not None
     assert window.account_ids == frozenset({"acc-acme", "acc-globex"})
+
+
+def test_a_team_change_re_decides_from_the_start_of_its_day_in_the_tenants_time() -> None:
+    """A membership dated 3 November changes the team of activities from local midnight: in
+    Berlin that is 23:00 UTC the day before, in Los Angeles 08:00 UTC (07:00 in summer time)."""
+    day = date(2026, 11, 3)
+    assert day_start(day, "UTC") == datetime(2026, 11, 3, tzinfo=UTC)
+    assert day_start(day, "Europe/Berlin") == datetime(2026, 11, 2, 23, tzinfo=UTC)
+    assert day_start(day, "America/Los_Angeles") == datetime(2026, 11, 3, 8, tzinfo=UTC)
+    assert day_start(date(2026, 3, 9), "America/Los_Angeles") == datetime(2026, 3, 9, 7, tzinfo=UTC)
 
 
 def test_a_new_stage_or_amount_re_decides_nothing() -> None:

@@ -6,10 +6,17 @@ import itertools
 
 import pytest
 
+from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.matching import attribute_activity
-from services.attribution.domain.reference import Deal, Rep, TeamMembership, TenantAttributionPolicy
-from services.attribution.domain.reference_index import ReferenceIndex, snapshot_for
-from services.attribution.domain.reps import RepRecord, name_aliases, rep_alias_mapping, resolve_rep_aliases
+from services.attribution.domain.reference import Contact, Deal, Rep, TeamMembership, TenantAttributionPolicy
+from services.attribution.domain.reference_index import ReferenceIndex, attribute_from_index, snapshot_for
+from services.attribution.domain.reps import (
+    RepRecord,
+    mapped_addresses,
+    name_aliases,
+    rep_alias_mapping,
+    resolve_rep_aliases,
+)
 
 from .builders import WHEN, email_out
 
@@ -115,3 +122,49 @@ def test_an_unlisted_internal_address_following_one_reps_name_is_that_rep(
     assert index.rep_by_name_address(sender) == rep_id
     assert dict(snapshot.rep_by_name_address) == ({sender.lower(): rep_id} if rep_id else {})
     assert decision.rep_id == rep_id
+
+
+@pytest.mark.parametrize(
+    ("sender", "rep_id", "via"),
+    [
+        # Mapped by the tenant: Ana's, though it follows no convention of her name.
+        ("Ana-EMEA@seller.example", "rep-a", "from"),
+        # Mapped to an alias id: its person.
+        ("deals@seller.example", "rep-b", "from"),
+        # At no internal domain, still mapped.
+        ("ana.lopez.sales@gmail.com", "rep-a", "from"),
+        # A listed address stays its rep's: the mapping names addresses no source lists.
+        ("bo@seller.example", "rep-b", "from"),
+        # Unmapped and following no name: the deal's owner, as before.
+        ("emea@seller.example", "rep-c", "deal_owner"),
+    ],
+)
+def test_an_address_the_tenant_maps_to_a_rep_is_that_reps(sender: str, rep_id: str, via: str) -> None:
+    index = _named_index()
+    index.rep_aliases["7702"] = "rep-b"
+    index.mapped_addresses = mapped_addresses(
+        {
+            "ana-emea@Seller.example": "rep-a",
+            "deals@seller.example": "7702",
+            "ana.lopez.sales@gmail.com": "rep-a",
+            "bo@seller.example": "rep-a",
+            "7701": "rep-a",
+        }
+    )
+    index.put_deal(
+        Deal("deal-1", "acc-1", "rep-c", "open", False, False, WHEN, None, (("con-1", "champion"),))
+    )
+    index.put_contact(Contact("con-1", ("amy@acme.com",), (), "acc-1"))
+    activity = email_out(sender, "amy@acme.com")
+
+    decision = attribute_from_index(activity, index, TenantAttributionPolicy())
+
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (rep_id, via, "deal-1")
+    assert decision.status is not AttributionStatus.INTERNAL
+
+
+def test_only_address_keys_of_the_mapping_are_addresses() -> None:
+    assert mapped_addresses({"7701": "rep-a", " Ana-EMEA@Seller.example": "rep-a", "u@x": "7702"}) == {
+        "ana-emea@seller.example": "rep-a",
+        "u@x": "7702",
+    }

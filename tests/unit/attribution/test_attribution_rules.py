@@ -383,6 +383,34 @@ def test_a_rep_only_override_keeps_the_deal_and_account_and_takes_the_reps_team_
     assert decision.explanation["rep"]["via"] == "override"
 
 
+@pytest.mark.parametrize(
+    ("time_zone", "at", "team_id", "day"),
+    [
+        # Ana moved from team-east to team-west on 2026-06-01, in the tenant's calendar.
+        ("UTC", datetime(2026, 6, 1, 3, tzinfo=UTC), "team-west", "2026-06-01"),
+        # 20:00 on 31 May in Los Angeles: still the old team (the UTC date is already June).
+        ("America/Los_Angeles", datetime(2026, 6, 1, 3, tzinfo=UTC), "team-east", "2026-05-31"),
+        ("America/Los_Angeles", datetime(2026, 6, 1, 7, tzinfo=UTC), "team-west", "2026-06-01"),
+        # 00:30 on 1 June in Berlin: already the new team (the UTC date is still May).
+        ("Europe/Berlin", datetime(2026, 5, 31, 22, 30, tzinfo=UTC), "team-west", "2026-06-01"),
+        ("Europe/Berlin", datetime(2026, 5, 31, 21, 30, tzinfo=UTC), "team-east", "2026-05-31"),
+    ],
+)
+def test_the_team_is_read_on_the_activitys_day_in_the_tenants_time_zone(
+    time_zone: str, at: datetime, team_id: str, day: str
+) -> None:
+    act = email_out("ana@seller.example", "amy@acme.com", at=at)
+    decision = attribute_activity(act, snapshot(), TenantAttributionPolicy(time_zone=time_zone))
+    assert (decision.rep_id, decision.team_id, decision.explanation["rep"]["team_on"]) == (ANA, team_id, day)
+    # Only the team depends on the time zone.
+    utc = attribute_activity(act, snapshot(), DEFAULT)
+    assert (decision.status, decision.deal_id, decision.confidence) == (
+        utc.status,
+        utc.deal_id,
+        utc.confidence,
+    )
+
+
 def test_the_explanation_is_json_and_names_rule_path_signals_and_runners_up() -> None:
     decision = attribute_activity(email_out("cy@seller.example", "zed@acme.com"), snapshot(), DEFAULT)
 

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from libs.common.serve import GC_THRESHOLDS, _Server
+from libs.common.collector import GC_THRESHOLDS
+from libs.common.serve import _Server
 
 
 async def test_startup_freezes_what_is_alive_once_the_app_started() -> None:

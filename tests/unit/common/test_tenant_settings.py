@@ -12,6 +12,7 @@ from libs.common.contracts.tenant_settings import (
     TenantSettings,
     read_tenant_settings,
 )
+from libs.common.tenant_settings_store import remapped_names
 
 
 def test_the_defaults() -> None:
@@ -133,3 +134,22 @@ def test_the_phone_region_follows_the_time_zone_unless_set() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         DEFAULT_TENANT_SETTINGS.time_zone = "Europe/Paris"  # type: ignore[misc]
+
+
+def test_a_rep_mapping_change_names_both_sides_of_each_entry_added_removed_or_re_pointed() -> None:
+    after = TenantSettings.model_validate(
+        {"rep_aliases": {"7701": "rep-a", "ana-emea@seller.example": "rep-a", "u-9": "rep-c"}}
+    )
+    before = {"rep_aliases": {"7701": "rep-a", "u-9": "rep-b", "7702": "rep-b"}}
+    assert remapped_names(before, after) == [
+        "7702",
+        "ana-emea@seller.example",
+        "rep-a",
+        "rep-b",
+        "rep-c",
+        "u-9",
+    ]
+    assert remapped_names(None, TenantSettings()) == []
+    assert remapped_names({"rep_aliases": "hand-written junk"}, after) == sorted(
+        {"7701", "ana-emea@seller.example", "rep-a", "u-9", "rep-c"}
+    )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from libs.common.tenancy import Scope
 from libs.common.web import Problem
 from services.gateway.adapters.credentials import session_id_of
+from services.gateway.adapters.jwks import signing_keys
 from services.gateway.auth import _jwt_caller, _jwt_principal
 from services.gateway.caching import _matches, weak_etag
 from services.gateway.deps import decode_cursor, encode_cursor
@@ -61,6 +63,59 @@ def test_jwts_without_required_claims_are_refused() -> None:
     assert _jwt_principal(jwt.encode(_claims(), SECRET, algorithm="HS256"), options) is None  # no audience
     assert _jwt_principal(jwt.encode(_claims(aud="spm"), SECRET, algorithm="HS256"), options) is not None
     assert _jwt_principal(jwt.encode(_claims(aud="spm"), SECRET, algorithm="HS256"), GatewayOptions()) is None
+
+
+def test_tenant_and_role_claims_may_be_named_and_roles_given_as_a_list() -> None:
+    options = GatewayOptions(
+        jwt_hs256_secret=SECRET, jwt_tenant_claim="https://spm.example/tenant", jwt_role_claim="roles"
+    )
+
+    def scopes(**claims: Any) -> frozenset[Scope] | None:
+        base = {"sub": "u1", "exp": int(time.time()) + 60, "https://spm.example/tenant": "acme"}
+        principal = _jwt_principal(jwt.encode(base | claims, SECRET, algorithm="HS256"), options)
+        return None if principal is None else principal.scopes
+
+    assert scopes() == frozenset({Scope.READ})
+    assert scopes(roles=["viewer", "admin"]) == frozenset({Scope.READ, Scope.ADMIN})
+    assert scopes(roles=["read"]) == frozenset({Scope.READ})
+    assert scopes(roles="admin") == frozenset({Scope.READ, Scope.ADMIN})
+    assert scopes(roles=["viewer"]) is None
+    assert scopes(roles={"admin": True}) is None
+    # The default claim names no longer count once others are configured.
+    assert scopes(role="admin") == frozenset({Scope.READ})
+    unnamed = jwt.encode(
+        {"sub": "u1", "exp": int(time.time()) + 60, "tenant": "acme"}, SECRET, algorithm="HS256"
+    )
+    assert _jwt_principal(unnamed, options) is None
+
+
+def test_a_jwks_document_gives_only_asymmetric_signing_keys_each_verified_with_its_own_algorithm() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), "kid": "r1"}
+    ec_jwk = {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key())), "kid": "e1"}
+    document = {
+        "keys": [
+            rsa_jwk,
+            ec_jwk,
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "o1"},
+            {**rsa_jwk, "kid": "enc", "use": "enc"},
+            {"kty": "RSA", "kid": "broken"},
+            "not a key",
+        ]
+    }
+    keys = signing_keys(document)
+    assert sorted(k or "" for k in keys) == ["e1", "r1"]
+    assert (keys["r1"].algorithm_name, keys["e1"].algorithm_name) == ("RS256", "ES256")
+    assert signing_keys({"keys": "nope"}) == {} == signing_keys([])
+    options = GatewayOptions()
+    token = jwt.encode(_claims(), ec_key, algorithm="ES256", headers={"kid": "e1"})
+    caller = _jwt_caller(token, options, keys["e1"])
+    assert caller is not None
+    assert caller.principal.tenant_id == "acme"
+    # The token's header cannot choose the algorithm: an ES256 token is not checked as RS256.
+    assert _jwt_caller(token, options, keys["r1"]) is None
+    assert _jwt_caller(token, options) is None
 
 
 def test_token_bucket_refills_continuously() -> None:

@@ -37,6 +37,21 @@ def test_configured_internal_domains_win_over_the_reps_domains() -> None:
     assert webhook_config("acme", TenantSettings(), derived).internal_domains == derived
 
 
+def test_free_mail_domains_of_the_reps_are_not_internal() -> None:
+    """A rep who also writes from Gmail does not make Gmail the company's: with no internal
+    domains configured, the reps' domains but free-mail ones (the list attribution uses)."""
+    derived = domains_of(["ana@acme.example", "ana.seller@gmail.com", "bo@hotmail.co.uk", "cy@acme.io"])
+    assert derived == frozenset({"acme.example", "gmail.com", "hotmail.co.uk", "acme.io"})
+    assert webhook_config("acme", TenantSettings(), derived).internal_domains == frozenset(
+        {"acme.example", "acme.io"}
+    )
+    extra = TenantSettings.model_validate({"attribution": {"extra_personal_domains": ["acme.io"]}})
+    assert webhook_config("acme", extra, derived).internal_domains == frozenset({"acme.example"})
+    # Configured domains are the tenant's word, free-mail or not.
+    configured = TenantSettings.model_validate({"internal_domains": ["gmail.com"]})
+    assert webhook_config("acme", configured, derived).internal_domains == frozenset({"gmail.com"})
+
+
 def test_the_phone_region_defaults_to_the_country_of_the_time_zone() -> None:
     assert (
         webhook_config("acme", TenantSettings(time_zone="Europe/Paris"), frozenset()).default_phone_region

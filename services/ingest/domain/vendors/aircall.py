@@ -12,6 +12,7 @@ from services.ingest.domain.normalize import (
     from_epoch_seconds,
     load_json_object,
     make_participant,
+    reported_duration,
     unique_participants,
 )
 from services.ingest.domain.signatures import any_secret_matches, require_secrets
@@ -69,7 +70,9 @@ class AircallAdapter:
             direction=direction,
             outcome=_outcome(event, call, answered),
             occurred_at=started_at,
-            duration_seconds=max(call.opt_int("duration") or 0, 0) if answered else 0,
+            duration_seconds=reported_duration(call.opt_int("duration") or 0, call.field("duration"))
+            if answered
+            else 0,
             participants=_participants(call, direction, config.default_phone_region),
             revision=EVENT_RANK[event] * _RANK_WEIGHT + int(sent_at.timestamp() * 1000),
         )

@@ -45,6 +45,7 @@ from services.ingest.domain.normalize import (
     parse_address_list,
     parse_iso_datetime,
     read_phones,
+    reported_duration,
     unique_participants,
     validation_to_rejection,
 )
@@ -322,7 +323,7 @@ def _engagement(
             direction=direction,
             outcome=outcome,
             occurred_at=occurred_at,
-            duration_seconds=max(duration_ms, 0) // 1000,
+            duration_seconds=reported_duration(duration_ms // 1000, properties.field("hs_call_duration")),
             participants=participants,
             subject=properties.opt_str("hs_call_title"),
             **common,

@@ -42,6 +42,7 @@ from services.ingest.domain.normalize import (
     normalize_email,
     parse_iso_datetime,
     read_phones,
+    reported_duration,
     unique_participants,
     validation_to_rejection,
 )
@@ -332,7 +333,7 @@ def _activity(
             direction=direction,
             outcome=_call_outcome(record.get("CallDisposition")),
             occurred_at=occurred_at,
-            duration_seconds=int(duration_raw),
+            duration_seconds=reported_duration(int(duration_raw), record.field("CallDurationInSeconds")),
             participants=unique_participants(
                 [
                     make_participant(

@@ -15,6 +15,7 @@ from services.ingest.domain.normalize import (
     ensure_body_size,
     make_participant,
     parse_rfc2822,
+    reported_duration,
     unique_participants,
 )
 from services.ingest.domain.signatures import (
@@ -114,7 +115,7 @@ class TwilioAdapter:
         direction = DIRECTIONS.get(required("Direction").lower())
         if direction is None:
             raise WebhookRejected(422, "Direction", "unknown call direction")
-        duration = _non_negative_int(params, "CallDuration")
+        duration = reported_duration(_non_negative_int(params, "CallDuration"), "CallDuration")
         outcome = _outcome(status, duration)
         sequence = _non_negative_int(params, "SequenceNumber") if params.get("SequenceNumber") else None
         event_at = (
@@ -139,7 +140,7 @@ class TwilioAdapter:
             outcome=outcome,
             # The callback's Timestamp is when this status happened; minus the talk time it is the
             # moment the call connected, the same for every callback of one call.
-            occurred_at=event_at - timedelta(seconds=min(duration, 86_400)),
+            occurred_at=event_at - timedelta(seconds=duration),
             duration_seconds=duration,
             participants=participants,
             thread_id=params.get("ParentCallSid") or None,

@@ -1,5 +1,9 @@
 """Free-mail and personal email domains: they say who a person is, never which company.
 
+One list for every service: attribution never finds an account by one of these domains, and
+neither attribution nor ingest (the direction of a vendor webhook) reads one as the tenant's
+own when the tenant's domains are taken from its reps' addresses (``company_domains``).
+
 An account is never found by one of these domains, even when a CRM record lists it (sole
 traders often have ``gmail.com`` typed into their account): thousands of unrelated people
 share it. A contact whose exact personal address is in the CRM is still found by that address.

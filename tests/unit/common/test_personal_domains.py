@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.attribution.domain.personal_domains import (
+from libs.common.personal_domains import (
     company_domains,
     email_domain,
     is_personal_domain,
