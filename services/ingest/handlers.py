@@ -41,7 +41,7 @@ from services.ingest.adapters.repository import (
 from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
-from services.ingest.domain.normalize import is_calendar_resource, is_decorated_email, normalize_email
+from services.ingest.domain.normalize import CALENDAR_RESOURCE_SUFFIXES, is_decorated_email, normalize_email
 from services.ingest.domain.phones import RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
@@ -141,7 +141,7 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
         email = participant.email
         if email is not None and is_decorated_email(email) and (bare := normalize_email(email)) is not None:
             update["email"] = email = bare
-        if email is not None and is_calendar_resource(email):
+        if email is not None and email.endswith(CALENDAR_RESOURCE_SUFFIXES):
             resources = [*(resources or ()), position]
         phone = participant.phone
         if phone is not None:
@@ -163,9 +163,10 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
     if participants is not None:
         changes["participants"] = tuple(participants)
     # Blank, every mail of an export would be one thread, every meeting one calendar event.
-    if activity.thread_id is not None and not activity.thread_id.strip():
+    thread_id, ical_uid = activity.thread_id, activity.ical_uid
+    if thread_id is not None and (not thread_id or thread_id.isspace()):
         changes["thread_id"] = None
-    if activity.ical_uid is not None and not activity.ical_uid.strip():
+    if ical_uid is not None and (not ical_uid or ical_uid.isspace()):
         changes["ical_uid"] = None
     return with_changes(activity, changes) if changes else activity
 

@@ -208,17 +208,13 @@ def _bare_address(value: str) -> str:
 
 #: Calendar resources listed as attendees: a booked room, a shared or imported calendar
 #: (Google's addresses; Microsoft's rooms are mailboxes at the tenant's own domain, so internal).
+#: A bare, lower-cased address ending so is a room or a calendar, not a person.
 CALENDAR_RESOURCE_SUFFIXES = (
     "@resource.calendar.google.com",
     "@group.calendar.google.com",
     "@group.v.calendar.google.com",
     "@import.calendar.google.com",
 )
-
-
-def is_calendar_resource(address: str) -> bool:
-    """Whether a bare, lower-cased address is a room or a calendar, not a person."""
-    return address.endswith(CALENDAR_RESOURCE_SUFFIXES)
 
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
