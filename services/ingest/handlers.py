@@ -41,7 +41,7 @@ from services.ingest.adapters.repository import (
 from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
-from services.ingest.domain.normalize import is_decorated_email, normalize_email
+from services.ingest.domain.normalize import CALENDAR_RESOURCE_SUFFIXES, is_decorated_email, normalize_email
 from services.ingest.domain.phones import RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
@@ -130,14 +130,19 @@ def _checked(
 
 def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164 and emails as bare addresses (a
-    pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), or the refused phones by position."""
+    pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), calendar resources (a booked
+    room, a shared calendar) left out unless nobody else takes part, a blank ``thread_id`` or
+    ``ical_uid`` (an export's empty column) as none, or the refused phones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
     participants: list[ParticipantFields] | None = None  # copied only when an address changes
+    resources: list[int] | None = None
     for position, participant in enumerate(activity.participants):
         update: dict[str, str] = {}
         email = participant.email
         if email is not None and is_decorated_email(email) and (bare := normalize_email(email)) is not None:
-            update["email"] = bare
+            update["email"] = email = bare
+        if email is not None and email.endswith(CALENDAR_RESOURCE_SUFFIXES):
+            resources = [*(resources or ()), position]
         phone = participant.phone
         if phone is not None:
             parsed = parse_phone(phone, region)
@@ -151,9 +156,19 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
             participants[position] = with_changes(participant, update)
     if refused:
         return refused
-    if participants is None:
-        return activity
-    return with_changes(activity, {"participants": tuple(participants)})
+    changes: dict[str, object] = {}
+    if resources is not None and len(resources) < len(activity.participants):
+        kept = participants if participants is not None else activity.participants
+        participants = [p for position, p in enumerate(kept) if position not in resources]
+    if participants is not None:
+        changes["participants"] = tuple(participants)
+    # Blank, every mail of an export would be one thread, every meeting one calendar event.
+    thread_id, ical_uid = activity.thread_id, activity.ical_uid
+    if thread_id is not None and (not thread_id or thread_id.isspace()):
+        changes["thread_id"] = None
+    if ical_uid is not None and (not ical_uid or ical_uid.isspace()):
+        changes["ical_uid"] = None
+    return with_changes(activity, changes) if changes else activity
 
 
 def _parse_activity_batch_items(

@@ -96,6 +96,9 @@ class ParticipantRole(StrEnum):
     FROM = "from"
     TO = "to"
     CC = "cc"
+    #: A blind copy: a sent message's own copy lists it (Gmail's ``Bcc`` header, Graph's
+    #: ``bccRecipients``); a rep blind-copied on a buyer's mail took part in it.
+    BCC = "bcc"
     ORGANIZER = "organizer"
     ATTENDEE = "attendee"
     CALLER = "caller"

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.contracts.fields import (
     Amount,
+    DayOrUtcDatetime,
     Email,
     ExternalId,
     RoleName,
@@ -106,8 +107,9 @@ class DealV1(_Entity):
     amount: Amount | None = None
     is_closed: StrictBool = False
     is_won: StrictBool = False
-    created_at: UtcDatetime
-    closed_at: UtcDatetime | None = None
+    #: A time, or a day (its start in UTC) as CRMs keep deal dates.
+    created_at: DayOrUtcDatetime
+    closed_at: DayOrUtcDatetime | None = None
     contacts: tuple[DealContactRole, ...] = ()
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ which the services answer with a 422.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -38,6 +39,7 @@ __all__ = [
     "LATEST",
     "Amount",
     "Count",
+    "DayOrUtcDatetime",
     "DurationSeconds",
     "Email",
     "ExternalId",
@@ -58,6 +60,7 @@ __all__ = [
     "lower_email",
     "meaningful_errors",
     "reason_of",
+    "unicode_domain",
 ]
 
 #: The sane window for every time and date a contract carries, checked after conversion to UTC.
@@ -160,12 +163,32 @@ def check_utc_datetime(value: datetime) -> datetime:
 
 
 def lower_email(value: str) -> str:
-    """``Email``'s normalisation: trimmed and lower-cased, or ``ValueError`` when not shaped like one."""
+    """``Email``'s normalisation: trimmed and lower-cased, its domain as :func:`unicode_domain`
+    reads it, or ``ValueError`` when not shaped like one."""
     value = value.strip().lower()
     local, at, domain = value.partition("@")
     if not at or not local or "@" in domain or "." not in domain:
         raise ValueError("not an email address")
-    return value
+    if "xn--" not in domain and domain.isascii():  # almost every address: no call
+        return value
+    read = unicode_domain(domain)
+    return value if read is domain else f"{local}@{read}"
+
+
+def unicode_domain(domain: str) -> str:
+    """A lower-cased domain in one form whichever way it was written: IDNA labels as mail carries
+    them (``xn--bcher-kva.example``) decoded, Unicode composed (NFC) as ``bücher.example`` is
+    typed; the very object when there is nothing to read (a plain ASCII domain, a bad label)."""
+    if domain.isascii():
+        if "xn--" not in domain:
+            return domain
+        try:
+            decoded = domain.encode("ascii").decode("idna")
+        except UnicodeError:
+            return domain
+        return decoded if decoded != domain else domain
+    composed = unicodedata.normalize("NFC", domain)
+    return composed if composed != domain else domain
 
 
 # The checks run in pydantic-core (a Rust regex, a datetime comparison), not in Python: ingest
@@ -199,6 +222,18 @@ def _not_a_number(value: object) -> object:
 
 #: An aware time between 1970 and 2200 in UTC (kept in the offset it was given); ISO 8601 text.
 UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST), BeforeValidator(_not_a_number)]
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day_as_its_start(value: object) -> object:
+    if value.__class__ is str and len(value) == 10 and _DAY.fullmatch(value):
+        return f"{value}T00:00:00Z"
+    return value
+
+
+#: A :data:`UtcDatetime`, or a calendar day read as its start in UTC: a CRM's deal dates are days
+#: (Salesforce's ``CloseDate``, an export's ``"2026-11-05"``).
+DayOrUtcDatetime = Annotated[UtcDatetime, BeforeValidator(_day_as_its_start)]
 #: A calendar day between 1970 and 2200; ISO 8601 text.
 SafeDate = Annotated[date, Field(ge=EARLIEST.date(), lt=LATEST.date()), BeforeValidator(_not_a_number)]
 

@@ -52,7 +52,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3b"
+RULE_VERSION = "attribution-rules/2026.12.3c"
 
 
 class Signal(StrEnum):
@@ -157,7 +157,7 @@ _DAY_SECONDS = 86_400.0
 #: Which participant roles identify the rep, best first, by kind and direction.
 REP_ROLES: Mapping[tuple[ActivityKind, Direction], tuple[ParticipantRole, ...]] = {
     (ActivityKind.EMAIL, Direction.OUTBOUND): (ParticipantRole.FROM,),
-    (ActivityKind.EMAIL, Direction.INBOUND): (ParticipantRole.TO, ParticipantRole.CC),
+    (ActivityKind.EMAIL, Direction.INBOUND): (ParticipantRole.TO, ParticipantRole.CC, ParticipantRole.BCC),
     (ActivityKind.EMAIL, Direction.INTERNAL): (ParticipantRole.FROM,),
     (ActivityKind.CALL, Direction.OUTBOUND): (ParticipantRole.CALLER,),
     (ActivityKind.CALL, Direction.INBOUND): (ParticipantRole.CALLEE,),
@@ -837,19 +837,29 @@ def _find_accounts(
     policy: TenantAttributionPolicy,
 ) -> dict[str, set[Evidence]]:
     evidence: dict[str, set[Evidence]] = defaultdict(set)
+    # What the CRM says beats a domain, the weakest evidence: a participant the CRM files under an
+    # account is that account's, and an activity it files under an account (``crm.account_id``)
+    # is about that one. The domain may be another account's too (a parent and its subsidiary,
+    # a duplicate account, a partner copied in): counting it tied that account with the CRM's.
+    filed: set[int] = set()
     for match in matches:
         if match.account_id is not None:
             evidence[match.account_id].add(match.evidence)
+            filed.add(match.participant_index)
+    explicit = activity.crm.account_id
     for position in external:
+        if position in filed:
+            continue
         address = activity.participants[position].email
         domain = email_domain(address) if address else None
         if domain is None or is_personal_domain(domain, policy.extra_personal_domains):
             continue
         for candidate in parent_domains(domain):
             for account_id in index.accounts_by_domain.get(candidate, []):
-                evidence[account_id].add(Evidence.DOMAIN)
-    if activity.crm.account_id is not None:
-        evidence[activity.crm.account_id].add(Evidence.CRM_ACCOUNT)
+                if explicit is None or account_id == explicit:
+                    evidence[account_id].add(Evidence.DOMAIN)
+    if explicit is not None:
+        evidence[explicit].add(Evidence.CRM_ACCOUNT)
     return dict(evidence)
 
 

@@ -5,16 +5,19 @@ Phones become E.164, emails bare lower-cased addresses (``Bo Buyer <Bo@Buyer.exa
 (``https://www.buyer.example/`` is ``buyer.example``): what attribution compares activities
 with. A value that cannot be read does not cost the entity: the contact, rep or account is
 accepted without it, and the answer names the entity's index, the field and the reason, so the
-integrator can fix the CRM record. Everything else in the entity is passed on as sent.
+integrator can fix the CRM record. A deal's ``closed_at`` is its close, not the date every CRM
+keeps on an open deal for when it is expected to close, and a deal sent with a closing stage but
+no flags is closed (:func:`read_deal`). Everything else in the entity is passed on as sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
-from services.ingest.domain.normalize import normalize_domain, normalize_email
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from services.ingest.domain.normalize import normalize_domains, normalize_email
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, parse_phone
 
 
@@ -33,8 +36,8 @@ def read_entities(
     entities: Sequence[CrmEntity], region: str
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
-    bare addresses, each account's domains as host names; a warning per value dropped. A value
-    repeated in another form is kept once."""
+    bare addresses, each account's domains as host names, each deal's state as :func:`read_deal`
+    reads it; a warning per value dropped. A value repeated in another form is kept once."""
     read: list[CrmEntity] = []
     warnings: list[EntityWarning] = []
     for index, entity in enumerate(entities):
@@ -43,15 +46,60 @@ def read_entities(
             if entity.phones:
                 e164 = _read_phones(entity, index, region, warnings)
                 update |= {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
-            emails = _read_each(entity.emails, normalize_email, "an email address", entity, index, warnings)
+            emails = _read_each(entity.emails, _an_email, "an email address", entity, index, warnings)
             if emails != entity.emails:
                 update["emails"] = emails
         elif isinstance(entity, AccountV1):
-            domains = _read_each(entity.domains, normalize_domain, "a domain", entity, index, warnings)
+            domains = _read_each(entity.domains, normalize_domains, "a domain", entity, index, warnings)
             if domains != entity.domains:
                 update["domains"] = domains
+        elif isinstance(entity, DealV1):
+            update |= read_deal(entity)
         read.append(entity.model_copy(update=update) if update else entity)
     return tuple(read), tuple(warnings)
+
+
+def read_deal(deal: DealV1) -> dict[str, object]:
+    """What changes in ``deal`` read as the CRM meant it: its flags from a closing stage when
+    they were not sent (:func:`stage_outcome`), then its close (:func:`deal_close`)."""
+    update: dict[str, object] = {}
+    if "is_closed" not in deal.model_fields_set and (won := stage_outcome(deal.stage)) is not None:
+        # The contract refuses a won deal that is not closed: neither flag was sent.
+        update = {"is_closed": True, "is_won": won}
+        deal = deal.model_copy(update=update)
+    closed_at = deal_close(deal)
+    if closed_at != deal.closed_at:
+        update["closed_at"] = closed_at
+    return update
+
+
+def stage_outcome(stage: str) -> bool | None:
+    """Whether a stage's name says the deal was won (``True``) or lost (``False``); ``None`` when it
+    names no close. "Closed Won" (Salesforce, Zoho), ``closedwon`` (HubSpot), ``closed_won``,
+    ``Won`` (Pipedrive's status), "Closed Lost to Competition", ``Lost``, ``Closed``."""
+    letters = "".join(c for c in stage.lower() if c.isalpha())
+    if letters in ("won", "closedwon") or letters.startswith("closedwon"):
+        return True
+    if letters in ("lost", "closed") or letters.startswith("closedlost"):
+        return False
+    return None
+
+
+def deal_close(deal: DealV1) -> datetime | None:
+    """When ``deal`` closed, or ``None`` while it is open.
+
+    The close date of an open deal is when it is expected to close (Salesforce's ``CloseDate``,
+    HubSpot's ``closedate``, required or defaulted on every deal, and slipping as deals do): it
+    is not a close, and read as one it ended the deal's life at that date plus the grace window.
+    A deal reported closed without a date closed at the latest when the CRM reported it so
+    (``updated_at``, never before its creation), as the metrics date a won deal without one:
+    read as open-ended, a lost deal stayed a candidate of every later activity of its contacts.
+    """
+    if not deal.is_closed:
+        return None
+    if deal.closed_at is None:
+        return max(deal.updated_at, deal.created_at)
+    return deal.closed_at
 
 
 def _read_phones(
@@ -75,20 +123,26 @@ def _read_phones(
     return e164
 
 
+def _an_email(raw: str) -> tuple[str, ...]:
+    read = normalize_email(raw)
+    return () if read is None else (read,)
+
+
 def _read_each(
     values: tuple[str, ...],
-    read_one: Callable[[str], str | None],
+    read_one: Callable[[str], tuple[str, ...]],
     what: str,
     entity: RepV1 | ContactV1 | AccountV1,
     index: int,
     warnings: list[EntityWarning],
 ) -> tuple[str, ...]:
-    """``values`` read by ``read_one``, each kept once; a warning names each one dropped."""
+    """``values`` read by ``read_one`` (a value may list several), each kept once; a warning names
+    each value dropped."""
     field = "emails" if isinstance(entity, RepV1 | ContactV1) else "domains"
     kept: dict[str, None] = {}
     for position, raw in enumerate(values):
-        value = read_one(raw)
-        if value is None:
+        read = read_one(raw)
+        if not read:
             warnings.append(
                 EntityWarning(
                     index,
@@ -96,6 +150,6 @@ def _read_each(
                     f"not {what}; it was dropped, the {entity.entity_type} accepted",
                 )
             )
-        else:
+        for value in read:
             kept.setdefault(value)
     return tuple(kept)

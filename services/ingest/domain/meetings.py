@@ -1,8 +1,14 @@
 """Recognising one meeting seen from several sources (Google Calendar, Zoom, Calendly, ...).
 
-A meeting gets up to two keys: ``ical:<UID>`` when the source carries the RFC 5545 UID, and
-``slot:<start rounded to 15 min>:<sha256 of the sorted external emails>`` (all emails when nobody is
-external). Any key already mapped to an activity makes this meeting a duplicate of it.
+A meeting gets up to two keys: ``ical:<UID>:<UTC day of the start>`` when the source carries the
+RFC 5545 UID, and ``slot:<start rounded to 15 min>:<sha256 of the sorted external emails>`` (all
+emails when nobody is external). Any key already mapped to an activity makes this meeting a
+duplicate of it.
+
+Every instance of a recurring event carries the series' UID (RFC 5545 tells instances apart by a
+RECURRENCE-ID, which no source here sends; Google's ``iCalUID`` is the series'): the UID alone made
+each week's meeting of a second source a sighting of the first week's. The day of the instance
+tells them apart and still joins two sources' views of one instance moved to another time.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     if activity.kind is not ActivityKind.MEETING:
         return ()
     keys: list[str] = []
+    start = rounded_start(activity.occurred_at)
     if activity.ical_uid:
-        keys.append(f"ical:{activity.ical_uid.strip()}")
+        keys.append(f"ical:{activity.ical_uid.strip()}:{start.date().isoformat()}")
     domains = tuple(internal_domains)
     emails = sorted({p.email for p in activity.participants if p.email})
     external = [e for e in emails if not is_internal(e, domains)]
@@ -41,7 +48,7 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     if people:
         # Hashed: a meeting may have hundreds of attendees, and the key is a primary key.
         digest = hashlib.sha256(",".join(people).encode("utf-8")).hexdigest()
-        keys.append(f"slot:{rounded_start(activity.occurred_at).isoformat()}:{digest}")
+        keys.append(f"slot:{start.isoformat()}:{digest}")
     return tuple(keys)
 
 

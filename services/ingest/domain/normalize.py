@@ -23,7 +23,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from libs.common.contracts.fields import reason_of
+from libs.common.contracts.fields import reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
 from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
@@ -170,7 +170,9 @@ def normalize_email(raw: str | None) -> str | None:
 
     The address as people paste it is read: with a display name (``Bo Buyer <bo@buyer.example>``,
     ``bo@buyer.example (Bo)``), in angle brackets, behind ``mailto:``, with the trailing dot of a
-    fully qualified domain. Two addresses in one value are refused, not chosen between.
+    fully qualified domain, behind a display name holding a comma (``Diaz, Dana <dana@...>``).
+    Two addresses in one value are refused, not chosen between. Its domain
+    is read as the contract's ``Email`` reads it (``unicode_domain``: IDNA labels decoded).
     """
     if raw is None:
         return None
@@ -179,7 +181,9 @@ def normalize_email(raw: str | None) -> str | None:
         value = _bare_address(value)
     if not value or len(value) > 320 or not _EMAIL_SHAPE.match(value):
         return None
-    return value
+    local, _, domain = value.rpartition("@")
+    read = unicode_domain(domain)
+    return value if read is domain else f"{local}@{read}"
 
 
 #: What a bare address never holds: a display name's space or quote, brackets, a comment, a
@@ -194,10 +198,23 @@ def is_decorated_email(value: str) -> bool:
 
 def _bare_address(value: str) -> str:
     pairs = email.utils.getaddresses([value.removeprefix("mailto:")])
-    addresses = [address for _, address in pairs if address]
+    # A display name with a comma (Outlook's "Diaz, Dana <dana@...>") parses as a fragment
+    # without an @ and the address: a fragment is no second address.
+    addresses = [address for _, address in pairs if "@" in address]
     if len(addresses) != 1 or any(c.isspace() for c in addresses[0]):
         return ""
     return addresses[0].removeprefix("mailto:").rstrip(".")
+
+
+#: Calendar resources listed as attendees: a booked room, a shared or imported calendar
+#: (Google's addresses; Microsoft's rooms are mailboxes at the tenant's own domain, so internal).
+#: A bare, lower-cased address ending so is a room or a calendar, not a person.
+CALENDAR_RESOURCE_SUFFIXES = (
+    "@resource.calendar.google.com",
+    "@group.calendar.google.com",
+    "@group.v.calendar.google.com",
+    "@import.calendar.google.com",
+)
 
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
@@ -219,7 +236,22 @@ def normalize_domain(raw: str | None) -> str | None:
     value = re.sub(r":\d*$", "", value).rstrip(".").removeprefix("*.").removeprefix("www.")
     if len(value) > 253 or not _DOMAIN_SHAPE.match(value):
         return None
-    return value
+    return unicode_domain(value)
+
+
+def normalize_domains(raw: str) -> tuple[str, ...]:
+    """The domains of one value of an account's domains: each of several listed in it
+    (``acme.example, acme.co.uk``, as a spreadsheet cell holds them), or the one
+    :func:`normalize_domain` reads; none when one cannot be read."""
+    listed = [part for part in _DOMAIN_LIST_SEPARATOR.split(raw) if part]
+    if len(listed) < 2:
+        one = normalize_domain(raw)
+        return () if one is None else (one,)
+    read = [normalize_domain(part) for part in listed]
+    return tuple(r for r in read if r is not None) if None not in read else ()
+
+
+_DOMAIN_LIST_SEPARATOR = re.compile(r"[,;\s]+")
 
 
 def email_domain(address: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -22,8 +22,11 @@ from services.attribution.domain.matching import (
     attribute_activity,
 )
 from services.attribution.domain.reference import (
+    Account,
     AmbiguityPolicy,
+    Contact,
     CurrentAttribution,
+    Deal,
     ManualOverride,
     TenantAttributionPolicy,
 )
@@ -434,3 +437,60 @@ def test_facts_for_metrics_count_external_participants_and_certain_contacts() ->
     decision = attribute_activity(act, snapshot(), DEFAULT)
 
     assert (decision.external_participants, decision.external_contact_ids) == (2, ("con-amy",))
+
+
+def test_a_contact_filed_under_an_account_is_not_also_the_other_account_of_its_domain() -> None:
+    """globex.com is also a subsidiary's domain: Gil, filed under the subsidiary, writes for it;
+    an address the CRM does not know at globex.com could be either's."""
+    world = snapshot()
+    world = replace(
+        world,
+        accounts=(*world.accounts, Account("acc-globex-eu", ("globex.com",))),
+        contacts=(*world.contacts, Contact("con-gil", ("gil@globex.com",), (), "acc-globex-eu")),
+        deals=(
+            *world.deals,
+            Deal(
+                "deal-globex-eu",
+                "acc-globex-eu",
+                CY,
+                "discovery",
+                False,
+                False,
+                datetime(2026, 1, 10, tzinfo=UTC),
+            ),
+        ),
+    )
+
+    gil = attribute_activity(email_out("cy@seller.example", "gil@globex.com"), world, DEFAULT)
+    unknown = attribute_activity(email_out("cy@seller.example", "zed@globex.com"), world, DEFAULT)
+
+    assert (gil.status, gil.deal_id, gil.account_id, gil.secondary_deal_ids) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-globex-eu",
+        "acc-globex-eu",
+        (),
+    )
+    assert (unknown.status, {unknown.deal_id, *unknown.secondary_deal_ids}) == (
+        AttributionStatus.AMBIGUOUS,
+        {"deal-globex", "deal-globex-eu"},
+    )
+
+
+def test_an_activity_filed_under_an_account_is_not_another_accounts_by_its_addresses_domain() -> None:
+    """Logged against globex, copied to someone at acme.com the CRM does not know: globex's deal."""
+    logged = email_out("cy@seller.example", "zed@acme.com", crm=CrmReferences(account_id="acc-globex"))
+    unfiled = email_out("cy@seller.example", "zed@acme.com", "gia@globex.com")
+
+    decision = attribute_activity(logged, snapshot(), DEFAULT)
+
+    assert (decision.status, decision.deal_id, decision.account_id, decision.runners_up) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-globex",
+        "acc-globex",
+        (),
+    )
+    # Without the CRM's word, acme's deals are candidates through the domain.
+    assert {r.deal_id for r in attribute_activity(unfiled, snapshot(), DEFAULT).runners_up} == {
+        "deal-acme-new",
+        "deal-acme-exp",
+    }

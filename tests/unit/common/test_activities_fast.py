@@ -136,7 +136,7 @@ SAMPLES: list[tuple[str, bytes, str]] = [
         "invalid",
     ),
     ("an outcome of another kind", _edit('"outcome":"sent"', '"outcome":"held"'), "invalid"),
-    ("an unknown role", _edit('"role":"cc"', '"role":"bcc"'), "invalid"),
+    ("an unknown role", _edit('"role":"cc"', '"role":"bcc-list"'), "invalid"),
     (
         "a participant without address",
         _edit('{"email":null,"phone":"+12125550100"', '{"email":null,"phone":null'),

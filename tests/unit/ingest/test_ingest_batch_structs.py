@@ -356,3 +356,45 @@ def test_whatever_an_item_holds_both_paths_give_one_answer(
     body = json.dumps({"activities": [VALID, item]}).encode()
 
     assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at: str) -> None:
+    """A booked room or a shared calendar (decorated or not) is no attendee, unless nobody else is."""
+    people = [
+        {"email": "ana@acme.example", "role": "organizer"},
+        {"email": "Room 4A <C_1889@Resource.Calendar.Google.com>", "role": "attendee"},
+        {"email": "bo@globex.example", "role": "attendee"},
+        {"email": "team@group.calendar.google.com", "role": "attendee"},
+    ]
+    meeting = {
+        **VALID,
+        "kind": "meeting",
+        "outcome": "held",
+        "occurred_at": occurred_at,
+        "participants": people,
+    }
+    alone = {**meeting, "external_id": "room-only", "participants": people[1:2]}
+    read = read_activity_batch(json.dumps({"activities": [meeting, alone]}).encode(), OPTIONS, NOW)
+
+    assert [[p.email for p in a.participants] for a in read] == [
+        ["ana@acme.example", "bo@globex.example"],
+        ["c_1889@resource.calendar.google.com"],
+    ]
+    assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_blank_thread_id_or_ical_uid_is_none_on_both_paths(occurred_at: str) -> None:
+    blank = {**VALID, "occurred_at": occurred_at, "thread_id": "", "ical_uid": "  "}
+    kept = {
+        **VALID,
+        "occurred_at": occurred_at,
+        "external_id": "call-2",
+        "thread_id": "t-1",
+        "ical_uid": " u-1",
+    }
+    read = read_activity_batch(json.dumps({"activities": [blank, kept]}).encode(), OPTIONS, NOW)
+
+    assert [(a.thread_id, a.ical_uid) for a in read] == [(None, None), ("t-1", " u-1")]
+    assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")

@@ -68,3 +68,15 @@ def test_bad_internal_date_is_422() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(message)), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, "internalDate")
+
+
+def test_a_sent_messages_blind_copies_are_bcc_participants() -> None:
+    message = fixture_json("gmail", "message.json")
+    message["payload"]["headers"].append(
+        {"name": "Bcc", "value": "Log <log@crm.example>, dee@globex.example"}
+    )
+    (email,) = adapter.parse(make_request(dumps({"messages": [message]})), CONFIG).activities
+    assert [(p.email, p.role) for p in email.participants if p.role is ParticipantRole.BCC] == [
+        ("log@crm.example", ParticipantRole.BCC),
+        ("dee@globex.example", ParticipantRole.BCC),
+    ]

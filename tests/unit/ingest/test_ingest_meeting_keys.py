@@ -51,7 +51,26 @@ def test_keys_are_the_ical_uid_then_the_slot_of_external_people() -> None:
         ),
         INTERNAL,
     )
-    assert keys == ("ical:uid-1", slot("2026-11-24T14:00:00+00:00", "bo@globex.example,cy@globex.example"))
+    assert keys == (
+        "ical:uid-1:2026-11-24",
+        slot("2026-11-24T14:00:00+00:00", "bo@globex.example,cy@globex.example"),
+    )
+
+
+def test_each_instance_of_a_recurring_event_has_its_own_ical_key_on_the_day_it_happens() -> None:
+    week = [
+        meeting(start, ["bo@globex.example"], "series-1")
+        for start in ("2026-11-24T14:00:00Z", "2026-12-01T14:00:00Z")
+    ]
+    assert [meeting_keys(m, INTERNAL)[0] for m in week] == [
+        "ical:series-1:2026-11-24",
+        "ical:series-1:2026-12-01",
+    ]
+    # The same instance moved to later that day (its start rounded as the slot's: 23:53 is the next day).
+    moved = meeting("2026-11-24T17:30:00Z", ["bo@globex.example"], "series-1")
+    late = meeting("2026-11-24T23:53:00Z", ["bo@globex.example"], "series-1")
+    assert meeting_keys(moved, INTERNAL)[0] == "ical:series-1:2026-11-24"
+    assert meeting_keys(late, INTERNAL)[0] == "ical:series-1:2026-11-25"
 
 
 def test_the_same_people_at_the_same_time_share_a_key_whoever_hosts() -> None:

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 import pytest
 
 from libs.common.contracts.activities import Direction, Participant, ParticipantRole
+from libs.common.contracts.fields import lower_email, unicode_domain
 from services.ingest.domain.normalize import (
     direction_for,
     make_participant,
     normalize_domain,
+    normalize_domains,
     normalize_email,
     normalize_phone,
     parse_iso_datetime,
@@ -182,3 +184,30 @@ def test_oversized_body_is_413(source: str) -> None:
     with pytest.raises(WebhookRejected) as caught:
         ADAPTERS[source].parse(make_request(body), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (413, "body")
+
+
+def test_an_internationalised_domain_has_one_form_in_emails_and_account_domains() -> None:
+    for written in ("jo@xn--bcher-kva.example", "Jo@XN--BCHER-KVA.example", "jo@bu\u0308cher.example"):
+        assert lower_email(written) == "jo@bücher.example"
+        assert normalize_email(f"Jo <{written}>") == "jo@bücher.example"
+    assert normalize_domain("https://www.xn--bcher-kva.example/") == "bücher.example"
+    # Nothing to read: the very object back (no copy per address); a bad IDNA label is kept as sent.
+    plain = "acme.example"
+    assert unicode_domain(plain) is plain
+    assert unicode_domain("xn--zz.example") == "xn--zz.example"
+
+
+def test_a_display_name_written_last_first_is_a_name_not_a_second_address() -> None:
+    assert normalize_email("Diaz, Dana <Dana@Buyer.example>") == "dana@buyer.example"
+    assert normalize_email("dana@buyer.example, bo@buyer.example") is None
+
+
+def test_an_accounts_domains_listed_in_one_value_are_each_read() -> None:
+    assert normalize_domains("buyer.example, https://www.buyer.co.uk/;buyer.de") == (
+        "buyer.example",
+        "buyer.co.uk",
+        "buyer.de",
+    )
+    assert normalize_domains("www.buyer.example") == ("buyer.example",)
+    assert normalize_domains("Buyer Inc") == ()
+    assert normalize_domains("buyer.example, not a domain") == ()

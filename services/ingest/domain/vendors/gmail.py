@@ -110,6 +110,7 @@ def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookC
             *people("from", ParticipantRole.FROM, 1),
             *people("to", ParticipantRole.TO),
             *people("cc", ParticipantRole.CC),
+            *people("bcc", ParticipantRole.BCC),
         ]
     )
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)

@@ -184,6 +184,7 @@ def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[Activit
             ),
             *_recipients(resource, "toRecipients", ParticipantRole.TO, region),
             *_recipients(resource, "ccRecipients", ParticipantRole.CC, region),
+            *_recipients(resource, "bccRecipients", ParticipantRole.BCC, region),
         ]
     )
     sent_raw = resource.opt_str("sentDateTime") or resource.req_str("receivedDateTime")

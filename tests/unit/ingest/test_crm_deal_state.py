@@ -1,0 +1,94 @@
+"""A deal's state as ingest publishes it from the canonical CRM sync (``crm_sync.read_deal``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from libs.common.contracts.crm import DealV1
+from services.ingest.domain.crm_sync import read_entities, stage_outcome
+
+CREATED = datetime(2026, 6, 1, tzinfo=UTC)
+CLOSE = datetime(2026, 9, 1, tzinfo=UTC)
+UPDATED = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+def _read(**fields: Any) -> datetime | None:
+    sent = DealV1(id="d", updated_at=UPDATED, created_at=CREATED, **fields)
+    (read,), warnings = read_entities((sent,), "US")
+    assert isinstance(read, DealV1)
+    assert warnings == ()
+    return read.closed_at
+
+
+def test_an_open_deals_expected_close_date_is_not_a_close() -> None:
+    assert _read(closed_at=CLOSE) is None
+    assert _read() is None
+
+
+def test_a_closed_deal_keeps_its_close_date() -> None:
+    assert _read(is_closed=True, closed_at=CLOSE) == CLOSE
+    assert _read(is_closed=True, is_won=True, closed_at=CLOSE) == CLOSE
+
+
+def test_a_closed_deal_without_a_date_closed_when_reported_so_never_before_its_creation() -> None:
+    assert _read(is_closed=True) == UPDATED
+    sent = DealV1(id="d", updated_at=datetime(2026, 5, 1, tzinfo=UTC), created_at=CREATED, is_closed=True)
+    (read,), _ = read_entities((sent,), "US")
+    assert isinstance(read, DealV1)
+    assert read.closed_at == CREATED
+
+
+@pytest.mark.parametrize(
+    ("stage", "won"),
+    [
+        ("Closed Won", True),
+        ("closedwon", True),
+        ("closed_won", True),
+        ("Closed - Won", True),
+        ("WON", True),
+        ("Closed Lost", False),
+        ("closedlost", False),
+        ("Closed Lost to Competition", False),
+        ("Lost", False),
+        ("Closed", False),
+        ("", None),
+        ("Negotiation", None),
+        ("Lost interest", None),
+        ("Won't proceed", None),
+        ("Closing", None),
+    ],
+)
+def test_a_stage_names_a_win_a_loss_or_no_close(stage: str, won: bool | None) -> None:
+    assert stage_outcome(stage) is won
+
+
+def test_a_closing_stage_closes_a_deal_only_when_its_flags_were_not_sent() -> None:
+    def read(**fields: Any) -> tuple[bool, bool, datetime | None]:
+        sent = DealV1(id="d", updated_at=UPDATED, created_at=CREATED, **fields)
+        (deal,), _ = read_entities((sent,), "US")
+        assert isinstance(deal, DealV1)
+        return deal.is_closed, deal.is_won, deal.closed_at
+
+    assert read(stage="Closed Won") == (True, True, UPDATED)
+    assert read(stage="Closed Lost", closed_at=CLOSE) == (True, False, CLOSE)
+    assert read(stage="Closed Won", is_closed=False) == (False, False, None)
+    assert read(stage="Closed Won", is_closed=True, closed_at=CLOSE) == (True, False, CLOSE)
+    assert read(stage="Proposal", closed_at=CLOSE) == (False, False, None)
+
+
+def test_deal_dates_may_be_days_read_as_their_start_in_utc() -> None:
+    deal = DealV1.model_validate(
+        {
+            "id": "d",
+            "updated_at": "2026-11-05T09:00:00Z",
+            "created_at": "2026-06-01",
+            "closed_at": "2026-09-01",
+        }
+    )
+    assert (deal.created_at, deal.closed_at) == (CREATED, CLOSE)
+    for refused in ("20260601", "2026-06-01T00:00:00", "2026-6-1"):
+        with pytest.raises(ValueError, match="created_at"):
+            DealV1.model_validate({"id": "d", "updated_at": "2026-11-05T09:00:00Z", "created_at": refused})
