@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Field types live in fields.py; the four ``X as X`` names are re-exported for existing importers.
 from libs.common.contracts.fields import TENANT_ID_PATTERN as TENANT_ID_PATTERN
@@ -125,6 +125,12 @@ class Participant(BaseModel):
     phone: SafeStr | None = Field(default=None, max_length=40, description="E.164 after normalisation")
     name: SafeStr | None = Field(default=None, max_length=256)
     role: ParticipantRole
+
+    @field_validator("email", "phone", "name", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """An empty or blank value (an export's empty column: a call's ``"email": ""``) is none."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _needs_an_address(self) -> Participant:

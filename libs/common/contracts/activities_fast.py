@@ -74,6 +74,13 @@ class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields
     def __post_init__(self) -> None:
         # Inline rather than through ``_refuse_unprintable``: it runs for every participant.
         email, phone, name = self.email, self.phone, self.name
+        if (
+            not (email is None or email.strip())
+            or not (phone is None or phone.strip())
+            or not (name is None or name.strip())
+        ):
+            # A blank value is none (the contract's ``_blank_is_none``); rare, so decided there.
+            raise ValueError("a blank value: the contract's path decides")
         if email is not None:
             if not email.isprintable():
                 raise ValueError("email not printable: the contract's path decides")

@@ -288,6 +288,7 @@ REFUSED = {
     "a control character in a contact id": {"crm": {"contact_ids": ["c\x01"]}},
     "an unknown participant field": {"participants": [{"email": "a@x.example", "role": "caller", "age": 3}]},
     "an unknown role": {"participants": [{"email": "a@x.example", "role": "host"}]},
+    "only blank addresses": {"participants": [{"email": " ", "phone": "", "role": "caller"}]},
 }
 
 
@@ -398,3 +399,24 @@ def test_a_blank_thread_id_or_ical_uid_is_none_on_both_paths(occurred_at: str) -
 
     assert [(a.thread_id, a.ical_uid) for a in read] == [(None, None), ("t-1", " u-1")]
     assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
+
+
+def test_a_blank_email_phone_or_name_of_a_participant_is_none() -> None:
+    """An export's empty column (a call's callee with ``"email": ""`` and a phone) is no value: the
+    participant stands on what it has, on either path, and a participant with only blanks is refused."""
+    blanks = {
+        **VALID,
+        "participants": [
+            {"email": "ana@acme.example", "phone": " ", "name": "", "role": "caller"},
+            {"email": "", "phone": "+14155550100", "name": "  ", "role": "callee"},
+        ],
+    }
+    read = read_activity_batch(json.dumps({"activities": [blanks, VALID]}).encode(), OPTIONS, NOW)
+    assert [(p.email, p.phone, p.name) for p in read[0].participants] == [
+        ("ana@acme.example", None, None),
+        (None, "+14155550100", None),
+    ]
+    assert [(p.email, p.phone) for p in read[1].participants] == [
+        ("ana@acme.example", None),
+        (None, "+14155550100"),
+    ]
