@@ -30,7 +30,7 @@ class _Consumer:
 
 @pytest.mark.parametrize(("policy", "expected"), [({}, 100), ({"fetch_max_wait_ms": 37}, 37)])
 async def test_the_consumer_is_made_with_the_policys_fetch_wait(
-    monkeypatch: pytest.MonkeyPatch, policy: dict[str, int], expected: int
+    monkeypatch: pytest.MonkeyPatch, policy: dict[str, Any], expected: int
 ) -> None:
     _Consumer.made = []
     monkeypatch.setattr(runner_module, "AIOKafkaConsumer", _Consumer)
