@@ -137,6 +137,9 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| freshness at {f['offered_per_s']:,}/s offered ({f['achieved_per_s']:,.0f}/s acked), "
             f"2xx -> counted, p50/p99 | {f['p50_ms']:,.0f}/{f['p99_ms']:,.0f} ms | | | p99 < 1,000 ms at 1,500/s |"
         )
+        lines.append(
+            f"| freshness: the warm-up batch before the clock starts (start-up) | {f['warmup_ms']:,.0f} ms | | | |"
+        )
     g = results.get("gateway")
     if g:
         lines += markdown_rows(g)

@@ -325,6 +325,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.policy.max_batch_size,
+            fetch_max_wait_ms=self.policy.fetch_max_wait_ms,
             session_timeout_ms=self.policy.session_timeout_ms,
             max_poll_interval_ms=self.policy.max_poll_interval_ms,
             rebalance_timeout_ms=self.policy.rebalance_timeout_ms,
