@@ -20,6 +20,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _attribution,
     _crm,
     _ingest_auth,
+    _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
 from tests.integration.pipeline_support import drained
@@ -131,11 +132,7 @@ async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
     }
     assigned = {**inbound, "external_id": "m-assigned", "crm": {"owner_rep_id": "rep-2"}}
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, bo, account, contact, ana_deal, bo_deal), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, bo, account, contact, ana_deal, bo_deal)
         posted = await stack.ingest.post("/v1/events", json={"activities": [inbound, assigned]}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -175,11 +172,7 @@ async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers
     }
     colleague = _to("m-colleague", "cy@seller.example")
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(ana, account, contact, deal_a, deal_b), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, ana, account, contact, deal_a, deal_b)
         mails = [_to("m-out", "victor@gmail.com"), reply, colleague]
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
@@ -236,11 +229,7 @@ async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
         },
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, bo, account, lee, tagged, deal_a, deal_b), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, bo, account, lee, tagged, deal_a, deal_b)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -295,11 +284,7 @@ async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_o
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(ana, bo, gone, cy, account, contact, deal), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, ana, bo, gone, cy, account, contact, deal)
         calls = [call("c-main", "+14155550000"), call("c-reused", "+14155550009")]
         posted = await stack.ingest.post("/v1/events", json={"activities": calls}, headers=auth)
         assert posted.status_code == 202, posted.text
@@ -342,11 +327,7 @@ async def test_a_record_corrected_under_the_same_updated_at_applies_and_a_resend
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, account, contact, deal_a, deal_b)
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [_to("m-1", "dana@buyer.example")]}, headers=auth
         )
@@ -408,9 +389,7 @@ async def test_a_team_change_counts_from_the_tenants_local_day_not_the_utc_one(
         _to("m-morning", "dana@buyer.example") | {"occurred_at": "2026-11-03T17:00:00Z"},
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, *teams), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, *teams)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {

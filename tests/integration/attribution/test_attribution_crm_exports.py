@@ -20,6 +20,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _attribution,
     _crm,
     _ingest_auth,
+    _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
 
@@ -144,11 +145,7 @@ async def test_a_deal_sent_with_a_closing_stage_and_no_flags_is_closed(
         "contacts": [],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, globex, lee, won, lost, flagged, new), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, globex, lee, won, lost, flagged, new)
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [_to("m-new", "lee@globex.example")]}, headers=auth
         )
@@ -206,9 +203,7 @@ async def test_each_instance_of_a_recurring_meeting_is_its_own_activity_seen_fro
 
     days, missed = ("2026-11-02", "2026-11-09", "2026-11-16"), "2026-11-23"
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, account, DEAL), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, account, DEAL)
         calendar = [weekly("calendar", day) for day in days]
         logged = [weekly("crm-log", day, 1795000000000) for day in (*days, missed)]
         for batch in (calendar, logged):
@@ -267,9 +262,7 @@ async def test_a_meeting_room_or_a_shared_calendar_among_the_attendees_is_not_a_
         meeting("customer", "outbound", "dana@buyer.example", room),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, bo, account, dana, DEAL), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, bo, account, dana, DEAL)
         posted = await stack.ingest.post("/v1/events", json={"activities": meetings}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -316,11 +309,7 @@ async def test_a_contacts_own_account_beats_another_account_on_the_same_domain(
     deal_e = {**DEAL, "id": "deal-e", "account_id": "acc-e", "contacts": []}
     mails = [_to("m-dana", "dana@acme.example"), _to("m-zed", "zed@acme.example")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, parent, emea, dana, deal_p, deal_e), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, parent, emea, dana, deal_p, deal_e)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -359,11 +348,7 @@ async def test_a_rep_blind_copied_on_a_buyers_mail_took_part_in_it(
         ],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, bo, account, dana, ana_deal, bo_deal), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, bo, account, dana, ana_deal, bo_deal)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-bcc"))
@@ -413,11 +398,7 @@ async def test_an_activity_the_crm_files_under_an_account_is_not_another_account
         logged("m-partner", "zed@acme.example", "joe@reseller.example"),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, parent, emea, partner, *deals), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, parent, emea, partner, *deals)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -454,11 +435,7 @@ async def test_an_internationalised_domain_is_one_domain_written_in_unicode_or_a
         _to("m-colleague", "kim@xn--bcher-kva.example"),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, account, jo, deal_a, deal_b), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, account, jo, deal_a, deal_b)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -507,9 +484,7 @@ async def test_an_empty_thread_id_is_no_thread(
 
     meetings = [meeting("calendar", "dana@buyer.example"), meeting("crm-log", "zed@elsewhere.example")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, account, dana, DEAL), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, account, dana, DEAL)
         for batch in (mails, meetings):
             posted = await stack.ingest.post("/v1/events", json={"activities": batch}, headers=auth)
             assert posted.status_code == 202, posted.text

@@ -28,6 +28,14 @@ def _crm(*entities: dict[str, Any]) -> dict[str, Any]:
     return {"source": "test", "entities": [{"updated_at": T0, **e} for e in entities]}
 
 
+async def _sync_crm(stack: Any, auth: dict[str, str], *entities: dict[str, Any]) -> None:
+    """The entities through ``POST /v1/crm/sync`` (202), and a second for attribution to apply
+    them before the activities that need them are posted."""
+    response = await stack.ingest.post("/v1/crm/sync", json=_crm(*entities), headers=auth)
+    assert response.status_code == 202, response.text
+    await asyncio.sleep(1.0)
+
+
 REP = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@seller.example"], "phones": ["+14155550001"]}
 ACCOUNT = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
 DEAL = {
@@ -154,9 +162,7 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
     mail_id = activity_id_for(TENANT, "mail", "m-1")
     services = ("ingest", "attribution", "metrics")
     async with in_process_stack(kafka_settings, database_settings, services) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, deal_a), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, ACCOUNT, contact, deal_a)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         await _poll(
@@ -334,11 +340,7 @@ async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_d
         return email_from_ana(external_id, subject=subject)
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, analytics, renewal), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, ACCOUNT, contact, analytics, renewal)
         posted = await stack.ingest.post(
             "/v1/events",
             json={"activities": [mail("m-named", "Re: Platform renewal - pricing"), mail("m-plain", "Hi")]},
@@ -385,11 +387,7 @@ async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_
         ],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(ana, bo, ACCOUNT, contact, deal), headers=auth
-        )
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, ana, bo, ACCOUNT, contact, deal)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-alias"))
@@ -483,9 +481,7 @@ async def test_a_call_credited_to_the_deal_owner_moves_to_the_caller_when_the_di
     }
     call_id = activity_id_for(TENANT, "dialer", "c-cy")
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, DEAL), headers=auth)
-        assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await _sync_crm(stack, auth, REP, ACCOUNT, contact, DEAL)
         posted = await stack.ingest.post("/v1/events", json={"activities": [call]}, headers=auth)
         assert posted.status_code == 202, posted.text
         await _poll(
