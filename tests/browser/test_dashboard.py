@@ -247,10 +247,15 @@ async def test_quarter_view_draws_eight_quarters_without_a_page_error(
     await expect(page.locator("#rep-figures")).to_have_attribute("data-rep", re.compile("."), timeout=30_000)
     scores: list[Any] = []
     page.on("response", lambda r: scores.append(r) if "/scores?granularity=quarter" in r.url else None)
-    await page.select_option("#period", "quarter")
+    # Waited for, not only listened to: the browser's network events may reach us after the page
+    # has already drawn what the response carried (seen once under a loaded CI machine).
+    async with page.expect_response(
+        lambda r: "/scores?granularity=quarter" in r.url, timeout=30_000
+    ) as first:
+        await page.select_option("#period", "quarter")
+    assert (await first.value).status == 200
     await expect(page.locator("#trend svg[data-slots='8']")).to_have_count(1, timeout=30_000)
     await expect(page.locator("#period-label")).to_contain_text("FY")
-    assert scores
     assert all(r.status == 200 for r in scores)
     rep = await page.locator("#rep-figures").get_attribute("data-rep")
     calendar = await _json(site, "/v1/periods?granularity=quarter")
