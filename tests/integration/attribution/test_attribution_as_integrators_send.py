@@ -20,6 +20,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _attribution,
     _crm,
     _ingest_auth,
+    _post_mail,
     _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
@@ -75,12 +76,7 @@ async def test_a_contact_and_an_account_typed_with_display_names_and_websites_ar
             _to("m-pasted", "Dana Diaz <Dana@Buyer.example>"),
             _to("m-globex", "joe@globex.example"),
         ]
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-plain", "m-pasted", "m-globex")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-plain", "m-pasted", "m-globex"))
     async with db_engine.connect() as conn:
         stored = [
             tuple(r)
@@ -133,12 +129,7 @@ async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
     assigned = {**inbound, "external_id": "m-assigned", "crm": {"owner_rep_id": "rep-2"}}
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, bo, account, contact, ana_deal, bo_deal)
-        posted = await stack.ingest.post("/v1/events", json={"activities": [inbound, assigned]}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-inbox", "m-assigned")
-        }
+        rows = await _post_mail(stack, db_engine, auth, [inbound, assigned], ("m-inbox", "m-assigned"))
     found = {
         name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.rep_id, r.explanation["rule_path"])
         for name, r in rows.items()
@@ -174,12 +165,7 @@ async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, ana, account, contact, deal_a, deal_b)
         mails = [_to("m-out", "victor@gmail.com"), reply, colleague]
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-out", "m-reply", "m-colleague")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-out", "m-reply", "m-colleague"))
     found = {name: (r.status, r.deal_id, r.account_id, r.rep_id) for name, r in rows.items()}
     assert found == {
         "m-out": ("attributed", "deal-b", "acc-1", "rep-1"),
@@ -230,12 +216,7 @@ async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, bo, account, lee, tagged, deal_a, deal_b)
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-lee", "m-max", "m-ana")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-lee", "m-max", "m-ana"))
     found = {
         name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
         for name, r in rows.items()
@@ -390,12 +371,7 @@ async def test_a_team_change_counts_from_the_tenants_local_day_not_the_utc_one(
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, *teams)
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-evening", "m-morning")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-evening", "m-morning"))
     found = {name: (r.rep_id, r.team_id, r.explanation["rep"]["team_on"]) for name, r in rows.items()}
     assert found == {
         "m-evening": ("rep-1", "team-a", "2026-11-02"),

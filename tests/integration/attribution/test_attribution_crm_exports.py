@@ -20,6 +20,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _attribution,
     _crm,
     _ingest_auth,
+    _post_mail,
     _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
@@ -83,12 +84,9 @@ async def test_deal_dates_as_crms_keep_them_an_expected_close_and_a_lost_deal_wi
             _to("m-lost-then", "lee@globex.example", "2026-07-20T16:00:00Z"),
             _to("m-new", "lee@globex.example"),
         ]
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-before", "m-slipped", "m-lost-then", "m-new")
-        }
+        rows = await _post_mail(
+            stack, db_engine, auth, mails, ("m-before", "m-slipped", "m-lost-then", "m-new")
+        )
     async with db_engine.connect() as conn:
         stored = {
             r.deal_id: (r.is_closed, r.closed_at.isoformat() if r.closed_at else None)
@@ -310,12 +308,7 @@ async def test_a_contacts_own_account_beats_another_account_on_the_same_domain(
     mails = [_to("m-dana", "dana@acme.example"), _to("m-zed", "zed@acme.example")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, parent, emea, dana, deal_p, deal_e)
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-dana", "m-zed")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-zed"))
     found = {
         name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.account_id, r.explanation["rule_path"])
         for name, r in rows.items()
@@ -436,12 +429,7 @@ async def test_an_internationalised_domain_is_one_domain_written_in_unicode_or_a
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, account, jo, deal_a, deal_b)
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-unicode", "m-idna", "m-colleague")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-unicode", "m-idna", "m-colleague"))
     found = {
         name: (r.status, r.deal_id, r.account_id, r.explanation["rule_path"]) for name, r in rows.items()
     }
@@ -525,12 +513,7 @@ async def test_a_name_written_last_first_and_an_accounts_domains_in_one_cell_are
         assert crm.status_code == 202, crm.text
         assert crm.json() == {"accepted": 5, "warnings": []}
         await asyncio.sleep(1.0)
-        posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
-        assert posted.status_code == 202, posted.text
-        rows = {
-            name: await _attribution(db_engine, activity_id_for(TENANT, "mail", name))
-            for name in ("m-dana", "m-uk")
-        }
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-uk"))
     async with db_engine.connect() as conn:
         stored = [
             tuple(r)

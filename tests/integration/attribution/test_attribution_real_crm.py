@@ -36,6 +36,19 @@ async def _sync_crm(stack: Any, auth: dict[str, str], *entities: dict[str, Any])
     await asyncio.sleep(1.0)
 
 
+async def _post_mail(
+    stack: Any,
+    engine: AsyncEngine,
+    auth: dict[str, str],
+    activities: list[dict[str, Any]],
+    names: tuple[str, ...],
+) -> dict[str, Any]:
+    """``activities`` through ``POST /v1/events`` (202); the attribution of each mail named, once it is there."""
+    posted = await stack.ingest.post("/v1/events", json={"activities": activities}, headers=auth)
+    assert posted.status_code == 202, posted.text
+    return {name: await _attribution(engine, activity_id_for(TENANT, "mail", name)) for name in names}
+
+
 REP = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@seller.example"], "phones": ["+14155550001"]}
 ACCOUNT = {"entity_type": "account", "id": "acc-1", "domains": ["buyer.example"]}
 DEAL = {
