@@ -285,19 +285,24 @@ class _Loader:
         await self.reps({row.rep_id for row in found})
 
     async def reps_by_name(self, identities: Iterable[str]) -> None:
-        """When an address is no rep's: the rep the tenant maps it to (``rep_aliases``), or, at
-        an internal domain, the tenant's named reps (a handful of rows): its mailbox may follow
-        one rep's name (``ana.lopez@``)."""
-        mapped = self.index.mapped_addresses
+        """When an address is no rep's: the rep the tenant maps it to (``rep_aliases``), the rep
+        that held it before its record dropped it (``ref_rep_former_emails``), or, at an internal
+        domain, the tenant's named reps (a handful of rows): its mailbox may follow one rep's name
+        (``ana.lopez@``)."""
+        listed = self.index.rep_ids_by_identity
+        emails = sorted(i for i in identities if "@" in i and i not in listed)
+        if emails:
+            for row in await self.rows(
+                "SELECT email, rep_id FROM ref_rep_former_emails WHERE tenant_id = :t AND email = ANY(:e)",
+                e=emails,
+            ):
+                self.index.former_addresses[row.email] = row.rep_id
+        mapped = self.index.mapped_addresses.keys() | self.index.former_addresses.keys()
         unlisted = [
             i
-            for i in sorted(identities)
-            if "@" in i
-            and i not in self.index.rep_ids_by_identity
-            and (
-                i in mapped
-                or any(d in self.index.internal_domains for d in parent_domains(i.rpartition("@")[2]))
-            )
+            for i in emails
+            if i in mapped
+            or any(d in self.index.internal_domains for d in parent_domains(i.rpartition("@")[2]))
         ]
         if not unlisted:
             return

@@ -131,7 +131,9 @@ async def _apply_rep(
             text("SELECT identity FROM ref_rep_identities WHERE tenant_id = :t AND rep_id = :id"),
             {"t": t, "id": e.id},
         )
-        changed.rep_identities.update(set(identities) - {row.identity for row in held})
+        held_identities = {row.identity for row in held}
+        changed.rep_identities.update(set(identities) - held_identities)
+        await _keep_former_emails(conn, t, e, held_identities - set(identities), identities)
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -143,6 +145,36 @@ async def _apply_rep(
         changed.identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
+
+
+async def _keep_former_emails(
+    conn: AsyncConnection, t: str, e: RepV1, dropped: set[str], held_now: list[str]
+) -> None:
+    """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_emails``)
+    for mail from them that arrives or is re-matched later; an address it lists again is current
+    again. A rep deleted or merged takes its former addresses with it."""
+    if e.deleted or e.merged_into:
+        await conn.execute(
+            text("DELETE FROM ref_rep_former_emails WHERE tenant_id = :t AND rep_id = :id"),
+            {"t": t, "id": e.id},
+        )
+        return
+    if held_now:
+        await conn.execute(
+            text("DELETE FROM ref_rep_former_emails WHERE tenant_id = :t AND email = ANY(:emails)"),
+            {"t": t, "emails": [i for i in held_now if "@" in i]},
+        )
+    emails = sorted(i for i in dropped if "@" in i)
+    if emails:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_rep_former_emails (tenant_id, email, rep_id, until) "
+                "SELECT :t, e, :id, :u FROM unnest(CAST(:emails AS text[])) e "
+                "ON CONFLICT (tenant_id, email) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
+                "WHERE ref_rep_former_emails.until <= EXCLUDED.until"
+            ),
+            {"t": t, "id": e.id, "u": e.updated_at, "emails": emails},
+        )
 
 
 async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:

@@ -119,6 +119,9 @@ class ReferenceIndex:
     #: Addresses the tenant maps to a rep (``rep_aliases`` keys holding an ``@``, lower-cased)
     #: -> the rep id it names: ``ana-emea@`` that no source lists is Ana's.
     mapped_addresses: dict[str, str] = field(default_factory=dict)
+    #: Addresses a rep held before its record dropped them (a rename, a new domain; lower-cased)
+    #: -> that rep's id: mail from them is still the rep's while no rep holds them now.
+    former_addresses: dict[str, str] = field(default_factory=dict)
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -174,11 +177,15 @@ class ReferenceIndex:
 
     def rep_by_name_address(self, email: str) -> str | None:
         """The rep of an address (lower-cased) no source lists: the one the tenant maps it to
-        (``rep_aliases``, at any domain), else the one rep whose name the mailbox of an address
-        at an internal domain follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed
-        address, an external one, or a name two reps share."""
-        mapped = self.mapped_addresses.get(email.lower()) if self.mapped_addresses else None
-        if mapped is not None and email.lower() not in self.rep_ids_by_identity:
+        (``rep_aliases``, at any domain), else the rep that held it before its record dropped it
+        (``former_addresses``), else the one rep whose name the mailbox of an address at an
+        internal domain follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an
+        external one, or a name two reps share."""
+        address = email.lower()
+        mapped = self.mapped_addresses.get(address) if self.mapped_addresses else None
+        if mapped is None and self.former_addresses:
+            mapped = self.former_addresses.get(address)
+        if mapped is not None and address not in self.rep_ids_by_identity:
             # Not cached: the rep's person may be learnt later in the batch (``canonical``).
             return self.canonical(mapped)
         try:

@@ -521,3 +521,63 @@ async def test_a_call_credited_to_the_deal_owner_moves_to_the_caller_when_the_di
             lambda rows: rows == [("deal-1", "rep-2", "caller", 2)],
             a=call_id,
         )
+
+
+async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_someone_elses(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's record is renamed (``ana@`` becomes ``ana.ruiz@``, same id). Her mail from the old
+    address that arrives afterwards is hers, not the deal owner's; once the address is issued to
+    a new rep, mail from it is the new rep's."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["amy@buyer.example"],
+    }
+    renamed = {**REP, "emails": ["ana.ruiz@seller.example"], "updated_at": "2026-11-10T00:00:00Z"}
+    newcomer = {
+        "entity_type": "rep",
+        "id": "rep-3",
+        "emails": ["ana@seller.example"],
+        "updated_at": "2026-11-15T00:00:00Z",
+    }
+
+    def mail(name: str, at: str) -> dict[str, Any]:
+        return {
+            "source": "mail",
+            "external_id": name,
+            "kind": "email",
+            "direction": "outbound",
+            "outcome": "sent",
+            "occurred_at": at,
+            "participants": [
+                {"email": "ana@seller.example", "role": "from"},
+                {"email": "amy@buyer.example", "role": "to"},
+            ],
+        }
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _sync_crm(stack, auth, REP, bo, ACCOUNT, contact, {**DEAL, "owner_rep_id": "rep-2"})
+        await _sync_crm(stack, auth, renamed)
+        late = await _post_mail(stack, db_engine, auth, [mail("m-late", "2026-11-05T10:00:00Z")], ("m-late",))
+        await _sync_crm(stack, auth, newcomer)
+        reissued = await _post_mail(
+            stack, db_engine, auth, [mail("m-reissued", "2026-11-20T10:00:00Z")], ("m-reissued",)
+        )
+        async with db_engine.connect() as conn:
+            former = (
+                await conn.execute(
+                    text("SELECT email, rep_id FROM ref_rep_former_emails WHERE tenant_id = :t"),
+                    {"t": TENANT},
+                )
+            ).all()
+
+    row = late["m-late"]
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
+    assert row.explanation["rep"]["via"] == "from"
+    row = reissued["m-reissued"]
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-3")
+    assert former == []

@@ -163,6 +163,41 @@ def test_an_address_the_tenant_maps_to_a_rep_is_that_reps(sender: str, rep_id: s
     assert decision.status is not AttributionStatus.INTERNAL
 
 
+@pytest.mark.parametrize(
+    ("sender", "rep_id", "via"),
+    [
+        # Ana's address before a rename: still hers, at a domain the company left too.
+        ("ana@old-seller.example", "rep-a", "from"),
+        # Held by an alias id before: its person.
+        ("deals@seller.example", "rep-b", "from"),
+        # Bo holds it now: the current holder wins over the former one.
+        ("bo@seller.example", "rep-b", "from"),
+        # The tenant's mapping wins over a former holder.
+        ("ana-emea@seller.example", "rep-b", "from"),
+    ],
+)
+def test_an_address_a_rep_held_before_is_that_reps_while_no_rep_holds_it(
+    sender: str, rep_id: str, via: str
+) -> None:
+    index = _named_index()
+    index.rep_aliases["7702"] = "rep-b"
+    index.mapped_addresses = mapped_addresses({"ana-emea@seller.example": "rep-b"})
+    index.former_addresses = {
+        "ana@old-seller.example": "rep-a",
+        "deals@seller.example": "7702",
+        "bo@seller.example": "rep-a",
+        "ana-emea@seller.example": "rep-a",
+    }
+    index.put_deal(
+        Deal("deal-1", "acc-1", "rep-c", "open", False, False, WHEN, None, (("con-1", "champion"),))
+    )
+    index.put_contact(Contact("con-1", ("amy@acme.com",), (), "acc-1"))
+
+    decision = attribute_from_index(email_out(sender, "amy@acme.com"), index, TenantAttributionPolicy())
+
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (rep_id, via, "deal-1")
+
+
 def test_only_address_keys_of_the_mapping_are_addresses() -> None:
     assert mapped_addresses({"7701": "rep-a", " Ana-EMEA@Seller.example": "rep-a", "u@x": "7702"}) == {
         "ana-emea@seller.example": "rep-a",
