@@ -528,15 +528,10 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
 ) -> None:
     """Ana's record is renamed (``ana@`` becomes ``ana.ruiz@``, same id). Her mail from the old
     address that arrives afterwards is hers, not the deal owner's; once the address is issued to
-    a new rep, mail from it is the new rep's."""
+    a new rep, mail from it is the new rep's (and no longer a former address of hers)."""
     auth = await _ingest_auth(db_engine)
     bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
-    contact = {
-        "entity_type": "contact",
-        "id": "con-1",
-        "account_id": "acc-1",
-        "emails": ["amy@buyer.example"],
-    }
+    contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
     renamed = {**REP, "emails": ["ana.ruiz@seller.example"], "updated_at": "2026-11-10T00:00:00Z"}
     newcomer = {
         "entity_type": "rep",
@@ -544,40 +539,30 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
         "emails": ["ana@seller.example"],
         "updated_at": "2026-11-15T00:00:00Z",
     }
-
-    def mail(name: str, at: str) -> dict[str, Any]:
-        return {
-            "source": "mail",
-            "external_id": name,
-            "kind": "email",
-            "direction": "outbound",
-            "outcome": "sent",
-            "occurred_at": at,
-            "participants": [
-                {"email": "ana@seller.example", "role": "from"},
-                {"email": "amy@buyer.example", "role": "to"},
-            ],
-        }
-
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, bo, ACCOUNT, contact, {**DEAL, "owner_rep_id": "rep-2"})
         await _sync_crm(stack, auth, renamed)
-        late = await _post_mail(stack, db_engine, auth, [mail("m-late", "2026-11-05T10:00:00Z")], ("m-late",))
+        late = await _post_mail(
+            stack,
+            db_engine,
+            auth,
+            [email_from_ana("m-late", occurred_at="2026-11-05T10:00:00Z")],
+            ("m-late",),
+        )
         await _sync_crm(stack, auth, newcomer)
         reissued = await _post_mail(
-            stack, db_engine, auth, [mail("m-reissued", "2026-11-20T10:00:00Z")], ("m-reissued",)
+            stack,
+            db_engine,
+            auth,
+            [email_from_ana("m-reissued", occurred_at="2026-11-20T10:00:00Z")],
+            ("m-reissued",),
         )
-        async with db_engine.connect() as conn:
-            former = (
-                await conn.execute(
-                    text("SELECT email, rep_id FROM ref_rep_former_emails WHERE tenant_id = :t"),
-                    {"t": TENANT},
-                )
-            ).all()
+        await _poll(
+            db_engine, "SELECT * FROM ref_rep_former_emails WHERE tenant_id = :t", lambda rows: rows == []
+        )
 
     row = late["m-late"]
     assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
     assert row.explanation["rep"]["via"] == "from"
     row = reissued["m-reissued"]
     assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-3")
-    assert former == []
