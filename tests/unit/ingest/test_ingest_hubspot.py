@@ -242,6 +242,36 @@ def test_malformed_bodies_name_the_field(mutate: str, status: int, field: str) -
     assert (caught.value.status_code, caught.value.field) == (status, field)
 
 
+@pytest.mark.parametrize(
+    ("stage", "flags", "state"),
+    [
+        # The default properties: no hs_is_closed, the stage decides.
+        ("closedwon", {}, (True, True, datetime(2026, 11, 24, 10, 0, tzinfo=UTC))),
+        ("closedlost", {}, (True, False, datetime(2026, 11, 24, 10, 0, tzinfo=UTC))),
+        ("contractsent", {}, (False, False, None)),
+        # Sent flags are HubSpot's word, whatever the stage (a custom pipeline's stage ids).
+        # Closed without a closedate: at the latest when HubSpot reported it so (updatedAt).
+        ("12345678", {"hs_is_closed": "true"}, (True, False, datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC))),
+        ("closedwon", {"hs_is_closed": "false", "hs_is_closed_won": "false"}, (False, False, None)),
+    ],
+)
+def test_a_deal_without_the_closed_flags_is_closed_by_its_stage(
+    stage: str, flags: dict[str, str], state: tuple[bool, bool, datetime | None]
+) -> None:
+    """A deal read with HubSpot's default properties has ``dealstage`` and ``closedate`` but no
+    ``hs_is_closed``; an open deal's ``closedate`` is its expected close, not a close."""
+    (_, deal_item, *_) = fixture_json("hubspot", "crm-objects.json")
+    properties = deal_item["properties"]
+    for key in ("hs_is_closed", "hs_is_closed_won"):
+        del properties[key]
+    properties.update(dealstage=stage, **flags)
+    if stage == "12345678":
+        del properties["closedate"]
+    (deal,) = adapter.parse(make_request(dumps([deal_item]), url=URL), CONFIG).entities
+    assert isinstance(deal, DealV1)
+    assert (deal.is_closed, deal.is_won, deal.closed_at) == state
+
+
 def test_an_engagement_associated_with_several_deals_names_none_of_them_for_certain() -> None:
     # Attribution takes an explicit deal link as certain (confidence 1.0): the first of two
     # associated deals was credited with the other's calls.

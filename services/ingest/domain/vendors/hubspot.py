@@ -26,6 +26,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -464,13 +465,11 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             name=(properties.opt_str("name") or "")[:256],
             domains=(domain,) if domain else (),
         )
-    is_closed = bool(properties.opt_bool("hs_is_closed"))
-    is_won = bool(properties.opt_bool("hs_is_closed_won"))
     created_at = _time(properties, "createdate") or _time(item, "createdAt")
     if created_at is None:
         raise WebhookRejected(422, properties.field("createdate"), "required")
     companies = _associated_ids(item, "companies")
-    return DealV1(
+    deal = DealV1(
         id=object_id,
         updated_at=updated_at,
         deleted=deleted,
@@ -479,12 +478,23 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
         owner_rep_id=properties.opt_str("hubspot_owner_id"),
         stage=(properties.opt_str("dealstage") or "")[:128],
         amount=_decimal(properties, "amount"),
-        is_closed=is_closed or is_won,
-        is_won=is_won,
         created_at=created_at,
-        closed_at=_time(properties, "closedate") if is_closed or is_won else None,
+        closed_at=_time(properties, "closedate"),
         contacts=tuple(DealContactRole(contact_id=c) for c in _associated_ids(item, "contacts")),
+        **_closed_flags(properties),
     )
+    return deal.model_copy(update=read_deal(deal))
+
+
+def _closed_flags(properties: JsonObject) -> dict[str, bool]:
+    """``hs_is_closed`` / ``hs_is_closed_won`` when the deal carries them. HubSpot returns them
+    only when asked for (they are not among a deal's default properties): without them the
+    stage decides (``closedwon``, ``closedlost``; :func:`crm_sync.read_deal`)."""
+    is_closed = properties.opt_bool("hs_is_closed")
+    is_won = properties.opt_bool("hs_is_closed_won")
+    if is_closed is None and is_won is None:
+        return {}
+    return {"is_closed": bool(is_closed or is_won), "is_won": bool(is_won)}
 
 
 def _decimal(properties: JsonObject, key: str) -> Decimal | None:

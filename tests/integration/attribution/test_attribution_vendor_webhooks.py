@@ -1,0 +1,232 @@
+"""Vendor webhooks as the vendors send them, through ingest's webhook route, the real broker,
+attribution and PostgreSQL: what a CRM or dialer admin wiring HubSpot and Salesforce gets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.test_attribution_real_crm import TENANT, _attribution
+from tests.integration.ingest.ingest_integration_support import (
+    ORGANIZATION_ID,
+    SECRETS,
+    dumps,
+    endpoint,
+    setup_tenant,
+    sign,
+)
+
+
+async def _deliver(stack: Any, source: str, body: bytes) -> dict[str, Any]:
+    """``body`` signed as the vendor signs it now, to ``/v1/webhooks/{source}/acme``: 200."""
+    secret = SECRETS[source][0]
+    headers = sign(source, body, secret, int(time.time()))
+    response = await stack.ingest.post(endpoint(source, secret), content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    if source == "salesforce":
+        return {}
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _hubspot_deal(
+    deal_id: str, stage: str, created: str, closedate: str, contacts: list[str]
+) -> dict[str, Any]:
+    """A deal as ``GET /crm/v3/objects/deals/{id}?associations=companies,contacts`` returns it
+    without ``properties=``: HubSpot's default deal properties, which hold no ``hs_is_closed``."""
+    return {
+        "objectType": "deals",
+        "id": deal_id,
+        "properties": {
+            "amount": "12000",
+            "closedate": closedate,
+            "createdate": created,
+            "dealname": f"Globex {deal_id}",
+            "dealstage": stage,
+            "hs_lastmodifieddate": "2026-11-01T09:00:00.000Z",
+            "hs_object_id": deal_id,
+            "pipeline": "default",
+            "hubspot_owner_id": "7701",
+        },
+        "associations": {
+            "companies": {"results": [{"id": "5501", "type": "deal_to_company"}]},
+            "contacts": {"results": [{"id": c, "type": "deal_to_contact"} for c in contacts]},
+        },
+        "createdAt": created,
+        "updatedAt": "2026-11-01T09:00:00.000Z",
+        "archived": False,
+    }
+
+
+HUBSPOT_CRM: list[dict[str, Any]] = [
+    {
+        "objectType": "owners",
+        "id": "7701",
+        "email": "ana.seller@acme.example",
+        "firstName": "Ana",
+        "lastName": "Seller",
+        "userId": 9001,
+        "createdAt": "2025-01-10T08:00:00.000Z",
+        "updatedAt": "2026-06-01T08:00:00.000Z",
+        "archived": False,
+    },
+    {
+        "objectType": "companies",
+        "id": "5501",
+        "properties": {"name": "Globex", "domain": "globex.example"},
+        "createdAt": "2025-09-01T09:00:00.000Z",
+        "updatedAt": "2026-11-01T09:00:00.000Z",
+        "archived": False,
+    },
+    {
+        "objectType": "contacts",
+        "id": "901",
+        "properties": {"email": "bo.buyer@globex.example", "firstname": "Bo", "lastname": "Buyer"},
+        "associations": {"companies": {"results": [{"id": "5501", "type": "contact_to_company"}]}},
+        "createdAt": "2025-10-01T09:00:00.000Z",
+        "updatedAt": "2026-11-01T09:00:00.000Z",
+        "archived": False,
+    },
+    # Won in June, lost in April (Bo was on both); the expansion opened in October.
+    _hubspot_deal("3301", "closedwon", "2026-03-01T09:00:00.000Z", "2026-06-30T12:00:00.000Z", ["901"]),
+    _hubspot_deal("3303", "closedlost", "2026-01-05T09:00:00.000Z", "2026-04-01T12:00:00.000Z", ["901"]),
+    _hubspot_deal("3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", []),
+]
+
+
+def _hubspot_email(email_id: str, at: str) -> dict[str, Any]:
+    return {
+        "objectType": "emails",
+        "id": email_id,
+        "properties": {
+            "hs_timestamp": at,
+            "hs_email_direction": "EMAIL",
+            "hs_email_from_email": "ana.seller@acme.example",
+            "hs_email_to_email": "bo.buyer@globex.example",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": at,
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "email_to_contact"}]}},
+        "createdAt": at,
+        "updatedAt": at,
+        "archived": False,
+    }
+
+
+async def test_hubspot_deals_with_default_properties_closed_by_their_stage(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A HubSpot deal read with the default properties carries ``dealstage`` but not
+    ``hs_is_closed``: ``closedwon`` and ``closedlost`` are closes (dated by ``closedate``), so
+    Bo's mail in November goes to the open expansion, not to the deal won in June."""
+    await setup_tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        answer = await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+        assert (answer["entities"], answer["ignored"]) == (6, [])
+        await asyncio.sleep(1.0)
+        await _deliver(stack, "hubspot", dumps([_hubspot_email("e-1", "2026-11-20T15:00:00.000Z")]))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-1"))
+    assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "3302", "5501", "7701")
+
+
+def _opportunity(opportunity_id: str, stage: str, created: str, close_day: str) -> str:
+    """An Opportunity as an Outbound Message carries it when the admin picked the fields an
+    admin thinks of (Name, Account, Owner, Stage, Close Date), not ``IsClosed`` / ``IsWon``."""
+    return f"""
+    <Notification>
+     <Id>04l5j00000Gx7R{opportunity_id[-3:]}</Id>
+     <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>{opportunity_id}</sf:Id>
+      <sf:AccountId>0015j00000ZkM3hAAF</sf:AccountId>
+      <sf:CloseDate>{close_day}</sf:CloseDate>
+      <sf:CreatedDate>{created}</sf:CreatedDate>
+      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
+      <sf:Name>Globex {opportunity_id}</sf:Name>
+      <sf:OwnerId>0055j000004Vb8nAAC</sf:OwnerId>
+      <sf:StageName>{stage}</sf:StageName>
+     </sObject>
+    </Notification>"""
+
+
+def _outbound_message(*notifications: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{ORGANIZATION_ID}</OrganizationId>
+   <ActionId>04k5j000000CaRkAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/60.0/00D5j00000ABCDE</EnterpriseUrl>
+   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/60.0/00D5j00000ABCDE</PartnerUrl>
+   {"".join(notifications)}
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>""".encode()
+
+
+async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An Outbound Message on Opportunity with Stage but without IsClosed: "Closed Won" is a close
+    on its Close Date, so a call in November goes to the open opportunity of the account."""
+    await setup_tenant(db_engine)
+    crm = _outbound_message(
+        """
+    <Notification>
+     <Id>04l5j00000Gx7R0AAA</Id>
+     <sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>0015j00000ZkM3hAAF</sf:Id>
+      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
+      <sf:Name>Globex</sf:Name>
+      <sf:Website>https://www.globex.example</sf:Website>
+     </sObject>
+    </Notification>
+    <Notification>
+     <Id>04l5j00000Gx7R1AAA</Id>
+     <sObject xsi:type="sf:User" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>0055j000004Vb8nAAC</sf:Id>
+      <sf:Email>ana.seller@acme.example</sf:Email>
+      <sf:FirstName>Ana</sf:FirstName>
+      <sf:LastName>Seller</sf:LastName>
+      <sf:IsActive>true</sf:IsActive>
+      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
+     </sObject>
+    </Notification>""",
+        # The won opportunity is the newer one: open, it would win on recency.
+        _opportunity("0065j00000Lm4NoAAJ", "Closed Won", "2026-09-01T09:00:00.000Z", "2026-10-01"),
+        _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15"),
+    )
+    task = _outbound_message(
+        """
+    <Notification>
+     <Id>04l5j00000Gx7R9AAA</Id>
+     <sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>00T5j00000Q1a2bEAB</sf:Id>
+      <sf:AccountId>0015j00000ZkM3hAAF</sf:AccountId>
+      <sf:CompletedDateTime>2026-11-20T15:00:00.000Z</sf:CompletedDateTime>
+      <sf:CreatedDate>2026-11-20T15:00:02.000Z</sf:CreatedDate>
+      <sf:LastModifiedDate>2026-11-20T15:00:02.000Z</sf:LastModifiedDate>
+      <sf:OwnerId>0055j000004Vb8nAAC</sf:OwnerId>
+      <sf:SPM_Owner_Email__c>ana.seller@acme.example</sf:SPM_Owner_Email__c>
+      <sf:SPM_Who_Email__c>dana@globex.example</sf:SPM_Who_Email__c>
+      <sf:TaskSubtype>Email</sf:TaskSubtype>
+     </sObject>
+    </Notification>"""
+    )
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "salesforce", crm)
+        await asyncio.sleep(1.0)
+        await _deliver(stack, "salesforce", task)
+        row = await _attribution(db_engine, activity_id_for(TENANT, "salesforce", "00T5j00000Q1a2bEAB"))
+    assert (row.status, row.deal_id, row.account_id, row.rep_id) == (
+        "attributed",
+        "0065j00000Lm4NpAAJ",
+        "0015j00000ZkM3hAAF",
+        "0055j000004Vb8nAAC",
+    )
