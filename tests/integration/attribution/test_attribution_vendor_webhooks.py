@@ -230,3 +230,56 @@ async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
         "0015j00000ZkM3hAAF",
         "0055j000004Vb8nAAC",
     )
+
+
+def _hubspot_meeting(meeting_id: str, **associations: str) -> dict[str, Any]:
+    """A meeting as a sync job posts it, with its owner (whose email makes the organizer); its
+    contacts were posted before, not in this batch."""
+    return {
+        "objectType": "meetings",
+        "id": meeting_id,
+        "properties": {
+            "hs_timestamp": "2026-11-23T16:00:00.000Z",
+            "hs_meeting_start_time": "2026-11-23T16:00:00.000Z",
+            "hs_meeting_end_time": "2026-11-23T17:00:00.000Z",
+            "hs_meeting_outcome": "COMPLETED",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-23T17:05:00.000Z",
+        },
+        "associations": {
+            kind: {"results": [{"id": object_id, "type": f"meeting_event_to_{kind[:-1]}"}]}
+            for kind, object_id in associations.items()
+        },
+        "createdAt": "2026-11-20T10:00:00.000Z",
+        "updatedAt": "2026-11-23T17:05:00.000Z",
+        "archived": False,
+    }
+
+
+async def test_a_meeting_the_crm_files_with_a_contact_is_not_internal(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """HubSpot meetings carry no attendee addresses: the buyer is the associated contact. One
+    posted with its owner but not its contacts (they were synced before) has the owner as its
+    only participant; the CRM's association still says Bo was there, so it is Globex's meeting,
+    not an internal one."""
+    await setup_tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+        await asyncio.sleep(1.0)
+        meetings = [
+            HUBSPOT_CRM[0],
+            _hubspot_meeting("mt-contact", contacts="901"),
+            _hubspot_meeting("mt-deal", contacts="901", deals="3302"),
+        ]
+        answer = await _deliver(stack, "hubspot", dumps(meetings))
+        assert answer["accepted"] == 2
+        rows = {
+            name: await _attribution(db_engine, activity_id_for(TENANT, "hubspot", name))
+            for name in ("mt-contact", "mt-deal")
+        }
+    found = {name: (r.status, r.deal_id, r.account_id, r.rep_id) for name, r in rows.items()}
+    assert found == {
+        "mt-contact": ("attributed", "3302", "5501", "7701"),
+        "mt-deal": ("attributed", "3302", "5501", "7701"),
+    }
