@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.test_attribution_real_crm import TENANT, _attribution
+from tests.integration.attribution.test_attribution_real_crm import DEAL, T0, TENANT, _attribution
 from tests.integration.ingest.ingest_integration_support import (
     ORGANIZATION_ID,
     SECRETS,
@@ -283,3 +283,81 @@ async def test_a_meeting_the_crm_files_with_a_contact_is_not_internal(
         "mt-contact": ("attributed", "3302", "5501", "7701"),
         "mt-deal": ("attributed", "3302", "5501", "7701"),
     }
+
+
+def _calendar_event(event_id: str, event_type: str, **fields: Any) -> dict[str, Any]:
+    """An item of ``events.list`` as Google returns it with no ``eventTypes`` (all types since
+    March 2024): a working location or out-of-office status is an all-day or timed entry whose
+    only person is the calendar's owner; a reservation Gmail put there has a placeholder organizer."""
+    return {
+        "kind": "calendar#event",
+        "id": event_id,
+        "status": "confirmed",
+        "updated": "2026-11-20T12:00:00.000Z",
+        "organizer": {"email": "ana.seller@acme.example", "self": True},
+        "start": {"dateTime": "2026-11-23T09:00:00Z"},
+        "end": {"dateTime": "2026-11-23T10:00:00Z"},
+        "iCalUID": f"{event_id}@google.com",
+        "eventType": event_type,
+        **fields,
+    }
+
+
+async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Every working day has a working-location entry, and focus time, out of office and Gmail's
+    flight bookings sit among the meetings: none of them is a meeting of the rep's. The customer
+    meeting in the same page is, and is Globex's."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = {"start": {"date": "2026-11-23"}, "end": {"date": "2026-11-24"}}
+    page = {
+        "kind": "calendar#events",
+        "items": [
+            _calendar_event(
+                "wl-1", "workingLocation", **day, workingLocationProperties={"type": "homeOffice"}
+            ),
+            _calendar_event("ooo-1", "outOfOffice", summary="Out of office"),
+            _calendar_event("focus-1", "focusTime"),
+            _calendar_event(
+                "gmail-1",
+                "fromGmail",
+                organizer={
+                    "email": "unknownorganizer@calendar.google.com",
+                    "displayName": "Unknown Organizer",
+                },
+                attendees=[{"email": "ana.seller@acme.example", "self": True, "responseStatus": "accepted"}],
+            ),
+            _calendar_event(
+                "mt-1",
+                "default",
+                attendees=[
+                    {"email": "ana.seller@acme.example", "organizer": True, "responseStatus": "accepted"},
+                    {"email": "bo.buyer@globex.example", "responseStatus": "accepted"},
+                ],
+            ),
+        ],
+    }
+    crm = {
+        "source": "test",
+        "entities": [
+            {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "updated_at": T0},
+            {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"], "updated_at": T0},
+            {**DEAL, "created_at": "2026-10-01T00:00:00Z", "contacts": [], "updated_at": T0},
+        ],
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        answer = await _deliver(stack, "google-calendar", dumps(page))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "google-calendar", "mt-1"))
+    assert (answer["accepted"], len(answer["ignored"])) == (1, 4)
+    assert [reason.split(": ", 1)[1] for reason in answer["ignored"]] == [
+        "eventType workingLocation: a calendar status or a Gmail reservation, not a meeting"
+    ] + [
+        f"eventType {t}: a calendar status or a Gmail reservation, not a meeting"
+        for t in ("outOfOffice", "focusTime", "fromGmail")
+    ]
+    assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "deal-1", "acc-1", "rep-1")

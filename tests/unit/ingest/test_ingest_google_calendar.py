@@ -80,3 +80,17 @@ def test_malformed_events_name_the_field(changes: dict[str, object], field: str)
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(event)), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, field)
+
+
+def test_statuses_and_gmail_reservations_are_ignored_not_meetings() -> None:
+    """``events.list`` without ``eventTypes`` returns them all: only ``default`` (or no type, as
+    older connectors forward) is a meeting."""
+    base = fixture_json("google-calendar", "event.confirmed.json")
+    kinds = ("default", "workingLocation", "outOfOffice", "focusTime", "birthday", "fromGmail", None)
+    items = [{**base, "id": f"e-{n}", "eventType": kind} for n, kind in enumerate(kinds)]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [a.external_id for a in result.activities] == ["e-0", "e-6"]
+    assert result.ignored == tuple(
+        f"items[{n}] e-{n}: eventType {kind}: a calendar status or a Gmail reservation, not a meeting"
+        for n, kind in enumerate(kinds[1:6], start=1)
+    )

@@ -32,6 +32,10 @@ from services.ingest.domain.webhook_types import (
 MAX_EVENTS = 1_000
 #: Attendees who said no did not attend; everyone else is kept (needsAction, tentative, accepted).
 DECLINED = "declined"
+#: The ``eventType`` of a meeting (also what an event without one is). ``events.list`` without
+#: ``eventTypes`` returns every type: working location (an entry each working day), out of
+#: office, focus time, birthdays and Gmail's reservations (flights, restaurants) are not meetings.
+MEETING_EVENT_TYPE = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,9 @@ def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
     event_id = event.req_str("id")
+    event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
+    if event_type != MEETING_EVENT_TYPE:
+        return None, f"eventType {event_type}: a calendar status or a Gmail reservation, not a meeting"
     status = event.opt_str("status") or "confirmed"
     start = _when(event, "start")
     if start is None:
