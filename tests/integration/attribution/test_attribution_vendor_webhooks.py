@@ -361,3 +361,123 @@ async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
         for t in ("outOfOffice", "focusTime", "fromGmail")
     ]
     assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "deal-1", "acc-1", "rep-1")
+
+
+async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall_is_one_rep(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana is ``rep-a`` in the canonical sync (with her team), HubSpot owner 7701 and Salesforce
+    User 0055...: a HubSpot call naming only her owner id (owners not in the batch; the number
+    dialled with an extension), an Aircall call by her login and a Salesforce Task she owns are
+    all ``rep-a``'s, on her team, and on Bo's deal (his phone typed nationally in HubSpot)."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm = {
+        "source": "api",
+        "entities": [
+            {"entity_type": "team", "id": "team-a", "updated_at": T0},
+            {"entity_type": "rep", "id": "rep-a", "emails": ["ana.seller@acme.example"], "updated_at": T0},
+            {
+                "entity_type": "team_membership",
+                "id": "m-a",
+                "rep_id": "rep-a",
+                "team_id": "team-a",
+                "valid_from": "2026-01-01",
+                "updated_at": T0,
+            },
+        ],
+    }
+    contact = {
+        **HUBSPOT_CRM[2],
+        "properties": {"email": "bo.buyer@globex.example", "firstname": "Bo", "phone": "(415) 555-2671"},
+    }
+    deal = _hubspot_deal("3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"])
+    user = _outbound_message(
+        """
+    <Notification>
+     <Id>04l5j00000Gx7R1AAA</Id>
+     <sObject xsi:type="sf:User" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>0055j000004Vb8nAAC</sf:Id>
+      <sf:Email>Ana.Seller@acme.example</sf:Email>
+      <sf:LastName>Seller</sf:LastName>
+      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
+     </sObject>
+    </Notification>"""
+    )
+    call = {
+        "objectType": "calls",
+        "id": "hs-call",
+        "properties": {
+            "hs_timestamp": "2026-11-20T13:30:00.000Z",
+            "hs_call_direction": "OUTBOUND",
+            "hs_call_status": "COMPLETED",
+            "hs_call_duration": "180000",
+            "hs_call_to_number": "+1 415-555-2671 ext. 12",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-20T13:36:00.000Z",
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "call_to_contact"}]}},
+        "createdAt": "2026-11-20T13:36:00.000Z",
+        "updatedAt": "2026-11-20T13:36:00.000Z",
+        "archived": False,
+    }
+    aircall = {
+        "resource": "call",
+        "event": "call.ended",
+        "timestamp": 1795532745,
+        "token": SECRETS["aircall"][0],
+        "data": {
+            "id": 812345678,
+            "direction": "outbound",
+            "started_at": 1795191000,
+            "answered_at": 1795191010,
+            "ended_at": 1795191200,
+            "duration": 200,
+            "raw_digits": "+1 415-555-2671",
+            "user": {"id": 456, "name": "Ana Seller", "email": "ana.seller@acme.example"},
+            "number": {"id": 789, "name": "Sales US", "digits": "+1 650-555-1234"},
+            "contact": None,
+            "voicemail": None,
+        },
+    }
+    task = _outbound_message(
+        """
+    <Notification>
+     <Id>04l5j00000Gx7R9AAA</Id>
+     <sObject xsi:type="sf:Task" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>00T5j00000Q1a2cEAB</sf:Id>
+      <sf:CallDurationInSeconds>95</sf:CallDurationInSeconds>
+      <sf:CallType>Outbound</sf:CallType>
+      <sf:CompletedDateTime>2026-11-20T16:00:00.000Z</sf:CompletedDateTime>
+      <sf:CreatedDate>2026-11-20T16:00:02.000Z</sf:CreatedDate>
+      <sf:LastModifiedDate>2026-11-20T16:00:02.000Z</sf:LastModifiedDate>
+      <sf:OwnerId>0055j000004Vb8nAAC</sf:OwnerId>
+      <sf:SPM_Owner_Email__c>ana.seller@acme.example</sf:SPM_Owner_Email__c>
+      <sf:SPM_Who_Phone__c>415.555.2671</sf:SPM_Who_Phone__c>
+      <sf:TaskSubtype>Call</sf:TaskSubtype>
+     </sObject>
+    </Notification>"""
+    )
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
+        assert synced.status_code == 202, synced.text
+        await _deliver(stack, "hubspot", dumps([HUBSPOT_CRM[0], HUBSPOT_CRM[1], contact, deal]))
+        await _deliver(stack, "salesforce", user)
+        await asyncio.sleep(1.0)
+        await _deliver(stack, "hubspot", dumps([call]))
+        await _deliver(stack, "aircall", dumps(aircall))
+        await _deliver(stack, "salesforce", task)
+        rows = {
+            source: await _attribution(db_engine, activity_id_for(TENANT, source, external_id))
+            for source, external_id in (
+                ("hubspot", "hs-call"),
+                ("aircall", "812345678"),
+                ("salesforce", "00T5j00000Q1a2cEAB"),
+            )
+        }
+    found = {source: (r.status, r.deal_id, r.rep_id, r.team_id) for source, r in rows.items()}
+    assert found == {
+        "hubspot": ("attributed", "3302", "rep-a", "team-a"),
+        "aircall": ("attributed", "3302", "rep-a", "team-a"),
+        "salesforce": ("attributed", "3302", "rep-a", "team-a"),
+    }
