@@ -391,7 +391,9 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
         **HUBSPOT_CRM[2],
         "properties": {"email": "bo.buyer@globex.example", "firstname": "Bo", "phone": "(415) 555-2671"},
     }
-    deal = _hubspot_deal("3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"])
+    deal = _hubspot_deal(
+        "3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"]
+    )
     user = _outbound_message(
         """
     <Notification>
@@ -481,3 +483,54 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
         "aircall": ("attributed", "3302", "rep-a", "team-a"),
         "salesforce": ("attributed", "3302", "rep-a", "team-a"),
     }
+
+
+async def test_a_departed_hubspot_owner_keeps_the_work_she_did(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """HubSpot archives the owner of a deactivated user (``archived: true``): Ana left, her deal
+    went to Cy, who won it in December (a close re-decides the deal's activities). Her October
+    mail stays hers: a departed seller is inactive, not erased."""
+    await setup_tenant(db_engine)
+    cy = {**HUBSPOT_CRM[0], "id": "7702", "email": "cy.seller@acme.example", "firstName": "Cy"}
+    departed = {**HUBSPOT_CRM[0], "updatedAt": "2026-11-25T08:00:00.000Z", "archived": True}
+    deal = _hubspot_deal(
+        "3302", "appointmentscheduled", "2026-10-01T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"]
+    )
+    reassigned = {
+        **deal,
+        "properties": {
+            **deal["properties"],
+            "hubspot_owner_id": "7702",
+            "hs_lastmodifieddate": "2026-11-25T08:00:00Z",
+        },
+        "updatedAt": "2026-11-25T08:00:00.000Z",
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps([*HUBSPOT_CRM[:3], cy, deal]))
+        await asyncio.sleep(1.0)
+        await _deliver(stack, "hubspot", dumps([_hubspot_email("e-oct", "2026-10-20T15:00:00.000Z")]))
+        email_id = activity_id_for(TENANT, "hubspot", "e-oct")
+        before = await _attribution(db_engine, email_id)
+        await _deliver(stack, "hubspot", dumps([departed, reassigned]))
+        await asyncio.sleep(1.0)
+        won = {
+            **reassigned,
+            "properties": {
+                **reassigned["properties"],
+                "dealstage": "closedwon",
+                "closedate": "2026-12-01T12:00:00.000Z",
+                "hs_lastmodifieddate": "2026-12-01T12:00:00Z",
+            },
+            "updatedAt": "2026-12-01T12:00:00.000Z",
+        }
+        await _deliver(stack, "hubspot", dumps([won]))
+        await asyncio.sleep(3.0)
+        after = await _attribution(db_engine, email_id)
+    assert (before.status, before.deal_id, before.rep_id) == ("attributed", "3302", "7701")
+    assert (after.version, after.status, after.deal_id, after.rep_id) == (
+        before.version,
+        "attributed",
+        "3302",
+        "7701",
+    )

@@ -151,6 +151,20 @@ def test_crm_objects_become_entities() -> None:
     assert result.activities == ()
 
 
+def test_an_archived_owner_is_a_departed_seller_not_a_deleted_one() -> None:
+    """HubSpot archives the owner of a deactivated user: inactive, her identities kept."""
+    owner_item = fixture_json("hubspot", "crm-objects.json")[3]
+    owner_item["archived"] = True
+    (owner,) = adapter.parse(make_request(dumps([owner_item]), url=URL), CONFIG).entities
+    assert owner == RepV1(
+        id="7701",
+        updated_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+        name="Ana Seller",
+        emails=("ana.seller@acme.example",),
+        active=False,
+    )
+
+
 def test_native_change_notifications_are_ignored() -> None:
     result = adapter.parse(make_request(fixture("hubspot", "contact.propertyChange.json"), url=URL), CONFIG)
     assert result.ignored == ("[0] contact.propertyChange: a change notification without object data",)

@@ -433,10 +433,12 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
     if object_type == "owners":
         names = [n for n in (item.opt_str("firstName"), item.opt_str("lastName")) if n]
         email = normalize_email(item.opt_str("email"))
+        # An archived owner is a deactivated user (HubSpot never deletes owners): a seller who
+        # left, inactive, still the one who did her work. A tombstone would hand it to whoever
+        # owns her deals the next time they are re-decided.
         return RepV1(
             id=object_id,
             updated_at=updated_at,
-            deleted=deleted,
             name=" ".join(names)[:256],
             emails=(email,) if email else (),
             active=not deleted,
