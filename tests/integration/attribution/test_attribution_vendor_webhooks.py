@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import urlencode
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -21,6 +23,7 @@ from tests.integration.ingest.ingest_integration_support import (
     setup_tenant,
     sign,
 )
+from tests.integration.polling import eventually
 
 
 async def _deliver(stack: Any, source: str, body: bytes) -> dict[str, Any]:
@@ -534,3 +537,65 @@ async def test_a_departed_hubspot_owner_keeps_the_work_she_did(
         "3302",
         "7701",
     )
+
+
+def _twilio(call_sid: str, seconds: int, **extra: str) -> bytes:
+    """A Twilio Voice status callback of a completed outbound call (form-encoded)."""
+    return urlencode(
+        {
+            "AccountSid": "AC0123456789abcdef0123456789abcdef",
+            "ApiVersion": "2010-04-01",
+            "CallSid": call_sid,
+            "CallStatus": "completed",
+            "CallDuration": str(seconds),
+            "Direction": "outbound-api",
+            "From": "+16505551234",
+            "To": "+14155552671",
+            "Timestamp": "Fri, 20 Nov 2026 15:15:20 +0000",
+            "SequenceNumber": "3",
+            **extra,
+        }
+    ).encode()
+
+
+async def test_a_voicemail_twilio_answering_machine_detection_reports_is_not_a_connect(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """With answering machine detection on, Twilio reports who picked up (``AnsweredBy``): a
+    message left on a machine is a dial and a voicemail, not a connect or talk time; a person is."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    rep = {"entity_type": "rep", "id": "rep-1", "phones": ["(650) 555-1234"], "updated_at": T0}
+    calls = {
+        "CA-human": _twilio("CA-human", 240, AnsweredBy="human"),
+        "CA-machine": _twilio("CA-machine", 35, AnsweredBy="machine_end_beep"),
+        "CA-no-detection": _twilio("CA-no-detection", 60),
+        "CA-unanswered": _twilio("CA-unanswered", 0),
+    }
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        for body in calls.values():
+            await _deliver(stack, "twilio", body)
+        ids = {str(activity_id_for(TENANT, "twilio", sid)): sid for sid in calls}
+        query = (
+            "SELECT activity_id, rep_id, dials, connects, talk_seconds FROM metric_contributions "
+            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
+        )
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
+
+        found = await eventually(rows, lambda r: len(r) == len(calls), 30, "the calls' contributions")
+    assert {ids[str(r.activity_id)]: (r.rep_id, r.dials, r.connects, r.talk_seconds) for r in found} == {
+        "CA-human": ("rep-1", 1, 1, 240),
+        "CA-machine": ("rep-1", 1, 0, 0),
+        "CA-no-detection": ("rep-1", 1, 1, 60),
+        "CA-unanswered": ("rep-1", 1, 0, 0),
+    }
