@@ -599,3 +599,69 @@ async def test_a_voicemail_twilio_answering_machine_detection_reports_is_not_a_c
         "CA-no-detection": ("rep-1", 1, 1, 60),
         "CA-unanswered": ("rep-1", 1, 0, 0),
     }
+
+
+async def test_a_call_from_a_withheld_number_is_the_reps_call(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A caller who withholds their number reaches Aircall as ``raw_digits: "anonymous"`` and
+    Twilio as ``From=Anonymous``. Ana took both calls: they are her calls and talk time, with
+    nobody to match (unmatched), not a refusal that loses them (Aircall disables a webhook that
+    keeps failing)."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    rep = {
+        "entity_type": "rep",
+        "id": "rep-1",
+        "emails": ["ana.seller@acme.example"],
+        "phones": ["(415) 555-0001"],
+        "updated_at": T0,
+    }
+    aircall = {
+        "resource": "call",
+        "event": "call.ended",
+        "timestamp": 1795532745,
+        "token": SECRETS["aircall"][0],
+        "data": {
+            "id": 812345679,
+            "direction": "inbound",
+            "started_at": 1795191000,
+            "answered_at": 1795191010,
+            "ended_at": 1795191310,
+            "duration": 300,
+            "raw_digits": "anonymous",
+            "user": {"id": 456, "name": "Ana Seller", "email": "ana.seller@acme.example"},
+            "number": {"id": 789, "name": "Sales US", "digits": "+1 650-555-1234"},
+            "contact": None,
+            "voicemail": None,
+        },
+    }
+    twilio = _twilio("CA-anonymous", 120, Direction="inbound", From="Anonymous", To="+14155550001")
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        await _deliver(stack, "aircall", dumps(aircall))
+        await _deliver(stack, "twilio", twilio)
+        ids = {
+            str(activity_id_for(TENANT, "aircall", "812345679")): "aircall",
+            str(activity_id_for(TENANT, "twilio", "CA-anonymous")): "twilio",
+        }
+        query = (
+            "SELECT activity_id, status, rep_id, talk_seconds FROM metric_contributions "
+            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
+        )
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
+
+        found = await eventually(rows, lambda r: len(r) == 2, 30, "the calls' contributions")
+    assert {ids[str(r.activity_id)]: (r.status, r.rep_id, r.talk_seconds) for r in found} == {
+        "aircall": ("unmatched", "rep-1", 300),
+        "twilio": ("unmatched", "rep-1", 120),
+    }

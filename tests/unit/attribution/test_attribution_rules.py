@@ -176,6 +176,11 @@ CASES = [
         AttributionStatus.INTERNAL, None, None, ANA, "team-east", (1.0, 1.0), "internal",
     ),
     Case(
+        "a call listing the rep alone (the caller withheld their number): unmatched, the rep's",
+        activity(ActivityKind.CALL, Direction.INBOUND, ((ANA_PHONE, Role.CALLEE),)),
+        AttributionStatus.UNMATCHED, None, None, ANA, "team-east", (0.0, 0.0), "none",
+    ),
+    Case(
         "automated senders are excluded, whatever they match",
         email_in("amy@acme.com", "ana@seller.example", automated=True),
         AttributionStatus.EXCLUDED, None, None, ANA, "team-east", (1.0, 1.0), "excluded",
