@@ -504,6 +504,11 @@ def meeting_outcome(start: datetime, end: datetime | None, received_at: datetime
     return Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
 
 
+#: Why a calendar entry nobody but its organizer attends (time a rep blocks for herself: "Prep",
+#: "Lunch"; a room booked alone; an invite everyone else declined) is no activity.
+BLOCKED_TIME = "nobody but its organizer attends: time blocked in a calendar, not a meeting"
+
+
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:
     organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER and p.email), None)
     others = [p.email for p in participants if p.email and p.email != organizer]

@@ -309,9 +309,9 @@ def _calendar_event(event_id: str, event_type: str, **fields: Any) -> dict[str, 
 async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    """Every working day has a working-location entry, and focus time, out of office and Gmail's
-    flight bookings sit among the meetings: none of them is a meeting of the rep's. The customer
-    meeting in the same page is, and is Globex's."""
+    """Every working day has a working-location entry, and focus time, out of office, time a rep
+    blocks for herself and Gmail's flight bookings sit among the meetings: none of them is a
+    meeting of the rep's. The customer meeting in the same page is, and is Globex's."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     day = {"start": {"date": "2026-11-23"}, "end": {"date": "2026-11-24"}}
@@ -323,6 +323,13 @@ async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
             ),
             _calendar_event("ooo-1", "outOfOffice", summary="Out of office"),
             _calendar_event("focus-1", "focusTime"),
+            # Time Ana blocked for herself: she is listed as its only attendee.
+            _calendar_event(
+                "block-1",
+                "default",
+                summary="Prep",
+                attendees=[{"email": "ana.seller@acme.example", "organizer": True, "self": True}],
+            ),
             _calendar_event(
                 "gmail-1",
                 "fromGmail",
@@ -356,12 +363,14 @@ async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
         await asyncio.sleep(1.0)
         answer = await _deliver(stack, "google-calendar", dumps(page))
         row = await _attribution(db_engine, activity_id_for(TENANT, "google-calendar", "mt-1"))
-    assert (answer["accepted"], len(answer["ignored"])) == (1, 4)
+    assert (answer["accepted"], len(answer["ignored"])) == (1, 5)
+    status = "a calendar status or a Gmail reservation, not a meeting"
     assert [reason.split(": ", 1)[1] for reason in answer["ignored"]] == [
-        "eventType workingLocation: a calendar status or a Gmail reservation, not a meeting"
-    ] + [
-        f"eventType {t}: a calendar status or a Gmail reservation, not a meeting"
-        for t in ("outOfOffice", "focusTime", "fromGmail")
+        f"eventType workingLocation: {status}",
+        f"eventType outOfOffice: {status}",
+        f"eventType focusTime: {status}",
+        "nobody but its organizer attends: time blocked in a calendar, not a meeting",
+        f"eventType fromGmail: {status}",
     ]
     assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "deal-1", "acc-1", "rep-1")
 

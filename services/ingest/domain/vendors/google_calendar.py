@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 
 from libs.common.contracts.activities import ActivityIn, ActivityKind, Outcome, Participant, ParticipantRole
 from services.ingest.domain.normalize import (
+    BLOCKED_TIME,
     JsonObject,
     build_activity,
     convert_each,
@@ -115,6 +116,8 @@ def _event(
             )
         )
     participants = unique_participants(people)
+    if len(participants) < 2:
+        return None, BLOCKED_TIME
     updated_raw = event.opt_str("updated")
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     return build_activity(
