@@ -674,3 +674,84 @@ async def test_a_call_from_a_withheld_number_is_the_reps_call(
         "aircall": ("unmatched", "rep-1", 300),
         "twilio": ("unmatched", "rep-1", 120),
     }
+
+
+def _notification(subscription: str, object_id: int, **fields: Any) -> dict[str, Any]:
+    """One of HubSpot's own webhook notifications (Webhooks API), as the app's target URL gets them."""
+    return {
+        "eventId": 100 + object_id,
+        "subscriptionId": 2101,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": 1795600000000,
+        "subscriptionType": subscription,
+        "attemptNumber": 0,
+        "objectId": object_id,
+        "changeSource": "CRM_UI",
+        **fields,
+    }
+
+
+async def test_hubspot_deletion_and_merge_notifications_retire_the_records(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """HubSpot's own ``deal.deletion`` and ``contact.merge`` notifications carry the ids: a deal
+    deleted as a duplicate stops competing for Globex's mail, and a contact merged into another
+    is that one (the survivor's deal)."""
+    await setup_tenant(db_engine)
+    duplicate = _hubspot_deal(
+        "3304", "appointmentscheduled", "2026-11-01T09:00:00.000Z", "2027-01-31T12:00:00.000Z", []
+    )
+    expansion = _hubspot_deal(
+        "3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", []
+    )
+    # Dana was entered twice; the copy (904) holds a role on the duplicate deal.
+    dana = {
+        **HUBSPOT_CRM[2],
+        "id": "903",
+        "properties": {"email": "dana@globex.example", "firstname": "Dana"},
+    }
+    dana_copy = {**dana, "id": "904"}
+    duplicate["associations"]["contacts"] = {"results": [{"id": "904", "type": "deal_to_contact"}]}
+    expansion["associations"]["contacts"] = {"results": [{"id": "903", "type": "deal_to_contact"}]}
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps([*HUBSPOT_CRM[:2], dana, dana_copy, duplicate, expansion]))
+        await asyncio.sleep(1.0)
+        answer = await _deliver(
+            stack,
+            "hubspot",
+            dumps(
+                [
+                    _notification("deal.deletion", 3304, changeFlag="DELETED"),
+                    _notification(
+                        "contact.merge", 903, primaryObjectId=903, mergedObjectIds=[904], changeFlag="MERGED"
+                    ),
+                ]
+            ),
+        )
+        assert (answer["entities"], answer["ignored"]) == (2, [])
+        await asyncio.sleep(1.0)
+        email = _hubspot_email("e-dana", "2026-11-20T15:00:00.000Z")
+        email["properties"]["hs_email_to_email"] = "dana@globex.example"
+        email["associations"] = {}
+        await _deliver(stack, "hubspot", dumps([email]))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-dana"))
+    async with db_engine.connect() as conn:
+        retired = [
+            tuple(r)
+            for r in await conn.execute(
+                text(
+                    "SELECT 'deal', deal_id, deleted, merged_into FROM ref_deals WHERE tenant_id = :t "
+                    "UNION ALL SELECT 'contact', contact_id, deleted, merged_into FROM ref_contacts "
+                    "WHERE tenant_id = :t ORDER BY 1, 2"
+                ),
+                {"t": TENANT},
+            )
+        ]
+    assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "3302", "5501", "7701")
+    assert retired == [
+        ("contact", "903", False, None),
+        ("contact", "904", False, "903"),
+        ("deal", "3302", False, None),
+        ("deal", "3304", True, None),
+    ]

@@ -299,3 +299,41 @@ def test_an_engagement_associated_with_several_deals_names_none_of_them_for_cert
     connected, _ = adapter.parse(request, CONFIG).activities
 
     assert connected.crm == CrmReferences(contact_ids=("901",), owner_rep_id="7701")
+
+
+def _notification(subscription: str, object_id: int, **fields: object) -> dict[str, object]:
+    base = fixture_json("hubspot", "contact.propertyChange.json")[0]
+    del base["propertyName"], base["propertyValue"]
+    return {**base, "subscriptionType": subscription, "objectId": object_id, **fields}
+
+
+def test_deletion_and_merge_notifications_retire_records() -> None:
+    """HubSpot's own notifications name the records a deletion or a merge retires."""
+    at = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # occurredAt 1795518000000
+    batch = [
+        _notification("deal.deletion", 3304),
+        _notification("company.deletion", 5502),
+        _notification("contact.deletion", 905),
+        _notification("contact.merge", 903, primaryObjectId=903, mergedObjectIds=[904, "906"]),
+        # A merge that made a new record retires both.
+        _notification("company.merge", 5501, primaryObjectId=5501, mergedObjectIds=[5503], newObjectId=5509),
+        _notification("deal.restore", 3304),
+    ]
+    result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert result.entities == (
+        DealV1(id="3304", updated_at=at, deleted=True, created_at=at),
+        AccountV1(id="5502", updated_at=at, deleted=True),
+        ContactV1(id="905", updated_at=at, deleted=True),
+        ContactV1(id="904", updated_at=at, merged_into="903"),
+        ContactV1(id="906", updated_at=at, merged_into="903"),
+        AccountV1(id="5503", updated_at=at, merged_into="5509"),
+        AccountV1(id="5501", updated_at=at, merged_into="5509"),
+    )
+    assert result.ignored == ("[5] deal.restore: a change notification without object data",)
+
+
+def test_a_merge_notification_with_malformed_ids_names_the_field() -> None:
+    batch = [_notification("contact.merge", 903, primaryObjectId=903, mergedObjectIds=[904, None])]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "[0].mergedObjectIds[1]")

@@ -3,7 +3,8 @@
 The body is a JSON array. Items with ``objectType`` carry a CRM v3 object as the CRM API returns
 it (id, properties, associations, createdAt, updatedAt, archived), or an owner as the Owners API
 returns it. Items with ``subscriptionType`` are HubSpot's own change notifications, which carry
-no object data: they are acknowledged and listed as ignored.
+no object data: a ``{contact,company,deal}.deletion`` or ``.merge`` names the records it retires
+(tombstones and merges); the others are acknowledged and listed as ignored.
 """
 
 from __future__ import annotations
@@ -152,7 +153,11 @@ class HubSpotAdapter:
             object_type = item.opt_str("objectType")
             if object_type is None:
                 kind = item.opt_str("subscriptionType") or "unknown"
-                ignored.append(f"{item.path} {kind}: a change notification without object data")
+                retired = _retired(item, kind)
+                if retired:
+                    entities.extend(retired)
+                else:
+                    ignored.append(f"{item.path} {kind}: a change notification without object data")
             elif object_type in ENGAGEMENT_TYPES:
                 activity, reason = _engagement(item, object_type, index, config, request.received_at)
                 if activity is not None:
@@ -164,6 +169,52 @@ class HubSpotAdapter:
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
         return AdapterResult(activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored))
+
+
+#: The object of a native notification (``{object}.deletion``, ``{object}.merge``) -> what it is here.
+NOTIFIED_ENTITIES: dict[str, type[ContactV1 | AccountV1 | DealV1]] = {
+    "contact": ContactV1,
+    "company": AccountV1,
+    "deal": DealV1,
+}
+
+
+def _retired(item: JsonObject, subscription: str) -> tuple[CrmEntity, ...]:
+    """The records a native ``deletion`` or ``merge`` notification retires, as tombstones and
+    merges (``merged_into`` the record kept: ``newObjectId`` when HubSpot made one, else
+    ``primaryObjectId``), dated ``occurredAt``; nothing for any other notification. The rest of
+    a change comes as the object itself (a sync job), which these notifications do not carry."""
+    object_name, _, change = subscription.partition(".")
+    entity_type = NOTIFIED_ENTITIES.get(object_name)
+    if entity_type is None or change not in ("deletion", "merge"):
+        return ()
+    occurred_at = from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt"))
+    dated: dict[str, object] = {"updated_at": occurred_at}
+    if entity_type is DealV1:
+        dated["created_at"] = occurred_at  # never read: a retired deal is skipped
+    try:
+        if change == "deletion":
+            return (entity_type(id=item.req_str("objectId"), deleted=True, **dated),)
+        kept = item.opt_str("newObjectId") or item.req_str("primaryObjectId")
+        losers = dict.fromkeys([*_ids(item, "mergedObjectIds"), item.req_str("primaryObjectId")])
+        return tuple(entity_type(id=loser, merged_into=kept, **dated) for loser in losers if loser != kept)
+    except ValidationError as error:
+        raise validation_to_rejection(item.path, error) from None
+
+
+def _ids(item: JsonObject, key: str) -> tuple[str, ...]:
+    """A list of object ids (numbers or strings); absent means none."""
+    value = item.data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WebhookRejected(422, item.field(key), "expected a list")
+    ids: list[str] = []
+    for index, raw in enumerate(value):
+        if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+            raise WebhookRejected(422, f"{item.field(key)}[{index}]", "expected an id")
+        ids.append(str(raw).strip())
+    return tuple(ids)
 
 
 @dataclass(frozen=True, slots=True)
