@@ -755,3 +755,31 @@ async def test_hubspot_deletion_and_merge_notifications_retire_the_records(
         ("deal", "3302", False, None),
         ("deal", "3304", True, None),
     ]
+
+
+async def test_a_hubspot_companys_additional_domains_find_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """HubSpot keeps a company's other domains in ``hs_additional_domains`` (``;``-separated):
+    Dana at globex.de, whom the CRM does not know, writes for Globex."""
+    await setup_tenant(db_engine)
+    company = {
+        **HUBSPOT_CRM[1],
+        "properties": {
+            "name": "Globex",
+            "domain": "globex.example",
+            "hs_additional_domains": "globex.co.uk;globex.de",
+        },
+    }
+    expansion = _hubspot_deal(
+        "3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", []
+    )
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps([HUBSPOT_CRM[0], company, expansion]))
+        await asyncio.sleep(1.0)
+        email = _hubspot_email("e-de", "2026-11-20T15:00:00.000Z")
+        email["properties"]["hs_email_to_email"] = "dana@globex.de"
+        email["associations"] = {}
+        await _deliver(stack, "hubspot", dumps([email]))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-de"))
+    assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "3302", "5501", "7701")

@@ -337,3 +337,13 @@ def test_a_merge_notification_with_malformed_ids_names_the_field() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, "[0].mergedObjectIds[1]")
+
+
+def test_a_companys_additional_domains_are_its_domains_too() -> None:
+    company = fixture_json("hubspot", "crm-objects.json")[0]
+    company["properties"]["hs_additional_domains"] = (
+        "globex.co.uk;https://www.globex.de/;not a domain;globex.example"
+    )
+    (account,) = adapter.parse(make_request(dumps([company]), url=URL), CONFIG).entities
+    assert isinstance(account, AccountV1)
+    assert account.domains == ("globex.example", "globex.co.uk", "globex.de")

@@ -41,6 +41,7 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     normalize_domain,
+    normalize_domains,
     normalize_email,
     normalize_phone,
     objects_in,
@@ -510,13 +511,19 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
         )
     if object_type == "companies":
+        # ``domain``, then the others HubSpot keeps in ``hs_additional_domains`` (``;``-separated).
         domain = normalize_domain(properties.opt_str("domain"))
+        others = [
+            d
+            for part in (properties.opt_str("hs_additional_domains") or "").split(";")
+            for d in normalize_domains(part)
+        ]
         return AccountV1(
             id=object_id,
             updated_at=updated_at,
             deleted=deleted,
             name=(properties.opt_str("name") or "")[:256],
-            domains=(domain,) if domain else (),
+            domains=tuple(dict.fromkeys([*([domain] if domain else []), *others])),
         )
     created_at = _time(properties, "createdate") or _time(item, "createdAt")
     if created_at is None:
