@@ -3,7 +3,9 @@
 The cascade (first step that decides wins):
 
 1. a manual override of the activity (sticky, whatever the rules say);
-2. ``excluded`` when the activity is automated, ``internal`` when nobody external took part;
+2. ``excluded`` when the activity is automated, ``internal`` when nobody external took part
+   (a call or meeting the source files with a CRM contact had that contact there, and a call
+   listing one side only had an unknown party on the other);
 3. an explicit ``crm.deal_id`` from the source;
 4. contacts found by an external participant's exact email or phone (or ``crm.contact_ids``),
    their accounts and the deals on which they hold a role; accounts found by an external
@@ -52,7 +54,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3c"
+RULE_VERSION = "attribution-rules/2026.12.3e"
 
 
 class Signal(StrEnum):
@@ -566,6 +568,21 @@ def _participating_reps(activity: IngestedEvent, reps: tuple[str | None, ...]) -
     return frozenset({activity.crm.owner_rep_id})
 
 
+def _filed_with_a_contact(activity: IngestedEvent) -> bool:
+    """A call or meeting the source files with a CRM contact (``crm.contact_ids``) had that
+    contact on the other side, whoever its participants list: a CRM's meeting or logged call
+    names its owner, and the buyer only by the association (HubSpot meetings carry no attendee
+    address; a Salesforce Event or Task only the fields a flow filled). An email lists every
+    address, so one among colleagues stays internal wherever the CRM files it."""
+    return bool(activity.crm.contact_ids) and activity.kind != ActivityKind.EMAIL
+
+
+def _one_sided_call(activity: IngestedEvent) -> bool:
+    """A call listing one side only: the other withheld their number (or the source knew no
+    number for them). Somebody was on the line whom nothing identifies: unmatched, not internal."""
+    return activity.kind == ActivityKind.CALL and len(activity.participants) == 1
+
+
 def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     """The cascade: the first step that decides wins."""
     activity, index, policy = facts.activity, facts.index, facts.policy
@@ -583,7 +600,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     if activity.automated:
         steps.append("automated sender: kept and counted, never attributed")
         return _Verdict(AttributionStatus.EXCLUDED, "excluded", 1.0)
-    if not facts.external:
+    if not facts.external and not _filed_with_a_contact(activity) and not _one_sided_call(activity):
         steps.append("every participant is internal (tenant domain or rep identity)")
         return _Verdict(AttributionStatus.INTERNAL, "internal", 1.0)
     if activity.crm.deal_id is not None:

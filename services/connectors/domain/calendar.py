@@ -21,6 +21,7 @@ _EVENT_FIELDS = (
     "recurringEventId",
     "iCalUID",
     "updated",
+    "eventType",
 )
 _FORWARDED = (
     "id",
@@ -32,6 +33,7 @@ _FORWARDED = (
     "recurringEventId",
     "iCalUID",
     "updated",
+    "eventType",
 )
 
 

@@ -299,6 +299,27 @@ def read_phones(raws: Iterable[str | None], region: str) -> tuple[tuple[str, ...
     return tuple(read), tuple(read.values())
 
 
+#: What dialers report for a caller who withheld their number (Aircall's ``raw_digits``
+#: "anonymous"; Twilio's ``From`` "Anonymous", or the keypad spellings +266696687 ANONYMOUS,
+#: +86282452253 UNAVAILABLE, +7378742833 RESTRICTED, +2562533 BLOCKED): nobody to match, and a
+#: call all the same. Only these exact markers; any other unreadable number is still refused.
+WITHHELD_NUMBERS = frozenset(
+    {
+        "anonymous",
+        "restricted",
+        "private",
+        "unknown",
+        "unavailable",
+        "withheld",
+        "blocked",
+        "+266696687",
+        "+86282452253",
+        "+7378742833",
+        "+2562533",
+    }
+)
+
+
 def make_participant(
     *,
     role: ParticipantRole,
@@ -312,10 +333,12 @@ def make_participant(
 
     An unusable phone is dropped when the participant still has an email; a participant whose
     only address is an unusable phone is a 422 naming ``field``, because silently losing the
-    counterpart of a call would under-count the rep.
+    counterpart of a call would under-count the rep. A withheld number (``WITHHELD_NUMBERS``) is
+    no phone: the caller is unknown, not unreadable, and the call keeps the rep's side.
     """
     clean_email = normalize_email(email)
-    parsed = parse_phone(phone, region) if phone else None
+    withheld = phone is not None and phone.strip().lower() in WITHHELD_NUMBERS
+    parsed = parse_phone(phone, region) if phone and not withheld else None
     clean_phone = parsed.e164 if isinstance(parsed, ParsedPhone) else None
     if isinstance(parsed, RefusedPhone) and clean_email is None:
         raise WebhookRejected(422, field, parsed.reason)
@@ -479,6 +502,11 @@ def email_outcome(direction: Direction) -> Outcome:
 def meeting_outcome(start: datetime, end: datetime | None, received_at: datetime) -> Outcome:
     """A confirmed meeting is held once it has ended (or started, without an end) by ``received_at``."""
     return Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
+
+
+#: Why a calendar entry nobody but its organizer attends (time a rep blocks for herself: "Prep",
+#: "Lunch"; a room booked alone; an invite everyone else declined) is no activity.
+BLOCKED_TIME = "nobody but its organizer attends: time blocked in a calendar, not a meeting"
 
 
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:

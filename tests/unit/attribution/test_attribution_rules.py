@@ -163,6 +163,24 @@ CASES = [
         AttributionStatus.INTERNAL, None, None, BO, "team-east", (1.0, 1.0), "internal",
     ),
     Case(
+        "a CRM meeting lists its owner; the contact it is filed with was there: not internal",
+        activity(
+            ActivityKind.MEETING, Direction.INTERNAL, (("ana@seller.example", Role.ORGANIZER),),
+            crm=CrmReferences(contact_ids=("con-amy",)),
+        ),
+        AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme", ANA, "team-east", (1.0, 1.0), "contact_role",
+    ),
+    Case(
+        "an email lists every address: among colleagues it is internal, wherever the CRM files it",
+        email_out("ana@seller.example", "bo@seller.example", crm=CrmReferences(contact_ids=("con-amy",))),
+        AttributionStatus.INTERNAL, None, None, ANA, "team-east", (1.0, 1.0), "internal",
+    ),
+    Case(
+        "a call listing the rep alone (the caller withheld their number): unmatched, the rep's",
+        activity(ActivityKind.CALL, Direction.INBOUND, ((ANA_PHONE, Role.CALLEE),)),
+        AttributionStatus.UNMATCHED, None, None, ANA, "team-east", (0.0, 0.0), "none",
+    ),
+    Case(
         "automated senders are excluded, whatever they match",
         email_in("amy@acme.com", "ana@seller.example", automated=True),
         AttributionStatus.EXCLUDED, None, None, ANA, "team-east", (1.0, 1.0), "excluded",

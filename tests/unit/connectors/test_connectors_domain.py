@@ -93,8 +93,12 @@ def test_history_pages_name_added_messages_once_in_order() -> None:
 def test_calendar_fields_and_forwarded_event() -> None:
     assert "summary" not in calendar.event_fields(FetchPolicy())
     assert calendar.event_fields(FetchPolicy(True, True)).endswith("summary),nextPageToken,nextSyncToken")
+    assert "eventType" in calendar.event_fields(FetchPolicy())
     event = {"id": "e", "summary": "s", "description": "d", "location": "l", "status": "confirmed"}
     assert calendar.for_ingest(event, FetchPolicy()) == {"id": "e", "status": "confirmed"}
+    # Ingest tells a meeting from a working location, out-of-office or focus-time entry by it.
+    status = {"id": "w", "eventType": "workingLocation", "workingLocationProperties": {"type": "homeOffice"}}
+    assert calendar.for_ingest(status, FetchPolicy()) == {"id": "w", "eventType": "workingLocation"}
 
 
 @pytest.mark.parametrize(

@@ -101,11 +101,28 @@ def test_inbound_call_swaps_roles() -> None:
 
 def test_invalid_number_without_email_is_422_naming_the_field() -> None:
     payload = fixture_json("aircall", "call.ended.json")
-    payload["data"]["raw_digits"] = "anonymous"
+    payload["data"]["raw_digits"] = "not a number"
     payload["data"]["contact"] = None
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(payload)), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, "data.raw_digits")
+
+
+@pytest.mark.parametrize("withheld", ["anonymous", "Anonymous", "RESTRICTED", "+266696687"])
+def test_a_withheld_number_is_the_reps_call_with_nobody_to_match(withheld: str) -> None:
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"]["raw_digits"] = withheld
+    payload["data"]["contact"] = None
+    (call,) = adapter.parse(make_request(dumps(payload)), CONFIG).activities
+    assert call.participants == (
+        Participant(
+            email="ana.seller@acme.example",
+            phone="+16505551234",
+            name="Ana Seller",
+            role=ParticipantRole.CALLER,
+        ),
+    )
+    assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 312)
 
 
 def test_invalid_number_with_a_contact_email_keeps_the_participant_by_email() -> None:

@@ -80,3 +80,35 @@ def test_malformed_events_name_the_field(changes: dict[str, object], field: str)
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(event)), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, field)
+
+
+def test_statuses_and_gmail_reservations_are_ignored_not_meetings() -> None:
+    """``events.list`` without ``eventTypes`` returns them all: only ``default`` (or no type, as
+    older connectors forward) is a meeting."""
+    base = fixture_json("google-calendar", "event.confirmed.json")
+    kinds = ("default", "workingLocation", "outOfOffice", "focusTime", "birthday", "fromGmail", None)
+    items = [{**base, "id": f"e-{n}", "eventType": kind} for n, kind in enumerate(kinds)]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [a.external_id for a in result.activities] == ["e-0", "e-6"]
+    assert result.ignored == tuple(
+        f"items[{n}] e-{n}: eventType {kind}: a calendar status or a Gmail reservation, not a meeting"
+        for n, kind in enumerate(kinds[1:6], start=1)
+    )
+
+
+def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting() -> None:
+    """Google lists the organizer among the attendees; a room and a declined guest do not attend."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, cy, room = event["attendees"]
+    items = [
+        {**event, "id": "alone", "attendees": []},
+        {**event, "id": "self", "attendees": [ana]},
+        {**event, "id": "room-declined", "attendees": [ana, cy, room]},
+        {**event, "id": "meeting", "attendees": [ana, bo]},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [a.external_id for a in result.activities] == ["meeting"]
+    assert result.ignored == tuple(
+        f"items[{n}] {name}: nobody but its organizer attends: time blocked in a calendar, not a meeting"
+        for n, name in enumerate(("alone", "self", "room-declined"))
+    )

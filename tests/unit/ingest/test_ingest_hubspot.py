@@ -151,6 +151,20 @@ def test_crm_objects_become_entities() -> None:
     assert result.activities == ()
 
 
+def test_an_archived_owner_is_a_departed_seller_not_a_deleted_one() -> None:
+    """HubSpot archives the owner of a deactivated user: inactive, her identities kept."""
+    owner_item = fixture_json("hubspot", "crm-objects.json")[3]
+    owner_item["archived"] = True
+    (owner,) = adapter.parse(make_request(dumps([owner_item]), url=URL), CONFIG).entities
+    assert owner == RepV1(
+        id="7701",
+        updated_at=datetime(2026, 6, 1, 8, 0, tzinfo=UTC),
+        name="Ana Seller",
+        emails=("ana.seller@acme.example",),
+        active=False,
+    )
+
+
 def test_native_change_notifications_are_ignored() -> None:
     result = adapter.parse(make_request(fixture("hubspot", "contact.propertyChange.json"), url=URL), CONFIG)
     assert result.ignored == ("[0] contact.propertyChange: a change notification without object data",)
@@ -242,6 +256,36 @@ def test_malformed_bodies_name_the_field(mutate: str, status: int, field: str) -
     assert (caught.value.status_code, caught.value.field) == (status, field)
 
 
+@pytest.mark.parametrize(
+    ("stage", "flags", "state"),
+    [
+        # The default properties: no hs_is_closed, the stage decides.
+        ("closedwon", {}, (True, True, datetime(2026, 11, 24, 10, 0, tzinfo=UTC))),
+        ("closedlost", {}, (True, False, datetime(2026, 11, 24, 10, 0, tzinfo=UTC))),
+        ("contractsent", {}, (False, False, None)),
+        # Sent flags are HubSpot's word, whatever the stage (a custom pipeline's stage ids).
+        # Closed without a closedate: at the latest when HubSpot reported it so (updatedAt).
+        ("12345678", {"hs_is_closed": "true"}, (True, False, datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC))),
+        ("closedwon", {"hs_is_closed": "false", "hs_is_closed_won": "false"}, (False, False, None)),
+    ],
+)
+def test_a_deal_without_the_closed_flags_is_closed_by_its_stage(
+    stage: str, flags: dict[str, str], state: tuple[bool, bool, datetime | None]
+) -> None:
+    """A deal read with HubSpot's default properties has ``dealstage`` and ``closedate`` but no
+    ``hs_is_closed``; an open deal's ``closedate`` is its expected close, not a close."""
+    (_, deal_item, *_) = fixture_json("hubspot", "crm-objects.json")
+    properties = deal_item["properties"]
+    for key in ("hs_is_closed", "hs_is_closed_won"):
+        del properties[key]
+    properties.update(dealstage=stage, **flags)
+    if stage == "12345678":
+        del properties["closedate"]
+    (deal,) = adapter.parse(make_request(dumps([deal_item]), url=URL), CONFIG).entities
+    assert isinstance(deal, DealV1)
+    assert (deal.is_closed, deal.is_won, deal.closed_at) == state
+
+
 def test_an_engagement_associated_with_several_deals_names_none_of_them_for_certain() -> None:
     # Attribution takes an explicit deal link as certain (confidence 1.0): the first of two
     # associated deals was credited with the other's calls.
@@ -255,3 +299,51 @@ def test_an_engagement_associated_with_several_deals_names_none_of_them_for_cert
     connected, _ = adapter.parse(request, CONFIG).activities
 
     assert connected.crm == CrmReferences(contact_ids=("901",), owner_rep_id="7701")
+
+
+def _notification(subscription: str, object_id: int, **fields: object) -> dict[str, object]:
+    base = fixture_json("hubspot", "contact.propertyChange.json")[0]
+    del base["propertyName"], base["propertyValue"]
+    return {**base, "subscriptionType": subscription, "objectId": object_id, **fields}
+
+
+def test_deletion_and_merge_notifications_retire_records() -> None:
+    """HubSpot's own notifications name the records a deletion or a merge retires."""
+    at = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)  # occurredAt 1795518000000
+    batch = [
+        _notification("deal.deletion", 3304),
+        _notification("company.deletion", 5502),
+        _notification("contact.deletion", 905),
+        _notification("contact.merge", 903, primaryObjectId=903, mergedObjectIds=[904, "906"]),
+        # A merge that made a new record retires both.
+        _notification("company.merge", 5501, primaryObjectId=5501, mergedObjectIds=[5503], newObjectId=5509),
+        _notification("deal.restore", 3304),
+    ]
+    result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert result.entities == (
+        DealV1(id="3304", updated_at=at, deleted=True, created_at=at),
+        AccountV1(id="5502", updated_at=at, deleted=True),
+        ContactV1(id="905", updated_at=at, deleted=True),
+        ContactV1(id="904", updated_at=at, merged_into="903"),
+        ContactV1(id="906", updated_at=at, merged_into="903"),
+        AccountV1(id="5503", updated_at=at, merged_into="5509"),
+        AccountV1(id="5501", updated_at=at, merged_into="5509"),
+    )
+    assert result.ignored == ("[5] deal.restore: a change notification without object data",)
+
+
+def test_a_merge_notification_with_malformed_ids_names_the_field() -> None:
+    batch = [_notification("contact.merge", 903, primaryObjectId=903, mergedObjectIds=[904, None])]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "[0].mergedObjectIds[1]")
+
+
+def test_a_companys_additional_domains_are_its_domains_too() -> None:
+    company = fixture_json("hubspot", "crm-objects.json")[0]
+    company["properties"]["hs_additional_domains"] = (
+        "globex.co.uk;https://www.globex.de/;not a domain;globex.example"
+    )
+    (account,) = adapter.parse(make_request(dumps([company]), url=URL), CONFIG).entities
+    assert isinstance(account, AccountV1)
+    assert account.domains == ("globex.example", "globex.co.uk", "globex.de")

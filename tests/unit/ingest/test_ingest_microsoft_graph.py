@@ -135,3 +135,25 @@ def test_malformed_resources_name_the_field(name: str, changes: dict[str, object
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(resource)), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, field)
+
+
+def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting() -> None:
+    """Time blocked alone, with a room only, or with everyone else declining."""
+    event = fixture_json("microsoft-graph", "event.json")
+    alone = {**event, "id": "alone", "attendees": []}
+    room_only = {
+        **event,
+        "id": "room",
+        "attendees": [a for a in event["attendees"] if a["type"] == "resource"],
+    }
+    declined = {
+        **event,
+        "id": "declined",
+        "attendees": [a for a in event["attendees"] if a["type"] == "optional"],
+    }
+    result = adapter.parse(make_request(dumps({"value": [alone, room_only, declined, event]})), CONFIG)
+    assert [a.external_id for a in result.activities] == [event["id"]]
+    assert result.ignored == tuple(
+        f"value[{n}] {name}: nobody but its organizer attends: time blocked in a calendar, not a meeting"
+        for n, name in enumerate(("alone", "room", "declined"))
+    )

@@ -86,6 +86,33 @@ def test_event_is_a_meeting_scheduled_relative_to_received_at() -> None:
     assert adapter.parse(later, CONFIG).activities[0].outcome is Outcome.HELD
 
 
+@pytest.mark.parametrize(
+    ("stage", "flags", "state"),
+    [
+        ("Closed Won", "", (True, True, datetime(2026, 11, 24, tzinfo=UTC))),
+        ("Closed Lost", "", (True, False, datetime(2026, 11, 24, tzinfo=UTC))),
+        ("Negotiation/Review", "", (False, False, None)),
+        # Sent flags are the org's word, whatever the stage (a renamed closing stage).
+        (
+            "Signed",
+            "<sf:IsClosed>true</sf:IsClosed><sf:IsWon>true</sf:IsWon>",
+            (True, True, datetime(2026, 11, 24, tzinfo=UTC)),
+        ),
+    ],
+)
+def test_an_opportunity_without_is_closed_is_closed_by_its_stage(
+    stage: str, flags: str, state: tuple[bool, bool, datetime | None]
+) -> None:
+    """An Outbound Message holds the fields the admin picked: Stage and Close Date but not
+    IsClosed / IsWon is closed by its stage; an open one's Close Date is its expected close."""
+    body = fixture("salesforce", "Opportunity.xml").decode()
+    body = body.replace("<sf:IsClosed>true</sf:IsClosed>", "").replace("<sf:IsWon>true</sf:IsWon>", flags)
+    body = body.replace("<sf:StageName>Closed Won</sf:StageName>", f"<sf:StageName>{stage}</sf:StageName>")
+    (deal,) = adapter.parse(make_request(body.encode()), CONFIG).entities
+    assert isinstance(deal, DealV1)
+    assert (deal.is_closed, deal.is_won, deal.closed_at) == state
+
+
 def test_crm_objects_become_entities() -> None:
     (deal,) = adapter.parse(make_request(fixture("salesforce", "Opportunity.xml")), CONFIG).entities
     assert deal == DealV1(

@@ -78,6 +78,27 @@ def test_canceled_and_zero_length_completed_calls() -> None:
     assert call.outcome is Outcome.NO_ANSWER
 
 
+@pytest.mark.parametrize(
+    ("answered_by", "outcome"),
+    [
+        ("human", Outcome.CONNECTED),
+        ("unknown", Outcome.CONNECTED),
+        ("machine_start", Outcome.VOICEMAIL),
+        ("machine_end_beep", Outcome.VOICEMAIL),
+        ("machine_end_silence", Outcome.VOICEMAIL),
+        ("machine_end_other", Outcome.VOICEMAIL),
+        ("fax", Outcome.FAILED),
+    ],
+)
+def test_answering_machine_detection_tells_a_voicemail_from_a_conversation(
+    answered_by: str, outcome: Outcome
+) -> None:
+    for fixture_name in ("completed.txt", "in-progress.txt"):
+        body = fixture("twilio", fixture_name) + f"&AnsweredBy={answered_by}".encode()
+        (call,) = adapter.parse(make_request(body, url=URL), CONFIG).activities
+        assert call.outcome is outcome
+
+
 def test_ringing_is_accepted_but_ignored() -> None:
     body, headers = signed("ringing.txt")
     result = adapter.parse(make_request(body, headers, url=URL), CONFIG)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 
 from libs.common.contracts.activities import ActivityIn, ActivityKind, Outcome, Participant, ParticipantRole
 from services.ingest.domain.normalize import (
+    BLOCKED_TIME,
     JsonObject,
     build_activity,
     convert_each,
@@ -32,6 +33,10 @@ from services.ingest.domain.webhook_types import (
 MAX_EVENTS = 1_000
 #: Attendees who said no did not attend; everyone else is kept (needsAction, tentative, accepted).
 DECLINED = "declined"
+#: The ``eventType`` of a meeting (also what an event without one is). ``events.list`` without
+#: ``eventTypes`` returns every type: working location (an entry each working day), out of
+#: office, focus time, birthdays and Gmail's reservations (flights, restaurants) are not meetings.
+MEETING_EVENT_TYPE = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,9 @@ def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
     event_id = event.req_str("id")
+    event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
+    if event_type != MEETING_EVENT_TYPE:
+        return None, f"eventType {event_type}: a calendar status or a Gmail reservation, not a meeting"
     status = event.opt_str("status") or "confirmed"
     start = _when(event, "start")
     if start is None:
@@ -108,6 +116,8 @@ def _event(
             )
         )
     participants = unique_participants(people)
+    if len(participants) < 2:
+        return None, BLOCKED_TIME
     updated_raw = event.opt_str("updated")
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     return build_activity(

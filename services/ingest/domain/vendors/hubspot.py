@@ -3,7 +3,8 @@
 The body is a JSON array. Items with ``objectType`` carry a CRM v3 object as the CRM API returns
 it (id, properties, associations, createdAt, updatedAt, archived), or an owner as the Owners API
 returns it. Items with ``subscriptionType`` are HubSpot's own change notifications, which carry
-no object data: they are acknowledged and listed as ignored.
+no object data: a ``{contact,company,deal}.deletion`` or ``.merge`` names the records it retires
+(tombstones and merges); the others are acknowledged and listed as ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -39,6 +41,7 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     normalize_domain,
+    normalize_domains,
     normalize_email,
     normalize_phone,
     objects_in,
@@ -151,7 +154,11 @@ class HubSpotAdapter:
             object_type = item.opt_str("objectType")
             if object_type is None:
                 kind = item.opt_str("subscriptionType") or "unknown"
-                ignored.append(f"{item.path} {kind}: a change notification without object data")
+                retired = _retired(item, kind)
+                if retired:
+                    entities.extend(retired)
+                else:
+                    ignored.append(f"{item.path} {kind}: a change notification without object data")
             elif object_type in ENGAGEMENT_TYPES:
                 activity, reason = _engagement(item, object_type, index, config, request.received_at)
                 if activity is not None:
@@ -163,6 +170,52 @@ class HubSpotAdapter:
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
         return AdapterResult(activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored))
+
+
+#: The object of a native notification (``{object}.deletion``, ``{object}.merge``) -> what it is here.
+NOTIFIED_ENTITIES: dict[str, type[ContactV1 | AccountV1 | DealV1]] = {
+    "contact": ContactV1,
+    "company": AccountV1,
+    "deal": DealV1,
+}
+
+
+def _retired(item: JsonObject, subscription: str) -> tuple[CrmEntity, ...]:
+    """The records a native ``deletion`` or ``merge`` notification retires, as tombstones and
+    merges (``merged_into`` the record kept: ``newObjectId`` when HubSpot made one, else
+    ``primaryObjectId``), dated ``occurredAt``; nothing for any other notification. The rest of
+    a change comes as the object itself (a sync job), which these notifications do not carry."""
+    object_name, _, change = subscription.partition(".")
+    entity_type = NOTIFIED_ENTITIES.get(object_name)
+    if entity_type is None or change not in ("deletion", "merge"):
+        return ()
+    occurred_at = from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt"))
+    dated: dict[str, object] = {"updated_at": occurred_at}
+    if entity_type is DealV1:
+        dated["created_at"] = occurred_at  # never read: a retired deal is skipped
+    try:
+        if change == "deletion":
+            return (entity_type(id=item.req_str("objectId"), deleted=True, **dated),)
+        kept = item.opt_str("newObjectId") or item.req_str("primaryObjectId")
+        losers = dict.fromkeys([*_ids(item, "mergedObjectIds"), item.req_str("primaryObjectId")])
+        return tuple(entity_type(id=loser, merged_into=kept, **dated) for loser in losers if loser != kept)
+    except ValidationError as error:
+        raise validation_to_rejection(item.path, error) from None
+
+
+def _ids(item: JsonObject, key: str) -> tuple[str, ...]:
+    """A list of object ids (numbers or strings); absent means none."""
+    value = item.data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise WebhookRejected(422, item.field(key), "expected a list")
+    ids: list[str] = []
+    for index, raw in enumerate(value):
+        if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+            raise WebhookRejected(422, f"{item.field(key)}[{index}]", "expected an id")
+        ids.append(str(raw).strip())
+    return tuple(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,10 +485,12 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
     if object_type == "owners":
         names = [n for n in (item.opt_str("firstName"), item.opt_str("lastName")) if n]
         email = normalize_email(item.opt_str("email"))
+        # An archived owner is a deactivated user (HubSpot never deletes owners): a seller who
+        # left, inactive, still the one who did her work. A tombstone would hand it to whoever
+        # owns her deals the next time they are re-decided.
         return RepV1(
             id=object_id,
             updated_at=updated_at,
-            deleted=deleted,
             name=" ".join(names)[:256],
             emails=(email,) if email else (),
             active=not deleted,
@@ -456,21 +511,25 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
         )
     if object_type == "companies":
+        # ``domain``, then the others HubSpot keeps in ``hs_additional_domains`` (``;``-separated).
         domain = normalize_domain(properties.opt_str("domain"))
+        others = [
+            d
+            for part in (properties.opt_str("hs_additional_domains") or "").split(";")
+            for d in normalize_domains(part)
+        ]
         return AccountV1(
             id=object_id,
             updated_at=updated_at,
             deleted=deleted,
             name=(properties.opt_str("name") or "")[:256],
-            domains=(domain,) if domain else (),
+            domains=tuple(dict.fromkeys([*([domain] if domain else []), *others])),
         )
-    is_closed = bool(properties.opt_bool("hs_is_closed"))
-    is_won = bool(properties.opt_bool("hs_is_closed_won"))
     created_at = _time(properties, "createdate") or _time(item, "createdAt")
     if created_at is None:
         raise WebhookRejected(422, properties.field("createdate"), "required")
     companies = _associated_ids(item, "companies")
-    return DealV1(
+    deal = DealV1(
         id=object_id,
         updated_at=updated_at,
         deleted=deleted,
@@ -479,12 +538,23 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
         owner_rep_id=properties.opt_str("hubspot_owner_id"),
         stage=(properties.opt_str("dealstage") or "")[:128],
         amount=_decimal(properties, "amount"),
-        is_closed=is_closed or is_won,
-        is_won=is_won,
         created_at=created_at,
-        closed_at=_time(properties, "closedate") if is_closed or is_won else None,
+        closed_at=_time(properties, "closedate"),
         contacts=tuple(DealContactRole(contact_id=c) for c in _associated_ids(item, "contacts")),
+        **_closed_flags(properties),
     )
+    return deal.model_copy(update=read_deal(deal))
+
+
+def _closed_flags(properties: JsonObject) -> dict[str, bool]:
+    """``hs_is_closed`` / ``hs_is_closed_won`` when the deal carries them. HubSpot returns them
+    only when asked for (they are not among a deal's default properties): without them the
+    stage decides (``closedwon``, ``closedlost``; :func:`crm_sync.read_deal`)."""
+    is_closed = properties.opt_bool("hs_is_closed")
+    is_won = properties.opt_bool("hs_is_closed_won")
+    if is_closed is None and is_won is None:
+        return {}
+    return {"is_closed": bool(is_closed or is_won), "is_won": bool(is_won)}
 
 
 def _decimal(properties: JsonObject, key: str) -> Decimal | None:

@@ -25,6 +25,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from services.ingest.domain.normalize import (
+    BLOCKED_TIME,
     JsonObject,
     build_activity,
     convert_each,
@@ -258,6 +259,8 @@ def _event(
             )
         )
     participants = unique_participants(people)
+    if len(participants) < 2:
+        return None, BLOCKED_TIME
     cancelled = bool(resource.opt_bool("isCancelled"))
     organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER), None)
     others = [p.email for p in participants if p.email and p.email != organizer]

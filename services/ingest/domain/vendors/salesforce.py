@@ -29,6 +29,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     build_activity,
     direction_for,
@@ -425,23 +426,29 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
     created_at = record.time("CreatedDate")
     if created_at is None:
         raise WebhookRejected(422, record.field("CreatedDate"), "required")
-    is_closed = record.flag("IsClosed")
-    is_won = record.flag("IsWon")
     close_day = record.day("CloseDate")
-    return DealV1(
+    deal = DealV1(
         **common,
         name=name,
         account_id=record.get("AccountId"),
         owner_rep_id=record.get("OwnerId"),
         stage=(record.get("StageName") or "")[:128],
         amount=_amount(record),
-        is_closed=is_closed or is_won,
-        is_won=is_won,
         created_at=created_at,
-        closed_at=datetime.combine(close_day, time(), tzinfo=UTC)
-        if close_day and (is_closed or is_won)
-        else None,
+        closed_at=datetime.combine(close_day, time(), tzinfo=UTC) if close_day else None,
+        **_closed_flags(record),
     )
+    return deal.model_copy(update=read_deal(deal))
+
+
+def _closed_flags(record: _SObject) -> dict[str, bool]:
+    """``IsClosed`` / ``IsWon`` when the message carries them (an Outbound Message holds only
+    the fields the admin picked): without them the stage decides ("Closed Won", "Closed Lost";
+    :func:`crm_sync.read_deal`)."""
+    if record.get("IsClosed") is None and record.get("IsWon") is None:
+        return {}
+    is_won = record.flag("IsWon")
+    return {"is_closed": record.flag("IsClosed") or is_won, "is_won": is_won}
 
 
 def _amount(record: _SObject) -> Decimal | None:

@@ -42,6 +42,16 @@ FINAL_OUTCOMES: dict[str, Outcome] = {
     "canceled": Outcome.FAILED,
 }
 NOT_YET_OUTCOMES = frozenset({"queued", "initiated", "ringing"})
+#: ``AnsweredBy`` (answering machine detection) values of a call a machine took: a message left
+#: on a machine is a voicemail, a fax line a failure, neither a conversation. "human", "unknown"
+#: or no detection keep the call connected.
+MACHINE_OUTCOMES: dict[str, Outcome] = {
+    "machine_start": Outcome.VOICEMAIL,
+    "machine_end_beep": Outcome.VOICEMAIL,
+    "machine_end_silence": Outcome.VOICEMAIL,
+    "machine_end_other": Outcome.VOICEMAIL,
+    "fax": Outcome.FAILED,
+}
 
 #: Used as revision when the callback carries no SequenceNumber: later states rank higher.
 STATUS_RANK: dict[str, int] = {
@@ -116,7 +126,7 @@ class TwilioAdapter:
         if direction is None:
             raise WebhookRejected(422, "Direction", "unknown call direction")
         duration = reported_duration(_non_negative_int(params, "CallDuration"), "CallDuration")
-        outcome = _outcome(status, duration)
+        outcome = _outcome(status, duration, params.get("AnsweredBy", "").strip().lower())
         sequence = _non_negative_int(params, "SequenceNumber") if params.get("SequenceNumber") else None
         event_at = (
             parse_rfc2822(params["Timestamp"], "Timestamp")
@@ -149,9 +159,11 @@ class TwilioAdapter:
         return AdapterResult(activities=(activity,))
 
 
-def _outcome(status: str, duration: int) -> Outcome:
+def _outcome(status: str, duration: int, answered_by: str) -> Outcome:
     if status == "completed":
-        return Outcome.CONNECTED if duration > 0 else Outcome.NO_ANSWER
+        return MACHINE_OUTCOMES.get(answered_by, Outcome.CONNECTED) if duration > 0 else Outcome.NO_ANSWER
+    if status == "in-progress":
+        return MACHINE_OUTCOMES.get(answered_by, Outcome.CONNECTED)
     return FINAL_OUTCOMES[status]
 
 
