@@ -37,8 +37,8 @@ from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.duplicates import (
-    CALL_DUPLICATE_TOLERANCE,
     CallReport,
+    call_windows,
     duplicate_explanation,
     mark_duplicates,
     report_of,
@@ -306,14 +306,7 @@ async def _call_duplicates(
     if not reports:
         return {}
     await repo.lock_reps_calls(conn, tenant_id, (report.rep_id for report, _ in reports.values()))
-    windows = [
-        (
-            report.rep_id,
-            report.occurred_at - CALL_DUPLICATE_TOLERANCE,
-            report.occurred_at + CALL_DUPLICATE_TOLERANCE,
-        )
-        for report, _ in reports.values()
-    ]
+    windows = call_windows(report for report, _ in reports.values())
     stored = await repo.calls_near(conn, tenant_id, windows, list(reports))
     # How the calls decided now stood when last decided.
     stored += [

@@ -920,7 +920,9 @@ async def current_attributions(
     result = await conn.execute(
         text(
             "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
-            "confidence, is_override, CAST(explanation->>'duplicate_of' AS uuid) AS duplicate_of "
+            # Read for calls only: another activity's explanation is not decompressed for it.
+            "confidence, is_override, "
+            "CASE WHEN kind = 'call' THEN CAST(explanation->>'duplicate_of' AS uuid) END AS duplicate_of "
             "FROM attributions "
             "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
         ),
@@ -963,34 +965,44 @@ async def lock_reps_calls(conn: AsyncConnection, tenant_id: str, rep_ids: Iterab
 async def calls_near(
     conn: AsyncConnection,
     tenant_id: str,
-    windows: Sequence[tuple[str, datetime, datetime]],
+    windows: Sequence[tuple[str, str, datetime, datetime]],
     exclude: Sequence[uuid.UUID],
 ) -> list[CallReport]:
-    """The attributed calls credited to each ``(rep, first, last)`` window's rep that started in
-    it, but ``exclude``, as call reports with the ``duplicate_of`` they hold (one index range
-    of ``attributions_rep`` per window)."""
+    """The attributed calls, but ``exclude``, credited to each ``(rep, number, first, last)``
+    window's rep, started in it, with that number among their participants' phones: as call
+    reports with the ``duplicate_of`` they hold. One range of ``attributions_rep`` per window."""
     if not windows:
         return []
     result = await conn.execute(
         text(
             """
             SELECT DISTINCT a.activity_id, act.source, a.rep_id, act.occurred_at, act.kind, act.direction,
-                   act.payload -> 'participants' AS participants,
-                   CAST(a.explanation->>'duplicate_of' AS uuid) AS duplicate_of
-            FROM unnest(CAST(:rep AS text[]), CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[]))
-                 AS w(rep_id, lo, hi)
-            JOIN attributions a ON a.tenant_id = :t AND a.rep_id = w.rep_id
-                               AND a.occurred_at >= w.lo AND a.occurred_at <= w.hi
-            JOIN activities act ON act.tenant_id = a.tenant_id AND act.activity_id = a.activity_id
-            WHERE a.kind = 'call' AND NOT (a.activity_id = ANY(:exclude))
-            ORDER BY a.activity_id
+                   act.payload -> 'participants' AS participants, a.duplicate_of
+            FROM unnest(CAST(:rep AS text[]), CAST(:phone AS text[]), CAST(:lo AS timestamptz[]),
+                        CAST(:hi AS timestamptz[])) AS w(rep_id, phone, lo, hi)
+            CROSS JOIN LATERAL (
+                SELECT a.activity_id, a.rep_id, CAST(a.explanation->>'duplicate_of' AS uuid) AS duplicate_of
+                FROM attributions a
+                WHERE a.tenant_id = :t AND a.rep_id = w.rep_id AND a.occurred_at >= w.lo
+                  AND a.occurred_at <= w.hi AND a.kind = 'call'
+                -- Kept a subquery run per window (an index range each): flattened, the planner
+                -- hashed every call of the tenant against the windows (11 ms at 20,000 rows).
+                OFFSET 0
+            ) a
+            JOIN activities act ON act.tenant_id = :t AND act.activity_id = a.activity_id
+            WHERE NOT (a.activity_id = ANY(:exclude))
+              AND EXISTS (
+                  SELECT 1 FROM jsonb_array_elements(act.payload -> 'participants') p
+                  WHERE p ->> 'phone' = w.phone
+              )
             """
         ),
         {
             "t": tenant_id,
             "rep": [w[0] for w in windows],
-            "lo": [w[1] for w in windows],
-            "hi": [w[2] for w in windows],
+            "phone": [w[1] for w in windows],
+            "lo": [w[2] for w in windows],
+            "hi": [w[3] for w in windows],
             "exclude": list(exclude),
         },
     )
@@ -1006,7 +1018,7 @@ async def calls_near(
                     row.activity_id, row.source, row.rep_id, counterparts, row.occurred_at, row.duplicate_of
                 )
             )
-    return reports
+    return sorted(reports, key=lambda r: r.activity_id)
 
 
 #: Columns of ``attributions`` and their SQL types, as one array per column for ``unnest``.

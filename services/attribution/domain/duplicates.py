@@ -107,6 +107,32 @@ def same_call(one: CallReport, other: CallReport, tolerance: timedelta = CALL_DU
     )
 
 
+def call_windows(
+    reports: Iterable[CallReport], tolerance: timedelta = CALL_DUPLICATE_TOLERANCE
+) -> list[tuple[str, str, datetime, datetime]]:
+    """Where another report of these calls can be: ``(rep, number, first, last)``, each report's
+    start widened by ``tolerance``, overlapping ones merged (a batch's calls of one rep to one
+    number are one range)."""
+    spans: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
+    for report in reports:
+        for number in report.counterparts:
+            spans.setdefault((report.rep_id, number), []).append(
+                (report.occurred_at - tolerance, report.occurred_at + tolerance)
+            )
+    windows: list[tuple[str, str, datetime, datetime]] = []
+    for (rep_id, number), ranges in sorted(spans.items()):
+        ranges.sort()
+        first, last = ranges[0]
+        for start, end in ranges[1:]:
+            if start <= last:
+                last = max(last, end)
+            else:
+                windows.append((rep_id, number, first, last))
+                first, last = start, end
+        windows.append((rep_id, number, first, last))
+    return windows
+
+
 def mark_duplicates(
     decided: Sequence[CallReport],
     stored: Sequence[CallReport],
@@ -119,7 +145,11 @@ def mark_duplicates(
     deciding = {report.activity_id for report in decided}
     before = {report.activity_id: report.duplicate_of for report in stored}
     settled = [report for report in stored if report.activity_id not in deciding]
-    kept = [report for report in settled if report.duplicate_of is None]
+    #: Kept reports by (rep, counterpart number): only those can be the same call.
+    kept: dict[tuple[str, str], list[CallReport]] = {}
+    for report in settled:
+        if report.duplicate_of is None:
+            _keep(kept, report)
     #: (keeper, source) pairs that already hold a duplicate.
     held: set[tuple[uuid.UUID, str]] = {
         (report.duplicate_of, report.source) for report in settled if report.duplicate_of is not None
@@ -134,18 +164,24 @@ def mark_duplicates(
 
     result: dict[uuid.UUID, CallReport | None] = {}
     for report in sorted(decided, key=lambda r: (previous_state(r), rank[r.activity_id])):
-        keeper = _keeper(report, kept, held, tolerance)
+        candidates = {c.activity_id: c for n in report.counterparts for c in kept.get((report.rep_id, n), ())}
+        keeper = _keeper(report, candidates.values(), held, tolerance)
         result[report.activity_id] = keeper
         if keeper is None:
-            kept.append(report)
+            _keep(kept, report)
         else:
             held.add((keeper.activity_id, report.source))
     return result
 
 
+def _keep(kept: dict[tuple[str, str], list[CallReport]], report: CallReport) -> None:
+    for number in report.counterparts:
+        kept.setdefault((report.rep_id, number), []).append(report)
+
+
 def _keeper(
     report: CallReport,
-    kept: Sequence[CallReport],
+    kept: Iterable[CallReport],
     held: set[tuple[uuid.UUID, str]],
     tolerance: timedelta,
 ) -> CallReport | None:

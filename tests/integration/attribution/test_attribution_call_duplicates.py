@@ -6,6 +6,7 @@ number minutes apart are two calls; another tenant's report of the same call is 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +15,7 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from services.attribution.reattribution import reattribute
 from tests.integration.attribution.test_attribution_real_crm import ACCOUNT, DEAL, REP, TENANT, _attribution
 from tests.integration.polling import poll_json, poll_rows
 
@@ -186,3 +188,17 @@ async def test_a_dialer_call_and_its_crm_log_count_once_and_both_stay_readable(
         str(ids["log-1"]): str(ids["dial-1"]),
         str(ids["dial-1"]): None,
     }
+
+    # Re-deciding them (each alone, or all together, in either arrival order) leaves every pair
+    # as it is: nothing would change.
+    for batch_size in (1, 500):
+        again = await reattribute(
+            db_engine,
+            None,
+            "t.",
+            TENANT,
+            datetime(2026, 11, 2, tzinfo=UTC),
+            dry_run=True,
+            batch_size=batch_size,
+        )
+        assert (again.examined, again.changed) == (6, 0)

@@ -15,6 +15,7 @@ from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, next_version
 from services.attribution.domain.duplicates import (
     CallReport,
+    call_windows,
     counterpart_phones,
     mark_duplicates,
     report_of,
@@ -169,3 +170,25 @@ def test_marking_and_releasing_a_duplicate_is_a_new_version_and_keeping_it_is_no
     )
     assert next_version(held, marked) is None
     assert next_version(held, decision) == 3
+
+
+def test_the_windows_looked_up_are_one_range_per_rep_number_and_overlapping_calls() -> None:
+    two_minutes = timedelta(minutes=2)
+    reports = [
+        call("a", "aircall"),
+        call("b", "aircall", 200),  # overlaps a's window: one range
+        call("c", "aircall", 600),  # apart
+        call("d", "aircall", 0, rep="rep-2"),
+        call("e", "aircall", 0, number="+14155550199"),
+    ]
+    assert call_windows(reversed(reports)) == [
+        ("rep-1", "+14155550100", T - two_minutes, T + timedelta(seconds=200) + two_minutes),
+        (
+            "rep-1",
+            "+14155550100",
+            T + timedelta(seconds=600) - two_minutes,
+            T + timedelta(seconds=600) + two_minutes,
+        ),
+        ("rep-1", "+14155550199", T - two_minutes, T + two_minutes),
+        ("rep-2", "+14155550100", T - two_minutes, T + two_minutes),
+    ]
