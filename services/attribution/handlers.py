@@ -13,11 +13,12 @@ import asyncio
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
+from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
@@ -35,6 +36,13 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
+from services.attribution.domain.duplicates import (
+    CallReport,
+    call_windows,
+    duplicate_explanation,
+    mark_duplicates,
+    report_of,
+)
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
 from services.attribution.domain.rematch import deal_rematch_window
@@ -88,6 +96,7 @@ def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None
         secondary_deal_ids=stored.secondary_deal_ids,
         confidence=stored.confidence,
         overridden=stored.is_override,
+        duplicate_of=stored.duplicate_of,
     )
 
 
@@ -132,6 +141,7 @@ def attributed_event(
         facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
+        duplicate_of=UNSET if decision.duplicate_of is None else decision.duplicate_of,
     )
 
 
@@ -206,15 +216,22 @@ async def attribute_batch(
     policy = policy_from_settings(settings)
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
+    decided: list[tuple[IngestedEvent, AttributionDecision]] = []
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
         decision = attribute_from_index(activity, index, policy)
         stored = current.get(activity.activity_id)
-        version = next_version(_current(stored), decision)
-        if version is None and stored is not None and activity.activity_id in revised:
-            version = _revised_version(stored, decision)
         if activity.thread_id is not None:
+            version = _version(activity, decision, stored, revised)
             index.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
+        decided.append((activity, decision))
+    duplicates = await _call_duplicates(conn, tenant_id, activities, decided, current)
+    for activity, decision in decided:
+        stored = current.get(activity.activity_id)
+        keeper = duplicates.get(activity.activity_id)
+        if keeper is not None:
+            decision = keeper
+        version = _version(activity, decision, stored, revised)
         if version is None:
             continue
         batch.rows.append(
@@ -252,6 +269,64 @@ async def attribute_batch(
             )
         )
     return batch
+
+
+def _version(
+    activity: IngestedEvent,
+    decision: AttributionDecision,
+    stored: repo.StoredAttribution | None,
+    revised: Collection[uuid.UUID],
+) -> int | None:
+    """The version to publish ``decision`` under, or None when nothing changes."""
+    version = next_version(_current(stored), decision)
+    if version is None and stored is not None and activity.activity_id in revised:
+        version = _revised_version(stored, decision)
+    return version
+
+
+async def _call_duplicates(
+    conn: AsyncConnection,
+    tenant_id: str,
+    arrived: Sequence[IngestedEvent],
+    decided: Sequence[tuple[IngestedEvent, AttributionDecision]],
+    current: dict[uuid.UUID, repo.StoredAttribution],
+) -> dict[uuid.UUID, AttributionDecision]:
+    """The decisions of the calls that are a second report of a call another source reported
+    first (``domain.duplicates``), marked as such; the others are absent (a call that was a
+    duplicate and no longer is gets a new version through its content).
+
+    Only a batch holding a call with a rep and a counterpart number costs anything: a lock per
+    rep (see ``repo.lock_reps_calls``) and one query for the reps' calls around them.
+    """
+    reports: dict[uuid.UUID, tuple[CallReport, AttributionDecision]] = {}
+    for activity, decision in decided:
+        report = report_of(activity, decision.rep_id)
+        if report is not None:
+            reports[activity.activity_id] = (report, decision)
+    if not reports:
+        return {}
+    await repo.lock_reps_calls(conn, tenant_id, (report.rep_id for report, _ in reports.values()))
+    windows = call_windows(report for report, _ in reports.values())
+    stored = await repo.calls_near(conn, tenant_id, windows, list(reports))
+    # How the calls decided now stood when last decided.
+    stored += [
+        replace(report, duplicate_of=held.duplicate_of)
+        for activity_id, (report, _) in reports.items()
+        if (held := current.get(activity_id)) is not None
+    ]
+    in_arrival = [reports[a.activity_id][0] for a in arrived if a.activity_id in reports]
+    marked: dict[uuid.UUID, AttributionDecision] = {}
+    for activity_id, keeper in mark_duplicates(in_arrival, stored).items():
+        if keeper is None:
+            continue  # kept: its decision as it is (released, if it was a duplicate)
+        report, decision = reports[activity_id]
+        explanation = {
+            **decision.explanation,
+            "duplicate_of": str(keeper.activity_id),
+            "duplicate": duplicate_explanation(report, keeper),
+        }
+        marked[activity_id] = replace(decision, duplicate_of=keeper.activity_id, explanation=explanation)
+    return marked
 
 
 def _revised_version(stored: repo.StoredAttribution, decision: AttributionDecision) -> int | None:

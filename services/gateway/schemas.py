@@ -372,6 +372,9 @@ class AttributionRead(BaseModel):
     is_override: bool
     decided_at: datetime
     explanation: dict[str, Any]
+    #: A second report of a call another source reported first: that activity's id. Attributed
+    #: as usual, not counted in metrics (docs/metrics.md, "One call, several sources").
+    duplicate_of: uuid.UUID | None = None
 
 
 class AttributionVersionRead(BaseModel):
@@ -409,6 +412,8 @@ class ActivitySummaryRead(BaseModel):
     is_override: bool
     #: The chosen deal's matching score, comparable with the runners-up's (null when not scored).
     deal_score: float | None = None
+    #: The report of the same call this one duplicates (not counted in metrics), if any.
+    duplicate_of: uuid.UUID | None = None
 
 
 class ActivityPage(BaseModel):

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # Field types live in fields.py; the four ``X as X`` names are re-exported for existing importers.
 from libs.common.contracts.fields import TENANT_ID_PATTERN as TENANT_ID_PATTERN
@@ -116,6 +117,51 @@ def outcome_mismatch(kind: ActivityKind, outcome: Outcome) -> str | None:
 NO_ADDRESS = "a participant needs an email or a phone"
 
 
+class ResponseStatus(StrEnum):
+    """How an invitee answered a meeting invitation (calendar exports carry it)."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs_action"
+
+
+#: Every spelling ``response_status`` takes, lower-cased, and what it means: ours, Google
+#: Calendar's ``attendees[].responseStatus`` and Microsoft Graph's ``attendees[].status.response``
+#: (``organizer`` answered by sending the invitation; ``none`` and ``notResponded`` have not).
+RESPONSE_STATUS_SPELLINGS: dict[str, ResponseStatus] = {
+    **{status.value: status for status in ResponseStatus},
+    "needsaction": ResponseStatus.NEEDS_ACTION,
+    "tentativelyaccepted": ResponseStatus.TENTATIVE,
+    "organizer": ResponseStatus.ACCEPTED,
+    "none": ResponseStatus.NEEDS_ACTION,
+    "notresponded": ResponseStatus.NEEDS_ACTION,
+}
+_RESPONSE_STATUS_REASON = (
+    "unknown response status {value}: use accepted, declined, tentative or needs_action "
+    "(Google's needsAction and Graph's tentativelyAccepted, organizer, none and notResponded are read too)"
+)
+
+
+def read_response_status(value: object) -> object:
+    """A vendor's or our spelling of a response status, any case, as :class:`ResponseStatus`;
+    none stays none; anything else is refused with the reason (a 422 naming the field)."""
+    if value is None or isinstance(value, ResponseStatus):
+        return value
+    if isinstance(value, str):
+        status = RESPONSE_STATUS_SPELLINGS.get(value.strip().lower())
+        if status is not None:
+            return status
+        shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    else:
+        shown = f"of type {type(value).__name__}"
+    raise PydanticCustomError("response_status", _RESPONSE_STATUS_REASON, {"value": shown})
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class Participant(BaseModel):
     """One person on an activity, known by email and/or phone."""
 
@@ -125,6 +171,22 @@ class Participant(BaseModel):
     phone: SafeStr | None = Field(default=None, max_length=40, description="E.164 after normalisation")
     name: SafeStr | None = Field(default=None, max_length=256)
     role: ParticipantRole
+    #: How the invitee answered (meetings): a rep who declined is not credited, and a declined
+    #: external attendee is no evidence for an account or deal. Written only when known, so an
+    #: activity without it is the same JSON as before the field existed.
+    response_status: ResponseStatus | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "accepted, declined, tentative or needs_action; Google's responseStatus and Graph's "
+            "status.response spellings are read too, in any case"
+        ),
+    )
+
+    @field_validator("response_status", mode="before")
+    @classmethod
+    def _read_response_status(cls, value: object) -> object:
+        return read_response_status(value)
 
     @field_validator("email", "phone", "name", mode="before")
     @classmethod
@@ -222,6 +284,15 @@ class ParticipantFields(Protocol):
     def name(self) -> str | None: ...
     @property
     def role(self) -> ParticipantRole: ...
+    @property
+    def response_status(self) -> object:
+        """A :class:`ResponseStatus`, or none (``None``, or the batch path's ``msgspec.UNSET``)."""
+        ...
+
+
+def declined(participant: ParticipantFields) -> bool:
+    """Whether the participant declined the meeting (and so did not take part in it)."""
+    return participant.response_status == ResponseStatus.DECLINED
 
 
 class ActivityFields(Protocol):

@@ -37,7 +37,7 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec.structs import force_setattr
 
 from libs.common.contracts.activities import (
@@ -50,6 +50,7 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
     outcome_mismatch,
 )
 from libs.common.contracts.attribution_fast import LONG_FRACTION, TENANT_ID, AwareTime, IdText
@@ -64,12 +65,18 @@ def _refuse_unprintable(*texts: str | None) -> None:
 
 
 class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``Participant`` as msgspec decodes it (same fields, order, defaults and limits)."""
+    """``Participant`` as msgspec decodes it (same fields, order, defaults and limits).
+
+    ``response_status`` is ``UNSET`` where the contract holds ``None``: msgspec omits an unset
+    field as the contract omits a none one, and takes only our own spellings (a vendor's, any
+    other case or an explicit ``null`` are left to the contract, which reads them).
+    """
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=40)] | None = None
     name: Annotated[str, Meta(max_length=256)] | None = None
     role: ParticipantRole
+    response_status: ResponseStatus | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         # Inline rather than through ``_refuse_unprintable``: it runs for every participant.

@@ -24,6 +24,10 @@ from libs.common.contracts.fields import (
 Confidence = Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class AttributionStatus(StrEnum):
     ATTRIBUTED = "attributed"
     AMBIGUOUS = "ambiguous"
@@ -73,3 +77,7 @@ class ActivityAttributedV1(BaseModel):
     facts: ActivityFacts
     decided_at: UtcDatetime
     explanation: dict[str, Any] = Field(default_factory=dict)
+    #: Added within V1: this activity is a second report of a call another source reported
+    #: first (that activity's id). Attributed like any activity, never counted: metrics counts
+    #: the call once, under the first report. Written only when set.
+    duplicate_of: uuid.UUID | None = Field(default=None, exclude_if=_is_none)

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
@@ -81,10 +81,18 @@ class Attributed(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     facts: AttributedFacts
     decided_at: AwareTime
     explanation: dict[str, Any] = {}
+    #: ``UNSET`` where the contract holds ``None``: omitted from the JSON alike.
+    duplicate_of: uuid.UUID | UnsetType = UNSET
 
 
 #: What the metrics consumer handles: the fast path's struct, or the contract's model.
 AttributedEvent = Attributed | ActivityAttributedV1
+
+
+def is_duplicate(event: AttributedEvent) -> bool:
+    """Whether the version reports a call another source reported first (never counted)."""
+    return isinstance(event.duplicate_of, uuid.UUID)
+
 
 _DECODER = msgspec.json.Decoder(Attributed)
 _ENCODER = msgspec.json.Encoder()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +40,23 @@ class AttributionDecision:
     external_contact_ids: tuple[str, ...] = ()
     overridden: bool = False
     explanation: dict[str, Any] = field(default_factory=dict)
+    #: A second report of a call another source reported first (``domain.duplicates``): that
+    #: report's activity id. Part of the content: marking or releasing it is a new version.
+    duplicate_of: uuid.UUID | None = None
 
 
 #: What makes two attributions "the same" for versioning; the explanation is not part of it,
 #: so a new rule version that reaches the same result does not republish.
 AttributionContent = tuple[
-    AttributionStatus, str | None, str | None, str | None, str | None, tuple[str, ...], float, bool
+    AttributionStatus,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    tuple[str, ...],
+    float,
+    bool,
+    uuid.UUID | None,
 ]
 
 
@@ -58,6 +70,7 @@ def _content(item: AttributionDecision | CurrentAttribution) -> AttributionConte
         tuple(item.secondary_deal_ids),
         round(item.confidence, 4),
         item.overridden,
+        item.duplicate_of,
     )
 
 

@@ -36,7 +36,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
+from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole, declined
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
@@ -54,7 +54,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.3e"
+RULE_VERSION = "attribution-rules/2026.12.4a"
 
 
 class Signal(StrEnum):
@@ -495,11 +495,19 @@ def attribute_in_slice(
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
     participants: Sequence[AnyParticipant] = activity.participants
     reps = tuple(index.rep_of(p.email, p.phone) for p in participants)
+    # A participant who declined the invitation did not take part: still on the seller's side
+    # or not, but neither credited (a rep) nor evidence for an account or deal (a buyer).
+    refused = tuple(position for position, p in enumerate(participants) if declined(p))
+    if refused:
+        reps_present = tuple(None if position in refused else rep for position, rep in enumerate(reps))
+    else:
+        reps_present = reps
     # Internal: a rep's identity, or an address at the tenant's domains.
     external = tuple(
         position
         for position, p in enumerate(participants)
         if reps[position] is None
+        and position not in refused
         and not index.at_internal_domain(p.email)
         and not index.is_shared_rep_line(p)
     )
@@ -510,7 +518,7 @@ def attribute_in_slice(
         override=override,
         thread=thread,
         external=external,
-        participating_reps=_participating_reps(activity, reps),
+        participating_reps=_participating_reps(activity, reps_present),
         matches=_match_contacts(activity, index, external),
     )
     explanation: dict[str, Any] = {
@@ -523,10 +531,14 @@ def attribute_in_slice(
         },
         "steps": [],
     }
+    if refused:
+        # Positions only (the payload holds who they are; an explanation names no person).
+        explanation["declined"] = list(refused)
+        explanation["steps"].append(f"{len(refused)} declined the invitation: neither credited nor evidence")
     verdict = _decide(facts, explanation)
 
     day = local_day(activity.occurred_at, policy.time_zone)
-    choice = _choose_rep(activity, reps, verdict.owner_hint)
+    choice = _choose_rep(activity, reps_present, verdict.owner_hint)
     rep_id = verdict.fixed_rep_id if verdict.fixed_rep_id is not None else choice.rep_id
     team_id = (
         verdict.fixed_team_id
@@ -601,7 +613,10 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         steps.append("automated sender: kept and counted, never attributed")
         return _Verdict(AttributionStatus.EXCLUDED, "excluded", 1.0)
     if not facts.external and not _filed_with_a_contact(activity) and not _one_sided_call(activity):
-        steps.append("every participant is internal (tenant domain or rep identity)")
+        if "declined" in explanation:
+            steps.append("every participant who did not decline is internal: an internal meeting")
+        else:
+            steps.append("every participant is internal (tenant domain or rep identity)")
         return _Verdict(AttributionStatus.INTERNAL, "internal", 1.0)
     if activity.crm.deal_id is not None:
         steps.append(f"explicit crm.deal_id {activity.crm.deal_id}")

@@ -19,6 +19,7 @@ Identities are compared lower-cased (emails, domains) and as given (E.164 phones
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -105,6 +106,8 @@ class CurrentAttribution:
     confidence: float = 0.0
     #: Set when the version came from a manual override: automatic decisions never replace it.
     overridden: bool = False
+    #: The report of the same call this one duplicates (``domain.duplicates``), if any.
+    duplicate_of: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ def _summary(row: Any) -> dict[str, Any]:
         "runners_up": list(row.runners_up or []),
         "is_override": bool(row.is_override),
         "deal_score": row._mapping.get("deal_score"),
+        "duplicate_of": row._mapping.get("duplicate_of"),
     }
 
 
@@ -88,7 +89,8 @@ def _list_statement(where: ActivityFilter, keyset: bool) -> str:
                act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
                a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,
                a.explanation->'runners_up' AS runners_up, a.is_override,
-               CAST(a.explanation->>'deal_score' AS float8) AS deal_score
+               CAST(a.explanation->>'deal_score' AS float8) AS deal_score,
+               CAST(a.explanation->>'duplicate_of' AS uuid) AS duplicate_of
         FROM {joined}
         WHERE {" AND ".join(conditions)}
         ORDER BY {at} DESC, {ident} DESC
@@ -180,6 +182,7 @@ async def get_activity(
             "is_override": current.is_override,
             "decided_at": current.decided_at,
             "explanation": explanation,
+            "duplicate_of": explanation.get("duplicate_of"),
         }
     return {
         "activity_id": activity_id,

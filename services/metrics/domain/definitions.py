@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import AttributionStatus
-from libs.common.contracts.attribution_fast import AttributedEvent
+from libs.common.contracts.attribution_fast import AttributedEvent, is_duplicate
 from libs.common.contracts.crm import DealV1, TeamMembershipV1
 from services.metrics.domain.periods import FiscalCalendar
 
@@ -329,8 +329,14 @@ def _matches(rule: CountingRule, event: AttributedEvent, settings: MetricSetting
 
 
 def is_counted(event: AttributedEvent) -> bool:
-    """Automated activities (no-reply senders, sequences) and excluded ones never count."""
-    return not event.facts.automated and event.status is not AttributionStatus.EXCLUDED
+    """Automated activities (no-reply senders, sequences), excluded ones and the second report of
+    a call another source reported first (``duplicate_of``: the call counts once, under the
+    first report) never count."""
+    return (
+        not event.facts.automated
+        and event.status is not AttributionStatus.EXCLUDED
+        and not is_duplicate(event)
+    )
 
 
 #: Statuses whose deal ids say which deals an activity worked on (see ``engaged_deal_ids``).

@@ -175,6 +175,19 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ("an extra participant field", _edit('"name":"Ana Adams"', '"name":"Ana Adams","x":1'), "invalid"),
     ("null contact ids", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":null'), "invalid"),
     ("no activity id", _edit('"activity_id"', '"activity"'), "invalid"),
+    # A response status: ours on the fast path; a vendor's spelling, another case or null on the contract's.
+    ("a declined participant", _edit('"role":"cc"', '"role":"cc","response_status":"declined"'), "fast"),
+    ("needs_action", _edit('"role":"to"', '"role":"to","response_status":"needs_action"'), "fast"),
+    ("Google's needsAction", _edit('"role":"cc"', '"role":"cc","response_status":"needsAction"'), "contract"),
+    (
+        "Graph's tentativelyAccepted",
+        _edit('"role":"cc"', '"role":"cc","response_status":"tentativelyAccepted"'),
+        "contract",
+    ),
+    ("DECLINED in upper case", _edit('"role":"cc"', '"role":"cc","response_status":"DECLINED"'), "contract"),
+    ("a null response status", _edit('"role":"cc"', '"role":"cc","response_status":null'), "contract"),
+    ("an unknown response status", _edit('"role":"cc"', '"role":"cc","response_status":"maybe"'), "invalid"),
+    ("a response status as a number", _edit('"role":"cc"', '"role":"cc","response_status":1'), "invalid"),
 ]
 
 
@@ -244,6 +257,10 @@ def test_the_structs_mirror_the_models_fields_and_defaults() -> None:
                 # The references of an activity that carries none: equal as JSON.
                 default = info.get_default(call_default_factory=True)
                 assert msgspec.json.encode(field.default) == encode_body(default)
+            elif field.default is msgspec.UNSET:
+                # Omitted when unset as the model omits it when none (``exclude_if``).
+                assert info.get_default() is None
+                assert info.exclude_if is not None
             else:
                 assert field.default == info.get_default(call_default_factory=True)
 

@@ -141,6 +141,14 @@ SAMPLES: list[tuple[str, bytes, str]] = [
         _edit('"secondary_deal_ids":["deal-2","deal-3"]', '"secondary_deal_ids":null'),
         "invalid",
     ),
+    # A second report of a call: the id of the first, or nothing (null is the contract's).
+    (
+        "a duplicate of another report",
+        FULL[:-1] + b',"duplicate_of":"00000000-0000-4000-8000-0000000000aa"}',
+        "fast",
+    ),
+    ("duplicate_of null", FULL[:-1] + b',"duplicate_of":null}', "contract"),
+    ("duplicate_of not a UUID", FULL[:-1] + b',"duplicate_of":"call-1"}', "invalid"),
 ]
 
 
@@ -205,6 +213,10 @@ def test_the_structs_mirror_the_models_fields_and_defaults() -> None:
                 assert (field.default, field.default_factory) == (msgspec.NODEFAULT, msgspec.NODEFAULT)
             elif field.default_factory is not msgspec.NODEFAULT:
                 assert field.default_factory() == info.get_default(call_default_factory=True)
+            elif field.default is msgspec.UNSET:
+                # Omitted when unset as the model omits it when none (``exclude_if``).
+                assert info.get_default() is None
+                assert info.exclude_if is not None
             else:
                 assert field.default == info.get_default(call_default_factory=True)
 

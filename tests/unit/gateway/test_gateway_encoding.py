@@ -110,14 +110,19 @@ def test_activity_page_matches_the_model_with_driver_uuids_and_microseconds() ->
         "runners_up": [{"deal_id": "deal-2", "confidence": 0.4}],
         "is_override": False,
         "deal_score": 0.82,
+        "duplicate_of": None,
     }
-    payload = encoding.activity_page(
-        [item, {**item, "occurred_at": datetime(2026, 11, 1, tzinfo=UTC)}], "abc"
-    )
+    second = {
+        **item,
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "duplicate_of": _DriverUUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10"),
+    }
+    payload = encoding.activity_page([item, second], "abc")
     encoded = encoding.encode(payload)
     assert encoded == _model_bytes(ActivityPage, payload)
     assert b'"activity_id":"0e0c2a9d-8f0b-4b5e-9a51-3f1f6f0a1b2c"' in encoded
     assert b'"occurred_at":"2026-11-02T09:30:05.000120Z"' in encoded
+    assert b'"duplicate_of":"5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10"' in encoded
 
 
 def test_numerics_encode_as_floats_and_unknown_types_are_refused() -> None:

@@ -98,6 +98,8 @@ def _participant(rng: random.Random, role: str) -> dict[str, Any]:
     name = rng.choice(NAMES)
     if name is not None or rng.random() < 0.3:
         person["name"] = name  # absent, null or a value
+    if rng.random() < 0.3:
+        person["response_status"] = rng.choice(["accepted", "declined", "tentative", "needs_action"])
     return person
 
 
@@ -237,6 +239,20 @@ LEFT_TO_THE_CONTRACT = {
     "a no-break space in a name": {
         "participants": [{"email": "a@acme.example", "name": "A\u00a0B", "role": "caller"}]
     },
+    "Google's needsAction": {
+        "participants": [{"email": "a@acme.example", "role": "attendee", "response_status": "needsAction"}]
+    },
+    "Graph's tentativelyAccepted": {
+        "participants": [
+            {"email": "a@acme.example", "role": "attendee", "response_status": "tentativelyAccepted"}
+        ]
+    },
+    "DECLINED in capitals": {
+        "participants": [{"email": "a@acme.example", "role": "attendee", "response_status": "DECLINED"}]
+    },
+    "a null response status": {
+        "participants": [{"email": "a@acme.example", "role": "attendee", "response_status": None}]
+    },
 }
 
 
@@ -289,6 +305,12 @@ REFUSED = {
     "an unknown participant field": {"participants": [{"email": "a@x.example", "role": "caller", "age": 3}]},
     "an unknown role": {"participants": [{"email": "a@x.example", "role": "host"}]},
     "only blank addresses": {"participants": [{"email": " ", "phone": "", "role": "caller"}]},
+    "an unknown response status": {
+        "participants": [{"email": "a@x.example", "role": "attendee", "response_status": "maybe"}]
+    },
+    "a response status as a number": {
+        "participants": [{"email": "a@x.example", "role": "attendee", "response_status": 1}]
+    },
 }
 
 
@@ -419,4 +441,60 @@ def test_a_blank_email_phone_or_name_of_a_participant_is_none() -> None:
     assert [(p.email, p.phone) for p in read[1].participants] == [
         ("ana@acme.example", None),
         (None, "+14155550100"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("accepted", "accepted"),
+        ("declined", "declined"),
+        ("Declined", "declined"),
+        ("needsAction", "needs_action"),
+        ("NEEDS_ACTION", "needs_action"),
+        ("tentative", "tentative"),
+        ("tentativelyAccepted", "tentative"),
+        ("organizer", "accepted"),
+        ("none", "needs_action"),
+        ("notResponded", "needs_action"),
+        (None, None),
+    ],
+)
+def test_a_response_status_is_read_in_any_vendor_spelling_and_published_as_ours(
+    sent: str | None, read: str | None
+) -> None:
+    invitee = {"email": "bo@buyer.example", "role": "attendee", "response_status": sent}
+    meeting = {**VALID, "kind": "meeting", "outcome": "held", "participants": [invitee]}
+    for reader in (read_activity_batch, parse_activity_batch):
+        [activity] = reader(json.dumps({"activities": [meeting]}).encode(), OPTIONS, NOW)
+        [published, _] = _bodies([activity], _context({}))
+        participant = json.loads(published.split(b"|")[0])["participants"][0]
+        # Written only when known: an activity without it is the JSON it always was.
+        assert participant == {
+            "email": "bo@buyer.example",
+            "phone": None,
+            "name": None,
+            "role": "attendee",
+            **({} if read is None else {"response_status": read}),
+        }
+
+
+def test_an_unknown_response_status_is_a_422_naming_the_field_and_the_reason() -> None:
+    invitee = {"email": "bo@buyer.example", "role": "attendee", "response_status": "maybe"}
+    meeting = {
+        **VALID,
+        "kind": "meeting",
+        "outcome": "held",
+        "participants": [VALID["participants"][0], invitee],
+    }
+    with pytest.raises(Problem) as refused:
+        read_activity_batch(json.dumps({"activities": [meeting]}).encode(), OPTIONS, NOW)
+    assert refused.value.status == 422
+    assert refused.value.errors == [
+        {
+            "in": "body",
+            "field": "activities.0.participants.1.response_status",
+            "reason": "unknown response status 'maybe': use accepted, declined, tentative or needs_action "
+            "(Google's needsAction and Graph's tentativelyAccepted, organizer, none and notResponded are read too)",
+        }
     ]

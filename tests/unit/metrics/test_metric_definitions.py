@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -9,7 +10,9 @@ from pydantic import ValidationError
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.attribution_fast import Attributed, decode_attributed
 from libs.common.contracts.crm import DealV1, TeamMembershipV1
+from libs.common.contracts.envelope import encode_body
 from services.metrics.domain.definitions import (
     METRIC_CATALOGUE,
     ZERO,
@@ -236,6 +239,23 @@ def test_a_rep_without_a_team_has_no_team_rep_cell() -> None:
 
 def test_automated_activity_has_no_rollup_keys() -> None:
     assert rollup_keys(attributed(automated=True), DEFAULTS) == ()
+
+
+def test_the_second_report_of_a_call_counts_nothing_anywhere() -> None:
+    call = attributed(outcome=Outcome.CONNECTED, duration_seconds=300)
+    second = call.model_copy(update={"duplicate_of": uuid.UUID(int=7)})
+    assert contribution_of(call, DEFAULTS) == MetricCounts(
+        dials=1, connects=1, conversations=1, talk_seconds=300
+    )
+    assert contribution_of(second, DEFAULTS) == ZERO
+    assert (rollup_keys(second, DEFAULTS), engaged_deal_ids(second)) == ((), ())
+    # The fast path's struct reads the same.
+    fast = decode_attributed(encode_body(second))
+    assert isinstance(fast, Attributed)
+    assert fast.duplicate_of == uuid.UUID(int=7)
+    assert contribution_of(fast, DEFAULTS) == ZERO
+    plain = decode_attributed(encode_body(call))
+    assert contribution_of(plain, DEFAULTS) == contribution_of(call, DEFAULTS)
 
 
 def test_catalogue_defines_every_counter_once_in_column_order() -> None:
