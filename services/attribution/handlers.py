@@ -37,11 +37,11 @@ from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.duplicates import (
-    CallReport,
-    call_windows,
+    SourceReport,
     duplicate_explanation,
     mark_duplicates,
     report_of,
+    report_windows,
 )
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
@@ -225,7 +225,7 @@ async def attribute_batch(
             version = _version(activity, decision, stored, revised)
             index.remember(activity.thread_id, _thread_member(activity, decision, version, stored))
         decided.append((activity, decision))
-    duplicates = await _call_duplicates(conn, tenant_id, activities, decided, current)
+    duplicates = await _source_duplicates(conn, tenant_id, activities, decided, current)
     for activity, decision in decided:
         stored = current.get(activity.activity_id)
         keeper = duplicates.get(activity.activity_id)
@@ -284,30 +284,30 @@ def _version(
     return version
 
 
-async def _call_duplicates(
+async def _source_duplicates(
     conn: AsyncConnection,
     tenant_id: str,
     arrived: Sequence[IngestedEvent],
     decided: Sequence[tuple[IngestedEvent, AttributionDecision]],
     current: dict[uuid.UUID, repo.StoredAttribution],
 ) -> dict[uuid.UUID, AttributionDecision]:
-    """The decisions of the calls that are a second report of a call another source reported
-    first (``domain.duplicates``), marked as such; the others are absent (a call that was a
+    """The decisions of the calls and emails that are a second report of one another source
+    reported first (``domain.duplicates``), marked as such; the others are absent (one that was a
     duplicate and no longer is gets a new version through its content).
 
-    Only a batch holding a call with a rep and a counterpart number costs anything: a lock per
-    rep (see ``repo.lock_reps_calls``) and one query for the reps' calls around them.
+    Only a batch holding a call or email with a rep and a counterpart costs anything: a lock per
+    rep (see ``repo.lock_reps_reports``) and one query for the reps' calls and emails around them.
     """
-    reports: dict[uuid.UUID, tuple[CallReport, AttributionDecision]] = {}
+    reports: dict[uuid.UUID, tuple[SourceReport, AttributionDecision]] = {}
     for activity, decision in decided:
         report = report_of(activity, decision.rep_id)
         if report is not None:
             reports[activity.activity_id] = (report, decision)
     if not reports:
         return {}
-    await repo.lock_reps_calls(conn, tenant_id, (report.rep_id for report, _ in reports.values()))
-    windows = call_windows(report for report, _ in reports.values())
-    stored = await repo.calls_near(conn, tenant_id, windows, list(reports))
+    await repo.lock_reps_reports(conn, tenant_id, (report.rep_id for report, _ in reports.values()))
+    windows = report_windows(report for report, _ in reports.values())
+    stored = await repo.reports_near(conn, tenant_id, windows, list(reports))
     # How the calls decided now stood when last decided.
     stored += [
         replace(report, duplicate_of=held.duplicate_of)

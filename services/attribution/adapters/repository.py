@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
@@ -32,7 +33,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
-from services.attribution.domain.duplicates import CallReport, counterpart_phones
+from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow, day_start
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
@@ -937,7 +938,7 @@ class StoredAttribution:
     secondary_deal_ids: tuple[str, ...]
     confidence: float
     is_override: bool
-    #: ``explanation.duplicate_of``: the report of the same call this one duplicates.
+    #: ``explanation.duplicate_of``: the report of the same call or email this one duplicates.
     duplicate_of: uuid.UUID | None = None
 
 
@@ -952,9 +953,9 @@ async def current_attributions(
     result = await conn.execute(
         text(
             "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
-            # Read for calls only: another activity's explanation is not decompressed for it.
+            # Read for calls and emails only: a meeting's explanation is not decompressed for it.
             "confidence, is_override, "
-            "CASE WHEN kind = 'call' THEN CAST(explanation->>'duplicate_of' AS uuid) END AS duplicate_of "
+            "CASE WHEN kind IN ('call', 'email') THEN CAST(explanation->>'duplicate_of' AS uuid) END AS duplicate_of "
             "FROM attributions "
             "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
         ),
@@ -978,9 +979,9 @@ async def current_attributions(
     }
 
 
-async def lock_reps_calls(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> None:
-    """Hold, until the transaction ends, the right to decide these reps' calls (sorted, so two
-    batches never wait on each other crosswise): two reports of one call decided by two
+async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> None:
+    """Hold, until the transaction ends, the right to decide these reps' calls and emails (sorted,
+    so two batches never wait on each other crosswise): two reports of one call decided by two
     consumers at once would each find no other and both count. The second waits, then sees the
     first's committed attribution."""
     keys = sorted({f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
@@ -994,29 +995,30 @@ async def lock_reps_calls(conn: AsyncConnection, tenant_id: str, rep_ids: Iterab
         )
 
 
-async def calls_near(
+async def reports_near(
     conn: AsyncConnection,
     tenant_id: str,
     windows: Sequence[tuple[str, str, datetime, datetime]],
     exclude: Sequence[uuid.UUID],
-) -> list[CallReport]:
-    """The attributed calls, but ``exclude``, credited to each ``(rep, number, first, last)``
-    window's rep, started in it, with that number among their participants' phones: as call
-    reports with the ``duplicate_of`` they hold. One range of ``attributions_rep`` per window."""
+) -> list[SourceReport]:
+    """The attributed calls and emails, but ``exclude``, credited to each ``(rep, counterpart,
+    first, last)`` window's rep, in it, with that number or address among their participants': as
+    source reports with the ``duplicate_of`` they hold. One range of ``attributions_rep`` per window."""
     if not windows:
         return []
     result = await conn.execute(
         text(
             """
             SELECT DISTINCT a.activity_id, act.source, a.rep_id, act.occurred_at, act.kind, act.direction,
-                   act.payload -> 'participants' AS participants, a.duplicate_of
+                   act.payload -> 'participants' AS participants, act.payload ->> 'subject' AS subject,
+                   a.duplicate_of
             FROM unnest(CAST(:rep AS text[]), CAST(:phone AS text[]), CAST(:lo AS timestamptz[]),
                         CAST(:hi AS timestamptz[])) AS w(rep_id, phone, lo, hi)
             CROSS JOIN LATERAL (
                 SELECT a.activity_id, a.rep_id, CAST(a.explanation->>'duplicate_of' AS uuid) AS duplicate_of
                 FROM attributions a
                 WHERE a.tenant_id = :t AND a.rep_id = w.rep_id AND a.occurred_at >= w.lo
-                  AND a.occurred_at <= w.hi AND a.kind = 'call'
+                  AND a.occurred_at <= w.hi AND a.kind IN ('call', 'email')
                 -- Kept a subquery run per window (an index range each): flattened, the planner
                 -- hashed every call of the tenant against the windows (11 ms at 20,000 rows).
                 OFFSET 0
@@ -1025,7 +1027,7 @@ async def calls_near(
             WHERE NOT (a.activity_id = ANY(:exclude))
               AND EXISTS (
                   SELECT 1 FROM jsonb_array_elements(act.payload -> 'participants') p
-                  WHERE p ->> 'phone' = w.phone
+                  WHERE p ->> 'phone' = w.phone OR lower(p ->> 'email') = w.phone
               )
             """
         ),
@@ -1043,11 +1045,20 @@ async def calls_near(
         participants = (
             row.participants if isinstance(row.participants, list) else orjson.loads(row.participants)
         )
-        counterparts = counterpart_phones(row.kind, row.direction, participants)
-        if counterparts:
+        found = counterparts(row.kind, row.direction, participants)
+        if found:
+            kind = ActivityKind(row.kind)
+            subject = subject_key(row.subject) if kind is ActivityKind.EMAIL else None
             reports.append(
-                CallReport(
-                    row.activity_id, row.source, row.rep_id, counterparts, row.occurred_at, row.duplicate_of
+                SourceReport(
+                    row.activity_id,
+                    row.source,
+                    row.rep_id,
+                    found,
+                    row.occurred_at,
+                    row.duplicate_of,
+                    subject,
+                    kind,
                 )
             )
     return sorted(reports, key=lambda r: r.activity_id)

@@ -1,16 +1,21 @@
-"""One phone call reported by two sources: the second report is marked, never counted twice.
+"""One phone call or email reported by two sources: the second report is marked, never counted twice.
 
 A dialer (Aircall, Twilio) and a CRM's call log (a HubSpot or Salesforce engagement, or canonical
-events from two ``source`` names) often report the same call. Both are attributed as usual, and
-both activity ids stay readable; but the report attributed second is marked ``duplicate_of`` the
-first, and metrics counts the call (dials, connects, talk time, score) once, under the first.
+events from two ``source`` names) often report the same call; a mailbox connector (Gmail, Graph)
+and a CRM's logged email (HubSpot's BCC logging or Sales extension, a Salesforce EmailMessage)
+the same email. Both are attributed as usual, and both activity ids stay readable; but the
+report attributed second is marked ``duplicate_of`` the first, and metrics counts the call
+(dials, connects, talk time, score) or the email once, under the first.
 
-Two reports are one call (:func:`same_call`) when they are calls of the same tenant credited to
-the same rep (after one rep per person: a dialer user and a CRM owner of one person are one rep),
-from **different** sources, sharing a counterpart number in E.164 (the callee of an outbound call,
-the caller of an inbound one; ingest reads every phone to E.164), starting at most
-:data:`CALL_DUPLICATE_TOLERANCE` apart. Two calls of one source to one number minutes apart are
-two calls (a redial is the source's own business, as a double booking is a calendar's).
+Two reports are one activity (:func:`same_activity`) when they are of the same kind and tenant,
+credited to the same rep (after one rep per person: a dialer user and a CRM owner of one person
+are one rep), from **different** sources, sharing a counterpart (for a call a number in E.164:
+the callee of an outbound call, the caller of an inbound one, ingest reads every phone to E.164;
+for an email an address: a recipient of an outbound email, the sender of an inbound one), and,
+for emails, under the same subject (compared without ``Re:``/``Fwd:`` prefixes, case or extra
+spaces; two without a subject are alike), at most :data:`DUPLICATE_TOLERANCE` apart (2 minutes for a call, 1 for an email).
+Two calls (or emails) of one source to one counterpart minutes apart are two (a redial is the
+source's own business, as a double booking is a calendar's).
 
 Which report is kept (:func:`mark_duplicates`) does not depend on arrival order beyond "who came
 first", and does not move once settled:
@@ -29,6 +34,7 @@ nearest in time, then the earliest, then the smallest id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,86 +44,126 @@ from typing import Any
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.activities_fast import IngestedEvent
 
-#: How far apart two sources may place the start of one call (clocks, rounding, ring time).
-CALL_DUPLICATE_TOLERANCE = timedelta(minutes=2)
+#: How far apart two sources may place one call's start (clocks, rounding, ring time) or one
+#: email's sending (a mailbox's and a CRM's copy carry the Date header or the time the copy
+#: arrived, seconds apart). Tighter for emails: privacy drops subjects by default
+#: (``keep_subjects``), and a rep's next email to the same buyer may follow within minutes.
+DUPLICATE_TOLERANCE: Mapping[ActivityKind, timedelta] = {
+    ActivityKind.CALL: timedelta(minutes=2),
+    ActivityKind.EMAIL: timedelta(minutes=1),
+}
 
-#: The participant on the other end, by the call's direction.
-_COUNTERPART_ROLE: Mapping[Direction, ParticipantRole] = {
-    Direction.OUTBOUND: ParticipantRole.CALLEE,
-    Direction.INBOUND: ParticipantRole.CALLER,
+#: Reply and forward prefixes mail clients add to a subject, in the languages they come in.
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|tr|rv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+_DEDUPLICATED_KINDS = frozenset({ActivityKind.CALL, ActivityKind.EMAIL})
+
+#: The participants on the other end, by the kind and direction of the activity.
+_COUNTERPART_ROLES: Mapping[tuple[ActivityKind, Direction], frozenset[ParticipantRole]] = {
+    (ActivityKind.CALL, Direction.OUTBOUND): frozenset({ParticipantRole.CALLEE}),
+    (ActivityKind.CALL, Direction.INBOUND): frozenset({ParticipantRole.CALLER}),
+    (ActivityKind.EMAIL, Direction.OUTBOUND): frozenset(
+        {ParticipantRole.TO, ParticipantRole.CC, ParticipantRole.BCC}
+    ),
+    (ActivityKind.EMAIL, Direction.INBOUND): frozenset({ParticipantRole.FROM}),
 }
 
 
 @dataclass(frozen=True, slots=True)
-class CallReport:
-    """One source's report of a call, as the duplicate rule compares it."""
+class SourceReport:
+    """One source's report of a call or email, as the duplicate rule compares it."""
 
     activity_id: uuid.UUID
     source: str
     rep_id: str
-    #: The counterpart's numbers in E.164.
+    #: The counterparts' numbers in E.164 (a call) or lower-cased addresses (an email).
     counterparts: frozenset[str]
     occurred_at: datetime
     #: The report this one duplicates, as stored (None: kept, or never decided).
     duplicate_of: uuid.UUID | None = None
+    #: An email's subject as compared (``subject_key``); None for a call.
+    subject: str | None = None
+    kind: ActivityKind = ActivityKind.CALL
 
 
-def counterpart_phones(
+def subject_key(subject: str | None) -> str:
+    """An email's subject as two sources' copies of it compare: without reply or forward
+    prefixes, case-folded, spaces collapsed; "" when there is none."""
+    if not subject:
+        return ""
+    return " ".join(_SUBJECT_PREFIX.sub("", subject).split()).casefold()
+
+
+def counterparts(
     kind: ActivityKind | str, direction: Direction | str, participants: Iterable[Any]
 ) -> frozenset[str]:
-    """The numbers of the call's other end (the callee of an outbound call, the caller of an
-    inbound one); none for anything but an inbound or outbound call. ``participants`` are the
-    activity's, or their stored JSON (dicts)."""
-    if kind != ActivityKind.CALL:
+    """The identities of the other end: the callee's number of an outbound call, the caller's of
+    an inbound one, the recipients' addresses (lower-cased) of an outbound email, the sender's of
+    an inbound one; none for anything else. ``participants`` are the activity's, or their stored
+    JSON (dicts)."""
+    roles = _COUNTERPART_ROLES.get((ActivityKind(kind), Direction(direction)))
+    if roles is None:
         return frozenset()
-    role = _COUNTERPART_ROLE.get(Direction(direction))
-    if role is None:
-        return frozenset()
-    phones: set[str] = set()
+    is_call = kind == ActivityKind.CALL
+    found: set[str] = set()
     for participant in participants:
         if isinstance(participant, dict):
-            phone, participant_role = participant.get("phone"), participant.get("role")
+            phone, email, role = participant.get("phone"), participant.get("email"), participant.get("role")
         else:
-            phone, participant_role = participant.phone, participant.role
-        if phone and participant_role == role:
-            phones.add(phone)
-    return frozenset(phones)
+            phone, email, role = participant.phone, participant.email, participant.role
+        identity = phone if is_call else (email.lower() if email else None)
+        if identity and role in roles:
+            found.add(identity)
+    return frozenset(found)
 
 
-def report_of(activity: IngestedEvent, rep_id: str | None) -> CallReport | None:
-    """The activity as a call report, or None when it cannot duplicate anything (not a call, no
-    rep credited, no counterpart number)."""
-    if rep_id is None or activity.kind is not ActivityKind.CALL:
+def report_of(activity: IngestedEvent, rep_id: str | None) -> SourceReport | None:
+    """The activity as a source's report, or None when it cannot duplicate anything (not a call
+    or email, no rep credited, no counterpart)."""
+    if rep_id is None or activity.kind not in _DEDUPLICATED_KINDS:
         return None
-    counterparts = counterpart_phones(activity.kind, activity.direction, activity.participants)
-    if not counterparts:
+    found = counterparts(activity.kind, activity.direction, activity.participants)
+    if not found:
         return None
-    return CallReport(activity.activity_id, activity.source, rep_id, counterparts, activity.occurred_at)
+    subject = subject_key(activity.subject) if activity.kind is ActivityKind.EMAIL else None
+    return SourceReport(
+        activity.activity_id,
+        activity.source,
+        rep_id,
+        found,
+        activity.occurred_at,
+        None,
+        subject,
+        activity.kind,
+    )
 
 
-def same_call(one: CallReport, other: CallReport, tolerance: timedelta = CALL_DUPLICATE_TOLERANCE) -> bool:
-    """Whether two reports are one call: same rep, different sources, a shared counterpart number,
-    starts at most ``tolerance`` apart."""
+def same_activity(one: SourceReport, other: SourceReport) -> bool:
+    """Whether two reports are one call or email: same kind and rep, different sources, a shared
+    counterpart, the same subject (an email's; a call's is None), at most the kind's
+    ``DUPLICATE_TOLERANCE`` apart."""
     return (
         one.activity_id != other.activity_id
         and one.rep_id == other.rep_id
         and one.source != other.source
+        and one.kind == other.kind
+        and one.subject == other.subject
         and not one.counterparts.isdisjoint(other.counterparts)
-        and abs(one.occurred_at - other.occurred_at) <= tolerance
+        and abs(one.occurred_at - other.occurred_at) <= DUPLICATE_TOLERANCE[one.kind]
     )
 
 
-def call_windows(
-    reports: Iterable[CallReport], tolerance: timedelta = CALL_DUPLICATE_TOLERANCE
+def report_windows(
+    reports: Iterable[SourceReport],
 ) -> list[tuple[str, str, datetime, datetime]]:
-    """Where another report of these calls can be: ``(rep, number, first, last)``, each report's
-    start widened by ``tolerance``, overlapping ones merged (a batch's calls of one rep to one
+    """Where another report of these calls and emails can be: ``(rep, counterpart, first, last)``,
+    each report's time widened by its kind's tolerance, overlapping ones merged (a batch's calls of one rep to one
     number are one range)."""
     spans: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
     for report in reports:
         for number in report.counterparts:
             spans.setdefault((report.rep_id, number), []).append(
-                (report.occurred_at - tolerance, report.occurred_at + tolerance)
+                (report.occurred_at - (slack := DUPLICATE_TOLERANCE[report.kind]), report.occurred_at + slack)
             )
     windows: list[tuple[str, str, datetime, datetime]] = []
     for (rep_id, number), ranges in sorted(spans.items()):
@@ -134,10 +180,9 @@ def call_windows(
 
 
 def mark_duplicates(
-    decided: Sequence[CallReport],
-    stored: Sequence[CallReport],
-    tolerance: timedelta = CALL_DUPLICATE_TOLERANCE,
-) -> dict[uuid.UUID, CallReport | None]:
+    decided: Sequence[SourceReport],
+    stored: Sequence[SourceReport],
+) -> dict[uuid.UUID, SourceReport | None]:
     """For each report of ``decided`` (in arrival order), the kept report it duplicates, or None
     when it is kept itself. ``stored`` are the reports attributed before, each with the
     ``duplicate_of`` it holds: those not decided now are settled; for those decided now, it says
@@ -146,7 +191,7 @@ def mark_duplicates(
     before = {report.activity_id: report.duplicate_of for report in stored}
     settled = [report for report in stored if report.activity_id not in deciding]
     #: Kept reports by (rep, counterpart number): only those can be the same call.
-    kept: dict[tuple[str, str], list[CallReport]] = {}
+    kept: dict[tuple[str, str], list[SourceReport]] = {}
     for report in settled:
         if report.duplicate_of is None:
             _keep(kept, report)
@@ -156,16 +201,16 @@ def mark_duplicates(
     }
     rank = {report.activity_id: position for position, report in enumerate(decided)}
 
-    def previous_state(report: CallReport) -> int:
+    def previous_state(report: SourceReport) -> int:
         """0: kept when last decided; 1: a duplicate then; 2: never decided."""
         if report.activity_id not in before:
             return 2
         return 0 if before[report.activity_id] is None else 1
 
-    result: dict[uuid.UUID, CallReport | None] = {}
+    result: dict[uuid.UUID, SourceReport | None] = {}
     for report in sorted(decided, key=lambda r: (previous_state(r), rank[r.activity_id])):
         candidates = {c.activity_id: c for n in report.counterparts for c in kept.get((report.rep_id, n), ())}
-        keeper = _keeper(report, candidates.values(), held, tolerance)
+        keeper = _keeper(report, candidates.values(), held)
         result[report.activity_id] = keeper
         if keeper is None:
             _keep(kept, report)
@@ -174,18 +219,17 @@ def mark_duplicates(
     return result
 
 
-def _keep(kept: dict[tuple[str, str], list[CallReport]], report: CallReport) -> None:
+def _keep(kept: dict[tuple[str, str], list[SourceReport]], report: SourceReport) -> None:
     for number in report.counterparts:
         kept.setdefault((report.rep_id, number), []).append(report)
 
 
 def _keeper(
-    report: CallReport,
-    kept: Iterable[CallReport],
+    report: SourceReport,
+    kept: Iterable[SourceReport],
     held: set[tuple[uuid.UUID, str]],
-    tolerance: timedelta,
-) -> CallReport | None:
-    matching = [candidate for candidate in kept if same_call(report, candidate, tolerance)]
+) -> SourceReport | None:
+    matching = [candidate for candidate in kept if same_activity(report, candidate)]
     if not matching:
         return None
     return min(
@@ -199,15 +243,17 @@ def _keeper(
     )
 
 
-def duplicate_explanation(report: CallReport, keeper: CallReport) -> dict[str, Any]:
-    """What the explanation says of a second report of a call."""
+def duplicate_explanation(report: SourceReport, keeper: SourceReport) -> dict[str, Any]:
+    """What the explanation says of a second report of a call or email."""
+    is_call = report.kind is ActivityKind.CALL
+    shared = "a shared counterpart number" if is_call else "a shared counterpart address, the same subject"
     return {
         "of": str(keeper.activity_id),
         "source": keeper.source,
         "seconds_apart": round(abs((keeper.occurred_at - report.occurred_at).total_seconds()), 3),
         "reason": (
-            f"the same call as the report from {keeper.source} attributed first: same rep, a shared "
-            f"counterpart number, starts at most {int(CALL_DUPLICATE_TOLERANCE.total_seconds())} s apart; "
+            f"the same {'call' if is_call else 'email'} as the report from {keeper.source} attributed "
+            f"first: same rep, {shared}, at most {int(DUPLICATE_TOLERANCE[report.kind].total_seconds())} s apart; "
             "attributed as usual, counted once, under the first report"
         ),
     }

@@ -14,12 +14,13 @@ from libs.common.contracts.activities import ActivityKind, Direction, Participan
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision, next_version
 from services.attribution.domain.duplicates import (
-    CallReport,
-    call_windows,
-    counterpart_phones,
+    SourceReport,
+    counterparts,
     mark_duplicates,
     report_of,
-    same_call,
+    report_windows,
+    same_activity,
+    subject_key,
 )
 from services.attribution.domain.reference import CurrentAttribution
 
@@ -31,13 +32,13 @@ BUYER = "+14155550100"
 
 def call(
     name: str, source: str, seconds: float = 0, *, rep: str = "rep-1", number: str = BUYER
-) -> CallReport:
-    return CallReport(
+) -> SourceReport:
+    return SourceReport(
         uuid.uuid5(uuid.NAMESPACE_URL, name), source, rep, frozenset({number}), T + timedelta(seconds=seconds)
     )
 
 
-def kept(result: dict[uuid.UUID, CallReport | None]) -> dict[uuid.UUID, uuid.UUID | None]:
+def kept(result: dict[uuid.UUID, SourceReport | None]) -> dict[uuid.UUID, uuid.UUID | None]:
     return {
         activity_id: None if keeper is None else keeper.activity_id for activity_id, keeper in result.items()
     }
@@ -55,14 +56,14 @@ DIAL, LOG = call("dial", "aircall"), call("log", "hubspot", 40)
         (call("redial", "aircall", 40), False),  # one source: two calls
         (call("log", "hubspot", 40, rep="rep-2"), False),
         (call("log", "hubspot", 40, number="+14155550199"), False),
-        (CallReport(DIAL.activity_id, "hubspot", "rep-1", frozenset({BUYER}), T), False),  # itself
+        (SourceReport(DIAL.activity_id, "hubspot", "rep-1", frozenset({BUYER}), T), False),  # itself
     ],
 )
 def test_one_call_is_the_same_rep_and_number_from_another_source_within_two_minutes(
-    other: CallReport, same: bool
+    other: SourceReport, same: bool
 ) -> None:
-    assert same_call(DIAL, other) is same
-    assert same_call(other, DIAL) is same
+    assert same_activity(DIAL, other) is same
+    assert same_activity(other, DIAL) is same
 
 
 def test_the_counterpart_is_the_callee_of_an_outbound_call_and_the_caller_of_an_inbound_one() -> None:
@@ -71,10 +72,10 @@ def test_the_counterpart_is_the_callee_of_an_outbound_call_and_the_caller_of_an_
         {"phone": BUYER, "role": "callee"},
         {"email": "x@y.z", "role": "callee"},
     ]
-    assert counterpart_phones("call", "outbound", people) == frozenset({BUYER})
-    assert counterpart_phones("call", "inbound", people) == frozenset({ANA_PHONE})
-    assert counterpart_phones("call", "internal", people) == frozenset()
-    assert counterpart_phones("meeting", "outbound", people) == frozenset()
+    assert counterparts("call", "outbound", people) == frozenset({BUYER})
+    assert counterparts("call", "inbound", people) == frozenset({ANA_PHONE})
+    assert counterparts("call", "internal", people) == frozenset()
+    assert counterparts("meeting", "outbound", people) == frozenset()
     outbound = activity(
         ActivityKind.CALL,
         Direction.OUTBOUND,
@@ -181,7 +182,7 @@ def test_the_windows_looked_up_are_one_range_per_rep_number_and_overlapping_call
         call("d", "aircall", 0, rep="rep-2"),
         call("e", "aircall", 0, number="+14155550199"),
     ]
-    assert call_windows(reversed(reports)) == [
+    assert report_windows(reversed(reports)) == [
         ("rep-1", "+14155550100", T - two_minutes, T + timedelta(seconds=200) + two_minutes),
         (
             "rep-1",
@@ -192,3 +193,77 @@ def test_the_windows_looked_up_are_one_range_per_rep_number_and_overlapping_call
         ("rep-1", "+14155550199", T - two_minutes, T + two_minutes),
         ("rep-2", "+14155550100", T - two_minutes, T + two_minutes),
     ]
+
+
+def email(
+    name: str,
+    source: str,
+    seconds: float = 0,
+    *,
+    subject: str | None = "Pricing",
+    to: str = "amy@buyer.example",
+) -> SourceReport:
+    return SourceReport(
+        uuid.uuid5(uuid.NAMESPACE_URL, name),
+        source,
+        "rep-1",
+        frozenset({to}),
+        T + timedelta(seconds=seconds),
+        None,
+        subject_key(subject),
+        ActivityKind.EMAIL,
+    )
+
+
+SENT = email("sent", "gmail")
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        (email("logged", "hubspot", 3), True),  # the CRM's logged copy, seconds later
+        (email("logged", "hubspot", 3, subject="  pricing "), True),
+        (email("logged", "hubspot", 60), True),
+        (email("logged", "hubspot", 61), False),  # another email to her a minute later
+        (email("logged", "hubspot", 3, subject="Contract"), False),  # another email to her
+        (email("logged", "hubspot", 3, subject=None), False),
+        (email("logged", "hubspot", 3, to="bo@buyer.example"), False),
+        (email("again", "gmail", 3), False),  # one mailbox: two emails
+        (replace(call("log", "hubspot", 3), counterparts=frozenset({"amy@buyer.example"})), False),  # a call
+    ],
+)
+def test_one_email_is_the_same_rep_recipient_and_subject_from_another_source_within_two_minutes(
+    other: SourceReport, same: bool
+) -> None:
+    assert same_activity(SENT, other) is same
+    assert same_activity(other, SENT) is same
+
+
+def test_an_emails_counterparts_are_its_recipients_when_sent_and_its_sender_when_received() -> None:
+    people = [
+        {"email": "Ana@Seller.example", "role": "from"},
+        {"email": "Amy@Buyer.example", "role": "to"},
+        {"email": "cy@buyer.example", "role": "cc"},
+        {"email": "dee@buyer.example", "role": "bcc"},
+    ]
+    assert counterparts("email", "outbound", people) == frozenset(
+        {"amy@buyer.example", "cy@buyer.example", "dee@buyer.example"}
+    )
+    assert counterparts("email", "inbound", people) == frozenset({"ana@seller.example"})
+    assert counterparts("email", "internal", people) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("subject", "key"),
+    [
+        ("Re: Pricing", "pricing"),
+        ("RE: Fwd:  Pricing  for Q1", "pricing for q1"),
+        ("AW: WG: Angebot", "angebot"),
+        ("Re[2]: Pricing", "pricing"),
+        ("Regarding pricing", "regarding pricing"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_a_subject_compares_without_reply_prefixes_case_or_spaces(subject: str | None, key: str) -> None:
+    assert subject_key(subject) == key

@@ -1,7 +1,9 @@
-"""One phone call reported by a dialer and by a CRM's call log, through ingest, the real broker,
-attribution, metrics, PostgreSQL and the gateway: both reports are attributed and readable, the
-call is counted once (under the report attributed first); two calls of one source to the same
-number minutes apart are two calls; another tenant's report of the same call is its own."""
+"""One phone call reported by a dialer and by a CRM's call log, one email captured from the
+mailbox and logged by the CRM, through ingest, the real broker, attribution, metrics, PostgreSQL
+and the gateway: both reports are attributed and readable, the call or email is counted once
+(under the report attributed first); two calls of one source to the same number minutes apart are
+two calls, two emails to one buyer under different subjects two emails; another tenant's report of
+the same call is its own."""
 
 from __future__ import annotations
 
@@ -176,7 +178,7 @@ async def test_a_dialer_call_and_its_crm_log_count_once_and_both_stay_readable(
         "source": "aircall",
         "seconds_apart": 40.0,
         "reason": "the same call as the report from aircall attributed first: same rep, a shared counterpart "
-        "number, starts at most 120 s apart; attributed as usual, counted once, under the first report",
+        "number, at most 120 s apart; attributed as usual, counted once, under the first report",
     }
     assert activities["log-1"]["payload"]["participants"][1]["phone"] == "+14155550100"
     assert listed.status_code == 200, listed.text
@@ -202,3 +204,84 @@ async def test_a_dialer_call_and_its_crm_log_count_once_and_both_stay_readable(
             batch_size=batch_size,
         )
         assert (again.examined, again.changed) == (6, 0)
+
+
+def _mail(source: str, external_id: str, at: str, subject: str, **fields: Any) -> dict[str, Any]:
+    """Ana's email to Amy, as a mailbox connector or a CRM's email log reports it."""
+    return {
+        "source": source,
+        "external_id": external_id,
+        "kind": "email",
+        "direction": "outbound",
+        "outcome": "sent",
+        "occurred_at": at,
+        "subject": subject,
+        "participants": [
+            {"email": "ana@seller.example", "role": "from"},
+            {"email": "amy@buyer.example", "role": "to"},
+        ],
+        **fields,
+    }
+
+
+async def test_an_email_from_the_mailbox_and_its_crm_log_count_once(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await _tenant(db_engine, TENANT)
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["amy@buyer.example"],
+    }
+    crm = {
+        "source": "test",
+        "entities": [{"updated_at": "2026-11-01T00:00:00Z", **e} for e in (REP, ACCOUNT, contact, DEAL)],
+    }
+    mails = {
+        # The CRM's log of the mailbox's email arrives first (a BCC-logging address, seconds
+        # later by its clock), in capitals and as a reply: the mailbox's is the duplicate.
+        "logged": _mail("hubspot-emails", "logged", "2026-11-02T17:00:04Z", "RE: Pricing for Q1"),
+        "sent": _mail("gmail", "sent", "2026-11-02T17:00:00Z", "Re: pricing  for Q1"),
+        # Another email to Amy from the mailbox 90 s later, and the CRM's log of a third 90 s
+        # after that: two emails more (subjects are dropped by default: time tells them apart).
+        "contract": _mail("gmail", "contract", "2026-11-02T17:01:30Z", "Contract"),
+        "agenda": _mail("hubspot-emails", "agenda", "2026-11-02T17:03:00Z", "Agenda"),
+    }
+    ids = {name: activity_id_for(TENANT, mail["source"], name) for name, mail in mails.items()}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json=crm, headers={"Authorization": f"Bearer {keys['ingest']}"}
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        await _post(stack, keys["ingest"], mails["logged"])
+        await _attribution(db_engine, ids["logged"])
+        await _post(stack, keys["ingest"], mails["sent"], mails["contract"], mails["agenda"])
+        contributions = await poll_rows(
+            db_engine,
+            "SELECT activity_id, status, deal_id, emails_sent, activities FROM metric_contributions "
+            "WHERE tenant_id = :t ORDER BY occurred_at, activity_id",
+            {"t": TENANT},
+            lambda rows: len(rows) == 4,
+        )
+        read = {"Authorization": f"Bearer {keys['read']}"}
+        sent = await stack.gateway.get(f"/v1/activities/{ids['sent']}", headers=read)
+
+    assert {row[0]: tuple(row[1:]) for row in contributions} == {
+        ids["logged"]: ("attributed", "deal-1", 1, 1),
+        ids["sent"]: ("attributed", None, 0, 0),
+        ids["contract"]: ("attributed", "deal-1", 1, 1),
+        ids["agenda"]: ("attributed", "deal-1", 1, 1),
+    }
+    assert sent.status_code == 200, sent.text
+    attribution = sent.json()["attribution"]
+    assert (attribution["status"], attribution["deal_id"], attribution["duplicate_of"]) == (
+        "attributed",
+        "deal-1",
+        str(ids["logged"]),
+    )
+    assert attribution["explanation"]["duplicate"]["reason"] == (
+        "the same email as the report from hubspot-emails attributed first: same rep, a shared counterpart "
+        "address, the same subject, at most 60 s apart; attributed as usual, counted once, under the first report"
+    )
