@@ -595,11 +595,15 @@ async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_de
     }
     newcomer = {**REP, "id": "rep-3", "updated_at": "2026-11-15T00:00:00Z"}
     who = "SELECT rep_id, version FROM attributions WHERE tenant_id = :t AND activity_id = ANY(:a) ORDER BY occurred_at"
-    ids = [activity_id_for(TENANT, s, e) for s, e in (("mail", "m-1"), ("dialer", "c-1"), ("mail", "m-after"))]
+    ids = [
+        activity_id_for(TENANT, s, e) for s, e in (("mail", "m-1"), ("dialer", "c-1"), ("mail", "m-after"))
+    ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _sync_crm(stack, auth, REP, cy, ACCOUNT, contact, DEAL)
         posted = await stack.ingest.post(
-            "/v1/events", json={"activities": [email_from_ana("m-1"), _call("c-1", "+14155550100")]}, headers=auth
+            "/v1/events",
+            json={"activities": [email_from_ana("m-1"), _call("c-1", "+14155550100")]},
+            headers=auth,
         )
         assert posted.status_code == 202, posted.text
         await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1)], a=ids)
@@ -620,8 +624,9 @@ async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_de
             [email_from_ana("m-after", occurred_at="2026-11-12T10:00:00Z")],
             ("m-after",),
         )
-        assert (after["m-after"].rep_id, after["m-after"].explanation["rep"]["via"]) == ("rep-2", "deal_owner")
-        await _sync_crm(stack, auth, newcomer)
-        await _poll(
-            db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1), ("rep-3", 2)], a=ids
+        assert (after["m-after"].rep_id, after["m-after"].explanation["rep"]["via"]) == (
+            "rep-2",
+            "deal_owner",
         )
+        await _sync_crm(stack, auth, newcomer)
+        await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1), ("rep-3", 2)], a=ids)
