@@ -18,6 +18,7 @@ from tests.integration.attribution.test_attribution_real_crm import DEAL, T0, TE
 from tests.integration.ingest.ingest_integration_support import (
     ORGANIZATION_ID,
     SECRETS,
+    TENANT_SETTINGS,
     dumps,
     endpoint,
     setup_tenant,
@@ -862,3 +863,71 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
         "c-anonymous": [(None, "+14155550001")],
         "c-restricted": [("bo@globex.example", None), (None, "+14155550001")],
     }
+
+
+async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_second_call(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana calls Globex's buyer from her browser (Twilio Client, ``From=client:ana``); Twilio also
+    reports the ``<Dial>`` leg to the buyer (``ParentCallSid``). The tenant maps ``ana`` to rep-1:
+    the call is hers, on the buyer's deal, counted once with its talk time. A client nobody maps
+    keeps the buyer's side and goes to the deal's owner. Before, both were refused with 422 (the
+    calls lost once Twilio gave up retrying), and a parent and its leg were two calls."""
+    keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {"ana": "rep-1"}})
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm: list[dict[str, Any]] = [
+        {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
+        {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
+        {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
+        {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
+        {
+            "entity_type": "deal",
+            "id": "deal-1",
+            "account_id": "acc-1",
+            "owner_rep_id": "rep-2",
+            "created_at": "2026-10-01T00:00:00Z",
+            "contacts": [{"contact_id": "con-1", "role": "champion"}],
+        },
+    ]
+    parent = _twilio("CA-parent", 240, From="client:ana", To="+14155552671")
+    leg = _twilio(
+        "CA-leg",
+        238,
+        Direction="outbound-dial",
+        From="+16505551234",
+        To="+14155552671",
+        ParentCallSid="CA-parent",
+    )
+    unmapped = _twilio("CA-unmapped", 30, From="client:someone", To="+14155552671")
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync",
+            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
+            headers=auth,
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped)]
+        query = (
+            "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
+            "JOIN activities a USING (tenant_id, activity_id) WHERE m.tenant_id = :t ORDER BY external_id"
+        )
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return [tuple(r) for r in await conn.execute(text(query), {"t": TENANT})]
+
+        found = await eventually(rows, lambda r: len(r) >= 2, 30, "the calls' contributions")
+        await asyncio.sleep(1.0)
+        found = await rows()
+    assert [(a["accepted"], a["ignored"]) for a in answers] == [
+        (1, []),
+        (0, ["ParentCallSid=CA-parent: a leg of that call, counted once as it"]),
+        (1, []),
+    ]
+    assert found == [
+        ("CA-parent", "attributed", "rep-1", "deal-1", 240),
+        ("CA-unmapped", "attributed", "rep-2", "deal-1", 30),
+    ]
