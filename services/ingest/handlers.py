@@ -41,8 +41,13 @@ from services.ingest.adapters.repository import (
 from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
-from services.ingest.domain.normalize import CALENDAR_RESOURCE_SUFFIXES, is_decorated_email, normalize_email
-from services.ingest.domain.phones import RefusedPhone, parse_phone
+from services.ingest.domain.normalize import (
+    CALENDAR_RESOURCE_SUFFIXES,
+    is_decorated_email,
+    is_withheld_number,
+    normalize_email,
+)
+from services.ingest.domain.phones import PhoneProblem, RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.settings import IngestOptions
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
@@ -131,13 +136,16 @@ def _checked(
 def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164 and emails as bare addresses (a
     pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), calendar resources (a booked
-    room, a shared calendar) left out unless nobody else takes part, a blank ``thread_id`` or
-    ``ical_uid`` (an export's empty column) as none, or the refused phones by position."""
+    room, a shared calendar) left out unless nobody else takes part, a withheld number
+    (``normalize.is_withheld_number``: ``anonymous``, ``restricted``, ...) as no phone, its
+    participant kept by its email or else left out, a blank ``thread_id`` or ``ical_uid`` (an
+    export's empty column) as none, or the refused phones by position."""
     refused: list[tuple[int, RefusedPhone]] = []
     participants: list[ParticipantFields] | None = None  # copied only when an address changes
     resources: list[int] | None = None
+    unknown: list[int] | None = None  # withheld numbers without another address
     for position, participant in enumerate(activity.participants):
-        update: dict[str, str] = {}
+        update: dict[str, str | None] = {}
         email = participant.email
         if email is not None and is_decorated_email(email) and (bare := normalize_email(email)) is not None:
             update["email"] = email = bare
@@ -145,8 +153,12 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
             resources = [*(resources or ()), position]
         phone = participant.phone
         if phone is not None:
-            parsed = parse_phone(phone, region)
-            if isinstance(parsed, RefusedPhone):
+            if is_withheld_number(phone):
+                if email is None:
+                    unknown = [*(unknown or ()), position]
+                else:
+                    update["phone"] = None
+            elif isinstance(parsed := parse_phone(phone, region), RefusedPhone):
                 refused.append((position, parsed))
             elif parsed.e164 != phone:
                 update["phone"] = parsed.e164
@@ -156,10 +168,21 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
             participants[position] = with_changes(participant, update)
     if refused:
         return refused
+    drop = set(unknown or ())
+    if len(drop) == len(activity.participants):
+        return [(min(drop), _NOBODY_LEFT)]
+    if resources is not None and len(drop | set(resources)) < len(activity.participants):
+        drop.update(resources)
+    return _tidied(activity, participants, drop)
+
+
+def _tidied(activity: _ActivityT, participants: list[ParticipantFields] | None, drop: set[int]) -> _ActivityT:
+    """``activity`` with ``participants`` (when read anew) but those at the positions ``drop``, and
+    a blank ``thread_id`` or ``ical_uid`` as none."""
     changes: dict[str, object] = {}
-    if resources is not None and len(resources) < len(activity.participants):
+    if drop:
         kept = participants if participants is not None else activity.participants
-        participants = [p for position, p in enumerate(kept) if position not in resources]
+        participants = [p for position, p in enumerate(kept) if position not in drop]
     if participants is not None:
         changes["participants"] = tuple(participants)
     # Blank, every mail of an export would be one thread, every meeting one calendar event.
@@ -169,6 +192,10 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
     if ical_uid is not None and (not ical_uid or ical_uid.isspace()):
         changes["ical_uid"] = None
     return with_changes(activity, changes) if changes else activity
+
+
+#: Every participant of the activity had only a withheld number: nobody is left to keep.
+_NOBODY_LEFT = RefusedPhone("", PhoneProblem.NOT_A_NUMBER, "a withheld number, and nobody else takes part")
 
 
 def _parse_activity_batch_items(

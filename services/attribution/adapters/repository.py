@@ -93,6 +93,8 @@ async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bo
 async def _apply_rep(
     conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences, source: str = ""
 ) -> bool:
+    # A deletion keeps what the rep held (``_keep_departed``): whether she was live before it.
+    was_live = e.deleted and not e.merged_into and await _is_live(conn, t, e.id)
     written = await _upsert(
         conn,
         """
@@ -135,7 +137,7 @@ async def _apply_rep(
         )
         held_identities = {row.identity for row in held}
         changed.rep_identities.update(set(identities) - held_identities)
-        await _keep_former_emails(conn, t, e, held_identities - set(identities), identities)
+        await _keep_former_emails(conn, t, e, held_identities - set(identities), identities, was_live)
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -149,34 +151,86 @@ async def _apply_rep(
     return written
 
 
+async def _is_live(conn: AsyncConnection, t: str, rep_id: str) -> bool:
+    held = await conn.execute(
+        text(
+            "SELECT 1 FROM ref_reps WHERE tenant_id = :t AND rep_id = :id AND NOT deleted "
+            "AND merged_into IS NULL"
+        ),
+        {"t": t, "id": rep_id},
+    )
+    return held.first() is not None
+
+
 async def _keep_former_emails(
-    conn: AsyncConnection, t: str, e: RepV1, dropped: set[str], held_now: list[str]
+    conn: AsyncConnection, t: str, e: RepV1, dropped: set[str], held_now: list[str], was_live: bool = False
 ) -> None:
     """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_emails``)
     for mail from them that arrives or is re-matched later; an address it lists again is current
-    again. A rep deleted or merged takes its former addresses with it."""
-    if e.deleted or e.merged_into:
+    again. A rep merged takes its former addresses with it (the survivor takes over); a rep
+    deleted keeps every address she held, phones included, for what happened before she left
+    (``_keep_departed``)."""
+    if e.merged_into:
         await conn.execute(
             text("DELETE FROM ref_rep_former_emails WHERE tenant_id = :t AND rep_id = :id"),
             {"t": t, "id": e.id},
         )
         return
+    if e.deleted:
+        if was_live:
+            await _keep_departed(conn, t, e, dropped)
+        return
     if held_now:
+        # A departed rep's address re-issued to someone else stays hers for what she did before
+        # she left; any other former holder loses it to the rep that holds it now.
         await conn.execute(
-            text("DELETE FROM ref_rep_former_emails WHERE tenant_id = :t AND email = ANY(:emails)"),
-            {"t": t, "emails": [i for i in held_now if "@" in i]},
+            text(
+                "DELETE FROM ref_rep_former_emails f WHERE f.tenant_id = :t AND f.email = ANY(:emails) "
+                "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
+                "AND r.rep_id = f.rep_id AND r.deleted AND r.merged_into IS NULL))"
+            ),
+            {"t": t, "id": e.id, "emails": held_now},
         )
     emails = sorted(i for i in dropped if "@" in i)
     if emails:
-        await conn.execute(
+        await _hold_former(conn, t, e, emails)
+
+
+async def _hold_former(conn: AsyncConnection, t: str, e: RepV1, identities: Sequence[str]) -> None:
+    """``identities`` were ``e``'s until ``e.updated_at`` (the later of two holders wins)."""
+    await conn.execute(
+        text(
+            "INSERT INTO ref_rep_former_emails (tenant_id, email, rep_id, until) "
+            "SELECT :t, e, :id, :u FROM unnest(CAST(:emails AS text[])) e "
+            "ON CONFLICT (tenant_id, email) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
+            "WHERE ref_rep_former_emails.until <= EXCLUDED.until"
+        ),
+        {"t": t, "id": e.id, "u": e.updated_at, "emails": list(identities)},
+    )
+
+
+async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]) -> None:
+    """A rep deleted (not merged) leaves on ``e.updated_at``: the emails and phones she held, and
+    her former addresses, stay hers for activities before then (``ReferenceIndex.departed``).
+    An identity another live rep holds too (the same person from another source) is left to
+    that rep. Only the deletion itself counts: a tombstone re-sent later moves nothing."""
+    others = {
+        row.identity
+        for row in await conn.execute(
             text(
-                "INSERT INTO ref_rep_former_emails (tenant_id, email, rep_id, until) "
-                "SELECT :t, e, :id, :u FROM unnest(CAST(:emails AS text[])) e "
-                "ON CONFLICT (tenant_id, email) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
-                "WHERE ref_rep_former_emails.until <= EXCLUDED.until"
+                "SELECT identity FROM ref_rep_identities WHERE tenant_id = :t AND identity = ANY(:i) "
+                "AND rep_id <> :id"
             ),
-            {"t": t, "id": e.id, "u": e.updated_at, "emails": emails},
+            {"t": t, "i": sorted(held), "id": e.id},
         )
+    }
+    await conn.execute(
+        text("UPDATE ref_rep_former_emails SET until = :u WHERE tenant_id = :t AND rep_id = :id"),
+        {"t": t, "id": e.id, "u": e.updated_at},
+    )
+    kept = sorted(held - others)
+    if kept:
+        await _hold_former(conn, t, e, kept)
 
 
 async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:

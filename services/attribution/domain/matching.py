@@ -410,14 +410,19 @@ class SliceIndex:
         )
 
     def rep_of(self, email: str | None, phone: str | None) -> str | None:
+        # ``rep_by_name_address`` first: it names a listed address or a phone only for a rep
+        # deleted by her CRM who held it when the activity happened (``ReferenceIndex.departed``),
+        # over whoever holds it now; otherwise an alias no source lists.
+        named = self.rep_by_name_address
         if email is not None:
             address = email.lower()
+            if address in named:
+                return named[address]
             if address in self.rep_by_email:
                 return self.rep_by_email[address]
-            if address in self.rep_by_name_address:
-                # An alias no source lists, following the mailbox convention of one rep's name.
-                return self.rep_by_name_address[address]
         if phone is not None:
+            if phone in named:
+                return named[phone]
             return self.rep_by_phone.get(phone)
         return None
 

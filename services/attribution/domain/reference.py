@@ -141,8 +141,10 @@ class AttributionSnapshot:
     #: Current attribution of the newest earlier activity in the same thread, if any.
     thread_attribution: CurrentAttribution | None = None
     override: ManualOverride | None = None
-    #: Addresses at an internal domain that no rep lists, whose mailbox name follows the naming
-    #: convention of exactly one rep's name (``ana.lopez@`` for Ana Lopez) -> that rep.
+    #: Addresses no rep lists that name a rep anyway (the tenant's mapping, a former address, a
+    #: mailbox following the naming convention of exactly one rep's name: ``ana.lopez@`` for Ana
+    #: Lopez), and emails and phones of a rep deleted by her CRM who held them when the activity
+    #: happened, whoever holds them now -> that rep. Read before the reps' identities.
     rep_by_name_address: Mapping[str, str] = field(default_factory=dict)
 
 

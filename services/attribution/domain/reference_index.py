@@ -122,6 +122,9 @@ class ReferenceIndex:
     #: Addresses a rep held before its record dropped them (a rename, a new domain; lower-cased)
     #: -> that rep's id: mail from them is still the rep's while no rep holds them now.
     former_addresses: dict[str, str] = field(default_factory=dict)
+    #: Emails (lower-cased) and phones of a rep deleted by her CRM (not merged) -> (her id, when
+    #: she left): hers for activities before then, whoever holds them now (``departed``).
+    departed_addresses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -193,6 +196,15 @@ class ReferenceIndex:
         except KeyError:
             named = self._named[email] = self._rep_by_name_address(email)
             return named
+
+    def departed(self, identity: str, at: datetime) -> str | None:
+        """The rep deleted by her CRM who held ``identity`` (an email lower-cased, or a phone) when
+        an activity at ``at`` happened, i.e. before she left; ``None`` afterwards (an address
+        re-issued to a new hire is his) or for an identity no departed rep held."""
+        held = self.departed_addresses.get(identity)
+        if held is None or at >= held[1]:
+            return None
+        return self.canonical(held[0])
 
     def _rep_by_name_address(self, email: str) -> str | None:
         address = email.lower()
@@ -417,15 +429,19 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
         {crm.account_id} if crm.account_id else set(),
         {},
     )
+    departures = index.departed_addresses
     for p in activity.participants:
         email = p.email.lower() if p.email else None
         for identity in (email, p.phone):
             if identity:
                 found.contact_ids |= index.contact_ids_by_identity.get(identity, _NOTHING)
                 found.rep_ids |= index.rep_ids_by_identity.get(identity, _NOTHING)
+                if departures and (gone := index.departed(identity, activity.occurred_at)) is not None:
+                    found.rep_ids.add(gone)
+                    found.named[identity] = gone
         if email is None:
             continue
-        if (named := index.rep_by_name_address(email)) is not None:
+        if email not in found.named and (named := index.rep_by_name_address(email)) is not None:
             found.rep_ids.add(named)
             found.named[email] = named
         domain = email_domain(email)

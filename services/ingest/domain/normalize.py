@@ -320,6 +320,13 @@ WITHHELD_NUMBERS = frozenset(
 )
 
 
+def is_withheld_number(phone: str) -> bool:
+    """Whether ``phone`` is a dialer's marker for a withheld number (``WITHHELD_NUMBERS``, any
+    case, surrounding spaces ignored): no phone, not an unreadable one. Every path (vendor calls
+    through ``make_participant``, ``POST /v1/events``) reads withheld numbers with this."""
+    return phone.strip().lower() in WITHHELD_NUMBERS
+
+
 def make_participant(
     *,
     role: ParticipantRole,
@@ -337,7 +344,7 @@ def make_participant(
     no phone: the caller is unknown, not unreadable, and the call keeps the rep's side.
     """
     clean_email = normalize_email(email)
-    withheld = phone is not None and phone.strip().lower() in WITHHELD_NUMBERS
+    withheld = phone is not None and is_withheld_number(phone)
     parsed = parse_phone(phone, region) if phone and not withheld else None
     clean_phone = parsed.e164 if isinstance(parsed, ParsedPhone) else None
     if isinstance(parsed, RefusedPhone) and clean_email is None:

@@ -52,4 +52,5 @@ def webhook_config(
         else company_domains(rep_domains, settings.attribution.extra_personal_domains),
         default_phone_region=phone_region(settings),
         salesforce_organization_id=settings.salesforce_organization_id,
+        rep_aliases=settings.rep_aliases,
     )

@@ -7,7 +7,7 @@ import these types without importing each other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,6 +46,9 @@ class TenantWebhookConfig:
     default_phone_region: str = "US"
     salesforce_organization_id: str | None = None
     signature_window_seconds: int = 300
+    #: The tenant's ``rep_aliases`` (another source's id of a rep -> the rep): a softphone's
+    #: client identity or SIP user (Twilio ``client:ana``) names the rep it maps to.
+    rep_aliases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -566,3 +566,67 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
     assert row.explanation["rep"]["via"] == "from"
     row = reissued["m-reissued"]
     assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-3")
+
+
+async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_decided(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana (rep-1) mails and calls Bo about her deal, then leaves: the canonical sync deletes her
+    record on 10 November; the deal is given to Cy (rep-2) with its start corrected, which
+    re-decides the deal's window.
+    What she did before she left stays hers (no new version); mail from her address after she
+    left is the deal owner's, and once the address is re-issued to a new hire (rep-3), his. Her
+    earlier work stays hers even then."""
+    auth = await _ingest_auth(db_engine)
+    cy = {"entity_type": "rep", "id": "rep-2", "emails": ["cy@seller.example"]}
+    contact = {
+        "entity_type": "contact",
+        "id": "con-1",
+        "account_id": "acc-1",
+        "emails": ["bo@buyer.example"],
+        "phones": ["+14155550100"],
+    }
+    departed = {**REP, "deleted": True, "updated_at": "2026-11-10T00:00:00Z"}
+    reassigned = {
+        **DEAL,
+        "owner_rep_id": "rep-2",
+        "created_at": "2026-09-20T00:00:00Z",
+        "updated_at": "2026-11-11T00:00:00Z",
+    }
+    newcomer = {**REP, "id": "rep-3", "updated_at": "2026-11-15T00:00:00Z"}
+    who = "SELECT rep_id, version FROM attributions WHERE tenant_id = :t AND activity_id = ANY(:a) ORDER BY occurred_at"
+    ids = [
+        activity_id_for(TENANT, s, e) for s, e in (("mail", "m-1"), ("dialer", "c-1"), ("mail", "m-after"))
+    ]
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _sync_crm(stack, auth, REP, cy, ACCOUNT, contact, DEAL)
+        posted = await stack.ingest.post(
+            "/v1/events",
+            json={"activities": [email_from_ana("m-1"), _call("c-1", "+14155550100")]},
+            headers=auth,
+        )
+        assert posted.status_code == 202, posted.text
+        await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1)], a=ids)
+        await _sync_crm(stack, auth, departed)
+        await _sync_crm(stack, auth, reassigned)
+        # One transaction applies the deal and re-decides its window: once the owner is stored,
+        # the re-decisions are too.
+        await _poll(
+            db_engine,
+            "SELECT owner_rep_id FROM ref_deals WHERE tenant_id = :t",
+            lambda rows: rows == [("rep-2",)],
+        )
+        await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1)], a=ids[:2])
+        after = await _post_mail(
+            stack,
+            db_engine,
+            auth,
+            [email_from_ana("m-after", occurred_at="2026-11-12T10:00:00Z")],
+            ("m-after",),
+        )
+        assert (after["m-after"].rep_id, after["m-after"].explanation["rep"]["via"]) == (
+            "rep-2",
+            "deal_owner",
+        )
+        await _sync_crm(stack, auth, newcomer)
+        await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1), ("rep-3", 2)], a=ids)

@@ -440,3 +440,51 @@ async def test_a_merged_contact_passes_its_deal_roles_to_the_survivor(db_engine:
     assert summary(sent) == [("acme:rep-1", 1, "ambiguous", "deal-2")]
     assert sent[0].event.secondary_deal_ids == ("deal-1",)
     assert sent[0].event.facts.external_contact_ids == ("con-1",)
+
+
+async def test_a_deleted_rep_leaves_her_identities_dated_and_a_merged_one_hands_them_over(
+    db_engine: AsyncEngine,
+) -> None:
+    """The tombstone of a live rep keeps what she held (emails and phones) until her deletion, but
+    an address another live rep lists too (the same person from another feed); a tombstone
+    re-sent later moves nothing; a merge hands everything to the survivor."""
+    producer = RecordingProducer()
+    await _setup(db_engine, producer)
+    hubspot_ana = entity(entity_type="rep", id="7701", emails=["ana@seller.example"])
+    cy = entity(entity_type="rep", id="rep-2", emails=["cy@seller.example"], phones=["+14155550009"])
+    await deliver(db_engine, producer, hubspot_ana, cy)
+    renamed = entity(
+        entity_type="rep", id="rep-2", emails=["cy.new@seller.example"], updated_at="2026-11-05T00:00:00Z"
+    )
+    await deliver(db_engine, producer, renamed)
+    async with db_engine.connect() as conn:
+        former = await conn.execute(
+            text("SELECT email, rep_id FROM ref_rep_former_emails WHERE tenant_id = :t"), {"t": TENANT}
+        )
+        assert [tuple(r) for r in former] == [("cy@seller.example", "rep-2")]
+    left = "2026-11-10T00:00:00Z"
+    await deliver(db_engine, producer, entity(entity_type="rep", id="rep-1", deleted=True, updated_at=left))
+    await deliver(
+        db_engine,
+        producer,
+        entity(entity_type="rep", id="rep-1", deleted=True, updated_at="2026-11-20T00:00:00Z"),
+    )
+    await deliver(
+        db_engine,
+        producer,
+        entity(entity_type="rep", id="rep-2", merged_into="7701", updated_at="2026-11-12T00:00:00Z"),
+    )
+    async with db_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT email, rep_id, until FROM ref_rep_former_emails WHERE tenant_id = :t ORDER BY email"
+            ),
+            {"t": TENANT},
+        )
+        kept = [tuple(r) for r in rows]
+    until = datetime(2026, 11, 10, tzinfo=UTC)
+    assert kept == [
+        ("+14155550001", "rep-1", until),
+        ("+14155550002", "rep-1", until),
+        ("ana.s@seller.example", "rep-1", until),
+    ]

@@ -18,6 +18,7 @@ from tests.integration.attribution.test_attribution_real_crm import DEAL, T0, TE
 from tests.integration.ingest.ingest_integration_support import (
     ORGANIZATION_ID,
     SECRETS,
+    TENANT_SETTINGS,
     dumps,
     endpoint,
     setup_tenant,
@@ -783,3 +784,150 @@ async def test_a_hubspot_companys_additional_domains_find_it(
         await _deliver(stack, "hubspot", dumps([email]))
         row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-de"))
     assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "3302", "5501", "7701")
+
+
+async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_vendor_paths(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A dialer exporting through ``POST /v1/events`` sends the caller's number as its vendor gave
+    it: ``anonymous``, ``Restricted``. The call is Ana's with nobody to match (unmatched, her talk
+    time), as Aircall's and Twilio's are; a caller known by email too is kept by it. Junk that is
+    no withheld marker is still refused naming the field."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    rep = {"entity_type": "rep", "id": "rep-1", "phones": ["(415) 555-0001"], "updated_at": T0}
+
+    def call(external_id: str, caller: dict[str, str]) -> dict[str, Any]:
+        return {
+            "source": "dialer",
+            "external_id": external_id,
+            "kind": "call",
+            "direction": "inbound",
+            "outcome": "connected",
+            "occurred_at": "2026-11-20T15:00:00Z",
+            "duration_seconds": 90,
+            "participants": [{**caller, "role": "caller"}, {"phone": "+14155550001", "role": "callee"}],
+        }
+
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        junk = await stack.ingest.post(
+            "/v1/events", json={"activities": [call("c-junk", {"phone": "call me maybe"})]}, headers=auth
+        )
+        assert junk.status_code == 422, junk.text
+        assert [e["field"] for e in junk.json()["errors"]] == ["activities.0.participants.0.phone"]
+        posted = await stack.ingest.post(
+            "/v1/events",
+            json={
+                "activities": [
+                    call("c-anonymous", {"phone": "anonymous"}),
+                    call("c-restricted", {"phone": "Restricted", "email": "bo@globex.example"}),
+                ]
+            },
+            headers=auth,
+        )
+        assert posted.status_code == 202, posted.text
+        assert posted.json()["accepted"] == 2
+        ids = {str(activity_id_for(TENANT, "dialer", c)): c for c in ("c-anonymous", "c-restricted")}
+        query = (
+            "SELECT activity_id, status, rep_id, talk_seconds FROM metric_contributions "
+            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
+        )
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
+
+        found = await eventually(rows, lambda r: len(r) == 2, 30, "the calls' contributions")
+        async with db_engine.connect() as conn:
+            stored = {
+                ids[str(r.activity_id)]: r.participants
+                for r in await conn.execute(
+                    text(
+                        "SELECT activity_id, payload -> 'participants' AS participants FROM activities WHERE tenant_id = :t"
+                    ),
+                    {"t": TENANT},
+                )
+            }
+    assert {ids[str(r.activity_id)]: (r.status, r.rep_id, r.talk_seconds) for r in found} == {
+        "c-anonymous": ("unmatched", "rep-1", 90),
+        "c-restricted": ("unmatched", "rep-1", 90),
+    }
+    assert {name: [(p.get("email"), p.get("phone")) for p in people] for name, people in stored.items()} == {
+        "c-anonymous": [(None, "+14155550001")],
+        "c-restricted": [("bo@globex.example", None), (None, "+14155550001")],
+    }
+
+
+async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_second_call(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana calls Globex's buyer from her browser (Twilio Client, ``From=client:ana``); Twilio also
+    reports the ``<Dial>`` leg to the buyer (``ParentCallSid``). The tenant maps ``ana`` to rep-1:
+    the call is hers, on the buyer's deal, counted once with its talk time. A client nobody maps
+    keeps the buyer's side and goes to the deal's owner. Before, both were refused with 422 (the
+    calls lost once Twilio gave up retrying), and a parent and its leg were two calls."""
+    keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {"ana": "rep-1"}})
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm: list[dict[str, Any]] = [
+        {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
+        {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
+        {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
+        {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
+        {
+            "entity_type": "deal",
+            "id": "deal-1",
+            "account_id": "acc-1",
+            "owner_rep_id": "rep-2",
+            "created_at": "2026-10-01T00:00:00Z",
+            "contacts": [{"contact_id": "con-1", "role": "champion"}],
+        },
+    ]
+    parent = _twilio("CA-parent", 240, From="client:ana", To="+14155552671")
+    leg = _twilio(
+        "CA-leg",
+        238,
+        Direction="outbound-dial",
+        From="+16505551234",
+        To="+14155552671",
+        ParentCallSid="CA-parent",
+    )
+    unmapped = _twilio("CA-unmapped", 30, From="client:someone", To="+14155552671")
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync",
+            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
+            headers=auth,
+        )
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped)]
+        query = (
+            "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
+            "JOIN activities a USING (tenant_id, activity_id) WHERE m.tenant_id = :t ORDER BY external_id"
+        )
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return [tuple(r) for r in await conn.execute(text(query), {"t": TENANT})]
+
+        found = await eventually(rows, lambda r: len(r) >= 2, 30, "the calls' contributions")
+        await asyncio.sleep(1.0)
+        found = await rows()
+    assert [(a["accepted"], a["ignored"]) for a in answers] == [
+        (1, []),
+        (0, ["ParentCallSid=CA-parent: a leg of that call, counted once as it"]),
+        (1, []),
+    ]
+    assert found == [
+        ("CA-parent", "attributed", "rep-1", "deal-1", 240),
+        ("CA-unmapped", "attributed", "rep-2", "deal-1", 30),
+    ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 
+from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import Contact, Deal, Rep, TeamMembership, TenantAttributionPolicy
@@ -18,7 +20,7 @@ from services.attribution.domain.reps import (
     resolve_rep_aliases,
 )
 
-from .builders import WHEN, email_out
+from .builders import WHEN, activity, email_out
 
 ALICE = (
     RepRecord("7701", "hubspot", ("alice@seller.example",)),
@@ -203,3 +205,51 @@ def test_only_address_keys_of_the_mapping_are_addresses() -> None:
         "ana-emea@seller.example": "rep-a",
         "u@x": "7702",
     }
+
+
+@pytest.mark.parametrize(
+    ("kind", "address", "days", "rep_id", "via"),
+    [
+        # Ana (rep-a) left on WHEN: her mail and calls before then stay hers.
+        (ActivityKind.EMAIL, "ana@seller.example", -1, "rep-a", "from"),
+        (ActivityKind.CALL, "+14155550001", -1, "rep-a", "caller"),
+        # ... even though her address was re-issued to Bo since.
+        (ActivityKind.EMAIL, "ana.old@seller.example", -1, "rep-a", "from"),
+        # After she left: nobody's, so the deal's owner; the re-issued address is Bo's.
+        (ActivityKind.EMAIL, "ana@seller.example", 0, "rep-c", "deal_owner"),
+        (ActivityKind.CALL, "+14155550001", 1, "rep-c", "deal_owner"),
+        (ActivityKind.EMAIL, "ana.old@seller.example", 1, "rep-b", "from"),
+    ],
+)
+def test_a_deleted_rep_is_the_rep_of_what_her_identities_did_before_she_left(
+    kind: ActivityKind, address: str, days: int, rep_id: str, via: str
+) -> None:
+    index = _named_index()
+    index.put_rep(Rep("rep-b", "Bo Berg", ("bo@seller.example", "ana.old@seller.example")))
+    index.departed_addresses = {
+        "ana@seller.example": ("rep-a", WHEN),
+        "+14155550001": ("rep-a", WHEN),
+        "ana.old@seller.example": ("rep-a", WHEN),
+    }
+    del index.reps["rep-a"]  # deleted: not loaded
+    index.add_membership(TeamMembership("rep-a", "team-a", WHEN.date() - timedelta(days=400)))
+    index.put_deal(
+        Deal("deal-1", "acc-1", "rep-c", "open", False, False, WHEN, None, (("con-1", "champion"),))
+    )
+    index.put_contact(Contact("con-1", ("amy@acme.com",), ("+12125550101",), "acc-1"))
+    buyer = "amy@acme.com" if kind is ActivityKind.EMAIL else "+12125550101"
+    roles = (
+        (ParticipantRole.FROM, ParticipantRole.TO)
+        if kind is ActivityKind.EMAIL
+        else (ParticipantRole.CALLER, ParticipantRole.CALLEE)
+    )
+    at = WHEN + timedelta(days=days)
+    sent = activity(kind, Direction.OUTBOUND, ((address, roles[0]), (buyer, roles[1])), at=at)
+
+    decision = attribute_from_index(sent, index, TenantAttributionPolicy())
+    from_snapshot = attribute_activity(sent, snapshot_for(sent, index), TenantAttributionPolicy())
+
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (rep_id, via, "deal-1")
+    assert decision.team_id == ("team-a" if rep_id == "rep-a" else None)
+    assert decision.status is AttributionStatus.ATTRIBUTED
+    assert from_snapshot == decision

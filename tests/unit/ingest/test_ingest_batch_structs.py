@@ -498,3 +498,65 @@ def test_an_unknown_response_status_is_a_422_naming_the_field_and_the_reason() -
             "(Google's needsAction and Graph's tentativelyAccepted, organizer, none and notResponded are read too)",
         }
     ]
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+@pytest.mark.parametrize("withheld", ["anonymous", " Restricted ", "UNKNOWN", "private", "+266696687"])
+def test_a_withheld_number_is_no_phone_on_both_paths(occurred_at: str, withheld: str) -> None:
+    """The markers the vendor adapters read as a withheld number (``normalize.WITHHELD_NUMBERS``):
+    a participant with an email keeps it, one with nothing else is left out; the call stays."""
+    alone = {
+        **VALID,
+        "occurred_at": occurred_at,
+        "participants": [
+            {"email": "ana@acme.example", "role": "callee"},
+            {"phone": withheld, "name": "Caller", "role": "caller"},
+        ],
+    }
+    known = {
+        **alone,
+        "external_id": "call-2",
+        "participants": [
+            {"email": "ana@acme.example", "role": "callee"},
+            {"email": "bo@globex.example", "phone": withheld, "role": "caller"},
+        ],
+    }
+    body = json.dumps({"activities": [alone, known]}).encode()
+
+    read = read_activity_batch(body, OPTIONS, NOW)
+
+    assert [[(p.email, p.phone, p.role) for p in a.participants] for a in read] == [
+        [("ana@acme.example", None, "callee")],
+        [("ana@acme.example", None, "callee"), ("bo@globex.example", None, "caller")],
+    ]
+    assert all(isinstance(a, ActivityStruct) for a in read) is occurred_at.endswith(":05Z")
+    assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
+
+
+@pytest.mark.parametrize(
+    ("phones", "field", "reason"),
+    [
+        # Junk that is no withheld marker: refused as before, naming the field.
+        (["+14155550100", "anonymous caller"], "activities.0.participants.1.phone", "not a phone number"),
+        # Nobody left once the withheld numbers are no phones.
+        (["anonymous", "blocked"], "activities.0.participants.0.phone", "a withheld number, and nobody else"),
+    ],
+)
+def test_junk_phones_and_calls_with_nobody_left_are_refused_naming_the_field(
+    phones: list[str], field: str, reason: str
+) -> None:
+    call = {
+        **VALID,
+        "participants": [
+            {"phone": phone, "role": role} for phone, role in zip(phones, ("caller", "callee"), strict=True)
+        ],
+    }
+    body = json.dumps({"activities": [call]}).encode()
+
+    answer = _answer(body, read_activity_batch)
+
+    assert isinstance(answer, tuple)
+    assert answer[0] == 422
+    assert [e["field"] for e in answer[2]] == [field]
+    assert answer[2][0]["reason"].startswith(reason)
+    assert answer == _answer(body, parse_activity_batch)

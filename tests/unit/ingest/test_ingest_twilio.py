@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
 
@@ -50,27 +52,41 @@ def test_completed_call_is_a_connected_outbound_call() -> None:
     )
 
 
+#: ``failed.txt`` without its ``ParentCallSid``: a call of its own.
+LONE_FAILED = fixture("twilio", "failed.txt").replace(
+    b"&ParentCallSid=CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59", b""
+)
+
+
 @pytest.mark.parametrize(
-    ("name", "outcome", "direction", "thread_id"),
+    ("body", "outcome", "direction"),
     [
-        ("no-answer.txt", Outcome.NO_ANSWER, Direction.OUTBOUND, None),
-        ("busy.txt", Outcome.BUSY, Direction.INBOUND, None),
-        ("failed.txt", Outcome.FAILED, Direction.OUTBOUND, "CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59"),
+        (fixture("twilio", "no-answer.txt"), Outcome.NO_ANSWER, Direction.OUTBOUND),
+        (fixture("twilio", "busy.txt"), Outcome.BUSY, Direction.INBOUND),
+        (LONE_FAILED, Outcome.FAILED, Direction.OUTBOUND),
     ],
 )
-def test_final_statuses_map_to_outcomes(
-    name: str, outcome: Outcome, direction: Direction, thread_id: str | None
-) -> None:
-    body, headers = signed(name)
-    (call,) = adapter.parse(make_request(body, headers, url=URL), CONFIG).activities
+def test_final_statuses_map_to_outcomes(body: bytes, outcome: Outcome, direction: Direction) -> None:
+    (call,) = adapter.parse(make_request(body, twilio_headers(URL, body, TOKEN), url=URL), CONFIG).activities
     assert call.outcome is outcome
     assert call.direction is direction
     assert call.duration_seconds == 0
-    assert call.thread_id == thread_id
+    assert call.thread_id is None
+
+
+def test_a_dial_child_leg_is_counted_once_on_its_parent_call() -> None:
+    """``failed.txt`` is a ``<Dial>`` leg of the call ``completed.txt`` reports (its
+    ``ParentCallSid``): one call, counted by the parent's callbacks, not a second call."""
+    body, headers = signed("failed.txt")
+    result = adapter.parse(make_request(body, headers, url=URL), CONFIG)
+    assert result.activities == ()
+    assert result.ignored == (
+        "ParentCallSid=CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59: a leg of that call, counted once as it",
+    )
 
 
 def test_canceled_and_zero_length_completed_calls() -> None:
-    canceled = fixture("twilio", "failed.txt").replace(b"CallStatus=failed", b"CallStatus=canceled")
+    canceled = LONE_FAILED.replace(b"CallStatus=failed", b"CallStatus=canceled")
     (call,) = adapter.parse(make_request(canceled, url=URL), CONFIG).activities
     assert call.outcome is Outcome.FAILED
     zero = fixture("twilio", "completed.txt").replace(b"CallDuration=312", b"CallDuration=0")
@@ -178,7 +194,7 @@ def test_no_configured_token_is_401() -> None:
         (b"CallSid=CA1&CallStatus=exploded&Direction=inbound", 422, "CallStatus"),
         (b"CallSid=CA1&CallStatus=completed&Direction=sideways&From=x&To=y", 422, "Direction"),
         (
-            b"CallSid=CA1&CallStatus=completed&Direction=inbound&From=client%3Aana&To=%2B16505551234",
+            b"CallSid=CA1&CallStatus=completed&Direction=inbound&From=not+a+number&To=%2B16505551234",
             422,
             "From",
         ),
@@ -202,3 +218,60 @@ def test_secret_is_never_in_the_rejection() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.verify(make_request(body, headers, url=URL), [TOKEN], CONFIG)
     assert TOKEN not in str(caught.value)
+
+
+SOFTPHONE_CONFIG = replace(CONFIG, rep_aliases={"ana": "rep-a", "bo@acme.sip.twilio.com": "rep-b"})
+
+
+@pytest.mark.parametrize(
+    ("softphone", "participant", "owner_rep_id"),
+    [
+        # A browser / mobile SDK client the tenant maps to a rep: that rep's call, no phone.
+        ("client:ana", None, "rep-a"),
+        # A SIP user mapped by its user part, or by its whole address.
+        ("sip:ana@acme.sip.twilio.com;transport=tls", None, "rep-a"),
+        ("sip:bo@acme.sip.twilio.com", None, "rep-b"),
+        # An address at the tenant's domains: the participant, by email (attribution finds the rep).
+        (
+            "sip:Ana.Seller@acme.example",
+            Participant(email="ana.seller@acme.example", role=ParticipantRole.CALLER),
+            None,
+        ),
+        # A trunk's number: a phone like any.
+        (
+            "sip:+14155550001@carrier.example",
+            Participant(phone="+14155550001", role=ParticipantRole.CALLER),
+            None,
+        ),
+        # Nobody the tenant maps: the call keeps its other side.
+        ("client:unmapped", None, None),
+        ("sip:desk-7@10.0.0.5", None, None),
+    ],
+)
+def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
+    softphone: str, participant: Participant | None, owner_rep_id: str | None
+) -> None:
+    body = urlencode(
+        {
+            "CallSid": "CA1",
+            "CallStatus": "completed",
+            "CallDuration": "75",
+            "Direction": "outbound-api",
+            "From": softphone,
+            "To": "(415) 555-2671",
+        }
+    ).encode()
+    (call,) = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG).activities
+    buyer = Participant(phone="+14155552671", role=ParticipantRole.CALLEE)
+    assert call.participants == ((participant, buyer) if participant else (buyer,))
+    assert call.crm.owner_rep_id == owner_rep_id
+    assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 75)
+
+
+def test_a_call_between_two_softphones_is_ignored_with_its_reason() -> None:
+    body = (
+        b"CallSid=CA1&CallStatus=completed&CallDuration=5&Direction=inbound&From=client%3Aana&To=client%3Abo"
+    )
+    result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+    assert result.activities == ()
+    assert result.ignored == ("a call between two softphones: no number or address on either side",)

@@ -6,18 +6,28 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
-from libs.common.contracts.activities import ActivityKind, Direction, Outcome, ParticipantRole
+from libs.common.contracts.activities import (
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.personal_domains import parent_domains
 from services.ingest.domain.normalize import (
     build_activity,
     decode_utf8,
     ensure_body_size,
     make_participant,
+    normalize_email,
     parse_rfc2822,
     reported_duration,
     unique_participants,
 )
+from services.ingest.domain.phones import ParsedPhone, parse_phone
 from services.ingest.domain.signatures import (
     any_secret_matches,
     b64,
@@ -133,14 +143,20 @@ class TwilioAdapter:
             if params.get("Timestamp")
             else request.received_at
         )
-        caller_role, callee_role = ParticipantRole.CALLER, ParticipantRole.CALLEE
-        region = config.default_phone_region
-        participants = unique_participants(
-            [
-                make_participant(role=caller_role, field="From", region=region, phone=required("From")),
-                make_participant(role=callee_role, field="To", region=region, phone=required("To")),
-            ]
+        parent = params.get("ParentCallSid", "").strip()
+        if parent:
+            # A <Dial> child leg: the parent call's own callbacks count the call, once.
+            return AdapterResult(ignored=(f"ParentCallSid={parent}: a leg of that call, counted once as it",))
+        parties = (
+            _party(required("From"), ParticipantRole.CALLER, "From", config),
+            _party(required("To"), ParticipantRole.CALLEE, "To", config),
         )
+        participants = unique_participants(party.participant for party in parties)
+        if not participants:
+            return AdapterResult(
+                ignored=("a call between two softphones: no number or address on either side",)
+            )
+        softphone_reps = [party.rep_id for party in parties if party.rep_id]
         activity = build_activity(
             "body",
             source=self.source,
@@ -153,8 +169,8 @@ class TwilioAdapter:
             occurred_at=event_at - timedelta(seconds=duration),
             duration_seconds=duration,
             participants=participants,
-            thread_id=params.get("ParentCallSid") or None,
             revision=sequence if sequence is not None else STATUS_RANK[status],
+            crm=CrmReferences(owner_rep_id=softphone_reps[0]) if softphone_reps else CrmReferences(),
         )
         return AdapterResult(activities=(activity,))
 
@@ -172,3 +188,43 @@ def _non_negative_int(params: dict[str, str], name: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise WebhookRejected(422, name, "expected a non-negative integer")
     return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class _Party:
+    """One side of a call: its participant (``None``: nothing to match it by), and the rep a
+    softphone identity names through the tenant's ``rep_aliases``."""
+
+    participant: Participant | None
+    rep_id: str | None = None
+
+
+#: URI schemes of a softphone's side: a Twilio Client (browser or mobile SDK) identity, a SIP URI.
+_CLIENT, _SIP = "client:", ("sip:", "sips:")
+
+
+def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookConfig) -> _Party:
+    """``From`` or ``To``: a phone number as every source's (a withheld one is no phone, junk a
+    422 naming the field), or a softphone (``client:ana``, ``sip:ana@acme.sip.twilio.com``): the
+    rep's side of the call, which has no phone. It is the rep the tenant maps its identity or SIP
+    user to (``rep_aliases``: ``{"ana": "rep-a"}``), a participant by email when the SIP URI is an
+    address at the tenant's domains (``sip:ana.seller@acme.example``), a phone when the SIP user is
+    a number (a trunk's ``sip:+14155550100@carrier.example``); otherwise nobody, and the call keeps
+    its other side."""
+    lowered = raw.lower()
+    region = config.default_phone_region
+    if lowered.startswith(_CLIENT):
+        return _Party(None, config.rep_aliases.get(raw[len(_CLIENT) :].strip()))
+    if not lowered.startswith(_SIP):
+        return _Party(make_participant(role=role, field=field, region=region, phone=raw))
+    # sip:user@host;transport=udp?headers: the address without its parameters and headers.
+    address = raw.split(":", 1)[1].split(";", 1)[0].split("?", 1)[0].strip()
+    user, _, host = address.rpartition("@")
+    user = unquote(user or address)
+    email = normalize_email(f"{user}@{host}") if host else None
+    if email is not None and any(d in config.internal_domains for d in parent_domains(host.lower())):
+        return _Party(make_participant(role=role, field=field, region=region, email=email))
+    if user[:1] == "+" and isinstance(parse_phone(user, region), ParsedPhone):
+        return _Party(make_participant(role=role, field=field, region=region, phone=user))
+    aliases = config.rep_aliases
+    return _Party(None, aliases.get(user) or (aliases.get(email) if email is not None else None))
