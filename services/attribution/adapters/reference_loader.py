@@ -286,7 +286,7 @@ class _Loader:
 
     async def reps_by_name(self, identities: Iterable[str]) -> None:
         """When an address is no rep's: the rep the tenant maps it to (``rep_aliases``), the rep
-        that held it before its record dropped it (``ref_rep_former_emails``), or, at an internal
+        that held it before its record dropped it (``ref_rep_former_identities``), or, at an internal
         domain, the tenant's named reps (a handful of rows): its mailbox may follow one rep's name
         (``ana.lopez@``). The same rows give the emails and phones of deleted reps, theirs for what
         happened before they left whoever holds them now (their memberships are loaded too)."""
@@ -295,16 +295,16 @@ class _Loader:
         departed: set[str] = set()
         # A deleted rep's emails and phones, listed by someone now or not (``departed``).
         for row in await self.rows(
-            "SELECT f.email, f.rep_id, f.until, r.deleted FROM ref_rep_former_emails f "
+            "SELECT f.identity, f.rep_id, f.until, r.deleted FROM ref_rep_former_identities f "
             "LEFT JOIN ref_reps r ON r.tenant_id = f.tenant_id AND r.rep_id = f.rep_id "
-            "WHERE f.tenant_id = :t AND f.email = ANY(:e)",
+            "WHERE f.tenant_id = :t AND f.identity = ANY(:e)",
             e=sorted(identities),
         ):
             if row.deleted:
-                self.index.departed_addresses[row.email] = (row.rep_id, row.until)
+                self.index.departed_addresses[row.identity] = (row.rep_id, row.until)
                 departed.add(row.rep_id)
-            elif row.email not in listed:
-                self.index.former_addresses[row.email] = row.rep_id
+            elif row.identity not in listed:
+                self.index.former_addresses[row.identity] = row.rep_id
         if departed:
             await self.reps(departed)
         mapped = self.index.mapped_addresses.keys() | self.index.former_addresses.keys()

@@ -137,7 +137,7 @@ async def _apply_rep(
         )
         held_identities = {row.identity for row in held}
         changed.rep_identities.update(set(identities) - held_identities)
-        await _keep_former_emails(conn, t, e, held_identities - set(identities), identities, was_live)
+        await _keep_former_identities(conn, t, e, held_identities - set(identities), identities, was_live)
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -162,17 +162,17 @@ async def _is_live(conn: AsyncConnection, t: str, rep_id: str) -> bool:
     return held.first() is not None
 
 
-async def _keep_former_emails(
+async def _keep_former_identities(
     conn: AsyncConnection, t: str, e: RepV1, dropped: set[str], held_now: list[str], was_live: bool = False
 ) -> None:
-    """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_emails``)
+    """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_identities``)
     for mail from them that arrives or is re-matched later; an address it lists again is current
     again. A rep merged takes its former addresses with it (the survivor takes over); a rep
     deleted keeps every address she held, phones included, for what happened before she left
     (``_keep_departed``)."""
     if e.merged_into:
         await conn.execute(
-            text("DELETE FROM ref_rep_former_emails WHERE tenant_id = :t AND rep_id = :id"),
+            text("DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id"),
             {"t": t, "id": e.id},
         )
         return
@@ -185,7 +185,7 @@ async def _keep_former_emails(
         # she left; any other former holder loses it to the rep that holds it now.
         await conn.execute(
             text(
-                "DELETE FROM ref_rep_former_emails f WHERE f.tenant_id = :t AND f.email = ANY(:emails) "
+                "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
                 "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
                 "AND r.rep_id = f.rep_id AND r.deleted AND r.merged_into IS NULL))"
             ),
@@ -200,10 +200,10 @@ async def _hold_former(conn: AsyncConnection, t: str, e: RepV1, identities: Sequ
     """``identities`` were ``e``'s until ``e.updated_at`` (the later of two holders wins)."""
     await conn.execute(
         text(
-            "INSERT INTO ref_rep_former_emails (tenant_id, email, rep_id, until) "
+            "INSERT INTO ref_rep_former_identities (tenant_id, identity, rep_id, until) "
             "SELECT :t, e, :id, :u FROM unnest(CAST(:emails AS text[])) e "
-            "ON CONFLICT (tenant_id, email) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
-            "WHERE ref_rep_former_emails.until <= EXCLUDED.until"
+            "ON CONFLICT (tenant_id, identity) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
+            "WHERE ref_rep_former_identities.until <= EXCLUDED.until"
         ),
         {"t": t, "id": e.id, "u": e.updated_at, "emails": list(identities)},
     )
@@ -225,7 +225,7 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
         )
     }
     await conn.execute(
-        text("UPDATE ref_rep_former_emails SET until = :u WHERE tenant_id = :t AND rep_id = :id"),
+        text("UPDATE ref_rep_former_identities SET until = :u WHERE tenant_id = :t AND rep_id = :id"),
         {"t": t, "id": e.id, "u": e.updated_at},
     )
     kept = sorted(held - others)

@@ -558,7 +558,7 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
             ("m-reissued",),
         )
         await _poll(
-            db_engine, "SELECT * FROM ref_rep_former_emails WHERE tenant_id = :t", lambda rows: rows == []
+            db_engine, "SELECT * FROM ref_rep_former_identities WHERE tenant_id = :t", lambda rows: rows == []
         )
 
     row = late["m-late"]

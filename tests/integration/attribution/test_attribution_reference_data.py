@@ -459,7 +459,7 @@ async def test_a_deleted_rep_leaves_her_identities_dated_and_a_merged_one_hands_
     await deliver(db_engine, producer, renamed)
     async with db_engine.connect() as conn:
         former = await conn.execute(
-            text("SELECT email, rep_id FROM ref_rep_former_emails WHERE tenant_id = :t"), {"t": TENANT}
+            text("SELECT identity, rep_id FROM ref_rep_former_identities WHERE tenant_id = :t"), {"t": TENANT}
         )
         assert [tuple(r) for r in former] == [("cy@seller.example", "rep-2")]
     left = "2026-11-10T00:00:00Z"
@@ -477,7 +477,7 @@ async def test_a_deleted_rep_leaves_her_identities_dated_and_a_merged_one_hands_
     async with db_engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT email, rep_id, until FROM ref_rep_former_emails WHERE tenant_id = :t ORDER BY email"
+                "SELECT identity, rep_id, until FROM ref_rep_former_identities WHERE tenant_id = :t ORDER BY identity"
             ),
             {"t": TENANT},
         )
