@@ -608,10 +608,20 @@ async def apply_crm_entities(
             await upsert(conn, tenant_id, entities, changed)
 
 
-async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedEvent]) -> set[uuid.UUID]:
-    """Insert or advance each activity by revision; returns the ids that are new or newer (to attribute)."""
+async def store_activities(
+    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+) -> dict[uuid.UUID, bool]:
+    """Insert or advance each activity by revision; returns the ids that are new or newer (to
+    attribute), each with whether its row was inserted now.
+
+    An inserted activity has no attribution to read: its attribution is written in the same
+    transaction as its row and erased, or purged, with it (``services.metrics.adapters.retention``),
+    and the row inserted here, uncommitted, holds off any other instance storing it. ``xmax = 0``
+    tells the inserted rows from the updated ones (an update's new row carries this transaction's
+    lock in ``xmax``).
+    """
     if not activities:
-        return set()
+        return {}
     newest: dict[tuple[str, uuid.UUID], IngestedEvent] = {}
     for a in activities:
         key = (a.tenant_id, a.activity_id)
@@ -655,12 +665,12 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedE
                 thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
                 payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
             WHERE activities.revision < EXCLUDED.revision
-            RETURNING activity_id
+            RETURNING activity_id, xmax = 0 AS inserted
             """
         ),
         {key: [r[key] for r in rows] for key in rows[0]},
     )
-    return {row.activity_id for row in result}
+    return {row.activity_id: row.inserted for row in result}
 
 
 async def load_activities(
