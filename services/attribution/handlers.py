@@ -260,6 +260,8 @@ async def attribute_batch(
                 else None,
                 "occurred_at": activity.occurred_at,
                 "kind": activity.kind.value,
+                # No current row to replace: ``save_attributions`` does not look one up.
+                "inserted": activity.activity_id in inserted,
             }
         )
         batch.events.append(attributed_event(activity, decision, version, now))

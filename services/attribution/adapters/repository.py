@@ -1106,7 +1106,8 @@ def _save_statement() -> str:
     batch's older versions, a stale version that arrives after a newer one). A first decision
     writes one row. Arrays are unnested in SQL: a row per statement would cost PostgreSQL a
     parse, plan and execute for every activity; each row's deal ids are one array literal
-    (``libs.common.db.arrays``)."""
+    (``libs.common.db.arrays``). A row marked ``inserted`` (its activity was stored in this
+    transaction, see ``store_activities``) has no current row: it is not looked up."""
     columns = list(_ATTRIBUTION_COLUMNS)
     casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
     selects = ", ".join(
@@ -1120,9 +1121,10 @@ def _save_statement() -> str:
     from_batch = ", ".join(f"u.{c}" for c in _HISTORY_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
     return (
-        f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest "
-        f"FROM unnest({casts}, CAST(:newest AS boolean[])) AS u({', '.join(columns)}, newest)), "
-        "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest "
+        f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest, u.inserted "
+        f"FROM unnest({casts}, CAST(:newest AS boolean[]), CAST(:inserted AS boolean[])) "
+        f"AS u({', '.join(columns)}, newest, inserted)), "
+        "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest AND NOT u.inserted "
         "AND a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id), "
         f"superseded AS (INSERT INTO attribution_superseded ({history}) "
         f"SELECT {from_cur} FROM cur a WHERE a.version < a.incoming "
@@ -1158,7 +1160,8 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
     chosen = set(newest.values())
-    await conn.execute(text(_SAVE), {**arrays, "newest": [i in chosen for i in range(len(rows))]})
+    params = {**arrays, "newest": [i in chosen for i in range(len(rows))]}
+    await conn.execute(text(_SAVE), {**params, "inserted": [r.get("inserted", False) for r in rows]})
 
 
 async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
