@@ -957,19 +957,27 @@ async def current_attributions(
 ) -> dict[uuid.UUID, StoredAttribution]:
     """The current version of each activity's attribution, locked until the transaction ends.
 
-    Without its explanation: nothing decides on it, and reading it back costs a JSON decode per row."""
+    Without its explanation: nothing decides on it, and reading it back costs a JSON decode per row.
+    Each id is looked up on its own (``LATERAL ... OFFSET 0``, the primary key), in id order so
+    that concurrent batches lock in one order: with ``activity_id = ANY(...)`` and the statistics
+    a first backfill leaves (the table analysed while empty), PostgreSQL 18 read the ids through
+    ``attributions_account``, a skip scan over every attribution of the tenant, 6-19 ms for 20-30
+    ids in the pipeline bench (docs/performance.md, "seventh round")."""
     if not ids:
         return {}
     result = await conn.execute(
         text(
-            "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
+            "SELECT a.activity_id, a.version, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id, "
             # Read for calls and emails only: a meeting's explanation is not decompressed for it.
-            "confidence, is_override, "
-            "CASE WHEN kind IN ('call', 'email') THEN CAST(explanation->>'duplicate_of' AS uuid) END AS duplicate_of "
-            "FROM attributions "
-            "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
+            "a.secondary_deal_ids, a.confidence, a.is_override, "
+            "CASE WHEN a.kind IN ('call', 'email') THEN CAST(a.explanation->>'duplicate_of' AS uuid) END "
+            "AS duplicate_of "
+            "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
+            "SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) a "
+            "FOR UPDATE OF a"
         ),
-        {"t": tenant_id, "ids": list(ids)},
+        # A UUID sorts as PostgreSQL sorts it (bytes, big-endian).
+        {"t": tenant_id, "ids": sorted(ids)},
     )
     return {
         row.activity_id: StoredAttribution(
