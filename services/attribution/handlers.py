@@ -200,6 +200,7 @@ async def attribute_batch(
     now: datetime,
     settings: TenantSettings | None = None,
     revised: Collection[uuid.UUID] = (),
+    inserted: Collection[uuid.UUID] = (),
 ) -> AttributedBatch:
     """Decide every activity against the current reference data; keep only what changes.
 
@@ -207,6 +208,8 @@ async def attribute_batch(
     reply in the same batch as the message it answers sees that message's attribution.
     ``revised`` activities arrived as a newer revision: their facts (time, duration, outcome)
     may have changed even when their attribution did not, so they always get a new version.
+    ``inserted`` activities were stored for the first time in this transaction: they have no
+    attribution yet, so only the others' current versions are read (``repo.store_activities``).
     """
     batch = AttributedBatch()
     if not activities:
@@ -215,7 +218,9 @@ async def attribute_batch(
         settings = await load_tenant_settings(conn, tenant_id)
     policy = policy_from_settings(settings)
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
-    current = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in activities])
+    current = await repo.current_attributions(
+        conn, tenant_id, [a.activity_id for a in activities if a.activity_id not in inserted]
+    )
     decided: list[tuple[IngestedEvent, AttributionDecision]] = []
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
@@ -255,6 +260,8 @@ async def attribute_batch(
                 else None,
                 "occurred_at": activity.occurred_at,
                 "kind": activity.kind.value,
+                # No current row to replace: ``save_attributions`` does not look one up.
+                "inserted": activity.activity_id in inserted,
             }
         )
         batch.events.append(attributed_event(activity, decision, version, now))
@@ -441,6 +448,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         for tenant_id, events in crm_by_tenant.items():
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         fresh = await repo.store_activities(conn, incoming)
+        inserted = {activity_id for activity_id, new in fresh.items() if new}
         to_attribute: dict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
         for activity in newest_revisions(incoming):
             if activity.activity_id in fresh:
@@ -461,7 +469,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
             decided = await attribute_batch(
-                conn, tenant_id, activities, now, settings[tenant_id], revised=fresh
+                conn, tenant_id, activities, now, settings[tenant_id], revised=fresh, inserted=inserted
             )
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)

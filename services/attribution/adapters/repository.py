@@ -662,10 +662,20 @@ async def apply_crm_entities(
             await upsert(conn, tenant_id, entities, changed)
 
 
-async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedEvent]) -> set[uuid.UUID]:
-    """Insert or advance each activity by revision; returns the ids that are new or newer (to attribute)."""
+async def store_activities(
+    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+) -> dict[uuid.UUID, bool]:
+    """Insert or advance each activity by revision; returns the ids that are new or newer (to
+    attribute), each with whether its row was inserted now.
+
+    An inserted activity has no attribution to read: its attribution is written in the same
+    transaction as its row and erased, or purged, with it (``services.metrics.adapters.retention``),
+    and the row inserted here, uncommitted, holds off any other instance storing it. ``xmax = 0``
+    tells the inserted rows from the updated ones (an update's new row carries this transaction's
+    lock in ``xmax``).
+    """
     if not activities:
-        return set()
+        return {}
     newest: dict[tuple[str, uuid.UUID], IngestedEvent] = {}
     for a in activities:
         key = (a.tenant_id, a.activity_id)
@@ -709,12 +719,12 @@ async def store_activities(conn: AsyncConnection, activities: Sequence[IngestedE
                 thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
                 payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
             WHERE activities.revision < EXCLUDED.revision
-            RETURNING activity_id
+            RETURNING activity_id, xmax = 0 AS inserted
             """
         ),
         {key: [r[key] for r in rows] for key in rows[0]},
     )
-    return {row.activity_id for row in result}
+    return {row.activity_id: row.inserted for row in result}
 
 
 async def load_activities(
@@ -1001,19 +1011,27 @@ async def current_attributions(
 ) -> dict[uuid.UUID, StoredAttribution]:
     """The current version of each activity's attribution, locked until the transaction ends.
 
-    Without its explanation: nothing decides on it, and reading it back costs a JSON decode per row."""
+    Without its explanation: nothing decides on it, and reading it back costs a JSON decode per row.
+    Each id is looked up on its own (``LATERAL ... OFFSET 0``, the primary key), in id order so
+    that concurrent batches lock in one order: with ``activity_id = ANY(...)`` and the statistics
+    a first backfill leaves (the table analysed while empty), PostgreSQL 18 read the ids through
+    ``attributions_account``, a skip scan over every attribution of the tenant, 6-19 ms for 20-30
+    ids in the pipeline bench (docs/performance.md, "seventh round")."""
     if not ids:
         return {}
     result = await conn.execute(
         text(
-            "SELECT activity_id, version, status, rep_id, team_id, account_id, deal_id, secondary_deal_ids, "
+            "SELECT a.activity_id, a.version, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id, "
             # Read for calls and emails only: a meeting's explanation is not decompressed for it.
-            "confidence, is_override, "
-            "CASE WHEN kind IN ('call', 'email') THEN CAST(explanation->>'duplicate_of' AS uuid) END AS duplicate_of "
-            "FROM attributions "
-            "WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
+            "a.secondary_deal_ids, a.confidence, a.is_override, "
+            "CASE WHEN a.kind IN ('call', 'email') THEN CAST(a.explanation->>'duplicate_of' AS uuid) END "
+            "AS duplicate_of "
+            "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
+            "SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) a "
+            "FOR UPDATE OF a"
         ),
-        {"t": tenant_id, "ids": list(ids)},
+        # A UUID sorts as PostgreSQL sorts it (bytes, big-endian).
+        {"t": tenant_id, "ids": sorted(ids)},
     )
     return {
         row.activity_id: StoredAttribution(
@@ -1150,7 +1168,8 @@ def _save_statement() -> str:
     batch's older versions, a stale version that arrives after a newer one). A first decision
     writes one row. Arrays are unnested in SQL: a row per statement would cost PostgreSQL a
     parse, plan and execute for every activity; each row's deal ids are one array literal
-    (``libs.common.db.arrays``)."""
+    (``libs.common.db.arrays``). A row marked ``inserted`` (its activity was stored in this
+    transaction, see ``store_activities``) has no current row: it is not looked up."""
     columns = list(_ATTRIBUTION_COLUMNS)
     casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
     selects = ", ".join(
@@ -1164,9 +1183,10 @@ def _save_statement() -> str:
     from_batch = ", ".join(f"u.{c}" for c in _HISTORY_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
     return (
-        f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest "
-        f"FROM unnest({casts}, CAST(:newest AS boolean[])) AS u({', '.join(columns)}, newest)), "
-        "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest "
+        f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest, u.inserted "
+        f"FROM unnest({casts}, CAST(:newest AS boolean[]), CAST(:inserted AS boolean[])) "
+        f"AS u({', '.join(columns)}, newest, inserted)), "
+        "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest AND NOT u.inserted "
         "AND a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id), "
         f"superseded AS (INSERT INTO attribution_superseded ({history}) "
         f"SELECT {from_cur} FROM cur a WHERE a.version < a.incoming "
@@ -1202,7 +1222,8 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
     chosen = set(newest.values())
-    await conn.execute(text(_SAVE), {**arrays, "newest": [i in chosen for i in range(len(rows))]})
+    params = {**arrays, "newest": [i in chosen for i in range(len(rows))]}
+    await conn.execute(text(_SAVE), {**params, "inserted": [r.get("inserted", False) for r in rows]})
 
 
 async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:

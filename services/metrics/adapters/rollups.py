@@ -41,17 +41,29 @@ class StoredContribution:
         return (self.revision, self.version)
 
 
+#: What ``load_contributions`` reads of a stored contribution besides its id and counters.
+_STORED_FIELDS = ("version", "revision", "rep_id", "team_id", "deal_id", "account_id", "status", "day")
+
+
 async def load_contributions(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, StoredContribution]:
-    """The contribution currently applied for each activity, locked until commit."""
+    """The contribution currently applied for each activity, locked until commit.
+
+    Each id is looked up on its own (``LATERAL ... OFFSET 0``, the primary key), in id order so
+    that concurrent batches lock in one order, as ``current_attributions`` reads attributions:
+    with ``activity_id = ANY(...)`` and a table analysed while empty (a tenant's first backfill)
+    the planner read every contribution of the tenant through ``metric_contributions_time`` and
+    filtered them (25 against 4 ms for 1,000 ids at 50,000 contributions)."""
     result = await conn.execute(
         text(
-            "SELECT activity_id, version, revision, rep_id, team_id, deal_id, account_id, status, day, "
-            f"{', '.join(COLUMNS)} "
-            "FROM metric_contributions WHERE tenant_id = :t AND activity_id = ANY(:ids) ORDER BY activity_id FOR UPDATE"
+            f"SELECT {', '.join(['activity_id', *_STORED_FIELDS, *COLUMNS])} "
+            "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
+            "SELECT * FROM metric_contributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) c "
+            "FOR UPDATE OF c"
         ),
-        {"t": tenant_id, "ids": list(ids)},
+        # A UUID sorts as PostgreSQL sorts it (bytes, big-endian).
+        {"t": tenant_id, "ids": sorted(ids)},
     )
     out = {}
     for row in result.mappings():

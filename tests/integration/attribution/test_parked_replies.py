@@ -83,3 +83,27 @@ async def test_parked_replies_of_threads(db_engine: AsyncEngine) -> None:
         assert (
             await repo.parked_replies(conn, TENANT, {"t-a": day}, [], NOW + timedelta(days=8), limit=10) == []
         )
+
+
+async def test_store_activities_tells_inserted_rows_from_newer_revisions(db_engine: AsyncEngine) -> None:
+    """Only an inserted activity skips the read of its current attribution (``attribute_batch``)."""
+    await create_tenant(db_engine)
+    at = "2026-11-02T10:00:00Z"
+    first = email("s-1", "rep@ours.example", "buyer@client.example", at=at, revision=1)
+    other = email("s-2", "rep@ours.example", "buyer@client.example", at=at, revision=1)
+    newer = email("s-1", "rep@ours.example", "buyer@client.example", at=at, revision=2)
+    fresh = email("s-3", "rep@ours.example", "buyer@client.example", at=at, revision=1)
+    async with db_engine.begin() as conn:
+        assert await repo.store_activities(conn, [first, other]) == {
+            first.activity_id: True,
+            other.activity_id: True,
+        }
+    async with db_engine.begin() as conn:
+        # s-1 advanced (updated), s-2 unchanged (not returned), s-3 new.
+        assert await repo.store_activities(conn, [newer, other, fresh]) == {
+            first.activity_id: False,
+            fresh.activity_id: True,
+        }
+        # Inserted earlier in the same transaction, then advanced: an update all the same.
+        again = email("s-3", "rep@ours.example", "buyer@client.example", at=at, revision=2)
+        assert await repo.store_activities(conn, [again]) == {fresh.activity_id: False}
