@@ -123,6 +123,22 @@ def _hubspot_email(email_id: str, at: str) -> dict[str, Any]:
     }
 
 
+async def _contributions(engine: AsyncEngine, names: dict[str, str], columns: str) -> dict[str, Any]:
+    """Once metrics has counted each of ``names`` (activity id -> name): its contribution row's
+    ``columns``, by name."""
+    query = (
+        f"SELECT activity_id, {columns} FROM metric_contributions "
+        "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
+    )
+
+    async def rows() -> list[Any]:
+        async with engine.connect() as conn:
+            return list(await conn.execute(text(query), {"t": TENANT, "ids": list(names)}))
+
+    found = await eventually(rows, lambda r: len(r) == len(names), 30, "the calls' contributions")
+    return {names[str(r.activity_id)]: r for r in found}
+
+
 async def test_hubspot_deals_with_default_properties_closed_by_their_stage(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -593,17 +609,8 @@ async def test_a_voicemail_twilio_answering_machine_detection_reports_is_not_a_c
         for body in calls.values():
             await _deliver(stack, "twilio", body)
         ids = {str(activity_id_for(TENANT, "twilio", sid)): sid for sid in calls}
-        query = (
-            "SELECT activity_id, rep_id, dials, connects, talk_seconds FROM metric_contributions "
-            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
-        )
-
-        async def rows() -> list[Any]:
-            async with db_engine.connect() as conn:
-                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
-
-        found = await eventually(rows, lambda r: len(r) == len(calls), 30, "the calls' contributions")
-    assert {ids[str(r.activity_id)]: (r.rep_id, r.dials, r.connects, r.talk_seconds) for r in found} == {
+        found = await _contributions(db_engine, ids, "rep_id, dials, connects, talk_seconds")
+    assert {name: (r.rep_id, r.dials, r.connects, r.talk_seconds) for name, r in found.items()} == {
         "CA-human": ("rep-1", 1, 1, 240),
         "CA-machine": ("rep-1", 1, 0, 0),
         "CA-no-detection": ("rep-1", 1, 1, 60),
@@ -661,17 +668,8 @@ async def test_a_call_from_a_withheld_number_is_the_reps_call(
             str(activity_id_for(TENANT, "aircall", "812345679")): "aircall",
             str(activity_id_for(TENANT, "twilio", "CA-anonymous")): "twilio",
         }
-        query = (
-            "SELECT activity_id, status, rep_id, talk_seconds FROM metric_contributions "
-            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
-        )
-
-        async def rows() -> list[Any]:
-            async with db_engine.connect() as conn:
-                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
-
-        found = await eventually(rows, lambda r: len(r) == 2, 30, "the calls' contributions")
-    assert {ids[str(r.activity_id)]: (r.status, r.rep_id, r.talk_seconds) for r in found} == {
+        found = await _contributions(db_engine, ids, "status, rep_id, talk_seconds")
+    assert {name: (r.status, r.rep_id, r.talk_seconds) for name, r in found.items()} == {
         "aircall": ("unmatched", "rep-1", 300),
         "twilio": ("unmatched", "rep-1", 120),
     }
@@ -835,16 +833,7 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
         assert posted.status_code == 202, posted.text
         assert posted.json()["accepted"] == 2
         ids = {str(activity_id_for(TENANT, "dialer", c)): c for c in ("c-anonymous", "c-restricted")}
-        query = (
-            "SELECT activity_id, status, rep_id, talk_seconds FROM metric_contributions "
-            "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[]))"
-        )
-
-        async def rows() -> list[Any]:
-            async with db_engine.connect() as conn:
-                return list(await conn.execute(text(query), {"t": TENANT, "ids": list(ids)}))
-
-        found = await eventually(rows, lambda r: len(r) == 2, 30, "the calls' contributions")
+        found = await _contributions(db_engine, ids, "status, rep_id, talk_seconds")
         async with db_engine.connect() as conn:
             stored = {
                 ids[str(r.activity_id)]: r.participants
@@ -855,7 +844,7 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
                     {"t": TENANT},
                 )
             }
-    assert {ids[str(r.activity_id)]: (r.status, r.rep_id, r.talk_seconds) for r in found} == {
+    assert {name: (r.status, r.rep_id, r.talk_seconds) for name, r in found.items()} == {
         "c-anonymous": ("unmatched", "rep-1", 90),
         "c-restricted": ("unmatched", "rep-1", 90),
     }
