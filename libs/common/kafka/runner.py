@@ -327,6 +327,9 @@ class ConsumerRunner:
             max_poll_records=self.policy.max_batch_size,
             fetch_max_wait_ms=self.policy.fetch_max_wait_ms,
             session_timeout_ms=self.policy.session_timeout_ms,
+            # aiokafka's 3 s, or a third of a shorter session (the test suite's) so that one late
+            # heartbeat does not end it.
+            heartbeat_interval_ms=min(3_000, self.policy.session_timeout_ms // 3),
             max_poll_interval_ms=self.policy.max_poll_interval_ms,
             rebalance_timeout_ms=self.policy.rebalance_timeout_ms,
             **{
