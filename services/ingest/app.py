@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenancy import Principal, Scope, WebhookSecretCache
+from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import (
     PlainRoute,
     Problem,
@@ -362,9 +364,15 @@ def create_app(
 
         listener = SettingsChangeListener(settings.kafka, forget)
         listener.start()
+        topics = (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED)
+        warm_up = asyncio.create_task(
+            publisher.warm_up([topic.physical(settings.kafka.topic_prefix) for topic in topics])
+        )
         try:
             yield
         finally:
+            warm_up.cancel()
+            await asyncio.gather(warm_up, return_exceptions=True)
             await listener.stop()
             await app.state.deps.seen_ledger.close()
             await publisher.close()

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.logging import JsonFormatter
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
 from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_PUBLISH_TIMEOUT_SECONDS
 from services.gateway.app import create_app as gateway_app
 from services.gateway.settings import GatewayOptions, GatewaySettings
 from services.ingest.app import create_app as ingest_app
-from services.ingest.settings import IngestSettings
+from services.ingest.settings import IngestOptions, IngestSettings
 
 PEPPER = "security-pepper-value-0123456789"
 
@@ -65,7 +66,14 @@ async def start(
         tenant = await create_tenant(conn, "acme", PEPPER)
     runtime = RuntimeSettings(secret_key=PEPPER)
     apps = {
-        "ingest": ingest_app(IngestSettings(runtime=runtime, kafka=kafka, database=database)),
+        "ingest": ingest_app(
+            IngestSettings(
+                runtime=runtime,
+                kafka=kafka,
+                database=database,
+                ingest=IngestOptions(publish_timeout_seconds=TEST_PUBLISH_TIMEOUT_SECONDS),
+            )
+        ),
         "gateway": gateway_app(
             GatewaySettings(
                 runtime=runtime, kafka=kafka, database=database, gateway=gateway or GatewayOptions()

@@ -53,7 +53,7 @@ class KafkaPublisher:
                 producer = make_producer(self.settings, self.client_id)
                 try:
                     await producer.start()
-                except (KafkaError, OSError):
+                except BaseException:  # a failure, or the warm-up cancelled at shutdown
                     await producer.stop()
                     raise
                 self._producer = producer
@@ -79,6 +79,29 @@ class KafkaPublisher:
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("broker did not acknowledge", extra={"error": repr(exc), "messages": len(messages)})
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+
+    @property
+    def partitions_known(self) -> dict[str, int]:
+        """The partition count of each topic the producer has metadata for (none before it started)."""
+        if self._producer is None:
+            return {}
+        cluster = self._producer.client.cluster
+        return {topic: len(cluster.partitions_for_topic(topic) or ()) for topic in cluster.topics()}
+
+    async def warm_up(self, topics: Sequence[str], timeout_seconds: float = 30.0) -> None:
+        """Start the producer and read ``topics``' partitions before the first request needs them.
+
+        Best effort, run in the background at start-up: a broker that is down leaves the
+        producer to the first publish, as before. Without it the first request after a start paid
+        the connection and the metadata round trips inside its own acknowledgement timeout.
+        """
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                producer = await self._ready_producer()
+                for topic in topics:
+                    await producer.partitions_for(topic)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.info("broker not ready at start; the first publish connects", extra={"error": repr(exc)})
 
     async def close(self) -> None:
         if self._producer is not None:

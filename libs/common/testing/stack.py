@@ -14,9 +14,15 @@ from libs.common.settings import ConsumerSettings, DatabaseSettings, KafkaSettin
 TEST_SECRET_KEY = "test-secret-key"  # noqa: S105 - a fixture value, never a real secret
 
 #: Tansu holds a new group's first join for about half the session timeout
-#: (``EMBEDDED_SESSION_TIMEOUT_MS``): 3 s keeps each test's stack from waiting 5 s for its
+#: (``EMBEDDED_SESSION_TIMEOUT_MS``): 2 s keeps each test's stack from waiting 5 s for its
 #: partitions, and still leaves a loaded CI machine three heartbeats per session.
 TEST_SESSION_TIMEOUT_MS = 2_000
+
+#: How long the test stacks' ingest and gateway wait for the broker's acknowledgement. A test
+#: asserts what was accepted, not how fast: the first publish of a stack starts its producer
+#: and reads the topics' metadata, which took over the production default (1.5 s) once on a
+#: loaded CI machine and answered 503. The 503 itself is tested with a broker that is down.
+TEST_PUBLISH_TIMEOUT_SECONDS = 15.0
 
 
 def fast_consumer() -> ConsumerSettings:
@@ -44,22 +50,36 @@ async def in_process_stack(
     from services.attribution.app import create_app as attribution_app
     from services.attribution.settings import AttributionSettings
     from services.gateway.app import create_app as gateway_app
-    from services.gateway.settings import GatewaySettings
+    from services.gateway.settings import GatewayOptions, GatewaySettings
     from services.ingest.app import create_app as ingest_app
-    from services.ingest.settings import IngestSettings
+    from services.ingest.settings import IngestOptions, IngestSettings
     from services.metrics.app import create_app as metrics_app
     from services.metrics.settings import MetricsServiceSettings
 
     runtime = RuntimeSettings(secret_key=TEST_SECRET_KEY)
     factories = {
-        "ingest": lambda: ingest_app(IngestSettings(runtime=runtime, kafka=kafka, database=database)),
+        "ingest": lambda: ingest_app(
+            IngestSettings(
+                runtime=runtime,
+                kafka=kafka,
+                database=database,
+                ingest=IngestOptions(publish_timeout_seconds=TEST_PUBLISH_TIMEOUT_SECONDS),
+            )
+        ),
         "attribution": lambda: attribution_app(
             AttributionSettings(runtime=runtime, kafka=kafka, database=database, consumer=fast_consumer())
         ),
         "metrics": lambda: metrics_app(
             MetricsServiceSettings(runtime=runtime, kafka=kafka, database=database, consumer=fast_consumer())
         ),
-        "gateway": lambda: gateway_app(GatewaySettings(runtime=runtime, kafka=kafka, database=database)),
+        "gateway": lambda: gateway_app(
+            GatewaySettings(
+                runtime=runtime,
+                kafka=kafka,
+                database=database,
+                gateway=GatewayOptions(publish_timeout_seconds=TEST_PUBLISH_TIMEOUT_SECONDS),
+            )
+        ),
     }
     apps = {name: factories[name]() for name in services}
     async with AsyncExitStack() as stack:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -80,3 +81,32 @@ async def test_a_large_publish_lands_every_message_once_in_its_keys_partition_in
         for key in {m.key for m in messages if m.topic == topic}:
             sent = [m.value for m in messages if m.topic == topic and m.key == key]
             assert [v for t, _, k, v, _ in received if t == topic and k == key] == sent
+
+
+async def test_warm_up_starts_the_producer_and_reads_the_topics_ahead_of_the_first_publish(
+    kafka_settings: KafkaSettings,
+) -> None:
+    topics = [t.physical(kafka_settings.topic_prefix) for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED)]
+    publisher = KafkaPublisher(kafka_settings, 10.0, "tests")
+    try:
+        assert publisher.partitions_known == {}
+        await publisher.warm_up(topics)
+        known = publisher.partitions_known
+        assert {topic: known.get(topic) for topic in topics} == dict.fromkeys(
+            topics, kafka_settings.partitions
+        )
+    finally:
+        await publisher.close()
+
+
+async def test_warm_up_against_a_broker_that_is_down_gives_up_quietly(kafka_settings: KafkaSettings) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    down = kafka_settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{closed_port}"})
+    publisher = KafkaPublisher(down, 1.0, "tests")
+    started = time.monotonic()
+    await publisher.warm_up([ACTIVITY_INGESTED.physical(down.topic_prefix)], timeout_seconds=1.0)
+    assert time.monotonic() - started < 5.0
+    assert publisher.partitions_known == {}
+    await publisher.close()

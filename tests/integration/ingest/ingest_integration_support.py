@@ -26,7 +26,7 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.kafka.clients import connection_options, end_offsets
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
 from libs.common.tenancy import add_webhook_secret, create_tenant
-from libs.common.testing.stack import TEST_SECRET_KEY
+from libs.common.testing.stack import TEST_PUBLISH_TIMEOUT_SECONDS, TEST_SECRET_KEY
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED, Topic
 from services.ingest.app import create_app
 from services.ingest.settings import IngestOptions, IngestSettings
@@ -144,6 +144,7 @@ async def setup_tenant(
 async def ingest_client(
     kafka: KafkaSettings, database: DatabaseSettings, **options: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
+    options.setdefault("publish_timeout_seconds", TEST_PUBLISH_TIMEOUT_SECONDS)
     settings = IngestSettings(
         runtime=RuntimeSettings(secret_key=TEST_SECRET_KEY),
         kafka=kafka,
