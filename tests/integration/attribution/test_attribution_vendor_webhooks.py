@@ -920,3 +920,127 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
         ("CA-parent", "attributed", "rep-1", "deal-1", 240),
         ("CA-unmapped", "attributed", "rep-2", "deal-1", 30),
     ]
+
+
+def _invite(event_id: str, updated: str, *attendees: tuple[str, str], **fields: Any) -> dict[str, Any]:
+    """A Google event Ana organised (an ``events.list`` item): each attendee (email, answer),
+    her own entry (``organizer: true``) among them."""
+    return _calendar_event(
+        event_id,
+        "default",
+        updated=updated,
+        attendees=[
+            {
+                "email": email,
+                "responseStatus": answer,
+                **({"organizer": True} if email.startswith("ana") else {}),
+            }
+            for email, answer in attendees
+        ],
+        **fields,
+    )
+
+
+def _graph_event(event_id: str, **fields: Any) -> dict[str, Any]:
+    """A Graph event on the calendar of its organizer, Ana, as the connector forwards it."""
+    return {
+        "@odata.type": "#microsoft.graph.event",
+        "id": event_id,
+        "lastModifiedDateTime": "2026-11-20T12:00:00Z",
+        "isCancelled": False,
+        "isOrganizer": True,
+        "responseStatus": {"response": "organizer"},
+        "start": {"dateTime": "2026-11-23T15:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-23T16:00:00.0000000", "timeZone": "UTC"},
+        "organizer": {"emailAddress": {"address": "ana.seller@acme.example"}},
+        "attendees": [
+            {"type": "required", "status": {"response": "accepted"}, "emailAddress": {"address": address}}
+            for address in ("bo.buyer@globex.example", "dan@acme.example")
+        ],
+        **fields,
+    }
+
+
+async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_declined_stops_counting(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana organised meetings with Globex's Bo and declined her own (Google: her entry with
+    ``organizer: true``; Graph: her answer on her calendar's event); Dan went: the meetings are
+    Dan's. Ana's other meeting was published held while Bo had accepted; Bo then declined (the
+    event's next revision): it stops counting as booked and held. Before, Ana was credited with
+    the meetings she declined, and the revision Bo declined was ignored as time blocked, the
+    held meeting left counted."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm = {
+        "source": "test",
+        "entities": [
+            {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "updated_at": T0},
+            {"entity_type": "rep", "id": "rep-2", "emails": ["dan@acme.example"], "updated_at": T0},
+            {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"], "updated_at": T0},
+            {**DEAL, "created_at": "2026-10-01T00:00:00Z", "contacts": [], "updated_at": T0},
+        ],
+    }
+    went = _invite(
+        "g-went",
+        "2026-11-20T12:00:00.000Z",
+        ("ana.seller@acme.example", "declined"),
+        ("bo.buyer@globex.example", "accepted"),
+        ("dan@acme.example", "accepted"),
+    )
+    accepted = _invite(
+        "g-off",
+        "2026-11-20T12:00:00.000Z",
+        ("ana.seller@acme.example", "accepted"),
+        ("bo.buyer@globex.example", "accepted"),
+    )
+    declined = {**accepted, "updated": "2026-11-21T08:00:00.000Z"}
+    declined["attendees"] = [
+        {**accepted["attendees"][0]},
+        {**accepted["attendees"][1], "responseStatus": "declined"},
+    ]
+    graph = _graph_event("m-went", responseStatus={"response": "declined"})
+    names = {
+        str(activity_id_for(TENANT, "google-calendar", "g-went")): "g-went",
+        str(activity_id_for(TENANT, "google-calendar", "g-off")): "g-off",
+        str(activity_id_for(TENANT, "microsoft-graph", "m-went")): "m-went",
+    }
+    columns = (
+        "status, rep_id, deal_id, meetings_booked, meetings_held, meetings_cancelled, internal_meetings_held"
+    )
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        first = await _deliver(
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [went, accepted]})
+        )
+        from_graph = await _deliver(stack, "microsoft-graph", dumps(graph))
+        counted = await _contributions(db_engine, names, columns)
+        # Dan went to the meetings Ana declined; Bo had accepted hers.
+        assert {name: tuple(r)[1:] for name, r in counted.items()} == {
+            "g-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
+            "g-off": ("attributed", "rep-1", "deal-1", 1, 1, 0, 0),
+            "m-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
+        }
+        later = await _deliver(
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [declined]})
+        )
+        off_id = str(activity_id_for(TENANT, "google-calendar", "g-off"))
+
+        async def off_row() -> Any:
+            async with db_engine.connect() as conn:
+                return (
+                    await conn.execute(
+                        text(
+                            f"SELECT {columns} FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a"
+                        ),
+                        {"t": TENANT, "a": off_id},
+                    )
+                ).one()
+
+        retracted = await eventually(off_row, lambda r: r.status != "attributed", 30, "g-off re-counted")
+    assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(2, []), (1, []), (1, [])]
+    assert tuple(retracted) == ("internal", "rep-1", None, 0, 0, 0, 0)
