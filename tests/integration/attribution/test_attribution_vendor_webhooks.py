@@ -854,14 +854,17 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
     }
 
 
-async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_second_call(
+async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into_it(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     """Ana calls Globex's buyer from her browser (Twilio Client, ``From=client:ana``); Twilio also
     reports the ``<Dial>`` leg to the buyer (``ParentCallSid``). The tenant maps ``ana`` to rep-1:
-    the call is hers, on the buyer's deal, counted once with its talk time. A client nobody maps
-    keeps the buyer's side and goes to the deal's owner. Before, both were refused with 422 (the
-    calls lost once Twilio gave up retrying), and a parent and its leg were two calls."""
+    the call is hers, on the buyer's deal, counted once with the leg's talk time. A client nobody
+    maps keeps the buyer's side and goes to the deal's owner. Her call through a TwiML
+    application names no number on the parent (``To`` the application's SID): its leg, reported
+    first, names the buyer, and the call is hers on the deal, once, with the leg's 35 s. Before,
+    the leg was ignored and the application's call refused with 422 (lost once Twilio stopped
+    retrying)."""
     keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {"ana": "rep-1"}})
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     crm: list[dict[str, Any]] = [
@@ -888,6 +891,18 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
         ParentCallSid="CA-parent",
     )
     unmapped = _twilio("CA-unmapped", 30, From="client:someone", To="+14155552671")
+    app = _twilio(
+        "CA-app", 41, Direction="inbound", From="client:ana", To="AP0123456789abcdef0123456789abcdef"
+    )
+    app_leg = _twilio(
+        "CA-app-leg",
+        35,
+        Direction="outbound-dial",
+        From="+16505551234",
+        To="+14155552671",
+        ParentCallSid="CA-app",
+        SequenceNumber="2",
+    )
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
@@ -898,7 +913,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
         )
         assert synced.status_code == 202, synced.text
         await asyncio.sleep(1.0)
-        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped)]
+        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped, app_leg, app)]
         query = (
             "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
             "JOIN activities a USING (tenant_id, activity_id) WHERE m.tenant_id = :t ORDER BY external_id"
@@ -908,16 +923,19 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
             async with db_engine.connect() as conn:
                 return [tuple(r) for r in await conn.execute(text(query), {"t": TENANT})]
 
-        found = await eventually(rows, lambda r: len(r) >= 2, 30, "the calls' contributions")
+        found = await eventually(
+            rows,
+            lambda r: len(r) >= 3 and ("CA-parent", "attributed", "rep-1", "deal-1", 238) in r,
+            30,
+            "the calls' contributions",
+        )
         await asyncio.sleep(1.0)
         found = await rows()
-    assert [(a["accepted"], a["ignored"]) for a in answers] == [
-        (1, []),
-        (0, ["ParentCallSid=CA-parent: a leg of that call, counted once as it"]),
-        (1, []),
-    ]
+    # The leg is a new revision of the parent's call; the application's leg alone completes nothing.
+    assert [(a["accepted"], a["ignored"]) for a in answers] == [(1, []), (1, []), (1, []), (0, []), (1, [])]
     assert found == [
-        ("CA-parent", "attributed", "rep-1", "deal-1", 240),
+        ("CA-app", "attributed", "rep-1", "deal-1", 35),
+        ("CA-parent", "attributed", "rep-1", "deal-1", 238),
         ("CA-unmapped", "attributed", "rep-2", "deal-1", 30),
     ]
 
