@@ -526,6 +526,7 @@ def calendar_people(
     organizer: Participant | None,
     attending: Iterable[Participant | None],
     declining: Iterable[Participant | None],
+    internal_domains: Iterable[str],
 ) -> tuple[tuple[Participant, ...], bool] | None:
     """A calendar event's participants, and whether the answers called it off; None for time
     blocked (``BLOCKED_TIME``).
@@ -535,21 +536,35 @@ def calendar_people(
     she keeps her role, which decides the direction, and attribution neither credits her nor
     reads her as evidence. ``attending`` are the other invitees who did not decline, ``declining``
     those who did (each marked declined). While two people still attend, the event is a meeting
-    and the guests who declined are left out, as ever. When fewer do because someone declined
-    (every guest, or the organizer leaving one guest alone), the meeting is called off: it is
-    published as cancelled with everyone invited, the declined marked, so that a version
-    published while a guest had accepted is replaced (by the event's newer revision, through the
-    one versioned path) and no longer counts as booked or held. Nobody declined and fewer than
-    two attend, or nobody but the organizer was invited: time blocked, nothing to publish.
+    and the guests who declined are left out, as ever.
+
+    When fewer attend because someone declined (every guest; the organizer leaving one guest;
+    the reps a buyer invited), the meeting is **called off**: it did not take place, and is
+    published as cancelled listing who declined, and the organizer when she declined or is at
+    the tenant's domains (her role decides the direction), the one person left attending alone
+    otherwise left out. Nobody it lists is evidence for an account or a deal, nor a rep credited
+    unless she organised it and did not decline, so it counts nothing, and as the event's newer
+    revision (through the one versioned path) it replaces a version published while a guest had
+    accepted, which stops counting as booked and held. Nobody declined and fewer than two
+    attend, or nobody but the organizer was invited: time blocked, nothing to publish.
     """
     present = unique_participants([organizer, *attending])
     turnout = sum(1 for p in present if not declined(p))
     if turnout >= 2:
         return present, False
-    everyone = unique_participants([*present, *declining])
-    if len(everyone) < 2 or not any(declined(p) for p in everyone):
+    refused = unique_participants(declining)
+    if not refused and not (organizer is not None and declined(organizer)):
         return None
-    return everyone, True
+    if not refused and len(present) < 2:
+        return None  # she declined time she had blocked for herself: still time blocked
+    domains = tuple(internal_domains)
+    host = (
+        organizer
+        if organizer is not None
+        and (declined(organizer) or (organizer.email is not None and is_internal(organizer.email, domains)))
+        else None
+    )
+    return unique_participants([host, *refused]), True
 
 
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:

@@ -984,10 +984,11 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
 ) -> None:
     """Ana organised meetings with Globex's Bo and declined her own (Google: her entry with
     ``organizer: true``; Graph: her answer on her calendar's event); Dan went: the meetings are
-    Dan's. Ana's other meeting was published held while Bo had accepted; Bo then declined (the
-    event's next revision): it stops counting as booked and held. Before, Ana was credited with
-    the meetings she declined, and the revision Bo declined was ignored as time blocked, the
-    held meeting left counted."""
+    Dan's. Ana's other meetings were published held while Bo had accepted; then Bo declined one,
+    Ana the other (each event's next revision): they are called off and stop counting as booked
+    and held, nobody credited with the one Ana declined. Before, Ana was credited with the
+    meetings she declined, and the revision Bo declined was ignored as time blocked, the held
+    meeting left counted."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     crm = {
@@ -1012,7 +1013,13 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
         ("ana.seller@acme.example", "accepted"),
         ("bo.buyer@globex.example", "accepted"),
     )
+    alone = {**accepted, "id": "g-alone"}
     declined = {**accepted, "updated": "2026-11-21T08:00:00.000Z"}
+    ana_declined = {**alone, "updated": "2026-11-21T08:00:00.000Z"}
+    ana_declined["attendees"] = [
+        {**alone["attendees"][0], "responseStatus": "declined"},
+        alone["attendees"][1],
+    ]
     declined["attendees"] = [
         {**accepted["attendees"][0]},
         {**accepted["attendees"][1], "responseStatus": "declined"},
@@ -1021,6 +1028,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
     names = {
         str(activity_id_for(TENANT, "google-calendar", "g-went")): "g-went",
         str(activity_id_for(TENANT, "google-calendar", "g-off")): "g-off",
+        str(activity_id_for(TENANT, "google-calendar", "g-alone")): "g-alone",
         str(activity_id_for(TENANT, "microsoft-graph", "m-went")): "m-went",
     }
     columns = (
@@ -1033,7 +1041,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
         assert synced.status_code == 202, synced.text
         await asyncio.sleep(1.0)
         first = await _deliver(
-            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [went, accepted]})
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [went, accepted, alone]})
         )
         from_graph = await _deliver(stack, "microsoft-graph", dumps(graph))
         counted = await _contributions(db_engine, names, columns)
@@ -1041,24 +1049,30 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
         assert {name: tuple(r)[1:] for name, r in counted.items()} == {
             "g-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
             "g-off": ("attributed", "rep-1", "deal-1", 1, 1, 0, 0),
+            "g-alone": ("attributed", "rep-1", "deal-1", 1, 1, 0, 0),
             "m-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
         }
         later = await _deliver(
-            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [declined]})
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [declined, ana_declined]})
         )
-        off_id = str(activity_id_for(TENANT, "google-calendar", "g-off"))
+        off_ids = [str(activity_id_for(TENANT, "google-calendar", e)) for e in ("g-off", "g-alone")]
 
-        async def off_row() -> Any:
+        async def off_rows() -> Any:
             async with db_engine.connect() as conn:
-                return (
-                    await conn.execute(
+                return [
+                    tuple(r)
+                    for r in await conn.execute(
                         text(
-                            f"SELECT {columns} FROM metric_contributions WHERE tenant_id = :t AND activity_id = :a"
+                            f"SELECT {columns} FROM metric_contributions WHERE tenant_id = :t "
+                            "AND activity_id = ANY(CAST(:ids AS uuid[])) ORDER BY activity_id = :first DESC"
                         ),
-                        {"t": TENANT, "a": off_id},
+                        {"t": TENANT, "ids": off_ids, "first": off_ids[0]},
                     )
-                ).one()
+                ]
 
-        retracted = await eventually(off_row, lambda r: r.status != "attributed", 30, "g-off re-counted")
-    assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(2, []), (1, []), (1, [])]
-    assert tuple(retracted) == ("internal", "rep-1", None, 0, 0, 0, 0)
+        retracted = await eventually(
+            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 30, "the called-off meetings"
+        )
+    assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(3, []), (1, []), (2, [])]
+    # Ana's own with Bo who declined: internal, counting nothing; the one she declined: nobody's.
+    assert retracted == [("internal", "rep-1", None, 0, 0, 0, 0), ("internal", None, None, 0, 0, 0, 0)]

@@ -125,7 +125,7 @@ CY_DECLINED = Participant(
 def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     """Ana organised the meeting and declined it (her own entry, ``organizer: true``): she keeps
     her role, marked declined, so attribution credits Dan who went. Left alone with Bo, the
-    meeting is called off: cancelled, Bo still listed."""
+    meeting is called off: cancelled, listing Ana."""
     event = fixture_json("google-calendar", "event.confirmed.json")
     ana, bo, _, _ = event["attendees"]
     ana_no = {**ana, "responseStatus": "declined"}
@@ -138,7 +138,8 @@ def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     ana_declined = ANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
     dan_p = Participant(email="dan@acme.example", role=ParticipantRole.ATTENDEE)
     assert (went.outcome, went.participants) == (Outcome.HELD, (ana_declined, BO, dan_p))
-    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined, BO))
+    # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
+    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))
 
 
 def test_an_invite_every_guest_declined_is_called_off_not_ignored() -> None:
@@ -161,3 +162,27 @@ def test_an_invite_every_guest_declined_is_called_off_not_ignored() -> None:
     )
     assert (held.outcome, held.participants) == (Outcome.HELD, (ANA, BO))
     assert result.ignored == ()
+
+
+def test_a_buyers_invite_every_rep_declined_is_called_off_without_the_buyer() -> None:
+    """Bo (Globex) invited Ana, who declined: the meeting is off. The buyer left alone is not
+    listed (she would be evidence: a booked and cancelled meeting for the deal's owner)."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    invite = {
+        **event,
+        "organizer": {"email": "bo.buyer@globex.example"},
+        "attendees": [{**bo, "organizer": True}, {**ana, "organizer": False, "responseStatus": "declined"}],
+    }
+    (off,) = adapter.parse(make_request(dumps(invite)), CONFIG).activities
+    ana_declined = Participant(
+        email="ana.seller@acme.example",
+        name="Ana Seller",
+        role=ParticipantRole.ATTENDEE,
+        response_status=ResponseStatus.DECLINED,
+    )
+    assert (off.outcome, off.direction, off.participants) == (
+        Outcome.CANCELLED,
+        Direction.INTERNAL,
+        (ana_declined,),
+    )

@@ -183,7 +183,8 @@ def test_an_invite_every_guest_declined_is_called_off_not_ignored() -> None:
 def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     """Her answer on her own calendar (``isOrganizer``, ``responseStatus``) or her entry among
     the attendees: she keeps her role, marked declined (attribution credits Dan, who went). Left
-    alone with Bo, the meeting is called off. Another owner's answer is not the organizer's."""
+    alone with Bo, the meeting is called off, listing Ana only. Another owner's answer is not
+    the organizer's."""
     event = fixture_json("microsoft-graph", "event.json")
     no = {"response": "declined", "time": "2026-11-19T09:00:00Z"}
     dan = {
@@ -202,5 +203,6 @@ def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     ana_declined = ANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
     dan_p = Participant(email="dan@acme.example", role=ParticipantRole.ATTENDEE)
     assert (went.outcome, went.participants) == (Outcome.HELD, (ana_declined, BO, dan_p))
-    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined, BO))
+    # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
+    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))
     assert (not_hers.outcome, not_hers.participants) == (Outcome.HELD, (ANA, BO))

@@ -83,12 +83,13 @@ def _when(event: JsonObject, key: str) -> datetime | None:
         raise WebhookRejected(422, moment.field("date"), "not an ISO 8601 date") from None
 
 
-def _people(event: JsonObject, region: str) -> tuple[tuple[Participant, ...], bool] | None:
+def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Participant, ...], bool] | None:
     """The event's participants and whether its answers called it off (``calendar_people``).
 
     Google lists the organizer among the attendees too (``organizer: true``), with her own
     answer: one who declined her own event did not attend it. Rooms never attend.
     """
+    region = config.default_phone_region
     organizer = event.opt_obj("organizer")
     organizer_email = normalize_email(organizer.opt_str("email")) if organizer is not None else None
     own_entry: JsonObject | None = None
@@ -128,7 +129,7 @@ def _people(event: JsonObject, region: str) -> tuple[tuple[Participant, ...], bo
         if host is not None
         else None
     )
-    return calendar_people(organizer_participant, attending, declining)
+    return calendar_people(organizer_participant, attending, declining, config.internal_domains)
 
 
 def _event(
@@ -146,7 +147,7 @@ def _event(
             return None, "cancelled event without details"
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
-    called = _people(event, config.default_phone_region)
+    called = _people(event, config)
     if called is None:
         return None, BLOCKED_TIME
     participants, called_off = called

@@ -234,13 +234,16 @@ def _declined(status: JsonObject | None) -> bool:
     return status is not None and status.opt_str("response") == DECLINED
 
 
-def _event_people(resource: JsonObject, region: str) -> tuple[tuple[Participant, ...], bool] | None:
+def _event_people(
+    resource: JsonObject, config: TenantWebhookConfig
+) -> tuple[tuple[Participant, ...], bool] | None:
     """The event's participants and whether its answers called it off (``calendar_people``).
 
     The organizer's own answer is the event's ``responseStatus`` when the calendar is hers
     (``isOrganizer``), or her entry among the attendees when one lists her address: one who
     declined her own event did not attend it. Rooms never attend.
     """
+    region = config.default_phone_region
     organizer_address, organizer_name = _address(resource.opt_obj("organizer"))
     organizer_email = normalize_email(organizer_address)
     host_declined = bool(resource.opt_bool("isOrganizer")) and _declined(resource.opt_obj("responseStatus"))
@@ -272,7 +275,7 @@ def _event_people(resource: JsonObject, region: str) -> tuple[tuple[Participant,
         name=organizer_name,
         response_status=ResponseStatus.DECLINED if host_declined else None,
     )
-    return calendar_people(organizer, attending, declining)
+    return calendar_people(organizer, attending, declining, config.internal_domains)
 
 
 def _event(
@@ -282,7 +285,7 @@ def _event(
     if start is None:
         raise WebhookRejected(422, resource.field("start"), "required")
     end = _graph_time(resource, "end")
-    called = _event_people(resource, config.default_phone_region)
+    called = _event_people(resource, config)
     if called is None:
         return None, BLOCKED_TIME
     participants, called_off = called
