@@ -165,6 +165,18 @@ def test_a_dial_leg_nobody_answered_is_the_calls_outcome() -> None:
         35,
     )
     assert second.revision > first.revision
+    # The parent's later callback changes nothing the leg had not decided: nothing re-emitted.
+    in_progress = _callback(
+        "CA-parent",
+        "in-progress",
+        0,
+        1,
+        Direction="inbound",
+        From="client:ana",
+        To=APP,
+        Timestamp="Tue, 24 Nov 2026 15:14:40 +0000",
+    )
+    assert len(_fold(in_progress, ANSWERED, PARENT)) == 1
 
 
 def test_canceled_and_zero_length_completed_calls() -> None:

@@ -335,7 +335,7 @@ _OUTCOME_RANK: dict[Outcome, int] = {
 def fold_twilio_call(
     state: TwilioCallState | None, leg: TwilioLeg
 ) -> tuple[TwilioCallState, ActivityIn | None]:
-    """Merge one callback into the call; emit the call whenever what is known of it changed.
+    """Merge one callback into the call; emit the call whenever what it says of the call changed.
 
     A callback no newer than the one kept for its leg (a redelivery, or one overtaken) changes
     nothing and emits nothing, so redelivery is safe. Each emission is a new revision of one
@@ -353,7 +353,8 @@ def fold_twilio_call(
         merged = current.model_copy(update={"legs": {**current.legs, leg.call_sid: leg}})
     revision = current.emitted_revision + 1
     activity = softphone_call(merged, revision)
-    if activity is None:
+    if activity is None or activity == softphone_call(current, revision):
+        # Nothing to tell yet, or nothing new (the parent's "completed" once its leg decided).
         return merged, None
     return merged.model_copy(update={"emitted_revision": revision}), activity
 
