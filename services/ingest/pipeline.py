@@ -7,7 +7,7 @@ Every delivery goes the same way: verify -> normalise -> privacy -> dedupe -> pu
 * ``privacy``: :func:`services.ingest.domain.capture.keep_of_delivery` decides what of the
   delivery may be written at all, then :func:`handlers.screen_activities` applies the tenant's
   policy and erasure list to each activity;
-* stateful vendors (Zoom) fold their events through :func:`fold_stateful`, a generic step
+* stateful vendors (Zoom; Twilio softphone calls and their ``<Dial>`` legs) fold their events through :func:`fold_stateful`, a generic step
   over a :class:`StatefulFold`, inside the transaction that publishes what they complete;
 * ``dedupe``: the duplicate ledger and the canonical-meeting choice
   (:func:`services.ingest.domain.meetings.choose_canonical_meetings`);
@@ -44,9 +44,10 @@ from services.ingest.adapters.repository import (
     lock_webhook_state,
     save_webhook_state,
 )
-from services.ingest.domain.capture import keep_of_delivery
+from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
+from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
 from services.ingest.domain.webhook_types import HandshakeResponse
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
@@ -247,6 +248,34 @@ class ZoomFold:
 ZOOM_FOLD = ZoomFold()
 
 
+class TwilioFold:
+    """A softphone's call: its own callbacks and its ``<Dial>`` legs' fold into one call."""
+
+    source = "twilio"
+
+    def object_key(self, leg: TwilioLeg) -> str:
+        return leg.call_key
+
+    def fold(self, stored: dict[str, Any] | None, leg: TwilioLeg) -> tuple[str | None, ActivityIn | None]:
+        previous = TwilioCallState.model_validate(stored) if stored is not None else None
+        state, activity = fold_twilio_call(previous, leg)
+        if state == previous:
+            return None, None
+        return state.model_dump_json(), activity
+
+
+TWILIO_FOLD = TwilioFold()
+
+
+def stateful_step(kept: KeptDelivery) -> tuple[StatefulFold, Sequence[Any]] | None:
+    """The vendor events of a delivery to fold with their stored state, if any."""
+    if kept.zoom_events:
+        return ZOOM_FOLD, kept.zoom_events
+    if kept.twilio_legs:
+        return TWILIO_FOLD, kept.twilio_legs
+    return None
+
+
 async def fold_stateful(
     conn: AsyncConnection, tenant_id: str, step: StatefulFold, events: Sequence[Any]
 ) -> tuple[list[ActivityIn], int]:
@@ -387,7 +416,7 @@ async def receive_webhook(
         result.activities,
         delivery.received_at,
         adapter.version,
-        stateful=(ZOOM_FOLD, kept.zoom_events) if kept.zoom_events else None,
+        stateful=stateful_step(kept),
         extra=entities,
         raw=raw,
     )

@@ -43,6 +43,10 @@ _EVENT_FIELDS = (
     "organizer",
     "attendees",
     "isCancelled",
+    # The calendar owner's own answer, and whether she organised it: an organizer who declined
+    # her own event did not attend it.
+    "isOrganizer",
+    "responseStatus",
     "seriesMasterId",
     "iCalUId",
     "lastModifiedDateTime",
@@ -106,7 +110,7 @@ def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> d
     if "@removed" in item:
         return None
     if provider == "microsoft-mail":
-        keys = (*_MESSAGE_FIELDS, "subject") if policy.subject_needed else _MESSAGE_FIELDS
+        keys: tuple[str, ...] = (*_MESSAGE_FIELDS, "subject") if policy.subject_needed else _MESSAGE_FIELDS
         if not item.get("internetMessageId"):
             return None
         kept = {k: item[k] for k in keys if k in item}

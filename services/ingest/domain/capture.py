@@ -26,6 +26,7 @@ from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import ContactV1, CrmEntity
 from libs.common.erasures import ERASED_ADDRESS, ErasedIdentities, names_erased_person
 from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domains
+from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
 from services.ingest.domain.webhook_types import AdapterResult
 
@@ -71,6 +72,8 @@ class KeptDelivery:
     zoom_events: tuple[ZoomEvent, ...]
     #: Why the raw capture was refused, for the logs and metrics (no identity in it).
     withheld: str | None = None
+    #: The Twilio legs to fold, without an excluded or erased person's number.
+    twilio_legs: tuple[TwilioLeg, ...] = ()
 
 
 def _is_excluded(email: str | None, phone: str | None, policy: PrivacyPolicy) -> bool:
@@ -96,6 +99,20 @@ def _reduce_zoom(
         )
         reason = "erased participant"
     return (event.model_copy(update=update) if update else event), reason
+
+
+def _reduce_twilio(
+    leg: TwilioLeg, policy: PrivacyPolicy, erased: ErasedIdentities
+) -> tuple[TwilioLeg, str | None]:
+    """The leg without the person it must not keep, and why (None: kept as it is): an excluded
+    person's number becomes a flag (the call is then never emitted, as its activity would be
+    excluded), an erased person's is dropped."""
+    if any(_is_excluded(p.email, p.phone, policy) for p in leg.participants):
+        return leg.model_copy(update={"participants": (), "excluded": True}), "excluded participant"
+    if erased and any(erased.names(p.email, p.phone) for p in leg.participants):
+        kept = tuple(p for p in leg.participants if not erased.names(p.email, p.phone))
+        return leg.model_copy(update={"participants": kept}), "erased participant"
+    return leg, None
 
 
 def _activity_withheld(
@@ -170,7 +187,7 @@ def capture_body(source: str, body: bytes, keep_content: bool) -> bytes:
 def keep_of_delivery(
     source: str, body: bytes, result: AdapterResult, policy: PrivacyPolicy, erased: ErasedIdentities
 ) -> KeptDelivery:
-    """What of this verified, parsed delivery may be written: raw capture, Zoom state, nothing."""
+    """What of this verified, parsed delivery may be written: raw capture, Zoom or Twilio state, nothing."""
     zoom: list[ZoomEvent] = []
     withheld = _activity_withheld(result.activities, policy, erased) or _entity_withheld(
         result.entities, erased
@@ -179,5 +196,10 @@ def keep_of_delivery(
         reduced, reason = _reduce_zoom(event, policy, erased)
         zoom.append(reduced)
         withheld = withheld or reason
+    legs: list[TwilioLeg] = []
+    for leg in result.twilio_legs:
+        reduced_leg, reason = _reduce_twilio(leg, policy, erased)
+        legs.append(reduced_leg)
+        withheld = withheld or reason
     raw = None if withheld else capture_body(source, body, policy.keep_subjects)
-    return KeptDelivery(raw, tuple(zoom), withheld)
+    return KeptDelivery(raw, tuple(zoom), withheld, tuple(legs))

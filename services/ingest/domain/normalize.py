@@ -22,6 +22,8 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
+    declined,
 )
 from libs.common.contracts.fields import reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
@@ -335,8 +337,10 @@ def make_participant(
     email: str | None = None,
     phone: str | None = None,
     name: str | None = None,
+    response_status: ResponseStatus | None = None,
 ) -> Participant | None:
-    """One participant, or None when it has no address at all.
+    """One participant, or None when it has no address at all (``response_status``: how an
+    invitee answered a calendar invitation, when known).
 
     An unusable phone is dropped when the participant still has an email; a participant whose
     only address is an unusable phone is a 422 naming ``field``, because silently losing the
@@ -353,7 +357,9 @@ def make_participant(
         return None
     clean_name = name.strip()[:256] if name and name.strip() else None
     try:
-        return Participant(email=clean_email, phone=clean_phone, name=clean_name, role=role)
+        return Participant(
+            email=clean_email, phone=clean_phone, name=clean_name, role=role, response_status=response_status
+        )
     except ValidationError as error:
         raise validation_to_rejection(field, error) from None
 
@@ -511,9 +517,54 @@ def meeting_outcome(start: datetime, end: datetime | None, received_at: datetime
     return Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
 
 
-#: Why a calendar entry nobody but its organizer attends (time a rep blocks for herself: "Prep",
-#: "Lunch"; a room booked alone; an invite everyone else declined) is no activity.
+#: Why a calendar entry nobody but its organizer was ever to attend (time a rep blocks for
+#: herself: "Prep", "Lunch"; a room booked alone) is no activity.
 BLOCKED_TIME = "nobody but its organizer attends: time blocked in a calendar, not a meeting"
+
+
+def calendar_people(
+    organizer: Participant | None,
+    attending: Iterable[Participant | None],
+    declining: Iterable[Participant | None],
+    internal_domains: Iterable[str],
+) -> tuple[tuple[Participant, ...], bool] | None:
+    """A calendar event's participants, and whether the answers called it off; None for time
+    blocked (``BLOCKED_TIME``).
+
+    ``organizer`` carries ``response_status`` declined when she declined her own event (Google
+    lists her among the attendees with ``organizer: true``; Graph gives her answer on the event):
+    she keeps her role, which decides the direction, and attribution neither credits her nor
+    reads her as evidence. ``attending`` are the other invitees who did not decline, ``declining``
+    those who did (each marked declined). While two people still attend, the event is a meeting
+    and the guests who declined are left out, as ever.
+
+    When fewer attend because someone declined (every guest; the organizer leaving one guest;
+    the reps a buyer invited), the meeting is **called off**: it did not take place, and is
+    published as cancelled listing who declined, and the organizer when she declined or is at
+    the tenant's domains (her role decides the direction), the one person left attending alone
+    otherwise left out. Nobody it lists is evidence for an account or a deal, nor a rep credited
+    unless she organised it and did not decline, so it counts nothing, and as the event's newer
+    revision (through the one versioned path) it replaces a version published while a guest had
+    accepted, which stops counting as booked and held. Nobody declined and fewer than two
+    attend, or nobody but the organizer was invited: time blocked, nothing to publish.
+    """
+    present = unique_participants([organizer, *attending])
+    turnout = sum(1 for p in present if not declined(p))
+    if turnout >= 2:
+        return present, False
+    refused = unique_participants(declining)
+    if not refused and not (organizer is not None and declined(organizer)):
+        return None
+    if not refused and len(present) < 2:
+        return None  # she declined time she had blocked for herself: still time blocked
+    domains = tuple(internal_domains)
+    host = (
+        organizer
+        if organizer is not None
+        and (declined(organizer) or (organizer.email is not None and is_internal(organizer.email, domains)))
+        else None
+    )
+    return unique_participants([host, *refused]), True
 
 
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:

@@ -15,6 +15,7 @@ from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmEntity
 
 if TYPE_CHECKING:
+    from services.ingest.domain.vendors.twilio import TwilioLeg
     from services.ingest.domain.vendors.zoom import ZoomEvent
 
 
@@ -73,6 +74,9 @@ class AdapterResult:
     ack: HandshakeResponse | None = None
     #: Zoom events to feed, in order, into ``fold_zoom_meeting`` with the stored meeting state.
     zoom_events: tuple[ZoomEvent, ...] = ()
+    #: Twilio callbacks of a softphone's call and of its ``<Dial>`` legs, to feed, in order, into
+    #: ``fold_twilio_call`` with the stored call state.
+    twilio_legs: tuple[TwilioLeg, ...] = ()
 
 
 class WebhookRejected(Exception):

@@ -854,14 +854,17 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
     }
 
 
-async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_second_call(
+async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into_it(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     """Ana calls Globex's buyer from her browser (Twilio Client, ``From=client:ana``); Twilio also
     reports the ``<Dial>`` leg to the buyer (``ParentCallSid``). The tenant maps ``ana`` to rep-1:
-    the call is hers, on the buyer's deal, counted once with its talk time. A client nobody maps
-    keeps the buyer's side and goes to the deal's owner. Before, both were refused with 422 (the
-    calls lost once Twilio gave up retrying), and a parent and its leg were two calls."""
+    the call is hers, on the buyer's deal, counted once with the leg's talk time. A client nobody
+    maps keeps the buyer's side and goes to the deal's owner. Her call through a TwiML
+    application names no number on the parent (``To`` the application's SID): its leg, reported
+    first, names the buyer, and the call is hers on the deal, once, with the leg's 35 s. Before,
+    the leg was ignored and the application's call refused with 422 (lost once Twilio stopped
+    retrying)."""
     keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {"ana": "rep-1"}})
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     crm: list[dict[str, Any]] = [
@@ -888,6 +891,18 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
         ParentCallSid="CA-parent",
     )
     unmapped = _twilio("CA-unmapped", 30, From="client:someone", To="+14155552671")
+    app = _twilio(
+        "CA-app", 41, Direction="inbound", From="client:ana", To="AP0123456789abcdef0123456789abcdef"
+    )
+    app_leg = _twilio(
+        "CA-app-leg",
+        35,
+        Direction="outbound-dial",
+        From="+16505551234",
+        To="+14155552671",
+        ParentCallSid="CA-app",
+        SequenceNumber="2",
+    )
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
@@ -898,7 +913,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
         )
         assert synced.status_code == 202, synced.text
         await asyncio.sleep(1.0)
-        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped)]
+        answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped, app_leg, app)]
         query = (
             "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
             "JOIN activities a USING (tenant_id, activity_id) WHERE m.tenant_id = :t ORDER BY external_id"
@@ -908,15 +923,156 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_not_a_secon
             async with db_engine.connect() as conn:
                 return [tuple(r) for r in await conn.execute(text(query), {"t": TENANT})]
 
-        found = await eventually(rows, lambda r: len(r) >= 2, 30, "the calls' contributions")
+        found = await eventually(
+            rows,
+            lambda r: len(r) >= 3 and ("CA-parent", "attributed", "rep-1", "deal-1", 238) in r,
+            30,
+            "the calls' contributions",
+        )
         await asyncio.sleep(1.0)
         found = await rows()
-    assert [(a["accepted"], a["ignored"]) for a in answers] == [
-        (1, []),
-        (0, ["ParentCallSid=CA-parent: a leg of that call, counted once as it"]),
-        (1, []),
-    ]
+    # The leg is a new revision of the parent's call; the application's leg alone completes nothing.
+    assert [(a["accepted"], a["ignored"]) for a in answers] == [(1, []), (1, []), (1, []), (0, []), (1, [])]
     assert found == [
-        ("CA-parent", "attributed", "rep-1", "deal-1", 240),
+        ("CA-app", "attributed", "rep-1", "deal-1", 35),
+        ("CA-parent", "attributed", "rep-1", "deal-1", 238),
         ("CA-unmapped", "attributed", "rep-2", "deal-1", 30),
     ]
+
+
+def _invite(event_id: str, updated: str, *attendees: tuple[str, str], **fields: Any) -> dict[str, Any]:
+    """A Google event Ana organised (an ``events.list`` item): each attendee (email, answer),
+    her own entry (``organizer: true``) among them."""
+    return _calendar_event(
+        event_id,
+        "default",
+        updated=updated,
+        attendees=[
+            {
+                "email": email,
+                "responseStatus": answer,
+                **({"organizer": True} if email.startswith("ana") else {}),
+            }
+            for email, answer in attendees
+        ],
+        **fields,
+    )
+
+
+def _graph_event(event_id: str, **fields: Any) -> dict[str, Any]:
+    """A Graph event on the calendar of its organizer, Ana, as the connector forwards it."""
+    return {
+        "@odata.type": "#microsoft.graph.event",
+        "id": event_id,
+        "lastModifiedDateTime": "2026-11-20T12:00:00Z",
+        "isCancelled": False,
+        "isOrganizer": True,
+        "responseStatus": {"response": "organizer"},
+        "start": {"dateTime": "2026-11-23T15:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-23T16:00:00.0000000", "timeZone": "UTC"},
+        "organizer": {"emailAddress": {"address": "ana.seller@acme.example"}},
+        "attendees": [
+            {"type": "required", "status": {"response": "accepted"}, "emailAddress": {"address": address}}
+            for address in ("bo.buyer@globex.example", "dan@acme.example")
+        ],
+        **fields,
+    }
+
+
+async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_declined_stops_counting(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana organised meetings with Globex's Bo and declined her own (Google: her entry with
+    ``organizer: true``; Graph: her answer on her calendar's event); Dan went: the meetings are
+    Dan's. Ana's other meetings were published held while Bo had accepted; then Bo declined one,
+    Ana the other (each event's next revision): they are called off and stop counting as booked
+    and held, nobody credited with the one Ana declined. Before, Ana was credited with the
+    meetings she declined, and the revision Bo declined was ignored as time blocked, the held
+    meeting left counted."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm = {
+        "source": "test",
+        "entities": [
+            {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "updated_at": T0},
+            {"entity_type": "rep", "id": "rep-2", "emails": ["dan@acme.example"], "updated_at": T0},
+            {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"], "updated_at": T0},
+            {**DEAL, "created_at": "2026-10-01T00:00:00Z", "contacts": [], "updated_at": T0},
+        ],
+    }
+    went = _invite(
+        "g-went",
+        "2026-11-20T12:00:00.000Z",
+        ("ana.seller@acme.example", "declined"),
+        ("bo.buyer@globex.example", "accepted"),
+        ("dan@acme.example", "accepted"),
+    )
+    accepted = _invite(
+        "g-off",
+        "2026-11-20T12:00:00.000Z",
+        ("ana.seller@acme.example", "accepted"),
+        ("bo.buyer@globex.example", "accepted"),
+    )
+    alone = {**accepted, "id": "g-alone"}
+    declined = {**accepted, "updated": "2026-11-21T08:00:00.000Z"}
+    ana_declined = {**alone, "updated": "2026-11-21T08:00:00.000Z"}
+    ana_declined["attendees"] = [
+        {**alone["attendees"][0], "responseStatus": "declined"},
+        alone["attendees"][1],
+    ]
+    declined["attendees"] = [
+        {**accepted["attendees"][0]},
+        {**accepted["attendees"][1], "responseStatus": "declined"},
+    ]
+    graph = _graph_event("m-went", responseStatus={"response": "declined"})
+    names = {
+        str(activity_id_for(TENANT, "google-calendar", "g-went")): "g-went",
+        str(activity_id_for(TENANT, "google-calendar", "g-off")): "g-off",
+        str(activity_id_for(TENANT, "google-calendar", "g-alone")): "g-alone",
+        str(activity_id_for(TENANT, "microsoft-graph", "m-went")): "m-went",
+    }
+    columns = (
+        "status, rep_id, deal_id, meetings_booked, meetings_held, meetings_cancelled, internal_meetings_held"
+    )
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
+        assert synced.status_code == 202, synced.text
+        await asyncio.sleep(1.0)
+        first = await _deliver(
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [went, accepted, alone]})
+        )
+        from_graph = await _deliver(stack, "microsoft-graph", dumps(graph))
+        counted = await _contributions(db_engine, names, columns)
+        # Dan went to the meetings Ana declined; Bo had accepted hers.
+        assert {name: tuple(r)[1:] for name, r in counted.items()} == {
+            "g-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
+            "g-off": ("attributed", "rep-1", "deal-1", 1, 1, 0, 0),
+            "g-alone": ("attributed", "rep-1", "deal-1", 1, 1, 0, 0),
+            "m-went": ("attributed", "rep-2", "deal-1", 1, 1, 0, 0),
+        }
+        later = await _deliver(
+            stack, "google-calendar", dumps({"kind": "calendar#events", "items": [declined, ana_declined]})
+        )
+        off_ids = [str(activity_id_for(TENANT, "google-calendar", e)) for e in ("g-off", "g-alone")]
+
+        async def off_rows() -> Any:
+            async with db_engine.connect() as conn:
+                return [
+                    tuple(r)
+                    for r in await conn.execute(
+                        text(
+                            f"SELECT {columns} FROM metric_contributions WHERE tenant_id = :t "
+                            "AND activity_id = ANY(CAST(:ids AS uuid[])) ORDER BY activity_id = :first DESC"
+                        ),
+                        {"t": TENANT, "ids": off_ids, "first": off_ids[0]},
+                    )
+                ]
+
+        retracted = await eventually(
+            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 30, "the called-off meetings"
+        )
+    assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(3, []), (1, []), (2, [])]
+    # Ana's own with Bo who declined: internal, counting nothing; the one she declined: nobody's.
+    assert retracted == [("internal", "rep-1", None, 0, 0, 0, 0), ("internal", None, None, 0, 0, 0, 0)]

@@ -229,12 +229,17 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         "location": {},
         "start": {},
         "type": "occurrence",
+        # The calendar owner's answer: ingest reads an organizer who declined her own event by it.
+        "isOrganizer": True,
+        "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
     }
     assert graph.for_ingest("microsoft-calendar", event, FetchPolicy()) == {
         "@odata.type": "#microsoft.graph.event",
         "id": "e",
         "start": {},
         "type": "occurrence",
+        "isOrganizer": True,
+        "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
     }
     assert graph.for_ingest("microsoft-calendar", dict(event, type="seriesMaster"), FetchPolicy()) is None
     assert (

@@ -14,6 +14,7 @@ from libs.common.erasures import (
 )
 from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.privacy import PrivacyPolicy
+from services.ingest.domain.vendors.twilio import TwilioLeg, fold_twilio_call
 from services.ingest.domain.vendors.zoom import ZoomMeetingState, fold_zoom_meeting, held_meeting
 from services.ingest.domain.webhooks import ADAPTERS
 
@@ -119,6 +120,42 @@ def test_a_zoom_join_of_an_erased_person_becomes_the_placeholder() -> None:
         None,
         None,
     )
+
+
+#: A ``<Dial>`` leg of Ana's softphone call (``client:ana`` to a TwiML application), dialing Bo.
+TWILIO_LEG = (
+    b"CallSid=CA-leg&ParentCallSid=CA-parent&CallStatus=completed&CallDuration=35&SequenceNumber=2"
+    b"&Direction=outbound-dial&From=%2B16505551234&To=%2B14155552671"
+)
+TWILIO_PARENT = (
+    b"CallSid=CA-parent&CallStatus=completed&CallDuration=40&SequenceNumber=3"
+    b"&Direction=inbound&From=client%3Aana&To=AP0123456789abcdef0123456789abcdef"
+)
+
+
+def _twilio_legs(body: bytes, policy: PrivacyPolicy, erased: ErasedIdentities) -> tuple[TwilioLeg, ...]:
+    result = ADAPTERS["twilio"].parse(make_request(body), CONFIG)
+    kept = keep_of_delivery("twilio", body, result, policy, erased)
+    assert kept.raw_body is None if kept.withheld else kept.raw_body == body
+    return kept.twilio_legs
+
+
+def test_a_twilio_leg_dialing_an_excluded_or_erased_number_keeps_no_trace_of_it() -> None:
+    """The call state is stored between deliveries: an excluded number never reaches it (the
+    call is then never emitted, as its activity would be excluded), an erased one is dropped."""
+    (parent,) = _twilio_legs(TWILIO_PARENT, PrivacyPolicy(), NO_ERASURES)
+    excluded = PrivacyPolicy(excluded_addresses=frozenset({"+14155552671"}))
+    (leg,) = _twilio_legs(TWILIO_LEG, excluded, NO_ERASURES)
+    assert (leg.participants, leg.excluded) == ((), True)
+    state, first = fold_twilio_call(None, leg)
+    assert (first, fold_twilio_call(state, parent)[1]) == (None, None)
+    assert "4155552671" not in state.model_dump_json()
+    key = erasure_key("test-secret-key")
+    erased = ErasedIdentities(key, frozenset({identity_hash(key, IdentityKind.PHONE, "+14155552671")}))
+    (forgotten,) = _twilio_legs(TWILIO_LEG, PrivacyPolicy(), erased)
+    assert (forgotten.participants, forgotten.excluded) == ((), False)
+    (kept,) = _twilio_legs(TWILIO_LEG, PrivacyPolicy(), NO_ERASURES)
+    assert [p.phone for p in kept.participants] == ["+14155552671"]
 
 
 def test_secrets_stay_masked_in_what_is_captured() -> None:

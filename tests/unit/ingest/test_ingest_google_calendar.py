@@ -10,6 +10,7 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
 )
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
@@ -97,18 +98,91 @@ def test_statuses_and_gmail_reservations_are_ignored_not_meetings() -> None:
 
 
 def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting() -> None:
-    """Google lists the organizer among the attendees; a room and a declined guest do not attend."""
+    """Google lists the organizer among the attendees; a room does not attend."""
     event = fixture_json("google-calendar", "event.confirmed.json")
-    ana, bo, cy, room = event["attendees"]
+    ana, bo, _, room = event["attendees"]
     items = [
         {**event, "id": "alone", "attendees": []},
         {**event, "id": "self", "attendees": [ana]},
-        {**event, "id": "room-declined", "attendees": [ana, cy, room]},
+        {**event, "id": "room", "attendees": [ana, room]},
         {**event, "id": "meeting", "attendees": [ana, bo]},
     ]
     result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
     assert [a.external_id for a in result.activities] == ["meeting"]
     assert result.ignored == tuple(
         f"items[{n}] {name}: nobody but its organizer attends: time blocked in a calendar, not a meeting"
-        for n, name in enumerate(("alone", "self", "room-declined"))
+        for n, name in enumerate(("alone", "self", "room"))
+    )
+
+
+ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)
+BO = Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE)
+CY_DECLINED = Participant(
+    email="cy.cfo@globex.example", role=ParticipantRole.ATTENDEE, response_status=ResponseStatus.DECLINED
+)
+
+
+def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
+    """Ana organised the meeting and declined it (her own entry, ``organizer: true``): she keeps
+    her role, marked declined, so attribution credits Dan who went. Left alone with Bo, the
+    meeting is called off: cancelled, listing Ana."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    ana_no = {**ana, "responseStatus": "declined"}
+    dan = {"email": "dan@acme.example", "responseStatus": "accepted"}
+    items = [
+        {**event, "id": "went", "attendees": [ana_no, bo, dan]},
+        {**event, "id": "alone-with-bo", "attendees": [ana_no, bo]},
+    ]
+    went, alone = adapter.parse(make_request(dumps({"items": items})), CONFIG).activities
+    ana_declined = ANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
+    dan_p = Participant(email="dan@acme.example", role=ParticipantRole.ATTENDEE)
+    assert (went.outcome, went.participants) == (Outcome.HELD, (ana_declined, BO, dan_p))
+    # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
+    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))
+
+
+def test_an_invite_every_guest_declined_is_called_off_not_ignored() -> None:
+    """Every guest declined: a later revision of a meeting published while one had accepted.
+    Published cancelled, the guests marked declined, so the newer revision replaces the
+    published one (ignoring it left that one counted). A declined guest beside a guest who
+    comes is left out, as before."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, cy, room = event["attendees"]
+    items = [
+        {**event, "id": "all-declined", "attendees": [ana, cy, room]},
+        {**event, "id": "one-declined", "attendees": [ana, bo, cy]},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    off, held = result.activities
+    assert (off.outcome, off.direction, off.participants) == (
+        Outcome.CANCELLED,
+        Direction.OUTBOUND,
+        (ANA, CY_DECLINED),
+    )
+    assert (held.outcome, held.participants) == (Outcome.HELD, (ANA, BO))
+    assert result.ignored == ()
+
+
+def test_a_buyers_invite_every_rep_declined_is_called_off_without_the_buyer() -> None:
+    """Bo (Globex) invited Ana, who declined: the meeting is off. The buyer left alone is not
+    listed (she would be evidence: a booked and cancelled meeting for the deal's owner)."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    invite = {
+        **event,
+        "organizer": {"email": "bo.buyer@globex.example"},
+        "attendees": [{**bo, "organizer": True}, {**ana, "organizer": False, "responseStatus": "declined"}],
+    }
+    (off,) = adapter.parse(make_request(dumps(invite)), CONFIG).activities
+    ana_declined = Participant(
+        email="ana.seller@acme.example",
+        name="Ana Seller",
+        role=ParticipantRole.ATTENDEE,
+        response_status=ResponseStatus.DECLINED,
+    )
+    assert (off.outcome, off.direction, off.participants) == (
+        Outcome.CANCELLED,
+        Direction.INTERNAL,
+        (ana_declined,),
     )

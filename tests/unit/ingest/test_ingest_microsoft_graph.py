@@ -11,6 +11,7 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
 )
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
@@ -138,7 +139,7 @@ def test_malformed_resources_name_the_field(name: str, changes: dict[str, object
 
 
 def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting() -> None:
-    """Time blocked alone, with a room only, or with everyone else declining."""
+    """Time blocked alone, or with a room only."""
     event = fixture_json("microsoft-graph", "event.json")
     alone = {**event, "id": "alone", "attendees": []}
     room_only = {
@@ -146,14 +147,62 @@ def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting
         "id": "room",
         "attendees": [a for a in event["attendees"] if a["type"] == "resource"],
     }
-    declined = {
-        **event,
-        "id": "declined",
-        "attendees": [a for a in event["attendees"] if a["type"] == "optional"],
-    }
-    result = adapter.parse(make_request(dumps({"value": [alone, room_only, declined, event]})), CONFIG)
+    result = adapter.parse(make_request(dumps({"value": [alone, room_only, event]})), CONFIG)
     assert [a.external_id for a in result.activities] == [event["id"]]
     assert result.ignored == tuple(
         f"value[{n}] {name}: nobody but its organizer attends: time blocked in a calendar, not a meeting"
-        for n, name in enumerate(("alone", "room", "declined"))
+        for n, name in enumerate(("alone", "room"))
     )
+
+
+ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)
+BO = Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE)
+CY_DECLINED = Participant(
+    email="cy.cfo@globex.example",
+    name="Cy CFO",
+    role=ParticipantRole.ATTENDEE,
+    response_status=ResponseStatus.DECLINED,
+)
+
+
+def test_an_invite_every_guest_declined_is_called_off_not_ignored() -> None:
+    """Every guest declined (a later state of a meeting published while one had accepted):
+    published cancelled with the guests marked declined, so that it replaces the published one."""
+    event = fixture_json("microsoft-graph", "event.json")
+    declined = {**event, "attendees": [a for a in event["attendees"] if a["type"] != "required"]}
+    result = adapter.parse(make_request(dumps(declined)), CONFIG)
+    (off,) = result.activities
+    assert (off.outcome, off.direction, off.participants) == (
+        Outcome.CANCELLED,
+        Direction.OUTBOUND,
+        (ANA, CY_DECLINED),
+    )
+    assert result.ignored == ()
+
+
+def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
+    """Her answer on her own calendar (``isOrganizer``, ``responseStatus``) or her entry among
+    the attendees: she keeps her role, marked declined (attribution credits Dan, who went). Left
+    alone with Bo, the meeting is called off, listing Ana only. Another owner's answer is not
+    the organizer's."""
+    event = fixture_json("microsoft-graph", "event.json")
+    no = {"response": "declined", "time": "2026-11-19T09:00:00Z"}
+    dan = {
+        "type": "required",
+        "status": {"response": "accepted"},
+        "emailAddress": {"address": "dan@acme.example"},
+    }
+    ana_entry = {"type": "required", "status": no, "emailAddress": {"address": "Ana.Seller@acme.example"}}
+    bo = event["attendees"][0]
+    items = [
+        {**event, "id": "went", "responseStatus": no, "attendees": [bo, dan]},
+        {**event, "id": "alone-with-bo", "attendees": [ana_entry, bo]},
+        {**event, "id": "not-hers", "isOrganizer": False, "responseStatus": no, "attendees": [bo]},
+    ]
+    went, alone, not_hers = adapter.parse(make_request(dumps({"value": items})), CONFIG).activities
+    ana_declined = ANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
+    dan_p = Participant(email="dan@acme.example", role=ParticipantRole.ATTENDEE)
+    assert (went.outcome, went.participants) == (Outcome.HELD, (ana_declined, BO, dan_p))
+    # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
+    assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))
+    assert (not_hers.outcome, not_hers.participants) == (Outcome.HELD, (ANA, BO))

@@ -7,12 +7,14 @@ from urllib.parse import urlencode
 import pytest
 
 from libs.common.contracts.activities import (
+    ActivityIn,
     ActivityKind,
     Direction,
     Outcome,
     Participant,
     ParticipantRole,
 )
+from services.ingest.domain.vendors.twilio import fold_twilio_call
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, fixture, make_request, twilio_headers
@@ -74,15 +76,107 @@ def test_final_statuses_map_to_outcomes(body: bytes, outcome: Outcome, direction
     assert call.thread_id is None
 
 
-def test_a_dial_child_leg_is_counted_once_on_its_parent_call() -> None:
+def test_a_dial_child_leg_of_a_call_between_numbers_is_not_a_second_call() -> None:
     """``failed.txt`` is a ``<Dial>`` leg of the call ``completed.txt`` reports (its
-    ``ParentCallSid``): one call, counted by the parent's callbacks, not a second call."""
+    ``ParentCallSid``), a call between two numbers that names its buyer itself: the leg is no
+    activity of its own, only a leg to fold, and with no softphone's call stored under its
+    parent it completes nothing. One call, counted by the parent's callbacks."""
     body, headers = signed("failed.txt")
     result = adapter.parse(make_request(body, headers, url=URL), CONFIG)
-    assert result.activities == ()
-    assert result.ignored == (
-        "ParentCallSid=CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59: a leg of that call, counted once as it",
+    assert (result.activities, result.ignored) == ((), ())
+    (leg,) = result.twilio_legs
+    assert (leg.call_key, leg.outcome) == ("CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59", Outcome.FAILED)
+    assert fold_twilio_call(None, leg)[1] is None
+
+
+def _callback(call_sid: str, status: str, seconds: int, sequence: int, **extra: str) -> bytes:
+    return urlencode(
+        {
+            "CallSid": call_sid,
+            "CallStatus": status,
+            "CallDuration": str(seconds),
+            "Timestamp": "Tue, 24 Nov 2026 15:15:20 +0000",
+            "SequenceNumber": str(sequence),
+            **extra,
+        }
+    ).encode()
+
+
+#: Ana calls from her browser (Twilio Client) through a TwiML application, which dials the buyer.
+APP = "AP0123456789abcdef0123456789abcdef"
+PARENT = _callback("CA-parent", "completed", 40, 3, Direction="inbound", From="client:ana", To=APP)
+LEG = {
+    "ParentCallSid": "CA-parent",
+    "Direction": "outbound-dial",
+    "From": "+16505551234",
+    "To": "(415) 555-2671",
+}
+ANSWERED = _callback("CA-leg", "completed", 35, 2, **LEG)
+
+
+def _fold(*bodies: bytes) -> list[ActivityIn]:
+    """What ingest publishes for these callbacks, delivered in this order: their legs folded
+    into the stored call state (each parse of one callback, then the fold)."""
+    state, emitted = None, []
+    for body in bodies:
+        for leg in adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG).twilio_legs:
+            state, activity = fold_twilio_call(state, leg)
+            emitted += [activity] if activity is not None else []
+    return emitted
+
+
+def test_a_softphones_call_gains_the_number_its_dial_leg_names() -> None:
+    """The parent (``client:ana`` to a TwiML application) names no number; its ``<Dial>`` leg
+    names the buyer. Folded, the call is the parent's (its CallSid), Ana's (``rep_aliases``),
+    with the buyer's number and the leg's outcome and talk time (the parent's 40 s include the
+    ringing). In either order of arrival; a redelivery emits nothing. Before, the leg was
+    ignored and the call, with no number at all, lost."""
+    buyer = Participant(phone="+14155552671", role=ParticipantRole.CALLEE)
+    parent_first = _fold(PARENT, ANSWERED, ANSWERED, PARENT)
+    leg_first = _fold(ANSWERED, PARENT)
+    assert len(parent_first) == len(leg_first) == 1
+    for call in (parent_first[-1], leg_first[-1]):
+        assert (call.external_id, call.participants, call.crm.owner_rep_id) == (
+            "CA-parent",
+            (buyer,),
+            "rep-a",
+        )
+        assert (call.direction, call.outcome, call.duration_seconds) == (
+            Direction.OUTBOUND,
+            Outcome.CONNECTED,
+            35,
+        )
+        assert call.occurred_at == datetime(2026, 11, 24, 15, 14, 40, tzinfo=UTC)
+
+
+def test_a_dial_leg_nobody_answered_is_the_calls_outcome() -> None:
+    """The parent is "completed" after Ana listened to 40 s of ringing; the leg says nobody
+    answered: no connect, no talk time. A later callback of the leg (in progress, then
+    completed) is a new revision of the one call."""
+    unanswered = _callback("CA-leg", "no-answer", 0, 2, **LEG)
+    (call,) = _fold(unanswered, PARENT)
+    assert (call.outcome, call.duration_seconds) == (Outcome.NO_ANSWER, 0)
+    ringing = _callback("CA-leg", "in-progress", 0, 1, **LEG)
+    first, second = _fold(PARENT, ringing, ANSWERED)
+    assert (first.external_id, second.external_id) == ("CA-parent", "CA-parent")
+    assert (first.outcome, second.outcome, second.duration_seconds) == (
+        Outcome.CONNECTED,
+        Outcome.CONNECTED,
+        35,
     )
+    assert second.revision > first.revision
+    # The parent's later callback changes nothing the leg had not decided: nothing re-emitted.
+    in_progress = _callback(
+        "CA-parent",
+        "in-progress",
+        0,
+        1,
+        Direction="inbound",
+        From="client:ana",
+        To=APP,
+        Timestamp="Tue, 24 Nov 2026 15:14:40 +0000",
+    )
+    assert len(_fold(in_progress, ANSWERED, PARENT)) == 1
 
 
 def test_canceled_and_zero_length_completed_calls() -> None:
@@ -261,7 +355,9 @@ def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
             "To": "(415) 555-2671",
         }
     ).encode()
-    (call,) = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG).activities
+    result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+    # A softphone's call is folded with its legs: alone, it is the call as its callback says.
+    (call,) = result.activities or _fold(body)
     buyer = Participant(phone="+14155552671", role=ParticipantRole.CALLEE)
     assert call.participants == ((participant, buyer) if participant else (buyer,))
     assert call.crm.owner_rep_id == owner_rep_id

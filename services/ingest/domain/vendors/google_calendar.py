@@ -6,11 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from libs.common.contracts.activities import ActivityIn, ActivityKind, Outcome, Participant, ParticipantRole
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityKind,
+    Outcome,
+    Participant,
+    ParticipantRole,
+    ResponseStatus,
+)
 from services.ingest.domain.normalize import (
     BLOCKED_TIME,
     JsonObject,
     build_activity,
+    calendar_people,
     convert_each,
     duration_between,
     epoch_millis,
@@ -18,9 +26,9 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     meeting_outcome,
+    normalize_email,
     one_or_page,
     parse_iso_datetime,
-    unique_participants,
 )
 from services.ingest.domain.signatures import verify_standard_webhook
 from services.ingest.domain.webhook_types import (
@@ -31,7 +39,8 @@ from services.ingest.domain.webhook_types import (
 )
 
 MAX_EVENTS = 1_000
-#: Attendees who said no did not attend; everyone else is kept (needsAction, tentative, accepted).
+#: Attendees who said no did not attend (the organizer too, when she declined her own event);
+#: everyone else is kept (needsAction, tentative, accepted).
 DECLINED = "declined"
 #: The ``eventType`` of a meeting (also what an event without one is). ``events.list`` without
 #: ``eventTypes`` returns every type: working location (an entry each working day), out of
@@ -74,6 +83,55 @@ def _when(event: JsonObject, key: str) -> datetime | None:
         raise WebhookRejected(422, moment.field("date"), "not an ISO 8601 date") from None
 
 
+def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Participant, ...], bool] | None:
+    """The event's participants and whether its answers called it off (``calendar_people``).
+
+    Google lists the organizer among the attendees too (``organizer: true``), with her own
+    answer: one who declined her own event did not attend it. Rooms never attend.
+    """
+    region = config.default_phone_region
+    organizer = event.opt_obj("organizer")
+    organizer_email = normalize_email(organizer.opt_str("email")) if organizer is not None else None
+    own_entry: JsonObject | None = None
+    attending: list[Participant | None] = []
+    declining: list[Participant | None] = []
+    for attendee in event.objs("attendees"):
+        if attendee.opt_bool("resource"):
+            continue
+        email = attendee.opt_str("email")
+        if attendee.opt_bool("organizer") or (
+            organizer_email is not None and normalize_email(email) == organizer_email
+        ):
+            own_entry = own_entry or attendee
+            continue
+        answer = attendee.opt_str("responseStatus")
+        (declining if answer == DECLINED else attending).append(
+            make_participant(
+                role=ParticipantRole.ATTENDEE,
+                field=attendee.field("email"),
+                region=region,
+                email=email,
+                name=attendee.opt_str("displayName"),
+                response_status=ResponseStatus.DECLINED if answer == DECLINED else None,
+            )
+        )
+    host = organizer if organizer is not None and organizer.has("email") else own_entry
+    host_declined = own_entry is not None and own_entry.opt_str("responseStatus") == DECLINED
+    organizer_participant = (
+        make_participant(
+            role=ParticipantRole.ORGANIZER,
+            field=host.field("email"),
+            region=region,
+            email=host.opt_str("email"),
+            name=host.opt_str("displayName"),
+            response_status=ResponseStatus.DECLINED if host_declined else None,
+        )
+        if host is not None
+        else None
+    )
+    return calendar_people(organizer_participant, attending, declining, config.internal_domains)
+
+
 def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
@@ -89,35 +147,10 @@ def _event(
             return None, "cancelled event without details"
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
-    region = config.default_phone_region
-    organizer = event.opt_obj("organizer")
-    people: list[Participant | None] = []
-    if organizer is not None:
-        people.append(
-            make_participant(
-                role=ParticipantRole.ORGANIZER,
-                field=organizer.field("email"),
-                region=region,
-                email=organizer.opt_str("email"),
-                name=organizer.opt_str("displayName"),
-            )
-        )
-    for attendee in event.objs("attendees"):
-        if attendee.opt_bool("resource") or attendee.opt_str("responseStatus") == DECLINED:
-            continue
-        role = ParticipantRole.ORGANIZER if attendee.opt_bool("organizer") else ParticipantRole.ATTENDEE
-        people.append(
-            make_participant(
-                role=role,
-                field=attendee.field("email"),
-                region=region,
-                email=attendee.opt_str("email"),
-                name=attendee.opt_str("displayName"),
-            )
-        )
-    participants = unique_participants(people)
-    if len(participants) < 2:
+    called = _people(event, config)
+    if called is None:
         return None, BLOCKED_TIME
+    participants, called_off = called
     updated_raw = event.opt_str("updated")
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     return build_activity(
@@ -128,7 +161,9 @@ def _event(
         external_id=event_id,
         kind=ActivityKind.MEETING,
         direction=meeting_direction(participants, config.internal_domains),
-        outcome=Outcome.CANCELLED if status == "cancelled" else meeting_outcome(start, end, received_at),
+        outcome=Outcome.CANCELLED
+        if status == "cancelled" or called_off
+        else meeting_outcome(start, end, received_at),
         occurred_at=start,
         duration_seconds=duration_between(start, end),
         participants=participants,

@@ -23,11 +23,13 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
 )
 from services.ingest.domain.normalize import (
     BLOCKED_TIME,
     JsonObject,
     build_activity,
+    calendar_people,
     convert_each,
     direction_for,
     duration_between,
@@ -37,6 +39,7 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     meeting_outcome,
+    normalize_email,
     one_or_page,
     parse_iso_datetime,
     unique_participants,
@@ -54,6 +57,8 @@ MAX_RESOURCES = 1_000
 MAX_VALIDATION_TOKEN = 1_024
 MESSAGE_TYPE = "#microsoft.graph.message"
 EVENT_TYPE = "#microsoft.graph.event"
+#: An invitee's (or, on the event, the calendar owner's) answer that says no.
+DECLINED = "declined"
 #: Windows zone names Graph may use when a Prefer: outlook.timezone header asked for one.
 WINDOWS_ZONES: dict[str, str] = {
     "UTC": "UTC",
@@ -224,6 +229,55 @@ def _graph_time(resource: JsonObject, key: str) -> datetime | None:
     return parse_iso_datetime(local.replace(tzinfo=zone).isoformat(), moment.field("dateTime"))
 
 
+def _declined(status: JsonObject | None) -> bool:
+    """A responseStatus (``{"response": "declined", "time": ...}``) that says no."""
+    return status is not None and status.opt_str("response") == DECLINED
+
+
+def _event_people(
+    resource: JsonObject, config: TenantWebhookConfig
+) -> tuple[tuple[Participant, ...], bool] | None:
+    """The event's participants and whether its answers called it off (``calendar_people``).
+
+    The organizer's own answer is the event's ``responseStatus`` when the calendar is hers
+    (``isOrganizer``), or her entry among the attendees when one lists her address: one who
+    declined her own event did not attend it. Rooms never attend.
+    """
+    region = config.default_phone_region
+    organizer_address, organizer_name = _address(resource.opt_obj("organizer"))
+    organizer_email = normalize_email(organizer_address)
+    host_declined = bool(resource.opt_bool("isOrganizer")) and _declined(resource.opt_obj("responseStatus"))
+    attending: list[Participant | None] = []
+    declining: list[Participant | None] = []
+    for attendee in resource.objs("attendees"):
+        if attendee.opt_str("type") == "resource":
+            continue
+        address, name = _address(attendee)
+        said_no = _declined(attendee.opt_obj("status"))
+        if organizer_email is not None and normalize_email(address) == organizer_email:
+            host_declined = host_declined or said_no
+            continue
+        (declining if said_no else attending).append(
+            make_participant(
+                role=ParticipantRole.ATTENDEE,
+                field=attendee.field("emailAddress"),
+                region=region,
+                email=address,
+                name=name,
+                response_status=ResponseStatus.DECLINED if said_no else None,
+            )
+        )
+    organizer = make_participant(
+        role=ParticipantRole.ORGANIZER,
+        field=resource.field("organizer"),
+        region=region,
+        email=organizer_address,
+        name=organizer_name,
+        response_status=ResponseStatus.DECLINED if host_declined else None,
+    )
+    return calendar_people(organizer, attending, declining, config.internal_domains)
+
+
 def _event(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
@@ -231,36 +285,10 @@ def _event(
     if start is None:
         raise WebhookRejected(422, resource.field("start"), "required")
     end = _graph_time(resource, "end")
-    region = config.default_phone_region
-    organizer_address, organizer_name = _address(resource.opt_obj("organizer"))
-    people: list[Participant | None] = [
-        make_participant(
-            role=ParticipantRole.ORGANIZER,
-            field=resource.field("organizer"),
-            region=region,
-            email=organizer_address,
-            name=organizer_name,
-        )
-    ]
-    for attendee in resource.objs("attendees"):
-        status = attendee.opt_obj("status")
-        if attendee.opt_str("type") == "resource" or (
-            status is not None and status.opt_str("response") == "declined"
-        ):
-            continue
-        address, name = _address(attendee)
-        people.append(
-            make_participant(
-                role=ParticipantRole.ATTENDEE,
-                field=attendee.field("emailAddress"),
-                region=region,
-                email=address,
-                name=name,
-            )
-        )
-    participants = unique_participants(people)
-    if len(participants) < 2:
+    called = _event_people(resource, config)
+    if called is None:
         return None, BLOCKED_TIME
+    participants, called_off = called
     cancelled = bool(resource.opt_bool("isCancelled"))
     organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER), None)
     others = [p.email for p in participants if p.email and p.email != organizer]
@@ -272,7 +300,7 @@ def _event(
         direction=direction_for(organizer, others, config.internal_domains)
         if organizer
         else meeting_direction(participants, config.internal_domains),
-        outcome=Outcome.CANCELLED if cancelled else meeting_outcome(start, end, received_at),
+        outcome=Outcome.CANCELLED if cancelled or called_off else meeting_outcome(start, end, received_at),
         occurred_at=start,
         duration_seconds=duration_between(start, end),
         participants=participants,

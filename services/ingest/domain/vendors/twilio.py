@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, unquote
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from libs.common.contracts.activities import (
+    NO_CRM_REFERENCES,
+    ActivityIn,
     ActivityKind,
     CrmReferences,
     Direction,
@@ -16,6 +21,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
+from libs.common.contracts.fields import SafeStr
 from libs.common.personal_domains import parent_domains
 from services.ingest.domain.normalize import (
     build_activity,
@@ -144,19 +150,56 @@ class TwilioAdapter:
             else request.received_at
         )
         parent = params.get("ParentCallSid", "").strip()
+        revision = sequence if sequence is not None else STATUS_RANK[status]
+        # The callback's Timestamp is when this status happened; minus the talk time it is the
+        # moment the call connected, the same for every callback of one call.
+        occurred_at = event_at - timedelta(seconds=duration)
         if parent:
-            # A <Dial> child leg: the parent call's own callbacks count the call, once.
-            return AdapterResult(ignored=(f"ParentCallSid={parent}: a leg of that call, counted once as it",))
+            # A <Dial> child leg: the number our side dialed (its To), folded into the parent call.
+            dialed = _party(required("To"), ParticipantRole.CALLEE, "To", config)
+            return AdapterResult(
+                twilio_legs=(
+                    TwilioLeg(
+                        call_sid=call_sid,
+                        parent_call_sid=parent,
+                        revision=revision,
+                        direction=direction,
+                        outcome=outcome,
+                        occurred_at=occurred_at,
+                        duration_seconds=duration,
+                        participants=(dialed.participant,) if dialed.participant else (),
+                        rep_id=dialed.rep_id,
+                    ),
+                )
+            )
+        from_raw = required("From")
+        to_raw = params.get("To", "").strip()
+        if not to_raw and not from_raw.lower().startswith((_CLIENT, *_SIP)):
+            raise WebhookRejected(422, "To", "required")
         parties = (
-            _party(required("From"), ParticipantRole.CALLER, "From", config),
-            _party(required("To"), ParticipantRole.CALLEE, "To", config),
+            _party(from_raw, ParticipantRole.CALLER, "From", config),
+            _party(to_raw, ParticipantRole.CALLEE, "To", config),
         )
         participants = unique_participants(party.participant for party in parties)
-        if not participants:
+        if not participants and not any(party.dials for party in parties):
             return AdapterResult(
                 ignored=("a call between two softphones: no number or address on either side",)
             )
         softphone_reps = [party.rep_id for party in parties if party.rep_id]
+        rep_id = softphone_reps[0] if softphone_reps else None
+        if any(party.softphone for party in parties):
+            # A softphone's call: what it dialed is named by its <Dial> legs, folded into it.
+            leg = TwilioLeg(
+                call_sid=call_sid,
+                revision=revision,
+                direction=direction,
+                outcome=outcome,
+                occurred_at=occurred_at,
+                duration_seconds=duration,
+                participants=participants,
+                rep_id=rep_id,
+            )
+            return AdapterResult(twilio_legs=(leg,))
         activity = build_activity(
             "body",
             source=self.source,
@@ -164,13 +207,11 @@ class TwilioAdapter:
             kind=ActivityKind.CALL,
             direction=direction,
             outcome=outcome,
-            # The callback's Timestamp is when this status happened; minus the talk time it is the
-            # moment the call connected, the same for every callback of one call.
-            occurred_at=event_at - timedelta(seconds=duration),
+            occurred_at=occurred_at,
             duration_seconds=duration,
             participants=participants,
-            revision=sequence if sequence is not None else STATUS_RANK[status],
-            crm=CrmReferences(owner_rep_id=softphone_reps[0]) if softphone_reps else CrmReferences(),
+            revision=revision,
+            crm=CrmReferences(owner_rep_id=rep_id) if rep_id else CrmReferences(),
         )
         return AdapterResult(activities=(activity,))
 
@@ -192,15 +233,21 @@ def _non_negative_int(params: dict[str, str], name: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Party:
-    """One side of a call: its participant (``None``: nothing to match it by), and the rep a
-    softphone identity names through the tenant's ``rep_aliases``."""
+    """One side of a call: its participant (``None``: nothing to match it by), the rep a
+    softphone identity names through the tenant's ``rep_aliases``, whether the side is a
+    softphone (its call's other party may be named only by its ``<Dial>`` legs), and whether it
+    is a TwiML application (no ``To``, or an application SID) that dials whoever it dials."""
 
     participant: Participant | None
     rep_id: str | None = None
+    softphone: bool = False
+    dials: bool = False
 
 
 #: URI schemes of a softphone's side: a Twilio Client (browser or mobile SDK) identity, a SIP URI.
 _CLIENT, _SIP = "client:", ("sip:", "sips:")
+#: A TwiML application's SID, the ``To`` of a softphone's call to an application.
+_APPLICATION_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")
 
 
 def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookConfig) -> _Party:
@@ -213,8 +260,10 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
     its other side."""
     lowered = raw.lower()
     region = config.default_phone_region
+    if not raw or _APPLICATION_SID.match(raw):
+        return _Party(None, softphone=True, dials=True)
     if lowered.startswith(_CLIENT):
-        return _Party(None, config.rep_aliases.get(raw[len(_CLIENT) :].strip()))
+        return _Party(None, config.rep_aliases.get(raw[len(_CLIENT) :].strip()), softphone=True)
     if not lowered.startswith(_SIP):
         return _Party(make_participant(role=role, field=field, region=region, phone=raw))
     # sip:user@host;transport=udp?headers: the address without its parameters and headers.
@@ -223,8 +272,125 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
     user = unquote(user or address)
     email = normalize_email(f"{user}@{host}") if host else None
     if email is not None and any(d in config.internal_domains for d in parent_domains(host.lower())):
-        return _Party(make_participant(role=role, field=field, region=region, email=email))
+        return _Party(make_participant(role=role, field=field, region=region, email=email), softphone=True)
     if user[:1] == "+" and isinstance(parse_phone(user, region), ParsedPhone):
+        # A trunk's number: a phone as any other, not a softphone.
         return _Party(make_participant(role=role, field=field, region=region, phone=user))
     aliases = config.rep_aliases
-    return _Party(None, aliases.get(user) or (aliases.get(email) if email is not None else None))
+    rep_id = aliases.get(user) or (aliases.get(email) if email is not None else None)
+    return _Party(None, rep_id, softphone=True)
+
+
+# --------------------------------------------------------------------------- softphone calls
+
+
+class TwilioLeg(BaseModel):
+    """One callback of a softphone's call (the parent) or of a ``<Dial>`` leg of it (a child,
+    ``ParentCallSid`` set): the fold's input, and what the stored call state keeps of each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_sid: SafeStr = Field(min_length=1, max_length=256)
+    #: Keys the stored call state (with ``call_sid`` for a parent): a control character here
+    #: would reach PostgreSQL.
+    parent_call_sid: SafeStr | None = Field(default=None, min_length=1, max_length=256)
+    revision: int = Field(ge=0)
+    direction: Direction
+    outcome: Outcome
+    occurred_at: datetime
+    duration_seconds: int = Field(ge=0)
+    #: A parent's parties; a child's dialed party (its ``To``).
+    participants: tuple[Participant, ...] = ()
+    rep_id: str | None = None
+    #: An excluded person was on this leg (not kept): the call is never emitted.
+    excluded: bool = False
+
+    @property
+    def call_key(self) -> str:
+        """The parent call's SID: the stored state and the activity of the whole call."""
+        return self.parent_call_sid or self.call_sid
+
+
+class TwilioCallState(BaseModel):
+    """A softphone's call so far: its own latest callback and each leg's; stored as JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parent: TwilioLeg | None = None
+    legs: dict[str, TwilioLeg] = Field(default_factory=dict)
+    #: Revision of the last activity emitted; a re-emission always goes higher.
+    emitted_revision: int = 0
+
+
+#: Which leg's outcome is the call's when several were dialed (one answered, the others not).
+_OUTCOME_RANK: dict[Outcome, int] = {
+    Outcome.CONNECTED: 4,
+    Outcome.VOICEMAIL: 3,
+    Outcome.BUSY: 2,
+    Outcome.NO_ANSWER: 1,
+    Outcome.FAILED: 0,
+}
+
+
+def fold_twilio_call(
+    state: TwilioCallState | None, leg: TwilioLeg
+) -> tuple[TwilioCallState, ActivityIn | None]:
+    """Merge one callback into the call; emit the call whenever what it says of the call changed.
+
+    A callback no newer than the one kept for its leg (a redelivery, or one overtaken) changes
+    nothing and emits nothing, so redelivery is safe. Each emission is a new revision of one
+    activity, the parent's ``CallSid``: the call counts once, whichever leg said what.
+    """
+    current = state or TwilioCallState()
+    if leg.parent_call_sid is None:
+        if current.parent is not None and current.parent.revision >= leg.revision:
+            return current, None
+        merged = current.model_copy(update={"parent": leg})
+    else:
+        known = current.legs.get(leg.call_sid)
+        if known is not None and known.revision >= leg.revision:
+            return current, None
+        merged = current.model_copy(update={"legs": {**current.legs, leg.call_sid: leg}})
+    revision = current.emitted_revision + 1
+    activity = softphone_call(merged, revision)
+    if activity is None or activity == softphone_call(current, revision):
+        # Nothing to tell yet, or nothing new (the parent's "completed" once its leg decided).
+        return merged, None
+    return merged.model_copy(update={"emitted_revision": revision}), activity
+
+
+def softphone_call(state: TwilioCallState, revision: int) -> ActivityIn | None:
+    """The call as one activity, once its parent is known and someone in it has a number.
+
+    The parent's softphone is the rep's side (``rep_aliases``); its other side, when it names
+    none (a TwiML application), is whoever its legs dialed. A leg's outcome and length are the
+    call's once there is one (the parent's own are the rep listening to the ringing: "completed"
+    after 40 s for a buyer who never answered); several dialed at once, the best one's.
+    """
+    parent = state.parent
+    legs = sorted(state.legs.values(), key=lambda leg: leg.call_sid)
+    if parent is None or parent.excluded or any(leg.excluded for leg in legs):
+        return None
+    dialed = [leg for leg in legs if leg.participants]
+    participants = unique_participants(
+        [*parent.participants, *(p for leg in dialed for p in leg.participants)]
+    )
+    if not participants:
+        return None
+    direction, outcome, duration = parent.direction, parent.outcome, parent.duration_seconds
+    if dialed:
+        best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
+        direction, outcome, duration = Direction.OUTBOUND, best.outcome, best.duration_seconds
+    rep_id = parent.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    return ActivityIn(
+        source="twilio",
+        external_id=parent.call_sid,
+        kind=ActivityKind.CALL,
+        direction=direction,
+        outcome=outcome,
+        occurred_at=parent.occurred_at,
+        duration_seconds=duration,
+        participants=participants,
+        revision=revision,
+        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+    )
