@@ -152,7 +152,7 @@ async def _contributions(engine: AsyncEngine, names: dict[str, str], columns: st
         async with engine.connect() as conn:
             return list(await conn.execute(text(query), {"t": TENANT, "ids": list(names)}))
 
-    found = await eventually(rows, lambda r: len(r) == len(names), 30, "the calls' contributions")
+    found = await eventually(rows, lambda r: len(r) == len(names), 60, "the calls' contributions")
     return {names[str(r.activity_id)]: r for r in found}
 
 
@@ -966,7 +966,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
         found = await eventually(
             rows,
             lambda r: len(r) >= 3 and ("CA-parent", "attributed", "rep-1", "deal-1", 238) in r,
-            30,
+            60,
             "the calls' contributions",
         )
         await asyncio.sleep(1.0)
@@ -1111,7 +1111,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
                 ]
 
         retracted = await eventually(
-            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 30, "the called-off meetings"
+            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 60, "the called-off meetings"
         )
     assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(3, []), (1, []), (2, [])]
     # Ana's own with Bo who declined: internal, counting nothing; the one she declined: nobody's.
