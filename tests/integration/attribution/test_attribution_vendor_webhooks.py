@@ -3,7 +3,6 @@ attribution and PostgreSQL: what a CRM or dialer admin wiring HubSpot and Salesf
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +23,7 @@ from tests.integration.ingest.ingest_integration_support import (
     setup_tenant,
     sign,
 )
+from tests.integration.pipeline_support import drained
 from tests.integration.polling import eventually, references_landed
 
 
@@ -969,7 +969,8 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
             60,
             "the calls' contributions",
         )
-        await asyncio.sleep(1.0)
+        # Everything published processed (not a second's wait): a leg counted apart would be there.
+        await drained(kafka_settings)
         found = await rows()
     # The leg is a new revision of the parent's call; the application's leg alone completes nothing.
     assert [(a["accepted"], a["ignored"]) for a in answers] == [(1, []), (1, []), (1, []), (0, []), (1, [])]
