@@ -5,18 +5,23 @@ and ignores an older version delivered late; a version under the same ``updated_
 content differs is a correction and replaces what is held (the last received wins), an
 identical one changes nothing. ``deleted`` tombstones an entity;
 ``merged_into`` points a merged entity at its survivor.
+
+An optional field sent ``null``, or blank where its absence is ``null`` (an export's empty
+column: ``"account_id": ""``, ``"closed_at": " "``), is absent (:func:`_absent_when_empty`),
+as a participant's blank email is none. Emails are read by ingest (``crm_sync.read_entities``):
+the contract lower-cases an address and keeps a value that is not one for ingest to drop with
+a warning, as it does a phone.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from libs.common.contracts.fields import (
     Amount,
     DayOrUtcDatetime,
-    Email,
     ExternalId,
     RoleName,
     SafeDate,
@@ -24,10 +29,39 @@ from libs.common.contracts.fields import (
     StrictBool,
     TenantId,
     UtcDatetime,
+    lower_email,
 )
 
 Name = Annotated[SafeStr, Field(max_length=256)]
 Phone = Annotated[SafeStr, Field(max_length=40)]
+
+
+def _lower_when_an_email(value: str) -> str:
+    try:
+        return lower_email(value)
+    except ValueError:
+        return value
+
+
+#: An email as a CRM record holds it: lower-cased when shaped like an address; anything else
+#: (``"N/A"``, ``""``) kept for ingest to drop with a warning naming it, the entity accepted.
+CrmEmail = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_when_an_email)]
+
+
+def _absent_when_empty(model: type[BaseModel], data: Any) -> Any:
+    """``data`` without the optional fields sent ``null``, or blank where the field's default is
+    ``None``: their defaults apply. Required fields are left to be refused by name."""
+    if not isinstance(data, dict):
+        return data
+    fields = model.model_fields
+    absent = [
+        key
+        for key, value in data.items()
+        if key in fields
+        and not fields[key].is_required()
+        and (value is None or (fields[key].default is None and isinstance(value, str) and not value.strip()))
+    ]
+    return {k: v for k, v in data.items() if k not in absent} if absent else data
 
 
 class _Entity(BaseModel):
@@ -38,11 +72,16 @@ class _Entity(BaseModel):
     deleted: StrictBool = False
     merged_into: ExternalId | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        return _absent_when_empty(cls, data)
+
 
 class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
     name: Name = ""
-    emails: tuple[Email, ...] = ()
+    emails: tuple[CrmEmail, ...] = ()
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
@@ -84,7 +123,7 @@ class AccountV1(_Entity):
 class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
     name: Name = ""
-    emails: tuple[Email, ...] = ()
+    emails: tuple[CrmEmail, ...] = ()
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
@@ -96,6 +135,11 @@ class DealContactRole(BaseModel):
 
     contact_id: ExternalId
     role: SafeStr = Field(default="", max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        return _absent_when_empty(cls, data)
 
 
 class DealV1(_Entity):

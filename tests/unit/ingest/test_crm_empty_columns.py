@@ -1,0 +1,176 @@
+"""A CRM export's empty columns and placeholders through ``POST /v1/crm/sync``'s reading
+(``handlers.parse_crm_sync`` then ``crm_sync.read_entities``): an optional field sent ``null`` or
+blank is absent, an email that is not one is dropped with a warning, the entity accepted; a
+required field or a value of the wrong kind is still refused naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from libs.common.contracts.crm import AccountV1, ContactV1, DealV1, RepV1
+from libs.common.web import Problem
+from services.ingest import handlers
+from services.ingest.domain.crm_sync import read_entities
+
+AT = "2026-11-01T00:00:00Z"
+
+
+def _read(*entities: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    body = orjson.dumps({"entities": [{"updated_at": AT, **e} for e in entities]})
+    read, warnings = read_entities(handlers.parse_crm_sync(body).entities, "US")
+    return (
+        [e.model_dump(mode="json", exclude={"updated_at"}, exclude_defaults=True) for e in read],
+        [(w.field, w.reason) for w in warnings],
+    )
+
+
+def test_optional_fields_sent_null_or_blank_are_absent() -> None:
+    read, warnings = _read(
+        {"entity_type": "rep", "id": "r", "name": None, "manager_id": "", "role": " ", "emails": None},
+        {"entity_type": "account", "id": "a", "name": None, "domains": None, "merged_into": ""},
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "account_id": "",
+            "phones": None,
+            "emails": ["bo@buyer.example"],
+        },
+        {
+            "entity_type": "deal",
+            "id": "d",
+            "account_id": " ",
+            "owner_rep_id": "",
+            "stage": None,
+            "amount": "",
+            "is_closed": None,
+            "is_won": None,
+            "created_at": "2026-10-01",
+            "closed_at": "",
+            "contacts": [{"contact_id": "c", "role": None}],
+        },
+        {"entity_type": "team", "id": "t", "parent_id": ""},
+        {
+            "entity_type": "team_membership",
+            "id": "m",
+            "rep_id": "r",
+            "team_id": "t",
+            "valid_from": "2026-01-01",
+            "valid_to": "",
+        },
+    )
+    assert read == [
+        {"id": "r"},
+        {"id": "a"},
+        {"id": "c", "emails": ["bo@buyer.example"]},
+        {
+            "id": "d",
+            "created_at": "2026-10-01T00:00:00Z",
+            "contacts": [{"contact_id": "c"}],
+        },
+        {"id": "t"},
+        {
+            "id": "m",
+            "rep_id": "r",
+            "team_id": "t",
+            "valid_from": "2026-01-01",
+        },
+    ]
+    assert warnings == []
+
+
+def test_a_deal_whose_flags_are_null_is_read_from_its_stage() -> None:
+    (deal,), _ = _read(
+        {
+            "entity_type": "deal",
+            "id": "d",
+            "stage": "Closed Won",
+            "is_closed": None,
+            "created_at": "2026-10-01",
+        }
+    )
+    assert (deal["is_closed"], deal["is_won"], deal["closed_at"]) == (True, True, AT)
+
+
+def test_an_email_that_is_not_one_is_dropped_with_a_warning_and_its_entity_accepted() -> None:
+    read, warnings = _read(
+        {"entity_type": "contact", "id": "c", "emails": ["N/A", "", "Bo@Buyer.example", "none"]},
+        {"entity_type": "rep", "id": "r", "emails": ["-", "ana@seller.example"]},
+    )
+    assert [e["emails"] for e in read] == [["bo@buyer.example"], ["ana@seller.example"]]
+    assert warnings == [
+        ("entities.0.emails.0", "not an email address; it was dropped, the contact accepted"),
+        ("entities.0.emails.1", "not an email address; it was dropped, the contact accepted"),
+        ("entities.0.emails.3", "not an email address; it was dropped, the contact accepted"),
+        ("entities.1.emails.0", "not an email address; it was dropped, the rep accepted"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entity", "field", "reason"),
+    [
+        (
+            {"entity_type": "contact", "id": ""},
+            "entities.0.contact.id",
+            "String should have at least 1 character",
+        ),
+        ({"entity_type": "contact", "id": None}, "entities.0.contact.id", "Input should be a valid string"),
+        (
+            {"entity_type": "deal", "id": "d", "created_at": ""},
+            "entities.0.deal.created_at",
+            "Input should be a valid datetime or date, input is too short",
+        ),
+        (
+            {"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "amount": "$12,000"},
+            "entities.0.deal.amount",
+            "Input should be a valid decimal",
+        ),
+        (
+            {"entity_type": "deal", "id": "d", "created_at": "2026-10-01T09:00:00"},
+            "entities.0.deal.created_at",
+            "must carry a timezone offset (2026-11-02T10:00:00Z or 2026-11-02T10:00:00+01:00)",
+        ),
+        (
+            {"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "contacts": [{"contact_id": ""}]},
+            "entities.0.deal.contacts.0.contact_id",
+            "String should have at least 1 character",
+        ),
+    ],
+)
+def test_a_required_field_blank_or_a_value_of_the_wrong_kind_is_refused_naming_it(
+    entity: dict[str, Any], field: str, reason: str
+) -> None:
+    with pytest.raises(Problem) as caught:
+        _read(entity)
+    assert caught.value.status == 422
+    assert [(e["field"], e["reason"]) for e in caught.value.errors] == [(field, reason)]
+
+
+def test_the_published_entities_are_the_contracts_own() -> None:
+    """What ingest publishes reads back the same (the consumer's side of the contract)."""
+    read, _ = _read(
+        {"entity_type": "contact", "id": "c", "account_id": "", "emails": ["N/A", "Bo <Bo@Buyer.example>"]},
+        {
+            "entity_type": "deal",
+            "id": "d",
+            "amount": "12000.50",
+            "owner_rep_id": "",
+            "created_at": "2026-10-01",
+        },
+    )
+    contact = ContactV1.model_validate({**read[0], "updated_at": AT})
+    deal = DealV1.model_validate({**read[1], "updated_at": AT})
+    assert (contact.emails, contact.account_id) == (("bo@buyer.example",), None)
+    assert (deal.amount, deal.owner_rep_id, deal.created_at) == (
+        Decimal("12000.50"),
+        None,
+        datetime(2026, 10, 1, tzinfo=UTC),
+    )
+    assert RepV1.model_validate({"id": "r", "updated_at": AT, "emails": ["Ana@Seller.example"]}).emails == (
+        "ana@seller.example",
+    )
+    assert AccountV1.model_validate({"id": "a", "updated_at": AT, "domains": None}).domains == ()
