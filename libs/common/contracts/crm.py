@@ -15,11 +15,14 @@ a warning, as it does a phone.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from libs.common.contracts.fields import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_LIMIT,
     Amount,
     DayOrUtcDatetime,
     ExternalId,
@@ -62,6 +65,27 @@ def _absent_when_empty(model: type[BaseModel], data: Any) -> Any:
         and (value is None or (fields[key].default is None and isinstance(value, str) and not value.strip()))
     ]
     return {k: v for k, v in data.items() if k not in absent} if absent else data
+
+
+_MILLIONTH = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+
+
+def _to_the_millionth(value: object) -> object:
+    """An amount finer than the millionth rounded to it (half to even): a spreadsheet's or a
+    script's float (``19999.990000000002``, ``0.1 + 0.2``) is the money it meant, not a 422 for
+    the whole batch. Anything else is left to ``Amount`` (and refused there, naming the field)."""
+    if value.__class__ not in (float, str, Decimal):
+        return value
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        return value
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int) or exponent >= -AMOUNT_DECIMAL_PLACES:
+        return value
+    if abs(amount) > AMOUNT_LIMIT:
+        return value
+    return amount.quantize(_MILLIONTH, rounding=ROUND_HALF_EVEN)
 
 
 class _Entity(BaseModel):
@@ -148,7 +172,8 @@ class DealV1(_Entity):
     account_id: ExternalId | None = None
     owner_rep_id: ExternalId | None = None
     stage: SafeStr = Field(default="", max_length=128)
-    amount: Amount | None = None
+    #: Rounded to the millionth when sent finer (:func:`_to_the_millionth`).
+    amount: Annotated[Amount | None, BeforeValidator(_to_the_millionth)] = None
     is_closed: StrictBool = False
     is_won: StrictBool = False
     #: A time, or a day (its start in UTC) as CRMs keep deal dates.

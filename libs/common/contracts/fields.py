@@ -134,6 +134,8 @@ def reason_of(error: ErrorDetails) -> str:
                 return str(exc)
     if kind == "string_unicode":
         return "must be valid Unicode text (a lone surrogate is not)"
+    if kind == "decimal_parsing":
+        return "must be a number such as 12000.50 (no currency, no thousands separator)"
     if kind == "timezone_aware":
         # "2026-11-02T10:00:00" could be any of 26 hours: it is not read as UTC or as the tenant's.
         return "must carry a timezone offset (2026-11-02T10:00:00Z or 2026-11-02T10:00:00+01:00)"

@@ -127,7 +127,7 @@ def test_an_email_that_is_not_one_is_dropped_with_a_warning_and_its_entity_accep
         (
             {"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "amount": "$12,000"},
             "entities.0.deal.amount",
-            "Input should be a valid decimal",
+            "must be a number such as 12000.50 (no currency, no thousands separator)",
         ),
         (
             {"entity_type": "deal", "id": "d", "created_at": "2026-10-01T09:00:00"},
@@ -174,3 +174,34 @@ def test_the_published_entities_are_the_contracts_own() -> None:
         "ana@seller.example",
     )
     assert AccountV1.model_validate({"id": "a", "updated_at": AT, "domains": None}).domains == ()
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (0.1 + 0.2, Decimal("0.300000")),
+        ("19999.990000000002", Decimal("19999.990000")),
+        (" 7.0000015 ", Decimal("7.000002")),
+        ("12000.50", Decimal("12000.50")),
+        (12000, Decimal(12000)),
+    ],
+)
+def test_an_amount_finer_than_the_millionth_is_rounded_to_it(sent: Any, stored: Decimal) -> None:
+    """A script's or spreadsheet's float is the money it meant, not a 422 for the whole batch."""
+    (deal,), _ = _read({"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "amount": sent})
+    assert DealV1.model_validate({**deal, "updated_at": AT}).amount == stored
+    assert str(DealV1.model_validate({**deal, "updated_at": AT}).amount) == str(stored)
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        ("12 000 EUR", "must be a number such as 12000.50 (no currency, no thousands separator)"),
+        ("NaN", "Input should be a finite number"),
+        ("1e16", "Input should be less than or equal to 1000000000000000"),
+    ],
+)
+def test_an_amount_that_is_not_one_is_refused_naming_it(sent: str, reason: str) -> None:
+    with pytest.raises(Problem) as caught:
+        _read({"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "amount": sent})
+    assert [(e["field"], e["reason"]) for e in caught.value.errors] == [("entities.0.deal.amount", reason)]
