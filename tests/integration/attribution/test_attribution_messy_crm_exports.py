@@ -232,3 +232,48 @@ async def test_shared_addresses_free_mail_domains_moved_deals_and_entities_out_o
         "m-ron": (2, "attributed", "deal-r", [], "acc-r", "contact_role"),
         "m-a2": (2, "attributed", "deal-mv", [], "acc-a2", "owner_participates"),
     }
+
+
+async def test_mail_from_a_subsidiarys_own_subdomain_is_the_subsidiarys_even_when_it_arrives_later(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The parent on parent.example, its EU subsidiary on eu.parent.example (rules 2026.12.5):
+    Ana's mail to someone at eu.parent.example the CRM does not know is the subsidiary's deal
+    (Bo's), not her own deal with the parent; mail to another subdomain is the parent's. Mail sent
+    before the subsidiary was in the CRM moves to it when it arrives with its deal."""
+    auth = await _ingest_auth(db_engine)
+    bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
+    parent = [REP, bo, _account("acc-par", "parent.example"), _deal("deal-par", "acc-par")]
+    subsidiary = [
+        _account("acc-kid", "eu.parent.example"),
+        {**_deal("deal-kid", "acc-kid"), "owner_rep_id": "rep-2"},
+    ]
+    names = ("m-early", "m-kid", "m-deeper", "m-us")
+
+    def seen(rows: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        return {
+            name: (r.version, r.status, r.deal_id, list(r.secondary_deal_ids), r.account_id, r.rep_id)
+            for name, r in rows.items()
+        }
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _sync_crm(stack, auth, *parent)
+        early = seen(
+            await _post_mail(stack, db_engine, auth, [_to("m-early", "kai@eu.parent.example")], names[:1])
+        )
+        await _sync_crm(stack, auth, *subsidiary)
+        later = [_to("m-kid", "kim@eu.parent.example"), _to("m-deeper", "kit@mail.eu.parent.example")]
+        later.append(_to("m-us", "uma@us.parent.example"))
+        await _post_mail(stack, db_engine, auth, later, names[1:])
+
+        async def rows() -> dict[str, tuple[Any, ...]]:
+            return seen({n: await _attribution(db_engine, activity_id_for(TENANT, "mail", n)) for n in names})
+
+        after = await eventually(rows, lambda r: r["m-early"][0] == 2, 20, "the early mail re-matched")
+    assert early == {"m-early": (1, "attributed", "deal-par", [], "acc-par", "rep-1")}
+    assert after == {
+        "m-early": (2, "attributed", "deal-kid", [], "acc-kid", "rep-1"),
+        "m-kid": (1, "attributed", "deal-kid", [], "acc-kid", "rep-1"),
+        "m-deeper": (1, "attributed", "deal-kid", [], "acc-kid", "rep-1"),
+        "m-us": (1, "attributed", "deal-par", [], "acc-par", "rep-1"),
+    }
