@@ -71,13 +71,38 @@ def email_domain(address: str) -> str | None:
     return domain.rstrip(".") or None if at else None
 
 
-def untagged_address(address: str) -> str | None:
-    """``lee@buyer.example`` for ``lee+deals@buyer.example``, or ``None`` for an address without a
-    ``+tag``: sub-addressing delivers to the mailbox without the tag (Gmail, Microsoft 365,
-    Fastmail, Proton...)."""
+def mailbox_address(address: str) -> str | None:
+    """The mailbox a lower-cased address delivers to, or ``None`` when it is its own:
+    ``lee@buyer.example`` for ``lee+deals@buyer.example`` (sub-addressing delivers to the mailbox
+    without the ``+tag``: Gmail, Microsoft 365, Fastmail, Proton...), and for Gmail, which ignores
+    dots and answers at both of its domains, ``jodoe@gmail.com`` for ``jo.doe@gmail.com``,
+    ``Jo.Doe+crm@googlemail.com`` lower-cased."""
     local, at, domain = address.rpartition("@")
     base, plus, _ = local.partition("+")
-    return f"{base}@{domain}" if at and plus and base else None
+    if not (at and base):
+        return None
+    if domain in GMAIL_DOMAINS:
+        mailbox = f"{base.replace('.', '')}@gmail.com"
+        return mailbox if mailbox != address and mailbox[0] != "@" else None
+    return f"{base}@{domain}" if plus else None
+
+
+#: Gmail's two domains: one mailbox answers at both, whatever dots its name is written with.
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_forms(addresses: Iterable[str]) -> list[str]:
+    """Each address lower-cased, then the Gmail mailbox of those that are Gmail addresses written
+    another way (``jo.doe@gmail.com`` is also ``jodoe@gmail.com``): how a CRM record's addresses
+    are held, so that mail from any spelling of the mailbox finds it. A ``+tag`` stays: an address
+    a record lists with its tag is held as listed."""
+    held = [a.lower() for a in addresses]
+    for address in tuple(held):
+        if address.endswith(("@gmail.com", "@googlemail.com")) and "+" not in address:
+            mailbox = mailbox_address(address)
+            if mailbox is not None and mailbox not in held:
+                held.append(mailbox)
+    return held
 
 
 @lru_cache(maxsize=65_536)

@@ -32,7 +32,7 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
-from libs.common.personal_domains import parent_domains
+from libs.common.personal_domains import mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.reference import Deal
@@ -549,14 +549,15 @@ async def _apply_contacts(
     children: dict[str, list[str]] = {"identity": [], "contact_id": []}
     for e in written:
         if _live(e):
-            identities = sorted({*e.emails, *e.phones})
+            # A Gmail address also as its mailbox (``jodoe@gmail.com`` for ``jo.doe@gmail.com``).
+            identities = sorted({*mailbox_forms(e.emails), *e.phones})
             children["identity"] += identities
             children["contact_id"] += [e.id] * len(identities)
     await _replace_children(
         conn, "ref_contact_identities", "contact_id", t, [e.id for e in written], children
     )
     for e in written:
-        changed.identities.update([*e.emails, *e.phones])
+        changed.identities.update([*mailbox_forms(e.emails), *e.phones])
         changed.contact_ids.add(e.id)
         if e.account_id:
             changed.account_ids.add(e.account_id)

@@ -277,3 +277,50 @@ async def test_mail_from_a_subsidiarys_own_subdomain_is_the_subsidiarys_even_whe
         "m-deeper": (1, "attributed", "deal-kid", [], "acc-kid", "rep-1"),
         "m-us": (1, "attributed", "deal-par", [], "acc-par", "rep-1"),
     }
+
+
+async def test_a_gmail_contact_is_found_by_any_spelling_of_its_mailbox_and_when_it_arrives_later(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Gmail ignores dots and answers at googlemail.com: the contact the CRM lists as
+    ``jo.doe@gmail.com`` writes as ``jodoe@gmail.com``, ``Jo.Doe@googlemail.com`` or with a tag.
+    Mail from ``kimlee@gmail.com`` sent before a contact listing ``Kim.Lee@gmail.com`` was in the
+    CRM is re-matched when it arrives (the re-match compares the listed address and its mailbox). Another Gmail user stays nobody's (a free-mail domain)."""
+    auth = await _ingest_auth(db_engine)
+    jo = {**_contact("con-jo", "acc-1", "Jo.Doe@gmail.com")}
+    kim = _contact("con-kim", "acc-2", "Kim.Lee@gmail.com")
+    crm = [
+        REP,
+        _account("acc-1", "buyer.example"),
+        _deal("deal-a", "acc-1"),
+        _deal("deal-b", "acc-1", "con-jo"),
+    ]
+    crm += [_account("acc-2", "other.example"), _deal("deal-k", "acc-2", "con-kim")]
+    names = ("m-dotless", "m-googlemail", "m-tagged", "m-stranger", "m-early")
+    mails = [
+        _to("m-dotless", "jodoe@gmail.com"),
+        _to("m-googlemail", "Jo.Doe@googlemail.com"),
+        _to("m-tagged", "j.o.doe+crm@gmail.com"),
+        _to("m-stranger", "jo.doe.2@gmail.com"),
+    ]
+
+    def seen(rows: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        return {name: (r.version, r.status, r.deal_id, r.account_id) for name, r in rows.items()}
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _sync_crm(stack, auth, *crm)
+        await _post_mail(stack, db_engine, auth, [_to("m-early", "kimlee@gmail.com")], ("m-early",))
+        await _sync_crm(stack, auth, jo, kim)
+        await _post_mail(stack, db_engine, auth, mails, names[:4])
+
+        async def rows() -> dict[str, tuple[Any, ...]]:
+            return seen({n: await _attribution(db_engine, activity_id_for(TENANT, "mail", n)) for n in names})
+
+        found = await eventually(rows, lambda r: r["m-early"][0] == 2, 20, "the early mail re-matched")
+    assert found == {
+        "m-dotless": (1, "attributed", "deal-b", "acc-1"),
+        "m-googlemail": (1, "attributed", "deal-b", "acc-1"),
+        "m-tagged": (1, "attributed", "deal-b", "acc-1"),
+        "m-stranger": (1, "unmatched", None, None),
+        "m-early": (2, "attributed", "deal-k", "acc-2"),
+    }
