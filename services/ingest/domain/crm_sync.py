@@ -153,8 +153,20 @@ def _read_phones(
 
 
 def _an_email(raw: str) -> tuple[str, ...]:
+    """The address of one value of a record's emails, or each of several listed in it
+    (``bo@buyer.example; Bo Li <bo.li@buyer.example>``, as a spreadsheet cell holds them: a
+    record's addresses are all its own); none when one of them cannot be read."""
     read = normalize_email(raw)
-    return () if read is None else (read,)
+    if read is not None:
+        return (read,)
+    listed = [part for part in _EMAIL_LIST_SEPARATOR.split(raw) if part.strip()]
+    if len(listed) < 2:
+        return ()
+    each = [normalize_email(part) for part in listed]
+    return tuple(e for e in each if e is not None) if all(each) else ()
+
+
+_EMAIL_LIST_SEPARATOR = re.compile(r"[;,\n]+")
 
 
 def _read_each(

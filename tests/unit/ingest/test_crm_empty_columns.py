@@ -110,6 +110,22 @@ def test_an_email_that_is_not_one_is_dropped_with_a_warning_and_its_entity_accep
     ]
 
 
+def test_several_emails_in_one_value_are_each_the_records() -> None:
+    read, warnings = _read(
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "emails": [
+                "bo@buyer.example; Bo Li <Bo.Li@Buyer.example>",
+                "Diaz, Dana <dana@buyer.example>",
+                "n/a; none",
+            ],
+        }
+    )
+    assert read[0]["emails"] == ["bo@buyer.example", "bo.li@buyer.example", "dana@buyer.example"]
+    assert warnings == [("entities.0.emails.2", "not an email address; it was dropped, the contact accepted")]
+
+
 @pytest.mark.parametrize(
     ("entity", "field", "reason"),
     [
