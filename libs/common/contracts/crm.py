@@ -181,6 +181,15 @@ class DealV1(_Entity):
     closed_at: DayOrUtcDatetime | None = None
     contacts: tuple[DealContactRole, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _won_is_closed(cls, data: Any) -> Any:
+        """``is_won: true`` without ``is_closed`` (an export with a "Won" column only) is a closed
+        deal; a won deal sent ``is_closed: false`` is still refused, the two contradict."""
+        if isinstance(data, dict) and data.get("is_won") is True and data.get("is_closed") is None:
+            return {**data, "is_closed": True}
+        return data
+
     @model_validator(mode="after")
     def _closed_consistently(self) -> DealV1:
         if self.is_won and not self.is_closed:

@@ -96,6 +96,22 @@ def test_a_deal_whose_flags_are_null_is_read_from_its_stage() -> None:
     assert (deal["is_closed"], deal["is_won"], deal["closed_at"]) == (True, True, AT)
 
 
+def test_a_deal_sent_won_without_is_closed_is_closed_and_one_sent_won_and_open_is_refused() -> None:
+    (deal,), _ = _read({"entity_type": "deal", "id": "d", "is_won": True, "created_at": "2026-10-01"})
+    assert (deal["is_closed"], deal["is_won"], deal["closed_at"]) == (True, True, AT)
+    (deal,), _ = _read(
+        {"entity_type": "deal", "id": "d", "is_won": True, "is_closed": None, "created_at": "2026-10-01"}
+    )
+    assert (deal["is_closed"], deal["is_won"]) == (True, True)
+    with pytest.raises(Problem) as caught:
+        _read(
+            {"entity_type": "deal", "id": "d", "is_won": True, "is_closed": False, "created_at": "2026-10-01"}
+        )
+    assert [(e["field"], e["reason"]) for e in caught.value.errors] == [
+        ("entities.0.deal", "Value error, a won deal must be closed")
+    ]
+
+
 def test_an_email_that_is_not_one_is_dropped_with_a_warning_and_its_entity_accepted() -> None:
     read, warnings = _read(
         {"entity_type": "contact", "id": "c", "emails": ["N/A", "", "Bo@Buyer.example", "none"]},
