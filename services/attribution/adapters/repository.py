@@ -798,6 +798,9 @@ async def activities_to_rematch(
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
       as when a CRM load races the first activities, or a new hire's record after their first
       week); parked or not, internal and excluded ones included;
+    * any one on a deal written now whose account it lacks, or credited to nobody: an activity
+      naming the deal (``crm.deal_id``) before the deal was synced got neither its account nor
+      its owner;
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` with a participant at a domain an
       account gained under another domain an account holds (``narrowing_domains``: a subsidiary's
       ``eu.buyer.example`` arriving after mail from there went to the parent on ``buyer.example``);
@@ -845,6 +848,12 @@ async def activities_to_rematch(
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN unnest(CAST(:deals AS text[]), CAST(:deal_accounts AS text[])) AS d(deal_id, account_id)
+                  ON at.deal_id = d.deal_id
+                WHERE at.tenant_id = :t AND NOT at.is_override
+                  AND (at.account_id IS DISTINCT FROM d.account_id OR at.rep_id IS NULL)
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
                 WHERE at.tenant_id = :t AND NOT at.is_override
                   AND cardinality(CAST(:narrowing AS text[])) > 0 AND at.occurred_at >= :rep_since
@@ -870,6 +879,8 @@ async def activities_to_rematch(
             "rep_since": now - timedelta(days=DEFAULT_REMATCH_WINDOW_DAYS),
             "domains": sorted(changed.domains),
             "narrowing": sorted(changed.narrowing_domains),
+            "deals": [after.id for _, after in changed.deal_changes],
+            "deal_accounts": [after.account_id for _, after in changed.deal_changes],
             "accounts": sorted(changed.account_ids),
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),

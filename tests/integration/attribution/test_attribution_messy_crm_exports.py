@@ -324,3 +324,35 @@ async def test_a_gmail_contact_is_found_by_any_spelling_of_its_mailbox_and_when_
         "m-stranger": (1, "unmatched", None, None),
         "m-early": (2, "attributed", "deal-k", "acc-2"),
     }
+
+
+async def test_an_activity_naming_a_deal_not_synced_yet_gets_its_account_and_owner_when_it_arrives(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A CRM-logged email names its deal (``crm.deal_id``) before the CRM sync has sent the deal:
+    it is that deal's at once, but neither the deal's account nor, through a shared inbox, a rep
+    is known. When the deal arrives, the activity is re-decided: its account and its owner."""
+    auth = await _ingest_auth(db_engine)
+    logged = {
+        **email_from_ana("m-logged"),
+        "direction": "inbound",
+        "outcome": "received",
+        "participants": [
+            {"email": "xavier@x.example", "role": "from"},
+            {"email": "support@seller.example", "role": "to"},
+        ],
+        "crm": {"deal_id": "deal-x"},
+    }
+
+    async def row() -> tuple[Any, ...]:
+        r = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-logged"))
+        return (r.version, r.status, r.deal_id, r.account_id, r.rep_id, r.explanation["rule_path"])
+
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _sync_crm(stack, auth, REP, _account("acc-x", "x.example"))
+        await _post_mail(stack, db_engine, auth, [logged], ("m-logged",))
+        before = await row()
+        await _sync_crm(stack, auth, {**_deal("deal-x", "acc-x"), "updated_at": "2026-11-05T00:00:00Z"})
+        after = await eventually(row, lambda r: r[0] == 2, 20, "the logged email re-decided")
+    assert before == (1, "attributed", "deal-x", None, None, "explicit_deal")
+    assert after == (2, "attributed", "deal-x", "acc-x", "rep-1", "explicit_deal")
