@@ -25,6 +25,10 @@ PERSONAL_DOMAINS: frozenset[str] = frozenset(
         "icloud.com", "me.com", "mac.com",
         "yahoo.com", "ymail.com", "rocketmail.com",
         "aol.com", "aim.com", "verizon.net", "att.net", "sbcglobal.net", "comcast.net",
+        # North American and Oceanian internet providers' mail
+        "cox.net", "charter.net", "earthlink.net", "optonline.net", "juno.com", "netzero.net",
+        "shaw.ca", "rogers.com", "telus.net", "sympatico.ca", "videotron.ca", "bell.net",
+        "bigpond.com", "bigpond.net.au", "optusnet.com.au", "iinet.net.au", "xtra.co.nz",
         # privacy-minded and independent providers
         "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tuta.io",
         "zoho.com", "zohomail.com", "fastmail.com", "fastmail.fm", "hey.com", "mailbox.org",
@@ -34,11 +38,14 @@ PERSONAL_DOMAINS: frozenset[str] = frozenset(
         "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it", "alice.it",
         "btinternet.com", "sky.com", "virginmedia.com", "ntlworld.com", "seznam.cz", "wp.pl",
         "o2.pl", "onet.pl", "interia.pl", "abv.bg", "inbox.lv", "telenet.be", "skynet.be",
-        "ziggo.nl", "kpnmail.nl", "bluewin.ch", "chello.at",
+        "ziggo.nl", "kpnmail.nl", "bluewin.ch", "chello.at", "talktalk.net", "blueyonder.co.uk",
+        "planet.nl", "home.nl", "hetnet.nl", "tin.it", "neuf.fr", "bbox.fr", "aliceadsl.fr",
+        "telefonica.net", "ono.com", "sapo.pt", "centrum.cz", "freemail.hu", "citromail.hu",
+        "duck.com",
         # Russia, Asia, Latin America
         "mail.ru", "inbox.ru", "list.ru", "bk.ru", "rambler.ru", "ya.ru",
         "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sohu.com",
-        "aliyun.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com",
+        "aliyun.com", "naver.com", "daum.net", "hanmail.net", "nate.com", "rediffmail.com",
         "bol.com.br", "uol.com.br", "terra.com.br",
     }
 )  # fmt: skip

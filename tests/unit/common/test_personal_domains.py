@@ -37,6 +37,13 @@ from libs.common.personal_domains import (
         ("icloud.com", True),
         ("fastmail.com", True),
         ("hey.com", True),
+        # internet providers' mail
+        ("cox.net", True),
+        ("shaw.ca", True),
+        ("bigpond.com", True),
+        ("xtra.co.nz", True),
+        ("talktalk.net", True),
+        ("sapo.pt", True),
         ("acme.com", False),
         ("outlook.acme.com", False),
         ("yahoo-inc.com", False),
