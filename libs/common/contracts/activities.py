@@ -215,17 +215,25 @@ class CrmReferences(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         """A blank reference (an export's empty column: ``"owner_rep_id": ""``) is none: read as an
-        id, a blank owner was credited with the activity."""
+        id, a blank owner was credited with the activity. A numeric id (HubSpot's) is its text."""
+        if value.__class__ is int:
+            return str(value)
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("contact_ids", mode="before")
     @classmethod
     def _no_blank_ids(cls, value: object) -> object:
-        """``null`` is no contact, and a blank id among them names none."""
+        """``null`` is no contact, a blank id among them names none, a numeric id is its text."""
         if value is None:
             return ()
-        if isinstance(value, list | tuple) and any(isinstance(v, str) and not v.strip() for v in value):
-            return tuple(v for v in value if not (isinstance(v, str) and not v.strip()))
+        if isinstance(value, list | tuple) and any(
+            (isinstance(v, str) and not v.strip()) or v.__class__ is int for v in value
+        ):
+            return tuple(
+                str(v) if v.__class__ is int else v
+                for v in value
+                if not (isinstance(v, str) and not v.strip())
+            )
         return value
 
 
@@ -280,6 +288,12 @@ class ActivityIn(BaseModel):
     #: when one object is delivered several times in different states the highest revision wins,
     #: so reordered status callbacks settle on the final state.
     revision: Revision = 0
+
+    @field_validator("external_id", mode="before")
+    @classmethod
+    def _numeric_id_is_text(cls, value: object) -> object:
+        """A vendor's numeric id (a HubSpot engagement's ``12345``) is that id's text."""
+        return str(value) if value.__class__ is int else value
 
     @field_validator("crm", "duration_seconds", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ identical one changes nothing. ``deleted`` tombstones an entity;
 ``merged_into`` points a merged entity at its survivor.
 
 An optional field sent ``null``, or blank where its absence is ``null`` (an export's empty
-column: ``"account_id": ""``, ``"closed_at": " "``), is absent (:func:`_absent_when_empty`),
+column: ``"account_id": ""``, ``"closed_at": " "``), is absent (:func:`_as_exported`),
 as a participant's blank email is none. Emails are read by ingest (``crm_sync.read_entities``):
 the contract lower-cases an address and keeps a value that is not one for ingest to drop with
 a warning, as it does a phone.
@@ -51,20 +51,46 @@ def _lower_when_an_email(value: str) -> str:
 CrmEmail = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_when_an_email)]
 
 
-def _absent_when_empty(model: type[BaseModel], data: Any) -> Any:
-    """``data`` without the optional fields sent ``null``, or blank where the field's default is
-    ``None``: their defaults apply. Required fields are left to be refused by name."""
+#: Fields holding a CRM id: an export's numeric id (HubSpot's ``12345``) is that id's text.
+_ID_FIELDS = frozenset(
+    {
+        "id",
+        "account_id",
+        "owner_rep_id",
+        "manager_id",
+        "merged_into",
+        "parent_id",
+        "rep_id",
+        "team_id",
+        "contact_id",
+    }
+)
+#: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
+_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "domains"})
+
+
+def _as_exported(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as a CRM export means it: an optional field sent ``null``, or blank where the
+    field's default is ``None``, absent (its default applies; a required one is left to be refused
+    by name); a numeric id as its text; a bare value of a list a list of one."""
     if not isinstance(data, dict):
         return data
     fields = model.model_fields
-    absent = [
-        key
-        for key, value in data.items()
-        if key in fields
-        and not fields[key].is_required()
-        and (value is None or (fields[key].default is None and isinstance(value, str) and not value.strip()))
-    ]
-    return {k: v for k, v in data.items() if k not in absent} if absent else data
+    read: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key)
+        if (
+            field is not None
+            and not field.is_required()
+            and (value is None or (field.default is None and isinstance(value, str) and not value.strip()))
+        ):
+            continue
+        if value.__class__ is int and key in _ID_FIELDS:
+            value = str(value)
+        elif isinstance(value, str) and key in _TEXT_LISTS:
+            value = [value]
+        read[key] = value
+    return read
 
 
 _MILLIONTH = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
@@ -99,7 +125,7 @@ class _Entity(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_absent(cls, data: Any) -> Any:
-        return _absent_when_empty(cls, data)
+        return _as_exported(cls, data)
 
 
 class RepV1(_Entity):
@@ -163,7 +189,7 @@ class DealContactRole(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_absent(cls, data: Any) -> Any:
-        return _absent_when_empty(cls, data)
+        return _as_exported(cls, data)
 
 
 class DealV1(_Entity):

@@ -134,6 +134,11 @@ def reason_of(error: ErrorDetails) -> str:
                 return str(exc)
     if kind == "string_unicode":
         return "must be valid Unicode text (a lone surrogate is not)"
+    if kind == "union_tag_not_found":
+        tag = str((error.get("ctx") or {}).get("discriminator", "the kind")).strip("'")
+        if tag == "entity_type":
+            return "entity_type is required: rep, team, team_membership, account, contact or deal"
+        return f"{tag} is required"
     if kind == "decimal_parsing":
         return "must be a number such as 12000.50 (no currency, no thousands separator)"
     if kind == "timezone_aware":

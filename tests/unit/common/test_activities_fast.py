@@ -186,6 +186,10 @@ SAMPLES: list[tuple[str, bytes, str]] = [
         "contract",
     ),
     ("a null duration", _edit('"duration_seconds":12', '"duration_seconds":null'), "contract"),
+    # A vendor's numeric ids are their text (``ActivityIn._numeric_id_is_text``).
+    ("a numeric external id", _edit('"msg-1"', "12345"), "contract"),
+    ("a numeric contact id", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":["c-1",2]'), "contract"),
+    ("a numeric owner id", _edit('"owner_rep_id":"rep-1"', '"owner_rep_id":7701'), "contract"),
     ("no activity id", _edit('"activity_id"', '"activity"'), "invalid"),
     # A response status: ours on the fast path; a vendor's spelling, another case or null on the contract's.
     ("a declined participant", _edit('"role":"cc"', '"role":"cc","response_status":"declined"'), "fast"),

@@ -83,6 +83,57 @@ def test_optional_fields_sent_null_or_blank_are_absent() -> None:
     assert warnings == []
 
 
+def test_numeric_ids_are_their_text_and_a_bare_value_of_a_list_is_a_list_of_one() -> None:
+    read, warnings = _read(
+        {
+            "entity_type": "contact",
+            "id": 123,
+            "account_id": 77,
+            "emails": "Bo <bo@buyer.example>",
+            "phones": "(415) 555-0100",
+        },
+        {"entity_type": "account", "id": 77, "domains": "buyer.example, buyer.co.uk"},
+        {
+            "entity_type": "deal",
+            "id": 5,
+            "owner_rep_id": 3,
+            "created_at": "2026-10-01",
+            "contacts": [{"contact_id": 123}],
+        },
+    )
+    assert read == [
+        {
+            "id": "123",
+            "account_id": "77",
+            "emails": ["bo@buyer.example"],
+            "phones": ["+14155550100"],
+            "raw_phones": ["(415) 555-0100"],
+        },
+        {"id": "77", "domains": ["buyer.example", "buyer.co.uk"]},
+        {
+            "id": "5",
+            "owner_rep_id": "3",
+            "created_at": "2026-10-01T00:00:00Z",
+            "contacts": [{"contact_id": "123"}],
+        },
+    ]
+    assert warnings == []
+
+
+def test_an_entity_without_its_kind_is_refused_naming_the_kinds() -> None:
+    with pytest.raises(Problem) as caught:
+        _read({"id": "x"}, {"entity_type": "company", "id": "y"}, {"entity_type": "contact", "id": True})
+    assert [(e["field"], e["reason"]) for e in caught.value.errors] == [
+        ("entities.0", "entity_type is required: rep, team, team_membership, account, contact or deal"),
+        (
+            "entities.1",
+            "Input tag 'company' found using 'entity_type' does not match any of the expected tags: "
+            "'rep', 'team', 'team_membership', 'account', 'contact', 'deal'",
+        ),
+        ("entities.2.contact.id", "Input should be a valid string"),
+    ]
+
+
 def test_a_deal_whose_flags_are_null_is_read_from_its_stage() -> None:
     (deal,), _ = _read(
         {
