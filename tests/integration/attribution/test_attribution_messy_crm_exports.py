@@ -40,7 +40,8 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
     only (with a warning), and a deal sent without flags at "Geschlossen und gewonnen" is won and
     closed: it no longer competes with the account's open deal months later. An activity's blank
     CRM references are none: a shared inbox's mail with ``owner_rep_id: " "`` goes to the deal's
-    owner, not to a rep named by a space."""
+    owner, not to a rep named by a space. Numeric ids (HubSpot's) are their text, one domain value
+    listing two is both."""
     auth = await _ingest_auth(db_engine)
     rep = {**REP, "name": None, "manager_id": "", "role": "", "phones": [""]}
     account = {"entity_type": "account", "id": "acc-1", "name": None, "domains": ["buyer.example", "N/A"]}
@@ -81,14 +82,18 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
         ],
         "crm": {"deal_id": "", "account_id": None, "contact_ids": [""], "owner_rep_id": " "},
     }
+    # As HubSpot exports them: numeric ids, one value where a list is expected.
+    globex = {"entity_type": "account", "id": 77, "domains": "globex.example, globex.co.uk"}
+    globex_deal = {**DEAL, "id": 5, "account_id": 77, "contacts": []}
     mails = [_to("m-dana", "dana@buyer.example", crm=None, duration_seconds=None), inbox]
+    mails.append({**_to("m-joe", "joe@globex.co.uk"), "external_id": 4242})
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(rep, account, dana, won, current), headers=auth
+            "/v1/crm/sync", json=_crm(rep, account, dana, won, current, globex, globex_deal), headers=auth
         )
         assert crm.status_code == 202, crm.text
         assert crm.json() == {
-            "accepted": 5,
+            "accepted": 7,
             "warnings": [
                 {
                     "index": 0,
@@ -108,7 +113,7 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
             ],
         }
         await asyncio.sleep(1.0)
-        rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-inbox"))
+        rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-inbox", "4242"))
     async with db_engine.connect() as conn:
         deals = [
             tuple(r)
@@ -127,6 +132,7 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
             )
         ).one()
     assert deals == [
+        ("5", False, False, None, None),
         ("deal-new", False, False, None, None),
         ("deal-won", True, True, "2026-06-01", "48000.00"),
     ]
@@ -138,6 +144,7 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
     assert found == {
         "m-dana": ("attributed", "deal-new", [], "rep-1", "contact_role"),
         "m-inbox": ("attributed", "deal-new", [], "rep-1", "contact_role"),
+        "4242": ("attributed", "5", [], "rep-1", "owner_participates"),
     }
 
 
