@@ -75,12 +75,14 @@ def _instant(value: str | datetime) -> datetime:
 
 def _holds(row: Any, sent: Mapping[str, Any]) -> bool:
     """Whether the held ``row`` is ``sent`` (its ``updated_at`` or newer; ``deleted`` and
-    ``merged_into`` as sent when ``sent`` names them)."""
+    ``merged_into`` as sent when ``sent`` names them, a blank one being none)."""
     if row is None:
         return False
     if "updated_at" in sent and row.updated_at < _instant(sent["updated_at"]):
         return False
-    return all(getattr(row, field) == sent[field] for field in ("deleted", "merged_into") if field in sent)
+    if "deleted" in sent and row.deleted != bool(sent["deleted"]):
+        return False
+    return "merged_into" not in sent or row.merged_into == (sent["merged_into"] or None)  # blank: none
 
 
 async def references_landed(

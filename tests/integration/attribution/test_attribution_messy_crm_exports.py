@@ -5,7 +5,6 @@ deal moved to another account, entities arriving before what they point at."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import text
@@ -25,7 +24,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
-from tests.integration.polling import eventually
+from tests.integration.polling import eventually, references_landed
 
 
 def _to(external_id: str, address: str, **fields: Any) -> dict[str, Any]:
@@ -88,9 +87,8 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
     mails = [_to("m-dana", "dana@buyer.example", crm=None, duration_seconds=None), inbox]
     mails.append({**_to("m-joe", "joe@globex.co.uk"), "external_id": 4242})
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(rep, account, dana, won, current, globex, globex_deal), headers=auth
-        )
+        export = _crm(rep, account, dana, won, current, globex, globex_deal)
+        crm = await stack.ingest.post("/v1/crm/sync", json=export, headers=auth)
         assert crm.status_code == 202, crm.text
         assert crm.json() == {
             "accepted": 7,
@@ -112,7 +110,7 @@ async def test_an_export_with_empty_columns_placeholders_and_german_stages_is_ac
                 },
             ],
         }
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, export["entities"])
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-inbox", "4242"))
     async with db_engine.connect() as conn:
         deals = [
@@ -213,7 +211,7 @@ async def test_shared_addresses_free_mail_domains_moved_deals_and_entities_out_o
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *first)
+        await _sync_crm(stack, db_engine, auth, *first)
         before = seen(await _post_mail(stack, db_engine, auth, mails, names))
         later = [
             _account("acc-o", "order.example"),
@@ -264,11 +262,11 @@ async def test_mail_from_a_subsidiarys_own_subdomain_is_the_subsidiarys_even_whe
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *parent)
+        await _sync_crm(stack, db_engine, auth, *parent)
         early = seen(
             await _post_mail(stack, db_engine, auth, [_to("m-early", "kai@eu.parent.example")], names[:1])
         )
-        await _sync_crm(stack, auth, *subsidiary)
+        await _sync_crm(stack, db_engine, auth, *subsidiary)
         later = [_to("m-kid", "kim@eu.parent.example"), _to("m-deeper", "kit@mail.eu.parent.example")]
         later.append(_to("m-us", "uma@us.parent.example"))
         await _post_mail(stack, db_engine, auth, later, names[1:])
@@ -315,9 +313,9 @@ async def test_a_gmail_contact_is_found_by_any_spelling_of_its_mailbox_and_when_
         return {name: (r.version, r.status, r.deal_id, r.account_id) for name, r in rows.items()}
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *crm)
+        await _sync_crm(stack, db_engine, auth, *crm)
         await _post_mail(stack, db_engine, auth, [_to("m-early", "kimlee@gmail.com")], ("m-early",))
-        await _sync_crm(stack, auth, jo, kim)
+        await _sync_crm(stack, db_engine, auth, jo, kim)
         await _post_mail(stack, db_engine, auth, mails, names[:4])
 
         async def rows() -> dict[str, tuple[Any, ...]]:
@@ -356,10 +354,12 @@ async def test_an_activity_naming_a_deal_not_synced_yet_gets_its_account_and_own
         return (r.version, r.status, r.deal_id, r.account_id, r.rep_id, r.explanation["rule_path"])
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, _account("acc-x", "x.example"))
+        await _sync_crm(stack, db_engine, auth, REP, _account("acc-x", "x.example"))
         await _post_mail(stack, db_engine, auth, [logged], ("m-logged",))
         before = await row()
-        await _sync_crm(stack, auth, {**_deal("deal-x", "acc-x"), "updated_at": "2026-11-05T00:00:00Z"})
+        await _sync_crm(
+            stack, db_engine, auth, {**_deal("deal-x", "acc-x"), "updated_at": "2026-11-05T00:00:00Z"}
+        )
         after = await eventually(row, lambda r: r[0] == 2, 20, "the logged email re-decided")
     assert before == (1, "attributed", "deal-x", None, None, "explicit_deal")
     assert after == (2, "attributed", "deal-x", "acc-x", "rep-1", "explicit_deal")
