@@ -100,6 +100,8 @@ class WebhookAccepted(EventsAccepted):
     """A vendor delivery: also the entities published and the events deliberately ignored."""
 
     entities: int = 0
+    #: Objects the source deleted, published for attribution to retract (``activity-deleted``).
+    deleted: int = 0
     ignored: list[str]
 
 
@@ -273,6 +275,7 @@ def webhook_accepted(prepared: handlers.PreparedActivities, result: AdapterResul
         "automated": prepared.automated,
         "activity_ids": [e.activity_id_text for e in prepared.events],
         "entities": len(result.entities),
+        "deleted": len(dict.fromkeys(result.deletions)),
         "ignored": list(result.ignored),
     }
 

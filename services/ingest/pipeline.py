@@ -410,6 +410,10 @@ async def receive_webhook(
         else None
     )
     entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
+    # After the delivery's activities: a deletion is read after what it deletes.
+    deletions = handlers.deletion_messages(
+        result.deletions, tenant_id, adapter.version, prefix, delivery.received_at
+    )
     prepared = await accept_activities(
         deps,
         context,
@@ -417,7 +421,7 @@ async def receive_webhook(
         delivery.received_at,
         adapter.version,
         stateful=stateful_step(kept),
-        extra=entities,
+        extra=[*entities, *deletions],
         raw=raw,
     )
     prepared.count(source)
