@@ -202,6 +202,28 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
     )
 
 
+class EventDeleted(BaseModel):
+    """The deletion was acknowledged by the broker: attribution retracts the activity."""
+
+    activity_id: str
+
+
+@router.delete(
+    "/v1/events/{source}/{external_id:path}",
+    status_code=202,
+    summary="Delete a canonical activity at its source",
+    responses={202: {"description": "The deletion was acknowledged by the broker"}},
+)
+async def delete_event(
+    source: str, external_id: str, request: Request, principal: IngestPrincipal
+) -> EventDeleted:
+    """The activity posted as (``source``, ``external_id``) was deleted where it came from."""
+    deps = _deps(request)
+    context = await _known_tenant(deps, principal)
+    activity_id = await pipeline.delete_activity(deps, context, source, external_id, _now(request))
+    return EventDeleted(activity_id=activity_id)
+
+
 @router.post(
     "/v1/crm/sync",
     status_code=202,

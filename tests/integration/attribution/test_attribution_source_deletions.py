@@ -170,3 +170,45 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
     assert stored == [(1795608000000,)]
     assert after == retracted
     assert never_seen == [(0,)]
+
+
+def _meeting(external_id: str) -> dict[str, Any]:
+    return {
+        "source": "calendar-export",
+        "external_id": external_id,
+        "kind": "meeting",
+        "direction": "outbound",
+        "outcome": "held",
+        "occurred_at": "2026-11-25T15:00:00Z",
+        "duration_seconds": 1800,
+        "participants": [
+            {"email": "ana.seller@acme.example", "role": "organizer"},
+            {"email": "bo.buyer@globex.example", "role": "attendee"},
+        ],
+    }
+
+
+async def test_a_canonical_meeting_deleted_through_the_api_is_retracted(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    meeting_id = activity_id_for(TENANT, "calendar-export", "exp/42")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, auth, *CRM)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42")]}, headers=auth
+        )
+        assert posted.status_code == 202, posted.text
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        refused = await stack.ingest.delete("/v1/events/Calendar%20Export/exp%2F42", headers=auth)
+        deleted = await stack.ingest.delete("/v1/events/calendar-export/exp/42", headers=auth)
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+
+    assert counted == {meeting_id: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {"in": "path", "field": "source", "reason": "String should match pattern '^[a-z0-9][a-z0-9._-]*$'"}
+    ]
+    assert (deleted.status_code, deleted.json()) == (202, {"activity_id": str(meeting_id)})
+    assert retracted == {meeting_id: (2, "excluded", None, "deleted_at_source", 2, 0)}
