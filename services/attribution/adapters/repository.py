@@ -1032,8 +1032,9 @@ async def current_attributions(
             "a.secondary_deal_ids, a.confidence, a.is_override, "
             "CASE WHEN a.kind IN ('call', 'email') THEN CAST(a.explanation->>'duplicate_of' AS uuid) END "
             "AS duplicate_of, "
-            # Only an excluded activity's explanation is read for it.
-            "COALESCE(a.status = 'excluded' AND a.explanation->>'rule_path' = :deleted, false) AS deleted "
+            # Only an excluded activity's explanation is read for it (CASE: evaluated in order).
+            "CASE WHEN a.status = 'excluded' THEN a.explanation->>'rule_path' IS NOT DISTINCT FROM :deleted "
+            "ELSE false END AS deleted "
             "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
             "SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) a "
             "FOR UPDATE OF a"
