@@ -25,6 +25,10 @@ PERSONAL_DOMAINS: frozenset[str] = frozenset(
         "icloud.com", "me.com", "mac.com",
         "yahoo.com", "ymail.com", "rocketmail.com",
         "aol.com", "aim.com", "verizon.net", "att.net", "sbcglobal.net", "comcast.net",
+        # North American and Oceanian internet providers' mail
+        "cox.net", "charter.net", "earthlink.net", "optonline.net", "juno.com", "netzero.net",
+        "shaw.ca", "rogers.com", "telus.net", "sympatico.ca", "videotron.ca", "bell.net",
+        "bigpond.com", "bigpond.net.au", "optusnet.com.au", "iinet.net.au", "xtra.co.nz",
         # privacy-minded and independent providers
         "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com", "tuta.io",
         "zoho.com", "zohomail.com", "fastmail.com", "fastmail.fm", "hey.com", "mailbox.org",
@@ -34,11 +38,14 @@ PERSONAL_DOMAINS: frozenset[str] = frozenset(
         "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "tiscali.it", "alice.it",
         "btinternet.com", "sky.com", "virginmedia.com", "ntlworld.com", "seznam.cz", "wp.pl",
         "o2.pl", "onet.pl", "interia.pl", "abv.bg", "inbox.lv", "telenet.be", "skynet.be",
-        "ziggo.nl", "kpnmail.nl", "bluewin.ch", "chello.at",
+        "ziggo.nl", "kpnmail.nl", "bluewin.ch", "chello.at", "talktalk.net", "blueyonder.co.uk",
+        "planet.nl", "home.nl", "hetnet.nl", "tin.it", "neuf.fr", "bbox.fr", "aliceadsl.fr",
+        "telefonica.net", "ono.com", "sapo.pt", "centrum.cz", "freemail.hu", "citromail.hu",
+        "duck.com",
         # Russia, Asia, Latin America
         "mail.ru", "inbox.ru", "list.ru", "bk.ru", "rambler.ru", "ya.ru",
         "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "sina.com", "sohu.com",
-        "aliyun.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com",
+        "aliyun.com", "naver.com", "daum.net", "hanmail.net", "nate.com", "rediffmail.com",
         "bol.com.br", "uol.com.br", "terra.com.br",
     }
 )  # fmt: skip
@@ -71,13 +78,38 @@ def email_domain(address: str) -> str | None:
     return domain.rstrip(".") or None if at else None
 
 
-def untagged_address(address: str) -> str | None:
-    """``lee@buyer.example`` for ``lee+deals@buyer.example``, or ``None`` for an address without a
-    ``+tag``: sub-addressing delivers to the mailbox without the tag (Gmail, Microsoft 365,
-    Fastmail, Proton...)."""
+def mailbox_address(address: str) -> str | None:
+    """The mailbox a lower-cased address delivers to, or ``None`` when it is its own:
+    ``lee@buyer.example`` for ``lee+deals@buyer.example`` (sub-addressing delivers to the mailbox
+    without the ``+tag``: Gmail, Microsoft 365, Fastmail, Proton...), and for Gmail, which ignores
+    dots and answers at both of its domains, ``jodoe@gmail.com`` for ``jo.doe@gmail.com``,
+    ``Jo.Doe+crm@googlemail.com`` lower-cased."""
     local, at, domain = address.rpartition("@")
     base, plus, _ = local.partition("+")
-    return f"{base}@{domain}" if at and plus and base else None
+    if not (at and base):
+        return None
+    if domain in GMAIL_DOMAINS:
+        mailbox = f"{base.replace('.', '')}@gmail.com"
+        return mailbox if mailbox != address and mailbox[0] != "@" else None
+    return f"{base}@{domain}" if plus else None
+
+
+#: Gmail's two domains: one mailbox answers at both, whatever dots its name is written with.
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_forms(addresses: Iterable[str]) -> list[str]:
+    """Each address lower-cased, then the Gmail mailbox of those that are Gmail addresses written
+    another way (``jo.doe@gmail.com`` is also ``jodoe@gmail.com``): how a CRM record's addresses
+    are held, so that mail from any spelling of the mailbox finds it. A ``+tag`` stays: an address
+    a record lists with its tag is held as listed."""
+    held = [a.lower() for a in addresses]
+    for address in tuple(held):
+        if address.endswith(("@gmail.com", "@googlemail.com")) and "+" not in address:
+            mailbox = mailbox_address(address)
+            if mailbox is not None and mailbox not in held:
+                held.append(mailbox)
+    return held
 
 
 @lru_cache(maxsize=65_536)

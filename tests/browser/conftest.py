@@ -32,6 +32,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.engines import Engines
 from libs.common.testing.stack import TEST_SECRET_KEY, InProcessStack, in_process_stack
 from spm.demo import DemoDataset, generate_demo
+from tests.integration.polling import references_landed
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -84,14 +85,15 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
-async def load_demo(ingest: httpx.AsyncClient, key: str, data: DemoDataset) -> int:
+async def load_demo(ingest: httpx.AsyncClient, engine: AsyncEngine, key: str, data: DemoDataset) -> int:
+    """``data`` into the demo tenant: its CRM entities, once attribution holds them its activities."""
     headers = {"Authorization": f"Bearer {key}"}
     for i in range(0, len(data.entities), 500):
         response = await ingest.post(
             "/v1/crm/sync", json={"source": "demo", "entities": data.entities[i : i + 500]}, headers=headers
         )
         assert response.status_code == 202, response.text
-    await asyncio.sleep(1.0)  # let the reference data land before the activities
+    await references_landed(engine, "demo", data.entities)
     accepted = 0
     for i in range(0, len(data.activities), 500):
         response = await ingest.post(
@@ -133,7 +135,7 @@ def fresh_emails(data: DemoDataset, rep_id: str, count: int) -> list[dict[str, A
 
 async def wait_until_scored(engine: AsyncEngine, activities: int) -> None:
     """Every activity attributed and counted, and the read models refreshed once after that."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         async with engine.connect() as conn:
             row = (
@@ -149,7 +151,7 @@ async def wait_until_scored(engine: AsyncEngine, activities: int) -> None:
         if row.attributed == activities and row.counted == activities and row.refreshed == 1:
             return
         await asyncio.sleep(0.5)
-    raise AssertionError(f"demo not scored within 120 s: {row}")
+    raise AssertionError(f"demo not scored within 240 s: {row}")
 
 
 @dataclass
@@ -184,7 +186,7 @@ async def demo_site(engines: Engines, browser_ready: None) -> AsyncIterator[Demo
         keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
         data = generate_demo(reps=6, days=28, accounts=30)
         async with in_process_stack(kafka, database) as stack:
-            accepted = await load_demo(stack.ingest, keys["ingest"], data)
+            accepted = await load_demo(stack.ingest, engine, keys["ingest"], data)
             assert accepted == len(data.activities)
             await wait_until_scored(engine, accepted)
             async with served(stack.apps["gateway"]) as base:

@@ -61,7 +61,7 @@ def test_spm_up_serves_demo_scores_and_sigterm_leaves_no_process(tmp_path: Path)
         url = f"http://127.0.0.1:{ports['GATEWAY']}/v1/reps/rep-001/scores?granularity=quarter"
         total = -1
         while time.monotonic() < deadline + 60:
-            response = httpx.get(url, headers={"Authorization": f"Bearer {keys['read']}"}, timeout=5)
+            response = httpx.get(url, headers={"Authorization": f"Bearer {keys['read']}"}, timeout=30)
             if response.status_code == 200:
                 total = sum(p["counts"]["activities"] for p in response.json()["periods"])
                 if total == expected:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ async def eventually(
 
 
 async def poll_rows(
-    engine: AsyncEngine, sql: str, params: dict[str, Any], done: Any, deadline_s: float = 30
+    engine: AsyncEngine, sql: str, params: dict[str, Any], done: Any, deadline_s: float = 60
 ) -> Any:
     """The rows of ``sql`` (as tuples) once ``done(rows)`` holds."""
 
@@ -44,7 +45,7 @@ async def poll_rows(
 
 
 async def poll_json(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 30
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 60
 ) -> Any:
     """The JSON body of a 200 from ``GET url`` once ``done(body)`` holds."""
 
@@ -53,3 +54,66 @@ async def poll_json(
         return response.json() if response.status_code == 200 else PENDING
 
     return await eventually(probe, done, deadline_s, "condition")
+
+
+#: Where attribution keeps each CRM entity type: its reference table, id column and survivor
+#: (teams and memberships are not merged).
+_REFERENCE_TABLES = {
+    "rep": ("ref_reps", "rep_id", "merged_into"),
+    "team": ("ref_teams", "team_id", "NULL"),
+    "team_membership": ("ref_team_memberships", "membership_id", "NULL"),
+    "account": ("ref_accounts", "account_id", "merged_into"),
+    "contact": ("ref_contacts", "contact_id", "merged_into"),
+    "deal": ("ref_deals", "deal_id", "merged_into"),
+}
+
+
+def _instant(value: str | datetime) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _holds(row: Any, sent: Mapping[str, Any]) -> bool:
+    """Whether the held ``row`` is ``sent`` (its ``updated_at`` or newer; ``deleted`` and
+    ``merged_into`` as sent when ``sent`` names them)."""
+    if row is None:
+        return False
+    if "updated_at" in sent and row.updated_at < _instant(sent["updated_at"]):
+        return False
+    return all(getattr(row, field) == sent[field] for field in ("deleted", "merged_into") if field in sent)
+
+
+async def references_landed(
+    engine: AsyncEngine, tenant_id: str, entities: Iterable[Mapping[str, Any]], deadline_s: float = 60
+) -> None:
+    """Return once attribution holds each of ``entities`` in its reference tables, so an activity
+    posted after is decided with them (not parked or unmatched first).
+
+    ``entities`` are CRM entities as sent (a ``/v1/crm/sync`` body's, or for a vendor's feed
+    their ``entity_type`` and ``id`` as ingest maps them); each is held once its row exists with
+    its ``updated_at`` or a newer one and, where it names them, its ``deleted`` and ``merged_into``.
+    """
+    wanted = [(e["entity_type"], str(e["id"]), e) for e in entities]
+
+    async def missing() -> list[str]:
+        held: dict[tuple[str, str], Any] = {}
+        async with engine.connect() as conn:
+            for kind in {kind for kind, _, _ in wanted}:
+                table, key, survivor = _REFERENCE_TABLES[kind]
+                ids = [i for k, i, _ in wanted if k == kind]
+                rows = await conn.execute(
+                    text(
+                        f"SELECT {key} AS id, updated_at, deleted, {survivor} AS merged_into FROM {table} "
+                        f"WHERE tenant_id = :t AND {key} = ANY(:ids)"
+                    ),
+                    {"t": tenant_id, "ids": ids},
+                )
+                held.update(((kind, r.id), r) for r in rows)
+        return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
+
+    await eventually(
+        missing,
+        lambda left: not left,
+        deadline_s,
+        f"attribution holding {len(wanted)} CRM entities of {tenant_id}",
+    )

@@ -19,6 +19,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.metrics.adapters import digests
+from tests.integration.polling import references_landed
 
 T0 = "2026-10-01T00:00:00Z"
 WEEK = "2026-11-09"
@@ -151,11 +152,12 @@ async def test_a_parent_team_sums_its_children_and_a_team_board_ranks_what_was_e
     ingest = {"Authorization": f"Bearer {keys['ingest']}"}
     read = keys["read"]
     async with in_process_stack(kafka_settings, database_settings) as stack:
+        entities = _entities()
         crm = await stack.ingest.post(
-            "/v1/crm/sync", json={"source": "crm", "entities": _entities()}, headers=ingest
+            "/v1/crm/sync", json={"source": "crm", "entities": entities}, headers=ingest
         )
         assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, "acme", entities)
         posted = await stack.ingest.post("/v1/events", json={"activities": _activities()}, headers=ingest)
         assert posted.status_code == 202, posted.text
         await _until_scored(stack.gateway, read, expected=20.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,11 +11,11 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal, email_from_ana
-from tests.integration.polling import poll_json
+from tests.integration.polling import poll_json, references_landed
 
 T0 = "2026-11-02T15:00:00Z"
 
-CRM = {
+CRM: dict[str, Any] = {
     "source": "test",
     "entities": [
         *ana_on_team_a(),
@@ -66,7 +65,7 @@ def _activities() -> list[dict[str, Any]]:
 
 
 async def _poll(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 30
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, deadline_s: float = 60
 ) -> Any:
     return await poll_json(client, url, headers, done, deadline_s)
 
@@ -83,8 +82,8 @@ async def test_activity_posted_to_ingest_is_scored_and_readable_from_the_gateway
         )
         assert crm.status_code == 202, crm.text
         assert crm.json() == {"accepted": 6, "warnings": []}
-        # Let the reference data land first so the first version is already attributed.
-        await asyncio.sleep(1.0)
+        # The reference data first, so that the first version is already attributed.
+        await references_landed(db_engine, "acme", CRM["entities"])
         posted = await stack.ingest.post(
             "/v1/events",
             json={"activities": _activities()},

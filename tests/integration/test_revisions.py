@@ -25,6 +25,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 
 from .pipeline_support import CRM, call, drained
+from .polling import references_landed
 
 TENANT = "acme"
 DAY0 = date(2026, 11, 2)
@@ -72,9 +73,14 @@ async def test_revision_5_wins_over_4_in_one_batch_and_over_a_later_4(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     auth = await _keys(db_engine)
+    # The reference data first: a call decided before it would be unmatched, then re-decided.
+    async with in_process_stack(
+        kafka_settings, database_settings, services=("ingest", "attribution")
+    ) as stack:
+        assert (await stack.ingest.post("/v1/crm/sync", json=CRM, headers=auth)).status_code == 202
+        await references_landed(db_engine, TENANT, CRM["entities"])
     # Posted while no consumer runs, so that attribution reads 5 then 4 of "a" in one batch.
     async with in_process_stack(kafka_settings, database_settings, services=("ingest",)) as stack:
-        assert (await stack.ingest.post("/v1/crm/sync", json=CRM, headers=auth)).status_code == 202
         await _post(stack.ingest, auth, call("a", revision=5, duration_seconds=50))
         await _post(stack.ingest, auth, call("a", revision=4, duration_seconds=40))
         await _post(stack.ingest, auth, call("b", revision=5, duration_seconds=50))

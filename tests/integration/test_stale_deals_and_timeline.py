@@ -23,6 +23,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.metrics.refresher import refresh_tenant
 from spm.demo import generate_demo
+from tests.integration.polling import references_landed
 
 TODAY = date(2026, 11, 30)
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -139,7 +140,7 @@ async def test_the_stale_flag_agrees_with_the_timeline_for_every_open_deal(
             "/v1/crm/sync", json={"source": "demo", "entities": demo.entities + entities}, headers=ingest_key
         )
         assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, "demo", demo.entities + entities)
         for i in range(0, len(activities), 500):
             posted = await stack.ingest.post(
                 "/v1/events", json={"activities": activities[i : i + 500]}, headers=ingest_key

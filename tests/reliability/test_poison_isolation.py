@@ -108,7 +108,7 @@ async def test_poison_from_one_tenant_is_dead_lettered_while_another_streams_exa
         assert await pipeline.scalar("SELECT count(*) FROM activities WHERE tenant_id <> 'acme'") == 0
 
         # No consumer restarted, and both are ready with their consumer check green.
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             for name in ("attribution", "metrics"):
                 process = pipeline.one(name)
                 assert process.running, name

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 # Field types live in fields.py; the four ``X as X`` names are re-exported for existing importers.
@@ -211,6 +211,31 @@ class CrmReferences(BaseModel):
     contact_ids: tuple[ExternalId, ...] = ()
     owner_rep_id: ExternalId | None = None
 
+    @field_validator("deal_id", "account_id", "owner_rep_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """A blank reference (an export's empty column: ``"owner_rep_id": ""``) is none: read as an
+        id, a blank owner was credited with the activity. A numeric id (HubSpot's) is its text."""
+        if value.__class__ is int:
+            return str(value)
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("contact_ids", mode="before")
+    @classmethod
+    def _no_blank_ids(cls, value: object) -> object:
+        """``null`` is no contact, a blank id among them names none, a numeric id is its text."""
+        if value is None:
+            return ()
+        if isinstance(value, list | tuple) and any(
+            (isinstance(v, str) and not v.strip()) or v.__class__ is int for v in value
+        ):
+            return tuple(
+                str(v) if v.__class__ is int else v
+                for v in value
+                if not (isinstance(v, str) and not v.strip())
+            )
+        return value
+
 
 #: The references of an activity that carries none, shared (the model is frozen): building one
 #: per activity was about a quarter of validating a batch of activities.
@@ -263,6 +288,20 @@ class ActivityIn(BaseModel):
     #: when one object is delivered several times in different states the highest revision wins,
     #: so reordered status callbacks settle on the final state.
     revision: Revision = 0
+
+    @field_validator("external_id", mode="before")
+    @classmethod
+    def _numeric_id_is_text(cls, value: object) -> object:
+        """A vendor's numeric id (a HubSpot engagement's ``12345``) is that id's text."""
+        return str(value) if value.__class__ is int else value
+
+    @field_validator("crm", "duration_seconds", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: object, info: ValidationInfo) -> object:
+        """``"crm": null`` is no reference, ``"duration_seconds": null`` an unknown length (0)."""
+        if value is not None:
+            return value
+        return NO_CRM_REFERENCES if info.field_name == "crm" else 0
 
     @model_validator(mode="after")
     def _consistent(self) -> ActivityIn:

@@ -109,7 +109,11 @@ class CrmReferencesStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     owner_rep_id: IdText | None = None
 
     def __post_init__(self) -> None:
-        _refuse_unprintable(self.deal_id, self.account_id, self.owner_rep_id, *self.contact_ids)
+        ids = (self.deal_id, self.account_id, self.owner_rep_id, *self.contact_ids)
+        if any(i is not None and not i.strip() for i in ids):
+            # A blank reference is none (the contract's ``_blank_is_none``); rare, so decided there.
+            raise ValueError("a blank reference: the contract's path decides")
+        _refuse_unprintable(*ids)
 
 
 #: Shared like ``NO_CRM_REFERENCES`` (the struct is frozen).

@@ -5,18 +5,26 @@ and ignores an older version delivered late; a version under the same ``updated_
 content differs is a correction and replaces what is held (the last received wins), an
 identical one changes nothing. ``deleted`` tombstones an entity;
 ``merged_into`` points a merged entity at its survivor.
+
+An optional field sent ``null``, or blank where its absence is ``null`` (an export's empty
+column: ``"account_id": ""``, ``"closed_at": " "``), is absent (:func:`_as_exported`),
+as a participant's blank email is none. Emails are read by ingest (``crm_sync.read_entities``):
+the contract lower-cases an address and keeps a value that is not one for ingest to drop with
+a warning, as it does a phone.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from libs.common.contracts.fields import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_LIMIT,
     Amount,
     DayOrUtcDatetime,
-    Email,
     ExternalId,
     RoleName,
     SafeDate,
@@ -24,10 +32,86 @@ from libs.common.contracts.fields import (
     StrictBool,
     TenantId,
     UtcDatetime,
+    lower_email,
 )
 
 Name = Annotated[SafeStr, Field(max_length=256)]
 Phone = Annotated[SafeStr, Field(max_length=40)]
+
+
+def _lower_when_an_email(value: str) -> str:
+    try:
+        return lower_email(value)
+    except ValueError:
+        return value
+
+
+#: An email as a CRM record holds it: lower-cased when shaped like an address; anything else
+#: (``"N/A"``, ``""``) kept for ingest to drop with a warning naming it, the entity accepted.
+CrmEmail = Annotated[SafeStr, Field(max_length=320), AfterValidator(_lower_when_an_email)]
+
+
+#: Fields holding a CRM id: an export's numeric id (HubSpot's ``12345``) is that id's text.
+_ID_FIELDS = frozenset(
+    {
+        "id",
+        "account_id",
+        "owner_rep_id",
+        "manager_id",
+        "merged_into",
+        "parent_id",
+        "rep_id",
+        "team_id",
+        "contact_id",
+    }
+)
+#: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
+_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "domains"})
+
+
+def _as_exported(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as a CRM export means it: an optional field sent ``null``, or blank where the
+    field's default is ``None``, absent (its default applies; a required one is left to be refused
+    by name); a numeric id as its text; a bare value of a list a list of one."""
+    if not isinstance(data, dict):
+        return data
+    fields = model.model_fields
+    read: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key)
+        if (
+            field is not None
+            and not field.is_required()
+            and (value is None or (field.default is None and isinstance(value, str) and not value.strip()))
+        ):
+            continue
+        if value.__class__ is int and key in _ID_FIELDS:
+            value = str(value)
+        elif isinstance(value, str) and key in _TEXT_LISTS:
+            value = [value]
+        read[key] = value
+    return read
+
+
+_MILLIONTH = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
+
+
+def _to_the_millionth(value: object) -> object:
+    """An amount finer than the millionth rounded to it (half to even): a spreadsheet's or a
+    script's float (``19999.990000000002``, ``0.1 + 0.2``) is the money it meant, not a 422 for
+    the whole batch. Anything else is left to ``Amount`` (and refused there, naming the field)."""
+    if value.__class__ not in (float, str, Decimal):
+        return value
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        return value
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int) or exponent >= -AMOUNT_DECIMAL_PLACES:
+        return value
+    if abs(amount) > AMOUNT_LIMIT:
+        return value
+    return amount.quantize(_MILLIONTH, rounding=ROUND_HALF_EVEN)
 
 
 class _Entity(BaseModel):
@@ -38,11 +122,16 @@ class _Entity(BaseModel):
     deleted: StrictBool = False
     merged_into: ExternalId | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        return _as_exported(cls, data)
+
 
 class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
     name: Name = ""
-    emails: tuple[Email, ...] = ()
+    emails: tuple[CrmEmail, ...] = ()
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
@@ -84,7 +173,7 @@ class AccountV1(_Entity):
 class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
     name: Name = ""
-    emails: tuple[Email, ...] = ()
+    emails: tuple[CrmEmail, ...] = ()
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
@@ -97,6 +186,11 @@ class DealContactRole(BaseModel):
     contact_id: ExternalId
     role: SafeStr = Field(default="", max_length=128)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        return _as_exported(cls, data)
+
 
 class DealV1(_Entity):
     entity_type: Literal["deal"] = "deal"
@@ -104,13 +198,23 @@ class DealV1(_Entity):
     account_id: ExternalId | None = None
     owner_rep_id: ExternalId | None = None
     stage: SafeStr = Field(default="", max_length=128)
-    amount: Amount | None = None
+    #: Rounded to the millionth when sent finer (:func:`_to_the_millionth`).
+    amount: Annotated[Amount | None, BeforeValidator(_to_the_millionth)] = None
     is_closed: StrictBool = False
     is_won: StrictBool = False
     #: A time, or a day (its start in UTC) as CRMs keep deal dates.
     created_at: DayOrUtcDatetime
     closed_at: DayOrUtcDatetime | None = None
     contacts: tuple[DealContactRole, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _won_is_closed(cls, data: Any) -> Any:
+        """``is_won: true`` without ``is_closed`` (an export with a "Won" column only) is a closed
+        deal; a won deal sent ``is_closed: false`` is still refused, the two contradict."""
+        if isinstance(data, dict) and data.get("is_won") is True and data.get("is_closed") is None:
+            return {**data, "is_closed": True}
+        return data
 
     @model_validator(mode="after")
     def _closed_consistently(self) -> DealV1:

@@ -134,6 +134,16 @@ def reason_of(error: ErrorDetails) -> str:
                 return str(exc)
     if kind == "string_unicode":
         return "must be valid Unicode text (a lone surrogate is not)"
+    if kind == "union_tag_not_found":
+        tag = str((error.get("ctx") or {}).get("discriminator", "the kind")).strip("'")
+        if tag == "entity_type":
+            return "entity_type is required: rep, team, team_membership, account, contact or deal"
+        return f"{tag} is required"
+    if kind == "decimal_parsing":
+        return "must be a number such as 12000.50 (no currency, no thousands separator)"
+    if kind == "timezone_aware":
+        # "2026-11-02T10:00:00" could be any of 26 hours: it is not read as UTC or as the tenant's.
+        return "must carry a timezone offset (2026-11-02T10:00:00Z or 2026-11-02T10:00:00+01:00)"
     return str(error.get("msg", "invalid"))
 
 

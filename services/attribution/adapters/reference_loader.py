@@ -32,8 +32,8 @@ from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.personal_domains import (
     company_domains,
     email_domain,
+    mailbox_address,
     parent_domains,
-    untagged_address,
 )
 from libs.common.tenant_settings_store import load_tenant_settings as stored_tenant_settings
 from services.attribution.domain.reference import (
@@ -208,7 +208,7 @@ def _wanted(activities: Sequence[IngestedEvent]) -> _Wanted:
             if email := p.email:
                 identities.add(email)
                 identities.add(email.lower())
-                if mailbox := untagged_address(email.lower()):
+                if mailbox := mailbox_address(email.lower()):
                     identities.add(mailbox)
                 domains.update(parent_domains(email_domain(email) or ""))
             if p.phone:

@@ -32,10 +32,16 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
+from libs.common.personal_domains import mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.reference import Deal
-from services.attribution.domain.rematch import DEFAULT_REMATCH_WINDOW_DAYS, RematchWindow, day_start
+from services.attribution.domain.rematch import (
+    DEFAULT_REMATCH_WINDOW_DAYS,
+    RematchWindow,
+    day_start,
+    narrowing_domains,
+)
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 
 
@@ -50,6 +56,9 @@ class ChangedReferences:
     rep_identities: set[str] = field(default_factory=set)
     #: Account domains that were added or removed.
     domains: set[str] = field(default_factory=set)
+    #: Domains an account gained under another domain an account holds (a subsidiary's
+    #: ``eu.buyer.example`` under ``buyer.example``): their mail is re-decided, parked or not.
+    narrowing_domains: set[str] = field(default_factory=set)
     #: Accounts whose deals or contacts changed.
     account_ids: set[str] = field(default_factory=set)
     #: Contacts whose deal roles changed.
@@ -71,6 +80,7 @@ class ChangedReferences:
             self.identities
             or self.rep_identities
             or self.domains
+            or self.narrowing_domains
             or self.account_ids
             or self.contact_ids
             or self.gone_deal_ids
@@ -376,6 +386,20 @@ async def _upsert_many(conn: AsyncConnection, t: str, table: str, rows: Sequence
     return {row[0] for row in result}
 
 
+async def _account_domains(conn: AsyncConnection, t: str, account_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The domains held now by each of ``account_ids``."""
+    rows = await conn.execute(
+        text(
+            "SELECT account_id, domain FROM ref_account_domains WHERE tenant_id = :t AND account_id = ANY(:a)"
+        ),
+        {"t": t, "a": list(account_ids)},
+    )
+    held: dict[str, set[str]] = {}
+    for row in rows:
+        held.setdefault(row.account_id, set()).add(row.domain)
+    return held
+
+
 async def _replace_children(
     conn: AsyncConnection,
     table: str,
@@ -483,7 +507,15 @@ async def _apply_accounts(
         if _live(e):
             children["domain"] += domains[e.id]
             children["account_id"] += [e.id] * len(domains[e.id])
+    held = await _account_domains(conn, t, [e.id for e in written])
     await _replace_children(conn, "ref_account_domains", "account_id", t, [e.id for e in written], children)
+    gained = {d for e in written if _live(e) for d in domains[e.id] if d not in held.get(e.id, ())}
+    if parents := sorted({parent for d in gained for parent in parent_domains(d)[1:]}):
+        found = await conn.execute(
+            text("SELECT DISTINCT domain FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)"),
+            {"t": t, "d": parents},
+        )
+        changed.narrowing_domains.update(narrowing_domains(gained, {row.domain for row in found}))
     for e in written:
         changed.domains.update(domains[e.id])
         changed.account_ids.add(e.id)
@@ -517,14 +549,15 @@ async def _apply_contacts(
     children: dict[str, list[str]] = {"identity": [], "contact_id": []}
     for e in written:
         if _live(e):
-            identities = sorted({*e.emails, *e.phones})
+            # A Gmail address also as its mailbox (``jodoe@gmail.com`` for ``jo.doe@gmail.com``).
+            identities = sorted({*mailbox_forms(e.emails), *e.phones})
             children["identity"] += identities
             children["contact_id"] += [e.id] * len(identities)
     await _replace_children(
         conn, "ref_contact_identities", "contact_id", t, [e.id for e in written], children
     )
     for e in written:
-        changed.identities.update([*e.emails, *e.phones])
+        changed.identities.update([*mailbox_forms(e.emails), *e.phones])
         changed.contact_ids.add(e.id)
         if e.account_id:
             changed.account_ids.add(e.account_id)
@@ -765,6 +798,12 @@ async def activities_to_rematch(
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
       as when a CRM load races the first activities, or a new hire's record after their first
       week); parked or not, internal and excluded ones included;
+    * any one on a deal written now whose account it lacks, or credited to nobody: an activity
+      naming the deal (``crm.deal_id``) before the deal was synced got neither its account nor
+      its owner;
+    * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` with a participant at a domain an
+      account gained under another domain an account holds (``narrowing_domains``: a subsidiary's
+      ``eu.buyer.example`` arriving after mail from there went to the parent on ``buyer.example``);
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -809,6 +848,22 @@ async def activities_to_rematch(
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN unnest(CAST(:deals AS text[]), CAST(:deal_accounts AS text[])) AS d(deal_id, account_id)
+                  ON at.deal_id = d.deal_id
+                WHERE at.tenant_id = :t AND NOT at.is_override
+                  AND (at.account_id IS DISTINCT FROM d.account_id OR at.rep_id IS NULL)
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                WHERE at.tenant_id = :t AND NOT at.is_override
+                  AND cardinality(CAST(:narrowing AS text[])) > 0 AND at.occurred_at >= :rep_since
+                  AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p,
+                                  unnest(CAST(:narrowing AS text[])) d
+                    WHERE split_part(p ->> 'email', '@', 2) = d OR split_part(p ->> 'email', '@', 2) LIKE '%.' || d
+                  )
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN unnest(CAST(:reps AS text[]), CAST(:since AS timestamptz[])) AS r(rep_id, since)
                   ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
@@ -823,6 +878,9 @@ async def activities_to_rematch(
             "rep_identities": sorted(changed.rep_identities),
             "rep_since": now - timedelta(days=DEFAULT_REMATCH_WINDOW_DAYS),
             "domains": sorted(changed.domains),
+            "narrowing": sorted(changed.narrowing_domains),
+            "deals": [after.id for _, after in changed.deal_changes],
+            "deal_accounts": [after.account_id for _, after in changed.deal_changes],
             "accounts": sorted(changed.account_ids),
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),

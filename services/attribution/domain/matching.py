@@ -891,10 +891,17 @@ def _find_accounts(
         domain = email_domain(address) if address else None
         if domain is None or is_personal_domain(domain, policy.extra_personal_domains):
             continue
+        # The most specific domain an account holds is the one the address stands for: mail from
+        # ``eu.buyer.example`` is the account on that domain's (a subsidiary's), not also its
+        # parent's on ``buyer.example``, which an address at no account's subdomain still finds.
         for candidate in parent_domains(domain):
-            for account_id in index.accounts_by_domain.get(candidate, []):
-                if explicit is None or account_id == explicit:
-                    evidence[account_id].add(Evidence.DOMAIN)
+            held = [
+                a for a in index.accounts_by_domain.get(candidate, ()) if explicit is None or a == explicit
+            ]
+            for account_id in held:
+                evidence[account_id].add(Evidence.DOMAIN)
+            if held:
+                break
     if explicit is not None:
         evidence[explicit].add(Evidence.CRM_ACCOUNT)
     return dict(evidence)

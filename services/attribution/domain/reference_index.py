@@ -28,8 +28,9 @@ from libs.common.contracts.copying import with_changes
 from libs.common.personal_domains import (
     email_domain,
     is_personal_domain,
+    mailbox_address,
+    mailbox_forms,
     parent_domains,
-    untagged_address,
 )
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import (
@@ -318,11 +319,12 @@ class ReferenceIndex:
 
 
 def _held(emails: tuple[str, ...], phones: tuple[str, ...], is_email: bool) -> Iterable[str]:
-    return [e.lower() for e in emails] if is_email else phones
+    return mailbox_forms(emails) if is_email else phones
 
 
 def _identities(emails: tuple[str, ...], phones: tuple[str, ...]) -> set[str]:
-    return {e.lower() for e in emails} | set(phones)
+    """A record's emails as held (``mailbox_forms``: a Gmail address also as its mailbox) and phones."""
+    return {*mailbox_forms(emails), *phones}
 
 
 def _domains(account: Account) -> set[str]:
@@ -355,13 +357,18 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
 
 
 def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
-    """The activity with each participant's ``+tagged`` address that no rep or contact holds read
-    as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail)."""
+    """The activity with each participant's ``+tagged`` or Gmail address that no rep or contact
+    holds read as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail;
+    ``jodoe@googlemail.com`` is the contact listing ``jo.doe@gmail.com``)."""
     mailboxes: dict[int, str] = {}
     participants: Sequence[AnyParticipant] = activity.participants
     for position, p in enumerate(participants):
         email = p.email
-        if email is not None and "+" in email and (mailbox := _known_mailbox(email.lower(), index)):
+        if (
+            email is not None
+            and _may_be_another_form(email)
+            and (mailbox := _known_mailbox(email.lower(), index))
+        ):
             mailboxes[position] = mailbox
     if not mailboxes:
         return activity
@@ -372,12 +379,18 @@ def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> Ingeste
     return with_changes(activity, {"participants": participants})
 
 
+def _may_be_another_form(email: str) -> bool:
+    """Whether ``email`` may be another way of writing a mailbox (``mailbox_address``): a ``+tag``,
+    or Gmail. Checked first: it runs for every participant of every activity."""
+    return "+" in email or email.lower().endswith(("@gmail.com", "@googlemail.com"))
+
+
 def _known_mailbox(address: str, index: ReferenceIndex) -> str | None:
     """The untagged mailbox of ``address`` when nobody holds ``address`` itself and someone holds it."""
     held = (index.contact_ids_by_identity, index.rep_ids_by_identity)
     if any(held_by.get(address) for held_by in held):
         return None
-    mailbox = untagged_address(address)
+    mailbox = mailbox_address(address)
     if mailbox is None or not any(held_by.get(mailbox) for held_by in held):
         return None
     return mailbox

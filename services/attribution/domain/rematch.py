@@ -10,10 +10,12 @@ refuses to replace one).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from libs.common.personal_domains import parent_domains
 from services.attribution.domain.reference import Deal, TenantAttributionPolicy
 
 #: No re-match reaches further back than this from the end of the window (or from now).
@@ -78,3 +80,10 @@ def deal_rematch_window(
     )
     floor = (until or now) - timedelta(days=max_days)
     return RematchWindow(accounts, contacts, max(since, floor), until)
+
+
+def narrowing_domains(gained: Iterable[str], held: Collection[str]) -> frozenset[str]:
+    """The domains of ``gained`` (an account's new ones) under a domain an account holds
+    (``held``): mail from such a domain was the parent's (rules 2026.12.5, the most specific
+    domain held decides) and is the new account's now, so it is re-decided, attributed or not."""
+    return frozenset(d for d in gained if any(parent in held for parent in parent_domains(d)[1:]))

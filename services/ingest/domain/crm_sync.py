@@ -12,6 +12,8 @@ no flags is closed (:func:`read_deal`). Everything else in the entity is passed 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,13 +78,40 @@ def read_deal(deal: DealV1) -> dict[str, object]:
 def stage_outcome(stage: str) -> bool | None:
     """Whether a stage's name says the deal was won (``True``) or lost (``False``); ``None`` when it
     names no close. "Closed Won" (Salesforce, Zoho), ``closedwon`` (HubSpot), ``closed_won``,
-    ``Won`` (Pipedrive's status), "Closed Lost to Competition", ``Lost``, ``Closed``."""
+    ``Won`` (Pipedrive's status), "Closed Lost to Competition", ``Lost``, ``Closed``; and as CRMs
+    name them in German, French, Spanish, Portuguese, Italian and Dutch ("Geschlossen und
+    gewonnen", "Fermée gagnée", "Cerrada perdida", "Fechado/Ganho", "Chiusa persa", "Verloren"):
+    an outcome word alone, a closing word alone (lost), or a closing word then an outcome word
+    (``and`` between them allowed, anything after). Case, accents and punctuation are ignored."""
     letters = "".join(c for c in stage.lower() if c.isalpha())
     if letters in ("won", "closedwon") or letters.startswith("closedwon"):
         return True
     if letters in ("lost", "closed") or letters.startswith("closedlost"):
         return False
+    words = [w for w in _WORD_SPLIT.split(_without_accents(stage.lower())) if w and w not in _AND]
+    if len(words) == 1:
+        if words[0] in _CLOSED:
+            return False
+        return _OUTCOME.get(words[0])
+    if len(words) >= 2 and words[0] in _CLOSED:
+        return _OUTCOME.get(words[1])
     return None
+
+
+def _without_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+_WORD_SPLIT = re.compile(r"[^a-z]+")
+_AND = frozenset({"and", "und", "et", "y", "e", "en"})
+#: "Closed" in the languages CRMs are used in (Salesforce's, HubSpot's and Pipedrive's translations).
+_CLOSED = frozenset(
+    {"closed", "geschlossen", "abgeschlossen", "ferme", "fermee", "cerrado", "cerrada"}
+    | {"fechado", "fechada", "chiuso", "chiusa", "gesloten"}
+)
+_WON = ("won", "gewonnen", "gagne", "gagnee", "ganado", "ganada", "ganho", "ganha", "vinto", "vinta")
+_LOST = ("lost", "verloren", "perdu", "perdue", "perdido", "perdida", "perso", "persa")
+_OUTCOME: dict[str, bool] = {word: True for word in _WON} | {word: False for word in _LOST}
 
 
 def deal_close(deal: DealV1) -> datetime | None:
@@ -124,8 +153,20 @@ def _read_phones(
 
 
 def _an_email(raw: str) -> tuple[str, ...]:
+    """The address of one value of a record's emails, or each of several listed in it
+    (``bo@buyer.example; Bo Li <bo.li@buyer.example>``, as a spreadsheet cell holds them: a
+    record's addresses are all its own); none when one of them cannot be read."""
     read = normalize_email(raw)
-    return () if read is None else (read,)
+    if read is not None:
+        return (read,)
+    listed = [part for part in _EMAIL_LIST_SEPARATOR.split(raw) if part.strip()]
+    if len(listed) < 2:
+        return ()
+    each = [normalize_email(part) for part in listed]
+    return tuple(e for e in each if e is not None) if all(each) else ()
+
+
+_EMAIL_LIST_SEPARATOR = re.compile(r"[;,\n]+")
 
 
 def _read_each(

@@ -4,7 +4,6 @@ mail assigned to a rep by the help desk."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import text
@@ -25,7 +24,7 @@ from tests.integration.attribution.test_attribution_real_crm import (
 )
 from tests.integration.crm_support import email_from_ana
 from tests.integration.pipeline_support import drained
-from tests.integration.polling import poll_rows
+from tests.integration.polling import poll_rows, references_landed
 
 
 def _to(external_id: str, address: str) -> dict[str, Any]:
@@ -56,9 +55,8 @@ async def test_a_contact_and_an_account_typed_with_display_names_and_websites_ar
     other = {"entity_type": "account", "id": "acc-2", "domains": ["globex.example."]}
     deal_g = {**DEAL, "id": "deal-g", "account_id": "acc-2", "contacts": []}
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, account, contact, deal_a, deal_b, other, deal_g), headers=auth
-        )
+        sent = _crm(REP, account, contact, deal_a, deal_b, other, deal_g)
+        crm = await stack.ingest.post("/v1/crm/sync", json=sent, headers=auth)
         assert crm.status_code == 202, crm.text
         assert crm.json() == {
             "accepted": 7,
@@ -70,7 +68,7 @@ async def test_a_contact_and_an_account_typed_with_display_names_and_websites_ar
                 }
             ],
         }
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, sent["entities"])
         mails = [
             _to("m-plain", "dana@buyer.example"),
             _to("m-pasted", "Dana Diaz <Dana@Buyer.example>"),
@@ -128,7 +126,7 @@ async def test_a_shared_inbox_email_assigned_to_a_rep_goes_to_that_reps_deal(
     }
     assigned = {**inbound, "external_id": "m-assigned", "crm": {"owner_rep_id": "rep-2"}}
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, bo, account, contact, ana_deal, bo_deal)
+        await _sync_crm(stack, db_engine, auth, REP, bo, account, contact, ana_deal, bo_deal)
         rows = await _post_mail(stack, db_engine, auth, [inbound, assigned], ("m-inbox", "m-assigned"))
     found = {
         name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.rep_id, r.explanation["rule_path"])
@@ -163,7 +161,7 @@ async def test_a_rep_who_also_uses_a_gmail_address_does_not_make_gmail_customers
     }
     colleague = _to("m-colleague", "cy@seller.example")
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, ana, account, contact, deal_a, deal_b)
+        await _sync_crm(stack, db_engine, auth, ana, account, contact, deal_a, deal_b)
         mails = [_to("m-out", "victor@gmail.com"), reply, colleague]
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-out", "m-reply", "m-colleague"))
     found = {name: (r.status, r.deal_id, r.account_id, r.rep_id) for name, r in rows.items()}
@@ -215,7 +213,7 @@ async def test_a_plus_tagged_address_is_its_mailboxs_contact_or_rep(
         },
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, bo, account, lee, tagged, deal_a, deal_b)
+        await _sync_crm(stack, db_engine, auth, REP, bo, account, lee, tagged, deal_a, deal_b)
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-lee", "m-max", "m-ana"))
     found = {
         name: (r.status, r.deal_id, r.rep_id, r.explanation["rep"]["via"], r.explanation["rule_path"])
@@ -265,7 +263,7 @@ async def test_a_switchboard_number_the_reps_list_with_extensions_credits_none_o
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, ana, bo, gone, cy, account, contact, deal)
+        await _sync_crm(stack, db_engine, auth, ana, bo, gone, cy, account, contact, deal)
         calls = [call("c-main", "+14155550000"), call("c-reused", "+14155550009")]
         posted = await stack.ingest.post("/v1/events", json={"activities": calls}, headers=auth)
         assert posted.status_code == 202, posted.text
@@ -308,7 +306,7 @@ async def test_a_record_corrected_under_the_same_updated_at_applies_and_a_resend
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
-        await _sync_crm(stack, auth, REP, account, contact, deal_a, deal_b)
+        await _sync_crm(stack, db_engine, auth, REP, account, contact, deal_a, deal_b)
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [_to("m-1", "dana@buyer.example")]}, headers=auth
         )
@@ -370,7 +368,7 @@ async def test_a_team_change_counts_from_the_tenants_local_day_not_the_utc_one(
         _to("m-morning", "dana@buyer.example") | {"occurred_at": "2026-11-03T17:00:00Z"},
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, *teams)
+        await _sync_crm(stack, db_engine, auth, REP, *teams)
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-evening", "m-morning"))
     found = {name: (r.rep_id, r.team_id, r.explanation["rep"]["team_on"]) for name, r in rows.items()}
     assert found == {
@@ -395,7 +393,7 @@ async def test_a_team_change_re_credits_activities_from_local_midnight_east_of_u
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         first = _crm(REP, *_teams({"id": "m-a", "team_id": "team-a", "valid_from": "2026-01-01"}))
         assert (await stack.ingest.post("/v1/crm/sync", json=first, headers=auth)).status_code == 202
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, first["entities"])
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         for activity_id in ids.values():

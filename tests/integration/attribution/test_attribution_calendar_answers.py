@@ -98,7 +98,7 @@ async def test_declined_invitees_neither_credit_a_rep_nor_point_at_a_deal(
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     ids = {name: activity_id_for(TENANT, "calendar-export", name) for name in NAMES}
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _sync_crm(stack, auth, REP, BO, ACCOUNT, DANA, LEE, DEAL_ANA, DEAL_BO)
+        await _sync_crm(stack, db_engine, auth, REP, BO, ACCOUNT, DANA, LEE, DEAL_ANA, DEAL_BO)
         refused = await stack.ingest.post(
             "/v1/events",
             json={"activities": [_meeting("maybe", ("dana@buyer.example", "attendee", "maybe"))]},

@@ -4,7 +4,6 @@ date, a lost deal without one), calendar resources among a meeting's attendees."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import text
@@ -24,6 +23,8 @@ from tests.integration.attribution.test_attribution_real_crm import (
     _sync_crm,
 )
 from tests.integration.crm_support import email_from_ana
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import references_landed
 
 
 def _to(external_id: str, address: str, at: str = "2026-11-02T16:00:00Z") -> dict[str, Any]:
@@ -72,12 +73,11 @@ async def test_deal_dates_as_crms_keep_them_an_expected_close_and_a_lost_deal_wi
         "contacts": [],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, buyer, globex, dana, lee, slipped, lost, new), headers=auth
-        )
+        sent = _crm(REP, buyer, globex, dana, lee, slipped, lost, new)
+        crm = await stack.ingest.post("/v1/crm/sync", json=sent, headers=auth)
         assert crm.status_code == 202, crm.text
         assert crm.json() == {"accepted": 8, "warnings": []}
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, sent["entities"])
         mails = [
             _to("m-before", "dana@buyer.example", "2026-08-20T16:00:00Z"),
             _to("m-slipped", "dana@buyer.example"),
@@ -143,7 +143,7 @@ async def test_a_deal_sent_with_a_closing_stage_and_no_flags_is_closed(
         "contacts": [],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, globex, lee, won, lost, flagged, new)
+        await _sync_crm(stack, db_engine, auth, REP, globex, lee, won, lost, flagged, new)
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [_to("m-new", "lee@globex.example")]}, headers=auth
         )
@@ -201,14 +201,13 @@ async def test_each_instance_of_a_recurring_meeting_is_its_own_activity_seen_fro
 
     days, missed = ("2026-11-02", "2026-11-09", "2026-11-16"), "2026-11-23"
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, account, DEAL)
+        await _sync_crm(stack, db_engine, auth, REP, account, DEAL)
         calendar = [weekly("calendar", day) for day in days]
         logged = [weekly("crm-log", day, 1795000000000) for day in (*days, missed)]
         for batch in (calendar, logged):
             posted = await stack.ingest.post("/v1/events", json={"activities": batch}, headers=auth)
             assert posted.status_code == 202, posted.text
-        await _attribution(db_engine, activity_id_for(TENANT, "crm-log", f"crm-log-{missed}"))
-        await asyncio.sleep(1.0)
+        await drained(kafka_settings, metrics_runs=False)
     async with db_engine.connect() as conn:
         stored = [
             (r.activity_id, r.occurred_at.date().isoformat(), r.deal_id)
@@ -260,7 +259,7 @@ async def test_a_meeting_room_or_a_shared_calendar_among_the_attendees_is_not_a_
         meeting("customer", "outbound", "dana@buyer.example", room),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, bo, account, dana, DEAL)
+        await _sync_crm(stack, db_engine, auth, REP, bo, account, dana, DEAL)
         posted = await stack.ingest.post("/v1/events", json={"activities": meetings}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -307,7 +306,7 @@ async def test_a_contacts_own_account_beats_another_account_on_the_same_domain(
     deal_e = {**DEAL, "id": "deal-e", "account_id": "acc-e", "contacts": []}
     mails = [_to("m-dana", "dana@acme.example"), _to("m-zed", "zed@acme.example")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, parent, emea, dana, deal_p, deal_e)
+        await _sync_crm(stack, db_engine, auth, REP, parent, emea, dana, deal_p, deal_e)
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-zed"))
     found = {
         name: (r.status, r.deal_id, list(r.secondary_deal_ids), r.account_id, r.explanation["rule_path"])
@@ -341,7 +340,7 @@ async def test_a_rep_blind_copied_on_a_buyers_mail_took_part_in_it(
         ],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, bo, account, dana, ana_deal, bo_deal)
+        await _sync_crm(stack, db_engine, auth, REP, bo, account, dana, ana_deal, bo_deal)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-bcc"))
@@ -391,7 +390,7 @@ async def test_an_activity_the_crm_files_under_an_account_is_not_another_account
         logged("m-partner", "zed@acme.example", "joe@reseller.example"),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, parent, emea, partner, *deals)
+        await _sync_crm(stack, db_engine, auth, REP, parent, emea, partner, *deals)
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=auth)
         assert posted.status_code == 202, posted.text
         rows = {
@@ -428,7 +427,7 @@ async def test_an_internationalised_domain_is_one_domain_written_in_unicode_or_a
         _to("m-colleague", "kim@xn--bcher-kva.example"),
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, account, jo, deal_a, deal_b)
+        await _sync_crm(stack, db_engine, auth, REP, account, jo, deal_a, deal_b)
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-unicode", "m-idna", "m-colleague"))
     found = {
         name: (r.status, r.deal_id, r.account_id, r.explanation["rule_path"]) for name, r in rows.items()
@@ -472,7 +471,7 @@ async def test_an_empty_thread_id_is_no_thread(
 
     meetings = [meeting("calendar", "dana@buyer.example"), meeting("crm-log", "zed@elsewhere.example")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, account, dana, DEAL)
+        await _sync_crm(stack, db_engine, auth, REP, account, dana, DEAL)
         for batch in (mails, meetings):
             posted = await stack.ingest.post("/v1/events", json={"activities": batch}, headers=auth)
             assert posted.status_code == 202, posted.text
@@ -507,12 +506,11 @@ async def test_a_name_written_last_first_and_an_accounts_domains_in_one_cell_are
     deal_b = {**DEAL, "id": "deal-b", "contacts": [{"contact_id": "con-1", "role": "champion"}]}
     mails = [_to("m-dana", "Diaz, Dana <dana@buyer.example>"), _to("m-uk", "kim@buyer.co.uk")]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post(
-            "/v1/crm/sync", json=_crm(REP, account, dana, deal_a, deal_b), headers=auth
-        )
+        sent = _crm(REP, account, dana, deal_a, deal_b)
+        crm = await stack.ingest.post("/v1/crm/sync", json=sent, headers=auth)
         assert crm.status_code == 202, crm.text
         assert crm.json() == {"accepted": 5, "warnings": []}
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, sent["entities"])
         rows = await _post_mail(stack, db_engine, auth, mails, ("m-dana", "m-uk"))
     async with db_engine.connect() as conn:
         stored = [

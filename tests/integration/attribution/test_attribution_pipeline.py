@@ -22,6 +22,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ATTRIBUTION_OVERRIDDEN
+from tests.integration.polling import references_landed
 
 T0 = "2026-11-01T00:00:00Z"
 REP_AND_ACCOUNT: list[dict[str, Any]] = [
@@ -113,9 +114,7 @@ async def test_an_email_that_arrives_before_its_contact_and_deal_is_rematched_an
         await _post(
             stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": REP_AND_ACCOUNT}
         )
-        await _until(
-            db_engine, "SELECT 1 FROM ref_accounts WHERE account_id = 'acc-1'", lambda rows: len(rows) == 1
-        )
+        await references_landed(db_engine, "acme", REP_AND_ACCOUNT)
         await _post(
             stack.ingest,
             "/v1/events",
@@ -220,7 +219,7 @@ async def test_a_manual_override_survives_crm_changes_that_rematch_its_neighbour
     ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await _post(stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": crm})
-        await _until(db_engine, "SELECT 1 FROM ref_deals", lambda rows: len(rows) == 2)
+        await references_landed(db_engine, "acme", crm)
         emails = [
             _email("m-over", "dee@buyer.example", "2026-11-02T10:00:00Z"),
             _email("m-next", "dee@buyer.example", "2026-11-02T11:00:00Z"),

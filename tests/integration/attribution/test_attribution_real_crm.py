@@ -6,7 +6,6 @@ person known to several sources.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -18,7 +17,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.crm_support import email_from_ana
-from tests.integration.polling import eventually, poll_rows
+from tests.integration.polling import eventually, poll_rows, references_landed
 
 T0 = "2026-11-01T00:00:00Z"
 TENANT = "acme"
@@ -28,12 +27,13 @@ def _crm(*entities: dict[str, Any]) -> dict[str, Any]:
     return {"source": "test", "entities": [{"updated_at": T0, **e} for e in entities]}
 
 
-async def _sync_crm(stack: Any, auth: dict[str, str], *entities: dict[str, Any]) -> None:
-    """The entities through ``POST /v1/crm/sync`` (202), and a second for attribution to apply
-    them before the activities that need them are posted."""
-    response = await stack.ingest.post("/v1/crm/sync", json=_crm(*entities), headers=auth)
+async def _sync_crm(stack: Any, engine: AsyncEngine, auth: dict[str, str], *entities: dict[str, Any]) -> None:
+    """The entities through ``POST /v1/crm/sync`` (202), once attribution holds them: the
+    activities posted after are decided with them."""
+    body = _crm(*entities)
+    response = await stack.ingest.post("/v1/crm/sync", json=body, headers=auth)
     assert response.status_code == 202, response.text
-    await asyncio.sleep(1.0)
+    await references_landed(engine, TENANT, body["entities"])
 
 
 async def _post_mail(
@@ -82,7 +82,7 @@ def _call(external_id: str, callee: str, at: str = "2026-11-02T17:00:00Z") -> di
     }
 
 
-async def _attribution(engine: AsyncEngine, activity_id: uuid.UUID, deadline_s: float = 30) -> Any:
+async def _attribution(engine: AsyncEngine, activity_id: uuid.UUID, deadline_s: float = 60) -> Any:
     async def row() -> Any:
         async with engine.connect() as conn:
             return (
@@ -108,7 +108,8 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
         "phones": ["(415) 555-0100", "not a phone at all", "415.555.0100"],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(REP, ACCOUNT, contact, DEAL), headers=auth)
+        sent = _crm(REP, ACCOUNT, contact, DEAL)
+        crm = await stack.ingest.post("/v1/crm/sync", json=sent, headers=auth)
         assert crm.status_code == 202, crm.text
         assert crm.json() == {
             "accepted": 4,
@@ -120,7 +121,7 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
                 }
             ],
         }
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, sent["entities"])
         posted = await stack.ingest.post(
             "/v1/events",
             json={"activities": [_call("c-e164", "+14155550100"), _call("c-national", "415 555 0100")]},
@@ -155,7 +156,7 @@ async def test_a_call_matches_a_contact_stored_in_a_national_format_and_a_junk_p
     ]
 
 
-async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 30, **params: Any) -> Any:
+async def _poll(engine: AsyncEngine, sql: str, done: Any, deadline_s: float = 60, **params: Any) -> Any:
     return await poll_rows(engine, sql, {"t": TENANT, **params}, done, deadline_s)
 
 
@@ -175,7 +176,7 @@ async def test_an_email_on_deal_a_moves_to_deal_b_when_b_arrives_with_the_contac
     mail_id = activity_id_for(TENANT, "mail", "m-1")
     services = ("ingest", "attribution", "metrics")
     async with in_process_stack(kafka_settings, database_settings, services) as stack:
-        await _sync_crm(stack, auth, REP, ACCOUNT, contact, deal_a)
+        await _sync_crm(stack, db_engine, auth, REP, ACCOUNT, contact, deal_a)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         await _poll(
@@ -273,12 +274,12 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
         ("m-alice", "mail"), ("c-alice", "dialer"), ("m-inbox", "mail"))}  # fmt: skip
     current = "SELECT rep_id, team_id, version FROM attributions WHERE tenant_id = :t AND activity_id = :a"
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        first = {
+        first: dict[str, Any] = {
             "source": "hubspot",
             "entities": [{"updated_at": T0, **e} for e in (hubspot_owner, ACCOUNT, contact, deal)],
         }
         assert (await stack.ingest.post("/v1/crm/sync", json=first, headers=auth)).status_code == 202
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, first["entities"])
         assert (
             await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         ).status_code == 202
@@ -288,9 +289,9 @@ async def test_the_same_person_from_three_sources_is_one_rep_and_history_is_re_c
         assert synced.status_code == 202
         await _poll(db_engine, current, lambda rows: rows == [("rep-a", "team-a", 2)], a=ids["m-alice"])
 
-        sfdc = {"source": "salesforce", "entities": [{"updated_at": T0, **salesforce_user}]}
+        sfdc: dict[str, Any] = {"source": "salesforce", "entities": [{"updated_at": T0, **salesforce_user}]}
         assert (await stack.ingest.post("/v1/crm/sync", json=sfdc, headers=auth)).status_code == 202
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, sfdc["entities"])
         posted = await stack.ingest.post("/v1/events", json={"activities": [call, inbox]}, headers=auth)
         assert posted.status_code == 202, posted.text
         for name in ("c-alice", "m-inbox"):
@@ -353,7 +354,7 @@ async def test_a_subject_naming_one_of_two_deals_of_the_same_contact_and_owner_d
         return email_from_ana(external_id, subject=subject)
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, ACCOUNT, contact, analytics, renewal)
+        await _sync_crm(stack, db_engine, auth, REP, ACCOUNT, contact, analytics, renewal)
         posted = await stack.ingest.post(
             "/v1/events",
             json={"activities": [mail("m-named", "Re: Platform renewal - pricing"), mail("m-plain", "Hi")]},
@@ -400,7 +401,7 @@ async def test_an_unlisted_alias_made_from_a_reps_name_credits_that_rep_not_the_
         ],
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, ana, bo, ACCOUNT, contact, deal)
+        await _sync_crm(stack, db_engine, auth, ana, bo, ACCOUNT, contact, deal)
         posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=auth)
         assert posted.status_code == 202, posted.text
         row = await _attribution(db_engine, activity_id_for(TENANT, "mail", "m-alias"))
@@ -494,7 +495,7 @@ async def test_a_call_credited_to_the_deal_owner_moves_to_the_caller_when_the_di
     }
     call_id = activity_id_for(TENANT, "dialer", "c-cy")
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, ACCOUNT, contact, DEAL)
+        await _sync_crm(stack, db_engine, auth, REP, ACCOUNT, contact, DEAL)
         posted = await stack.ingest.post("/v1/events", json={"activities": [call]}, headers=auth)
         assert posted.status_code == 202, posted.text
         await _poll(
@@ -540,8 +541,8 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
         "updated_at": "2026-11-15T00:00:00Z",
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, bo, ACCOUNT, contact, {**DEAL, "owner_rep_id": "rep-2"})
-        await _sync_crm(stack, auth, renamed)
+        await _sync_crm(stack, db_engine, auth, REP, bo, ACCOUNT, contact, {**DEAL, "owner_rep_id": "rep-2"})
+        await _sync_crm(stack, db_engine, auth, renamed)
         late = await _post_mail(
             stack,
             db_engine,
@@ -549,7 +550,7 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
             [email_from_ana("m-late", occurred_at="2026-11-05T10:00:00Z")],
             ("m-late",),
         )
-        await _sync_crm(stack, auth, newcomer)
+        await _sync_crm(stack, db_engine, auth, newcomer)
         reissued = await _post_mail(
             stack,
             db_engine,
@@ -599,7 +600,7 @@ async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_de
         activity_id_for(TENANT, s, e) for s, e in (("mail", "m-1"), ("dialer", "c-1"), ("mail", "m-after"))
     ]
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, cy, ACCOUNT, contact, DEAL)
+        await _sync_crm(stack, db_engine, auth, REP, cy, ACCOUNT, contact, DEAL)
         posted = await stack.ingest.post(
             "/v1/events",
             json={"activities": [email_from_ana("m-1"), _call("c-1", "+14155550100")]},
@@ -607,8 +608,8 @@ async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_de
         )
         assert posted.status_code == 202, posted.text
         await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1)], a=ids)
-        await _sync_crm(stack, auth, departed)
-        await _sync_crm(stack, auth, reassigned)
+        await _sync_crm(stack, db_engine, auth, departed)
+        await _sync_crm(stack, db_engine, auth, reassigned)
         # One transaction applies the deal and re-decides its window: once the owner is stored,
         # the re-decisions are too.
         await _poll(
@@ -628,5 +629,5 @@ async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_de
             "rep-2",
             "deal_owner",
         )
-        await _sync_crm(stack, auth, newcomer)
+        await _sync_crm(stack, db_engine, auth, newcomer)
         await _poll(db_engine, who, lambda rows: rows == [("rep-1", 1), ("rep-1", 1), ("rep-3", 2)], a=ids)

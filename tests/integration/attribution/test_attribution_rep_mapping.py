@@ -5,7 +5,6 @@ unmapping gives it back."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, REP, TENANT, _crm
 from tests.integration.crm_support import email_from_ana
-from tests.integration.polling import poll_json, poll_rows
+from tests.integration.polling import poll_json, poll_rows, references_landed
 
 CURRENT = (
     "SELECT rep_id, team_id, version, explanation -> 'rep' ->> 'via' FROM attributions "
@@ -77,7 +76,7 @@ async def test_an_admin_maps_an_alias_address_and_a_source_id_to_a_rep_and_histo
     async with in_process_stack(kafka_settings, database_settings, services) as stack:
         crm = _crm(REP, bo, dialer_user, team, membership, account, contact, deal)
         assert (await stack.ingest.post("/v1/crm/sync", json=crm, headers=ingest)).status_code == 202
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, crm["entities"])
         mails = [_from("m-alias", "ana-emea@seller.example"), _from("m-dialer", "ana.dialer@seller.example")]
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=ingest)
         assert posted.status_code == 202, posted.text

@@ -7,7 +7,6 @@ the same call is its own."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,11 +18,11 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.attribution.reattribution import reattribute
 from tests.integration.attribution.test_attribution_real_crm import ACCOUNT, DEAL, REP, TENANT, _attribution
-from tests.integration.polling import poll_json, poll_rows
+from tests.integration.polling import poll_json, poll_rows, references_landed
 
 OTHER = "globex"
 CONTACT = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["+14155550100"]}
-CRM = {
+CRM: dict[str, Any] = {
     "source": "test",
     "entities": [{"updated_at": "2026-11-01T00:00:00Z", **e} for e in (REP, ACCOUNT, CONTACT, DEAL)],
 }
@@ -100,7 +99,8 @@ async def test_a_dialer_call_and_its_crm_log_count_once_and_both_stay_readable(
                 "/v1/crm/sync", json=CRM, headers={"Authorization": f"Bearer {key}"}
             )
             assert crm.status_code == 202, crm.text
-        await asyncio.sleep(1.0)
+        for tenant in (TENANT, OTHER):
+            await references_landed(db_engine, tenant, CRM["entities"])
         # The dialer first, the CRM's log 40 s later (its clock, its rounding): the log is the duplicate.
         await _post(stack, keys["ingest"], _dialed("dial-1", "2026-11-02T17:00:00Z", 60))
         await _attribution(db_engine, ids["dial-1"])
@@ -234,7 +234,7 @@ async def test_an_email_from_the_mailbox_and_its_crm_log_count_once(
         "account_id": "acc-1",
         "emails": ["amy@buyer.example"],
     }
-    crm = {
+    crm: dict[str, Any] = {
         "source": "test",
         "entities": [{"updated_at": "2026-11-01T00:00:00Z", **e} for e in (REP, ACCOUNT, contact, DEAL)],
     }
@@ -254,7 +254,7 @@ async def test_an_email_from_the_mailbox_and_its_crm_log_count_once(
             "/v1/crm/sync", json=crm, headers={"Authorization": f"Bearer {keys['ingest']}"}
         )
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, crm["entities"])
         await _post(stack, keys["ingest"], mails["logged"])
         await _attribution(db_engine, ids["logged"])
         await _post(stack, keys["ingest"], mails["sent"], mails["contract"], mails["agenda"])

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.polling import references_landed
 
 from .test_attribution_pipeline import REP_AND_ACCOUNT, T0, _deal, _post, _until
 
@@ -60,7 +61,7 @@ async def test_a_tied_reply_continues_the_deal_its_thread_was_attributed_to(
         await _post(
             stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": BUYING_GROUP}
         )
-        await _until(db_engine, "SELECT 1 FROM ref_deals", lambda rows: len(rows) == 2)
+        await references_landed(db_engine, "acme", BUYING_GROUP)
         opening = _mail("m-open", "ana@seller.example", "amy@buyer.example", "2026-11-02T10:00:00Z", "t-1")
         await _post(stack.ingest, "/v1/events", keys["ingest"], {"activities": [opening]})
         [first] = await _until(db_engine, current, lambda rows: len(rows) == 1)

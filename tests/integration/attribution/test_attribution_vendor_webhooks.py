@@ -3,7 +3,6 @@ attribution and PostgreSQL: what a CRM or dialer admin wiring HubSpot and Salesf
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -24,7 +23,8 @@ from tests.integration.ingest.ingest_integration_support import (
     setup_tenant,
     sign,
 )
-from tests.integration.polling import eventually
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import eventually, references_landed
 
 
 async def _deliver(stack: Any, source: str, body: bytes) -> dict[str, Any]:
@@ -104,6 +104,23 @@ HUBSPOT_CRM: list[dict[str, Any]] = [
 ]
 
 
+def _mapped(*entities: tuple[str, str], **version: Any) -> list[dict[str, Any]]:
+    """The CRM entities (type, id) a vendor's records map to, for ``references_landed``;
+    ``version`` (``updated_at``, ``deleted``, ``merged_into``) is the one each must reach."""
+    return [{"entity_type": kind, "id": entity_id, **version} for kind, entity_id in entities]
+
+
+#: What ``HUBSPOT_CRM`` maps to: the owner, the company, the contact and the three deals.
+HUBSPOT_ENTITIES = _mapped(
+    ("rep", "7701"),
+    ("account", "5501"),
+    ("contact", "901"),
+    ("deal", "3301"),
+    ("deal", "3303"),
+    ("deal", "3302"),
+)
+
+
 def _hubspot_email(email_id: str, at: str) -> dict[str, Any]:
     return {
         "objectType": "emails",
@@ -135,7 +152,7 @@ async def _contributions(engine: AsyncEngine, names: dict[str, str], columns: st
         async with engine.connect() as conn:
             return list(await conn.execute(text(query), {"t": TENANT, "ids": list(names)}))
 
-    found = await eventually(rows, lambda r: len(r) == len(names), 30, "the calls' contributions")
+    found = await eventually(rows, lambda r: len(r) == len(names), 60, "the calls' contributions")
     return {names[str(r.activity_id)]: r for r in found}
 
 
@@ -149,7 +166,7 @@ async def test_hubspot_deals_with_default_properties_closed_by_their_stage(
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         answer = await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
         assert (answer["entities"], answer["ignored"]) == (6, [])
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, HUBSPOT_ENTITIES)
         await _deliver(stack, "hubspot", dumps([_hubspot_email("e-1", "2026-11-20T15:00:00.000Z")]))
         row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-1"))
     assert (row.status, row.deal_id, row.account_id, row.rep_id) == ("attributed", "3302", "5501", "7701")
@@ -241,7 +258,9 @@ async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
     )
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _deliver(stack, "salesforce", crm)
-        await asyncio.sleep(1.0)
+        opportunities = (("deal", "0065j00000Lm4NoAAJ"), ("deal", "0065j00000Lm4NpAAJ"))
+        sent = _mapped(("account", "0015j00000ZkM3hAAF"), ("rep", "0055j000004Vb8nAAC"), *opportunities)
+        await references_landed(db_engine, TENANT, sent)
         await _deliver(stack, "salesforce", task)
         row = await _attribution(db_engine, activity_id_for(TENANT, "salesforce", "00T5j00000Q1a2bEAB"))
     assert (row.status, row.deal_id, row.account_id, row.rep_id) == (
@@ -286,7 +305,7 @@ async def test_a_meeting_the_crm_files_with_a_contact_is_not_internal(
     await setup_tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, HUBSPOT_ENTITIES)
         meetings = [
             HUBSPOT_CRM[0],
             _hubspot_meeting("mt-contact", contacts="901"),
@@ -366,7 +385,7 @@ async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
             ),
         ],
     }
-    crm = {
+    crm: dict[str, Any] = {
         "source": "test",
         "entities": [
             {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "updated_at": T0},
@@ -377,7 +396,7 @@ async def test_calendar_statuses_and_gmail_reservations_are_not_meetings(
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, crm["entities"])
         answer = await _deliver(stack, "google-calendar", dumps(page))
         row = await _attribution(db_engine, activity_id_for(TENANT, "google-calendar", "mt-1"))
     assert (answer["accepted"], len(answer["ignored"])) == (1, 5)
@@ -401,7 +420,7 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
     all ``rep-a``'s, on her team, and on Bo's deal (his phone typed nationally in HubSpot)."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
-    crm = {
+    crm: dict[str, Any] = {
         "source": "api",
         "entities": [
             {"entity_type": "team", "id": "team-a", "updated_at": T0},
@@ -494,7 +513,9 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
         assert synced.status_code == 202, synced.text
         await _deliver(stack, "hubspot", dumps([HUBSPOT_CRM[0], HUBSPOT_CRM[1], contact, deal]))
         await _deliver(stack, "salesforce", user)
-        await asyncio.sleep(1.0)
+        hubspot = _mapped(("rep", "7701"), ("account", "5501"), ("contact", "901"), ("deal", "3302"))
+        salesforce = _mapped(("rep", "0055j000004Vb8nAAC"))
+        await references_landed(db_engine, TENANT, [*crm["entities"], *hubspot, *salesforce])
         await _deliver(stack, "hubspot", dumps([call]))
         await _deliver(stack, "aircall", dumps(aircall))
         await _deliver(stack, "salesforce", task)
@@ -537,12 +558,16 @@ async def test_a_departed_hubspot_owner_keeps_the_work_she_did(
     }
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _deliver(stack, "hubspot", dumps([*HUBSPOT_CRM[:3], cy, deal]))
-        await asyncio.sleep(1.0)
+        sent = _mapped(
+            ("rep", "7701"), ("account", "5501"), ("contact", "901"), ("rep", "7702"), ("deal", "3302")
+        )
+        await references_landed(db_engine, TENANT, sent)
         await _deliver(stack, "hubspot", dumps([_hubspot_email("e-oct", "2026-10-20T15:00:00.000Z")]))
         email_id = activity_id_for(TENANT, "hubspot", "e-oct")
         before = await _attribution(db_engine, email_id)
         await _deliver(stack, "hubspot", dumps([departed, reassigned]))
-        await asyncio.sleep(1.0)
+        sent = _mapped(("rep", "7701"), ("deal", "3302"), updated_at="2026-11-25T08:00:00Z")
+        await references_landed(db_engine, TENANT, sent)
         won = {
             **reassigned,
             "properties": {
@@ -554,7 +579,11 @@ async def test_a_departed_hubspot_owner_keeps_the_work_she_did(
             "updatedAt": "2026-12-01T12:00:00.000Z",
         }
         await _deliver(stack, "hubspot", dumps([won]))
-        await asyncio.sleep(3.0)
+        # One transaction applies the close and re-decides the deal's activities: once the deal
+        # is held, any new version of the mail is too.
+        await references_landed(
+            db_engine, TENANT, _mapped(("deal", "3302"), updated_at="2026-12-01T12:00:00Z")
+        )
         after = await _attribution(db_engine, email_id)
     assert (before.status, before.deal_id, before.rep_id) == ("attributed", "3302", "7701")
     assert (after.version, after.status, after.deal_id, after.rep_id) == (
@@ -605,7 +634,7 @@ async def test_a_voicemail_twilio_answering_machine_detection_reports_is_not_a_c
             "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
         )
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, [rep])
         for body in calls.values():
             await _deliver(stack, "twilio", body)
         ids = {str(activity_id_for(TENANT, "twilio", sid)): sid for sid in calls}
@@ -661,7 +690,7 @@ async def test_a_call_from_a_withheld_number_is_the_reps_call(
             "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
         )
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, [rep])
         await _deliver(stack, "aircall", dumps(aircall))
         await _deliver(stack, "twilio", twilio)
         ids = {
@@ -715,7 +744,15 @@ async def test_hubspot_deletion_and_merge_notifications_retire_the_records(
     expansion["associations"]["contacts"] = {"results": [{"id": "903", "type": "deal_to_contact"}]}
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _deliver(stack, "hubspot", dumps([*HUBSPOT_CRM[:2], dana, dana_copy, duplicate, expansion]))
-        await asyncio.sleep(1.0)
+        sent = _mapped(
+            ("rep", "7701"),
+            ("account", "5501"),
+            ("contact", "903"),
+            ("contact", "904"),
+            ("deal", "3304"),
+            ("deal", "3302"),
+        )
+        await references_landed(db_engine, TENANT, sent)
         answer = await _deliver(
             stack,
             "hubspot",
@@ -729,7 +766,8 @@ async def test_hubspot_deletion_and_merge_notifications_retire_the_records(
             ),
         )
         assert (answer["entities"], answer["ignored"]) == (2, [])
-        await asyncio.sleep(1.0)
+        gone = [*_mapped(("deal", "3304"), deleted=True), *_mapped(("contact", "904"), merged_into="903")]
+        await references_landed(db_engine, TENANT, gone)
         email = _hubspot_email("e-dana", "2026-11-20T15:00:00.000Z")
         email["properties"]["hs_email_to_email"] = "dana@globex.example"
         email["associations"] = {}
@@ -775,7 +813,9 @@ async def test_a_hubspot_companys_additional_domains_find_it(
     )
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
         await _deliver(stack, "hubspot", dumps([HUBSPOT_CRM[0], company, expansion]))
-        await asyncio.sleep(1.0)
+        await references_landed(
+            db_engine, TENANT, _mapped(("rep", "7701"), ("account", "5501"), ("deal", "3302"))
+        )
         email = _hubspot_email("e-de", "2026-11-20T15:00:00.000Z")
         email["properties"]["hs_email_to_email"] = "dana@globex.de"
         email["associations"] = {}
@@ -814,7 +854,7 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
             "/v1/crm/sync", json={"source": "api", "entities": [rep]}, headers=auth
         )
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, [rep])
         junk = await stack.ingest.post(
             "/v1/events", json={"activities": [call("c-junk", {"phone": "call me maybe"})]}, headers=auth
         )
@@ -912,7 +952,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
             headers=auth,
         )
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, crm)
         answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped, app_leg, app)]
         query = (
             "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
@@ -926,10 +966,11 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
         found = await eventually(
             rows,
             lambda r: len(r) >= 3 and ("CA-parent", "attributed", "rep-1", "deal-1", 238) in r,
-            30,
+            60,
             "the calls' contributions",
         )
-        await asyncio.sleep(1.0)
+        # Everything published processed (not a second's wait): a leg counted apart would be there.
+        await drained(kafka_settings)
         found = await rows()
     # The leg is a new revision of the parent's call; the application's leg alone completes nothing.
     assert [(a["accepted"], a["ignored"]) for a in answers] == [(1, []), (1, []), (1, []), (0, []), (1, [])]
@@ -991,7 +1032,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
     meeting left counted."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
-    crm = {
+    crm: dict[str, Any] = {
         "source": "test",
         "entities": [
             {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "updated_at": T0},
@@ -1039,7 +1080,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
     ) as stack:
         synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=auth)
         assert synced.status_code == 202, synced.text
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, TENANT, crm["entities"])
         first = await _deliver(
             stack, "google-calendar", dumps({"kind": "calendar#events", "items": [went, accepted, alone]})
         )
@@ -1071,7 +1112,7 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
                 ]
 
         retracted = await eventually(
-            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 30, "the called-off meetings"
+            off_rows, lambda rows: all(r[0] != "attributed" for r in rows), 60, "the called-off meetings"
         )
     assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(3, []), (1, []), (2, [])]
     # Ana's own with Bo who declined: internal, counting nothing; the one she declined: nobody's.

@@ -51,7 +51,7 @@ def gauge(name: str, partition: int) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
-async def eventually(check: Callable[[], Any], what: str, deadline_s: float = 30) -> None:
+async def eventually(check: Callable[[], Any], what: str, deadline_s: float = 60) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if await check():

@@ -159,7 +159,7 @@ async def activities(
     db: AsyncEngine,
     source: str,
     expected: int,
-    within: float = 20.0,
+    within: float = 60.0,
     until: Callable[[list[dict[str, Any]]], bool] = lambda rows: True,
 ) -> list[dict[str, Any]]:
     """The tenant's activities of ``source`` once ``expected`` are there and ``until`` holds (and a moment more)."""

@@ -12,13 +12,13 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.crm_support import ana_on_team_a, buyer_account, email_from_ana
-from tests.integration.polling import poll_json
+from tests.integration.polling import poll_json, references_landed
 
 from .gateway_support import bearer
 
 T0 = "2026-11-02T15:00:00Z"
 
-CRM = {
+CRM: dict[str, Any] = {
     "source": "test",
     "entities": [
         *ana_on_team_a(with_phone=False),
@@ -65,7 +65,7 @@ async def test_override_is_applied_by_attribution_and_visible_in_the_activity(
     async with in_process_stack(kafka_settings, database_settings, services=services) as stack:
         crm = await stack.ingest.post("/v1/crm/sync", json=CRM, headers=bearer(keys["ingest"]))
         assert crm.status_code == 202, crm.text
-        await _poll(stack.gateway, "/v1/deals/deal-2/activities", keys["read"], lambda b: True)
+        await references_landed(db_engine, "acme", CRM["entities"])
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [EMAIL]}, headers=bearer(keys["ingest"])
         )

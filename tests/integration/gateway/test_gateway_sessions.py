@@ -95,9 +95,11 @@ async def test_an_open_stream_ends_when_its_jwt_expires_or_its_tenant_is_deleted
     keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions, db_engine: AsyncEngine
 ) -> None:
     app = create_app(gateway_settings(database_settings, _fast(gateway_options)))
-    short = jwt.encode(_claims(exp=int(time.time()) + 3), HS256_SECRET, algorithm="HS256")
     globex = jwt.encode(_claims(tenant="globex"), HS256_SECRET, algorithm="HS256")
     async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        # Made once the gateway is up (its start-up can take seconds on a loaded machine): the
+        # stream opens with a few seconds left on it.
+        short = jwt.encode(_claims(exp=int(time.time()) + 3), HS256_SECRET, algorithm="HS256")
         async with client.stream("GET", STREAM, headers=bearer(short)) as stream:
             assert stream.status_code == 200
             events = await asyncio.wait_for(_events_until_closed(stream.aiter_lines()), NEVER)

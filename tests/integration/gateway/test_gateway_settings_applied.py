@@ -19,7 +19,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from .gateway_support import bearer
 
 
-async def _until(check: Callable[[], Awaitable[Any]], deadline_seconds: float = 30) -> Any:
+async def _until(check: Callable[[], Awaitable[Any]], deadline_seconds: float = 60) -> Any:
     deadline = time.monotonic() + deadline_seconds
     last = None
     while time.monotonic() < deadline:

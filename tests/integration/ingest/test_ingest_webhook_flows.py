@@ -304,7 +304,9 @@ async def test_broker_down_answers_503_with_retry_after_quickly_and_marks_nothin
         elapsed = time.monotonic() - started
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "2"
-    assert elapsed < 2.0
+    # Within the 1 s timeout, not the client's default (tens of seconds): thrice it leaves a
+    # loaded machine room for the rest of the request.
+    assert elapsed < 3.0
     async with db_engine.connect() as conn:
         seen = (await conn.execute(text("SELECT count(*) FROM ingest_seen_events"))).scalar_one()
     assert seen == 0

@@ -50,7 +50,7 @@ async def _read(kafka: KafkaSettings, expected: int) -> list[tuple[str, InsightC
     await consumer.start()
     out: list[tuple[str, InsightChangedV1]] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while len(out) < expected and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 out += [

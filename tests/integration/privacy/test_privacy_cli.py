@@ -14,6 +14,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.gateway.adapters.audit import list_admin_actions
 from spm.commands.privacy import erase_person
+from tests.integration.polling import references_landed
 
 from .privacy_support import BO_PHONE, BO_TRACES, activities, crm, tables_mentioning
 
@@ -38,10 +39,10 @@ async def test_cli_erasure_by_phone_is_idempotent_and_audited(
         kafka_settings, database_settings, services=("ingest", "attribution")
     ) as stack:
         assert (await stack.ingest.post("/v1/crm/sync", json=crm(), headers=headers)).status_code == 202
-        await asyncio.sleep(1.0)
+        await references_landed(db_engine, "acme", crm()["entities"])
         posted = await stack.ingest.post("/v1/events", json={"activities": activities()}, headers=headers)
         assert posted.status_code == 202
-        for _ in range(150):
+        for _ in range(300):
             async with db_engine.connect() as conn:
                 stored = (await conn.execute(text("SELECT count(*) FROM attributions"))).scalar_one()
             if stored == 5:

@@ -16,6 +16,8 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import references_landed
 
 from .privacy_support import (
     BO_EMAIL,
@@ -77,12 +79,8 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await _load(stack.ingest, acme_keys["ingest"], with_bo=True)
         await _load(stack.ingest, fresh_keys["ingest"], with_bo=False)
-        await _until(
-            lambda: _count(db_engine, "SELECT count(*) FROM ref_deals WHERE deal_id = 'deal-1'"),
-            "CRM data",
-            30,
-        )
-        await asyncio.sleep(0.5)
+        await references_landed(db_engine, "acme", crm(with_bo=True)["entities"])
+        await references_landed(db_engine, "fresh", crm(with_bo=False)["entities"])
         for key, with_bo in ((acme_keys["ingest"], True), (fresh_keys["ingest"], False)):
             posted = await stack.ingest.post(
                 "/v1/events", json={"activities": activities(with_bo=with_bo)}, headers=bearer(key)
@@ -168,7 +166,7 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
             return any(c[0] == "rep" and c[2] == "day" and str(c[3]) == "2026-11-06" for c in cells)
 
         await _until(marker_counted, "the marker counted")
-        await asyncio.sleep(1.0)
+        await drained(kafka_settings)  # the replay too
         await _until(scores_equal, "scores still equal after the replay")
         assert await _count(
             db_engine, "SELECT count(*) FROM activities WHERE tenant_id = 'acme'"

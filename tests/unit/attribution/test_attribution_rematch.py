@@ -17,7 +17,12 @@ from services.attribution.domain.reference import (
     TenantAttributionPolicy,
 )
 from services.attribution.domain.reference_index import ReferenceIndex, resolve_references, snapshot_for
-from services.attribution.domain.rematch import RematchWindow, day_start, deal_rematch_window
+from services.attribution.domain.rematch import (
+    RematchWindow,
+    day_start,
+    deal_rematch_window,
+    narrowing_domains,
+)
 
 from .builders import ACCOUNTS, CONTACTS, DEALS, MEMBERSHIPS, REPS, WHEN, email_out
 
@@ -141,3 +146,12 @@ def test_an_override_survives_every_rematch_trigger(
         again = attribute_activity(resolved, snapshot_for(resolved, index), POLICY)
         assert (again.overridden, again.deal_id, again.status) == (True, override_deal, first.status), name
         assert next_version(current, again) is None, name
+
+
+def test_a_domain_gained_under_another_held_domain_narrows_it() -> None:
+    """A subsidiary's ``eu.acme.com`` under ``acme.com``, or deeper: its mail is re-decided; a
+    domain under none held, or one held itself (a duplicate account), narrows nothing."""
+    held = {"acme.com", "globex.com", "eu.acme.com"}
+    gained = ["eu.acme.com", "sales.eu.acme.com", "initech.com", "globex.com", "acme.com.br"]
+    assert narrowing_domains(gained, held) == {"eu.acme.com", "sales.eu.acme.com"}
+    assert narrowing_domains([], held) == frozenset()

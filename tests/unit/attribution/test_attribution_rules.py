@@ -494,6 +494,41 @@ def test_a_contact_filed_under_an_account_is_not_also_the_other_account_of_its_d
     )
 
 
+def test_an_address_at_a_subsidiarys_own_subdomain_is_the_subsidiarys_not_also_its_parents() -> None:
+    """acme.com's subsidiary holds eu.acme.com (rules 2026.12.5): mail from an address the CRM does
+    not know there, or deeper, is the subsidiary's, even when the parent's deal is the rep's own;
+    an address at another subdomain of acme.com, held by no account, still finds the parent."""
+    world = snapshot()
+    world = replace(
+        world,
+        accounts=(*world.accounts, Account("acc-acme-eu", ("eu.acme.com",))),
+        deals=(
+            *world.deals,
+            Deal(
+                "deal-acme-eu",
+                "acc-acme-eu",
+                CY,
+                "discovery",
+                False,
+                False,
+                datetime(2026, 1, 10, tzinfo=UTC),
+            ),
+        ),
+    )
+
+    decided = {
+        address: attribute_activity(email_out("ana@seller.example", address), world, DEFAULT)
+        for address in ("zed@eu.acme.com", "zed@mail.eu.acme.com", "zed@us.acme.com")
+    }
+
+    assert {a: (d.status, d.deal_id, d.account_id) for a, d in decided.items()} == {
+        "zed@eu.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-eu", "acc-acme-eu"),
+        "zed@mail.eu.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-eu", "acc-acme-eu"),
+        "zed@us.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme"),
+    }
+    assert decided["zed@eu.acme.com"].explanation["rule_version"] == "attribution-rules/2026.12.5"
+
+
 def test_an_activity_filed_under_an_account_is_not_another_accounts_by_its_addresses_domain() -> None:
     """Logged against globex, copied to someone at acme.com the CRM does not know: globex's deal."""
     logged = email_out("cy@seller.example", "zed@acme.com", crm=CrmReferences(account_id="acc-globex"))

@@ -173,7 +173,23 @@ SAMPLES: list[tuple[str, bytes, str]] = [
     ("an extra field", _edit('"revision":7', '"revision":7,"extra":1'), "invalid"),
     ("an extra CRM reference", _edit('"owner_rep_id":"rep-1"', '"owner_rep_id":"rep-1","x":1'), "invalid"),
     ("an extra participant field", _edit('"name":"Ana Adams"', '"name":"Ana Adams","x":1'), "invalid"),
-    ("null contact ids", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":null'), "invalid"),
+    # An export's empty columns: none, read by the contract (``CrmReferences._blank_is_none``).
+    ("null contact ids", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":null'), "contract"),
+    ("a blank contact id", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":["c-1",""]'), "contract"),
+    ("a blank owner rep id", _edit('"owner_rep_id":"rep-1"', '"owner_rep_id":" "'), "contract"),
+    (
+        "null CRM references",
+        _edit(
+            '"crm":{"deal_id":"deal-1","account_id":"acc-1","contact_ids":["c-1","c-2"],"owner_rep_id":"rep-1"}',
+            '"crm":null',
+        ),
+        "contract",
+    ),
+    ("a null duration", _edit('"duration_seconds":12', '"duration_seconds":null'), "contract"),
+    # A vendor's numeric ids are their text (``ActivityIn._numeric_id_is_text``).
+    ("a numeric external id", _edit('"msg-1"', "12345"), "contract"),
+    ("a numeric contact id", _edit('"contact_ids":["c-1","c-2"]', '"contact_ids":["c-1",2]'), "contract"),
+    ("a numeric owner id", _edit('"owner_rep_id":"rep-1"', '"owner_rep_id":7701'), "contract"),
     ("no activity id", _edit('"activity_id"', '"activity"'), "invalid"),
     # A response status: ours on the fast path; a vendor's spelling, another case or null on the contract's.
     ("a declined participant", _edit('"role":"cc"', '"role":"cc","response_status":"declined"'), "fast"),

@@ -69,7 +69,11 @@ def refused(**fields: Any) -> tuple[str, str]:
             "Input should be greater than or equal to 1970-01-01T00:00:00Z",
         ),
         ({"at": "2200-01-01T00:00:00Z"}, "at", "Input should be less than 2200-01-01T00:00:00Z"),
-        ({"at": "2026-01-01T00:00:00"}, "at", "Input should have timezone info"),
+        (
+            {"at": "2026-01-01T00:00:00"},
+            "at",
+            "must carry a timezone offset (2026-11-02T10:00:00Z or 2026-11-02T10:00:00+01:00)",
+        ),
         ({"day": "1969-12-31"}, "day", "Input should be greater than or equal to 1970-01-01"),
         # Read as Unix seconds they were 1970-08-23 and 2025-12-02 (a digit string likewise).
         ({"at": "20261201"}, "at", "must be ISO 8601 text, not a number"),

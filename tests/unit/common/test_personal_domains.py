@@ -8,8 +8,9 @@ from libs.common.personal_domains import (
     company_domains,
     email_domain,
     is_personal_domain,
+    mailbox_address,
+    mailbox_forms,
     parent_domains,
-    untagged_address,
 )
 
 
@@ -36,6 +37,13 @@ from libs.common.personal_domains import (
         ("icloud.com", True),
         ("fastmail.com", True),
         ("hey.com", True),
+        # internet providers' mail
+        ("cox.net", True),
+        ("shaw.ca", True),
+        ("bigpond.com", True),
+        ("xtra.co.nz", True),
+        ("talktalk.net", True),
+        ("sapo.pt", True),
         ("acme.com", False),
         ("outlook.acme.com", False),
         ("yahoo-inc.com", False),
@@ -82,7 +90,27 @@ def test_the_company_domains_read_from_reps_addresses_leave_out_free_mail() -> N
         ("lee@buyer.example", None),
         ("+deals@buyer.example", None),
         ("lee+deals", None),
+        # Gmail ignores dots and answers at googlemail.com too.
+        ("jo.doe@gmail.com", "jodoe@gmail.com"),
+        ("jo.doe+crm@googlemail.com", "jodoe@gmail.com"),
+        ("jodoe@googlemail.com", "jodoe@gmail.com"),
+        ("jodoe@gmail.com", None),
+        ("...@gmail.com", None),
+        ("jo.doe@gmail.com.br", None),
+        ("jo.doe@buyer.example", None),
     ],
 )
-def test_a_plus_tag_is_read_off_its_mailbox(address: str, mailbox: str | None) -> None:
-    assert untagged_address(address) == mailbox
+def test_a_plus_tag_and_gmails_dots_are_read_off_its_mailbox(address: str, mailbox: str | None) -> None:
+    assert mailbox_address(address) == mailbox
+
+
+def test_a_records_gmail_addresses_are_held_also_as_their_mailboxes() -> None:
+    listed = ("Jo.Doe@Gmail.com", "jo@buyer.example", "max.x+crm@gmail.com", "amy@googlemail.com")
+    assert mailbox_forms(listed) == [
+        "jo.doe@gmail.com",
+        "jo@buyer.example",
+        "max.x+crm@gmail.com",
+        "amy@googlemail.com",
+        "jodoe@gmail.com",
+        "amy@gmail.com",
+    ]
