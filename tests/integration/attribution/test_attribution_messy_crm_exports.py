@@ -213,7 +213,7 @@ async def test_shared_addresses_free_mail_domains_moved_deals_and_entities_out_o
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *first)
+        await _sync_crm(stack, db_engine, auth, *first)
         before = seen(await _post_mail(stack, db_engine, auth, mails, names))
         later = [
             _account("acc-o", "order.example"),
@@ -264,11 +264,11 @@ async def test_mail_from_a_subsidiarys_own_subdomain_is_the_subsidiarys_even_whe
         }
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *parent)
+        await _sync_crm(stack, db_engine, auth, *parent)
         early = seen(
             await _post_mail(stack, db_engine, auth, [_to("m-early", "kai@eu.parent.example")], names[:1])
         )
-        await _sync_crm(stack, auth, *subsidiary)
+        await _sync_crm(stack, db_engine, auth, *subsidiary)
         later = [_to("m-kid", "kim@eu.parent.example"), _to("m-deeper", "kit@mail.eu.parent.example")]
         later.append(_to("m-us", "uma@us.parent.example"))
         await _post_mail(stack, db_engine, auth, later, names[1:])
@@ -315,9 +315,9 @@ async def test_a_gmail_contact_is_found_by_any_spelling_of_its_mailbox_and_when_
         return {name: (r.version, r.status, r.deal_id, r.account_id) for name, r in rows.items()}
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, *crm)
+        await _sync_crm(stack, db_engine, auth, *crm)
         await _post_mail(stack, db_engine, auth, [_to("m-early", "kimlee@gmail.com")], ("m-early",))
-        await _sync_crm(stack, auth, jo, kim)
+        await _sync_crm(stack, db_engine, auth, jo, kim)
         await _post_mail(stack, db_engine, auth, mails, names[:4])
 
         async def rows() -> dict[str, tuple[Any, ...]]:
@@ -356,10 +356,12 @@ async def test_an_activity_naming_a_deal_not_synced_yet_gets_its_account_and_own
         return (r.version, r.status, r.deal_id, r.account_id, r.rep_id, r.explanation["rule_path"])
 
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _sync_crm(stack, auth, REP, _account("acc-x", "x.example"))
+        await _sync_crm(stack, db_engine, auth, REP, _account("acc-x", "x.example"))
         await _post_mail(stack, db_engine, auth, [logged], ("m-logged",))
         before = await row()
-        await _sync_crm(stack, auth, {**_deal("deal-x", "acc-x"), "updated_at": "2026-11-05T00:00:00Z"})
+        await _sync_crm(
+            stack, db_engine, auth, {**_deal("deal-x", "acc-x"), "updated_at": "2026-11-05T00:00:00Z"}
+        )
         after = await eventually(row, lambda r: r[0] == 2, 20, "the logged email re-decided")
     assert before == (1, "attributed", "deal-x", None, None, "explicit_deal")
     assert after == (2, "attributed", "deal-x", "acc-x", "rep-1", "explicit_deal")

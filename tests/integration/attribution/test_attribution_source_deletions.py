@@ -98,7 +98,7 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
     read = {"Authorization": f"Bearer {keys['read']}"}
     google_page = {"kind": "calendar#events", "items": [_google_meeting("2026-11-20T12:00:00.000Z")]}
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _sync_crm(stack, auth, *CRM)
+        await _sync_crm(stack, db_engine, auth, *CRM)
         await _deliver(stack, "google-calendar", dumps(google_page))
         await _deliver(stack, "microsoft-graph", dumps({"value": [GRAPH_MEETING]}))
         counted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 1 for r in rows))
@@ -195,7 +195,7 @@ async def test_a_canonical_meeting_deleted_through_the_api_is_retracted(
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     meeting_id = activity_id_for(TENANT, "calendar-export", "exp/42")
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _sync_crm(stack, auth, *CRM)
+        await _sync_crm(stack, db_engine, auth, *CRM)
         posted = await stack.ingest.post(
             "/v1/events", json={"activities": [_meeting("exp/42")]}, headers=auth
         )
