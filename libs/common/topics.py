@@ -12,15 +12,26 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1
 from libs.common.contracts.activities_fast import decode_ingested
 from libs.common.contracts.alerts import InsightChangedV1
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.attribution_fast import decode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1, WebhookReceivedV1
 from libs.common.contracts.crm import CrmEntityChangedV1
-from libs.common.contracts.envelope import decode_body
+from libs.common.contracts.envelope import InvalidMessage, decode_body
 from libs.common.contracts.tenant_settings import SettingsChangedV1
+
+
+@dataclass(frozen=True, slots=True)
+class EventVariant:
+    """Another event type a topic carries, under the topic's key (so that it keeps its place in
+    the order of the events it follows): its own name, CloudEvents type and payload model."""
+
+    name: str
+    event_type: str
+    payload: type[BaseModel]
+    description: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +48,24 @@ class Topic:
     #: How a consumer decodes a body when not with ``payload``'s own decoder: one that returns
     #: ``payload`` or an equal faster form, and refuses exactly what ``payload`` refuses.
     decoder: Callable[[bytes | None], Any] | None = None
+    #: Other event types on this topic; a consumer of the topic receives them too.
+    variants: tuple[EventVariant, ...] = ()
 
     def decode(self, body: bytes | None) -> Any:
         """The payload of a body; anything undecodable or invalid is an ``InvalidMessage``."""
         if self.decoder is not None:
             return self.decoder(body)
         return decode_body(self.payload, body)
+
+    def decode_as(self, event_type: str, body: bytes | None) -> Any:
+        """The payload of a body of ``event_type`` (the topic's own or a variant's); any other
+        type, or a body its model refuses, is an ``InvalidMessage``."""
+        if event_type == self.event_type:
+            return self.decode(body)
+        for variant in self.variants:
+            if variant.event_type == event_type:
+                return decode_body(variant.payload, body)
+        raise InvalidMessage(f"unexpected event type {event_type!r} on {self.name}")
 
     @property
     def dlq(self) -> str:
@@ -64,6 +87,12 @@ WEBHOOK_RECEIVED = Topic(
     retention_days=30,
     has_dlq=False,
 )
+ACTIVITY_DELETED = EventVariant(
+    name="activity-deleted",
+    event_type="io.spm.activity.deleted.v1",
+    payload=ActivityDeletedV1,
+    description="The source deleted an activity; attribution retracts it (on activity-ingested, same key).",
+)
 ACTIVITY_INGESTED = Topic(
     name="activity-ingested",
     event_type="io.spm.activity.ingested.v1",
@@ -72,6 +101,7 @@ ACTIVITY_INGESTED = Topic(
     description="Normalised, privacy-filtered canonical activities from ingest.",
     # msgspec structs for the bodies it takes as-is (attribution's hot path).
     decoder=decode_ingested,
+    variants=(ACTIVITY_DELETED,),
 )
 CRM_ENTITY_CHANGED = Topic(
     name="crm-entity-changed",

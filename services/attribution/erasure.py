@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.activities_fast import IngestedEvent, as_contract
-from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import Attributed
 from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
 from libs.common.erasures import (
@@ -45,7 +44,7 @@ from services.attribution.adapters import erasure as store
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.reference_index import attribute_from_index
-from services.attribution.handlers import activity_facts, attribute_batch, policy_from_settings, publish
+from services.attribution.handlers import attribute_batch, policy_from_settings, publish, retraction
 
 log = logging.getLogger(__name__)
 
@@ -132,20 +131,6 @@ class ErasureScreen:
                 continue
             kept.append(event)
         return kept
-
-
-def retraction(activity: IngestedEvent, stored: repo.StoredAttribution, now: datetime) -> Attributed:
-    """The version that takes a deleted activity out of metrics: it counts nothing and credits no one."""
-    return Attributed(
-        tenant_id=activity.tenant_id,
-        activity_id=activity.activity_id,
-        version=stored.version + 1,
-        status=AttributionStatus.EXCLUDED,
-        confidence=1.0,
-        facts=activity_facts(activity),
-        decided_at=now,
-        explanation={"rule_path": "erased", "ingested_at": activity.ingested_at.isoformat()},
-    )
 
 
 async def _erase_contacts(

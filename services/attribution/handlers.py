@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1
 from libs.common.contracts.activities_fast import Ingested, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, encode_attributed
@@ -115,6 +115,93 @@ def activity_facts(
         automated=activity.automated,
         revision=activity.revision,
     )
+
+
+def retraction(
+    activity: IngestedEvent,
+    stored: repo.StoredAttribution,
+    now: datetime,
+    rule_path: str = "erased",
+    detail: dict[str, str] | None = None,
+) -> Attributed:
+    """The version that takes an activity out of metrics: it counts nothing and credits no one
+    (an erased person's activity, one its source deleted)."""
+    return Attributed(
+        tenant_id=activity.tenant_id,
+        activity_id=activity.activity_id,
+        version=stored.version + 1,
+        status=AttributionStatus.EXCLUDED,
+        confidence=1.0,
+        facts=activity_facts(activity),
+        decided_at=now,
+        explanation={
+            "rule_path": rule_path,
+            "ingested_at": activity.ingested_at.isoformat(),
+            **(detail or {}),
+        },
+    )
+
+
+async def retract_deleted(
+    conn: AsyncConnection, tenant_id: str, deletions: Sequence[ActivityDeletedV1], now: datetime
+) -> AttributedBatch:
+    """A retraction for each activity its source deleted, saved as its new version (final: see
+    :func:`attribute_batch`); one never attributed here, or already retracted, gets nothing."""
+    batch = AttributedBatch()
+    wanted = {d.activity_id: d for d in deletions}
+    current = await repo.current_attributions(conn, tenant_id, list(wanted))
+    live = [i for i in wanted if i in current and not current[i].deleted]
+    for activity in await repo.load_activities(conn, tenant_id, live):
+        stored, deletion = current[activity.activity_id], wanted[activity.activity_id]
+        detail = {"deleted_at": deletion.deleted_at.isoformat(), "deleted_by": deletion.adapter_version}
+        event = retraction(activity, stored, now, repo.DELETED_AT_SOURCE, detail)
+        batch.events.append(event)
+        batch.rows.append(
+            {
+                "tenant_id": tenant_id,
+                "activity_id": activity.activity_id,
+                "version": event.version,
+                "status": event.status.value,
+                "rep_id": None,
+                "team_id": None,
+                "account_id": None,
+                "deal_id": None,
+                "secondary_deal_ids": [],
+                "confidence": event.confidence,
+                "explanation": event.explanation,
+                "is_override": False,
+                "decided_at": now,
+                "parked_until": None,
+                "occurred_at": activity.occurred_at,
+                "kind": activity.kind.value,
+                "inserted": False,
+            }
+        )
+        batch.changes.append(
+            AttributionChange(
+                activity.activity_id,
+                event.version,
+                AttributionStatus(stored.status),
+                event.status,
+                stored.deal_id,
+                None,
+            )
+        )
+    await repo.save_attributions(conn, batch.rows)
+    return batch
+
+
+async def retract_all_deleted(
+    conn: AsyncConnection, deletions: Sequence[ActivityDeletedV1], now: datetime
+) -> AttributedBatch:
+    """:func:`retract_deleted` for each tenant's deletions."""
+    by_tenant: dict[str, list[ActivityDeletedV1]] = defaultdict(list)
+    for deletion in deletions:
+        by_tenant[deletion.tenant_id].append(deletion)
+    batch = AttributedBatch()
+    for tenant_id, theirs in by_tenant.items():
+        batch.extend(await retract_deleted(conn, tenant_id, theirs, now))
+    return batch
 
 
 def attributed_event(
@@ -221,6 +308,9 @@ async def attribute_batch(
     current = await repo.current_attributions(
         conn, tenant_id, [a.activity_id for a in activities if a.activity_id not in inserted]
     )
+    if any(stored.deleted for stored in current.values()):
+        # Deleted at its source: no revision, re-match or override brings it back.
+        activities = [a for a in activities if not _deleted(current.get(a.activity_id))]
     decided: list[tuple[IngestedEvent, AttributionDecision]] = []
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
@@ -276,6 +366,10 @@ async def attribute_batch(
             )
         )
     return batch
+
+
+def _deleted(stored: repo.StoredAttribution | None) -> bool:
+    return stored is not None and stored.deleted
 
 
 def _version(
@@ -436,6 +530,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, Ingested | ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
+    deletions = [m.payload for m in messages if isinstance(m.payload, ActivityDeletedV1)]
     async with deps.engine.begin() as conn:
         if deps.erasures is not None:
             # A replay of an erased person's data (raw or CRM) must not bring them back.
@@ -492,6 +587,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
                 )
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)
+        # Last: a deletion follows, on its partition, every revision of its activity it deletes.
+        out.extend(await retract_all_deleted(conn, deletions, now))
         await publish(deps.producer, out.events, deps.topic_prefix)
         # Counted per (status, rule path) first: one counter increment per pair, not per version.
         published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in out.events)

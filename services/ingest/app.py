@@ -100,6 +100,8 @@ class WebhookAccepted(EventsAccepted):
     """A vendor delivery: also the entities published and the events deliberately ignored."""
 
     entities: int = 0
+    #: Objects the source deleted, published for attribution to retract (``activity-deleted``).
+    deleted: int = 0
     ignored: list[str]
 
 
@@ -200,6 +202,28 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
     )
 
 
+class EventDeleted(BaseModel):
+    """The deletion was acknowledged by the broker: attribution retracts the activity."""
+
+    activity_id: str
+
+
+@router.delete(
+    "/v1/events/{source}/{external_id:path}",
+    status_code=202,
+    summary="Delete a canonical activity at its source",
+    responses={202: {"description": "The deletion was acknowledged by the broker"}},
+)
+async def delete_event(
+    source: str, external_id: str, request: Request, principal: IngestPrincipal
+) -> EventDeleted:
+    """The activity posted as (``source``, ``external_id``) was deleted where it came from."""
+    deps = _deps(request)
+    context = await _known_tenant(deps, principal)
+    activity_id = await pipeline.delete_activity(deps, context, source, external_id, _now(request))
+    return EventDeleted(activity_id=activity_id)
+
+
 @router.post(
     "/v1/crm/sync",
     status_code=202,
@@ -273,6 +297,7 @@ def webhook_accepted(prepared: handlers.PreparedActivities, result: AdapterResul
         "automated": prepared.automated,
         "activity_ids": [e.activity_id_text for e in prepared.events],
         "entities": len(result.entities),
+        "deleted": len(dict.fromkeys(result.deletions)),
         "ignored": list(result.ignored),
     }
 

@@ -17,7 +17,13 @@ from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityFields, ActivityIn, ParticipantFields, activity_id_for
+from libs.common.contracts.activities import (
+    ActivityDeletedV1,
+    ActivityFields,
+    ActivityIn,
+    ParticipantFields,
+    activity_id_for,
+)
 from libs.common.contracts.activities_fast import (
     ActivityStruct,
     AnyActivity,
@@ -30,7 +36,7 @@ from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, 
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
 from libs.common.kafka.publisher import OutgoingMessage
-from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
+from libs.common.topics import ACTIVITY_DELETED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
     SeenLedger,
@@ -49,6 +55,7 @@ from services.ingest.domain.normalize import (
 )
 from services.ingest.domain.phones import PhoneProblem, RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
+from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.settings import IngestOptions
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
 
@@ -382,6 +389,39 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
         value=event.body(),
         envelope=envelope,
     )
+
+
+def deletion_messages(
+    deletions: Sequence[SourceDeletion], tenant_id: str, adapter_version: str, prefix: str, now: datetime
+) -> list[OutgoingMessage]:
+    """One ``activity-deleted`` message per object the source deleted, on the ``activity-ingested``
+    topic under the key its activity was published with (read after every revision before it)."""
+    messages = []
+    for deletion in dict.fromkeys(deletions):
+        activity_id = str(activity_id_for(tenant_id, deletion.source, deletion.external_id))
+        event = ActivityDeletedV1(
+            tenant_id=tenant_id,
+            activity_id=uuid.UUID(activity_id),
+            source=deletion.source,
+            external_id=deletion.external_id,
+            deleted_at=now,
+            adapter_version=adapter_version,
+        )
+        messages.append(
+            OutgoingMessage(
+                topic=ACTIVITY_INGESTED.physical(prefix),
+                key=activity_id.encode(),
+                value=encode_body(event),
+                envelope=Envelope(
+                    id=f"{activity_id}:deleted",
+                    source=f"/ingest/{deletion.source}",
+                    type=ACTIVITY_DELETED.event_type,
+                    subject=activity_id,
+                    tenant=tenant_id,
+                ),
+            )
+        )
+    return messages
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
-from libs.common.web import Problem
+from libs.common.web import Problem, field_errors
 from services.ingest import handlers
 from services.ingest.adapters.repository import (
     SeenLedger,
@@ -48,7 +48,7 @@ from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
-from services.ingest.domain.webhook_types import HandshakeResponse
+from services.ingest.domain.webhook_types import HandshakeResponse, SourceDeletion
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
     AdapterResult,
@@ -355,6 +355,26 @@ async def accept_activities(
     return prepared
 
 
+async def delete_activity(
+    deps: IngestDeps, context: TenantContext, source: str, external_id: str, now: datetime
+) -> str:
+    """Publish the deletion of the canonical activity (``source``, ``external_id``); its id once
+    acknowledged. A source or id the contract refuses is a 422 naming it."""
+    try:
+        (message,) = handlers.deletion_messages(
+            [SourceDeletion(source, external_id)], context.tenant_id, "canonical/1", deps.topic_prefix, now
+        )
+    except ValidationError as exc:
+        errors = [{**e, "in": "path"} for e in field_errors(exc) if e["field"] in ("source", "external_id")]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        raise Problem(422, "Invalid deletion", detail, errors=errors) from None
+    try:
+        await deps.publisher.publish([message])
+    except BrokerUnavailable:
+        raise broker_unavailable(deps) from None
+    return message.envelope.subject
+
+
 async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
     """Publish CRM entities, phones read in the tenant's region (an erased person's contact never);
     acknowledged before returning, with what was dropped from accepted entities."""
@@ -410,6 +430,10 @@ async def receive_webhook(
         else None
     )
     entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
+    # After the delivery's activities: a deletion is read after what it deletes.
+    deletions = handlers.deletion_messages(
+        result.deletions, tenant_id, adapter.version, prefix, delivery.received_at
+    )
     prepared = await accept_activities(
         deps,
         context,
@@ -417,7 +441,7 @@ async def receive_webhook(
         delivery.received_at,
         adapter.version,
         stateful=stateful_step(kept),
-        extra=entities,
+        extra=[*entities, *deletions],
         raw=raw,
     )
     prepared.count(source)

@@ -373,3 +373,25 @@ class ActivityIngestedV1(ActivityIn):
     #: Sent by a no-reply or automated address; kept, counted, never scored.
     automated: StrictBool = False
     adapter_version: SafeStr = Field(default="canonical/1", max_length=64)
+
+
+class ActivityDeletedV1(BaseModel):
+    """Event ``activity-deleted``: the source deleted an activity (a meeting removed from the
+    calendar, a Graph delta's ``@removed`` event). Published on the ``activity-ingested`` topic
+    under the activity's own key, so it is read after every revision published before it.
+
+    A deletion names the activity only: the source sends nothing else (Google's incremental
+    sync strips a deleted event to its id and ``status``; Graph's ``@removed`` entry is an id).
+    Attribution retracts the activity it holds under ``activity_id`` and keeps it retracted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: TenantId
+    #: ``activity_id_for(tenant_id, source, external_id)``: the id the activity was published under.
+    activity_id: uuid.UUID
+    source: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    external_id: ExternalId
+    #: When ingest received the deletion (the sources give no time for it).
+    deleted_at: UtcDatetime
+    adapter_version: SafeStr = Field(default="canonical/1", max_length=64)

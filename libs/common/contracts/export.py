@@ -26,6 +26,13 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
         schema["x-cloudevents-type"] = topic.event_type
         schema["x-kafka-key"] = topic.key
         out[topic.name] = schema
+        for variant in topic.variants:
+            schema = variant.payload.model_json_schema(mode="serialization")
+            schema["$id"] = f"urn:spm:topic:{topic.name}:{variant.name}"
+            schema["x-cloudevents-type"] = variant.event_type
+            schema["x-kafka-key"] = topic.key
+            schema["x-kafka-topic"] = topic.name
+            out[variant.name] = schema
     return out
 
 

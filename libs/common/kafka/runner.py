@@ -554,9 +554,7 @@ class ConsumerRunner:
     def _decode(self, raw: _Raw) -> ConsumedMessage[Any]:
         topic = self._by_physical[raw.tp.topic]
         envelope = Envelope.from_headers(raw.headers)
-        if envelope.type != topic.event_type:
-            raise InvalidMessage(f"unexpected event type {envelope.type!r} on {topic.name}")
-        payload = topic.decode(raw.value)
+        payload = topic.decode_as(envelope.type, raw.value)
         check_tenant(envelope, payload)
         return ConsumedMessage(topic, raw.tp.partition, raw.offset, raw.key, envelope, payload)
 

@@ -1062,6 +1062,12 @@ class StoredAttribution:
     is_override: bool
     #: ``explanation.duplicate_of``: the report of the same call or email this one duplicates.
     duplicate_of: uuid.UUID | None = None
+    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): final.
+    deleted: bool = False
+
+
+#: The ``rule_path`` of the version that retracts an activity its source deleted.
+DELETED_AT_SOURCE = "deleted_at_source"
 
 
 async def current_attributions(
@@ -1083,13 +1089,16 @@ async def current_attributions(
             # Read for calls and emails only: a meeting's explanation is not decompressed for it.
             "a.secondary_deal_ids, a.confidence, a.is_override, "
             "CASE WHEN a.kind IN ('call', 'email') THEN CAST(a.explanation->>'duplicate_of' AS uuid) END "
-            "AS duplicate_of "
+            "AS duplicate_of, "
+            # Only an excluded activity's explanation is read for it (CASE: evaluated in order).
+            "CASE WHEN a.status = 'excluded' THEN a.explanation->>'rule_path' IS NOT DISTINCT FROM :deleted "
+            "ELSE false END AS deleted "
             "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
             "SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) a "
             "FOR UPDATE OF a"
         ),
         # A UUID sorts as PostgreSQL sorts it (bytes, big-endian).
-        {"t": tenant_id, "ids": sorted(ids)},
+        {"t": tenant_id, "ids": sorted(ids), "deleted": DELETED_AT_SOURCE},
     )
     return {
         row.activity_id: StoredAttribution(
@@ -1104,6 +1113,7 @@ async def current_attributions(
             row.confidence,
             row.is_override,
             row.duplicate_of,
+            row.deleted,
         )
         for row in result
     }

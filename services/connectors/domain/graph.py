@@ -102,13 +102,17 @@ def initial_url(
 
 
 def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> dict[str, Any] | None:
-    """The resource as forwarded to ingest, or None for a deletion (``@removed``) or a non-activity.
+    """The resource as forwarded to ingest, or None for a message's deletion or a non-activity.
 
     Bodies, previews, locations and online-meeting details are dropped here whatever Graph
-    returned (calendarView delta returns whole events).
+    returned (calendarView delta returns whole events). An event's deletion (``@removed``: an
+    id and a reason) is forwarded as it came, for ingest to retract the meeting; a message
+    deleted from the mailbox was still sent or received, and is not.
     """
     if "@removed" in item:
-        return None
+        if provider == "microsoft-mail" or not item.get("id"):
+            return None
+        return {"@odata.type": "#microsoft.graph.event", "id": item["id"], "@removed": item["@removed"]}
     if provider == "microsoft-mail":
         keys: tuple[str, ...] = (*_MESSAGE_FIELDS, "subject") if policy.subject_needed else _MESSAGE_FIELDS
         if not item.get("internetMessageId"):

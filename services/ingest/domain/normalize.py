@@ -27,7 +27,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.fields import reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
-from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -623,15 +623,19 @@ def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...
 
 
 def convert_each(
-    items: Sequence[JsonObject], convert: Callable[[JsonObject], tuple[ActivityIn | None, str]]
+    items: Sequence[JsonObject],
+    convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | None, str]],
 ) -> AdapterResult:
-    """Each item becomes an activity, or is listed as ignored with the converter's reason."""
+    """Each item becomes an activity or a deletion, or is listed as ignored with the converter's reason."""
     activities: list[ActivityIn] = []
+    deletions: list[SourceDeletion] = []
     ignored: list[str] = []
     for item in items:
         activity, reason = convert(item)
-        if activity is not None:
+        if isinstance(activity, SourceDeletion):
+            deletions.append(activity)
+        elif activity is not None:
             activities.append(activity)
         else:
             ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {reason}")
-    return AdapterResult(activities=tuple(activities), ignored=tuple(ignored))
+    return AdapterResult(activities=tuple(activities), ignored=tuple(ignored), deletions=tuple(deletions))

@@ -62,6 +62,15 @@ class HandshakeResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceDeletion:
+    """The source deleted the object it sent as ``external_id`` (a calendar's deleted event):
+    published as ``activity-deleted``, the activity it was published as is retracted."""
+
+    source: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterResult:
     """Everything one delivery turned into; the route publishes activities and entities."""
 
@@ -77,6 +86,8 @@ class AdapterResult:
     #: Twilio callbacks of a softphone's call and of its ``<Dial>`` legs, to feed, in order, into
     #: ``fold_twilio_call`` with the stored call state.
     twilio_legs: tuple[TwilioLeg, ...] = ()
+    #: Objects the source deleted: each becomes an ``activity-deleted`` event.
+    deletions: tuple[SourceDeletion, ...] = ()
 
 
 class WebhookRejected(Exception):

@@ -306,6 +306,7 @@ async def test_each_source_publishes_exactly_its_canonical_records_once(
             "automated": 0,
             "activity_ids": [a["activity_id"] for a in case.activities],
             "entities": len(case.entities),
+            "deleted": 0,
             "ignored": [],
         }
         assert again.status_code == 200, again.text

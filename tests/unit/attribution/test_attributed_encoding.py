@@ -19,8 +19,7 @@ from services.attribution.adapters.repository import StoredAttribution
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.reference import AmbiguityPolicy, TenantAttributionPolicy
 from services.attribution.domain.reference_index import attribute_from_index
-from services.attribution.erasure import retraction
-from services.attribution.handlers import attributed_event
+from services.attribution.handlers import attributed_event, retraction
 from spm.evaluation.attribution.scoring import world_index
 from spm.evaluation.attribution.world import generate_dataset
 

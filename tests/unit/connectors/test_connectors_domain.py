@@ -246,6 +246,13 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         graph.for_ingest("microsoft-mail", {"id": "m", "@removed": {"reason": "deleted"}}, FetchPolicy())
         is None
     )
+    # A deleted event goes to ingest as Graph named it, for its meeting to be retracted.
+    removed = {"id": "e", "@removed": {"reason": "deleted"}, "@odata.etag": "W/1"}
+    assert graph.for_ingest("microsoft-calendar", removed, FetchPolicy()) == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "e",
+        "@removed": {"reason": "deleted"},
+    }
     message = {"id": "m", "internetMessageId": "<m@x>", "subject": "s", "bodyPreview": "p"}
     assert graph.for_ingest("microsoft-mail", message, FetchPolicy(True, True)) == {
         "@odata.type": "#microsoft.graph.message",

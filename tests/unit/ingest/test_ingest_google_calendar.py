@@ -12,6 +12,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
+from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
@@ -54,7 +55,29 @@ def test_cancelled_events_in_a_sync_page() -> None:
     (cancelled,) = result.activities
     assert cancelled.outcome is Outcome.CANCELLED
     assert cancelled.external_id == "2mk8x0aepdm1d3d0c3pabn0s3k"
-    assert result.ignored == ("items[1] 0ab1cd2ef3gh4ij5kl6mn7op8q: cancelled event without details",)
+    # The event stripped to its id and status was deleted: its meeting is to be retracted.
+    assert result.deletions == (SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q"),)
+    assert result.ignored == ()
+
+
+def test_a_deleted_occurrence_of_a_recurring_event_names_that_occurrence() -> None:
+    body = dumps(
+        {
+            "items": [
+                {
+                    "id": "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z",
+                    "status": "cancelled",
+                    "recurringEventId": "7cbh8rpc10lrc0ckih9tafss99",
+                    "originalStartTime": {"dateTime": "2026-11-24T09:00:00Z"},
+                }
+            ]
+        }
+    )
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.activities == ()
+    assert result.deletions == (
+        SourceDeletion("google-calendar", "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z"),
+    )
 
 
 def test_all_day_event_starts_at_midnight_utc() -> None:

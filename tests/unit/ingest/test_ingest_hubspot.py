@@ -14,6 +14,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, DealContactRole, DealV1, RepV1
+from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import (
@@ -163,6 +164,16 @@ def test_an_archived_owner_is_a_departed_seller_not_a_deleted_one() -> None:
         emails=("ana.seller@acme.example",),
         active=False,
     )
+
+
+def test_an_archived_engagement_is_a_deletion_of_its_activity() -> None:
+    """An engagement read back archived (deleted in HubSpot, in its recycling bin) retracts the call."""
+    batch = fixture_json("hubspot", "calls.json")
+    batch[0]["archived"] = True
+    result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert [a.external_id for a in result.activities] == ["40120002"]
+    assert result.deletions == (SourceDeletion("hubspot", "40120001"),)
+    assert result.ignored == ()
 
 
 def test_native_change_notifications_are_ignored() -> None:

@@ -13,6 +13,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
+from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request, standard_headers
@@ -108,6 +109,25 @@ def test_cancelled_event_and_windows_time_zone() -> None:
     (meeting,) = adapter.parse(make_request(dumps({"value": [event]})), CONFIG).activities
     assert meeting.outcome is Outcome.CANCELLED
     assert meeting.occurred_at == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+
+
+def test_a_removed_event_is_a_deletion_and_a_removed_message_is_not() -> None:
+    """The delta's ``@removed`` entries as the connector forwards them: an id and a reason."""
+    page = {
+        "value": [
+            {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv1=", "@removed": {"reason": "deleted"}},
+            {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv2=", "@removed": {"reason": "changed"}},
+            {"@odata.type": "#microsoft.graph.message", "id": "AAMkMs1=", "@removed": {"reason": "deleted"}},
+        ]
+    }
+    result = adapter.parse(make_request(dumps(page)), CONFIG)
+    assert result.activities == ()
+    assert result.deletions == (SourceDeletion("microsoft-graph", "AAMkEv1="),)
+    assert result.ignored == (
+        "value[1] AAMkEv2=: event removed from the delta (changed), not deleted",
+        "value[2] AAMkMs1=: #microsoft.graph.message removed (deleted): a deleted message was still sent "
+        "or received",
+    )
 
 
 def test_draft_is_ignored() -> None:

@@ -15,6 +15,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, DealV1, RepV1
+from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected, WebhookRequest
 
 from .ingest_webhook_helpers import CONFIG, fixture, make_request
@@ -73,6 +74,17 @@ def test_tasks_become_a_call_and_an_email_with_crm_references() -> None:
     assert email.subject == "Email: Proposal for Globex"
     assert email.crm.account_id == "0015j00000ZkM3hAAF"
     assert email.crm.deal_id is None
+
+
+def test_a_deleted_task_is_a_deletion_of_its_activity() -> None:
+    """A Task read back with ``IsDeleted`` (a sync job's queryAll) retracts the call it was."""
+    body = fixture("salesforce", "Task.xml").replace(
+        b"<sf:IsDeleted>false</sf:IsDeleted>", b"<sf:IsDeleted>true</sf:IsDeleted>", 1
+    )
+    result = adapter.parse(delivered(body), CONFIG)
+    assert [a.external_id for a in result.activities] == ["00T5j00000Q1a2cEAB"]
+    assert result.deletions == (SourceDeletion("salesforce", "00T5j00000Q1a2bEAB"),)
+    assert result.ignored == ()
 
 
 def test_event_is_a_meeting_scheduled_relative_to_received_at() -> None:

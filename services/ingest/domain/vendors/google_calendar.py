@@ -33,11 +33,13 @@ from services.ingest.domain.normalize import (
 from services.ingest.domain.signatures import verify_standard_webhook
 from services.ingest.domain.webhook_types import (
     AdapterResult,
+    SourceDeletion,
     TenantWebhookConfig,
     WebhookRejected,
     WebhookRequest,
 )
 
+SOURCE = "google-calendar"
 MAX_EVENTS = 1_000
 #: Attendees who said no did not attend (the organizer too, when she declined her own event);
 #: everyone else is kept (needsAction, tentative, accepted).
@@ -52,7 +54,7 @@ MEETING_EVENT_TYPE = "default"
 class GoogleCalendarAdapter:
     """Calendar Event resources posted by the sync connector."""
 
-    source: str = "google-calendar"
+    source: str = SOURCE
     version: str = "google-calendar/1"
 
     def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
@@ -134,7 +136,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
 
 def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime
-) -> tuple[ActivityIn | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | None, str]:
     event_id = event.req_str("id")
     event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
     if event_type != MEETING_EVENT_TYPE:
@@ -142,9 +144,10 @@ def _event(
     status = event.opt_str("status") or "confirmed"
     start = _when(event, "start")
     if start is None:
-        # Incremental sync sends deleted events stripped to id and status: nothing to count.
+        # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
+        # stripped to its id and status: the meeting published under that id is retracted.
         if status == "cancelled":
-            return None, "cancelled event without details"
+            return SourceDeletion(SOURCE, event_id), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
     called = _people(event, config)
@@ -155,7 +158,7 @@ def _event(
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     return build_activity(
         event.path or "body",
-        source="google-calendar",
+        source=SOURCE,
         # Instances of a recurring event have their own id (base id + original start), so each
         # occurrence is its own activity; recurringEventId links them as a thread.
         external_id=event_id,

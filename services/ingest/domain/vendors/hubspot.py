@@ -61,6 +61,7 @@ from services.ingest.domain.signatures import (
 )
 from services.ingest.domain.webhook_types import (
     AdapterResult,
+    SourceDeletion,
     TenantWebhookConfig,
     WebhookRejected,
     WebhookRequest,
@@ -149,6 +150,7 @@ class HubSpotAdapter:
         index = _BatchIndex.of(items)
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
+        deletions: list[SourceDeletion] = []
         ignored: list[str] = []
         for item in items:
             object_type = item.opt_str("objectType")
@@ -161,7 +163,9 @@ class HubSpotAdapter:
                     ignored.append(f"{item.path} {kind}: a change notification without object data")
             elif object_type in ENGAGEMENT_TYPES:
                 activity, reason = _engagement(item, object_type, index, config, request.received_at)
-                if activity is not None:
+                if isinstance(activity, SourceDeletion):
+                    deletions.append(activity)
+                elif activity is not None:
                     activities.append(activity)
                 else:
                     ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
@@ -169,7 +173,12 @@ class HubSpotAdapter:
                 entities.append(_entity(item, object_type, config.default_phone_region))
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
-        return AdapterResult(activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored))
+        return AdapterResult(
+            activities=tuple(activities),
+            entities=tuple(entities),
+            ignored=tuple(ignored),
+            deletions=tuple(deletions),
+        )
 
 
 #: The object of a native notification (``{object}.deletion``, ``{object}.merge``) -> what it is here.
@@ -314,10 +323,11 @@ def _engagement(
     index: _BatchIndex,
     config: TenantWebhookConfig,
     received_at: datetime,
-) -> tuple[ActivityIn | None, str]:
-    properties = item.req_obj("properties")
+) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if item.opt_bool("archived"):
-        return None, "archived"
+        # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
+        return SourceDeletion("hubspot", item.req_str("id")), ""
+    properties = item.req_obj("properties")
     occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
     if occurred_at is None:
         raise WebhookRejected(422, properties.field("hs_timestamp"), "required")

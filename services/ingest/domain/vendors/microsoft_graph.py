@@ -48,11 +48,13 @@ from services.ingest.domain.signatures import any_secret_matches, require_secret
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
+    SourceDeletion,
     TenantWebhookConfig,
     WebhookRejected,
     WebhookRequest,
 )
 
+SOURCE = "microsoft-graph"
 MAX_RESOURCES = 1_000
 MAX_VALIDATION_TOKEN = 1_024
 MESSAGE_TYPE = "#microsoft.graph.message"
@@ -92,7 +94,7 @@ def _is_change_notification(body: JsonObject) -> bool:
 class MicrosoftGraphAdapter:
     """Graph validation, change notifications, and connector-posted resources."""
 
-    source: str = "microsoft-graph"
+    source: str = SOURCE
     version: str = "microsoft-graph/1"
 
     def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
@@ -136,13 +138,28 @@ class MicrosoftGraphAdapter:
 
 def _resource(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
-) -> tuple[ActivityIn | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | None, str]:
     odata_type = resource.opt_str("@odata.type")
+    if resource.has("@removed"):
+        return _removed(resource, odata_type)
     if odata_type == MESSAGE_TYPE or (odata_type is None and resource.has("internetMessageId")):
         return _message(resource, config)
     if odata_type == EVENT_TYPE or (odata_type is None and resource.has("start")):
         return _event(resource, config, received_at)
     return None, f"{odata_type}: not a message or an event"
+
+
+def _removed(resource: JsonObject, odata_type: str | None) -> tuple[SourceDeletion | None, str]:
+    """A delta's ``@removed`` entry (an id, and why it left the delta): a deleted event is
+    retracted; a message deleted from a mailbox was still sent or received, and an event that
+    left the delta for another reason (``changed``: moved out of the view) may still exist."""
+    removed = resource.opt_obj("@removed")
+    reason = removed.opt_str("reason") if removed is not None else None
+    if odata_type != EVENT_TYPE:
+        return None, f"{odata_type} removed ({reason}): a deleted message was still sent or received"
+    if reason != "deleted":
+        return None, f"event removed from the delta ({reason}), not deleted"
+    return SourceDeletion(SOURCE, resource.req_str("id")), ""
 
 
 def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:

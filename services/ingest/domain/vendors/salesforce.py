@@ -51,6 +51,7 @@ from services.ingest.domain.signatures import any_secret_matches, require_secret
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
+    SourceDeletion,
     TenantCheckRejected,
     TenantWebhookConfig,
     WebhookRejected,
@@ -223,11 +224,14 @@ class SalesforceAdapter:
         message = _parse_message(request.body)
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
+        deletions: list[SourceDeletion] = []
         ignored: list[str] = []
         for record in message.objects:
             if record.type in {"Task", "Event"}:
                 activity, reason = _activity(record, config, request.received_at)
-                if activity is not None:
+                if isinstance(activity, SourceDeletion):
+                    deletions.append(activity)
+                elif activity is not None:
                     activities.append(activity)
                 else:
                     ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {reason}")
@@ -239,7 +243,11 @@ class SalesforceAdapter:
             else:
                 ignored.append(f"{record.path} {record.type or 'unknown'}: object type not used")
         return AdapterResult(
-            activities=tuple(activities), entities=tuple(entities), ignored=tuple(ignored), ack=ACK
+            activities=tuple(activities),
+            entities=tuple(entities),
+            ignored=tuple(ignored),
+            ack=ACK,
+            deletions=tuple(deletions),
         )
 
 
@@ -259,9 +267,10 @@ def _references(record: _SObject) -> CrmReferences:
 
 def _activity(
     record: _SObject, config: TenantWebhookConfig, received_at: datetime
-) -> tuple[ActivityIn | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if record.flag("IsDeleted"):
-        return None, "deleted"
+        # A deleted Task or Event (a sync job's queryAll; Outbound Messages never send one): retracted.
+        return SourceDeletion("salesforce", record.require("Id")), ""
     subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
     if subtype not in {"Call", "Email", "Event"}:
         return None, f"TaskSubtype={subtype}: not a call or an email"

@@ -1,0 +1,117 @@
+"""Meetings deleted in the calendar, as the connectors' incremental syncs see them: Google's
+``events.list`` with a sync token returns the event stripped to its id and ``status: cancelled``,
+Graph's ``calendarView/delta`` returns ``{"id", "@removed": {"reason": "deleted"}}``. Both reach
+attribution, through ingest and the real broker, and the meeting's attribution is retracted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from services.connectors.handlers import connect_mailboxes, sync_due
+from tests.integration.polling import poll_rows
+
+from .connectors_support import CLIENT_ID, CLIENT_SECRET, DIRECTORY, TENANT, harness, make_due, now_utc
+from .graph_fake import graph_event
+
+ANA = "ana@acme.example"
+BUYER = "buyer@globex.example"
+SETTINGS = {"internal_domains": ["acme.example"]}
+ATTRIBUTION = "SELECT version, status, explanation->>'rule_path' FROM attributions WHERE tenant_id = :t AND activity_id = :a"
+
+
+def _google_event(event_id: str, start: datetime) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "status": "confirmed",
+        "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "end": {"dateTime": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "organizer": {"email": ANA},
+        "attendees": [
+            {"email": ANA, "organizer": True, "responseStatus": "accepted"},
+            {"email": BUYER, "responseStatus": "accepted"},
+        ],
+        "iCalUID": f"{event_id}@google.com",
+        "updated": (start - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+async def _attribution(db: AsyncEngine, source: str, external_id: str, version: int) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        db,
+        ATTRIBUTION,
+        {"t": TENANT, "a": activity_id_for(TENANT, source, external_id)},
+        lambda rows: bool(rows) and rows[0][0] == version,
+    )
+    return rows
+
+
+async def test_a_google_event_deleted_between_two_syncs_is_retracted(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
+        now = now_utc().replace(microsecond=0)
+        h.fake.put_event(ANA, _google_event("demo", now - timedelta(days=1)))
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "google-calendar",
+            vendor="google",
+            credentials=h.service_account,
+            options={},
+            addresses=[ANA],
+            backfill_days=3,
+            now=now,
+        )
+        assert [r.fetched for r in await sync_due(h.deps)] == [1]
+        (first,) = await _attribution(db_engine, "google-calendar", "demo", 1)
+
+        # Deleted in the calendar: the next incremental page holds it stripped to id and status.
+        h.fake.put_event(ANA, {"kind": "calendar#event", "id": "demo", "status": "cancelled"})
+        await make_due(db_engine)
+        assert [r.fetched for r in await sync_due(h.deps)] == [1]
+        (second,) = await _attribution(db_engine, "google-calendar", "demo", 2)
+
+    assert first[0] == 1
+    assert first[1] != "excluded"
+    assert second == (2, "excluded", "deleted_at_source")
+
+
+async def test_a_graph_event_removed_from_the_delta_is_retracted(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
+        now = now_utc().replace(microsecond=0)
+        start = now - timedelta(days=1)
+        h.graph.put(
+            ANA,
+            "calendarview",
+            graph_event("demo-1", start, ANA, BUYER, modified=now - timedelta(days=4)),
+            start,
+        )
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "microsoft-calendar",
+            vendor="microsoft",
+            credentials=CLIENT_SECRET,
+            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
+            addresses=[ANA],
+            backfill_days=3,
+            now=now,
+        )
+        assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
+        (first,) = await _attribution(db_engine, "microsoft-graph", "demo-1", 1)
+
+        h.graph.put(ANA, "calendarview", {"id": "demo-1", "@removed": {"reason": "deleted"}}, start)
+        await make_due(db_engine)
+        assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
+        (second,) = await _attribution(db_engine, "microsoft-graph", "demo-1", 2)
+
+    assert first[0] == 1
+    assert first[1] != "excluded"
+    assert second == (2, "excluded", "deleted_at_source")

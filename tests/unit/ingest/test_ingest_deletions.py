@@ -1,0 +1,52 @@
+"""``activity-deleted``: what ingest publishes for an object its source deleted, and how a
+consumer of ``activity-ingested`` reads it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from libs.common.contracts.activities import ActivityDeletedV1, activity_id_for
+from libs.common.contracts.envelope import InvalidMessage
+from libs.common.topics import ACTIVITY_DELETED, ACTIVITY_INGESTED
+from services.ingest.domain.webhook_types import SourceDeletion
+from services.ingest.handlers import deletion_messages
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def test_a_deletion_goes_on_the_activity_topic_under_the_activity_s_key() -> None:
+    deleted = SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q")
+    # A delivery naming the same deletion twice publishes it once.
+    (message,) = deletion_messages([deleted, deleted], "acme", "google-calendar/1", "t.", NOW)
+    activity_id = activity_id_for("acme", "google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q")
+    assert message.topic == "t.activity-ingested"
+    assert message.key == str(activity_id).encode()
+    assert (message.envelope.type, message.envelope.id, message.envelope.tenant) == (
+        "io.spm.activity.deleted.v1",
+        f"{activity_id}:deleted",
+        "acme",
+    )
+    assert ACTIVITY_INGESTED.decode_as(ACTIVITY_DELETED.event_type, message.value) == ActivityDeletedV1(
+        tenant_id="acme",
+        activity_id=activity_id,
+        source="google-calendar",
+        external_id="0ab1cd2ef3gh4ij5kl6mn7op8q",
+        deleted_at=NOW,
+        adapter_version="google-calendar/1",
+    )
+
+
+def test_readers_stay_strict_about_deletions() -> None:
+    body = (
+        b'{"tenant_id":"acme","activity_id":"' + str(uuid.uuid4()).encode() + b'","source":"x",'
+        b'"external_id":"1","deleted_at":"2026-12-03T12:00:00Z","why":"moved"}'
+    )
+    with pytest.raises(InvalidMessage) as extra:
+        ACTIVITY_INGESTED.decode_as(ACTIVITY_DELETED.event_type, body)
+    assert str(extra.value) == "body is not a valid ActivityDeletedV1: why: Extra inputs are not permitted"
+    with pytest.raises(InvalidMessage) as unknown:
+        ACTIVITY_INGESTED.decode_as("io.spm.activity.erased.v1", body)
+    assert str(unknown.value) == "unexpected event type 'io.spm.activity.erased.v1' on activity-ingested"
