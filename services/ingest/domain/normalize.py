@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -25,7 +25,7 @@ from libs.common.contracts.activities import (
     ResponseStatus,
     declined,
 )
-from libs.common.contracts.fields import reason_of, unicode_domain
+from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
 from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
@@ -598,6 +598,19 @@ def build_activity(field: str, **values: Any) -> ActivityIn:
         return ActivityIn(**values)
     except ValidationError as error:
         raise WebhookRejected(422, _error_field(field, error), _error_reason(error)) from None
+
+
+_EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
+
+
+def source_deletion(source: str, external_id: str, field: str) -> SourceDeletion:
+    """The source deleted what it sent as ``external_id``; an id the contract refuses (a NUL, a
+    control character, too long) is a 422 naming ``field``, as it is on an activity."""
+    try:
+        _EXTERNAL_ID.validate_python(external_id)
+    except ValidationError as error:
+        raise WebhookRejected(422, field, _error_reason(error)) from None
+    return SourceDeletion(source, external_id)
 
 
 def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:

@@ -29,6 +29,7 @@ from services.ingest.domain.normalize import (
     normalize_email,
     one_or_page,
     parse_iso_datetime,
+    source_deletion,
 )
 from services.ingest.domain.signatures import verify_standard_webhook
 from services.ingest.domain.webhook_types import (
@@ -147,7 +148,7 @@ def _event(
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
         # stripped to its id and status: the meeting published under that id is retracted.
         if status == "cancelled":
-            return SourceDeletion(SOURCE, event_id), ""
+            return source_deletion(SOURCE, event_id, event.field("id")), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
     called = _people(event, config)

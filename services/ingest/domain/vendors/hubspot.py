@@ -49,6 +49,7 @@ from services.ingest.domain.normalize import (
     parse_iso_datetime,
     read_phones,
     reported_duration,
+    source_deletion,
     unique_participants,
     validation_to_rejection,
 )
@@ -326,7 +327,7 @@ def _engagement(
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if item.opt_bool("archived"):
         # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
-        return SourceDeletion("hubspot", item.req_str("id")), ""
+        return source_deletion("hubspot", item.req_str("id"), item.field("id")), ""
     properties = item.req_obj("properties")
     occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
     if occurred_at is None:

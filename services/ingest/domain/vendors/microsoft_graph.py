@@ -42,6 +42,7 @@ from services.ingest.domain.normalize import (
     normalize_email,
     one_or_page,
     parse_iso_datetime,
+    source_deletion,
     unique_participants,
 )
 from services.ingest.domain.signatures import any_secret_matches, require_secrets, verify_standard_webhook
@@ -159,7 +160,7 @@ def _removed(resource: JsonObject, odata_type: str | None) -> tuple[SourceDeleti
         return None, f"{odata_type} removed ({reason}): a deleted message was still sent or received"
     if reason != "deleted":
         return None, f"event removed from the delta ({reason}), not deleted"
-    return SourceDeletion(SOURCE, resource.req_str("id")), ""
+    return source_deletion(SOURCE, resource.req_str("id"), resource.field("id")), ""
 
 
 def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:

@@ -44,6 +44,7 @@ from services.ingest.domain.normalize import (
     parse_iso_datetime,
     read_phones,
     reported_duration,
+    source_deletion,
     unique_participants,
     validation_to_rejection,
 )
@@ -270,7 +271,7 @@ def _activity(
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if record.flag("IsDeleted"):
         # A deleted Task or Event (a sync job's queryAll; Outbound Messages never send one): retracted.
-        return SourceDeletion("salesforce", record.require("Id")), ""
+        return source_deletion("salesforce", record.require("Id"), record.field("Id")), ""
     subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
     if subtype not in {"Call", "Email", "Event"}:
         return None, f"TaskSubtype={subtype}: not a call or an email"
