@@ -217,13 +217,13 @@ async def open_deals_from_history(conn: AsyncConnection, tenant_id: str) -> list
     return _open_deal_rows(await conn.execute(text(_OPEN_DEALS), {"t": tenant_id}))
 
 
-def _engaged_by(deals: str) -> str:
-    """(deal, time, reply time, contacts) of each (contribution, deal it engages) of the tenant,
-    for the deals ``deals`` keeps: the figures ``_OPEN_DEALS`` aggregates, unnested the same way."""
+def _engagement_of(pairs: str) -> str:
+    """(deal, time, reply time, contacts) of each (contribution, deal it engages) that ``pairs`` (a
+    FROM item of deal, occurred_at, buyer_replies, contact_ids) yields: the figures ``_OPEN_DEALS``
+    aggregates."""
     return (
         "SELECT deal, occurred_at AS at, CASE WHEN buyer_replies > 0 THEN occurred_at END AS reply_at, "
-        "contact_ids FROM (SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, c.buyer_replies, "
-        f"c.contact_ids FROM metric_contributions c WHERE c.tenant_id = :t AND {deals}) e"
+        f"contact_ids FROM {pairs}"
     )
 
 
@@ -243,18 +243,31 @@ ON CONFLICT (tenant_id, deal_id) DO UPDATE SET last_activity_at = EXCLUDED.last_
 """
 
 
+#: Each deal of ``:redo`` with the tenant's contributions that engage it, looked up deal by deal
+#: through the GIN index on ``engaged_deal_ids`` (``fastupdate`` off since 0017_deal_engagement:
+#: no pending list to scan at each lookup). The fence (``OFFSET 0``) keeps the tenant out of the
+#: scan: on tables analysed while small the planner ANDed in every entry of the tenant from
+#: ``metric_contributions_time``, and with ``&&`` over several deals it chose a sequential scan.
+_REDO_PAIRS = (
+    "(SELECT r.deal, c.occurred_at, c.buyer_replies, c.contact_ids FROM unnest(CAST(:redo AS text[])) AS r(deal) "
+    "CROSS JOIN LATERAL (SELECT tenant_id, occurred_at, buyer_replies, contact_ids FROM metric_contributions "
+    "WHERE engaged_deal_ids @> ARRAY[r.deal] OFFSET 0) c WHERE c.tenant_id = :t) e"
+)
+#: Every (contribution, deal it engages) of the tenant.
+_ALL_PAIRS = (
+    "(SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, c.buyer_replies, c.contact_ids "
+    "FROM metric_contributions c WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}') e"
+)
+
+
 def _catch_up_sql(recompute: bool) -> str:
     """Consume the tenant's logged changes: the deals in ``:redo`` recomputed from their
-    contributions (found through the GIN index on ``engaged_deal_ids``, in one scan for all of
-    them), every other logged deal's stored row merged with what its changes add. A recomputed deal
-    that no contribution engages any more loses its row. ``recompute`` rows of deals not in
-    ``:redo`` (logged since it was read) stay for the next refresh."""
+    contributions (``_REDO_PAIRS``), every other logged deal's stored row merged with what its
+    changes add. A recomputed deal that no contribution engages any more loses its row.
+    ``recompute`` rows of deals not in ``:redo`` (logged since it was read) stay for the next
+    refresh."""
     redo = "CAST(:redo AS text[])"
-    recomputed = (
-        _engaged_by(f"c.engaged_deal_ids && {redo}") + f" WHERE deal = ANY({redo}) UNION ALL "
-        if recompute
-        else ""
-    )
+    recomputed = _engagement_of(_REDO_PAIRS) + " UNION ALL" if recompute else ""
     return f"""
 WITH taken AS (
     DELETE FROM metric_deal_engagement_changes
@@ -274,9 +287,8 @@ WITH taken AS (
 ), {_WRITE_ENGAGEMENT}"""
 
 
-_ENGAGES_ANY = "c.engaged_deal_ids <> '{}'"
 _CATCH_UP = {recompute: _catch_up_sql(recompute) for recompute in (False, True)}
-_REBUILD = f"WITH src AS MATERIALIZED ({_engaged_by(_ENGAGES_ANY)}), {_WRITE_ENGAGEMENT}"
+_REBUILD = f"WITH src AS MATERIALIZED ({_engagement_of(_ALL_PAIRS)}), {_WRITE_ENGAGEMENT}"
 
 
 async def catch_up_engagement(conn: AsyncConnection, tenant_id: str) -> None:
