@@ -313,7 +313,7 @@ async def catch_up_engagement(conn: AsyncConnection, tenant_id: str) -> None:
 
 async def rebuild_engagement(conn: AsyncConnection, tenant_id: str) -> int:
     """Recompute every deal's engagement of the tenant from its whole history (an operator's repair,
-    ``spm metrics rebuild-engagement``); waits for a refresh in progress. Returns the deals written."""
+    ``spm rebuild-deal-engagement``); waits for a refresh in progress. Returns the deals written."""
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": refresh_lock_key(tenant_id)}
     )
