@@ -38,6 +38,7 @@ from services.metrics.domain.definitions import (
     team_rep_id,
 )
 from services.metrics.domain.definitions import Counter as DomainCounter
+from services.metrics.domain.engagement import DealEngagementChange, engagement_changes
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
@@ -233,6 +234,22 @@ def plan_batch(
     return rows, _spread_over_grains(daily, periods_of)
 
 
+def deal_engagement_changes(
+    rows: Sequence[dict[str, Any]], stored: dict[uuid.UUID, StoredContribution]
+) -> list[DealEngagementChange]:
+    """What the contribution rows ``plan_batch`` writes change in their deals' engagement."""
+    versions = []
+    for row in rows:
+        previous = stored.get(row["activity_id"])
+        written = rollups.engagement_of(
+            row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
+        )
+        old = None if previous is None else previous.engagement
+        if old is not None or written is not None:
+            versions.append((old, written))
+    return engagement_changes(versions)
+
+
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
     """One transaction per batch; offsets are committed by the runner after it returns.
 
@@ -265,6 +282,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         )
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
+        engagement: dict[str, list[DealEngagementChange]] = {}
         for tenant_id in tenant_ids:
             events = by_tenant[tenant_id]
             settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
@@ -272,10 +290,13 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
             all_rows += rows
+            engagement[tenant_id] = deal_engagement_changes(rows, stored)
             # Cells carry their tenant: no two tenants' deltas meet.
             all_deltas.update(deltas)
         await rollups.upsert_contributions(conn, all_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
+        for tenant_id, changes in engagement.items():
+            await rollups.record_engagement_changes(conn, tenant_id, changes)
         await mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
     for event in newest.values():

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.db.deal_engagement import recompute_deals_of
 
 #: A running job whose heartbeat is older than this was abandoned (its process died): resume it.
 STALE_AFTER_SECONDS = 120
@@ -191,9 +192,19 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
             ),
             params,
         )
+    # The deals those contributions engage are recomputed at the next refresh; their kept rows
+    # lose the contacts now.
     await conn.execute(
         text(
-            "UPDATE metric_contributions SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
+            "WITH scrubbed AS (UPDATE metric_contributions SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
+            "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND contact_ids && CAST(:ids AS text[]) "
+            f"RETURNING tenant_id, engaged_deal_ids) {recompute_deals_of('scrubbed')}"
+        ),
+        params,
+    )
+    await conn.execute(
+        text(
+            "UPDATE metric_deal_engagement SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
             "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND contact_ids && CAST(:ids AS text[])"
         ),
         params,

@@ -153,12 +153,11 @@ async def won_deals(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, da
 #: A deal's engagement: every contribution whose ``engaged_deal_ids`` holds it (see
 #: ``definitions.engaged_deal_ids``). The gateway's deal timeline reads the same column.
 #:
-#: The refresher runs this every few seconds for a tenant taking events, over the tenant's whole
-#: history, so its form is chosen for cost (docs/performance.md, "seventh round"): the arrays
-#: unnested in the select list (no function scan and tuple store per contribution), only the open
-#: deals' rows kept, and distinct (deal, contact) pairs hashed and counted instead of a
-#: ``count(DISTINCT ...)`` that sorts every pair. Looking each open deal up through the GIN index
-#: is cheaper on a merged index but scans its whole pending list once per deal.
+#: The reference: what ``open_deals`` must equal, read from the tenant's whole history (the
+#: refresher read it at every refresh until the eighth round of docs/performance.md; it now reads
+#: ``metric_deal_engagement``). Its form was chosen for cost (seventh round): the arrays unnested
+#: in the select list, only the open deals' rows kept, distinct (deal, contact) pairs hashed and
+#: counted instead of a ``count(DISTINCT ...)`` that sorts every pair.
 _OPEN_DEALS = """
 WITH open AS (
     SELECT deal_id, owner_rep_id, created_at FROM ref_deals
@@ -183,10 +182,16 @@ SELECT o.deal_id, o.owner_rep_id, o.created_at, a.last_at AS last_activity_at,
 FROM open o LEFT JOIN activity a ON a.deal = o.deal_id LEFT JOIN contacts k ON k.deal = o.deal_id
 """
 
+#: Open deals with their engagement as the refresher last caught it up (``catch_up_engagement``).
+_OPEN_DEALS_KEPT = """
+SELECT d.deal_id, d.owner_rep_id, d.created_at, s.last_activity_at, s.last_buyer_reply_at,
+       COALESCE(cardinality(s.contact_ids), 0) AS engaged
+FROM ref_deals d LEFT JOIN metric_deal_engagement s ON s.tenant_id = d.tenant_id AND s.deal_id = d.deal_id
+WHERE d.tenant_id = :t AND NOT d.is_closed AND NOT d.deleted AND d.merged_into IS NULL
+"""
 
-async def open_deals(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]:
-    """Open deals with their engagement: last activity, last buyer reply, distinct engaged contacts."""
-    result = await conn.execute(text(_OPEN_DEALS), {"t": tenant_id})
+
+def _open_deal_rows(result: Any) -> list[OpenDealRow]:
     return [
         OpenDealRow(
             deal_id=row.deal_id,
@@ -198,6 +203,124 @@ async def open_deals(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]
         )
         for row in result
     ]
+
+
+async def open_deals(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]:
+    """Open deals with their engagement: last activity, last buyer reply, distinct engaged contacts.
+
+    Read from ``metric_deal_engagement``: call ``catch_up_engagement`` first in the transaction."""
+    return _open_deal_rows(await conn.execute(text(_OPEN_DEALS_KEPT), {"t": tenant_id}))
+
+
+async def open_deals_from_history(conn: AsyncConnection, tenant_id: str) -> list[OpenDealRow]:
+    """``open_deals`` read from every contribution of the tenant: the reference it must equal."""
+    return _open_deal_rows(await conn.execute(text(_OPEN_DEALS), {"t": tenant_id}))
+
+
+def _engagement_of(pairs: str) -> str:
+    """(deal, time, reply time, contacts) of each (contribution, deal it engages) that ``pairs`` (a
+    FROM item of deal, occurred_at, buyer_replies, contact_ids) yields: the figures ``_OPEN_DEALS``
+    aggregates."""
+    return (
+        "SELECT deal, occurred_at AS at, CASE WHEN buyer_replies > 0 THEN occurred_at END AS reply_at, "
+        f"contact_ids FROM {pairs}"
+    )
+
+
+#: Each deal of ``src`` (deal, at, reply_at, contact_ids) written as its latest times and its
+#: distinct contacts (a null contact is none, as in ``_OPEN_DEALS``).
+_WRITE_ENGAGEMENT = """
+times AS (SELECT deal, max(at) AS last_at, max(reply_at) AS reply_at FROM src GROUP BY deal),
+contacts AS (
+    SELECT deal, array_agg(DISTINCT contact ORDER BY contact) AS ids
+    FROM src, unnest(src.contact_ids) AS contact WHERE contact IS NOT NULL GROUP BY deal
+)
+INSERT INTO metric_deal_engagement (tenant_id, deal_id, last_activity_at, last_buyer_reply_at, contact_ids)
+SELECT :t, t.deal, t.last_at, t.reply_at, COALESCE(k.ids, '{}') FROM times t LEFT JOIN contacts k ON k.deal = t.deal
+ORDER BY t.deal
+ON CONFLICT (tenant_id, deal_id) DO UPDATE SET last_activity_at = EXCLUDED.last_activity_at,
+    last_buyer_reply_at = EXCLUDED.last_buyer_reply_at, contact_ids = EXCLUDED.contact_ids
+"""
+
+
+#: Each deal of ``:redo`` with the tenant's contributions that engage it, looked up deal by deal
+#: through the GIN index on ``engaged_deal_ids`` (``fastupdate`` off since 0017_deal_engagement:
+#: no pending list to scan at each lookup). The fence (``OFFSET 0``) keeps the tenant out of the
+#: scan: on tables analysed while small the planner ANDed in every entry of the tenant from
+#: ``metric_contributions_time``, and with ``&&`` over several deals it chose a sequential scan.
+_REDO_PAIRS = (
+    "(SELECT r.deal, c.occurred_at, c.buyer_replies, c.contact_ids FROM unnest(CAST(:redo AS text[])) AS r(deal) "
+    "CROSS JOIN LATERAL (SELECT tenant_id, occurred_at, buyer_replies, contact_ids FROM metric_contributions "
+    "WHERE engaged_deal_ids @> ARRAY[r.deal] OFFSET 0) c WHERE c.tenant_id = :t) e"
+)
+#: Every (contribution, deal it engages) of the tenant.
+_ALL_PAIRS = (
+    "(SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, c.buyer_replies, c.contact_ids "
+    "FROM metric_contributions c WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}') e"
+)
+
+
+def _catch_up_sql(recompute: bool) -> str:
+    """Consume the tenant's logged changes: the deals in ``:redo`` recomputed from their
+    contributions (``_REDO_PAIRS``), every other logged deal's stored row merged with what its
+    changes add. A recomputed deal that no contribution engages any more loses its row.
+    ``recompute`` rows of deals not in ``:redo`` (logged since it was read) stay for the next
+    refresh."""
+    redo = "CAST(:redo AS text[])"
+    recomputed = _engagement_of(_REDO_PAIRS) + " UNION ALL" if recompute else ""
+    return f"""
+WITH taken AS (
+    DELETE FROM metric_deal_engagement_changes
+    WHERE tenant_id = :t AND (NOT recompute OR deal_id = ANY({redo}))
+    RETURNING deal_id, last_activity_at, last_buyer_reply_at, contact_ids
+), merged AS (
+    SELECT deal_id FROM taken WHERE deal_id <> ALL({redo}) GROUP BY deal_id
+), src AS MATERIALIZED (
+    {recomputed}
+    SELECT s.deal_id AS deal, s.last_activity_at AS at, s.last_buyer_reply_at AS reply_at, s.contact_ids
+    FROM merged m JOIN metric_deal_engagement s ON s.tenant_id = :t AND s.deal_id = m.deal_id
+    UNION ALL
+    SELECT deal_id, last_activity_at, last_buyer_reply_at, contact_ids FROM taken WHERE deal_id <> ALL({redo})
+), gone AS (
+    DELETE FROM metric_deal_engagement WHERE tenant_id = :t AND deal_id = ANY({redo})
+    AND deal_id NOT IN (SELECT deal FROM src)
+), {_WRITE_ENGAGEMENT}"""
+
+
+_CATCH_UP = {recompute: _catch_up_sql(recompute) for recompute in (False, True)}
+_REBUILD = f"WITH src AS MATERIALIZED ({_engagement_of(_ALL_PAIRS)}), {_WRITE_ENGAGEMENT}"
+
+
+async def catch_up_engagement(conn: AsyncConnection, tenant_id: str) -> None:
+    """Bring ``metric_deal_engagement`` up to the changes logged with the contributions.
+
+    The refresher is its only writer (under its claim on the tenant, or ``rebuild_engagement``'s
+    lock). Each statement sees at least what the previous one saw, so a deal read here as
+    ``recompute`` is recomputed from contributions that include every change it was logged for.
+    Its cost follows what changed since the last refresh, not the tenant's history."""
+    redo = [
+        row.deal_id
+        for row in await conn.execute(
+            text(
+                "SELECT DISTINCT deal_id FROM metric_deal_engagement_changes WHERE tenant_id = :t AND recompute "
+                "ORDER BY deal_id"
+            ),
+            {"t": tenant_id},
+        )
+    ]
+    await conn.execute(text(_CATCH_UP[bool(redo)]), {"t": tenant_id, "redo": redo})
+
+
+async def rebuild_engagement(conn: AsyncConnection, tenant_id: str) -> int:
+    """Recompute every deal's engagement of the tenant from its whole history (an operator's repair,
+    ``spm rebuild-deal-engagement``); waits for a refresh in progress. Returns the deals written."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": refresh_lock_key(tenant_id)}
+    )
+    for table in ("metric_deal_engagement_changes", "metric_deal_engagement"):
+        await conn.execute(text(f"DELETE FROM {table} WHERE tenant_id = :t"), {"t": tenant_id})
+    result = await conn.execute(text(_REBUILD), {"t": tenant_id})
+    return int(result.rowcount)
 
 
 async def replace_rep_period_stats(

@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.db.deal_engagement import recompute_deals_of
+
 #: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
 #: An attribution is written in the same transaction as its activity and erased with it, so it
 #: goes with the activity's batch: ``attributions`` needs no index on its own time.
@@ -22,6 +24,9 @@ DATED_TABLES: dict[str, tuple[str, ...]] = {
     ),
     "metric_contributions": (),
 }
+
+#: Tables whose purged rows engage deals: their deals' engagement is recomputed by the refresher.
+_ENGAGING = frozenset({"metric_contributions"})
 
 #: ``attribution_history`` (a view) is every version: the current ones and the superseded ones.
 #: The report counts versions removed under that name, as it did when history was a table.
@@ -37,16 +42,19 @@ async def purge_dated(
     conn: AsyncConnection, table: str, tenant_id: str, cutoff: datetime, limit: int
 ) -> dict[str, int]:
     """Delete up to ``limit`` rows of ``table`` that occurred before ``cutoff``, and their dependants."""
+    delete = (
+        f"DELETE FROM {table} WHERE tenant_id = :t AND activity_id IN ("
+        f"  SELECT activity_id FROM {table} WHERE tenant_id = :t AND occurred_at < :cutoff"
+        "  ORDER BY occurred_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING activity_id"
+    )
+    if table in _ENGAGING:
+        delete = (
+            f"WITH gone AS ({delete}, tenant_id, engaged_deal_ids), "
+            f"flagged AS ({recompute_deals_of('gone')}) SELECT activity_id FROM gone"
+        )
     ids = [
         row.activity_id
-        for row in await conn.execute(
-            text(
-                f"DELETE FROM {table} WHERE tenant_id = :t AND activity_id IN ("
-                f"  SELECT activity_id FROM {table} WHERE tenant_id = :t AND occurred_at < :cutoff"
-                "  ORDER BY occurred_at LIMIT :limit FOR UPDATE SKIP LOCKED) RETURNING activity_id"
-            ),
-            {"t": tenant_id, "cutoff": cutoff, "limit": limit},
-        )
+        for row in await conn.execute(text(delete), {"t": tenant_id, "cutoff": cutoff, "limit": limit})
     ]
     counts = {table: len(ids)}
     for dependant in DATED_TABLES[table]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.arrays import text_array_literal
 from services.metrics.domain.definitions import Counter
+from services.metrics.domain.engagement import DealEngagementChange, Engagement
 
 #: Rollup columns: every counter of the domain but deals won (read from CRM deals), plus an activity
 #: count; ``score`` is the weighted sum of the counters under the tenant's scoring model, kept
@@ -34,6 +35,8 @@ class StoredContribution:
     counts: dict[str, float]
     #: The activity revision whose facts are counted (0 for rows written before it was kept).
     revision: int = 0
+    #: What it gives the deals it engages (None when it engages none).
+    engagement: Engagement | None = None
 
     @property
     def order(self) -> tuple[int, int]:
@@ -42,7 +45,19 @@ class StoredContribution:
 
 
 #: What ``load_contributions`` reads of a stored contribution besides its id and counters.
-_STORED_FIELDS = ("version", "revision", "rep_id", "team_id", "deal_id", "account_id", "status", "day")
+_STORED_FIELDS = (
+    "version",
+    "revision",
+    "rep_id",
+    "team_id",
+    "deal_id",
+    "account_id",
+    "status",
+    "day",
+    "occurred_at",
+    "contact_ids",
+    "engaged_deal_ids",
+)
 
 
 async def load_contributions(
@@ -77,8 +92,44 @@ async def load_contributions(
             row["day"],
             {c: row[c] for c in COLUMNS},
             row["revision"],
+            engagement_of(
+                row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
+            ),
         )
     return out
+
+
+def engagement_of(
+    deal_ids: Sequence[str], occurred_at: datetime, buyer_replies: float, contact_ids: Sequence[str]
+) -> Engagement | None:
+    """A contribution row's engagement (None when it engages no deal)."""
+    if not deal_ids:
+        return None
+    return Engagement(tuple(deal_ids), occurred_at, buyer_replies > 0, frozenset(contact_ids))
+
+
+async def record_engagement_changes(
+    conn: AsyncConnection, tenant_id: str, changes: Sequence[DealEngagementChange]
+) -> None:
+    """Append a batch's deal engagement changes for the refresher (``read_models.catch_up_engagement``)."""
+    if not changes:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO metric_deal_engagement_changes (tenant_id, deal_id, recompute, last_activity_at, "
+            "last_buyer_reply_at, contact_ids) SELECT :t, d, r, a, b, CAST(c AS text[]) FROM unnest("
+            "CAST(:d AS text[]), CAST(:r AS boolean[]), CAST(:a AS timestamptz[]), CAST(:b AS timestamptz[]), "
+            "CAST(:c AS text[])) AS u(d, r, a, b, c)"
+        ),
+        {
+            "t": tenant_id,
+            "d": [c.deal_id for c in changes],
+            "r": [c.recompute for c in changes],
+            "a": [c.last_activity_at for c in changes],
+            "b": [c.last_buyer_reply_at for c in changes],
+            "c": [text_array_literal(c.contact_ids) for c in changes],
+        },
+    )
 
 
 #: Text-array columns of a contribution: each row's ids travel as one array literal
