@@ -99,7 +99,8 @@ _MILLIONTH = Decimal(1).scaleb(-AMOUNT_DECIMAL_PLACES)
 def _to_the_millionth(value: object) -> object:
     """An amount finer than the millionth rounded to it (half to even): a spreadsheet's or a
     script's float (``19999.990000000002``, ``0.1 + 0.2``) is the money it meant, not a 422 for
-    the whole batch. Anything else is left to ``Amount`` (and refused there, naming the field)."""
+    the whole batch. Anything else is left to ``Amount`` (and refused there, naming the field),
+    a non-zero amount under the millionth (``1e-400``) too: rounding would make it nothing."""
     if value.__class__ not in (float, str, Decimal):
         return value
     try:
@@ -109,8 +110,8 @@ def _to_the_millionth(value: object) -> object:
     exponent = amount.as_tuple().exponent
     if not amount.is_finite() or not isinstance(exponent, int) or exponent >= -AMOUNT_DECIMAL_PLACES:
         return value
-    if abs(amount) > AMOUNT_LIMIT:
-        return value
+    if abs(amount) > AMOUNT_LIMIT or 0 < abs(amount) < _MILLIONTH:
+        return value  # absurd, or a non-zero amount that would round to nothing: refused
     return amount.quantize(_MILLIONTH, rounding=ROUND_HALF_EVEN)
 
 

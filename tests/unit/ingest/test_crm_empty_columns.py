@@ -282,6 +282,8 @@ def test_an_amount_finer_than_the_millionth_is_rounded_to_it(sent: Any, stored: 
         ("12 000 EUR", "must be a number such as 12000.50 (no currency, no thousands separator)"),
         ("NaN", "Input should be a finite number"),
         ("1e16", "Input should be less than or equal to 1000000000000000"),
+        ("1e-400", "Decimal input should have no more than 6 decimal places"),
+        ("0.0000004", "Decimal input should have no more than 6 decimal places"),
     ],
 )
 def test_an_amount_that_is_not_one_is_refused_naming_it(sent: str, reason: str) -> None:
