@@ -282,7 +282,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         )
         all_rows: list[dict[str, Any]] = []
         all_deltas: Deltas = {}
-        engagement: dict[str, list[DealEngagementChange]] = {}
+        engagement: list[tuple[str, DealEngagementChange]] = []
         for tenant_id in tenant_ids:
             events = by_tenant[tenant_id]
             settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
@@ -290,13 +290,12 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
             all_rows += rows
-            engagement[tenant_id] = deal_engagement_changes(rows, stored)
+            engagement += [(tenant_id, change) for change in deal_engagement_changes(rows, stored)]
             # Cells carry their tenant: no two tenants' deltas meet.
             all_deltas.update(deltas)
         await rollups.upsert_contributions(conn, all_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
-        for tenant_id, changes in engagement.items():
-            await rollups.record_engagement_changes(conn, tenant_id, changes)
+        await rollups.record_engagement_changes(conn, engagement)
         await mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
     for event in newest.values():

@@ -109,25 +109,26 @@ def engagement_of(
 
 
 async def record_engagement_changes(
-    conn: AsyncConnection, tenant_id: str, changes: Sequence[DealEngagementChange]
+    conn: AsyncConnection, changes: Sequence[tuple[str, DealEngagementChange]]
 ) -> None:
-    """Append a batch's deal engagement changes for the refresher (``read_models.catch_up_engagement``)."""
+    """Append a batch's deal engagement changes, each with its tenant, for the refresher
+    (``read_models.catch_up_engagement``): one statement for every tenant of the batch."""
     if not changes:
         return
     await conn.execute(
         text(
             "INSERT INTO metric_deal_engagement_changes (tenant_id, deal_id, recompute, last_activity_at, "
-            "last_buyer_reply_at, contact_ids) SELECT :t, d, r, a, b, CAST(c AS text[]) FROM unnest("
-            "CAST(:d AS text[]), CAST(:r AS boolean[]), CAST(:a AS timestamptz[]), CAST(:b AS timestamptz[]), "
-            "CAST(:c AS text[])) AS u(d, r, a, b, c)"
+            "last_buyer_reply_at, contact_ids) SELECT t, d, r, a, b, CAST(c AS text[]) FROM unnest("
+            "CAST(:t AS text[]), CAST(:d AS text[]), CAST(:r AS boolean[]), CAST(:a AS timestamptz[]), "
+            "CAST(:b AS timestamptz[]), CAST(:c AS text[])) AS u(t, d, r, a, b, c)"
         ),
         {
-            "t": tenant_id,
-            "d": [c.deal_id for c in changes],
-            "r": [c.recompute for c in changes],
-            "a": [c.last_activity_at for c in changes],
-            "b": [c.last_buyer_reply_at for c in changes],
-            "c": [text_array_literal(c.contact_ids) for c in changes],
+            "t": [tenant_id for tenant_id, _ in changes],
+            "d": [c.deal_id for _, c in changes],
+            "r": [c.recompute for _, c in changes],
+            "a": [c.last_activity_at for _, c in changes],
+            "b": [c.last_buyer_reply_at for _, c in changes],
+            "c": [text_array_literal(c.contact_ids) for _, c in changes],
         },
     )
 
