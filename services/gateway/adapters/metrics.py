@@ -42,7 +42,8 @@ async def entity_latest_period(
 ) -> tuple[bool, date | None]:
     """Whether the rep or team exists, and the start of its latest period with data; one round trip.
 
-    A team's data includes every team below it.
+    A team's data includes every team below it. A rep or team the CRM deleted is known while it
+    has figures: a rep who left keeps what she did before (docs/attribution.md, "A rep who left").
     """
     table, column = _DIRECTORY[level]
     entities = "SELECT team_id FROM subtree" if level == "team" else "SELECT CAST(:e AS text)"
@@ -64,7 +65,7 @@ async def entity_latest_period(
         )
     ).one()
     last: date | None = row.last
-    return bool(row.known), last
+    return bool(row.known) or last is not None, last
 
 
 async def period_scores(
