@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from libs.common.contracts.fields import SafeDate
 from services.gateway.adapters import directory, metrics
+from services.gateway.adapters.calendar import tenant_calendar
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, OptionsDep, check_range, invalid, not_found
 from services.gateway.domain.funnel import effort_ratios, funnel_steps
@@ -39,8 +40,9 @@ async def funnel(
         level, entity = "team", team_id
         if not await directory.team_exists(conn, principal.tenant_id, team_id):
             not_found("team", team_id)
+    zone = (await tenant_calendar(conn, principal.tenant_id)).zone.key
     counts = await metrics.funnel_counts(
-        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to
+        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to, time_zone=zone
     )
     signals = await metrics.leading_indicators(
         conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to

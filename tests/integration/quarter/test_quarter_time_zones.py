@@ -27,10 +27,21 @@ CRM: list[dict[str, Any]] = [
     {"entity_type": "team", "id": "team-west", "name": "West"},
     {"entity_type": "rep", "id": "rep-ana", "name": "Ana", "phones": [PHONE]},
     # Ana moves to West on 1 November, a day of the tenant's calendar.
-    {"entity_type": "team_membership", "id": "m1", "rep_id": "rep-ana", "team_id": "team-east",
-     "valid_from": "2026-01-01", "valid_to": "2026-11-01"},
-    {"entity_type": "team_membership", "id": "m2", "rep_id": "rep-ana", "team_id": "team-west",
-     "valid_from": "2026-11-01"},
+    {
+        "entity_type": "team_membership",
+        "id": "m1",
+        "rep_id": "rep-ana",
+        "team_id": "team-east",
+        "valid_from": "2026-01-01",
+        "valid_to": "2026-11-01",
+    },
+    {
+        "entity_type": "team_membership",
+        "id": "m2",
+        "rep_id": "rep-ana",
+        "team_id": "team-west",
+        "valid_from": "2026-11-01",
+    },
 ]
 
 #: UTC instants; New York local time in the comment (EDT until 2026-11-01 02:00, EST after).
@@ -55,7 +66,8 @@ async def test_the_last_half_hour_of_a_quarter_and_a_dst_day_land_in_the_tenants
         await settle(kafka_settings)
 
         teams = {
-            t.tenant_id: {n: (await activity(stack, t, "dialer", n))["team"] for n in DIALS} for t in (ny, utc)
+            t.tenant_id: {n: (await activity(stack, t, "dialer", n))["team"] for n in DIALS}
+            for t in (ny, utc)
         }
         assert teams == {
             "acme-ny": {
@@ -107,7 +119,9 @@ async def test_the_last_half_hour_of_a_quarter_and_a_dst_day_land_in_the_tenants
             "2026-10-01": 3
         }
         board = "/v1/leaderboard?period=quarter&date=2026-09-30&metric=activities&team_id=team-east"
-        assert [(e["rep_id"], e["value"]) for e in (await get(stack, ny, board))["entries"]] == [("rep-ana", 1.0)]
+        assert [(e["rep_id"], e["value"]) for e in (await get(stack, ny, board))["entries"]] == [
+            ("rep-ana", 1.0)
+        ]
         # A day's activities are the tenant's local day's.
         day = "/v1/activities?from=2026-11-01&to=2026-11-01"
         assert [i["occurred_at"] for i in (await get(stack, ny, day))["items"]] == [
