@@ -115,6 +115,11 @@ async def test_a_departed_reps_work_stays_hers_and_her_reassigned_deal_credits_i
         assert await counted(stack, tenant, "reps", "rep-ana", *q) == {"2026-10-01": 2}
         assert await counted(stack, tenant, "teams", "team-east", *q) == {"2026-10-01": 1}
         assert await counted(stack, tenant, "teams", "team-west", *q) == {"2026-10-01": 2}
+        # Her manager reads her quarter after she left: funnel and activity list as the scores.
+        funnel = await get(stack, tenant, "/v1/funnel?rep_id=rep-bea&from=2026-10-01&to=2026-12-31")
+        assert funnel["leading_indicators"]["emails_sent"] == 1
+        listed = await get(stack, tenant, "/v1/activities?rep_id=rep-bea")
+        assert [i["occurred_at"][:10] for i in listed["items"]] == ["2026-10-10"]
         timeline = await get(stack, tenant, "/v1/deals/deal-1/activities")
         assert timeline["deal"]["owner_rep_id"] == "rep-ana"
         assert [(i["occurred_at"][:10], i["rep_id"]) for i in timeline["items"]] == [
