@@ -154,6 +154,10 @@ async def _apply_rep(
         dropped = held_identities - set(identities)
         if was_live:
             dropped |= set(listed)
+            # A departure synced late: what was credited to her since (a buyer's mail to her
+            # address) is re-decided; what came before stays hers. From the day before, so that
+            # the tenant's midnight of that day (``day_start``) is never after she left.
+            changed.team_changed(e.id, (e.updated_at - timedelta(days=1)).date())
         await _keep_former_identities(conn, t, e, dropped, identities, was_live)
         await _replace_children(
             conn,

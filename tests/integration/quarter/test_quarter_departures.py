@@ -127,3 +127,39 @@ async def test_a_departed_reps_work_stays_hers_and_her_reassigned_deal_credits_i
             ("2026-11-20", "rep-ana"),
             ("2026-10-10", "rep-bea"),
         ]
+
+
+async def test_a_departure_synced_late_takes_back_what_was_credited_to_her_since(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bea is deactivated on 15 November and deal-1 reassigned to Ana, but the CRM sync sends it
+    only later: Bo's mail of 21 November to her address was credited to her meanwhile. The
+    departure re-decides it: the deal's and Ana's; Bea's October mail stays hers."""
+    tenant = await new_tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await post(
+            stack,
+            tenant,
+            email("oct-bea", BEA, BO, "2026-10-10T15:00:00Z"),
+            email("nov-bo", BO, BEA, "2026-11-21T15:00:00Z", direction="inbound", outcome="received"),
+        )
+        await settle(kafka_settings)
+        assert (await activity(stack, tenant, "mail", "nov-bo"))["rep"] == "rep-bea"
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-15T09:00:00Z",
+            _rep("rep-bea", BEA, active=False),
+            _deal("rep-ana"),
+        )
+        await settle(kafka_settings)
+        seen = {n: await activity(stack, tenant, "mail", n) for n in ("oct-bea", "nov-bo")}
+        assert {n: (a["rep"], a["team"], a["deal"], a["version"]) for n, a in seen.items()} == {
+            "oct-bea": ("rep-bea", "team-east", "deal-1", 1),
+            "nov-bo": ("rep-ana", "team-west", "deal-1", 2),
+        }
+        q = ("quarter", "2026-10-01", "2026-10-01")
+        assert await counted(stack, tenant, "reps", "rep-bea", *q) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "reps", "rep-ana", *q) == {"2026-10-01": 1}
