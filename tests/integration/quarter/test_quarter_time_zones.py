@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.polling import eventually
 from tests.integration.quarter.quarter_support import (
+    Tenant,
     activity,
     counted,
     dial,
@@ -52,6 +54,20 @@ DIALS = {
     "dst-second": "2026-11-01T06:30:00Z",  # 1 Nov 01:30 EST, the repeated hour
     "nov1-late": "2026-11-02T04:30:00Z",  # 1 Nov 23:30 EST: the 25-hour day's last hour
 }
+
+
+async def _job_done(stack: Any, tenant: Tenant, job_id: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any]:
+        response = await stack.gateway.get(f"/v1/settings/jobs/{job_id}", headers=tenant.admin)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    done: dict[str, Any] = await eventually(
+        probe, lambda j: j["state"] in ("done", "failed"), 60, f"job {job_id}"
+    )
+    assert done["state"] == "done", done
+    return done
 
 
 async def test_the_last_half_hour_of_a_quarter_and_a_dst_day_land_in_the_tenants_periods(
@@ -140,3 +156,30 @@ async def test_the_last_half_hour_of_a_quarter_and_a_dst_day_land_in_the_tenants
             "2026-07-01",
             "2026-10-01",
         )
+
+        # The UTC tenant moves to New York's time zone: its rollups are rebuilt on the new calendar
+        # and a re-attribution reads its teams on it; the New York tenant's figures do not move.
+        patched = await stack.gateway.patch(
+            "/v1/settings/calendar", json={"time_zone": "America/New_York"}, headers=utc.admin
+        )
+        assert patched.status_code == 200, patched.text
+        for job_id in patched.json()["jobs"]:
+            await _job_done(stack, utc, job_id)
+        run = await stack.gateway.post(
+            "/v1/settings/reattribution", json={"since": "2026-09-01", "dry_run": False}, headers=utc.admin
+        )
+        assert run.status_code == 202, run.text
+        await _job_done(stack, utc, run.json()["job_id"])
+        await settle(kafka_settings)
+        for tenant in (ny, utc):
+            assert await counted(stack, tenant, *rep, "day", "2026-10-31", "2026-11-02") == {
+                "2026-10-31": 1,
+                "2026-11-01": 3,
+            }
+            assert await counted(
+                stack, tenant, "teams", "team-east", "month", "2026-09-01", "2026-11-01"
+            ) == {
+                "2026-09-01": 1,
+                "2026-10-01": 1,
+            }
+        assert (await activity(stack, utc, "dialer", "oct-last"))["team"] == "team-east"
