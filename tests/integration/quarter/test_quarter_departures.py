@@ -120,6 +120,9 @@ async def test_a_departed_reps_work_stays_hers_and_her_reassigned_deal_credits_i
         assert funnel["leading_indicators"]["emails_sent"] == 1
         listed = await get(stack, tenant, "/v1/activities?rep_id=rep-bea")
         assert [i["occurred_at"][:10] for i in listed["items"]] == ["2026-10-10"]
+        # She is on no roster any more: not among East's members, nor its reps.
+        assert (await get(stack, tenant, "/v1/teams/team-east"))["member_ids"] == []
+        assert (await get(stack, tenant, "/v1/reps?team_id=team-east"))["items"] == []
         timeline = await get(stack, tenant, "/v1/deals/deal-1/activities")
         assert timeline["deal"]["owner_rep_id"] == "rep-ana"
         assert [(i["occurred_at"][:10], i["rep_id"]) for i in timeline["items"]] == [
