@@ -129,3 +129,35 @@ async def test_mail_after_a_win_goes_to_the_won_deal_within_grace_then_to_the_op
         assert (timeline["deal"]["is_closed"], timeline["deal"]["closed_at"]) == (False, None)
         assert len(timeline["items"]) == 3
         assert (await get(stack, tenant, "/v1/deals/deal-2/activities"))["items"] == []
+
+
+async def test_mail_to_the_champion_of_a_won_deal_goes_to_the_renewal_opened_after_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """deal-1 is won on 1 October; the renewal, with the same champion and owner, opens the next
+    day. Ana's mail to Bo 1, 6 and 12 days after the win (inside the 14-day grace) is the open
+    renewal's, credited, with the won deal as the runner-up: rules 2026.12.7 (it was a close call
+    between them for the whole grace window, credited to no deal)."""
+    tenant = await new_tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-09-01T00:00:00Z",
+            {"entity_type": "rep", "id": "rep-ana", "name": "Ana", "emails": [ANA]},
+            {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
+            {"entity_type": "contact", "id": "con-bo", "account_id": "acc-1", "emails": [BO]},
+            _deal("deal-1", "con-bo", closed_at="2026-10-01T12:00:00Z", **WON),
+            _deal("deal-renewal", "con-bo", created_at="2026-10-02T12:00:00Z"),
+        )
+        days = (2, 7, 13)
+        await post(stack, tenant, *(email(f"m{d}", ANA, BO, f"2026-10-{d:02d}T15:00:00Z") for d in days))
+        await settle(kafka_settings)
+        seen = {d: await activity(stack, tenant, "mail", f"m{d}") for d in days}
+        assert {d: (a["status"], a["deal"], a["rule_path"]) for d, a in seen.items()} == {
+            d: ("attributed", "deal-renewal", "proximity") for d in days
+        }
+        listed = await get(stack, tenant, "/v1/activities?deal_id=deal-renewal")
+        assert [[r["deal_id"] for r in i["runners_up"]] for i in listed["items"]] == [["deal-1"]] * 3
+        assert (await get(stack, tenant, "/v1/deals/deal-1/activities"))["items"] == []
