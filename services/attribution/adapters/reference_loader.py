@@ -116,6 +116,10 @@ async def _resolve_merges(
 
 
 def _rep(row: Any) -> Rep:
+    # A rep the CRM deactivated has left: her emails and phones name her only for what happened
+    # before (``ReferenceIndex.departed``, from ``ref_rep_former_identities``), as a deleted rep's.
+    if not row.active:
+        return Rep(row.rep_id, row.name, (), (), False, row.manager_id)
     return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
 
 
@@ -293,14 +297,14 @@ class _Loader:
         listed = self.index.rep_ids_by_identity
         emails = sorted(i for i in identities if "@" in i and i not in listed)
         departed: set[str] = set()
-        # A deleted rep's emails and phones, listed by someone now or not (``departed``).
+        # A deleted or deactivated rep's emails and phones, listed by someone now or not (``departed``).
         for row in await self.rows(
-            "SELECT f.identity, f.rep_id, f.until, r.deleted FROM ref_rep_former_identities f "
+            "SELECT f.identity, f.rep_id, f.until, r.deleted OR NOT r.active AS left FROM ref_rep_former_identities f "
             "LEFT JOIN ref_reps r ON r.tenant_id = f.tenant_id AND r.rep_id = f.rep_id "
             "WHERE f.tenant_id = :t AND f.identity = ANY(:e)",
             e=sorted(identities),
         ):
-            if row.deleted:
+            if row.left:
                 self.index.departed_addresses[row.identity] = (row.rep_id, row.until)
                 departed.add(row.rep_id)
             elif row.identity not in listed:

@@ -103,8 +103,11 @@ async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bo
 async def _apply_rep(
     conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences, source: str = ""
 ) -> bool:
-    # A deletion keeps what the rep held (``_keep_departed``): whether she was live before it.
-    was_live = e.deleted and not e.merged_into and await _is_live(conn, t, e.id)
+    # A departure (a tombstone, or the CRM deactivating her: ``active: false``) keeps what the rep
+    # held (``_keep_departed``): whether she was live and active before it. A rep first received
+    # inactive (a HubSpot archived owner) held what she lists until then.
+    leaves = (e.deleted or not e.active) and not e.merged_into
+    was_live = leaves and await _was_active(conn, t, e)
     written = await _upsert(
         conn,
         """
@@ -138,16 +141,24 @@ async def _apply_rep(
         },
     )
     if written:
-        identities = (
-            [] if (e.deleted or e.merged_into) else sorted({*(m.lower() for m in e.emails), *e.phones})
-        )
+        listed = sorted({*(m.lower() for m in e.emails), *e.phones})
+        # A rep who left (deleted or inactive) or was merged names nobody by her emails and phones
+        # any more: what she did before she left stays hers through ``ref_rep_former_identities``.
+        identities = [] if (leaves or e.merged_into) else listed
         held = await conn.execute(
             text("SELECT identity FROM ref_rep_identities WHERE tenant_id = :t AND rep_id = :id"),
             {"t": t, "id": e.id},
         )
         held_identities = {row.identity for row in held}
         changed.rep_identities.update(set(identities) - held_identities)
-        await _keep_former_identities(conn, t, e, held_identities - set(identities), identities, was_live)
+        dropped = held_identities - set(identities)
+        if was_live:
+            dropped |= set(listed)
+            # A departure synced late: what was credited to her since (a buyer's mail to her
+            # address) is re-decided; what came before stays hers. From the day before, so that
+            # the tenant's midnight of that day (``day_start``) is never after she left.
+            changed.team_changed(e.id, (e.updated_at - timedelta(days=1)).date())
+        await _keep_former_identities(conn, t, e, dropped, identities, was_live)
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -161,15 +172,19 @@ async def _apply_rep(
     return written
 
 
-async def _is_live(conn: AsyncConnection, t: str, rep_id: str) -> bool:
-    held = await conn.execute(
-        text(
-            "SELECT 1 FROM ref_reps WHERE tenant_id = :t AND rep_id = :id AND NOT deleted "
-            "AND merged_into IS NULL"
-        ),
-        {"t": t, "id": rep_id},
-    )
-    return held.first() is not None
+async def _was_active(conn: AsyncConnection, t: str, e: RepV1) -> bool:
+    """Whether ``e``'s departure is news: the rep held was live and active, or (for a rep first
+    received inactive, not deleted) none was held."""
+    held = (
+        await conn.execute(
+            text(
+                "SELECT NOT deleted AND merged_into IS NULL AND active AS live FROM ref_reps "
+                "WHERE tenant_id = :t AND rep_id = :id"
+            ),
+            {"t": t, "id": e.id},
+        )
+    ).first()
+    return bool(held.live) if held is not None else not e.deleted
 
 
 async def _keep_former_identities(
@@ -178,15 +193,15 @@ async def _keep_former_identities(
     """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_identities``)
     for mail from them that arrives or is re-matched later; an address it lists again is current
     again. A rep merged takes its former addresses with it (the survivor takes over); a rep
-    deleted keeps every address she held, phones included, for what happened before she left
-    (``_keep_departed``)."""
+    deleted or deactivated keeps every address she held, phones included, for what happened
+    before she left (``_keep_departed``)."""
     if e.merged_into:
         await conn.execute(
             text("DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id"),
             {"t": t, "id": e.id},
         )
         return
-    if e.deleted:
+    if e.deleted or not e.active:
         if was_live:
             await _keep_departed(conn, t, e, dropped)
         return
@@ -197,7 +212,7 @@ async def _keep_former_identities(
             text(
                 "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
                 "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
-                "AND r.rep_id = f.rep_id AND r.deleted AND r.merged_into IS NULL))"
+                "AND r.rep_id = f.rep_id AND (r.deleted OR NOT r.active) AND r.merged_into IS NULL))"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )
@@ -220,10 +235,11 @@ async def _hold_former(conn: AsyncConnection, t: str, e: RepV1, identities: Sequ
 
 
 async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]) -> None:
-    """A rep deleted (not merged) leaves on ``e.updated_at``: the emails and phones she held, and
+    """A rep deleted or deactivated (not merged) leaves on ``e.updated_at``: the emails and phones she held, and
     her former addresses, stay hers for activities before then (``ReferenceIndex.departed``).
     An identity another live rep holds too (the same person from another source) is left to
-    that rep. Only the deletion itself counts: a tombstone re-sent later moves nothing."""
+    that rep. Only the departure itself counts: a tombstone or an inactive version re-sent later
+    moves nothing."""
     others = {
         row.identity
         for row in await conn.execute(

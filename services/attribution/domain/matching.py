@@ -54,7 +54,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.5"
+RULE_VERSION = "attribution-rules/2026.12.7"
 
 
 class Signal(StrEnum):
@@ -146,10 +146,13 @@ AMBIGUITY_MARGIN = 0.10
 #: A lead of this much over the runner-up leaves the confidence at the evidence strength.
 DECISIVE_MARGIN = 0.30
 RECENCY_HALF_LIFE_DAYS = 90.0
-#: A proximity of 1 inside a deal's life falls linearly to this at the far end of the close
-#: grace window; before a deal's creation it falls to 0 at the far end of the creation window,
-#: so a deal not yet created is penalised by how far in the future it starts.
-PROXIMITY_AT_GRACE_EDGE = 0.5
+#: A proximity of 1 inside a deal's life; before a deal's creation it falls linearly to this (0)
+#: at the far end of the creation window, so a deal not yet created is penalised by how far in
+#: the future it starts. After a deal's close it is 0: the close grace window keeps a closed deal
+#: a candidate (late paperwork, the thank-you), but an open deal with the same people and owner
+#: (the renewal opened after a win, the deal reopened as a new one) leads it by the signal's
+#: weight (rules 2026.12.7; it fell from 1 to 0.5 across the grace window, so such mail was a
+#: close call for two weeks after every close).
 PROXIMITY_AT_CREATION_EDGE = 0.0
 #: An inherited thread attribution is a little less sure than the one it came from.
 THREAD_CONFIDENCE_FACTOR = 0.9
@@ -213,17 +216,14 @@ def _open_at(
 def _proximity(
     created: datetime, closed: datetime | None, at: datetime, policy: TenantAttributionPolicy
 ) -> float:
-    if at < created:
-        days_out, grace = (created - at).total_seconds() / _DAY_SECONDS, policy.grace_days_before_created
-        edge = PROXIMITY_AT_CREATION_EDGE
-    elif closed is not None and at > closed:
-        days_out = (at - closed).total_seconds() / _DAY_SECONDS
-        grace, edge = policy.grace_days_after_closed, PROXIMITY_AT_GRACE_EDGE
-    else:
+    if closed is not None and at > closed:
+        return 0.0
+    if at >= created:
         return 1.0
+    days_out, grace = (created - at).total_seconds() / _DAY_SECONDS, policy.grace_days_before_created
     if grace == 0:
-        return edge
-    return 1.0 - (1.0 - edge) * min(1.0, days_out / grace)
+        return PROXIMITY_AT_CREATION_EDGE
+    return 1.0 - (1.0 - PROXIMITY_AT_CREATION_EDGE) * min(1.0, days_out / grace)
 
 
 def _recency(created: datetime, at: datetime) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -19,8 +19,9 @@ class ActivityFilter:
     account_id: str | None = None
     kind: str | None = None
     status: str | None = None
-    first: date | None = None
-    last: date | None = None
+    #: ``[first, end)`` instants: the tenant's local midnights of the first day and the day after the last.
+    first: datetime | None = None
+    end: datetime | None = None
 
 
 def _summary(row: Any) -> dict[str, Any]:
@@ -73,8 +74,8 @@ def _list_statement(where: ActivityFilter, keyset: bool) -> str:
         "team_id": "a.team_id = :team",
         "kind": "act.kind = :kind",
         "status": "a.status = :status",
-        "first": f"{at} >= CAST(:first AS date) AT TIME ZONE 'UTC'",
-        "last": f"{at} < (CAST(:last AS date) + 1) AT TIME ZONE 'UTC'",
+        "first": f"{at} >= CAST(:first AS timestamptz)",
+        "end": f"{at} < CAST(:end AS timestamptz)",
     }
     conditions += [sql for name, sql in optional.items() if getattr(where, name) is not None]
     if keyset:
@@ -118,7 +119,7 @@ async def list_activities(
             "kind": where.kind,
             "status": where.status,
             "first": where.first,
-            "last": where.last,
+            "end": where.end,
             "after_at": after[0] if after else None,
             "after_id": after[1] if after else None,
             "limit": limit,

@@ -22,10 +22,15 @@ _REP_SELECT = f"""
     WHERE r.tenant_id = :t AND NOT r.deleted
 """
 
+# A rep the CRM deactivated, deleted or merged is on no team's roster (as for metrics' insights:
+# ``read_models.inactive_reps``), whatever memberships she still lists.
+_ON_ROSTER = """EXISTS (SELECT 1 FROM ref_reps x WHERE x.tenant_id = m.tenant_id AND x.rep_id = m.rep_id
+                AND x.active AND NOT x.deleted AND x.merged_into IS NULL)"""
+
 _TEAM_SELECT = f"""
     SELECT tm.team_id, tm.name, tm.parent_id,
            ARRAY(SELECT DISTINCT m.rep_id FROM ref_team_memberships m
-                 WHERE m.tenant_id = tm.tenant_id AND m.team_id = tm.team_id AND {_CURRENT}
+                 WHERE m.tenant_id = tm.tenant_id AND m.team_id = tm.team_id AND {_CURRENT} AND {_ON_ROSTER}
                  ORDER BY m.rep_id) AS member_ids
     FROM ref_teams tm
     WHERE tm.tenant_id = :t AND NOT tm.deleted
@@ -71,7 +76,8 @@ async def list_reps(
             + f"""
             AND (CAST(:team AS text) IS NULL OR EXISTS (
                 SELECT 1 FROM ref_team_memberships m
-                WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}))
+                WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}
+                  AND {_ON_ROSTER}))
             AND (CAST(:manager AS text) IS NULL OR r.rep_id IN (SELECT rep_id FROM reports))
             AND (CAST(:after AS text) IS NULL OR r.rep_id > :after)
             ORDER BY r.rep_id LIMIT :limit

@@ -42,7 +42,8 @@ async def entity_latest_period(
 ) -> tuple[bool, date | None]:
     """Whether the rep or team exists, and the start of its latest period with data; one round trip.
 
-    A team's data includes every team below it.
+    A team's data includes every team below it. A rep or team the CRM deleted is known while it
+    has figures: a rep who left keeps what she did before (docs/attribution.md, "A rep who left").
     """
     table, column = _DIRECTORY[level]
     entities = "SELECT team_id FROM subtree" if level == "team" else "SELECT CAST(:e AS text)"
@@ -64,7 +65,7 @@ async def entity_latest_period(
         )
     ).one()
     last: date | None = row.last
-    return bool(row.known), last
+    return bool(row.known) or last is not None, last
 
 
 async def period_scores(
@@ -279,10 +280,11 @@ async def leaderboard(
 
 
 def _owned_by(level: str, instant: str) -> str:
-    """A deal ``d`` owned by rep ``:e``, or by a member of the team subtree on the day of ``instant`` (UTC)."""
+    """A deal ``d`` owned by rep ``:e``, or by a member of the team subtree on the day of ``instant``
+    (in the tenant's time zone ``:tz``)."""
     if level == "rep":
         return "d.owner_rep_id = :e"
-    day = f"({instant} AT TIME ZONE 'UTC')::date"
+    day = f"({instant} AT TIME ZONE :tz)::date"
     return f"""EXISTS (SELECT 1 FROM ref_team_memberships m
                 WHERE m.tenant_id = d.tenant_id AND m.rep_id = d.owner_rep_id
                   AND m.team_id IN (SELECT team_id FROM subtree)
@@ -290,17 +292,25 @@ def _owned_by(level: str, instant: str) -> str:
 
 
 async def funnel_counts(
-    conn: AsyncConnection, tenant_id: str, *, level: str, entity_id: str, first: date, last: date
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    level: str,
+    entity_id: str,
+    first: date,
+    last: date,
+    time_zone: str = "UTC",
 ) -> dict[str, int]:
     """The funnel counters summed over the day rollups in ``[first, last]``, plus deals won.
 
-    A deal counts as won in range by its ``closed_at`` (UTC day); for a team, when its owner was a
-    member of the team, or of a team below it, on that day. A team's counters include its
-    descendants'.
+    A deal counts as won in range by the day of its ``closed_at`` in the tenant's ``time_zone``
+    (the day rollups' calendar; metrics dates a win so too), unless deleted or merged into
+    another; for a team, when its owner was a member of the team, or of a team below it, on that
+    day. A team's counters include its descendants'.
     """
     sums = ", ".join(f"COALESCE(sum({c}), 0) AS {c}" for c in FUNNEL_COUNTERS)
     entities = "SELECT team_id FROM subtree" if level == "team" else "SELECT CAST(:e AS text)"
-    params = {"t": tenant_id, "e": entity_id, "team": entity_id if level == "team" else None}
+    params = {"t": tenant_id, "e": entity_id, "team": entity_id if level == "team" else None, "tz": time_zone}
     counters = (
         await conn.execute(
             text(
@@ -308,7 +318,14 @@ async def funnel_counts(
                 f"SELECT {sums} FROM metric_rollups WHERE tenant_id = :t AND level = :level "
                 f"AND entity_id IN ({entities}) AND granularity = 'day' AND period_start BETWEEN :first AND :last"
             ),
-            {**params, "level": level, "first": first, "last": last},
+            {
+                "t": tenant_id,
+                "e": entity_id,
+                "team": params["team"],
+                "level": level,
+                "first": first,
+                "last": last,
+            },
         )
     ).one()
     owner = _owned_by(level, "d.closed_at")
@@ -317,8 +334,8 @@ async def funnel_counts(
             text(
                 f"WITH RECURSIVE {hierarchy.SUBTREE} "
                 "SELECT count(*) AS n FROM ref_deals d WHERE d.tenant_id = :t AND NOT d.deleted AND d.is_won "
-                "AND d.closed_at IS NOT NULL "
-                "AND (d.closed_at AT TIME ZONE 'UTC')::date BETWEEN :first AND :last AND " + owner
+                "AND d.merged_into IS NULL AND d.closed_at IS NOT NULL "
+                "AND (d.closed_at AT TIME ZONE :tz)::date BETWEEN :first AND :last AND " + owner
             ),
             {**params, "first": first, "last": last},
         )
@@ -328,7 +345,7 @@ async def funnel_counts(
             text(
                 f"WITH RECURSIVE {hierarchy.SUBTREE} "
                 "SELECT count(*) AS n FROM ref_deals d WHERE d.tenant_id = :t AND NOT d.deleted "
-                "AND d.merged_into IS NULL AND (d.created_at AT TIME ZONE 'UTC')::date BETWEEN :first AND :last AND "
+                "AND d.merged_into IS NULL AND (d.created_at AT TIME ZONE :tz)::date BETWEEN :first AND :last AND "
                 + _owned_by(level, "d.created_at")
             ),
             {**params, "first": first, "last": last},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,6 +14,7 @@ from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.kafka.publisher import BrokerUnavailable
 from libs.common.web import Problem
 from services.gateway.adapters import activities, directory
+from services.gateway.adapters.calendar import tenant_calendar
 from services.gateway.adapters.publisher import override_message
 from services.gateway.auth import AdminCallerDep, ReaderDep, audit_actor
 from services.gateway.deps import (
@@ -57,9 +58,12 @@ async def list_activities(
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> Response:
-    """Activities with their attribution, newest first, a page at a time."""
+    """Activities with their attribution, newest first, a page at a time. ``from`` and ``to``
+    are days of the tenant's calendar, as the score routes count them."""
     check_range(from_, to, options)
     size = page_size(limit, options)
+    # Local midnights (fold 0, as metrics bounds its periods), only when a day bounds the list.
+    zone = (await tenant_calendar(conn, principal.tenant_id)).zone if (from_ or to) else UTC
     where = activities.ActivityFilter(
         rep_id=rep_id,
         team_id=team_id,
@@ -67,8 +71,8 @@ async def list_activities(
         account_id=account_id,
         kind=kind,
         status=status,
-        first=from_,
-        last=to,
+        first=datetime.combine(from_, time(0), tzinfo=zone) if from_ else None,
+        end=datetime.combine(to + timedelta(days=1), time(0), tzinfo=zone) if to else None,
     )
     rows = await activities.list_activities(
         conn, principal.tenant_id, where, after=activity_after(cursor), limit=size + 1

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from libs.common.contracts.fields import SafeDate
-from services.gateway.adapters import directory, metrics
+from services.gateway.adapters import metrics
+from services.gateway.adapters.calendar import tenant_calendar
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, OptionsDep, check_range, invalid, not_found
 from services.gateway.domain.funnel import effort_ratios, funnel_steps
-from services.gateway.schemas import FunnelRead, FunnelStepRead, LeadingIndicatorsRead
+from services.gateway.schemas import FunnelRead, FunnelStepRead, Granularity, LeadingIndicatorsRead
 
 router = APIRouter(prefix="/v1/funnel", tags=["funnel"], responses=PROBLEM_RESPONSES)
 
@@ -30,17 +31,15 @@ async def funnel(
     if (rep_id is None) == (team_id is None):
         invalid("rep_id", "give exactly one of rep_id and team_id")
     check_range(from_, to, options)
-    if rep_id is not None:
-        level, entity = "rep", rep_id
-        if not await directory.rep_exists(conn, principal.tenant_id, rep_id):
-            not_found("rep", rep_id)
-    else:
-        assert team_id is not None
-        level, entity = "team", team_id
-        if not await directory.team_exists(conn, principal.tenant_id, team_id):
-            not_found("team", team_id)
+    level, entity = ("rep", rep_id) if rep_id is not None else ("team", team_id)
+    assert entity is not None
+    # A rep (or team) the CRM deleted keeps its history, as on the score routes.
+    known, _ = await metrics.entity_latest_period(conn, principal.tenant_id, level, entity, Granularity.DAY)
+    if not known:
+        not_found(level, entity)
+    zone = (await tenant_calendar(conn, principal.tenant_id)).zone.key
     counts = await metrics.funnel_counts(
-        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to
+        conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to, time_zone=zone
     )
     signals = await metrics.leading_indicators(
         conn, principal.tenant_id, level=level, entity_id=entity, first=from_, last=to

@@ -38,8 +38,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours_credited == Scorecard(
         activities=600,
         deal_truths=530,
-        deal_predictions=477,
-        deal_correct=475,
+        deal_predictions=481,
+        deal_correct=479,
         rep_correct=600,
         team_correct=600,
     )
@@ -47,8 +47,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours_unique_only == Scorecard(
         activities=600,
         deal_truths=530,
-        deal_predictions=477,
-        deal_correct=475,
+        deal_predictions=481,
+        deal_correct=479,
         rep_correct=599,
         team_correct=600,
     )
@@ -69,8 +69,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
         team_correct=582,
     )
     assert report.statuses == {
-        AttributionStatus.AMBIGUOUS: 53,
-        AttributionStatus.ATTRIBUTED: 477,
+        AttributionStatus.AMBIGUOUS: 49,
+        AttributionStatus.ATTRIBUTED: 481,
         AttributionStatus.EXCLUDED: 18,
         AttributionStatus.INTERNAL: 29,
         AttributionStatus.UNMATCHED: 23,
@@ -79,7 +79,7 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     # 13 of the 15 misses are close calls: the true deal is among the secondaries.
     assert report.close_call_misses == 13
     assert round(report.ours_unique_only.precision or 0, 4) == 0.9958
-    assert round(report.ours_unique_only.recall or 0, 4) == 0.8962
+    assert round(report.ours_unique_only.recall or 0, 4) == 0.9038
 
 
 def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: EvaluationReport) -> None:
@@ -141,7 +141,7 @@ def test_late_data_is_scored_after_its_rematch_and_the_first_pass_is_reported(
     assert (late_contacts.deal_correct, late_contacts.activities) == (19, 19)
     assert (late_deals.deal_correct, late_deals.activities) == (18, 18)
     first_contacts, first_deals = report.first_pass[Trap.LATE_CRM], report.first_pass[Trap.LATE_DEAL]
-    assert (first_contacts.deal_correct, first_contacts.activities) == (11, 19)
+    assert (first_contacts.deal_correct, first_contacts.activities) == (12, 19)
     # Before its deal reaches the CRM, no activity of the trap can be on it.
     assert (first_deals.deal_correct, first_deals.activities) == (0, 18)
     assert report.rematched == 59
