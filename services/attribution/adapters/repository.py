@@ -9,7 +9,7 @@ content differs replaces what we hold (an integrator correcting a record without
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -758,6 +758,33 @@ async def store_activities(
         {key: [r[key] for r in rows] for key in rows[0]},
     )
     return {row.activity_id: row.inserted for row in result}
+
+
+async def advance_to_deletions(
+    conn: AsyncConnection, tenant_id: str, revisions: Mapping[uuid.UUID, int | None]
+) -> set[uuid.UUID]:
+    """The activities a deletion applies to: each deletion without a revision, and each one whose
+    revision is no older than the activity's, whose ``revision`` column it now holds.
+
+    The column is then the activity's highest revision, its deletion's included, so that
+    ``store_activities`` takes a revision as newer, a restore, only when it follows the deletion
+    (a stale copy of what was deleted changes nothing); the payload keeps the revision it was.
+    A deletion older than the revision held (an undelete already read) changes nothing.
+    """
+    numbered = {i: r for i, r in revisions.items() if r is not None}
+    applied = {i for i, r in revisions.items() if r is None}
+    if numbered:
+        ids = sorted(numbered)
+        result = await conn.execute(
+            text(
+                "UPDATE activities a SET revision = d.rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) "
+                "AS d(id, rev) WHERE a.tenant_id = :t AND a.activity_id = d.id AND a.revision <= d.rev "
+                "RETURNING a.activity_id"
+            ),
+            {"t": tenant_id, "ids": ids, "revs": [numbered[i] for i in ids]},
+        )
+        applied |= {row.activity_id for row in result}
+    return applied
 
 
 async def load_activities(

@@ -90,7 +90,7 @@ async def _rep_meetings(engine: AsyncEngine, done: Any) -> list[tuple[Any, ...]]
     return rows
 
 
-async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_stay_retracted(
+async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until_restored(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     keys = await setup_tenant(db_engine)
@@ -104,12 +104,18 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
         counted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 1 for r in rows))
         counted_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 2)
 
-        # The next sync: Google's event stripped to its id, and one Google never sent before;
-        # Graph's delta entry removed (a message removed from a mailbox is not a deletion).
+        # The next sync: Google's event stripped to its id (and the time it was deleted, which
+        # Google sometimes keeps), and one Google never sent before; Graph's delta entry removed
+        # (a message removed from a mailbox is not a deletion).
         stripped = {
             "kind": "calendar#events",
             "items": [
-                {"kind": "calendar#event", "id": "mt-google", "status": "cancelled"},
+                {
+                    "kind": "calendar#event",
+                    "id": "mt-google",
+                    "status": "cancelled",
+                    "updated": "2026-11-22T12:00:00.000Z",
+                },
                 {"kind": "calendar#event", "id": "never-seen", "status": "cancelled"},
             ],
         }
@@ -128,17 +134,26 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
         retracted_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
         shown = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
 
-        # A later revision of the deleted event (restored, or replayed by a resync) changes nothing:
-        # it is stored, and no version follows it.
-        later = {"kind": "calendar#events", "items": [_google_meeting("2026-11-25T12:00:00.000Z")]}
-        await _deliver(stack, "google-calendar", dumps(later))
+        # A revision older than the deletion, delivered after it (a resync's stale copy, edited on
+        # 11-21, deleted on 11-22), does not bring the meeting back: stored, nothing published.
+        stale = {"kind": "calendar#events", "items": [_google_meeting("2026-11-21T12:00:00.000Z")]}
+        stale_answer = await _deliver(stack, "google-calendar", dumps(stale))
+        # Restored in the calendar on 11-25: a newer revision, decided again and counted again.
+        restored = {"kind": "calendar#events", "items": [_google_meeting("2026-11-25T12:00:00.000Z")]}
+        await _deliver(stack, "google-calendar", dumps(restored))
+        # The restore stored (11-25 12:00 UTC in ms, in the row and its payload): its version was
+        # saved in the same transaction, after whatever the stale copy did.
         stored = await poll_rows(
             db_engine,
-            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            "SELECT revision, payload->>'revision' FROM activities WHERE tenant_id = :t AND activity_id = :a",
             {"t": TENANT, "a": GOOGLE_ID},
-            lambda rows: rows == [(1795608000000,)],
+            lambda rows: rows == [(1795608000000, "1795608000000")],
         )
-        after = await _versions(db_engine, lambda rows: len(rows) == 2)
+        after = await _versions(
+            db_engine, lambda rows: len(rows) == 2 and sorted(r[5] for r in rows) == [2, 3]
+        )
+        after_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
+        history = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
         never_seen = await poll_rows(
             db_engine,
             "SELECT count(*) FROM activities WHERE tenant_id = :t AND external_id = 'never-seen'",
@@ -167,12 +182,20 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
     )
     assert attribution["explanation"]["deleted_by"] == "google-calendar/1"
     assert [v["status"] for v in shown.json()["history"]] == ["attributed", "excluded"]
-    assert stored == [(1795608000000,)]
-    assert after == retracted
+    # Ingest published the stale copy (it keeps no copy of activities); attribution refused it.
+    assert stale_answer["accepted"] == 1
+    # Version 3, not 4: the stale copy published nothing; the Graph meeting stays retracted.
+    assert after == {
+        GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+        GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+    }
+    assert after_days == [("2026-11-23", 1), ("2026-11-24", 0)]
+    assert stored == [(1795608000000, "1795608000000")]
+    assert [v["status"] for v in history.json()["history"]] == ["attributed", "excluded", "attributed"]
     assert never_seen == [(0,)]
 
 
-def _meeting(external_id: str) -> dict[str, Any]:
+def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",
         "external_id": external_id,
@@ -185,30 +208,86 @@ def _meeting(external_id: str) -> dict[str, Any]:
             {"email": "ana.seller@acme.example", "role": "organizer"},
             {"email": "bo.buyer@globex.example", "role": "attendee"},
         ],
+        "revision": revision,
     }
 
 
-async def test_a_canonical_meeting_deleted_through_the_api_is_retracted(
+async def test_a_canonical_meeting_deleted_through_the_api_comes_back_with_a_newer_revision(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
+    """Deleted at revision 5: a copy of revision 1 or 3 posted after it changes nothing; revision
+    6 restores it, and the manual override made before the deletion applies again."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
     meeting_id = activity_id_for(TENANT, "calendar-export", "exp/42")
+    bea = {"entity_type": "rep", "id": "rep-2", "emails": ["bea.seller@acme.example"]}
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _sync_crm(stack, db_engine, auth, *CRM)
+        await _sync_crm(stack, db_engine, auth, *CRM, bea)
         posted = await stack.ingest.post(
-            "/v1/events", json={"activities": [_meeting("exp/42")]}, headers=auth
+            "/v1/events", json={"activities": [_meeting("exp/42", 1)]}, headers=auth
         )
         assert posted.status_code == 202, posted.text
         counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        overridden = await stack.gateway.put(
+            f"/v1/activities/{meeting_id}/attribution",
+            json={"rep_id": "rep-2", "reason": "Bea ran it"},
+            headers=admin,
+        )
+        assert overridden.status_code == 202, overridden.text
+        moved = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
         refused = await stack.ingest.delete("/v1/events/Calendar%20Export/exp%2F42", headers=auth)
-        deleted = await stack.ingest.delete("/v1/events/calendar-export/exp/42", headers=auth)
-        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        deleted = await stack.ingest.delete("/v1/events/calendar-export/exp/42?revision=5", headers=auth)
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+
+        again = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 1)]}, headers=auth
+        )
+        stale = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 3)]}, headers=auth
+        )
+        restored = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 6)]}, headers=auth
+        )
+        stored = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": meeting_id},
+            lambda rows: rows == [(6,)],
+        )
+        back = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 4)
+        overrides = await poll_rows(
+            db_engine,
+            "SELECT version, is_override FROM attribution_history WHERE tenant_id = :t AND activity_id = :a "
+            "AND version > 1 ORDER BY version",
+            {"t": TENANT, "a": meeting_id},
+            lambda rows: True,
+        )
 
     assert counted == {meeting_id: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert moved == {meeting_id: (2, "attributed", "rep-2", "owner_participates", 2, 1)}
     assert refused.status_code == 422
     assert refused.json()["errors"] == [
         {"in": "path", "field": "source", "reason": "String should match pattern '^[a-z0-9][a-z0-9._-]*$'"}
     ]
     assert (deleted.status_code, deleted.json()) == (202, {"activity_id": str(meeting_id)})
-    assert retracted == {meeting_id: (2, "excluded", None, "deleted_at_source", 2, 0)}
+    assert retracted == {meeting_id: (3, "excluded", None, "deleted_at_source", 3, 0)}
+    # Revision 1 again is a redelivery to ingest; revision 3 is published, and older than the deletion.
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
+    assert (stale.json()["accepted"], stale.json()["duplicates"]) == (1, 0)
+    assert restored.status_code == 202, restored.text
+    assert stored == [(6,)]
+    # Version 4, not 5: nothing came of revision 3; the override in force before the deletion is back.
+    assert back == {meeting_id: (4, "attributed", "rep-2", "owner_participates", 4, 1)}
+    assert overrides == [(2, True), (3, False), (4, True)]
+
+
+async def test_a_deletion_revision_the_api_refuses_is_a_422_naming_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    async with in_process_stack(kafka_settings, database_settings, services=("ingest",)) as stack:
+        negative = await stack.ingest.delete("/v1/events/calendar-export/exp/42?revision=-1", headers=auth)
+    assert negative.status_code == 422
+    assert [(e["in"], e["field"]) for e in negative.json()["errors"]] == [("query", "revision")]

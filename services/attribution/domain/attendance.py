@@ -1,0 +1,74 @@
+"""A meeting removed from one person's calendar: deleted, or only left by her.
+
+The calendar connectors sync each mailbox's calendar, so a deletion names the mailbox it was
+seen in (``ActivityDeletedV1.seen_in``). Only the organizer's calendar deletes a meeting (or
+any calendar, when the organizer is unknown): an invited rep who removes the event from her own
+calendar no longer attends it, and the colleague who held it keeps it. She is then read as
+having declined, the rule ingest applies to a calendar's answers (``calendar_people``): while
+two people still attend, she is left out; when fewer do, the meeting is called off, published
+cancelled listing who declined and the organizer when she declined or is internal, so it counts
+nothing. The stored meeting holds the people it needs: the organizer's role, everyone's answer,
+and its direction, which tells whether the organizer is internal (only an external organizer
+makes a meeting inbound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from libs.common.contracts.activities import (
+    ActivityIngestedV1,
+    ActivityKind,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+    ResponseStatus,
+    declined,
+)
+
+
+class CalendarRemoval(StrEnum):
+    """What a deletion seen in one calendar does to the meeting."""
+
+    #: The meeting itself is deleted (its organizer's calendar, or nobody's in particular).
+    DELETED = "deleted"
+    #: The calendar's owner no longer attends: the meeting goes on without her (or is called off).
+    LEFT = "left"
+    #: The calendar's owner was not attending: nothing changes.
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalOutcome:
+    removal: CalendarRemoval
+    #: ``LEFT``: the meeting as it now stands, same revision.
+    activity: ActivityIngestedV1 | None = None
+
+
+def removal_from_calendar(activity: ActivityIngestedV1, seen_in: str | None) -> RemovalOutcome:
+    """What the deletion of ``activity`` seen in ``seen_in``'s calendar means (pure)."""
+    if seen_in is None or activity.kind is not ActivityKind.MEETING:
+        return RemovalOutcome(CalendarRemoval.DELETED)
+    mailbox = seen_in.lower()
+    organizer = next(
+        (p for p in activity.participants if p.role is ParticipantRole.ORGANIZER and p.email), None
+    )
+    if organizer is None or organizer.email == mailbox:
+        return RemovalOutcome(CalendarRemoval.DELETED)
+    hers = [p for p in activity.participants if p.email == mailbox and not declined(p)]
+    if not hers:
+        return RemovalOutcome(CalendarRemoval.UNCHANGED)
+    others = [p for p in activity.participants if p.email != mailbox]
+    if sum(1 for p in others if not declined(p)) >= 2:
+        return RemovalOutcome(
+            CalendarRemoval.LEFT, activity.model_copy(update={"participants": tuple(others)})
+        )
+    # Called off: who declined (her included), and the organizer when she declined or is internal.
+    left = [hers[0].model_copy(update={"response_status": ResponseStatus.DECLINED})]
+    refused = [p for p in others if declined(p) and p is not organizer]
+    host = [organizer] if declined(organizer) or activity.direction is not Direction.INBOUND else []
+    participants: tuple[Participant, ...] = (*host, *refused, *left)
+    called_off = activity.model_copy(update={"participants": participants, "outcome": Outcome.CANCELLED})
+    return RemovalOutcome(CalendarRemoval.LEFT, called_off)
