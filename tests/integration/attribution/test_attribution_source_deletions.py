@@ -195,6 +195,89 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until
     assert never_seen == [(0,)]
 
 
+BOB = {"entity_type": "rep", "id": "rep-2", "emails": ["bob.seller@acme.example"]}
+BOBS_ID = activity_id_for(TENANT, "google-calendar", "mt-bob")
+
+
+def _bobs_meeting() -> dict[str, Any]:
+    """Bob's meeting with the buyer, Ana invited: it is in both calendars under one id."""
+    return {
+        "kind": "calendar#event",
+        "id": "mt-bob",
+        "status": "confirmed",
+        "updated": "2026-11-20T12:00:00.000Z",
+        "organizer": {"email": "bob.seller@acme.example"},
+        "start": {"dateTime": "2026-11-23T09:00:00Z"},
+        "end": {"dateTime": "2026-11-23T10:00:00Z"},
+        "iCalUID": "mt-bob@google.com",
+        "attendees": [
+            {"email": "bob.seller@acme.example", "organizer": True, "responseStatus": "accepted"},
+            {"email": "ana.seller@acme.example", "responseStatus": "accepted"},
+            {"email": "bo.buyer@globex.example", "responseStatus": "accepted"},
+        ],
+    }
+
+
+async def _held_by(engine: AsyncEngine, done: Any) -> list[tuple[Any, ...]]:
+    """Meetings held per rep in the rollups (every day summed)."""
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        engine,
+        "SELECT entity_id, sum(meetings_held)::int FROM metric_rollups WHERE tenant_id = :t "
+        "AND level = 'rep' AND granularity = 'day' GROUP BY entity_id ORDER BY entity_id",
+        {"t": TENANT},
+        done,
+    )
+    return rows
+
+
+async def test_a_meeting_an_attendee_removed_from_her_calendar_stays_the_organizer_s(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana removes Bob's meeting from her calendar: her calendar's sync sees it deleted, and she
+    no longer attends it, but Bob and the buyer still meet. Only Bob's calendar deletes it."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        counted_held = await _held_by(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
+
+        # Ana's calendar's incremental sync: the event stripped to its id, seen in her mailbox.
+        stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+        hers = await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        left = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        left_held = await _held_by(db_engine, lambda rows: dict(rows).get("rep-2") == 1)
+        people = await poll_rows(
+            db_engine,
+            "SELECT p->>'email', p->>'role' FROM activities, jsonb_array_elements(payload->'participants') p "
+            "WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": BOBS_ID},
+            lambda rows: True,
+        )
+
+        # Bob's calendar's: the meeting itself is deleted.
+        his = await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "bob.seller@acme.example", "items": [stripped]})
+        )
+        deleted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+        deleted_held = await _held_by(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
+
+    assert counted == {BOBS_ID: (1, "attributed", "rep-2", "owner_participates", 1, 1)}
+    assert counted_held == [("rep-2", 1)]
+    assert (hers["deleted"], his["deleted"]) == (1, 1)
+    # Ana no longer attends; Bob, who held it, keeps it (before, Ana's calendar retracted it for
+    # everyone). Without Ana, the owner of Globex's deal, the deal is no longer evidenced by its
+    # owner: the account decides.
+    assert left == {BOBS_ID: (2, "attributed", "rep-2", "account_match", 2, 1)}
+    assert left_held == [("rep-2", 1)]
+    assert people == [("bob.seller@acme.example", "organizer"), ("bo.buyer@globex.example", "attendee")]
+    assert deleted == {BOBS_ID: (3, "excluded", None, "deleted_at_source", 3, 0)}
+    assert deleted_held == [("rep-2", 0)]
+
+
 def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",
