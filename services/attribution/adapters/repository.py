@@ -1089,7 +1089,8 @@ class StoredAttribution:
     is_override: bool
     #: ``explanation.duplicate_of``: the report of the same call or email this one duplicates.
     duplicate_of: uuid.UUID | None = None
-    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): final.
+    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): only a
+    #: newer revision (a restore) re-decides it.
     deleted: bool = False
 
 
