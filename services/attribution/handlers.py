@@ -36,7 +36,7 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.erasure import replace_payloads
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
-from services.attribution.domain.attendance import CalendarRemoval, removal_from_calendar
+from services.attribution.domain.attendance import removals_from_calendars
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.duplicates import (
     SourceReport,
@@ -160,19 +160,25 @@ async def retract_deleted(
     the revision held (``repo.advance_to_deletions``) gets nothing.
     """
     batch = AttributedBatch()
-    wanted = {d.activity_id: d for d in deletions}
+    wanted: dict[uuid.UUID, list[ActivityDeletedV1]] = defaultdict(list)
+    for deletion in deletions:
+        wanted[deletion.activity_id].append(deletion)
     current = await repo.current_attributions(conn, tenant_id, list(wanted))
     live = [i for i in wanted if i in current and not current[i].deleted]
-    applied = await repo.advance_to_deletions(conn, tenant_id, {i: wanted[i].revision for i in live})
-    retracted: list[IngestedEvent] = []
+    revisions = {i: _latest_revision(wanted[i]) for i in live}
+    applied = await repo.advance_to_deletions(conn, tenant_id, revisions)
+    retracted: list[tuple[IngestedEvent, ActivityDeletedV1]] = []
     left: list[ActivityIngestedV1] = []
     for activity in await repo.load_activities(conn, tenant_id, [i for i in live if i in applied]):
-        seen_in = wanted[activity.activity_id].seen_in
-        removal = removal_from_calendar(as_contract(activity), seen_in) if seen_in else None
-        if removal is None or removal.removal is CalendarRemoval.DELETED:
-            retracted.append(activity)
-        elif removal.activity is not None:
-            left.append(removal.activity)
+        theirs = wanted[activity.activity_id]
+        if all(d.seen_in is None for d in theirs):
+            retracted.append((activity, theirs[-1]))
+            continue
+        deleting, meeting = removals_from_calendars(as_contract(activity), [d.seen_in for d in theirs])
+        if deleting is not None:
+            retracted.append((activity, theirs[deleting]))
+        elif meeting is not None:
+            left.append(meeting)
     if left:
         # Its facts changed (who attends, maybe the outcome): a new version even when its credit did not.
         await replace_payloads(conn, left)
@@ -182,8 +188,8 @@ async def retract_deleted(
         await repo.save_attributions(conn, decided.rows)
         batch.extend(decided)
     retractions = AttributedBatch()
-    for activity in retracted:
-        stored, deletion = current[activity.activity_id], wanted[activity.activity_id]
+    for activity, deletion in retracted:
+        stored = current[activity.activity_id]
         detail = {"deleted_at": deletion.deleted_at.isoformat(), "deleted_by": deletion.adapter_version}
         event = retraction(activity, stored, now, repo.DELETED_AT_SOURCE, detail)
         retractions.events.append(event)
@@ -221,6 +227,11 @@ async def retract_deleted(
     await repo.save_attributions(conn, retractions.rows)
     batch.extend(retractions)
     return batch
+
+
+def _latest_revision(deletions: Sequence[ActivityDeletedV1]) -> int | None:
+    """Where several deletions of one activity stand: at the latest revision any of them tells."""
+    return max((d.revision for d in deletions if d.revision is not None), default=None)
 
 
 async def retract_all_deleted(

@@ -14,6 +14,7 @@ makes a meeting inbound).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -72,3 +73,18 @@ def removal_from_calendar(activity: ActivityIngestedV1, seen_in: str | None) -> 
     participants: tuple[Participant, ...] = (*host, *refused, *left)
     called_off = activity.model_copy(update={"participants": participants, "outcome": Outcome.CANCELLED})
     return RemovalOutcome(CalendarRemoval.LEFT, called_off)
+
+
+def removals_from_calendars(
+    activity: ActivityIngestedV1, calendars: Sequence[str | None]
+) -> tuple[int | None, ActivityIngestedV1 | None]:
+    """Several deletions of one meeting, read in order (one batch can hold Ana's calendar's and
+    Bob's): the position of the first that deletes the meeting (None when none does), and the
+    meeting as the others left it (None when nobody attending left)."""
+    meeting: ActivityIngestedV1 | None = None
+    for position, seen_in in enumerate(calendars):
+        outcome = removal_from_calendar(meeting or activity, seen_in)
+        if outcome.removal is CalendarRemoval.DELETED:
+            return position, None
+        meeting = outcome.activity or meeting
+    return None, meeting

@@ -24,7 +24,12 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.runner import ConsumedMessage
 from libs.common.topics import ACTIVITY_INGESTED
-from services.attribution.domain.attendance import CalendarRemoval, RemovalOutcome, removal_from_calendar
+from services.attribution.domain.attendance import (
+    CalendarRemoval,
+    RemovalOutcome,
+    removal_from_calendar,
+    removals_from_calendars,
+)
 from services.attribution.handlers import deletions_in_force
 
 WHEN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -112,6 +117,18 @@ def test_someone_not_attending_removing_it_changes_nothing() -> None:
     assert removal_from_calendar(BOB_WITH_ANA_AND_BUYER, "assistant@acme.example") == RemovalOutcome(
         CalendarRemoval.UNCHANGED
     )
+
+
+def test_several_removals_of_one_meeting_are_read_in_order() -> None:
+    """One batch can hold the meeting seen deleted in Ana's calendar and in Bob's."""
+    meeting = _meeting(_p(BOB, ORGANIZER), _p(ANA), _p(BUYER), _p(BEA))
+    assert removals_from_calendars(meeting, [ANA, BOB]) == (1, None)
+    assert removals_from_calendars(meeting, [BOB, ANA]) == (0, None)
+    assert removals_from_calendars(meeting, [ANA, BEA, ANA]) == (
+        None,
+        _meeting(_p(BOB, ORGANIZER), _p(BUYER)),
+    )
+    assert removals_from_calendars(meeting, ["assistant@acme.example"]) == (None, None)
 
 
 ID = activity_id_for("acme", "google-calendar", "evt")
