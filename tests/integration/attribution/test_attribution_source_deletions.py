@@ -14,9 +14,14 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, TENANT, _sync_crm
-from tests.integration.attribution.test_attribution_vendor_webhooks import _deliver
+from tests.integration.attribution.test_attribution_vendor_webhooks import (
+    HUBSPOT_CRM,
+    HUBSPOT_ENTITIES,
+    _deliver,
+    _hubspot_email,
+)
 from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
-from tests.integration.polling import poll_rows
+from tests.integration.polling import poll_rows, references_landed
 
 CRM = (
     {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
@@ -374,3 +379,59 @@ async def test_a_deletion_revision_the_api_refuses_is_a_422_naming_it(
         negative = await stack.ingest.delete("/v1/events/calendar-export/exp/42?revision=-1", headers=auth)
     assert negative.status_code == 422
     assert [(e["in"], e["field"]) for e in negative.json()["errors"]] == [("query", "revision")]
+
+
+async def test_a_hubspot_engagement_archived_then_restored_counts_again(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Archived on 11-21 (a sync job reads it back ``archived``), restored on 11-22 (read back live
+    with a later modification time): counted, not counted, counted. A copy of the engagement as
+    it was on 11-20 16:00, read after the archival, is older than it: nothing."""
+    await setup_tenant(db_engine)
+    email_id = activity_id_for(TENANT, "hubspot", "e-1")
+    sent = _hubspot_email("e-1", "2026-11-20T15:00:00.000Z")
+
+    def revised(at: str, **changes: Any) -> dict[str, Any]:
+        return {
+            **sent,
+            "updatedAt": at,
+            "properties": {**sent["properties"], "hs_lastmodifieddate": at},
+            **changes,
+        }
+
+    async def counted(version: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await poll_rows(
+            db_engine,
+            "SELECT a.version, a.status, a.rep_id, c.version, c.emails_sent FROM attributions a "
+            "JOIN metric_contributions c USING (tenant_id, activity_id) WHERE a.tenant_id = :t AND a.activity_id = :a",
+            {"t": TENANT, "a": email_id},
+            lambda rows: bool(rows) and rows[0][0] == rows[0][3] == version,
+        )
+        return rows
+
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+        await references_landed(db_engine, TENANT, HUBSPOT_ENTITIES)
+        await _deliver(stack, "hubspot", dumps([sent]))
+        first = await counted(1)
+        archived = await _deliver(
+            stack, "hubspot", dumps([revised("2026-11-21T09:00:00.000Z", archived=True)])
+        )
+        second = await counted(2)
+        await _deliver(stack, "hubspot", dumps([revised("2026-11-20T16:00:00.000Z")]))
+        await _deliver(stack, "hubspot", dumps([revised("2026-11-22T09:00:00.000Z")]))
+        # The restore stored (11-22 09:00 UTC in ms): its version was saved with it.
+        stored = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": email_id},
+            lambda rows: rows == [(1795338000000,)],
+        )
+        third = await counted(3)
+
+    assert first == [(1, "attributed", "7701", 1, 1)]
+    assert archived["deleted"] == 1
+    assert second == [(2, "excluded", None, 2, 0)]
+    # Version 3 is the restore (11-22), not the copy of 11-20 16:00 (a version 4 would follow it).
+    assert stored == [(1795338000000,)]
+    assert third == [(3, "attributed", "7701", 3, 1)]
