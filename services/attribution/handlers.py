@@ -263,19 +263,23 @@ def deletions_in_force(
     deletion is no restore.
     """
     newest: dict[uuid.UUID, int] = {}
-    pending: list[tuple[ActivityDeletedV1, int]] = []
+    deletions: list[ActivityDeletedV1] = []
+    #: Per activity, its deletions so far (their positions) and the revision each must be beaten by.
+    pending: dict[uuid.UUID, list[tuple[int, int]]] = defaultdict(list)
     restored: set[int] = set()
     for m in messages:
         payload = m.payload
         if isinstance(payload, ActivityDeletedV1):
-            floor = max(newest.get(payload.activity_id, -1), payload.revision or -1)
-            pending.append((payload, floor))
+            own = -1 if payload.revision is None else payload.revision
+            pending[payload.activity_id].append(
+                (len(deletions), max(newest.get(payload.activity_id, -1), own))
+            )
+            deletions.append(payload)
         elif isinstance(payload, Ingested | ActivityIngestedV1) and payload.activity_id in fresh:
-            for index, (deletion, floor) in enumerate(pending):
-                if deletion.activity_id == payload.activity_id and payload.revision > floor:
-                    restored.add(index)
-            newest[payload.activity_id] = max(newest.get(payload.activity_id, -1), payload.revision)
-    return [deletion for index, (deletion, _) in enumerate(pending) if index not in restored]
+            activity_id = payload.activity_id
+            restored.update(i for i, floor in pending.get(activity_id, ()) if payload.revision > floor)
+            newest[activity_id] = max(newest.get(activity_id, -1), payload.revision)
+    return [deletion for index, deletion in enumerate(deletions) if index not in restored]
 
 
 def attributed_event(
