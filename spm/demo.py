@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -357,8 +358,15 @@ async def push_demo(
     progress: bool = False,
     batch_size: int = 1_000,
     concurrency: int = 4,
+    crm_landed: Callable[[Sequence[Mapping[str, Any]]], Awaitable[object]] | None = None,
 ) -> int:
-    """Send the dataset through ingest; returns the number of activities accepted."""
+    """Send the dataset through ingest; returns the number of activities accepted.
+
+    ``crm_landed(entities)``, when given, returns once attribution holds the CRM entities sent, so
+    the activities are decided with them. Without it (``spm demo`` against an ingest whose
+    database it cannot see) the activities stream in at once: those decided before their CRM
+    data lands are parked and re-matched when it arrives, and the figures converge a moment later.
+    """
     headers = {"Authorization": f"Bearer {ingest_key}"}
     accepted = 0
     async with httpx.AsyncClient(base_url=ingest_url, headers=headers, timeout=60) as client:
@@ -367,8 +375,8 @@ async def push_demo(
                 "/v1/crm/sync", json={"source": "demo", "entities": dataset.entities[i : i + 500]}
             )
             response.raise_for_status()
-        # Give attribution a moment to materialise the CRM data before activities stream in.
-        await asyncio.sleep(1.0)
+        if crm_landed is not None:
+            await crm_landed(dataset.entities)
         batches = [
             dataset.activities[i : i + batch_size] for i in range(0, len(dataset.activities), batch_size)
         ]
@@ -394,3 +402,24 @@ async def push_demo(
             for count in await asyncio.gather(*(send(b) for b in batches)):
                 accepted += count
     return accepted
+
+
+async def wait_for_crm(
+    tenant_id: str, entities: Sequence[Mapping[str, Any]], deadline_s: float = 60.0
+) -> list[str]:
+    """Poll DATABASE_URL until attribution holds ``entities`` of ``tenant_id`` or ``deadline_s``
+    passes; the entities still missing then (none when all landed)."""
+    from libs.common.db.engine import make_engine
+    from libs.common.db.references import references_missing
+    from libs.common.settings import DatabaseSettings
+
+    engine = make_engine(DatabaseSettings(), "spm-demo")
+    try:
+        deadline = asyncio.get_running_loop().time() + deadline_s
+        while missing := await references_missing(engine, tenant_id, entities):
+            if asyncio.get_running_loop().time() >= deadline:
+                return missing
+            await asyncio.sleep(0.2)
+        return []
+    finally:
+        await engine.dispose()

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,18 @@ def _stop_services(processes: dict[str, subprocess.Popen[bytes]], timeout: float
             proc.wait(5)
 
 
+@contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """The stack's environment as the process's while a CLI action reads its settings."""
+    previous = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)
+
+
 def _demo_credentials(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """Create the demo tenant once; its keys are kept in the data dir (local use only)."""
     path = data_dir / "demo-tenant.json"
@@ -90,13 +104,8 @@ def _demo_credentials(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
         return loaded
     from spm.admin import create_tenant_now
 
-    previous = dict(os.environ)
-    os.environ.update(env)
-    try:
+    with _environ(env):
         created = asyncio.run(create_tenant_now(DEMO_TENANT, "Demo Corp", "America/New_York"))
-    finally:
-        os.environ.clear()
-        os.environ.update(previous)
     if created is None:
         raise SystemExit(
             f"spm: the {DEMO_TENANT} tenant exists but {path} (its keys) is gone; "
@@ -158,7 +167,7 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
             keys = credentials["api_keys"]
             marker = data_dir / "demo-loaded"
             if not marker.exists():
-                from spm.demo import generate_demo, push_demo
+                from spm.demo import generate_demo, push_demo, wait_for_crm
 
                 dataset = generate_demo(
                     seed=7,
@@ -166,11 +175,16 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
                     days=int(env.get("SPM_DEMO_DAYS", "91")),
                     accounts=int(env.get("SPM_DEMO_ACCOUNTS", "300")),
                 )
-                asyncio.run(
-                    push_demo(
-                        dataset, f"http://127.0.0.1:{SERVICES['ingest'].port}", keys["ingest"], progress=True
+                with _environ(env):
+                    asyncio.run(
+                        push_demo(
+                            dataset,
+                            f"http://127.0.0.1:{SERVICES['ingest'].port}",
+                            keys["ingest"],
+                            progress=True,
+                            crm_landed=lambda entities: wait_for_crm(DEMO_TENANT, entities),
+                        )
                     )
-                )
                 marker.write_text("loaded\n")
             console.print(f"[bold]dashboard[/]  http://127.0.0.1:{SERVICES['gateway'].port}/")
             console.print(f"tenant [bold]{DEMO_TENANT}[/] keys: read={keys['read']}")

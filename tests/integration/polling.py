@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.db.references import references_missing
 
 #: Marks "no value yet" for a probe (``None`` can be a real answer).
 PENDING: Any = object()
@@ -56,35 +57,6 @@ async def poll_json(
     return await eventually(probe, done, deadline_s, "condition")
 
 
-#: Where attribution keeps each CRM entity type: its reference table, id column and survivor
-#: (teams and memberships are not merged).
-_REFERENCE_TABLES = {
-    "rep": ("ref_reps", "rep_id", "merged_into"),
-    "team": ("ref_teams", "team_id", "NULL"),
-    "team_membership": ("ref_team_memberships", "membership_id", "NULL"),
-    "account": ("ref_accounts", "account_id", "merged_into"),
-    "contact": ("ref_contacts", "contact_id", "merged_into"),
-    "deal": ("ref_deals", "deal_id", "merged_into"),
-}
-
-
-def _instant(value: str | datetime) -> datetime:
-    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def _holds(row: Any, sent: Mapping[str, Any]) -> bool:
-    """Whether the held ``row`` is ``sent`` (its ``updated_at`` or newer; ``deleted`` and
-    ``merged_into`` as sent when ``sent`` names them, a blank one being none)."""
-    if row is None:
-        return False
-    if "updated_at" in sent and row.updated_at < _instant(sent["updated_at"]):
-        return False
-    if "deleted" in sent and row.deleted != bool(sent["deleted"]):
-        return False
-    return "merged_into" not in sent or row.merged_into == (sent["merged_into"] or None)  # blank: none
-
-
 async def references_landed(
     engine: AsyncEngine, tenant_id: str, entities: Iterable[Mapping[str, Any]], deadline_s: float = 60
 ) -> None:
@@ -95,23 +67,10 @@ async def references_landed(
     their ``entity_type`` and ``id`` as ingest maps them); each is held once its row exists with
     its ``updated_at`` or a newer one and, where it names them, its ``deleted`` and ``merged_into``.
     """
-    wanted = [(e["entity_type"], str(e["id"]), e) for e in entities]
+    wanted = list(entities)
 
     async def missing() -> list[str]:
-        held: dict[tuple[str, str], Any] = {}
-        async with engine.connect() as conn:
-            for kind in {kind for kind, _, _ in wanted}:
-                table, key, survivor = _REFERENCE_TABLES[kind]
-                ids = [i for k, i, _ in wanted if k == kind]
-                rows = await conn.execute(
-                    text(
-                        f"SELECT {key} AS id, updated_at, deleted, {survivor} AS merged_into FROM {table} "
-                        f"WHERE tenant_id = :t AND {key} = ANY(:ids)"
-                    ),
-                    {"t": tenant_id, "ids": ids},
-                )
-                held.update(((kind, r.id), r) for r in rows)
-        return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
+        return await references_missing(engine, tenant_id, wanted)
 
     await eventually(
         missing,

@@ -1,0 +1,68 @@
+"""Whether attribution already holds given CRM entities in its reference tables.
+
+A CRM batch accepted by ingest reaches attribution's reference tables a moment later. Whoever
+sends the activities that name those entities right after (the demo loader, the integration
+tests) can wait for them here instead of sleeping, so the activities are decided with the CRM
+data rather than parked first and re-matched when it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: Where attribution keeps each CRM entity type: its reference table, id column and survivor
+#: (teams and memberships are not merged).
+REFERENCE_TABLES = {
+    "rep": ("ref_reps", "rep_id", "merged_into"),
+    "team": ("ref_teams", "team_id", "NULL"),
+    "team_membership": ("ref_team_memberships", "membership_id", "NULL"),
+    "account": ("ref_accounts", "account_id", "merged_into"),
+    "contact": ("ref_contacts", "contact_id", "merged_into"),
+    "deal": ("ref_deals", "deal_id", "merged_into"),
+}
+
+
+def _instant(value: str | datetime) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _holds(row: Any, sent: Mapping[str, Any]) -> bool:
+    """Whether the held ``row`` is ``sent`` (its ``updated_at`` or newer; ``deleted`` and
+    ``merged_into`` as sent when ``sent`` names them, a blank one being none)."""
+    if row is None:
+        return False
+    if "updated_at" in sent and row.updated_at < _instant(sent["updated_at"]):
+        return False
+    if "deleted" in sent and row.deleted != bool(sent["deleted"]):
+        return False
+    return "merged_into" not in sent or row.merged_into == (sent["merged_into"] or None)  # blank: none
+
+
+async def references_missing(
+    engine: AsyncEngine, tenant_id: str, entities: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """``"<entity_type> <id>"`` of each of ``entities`` (CRM entities as sent: a ``/v1/crm/sync``
+    body's, or a vendor feed's ``entity_type`` and ``id`` as ingest maps them) that attribution
+    does not hold yet: no row, an older ``updated_at``, or another ``deleted`` or ``merged_into``
+    than sent. Entity types attribution keeps no table for are never missing."""
+    wanted = [(e["entity_type"], str(e["id"]), e) for e in entities if e["entity_type"] in REFERENCE_TABLES]
+    held: dict[tuple[str, str], Any] = {}
+    async with engine.connect() as conn:
+        for kind in {kind for kind, _, _ in wanted}:
+            table, key, survivor = REFERENCE_TABLES[kind]
+            ids = [i for k, i, _ in wanted if k == kind]
+            rows = await conn.execute(
+                text(
+                    f"SELECT {key} AS id, updated_at, deleted, {survivor} AS merged_into FROM {table} "
+                    f"WHERE tenant_id = :t AND {key} = ANY(:ids)"
+                ),
+                {"t": tenant_id, "ids": ids},
+            )
+            held.update(((kind, r.id), r) for r in rows)
+    return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
