@@ -169,12 +169,20 @@ async def retract_deleted(
     applied = await repo.advance_to_deletions(conn, tenant_id, revisions)
     retracted: list[tuple[IngestedEvent, ActivityDeletedV1]] = []
     left: list[ActivityIngestedV1] = []
-    for activity in await repo.load_activities(conn, tenant_id, [i for i in live if i in applied]):
+    held = await repo.load_activities(conn, tenant_id, [i for i in live if i in applied])
+    # Whose calendar: a rep's mailbox may be synced under another of her addresses.
+    seen = [a for a in held if any(d.seen_in for d in wanted[a.activity_id])]
+    addresses = {d.seen_in for a in seen for d in wanted[a.activity_id] if d.seen_in}
+    addresses |= {p.email for a in seen for p in a.participants if p.email}
+    people = await repo.people_of_addresses(conn, tenant_id, addresses) if seen else {}
+    for activity in held:
         theirs = wanted[activity.activity_id]
         if all(d.seen_in is None for d in theirs):
             retracted.append((activity, theirs[-1]))
             continue
-        deleting, meeting = removals_from_calendars(as_contract(activity), [d.seen_in for d in theirs])
+        deleting, meeting = removals_from_calendars(
+            as_contract(activity), [d.seen_in for d in theirs], people
+        )
         if deleting is not None:
             retracted.append((activity, theirs[deleting]))
         elif meeting is not None:

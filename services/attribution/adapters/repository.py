@@ -787,6 +787,25 @@ async def advance_to_deletions(
     return applied
 
 
+async def people_of_addresses(
+    conn: AsyncConnection, tenant_id: str, addresses: Iterable[str]
+) -> dict[str, str]:
+    """``address -> person`` for the addresses a rep holds (her person: the rep she is an alias of,
+    else herself); addresses no rep holds are absent."""
+    wanted = sorted({a.lower() for a in addresses})
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT i.identity, coalesce(r.alias_of, r.rep_id) AS person FROM ref_rep_identities i "
+            "JOIN ref_reps r ON r.tenant_id = i.tenant_id AND r.rep_id = i.rep_id "
+            "WHERE i.tenant_id = :t AND i.identity = ANY(:ids)"
+        ),
+        {"t": tenant_id, "ids": wanted},
+    )
+    return {row.identity: row.person for row in result}
+
+
 async def load_activities(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
 ) -> list[IngestedEvent]:

@@ -14,7 +14,7 @@ makes a meeting inbound).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,6 +28,9 @@ from libs.common.contracts.activities import (
     ResponseStatus,
     declined,
 )
+
+#: No rep known by several addresses.
+_NOBODY: Mapping[str, str] = {}
 
 
 class CalendarRemoval(StrEnum):
@@ -48,20 +51,32 @@ class RemovalOutcome:
     activity: ActivityIngestedV1 | None = None
 
 
-def removal_from_calendar(activity: ActivityIngestedV1, seen_in: str | None) -> RemovalOutcome:
-    """What the deletion of ``activity`` seen in ``seen_in``'s calendar means (pure)."""
+def removal_from_calendar(
+    activity: ActivityIngestedV1, seen_in: str | None, people: Mapping[str, str] = _NOBODY
+) -> RemovalOutcome:
+    """What the deletion of ``activity`` seen in ``seen_in``'s calendar means (pure).
+
+    ``people`` maps the addresses of reps the CRM knows to their person: a mailbox synced under
+    one address of a rep (a Microsoft 365 sign-in name) is hers under another (the SMTP address
+    a meeting names her by)."""
     if seen_in is None or activity.kind is not ActivityKind.MEETING:
         return RemovalOutcome(CalendarRemoval.DELETED)
     mailbox = seen_in.lower()
+    owner = people.get(mailbox)
+
+    def is_hers(participant: Participant) -> bool:
+        email = participant.email
+        return email is not None and (email == mailbox or (owner is not None and people.get(email) == owner))
+
     organizer = next(
         (p for p in activity.participants if p.role is ParticipantRole.ORGANIZER and p.email), None
     )
-    if organizer is None or organizer.email == mailbox:
+    if organizer is None or is_hers(organizer):
         return RemovalOutcome(CalendarRemoval.DELETED)
-    hers = [p for p in activity.participants if p.email == mailbox and not declined(p)]
+    hers = [p for p in activity.participants if is_hers(p) and not declined(p)]
     if not hers:
         return RemovalOutcome(CalendarRemoval.UNCHANGED)
-    others = [p for p in activity.participants if p.email != mailbox]
+    others = [p for p in activity.participants if not is_hers(p)]
     if sum(1 for p in others if not declined(p)) >= 2:
         return RemovalOutcome(
             CalendarRemoval.LEFT, activity.model_copy(update={"participants": tuple(others)})
@@ -76,14 +91,14 @@ def removal_from_calendar(activity: ActivityIngestedV1, seen_in: str | None) -> 
 
 
 def removals_from_calendars(
-    activity: ActivityIngestedV1, calendars: Sequence[str | None]
+    activity: ActivityIngestedV1, calendars: Sequence[str | None], people: Mapping[str, str] = _NOBODY
 ) -> tuple[int | None, ActivityIngestedV1 | None]:
     """Several deletions of one meeting, read in order (one batch can hold Ana's calendar's and
     Bob's): the position of the first that deletes the meeting (None when none does), and the
     meeting as the others left it (None when nobody attending left)."""
     meeting: ActivityIngestedV1 | None = None
     for position, seen_in in enumerate(calendars):
-        outcome = removal_from_calendar(meeting or activity, seen_in)
+        outcome = removal_from_calendar(meeting or activity, seen_in, people)
         if outcome.removal is CalendarRemoval.DELETED:
             return position, None
         meeting = outcome.activity or meeting

@@ -119,6 +119,28 @@ def test_someone_not_attending_removing_it_changes_nothing() -> None:
     )
 
 
+def test_a_mailbox_synced_under_another_of_a_rep_s_addresses_is_hers() -> None:
+    """Bob's Microsoft 365 mailbox is synced under his sign-in name; his meetings name him by his
+    SMTP address. The CRM holds both for him (and both of Ana's): his calendar's deletion is the
+    organizer's, Ana's is hers."""
+    people = {
+        "bob@acme.onmicrosoft.com": "rep-bob",
+        BOB: "rep-bob",
+        "ana@acme.onmicrosoft.com": "rep-ana",
+        ANA: "rep-ana",
+    }
+    assert removal_from_calendar(
+        BOB_WITH_ANA_AND_BUYER, "bob@acme.onmicrosoft.com", people
+    ) == RemovalOutcome(CalendarRemoval.DELETED)
+    assert removal_from_calendar(
+        BOB_WITH_ANA_AND_BUYER, "ana@acme.onmicrosoft.com", people
+    ) == RemovalOutcome(CalendarRemoval.LEFT, _meeting(_p(BOB, ORGANIZER), _p(BUYER)))
+    # Unknown to the CRM: that address is nobody attending.
+    assert removal_from_calendar(BOB_WITH_ANA_AND_BUYER, "bob@acme.onmicrosoft.com") == RemovalOutcome(
+        CalendarRemoval.UNCHANGED
+    )
+
+
 def test_several_removals_of_one_meeting_are_read_in_order() -> None:
     """One batch can hold the meeting seen deleted in Ana's calendar and in Bob's."""
     meeting = _meeting(_p(BOB, ORGANIZER), _p(ANA), _p(BUYER), _p(BEA))
