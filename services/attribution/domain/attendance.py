@@ -31,6 +31,10 @@ from libs.common.contracts.activities import (
 
 #: No rep known by several addresses.
 _NOBODY: Mapping[str, str] = {}
+#: Sources whose calendars each hold their own copy of a meeting, under their own id (Graph): a
+#: deletion names the copy of the very mailbox it was seen in. Google's event has one id in every
+#: calendar, so a calendar whose owner is not among its people (invited through a group) is not hers.
+OWN_COPY_SOURCES = frozenset({"microsoft-graph"})
 
 
 class CalendarRemoval(StrEnum):
@@ -72,6 +76,10 @@ def removal_from_calendar(
         (p for p in activity.participants if p.role is ParticipantRole.ORGANIZER and p.email), None
     )
     if organizer is None or is_hers(organizer):
+        return RemovalOutcome(CalendarRemoval.DELETED)
+    if not any(is_hers(p) for p in activity.participants) and activity.source in OWN_COPY_SOURCES:
+        # That mailbox's own copy, and its owner named by no address we know (an organizer's
+        # sign-in name the CRM does not hold): read as before, the copy deleted.
         return RemovalOutcome(CalendarRemoval.DELETED)
     hers = [p for p in activity.participants if is_hers(p) and not declined(p)]
     if not hers:
