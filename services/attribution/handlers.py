@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -22,7 +22,7 @@ from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1
-from libs.common.contracts.activities_fast import Ingested, IngestedEvent
+from libs.common.contracts.activities_fast import Ingested, IngestedEvent, as_contract
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
@@ -34,7 +34,9 @@ from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
+from services.attribution.adapters.erasure import replace_payloads
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
+from services.attribution.domain.attendance import removals_from_calendars
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.duplicates import (
     SourceReport,
@@ -143,20 +145,63 @@ def retraction(
 
 
 async def retract_deleted(
-    conn: AsyncConnection, tenant_id: str, deletions: Sequence[ActivityDeletedV1], now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    deletions: Sequence[ActivityDeletedV1],
+    now: datetime,
+    settings: TenantSettings | None = None,
 ) -> AttributedBatch:
-    """A retraction for each activity its source deleted, saved as its new version (final: see
-    :func:`attribute_batch`); one never attributed here, or already retracted, gets nothing."""
+    """Each deletion applied to the activity attributed here, its new version saved.
+
+    A deletion seen in the calendar of someone other than the meeting's organizer takes that
+    person out of the meeting (``domain.attendance``): the meeting is stored without her and
+    decided again. Any other deletion retracts the activity until a newer revision restores it
+    (see :func:`attribute_batch`). One never attributed here, already retracted, or older than
+    the revision held (``repo.advance_to_deletions``) gets nothing.
+    """
     batch = AttributedBatch()
-    wanted = {d.activity_id: d for d in deletions}
+    wanted: dict[uuid.UUID, list[ActivityDeletedV1]] = defaultdict(list)
+    for deletion in deletions:
+        wanted[deletion.activity_id].append(deletion)
     current = await repo.current_attributions(conn, tenant_id, list(wanted))
     live = [i for i in wanted if i in current and not current[i].deleted]
-    for activity in await repo.load_activities(conn, tenant_id, live):
-        stored, deletion = current[activity.activity_id], wanted[activity.activity_id]
+    revisions = {i: _latest_revision(wanted[i]) for i in live}
+    applied = await repo.advance_to_deletions(conn, tenant_id, revisions)
+    retracted: list[tuple[IngestedEvent, ActivityDeletedV1]] = []
+    left: list[ActivityIngestedV1] = []
+    held = await repo.load_activities(conn, tenant_id, [i for i in live if i in applied])
+    # Whose calendar: a rep's mailbox may be synced under another of her addresses.
+    seen = [a for a in held if any(d.seen_in for d in wanted[a.activity_id])]
+    addresses = {d.seen_in for a in seen for d in wanted[a.activity_id] if d.seen_in}
+    addresses |= {p.email for a in seen for p in a.participants if p.email}
+    people = await repo.people_of_addresses(conn, tenant_id, addresses) if seen else {}
+    for activity in held:
+        theirs = wanted[activity.activity_id]
+        if all(d.seen_in is None for d in theirs):
+            retracted.append((activity, theirs[-1]))
+            continue
+        deleting, meeting = removals_from_calendars(
+            as_contract(activity), [d.seen_in for d in theirs], people
+        )
+        if deleting is not None:
+            retracted.append((activity, theirs[deleting]))
+        elif meeting is not None:
+            left.append(meeting)
+    if left:
+        # Its facts changed (who attends, maybe the outcome): a new version even when its credit did not.
+        await replace_payloads(conn, left)
+        decided = await attribute_batch(
+            conn, tenant_id, left, now, settings, revised={a.activity_id for a in left}
+        )
+        await repo.save_attributions(conn, decided.rows)
+        batch.extend(decided)
+    retractions = AttributedBatch()
+    for activity, deletion in retracted:
+        stored = current[activity.activity_id]
         detail = {"deleted_at": deletion.deleted_at.isoformat(), "deleted_by": deletion.adapter_version}
         event = retraction(activity, stored, now, repo.DELETED_AT_SOURCE, detail)
-        batch.events.append(event)
-        batch.rows.append(
+        retractions.events.append(event)
+        retractions.rows.append(
             {
                 "tenant_id": tenant_id,
                 "activity_id": activity.activity_id,
@@ -177,7 +222,7 @@ async def retract_deleted(
                 "inserted": False,
             }
         )
-        batch.changes.append(
+        retractions.changes.append(
             AttributionChange(
                 activity.activity_id,
                 event.version,
@@ -187,12 +232,21 @@ async def retract_deleted(
                 None,
             )
         )
-    await repo.save_attributions(conn, batch.rows)
+    await repo.save_attributions(conn, retractions.rows)
+    batch.extend(retractions)
     return batch
 
 
+def _latest_revision(deletions: Sequence[ActivityDeletedV1]) -> int | None:
+    """Where several deletions of one activity stand: at the latest revision any of them tells."""
+    return max((d.revision for d in deletions if d.revision is not None), default=None)
+
+
 async def retract_all_deleted(
-    conn: AsyncConnection, deletions: Sequence[ActivityDeletedV1], now: datetime
+    conn: AsyncConnection,
+    deletions: Sequence[ActivityDeletedV1],
+    now: datetime,
+    settings: Mapping[str, TenantSettings] | None = None,
 ) -> AttributedBatch:
     """:func:`retract_deleted` for each tenant's deletions."""
     by_tenant: dict[str, list[ActivityDeletedV1]] = defaultdict(list)
@@ -200,8 +254,40 @@ async def retract_all_deleted(
         by_tenant[deletion.tenant_id].append(deletion)
     batch = AttributedBatch()
     for tenant_id, theirs in by_tenant.items():
-        batch.extend(await retract_deleted(conn, tenant_id, theirs, now))
+        tenant_settings = settings.get(tenant_id) if settings is not None else None
+        batch.extend(await retract_deleted(conn, tenant_id, theirs, now, tenant_settings))
     return batch
+
+
+def deletions_in_force(
+    messages: Sequence[ConsumedMessage[Any]], fresh: Collection[uuid.UUID]
+) -> list[ActivityDeletedV1]:
+    """The batch's deletions, but those a restore follows in it.
+
+    Deletions are applied after the batch's activities (:func:`handle_batch`), so a revision read
+    *after* a deletion, newer than every revision before it (and than the deletion's, when it
+    has one) and newer than the one stored (``fresh``), is the activity restored: its deletion is
+    then skipped and the revision decided as any newer one. A copy of a revision read before the
+    deletion is no restore.
+    """
+    newest: dict[uuid.UUID, int] = {}
+    deletions: list[ActivityDeletedV1] = []
+    #: Per activity, its deletions so far (their positions) and the revision each must be beaten by.
+    pending: dict[uuid.UUID, list[tuple[int, int]]] = defaultdict(list)
+    restored: set[int] = set()
+    for m in messages:
+        payload = m.payload
+        if isinstance(payload, ActivityDeletedV1):
+            own = -1 if payload.revision is None else payload.revision
+            pending[payload.activity_id].append(
+                (len(deletions), max(newest.get(payload.activity_id, -1), own))
+            )
+            deletions.append(payload)
+        elif isinstance(payload, Ingested | ActivityIngestedV1) and payload.activity_id in fresh:
+            activity_id = payload.activity_id
+            restored.update(i for i, floor in pending.get(activity_id, ()) if payload.revision > floor)
+            newest[activity_id] = max(newest.get(activity_id, -1), payload.revision)
+    return [deletion for index, deletion in enumerate(deletions) if index not in restored]
 
 
 def attributed_event(
@@ -288,6 +374,7 @@ async def attribute_batch(
     settings: TenantSettings | None = None,
     revised: Collection[uuid.UUID] = (),
     inserted: Collection[uuid.UUID] = (),
+    restored: Collection[uuid.UUID] = (),
 ) -> AttributedBatch:
     """Decide every activity against the current reference data; keep only what changes.
 
@@ -297,6 +384,9 @@ async def attribute_batch(
     may have changed even when their attribution did not, so they always get a new version.
     ``inserted`` activities were stored for the first time in this transaction: they have no
     attribution yet, so only the others' current versions are read (``repo.store_activities``).
+    An activity deleted at its source is decided again only when ``restored``: a revision newer
+    than its deletion arrived (the consumer's newer revisions); no re-match, ``spm reattribute``,
+    override or erasure brings it back.
     """
     batch = AttributedBatch()
     if not activities:
@@ -309,8 +399,10 @@ async def attribute_batch(
         conn, tenant_id, [a.activity_id for a in activities if a.activity_id not in inserted]
     )
     if any(stored.deleted for stored in current.values()):
-        # Deleted at its source: no revision, re-match or override brings it back.
-        activities = [a for a in activities if not _deleted(current.get(a.activity_id))]
+        # Deleted at its source: only a newer revision (a restore at the source) brings it back.
+        activities = [
+            a for a in activities if a.activity_id in restored or not _deleted(current.get(a.activity_id))
+        ]
     decided: list[tuple[IngestedEvent, AttributionDecision]] = []
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
@@ -530,7 +622,6 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, Ingested | ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
-    deletions = [m.payload for m in messages if isinstance(m.payload, ActivityDeletedV1)]
     async with deps.engine.begin() as conn:
         if deps.erasures is not None:
             # A replay of an erased person's data (raw or CRM) must not bring them back.
@@ -543,6 +634,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         for tenant_id, events in crm_by_tenant.items():
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         fresh = await repo.store_activities(conn, incoming)
+        deletions = deletions_in_force(messages, fresh)
         inserted = {activity_id for activity_id, new in fresh.items() if new}
         to_attribute: dict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
         for activity in newest_revisions(incoming):
@@ -564,7 +656,14 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
             decided = await attribute_batch(
-                conn, tenant_id, activities, now, settings[tenant_id], revised=fresh, inserted=inserted
+                conn,
+                tenant_id,
+                activities,
+                now,
+                settings[tenant_id],
+                revised=fresh,
+                inserted=inserted,
+                restored=fresh,
             )
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)
@@ -588,7 +687,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
                 await repo.save_attributions(conn, followed.rows)
                 out.extend(followed)
         # Last: a deletion follows, on its partition, every revision of its activity it deletes.
-        out.extend(await retract_all_deleted(conn, deletions, now))
+        out.extend(await retract_all_deleted(conn, deletions, now, settings))
         await publish(deps.producer, out.events, deps.topic_prefix)
         # Counted per (status, rule path) first: one counter increment per pair, not per version.
         published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in out.events)

@@ -31,7 +31,13 @@ from services.connectors.adapters.store import MailboxStore
 from services.connectors.domain import calendar as calendar_rules
 from services.connectors.domain import gmail as gmail_rules
 from services.connectors.domain import graph as graph_rules
-from services.connectors.domain.mailboxes import INGEST_SOURCE, Mailbox, resync_since, subscription_due
+from services.connectors.domain.mailboxes import (
+    INGEST_SOURCE,
+    Mailbox,
+    post_context,
+    resync_since,
+    subscription_due,
+)
 from services.connectors.domain.policy import FetchPolicy, fetch_policy
 from services.connectors.domain.retry import backoff_seconds, failure_delay
 from services.connectors.settings import ConnectorsOptions
@@ -179,7 +185,11 @@ async def _post(deps: SyncDeps, mailbox: Mailbox, key: str, items: Sequence[Mapp
     size = deps.options.batch_size
     for start in range(0, len(items), size):
         posted = await deps.ingest.post(
-            mailbox.tenant_id, INGEST_SOURCE[mailbox.provider], key, items[start : start + size]
+            mailbox.tenant_id,
+            INGEST_SOURCE[mailbox.provider],
+            key,
+            items[start : start + size],
+            post_context(mailbox),
         )
         if posted.refused:
             CONNECTOR_REFUSED.labels(mailbox.provider).inc(posted.refused)

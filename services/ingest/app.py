@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from libs.common.auth import ApiKeyAuthenticator, bearer_token
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.fields import INT8_MAX
 from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.erasures import erasure_key
@@ -215,12 +216,17 @@ class EventDeleted(BaseModel):
     responses={202: {"description": "The deletion was acknowledged by the broker"}},
 )
 async def delete_event(
-    source: str, external_id: str, request: Request, principal: IngestPrincipal
+    source: str,
+    external_id: str,
+    request: Request,
+    principal: IngestPrincipal,
+    revision: Annotated[int | None, Query(ge=0, le=INT8_MAX)] = None,
 ) -> EventDeleted:
-    """The activity posted as (``source``, ``external_id``) was deleted where it came from."""
+    """The activity posted as (``source``, ``external_id``) was deleted where it came from (at
+    ``revision``: a later POST of a higher revision restores it)."""
     deps = _deps(request)
     context = await _known_tenant(deps, principal)
-    activity_id = await pipeline.delete_activity(deps, context, source, external_id, _now(request))
+    activity_id = await pipeline.delete_activity(deps, context, source, external_id, _now(request), revision)
     return EventDeleted(activity_id=activity_id)
 
 

@@ -406,6 +406,8 @@ def deletion_messages(
             external_id=deletion.external_id,
             deleted_at=now,
             adapter_version=adapter_version,
+            revision=deletion.revision,
+            seen_in=deletion.seen_in,
         )
         messages.append(
             OutgoingMessage(
@@ -413,7 +415,9 @@ def deletion_messages(
                 key=activity_id.encode(),
                 value=encode_body(event),
                 envelope=Envelope(
-                    id=f"{activity_id}:deleted",
+                    # A deletion after a restore is another fact: its revision tells them apart.
+                    id=f"{activity_id}:deleted"
+                    + ("" if deletion.revision is None else f":{deletion.revision}"),
                     source=f"/ingest/{deletion.source}",
                     type=ACTIVITY_DELETED.event_type,
                     subject=activity_id,

@@ -356,13 +356,23 @@ async def accept_activities(
 
 
 async def delete_activity(
-    deps: IngestDeps, context: TenantContext, source: str, external_id: str, now: datetime
+    deps: IngestDeps,
+    context: TenantContext,
+    source: str,
+    external_id: str,
+    now: datetime,
+    revision: int | None = None,
 ) -> str:
-    """Publish the deletion of the canonical activity (``source``, ``external_id``); its id once
-    acknowledged. A source or id the contract refuses is a 422 naming it."""
+    """Publish the deletion of the canonical activity (``source``, ``external_id``), at
+    ``revision`` when the client numbers it; its id once acknowledged. A source or id the
+    contract refuses is a 422 naming it."""
     try:
         (message,) = handlers.deletion_messages(
-            [SourceDeletion(source, external_id)], context.tenant_id, "canonical/1", deps.topic_prefix, now
+            [SourceDeletion(source, external_id, revision)],
+            context.tenant_id,
+            "canonical/1",
+            deps.topic_prefix,
+            now,
         )
     except ValidationError as exc:
         errors = [{**e, "in": "path"} for e in field_errors(exc) if e["field"] in ("source", "external_id")]

@@ -380,9 +380,11 @@ class ActivityDeletedV1(BaseModel):
     calendar, a Graph delta's ``@removed`` event). Published on the ``activity-ingested`` topic
     under the activity's own key, so it is read after every revision published before it.
 
-    A deletion names the activity only: the source sends nothing else (Google's incremental
+    A deletion names the activity, and what little else the source tells (Google's incremental
     sync strips a deleted event to its id and ``status``; Graph's ``@removed`` entry is an id).
-    Attribution retracts the activity it holds under ``activity_id`` and keeps it retracted.
+    Attribution retracts the activity it holds under ``activity_id`` until a newer revision
+    (a restore at the source) brings it back; a deletion seen in the calendar of someone other
+    than the meeting's organizer only takes that person out of it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -395,3 +397,12 @@ class ActivityDeletedV1(BaseModel):
     #: When ingest received the deletion (the sources give no time for it).
     deleted_at: UtcDatetime
     adapter_version: SafeStr = Field(default="canonical/1", max_length=64)
+    #: Added within V1, omitted when unknown: the deletion's place among the activity's
+    #: revisions (the source's modification time in ms when it gives one: HubSpot, Salesforce,
+    #: Google's ``updated``; ``DELETE /v1/events?revision=``). A revision up to it is older than
+    #: the deletion; only a higher one restores the activity. Unknown: right after the revision held.
+    revision: Revision | None = Field(default=None, exclude_if=_is_none)
+    #: Added within V1, omitted when unknown: the mailbox whose calendar the deletion was seen in
+    #: (the calendar connectors). Only the organizer's calendar deletes a meeting; anyone else's
+    #: means that person no longer attends it.
+    seen_in: Email | None = Field(default=None, exclude_if=_is_none)

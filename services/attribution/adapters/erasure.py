@@ -143,12 +143,20 @@ async def delete_activities(conn: AsyncConnection, tenant_id: str, ids: Sequence
 
 
 async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityIngestedV1]) -> None:
+    """Store each activity as it now stands, its revision unchanged (an erased person redacted,
+    an attendee who left a meeting); the ``outcome`` column follows (a meeting called off)."""
     for activity in activities:
         await conn.execute(
             text(
-                "UPDATE activities SET payload = CAST(:p AS jsonb) WHERE tenant_id = :t AND activity_id = :id"
+                "UPDATE activities SET payload = CAST(:p AS jsonb), outcome = :o "
+                "WHERE tenant_id = :t AND activity_id = :id"
             ),
-            {"t": activity.tenant_id, "id": activity.activity_id, "p": activity.model_dump_json()},
+            {
+                "t": activity.tenant_id,
+                "id": activity.activity_id,
+                "p": activity.model_dump_json(),
+                "o": activity.outcome.value,
+            },
         )
 
 

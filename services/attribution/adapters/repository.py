@@ -9,7 +9,7 @@ content differs replaces what we hold (an integrator correcting a record without
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -776,6 +776,52 @@ async def store_activities(
     return {row.activity_id: row.inserted for row in result}
 
 
+async def advance_to_deletions(
+    conn: AsyncConnection, tenant_id: str, revisions: Mapping[uuid.UUID, int | None]
+) -> set[uuid.UUID]:
+    """The activities a deletion applies to: each deletion without a revision, and each one whose
+    revision is no older than the activity's, whose ``revision`` column it now holds.
+
+    The column is then the activity's highest revision, its deletion's included, so that
+    ``store_activities`` takes a revision as newer, a restore, only when it follows the deletion
+    (a stale copy of what was deleted changes nothing); the payload keeps the revision it was.
+    A deletion older than the revision held (an undelete already read) changes nothing.
+    """
+    numbered = {i: r for i, r in revisions.items() if r is not None}
+    applied = {i for i, r in revisions.items() if r is None}
+    if numbered:
+        ids = sorted(numbered)
+        result = await conn.execute(
+            text(
+                "UPDATE activities a SET revision = d.rev FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) "
+                "AS d(id, rev) WHERE a.tenant_id = :t AND a.activity_id = d.id AND a.revision <= d.rev "
+                "RETURNING a.activity_id"
+            ),
+            {"t": tenant_id, "ids": ids, "revs": [numbered[i] for i in ids]},
+        )
+        applied |= {row.activity_id for row in result}
+    return applied
+
+
+async def people_of_addresses(
+    conn: AsyncConnection, tenant_id: str, addresses: Iterable[str]
+) -> dict[str, str]:
+    """``address -> person`` for the addresses a rep holds (her person: the rep she is an alias of,
+    else herself); addresses no rep holds are absent."""
+    wanted = sorted({a.lower() for a in addresses})
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT i.identity, coalesce(r.alias_of, r.rep_id) AS person FROM ref_rep_identities i "
+            "JOIN ref_reps r ON r.tenant_id = i.tenant_id AND r.rep_id = i.rep_id "
+            "WHERE i.tenant_id = :t AND i.identity = ANY(:ids)"
+        ),
+        {"t": tenant_id, "ids": wanted},
+    )
+    return {row.identity: row.person for row in result}
+
+
 async def load_activities(
     conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]
 ) -> list[IngestedEvent]:
@@ -1078,7 +1124,8 @@ class StoredAttribution:
     is_override: bool
     #: ``explanation.duplicate_of``: the report of the same call or email this one duplicates.
     duplicate_of: uuid.UUID | None = None
-    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): final.
+    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): only a
+    #: newer revision (a restore) re-decides it.
     deleted: bool = False
 
 

@@ -73,21 +73,30 @@ class IngestPoster:
         self._secrets = secrets
         self._retry = retry
 
-    async def post(self, tenant_id: str, source: str, key: str, items: Sequence[Mapping[str, Any]]) -> Posted:
-        """Post ``{key: items}``. A batch refused as a whole (422 naming one item, 413 too large) is
-        split in halves until the culprit is alone; it is then counted as refused and skipped."""
+    async def post(
+        self,
+        tenant_id: str,
+        source: str,
+        key: str,
+        items: Sequence[Mapping[str, Any]],
+        context: Mapping[str, Any] | None = None,
+    ) -> Posted:
+        """Post ``{key: items, **context}`` (``context``: what the page says besides its items,
+        a calendar's ``mailbox``). A batch refused as a whole (422 naming one item, 413 too
+        large) is split in halves until the culprit is alone; it is then counted as refused and
+        skipped."""
         if not items:
             return Posted(0, 0, 0)
         try:
-            return await self._post_once(tenant_id, source, {key: list(items)})
+            return await self._post_once(tenant_id, source, {**(context or {}), key: list(items)})
         except IngestRefused as exc:
             if exc.status not in (413, 422):
                 raise
             if len(items) == 1:
                 return Posted(0, 0, 0, refused=1)
         middle = len(items) // 2
-        first = await self.post(tenant_id, source, key, items[:middle])
-        second = await self.post(tenant_id, source, key, items[middle:])
+        first = await self.post(tenant_id, source, key, items[:middle], context)
+        second = await self.post(tenant_id, source, key, items[middle:], context)
         return Posted(
             first.accepted + second.accepted,
             first.duplicates + second.duplicates,

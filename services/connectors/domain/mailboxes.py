@@ -14,6 +14,14 @@ INGEST_SOURCE = {
     "microsoft-mail": "microsoft-graph",
     "microsoft-calendar": "microsoft-graph",
 }
+#: Calendars: each post names the mailbox it was read from, since an event deleted from an
+#: attendee's calendar is gone for her alone (only the organizer's calendar deletes a meeting).
+CALENDAR_PROVIDERS = frozenset({"google-calendar", "microsoft-calendar"})
+
+
+def post_context(mailbox: Mailbox) -> dict[str, str]:
+    """What a post of ``mailbox``'s resources says besides them: a calendar's mailbox."""
+    return {"mailbox": mailbox.address} if mailbox.provider in CALENDAR_PROVIDERS else {}
 
 
 @dataclass(frozen=True, slots=True)

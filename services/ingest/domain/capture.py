@@ -28,7 +28,7 @@ from libs.common.erasures import ERASED_ADDRESS, ErasedIdentities, names_erased_
 from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domains
 from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
-from services.ingest.domain.webhook_types import AdapterResult
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion
 
 #: Body fields that hold content (what was said or written), per source; dropped from the raw
 #: capture unless the tenant keeps subjects. Keys match at any depth of a JSON body.
@@ -126,6 +126,21 @@ def _activity_withheld(
     return None
 
 
+def _mailbox_withheld(
+    deletions: Iterable[SourceDeletion], policy: PrivacyPolicy, erased: ErasedIdentities
+) -> str | None:
+    """A calendar page names the mailbox it was read from: an excluded or erased person's is not
+    kept raw (her calendar's events would have been withheld too)."""
+    for deletion in deletions:
+        if deletion.seen_in is None:
+            continue
+        if deletion.seen_in in policy.excluded_addresses:
+            return "excluded mailbox"
+        if erased and erased.names(deletion.seen_in, None):
+            return "erased mailbox"
+    return None
+
+
 def _entity_withheld(entities: Iterable[CrmEntity], erased: ErasedIdentities) -> str | None:
     for entity in entities:
         if isinstance(entity, ContactV1) and names_erased_person(entity.emails, entity.phones, erased):
@@ -189,8 +204,10 @@ def keep_of_delivery(
 ) -> KeptDelivery:
     """What of this verified, parsed delivery may be written: raw capture, Zoom or Twilio state, nothing."""
     zoom: list[ZoomEvent] = []
-    withheld = _activity_withheld(result.activities, policy, erased) or _entity_withheld(
-        result.entities, erased
+    withheld = (
+        _activity_withheld(result.activities, policy, erased)
+        or _entity_withheld(result.entities, erased)
+        or _mailbox_withheld(result.deletions, policy, erased)
     )
     for event in result.zoom_events:
         reduced, reason = _reduce_zoom(event, policy, erased)

@@ -11,6 +11,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -603,14 +604,27 @@ def build_activity(field: str, **values: Any) -> ActivityIn:
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 
 
-def source_deletion(source: str, external_id: str, field: str) -> SourceDeletion:
-    """The source deleted what it sent as ``external_id``; an id the contract refuses (a NUL, a
-    control character, too long) is a 422 naming ``field``, as it is on an activity."""
+def source_deletion(source: str, external_id: str, field: str, revision: int | None = None) -> SourceDeletion:
+    """The source deleted what it sent as ``external_id`` (at ``revision``, when it tells); an id
+    the contract refuses (a NUL, a control character, too long) is a 422 naming ``field``, as it
+    is on an activity."""
     try:
         _EXTERNAL_ID.validate_python(external_id)
     except ValidationError as error:
         raise WebhookRejected(422, field, _error_reason(error)) from None
-    return SourceDeletion(source, external_id)
+    return SourceDeletion(source, external_id, revision)
+
+
+def seen_in_calendar(result: AdapterResult, body: JsonObject) -> AdapterResult:
+    """``result`` with its deletions marked as seen in the calendar of the page's ``mailbox``
+    (a calendar connector names the mailbox it synced; a deletion seen in an attendee's
+    calendar is not the meeting's). An address that is not one is a 422 naming ``mailbox``."""
+    if not result.deletions or not body.has("mailbox"):
+        return result
+    mailbox = normalize_email(body.opt_str("mailbox"))
+    if mailbox is None:
+        raise WebhookRejected(422, body.field("mailbox"), "not an email address")
+    return replace(result, deletions=tuple(replace(d, seen_in=mailbox) for d in result.deletions))
 
 
 def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:

@@ -68,6 +68,11 @@ class SourceDeletion:
 
     source: str
     external_id: str
+    #: The deletion's place among the object's revisions, when the source tells (its
+    #: modification time in ms, as the object's revisions are numbered).
+    revision: int | None = None
+    #: The mailbox whose calendar the deletion was seen in (posted by a calendar connector).
+    seen_in: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

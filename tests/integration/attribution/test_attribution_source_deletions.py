@@ -14,9 +14,14 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, TENANT, _sync_crm
-from tests.integration.attribution.test_attribution_vendor_webhooks import _deliver
+from tests.integration.attribution.test_attribution_vendor_webhooks import (
+    HUBSPOT_CRM,
+    HUBSPOT_ENTITIES,
+    _deliver,
+    _hubspot_email,
+)
 from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
-from tests.integration.polling import poll_rows
+from tests.integration.polling import poll_rows, references_landed
 
 CRM = (
     {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
@@ -90,7 +95,7 @@ async def _rep_meetings(engine: AsyncEngine, done: Any) -> list[tuple[Any, ...]]
     return rows
 
 
-async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_stay_retracted(
+async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until_restored(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     keys = await setup_tenant(db_engine)
@@ -104,12 +109,18 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
         counted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 1 for r in rows))
         counted_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 2)
 
-        # The next sync: Google's event stripped to its id, and one Google never sent before;
-        # Graph's delta entry removed (a message removed from a mailbox is not a deletion).
+        # The next sync: Google's event stripped to its id (and the time it was deleted, which
+        # Google sometimes keeps), and one Google never sent before; Graph's delta entry removed
+        # (a message removed from a mailbox is not a deletion).
         stripped = {
             "kind": "calendar#events",
             "items": [
-                {"kind": "calendar#event", "id": "mt-google", "status": "cancelled"},
+                {
+                    "kind": "calendar#event",
+                    "id": "mt-google",
+                    "status": "cancelled",
+                    "updated": "2026-11-22T12:00:00.000Z",
+                },
                 {"kind": "calendar#event", "id": "never-seen", "status": "cancelled"},
             ],
         }
@@ -128,17 +139,26 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
         retracted_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
         shown = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
 
-        # A later revision of the deleted event (restored, or replayed by a resync) changes nothing:
-        # it is stored, and no version follows it.
-        later = {"kind": "calendar#events", "items": [_google_meeting("2026-11-25T12:00:00.000Z")]}
-        await _deliver(stack, "google-calendar", dumps(later))
+        # A revision older than the deletion, delivered after it (a resync's stale copy, edited on
+        # 11-21, deleted on 11-22), does not bring the meeting back: stored, nothing published.
+        stale = {"kind": "calendar#events", "items": [_google_meeting("2026-11-21T12:00:00.000Z")]}
+        stale_answer = await _deliver(stack, "google-calendar", dumps(stale))
+        # Restored in the calendar on 11-25: a newer revision, decided again and counted again.
+        restored = {"kind": "calendar#events", "items": [_google_meeting("2026-11-25T12:00:00.000Z")]}
+        await _deliver(stack, "google-calendar", dumps(restored))
+        # The restore stored (11-25 12:00 UTC in ms, in the row and its payload): its version was
+        # saved in the same transaction, after whatever the stale copy did.
         stored = await poll_rows(
             db_engine,
-            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            "SELECT revision, payload->>'revision' FROM activities WHERE tenant_id = :t AND activity_id = :a",
             {"t": TENANT, "a": GOOGLE_ID},
-            lambda rows: rows == [(1795608000000,)],
+            lambda rows: rows == [(1795608000000, "1795608000000")],
         )
-        after = await _versions(db_engine, lambda rows: len(rows) == 2)
+        after = await _versions(
+            db_engine, lambda rows: len(rows) == 2 and sorted(r[5] for r in rows) == [2, 3]
+        )
+        after_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
+        history = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
         never_seen = await poll_rows(
             db_engine,
             "SELECT count(*) FROM activities WHERE tenant_id = :t AND external_id = 'never-seen'",
@@ -167,12 +187,103 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_and_s
     )
     assert attribution["explanation"]["deleted_by"] == "google-calendar/1"
     assert [v["status"] for v in shown.json()["history"]] == ["attributed", "excluded"]
-    assert stored == [(1795608000000,)]
-    assert after == retracted
+    # Ingest published the stale copy (it keeps no copy of activities); attribution refused it.
+    assert stale_answer["accepted"] == 1
+    # Version 3, not 4: the stale copy published nothing; the Graph meeting stays retracted.
+    assert after == {
+        GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+        GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+    }
+    assert after_days == [("2026-11-23", 1), ("2026-11-24", 0)]
+    assert stored == [(1795608000000, "1795608000000")]
+    assert [v["status"] for v in history.json()["history"]] == ["attributed", "excluded", "attributed"]
     assert never_seen == [(0,)]
 
 
-def _meeting(external_id: str) -> dict[str, Any]:
+BOB = {"entity_type": "rep", "id": "rep-2", "emails": ["bob.seller@acme.example"]}
+BOBS_ID = activity_id_for(TENANT, "google-calendar", "mt-bob")
+
+
+def _bobs_meeting() -> dict[str, Any]:
+    """Bob's meeting with the buyer, Ana invited: it is in both calendars under one id."""
+    return {
+        "kind": "calendar#event",
+        "id": "mt-bob",
+        "status": "confirmed",
+        "updated": "2026-11-20T12:00:00.000Z",
+        "organizer": {"email": "bob.seller@acme.example"},
+        "start": {"dateTime": "2026-11-23T09:00:00Z"},
+        "end": {"dateTime": "2026-11-23T10:00:00Z"},
+        "iCalUID": "mt-bob@google.com",
+        "attendees": [
+            {"email": "bob.seller@acme.example", "organizer": True, "responseStatus": "accepted"},
+            {"email": "ana.seller@acme.example", "responseStatus": "accepted"},
+            {"email": "bo.buyer@globex.example", "responseStatus": "accepted"},
+        ],
+    }
+
+
+async def _held_by(engine: AsyncEngine, done: Any) -> list[tuple[Any, ...]]:
+    """Meetings held per rep in the rollups (every day summed)."""
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        engine,
+        "SELECT entity_id, sum(meetings_held)::int FROM metric_rollups WHERE tenant_id = :t "
+        "AND level = 'rep' AND granularity = 'day' GROUP BY entity_id ORDER BY entity_id",
+        {"t": TENANT},
+        done,
+    )
+    return rows
+
+
+async def test_a_meeting_an_attendee_removed_from_her_calendar_stays_the_organizer_s(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana removes Bob's meeting from her calendar: her calendar's sync sees it deleted, and she
+    no longer attends it, but Bob and the buyer still meet. Only Bob's calendar deletes it."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        counted_held = await _held_by(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
+
+        # Ana's calendar's incremental sync: the event stripped to its id, seen in her mailbox.
+        stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+        hers = await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        left = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        left_held = await _held_by(db_engine, lambda rows: dict(rows).get("rep-2") == 1)
+        people = await poll_rows(
+            db_engine,
+            "SELECT p->>'email', p->>'role' FROM activities, jsonb_array_elements(payload->'participants') p "
+            "WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": BOBS_ID},
+            lambda rows: True,
+        )
+
+        # Bob's calendar's: the meeting itself is deleted.
+        his = await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "bob.seller@acme.example", "items": [stripped]})
+        )
+        deleted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+        deleted_held = await _held_by(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
+
+    assert counted == {BOBS_ID: (1, "attributed", "rep-2", "owner_participates", 1, 1)}
+    assert counted_held == [("rep-2", 1)]
+    assert (hers["deleted"], his["deleted"]) == (1, 1)
+    # Ana no longer attends; Bob, who held it, keeps it (before, Ana's calendar retracted it for
+    # everyone). Without Ana, the owner of Globex's deal, the deal is no longer evidenced by its
+    # owner: the account decides.
+    assert left == {BOBS_ID: (2, "attributed", "rep-2", "account_match", 2, 1)}
+    assert left_held == [("rep-2", 1)]
+    assert people == [("bob.seller@acme.example", "organizer"), ("bo.buyer@globex.example", "attendee")]
+    assert deleted == {BOBS_ID: (3, "excluded", None, "deleted_at_source", 3, 0)}
+    assert deleted_held == [("rep-2", 0)]
+
+
+def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",
         "external_id": external_id,
@@ -185,30 +296,142 @@ def _meeting(external_id: str) -> dict[str, Any]:
             {"email": "ana.seller@acme.example", "role": "organizer"},
             {"email": "bo.buyer@globex.example", "role": "attendee"},
         ],
+        "revision": revision,
     }
 
 
-async def test_a_canonical_meeting_deleted_through_the_api_is_retracted(
+async def test_a_canonical_meeting_deleted_through_the_api_comes_back_with_a_newer_revision(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
+    """Deleted at revision 5: a copy of revision 1 or 3 posted after it changes nothing; revision
+    6 restores it, and the manual override made before the deletion applies again."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
     meeting_id = activity_id_for(TENANT, "calendar-export", "exp/42")
+    bea = {"entity_type": "rep", "id": "rep-2", "emails": ["bea.seller@acme.example"]}
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await _sync_crm(stack, db_engine, auth, *CRM)
+        await _sync_crm(stack, db_engine, auth, *CRM, bea)
         posted = await stack.ingest.post(
-            "/v1/events", json={"activities": [_meeting("exp/42")]}, headers=auth
+            "/v1/events", json={"activities": [_meeting("exp/42", 1)]}, headers=auth
         )
         assert posted.status_code == 202, posted.text
         counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        overridden = await stack.gateway.put(
+            f"/v1/activities/{meeting_id}/attribution",
+            json={"rep_id": "rep-2", "reason": "Bea ran it"},
+            headers=admin,
+        )
+        assert overridden.status_code == 202, overridden.text
+        moved = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
         refused = await stack.ingest.delete("/v1/events/Calendar%20Export/exp%2F42", headers=auth)
-        deleted = await stack.ingest.delete("/v1/events/calendar-export/exp/42", headers=auth)
-        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        deleted = await stack.ingest.delete("/v1/events/calendar-export/exp/42?revision=5", headers=auth)
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+
+        again = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 1)]}, headers=auth
+        )
+        stale = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 3)]}, headers=auth
+        )
+        restored = await stack.ingest.post(
+            "/v1/events", json={"activities": [_meeting("exp/42", 6)]}, headers=auth
+        )
+        stored = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": meeting_id},
+            lambda rows: rows == [(6,)],
+        )
+        back = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 4)
+        overrides = await poll_rows(
+            db_engine,
+            "SELECT version, is_override FROM attribution_history WHERE tenant_id = :t AND activity_id = :a "
+            "AND version > 1 ORDER BY version",
+            {"t": TENANT, "a": meeting_id},
+            lambda rows: True,
+        )
 
     assert counted == {meeting_id: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert moved == {meeting_id: (2, "attributed", "rep-2", "owner_participates", 2, 1)}
     assert refused.status_code == 422
     assert refused.json()["errors"] == [
         {"in": "path", "field": "source", "reason": "String should match pattern '^[a-z0-9][a-z0-9._-]*$'"}
     ]
     assert (deleted.status_code, deleted.json()) == (202, {"activity_id": str(meeting_id)})
-    assert retracted == {meeting_id: (2, "excluded", None, "deleted_at_source", 2, 0)}
+    assert retracted == {meeting_id: (3, "excluded", None, "deleted_at_source", 3, 0)}
+    # Revision 1 again is a redelivery to ingest; revision 3 is published, and older than the deletion.
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 1)
+    assert (stale.json()["accepted"], stale.json()["duplicates"]) == (1, 0)
+    assert restored.status_code == 202, restored.text
+    assert stored == [(6,)]
+    # Version 4, not 5: nothing came of revision 3; the override in force before the deletion is back.
+    assert back == {meeting_id: (4, "attributed", "rep-2", "owner_participates", 4, 1)}
+    assert overrides == [(2, True), (3, False), (4, True)]
+
+
+async def test_a_deletion_revision_the_api_refuses_is_a_422_naming_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    async with in_process_stack(kafka_settings, database_settings, services=("ingest",)) as stack:
+        negative = await stack.ingest.delete("/v1/events/calendar-export/exp/42?revision=-1", headers=auth)
+    assert negative.status_code == 422
+    assert [(e["in"], e["field"]) for e in negative.json()["errors"]] == [("query", "revision")]
+
+
+async def test_a_hubspot_engagement_archived_then_restored_counts_again(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Archived on 11-21 (a sync job reads it back ``archived``), restored on 11-22 (read back live
+    with a later modification time): counted, not counted, counted. A copy of the engagement as
+    it was on 11-20 16:00, read after the archival, is older than it: nothing."""
+    await setup_tenant(db_engine)
+    email_id = activity_id_for(TENANT, "hubspot", "e-1")
+    sent = _hubspot_email("e-1", "2026-11-20T15:00:00.000Z")
+
+    def revised(at: str, **changes: Any) -> dict[str, Any]:
+        return {
+            **sent,
+            "updatedAt": at,
+            "properties": {**sent["properties"], "hs_lastmodifieddate": at},
+            **changes,
+        }
+
+    async def counted(version: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await poll_rows(
+            db_engine,
+            "SELECT a.version, a.status, a.rep_id, c.version, c.emails_sent FROM attributions a "
+            "JOIN metric_contributions c USING (tenant_id, activity_id) WHERE a.tenant_id = :t AND a.activity_id = :a",
+            {"t": TENANT, "a": email_id},
+            lambda rows: bool(rows) and rows[0][0] == rows[0][3] == version,
+        )
+        return rows
+
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+        await references_landed(db_engine, TENANT, HUBSPOT_ENTITIES)
+        await _deliver(stack, "hubspot", dumps([sent]))
+        first = await counted(1)
+        archived = await _deliver(
+            stack, "hubspot", dumps([revised("2026-11-21T09:00:00.000Z", archived=True)])
+        )
+        second = await counted(2)
+        await _deliver(stack, "hubspot", dumps([revised("2026-11-20T16:00:00.000Z")]))
+        await _deliver(stack, "hubspot", dumps([revised("2026-11-22T09:00:00.000Z")]))
+        # The restore stored (11-22 09:00 UTC in ms): its version was saved with it.
+        stored = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": email_id},
+            lambda rows: rows == [(1795338000000,)],
+        )
+        third = await counted(3)
+
+    assert first == [(1, "attributed", "7701", 1, 1)]
+    assert archived["deleted"] == 1
+    assert second == [(2, "excluded", None, 2, 0)]
+    # Version 3 is the restore (11-22), not the copy of 11-20 16:00 (a version 4 would follow it).
+    assert stored == [(1795338000000,)]
+    assert third == [(3, "attributed", "7701", 3, 1)]

@@ -115,3 +115,111 @@ async def test_a_graph_event_removed_from_the_delta_is_retracted(
     assert first[0] == 1
     assert first[1] != "excluded"
     assert second == (2, "excluded", "deleted_at_source")
+
+
+BOB = "bob@acme.example"
+PEOPLE = (
+    "SELECT outcome, (SELECT array_agg((p->>'email') || ':' || (p->>'role') || ':' || "
+    "coalesce(p->>'response_status', '-') ORDER BY p->>'email') "
+    "FROM jsonb_array_elements(payload->'participants') p) FROM activities WHERE tenant_id = :t AND activity_id = :a"
+)
+
+
+async def _people(db: AsyncEngine, source: str, external_id: str) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        db, PEOPLE, {"t": TENANT, "a": activity_id_for(TENANT, source, external_id)}, lambda rows: True
+    )
+    return rows
+
+
+async def test_an_event_an_attendee_removed_from_her_calendar_is_only_hers_to_leave(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bob's meeting with a buyer is in Bob's and Ana's calendars (one Google id). Ana removes it
+    from hers: her calendar's next sync strips it to id and status. The meeting goes on without
+    her (a new version, not a retraction); when Bob deletes it, his calendar's sync retracts it."""
+    async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
+        now = now_utc().replace(microsecond=0)
+        event = _google_event("demo", now - timedelta(days=1))
+        event["organizer"] = {"email": BOB}
+        event["attendees"] = [
+            {"email": BOB, "organizer": True, "responseStatus": "accepted"},
+            {"email": ANA, "responseStatus": "accepted"},
+            {"email": BUYER, "responseStatus": "accepted"},
+        ]
+        h.fake.put_event(BOB, event)
+        h.fake.put_event(ANA, event)
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "google-calendar",
+            vendor="google",
+            credentials=h.service_account,
+            options={},
+            addresses=[ANA, BOB],
+            backfill_days=3,
+            now=now,
+        )
+        assert sorted(r.fetched for r in await sync_due(h.deps)) == [1, 1]
+        (first,) = await _attribution(db_engine, "google-calendar", "demo", 1)
+        before = await _people(db_engine, "google-calendar", "demo")
+
+        h.fake.put_event(ANA, {"kind": "calendar#event", "id": "demo", "status": "cancelled"})
+        await make_due(db_engine)
+        assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 1]
+        (second,) = await _attribution(db_engine, "google-calendar", "demo", 2)
+        without_her = await _people(db_engine, "google-calendar", "demo")
+
+        h.fake.put_event(BOB, {"kind": "calendar#event", "id": "demo", "status": "cancelled"})
+        await make_due(db_engine)
+        assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 1]
+        (third,) = await _attribution(db_engine, "google-calendar", "demo", 3)
+
+    # No CRM here: nobody to credit, before as after; the version follows the new facts.
+    assert first == (1, "unmatched", "none")
+    assert before == [("held", [f"{ANA}:attendee:-", f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert second == (2, "unmatched", "none")
+    assert without_her == [("held", [f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert third == (3, "excluded", "deleted_at_source")
+
+
+async def test_a_buyer_s_invitation_removed_from_the_only_rep_s_mailbox_is_called_off(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A buyer invited Ana (Graph: her mailbox's copy). Ana deletes it: the buyer alone is left,
+    so the meeting did not take place: cancelled, listing Ana declined (counts nothing)."""
+    async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
+        now = now_utc().replace(microsecond=0)
+        start = now - timedelta(days=1)
+        h.graph.put(
+            ANA,
+            "calendarview",
+            graph_event("inv-1", start, BUYER, ANA, modified=now - timedelta(days=4)),
+            start,
+        )
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "microsoft-calendar",
+            vendor="microsoft",
+            credentials=CLIENT_SECRET,
+            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
+            addresses=[ANA],
+            backfill_days=3,
+            now=now,
+        )
+        assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
+        (first,) = await _attribution(db_engine, "microsoft-graph", "inv-1", 1)
+        before = await _people(db_engine, "microsoft-graph", "inv-1")
+
+        h.graph.put(ANA, "calendarview", {"id": "inv-1", "@removed": {"reason": "deleted"}}, start)
+        await make_due(db_engine)
+        assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
+        (second,) = await _attribution(db_engine, "microsoft-graph", "inv-1", 2)
+        called_off = await _people(db_engine, "microsoft-graph", "inv-1")
+
+    assert first == (1, "unmatched", "none")
+    assert before == [("held", [f"{ANA}:attendee:-", f"{BUYER}:organizer:-"])]
+    # Only Ana is listed, declined, and she is internal: a version that counts nothing, not a deletion.
+    assert second == (2, "internal", "internal")
+    assert called_off == [("cancelled", [f"{ANA}:attendee:declined"])]

@@ -11,7 +11,14 @@ import pytest
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, read_tenant_settings
 from libs.common.tenancy import push_token
 from services.connectors.domain import calendar, gmail
-from services.connectors.domain.mailboxes import Connection, Mailbox, health, resync_since, subscription_due
+from services.connectors.domain.mailboxes import (
+    Connection,
+    Mailbox,
+    health,
+    post_context,
+    resync_since,
+    subscription_due,
+)
 from services.connectors.domain.policy import FetchPolicy, fetch_policy
 from services.connectors.domain.retry import (
     CallOutcome,
@@ -142,6 +149,17 @@ def test_resync_window_never_reaches_before_the_connected_window() -> None:
         days=1
     )
     assert resync_since(_mailbox(), NOW, 7) == NOW - timedelta(days=7)
+
+
+def test_a_calendar_s_posts_name_its_mailbox_and_a_mail_folder_s_do_not() -> None:
+    """Ingest tells a meeting deleted by its organizer from one an attendee removed from her calendar."""
+    connection = Connection(1, "acme", "google")
+    for provider in ("google-calendar", "microsoft-calendar"):
+        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection)) == {
+            "mailbox": "ana@acme.example"
+        }
+    for provider in ("gmail", "microsoft-mail"):
+        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection)) == {}
 
 
 def test_subscriptions_are_renewed_before_they_expire() -> None:

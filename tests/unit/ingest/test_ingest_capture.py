@@ -163,3 +163,18 @@ def test_secrets_stay_masked_in_what_is_captured() -> None:
     kept = keep_of_delivery("aircall", body, result, PrivacyPolicy(keep_subjects=True), NO_ERASURES)  # type: ignore[arg-type]
     assert kept.raw_body is not None
     assert b'"token":"***"' in kept.raw_body
+
+
+def test_a_calendar_page_from_an_excluded_or_erased_person_s_mailbox_is_never_captured() -> None:
+    """A page of deletions holds no participant, but names the mailbox it was read from."""
+    body = b'{"mailbox": "ceo@acme.example", "items": [{"id": "evt-1", "status": "cancelled"}]}'
+    result = ADAPTERS["google-calendar"].parse(make_request(body), CONFIG)
+    captured = keep_of_delivery("google-calendar", body, result, PrivacyPolicy(), NO_ERASURES).raw_body
+    assert captured == b'{"mailbox":"ceo@acme.example","items":[{"id":"evt-1","status":"cancelled"}]}'
+    excluded = PrivacyPolicy(excluded_addresses=frozenset({"CEO@acme.example"}))
+    kept = keep_of_delivery("google-calendar", body, result, excluded, NO_ERASURES)
+    assert (kept.raw_body, kept.withheld) == (None, "excluded mailbox")
+    key = erasure_key("test-secret-key")
+    erased = ErasedIdentities(key, frozenset({identity_hash(key, IdentityKind.EMAIL, "ceo@acme.example")}))
+    forgotten = keep_of_delivery("google-calendar", body, result, PrivacyPolicy(), erased)
+    assert (forgotten.raw_body, forgotten.withheld) == (None, "erased mailbox")

@@ -50,3 +50,28 @@ def test_readers_stay_strict_about_deletions() -> None:
     with pytest.raises(InvalidMessage) as unknown:
         ACTIVITY_INGESTED.decode_as("io.spm.activity.erased.v1", body)
     assert str(unknown.value) == "unexpected event type 'io.spm.activity.erased.v1' on activity-ingested"
+
+
+def test_a_deletion_carries_its_revision_and_calendar_and_its_id_tells_two_apart() -> None:
+    """A deletion after a restore is another fact than the first: its revision is in its id."""
+    deleted = SourceDeletion("google-calendar", "evt-one", 1795608000250, "ana.seller@acme.example")
+    (message,) = deletion_messages([deleted], "acme", "google-calendar/1", "t.", NOW)
+    activity_id = activity_id_for("acme", "google-calendar", "evt-one")
+    assert message.envelope.id == f"{activity_id}:deleted:1795608000250"
+    assert ACTIVITY_INGESTED.decode_as(ACTIVITY_DELETED.event_type, message.value) == ActivityDeletedV1(
+        tenant_id="acme",
+        activity_id=activity_id,
+        source="google-calendar",
+        external_id="evt-one",
+        deleted_at=NOW,
+        adapter_version="google-calendar/1",
+        revision=1795608000250,
+        seen_in="ana.seller@acme.example",
+    )
+
+
+def test_a_deletion_that_knows_neither_omits_both_fields() -> None:
+    """Consumers built before ``revision`` and ``seen_in`` still read such a deletion."""
+    (message,) = deletion_messages([SourceDeletion("hubspot", "1")], "acme", "hubspot/1", "t.", NOW)
+    assert b"revision" not in message.value
+    assert b"seen_in" not in message.value

@@ -209,3 +209,33 @@ def test_a_buyers_invite_every_rep_declined_is_called_off_without_the_buyer() ->
         Direction.INTERNAL,
         (ana_declined,),
     )
+
+
+def test_a_deletion_is_marked_with_the_calendar_it_was_seen_in_and_its_revision() -> None:
+    """The connector names the mailbox it synced; a stripped event that kept ``updated`` is
+    deleted at that revision (a later restore is newer, a stale copy is not)."""
+    body = dumps(
+        {
+            "mailbox": " Ana.Seller@ACME.example ",
+            "items": [
+                {"id": "evt-one", "status": "cancelled", "updated": "2026-11-25T12:00:00.250Z"},
+                {"id": "evt-two", "status": "cancelled"},
+            ],
+        }
+    )
+    result = adapter.parse(make_request(body), CONFIG)
+    assert result.deletions == (
+        SourceDeletion("google-calendar", "evt-one", 1795608000250, "ana.seller@acme.example"),
+        SourceDeletion("google-calendar", "evt-two", None, "ana.seller@acme.example"),
+    )
+
+
+def test_a_mailbox_that_is_no_address_is_refused_naming_it() -> None:
+    body = dumps({"mailbox": "not an address", "items": [{"id": "evt-one", "status": "cancelled"}]})
+    with pytest.raises(WebhookRejected) as refused:
+        adapter.parse(make_request(body), CONFIG)
+    assert (refused.value.status_code, refused.value.field, refused.value.reason) == (
+        422,
+        "mailbox",
+        "not an email address",
+    )

@@ -172,8 +172,19 @@ def test_an_archived_engagement_is_a_deletion_of_its_activity() -> None:
     batch[0]["archived"] = True
     result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
     assert [a.external_id for a in result.activities] == ["40120002"]
-    assert result.deletions == (SourceDeletion("hubspot", "40120001"),)
+    # At the engagement's revision (hs_lastmodifieddate 2026-11-24T13:36:12.345Z, in ms), the
+    # number its live revisions carry: a restore is newer, a stale copy of the live one is not.
+    assert result.deletions == (SourceDeletion("hubspot", "40120001", 1795527372345),)
     assert result.ignored == ()
+
+
+def test_an_archived_engagement_is_deleted_at_its_archival_time_when_later() -> None:
+    batch = fixture_json("hubspot", "calls.json")[:1]
+    batch[0]["archived"] = True
+    batch[0]["archivedAt"] = "2026-11-25T08:00:00Z"
+    del batch[0]["properties"]
+    (deletion,) = adapter.parse(make_request(dumps(batch), url=URL), CONFIG).deletions
+    assert deletion == SourceDeletion("hubspot", "40120001", 1795593600000)
 
 
 def test_native_change_notifications_are_ignored() -> None:

@@ -226,3 +226,16 @@ def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
     assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))
     assert (not_hers.outcome, not_hers.participants) == (Outcome.HELD, (ANA, BO))
+
+
+def test_a_removed_event_is_marked_with_the_mailbox_it_was_removed_from() -> None:
+    page = {
+        "mailbox": "ana.seller@acme.example",
+        "value": [
+            {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv1=", "@removed": {"reason": "deleted"}}
+        ],
+    }
+    result = adapter.parse(make_request(dumps(page)), CONFIG)
+    assert result.deletions == (
+        SourceDeletion("microsoft-graph", "AAMkEv1=", None, "ana.seller@acme.example"),
+    )

@@ -83,7 +83,8 @@ def test_a_deleted_task_is_a_deletion_of_its_activity() -> None:
     )
     result = adapter.parse(delivered(body), CONFIG)
     assert [a.external_id for a in result.activities] == ["00T5j00000Q1a2cEAB"]
-    assert result.deletions == (SourceDeletion("salesforce", "00T5j00000Q1a2bEAB"),)
+    # At the record's LastModifiedDate in ms, as its live revisions: an undelete is newer.
+    assert result.deletions == (SourceDeletion("salesforce", "00T5j00000Q1a2bEAB", 1795515302000),)
     assert result.ignored == ()
 
 

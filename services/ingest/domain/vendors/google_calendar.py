@@ -29,6 +29,7 @@ from services.ingest.domain.normalize import (
     normalize_email,
     one_or_page,
     parse_iso_datetime,
+    seen_in_calendar,
     source_deletion,
 )
 from services.ingest.domain.signatures import verify_standard_webhook
@@ -67,7 +68,9 @@ class GoogleCalendarAdapter:
         body = load_json_object(request.body)
         # One Event resource, or a page of the Events list ({"kind": "calendar#events", "items": [...]}).
         events = one_or_page(body, "items", MAX_EVENTS)
-        return convert_each(events, lambda event: _event(event, config, request.received_at))
+        result = convert_each(events, lambda event: _event(event, config, request.received_at))
+        # The connector names the calendar it synced: only the organizer's deletes the meeting.
+        return seen_in_calendar(result, body)
 
 
 def _when(event: JsonObject, key: str) -> datetime | None:
@@ -144,19 +147,21 @@ def _event(
         return None, f"eventType {event_type}: a calendar status or a Gmail reservation, not a meeting"
     status = event.opt_str("status") or "confirmed"
     start = _when(event, "start")
+    updated_raw = event.opt_str("updated")
+    updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
-        # stripped to its id and status: the meeting published under that id is retracted.
+        # stripped to its id and status (``updated`` too, at times: the deletion's revision):
+        # the meeting published under that id is retracted.
         if status == "cancelled":
-            return source_deletion(SOURCE, event_id, event.field("id")), ""
+            revision = epoch_millis(updated) if updated else None
+            return source_deletion(SOURCE, event_id, event.field("id"), revision), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
     called = _people(event, config)
     if called is None:
         return None, BLOCKED_TIME
     participants, called_off = called
-    updated_raw = event.opt_str("updated")
-    updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     return build_activity(
         event.path or "body",
         source=SOURCE,

@@ -327,7 +327,14 @@ def _engagement(
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if item.opt_bool("archived"):
         # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
-        return source_deletion("hubspot", item.req_str("id"), item.field("id")), ""
+        # Its revision, read as a live engagement's (or when it was archived, if later): a
+        # later restore is newer, a stale copy of the live engagement is not.
+        archived_at = _time(item, "archivedAt")
+        revision = max(
+            _revision(item, item.opt_obj("properties") or JsonObject({}, item.field("properties"))),
+            epoch_millis(archived_at) if archived_at is not None else 0,
+        )
+        return source_deletion("hubspot", item.req_str("id"), item.field("id"), revision or None), ""
     properties = item.req_obj("properties")
     occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
     if occurred_at is None:

@@ -42,6 +42,7 @@ from services.ingest.domain.normalize import (
     normalize_email,
     one_or_page,
     parse_iso_datetime,
+    seen_in_calendar,
     source_deletion,
     unique_participants,
 )
@@ -134,7 +135,9 @@ class MicrosoftGraphAdapter:
                 )
             )
         resources = one_or_page(body, "value", MAX_RESOURCES)
-        return convert_each(resources, lambda resource: _resource(resource, config, request.received_at))
+        result = convert_each(resources, lambda resource: _resource(resource, config, request.received_at))
+        # The connector names the mailbox it synced: only the organizer's deletes the meeting.
+        return seen_in_calendar(result, body)
 
 
 def _resource(

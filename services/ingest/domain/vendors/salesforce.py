@@ -271,7 +271,10 @@ def _activity(
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     if record.flag("IsDeleted"):
         # A deleted Task or Event (a sync job's queryAll; Outbound Messages never send one): retracted.
-        return source_deletion("salesforce", record.require("Id"), record.field("Id")), ""
+        # Read at the record's modification time, as its revisions are: an undelete is newer.
+        modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+        revision = epoch_millis(modified) if modified else None
+        return source_deletion("salesforce", record.require("Id"), record.field("Id"), revision), ""
     subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
     if subtype not in {"Call", "Email", "Event"}:
         return None, f"TaskSubtype={subtype}: not a call or an email"
