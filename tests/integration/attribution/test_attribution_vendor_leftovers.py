@@ -15,12 +15,16 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import TENANT
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
+    HUBSPOT_CRM,
+    HUBSPOT_ENTITIES,
     _deliver,
+    _hubspot_email,
     _mapped,
+    _notification,
     _opportunity,
     _outbound_message,
 )
-from tests.integration.ingest.ingest_integration_support import setup_tenant
+from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import poll_rows, references_landed
 
@@ -177,3 +181,47 @@ async def test_a_salesforce_email_message_gives_its_task_the_direction_once_in_e
     }
     assert retracted["task first"][3:] == ("excluded", None, None, "deleted_at_source", 0, 0)
     assert retracted["message first"] == counted["message first"]
+
+
+# --------------------------------------------------------------------------- HubSpot deletions
+
+
+async def test_a_hubspot_engagement_deleted_in_hubspot_is_retracted_by_its_native_notification(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's mail to Bo, synced from HubSpot, counted; then HubSpot notifies its deletion with
+    its generic webhook (``object.deletion``, ``objectTypeId`` 0-49, an email): the mail is
+    retracted and Ana's sent mail goes back to 0. A note's deletion (0-46, not an activity here)
+    and a call's restore in the same batch are acknowledged and listed as ignored. Before, every
+    such notification was ignored and the deleted mail kept counting."""
+    await setup_tenant(db_engine)
+    mail = activity_id_for(TENANT, "hubspot", "40130009")
+    deleted = [
+        _notification("object.deletion", 40130009, objectTypeId="0-49", changeFlag="DELETED"),
+        _notification("object.deletion", 40150001, objectTypeId="0-46", changeFlag="DELETED"),
+        _notification("object.restore", 40120002, objectTypeId="0-48", changeFlag="RESTORED"),
+    ]
+    query = (
+        "SELECT t.version, t.status, t.rep_id, t.explanation->>'rule_path', c.emails_sent "
+        "FROM attributions t JOIN metric_contributions c USING (tenant_id, activity_id) "
+        "WHERE t.tenant_id = :t AND t.activity_id = :a"
+    )
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+        await references_landed(db_engine, TENANT, HUBSPOT_ENTITIES)
+        await _deliver(stack, "hubspot", dumps([_hubspot_email("40130009", "2026-11-20T15:00:00.000Z")]))
+        counted = await poll_rows(db_engine, query, {"t": TENANT, "a": mail}, lambda rows: len(rows) == 1)
+        answer = await _deliver(stack, "hubspot", dumps(deleted))
+        retracted = await poll_rows(
+            db_engine, query, {"t": TENANT, "a": mail}, lambda rows: rows and rows[0][0] == 2
+        )
+    assert counted == [(1, "attributed", "7701", "owner_participates", 1)]
+    assert (answer["accepted"], answer["deleted"], answer["entities"]) == (0, 1, 0)
+    assert answer["ignored"] == [
+        "[1] object.deletion (objectTypeId 0-46): object type not used",
+        "[2] object.restore (objectTypeId 0-48): a restore; nothing is published "
+        "(the object comes back with its next sync)",
+    ]
+    assert retracted == [(2, "excluded", None, "deleted_at_source", 0)]
