@@ -8,12 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.test_attribution_real_crm import TENANT
+from tests.integration.attribution.test_attribution_real_crm import T0, TENANT
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
     HUBSPOT_CRM,
     HUBSPOT_ENTITIES,
@@ -23,10 +24,11 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
     _notification,
     _opportunity,
     _outbound_message,
+    _twilio,
 )
 from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
 from tests.integration.pipeline_support import drained
-from tests.integration.polling import poll_rows, references_landed
+from tests.integration.polling import eventually, poll_rows, references_landed
 
 # --------------------------------------------------------------------------- Salesforce EmailMessage
 
@@ -225,3 +227,98 @@ async def test_a_hubspot_engagement_deleted_in_hubspot_is_retracted_by_its_nativ
         "(the object comes back with its next sync)",
     ]
     assert retracted == [(2, "excluded", None, "deleted_at_source", 0)]
+
+
+# --------------------------------------------------------------------------- Twilio two-number calls
+
+BUYER, LINE, CELL = "+14155552671", "+16505550100", "+16505551234"
+
+
+def _leg(call_sid: str, parent: str, status: str, seconds: int, to: str, sender: str) -> bytes:
+    return _twilio(
+        call_sid,
+        seconds,
+        CallStatus=status,
+        Direction="outbound-dial",
+        From=sender,
+        To=to,
+        ParentCallSid=parent,
+        SequenceNumber="2",
+        Timestamp="Fri, 20 Nov 2026 15:15:05 +0000",
+    )
+
+
+async def test_a_call_between_two_numbers_is_the_call_its_dial_leg_made(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Three calls on the tenant's number (LINE, nobody's), Ana's mobile being a rep's number:
+    Bo's call forwarded to her mobile, answered (parent first); Bo's call forwarded and missed
+    (the leg first: the parent still says "completed" after 40 s of ringing); Ana's click to
+    call (Twilio calls her mobile, then dials Bo). Each is one call, Ana's on Bo's deal, with the
+    leg's outcome and talk time, redeliveries and all (connects count outbound calls only).
+    Before, the legs were ignored: the missed call had 40 s of talk time, the answered one counted
+    the menu and the ringing (95 s), and neither named Ana (only the tenant's number); the click
+    to call named no buyer and counted 130 s."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm: list[dict[str, Any]] = [
+        {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "phones": [CELL]},
+        {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
+        {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
+        {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
+        {
+            "entity_type": "deal",
+            "id": "deal-1",
+            "account_id": "acc-1",
+            "owner_rep_id": "rep-2",
+            "created_at": "2026-10-01T00:00:00Z",
+            "contacts": [{"contact_id": "con-1", "role": "champion"}],
+        },
+    ]
+    answered = _twilio("CA-answered", 95, Direction="inbound", From=BUYER, To=LINE)
+    answered_leg = _leg("CA-answered-leg", "CA-answered", "completed", 80, CELL, BUYER)
+    missed = _twilio("CA-missed", 40, Direction="inbound", From=BUYER, To=LINE)
+    missed_leg = _leg("CA-missed-leg", "CA-missed", "no-answer", 0, CELL, BUYER)
+    click = _twilio("CA-click", 130, Direction="outbound-api", From=LINE, To=CELL)
+    click_leg = _leg("CA-click-leg", "CA-click", "completed", 120, BUYER, LINE)
+    deliveries = [answered, answered_leg, answered, missed_leg, missed, missed_leg, click, click_leg]
+    query = (
+        "SELECT external_id, a.direction, a.revision, m.status, m.rep_id, m.deal_id, m.connects, "
+        "m.talk_seconds FROM metric_contributions m JOIN activities a USING (tenant_id, activity_id) "
+        "WHERE m.tenant_id = :t ORDER BY external_id"
+    )
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync",
+            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
+            headers=auth,
+        )
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, crm)
+        answers = [await _deliver(stack, "twilio", body) for body in deliveries]
+
+        async def rows() -> list[Any]:
+            async with db_engine.connect() as conn:
+                return [tuple(r) for r in await conn.execute(text(query), {"t": TENANT})]
+
+        await eventually(rows, lambda r: len(r) == 3 and all(c[2] > 10**12 for c in r), 60, "the calls")
+        await drained(kafka_settings)
+        found = await rows()
+    assert [(a["accepted"], a["duplicates"]) for a in answers] == [
+        (1, 0),  # the answered call, as its callback says (kept for its legs)
+        (1, 0),  # its leg: the call it made
+        (1, 1),  # the parent redelivered: a duplicate
+        (0, 0),  # the missed call's leg, first: kept, waiting for its parent
+        (2, 0),  # the parent: as it says, and the call its leg made
+        (1, 1),  # the leg redelivered: a replay, a duplicate
+        (1, 0),
+        (1, 0),
+    ]
+    folded = 10**12 + 1
+    assert found == [
+        ("CA-answered", "inbound", folded, "attributed", "rep-1", "deal-1", 0, 80),
+        ("CA-click", "outbound", folded, "attributed", "rep-1", "deal-1", 1, 120),
+        ("CA-missed", "inbound", folded, "attributed", "rep-1", "deal-1", 0, 0),
+    ]
