@@ -287,7 +287,7 @@ async def without_unfolded_parent(
     """The stateful step, or None for a Twilio call between two numbers none of whose legs is known.
 
     Such a call publishes itself from its callbacks, without a transaction (the hot path of a
-    plain call); its final callback is only kept (:class:`CallParents`, a statement shared by the
+    plain call); its "completed" is only kept (:class:`CallParents`, a statement shared by the
     requests in flight) for legs that may come. Once a leg is stored, it folds under the row
     lock like a softphone's call.
     """

@@ -513,6 +513,18 @@ def test_the_fold_waits_for_the_parents_final_callback_and_ranks_above_its_own_v
     assert _kept(published).duration_seconds == 80
 
 
+@pytest.mark.parametrize("status", ["in-progress", "busy", "no-answer", "failed", "canceled"])
+def test_only_a_completed_call_between_two_numbers_is_kept_for_legs(status: str) -> None:
+    """A leg ends before or as its parent: the parent's "completed" is kept for its legs. A call
+    in progress will complete; one never answered ran no TwiML, so it dialled no leg: neither is
+    kept (no state written for them), each is published as it says."""
+    body = _callback("CA-fwd", status, 0, 2, Direction="inbound", From=BUYER, To=LINE)
+    result = adapter.parse(make_request(body, url=URL), CONFIG)
+    assert (len(result.activities), result.twilio_legs) == (1, ())
+    (kept,) = adapter.parse(make_request(FORWARDED, url=URL), CONFIG).twilio_legs
+    assert (kept.call_key, kept.two_numbers, kept.revision) == ("CA-fwd", True, 3)
+
+
 def test_a_two_number_parents_redelivery_is_counted_once() -> None:
     """The parent's callback is an activity of its own (the ledger counts its redelivery) and a
     state to keep for its legs: its unchanged state is saved again, not counted as a replay."""

@@ -213,11 +213,12 @@ class TwilioAdapter:
             revision=revision,
             crm=CrmReferences(owner_rep_id=rep_id) if rep_id else CrmReferences(),
         )
-        if status == "in-progress":
+        if status != "completed":
             return AdapterResult(activities=(activity,))
-        # A call between two numbers counts itself, as its callbacks say; its final callback is
-        # also kept for its <Dial> legs, should any come, which tell who it reached
-        # (``two_number_call``; a leg ends before or as its parent does).
+        # A call between two numbers counts itself, as its callbacks say; its "completed" is also
+        # kept for its <Dial> legs, should any come, which tell who it reached
+        # (``two_number_call``). A leg ends before or as its parent does; a call never answered
+        # (busy, no-answer, failed, canceled) ran no TwiML, so dialled no leg.
         parent_of_legs = TwilioLeg(
             call_sid=call_sid,
             revision=revision,
