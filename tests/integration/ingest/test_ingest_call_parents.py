@@ -4,8 +4,10 @@ against PostgreSQL: the rendezvous with the legs' locked fold, shared statements
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import orjson
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,3 +78,44 @@ async def test_a_parent_is_kept_until_its_legs_are_and_waits_for_a_leg_folding_n
         "parent": {"call_sid": "CA-p", "revision": 1, "two_numbers": True},
         "legs": {"CA-l": {}},
     }
+
+
+async def test_every_waiting_parent_gets_the_database_error_and_the_next_flush_starts_afresh(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The database down: each caller waiting on the shared statement gets the error (the route
+    answers 503 and Twilio retries); the next call reconnects. A value the database refuses (a
+    parent that is not JSON) fails its own caller only."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    down = make_engine(
+        DatabaseSettings(url=f"postgresql+asyncpg://spm:spm@127.0.0.1:{closed_port}/spm"), "tests"
+    )
+    parents = CallParents(down)
+    try:
+        answers = await asyncio.gather(
+            parents.keep(TENANT, "twilio", "CA-a", _parent(1), 1),
+            parents.keep(TENANT, "twilio", "CA-b", _parent(1), 1),
+            return_exceptions=True,
+        )
+        with pytest.raises(ConnectionRefusedError):
+            await parents.keep(TENANT, "twilio", "CA-a", _parent(1), 1)
+    finally:
+        await parents.close()
+        await down.dispose()
+    assert [type(a).__name__ for a in answers] == ["ConnectionRefusedError", "ConnectionRefusedError"]
+
+    await setup_tenant(db_engine)
+    engine = make_engine(database_settings, "tests")
+    parents = CallParents(engine)
+    try:
+        mixed = await asyncio.gather(
+            parents.keep(TENANT, "twilio", "CA-a", "not json", 1),
+            parents.keep(TENANT, "twilio", "CA-b", _parent(1), 1),
+            return_exceptions=True,
+        )
+    finally:
+        await parents.close()
+        await engine.dispose()
+    assert (type(mixed[0]).__name__, mixed[1]) == ("DBAPIError", False)
