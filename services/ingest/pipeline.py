@@ -38,6 +38,7 @@ from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem, field_errors
 from services.ingest import handlers
 from services.ingest.adapters.repository import (
+    CallParents,
     SeenLedger,
     TenantContext,
     TenantDirectory,
@@ -77,6 +78,7 @@ class IngestDeps:
     tenants: TenantDirectory
     webhook_secrets: WebhookSecretCache
     seen_ledger: SeenLedger
+    call_parents: CallParents
     topic_prefix: str
     retry_after_seconds: int
 
@@ -249,7 +251,8 @@ ZOOM_FOLD = ZoomFold()
 
 
 class TwilioFold:
-    """A softphone's call: its own callbacks and its ``<Dial>`` legs' fold into one call."""
+    """A softphone's call, or a call between two numbers: its own callbacks and its ``<Dial>``
+    legs' fold into one call."""
 
     source = "twilio"
 
@@ -260,7 +263,9 @@ class TwilioFold:
         previous = TwilioCallState.model_validate(stored) if stored is not None else None
         state, activity = fold_twilio_call(previous, leg)
         if state == previous:
-            return None, None
+            # A call between two numbers is in the delivery's activities too, which count its
+            # redelivery: its unchanged state is no replay to count again.
+            return (state.model_dump_json(), None) if leg.two_numbers else (None, None)
         return state.model_dump_json(), activity
 
 
@@ -273,6 +278,29 @@ def stateful_step(kept: KeptDelivery) -> tuple[StatefulFold, Sequence[Any]] | No
         return ZOOM_FOLD, kept.zoom_events
     if kept.twilio_legs:
         return TWILIO_FOLD, kept.twilio_legs
+    return None
+
+
+async def without_unfolded_parent(
+    deps: IngestDeps, tenant_id: str, stateful: tuple[StatefulFold, Sequence[Any]] | None
+) -> tuple[StatefulFold, Sequence[Any]] | None:
+    """The stateful step, or None for a Twilio call between two numbers none of whose legs is known.
+
+    Such a call publishes itself from its callbacks, without a transaction (the hot path of a
+    plain call); its "completed" is only kept (:class:`CallParents`, a statement shared by the
+    requests in flight) for legs that may come. Once a leg is stored, it folds under the row
+    lock like a softphone's call.
+    """
+    if stateful is None or stateful[0] is not TWILIO_FOLD:
+        return stateful
+    legs: Sequence[TwilioLeg] = stateful[1]
+    if len(legs) != 1 or not legs[0].two_numbers:
+        return stateful
+    (parent,) = legs
+    if await deps.call_parents.keep(
+        tenant_id, TWILIO_FOLD.source, parent.call_key, parent.model_dump_json(), parent.revision
+    ):
+        return stateful
     return None
 
 
@@ -450,7 +478,7 @@ async def receive_webhook(
         result.activities,
         delivery.received_at,
         adapter.version,
-        stateful=stateful_step(kept),
+        stateful=await without_unfolded_parent(deps, tenant_id, stateful_step(kept)),
         extra=[*entities, *deletions],
         raw=raw,
     )

@@ -434,6 +434,136 @@ async def lock_webhook_state(
     return state
 
 
+#: Whether a stored call state holds any ``<Dial>`` leg (``TwilioCallState.legs`` not empty).
+_HAS_LEGS = "COALESCE(jsonb_typeof({0} -> 'legs') = 'object' AND {0} -> 'legs' <> '{{}}'::jsonb, false)"
+
+#: Keep each call's parent unless a newer one is kept or its legs are; whether its legs are.
+_KEEP_PARENTS = f"""
+INSERT INTO webhook_state AS w (tenant_id, source, object_key, state)
+SELECT t, s, k, jsonb_build_object('parent', CAST(p AS jsonb))
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS n(t, s, k, p, rev)
+ON CONFLICT (tenant_id, source, object_key) DO UPDATE SET
+    state = CASE
+        WHEN {_HAS_LEGS.format("w.state")} THEN w.state
+        WHEN (w.state -> 'parent' ->> 'revision')::bigint
+            >= (EXCLUDED.state -> 'parent' ->> 'revision')::bigint THEN w.state
+        ELSE COALESCE(NULLIF(w.state, 'null'::jsonb), '{{}}'::jsonb) || EXCLUDED.state
+    END,
+    updated_at = now()
+RETURNING w.tenant_id, w.source, w.object_key, {_HAS_LEGS.format("w.state")}
+"""
+
+_ParentKey = tuple[str, str, str]
+_Parent = tuple[_ParentKey, str, int, asyncio.Future[bool]]
+
+
+class CallParents:
+    """The parents of calls between two numbers, kept for their ``<Dial>`` legs (Twilio).
+
+    Such a call publishes itself from its callbacks without a transaction (the hot path of a
+    plain call); :meth:`keep` stores its parent unless its legs are stored already, and says
+    whether they are. That is the rendezvous with its legs, which fold under the row lock
+    (:func:`lock_webhook_state`): whichever comes second sees the other (a leg folding now holds
+    the row, so the parent waits for it and finds it; a leg folding after finds the parent). With
+    a leg stored, the caller folds the parent under the lock too, which emits the call the two make.
+
+    Requests in flight together share one statement on a connection of this keeper's own, in
+    autocommit, as :class:`SeenLedger` does (a statement on a pooled connection per callback cost
+    about 1 ms of CPU more per callback): a parent waiting for a folding leg holds up only the
+    parents behind it, never the duplicate ledger. A refused statement runs each request alone.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._queue: list[_Parent] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def keep(self, tenant_id: str, source: str, object_key: str, parent: str, revision: int) -> bool:
+        """Keep ``parent`` (JSON, its ``revision``) of the call ``object_key``; whether legs are kept."""
+        for value in (tenant_id, source, object_key):
+            check_line(value)
+        if isinstance(revision, bool) or not 0 <= revision <= INT8_MAX:
+            raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(((tenant_id, source, object_key), parent, revision, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _flush(self) -> None:
+        batch: list[_Parent] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                if self._conn is None:
+                    pooled = self.engine.connect()
+                    await pooled.start()
+                    self._conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")
+                conn = self._conn
+                try:
+                    _answer_parents(batch, await _keep_parents(conn, batch))
+                except DBAPIError as exc:
+                    if database_unavailable(exc):
+                        raise
+                    for entry in batch:  # the statement is fixed: one request's value was refused
+                        try:
+                            _answer_parents([entry], await _keep_parents(conn, [entry]))
+                        except DBAPIError as alone:
+                            if database_unavailable(alone):
+                                raise
+                            if not entry[3].done():
+                                entry[3].set_exception(alone)
+                batch = []
+        except BaseException as exc:
+            kept, self._conn = self._conn, None
+            if kept is not None:
+                with contextlib.suppress(Exception):
+                    await kept.invalidate()
+            waiting, self._queue = batch + self._queue, []
+            for *_, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+
+async def _keep_parents(conn: AsyncConnection, batch: Sequence[_Parent]) -> dict[_ParentKey, bool]:
+    # One row per call: ON CONFLICT cannot update a row twice in one statement; the newest wins.
+    newest: dict[_ParentKey, tuple[str, int]] = {}
+    for key, parent, revision, _ in batch:
+        if key not in newest or revision > newest[key][1]:
+            newest[key] = (parent, revision)
+    keys = list(newest)
+    rows = await conn.exec_driver_sql(
+        _KEEP_PARENTS,
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [newest[k][0] for k in keys],
+            [newest[k][1] for k in keys],
+        ),
+    )
+    return {
+        (t, s, k): bool(has_legs) for t, s, k, has_legs in cast("Iterable[tuple[str, str, str, bool]]", rows)
+    }
+
+
+def _answer_parents(batch: Sequence[_Parent], found: dict[_ParentKey, bool]) -> None:
+    for key, _, _, future in batch:
+        if not future.done():
+            future.set_result(found[key])
+
+
 async def save_webhook_state(
     conn: AsyncConnection, tenant_id: str, source: str, object_key: str, state: str
 ) -> None:

@@ -52,7 +52,7 @@ CONTENT_FIELDS: dict[str, frozenset[str]] = {
     ),
     "aircall": frozenset({"comments", "transcription", "summary"}),
     "twilio": frozenset(),
-    "salesforce": frozenset({"Subject", "Description"}),
+    "salesforce": frozenset({"Subject", "Description", "TextBody", "HtmlBody", "Headers"}),
 }
 #: Gmail carries the subject as a header object ``{"name": "Subject", "value": ...}``.
 _CONTENT_HEADERS = frozenset({"subject"})

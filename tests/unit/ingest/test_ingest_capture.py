@@ -43,6 +43,12 @@ CASES = [
     ("hubspot", "calls.json", ["Renewal pricing"], None),
     ("salesforce", "Task.xml", ["Email: Proposal for Globex"], None),
     ("salesforce", "Event.xml", ["Contract walkthrough"], None),
+    (
+        "salesforce",
+        "EmailMessage.xml",
+        ["Re: Proposal for Globex", "Looks good to us", "Draft: next steps"],
+        "bo.buyer@globex.example",
+    ),
     ("twilio", "completed.txt", [], "+14155552671"),
     ("aircall", "call.ended.json", [], "+33612345678"),
 ]

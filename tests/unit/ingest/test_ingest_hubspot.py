@@ -351,7 +351,45 @@ def test_deletion_and_merge_notifications_retire_records() -> None:
         AccountV1(id="5503", updated_at=at, merged_into="5509"),
         AccountV1(id="5501", updated_at=at, merged_into="5509"),
     )
-    assert result.ignored == ("[5] deal.restore: a change notification without object data",)
+    assert result.ignored == (
+        "[5] deal.restore: a restore; nothing is published (the object comes back with its next sync)",
+    )
+
+
+def test_generic_deletion_notifications_delete_the_engagements_we_ingest() -> None:
+    """HubSpot's generic notifications (``object.deletion`` with ``objectTypeId``): a deleted
+    call (0-48), email (0-49) or meeting (0-47) is retracted as an archived one is, a deleted
+    deal (0-3) retired as by ``deal.deletion``; a note (0-46) or a task (0-27), which are not
+    activities here, and a restore are acknowledged and listed as ignored, nothing published.
+    Before, each was ignored: a call deleted in HubSpot kept counting."""
+    at = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+    body = fixture("hubspot", "object.deletion.json")
+    result = adapter.parse(make_request(body, hubspot_headers(URL, body, SECRET), url=URL), CONFIG)
+    assert result.deletions == (
+        SourceDeletion("hubspot", "40120001"),
+        SourceDeletion("hubspot", "40130001"),
+        SourceDeletion("hubspot", "40140001"),
+    )
+    assert result.entities == (DealV1(id="3304", updated_at=at, deleted=True, created_at=at),)
+    assert result.activities == ()
+    assert result.ignored == (
+        "[3] object.deletion (objectTypeId 0-46): object type not used",
+        "[4] object.deletion (objectTypeId 0-27): object type not used",
+        "[6] object.restore (objectTypeId 0-48): a restore; nothing is published "
+        "(the object comes back with its next sync)",
+    )
+
+
+def test_a_generic_notification_names_its_fields_when_malformed() -> None:
+    batch = [_notification("object.deletion", 1, objectTypeId="0-48")]
+    del batch[0]["objectId"]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "[0].objectId")
+    batch = [_notification("object.deletion", 1, objectTypeId=["0-48"])]
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "[0].objectTypeId")
 
 
 def test_a_merge_notification_with_malformed_ids_names_the_field() -> None:

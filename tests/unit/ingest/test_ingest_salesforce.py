@@ -279,3 +279,112 @@ def test_more_than_100_notifications_is_413() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(body), CONFIG)
     assert caught.value.status_code == 413
+
+
+EMAIL_TASK_ID = "00T5j00000Q1a2cEAB"
+
+
+def test_an_email_message_is_the_mail_with_salesforces_direction_under_its_tasks_id() -> None:
+    """Bo's reply (``Incoming`` true) is received mail from Bo to Ana with Dana in copy, on the
+    opportunity it is related to, dated when it was sent, in its thread; published under the id
+    of the Task Salesforce made for it (``ActivityId``). The draft is not a mail."""
+    result = adapter.parse(delivered(fixture("salesforce", "EmailMessage.xml")), CONFIG)
+    (mail,) = result.activities
+    assert (mail.source, mail.external_id, mail.kind) == ("salesforce", EMAIL_TASK_ID, ActivityKind.EMAIL)
+    assert (mail.direction, mail.outcome) == (Direction.INBOUND, Outcome.RECEIVED)
+    assert mail.participants == (
+        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.FROM),
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.TO),
+        Participant(email="dana@globex.example", role=ParticipantRole.CC),
+    )
+    assert mail.occurred_at == datetime(2026, 11, 24, 10, 58, 41, tzinfo=UTC)
+    assert mail.revision == 10**13 + ms(2026, 11, 24, 11, 0, 4)
+    assert (mail.subject, mail.thread_id) == (
+        "Re: Proposal for Globex",
+        "<CAB7xq3=proposal@mail.acme.example>",
+    )
+    assert mail.crm == CrmReferences(deal_id="0065j00000Lm4NoAAJ")
+    assert result.ignored == (
+        "Notification[1].sObject EmailMessage/02s5j00000Ab1CeAAJ: Status=5: a draft, not sent",
+    )
+
+
+def test_an_email_message_and_its_task_are_one_activity_whichever_comes_first() -> None:
+    """The email Task of ``Task.xml`` (no direction: read as Ana's sent mail) and the
+    EmailMessage it was made for (Bo's reply, received) share one id; the EmailMessage's
+    revision is the higher, so the mail ends received from Bo in either order of arrival, and
+    even after the Task is edited later."""
+    (_, task) = adapter.parse(delivered(fixture("salesforce", "Task.xml")), CONFIG).activities
+    (message,) = adapter.parse(delivered(fixture("salesforce", "EmailMessage.xml")), CONFIG).activities
+    edited = fixture("salesforce", "Task.xml").replace(
+        b"2026-11-24T11:00:05.000Z", b"2026-12-20T09:00:00.000Z"
+    )
+    (_, task_edited) = adapter.parse(delivered(edited), CONFIG).activities
+    assert task.external_id == message.external_id == task_edited.external_id == EMAIL_TASK_ID
+    assert (task.direction, message.direction) == (Direction.OUTBOUND, Direction.INBOUND)
+    for arrivals in ([task, message], [message, task], [task, message, task_edited]):
+        kept = max(arrivals, key=lambda a: a.revision)
+        assert (kept.direction, kept.participants[0].email) == (Direction.INBOUND, "bo.buyer@globex.example")
+
+
+@pytest.mark.parametrize(
+    ("incoming", "sender", "to", "direction"),
+    [
+        ("false", "ana.seller@acme.example", "bo.buyer@globex.example", Direction.OUTBOUND),
+        ("true", "bo.buyer@globex.example", "ana.seller@acme.example", Direction.INBOUND),
+        # Salesforce's flag beats the domains: Ana's mail from her personal address is still sent
+        # (the domains alone would read it as received), a buyer's mail to it still received.
+        ("false", "ana.seller@gmail.com", "bo.buyer@globex.example", Direction.OUTBOUND),
+        ("true", "bo.buyer@globex.example", "ana.seller@gmail.com", Direction.INBOUND),
+        # Among colleagues only, the mail is internal whatever the flag.
+        ("false", "ana.seller@acme.example", "cy@acme.example", Direction.INTERNAL),
+    ],
+)
+def test_incoming_decides_the_direction(incoming: str, sender: str, to: str, direction: Direction) -> None:
+    body = (
+        fixture("salesforce", "EmailMessage.xml")
+        .replace(b"<sf:Incoming>true</sf:Incoming>", f"<sf:Incoming>{incoming}</sf:Incoming>".encode())
+        .replace(b"<sf:FromAddress>Bo.Buyer@globex.example", f"<sf:FromAddress>{sender}".encode())
+        .replace(b"<sf:ToAddress>ana.seller@acme.example", f"<sf:ToAddress>{to}".encode())
+        .replace(b"<sf:CcAddress>dana@globex.example; ana.seller@acme.example</sf:CcAddress>", b"")
+    )
+    (mail,) = adapter.parse(delivered(body), CONFIG).activities
+    assert (mail.direction, mail.outcome) == (
+        direction,
+        Outcome.RECEIVED if direction is Direction.INBOUND else Outcome.SENT,
+    )
+
+
+def test_a_deleted_email_message_deletes_the_one_activity_it_and_its_task_are() -> None:
+    body = fixture("salesforce", "EmailMessage.xml").replace(
+        b"<sf:IsDeleted>false</sf:IsDeleted>", b"<sf:IsDeleted>true</sf:IsDeleted>"
+    )
+    assert adapter.parse(delivered(body), CONFIG).deletions == (
+        SourceDeletion("salesforce", EMAIL_TASK_ID),
+        SourceDeletion("salesforce", "00T5j00000Q1a2dEAB"),
+    )
+    # A mail on a Case has no Task: it is its own id.
+    alone = body.replace(b"<sf:ActivityId>00T5j00000Q1a2cEAB</sf:ActivityId>", b"")
+    assert adapter.parse(delivered(alone), CONFIG).deletions[0] == SourceDeletion(
+        "salesforce", "02s5j00000Ab1CdAAJ"
+    )
+
+
+def test_an_email_message_without_any_address_is_ignored_and_without_a_date_refused() -> None:
+    body = fixture("salesforce", "EmailMessage.xml").decode()
+    for field in ("FromAddress", "ToAddress", "CcAddress"):
+        start = body.index(f"<sf:{field}>")
+        body = body[:start] + body[body.index(f"</sf:{field}>", start) + len(f"</sf:{field}>") :]
+    result = adapter.parse(delivered(body.encode()), CONFIG)
+    assert result.ignored[0] == (
+        "Notification[0].sObject EmailMessage/02s5j00000Ab1CdAAJ: "
+        "no address in FromAddress, ToAddress or CcAddress"
+    )
+    undated = (
+        fixture("salesforce", "EmailMessage.xml")
+        .replace(b"<sf:MessageDate>2026-11-24T10:58:41.000Z</sf:MessageDate>", b"")
+        .replace(b"<sf:CreatedDate>2026-11-24T11:00:03.000Z</sf:CreatedDate>", b"")
+    )
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(delivered(undated), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "Notification[0].sObject.MessageDate")

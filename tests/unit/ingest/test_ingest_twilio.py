@@ -4,6 +4,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import orjson
 import pytest
 
 from libs.common.contracts.activities import (
@@ -16,6 +17,7 @@ from libs.common.contracts.activities import (
 )
 from services.ingest.domain.vendors.twilio import fold_twilio_call
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
+from services.ingest.pipeline import TWILIO_FOLD
 
 from .ingest_webhook_helpers import CONFIG, fixture, make_request, twilio_headers
 
@@ -371,3 +373,169 @@ def test_a_call_between_two_softphones_is_ignored_with_its_reason() -> None:
     result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
     assert result.activities == ()
     assert result.ignored == ("a call between two softphones: no number or address on either side",)
+
+
+# --------------------------------------------------------------------------- calls between two numbers
+
+BUYER, LINE, CELL = "+14155552671", "+16505550100", "+16505551234"
+
+
+def _published(*bodies: bytes) -> list[ActivityIn]:
+    """Everything ingest publishes for these callbacks in this order: each callback's own
+    activity (a call between two numbers counts itself) and what the fold emits."""
+    state, published = None, list[ActivityIn]()
+    for body in bodies:
+        result = adapter.parse(make_request(body, url=URL), CONFIG)
+        published += result.activities
+        for leg in result.twilio_legs:
+            state, activity = fold_twilio_call(state, leg)
+            published += [activity] if activity is not None else []
+    return published
+
+
+def _kept(published: list[ActivityIn]) -> ActivityIn:
+    """What downstream keeps of one call: its highest revision."""
+    assert len({a.external_id for a in published}) == 1
+    return max(published, key=lambda a: a.revision)
+
+
+def _callee(phone: str) -> Participant:
+    return Participant(phone=phone, role=ParticipantRole.CALLEE)
+
+
+def _caller(phone: str) -> Participant:
+    return Participant(phone=phone, role=ParticipantRole.CALLER)
+
+
+#: Bo calls the tenant's number (LINE); its TwiML <Dial>s Ana's mobile (CELL), which rings 15 s.
+FORWARDED = _callback("CA-fwd", "completed", 95, 3, Direction="inbound", From=BUYER, To=LINE)
+FORWARD_LEG = {"ParentCallSid": "CA-fwd", "Direction": "outbound-dial", "From": BUYER, "To": CELL}
+
+
+@pytest.mark.parametrize(
+    ("leg", "outcome", "seconds"),
+    [
+        (_callback("CA-fwd-leg", "completed", 80, 2, **FORWARD_LEG), Outcome.CONNECTED, 80),
+        # Ana never picked up: the buyer listened to the ringing, and the parent still says
+        # "completed" after 95 s. Before, that was a connect with 95 s of talk time.
+        (_callback("CA-fwd-leg", "no-answer", 0, 2, **FORWARD_LEG), Outcome.NO_ANSWER, 0),
+        (_callback("CA-fwd-leg", "busy", 0, 2, **FORWARD_LEG), Outcome.BUSY, 0),
+    ],
+)
+def test_a_forwarded_call_is_the_buyers_call_to_whom_the_leg_reached(
+    leg: bytes, outcome: Outcome, seconds: int
+) -> None:
+    """An inbound call forwarded by ``<Dial>``: the buyer called (caller), the leg reached Ana's
+    mobile (callee, listed before the tenant's number she was called on), inbound, with the
+    leg's outcome and talk time. In either order of arrival, redelivered or not, the version
+    downstream keeps is the same, and it is one call (the parent's CallSid)."""
+    alone = _kept(_published(FORWARDED))
+    assert (alone.participants, alone.outcome, alone.duration_seconds, alone.revision) == (
+        (_caller(BUYER), _callee(LINE)),
+        Outcome.CONNECTED,
+        95,
+        3,
+    )
+    orders = [(FORWARDED, leg), (leg, FORWARDED), (FORWARDED, leg, leg, FORWARDED), (leg, FORWARDED, leg)]
+    kept = [_kept(_published(*order)) for order in orders]
+    for call in kept:
+        assert call.external_id == "CA-fwd"
+        assert call.participants == (_caller(BUYER), _callee(CELL), _callee(LINE))
+        assert (call.direction, call.outcome, call.duration_seconds) == (Direction.INBOUND, outcome, seconds)
+        assert call.occurred_at == datetime(2026, 11, 24, 15, 13, 45, tzinfo=UTC)  # 15:15:20 - 95 s
+        assert call.revision == 10**12 + 1
+    # A redelivery emits nothing new: one fold version per order.
+    assert [len([a for a in _published(*o) if a.revision > 10**12]) for o in orders] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("parent_to", "leg_to"),
+    [
+        # Click to call: Twilio calls Ana's mobile first (REST API), then <Dial>s the buyer.
+        (CELL, BUYER),
+        # Callback: Twilio calls the buyer (REST API), then <Dial>s Ana's mobile.
+        (BUYER, CELL),
+    ],
+)
+def test_a_call_placed_with_the_rest_api_lists_both_people_it_joined(parent_to: str, leg_to: str) -> None:
+    """A REST API call from the tenant's number (caller) that then ``<Dial>``s someone: the call
+    lists the leg's callee before the parent's; outbound; the leg's 120 s, not the parent's 130
+    (which include the ringing). Whichever of Ana and the buyer Twilio called first,
+    attribution finds Ana by her number and the buyer by his. Before, the leg was ignored: the
+    one the leg reached was not on the call (the buyer, unmatched; or Ana, a call of nobody's)."""
+    parent = _callback("CA-api", "completed", 130, 3, Direction="outbound-api", From=LINE, To=parent_to)
+    leg = _callback(
+        "CA-api-leg",
+        "completed",
+        120,
+        2,
+        ParentCallSid="CA-api",
+        Direction="outbound-dial",
+        From=LINE,
+        To=leg_to,
+    )
+    for order in ((parent, leg), (leg, parent, parent)):
+        call = _kept(_published(*order))
+        assert call.participants == (_caller(LINE), _callee(leg_to), _callee(parent_to))
+        assert (call.direction, call.outcome, call.duration_seconds) == (
+            Direction.OUTBOUND,
+            Outcome.CONNECTED,
+            120,
+        )
+
+
+def test_the_fold_waits_for_the_parents_final_callback_and_ranks_above_its_own_versions() -> None:
+    """The parent answered (its own callback, published as it says; not kept: a leg ends before
+    or as its parent does), the leg in progress then completed (kept, waiting for the parent),
+    the parent's "completed" (published as it says, and kept: with the leg known, the fold's
+    version, above every version the parent's own callbacks publish). A later leg callback is a
+    new fold version; the parent's "completed" redelivered last does not undo the leg's outcome."""
+    ringing = _callback("CA-fwd-leg", "in-progress", 0, 1, **FORWARD_LEG)
+    done = _callback("CA-fwd-leg", "completed", 80, 2, **FORWARD_LEG)
+    in_progress = _callback(
+        "CA-fwd",
+        "in-progress",
+        0,
+        1,
+        Direction="inbound",
+        From=BUYER,
+        To=LINE,
+        Timestamp="Tue, 24 Nov 2026 15:13:45 +0000",
+    )
+    published = _published(in_progress, ringing, FORWARDED, done, FORWARDED)
+    assert [(a.revision, a.outcome, a.duration_seconds) for a in published] == [
+        (1, Outcome.CONNECTED, 0),  # the parent answered
+        (3, Outcome.CONNECTED, 95),  # the parent's own "completed"
+        (10**12 + 1, Outcome.CONNECTED, 0),  # with the leg known so far
+        (10**12 + 2, Outcome.CONNECTED, 80),  # the leg completed
+        (3, Outcome.CONNECTED, 95),  # the parent's redelivery: its own version, below the fold's
+    ]
+    assert _kept(published).duration_seconds == 80
+
+
+@pytest.mark.parametrize("status", ["in-progress", "busy", "no-answer", "failed", "canceled"])
+def test_only_a_completed_call_between_two_numbers_is_kept_for_legs(status: str) -> None:
+    """A leg ends before or as its parent: the parent's "completed" is kept for its legs. A call
+    in progress will complete; one never answered ran no TwiML, so it dialled no leg: neither is
+    kept (no state written for them), each is published as it says."""
+    body = _callback("CA-fwd", status, 0, 2, Direction="inbound", From=BUYER, To=LINE)
+    result = adapter.parse(make_request(body, url=URL), CONFIG)
+    assert (len(result.activities), result.twilio_legs) == (1, ())
+    (kept,) = adapter.parse(make_request(FORWARDED, url=URL), CONFIG).twilio_legs
+    assert (kept.call_key, kept.two_numbers, kept.revision) == ("CA-fwd", True, 3)
+
+
+def test_a_two_number_parents_redelivery_is_counted_once() -> None:
+    """The parent's callback is an activity of its own (the ledger counts its redelivery) and a
+    state to keep for its legs: its unchanged state is saved again, not counted as a replay."""
+    (leg,) = adapter.parse(make_request(FORWARDED, url=URL), CONFIG).twilio_legs
+    stored, first = TWILIO_FOLD.fold(None, leg)
+    assert stored is not None
+    assert first is None
+    again, emitted = TWILIO_FOLD.fold(orjson.loads(stored), leg)
+    assert (again, emitted) == (stored, None)
+    # A softphone's leg redelivered is a replay (it has no activity of its own).
+    (app_leg,) = adapter.parse(make_request(ANSWERED, url=URL), SOFTPHONE_CONFIG).twilio_legs
+    kept, _ = TWILIO_FOLD.fold(None, app_leg)
+    assert kept is not None
+    assert TWILIO_FOLD.fold(orjson.loads(kept), app_leg) == (None, None)

@@ -156,12 +156,11 @@ class HubSpotAdapter:
         for item in items:
             object_type = item.opt_str("objectType")
             if object_type is None:
-                kind = item.opt_str("subscriptionType") or "unknown"
-                retired = _retired(item, kind)
-                if retired:
-                    entities.extend(retired)
-                else:
-                    ignored.append(f"{item.path} {kind}: a change notification without object data")
+                retired, deleted, reason = _notification(item)
+                entities.extend(retired)
+                deletions.extend(deleted)
+                if reason:
+                    ignored.append(f"{item.path} {reason}")
             elif object_type in ENGAGEMENT_TYPES:
                 activity, reason = _engagement(item, object_type, index, config, request.received_at)
                 if isinstance(activity, SourceDeletion):
@@ -190,12 +189,53 @@ NOTIFIED_ENTITIES: dict[str, type[ContactV1 | AccountV1 | DealV1]] = {
 }
 
 
-def _retired(item: JsonObject, subscription: str) -> tuple[CrmEntity, ...]:
+#: ``objectTypeId`` of the generic notifications (``object.deletion``, ``object.merge``, ...)
+#: -> the object they name, as the legacy ones (``contact.deletion``) spell it.
+OBJECT_TYPE_IDS: dict[str, str] = {
+    "0-1": "contact",
+    "0-2": "company",
+    "0-3": "deal",
+    "0-47": "meeting",
+    "0-48": "call",
+    "0-49": "email",
+}
+#: Engagements ingested as activities (``ENGAGEMENT_TYPES``), as notifications name them.
+NOTIFIED_ENGAGEMENTS = frozenset({"call", "email", "meeting"})
+
+
+def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[SourceDeletion, ...], str | None]:
+    """One of HubSpot's own notifications: the records it retires, the activities it deletes,
+    or why it is acknowledged and ignored.
+
+    Legacy subscriptions name the object (``deal.deletion``); generic ones (``object.deletion``)
+    name it by ``objectTypeId`` (``0-48`` a call, ``0-49`` an email, ``0-47`` a meeting). A
+    deleted call, email or meeting is retracted like an archived one. A restore publishes
+    nothing: the object comes back with its next sync, and attribution decides what a restore at
+    the source does.
+    """
+    subscription = item.opt_str("subscriptionType") or "unknown"
+    object_name, _, change = subscription.partition(".")
+    type_id = item.opt_str("objectTypeId")
+    if object_name == "object":
+        object_name = OBJECT_TYPE_IDS.get(type_id or "", "")
+    named = subscription + (f" (objectTypeId {type_id})" if type_id else "")
+    if object_name in NOTIFIED_ENGAGEMENTS and change == "deletion":
+        return (), (source_deletion("hubspot", item.req_str("objectId"), item.field("objectId")),), None
+    retired = _retired(item, object_name, change)
+    if retired:
+        return retired, (), None
+    if change == "restore":
+        return (), (), f"{named}: a restore; nothing is published (the object comes back with its next sync)"
+    if not object_name:
+        return (), (), f"{named}: object type not used"
+    return (), (), f"{named}: a change notification without object data"
+
+
+def _retired(item: JsonObject, object_name: str, change: str) -> tuple[CrmEntity, ...]:
     """The records a native ``deletion`` or ``merge`` notification retires, as tombstones and
     merges (``merged_into`` the record kept: ``newObjectId`` when HubSpot made one, else
     ``primaryObjectId``), dated ``occurredAt``; nothing for any other notification. The rest of
     a change comes as the object itself (a sync job), which these notifications do not carry."""
-    object_name, _, change = subscription.partition(".")
     entity_type = NOTIFIED_ENTITIES.get(object_name)
     if entity_type is None or change not in ("deletion", "merge"):
         return ()

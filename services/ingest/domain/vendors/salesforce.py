@@ -41,6 +41,7 @@ from services.ingest.domain.normalize import (
     meeting_outcome,
     normalize_domain,
     normalize_email,
+    parse_address_list,
     parse_iso_datetime,
     read_phones,
     reported_duration,
@@ -102,6 +103,19 @@ DISPOSITION_PHRASES: tuple[tuple[str, Outcome], ...] = (
 OWNER_EMAIL_FIELD = "SPM_Owner_Email__c"
 WHO_EMAIL_FIELD = "SPM_Who_Email__c"
 WHO_PHONE_FIELD = "SPM_Who_Phone__c"
+#: An EmailMessage's revisions rank above those of the Task Salesforce made for it (a Task's are
+#: modification times in ms, below 10**13 until the year 2286): both are one activity, and the
+#: EmailMessage is the one that says the mail's direction and addresses.
+EMAIL_MESSAGE_RANK = 10**13
+#: ``EmailMessage.Status`` of a mail not sent: 5 (Draft); 0-4 are New, Read, Replied, Sent, Forwarded.
+DRAFT_STATUSES = frozenset({"5", "draft"})
+#: Address fields of an EmailMessage (``;``-separated lists) and the role each gives.
+EMAIL_MESSAGE_ADDRESSES: tuple[tuple[str, ParticipantRole], ...] = (
+    ("FromAddress", ParticipantRole.FROM),
+    ("ToAddress", ParticipantRole.TO),
+    ("CcAddress", ParticipantRole.CC),
+    ("BccAddress", ParticipantRole.BCC),
+)
 
 
 def _local(tag: str) -> str:
@@ -228,8 +242,12 @@ class SalesforceAdapter:
         deletions: list[SourceDeletion] = []
         ignored: list[str] = []
         for record in message.objects:
-            if record.type in {"Task", "Event"}:
-                activity, reason = _activity(record, config, request.received_at)
+            if record.type in {"Task", "Event", "EmailMessage"}:
+                activity, reason = (
+                    _email_message(record, config)
+                    if record.type == "EmailMessage"
+                    else _activity(record, config, request.received_at)
+                )
                 if isinstance(activity, SourceDeletion):
                     deletions.append(activity)
                 elif activity is not None:
@@ -253,7 +271,7 @@ class SalesforceAdapter:
 
 
 def _references(record: _SObject) -> CrmReferences:
-    what = record.get("WhatId") or ""
+    what = record.get("WhatId") or record.get("RelatedToId") or ""
     who = record.get("WhoId") or ""
     try:
         return CrmReferences(
@@ -388,6 +406,71 @@ def _activity(
         occurred_at=occurred_at,
         participants=participants,
         **common,
+    ), ""
+
+
+def _email_message(
+    record: _SObject, config: TenantWebhookConfig
+) -> tuple[ActivityIn | SourceDeletion | None, str]:
+    """An EmailMessage (Enhanced Email): the mail with its direction (``Incoming``) and addresses.
+
+    Salesforce makes a Task for it (``ActivityId``), which an Outbound Message on Task sends too:
+    the EmailMessage is published under that Task's id, so the two are one activity whichever
+    comes first, and its revisions rank above the Task's (``EMAIL_MESSAGE_RANK``), so what it
+    says wins. Without ``ActivityId`` (a mail on a Case) it is its own ``Id``.
+    """
+    task_id = record.get("ActivityId")
+    key_field = record.field("ActivityId" if task_id else "Id")
+    external_id = task_id or record.require("Id")
+    if record.flag("IsDeleted"):
+        return source_deletion("salesforce", external_id, key_field), ""
+    status = (record.get("Status") or "").lower()
+    if status in DRAFT_STATUSES:
+        return None, f"Status={record.get('Status')}: a draft, not sent"
+    region = config.default_phone_region
+    participants = unique_participants(
+        make_participant(
+            role=role,
+            field=record.field(name),
+            region=region,
+            email=address,
+            name=(record.get("FromName") if role is ParticipantRole.FROM else None) or display,
+        )
+        for name, role in EMAIL_MESSAGE_ADDRESSES
+        for display, address in parse_address_list(record.get(name))[
+            : 1 if role is ParticipantRole.FROM else None
+        ]
+    )
+    if not participants:
+        return None, "no address in FromAddress, ToAddress or CcAddress"
+    occurred_at = record.time("MessageDate") or record.time("CreatedDate")
+    if occurred_at is None:
+        raise WebhookRejected(422, record.field("MessageDate"), "required")
+    sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
+    recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
+    # Salesforce's own word on the direction; among colleagues only, the mail is internal.
+    by_domains = direction_for(sender, recipients, config.internal_domains)
+    direction = (
+        Direction.INTERNAL
+        if by_domains is Direction.INTERNAL
+        else Direction.INBOUND
+        if record.flag("Incoming")
+        else Direction.OUTBOUND
+    )
+    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+    return build_activity(
+        record.path,
+        source="salesforce",
+        external_id=external_id,
+        kind=ActivityKind.EMAIL,
+        direction=direction,
+        outcome=email_outcome(direction),
+        occurred_at=occurred_at,
+        participants=participants,
+        subject=record.get("Subject"),
+        thread_id=record.get("ThreadIdentifier"),
+        crm=_references(record),  # RelatedToId: the opportunity or account; no owner, no WhoId
+        revision=EMAIL_MESSAGE_RANK + (epoch_millis(modified) if modified else 0),
     ), ""
 
 

@@ -213,7 +213,24 @@ class TwilioAdapter:
             revision=revision,
             crm=CrmReferences(owner_rep_id=rep_id) if rep_id else CrmReferences(),
         )
-        return AdapterResult(activities=(activity,))
+        if status != "completed":
+            return AdapterResult(activities=(activity,))
+        # A call between two numbers counts itself, as its callbacks say; its "completed" is also
+        # kept for its <Dial> legs, should any come, which tell who it reached
+        # (``two_number_call``). A leg ends before or as its parent does; a call never answered
+        # (busy, no-answer, failed, canceled) ran no TwiML, so dialled no leg.
+        parent_of_legs = TwilioLeg(
+            call_sid=call_sid,
+            revision=revision,
+            direction=direction,
+            outcome=outcome,
+            occurred_at=occurred_at,
+            duration_seconds=duration,
+            participants=participants,
+            rep_id=rep_id,
+            two_numbers=True,
+        )
+        return AdapterResult(activities=(activity,), twilio_legs=(parent_of_legs,))
 
 
 def _outcome(status: str, duration: int, answered_by: str) -> Outcome:
@@ -304,6 +321,9 @@ class TwilioLeg(BaseModel):
     rep_id: str | None = None
     #: An excluded person was on this leg (not kept): the call is never emitted.
     excluded: bool = False
+    #: A parent between two numbers (it names both sides itself, and is published as its own
+    #: callbacks say): its legs, once one dialed someone, make it a call of the fold's.
+    two_numbers: bool = False
 
     @property
     def call_key(self) -> str:
@@ -352,11 +372,67 @@ def fold_twilio_call(
             return current, None
         merged = current.model_copy(update={"legs": {**current.legs, leg.call_sid: leg}})
     revision = current.emitted_revision + 1
-    activity = softphone_call(merged, revision)
-    if activity is None or activity == softphone_call(current, revision):
+    activity = folded_call(merged, revision)
+    if activity is None or activity == folded_call(current, revision):
         # Nothing to tell yet, or nothing new (the parent's "completed" once its leg decided).
         return merged, None
     return merged.model_copy(update={"emitted_revision": revision}), activity
+
+
+#: Revisions of a call between two numbers folded with its legs rank above every revision its
+#: own callbacks publish it under (``SequenceNumber``, at most 12 digits, or the status rank): the
+#: fold's version, which knows who the legs reached, wins whatever the order of arrival.
+TWO_NUMBER_FOLD_RANK = 10**12
+
+
+def folded_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
+    """The call the fold publishes, its ``emission``-th version: a softphone's call, or a call
+    between two numbers once a leg dialed someone."""
+    if state.parent is not None and state.parent.two_numbers:
+        return two_number_call(state, emission)
+    return softphone_call(state, emission)
+
+
+def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
+    """A call between two numbers with the parties its ``<Dial>`` legs reached; None while no
+    leg dialed anyone (the call's own callbacks publish it as they say).
+
+    Twilio answers the parent (an inbound call to the tenant's number, or a call placed with the
+    REST API) and the parent's TwiML dials the leg: the conversation is the leg's. So the call
+    lists the parent's caller, then whom each leg dialed (callee), then the parent's callee; its
+    direction stays the parent's, its outcome and length are the best leg's (connected,
+    voicemail, busy, no answer, failed), not the parent's, which include the menu and the
+    ringing. Attribution finds the rep by her number wherever she is listed (the parent's
+    caller first on an outbound call, the callees on an inbound one, the one it knows otherwise).
+    """
+    parent = state.parent
+    legs = sorted(state.legs.values(), key=lambda leg: leg.call_sid)
+    if parent is None or parent.excluded or any(leg.excluded for leg in legs):
+        return None
+    dialed = [leg for leg in legs if leg.participants]
+    if not dialed:
+        return None
+    best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
+    participants = unique_participants(
+        [
+            *(p for p in parent.participants if p.role is ParticipantRole.CALLER),
+            *(p for leg in dialed for p in leg.participants),
+            *(p for p in parent.participants if p.role is not ParticipantRole.CALLER),
+        ]
+    )
+    rep_id = parent.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    return ActivityIn(
+        source="twilio",
+        external_id=parent.call_sid,
+        kind=ActivityKind.CALL,
+        direction=parent.direction,
+        outcome=best.outcome,
+        occurred_at=parent.occurred_at,
+        duration_seconds=best.duration_seconds,
+        participants=participants,
+        revision=TWO_NUMBER_FOLD_RANK + emission,
+        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+    )
 
 
 def softphone_call(state: TwilioCallState, revision: int) -> ActivityIn | None:
