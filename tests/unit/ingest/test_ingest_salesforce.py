@@ -15,6 +15,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, DealV1, RepV1
+from services.ingest.domain.vendors.salesforce import EMAIL_MESSAGE_RANK
 from services.ingest.domain.webhook_types import SourceDeletion
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected, WebhookRequest
 
@@ -359,14 +360,16 @@ def test_a_deleted_email_message_deletes_the_one_activity_it_and_its_task_are() 
     body = fixture("salesforce", "EmailMessage.xml").replace(
         b"<sf:IsDeleted>false</sf:IsDeleted>", b"<sf:IsDeleted>true</sf:IsDeleted>"
     )
+    # At its LastModifiedDate, ranked as its revisions are: an undelete, newer, restores it.
+    at = EMAIL_MESSAGE_RANK + 1_795_518_004_000
     assert adapter.parse(delivered(body), CONFIG).deletions == (
-        SourceDeletion("salesforce", EMAIL_TASK_ID),
-        SourceDeletion("salesforce", "00T5j00000Q1a2dEAB"),
+        SourceDeletion("salesforce", EMAIL_TASK_ID, at),
+        SourceDeletion("salesforce", "00T5j00000Q1a2dEAB", EMAIL_MESSAGE_RANK + 1_795_519_800_000),
     )
     # A mail on a Case has no Task: it is its own id.
     alone = body.replace(b"<sf:ActivityId>00T5j00000Q1a2cEAB</sf:ActivityId>", b"")
     assert adapter.parse(delivered(alone), CONFIG).deletions[0] == SourceDeletion(
-        "salesforce", "02s5j00000Ab1CdAAJ"
+        "salesforce", "02s5j00000Ab1CdAAJ", at
     )
 
 

@@ -422,8 +422,11 @@ def _email_message(
     task_id = record.get("ActivityId")
     key_field = record.field("ActivityId" if task_id else "Id")
     external_id = task_id or record.require("Id")
+    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
     if record.flag("IsDeleted"):
-        return source_deletion("salesforce", external_id, key_field), ""
+        # Ranked as its revisions are: an undelete, newer, restores the mail.
+        revision = EMAIL_MESSAGE_RANK + epoch_millis(modified) if modified else None
+        return source_deletion("salesforce", external_id, key_field, revision), ""
     status = (record.get("Status") or "").lower()
     if status in DRAFT_STATUSES:
         return None, f"Status={record.get('Status')}: a draft, not sent"
@@ -457,7 +460,6 @@ def _email_message(
         if record.flag("Incoming")
         else Direction.OUTBOUND
     )
-    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
     return build_activity(
         record.path,
         source="salesforce",
