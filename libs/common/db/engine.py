@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from libs.common.db.array_codecs import register_array_codecs
 from libs.common.settings import DatabaseSettings
 
 
 def make_engine(settings: DatabaseSettings, application_name: str) -> AsyncEngine:
-    """An engine whose connections identify the service and bound every statement's time."""
-    return create_async_engine(
+    """An engine whose connections identify the service, bound every statement's time and encode
+    numeric array parameters without asyncpg's per-element checks (``array_codecs``)."""
+    engine = create_async_engine(
         settings.url.get_secret_value(),
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
@@ -28,6 +31,12 @@ def make_engine(settings: DatabaseSettings, application_name: str) -> AsyncEngin
             "timeout": 10,
         },
     )
+    event.listen(engine.sync_engine, "connect", _on_connect)
+    return engine
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.run_async(register_array_codecs)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

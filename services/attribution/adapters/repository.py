@@ -1293,14 +1293,18 @@ _HISTORY_COLUMNS = [
 ]
 
 
-def _save_statement() -> str:
+def _save_statement(*, history: bool) -> str:
     """One statement: the batch's newest version of each activity replaces the current row, and
     whatever it replaces goes to ``attribution_superseded`` (the current row when older, the
-    batch's older versions, a stale version that arrives after a newer one). A first decision
-    writes one row. Arrays are unnested in SQL: a row per statement would cost PostgreSQL a
-    parse, plan and execute for every activity; each row's deal ids are one array literal
-    (``libs.common.db.arrays``). A row marked ``inserted`` (its activity was stored in this
-    transaction, see ``store_activities``) has no current row: it is not looked up."""
+    batch's older versions, a stale version that arrives after a newer one). Arrays are unnested
+    in SQL: a row per statement would cost PostgreSQL a parse, plan and execute for every
+    activity; each row's deal ids are one array literal (``libs.common.db.arrays``). A row marked
+    ``inserted`` (its activity was stored in this transaction, see ``store_activities``) has no
+    current row: it is not looked up.
+
+    Without ``history`` the statement is the same upsert alone, for a batch that can supersede
+    nothing: one version per activity, every one a first decision (``inserted``). The history
+    CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
     casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
     selects = ", ".join(
@@ -1309,28 +1313,37 @@ def _save_statement() -> str:
         else f"u.{c}"
         for c in columns
     )
-    history = ", ".join(_HISTORY_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
+    upsert = (
+        f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
+        "WHERE attributions.version < EXCLUDED.version"
+    )
+    if not history:
+        return (
+            f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
+            f"FROM unnest({casts}) AS u({', '.join(columns)}) {upsert}"
+        )
+    history_columns = ", ".join(_HISTORY_COLUMNS)
     from_cur = ", ".join(f"a.{c}" for c in _HISTORY_COLUMNS)
     from_batch = ", ".join(f"u.{c}" for c in _HISTORY_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
     return (
         f"WITH u AS MATERIALIZED (SELECT {selects}, u.newest, u.inserted "
         f"FROM unnest({casts}, CAST(:newest AS boolean[]), CAST(:inserted AS boolean[])) "
         f"AS u({', '.join(columns)}, newest, inserted)), "
         "cur AS (SELECT a.*, u.version AS incoming FROM attributions a JOIN u ON u.newest AND NOT u.inserted "
         "AND a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id), "
-        f"superseded AS (INSERT INTO attribution_superseded ({history}) "
+        f"superseded AS (INSERT INTO attribution_superseded ({history_columns}) "
         f"SELECT {from_cur} FROM cur a WHERE a.version < a.incoming "
         f"UNION ALL SELECT {from_batch} FROM u LEFT JOIN cur ON cur.tenant_id = u.tenant_id "
         "AND cur.activity_id = u.activity_id WHERE NOT u.newest OR u.version < cur.version "
         "ON CONFLICT DO NOTHING) "
         f"INSERT INTO attributions ({', '.join(columns)}) SELECT {', '.join(columns)} FROM u WHERE u.newest "
-        f"ON CONFLICT (tenant_id, activity_id) DO UPDATE SET {updates} "
-        "WHERE attributions.version < EXCLUDED.version"
+        f"{upsert}"
     )
 
 
-_SAVE = _save_statement()
+_SAVE = _save_statement(history=True)
+_SAVE_FIRST = _save_statement(history=False)
 
 
 async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -1352,9 +1365,14 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     # Arrays of arrays must be rectangular: deal ids travel as one array literal per row.
     arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
+    inserted = [r.get("inserted", False) for r in rows]
+    if len(newest) == len(rows) and all(inserted):
+        # Nothing to supersede: no current row, no older version in the batch.
+        await conn.execute(text(_SAVE_FIRST), arrays)
+        return
     chosen = set(newest.values())
-    params = {**arrays, "newest": [i in chosen for i in range(len(rows))]}
-    await conn.execute(text(_SAVE), {**params, "inserted": [r.get("inserted", False) for r in rows]})
+    params = {**arrays, "newest": [i in chosen for i in range(len(rows))], "inserted": inserted}
+    await conn.execute(text(_SAVE), params)
 
 
 async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
