@@ -392,13 +392,20 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
 
 
 def deletion_messages(
-    deletions: Sequence[SourceDeletion], tenant_id: str, adapter_version: str, prefix: str, now: datetime
+    deletions: Sequence[SourceDeletion],
+    tenant_id: str,
+    adapter_version: str,
+    prefix: str,
+    now: datetime,
+    published_as: Mapping[uuid.UUID, uuid.UUID] | None = None,
 ) -> list[OutgoingMessage]:
     """One ``activity-deleted`` message per object the source deleted, on the ``activity-ingested``
-    topic under the key its activity was published with (read after every revision before it)."""
+    topic under the key its activity was published with (read after every revision before it):
+    its own id, or the meeting it joined (``published_as``, see ``meetings_published_as``)."""
     messages = []
     for deletion in dict.fromkeys(deletions):
-        activity_id = str(activity_id_for(tenant_id, deletion.source, deletion.external_id))
+        own_id = activity_id_for(tenant_id, deletion.source, deletion.external_id)
+        activity_id = str((published_as or {}).get(own_id, own_id))
         event = ActivityDeletedV1(
             tenant_id=tenant_id,
             activity_id=uuid.UUID(activity_id),

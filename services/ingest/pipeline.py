@@ -19,6 +19,7 @@ The routes in ``app.py`` only route: they read the request, call one of these, s
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
@@ -43,6 +44,7 @@ from services.ingest.adapters.repository import (
     TenantContext,
     TenantDirectory,
     lock_webhook_state,
+    meetings_published_as,
     save_webhook_state,
 )
 from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
@@ -383,6 +385,15 @@ async def accept_activities(
     return prepared
 
 
+async def deletions_published_as(
+    deps: IngestDeps, tenant_id: str, deletions: Sequence[SourceDeletion]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The meeting each deleted object joined, where it joined another (one more read, only for
+    a delivery that deletes)."""
+    own = [activity_id_for(tenant_id, d.source, d.external_id) for d in deletions]
+    return await meetings_published_as(deps.engine, tenant_id, own)
+
+
 async def delete_activity(
     deps: IngestDeps,
     context: TenantContext,
@@ -394,13 +405,11 @@ async def delete_activity(
     """Publish the deletion of the canonical activity (``source``, ``external_id``), at
     ``revision`` when the client numbers it; its id once acknowledged. A source or id the
     contract refuses is a 422 naming it."""
+    deletion = SourceDeletion(source, external_id, revision)
+    published_as = await deletions_published_as(deps, context.tenant_id, [deletion])
     try:
         (message,) = handlers.deletion_messages(
-            [SourceDeletion(source, external_id, revision)],
-            context.tenant_id,
-            "canonical/1",
-            deps.topic_prefix,
-            now,
+            [deletion], context.tenant_id, "canonical/1", deps.topic_prefix, now, published_as
         )
     except ValidationError as exc:
         errors = [{**e, "in": "path"} for e in field_errors(exc) if e["field"] in ("source", "external_id")]
@@ -470,7 +479,12 @@ async def receive_webhook(
     entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
     # After the delivery's activities: a deletion is read after what it deletes.
     deletions = handlers.deletion_messages(
-        result.deletions, tenant_id, adapter.version, prefix, delivery.received_at
+        result.deletions,
+        tenant_id,
+        adapter.version,
+        prefix,
+        delivery.received_at,
+        await deletions_published_as(deps, tenant_id, result.deletions),
     )
     prepared = await accept_activities(
         deps,

@@ -27,7 +27,12 @@ from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, load_erased_hashes
 from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.web import database_unavailable
-from services.ingest.domain.meetings import MeetingSighting, RecordedKey, choose_canonical_meetings
+from services.ingest.domain.meetings import (
+    OBJECT_KEY_PREFIX,
+    MeetingSighting,
+    RecordedKey,
+    choose_canonical_meetings,
+)
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import domains_of, privacy_policy, webhook_config
 from services.ingest.domain.webhook_types import TenantWebhookConfig
@@ -380,6 +385,17 @@ async def canonical_meetings(
     wanted = sorted({k for s in sightings for k in s.keys})
     if not wanted:
         return {}
+    # Two deliveries of one meeting at once (two mailboxes' syncs, two sources' webhooks) would
+    # each read no key and each publish its own meeting: the second waits here, on a lock per
+    # key held until the first's transaction ends (after the broker's ack), and then reads its
+    # keys. Taken in one order, so two deliveries sharing several keys cannot deadlock.
+    await conn.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT "
+            "hashtextextended(:t || '/' || k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS o"
+        ),
+        {"t": tenant_id, "keys": wanted},
+    )
     rows = await conn.execute(
         text(
             "SELECT meeting_key, activity_id, source, sighting_id FROM ingest_meeting_keys "
@@ -407,6 +423,24 @@ async def canonical_meetings(
             },
         )
     return canonical
+
+
+async def meetings_published_as(
+    engine: AsyncEngine, tenant_id: str, own_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The canonical meeting each of ``own_ids`` was published as, where it is a meeting that
+    joined another sighting's (another source's, or another mailbox's copy of one UID)."""
+    if not own_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT sighting_id, activity_id FROM ingest_meeting_keys "
+                "WHERE tenant_id = :t AND meeting_key = ANY(CAST(:keys AS text[]))"
+            ),
+            {"t": tenant_id, "keys": sorted({f"{OBJECT_KEY_PREFIX}{own}" for own in own_ids})},
+        )
+        return {r.sighting_id: r.activity_id for r in rows if r.sighting_id != r.activity_id}
 
 
 async def lock_webhook_state(

@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from libs.common.contracts.activities import ActivityFields, ActivityKind
 from services.ingest.domain.normalize import is_internal
 
+ICAL_KEY_PREFIX = "ical:"
+#: The key recording each sighting under the canonical meeting it was published as.
+OBJECT_KEY_PREFIX = "object:"
 #: Zoom's actual start drifts from the booked start; a quarter hour absorbs a few minutes either way.
 SLOT_ROUNDING = timedelta(minutes=15)
 
@@ -40,7 +43,7 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     keys: list[str] = []
     start = rounded_start(activity.occurred_at)
     if activity.ical_uid:
-        keys.append(f"ical:{activity.ical_uid.strip()}:{start.date().isoformat()}")
+        keys.append(f"{ICAL_KEY_PREFIX}{activity.ical_uid.strip()}:{start.date().isoformat()}")
     domains = tuple(internal_domains)
     emails = sorted({p.email for p in activity.participants if p.email})
     external = [e for e in emails if not is_internal(e, domains)]
@@ -70,13 +73,21 @@ class RecordedKey:
     sighting_id: uuid.UUID
 
 
-def _same_meeting(recorded: RecordedKey, sighting: MeetingSighting) -> bool:
-    """Another source's sighting, or a later state of the very object that recorded the key.
+def _same_meeting(key: str, recorded: RecordedKey, sighting: MeetingSighting) -> bool:
+    """The same RFC 5545 UID, another source's sighting, or a later state of the very object
+    that recorded the key.
 
-    One source's two different events at the same slot stay two activities (a double booking
-    is that source's business); the iCalUID key is tried first, so it wins over a slot match.
+    A UID names one meeting in every calendar that holds it: Microsoft Graph keeps a copy of a
+    meeting in each attendee's mailbox under that mailbox's own id, so two synced mailboxes of
+    one source are one meeting by their ``iCalUId``. One source's two different events at the
+    same slot stay two activities (a double booking is that source's business); the UID key is
+    tried first, so it wins over a slot match.
     """
-    return recorded.source != sighting.source or recorded.sighting_id == sighting.activity_id
+    return (
+        key.startswith(ICAL_KEY_PREFIX)
+        or recorded.source != sighting.source
+        or recorded.sighting_id == sighting.activity_id
+    )
 
 
 def choose_canonical_meetings(
@@ -98,12 +109,16 @@ def choose_canonical_meetings(
     new_keys: dict[str, RecordedKey] = {}
     for sighting in sightings:
         match = published_as.get(sighting.activity_id) or next(
-            (known[k].activity_id for k in sighting.keys if k in known and _same_meeting(known[k], sighting)),
+            (
+                known[k].activity_id
+                for k in sighting.keys
+                if k in known and _same_meeting(k, known[k], sighting)
+            ),
             sighting.activity_id,
         )
         published_as.setdefault(sighting.activity_id, match)
         canonical[sighting.activity_id] = match
-        for key in (*sighting.keys, f"object:{sighting.activity_id}"):
+        for key in (*sighting.keys, f"{OBJECT_KEY_PREFIX}{sighting.activity_id}"):
             if key not in known:
                 known[key] = new_keys[key] = RecordedKey(match, sighting.source, sighting.activity_id)
     return canonical, new_keys

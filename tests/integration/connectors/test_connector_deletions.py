@@ -223,3 +223,70 @@ async def test_a_buyer_s_invitation_removed_from_the_only_rep_s_mailbox_is_calle
     # Only Ana is listed, declined, and she is internal: a version that counts nothing, not a deletion.
     assert second == (2, "internal", "internal")
     assert called_off == [("cancelled", [f"{ANA}:attendee:declined"])]
+
+
+MEETINGS = "SELECT activity_id FROM activities WHERE tenant_id = :t AND payload->>'kind' = 'meeting'"
+
+
+def _graph_copy(copy_id: str, start: datetime, now: datetime) -> dict[str, Any]:
+    """Bob's meeting with Ana and a buyer as one mailbox holds it: its own id, the one UID."""
+    accepted = {"response": "accepted", "time": "0001-01-01T00:00:00Z"}
+    return graph_event(
+        copy_id,
+        start,
+        BOB,
+        ANA,
+        modified=now - timedelta(days=4),
+        attendees=[
+            {"type": "required", "status": accepted, "emailAddress": {"name": "a", "address": ANA}},
+            {"type": "required", "status": accepted, "emailAddress": {"name": "b", "address": BUYER}},
+        ],
+    )
+
+
+async def test_two_synced_graph_mailboxes_holding_one_meeting_are_one_activity(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Graph keeps a copy of Bob's meeting in Bob's and in Ana's mailbox, each under its own id
+    and both under one ``iCalUId``: one meeting, not two. Ana deleting her copy takes her out of
+    it; Bob deleting his deletes it."""
+    async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
+        now = now_utc().replace(microsecond=0)
+        start = now - timedelta(days=1)
+        h.graph.put(BOB, "calendarview", _graph_copy("mtg-bob", start, now), start)
+        h.graph.put(ANA, "calendarview", _graph_copy("mtg-ana", start, now), start)
+        await connect_mailboxes(
+            h.deps.store,
+            TENANT,
+            "microsoft-calendar",
+            vendor="microsoft",
+            credentials=CLIENT_SECRET,
+            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
+            addresses=[ANA, BOB],
+            backfill_days=3,
+            now=now,
+        )
+        assert sorted((r.fetched, r.error) for r in await sync_due(h.deps)) == [(1, None), (1, None)]
+        ((meeting,),) = await poll_rows(db_engine, MEETINGS, {"t": TENANT}, lambda rows: len(rows) == 1)
+        source_of = {activity_id_for(TENANT, "microsoft-graph", c): c for c in ("mtg-bob", "mtg-ana")}
+        first = await _attribution(db_engine, "microsoft-graph", source_of[meeting], 1)
+        before = await _people(db_engine, "microsoft-graph", source_of[meeting])
+
+        h.graph.put(ANA, "calendarview", {"id": "mtg-ana", "@removed": {"reason": "deleted"}}, start)
+        await make_due(db_engine)
+        assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 1]
+        second = await _attribution(db_engine, "microsoft-graph", source_of[meeting], 2)
+        without_her = await _people(db_engine, "microsoft-graph", source_of[meeting])
+
+        h.graph.put(BOB, "calendarview", {"id": "mtg-bob", "@removed": {"reason": "deleted"}}, start)
+        await make_due(db_engine)
+        assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 1]
+        third = await _attribution(db_engine, "microsoft-graph", source_of[meeting], 3)
+        meetings = await poll_rows(db_engine, MEETINGS, {"t": TENANT}, lambda rows: True)
+
+    assert first == [(1, "unmatched", "none")]
+    assert before == [("held", [f"{ANA}:attendee:-", f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert second == [(2, "unmatched", "none")]
+    assert without_her == [("held", [f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert third == [(3, "excluded", "deleted_at_source")]
+    assert meetings == [(meeting,)]

@@ -52,3 +52,14 @@ def test_the_ical_key_is_tried_before_the_slot() -> None:
     ]
     canonical, _ = choose_canonical_meetings([MeetingSighting(ZOOM, "zoom", ("ical:u1", "slot:a"))], recorded)
     assert canonical == {ZOOM: CAL}
+
+
+def test_one_sources_two_copies_under_one_uid_are_one_meeting() -> None:
+    """Graph keeps a copy of a meeting in each attendee's mailbox under its own id: the UID
+    joins them; a slot alone does not (a double booking stays two)."""
+    recorded = [("ical:u1:2026-11-24", RecordedKey(ZOOM, "microsoft-graph", ZOOM))]
+    canonical, new = choose_canonical_meetings(
+        [MeetingSighting(ZOOM_2, "microsoft-graph", ("ical:u1:2026-11-24", "slot:b"))], recorded
+    )
+    assert canonical == {ZOOM_2: ZOOM}
+    assert new == {k: RecordedKey(ZOOM, "microsoft-graph", ZOOM_2) for k in ("slot:b", f"object:{ZOOM_2}")}
