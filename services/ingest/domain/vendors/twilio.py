@@ -187,9 +187,9 @@ class TwilioAdapter:
             )
         softphone_reps = [party.rep_id for party in parties if party.rep_id]
         rep_id = softphone_reps[0] if softphone_reps else None
-        if any(party.softphone for party in parties):
-            # A softphone's call: what it dialed is named by its <Dial> legs, folded into it.
-            leg = TwilioLeg(
+
+        def as_leg(two_numbers: bool) -> TwilioLeg:
+            return TwilioLeg(
                 call_sid=call_sid,
                 revision=revision,
                 direction=direction,
@@ -198,8 +198,12 @@ class TwilioAdapter:
                 duration_seconds=duration,
                 participants=participants,
                 rep_id=rep_id,
+                two_numbers=two_numbers,
             )
-            return AdapterResult(twilio_legs=(leg,))
+
+        if any(party.softphone for party in parties):
+            # A softphone's call: what it dialed is named by its <Dial> legs, folded into it.
+            return AdapterResult(twilio_legs=(as_leg(two_numbers=False),))
         activity = build_activity(
             "body",
             source=self.source,
@@ -219,18 +223,7 @@ class TwilioAdapter:
         # kept for its <Dial> legs, should any come, which tell who it reached
         # (``two_number_call``). A leg ends before or as its parent does; a call never answered
         # (busy, no-answer, failed, canceled) ran no TwiML, so dialled no leg.
-        parent_of_legs = TwilioLeg(
-            call_sid=call_sid,
-            revision=revision,
-            direction=direction,
-            outcome=outcome,
-            occurred_at=occurred_at,
-            duration_seconds=duration,
-            participants=participants,
-            rep_id=rep_id,
-            two_numbers=True,
-        )
-        return AdapterResult(activities=(activity,), twilio_legs=(parent_of_legs,))
+        return AdapterResult(activities=(activity,), twilio_legs=(as_leg(two_numbers=True),))
 
 
 def _outcome(status: str, duration: int, answered_by: str) -> Outcome:
