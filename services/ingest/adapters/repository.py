@@ -143,7 +143,46 @@ _Lookup = tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]
 _Record = tuple[str, Sequence[SeenPair], asyncio.Future[None]]
 
 
-class SeenLedger:
+class _KeptConnection:
+    """A single flusher sharing one statement among the requests in flight, on one connection
+    of the pool kept for it in autocommit (checking one out per statement cost a pre-ping and a
+    transaction: five round trips more); dropped when the database is unavailable."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._flusher: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def _flush(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._release()
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _connection(self) -> AsyncConnection:
+        """The kept connection, in autocommit: no BEGIN/COMMIT round trips around a statement."""
+        if self._conn is None:
+            conn = self.engine.connect()
+            await conn.start()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+class SeenLedger(_KeptConnection):
     """Duplicate bookkeeping for deliveries that share no state with other deliveries.
 
     Such a delivery (a call, an email: no Zoom state, no meeting keys) holds no transaction
@@ -164,11 +203,9 @@ class SeenLedger:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._lookups: list[_Lookup] = []
         self._records: list[_Record] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._conn: AsyncConnection | None = None
 
     async def already_seen(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
         """The pairs recorded before (published and acknowledged by an earlier delivery).
@@ -198,31 +235,6 @@ class SeenLedger:
         self._records.append((tenant_id, pairs, future))
         self._start_flusher()
         await future
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._release()
-
-    def _start_flusher(self) -> None:
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-
-    async def _connection(self) -> AsyncConnection:
-        """The kept connection, in autocommit: no BEGIN/COMMIT round trips around a statement."""
-        if self._conn is None:
-            conn = self.engine.connect()
-            await conn.start()
-            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return self._conn
-
-    async def _release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-            with contextlib.suppress(Exception):
-                await conn.close()
 
     async def _flush(self) -> None:
         lookups: list[_Lookup] = []
@@ -491,7 +503,7 @@ _ParentKey = tuple[str, str, str]
 _Parent = tuple[_ParentKey, str, int, asyncio.Future[bool]]
 
 
-class CallParents:
+class CallParents(_KeptConnection):
     """The parents of calls between two numbers, kept for their ``<Dial>`` legs (Twilio).
 
     Such a call publishes itself from its callbacks without a transaction (the hot path of a
@@ -508,10 +520,8 @@ class CallParents:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self._queue: list[_Parent] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._conn: AsyncConnection | None = None
 
     async def keep(self, tenant_id: str, source: str, object_key: str, parent: str, revision: int) -> bool:
         """Keep ``parent`` (JSON, its ``revision``) of the call ``object_key``; whether legs are kept."""
@@ -521,28 +531,15 @@ class CallParents:
             raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(((tenant_id, source, object_key), parent, revision, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        self._start_flusher()
         return await future
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
 
     async def _flush(self) -> None:
         batch: list[_Parent] = []
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                if self._conn is None:
-                    pooled = self.engine.connect()
-                    await pooled.start()
-                    self._conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")
-                conn = self._conn
+                conn = await self._connection()
                 try:
                     _answer_parents(batch, await _keep_parents(conn, batch))
                 except DBAPIError as exc:
@@ -558,10 +555,7 @@ class CallParents:
                                 entry[3].set_exception(alone)
                 batch = []
         except BaseException as exc:
-            kept, self._conn = self._conn, None
-            if kept is not None:
-                with contextlib.suppress(Exception):
-                    await kept.invalidate()
+            await self._release()
             waiting, self._queue = batch + self._queue, []
             for *_, future in waiting:
                 if not future.done():
