@@ -4,12 +4,11 @@ The calendar connectors sync each mailbox's calendar, so a deletion names the ma
 seen in (``ActivityDeletedV1.seen_in``). Only the organizer's calendar deletes a meeting (or
 any calendar, when the organizer is unknown): an invited rep who removes the event from her own
 calendar no longer attends it, and the colleague who held it keeps it. She is then read as
-having declined, the rule ingest applies to a calendar's answers (``calendar_people``): while
-two people still attend, she is left out; when fewer do, the meeting is called off, published
-cancelled listing who declined and the organizer when she declined or is internal, so it counts
-nothing. The stored meeting holds the people it needs: the organizer's role, everyone's answer,
-and its direction, which tells whether the organizer is internal (only an external organizer
-makes a meeting inbound).
+having declined, under the rule ingest applies to a calendar's answers
+(``libs.common.calendar_attendance.meeting_attendance``, where it is explained): the meeting
+goes on without her, or is called off. The stored meeting holds the people it needs: the
+organizer's role, everyone's answer, and its direction, which tells whether the organizer is
+internal (only an external organizer makes a meeting inbound).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from libs.common.calendar_attendance import meeting_attendance
 from libs.common.contracts.activities import (
     ActivityIngestedV1,
     ActivityKind,
@@ -84,18 +84,22 @@ def removal_from_calendar(
     hers = [p for p in activity.participants if is_hers(p) and not declined(p)]
     if not hers:
         return RemovalOutcome(CalendarRemoval.UNCHANGED)
-    others = [p for p in activity.participants if not is_hers(p)]
-    if sum(1 for p in others if not declined(p)) >= 2:
-        return RemovalOutcome(
-            CalendarRemoval.LEFT, activity.model_copy(update={"participants": tuple(others)})
-        )
-    # Called off: who declined (her included), and the organizer when she declined or is internal.
-    left = [hers[0].model_copy(update={"response_status": ResponseStatus.DECLINED})]
+    # She is read as having declined: the meeting's others as stored, and who declined (her last).
+    others = tuple(p for p in activity.participants if not is_hers(p))
     refused = [p for p in others if declined(p) and p is not organizer]
-    host = [organizer] if declined(organizer) or activity.direction is not Direction.INBOUND else []
-    participants: tuple[Participant, ...] = (*host, *refused, *left)
-    called_off = activity.model_copy(update={"participants": participants, "outcome": Outcome.CANCELLED})
-    return RemovalOutcome(CalendarRemoval.LEFT, called_off)
+    left = hers[0].model_copy(update={"response_status": ResponseStatus.DECLINED})
+    attendance = meeting_attendance(
+        others,
+        (*refused, left),
+        organizer,
+        organizer_internal=activity.direction is not Direction.INBOUND,
+    )
+    assert attendance is not None  # she declined: never time blocked
+    participants, called_off = attendance
+    update: dict[str, object] = {"participants": participants}
+    if called_off:
+        update["outcome"] = Outcome.CANCELLED
+    return RemovalOutcome(CalendarRemoval.LEFT, activity.model_copy(update=update))
 
 
 def removals_from_calendars(

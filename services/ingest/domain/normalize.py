@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from libs.common.calendar_attendance import meeting_attendance
 from libs.common.contracts.activities import (
     ActivityIn,
     Direction,
@@ -24,7 +25,6 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
     ResponseStatus,
-    declined,
 )
 from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
 from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
@@ -530,42 +530,23 @@ def calendar_people(
     internal_domains: Iterable[str],
 ) -> tuple[tuple[Participant, ...], bool] | None:
     """A calendar event's participants, and whether the answers called it off; None for time
-    blocked (``BLOCKED_TIME``).
+    blocked (``BLOCKED_TIME``): the rule is ``libs.common.calendar_attendance.meeting_attendance``.
 
-    ``organizer`` carries ``response_status`` declined when she declined her own event (Google
-    lists her among the attendees with ``organizer: true``; Graph gives her answer on the event):
-    she keeps her role, which decides the direction, and attribution neither credits her nor
-    reads her as evidence. ``attending`` are the other invitees who did not decline, ``declining``
-    those who did (each marked declined). While two people still attend, the event is a meeting
-    and the guests who declined are left out, as ever.
-
-    When fewer attend because someone declined (every guest; the organizer leaving one guest;
-    the reps a buyer invited), the meeting is **called off**: it did not take place, and is
-    published as cancelled listing who declined, and the organizer when she declined or is at
-    the tenant's domains (her role decides the direction), the one person left attending alone
-    otherwise left out. Nobody it lists is evidence for an account or a deal, nor a rep credited
-    unless she organised it and did not decline, so it counts nothing, and as the event's newer
-    revision (through the one versioned path) it replaces a version published while a guest had
-    accepted, which stops counting as booked and held. Nobody declined and fewer than two
-    attend, or nobody but the organizer was invited: time blocked, nothing to publish.
+    ``organizer`` carries her own answer (Google lists her among the attendees with
+    ``organizer: true``; Graph gives her answer on the event), ``attending`` are the other
+    invitees who did not decline, ``declining`` those who did (each marked declined). Repeats of
+    one address are dropped first (and from the people a called-off meeting lists); the
+    organizer is internal when her address is at ``internal_domains``.
     """
     present = unique_participants([organizer, *attending])
-    turnout = sum(1 for p in present if not declined(p))
-    if turnout >= 2:
-        return present, False
-    refused = unique_participants(declining)
-    if not refused and not (organizer is not None and declined(organizer)):
-        return None
-    if not refused and len(present) < 2:
-        return None  # she declined time she had blocked for herself: still time blocked
-    domains = tuple(internal_domains)
-    host = (
-        organizer
-        if organizer is not None
-        and (declined(organizer) or (organizer.email is not None and is_internal(organizer.email, domains)))
-        else None
+    email = organizer.email if organizer is not None else None
+    internal = email is not None and is_internal(email, tuple(internal_domains))
+    attendance = meeting_attendance(
+        present, unique_participants(declining), organizer, organizer_internal=internal
     )
-    return unique_participants([host, *refused]), True
+    if attendance is None or not attendance[1]:
+        return attendance
+    return unique_participants(attendance[0]), True
 
 
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:
