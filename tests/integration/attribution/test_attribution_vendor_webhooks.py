@@ -1054,7 +1054,8 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
         ("ana.seller@acme.example", "accepted"),
         ("bo.buyer@globex.example", "accepted"),
     )
-    alone = {**accepted, "id": "g-alone"}
+    # Another event: its own id and UID (one UID is one meeting, in every calendar holding it).
+    alone = {**accepted, "id": "g-alone", "iCalUID": "g-alone@google.com"}
     declined = {**accepted, "updated": "2026-11-21T08:00:00.000Z"}
     ana_declined = {**alone, "updated": "2026-11-21T08:00:00.000Z"}
     ana_declined["attendees"] = [
