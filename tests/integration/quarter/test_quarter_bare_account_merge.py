@@ -72,7 +72,7 @@ async def test_a_bare_merge_makes_the_merged_accounts_domains_deals_and_history_
     nobody lists) and from Fay at third.example. 10 November the CRM merges Third into Other,
     15 November Other into Buyer, each time sending the merged account alone. Every activity at
     Other's or Third's domain, before the merges (re-matched) and after, is then Buyer's, on Ben's
-    deal-2 (Buyer's only open deal now); the same world at another tenant, unmerged, is unmoved."""
+    deal-2 (Buyer's only open deal now), and so is mail filed on deal-2 alone; the same world at another tenant, unmerged, is unmoved."""
     acme = await new_tenant(db_engine)
     globex = await new_tenant(db_engine, "globex")
     async with in_process_stack(kafka_settings, database_settings) as stack:
@@ -121,7 +121,14 @@ async def test_a_bare_merge_makes_the_merged_accounts_domains_deals_and_history_
         )
         await settle(kafka_settings)
 
-        names = ("carol-oct", "dan-oct", "fay-oct", "fay-nov", "eve-nov", "carol-nov", "gus-nov")
+        # Alone in its batch: Ben's call notes filed on deal-2 with a buyer at no account's domain.
+        logged = email(
+            "zoe-nov", BEN, "zoe@elsewhere.example", "2026-11-19T15:00:00Z", crm={"deal_id": "deal-2"}
+        )
+        await post(stack, acme, logged)
+        await settle(kafka_settings)
+
+        names = ("carol-oct", "dan-oct", "fay-oct", "fay-nov", "eve-nov", "carol-nov", "gus-nov", "zoe-nov")
         seen = {n: await activity(stack, acme, "mail", n) for n in names}
         assert {n: (a["status"], a["rep"], a["account"], a["deal"]) for n, a in seen.items()} == {
             "carol-oct": ("attributed", "rep-ben", "acc-1", "deal-2"),
@@ -131,6 +138,7 @@ async def test_a_bare_merge_makes_the_merged_accounts_domains_deals_and_history_
             "eve-nov": ("attributed", "rep-ben", "acc-1", "deal-2"),
             "carol-nov": ("attributed", "rep-ben", "acc-1", "deal-2"),
             "gus-nov": ("attributed", "rep-ben", "acc-1", "deal-2"),
+            "zoe-nov": ("attributed", "rep-ben", "acc-1", "deal-2"),
         }
         # The October mail was re-decided (a new version); the second tenant's was not touched.
         assert {n: seen[n]["version"] for n in ("carol-oct", "dan-oct", "fay-oct")} == {
