@@ -402,19 +402,39 @@ class _Loader:
                 self.absorbed[row.contact_id] = row.merged_into
 
     async def accounts(self, domains: Iterable[str], explicit: set[str]) -> None:
+        """Accounts referenced, of the contacts found, and holding a participant's domain; one
+        merged into another (its domains are kept for this) is put as merged, after its survivor
+        at the end of its chain (``ReferenceIndex.put_merged_account``)."""
         account_ids = set(explicit) | {c.account_id for c in self.index.contacts.values() if c.account_id}
         for row in await self.rows(
             "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)",
             d=sorted(domains),
         ):
             account_ids.add(row.account_id)
-        if account_ids:
+        if not account_ids:
+            return
+        found = await self.rows(
+            "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted",
+            a=sorted(account_ids),
+        )
+        merged = [row for row in found if row.merged_into is not None]
+        for row in found:
+            if row.merged_into is None:
+                self.index.put_account(_account(row))
+        if not merged:
+            return
+        survivors = await _resolve_merges(
+            self.conn, self.tenant_id, "account", [row.account_id for row in merged]
+        )
+        if missing := sorted({s for s in survivors.values() if s is not None} - set(self.index.accounts)):
             for row in await self.rows(
                 "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted "
                 "AND merged_into IS NULL",
-                a=sorted(account_ids),
+                a=missing,
             ):
                 self.index.put_account(_account(row))
+        for row in merged:
+            self.index.put_merged_account(_account(row), survivors.get(row.account_id))
 
     async def threads(self, threads: Iterable[str]) -> None:
         if not threads:
@@ -450,6 +470,12 @@ class _Loader:
         contact_ids = sorted(set(self.index.contacts) | set(self.absorbed))
         if not (self.index.accounts or pinned or contact_ids):
             return
+        # The deals of an account merged into one found are the survivor's (``put_merged_account``).
+        accounts = set(self.index.accounts) | {
+            merged
+            for merged in self.index.merged_accounts
+            if self.index.survivor("account", merged) in self.index.accounts
+        }
         found = await self.rows(
             """
             SELECT * FROM ref_deals WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL AND (
@@ -459,15 +485,30 @@ class _Loader:
                     OR deal_id IN (SELECT deal_id FROM ref_deal_contacts
                                    WHERE tenant_id = :t AND contact_id = ANY(:c)))))
             """,
-            a=sorted(self.index.accounts),
+            a=sorted(accounts),
             d=sorted(pinned),
             c=contact_ids,
             earliest=earliest,
         )
-        # Owners are filed under their person before the deals are indexed.
+        # Owners are filed under their person, and the survivors of the accounts merged since the
+        # deals named them recorded, before the deals are indexed.
         await self.follow_aliases({row.owner_rep_id for row in found if row.owner_rep_id})
+        await self.account_survivors({row.account_id for row in found if row.account_id})
         for row in found:
             self.index.put_deal(deal_from_row(row, self.absorbed))
+
+    async def account_survivors(self, account_ids: set[str]) -> None:
+        """Record the survivors of the merged ones among ``account_ids`` not yet known (a pinned
+        deal's or a contact's deal's account that no participant points at): their deals count
+        on the survivor's account. One query, none when all are known."""
+        known = self.index.accounts.keys() | self.index.merged_accounts.keys()
+        unknown = {a for a in account_ids if a not in known and ("account", a) not in self.index.survivors}
+        if not unknown:
+            return
+        for account_id, survivor in (
+            await _resolve_merges(self.conn, self.tenant_id, "account", unknown)
+        ).items():
+            self.index.survivors[("account", account_id)] = survivor
 
 
 async def load_reference_index(

@@ -520,7 +520,9 @@ async def _apply_accounts(
         return
     children: dict[str, list[str]] = {"domain": [], "account_id": []}
     for e in written:
-        if _live(e):
+        # A merged account's domains stay filed under it: they lead to its survivor (the
+        # reference loader follows its merge), whether or not the CRM re-sends the survivor.
+        if not e.deleted:
             children["domain"] += domains[e.id]
             children["account_id"] += [e.id] * len(domains[e.id])
     held = await _account_domains(conn, t, [e.id for e in written])

@@ -139,8 +139,12 @@ class ReferenceIndex:
     thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
     overrides: dict[uuid.UUID, ManualOverride] = field(default_factory=dict)
     #: ``(kind, id)`` of an explicitly referenced entity that was merged or deleted -> its
-    #: survivor, or ``None`` when it is gone for good.
+    #: survivor, or ``None`` when it is gone for good. An account's survivor also holds what the
+    #: merged account held (``put_merged_account``): its contacts, its deals, its domains.
     survivors: dict[tuple[EntityKind, str], str | None] = field(default_factory=dict)
+    #: Accounts their CRM merged into another (``merged_into``), as they were last sent: their
+    #: domains are their survivor's, but where a live account holds the domain itself.
+    merged_accounts: dict[str, Account] = field(default_factory=dict)
     #: ``person`` of each rep asked for since the last ``put_rep``: built once per batch, not
     #: once per activity that points at the rep.
     _people: dict[str, Rep | None] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -154,6 +158,11 @@ class ReferenceIndex:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _accounts_holding: dict[str, list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    #: The domains accounts hold through the merged accounts (``merged_accounts``) they survive,
+    #: built once per batch: domain -> its survivors, and survivor -> those domains (sorted).
+    _inherited: tuple[dict[str, set[str]], dict[str, tuple[str, ...]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
     #: ``rep_by_name_address`` of each participant address asked for since the last ``put_rep``.
@@ -265,20 +274,51 @@ class ReferenceIndex:
             return found
 
     def accounts_holding(self, domain: str) -> list[str]:
-        """The accounts one of whose domains, as the rules compare them, is ``domain``, by id."""
+        """The accounts one of whose domains, as the rules compare them, is ``domain``, by id
+        (the domains of the accounts merged into it included: ``account``)."""
         if self._accounts_holding is None:
             holding: dict[str, list[str]] = {}
             for account_id in sorted(self.accounts):
-                for d in account_domains(self.accounts[account_id]):
+                for d in account_domains(self.account(account_id)):
                     holding.setdefault(d, []).append(account_id)
             self._accounts_holding = holding
         return self._accounts_holding.get(domain, [])
+
+    def account(self, account_id: str) -> Account:
+        """The live account ``account_id`` with the domains it holds through the accounts merged
+        into it (``inherited_domains``) after its own."""
+        account = self.accounts[account_id]
+        inherited = self.inherited_domains()[1].get(account_id)
+        if not inherited:
+            return account
+        return replace(account, domains=(*account.domains, *inherited))
+
+    def inherited_domains(self) -> tuple[dict[str, set[str]], dict[str, tuple[str, ...]]]:
+        """Domains of the merged accounts (``merged_accounts``) that no live account holds itself,
+        as domain -> the survivors holding it, and survivor -> those domains (sorted): what a
+        merge in the CRM makes of them, whether or not the survivor was re-sent with them. A
+        merged account whose chain ends in a deletion leaves its domains to nobody."""
+        if self._inherited is None:
+            by_domain: dict[str, set[str]] = {}
+            by_survivor: dict[str, set[str]] = {}
+            for merged_id, merged in self.merged_accounts.items():
+                survivor = self.survivor("account", merged_id)
+                if survivor is None or survivor == merged_id:
+                    continue
+                for domain in _domains(merged):
+                    if not self.account_ids_by_domain.get(domain):
+                        by_domain.setdefault(domain, set()).add(survivor)
+                        by_survivor.setdefault(survivor, set()).add(domain)
+            self._inherited = (by_domain, {s: tuple(sorted(d)) for s, d in by_survivor.items()})
+        return self._inherited
 
     def add_membership(self, membership: TeamMembership) -> None:
         person = self.canonical(membership.rep_id)
         self.memberships[person].append(replace(membership, rep_id=person))
 
     def put_contact(self, contact: Contact) -> None:
+        if contact.account_id is not None and (survivor := self._account_survivor(contact.account_id)):
+            contact = replace(contact, account_id=survivor)
         old = self.contacts.get(contact.id)
         if old is not None:
             _index_drop(self.contact_ids_by_identity, _identities(old.emails, old.phones), old.id)
@@ -292,11 +332,40 @@ class ReferenceIndex:
             _index_drop(self.account_ids_by_domain, _domains(old), old.id)
         self.accounts[account.id] = account
         self._accounts_holding = None
+        self._inherited = None
         _index_add(self.account_ids_by_domain, _domains(account), account.id)
+
+    def put_merged_account(self, account: Account, survivor: str | None) -> None:
+        """An account its CRM merged into ``survivor`` (the end of its merge chain; ``None`` when
+        that was deleted), as last sent: whatever it held is the survivor's, as the CRM shows it
+        after a merge even when it re-sends neither the survivor nor the merged account's deals
+        and contacts. Its contacts and deals, put before or after, count on the survivor's
+        account; its domains are the survivor's where no live account holds them itself
+        (``inherited_domains``); an explicit reference to it is followed (``survivor``)."""
+        self.survivors[("account", account.id)] = survivor
+        self.merged_accounts[account.id] = account
+        self._accounts_holding = None
+        self._inherited = None
+        if survivor is None:
+            return
+        for contact in [c for c in self.contacts.values() if c.account_id == account.id]:
+            self.put_contact(contact)
+        for deal in [d for d in self.deals.values() if d.account_id == account.id]:
+            self.put_deal(deal)
+
+    def _account_survivor(self, account_id: str) -> str | None:
+        """The survivor of a merged account (``None`` for any other, a deleted one included)."""
+        survivors = self.survivors
+        if not survivors:
+            return None
+        survivor = survivors.get(("account", account_id))
+        return survivor if survivor != account_id else None
 
     def put_deal(self, deal: Deal) -> None:
         if deal.owner_rep_id is not None and deal.owner_rep_id in self.rep_aliases:
             deal = replace(deal, owner_rep_id=self.canonical(deal.owner_rep_id))
+        if deal.account_id is not None and (survivor := self._account_survivor(deal.account_id)):
+            deal = replace(deal, account_id=survivor)
         old = self.deals.get(deal.id)
         if old is not None:
             _index_drop(self.deal_ids_by_account, {old.account_id} if old.account_id else set(), old.id)
@@ -443,6 +512,8 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
         {},
     )
     departures = index.departed_addresses
+    by_domain = index.account_ids_by_domain
+    inherited = index.inherited_domains()[0] if index.merged_accounts else None
     for p in activity.participants:
         email = p.email.lower() if p.email else None
         for identity in (email, p.phone):
@@ -460,7 +531,10 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
         domain = email_domain(email)
         if domain:
             for parent in parent_domains(domain):
-                found.account_ids |= index.account_ids_by_domain.get(parent, _NOTHING)
+                if held := by_domain.get(parent):
+                    found.account_ids |= held
+                elif inherited and (survivors := inherited.get(parent)):
+                    found.account_ids |= survivors
     contacts = index.contacts
     found.account_ids |= {a for c in found.contact_ids if c in contacts and (a := contacts[c].account_id)}
     return found
@@ -509,7 +583,7 @@ def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionS
         internal_domains=index.internal_domains,
         reps=tuple(person for r in ordered_reps if (person := index.person(r)) is not None),
         memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
-        accounts=tuple(index.accounts[a] for a in sorted(pointed.account_ids) if a in index.accounts),
+        accounts=tuple(index.account(a) for a in sorted(pointed.account_ids) if a in index.accounts),
         contacts=tuple(index.contacts[c] for c in sorted(pointed.contact_ids) if c in index.contacts),
         deals=deals,
         thread_attribution=None if sliced.thread is None else _current(sliced.thread),
