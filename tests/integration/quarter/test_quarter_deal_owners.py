@@ -89,6 +89,16 @@ async def test_anas_october_mail_stays_on_the_deal_she_owned_then_when_re_matche
             "rule_path": "owner_participates",
             "version": 2,
         }
+        # A version older than the one held (20 October, naming Cy) is refused and records nothing.
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-10-20T09:00:00Z",
+            _deal("deal-1", "rep-cy", "2026-09-01T00:00:00Z"),
+        )
+        await settle(kafka_settings)
+        assert (await activity(stack, tenant, "mail", "oct-ana"))["version"] == 2
         async with db_engine.connect() as conn:
             owners = (
                 await conn.execute(
