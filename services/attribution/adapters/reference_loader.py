@@ -3,7 +3,7 @@
 A fixed handful of indexed queries per batch (not per activity): identities -> reps and
 contacts, domains -> accounts, accounts and contacts -> deals (closed ones only while still
 inside the grace window), explicit and thread deals whatever their state, owners of every
-deal loaded, reps -> memberships, threads -> the attributions of their activities, activity
+deal loaded (and who owned it when, ``ref_deal_owners``), reps -> memberships, threads -> the attributions of their activities, activity
 ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
 explicit reference to a merged entity is followed to its survivor (``survivors``).
 
@@ -40,6 +40,7 @@ from services.attribution.domain.reference import (
     Account,
     Contact,
     Deal,
+    DealOwnership,
     ManualOverride,
     Rep,
     TeamMembership,
@@ -490,12 +491,20 @@ class _Loader:
             c=contact_ids,
             earliest=earliest,
         )
+        # The owners of deals whose owner changed, by time (``ReferenceIndex.deal_at``).
+        owned = await self.rows(
+            "SELECT deal_id, owner_rep_id, since FROM ref_deal_owners WHERE tenant_id = :t AND deal_id = ANY(:d) "
+            "ORDER BY deal_id, since",
+            d=sorted({row.deal_id for row in found}),
+        )
         # Owners are filed under their person, and the survivors of the accounts merged since the
         # deals named them recorded, before the deals are indexed.
-        await self.follow_aliases({row.owner_rep_id for row in found if row.owner_rep_id})
+        await self.follow_aliases({row.owner_rep_id for row in (*found, *owned) if row.owner_rep_id})
         await self.account_survivors({row.account_id for row in found if row.account_id})
         for row in found:
             self.index.put_deal(deal_from_row(row, self.absorbed))
+        for row in owned:
+            self.index.add_deal_owner(DealOwnership(row.deal_id, row.owner_rep_id, row.since))
 
     async def account_survivors(self, account_ids: set[str]) -> None:
         """Record the survivors of the merged ones among ``account_ids`` not yet known (a pinned
@@ -535,7 +544,9 @@ async def load_reference_index(
     await loader.threads(wanted.threads)
     await loader.overrides(wanted.activity_ids)
     await loader.deals(explicit["deal"], wanted.earliest - timedelta(days=grace_days_after_closed))
-    owners = {d.owner_rep_id for d in loader.index.deals.values() if d.owner_rep_id}
+    owners = {d.owner_rep_id for d in loader.index.deals.values() if d.owner_rep_id} | {
+        o.owner_rep_id for held in loader.index.deal_owners.values() for o in held if o.owner_rep_id
+    }
     overriding = {o.rep_id for o in loader.index.overrides.values() if o.rep_id}
     await loader.reps(owners | overriding)
     return loader.index

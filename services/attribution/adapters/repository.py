@@ -635,6 +635,7 @@ async def _apply_deals(
             children["contact_id"] += [c.contact_id for c in e.contacts]
             children["role"] += [c.role for c in e.contacts]
     await _replace_children(conn, "ref_deal_contacts", "deal_id", t, [e.id for e in written], children)
+    await _record_owners(conn, t, written, before)
     for e in written:
         if e.account_id:
             changed.account_ids.add(e.account_id)
@@ -645,6 +646,32 @@ async def _apply_deals(
             held = before.get(e.id)
             gone_before = held is None or held.deleted or held.merged_into is not None
             changed.deal_changes.append((None if gone_before else deal_from_row(held), _sent_deal(e)))
+
+
+async def _record_owners(
+    conn: AsyncConnection, t: str, written: Sequence[DealV1], before: dict[str, Any]
+) -> None:
+    """A deal's owner from the ``updated_at`` of the version that named it (``ref_deal_owners``):
+    its first version, and each newer one that changes the owner. A version older than the one
+    held is not written (last writer wins) and records nothing either; a correction under the
+    same ``updated_at`` replaces what that version recorded."""
+    named = [e for e in written if (held := before.get(e.id)) is None or held.owner_rep_id != e.owner_rep_id]
+    if not named:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO ref_deal_owners (tenant_id, deal_id, since, owner_rep_id) "
+            "SELECT :t, u.deal_id, u.since, u.owner_rep_id "
+            "FROM unnest(CAST(:d AS text[]), CAST(:s AS timestamptz[]), CAST(:o AS text[])) AS u(deal_id, since, owner_rep_id) "
+            "ON CONFLICT (tenant_id, deal_id, since) DO UPDATE SET owner_rep_id = EXCLUDED.owner_rep_id"
+        ),
+        {
+            "t": t,
+            "d": [e.id for e in named],
+            "s": [e.updated_at for e in named],
+            "o": [e.owner_rep_id for e in named],
+        },
+    )
 
 
 def _common(t: str, e: CrmEntity) -> dict[str, Any]:

@@ -20,7 +20,7 @@ Identities are compared lower-cased (emails, domains) and as given (E.164 phones
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -90,6 +90,28 @@ class Deal:
     @property
     def contact_ids(self) -> frozenset[str]:
         return frozenset(contact_id for contact_id, _ in self.contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class DealOwnership:
+    """``deal_id`` is owned by ``owner_rep_id`` from ``since`` (the ``updated_at`` of the CRM
+    version that said so) until the next ownership of the deal."""
+
+    deal_id: str
+    owner_rep_id: str | None
+    since: datetime
+
+
+def owner_at(history: Sequence[DealOwnership], at: datetime) -> str | None:
+    """The owner of a deal when an activity at ``at`` happened: the latest ownership of
+    ``history`` (sorted by ``since``, not empty) that started at or before ``at``; before the
+    first one, the earliest known owner (a deal's first version is not its birth)."""
+    owner = history[0].owner_rep_id
+    for ownership in history:
+        if ownership.since > at:
+            break
+        owner = ownership.owner_rep_id
+    return owner
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,12 @@ from services.attribution.domain.reference import (
     Contact,
     CurrentAttribution,
     Deal,
+    DealOwnership,
     ManualOverride,
     Rep,
     TeamMembership,
     TenantAttributionPolicy,
+    owner_at,
 )
 from services.attribution.domain.reps import name_aliases
 
@@ -135,6 +137,9 @@ class ReferenceIndex:
     deals: dict[str, Deal] = field(default_factory=dict)
     deal_ids_by_account: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     deal_ids_by_contact: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Deal -> its owners over time, by ``since`` (``ref_deal_owners``): present for a deal
+    #: whose owner changed, read at each activity's time (``deal_at``).
+    deal_owners: dict[str, list[DealOwnership]] = field(default_factory=dict)
     #: Thread id -> the attributions of its activities, oldest first.
     thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
     overrides: dict[uuid.UUID, ManualOverride] = field(default_factory=dict)
@@ -374,6 +379,21 @@ class ReferenceIndex:
         _index_add(self.deal_ids_by_account, {deal.account_id} if deal.account_id else set(), deal.id)
         _index_add(self.deal_ids_by_contact, set(deal.contact_ids), deal.id)
 
+    def add_deal_owner(self, ownership: DealOwnership) -> None:
+        """Record who owned a deal from when; put in ``since`` order (``owner_at``)."""
+        owner = ownership.owner_rep_id
+        if owner is not None and owner in self.rep_aliases:
+            ownership = replace(ownership, owner_rep_id=self.canonical(owner))
+        self.deal_owners.setdefault(ownership.deal_id, []).append(ownership)
+
+    def deal_at(self, deal: Deal, at: datetime) -> Deal:
+        """``deal`` with the owner it had when an activity at ``at`` happened."""
+        history = self.deal_owners.get(deal.id)
+        if not history or len(history) < 2:
+            return deal
+        owner = owner_at(history, at)
+        return deal if owner == deal.owner_rep_id else replace(deal, owner_rep_id=owner)
+
     def survivor(self, kind: EntityKind, entity_id: str) -> str | None:
         """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""
         return self.survivors.get((kind, entity_id), entity_id)
@@ -565,6 +585,8 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     for contact_id in pointed.contact_ids:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
     deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
+    if index.deal_owners:
+        deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
     return _Slice(pointed, thread, override, deals)
 
 
