@@ -16,6 +16,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import T0, TENANT
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
+    GLOBEX_AND_ANA,
     HUBSPOT_CRM,
     HUBSPOT_ENTITIES,
     _deliver,
@@ -35,27 +36,7 @@ from tests.integration.polling import eventually, poll_rows, references_landed
 OPPORTUNITY = "0065j00000Lm4NpAAJ"
 ANA = "0055j000004Vb8nAAC"
 SALESFORCE_CRM = _outbound_message(
-    """
-    <Notification>
-     <Id>04l5j00000Gx7R0AAA</Id>
-     <sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
-      <sf:Id>0015j00000ZkM3hAAF</sf:Id>
-      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
-      <sf:Name>Globex</sf:Name>
-      <sf:Website>https://www.globex.example</sf:Website>
-     </sObject>
-    </Notification>
-    <Notification>
-     <Id>04l5j00000Gx7R1AAA</Id>
-     <sObject xsi:type="sf:User" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
-      <sf:Id>0055j000004Vb8nAAC</sf:Id>
-      <sf:Email>ana.seller@acme.example</sf:Email>
-      <sf:FirstName>Ana</sf:FirstName>
-      <sf:LastName>Seller</sf:LastName>
-      <sf:IsActive>true</sf:IsActive>
-      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
-     </sObject>
-    </Notification>""",
+    GLOBEX_AND_ANA,
     _opportunity(OPPORTUNITY, "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15"),
 )
 

@@ -207,14 +207,8 @@ def _outbound_message(*notifications: str) -> bytes:
 </soapenv:Envelope>""".encode()
 
 
-async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
-    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
-) -> None:
-    """An Outbound Message on Opportunity with Stage but without IsClosed: "Closed Won" is a close
-    on its Close Date, so a call in November goes to the open opportunity of the account."""
-    await setup_tenant(db_engine)
-    crm = _outbound_message(
-        """
+#: Salesforce's Account Globex and User Ana, as Outbound Messages send them.
+GLOBEX_AND_ANA = """
     <Notification>
      <Id>04l5j00000Gx7R0AAA</Id>
      <sObject xsi:type="sf:Account" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
@@ -234,7 +228,17 @@ async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
       <sf:IsActive>true</sf:IsActive>
       <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
      </sObject>
-    </Notification>""",
+    </Notification>"""
+
+
+async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """An Outbound Message on Opportunity with Stage but without IsClosed: "Closed Won" is a close
+    on its Close Date, so a call in November goes to the open opportunity of the account."""
+    await setup_tenant(db_engine)
+    crm = _outbound_message(
+        GLOBEX_AND_ANA,
         # The won opportunity is the newer one: open, it would win on recency.
         _opportunity("0065j00000Lm4NoAAJ", "Closed Won", "2026-09-01T09:00:00.000Z", "2026-10-01"),
         _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15"),

@@ -40,6 +40,26 @@ def _google_event(event_id: str, start: datetime) -> dict[str, Any]:
     }
 
 
+async def _connect(h: Any, vendor: str, addresses: list[str], now: datetime) -> None:
+    """The calendars of ``addresses`` connected through ``vendor`` (three days of backfill)."""
+    if vendor == "google":
+        kind, credentials, options = "google-calendar", h.service_account, {}
+    else:
+        kind, credentials = "microsoft-calendar", CLIENT_SECRET
+        options = {"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID}
+    await connect_mailboxes(
+        h.deps.store,
+        TENANT,
+        kind,
+        vendor=vendor,
+        credentials=credentials,
+        options=options,
+        addresses=addresses,
+        backfill_days=3,
+        now=now,
+    )
+
+
 async def _attribution(db: AsyncEngine, source: str, external_id: str, version: int) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = await poll_rows(
         db,
@@ -56,17 +76,7 @@ async def test_a_google_event_deleted_between_two_syncs_is_retracted(
     async with harness(kafka_settings, database_settings, db_engine, SETTINGS) as h:
         now = now_utc().replace(microsecond=0)
         h.fake.put_event(ANA, _google_event("demo", now - timedelta(days=1)))
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "google-calendar",
-            vendor="google",
-            credentials=h.service_account,
-            options={},
-            addresses=[ANA],
-            backfill_days=3,
-            now=now,
-        )
+        await _connect(h, "google", [ANA], now)
         assert [r.fetched for r in await sync_due(h.deps)] == [1]
         (first,) = await _attribution(db_engine, "google-calendar", "demo", 1)
 
@@ -93,17 +103,7 @@ async def test_a_graph_event_removed_from_the_delta_is_retracted(
             graph_event("demo-1", start, ANA, BUYER, modified=now - timedelta(days=4)),
             start,
         )
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "microsoft-calendar",
-            vendor="microsoft",
-            credentials=CLIENT_SECRET,
-            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
-            addresses=[ANA],
-            backfill_days=3,
-            now=now,
-        )
+        await _connect(h, "microsoft", [ANA], now)
         assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
         (first,) = await _attribution(db_engine, "microsoft-graph", "demo-1", 1)
 
@@ -149,17 +149,7 @@ async def test_an_event_an_attendee_removed_from_her_calendar_is_only_hers_to_le
         ]
         h.fake.put_event(BOB, event)
         h.fake.put_event(ANA, event)
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "google-calendar",
-            vendor="google",
-            credentials=h.service_account,
-            options={},
-            addresses=[ANA, BOB],
-            backfill_days=3,
-            now=now,
-        )
+        await _connect(h, "google", [ANA, BOB], now)
         assert sorted(r.fetched for r in await sync_due(h.deps)) == [1, 1]
         (first,) = await _attribution(db_engine, "google-calendar", "demo", 1)
         before = await _people(db_engine, "google-calendar", "demo")
@@ -197,17 +187,7 @@ async def test_a_buyer_s_invitation_removed_from_the_only_rep_s_mailbox_is_calle
             graph_event("inv-1", start, BUYER, ANA, modified=now - timedelta(days=4)),
             start,
         )
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "microsoft-calendar",
-            vendor="microsoft",
-            credentials=CLIENT_SECRET,
-            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
-            addresses=[ANA],
-            backfill_days=3,
-            now=now,
-        )
+        await _connect(h, "microsoft", [ANA], now)
         assert [(r.fetched, r.error) for r in await sync_due(h.deps)] == [(1, None)]
         (first,) = await _attribution(db_engine, "microsoft-graph", "inv-1", 1)
         before = await _people(db_engine, "microsoft-graph", "inv-1")
@@ -255,17 +235,7 @@ async def test_two_synced_graph_mailboxes_holding_one_meeting_are_one_activity(
         start = now - timedelta(days=1)
         h.graph.put(BOB, "calendarview", _graph_copy("mtg-bob", start, now), start)
         h.graph.put(ANA, "calendarview", _graph_copy("mtg-ana", start, now), start)
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "microsoft-calendar",
-            vendor="microsoft",
-            credentials=CLIENT_SECRET,
-            options={"directory_tenant_id": DIRECTORY, "client_id": CLIENT_ID},
-            addresses=[ANA, BOB],
-            backfill_days=3,
-            now=now,
-        )
+        await _connect(h, "microsoft", [ANA, BOB], now)
         assert sorted((r.fetched, r.error) for r in await sync_due(h.deps)) == [(1, None), (1, None)]
         ((meeting,),) = await poll_rows(db_engine, MEETINGS, {"t": TENANT}, lambda rows: len(rows) == 1)
         source_of = {activity_id_for(TENANT, "microsoft-graph", c): c for c in ("mtg-bob", "mtg-ana")}
