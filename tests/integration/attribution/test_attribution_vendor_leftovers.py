@@ -17,6 +17,7 @@ from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import T0, TENANT
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
     GLOBEX_AND_ANA,
+    GLOBEX_CALLS_CRM,
     HUBSPOT_CRM,
     HUBSPOT_ENTITIES,
     _deliver,
@@ -242,20 +243,8 @@ async def test_a_call_between_two_numbers_is_the_call_its_dial_leg_made(
     to call named no buyer and counted 130 s."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
-    crm: list[dict[str, Any]] = [
-        {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"], "phones": [CELL]},
-        {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
-        {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
-        {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
-        {
-            "entity_type": "deal",
-            "id": "deal-1",
-            "account_id": "acc-1",
-            "owner_rep_id": "rep-2",
-            "created_at": "2026-10-01T00:00:00Z",
-            "contacts": [{"contact_id": "con-1", "role": "champion"}],
-        },
-    ]
+    # Ana's mobile is hers.
+    crm = [{**GLOBEX_CALLS_CRM[0], "phones": [CELL]}, *GLOBEX_CALLS_CRM[1:]]
     answered = _twilio("CA-answered", 95, Direction="inbound", From=BUYER, To=LINE)
     answered_leg = _leg("CA-answered-leg", "CA-answered", "completed", 80, CELL, BUYER)
     missed = _twilio("CA-missed", 40, Direction="inbound", From=BUYER, To=LINE)

@@ -898,6 +898,23 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
     }
 
 
+#: Ana (rep-1), Cy (rep-2) owning Globex's deal-1, and Bo (con-1), its champion, by phone.
+GLOBEX_CALLS_CRM: list[dict[str, Any]] = [
+    {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
+    {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
+    {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
+    {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
+    {
+        "entity_type": "deal",
+        "id": "deal-1",
+        "account_id": "acc-1",
+        "owner_rep_id": "rep-2",
+        "created_at": "2026-10-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    },
+]
+
+
 async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into_it(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -911,20 +928,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
     retrying)."""
     keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {"ana": "rep-1"}})
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
-    crm: list[dict[str, Any]] = [
-        {"entity_type": "rep", "id": "rep-1", "emails": ["ana.seller@acme.example"]},
-        {"entity_type": "rep", "id": "rep-2", "emails": ["cy@acme.example"]},
-        {"entity_type": "account", "id": "acc-1", "domains": ["globex.example"]},
-        {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "phones": ["(415) 555-2671"]},
-        {
-            "entity_type": "deal",
-            "id": "deal-1",
-            "account_id": "acc-1",
-            "owner_rep_id": "rep-2",
-            "created_at": "2026-10-01T00:00:00Z",
-            "contacts": [{"contact_id": "con-1", "role": "champion"}],
-        },
-    ]
+    crm = GLOBEX_CALLS_CRM
     parent = _twilio("CA-parent", 240, From="client:ana", To="+14155552671")
     leg = _twilio(
         "CA-leg",
