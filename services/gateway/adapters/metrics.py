@@ -318,14 +318,7 @@ async def funnel_counts(
                 f"SELECT {sums} FROM metric_rollups WHERE tenant_id = :t AND level = :level "
                 f"AND entity_id IN ({entities}) AND granularity = 'day' AND period_start BETWEEN :first AND :last"
             ),
-            {
-                "t": tenant_id,
-                "e": entity_id,
-                "team": params["team"],
-                "level": level,
-                "first": first,
-                "last": last,
-            },
+            {**params, "level": level, "first": first, "last": last},
         )
     ).one()
     owner = _owned_by(level, "d.closed_at")
