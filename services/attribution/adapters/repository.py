@@ -1004,6 +1004,7 @@ async def activities_to_rematch(
                 JOIN unnest(CAST(:returned AS text[]), CAST(:returned_at AS timestamptz[])) AS r(identity, since)
                   ON at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
+                  AND cardinality(CAST(:returned AS text[])) > 0
                   AND EXISTS (
                     SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                     WHERE lower(p ->> 'email') = r.identity OR p ->> 'phone' = r.identity
