@@ -14,7 +14,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.common.settings import KafkaSettings
-from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, Topic
+from libs.common.topics import (
+    ACTIVITY_ATTRIBUTED,
+    ACTIVITY_INGESTED,
+    ATTRIBUTION_OVERRIDDEN,
+    CRM_ENTITY_CHANGED,
+    Topic,
+)
 from services.attribution.settings import AttributionOptions
 from services.metrics.settings import MetricsOptions
 
@@ -89,7 +95,8 @@ async def _behind(consumer: AIOKafkaConsumer, kafka: KafkaSettings, topics: tupl
 
 
 async def drained(kafka: KafkaSettings, deadline_s: float = 60.0, *, metrics_runs: bool = True) -> None:
-    """Return once attribution and then metrics committed everything; fail past ``deadline_s``.
+    """Return once attribution (activities, CRM changes, overrides) and then metrics committed
+    everything; fail past ``deadline_s``.
     Without ``metrics_runs`` (a stack without metrics), once attribution did.
 
     A consumer that stopped (a poison message retried forever) never drains: the test fails.
@@ -111,7 +118,9 @@ async def drained(kafka: KafkaSettings, deadline_s: float = 60.0, *, metrics_run
         left = -1
         while time.monotonic() < deadline:
             # Attribution first: once it committed its input, everything it publishes is on the topic.
-            left = await _behind(attribution, kafka, (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED))
+            left = await _behind(
+                attribution, kafka, (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ATTRIBUTION_OVERRIDDEN)
+            )
             if left == 0 and metrics:
                 left = await _behind(metrics[0], kafka, (ACTIVITY_ATTRIBUTED,))
             if left == 0:

@@ -46,7 +46,7 @@ from services.attribution.domain.reference import (
     TeamMembership,
 )
 from services.attribution.domain.reference_index import EntityKind, ReferenceIndex, ThreadMember
-from services.attribution.domain.reps import mapped_addresses
+from services.attribution.domain.reps import Absence, mapped_addresses
 
 #: A merge chain longer than this is a CRM loop, not a history: we stop following it.
 _MAX_MERGE_HOPS = 8
@@ -298,14 +298,22 @@ class _Loader:
         listed = self.index.rep_ids_by_identity
         emails = sorted(i for i in identities if "@" in i and i not in listed)
         departed: set[str] = set()
-        # A deleted or deactivated rep's emails and phones, listed by someone now or not (``departed``).
+        # A deleted or deactivated rep's emails and phones, listed by someone now or not
+        # (``departed``); and, in the same query, the spells a rep who came back was away
+        # (``ref_rep_absences``: ``returned_at`` set), whoever holds the identity now.
         for row in await self.rows(
-            "SELECT f.identity, f.rep_id, f.until, r.deleted OR NOT r.active AS left FROM ref_rep_former_identities f "
+            "SELECT f.identity, f.rep_id, f.until, NULL::timestamptz AS returned_at, "
+            "r.deleted OR NOT r.active AS left FROM ref_rep_former_identities f "
             "LEFT JOIN ref_reps r ON r.tenant_id = f.tenant_id AND r.rep_id = f.rep_id "
-            "WHERE f.tenant_id = :t AND f.identity = ANY(:e)",
+            "WHERE f.tenant_id = :t AND f.identity = ANY(:e) "
+            "UNION ALL SELECT identity, rep_id, left_at, returned_at, NULL FROM ref_rep_absences "
+            "WHERE tenant_id = :t AND identity = ANY(:e)",
             e=sorted(identities),
         ):
-            if row.left:
+            if row.returned_at is not None:
+                absence = Absence(row.rep_id, row.until, row.returned_at)
+                self.index.absences.setdefault(row.identity, []).append(absence)
+            elif row.left:
                 self.index.departed_addresses[row.identity] = (row.rep_id, row.until)
                 departed.add(row.rep_id)
             elif row.identity not in listed:

@@ -42,7 +42,7 @@ from services.attribution.domain.rematch import (
     day_start,
     narrowing_domains,
 )
-from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
+from services.attribution.domain.reps import RepRecord, absences_on_return, resolve_rep_aliases
 
 
 @dataclass
@@ -74,6 +74,9 @@ class ChangedReferences:
     #: Rep ids whose person changed (became or stopped being an alias, or a new canonical):
     #: their history is re-credited.
     people_changed: set[str] = field(default_factory=set)
+    #: Emails and phones of a rep who came back (reactivated) -> when: what they took part in
+    #: from then on may be hers again; what happened while she was away stays as it was.
+    returned_identities: dict[str, datetime] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (
@@ -88,11 +91,39 @@ class ChangedReferences:
             or self.rep_team_since
             or self.deal_changes
             or self.people_changed
+            or self.returned_identities
         )
 
     def team_changed(self, rep_id: str, since: date) -> None:
         current = self.rep_team_since.get(rep_id)
         self.rep_team_since[rep_id] = since if current is None else min(current, since)
+
+
+#: The rep upsert (last writer wins); it returns the state of the version held before it, or
+#: ``NULL`` when none was: ``live``, ``away`` (deleted or deactivated), ``merged``. The ``held``
+#: CTE reads the statement's snapshot, taken before the row is written.
+_UPSERT_REP = """
+    WITH held AS (
+        SELECT CASE WHEN merged_into IS NOT NULL THEN 'merged' WHEN deleted OR NOT active THEN 'away'
+                    ELSE 'live' END AS state
+        FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
+    )
+    INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
+                          role, updated_at, deleted, merged_into, source)
+    VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :role, :u, :d, :m, :src)
+    ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+        phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
+        manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
+        deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
+    WHERE ref_reps.updated_at < EXCLUDED.updated_at
+       OR (ref_reps.updated_at = EXCLUDED.updated_at
+           AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones, ref_reps.active,
+                ref_reps.manager_id, ref_reps.role, ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
+               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
+                EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role, EXCLUDED.deleted,
+                EXCLUDED.merged_into, EXCLUDED.source))
+    RETURNING rep_id, (SELECT state FROM held) AS held_state
+"""
 
 
 async def _upsert(conn: AsyncConnection, sql: str, params: dict[str, Any]) -> bool:
@@ -105,42 +136,32 @@ async def _apply_rep(
 ) -> bool:
     # A departure (a tombstone, or the CRM deactivating her: ``active: false``) keeps what the rep
     # held (``_keep_departed``): whether she was live and active before it. A rep first received
-    # inactive (a HubSpot archived owner) held what she lists until then.
+    # inactive (a HubSpot archived owner) held what she lists until then. A rep live and active
+    # again after a departure came back (``_keep_absence``).
     leaves = (e.deleted or not e.active) and not e.merged_into
-    was_live = leaves and await _was_active(conn, t, e)
-    written = await _upsert(
-        conn,
-        """
-        INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
-                              role, updated_at, deleted, merged_into, source)
-        VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :role, :u, :d, :m, :src)
-        ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-            phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
-            manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
-            deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
-        WHERE ref_reps.updated_at < EXCLUDED.updated_at
-           OR (ref_reps.updated_at = EXCLUDED.updated_at
-               AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones, ref_reps.active,
-                    ref_reps.manager_id, ref_reps.role, ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
-                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
-                    EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role, EXCLUDED.deleted,
-                    EXCLUDED.merged_into, EXCLUDED.source))
-        RETURNING rep_id
-        """,
-        {
-            **_common(t, e),
-            "name": e.name,
-            "emails": list(e.emails),
-            "phones": list(e.phones),
-            "raw": list(e.raw_phones),
-            "active": e.active,
-            "manager": e.manager_id,
-            "role": e.role,
-            "m": e.merged_into,
-            "src": source,
-        },
-    )
-    if written:
+    upserted = (
+        await conn.execute(
+            text(_UPSERT_REP),
+            {
+                **_common(t, e),
+                "name": e.name,
+                "emails": list(e.emails),
+                "phones": list(e.phones),
+                "raw": list(e.raw_phones),
+                "active": e.active,
+                "manager": e.manager_id,
+                "role": e.role,
+                "m": e.merged_into,
+                "src": source,
+            },
+        )
+    ).first()
+    written = upserted is not None
+    if upserted is not None:
+        held_state = upserted.held_state
+        was_live = leaves and (held_state == "live" if held_state is not None else not e.deleted)
+        if held_state == "away" and not (leaves or e.merged_into):
+            await _keep_absence(conn, t, e, changed)
         listed = sorted({*(m.lower() for m in e.emails), *e.phones})
         # A rep who left (deleted or inactive) or was merged names nobody by her emails and phones
         # any more: what she did before she left stays hers through ``ref_rep_former_identities``.
@@ -150,7 +171,7 @@ async def _apply_rep(
             {"t": t, "id": e.id},
         )
         held_identities = {row.identity for row in held}
-        changed.rep_identities.update(set(identities) - held_identities)
+        changed.rep_identities.update(set(identities) - held_identities - changed.returned_identities.keys())
         dropped = held_identities - set(identities)
         if was_live:
             dropped |= set(listed)
@@ -172,19 +193,40 @@ async def _apply_rep(
     return written
 
 
-async def _was_active(conn: AsyncConnection, t: str, e: RepV1) -> bool:
-    """Whether ``e``'s departure is news: the rep held was live and active, or (for a rep first
-    received inactive, not deleted) none was held."""
-    held = (
-        await conn.execute(
+async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences) -> None:
+    """A rep who left comes back (live and active again from ``e.updated_at``): each email and
+    phone she held when she left (her ``ref_rep_former_identities``, ``until`` = when she left)
+    did not name her in between (``ref_rep_absences``, ``domain.reps.absences_on_return``), so a
+    re-match leaves what happened while she was away as it was decided then. What her addresses
+    took part in since her return is re-decided (a return synced late)."""
+    held = {
+        row.identity: row.until
+        for row in await conn.execute(
             text(
-                "SELECT NOT deleted AND merged_into IS NULL AND active AS live FROM ref_reps "
-                "WHERE tenant_id = :t AND rep_id = :id"
+                "SELECT identity, until FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id"
             ),
             {"t": t, "id": e.id},
         )
-    ).first()
-    return bool(held.live) if held is not None else not e.deleted
+    }
+    gaps = absences_on_return(e.id, held, e.updated_at)
+    if gaps:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_rep_absences (tenant_id, identity, rep_id, left_at, returned_at) "
+                "SELECT :t, g.identity, :id, g.left_at, :r "
+                "FROM unnest(CAST(:identities AS text[]), CAST(:left AS timestamptz[])) AS g(identity, left_at) "
+                "ON CONFLICT (tenant_id, identity, rep_id, left_at) DO UPDATE SET returned_at = EXCLUDED.returned_at"
+            ),
+            {
+                "t": t,
+                "id": e.id,
+                "r": e.updated_at,
+                "identities": list(gaps),
+                "left": [gap.left_at for gap in gaps.values()],
+            },
+        )
+    for identity in gaps.keys() & {*(m.lower() for m in e.emails), *e.phones}:
+        changed.returned_identities[identity] = e.updated_at
 
 
 async def _keep_former_identities(
@@ -895,6 +937,9 @@ async def activities_to_rematch(
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` with a participant at a domain an
       account gained under another domain an account holds (``narrowing_domains``: a subsidiary's
       ``eu.buyer.example`` arriving after mail from there went to the parent on ``buyer.example``);
+    * any one from a rep's return (reactivated after she left) whose participants carry an email
+      or phone she held when she left (``returned_identities``): decided while her record said
+      she was away, it may be hers again; what happened while she was away is not re-decided;
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -955,6 +1000,17 @@ async def activities_to_rematch(
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                JOIN unnest(CAST(:returned AS text[]), CAST(:returned_at AS timestamptz[])) AS r(identity, since)
+                  ON at.occurred_at >= r.since
+                WHERE at.tenant_id = :t AND NOT at.is_override
+                  AND cardinality(CAST(:returned AS text[])) > 0
+                  AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                    WHERE lower(p ->> 'email') = r.identity OR p ->> 'phone' = r.identity
+                  )
+                UNION
+                SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN unnest(CAST(:reps AS text[]), CAST(:since AS timestamptz[])) AS r(rep_id, since)
                   ON at.rep_id = r.rep_id AND at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
@@ -976,6 +1032,8 @@ async def activities_to_rematch(
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
+            "returned": sorted(changed.returned_identities),
+            "returned_at": [changed.returned_identities[i] for i in sorted(changed.returned_identities)],
             "reps": reps,
             "since": [day_start(changed.rep_team_since[r], time_zone) for r in reps],
             "limit": limit,

@@ -53,7 +53,7 @@ from services.attribution.domain.reference import (
     TenantAttributionPolicy,
     owner_at,
 )
-from services.attribution.domain.reps import name_aliases
+from services.attribution.domain.reps import Absence, in_spell, name_aliases
 
 EntityKind = Literal["rep", "contact", "account", "deal"]
 
@@ -128,6 +128,9 @@ class ReferenceIndex:
     #: Emails (lower-cased) and phones of a rep deleted by her CRM (not merged) -> (her id, when
     #: she left): hers for activities before then, whoever holds them now (``departed``).
     departed_addresses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    #: Emails (lower-cased) and phones -> the spells a rep who held them was away (she left and
+    #: came back, ``ref_rep_absences``): they name her only outside them (``away``).
+    absences: dict[str, list[Absence]] = field(default_factory=dict)
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -219,7 +222,21 @@ class ReferenceIndex:
         held = self.departed_addresses.get(identity)
         if held is None or at >= held[1]:
             return None
-        return self.canonical(held[0])
+        person = self.canonical(held[0])
+        # Before she left for good, but maybe in a spell she was away before (she left and
+        # came back, then left again).
+        return person if in_spell(at, held[1], self._absences(identity, person)) else None
+
+    def away(self, identity: str, person: str, at: datetime) -> bool:
+        """Whether ``person`` was away (she left and came back: ``absences``) when an activity
+        at ``at`` happened, for ``identity``, an email (lower-cased) or phone she held when she
+        left: it names her only in her active spells."""
+        if identity not in self.absences:
+            return False
+        return not in_spell(at, None, self._absences(identity, person))
+
+    def _absences(self, identity: str, person: str) -> list[Absence]:
+        return [a for a in self.absences.get(identity, ()) if self.canonical(a.rep_id) == person]
 
     def _rep_by_name_address(self, email: str) -> str | None:
         address = email.lower()
@@ -247,6 +264,30 @@ class ReferenceIndex:
         emails = dict.fromkeys((*rep.emails, *(e for a in aliases.values() for e in a.emails)))
         phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
         return replace(rep, emails=tuple(emails), phones=tuple(phones))
+
+    def person_at(self, rep_id: str, at: datetime) -> Rep | None:
+        """``person`` without the emails and phones that did not name her at ``at`` (``away``)."""
+        person = self.person(rep_id)
+        if person is None or not self.absences:
+            return person
+        emails = tuple(e for e in person.emails if not self.away(e.lower(), person.id, at))
+        phones = tuple(p for p in person.phones if not self.away(p, person.id, at))
+        if len(emails) == len(person.emails) and len(phones) == len(person.phones):
+            return person
+        return replace(person, emails=emails, phones=phones)
+
+    def rep_named_at(self, identity: str, is_email: bool, at: datetime) -> tuple[str | None, bool]:
+        """``rep_named`` for an activity at ``at``: a holder away then (``away``) is no holder."""
+        if identity not in self.absences:
+            return self.rep_named(identity, is_email)
+        holders = [
+            person
+            for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
+            if (person := self.person(rep_id)) is not None
+            and identity in _held(person.emails, person.phones, is_email)
+            and not self.away(identity, person.id, at)
+        ]
+        return rep_holding(holders)
 
     def rep_named(self, identity: str, is_email: bool) -> tuple[str | None, bool]:
         """The rep a participant's email (lower-cased) or phone names among the people holding
@@ -545,7 +586,11 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
                     found.named[identity] = gone
         if email is None:
             continue
-        if email not in found.named and (named := index.rep_by_name_address(email)) is not None:
+        if (
+            email not in found.named
+            and (named := index.rep_by_name_address(email)) is not None
+            and not index.away(email, named, activity.occurred_at)
+        ):
             found.rep_ids.add(named)
             found.named[email] = named
         domain = email_domain(email)
@@ -603,7 +648,9 @@ def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionS
     ordered_reps = sorted(rep_ids)
     return AttributionSnapshot(
         internal_domains=index.internal_domains,
-        reps=tuple(person for r in ordered_reps if (person := index.person(r)) is not None),
+        reps=tuple(
+            person for r in ordered_reps if (person := index.person_at(r, activity.occurred_at)) is not None
+        ),
         memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
         accounts=tuple(index.account(a) for a in sorted(pointed.account_ids) if a in index.accounts),
         contacts=tuple(index.contacts[c] for c in sorted(pointed.contact_ids) if c in index.contacts),
@@ -631,7 +678,7 @@ def _slice_index(
     for p in activity.participants:
         if p.email is not None:
             email = p.email.lower()
-            rep, shared = index.rep_named(email, True)
+            rep, shared = index.rep_named_at(email, True, activity.occurred_at)
             if rep is not None:
                 rep_by_email[email] = rep
             elif shared:
@@ -645,7 +692,7 @@ def _slice_index(
                 if held := [a for a in index.accounts_holding(candidate) if a in pointed.account_ids]:
                     accounts_by_domain[candidate] = held
         if p.phone is not None:
-            rep, shared = index.rep_named(p.phone, False)
+            rep, shared = index.rep_named_at(p.phone, False, activity.occurred_at)
             if rep is not None:
                 rep_by_phone[p.phone] = rep
             elif shared:

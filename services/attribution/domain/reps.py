@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 #: Lower ranks win. Sources not listed are the tenant's canonical feed (``api``, a sync job).
 SOURCE_RANKS: Mapping[str, int] = {
@@ -124,6 +125,43 @@ def resolve_rep_aliases(
         canonical = min(known, key=lambda m: (ranks.get(m, 0), m))
         aliases.update({m: canonical for m in members if m != canonical and m in ranks})
     return aliases
+
+
+@dataclass(frozen=True, slots=True)
+class Absence:
+    """A spell a rep was away: she left (deleted or deactivated by her CRM) on ``left_at`` and was
+    active again from ``returned_at``. An identity she held when she left names nobody through
+    her for what happened in ``[left_at, returned_at)``: it is decided as it was while she was
+    gone (the deal's owner of the time, the rules for an address nobody holds)."""
+
+    rep_id: str
+    left_at: datetime
+    returned_at: datetime
+
+    def covers(self, at: datetime) -> bool:
+        return self.left_at <= at < self.returned_at
+
+
+def absences_on_return(
+    rep_id: str, held_when_she_left: Mapping[str, datetime], returned_at: datetime
+) -> dict[str, Absence]:
+    """``identity -> Absence`` for a rep active again from ``returned_at``: each identity she held
+    when she left (``identity -> when she left``, her ``ref_rep_former_identities``) did not name
+    her in between. A departure not before her return (a version re-sent) leaves no gap."""
+    return {
+        identity: Absence(rep_id, left_at, returned_at)
+        for identity, left_at in held_when_she_left.items()
+        if left_at < returned_at
+    }
+
+
+def in_spell(at: datetime, left_at: datetime | None, absences: Iterable[Absence]) -> bool:
+    """Whether an activity at ``at`` falls in one of a rep's active spells, for one identity of
+    hers: before she left (``left_at``; ``None`` while she holds it now) and in none of the
+    spells she was away (``absences``, hers for that identity)."""
+    if left_at is not None and at >= left_at:
+        return False
+    return not any(absence.covers(at) for absence in absences)
 
 
 def _emails(emails: Iterable[str]) -> set[str]:

@@ -1,0 +1,106 @@
+"""A rep who leaves and comes back: her identities credit her only in her active spells."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.reference import Contact, Deal, Rep, TenantAttributionPolicy
+from services.attribution.domain.reference_index import ReferenceIndex, attribute_from_index, snapshot_for
+from services.attribution.domain.reps import Absence, absences_on_return, in_spell
+
+from .builders import WHEN, email_out
+
+ANA = "ana@seller.example"
+POLICY = TenantAttributionPolicy()
+
+
+def _at(hours: int) -> datetime:
+    return WHEN + timedelta(hours=hours)
+
+
+def test_a_spell_away_runs_from_when_she_left_up_to_her_return() -> None:
+    gap = Absence("rep-a", _at(0), _at(10))
+    assert [in_spell(_at(h), None, [gap]) for h in (-1, 0, 9, 10)] == [True, False, False, True]
+    # Gone again since hour 20: before it only, and outside the earlier gap.
+    assert [in_spell(_at(h), _at(20), [gap]) for h in (-1, 5, 19, 20)] == [True, False, True, False]
+
+
+def test_a_return_records_a_gap_for_each_identity_she_held_when_she_left() -> None:
+    held = {ANA: _at(0), "+14155550001": _at(0), "ana@old.example": _at(0)}
+    assert absences_on_return("rep-a", held, _at(10)) == {
+        identity: Absence("rep-a", _at(0), _at(10)) for identity in held
+    }
+    # A departure not before the return (a version re-sent) leaves no gap.
+    assert absences_on_return("rep-a", {ANA: _at(10)}, _at(10)) == {}
+
+
+class _Stored:
+    """What the repository keeps for Ana's address as she leaves and comes back:
+    ``ref_rep_former_identities.until`` while she is gone, ``ref_rep_absences`` once back."""
+
+    def __init__(self) -> None:
+        self.until: datetime | None = None
+        self.absences: list[Absence] = []
+
+    def leave(self, at: datetime) -> None:
+        self.until = at
+
+    def come_back(self, at: datetime) -> None:
+        assert self.until is not None
+        self.absences.extend(absences_on_return("rep-a", {ANA: self.until}, at).values())
+        self.until = None
+
+    def index(self) -> ReferenceIndex:
+        """The batch's index as the loader fills it (``reference_loader.reps_by_name``)."""
+        index = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+        if self.until is None:
+            index.put_rep(Rep("rep-a", "Ana Lopez", (ANA,)))
+        else:
+            index.put_rep(Rep("rep-a", "Ana Lopez", (), (), False))
+            index.departed_addresses[ANA] = ("rep-a", self.until)
+        if self.absences:
+            index.absences[ANA] = list(self.absences)
+        index.put_rep(Rep("rep-c", "Cy Diaz", ("cy@seller.example",)))
+        index.put_contact(Contact("con-1", ("amy@acme.com",), (), "acc-1"))
+        index.put_deal(
+            Deal("deal-1", "acc-1", "rep-c", "open", False, False, WHEN, None, (("con-1", "champion"),))
+        )
+        return index
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    changes=st.lists(st.integers(min_value=1, max_value=2_000), min_size=1, max_size=6, unique=True),
+    asked=st.integers(min_value=-10, max_value=2_010),
+)
+def test_her_address_is_hers_exactly_in_her_active_spells_however_often_she_leaves(
+    changes: list[int], asked: int
+) -> None:
+    """Ana leaves and comes back in turn at ``changes`` (hours); her mail at ``asked`` is hers when
+    she was active then, else the deal's owner's (Cy's), on both decision paths."""
+    hours = sorted(changes)
+    stored = _Stored()
+    for turn, hour in enumerate(hours):
+        (stored.leave if turn % 2 == 0 else stored.come_back)(_at(hour))
+    active_then = sum(1 for hour in hours if hour <= asked) % 2 == 0
+    sent = email_out(ANA, "amy@acme.com", at=_at(asked))
+    index = stored.index()
+
+    decision = attribute_from_index(sent, index, POLICY)
+
+    expected = ("rep-a", "from") if active_then else ("rep-c", "deal_owner")
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (*expected, "deal-1")
+    assert attribute_activity(sent, snapshot_for(sent, index), POLICY) == decision
+
+
+def test_a_gap_of_another_rep_or_another_address_changes_nothing() -> None:
+    stored = _Stored()
+    index = stored.index()
+    index.absences[ANA] = [Absence("rep-b", _at(0), _at(10))]
+    index.absences["ana@old.example"] = [Absence("rep-a", _at(0), _at(10))]
+    decision = attribute_from_index(email_out(ANA, "amy@acme.com", at=_at(5)), index, POLICY)
+    assert decision.rep_id == "rep-a"
