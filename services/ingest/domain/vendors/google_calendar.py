@@ -27,6 +27,7 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
+    observed_revision,
     one_or_page,
     parse_iso_datetime,
     seen_in_calendar,
@@ -151,10 +152,11 @@ def _event(
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
-        # stripped to its id and status (``updated`` too, at times: the deletion's revision):
+        # stripped to its id and status (``updated`` too, at times: the deletion's revision;
+        # without it, the deletion is dated when ingest received it, ``observed_revision``):
         # the meeting published under that id is retracted.
         if status == "cancelled":
-            revision = epoch_millis(updated) if updated else None
+            revision = epoch_millis(updated) if updated else observed_revision(received_at)
             return source_deletion(SOURCE, event_id, event.field("id"), revision), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
