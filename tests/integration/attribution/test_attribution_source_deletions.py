@@ -587,3 +587,39 @@ async def test_a_salesforce_task_undeleted_with_its_last_modified_date_unchanged
     assert first == [(1795186802000, 1, "attributed", ANA, OPPORTUNITY, 1, 1)]
     assert second == [(1795248000000, 2, "excluded", None, None, 2, 0)]
     assert third == [(1795334400000, 3, "attributed", ANA, OPPORTUNITY, 3, 1)]
+
+
+async def test_a_deletion_received_before_the_source_s_time_of_the_edit_it_follows_still_deletes(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Graph's clock 2 minutes ahead of ours: the meeting, modified at 10:06 by Graph's clock, is
+    delivered at 10:04 by ours; its ``@removed`` entry is received at 10:05. Published no older
+    than the revision published before it (10:06), the deletion retracts the meeting (dated
+    10:05 alone, attribution would read it as older than the meeting it deletes, and skip it)."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    removed = {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "AAMkMtGraph=",
+        "@removed": {"reason": "deleted"},
+    }
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM)
+        edited = _graph_meeting("2026-11-25T10:06:00.0000000Z")
+        await _deliver(stack, "microsoft-graph", dumps({"value": [edited]}), day.replace(minute=4))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(stack, "microsoft-graph", dumps({"value": [removed]}), day.replace(minute=5))
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        held = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
+        revision = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": GRAPH_ID},
+            lambda rows: True,
+        )
+
+    assert counted == {GRAPH_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert retracted == {GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
+    assert held == [("2026-11-24", 0)]
+    assert revision == [(1795601160000,)]

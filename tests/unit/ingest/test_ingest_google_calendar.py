@@ -59,7 +59,9 @@ def test_cancelled_events_in_a_sync_page() -> None:
     assert cancelled.outcome is Outcome.CANCELLED
     assert cancelled.external_id == "2mk8x0aepdm1d3d0c3pabn0s3k"
     # The event stripped to its id and status was deleted: its meeting is to be retracted.
-    assert result.deletions == (SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q", RECEIVED_MS),)
+    assert result.deletions == (
+        SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q", RECEIVED_MS, on_receipt=True),
+    )
     assert result.ignored == ()
 
 
@@ -79,7 +81,9 @@ def test_a_deleted_occurrence_of_a_recurring_event_names_that_occurrence() -> No
     result = adapter.parse(make_request(body), CONFIG)
     assert result.activities == ()
     assert result.deletions == (
-        SourceDeletion("google-calendar", "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z", RECEIVED_MS),
+        SourceDeletion(
+            "google-calendar", "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z", RECEIVED_MS, on_receipt=True
+        ),
     )
 
 
@@ -229,7 +233,7 @@ def test_a_deletion_is_marked_with_the_calendar_it_was_seen_in_and_its_revision(
     result = adapter.parse(make_request(body), CONFIG)
     assert result.deletions == (
         SourceDeletion("google-calendar", "evt-one", 1795608000250, "ana.seller@acme.example"),
-        SourceDeletion("google-calendar", "evt-two", RECEIVED_MS, "ana.seller@acme.example"),
+        SourceDeletion("google-calendar", "evt-two", RECEIVED_MS, "ana.seller@acme.example", on_receipt=True),
     )
 
 
@@ -256,6 +260,6 @@ def test_a_deletion_without_updated_is_dated_when_received_on_the_scale_of_updat
         (meeting,) = adapter.parse(make_request(dumps(event)), CONFIG).activities
         return meeting.revision
 
-    assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000)
+    assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000, on_receipt=True)
     assert edited("2026-11-24T10:00:00.000Z") == 1795514400000
     assert edited("2026-11-24T10:07:00.000Z") == 1795514820000

@@ -125,7 +125,7 @@ def test_a_removed_event_is_a_deletion_and_a_removed_message_is_not() -> None:
     }
     result = adapter.parse(make_request(dumps(page)), CONFIG)
     assert result.activities == ()
-    assert result.deletions == (SourceDeletion("microsoft-graph", "AAMkEv1=", RECEIVED_MS),)
+    assert result.deletions == (SourceDeletion("microsoft-graph", "AAMkEv1=", RECEIVED_MS, on_receipt=True),)
     assert result.ignored == (
         "value[1] AAMkEv2=: event removed from the delta (changed), not deleted",
         "value[2] AAMkMs1=: #microsoft.graph.message removed (deleted): a deleted message was still sent "
@@ -240,7 +240,9 @@ def test_a_removed_event_is_marked_with_the_mailbox_it_was_removed_from() -> Non
     }
     result = adapter.parse(make_request(dumps(page)), CONFIG)
     assert result.deletions == (
-        SourceDeletion("microsoft-graph", "AAMkEv1=", RECEIVED_MS, "ana.seller@acme.example"),
+        SourceDeletion(
+            "microsoft-graph", "AAMkEv1=", RECEIVED_MS, "ana.seller@acme.example", on_receipt=True
+        ),
     )
 
 
@@ -260,6 +262,6 @@ def test_a_removed_event_is_dated_when_received_on_the_scale_of_its_edits() -> N
         (meeting,) = adapter.parse(make_request(dumps(event)), CONFIG).activities
         return meeting.revision
 
-    assert deletion == SourceDeletion("microsoft-graph", "AAMkEv1=", 1795514700000)
+    assert deletion == SourceDeletion("microsoft-graph", "AAMkEv1=", 1795514700000, on_receipt=True)
     assert edited("2026-11-24T10:00:00.0000000Z") == 1795514400000
     assert edited("2026-11-24T10:07:00.0000000Z") == 1795514820000

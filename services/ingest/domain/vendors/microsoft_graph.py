@@ -31,6 +31,7 @@ from services.ingest.domain.normalize import (
     build_activity,
     calendar_people,
     convert_each,
+    deletion_on_receipt,
     direction_for,
     duration_between,
     email_outcome,
@@ -40,11 +41,9 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
-    observed_revision,
     one_or_page,
     parse_iso_datetime,
     seen_in_calendar,
-    source_deletion,
     unique_participants,
 )
 from services.ingest.domain.signatures import any_secret_matches, require_secrets, verify_standard_webhook
@@ -162,15 +161,14 @@ def _removed(
     left the delta for another reason (``changed``: moved out of the view) may still exist.
 
     The entry gives no time: the deletion is dated when ingest received it, on the scale of the
-    event's revisions (``lastModifiedDateTime`` in ms), see ``observed_revision``."""
+    event's revisions (``lastModifiedDateTime`` in ms), see ``deletion_on_receipt``."""
     removed = resource.opt_obj("@removed")
     reason = removed.opt_str("reason") if removed is not None else None
     if odata_type != EVENT_TYPE:
         return None, f"{odata_type} removed ({reason}): a deleted message was still sent or received"
     if reason != "deleted":
         return None, f"event removed from the delta ({reason}), not deleted"
-    revision = observed_revision(received_at)
-    return source_deletion(SOURCE, resource.req_str("id"), resource.field("id"), revision), ""
+    return deletion_on_receipt(SOURCE, resource.req_str("id"), resource.field("id"), received_at), ""
 
 
 def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:
