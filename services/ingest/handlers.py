@@ -391,6 +391,27 @@ def activity_message(event: IngestedActivity, prefix: str, sent_at: datetime) ->
     )
 
 
+def deleted_activity_id(
+    tenant_id: str, deletion: SourceDeletion, published_as: Mapping[uuid.UUID, uuid.UUID] | None = None
+) -> uuid.UUID:
+    """The id the deleted object's activity was published under: its own, or the meeting it
+    joined (``published_as``, see ``meetings_published_as``)."""
+    own_id = activity_id_for(tenant_id, deletion.source, deletion.external_id)
+    return (published_as or {}).get(own_id, own_id)
+
+
+def deletion_revision(
+    deletion: SourceDeletion, published: Mapping[uuid.UUID, int], activity_id: uuid.UUID
+) -> int | None:
+    """The deletion's revision as published. One dated on receipt is read after every revision
+    ingest published before it, so it is never older than the highest of them (``published``):
+    a source's clock ahead of ours would otherwise date it before an edit it follows, and
+    attribution would take it for a deletion an undelete already overtook."""
+    if not deletion.on_receipt or deletion.revision is None:
+        return deletion.revision
+    return max(deletion.revision, published.get(activity_id, deletion.revision))
+
+
 def deletion_messages(
     deletions: Sequence[SourceDeletion],
     tenant_id: str,
@@ -398,22 +419,26 @@ def deletion_messages(
     prefix: str,
     now: datetime,
     published_as: Mapping[uuid.UUID, uuid.UUID] | None = None,
+    published: Mapping[uuid.UUID, int] | None = None,
 ) -> list[OutgoingMessage]:
     """One ``activity-deleted`` message per object the source deleted, on the ``activity-ingested``
     topic under the key its activity was published with (read after every revision before it):
-    its own id, or the meeting it joined (``published_as``, see ``meetings_published_as``)."""
+    its own id, or the meeting it joined (``published_as``, see ``meetings_published_as``).
+    ``published``: the highest revision ingest published of each, for deletions dated on receipt
+    (``deletion_revision``)."""
     messages = []
     for deletion in dict.fromkeys(deletions):
-        own_id = activity_id_for(tenant_id, deletion.source, deletion.external_id)
-        activity_id = str((published_as or {}).get(own_id, own_id))
+        published_id = deleted_activity_id(tenant_id, deletion, published_as)
+        activity_id = str(published_id)
+        revision = deletion_revision(deletion, published or {}, published_id)
         event = ActivityDeletedV1(
             tenant_id=tenant_id,
-            activity_id=uuid.UUID(activity_id),
+            activity_id=published_id,
             source=deletion.source,
             external_id=deletion.external_id,
             deleted_at=now,
             adapter_version=adapter_version,
-            revision=deletion.revision,
+            revision=revision,
             seen_in=deletion.seen_in,
         )
         messages.append(
@@ -423,8 +448,7 @@ def deletion_messages(
                 value=encode_body(event),
                 envelope=Envelope(
                     # A deletion after a restore is another fact: its revision tells them apart.
-                    id=f"{activity_id}:deleted"
-                    + ("" if deletion.revision is None else f":{deletion.revision}"),
+                    id=f"{activity_id}:deleted" + ("" if revision is None else f":{revision}"),
                     source=f"/ingest/{deletion.source}",
                     type=ACTIVITY_DELETED.event_type,
                     subject=activity_id,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from services.ingest.adapters.repository import (
     SeenLedger,
     TenantContext,
     TenantDirectory,
+    highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
     save_webhook_state,
@@ -394,6 +395,18 @@ async def deletions_published_as(
     return await meetings_published_as(deps.engine, tenant_id, own)
 
 
+async def revisions_published(
+    deps: IngestDeps,
+    tenant_id: str,
+    deletions: Sequence[SourceDeletion],
+    published_as: Mapping[uuid.UUID, uuid.UUID],
+) -> dict[uuid.UUID, int]:
+    """The highest revision published of each activity a deletion dated on receipt deletes
+    (``handlers.deletion_revision``; one more read, only for a delivery holding one)."""
+    ids = [handlers.deleted_activity_id(tenant_id, d, published_as) for d in deletions if d.on_receipt]
+    return await highest_revisions_published(deps.engine, tenant_id, ids)
+
+
 async def delete_activity(
     deps: IngestDeps,
     context: TenantContext,
@@ -478,13 +491,15 @@ async def receive_webhook(
     )
     entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
     # After the delivery's activities: a deletion is read after what it deletes.
+    published_as = await deletions_published_as(deps, tenant_id, result.deletions)
     deletions = handlers.deletion_messages(
         result.deletions,
         tenant_id,
         adapter.version,
         prefix,
         delivery.received_at,
-        await deletions_published_as(deps, tenant_id, result.deletions),
+        published_as,
+        await revisions_published(deps, tenant_id, result.deletions, published_as),
     )
     prepared = await accept_activities(
         deps,

@@ -399,8 +399,11 @@ class ActivityDeletedV1(BaseModel):
     adapter_version: SafeStr = Field(default="canonical/1", max_length=64)
     #: Added within V1, omitted when unknown: the deletion's place among the activity's
     #: revisions (the source's modification time in ms when it gives one: HubSpot, Salesforce,
-    #: Google's ``updated``; ``DELETE /v1/events?revision=``). A revision up to it is older than
-    #: the deletion; only a higher one restores the activity. Unknown: right after the revision held.
+    #: Google's ``updated``; ``DELETE /v1/events?revision=``; for a calendar deletion the source
+    #: does not date, Graph's ``@removed`` or Google's without ``updated``, the time ingest
+    #: received it in ms, the scale of that source's edits, and no older than a revision ingest
+    #: published before it). A revision up to it is older than the deletion; only a higher one
+    #: restores the activity. Unknown: right after the revision held.
     revision: Revision | None = Field(default=None, exclude_if=_is_none)
     #: Added within V1, omitted when unknown: the mailbox whose calendar the deletion was seen in
     #: (the calendar connectors). Only the organizer's calendar deletes a meeting; anyone else's

@@ -455,6 +455,24 @@ async def meetings_published_as(
         return {r.sighting_id: r.activity_id for r in rows if r.sighting_id != r.activity_id}
 
 
+async def highest_revisions_published(
+    engine: AsyncEngine, tenant_id: str, activity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """The highest revision of each activity the seen ledger holds (published and acknowledged;
+    absent when none is, or when the ledger's retention pruned them)."""
+    if not activity_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT activity_id, max(revision) AS revision FROM ingest_seen_events "
+                "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[])) GROUP BY activity_id"
+            ),
+            {"t": tenant_id, "ids": sorted(set(activity_ids))},
+        )
+        return {r.activity_id: int(r.revision) for r in rows}
+
+
 async def lock_webhook_state(
     conn: AsyncConnection, tenant_id: str, source: str, object_key: str
 ) -> dict[str, Any] | None:

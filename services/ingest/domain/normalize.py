@@ -596,6 +596,18 @@ def source_deletion(source: str, external_id: str, field: str, revision: int | N
     return SourceDeletion(source, external_id, revision)
 
 
+def deletion_on_receipt(source: str, external_id: str, field: str, received_at: datetime) -> SourceDeletion:
+    """A deletion its source does not date (Graph's ``@removed`` entry, Google's stripped
+    ``cancelled`` event without ``updated``), at the moment ingest received it, in epoch ms: the
+    scale of the source's edits (their modification times). The object was deleted before then,
+    so an edit made before that moment, even one delivered after the deletion, is older than it
+    and restores nothing; a restore at the source, modified later, is newer. Ingest publishes it
+    no older than a revision of the object it published before (``handlers.deletion_messages``):
+    a source's clock ahead of ours does not make it older than what it deletes."""
+    deletion = source_deletion(source, external_id, field, epoch_millis(received_at))
+    return replace(deletion, on_receipt=True)
+
+
 def seen_in_calendar(result: AdapterResult, body: JsonObject) -> AdapterResult:
     """``result`` with its deletions marked as seen in the calendar of the page's ``mailbox``
     (a calendar connector names the mailbox it synced; a deletion seen in an attendee's

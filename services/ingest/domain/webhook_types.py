@@ -73,6 +73,9 @@ class SourceDeletion:
     revision: int | None = None
     #: The mailbox whose calendar the deletion was seen in (posted by a calendar connector).
     seen_in: str | None = None
+    #: ``revision`` is when ingest received the deletion (the source dates none, see
+    #: ``normalize.deletion_on_receipt``): never older than a revision published before it.
+    on_receipt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ retracted (a new version that counts nothing), and stays so."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,13 +15,21 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, TENANT, _sync_crm
+from tests.integration.attribution.test_attribution_vendor_leftovers import (
+    ANA,
+    OPPORTUNITY,
+    SALESFORCE_CRM,
+    _email_task,
+)
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
     HUBSPOT_CRM,
     HUBSPOT_ENTITIES,
     _deliver,
     _hubspot_email,
+    _mapped,
 )
 from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
+from tests.integration.pipeline_support import drained
 from tests.integration.polling import poll_rows, references_landed
 
 CRM = (
@@ -435,3 +444,182 @@ async def test_a_hubspot_engagement_archived_then_restored_counts_again(
     # Version 3 is the restore (11-22), not the copy of 11-20 16:00 (a version 4 would follow it).
     assert stored == [(1795338000000,)]
     assert third == [(3, "attributed", "7701", 3, 1)]
+
+
+def _graph_meeting(modified: str) -> dict[str, Any]:
+    return {**GRAPH_MEETING, "lastModifiedDateTime": modified}
+
+
+async def test_a_calendar_deletion_without_a_date_is_dated_when_received_so_an_older_edit_stays_deleted(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Graph's ``@removed`` and Google's stripped event give no time. Both meetings are edited at
+    10:00 (that sync's page lost), deleted, the deletions received at 10:05; the 10:00 edits are
+    delivered at 10:06: older than the deletions, the meetings stay deleted (held 0). Edited at
+    10:07 (a restore at the source, delivered at 10:08): newer, both count again (held 1 each).
+    Before, a deletion without a date was read right after the revision held (the one of 11-22 /
+    11-20), so the 10:00 edit brought each meeting back."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM)
+        await _deliver(
+            stack,
+            "google-calendar",
+            dumps({"items": [_google_meeting("2026-11-20T12:00:00.000Z")]}),
+            day.replace(hour=9),
+        )
+        await _deliver(stack, "microsoft-graph", dumps({"value": [GRAPH_MEETING]}), day.replace(hour=9))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 1 for r in rows))
+
+        at_10_05 = day.replace(hour=10, minute=5)
+        stripped = {"kind": "calendar#event", "id": "mt-google", "status": "cancelled"}
+        removed = {
+            "@odata.type": "#microsoft.graph.event",
+            "id": "AAMkMtGraph=",
+            "@removed": {"reason": "deleted"},
+        }
+        google_deleted = await _deliver(stack, "google-calendar", dumps({"items": [stripped]}), at_10_05)
+        graph_deleted = await _deliver(stack, "microsoft-graph", dumps({"value": [removed]}), at_10_05)
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 2 for r in rows))
+
+        at_10_06 = day.replace(hour=10, minute=6)
+        google_stale = await _deliver(
+            stack,
+            "google-calendar",
+            dumps({"items": [_google_meeting("2026-11-25T10:00:00.000Z")]}),
+            at_10_06,
+        )
+        graph_stale = await _deliver(
+            stack,
+            "microsoft-graph",
+            dumps({"value": [_graph_meeting("2026-11-25T10:00:00.0000000Z")]}),
+            at_10_06,
+        )
+        await drained(kafka_settings)
+        still = await _versions(db_engine, lambda rows: len(rows) == 2)
+        still_held = await _rep_meetings(db_engine, lambda rows: True)
+        held_revisions = await poll_rows(
+            db_engine,
+            "SELECT source, revision FROM activities WHERE tenant_id = :t ORDER BY source",
+            {"t": TENANT},
+            lambda rows: True,
+        )
+
+        at_10_08 = day.replace(hour=10, minute=8)
+        await _deliver(
+            stack,
+            "google-calendar",
+            dumps({"items": [_google_meeting("2026-11-25T10:07:00.000Z")]}),
+            at_10_08,
+        )
+        await _deliver(
+            stack,
+            "microsoft-graph",
+            dumps({"value": [_graph_meeting("2026-11-25T10:07:00.0000000Z")]}),
+            at_10_08,
+        )
+        restored = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 3 for r in rows))
+        restored_held = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 2)
+
+    assert counted == {
+        GOOGLE_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1),
+        GRAPH_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1),
+    }
+    assert (google_deleted["deleted"], graph_deleted["deleted"]) == (1, 1)
+    assert retracted == {
+        GOOGLE_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+        GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+    }
+    # New revisions to ingest (published); older than the deletions (10:05 in ms) to attribution.
+    assert [(a["accepted"], a["duplicates"]) for a in (google_stale, graph_stale)] == [(1, 0), (1, 0)]
+    assert still == retracted
+    assert still_held == [("2026-11-23", 0), ("2026-11-24", 0)]
+    assert held_revisions == [("google-calendar", 1795601100000), ("microsoft-graph", 1795601100000)]
+    # Version 3, not 4: the 10:00 edits published nothing; the 10:07 edits restored both.
+    assert restored == {
+        GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+        GRAPH_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+    }
+    assert restored_held == [("2026-11-23", 1), ("2026-11-24", 1)]
+
+
+async def test_a_salesforce_task_undeleted_with_its_last_modified_date_unchanged_counts_again(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's mail logged as a Task (modified 11-20 15:00:02), deleted on 11-21 and undeleted from
+    the Recycle Bin on 11-22, each read back by a sync job: ``LastModifiedDate`` stays 11-20,
+    ``SystemModstamp`` moves on. Counted, not counted, counted. Before, the undelete was read at
+    the revision the deletion had deleted: a redelivery to ingest, and the mail stayed deleted."""
+    await setup_tenant(db_engine)
+    task_id = "00T5j00000Q1a4aEAB"
+    mail_id = activity_id_for(TENANT, "salesforce", task_id)
+    modified = "2026-11-20T15:00:02.000Z"
+
+    async def counted(version: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await poll_rows(
+            db_engine,
+            "SELECT a.revision, t.version, t.status, t.rep_id, t.deal_id, c.version, c.emails_sent "
+            "FROM activities a JOIN attributions t USING (tenant_id, activity_id) "
+            "JOIN metric_contributions c USING (tenant_id, activity_id) "
+            "WHERE a.tenant_id = :t AND a.activity_id = :a",
+            {"t": TENANT, "a": mail_id},
+            lambda rows: bool(rows) and rows[0][1] == rows[0][5] == version,
+        )
+        return rows
+
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _deliver(stack, "salesforce", SALESFORCE_CRM)
+        sent = _mapped(("account", "0015j00000ZkM3hAAF"), ("rep", ANA), ("deal", OPPORTUNITY))
+        await references_landed(db_engine, TENANT, sent)
+        await _deliver(stack, "salesforce", _email_task(task_id, modified, stamp=modified))
+        first = await counted(1)
+        deleted = _email_task(task_id, modified, stamp="2026-11-21T08:00:00.000Z", deleted=True)
+        await _deliver(stack, "salesforce", deleted)
+        second = await counted(2)
+        undeleted = _email_task(task_id, modified, stamp="2026-11-22T08:00:00.000Z")
+        await _deliver(stack, "salesforce", undeleted)
+        third = await counted(3)
+
+    # Revisions in ms: 11-20 15:00:02 (LastModifiedDate), 11-21 08:00 (the deletion's
+    # SystemModstamp, held with the retraction), 11-22 08:00 (the undelete's).
+    assert first == [(1795186802000, 1, "attributed", ANA, OPPORTUNITY, 1, 1)]
+    assert second == [(1795248000000, 2, "excluded", None, None, 2, 0)]
+    assert third == [(1795334400000, 3, "attributed", ANA, OPPORTUNITY, 3, 1)]
+
+
+async def test_a_deletion_received_before_the_source_s_time_of_the_edit_it_follows_still_deletes(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Graph's clock 2 minutes ahead of ours: the meeting, modified at 10:06 by Graph's clock, is
+    delivered at 10:04 by ours; its ``@removed`` entry is received at 10:05. Published no older
+    than the revision published before it (10:06), the deletion retracts the meeting (dated
+    10:05 alone, attribution would read it as older than the meeting it deletes, and skip it)."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    removed = {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "AAMkMtGraph=",
+        "@removed": {"reason": "deleted"},
+    }
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM)
+        edited = _graph_meeting("2026-11-25T10:06:00.0000000Z")
+        await _deliver(stack, "microsoft-graph", dumps({"value": [edited]}), day.replace(minute=4))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(stack, "microsoft-graph", dumps({"value": [removed]}), day.replace(minute=5))
+        retracted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        held = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
+        revision = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": GRAPH_ID},
+            lambda rows: True,
+        )
+
+    assert counted == {GRAPH_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert retracted == {GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
+    assert held == [("2026-11-24", 0)]
+    assert revision == [(1795601160000,)]

@@ -42,9 +42,11 @@ SALESFORCE_CRM = _outbound_message(
 )
 
 
-def _email_task(task_id: str, modified: str) -> bytes:
+def _email_task(task_id: str, modified: str, *, stamp: str | None = None, deleted: bool = False) -> bytes:
     """The Task Salesforce makes for a mail logged with Enhanced Email, as an Outbound Message on
-    Task sends it with the tenant's address fields: no direction (read as Ana's sent mail)."""
+    Task sends it with the tenant's address fields: no direction (read as Ana's sent mail).
+    ``stamp``: its ``SystemModstamp``; ``deleted``: read back by a sync job's ``queryAll``."""
+    system = f"<sf:SystemModstamp>{stamp}</sf:SystemModstamp>" if stamp else ""
     return _outbound_message(
         f"""
     <Notification>
@@ -53,7 +55,8 @@ def _email_task(task_id: str, modified: str) -> bytes:
       <sf:Id>{task_id}</sf:Id>
       <sf:CompletedDateTime>2026-11-20T15:00:00.000Z</sf:CompletedDateTime>
       <sf:CreatedDate>2026-11-20T15:00:02.000Z</sf:CreatedDate>
-      <sf:LastModifiedDate>{modified}</sf:LastModifiedDate>
+      <sf:IsDeleted>{str(deleted).lower()}</sf:IsDeleted>
+      <sf:LastModifiedDate>{modified}</sf:LastModifiedDate>{system}
       <sf:OwnerId>{ANA}</sf:OwnerId>
       <sf:SPM_Owner_Email__c>ana.seller@acme.example</sf:SPM_Owner_Email__c>
       <sf:SPM_Who_Email__c>bo.buyer@globex.example</sf:SPM_Who_Email__c>

@@ -4,6 +4,7 @@ attribution and PostgreSQL: what a CRM or dialer admin wiring HubSpot and Salesf
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,10 +28,13 @@ from tests.integration.pipeline_support import drained
 from tests.integration.polling import eventually, references_landed
 
 
-async def _deliver(stack: Any, source: str, body: bytes) -> dict[str, Any]:
-    """``body`` signed as the vendor signs it now, to ``/v1/webhooks/{source}/acme``: 200."""
+async def _deliver(stack: Any, source: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
+    """``body`` signed as the vendor signs it now, to ``/v1/webhooks/{source}/acme``: 200.
+    ``at``: received then instead (ingest's clock set to it, for this delivery and the next)."""
+    if at is not None:
+        stack.apps["ingest"].state.clock = lambda: at
     secret = SECRETS[source][0]
-    headers = sign(source, body, secret, int(time.time()))
+    headers = sign(source, body, secret, int(at.timestamp() if at is not None else time.time()))
     response = await stack.ingest.post(endpoint(source, secret), content=body, headers=headers)
     assert response.status_code == 200, response.text
     if source == "salesforce":

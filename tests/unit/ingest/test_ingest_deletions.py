@@ -75,3 +75,25 @@ def test_a_deletion_that_knows_neither_omits_both_fields() -> None:
     (message,) = deletion_messages([SourceDeletion("hubspot", "1")], "acme", "hubspot/1", "t.", NOW)
     assert b"revision" not in message.value
     assert b"seen_in" not in message.value
+
+
+def test_a_deletion_dated_on_receipt_is_never_older_than_a_revision_published_before_it() -> None:
+    """Received at 10:05 (in ms): published at 10:05 over revisions published up to then (11-22),
+    at the revision published when that is later (an edit at 10:05:30 by a source's clock 40 s
+    ahead of ours, read before the deletion). A deletion its source dated keeps its own
+    revision, older or not: attribution then tells an undelete read before it."""
+    graph = activity_id_for("acme", "microsoft-graph", "AAMkEv1=")
+    google = activity_id_for("acme", "google-calendar", "evt-one")
+    hubspot = activity_id_for("acme", "hubspot", "40120001")
+    received = 1795514700000
+    deletions = [
+        SourceDeletion("microsoft-graph", "AAMkEv1=", received, on_receipt=True),
+        SourceDeletion("google-calendar", "evt-one", received, on_receipt=True),
+        SourceDeletion("hubspot", "40120001", 1795330000000),
+        SourceDeletion("google-calendar", "evt-two", received, on_receipt=True),
+    ]
+    published = {graph: 1795330000000, google: 1795514730000, hubspot: 1795514730000}
+    messages = deletion_messages(deletions, "acme", "x/1", "t.", NOW, None, published)
+    revisions = [ACTIVITY_INGESTED.decode_as(ACTIVITY_DELETED.event_type, m.value).revision for m in messages]
+    assert revisions == [received, 1795514730000, 1795330000000, received]
+    assert messages[1].envelope.id == f"{google}:deleted:1795514730000"

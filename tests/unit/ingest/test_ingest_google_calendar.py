@@ -18,6 +18,9 @@ from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
 
 adapter = ADAPTERS["google-calendar"]
+#: ``make_request``'s received_at (2026-11-24 16:00 UTC) in ms: a deletion Google does not date
+#: is dated when ingest received it.
+RECEIVED_MS = 1795536000000
 
 
 def test_past_confirmed_instance_is_a_held_meeting() -> None:
@@ -56,7 +59,9 @@ def test_cancelled_events_in_a_sync_page() -> None:
     assert cancelled.outcome is Outcome.CANCELLED
     assert cancelled.external_id == "2mk8x0aepdm1d3d0c3pabn0s3k"
     # The event stripped to its id and status was deleted: its meeting is to be retracted.
-    assert result.deletions == (SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q"),)
+    assert result.deletions == (
+        SourceDeletion("google-calendar", "0ab1cd2ef3gh4ij5kl6mn7op8q", RECEIVED_MS, on_receipt=True),
+    )
     assert result.ignored == ()
 
 
@@ -76,7 +81,9 @@ def test_a_deleted_occurrence_of_a_recurring_event_names_that_occurrence() -> No
     result = adapter.parse(make_request(body), CONFIG)
     assert result.activities == ()
     assert result.deletions == (
-        SourceDeletion("google-calendar", "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z"),
+        SourceDeletion(
+            "google-calendar", "7cbh8rpc10lrc0ckih9tafss99_20261124T090000Z", RECEIVED_MS, on_receipt=True
+        ),
     )
 
 
@@ -226,7 +233,7 @@ def test_a_deletion_is_marked_with_the_calendar_it_was_seen_in_and_its_revision(
     result = adapter.parse(make_request(body), CONFIG)
     assert result.deletions == (
         SourceDeletion("google-calendar", "evt-one", 1795608000250, "ana.seller@acme.example"),
-        SourceDeletion("google-calendar", "evt-two", None, "ana.seller@acme.example"),
+        SourceDeletion("google-calendar", "evt-two", RECEIVED_MS, "ana.seller@acme.example", on_receipt=True),
     )
 
 
@@ -239,3 +246,20 @@ def test_a_mailbox_that_is_no_address_is_refused_naming_it() -> None:
         "mailbox",
         "not an email address",
     )
+
+
+def test_a_deletion_without_updated_is_dated_when_received_on_the_scale_of_updated() -> None:
+    """Edited at 10:00, stripped to its id without ``updated`` and received at 10:05: the 10:00
+    edit, delivered after, is older than the deletion; one updated at 10:07 (a restore) is newer."""
+    received = datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
+    stripped = dumps({"items": [{"id": "evt-one", "status": "cancelled"}]})
+    (deletion,) = adapter.parse(make_request(stripped, received_at=received), CONFIG).deletions
+
+    def edited(at: str) -> int:
+        event = {**fixture_json("google-calendar", "event.confirmed.json"), "id": "evt-one", "updated": at}
+        (meeting,) = adapter.parse(make_request(dumps(event)), CONFIG).activities
+        return meeting.revision
+
+    assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000, on_receipt=True)
+    assert edited("2026-11-24T10:00:00.000Z") == 1795514400000
+    assert edited("2026-11-24T10:07:00.000Z") == 1795514820000

@@ -21,6 +21,9 @@ from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_r
 CLIENT_STATE = "graph-client-state-1"
 SECRET = "whsec_" + base64.b64encode(b"graph-connector-key").decode()
 adapter = ADAPTERS["microsoft-graph"]
+#: ``make_request``'s received_at (2026-11-24 16:00 UTC) in ms: ``@removed`` gives no time, so
+#: the deletion is dated when ingest received it.
+RECEIVED_MS = 1795536000000
 
 
 def test_validation_token_is_echoed_as_text() -> None:
@@ -122,7 +125,7 @@ def test_a_removed_event_is_a_deletion_and_a_removed_message_is_not() -> None:
     }
     result = adapter.parse(make_request(dumps(page)), CONFIG)
     assert result.activities == ()
-    assert result.deletions == (SourceDeletion("microsoft-graph", "AAMkEv1="),)
+    assert result.deletions == (SourceDeletion("microsoft-graph", "AAMkEv1=", RECEIVED_MS, on_receipt=True),)
     assert result.ignored == (
         "value[1] AAMkEv2=: event removed from the delta (changed), not deleted",
         "value[2] AAMkMs1=: #microsoft.graph.message removed (deleted): a deleted message was still sent "
@@ -237,5 +240,28 @@ def test_a_removed_event_is_marked_with_the_mailbox_it_was_removed_from() -> Non
     }
     result = adapter.parse(make_request(dumps(page)), CONFIG)
     assert result.deletions == (
-        SourceDeletion("microsoft-graph", "AAMkEv1=", None, "ana.seller@acme.example"),
+        SourceDeletion(
+            "microsoft-graph", "AAMkEv1=", RECEIVED_MS, "ana.seller@acme.example", on_receipt=True
+        ),
     )
+
+
+def test_a_removed_event_is_dated_when_received_on_the_scale_of_its_edits() -> None:
+    """Edited at 10:00, its removal received at 10:05: the 10:00 edit, delivered after, is older
+    than the deletion (a stale copy); an edit at 10:07 (a restore) is newer."""
+    received = datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
+    removed = {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv1=", "@removed": {"reason": "deleted"}}
+    (deletion,) = adapter.parse(make_request(dumps(removed), received_at=received), CONFIG).deletions
+
+    def edited(at: str) -> int:
+        event = {
+            **fixture_json("microsoft-graph", "event.json"),
+            "id": "AAMkEv1=",
+            "lastModifiedDateTime": at,
+        }
+        (meeting,) = adapter.parse(make_request(dumps(event)), CONFIG).activities
+        return meeting.revision
+
+    assert deletion == SourceDeletion("microsoft-graph", "AAMkEv1=", 1795514700000, on_receipt=True)
+    assert edited("2026-11-24T10:00:00.0000000Z") == 1795514400000
+    assert edited("2026-11-24T10:07:00.0000000Z") == 1795514820000

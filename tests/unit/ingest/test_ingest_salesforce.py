@@ -391,3 +391,63 @@ def test_an_email_message_without_any_address_is_ignored_and_without_a_date_refu
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(delivered(undated), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (422, "Notification[0].sObject.MessageDate")
+
+
+def _stamped(body: bytes, modified: bytes, stamp: str, *, deleted: bool) -> bytes:
+    """``body`` with ``SystemModstamp`` ``stamp`` after the ``LastModifiedDate`` ``modified``
+    (unchanged), and ``IsDeleted`` as said (on its first record)."""
+    flag = b"<sf:IsDeleted>true</sf:IsDeleted>" if deleted else b"<sf:IsDeleted>false</sf:IsDeleted>"
+    return body.replace(b"<sf:IsDeleted>false</sf:IsDeleted>", flag, 1).replace(
+        b"<sf:LastModifiedDate>" + modified + b"</sf:LastModifiedDate>",
+        b"<sf:LastModifiedDate>"
+        + modified
+        + b"</sf:LastModifiedDate><sf:SystemModstamp>"
+        + stamp.encode()
+        + b"</sf:SystemModstamp>",
+        1,
+    )
+
+
+def test_an_undelete_that_leaves_last_modified_date_is_newer_than_the_deletion_by_system_modstamp() -> None:
+    """Deleted at 10:20 (``SystemModstamp``; ``LastModifiedDate`` still 10:15:02), undeleted at
+    10:30 with ``LastModifiedDate`` unchanged: read at the later of the two, the undeleted call is
+    newer than its deletion, which is newer than the call as it was."""
+    task = fixture("salesforce", "Task.xml")
+    modified = b"2026-11-24T10:15:02.000Z"
+    deleted = _stamped(task, modified, "2026-11-24T10:20:00.000Z", deleted=True)
+    undeleted = _stamped(task, modified, "2026-11-24T10:30:00.000Z", deleted=False)
+    (deletion,) = adapter.parse(delivered(deleted), CONFIG).deletions
+    (call, _) = adapter.parse(delivered(undeleted), CONFIG).activities
+    (before, _) = adapter.parse(delivered(task), CONFIG).activities
+    assert deletion == SourceDeletion("salesforce", "00T5j00000Q1a2bEAB", ms(2026, 11, 24, 10, 20, 0))
+    assert call.revision == ms(2026, 11, 24, 10, 30, 0)
+    assert before.revision == ms(2026, 11, 24, 10, 15, 2)
+    # A SystemModstamp older than LastModifiedDate (never, in Salesforce) does not set it back.
+    older = _stamped(task, modified, "2026-11-24T10:00:00.000Z", deleted=False)
+    assert adapter.parse(delivered(older), CONFIG).activities[0].revision == ms(2026, 11, 24, 10, 15, 2)
+
+
+def test_an_undeleted_email_message_is_ranked_by_system_modstamp_above_its_task() -> None:
+    """The EmailMessage deleted, then undeleted with its LastModifiedDate unchanged: the undelete
+    is newer than the deletion, both ranked as its revisions are (10**13 + ms), above its Task's
+    revisions, SystemModstamp or not."""
+    mail = fixture("salesforce", "EmailMessage.xml")
+    modified = b"2026-11-24T11:00:04.000Z"
+    deleted = _stamped(mail, modified, "2026-11-25T09:00:00.000Z", deleted=True)
+    undeleted = _stamped(mail, modified, "2026-11-26T09:00:00.000Z", deleted=False)
+    deletion = adapter.parse(delivered(deleted), CONFIG).deletions[0]
+    (restored,) = adapter.parse(delivered(undeleted), CONFIG).activities
+    task = _stamped(
+        fixture("salesforce", "Task.xml"),
+        b"2026-11-24T11:00:05.000Z",
+        "2026-12-20T09:00:00.000Z",
+        deleted=False,
+    )
+    (_, task_stamped) = adapter.parse(delivered(task), CONFIG).activities
+    assert deletion == SourceDeletion(
+        "salesforce", EMAIL_TASK_ID, EMAIL_MESSAGE_RANK + ms(2026, 11, 25, 9, 0, 0)
+    )
+    assert restored.revision == EMAIL_MESSAGE_RANK + ms(2026, 11, 26, 9, 0, 0)
+    assert task_stamped.external_id == EMAIL_TASK_ID
+    assert task_stamped.revision == ms(2026, 12, 20, 9, 0, 0)
+    assert task_stamped.revision < EMAIL_MESSAGE_RANK + ms(2026, 11, 25, 9, 0, 0) < restored.revision

@@ -20,6 +20,7 @@ from services.ingest.domain.normalize import (
     build_activity,
     calendar_people,
     convert_each,
+    deletion_on_receipt,
     duration_between,
     epoch_millis,
     load_json_object,
@@ -151,11 +152,13 @@ def _event(
     updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
-        # stripped to its id and status (``updated`` too, at times: the deletion's revision):
+        # stripped to its id and status (``updated`` too, at times: the deletion's revision;
+        # without it, the deletion is dated when ingest received it, ``deletion_on_receipt``):
         # the meeting published under that id is retracted.
         if status == "cancelled":
-            revision = epoch_millis(updated) if updated else None
-            return source_deletion(SOURCE, event_id, event.field("id"), revision), ""
+            if updated is None:
+                return deletion_on_receipt(SOURCE, event_id, event.field("id"), received_at), ""
+            return source_deletion(SOURCE, event_id, event.field("id"), epoch_millis(updated)), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
     called = _people(event, config)

@@ -31,6 +31,7 @@ from services.ingest.domain.normalize import (
     build_activity,
     calendar_people,
     convert_each,
+    deletion_on_receipt,
     direction_for,
     duration_between,
     email_outcome,
@@ -43,7 +44,6 @@ from services.ingest.domain.normalize import (
     one_or_page,
     parse_iso_datetime,
     seen_in_calendar,
-    source_deletion,
     unique_participants,
 )
 from services.ingest.domain.signatures import any_secret_matches, require_secrets, verify_standard_webhook
@@ -145,7 +145,7 @@ def _resource(
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     odata_type = resource.opt_str("@odata.type")
     if resource.has("@removed"):
-        return _removed(resource, odata_type)
+        return _removed(resource, odata_type, received_at)
     if odata_type == MESSAGE_TYPE or (odata_type is None and resource.has("internetMessageId")):
         return _message(resource, config)
     if odata_type == EVENT_TYPE or (odata_type is None and resource.has("start")):
@@ -153,17 +153,22 @@ def _resource(
     return None, f"{odata_type}: not a message or an event"
 
 
-def _removed(resource: JsonObject, odata_type: str | None) -> tuple[SourceDeletion | None, str]:
+def _removed(
+    resource: JsonObject, odata_type: str | None, received_at: datetime
+) -> tuple[SourceDeletion | None, str]:
     """A delta's ``@removed`` entry (an id, and why it left the delta): a deleted event is
     retracted; a message deleted from a mailbox was still sent or received, and an event that
-    left the delta for another reason (``changed``: moved out of the view) may still exist."""
+    left the delta for another reason (``changed``: moved out of the view) may still exist.
+
+    The entry gives no time: the deletion is dated when ingest received it, on the scale of the
+    event's revisions (``lastModifiedDateTime`` in ms), see ``deletion_on_receipt``."""
     removed = resource.opt_obj("@removed")
     reason = removed.opt_str("reason") if removed is not None else None
     if odata_type != EVENT_TYPE:
         return None, f"{odata_type} removed ({reason}): a deleted message was still sent or received"
     if reason != "deleted":
         return None, f"event removed from the delta ({reason}), not deleted"
-    return source_deletion(SOURCE, resource.req_str("id"), resource.field("id")), ""
+    return deletion_on_receipt(SOURCE, resource.req_str("id"), resource.field("id"), received_at), ""
 
 
 def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:

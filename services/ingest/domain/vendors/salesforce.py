@@ -270,6 +270,15 @@ class SalesforceAdapter:
         )
 
 
+def _modified(record: _SObject) -> datetime | None:
+    """When a Task, Event or EmailMessage last changed, as its revisions are numbered: the later
+    of ``LastModifiedDate`` and ``SystemModstamp``. An undelete (from the Recycle Bin) leaves
+    ``LastModifiedDate`` as it was and moves ``SystemModstamp`` on: read at the later of the two,
+    the undeleted record is newer than its deletion, and restores the activity."""
+    times = [t for t in (record.time("LastModifiedDate"), record.time("SystemModstamp")) if t is not None]
+    return max(times, default=None)
+
+
 def _references(record: _SObject) -> CrmReferences:
     what = record.get("WhatId") or record.get("RelatedToId") or ""
     who = record.get("WhoId") or ""
@@ -290,7 +299,7 @@ def _activity(
     if record.flag("IsDeleted"):
         # A deleted Task or Event (a sync job's queryAll; Outbound Messages never send one): retracted.
         # Read at the record's modification time, as its revisions are: an undelete is newer.
-        modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+        modified = _modified(record)
         revision = epoch_millis(modified) if modified else None
         return source_deletion("salesforce", record.require("Id"), record.field("Id"), revision), ""
     subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
@@ -302,7 +311,7 @@ def _activity(
     who_phone = record.get(WHO_PHONE_FIELD)
     if not (owner_email or who_email or who_phone):
         return None, f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}"
-    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+    modified = _modified(record)
     common = {
         "source": "salesforce",
         "external_id": record.require("Id"),
@@ -422,7 +431,7 @@ def _email_message(
     task_id = record.get("ActivityId")
     key_field = record.field("ActivityId" if task_id else "Id")
     external_id = task_id or record.require("Id")
-    modified = record.time("LastModifiedDate") or record.time("SystemModstamp")
+    modified = _modified(record)
     if record.flag("IsDeleted"):
         # Ranked as its revisions are: an undelete, newer, restores the mail.
         revision = EMAIL_MESSAGE_RANK + epoch_millis(modified) if modified else None
