@@ -702,11 +702,17 @@ class ReadCrmSync:
 
 
 def crm_messages(
-    sync: CrmSyncIn, tenant_id: str, region: str, prefix: str, erased: ErasedIdentities = NO_ERASURES
+    sync: CrmSyncIn,
+    tenant_id: str,
+    region: str,
+    prefix: str,
+    erased: ErasedIdentities = NO_ERASURES,
+    stored_countries: Mapping[str, str] | None = None,
 ) -> ReadCrmSync:
-    """Phones read in the tenant's region (unreadable ones dropped with a warning), then one
-    ``crm-entity-changed`` message per entity (an erased person's contact never)."""
-    entities, warnings = read_entities(sync.entities, region)
+    """Phones read in the contact's country, else its account's (in the batch, else
+    ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
+    then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
+    entities, warnings = read_entities(sync.entities, region, stored_countries)
     return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -43,12 +43,14 @@ from services.ingest.adapters.repository import (
     SeenLedger,
     TenantContext,
     TenantDirectory,
+    account_countries,
     highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
     save_webhook_state,
 )
 from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
+from services.ingest.domain.crm_sync import accounts_to_look_up
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
@@ -436,10 +438,13 @@ async def delete_activity(
 
 
 async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
-    """Publish CRM entities, phones read in the tenant's region (an erased person's contact never);
-    acknowledged before returning, with what was dropped from accepted entities."""
+    """Publish CRM entities, a contact's phones read in its country, else its account's (sent
+    along or held), else the tenant's region (an erased person's contact never); acknowledged
+    before returning, with what was dropped from accepted entities."""
+    looked_up = accounts_to_look_up(sync.entities)
+    stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
     read = handlers.crm_messages(
-        sync, context.tenant_id, phone_region(context.settings), deps.topic_prefix, context.erased
+        sync, context.tenant_id, phone_region(context.settings), deps.topic_prefix, context.erased, stored
     )
     try:
         await deps.publisher.publish(read.messages)
@@ -458,6 +463,29 @@ class WebhookOutcome:
     handshake: HandshakeResponse | None = None
     result: AdapterResult | None = None
     prepared: handlers.PreparedActivities | None = None
+
+
+async def read_in_held_countries(
+    deps: IngestDeps,
+    adapter: VendorAdapter,
+    delivery: WebhookRequest,
+    context: TenantContext,
+    result: AdapterResult,
+) -> AdapterResult:
+    """``result``, or the verified delivery parsed again when some of its contacts state no
+    country and their accounts, not in the delivery, are held with one: their phones are read in
+    the account's country (a Salesforce Outbound Message carries one object type: a Contact's
+    Account never comes with it). One lookup of the accounts; parsing is pure."""
+    needed = accounts_to_look_up(result.entities, read=True)
+    if not needed:
+        return result
+    held = await account_countries(deps.engine, context.tenant_id, needed)
+    if not held:
+        return result
+    try:
+        return adapter.parse(delivery, replace(context.webhook, account_countries=held))
+    except WebhookRejected as exc:  # parsed once already: not expected, answered as the first
+        raise rejection(adapter, delivery, exc) from None
 
 
 async def receive_webhook(
@@ -479,6 +507,7 @@ async def receive_webhook(
     if context is None:
         # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
         raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
+    result = await read_in_held_countries(deps, adapter, delivery, context, result)
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
     kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)

@@ -2,8 +2,11 @@
 
 Contacts and reps stored before ingest read every phone (``(415) 555-0100`` kept as sent) never
 match a call until the CRM sends them again. This one-off pass reads each stored phone (the raw
-form when kept) with the tenant's phone region, the rule ingest applies to new records
-(``services.ingest.domain.phones.parse_phone``), and rewrites ``phones`` (E.164) and
+form when kept) as ingest reads new records (``services.ingest.domain.phones.parse_phone``): a
+contact's national-format phones in its country, else its account's, else the tenant's phone
+region (``services.ingest.domain.countries.phone_regions_of``: a number valid only in a later of
+these is read there); a rep's in the tenant's region. It
+rewrites ``phones`` (E.164) and
 ``raw_phones`` (as sent). ``updated_at`` is left alone, so a later CRM update still wins.
 """
 
@@ -21,6 +24,16 @@ if TYPE_CHECKING:
 
 #: The tables holding CRM phones, with their key column.
 PHONE_TABLES = (("ref_contacts", "contact_id"), ("ref_reps", "rep_id"))
+
+#: Each table's rows with the countries their phones are read in (a contact's own, its account's).
+_PHONE_ROWS = {
+    "ref_contacts": "SELECT c.contact_id AS key, c.phones, c.raw_phones, c.country, a.country AS account_country "
+    "FROM ref_contacts c LEFT JOIN ref_accounts a "
+    "ON a.tenant_id = c.tenant_id AND a.account_id = c.account_id AND NOT a.deleted "
+    "WHERE c.tenant_id = :t ORDER BY c.contact_id",
+    "ref_reps": "SELECT rep_id AS key, phones, raw_phones, NULL AS country, NULL AS account_country "
+    "FROM ref_reps WHERE tenant_id = :t ORDER BY rep_id",
+}
 
 
 @dataclass
@@ -46,18 +59,18 @@ class PhoneReport:
 
 
 def renormalized(
-    phones: Sequence[str], raw_phones: Sequence[str], region: str
+    phones: Sequence[str], raw_phones: Sequence[str], region: str | tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """``(E.164 phones, as sent, unreadable)`` for a stored row: the raw forms are read when they
     were kept alongside (same length), else the stored values; a number kept twice in two
     formats is kept once."""
-    from services.ingest.domain.phones import ParsedPhone, parse_phone
+    from services.ingest.domain.phones import ParsedPhone, parse_phone_in
 
     sources = raw_phones if raw_phones and len(raw_phones) == len(phones) else phones
     read: dict[str, str] = {}
     unreadable: list[str] = []
     for raw in sources:
-        parsed = parse_phone(raw, region)
+        parsed = parse_phone_in(raw, region)
         if isinstance(parsed, ParsedPhone):
             read.setdefault(parsed.e164, raw)
         else:
@@ -79,21 +92,20 @@ async def tenant_phone_region(engine: AsyncEngine, tenant_id: str) -> str:
 async def renormalize_stored_phones(
     engine: AsyncEngine, tenant_id: str, region: str, *, dry_run: bool = False
 ) -> PhoneReport:
-    """Rewrite the tenant's stored contact and rep phones as E.164 in one transaction."""
+    """Rewrite the tenant's stored contact and rep phones as E.164 in one transaction; a contact's
+    national-format phones read in its country, else its account's, else ``region``."""
     from sqlalchemy import text
+
+    from services.ingest.domain.countries import phone_regions_of
 
     report = PhoneReport(tenant_id, region, dry_run)
     async with engine.begin() as conn:
         for table, key in PHONE_TABLES:
-            rows = await conn.execute(
-                text(
-                    f"SELECT {key} AS key, phones, raw_phones FROM {table} WHERE tenant_id = :t ORDER BY {key}"
-                ),
-                {"t": tenant_id},
-            )
+            rows = await conn.execute(text(_PHONE_ROWS[table]), {"t": tenant_id})
             changes: list[dict[str, object]] = []
             for row in rows:
-                phones, raw, unreadable = renormalized(list(row.phones), list(row.raw_phones), region)
+                regions = phone_regions_of(row.country, row.account_country, region)
+                phones, raw, unreadable = renormalized(list(row.phones), list(row.raw_phones), regions)
                 report.dropped += [(table, row.key, value) for value in unreadable]
                 if (list(phones), list(raw)) != (list(row.phones), list(row.raw_phones)):
                     changes.append({"t": tenant_id, "k": row.key, "p": list(phones), "r": list(raw)})

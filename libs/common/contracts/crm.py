@@ -37,6 +37,10 @@ from libs.common.contracts.fields import (
 
 Name = Annotated[SafeStr, Field(max_length=256)]
 Phone = Annotated[SafeStr, Field(max_length=40)]
+#: Where a contact or an account is, as the CRM holds it (``GB``, ``GBR``, ``United Kingdom``);
+#: ingest reads it as an ISO 3166 alpha-2 code, the region of the record's national-format phones
+#: (``services.ingest.domain.countries``), and drops a value naming no country with a warning.
+Country = Annotated[SafeStr, Field(max_length=64)]
 
 
 def _lower_when_an_email(value: str) -> str:
@@ -169,6 +173,9 @@ class AccountV1(_Entity):
     entity_type: Literal["account"] = "account"
     name: Name = ""
     domains: tuple[Annotated[SafeStr, Field(max_length=253)], ...] = ()
+    #: Where the account is (``BillingCountry``): its contacts' phones are read there when the
+    #: contact states no country of its own.
+    country: Country | None = None
 
 
 class ContactV1(_Entity):
@@ -179,6 +186,8 @@ class ContactV1(_Entity):
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
     account_id: ExternalId | None = None
+    #: Where the contact is (``MailingCountry``): its national-format phones are read there.
+    country: Country | None = None
 
 
 class DealContactRole(BaseModel):

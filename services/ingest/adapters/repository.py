@@ -135,6 +135,25 @@ async def rep_domains_of(conn: AsyncConnection, tenant_id: str) -> frozenset[str
     return domains_of(r.email for r in emails)
 
 
+async def account_countries(
+    engine: AsyncEngine, tenant_id: str, account_ids: Iterable[str]
+) -> dict[str, str]:
+    """The country held for each of ``account_ids`` that states one (alpha-2): where the
+    national-format phones of a contact synced without a country of its own are read."""
+    ids = sorted(account_ids)
+    if not ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT account_id, country FROM ref_accounts "
+                "WHERE tenant_id = :t AND account_id = ANY(:a) AND country IS NOT NULL AND NOT deleted"
+            ),
+            {"t": tenant_id, "a": ids},
+        )
+        return {r.account_id: r.country for r in rows}
+
+
 log = logging.getLogger(__name__)
 
 SeenPair = tuple[uuid.UUID, int]

@@ -3,7 +3,10 @@
 Phones become E.164, emails bare lower-cased addresses (``Bo Buyer <Bo@Buyer.example>`` is
 ``bo@buyer.example``), an account's domains host names as addresses carry them
 (``https://www.buyer.example/`` is ``buyer.example``): what attribution compares activities
-with. A value that cannot be read does not cost the entity: the contact, rep or account is
+with. A contact's or an account's country becomes its ISO 3166 alpha-2 code, and a contact's
+national-format phones are read in its country, else its account's, else the tenant's region
+(``020 7946 0958`` of a UK contact is ``+442079460958`` for a US tenant too). A value that cannot
+be read does not cost the entity: the contact, rep or account is
 accepted without it, and the answer names the entity's index, the field and the reason, so the
 integrator can fix the CRM record. A deal's ``closed_at`` is its close, not the date every CRM
 keeps on an open deal for when it is expected to close, and a deal sent with a closing stage but
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from services.ingest.domain.countries import country_code, phone_regions_of
 from services.ingest.domain.normalize import normalize_domains, normalize_email
-from services.ingest.domain.phones import ParsedPhone, PhoneProblem, parse_phone
+from services.ingest.domain.phones import ParsedPhone, PhoneProblem, Regions, parse_phone_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +39,35 @@ class EntityWarning:
 
 
 def read_entities(
-    entities: Sequence[CrmEntity], region: str
+    entities: Sequence[CrmEntity], region: str, stored_countries: Mapping[str, str] | None = None
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
-    bare addresses, each account's domains as host names, each deal's state as :func:`read_deal`
-    reads it; a warning per value dropped. A value repeated in another form is kept once."""
-    read: list[CrmEntity] = []
+    bare addresses, each account's domains as host names, each contact's and account's country
+    as its ISO 3166 alpha-2 code, each deal's state as :func:`read_deal` reads it; a warning per
+    value dropped. A value repeated in another form is kept once.
+
+    A contact's national-format phones are read in its own country, else its account's (as this
+    batch sends the account, else as ``stored_countries`` holds it: account id -> alpha-2), else
+    in ``region``, the tenant's (:func:`countries.phone_regions_of`; a number valid only in a later
+    region is read there, :func:`phones.parse_phone_in`)."""
     warnings: list[EntityWarning] = []
+    countries = _account_countries(entities, region, warnings)
+    read: list[CrmEntity] = []
     for index, entity in enumerate(entities):
         update: dict[str, object] = {}
         if isinstance(entity, RepV1 | ContactV1):
+            regions: Regions = region
+            if isinstance(entity, ContactV1):
+                # The account as the batch sends it, else as held.
+                known: Mapping[str, str | None] = (
+                    countries if entity.account_id in countries else (stored_countries or {})
+                )
+                of_account = known.get(entity.account_id) if entity.account_id else None
+                own, regions = _contact_regions(entity, index, of_account, region, warnings)
+                if own != entity.country:
+                    update["country"] = own
             if entity.phones:
-                e164 = _read_phones(entity, index, region, warnings)
+                e164 = _read_phones(entity, index, regions, warnings)
                 update |= {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
             emails = _read_each(entity.emails, _an_email, "an email address", entity, index, warnings)
             if emails != entity.emails:
@@ -55,10 +76,68 @@ def read_entities(
             domains = _read_each(entity.domains, normalize_domains, "a domain", entity, index, warnings)
             if domains != entity.domains:
                 update["domains"] = domains
+            if entity.country is not None and (code := country_code(entity.country)) != entity.country:
+                update["country"] = code
         elif isinstance(entity, DealV1):
             update |= read_deal(entity)
         read.append(entity.model_copy(update=update) if update else entity)
-    return tuple(read), tuple(warnings)
+    # In the batch's order: the accounts' countries were read first.
+    return tuple(read), tuple(sorted(warnings, key=lambda w: w.index))
+
+
+def accounts_to_look_up(entities: Sequence[CrmEntity], *, read: bool = False) -> frozenset[str]:
+    """The accounts whose stored country may decide where contacts' phones are read: those of
+    the contacts with no country of their own that can be read, not sent with them. Contacts as
+    sent (``read`` False: :func:`read_entities` is to read them) need it for their phones only;
+    contacts a vendor's adapter read (``read`` True) whenever they state no country, their
+    unreadable phones being gone."""
+    sent = {e.id for e in entities if isinstance(e, AccountV1)}
+    return frozenset(
+        e.account_id
+        for e in entities
+        if isinstance(e, ContactV1)
+        and (read or e.phones)
+        and e.account_id is not None
+        and e.account_id not in sent
+        and (e.country is None or country_code(e.country) is None)
+    )
+
+
+def _account_countries(
+    entities: Sequence[CrmEntity], region: str, warnings: list[EntityWarning]
+) -> dict[str, str | None]:
+    """The country of each account of the batch (as its last version there states it), ``None``
+    when it states none or one that cannot be read (a warning names the value)."""
+    countries: dict[str, str | None] = {}
+    for index, entity in enumerate(entities):
+        if isinstance(entity, AccountV1):
+            code = country_code(entity.country) if entity.country is not None else None
+            countries[entity.id] = code
+            if entity.country is not None and code is None:
+                then = f"its contacts' phones read in their own country, else region {region}"
+                warnings.append(_unknown_country(index, "account", then))
+    return countries
+
+
+def _contact_regions(
+    contact: ContactV1, index: int, of_account: str | None, region: str, warnings: list[EntityWarning]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The contact's country (alpha-2, ``None`` when it states none that can be read) and the
+    regions its phones are read in."""
+    own = country_code(contact.country) if contact.country is not None else None
+    regions = phone_regions_of(own, of_account, region)
+    if contact.country is not None and own is None:
+        warnings.append(_unknown_country(index, "contact", f"its phones read in region {regions[0]}"))
+    return own, regions
+
+
+def _unknown_country(index: int, entity_type: str, then: str) -> EntityWarning:
+    return EntityWarning(
+        index,
+        f"entities.{index}.country",
+        f"not a country (an ISO 3166 code or an English name); it was dropped, the {entity_type} "
+        f"accepted, {then}",
+    )
 
 
 def read_deal(deal: DealV1) -> dict[str, object]:
@@ -132,12 +211,12 @@ def deal_close(deal: DealV1) -> datetime | None:
 
 
 def _read_phones(
-    entity: RepV1 | ContactV1, index: int, region: str, warnings: list[EntityWarning]
+    entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
 ) -> dict[str, str]:
     """E.164 -> the phone as first sent in that number."""
     e164: dict[str, str] = {}
     for position, raw in enumerate(entity.phones):
-        parsed = parse_phone(raw, region)
+        parsed = parse_phone_in(raw, regions)
         if isinstance(parsed, ParsedPhone):
             e164.setdefault(parsed.e164, raw)
         else:

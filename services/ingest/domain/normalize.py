@@ -27,7 +27,7 @@ from libs.common.contracts.activities import (
     ResponseStatus,
 )
 from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
-from services.ingest.domain.phones import ParsedPhone, RefusedPhone, e164_or_none, parse_phone
+from services.ingest.domain.phones import ParsedPhone, RefusedPhone, Regions, e164_or_none, parse_phone
 from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
@@ -286,14 +286,15 @@ def is_internal(address: str, internal_domains: Iterable[str]) -> bool:
     return domain_matches(email_domain(address), internal_domains)
 
 
-def normalize_phone(raw: str | None, region: str) -> str | None:
+def normalize_phone(raw: str | None, region: Regions) -> str | None:
     """E.164, or None when the number is absent or refused (the rule: ``phones.parse_phone``)."""
     return e164_or_none(raw, region)
 
 
-def read_phones(raws: Iterable[str | None], region: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def read_phones(raws: Iterable[str | None], region: Regions) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The usable phones of a CRM record as E.164, and each one as the source sent it (same
-    order; a number repeated in another format is kept once, as first sent)."""
+    order; a number repeated in another format is kept once, as first sent). ``region`` is the
+    tenant's, or a contact's regions (``countries.phone_regions_of``)."""
     read: dict[str, str] = {}
     for raw in raws:
         e164 = normalize_phone(raw, region)

@@ -5,6 +5,12 @@ default region (``tenant_config.phone_region``), so that a contact stored from
 ``(415) 555-0100`` and a dialer's ``+14155550100`` are the same identity. Matching compares
 E.164 strings; the raw form travels next to it for display.
 
+A CRM contact whose record (or account) states a country is read in that country first
+(:func:`parse_phone_in`, regions from ``countries.phone_regions_of``): a US tenant's UK buyer
+typed ``020 7946 0958`` is ``+442079460958``. A number that is no valid number there but one
+in the next region (the same buyer's US mobile typed ``(415) 555-0100``, a ``011 44 ...`` dialled
+from the US) is read there; the first region's reading stands otherwise.
+
 Nothing is guessed:
 
 * an extension (``x123``, ``ext. 7``) is kept apart; the number matched is the line the
@@ -147,9 +153,36 @@ def _refused(raw: str, problem: PhoneProblem, region: str) -> RefusedPhone:
     return RefusedPhone(raw=raw, problem=problem, reason=_REASONS[problem].format(region=region.upper()))
 
 
-def e164_or_none(raw: str | None, region: str) -> str | None:
+#: The regions a number is read in, first to last (:func:`parse_phone_in`); one region alone is
+#: the tenant's.
+Regions = str | tuple[str, ...]
+
+
+def parse_phone_in(raw: str, regions: Regions) -> ParsedPhone | RefusedPhone:
+    """``raw`` read in the first of ``regions`` where it is a valid number, else as the first
+    reads it (a full-length number of an unknown range, or the first region's refusal).
+
+    A number written with ``+`` or an international prefix reads the same in every region."""
+    if isinstance(regions, str):
+        return parse_phone(raw, regions)
+    first = parse_phone(raw, regions[0])
+    if isinstance(first, ParsedPhone) and _valid_e164(first.e164):
+        return first
+    for region in regions[1:]:
+        other = parse_phone(raw, region)
+        if isinstance(other, ParsedPhone) and _valid_e164(other.e164):
+            return other
+    return first
+
+
+@functools.lru_cache(maxsize=8_192)
+def _valid_e164(e164: str) -> bool:
+    return bool(phonenumbers.is_valid_number(phonenumbers.parse(e164, None)))
+
+
+def e164_or_none(raw: str | None, regions: Regions) -> str | None:
     """The E.164 form of ``raw``, or ``None`` when it is absent or refused."""
     if raw is None:
         return None
-    parsed = parse_phone(raw, region)
+    parsed = parse_phone_in(raw, regions)
     return parsed.e164 if isinstance(parsed, ParsedPhone) else None

@@ -50,6 +50,10 @@ class TenantWebhookConfig:
     #: The tenant's ``rep_aliases`` (another source's id of a rep -> the rep): a softphone's
     #: client identity or SIP user (Twilio ``client:ana``) names the rep it maps to.
     rep_aliases: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The countries (ISO alpha-2) held for the accounts of a delivery's contacts that it does
+    #: not carry: a contact stating no country has its phones read in its account's. Filled by
+    #: ingest, which parses such a delivery again with them (``pipeline.receive_webhook``).
+    account_countries: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,3 +62,49 @@ async def test_stored_phones_are_rewritten_as_e164_and_a_second_pass_changes_not
     ]
     assert await _phones(db_engine, "ref_reps", "rep_id") == [("rep-1", ["+16505551234"], ["1-650-555-1234"])]
     assert again.rewritten == {"ref_contacts": 0, "ref_reps": 0}
+
+
+async def test_a_contacts_stored_phones_are_read_in_its_country_then_its_accounts(
+    db_engine: AsyncEngine,
+) -> None:
+    """Stored as sent before the phones were read: Bo in the UK, Dana without a country at a
+    German account, Cy nowhere (the tenant's US); the rep in the tenant's region."""
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+        await conn.execute(
+            text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
+            {"t": TENANT},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_accounts (tenant_id, account_id, name, domains, country, updated_at) "
+                "VALUES (:t, 'acc-de', '', '{}', 'DE', now()), (:t, 'acc-uk', '', '{}', 'GB', now())"
+            ),
+            {"t": TENANT},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, country, "
+                "updated_at) VALUES (:t, 'con-bo', '', '{}', :bo, 'acc-de', 'GB', now()), "
+                "(:t, 'con-cy', '', '{}', :cy, NULL, NULL, now()), "
+                "(:t, 'con-dana', '', '{}', :dana, 'acc-de', NULL, now())"
+            ),
+            {"t": TENANT, "bo": ["020 7946 0958"], "cy": ["(415) 555-0177"], "dana": ["030 1234567"]},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
+                "VALUES (:t, 'rep-1', '', '{}', :p, now())"
+            ),
+            {"t": TENANT, "p": ["020 7946 0958"]},
+        )
+
+    done = await renormalize_stored_phones(db_engine, TENANT, await tenant_phone_region(db_engine, TENANT))
+
+    assert done.rewritten == {"ref_contacts": 3, "ref_reps": 1}
+    assert done.dropped == [("ref_reps", "rep-1", "020 7946 0958")]
+    assert await _phones(db_engine, "ref_contacts", "contact_id") == [
+        ("con-bo", ["+442079460958"], ["020 7946 0958"]),
+        ("con-cy", ["+14155550177"], ["(415) 555-0177"]),
+        ("con-dana", ["+49301234567"], ["030 1234567"]),
+    ]

@@ -27,6 +27,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from services.ingest.domain.countries import country_code, phone_regions_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     JsonObject,
@@ -53,6 +54,7 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
+from services.ingest.domain.phones import Regions
 from services.ingest.domain.signatures import (
     any_secret_matches,
     b64,
@@ -148,7 +150,7 @@ class HubSpotAdapter:
         if len(batch) > MAX_BATCH:
             raise WebhookRejected(413, "body", f"more than {MAX_BATCH} items")
         items = objects_in(batch, "")
-        index = _BatchIndex.of(items)
+        index = _BatchIndex.of(items, config.account_countries)
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
         deletions: list[SourceDeletion] = []
@@ -170,7 +172,10 @@ class HubSpotAdapter:
                 else:
                     ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
             elif object_type in ENTITY_TYPES:
-                entities.append(_entity(item, object_type, config.default_phone_region))
+                region: Regions = config.default_phone_region
+                if object_type == "contacts":
+                    region = index.phone_regions(item, config.default_phone_region)
+                entities.append(_entity(item, object_type, region))
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
         return AdapterResult(
@@ -270,25 +275,37 @@ def _ids(item: JsonObject, key: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _BatchIndex:
-    """Contacts and owners delivered in the same batch, to put addresses on engagements."""
+    """Contacts and owners delivered in the same batch, to put addresses on engagements, and
+    companies, whose country is where their contacts' phones are read."""
 
     contacts: Mapping[str, JsonObject]
     owners: Mapping[str, JsonObject]
+    companies: Mapping[str, JsonObject]
+    #: The countries held for companies not in the batch (``TenantWebhookConfig.account_countries``).
+    held_countries: Mapping[str, str]
 
     @classmethod
-    def of(cls, items: Sequence[JsonObject]) -> _BatchIndex:
-        contacts: dict[str, JsonObject] = {}
-        owners: dict[str, JsonObject] = {}
+    def of(cls, items: Sequence[JsonObject], held_countries: Mapping[str, str]) -> _BatchIndex:
+        found: dict[str, dict[str, JsonObject]] = {"contacts": {}, "owners": {}, "companies": {}}
         for item in items:
             object_type = item.data.get("objectType")
             object_id = item.data.get("id")
             if not isinstance(object_id, str | int) or isinstance(object_id, bool):
                 continue
-            if object_type == "contacts":
-                contacts[str(object_id)] = item
-            elif object_type == "owners":
-                owners[str(object_id)] = item
-        return cls(contacts, owners)
+            if isinstance(object_type, str) and object_type in found:
+                found[object_type][str(object_id)] = item
+        return cls(found["contacts"], found["owners"], found["companies"], held_countries)
+
+    def phone_regions(self, contact: JsonObject, default: str) -> tuple[str, ...]:
+        """Where ``contact``'s national-format phones are read: its ``country``, then its
+        company's (delivered in this batch, else as held), then the tenant's region."""
+        properties = _properties(contact)
+        company_id = _contact_account_id(contact, properties) or ""
+        company = self.companies.get(company_id)
+        of_company = (
+            _country(_properties(company)) if company is not None else self.held_countries.get(company_id)
+        )
+        return phone_regions_of(_country(properties), of_company, default)
 
     def owner_email(self, owner_id: str | None) -> str | None:
         owner = self.owners.get(owner_id or "")
@@ -302,9 +319,9 @@ class _BatchIndex:
             contact = self.contacts.get(contact_id)
             if contact is None:
                 continue
-            properties = contact.opt_obj("properties") or JsonObject({}, contact.field("properties"))
+            properties = _properties(contact)
             email = normalize_email(properties.opt_str("email"))
-            phone = normalize_phone(properties.opt_str("phone"), region)
+            phone = normalize_phone(properties.opt_str("phone"), self.phone_regions(contact, region))
             if email or phone:
                 try:
                     participant = Participant(
@@ -314,6 +331,22 @@ class _BatchIndex:
                     raise validation_to_rejection(contact.path, error) from None
                 found.append(participant)
         return found
+
+
+def _properties(item: JsonObject) -> JsonObject:
+    return item.opt_obj("properties") or JsonObject({}, item.field("properties"))
+
+
+def _country(properties: JsonObject) -> str | None:
+    """A contact's or a company's ``country`` as its ISO 3166 alpha-2 code; ``None`` when it
+    states none that can be read (its phones are then read in the next region known)."""
+    raw = properties.opt_str("country")
+    return country_code(raw) if raw else None
+
+
+def _contact_account_id(item: JsonObject, properties: JsonObject) -> str | None:
+    companies = _associated_ids(item, "companies")
+    return companies[0] if companies else properties.opt_str("associatedcompanyid")
 
 
 def _associated_ids(item: JsonObject, association: str) -> tuple[str, ...]:
@@ -527,14 +560,14 @@ def _contact_name(properties: JsonObject) -> str | None:
     return " ".join(names)[:256] or None
 
 
-def _entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
+def _entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
     try:
         return _build_entity(item, object_type, region)
     except ValidationError as error:
         raise validation_to_rejection(item.path, error) from None
 
 
-def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
+def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
     updated_at = _time(item, "updatedAt")
     if updated_at is None:
         raise WebhookRejected(422, item.field("updatedAt"), "required")
@@ -557,7 +590,6 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
     if object_type == "contacts":
         email = normalize_email(properties.opt_str("email"))
         phones, raw_phones = read_phones((properties.opt_str(k) for k in ("phone", "mobilephone")), region)
-        companies = _associated_ids(item, "companies")
         return ContactV1(
             id=object_id,
             updated_at=updated_at,
@@ -566,7 +598,8 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             emails=(email,) if email else (),
             phones=phones,
             raw_phones=raw_phones,
-            account_id=companies[0] if companies else properties.opt_str("associatedcompanyid"),
+            account_id=_contact_account_id(item, properties),
+            country=_country(properties),
         )
     if object_type == "companies":
         # ``domain``, then the others HubSpot keeps in ``hs_additional_domains`` (``;``-separated).
@@ -582,6 +615,7 @@ def _build_entity(item: JsonObject, object_type: str, region: str) -> CrmEntity:
             deleted=deleted,
             name=(properties.opt_str("name") or "")[:256],
             domains=tuple(dict.fromkeys([*([domain] if domain else []), *others])),
+            country=_country(properties),
         )
     created_at = _time(properties, "createdate") or _time(item, "createdAt")
     if created_at is None:

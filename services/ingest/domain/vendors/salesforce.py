@@ -29,6 +29,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from services.ingest.domain.countries import country_code, phone_regions_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     build_activity,
@@ -49,6 +50,7 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
+from services.ingest.domain.phones import Regions
 from services.ingest.domain.signatures import any_secret_matches, require_secrets
 from services.ingest.domain.webhook_types import (
     AdapterResult,
@@ -237,6 +239,12 @@ class SalesforceAdapter:
         self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
     ) -> AdapterResult:
         message = _parse_message(request.body)
+        # Where the accounts of this message are: their contacts' phones are read there.
+        account_countries = {
+            record.get("Id") or "": _country(record, "BillingCountry")
+            for record in message.objects
+            if record.type == "Account"
+        }
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
         deletions: list[SourceDeletion] = []
@@ -255,8 +263,18 @@ class SalesforceAdapter:
                 else:
                     ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {reason}")
             elif record.type in {"Opportunity", "Contact", "Account", "User"}:
+                region: Regions = config.default_phone_region
+                if record.type == "Contact":
+                    account_id = record.get("AccountId") or ""
+                    of_account = (
+                        account_countries[account_id]
+                        if account_id in account_countries
+                        else config.account_countries.get(account_id)
+                    )
+                    own = _country(record, "MailingCountry")
+                    region = phone_regions_of(own, of_account, config.default_phone_region)
                 try:
-                    entities.append(_entity(record, config.default_phone_region))
+                    entities.append(_entity(record, region))
                 except ValidationError as error:
                     raise validation_to_rejection(record.path, error) from None
             else:
@@ -495,7 +513,7 @@ def _call_outcome(disposition: str | None) -> Outcome:
     return next((outcome for phrase, outcome in DISPOSITION_PHRASES if phrase in text), Outcome.CONNECTED)
 
 
-def _entity(record: _SObject, region: str) -> CrmEntity:
+def _entity(record: _SObject, region: Regions) -> CrmEntity:
     updated_at = record.time("LastModifiedDate") or record.time("SystemModstamp")
     if updated_at is None:
         raise WebhookRejected(422, record.field("LastModifiedDate"), "required")
@@ -526,10 +544,16 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
             phones=phones,
             raw_phones=raw_phones,
             account_id=record.get("AccountId"),
+            country=_country(record, "MailingCountry"),
         )
     if record.type == "Account":
         domain = normalize_domain(record.get("Website"))
-        return AccountV1(**common, name=name, domains=(domain,) if domain else ())
+        return AccountV1(
+            **common,
+            name=name,
+            domains=(domain,) if domain else (),
+            country=_country(record, "BillingCountry"),
+        )
     created_at = record.time("CreatedDate")
     if created_at is None:
         raise WebhookRejected(422, record.field("CreatedDate"), "required")
@@ -546,6 +570,13 @@ def _entity(record: _SObject, region: str) -> CrmEntity:
         **_closed_flags(record),
     )
     return deal.model_copy(update=read_deal(deal))
+
+
+def _country(record: _SObject, field: str) -> str | None:
+    """A Contact's ``MailingCountry`` or an Account's ``BillingCountry`` as its ISO 3166 alpha-2
+    code (the country picklist's name or code, or free text); ``None`` when it names none."""
+    raw = record.get(field)
+    return country_code(raw) if raw else None
 
 
 def _closed_flags(record: _SObject) -> dict[str, bool]:

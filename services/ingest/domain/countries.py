@@ -1,0 +1,83 @@
+"""A CRM record's country as CRMs hold it -> the ISO 3166 region its national phones are read in.
+
+A contact abroad is typed as its own country dials it (a UK buyer's ``020 7946 0958``): read in
+the tenant's region it is no number, or someone else's. When the CRM states where the contact
+(or its account) is, that country is the region its national-format phones are read in first
+(:func:`phone_regions_of`); a phone written with ``+`` or an international prefix is read as
+written wherever the contact is.
+
+Country values are read as HubSpot's ``country``, Salesforce's ``MailingCountry`` /
+``BillingCountry`` and spreadsheets hold them: an ISO 3166 alpha-2 (``GB``) or alpha-3 (``GBR``)
+code, or an English name (``United Kingdom``, ``Korea, Republic of``, ``South Korea``), as the
+ISO standard (``pycountry``) spells them, case and surrounding punctuation ignored, plus the
+everyday names the standard does not use (``UK``, ``England``, ``Russia``, ``Holland``...).
+Nothing is guessed: any other value is unknown, and the next source of the region applies.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+import pycountry
+
+#: Names CRMs hold that ISO 3166 does not (its names are ``United Kingdom``, ``Russian
+#: Federation``...): the UK and its nations, everyday short forms, Kosovo.
+EVERYDAY_NAMES: dict[str, str] = {
+    "uk": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "america": "US",
+    "russia": "RU",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "ivory coast": "CI",
+    "turkey": "TR",
+    "uae": "AE",
+    # Kosovo has a numbering plan (+383) and a user-assigned code, not an ISO 3166 entry.
+    "kosovo": "XK",
+    "xk": "XK",
+    "xkx": "XK",
+}
+
+#: What separates the words of a name, or dots an abbreviation (``U.S.A.``, ``U.K.``).
+_PUNCTUATION = re.compile(r"[.\s]+")
+
+
+@functools.lru_cache(maxsize=1_024)
+def country_code(raw: str) -> str | None:
+    """The ISO 3166 alpha-2 code of the country ``raw`` names, when phones are numbered there;
+    ``None`` when it names none (``"N/A"``, ``"Europe"``) or one without a numbering plan
+    (Antarctica)."""
+    text = raw.strip()
+    if not text or len(text) > 64:
+        return None
+    compact = _PUNCTUATION.sub(" ", text).strip()
+    dotless = compact.replace(" ", "") if "." in text else compact
+    code = EVERYDAY_NAMES.get(dotless.lower()) or _iso_code(dotless)
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def _iso_code(text: str) -> str | None:
+    if text.isdigit():
+        return None  # ISO's numeric codes (826) are not how a CRM holds a country
+    try:
+        found = pycountry.countries.lookup(text)
+    except LookupError:
+        return None
+    return str(found.alpha_2)
+
+
+def phone_regions_of(
+    contact_country: str | None, account_country: str | None, default: str
+) -> tuple[str, ...]:
+    """The regions a contact's national-format phones are read in, first to last
+    (``phones.parse_phone_in``): the contact's own country, then its account's, then the tenant's
+    (``tenant_config.phone_region``), each once. Each country is an alpha-2 code already read by
+    :func:`country_code`."""
+    return tuple(dict.fromkeys(c for c in (contact_country, account_country, default) if c))

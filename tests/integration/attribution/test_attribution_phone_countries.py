@@ -1,0 +1,246 @@
+"""Contacts abroad typed nationally, through ingest, the real broker, attribution and PostgreSQL:
+a US tenant's UK buyer stored as ``020 7946 0958`` is the buyer a call from ``+442079460958``
+is with, whether the canonical sync, HubSpot or Salesforce says where the buyer is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.test_attribution_real_crm import TENANT, _attribution, _crm
+from tests.integration.attribution.test_attribution_vendor_webhooks import (
+    GLOBEX_AND_ANA,
+    HUBSPOT_CRM,
+    _deliver,
+    _hubspot_deal,
+    _mapped,
+    _opportunity,
+    _outbound_message,
+)
+from tests.integration.ingest.ingest_integration_support import TENANT_SETTINGS, dumps, setup_tenant
+from tests.integration.polling import references_landed
+
+#: A US tenant: a phone without its + is read in the US unless the CRM says otherwise.
+US_TENANT = {**TENANT_SETTINGS, "default_phone_region": "US"}
+REP_PHONE = "+14155550001"
+
+
+def _call_from(external_id: str, buyer: str) -> dict[str, Any]:
+    """The buyer calling the rep, as a dialer posts it to ``/v1/events``."""
+    return {
+        "source": "dialer",
+        "external_id": external_id,
+        "kind": "call",
+        "direction": "inbound",
+        "outcome": "connected",
+        "occurred_at": "2026-11-20T15:00:00Z",
+        "duration_seconds": 240,
+        "participants": [{"phone": buyer, "role": "caller"}, {"phone": REP_PHONE, "role": "callee"}],
+    }
+
+
+async def _calls(
+    stack: Any, auth: dict[str, str], engine: AsyncEngine, *calls: dict[str, Any]
+) -> dict[str, Any]:
+    """``calls`` posted; each one's ``(status, deal, account, rep)`` once attributed, by external id."""
+    posted = await stack.ingest.post("/v1/events", json={"activities": list(calls)}, headers=auth)
+    assert posted.status_code == 202, posted.text
+    found = {}
+    for call in calls:
+        row = await _attribution(engine, activity_id_for(TENANT, "dialer", call["external_id"]))
+        found[call["external_id"]] = (row.status, row.deal_id, row.account_id, row.rep_id)
+    return found
+
+
+async def _contacts(engine: AsyncEngine) -> list[tuple[str, list[str], list[str], str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT contact_id, phones, raw_phones, country FROM ref_contacts "
+                "WHERE tenant_id = :t ORDER BY contact_id"
+            ),
+            {"t": TENANT},
+        )
+        return [(r.contact_id, list(r.phones), list(r.raw_phones), r.country) for r in rows]
+
+
+def _deal(deal_id: str, account_id: str, contact_id: str) -> dict[str, Any]:
+    return {
+        "entity_type": "deal",
+        "id": deal_id,
+        "account_id": account_id,
+        "owner_rep_id": "rep-1",
+        "created_at": "2026-10-01T00:00:00Z",
+        "contacts": [{"contact_id": contact_id, "role": "champion"}],
+    }
+
+
+async def test_a_synced_contacts_phone_is_read_in_its_country_then_its_accounts_and_an_unknown_one_warns(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bo (UK, ``GB``), Dana (no country; her account held from an earlier sync is in
+    ``Germany``) and Cy (``Narnia``: the tenant's US) each on their own account's deal."""
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    rep = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@acme.example"], "phones": [REP_PHONE]}
+    held_account = {
+        "entity_type": "account",
+        "id": "acc-de",
+        "domains": ["kunde.example"],
+        "country": "Germany",
+    }
+    batch = _crm(
+        rep,
+        {"entity_type": "account", "id": "acc-uk", "domains": ["buyer.example"]},
+        {
+            "entity_type": "contact",
+            "id": "con-bo",
+            "account_id": "acc-uk",
+            "country": "GB",
+            "phones": ["020 7946 0958"],
+        },
+        {"entity_type": "contact", "id": "con-dana", "account_id": "acc-de", "phones": ["030 1234567"]},
+        {"entity_type": "account", "id": "acc-us", "domains": ["us-buyer.example"]},
+        {
+            "entity_type": "contact",
+            "id": "con-cy",
+            "account_id": "acc-us",
+            "country": "Narnia",
+            "phones": ["(415) 555-0177"],
+        },
+        _deal("deal-uk", "acc-uk", "con-bo"),
+        _deal("deal-de", "acc-de", "con-dana"),
+        _deal("deal-us", "acc-us", "con-cy"),
+    )
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        first = await stack.ingest.post("/v1/crm/sync", json=_crm(held_account), headers=auth)
+        assert first.status_code == 202, first.text
+        await references_landed(db_engine, TENANT, _crm(held_account)["entities"])
+        synced = await stack.ingest.post("/v1/crm/sync", json=batch, headers=auth)
+        assert synced.status_code == 202, synced.text
+        assert synced.json() == {
+            "accepted": 9,
+            "warnings": [
+                {
+                    "index": 5,
+                    "field": "entities.5.country",
+                    "reason": "not a country (an ISO 3166 code or an English name); it was dropped, the "
+                    "contact accepted, its phones read in region US",
+                }
+            ],
+        }
+        await references_landed(db_engine, TENANT, batch["entities"])
+        found = await _calls(
+            stack,
+            auth,
+            db_engine,
+            _call_from("from-bo", "+442079460958"),
+            _call_from("from-dana", "+49 30 1234567"),
+            _call_from("from-cy", "+14155550177"),
+        )
+    assert found == {
+        "from-bo": ("attributed", "deal-uk", "acc-uk", "rep-1"),
+        "from-dana": ("attributed", "deal-de", "acc-de", "rep-1"),
+        "from-cy": ("attributed", "deal-us", "acc-us", "rep-1"),
+    }
+    assert await _contacts(db_engine) == [
+        ("con-bo", ["+442079460958"], ["020 7946 0958"], "GB"),
+        ("con-cy", ["+14155550177"], ["(415) 555-0177"], None),
+        ("con-dana", ["+49301234567"], ["030 1234567"], None),
+    ]
+    async with db_engine.connect() as conn:
+        accounts = await conn.execute(
+            text("SELECT account_id, country FROM ref_accounts WHERE tenant_id = :t ORDER BY account_id"),
+            {"t": TENANT},
+        )
+        assert [tuple(r) for r in accounts] == [("acc-de", "DE"), ("acc-uk", None), ("acc-us", None)]
+
+
+async def test_a_hubspot_contact_in_the_united_kingdom_is_the_one_a_uk_call_is_with(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    owner, company = HUBSPOT_CRM[0], HUBSPOT_CRM[1]
+    contact = {
+        **HUBSPOT_CRM[2],
+        "properties": {
+            "email": "bo.buyer@globex.example",
+            "firstname": "Bo",
+            "phone": "020 7946 0958",
+            "country": "United Kingdom",
+        },
+    }
+    deal = _hubspot_deal(
+        "3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"]
+    )
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps([owner, company, contact, deal]))
+        mapped = _mapped(("rep", "7701"), ("account", "5501"), ("contact", "901"), ("deal", "3302"))
+        await references_landed(db_engine, TENANT, mapped)
+        # The rep's line is no one's the tenant knows: the deal's owner is credited.
+        found = await _calls(stack, auth, db_engine, _call_from("from-bo", "+442079460958"))
+    assert found == {"from-bo": ("attributed", "3302", "5501", "7701")}
+    assert await _contacts(db_engine) == [("901", ["+442079460958"], ["020 7946 0958"], "GB")]
+
+
+def _salesforce_contact(contact_id: str, phone: str, mailing_country: str | None) -> str:
+    country = f"<sf:MailingCountry>{mailing_country}</sf:MailingCountry>" if mailing_country else ""
+    return f"""
+    <Notification>
+     <Id>04l5j00000Gx7{contact_id[-3:]}</Id>
+     <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>{contact_id}</sf:Id>
+      <sf:AccountId>0015j00000ZkM3hAAF</sf:AccountId>
+      <sf:LastName>Buyer</sf:LastName>
+      <sf:LastModifiedDate>2026-11-01T09:00:00.000Z</sf:LastModifiedDate>
+      {country}
+      <sf:Phone>{phone}</sf:Phone>
+     </sObject>
+    </Notification>"""
+
+
+async def test_a_salesforce_contact_is_read_in_its_mailing_country_or_its_held_accounts_billing_country(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bo states ``MailingCountry`` United Kingdom; Cy states none, and his Account (sent in an
+    earlier message, as each Outbound Message carries one object type) has ``BillingCountry``
+    UK: both UK numbers typed nationally are the ones calls from the UK are with."""
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    globex_in_the_uk = GLOBEX_AND_ANA.replace(
+        "<sf:Name>Globex</sf:Name>", "<sf:BillingCountry>UK</sf:BillingCountry><sf:Name>Globex</sf:Name>"
+    )
+    opportunity = _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15")
+    bo = _salesforce_contact("0035j00000Hq9RsAAJ", "020 7946 0958", "United Kingdom")
+    cy = _salesforce_contact("0035j00000Hq9RtAAJ", "020 7946 0959", None)
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "salesforce", _outbound_message(globex_in_the_uk, opportunity))
+        await _deliver(stack, "salesforce", _outbound_message(bo))
+        mapped = _mapped(
+            ("account", "0015j00000ZkM3hAAF"),
+            ("rep", "0055j000004Vb8nAAC"),
+            ("contact", "0035j00000Hq9RsAAJ"),
+            ("deal", "0065j00000Lm4NpAAJ"),
+        )
+        await references_landed(db_engine, TENANT, mapped)
+        await _deliver(stack, "salesforce", _outbound_message(cy))
+        await references_landed(db_engine, TENANT, _mapped(("contact", "0035j00000Hq9RtAAJ")))
+        found = await _calls(
+            stack,
+            auth,
+            db_engine,
+            _call_from("from-bo", "+442079460958"),
+            _call_from("from-cy", "+442079460959"),
+        )
+    on_the_opportunity = ("attributed", "0065j00000Lm4NpAAJ", "0015j00000ZkM3hAAF", "0055j000004Vb8nAAC")
+    assert found == {"from-bo": on_the_opportunity, "from-cy": on_the_opportunity}
+    assert await _contacts(db_engine) == [
+        ("0035j00000Hq9RsAAJ", ["+442079460958"], ["020 7946 0958"], "GB"),
+        ("0035j00000Hq9RtAAJ", ["+442079460959"], ["020 7946 0959"], None),
+    ]

@@ -1,0 +1,316 @@
+"""A CRM contact's phones read in its country, then its account's, then the tenant's region."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
+from services.ingest.domain.countries import country_code, phone_regions_of
+from services.ingest.domain.crm_sync import EntityWarning, accounts_to_look_up, read_entities
+from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
+from services.ingest.domain.webhooks import ADAPTERS
+
+from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+UK_LINE = "020 7946 0958"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("GB", "GB"),
+        ("gb", "GB"),
+        ("GBR", "GB"),
+        ("United Kingdom", "GB"),
+        ("  united kingdom ", "GB"),
+        ("UK", "GB"),
+        ("U.K.", "GB"),
+        ("England", "GB"),
+        ("Great Britain", "GB"),
+        ("United States", "US"),
+        ("United States of America", "US"),
+        ("USA", "US"),
+        ("U.S.A.", "US"),
+        ("US", "US"),
+        ("Germany", "DE"),
+        ("DEU", "DE"),
+        ("Korea, Republic of", "KR"),  # Salesforce's picklist spells ISO's name
+        ("South Korea", "KR"),
+        ("Russia", "RU"),
+        ("Kosovo", "XK"),
+    ],
+)
+def test_countries_are_read_as_crms_hold_them(raw: str, code: str) -> None:
+    assert country_code(raw) == code
+
+
+@pytest.mark.parametrize("raw", ["", "N/A", "Europe", "Atlantis", "826", "ZZ", "Antarctica", "x" * 65])
+def test_a_value_naming_no_country_with_phones_is_unknown(raw: str) -> None:
+    assert country_code(raw) is None
+
+
+def test_regions_are_the_contacts_country_then_its_accounts_then_the_tenants_each_once() -> None:
+    assert phone_regions_of("GB", "DE", "US") == ("GB", "DE", "US")
+    assert phone_regions_of(None, "DE", "US") == ("DE", "US")
+    assert phone_regions_of("US", None, "US") == ("US",)
+    assert phone_regions_of(None, None, "US") == ("US",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "regions", "e164"),
+    [
+        (UK_LINE, ("GB", "US"), "+442079460958"),
+        (UK_LINE, ("DE", "GB", "US"), "+442079460958"),  # no German number: the account's country
+        ("030 1234567", ("DE", "US"), "+49301234567"),
+        # Written internationally: as written, wherever the contact is.
+        ("+1 415 555 0100", ("GB", "US"), "+14155550100"),
+        ("0049 30 1234567", ("GB", "US"), "+49301234567"),
+        # No number of the contact's country, a valid one of the tenant's: the UK buyer's US
+        # mobile, a number dialled from the US with its 011.
+        ("(415) 555-0100", ("GB", "US"), "+14155550100"),
+        ("011 44 20 7946 0958", ("GB", "US"), "+442079460958"),
+    ],
+)
+def test_a_phone_is_read_in_the_first_region_where_it_is_a_number(
+    raw: str, regions: tuple[str, ...], e164: str
+) -> None:
+    assert parse_phone_in(raw, regions) == ParsedPhone(e164, raw)
+
+
+def test_a_phone_of_no_region_is_refused_as_the_first_region_reads_it() -> None:
+    refused = parse_phone_in("212 555 01", ("GB", "US"))
+    assert isinstance(refused, RefusedPhone)
+    assert refused.problem is PhoneProblem.INVALID
+    assert "no such number in region GB" in refused.reason
+
+
+def _contact(country: str | None, account_id: str | None = None, *phones: str) -> ContactV1:
+    return ContactV1(
+        id="con-1", updated_at=T0, phones=phones or (UK_LINE,), account_id=account_id, country=country
+    )
+
+
+def _read(entities: tuple[CrmEntity, ...], stored: dict[str, str] | None = None) -> ContactV1:
+    read, _ = read_entities(entities, "US", stored)
+    contact = next(e for e in read if isinstance(e, ContactV1))
+    return contact
+
+
+def test_a_contacts_national_phone_is_read_in_its_country_and_the_country_kept_as_its_code() -> None:
+    read, warnings = read_entities((_contact("United Kingdom"),), "US")
+
+    assert isinstance(read[0], ContactV1)
+    assert (read[0].phones, read[0].raw_phones, read[0].country) == (("+442079460958",), (UK_LINE,), "GB")
+    assert warnings == ()
+
+
+def test_without_a_country_of_its_own_a_contact_is_read_in_its_accounts_as_sent_else_as_held() -> None:
+    in_batch = (AccountV1(id="acc-1", updated_at=T0, country="GBR"), _contact(None, "acc-1"))
+    assert _read(in_batch).phones == ("+442079460958",)
+    assert _read((_contact(None, "acc-1"),), {"acc-1": "GB"}).phones == ("+442079460958",)
+    # The batch's version of the account is its country now: no country there, none held used.
+    no_country = (AccountV1(id="acc-1", updated_at=T0), _contact(None, "acc-1"))
+    assert _read(no_country, {"acc-1": "GB"}).phones == ()
+    # Its own country first.
+    assert _read((_contact("DE", "acc-1", "030 1234567"),), {"acc-1": "GB"}).phones == ("+49301234567",)
+
+
+def test_the_tenants_region_reads_a_contact_without_a_country_and_every_rep() -> None:
+    read, warnings = read_entities(
+        (_contact(None, None, "(415) 555-0100"), RepV1(id="rep-1", updated_at=T0, phones=(UK_LINE,))),
+        "US",
+    )
+
+    assert isinstance(read[0], ContactV1)
+    assert isinstance(read[1], RepV1)
+    assert (read[0].phones, read[0].country) == (("+14155550100",), None)
+    assert read[1].phones == ()
+    assert [w.field for w in warnings] == ["entities.1.phones.0"]
+
+
+def test_an_unknown_country_is_dropped_with_a_warning_and_the_next_region_reads_the_phones() -> None:
+    entities = (
+        AccountV1(id="acc-1", updated_at=T0, country="Atlantis"),
+        _contact("Narnia", "acc-1", "(415) 555-0100", UK_LINE),
+    )
+
+    read, warnings = read_entities(entities, "US", {"acc-1": "GB"})
+
+    account, contact = read
+    assert isinstance(account, AccountV1)
+    assert isinstance(contact, ContactV1)
+    assert (account.country, contact.country) == (None, None)
+    assert (contact.phones, contact.raw_phones) == (("+14155550100",), ("(415) 555-0100",))
+    assert warnings == (
+        EntityWarning(
+            0,
+            "entities.0.country",
+            "not a country (an ISO 3166 code or an English name); it was dropped, the account "
+            "accepted, its contacts' phones read in their own country, else region US",
+        ),
+        EntityWarning(
+            1,
+            "entities.1.country",
+            "not a country (an ISO 3166 code or an English name); it was dropped, the contact "
+            "accepted, its phones read in region US",
+        ),
+        EntityWarning(
+            1,
+            "entities.1.phones.1",
+            "not a valid number (missing area code, or no such number in region US; an international "
+            "number needs its +); the phone was dropped, the contact accepted",
+            PhoneProblem.INVALID,
+        ),
+    )
+
+
+def test_only_the_accounts_of_contacts_that_need_one_are_looked_up() -> None:
+    entities = (
+        AccountV1(id="acc-sent", updated_at=T0),
+        ContactV1(id="c1", updated_at=T0, phones=(UK_LINE,), account_id="acc-sent"),
+        ContactV1(id="c2", updated_at=T0, phones=(UK_LINE,), account_id="acc-held"),
+        ContactV1(id="c3", updated_at=T0, phones=(UK_LINE,), account_id="acc-own", country="GB"),
+        ContactV1(id="c4", updated_at=T0, phones=(UK_LINE,), account_id="acc-junk", country="Narnia"),
+        ContactV1(id="c5", updated_at=T0, account_id="acc-no-phones"),
+    )
+
+    assert accounts_to_look_up(entities) == {"acc-held", "acc-junk"}
+
+
+def _hubspot_contact_and_company(
+    contact_country: str | None, company_country: str | None
+) -> list[dict[str, Any]]:
+    company, _, contact, _ = fixture_json("hubspot", "crm-objects.json")
+    contact["properties"]["phone"] = UK_LINE
+    if contact_country is not None:
+        contact["properties"]["country"] = contact_country
+    if company_country is not None:
+        company["properties"]["country"] = company_country
+    return [company, contact]
+
+
+@pytest.mark.parametrize(
+    ("contact_country", "company_country", "phones", "country"),
+    [
+        ("United Kingdom", None, ("+442079460958", "+33612345678"), "GB"),
+        (None, "GB", ("+442079460958", "+33612345678"), None),
+        ("Narnia", None, ("+33612345678",), None),  # unknown: the tenant's US, where it is none
+        (None, None, ("+33612345678",), None),
+    ],
+)
+def test_a_hubspot_contact_is_read_in_its_country_then_its_companys_in_the_batch(
+    contact_country: str | None, company_country: str | None, phones: tuple[str, ...], country: str | None
+) -> None:
+    batch = _hubspot_contact_and_company(contact_country, company_country)
+
+    account, contact = ADAPTERS["hubspot"].parse(make_request(dumps(batch)), CONFIG).entities
+
+    assert isinstance(account, AccountV1)
+    assert isinstance(contact, ContactV1)
+    assert (contact.phones, contact.country) == (phones, country)
+    assert account.country == (company_country and "GB")
+
+
+def _salesforce_message(contact_country: str | None, account_country: str | None) -> bytes:
+    body = fixture("salesforce", "Contact.xml").decode().replace("(415) 555-2671", UK_LINE)
+    if contact_country is not None:
+        body = body.replace(
+            "<sf:Phone>", f"<sf:MailingCountry>{contact_country}</sf:MailingCountry><sf:Phone>"
+        )
+    if account_country is not None:
+        account = fixture("salesforce", "Account.xml").decode()
+        start, end = (
+            account.index("<Notification>"),
+            account.index("</Notification>") + len("</Notification>"),
+        )
+        notification = account[start:end].replace(
+            "<sf:Name>", f"<sf:BillingCountry>{account_country}</sf:BillingCountry><sf:Name>"
+        )
+        body = body.replace("</notifications>", notification + "</notifications>")
+    return body.encode()
+
+
+@pytest.mark.parametrize(
+    ("contact_country", "account_country", "phones", "country"),
+    [
+        ("United Kingdom", None, ("+442079460958",), "GB"),
+        ("GBR", "United States", ("+442079460958",), "GB"),
+        (None, "UK", ("+442079460958",), None),
+        ("Narnia", None, (), None),
+        (None, None, (), None),
+    ],
+)
+def test_a_salesforce_contact_is_read_in_its_mailing_country_then_its_accounts_billing_country(
+    contact_country: str | None, account_country: str | None, phones: tuple[str, ...], country: str | None
+) -> None:
+    entities = (
+        ADAPTERS["salesforce"]
+        .parse(make_request(_salesforce_message(contact_country, account_country)), CONFIG)
+        .entities
+    )
+
+    contact = entities[0]
+    assert isinstance(contact, ContactV1)
+    assert (contact.phones, contact.country) == (phones, country)
+    accounts = [e.country for e in entities if isinstance(e, AccountV1)]
+    assert accounts == ([] if account_country is None else [country_code(account_country)])
+
+
+def test_a_hubspot_calls_contact_in_the_batch_is_its_participant_by_the_phone_read_in_its_country() -> None:
+    call = fixture_json("hubspot", "calls.json")[0]
+    del call["properties"]["hs_call_to_number"]
+    _, contact = _hubspot_contact_and_company("GB", None)
+    del contact["properties"]["mobilephone"]
+
+    (activity,) = ADAPTERS["hubspot"].parse(make_request(dumps([call, contact])), CONFIG).activities
+
+    assert [(p.email, p.phone) for p in activity.participants] == [
+        (None, "+16505551234"),
+        ("bo.buyer@globex.example", "+442079460958"),
+    ]
+
+
+def test_warnings_are_listed_in_the_order_of_the_batch() -> None:
+    entities = (
+        ContactV1(id="c1", updated_at=T0, emails=("N/A",)),
+        AccountV1(id="acc-1", updated_at=T0, country="Atlantis"),
+    )
+
+    _, warnings = read_entities(entities, "US")
+
+    assert [w.field for w in warnings] == ["entities.0.emails.0", "entities.1.country"]
+
+
+def test_a_vendors_contact_without_a_country_is_read_in_its_accounts_country_as_held() -> None:
+    """Ingest parses a delivery again with the countries held for its contacts' accounts
+    (``TenantWebhookConfig.account_countries``) when the delivery does not carry them."""
+    held = replace(CONFIG, account_countries={"5501": "GB", "0015j00000ZkM3hAAF": "GB"})
+    _, hubspot_contact = _hubspot_contact_and_company(None, None)
+    salesforce_contact = _salesforce_message(None, None)
+
+    read = [
+        ADAPTERS["hubspot"].parse(make_request(dumps([hubspot_contact])), config).entities[0]
+        for config in (CONFIG, held)
+    ]
+    read += [
+        ADAPTERS["salesforce"].parse(make_request(salesforce_contact), c).entities[0] for c in (CONFIG, held)
+    ]
+
+    assert [e.phones for e in read if isinstance(e, ContactV1)] == [
+        ("+33612345678",),
+        ("+442079460958", "+33612345678"),
+        (),
+        ("+442079460958",),
+    ]
+    assert [e.country for e in read if isinstance(e, ContactV1)] == [None, None, None, None]
+    # The delivery's own account wins over the one held: read in Germany, where the number has
+    # a full length (valid in no region, it is read as the first region reads it).
+    sent_with_it = _salesforce_message(None, "Germany")
+    (contact, _) = ADAPTERS["salesforce"].parse(make_request(sent_with_it), held).entities
+    assert isinstance(contact, ContactV1)
+    assert contact.phones == ("+492079460958",)
