@@ -202,6 +202,13 @@ class ReferenceIndex:
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
+    def put_departed_name(self, rep_id: str, name: str) -> None:
+        """A rep deleted by her CRM (not merged): only her name's mailboxes (``name_aliases``),
+        which name her for what happened before she left (``rep_left``, ``active_at``); none of
+        her addresses, and she is no rep of the batch otherwise (``reps``)."""
+        _index_add(self.rep_ids_by_name_alias, name_aliases(name), self.canonical(rep_id))
+        self._named.clear()
+
     def rep_by_name_address(self, email: str, at: datetime | None = None) -> str | None:
         """The rep of an address (lower-cased) no source lists: the one the tenant maps it to
         (``rep_aliases``, at any domain), else the rep that held it before its record dropped it
