@@ -183,3 +183,29 @@ async def test_her_alias_is_hers_again_after_her_return_and_not_in_the_gap(
         }
         assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 2}
         assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+async def test_a_return_synced_late_gives_her_back_the_alias_mail_since_her_return(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine, address: str
+) -> None:
+    """Ana left on 10 October; she is back from 1 November, but the CRM sends it later: Bo's mails
+    to her alias of 20 October and 5 November went to Bea meanwhile. The return re-decides the
+    5 November one, a second version: Ana's; the 20 October one (her gap) stays Bea's, untouched."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, "active": False})
+        await post(
+            stack,
+            tenant,
+            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*BEAS, 1)}
+        await sync(stack, db_engine, tenant, BACK, ANA_REP)
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*HERS, 2)}
+        assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
