@@ -292,8 +292,9 @@ class _Loader:
     async def reps_by_name(self, identities: Iterable[str]) -> None:
         """When an address is no rep's: the rep the tenant maps it to (``rep_aliases``), the rep
         that held it before its record dropped it (``ref_rep_former_identities``), or, at an internal
-        domain, the tenant's named reps (a handful of rows): its mailbox may follow one rep's name
-        (``ana.lopez@``). The same rows give the emails and phones of deleted reps, theirs for what
+        domain, the tenant's named reps (a handful of rows; a deleted one by her name only): its
+        mailbox may follow one rep's name (``ana.lopez@``); either names her only in her active
+        spells (``departures``). The same rows give the emails and phones of deleted reps, theirs for what
         happened before they left whoever holds them now (their memberships are loaded too)."""
         listed = self.index.rep_ids_by_identity
         emails = sorted(i for i in identities if "@" in i and i not in listed)
@@ -331,15 +332,45 @@ class _Loader:
             return
         if any(i not in mapped for i in unlisted):
             found = await self.rows(
-                "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND NOT deleted "
-                "AND merged_into IS NULL"
+                "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND merged_into IS NULL"
             )
-            for row in found:
+            live = [row for row in found if not row.deleted]
+            for row in live:
                 if row.alias_of is not None:
                     self.index.rep_aliases[row.rep_id] = row.alias_of
-            for row in found:
+            for row in live:
                 self.index.put_rep(_rep(row))
-        await self.reps({r for i in unlisted if (r := self.index.rep_by_name_address(i)) is not None})
+            # A deleted rep's name is hers for what happened before she left (``departures``).
+            for row in found:
+                if row.deleted:
+                    self.index.put_departed_name(row.alias_of or row.rep_id, row.name)
+        named = {r for i in unlisted for r in self.index.reps_by_name_address(i)}
+        await self.reps(named)
+        await self.departures({self.index.canonical(r) for r in named})
+
+    async def departures(self, people: set[str]) -> None:
+        """When each of ``people`` left (deleted or deactivated and not back: when her emails and
+        phones stopped naming her, ``ref_rep_former_identities.until``, else her record's
+        ``updated_at``) and the spells she was away (``ref_rep_absences``, one per identity she
+        held, the same for each): an address that names her though no source lists it follows them
+        (``ReferenceIndex.active_at``). One query, none without such an address."""
+        if not people:
+            return
+        for row in await self.rows(
+            "SELECT r.rep_id, coalesce(max(f.until), r.updated_at) AS left_at, NULL::timestamptz AS returned_at "
+            "FROM ref_reps r LEFT JOIN ref_rep_former_identities f ON f.tenant_id = r.tenant_id "
+            "AND f.rep_id = r.rep_id WHERE r.tenant_id = :t AND r.rep_id = ANY(:r) "
+            "AND (r.deleted OR NOT r.active) AND r.merged_into IS NULL GROUP BY r.rep_id, r.updated_at "
+            "UNION SELECT rep_id, left_at, returned_at FROM ref_rep_absences "
+            "WHERE tenant_id = :t AND rep_id = ANY(:r)",
+            r=sorted(people),
+        ):
+            if row.returned_at is None:
+                self.index.rep_left[row.rep_id] = row.left_at
+            else:
+                self.index.rep_absences.setdefault(row.rep_id, []).append(
+                    Absence(row.rep_id, row.left_at, row.returned_at)
+                )
 
     async def follow_aliases(self, rep_ids: set[str]) -> set[str]:
         """The canonical ids of ``rep_ids`` (aliases recorded in the index on the way)."""

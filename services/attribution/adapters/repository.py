@@ -42,7 +42,13 @@ from services.attribution.domain.rematch import (
     day_start,
     narrowing_domains,
 )
-from services.attribution.domain.reps import RepRecord, absences_on_return, resolve_rep_aliases
+from services.attribution.domain.reps import (
+    RepRecord,
+    absences_on_return,
+    mapped_addresses,
+    name_aliases,
+    resolve_rep_aliases,
+)
 
 
 @dataclass
@@ -77,6 +83,9 @@ class ChangedReferences:
     #: Emails and phones of a rep who came back (reactivated) -> when: what they took part in
     #: from then on may be hers again; what happened while she was away stays as it was.
     returned_identities: dict[str, datetime] = field(default_factory=dict)
+    #: Mailbox names (local parts) of such a rep's name (``domain.reps.name_aliases``) -> when:
+    #: an address no source lists that follows her name may be hers again from then on too.
+    returned_mailboxes: dict[str, datetime] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (
@@ -92,6 +101,7 @@ class ChangedReferences:
             or self.deal_changes
             or self.people_changed
             or self.returned_identities
+            or self.returned_mailboxes
         )
 
     def team_changed(self, rep_id: str, since: date) -> None:
@@ -227,6 +237,15 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
         )
     for identity in gaps.keys() & {*(m.lower() for m in e.emails), *e.phones}:
         changed.returned_identities[identity] = e.updated_at
+    if gaps:
+        # The addresses that name her though no source lists them (the tenant's mapping, her
+        # name's mailboxes) are hers again from her return too (``ReferenceIndex.active_at``).
+        settings = await load_tenant_settings(conn, t)
+        for address, rep_id in mapped_addresses(settings.rep_aliases).items():
+            if rep_id == e.id:
+                changed.returned_identities.setdefault(address, e.updated_at)
+        for mailbox in name_aliases(e.name):
+            changed.returned_mailboxes[mailbox] = e.updated_at
 
 
 async def _keep_former_identities(
@@ -942,8 +961,10 @@ async def activities_to_rematch(
       account gained under another domain an account holds (``narrowing_domains``: a subsidiary's
       ``eu.buyer.example`` arriving after mail from there went to the parent on ``buyer.example``);
     * any one from a rep's return (reactivated after she left) whose participants carry an email
-      or phone she held when she left (``returned_identities``): decided while her record said
-      she was away, it may be hers again; what happened while she was away is not re-decided;
+      or phone she held when she left (``returned_identities``), an address the tenant maps to
+      her, or an address whose mailbox follows her name (``returned_mailboxes``): decided while
+      her record said she was away, it may be hers again; what happened while she was away is
+      not re-decided;
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -951,6 +972,8 @@ async def activities_to_rematch(
     Overrides are never selected: a person's correction is final.
     """
     reps = sorted(changed.rep_team_since)
+    # An email or phone is never a mailbox name (no ``@``, no ``+``): one join serves both.
+    returned = {**changed.returned_mailboxes, **changed.returned_identities}
     result = await conn.execute(
         text(
             """
@@ -1012,6 +1035,7 @@ async def activities_to_rematch(
                   AND EXISTS (
                     SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                     WHERE lower(p ->> 'email') = r.identity OR p ->> 'phone' = r.identity
+                       OR split_part(lower(p ->> 'email'), '@', 1) = r.identity
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
@@ -1036,8 +1060,8 @@ async def activities_to_rematch(
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
-            "returned": sorted(changed.returned_identities),
-            "returned_at": [changed.returned_identities[i] for i in sorted(changed.returned_identities)],
+            "returned": sorted(returned),
+            "returned_at": [returned[i] for i in sorted(returned)],
             "reps": reps,
             "since": [day_start(changed.rep_team_since[r], time_zone) for r in reps],
             "limit": limit,

@@ -131,6 +131,12 @@ class ReferenceIndex:
     #: Emails (lower-cased) and phones -> the spells a rep who held them was away (she left and
     #: came back, ``ref_rep_absences``): they name her only outside them (``away``).
     absences: dict[str, list[Absence]] = field(default_factory=dict)
+    #: Person -> when she left (deleted or deactivated by her CRM, not back since), and person ->
+    #: the spells she was away (she left and came back): the addresses that name her without
+    #: being hers in any source (``mapped_addresses``, her name's mailboxes) name her only in her
+    #: active spells, as her own emails and phones do (``active_at``).
+    rep_left: dict[str, datetime] = field(default_factory=dict)
+    rep_absences: dict[str, list[Absence]] = field(default_factory=dict)
     #: Rep -> memberships; present for a rep asked for even before the rep row itself arrives.
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
@@ -173,8 +179,8 @@ class ReferenceIndex:
     _inherited: tuple[dict[str, set[str]], dict[str, tuple[str, ...]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
-    #: ``rep_by_name_address`` of each participant address asked for since the last ``put_rep``.
-    _named: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: ``reps_by_name_address`` of each participant address asked for since the last ``put_rep``.
+    _named: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ filling
 
@@ -196,24 +202,47 @@ class ReferenceIndex:
         _index_add(self.rep_ids_by_identity, _identities(rep.emails, rep.phones), person)
         _index_add(self.rep_ids_by_name_alias, name_aliases(rep.name), person)
 
-    def rep_by_name_address(self, email: str) -> str | None:
+    def put_departed_name(self, rep_id: str, name: str) -> None:
+        """A rep deleted by her CRM (not merged): only her name's mailboxes (``name_aliases``),
+        which name her for what happened before she left (``rep_left``, ``active_at``); none of
+        her addresses, and she is no rep of the batch otherwise (``reps``)."""
+        _index_add(self.rep_ids_by_name_alias, name_aliases(name), self.canonical(rep_id))
+        self._named.clear()
+
+    def rep_by_name_address(self, email: str, at: datetime | None = None) -> str | None:
         """The rep of an address (lower-cased) no source lists: the one the tenant maps it to
         (``rep_aliases``, at any domain), else the rep that held it before its record dropped it
         (``former_addresses``), else the one rep whose name the mailbox of an address at an
         internal domain follows (``ana.lopez@`` for Ana Lopez); ``None`` for a listed address, an
-        external one, or a name two reps share."""
+        external one, or a name two reps share. For an activity at ``at``, only a rep active then
+        (``active_at``): mail to Ana's alias after she left names nobody, as mail to her own
+        address does; a name one rep held before she left and another holds now is his."""
+        people = self.reps_by_name_address(email)
+        if at is not None and (self.rep_left or self.rep_absences):
+            people = tuple(p for p in people if self.active_at(p, at))
+        return people[0] if len(people) == 1 else None
+
+    def reps_by_name_address(self, email: str) -> tuple[str, ...]:
+        """The people an address no source lists may name, whatever the time (``rep_by_name_address``
+        picks among them): the one mapped (or former holder), else those whose name it follows."""
         address = email.lower()
         mapped = self.mapped_addresses.get(address) if self.mapped_addresses else None
         if mapped is None and self.former_addresses:
             mapped = self.former_addresses.get(address)
         if mapped is not None and address not in self.rep_ids_by_identity:
             # Not cached: the rep's person may be learnt later in the batch (``canonical``).
-            return self.canonical(mapped)
+            return (self.canonical(mapped),)
         try:
             return self._named[email]
         except KeyError:
-            named = self._named[email] = self._rep_by_name_address(email)
+            named = self._named[email] = self._reps_by_name(email)
             return named
+
+    def active_at(self, person: str, at: datetime) -> bool:
+        """Whether ``person`` was active when an activity at ``at`` happened, for an address that
+        names her though no source lists it as hers: before she left (``rep_left``) and outside
+        the spells she was away (``rep_absences``), the rule of her own identities (``in_spell``)."""
+        return in_spell(at, self.rep_left.get(person), self.rep_absences.get(person, ()))
 
     def departed(self, identity: str, at: datetime) -> str | None:
         """The rep deleted by her CRM who held ``identity`` (an email lower-cased, or a phone) when
@@ -238,15 +267,14 @@ class ReferenceIndex:
     def _absences(self, identity: str, person: str) -> list[Absence]:
         return [a for a in self.absences.get(identity, ()) if self.canonical(a.rep_id) == person]
 
-    def _rep_by_name_address(self, email: str) -> str | None:
+    def _reps_by_name(self, email: str) -> tuple[str, ...]:
         address = email.lower()
         local, _, domain = address.rpartition("@")
         if not local or address in self.rep_ids_by_identity:
-            return None
+            return ()
         if not any(d in self.internal_domains for d in parent_domains(domain)):
-            return None
-        people = self.rep_ids_by_name_alias.get(local, set())
-        return next(iter(people)) if len(people) == 1 else None
+            return ()
+        return tuple(sorted(self.rep_ids_by_name_alias.get(local, ())))
 
     def person(self, rep_id: str) -> Rep | None:
         """The canonical rep with the emails and phones of all its aliases."""
@@ -588,7 +616,7 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
             continue
         if (
             email not in found.named
-            and (named := index.rep_by_name_address(email)) is not None
+            and (named := index.rep_by_name_address(email, activity.occurred_at)) is not None
             and not index.away(email, named, activity.occurred_at)
         ):
             found.rep_ids.add(named)

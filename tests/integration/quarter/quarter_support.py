@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -38,6 +40,15 @@ async def new_tenant(engine: AsyncEngine, tenant_id: str = "acme", time_zone: st
         tenant_id,
         *({"Authorization": f"Bearer {keys[scope]}"} for scope in ("ingest", "read", "admin")),
     )
+
+
+async def configure(engine: AsyncEngine, tenant: Tenant, settings: dict[str, Any]) -> None:
+    """The tenant's settings document (``rep_aliases``...), written before the stack starts."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE tenants SET settings = CAST(:s AS jsonb) WHERE tenant_id = :t"),
+            {"t": tenant.tenant_id, "s": orjson.dumps(settings).decode()},
+        )
 
 
 async def sync(stack: Any, engine: AsyncEngine, tenant: Tenant, at: str, *entities: dict[str, Any]) -> None:

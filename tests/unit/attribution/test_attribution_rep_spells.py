@@ -104,3 +104,68 @@ def test_a_gap_of_another_rep_or_another_address_changes_nothing() -> None:
     index.absences["ana@old.example"] = [Absence("rep-a", _at(0), _at(10))]
     decision = attribute_from_index(email_out(ANA, "amy@acme.com", at=_at(5)), index, POLICY)
     assert decision.rep_id == "rep-a"
+
+
+#: Addresses no source lists that name Ana: the tenant's mapping, and her name's convention.
+MAPPED = "ana.l@seller.example"
+NAMED = "ana.lopez@seller.example"
+
+
+def _alias_index(stored: _Stored) -> ReferenceIndex:
+    """``stored.index()`` with the tenant mapping ``MAPPED`` to Ana, and her departure and gaps
+    as the loader reads them for such an address (``reference_loader.departures``)."""
+    index = stored.index()
+    index.mapped_addresses = {MAPPED: "rep-a"}
+    if stored.until is not None:
+        index.rep_left["rep-a"] = stored.until
+    if stored.absences:
+        index.rep_absences["rep-a"] = list(stored.absences)
+    return index
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    changes=st.lists(st.integers(min_value=1, max_value=2_000), min_size=1, max_size=6, unique=True),
+    asked=st.integers(min_value=-10, max_value=2_010),
+    alias=st.sampled_from([MAPPED, NAMED]),
+)
+def test_an_alias_no_source_lists_is_hers_exactly_in_her_active_spells(
+    changes: list[int], asked: int, alias: str
+) -> None:
+    """Ana leaves and comes back in turn at ``changes`` (hours); mail from her mapped or
+    name-convention address at ``asked`` is hers when she was active then, else the deal's
+    owner's (Cy's), as mail from her own address is, on both decision paths."""
+    hours = sorted(changes)
+    stored = _Stored()
+    for turn, hour in enumerate(hours):
+        (stored.leave if turn % 2 == 0 else stored.come_back)(_at(hour))
+    active_then = sum(1 for hour in hours if hour <= asked) % 2 == 0
+    sent = email_out(alias, "amy@acme.com", at=_at(asked))
+    index = _alias_index(stored)
+
+    decision = attribute_from_index(sent, index, POLICY)
+
+    expected = ("rep-a", "from") if active_then else ("rep-c", "deal_owner")
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (*expected, "deal-1")
+    assert attribute_activity(sent, snapshot_for(sent, index), POLICY) == decision
+    assert index.rep_by_name_address(alias, _at(asked)) == ("rep-a" if active_then else None)
+    # Whatever the time, the loader reads her (her memberships, her spells).
+    assert index.reps_by_name_address(alias) == ("rep-a",)
+
+
+def test_a_name_one_rep_held_before_she_left_and_another_holds_now_is_each_ones_in_turn() -> None:
+    """Ana Lopez left at hour 10; Alvaro Lopez, hired, shares ``a.lopez@``: before hour 10 the
+    name is both reps' and names nobody, from then on it is his. Another rep's departure or
+    gap changes nothing for Ana's mapped address."""
+    stored = _Stored()
+    stored.leave(_at(10))
+    index = _alias_index(stored)
+    index.put_rep(Rep("rep-v", "Alvaro Lopez", ("alvaro@seller.example",)))
+    assert index.reps_by_name_address("a.lopez@seller.example") == ("rep-a", "rep-v")
+    assert [index.rep_by_name_address("a.lopez@seller.example", _at(h)) for h in (9, 10)] == [None, "rep-v"]
+    assert index.rep_by_name_address("a.lopez@seller.example") is None
+
+    back = _alias_index(_Stored())
+    back.rep_left["rep-c"] = _at(0)
+    back.rep_absences["rep-c"] = [Absence("rep-c", _at(0), _at(10))]
+    assert back.rep_by_name_address(MAPPED, _at(5)) == "rep-a"

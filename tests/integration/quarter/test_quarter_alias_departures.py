@@ -1,0 +1,211 @@
+"""A rep who leaves: the addresses that name her though no source lists them (the tenant's
+``rep_aliases`` mapping, her name's mailbox) credit her only in her active spells, as her own do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.quarter.quarter_support import (
+    Tenant,
+    configure,
+    counted,
+    email,
+    get,
+    new_tenant,
+    post,
+    settle,
+    sync,
+)
+
+Q_START = "2026-10-01T00:00:00Z"
+LEFT = "2026-10-10T09:00:00Z"
+BACK = "2026-11-01T09:00:00Z"
+ANA = "ana@acme.example"
+BEA = "bea@acme.example"
+BO = "bo@buyer.example"
+#: The tenant maps it to Ana (``rep_aliases``); it follows no convention of her name.
+MAPPED = "ana.l@acme.example"
+#: Follows the mail system's convention for Ana Lopez's name; nobody lists or maps it.
+NAMED = "ana.lopez@acme.example"
+QUARTER = ("quarter", "2026-10-01", "2026-10-01")
+
+
+def _rep(rep_id: str, name: str, address: str, **fields: Any) -> dict[str, Any]:
+    return {"entity_type": "rep", "id": rep_id, "name": name, "emails": [address], **fields}
+
+
+ANA_REP = _rep("rep-ana", "Ana Lopez", ANA)
+
+CRM = [
+    {"entity_type": "team", "id": "team-east", "name": "East"},
+    {"entity_type": "team", "id": "team-west", "name": "West"},
+    ANA_REP,
+    _rep("rep-bea", "Bea Berg", BEA),
+    {
+        "entity_type": "team_membership",
+        "id": "m-ana",
+        "rep_id": "rep-ana",
+        "team_id": "team-west",
+        "valid_from": "2026-01-01",
+    },
+    {
+        "entity_type": "team_membership",
+        "id": "m-bea",
+        "rep_id": "rep-bea",
+        "team_id": "team-east",
+        "valid_from": "2026-01-01",
+    },
+    {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
+    {"entity_type": "contact", "id": "con-1", "emails": [BO], "account_id": "acc-1"},
+    {
+        "entity_type": "deal",
+        "id": "deal-1",
+        "name": "Buyer renewal",
+        "account_id": "acc-1",
+        "owner_rep_id": "rep-bea",
+        "stage": "proposal",
+        "created_at": "2026-09-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    },
+]
+
+#: Hers: an internal recipient she is (the mapping, her name), on Bea's deal of the account.
+HERS = ("rep-ana", "team-west", "deal-1", "to")
+#: Nobody's address then: the seller's side, the deal's owner (Bea, East), as for mail to a
+#: departed rep's own address.
+BEAS = ("rep-bea", "team-east", "deal-1", "deal_owner")
+
+
+def _to(external_id: str, address: str, at: str) -> dict[str, Any]:
+    """Bo (the buyer) writing to ``address``."""
+    return email(external_id, BO, address, at, direction="inbound", outcome="received")
+
+
+async def _tenant(db_engine: AsyncEngine) -> Tenant:
+    tenant = await new_tenant(db_engine)
+    await configure(db_engine, tenant, {"rep_aliases": {MAPPED: "rep-ana"}})
+    return tenant
+
+
+async def _seen(stack: Any, tenant: Tenant, *names: str) -> dict[str, tuple[Any, ...]]:
+    """Rep, team, deal, how the rep was found (the explanation's ``rep.via``), version."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    for name in names:
+        body = await get(stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', name)}")
+        a = body["attribution"]
+        seen[name] = (a["rep_id"], a["team_id"], a["deal_id"], a["explanation"]["rep"]["via"], a["version"])
+    return seen
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+@pytest.mark.parametrize("departure", [{"deleted": True}, {"active": False}], ids=["deleted", "deactivated"])
+async def test_mail_to_her_alias_is_hers_before_she_left_and_the_deal_owners_after(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    departure: dict[str, Any],
+    address: str,
+) -> None:
+    """Ana leaves on 10 October (deleted, or deactivated). Bo's mail to her alias (mapped by the
+    tenant, or her name's mailbox) of 5 October, arriving after, is hers (West); his mail of
+    20 October to it is the deal's and its owner's, Bea's (East), not Ana's."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, **departure})
+        await post(stack, tenant, _to("oct-5", address, "2026-10-05T15:00:00Z"))
+        await post(stack, tenant, _to("oct-20", address, "2026-10-20T15:00:00Z"))
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-5", "oct-20") == {
+            "oct-5": (*HERS, 1),
+            "oct-20": (*BEAS, 1),
+        }
+        assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "teams", "team-west", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "teams", "team-east", *QUARTER) == {"2026-10-01": 1}
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+async def test_a_departure_synced_late_takes_back_the_alias_mail_credited_to_her_since(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine, address: str
+) -> None:
+    """Bo's mails to Ana's alias of 5 and 20 October are credited to her; then the CRM sends her
+    deactivation of 10 October (no deal changes with it). The mail of the 20th is re-decided, a
+    second version: Bea's, the deal's owner; the 5th stays Ana's, untouched."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await post(
+            stack,
+            tenant,
+            _to("oct-5", address, "2026-10-05T15:00:00Z"),
+            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-5", "oct-20") == {"oct-5": (*HERS, 1), "oct-20": (*HERS, 1)}
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, "active": False})
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-5", "oct-20") == {"oct-5": (*HERS, 1), "oct-20": (*BEAS, 2)}
+        assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+async def test_her_alias_is_hers_again_after_her_return_and_not_in_the_gap(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine, address: str
+) -> None:
+    """Ana leaves on 10 October and comes back on 1 November. Bo's mails to her alias of 5 October,
+    20 October and 5 November, arriving after her return: hers, Bea's (the gap), hers."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, "active": False})
+        await sync(stack, db_engine, tenant, BACK, ANA_REP)
+        await post(
+            stack,
+            tenant,
+            _to("oct-5", address, "2026-10-05T15:00:00Z"),
+            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-5", "oct-20", "nov-5") == {
+            "oct-5": (*HERS, 1),
+            "oct-20": (*BEAS, 1),
+            "nov-5": (*HERS, 1),
+        }
+        assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 2}
+        assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+async def test_a_return_synced_late_gives_her_back_the_alias_mail_since_her_return(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine, address: str
+) -> None:
+    """Ana left on 10 October; she is back from 1 November, but the CRM sends it later: Bo's mails
+    to her alias of 20 October and 5 November went to Bea meanwhile. The return re-decides the
+    5 November one, a second version: Ana's; the 20 October one (her gap) stays Bea's, untouched."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, "active": False})
+        await post(
+            stack,
+            tenant,
+            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*BEAS, 1)}
+        await sync(stack, db_engine, tenant, BACK, ANA_REP)
+        await settle(kafka_settings)
+        assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*HERS, 2)}
+        assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 1}
+        assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
