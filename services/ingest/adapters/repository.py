@@ -373,18 +373,19 @@ def check_seen_pairs(tenant_id: str, pairs: Sequence[SeenPair]) -> None:
             raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
 
 
-_RECORD_AND_LOOK_UP = """
+_RECORDED = """
 WITH recorded AS (
     INSERT INTO ingest_seen_events (tenant_id, activity_id, revision)
     SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])
     ON CONFLICT DO NOTHING
-)
-SELECT l.t, l.id, l.rev FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
+)"""
+_LOOKED_UP = """
+FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
 WHERE EXISTS (
     SELECT 1 FROM ingest_seen_events e
     WHERE e.tenant_id = l.t AND e.activity_id = l.id AND e.revision = l.rev
-)
-"""
+)"""
+_RECORD_AND_LOOK_UP = f"{_RECORDED}\nSELECT l.t, l.id, l.rev{_LOOKED_UP}"
 
 #: Whether a stored call state holds any ``<Dial>`` leg (``TwilioCallState.legs`` not empty).
 _HAS_LEGS = "COALESCE(jsonb_typeof({0} -> 'legs') = 'object' AND {0} -> 'legs' <> '{{}}'::jsonb, false)"
@@ -395,12 +396,7 @@ _FOLD_LOCK = "hashtextextended('webhook_state/' || {0} || '/' || {1} || '/' || {
 #: As ``_RECORD_AND_LOOK_UP``, also keeping each call's parent unless a newer one is kept or its
 #: legs are, and saying whether they are. A parent whose row a fold holds is skipped (not
 #: returned), never waited for: the statement is shared by every request in flight.
-_RECORD_LOOK_UP_AND_KEEP = f"""
-WITH recorded AS (
-    INSERT INTO ingest_seen_events (tenant_id, activity_id, revision)
-    SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])
-    ON CONFLICT DO NOTHING
-), free AS MATERIALIZED (
+_RECORD_LOOK_UP_AND_KEEP = f"""{_RECORDED}, free AS MATERIALIZED (
     SELECT t, s, k, p FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS n(t, s, k, p)
     WHERE pg_try_advisory_xact_lock({_FOLD_LOCK.format("t", "s", "k")})
 ), kept AS (
@@ -416,12 +412,7 @@ WITH recorded AS (
         updated_at = now()
     RETURNING w.tenant_id, w.source, w.object_key, {_HAS_LEGS.format("w.state")} AS legs
 )
-SELECT l.t, l.id, l.rev, NULL::text, NULL::text, NULL::boolean
-FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
-WHERE EXISTS (
-    SELECT 1 FROM ingest_seen_events e
-    WHERE e.tenant_id = l.t AND e.activity_id = l.id AND e.revision = l.rev
-)
+SELECT l.t, l.id, l.rev, NULL::text, NULL::text, NULL::boolean{_LOOKED_UP}
 UNION ALL
 SELECT tenant_id, NULL::uuid, NULL::bigint, source, object_key, legs FROM kept
 """
