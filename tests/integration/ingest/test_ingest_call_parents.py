@@ -8,17 +8,29 @@ import asyncio
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.activities import Direction, Outcome, Participant, ParticipantRole
 from libs.common.db.engine import make_engine
-from libs.common.settings import DatabaseSettings
+from libs.common.settings import DatabaseSettings, KafkaSettings
 from services.ingest.adapters.repository import CallParent, SeenLedger, lock_webhook_state, save_webhook_state
+from services.ingest.domain.vendors.twilio import TWO_NUMBER_FOLD_RANK, TwilioCallState, TwilioLeg
 
-from .ingest_integration_support import TENANT, setup_tenant
+from .ingest_integration_support import (
+    SECRETS,
+    TENANT,
+    activities_on_topic,
+    fixture,
+    ingest_client,
+    setup_tenant,
+    sign,
+    url_for,
+)
 
 OTHER = "globex"
 
@@ -144,3 +156,59 @@ async def test_every_waiting_caller_gets_the_database_error_and_a_refused_parent
         await ledger.close()
         await engine.dispose()
     assert (type(mixed[0]).__name__, mixed[1], mixed[2]) == ("DBAPIError", (set(), False), {known})
+
+
+def _completed(call_sid: str) -> bytes:
+    """The ``completed`` fixture (a call between two numbers) for another call."""
+    return fixture("twilio", "completed.txt").replace(
+        b"CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59", call_sid.encode()
+    )
+
+
+async def test_a_callback_whose_call_a_leg_is_folding_is_folded_after_it_and_holds_up_no_other(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Through ingest: a call's "completed" arriving while a leg of it folds (the row held)
+    waits for that fold in its own transaction, then publishes the call as it says and the call
+    its leg made; another call's "completed", arriving meanwhile, is answered without waiting."""
+    await setup_tenant(db_engine)
+    call, other = "CA" + "5" * 32, "CA" + "6" * 32
+    leg = TwilioLeg(
+        call_sid="CA-leg",
+        parent_call_sid=call,
+        revision=3,
+        direction=Direction.OUTBOUND,
+        outcome=Outcome.CONNECTED,
+        occurred_at=datetime(2026, 11, 24, 15, 10, 20, tzinfo=UTC),
+        duration_seconds=300,
+        participants=(Participant(phone="+14155550100", role=ParticipantRole.CALLEE),),
+    )
+    token = SECRETS["twilio"][0]
+    async with ingest_client(kafka_settings, database_settings) as client:
+
+        async def post(body: bytes) -> dict[str, int]:
+            answer = await client.post(url_for("twilio"), content=body, headers=sign("twilio", body, token))
+            assert answer.status_code == 200, answer.text
+            return {k: answer.json()[k] for k in ("accepted", "duplicates")}
+
+        async with db_engine.begin() as conn:  # the leg folding: the row is held
+            await lock_webhook_state(conn, TENANT, "twilio", call)
+            parent = asyncio.create_task(post(_completed(call)))
+            await asyncio.sleep(0.3)
+            meanwhile = await asyncio.wait_for(post(_completed(other)), 5)
+            waiting = not parent.done()
+            await save_webhook_state(
+                conn, TENANT, "twilio", call, TwilioCallState(legs={leg.call_sid: leg}).model_dump_json()
+            )
+        after_leg = await parent
+        published = sorted(
+            (a["external_id"], a["revision"]) for a in await activities_on_topic(kafka_settings)
+        )
+    assert (meanwhile, waiting, after_leg) == (
+        {"accepted": 1, "duplicates": 0},
+        True,
+        {"accepted": 2, "duplicates": 0},
+    )
+    assert published == [(call, 3), (call, TWO_NUMBER_FOLD_RANK + 1), (other, 3)]
+    stored = TwilioCallState.model_validate(await _stored(db_engine, call))
+    assert (stored.parent is not None and stored.parent.revision, list(stored.legs)) == (3, ["CA-leg"])
