@@ -35,7 +35,7 @@ from libs.common.web import (
     serve_directly,
 )
 from services.ingest import handlers, pipeline
-from services.ingest.adapters.repository import CallParents, SeenLedger, TenantContext, TenantDirectory
+from services.ingest.adapters.repository import SeenLedger, TenantContext, TenantDirectory
 from services.ingest.domain.normalize import MAX_BODY_BYTES
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhooks import (
@@ -383,7 +383,6 @@ def create_app(
             ),
             webhook_secrets=WebhookSecretCache(engine, secret, settings.ingest.tenant_cache_seconds),
             seen_ledger=SeenLedger(engine),
-            call_parents=CallParents(engine),
             topic_prefix=settings.kafka.topic_prefix,
             retry_after_seconds=settings.ingest.retry_after_seconds,
         )
@@ -407,7 +406,6 @@ def create_app(
             await asyncio.gather(warm_up, return_exceptions=True)
             await listener.stop()
             await app.state.deps.seen_ledger.close()
-            await app.state.deps.call_parents.close()
             await publisher.close()
             await engine.dispose()
 

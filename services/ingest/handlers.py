@@ -39,6 +39,7 @@ from libs.common.kafka.publisher import OutgoingMessage
 from libs.common.topics import ACTIVITY_DELETED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
+    CallParent,
     SeenLedger,
     TenantContext,
     canonical_meetings,
@@ -566,10 +567,19 @@ async def prepare_unshared_activities(
     screened: ScreenedActivities[AnyActivity],
     now: datetime,
     adapter_version: str,
-) -> PreparedActivities:
-    """Redeliveries only, for activities without meetings; the caller records the events once published."""
+    parent: CallParent | None = None,
+) -> PreparedActivities | None:
+    """Redeliveries only, for activities without meetings; the caller records the events once
+    published. With a Twilio call's ``parent`` kept in the same statement: None when its legs
+    are known (or being folded), and the call is to be folded with them instead."""
     events = _ingested(context, screened, now, adapter_version, {})
-    seen = await ledger.already_seen(context.tenant_id, [(e.activity_id, e.revision) for e in events])
+    pairs = [(e.activity_id, e.revision) for e in events]
+    if parent is None:
+        seen = await ledger.already_seen(context.tenant_id, pairs)
+    else:
+        seen, legs = await ledger.look_up_keeping(context.tenant_id, pairs, parent)
+        if legs:
+            return None
     return _sort_out(screened, events, lambda pair: pair not in seen)
 
 

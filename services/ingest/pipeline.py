@@ -39,7 +39,7 @@ from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem, field_errors
 from services.ingest import handlers
 from services.ingest.adapters.repository import (
-    CallParents,
+    CallParent,
     SeenLedger,
     TenantContext,
     TenantDirectory,
@@ -83,7 +83,6 @@ class IngestDeps:
     tenants: TenantDirectory
     webhook_secrets: WebhookSecretCache
     seen_ledger: SeenLedger
-    call_parents: CallParents
     topic_prefix: str
     retry_after_seconds: int
 
@@ -286,27 +285,21 @@ def stateful_step(kept: KeptDelivery) -> tuple[StatefulFold, Sequence[Any]] | No
     return None
 
 
-async def without_unfolded_parent(
-    deps: IngestDeps, tenant_id: str, stateful: tuple[StatefulFold, Sequence[Any]] | None
-) -> tuple[StatefulFold, Sequence[Any]] | None:
-    """The stateful step, or None for a Twilio call between two numbers none of whose legs is known.
+def unfolded_parent(stateful: tuple[StatefulFold, Sequence[Any]] | None) -> CallParent | None:
+    """The parent of a Twilio call between two numbers, to keep for its ``<Dial>`` legs, if any.
 
     Such a call publishes itself from its callbacks, without a transaction (the hot path of a
-    plain call); its "completed" is only kept (:class:`CallParents`, a statement shared by the
-    requests in flight) for legs that may come. Once a leg is stored, it folds under the row
-    lock like a softphone's call.
+    plain call); its "completed" is also kept, in the duplicate ledger's statement that looks its
+    pairs up (:meth:`SeenLedger.look_up_keeping`), for legs that may come. Once a leg is stored,
+    it folds under the row lock like a softphone's call.
     """
     if stateful is None or stateful[0] is not TWILIO_FOLD:
-        return stateful
+        return None
     legs: Sequence[TwilioLeg] = stateful[1]
     if len(legs) != 1 or not legs[0].two_numbers:
-        return stateful
+        return None
     (parent,) = legs
-    if await deps.call_parents.keep(
-        tenant_id, TWILIO_FOLD.source, parent.call_key, parent.model_dump_json(), parent.revision
-    ):
-        return stateful
-    return None
+    return CallParent(TWILIO_FOLD.source, parent.call_key, parent.model_dump_json(), parent.revision)
 
 
 async def fold_stateful(
@@ -361,19 +354,22 @@ async def accept_activities(
     raw: OutgoingMessage | None = None,
 ) -> handlers.PreparedActivities:
     """Fold, screen (privacy), dedupe and publish; returns only after the broker acknowledged."""
-    if stateful is None or not stateful[1]:
+    parent = unfolded_parent(stateful)
+    if stateful is None or not stateful[1] or parent is not None:
         screened = handlers.screen_activities(context, activities)
         if not screened.shares_state:
             # Calls and emails share no state with other deliveries: no transaction is held
-            # across the broker round trip, the pairs are recorded once acknowledged.
-            prepared = await handlers.prepare_unshared_activities(
-                deps.seen_ledger, context, screened, now, adapter_version
+            # across the broker round trip, the pairs are recorded once acknowledged. A call
+            # between two numbers whose legs are known folds with them below instead.
+            unshared = await handlers.prepare_unshared_activities(
+                deps.seen_ledger, context, screened, now, adapter_version, parent
             )
-            await publish_prepared(deps, prepared, extra, raw)
-            await deps.seen_ledger.record(
-                context.tenant_id, [(e.activity_id, e.revision) for e in prepared.events]
-            )
-            return prepared
+            if unshared is not None:
+                await publish_prepared(deps, unshared, extra, raw)
+                await deps.seen_ledger.record(
+                    context.tenant_id, [(e.activity_id, e.revision) for e in unshared.events]
+                )
+                return unshared
     # Vendor state and meeting keys are committed only after the broker's ack: a refused
     # publish rolls them back with the duplicate bookkeeping, and the locked state row
     # serialises concurrent deliveries of one object.
@@ -536,7 +532,7 @@ async def receive_webhook(
         result.activities,
         delivery.received_at,
         adapter.version,
-        stateful=await without_unfolded_parent(deps, tenant_id, stateful_step(kept)),
+        stateful=stateful_step(kept),
         extra=[*entities, *deletions],
         raw=raw,
     )

@@ -157,8 +157,23 @@ async def account_countries(
 log = logging.getLogger(__name__)
 
 SeenPair = tuple[uuid.UUID, int]
-#: A queued request: tenant, its pairs, and the future its caller awaits.
-_Lookup = tuple[str, Sequence[SeenPair], asyncio.Future[set[SeenPair]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallParent:
+    """The final callback of a Twilio call between two numbers, kept for its ``<Dial>`` legs."""
+
+    source: str
+    #: The call's SID: the ``webhook_state`` row its legs fold into.
+    object_key: str
+    #: The parent leg, JSON (``TwilioLeg``).
+    leg: str
+    revision: int
+
+
+#: A queued request: tenant, its pairs, the parent it keeps, and the future its caller awaits
+#: (the pairs recorded before; whether the parent's legs are kept, or being folded, already).
+_Lookup = tuple[str, Sequence[SeenPair], CallParent | None, asyncio.Future[tuple[set[SeenPair], bool]]]
 _Record = tuple[str, Sequence[SeenPair], asyncio.Future[None]]
 
 
@@ -216,6 +231,11 @@ class SeenLedger(_KeptConnection):
     if the database still refuses a shared statement for a value, each request of that flush
     runs alone, so only the culprit gets the error, whatever its tenant.
 
+    A lookup may also keep a Twilio call's parent for its ``<Dial>`` legs (:meth:`look_up_keeping`),
+    in the same statement: that is the rendezvous with the legs' locked fold. The statement never
+    waits for a fold: a parent whose row a fold holds (its advisory lock, taken by
+    :func:`lock_webhook_state`) is not written, and the answer sends the caller to the locked fold.
+
     Two concurrent deliveries of one new pair may both be published, and a crash between the
     acknowledgement and the record lets a redelivery publish the pair again. Attribution and
     metrics apply each (activity, revision) once, so either costs a message, never a double count.
@@ -234,7 +254,25 @@ class SeenLedger(_KeptConnection):
         if not pairs:
             return set()
         check_seen_pairs(tenant_id, pairs)
-        return await self._look_up(tenant_id, pairs)
+        seen, _ = await self._look_up(tenant_id, pairs, None)
+        return seen
+
+    async def look_up_keeping(
+        self, tenant_id: str, pairs: Sequence[SeenPair], parent: CallParent
+    ) -> tuple[set[SeenPair], bool]:
+        """:meth:`already_seen`, keeping ``parent`` unless its legs are kept; whether they may be.
+
+        True when a leg is stored, or a fold holds the call's row now (so the statement shared
+        with other tenants' requests does not wait for it): the caller then folds the parent
+        under the row lock, which waits for that fold and sees its leg. False: the parent is
+        kept (or a newer callback of it is), and a leg folding later finds it.
+        """
+        check_seen_pairs(tenant_id, pairs)
+        for value in (parent.source, parent.object_key):
+            check_line(value)
+        if isinstance(parent.revision, bool) or not 0 <= parent.revision <= INT8_MAX:
+            raise ValueError(f"revision {parent.revision} is outside 0..{INT8_MAX}")
+        return await self._look_up(tenant_id, pairs, parent)
 
     async def record(self, tenant_id: str, pairs: Sequence[SeenPair]) -> None:
         """Record pairs the broker acknowledged; recording one twice is a no-op."""
@@ -243,9 +281,11 @@ class SeenLedger(_KeptConnection):
         check_seen_pairs(tenant_id, pairs)
         await self._record(tenant_id, pairs)
 
-    async def _look_up(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
-        future: asyncio.Future[set[SeenPair]] = asyncio.get_running_loop().create_future()
-        self._lookups.append((tenant_id, pairs, future))
+    async def _look_up(
+        self, tenant_id: str, pairs: Sequence[SeenPair], parent: CallParent | None = None
+    ) -> tuple[set[SeenPair], bool]:
+        future: asyncio.Future[tuple[set[SeenPair], bool]] = asyncio.get_running_loop().create_future()
+        self._lookups.append((tenant_id, pairs, parent, future))
         self._start_flusher()
         return await future
 
@@ -267,7 +307,8 @@ class SeenLedger(_KeptConnection):
                     found = await _record_and_look_up(
                         conn,
                         [(t, p) for t, pairs, _ in records for p in pairs],
-                        [(t, p) for t, pairs, _ in lookups for p in pairs],
+                        [(t, p) for t, pairs, _, _ in lookups for p in pairs],
+                        [(t, parent) for t, _, parent, _ in lookups if parent is not None],
                     )
                 except DBAPIError as exc:
                     if database_unavailable(exc):
@@ -283,7 +324,7 @@ class SeenLedger(_KeptConnection):
             await self._release()
             lookups, self._lookups = lookups + self._lookups, []
             records, self._records = records + self._records, []
-            futures: list[asyncio.Future[Any]] = [f for _, _, f in lookups]
+            futures: list[asyncio.Future[Any]] = [f for *_, f in lookups]
             futures += [f for _, _, f in records]
             for future in futures:
                 if not future.done():
@@ -296,14 +337,17 @@ class SeenLedger(_KeptConnection):
     ) -> None:
         """Each request in its own statement (autocommit: a refused one leaves the connection usable)."""
         # Lookups first: like the shared statement, they read what was recorded before this flush.
-        queued: list[tuple[bool, str, Sequence[SeenPair], asyncio.Future[Any]]] = [
-            *((False, t, pairs, f) for t, pairs, f in lookups),
-            *((True, t, pairs, f) for t, pairs, f in records),
+        queued: list[tuple[bool, str, Sequence[SeenPair], CallParent | None, asyncio.Future[Any]]] = [
+            *((False, t, pairs, parent, f) for t, pairs, parent, f in lookups),
+            *((True, t, pairs, None, f) for t, pairs, f in records),
         ]
-        for is_record, tenant_id, pairs, future in queued:
+        for is_record, tenant_id, pairs, parent, future in queued:
             mine = [(tenant_id, p) for p in pairs]
+            kept = [(tenant_id, parent)] if parent is not None else []
             try:
-                found = await _record_and_look_up(conn, mine if is_record else [], [] if is_record else mine)
+                found = await _record_and_look_up(
+                    conn, mine if is_record else [], [] if is_record else mine, kept
+                )
             except DBAPIError as exc:
                 if database_unavailable(exc):
                     raise
@@ -315,16 +359,25 @@ class SeenLedger(_KeptConnection):
                     future.set_exception(exc)
                 continue
             if not future.done():
-                future.set_result(None if is_record else {p for p in pairs if (tenant_id, p) in found})
+                future.set_result(None if is_record else _answer_lookup(tenant_id, pairs, parent, found))
 
 
-def _answer(lookups: Sequence[_Lookup], records: Sequence[_Record], found: set[tuple[str, SeenPair]]) -> None:
+def _answer(lookups: Sequence[_Lookup], records: Sequence[_Record], found: _Found) -> None:
     for _, _, done in records:
         if not done.done():
             done.set_result(None)
-    for tenant_id, pairs, seen in lookups:
+    for tenant_id, pairs, parent, seen in lookups:
         if not seen.done():
-            seen.set_result({p for p in pairs if (tenant_id, p) in found})
+            seen.set_result(_answer_lookup(tenant_id, pairs, parent, found))
+
+
+def _answer_lookup(
+    tenant_id: str, pairs: Sequence[SeenPair], parent: CallParent | None, found: _Found
+) -> tuple[set[SeenPair], bool]:
+    seen_pairs, parents = found
+    # A parent the statement did not return was not written: a fold holds its row.
+    legs = parent is not None and parents.get((tenant_id, parent.source, parent.object_key), True)
+    return {p for p in pairs if (tenant_id, p) in seen_pairs}, legs
 
 
 def check_seen_pairs(tenant_id: str, pairs: Sequence[SeenPair]) -> None:
@@ -339,43 +392,103 @@ def check_seen_pairs(tenant_id: str, pairs: Sequence[SeenPair]) -> None:
             raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
 
 
-_RECORD_AND_LOOK_UP = """
+_RECORDED = """
 WITH recorded AS (
     INSERT INTO ingest_seen_events (tenant_id, activity_id, revision)
     SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[])
     ON CONFLICT DO NOTHING
-)
-SELECT l.t, l.id, l.rev FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
+)"""
+_LOOKED_UP = """
+FROM unnest($4::text[], $5::uuid[], $6::bigint[]) AS l(t, id, rev)
 WHERE EXISTS (
     SELECT 1 FROM ingest_seen_events e
     WHERE e.tenant_id = l.t AND e.activity_id = l.id AND e.revision = l.rev
+)"""
+_RECORD_AND_LOOK_UP = f"{_RECORDED}\nSELECT l.t, l.id, l.rev{_LOOKED_UP}"
+
+#: Whether a stored call state holds any ``<Dial>`` leg (``TwilioCallState.legs`` not empty).
+_HAS_LEGS = "COALESCE(jsonb_typeof({0} -> 'legs') = 'object' AND {0} -> 'legs' <> '{{}}'::jsonb, false)"
+
+#: The lock a fold of one ``webhook_state`` row holds (:func:`lock_webhook_state`) until it commits.
+_FOLD_LOCK = "hashtextextended('webhook_state/' || {0} || '/' || {1} || '/' || {2}, 0)"
+
+#: As ``_RECORD_AND_LOOK_UP``, also keeping each call's parent unless a newer one is kept or its
+#: legs are, and saying whether they are. A parent whose row a fold holds is skipped (not
+#: returned), never waited for: the statement is shared by every request in flight.
+_RECORD_LOOK_UP_AND_KEEP = f"""{_RECORDED}, free AS MATERIALIZED (
+    SELECT t, s, k, p FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS n(t, s, k, p)
+    WHERE pg_try_advisory_xact_lock({_FOLD_LOCK.format("t", "s", "k")})
+), kept AS (
+    INSERT INTO webhook_state AS w (tenant_id, source, object_key, state)
+    SELECT t, s, k, jsonb_build_object('parent', CAST(p AS jsonb)) FROM free
+    ON CONFLICT (tenant_id, source, object_key) DO UPDATE SET
+        state = CASE
+            WHEN {_HAS_LEGS.format("w.state")} THEN w.state
+            WHEN (w.state -> 'parent' ->> 'revision')::bigint
+                >= (EXCLUDED.state -> 'parent' ->> 'revision')::bigint THEN w.state
+            ELSE COALESCE(NULLIF(w.state, 'null'::jsonb), '{{}}'::jsonb) || EXCLUDED.state
+        END,
+        updated_at = now()
+    RETURNING w.tenant_id, w.source, w.object_key, {_HAS_LEGS.format("w.state")} AS legs
 )
+SELECT l.t, l.id, l.rev, NULL::text, NULL::text, NULL::boolean{_LOOKED_UP}
+UNION ALL
+SELECT tenant_id, NULL::uuid, NULL::bigint, source, object_key, legs FROM kept
 """
+
+_ParentKey = tuple[str, str, str]
+#: The pairs recorded before, and each parent written: whether its legs are kept.
+_Found = tuple[set[tuple[str, SeenPair]], dict[_ParentKey, bool]]
 
 
 async def _record_and_look_up(
     conn: AsyncConnection,
     records: Sequence[tuple[str, SeenPair]],
     lookups: Sequence[tuple[str, SeenPair]],
-) -> set[tuple[str, SeenPair]]:
-    """Insert ``records`` and return which ``lookups`` were recorded before, in one statement.
+    parents: Sequence[tuple[str, CallParent]] = (),
+) -> _Found:
+    """Insert ``records``, keep ``parents`` and return which ``lookups`` were recorded before,
+    in one statement.
 
     The lookup reads the snapshot from before the insert: a pair recorded and looked up in the
     same flush belongs to two concurrent deliveries, and both publish it (see :class:`SeenLedger`).
     """
-    rows = await conn.exec_driver_sql(
-        _RECORD_AND_LOOK_UP,
-        (
-            [t for t, _ in records],
-            [p[0] for _, p in records],
-            [p[1] for _, p in records],
-            [t for t, _ in lookups],
-            [p[0] for _, p in lookups],
-            [p[1] for _, p in lookups],
-        ),
+    params: tuple[list[Any], ...] = (
+        [t for t, _ in records],
+        [p[0] for _, p in records],
+        [p[1] for _, p in records],
+        [t for t, _ in lookups],
+        [p[0] for _, p in lookups],
+        [p[1] for _, p in lookups],
     )
-    found = cast("Iterable[tuple[str, uuid.UUID, int]]", rows)
-    return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}
+    if not parents:
+        rows = await conn.exec_driver_sql(_RECORD_AND_LOOK_UP, params)
+        found = cast("Iterable[tuple[str, uuid.UUID, int]]", rows)
+        return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}, {}
+    # One row per call: ON CONFLICT cannot update a row twice in one statement; the newest wins.
+    newest: dict[_ParentKey, CallParent] = {}
+    for tenant_id, parent in parents:
+        key = (tenant_id, parent.source, parent.object_key)
+        if key not in newest or parent.revision > newest[key].revision:
+            newest[key] = parent
+    keys = list(newest)
+    params += (
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [p.leg for p in newest.values()],
+    )
+    seen: set[tuple[str, SeenPair]] = set()
+    legs: dict[_ParentKey, bool] = {}
+    for t, activity_id, revision, source, object_key, has_legs in cast(
+        "Iterable[tuple[str, uuid.UUID | None, int | None, str | None, str | None, bool | None]]",
+        await conn.exec_driver_sql(_RECORD_LOOK_UP_AND_KEEP, params),
+    ):
+        if object_key is None:
+            seen.add((t, (cast("uuid.UUID", activity_id), int(cast("int", revision)))))
+        else:
+            legs[(t, cast("str", source), object_key)] = bool(has_legs)
+    return seen, legs
 
 
 _RECORD_SEEN = text(
@@ -495,12 +608,18 @@ async def highest_revisions_published(
 async def lock_webhook_state(
     conn: AsyncConnection, tenant_id: str, source: str, object_key: str
 ) -> dict[str, Any] | None:
-    """The stored state, row-locked until the transaction ends (None when first seen)."""
+    """The stored state, row-locked until the transaction ends (None when first seen).
+
+    The fold also holds the row's advisory lock until then: the duplicate ledger, keeping a
+    Twilio call's parent in a statement other requests share, skips a row held so rather than
+    wait for the fold (:meth:`SeenLedger.look_up_keeping`).
+    """
     # Insert a placeholder first so that two first deliveries of one meeting serialise on the row.
     await conn.execute(
         text(
+            f"WITH held AS (SELECT count(pg_advisory_xact_lock({_FOLD_LOCK.format(':t', ':s', ':k')})) AS n) "
             "INSERT INTO webhook_state (tenant_id, source, object_key, state) "
-            "VALUES (:t, :s, :k, 'null'::jsonb) ON CONFLICT DO NOTHING"
+            "SELECT :t, :s, :k, 'null'::jsonb FROM held ON CONFLICT DO NOTHING"
         ),
         {"t": tenant_id, "s": source, "k": object_key},
     )
@@ -515,118 +634,6 @@ async def lock_webhook_state(
     ).one()
     state: dict[str, Any] | None = orjson.loads(row.state)
     return state
-
-
-#: Whether a stored call state holds any ``<Dial>`` leg (``TwilioCallState.legs`` not empty).
-_HAS_LEGS = "COALESCE(jsonb_typeof({0} -> 'legs') = 'object' AND {0} -> 'legs' <> '{{}}'::jsonb, false)"
-
-#: Keep each call's parent unless a newer one is kept or its legs are; whether its legs are.
-_KEEP_PARENTS = f"""
-INSERT INTO webhook_state AS w (tenant_id, source, object_key, state)
-SELECT t, s, k, jsonb_build_object('parent', CAST(p AS jsonb))
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS n(t, s, k, p, rev)
-ON CONFLICT (tenant_id, source, object_key) DO UPDATE SET
-    state = CASE
-        WHEN {_HAS_LEGS.format("w.state")} THEN w.state
-        WHEN (w.state -> 'parent' ->> 'revision')::bigint
-            >= (EXCLUDED.state -> 'parent' ->> 'revision')::bigint THEN w.state
-        ELSE COALESCE(NULLIF(w.state, 'null'::jsonb), '{{}}'::jsonb) || EXCLUDED.state
-    END,
-    updated_at = now()
-RETURNING w.tenant_id, w.source, w.object_key, {_HAS_LEGS.format("w.state")}
-"""
-
-_ParentKey = tuple[str, str, str]
-_Parent = tuple[_ParentKey, str, int, asyncio.Future[bool]]
-
-
-class CallParents(_KeptConnection):
-    """The parents of calls between two numbers, kept for their ``<Dial>`` legs (Twilio).
-
-    Such a call publishes itself from its callbacks without a transaction (the hot path of a
-    plain call); :meth:`keep` stores its parent unless its legs are stored already, and says
-    whether they are. That is the rendezvous with its legs, which fold under the row lock
-    (:func:`lock_webhook_state`): whichever comes second sees the other (a leg folding now holds
-    the row, so the parent waits for it and finds it; a leg folding after finds the parent). With
-    a leg stored, the caller folds the parent under the lock too, which emits the call the two make.
-
-    Requests in flight together share one statement on a connection of this keeper's own, in
-    autocommit, as :class:`SeenLedger` does (a statement on a pooled connection per callback cost
-    about 1 ms of CPU more per callback): a parent waiting for a folding leg holds up only the
-    parents behind it, never the duplicate ledger. A refused statement runs each request alone.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        self._queue: list[_Parent] = []
-
-    async def keep(self, tenant_id: str, source: str, object_key: str, parent: str, revision: int) -> bool:
-        """Keep ``parent`` (JSON, its ``revision``) of the call ``object_key``; whether legs are kept."""
-        for value in (tenant_id, source, object_key):
-            check_line(value)
-        if isinstance(revision, bool) or not 0 <= revision <= INT8_MAX:
-            raise ValueError(f"revision {revision} is outside 0..{INT8_MAX}")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(((tenant_id, source, object_key), parent, revision, future))
-        self._start_flusher()
-        return await future
-
-    async def _flush(self) -> None:
-        batch: list[_Parent] = []
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                conn = await self._connection()
-                try:
-                    _answer_parents(batch, await _keep_parents(conn, batch))
-                except DBAPIError as exc:
-                    if database_unavailable(exc):
-                        raise
-                    for entry in batch:  # the statement is fixed: one request's value was refused
-                        try:
-                            _answer_parents([entry], await _keep_parents(conn, [entry]))
-                        except DBAPIError as alone:
-                            if database_unavailable(alone):
-                                raise
-                            if not entry[3].done():
-                                entry[3].set_exception(alone)
-                batch = []
-        except BaseException as exc:
-            await self._release()
-            waiting, self._queue = batch + self._queue, []
-            for *_, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-
-
-async def _keep_parents(conn: AsyncConnection, batch: Sequence[_Parent]) -> dict[_ParentKey, bool]:
-    # One row per call: ON CONFLICT cannot update a row twice in one statement; the newest wins.
-    newest: dict[_ParentKey, tuple[str, int]] = {}
-    for key, parent, revision, _ in batch:
-        if key not in newest or revision > newest[key][1]:
-            newest[key] = (parent, revision)
-    keys = list(newest)
-    rows = await conn.exec_driver_sql(
-        _KEEP_PARENTS,
-        (
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [newest[k][0] for k in keys],
-            [newest[k][1] for k in keys],
-        ),
-    )
-    return {
-        (t, s, k): bool(has_legs) for t, s, k, has_legs in cast("Iterable[tuple[str, str, str, bool]]", rows)
-    }
-
-
-def _answer_parents(batch: Sequence[_Parent], found: dict[_ParentKey, bool]) -> None:
-    for key, _, _, future in batch:
-        if not future.done():
-            future.set_result(found[key])
 
 
 async def save_webhook_state(

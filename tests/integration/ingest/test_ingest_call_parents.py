@@ -1,25 +1,43 @@
-"""The parents of Twilio calls between two numbers, kept for their <Dial> legs (``CallParents``),
-against PostgreSQL: the rendezvous with the legs' locked fold, shared statements, newest wins."""
+"""The parents of Twilio calls between two numbers, kept for their <Dial> legs in the duplicate
+ledger's own statement (``SeenLedger.look_up_keeping``), against PostgreSQL: the rendezvous with
+the legs' locked fold, shared statements, newest wins, a fold never waited for."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
+import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.activities import Direction, Outcome, Participant, ParticipantRole
 from libs.common.db.engine import make_engine
-from libs.common.settings import DatabaseSettings
-from services.ingest.adapters.repository import CallParents, lock_webhook_state, save_webhook_state
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from services.ingest.adapters.repository import CallParent, SeenLedger, lock_webhook_state, save_webhook_state
+from services.ingest.domain.vendors.twilio import TWO_NUMBER_FOLD_RANK, TwilioCallState, TwilioLeg
 
-from .ingest_integration_support import TENANT, setup_tenant
+from .ingest_integration_support import (
+    SECRETS,
+    TENANT,
+    activities_on_topic,
+    fixture,
+    ingest_client,
+    setup_tenant,
+    sign,
+    url_for,
+)
+
+OTHER = "globex"
 
 
-def _parent(revision: int) -> str:
-    return orjson.dumps({"call_sid": "CA-p", "revision": revision, "two_numbers": True}).decode()
+def _parent(revision: int, call_sid: str = "CA-p", leg: str | None = None) -> CallParent:
+    state = orjson.dumps({"call_sid": "CA-p", "revision": revision, "two_numbers": True}).decode()
+    return CallParent("twilio", call_sid, state if leg is None else leg, revision)
 
 
 async def _stored(engine: AsyncEngine, key: str) -> object:
@@ -35,29 +53,38 @@ async def _stored(engine: AsyncEngine, key: str) -> object:
     return row.state
 
 
-async def test_a_parent_is_kept_until_its_legs_are_and_waits_for_a_leg_folding_now(
+async def test_a_parent_is_kept_with_its_lookup_until_its_legs_are_and_a_fold_is_never_waited_for(
     database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    """Kept when new; a newer callback replaces it, an older one (or the same one of two in one
-    statement) does not; once a leg is stored, the parent is left to the locked fold and the
-    answer says so; a parent arriving while a leg folds under the row lock waits for it and
-    finds it."""
+    """Kept when new, in the statement answering its lookup; a newer callback replaces it, an
+    older one (or the same one of two in one statement) does not; once a leg is stored, the
+    answer sends the parent to the locked fold. A parent arriving while a leg folds under the row
+    lock does not wait for it (nor does another tenant's lookup sharing the statement): it is not
+    written, and the answer sends it to the locked fold, which waits for the leg and sees it."""
     await setup_tenant(db_engine)
+    await setup_tenant(db_engine, tenant=OTHER)
     engine = make_engine(database_settings, "tests")
-    parents = CallParents(engine)
+    ledger = SeenLedger(engine)
+    known, fresh = (uuid.uuid4(), 3), (uuid.uuid4(), 3)
     try:
-        first = await parents.keep(TENANT, "twilio", "CA-p", _parent(3), 3)
+        await ledger.record(TENANT, [known])
+        first = await ledger.look_up_keeping(TENANT, [known, fresh], _parent(3))
         concurrent = await asyncio.gather(
-            parents.keep(TENANT, "twilio", "CA-p", _parent(2), 2),
-            parents.keep(TENANT, "twilio", "CA-p", _parent(4), 4),
-            parents.keep(TENANT, "twilio", "CA-q", _parent(1), 1),
+            ledger.look_up_keeping(TENANT, [], _parent(2)),
+            ledger.look_up_keeping(TENANT, [fresh], _parent(4)),
+            ledger.look_up_keeping(TENANT, [], _parent(1, "CA-q")),
+            ledger.already_seen(TENANT, [known]),
         )
         newest = await _stored(db_engine, "CA-p")
-        async with db_engine.begin() as conn:  # a leg of CA-q folding: the row is locked
+        async with db_engine.begin() as conn:  # a leg of CA-q folding: the row is held
             stored = await lock_webhook_state(conn, TENANT, "twilio", "CA-q")
-            waiting = asyncio.create_task(parents.keep(TENANT, "twilio", "CA-q", _parent(5), 5))
+            started = time.perf_counter()
+            during_fold = await asyncio.gather(
+                ledger.look_up_keeping(TENANT, [known], _parent(5, "CA-q")),
+                ledger.already_seen(OTHER, [known]),
+            )
+            waited = time.perf_counter() - started
             await asyncio.sleep(0.3)
-            blocked = not waiting.done()
             await save_webhook_state(
                 conn,
                 TENANT,
@@ -65,57 +92,123 @@ async def test_a_parent_is_kept_until_its_legs_are_and_waits_for_a_leg_folding_n
                 "CA-q",
                 orjson.dumps({**(stored or {}), "legs": {"CA-l": {}}}).decode(),
             )
-        after_leg = await waiting
+        after_leg = await ledger.look_up_keeping(TENANT, [], _parent(6, "CA-q"))
         left_to_fold = await _stored(db_engine, "CA-q")
     finally:
-        await parents.close()
+        await ledger.close()
         await engine.dispose()
-    assert (first, list(concurrent)) == (False, [False, False, False])
+    assert first == ({known}, False)
+    assert list(concurrent) == [(set(), False), (set(), False), (set(), False), {known}]
     assert newest == {"parent": {"call_sid": "CA-p", "revision": 4, "two_numbers": True}}
-    assert (blocked, after_leg) == (True, True)
-    # The parent's revision 5 is not written: the locked fold, which emits the call, keeps it.
+    assert (during_fold[0], during_fold[1]) == (({known}, True), set())
+    assert waited < 0.25
+    assert after_leg == (set(), True)
+    # Neither revision 5 nor 6 is written: the locked fold, which emits the call, keeps them.
     assert left_to_fold == {
         "parent": {"call_sid": "CA-p", "revision": 1, "two_numbers": True},
         "legs": {"CA-l": {}},
     }
 
 
-async def test_every_waiting_parent_gets_the_database_error_and_the_next_flush_starts_afresh(
+async def test_every_waiting_caller_gets_the_database_error_and_a_refused_parent_fails_only_its_own(
     database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     """The database down: each caller waiting on the shared statement gets the error (the route
     answers 503 and Twilio retries); the next call reconnects. A value the database refuses (a
-    parent that is not JSON) fails its own caller only."""
+    parent that is not JSON) fails its own caller only, not the lookups and parents sharing its
+    statement, whatever their tenant."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     down = make_engine(
         DatabaseSettings(url=f"postgresql+asyncpg://spm:spm@127.0.0.1:{closed_port}/spm"), "tests"
     )
-    parents = CallParents(down)
+    ledger = SeenLedger(down)
     try:
         answers = await asyncio.gather(
-            parents.keep(TENANT, "twilio", "CA-a", _parent(1), 1),
-            parents.keep(TENANT, "twilio", "CA-b", _parent(1), 1),
+            ledger.look_up_keeping(TENANT, [], _parent(1, "CA-a")),
+            ledger.already_seen(OTHER, [(uuid.uuid4(), 1)]),
             return_exceptions=True,
         )
         with pytest.raises(ConnectionRefusedError):
-            await parents.keep(TENANT, "twilio", "CA-a", _parent(1), 1)
+            await ledger.look_up_keeping(TENANT, [], _parent(1, "CA-a"))
     finally:
-        await parents.close()
+        await ledger.close()
         await down.dispose()
     assert [type(a).__name__ for a in answers] == ["ConnectionRefusedError", "ConnectionRefusedError"]
 
     await setup_tenant(db_engine)
+    await setup_tenant(db_engine, tenant=OTHER)
     engine = make_engine(database_settings, "tests")
-    parents = CallParents(engine)
+    ledger = SeenLedger(engine)
+    known = (uuid.uuid4(), 1)
     try:
+        await ledger.record(OTHER, [known])
         mixed = await asyncio.gather(
-            parents.keep(TENANT, "twilio", "CA-a", "not json", 1),
-            parents.keep(TENANT, "twilio", "CA-b", _parent(1), 1),
+            ledger.look_up_keeping(TENANT, [known], _parent(1, "CA-a", leg="not json")),
+            ledger.look_up_keeping(TENANT, [], _parent(1, "CA-b")),
+            ledger.already_seen(OTHER, [known]),
             return_exceptions=True,
         )
+        with pytest.raises(ValueError, match="control character"):
+            await ledger.look_up_keeping(TENANT, [], _parent(1, "CA\x00c"))
     finally:
-        await parents.close()
+        await ledger.close()
         await engine.dispose()
-    assert (type(mixed[0]).__name__, mixed[1]) == ("DBAPIError", False)
+    assert (type(mixed[0]).__name__, mixed[1], mixed[2]) == ("DBAPIError", (set(), False), {known})
+
+
+def _completed(call_sid: str) -> bytes:
+    """The ``completed`` fixture (a call between two numbers) for another call."""
+    return fixture("twilio", "completed.txt").replace(
+        b"CA5f1c3b0a7e9d4c2b8a6f0e1d2c3b4a59", call_sid.encode()
+    )
+
+
+async def test_a_callback_whose_call_a_leg_is_folding_is_folded_after_it_and_holds_up_no_other(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Through ingest: a call's "completed" arriving while a leg of it folds (the row held)
+    waits for that fold in its own transaction, then publishes the call as it says and the call
+    its leg made; another call's "completed", arriving meanwhile, is answered without waiting."""
+    await setup_tenant(db_engine)
+    call, other = "CA" + "5" * 32, "CA" + "6" * 32
+    leg = TwilioLeg(
+        call_sid="CA-leg",
+        parent_call_sid=call,
+        revision=3,
+        direction=Direction.OUTBOUND,
+        outcome=Outcome.CONNECTED,
+        occurred_at=datetime(2026, 11, 24, 15, 10, 20, tzinfo=UTC),
+        duration_seconds=300,
+        participants=(Participant(phone="+14155550100", role=ParticipantRole.CALLEE),),
+    )
+    token = SECRETS["twilio"][0]
+    async with ingest_client(kafka_settings, database_settings) as client:
+
+        async def post(body: bytes) -> dict[str, int]:
+            answer = await client.post(url_for("twilio"), content=body, headers=sign("twilio", body, token))
+            assert answer.status_code == 200, answer.text
+            return {k: answer.json()[k] for k in ("accepted", "duplicates")}
+
+        async with db_engine.begin() as conn:  # the leg folding: the row is held
+            await lock_webhook_state(conn, TENANT, "twilio", call)
+            parent = asyncio.create_task(post(_completed(call)))
+            await asyncio.sleep(0.3)
+            meanwhile = await asyncio.wait_for(post(_completed(other)), 5)
+            waiting = not parent.done()
+            await save_webhook_state(
+                conn, TENANT, "twilio", call, TwilioCallState(legs={leg.call_sid: leg}).model_dump_json()
+            )
+        after_leg = await parent
+        published = sorted(
+            (a["external_id"], a["revision"]) for a in await activities_on_topic(kafka_settings)
+        )
+    assert (meanwhile, waiting, after_leg) == (
+        {"accepted": 1, "duplicates": 0},
+        True,
+        {"accepted": 2, "duplicates": 0},
+    )
+    assert published == [(call, 3), (call, TWO_NUMBER_FOLD_RANK + 1), (other, 3)]
+    stored = TwilioCallState.model_validate(await _stored(db_engine, call))
+    assert (stored.parent is not None and stored.parent.revision, list(stored.legs)) == (3, ["CA-leg"])

@@ -1,0 +1,145 @@
+"""Ingest CPU per Twilio callback, in process: ``python -m bench.twilio_callback_cpu [--rounds 3]``.
+
+The ingest app runs in this process (``httpx.ASGITransport``, the same app ``spm run ingest``
+serves) against the embedded broker and PostgreSQL; each round posts 2,000 callbacks of new
+calls at 8 in flight and divides this process's CPU time (``time.process_time``: ingest, its
+producer and the in-process client, not the broker's or PostgreSQL's) by the callbacks. Two
+kinds, alternated round by round:
+
+* ``completed``: the final callback of a call between two numbers, which ingest also keeps for
+  the call's ``<Dial>`` legs (the parent store);
+* ``plain``: an ``in-progress`` callback of such a call, published without any state.
+
+Also counts the statements ingest sends PostgreSQL per callback (each a round trip; requests in
+flight together share the duplicate ledger's). Prints one JSON line per round and the medians. Compare two code versions by running this in
+each checkout, alternating the runs (the machine's load drifts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import statistics
+import time
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bench.common import engines
+from bench.ingest_throughput import (
+    IN_FLIGHT,
+    SECRET_KEY,
+    TENANT,
+    TWILIO_TOKEN,
+    prepare_tenant,
+    twilio_callback,
+)
+
+CALLBACKS = 2_000
+#: Statements ingest sent to PostgreSQL (each a round trip), every engine of the process.
+_statements = [0]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count_statement(*_: object) -> None:
+    _statements[0] += 1
+
+
+def _callback(base_url: str, n: int, status: str) -> tuple[bytes, dict[str, str]]:
+    """The bench's signed ``completed`` callback of call ``n``, or the same call ``in-progress``."""
+    body, headers = twilio_callback(base_url, n)
+    if status == "completed":
+        return body, headers
+    params = dict(parse_qsl(body.decode()))
+    params.update({"CallStatus": status, "CallDuration": "0", "SequenceNumber": "2"})
+    url = f"{base_url}/v1/webhooks/twilio/{TENANT}"
+    signed = url + "".join(k + v for k, v in sorted(params.items()))
+    signature = base64.b64encode(hmac.new(TWILIO_TOKEN.encode(), signed.encode(), hashlib.sha1).digest())
+    return urlencode(params).encode(), {**headers, "x-twilio-signature": signature.decode()}
+
+
+async def _round(client: httpx.AsyncClient, first: int, status: str) -> dict[str, float]:
+    base_url = str(client.base_url).rstrip("/")
+    requests = [_callback(base_url, first + n, status) for n in range(CALLBACKS)]
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(requests):
+            body, headers = requests[next_index]
+            next_index += 1
+            response = await client.post(f"/v1/webhooks/twilio/{TENANT}", content=body, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"twilio callback answered {response.status_code}: {response.text[:300]}")
+
+    statements0, cpu0, wall0 = _statements[0], time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "cpu_us": cpu / CALLBACKS * 1e6,
+        "per_s": CALLBACKS / wall,
+        "statements_per_callback": (_statements[0] - statements0) / CALLBACKS,
+    }
+
+
+def measure(rounds: int) -> dict[str, list[dict[str, float]]]:
+    from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
+    from services.ingest.app import create_app
+    from services.ingest.settings import IngestSettings
+
+    results: dict[str, list[dict[str, float]]] = {"completed": [], "plain": []}
+    with engines(partitions=2) as eng:
+        url = eng.postgres.url("spm")
+        asyncio.run(prepare_tenant(url))
+        settings = IngestSettings(
+            runtime=RuntimeSettings(secret_key=SECRET_KEY),
+            kafka=KafkaSettings(bootstrap_servers=eng.kafka.bootstrap_servers, enable_idempotence=False),
+            database=DatabaseSettings(url=url),
+        )
+        app = create_app(settings)
+
+        async def go() -> None:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                    await _round(client, 10**9, "completed")  # warm-up: caches, connections, the producer
+                    await _round(client, 10**9 + CALLBACKS, "in-progress")
+                    for r in range(rounds):
+                        for i, (kind, status) in enumerate(
+                            (("completed", "completed"), ("plain", "in-progress"))
+                        ):
+                            row = await _round(client, (2 * r + i + 1) * CALLBACKS, status)
+                            results[kind].append(row)
+                            print(json.dumps({"round": r + 1, "kind": kind, **row}), flush=True)
+
+        asyncio.run(go())
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    results = measure(args.rounds)
+    summary = {
+        kind: {
+            "cpu_us_median": statistics.median(r["cpu_us"] for r in rows),
+            "cpu_us": [round(r["cpu_us"]) for r in rows],
+            "per_s_median": statistics.median(r["per_s"] for r in rows),
+            "statements_per_callback_median": statistics.median(r["statements_per_callback"] for r in rows),
+        }
+        for kind, rows in results.items()
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
