@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_json, references_landed
 from tests.integration.quarter.quarter_support import Tenant, configure, get, new_tenant, post, settle
 
 ANA_LINE = "+14155550001"
@@ -117,11 +117,13 @@ async def _sync(stack: Any, engine: AsyncEngine, tenant: Tenant, *entities: dict
 
 
 async def _decided(
-    stack: Any, kafka: KafkaSettings, tenant: Tenant, *calls: dict[str, Any]
+    stack: Any, kafka: KafkaSettings, tenant: Tenant, *calls: dict[str, Any], post_them: bool = True
 ) -> dict[str, tuple[Any, ...]]:
-    """Each call's attribution as ``GET /v1/activities`` gives it, once every one is decided:
-    external id -> (status, deal, secondaries, account, rep, team)."""
-    await post(stack, tenant, *calls)
+    """``calls`` posted (unless ``post_them`` is false: read again), then each one's attribution as
+    ``GET /v1/activities`` gives it once everything is decided and counted: external id ->
+    (status, deal, secondaries, account, rep, team)."""
+    if post_them:
+        await post(stack, tenant, *calls)
     await settle(kafka)
     listed = await get(stack, tenant, "/v1/activities?kind=call&limit=100")
     names = {
@@ -339,3 +341,56 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
     [november] = scores["periods"]
     counts = november["counts"]
     assert (counts["dials"], counts["connects"], counts["talk_seconds"]) == (11, 9, 540)
+
+
+async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tenant_maps_it_to(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's CRM address is ``ana@seller.example``; the dialer signs her in as ``Ana@Seller.io``
+    (the company's second domain, which no source lists). Truth: her call to Cal (Bo's deal) is
+    Ana's, on Cal's deal, team A; her call to Bo's desk line is a call between colleagues.
+
+    Nothing links the address to her until the admin maps it (``rep_aliases``): until then the
+    call to Cal is credited to the deal's owner (Bo) and the call to Bo is with an outsider, Bo's;
+    once mapped, both are re-decided and are Ana's (the call to Bo ``internal``)."""
+    tenant = await _setup(db_engine)
+    entities: list[dict[str, Any]] = [
+        _rep("rep-ana", ANA_LINE),
+        _rep("rep-bo", BO_LINE),
+        {"entity_type": "team", "id": "team-a"},
+        _membership("m-ana-a", "rep-ana", "team-a", "2026-01-01"),
+        _account("cal"),
+        _contact("cal", "cal", "415 555 0400"),
+        _deal("cal", "cal", "cal", owner="rep-bo"),
+    ]
+    calls = [
+        _call("io-to-cal", {"email": "Ana@Seller.io"}, {"phone": "+14155550400"}),
+        _call("io-to-bo", {"email": "Ana@Seller.io"}, {"phone": BO_LINE}),
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync(stack, db_engine, tenant, *entities)
+        before = await _decided(stack, kafka_settings, tenant, *calls)
+        mapped = await stack.gateway.patch(
+            "/v1/settings/organization",
+            json={"rep_aliases": {"ana@seller.io": "rep-ana"}},
+            headers=tenant.admin,
+        )
+        assert mapped.status_code == 200, mapped.text
+        [job_id] = mapped.json()["jobs"]
+        job = await poll_json(
+            stack.gateway,
+            f"/v1/settings/jobs/{job_id}",
+            tenant.admin,
+            lambda j: j["state"] in ("done", "failed"),
+        )
+        assert job["state"] == "done", job
+        await settle(kafka_settings)
+        after = await _decided(stack, kafka_settings, tenant, *calls, post_them=False)
+    assert before == {
+        "io-to-cal": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", None),
+        "io-to-bo": ("unmatched", None, (), None, "rep-bo", None),
+    }
+    assert after == {
+        "io-to-cal": ("attributed", "deal-cal", (), "acc-cal", "rep-ana", "team-a"),
+        "io-to-bo": ("internal", None, (), None, "rep-ana", "team-a"),
+    }
