@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -257,7 +258,12 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
       subsidiary's (Lou's own account's) first.
     * Cy and Di list the seller's main line with their extensions: a call from the main line names
       neither (the deal's owner, Ana, is credited); one where the dialer also names its user by
-      email (in any case) is Cy's.
+      email (in any case) is Cy's. Cal ringing the main line, answered by Bo (the dialer names him
+      as a second callee), is Bo's.
+    * Bo signed in to the dialer on Ana's desk phone (his email, her line): Bo's call.
+    * Eve moved from Old Co (Ana's deal) to New Co (Bo's deal); both records keep her mobile. The
+      number names neither record (a phone two contacts list), only both accounts: Ana calling it
+      is on the deal she owns, as for any shared number (``owner_participates``).
     """
     tenant = await _setup(db_engine)
     entities: list[dict[str, Any]] = [
@@ -293,6 +299,13 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         _contact("lou", "sub2", "415 555 0700"),
         _deal("parent2", "parent2", "lou"),
         _deal("sub2", "sub2", "lou"),
+        # Eve moved from Old Co to New Co; both records keep her mobile.
+        _account("oldco"),
+        _account("newco"),
+        _contact("eve-old", "oldco", "415 555 0800"),
+        _contact("eve-new", "newco", "(415) 555-0800"),
+        _deal("oldco", "oldco", "eve-old"),
+        _deal("newco", "newco", "eve-new", owner="rep-bo"),
     ]
     calls = [
         _call("bo-mobile-to-cal", {"phone": BO_MOBILE}, {"phone": "+14155550400"}),
@@ -310,6 +323,22 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         _from_ana("ana-to-lou", "+14155550700"),
         _call("main-line-to-dee", {"phone": "+14155550900;ext=101"}, {"phone": "+14155550550"}),
         _call("cy-by-email-to-dee", {"email": "CY@Seller.example"}, {"phone": "+14155550550"}),
+        _from_ana("ana-to-eve", "+14155550800"),
+        # Bo signed in to the dialer on Ana's desk phone.
+        _call(
+            "bo-on-anas-desk", {"email": "bo@seller.example", "phone": ANA_LINE}, {"phone": "+14155550400"}
+        ),
+        # Cal rings the main line; Bo answers (the dialer names him as a second callee).
+        {
+            **_call(
+                "cal-to-main-line", {"phone": "+14155550400"}, {"phone": "+14155550900"}, direction="inbound"
+            ),
+            "participants": [
+                {"phone": "+14155550400", "role": "caller"},
+                {"phone": "+14155550900", "role": "callee"},
+                {"email": "bo@seller.example", "role": "callee"},
+            ],
+        },
     ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         synced = await _sync(stack, db_engine, tenant, *entities)
@@ -334,13 +363,16 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         "ana-to-lou": ("ambiguous", "deal-sub2", ("deal-parent2",), "acc-sub2", "rep-ana", "team-a"),
         "main-line-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-ana", "team-a"),
         "cy-by-email-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-cy", "team-a"),
+        "ana-to-eve": ("attributed", "deal-oldco", (), "acc-oldco", "rep-ana", "team-a"),
+        "bo-on-anas-desk": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),
+        "cal-to-main-line": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),
     }
-    # Ana's outbound calls of November, every outcome, calls to colleagues included (11: her ten
-    # and the main line's, credited to her as Dee's deal owner); the voicemail and the no-answer
-    # are dials, not connects.
+    # Ana's outbound calls of November, every outcome, calls to colleagues included (12: her
+    # eleven and the main line's, credited to her as Dee's deal owner); the voicemail and the
+    # no-answer are dials, not connects.
     [november] = scores["periods"]
     counts = november["counts"]
-    assert (counts["dials"], counts["connects"], counts["talk_seconds"]) == (11, 9, 540)
+    assert (counts["dials"], counts["connects"], counts["talk_seconds"]) == (12, 10, 600)
 
 
 async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tenant_maps_it_to(
@@ -394,3 +426,86 @@ async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tena
         "io-to-cal": ("attributed", "deal-cal", (), "acc-cal", "rep-ana", "team-a"),
         "io-to-bo": ("internal", None, (), None, "rep-ana", "team-a"),
     }
+
+
+async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_it_that_rep(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The dialer syncs its user for Ana as ``u-9``, known by ``Ana@Seller.io`` and her softphone
+    line; the CRM knows her as ``rep-ana`` (``ana@seller.example``, team A). The admin maps the
+    address she signs in with: ``{"ana@seller.io": "rep-ana"}``. Truth: the dialer user is Ana,
+    so her calls, by line or by address, before or after the mapping, are Ana's and team A's, and
+    a second dialer seat listing the address, synced after the mapping, is Ana too.
+
+    Before: the mapping named Ana only for an address no source lists; ``u-9`` lists it, so it
+    stayed a rep of its own: her calls credited to ``u-9``, on no team."""
+    tenant = await _setup(db_engine)
+    crm: list[dict[str, Any]] = [
+        _rep("rep-ana", ANA_LINE),
+        _rep("rep-bo", BO_LINE),
+        {"entity_type": "team", "id": "team-a"},
+        _membership("m-ana-a", "rep-ana", "team-a", "2026-01-01"),
+        _account("cal"),
+        _contact("cal", "cal", "415 555 0400"),
+        _deal("cal", "cal", "cal", owner="rep-bo"),
+    ]
+    softphone = "+14155550901"
+    dialer_user = {"entity_type": "rep", "id": "u-9", "emails": ["Ana@Seller.io"], "phones": [softphone]}
+    calls = [
+        _call("by-line", {"phone": softphone}, {"phone": "+14155550400"}),
+        _call("by-address", {"email": "ana@seller.io"}, {"phone": "+14155550400"}),
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync(stack, db_engine, tenant, *crm)
+        sent = [{"updated_at": "2026-10-01T00:00:00Z", **dialer_user}]
+        response = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "aircall", "entities": sent}, headers=tenant.ingest
+        )
+        assert response.status_code == 202, response.text
+        await references_landed(db_engine, tenant.tenant_id, sent)
+        before = await _decided(stack, kafka_settings, tenant, *calls)
+        mapped = await stack.gateway.patch(
+            "/v1/settings/organization",
+            json={"rep_aliases": {"ana@seller.io": "rep-ana"}},
+            headers=tenant.admin,
+        )
+        assert mapped.status_code == 200, mapped.text
+        [job_id] = mapped.json()["jobs"]
+        job = await poll_json(
+            stack.gateway,
+            f"/v1/settings/jobs/{job_id}",
+            tenant.admin,
+            lambda j: j["state"] in ("done", "failed"),
+        )
+        assert job["state"] == "done", job
+        after = await _decided(stack, kafka_settings, tenant, *calls, post_them=False)
+        second_seat = {
+            "entity_type": "rep",
+            "id": "u-11",
+            "emails": ["ANA@seller.io"],
+            "phones": ["+14155550902"],
+        }
+        sent = [{"updated_at": "2026-10-02T00:00:00Z", **second_seat}]
+        response = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "aircall", "entities": sent}, headers=tenant.ingest
+        )
+        assert response.status_code == 202, response.text
+        await references_landed(db_engine, tenant.tenant_id, sent)
+        seat = _call("second-seat", {"phone": "+14155550902"}, {"phone": "+14155550400"})
+        last = await _decided(stack, kafka_settings, tenant, *calls, seat)
+    async with db_engine.connect() as conn:
+        people = [
+            tuple(r)
+            for r in await conn.execute(
+                text("SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t ORDER BY rep_id"),
+                {"t": tenant.tenant_id},
+            )
+        ]
+    assert before == {
+        "by-line": ("attributed", "deal-cal", (), "acc-cal", "u-9", None),
+        "by-address": ("attributed", "deal-cal", (), "acc-cal", "u-9", None),
+    }
+    anas = ("attributed", "deal-cal", (), "acc-cal", "rep-ana", "team-a")
+    assert after == {"by-line": anas, "by-address": anas}
+    assert last == {"by-line": anas, "by-address": anas, "second-seat": anas}
+    assert people == [("rep-ana", None), ("rep-bo", None), ("u-11", "rep-ana"), ("u-9", "rep-ana")]
