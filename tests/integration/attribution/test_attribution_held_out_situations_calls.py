@@ -435,7 +435,9 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
     line; the CRM knows her as ``rep-ana`` (``ana@seller.example``, team A). The admin maps the
     address she signs in with: ``{"ana@seller.io": "rep-ana"}``. Truth: the dialer user is Ana,
     so her calls, by line or by address, before or after the mapping, are Ana's and team A's, and
-    a second dialer seat listing the address, synced after the mapping, is Ana too.
+    a second dialer seat listing the address, synced after the mapping, is Ana too. The mapping
+    removed, the two seats are one person of their own again (they share the address) and her
+    calls go back to it.
 
     Before: the mapping named Ana only for an address no source lists; ``u-9`` lists it, so it
     stayed a rep of its own: her calls credited to ``u-9``, on no team."""
@@ -493,6 +495,21 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
         await references_landed(db_engine, tenant.tenant_id, sent)
         seat = _call("second-seat", {"phone": "+14155550902"}, {"phone": "+14155550400"})
         last = await _decided(stack, kafka_settings, tenant, *calls, seat)
+        # Mapped by mistake: removed, the seats are their own person again (one: they share the
+        # address), and her calls go back to it.
+        unmapped = await stack.gateway.patch(
+            "/v1/settings/organization", json={"rep_aliases": {"ana@seller.io": None}}, headers=tenant.admin
+        )
+        assert unmapped.status_code == 200, unmapped.text
+        [job_id] = unmapped.json()["jobs"]
+        job = await poll_json(
+            stack.gateway,
+            f"/v1/settings/jobs/{job_id}",
+            tenant.admin,
+            lambda j: j["state"] in ("done", "failed"),
+        )
+        assert job["state"] == "done", job
+        undone = await _decided(stack, kafka_settings, tenant, *calls, seat, post_them=False)
     async with db_engine.connect() as conn:
         people = [
             tuple(r)
@@ -508,4 +525,6 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
     anas = ("attributed", "deal-cal", (), "acc-cal", "rep-ana", "team-a")
     assert after == {"by-line": anas, "by-address": anas}
     assert last == {"by-line": anas, "by-address": anas, "second-seat": anas}
-    assert people == [("rep-ana", None), ("rep-bo", None), ("u-11", "rep-ana"), ("u-9", "rep-ana")]
+    seats = ("attributed", "deal-cal", (), "acc-cal", "u-11", None)
+    assert undone == {"by-line": seats, "by-address": seats, "second-seat": seats}
+    assert people == [("rep-ana", None), ("rep-bo", None), ("u-11", None), ("u-9", "u-11")]
