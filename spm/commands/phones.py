@@ -63,16 +63,17 @@ def renormalized(
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """``(E.164 phones, as sent, unreadable)`` for a stored row: the raw forms are read when they
     were kept alongside (same length), else the stored values; a number kept twice in two
-    formats is kept once."""
-    from services.ingest.domain.phones import ParsedPhone, parse_phone_in
+    formats is kept once; a value listing several numbers gives each."""
+    from services.ingest.domain.phones import parse_phones_in
 
     sources = raw_phones if raw_phones and len(raw_phones) == len(phones) else phones
     read: dict[str, str] = {}
     unreadable: list[str] = []
     for raw in sources:
-        parsed = parse_phone_in(raw, region)
-        if isinstance(parsed, ParsedPhone):
-            read.setdefault(parsed.e164, raw)
+        parsed = parse_phones_in(raw, region)
+        if isinstance(parsed, tuple):
+            for number in parsed:
+                read.setdefault(number.e164, raw)
         else:
             unreadable.append(raw)
     return tuple(read), tuple(read.values()), tuple(unreadable)

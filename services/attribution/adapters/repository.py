@@ -328,8 +328,9 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     # Validated by the TenantSettings contract (a bad stored one fails as TenantSettingsInvalid).
     mapping = dict((await load_tenant_settings(conn, t)).rep_aliases)
     records: dict[str, Any] = {}
-    emails: set[str] = set()
     frontier = {rep_id} | _mapped(mapping, {rep_id})
+    # A mapped address links the reps that list it (``resolve_rep_aliases``).
+    emails = {i.lower() for i in frontier if "@" in i}
     for _ in range(_MAX_PERSON_HOPS):
         rows = await conn.execute(
             text(
@@ -343,9 +344,12 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         if not fresh:
             break
         records.update((row.rep_id, row) for row in fresh)
-        emails |= {m.lower() for row in fresh for m in row.emails}
+        listed = {m.lower() for row in fresh for m in row.emails}
         found = {row.rep_id for row in fresh}
-        frontier = found | _mapped(mapping, found)
+        frontier = (
+            found | _mapped(mapping, found) | {t for a, t in mapped_addresses(mapping).items() if a in listed}
+        )
+        emails |= listed | {i.lower() for i in frontier if "@" in i}
     aliases = resolve_rep_aliases(
         [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()], mapping
     )

@@ -91,7 +91,10 @@ def resolve_rep_aliases(
     """``alias id -> canonical id`` for every rep that is another rep's person.
 
     ``mapping`` is the tenant's explicit ``{source id: rep id}`` for people whose emails differ
-    across sources; an id it names that is not among ``records`` still links the others.
+    across sources; an id it names that is not among ``records`` still links the others. A key
+    that is an address (``{"ana@seller.io": "rep-ana"}``) says the address is that rep's: a rep
+    listing it (a dialer's user signed in with it) is that rep's person too, as two reps sharing
+    an email are.
     """
     parent: dict[str, str] = {}
 
@@ -115,6 +118,9 @@ def resolve_rep_aliases(
                 by_email[email] = record.rep_id
     for alias, target in sorted((mapping or {}).items()):
         union(alias, target)
+    for address, target in sorted(mapped_addresses(mapping or {}).items()):
+        if address in by_email:
+            union(by_email[address], target)
     ranks = {r.rep_id: source_rank(r.source) for r in records}
     groups: dict[str, list[str]] = {}
     for rep_id in parent:

@@ -24,7 +24,7 @@ from datetime import datetime
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import country_code, phone_regions_of
 from services.ingest.domain.normalize import normalize_domains, normalize_email
-from services.ingest.domain.phones import ParsedPhone, PhoneProblem, Regions, parse_phone_in
+from services.ingest.domain.phones import PhoneProblem, Regions, parse_phones_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +213,14 @@ def deal_close(deal: DealV1) -> datetime | None:
 def _read_phones(
     entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
 ) -> dict[str, str]:
-    """E.164 -> the phone as first sent in that number."""
+    """E.164 -> the phone as first sent in that number (a field listing several numbers gives
+    each, :func:`phones.parse_phones_in`)."""
     e164: dict[str, str] = {}
     for position, raw in enumerate(entity.phones):
-        parsed = parse_phone_in(raw, regions)
-        if isinstance(parsed, ParsedPhone):
-            e164.setdefault(parsed.e164, raw)
+        parsed = parse_phones_in(raw, regions)
+        if isinstance(parsed, tuple):
+            for number in parsed:
+                e164.setdefault(number.e164, raw)
         else:
             warnings.append(
                 EntityWarning(

@@ -27,7 +27,14 @@ from libs.common.contracts.activities import (
     ResponseStatus,
 )
 from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
-from services.ingest.domain.phones import ParsedPhone, RefusedPhone, Regions, e164_or_none, parse_phone
+from services.ingest.domain.phones import (
+    ParsedPhone,
+    RefusedPhone,
+    Regions,
+    e164_or_none,
+    parse_phone,
+    parse_phones_in,
+)
 from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
@@ -294,12 +301,13 @@ def normalize_phone(raw: str | None, region: Regions) -> str | None:
 def read_phones(raws: Iterable[str | None], region: Regions) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The usable phones of a CRM record as E.164, and each one as the source sent it (same
     order; a number repeated in another format is kept once, as first sent). ``region`` is the
-    tenant's, or a contact's regions (``countries.phone_regions_of``)."""
+    tenant's, or a contact's regions (``countries.phone_regions_of``). A field listing several
+    numbers gives each (``phones.parse_phones_in``)."""
     read: dict[str, str] = {}
     for raw in raws:
-        e164 = normalize_phone(raw, region)
-        if e164 is not None and raw is not None:
-            read.setdefault(e164, raw)
+        parsed = parse_phones_in(raw, region) if raw is not None else ()
+        for number in parsed if isinstance(parsed, tuple) else ():
+            read.setdefault(number.e164, number.raw)
     return tuple(read), tuple(read.values())
 
 

@@ -24,7 +24,12 @@ Nothing is guessed:
   must be the same identity (test data, fictional ranges and numbers newer than the library are
   common), and nothing is guessed in reading them;
 * a number among words (a label such as ``(mobile)`` or ``Tel:``) is read when it is the only
-  number in the text; two numbers in one field are refused, not chosen between;
+  number in the text; a participant's phone holding two numbers is refused, not chosen between;
+* a CRM record's phone field listing several numbers (``415-555-0107 / 415-555-0108``,
+  ``4155550107;4155550108``, ``+1 415 555 0107 or +1 415 555 0108``: a spreadsheet cell, a
+  field a rep filled by hand) gives each of them (:func:`parse_phones_in`): a record's numbers
+  are all its own, as its emails are. Only when every listed part reads as a number on its own;
+  else the field is read as one (``+14155550200,12`` is a line and a dialled extension);
 * ``00`` followed by a country code is the international prefix of most of the world (a number
   copied from a European signature, ``0044 20 7946 0958``): read as ``+44 20 7946 0958`` when
   the result is a valid number, in any region.
@@ -33,6 +38,7 @@ Nothing is guessed:
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -178,6 +184,28 @@ def parse_phone_in(raw: str, regions: Regions) -> ParsedPhone | RefusedPhone:
 @functools.lru_cache(maxsize=8_192)
 def _valid_e164(e164: str) -> bool:
     return bool(phonenumbers.is_valid_number(phonenumbers.parse(e164, None)))
+
+
+#: What separates several numbers typed in one field: ``/``, ``;``, ``,``, ``|``, a line break or
+#: the word ``or``.
+_PHONE_LIST_SEPARATOR = re.compile(r"\s*(?:[/;,|\n]|\bor\b)\s*", re.IGNORECASE)
+
+
+def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | RefusedPhone:
+    """Each number a CRM record's phone field holds: several when it lists several, each part a
+    number on its own (each read by :func:`parse_phone_in`, ``raw`` kept whole as what the source
+    sent), else the field read as one number, or its refusal.
+
+    Tried before the single reading: ``4155550107;4155550108`` reads as one line with a ten-digit
+    extension. A part that is no number on its own (``12`` in ``+14155550200,12``, the dialled
+    extension; ``415`` in ``415/555-0100``) leaves the field to the single reading."""
+    parts = [part for part in _PHONE_LIST_SEPARATOR.split(raw) if part.strip()]
+    if len(parts) > 1:
+        each = [read for part in parts if isinstance(read := parse_phone_in(part, regions), ParsedPhone)]
+        if len(each) == len(parts):
+            return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
+    single = parse_phone_in(raw, regions)
+    return (single,) if isinstance(single, ParsedPhone) else single
 
 
 def e164_or_none(raw: str | None, regions: Regions) -> str | None:

@@ -20,6 +20,18 @@ from spm.commands.phones import renormalized
         (["+14155550100"], ["(415) 555-0100"], (("+14155550100",), ("(415) 555-0100",), ())),
         (["+33612345678"], [], (("+33612345678",), ("+33612345678",), ())),
         ([], [], ((), (), ())),
+        # A value listing two numbers, stored before ingest split it: each of them.
+        (
+            ["415-555-0107 / 415-555-0108"],
+            [],
+            (("+14155550107", "+14155550108"), ("415-555-0107 / 415-555-0108",) * 2, ()),
+        ),
+        # Split at ingest (the whole value kept for each): read again, unchanged.
+        (
+            ["+14155550107", "+14155550108"],
+            ["415-555-0107 / 415-555-0108"] * 2,
+            (("+14155550107", "+14155550108"), ("415-555-0107 / 415-555-0108",) * 2, ()),
+        ),
     ],
 )
 def test_stored_phones_are_read_in_the_tenants_region(

@@ -55,6 +55,18 @@ def test_the_tenant_maps_ids_whose_emails_differ_and_strangers_stay_apart() -> N
     }
 
 
+def test_an_address_the_tenant_maps_to_a_rep_makes_a_rep_listing_it_that_rep() -> None:
+    """``{"ana@seller.io": "rep-a"}``: the dialer's user signed in as ``Ana@Seller.io`` is Ana
+    (before, only mail from the address was hers, the user stayed a rep of its own)."""
+    ana = RepRecord("rep-a", "api", ("ana@seller.example",))
+    dialer_user = RepRecord("u-9", "aircall", ("Ana@Seller.io",))
+    stranger = RepRecord("u-10", "aircall", ("bo@seller.io",))
+    assert resolve_rep_aliases([ana, dialer_user, stranger]) == {}
+    assert resolve_rep_aliases([ana, dialer_user, stranger], {"ANA@seller.io": "rep-a"}) == {"u-9": "rep-a"}
+    # A mapped address no rep lists links nobody.
+    assert resolve_rep_aliases([ana, stranger], {"ana@seller.io": "rep-a"}) == {}
+
+
 def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None:
     index = ReferenceIndex(internal_domains=frozenset({"seller.example"}), rep_aliases={"7701": "rep-a"})
     index.put_rep(Rep("rep-a", "Alice", ("alice@seller.example",)))

@@ -8,7 +8,14 @@ import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
-from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone
+from services.ingest.domain.normalize import read_phones
+from services.ingest.domain.phones import (
+    ParsedPhone,
+    PhoneProblem,
+    RefusedPhone,
+    parse_phone,
+    parse_phones_in,
+)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -67,6 +74,40 @@ def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneP
     refused = parse_phone(raw, "US")
     assert isinstance(refused, RefusedPhone)
     assert refused.problem is problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "numbers"),
+    [
+        ("415-555-0107 / 415-555-0108", ("+14155550107", "+14155550108")),
+        ("415-555-0109, 415-555-0110", ("+14155550109", "+14155550110")),
+        ("4155550107;4155550108", ("+14155550107", "+14155550108")),  # not a ten-digit extension
+        ("+1 415 555 0107 or +44 20 7946 0958", ("+14155550107", "+442079460958")),
+        ("Mobile: 415 555 0106 | Office: 415 555 0107", ("+14155550106", "+14155550107")),
+        ("(415) 555-0100\n(415) 555-0101", ("+14155550100", "+14155550101")),
+        # One number: a part that is no number on its own leaves the field to the single reading.
+        ("+14155550200,12", ("+14155550200",)),
+        ("+1 415 555 0100, ext. 12", ("+14155550100",)),
+        ("415/555-0100", ("+14155550100",)),
+        ("Orlando office 415 555 0100", ("+14155550100",)),
+    ],
+)
+def test_a_crm_field_listing_several_numbers_gives_each_of_them(raw: str, numbers: tuple[str, ...]) -> None:
+    read = parse_phones_in(raw, "US")
+    assert isinstance(read, tuple)
+    assert tuple(number.e164 for number in read) == numbers
+    assert {number.raw for number in read} == {raw}
+
+
+def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
+    refused = parse_phones_in("415 555 0107 / 0108", "US")
+    assert isinstance(refused, RefusedPhone)
+    assert refused.problem is PhoneProblem.INVALID
+    # A vendor's record (HubSpot phone and mobilephone) reads the same way.
+    assert read_phones(["415-555-0107 / 415-555-0108", None, "(415) 555-0108"], "US") == (
+        ("+14155550107", "+14155550108"),
+        ("415-555-0107 / 415-555-0108", "415-555-0107 / 415-555-0108"),
+    )
 
 
 def test_a_crm_batch_keeps_every_entity_and_warns_about_each_dropped_phone() -> None:
