@@ -219,6 +219,20 @@ CALENDAR_RESOURCE_SUFFIXES = (
     "@import.calendar.google.com",
 )
 
+#: A CRM's email-logging mailboxes, which reps copy on mail to file it in the CRM (HubSpot's BCC
+#: and forwarding addresses, ``123456@bcc.hubspot.com``; Email to Salesforce,
+#: ``emailtosalesforce@...le.salesforce.com``; Pipedrive's Smart BCC, ``acme@pipedrivemail.com``):
+#: the address or a subdomain of it is a filing cabinet, not a person.
+CRM_LOGGING_DOMAINS = ("bcc.hubspot.com", "forward.hubspot.com", "le.salesforce.com", "pipedrivemail.com")
+
+
+def is_not_a_person(address: str) -> bool:
+    """A bare address that is a calendar resource or a CRM's logging mailbox, not a person."""
+    lowered = address.lower()
+    return lowered.endswith(CALENDAR_RESOURCE_SUFFIXES) or domain_matches(
+        email_domain(lowered), CRM_LOGGING_DOMAINS
+    )
+
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
 _DOMAIN_SHAPE = re.compile(r"^[^\s./@:<>,;\"'()\[\]\\]+(\.[^\s./@:<>,;\"'()\[\]\\]+)+$")
