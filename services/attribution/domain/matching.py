@@ -727,6 +727,12 @@ def _override_verdict(override: ManualOverride, index: SliceIndex) -> _Verdict:
     )
 
 
+def _lead(top: _Candidate, other: _Candidate) -> float:
+    """How far ``top`` leads ``other``, to the 4 places scores are kept: a lead of exactly the
+    margin (a subject naming 2 of 3 words, 0.15 x 2/3) is not a close call by a float's error."""
+    return round(top.score - other.score, 4)
+
+
 def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
     """Evidence strength x winning margin x strength of the deal's own signal.
 
@@ -791,7 +797,7 @@ def _rank_verdict(
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
+    close = tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
@@ -1122,7 +1128,7 @@ def _continue_thread(
         return None
     if thread.status is not AttributionStatus.ATTRIBUTED or len(candidates) < 2:
         return None
-    tied = {c.deal.id for c in candidates if candidates[0].score - c.score < AMBIGUITY_MARGIN}
+    tied = {c.deal.id for c in candidates if _lead(candidates[0], c) < AMBIGUITY_MARGIN}
     if len(tied) < 2 or thread.deal_id not in tied:
         return None
     explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
