@@ -226,12 +226,14 @@ CALENDAR_RESOURCE_SUFFIXES = (
 CRM_LOGGING_DOMAINS = ("bcc.hubspot.com", "forward.hubspot.com", "le.salesforce.com", "pipedrivemail.com")
 
 
+def is_crm_logging_mailbox(address: str) -> bool:
+    """A bare address at one of ``CRM_LOGGING_DOMAINS`` (or a subdomain)."""
+    return domain_matches(email_domain(address.lower()), CRM_LOGGING_DOMAINS)
+
+
 def is_not_a_person(address: str) -> bool:
     """A bare address that is a calendar resource or a CRM's logging mailbox, not a person."""
-    lowered = address.lower()
-    return lowered.endswith(CALENDAR_RESOURCE_SUFFIXES) or domain_matches(
-        email_domain(lowered), CRM_LOGGING_DOMAINS
-    )
+    return address.lower().endswith(CALENDAR_RESOURCE_SUFFIXES) or is_crm_logging_mailbox(address)
 
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
@@ -381,7 +383,9 @@ def make_participant(
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
-    """Drops Nones and repeats of one address, keeping the first role seen (organizer before attendee)."""
+    """Drops Nones and repeats of one address, keeping the first role seen (organizer before
+    attendee), and a CRM's logging mailbox copied on the mail (a BCC to HubSpot) unless nobody
+    else takes part: it is not a person."""
     seen: set[str] = set()
     kept: list[Participant] = []
     for participant in participants:
@@ -392,7 +396,8 @@ def unique_participants(participants: Iterable[Participant | None]) -> tuple[Par
             continue
         seen.add(key)
         kept.append(participant)
-    return tuple(kept)
+    people = [p for p in kept if p.email is None or not is_crm_logging_mailbox(p.email)]
+    return tuple(people if people else kept)
 
 
 def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:
