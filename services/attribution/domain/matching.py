@@ -1057,10 +1057,21 @@ _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity",
 
 @lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
-    """Pure in ``text`` and asked for each candidate deal's name in every activity: cached."""
+    """The words of a name or subject, a plural read as its singular ("Data connector pricing"
+    names "Acme - Data connectors"; rules 2026.12.11). Pure in ``text`` and asked for each
+    candidate deal's name in every activity: cached."""
     return frozenset(
-        w for w in _WORD.findall(text.casefold()) if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
+        _singular(w)
+        for w in _WORD.findall(text.casefold())
+        if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
     )
+
+
+def _singular(word: str) -> str:
+    """``word`` without a plural's final ``s`` (``connectors``, ``seats``; not ``access``, ``bus``)."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not word[-2].isdigit():
+        return word[:-1]
+    return word
 
 
 def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float]:

@@ -258,6 +258,11 @@ def _world() -> list[dict[str, Any]]:
         _account("acc-s10", "Oscorp", "oscorp.example"),
         _contact("con-oz", "acc-s10", "oz@oscorp.example"),
         _deal("deal-s10", "acc-s10", "Oscorp - Training package", created="2026-10-20T00:00:00Z"),
+        # S13: a contact on two deals of one owner, named with plurals.
+        _account("acc-s13", "Initrode", "initrode.example"),
+        _contact("con-ivy", "acc-s13", "ivy@initrode.example"),
+        _deal("deal-s13-conn", "acc-s13", "Initrode - Data connectors", "con-ivy"),
+        _deal("deal-s13-sec", "acc-s13", "Initrode - Security suite", "con-ivy"),
         # S11: an assistant addressed (a contact without a role), the champion of deal A copied.
         _account("acc-s11", "Acme Corp", "acmecorp.example"),
         _contact("con-amy", "acc-s11", "amy@acmecorp.example"),
@@ -281,6 +286,7 @@ async def test_a_buyers_other_addresses_and_a_subject_naming_the_deal_as_the_crm
         _mail("s2-re-fw", "gil@globex.example", [ANA], "RE: FW: Globex Expansion"),
         _mail("s2-fw-colleague", "greta@globex.example", [ANA], "FW: Globex Expansion 2027 proposal"),
         _mail("s2-generic", ANA, ["gil@globex.example"], "Quick question"),
+        _mail("s13-singular", "ivy@initrode.example", [ANA], "Data connector pricing"),
     ]
 
     found = await _run(kafka_settings, database_settings, db_engine, _world(), mail)
@@ -302,6 +308,8 @@ async def test_a_buyers_other_addresses_and_a_subject_naming_the_deal_as_the_crm
         "s2-fw-colleague": ("attributed", "deal-s2-exp", [], "rep-ana"),
         # Nothing tells the two deals of one contact and owner apart: a close call, both listed.
         "s2-generic": ("ambiguous", "deal-s2-exp", ["deal-s2-plat"], "rep-ana"),
+        # "connector" names "Data connectors" (rules 2026.12.11; before, half its words: a close call).
+        "s13-singular": ("attributed", "deal-s13-conn", [], "rep-ana"),
     }
 
 

@@ -66,6 +66,15 @@ def test_a_year_or_quarter_in_a_deal_name_qualifies_it(subject: str, expected: d
     assert subject_names(subject, deals) == expected
 
 
+def test_a_plural_and_its_singular_are_one_word() -> None:
+    deals = [_deal("c", "Acme - Data connectors"), _deal("i", "Acme - Integration service")]
+
+    assert subject_names("Data connector pricing", deals) == {"c": 1.0}
+    assert subject_names("Integration services scope", deals) == {"i": 1.0}
+    # A word ending in "ss" is no plural.
+    assert subject_names("Access", [_deal("a", "Acme - Access"), _deal("b", "Acme - Acce")]) == {"a": 1.0}
+
+
 def test_deals_told_apart_by_their_year_alone_are_named_by_it() -> None:
     deals = [_deal("a", "Acme - Renewal FY26"), _deal("b", "Acme - Renewal FY27")]
 
