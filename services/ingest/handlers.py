@@ -49,8 +49,8 @@ from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
-    CALENDAR_RESOURCE_SUFFIXES,
     is_decorated_email,
+    is_not_a_person,
     is_withheld_number,
     normalize_email,
 )
@@ -144,7 +144,8 @@ def _checked(
 def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[int, RefusedPhone]]:
     """The activity with its participants' phones in E.164 and emails as bare addresses (a
     pasted ``Bo <bo@buyer.example>`` is ``bo@buyer.example``), calendar resources (a booked
-    room, a shared calendar) left out unless nobody else takes part, a withheld number
+    room, a shared calendar) and a CRM's logging mailboxes (a BCC to HubSpot) left out unless
+    nobody else takes part, a withheld number
     (``normalize.is_withheld_number``: ``anonymous``, ``restricted``, ...) as no phone, its
     participant kept by its email or else left out, a blank ``thread_id`` or ``ical_uid`` (an
     export's empty column) as none, or the refused phones by position."""
@@ -157,7 +158,7 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
         email = participant.email
         if email is not None and is_decorated_email(email) and (bare := normalize_email(email)) is not None:
             update["email"] = email = bare
-        if email is not None and email.endswith(CALENDAR_RESOURCE_SUFFIXES):
+        if email is not None and is_not_a_person(email):
             resources = [*(resources or ()), position]
         phone = participant.phone
         if phone is not None:

@@ -727,6 +727,12 @@ def _override_verdict(override: ManualOverride, index: SliceIndex) -> _Verdict:
     )
 
 
+def _lead(top: _Candidate, other: _Candidate) -> float:
+    """How far ``top`` leads ``other``, to the 4 places scores are kept: a lead of exactly the
+    margin (a subject naming 2 of 3 words, 0.15 x 2/3) is not a close call by a float's error."""
+    return round(top.score - other.score, 4)
+
+
 def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
     """Evidence strength x winning margin x strength of the deal's own signal.
 
@@ -791,7 +797,7 @@ def _rank_verdict(
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = tuple(c for c in candidates[1:] if top.score - c.score < AMBIGUITY_MARGIN)
+    close = tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
@@ -996,7 +1002,7 @@ def _candidate(
     # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
     coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, len(facts.external))
     account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
-    contact_role = max((m.certainty for m in on_deal), default=0.0)
+    contact_role = max((m.certainty * _addressed(facts.activity, m) for m in on_deal), default=0.0)
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
     coverage = min(1.0, coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
@@ -1029,6 +1035,21 @@ def _candidate(
     return _Candidate(deal, score, values, strength)
 
 
+#: What a contact's role is worth when the contact is only copied on an email (``cc``, ``bcc``):
+#: mail is about the people it is sent by or to; those copied are kept informed (a partner, a
+#: colleague of the buyer's on another deal).
+COPIED_CONTACT_FACTOR = 0.5
+_COPIED = frozenset({ParticipantRole.CC, ParticipantRole.BCC})
+
+
+def _addressed(activity: IngestedEvent, match: _ContactMatch) -> float:
+    """1 for a contact the email is from or to (or any participant of a call or meeting, or one
+    named by ``crm.contact_ids``); ``COPIED_CONTACT_FACTOR`` for one only copied on it."""
+    if match.participant_index < 0 or activity.participants[match.participant_index].role not in _COPIED:
+        return 1.0
+    return COPIED_CONTACT_FACTOR
+
+
 _WORD = re.compile(r"[^\W_]+")
 #: Words of a deal name that name no particular deal.
 _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity", "new", "inc", "ltd", "llc"})
@@ -1036,16 +1057,32 @@ _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity",
 
 @lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
-    """Pure in ``text`` and asked for each candidate deal's name in every activity: cached."""
+    """The words of a name or subject, a plural read as its singular ("Data connector pricing"
+    names "Acme - Data connectors"; rules 2026.12.11). Pure in ``text`` and asked for each
+    candidate deal's name in every activity: cached."""
     return frozenset(
-        w for w in _WORD.findall(text.casefold()) if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
+        _singular(w)
+        for w in _WORD.findall(text.casefold())
+        if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
     )
+
+
+def _singular(word: str) -> str:
+    """``word`` without a plural's final ``s`` (``connectors``, ``seats``; not ``access``, ``bus``)."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not word[-2].isdigit():
+        return word[:-1]
+    return word
 
 
 def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float]:
     """How strongly ``subject`` names each of ``deals``: the share of the words that set a deal's
     name apart from the other candidates' names (the account name they all share does not count)
-    found in the subject. Deals without a name, or a subject naming none, are absent."""
+    found in the subject. Deals without a name, or a subject naming none, are absent.
+
+    Words holding a digit (``2027``, ``FY27``, ``Q3``) qualify a name rather than say what the
+    deal is: people write "RE: FW: Acme Expansion" about "Acme - Expansion 2027". A subject naming
+    every other word that sets the deal apart names it fully; one naming only a qualifier still
+    counts its share of all the words (rules 2026.12.11)."""
     if not subject:
         return {}
     said = _words(subject)
@@ -1055,8 +1092,14 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     for deal_id, words in names.items():
         own = words - shared
         if own and (hits := len(own & said)):
-            found[deal_id] = hits / len(own)
+            core = _without_qualifiers(own)
+            found[deal_id] = max(hits / len(own), len(core & said) / len(core) if core else 0.0)
     return found
+
+
+def _without_qualifiers(words: frozenset[str]) -> frozenset[str]:
+    """``words`` without those holding a digit (a year, a fiscal quarter, a quantity)."""
+    return frozenset(w for w in words if not any(c.isdigit() for c in w))
 
 
 def _runners_up(candidates: list[_Candidate], chosen: str | None) -> tuple[RunnerUp, ...]:
@@ -1096,7 +1139,7 @@ def _continue_thread(
         return None
     if thread.status is not AttributionStatus.ATTRIBUTED or len(candidates) < 2:
         return None
-    tied = {c.deal.id for c in candidates if candidates[0].score - c.score < AMBIGUITY_MARGIN}
+    tied = {c.deal.id for c in candidates if _lead(candidates[0], c) < AMBIGUITY_MARGIN}
     if len(tied) < 2 or thread.deal_id not in tied:
         return None
     explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}

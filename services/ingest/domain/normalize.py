@@ -226,6 +226,22 @@ CALENDAR_RESOURCE_SUFFIXES = (
     "@import.calendar.google.com",
 )
 
+#: A CRM's email-logging mailboxes, which reps copy on mail to file it in the CRM (HubSpot's BCC
+#: and forwarding addresses, ``123456@bcc.hubspot.com``; Email to Salesforce,
+#: ``emailtosalesforce@...le.salesforce.com``; Pipedrive's Smart BCC, ``acme@pipedrivemail.com``):
+#: the address or a subdomain of it is a filing cabinet, not a person.
+CRM_LOGGING_DOMAINS = ("bcc.hubspot.com", "forward.hubspot.com", "le.salesforce.com", "pipedrivemail.com")
+
+
+def is_crm_logging_mailbox(address: str) -> bool:
+    """A bare address at one of ``CRM_LOGGING_DOMAINS`` (or a subdomain)."""
+    return domain_matches(email_domain(address.lower()), CRM_LOGGING_DOMAINS)
+
+
+def is_not_a_person(address: str) -> bool:
+    """A bare address that is a calendar resource or a CRM's logging mailbox, not a person."""
+    return address.lower().endswith(CALENDAR_RESOURCE_SUFFIXES) or is_crm_logging_mailbox(address)
+
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
 _DOMAIN_SHAPE = re.compile(r"^[^\s./@:<>,;\"'()\[\]\\]+(\.[^\s./@:<>,;\"'()\[\]\\]+)+$")
@@ -375,7 +391,9 @@ def make_participant(
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
-    """Drops Nones and repeats of one address, keeping the first role seen (organizer before attendee)."""
+    """Drops Nones and repeats of one address, keeping the first role seen (organizer before
+    attendee), and a CRM's logging mailbox copied on the mail (a BCC to HubSpot) unless nobody
+    else takes part: it is not a person."""
     seen: set[str] = set()
     kept: list[Participant] = []
     for participant in participants:
@@ -386,7 +404,8 @@ def unique_participants(participants: Iterable[Participant | None]) -> tuple[Par
             continue
         seen.add(key)
         kept.append(participant)
-    return tuple(kept)
+    people = [p for p in kept if p.email is None or not is_crm_logging_mailbox(p.email)]
+    return tuple(people if people else kept)
 
 
 def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:

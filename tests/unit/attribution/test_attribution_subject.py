@@ -49,6 +49,39 @@ def test_subject_names_the_words_that_set_a_deal_apart(
     assert subject_names(subject, deals) == expected
 
 
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        # The year qualifies the name: the subject says every other word setting the deal apart.
+        ("RE: FW: Acme Expansion", {"x": 1.0}),
+        ("Acme - Expansion 2027", {"x": 1.0}),
+        # A qualifier alone counts its share of the words, as any word does.
+        ("2027 budget", {"x": 0.5}),
+        ("Platform rollout", {"p": 1.0}),
+    ],
+)
+def test_a_year_or_quarter_in_a_deal_name_qualifies_it(subject: str, expected: dict[str, float]) -> None:
+    deals = [_deal("x", "Acme - Expansion 2027"), _deal("p", "Acme - Platform")]
+
+    assert subject_names(subject, deals) == expected
+
+
+def test_a_plural_and_its_singular_are_one_word() -> None:
+    deals = [_deal("c", "Acme - Data connectors"), _deal("i", "Acme - Integration service")]
+
+    assert subject_names("Data connector pricing", deals) == {"c": 1.0}
+    assert subject_names("Integration services scope", deals) == {"i": 1.0}
+    # A word ending in "ss" is no plural.
+    assert subject_names("Access", [_deal("a", "Acme - Access"), _deal("b", "Acme - Acce")]) == {"a": 1.0}
+
+
+def test_deals_told_apart_by_their_year_alone_are_named_by_it() -> None:
+    deals = [_deal("a", "Acme - Renewal FY26"), _deal("b", "Acme - Renewal FY27")]
+
+    assert subject_names("Renewal FY27 quote", deals) == {"b": 1.0}
+    assert subject_names("Renewal quote", deals) == {}
+
+
 def test_a_subject_naming_one_of_two_equal_deals_decides_between_them() -> None:
     # cy owns neither deal, zed is no contact: only the domain finds the account, a close call.
     email = email_out("cy@seller.example", "zed@acme.com")

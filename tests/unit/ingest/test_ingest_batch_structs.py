@@ -408,6 +408,30 @@ def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at:
 
 
 @pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_crms_logging_mailbox_copied_on_a_mail_is_left_out_on_both_paths(occurred_at: str) -> None:
+    """A rep copies HubSpot's BCC address (or Email to Salesforce, Pipedrive's Smart BCC) to file
+    the mail: no person, so mail among colleagues so copied stays among colleagues."""
+    people = [
+        {"email": "ana@acme.example", "role": "from"},
+        {"email": "sam@acme.example", "role": "to"},
+        {"email": "123456@BCC.HubSpot.com", "role": "bcc"},
+        {"email": "emailtosalesforce@x1y2.na1.le.salesforce.com", "role": "bcc"},
+        {"email": "Acme <acme@pipedrivemail.com>", "role": "cc"},
+        # A person at a look-alike domain stays.
+        {"email": "lee@nothubspot.com", "role": "cc"},
+    ]
+    mail = {**VALID, "kind": "email", "outcome": "sent", "occurred_at": occurred_at, "participants": people}
+    read = read_activity_batch(json.dumps({"activities": [mail]}).encode(), OPTIONS, NOW)
+
+    assert [[p.email for p in a.participants] for a in read] == [
+        ["ana@acme.example", "sam@acme.example", "lee@nothubspot.com"]
+    ]
+    assert _answer(json.dumps({"activities": [mail]}).encode(), read_activity_batch) == _answer(
+        json.dumps({"activities": [mail]}).encode(), parse_activity_batch
+    )
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
 def test_a_blank_thread_id_or_ical_uid_is_none_on_both_paths(occurred_at: str) -> None:
     blank = {**VALID, "occurred_at": occurred_at, "thread_id": "", "ical_uid": "  "}
     kept = {

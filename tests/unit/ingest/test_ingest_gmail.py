@@ -80,3 +80,18 @@ def test_a_sent_messages_blind_copies_are_bcc_participants() -> None:
         ("log@crm.example", ParticipantRole.BCC),
         ("dee@globex.example", ParticipantRole.BCC),
     ]
+
+
+def test_a_blind_copy_to_the_crms_logging_address_is_no_participant() -> None:
+    """Reps BCC HubSpot (or Email to Salesforce) to file the mail: a filing cabinet, not a person."""
+    message = fixture_json("gmail", "message.json")
+    message["payload"]["headers"].append(
+        {"name": "Bcc", "value": "HubSpot <4711@BCC.hubspot.com>, emailtosalesforce@x9.na1.le.salesforce.com"}
+    )
+    (email,) = adapter.parse(make_request(dumps({"messages": [message]})), CONFIG).activities
+    assert [p.email for p in email.participants] == [
+        "ana.seller@acme.example",
+        "bo.buyer@globex.example",
+        "cy.cfo@globex.example",
+        "sam.se@acme.example",
+    ]
