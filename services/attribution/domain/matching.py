@@ -54,7 +54,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.11"
+RULE_VERSION = "attribution-rules/2026.12.12"
 
 
 class Signal(StrEnum):
@@ -1058,7 +1058,7 @@ _NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity",
 @lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
     """The words of a name or subject, a plural read as its singular ("Data connector pricing"
-    names "Acme - Data connectors"; rules 2026.12.11). Pure in ``text`` and asked for each
+    names "Acme - Data connectors"; rules 2026.12.12). Pure in ``text`` and asked for each
     candidate deal's name in every activity: cached."""
     return frozenset(
         _singular(w)
@@ -1082,7 +1082,7 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     Words holding a digit (``2027``, ``FY27``, ``Q3``) qualify a name rather than say what the
     deal is: people write "RE: FW: Acme Expansion" about "Acme - Expansion 2027". A subject naming
     every other word that sets the deal apart names it fully; one naming only a qualifier still
-    counts its share of all the words (rules 2026.12.11)."""
+    counts its share of all the words (rules 2026.12.12)."""
     if not subject:
         return {}
     said = _words(subject)

@@ -303,12 +303,12 @@ async def test_a_buyers_other_addresses_and_a_subject_naming_the_deal_as_the_crm
         "s9-duplicate-contact": ("attributed", "deal-s9-role", [], "rep-ana"),
         "s2-deal-name": ("attributed", "deal-s2-exp", [], "rep-ana"),
         # The year qualifies the name: "Globex Expansion" names "Globex - Expansion 2027" (rules
-        # 2026.12.11; before, half the name's words, a close call with the other deal).
+        # 2026.12.12; before, half the name's words, a close call with the other deal).
         "s2-re-fw": ("attributed", "deal-s2-exp", [], "rep-ana"),
         "s2-fw-colleague": ("attributed", "deal-s2-exp", [], "rep-ana"),
         # Nothing tells the two deals of one contact and owner apart: a close call, both listed.
         "s2-generic": ("ambiguous", "deal-s2-exp", ["deal-s2-plat"], "rep-ana"),
-        # "connector" names "Data connectors" (rules 2026.12.11; before, half its words: a close call).
+        # "connector" names "Data connectors" (rules 2026.12.12; before, half its words: a close call).
         "s13-singular": ("attributed", "deal-s13-conn", [], "rep-ana"),
     }
 
@@ -366,7 +366,7 @@ async def test_colleagues_partners_and_newcomers_on_the_mail_and_in_the_meeting(
         # The buyer invites the AE and the SE: the deal owner among the attendees.
         "s3-buyer-invite": ("attributed", "deal-s3", [], "rep-ana"),
         # To the buyer, the partner copied, both deals Ana's: the mail is the buyer's (rules
-        # 2026.12.11: a copied contact's role counts half; before, a tie whose primary was the
+        # 2026.12.12: a copied contact's role counts half; before, a tie whose primary was the
         # partner's deal).
         "s3b-cc-partner": ("attributed", "deal-s3b", [], "rep-ana"),
         # The assistant addressed has no role; the champion copied still points at his deal.

@@ -1,5 +1,5 @@
 """A contact only copied on an email (``cc``, ``bcc``) is weaker evidence for her deal than one the
-email is sent to or by (rules 2026.12.11)."""
+email is sent to or by (rules 2026.12.12)."""
 
 from __future__ import annotations
 
