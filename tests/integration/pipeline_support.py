@@ -80,6 +80,17 @@ def call(external_id: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def inbound_call(external_id: str, caller: dict[str, str], **fields: Any) -> dict[str, Any]:
+    """``caller`` (a participant's phone, or email) calling rep-1's line: a connected call, as a
+    dialer posts it to ``/v1/events``."""
+    return call(
+        external_id,
+        direction="inbound",
+        participants=[{**caller, "role": "caller"}, {"phone": REP_PHONE, "role": "callee"}],
+        **fields,
+    )
+
+
 async def _behind(consumer: AIOKafkaConsumer, kafka: KafkaSettings, topics: tuple[Topic, ...]) -> int:
     """Messages on ``topics`` the consumer's group has not committed yet."""
     partitions = [

@@ -183,6 +183,12 @@ async def set_tenant_settings(engine: AsyncEngine, settings: dict[str, Any]) -> 
         )
 
 
+async def rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` selects, as tuples."""
+    async with engine.connect() as conn:
+        return [tuple(row) for row in await conn.execute(text(sql))]
+
+
 @dataclass(frozen=True)
 class Current:
     version: int

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
+from tests.integration.attribution.attribution_support import rows
 
 _A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 _B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
@@ -19,11 +19,6 @@ _VERSION = (
     "decided_at{extra}) VALUES ('acme', :a, :v, 'attributed', :d, 0.9, '{{}}'::jsonb, now(){values})"
 )
 _HISTORY = "SELECT activity_id, version, deal_id FROM attribution_history ORDER BY activity_id, version"
-
-
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(row) for row in await conn.execute(text(sql))]
 
 
 async def test_history_moves_to_superseded_versions_and_back(
@@ -47,17 +42,17 @@ async def test_history_moves_to_superseded_versions_and_back(
                 {"a": a, "v": v, "d": deal},
             )
     every = [(_A, 1, "deal-1"), (_A, 2, "deal-2"), (_B, 1, "deal-3")]
-    assert await _rows(db_engine, _HISTORY) == every
+    assert await rows(db_engine, _HISTORY) == every
 
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(db_engine, _HISTORY) == every
+    assert await rows(db_engine, _HISTORY) == every
     superseded = (
         "SELECT activity_id, version, deal_id FROM attribution_superseded ORDER BY activity_id, version"
     )
-    assert await _rows(db_engine, superseded) == [(_A, 1, "deal-1")]
+    assert await rows(db_engine, superseded) == [(_A, 1, "deal-1")]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0012b_metrics_writes")
-    assert await _rows(db_engine, _HISTORY) == every
+    assert await rows(db_engine, _HISTORY) == every
     async with db_engine.connect() as conn:
         kind = (
             await conn.execute(
@@ -68,4 +63,4 @@ async def test_history_moves_to_superseded_versions_and_back(
         ).scalar_one()
     assert kind == "BASE TABLE"
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(db_engine, _HISTORY) == every
+    assert await rows(db_engine, _HISTORY) == every

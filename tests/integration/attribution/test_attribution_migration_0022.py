@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-
-
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
+from tests.integration.attribution.attribution_support import rows
 
 
 async def test_contacts_and_accounts_gain_a_null_country_and_lose_it_on_downgrade(
@@ -39,15 +34,15 @@ async def test_contacts_and_accounts_gain_a_null_country_and_lose_it_on_downgrad
         )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(
+    assert await rows(
         db_engine, "SELECT account_id, country FROM ref_accounts WHERE account_id = 'acc-m21'"
     ) == [("acc-m21", None)]
-    assert await _rows(
+    assert await rows(
         db_engine, "SELECT contact_id, phones, country FROM ref_contacts WHERE contact_id = 'con-m21'"
     ) == [("con-m21", ["+442079460958"], None)]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0021_rep_absences")
-    columns = await _rows(
+    columns = await rows(
         db_engine,
         "SELECT table_name FROM information_schema.columns WHERE column_name = 'country' "
         "AND table_name IN ('ref_accounts', 'ref_contacts')",

@@ -23,25 +23,18 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
     _outbound_message,
 )
 from tests.integration.ingest.ingest_integration_support import TENANT_SETTINGS, dumps, setup_tenant
+from tests.integration.pipeline_support import REP_PHONE, inbound_call
 from tests.integration.polling import references_landed
 
 #: A US tenant: a phone without its + is read in the US unless the CRM says otherwise.
 US_TENANT = {**TENANT_SETTINGS, "default_phone_region": "US"}
-REP_PHONE = "+14155550001"
 
 
 def _call_from(external_id: str, buyer: str) -> dict[str, Any]:
     """The buyer calling the rep, as a dialer posts it to ``/v1/events``."""
-    return {
-        "source": "dialer",
-        "external_id": external_id,
-        "kind": "call",
-        "direction": "inbound",
-        "outcome": "connected",
-        "occurred_at": "2026-11-20T15:00:00Z",
-        "duration_seconds": 240,
-        "participants": [{"phone": buyer, "role": "caller"}, {"phone": REP_PHONE, "role": "callee"}],
-    }
+    return inbound_call(
+        external_id, {"phone": buyer}, occurred_at="2026-11-20T15:00:00Z", duration_seconds=240
+    )
 
 
 async def _calls(

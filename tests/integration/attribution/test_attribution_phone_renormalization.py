@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
 from spm.commands.phones import renormalize_stored_phones, tenant_phone_region
 
 TENANT = "acme"
+
+
+async def _us_tenant(conn: AsyncConnection, rep_phone: str) -> None:
+    """The tenant, whose phones without their + are read in the US, and its rep-1 with
+    ``rep_phone`` stored as sent."""
+    await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+    await conn.execute(
+        text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
+        {"t": TENANT},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
+            "VALUES (:t, 'rep-1', '', '{}', :p, now())"
+        ),
+        {"t": TENANT, "p": [rep_phone]},
+    )
 
 
 async def _phones(engine: AsyncEngine, table: str, key: str) -> list[tuple[str, list[str], list[str]]]:
@@ -25,24 +42,13 @@ async def test_stored_phones_are_rewritten_as_e164_and_a_second_pass_changes_not
     db_engine: AsyncEngine,
 ) -> None:
     async with db_engine.begin() as conn:
-        await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-        await conn.execute(
-            text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
-            {"t": TENANT},
-        )
+        await _us_tenant(conn, "1-650-555-1234")
         await conn.execute(
             text(
                 "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at) "
                 "VALUES (:t, 'con-1', '', '{}', :old, 'acc-1', now()), (:t, 'con-2', '', '{}', :new, 'acc-1', now())"
             ),
             {"t": TENANT, "old": ["(415) 555-0100", "junk"], "new": ["+12125550199"]},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
-                "VALUES (:t, 'rep-1', '', '{}', :p, now())"
-            ),
-            {"t": TENANT, "p": ["1-650-555-1234"]},
         )
 
     region = await tenant_phone_region(db_engine, TENANT)
@@ -70,11 +76,7 @@ async def test_a_contacts_stored_phones_are_read_in_its_country_then_its_account
     """Stored as sent before the phones were read: Bo in the UK, Dana without a country at a
     German account, Cy nowhere (the tenant's US); the rep in the tenant's region."""
     async with db_engine.begin() as conn:
-        await create_tenant(conn, TENANT, TEST_SECRET_KEY)
-        await conn.execute(
-            text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
-            {"t": TENANT},
-        )
+        await _us_tenant(conn, "020 7946 0958")
         await conn.execute(
             text(
                 "INSERT INTO ref_accounts (tenant_id, account_id, name, domains, country, updated_at) "
@@ -90,13 +92,6 @@ async def test_a_contacts_stored_phones_are_read_in_its_country_then_its_account
                 "(:t, 'con-dana', '', '{}', :dana, 'acc-de', NULL, now())"
             ),
             {"t": TENANT, "bo": ["020 7946 0958"], "cy": ["(415) 555-0177"], "dana": ["030 1234567"]},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
-                "VALUES (:t, 'rep-1', '', '{}', :p, now())"
-            ),
-            {"t": TENANT, "p": ["020 7946 0958"]},
         )
 
     done = await renormalize_stored_phones(db_engine, TENANT, await tenant_phone_region(db_engine, TENANT))

@@ -24,7 +24,7 @@ from tests.integration.ingest.ingest_integration_support import (
     setup_tenant,
     sign,
 )
-from tests.integration.pipeline_support import drained
+from tests.integration.pipeline_support import drained, inbound_call
 from tests.integration.polling import eventually, references_landed
 
 
@@ -844,16 +844,7 @@ async def test_a_withheld_number_posted_to_the_events_api_is_no_phone_as_on_the_
     rep = {"entity_type": "rep", "id": "rep-1", "phones": ["(415) 555-0001"], "updated_at": T0}
 
     def call(external_id: str, caller: dict[str, str]) -> dict[str, Any]:
-        return {
-            "source": "dialer",
-            "external_id": external_id,
-            "kind": "call",
-            "direction": "inbound",
-            "outcome": "connected",
-            "occurred_at": "2026-11-20T15:00:00Z",
-            "duration_seconds": 90,
-            "participants": [{**caller, "role": "caller"}, {"phone": "+14155550001", "role": "callee"}],
-        }
+        return inbound_call(external_id, caller, occurred_at="2026-11-20T15:00:00Z", duration_seconds=90)
 
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")

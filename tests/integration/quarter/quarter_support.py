@@ -112,6 +112,58 @@ def email(external_id: str, sender: str, recipient: str, at: str, **fields: Any)
     }
 
 
+def received(external_id: str, sender: str, recipient: str, at: str) -> dict[str, Any]:
+    """An email from ``sender`` (a buyer) received at ``recipient``."""
+    return email(external_id, sender, recipient, at, direction="inbound", outcome="received")
+
+
+def rep(rep_id: str, address: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A rep with one address, named ``name`` (her id when not given)."""
+    return {"entity_type": "rep", "id": rep_id, "name": name or rep_id, "emails": [address], **fields}
+
+
+def renewal(owner: str) -> dict[str, Any]:
+    """deal-1, acc-1's "Buyer renewal" (con-1 its champion), owned by ``owner``."""
+    return {
+        "entity_type": "deal",
+        "id": "deal-1",
+        "name": "Buyer renewal",
+        "account_id": "acc-1",
+        "owner_rep_id": owner,
+        "stage": "proposal",
+        "created_at": "2026-09-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+    }
+
+
+def east_and_west(ana: dict[str, Any], bea: dict[str, Any], buyer: str) -> list[dict[str, Any]]:
+    """Two teams: ``ana`` (rep-ana's entity) in West, ``bea`` (rep-bea's) in East; the account
+    acc-1 (``buyer.example``), its contact con-1 at ``buyer``, and deal-1, Bea's."""
+    return [
+        {"entity_type": "team", "id": "team-east", "name": "East"},
+        {"entity_type": "team", "id": "team-west", "name": "West"},
+        ana,
+        bea,
+        {
+            "entity_type": "team_membership",
+            "id": "m-ana",
+            "rep_id": "rep-ana",
+            "team_id": "team-west",
+            "valid_from": "2026-01-01",
+        },
+        {
+            "entity_type": "team_membership",
+            "id": "m-bea",
+            "rep_id": "rep-bea",
+            "team_id": "team-east",
+            "valid_from": "2026-01-01",
+        },
+        {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
+        {"entity_type": "contact", "id": "con-1", "emails": [buyer], "account_id": "acc-1"},
+        renewal("rep-bea"),
+    ]
+
+
 async def activity(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
     """``GET /v1/activities/{id}``'s attribution headline: what a manager reads on the activity."""
     body = await get(

@@ -15,10 +15,12 @@ from tests.integration.quarter.quarter_support import (
     Tenant,
     configure,
     counted,
-    email,
+    east_and_west,
     get,
     new_tenant,
     post,
+    received,
+    rep,
     settle,
     sync,
 )
@@ -36,44 +38,8 @@ NAMED = "ana.lopez@acme.example"
 QUARTER = ("quarter", "2026-10-01", "2026-10-01")
 
 
-def _rep(rep_id: str, name: str, address: str, **fields: Any) -> dict[str, Any]:
-    return {"entity_type": "rep", "id": rep_id, "name": name, "emails": [address], **fields}
-
-
-ANA_REP = _rep("rep-ana", "Ana Lopez", ANA)
-
-CRM = [
-    {"entity_type": "team", "id": "team-east", "name": "East"},
-    {"entity_type": "team", "id": "team-west", "name": "West"},
-    ANA_REP,
-    _rep("rep-bea", "Bea Berg", BEA),
-    {
-        "entity_type": "team_membership",
-        "id": "m-ana",
-        "rep_id": "rep-ana",
-        "team_id": "team-west",
-        "valid_from": "2026-01-01",
-    },
-    {
-        "entity_type": "team_membership",
-        "id": "m-bea",
-        "rep_id": "rep-bea",
-        "team_id": "team-east",
-        "valid_from": "2026-01-01",
-    },
-    {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
-    {"entity_type": "contact", "id": "con-1", "emails": [BO], "account_id": "acc-1"},
-    {
-        "entity_type": "deal",
-        "id": "deal-1",
-        "name": "Buyer renewal",
-        "account_id": "acc-1",
-        "owner_rep_id": "rep-bea",
-        "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-1", "role": "champion"}],
-    },
-]
+ANA_REP = rep("rep-ana", ANA, "Ana Lopez")
+CRM = east_and_west(ANA_REP, rep("rep-bea", BEA, "Bea Berg"), BO)
 
 #: Hers: an internal recipient she is (the mapping, her name), on Bea's deal of the account.
 HERS = ("rep-ana", "team-west", "deal-1", "to")
@@ -84,7 +50,7 @@ BEAS = ("rep-bea", "team-east", "deal-1", "deal_owner")
 
 def _to(external_id: str, address: str, at: str) -> dict[str, Any]:
     """Bo (the buyer) writing to ``address``."""
-    return email(external_id, BO, address, at, direction="inbound", outcome="received")
+    return received(external_id, BO, address, at)
 
 
 async def _tenant(db_engine: AsyncEngine) -> Tenant:

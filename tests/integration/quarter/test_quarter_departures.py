@@ -12,10 +12,14 @@ from libs.common.testing.stack import in_process_stack
 from tests.integration.quarter.quarter_support import (
     activity,
     counted,
+    east_and_west,
     email,
     get,
     new_tenant,
     post,
+    received,
+    renewal,
+    rep,
     settle,
     sync,
 )
@@ -26,46 +30,7 @@ BEA = "bea@seller.example"
 BO = "bo@buyer.example"
 
 
-def _rep(rep_id: str, address: str, **fields: Any) -> dict[str, Any]:
-    return {"entity_type": "rep", "id": rep_id, "name": rep_id, "emails": [address], **fields}
-
-
-def _deal(owner: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": "deal-1",
-        "name": "Buyer renewal",
-        "account_id": "acc-1",
-        "owner_rep_id": owner,
-        "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-1", "role": "champion"}],
-    }
-
-
-CRM = [
-    {"entity_type": "team", "id": "team-east", "name": "East"},
-    {"entity_type": "team", "id": "team-west", "name": "West"},
-    _rep("rep-ana", ANA),
-    _rep("rep-bea", BEA),
-    {
-        "entity_type": "team_membership",
-        "id": "m-ana",
-        "rep_id": "rep-ana",
-        "team_id": "team-west",
-        "valid_from": "2026-01-01",
-    },
-    {
-        "entity_type": "team_membership",
-        "id": "m-bea",
-        "rep_id": "rep-bea",
-        "team_id": "team-east",
-        "valid_from": "2026-01-01",
-    },
-    {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
-    {"entity_type": "contact", "id": "con-1", "emails": [BO], "account_id": "acc-1"},
-    _deal("rep-bea"),
-]
+CRM = east_and_west(rep("rep-ana", ANA), rep("rep-bea", BEA), BO)
 
 
 @pytest.mark.parametrize(
@@ -94,14 +59,14 @@ async def test_a_departed_reps_work_stays_hers_and_her_reassigned_deal_credits_i
             db_engine,
             tenant,
             "2026-11-15T09:00:00Z",
-            _rep("rep-bea", BEA, **departure),
-            _deal("rep-ana"),
+            rep("rep-bea", BEA, **departure),
+            renewal("rep-ana"),
         )
         await post(
             stack,
             tenant,
             email("nov-ana", ANA, BO, "2026-11-20T15:00:00Z"),
-            email("nov-bo", BO, BEA, "2026-11-21T15:00:00Z", direction="inbound", outcome="received"),
+            received("nov-bo", BO, BEA, "2026-11-21T15:00:00Z"),
         )
         await settle(kafka_settings)
         seen = {n: await activity(stack, tenant, "mail", n) for n in ("oct-bea", "nov-ana", "nov-bo")}
@@ -145,7 +110,7 @@ async def test_a_departure_synced_late_takes_back_what_was_credited_to_her_since
             stack,
             tenant,
             email("oct-bea", BEA, BO, "2026-10-10T15:00:00Z"),
-            email("nov-bo", BO, BEA, "2026-11-21T15:00:00Z", direction="inbound", outcome="received"),
+            received("nov-bo", BO, BEA, "2026-11-21T15:00:00Z"),
         )
         await settle(kafka_settings)
         assert (await activity(stack, tenant, "mail", "nov-bo"))["rep"] == "rep-bea"
@@ -154,8 +119,8 @@ async def test_a_departure_synced_late_takes_back_what_was_credited_to_her_since
             db_engine,
             tenant,
             "2026-11-15T09:00:00Z",
-            _rep("rep-bea", BEA, active=False),
-            _deal("rep-ana"),
+            rep("rep-bea", BEA, active=False),
+            renewal("rep-ana"),
         )
         await settle(kafka_settings)
         seen = {n: await activity(stack, tenant, "mail", n) for n in ("oct-bea", "nov-bo")}

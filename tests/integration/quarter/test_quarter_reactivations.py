@@ -13,10 +13,14 @@ from tests.integration.quarter.quarter_support import (
     Tenant,
     activity,
     counted,
+    east_and_west,
     email,
     get,
     new_tenant,
     post,
+    received,
+    renewal,
+    rep,
     settle,
     sync,
 )
@@ -30,51 +34,12 @@ BO = "bo@buyer.example"
 QUARTER = ("quarter", "2026-10-01", "2026-10-01")
 
 
-def _rep(rep_id: str, address: str, **fields: Any) -> dict[str, Any]:
-    return {"entity_type": "rep", "id": rep_id, "name": rep_id, "emails": [address], **fields}
-
-
-def _deal(owner: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": "deal-1",
-        "name": "Buyer renewal",
-        "account_id": "acc-1",
-        "owner_rep_id": owner,
-        "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-1", "role": "champion"}],
-    }
-
-
-CRM = [
-    {"entity_type": "team", "id": "team-east", "name": "East"},
-    {"entity_type": "team", "id": "team-west", "name": "West"},
-    _rep("rep-ana", ANA),
-    _rep("rep-bea", BEA),
-    {
-        "entity_type": "team_membership",
-        "id": "m-ana",
-        "rep_id": "rep-ana",
-        "team_id": "team-west",
-        "valid_from": "2026-01-01",
-    },
-    {
-        "entity_type": "team_membership",
-        "id": "m-bea",
-        "rep_id": "rep-bea",
-        "team_id": "team-east",
-        "valid_from": "2026-01-01",
-    },
-    {"entity_type": "account", "id": "acc-1", "name": "Buyer", "domains": ["buyer.example"]},
-    {"entity_type": "contact", "id": "con-1", "emails": [BO], "account_id": "acc-1"},
-    _deal("rep-bea"),
-]
+CRM = east_and_west(rep("rep-ana", ANA), rep("rep-bea", BEA), BO)
 
 
 def _to_bea(external_id: str, at: str) -> dict[str, Any]:
     """Bo (the buyer) writing to Bea's address."""
-    return email(external_id, BO, BEA, at, direction="inbound", outcome="received")
+    return received(external_id, BO, BEA, at)
 
 
 async def _seen(stack: Any, tenant: Tenant, *names: str) -> dict[str, tuple[Any, ...]]:
@@ -97,10 +62,10 @@ async def test_mail_to_a_rep_while_she_was_away_is_the_deal_owners_and_hers_agai
         await sync(stack, db_engine, tenant, Q_START, *CRM)
         await post(stack, tenant, email("oct-bea", BEA, BO, "2026-10-05T15:00:00Z"))
         await settle(kafka_settings)
-        await sync(stack, db_engine, tenant, LEFT, _rep("rep-bea", BEA, active=False), _deal("rep-ana"))
+        await sync(stack, db_engine, tenant, LEFT, rep("rep-bea", BEA, active=False), renewal("rep-ana"))
         await post(stack, tenant, _to_bea("oct-bo", "2026-10-20T15:00:00Z"))
         await settle(kafka_settings)
-        await sync(stack, db_engine, tenant, BACK, _rep("rep-bea", BEA))
+        await sync(stack, db_engine, tenant, BACK, rep("rep-bea", BEA))
         await post(
             stack,
             tenant,
@@ -142,9 +107,9 @@ async def test_a_reactivation_synced_late_re_decides_only_what_came_after_her_re
             db_engine,
             tenant,
             LEFT,
-            _rep("rep-bea", BEA, active=False),
-            _deal("rep-ana"),
-            _rep("rep-cy", "cy@seller.example"),
+            rep("rep-bea", BEA, active=False),
+            renewal("rep-ana"),
+            rep("rep-cy", "cy@seller.example"),
         )
         mails = [
             _to_bea("oct-bo", "2026-10-20T15:00:00Z"),
@@ -168,7 +133,7 @@ async def test_a_reactivation_synced_late_re_decides_only_what_came_after_her_re
             "nov-bo-2": ("attributed", "rep-cy", None, "deal-1", 2),
         }
 
-        await sync(stack, db_engine, tenant, BACK, _rep("rep-bea", BEA))
+        await sync(stack, db_engine, tenant, BACK, rep("rep-bea", BEA))
         await settle(kafka_settings)
         assert await _seen(stack, tenant, "oct-bo", "nov-bo", "nov-bo-2") == {
             "oct-bo": ("attributed", "rep-ana", "team-west", "deal-1", 1),
@@ -197,9 +162,9 @@ async def test_a_rep_who_leaves_twice_is_credited_in_each_of_her_spells_only(
     tenant = await new_tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await sync(stack, db_engine, tenant, Q_START, *CRM)
-        await sync(stack, db_engine, tenant, LEFT, _rep("rep-bea", BEA, active=False), _deal("rep-ana"))
-        await sync(stack, db_engine, tenant, BACK, _rep("rep-bea", BEA))
-        await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", _rep("rep-bea", BEA, active=False))
+        await sync(stack, db_engine, tenant, LEFT, rep("rep-bea", BEA, active=False), renewal("rep-ana"))
+        await sync(stack, db_engine, tenant, BACK, rep("rep-bea", BEA))
+        await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", rep("rep-bea", BEA, active=False))
         await post(
             stack,
             tenant,
@@ -218,7 +183,7 @@ async def test_a_rep_who_leaves_twice_is_credited_in_each_of_her_spells_only(
             "nov-25": away,
         }
 
-        await sync(stack, db_engine, tenant, "2026-12-01T09:00:00Z", _rep("rep-bea", BEA))
+        await sync(stack, db_engine, tenant, "2026-12-01T09:00:00Z", rep("rep-bea", BEA))
         await post(
             stack,
             tenant,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from libs.common.contracts.activities import ActivityIngestedV1
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import Contact, Deal, Rep, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ReferenceIndex, attribute_from_index, snapshot_for
@@ -72,6 +73,25 @@ class _Stored:
         return index
 
 
+def _spells(changes: list[int], asked: int) -> tuple[_Stored, bool]:
+    """Ana leaving and coming back in turn at ``changes`` (hours): what is stored, and whether she
+    was active at ``asked``."""
+    hours = sorted(changes)
+    stored = _Stored()
+    for turn, hour in enumerate(hours):
+        (stored.leave if turn % 2 == 0 else stored.come_back)(_at(hour))
+    return stored, sum(1 for hour in hours if hour <= asked) % 2 == 0
+
+
+def _assert_hers_when_active(sent: ActivityIngestedV1, index: ReferenceIndex, active_then: bool) -> None:
+    """``sent`` is Ana's (from her) when she was active then, else the deal owner's (Cy's), on the
+    indexed path and on the snapshot's alike."""
+    decision = attribute_from_index(sent, index, POLICY)
+    expected = ("rep-a", "from") if active_then else ("rep-c", "deal_owner")
+    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (*expected, "deal-1")
+    assert attribute_activity(sent, snapshot_for(sent, index), POLICY) == decision
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     changes=st.lists(st.integers(min_value=1, max_value=2_000), min_size=1, max_size=6, unique=True),
@@ -82,19 +102,10 @@ def test_her_address_is_hers_exactly_in_her_active_spells_however_often_she_leav
 ) -> None:
     """Ana leaves and comes back in turn at ``changes`` (hours); her mail at ``asked`` is hers when
     she was active then, else the deal's owner's (Cy's), on both decision paths."""
-    hours = sorted(changes)
-    stored = _Stored()
-    for turn, hour in enumerate(hours):
-        (stored.leave if turn % 2 == 0 else stored.come_back)(_at(hour))
-    active_then = sum(1 for hour in hours if hour <= asked) % 2 == 0
+    stored, active_then = _spells(changes, asked)
     sent = email_out(ANA, "amy@acme.com", at=_at(asked))
     index = stored.index()
-
-    decision = attribute_from_index(sent, index, POLICY)
-
-    expected = ("rep-a", "from") if active_then else ("rep-c", "deal_owner")
-    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (*expected, "deal-1")
-    assert attribute_activity(sent, snapshot_for(sent, index), POLICY) == decision
+    _assert_hers_when_active(sent, index, active_then)
 
 
 def test_a_gap_of_another_rep_or_another_address_changes_nothing() -> None:
@@ -135,19 +146,10 @@ def test_an_alias_no_source_lists_is_hers_exactly_in_her_active_spells(
     """Ana leaves and comes back in turn at ``changes`` (hours); mail from her mapped or
     name-convention address at ``asked`` is hers when she was active then, else the deal's
     owner's (Cy's), as mail from her own address is, on both decision paths."""
-    hours = sorted(changes)
-    stored = _Stored()
-    for turn, hour in enumerate(hours):
-        (stored.leave if turn % 2 == 0 else stored.come_back)(_at(hour))
-    active_then = sum(1 for hour in hours if hour <= asked) % 2 == 0
+    stored, active_then = _spells(changes, asked)
     sent = email_out(alias, "amy@acme.com", at=_at(asked))
     index = _alias_index(stored)
-
-    decision = attribute_from_index(sent, index, POLICY)
-
-    expected = ("rep-a", "from") if active_then else ("rep-c", "deal_owner")
-    assert (decision.rep_id, decision.explanation["rep"]["via"], decision.deal_id) == (*expected, "deal-1")
-    assert attribute_activity(sent, snapshot_for(sent, index), POLICY) == decision
+    _assert_hers_when_active(sent, index, active_then)
     assert index.rep_by_name_address(alias, _at(asked)) == ("rep-a" if active_then else None)
     # Whatever the time, the loader reads her (her memberships, her spells).
     assert index.reps_by_name_address(alias) == ("rep-a",)
