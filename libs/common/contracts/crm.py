@@ -37,6 +37,8 @@ from libs.common.contracts.fields import (
 
 Name = Annotated[SafeStr, Field(max_length=256)]
 Phone = Annotated[SafeStr, Field(max_length=40)]
+#: A line and its extension, ``+14155550100;ext=12`` (``activities.phone_key``).
+PhoneKey = Annotated[str, Field(pattern=r"^\+[0-9]{1,15};ext=[0-9]{1,20}$")]
 #: Where a contact or an account is, as the CRM holds it (``GB``, ``GBR``, ``United Kingdom``);
 #: ingest reads it as an ISO 3166 alpha-2 code, the region of the record's national-format phones
 #: (``services.ingest.domain.countries``), and drops a value naming no country with a warning.
@@ -70,7 +72,7 @@ _ID_FIELDS = frozenset(
     }
 )
 #: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
-_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "domains"})
+_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "phone_extensions", "domains"})
 
 
 def _as_exported(model: type[BaseModel], data: Any) -> Any:
@@ -140,6 +142,9 @@ class RepV1(_Entity):
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
+    #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
+    #: line is in ``phones`` too). Kept while its line is.
+    phone_extensions: tuple[PhoneKey, ...] = ()
     active: StrictBool = True
     manager_id: ExternalId | None = None
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
@@ -185,6 +190,9 @@ class ContactV1(_Entity):
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
+    #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
+    #: line is in ``phones`` too). Kept while its line is.
+    phone_extensions: tuple[PhoneKey, ...] = ()
     account_id: ExternalId | None = None
     #: Where the contact is (``MailingCountry``): its national-format phones are read there.
     country: Country | None = None

@@ -107,6 +107,16 @@ def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     assert read_phones(["415-555-0107 / 415-555-0108", None, "(415) 555-0108"], "US") == (
         ("+14155550107", "+14155550108"),
         ("415-555-0107 / 415-555-0108", "415-555-0107 / 415-555-0108"),
+        (),
+    )
+
+
+def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> None:
+    """Two extensions of one main line on a record: one line, each extension keyed to it."""
+    assert read_phones(["(415) 555-0200 ext. 12", "+1 415 555 0200 x34", "415 555 0300"], "US") == (
+        ("+14155550200", "+14155550300"),
+        ("(415) 555-0200 ext. 12", "415 555 0300"),
+        ("+14155550200;ext=12", "+14155550200;ext=34"),
     )
 
 
