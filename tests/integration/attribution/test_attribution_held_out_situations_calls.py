@@ -205,6 +205,12 @@ async def test_a_crm_batch_with_phones_typed_every_way_and_a_dialer_calling_each
     async with in_process_stack(kafka_settings, database_settings) as stack:
         synced = await _sync(stack, db_engine, tenant, *entities)
         found = await _decided(stack, kafka_settings, tenant, *calls)
+        pbx = await get(stack, tenant, "/v1/contacts?account_id=acc-pbx")
+    # The CRM's extensions kept with their line, which is stored bare.
+    assert [(c["contact_id"], c["phones"], c["phone_extensions"]) for c in pbx["items"]] == [
+        ("con-x12", ["+14155550200"], ["+14155550200;ext=12"]),
+        ("con-x34", ["+14155550200"], ["+14155550200;ext=34"]),
+    ]
     junk_index = 3 * len(TYPED) + 2
     assert synced == {
         "accepted": len(entities),
