@@ -18,6 +18,12 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import AttributionSnapshot, Rep, TenantAttributionPolicy
+from services.attribution.domain.reference_index import (
+    ReferenceIndex,
+    attribute_from_index,
+    resolve_references,
+    snapshot_for,
+)
 
 from .builders import AMY_DIRECT, ANA, BO, CONTACTS, CY, REPS, SWITCHBOARD, activity, snapshot
 
@@ -101,3 +107,49 @@ def test_an_inactive_rep_listing_the_extension_does_not_take_the_call_from_an_ac
     call = _call(_on(MAIN_LINE, Role.CALLER, "101"), _on(AMY_DIRECT, Role.CALLEE))
     decision = attribute_activity(call, replace(world, reps=reps), TenantAttributionPolicy())
     assert decision.rep_id == CY
+
+
+def _index(world: AttributionSnapshot) -> ReferenceIndex:
+    index = ReferenceIndex(internal_domains=world.internal_domains)
+    for rep in world.reps:
+        index.put_rep(rep)
+    for membership in world.memberships:
+        index.add_membership(membership)
+    for account in world.accounts:
+        index.put_account(account)
+    for contact in world.contacts:
+        index.put_contact(contact)
+    for deal in world.deals:
+        index.put_deal(deal)
+    return index
+
+
+def test_the_consumers_index_decides_extensions_as_the_snapshot() -> None:
+    """``attribute_from_index`` (the consumer's path) and the snapshot agree, explanation included,
+    on every call to and from a shared line, with and without an extension."""
+    world = _world()
+    index = _index(world)
+    policy = TenantAttributionPolicy()
+    calls = {
+        "to-al-x12": _call(_on("+14155550003", Role.CALLER), _on(SWITCHBOARD, Role.CALLEE, "12")),
+        "to-switchboard": _call(_on("+14155550003", Role.CALLER), _on(SWITCHBOARD, Role.CALLEE)),
+        "to-x99": _call(_on("+14155550003", Role.CALLER), _on(SWITCHBOARD, Role.CALLEE, "99")),
+        "cy-x101": _call(_on(MAIN_LINE, Role.CALLER, "101"), _on(AMY_DIRECT, Role.CALLEE)),
+        "main-line": _call(_on(MAIN_LINE, Role.CALLER), _on(AMY_DIRECT, Role.CALLEE)),
+    }
+    found = {}
+    for name, call in calls.items():
+        resolved = resolve_references(call, index)
+        from_snapshot = attribute_activity(resolved, snapshot_for(resolved, index), policy)
+        decided = attribute_from_index(call, index, policy)
+        assert decided == from_snapshot
+        assert decided.explanation == from_snapshot.explanation
+        found[name] = (decided.status, decided.deal_id, decided.rep_id, decided.external_contact_ids)
+    # +14155550003 is nobody's here (Cy lists the main line): the deal's owner is credited.
+    assert found == {
+        "to-al-x12": (AttributionStatus.ATTRIBUTED, "deal-acme-exp", BO, ("con-al",)),
+        "to-switchboard": (AttributionStatus.AMBIGUOUS, "deal-acme-new", ANA, ()),
+        "to-x99": (AttributionStatus.AMBIGUOUS, "deal-acme-new", ANA, ()),
+        "cy-x101": (AttributionStatus.ATTRIBUTED, "deal-acme-new", CY, ("con-amy",)),
+        "main-line": (AttributionStatus.ATTRIBUTED, "deal-acme-new", ANA, ("con-amy",)),
+    }
