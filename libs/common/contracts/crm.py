@@ -45,6 +45,10 @@ PhoneKey = Annotated[str, Field(pattern=r"^\+[0-9]{1,15};ext=[0-9]{1,20}$")]
 Country = Annotated[SafeStr, Field(max_length=64)]
 
 
+def _is_empty(value: tuple[str, ...]) -> bool:
+    return not value
+
+
 def _lower_when_an_email(value: str) -> str:
     try:
         return lower_email(value)
@@ -143,8 +147,9 @@ class RepV1(_Entity):
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
     #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
-    #: line is in ``phones`` too). Kept while its line is.
-    phone_extensions: tuple[PhoneKey, ...] = ()
+    #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
+    #: record without is the same JSON as before the field existed.
+    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
     active: StrictBool = True
     manager_id: ExternalId | None = None
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
@@ -191,8 +196,9 @@ class ContactV1(_Entity):
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
     #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
-    #: line is in ``phones`` too). Kept while its line is.
-    phone_extensions: tuple[PhoneKey, ...] = ()
+    #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
+    #: record without is the same JSON as before the field existed.
+    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
     account_id: ExternalId | None = None
     #: Where the contact is (``MailingCountry``): its national-format phones are read there.
     country: Country | None = None
