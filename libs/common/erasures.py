@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
-from libs.common.contracts.activities import Participant, ParticipantFields
+from libs.common.contracts.activities import Participant, ParticipantFields, extension_of
 from libs.common.contracts.copying import with_changes
 
 #: What an erased participant becomes in what ingest publishes (``.invalid`` is reserved, RFC 2606).
@@ -106,7 +107,10 @@ def screen_participants(
 
 
 #: An erased participant's fields once masked: the placeholder address, no phone, no name (same role).
-_MASKED = {"email": ERASED_ADDRESS, "phone": None, "name": None}
+_MASKED: dict[str, object] = {"email": ERASED_ADDRESS, "phone": None, "name": None}
+#: ... and no extension: the contract's none, the batch path's unset (both written as absent).
+_MASKED_MODEL: dict[str, object] = {**_MASKED, "extension": None}
+_MASKED_STRUCT: dict[str, object] = {**_MASKED, "extension": msgspec.UNSET}
 _ParticipantT = TypeVar("_ParticipantT", bound=ParticipantFields)
 
 
@@ -118,7 +122,13 @@ def mask_participants(
     A contract model or the batch path's struct alike (``copying.with_changes``)."""
     if not erased:
         return tuple(participants)
-    return tuple(with_changes(p, _MASKED) if is_erased(p, erased) else p for p in participants)
+    return tuple(with_changes(p, _masked(p)) if is_erased(p, erased) else p for p in participants)
+
+
+def _masked(participant: ParticipantFields) -> dict[str, object]:
+    if extension_of(participant) is None:
+        return _MASKED
+    return _MASKED_STRUCT if isinstance(participant, msgspec.Struct) else _MASKED_MODEL
 
 
 async def load_erased_hashes(conn: AsyncConnection, tenant_id: str) -> frozenset[str]:

@@ -484,6 +484,8 @@ class ContactRead(BaseModel):
     name: str
     emails: list[str]
     phones: list[str]
+    #: The phones listed with an extension, keyed ``+14155550100;ext=12`` (the line is in ``phones``).
+    phone_extensions: list[str]
     account_id: str | None
     updated_at: datetime
 

@@ -23,6 +23,7 @@ from libs.common.contracts.activities import (
     ActivityIn,
     ParticipantFields,
     activity_id_for,
+    extension_of,
 )
 from libs.common.contracts.activities_fast import (
     ActivityStruct,
@@ -169,8 +170,12 @@ def _read_phones(activity: _ActivityT, region: str) -> _ActivityT | list[tuple[i
                     update["phone"] = None
             elif isinstance(parsed := parse_phone(phone, region), RefusedPhone):
                 refused.append((position, parsed))
-            elif parsed.e164 != phone:
-                update["phone"] = parsed.e164
+            else:
+                if parsed.e164 != phone:
+                    update["phone"] = parsed.e164
+                # The extension dialled, kept apart from the line (``+14155550100;ext=12``).
+                if parsed.extension is not None and parsed.extension != extension_of(participant):
+                    update["extension"] = parsed.extension
         if update:
             if participants is None:
                 participants = list(activity.participants)

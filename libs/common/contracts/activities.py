@@ -115,6 +115,7 @@ def outcome_mismatch(kind: ActivityKind, outcome: Outcome) -> str | None:
 
 
 NO_ADDRESS = "a participant needs an email or a phone"
+NO_LINE = "an extension needs the phone it is dialled on"
 
 
 class ResponseStatus(StrEnum):
@@ -162,6 +163,28 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
+#: An extension as ingest keeps it: digits only.
+PhoneExtension = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+
+
+def phone_key(phone: str, extension: str | None) -> str:
+    """The key a line with an extension is matched by: ``+14155550100;ext=12`` (RFC 3966's
+    spelling), the bare line when there is none. Contacts and reps store it
+    (``phone_extensions``), participants carry the line and the extension apart."""
+    return f"{phone};ext={extension}" if extension else phone
+
+
+def line_of(key: str) -> str:
+    """The line a :func:`phone_key` hangs off."""
+    return key.partition(";ext=")[0]
+
+
+def extension_of(participant: ParticipantFields) -> str | None:
+    """A participant's extension, on the contract model or the batch path's struct (``UNSET``)."""
+    extension = getattr(participant, "extension", None)
+    return extension if isinstance(extension, str) else None
+
+
 class Participant(BaseModel):
     """One person on an activity, known by email and/or phone."""
 
@@ -182,13 +205,24 @@ class Participant(BaseModel):
             "status.response spellings are read too, in any case"
         ),
     )
+    #: The extension dialled on ``phone`` (a dialer's ``+14155550100;ext=12``): matched against
+    #: the contacts' and reps' phones listing that line with that extension. Written only when
+    #: known, so an activity without it is the same JSON as before the field existed.
+    extension: PhoneExtension | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description=(
+            "digits of the extension dialled on phone; ingest reads it off the phone "
+            "(;ext=12, x12, ext. 12, ,12)"
+        ),
+    )
 
     @field_validator("response_status", mode="before")
     @classmethod
     def _read_response_status(cls, value: object) -> object:
         return read_response_status(value)
 
-    @field_validator("email", "phone", "name", mode="before")
+    @field_validator("email", "phone", "name", "extension", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         """An empty or blank value (an export's empty column: a call's ``"email": ""``) is none."""
@@ -198,6 +232,8 @@ class Participant(BaseModel):
     def _needs_an_address(self) -> Participant:
         if self.email is None and self.phone is None:
             raise ValueError(NO_ADDRESS)
+        if self.extension is not None and self.phone is None:
+            raise ValueError(NO_LINE)
         return self
 
 

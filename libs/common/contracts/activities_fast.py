@@ -77,6 +77,7 @@ class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields
     name: Annotated[str, Meta(max_length=256)] | None = None
     role: ParticipantRole
     response_status: ResponseStatus | UnsetType = UNSET
+    extension: Annotated[str, Meta(pattern=r"^[0-9]{1,20}$")] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         # Inline rather than through ``_refuse_unprintable``: it runs for every participant.
@@ -96,6 +97,8 @@ class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields
                 force_setattr(self, "email", lowered)
         elif phone is None:
             raise ValueError(NO_ADDRESS)
+        if phone is None and self.extension is not UNSET:
+            raise ValueError("an extension without a phone: the contract's path decides")
         if (phone is not None and not phone.isprintable()) or (name is not None and not name.isprintable()):
             raise ValueError("phone or name not printable: the contract's path decides")
 

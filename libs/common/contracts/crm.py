@@ -37,10 +37,16 @@ from libs.common.contracts.fields import (
 
 Name = Annotated[SafeStr, Field(max_length=256)]
 Phone = Annotated[SafeStr, Field(max_length=40)]
+#: A line and its extension, ``+14155550100;ext=12`` (``activities.phone_key``).
+PhoneKey = Annotated[str, Field(pattern=r"^\+[0-9]{1,15};ext=[0-9]{1,20}$")]
 #: Where a contact or an account is, as the CRM holds it (``GB``, ``GBR``, ``United Kingdom``);
 #: ingest reads it as an ISO 3166 alpha-2 code, the region of the record's national-format phones
 #: (``services.ingest.domain.countries``), and drops a value naming no country with a warning.
 Country = Annotated[SafeStr, Field(max_length=64)]
+
+
+def _is_empty(value: tuple[str, ...]) -> bool:
+    return not value
 
 
 def _lower_when_an_email(value: str) -> str:
@@ -70,7 +76,7 @@ _ID_FIELDS = frozenset(
     }
 )
 #: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
-_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "domains"})
+_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "phone_extensions", "domains"})
 
 
 def _as_exported(model: type[BaseModel], data: Any) -> Any:
@@ -140,6 +146,10 @@ class RepV1(_Entity):
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
+    #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
+    #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
+    #: record without is the same JSON as before the field existed.
+    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
     active: StrictBool = True
     manager_id: ExternalId | None = None
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
@@ -185,6 +195,10 @@ class ContactV1(_Entity):
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
     phones: tuple[Phone, ...] = ()
     raw_phones: tuple[Phone, ...] = ()
+    #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
+    #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
+    #: record without is the same JSON as before the field existed.
+    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
     account_id: ExternalId | None = None
     #: Where the contact is (``MailingCountry``): its national-format phones are read there.
     country: Country | None = None

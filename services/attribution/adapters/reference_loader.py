@@ -121,11 +121,21 @@ def _rep(row: Any) -> Rep:
     # before (``ReferenceIndex.departed``, from ``ref_rep_former_identities``), as a deleted rep's.
     if not row.active:
         return Rep(row.rep_id, row.name, (), (), False, row.manager_id)
-    return Rep(row.rep_id, row.name, tuple(row.emails), tuple(row.phones), row.active, row.manager_id)
+    return Rep(
+        row.rep_id,
+        row.name,
+        tuple(row.emails),
+        tuple(row.phones),
+        row.active,
+        row.manager_id,
+        tuple(row.phone_extensions),
+    )
 
 
 def _contact(row: Any) -> Contact:
-    return Contact(row.contact_id, tuple(row.emails), tuple(row.phones), row.account_id)
+    return Contact(
+        row.contact_id, tuple(row.emails), tuple(row.phones), row.account_id, tuple(row.phone_extensions)
+    )
 
 
 def _account(row: Any) -> Account:

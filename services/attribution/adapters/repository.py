@@ -118,20 +118,22 @@ _UPSERT_REP = """
                     ELSE 'live' END AS state
         FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
     )
-    INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, active, manager_id,
-                          role, updated_at, deleted, merged_into, source)
-    VALUES (:t, :id, :name, :emails, :phones, :raw, :active, :manager, :role, :u, :d, :m, :src)
+    INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, phone_extensions,
+                          active, manager_id, role, updated_at, deleted, merged_into, source)
+    VALUES (:t, :id, :name, :emails, :phones, :raw, :ext, :active, :manager, :role, :u, :d, :m, :src)
     ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
-        phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones, active = EXCLUDED.active,
+        phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones,
+        phone_extensions = EXCLUDED.phone_extensions, active = EXCLUDED.active,
         manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
         deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
     WHERE ref_reps.updated_at < EXCLUDED.updated_at
        OR (ref_reps.updated_at = EXCLUDED.updated_at
-           AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones, ref_reps.active,
-                ref_reps.manager_id, ref_reps.role, ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
+           AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones,
+                ref_reps.phone_extensions, ref_reps.active, ref_reps.manager_id, ref_reps.role,
+                ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
-                EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role, EXCLUDED.deleted,
-                EXCLUDED.merged_into, EXCLUDED.source))
+                EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
+                EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.source))
     RETURNING rep_id, (SELECT state FROM held) AS held_state
 """
 
@@ -158,6 +160,7 @@ async def _apply_rep(
                 "emails": list(e.emails),
                 "phones": list(e.phones),
                 "raw": list(e.raw_phones),
+                "ext": list(e.phone_extensions),
                 "active": e.active,
                 "manager": e.manager_id,
                 "role": e.role,
@@ -405,6 +408,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "emails": "text[]",
         "phones": "text[]",
         "raw_phones": "text[]",
+        "phone_extensions": "text[]",
         "account_id": "text",
         "country": "text",
         "updated_at": "timestamptz",
@@ -621,6 +625,7 @@ async def _apply_contacts(
             "emails": e.emails,
             "phones": e.phones,
             "raw_phones": e.raw_phones,
+            "phone_extensions": e.phone_extensions,
             "account_id": e.account_id,
             "country": e.country,
             "updated_at": e.updated_at,

@@ -36,7 +36,14 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole, declined
+from libs.common.contracts.activities import (
+    ActivityKind,
+    Direction,
+    ParticipantRole,
+    declined,
+    extension_of,
+    phone_key,
+)
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
@@ -54,7 +61,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.12"
+RULE_VERSION = "attribution-rules/2026.12.13"
 
 
 class Signal(StrEnum):
@@ -347,7 +354,8 @@ class SliceIndex:
         self.rep_by_email = rep_by_email
         self.rep_by_phone = rep_by_phone
         self.rep_by_name_address = rep_by_name_address
-        #: Identity -> contact ids, sorted.
+        #: Identity -> contact ids, sorted. The phone maps hold a line listed with an extension
+        #: under its key too (``+14155550100;ext=12``, ``activities.phone_key``).
         self.contacts_by_email = contacts_by_email
         self.contacts_by_phone = contacts_by_phone
         self.contact_account = contact_account
@@ -367,7 +375,7 @@ class SliceIndex:
         for rep in snapshot.reps:
             for email in rep.emails:
                 holders.setdefault((email.lower(), True), {})[rep.id] = rep
-            for phone in rep.phones:
+            for phone in (*rep.phones, *rep.phone_extensions):
                 holders.setdefault((phone, False), {})[rep.id] = rep
         rep_by_email: dict[str, str] = {}
         rep_by_phone: dict[str, str] = {}
@@ -385,7 +393,7 @@ class SliceIndex:
             contact_account[contact.id] = contact.account_id
             for email in sorted({e.lower() for e in contact.emails}):
                 contacts_by_email.setdefault(email, []).append(contact.id)
-            for phone in sorted(set(contact.phones)):
+            for phone in sorted({*contact.phones, *contact.phone_extensions}):
                 contacts_by_phone.setdefault(phone, []).append(contact.id)
         accounts_by_domain: dict[str, list[str]] = {}
         memberships: dict[str, list[TeamMembership]] = {}
@@ -409,7 +417,7 @@ class SliceIndex:
             shared_rep_identities=frozenset(shared),
         )
 
-    def rep_of(self, email: str | None, phone: str | None) -> str | None:
+    def rep_of(self, email: str | None, phone: str | None, extension: str | None = None) -> str | None:
         # ``rep_by_name_address`` first: it names a listed address or a phone only for a rep
         # deleted by her CRM who held it when the activity happened (``ReferenceIndex.departed``),
         # over whoever holds it now; otherwise an alias no source lists.
@@ -421,6 +429,10 @@ class SliceIndex:
             if address in self.rep_by_email:
                 return self.rep_by_email[address]
         if phone is not None:
+            # The line with the extension dialled names the rep listing both (``phone_key``);
+            # an extension nobody lists is the line's call.
+            if extension is not None and (keyed := self.rep_by_phone.get(phone_key(phone, extension))):
+                return keyed
             if phone in named:
                 return named[phone]
             return self.rep_by_phone.get(phone)
@@ -499,7 +511,7 @@ def attribute_in_slice(
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
     participants: Sequence[AnyParticipant] = activity.participants
-    reps = tuple(index.rep_of(p.email, p.phone) for p in participants)
+    reps = tuple(index.rep_of(p.email, p.phone, extension_of(p)) for p in participants)
     # A participant who declined the invitation did not take part: still on the seller's side
     # or not, but neither credited (a rep) nor evidence for an account or deal (a buyer).
     refused = tuple(position for position, p in enumerate(participants) if declined(p))
@@ -856,7 +868,11 @@ def _match_contacts(
         if participant.email is not None:
             found = index.contacts_by_email.get(participant.email.lower(), ())
         if not found and participant.phone is not None:
-            found = index.contacts_by_phone.get(participant.phone, ())
+            # The line with the extension dialled, when a contact lists both; else the line.
+            if (extension := extension_of(participant)) is not None:
+                found = index.contacts_by_phone.get(phone_key(participant.phone, extension), ())
+            if not found:
+                found = index.contacts_by_phone.get(participant.phone, ())
             evidence = Evidence.CONTACT_PHONE if len(found) == 1 else Evidence.SHARED_PHONE
         for contact_id in found:
             matches.append(

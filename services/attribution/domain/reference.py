@@ -38,6 +38,8 @@ class Rep:
     phones: tuple[str, ...] = ()
     active: bool = True
     manager_id: str | None = None
+    #: Lines of ``phones`` listed with an extension, keyed ``+14155550100;ext=12``.
+    phone_extensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,8 @@ class Contact:
     emails: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
     account_id: str | None = None
+    #: Lines of ``phones`` listed with an extension, keyed ``+14155550100;ext=12``.
+    phone_extensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from libs.common.contracts.activities import extension_of, line_of, phone_key
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
@@ -291,7 +292,10 @@ class ReferenceIndex:
             return rep
         emails = dict.fromkeys((*rep.emails, *(e for a in aliases.values() for e in a.emails)))
         phones = dict.fromkeys((*rep.phones, *(p for a in aliases.values() for p in a.phones)))
-        return replace(rep, emails=tuple(emails), phones=tuple(phones))
+        keyed = dict.fromkeys(
+            (*rep.phone_extensions, *(k for a in aliases.values() for k in a.phone_extensions))
+        )
+        return replace(rep, emails=tuple(emails), phones=tuple(phones), phone_extensions=tuple(keyed))
 
     def person_at(self, rep_id: str, at: datetime) -> Rep | None:
         """``person`` without the emails and phones that did not name her at ``at`` (``away``)."""
@@ -302,7 +306,23 @@ class ReferenceIndex:
         phones = tuple(p for p in person.phones if not self.away(p, person.id, at))
         if len(emails) == len(person.emails) and len(phones) == len(person.phones):
             return person
-        return replace(person, emails=emails, phones=phones)
+        keyed = tuple(k for k in person.phone_extensions if line_of(k) in phones)
+        return replace(person, emails=emails, phones=phones, phone_extensions=keyed)
+
+    def rep_of_extension_at(self, line: str, key: str, at: datetime) -> str | None:
+        """The rep listing ``line`` with the extension of ``key`` (``activities.phone_key``) at
+        ``at``, as ``rep_named_at`` names a line's rep: the one active holder, else none."""
+        holders = [
+            person
+            for rep_id in self.rep_ids_by_identity.get(line, _NOTHING)
+            if (person := self.person_at(rep_id, at)) is not None and key in person.phone_extensions
+        ]
+        return rep_holding(holders)[0] if holders else None
+
+    def contacts_holding_extension(self, line: str, key: str) -> list[str]:
+        """The contacts listing ``line`` with the extension of ``key``, by id."""
+        contacts = self.contacts
+        return [c for c in self.contacts_holding(line, False) if key in contacts[c].phone_extensions]
 
     def rep_named_at(self, identity: str, is_email: bool, at: datetime) -> tuple[str | None, bool]:
         """``rep_named`` for an activity at ``at``: a holder away then (``away``) is no holder."""
@@ -727,6 +747,8 @@ def _slice_index(
                 shared_reps.add(p.phone)
             if found := index.contacts_holding(p.phone, False):
                 contacts_by_phone[p.phone] = found
+            if (extension := extension_of(p)) is not None:
+                _extension_lookups(p.phone, extension, activity, index, rep_by_phone, contacts_by_phone)
     contacts = index.contacts
     return SliceIndex(
         internal_domains=lowered_domains(index.internal_domains),
@@ -741,6 +763,22 @@ def _slice_index(
         memberships=index.memberships,
         shared_rep_identities=frozenset(shared_reps),
     )
+
+
+def _extension_lookups(
+    line: str,
+    extension: str,
+    activity: IngestedEvent,
+    index: ReferenceIndex,
+    rep_by_phone: dict[str, str],
+    contacts_by_phone: dict[str, list[str]],
+) -> None:
+    """The rep and contacts listing ``line`` with ``extension``, under its key (``phone_key``)."""
+    key = phone_key(line, extension)
+    if (rep := index.rep_of_extension_at(line, key, activity.occurred_at)) is not None:
+        rep_by_phone[key] = rep
+    if found := index.contacts_holding_extension(line, key):
+        contacts_by_phone[key] = found
 
 
 def attribute_from_index(

@@ -30,7 +30,7 @@ async def list_contacts(
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
-            "SELECT contact_id, name, emails, phones, account_id, updated_at FROM ref_contacts "
+            "SELECT contact_id, name, emails, phones, phone_extensions, account_id, updated_at FROM ref_contacts "
             f"WHERE tenant_id = :t AND {_LIVE} AND (CAST(:account AS text) IS NULL OR account_id = :account) "
             "AND (CAST(:after AS text) IS NULL OR contact_id > :after) ORDER BY contact_id LIMIT :limit"
         ),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from libs.common.contracts.activities import line_of, phone_key
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import country_code, phone_regions_of
 from services.ingest.domain.normalize import normalize_domains, normalize_email
@@ -66,9 +67,8 @@ def read_entities(
                 own, regions = _contact_regions(entity, index, of_account, region, warnings)
                 if own != entity.country:
                     update["country"] = own
-            if entity.phones:
-                e164 = _read_phones(entity, index, regions, warnings)
-                update |= {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
+            if entity.phones or entity.phone_extensions:
+                update |= _phones_update(entity, index, regions, warnings)
             emails = _read_each(entity.emails, _an_email, "an email address", entity, index, warnings)
             if emails != entity.emails:
                 update["emails"] = emails
@@ -210,17 +210,34 @@ def deal_close(deal: DealV1) -> datetime | None:
     return deal.closed_at
 
 
+def _phones_update(
+    entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
+) -> dict[str, object]:
+    """The record's phones read (:func:`_read_phones`); the keyed extensions sent already read (a
+    vendor adapter's) stay while their line does."""
+    e164, extended = _read_phones(entity, index, regions, warnings)
+    kept = (k for k in entity.phone_extensions if line_of(k) in e164)
+    update: dict[str, object] = {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
+    if (keyed := tuple(dict.fromkeys((*extended, *kept)))) != entity.phone_extensions:
+        update["phone_extensions"] = keyed
+    return update
+
+
 def _read_phones(
     entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], tuple[str, ...]]:
     """E.164 -> the phone as first sent in that number (a field listing several numbers gives
-    each, :func:`phones.parse_phones_in`)."""
+    each, :func:`phones.parse_phones_in`), and the lines listed with an extension, keyed
+    ``+14155550100;ext=12`` (``activities.phone_key``)."""
     e164: dict[str, str] = {}
+    extended: dict[str, None] = {}
     for position, raw in enumerate(entity.phones):
         parsed = parse_phones_in(raw, regions)
         if isinstance(parsed, tuple):
             for number in parsed:
                 e164.setdefault(number.e164, raw)
+                if number.extension:
+                    extended[phone_key(number.e164, number.extension)] = None
         else:
             warnings.append(
                 EntityWarning(
@@ -230,7 +247,7 @@ def _read_phones(
                     parsed.problem,
                 )
             )
-    return e164
+    return e164, tuple(extended)
 
 
 def _an_email(raw: str) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
     ResponseStatus,
+    phone_key,
 )
 from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
 from services.ingest.domain.phones import (
@@ -314,17 +315,23 @@ def normalize_phone(raw: str | None, region: Regions) -> str | None:
     return e164_or_none(raw, region)
 
 
-def read_phones(raws: Iterable[str | None], region: Regions) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The usable phones of a CRM record as E.164, and each one as the source sent it (same
-    order; a number repeated in another format is kept once, as first sent). ``region`` is the
-    tenant's, or a contact's regions (``countries.phone_regions_of``). A field listing several
-    numbers gives each (``phones.parse_phones_in``)."""
+def read_phones(
+    raws: Iterable[str | None], region: Regions
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The usable phones of a CRM record as E.164, each one as the source sent it (same order; a
+    number repeated in another format is kept once, as first sent), and the lines listed with an
+    extension keyed ``+14155550100;ext=12`` (``phone_extensions``). ``region`` is the tenant's, or
+    a contact's regions (``countries.phone_regions_of``). A field listing several numbers gives
+    each (``phones.parse_phones_in``)."""
     read: dict[str, str] = {}
+    extended: dict[str, None] = {}
     for raw in raws:
         parsed = parse_phones_in(raw, region) if raw is not None else ()
         for number in parsed if isinstance(parsed, tuple) else ():
             read.setdefault(number.e164, number.raw)
-    return tuple(read), tuple(read.values())
+            if number.extension:
+                extended[phone_key(number.e164, number.extension)] = None
+    return tuple(read), tuple(read.values()), tuple(extended)
 
 
 #: What dialers report for a caller who withheld their number (Aircall's ``raw_digits``
@@ -377,6 +384,7 @@ def make_participant(
     withheld = phone is not None and is_withheld_number(phone)
     parsed = parse_phone(phone, region) if phone and not withheld else None
     clean_phone = parsed.e164 if isinstance(parsed, ParsedPhone) else None
+    extension = parsed.extension if isinstance(parsed, ParsedPhone) else None
     if isinstance(parsed, RefusedPhone) and clean_email is None:
         raise WebhookRejected(422, field, parsed.reason)
     if clean_email is None and clean_phone is None:
@@ -384,7 +392,12 @@ def make_participant(
     clean_name = name.strip()[:256] if name and name.strip() else None
     try:
         return Participant(
-            email=clean_email, phone=clean_phone, name=clean_name, role=role, response_status=response_status
+            email=clean_email,
+            phone=clean_phone,
+            name=clean_name,
+            role=role,
+            response_status=response_status,
+            extension=extension,
         )
     except ValidationError as error:
         raise validation_to_rejection(field, error) from None

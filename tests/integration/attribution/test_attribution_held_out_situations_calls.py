@@ -164,9 +164,10 @@ async def test_a_crm_batch_with_phones_typed_every_way_and_a_dialer_calling_each
     """Truth: each call is with the contact whose record lists the number, on that contact's
     deal, Ana's; a field listing two numbers lists two of the contact's numbers. A junk phone is
     dropped with a warning naming its entity, field and reason. Two contacts behind one main line
-    with different extensions (the CRM keeps the extension apart, the line is what is matched):
-    a call to the line is a close call between their deals, reported ``ambiguous`` with both,
-    never a confident pick (the dialer's extension is not matched: see the report)."""
+    with different extensions (``x12``, ``x34``): a call to the line with an extension one of them
+    lists (``;ext=12``, ``,34``) is with that contact, on that contact's deal; a call to the bare
+    line, or with an extension neither lists, is a close call between their deals, reported
+    ``ambiguous`` with both, never a confident pick."""
     tenant = await _setup(db_engine)
     entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
     for key, phone in TYPED.items():
@@ -199,10 +200,17 @@ async def test_a_crm_batch_with_phones_typed_every_way_and_a_dialer_calling_each
         _from_ana("pbx-ext-12", "+14155550200;ext=12"),
         _from_ana("pbx-ext-34", "+14155550200,34"),
         _from_ana("pbx-main", "+14155550200"),
+        _from_ana("pbx-ext-99", "+14155550200 x99"),
     ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         synced = await _sync(stack, db_engine, tenant, *entities)
         found = await _decided(stack, kafka_settings, tenant, *calls)
+        pbx = await get(stack, tenant, "/v1/contacts?account_id=acc-pbx")
+    # The CRM's extensions kept with their line, which is stored bare.
+    assert [(c["contact_id"], c["phones"], c["phone_extensions"]) for c in pbx["items"]] == [
+        ("con-x12", ["+14155550200"], ["+14155550200;ext=12"]),
+        ("con-x34", ["+14155550200"], ["+14155550200;ext=34"]),
+    ]
     junk_index = 3 * len(TYPED) + 2
     assert synced == {
         "accepted": len(entities),
@@ -232,9 +240,10 @@ async def test_a_crm_batch_with_phones_typed_every_way_and_a_dialer_calling_each
         "junk": on("junk"),
         "dialled-extension": on("plus-parens"),
         "no-plus": on("dots"),
-        "pbx-ext-12": pbx_tie,
-        "pbx-ext-34": pbx_tie,
+        "pbx-ext-12": ("attributed", "deal-x12", (), "acc-pbx", "rep-ana", None),
+        "pbx-ext-34": ("attributed", "deal-x34", (), "acc-pbx", "rep-ana", None),
         "pbx-main": pbx_tie,
+        "pbx-ext-99": pbx_tie,
     }
 
 
@@ -256,8 +265,9 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
     * Lou, at another subsidiary, on the parent's and the subsidiary's deals, both Ana's: which
       deal a call is about is not knowable from the call: ``ambiguous``, both deals named, the
       subsidiary's (Lou's own account's) first.
-    * Cy and Di list the seller's main line with their extensions: a call from the main line names
-      neither (the deal's owner, Ana, is credited); one where the dialer also names its user by
+    * Cy and Di list the seller's main line with their extensions: a call from the main line on
+      Cy's extension (``;ext=101``) is Cy's; one from the bare line, or an extension nobody lists,
+      names neither (the deal's owner, Ana, is credited); one where the dialer names its user by
       email (in any case) is Cy's. Cal ringing the main line, answered by Bo (the dialer names him
       as a second callee), is Bo's.
     * Bo signed in to the dialer on Ana's desk phone (his email, her line): Bo's call.
@@ -321,7 +331,9 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         _from_ana("ana-to-sam", "+14155550600"),
         _call("bo-to-sam", {"phone": BO_LINE}, {"phone": "+14155550600"}),
         _from_ana("ana-to-lou", "+14155550700"),
-        _call("main-line-to-dee", {"phone": "+14155550900;ext=101"}, {"phone": "+14155550550"}),
+        _call("cy-ext-to-dee", {"phone": "+14155550900;ext=101"}, {"phone": "+14155550550"}),
+        _call("main-line-to-dee", {"phone": "+14155550900"}, {"phone": "+14155550550"}),
+        _call("other-ext-to-dee", {"phone": "+14155550900;ext=109"}, {"phone": "+14155550550"}),
         _call("cy-by-email-to-dee", {"email": "CY@Seller.example"}, {"phone": "+14155550550"}),
         _from_ana("ana-to-eve", "+14155550800"),
         # Bo signed in to the dialer on Ana's desk phone.
@@ -361,18 +373,20 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         "ana-to-sam": ("attributed", "deal-parent", (), "acc-parent", "rep-ana", "team-a"),
         "bo-to-sam": ("attributed", "deal-sub", (), "acc-sub", "rep-bo", "team-b"),
         "ana-to-lou": ("ambiguous", "deal-sub2", ("deal-parent2",), "acc-sub2", "rep-ana", "team-a"),
+        "cy-ext-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-cy", "team-a"),
         "main-line-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-ana", "team-a"),
+        "other-ext-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-ana", "team-a"),
         "cy-by-email-to-dee": ("attributed", "deal-dee", (), "acc-dee", "rep-cy", "team-a"),
         "ana-to-eve": ("attributed", "deal-oldco", (), "acc-oldco", "rep-ana", "team-a"),
         "bo-on-anas-desk": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),
         "cal-to-main-line": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),
     }
-    # Ana's outbound calls of November, every outcome, calls to colleagues included (12: her
-    # eleven and the main line's, credited to her as Dee's deal owner); the voicemail and the
-    # no-answer are dials, not connects.
+    # Ana's outbound calls of November, every outcome, calls to colleagues included (13: her
+    # eleven and the main line's two naming no rep, credited to her as Dee's deal owner; the one
+    # on Cy's extension is Cy's); the voicemail and the no-answer are dials, not connects.
     [november] = scores["periods"]
     counts = november["counts"]
-    assert (counts["dials"], counts["connects"], counts["talk_seconds"]) == (12, 10, 600)
+    assert (counts["dials"], counts["connects"], counts["talk_seconds"]) == (13, 11, 660)
 
 
 async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tenant_maps_it_to(

@@ -103,3 +103,47 @@ async def test_a_contacts_stored_phones_are_read_in_its_country_then_its_account
         ("con-cy", ["+14155550177"], ["(415) 555-0177"]),
         ("con-dana", ["+49301234567"], ["030 1234567"]),
     ]
+
+
+async def test_extensions_kept_in_raw_phones_are_keyed_with_their_lines_once(db_engine: AsyncEngine) -> None:
+    """Stored before migration 0023: Al's line read, its ``x12`` only in ``raw_phones``; Cy's
+    ``x101`` as sent. Each gets its line and extension keyed (``phone_extensions``)."""
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, TENANT, TEST_SECRET_KEY)
+        await conn.execute(
+            text('UPDATE tenants SET settings = \'{"default_phone_region": "US"}\' WHERE tenant_id = :t'),
+            {"t": TENANT},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, raw_phones, updated_at) "
+                "VALUES (:t, 'con-al', '', '{}', :p, :r, now())"
+            ),
+            {"t": TENANT, "p": ["+14155550200"], "r": ["(415) 555-0200 ext. 12"]},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, updated_at) "
+                "VALUES (:t, 'rep-cy', '', '{}', :p, now())"
+            ),
+            {"t": TENANT, "p": ["(415) 555-0900 x101"]},
+        )
+
+    done = await renormalize_stored_phones(db_engine, TENANT, "US")
+    again = await renormalize_stored_phones(db_engine, TENANT, "US")
+
+    assert done.rewritten == {"ref_contacts": 1, "ref_reps": 1}
+    async with db_engine.connect() as conn:
+        held = [
+            tuple(r)
+            for table, key in (("ref_contacts", "contact_id"), ("ref_reps", "rep_id"))
+            for r in await conn.execute(
+                text(f"SELECT {key}, phones, phone_extensions FROM {table} WHERE tenant_id = :t"),
+                {"t": TENANT},
+            )
+        ]
+    assert held == [
+        ("con-al", ["+14155550200"], ["+14155550200;ext=12"]),
+        ("rep-cy", ["+14155550900"], ["+14155550900;ext=101"]),
+    ]
+    assert again.rewritten == {"ref_contacts": 0, "ref_reps": 0}

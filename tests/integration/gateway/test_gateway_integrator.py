@@ -148,6 +148,7 @@ async def test_a_sync_job_sees_when_its_data_is_visible_and_reads_the_crm_back(
                 "name": "Bo 1",
                 "emails": ["bo@b1.example"],
                 "phones": [],
+                "phone_extensions": [],
                 "account_id": "acc-1",
                 "updated_at": "2026-11-02T15:00:00Z",
             }

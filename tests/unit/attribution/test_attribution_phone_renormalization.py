@@ -37,7 +37,17 @@ from spm.commands.phones import renormalized
 def test_stored_phones_are_read_in_the_tenants_region(
     phones: list[str], raw_phones: list[str], expected: tuple[tuple[str, ...], ...]
 ) -> None:
-    assert renormalized(phones, raw_phones, "US") == expected
+    assert renormalized(phones, raw_phones, "US") == (*expected, ())
+
+
+def test_an_extension_kept_aside_is_keyed_with_its_line() -> None:
+    """Two contacts' extensions of one main line, stored before extensions were kept: each keyed."""
+    assert renormalized(["+14155550200", "+14155550300"], ["(415) 555-0200 x12", "415 555 0300"], "US") == (
+        ("+14155550200", "+14155550300"),
+        ("(415) 555-0200 x12", "415 555 0300"),
+        (),
+        ("+14155550200;ext=12",),
+    )
 
 
 def test_the_region_reads_numbers_without_a_plus() -> None:

@@ -72,3 +72,10 @@ def test_a_crm_contact_of_an_erased_person_is_recognised_by_any_identity() -> No
     assert names_erased_person([], ["+12125550100"], BO)
     assert not names_erased_person(["cy@buyer.example"], ["+12125550199"], BO)
     assert not names_erased_person(["bo@buyer.example"], [], NO_ERASURES)
+
+
+def test_an_erased_participant_loses_the_extension_dialled_on_their_line() -> None:
+    bo_line = Participant(phone="+12125550100", extension="12", role=ParticipantRole.CALLEE)
+    [masked] = mask_participants((bo_line,), BO)
+    assert masked == Participant(email=ERASED_ADDRESS, role=ParticipantRole.CALLEE)
+    assert masked.extension is None

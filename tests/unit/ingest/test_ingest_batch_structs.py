@@ -584,3 +584,68 @@ def test_junk_phones_and_calls_with_nobody_left_are_refused_naming_the_field(
     assert [e["field"] for e in answer[2]] == [field]
     assert answer[2][0]["reason"].startswith(reason)
     assert answer == _answer(body, parse_activity_batch)
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_an_extension_dialled_is_kept_apart_from_the_line_on_both_paths(occurred_at: str) -> None:
+    """A dialer's ``;ext=12``, ``,34``, ``x56`` and an ``extension`` sent as such: the line in
+    ``phone``, the digits in ``extension``; a bare line publishes no ``extension``."""
+    call = {
+        **VALID,
+        "occurred_at": occurred_at,
+        "participants": [
+            {"email": "ana@acme.example", "role": "caller"},
+            {"phone": "+14155550200;ext=12", "role": "callee"},
+            {"phone": "+14155550200,34", "role": "callee"},
+            {"phone": "415 555 0200 x56", "role": "callee"},
+            {"phone": "+14155550300", "extension": "78", "role": "callee"},
+            {"phone": "+14155550400", "role": "callee"},
+        ],
+    }
+    body = json.dumps({"activities": [call]}).encode()
+
+    read = read_activity_batch(body, OPTIONS, NOW)
+
+    assert [(p.phone, getattr(p, "extension", None) or None) for p in read[0].participants][1:] == [
+        ("+14155550200", "12"),
+        ("+14155550200", "34"),
+        ("+14155550200", "56"),
+        ("+14155550300", "78"),
+        ("+14155550400", None),
+    ]
+    published = _answer(body, read_activity_batch)
+    assert published == _answer(body, parse_activity_batch)
+    assert isinstance(published, list)
+    participants = json.loads(published[0].split(b"|")[0])["participants"]
+    assert [p.get("extension") for p in participants] == [None, "12", "34", "56", "78", None]
+
+
+@pytest.mark.parametrize(
+    ("participant", "field", "reason"),
+    [
+        (
+            {"email": "bo@globex.example", "extension": "12", "role": "callee"},
+            "activities.0.participants.1",
+            "an extension needs the phone it is dialled on",
+        ),
+        (
+            {"phone": "+14155550200", "extension": "12a", "role": "callee"},
+            "activities.0.participants.1.extension",
+            "String should match pattern",
+        ),
+    ],
+)
+def test_an_extension_without_a_line_or_not_digits_is_refused_naming_the_participant(
+    participant: dict[str, Any], field: str, reason: str
+) -> None:
+    call = {**VALID, "participants": [VALID["participants"][0], participant]}
+    body = json.dumps({"activities": [call]}).encode()
+
+    answer = _answer(body, read_activity_batch)
+
+    assert answer == _answer(body, parse_activity_batch)
+    assert isinstance(answer, tuple)
+    assert answer[0] == 422
+    [error] = answer[2]
+    assert error["field"] == field
+    assert reason in error["reason"]

@@ -107,6 +107,16 @@ def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     assert read_phones(["415-555-0107 / 415-555-0108", None, "(415) 555-0108"], "US") == (
         ("+14155550107", "+14155550108"),
         ("415-555-0107 / 415-555-0108", "415-555-0107 / 415-555-0108"),
+        (),
+    )
+
+
+def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> None:
+    """Two extensions of one main line on a record: one line, each extension keyed to it."""
+    assert read_phones(["(415) 555-0200 ext. 12", "+1 415 555 0200 x34", "415 555 0300"], "US") == (
+        ("+14155550200", "+14155550300"),
+        ("(415) 555-0200 ext. 12", "415 555 0300"),
+        ("+14155550200;ext=12", "+14155550200;ext=34"),
     )
 
 
@@ -163,3 +173,28 @@ def test_a_crm_batch_reads_emails_and_domains_as_typed_and_warns_about_each_drop
         EntityWarning(0, "entities.0.domains.1", "not a domain; it was dropped, the account accepted"),
         EntityWarning(2, "entities.2.emails.1", "not an email address; it was dropped, the rep accepted"),
     )
+
+
+def test_a_crm_record_keeps_its_extensions_keyed_with_their_lines() -> None:
+    """Contacts behind one main line (x12, x34) and a rep on it (x101): each line stored bare in
+    ``phones`` (matched, deduped and erased as before) and with its extension in
+    ``phone_extensions``; a record re-sent without the extension loses it."""
+    entities = (
+        ContactV1(id="con-12", updated_at=T0, phones=("(415) 555-0200 ext. 12", "415 555 0300")),
+        ContactV1(id="con-34", updated_at=T0, phones=("+1 415 555 0200 x34",)),
+        RepV1(id="rep-cy", updated_at=T0, phones=("(415) 555-0900 x101",)),
+        ContactV1(
+            id="con-was-12",
+            updated_at=T0,
+            phones=("415 555 0200",),
+            phone_extensions=("+14155550999;ext=12",),
+        ),
+    )
+    read, warnings = read_entities(entities, "US")
+    assert warnings == ()
+    assert [(e.phones, e.phone_extensions) for e in read if isinstance(e, ContactV1 | RepV1)] == [
+        (("+14155550200", "+14155550300"), ("+14155550200;ext=12",)),
+        (("+14155550200",), ("+14155550200;ext=34",)),
+        (("+14155550900",), ("+14155550900;ext=101",)),
+        (("+14155550200",), ()),
+    ]

@@ -589,7 +589,9 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
     properties = item.req_obj("properties")
     if object_type == "contacts":
         email = normalize_email(properties.opt_str("email"))
-        phones, raw_phones = read_phones((properties.opt_str(k) for k in ("phone", "mobilephone")), region)
+        phones, raw_phones, phone_extensions = read_phones(
+            (properties.opt_str(k) for k in ("phone", "mobilephone")), region
+        )
         return ContactV1(
             id=object_id,
             updated_at=updated_at,
@@ -598,6 +600,7 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
             emails=(email,) if email else (),
             phones=phones,
             raw_phones=raw_phones,
+            phone_extensions=phone_extensions,
             account_id=_contact_account_id(item, properties),
             country=_country(properties),
         )
