@@ -183,13 +183,15 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
 
 async def _post(deps: SyncDeps, mailbox: Mailbox, key: str, items: Sequence[Mapping[str, Any]]) -> None:
     size = deps.options.batch_size
+    # Called as soon as the page is read: retries of its posts keep this time.
+    context = post_context(mailbox, deps.clock())
     for start in range(0, len(items), size):
         posted = await deps.ingest.post(
             mailbox.tenant_id,
             INGEST_SOURCE[mailbox.provider],
             key,
             items[start : start + size],
-            post_context(mailbox),
+            context,
         )
         if posted.refused:
             CONNECTOR_REFUSED.labels(mailbox.provider).inc(posted.refused)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PROVIDERS = ("gmail", "google-calendar", "microsoft-mail", "microsoft-calendar")
@@ -19,9 +19,13 @@ INGEST_SOURCE = {
 CALENDAR_PROVIDERS = frozenset({"google-calendar", "microsoft-calendar"})
 
 
-def post_context(mailbox: Mailbox) -> dict[str, str]:
-    """What a post of ``mailbox``'s resources says besides them: a calendar's mailbox."""
-    return {"mailbox": mailbox.address} if mailbox.provider in CALENDAR_PROVIDERS else {}
+def post_context(mailbox: Mailbox, read_at: datetime) -> dict[str, str]:
+    """What a post of ``mailbox``'s resources says besides them: a calendar's mailbox, and when
+    the page was read (``observed_at``: ingest dates a deletion the calendar does not date by it,
+    so retries of the post do not make the deletion newer than a restore made meanwhile)."""
+    if mailbox.provider not in CALENDAR_PROVIDERS:
+        return {}
+    return {"mailbox": mailbox.address, "observed_at": read_at.astimezone(UTC).isoformat()}
 
 
 @dataclass(frozen=True, slots=True)

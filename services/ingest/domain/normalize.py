@@ -649,6 +649,19 @@ def deletion_on_receipt(source: str, external_id: str, field: str, received_at: 
     return replace(deletion, on_receipt=True)
 
 
+def observed_at(body: JsonObject, received_at: datetime) -> datetime:
+    """When the page was read from its source: a sync connector's ``observed_at``, never later
+    than ingest received it, else ``received_at``. A deletion its source does not date is dated
+    by it (``deletion_on_receipt``): a page held through a retry (ingest or the broker
+    unavailable) keeps the time it was read, so a restore at the source in between, which the
+    next page carries, is newer than the deletion. Not an ISO 8601 time with an offset: a 422
+    naming ``observed_at``."""
+    raw = body.opt_str("observed_at")
+    if raw is None:
+        return received_at
+    return min(parse_iso_datetime(raw, body.field("observed_at")), received_at)
+
+
 def seen_in_calendar(result: AdapterResult, body: JsonObject) -> AdapterResult:
     """``result`` with its deletions marked as seen in the calendar of the page's ``mailbox``
     (a calendar connector names the mailbox it synced; a deletion seen in an attendee's

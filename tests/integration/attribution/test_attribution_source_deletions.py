@@ -545,6 +545,37 @@ async def test_a_calendar_deletion_without_a_date_is_dated_when_received_so_an_o
     assert restored_held == [("2026-11-23", 1), ("2026-11-24", 1)]
 
 
+async def test_a_deletion_read_before_a_restore_and_delivered_after_it_is_dated_when_it_was_read(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The connector reads Google's stripped deletion at 10:05 and, ingest unavailable, delivers
+    it at 10:10 with ``observed_at`` 10:05; the event restored from the bin at 10:07 (its next
+    page) is delivered at 10:11. Counted, not counted, counted again. Dated by its receipt, the
+    deletion (10:10) was newer than the restore, and the meeting stayed deleted."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    mailbox = "ana.seller@acme.example"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM)
+        meeting = {"mailbox": mailbox, "items": [_google_meeting("2026-11-20T12:00:00.000Z")]}
+        await _deliver(stack, "google-calendar", dumps(meeting), day.replace(hour=9))
+        counted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        stripped = {"kind": "calendar#event", "id": "mt-google", "status": "cancelled"}
+        read = {"mailbox": mailbox, "observed_at": "2026-11-25T10:05:00+00:00", "items": [stripped]}
+        await _deliver(stack, "google-calendar", dumps(read), day.replace(hour=10, minute=10))
+        deleted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        restore = {"mailbox": mailbox, "items": [_google_meeting("2026-11-25T10:07:00.000Z")]}
+        await _deliver(stack, "google-calendar", dumps(restore), day.replace(hour=10, minute=11))
+        restored = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+        held = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
+
+    assert counted == {GOOGLE_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
+    assert deleted == {GOOGLE_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
+    assert restored == {GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1)}
+    assert held == [("2026-11-23", 1)]
+
+
 async def test_a_salesforce_task_undeleted_with_its_last_modified_date_unchanged_counts_again(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -151,15 +151,18 @@ def test_resync_window_never_reaches_before_the_connected_window() -> None:
     assert resync_since(_mailbox(), NOW, 7) == NOW - timedelta(days=7)
 
 
-def test_a_calendar_s_posts_name_its_mailbox_and_a_mail_folder_s_do_not() -> None:
-    """Ingest tells a meeting deleted by its organizer from one an attendee removed from her calendar."""
+def test_a_calendar_s_posts_name_its_mailbox_and_when_it_was_read_and_a_mail_folder_s_do_not() -> None:
+    """Ingest tells a meeting deleted by its organizer from one an attendee removed from her
+    calendar, and dates a deletion the calendar does not date by when its page was read."""
     connection = Connection(1, "acme", "google")
+    read_at = datetime(2026, 11, 24, 5, 5, tzinfo=timezone(timedelta(hours=-5)))
     for provider in ("google-calendar", "microsoft-calendar"):
-        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection)) == {
-            "mailbox": "ana@acme.example"
+        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection), read_at) == {
+            "mailbox": "ana@acme.example",
+            "observed_at": "2026-11-24T10:05:00+00:00",
         }
     for provider in ("gmail", "microsoft-mail"):
-        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection)) == {}
+        assert post_context(Mailbox(1, "acme", provider, "ana@acme.example", connection), read_at) == {}
 
 
 def test_subscriptions_are_renewed_before_they_expire() -> None:

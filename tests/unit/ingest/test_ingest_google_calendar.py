@@ -263,3 +263,14 @@ def test_a_deletion_without_updated_is_dated_when_received_on_the_scale_of_updat
     assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000, on_receipt=True)
     assert edited("2026-11-24T10:00:00.000Z") == 1795514400000
     assert edited("2026-11-24T10:07:00.000Z") == 1795514820000
+
+
+def test_a_deletion_without_updated_is_dated_when_the_connector_read_its_page() -> None:
+    """Read at 10:05, received at 10:10 after the connector's retries: dated 10:05, so the event
+    restored at 10:07 (updated 10:07, the next page) is newer than the deletion."""
+    received = datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
+    stripped = dumps(
+        {"observed_at": "2026-11-24T10:05:00+00:00", "items": [{"id": "evt-one", "status": "cancelled"}]}
+    )
+    (deletion,) = adapter.parse(make_request(stripped, received_at=received), CONFIG).deletions
+    assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000, on_receipt=True)

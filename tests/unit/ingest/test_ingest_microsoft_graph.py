@@ -265,3 +265,33 @@ def test_a_removed_event_is_dated_when_received_on_the_scale_of_its_edits() -> N
     assert deletion == SourceDeletion("microsoft-graph", "AAMkEv1=", 1795514700000, on_receipt=True)
     assert edited("2026-11-24T10:00:00.0000000Z") == 1795514400000
     assert edited("2026-11-24T10:07:00.0000000Z") == 1795514820000
+
+
+@pytest.mark.parametrize(
+    ("observed", "expected"),
+    [
+        # Read at 10:05 by the connector, received at 10:10 after its retries: dated 10:05, so a
+        # restore made at 10:07 (its next page) is newer than the deletion.
+        ("2026-11-24T10:05:00+00:00", 1795514700000),
+        # A connector clock ahead of ingest's: never later than ingest received it.
+        ("2026-11-24T10:30:00Z", 1795515000000),
+    ],
+)
+def test_a_removed_event_is_dated_when_the_connector_read_its_page(observed: str, expected: int) -> None:
+    received = datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
+    removed = {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv1=", "@removed": {"reason": "deleted"}}
+    body = dumps({"mailbox": "ana.seller@acme.example", "observed_at": observed, "value": [removed]})
+    (deletion,) = adapter.parse(make_request(body, received_at=received), CONFIG).deletions
+    assert deletion.revision == expected
+
+
+def test_an_observed_at_that_is_no_time_is_a_422_naming_it() -> None:
+    removed = {"@odata.type": "#microsoft.graph.event", "id": "AAMkEv1=", "@removed": {"reason": "deleted"}}
+    body = dumps({"observed_at": "yesterday", "value": [removed]})
+    with pytest.raises(WebhookRejected) as rejected:
+        adapter.parse(make_request(body), CONFIG)
+    assert (rejected.value.status_code, rejected.value.field, rejected.value.reason) == (
+        422,
+        "observed_at",
+        "not an ISO 8601 date-time",
+    )

@@ -28,6 +28,7 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
+    observed_at,
     one_or_page,
     parse_iso_datetime,
     seen_in_calendar,
@@ -69,7 +70,8 @@ class GoogleCalendarAdapter:
         body = load_json_object(request.body)
         # One Event resource, or a page of the Events list ({"kind": "calendar#events", "items": [...]}).
         events = one_or_page(body, "items", MAX_EVENTS)
-        result = convert_each(events, lambda event: _event(event, config, request.received_at))
+        read_at = observed_at(body, request.received_at)
+        result = convert_each(events, lambda event: _event(event, config, request.received_at, read_at))
         # The connector names the calendar it synced: only the organizer's deletes the meeting.
         return seen_in_calendar(result, body)
 
@@ -140,7 +142,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
 
 
 def _event(
-    event: JsonObject, config: TenantWebhookConfig, received_at: datetime
+    event: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     event_id = event.req_str("id")
     event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
@@ -153,11 +155,11 @@ def _event(
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
         # stripped to its id and status (``updated`` too, at times: the deletion's revision;
-        # without it, the deletion is dated when ingest received it, ``deletion_on_receipt``):
+        # without it, the deletion is dated when its page was read, ``deletion_on_receipt``):
         # the meeting published under that id is retracted.
         if status == "cancelled":
             if updated is None:
-                return deletion_on_receipt(SOURCE, event_id, event.field("id"), received_at), ""
+                return deletion_on_receipt(SOURCE, event_id, event.field("id"), read_at), ""
             return source_deletion(SOURCE, event_id, event.field("id"), epoch_millis(updated)), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")

@@ -41,6 +41,7 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
+    observed_at,
     one_or_page,
     parse_iso_datetime,
     seen_in_calendar,
@@ -135,17 +136,20 @@ class MicrosoftGraphAdapter:
                 )
             )
         resources = one_or_page(body, "value", MAX_RESOURCES)
-        result = convert_each(resources, lambda resource: _resource(resource, config, request.received_at))
+        read_at = observed_at(body, request.received_at)
+        result = convert_each(
+            resources, lambda resource: _resource(resource, config, request.received_at, read_at)
+        )
         # The connector names the mailbox it synced: only the organizer's deletes the meeting.
         return seen_in_calendar(result, body)
 
 
 def _resource(
-    resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
+    resource: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     odata_type = resource.opt_str("@odata.type")
     if resource.has("@removed"):
-        return _removed(resource, odata_type, received_at)
+        return _removed(resource, odata_type, read_at)
     if odata_type == MESSAGE_TYPE or (odata_type is None and resource.has("internetMessageId")):
         return _message(resource, config)
     if odata_type == EVENT_TYPE or (odata_type is None and resource.has("start")):
@@ -154,21 +158,22 @@ def _resource(
 
 
 def _removed(
-    resource: JsonObject, odata_type: str | None, received_at: datetime
+    resource: JsonObject, odata_type: str | None, read_at: datetime
 ) -> tuple[SourceDeletion | None, str]:
     """A delta's ``@removed`` entry (an id, and why it left the delta): a deleted event is
     retracted; a message deleted from a mailbox was still sent or received, and an event that
     left the delta for another reason (``changed``: moved out of the view) may still exist.
 
-    The entry gives no time: the deletion is dated when ingest received it, on the scale of the
-    event's revisions (``lastModifiedDateTime`` in ms), see ``deletion_on_receipt``."""
+    The entry gives no time: the deletion is dated when its page was read (the connector's
+    ``observed_at``, else when ingest received it), on the scale of the event's revisions
+    (``lastModifiedDateTime`` in ms), see ``deletion_on_receipt``."""
     removed = resource.opt_obj("@removed")
     reason = removed.opt_str("reason") if removed is not None else None
     if odata_type != EVENT_TYPE:
         return None, f"{odata_type} removed ({reason}): a deleted message was still sent or received"
     if reason != "deleted":
         return None, f"event removed from the delta ({reason}), not deleted"
-    return deletion_on_receipt(SOURCE, resource.req_str("id"), resource.field("id"), received_at), ""
+    return deletion_on_receipt(SOURCE, resource.req_str("id"), resource.field("id"), read_at), ""
 
 
 def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:
