@@ -666,6 +666,7 @@ def _sent_deal(e: DealV1) -> Deal:
         created_at=e.created_at,
         closed_at=e.closed_at,
         contacts=tuple((c.contact_id, c.role) for c in e.contacts),
+        name=e.name or "",
     )
 
 
