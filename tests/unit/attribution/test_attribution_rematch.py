@@ -92,6 +92,16 @@ def test_a_lost_role_re_decides_the_contact_and_the_account() -> None:
     )
 
 
+def test_a_role_lost_by_a_contact_now_of_another_account_went_with_her() -> None:
+    """Amy took a new job (her contact now of another account): her role on deal-x left with her,
+    and the mail of her time at Acme stays as decided; a role gained alongside still counts."""
+    assert deal_rematch_window(CLOSED, replace(CLOSED, contacts=()), POLICY, NOW, left={"con-amy"}) is None
+    moved = replace(CLOSED, contacts=(("con-al", "buyer"),))
+    window = deal_rematch_window(CLOSED, moved, POLICY, NOW, left={"con-amy"})
+    assert window is not None
+    assert window.contact_ids == frozenset({"con-al"})
+
+
 def test_a_new_name_re_decides_the_account_over_the_deals_life() -> None:
     """A subject naming the deal (or its old name) may decide otherwise (rules 2026.12.14)."""
     window = deal_rematch_window(CLOSED, replace(CLOSED, name="Acme - Expansion 2027"), POLICY, NOW)
