@@ -585,10 +585,12 @@ async def rematch_ids(
     if not changed.deal_changes:
         return list(dict.fromkeys(parked))
     policy = policy_from_settings(settings)
+    left = await repo.contacts_elsewhere(conn, tenant_id, changed.deal_changes)
     windows = [
         window
         for before, after in changed.deal_changes
-        if (window := deal_rematch_window(before, after, policy, now)) is not None
+        if (window := deal_rematch_window(before, after, policy, now, left=left.get(after.id, ())))
+        is not None
     ]
     widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
     return list(dict.fromkeys([*parked, *widened]))

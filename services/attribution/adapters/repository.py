@@ -666,6 +666,7 @@ def _sent_deal(e: DealV1) -> Deal:
         created_at=e.created_at,
         closed_at=e.closed_at,
         contacts=tuple((c.contact_id, c.role) for c in e.contacts),
+        name=e.name or "",
     )
 
 
@@ -1077,6 +1078,36 @@ async def activities_to_rematch(
         },
     )
     return [row.activity_id for row in result]
+
+
+async def contacts_elsewhere(
+    conn: AsyncConnection, tenant_id: str, deal_changes: Sequence[tuple[Deal | None, Deal]]
+) -> dict[str, set[str]]:
+    """Deal -> the contacts who lost their role on it and are now of another account than the
+    deal's (a new job): the role went with them (``rematch.deal_rematch_window``'s ``left``)."""
+    deals: list[str] = []
+    contacts: list[str] = []
+    accounts: list[str | None] = []
+    for before, after in deal_changes:
+        for contact_id in sorted(before.contact_ids - after.contact_ids) if before else ():
+            deals.append(after.id)
+            contacts.append(contact_id)
+            accounts.append(after.account_id)
+    if not deals:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT l.deal_id, l.contact_id FROM unnest(CAST(:d AS text[]), CAST(:c AS text[]), "
+            "CAST(:a AS text[])) AS l(deal_id, contact_id, account_id) "
+            "JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = l.contact_id "
+            "WHERE c.account_id IS NOT NULL AND c.account_id IS DISTINCT FROM l.account_id"
+        ),
+        {"t": tenant_id, "d": deals, "c": contacts, "a": accounts},
+    )
+    left: dict[str, set[str]] = {}
+    for row in result:
+        left.setdefault(row.deal_id, set()).add(row.contact_id)
+    return left
 
 
 async def activities_in_windows(

@@ -1,11 +1,11 @@
 """Which activities a deal change may re-decide: a better candidate has appeared.
 
-When a deal is created or reopened, a contact gains a role on it, or it changes account or
-dates, every activity of its account(s) and of its new contacts inside the affected window (the
-deal's life, old and new, widened by the grace windows, and bounded) is re-decided through the
-same versioned path, attributed ones included: a new version is published only when the
-decision changes, and overrides stay as they are (they are never selected, and ``next_version``
-refuses to replace one).
+When a deal is created or reopened, a contact gains or loses a role on it, or it changes name,
+account or dates, every activity of its account(s) and of those contacts inside the affected
+window (the deal's life, old and new, widened by the grace windows, and bounded) is re-decided
+through the same versioned path, attributed ones included: a new version is published only when
+the decision changes, and overrides stay as they are (they are never selected, and
+``next_version`` refuses to replace one).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class RematchWindow:
     until: datetime | None
 
 
-def _changed(before: Deal | None, after: Deal) -> tuple[frozenset[str], frozenset[str]]:
+def _changed(
+    before: Deal | None, after: Deal, left: Collection[str] = ()
+) -> tuple[frozenset[str], frozenset[str]]:
     """(accounts, contacts) whose activities the change may move; empty when it moves none."""
     accounts = frozenset(a for a in (after.account_id,) if a)
     if before is None:
@@ -48,13 +50,20 @@ def _changed(before: Deal | None, after: Deal) -> tuple[frozenset[str], frozense
     reopened = before.is_closed and not after.is_closed
     dates = (before.created_at, before.closed_at) != (after.created_at, after.closed_at)
     moved = before.account_id != after.account_id
-    new_roles = after.contact_ids - before.contact_ids
+    # A role gained or lost (rules 2026.12.14: lost too): mail with a contact who no longer holds
+    # a role on the deal was decided by that role, and may now be another deal's or a close call.
+    # A role lost by a contact now of another account (``left``: a new job) went with her: her
+    # mail from before stays as decided, as for a contact's account change.
+    lost = before.contact_ids - after.contact_ids - frozenset(left)
+    roles = (after.contact_ids - before.contact_ids) | lost
+    # A new name (rules 2026.12.14): a subject naming the deal, or its old name, may decide otherwise.
+    renamed = before.name != after.name
     if moved:
         accounts |= frozenset(a for a in (before.account_id,) if a)
     if reopened or dates or moved:
         return accounts, after.contact_ids | before.contact_ids
-    if new_roles:
-        return accounts, new_roles
+    if roles or renamed:
+        return accounts, roles
     return frozenset(), frozenset()
 
 
@@ -64,10 +73,12 @@ def deal_rematch_window(
     policy: TenantAttributionPolicy,
     now: datetime,
     max_days: int = DEFAULT_REMATCH_WINDOW_DAYS,
+    left: Collection[str] = (),
 ) -> RematchWindow | None:
     """The window a deal change re-decides, or ``None`` when it cannot change any decision
-    (a new stage, amount or name; a deleted or merged deal is handled by its own rule)."""
-    accounts, contacts = _changed(before, after)
+    (a new stage, amount or role name; a role lost by a contact of ``left``, now of another
+    account; a deleted or merged deal is handled by its own rule)."""
+    accounts, contacts = _changed(before, after, left)
     if not (accounts or contacts):
         return None
     lives = [after] if before is None else [before, after]

@@ -75,9 +75,42 @@ def test_a_team_change_re_decides_from_the_start_of_its_day_in_the_tenants_time(
     assert day_start(date(2026, 3, 9), "America/Los_Angeles") == datetime(2026, 3, 9, 7, tzinfo=UTC)
 
 
-def test_a_new_stage_or_amount_re_decides_nothing() -> None:
+def test_a_new_stage_amount_or_role_name_re_decides_nothing() -> None:
     assert deal_rematch_window(OPEN, replace(OPEN, stage="proposal"), POLICY, NOW) is None
-    assert deal_rematch_window(OPEN, replace(OPEN, contacts=()), POLICY, NOW) is None
+    assert deal_rematch_window(OPEN, replace(OPEN, contacts=(("con-amy", "buyer"),)), POLICY, NOW) is None
+    assert deal_rematch_window(OPEN, replace(OPEN), POLICY, NOW) is None
+
+
+def test_a_lost_role_re_decides_the_contact_and_the_account() -> None:
+    """Mail decided by con-amy's role (rules 2026.12.14): without it, it may be another deal's."""
+    window = deal_rematch_window(CLOSED, replace(CLOSED, contacts=()), POLICY, NOW)
+    assert window == RematchWindow(
+        frozenset({"acc-acme"}),
+        frozenset({"con-amy"}),
+        datetime(2026, 2, 15, tzinfo=UTC),
+        datetime(2026, 5, 15, tzinfo=UTC),
+    )
+
+
+def test_a_role_lost_by_a_contact_now_of_another_account_went_with_her() -> None:
+    """Amy took a new job (her contact now of another account): her role on deal-x left with her,
+    and the mail of her time at Acme stays as decided; a role gained alongside still counts."""
+    assert deal_rematch_window(CLOSED, replace(CLOSED, contacts=()), POLICY, NOW, left={"con-amy"}) is None
+    moved = replace(CLOSED, contacts=(("con-al", "buyer"),))
+    window = deal_rematch_window(CLOSED, moved, POLICY, NOW, left={"con-amy"})
+    assert window is not None
+    assert window.contact_ids == frozenset({"con-al"})
+
+
+def test_a_new_name_re_decides_the_account_over_the_deals_life() -> None:
+    """A subject naming the deal (or its old name) may decide otherwise (rules 2026.12.14)."""
+    window = deal_rematch_window(CLOSED, replace(CLOSED, name="Acme - Expansion 2027"), POLICY, NOW)
+    assert window is not None
+    assert (window.account_ids, window.contact_ids, window.until) == (
+        frozenset({"acc-acme"}),
+        frozenset(),
+        datetime(2026, 5, 15, tzinfo=UTC),
+    )
 
 
 def _index() -> ReferenceIndex:
