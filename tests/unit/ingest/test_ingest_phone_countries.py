@@ -275,6 +275,21 @@ def test_a_hubspot_calls_contact_in_the_batch_is_its_participant_by_the_phone_re
     ]
 
 
+def test_a_hubspot_calls_contact_whose_phone_lists_two_numbers_is_its_participant_by_the_first() -> None:
+    call = fixture_json("hubspot", "calls.json")[0]
+    del call["properties"]["hs_call_to_number"]
+    _, contact = _hubspot_contact_and_company(None, None)
+    contact["properties"]["phone"] = "415-555-0107 / 415-555-0108"
+    del contact["properties"]["mobilephone"]
+
+    (activity,) = ADAPTERS["hubspot"].parse(make_request(dumps([call, contact])), CONFIG).activities
+
+    assert [(p.email, p.phone) for p in activity.participants] == [
+        (None, "+16505551234"),
+        ("bo.buyer@globex.example", "+14155550107"),
+    ]
+
+
 def test_warnings_are_listed_in_the_order_of_the_batch() -> None:
     entities = (
         ContactV1(id="c1", updated_at=T0, emails=("N/A",)),

@@ -44,7 +44,6 @@ from services.ingest.domain.normalize import (
     normalize_domain,
     normalize_domains,
     normalize_email,
-    normalize_phone,
     objects_in,
     parse_address_list,
     parse_iso_datetime,
@@ -321,7 +320,10 @@ class _BatchIndex:
                 continue
             properties = _properties(contact)
             email = normalize_email(properties.opt_str("email"))
-            phone = normalize_phone(properties.opt_str("phone"), self.phone_regions(contact, region))
+            # A field listing several numbers gives each (``read_phones``); one party has one
+            # number, and every listed number is this contact's: the first is the participant's.
+            listed = read_phones([properties.opt_str("phone")], self.phone_regions(contact, region))[0]
+            phone = listed[0] if listed else None
             if email or phone:
                 try:
                     participant = Participant(
