@@ -39,14 +39,20 @@ EVERYDAY_NAMES: dict[str, str] = {
     "ivory coast": "CI",
     "turkey": "TR",
     "uae": "AE",
+    "us virgin islands": "VI",
     # Kosovo has a numbering plan (+383) and a user-assigned code, not an ISO 3166 entry.
     "kosovo": "XK",
     "xk": "XK",
     "xkx": "XK",
 }
 
-#: What separates the words of a name, or dots an abbreviation (``U.S.A.``, ``U.K.``).
+#: An abbreviation of single letters each dotted (``U.S.A.``, ``U. K.``, the ``U.S.`` of ``U.S.
+#: Virgin Islands``): its letters are one word (``USA``).
+_ABBREVIATION = re.compile(r"\b[A-Za-z](?:\.\s?[A-Za-z]\b)+\.?")
+#: What separates the words of a name (a dot after a word: ``St. Kitts and Nevis``).
 _PUNCTUATION = re.compile(r"[.\s]+")
+#: ``St`` for ``Saint`` (``St Lucia``, ``St. Kitts and Nevis``): ISO 3166 spells ``Saint``.
+_SAINT = re.compile(r"^st\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=1_024)
@@ -57,9 +63,14 @@ def country_code(raw: str) -> str | None:
     text = raw.strip()
     if not text or len(text) > 64:
         return None
-    compact = _PUNCTUATION.sub(" ", text).strip()
-    dotless = compact.replace(" ", "") if "." in text else compact
-    code = EVERYDAY_NAMES.get(dotless.lower()) or _iso_code(dotless)
+    letters = _ABBREVIATION.sub(lambda found: re.sub(r"[.\s]", "", found.group()), text)
+    compact = _PUNCTUATION.sub(" ", letters).strip()
+    code = (
+        EVERYDAY_NAMES.get(compact.lower())
+        or _iso_code(compact)
+        or _iso_code(_SAINT.sub("Saint", compact))
+        or _iso_code(text)  # ISO's own dotted names (``Virgin Islands, U.S.``)
+    )
     return code if code in phonenumbers.SUPPORTED_REGIONS else None
 
 

@@ -43,6 +43,14 @@ UK_LINE = "020 7946 0958"
         ("South Korea", "KR"),
         ("Russia", "RU"),
         ("Kosovo", "XK"),
+        # A dot after a word is no abbreviation's: the name's words stay apart.
+        ("St. Kitts and Nevis", "KN"),
+        ("St Lucia", "LC"),
+        ("St. Vincent and the Grenadines", "VC"),
+        ("U.S. Virgin Islands", "VI"),
+        ("Virgin Islands, U.S.", "VI"),
+        ("U. S. A.", "US"),
+        ("u.k.", "GB"),
     ],
 )
 def test_countries_are_read_as_crms_hold_them(raw: str, code: str) -> None:
