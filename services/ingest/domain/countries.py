@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 
 import phonenumbers
 import pycountry
@@ -82,6 +83,33 @@ def _iso_code(text: str) -> str | None:
     except LookupError:
         return None
     return str(found.alpha_2)
+
+
+def country_of(raw: str | None) -> str | None:
+    """:func:`country_code` of a field a record may leave out or empty (``None`` then)."""
+    return country_code(raw) if raw else None
+
+
+def contact_phone_regions(
+    contact_country: str | None,
+    account_id: str | None,
+    sent_countries: Mapping[str, str | None],
+    held_countries: Mapping[str, str],
+    default: str,
+) -> tuple[str, ...]:
+    """The regions a contact's national-format phones are read in (:func:`phone_regions_of`):
+    its own country, else its account's as the same batch sends the account
+    (``sent_countries``: account id -> alpha-2, ``None`` when that version states none that can
+    be read; the batch's version is the account's country now), else as held from an earlier
+    sync (``held_countries``), else the tenant's region ``default``. The countries are alpha-2
+    codes already read by :func:`country_code`. The one rule of CRM sync and every CRM vendor's
+    adapter."""
+    of_account: str | None = None
+    if account_id:
+        of_account = (
+            sent_countries[account_id] if account_id in sent_countries else held_countries.get(account_id)
+        )
+    return phone_regions_of(contact_country, of_account, default)
 
 
 def phone_regions_of(
