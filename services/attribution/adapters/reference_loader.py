@@ -342,7 +342,9 @@ class _Loader:
             return
         if any(i not in mapped for i in unlisted):
             found = await self.rows(
-                "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND merged_into IS NULL"
+                # A live rep is put whole (``_rep``); a deleted one only by her name.
+                "SELECT rep_id, name, alias_of, deleted, active, emails, phones, phone_extensions, "
+                "manager_id FROM ref_reps WHERE tenant_id = :t AND name <> '' AND merged_into IS NULL"
             )
             live = [row for row in found if not row.deleted]
             for row in live:
