@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.db.deal_engagement import recompute_deals_of
+from libs.common.db.webhook_state import webhook_state_lock
 
 #: A running job whose heartbeat is older than this was abandoned (its process died): resume it.
 STALE_AFTER_SECONDS = 120
@@ -233,9 +234,15 @@ async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[st
 async def delete_webhook_states(
     conn: AsyncConnection, tenant_id: str, keys: Sequence[tuple[str, str]]
 ) -> None:
+    """Each row deleted under its advisory lock (``webhook_state_lock``), held until the erasure
+    commits: the duplicate ledger's shared statement skips the row meanwhile rather than wait."""
     for source, object_key in keys:
         await conn.execute(
-            text("DELETE FROM webhook_state WHERE tenant_id = :t AND source = :s AND object_key = :k"),
+            text(
+                f"WITH held AS (SELECT count(pg_advisory_xact_lock({webhook_state_lock(':t', ':s', ':k')})) AS n) "
+                "DELETE FROM webhook_state USING held "
+                "WHERE tenant_id = :t AND source = :s AND object_key = :k"
+            ),
             {"t": tenant_id, "s": source, "k": object_key},
         )
 

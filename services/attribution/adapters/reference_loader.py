@@ -61,6 +61,24 @@ async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> TenantS
         raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
 
 
+async def tenant_internal_domains(
+    conn: AsyncConnection, tenant_id: str, tenant_settings: TenantSettings
+) -> frozenset[str]:
+    """The tenant's own domains (lower-cased): its ``internal_domains`` setting, else its live
+    reps' email domains less personal ones (``company_domains``)."""
+    configured = tenant_settings.internal_domains
+    if configured:
+        return frozenset(d.lower() for d in configured)
+    found = await conn.execute(
+        text(
+            "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
+            "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
+        ),
+        {"t": tenant_id},
+    )
+    return company_domains((r.d for r in found), tenant_settings.attribution.extra_personal_domains)
+
+
 _ENTITY_TABLES = {
     "rep": ("ref_reps", "rep_id"),
     "contact": ("ref_contacts", "contact_id"),
@@ -271,16 +289,8 @@ class _Loader:
         return resolved
 
     async def internal_domains(self, tenant_settings: TenantSettings) -> None:
-        configured = tenant_settings.internal_domains
-        if configured:
-            self.index.internal_domains = frozenset(d.lower() for d in configured)
-            return
-        found = await self.rows(
-            "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
-            "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
-        )
-        self.index.internal_domains = company_domains(
-            (r.d for r in found), tenant_settings.attribution.extra_personal_domains
+        self.index.internal_domains = await tenant_internal_domains(
+            self.conn, self.tenant_id, tenant_settings
         )
 
     async def reps_by_identity(self, identities: Iterable[str]) -> None:
@@ -342,7 +352,9 @@ class _Loader:
             return
         if any(i not in mapped for i in unlisted):
             found = await self.rows(
-                "SELECT * FROM ref_reps WHERE tenant_id = :t AND name <> '' AND merged_into IS NULL"
+                # A live rep is put whole (``_rep``); a deleted one only by her name.
+                "SELECT rep_id, name, alias_of, deleted, active, emails, phones, phone_extensions, "
+                "manager_id FROM ref_reps WHERE tenant_id = :t AND name <> '' AND merged_into IS NULL"
             )
             live = [row for row in found if not row.deleted]
             for row in live:

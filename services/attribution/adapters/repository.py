@@ -33,7 +33,11 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.personal_domains import mailbox_forms, parent_domains
-from services.attribution.adapters.reference_loader import deal_from_row, load_tenant_settings
+from services.attribution.adapters.reference_loader import (
+    deal_from_row,
+    load_tenant_settings,
+    tenant_internal_domains,
+)
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import (
@@ -972,9 +976,11 @@ async def activities_to_rematch(
       ``eu.buyer.example`` arriving after mail from there went to the parent on ``buyer.example``);
     * any one from a rep's return (reactivated after she left) whose participants carry an email
       or phone she held when she left (``returned_identities``), an address the tenant maps to
-      her, or an address whose mailbox follows her name (``returned_mailboxes``): decided while
-      her record said she was away, it may be hers again; what happened while she was away is
-      not re-decided;
+      her, or an address at the tenant's own domains whose mailbox follows her name
+      (``returned_mailboxes``): decided while her record said she was away, it may be hers
+      again; from the earliest return of the batch, inside the last
+      ``DEFAULT_REMATCH_WINDOW_DAYS``; what happened while she was away is not selected (of
+      another rep returning in the same batch, re-decided as it was: she was away);
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -982,8 +988,14 @@ async def activities_to_rematch(
     Overrides are never selected: a person's correction is final.
     """
     reps = sorted(changed.rep_team_since)
-    # An email or phone is never a mailbox name (no ``@``, no ``+``): one join serves both.
+    # From the earliest return of the batch (re-deciding an activity of another identity's gap
+    # changes nothing: it is decided as while she was away), inside the re-match window; a
+    # mailbox following her name only at the tenant's own domains (``ana.lopez@buyer.example``
+    # is someone else).
     returned = {**changed.returned_mailboxes, **changed.returned_identities}
+    internal: frozenset[str] = frozenset()
+    if changed.returned_mailboxes:
+        internal = await tenant_internal_domains(conn, tenant_id, await load_tenant_settings(conn, tenant_id))
     result = await conn.execute(
         text(
             """
@@ -1038,14 +1050,16 @@ async def activities_to_rematch(
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
-                JOIN unnest(CAST(:returned AS text[]), CAST(:returned_at AS timestamptz[])) AS r(identity, since)
-                  ON at.occurred_at >= r.since
                 WHERE at.tenant_id = :t AND NOT at.is_override
-                  AND cardinality(CAST(:returned AS text[])) > 0
+                  AND cardinality(CAST(:returned AS text[])) + cardinality(CAST(:returned_mailboxes AS text[])) > 0
+                  AND at.occurred_at >= :returned_since AND at.occurred_at >= :rep_since
                   AND EXISTS (
                     SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
-                    WHERE lower(p ->> 'email') = r.identity OR p ->> 'phone' = r.identity
-                       OR split_part(lower(p ->> 'email'), '@', 1) = r.identity
+                    WHERE lower(p ->> 'email') = ANY(:returned) OR p ->> 'phone' = ANY(:returned)
+                       OR (split_part(lower(p ->> 'email'), '@', 1) = ANY(:returned_mailboxes)
+                           AND EXISTS (SELECT 1 FROM unnest(CAST(:internal AS text[])) d
+                                       WHERE split_part(lower(p ->> 'email'), '@', 2) = d
+                                          OR split_part(lower(p ->> 'email'), '@', 2) LIKE '%.' || d))
                   )
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
@@ -1070,8 +1084,10 @@ async def activities_to_rematch(
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
-            "returned": sorted(returned),
-            "returned_at": [returned[i] for i in sorted(returned)],
+            "returned": sorted(changed.returned_identities),
+            "returned_mailboxes": sorted(changed.returned_mailboxes),
+            "returned_since": min(returned.values(), default=now),
+            "internal": sorted(internal),
             "reps": reps,
             "since": [day_start(changed.rep_team_since[r], time_zone) for r in reps],
             "limit": limit,

@@ -120,6 +120,11 @@ class ReferenceIndex:
     rep_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: Mailbox names derived from each rep's name (``domain.reps.name_aliases``) -> the people.
     rep_ids_by_name_alias: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: The same of reps deleted by their CRM (``put_departed_name``): each mailbox -> (her
+    #: person, all her name's mailboxes).
+    departed_by_name_alias: dict[str, set[tuple[str, frozenset[str]]]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     #: Addresses the tenant maps to a rep (``rep_aliases`` keys holding an ``@``, lower-cased)
     #: -> the rep id it names: ``ana-emea@`` that no source lists is Ana's.
     mapped_addresses: dict[str, str] = field(default_factory=dict)
@@ -206,8 +211,17 @@ class ReferenceIndex:
     def put_departed_name(self, rep_id: str, name: str) -> None:
         """A rep deleted by her CRM (not merged): only her name's mailboxes (``name_aliases``),
         which name her for what happened before she left (``rep_left``, ``active_at``); none of
-        her addresses, and she is no rep of the batch otherwise (``reps``)."""
-        _index_add(self.rep_ids_by_name_alias, name_aliases(name), self.canonical(rep_id))
+        her addresses, and she is no rep of the batch otherwise (``reps``).
+
+        A live rep of the same name (the same person re-added under a new id, a namesake; her
+        own person through an alias or a merge) holds the name whatever the time: the departed
+        rep's is then not read (``_reps_by_name``), so a re-added Ana Lopez keeps ``ana.lopez@``
+        for what happened before her old record was archived. A departed rep's name that only
+        shares a mailbox with a live rep's (Ana and Alvaro Lopez's ``a.lopez@``) still names her
+        before she left."""
+        mailboxes = name_aliases(name)
+        for mailbox in mailboxes:
+            self.departed_by_name_alias[mailbox].add((self.canonical(rep_id), mailboxes))
         self._named.clear()
 
     def rep_by_name_address(self, email: str, at: datetime | None = None) -> str | None:
@@ -275,7 +289,18 @@ class ReferenceIndex:
             return ()
         if not any(d in self.internal_domains for d in parent_domains(domain)):
             return ()
-        return tuple(sorted(self.rep_ids_by_name_alias.get(local, ())))
+        live = self.rep_ids_by_name_alias.get(local, set())
+        departed = {
+            person
+            for person, mailboxes in self.departed_by_name_alias.get(local, ())
+            if not self._live_name(mailboxes)
+        }
+        return tuple(sorted(live | departed))
+
+    def _live_name(self, mailboxes: frozenset[str]) -> bool:
+        """Whether a live rep's name is the name giving ``mailboxes`` (its every mailbox)."""
+        holders = [self.rep_ids_by_name_alias.get(mailbox, set()) for mailbox in mailboxes]
+        return bool(holders) and bool(set.intersection(*holders))
 
     def person(self, rep_id: str) -> Rep | None:
         """The canonical rep with the emails and phones of all its aliases."""

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.caching import LoadingCache
 from libs.common.contracts.fields import INT8_MAX, check_line
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.db.webhook_state import webhook_state_lock
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, load_erased_hashes
 from libs.common.tenant_settings_store import TenantSettingsCache
 from libs.common.web import database_unavailable
@@ -409,15 +410,12 @@ _RECORD_AND_LOOK_UP = f"{_RECORDED}\nSELECT l.t, l.id, l.rev{_LOOKED_UP}"
 #: Whether a stored call state holds any ``<Dial>`` leg (``TwilioCallState.legs`` not empty).
 _HAS_LEGS = "COALESCE(jsonb_typeof({0} -> 'legs') = 'object' AND {0} -> 'legs' <> '{{}}'::jsonb, false)"
 
-#: The lock a fold of one ``webhook_state`` row holds (:func:`lock_webhook_state`) until it commits.
-_FOLD_LOCK = "hashtextextended('webhook_state/' || {0} || '/' || {1} || '/' || {2}, 0)"
-
 #: As ``_RECORD_AND_LOOK_UP``, also keeping each call's parent unless a newer one is kept or its
 #: legs are, and saying whether they are. A parent whose row a fold holds is skipped (not
 #: returned), never waited for: the statement is shared by every request in flight.
 _RECORD_LOOK_UP_AND_KEEP = f"""{_RECORDED}, free AS MATERIALIZED (
     SELECT t, s, k, p FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS n(t, s, k, p)
-    WHERE pg_try_advisory_xact_lock({_FOLD_LOCK.format("t", "s", "k")})
+    WHERE pg_try_advisory_xact_lock({webhook_state_lock("t", "s", "k")})
 ), kept AS (
     INSERT INTO webhook_state AS w (tenant_id, source, object_key, state)
     SELECT t, s, k, jsonb_build_object('parent', CAST(p AS jsonb)) FROM free
@@ -617,7 +615,7 @@ async def lock_webhook_state(
     # Insert a placeholder first so that two first deliveries of one meeting serialise on the row.
     await conn.execute(
         text(
-            f"WITH held AS (SELECT count(pg_advisory_xact_lock({_FOLD_LOCK.format(':t', ':s', ':k')})) AS n) "
+            f"WITH held AS (SELECT count(pg_advisory_xact_lock({webhook_state_lock(':t', ':s', ':k')})) AS n) "
             "INSERT INTO webhook_state (tenant_id, source, object_key, state) "
             "SELECT :t, :s, :k, 'null'::jsonb FROM held ON CONFLICT DO NOTHING"
         ),

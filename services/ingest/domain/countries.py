@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 
 import phonenumbers
 import pycountry
@@ -39,14 +40,20 @@ EVERYDAY_NAMES: dict[str, str] = {
     "ivory coast": "CI",
     "turkey": "TR",
     "uae": "AE",
+    "us virgin islands": "VI",
     # Kosovo has a numbering plan (+383) and a user-assigned code, not an ISO 3166 entry.
     "kosovo": "XK",
     "xk": "XK",
     "xkx": "XK",
 }
 
-#: What separates the words of a name, or dots an abbreviation (``U.S.A.``, ``U.K.``).
+#: An abbreviation of single letters each dotted (``U.S.A.``, ``U. K.``, the ``U.S.`` of ``U.S.
+#: Virgin Islands``): its letters are one word (``USA``).
+_ABBREVIATION = re.compile(r"\b[A-Za-z](?:\.\s?[A-Za-z]\b)+\.?")
+#: What separates the words of a name (a dot after a word: ``St. Kitts and Nevis``).
 _PUNCTUATION = re.compile(r"[.\s]+")
+#: ``St`` for ``Saint`` (``St Lucia``, ``St. Kitts and Nevis``): ISO 3166 spells ``Saint``.
+_SAINT = re.compile(r"^st\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=1_024)
@@ -57,9 +64,14 @@ def country_code(raw: str) -> str | None:
     text = raw.strip()
     if not text or len(text) > 64:
         return None
-    compact = _PUNCTUATION.sub(" ", text).strip()
-    dotless = compact.replace(" ", "") if "." in text else compact
-    code = EVERYDAY_NAMES.get(dotless.lower()) or _iso_code(dotless)
+    letters = _ABBREVIATION.sub(lambda found: re.sub(r"[.\s]", "", found.group()), text)
+    compact = _PUNCTUATION.sub(" ", letters).strip()
+    code = (
+        EVERYDAY_NAMES.get(compact.lower())
+        or _iso_code(compact)
+        or _iso_code(_SAINT.sub("Saint", compact))
+        or _iso_code(text)  # ISO's own dotted names (``Virgin Islands, U.S.``)
+    )
     return code if code in phonenumbers.SUPPORTED_REGIONS else None
 
 
@@ -71,6 +83,33 @@ def _iso_code(text: str) -> str | None:
     except LookupError:
         return None
     return str(found.alpha_2)
+
+
+def country_of(raw: str | None) -> str | None:
+    """:func:`country_code` of a field a record may leave out or empty (``None`` then)."""
+    return country_code(raw) if raw else None
+
+
+def contact_phone_regions(
+    contact_country: str | None,
+    account_id: str | None,
+    sent_countries: Mapping[str, str | None],
+    held_countries: Mapping[str, str],
+    default: str,
+) -> tuple[str, ...]:
+    """The regions a contact's national-format phones are read in (:func:`phone_regions_of`):
+    its own country, else its account's as the same batch sends the account
+    (``sent_countries``: account id -> alpha-2, ``None`` when that version states none that can
+    be read; the batch's version is the account's country now), else as held from an earlier
+    sync (``held_countries``), else the tenant's region ``default``. The countries are alpha-2
+    codes already read by :func:`country_code`. The one rule of CRM sync and every CRM vendor's
+    adapter."""
+    of_account: str | None = None
+    if account_id:
+        of_account = (
+            sent_countries[account_id] if account_id in sent_countries else held_countries.get(account_id)
+        )
+    return phone_regions_of(contact_country, of_account, default)
 
 
 def phone_regions_of(

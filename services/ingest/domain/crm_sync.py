@@ -23,7 +23,7 @@ from datetime import datetime
 
 from libs.common.contracts.activities import line_of, phone_key
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
-from services.ingest.domain.countries import country_code, phone_regions_of
+from services.ingest.domain.countries import contact_phone_regions, country_code, country_of
 from services.ingest.domain.normalize import normalize_domains, normalize_email
 from services.ingest.domain.phones import PhoneProblem, Regions, parse_phones_in
 
@@ -49,7 +49,7 @@ def read_entities(
 
     A contact's national-format phones are read in its own country, else its account's (as this
     batch sends the account, else as ``stored_countries`` holds it: account id -> alpha-2), else
-    in ``region``, the tenant's (:func:`countries.phone_regions_of`; a number valid only in a later
+    in ``region``, the tenant's (:func:`countries.contact_phone_regions`; a number valid only in a later
     region is read there, :func:`phones.parse_phone_in`)."""
     warnings: list[EntityWarning] = []
     countries = _account_countries(entities, region, warnings)
@@ -59,12 +59,9 @@ def read_entities(
         if isinstance(entity, RepV1 | ContactV1):
             regions: Regions = region
             if isinstance(entity, ContactV1):
-                # The account as the batch sends it, else as held.
-                known: Mapping[str, str | None] = (
-                    countries if entity.account_id in countries else (stored_countries or {})
+                own, regions = _contact_regions(
+                    entity, index, countries, stored_countries or {}, region, warnings
                 )
-                of_account = known.get(entity.account_id) if entity.account_id else None
-                own, regions = _contact_regions(entity, index, of_account, region, warnings)
                 if own != entity.country:
                     update["country"] = own
             if entity.phones or entity.phone_extensions:
@@ -111,7 +108,7 @@ def _account_countries(
     countries: dict[str, str | None] = {}
     for index, entity in enumerate(entities):
         if isinstance(entity, AccountV1):
-            code = country_code(entity.country) if entity.country is not None else None
+            code = country_of(entity.country)
             countries[entity.id] = code
             if entity.country is not None and code is None:
                 then = f"its contacts' phones read in their own country, else region {region}"
@@ -120,12 +117,17 @@ def _account_countries(
 
 
 def _contact_regions(
-    contact: ContactV1, index: int, of_account: str | None, region: str, warnings: list[EntityWarning]
+    contact: ContactV1,
+    index: int,
+    sent: Mapping[str, str | None],
+    stored: Mapping[str, str],
+    region: str,
+    warnings: list[EntityWarning],
 ) -> tuple[str | None, tuple[str, ...]]:
     """The contact's country (alpha-2, ``None`` when it states none that can be read) and the
-    regions its phones are read in."""
-    own = country_code(contact.country) if contact.country is not None else None
-    regions = phone_regions_of(own, of_account, region)
+    regions its phones are read in (:func:`countries.contact_phone_regions`)."""
+    own = country_of(contact.country)
+    regions = contact_phone_regions(own, contact.account_id, sent, stored, region)
     if contact.country is not None and own is None:
         warnings.append(_unknown_country(index, "contact", f"its phones read in region {regions[0]}"))
     return own, regions

@@ -28,8 +28,9 @@ Nothing is guessed:
 * a CRM record's phone field listing several numbers (``415-555-0107 / 415-555-0108``,
   ``4155550107;4155550108``, ``+1 415 555 0107 or +1 415 555 0108``: a spreadsheet cell, a
   field a rep filled by hand) gives each of them (:func:`parse_phones_in`): a record's numbers
-  are all its own, as its emails are. Only when every listed part reads as a number on its own;
-  else the field is read as one (``+14155550200,12`` is a line and a dialled extension);
+  are all its own, as its emails are. Only when every listed part is a valid number on its own;
+  else the field is read as one (``+14155550200,12`` is a line and a dialled extension;
+  ``0221/1234567`` in Germany is area code and number, ``+492211234567``);
 * ``00`` followed by a country code is the international prefix of most of the world (a number
   copied from a European signature, ``0044 20 7946 0958``): read as ``+44 20 7946 0958`` when
   the result is a valid number, in any region.
@@ -193,16 +194,20 @@ _PHONE_LIST_SEPARATOR = re.compile(r"\s*(?:[/;,|\n]|\bor\b)\s*", re.IGNORECASE)
 
 def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | RefusedPhone:
     """Each number a CRM record's phone field holds: several when it lists several, each part a
-    number on its own (each read by :func:`parse_phone_in`, ``raw`` kept whole as what the source
-    sent), else the field read as one number, or its refusal.
+    valid number on its own (each read by :func:`parse_phone_in`, ``raw`` kept whole as what the
+    source sent), else the field read as one number, or its refusal.
 
     Tried before the single reading: ``4155550107;4155550108`` reads as one line with a ten-digit
-    extension. A part that is no number on its own (``12`` in ``+14155550200,12``, the dialled
-    extension; ``415`` in ``415/555-0100``) leaves the field to the single reading."""
+    extension. A part that is no valid number on its own (``12`` in ``+14155550200,12``, the
+    dialled extension; ``415`` in ``415/555-0100``; the area code of the German and Austrian
+    ``0221/1234567``, DIN 5008's "area code / number", whose parts merely have a possible length)
+    leaves the field to the single reading. A field listing numbers of unknown ranges
+    (fictional, or newer than the library) is read as one and refused rather than split on a
+    guess."""
     parts = [part for part in _PHONE_LIST_SEPARATOR.split(raw) if part.strip()]
     if len(parts) > 1:
         each = [read for part in parts if isinstance(read := parse_phone_in(part, regions), ParsedPhone)]
-        if len(each) == len(parts):
+        if len(each) == len(parts) and all(_valid_e164(read.e164) for read in each):
             return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
     single = parse_phone_in(raw, regions)
     return (single,) if isinstance(single, ParsedPhone) else single

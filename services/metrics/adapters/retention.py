@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.deal_engagement import recompute_deals_of
+from libs.common.db.webhook_state import webhook_state_lock
 
 #: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
 #: An attribution is written in the same transaction as its activity and erased with it, so it
@@ -69,8 +70,23 @@ async def purge_dated(
 
 
 async def purge_webhook_state(conn: AsyncConnection, tenant_id: str, cutoff: datetime) -> int:
+    """The tenant's rows untouched since ``cutoff``, each under its advisory lock
+    (``webhook_state_lock``) held until the purge commits, so that the duplicate ledger's shared
+    statement skips the row meanwhile rather than wait; a row a fold holds now is in use, not
+    stale: it is left for the next purge."""
     result = await conn.execute(
-        text("DELETE FROM webhook_state WHERE tenant_id = :t AND updated_at < :cutoff"),
+        text(
+            "WITH stale AS MATERIALIZED ("
+            "  SELECT tenant_id, source, object_key FROM webhook_state"
+            "  WHERE tenant_id = :t AND updated_at < :cutoff"
+            "), free AS MATERIALIZED ("
+            f"  SELECT * FROM stale WHERE pg_try_advisory_xact_lock("
+            f"{webhook_state_lock('tenant_id', 'source', 'object_key')})"
+            ") "
+            "DELETE FROM webhook_state w USING free f "
+            "WHERE w.tenant_id = f.tenant_id AND w.source = f.source AND w.object_key = f.object_key "
+            "AND w.updated_at < :cutoff"
+        ),
         {"t": tenant_id, "cutoff": cutoff},
     )
     return int(result.rowcount)

@@ -212,3 +212,43 @@ async def test_a_callback_whose_call_a_leg_is_folding_is_folded_after_it_and_hol
     assert published == [(call, 3), (call, TWO_NUMBER_FOLD_RANK + 1), (other, 3)]
     stored = TwilioCallState.model_validate(await _stored(db_engine, call))
     assert (stored.parent is not None and stored.parent.revision, list(stored.legs)) == (3, ["CA-leg"])
+
+
+@pytest.mark.parametrize("deleter", ["erasure", "retention"])
+async def test_a_parent_arriving_while_an_erasure_or_the_purge_deletes_its_row_holds_up_nothing(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine, deleter: str
+) -> None:
+    """An erasure (or the retention purge) deleting a call's stored state holds the row's fold
+    lock until it commits: a callback of that call arriving meanwhile skips the row in the shared
+    statement (the answer sends it to the locked fold, which waits for the erasure) instead of
+    waiting there, holding up every request sharing the statement (another tenant's lookup)."""
+    from services.attribution.adapters.erasure import delete_webhook_states
+    from services.metrics.adapters.retention import purge_webhook_state
+
+    await setup_tenant(db_engine)
+    await setup_tenant(db_engine, tenant=OTHER)
+    engine = make_engine(database_settings, "tests")
+    ledger = SeenLedger(engine)
+    known = (uuid.uuid4(), 3)
+    try:
+        await ledger.record(TENANT, [known])
+        await ledger.look_up_keeping(TENANT, [], _parent(1, "CA-e"))
+        async with db_engine.begin() as conn:
+            if deleter == "erasure":
+                await delete_webhook_states(conn, TENANT, [("twilio", "CA-e")])
+            else:
+                assert await purge_webhook_state(conn, TENANT, datetime.now(UTC).replace(year=2100)) == 1
+            during = asyncio.ensure_future(
+                asyncio.gather(
+                    ledger.look_up_keeping(TENANT, [known], _parent(2, "CA-e")),
+                    ledger.already_seen(OTHER, [known]),
+                )
+            )
+            await asyncio.sleep(0.5)
+            answered_during = during.done()
+        answers = await during
+    finally:
+        await ledger.close()
+        await engine.dispose()
+    assert answered_during
+    assert (answers[0], answers[1]) == (({known}, True), set())

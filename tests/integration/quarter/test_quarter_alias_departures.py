@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -16,6 +17,7 @@ from tests.integration.quarter.quarter_support import (
     configure,
     counted,
     east_and_west,
+    email,
     get,
     new_tenant,
     post,
@@ -175,3 +177,32 @@ async def test_a_return_synced_late_gives_her_back_the_alias_mail_since_her_retu
         assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*HERS, 2)}
         assert await counted(stack, tenant, "reps", "rep-ana", *QUARTER) == {"2026-10-01": 1}
         assert await counted(stack, tenant, "reps", "rep-bea", *QUARTER) == {"2026-10-01": 1}
+
+
+def _rematched() -> float:
+    return REGISTRY.get_sample_value("spm_rematches_total") or 0.0
+
+
+async def test_a_return_re_decides_mail_to_her_names_mailbox_at_the_tenants_domains_only(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana left on 10 October and is back from 1 November. Bea's 6 November mail to
+    ``ana.lopez@buyer.example`` (someone at the buyer's, whose mailbox follows Ana's name too) is
+    no mail to Ana: her return re-decides only Bo's 5 November mail to ``ana.lopez@acme.example``."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM)
+        await sync(stack, db_engine, tenant, LEFT, {**ANA_REP, "active": False})
+        await post(
+            stack,
+            tenant,
+            _to("nov-5", NAMED, "2026-11-05T15:00:00Z"),
+            email("nov-6", BEA, "ana.lopez@buyer.example", "2026-11-06T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        before = _rematched()
+        await sync(stack, db_engine, tenant, BACK, ANA_REP)
+        await settle(kafka_settings)
+        assert _rematched() - before == 1
+        seen = await _seen(stack, tenant, "nov-5", "nov-6")
+        assert (seen["nov-5"], seen["nov-6"][-1]) == ((*HERS, 2), 1)

@@ -52,3 +52,18 @@ def test_an_extension_kept_aside_is_keyed_with_its_line() -> None:
 
 def test_the_region_reads_numbers_without_a_plus() -> None:
     assert renormalized(["06 12 34 56 78"], [], "FR")[0] == ("+33612345678",)
+
+
+@pytest.mark.parametrize(
+    ("phones", "raw_phones"),
+    [
+        # Stored correctly: left as it is, not rewritten into area code and number.
+        (["+492211234567"], ["0221/1234567"]),
+        # Stored before ingest read phones.
+        (["0221/1234567"], []),
+        # Split wrongly by an earlier ingest (the whole value kept for each): repaired.
+        (["+490221", "+491234567"], ["0221/1234567"] * 2),
+    ],
+)
+def test_a_german_area_code_and_number_stays_one_number(phones: list[str], raw_phones: list[str]) -> None:
+    assert renormalized(phones, raw_phones, "DE") == (("+492211234567",), ("0221/1234567",), (), ())

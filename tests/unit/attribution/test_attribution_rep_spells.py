@@ -171,3 +171,31 @@ def test_a_name_one_rep_held_before_she_left_and_another_holds_now_is_each_ones_
     back.rep_left["rep-c"] = _at(0)
     back.rep_absences["rep-c"] = [Absence("rep-c", _at(0), _at(10))]
     assert back.rep_by_name_address(MAPPED, _at(5)) == "rep-a"
+
+
+def test_a_departed_reps_name_is_not_read_while_a_live_rep_holds_the_same_name() -> None:
+    """HubSpot owner 111 Ana Lopez is archived at hour 10 and re-added as owner 222: mail to
+    ``ana.lopez@`` before hour 10 is 222's (not both, naming nobody), as it was before departed
+    names were read. Without a live namesake, the departed name is hers before she left only;
+    a name that only shares a mailbox with hers (Alvaro's ``a.lopez@``) leaves it hers too."""
+    index = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    index.put_departed_name("111", "Ana Lopez")
+    index.rep_left["111"] = _at(10)
+    assert index.reps_by_name_address(NAMED) == ("111",)
+    assert [index.rep_by_name_address(NAMED, _at(h)) for h in (-100, 9, 10)] == ["111", "111", None]
+
+    index.put_rep(Rep("222", "Ana López", (ANA,)))
+    assert index.reps_by_name_address(NAMED) == ("222",)
+    assert [index.rep_by_name_address(NAMED, _at(h)) for h in (-100, 9, 10)] == ["222"] * 3
+
+    shared = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    shared.put_departed_name("111", "Ana Lopez")
+    shared.rep_left["111"] = _at(10)
+    shared.put_rep(Rep("rep-v", "Alvaro Lopez", ("alvaro@seller.example",)))
+    assert shared.reps_by_name_address("a.lopez@seller.example") == ("111", "rep-v")
+    assert shared.reps_by_name_address(NAMED) == ("111",)
+    # Her person through an alias: the live rep of the same name is the same person.
+    merged = ReferenceIndex(internal_domains=frozenset({"seller.example"}), rep_aliases={"111": "222"})
+    merged.put_rep(Rep("222", "Ana Lopez", (ANA,)))
+    merged.put_departed_name("111", "Ana Lopez")
+    assert merged.reps_by_name_address(NAMED) == ("222",)

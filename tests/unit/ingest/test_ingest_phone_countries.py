@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
-from services.ingest.domain.countries import country_code, phone_regions_of
+from services.ingest.domain.countries import contact_phone_regions, country_code, phone_regions_of
 from services.ingest.domain.crm_sync import EntityWarning, accounts_to_look_up, read_entities
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
 from services.ingest.domain.webhooks import ADAPTERS
@@ -43,6 +43,14 @@ UK_LINE = "020 7946 0958"
         ("South Korea", "KR"),
         ("Russia", "RU"),
         ("Kosovo", "XK"),
+        # A dot after a word is no abbreviation's: the name's words stay apart.
+        ("St. Kitts and Nevis", "KN"),
+        ("St Lucia", "LC"),
+        ("St. Vincent and the Grenadines", "VC"),
+        ("U.S. Virgin Islands", "VI"),
+        ("Virgin Islands, U.S.", "VI"),
+        ("U. S. A.", "US"),
+        ("u.k.", "GB"),
     ],
 )
 def test_countries_are_read_as_crms_hold_them(raw: str, code: str) -> None:
@@ -59,6 +67,19 @@ def test_regions_are_the_contacts_country_then_its_accounts_then_the_tenants_eac
     assert phone_regions_of(None, "DE", "US") == ("DE", "US")
     assert phone_regions_of("US", None, "US") == ("US",)
     assert phone_regions_of(None, None, "US") == ("US",)
+
+
+def test_a_contacts_regions_take_its_account_as_sent_in_the_batch_else_as_held() -> None:
+    """The one rule of CRM sync and the HubSpot and Salesforce adapters."""
+    sent: dict[str, str | None] = {"acc-sent": "DE", "acc-none": None}
+    held = {"acc-sent": "FR", "acc-none": "FR", "acc-held": "GB"}
+    assert contact_phone_regions("IE", "acc-sent", sent, held, "US") == ("IE", "DE", "US")
+    assert contact_phone_regions(None, "acc-sent", sent, held, "US") == ("DE", "US")
+    # The batch's version states no country: that is the account's country now, not the held one.
+    assert contact_phone_regions(None, "acc-none", sent, held, "US") == ("US",)
+    assert contact_phone_regions(None, "acc-held", sent, held, "US") == ("GB", "US")
+    assert contact_phone_regions(None, "acc-other", sent, held, "US") == ("US",)
+    assert contact_phone_regions(None, None, sent, held, "US") == ("US",)
 
 
 @pytest.mark.parametrize(
@@ -272,6 +293,21 @@ def test_a_hubspot_calls_contact_in_the_batch_is_its_participant_by_the_phone_re
     assert [(p.email, p.phone) for p in activity.participants] == [
         (None, "+16505551234"),
         ("bo.buyer@globex.example", "+442079460958"),
+    ]
+
+
+def test_a_hubspot_calls_contact_whose_phone_lists_two_numbers_is_its_participant_by_the_first() -> None:
+    call = fixture_json("hubspot", "calls.json")[0]
+    del call["properties"]["hs_call_to_number"]
+    _, contact = _hubspot_contact_and_company(None, None)
+    contact["properties"]["phone"] = "415-555-0107 / 415-555-0108"
+    del contact["properties"]["mobilephone"]
+
+    (activity,) = ADAPTERS["hubspot"].parse(make_request(dumps([call, contact])), CONFIG).activities
+
+    assert [(p.email, p.phone) for p in activity.participants] == [
+        (None, "+16505551234"),
+        ("bo.buyer@globex.example", "+14155550107"),
     ]
 
 

@@ -99,6 +99,22 @@ def test_a_crm_field_listing_several_numbers_gives_each_of_them(raw: str, number
     assert {number.raw for number in read} == {raw}
 
 
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("0221/1234567", "DE", "+492211234567"),  # Cologne
+        ("0711/1234567", "DE", "+497111234567"),  # Stuttgart
+        ("0171/1234567", "DE", "+491711234567"),  # a mobile
+        ("0221 / 1234567", "DE", "+492211234567"),
+        ("0662/123456", "AT", "+43662123456"),  # Salzburg
+    ],
+)
+def test_a_din_5008_area_code_and_number_is_one_number(raw: str, region: str, e164: str) -> None:
+    """Each part has a possible length alone (``+490221``, ``+491234567``): only valid parts split."""
+    assert parse_phones_in(raw, region) == (ParsedPhone(e164, raw),)
+    assert parse_phones_in(raw, (region, "US")) == (ParsedPhone(e164, raw),)
+
+
 def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     refused = parse_phones_in("415 555 0107 / 0108", "US")
     assert isinstance(refused, RefusedPhone)

@@ -27,7 +27,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
-from services.ingest.domain.countries import country_code, phone_regions_of
+from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     JsonObject,
@@ -44,7 +44,6 @@ from services.ingest.domain.normalize import (
     normalize_domain,
     normalize_domains,
     normalize_email,
-    normalize_phone,
     objects_in,
     parse_address_list,
     parse_iso_datetime,
@@ -280,7 +279,8 @@ class _BatchIndex:
 
     contacts: Mapping[str, JsonObject]
     owners: Mapping[str, JsonObject]
-    companies: Mapping[str, JsonObject]
+    #: The country of each company in the batch (alpha-2, ``None`` when it states none).
+    company_countries: Mapping[str, str | None]
     #: The countries held for companies not in the batch (``TenantWebhookConfig.account_countries``).
     held_countries: Mapping[str, str]
 
@@ -294,18 +294,22 @@ class _BatchIndex:
                 continue
             if isinstance(object_type, str) and object_type in found:
                 found[object_type][str(object_id)] = item
-        return cls(found["contacts"], found["owners"], found["companies"], held_countries)
+        company_countries = {
+            company_id: _country(_properties(company)) for company_id, company in found["companies"].items()
+        }
+        return cls(found["contacts"], found["owners"], company_countries, held_countries)
 
     def phone_regions(self, contact: JsonObject, default: str) -> tuple[str, ...]:
         """Where ``contact``'s national-format phones are read: its ``country``, then its
         company's (delivered in this batch, else as held), then the tenant's region."""
         properties = _properties(contact)
-        company_id = _contact_account_id(contact, properties) or ""
-        company = self.companies.get(company_id)
-        of_company = (
-            _country(_properties(company)) if company is not None else self.held_countries.get(company_id)
+        return contact_phone_regions(
+            _country(properties),
+            _contact_account_id(contact, properties),
+            self.company_countries,
+            self.held_countries,
+            default,
         )
-        return phone_regions_of(_country(properties), of_company, default)
 
     def owner_email(self, owner_id: str | None) -> str | None:
         owner = self.owners.get(owner_id or "")
@@ -321,7 +325,10 @@ class _BatchIndex:
                 continue
             properties = _properties(contact)
             email = normalize_email(properties.opt_str("email"))
-            phone = normalize_phone(properties.opt_str("phone"), self.phone_regions(contact, region))
+            # A field listing several numbers gives each (``read_phones``); one party has one
+            # number, and every listed number is this contact's: the first is the participant's.
+            listed = read_phones([properties.opt_str("phone")], self.phone_regions(contact, region))[0]
+            phone = listed[0] if listed else None
             if email or phone:
                 try:
                     participant = Participant(
@@ -340,8 +347,7 @@ def _properties(item: JsonObject) -> JsonObject:
 def _country(properties: JsonObject) -> str | None:
     """A contact's or a company's ``country`` as its ISO 3166 alpha-2 code; ``None`` when it
     states none that can be read (its phones are then read in the next region known)."""
-    raw = properties.opt_str("country")
-    return country_code(raw) if raw else None
+    return country_of(properties.opt_str("country"))
 
 
 def _contact_account_id(item: JsonObject, properties: JsonObject) -> str | None:

@@ -29,7 +29,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
-from services.ingest.domain.countries import country_code, phone_regions_of
+from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     build_activity,
@@ -265,14 +265,13 @@ class SalesforceAdapter:
             elif record.type in {"Opportunity", "Contact", "Account", "User"}:
                 region: Regions = config.default_phone_region
                 if record.type == "Contact":
-                    account_id = record.get("AccountId") or ""
-                    of_account = (
-                        account_countries[account_id]
-                        if account_id in account_countries
-                        else config.account_countries.get(account_id)
+                    region = contact_phone_regions(
+                        _country(record, "MailingCountry"),
+                        record.get("AccountId"),
+                        account_countries,
+                        config.account_countries,
+                        config.default_phone_region,
                     )
-                    own = _country(record, "MailingCountry")
-                    region = phone_regions_of(own, of_account, config.default_phone_region)
                 try:
                     entities.append(_entity(record, region))
                 except ValidationError as error:
@@ -579,8 +578,7 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
 def _country(record: _SObject, field: str) -> str | None:
     """A Contact's ``MailingCountry`` or an Account's ``BillingCountry`` as its ISO 3166 alpha-2
     code (the country picklist's name or code, or free text); ``None`` when it names none."""
-    raw = record.get(field)
-    return country_code(raw) if raw else None
+    return country_of(record.get(field))
 
 
 def _closed_flags(record: _SObject) -> dict[str, bool]:
