@@ -57,6 +57,15 @@ async def poll_json(
     return await eventually(probe, done, deadline_s, "condition")
 
 
+async def settings_job_done(gateway: httpx.AsyncClient, admin: dict[str, str], answer: httpx.Response) -> Any:
+    """The job a settings change (a 200 naming one job) queued, once it is done or failed."""
+    assert answer.status_code == 200, answer.text
+    [job_id] = answer.json()["jobs"]
+    return await poll_json(
+        gateway, f"/v1/settings/jobs/{job_id}", admin, lambda j: j["state"] in ("done", "failed")
+    )
+
+
 async def references_landed(
     engine: AsyncEngine, tenant_id: str, entities: Iterable[Mapping[str, Any]], deadline_s: float = 60
 ) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.polling import poll_json, references_landed
+from tests.integration.polling import references_landed, settings_job_done
 from tests.integration.quarter.quarter_support import Tenant, configure, get, new_tenant, post, settle
 
 ANA_LINE = "+14155550001"
@@ -106,11 +106,19 @@ async def _setup(engine: AsyncEngine) -> Tenant:
     return tenant
 
 
-async def _sync(stack: Any, engine: AsyncEngine, tenant: Tenant, *entities: dict[str, Any]) -> Any:
-    """The CRM batch through ``POST /v1/crm/sync`` (202), held by attribution; its JSON answer."""
-    sent = [{"updated_at": "2026-10-01T00:00:00Z", **e} for e in entities]
+async def _sync(
+    stack: Any,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    *entities: dict[str, Any],
+    source: str = "crm",
+    updated_at: str = "2026-10-01T00:00:00Z",
+) -> Any:
+    """The batch of ``source`` through ``POST /v1/crm/sync`` (202), held by attribution; its JSON
+    answer."""
+    sent = [{"updated_at": updated_at, **e} for e in entities]
     response = await stack.ingest.post(
-        "/v1/crm/sync", json={"source": "crm", "entities": sent}, headers=tenant.ingest
+        "/v1/crm/sync", json={"source": source, "entities": sent}, headers=tenant.ingest
     )
     assert response.status_code == 202, response.text
     await references_landed(engine, tenant.tenant_id, sent)
@@ -421,14 +429,7 @@ async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tena
             json={"rep_aliases": {"ana@seller.io": "rep-ana"}},
             headers=tenant.admin,
         )
-        assert mapped.status_code == 200, mapped.text
-        [job_id] = mapped.json()["jobs"]
-        job = await poll_json(
-            stack.gateway,
-            f"/v1/settings/jobs/{job_id}",
-            tenant.admin,
-            lambda j: j["state"] in ("done", "failed"),
-        )
+        job = await settings_job_done(stack.gateway, tenant.admin, mapped)
         assert job["state"] == "done", job
         await settle(kafka_settings)
         after = await _decided(stack, kafka_settings, tenant, *calls, post_them=False)
@@ -473,26 +474,14 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
     ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await _sync(stack, db_engine, tenant, *crm)
-        sent = [{"updated_at": "2026-10-01T00:00:00Z", **dialer_user}]
-        response = await stack.ingest.post(
-            "/v1/crm/sync", json={"source": "aircall", "entities": sent}, headers=tenant.ingest
-        )
-        assert response.status_code == 202, response.text
-        await references_landed(db_engine, tenant.tenant_id, sent)
+        await _sync(stack, db_engine, tenant, dialer_user, source="aircall")
         before = await _decided(stack, kafka_settings, tenant, *calls)
         mapped = await stack.gateway.patch(
             "/v1/settings/organization",
             json={"rep_aliases": {"ana@seller.io": "rep-ana"}},
             headers=tenant.admin,
         )
-        assert mapped.status_code == 200, mapped.text
-        [job_id] = mapped.json()["jobs"]
-        job = await poll_json(
-            stack.gateway,
-            f"/v1/settings/jobs/{job_id}",
-            tenant.admin,
-            lambda j: j["state"] in ("done", "failed"),
-        )
+        job = await settings_job_done(stack.gateway, tenant.admin, mapped)
         assert job["state"] == "done", job
         after = await _decided(stack, kafka_settings, tenant, *calls, post_them=False)
         second_seat = {
@@ -501,12 +490,9 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
             "emails": ["ANA@seller.io"],
             "phones": ["+14155550902"],
         }
-        sent = [{"updated_at": "2026-10-02T00:00:00Z", **second_seat}]
-        response = await stack.ingest.post(
-            "/v1/crm/sync", json={"source": "aircall", "entities": sent}, headers=tenant.ingest
+        await _sync(
+            stack, db_engine, tenant, second_seat, source="aircall", updated_at="2026-10-02T00:00:00Z"
         )
-        assert response.status_code == 202, response.text
-        await references_landed(db_engine, tenant.tenant_id, sent)
         seat = _call("second-seat", {"phone": "+14155550902"}, {"phone": "+14155550400"})
         last = await _decided(stack, kafka_settings, tenant, *calls, seat)
         # Mapped by mistake: removed, the seats are their own person again (one: they share the
@@ -514,14 +500,7 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
         unmapped = await stack.gateway.patch(
             "/v1/settings/organization", json={"rep_aliases": {"ana@seller.io": None}}, headers=tenant.admin
         )
-        assert unmapped.status_code == 200, unmapped.text
-        [job_id] = unmapped.json()["jobs"]
-        job = await poll_json(
-            stack.gateway,
-            f"/v1/settings/jobs/{job_id}",
-            tenant.admin,
-            lambda j: j["state"] in ("done", "failed"),
-        )
+        job = await settings_job_done(stack.gateway, tenant.admin, unmapped)
         assert job["state"] == "done", job
         undone = await _decided(stack, kafka_settings, tenant, *calls, seat, post_them=False)
     async with db_engine.connect() as conn:

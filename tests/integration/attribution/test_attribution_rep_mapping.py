@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,7 +16,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, REP, TENANT, _crm
 from tests.integration.crm_support import email_from_ana
-from tests.integration.polling import poll_json, poll_rows, references_landed
+from tests.integration.polling import poll_rows, references_landed, settings_job_done
 
 CURRENT = (
     "SELECT rep_id, team_id, version, explanation -> 'rep' ->> 'via' FROM attributions "
@@ -29,14 +28,6 @@ def _from(external_id: str, sender: str) -> dict[str, Any]:
     return email_from_ana(
         external_id,
         participants=[{"email": sender, "role": "from"}, {"email": "dana@buyer.example", "role": "to"}],
-    )
-
-
-async def _job_done(gateway: httpx.AsyncClient, admin: dict[str, str], answer: httpx.Response) -> Any:
-    assert answer.status_code == 200, answer.text
-    [job_id] = answer.json()["jobs"]
-    return await poll_json(
-        gateway, f"/v1/settings/jobs/{job_id}", admin, lambda j: j["state"] in ("done", "failed")
     )
 
 
@@ -89,7 +80,7 @@ async def test_an_admin_maps_an_alias_address_and_a_source_id_to_a_rep_and_histo
             json={"rep_aliases": {"ana-emea@seller.example": "rep-1", "u-9": "rep-1"}},
             headers=admin,
         )
-        job = await _job_done(stack.gateway, admin, mapped)
+        job = await settings_job_done(stack.gateway, admin, mapped)
         assert (job["kind"], job["state"], job["parameters"]) == (
             "recredit_reps",
             "done",
@@ -111,7 +102,7 @@ async def test_an_admin_maps_an_alias_address_and_a_source_id_to_a_rep_and_histo
             json={"rep_aliases": {"ana-emea@seller.example": None, "u-9": None}},
             headers=admin,
         )
-        job = await _job_done(stack.gateway, admin, unmapped)
+        job = await settings_job_done(stack.gateway, admin, unmapped)
         assert (job["state"], job["parameters"], job["result"]["changed"]) == (
             "done",
             {"names": ["ana-emea@seller.example", "rep-1", "u-9"]},
