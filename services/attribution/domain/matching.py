@@ -705,7 +705,37 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
         )
 
-    return _rank_verdict(candidates, account_evidence, policy, explanation)
+    settled = by_contact and _people_settle(facts, candidates)
+    if settled:
+        steps.append(
+            "every person on the close runners-up is on the best deal, and more: the people settle it"
+        )
+    return _rank_verdict(candidates, account_evidence, policy, explanation, settled=settled)
+
+
+def _backers(facts: _Facts, deal: Deal) -> frozenset[int]:
+    """The participants who are contacts holding a role on ``deal`` (by their own email or
+    phone; a switchboard names nobody)."""
+    ids = deal.contact_ids
+    return frozenset(
+        m.participant_index
+        for m in facts.matches
+        if m.participant_index >= 0 and m.evidence is not Evidence.SHARED_PHONE and m.contact_id in ids
+    )
+
+
+def _people_settle(facts: _Facts, candidates: list[_Candidate]) -> bool:
+    """Whether a close call is settled by who took part (rules 2026.12.17): every participant
+    holding a role on a close runner-up holds one on the best deal, and someone more does. A
+    meeting with the customer's buyer and a reseller's person who is on the customer's deal (an
+    influencer) and on the reseller's own deal is about the customer's deal, everyone there is on
+    it; it led by the coverage alone (0.15 x 1/2), under the margin."""
+    top = candidates[0]
+    close = [c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN]
+    if not close:
+        return False
+    ours = _backers(facts, top.deal)
+    return all(_backers(facts, c.deal) < ours for c in close)
 
 
 def _rep_only(override: ManualOverride) -> bool:
@@ -801,16 +831,19 @@ def _rank_verdict(
     policy: TenantAttributionPolicy,
     explanation: dict[str, Any],
     ceiling: float = 1.0,
+    *,
+    settled: bool = False,
 ) -> _Verdict:
     """Status from the ranked candidates: a clear leader, a close call, or too unsure.
 
     The primary deal is always ``candidates[0]``; ``ceiling`` caps the confidence (a thread's
-    deal is never surer than the thread it continues).
+    deal is never surer than the thread it continues); ``settled`` says a close call is none
+    (``_people_settle``).
     """
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
+    close = () if settled else tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score

@@ -126,6 +126,12 @@ AUTOMATED_SUBJECT_PREFIXES: tuple[str, ...] = (
     "risposta automatica:",
     "resposta automática:",
     "automatisch antwoord:",
+    # Outlook's read receipts.
+    "read:",
+    "not read:",
+    "gelesen:",
+    "ungelesen:",
+    "lu:",
     # Answers to a calendar invitation, sent by the invitee's calendar.
     "accepted:",
     "declined:",

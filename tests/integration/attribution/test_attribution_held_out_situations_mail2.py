@@ -6,8 +6,9 @@ A second labelled world that neither the evaluation generator nor the first held
 names spelt differently across deal names and subjects (legal suffixes, capitals, an account name
 in one deal's name only), accents typed or not and decomposed (NFD), Turkish and German case
 folding, emoji; a qualifier ("2027") beside the word that names another deal; out-of-office
-replies, calendar answers and delivery failures; a customer's group addresses alone on a thread;
-rooms and a notetaker bot on the invite; a customer with a partner that holds no role; forwards by
+replies, read receipts, calendar answers and delivery failures; a customer's group addresses alone
+on a thread; rooms and a notetaker bot on the invite; a customer with a partner that holds no role,
+and with a partner listed on the customer's deal and on its own; forwards by
 the buyer's colleague and by the rep's; internal mail naming a deal. The CRM through
 ``POST /v1/crm/sync``, the activities through ``POST /v1/events`` (subjects kept), each answer read
 back from the gateway's ``GET /v1/activities/{id}``. Each account has its own domain.
@@ -92,6 +93,14 @@ def _world() -> list[dict[str, Any]]:
         _account("acc-p2", "Bridge Partners", "bridge.example"),
         _contact("con-bp", "acc-p2", "bp@bridge.example"),
         _deal("deal-p2", "acc-p2", "Bridge Partners - Reseller agreement"),
+        # P3: a reseller's person listed on the customer's deal too (an influencer), and on the
+        # reseller's own deal, both Ana's.
+        _account("acc-p3", "Wayne Health", "waynehealth.example"),
+        _contact("con-wh", "acc-p3", "wh@waynehealth.example"),
+        _account("acc-p4", "Alliance Partners", "alliance.example"),
+        _contact("con-ap", "acc-p4", "ap@alliance.example"),
+        _deal("deal-p3", "acc-p3", "Wayne Health - Analytics", "con-wh", "con-ap"),
+        _deal("deal-p4", "acc-p4", "Alliance Partners - Reseller agreement", "con-ap"),
     ]
 
 
@@ -202,6 +211,11 @@ async def test_automatic_mail_group_addresses_rooms_bots_partners_and_forwards(
         _meeting("p-customer-partner", ANA, [hh, bp], "Weekly sync"),
         _meeting("p-customer-partner-unknown", ANA, [hh, "zed@bridge.example"], "Weekly sync"),
         _meeting("p-partner-only", ANA, [bp], "Co-sell planning"),
+        _meeting(
+            "p3-customer-partner", ANA, ["wh@waynehealth.example", "ap@alliance.example"], "Weekly sync"
+        ),
+        _mail("p3-partner-alone", ANA, ["ap@alliance.example"], "Quick question"),
+        _mail("o-read-receipt", al, [ANA], "Read: Platform pricing"),
         # Forwards and internal mail naming a deal.
         _mail("f-se-forward", SAM, [ANA], "FW: Data warehouse sizing"),
         _meeting("i-deal-review", MAX, [ANA], "Deal review: Northwind Expansion 2027"),
@@ -239,6 +253,12 @@ async def test_automatic_mail_group_addresses_rooms_bots_partners_and_forwards(
         "p-customer-partner": ("attributed", "deal-p1", [], "rep-ana"),
         "p-customer-partner-unknown": ("attributed", "deal-p1", [], "rep-ana"),
         "p-partner-only": ("attributed", "deal-p2", [], "rep-ana"),
+        # Everyone in the meeting is on the customer's deal, the partner alone on its own.
+        "p3-customer-partner": ("attributed", "deal-p3", [], "rep-ana"),
+        # The partner alone, on both deals: a close call.
+        "p3-partner-alone": ("ambiguous", "deal-p4", ["deal-p3"], "rep-ana"),
+        # Outlook's read receipt, sent by the buyer's mail program.
+        "o-read-receipt": ("excluded", None, [], "rep-ana"),
         "f-se-forward": ("internal", None, [], "rep-sam"),
         "i-deal-review": ("internal", None, [], "rep-max"),
     }

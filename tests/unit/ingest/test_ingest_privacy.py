@@ -142,6 +142,8 @@ def test_only_the_sender_makes_an_activity_automated() -> None:
         ("Réponse automatique : Données clients", True),
         ("Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)", True),
         ("Undeliverable: Q4 pricing", True),
+        ("Read: Q4 pricing", True),
+        ("Lu : Q4 pricing", True),
         ("Delivery Status Notification (Failure)", True),
         # A person answering one, or writing about the subject, is a person.
         ("RE: Automatic reply: Q4 pricing", False),
