@@ -205,6 +205,9 @@ def deal_from_row(row: Any, absorbed: dict[str, str] | None = None) -> Deal:
         closed_at=row.closed_at,
         contacts=tuple(roles.items()),
         name=row.name or "",
+        # The loader's rows carry the name of the account the deal was filed under (a merged
+        # account's deal keeps the name it was written with); a ``ref_deals`` row alone, none.
+        account_name=getattr(row, "account_name", None) or "",
     )
 
 
@@ -540,12 +543,14 @@ class _Loader:
         }
         found = await self.rows(
             """
-            SELECT * FROM ref_deals WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL AND (
-                deal_id = ANY(:d)
-                OR ((closed_at IS NULL OR closed_at >= :earliest) AND (
-                    account_id = ANY(:a)
-                    OR deal_id IN (SELECT deal_id FROM ref_deal_contacts
-                                   WHERE tenant_id = :t AND contact_id = ANY(:c)))))
+            SELECT d.*, a.name AS account_name FROM ref_deals d
+            LEFT JOIN ref_accounts a ON a.tenant_id = d.tenant_id AND a.account_id = d.account_id
+            WHERE d.tenant_id = :t AND NOT d.deleted AND d.merged_into IS NULL AND (
+                d.deal_id = ANY(:d)
+                OR ((d.closed_at IS NULL OR d.closed_at >= :earliest) AND (
+                    d.account_id = ANY(:a)
+                    OR d.deal_id IN (SELECT deal_id FROM ref_deal_contacts
+                                     WHERE tenant_id = :t AND contact_id = ANY(:c)))))
             """,
             a=sorted(accounts),
             d=sorted(pinned),

@@ -26,7 +26,8 @@ ordering made explicit, so the same input always gives the same decision.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -61,7 +62,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.15"
+RULE_VERSION = "attribution-rules/2026.12.17"
 
 
 class Signal(StrEnum):
@@ -704,7 +705,37 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
         )
 
-    return _rank_verdict(candidates, account_evidence, policy, explanation)
+    settled = by_contact and _people_settle(facts, candidates)
+    if settled:
+        steps.append(
+            "every person on the close runners-up is on the best deal, and more: the people settle it"
+        )
+    return _rank_verdict(candidates, account_evidence, policy, explanation, settled=settled)
+
+
+def _backers(facts: _Facts, deal: Deal) -> frozenset[int]:
+    """The participants who are contacts holding a role on ``deal`` (by their own email or
+    phone; a switchboard names nobody)."""
+    ids = deal.contact_ids
+    return frozenset(
+        m.participant_index
+        for m in facts.matches
+        if m.participant_index >= 0 and m.evidence is not Evidence.SHARED_PHONE and m.contact_id in ids
+    )
+
+
+def _people_settle(facts: _Facts, candidates: list[_Candidate]) -> bool:
+    """Whether a close call is settled by who took part (rules 2026.12.17): every participant
+    holding a role on a close runner-up holds one on the best deal, and someone more does. A
+    meeting with the customer's buyer and a reseller's person who is on the customer's deal (an
+    influencer) and on the reseller's own deal is about the customer's deal, everyone there is on
+    it; it led by the coverage alone (0.15 x 1/2), under the margin."""
+    top = candidates[0]
+    close = [c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN]
+    if not close:
+        return False
+    ours = _backers(facts, top.deal)
+    return all(_backers(facts, c.deal) < ours for c in close)
 
 
 def _rep_only(override: ManualOverride) -> bool:
@@ -800,16 +831,19 @@ def _rank_verdict(
     policy: TenantAttributionPolicy,
     explanation: dict[str, Any],
     ceiling: float = 1.0,
+    *,
+    settled: bool = False,
 ) -> _Verdict:
     """Status from the ranked candidates: a clear leader, a close call, or too unsure.
 
     The primary deal is always ``candidates[0]``; ``ceiling`` caps the confidence (a thread's
-    deal is never surer than the thread it continues).
+    deal is never surer than the thread it continues); ``settled`` says a close call is none
+    (``_people_settle``).
     """
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
+    close = () if settled else tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
     confidence = min(ceiling, _confidence(top, runner_up))
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
@@ -1067,18 +1101,29 @@ def _addressed(activity: IngestedEvent, match: _ContactMatch) -> float:
 
 
 _WORD = re.compile(r"[^\W_]+")
-#: Words of a deal name that name no particular deal.
-_NAME_STOPWORDS = frozenset({"the", "and", "for", "with", "deal", "opportunity", "new", "inc", "ltd", "llc"})
+#: Words of a deal name that name no particular deal: fillers, and the legal forms an account's
+#: name is written with or without ("Acme Corp", "ACME Corporation", "Acme, Inc.", "Müller GmbH";
+#: two-letter forms, "AG", "BV", "SA", are no words here anyway).
+_NAME_STOPWORDS = frozenset(
+    {"the", "and", "for", "with", "deal", "opportunity", "new"}
+    | {"inc", "incorporated", "ltd", "limited", "llc", "llp", "plc", "corp", "corporation", "gmbh"}
+    | {"sarl", "srl", "pty", "ltda"}
+)
 
 
 @lru_cache(maxsize=16_384)
 def _words(text: str) -> frozenset[str]:
-    """The words of a name or subject, a plural read as its singular ("Data connector pricing"
-    names "Acme - Data connectors"; rules 2026.12.12). Pure in ``text`` and asked for each
-    candidate deal's name in every activity: cached."""
+    """The words of a name or subject, compared as a reader does: case folded (``STRASSE`` is
+    ``Straße``), accents dropped however typed or encoded (``Donnees`` and a decomposed ``Données``
+    are ``Données``, ``ISTANBUL`` is ``İstanbul``; rules 2026.12.17), a plural read as its singular
+    ("Data connector pricing" names "Acme - Data connectors"; rules 2026.12.12). Pure in ``text``
+    and asked for each candidate deal's name in every activity: cached."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    if not folded.isascii():
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
     return frozenset(
         _singular(w)
-        for w in _WORD.findall(text.casefold())
+        for w in _WORD.findall(folded)
         if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
     )
 
@@ -1090,26 +1135,51 @@ def _singular(word: str) -> str:
     return word
 
 
+def _name_words(deals: Iterable[Deal]) -> dict[str, frozenset[str]]:
+    """The words of each named deal's name; of a deal whose account has another candidate deal,
+    without the words of the account's name (rules 2026.12.17): "Northwind Traders" in
+    "Northwind Traders - Renewal" tells that account from another, not the renewal from the
+    account's "Expansion 2027" (a rep left the account's name out of it)."""
+    named = [deal for deal in deals if deal.name]
+    accounts = Counter(deal.account_id for deal in named if deal.account_name)
+    return {
+        deal.id: _words(deal.name) - _words(deal.account_name)
+        if deal.account_name and accounts[deal.account_id] > 1
+        else _words(deal.name)
+        for deal in named
+    }
+
+
 def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float]:
     """How strongly ``subject`` names each of ``deals``: the share of the words that set a deal's
-    name apart from the other candidates' names (the account name they all share does not count)
-    found in the subject. Deals without a name, or a subject naming none, are absent.
+    name apart from the other candidates' names (the account name they all share, or the deal's
+    account's name among deals of that account, does not count) found in the subject. Deals
+    without a name, or a subject naming none, are absent.
 
     Words holding a digit (``2027``, ``FY27``, ``Q3``) qualify a name rather than say what the
     deal is: people write "RE: FW: Acme Expansion" about "Acme - Expansion 2027". A subject naming
     every other word that sets the deal apart names it fully; one naming only a qualifier still
-    counts its share of all the words (rules 2026.12.12)."""
+    counts its share of all the words (rules 2026.12.12), unless it names another deal by a word
+    that is no qualifier: "2027 renewal terms" names "Renewal", the year qualifying it, not
+    "Expansion 2027" (rules 2026.12.17)."""
     if not subject:
         return {}
     said = _words(subject)
-    names = {deal.id: _words(deal.name) for deal in deals if deal.name}
+    names = _name_words(deals)
     shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
     found: dict[str, float] = {}
+    by_qualifier: list[str] = []
     for deal_id, words in names.items():
         own = words - shared
         if own and (hits := len(own & said)):
             core = _without_qualifiers(own)
-            found[deal_id] = max(hits / len(own), len(core & said) / len(core) if core else 0.0)
+            core_hits = len(core & said)
+            found[deal_id] = max(hits / len(own), core_hits / len(core) if core else 0.0)
+            if not core_hits:
+                by_qualifier.append(deal_id)
+    if len(by_qualifier) < len(found):
+        for deal_id in by_qualifier:
+            del found[deal_id]
     return found
 
 

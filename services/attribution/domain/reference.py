@@ -90,6 +90,9 @@ class Deal:
     contacts: tuple[tuple[str, str], ...] = ()
     #: The deal's name in the CRM ("Acme - Analytics add-on"): a subject that names it points at it.
     name: str = ""
+    #: Its account's name in the CRM ("ACME Corporation"): words of it in the deal's name name the
+    #: account, not one of its deals (``matching.subject_names``).
+    account_name: str = ""
 
     @property
     def contact_ids(self) -> frozenset[str]:

@@ -239,9 +239,20 @@ def is_crm_logging_mailbox(address: str) -> bool:
     return domain_matches(email_domain(address.lower()), CRM_LOGGING_DOMAINS)
 
 
+#: Meeting notetakers invited by their own address to record a meeting (Fireflies' "Fred"): a
+#: bot, not a person of the buyer's or the seller's (an internal meeting it records stays internal).
+MEETING_NOTETAKERS = frozenset({"fred@fireflies.ai"})
+
+
 def is_not_a_person(address: str) -> bool:
-    """A bare address that is a calendar resource or a CRM's logging mailbox, not a person."""
-    return address.lower().endswith(CALENDAR_RESOURCE_SUFFIXES) or is_crm_logging_mailbox(address)
+    """A bare address that is a calendar resource, a CRM's logging mailbox or a meeting
+    notetaker, not a person."""
+    lowered = address.lower()
+    return (
+        lowered.endswith(CALENDAR_RESOURCE_SUFFIXES)
+        or lowered in MEETING_NOTETAKERS
+        or is_crm_logging_mailbox(address)
+    )
 
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from libs.common.contracts.activities import ActivityFields, Direction, ParticipantFields, ParticipantRole
+from libs.common.contracts.activities import (
+    ActivityFields,
+    ActivityKind,
+    Direction,
+    ParticipantFields,
+    ParticipantRole,
+)
 from libs.common.contracts.copying import with_changes
 from services.ingest.domain.normalize import email_domain
 
@@ -89,8 +95,60 @@ AUTOMATED_LOCAL_PARTS: frozenset[str] = frozenset(
         "invitations",
     }
 )
-#: Prefixes that mark a generated address whatever follows (``noreply-12345@``, ``bounce-abc@``).
-AUTOMATED_LOCAL_PREFIXES: tuple[str, ...] = ("no-reply-", "noreply-", "do-not-reply-", "bounce-", "bounces-")
+#: Prefixes that mark a generated address whatever follows (``noreply-12345@``, ``bounce-abc@``;
+#: Exchange's delivery reports come from ``MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@``).
+AUTOMATED_LOCAL_PREFIXES: tuple[str, ...] = (
+    "no-reply-",
+    "noreply-",
+    "do-not-reply-",
+    "bounce-",
+    "bounces-",
+    "microsoftexchange",
+)
+
+#: How a mail system begins the subject of what it sends by itself from a person's own address:
+#: out-of-office replies, calendar answers, delivery failures (Outlook, Exchange, Gmail and their
+#: translations), compared case-folded, spaces collapsed and none before a colon (French writes
+#: "Réponse automatique :"). A person's reply to one begins "RE:" and stays a person's.
+AUTOMATED_SUBJECT_PREFIXES: tuple[str, ...] = (
+    # Out-of-office and other automatic replies.
+    "automatic reply:",
+    "auto reply:",
+    "auto-reply:",
+    "autoreply:",
+    "out of office:",
+    "out of office reply:",
+    "out of the office:",
+    "abwesenheitsnotiz:",
+    "automatische antwort:",
+    "réponse automatique:",
+    "respuesta automática:",
+    "risposta automatica:",
+    "resposta automática:",
+    "automatisch antwoord:",
+    # Outlook's read receipts.
+    "read:",
+    "not read:",
+    "gelesen:",
+    "ungelesen:",
+    "lu:",
+    # Answers to a calendar invitation, sent by the invitee's calendar.
+    "accepted:",
+    "declined:",
+    "tentative:",
+    "tentatively accepted:",
+    "angenommen:",
+    "abgelehnt:",
+    "mit vorbehalt angenommen:",
+    # Delivery failures (Exchange's come from the sender's own domain).
+    "undeliverable:",
+    "unzustellbar:",
+    "non remis:",
+    "delivery status notification",
+    "undelivered mail returned to sender",
+    "mail delivery failed",
+    "returned mail:",
+)
 
 #: Roles whose address is the sender of the activity.
 SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
@@ -101,6 +159,15 @@ def is_automated_address(address: str) -> bool:
     local = address.rsplit("@", 1)[0].lower().split("+", 1)[0]
     folded = re.sub(r"[._]", "-", local)
     return folded in AUTOMATED_LOCAL_PARTS or folded.startswith(AUTOMATED_LOCAL_PREFIXES)
+
+
+def is_automated_subject(subject: str) -> bool:
+    """Whether an email's subject is one a mail system writes (``AUTOMATED_SUBJECT_PREFIXES``)."""
+    read = _SPACE_BEFORE_COLON.sub(":", " ".join(subject.split()).casefold())
+    return read.startswith(AUTOMATED_SUBJECT_PREFIXES)
+
+
+_SPACE_BEFORE_COLON = re.compile(r"\s+:")
 
 
 def _sender(activity: ActivityFields) -> ParticipantFields | None:
@@ -150,7 +217,9 @@ def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[
     """Decide whether ``activity`` may be published, and strip what the tenant does not keep."""
     reason = _exclusion(activity, policy)
     sender = _sender(activity)
-    automated = bool(sender and sender.email and is_automated_address(sender.email))
+    automated = bool(sender and sender.email and is_automated_address(sender.email)) or bool(
+        activity.kind == ActivityKind.EMAIL and activity.subject and is_automated_subject(activity.subject)
+    )
     keep = policy.keep_subjects or activity.subject is None
     published = activity if keep else with_changes(activity, {"subject": None})
     return PrivacyVerdict(excluded=reason is not None, reason=reason, automated=automated, activity=published)

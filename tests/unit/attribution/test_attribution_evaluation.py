@@ -38,8 +38,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours_credited == Scorecard(
         activities=600,
         deal_truths=530,
-        deal_predictions=482,
-        deal_correct=480,
+        deal_predictions=483,
+        deal_correct=481,
         rep_correct=600,
         team_correct=600,
     )
@@ -47,8 +47,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.ours_unique_only == Scorecard(
         activities=600,
         deal_truths=530,
-        deal_predictions=482,
-        deal_correct=480,
+        deal_predictions=483,
+        deal_correct=481,
         rep_correct=599,
         team_correct=600,
     )
@@ -69,8 +69,8 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
         team_correct=582,
     )
     assert report.statuses == {
-        AttributionStatus.AMBIGUOUS: 48,
-        AttributionStatus.ATTRIBUTED: 482,
+        AttributionStatus.AMBIGUOUS: 47,
+        AttributionStatus.ATTRIBUTED: 483,
         AttributionStatus.EXCLUDED: 18,
         AttributionStatus.INTERNAL: 29,
         AttributionStatus.UNMATCHED: 23,
@@ -79,7 +79,7 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     # 13 of the 15 misses are close calls: the true deal is among the secondaries.
     assert report.close_call_misses == 13
     assert round(report.ours_unique_only.precision or 0, 4) == 0.9959
-    assert round(report.ours_unique_only.recall or 0, 4) == 0.9057
+    assert round(report.ours_unique_only.recall or 0, 4) == 0.9075
 
 
 def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: EvaluationReport) -> None:
@@ -127,7 +127,7 @@ def test_both_readings_per_trap_and_every_credited_miss_has_a_cause(report: Eval
         n for (_, cause), n in report.misses.items() if cause is MissCause.DEAL_WITHOUT_TRUTH
     )
     assert wrong_or_spurious == 2
-    assert report.misses[(Trap.SEVERAL_OPEN_DEALS, MissCause.TIE_PRIMARY_RIGHT)] == 8
+    assert report.misses[(Trap.SEVERAL_OPEN_DEALS, MissCause.TIE_PRIMARY_RIGHT)] == 7
     assert report.misses[(Trap.SEVERAL_OPEN_DEALS, MissCause.TIE_TRUTH_SECONDARY)] == 4
     assert "Misses of the credited reading by trap and cause:" in report.render()
 

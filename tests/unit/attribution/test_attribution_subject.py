@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -26,8 +27,11 @@ def with_subject(activity: ActivityIngestedV1, subject: str | None) -> ActivityI
     return activity.model_copy(update={"subject": subject})
 
 
-def _deal(deal_id: str, name: str) -> Deal:
-    return Deal(deal_id, "acc", None, "discovery", False, False, datetime(2026, 1, 1, tzinfo=UTC), name=name)
+def _deal(deal_id: str, name: str, account_name: str = "", account_id: str = "acc") -> Deal:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    return Deal(
+        deal_id, account_id, None, "discovery", False, False, created, name=name, account_name=account_name
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,3 +119,48 @@ def test_a_subject_never_outweighs_a_contacts_role_on_another_deal() -> None:
         "deal-acme-new",
         "contact_role",
     )
+
+
+def test_names_are_read_case_folded_and_without_accents() -> None:
+    deals = [_deal("d", "Société Générale - Données clients"), _deal("s", "Société Générale - Sécurité")]
+    turkish = [_deal("i", "Yıldız İnşaat - İstanbul Ofis"), _deal("a", "Yıldız İnşaat - Ankara Depo")]  # noqa: RUF001
+
+    assert subject_names("Donnees clients - devis", deals) == {"d": 1.0}
+    assert subject_names(unicodedata.normalize("NFD", "Sécurité : planning"), deals) == {"s": 1.0}
+    assert subject_names("ISTANBUL OFIS teklif", turkish) == {"i": 1.0}
+    assert subject_names(
+        "WG: STRASSENBAU", [_deal("x", "Müller - Straßenbau"), _deal("y", "Müller - Hochbau")]
+    ) == {"x": 1.0}
+
+
+def test_legal_forms_are_no_words_of_a_name() -> None:
+    deals = [_deal("p", "Acme Corp - Platform"), _deal("w", "ACME Corporation – Data Warehouse")]  # noqa: RUF001
+
+    assert subject_names("ACME Corporation platform pricing", deals) == {"p": 1.0}
+    assert subject_names("Acme Corp check-in", deals) == {}
+    assert subject_names(
+        "AW: Wartung", [_deal("w", "Müller GmbH - Wartung"), _deal("l", "Müller - Lizenzen")]
+    ) == {"w": 1.0}
+
+
+def test_the_accounts_name_tells_accounts_apart_not_its_deals() -> None:
+    northwind = [
+        _deal("r", "Northwind Traders - Renewal", "Northwind Traders", "acc-n"),
+        _deal("x", "Expansion 2027", "Northwind Traders", "acc-n"),
+    ]
+    # A partner's deal beside a customer's one deal: the customer's name still names it.
+    meeting = [
+        _deal("h", "Hooli - Mobile rollout", "Hooli", "acc-h"),
+        _deal("c", "Channel Partner - Reseller agreement", "Channel Partner", "acc-c"),
+    ]
+
+    assert subject_names("Northwind Traders quick question", northwind) == {}
+    assert subject_names("Northwind renewal paperwork", northwind) == {"r": 1.0}
+    assert subject_names("Hooli rollout plan", meeting) == {"h": 2 / 3}
+
+
+def test_a_qualifier_beside_another_deals_word_names_nothing() -> None:
+    deals = [_deal("r", "Renewal"), _deal("x", "Expansion 2027")]
+
+    assert subject_names("2027 renewal terms", deals) == {"r": 1.0}
+    assert subject_names("2027 budget", deals) == {"x": 0.5}

@@ -408,6 +408,30 @@ def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at:
 
 
 @pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
+def test_a_meeting_notetaker_is_left_out_of_a_meeting_on_both_paths(occurred_at: str) -> None:
+    """Fireflies' notetaker invited to record an internal review is no outsider: still internal."""
+    people = [
+        {"email": "ana@acme.example", "role": "organizer"},
+        {"email": "sam@acme.example", "role": "attendee"},
+        {"email": "Fireflies.ai Notetaker <Fred@Fireflies.ai>", "role": "attendee"},
+        # Another person at the notetaker's company stays.
+        {"email": "kim@fireflies.ai", "role": "attendee"},
+    ]
+    meeting = {
+        **VALID,
+        "kind": "meeting",
+        "outcome": "held",
+        "occurred_at": occurred_at,
+        "participants": people,
+    }
+    read = read_activity_batch(json.dumps({"activities": [meeting]}).encode(), OPTIONS, NOW)
+
+    assert [[p.email for p in a.participants] for a in read] == [
+        ["ana@acme.example", "sam@acme.example", "kim@fireflies.ai"]
+    ]
+
+
+@pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
 def test_a_crms_logging_mailbox_copied_on_a_mail_is_left_out_on_both_paths(occurred_at: str) -> None:
     """A rep copies HubSpot's BCC address (or Email to Salesforce, Pipedrive's Smart BCC) to file
     the mail: no person, so mail among colleagues so copied stays among colleagues."""

@@ -17,6 +17,7 @@ from services.ingest.domain.privacy import (
     PrivacyPolicy,
     apply_privacy,
     is_automated_address,
+    is_automated_subject,
 )
 
 
@@ -114,6 +115,7 @@ def test_subdomain_of_an_excluded_domain_is_excluded() -> None:
         ("MAILER-DAEMON@mx.globex.example", True),
         ("notifications@github.example", True),
         ("bounce-12345@mail.globex.example", True),
+        ("MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@globex.example", True),
         ("bo.buyer@globex.example", False),
         ("noreen@globex.example", False),
     ],
@@ -128,3 +130,30 @@ def test_automated_senders(address: str, automated: bool) -> None:
 def test_only_the_sender_makes_an_activity_automated() -> None:
     verdict = apply_privacy(email("ana@acme.example", "no-reply@globex.example"), PrivacyPolicy())
     assert verdict.automated is False
+
+
+@pytest.mark.parametrize(
+    ("subject", "automated"),
+    [
+        ("Automatic reply: Q4 pricing", True),
+        ("Out of Office: RE: Renewal", True),
+        ("Abwesenheitsnotiz: Angebot", True),
+        # French puts a space before the colon.
+        ("Réponse automatique : Données clients", True),
+        ("Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)", True),
+        ("Undeliverable: Q4 pricing", True),
+        ("Read: Q4 pricing", True),
+        ("Lu : Q4 pricing", True),
+        ("Delivery Status Notification (Failure)", True),
+        # A person answering one, or writing about the subject, is a person.
+        ("RE: Automatic reply: Q4 pricing", False),
+        ("Out of office coverage plan", False),
+        ("Q4 pricing", False),
+    ],
+)
+def test_a_subject_a_mail_system_writes_makes_an_email_automated(subject: str, automated: bool) -> None:
+    assert is_automated_subject(subject) is automated
+    sent = email("bo.buyer@globex.example", "ana@acme.example", subject=subject, direction=Direction.INBOUND)
+    # Read whether the tenant keeps subjects or not (the published copy drops it).
+    verdict = apply_privacy(sent, PrivacyPolicy())
+    assert (verdict.automated, verdict.activity.subject) == (automated, None)
