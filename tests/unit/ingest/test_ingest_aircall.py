@@ -91,6 +91,29 @@ def test_unanswered_calls(changes: dict[str, object], outcome: Outcome) -> None:
     assert call.duration_seconds == 0
 
 
+def test_a_call_nobody_took_keeps_the_line_that_rang_as_the_reps_side() -> None:
+    """A missed inbound call names no ``user``: the Aircall line (a rep's direct line) is still
+    the tenant's side of the call; a line that is no number is left out, never a 422."""
+
+    def missed(digits: str) -> tuple[Participant, ...]:
+        body = fixture_json("aircall", "call.ended.json")
+        body["data"].update(
+            direction="inbound", answered_at=None, user=None, number={"id": 791, "digits": digits}
+        )
+        (call,) = adapter.parse(make_request(dumps(body)), CONFIG).activities
+        assert call.outcome is Outcome.NO_ANSWER
+        return call.participants
+
+    buyer = Participant(
+        email="bo.buyer@globex.example", phone="+33612345678", name="Bo Buyer", role=ParticipantRole.CALLER
+    )
+    assert missed("+1 415-555-0002") == (
+        Participant(phone="+14155550002", role=ParticipantRole.CALLEE),
+        buyer,
+    )
+    assert missed("Sales line") == (buyer,)
+
+
 def test_inbound_call_swaps_roles() -> None:
     payload = fixture_json("aircall", "call.ended.json")
     payload["data"]["direction"] = "inbound"
