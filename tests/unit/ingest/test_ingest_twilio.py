@@ -539,3 +539,32 @@ def test_a_two_number_parents_redelivery_is_counted_once() -> None:
     kept, _ = TWILIO_FOLD.fold(None, app_leg)
     assert kept is not None
     assert TWILIO_FOLD.fold(orjson.loads(kept), app_leg) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("caller", "direction"),
+    [
+        # Twilio says ``inbound``: the call entered Twilio from the rep's softphone.
+        ("client:ana", Direction.OUTBOUND),
+        ("sip:bo@acme.sip.twilio.com", Direction.OUTBOUND),
+        ("sip:Ana.Seller@acme.example", Direction.OUTBOUND),
+        # A SIP caller nobody knows, and a trunk's number, keep Twilio's direction.
+        ("sip:desk-7@10.0.0.5", Direction.INBOUND),
+        ("sip:+14155550001@carrier.example", Direction.INBOUND),
+    ],
+)
+def test_a_call_a_rep_places_from_a_softphone_is_outbound(caller: str, direction: Direction) -> None:
+    """A SIP desk phone or a browser calling a number straight (no ``<Dial>`` leg reported):
+    Twilio reports the call ``inbound``, as it entered Twilio; it is the rep's outbound call."""
+    body = _callback(
+        "CA-sip",
+        "completed",
+        95,
+        3,
+        Direction="inbound",
+        From=caller,
+        To="sip:+14155552671@acme.sip.twilio.com",
+    )
+    result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+    (call,) = result.activities or _fold(body)
+    assert (call.direction, call.duration_seconds) == (direction, 95)

@@ -185,6 +185,7 @@ class TwilioAdapter:
             return AdapterResult(
                 ignored=("a call between two softphones: no number or address on either side",)
             )
+        direction = _placed_direction(direction, from_raw, parties[0])
         softphone_reps = [party.rep_id for party in parties if party.rep_id]
         rep_id = softphone_reps[0] if softphone_reps else None
 
@@ -224,6 +225,17 @@ class TwilioAdapter:
         # (``two_number_call``). A leg ends before or as its parent does; a call never answered
         # (busy, no-answer, failed, canceled) ran no TwiML, so dialled no leg.
         return AdapterResult(activities=(activity,), twilio_legs=(as_leg(two_numbers=True),))
+
+
+def _placed_direction(direction: Direction, from_raw: str, caller: _Party) -> Direction:
+    """A call a rep places from a softphone enters Twilio from it, so Twilio reports it
+    ``inbound``: it is her outbound call when the caller is a Twilio Client identity (the
+    tenant's own app mints them) or a SIP user known as a rep (``rep_aliases``, an address at the
+    tenant's domains). A SIP caller nobody knows keeps Twilio's direction."""
+    ours = from_raw.lower().startswith(_CLIENT) or caller.rep_id is not None or caller.participant is not None
+    if direction is Direction.INBOUND and caller.softphone and not caller.dials and ours:
+        return Direction.OUTBOUND
+    return direction
 
 
 def _outcome(status: str, duration: int, answered_by: str) -> Outcome:
