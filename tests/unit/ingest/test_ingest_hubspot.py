@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -113,7 +114,39 @@ def test_meeting_without_any_address_is_ignored_not_rejected() -> None:
     batch = fixture_json("hubspot", "meetings.json")[:1]
     result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
     assert result.activities == ()
-    assert result.ignored == ("[0] meetings/40140001: no owner or contact with an address in this batch",)
+    assert result.ignored == (
+        "[0] meetings/40140001: no owner or contact with an address in this batch or held",
+    )
+    # Ingest is told whom to look up: the owner and the contact the meeting names.
+    assert result.people_to_look_up == ("owners/7701", "contacts/901")
+
+
+def test_a_meeting_posted_apart_from_its_people_has_them_as_held() -> None:
+    """A sync job posts a meeting without its owner and contacts (synced before): parsed again
+    with the addresses held for them, the meeting is the owner's with the contact, not lost."""
+    batch = fixture_json("hubspot", "meetings.json")[:1]
+    held = {
+        "owners/7701": ("ana.seller@acme.example", None),
+        "contacts/901": ("bo.buyer@globex.example", "+14155552671"),
+    }
+    result = adapter.parse(make_request(dumps(batch), url=URL), replace(CONFIG, crm_people=held))
+    (meeting,) = result.activities
+    assert (meeting.outcome, meeting.direction, result.people_to_look_up) == (
+        Outcome.HELD,
+        Direction.OUTBOUND,
+        (),
+    )
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", phone="+14155552671", role=ParticipantRole.ATTENDEE),
+    )
+
+
+def test_people_carried_by_the_batch_or_of_archived_engagements_are_not_looked_up() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "meetings.json"), url=URL), CONFIG)
+    archived = {**fixture_json("hubspot", "meetings.json")[0], "archived": True}
+    gone = adapter.parse(make_request(dumps([archived]), url=URL), CONFIG)
+    assert (result.people_to_look_up, gone.people_to_look_up) == ((), ())
 
 
 def test_crm_objects_become_entities() -> None:
