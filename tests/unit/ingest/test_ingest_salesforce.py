@@ -58,7 +58,8 @@ def test_tasks_become_a_call_and_an_email_with_crm_references() -> None:
     assert call.direction is Direction.OUTBOUND
     assert call.outcome is Outcome.VOICEMAIL
     assert call.duration_seconds == 41
-    assert call.occurred_at == datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+    # Logged as the call ended (completed 10:15:00), 41 s long: it started at 10:14:19.
+    assert call.occurred_at == datetime(2026, 11, 24, 10, 14, 19, tzinfo=UTC)
     assert call.revision == ms(2026, 11, 24, 10, 15, 2)
     assert call.crm == CrmReferences(
         deal_id="0065j00000Lm4NoAAJ",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from xml.etree.ElementTree import Element, ParseError
 
@@ -385,13 +385,14 @@ def _activity(
         duration_raw = record.get("CallDurationInSeconds") or "0"
         if not (duration_raw.isascii() and duration_raw.isdigit()) or len(duration_raw) > 9:
             raise WebhookRejected(422, record.field("CallDurationInSeconds"), "expected seconds")
+        duration = reported_duration(int(duration_raw), record.field("CallDurationInSeconds"))
         return build_activity(
             record.path,
             kind=ActivityKind.CALL,
             direction=direction,
             outcome=_call_outcome(record.get("CallDisposition")),
-            occurred_at=occurred_at,
-            duration_seconds=reported_duration(int(duration_raw), record.field("CallDurationInSeconds")),
+            occurred_at=_call_start(record, occurred_at, duration),
+            duration_seconds=duration,
             participants=unique_participants(
                 [
                     make_participant(
@@ -500,6 +501,17 @@ def _email_message(
         crm=_references(record),  # RelatedToId: the opportunity or account; no owner, no WhoId
         revision=EMAIL_MESSAGE_RANK + (epoch_millis(modified) if modified else 0),
     ), ""
+
+
+def _call_start(record: _SObject, logged_at: datetime, duration: int) -> datetime:
+    """When a call logged as a Task started: a CTI (Open CTI, a dialer's Salesforce integration)
+    or a rep's "Log a Call" files the Task as the call ends, so its completion (else creation)
+    time less its ``CallDurationInSeconds``; the day's start for a Task dated only by its
+    ``ActivityDate``. Dated so, it meets the dialer's own report of the call (same start), which
+    attribution counts once (docs/attribution.md, "One call, several sources")."""
+    if record.time("CompletedDateTime") is None and record.time("CreatedDate") is None:
+        return logged_at
+    return logged_at - timedelta(seconds=duration)
 
 
 def _day_start(record: _SObject) -> datetime | None:
