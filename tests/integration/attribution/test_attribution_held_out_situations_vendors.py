@@ -1024,23 +1024,43 @@ async def _found(stack: Any, tenant: Tenant) -> dict[tuple[str, str], tuple[Any,
     }
 
 
+async def _tenant(db_engine: AsyncEngine) -> Tenant:
+    keys = await setup_tenant(db_engine, SETTINGS)
+    return Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+
+
+async def _crm(stack: Any, db_engine: AsyncEngine, tenant: Tenant) -> None:
+    """The roster through ``POST /v1/crm/sync``, HubSpot's and Salesforce's records through
+    their webhooks, all held by attribution."""
+    roster = [{"updated_at": "2026-10-01T00:00:00Z", **e} for e in ROSTER]
+    synced = await stack.ingest.post(
+        "/v1/crm/sync", json={"source": "hr", "entities": roster}, headers=tenant.ingest
+    )
+    assert synced.status_code == 202, synced.text
+    await references_landed(db_engine, TENANT, roster)
+    await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
+    await _deliver(stack, "salesforce", SALESFORCE_CRM)
+    await _deliver(stack, "hubspot", dumps([DEAL_DELETED]))
+    landed = [{"entity_type": k, "id": i} for k, i in HUBSPOT_ENTITIES + SALESFORCE_ENTITIES]
+    await references_landed(db_engine, TENANT, landed)
+
+
+async def _november(stack: Any, tenant: Tenant, *counted: str) -> dict[str, tuple[int, ...]]:
+    """Ana's and Bo's November counts (``counted``), as their scorecards read."""
+    found = {}
+    for rep in ("rep-ana", "rep-bo"):
+        url = f"/v1/reps/{rep}/scores?granularity=month&from=2026-11-01&to=2026-11-30"
+        [november] = (await get(stack, tenant, url))["periods"]
+        found[rep] = tuple(november["counts"][k] for k in counted)
+    return found
+
+
 async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_labels_it(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    keys = await setup_tenant(db_engine, SETTINGS)
-    tenant = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
-    roster = [{"updated_at": "2026-10-01T00:00:00Z", **e} for e in ROSTER]
+    tenant = await _tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        synced = await stack.ingest.post(
-            "/v1/crm/sync", json={"source": "hr", "entities": roster}, headers=tenant.ingest
-        )
-        assert synced.status_code == 202, synced.text
-        await references_landed(db_engine, TENANT, roster)
-        await _deliver(stack, "hubspot", dumps(HUBSPOT_CRM))
-        await _deliver(stack, "salesforce", SALESFORCE_CRM)
-        await _deliver(stack, "hubspot", dumps([DEAL_DELETED]))
-        landed = [{"entity_type": k, "id": i} for k, i in HUBSPOT_ENTITIES + SALESFORCE_ENTITIES]
-        await references_landed(db_engine, TENANT, landed)
+        await _crm(stack, db_engine, tenant)
         await _deliver(stack, "salesforce", SALESFORCE_ACTIVITIES)  # answered with the SOAP Ack
         accepted = {
             source: [(await _deliver(stack, source, body))["accepted"] for body in bodies]
@@ -1055,14 +1075,17 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
         }
         await settle(kafka_settings)
         found = await _found(stack, tenant)
-        scores = {
-            rep: (
-                await get(
-                    stack, tenant, f"/v1/reps/{rep}/scores?granularity=month&from=2026-11-01&to=2026-11-30"
-                )
-            )["periods"]
-            for rep in ("rep-ana", "rep-bo")
-        }
+        scores = await _november(
+            stack,
+            tenant,
+            "activities",
+            "dials",
+            "connects",
+            "talk_seconds",
+            "emails_sent",
+            "emails_received",
+            "meetings_held",
+        )
     # Every activity published (Twilio's two legs fold into their parents: 4 calls of 6
     # callbacks; the parent of a browser call publishes nothing until its leg names the buyer).
     assert accepted == {
@@ -1079,16 +1102,141 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
     # 5 meetings held (the one Fay declined counts nothing). Bo: 6 dials (his SIP desk phone's
     # call to Fay is his outbound call, connected; the voicemails, the busy and the no-answer
     # are not connects); the transferred call's talk time is his.
-    counted = (
-        "activities",
-        "dials",
-        "connects",
-        "talk_seconds",
-        "emails_sent",
-        "emails_received",
-        "meetings_held",
-    )
-    assert {rep: tuple(periods[0]["counts"][k] for k in counted) for rep, periods in scores.items()} == {
+    assert scores == {
         "rep-ana": (23, 9, 8, 2064, 3, 2, 5),
         "rep-bo": (16, 6, 2, 523, 3, 1, 4),
+    }
+
+
+# --- One piece of work, two vendors --------------------------------------------------------------
+
+#: Dana writes to Ana, copying Bo: Ana's Gmail and Bo's Outlook both hold the mail.
+SHARED_MAIL = _gmail(
+    "18c5f0a1b2c30101",
+    "2026-11-24T09:30:00",
+    ["INBOX"],
+    "Dana Buyer <dana@globex.example>",
+    f"Ana Seller <{ANA}>",
+)
+SHARED_MAIL["payload"]["headers"].append({"name": "Cc", "value": f"Bo Closer <{BO}>"})
+SHARED_MAIL_IN_OUTLOOK = {
+    "@odata.type": "#microsoft.graph.message",
+    "id": "AAMkAGUAAAwTW09AAC=",
+    "createdDateTime": "2026-11-24T09:30:02Z",
+    "lastModifiedDateTime": "2026-11-24T09:30:02Z",
+    "receivedDateTime": "2026-11-24T09:30:01Z",
+    "sentDateTime": "2026-11-24T09:30:00Z",
+    "internetMessageId": "<18c5f0a1b2c30101@mail.gmail.com>",
+    "subject": "Next steps",
+    "conversationId": "AAQkAGUAAAIDNjIzZTY3LWE0YjQtNDBiMC1iNGZiLWM1MDNlOTYwYjFkMwAQAC==",
+    "isDraft": False,
+    "from": {"emailAddress": {"name": "Dana Buyer", "address": "dana@globex.example"}},
+    "sender": {"emailAddress": {"name": "Dana Buyer", "address": "dana@globex.example"}},
+    "toRecipients": [{"emailAddress": {"name": "Ana Seller", "address": ANA}}],
+    "ccRecipients": [{"emailAddress": {"name": "Bo Closer", "address": BO}}],
+    "bccRecipients": [],
+}
+#: The weekly call with Dana on the 24th, Bo invited too: in Ana's calendar and in Bo's.
+SHARED_WEEKLY = {
+    **_weekly("2026-11-24"),
+    "attendees": [ANA_SELF, _guest("dana@globex.example"), _guest(BO)],
+}
+BO_COPY_OF_WEEKLY = {
+    **SHARED_WEEKLY,
+    "organizer": {"email": ANA, "displayName": "Ana Seller"},
+    "attendees": [_guest(ANA, organizer=True), _guest("dana@globex.example"), _guest(BO, self=True)],
+}
+#: Ana's call to Dana through Aircall, which its HubSpot integration also logs as a HubSpot call
+#: (started at the call's start, its length in ms, her line and Dana's number).
+AIRCALL_LOGGED = _aircall(
+    812340101,
+    "2026-11-24T15:00:00",
+    "outbound",
+    "+1 415-555-0142",
+    number={"id": 790, "name": "Ana direct", "digits": "+1 415-555-0001"},
+)
+HUBSPOT_LOG_OF_AIRCALL = _hs_call(
+    "hs-aircall-log",
+    "2026-11-24T15:00:00.000Z",
+    "7701",
+    "OUTBOUND",
+    ANA_LINE,
+    DANA,
+    hs_call_duration="248000",
+    hs_call_source="INTEGRATIONS_PLATFORM",
+    contacts="901",
+)
+#: Bo's click-to-call to Gil through Twilio (5 minutes, ended 16:05), which the Salesforce CTI
+#: logs as a completed call Task when it ends (its time the Task's completion, its length).
+TWILIO_LOGGED = _twilio(
+    "CA55e5", "completed", 300, From=BO_LINE, To=GIL, Timestamp="Tue, 24 Nov 2026 16:05:00 +0000"
+)
+SALESFORCE_LOG_OF_TWILIO = _outbound_message(
+    _task(
+        "00T5j00000Q1a3aEAB",
+        "7",
+        SF_BO,
+        BO,
+        "2026-11-24T16:05:00.000Z",
+        TaskSubtype="Call",
+        CallType="Outbound",
+        CallDurationInSeconds="300",
+        CallDisposition="Connected",
+        CallObject="CA55e5",
+        SPM_Who_Phone__c="(212) 555-0198",
+    )
+)
+#: (source, external id) -> (status, deal, rep, counted: not a duplicate of another report).
+REPORTED_TWICE: dict[tuple[str, str], tuple[Any, ...]] = {
+    ("aircall", "812340101"): ("attributed", "3301", "rep-ana", True),
+    ("hubspot", "hs-aircall-log"): ("attributed", "3301", "rep-ana", False),
+    ("twilio", "CA55e5"): ("attributed", NEW_LOGO, "rep-bo", True),
+    ("salesforce", "00T5j00000Q1a3aEAB"): ("attributed", NEW_LOGO, "rep-bo", False),
+    ("gmail", "<18c5f0a1b2c30101@mail.gmail.com>"): ("attributed", "3301", "rep-ana", True),
+    ("microsoft-graph", "<18c5f0a1b2c30101@mail.gmail.com>"): ("attributed", "3301", "rep-ana", False),
+    ("google-calendar", f"{WEEKLY}_20261124T160000Z"): ("attributed", "3301", "rep-ana", True),
+}
+
+
+async def test_work_two_vendors_report_is_credited_once(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A dialer and the CRM integration that logs its calls, two mailboxes holding one mail, two
+    calendars holding one meeting: each piece of work counts once, for the rep who did it. The
+    report that arrives second is marked the duplicate of the first (the meeting, one activity:
+    Bo's copy joins Ana's under its iCalUID)."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _crm(stack, db_engine, tenant)
+        await _deliver(stack, "aircall", AIRCALL_LOGGED)
+        await _deliver(stack, "twilio", TWILIO_LOGGED)
+        await _deliver(stack, "gmail", dumps({"messages": [SHARED_MAIL]}))
+        await _deliver(stack, "google-calendar", dumps({"mailbox": ANA, "items": [SHARED_WEEKLY]}))
+        await settle(kafka_settings)
+        await _deliver(stack, "hubspot", dumps([HUBSPOT_LOG_OF_AIRCALL]))
+        await _deliver(stack, "salesforce", SALESFORCE_LOG_OF_TWILIO)
+        await _deliver(stack, "microsoft-graph", dumps({"mailbox": BO, "value": [SHARED_MAIL_IN_OUTLOOK]}))
+        copy = await _deliver(stack, "google-calendar", dumps({"mailbox": BO, "items": [BO_COPY_OF_WEEKLY]}))
+        await settle(kafka_settings)
+        listed = await get(stack, tenant, "/v1/activities?limit=100")
+        scores = await _november(
+            stack,
+            tenant,
+            "activities",
+            "dials",
+            "connects",
+            "talk_seconds",
+            "emails_received",
+            "meetings_held",
+        )
+    names = {str(activity_id_for(TENANT, s, e)): (s, e) for s, e in REPORTED_TWICE}
+    found = {
+        names[a["activity_id"]]: (a["status"], a["deal_id"], a["rep_id"], a["duplicate_of"] is None)
+        for a in listed["items"]
+    }
+    assert (copy["accepted"], copy["duplicates"]) == (1, 1)
+    assert found == REPORTED_TWICE
+    assert scores == {
+        "rep-ana": (3, 1, 1, 248, 1, 1),
+        "rep-bo": (1, 1, 1, 300, 0, 0),
     }
