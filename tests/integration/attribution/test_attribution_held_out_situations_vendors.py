@@ -298,6 +298,19 @@ HUBSPOT_ENGAGEMENTS: list[dict[str, Any]] = [
     _hs_call(
         "hs-call-inbound", "2026-11-16T19:00:00.000Z", "7701", "INBOUND", ELI, ANA_LINE, companies="5501"
     ),
+    # Bo's 10-minute call with Fay logged by hand ("Log activity"): no number, the contact only.
+    _hs_engagement(
+        "calls",
+        "hs-call-logged",
+        "2026-11-16T20:00:00.000Z",
+        {
+            "hs_call_status": "COMPLETED",
+            "hs_call_disposition": "f240bbac-87c9-4f6e-bf70-924b57d47db7",
+            "hs_call_duration": "600000",
+            "hubspot_owner_id": "7702",
+        },
+        contacts="903",
+    ),
     # Bo writes to Dana about the Expansion, logged on it.
     _hs_engagement(
         "emails",
@@ -674,6 +687,14 @@ AIRCALL = {
     ),
     # Ana's call to Gil (Initech, in Salesforce): her Renewal.
     "812340005": _aircall(812340005, "2026-11-17T19:00:00", "outbound", "+1 212-555-0198"),
+    # Ana's Aircall seat signs her in with a tagged address; she dials Eli (Bo's deal).
+    "812340007": _aircall(
+        812340007,
+        "2026-11-17T21:00:00",
+        "outbound",
+        "+1 415-555-0143",
+        user={"id": 458, "name": "Ana Seller", "email": "ana.seller+aircall@acme.example"},
+    ),
     # Dana calls from a number the CRM does not hold; Aircall's contact card names her address.
     "812340006": _aircall(
         812340006,
@@ -972,6 +993,8 @@ NEW_LOGO_OF = ("attributed", NEW_LOGO, INITECH)
 #: (source, external id) -> (status, deal, account, rep, team).
 TRUTH: dict[tuple[str, str], tuple[Any, ...]] = {
     ("hubspot", "hs-email-other-owner"): (*PLATFORM, *EAST),
+    ("hubspot", "hs-call-logged"): (*PILOT, *EAST),
+    ("aircall", "812340007"): (*EXPANSION, *WEST),
     ("hubspot", "hs-call-won-deal"): ("attributed", "3303", "5501", *WEST),
     ("hubspot", "hs-call-national"): (*PILOT, *EAST),
     ("hubspot", "hs-email-gone-deal"): (*PLATFORM, *WEST),
@@ -1089,22 +1112,23 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
     # Every activity published (Twilio's two legs fold into their parents: 4 calls of 6
     # callbacks; the parent of a browser call publishes nothing until its leg names the buyer).
     assert accepted == {
-        "hubspot": [12],
-        "aircall": [1, 1, 1, 1, 1, 1],
+        "hubspot": [13],
+        "aircall": [1, 1, 1, 1, 1, 1, 1],
         "twilio": [0, 1, 1, 1, 1, 1],
         "google-calendar": [6, 1],
         "microsoft-graph": [2],
         "gmail": [2],
     }
     assert found == TRUTH
-    # One seller, one scorecard, whichever source reported the work. Ana: 9 dials (8 connected,
-    # the HubSpot no-answer not), talk 2,064 s (her connected calls, the two inbound included),
-    # 5 meetings held (the one Fay declined counts nothing). Bo: 6 dials (his SIP desk phone's
-    # call to Fay is his outbound call, connected; the voicemails, the busy and the no-answer
-    # are not connects); the transferred call's talk time is his.
+    # One seller, one scorecard, whichever source reported the work. Ana: 10 dials (9 connected,
+    # the HubSpot no-answer not), talk 2,312 s (her connected calls, the two inbound included),
+    # 5 meetings held (the one Fay declined counts nothing). Bo: 7 dials (his SIP desk phone's
+    # call to Fay is his outbound call, connected, and so is the call logged by hand; the
+    # voicemails, the busy and the no-answer are not connects); the transferred call's talk
+    # time is his.
     assert scores == {
-        "rep-ana": (23, 9, 8, 2064, 3, 2, 5),
-        "rep-bo": (16, 6, 2, 523, 3, 1, 4),
+        "rep-ana": (24, 10, 9, 2312, 3, 2, 5),
+        "rep-bo": (17, 7, 3, 1123, 3, 1, 4),
     }
 
 

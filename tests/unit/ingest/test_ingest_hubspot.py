@@ -142,6 +142,31 @@ def test_a_meeting_posted_apart_from_its_people_has_them_as_held() -> None:
     )
 
 
+def test_a_call_logged_by_hand_without_its_people_is_looked_up_not_a_refused_batch() -> None:
+    """ "Log activity -> Call" names no number: posted without its owner and contacts, the call
+    has nobody to list until ingest looks them up; before, the whole batch was a 422."""
+    call = {
+        "objectType": "calls",
+        "id": "40120009",
+        "properties": {
+            "hs_timestamp": "2026-11-24T13:30:00.000Z",
+            "hs_call_status": "COMPLETED",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-24T13:36:12.345Z",
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "call_to_contact"}]}},
+        "createdAt": "2026-11-24T13:36:00.000Z",
+        "updatedAt": "2026-11-24T13:36:12.345Z",
+        "archived": False,
+    }
+    alone = adapter.parse(make_request(dumps([call]), url=URL), CONFIG)
+    assert (alone.activities, alone.people_to_look_up) == ((), ("owners/7701", "contacts/901"))
+    assert alone.ignored == ("[0] calls/40120009: no owner or contact with an address in this batch or held",)
+    held = replace(CONFIG, crm_people={"contacts/901": (None, "+14155552671")})
+    (logged,) = adapter.parse(make_request(dumps([call]), url=URL), held).activities
+    assert logged.participants == (Participant(phone="+14155552671", role=ParticipantRole.CALLEE),)
+
+
 def test_people_carried_by_the_batch_or_of_archived_engagements_are_not_looked_up() -> None:
     result = adapter.parse(make_request(fixture("hubspot", "meetings.json"), url=URL), CONFIG)
     archived = {**fixture_json("hubspot", "meetings.json")[0], "archived": True}

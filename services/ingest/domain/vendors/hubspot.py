@@ -505,6 +505,9 @@ def _engagement(
                 *index.contact_participants(contact_ids, other_role, region),
             ]
         )
+        if not participants:
+            # A call logged by hand names no number: its people are its owner and contacts.
+            return None, "no owner or contact with an address in this batch or held"
         duration_ms = properties.opt_int("hs_call_duration") or 0
         return build_activity(
             item.path,
