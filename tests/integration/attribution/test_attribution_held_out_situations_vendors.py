@@ -599,6 +599,40 @@ SALESFORCE_ACTIVITIES = _outbound_message(
         SPM_Who_Email__c="gil@initech.example",
         WhatId=INITECH,
     ),
+    # Sent as Salesforce documents the objects, without the custom address fields: the owner
+    # (OwnerId) and the contact (WhoId) were synced. Bo's call to Gil: his New Logo.
+    _sobject(
+        "Task",
+        "Gx8R8AAA",
+        Id="00T5j00000Q1a2gEAB",
+        AccountId=INITECH,
+        OwnerId=SF_BO,
+        WhoId=GIL_ID,
+        Subject="Call",
+        TaskSubtype="Call",
+        CallType="Outbound",
+        CallDurationInSeconds="60",
+        CallDisposition="Connected",
+        Status="Completed",
+        CompletedDateTime="2026-11-20T17:01:00.000Z",
+        CreatedDate="2026-11-20T17:01:00.000Z",
+        LastModifiedDate="2026-11-20T17:01:00.000Z",
+    ),
+    # Ana's meeting with Gil on her Renewal, likewise without the custom fields.
+    _sobject(
+        "Event",
+        "Gx8R9AAA",
+        Id="00U5j00000Ab1CeEAJ",
+        AccountId=INITECH,
+        OwnerId=SF_ANA,
+        WhoId=GIL_ID,
+        WhatId=RENEWAL,
+        Subject="Renewal terms",
+        StartDateTime="2026-11-20T18:00:00.000Z",
+        EndDateTime="2026-11-20T18:45:00.000Z",
+        IsAllDayEvent="false",
+        LastModifiedDate="2026-11-20T18:50:00.000Z",
+    ),
 )
 
 # --- Aircall -----------------------------------------------------------------------------------
@@ -994,6 +1028,8 @@ NEW_LOGO_OF = ("attributed", NEW_LOGO, INITECH)
 TRUTH: dict[tuple[str, str], tuple[Any, ...]] = {
     ("hubspot", "hs-email-other-owner"): (*PLATFORM, *EAST),
     ("hubspot", "hs-call-logged"): (*PILOT, *EAST),
+    ("salesforce", "00T5j00000Q1a2gEAB"): (*NEW_LOGO_OF, *EAST),
+    ("salesforce", "00U5j00000Ab1CeEAJ"): (*RENEWAL_OF, *WEST),
     ("aircall", "812340007"): (*EXPANSION, *WEST),
     ("hubspot", "hs-call-won-deal"): ("attributed", "3303", "5501", *WEST),
     ("hubspot", "hs-call-national"): (*PILOT, *EAST),
@@ -1122,13 +1158,13 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
     assert found == TRUTH
     # One seller, one scorecard, whichever source reported the work. Ana: 10 dials (9 connected,
     # the HubSpot no-answer not), talk 2,312 s (her connected calls, the two inbound included),
-    # 5 meetings held (the one Fay declined counts nothing). Bo: 7 dials (his SIP desk phone's
-    # call to Fay is his outbound call, connected, and so is the call logged by hand; the
-    # voicemails, the busy and the no-answer are not connects); the transferred call's talk
-    # time is his.
+    # 6 meetings held (the one Fay declined counts nothing). Bo: 8 dials (his SIP desk phone's
+    # call to Fay is his outbound call, connected, and so are the calls logged by hand in HubSpot
+    # and Salesforce; the voicemails, the busy and the no-answer are not connects); the
+    # transferred call's talk time is his.
     assert scores == {
-        "rep-ana": (24, 10, 9, 2312, 3, 2, 5),
-        "rep-bo": (17, 7, 3, 1123, 3, 1, 4),
+        "rep-ana": (25, 10, 9, 2312, 3, 2, 6),
+        "rep-bo": (18, 8, 4, 1183, 3, 1, 4),
     }
 
 

@@ -85,6 +85,7 @@ ACK = HandshakeResponse(
 OPPORTUNITY_PREFIX = "006"
 ACCOUNT_PREFIX = "001"
 CONTACT_PREFIX = "003"
+USER_PREFIX = "005"
 
 CALL_TYPES: dict[str, Direction] = {
     "inbound": Direction.INBOUND,
@@ -284,7 +285,48 @@ class SalesforceAdapter:
             ignored=tuple(ignored),
             ack=ACK,
             deletions=tuple(deletions),
+            people_to_look_up=_wanted_people(message.objects, config),
         )
+
+
+def _people_keys(record: _SObject) -> tuple[str, ...]:
+    """The held people a Task's or Event's addresses may come from: its owner (a User, ``005``)
+    and its ``WhoId`` when a Contact (``003``), as ``TenantWebhookConfig.crm_people`` keys."""
+    owner, who = record.get("OwnerId") or "", record.get("WhoId") or ""
+    return (
+        *((f"owners/{owner}",) if owner.startswith(USER_PREFIX) else ()),
+        *((f"contacts/{who}",) if who.startswith(CONTACT_PREFIX) else ()),
+    )
+
+
+def _addresses(record: _SObject, config: TenantWebhookConfig) -> tuple[str | None, str | None, str | None]:
+    """A Task's or Event's owner email, and its contact's email and phone: the custom fields a
+    flow fills (``SPM_Owner_Email__c``, ...), else what is held for its ``OwnerId`` and its
+    ``WhoId`` (a Task carries no address of its own; the User and the Contact were synced)."""
+    owner, who = record.get("OwnerId") or "", record.get("WhoId") or ""
+    held_owner = config.crm_people.get(f"owners/{owner}", (None, None))
+    held_who = config.crm_people.get(f"contacts/{who}", (None, None))
+    who_email, who_phone = record.get(WHO_EMAIL_FIELD), record.get(WHO_PHONE_FIELD)
+    if not (who_email or who_phone):
+        who_email, who_phone = held_who
+    return record.get(OWNER_EMAIL_FIELD) or held_owner[0], who_email, who_phone
+
+
+def _wanted_people(records: Sequence[_SObject], config: TenantWebhookConfig) -> tuple[str, ...]:
+    """The owners and contacts of the live Tasks and Events whose addresses the message does not
+    carry and that are not held yet: ingest looks them up (``AdapterResult.people_to_look_up``)."""
+    wanted: dict[str, None] = {}
+    for record in records:
+        if record.type not in {"Task", "Event"} or record.flag("IsDeleted"):
+            continue
+        carried = {
+            f"owners/{record.get('OwnerId')}": bool(record.get(OWNER_EMAIL_FIELD)),
+            f"contacts/{record.get('WhoId')}": bool(
+                record.get(WHO_EMAIL_FIELD) or record.get(WHO_PHONE_FIELD)
+            ),
+        }
+        wanted.update((key, None) for key in _people_keys(record) if not carried[key])
+    return tuple(key for key in wanted if key not in config.crm_people)
 
 
 def _modified(record: _SObject) -> datetime | None:
@@ -323,11 +365,12 @@ def _activity(
     if subtype not in {"Call", "Email", "Event"}:
         return None, f"TaskSubtype={subtype}: not a call or an email"
     region = config.default_phone_region
-    owner_email = record.get(OWNER_EMAIL_FIELD)
-    who_email = record.get(WHO_EMAIL_FIELD)
-    who_phone = record.get(WHO_PHONE_FIELD)
+    owner_email, who_email, who_phone = _addresses(record, config)
     if not (owner_email or who_email or who_phone):
-        return None, f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}"
+        return None, (
+            f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}, "
+            "or sync its owner (User) and contact first"
+        )
     modified = _modified(record)
     common = {
         "source": "salesforce",
