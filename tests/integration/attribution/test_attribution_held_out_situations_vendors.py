@@ -808,6 +808,31 @@ TWILIO = {
     ),
     # Bo's click-to-call to Gil: busy.
     "CA44d4": _twilio("CA44d4", "busy", 0, From=BO_LINE, To=GIL),
+    # Gil rings the main number, whose TwiML dials Ana's browser (<Dial><Client>ana</Client>);
+    # she talks to him for 185 s.
+    "CA66f6": _twilio("CA66f6", "completed", 200, Direction="inbound", From=GIL, To=MAIN_LINE),
+    "CA66f6-leg": _twilio(
+        "CA66f6-leg",
+        "completed",
+        185,
+        Direction="outbound-dial",
+        From=GIL,
+        To="client:ana",
+        ParentCallSid="CA66f6",
+        SequenceNumber="2",
+    ),
+    # Dana rings the main number, dialled through to Ana's browser, which she does not answer.
+    "CA77g7": _twilio("CA77g7", "completed", 30, Direction="inbound", From=DANA, To=MAIN_LINE),
+    "CA77g7-leg": _twilio(
+        "CA77g7-leg",
+        "no-answer",
+        0,
+        Direction="outbound-dial",
+        From=DANA,
+        To="client:ana",
+        ParentCallSid="CA77g7",
+        SequenceNumber="2",
+    ),
 }
 
 # --- Google Calendar (Ana's and Bo's calendars), Graph (Bo's Outlook), Gmail (Ana's) ---------
@@ -1028,6 +1053,8 @@ NEW_LOGO_OF = ("attributed", NEW_LOGO, INITECH)
 TRUTH: dict[tuple[str, str], tuple[Any, ...]] = {
     ("hubspot", "hs-email-other-owner"): (*PLATFORM, *EAST),
     ("hubspot", "hs-call-logged"): (*PILOT, *EAST),
+    ("twilio", "CA66f6"): (*RENEWAL_OF, *WEST),
+    ("twilio", "CA77g7"): (*PLATFORM, *WEST),
     ("salesforce", "00T5j00000Q1a2gEAB"): (*NEW_LOGO_OF, *EAST),
     ("salesforce", "00U5j00000Ab1CeEAJ"): (*RENEWAL_OF, *WEST),
     ("aircall", "812340007"): (*EXPANSION, *WEST),
@@ -1145,25 +1172,26 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
             "emails_received",
             "meetings_held",
         )
-    # Every activity published (Twilio's two legs fold into their parents: 4 calls of 6
+    # Every activity published (Twilio's four legs fold into their parents: 6 calls of 10
     # callbacks; the parent of a browser call publishes nothing until its leg names the buyer).
     assert accepted == {
         "hubspot": [13],
         "aircall": [1, 1, 1, 1, 1, 1, 1],
-        "twilio": [0, 1, 1, 1, 1, 1],
+        "twilio": [0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         "google-calendar": [6, 1],
         "microsoft-graph": [2],
         "gmail": [2],
     }
     assert found == TRUTH
     # One seller, one scorecard, whichever source reported the work. Ana: 10 dials (9 connected,
-    # the HubSpot no-answer not), talk 2,312 s (her connected calls, the two inbound included),
+    # the HubSpot no-answer not), talk 2,497 s (her connected calls, the three inbound ones
+    # included; Dana's call to her browser she did not answer adds none, not the 30 s of ringing),
     # 6 meetings held (the one Fay declined counts nothing). Bo: 8 dials (his SIP desk phone's
     # call to Fay is his outbound call, connected, and so are the calls logged by hand in HubSpot
     # and Salesforce; the voicemails, the busy and the no-answer are not connects); the
     # transferred call's talk time is his.
     assert scores == {
-        "rep-ana": (25, 10, 9, 2312, 3, 2, 6),
+        "rep-ana": (27, 10, 9, 2497, 3, 2, 6),
         "rep-bo": (18, 8, 4, 1183, 3, 1, 4),
     }
 

@@ -568,3 +568,48 @@ def test_a_call_a_rep_places_from_a_softphone_is_outbound(caller: str, direction
     result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
     (call,) = result.activities or _fold(body)
     assert (call.direction, call.duration_seconds) == (direction, 95)
+
+
+def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> None:
+    """A buyer rings the tenant's number, whose TwiML dials Ana's browser
+    (``<Dial><Client>ana</Client>``): the leg lists no number, yet it reached her. The call is
+    hers (``rep_aliases``), its outcome and length the leg's: 185 s talked, or, when she did not
+    pick up, no answer (not the parent's 30 s of ringing). Before, the leg was not read as
+    dialling anyone: the parent went out alone, connected, with no rep."""
+
+    def kept(leg_status: str, seconds: int) -> ActivityIn:
+        state, published = None, list[ActivityIn]()
+        parent = _callback(
+            "CA-fwd", "completed", 30, 3, Direction="inbound", From="+14155552671", To="+14155550100"
+        )
+        leg = _callback(
+            "CA-fwd-leg",
+            leg_status,
+            seconds,
+            2,
+            ParentCallSid="CA-fwd",
+            Direction="outbound-dial",
+            From="+14155552671",
+            To="client:ana",
+        )
+        for body in (parent, leg):
+            result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+            published += result.activities
+            for part in result.twilio_legs:
+                state, activity = fold_twilio_call(state, part)
+                published += [activity] if activity is not None else []
+        return _kept(published)
+
+    answered, missed = kept("completed", 185), kept("no-answer", 0)
+    assert (answered.outcome, answered.duration_seconds, answered.crm.owner_rep_id) == (
+        Outcome.CONNECTED,
+        185,
+        "rep-a",
+    )
+    assert (missed.outcome, missed.duration_seconds, missed.crm.owner_rep_id) == (
+        Outcome.NO_ANSWER,
+        0,
+        "rep-a",
+    )
+    assert answered.participants == (_caller("+14155552671"), _callee("+14155550100"))
+    assert answered.direction is Direction.INBOUND

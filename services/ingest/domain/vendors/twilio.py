@@ -414,7 +414,9 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
     legs = sorted(state.legs.values(), key=lambda leg: leg.call_sid)
     if parent is None or parent.excluded or any(leg.excluded for leg in legs):
         return None
-    dialed = [leg for leg in legs if leg.participants]
+    # A leg to a rep's softphone (``<Dial><Client>ana</Client>``) reached her, though it lists
+    # no number: its outcome and length are the call's, and she is its rep.
+    dialed = [leg for leg in legs if leg.participants or leg.rep_id]
     if not dialed:
         return None
     best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
@@ -425,7 +427,7 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
             *(p for p in parent.participants if p.role is not ParticipantRole.CALLER),
         ]
     )
-    rep_id = parent.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    rep_id = parent.rep_id or best.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
     return ActivityIn(
         source="twilio",
         external_id=parent.call_sid,
