@@ -719,6 +719,17 @@ AIRCALL = {
         transferred_by=AIRCALL_DESK,
         transferred_to=AIRCALL_BO,
     ),
+    # Fay rang again; the front desk transferred her to Ana this time, who took the call: Ana's
+    # call, on the Hooli deal (Bo's).
+    "812340008": _aircall(
+        812340008,
+        "2026-11-18T18:00:00",
+        "inbound",
+        "+1 650-555-0177",
+        user=AIRCALL_DESK,
+        transferred_by=AIRCALL_DESK,
+        transferred_to=AIRCALL_ANA,
+    ),
     # Ana's call to Gil (Initech, in Salesforce): her Renewal.
     "812340005": _aircall(812340005, "2026-11-17T19:00:00", "outbound", "+1 212-555-0198"),
     # Ana's Aircall seat signs her in with a tagged address; she dials Eli (Bo's deal).
@@ -1081,6 +1092,7 @@ TRUTH: dict[tuple[str, str], tuple[Any, ...]] = {
     ("aircall", "812340002"): (*NEW_LOGO_OF, *EAST),
     ("aircall", "812340003"): (*EXPANSION, *EAST),
     ("aircall", "812340004"): (*PILOT, *EAST),
+    ("aircall", "812340008"): (*PILOT, *WEST),
     ("aircall", "812340005"): (*RENEWAL_OF, *WEST),
     ("twilio", "CA11a1"): (*PLATFORM, *WEST),
     ("twilio", "CA22b2"): (*PILOT, *EAST),
@@ -1176,7 +1188,7 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
     # callbacks; the parent of a browser call publishes nothing until its leg names the buyer).
     assert accepted == {
         "hubspot": [13],
-        "aircall": [1, 1, 1, 1, 1, 1, 1],
+        "aircall": [1, 1, 1, 1, 1, 1, 1, 1],
         "twilio": [0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
         "google-calendar": [6, 1],
         "microsoft-graph": [2],
@@ -1184,14 +1196,15 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
     }
     assert found == TRUTH
     # One seller, one scorecard, whichever source reported the work. Ana: 10 dials (9 connected,
-    # the HubSpot no-answer not), talk 2,497 s (her connected calls, the three inbound ones
-    # included; Dana's call to her browser she did not answer adds none, not the 30 s of ringing),
+    # the HubSpot no-answer not), talk 2,745 s (her connected calls, the four inbound ones
+    # included, Fay's transferred to her too; Dana's call to her browser she did not answer adds
+    # none, not the 30 s of ringing),
     # 6 meetings held (the one Fay declined counts nothing). Bo: 8 dials (his SIP desk phone's
     # call to Fay is his outbound call, connected, and so are the calls logged by hand in HubSpot
     # and Salesforce; the voicemails, the busy and the no-answer are not connects); the
     # transferred call's talk time is his.
     assert scores == {
-        "rep-ana": (27, 10, 9, 2497, 3, 2, 6),
+        "rep-ana": (28, 10, 9, 2745, 3, 2, 6),
         "rep-bo": (18, 8, 4, 1183, 3, 1, 4),
     }
 

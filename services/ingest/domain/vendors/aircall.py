@@ -125,7 +125,26 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
         email=contact_email,
         name=contact_name,
     )
-    return unique_participants([rep, counterpart])
+    return unique_participants([rep, _transferred_to(call, rep_role, region), counterpart])
+
+
+def _transferred_to(call: JsonObject, role: ParticipantRole, region: str) -> Participant | None:
+    """The user a call was transferred to (``data.transferred_to``, a User; a Team has no
+    address): on the tenant's side too, after the user who took it. A front desk that answers
+    and transfers the buyer to a rep is no rep: the call is that rep's."""
+    target = call.opt_obj("transferred_to")
+    if target is None:
+        return None
+    try:
+        return make_participant(
+            role=role,
+            field="data.transferred_to.email",
+            region=region,
+            email=target.opt_str("email"),
+            name=target.opt_str("name"),
+        )
+    except WebhookRejected:
+        return None
 
 
 def _line(digits: str | None, role: ParticipantRole, region: str) -> Participant | None:
