@@ -917,6 +917,15 @@ ANA_CALENDAR = {
             _guest("dana@globex.example", organizer=True),
             _guest(ANA, self=True),
         ),
+        # Dana invites Ana, who never answered the invitation (and went): Dana's deal.
+        _gcal(
+            "dana4pending",
+            _at("2026-11-21T09:00:00-08:00"),
+            _at("2026-11-21T09:30:00-08:00"),
+            {"email": "dana@globex.example", "displayName": "Dana Buyer"},
+            _guest("dana@globex.example", organizer=True),
+            _guest(ANA, "needsAction", self=True),
+        ),
         # A day on site with Eli (an all-day event): Eli's deal.
         _gcal(
             "onsite1eli",
@@ -986,6 +995,34 @@ GRAPH = {
                     "status": {"response": "accepted", "time": "2026-11-02T09:00:00Z"},
                     "emailAddress": {"name": "Gil Ortiz", "address": "gil@initech.example"},
                 }
+            ],
+        },
+        # Gil invites Bo (Bo's copy in his mailbox; he answered "tentative").
+        {
+            "@odata.type": "#microsoft.graph.event",
+            "id": "AAMkAGIAAAoZDOFAAC=",
+            "createdDateTime": "2026-11-10T08:00:00.0000000Z",
+            "lastModifiedDateTime": "2026-11-10T08:00:00.0000000Z",
+            "iCalUId": "040000008200E00074C5B7101A82E00807EA0B12D02AB1F5E0A5D801000000000000000010000000F3C3",
+            "subject": "Initech security review",
+            "isCancelled": False,
+            "isOrganizer": False,
+            "type": "singleInstance",
+            "responseStatus": {"response": "tentativelyAccepted", "time": "2026-11-10T09:00:00Z"},
+            "start": {"dateTime": "2026-11-20T19:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-11-20T20:00:00.0000000", "timeZone": "UTC"},
+            "organizer": {"emailAddress": {"name": "Gil Ortiz", "address": "gil@initech.example"}},
+            "attendees": [
+                {
+                    "type": "required",
+                    "status": {"response": "tentativelyAccepted", "time": "2026-11-10T09:00:00Z"},
+                    "emailAddress": {"name": "Bo Closer", "address": BO},
+                },
+                {
+                    "type": "required",
+                    "status": {"response": "none", "time": "0001-01-01T00:00:00Z"},
+                    "emailAddress": {"name": "Gil Ortiz", "address": "gil@initech.example"},
+                },
             ],
         },
         # Gil writes to Bo.
@@ -1064,6 +1101,8 @@ NEW_LOGO_OF = ("attributed", NEW_LOGO, INITECH)
 TRUTH: dict[tuple[str, str], tuple[Any, ...]] = {
     ("hubspot", "hs-email-other-owner"): (*PLATFORM, *EAST),
     ("hubspot", "hs-call-logged"): (*PILOT, *EAST),
+    ("google-calendar", "dana4pending"): (*PLATFORM, *WEST),
+    ("microsoft-graph", "AAMkAGIAAAoZDOFAAC="): (*NEW_LOGO_OF, *EAST),
     ("twilio", "CA66f6"): (*RENEWAL_OF, *WEST),
     ("twilio", "CA77g7"): (*PLATFORM, *WEST),
     ("salesforce", "00T5j00000Q1a2gEAB"): (*NEW_LOGO_OF, *EAST),
@@ -1190,22 +1229,22 @@ async def test_a_seller_org_wired_through_every_vendor_is_credited_as_a_human_la
         "hubspot": [13],
         "aircall": [1, 1, 1, 1, 1, 1, 1, 1],
         "twilio": [0, 1, 1, 1, 1, 1, 1, 1, 1, 1],
-        "google-calendar": [6, 1],
-        "microsoft-graph": [2],
+        "google-calendar": [7, 1],
+        "microsoft-graph": [3],
         "gmail": [2],
     }
     assert found == TRUTH
     # One seller, one scorecard, whichever source reported the work. Ana: 10 dials (9 connected,
-    # the HubSpot no-answer not), talk 2,745 s (her connected calls, the four inbound ones
-    # included, Fay's transferred to her too; Dana's call to her browser she did not answer adds
-    # none, not the 30 s of ringing),
-    # 6 meetings held (the one Fay declined counts nothing). Bo: 8 dials (his SIP desk phone's
+    # the HubSpot no-answer not); talk 2,745 s, her connected calls, the four inbound ones
+    # included, Fay's transferred to her too (Dana's call to her browser she did not answer adds
+    # none, not the 30 s of ringing); 7 meetings held (the one Fay declined counts nothing, the
+    # one Dana invited her to and she never answered counts). Bo: 8 dials (his SIP desk phone's
     # call to Fay is his outbound call, connected, and so are the calls logged by hand in HubSpot
     # and Salesforce; the voicemails, the busy and the no-answer are not connects); the
-    # transferred call's talk time is his.
+    # transferred call's talk time is his; 5 meetings (Gil's invitation he answered "tentative").
     assert scores == {
-        "rep-ana": (28, 10, 9, 2745, 3, 2, 6),
-        "rep-bo": (18, 8, 4, 1183, 3, 1, 4),
+        "rep-ana": (29, 10, 9, 2745, 3, 2, 7),
+        "rep-bo": (19, 8, 4, 1183, 3, 1, 5),
     }
 
 
