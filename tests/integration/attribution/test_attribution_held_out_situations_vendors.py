@@ -11,6 +11,15 @@ her Google mailbox; Bo is ``rep-bo`` (team East), owner ``7702``, User ``0055j00
 Aircall user ``457``, a SIP phone ``bo.closer``, his Outlook mailbox. Globex and Hooli live in
 HubSpot, Initech in Salesforce. Each activity's truth, as a careful human labels it, is written
 next to it.
+
+Before the fixes that came with these tests, 30 of the first test's 48 activities were right
+(one HubSpot call logged by hand made its whole engagement batch of 13 a 422; the two Salesforce
+records sent without our custom fields were ignored; a missed Aircall call was a close call, a
+front desk's transfer credited the deal's owner, a call forwarded to a browser named no rep; and,
+in the scorecards, a SIP desk phone's call was the rep's inbound call and a forwarded call she
+never picked up was 30 s of talk) and 6 of the second's 7 (a Salesforce CTI log, dated at the
+call's end, counted the call twice). A meeting two sources report keeps the newest sighting's CRM
+references only (docs/webhooks.md, Duplicates): not covered here.
 """
 
 from __future__ import annotations
