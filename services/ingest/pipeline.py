@@ -44,6 +44,7 @@ from services.ingest.adapters.repository import (
     TenantContext,
     TenantDirectory,
     account_countries,
+    crm_people,
     highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
@@ -461,25 +462,27 @@ class WebhookOutcome:
     prepared: handlers.PreparedActivities | None = None
 
 
-async def read_in_held_countries(
+async def read_in_held_references(
     deps: IngestDeps,
     adapter: VendorAdapter,
     delivery: WebhookRequest,
     context: TenantContext,
     result: AdapterResult,
 ) -> AdapterResult:
-    """``result``, or the verified delivery parsed again when some of its contacts state no
-    country and their accounts, not in the delivery, are held with one: their phones are read in
-    the account's country (a Salesforce Outbound Message carries one object type: a Contact's
-    Account never comes with it). One lookup of the accounts; parsing is pure."""
+    """``result``, or the verified delivery parsed again with what is held for what it names
+    without carrying: the countries of its contacts' accounts, for contacts stating none (their
+    phones are read in the account's country; a Salesforce Outbound Message carries one object
+    type: a Contact's Account never comes with it), and the addresses of the owners and contacts
+    its engagements name (a HubSpot sync job posts meetings apart from their people). At most
+    one lookup of each; parsing is pure."""
     needed = accounts_to_look_up(result.entities, read=True)
-    if not needed:
-        return result
-    held = await account_countries(deps.engine, context.tenant_id, needed)
-    if not held:
+    held = await account_countries(deps.engine, context.tenant_id, needed) if needed else {}
+    people = result.people_to_look_up
+    found = await crm_people(deps.engine, context.tenant_id, people) if people else {}
+    if not (held or found):
         return result
     try:
-        return adapter.parse(delivery, replace(context.webhook, account_countries=held))
+        return adapter.parse(delivery, replace(context.webhook, account_countries=held, crm_people=found))
     except WebhookRejected as exc:  # parsed once already: not expected, answered as the first
         raise rejection(adapter, delivery, exc) from None
 
@@ -503,7 +506,7 @@ async def receive_webhook(
     if context is None:
         # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
         raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
-    result = await read_in_held_countries(deps, adapter, delivery, context, result)
+    result = await read_in_held_references(deps, adapter, delivery, context, result)
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
     kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)

@@ -155,6 +155,28 @@ async def account_countries(
         return {r.account_id: r.country for r in rows}
 
 
+async def crm_people(
+    engine: AsyncEngine, tenant_id: str, keys: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """The first email and phone held for each of ``keys`` (``owners/{rep id}``,
+    ``contacts/{contact id}``) that holds one, not deleted: the people a vendor's engagement
+    names without carrying them (``AdapterResult.people_to_look_up``)."""
+    reps = sorted({k.removeprefix("owners/") for k in keys if k.startswith("owners/")})
+    contacts = sorted({k.removeprefix("contacts/") for k in keys if k.startswith("contacts/")})
+    if not (reps or contacts):
+        return {}
+    query = text(
+        "SELECT 'owners/' || rep_id AS key, emails[1] AS email, phones[1] AS phone FROM ref_reps "
+        "WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
+        "UNION ALL "
+        "SELECT 'contacts/' || contact_id, emails[1], phones[1] FROM ref_contacts "
+        "WHERE tenant_id = :t AND contact_id = ANY(:c) AND NOT deleted"
+    )
+    async with engine.connect() as conn:
+        rows = await conn.execute(query, {"t": tenant_id, "r": reps, "c": contacts})
+        return {r.key: (r.email, r.phone) for r in rows if r.email or r.phone}
+
+
 log = logging.getLogger(__name__)
 
 SeenPair = tuple[uuid.UUID, int]

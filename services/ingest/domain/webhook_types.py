@@ -54,6 +54,11 @@ class TenantWebhookConfig:
     #: not carry: a contact stating no country has its phones read in its account's. Filled by
     #: ingest, which parses such a delivery again with them (``pipeline.receive_webhook``).
     account_countries: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The address (email, phone) held for the CRM people a delivery's engagements name but do
+    #: not carry (``AdapterResult.people_to_look_up``: ``owners/7701``, ``contacts/903``), as
+    #: attribution holds them: a HubSpot meeting posted without its owner and contacts still has
+    #: its people. Filled by ingest, which parses such a delivery again with them.
+    crm_people: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,9 @@ class AdapterResult:
     twilio_legs: tuple[TwilioLeg, ...] = ()
     #: Objects the source deleted: each becomes an ``activity-deleted`` event.
     deletions: tuple[SourceDeletion, ...] = ()
+    #: CRM people (``owners/{id}``, ``contacts/{id}``) the delivery's engagements name without
+    #: carrying them, nor found in ``TenantWebhookConfig.crm_people``: ingest looks them up.
+    people_to_look_up: tuple[str, ...] = ()
 
 
 class WebhookRejected(Exception):

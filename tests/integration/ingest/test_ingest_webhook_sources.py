@@ -156,7 +156,7 @@ CASES = [
                 "call",
                 "outbound",
                 "voicemail",
-                "2026-11-24T10:15:00Z",
+                "2026-11-24T10:14:19Z",  # completed 10:15:00, 41 s long
                 41,
                 [person("caller", ANA), person("callee", phone="+14155552671")],
                 1795515302000,

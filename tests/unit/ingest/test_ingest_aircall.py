@@ -91,6 +91,52 @@ def test_unanswered_calls(changes: dict[str, object], outcome: Outcome) -> None:
     assert call.duration_seconds == 0
 
 
+def test_a_call_nobody_took_keeps_the_line_that_rang_as_the_reps_side() -> None:
+    """A missed inbound call names no ``user``: the Aircall line (a rep's direct line) is still
+    the tenant's side of the call; a line that is no number is left out, never a 422."""
+
+    def missed(digits: str) -> tuple[Participant, ...]:
+        body = fixture_json("aircall", "call.ended.json")
+        body["data"].update(
+            direction="inbound", answered_at=None, user=None, number={"id": 791, "digits": digits}
+        )
+        (call,) = adapter.parse(make_request(dumps(body)), CONFIG).activities
+        assert call.outcome is Outcome.NO_ANSWER
+        return call.participants
+
+    buyer = Participant(
+        email="bo.buyer@globex.example", phone="+33612345678", name="Bo Buyer", role=ParticipantRole.CALLER
+    )
+    assert missed("+1 415-555-0002") == (
+        Participant(phone="+14155550002", role=ParticipantRole.CALLEE),
+        buyer,
+    )
+    assert missed("Sales line") == (buyer,)
+
+
+def test_the_user_a_call_was_transferred_to_is_on_the_tenants_side() -> None:
+    """The front desk took Bo Buyer's call and transferred it to Ana: both are the tenant's side
+    (callees of the inbound call), the user who took it first; a transfer to a team adds nobody."""
+    desk = {"id": 460, "name": "Front Desk", "email": "front.desk@acme.example"}
+
+    def transferred(to: dict[str, object]) -> tuple[Participant, ...]:
+        body = fixture_json("aircall", "call.ended.json")
+        body["data"].update(direction="inbound", user=desk, transferred_by=desk, transferred_to=to)
+        (call,) = adapter.parse(make_request(dumps(body)), CONFIG).activities
+        return call.participants
+
+    ana = {"id": 456, "name": "Ana Seller", "email": "Ana.Seller@acme.example"}
+    assert [(p.email, p.role) for p in transferred(ana)] == [
+        ("front.desk@acme.example", ParticipantRole.CALLEE),
+        ("ana.seller@acme.example", ParticipantRole.CALLEE),
+        ("bo.buyer@globex.example", ParticipantRole.CALLER),
+    ]
+    assert [p.email for p in transferred({"id": 12, "name": "Sales team"})] == [
+        "front.desk@acme.example",
+        "bo.buyer@globex.example",
+    ]
+
+
 def test_inbound_call_swaps_roles() -> None:
     payload = fixture_json("aircall", "call.ended.json")
     payload["data"]["direction"] = "inbound"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -113,7 +114,64 @@ def test_meeting_without_any_address_is_ignored_not_rejected() -> None:
     batch = fixture_json("hubspot", "meetings.json")[:1]
     result = adapter.parse(make_request(dumps(batch), url=URL), CONFIG)
     assert result.activities == ()
-    assert result.ignored == ("[0] meetings/40140001: no owner or contact with an address in this batch",)
+    assert result.ignored == (
+        "[0] meetings/40140001: no owner or contact with an address in this batch or held",
+    )
+    # Ingest is told whom to look up: the owner and the contact the meeting names.
+    assert result.people_to_look_up == ("owners/7701", "contacts/901")
+
+
+def test_a_meeting_posted_apart_from_its_people_has_them_as_held() -> None:
+    """A sync job posts a meeting without its owner and contacts (synced before): parsed again
+    with the addresses held for them, the meeting is the owner's with the contact, not lost."""
+    batch = fixture_json("hubspot", "meetings.json")[:1]
+    held = {
+        "owners/7701": ("ana.seller@acme.example", None),
+        "contacts/901": ("bo.buyer@globex.example", "+14155552671"),
+    }
+    result = adapter.parse(make_request(dumps(batch), url=URL), replace(CONFIG, crm_people=held))
+    (meeting,) = result.activities
+    assert (meeting.outcome, meeting.direction, result.people_to_look_up) == (
+        Outcome.HELD,
+        Direction.OUTBOUND,
+        (),
+    )
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", phone="+14155552671", role=ParticipantRole.ATTENDEE),
+    )
+
+
+def test_a_call_logged_by_hand_without_its_people_is_looked_up_not_a_refused_batch() -> None:
+    """ "Log activity -> Call" names no number: posted without its owner and contacts, the call
+    has nobody to list until ingest looks them up; before, the whole batch was a 422."""
+    call = {
+        "objectType": "calls",
+        "id": "40120009",
+        "properties": {
+            "hs_timestamp": "2026-11-24T13:30:00.000Z",
+            "hs_call_status": "COMPLETED",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-24T13:36:12.345Z",
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "call_to_contact"}]}},
+        "createdAt": "2026-11-24T13:36:00.000Z",
+        "updatedAt": "2026-11-24T13:36:12.345Z",
+        "archived": False,
+    }
+    alone = adapter.parse(make_request(dumps([call]), url=URL), CONFIG)
+    assert (alone.activities, alone.people_to_look_up) == ((), ("owners/7701", "contacts/901"))
+    assert alone.ignored == ("[0] calls/40120009: no owner or contact with an address in this batch or held",)
+    held = replace(CONFIG, crm_people={"contacts/901": (None, "+14155552671")})
+    (logged,) = adapter.parse(make_request(dumps([call]), url=URL), held).activities
+    assert logged.participants == (Participant(phone="+14155552671", role=ParticipantRole.CALLEE),)
+
+
+def test_people_carried_by_the_batch_or_of_archived_engagements_are_not_looked_up() -> None:
+    result = adapter.parse(make_request(fixture("hubspot", "meetings.json"), url=URL), CONFIG)
+    archived = {**fixture_json("hubspot", "meetings.json")[0], "archived": True}
+    gone = adapter.parse(make_request(dumps([archived]), url=URL), CONFIG)
+    assert (result.people_to_look_up, gone.people_to_look_up) == ((), ())
 
 
 def test_crm_objects_become_entities() -> None:

@@ -58,7 +58,8 @@ def test_tasks_become_a_call_and_an_email_with_crm_references() -> None:
     assert call.direction is Direction.OUTBOUND
     assert call.outcome is Outcome.VOICEMAIL
     assert call.duration_seconds == 41
-    assert call.occurred_at == datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
+    # Logged as the call ended (completed 10:15:00), 41 s long: it started at 10:14:19.
+    assert call.occurred_at == datetime(2026, 11, 24, 10, 14, 19, tzinfo=UTC)
     assert call.revision == ms(2026, 11, 24, 10, 15, 2)
     assert call.crm == CrmReferences(
         deal_id="0065j00000Lm4NoAAJ",
@@ -179,8 +180,31 @@ def test_task_without_addresses_is_ignored_and_acknowledged() -> None:
     assert result.ack is not None
     assert result.ignored == (
         "Notification[0].sObject Event/00U5j00000Ab1CdEAJ: no address: "
-        "add SPM_Owner_Email__c, SPM_Who_Email__c or SPM_Who_Phone__c",
+        "add SPM_Owner_Email__c, SPM_Who_Email__c or SPM_Who_Phone__c, "
+        "or sync its owner (User) and contact first",
     )
+    # Ingest is told whom to look up: the Event's owner (a User) and its contact (WhoId).
+    assert result.people_to_look_up == ("owners/0055j000004Vb8nAAC", "contacts/0035j00000Hq9RsAAJ")
+
+
+def test_a_task_without_the_custom_fields_takes_its_owners_and_contacts_held_addresses() -> None:
+    """Outbound Messages as Salesforce documents a Task (no custom fields): the owner's email and
+    the contact's held for ``OwnerId`` and ``WhoId`` (synced before) are its people."""
+    body = fixture("salesforce", "Event.xml").replace(b"SPM_", b"Other_")
+    held = {
+        "owners/0055j000004Vb8nAAC": ("ana.seller@acme.example", "+16505551234"),
+        "contacts/0035j00000Hq9RsAAJ": ("bo.buyer@globex.example", "+14155552671"),
+    }
+    result = adapter.parse(make_request(body), replace(CONFIG, crm_people=held))
+    (meeting,) = result.activities
+    assert (meeting.direction, result.people_to_look_up, result.ignored) == (Direction.OUTBOUND, (), ())
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.ORGANIZER),
+        Participant(email="bo.buyer@globex.example", phone="+14155552671", role=ParticipantRole.ATTENDEE),
+    )
+    # The custom fields, when sent, win; nothing more is looked up.
+    sent = adapter.parse(make_request(fixture("salesforce", "Event.xml")), CONFIG)
+    assert sent.people_to_look_up == ()
 
 
 def test_fifteen_character_organization_id_matches() -> None:

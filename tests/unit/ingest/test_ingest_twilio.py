@@ -539,3 +539,77 @@ def test_a_two_number_parents_redelivery_is_counted_once() -> None:
     kept, _ = TWILIO_FOLD.fold(None, app_leg)
     assert kept is not None
     assert TWILIO_FOLD.fold(orjson.loads(kept), app_leg) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("caller", "direction"),
+    [
+        # Twilio says ``inbound``: the call entered Twilio from the rep's softphone.
+        ("client:ana", Direction.OUTBOUND),
+        ("sip:bo@acme.sip.twilio.com", Direction.OUTBOUND),
+        ("sip:Ana.Seller@acme.example", Direction.OUTBOUND),
+        # A SIP caller nobody knows, and a trunk's number, keep Twilio's direction.
+        ("sip:desk-7@10.0.0.5", Direction.INBOUND),
+        ("sip:+14155550001@carrier.example", Direction.INBOUND),
+    ],
+)
+def test_a_call_a_rep_places_from_a_softphone_is_outbound(caller: str, direction: Direction) -> None:
+    """A SIP desk phone or a browser calling a number straight (no ``<Dial>`` leg reported):
+    Twilio reports the call ``inbound``, as it entered Twilio; it is the rep's outbound call."""
+    body = _callback(
+        "CA-sip",
+        "completed",
+        95,
+        3,
+        Direction="inbound",
+        From=caller,
+        To="sip:+14155552671@acme.sip.twilio.com",
+    )
+    result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+    (call,) = result.activities or _fold(body)
+    assert (call.direction, call.duration_seconds) == (direction, 95)
+
+
+def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> None:
+    """A buyer rings the tenant's number, whose TwiML dials Ana's browser
+    (``<Dial><Client>ana</Client>``): the leg lists no number, yet it reached her. The call is
+    hers (``rep_aliases``), its outcome and length the leg's: 185 s talked, or, when she did not
+    pick up, no answer (not the parent's 30 s of ringing). Before, the leg was not read as
+    dialling anyone: the parent went out alone, connected, with no rep."""
+
+    def kept(leg_status: str, seconds: int) -> ActivityIn:
+        state, published = None, list[ActivityIn]()
+        parent = _callback(
+            "CA-fwd", "completed", 30, 3, Direction="inbound", From="+14155552671", To="+14155550100"
+        )
+        leg = _callback(
+            "CA-fwd-leg",
+            leg_status,
+            seconds,
+            2,
+            ParentCallSid="CA-fwd",
+            Direction="outbound-dial",
+            From="+14155552671",
+            To="client:ana",
+        )
+        for body in (parent, leg):
+            result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+            published += result.activities
+            for part in result.twilio_legs:
+                state, activity = fold_twilio_call(state, part)
+                published += [activity] if activity is not None else []
+        return _kept(published)
+
+    answered, missed = kept("completed", 185), kept("no-answer", 0)
+    assert (answered.outcome, answered.duration_seconds, answered.crm.owner_rep_id) == (
+        Outcome.CONNECTED,
+        185,
+        "rep-a",
+    )
+    assert (missed.outcome, missed.duration_seconds, missed.crm.owner_rep_id) == (
+        Outcome.NO_ANSWER,
+        0,
+        "rep-a",
+    )
+    assert answered.participants == (_caller("+14155552671"), _callee("+14155550100"))
+    assert answered.direction is Direction.INBOUND

@@ -103,6 +103,7 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
         contact_email = emails[0].opt_str("value") if emails else None
         names = [n for n in (contact.opt_str("first_name"), contact.opt_str("last_name")) if n]
         contact_name = " ".join(names) or None
+    line = number.opt_str("digits") if number is not None else None
     rep = (
         make_participant(
             role=rep_role,
@@ -111,10 +112,10 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
             email=user.opt_str("email"),
             name=user.opt_str("name"),
             # The Aircall line the rep used; dropped if unusable since the rep has an email.
-            phone=number.opt_str("digits") if number is not None else None,
+            phone=line,
         )
         if user is not None
-        else None
+        else _line(line, rep_role, region)
     )
     counterpart = make_participant(
         role=other_role,
@@ -124,4 +125,35 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
         email=contact_email,
         name=contact_name,
     )
-    return unique_participants([rep, counterpart])
+    return unique_participants([rep, _transferred_to(call, rep_role, region), counterpart])
+
+
+def _transferred_to(call: JsonObject, role: ParticipantRole, region: str) -> Participant | None:
+    """The user a call was transferred to (``data.transferred_to``, a User; a Team has no
+    address): on the tenant's side too, after the user who took it. A front desk that answers
+    and transfers the buyer to a rep is no rep: the call is that rep's."""
+    target = call.opt_obj("transferred_to")
+    if target is None:
+        return None
+    try:
+        return make_participant(
+            role=role,
+            field="data.transferred_to.email",
+            region=region,
+            email=target.opt_str("email"),
+            name=target.opt_str("name"),
+        )
+    except WebhookRejected:
+        return None
+
+
+def _line(digits: str | None, role: ParticipantRole, region: str) -> Participant | None:
+    """The Aircall line of a call nobody took (a missed or abandoned inbound call names no
+    ``user``): still the tenant's side of the call, so a rep's direct line names her. A line
+    that is no phone number is left out: the call keeps its other side, as before."""
+    if not digits:
+        return None
+    try:
+        return make_participant(role=role, field="data.number.digits", region=region, phone=digits)
+    except WebhookRejected:
+        return None

@@ -149,7 +149,7 @@ class HubSpotAdapter:
         if len(batch) > MAX_BATCH:
             raise WebhookRejected(413, "body", f"more than {MAX_BATCH} items")
         items = objects_in(batch, "")
-        index = _BatchIndex.of(items, config.account_countries)
+        index = _BatchIndex.of(items, config.account_countries, config.crm_people)
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
         deletions: list[SourceDeletion] = []
@@ -182,6 +182,7 @@ class HubSpotAdapter:
             entities=tuple(entities),
             ignored=tuple(ignored),
             deletions=tuple(deletions),
+            people_to_look_up=index.people_not_carried(items),
         )
 
 
@@ -283,9 +284,16 @@ class _BatchIndex:
     company_countries: Mapping[str, str | None]
     #: The countries held for companies not in the batch (``TenantWebhookConfig.account_countries``).
     held_countries: Mapping[str, str]
+    #: Owners and contacts not in the batch, as held (``TenantWebhookConfig.crm_people``).
+    held_people: Mapping[str, tuple[str | None, str | None]]
 
     @classmethod
-    def of(cls, items: Sequence[JsonObject], held_countries: Mapping[str, str]) -> _BatchIndex:
+    def of(
+        cls,
+        items: Sequence[JsonObject],
+        held_countries: Mapping[str, str],
+        held_people: Mapping[str, tuple[str | None, str | None]],
+    ) -> _BatchIndex:
         found: dict[str, dict[str, JsonObject]] = {"contacts": {}, "owners": {}, "companies": {}}
         for item in items:
             object_type = item.data.get("objectType")
@@ -297,7 +305,25 @@ class _BatchIndex:
         company_countries = {
             company_id: _country(_properties(company)) for company_id, company in found["companies"].items()
         }
-        return cls(found["contacts"], found["owners"], company_countries, held_countries)
+        return cls(found["contacts"], found["owners"], company_countries, held_countries, held_people)
+
+    def people_not_carried(self, items: Sequence[JsonObject]) -> tuple[str, ...]:
+        """The owners and contacts the batch's live engagements name that it does not carry and
+        that are not held yet: a sync job posts engagements apart from the people they name."""
+        wanted: dict[str, None] = {}
+        for item in items:
+            if item.data.get("objectType") not in ENGAGEMENT_TYPES or item.data.get("archived") is True:
+                continue
+            properties = item.data.get("properties")
+            owner = properties.get("hubspot_owner_id") if isinstance(properties, dict) else None
+            if isinstance(owner, str | int) and not isinstance(owner, bool) and str(owner) not in self.owners:
+                wanted[f"owners/{owner}"] = None
+            try:
+                contacts = _associated_ids(item, "contacts")
+            except WebhookRejected:
+                contacts = ()
+            wanted.update((f"contacts/{c}", None) for c in contacts if c not in self.contacts)
+        return tuple(key for key in wanted if key not in self.held_people)
 
     def phone_regions(self, contact: JsonObject, default: str) -> tuple[str, ...]:
         """Where ``contact``'s national-format phones are read: its ``country``, then its
@@ -313,7 +339,9 @@ class _BatchIndex:
 
     def owner_email(self, owner_id: str | None) -> str | None:
         owner = self.owners.get(owner_id or "")
-        return owner.opt_str("email") if owner is not None else None
+        if owner is None:
+            return self.held_people.get(f"owners/{owner_id}", (None, None))[0]
+        return owner.opt_str("email")
 
     def contact_participants(
         self, contact_ids: Sequence[str], role: ParticipantRole, region: str
@@ -322,6 +350,7 @@ class _BatchIndex:
         for contact_id in contact_ids:
             contact = self.contacts.get(contact_id)
             if contact is None:
+                found.append(self._held_contact(contact_id, role))
                 continue
             properties = _properties(contact)
             email = normalize_email(properties.opt_str("email"))
@@ -338,6 +367,16 @@ class _BatchIndex:
                     raise validation_to_rejection(contact.path, error) from None
                 found.append(participant)
         return found
+
+    def _held_contact(self, contact_id: str, role: ParticipantRole) -> Participant | None:
+        """A contact the batch does not carry, with the address held for it (already normalised)."""
+        email, phone = self.held_people.get(f"contacts/{contact_id}", (None, None))
+        if not (email or phone):
+            return None
+        try:
+            return Participant(email=email, phone=phone, role=role)
+        except ValidationError:  # held as attribution stored it; one it cannot read is left out
+            return None
 
 
 def _properties(item: JsonObject) -> JsonObject:
@@ -466,6 +505,9 @@ def _engagement(
                 *index.contact_participants(contact_ids, other_role, region),
             ]
         )
+        if not participants:
+            # A call logged by hand names no number: its people are its owner and contacts.
+            return None, "no owner or contact with an address in this batch or held"
         duration_ms = properties.opt_int("hs_call_duration") or 0
         return build_activity(
             item.path,
@@ -547,7 +589,7 @@ def _engagement(
         ]
     )
     if not participants:
-        return None, "no owner or contact with an address in this batch"
+        return None, "no owner or contact with an address in this batch or held"
     return build_activity(
         item.path,
         kind=ActivityKind.MEETING,

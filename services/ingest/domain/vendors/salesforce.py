@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from xml.etree.ElementTree import Element, ParseError
 
@@ -85,6 +85,7 @@ ACK = HandshakeResponse(
 OPPORTUNITY_PREFIX = "006"
 ACCOUNT_PREFIX = "001"
 CONTACT_PREFIX = "003"
+USER_PREFIX = "005"
 
 CALL_TYPES: dict[str, Direction] = {
     "inbound": Direction.INBOUND,
@@ -284,7 +285,48 @@ class SalesforceAdapter:
             ignored=tuple(ignored),
             ack=ACK,
             deletions=tuple(deletions),
+            people_to_look_up=_wanted_people(message.objects, config),
         )
+
+
+def _people_keys(record: _SObject) -> tuple[str, ...]:
+    """The held people a Task's or Event's addresses may come from: its owner (a User, ``005``)
+    and its ``WhoId`` when a Contact (``003``), as ``TenantWebhookConfig.crm_people`` keys."""
+    owner, who = record.get("OwnerId") or "", record.get("WhoId") or ""
+    return (
+        *((f"owners/{owner}",) if owner.startswith(USER_PREFIX) else ()),
+        *((f"contacts/{who}",) if who.startswith(CONTACT_PREFIX) else ()),
+    )
+
+
+def _addresses(record: _SObject, config: TenantWebhookConfig) -> tuple[str | None, str | None, str | None]:
+    """A Task's or Event's owner email, and its contact's email and phone: the custom fields a
+    flow fills (``SPM_Owner_Email__c``, ...), else what is held for its ``OwnerId`` and its
+    ``WhoId`` (a Task carries no address of its own; the User and the Contact were synced)."""
+    owner, who = record.get("OwnerId") or "", record.get("WhoId") or ""
+    held_owner = config.crm_people.get(f"owners/{owner}", (None, None))
+    held_who = config.crm_people.get(f"contacts/{who}", (None, None))
+    who_email, who_phone = record.get(WHO_EMAIL_FIELD), record.get(WHO_PHONE_FIELD)
+    if not (who_email or who_phone):
+        who_email, who_phone = held_who
+    return record.get(OWNER_EMAIL_FIELD) or held_owner[0], who_email, who_phone
+
+
+def _wanted_people(records: Sequence[_SObject], config: TenantWebhookConfig) -> tuple[str, ...]:
+    """The owners and contacts of the live Tasks and Events whose addresses the message does not
+    carry and that are not held yet: ingest looks them up (``AdapterResult.people_to_look_up``)."""
+    wanted: dict[str, None] = {}
+    for record in records:
+        if record.type not in {"Task", "Event"} or record.flag("IsDeleted"):
+            continue
+        carried = {
+            f"owners/{record.get('OwnerId')}": bool(record.get(OWNER_EMAIL_FIELD)),
+            f"contacts/{record.get('WhoId')}": bool(
+                record.get(WHO_EMAIL_FIELD) or record.get(WHO_PHONE_FIELD)
+            ),
+        }
+        wanted.update((key, None) for key in _people_keys(record) if not carried[key])
+    return tuple(key for key in wanted if key not in config.crm_people)
 
 
 def _modified(record: _SObject) -> datetime | None:
@@ -323,11 +365,12 @@ def _activity(
     if subtype not in {"Call", "Email", "Event"}:
         return None, f"TaskSubtype={subtype}: not a call or an email"
     region = config.default_phone_region
-    owner_email = record.get(OWNER_EMAIL_FIELD)
-    who_email = record.get(WHO_EMAIL_FIELD)
-    who_phone = record.get(WHO_PHONE_FIELD)
+    owner_email, who_email, who_phone = _addresses(record, config)
     if not (owner_email or who_email or who_phone):
-        return None, f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}"
+        return None, (
+            f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}, "
+            "or sync its owner (User) and contact first"
+        )
     modified = _modified(record)
     common = {
         "source": "salesforce",
@@ -385,13 +428,14 @@ def _activity(
         duration_raw = record.get("CallDurationInSeconds") or "0"
         if not (duration_raw.isascii() and duration_raw.isdigit()) or len(duration_raw) > 9:
             raise WebhookRejected(422, record.field("CallDurationInSeconds"), "expected seconds")
+        duration = reported_duration(int(duration_raw), record.field("CallDurationInSeconds"))
         return build_activity(
             record.path,
             kind=ActivityKind.CALL,
             direction=direction,
             outcome=_call_outcome(record.get("CallDisposition")),
-            occurred_at=occurred_at,
-            duration_seconds=reported_duration(int(duration_raw), record.field("CallDurationInSeconds")),
+            occurred_at=_call_start(record, occurred_at, duration),
+            duration_seconds=duration,
             participants=unique_participants(
                 [
                     make_participant(
@@ -500,6 +544,17 @@ def _email_message(
         crm=_references(record),  # RelatedToId: the opportunity or account; no owner, no WhoId
         revision=EMAIL_MESSAGE_RANK + (epoch_millis(modified) if modified else 0),
     ), ""
+
+
+def _call_start(record: _SObject, logged_at: datetime, duration: int) -> datetime:
+    """When a call logged as a Task started: a CTI (Open CTI, a dialer's Salesforce integration)
+    or a rep's "Log a Call" files the Task as the call ends, so its completion (else creation)
+    time less its ``CallDurationInSeconds``; the day's start for a Task dated only by its
+    ``ActivityDate``. Dated so, it meets the dialer's own report of the call (same start), which
+    attribution counts once (docs/attribution.md, "One call, several sources")."""
+    if record.time("CompletedDateTime") is None and record.time("CreatedDate") is None:
+        return logged_at
+    return logged_at - timedelta(seconds=duration)
 
 
 def _day_start(record: _SObject) -> datetime | None:

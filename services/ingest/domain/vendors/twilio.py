@@ -185,6 +185,7 @@ class TwilioAdapter:
             return AdapterResult(
                 ignored=("a call between two softphones: no number or address on either side",)
             )
+        direction = _placed_direction(direction, from_raw, parties[0])
         softphone_reps = [party.rep_id for party in parties if party.rep_id]
         rep_id = softphone_reps[0] if softphone_reps else None
 
@@ -224,6 +225,17 @@ class TwilioAdapter:
         # (``two_number_call``). A leg ends before or as its parent does; a call never answered
         # (busy, no-answer, failed, canceled) ran no TwiML, so dialled no leg.
         return AdapterResult(activities=(activity,), twilio_legs=(as_leg(two_numbers=True),))
+
+
+def _placed_direction(direction: Direction, from_raw: str, caller: _Party) -> Direction:
+    """A call a rep places from a softphone enters Twilio from it, so Twilio reports it
+    ``inbound``: it is her outbound call when the caller is a Twilio Client identity (the
+    tenant's own app mints them) or a SIP user known as a rep (``rep_aliases``, an address at the
+    tenant's domains). A SIP caller nobody knows keeps Twilio's direction."""
+    ours = from_raw.lower().startswith(_CLIENT) or caller.rep_id is not None or caller.participant is not None
+    if direction is Direction.INBOUND and caller.softphone and not caller.dials and ours:
+        return Direction.OUTBOUND
+    return direction
 
 
 def _outcome(status: str, duration: int, answered_by: str) -> Outcome:
@@ -402,7 +414,9 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
     legs = sorted(state.legs.values(), key=lambda leg: leg.call_sid)
     if parent is None or parent.excluded or any(leg.excluded for leg in legs):
         return None
-    dialed = [leg for leg in legs if leg.participants]
+    # A leg to a rep's softphone (``<Dial><Client>ana</Client>``) reached her, though it lists
+    # no number: its outcome and length are the call's, and she is its rep.
+    dialed = [leg for leg in legs if leg.participants or leg.rep_id]
     if not dialed:
         return None
     best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
@@ -413,7 +427,7 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
             *(p for p in parent.participants if p.role is not ParticipantRole.CALLER),
         ]
     )
-    rep_id = parent.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    rep_id = parent.rep_id or best.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
     return ActivityIn(
         source="twilio",
         external_id=parent.call_sid,
