@@ -4,6 +4,7 @@ is with, whether the canonical sync, HubSpot or Salesforce says where the buyer 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_real_crm import TENANT, _attribution, _crm
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
     GLOBEX_AND_ANA,
@@ -24,7 +26,7 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
 )
 from tests.integration.ingest.ingest_integration_support import TENANT_SETTINGS, dumps, setup_tenant
 from tests.integration.pipeline_support import REP_PHONE, inbound_call
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_rows, references_landed
 
 #: A US tenant: a phone without its + is read in the US unless the CRM says otherwise.
 US_TENANT = {**TENANT_SETTINGS, "default_phone_region": "US"}
@@ -236,4 +238,79 @@ async def test_a_salesforce_contact_is_read_in_its_mailing_country_or_its_held_a
     assert await _contacts(db_engine) == [
         ("0035j00000Hq9RsAAJ", ["+442079460958"], ["020 7946 0958"], "GB"),
         ("0035j00000Hq9RtAAJ", ["+442079460959"], ["020 7946 0959"], None),
+    ]
+
+
+async def test_a_country_given_to_an_account_later_reads_its_contacts_phones_there_and_their_calls_match(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A US tenant syncs Kunde GmbH without its country: Dana's ``030 1234567`` is read as a US
+    number (``+10301234567``), Emil's ``089 123456`` is none in the US (dropped, with a warning,
+    and kept unread); Finn states the UK himself. Calls from Dana's and Emil's German lines match
+    no one. Truth: when the CRM then gives the account ``Germany``, Dana's and Emil's phones are
+    German numbers (Finn's stay his country's), and both calls are on Kunde's deal."""
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    rep = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@acme.example"], "phones": [REP_PHONE]}
+    kunde = {"entity_type": "account", "id": "acc-de", "domains": ["kunde.example"]}
+    contacts = [
+        {"entity_type": "contact", "id": "con-dana", "account_id": "acc-de", "phones": ["030 1234567"]},
+        {"entity_type": "contact", "id": "con-emil", "account_id": "acc-de", "phones": ["089 123456"]},
+        {
+            "entity_type": "contact",
+            "id": "con-finn",
+            "account_id": "acc-de",
+            "country": "UK",
+            "phones": ["020 7946 0958"],
+        },
+    ]
+    deal = {
+        **_deal("deal-de", "acc-de", "con-dana"),
+        "contacts": [{"contact_id": c["id"], "role": "champion"} for c in contacts],
+    }
+    batch = _crm(rep, kunde, *contacts, deal)
+    in_germany = _crm({**kunde, "country": "Germany", "updated_at": "2026-11-25T09:00:00Z"})
+    calls = (_call_from("from-dana", "+49 30 1234567"), _call_from("from-emil", "+49 89 123456"))
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        synced = await stack.ingest.post("/v1/crm/sync", json=batch, headers=auth)
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, batch["entities"])
+        before = await _calls(stack, auth, db_engine, *calls)
+        moved = await stack.ingest.post("/v1/crm/sync", json=in_germany, headers=auth)
+        assert moved.status_code == 202, moved.text
+        after = await poll_rows(
+            db_engine,
+            "SELECT external_id, a.status, a.deal_id FROM attributions a JOIN activities USING "
+            "(tenant_id, activity_id) WHERE a.tenant_id = :t ORDER BY external_id",
+            {"t": TENANT},
+            lambda found: all(status == "attributed" for _, status, _ in found),
+        )
+    assert synced.json() == {
+        "accepted": 6,
+        "warnings": [
+            {
+                "index": 3,
+                "field": "entities.3.phones.0",
+                "reason": "not a valid number (missing area code, or no such number in region US; an "
+                "international number needs its +); the phone was dropped, the contact accepted",
+            }
+        ],
+    }
+    assert moved.json() == {"accepted": 1, "warnings": []}
+    assert before == {
+        "from-dana": ("unmatched", None, None, "rep-1"),
+        "from-emil": ("unmatched", None, None, "rep-1"),
+    }
+    assert after == [("from-dana", "attributed", "deal-de"), ("from-emil", "attributed", "deal-de")]
+    assert await _contacts(db_engine) == [
+        ("con-dana", ["+49301234567"], ["030 1234567"], None),
+        ("con-emil", ["+4989123456"], ["089 123456"], None),
+        ("con-finn", ["+442079460958"], ["020 7946 0958"], "GB"),
+    ]
+    assert await rows(
+        db_engine, "SELECT contact_id, unread_phones, updated_at FROM ref_contacts ORDER BY contact_id"
+    ) == [
+        ("con-dana", [], datetime(2026, 11, 1, tzinfo=UTC)),
+        ("con-emil", [], datetime(2026, 11, 1, tzinfo=UTC)),
+        ("con-finn", [], datetime(2026, 11, 1, tzinfo=UTC)),
     ]

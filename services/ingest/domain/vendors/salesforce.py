@@ -521,17 +521,15 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
         record.get("Name") or " ".join(n for n in (record.get("FirstName"), record.get("LastName")) if n)
     )[:256]
     email = normalize_email(record.get("Email"))
-    phones, raw_phones, phone_extensions = read_phones(
-        (record.get(k) for k in ("Phone", "MobilePhone")), region
-    )
+    phones = read_phones((record.get(k) for k in ("Phone", "MobilePhone")), region)
     if record.type == "User":
         return RepV1(
             **common,
             name=name,
             emails=(email,) if email else (),
-            phones=phones,
-            raw_phones=raw_phones,
-            phone_extensions=phone_extensions,
+            phones=phones.phones,
+            raw_phones=phones.raw_phones,
+            phone_extensions=phones.phone_extensions,
             active=record.get("IsActive") is None or record.flag("IsActive"),
             manager_id=record.get("ManagerId"),
             # An outbound message carries the User's own fields only: the role hierarchy's name
@@ -543,9 +541,10 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
             **common,
             name=name,
             emails=(email,) if email else (),
-            phones=phones,
-            raw_phones=raw_phones,
-            phone_extensions=phone_extensions,
+            phones=phones.phones,
+            raw_phones=phones.raw_phones,
+            phone_extensions=phones.phone_extensions,
+            unread_phones=phones.unread,
             account_id=record.get("AccountId"),
             country=_country(record, "MailingCountry"),
         )
