@@ -314,3 +314,101 @@ async def test_a_country_given_to_an_account_later_reads_its_contacts_phones_the
         ("con-emil", [], datetime(2026, 11, 1, tzinfo=UTC)),
         ("con-finn", [], datetime(2026, 11, 1, tzinfo=UTC)),
     ]
+
+
+def _salesforce_lead(at: str, *fields: str) -> str:
+    """Cy, a Lead at "Globex Ltd" (a name, no Account) in the UK, owned by Ana."""
+    return f"""
+    <Notification>
+     <Id>04l5j00000Gx7Q{at[17:19]}A</Id>
+     <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>00Q5j00000Ab1CdEAF</sf:Id>
+      <sf:Company>Globex Ltd</sf:Company>
+      <sf:Country>United Kingdom</sf:Country>
+      <sf:Email>cy@globex-ltd.example</sf:Email>
+      <sf:FirstName>Cy</sf:FirstName>
+      <sf:LastName>Prospect</sf:LastName>
+      <sf:LastModifiedDate>{at}</sf:LastModifiedDate>
+      <sf:MobilePhone xsi:nil="true"/>
+      <sf:OwnerId>0055j000004Vb8nAAC</sf:OwnerId>
+      <sf:Phone>020 7946 0959</sf:Phone>
+      {"".join(fields)}
+     </sObject>
+    </Notification>"""
+
+
+async def test_a_salesforce_lead_is_a_contact_until_converted_then_the_one_contact_it_became(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Cy is a Lead (UK phone typed nationally, ``Country`` United Kingdom): a contact of no
+    account, her number read in the UK. Converted into a Contact of Globex (same email and
+    phone), she is one person: the Lead is merged into the Contact, and her calls are with the
+    Contact, on Globex's opportunity, by her own number (not a number two records share)."""
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    read = {"Authorization": f"Bearer {keys['read']}"}
+    lead_id, contact_id, account_id = "00Q5j00000Ab1CdEAF", "0035j00000Hq9RuAAJ", "0015j00000ZkM3hAAF"
+    opportunity = _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15")
+    contact = f"""
+    <Notification>
+     <Id>04l5j00000Gx7R9AAJ</Id>
+     <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+      <sf:Id>{contact_id}</sf:Id>
+      <sf:AccountId>{account_id}</sf:AccountId>
+      <sf:Email>cy@globex-ltd.example</sf:Email>
+      <sf:LastName>Prospect</sf:LastName>
+      <sf:LastModifiedDate>2026-11-10T09:00:00.000Z</sf:LastModifiedDate>
+      <sf:MailingCountry>United Kingdom</sf:MailingCountry>
+      <sf:Phone>020 7946 0959</sf:Phone>
+     </sObject>
+    </Notification>"""
+    converted = _salesforce_lead(
+        "2026-11-10T09:00:01.000Z",
+        "<sf:IsConverted>true</sf:IsConverted>",
+        f"<sf:ConvertedAccountId>{account_id}</sf:ConvertedAccountId>",
+        f"<sf:ConvertedContactId>{contact_id}</sf:ConvertedContactId>",
+    )
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "gateway")
+    ) as stack:
+        await _deliver(stack, "salesforce", _outbound_message(GLOBEX_AND_ANA, opportunity))
+        await _deliver(stack, "salesforce", _outbound_message(_salesforce_lead("2026-11-03T09:00:00.000Z")))
+        await references_landed(
+            db_engine,
+            TENANT,
+            _mapped(("account", account_id), ("deal", "0065j00000Lm4NpAAJ"), ("contact", lead_id)),
+        )
+        as_lead = (await stack.gateway.get("/v1/contacts", headers=read)).json()["items"]
+        before = await _calls(stack, auth, db_engine, _call_from("as-lead", "+442079460959"))
+        await _deliver(stack, "salesforce", _outbound_message(contact))
+        await _deliver(stack, "salesforce", _outbound_message(converted))
+        await references_landed(
+            db_engine,
+            TENANT,
+            [
+                *_mapped(("contact", contact_id)),
+                *_mapped(("contact", lead_id), merged_into=contact_id, updated_at="2026-11-10T09:00:01Z"),
+            ],
+        )
+        after = await _calls(stack, auth, db_engine, _call_from("as-contact", "+442079460959"))
+        rule = await rows(
+            db_engine,
+            "SELECT external_id, a.status, a.explanation->>'rule_path', a.explanation->'contacts' "
+            "FROM attributions a JOIN activities USING (tenant_id, activity_id) ORDER BY external_id",
+        )
+        as_contact = (await stack.gateway.get("/v1/contacts", headers=read)).json()["items"]
+    assert [(c["contact_id"], c["emails"], c["phones"], c["account_id"]) for c in as_lead] == [
+        (lead_id, ["cy@globex-ltd.example"], ["+442079460959"], None)
+    ]
+    assert before == {"as-lead": ("unmatched", None, None, None)}
+    assert after == {"as-contact": ("attributed", "0065j00000Lm4NpAAJ", account_id, "0055j000004Vb8nAAC")}
+    # Her call as a lead, parked, is re-decided with the contact she became; both by her own
+    # number, certain (a number two records listed would be a shared phone, the account only).
+    by_her_number = [{"evidence": "contact_phone", "certainty": 1.0, "contact_id": contact_id}]
+    assert rule == [
+        ("as-contact", "attributed", "account_match", by_her_number),
+        ("as-lead", "attributed", "account_match", by_her_number),
+    ]
+    assert [(c["contact_id"], c["phones"], c["account_id"]) for c in as_contact] == [
+        (contact_id, ["+442079460959"], account_id)
+    ]
