@@ -412,3 +412,35 @@ async def test_a_salesforce_lead_is_a_contact_until_converted_then_the_one_conta
     assert [(c["contact_id"], c["phones"], c["account_id"]) for c in as_contact] == [
         (contact_id, ["+442079460959"], account_id)
     ]
+
+
+async def test_a_salesforce_contact_delivered_before_its_account_is_read_again_in_its_billing_country(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Salesforce gives no order between an Account's and a Contact's Outbound Messages: Cy's
+    Contact (no ``MailingCountry``, ``020 7946 0959``: no number in the US) arrives first, and a
+    call from his UK line matches no one. Truth: once Globex's Account message brings
+    ``BillingCountry`` UK, Cy's phone is his UK number and the call is on Globex's opportunity."""
+    keys = await setup_tenant(db_engine, US_TENANT)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    globex_in_the_uk = GLOBEX_AND_ANA.replace(
+        "<sf:Name>Globex</sf:Name>", "<sf:BillingCountry>UK</sf:BillingCountry><sf:Name>Globex</sf:Name>"
+    ).replace("2026-11-01T09:00:00.000Z", "2026-11-02T09:00:00.000Z")
+    opportunity = _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15")
+    cy = _salesforce_contact("0035j00000Hq9RtAAJ", "020 7946 0959", None)
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "salesforce", _outbound_message(GLOBEX_AND_ANA, opportunity))
+        await _deliver(stack, "salesforce", _outbound_message(cy))
+        mapped = _mapped(("account", "0015j00000ZkM3hAAF"), ("contact", "0035j00000Hq9RtAAJ"))
+        await references_landed(db_engine, TENANT, [*mapped, *_mapped(("deal", "0065j00000Lm4NpAAJ"))])
+        before = await _calls(stack, auth, db_engine, _call_from("from-cy", "+442079460959"))
+        await _deliver(stack, "salesforce", _outbound_message(globex_in_the_uk))
+        after = await poll_rows(
+            db_engine,
+            "SELECT status, deal_id FROM attributions WHERE tenant_id = :t",
+            {"t": TENANT},
+            lambda found: found == [("attributed", "0065j00000Lm4NpAAJ")],
+        )
+    assert before == {"from-cy": ("unmatched", None, None, None)}
+    assert after == [("attributed", "0065j00000Lm4NpAAJ")]
+    assert await _contacts(db_engine) == [("0035j00000Hq9RtAAJ", ["+442079460959"], ["020 7946 0959"], None)]
