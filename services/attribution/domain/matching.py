@@ -61,7 +61,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.15"
+RULE_VERSION = "attribution-rules/2026.12.16"
 
 
 class Signal(StrEnum):
