@@ -65,6 +65,8 @@ class RepRead(BaseModel):
             "manager_id": None,
             "role": "SDR",
             "team_ids": ["team-east"],
+            "phones": ["+14155550900"],
+            "phone_extensions": ["+14155550900;ext=101"],
         }
     )
 
@@ -76,6 +78,10 @@ class RepRead(BaseModel):
     role: str | None
     #: Teams the rep belongs to today.
     team_ids: list[str]
+    #: The rep's phones as E.164 (a line shared with colleagues included).
+    phones: list[str]
+    #: The phones listed with an extension, keyed ``+14155550900;ext=101`` (the line is in ``phones``).
+    phone_extensions: list[str]
 
 
 class RepPage(BaseModel):

@@ -715,6 +715,8 @@ class ReadCrmSync:
 
     messages: list[OutgoingMessage]
     warnings: tuple[EntityWarning, ...]
+    #: The entities as read (published, an erased person's contact excepted).
+    entities: tuple[CrmEntity, ...] = ()
 
 
 def crm_messages(
@@ -729,7 +731,7 @@ def crm_messages(
     ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
     then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
     entities, warnings = read_entities(sync.entities, region, stored_countries)
-    return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings)
+    return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings, entities)
 
 
 def entity_messages(

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.activities_fast import AnyActivity
-from libs.common.contracts.crm import CrmSyncIn
+from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
@@ -44,14 +44,20 @@ from services.ingest.adapters.repository import (
     TenantContext,
     TenantDirectory,
     account_countries,
+    contacts_without_country,
     crm_people,
+    held_account_countries,
     highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
     save_webhook_state,
 )
 from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
-from services.ingest.domain.crm_sync import accounts_to_look_up
+from services.ingest.domain.crm_sync import (
+    accounts_to_look_up,
+    accounts_with_new_country,
+    contacts_read_again,
+)
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
@@ -440,17 +446,39 @@ async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) ->
     before returning, with what was dropped from accepted entities."""
     looked_up = accounts_to_look_up(sync.entities)
     stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
-    read = handlers.crm_messages(
-        sync, context.tenant_id, phone_region(context.settings), deps.topic_prefix, context.erased, stored
+    region = phone_region(context.settings)
+    read = handlers.crm_messages(sync, context.tenant_id, region, deps.topic_prefix, context.erased, stored)
+    again = await contacts_of_new_countries(deps, context.tenant_id, read.entities, region)
+    reread = handlers.entity_messages(
+        again, sync.source, context.tenant_id, deps.topic_prefix, context.erased
     )
     try:
-        await deps.publisher.publish(read.messages)
+        await deps.publisher.publish([*read.messages, *reread])
     except BrokerUnavailable:
         raise broker_unavailable(deps) from None
     for warning in read.warnings:
         if warning.problem is not None:
             INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
     return read
+
+
+async def contacts_of_new_countries(
+    deps: IngestDeps, tenant_id: str, entities: Sequence[CrmEntity], region: str
+) -> tuple[ContactV1, ...]:
+    """The held contacts whose phones read differently now that an account of ``entities`` (read)
+    states another country: those stating none of their own, not sent along (the batch read
+    them already), read again in the account's country (``crm_sync.contacts_read_again``). One
+    lookup of the batch's accounts; one of their contacts when a country changed."""
+    accounts = [e.id for e in entities if isinstance(e, AccountV1)]
+    if not accounts:
+        return ()
+    held = await held_account_countries(deps.engine, tenant_id, accounts)
+    changed = accounts_with_new_country(entities, held)
+    if not changed:
+        return ()
+    sent = {e.id for e in entities if isinstance(e, ContactV1)}
+    contacts = await contacts_without_country(deps.engine, tenant_id, changed)
+    return contacts_read_again([c for c in contacts if c.id not in sent], changed, region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +545,8 @@ async def receive_webhook(
         if kept.raw_body is not None
         else None
     )
-    entities = handlers.entity_messages(result.entities, source, tenant_id, prefix, context.erased)
+    again = await contacts_of_new_countries(deps, tenant_id, result.entities, phone_region(context.settings))
+    entities = handlers.entity_messages([*result.entities, *again], source, tenant_id, prefix, context.erased)
     # After the delivery's activities: a deletion is read after what it deletes.
     published_as = await deletions_published_as(deps, tenant_id, result.deletions)
     deletions = handlers.deletion_messages(

@@ -6,8 +6,9 @@ form when kept) as ingest reads new records (``services.ingest.domain.phones.par
 contact's national-format phones in its country, else its account's, else the tenant's phone
 region (``services.ingest.domain.countries.phone_regions_of``: a number valid only in a later of
 these is read there); a rep's in the tenant's region. It
-rewrites ``phones`` (E.164), ``raw_phones`` (as sent) and ``phone_extensions`` (each line
-listed with an extension keyed with it, ``+14155550100;ext=12``). ``updated_at`` is left alone, so a later CRM update still wins.
+rewrites ``phones`` (E.164), ``raw_phones`` (as sent), ``phone_extensions`` (each line
+listed with an extension keyed with it, ``+14155550100;ext=12``) and a contact's
+``unread_phones`` (what no region read yet, read again with them). ``updated_at`` is left alone, so a later CRM update still wins.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ PHONE_TABLES = (("ref_contacts", "contact_id"), ("ref_reps", "rep_id"))
 
 #: Each table's rows with the countries their phones are read in (a contact's own, its account's).
 _PHONE_ROWS = {
-    "ref_contacts": "SELECT c.contact_id AS key, c.phones, c.raw_phones, c.phone_extensions, c.country, a.country AS account_country "
+    "ref_contacts": "SELECT c.contact_id AS key, c.phones, c.raw_phones, c.phone_extensions, c.unread_phones, "
+    "c.country, a.country AS account_country "
     "FROM ref_contacts c LEFT JOIN ref_accounts a "
     "ON a.tenant_id = c.tenant_id AND a.account_id = c.account_id AND NOT a.deleted "
     "WHERE c.tenant_id = :t ORDER BY c.contact_id",
-    "ref_reps": "SELECT rep_id AS key, phones, raw_phones, phone_extensions, NULL AS country, NULL AS account_country "
+    "ref_reps": "SELECT rep_id AS key, phones, raw_phones, phone_extensions, NULL AS unread_phones, "
+    "NULL AS country, NULL AS account_country "
     "FROM ref_reps WHERE tenant_id = :t ORDER BY rep_id",
 }
 
@@ -59,29 +62,22 @@ class PhoneReport:
 
 
 def renormalized(
-    phones: Sequence[str], raw_phones: Sequence[str], region: str | tuple[str, ...]
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """``(E.164 phones, as sent, unreadable, lines listed with an extension)`` for a stored row:
-    the raw forms are read when they were kept alongside (same length), else the stored values; a
-    number kept twice in two formats is kept once; a value listing several numbers gives each;
-    an extension is keyed with its line (``+14155550100;ext=12``, ``phone_extensions``)."""
-    from libs.common.contracts.activities import phone_key
-    from services.ingest.domain.phones import parse_phones_in
+    phones: Sequence[str],
+    raw_phones: Sequence[str],
+    region: str | tuple[str, ...],
+    unread_phones: Sequence[str] = (),
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """``(E.164 phones, as sent, unreadable, lines listed with an extension, unread)`` for a
+    stored row, read as ingest reads a record (``normalize.read_phones``) from what it was sent
+    as (``normalize.stored_phone_sources``: the raw forms when kept alongside, else the stored
+    values, then a contact's ``unread_phones``): a number kept twice in two formats is kept once;
+    a value listing several numbers gives each; an extension is keyed with its line
+    (``+14155550100;ext=12``, ``phone_extensions``); ``unread`` are the values another region
+    may read (kept by a contact), ``unreadable`` every value no region read."""
+    from services.ingest.domain.normalize import read_phones, stored_phone_sources
 
-    sources = raw_phones if raw_phones and len(raw_phones) == len(phones) else phones
-    read: dict[str, str] = {}
-    extended: dict[str, None] = {}
-    unreadable: list[str] = []
-    for raw in sources:
-        parsed = parse_phones_in(raw, region)
-        if isinstance(parsed, tuple):
-            for number in parsed:
-                read.setdefault(number.e164, raw)
-                if number.extension:
-                    extended[phone_key(number.e164, number.extension)] = None
-        else:
-            unreadable.append(raw)
-    return tuple(read), tuple(read.values()), tuple(unreadable), tuple(extended)
+    read = read_phones(stored_phone_sources(phones, raw_phones, unread_phones), region)
+    return read.phones, read.raw_phones, read.refused, read.phone_extensions, read.unread
 
 
 async def tenant_phone_region(engine: AsyncEngine, tenant_id: str) -> str:
@@ -109,20 +105,29 @@ async def renormalize_stored_phones(
         for table, key in PHONE_TABLES:
             rows = await conn.execute(text(_PHONE_ROWS[table]), {"t": tenant_id})
             changes: list[dict[str, object]] = []
+            contacts = table == "ref_contacts"
             for row in rows:
                 regions = phone_regions_of(row.country, row.account_country, region)
-                phones, raw, unreadable, keyed = renormalized(list(row.phones), list(row.raw_phones), regions)
-                report.dropped += [(table, row.key, value) for value in unreadable]
-                held = (list(row.phones), list(row.raw_phones), list(row.phone_extensions))
-                if (list(phones), list(raw), list(keyed)) != held:
+                held_unread = list(row.unread_phones or ())
+                phones, raw, unreadable, keyed, unread = renormalized(
+                    list(row.phones), list(row.raw_phones), regions, held_unread
+                )
+                # A contact keeps what another region may read (``unread_phones``); a rep's are
+                # read in the tenant's region only.
+                kept = list(unread) if contacts else []
+                report.dropped += [(table, row.key, value) for value in unreadable if value not in kept]
+                held = (list(row.phones), list(row.raw_phones), list(row.phone_extensions), held_unread)
+                if (list(phones), list(raw), list(keyed), kept) != held:
                     changes.append(
                         {"t": tenant_id, "k": row.key, "p": list(phones), "r": list(raw), "x": list(keyed)}
+                        | ({"u": kept} if contacts else {})
                     )
             report.rewritten[table] = len(changes)
             if changes and not dry_run:
+                unread_set = ", unread_phones = :u" if contacts else ""
                 await conn.execute(
                     text(
-                        f"UPDATE {table} SET phones = :p, raw_phones = :r, phone_extensions = :x "
+                        f"UPDATE {table} SET phones = :p, raw_phones = :r, phone_extensions = :x{unread_set} "
                         f"WHERE tenant_id = :t AND {key} = :k"
                     ),
                     changes,

@@ -76,7 +76,7 @@ _ID_FIELDS = frozenset(
     }
 )
 #: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
-_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "phone_extensions", "domains"})
+_TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "phone_extensions", "unread_phones", "domains"})
 
 
 def _as_exported(model: type[BaseModel], data: Any) -> Any:
@@ -199,6 +199,10 @@ class ContactV1(_Entity):
     #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
     #: record without is the same JSON as before the field existed.
     phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
+    #: The phones sent that no region tried could read (``020 7946 0958`` of a contact stating no
+    #: country, read in a US tenant's region), as sent: not matched, and read again when the
+    #: contact's account is later given a country (ingest). Written only when there is one.
+    unread_phones: tuple[Phone, ...] = Field(default=(), exclude_if=_is_empty)
     account_id: ExternalId | None = None
     #: Where the contact is (``MailingCountry``): its national-format phones are read there.
     country: Country | None = None

@@ -49,6 +49,7 @@ from services.attribution.domain.rematch import (
 from services.attribution.domain.reps import (
     RepRecord,
     absences_on_return,
+    departure_marker,
     mapped_addresses,
     name_aliases,
     resolve_rep_aliases,
@@ -225,7 +226,8 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
             {"t": t, "id": e.id},
         )
     }
-    gaps = absences_on_return(e.id, held, e.updated_at)
+    listed = {*(m.lower() for m in e.emails), *e.phones}
+    gaps = absences_on_return(e.id, held, e.updated_at, sorted(listed))
     if gaps:
         await conn.execute(
             text(
@@ -242,7 +244,7 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
                 "left": [gap.left_at for gap in gaps.values()],
             },
         )
-    for identity in gaps.keys() & {*(m.lower() for m in e.emails), *e.phones}:
+    for identity in gaps.keys() & listed:
         changed.returned_identities[identity] = e.updated_at
     if gaps:
         # The addresses that name her though no source lists them (the tenant's mapping, her
@@ -322,9 +324,11 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
         text("UPDATE ref_rep_former_identities SET until = :u WHERE tenant_id = :t AND rep_id = :id"),
         {"t": t, "id": e.id, "u": e.updated_at},
     )
-    kept = sorted(held - others)
-    if kept:
-        await _hold_former(conn, t, e, kept)
+    # Held nothing of her own: her departure is kept all the same (``departure_marker``), so
+    # her return records her gap (rules 2026.12.18; before, no gap, and an address mapped to her
+    # or her name's mailbox named her while she was away).
+    kept = sorted(held - others) or [departure_marker(e.id)]
+    await _hold_former(conn, t, e, kept)
 
 
 async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:
@@ -413,6 +417,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "phones": "text[]",
         "raw_phones": "text[]",
         "phone_extensions": "text[]",
+        "unread_phones": "text[]",
         "account_id": "text",
         "country": "text",
         "updated_at": "timestamptz",
@@ -630,6 +635,7 @@ async def _apply_contacts(
             "phones": e.phones,
             "raw_phones": e.raw_phones,
             "phone_extensions": e.phone_extensions,
+            "unread_phones": e.unread_phones,
             "account_id": e.account_id,
             "country": e.country,
             "updated_at": e.updated_at,

@@ -148,17 +148,36 @@ class Absence:
         return self.left_at <= at < self.returned_at
 
 
+def departure_marker(rep_id: str) -> str:
+    """The identity a rep's departure is kept under when she held no email or phone then (or
+    none that was hers alone): her ``ref_rep_former_identities`` row and, once she is back, her
+    ``ref_rep_absences`` row, so her spells are known all the same (rules 2026.12.18). No
+    participant holds it (no ``@``, no ``+``): it names nobody."""
+    return f"rep:{rep_id}"
+
+
 def absences_on_return(
-    rep_id: str, held_when_she_left: Mapping[str, datetime], returned_at: datetime
+    rep_id: str,
+    held_when_she_left: Mapping[str, datetime],
+    returned_at: datetime,
+    listed: Iterable[str] = (),
 ) -> dict[str, Absence]:
     """``identity -> Absence`` for a rep active again from ``returned_at``: each identity she held
-    when she left (``identity -> when she left``, her ``ref_rep_former_identities``) did not name
-    her in between. A departure not before her return (a version re-sent) leaves no gap."""
-    return {
+    when she left (``identity -> when she left``, her ``ref_rep_former_identities``, her
+    :func:`departure_marker` when she held none) did not name her in between; nor did one she
+    lists on her return (``listed``) that she did not hold then (an address given to her while
+    she was away, or on her return: rules 2026.12.18), from when she last left. A departure not
+    before her return (a version re-sent) leaves no gap."""
+    gaps = {
         identity: Absence(rep_id, left_at, returned_at)
         for identity, left_at in held_when_she_left.items()
         if left_at < returned_at
     }
+    if gaps:
+        left_at = max(gap.left_at for gap in gaps.values())
+        for identity in listed:
+            gaps.setdefault(identity, Absence(rep_id, left_at, returned_at))
+    return gaps
 
 
 def in_spell(at: datetime, left_at: datetime | None, absences: Iterable[Absence]) -> bool:

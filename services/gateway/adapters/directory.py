@@ -14,7 +14,7 @@ from services.gateway.adapters import hierarchy
 _CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :today) AND NOT m.deleted"
 
 _REP_SELECT = f"""
-    SELECT r.rep_id, r.name, r.active, r.manager_id, r.role,
+    SELECT r.rep_id, r.name, r.active, r.manager_id, r.role, r.phones, r.phone_extensions,
            ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
                  WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT}
                  ORDER BY m.team_id) AS team_ids
@@ -45,6 +45,8 @@ def _rep(row: Any) -> dict[str, Any]:
         "manager_id": row.manager_id,
         "role": row.role,
         "team_ids": list(row.team_ids),
+        "phones": list(row.phones),
+        "phone_extensions": list(row.phone_extensions),
     }
 
 

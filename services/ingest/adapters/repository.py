@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
+from libs.common.contracts.crm import ContactV1
 from libs.common.contracts.fields import INT8_MAX, check_line
 from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.db.webhook_state import webhook_state_lock
@@ -175,6 +177,58 @@ async def crm_people(
     async with engine.connect() as conn:
         rows = await conn.execute(query, {"t": tenant_id, "r": reps, "c": contacts})
         return {r.key: (r.email, r.phone) for r in rows if r.email or r.phone}
+
+
+async def held_account_countries(
+    engine: AsyncEngine, tenant_id: str, account_ids: Iterable[str]
+) -> dict[str, tuple[str | None, datetime]]:
+    """The country (``None`` when it states none) and ``updated_at`` of each of ``account_ids``
+    held: what a sync of the account compares its country with."""
+    ids = sorted(account_ids)
+    if not ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT account_id, country, updated_at FROM ref_accounts "
+                "WHERE tenant_id = :t AND account_id = ANY(:a)"
+            ),
+            {"t": tenant_id, "a": ids},
+        )
+        return {r.account_id: (r.country, r.updated_at) for r in rows}
+
+
+async def contacts_without_country(
+    engine: AsyncEngine, tenant_id: str, account_ids: Iterable[str]
+) -> list[ContactV1]:
+    """The live contacts of ``account_ids`` that state no country of their own, as held: their
+    national-format phones were read in their account's country (or the tenant's region)."""
+    ids = sorted(account_ids)
+    if not ids:
+        return []
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
+                "account_id, updated_at FROM ref_contacts WHERE tenant_id = :t AND account_id = ANY(:a) "
+                "AND country IS NULL AND NOT deleted AND merged_into IS NULL ORDER BY contact_id"
+            ),
+            {"t": tenant_id, "a": ids},
+        )
+        return [
+            ContactV1(
+                id=r.contact_id,
+                updated_at=r.updated_at,
+                name=r.name,
+                emails=tuple(r.emails),
+                phones=tuple(r.phones),
+                raw_phones=tuple(r.raw_phones),
+                phone_extensions=tuple(r.phone_extensions),
+                unread_phones=tuple(r.unread_phones),
+                account_id=r.account_id,
+            )
+            for r in rows
+        ]
 
 
 log = logging.getLogger(__name__)

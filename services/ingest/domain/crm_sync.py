@@ -23,9 +23,14 @@ from datetime import datetime
 
 from libs.common.contracts.activities import line_of, phone_key
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
-from services.ingest.domain.countries import contact_phone_regions, country_code, country_of
-from services.ingest.domain.normalize import normalize_domains, normalize_email
-from services.ingest.domain.phones import PhoneProblem, Regions, parse_phones_in
+from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
+from services.ingest.domain.normalize import (
+    normalize_domains,
+    normalize_email,
+    read_phones,
+    stored_phone_sources,
+)
+from services.ingest.domain.phones import REGIONAL_PROBLEMS, PhoneProblem, Regions, parse_phones_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,8 @@ def read_entities(
                 )
                 if own != entity.country:
                     update["country"] = own
-            if entity.phones or entity.phone_extensions:
+            # ``unread_phones`` are ingest's to write: read from ``phones`` (sent ones dropped).
+            if entity.phones or entity.phone_extensions or getattr(entity, "unread_phones", ()):
                 update |= _phones_update(entity, index, regions, warnings)
             emails = _read_each(entity.emails, _an_email, "an email address", entity, index, warnings)
             if emails != entity.emails:
@@ -98,6 +104,58 @@ def accounts_to_look_up(entities: Sequence[CrmEntity], *, read: bool = False) ->
         and e.account_id not in sent
         and (e.country is None or country_code(e.country) is None)
     )
+
+
+def accounts_with_new_country(
+    entities: Sequence[CrmEntity], held: Mapping[str, tuple[str | None, datetime]]
+) -> dict[str, str | None]:
+    """The accounts of a read batch whose country is not the one held (``held``: account id ->
+    its country and ``updated_at``; an account not held had none): account id -> its country
+    now (``None``: it states none that can be read). The batch's last version of each counts;
+    one older than the version held changes nothing (attribution keeps the newer), nor does a
+    deleted or merged account."""
+    changed: dict[str, str | None] = {}
+    latest = {e.id: e for e in entities if isinstance(e, AccountV1)}
+    for account in latest.values():
+        country, updated_at = held.get(account.id, (None, None))
+        if (
+            account.deleted
+            or account.merged_into
+            or (updated_at is not None and account.updated_at < updated_at)
+        ):
+            continue
+        if account.country != country:
+            changed[account.id] = account.country
+    return changed
+
+
+def contacts_read_again(
+    contacts: Sequence[ContactV1], countries: Mapping[str, str | None], region: str
+) -> tuple[ContactV1, ...]:
+    """Held ``contacts`` stating no country of their own, of accounts whose country changed
+    (``countries``, :func:`accounts_with_new_country`): their phones read again from what they
+    were sent as (``normalize.stored_phone_sources``, the ``unread_phones`` no region read
+    included) in the account's country now, else ``region`` (:func:`countries.phone_regions_of`,
+    the rule of every sync). Each contact whose phones read differently, as the same version
+    with its phones replaced (``updated_at`` kept: a correction of the version held, which a
+    later version of the CRM's still replaces)."""
+    again: list[ContactV1] = []
+    for contact in contacts:
+        account = contact.account_id
+        if contact.country is not None or account is None or account not in countries:
+            continue
+        regions = phone_regions_of(None, countries[account], region)
+        sources = stored_phone_sources(contact.phones, contact.raw_phones, contact.unread_phones)
+        read = read_phones(sources, regions)
+        update = {
+            "phones": read.phones,
+            "raw_phones": read.raw_phones,
+            "phone_extensions": read.phone_extensions,
+            "unread_phones": read.unread,
+        }
+        if any(getattr(contact, name) != value for name, value in update.items()):
+            again.append(contact.model_copy(update=update))
+    return tuple(again)
 
 
 def _account_countries(
@@ -217,22 +275,26 @@ def _phones_update(
 ) -> dict[str, object]:
     """The record's phones read (:func:`_read_phones`); the keyed extensions sent already read (a
     vendor adapter's) stay while their line does."""
-    e164, extended = _read_phones(entity, index, regions, warnings)
+    e164, extended, unread = _read_phones(entity, index, regions, warnings)
     kept = (k for k in entity.phone_extensions if line_of(k) in e164)
     update: dict[str, object] = {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
     if (keyed := tuple(dict.fromkeys((*extended, *kept)))) != entity.phone_extensions:
         update["phone_extensions"] = keyed
+    if isinstance(entity, ContactV1) and unread != entity.unread_phones:
+        update["unread_phones"] = unread
     return update
 
 
 def _read_phones(
     entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
-) -> tuple[dict[str, str], tuple[str, ...]]:
+) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
     """E.164 -> the phone as first sent in that number (a field listing several numbers gives
-    each, :func:`phones.parse_phones_in`), and the lines listed with an extension, keyed
-    ``+14155550100;ext=12`` (``activities.phone_key``)."""
+    each, :func:`phones.parse_phones_in`), the lines listed with an extension, keyed
+    ``+14155550100;ext=12`` (``activities.phone_key``), and the phones dropped that another
+    region may read (``phones.REGIONAL_PROBLEMS``: a contact's ``unread_phones``)."""
     e164: dict[str, str] = {}
     extended: dict[str, None] = {}
+    unread: dict[str, None] = {}
     for position, raw in enumerate(entity.phones):
         parsed = parse_phones_in(raw, regions)
         if isinstance(parsed, tuple):
@@ -241,6 +303,8 @@ def _read_phones(
                 if number.extension:
                     extended[phone_key(number.e164, number.extension)] = None
         else:
+            if parsed.problem in REGIONAL_PROBLEMS:
+                unread[raw] = None
             warnings.append(
                 EntityWarning(
                     index,
@@ -249,7 +313,7 @@ def _read_phones(
                     parsed.problem,
                 )
             )
-    return e164, tuple(extended)
+    return e164, tuple(extended), tuple(unread)
 
 
 def _an_email(raw: str) -> tuple[str, ...]:

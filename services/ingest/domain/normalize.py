@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -29,6 +29,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
 from services.ingest.domain.phones import (
+    REGIONAL_PROBLEMS,
     ParsedPhone,
     RefusedPhone,
     Regions,
@@ -326,23 +327,54 @@ def normalize_phone(raw: str | None, region: Regions) -> str | None:
     return e164_or_none(raw, region)
 
 
-def read_phones(
-    raws: Iterable[str | None], region: Regions
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The usable phones of a CRM record as E.164, each one as the source sent it (same order; a
-    number repeated in another format is kept once, as first sent), and the lines listed with an
-    extension keyed ``+14155550100;ext=12`` (``phone_extensions``). ``region`` is the tenant's, or
-    a contact's regions (``countries.phone_regions_of``). A field listing several numbers gives
-    each (``phones.parse_phones_in``)."""
+class ReadPhones(NamedTuple):
+    """A CRM record's phones read (:func:`read_phones`)."""
+
+    #: The usable phones as E.164 (a number repeated in another format kept once).
+    phones: tuple[str, ...]
+    #: Each of ``phones`` as the source sent it (same order; as first sent).
+    raw_phones: tuple[str, ...]
+    #: The lines listed with an extension, keyed ``+14155550100;ext=12``.
+    phone_extensions: tuple[str, ...]
+    #: The values no region tried read, as sent, that another region may
+    #: (``phones.REGIONAL_PROBLEMS``; a contact's ``unread_phones``).
+    unread: tuple[str, ...]
+    #: The values no region tried read (``unread`` ones included), as sent.
+    refused: tuple[str, ...]
+
+
+def read_phones(raws: Iterable[str | None], region: Regions) -> ReadPhones:
+    """The phones of a CRM record: ``region`` is the tenant's, or a contact's regions
+    (``countries.phone_regions_of``). A field listing several numbers gives each
+    (``phones.parse_phones_in``); a blank one is none."""
     read: dict[str, str] = {}
     extended: dict[str, None] = {}
+    unread: dict[str, None] = {}
+    refused: dict[str, None] = {}
     for raw in raws:
-        parsed = parse_phones_in(raw, region) if raw is not None else ()
-        for number in parsed if isinstance(parsed, tuple) else ():
+        if raw is None or not raw.strip():
+            continue
+        parsed = parse_phones_in(raw, region)
+        if not isinstance(parsed, tuple):
+            refused[raw] = None
+            if parsed.problem in REGIONAL_PROBLEMS:
+                unread[raw] = None
+            continue
+        for number in parsed:
             read.setdefault(number.e164, number.raw)
             if number.extension:
                 extended[phone_key(number.e164, number.extension)] = None
-    return tuple(read), tuple(read.values()), tuple(extended)
+    return ReadPhones(tuple(read), tuple(read.values()), tuple(extended), tuple(unread), tuple(refused))
+
+
+def stored_phone_sources(
+    phones: Sequence[str], raw_phones: Sequence[str], unread_phones: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """What a stored CRM record's phones were sent as, to read again (:func:`read_phones`): the
+    raw forms when kept alongside (same length), else the stored values; then the values no
+    region read (a contact's ``unread_phones``)."""
+    sources = raw_phones if raw_phones and len(raw_phones) == len(phones) else phones
+    return (*sources, *unread_phones)
 
 
 #: What dialers report for a caller who withheld their number (Aircall's ``raw_digits``

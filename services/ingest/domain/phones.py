@@ -60,6 +60,11 @@ class PhoneProblem(StrEnum):
     INVALID = "invalid"
 
 
+#: Refusals a number typed for another country gets (``020 7946 0958`` read in the US): read in
+#: that country's region it may be a number. A contact keeps such a value (``unread_phones``) to
+#: read again when it learns where it is.
+REGIONAL_PROBLEMS = frozenset({PhoneProblem.INVALID, PhoneProblem.SHORT_CODE})
+
 _REASONS: dict[PhoneProblem, str] = {
     PhoneProblem.EMPTY: "empty phone number",
     PhoneProblem.TOO_LONG: f"longer than {MAX_PHONE_LENGTH} characters",

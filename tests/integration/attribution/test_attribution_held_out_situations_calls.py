@@ -366,7 +366,17 @@ async def test_calls_between_reps_and_buyers_credit_the_right_rep_team_and_deal(
         scores = await get(
             stack, tenant, "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
         )
+        reps = await get(stack, tenant, "/v1/reps")
+        cy = await get(stack, tenant, "/v1/reps/rep-cy")
     assert synced == {"accepted": len(entities), "warnings": []}
+    # The reps' lines as matched, and the seller's main line with each rep's own extension.
+    assert [(r["rep_id"], r["phones"], r["phone_extensions"]) for r in reps["items"]] == [
+        ("rep-ana", [ANA_LINE], []),
+        ("rep-bo", [BO_LINE, BO_MOBILE], []),
+        ("rep-cy", ["+14155550900"], ["+14155550900;ext=101"]),
+        ("rep-di", ["+14155550900"], ["+14155550900;ext=102"]),
+    ]
+    assert (cy["phones"], cy["phone_extensions"]) == (["+14155550900"], ["+14155550900;ext=101"])
     assert found == {
         "bo-mobile-to-cal": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),
         "cal-to-bo-mobile": ("attributed", "deal-cal", (), "acc-cal", "rep-bo", "team-b"),

@@ -35,6 +35,8 @@ async def test_rep_read_lists_current_teams(gateway: httpx.AsyncClient, keys: Ke
         "manager_id": None,
         "role": "Account Executive",
         "team_ids": ["team-a"],
+        "phones": [],
+        "phone_extensions": [],
     }
     members = await gateway.get("/v1/reps?team_id=team-a", headers=bearer(keys.read))
     assert [r["rep_id"] for r in members.json()["items"]] == ["rep-1", "rep-2", "rep-4"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.quarter.quarter_support import (
     Tenant,
     configure,
@@ -206,3 +208,42 @@ async def test_a_return_re_decides_mail_to_her_names_mailbox_at_the_tenants_doma
         assert _rematched() - before == 1
         seen = await _seen(stack, tenant, "nov-5", "nov-6")
         assert (seen["nov-5"], seen["nov-6"][-1]) == ((*HERS, 2), 1)
+
+
+@pytest.mark.parametrize("address", [MAPPED, NAMED], ids=["mapped", "name"])
+async def test_a_rep_who_held_no_address_when_she_left_is_not_named_in_her_gap_after_her_return(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine, address: str
+) -> None:
+    """Ana's CRM record lists no email or phone (her alias names her: the mapping, her name) when
+    she leaves on 10 October; she comes back on 1 November with her address. Bo's mails to her
+    alias of 5 October, 20 October and 5 November, arriving after her return: hers, Bea's (the
+    gap), hers. Before, a rep who held nothing when she left recorded no gap (her absences were
+    kept per email and phone), so the 20 October mail was hers."""
+    tenant = await _tenant(db_engine)
+    bare = {**ANA_REP, "emails": []}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, Q_START, *CRM[:2], bare, *CRM[3:])
+        await sync(stack, db_engine, tenant, LEFT, {**bare, "active": False})
+        await sync(stack, db_engine, tenant, BACK, ANA_REP)
+        await post(
+            stack,
+            tenant,
+            _to("oct-5", address, "2026-10-05T15:00:00Z"),
+            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+            # Her address, given to her on her return: not hers in the gap either.
+            _to("oct-21-own", ANA, "2026-10-21T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        seen = await _seen(stack, tenant, "oct-5", "oct-20", "nov-5", "oct-21-own")
+        gaps = await rows(
+            db_engine, "SELECT identity, rep_id, left_at, returned_at FROM ref_rep_absences ORDER BY identity"
+        )
+    assert seen == {
+        "oct-5": (*HERS, 1),
+        "oct-20": (*BEAS, 1),
+        "nov-5": (*HERS, 1),
+        "oct-21-own": (*BEAS, 1),
+    }
+    left, back = datetime(2026, 10, 10, 9, tzinfo=UTC), datetime(2026, 11, 1, 9, tzinfo=UTC)
+    assert gaps == [(ANA, "rep-ana", left, back), ("rep:rep-ana", "rep-ana", left, back)]

@@ -37,7 +37,7 @@ from spm.commands.phones import renormalized
 def test_stored_phones_are_read_in_the_tenants_region(
     phones: list[str], raw_phones: list[str], expected: tuple[tuple[str, ...], ...]
 ) -> None:
-    assert renormalized(phones, raw_phones, "US") == (*expected, ())
+    assert renormalized(phones, raw_phones, "US") == (*expected, (), ())
 
 
 def test_an_extension_kept_aside_is_keyed_with_its_line() -> None:
@@ -47,6 +47,7 @@ def test_an_extension_kept_aside_is_keyed_with_its_line() -> None:
         ("(415) 555-0200 x12", "415 555 0300"),
         (),
         ("+14155550200;ext=12",),
+        (),
     )
 
 
@@ -66,4 +67,22 @@ def test_the_region_reads_numbers_without_a_plus() -> None:
     ],
 )
 def test_a_german_area_code_and_number_stays_one_number(phones: list[str], raw_phones: list[str]) -> None:
-    assert renormalized(phones, raw_phones, "DE") == (("+492211234567",), ("0221/1234567",), (), ())
+    assert renormalized(phones, raw_phones, "DE") == (("+492211234567",), ("0221/1234567",), (), (), ())
+
+
+def test_a_contacts_unread_phone_is_read_in_its_regions_or_kept() -> None:
+    """``020 7946 0958`` no US reading: kept (``unread``); read once the UK is among the regions."""
+    assert renormalized([], [], "US", ["020 7946 0958"]) == (
+        (),
+        (),
+        ("020 7946 0958",),
+        (),
+        ("020 7946 0958",),
+    )
+    assert renormalized(["+14155550100"], ["(415) 555-0100"], ("GB", "US"), ["020 7946 0958"]) == (
+        ("+14155550100", "+442079460958"),
+        ("(415) 555-0100", "020 7946 0958"),
+        (),
+        (),
+        (),
+    )

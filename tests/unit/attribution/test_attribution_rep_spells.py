@@ -11,7 +11,7 @@ from libs.common.contracts.activities import ActivityIngestedV1
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import Contact, Deal, Rep, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ReferenceIndex, attribute_from_index, snapshot_for
-from services.attribution.domain.reps import Absence, absences_on_return, in_spell
+from services.attribution.domain.reps import Absence, absences_on_return, departure_marker, in_spell
 
 from .builders import WHEN, email_out
 
@@ -37,6 +37,19 @@ def test_a_return_records_a_gap_for_each_identity_she_held_when_she_left() -> No
     }
     # A departure not before the return (a version re-sent) leaves no gap.
     assert absences_on_return("rep-a", {ANA: _at(10)}, _at(10)) == {}
+
+
+def test_a_rep_who_held_nothing_when_she_left_has_her_gap_and_so_do_addresses_she_returns_with() -> None:
+    """Her departure kept under her marker; an address she lists on her return and did not hold
+    when she left is not hers in the gap either (from her last departure)."""
+    held = {departure_marker("rep-a"): _at(0), "ana@old.example": _at(5)}
+    assert absences_on_return("rep-a", held, _at(10), [ANA, "ana@old.example"]) == {
+        "rep:rep-a": Absence("rep-a", _at(0), _at(10)),
+        "ana@old.example": Absence("rep-a", _at(5), _at(10)),
+        ANA: Absence("rep-a", _at(5), _at(10)),
+    }
+    # No departure before the return: no gap, for what she lists either.
+    assert absences_on_return("rep-a", {}, _at(10), [ANA]) == {}
 
 
 class _Stored:

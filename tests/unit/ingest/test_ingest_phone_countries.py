@@ -10,7 +10,13 @@ import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_code, phone_regions_of
-from services.ingest.domain.crm_sync import EntityWarning, accounts_to_look_up, read_entities
+from services.ingest.domain.crm_sync import (
+    EntityWarning,
+    accounts_to_look_up,
+    accounts_with_new_country,
+    contacts_read_again,
+    read_entities,
+)
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
 from services.ingest.domain.webhooks import ADAPTERS
 
@@ -350,3 +356,59 @@ def test_a_vendors_contact_without_a_country_is_read_in_its_accounts_country_as_
     (contact, _) = ADAPTERS["salesforce"].parse(make_request(sent_with_it), held).entities
     assert isinstance(contact, ContactV1)
     assert contact.phones == ("+492079460958",)
+
+
+def test_an_account_whose_country_is_not_the_one_held_reads_its_contacts_again() -> None:
+    """acc-de gains Germany, acc-uk keeps the UK, acc-old's version is older than the one held,
+    acc-gone is deleted, acc-new was never held (none before); the last version of each counts."""
+    later = datetime(2026, 11, 2, tzinfo=UTC)
+    held = {"acc-de": (None, T0), "acc-uk": ("GB", T0), "acc-old": (None, later), "acc-gone": (None, T0)}
+    batch: tuple[CrmEntity, ...] = (
+        AccountV1(id="acc-de", updated_at=later, country="US"),
+        AccountV1(id="acc-de", updated_at=later, country="DE"),
+        AccountV1(id="acc-uk", updated_at=later, country="GB"),
+        AccountV1(id="acc-old", updated_at=T0, country="FR"),
+        AccountV1(id="acc-gone", updated_at=later, country="FR", deleted=True),
+        AccountV1(id="acc-new", updated_at=later, country="AT"),
+        AccountV1(id="acc-none", updated_at=later),
+    )
+    assert accounts_with_new_country(batch, held) == {"acc-de": "DE", "acc-new": "AT"}
+    # A country removed: read in the tenant's region again.
+    assert accounts_with_new_country(batch[2:3], {"acc-uk": ("FR", T0)}) == {"acc-uk": "GB"}
+    assert accounts_with_new_country((AccountV1(id="acc-uk", updated_at=later),), held) == {"acc-uk": None}
+
+
+def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_they_were_sent_as() -> None:
+    """Dana's ``030 1234567`` was read in the US; Emil's UK line was none there (kept unread);
+    Finn's ``+1`` number reads the same anywhere; Gus is of another account."""
+    dana = ContactV1(
+        id="con-dana",
+        updated_at=T0,
+        account_id="acc-de",
+        phones=("+10301234567",),
+        raw_phones=("030 1234567",),
+    )
+    emil = ContactV1(id="con-emil", updated_at=T0, account_id="acc-de", unread_phones=("089 123456",))
+    finn = ContactV1(
+        id="con-finn",
+        updated_at=T0,
+        account_id="acc-de",
+        phones=("+14155550100",),
+        raw_phones=("+1 415 555 0100",),
+    )
+    gus = _of_account(dana, "con-gus", "acc-us")
+    again = contacts_read_again([dana, emil, finn, gus], {"acc-de": "DE"}, "US")
+    assert [(c.id, c.phones, c.raw_phones, c.unread_phones, c.updated_at) for c in again] == [
+        ("con-dana", ("+49301234567",), ("030 1234567",), (), T0),
+        ("con-emil", ("+4989123456",), ("089 123456",), (), T0),
+    ]
+    # Back to the tenant's region (the account's country removed): Emil's is unread again.
+    back = contacts_read_again(again, {"acc-de": None}, "US")
+    assert [(c.id, c.phones, c.unread_phones) for c in back] == [
+        ("con-dana", ("+10301234567",), ()),
+        ("con-emil", (), ("089 123456",)),
+    ]
+
+
+def _of_account(contact: ContactV1, contact_id: str, account_id: str) -> ContactV1:
+    return contact.model_copy(update={"id": contact_id, "account_id": account_id})

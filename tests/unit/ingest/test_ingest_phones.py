@@ -120,11 +120,18 @@ def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     assert isinstance(refused, RefusedPhone)
     assert refused.problem is PhoneProblem.INVALID
     # A vendor's record (HubSpot phone and mobilephone) reads the same way.
-    assert read_phones(["415-555-0107 / 415-555-0108", None, "(415) 555-0108"], "US") == (
+    assert read_phones(["415-555-0107 / 415-555-0108", None, "(415) 555-0108", " "], "US") == (
         ("+14155550107", "+14155550108"),
         ("415-555-0107 / 415-555-0108", "415-555-0107 / 415-555-0108"),
         (),
+        (),
+        (),
     )
+    # A value another region may read is kept as sent (a contact's ``unread_phones``); text, no
+    # region reads; a blank value is none.
+    read = read_phones(["020 7946 0958", "415 555 0107 / 0108", "ask reception", "911", ""], "US")
+    assert read.unread == ("020 7946 0958", "415 555 0107 / 0108", "911")
+    assert read.refused == ("020 7946 0958", "415 555 0107 / 0108", "ask reception", "911")
 
 
 def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> None:
@@ -133,6 +140,8 @@ def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> Non
         ("+14155550200", "+14155550300"),
         ("(415) 555-0200 ext. 12", "415 555 0300"),
         ("+14155550200;ext=12", "+14155550200;ext=34"),
+        (),
+        (),
     )
 
 

@@ -475,3 +475,73 @@ def test_an_undeleted_email_message_is_ranked_by_system_modstamp_above_its_task(
     assert task_stamped.external_id == EMAIL_TASK_ID
     assert task_stamped.revision == ms(2026, 12, 20, 9, 0, 0)
     assert task_stamped.revision < EMAIL_MESSAGE_RANK + ms(2026, 11, 25, 9, 0, 0) < restored.revision
+
+
+def _lead(*fields: str) -> bytes:
+    """A Lead's Outbound Message holding ``fields`` (``<sf:Name>value</sf:Name>`` each)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D5j00000ABCDEEA2</OrganizationId>
+   <Notification>
+    <Id>04l5j00000Gx7R9AAJ</Id>
+    <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>00Q5j00000Ab1CdEAF</sf:Id>
+     <sf:FirstName>Cy</sf:FirstName>
+     <sf:LastName>Prospect</sf:LastName>
+     <sf:Company>Globex Ltd</sf:Company>
+     <sf:OwnerId>0055j000004Vb8nAAC</sf:OwnerId>
+     <sf:Email>Cy@Globex.example</sf:Email>
+     <sf:Phone>020 7946 0959</sf:Phone>
+     <sf:MobilePhone>(415) 555-0177</sf:MobilePhone>
+     <sf:LastModifiedDate>2026-11-03T09:00:00.000Z</sf:LastModifiedDate>
+     {"".join(fields)}
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>""".encode()
+
+
+def test_a_lead_is_a_contact_read_in_its_country_without_an_account() -> None:
+    """A Lead is a person as a Contact is: its email, its phones read in its ``Country`` (the US
+    mobile in the tenant's region), no account (``Company`` is a name; no owner on a contact)."""
+    (lead,) = adapter.parse(
+        make_request(
+            _lead("<sf:Country>United Kingdom</sf:Country>", "<sf:IsConverted>false</sf:IsConverted>")
+        ),
+        CONFIG,
+    ).entities
+    assert lead == ContactV1(
+        id="00Q5j00000Ab1CdEAF",
+        updated_at=datetime(2026, 11, 3, 9, 0, tzinfo=UTC),
+        name="Cy Prospect",
+        emails=("cy@globex.example",),
+        phones=("+442079460959", "+14155550177"),
+        raw_phones=("020 7946 0959", "(415) 555-0177"),
+        country="GB",
+    )
+    # Without a country: the UK number is none in the tenant's US, kept unread.
+    (unplaced,) = adapter.parse(make_request(_lead()), CONFIG).entities
+    assert isinstance(unplaced, ContactV1)
+    assert (unplaced.phones, unplaced.unread_phones) == (("+14155550177",), ("020 7946 0959",))
+
+
+def test_a_converted_lead_is_merged_into_its_contact_and_deleted_without_one() -> None:
+    converted = (
+        "<sf:IsConverted>true</sf:IsConverted>",
+        "<sf:ConvertedContactId>0035j00000Hq9RsAAJ</sf:ConvertedContactId>",
+        "<sf:ConvertedAccountId>0015j00000ZkM3hAAF</sf:ConvertedAccountId>",
+    )
+    (lead,) = adapter.parse(make_request(_lead(*converted)), CONFIG).entities
+    assert isinstance(lead, ContactV1)
+    assert (lead.merged_into, lead.deleted, lead.account_id) == (
+        "0035j00000Hq9RsAAJ",
+        False,
+        "0015j00000ZkM3hAAF",
+    )
+    # The message holds no ConvertedContactId: the lead is no person of its own any more.
+    (gone,) = adapter.parse(make_request(_lead(converted[0])), CONFIG).entities
+    assert isinstance(gone, ContactV1)
+    assert (gone.merged_into, gone.deleted) == (None, True)

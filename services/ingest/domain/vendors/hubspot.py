@@ -356,7 +356,7 @@ class _BatchIndex:
             email = normalize_email(properties.opt_str("email"))
             # A field listing several numbers gives each (``read_phones``); one party has one
             # number, and every listed number is this contact's: the first is the participant's.
-            listed = read_phones([properties.opt_str("phone")], self.phone_regions(contact, region))[0]
+            listed = read_phones([properties.opt_str("phone")], self.phone_regions(contact, region)).phones
             phone = listed[0] if listed else None
             if email or phone:
                 try:
@@ -637,18 +637,17 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
     properties = item.req_obj("properties")
     if object_type == "contacts":
         email = normalize_email(properties.opt_str("email"))
-        phones, raw_phones, phone_extensions = read_phones(
-            (properties.opt_str(k) for k in ("phone", "mobilephone")), region
-        )
+        phones = read_phones((properties.opt_str(k) for k in ("phone", "mobilephone")), region)
         return ContactV1(
             id=object_id,
             updated_at=updated_at,
             deleted=deleted,
             name=_contact_name(properties) or "",
             emails=(email,) if email else (),
-            phones=phones,
-            raw_phones=raw_phones,
-            phone_extensions=phone_extensions,
+            phones=phones.phones,
+            raw_phones=phones.raw_phones,
+            phone_extensions=phones.phone_extensions,
+            unread_phones=phones.unread,
             account_id=_contact_account_id(item, properties),
             country=_country(properties),
         )

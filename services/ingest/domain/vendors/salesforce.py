@@ -263,12 +263,12 @@ class SalesforceAdapter:
                     activities.append(activity)
                 else:
                     ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {reason}")
-            elif record.type in {"Opportunity", "Contact", "Account", "User"}:
+            elif record.type in {"Opportunity", "Contact", "Lead", "Account", "User"}:
                 region: Regions = config.default_phone_region
-                if record.type == "Contact":
+                if record.type in PERSON_COUNTRY:
                     region = contact_phone_regions(
-                        _country(record, "MailingCountry"),
-                        record.get("AccountId"),
+                        _country(record, PERSON_COUNTRY[record.type]),
+                        record.get(PERSON_ACCOUNT[record.type]),
                         account_countries,
                         config.account_countries,
                         config.default_phone_region,
@@ -576,33 +576,32 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
         record.get("Name") or " ".join(n for n in (record.get("FirstName"), record.get("LastName")) if n)
     )[:256]
     email = normalize_email(record.get("Email"))
-    phones, raw_phones, phone_extensions = read_phones(
-        (record.get(k) for k in ("Phone", "MobilePhone")), region
-    )
+    phones = read_phones((record.get(k) for k in ("Phone", "MobilePhone")), region)
     if record.type == "User":
         return RepV1(
             **common,
             name=name,
             emails=(email,) if email else (),
-            phones=phones,
-            raw_phones=raw_phones,
-            phone_extensions=phone_extensions,
+            phones=phones.phones,
+            raw_phones=phones.raw_phones,
+            phone_extensions=phones.phone_extensions,
             active=record.get("IsActive") is None or record.flag("IsActive"),
             manager_id=record.get("ManagerId"),
             # An outbound message carries the User's own fields only: the role hierarchy's name
             # (UserRole.Name) is a lookup it cannot include, the job Title is a field it can.
             role=(record.get("Title") or "")[:128] or None,
         )
-    if record.type == "Contact":
+    if record.type in PERSON_COUNTRY:
         return ContactV1(
-            **common,
+            **(common | _converted(record)),
             name=name,
             emails=(email,) if email else (),
-            phones=phones,
-            raw_phones=raw_phones,
-            phone_extensions=phone_extensions,
-            account_id=record.get("AccountId"),
-            country=_country(record, "MailingCountry"),
+            phones=phones.phones,
+            raw_phones=phones.raw_phones,
+            phone_extensions=phones.phone_extensions,
+            unread_phones=phones.unread,
+            account_id=record.get(PERSON_ACCOUNT[record.type]),
+            country=_country(record, PERSON_COUNTRY[record.type]),
         )
     if record.type == "Account":
         domain = normalize_domain(record.get("Website"))
@@ -628,6 +627,24 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
         **_closed_flags(record),
     )
     return deal.model_copy(update=read_deal(deal))
+
+
+#: The people Salesforce keeps, each a contact here, with the field stating where the person is
+#: and the one naming the account: a Contact, and a Lead (a person not yet converted; its
+#: ``Company`` is a name, not an Account: its account is the one it is converted into).
+PERSON_COUNTRY = {"Contact": "MailingCountry", "Lead": "Country"}
+PERSON_ACCOUNT = {"Contact": "AccountId", "Lead": "ConvertedAccountId"}
+
+
+def _converted(record: _SObject) -> dict[str, object]:
+    """A converted Lead is the Contact it was converted into (``ConvertedContactId``): merged
+    into it, so the person is one contact, not two listing the same email and phones; converted
+    without the Contact's id in the message, it is deleted (the Contact is the person). Nothing
+    for a Contact or a Lead not converted."""
+    if record.type != "Lead" or not record.flag("IsConverted"):
+        return {}
+    survivor = record.get("ConvertedContactId")
+    return {"merged_into": survivor} if survivor else {"deleted": True}
 
 
 def _country(record: _SObject, field: str) -> str | None:
