@@ -7,7 +7,8 @@ Neither the first set (``test_attribution_held_out_situations_calls.py``) nor ou
 world produces these: ``tel:`` URIs, Unicode dashes and spaces, full-width digits, an Excel
 apostrophe, ``extn``/``#``/``x 12`` extensions, ``00``/``011`` international prefixes, vanity
 numbers, placeholder numbers, a conference bridge on two companies' records, a desk line
-forwarded to a mobile, a switchboard transfer on either side, short and failed calls.
+forwarded to a mobile, a switchboard transfer on either side, short and failed calls, a contact's
+number changing and a number re-issued to someone else.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     _setup,
     _sync,
 )
-from tests.integration.quarter.quarter_support import get
+from tests.integration.quarter.quarter_support import get, post
 
 #: Phones as people type them in CRMs around the world, one contact (own account, own deal) each.
 TYPED = {
@@ -292,3 +293,64 @@ async def test_forwarded_transferred_and_short_calls_credit_the_person_who_took_
         2,
         244,
     )
+
+
+NIA_OLD, NIA_NEW, SHARED_DESK = "+14155550140", "+14155550141", "+14155550150"
+
+
+async def test_a_number_belongs_to_whoever_held_it_when_the_call_happened(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Truths, by date:
+
+    * Nia's number changes on 10 November (the CRM's new version lists only the new one). Her
+      call of the 5th (old number) stays on her deal; a call of the 6th to the old number that the
+      dialer posts after the change is hers too (she held it then); the 12th's call to the new
+      number is hers.
+    * Oli leaves Old Co on 10 November (his record deleted); his desk number goes to Nat, new at
+      New Co (Bo's deal). Ana's call of the 5th to it stays on Oli's deal; one of the 7th posted
+      after the change is Oli's deal too (he held it then); the 12th's is Nat's deal.
+    """
+    tenant = await _setup(db_engine)
+    before: list[dict[str, Any]] = [
+        _rep("rep-ana", ANA_LINE),
+        _rep("rep-bo", BO_LINE),
+        _account("nia"),
+        _contact("nia", "nia", "(415) 555-0140"),
+        _deal("nia", "nia", "nia"),
+        _account("oldco"),
+        _contact("oli", "oldco", "415.555.0150"),
+        _deal("oldco", "oldco", "oli"),
+        _account("newco"),
+        _deal("newco", "newco", owner="rep-bo"),
+    ]
+    changed: list[dict[str, Any]] = [
+        _contact("nia", "nia", "(415) 555-0141"),
+        {"entity_type": "contact", "id": "con-oli", "deleted": True},
+        _contact("nat", "newco", "415 555 0150"),
+        _deal("newco", "newco", "nat", owner="rep-bo"),
+    ]
+    first = [_from_ana("nia-5th", NIA_OLD, at="2026-11-05T17:00:00Z"), _from_ana("oli-5th", SHARED_DESK)]
+    later = [
+        _from_ana("nia-6th-late", NIA_OLD, at="2026-11-06T17:00:00Z"),
+        _from_ana("nia-12th", NIA_NEW, at="2026-11-12T17:00:00Z"),
+        _from_ana("oli-7th-late", SHARED_DESK, at="2026-11-07T17:00:00Z"),
+        _from_ana("nat-12th", SHARED_DESK, at="2026-11-12T17:00:00Z"),
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync(stack, db_engine, tenant, *before)
+        early = await _decided(stack, kafka_settings, tenant, *first)
+        await _sync(stack, db_engine, tenant, *changed, updated_at="2026-11-10T09:00:00Z")
+        await post(stack, tenant, *later)
+        found = await _decided(stack, kafka_settings, tenant, *first, *later, post_them=False)
+    nias = ("attributed", "deal-nia", (), "acc-nia", "rep-ana", None)
+    olis = ("attributed", "deal-oldco", (), "acc-oldco", "rep-ana", None)
+    assert early == {"nia-5th": nias, "oli-5th": olis}
+    assert found == {
+        "nia-5th": nias,
+        "oli-5th": olis,
+        "nia-6th-late": nias,
+        "nia-12th": nias,
+        "oli-7th-late": olis,
+        "nat-12th": ("attributed", "deal-newco", (), "acc-newco", "rep-ana", None),
+    }
