@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
@@ -33,6 +34,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     _setup,
     _sync,
 )
+from tests.integration.polling import eventually
 from tests.integration.quarter.quarter_support import get, post
 
 #: Phones as people type them in CRMs around the world, one contact (own account, own deal) each.
@@ -295,6 +297,18 @@ async def test_forwarded_transferred_and_short_calls_credit_the_person_who_took_
     )
 
 
+async def _former_phones(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT phone, contact_id, account_id, shared_with FROM ref_contact_former_phones "
+                "WHERE tenant_id = :t ORDER BY phone"
+            ),
+            {"t": tenant_id},
+        )
+        return [tuple(r) for r in rows]
+
+
 NIA_OLD, NIA_NEW, SHARED_DESK = "+14155550140", "+14155550141", "+14155550150"
 
 
@@ -310,6 +324,9 @@ async def test_a_number_belongs_to_whoever_held_it_when_the_call_happened(
     * Oli leaves Old Co on 10 November (his record deleted); his desk number goes to Nat, new at
       New Co (Bo's deal). Ana's call of the 5th to it stays on Oli's deal; one of the 7th posted
       after the change is Oli's deal too (he held it then); the 12th's is Nat's deal.
+
+    The numbers each held are kept with the account they were at; Nia erased by her old number
+    takes it with her.
     """
     tenant = await _setup(db_engine)
     before: list[dict[str, Any]] = [
@@ -343,6 +360,25 @@ async def test_a_number_belongs_to_whoever_held_it_when_the_call_happened(
         await _sync(stack, db_engine, tenant, *changed, updated_at="2026-11-10T09:00:00Z")
         await post(stack, tenant, *later)
         found = await _decided(stack, kafka_settings, tenant, *first, *later, post_them=False)
+        former = await _former_phones(db_engine, tenant.tenant_id)
+        # Nia asks to be forgotten, by the number she no longer has.
+        requested = await stack.gateway.post(
+            "/v1/privacy/erasures", json={"phone": NIA_OLD}, headers=tenant.admin
+        )
+        assert requested.status_code == 202, requested.text
+
+        async def erased() -> Any:
+            url = f"/v1/privacy/erasures/{requested.json()['erasure_id']}"
+            return (await stack.gateway.get(url, headers=tenant.admin)).json()
+
+        job = await eventually(erased, lambda body: body["state"] == "done", 60, "Nia's erasure")
+        forgotten = await _former_phones(db_engine, tenant.tenant_id)
+    assert former == [
+        (NIA_OLD, "con-nia", "acc-nia", []),
+        (SHARED_DESK, "con-oli", "acc-oldco", []),
+    ]
+    assert job["counts"]["contacts_deleted"] == 1
+    assert forgotten == [(SHARED_DESK, "con-oli", "acc-oldco", [])]
     nias = ("attributed", "deal-nia", (), "acc-nia", "rep-ana", None)
     olis = ("attributed", "deal-oldco", (), "acc-oldco", "rep-ana", None)
     assert early == {"nia-5th": nias, "oli-5th": olis}
