@@ -71,7 +71,9 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
     Placeholders typed into a required field (``000-000-0000``, ``123-456-7890``) are nobody's
     number: dropped with a warning naming them, the contact kept. A conference bridge copied onto
     contacts of two companies names neither: a call to it is not confidently either company's
-    deal. A call to an emergency short code is refused naming the field."""
+    deal. A Mexico City contact (country ``MX``) typed ``55 1234 5678`` is that number, not the New
+    Jersey number the same digits make in the US: a call to the latter names nobody. A call to an
+    emergency short code is refused naming the field."""
     tenant = await _setup(db_engine)
     entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
     for key, phone in TYPED.items():
@@ -87,6 +89,10 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
         _contact("b2", "b2", BRIDGE),
         _deal("b1", "b1", "b1"),
         _deal("b2", "b2", "b2"),
+        # Mexico City typed nationally: the same ten digits are a New Jersey number in the US.
+        _account("cdmx"),
+        {**_contact("cdmx", "cdmx", "55 1234 5678"), "country": "MX"},
+        _deal("cdmx", "cdmx", "cdmx"),
     ]
     calls = [
         _from_ana("tel-uri", "+14155550121"),
@@ -109,6 +115,8 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
         _from_ana("dialer-national", "(415) 555-0122"),
         _from_ana("filler-real-line", "+14155550131"),
         _from_ana("bridge", "+16465588656"),
+        _from_ana("mexico-city", "+525512345678"),
+        _from_ana("new-jersey", "+15512345678"),
     ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         synced = await _sync(stack, db_engine, tenant, *entities)
@@ -164,6 +172,8 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
         "dialer-national": on("en-dash"),
         "filler-real-line": on("filler"),
         "bridge": ("ambiguous", "deal-b1", ("deal-b2",), "acc-b1", "rep-ana", None),
+        "mexico-city": on("cdmx"),
+        "new-jersey": ("unmatched", None, (), None, "rep-ana", None),
     }
 
 
