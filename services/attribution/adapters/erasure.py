@@ -162,9 +162,15 @@ async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityI
 
 
 async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, list[str], list[str]]]:
-    """Every CRM contact of the tenant: (id, emails, phones)."""
+    """Every CRM contact of the tenant: (id, emails, phones), the phones its record dropped
+    (``ref_contact_former_phones``: a deleted contact's tombstone lists none) included."""
     rows = await conn.execute(
-        text("SELECT contact_id, emails, phones FROM ref_contacts WHERE tenant_id = :t"), {"t": tenant_id}
+        text(
+            "SELECT c.contact_id, c.emails, c.phones || ARRAY(SELECT f.phone FROM ref_contact_former_phones f "
+            "WHERE f.tenant_id = c.tenant_id AND f.contact_id = c.contact_id ORDER BY f.phone) AS phones "
+            "FROM ref_contacts c WHERE c.tenant_id = :t"
+        ),
+        {"t": tenant_id},
     )
     return [(r.contact_id, list(r.emails), list(r.phones)) for r in rows]
 
@@ -172,10 +178,17 @@ async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tupl
 async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
     """Remove the contacts, their identities and deal roles, and their entries in deals and explanations."""
     params = {"t": tenant_id, "ids": list(contact_ids)}
-    for table in ("ref_contact_identities", "ref_deal_contacts"):
+    for table in ("ref_contact_identities", "ref_contact_former_phones", "ref_deal_contacts"):
         await conn.execute(
             text(f"DELETE FROM {table} WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
         )
+    await conn.execute(
+        text(
+            "UPDATE ref_contact_former_phones SET shared_with = ARRAY(SELECT c FROM unnest(shared_with) c "
+            "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND shared_with && CAST(:ids AS text[])"
+        ),
+        params,
+    )
     await conn.execute(
         text(
             """

@@ -41,6 +41,7 @@ from services.attribution.domain.reference import (
     Contact,
     Deal,
     DealOwnership,
+    FormerPhone,
     ManualOverride,
     Rep,
     TeamMembership,
@@ -439,6 +440,34 @@ class _Loader:
         ):
             self.index.add_membership(_membership(row))
 
+    async def former_phones(self, identities: Iterable[str], earliest: datetime) -> None:
+        """Contacts whose records listed a participant's phone until after the batch's earliest
+        activity (``ref_contact_former_phones``), and their records: a live one as it is now, a
+        deleted one with the account she was at then (her tombstone names none). One query, and
+        one more when such a contact was not loaded yet."""
+        formers = await self.rows(
+            "SELECT phone, contact_id, until, account_id, shared_with FROM ref_contact_former_phones "
+            "WHERE tenant_id = :t AND phone = ANY(:i) AND until > :earliest",
+            i=sorted(i for i in identities if i.startswith("+")),
+            earliest=earliest,
+        )
+        if not formers:
+            return
+        account = {row.contact_id: row.account_id for row in formers}
+        missing = sorted(set(account) - set(self.index.contacts))
+        for row in await self.rows(
+            "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c) AND merged_into IS NULL",
+            c=missing,
+        ):
+            if row.deleted:
+                self.index.put_contact(Contact(row.contact_id, account_id=account[row.contact_id]))
+            else:
+                self.index.put_contact(_contact(row))
+        for row in formers:
+            self.index.add_former_phone(
+                FormerPhone(row.phone, row.contact_id, row.until, row.account_id, tuple(row.shared_with))
+            )
+
     async def contacts(self, identities: Iterable[str], explicit: set[str]) -> None:
         # Identities first, then contacts by key: as a join, a planner that has not yet seen the
         # contacts of a fresh CRM sync (no ANALYZE) walked every contact, probing the identity
@@ -606,6 +635,7 @@ async def load_reference_index(
     await loader.reps_by_name(wanted.identities)
     await loader.reps(explicit["rep"])
     await loader.contacts(wanted.identities, explicit["contact"])
+    await loader.former_phones(wanted.identities, wanted.earliest)
     await loader.accounts(wanted.domains - loader.index.internal_domains, explicit["account"])
     await loader.threads(wanted.threads)
     await loader.overrides(wanted.activity_ids)

@@ -644,10 +644,18 @@ async def _apply_contacts(
         }
         for e in es
     ]
+    before = await _held(
+        conn,
+        t,
+        "SELECT contact_id, phones, account_id, deleted, merged_into FROM ref_contacts "
+        "WHERE tenant_id = :t AND contact_id = ANY(:ids)",
+        [e.id for e in es],
+    )
     kept = await _upsert_many(conn, t, "ref_contacts", rows)
     written = [e for e in es if e.id in kept]
     if not written:
         return
+    await _keep_former_phones(conn, t, written, before)
     children: dict[str, list[str]] = {"identity": [], "contact_id": []}
     for e in written:
         if _live(e):
@@ -663,6 +671,68 @@ async def _apply_contacts(
         changed.contact_ids.add(e.id)
         if e.account_id:
             changed.account_ids.add(e.account_id)
+
+
+async def _keep_former_phones(
+    conn: AsyncConnection, t: str, written: Sequence[ContactV1], before: dict[str, Any]
+) -> None:
+    """Phones a contact's new version no longer lists (a number changed; every phone of a contact
+    deleted: she left) stay hers for activities before that version's ``updated_at``
+    (``ref_contact_former_phones``), with the account she was at and the other contacts listing
+    the number then (a switchboard they shared: they held it too); a phone she lists again is
+    current again. Called before the identities are replaced, so a contact arriving in the same
+    batch with the number (it was re-issued to him) is not one who shared it. A merge is no
+    departure: the survivor takes over."""
+    dropped: dict[str, list[str]] = {}
+    for e in written:
+        held = before.get(e.id)
+        if held is None or held.deleted or held.merged_into or e.merged_into:
+            continue
+        listed = set() if e.deleted else set(e.phones)
+        if gone := sorted(set(held.phones) - listed):
+            dropped[e.id] = gone
+    relisted = [(e.id, phone) for e in written if _live(e) for phone in e.phones]
+    if relisted:
+        await conn.execute(
+            text(
+                "DELETE FROM ref_contact_former_phones f USING unnest(CAST(:c AS text[]), CAST(:p AS text[])) "
+                "AS l(contact_id, phone) WHERE f.tenant_id = :t AND f.contact_id = l.contact_id "
+                "AND f.phone = l.phone"
+            ),
+            {"t": t, "c": [c for c, _ in relisted], "p": [p for _, p in relisted]},
+        )
+    if not dropped:
+        return
+    phones = sorted({p for gone in dropped.values() for p in gone})
+    holders: dict[str, list[str]] = {}
+    for row in await conn.execute(
+        text(
+            "SELECT identity, contact_id FROM ref_contact_identities WHERE tenant_id = :t AND identity = ANY(:p) "
+            "ORDER BY contact_id"
+        ),
+        {"t": t, "p": phones},
+    ):
+        holders.setdefault(row.identity, []).append(row.contact_id)
+    updated = {e.id: e.updated_at for e in written}
+    for contact_id, gone in dropped.items():
+        for phone in gone:
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_contact_former_phones (tenant_id, phone, contact_id, until, account_id, "
+                    "shared_with) VALUES (:t, :p, :c, :u, :a, CAST(:s AS text[])) "
+                    "ON CONFLICT (tenant_id, phone, contact_id) DO UPDATE SET until = EXCLUDED.until, "
+                    "account_id = EXCLUDED.account_id, shared_with = EXCLUDED.shared_with "
+                    "WHERE ref_contact_former_phones.until <= EXCLUDED.until"
+                ),
+                {
+                    "t": t,
+                    "p": phone,
+                    "c": contact_id,
+                    "u": updated[contact_id],
+                    "a": before[contact_id].account_id,
+                    "s": [c for c in holders.get(phone, ()) if c != contact_id],
+                },
+            )
 
 
 def _sent_deal(e: DealV1) -> Deal:

@@ -72,6 +72,19 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class FormerPhone:
+    """A phone ``contact_id``'s record listed until ``until`` (a newer version dropped it, or the
+    contact was deleted: ``ref_contact_former_phones``): hers for activities before then, with
+    ``shared_with``, the other contacts that listed it then."""
+
+    phone: str
+    contact_id: str
+    until: datetime
+    account_id: str | None = None
+    shared_with: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Deal:
     """A deal as the CRM reports it now; ``contacts`` holds ``(contact_id, role)`` pairs.
 

@@ -48,6 +48,7 @@ from services.attribution.domain.reference import (
     CurrentAttribution,
     Deal,
     DealOwnership,
+    FormerPhone,
     ManualOverride,
     Rep,
     TeamMembership,
@@ -147,6 +148,9 @@ class ReferenceIndex:
     memberships: dict[str, list[TeamMembership]] = field(default_factory=lambda: defaultdict(list))
     contacts: dict[str, Contact] = field(default_factory=dict)
     contact_ids_by_identity: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    #: Phone -> the contacts whose records listed it before dropping it (``FormerPhone``): the
+    #: holders of the number for activities before then (``contacts_holding_at``).
+    former_phones: dict[str, list[FormerPhone]] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
     account_ids_by_domain: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     deals: dict[str, Deal] = field(default_factory=dict)
@@ -391,6 +395,31 @@ class ReferenceIndex:
                 if c in contacts and identity in _held(contacts[c].emails, contacts[c].phones, is_email)
             )
             return found
+
+    def contacts_holding_at(self, phone: str, at: datetime) -> list[str]:
+        """The contacts holding ``phone`` when an activity at ``at`` happened, by id: the contacts
+        whose records dropped it after ``at`` (her number changed, she left), with those that
+        listed it beside them then (a shared switchboard); a contact who lists it now but did not
+        then (the number re-issued to him) is not one. Without such a record, the contacts
+        listing it now (``contacts_holding``)."""
+        current = self.contacts_holding(phone, False)
+        formers = [
+            f for f in self.former_phones.get(phone, ()) if at < f.until and f.contact_id in self.contacts
+        ]
+        if not formers:
+            return current
+        shared = {c for f in formers for c in f.shared_with}
+        return sorted({f.contact_id for f in formers} | {c for c in current if c in shared})
+
+    def contact_ids_at(self, identity: str, at: datetime) -> set[str] | frozenset[str]:
+        """The contacts an email or phone points at for an activity at ``at``: as
+        ``contacts_holding_at`` for a phone some contact dropped, else every contact listing it."""
+        if identity in self.former_phones:
+            return set(self.contacts_holding_at(identity, at))
+        return self.contact_ids_by_identity.get(identity, _NOTHING)
+
+    def add_former_phone(self, former: FormerPhone) -> None:
+        self.former_phones.setdefault(former.phone, []).append(former)
 
     def accounts_holding(self, domain: str) -> list[str]:
         """The accounts one of whose domains, as the rules compare them, is ``domain``, by id
@@ -652,7 +681,7 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
         email = p.email.lower() if p.email else None
         for identity in (email, p.phone):
             if identity:
-                found.contact_ids |= index.contact_ids_by_identity.get(identity, _NOTHING)
+                found.contact_ids |= index.contact_ids_at(identity, activity.occurred_at)
                 found.rep_ids |= index.rep_ids_by_identity.get(identity, _NOTHING)
                 if departures and (gone := index.departed(identity, activity.occurred_at)) is not None:
                     found.rep_ids.add(gone)
@@ -726,12 +755,34 @@ def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionS
         ),
         memberships=tuple(m for r in ordered_reps for m in index.memberships.get(r, ())),
         accounts=tuple(index.account(a) for a in sorted(pointed.account_ids) if a in index.accounts),
-        contacts=tuple(index.contacts[c] for c in sorted(pointed.contact_ids) if c in index.contacts),
+        contacts=tuple(
+            _held_at(index.contacts[c], activity, index)
+            for c in sorted(pointed.contact_ids)
+            if c in index.contacts
+        ),
         deals=deals,
         thread_attribution=None if sliced.thread is None else _current(sliced.thread),
         override=override,
         rep_by_name_address=pointed.named,
     )
+
+
+def _held_at(contact: Contact, activity: IngestedEvent, index: ReferenceIndex) -> Contact:
+    """``contact`` with the participants' phones it held when ``activity`` happened
+    (``contacts_holding_at``: a number its record dropped since is listed, one it gained since,
+    re-issued to it, is not), as the slice reads them."""
+    if not index.former_phones:
+        return contact
+    phones = list(contact.phones)
+    for p in activity.participants:
+        if p.phone is None or p.phone not in index.former_phones:
+            continue
+        held = contact.id in index.contacts_holding_at(p.phone, activity.occurred_at)
+        if held and p.phone not in phones:
+            phones.append(p.phone)
+        elif not held and p.phone in phones:
+            phones.remove(p.phone)
+    return contact if tuple(phones) == contact.phones else replace(contact, phones=tuple(phones))
 
 
 def _slice_index(
@@ -770,7 +821,7 @@ def _slice_index(
                 rep_by_phone[p.phone] = rep
             elif shared:
                 shared_reps.add(p.phone)
-            if found := index.contacts_holding(p.phone, False):
+            if found := index.contacts_holding_at(p.phone, activity.occurred_at):
                 contacts_by_phone[p.phone] = found
             if (extension := extension_of(p)) is not None:
                 _extension_lookups(p.phone, extension, activity, index, rep_by_phone, contacts_by_phone)

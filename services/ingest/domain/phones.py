@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import phonenumbers
-from phonenumbers import shortnumberinfo
+from phonenumbers import PhoneMetadata, shortnumberinfo
 
 #: Longer than any real number with an extension: refused before parsing.
 MAX_PHONE_LENGTH = 64
@@ -129,19 +129,40 @@ def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     if not international and (abroad := _after_international_prefix(text)) is not None:
         return _parsed(abroad, raw)
     # A short code is dialled as it is, never behind a country code.
-    short = len(str(number.national_number)) <= 6 or shortnumberinfo.is_valid_short_number(number)
+    short = len(
+        phonenumbers.national_significant_number(number)
+    ) <= 6 or shortnumberinfo.is_valid_short_number(number)
     if short and not international:
         return _refused(raw, PhoneProblem.SHORT_CODE, region)
     return _refused(raw, PhoneProblem.INVALID, region)
 
 
 def _full_length(number: phonenumbers.PhoneNumber, international: bool) -> bool:
-    """A length its country allows; read nationally, a full one (not a local number short of its
-    area code, which would be a guess)."""
+    """A length its country allows, in its numbering plan; read nationally, a full one (not a local
+    number short of its area code, which would be a guess)."""
+    if not _in_numbering_plan(number):
+        return False
     if international:
         return bool(phonenumbers.is_possible_number(number))
     reason = phonenumbers.is_possible_number_with_reason(number)
     return bool(reason == phonenumbers.ValidationResult.IS_POSSIBLE)
+
+
+def _in_numbering_plan(number: phonenumbers.PhoneNumber) -> bool:
+    """Whether the country's numbering plan has room for ``number`` at all (the general pattern of
+    its metadata), known range or not. A placeholder typed into a required field (``(000)
+    000-0000``, ``123-456-7890``: no North American area code starts with 0 or 1) and a number of
+    another country read in the tenant's (a US ``(415) 555-0100`` in a UK tenant: no UK number
+    starts with 4) have none; a fictional ``(212) 555-0100`` has."""
+    if number.country_code is None:
+        return True
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code, region)
+    general = metadata.general_desc if metadata is not None else None
+    if general is None or general.national_number_pattern is None:
+        return True
+    national = phonenumbers.national_significant_number(number)
+    return re.fullmatch(general.national_number_pattern, national) is not None
 
 
 def _after_international_prefix(text: str) -> phonenumbers.PhoneNumber | None:

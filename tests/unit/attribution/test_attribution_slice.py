@@ -11,7 +11,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from libs.common.contracts.activities import ActivityIngestedV1, CrmReferences
+from libs.common.contracts.activities import (
+    ActivityIngestedV1,
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    ParticipantRole,
+)
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
 from services.attribution.domain.matching import attribute_activity
@@ -20,6 +26,7 @@ from services.attribution.domain.reference import (
     AmbiguityPolicy,
     Contact,
     Deal,
+    FormerPhone,
     ManualOverride,
     Rep,
     TenantAttributionPolicy,
@@ -34,7 +41,19 @@ from services.attribution.domain.reference_index import (
 from spm.evaluation.attribution.scoring import world_index
 from spm.evaluation.attribution.world import CRM_STATE_AT, generate_dataset
 
-from .builders import ACCOUNTS, BO, CONTACTS, DEALS, MEMBERSHIPS, REPS, SWITCHBOARD, WHEN, email_in, email_out
+from .builders import (
+    ACCOUNTS,
+    BO,
+    CONTACTS,
+    DEALS,
+    MEMBERSHIPS,
+    REPS,
+    SWITCHBOARD,
+    WHEN,
+    email_in,
+    email_out,
+)
+from .builders import activity as an_activity
 
 POLICIES = (
     TenantAttributionPolicy(),
@@ -173,3 +192,47 @@ def test_threads_and_overrides_decide_as_on_the_snapshot() -> None:
         overridden = _both(reply, index, POLICIES[0])
         assert overridden.overridden
     assert _both(reply.model_copy(update={"thread_id": None}), index, POLICIES[0]).overridden
+
+
+def test_a_number_held_before_by_another_contact_decides_as_on_the_snapshot() -> None:
+    """Oli's desk line (``+14155550150``, deal-old) went to Nat (deal-new) when Oli left on the
+    10th; Mia and Max shared the switchboard (``+14155550170``) until Max dropped it on the 10th.
+    Before the 10th the desk line is Oli's alone and the switchboard both's; after, Nat's and
+    Mia's."""
+    left = datetime(2026, 11, 10, tzinfo=UTC)
+    index = ReferenceIndex()
+    for account in ("acc-old", "acc-new", "acc-big"):
+        index.put_account(Account(account, (f"{account}.example",)))
+    index.put_contact(Contact("con-oli", account_id="acc-old"))
+    index.put_contact(Contact("con-nat", phones=("+14155550150",), account_id="acc-new"))
+    index.put_contact(Contact("con-mia", phones=("+14155550170",), account_id="acc-big"))
+    index.put_contact(Contact("con-max", phones=("+14155550171",), account_id="acc-big"))
+    index.add_former_phone(FormerPhone("+14155550150", "con-oli", left, "acc-old"))
+    index.add_former_phone(FormerPhone("+14155550170", "con-max", left, "acc-big", ("con-mia",)))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    for deal, account, contact in (
+        ("deal-old", "acc-old", "con-oli"),
+        ("deal-new", "acc-new", "con-nat"),
+        ("deal-mia", "acc-big", "con-mia"),
+        ("deal-max", "acc-big", "con-max"),
+    ):
+        index.put_deal(
+            Deal(deal, account, "rep-ana", "open", False, False, created, contacts=((contact, "champion"),))
+        )
+    index.put_rep(Rep("rep-ana", "Ana", ("ana@seller.example",), ("+14155550001",)))
+    decided = {}
+    for number, day in (("+14155550150", 7), ("+14155550150", 12), ("+14155550170", 7), ("+14155550170", 12)):
+        call = an_activity(
+            ActivityKind.CALL,
+            Direction.OUTBOUND,
+            (("+14155550001", ParticipantRole.CALLER), (number, ParticipantRole.CALLEE)),
+            at=datetime(2026, 11, day, 17, tzinfo=UTC),
+        )
+        decision = _both(call, index, POLICIES[0])
+        decided[(number[-2:], day)] = (decision.status, decision.deal_id, decision.secondary_deal_ids)
+    assert decided == {
+        ("50", 7): (AttributionStatus.ATTRIBUTED, "deal-old", ()),
+        ("50", 12): (AttributionStatus.ATTRIBUTED, "deal-new", ()),
+        ("70", 7): (AttributionStatus.AMBIGUOUS, "deal-max", ("deal-mia",)),
+        ("70", 12): (AttributionStatus.ATTRIBUTED, "deal-mia", ()),
+    }

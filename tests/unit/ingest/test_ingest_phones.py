@@ -48,6 +48,21 @@ def test_numbers_as_people_type_them_become_e164(raw: str, region: str, e164: st
     assert parse_phone(raw, region) == ParsedPhone(e164=e164, raw=raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [("(415) 555-0100", "GB"), ("415-555-0100", "GB"), ("(415) 555-0100", "AU")],
+)
+def test_a_number_outside_the_regions_numbering_plan_is_refused_not_stored_as_a_number_there(
+    raw: str, region: str
+) -> None:
+    """A UK tenant's US buyer typed nationally with no country: no UK number starts with 4, so the
+    digits are refused with a reason (the CRM sync warns: give the contact its country) instead of
+    being stored as ``+444155550100``, which no dialer ever reports."""
+    refused = parse_phone(raw, region)
+    assert isinstance(refused, RefusedPhone)
+    assert refused.problem is PhoneProblem.INVALID
+
+
 def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
     assert parse_phone("415-555-0100 x123", "US") == ParsedPhone("+14155550100", "415-555-0100 x123", "123")
     assert parse_phone("+1 415 555 0100 ext. 7", "US") == ParsedPhone(
@@ -68,6 +83,12 @@ def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
         ("0099 1234 5678", PhoneProblem.INVALID),  # 00 and no country's number
         ("call 415 555 0100 or 415 555 0101", PhoneProblem.NOT_A_NUMBER),  # two: not chosen
         ("+1 212 000", PhoneProblem.INVALID),
+        # Placeholders typed into a required field: no North American area code starts with 0 or
+        # 1, so these are no number at all, not an unknown range.
+        ("000-000-0000", PhoneProblem.INVALID),
+        ("(000) 000-0000", PhoneProblem.INVALID),
+        ("123-456-7890", PhoneProblem.INVALID),
+        ("+1 100 555 0100", PhoneProblem.INVALID),
     ],
 )
 def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneProblem) -> None:
