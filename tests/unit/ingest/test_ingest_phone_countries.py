@@ -379,7 +379,8 @@ def test_an_account_whose_country_is_not_the_one_held_reads_its_contacts_again()
 
 
 def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_they_were_sent_as() -> None:
-    """Dana's ``030 1234567`` was read in the US; Emil's UK line was none there (kept unread);
+    """Dana's ``030 1234567`` was read in the US (before the numbering plan refused it there);
+    Emil's German line was none there (kept unread);
     Finn's ``+1`` number reads the same anywhere; Gus is of another account."""
     dana = ContactV1(
         id="con-dana",
@@ -402,10 +403,10 @@ def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_th
         ("con-dana", ("+49301234567",), ("030 1234567",), (), T0),
         ("con-emil", ("+4989123456",), ("089 123456",), (), T0),
     ]
-    # Back to the tenant's region (the account's country removed): Emil's is unread again.
+    # Back to the tenant's region (the account's country removed): neither is a US number.
     back = contacts_read_again(again, {"acc-de": None}, "US")
     assert [(c.id, c.phones, c.unread_phones) for c in back] == [
-        ("con-dana", ("+10301234567",), ()),
+        ("con-dana", (), ("030 1234567",)),
         ("con-emil", (), ("089 123456",)),
     ]
 
