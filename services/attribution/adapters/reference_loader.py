@@ -443,8 +443,9 @@ class _Loader:
     async def former_phones(self, identities: Iterable[str], earliest: datetime) -> None:
         """Contacts whose records listed a participant's phone until after the batch's earliest
         activity (``ref_contact_former_phones``), and their records: a live one as it is now, a
-        deleted one with the account she was at then (her tombstone names none), one merged since
-        as the contact it was merged into (the survivor is that person now). One query, and more
+        deleted one with the account she was at then (her tombstone names none) and sharing the
+        number with the same person's live record (``same_person``), one merged since as the
+        contact it was merged into (the survivor is that person now). One query, and more
         when such a contact was not loaded yet."""
         formers = await self.rows(
             "SELECT phone, contact_id, until, account_id, shared_with FROM ref_contact_former_phones "
@@ -463,19 +464,36 @@ class _Loader:
             held |= await self.contacts_by_id(
                 sorted({s for s in survivors.values() if s} - set(self.index.contacts) - set(held))
             )
-        for row in formers:
-            contact_id = survivors.get(row.contact_id, row.contact_id)
-            if contact_id is None:
-                continue
-            found = held.get(contact_id)
-            if contact_id not in self.index.contacts and found is not None and found.merged_into is None:
+        holders = [(row, survivors.get(row.contact_id, row.contact_id)) for row in formers]
+        for row, contact_id in holders:
+            found = held.get(contact_id) if contact_id is not None else None
+            if found is not None and found.merged_into is None and contact_id not in self.index.contacts:
                 live = not found.deleted
                 self.index.put_contact(
-                    _contact(found) if live else Contact(contact_id, account_id=row.account_id)
+                    _contact(found) if live else Contact(found.contact_id, account_id=row.account_id)
                 )
+        for row, contact_id in holders:
+            if contact_id is None:
+                continue
+            shared = set(row.shared_with)
+            if (found := held.get(contact_id)) is not None and found.deleted:
+                shared |= self.same_person(found, row.phone)
             self.index.add_former_phone(
-                FormerPhone(row.phone, contact_id, row.until, row.account_id, tuple(row.shared_with))
+                FormerPhone(row.phone, contact_id, row.until, row.account_id, tuple(sorted(shared)))
             )
+
+    def same_person(self, deleted: Any, phone: str) -> set[str]:
+        """The live contacts listing ``phone`` now with an email of the ``deleted`` contact's last
+        version: the same person under another record (a Salesforce Lead converted into a Contact
+        without the Contact's id, deleted), who held the number with it, whichever arrived first."""
+        emails = {e.lower() for e in deleted.emails}
+        if not emails:
+            return set()
+        return {
+            c.id
+            for c in self.index.contacts.values()
+            if c.id != deleted.contact_id and phone in c.phones and emails & {e.lower() for e in c.emails}
+        }
 
     async def contacts_by_id(self, contact_ids: list[str]) -> dict[str, Any]:
         """The ``ref_contacts`` rows of ``contact_ids`` (deleted and merged ones too), by id."""
