@@ -443,8 +443,10 @@ class _Loader:
     async def former_phones(self, identities: Iterable[str], earliest: datetime) -> None:
         """Contacts whose records listed a participant's phone until after the batch's earliest
         activity (``ref_contact_former_phones``), and their records: a live one as it is now, a
-        deleted one with the account she was at then (her tombstone names none). One query, and
-        one more when such a contact was not loaded yet."""
+        deleted one with the account she was at then (her tombstone names none) and sharing the
+        number with the same person's live record (``same_person``), one merged since as the
+        contact it was merged into (the survivor is that person now). One query, and more
+        when such a contact was not loaded yet."""
         formers = await self.rows(
             "SELECT phone, contact_id, until, account_id, shared_with FROM ref_contact_former_phones "
             "WHERE tenant_id = :t AND phone = ANY(:i) AND until > :earliest",
@@ -453,20 +455,54 @@ class _Loader:
         )
         if not formers:
             return
-        account = {row.contact_id: row.account_id for row in formers}
-        missing = sorted(set(account) - set(self.index.contacts))
-        for row in await self.rows(
-            "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c) AND merged_into IS NULL",
-            c=missing,
-        ):
-            if row.deleted:
-                self.index.put_contact(Contact(row.contact_id, account_id=account[row.contact_id]))
-            else:
-                self.index.put_contact(_contact(row))
-        for row in formers:
-            self.index.add_former_phone(
-                FormerPhone(row.phone, row.contact_id, row.until, row.account_id, tuple(row.shared_with))
+        held = await self.contacts_by_id(
+            sorted({row.contact_id for row in formers} - set(self.index.contacts))
+        )
+        survivors: dict[str, str | None] = {}
+        if merged := [c for c, row in held.items() if row.merged_into is not None and not row.deleted]:
+            survivors = await _resolve_merges(self.conn, self.tenant_id, "contact", merged)
+            held |= await self.contacts_by_id(
+                sorted({s for s in survivors.values() if s} - set(self.index.contacts) - set(held))
             )
+        holders = [(row, survivors.get(row.contact_id, row.contact_id)) for row in formers]
+        for row, contact_id in holders:
+            found = held.get(contact_id) if contact_id is not None else None
+            if found is not None and found.merged_into is None and contact_id not in self.index.contacts:
+                live = not found.deleted
+                self.index.put_contact(
+                    _contact(found) if live else Contact(found.contact_id, account_id=row.account_id)
+                )
+        for row, contact_id in holders:
+            if contact_id is None:
+                continue
+            shared = set(row.shared_with)
+            if (found := held.get(contact_id)) is not None and found.deleted:
+                shared |= self.same_person(found, row.phone)
+            self.index.add_former_phone(
+                FormerPhone(row.phone, contact_id, row.until, row.account_id, tuple(sorted(shared)))
+            )
+
+    def same_person(self, deleted: Any, phone: str) -> set[str]:
+        """The live contacts listing ``phone`` now with an email of the ``deleted`` contact's last
+        version: the same person under another record (a Salesforce Lead converted into a Contact
+        without the Contact's id, deleted), who held the number with it, whichever arrived first."""
+        emails = {e.lower() for e in deleted.emails}
+        if not emails:
+            return set()
+        return {
+            c.id
+            for c in self.index.contacts.values()
+            if c.id != deleted.contact_id and phone in c.phones and emails & {e.lower() for e in c.emails}
+        }
+
+    async def contacts_by_id(self, contact_ids: list[str]) -> dict[str, Any]:
+        """The ``ref_contacts`` rows of ``contact_ids`` (deleted and merged ones too), by id."""
+        if not contact_ids:
+            return {}
+        rows = await self.rows(
+            "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c)", c=contact_ids
+        )
+        return {row.contact_id: row for row in rows}
 
     async def contacts(self, identities: Iterable[str], explicit: set[str]) -> None:
         # Identities first, then contacts by key: as a join, a planner that has not yet seen the
@@ -500,6 +536,10 @@ class _Loader:
         merged into another (its domains are kept for this) is put as merged, after its survivor
         at the end of its chain (``ReferenceIndex.put_merged_account``)."""
         account_ids = set(explicit) | {c.account_id for c in self.index.contacts.values() if c.account_id}
+        # The accounts former holders of a participant's phone were at then (``account_at``).
+        account_ids |= {
+            f.account_id for held in self.index.former_phones.values() for f in held if f.account_id
+        }
         for row in await self.rows(
             "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)",
             d=sorted(domains),

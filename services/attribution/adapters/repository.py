@@ -647,7 +647,7 @@ async def _apply_contacts(
     before = await _held(
         conn,
         t,
-        "SELECT contact_id, phones, account_id, deleted, merged_into FROM ref_contacts "
+        "SELECT contact_id, phones, account_id, deleted, merged_into, updated_at FROM ref_contacts "
         "WHERE tenant_id = :t AND contact_id = ANY(:ids)",
         [e.id for e in es],
     )
@@ -682,15 +682,22 @@ async def _keep_former_phones(
     the number then (a switchboard they shared: they held it too); a phone she lists again is
     current again. Called before the identities are replaced, so a contact arriving in the same
     batch with the number (it was re-issued to him) is not one who shared it. A merge is no
-    departure: the survivor takes over."""
-    dropped: dict[str, list[str]] = {}
+    departure: the survivor takes over. A version no newer than the one held (ingest reading her
+    phones again under the same ``updated_at``: a correction) changes no number. One statement
+    for the rows dropped."""
+    dropped: list[tuple[str, str]] = []
     for e in written:
         held = before.get(e.id)
-        if held is None or held.deleted or held.merged_into or e.merged_into:
+        if (
+            held is None
+            or held.deleted
+            or held.merged_into
+            or e.merged_into
+            or e.updated_at <= held.updated_at
+        ):
             continue
         listed = set() if e.deleted else set(e.phones)
-        if gone := sorted(set(held.phones) - listed):
-            dropped[e.id] = gone
+        dropped += [(e.id, phone) for phone in sorted(set(held.phones) - listed)]
     relisted = [(e.id, phone) for e in written if _live(e) for phone in e.phones]
     if relisted:
         await conn.execute(
@@ -703,36 +710,27 @@ async def _keep_former_phones(
         )
     if not dropped:
         return
-    phones = sorted({p for gone in dropped.values() for p in gone})
-    holders: dict[str, list[str]] = {}
-    for row in await conn.execute(
-        text(
-            "SELECT identity, contact_id FROM ref_contact_identities WHERE tenant_id = :t AND identity = ANY(:p) "
-            "ORDER BY contact_id"
-        ),
-        {"t": t, "p": phones},
-    ):
-        holders.setdefault(row.identity, []).append(row.contact_id)
     updated = {e.id: e.updated_at for e in written}
-    for contact_id, gone in dropped.items():
-        for phone in gone:
-            await conn.execute(
-                text(
-                    "INSERT INTO ref_contact_former_phones (tenant_id, phone, contact_id, until, account_id, "
-                    "shared_with) VALUES (:t, :p, :c, :u, :a, CAST(:s AS text[])) "
-                    "ON CONFLICT (tenant_id, phone, contact_id) DO UPDATE SET until = EXCLUDED.until, "
-                    "account_id = EXCLUDED.account_id, shared_with = EXCLUDED.shared_with "
-                    "WHERE ref_contact_former_phones.until <= EXCLUDED.until"
-                ),
-                {
-                    "t": t,
-                    "p": phone,
-                    "c": contact_id,
-                    "u": updated[contact_id],
-                    "a": before[contact_id].account_id,
-                    "s": [c for c in holders.get(phone, ()) if c != contact_id],
-                },
-            )
+    await conn.execute(
+        text(
+            "INSERT INTO ref_contact_former_phones (tenant_id, phone, contact_id, until, account_id, shared_with) "
+            "SELECT :t, l.phone, l.contact_id, l.until, l.account_id, ARRAY("
+            "SELECT i.contact_id FROM ref_contact_identities i WHERE i.tenant_id = :t AND i.identity = l.phone "
+            "AND i.contact_id <> l.contact_id ORDER BY i.contact_id) "
+            "FROM unnest(CAST(:p AS text[]), CAST(:c AS text[]), CAST(:u AS timestamptz[]), CAST(:a AS text[])) "
+            "AS l(phone, contact_id, until, account_id) "
+            "ON CONFLICT (tenant_id, phone, contact_id) DO UPDATE SET until = EXCLUDED.until, "
+            "account_id = EXCLUDED.account_id, shared_with = EXCLUDED.shared_with "
+            "WHERE ref_contact_former_phones.until <= EXCLUDED.until"
+        ),
+        {
+            "t": t,
+            "p": [phone for _, phone in dropped],
+            "c": [c for c, _ in dropped],
+            "u": [updated[c] for c, _ in dropped],
+            "a": [before[c].account_id for c, _ in dropped],
+        },
+    )
 
 
 def _sent_deal(e: DealV1) -> Deal:

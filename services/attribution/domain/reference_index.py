@@ -418,6 +418,22 @@ class ReferenceIndex:
             return set(self.contacts_holding_at(identity, at))
         return self.contact_ids_by_identity.get(identity, _NOTHING)
 
+    def account_at(self, contact_id: str, activity: IngestedEvent) -> str | None:
+        """The account ``contact_id`` was at when ``activity`` happened: the one her record named
+        when it dropped a participant's phone after then (``FormerPhone.account_id``; the earliest
+        such drop, her account at the time of the activity), else her account now."""
+        contact = self.contacts[contact_id]
+        if not self.former_phones:
+            return contact.account_id
+        then = [
+            f
+            for p in activity.participants
+            if p.phone is not None
+            for f in self.former_phones.get(p.phone, ())
+            if f.contact_id == contact_id and activity.occurred_at < f.until
+        ]
+        return min(then, key=lambda f: f.until).account_id if then else contact.account_id
+
     def add_former_phone(self, former: FormerPhone) -> None:
         self.former_phones.setdefault(former.phone, []).append(former)
 
@@ -703,7 +719,9 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
                 elif inherited and (survivors := inherited.get(parent)):
                     found.account_ids |= survivors
     contacts = index.contacts
-    found.account_ids |= {a for c in found.contact_ids if c in contacts and (a := contacts[c].account_id)}
+    found.account_ids |= {
+        a for c in found.contact_ids if c in contacts and (a := index.account_at(c, activity))
+    }
     return found
 
 
@@ -770,9 +788,11 @@ def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionS
 def _held_at(contact: Contact, activity: IngestedEvent, index: ReferenceIndex) -> Contact:
     """``contact`` with the participants' phones it held when ``activity`` happened
     (``contacts_holding_at``: a number its record dropped since is listed, one it gained since,
-    re-issued to it, is not), as the slice reads them."""
+    re-issued to it, is not) and the account it was at then (``account_at``), as the slice reads
+    them."""
     if not index.former_phones:
         return contact
+    account_id = index.account_at(contact.id, activity)
     phones = list(contact.phones)
     for p in activity.participants:
         if p.phone is None or p.phone not in index.former_phones:
@@ -782,7 +802,9 @@ def _held_at(contact: Contact, activity: IngestedEvent, index: ReferenceIndex) -
             phones.append(p.phone)
         elif not held and p.phone in phones:
             phones.remove(p.phone)
-    return contact if tuple(phones) == contact.phones else replace(contact, phones=tuple(phones))
+    if tuple(phones) == contact.phones and account_id == contact.account_id:
+        return contact
+    return replace(contact, phones=tuple(phones), account_id=account_id)
 
 
 def _slice_index(
@@ -833,7 +855,7 @@ def _slice_index(
         rep_by_name_address=pointed.named,
         contacts_by_email=contacts_by_email,
         contacts_by_phone=contacts_by_phone,
-        contact_account={c: contacts[c].account_id for c in pointed.contact_ids if c in contacts},
+        contact_account={c: index.account_at(c, activity) for c in pointed.contact_ids if c in contacts},
         accounts_by_domain=accounts_by_domain,
         deals=sliced.deals,
         memberships=index.memberships,

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-
-
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
+from tests.integration.attribution.attribution_support import rows
 
 
 async def test_contact_former_phones_start_empty_hold_a_dropped_number_and_go_on_downgrade(
@@ -33,7 +28,7 @@ async def test_contact_former_phones_start_empty_hold_a_dropped_number_and_go_on
         )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(db_engine, "SELECT * FROM ref_contact_former_phones WHERE tenant_id = 'acme'") == []
+    assert await rows(db_engine, "SELECT * FROM ref_contact_former_phones WHERE tenant_id = 'acme'") == []
     until = datetime(2026, 11, 20, tzinfo=UTC)
     async with db_engine.begin() as conn:
         await conn.execute(
@@ -43,14 +38,14 @@ async def test_contact_former_phones_start_empty_hold_a_dropped_number_and_go_on
             ),
             {"u": until},
         )
-    assert await _rows(
+    assert await rows(
         db_engine,
         "SELECT phone, contact_id, until, account_id, shared_with FROM ref_contact_former_phones "
         "WHERE tenant_id = 'acme'",
     ) == [("+14155550140", "con-m23", until, "acc-1", [])]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0024_contact_unread_phones")
-    tables = await _rows(
+    tables = await rows(
         db_engine,
         "SELECT table_name FROM information_schema.tables WHERE table_name = 'ref_contact_former_phones'",
     )

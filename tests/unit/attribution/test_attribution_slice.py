@@ -236,3 +236,42 @@ def test_a_number_held_before_by_another_contact_decides_as_on_the_snapshot() ->
         ("70", 7): (AttributionStatus.AMBIGUOUS, "deal-max", ("deal-mia",)),
         ("70", 12): (AttributionStatus.ATTRIBUTED, "deal-mia", ()),
     }
+
+
+def test_a_call_to_a_contacts_former_number_is_on_the_account_she_was_at_then() -> None:
+    """Nia moved from Old Co to New Co on the 10th, her number changing with it (her record now
+    lists ``+14155550199`` at acc-new; ``+14155550150`` was hers at acc-old until then). Both
+    companies have a deal of Ana's listing no contacts. Ana's call of the 7th to the old number is
+    Old Co's deal, not the one of the company Nia is at now; her call of the 12th to the new number
+    is New Co's."""
+    moved = datetime(2026, 11, 10, tzinfo=UTC)
+    index = ReferenceIndex()
+    for account in ("acc-old", "acc-new"):
+        index.put_account(Account(account, (f"{account}.example",)))
+    index.put_contact(Contact("con-nia", phones=("+14155550199",), account_id="acc-new"))
+    index.add_former_phone(FormerPhone("+14155550150", "con-nia", moved, "acc-old"))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    for deal, account in (("deal-old", "acc-old"), ("deal-new", "acc-new")):
+        index.put_deal(Deal(deal, account, "rep-ana", "open", False, False, created))
+    index.put_rep(Rep("rep-ana", "Ana", ("ana@seller.example",), ("+14155550001",)))
+    decided = {}
+    for number, day in (("+14155550150", 7), ("+14155550199", 12)):
+        call = an_activity(
+            ActivityKind.CALL,
+            Direction.OUTBOUND,
+            (("+14155550001", ParticipantRole.CALLER), (number, ParticipantRole.CALLEE)),
+            at=datetime(2026, 11, day, 17, tzinfo=UTC),
+        )
+        for policy in POLICIES:
+            decision = _both(call, index, policy)
+            decided[(number[-2:], day, policy.min_confidence)] = (
+                decision.status,
+                decision.deal_id,
+                decision.account_id,
+            )
+    assert decided == {
+        ("50", 7, POLICIES[0].min_confidence): (AttributionStatus.ATTRIBUTED, "deal-old", "acc-old"),
+        ("50", 7, 0.6): (AttributionStatus.ATTRIBUTED, "deal-old", "acc-old"),
+        ("99", 12, POLICIES[0].min_confidence): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
+        ("99", 12, 0.6): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
+    }
