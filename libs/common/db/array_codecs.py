@@ -326,13 +326,13 @@ def _encode_varchar(values: Any) -> bytes:
             )
     dims: list[int] = []
     _shape(values, dims, 0)
-    parts = []
+    parts: list[bytes] = []
     for i, v in enumerate(_flatten(values, len(dims))):
         if v is None:
             parts.append(_NULL)
         elif isinstance(v, str):
-            encoded = v.encode()
-            parts.append(_pack_length(len(encoded)) + encoded)
+            text = v.encode()
+            parts.append(_pack_length(len(text)) + text)
         else:
             # asyncpg's refusal of an element (``array_encode`` around ``text_encode``).
             where = f" at index {i}" if len(dims) == 1 else ""
