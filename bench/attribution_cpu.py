@@ -32,6 +32,7 @@ import asyncio
 import cProfile
 import ctypes
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -310,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.run(_rounds(pg, messages, args.rounds, args.batch, args.profile, callgrind))
     finally:
         pg.stop()
+    shutil.rmtree(base, ignore_errors=True)  # only after a clean run, as ``bench.common.engines``
     print(
         json.dumps(
             {
