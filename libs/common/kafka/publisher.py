@@ -129,10 +129,14 @@ async def send_in_batches(
     ``batch_bytes`` is the producer's batch size (``clients.producer_batch_bytes``).
 
     Ingest's publishes and attribution's outputs (a consumer batch of versions) both go this way.
+    A key's partition is asked of the producer once per call: attribution's keys repeat (one per
+    rep), and the producer's choice is a pure-Python murmur2 of the key over the topic's
+    partitions, about 4 us a message.
     """
     futures: list[asyncio.Future[Any]] = []
     open_batches: dict[tuple[str, int], BatchBuilder] = {}
     partitions: set[str] = set()
+    targets: dict[tuple[str, bytes], tuple[str, int]] = {}
 
     async def queue_open_batches() -> None:
         for (topic, partition), batch in open_batches.items():
@@ -148,7 +152,10 @@ async def send_in_batches(
             await queue_open_batches()
             futures.append(await producer.send(m.topic, value=m.value, key=m.key, headers=headers))
             continue
-        target = (m.topic, producer._partition(m.topic, None, m.key, m.value, m.key, m.value))
+        target = targets.get((m.topic, m.key))
+        if target is None:
+            target = (m.topic, producer._partition(m.topic, None, m.key, m.value, m.key, m.value))
+            targets[m.topic, m.key] = target
         batch = open_batches.get(target)
         if batch is not None and batch.append(key=m.key, value=m.value, timestamp=None, headers=headers):
             continue

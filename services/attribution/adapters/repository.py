@@ -8,6 +8,7 @@ content differs replaces what we hold (an integrator correcting a record without
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -893,6 +894,10 @@ async def apply_crm_entities(
             await upsert(conn, tenant_id, entities, changed)
 
 
+#: The parameters of ``store_activities``' statement, in the order of its rows' tuples.
+_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing")  # fmt: skip
+
+
 async def store_activities(
     conn: AsyncConnection, activities: Sequence[IngestedEvent]
 ) -> dict[uuid.UUID, bool]:
@@ -912,25 +917,28 @@ async def store_activities(
         key = (a.tenant_id, a.activity_id)
         if key not in newest or newest[key].revision < a.revision:
             newest[key] = a
+    # A tuple per row, turned into one list per column by ``zip``: no dict per row to transpose.
+    # Strings travel as ``varchar[]``, through ``array_codecs`` (asyncpg's ``text[]`` checks every
+    # element twice with ``isinstance``); the columns are ``text``, which reads a ``varchar`` as is.
     rows = [
-        {
-            "t": a.tenant_id,
-            "id": a.activity_id,
-            "src": a.source,
-            "ext": a.external_id,
-            "kind": a.kind.value,
-            "dir": a.direction.value,
-            "out": a.outcome.value,
-            "at": a.occurred_at,
-            "dur": a.duration_seconds,
-            "rev": a.revision,
-            "thread": a.thread_id,
-            "ical": a.ical_uid,
-            "auto": a.automated,
+        (
+            a.tenant_id,
+            a.activity_id,
+            a.source,
+            a.external_id,
+            a.kind.value,
+            a.direction.value,
+            a.outcome.value,
+            a.occurred_at,
+            a.duration_seconds,
+            a.revision,
+            a.thread_id,
+            a.ical_uid,
+            a.automated,
             # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
-            "payload": encode_ingested(a).decode(),
-            "ing": a.ingested_at,
-        }
+            encode_ingested(a).decode(),
+            a.ingested_at,
+        )
         for a in newest.values()
     ]
     result = await conn.execute(
@@ -939,10 +947,10 @@ async def store_activities(
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
                                     payload, ingested_at)
-            SELECT * FROM unnest(CAST(:t AS text[]), CAST(:id AS uuid[]), CAST(:src AS text[]), CAST(:ext AS text[]),
-                                 CAST(:kind AS text[]), CAST(:dir AS text[]), CAST(:out AS text[]),
+            SELECT * FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
+                                 CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
                                  CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
-                                 CAST(:thread AS text[]), CAST(:ical AS text[]), CAST(:auto AS boolean[]),
+                                 CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
                                  CAST(:payload AS jsonb[]), CAST(:ing AS timestamptz[]))
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
@@ -953,7 +961,10 @@ async def store_activities(
             RETURNING activity_id, xmax = 0 AS inserted
             """
         ),
-        {key: [r[key] for r in rows] for key in rows[0]},
+        {
+            key: list(column)
+            for key, column in zip(_ACTIVITY_PARAMETERS, zip(*rows, strict=True), strict=True)
+        },
     )
     return {row.activity_id: row.inserted for row in result}
 
@@ -1531,6 +1542,7 @@ _ATTRIBUTION_COLUMNS: dict[str, str] = {
     "occurred_at": "timestamptz",
     "kind": "text",
 }
+_ATTRIBUTION_VALUES = operator.itemgetter(*_ATTRIBUTION_COLUMNS)
 #: Columns of a superseded version (``attribution_superseded``; ``attribution_history`` is the view
 #: of the current and the superseded versions).
 _HISTORY_COLUMNS = [
@@ -1551,7 +1563,10 @@ def _save_statement(*, history: bool) -> str:
     nothing: one version per activity, every one a first decision (``inserted``). The history
     CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
-    casts = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _ATTRIBUTION_COLUMNS.items())
+    # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``).
+    casts = ", ".join(
+        f"CAST(:{c} AS {'varchar' if t == 'text' else t}[])" for c, t in _ATTRIBUTION_COLUMNS.items()
+    )
     selects = ", ".join(
         "CAST(u.secondary_deal_ids AS text[]) AS secondary_deal_ids"
         if c == "secondary_deal_ids"
@@ -1606,7 +1621,13 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         held = newest.get(key)
         if held is None or rows[held]["version"] < r["version"]:
             newest[key] = i
-    arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _ATTRIBUTION_COLUMNS}
+    # The rows' values per column: ``itemgetter`` and ``zip`` in C, not a comprehension per column.
+    arrays: dict[str, list[Any]] = {
+        column: list(values)
+        for column, values in zip(
+            _ATTRIBUTION_COLUMNS, zip(*map(_ATTRIBUTION_VALUES, rows), strict=True), strict=True
+        )
+    }
     # Arrays of arrays must be rectangular: deal ids travel as one array literal per row.
     arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]

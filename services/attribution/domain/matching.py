@@ -964,7 +964,7 @@ def _find_accounts(
 
 
 def _strength(kinds: Iterable[Evidence]) -> float:
-    return max((EVIDENCE_STRENGTH[kind] for kind in kinds), default=0.0)
+    return max(map(EVIDENCE_STRENGTH.__getitem__, kinds), default=0.0)
 
 
 def _path_of(kinds: Iterable[Evidence]) -> str:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from pydantic_core import TzInfo
 from sqlalchemy import text
 
 from libs.common.db import array_codecs
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings
+
+_AT = datetime(2026, 12, 4, 17, 30, 15, 123456, tzinfo=UTC)
+
+
+class _Kind(StrEnum):
+    CALL = "call"
+
 
 CASES: dict[str, list[Any]] = {
     "bigint": [
@@ -39,6 +50,48 @@ CASES: dict[str, list[Any]] = {
         ["0.5"],
     ],
     "boolean": [[True, False, None], [True] * 100, [1], []],
+    "timestamp with time zone": [
+        [],
+        [None],
+        [_AT, None, _AT + timedelta(microseconds=1)],
+        [_AT + timedelta(seconds=i, microseconds=i) for i in range(100)],  # the array module's path
+        [
+            _AT.astimezone(timezone(timedelta(hours=5, minutes=30))),
+            _AT.replace(tzinfo=ZoneInfo("Europe/Paris")),
+        ],
+        [TzInfo(0).fromutc(_AT.replace(tzinfo=TzInfo(0))), _AT.replace(tzinfo=TzInfo(-3600))],  # pydantic's
+        [_AT.replace(tzinfo=None), date(2026, 12, 4)],  # local time, as asyncpg reads them
+        [datetime.max, datetime.min, None],  # asyncpg's infinities
+        [datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)],  # the same instants in UTC
+        [datetime(1, 1, 1, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)],
+        [[_AT, None], [_AT, _AT]],
+        (_AT, _AT),
+        [[_AT], _AT],
+        [(_AT,)],
+        ["2026-12-04T12:00:00Z"],
+        [1_700_000_000],
+        [_AT] * 40 + ["x"],
+    ],
+    "character varying": [
+        [],
+        [None],
+        ["a", None, ""],
+        [f"row-{i}" for i in range(1000)],
+        ["x" * 5000, "é" * 3000, "y", None],  # lengths past the packed table
+        ["x" * 5000, "y"],
+        ["été", "日本語", "𝄞 astral", 'quote" and \\ backslash', "{braces},commas", "NULL", " spaced "],
+        [_Kind.CALL],  # a str subclass, as asyncpg takes it
+        [["a", "b"], ["c", None]],
+        ("a", "b"),
+        [["a"], "b"],
+        [("a",)],
+        [b"bytes"],
+        ["a", 1],
+        [None, 2],
+        ["\ud800"],  # a lone surrogate: no UTF-8 for it
+        "abc",
+        5,
+    ],
 }
 
 
@@ -85,6 +138,12 @@ async def test_arrays_read_back_as_asyncpg_reads_them(connections: Any) -> None:
         "'{0.1,NaN,Infinity,NULL}'::float8[]",
         "'{t,f,NULL}'::boolean[]",
         "(SELECT array_agg(g) FROM generate_series(1, 1000) g)",
+        "'{2026-12-04 17:30:15.123456+00,NULL,infinity,-infinity,2000-01-01 00:00:00+00}'::timestamptz[]",
+        "'{{2026-12-04 17:30:15+05:30,NULL},{0001-01-01 00:00:00+00,9999-12-31 23:59:59.999999+00}}'::timestamptz[]",
+        '\'{a,NULL,"","b c","{x}"}\'::varchar[]',
+        "'{{a,b},{c,NULL}}'::varchar[]",
+        "(SELECT array_agg(g::text::varchar) FROM generate_series(1, 1000) g)",
+        "(SELECT array_agg(timestamptz '2026-12-04 00:00:00+00' + g * interval '1.000001 s') FROM generate_series(1, 100) g)",
     ]
     for literal in literals:
         expected = await plain.fetchval(f"SELECT {literal}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -123,3 +124,43 @@ def test_conversions_as_asyncpg_makes_them() -> None:
 def test_refused(name: str, values: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         CODEC[name][0](values)
+
+
+TIMESTAMPTZ = CODEC["_timestamptz"]
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_instants_are_microseconds_since_2000_as_asyncpg_writes_them() -> None:
+    encode, decode = TIMESTAMPTZ
+    at = datetime(2026, 12, 4, 17, 30, 15, 123456, tzinfo=UTC)
+    micros = (at - _EPOCH) // timedelta(microseconds=1)
+    assert encode([_EPOCH + timedelta(microseconds=1), None, at]) == (
+        struct.pack(">iiIii", 1, 0, 1184, 3, 1)
+        + struct.pack(">iq", 8, 1)
+        + struct.pack(">i", -1)
+        + struct.pack(">iq", 8, micros)
+    )
+    # Both sides of the switch to the array module, and another offset for the same instants.
+    for n in (31, 32, 1000):
+        instants = [at + timedelta(seconds=7 * i, microseconds=i) for i in range(n)]
+        expected = _reference(1184, "q", 8, [(t - _EPOCH) // timedelta(microseconds=1) for t in instants])
+        assert encode(instants) == expected
+        assert encode([t.astimezone(timezone(timedelta(hours=-5))) for t in instants]) == expected
+        assert decode(expected) == instants
+    assert decode(encode([[at, None], [_EPOCH, at]])) == [[at, None], [_EPOCH, at]]
+
+
+def test_asyncpgs_infinities_both_ways() -> None:
+    encode, decode = TIMESTAMPTZ
+    top, bottom = struct.pack(">iq", 8, 2**63 - 1), struct.pack(">iq", 8, -(2**63))
+    head = struct.pack(">iiIii", 1, 0, 1184, 4, 1)
+    # Its naive infinities, and the same instants given in UTC, are PostgreSQL's infinities.
+    given = [datetime.max, datetime.min, datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)]
+    assert encode(given) == head + top + bottom + top + bottom
+    assert decode(encode(given)) == [datetime.max, datetime.min, datetime.max, datetime.min]
+
+
+@pytest.mark.parametrize("values", [["2026-12-04T12:00:00Z"], [1_700_000_000], [(datetime.now(UTC),)]])
+def test_anything_but_a_date_is_refused_as_asyncpg_refuses_it(values: list[Any]) -> None:
+    with pytest.raises(TypeError, match=r"expected a datetime\.date or datetime\.datetime instance"):
+        TIMESTAMPTZ[0](values)
