@@ -48,6 +48,7 @@ from services.attribution.domain.duplicates import (
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
 from services.attribution.domain.rematch import deal_rematch_window
+from services.attribution.domain.source_deals import SourceDeals, with_source_deals
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
 
@@ -611,6 +612,27 @@ def newest_revisions(activities: Sequence[IngestedEvent]) -> list[IngestedEvent]
     return list(newest.values())
 
 
+def incoming_to_attribute(
+    incoming: Sequence[IngestedEvent],
+    fresh: Collection[uuid.UUID],
+    source_deals: Mapping[tuple[str, uuid.UUID], SourceDeals],
+    relinked: Collection[tuple[str, uuid.UUID]],
+) -> defaultdict[str, dict[uuid.UUID, IngestedEvent | None]]:
+    """Per tenant, the activities to decide: each new or newer one (its newest revision, with the
+    deal a CRM filed it on when it names none); ``None`` for one whose older revision moved a
+    source's deal (the revision held is loaded and decided again)."""
+    to_attribute: defaultdict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
+    for activity in newest_revisions(incoming):
+        key = (activity.tenant_id, activity.activity_id)
+        if activity.activity_id in fresh:
+            to_attribute[activity.tenant_id][activity.activity_id] = with_source_deals(
+                activity, source_deals.get(key, {})
+            )
+    for tenant_id, activity_id in relinked:
+        to_attribute[tenant_id].setdefault(activity_id, None)
+    return to_attribute
+
+
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
     """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
 
@@ -636,12 +658,11 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         for tenant_id, events in crm_by_tenant.items():
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         fresh = await repo.store_activities(conn, incoming)
+        # A CRM's deal link on a meeting another source reports too, whichever revision is newer.
+        source_deals, relinked = await repo.record_source_deals(conn, incoming)
         deletions = deletions_in_force(messages, fresh)
         inserted = {activity_id for activity_id, new in fresh.items() if new}
-        to_attribute: dict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
-        for activity in newest_revisions(incoming):
-            if activity.activity_id in fresh:
-                to_attribute[activity.tenant_id][activity.activity_id] = activity
+        to_attribute = incoming_to_attribute(incoming, fresh, source_deals, relinked)
         for command in overrides:
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)

@@ -54,6 +54,14 @@ from services.attribution.domain.reps import (
     name_aliases,
     resolve_rep_aliases,
 )
+from services.attribution.domain.source_deals import (
+    SourceDeals,
+    decode_source_deals,
+    encode_source_deals,
+    record_sighting,
+    tracks_source_deals,
+    with_source_deals,
+)
 
 
 @dataclass
@@ -960,6 +968,53 @@ async def store_activities(
     return {row.activity_id: row.inserted for row in result}
 
 
+async def record_source_deals(
+    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+) -> tuple[dict[tuple[str, uuid.UUID], SourceDeals], set[tuple[str, uuid.UUID]]]:
+    """Each source's latest word on a stored meeting's deal (``domain.source_deals``), whatever
+    the order its sources' revisions come in: ``(held, changed)``, the deals held per meeting of
+    ``activities`` and the meetings whose deals changed now (to decide again, an older
+    revision's included). Run after ``store_activities`` (the rows exist); two statements for a
+    batch holding a meeting, none otherwise."""
+    meetings = [a for a in activities if tracks_source_deals(a)]
+    if not meetings:
+        return {}, set()
+    keys = sorted({(a.tenant_id, a.activity_id) for a in meetings})
+    result = await conn.execute(
+        text(
+            "SELECT a.tenant_id, a.activity_id, a.source_deals FROM activities a "
+            "JOIN unnest(CAST(:t AS text[]), CAST(:ids AS uuid[])) AS k(t, id) "
+            "ON a.tenant_id = k.t AND a.activity_id = k.id WHERE a.source_deals IS NOT NULL"
+        ),
+        {"t": [t for t, _ in keys], "ids": [i for _, i in keys]},
+    )
+    held: dict[tuple[str, uuid.UUID], SourceDeals] = {
+        (row.tenant_id, row.activity_id): decode_source_deals(row.source_deals) for row in result
+    }
+    changed: set[tuple[str, uuid.UUID]] = set()
+    for a in meetings:
+        key = (a.tenant_id, a.activity_id)
+        recorded = record_sighting(held.get(key, {}), a.source, a.revision, a.crm.deal_id)
+        if recorded is not None:
+            held[key] = recorded
+            changed.add(key)
+    if changed:
+        ordered = sorted(changed)
+        await conn.execute(
+            text(
+                "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS text[]), "
+                "CAST(:ids AS uuid[]), CAST(:deals AS jsonb[])) AS d(t, id, deals) "
+                "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
+            ),
+            {
+                "t": [t for t, _ in ordered],
+                "ids": [i for _, i in ordered],
+                "deals": [orjson.dumps(encode_source_deals(held[k])).decode() for k in ordered],
+            },
+        )
+    return held, changed
+
+
 async def advance_to_deletions(
     conn: AsyncConnection, tenant_id: str, revisions: Mapping[uuid.UUID, int | None]
 ) -> set[uuid.UUID]:
@@ -1012,17 +1067,23 @@ async def load_activities(
     """The stored activities, decoded as the consumer decodes a message (msgspec first, the contract always).
 
     The payload is read as text: the driver's ``json.loads`` into dicts and pydantic's validation of
-    them cost several times the decoder's one pass.
+    them cost several times the decoder's one pass. A meeting two sources reported carries the
+    deal a CRM user filed it on when its newest revision names none (``domain.source_deals``).
     """
     if not ids:
         return []
     result = await conn.execute(
         text(
-            "SELECT payload::text AS payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"
+            "SELECT payload::text AS payload, source_deals FROM activities "
+            "WHERE tenant_id = :t AND activity_id = ANY(:ids)"
         ),
         {"t": tenant_id, "ids": list(ids)},
     )
-    return [decode_ingested(row.payload.encode()) for row in result]
+    return [
+        with_source_deals(activity, decode_source_deals(row.source_deals)) if row.source_deals else activity
+        for row in result
+        for activity in (decode_ingested(row.payload.encode()),)
+    ]
 
 
 async def activities_to_rematch(
