@@ -1398,7 +1398,7 @@ async def test_work_two_vendors_report_is_credited_once(
 def _hs_meeting_filed(object_id: str, start: str, modified: str, **assoc: str) -> dict[str, Any]:
     """Ana's meeting with Dana as HubSpot's meetings sync reads it, ``assoc`` its associations
     (``deals`` the deal a user filed it on)."""
-    meeting = _hs_engagement(
+    meeting: dict[str, Any] = _hs_engagement(
         "meetings",
         object_id,
         start,
