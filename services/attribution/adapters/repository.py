@@ -904,10 +904,14 @@ async def apply_crm_entities(
 
 
 async def store_activities(
-    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    conn: AsyncConnection,
+    activities: Sequence[IngestedEvent],
+    held_deals: dict[tuple[str, uuid.UUID], SourceDeals] | None = None,
 ) -> dict[uuid.UUID, bool]:
     """Insert or advance each activity by revision; returns the ids that are new or newer (to
-    attribute), each with whether its row was inserted now.
+    attribute), each with whether its row was inserted now. ``held_deals``, when given, gets the
+    other sources' deals a newer one's row holds (``domain.source_deals``; read in the same
+    statement).
 
     An inserted activity has no attribution to read: its attribution is written in the same
     transaction as its row and erased, or purged, with it (``services.metrics.adapters.retention``),
@@ -960,12 +964,21 @@ async def store_activities(
                 thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
                 payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
             WHERE activities.revision < EXCLUDED.revision
-            RETURNING activity_id, xmax = 0 AS inserted
+            RETURNING tenant_id, activity_id, xmax = 0 AS inserted, source_deals
             """
         ),
         {key: [r[key] for r in rows] for key in rows[0]},
     )
-    return {row.activity_id: row.inserted for row in result}
+    fresh: dict[uuid.UUID, bool] = {}
+    for row in result:
+        fresh[row.activity_id] = row.inserted
+        if held_deals is not None and row.source_deals:
+            held_deals[(row.tenant_id, row.activity_id)] = decode_source_deals(row.source_deals)
+    return fresh
+
+
+#: One source's word on an activity's deal: (tenant, activity, source, revision, deal or None).
+Sighting = tuple[str, uuid.UUID, str, int, str | None]
 
 
 async def record_source_deals(
@@ -976,10 +989,24 @@ async def record_source_deals(
     ``activities`` and the meetings whose deals changed now (to decide again, an older
     revision's included). Run after ``store_activities`` (the rows exist); two statements for a
     batch holding a meeting, none otherwise."""
-    meetings = [a for a in activities if tracks_source_deals(a)]
-    if not meetings:
+    return await record_sightings(
+        conn,
+        [
+            (a.tenant_id, a.activity_id, a.source, a.revision, a.crm.deal_id)
+            for a in activities
+            if tracks_source_deals(a)
+        ],
+    )
+
+
+async def record_sightings(
+    conn: AsyncConnection, sightings: Sequence[Sighting]
+) -> tuple[dict[tuple[str, uuid.UUID], SourceDeals], set[tuple[str, uuid.UUID]]]:
+    """``sightings`` recorded in ``activities.source_deals`` (in order; ``domain.record_sighting``
+    drops what is not news): the deals held per activity named, and those changed now."""
+    if not sightings:
         return {}, set()
-    keys = sorted({(a.tenant_id, a.activity_id) for a in meetings})
+    keys = sorted({(t, i) for t, i, *_ in sightings})
     result = await conn.execute(
         text(
             "SELECT a.tenant_id, a.activity_id, a.source_deals FROM activities a "
@@ -992,9 +1019,9 @@ async def record_source_deals(
         (row.tenant_id, row.activity_id): decode_source_deals(row.source_deals) for row in result
     }
     changed: set[tuple[str, uuid.UUID]] = set()
-    for a in meetings:
-        key = (a.tenant_id, a.activity_id)
-        recorded = record_sighting(held.get(key, {}), a.source, a.revision, a.crm.deal_id)
+    for tenant_id, activity_id, source, revision, deal_id in sightings:
+        key = (tenant_id, activity_id)
+        recorded = record_sighting(held.get(key, {}), source, revision, deal_id)
         if recorded is not None:
             held[key] = recorded
             changed.add(key)

@@ -14,7 +14,12 @@ deal ``None`` when that revision names none), and the activity is decided with:
 
 A CRM revision without the association (the user removed the link) replaces that source's
 word, so the link goes. A source that never names deals (a calendar) says nothing about them:
-its revisions change the meeting's people, time and outcome, never a CRM's link. Pure.
+its revisions change the meeting's people, time and outcome, never a CRM's link.
+
+A call or email two sources report is two activities, the second marked ``duplicate_of`` the
+first (``domain.duplicates``), and metrics counts the first. The second report's word on the
+deal is kept the same way on the counted report's row, so a call a CRM user filed on a deal
+counts on it whichever report came first. Pure.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from libs.common.contracts.activities_fast import IngestedEvent, with_crm
 #: source -> (its latest revision read, the deal it named then or None).
 SourceDeals = Mapping[str, tuple[int, str | None]]
 
-#: Only meetings are one activity across sources (calls and emails are one activity per source,
-#: marked ``duplicate_of``, each keeping its own references).
+#: Only meetings are one activity across sources (a call or email is one activity per source:
+#: its second report's word is recorded on the counted report when it is marked ``duplicate_of``).
 SHARED_KINDS = frozenset({ActivityKind.MEETING})
 
 

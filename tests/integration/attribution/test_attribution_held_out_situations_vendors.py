@@ -1540,3 +1540,85 @@ async def test_a_meeting_filed_on_a_deal_in_hubspot_stays_on_it_whatever_google_
         ["3302", "3302", "3301"],
     )
     assert (november["counts"]["meetings_held"], november["counts"]["activities"]) == (2, 2)
+
+
+def _aircall_to_dana(call_id: int, at: str) -> bytes:
+    """Ana's call to Dana from her direct line through Aircall."""
+    number = {"id": 790, "name": "Ana direct", "digits": "+1 415-555-0001"}
+    return _aircall(call_id, at, "outbound", "+1 415-555-0142", number=number)
+
+
+def _hs_log_of(object_id: str, at: str, modified: str, **assoc: str) -> Any:
+    """Aircall's HubSpot integration's log of that call, ``assoc`` what the user filed it on."""
+    log = _hs_call(object_id, at, "7701", "OUTBOUND", ANA_LINE, DANA, hs_call_duration="248000", **assoc)
+    log["properties"]["hs_lastmodifieddate"] = modified
+    log["updatedAt"] = modified
+    return log
+
+
+async def _report(stack: Any, tenant: Tenant, source: str, external_id: str) -> tuple[Any, ...]:
+    """A report of a call as ``GET /v1/activities/{id}`` reads it: status, deal, rule path,
+    version, counted (not a duplicate)."""
+    found = await get(stack, tenant, f"/v1/activities/{activity_id_for(TENANT, source, external_id)}")
+    a = found["attribution"]
+    return (a["status"], a["deal_id"], a["rule_path"], a["version"], a["duplicate_of"] is None)
+
+
+async def test_a_call_filed_on_a_deal_in_hubspot_is_counted_on_it_whichever_report_came_first(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's calls to Dana through Aircall, each logged by Aircall's HubSpot integration and filed
+    by Ana on the Expansion. The report attributed first is counted. Before rules 2026.12.20,
+    when Aircall's came first the call counted on Dana's Platform deal (by its people) and the
+    Expansion only on HubSpot's uncounted report; now the counted report takes the deal the
+    CRM's report names, and gives it back when the association is removed in HubSpot."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _crm(stack, db_engine, tenant)
+        # The 24th: Aircall's webhook first, HubSpot's log after. The 25th: the log first.
+        await _deliver(stack, "aircall", _aircall_to_dana(812340301, "2026-11-24T15:00:00"))
+        log_25 = _hs_log_of(
+            "hs-log-25", "2026-11-25T15:00:00.000Z", "2026-11-25T15:10:00.000Z", contacts="901", deals="3302"
+        )
+        await _deliver(stack, "hubspot", dumps([log_25]))
+        await settle(kafka_settings)
+        log_24 = _hs_log_of(
+            "hs-log-24", "2026-11-24T15:00:00.000Z", "2026-11-24T15:10:00.000Z", contacts="901", deals="3302"
+        )
+        await _deliver(stack, "hubspot", dumps([log_24]))
+        await _deliver(stack, "aircall", _aircall_to_dana(812340302, "2026-11-25T15:00:00"))
+        await settle(kafka_settings)
+        filed = {
+            name: await _report(stack, tenant, source, external_id)
+            for name, source, external_id in (
+                ("aircall-24", "aircall", "812340301"),
+                ("hubspot-24", "hubspot", "hs-log-24"),
+                ("hubspot-25", "hubspot", "hs-log-25"),
+                ("aircall-25", "aircall", "812340302"),
+            )
+        }
+        # Ana takes the 24th's call off the Expansion in HubSpot.
+        unfiled_24 = _hs_log_of(
+            "hs-log-24", "2026-11-24T15:00:00.000Z", "2026-11-24T16:00:00.000Z", contacts="901"
+        )
+        await _deliver(stack, "hubspot", dumps([unfiled_24]))
+        await settle(kafka_settings)
+        unfiled = (
+            await _report(stack, tenant, "aircall", "812340301"),
+            await _report(stack, tenant, "hubspot", "hs-log-24"),
+        )
+        url = "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
+        [november] = (await get(stack, tenant, url))["periods"]
+    assert filed == {
+        # Counted, now on the Expansion the CRM's report names (version 2).
+        "aircall-24": ("attributed", "3302", "explicit_deal", 2, True),
+        "hubspot-24": ("attributed", "3302", "explicit_deal", 1, False),
+        "hubspot-25": ("attributed", "3302", "explicit_deal", 1, True),
+        # Uncounted: decided by its people, as before.
+        "aircall-25": ("attributed", "3301", "contact_role", 1, False),
+    }
+    assert unfiled == (
+        ("attributed", "3301", "contact_role", 3, True),
+        ("attributed", "3301", "contact_role", 2, False),
+    )
+    assert (november["counts"]["dials"], november["counts"]["talk_seconds"]) == (2, 496)
