@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
@@ -48,6 +48,7 @@ from services.attribution.domain.duplicates import (
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
 from services.attribution.domain.rematch import deal_rematch_window
+from services.attribution.domain.source_deals import SourceDeals, with_source_deals
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
 
@@ -337,11 +338,14 @@ class AttributedBatch:
     rows: list[dict[str, Any]] = field(default_factory=list)
     events: list[Attributed] = field(default_factory=list)
     changes: list[AttributionChange] = field(default_factory=list)
+    #: Second reports' words on the deal, for their kept reports (``repo.record_sightings``).
+    links: list[repo.Sighting] = field(default_factory=list)
 
     def extend(self, other: AttributedBatch) -> None:
         self.rows += other.rows
         self.events += other.events
         self.changes += other.changes
+        self.links += other.links
 
 
 def _thread_member(
@@ -418,6 +422,9 @@ async def attribute_batch(
         keeper = duplicates.get(activity.activity_id)
         if keeper is not None:
             decision = keeper
+            # The kept report is counted: it takes the deal a CRM user filed this report on.
+            link = (tenant_id, cast(uuid.UUID, keeper.duplicate_of), activity.source, activity.revision)
+            batch.links.append((*link, activity.crm.deal_id))
         version = _version(activity, decision, stored, revised)
         if version is None:
             continue
@@ -611,6 +618,46 @@ def newest_revisions(activities: Sequence[IngestedEvent]) -> list[IngestedEvent]
     return list(newest.values())
 
 
+async def decide_linked_keepers(
+    conn: AsyncConnection,
+    tenant_id: str,
+    links: Sequence[repo.Sighting],
+    now: datetime,
+    settings: TenantSettings,
+) -> AttributedBatch:
+    """The kept reports of calls and emails whose second reports' deals changed now, decided
+    again (saved): the deal a CRM user filed the call on is the counted report's, whichever
+    report came first (``domain.source_deals``); a newer CRM revision without it takes it off."""
+    _, relinked = await repo.record_sightings(conn, links)
+    if not relinked:
+        return AttributedBatch()
+    keepers = await repo.load_activities(conn, tenant_id, sorted(i for _, i in relinked))
+    decided = await attribute_batch(conn, tenant_id, keepers, now, settings)
+    await repo.save_attributions(conn, decided.rows)
+    return decided
+
+
+def incoming_to_attribute(
+    incoming: Sequence[IngestedEvent],
+    fresh: Collection[uuid.UUID],
+    source_deals: Mapping[tuple[str, uuid.UUID], SourceDeals],
+    relinked: Collection[tuple[str, uuid.UUID]],
+) -> defaultdict[str, dict[uuid.UUID, IngestedEvent | None]]:
+    """Per tenant, the activities to decide: each new or newer one (its newest revision, with the
+    deal a CRM filed it on when it names none); ``None`` for one whose older revision moved a
+    source's deal (the revision held is loaded and decided again)."""
+    to_attribute: defaultdict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
+    for activity in newest_revisions(incoming):
+        key = (activity.tenant_id, activity.activity_id)
+        if activity.activity_id in fresh:
+            to_attribute[activity.tenant_id][activity.activity_id] = with_source_deals(
+                activity, source_deals.get(key, {})
+            )
+    for tenant_id, activity_id in relinked:
+        to_attribute[tenant_id].setdefault(activity_id, None)
+    return to_attribute
+
+
 async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: AttributionDeps) -> Sequence[Rejected]:
     """One transaction per batch: reference data, activities, overrides, re-matches; publish; commit.
 
@@ -635,13 +682,15 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             crm_by_tenant[event.tenant_id].append(event)
         for tenant_id, events in crm_by_tenant.items():
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
-        fresh = await repo.store_activities(conn, incoming)
+        # A CRM's deal link on a meeting another source reports too, whichever revision is newer,
+        # and on a call or email another source reported first (``domain.source_deals``).
+        source_deals: dict[tuple[str, uuid.UUID], SourceDeals] = {}
+        fresh = await repo.store_activities(conn, incoming, source_deals)
+        meeting_deals, relinked = await repo.record_source_deals(conn, incoming)
+        source_deals.update(meeting_deals)
         deletions = deletions_in_force(messages, fresh)
         inserted = {activity_id for activity_id, new in fresh.items() if new}
-        to_attribute: dict[str, dict[uuid.UUID, IngestedEvent | None]] = defaultdict(dict)
-        for activity in newest_revisions(incoming):
-            if activity.activity_id in fresh:
-                to_attribute[activity.tenant_id][activity.activity_id] = activity
+        to_attribute = incoming_to_attribute(incoming, fresh, source_deals, relinked)
         for command in overrides:
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
@@ -669,6 +718,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             )
             await repo.save_attributions(conn, decided.rows)
             out.extend(decided)
+            out.extend(await decide_linked_keepers(conn, tenant_id, decided.links, now, settings[tenant_id]))
             # Parked replies in the threads of what just changed: one more pass, on the saved versions.
             changed_ids = {c.activity_id for c in decided.changes}
             moved: dict[str, datetime] = {}

@@ -55,6 +55,14 @@ from services.attribution.domain.reps import (
     name_aliases,
     resolve_rep_aliases,
 )
+from services.attribution.domain.source_deals import (
+    SourceDeals,
+    decode_source_deals,
+    encode_source_deals,
+    record_sighting,
+    tracks_source_deals,
+    with_source_deals,
+)
 
 
 @dataclass
@@ -899,10 +907,14 @@ _ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "du
 
 
 async def store_activities(
-    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    conn: AsyncConnection,
+    activities: Sequence[IngestedEvent],
+    held_deals: dict[tuple[str, uuid.UUID], SourceDeals] | None = None,
 ) -> dict[uuid.UUID, bool]:
     """Insert or advance each activity by revision; returns the ids that are new or newer (to
-    attribute), each with whether its row was inserted now.
+    attribute), each with whether its row was inserted now. ``held_deals``, when given, gets the
+    other sources' deals a newer one's row holds (``domain.source_deals``; read in the same
+    statement).
 
     An inserted activity has no attribution to read: its attribution is written in the same
     transaction as its row and erased, or purged, with it (``services.metrics.adapters.retention``),
@@ -958,7 +970,7 @@ async def store_activities(
                 thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
                 payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
             WHERE activities.revision < EXCLUDED.revision
-            RETURNING activity_id, xmax = 0 AS inserted
+            RETURNING tenant_id, activity_id, xmax = 0 AS inserted, source_deals
             """
         ),
         {
@@ -966,7 +978,77 @@ async def store_activities(
             for key, column in zip(_ACTIVITY_PARAMETERS, zip(*rows, strict=True), strict=True)
         },
     )
-    return {row.activity_id: row.inserted for row in result}
+    fresh: dict[uuid.UUID, bool] = {}
+    for row in result:
+        fresh[row.activity_id] = row.inserted
+        if held_deals is not None and row.source_deals:
+            held_deals[(row.tenant_id, row.activity_id)] = decode_source_deals(row.source_deals)
+    return fresh
+
+
+#: One source's word on an activity's deal: (tenant, activity, source, revision, deal or None).
+Sighting = tuple[str, uuid.UUID, str, int, str | None]
+
+
+async def record_source_deals(
+    conn: AsyncConnection, activities: Sequence[IngestedEvent]
+) -> tuple[dict[tuple[str, uuid.UUID], SourceDeals], set[tuple[str, uuid.UUID]]]:
+    """Each source's latest word on a stored meeting's deal (``domain.source_deals``), whatever
+    the order its sources' revisions come in: ``(held, changed)``, the deals held per meeting of
+    ``activities`` and the meetings whose deals changed now (to decide again, an older
+    revision's included). Run after ``store_activities`` (the rows exist); two statements for a
+    batch holding a meeting, none otherwise."""
+    return await record_sightings(
+        conn,
+        [
+            (a.tenant_id, a.activity_id, a.source, a.revision, a.crm.deal_id)
+            for a in activities
+            if tracks_source_deals(a)
+        ],
+    )
+
+
+async def record_sightings(
+    conn: AsyncConnection, sightings: Sequence[Sighting]
+) -> tuple[dict[tuple[str, uuid.UUID], SourceDeals], set[tuple[str, uuid.UUID]]]:
+    """``sightings`` recorded in ``activities.source_deals`` (in order; ``domain.record_sighting``
+    drops what is not news): the deals held per activity named, and those changed now."""
+    if not sightings:
+        return {}, set()
+    keys = sorted({(t, i) for t, i, *_ in sightings})
+    result = await conn.execute(
+        text(
+            "SELECT a.tenant_id, a.activity_id, a.source_deals FROM activities a "
+            "JOIN unnest(CAST(:t AS text[]), CAST(:ids AS uuid[])) AS k(t, id) "
+            "ON a.tenant_id = k.t AND a.activity_id = k.id WHERE a.source_deals IS NOT NULL"
+        ),
+        {"t": [t for t, _ in keys], "ids": [i for _, i in keys]},
+    )
+    held: dict[tuple[str, uuid.UUID], SourceDeals] = {
+        (row.tenant_id, row.activity_id): decode_source_deals(row.source_deals) for row in result
+    }
+    changed: set[tuple[str, uuid.UUID]] = set()
+    for tenant_id, activity_id, source, revision, deal_id in sightings:
+        key = (tenant_id, activity_id)
+        recorded = record_sighting(held.get(key, {}), source, revision, deal_id)
+        if recorded is not None:
+            held[key] = recorded
+            changed.add(key)
+    if changed:
+        ordered = sorted(changed)
+        await conn.execute(
+            text(
+                "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS text[]), "
+                "CAST(:ids AS uuid[]), CAST(:deals AS jsonb[])) AS d(t, id, deals) "
+                "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
+            ),
+            {
+                "t": [t for t, _ in ordered],
+                "ids": [i for _, i in ordered],
+                "deals": [orjson.dumps(encode_source_deals(held[k])).decode() for k in ordered],
+            },
+        )
+    return held, changed
 
 
 async def advance_to_deletions(
@@ -1021,17 +1103,23 @@ async def load_activities(
     """The stored activities, decoded as the consumer decodes a message (msgspec first, the contract always).
 
     The payload is read as text: the driver's ``json.loads`` into dicts and pydantic's validation of
-    them cost several times the decoder's one pass.
+    them cost several times the decoder's one pass. A meeting two sources reported carries the
+    deal a CRM user filed it on when its newest revision names none (``domain.source_deals``).
     """
     if not ids:
         return []
     result = await conn.execute(
         text(
-            "SELECT payload::text AS payload FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids)"
+            "SELECT payload::text AS payload, source_deals FROM activities "
+            "WHERE tenant_id = :t AND activity_id = ANY(:ids)"
         ),
         {"t": tenant_id, "ids": list(ids)},
     )
-    return [decode_ingested(row.payload.encode()) for row in result]
+    return [
+        with_source_deals(activity, decode_source_deals(row.source_deals)) if row.source_deals else activity
+        for row in result
+        for activity in (decode_ingested(row.payload.encode()),)
+    ]
 
 
 async def activities_to_rematch(

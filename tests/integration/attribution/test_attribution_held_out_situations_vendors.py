@@ -18,8 +18,9 @@ records sent without our custom fields were ignored; a missed Aircall call was a
 front desk's transfer credited the deal's owner, a call forwarded to a browser named no rep; and,
 in the scorecards, a SIP desk phone's call was the rep's inbound call and a forwarded call she
 never picked up was 30 s of talk) and 6 of the second's 7 (a Salesforce CTI log, dated at the
-call's end, counted the call twice). A meeting two sources report keeps the newest sighting's CRM
-references only (docs/webhooks.md, Duplicates): not covered here.
+call's end, counted the call twice). A meeting filed on a deal in HubSpot and reported by Google
+Calendar too was decided by the newest sighting's references alone, so Google's people moved it
+off the deal (the last test; rules 2026.12.22).
 """
 
 from __future__ import annotations
@@ -1389,3 +1390,235 @@ async def test_work_two_vendors_report_is_credited_once(
         "rep-ana": (3, 1, 1, 248, 1, 1),
         "rep-bo": (1, 1, 1, 300, 0, 0),
     }
+
+
+# --- One meeting, a CRM's deal link and a calendar ---------------------------------------------
+
+
+def _hs_meeting_filed(object_id: str, start: str, modified: str, **assoc: str) -> dict[str, Any]:
+    """Ana's meeting with Dana as HubSpot's meetings sync reads it, ``assoc`` its associations
+    (``deals`` the deal a user filed it on)."""
+    meeting: dict[str, Any] = _hs_engagement(
+        "meetings",
+        object_id,
+        start,
+        {
+            "hs_meeting_title": "Expansion scoping",
+            "hs_meeting_start_time": start,
+            "hs_meeting_end_time": start.replace(":00:00.000Z", ":30:00.000Z"),
+            "hs_meeting_outcome": "COMPLETED",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": modified,
+        },
+    )
+    meeting["updatedAt"] = modified
+    meeting["associations"] = {
+        kind: {"results": [{"id": i, "type": f"meeting_event_to_{kind[:-1]}"} for i in ids.split(",")]}
+        for kind, ids in assoc.items()
+    }
+    return meeting
+
+
+def _gcal_of(event_id: str, day: str, updated: str) -> dict[str, Any]:
+    """The same meeting in Ana's Google calendar, edited (notes added) at ``updated``."""
+    return {
+        **_gcal(
+            event_id,
+            _at(f"{day}T09:00:00-08:00"),
+            _at(f"{day}T09:30:00-08:00"),
+            ANA_ORGANIZER,
+            ANA_SELF,
+            _guest("dana@globex.example"),
+            summary="Expansion scoping",
+            description="Notes: Dana wants the Expansion priced by Friday.",
+        ),
+        "updated": updated,
+    }
+
+
+async def _meeting(stack: Any, tenant: Tenant, activity_id: Any) -> tuple[Any, ...]:
+    """The meeting as ``GET /v1/activities/{id}`` reads it: the source of its newest revision,
+    status, deal, rep, rule path, version and the deals of its versions."""
+    found = await get(stack, tenant, f"/v1/activities/{activity_id}")
+    a = found["attribution"]
+    history = [v["deal_id"] for v in sorted(found["history"], key=lambda v: v["version"])]
+    return (
+        found["payload"]["source"],
+        a["status"],
+        a["deal_id"],
+        a["rep_id"],
+        a["rule_path"],
+        a["version"],
+        history,
+    )
+
+
+async def test_a_meeting_filed_on_a_deal_in_hubspot_stays_on_it_whatever_google_reports_after(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana meets Dana (whose own deal is Platform, Ana's); Ana files each meeting in HubSpot on the
+    Expansion (Bo's deal, which Dana is scoping), and the meeting is in her Google calendar too,
+    edited after the HubSpot log. Before rules 2026.12.22 the newest revision was the meeting:
+    Google's people decided it, Platform, and the Expansion link was dropped (as it was when
+    HubSpot's older log arrived after Google's event). Now the CRM's link holds in either order,
+    and goes when the user removes the association in HubSpot."""
+    tenant = await _tenant(db_engine)
+    first_hubspot = activity_id_for(TENANT, "hubspot", "hs-meeting-filed-25")
+    first_google = activity_id_for(TENANT, "google-calendar", "scoping26dana")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _crm(stack, db_engine, tenant)
+        # The 25th: HubSpot's log (filed on the Expansion at 10:00), then Google's event (notes, 12:00).
+        filed_25 = _hs_meeting_filed(
+            "hs-meeting-filed-25",
+            "2026-11-25T17:00:00.000Z",
+            "2026-11-25T18:00:00.000Z",
+            contacts="901",
+            deals="3302",
+        )
+        await _deliver(stack, "hubspot", dumps([filed_25]))
+        await settle(kafka_settings)
+        filed_first = await _meeting(stack, tenant, first_hubspot)
+        google_25 = await _deliver(
+            stack,
+            "google-calendar",
+            dumps(
+                {
+                    "mailbox": ANA,
+                    "items": [_gcal_of("scoping25dana", "2026-11-25", "2026-11-25T20:00:00.000Z")],
+                }
+            ),
+        )
+        # The 26th: Google's event (edited at 12:00) first, HubSpot's older log (10:00) after.
+        await _deliver(
+            stack,
+            "google-calendar",
+            dumps(
+                {
+                    "mailbox": ANA,
+                    "items": [_gcal_of("scoping26dana", "2026-11-26", "2026-11-26T20:00:00.000Z")],
+                }
+            ),
+        )
+        await settle(kafka_settings)
+        google_first = await _meeting(stack, tenant, first_google)
+        filed_26 = _hs_meeting_filed(
+            "hs-meeting-filed-26",
+            "2026-11-26T17:00:00.000Z",
+            "2026-11-26T18:00:00.000Z",
+            contacts="901",
+            deals="3302",
+        )
+        hubspot_26 = await _deliver(stack, "hubspot", dumps([filed_26]))
+        await settle(kafka_settings)
+        both = (await _meeting(stack, tenant, first_hubspot), await _meeting(stack, tenant, first_google))
+        # Ana takes the 25th's meeting off the Expansion in HubSpot (21:00): Google's people decide.
+        unfiled_25 = _hs_meeting_filed(
+            "hs-meeting-filed-25", "2026-11-25T17:00:00.000Z", "2026-11-25T21:00:00.000Z", contacts="901"
+        )
+        await _deliver(stack, "hubspot", dumps([unfiled_25]))
+        await settle(kafka_settings)
+        unfiled = await _meeting(stack, tenant, first_hubspot)
+        url = "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
+        [november] = (await get(stack, tenant, url))["periods"]
+    # Each second sighting joined the first's meeting (one activity, counted once).
+    assert [(r["accepted"], r["duplicates"]) for r in (google_25, hubspot_26)] == [(1, 1), (1, 1)]
+    assert filed_first == ("hubspot", "attributed", "3302", "rep-ana", "explicit_deal", 1, ["3302"])
+    assert google_first == ("google-calendar", "attributed", "3301", "rep-ana", "contact_role", 1, ["3301"])
+    assert both == (
+        # Google's newer revision (its notes) is a new version, still on the deal HubSpot names.
+        ("google-calendar", "attributed", "3302", "rep-ana", "explicit_deal", 2, ["3302", "3302"]),
+        # HubSpot's older log, read after Google's event: the meeting moves to the Expansion.
+        ("google-calendar", "attributed", "3302", "rep-ana", "explicit_deal", 2, ["3301", "3302"]),
+    )
+    assert unfiled == (
+        "hubspot",
+        "attributed",
+        "3301",
+        "rep-ana",
+        "contact_role",
+        3,
+        ["3302", "3302", "3301"],
+    )
+    assert (november["counts"]["meetings_held"], november["counts"]["activities"]) == (2, 2)
+
+
+def _aircall_to_dana(call_id: int, at: str) -> bytes:
+    """Ana's call to Dana from her direct line through Aircall."""
+    number = {"id": 790, "name": "Ana direct", "digits": "+1 415-555-0001"}
+    return _aircall(call_id, at, "outbound", "+1 415-555-0142", number=number)
+
+
+def _hs_log_of(object_id: str, at: str, modified: str, **assoc: str) -> Any:
+    """Aircall's HubSpot integration's log of that call, ``assoc`` what the user filed it on."""
+    log = _hs_call(object_id, at, "7701", "OUTBOUND", ANA_LINE, DANA, hs_call_duration="248000", **assoc)
+    log["properties"]["hs_lastmodifieddate"] = modified
+    log["updatedAt"] = modified
+    return log
+
+
+async def _report(stack: Any, tenant: Tenant, source: str, external_id: str) -> tuple[Any, ...]:
+    """A report of a call as ``GET /v1/activities/{id}`` reads it: status, deal, rule path,
+    version, counted (not a duplicate)."""
+    found = await get(stack, tenant, f"/v1/activities/{activity_id_for(TENANT, source, external_id)}")
+    a = found["attribution"]
+    return (a["status"], a["deal_id"], a["rule_path"], a["version"], a["duplicate_of"] is None)
+
+
+async def test_a_call_filed_on_a_deal_in_hubspot_is_counted_on_it_whichever_report_came_first(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana's calls to Dana through Aircall, each logged by Aircall's HubSpot integration and filed
+    by Ana on the Expansion. The report attributed first is counted. Before rules 2026.12.22,
+    when Aircall's came first the call counted on Dana's Platform deal (by its people) and the
+    Expansion only on HubSpot's uncounted report; now the counted report takes the deal the
+    CRM's report names, and gives it back when the association is removed in HubSpot."""
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _crm(stack, db_engine, tenant)
+        # The 24th: Aircall's webhook first, HubSpot's log after. The 25th: the log first.
+        await _deliver(stack, "aircall", _aircall_to_dana(812340301, "2026-11-24T15:00:00"))
+        log_25 = _hs_log_of(
+            "hs-log-25", "2026-11-25T15:00:00.000Z", "2026-11-25T15:10:00.000Z", contacts="901", deals="3302"
+        )
+        await _deliver(stack, "hubspot", dumps([log_25]))
+        await settle(kafka_settings)
+        log_24 = _hs_log_of(
+            "hs-log-24", "2026-11-24T15:00:00.000Z", "2026-11-24T15:10:00.000Z", contacts="901", deals="3302"
+        )
+        await _deliver(stack, "hubspot", dumps([log_24]))
+        await _deliver(stack, "aircall", _aircall_to_dana(812340302, "2026-11-25T15:00:00"))
+        await settle(kafka_settings)
+        filed = {
+            name: await _report(stack, tenant, source, external_id)
+            for name, source, external_id in (
+                ("aircall-24", "aircall", "812340301"),
+                ("hubspot-24", "hubspot", "hs-log-24"),
+                ("hubspot-25", "hubspot", "hs-log-25"),
+                ("aircall-25", "aircall", "812340302"),
+            )
+        }
+        # Ana takes the 24th's call off the Expansion in HubSpot.
+        unfiled_24 = _hs_log_of(
+            "hs-log-24", "2026-11-24T15:00:00.000Z", "2026-11-24T16:00:00.000Z", contacts="901"
+        )
+        await _deliver(stack, "hubspot", dumps([unfiled_24]))
+        await settle(kafka_settings)
+        unfiled = (
+            await _report(stack, tenant, "aircall", "812340301"),
+            await _report(stack, tenant, "hubspot", "hs-log-24"),
+        )
+        url = "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
+        [november] = (await get(stack, tenant, url))["periods"]
+    assert filed == {
+        # Counted, now on the Expansion the CRM's report names (version 2).
+        "aircall-24": ("attributed", "3302", "explicit_deal", 2, True),
+        "hubspot-24": ("attributed", "3302", "explicit_deal", 1, False),
+        "hubspot-25": ("attributed", "3302", "explicit_deal", 1, True),
+        # Uncounted: decided by its people, as before.
+        "aircall-25": ("attributed", "3301", "contact_role", 1, False),
+    }
+    assert unfiled == (
+        ("attributed", "3301", "contact_role", 3, True),
+        ("attributed", "3301", "contact_role", 2, False),
+    )
+    assert (november["counts"]["dials"], november["counts"]["talk_seconds"]) == (2, 496)
