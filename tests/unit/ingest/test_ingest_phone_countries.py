@@ -411,5 +411,23 @@ def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_th
     ]
 
 
+def test_a_placeholder_is_dropped_with_a_warning_never_kept_unread_nor_read_in_a_later_country() -> None:
+    """A US tenant's contacts with ``123-456-7890``, ``111-111-1111`` or ``000-000-0000``: each
+    warned and dropped, none kept unread; when the account later gets GB, DE, IN, BR or AU they
+    stay numberless (not ``+441234567890``..., one "number" shared by every such contact). One
+    kept unread before (stored earlier) is dropped on its re-read."""
+    placeholders = ("123-456-7890", "111-111-1111", "000-000-0000")
+    read, warnings = read_entities(tuple(_contact(None, "acc-1", raw) for raw in placeholders), "US")
+    assert [(c.phones, c.unread_phones) for c in read if isinstance(c, ContactV1)] == [((), ())] * 3
+    assert [(w.field, w.reason) for w in warnings] == [
+        (f"entities.{i}.phones.0", "a placeholder, not a phone number; the phone was dropped, the contact accepted")
+        for i in range(3)
+    ]
+    parked = ContactV1(id="con-old", updated_at=T0, account_id="acc-1", unread_phones=placeholders)
+    for country in ("GB", "DE", "IN", "BR", "AU"):
+        (again,) = contacts_read_again([parked], {"acc-1": country}, "US")
+        assert (again.phones, again.unread_phones) == ((), ())
+
+
 def _of_account(contact: ContactV1, contact_id: str, account_id: str) -> ContactV1:
     return contact.model_copy(update={"id": contact_id, "account_id": account_id})
