@@ -115,12 +115,17 @@ def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneP
     ],
 )
 @pytest.mark.parametrize("region", ["US", "GB", "DE", "IN", "BR", "AU", "FR"])
-def test_a_placeholder_is_refused_in_every_region_not_read_as_another_countrys_number(raw: str, region: str) -> None:
+def test_a_placeholder_is_refused_in_every_region_not_read_as_another_countrys_number(
+    raw: str, region: str
+) -> None:
     """Read in the UK, ``123-456-7890`` would be ``+441234567890``, in Brazil ``+551234567890``:
     one "number" shared by every contact with the placeholder. It is none anywhere."""
     refused = parse_phone(raw, region)
     assert isinstance(refused, RefusedPhone)
-    assert (refused.problem, refused.reason) == (PhoneProblem.PLACEHOLDER, "a placeholder, not a phone number")
+    assert (refused.problem, refused.reason) == (
+        PhoneProblem.PLACEHOLDER,
+        "a placeholder, not a phone number",
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,7 +199,12 @@ def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     # region reads; a blank value is none.
     read = read_phones(["020 7946 0958", "415 555 0107 / 0108", "ask reception", "911", ""], "US")
     assert read.unread == ("020 7946 0958", "415 555 0107 / 0108", "911")
-    assert read.refused == ("020 7946 0958", "415 555 0107 / 0108", "ask reception", "911")
+    assert [(r.raw, r.problem) for r in read.refused] == [
+        ("020 7946 0958", PhoneProblem.INVALID),
+        ("415 555 0107 / 0108", PhoneProblem.INVALID),
+        ("ask reception", PhoneProblem.NOT_A_NUMBER),
+        ("911", PhoneProblem.SHORT_CODE),
+    ]
 
 
 def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> None:
