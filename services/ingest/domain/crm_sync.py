@@ -119,7 +119,9 @@ def accounts_with_new_country(
     its country and ``updated_at``; an account not held had none): account id -> its country
     now (``None``: it states none that can be read). The batch's last version of each counts;
     one older than the version held changes nothing (attribution keeps the newer), nor does a
-    deleted or merged account."""
+    deleted or merged account. An account not held yet counts: its contacts may have come
+    before it, read in the tenant's region (the lookup of its contacts is an index probe,
+    migration 0026)."""
     changed: dict[str, str | None] = {}
     latest = {e.id: e for e in entities if isinstance(e, AccountV1)}
     for account in latest.values():
