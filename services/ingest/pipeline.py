@@ -39,11 +39,13 @@ from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem, field_errors
 from services.ingest import handlers
 from services.ingest.adapters.repository import (
+    CONTACTS_PAGE,
     CallParent,
     SeenLedger,
     TenantContext,
     TenantDirectory,
     account_countries,
+    accounts_with_contacts_without_country,
     contacts_without_country,
     crm_people,
     held_account_countries,
@@ -468,7 +470,9 @@ async def contacts_of_new_countries(
     """The held contacts whose phones read differently now that an account of ``entities`` (read)
     states another country: those stating none of their own, not sent along (the batch read
     them already), read again in the account's country (``crm_sync.contacts_read_again``). One
-    lookup of the batch's accounts; one of their contacts when a country changed."""
+    lookup of the batch's accounts; when a country changed, one of which of those accounts hold
+    such contacts, then each one's contacts a page (``repository.CONTACTS_PAGE``) at a time, each
+    page an index range (migration 0026); only those whose phones read differently are kept."""
     accounts = [e.id for e in entities if isinstance(e, AccountV1)]
     if not accounts:
         return ()
@@ -477,8 +481,16 @@ async def contacts_of_new_countries(
     if not changed:
         return ()
     sent = {e.id for e in entities if isinstance(e, ContactV1)}
-    contacts = await contacts_without_country(deps.engine, tenant_id, changed)
-    return contacts_read_again([c for c in contacts if c.id not in sent], changed, region)
+    again: list[ContactV1] = []
+    for account in await accounts_with_contacts_without_country(deps.engine, tenant_id, changed):
+        after: str | None = None
+        while True:
+            page = await contacts_without_country(deps.engine, tenant_id, account, after, CONTACTS_PAGE)
+            again += contacts_read_again([c for c in page if c.id not in sent], changed, region)
+            if len(page) < CONTACTS_PAGE:
+                break
+            after = page[-1].id
+    return tuple(again)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,8 @@ def renormalized(
     from services.ingest.domain.normalize import read_phones, stored_phone_sources
 
     read = read_phones(stored_phone_sources(phones, raw_phones, unread_phones), region)
-    return read.phones, read.raw_phones, read.refused, read.phone_extensions, read.unread
+    unreadable = tuple(refused.raw for refused in read.refused)
+    return read.phones, read.raw_phones, unreadable, read.phone_extensions, read.unread
 
 
 async def tenant_phone_region(engine: AsyncEngine, tenant_id: str) -> str:

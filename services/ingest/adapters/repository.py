@@ -198,22 +198,54 @@ async def held_account_countries(
         return {r.account_id: (r.country, r.updated_at) for r in rows}
 
 
-async def contacts_without_country(
+#: How many contacts :func:`contacts_without_country` returns at most at once: an account's
+#: country change re-reads its contacts a page at a time (a bounded query and memory per page).
+CONTACTS_PAGE = 500
+
+#: The live contacts stating no country of their own (the partial index
+#: ``ref_contacts_without_country_by_account``, migration 0026, holds exactly these).
+_WITHOUT_COUNTRY = "country IS NULL AND NOT deleted AND merged_into IS NULL"
+
+
+async def accounts_with_contacts_without_country(
     engine: AsyncEngine, tenant_id: str, account_ids: Iterable[str]
-) -> list[ContactV1]:
-    """The live contacts of ``account_ids`` that state no country of their own, as held: their
-    national-format phones were read in their account's country (or the tenant's region)."""
+) -> list[str]:
+    """Those of ``account_ids`` (sorted) holding a live contact that states no country of its
+    own: one index probe each (migration 0026), in one query."""
     ids = sorted(account_ids)
     if not ids:
         return []
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
-                "account_id, updated_at FROM ref_contacts WHERE tenant_id = :t AND account_id = ANY(:a) "
-                "AND country IS NULL AND NOT deleted AND merged_into IS NULL ORDER BY contact_id"
+                "SELECT a.id FROM unnest(CAST(:a AS text[])) WITH ORDINALITY AS a(id, n) "
+                "CROSS JOIN LATERAL (SELECT 1 FROM ref_contacts WHERE tenant_id = :t AND account_id = a.id "
+                f"AND {_WITHOUT_COUNTRY} LIMIT 1) c ORDER BY a.n"
             ),
             {"t": tenant_id, "a": ids},
+        )
+        return [r.id for r in rows]
+
+
+async def contacts_without_country(
+    engine: AsyncEngine,
+    tenant_id: str,
+    account_id: str,
+    after: str | None = None,
+    limit: int = CONTACTS_PAGE,
+) -> list[ContactV1]:
+    """The live contacts of ``account_id`` that state no country of their own, as held: their
+    national-format phones were read in their account's country (or the tenant's region). At
+    most ``limit``, in ``contact_id`` order after ``after`` (the last of the previous page): one
+    range of the partial index ``ref_contacts_without_country_by_account`` (migration 0026)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
+                "account_id, updated_at FROM ref_contacts WHERE tenant_id = :t AND account_id = :a "
+                f"AND {_WITHOUT_COUNTRY} AND contact_id > :after ORDER BY contact_id LIMIT :n"
+            ),
+            {"t": tenant_id, "a": account_id, "after": after or "", "n": limit},
         )
         return [
             ContactV1(

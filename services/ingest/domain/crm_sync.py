@@ -21,16 +21,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.common.contracts.activities import line_of, phone_key
+from libs.common.contracts.activities import line_of
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
 from services.ingest.domain.normalize import (
+    ReadPhones,
     normalize_domains,
     normalize_email,
     read_phones,
     stored_phone_sources,
 )
-from services.ingest.domain.phones import REGIONAL_PROBLEMS, PhoneProblem, Regions, parse_phones_in
+from services.ingest.domain.phones import (
+    PhoneProblem,
+    RefusedPhone,
+    Regions,
+    parse_phones_in,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +119,9 @@ def accounts_with_new_country(
     its country and ``updated_at``; an account not held had none): account id -> its country
     now (``None``: it states none that can be read). The batch's last version of each counts;
     one older than the version held changes nothing (attribution keeps the newer), nor does a
-    deleted or merged account."""
+    deleted or merged account. An account not held yet counts: its contacts may have come
+    before it, read in the tenant's region (the lookup of its contacts is an index probe,
+    migration 0026)."""
     changed: dict[str, str | None] = {}
     latest = {e.id: e for e in entities if isinstance(e, AccountV1)}
     for account in latest.values():
@@ -275,45 +283,38 @@ def _phones_update(
 ) -> dict[str, object]:
     """The record's phones read (:func:`_read_phones`); the keyed extensions sent already read (a
     vendor adapter's) stay while their line does."""
-    e164, extended, unread = _read_phones(entity, index, regions, warnings)
-    kept = (k for k in entity.phone_extensions if line_of(k) in e164)
-    update: dict[str, object] = {"phones": tuple(e164), "raw_phones": tuple(e164.values())}
-    if (keyed := tuple(dict.fromkeys((*extended, *kept)))) != entity.phone_extensions:
+    read = _read_phones(entity, index, regions, warnings)
+    kept = (k for k in entity.phone_extensions if line_of(k) in read.phones)
+    update: dict[str, object] = {"phones": read.phones, "raw_phones": read.raw_phones}
+    if (keyed := tuple(dict.fromkeys((*read.phone_extensions, *kept)))) != entity.phone_extensions:
         update["phone_extensions"] = keyed
-    if isinstance(entity, ContactV1) and unread != entity.unread_phones:
-        update["unread_phones"] = unread
+    if isinstance(entity, ContactV1) and read.unread != entity.unread_phones:
+        update["unread_phones"] = read.unread
     return update
 
 
 def _read_phones(
     entity: RepV1 | ContactV1, index: int, regions: Regions, warnings: list[EntityWarning]
-) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
-    """E.164 -> the phone as first sent in that number (a field listing several numbers gives
-    each, :func:`phones.parse_phones_in`), the lines listed with an extension, keyed
-    ``+14155550100;ext=12`` (``activities.phone_key``), and the phones dropped that another
-    region may read (``phones.REGIONAL_PROBLEMS``: a contact's ``unread_phones``)."""
-    e164: dict[str, str] = {}
-    extended: dict[str, None] = {}
-    unread: dict[str, None] = {}
+) -> ReadPhones:
+    """The record's phones read as every CRM record's are (:func:`normalize.read_phones`), and a
+    warning naming each value dropped, a blank one included (``read_phones`` passes over it)."""
+    read = read_phones(entity.phones, regions)
+    refusals = {refused.raw: refused for refused in read.refused}
     for position, raw in enumerate(entity.phones):
-        parsed = parse_phones_in(raw, regions)
-        if isinstance(parsed, tuple):
-            for number in parsed:
-                e164.setdefault(number.e164, raw)
-                if number.extension:
-                    extended[phone_key(number.e164, number.extension)] = None
-        else:
-            if parsed.problem in REGIONAL_PROBLEMS:
-                unread[raw] = None
+        refusal = refusals.get(raw)
+        if refusal is None and not raw.strip():
+            blank = parse_phones_in(raw, regions)
+            refusal = blank if isinstance(blank, RefusedPhone) else None
+        if refusal is not None:
             warnings.append(
                 EntityWarning(
                     index,
                     f"entities.{index}.phones.{position}",
-                    f"{parsed.reason}; the phone was dropped, the {entity.entity_type} accepted",
-                    parsed.problem,
+                    f"{refusal.reason}; the phone was dropped, the {entity.entity_type} accepted",
+                    refusal.problem,
                 )
             )
-    return e164, tuple(extended), tuple(unread)
+    return read
 
 
 def _an_email(raw: str) -> tuple[str, ...]:

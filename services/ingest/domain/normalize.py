@@ -339,8 +339,9 @@ class ReadPhones(NamedTuple):
     #: The values no region tried read, as sent, that another region may
     #: (``phones.REGIONAL_PROBLEMS``; a contact's ``unread_phones``).
     unread: tuple[str, ...]
-    #: The values no region tried read (``unread`` ones included), as sent.
-    refused: tuple[str, ...]
+    #: The values no region tried read (``unread`` ones included), each once with its refusal
+    #: (``raw`` as sent; as the first region tried refuses it).
+    refused: tuple[RefusedPhone, ...]
 
 
 def read_phones(raws: Iterable[str | None], region: Regions) -> ReadPhones:
@@ -350,13 +351,13 @@ def read_phones(raws: Iterable[str | None], region: Regions) -> ReadPhones:
     read: dict[str, str] = {}
     extended: dict[str, None] = {}
     unread: dict[str, None] = {}
-    refused: dict[str, None] = {}
+    refused: dict[str, RefusedPhone] = {}
     for raw in raws:
         if raw is None or not raw.strip():
             continue
         parsed = parse_phones_in(raw, region)
         if not isinstance(parsed, tuple):
-            refused[raw] = None
+            refused.setdefault(raw, parsed)
             if parsed.problem in REGIONAL_PROBLEMS:
                 unread[raw] = None
             continue
@@ -364,7 +365,9 @@ def read_phones(raws: Iterable[str | None], region: Regions) -> ReadPhones:
             read.setdefault(number.e164, number.raw)
             if number.extension:
                 extended[phone_key(number.e164, number.extension)] = None
-    return ReadPhones(tuple(read), tuple(read.values()), tuple(extended), tuple(unread), tuple(refused))
+    return ReadPhones(
+        tuple(read), tuple(read.values()), tuple(extended), tuple(unread), tuple(refused.values())
+    )
 
 
 def stored_phone_sources(

@@ -58,11 +58,14 @@ class PhoneProblem(StrEnum):
     NOT_A_NUMBER = "not_a_number"
     SHORT_CODE = "short_code"
     INVALID = "invalid"
+    PLACEHOLDER = "placeholder"
 
 
 #: Refusals a number typed for another country gets (``020 7946 0958`` read in the US): read in
 #: that country's region it may be a number. A contact keeps such a value (``unread_phones``) to
-#: read again when it learns where it is.
+#: read again when it learns where it is. A placeholder (``PLACEHOLDER``) is refused in every
+#: region and never kept: read in another country it would become one "number" shared by every
+#: contact with that placeholder (``123-456-7890`` as the UK's ``+441234567890``).
 REGIONAL_PROBLEMS = frozenset({PhoneProblem.INVALID, PhoneProblem.SHORT_CODE})
 
 _REASONS: dict[PhoneProblem, str] = {
@@ -70,6 +73,7 @@ _REASONS: dict[PhoneProblem, str] = {
     PhoneProblem.TOO_LONG: f"longer than {MAX_PHONE_LENGTH} characters",
     PhoneProblem.NOT_A_NUMBER: "not a phone number",
     PhoneProblem.SHORT_CODE: "a short code, not a person's line",
+    PhoneProblem.PLACEHOLDER: "a placeholder, not a phone number",
     PhoneProblem.INVALID: "not a valid number (missing area code, or no such number in region {region}; "
     "an international number needs its +)",
 }
@@ -110,7 +114,9 @@ def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     if len(found) != 1:
         return read
     inner = _read(found[0].raw_string, region)
-    return ParsedPhone(inner.e164, raw, inner.extension) if isinstance(inner, ParsedPhone) else read
+    if isinstance(inner, ParsedPhone):
+        return ParsedPhone(inner.e164, raw, inner.extension)
+    return _refused(raw, inner.problem, region) if inner.problem is PhoneProblem.PLACEHOLDER else read
 
 
 def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
@@ -119,6 +125,8 @@ def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
         return _refused(raw, PhoneProblem.EMPTY, region)
     if len(text) > MAX_PHONE_LENGTH:
         return _refused(raw, PhoneProblem.TOO_LONG, region)
+    if is_placeholder(text):
+        return _refused(raw, PhoneProblem.PLACEHOLDER, region)
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else region.upper())
     except phonenumbers.NumberParseException:
@@ -135,6 +143,34 @@ def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     if short and not international:
         return _refused(raw, PhoneProblem.SHORT_CODE, region)
     return _refused(raw, PhoneProblem.INVALID, region)
+
+
+#: A number written the North American way (``123-456-7890``, ``(123) 456-7890``; its extension
+#: aside): area code, exchange, line.
+_NANP_SHAPED = re.compile(r"(?P<code>\+?1[\s.-]*)?\(?(?P<area>\d{3})\)?[\s.-]*\d{3}[\s.-]*\d{4}")
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d+$", re.IGNORECASE)
+#: Digits typed in a run (``1234567890``, ``0123456789``, ``9876543210``): nobody's line.
+_RUNS = ("01234567890", "09876543210")
+
+
+def is_placeholder(text: str) -> bool:
+    """What is typed into a required phone field for want of a number, in any region: one digit
+    repeated (``000-000-0000``, ``111-111-1111``, seven digits or more), a run
+    (``1234567890``), or a North American number whose area code starts with 1 (``123-456-7890``)
+    or, written with its ``+1``/``1``, with 0 or 1 (``+1 000 555 0100``): no North American area
+    code starts with 0 or 1. A national number of another country that merely looks alike is
+    none: a Berlin ``030 123 4567`` (its area code starts with 0, not written with ``1``)."""
+    main = _EXTENSION.sub("", text.strip())
+    digits = "".join(c for c in main if c.isdigit())
+    national = digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+    if len(national) >= 7 and len(set(national)) == 1:
+        return True
+    if len(digits) >= 9 and any(digits in run for run in _RUNS):
+        return True
+    shaped = _NANP_SHAPED.fullmatch(main)
+    if shaped is None:
+        return False
+    return shaped["area"][0] == "1" or (shaped["code"] is not None and shaped["area"][0] == "0")
 
 
 def _full_length(number: phonenumbers.PhoneNumber, international: bool) -> bool:

@@ -107,9 +107,10 @@ AUTOMATED_LOCAL_PREFIXES: tuple[str, ...] = (
 )
 
 #: How a mail system begins the subject of what it sends by itself from a person's own address:
-#: out-of-office replies, calendar answers, delivery failures (Outlook, Exchange, Gmail and their
+#: out-of-office replies and delivery failures (Outlook, Exchange, Gmail and their
 #: translations), compared case-folded, spaces collapsed and none before a colon (French writes
-#: "Réponse automatique :"). A person's reply to one begins "RE:" and stays a person's.
+#: "Réponse automatique :"). A person's reply to one begins "RE:" and stays a person's. Nobody
+#: begins a subject of their own so: the prefix alone makes the email automated.
 AUTOMATED_SUBJECT_PREFIXES: tuple[str, ...] = (
     # Out-of-office and other automatic replies.
     "automatic reply:",
@@ -126,20 +127,6 @@ AUTOMATED_SUBJECT_PREFIXES: tuple[str, ...] = (
     "risposta automatica:",
     "resposta automática:",
     "automatisch antwoord:",
-    # Outlook's read receipts.
-    "read:",
-    "not read:",
-    "gelesen:",
-    "ungelesen:",
-    "lu:",
-    # Answers to a calendar invitation, sent by the invitee's calendar.
-    "accepted:",
-    "declined:",
-    "tentative:",
-    "tentatively accepted:",
-    "angenommen:",
-    "abgelehnt:",
-    "mit vorbehalt angenommen:",
     # Delivery failures (Exchange's come from the sender's own domain).
     "undeliverable:",
     "unzustellbar:",
@@ -147,8 +134,38 @@ AUTOMATED_SUBJECT_PREFIXES: tuple[str, ...] = (
     "delivery status notification",
     "undelivered mail returned to sender",
     "mail delivery failed",
+)
+
+#: Short prefixes a mail program writes (read receipts, answers to a calendar invitation, a
+#: bounce) that people write too: "Accepted: proposal v3 - ready to sign", "Read: Q3 pricing deck
+#: before our call", "Returned mail: see attached RMA" are buying signals. Such a subject is
+#: automated only with corroboration the email carries (:func:`is_automated_subject`).
+GENERIC_SUBJECT_PREFIXES: tuple[str, ...] = (
+    # Read receipts.
+    "read:",
+    "not read:",
+    "gelesen:",
+    "ungelesen:",
+    "lu:",
+    "non lu:",
+    # Answers to a calendar invitation.
+    "accepted:",
+    "declined:",
+    "tentative:",
+    "tentatively accepted:",
+    "angenommen:",
+    "abgelehnt:",
+    "mit vorbehalt angenommen:",
+    "accepté:",
+    "refusé:",
+    # A bounce.
     "returned mail:",
 )
+
+#: A calendar's answer to an invitation names the meeting with its date and time after an ``@``
+#: (Google Calendar: "Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)"; in German
+#: "Angenommen: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ)"): a year, then a time.
+_CALENDAR_WHEN = re.compile(r" @ .*\b\d{4}\b.*\b\d{1,2}(?::\d{2})?\s?(?:am|pm|\s*-)", re.IGNORECASE)
 
 #: Roles whose address is the sender of the activity.
 SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
@@ -161,10 +178,20 @@ def is_automated_address(address: str) -> bool:
     return folded in AUTOMATED_LOCAL_PARTS or folded.startswith(AUTOMATED_LOCAL_PREFIXES)
 
 
-def is_automated_subject(subject: str) -> bool:
-    """Whether an email's subject is one a mail system writes (``AUTOMATED_SUBJECT_PREFIXES``)."""
+def is_automated_subject(subject: str, sender: str | None = None) -> bool:
+    """Whether an email's subject is one a mail system writes: it begins with one of
+    ``AUTOMATED_SUBJECT_PREFIXES``; or with one of ``GENERIC_SUBJECT_PREFIXES`` and the email
+    corroborates it, its ``sender`` a system address (:func:`is_automated_address`: postmaster,
+    mailer-daemon, MicrosoftExchange...), or the rest naming a meeting with its date and time as
+    a calendar writes it (``@ Tue Nov 3, 2026 10am``). Else a person wrote it."""
     read = _SPACE_BEFORE_COLON.sub(":", " ".join(subject.split()).casefold())
-    return read.startswith(AUTOMATED_SUBJECT_PREFIXES)
+    if read.startswith(AUTOMATED_SUBJECT_PREFIXES):
+        return True
+    if not read.startswith(GENERIC_SUBJECT_PREFIXES):
+        return False
+    if sender is not None and is_automated_address(sender):
+        return True
+    return _CALENDAR_WHEN.search(read) is not None
 
 
 _SPACE_BEFORE_COLON = re.compile(r"\s+:")
@@ -218,7 +245,9 @@ def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[
     reason = _exclusion(activity, policy)
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email)) or bool(
-        activity.kind == ActivityKind.EMAIL and activity.subject and is_automated_subject(activity.subject)
+        activity.kind == ActivityKind.EMAIL
+        and activity.subject
+        and is_automated_subject(activity.subject, sender.email if sender else None)
     )
     keep = policy.keep_subjects or activity.subject is None
     published = activity if keep else with_changes(activity, {"subject": None})

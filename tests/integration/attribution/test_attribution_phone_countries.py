@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.ingest import pipeline
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_real_crm import TENANT, _attribution, _crm
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
@@ -242,13 +244,18 @@ async def test_a_salesforce_contact_is_read_in_its_mailing_country_or_its_held_a
 
 
 async def test_a_country_given_to_an_account_later_reads_its_contacts_phones_there_and_their_calls_match(
-    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A US tenant syncs Kunde GmbH without its country: Dana's ``030 1234567`` and Emil's
     ``089 123456`` are no numbers in the US plan (dropped, with a warning each, and kept unread);
     Finn states the UK himself. Calls from Dana's and Emil's German lines match
     no one. Truth: when the CRM then gives the account ``Germany``, Dana's and Emil's phones are
-    German numbers (Finn's stay his country's), and both calls are on Kunde's deal."""
+    German numbers (Finn's stay his country's), and both calls are on Kunde's deal. Its contacts
+    are read again a page at a time (here one a page): every page is read, none twice."""
+    monkeypatch.setattr(pipeline, "CONTACTS_PAGE", 1)
     keys = await setup_tenant(db_engine, US_TENANT)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     rep = {"entity_type": "rep", "id": "rep-1", "emails": ["ana@acme.example"], "phones": [REP_PHONE]}

@@ -17,6 +17,7 @@ from services.ingest.domain.crm_sync import (
     contacts_read_again,
     read_entities,
 )
+from services.ingest.domain.normalize import read_phones
 from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
 from services.ingest.domain.webhooks import ADAPTERS
 
@@ -409,6 +410,64 @@ def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_th
         ("con-dana", (), ("030 1234567",)),
         ("con-emil", (), ("089 123456",)),
     ]
+
+
+def test_a_placeholder_is_dropped_with_a_warning_never_kept_unread_nor_read_in_a_later_country() -> None:
+    """A US tenant's contacts with ``123-456-7890``, ``111-111-1111`` or ``000-000-0000``: each
+    warned and dropped, none kept unread; when the account later gets GB, DE, IN, BR or AU they
+    stay numberless (not ``+441234567890``..., one "number" shared by every such contact). One
+    kept unread before (stored earlier) is dropped on its re-read."""
+    placeholders = ("123-456-7890", "111-111-1111", "000-000-0000")
+    read, warnings = read_entities(tuple(_contact(None, "acc-1", raw) for raw in placeholders), "US")
+    assert [(c.phones, c.unread_phones) for c in read if isinstance(c, ContactV1)] == [((), ())] * 3
+    assert [(w.field, w.reason) for w in warnings] == [
+        (
+            f"entities.{i}.phones.0",
+            "a placeholder, not a phone number; the phone was dropped, the contact accepted",
+        )
+        for i in range(3)
+    ]
+    parked = ContactV1(id="con-old", updated_at=T0, account_id="acc-1", unread_phones=placeholders)
+    for country in ("GB", "DE", "IN", "BR", "AU"):
+        (again,) = contacts_read_again([parked], {"acc-1": country}, "US")
+        assert (again.phones, again.unread_phones) == ((), ())
+
+
+def test_a_sync_reads_a_contacts_phones_as_a_re_read_does_and_warns_each_value_dropped() -> None:
+    """One reading for both (``normalize.read_phones``): what a sync stores is what reading the
+    stored values again gives; the sync adds a warning for each value dropped, by position (a
+    blank one and a repeated one included)."""
+    sent = (
+        "415-555-0107 / 415-555-0108",
+        "",
+        "020 7946 0958",
+        "(415) 555-0109 x12",
+        "123-456-7890",
+        "020 7946 0958",
+    )
+    contact = ContactV1(id="con-1", updated_at=T0, account_id="acc-1", phones=sent)
+    (read,), warnings = read_entities((contact,), "US")
+    assert isinstance(read, ContactV1)
+    assert (read.phones, read.raw_phones, read.phone_extensions, read.unread_phones) == (
+        ("+14155550107", "+14155550108", "+14155550109"),
+        ("415-555-0107 / 415-555-0108", "415-555-0107 / 415-555-0108", "(415) 555-0109 x12"),
+        ("+14155550109;ext=12",),
+        ("020 7946 0958",),
+    )
+    assert [(w.field, w.problem) for w in warnings] == [
+        ("entities.0.phones.1", PhoneProblem.EMPTY),
+        ("entities.0.phones.2", PhoneProblem.INVALID),
+        ("entities.0.phones.4", PhoneProblem.PLACEHOLDER),
+        ("entities.0.phones.5", PhoneProblem.INVALID),
+    ]
+    # The reading a re-read does (``contacts_read_again``) of the values as sent: the same.
+    again = read_phones(sent, "US")
+    assert (again.phones, again.raw_phones, again.phone_extensions, again.unread) == (
+        read.phones,
+        read.raw_phones,
+        read.phone_extensions,
+        read.unread_phones,
+    )
 
 
 def _of_account(contact: ContactV1, contact_id: str, account_id: str) -> ContactV1:

@@ -85,16 +85,63 @@ def test_an_extension_is_kept_apart_and_the_line_is_matched() -> None:
         ("+1 212 000", PhoneProblem.INVALID),
         # Placeholders typed into a required field: no North American area code starts with 0 or
         # 1, so these are no number at all, not an unknown range.
-        ("000-000-0000", PhoneProblem.INVALID),
-        ("(000) 000-0000", PhoneProblem.INVALID),
-        ("123-456-7890", PhoneProblem.INVALID),
-        ("+1 100 555 0100", PhoneProblem.INVALID),
+        ("000-000-0000", PhoneProblem.PLACEHOLDER),
+        ("(000) 000-0000", PhoneProblem.PLACEHOLDER),
+        ("123-456-7890", PhoneProblem.PLACEHOLDER),
+        ("+1 100 555 0100", PhoneProblem.PLACEHOLDER),
+        ("+1 212 555 01", PhoneProblem.INVALID),
     ],
 )
 def test_what_is_not_a_line_is_refused_with_its_reason(raw: str, problem: PhoneProblem) -> None:
     refused = parse_phone(raw, "US")
     assert isinstance(refused, RefusedPhone)
     assert refused.problem is problem
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "123-456-7890",
+        "(123) 456-7890",
+        "111-111-1111",
+        "000-000-0000",
+        "(000) 000-0000",
+        "1234567890",
+        "0123456789",
+        "9999999",
+        "123-456-7890 x12",
+        "Tel: 123-456-7890",
+        "+1 000 555 0100",
+    ],
+)
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "IN", "BR", "AU", "FR"])
+def test_a_placeholder_is_refused_in_every_region_not_read_as_another_countrys_number(
+    raw: str, region: str
+) -> None:
+    """Read in the UK, ``123-456-7890`` would be ``+441234567890``, in Brazil ``+551234567890``:
+    one "number" shared by every contact with the placeholder. It is none anywhere."""
+    refused = parse_phone(raw, region)
+    assert isinstance(refused, RefusedPhone)
+    assert (refused.problem, refused.reason) == (
+        PhoneProblem.PLACEHOLDER,
+        "a placeholder, not a phone number",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("030 123 4567", "DE", "+49301234567"),  # Berlin: an area code starting with 0, nationally
+        ("(11) 2345-6789", "BR", "+551123456789"),  # Sao Paulo: area code 11
+        ("02 9876 5432", "AU", "+61298765432"),
+        ("01 42 68 53 00", "FR", "+33142685300"),
+        ("(212) 555-0100", "US", "+12125550100"),
+    ],
+)
+def test_a_real_number_that_looks_alike_is_no_placeholder(raw: str, region: str, e164: str) -> None:
+    read = parse_phone(raw, region)
+    assert isinstance(read, ParsedPhone)
+    assert read.e164 == e164
 
 
 @pytest.mark.parametrize(
@@ -152,7 +199,12 @@ def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:
     # region reads; a blank value is none.
     read = read_phones(["020 7946 0958", "415 555 0107 / 0108", "ask reception", "911", ""], "US")
     assert read.unread == ("020 7946 0958", "415 555 0107 / 0108", "911")
-    assert read.refused == ("020 7946 0958", "415 555 0107 / 0108", "ask reception", "911")
+    assert [(r.raw, r.problem) for r in read.refused] == [
+        ("020 7946 0958", PhoneProblem.INVALID),
+        ("415 555 0107 / 0108", PhoneProblem.INVALID),
+        ("ask reception", PhoneProblem.NOT_A_NUMBER),
+        ("911", PhoneProblem.SHORT_CODE),
+    ]
 
 
 def test_a_vendor_record_keeps_each_lines_extension_keyed_with_its_line() -> None:

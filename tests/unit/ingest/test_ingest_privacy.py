@@ -141,14 +141,24 @@ def test_only_the_sender_makes_an_activity_automated() -> None:
         # French puts a space before the colon.
         ("Réponse automatique : Données clients", True),
         ("Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)", True),
+        ("Angenommen: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ)", True),
         ("Undeliverable: Q4 pricing", True),
-        ("Read: Q4 pricing", True),
-        ("Lu : Q4 pricing", True),
         ("Delivery Status Notification (Failure)", True),
         # A person answering one, or writing about the subject, is a person.
         ("RE: Automatic reply: Q4 pricing", False),
         ("Out of office coverage plan", False),
         ("Q4 pricing", False),
+        # Short prefixes people write too: a person's without corroboration (a buying signal).
+        ("Read: Q4 pricing", False),
+        ("Lu : Q4 pricing", False),
+        ("Accepted: proposal v3 - ready to sign", False),
+        ("Declined: PO 4471 - budget frozen", False),
+        ("Tentative: agenda for Thursday onsite", False),
+        ("Read: Q3 pricing deck before our call", False),
+        ("Angenommen: Angebot 2027 - bitte Vertrag senden", False),
+        ("Lu: votre devis", False),
+        ("Returned mail: see attached RMA", False),
+        ("Accepted: pricing @ 2026 rates for 10 seats", False),
     ],
 )
 def test_a_subject_a_mail_system_writes_makes_an_email_automated(subject: str, automated: bool) -> None:
@@ -157,3 +167,24 @@ def test_a_subject_a_mail_system_writes_makes_an_email_automated(subject: str, a
     # Read whether the tenant keeps subjects or not (the published copy drops it).
     verdict = apply_privacy(sent, PrivacyPolicy())
     assert (verdict.automated, verdict.activity.subject) == (automated, None)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Read: Q4 pricing",
+        "Lu: votre devis",
+        "Accepted: proposal v3",
+        "Returned mail: see transcript for details",
+    ],
+)
+def test_a_short_prefix_from_a_system_address_is_automated(subject: str) -> None:
+    """A read receipt or a bounce a mail server sends (postmaster, mailer-daemon, Exchange's
+    MicrosoftExchange... address) corroborates the prefix; the same subject from a person does not."""
+    assert is_automated_subject(subject, "postmaster@globex.example") is True
+    assert (
+        is_automated_subject(subject, "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@globex.example")
+        is True
+    )
+    assert is_automated_subject(subject, "bo.buyer@globex.example") is False
+    assert is_automated_subject(subject) is False

@@ -207,6 +207,26 @@ def test_a_task_without_the_custom_fields_takes_its_owners_and_contacts_held_add
     assert sent.people_to_look_up == ()
 
 
+def test_an_sdrs_call_task_on_a_lead_takes_the_leads_held_phone_and_names_the_lead() -> None:
+    """A Lead (``00Q``) is a contact here: a call Task whose ``WhoId`` is a Lead is looked up,
+    takes the Lead's held phone and names the Lead as its contact, as one on a Contact does."""
+    lead = b"00Q5j00000Rt7LdEAJ"
+    body = (
+        fixture("salesforce", "Task.xml")
+        .replace(b"SPM_Who_Phone__c", b"Other_Who_Phone__c")
+        .replace(b"0035j00000Hq9RsAAJ", lead)
+    )
+    unheld = adapter.parse(make_request(body), CONFIG)
+    assert unheld.people_to_look_up == ("contacts/00Q5j00000Rt7LdEAJ",)
+    held = {"contacts/00Q5j00000Rt7LdEAJ": (None, "+14155550199")}
+    call, email = adapter.parse(make_request(body), replace(CONFIG, crm_people=held)).activities
+    assert call.crm.contact_ids == email.crm.contact_ids == ("00Q5j00000Rt7LdEAJ",)
+    assert call.participants == (
+        Participant(email="ana.seller@acme.example", role=ParticipantRole.CALLER),
+        Participant(phone="+14155550199", role=ParticipantRole.CALLEE),
+    )
+
+
 def test_fifteen_character_organization_id_matches() -> None:
     config = replace(CONFIG, salesforce_organization_id="00D5j00000ABCDE")
     adapter.verify(delivered(fixture("salesforce", "Task.xml")), SECRETS, config)

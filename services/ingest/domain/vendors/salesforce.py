@@ -85,6 +85,10 @@ ACK = HandshakeResponse(
 OPPORTUNITY_PREFIX = "006"
 ACCOUNT_PREFIX = "001"
 CONTACT_PREFIX = "003"
+LEAD_PREFIX = "00Q"
+#: A ``WhoId`` naming a person held as a contact: a Contact (``003``) or a Lead (``00Q``; leads
+#: are contacts here, so an SDR's call Task on a Lead is that person's).
+PERSON_PREFIXES = (CONTACT_PREFIX, LEAD_PREFIX)
 USER_PREFIX = "005"
 
 CALL_TYPES: dict[str, Direction] = {
@@ -291,11 +295,12 @@ class SalesforceAdapter:
 
 def _people_keys(record: _SObject) -> tuple[str, ...]:
     """The held people a Task's or Event's addresses may come from: its owner (a User, ``005``)
-    and its ``WhoId`` when a Contact (``003``), as ``TenantWebhookConfig.crm_people`` keys."""
+    and its ``WhoId`` when a Contact (``003``) or a Lead (``00Q``), as
+    ``TenantWebhookConfig.crm_people`` keys."""
     owner, who = record.get("OwnerId") or "", record.get("WhoId") or ""
     return (
         *((f"owners/{owner}",) if owner.startswith(USER_PREFIX) else ()),
-        *((f"contacts/{who}",) if who.startswith(CONTACT_PREFIX) else ()),
+        *((f"contacts/{who}",) if who.startswith(PERSON_PREFIXES) else ()),
     )
 
 
@@ -345,7 +350,7 @@ def _references(record: _SObject) -> CrmReferences:
         return CrmReferences(
             deal_id=what if what.startswith(OPPORTUNITY_PREFIX) else None,
             account_id=record.get("AccountId") or (what if what.startswith(ACCOUNT_PREFIX) else None),
-            contact_ids=(who,) if who.startswith(CONTACT_PREFIX) else (),
+            contact_ids=(who,) if who.startswith(PERSON_PREFIXES) else (),
             owner_rep_id=record.get("OwnerId"),
         )
     except ValidationError as error:
