@@ -453,27 +453,31 @@ async def test_activities_that_arrive_before_their_reps_get_their_rep_when_the_r
             lambda rows: rows == [("unmatched", None, 1), ("excluded", None, 1)],
             ids=ids,
         )
-        crm = await stack.ingest.post(
-            "/v1/crm/sync",
-            json=_crm(
-                REP,
-                {"entity_type": "team", "id": "team-1"},
-                {
-                    "entity_type": "team_membership",
-                    "id": "m-1",
-                    "rep_id": "rep-1",
-                    "team_id": "team-1",
-                    "valid_from": "2026-01-01",
-                },
-            ),
-            headers=auth,
+        # The rep and its membership have different keys, so different partitions of the CRM
+        # topic (rep-1 on 0, m-1 on 1): posted together they may reach attribution in one batch
+        # (one new version) or two (two). Sent one after the other, each change is one version.
+        membership = {
+            "entity_type": "team_membership",
+            "id": "m-1",
+            "rep_id": "rep-1",
+            "team_id": "team-1",
+            "valid_from": "2026-01-01",
+        }
+        await _sync_crm(stack, db_engine, auth, REP, {"entity_type": "team", "id": "team-1"})
+        await _poll(
+            db_engine,
+            "SELECT status, rep_id, team_id, version FROM attributions WHERE tenant_id = :t "
+            "AND activity_id = ANY(:ids) ORDER BY occurred_at",
+            lambda rows: rows == [("internal", "rep-1", None, 2), ("excluded", "rep-1", None, 2)],
+            ids=ids,
         )
+        crm = await stack.ingest.post("/v1/crm/sync", json=_crm(membership), headers=auth)
         assert crm.status_code == 202, crm.text
         await _poll(
             db_engine,
             "SELECT status, rep_id, team_id, version FROM attributions WHERE tenant_id = :t "
             "AND activity_id = ANY(:ids) ORDER BY occurred_at",
-            lambda rows: rows == [("internal", "rep-1", "team-1", 2), ("excluded", "rep-1", "team-1", 2)],
+            lambda rows: rows == [("internal", "rep-1", "team-1", 3), ("excluded", "rep-1", "team-1", 3)],
             ids=ids,
         )
 

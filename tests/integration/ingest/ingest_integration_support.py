@@ -165,12 +165,17 @@ async def read_topic(kafka: KafkaSettings, topic: Topic) -> list[dict[str, Any]]
     accepted event: no waiting, and an empty list proves nothing was published.
     """
     name = topic.physical(kafka.topic_prefix)
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection_options(kafka))
+    # From the beginning by default too: ``assign`` sends the default reset in the background, and
+    # aiokafka applies a reset's answer even when a ``seek_to_beginning`` came in meanwhile, so a
+    # slow ``latest`` answer left the reader at the end, reading nothing (seen under load).
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, auto_offset_reset="earliest", **connection_options(kafka)
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(name, p) for p in range(2)]
-        consumer.assign(partitions)
         end = await end_offsets(kafka, partitions)
+        consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         payloads: list[tuple[int, int, dict[str, Any]]] = []
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from services.ingest.adapters.repository import CallParent, SeenLedger, lock_webhook_state, save_webhook_state
 from services.ingest.domain.vendors.twilio import TWO_NUMBER_FOLD_RANK, TwilioCallState, TwilioLeg
+from tests.integration.polling import eventually
 
 from .ingest_integration_support import (
     SECRETS,
@@ -33,6 +33,27 @@ from .ingest_integration_support import (
 )
 
 OTHER = "globex"
+#: While a test holds a row, a lookup that waited for it would never be answered: this bounds only
+#: how long a failure takes to show, never what passes.
+HELD_SECONDS = 30
+
+
+async def waiting_for_a_lock(engine: AsyncEngine) -> None:
+    """Return once a session of this test's database waits for a lock (a fold for the held row)."""
+
+    async def waiting() -> int:
+        async with engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+                or 0
+            )
+
+    await eventually(waiting, lambda n: n > 0, HELD_SECONDS, "a session waiting for the held row")
 
 
 def _parent(revision: int, call_sid: str = "CA-p", leg: str | None = None) -> CallParent:
@@ -78,13 +99,14 @@ async def test_a_parent_is_kept_with_its_lookup_until_its_legs_are_and_a_fold_is
         newest = await _stored(db_engine, "CA-p")
         async with db_engine.begin() as conn:  # a leg of CA-q folding: the row is held
             stored = await lock_webhook_state(conn, TENANT, "twilio", "CA-q")
-            started = time.perf_counter()
-            during_fold = await asyncio.gather(
-                ledger.look_up_keeping(TENANT, [known], _parent(5, "CA-q")),
-                ledger.already_seen(OTHER, [known]),
+            # Answered while this transaction holds the row (a lookup waiting for it never would).
+            during_fold = await asyncio.wait_for(
+                asyncio.gather(
+                    ledger.look_up_keeping(TENANT, [known], _parent(5, "CA-q")),
+                    ledger.already_seen(OTHER, [known]),
+                ),
+                HELD_SECONDS,
             )
-            waited = time.perf_counter() - started
-            await asyncio.sleep(0.3)
             await save_webhook_state(
                 conn,
                 TENANT,
@@ -101,7 +123,6 @@ async def test_a_parent_is_kept_with_its_lookup_until_its_legs_are_and_a_fold_is
     assert list(concurrent) == [(set(), False), (set(), False), (set(), False), {known}]
     assert newest == {"parent": {"call_sid": "CA-p", "revision": 4, "two_numbers": True}}
     assert (during_fold[0], during_fold[1]) == (({known}, True), set())
-    assert waited < 0.25
     assert after_leg == (set(), True)
     # Neither revision 5 nor 6 is written: the locked fold, which emits the call, keeps them.
     assert left_to_fold == {
@@ -194,7 +215,7 @@ async def test_a_callback_whose_call_a_leg_is_folding_is_folded_after_it_and_hol
         async with db_engine.begin() as conn:  # the leg folding: the row is held
             await lock_webhook_state(conn, TENANT, "twilio", call)
             parent = asyncio.create_task(post(_completed(call)))
-            await asyncio.sleep(0.3)
+            await waiting_for_a_lock(db_engine)
             meanwhile = await asyncio.wait_for(post(_completed(other)), 5)
             waiting = not parent.done()
             await save_webhook_state(
@@ -238,17 +259,15 @@ async def test_a_parent_arriving_while_an_erasure_or_the_purge_deletes_its_row_h
                 await delete_webhook_states(conn, TENANT, [("twilio", "CA-e")])
             else:
                 assert await purge_webhook_state(conn, TENANT, datetime.now(UTC).replace(year=2100)) == 1
-            during = asyncio.ensure_future(
+            # Answered while this transaction holds the row (a lookup waiting for it never would).
+            answers = await asyncio.wait_for(
                 asyncio.gather(
                     ledger.look_up_keeping(TENANT, [known], _parent(2, "CA-e")),
                     ledger.already_seen(OTHER, [known]),
-                )
+                ),
+                HELD_SECONDS,
             )
-            await asyncio.sleep(0.5)
-            answered_during = during.done()
-        answers = await during
     finally:
         await ledger.close()
         await engine.dispose()
-    assert answered_during
     assert (answers[0], answers[1]) == (({known}, True), set())
