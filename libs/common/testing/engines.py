@@ -10,6 +10,7 @@ while the tests run: a test takes a ready database and never waits for ``CREATE 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 import threading
 import time
@@ -25,8 +26,12 @@ from libs.common.kafka.clients import create_topics
 from libs.common.settings import KafkaSettings
 
 TEMPLATE_DB = "spm_template"
-#: Databases cloned ahead of the tests that will take them.
-READY_DATABASES = 2
+#: Databases cloned ahead of the tests that will take them: a run of short tests takes several
+#: in a row.
+READY_DATABASES = 3
+#: The pool thread's jobs, in the order it serves them: clones before drops (a test may be
+#: waiting for a clone, never for a drop), and the stop once both are done.
+_CLONE, _DROP, _STOP = 0, 1, 2
 
 
 class DatabasePool:
@@ -39,19 +44,23 @@ class DatabasePool:
     def __init__(self, postgres: EmbeddedPostgres, ready: int = READY_DATABASES) -> None:
         self._postgres = postgres
         self._ready: queue.Queue[str] = queue.Queue()
-        #: ``""`` asks for one more clone, a name for that database's drop, ``None`` to stop.
-        self._work: queue.Queue[str | None] = queue.Queue()
+        #: (kind, sequence, database to drop): clones first, each kind in the order asked.
+        self._work: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
+        self._sequence = itertools.count()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="spm-test-databases", daemon=True)
         for _ in range(ready):
-            self._work.put("")
+            self._ask(_CLONE)
         self._thread.start()
 
+    def _ask(self, kind: int, name: str = "") -> None:
+        self._work.put((kind, next(self._sequence), name))
+
     def _serve(self) -> None:
-        while (job := self._work.get()) is not None:
+        while (job := self._work.get())[0] != _STOP:
             try:
-                if job:
-                    self._postgres.psql(f'DROP DATABASE IF EXISTS "{job}" WITH (FORCE)')
+                if job[0] == _DROP:
+                    self._postgres.psql(f'DROP DATABASE IF EXISTS "{job[2]}" WITH (FORCE)')
                 else:
                     name = f"test_{uuid.uuid4().hex[:12]}"
                     self._postgres.psql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE_DB}')
@@ -62,7 +71,7 @@ class DatabasePool:
 
     def take(self, timeout: float = 120) -> str:
         """A fresh clone of the template; another is started in its place."""
-        self._work.put("")
+        self._ask(_CLONE)
         deadline = time.monotonic() + timeout
         while True:
             self._raise_failure()
@@ -73,11 +82,11 @@ class DatabasePool:
                     raise TimeoutError(f"no test database cloned within {timeout}s") from None
 
     def drop(self, name: str) -> None:
-        self._work.put(name)
+        self._ask(_DROP, name)
 
     def close(self) -> None:
         """Finish the drops asked for (the clones left over go with the server); fail if one failed."""
-        self._work.put(None)
+        self._ask(_STOP)
         self._thread.join(60)
         self._raise_failure()
 
