@@ -48,6 +48,8 @@ TALK_SECONDS = 120
 #: Counters the reference predicts; the services' code is not consulted to compute them.
 CHECKED = ("activities", "dials", "connects", "talk_seconds", "emails_sent")
 CONSUMERS = ("attribution", "metrics")
+#: Activities counted so far (rep, day rollups): the whole stream once the pipeline is done.
+COUNTED = "SELECT sum(activities) FROM metric_rollups WHERE level = 'rep' AND granularity = 'day'"
 TEMPLATE_DB = "rel_template"
 
 
@@ -598,11 +600,7 @@ class Pipeline:
 
     async def settle(self, expected: int, deadline_s: float = 300) -> None:
         """Wait until the rollups hold every activity and both groups committed everything."""
-        await self.wait_for(
-            "SELECT sum(activities) FROM metric_rollups WHERE level = 'rep' AND granularity = 'day'",
-            expected,
-            deadline_s,
-        )
+        await self.wait_for(COUNTED, expected, deadline_s)
         deadline = time.monotonic() + 60
         lag: dict[str, int] = {}
         while time.monotonic() < deadline:
