@@ -24,6 +24,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     ANA_LINE,
     BO_LINE,
     _account,
+    _ana_and_one_contact_each,
     _call,
     _contact,
     _deal,
@@ -75,9 +76,7 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
     Jersey number the same digits make in the US: a call to the latter names nobody. A call to an
     emergency short code is refused naming the field."""
     tenant = await _setup(db_engine)
-    entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
-    for key, phone in TYPED.items():
-        entities += [_account(key), _contact(key, key, phone), _deal(key, key, key)]
+    entities = _ana_and_one_contact_each(TYPED)
     entities += [
         _account("filler"),
         _contact("filler-zero", "filler", "000-000-0000", "415 555 0131"),
