@@ -135,6 +135,21 @@ def _nest(flat: list[Any], dims: list[int]) -> list[Any]:
     return flat
 
 
+def _length_prefixed(data: bytes, offset: int, n: int, read: Callable[[bytes], Any]) -> list[Any]:
+    """The ``n`` elements from ``offset``, each its length (-1: NULL, ``None``) and its bytes,
+    which ``read`` turns into the value."""
+    flat: list[Any] = []
+    for _ in range(n):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += 4
+        if length < 0:
+            flat.append(None)
+        else:
+            flat.append(read(data[offset : offset + length]))
+            offset += length
+    return flat
+
+
 def _encoder(element: _Element) -> Callable[[Any], bytes]:
     code, size = element.code, element.size
     native = struct.Struct(f">i{code}")
@@ -190,6 +205,10 @@ def _encoder(element: _Element) -> Callable[[Any], bytes]:
 
 def _decoder(element: _Element) -> Callable[[bytes], list[Any]]:
     code, size = element.code, element.size
+    one = struct.Struct(f">{code}")
+
+    def read(value: bytes) -> Any:
+        return one.unpack(value)[0]
 
     def decode(data: bytes) -> list[Any]:
         dims, offset, n = _dimensions(data)
@@ -199,15 +218,7 @@ def _decoder(element: _Element) -> Callable[[bytes], list[Any]]:
         if len(data) - offset == (4 + size) * n:  # no NULL: every element has its full length
             flat = list(struct.unpack_from(">" + f"i{code}" * n, data, offset)[1::2])
         else:
-            flat = []
-            for _ in range(n):
-                (length,) = _LENGTH.unpack_from(data, offset)
-                offset += 4
-                if length < 0:
-                    flat.append(None)
-                else:
-                    flat.append(struct.unpack_from(f">{code}", data, offset)[0])
-                    offset += length
+            flat = _length_prefixed(data, offset, n, read)
         return _nest(flat, dims)
 
     return decode
@@ -356,16 +367,7 @@ def _decode_varchar(data: bytes) -> list[Any]:
     dims, offset, n = _dimensions(data)
     if not dims:
         return []
-    flat: list[Any] = []
-    for _ in range(n):
-        (length,) = _LENGTH.unpack_from(data, offset)
-        offset += 4
-        if length < 0:
-            flat.append(None)
-        else:
-            flat.append(data[offset : offset + length].decode())
-            offset += length
-    return _nest(flat, dims)
+    return _nest(_length_prefixed(data, offset, n, bytes.decode), dims)
 
 
 #: (element, encoder, decoder) of each array type the codecs take over.
