@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_held_out_situations_calls import (
     ANA_LINE,
     BO_LINE,
@@ -304,15 +304,12 @@ async def test_forwarded_transferred_and_short_calls_credit_the_person_who_took_
 
 
 async def _former_phones(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT phone, contact_id, account_id, shared_with FROM ref_contact_former_phones "
-                "WHERE tenant_id = :t ORDER BY phone"
-            ),
-            {"t": tenant_id},
-        )
-        return [tuple(r) for r in rows]
+    return await rows(
+        engine,
+        "SELECT phone, contact_id, account_id, shared_with FROM ref_contact_former_phones "
+        "WHERE tenant_id = :t ORDER BY phone",
+        {"t": tenant_id},
+    )
 
 
 NIA_OLD, NIA_NEW, SHARED_DESK = "+14155550140", "+14155550141", "+14155550150"
