@@ -117,6 +117,39 @@ def _flatten(values: Any, levels: int) -> list[Any]:
     return [e for v in values for e in _flatten(v, levels - 1)]
 
 
+def _dimensions(data: bytes) -> tuple[list[int], int, int]:
+    """The dimensions of an array's binary form (none for an empty array), the offset of its
+    first element and how many elements it holds."""
+    ndims, _, _ = _HEADER.unpack_from(data)
+    dims = [_DIMENSION.unpack_from(data, 12 + 8 * i)[0] for i in range(ndims)]
+    n = 1
+    for d in dims:
+        n *= d
+    return dims, 12 + 8 * ndims, n
+
+
+def _nest(flat: list[Any], dims: list[int]) -> list[Any]:
+    """``flat`` (the elements in order) nested as ``dims`` say."""
+    for d in reversed(dims[1:]):
+        flat = [flat[i : i + d] for i in range(0, len(flat), d)]
+    return flat
+
+
+def _length_prefixed(data: bytes, offset: int, n: int, read: Callable[[bytes], Any]) -> list[Any]:
+    """The ``n`` elements from ``offset``, each its length (-1: NULL, ``None``) and its bytes,
+    which ``read`` turns into the value."""
+    flat: list[Any] = []
+    for _ in range(n):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += 4
+        if length < 0:
+            flat.append(None)
+        else:
+            flat.append(read(data[offset : offset + length]))
+            offset += length
+    return flat
+
+
 def _encoder(element: _Element) -> Callable[[Any], bytes]:
     code, size = element.code, element.size
     native = struct.Struct(f">i{code}")
@@ -172,32 +205,21 @@ def _encoder(element: _Element) -> Callable[[Any], bytes]:
 
 def _decoder(element: _Element) -> Callable[[bytes], list[Any]]:
     code, size = element.code, element.size
+    one = struct.Struct(f">{code}")
+
+    def read(value: bytes) -> Any:
+        return one.unpack(value)[0]
 
     def decode(data: bytes) -> list[Any]:
-        ndims, _, _ = _HEADER.unpack_from(data)
-        if ndims == 0:
+        dims, offset, n = _dimensions(data)
+        if not dims:
             return []
-        dims = [_DIMENSION.unpack_from(data, 12 + 8 * i)[0] for i in range(ndims)]
-        offset = 12 + 8 * ndims
-        n = 1
-        for d in dims:
-            n *= d
         flat: list[Any]
         if len(data) - offset == (4 + size) * n:  # no NULL: every element has its full length
             flat = list(struct.unpack_from(">" + f"i{code}" * n, data, offset)[1::2])
         else:
-            flat = []
-            for _ in range(n):
-                (length,) = _LENGTH.unpack_from(data, offset)
-                offset += 4
-                if length < 0:
-                    flat.append(None)
-                else:
-                    flat.append(struct.unpack_from(f">{code}", data, offset)[0])
-                    offset += length
-        for d in reversed(dims[1:]):
-            flat = [flat[i : i + d] for i in range(0, len(flat), d)]
-        return flat
+            flat = _length_prefixed(data, offset, n, read)
+        return _nest(flat, dims)
 
     return decode
 
@@ -342,26 +364,10 @@ def _encode_varchar(values: Any) -> bytes:
 
 
 def _decode_varchar(data: bytes) -> list[Any]:
-    ndims, _, _ = _HEADER.unpack_from(data)
-    if ndims == 0:
+    dims, offset, n = _dimensions(data)
+    if not dims:
         return []
-    dims = [_DIMENSION.unpack_from(data, 12 + 8 * i)[0] for i in range(ndims)]
-    offset = 12 + 8 * ndims
-    n = 1
-    for d in dims:
-        n *= d
-    flat: list[Any] = []
-    for _ in range(n):
-        (length,) = _LENGTH.unpack_from(data, offset)
-        offset += 4
-        if length < 0:
-            flat.append(None)
-        else:
-            flat.append(data[offset : offset + length].decode())
-            offset += length
-    for d in reversed(dims[1:]):
-        flat = [flat[i : i + d] for i in range(0, len(flat), d)]
-    return flat
+    return _nest(_length_prefixed(data, offset, n, bytes.decode), dims)
 
 
 #: (element, encoder, decoder) of each array type the codecs take over.

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -143,18 +143,29 @@ async def account_countries(
 ) -> dict[str, str]:
     """The country held for each of ``account_ids`` that states one (alpha-2): where the
     national-format phones of a contact synced without a country of its own are read."""
+    rows = await _account_rows(
+        engine, tenant_id, account_ids, "country", " AND country IS NOT NULL AND NOT deleted"
+    )
+    return {r.account_id: r.country for r in rows}
+
+
+async def _account_rows(
+    engine: AsyncEngine, tenant_id: str, account_ids: Iterable[str], columns: str, also: str = ""
+) -> list[Row[Any]]:
+    """``account_id`` and ``columns`` of the held accounts among ``account_ids`` (with the
+    further condition ``also``), in one query; none asked, no query."""
     ids = sorted(account_ids)
     if not ids:
-        return {}
+        return []
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT account_id, country FROM ref_accounts "
-                "WHERE tenant_id = :t AND account_id = ANY(:a) AND country IS NOT NULL AND NOT deleted"
+                f"SELECT account_id, {columns} FROM ref_accounts "
+                f"WHERE tenant_id = :t AND account_id = ANY(:a){also}"
             ),
             {"t": tenant_id, "a": ids},
         )
-        return {r.account_id: r.country for r in rows}
+        return list(rows)
 
 
 async def crm_people(
@@ -184,18 +195,8 @@ async def held_account_countries(
 ) -> dict[str, tuple[str | None, datetime]]:
     """The country (``None`` when it states none) and ``updated_at`` of each of ``account_ids``
     held: what a sync of the account compares its country with."""
-    ids = sorted(account_ids)
-    if not ids:
-        return {}
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT account_id, country, updated_at FROM ref_accounts "
-                "WHERE tenant_id = :t AND account_id = ANY(:a)"
-            ),
-            {"t": tenant_id, "a": ids},
-        )
-        return {r.account_id: (r.country, r.updated_at) for r in rows}
+    rows = await _account_rows(engine, tenant_id, account_ids, "country, updated_at")
+    return {r.account_id: (r.country, r.updated_at) for r in rows}
 
 
 #: How many contacts :func:`contacts_without_country` returns at most at once: an account's

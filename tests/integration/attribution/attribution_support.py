@@ -183,10 +183,10 @@ async def set_tenant_settings(engine: AsyncEngine, settings: dict[str, Any]) -> 
         )
 
 
-async def rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    """Every row ``sql`` selects, as tuples."""
+async def rows(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """Every row ``sql`` selects (with its bound ``params``), as tuples."""
     async with engine.connect() as conn:
-        return [tuple(row) for row in await conn.execute(text(sql))]
+        return [tuple(row) for row in await conn.execute(text(sql), params)]
 
 
 @dataclass(frozen=True)

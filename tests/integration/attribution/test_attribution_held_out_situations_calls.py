@@ -100,6 +100,15 @@ def _membership(mid: str, rep: str, team: str, start: str, end: str | None = Non
     }
 
 
+def _ana_and_one_contact_each(typed: dict[str, str]) -> list[dict[str, Any]]:
+    """Ana, and for each key of ``typed`` an account, a contact listing its phone and the
+    contact's deal (Ana's), all named by the key."""
+    entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
+    for key, phone in typed.items():
+        entities += [_account(key), _contact(key, key, phone), _deal(key, key, key)]
+    return entities
+
+
 async def _setup(engine: AsyncEngine) -> Tenant:
     tenant = await new_tenant(engine)
     await configure(engine, tenant, {"default_phone_region": "US"})
@@ -177,9 +186,7 @@ async def test_a_crm_batch_with_phones_typed_every_way_and_a_dialer_calling_each
     line, or with an extension neither lists, is a close call between their deals, reported
     ``ambiguous`` with both, never a confident pick."""
     tenant = await _setup(db_engine)
-    entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
-    for key, phone in TYPED.items():
-        entities += [_account(key), _contact(key, key, phone), _deal(key, key, key)]
+    entities = _ana_and_one_contact_each(TYPED)
     entities += [
         _account("junk"),
         _contact("junk", "junk", "ask reception", "415 555 0111"),

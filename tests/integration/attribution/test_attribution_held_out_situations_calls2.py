@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_held_out_situations_calls import (
     ANA_LINE,
     BO_LINE,
     _account,
+    _ana_and_one_contact_each,
     _call,
     _contact,
     _deal,
@@ -75,9 +76,7 @@ async def test_phones_typed_worldwide_and_numbers_that_name_nobody(
     Jersey number the same digits make in the US: a call to the latter names nobody. A call to an
     emergency short code is refused naming the field."""
     tenant = await _setup(db_engine)
-    entities: list[dict[str, Any]] = [_rep("rep-ana", ANA_LINE)]
-    for key, phone in TYPED.items():
-        entities += [_account(key), _contact(key, key, phone), _deal(key, key, key)]
+    entities = _ana_and_one_contact_each(TYPED)
     entities += [
         _account("filler"),
         _contact("filler-zero", "filler", "000-000-0000", "415 555 0131"),
@@ -305,15 +304,12 @@ async def test_forwarded_transferred_and_short_calls_credit_the_person_who_took_
 
 
 async def _former_phones(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT phone, contact_id, account_id, shared_with FROM ref_contact_former_phones "
-                "WHERE tenant_id = :t ORDER BY phone"
-            ),
-            {"t": tenant_id},
-        )
-        return [tuple(r) for r in rows]
+    return await rows(
+        engine,
+        "SELECT phone, contact_id, account_id, shared_with FROM ref_contact_former_phones "
+        "WHERE tenant_id = :t ORDER BY phone",
+        {"t": tenant_id},
+    )
 
 
 NIA_OLD, NIA_NEW, SHARED_DESK = "+14155550140", "+14155550141", "+14155550150"

@@ -41,6 +41,7 @@ from tests.integration.ingest.ingest_integration_support import (
     TENANT,
     dumps,
     endpoint,
+    outbound_message,
     setup_tenant,
     sign,
 )
@@ -417,24 +418,8 @@ def _sobject(kind: str, notification_id: str, **fields: str) -> str:
     )
 
 
-def _outbound_message(*notifications: str) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
- <soapenv:Body>
-  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
-   <OrganizationId>{ORGANIZATION_ID}</OrganizationId>
-   <ActionId>04k5j000000CaRkAAK</ActionId>
-   <SessionId xsi:nil="true"/>
-   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/60.0/00D5j00000ABCDE</EnterpriseUrl>
-   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/60.0/00D5j00000ABCDE</PartnerUrl>
-   {"".join(notifications)}
-  </notifications>
- </soapenv:Body>
-</soapenv:Envelope>""".encode()
-
-
 MODIFIED = "2026-11-01T09:00:00.000Z"
-SALESFORCE_CRM = _outbound_message(
+SALESFORCE_CRM = outbound_message(
     _sobject(
         "Account",
         "Gx7R0AAA",
@@ -532,7 +517,7 @@ def _task(task_id: str, n: str, owner: str, owner_email: str, at: str, **fields:
     )
 
 
-SALESFORCE_ACTIVITIES = _outbound_message(
+SALESFORCE_ACTIVITIES = outbound_message(
     # Ana's call to Gil, logged on Bo's New Logo (she covered for him): the Task's WhatId says so.
     _task(
         "00T5j00000Q1a2bEAB",
@@ -1192,10 +1177,12 @@ async def _crm(stack: Any, db_engine: AsyncEngine, tenant: Tenant) -> None:
     await references_landed(db_engine, TENANT, landed)
 
 
-async def _november(stack: Any, tenant: Tenant, *counted: str) -> dict[str, tuple[int, ...]]:
-    """Ana's and Bo's November counts (``counted``), as their scorecards read."""
+async def _november(
+    stack: Any, tenant: Tenant, *counted: str, reps: tuple[str, ...] = ("rep-ana", "rep-bo")
+) -> dict[str, tuple[int, ...]]:
+    """The November counts (``counted``) of ``reps`` (Ana and Bo), as their scorecards read."""
     found = {}
-    for rep in ("rep-ana", "rep-bo"):
+    for rep in reps:
         url = f"/v1/reps/{rep}/scores?granularity=month&from=2026-11-01&to=2026-11-30"
         [november] = (await get(stack, tenant, url))["periods"]
         found[rep] = tuple(november["counts"][k] for k in counted)
@@ -1321,7 +1308,7 @@ HUBSPOT_LOG_OF_AIRCALL = _hs_call(
 TWILIO_LOGGED = _twilio(
     "CA55e5", "completed", 300, From=BO_LINE, To=GIL, Timestamp="Tue, 24 Nov 2026 16:05:00 +0000"
 )
-SALESFORCE_LOG_OF_TWILIO = _outbound_message(
+SALESFORCE_LOG_OF_TWILIO = outbound_message(
     _task(
         "00T5j00000Q1a3aEAB",
         "7",
@@ -1419,9 +1406,10 @@ def _hs_meeting_filed(object_id: str, start: str, modified: str, **assoc: str) -
     return meeting
 
 
-def _gcal_of(event_id: str, day: str, updated: str) -> dict[str, Any]:
-    """The same meeting in Ana's Google calendar, edited (notes added) at ``updated``."""
-    return {
+def _gcal_of(event_id: str, day: str, updated: str) -> bytes:
+    """The same meeting in Ana's Google calendar, edited (notes added) at ``updated``, as the
+    connector posts it."""
+    event = {
         **_gcal(
             event_id,
             _at(f"{day}T09:00:00-08:00"),
@@ -1434,6 +1422,7 @@ def _gcal_of(event_id: str, day: str, updated: str) -> dict[str, Any]:
         ),
         "updated": updated,
     }
+    return dumps({"mailbox": ANA, "items": [event]})
 
 
 async def _meeting(stack: Any, tenant: Tenant, activity_id: Any) -> tuple[Any, ...]:
@@ -1481,23 +1470,13 @@ async def test_a_meeting_filed_on_a_deal_in_hubspot_stays_on_it_whatever_google_
         google_25 = await _deliver(
             stack,
             "google-calendar",
-            dumps(
-                {
-                    "mailbox": ANA,
-                    "items": [_gcal_of("scoping25dana", "2026-11-25", "2026-11-25T20:00:00.000Z")],
-                }
-            ),
+            _gcal_of("scoping25dana", "2026-11-25", "2026-11-25T20:00:00.000Z"),
         )
         # The 26th: Google's event (edited at 12:00) first, HubSpot's older log (10:00) after.
         await _deliver(
             stack,
             "google-calendar",
-            dumps(
-                {
-                    "mailbox": ANA,
-                    "items": [_gcal_of("scoping26dana", "2026-11-26", "2026-11-26T20:00:00.000Z")],
-                }
-            ),
+            _gcal_of("scoping26dana", "2026-11-26", "2026-11-26T20:00:00.000Z"),
         )
         await settle(kafka_settings)
         google_first = await _meeting(stack, tenant, first_google)
@@ -1518,8 +1497,9 @@ async def test_a_meeting_filed_on_a_deal_in_hubspot_stays_on_it_whatever_google_
         await _deliver(stack, "hubspot", dumps([unfiled_25]))
         await settle(kafka_settings)
         unfiled = await _meeting(stack, tenant, first_hubspot)
-        url = "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
-        [november] = (await get(stack, tenant, url))["periods"]
+        november = (await _november(stack, tenant, "meetings_held", "activities", reps=("rep-ana",)))[
+            "rep-ana"
+        ]
     # Each second sighting joined the first's meeting (one activity, counted once).
     assert [(r["accepted"], r["duplicates"]) for r in (google_25, hubspot_26)] == [(1, 1), (1, 1)]
     assert filed_first == ("hubspot", "attributed", "3302", "rep-ana", "explicit_deal", 1, ["3302"])
@@ -1539,7 +1519,7 @@ async def test_a_meeting_filed_on_a_deal_in_hubspot_stays_on_it_whatever_google_
         3,
         ["3302", "3302", "3301"],
     )
-    assert (november["counts"]["meetings_held"], november["counts"]["activities"]) == (2, 2)
+    assert november == (2, 2)
 
 
 def _aircall_to_dana(call_id: int, at: str) -> bytes:
@@ -1607,8 +1587,7 @@ async def test_a_call_filed_on_a_deal_in_hubspot_is_counted_on_it_whichever_repo
             await _report(stack, tenant, "aircall", "812340301"),
             await _report(stack, tenant, "hubspot", "hs-log-24"),
         )
-        url = "/v1/reps/rep-ana/scores?granularity=month&from=2026-11-01&to=2026-11-30"
-        [november] = (await get(stack, tenant, url))["periods"]
+        november = (await _november(stack, tenant, "dials", "talk_seconds", reps=("rep-ana",)))["rep-ana"]
     assert filed == {
         # Counted, now on the Expansion the CRM's report names (version 2).
         "aircall-24": ("attributed", "3302", "explicit_deal", 2, True),
@@ -1621,4 +1600,4 @@ async def test_a_call_filed_on_a_deal_in_hubspot_is_counted_on_it_whichever_repo
         ("attributed", "3301", "contact_role", 3, True),
         ("attributed", "3301", "contact_role", 2, False),
     )
-    assert (november["counts"]["dials"], november["counts"]["talk_seconds"]) == (2, 496)
+    assert november == (2, 496)

@@ -24,9 +24,13 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
     _hubspot_deal,
     _mapped,
     _opportunity,
-    _outbound_message,
 )
-from tests.integration.ingest.ingest_integration_support import TENANT_SETTINGS, dumps, setup_tenant
+from tests.integration.ingest.ingest_integration_support import (
+    TENANT_SETTINGS,
+    dumps,
+    outbound_message,
+    setup_tenant,
+)
 from tests.integration.pipeline_support import REP_PHONE, inbound_call
 from tests.integration.polling import poll_rows, references_landed
 
@@ -217,8 +221,8 @@ async def test_a_salesforce_contact_is_read_in_its_mailing_country_or_its_held_a
     bo = _salesforce_contact("0035j00000Hq9RsAAJ", "020 7946 0958", "United Kingdom")
     cy = _salesforce_contact("0035j00000Hq9RtAAJ", "020 7946 0959", None)
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _deliver(stack, "salesforce", _outbound_message(globex_in_the_uk, opportunity))
-        await _deliver(stack, "salesforce", _outbound_message(bo))
+        await _deliver(stack, "salesforce", outbound_message(globex_in_the_uk, opportunity))
+        await _deliver(stack, "salesforce", outbound_message(bo))
         mapped = _mapped(
             ("account", "0015j00000ZkM3hAAF"),
             ("rep", "0055j000004Vb8nAAC"),
@@ -226,7 +230,7 @@ async def test_a_salesforce_contact_is_read_in_its_mailing_country_or_its_held_a
             ("deal", "0065j00000Lm4NpAAJ"),
         )
         await references_landed(db_engine, TENANT, mapped)
-        await _deliver(stack, "salesforce", _outbound_message(cy))
+        await _deliver(stack, "salesforce", outbound_message(cy))
         await references_landed(db_engine, TENANT, _mapped(("contact", "0035j00000Hq9RtAAJ")))
         found = await _calls(
             stack,
@@ -379,8 +383,8 @@ async def test_a_salesforce_lead_is_a_contact_until_converted_then_the_one_conta
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "gateway")
     ) as stack:
-        await _deliver(stack, "salesforce", _outbound_message(GLOBEX_AND_ANA, opportunity))
-        await _deliver(stack, "salesforce", _outbound_message(_salesforce_lead("2026-11-03T09:00:00.000Z")))
+        await _deliver(stack, "salesforce", outbound_message(GLOBEX_AND_ANA, opportunity))
+        await _deliver(stack, "salesforce", outbound_message(_salesforce_lead("2026-11-03T09:00:00.000Z")))
         await references_landed(
             db_engine,
             TENANT,
@@ -388,8 +392,8 @@ async def test_a_salesforce_lead_is_a_contact_until_converted_then_the_one_conta
         )
         as_lead = (await stack.gateway.get("/v1/contacts", headers=read)).json()["items"]
         before = await _calls(stack, auth, db_engine, _call_from("as-lead", "+442079460959"))
-        await _deliver(stack, "salesforce", _outbound_message(contact))
-        await _deliver(stack, "salesforce", _outbound_message(converted))
+        await _deliver(stack, "salesforce", outbound_message(contact))
+        await _deliver(stack, "salesforce", outbound_message(converted))
         await references_landed(
             db_engine,
             TENANT,
@@ -437,12 +441,12 @@ async def test_a_salesforce_contact_delivered_before_its_account_is_read_again_i
     opportunity = _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15")
     cy = _salesforce_contact("0035j00000Hq9RtAAJ", "020 7946 0959", None)
     async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
-        await _deliver(stack, "salesforce", _outbound_message(GLOBEX_AND_ANA, opportunity))
-        await _deliver(stack, "salesforce", _outbound_message(cy))
+        await _deliver(stack, "salesforce", outbound_message(GLOBEX_AND_ANA, opportunity))
+        await _deliver(stack, "salesforce", outbound_message(cy))
         mapped = _mapped(("account", "0015j00000ZkM3hAAF"), ("contact", "0035j00000Hq9RtAAJ"))
         await references_landed(db_engine, TENANT, [*mapped, *_mapped(("deal", "0065j00000Lm4NpAAJ"))])
         before = await _calls(stack, auth, db_engine, _call_from("from-cy", "+442079460959"))
-        await _deliver(stack, "salesforce", _outbound_message(globex_in_the_uk))
+        await _deliver(stack, "salesforce", outbound_message(globex_in_the_uk))
         after = await poll_rows(
             db_engine,
             "SELECT status, deal_id FROM attributions WHERE tenant_id = :t",

@@ -25,10 +25,9 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
     _mapped,
     _notification,
     _opportunity,
-    _outbound_message,
     _twilio,
 )
-from tests.integration.ingest.ingest_integration_support import dumps, setup_tenant
+from tests.integration.ingest.ingest_integration_support import dumps, outbound_message, setup_tenant
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import eventually, poll_rows, references_landed
 
@@ -36,7 +35,7 @@ from tests.integration.polling import eventually, poll_rows, references_landed
 
 OPPORTUNITY = "0065j00000Lm4NpAAJ"
 ANA = "0055j000004Vb8nAAC"
-SALESFORCE_CRM = _outbound_message(
+SALESFORCE_CRM = outbound_message(
     GLOBEX_AND_ANA,
     _opportunity(OPPORTUNITY, "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15"),
 )
@@ -47,7 +46,7 @@ def _email_task(task_id: str, modified: str, *, stamp: str | None = None, delete
     Task sends it with the tenant's address fields: no direction (read as Ana's sent mail).
     ``stamp``: its ``SystemModstamp``; ``deleted``: read back by a sync job's ``queryAll``."""
     system = f"<sf:SystemModstamp>{stamp}</sf:SystemModstamp>" if stamp else ""
-    return _outbound_message(
+    return outbound_message(
         f"""
     <Notification>
      <Id>04l5j00000Gx7T{task_id[-4:]}</Id>
@@ -70,7 +69,7 @@ def _email_task(task_id: str, modified: str, *, stamp: str | None = None, delete
 
 def _email_message(message_id: str, task_id: str, modified: str, *, deleted: bool = False) -> bytes:
     """The EmailMessage of that Task: Bo's mail to Ana, received (``Incoming``)."""
-    return _outbound_message(
+    return outbound_message(
         f"""
     <Notification>
      <Id>04l5j00000Gx7E{message_id[-4:]}</Id>

@@ -16,11 +16,11 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.test_attribution_real_crm import DEAL, T0, TENANT, _attribution
 from tests.integration.ingest.ingest_integration_support import (
-    ORGANIZATION_ID,
     SECRETS,
     TENANT_SETTINGS,
     dumps,
     endpoint,
+    outbound_message,
     setup_tenant,
     sign,
 )
@@ -195,22 +195,6 @@ def _opportunity(opportunity_id: str, stage: str, created: str, close_day: str) 
     </Notification>"""
 
 
-def _outbound_message(*notifications: str) -> bytes:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
- <soapenv:Body>
-  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
-   <OrganizationId>{ORGANIZATION_ID}</OrganizationId>
-   <ActionId>04k5j000000CaRkAAK</ActionId>
-   <SessionId xsi:nil="true"/>
-   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/60.0/00D5j00000ABCDE</EnterpriseUrl>
-   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/60.0/00D5j00000ABCDE</PartnerUrl>
-   {"".join(notifications)}
-  </notifications>
- </soapenv:Body>
-</soapenv:Envelope>""".encode()
-
-
 #: Salesforce's Account Globex and User Ana, as Outbound Messages send them.
 GLOBEX_AND_ANA = """
     <Notification>
@@ -241,13 +225,13 @@ async def test_salesforce_opportunities_without_is_closed_closed_by_their_stage(
     """An Outbound Message on Opportunity with Stage but without IsClosed: "Closed Won" is a close
     on its Close Date, so a call in November goes to the open opportunity of the account."""
     await setup_tenant(db_engine)
-    crm = _outbound_message(
+    crm = outbound_message(
         GLOBEX_AND_ANA,
         # The won opportunity is the newer one: open, it would win on recency.
         _opportunity("0065j00000Lm4NoAAJ", "Closed Won", "2026-09-01T09:00:00.000Z", "2026-10-01"),
         _opportunity("0065j00000Lm4NpAAJ", "Prospecting", "2026-06-01T09:00:00.000Z", "2026-12-15"),
     )
-    task = _outbound_message(
+    task = outbound_message(
         """
     <Notification>
      <Id>04l5j00000Gx7R9AAA</Id>
@@ -450,7 +434,7 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
     deal = _hubspot_deal(
         "3302", "appointmentscheduled", "2026-10-15T09:00:00.000Z", "2027-01-31T12:00:00.000Z", ["901"]
     )
-    user = _outbound_message(
+    user = outbound_message(
         """
     <Notification>
      <Id>04l5j00000Gx7R1AAA</Id>
@@ -498,7 +482,7 @@ async def test_one_seller_from_the_canonical_sync_hubspot_salesforce_and_aircall
             "voicemail": None,
         },
     }
-    task = _outbound_message(
+    task = outbound_message(
         """
     <Notification>
      <Id>04l5j00000Gx7R9AAA</Id>

@@ -69,6 +69,23 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
+def outbound_message(*notifications: str) -> bytes:
+    """Salesforce's Outbound Message (SOAP) carrying ``notifications`` (``<Notification>``s)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{ORGANIZATION_ID}</OrganizationId>
+   <ActionId>04k5j000000CaRkAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/60.0/00D5j00000ABCDE</EnterpriseUrl>
+   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/60.0/00D5j00000ABCDE</PartnerUrl>
+   {"".join(notifications)}
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>""".encode()
+
+
 def url_for(source: str, tenant: str = TENANT) -> str:
     return f"http://ingest/v1/webhooks/{source}/{tenant}"
 

@@ -57,6 +57,15 @@ def _to(external_id: str, address: str, at: str) -> dict[str, Any]:
     return received(external_id, BO, address, at)
 
 
+#: The days of Bo's mails to her alias, by the mail's id.
+_DAYS = {"oct-5": "2026-10-05", "oct-20": "2026-10-20", "nov-5": "2026-11-05"}
+
+
+def _mails_to(address: str, *names: str) -> list[dict[str, Any]]:
+    """Bo's mails ``names`` (``oct-5``, ``oct-20``, ``nov-5``) to ``address``, at 15:00 UTC of each day."""
+    return [_to(name, address, f"{_DAYS[name]}T15:00:00Z") for name in names]
+
+
 async def _tenant(db_engine: AsyncEngine) -> Tenant:
     tenant = await new_tenant(db_engine)
     await configure(db_engine, tenant, {"rep_aliases": {MAPPED: "rep-ana"}})
@@ -115,8 +124,7 @@ async def test_a_departure_synced_late_takes_back_the_alias_mail_credited_to_her
         await post(
             stack,
             tenant,
-            _to("oct-5", address, "2026-10-05T15:00:00Z"),
-            _to("oct-20", address, "2026-10-20T15:00:00Z"),
+            *_mails_to(address, "oct-5", "oct-20"),
         )
         await settle(kafka_settings)
         assert await _seen(stack, tenant, "oct-5", "oct-20") == {"oct-5": (*HERS, 1), "oct-20": (*HERS, 1)}
@@ -141,9 +149,7 @@ async def test_her_alias_is_hers_again_after_her_return_and_not_in_the_gap(
         await post(
             stack,
             tenant,
-            _to("oct-5", address, "2026-10-05T15:00:00Z"),
-            _to("oct-20", address, "2026-10-20T15:00:00Z"),
-            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+            *_mails_to(address, "oct-5", "oct-20", "nov-5"),
         )
         await settle(kafka_settings)
         assert await _seen(stack, tenant, "oct-5", "oct-20", "nov-5") == {
@@ -169,8 +175,7 @@ async def test_a_return_synced_late_gives_her_back_the_alias_mail_since_her_retu
         await post(
             stack,
             tenant,
-            _to("oct-20", address, "2026-10-20T15:00:00Z"),
-            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+            *_mails_to(address, "oct-20", "nov-5"),
         )
         await settle(kafka_settings)
         assert await _seen(stack, tenant, "oct-20", "nov-5") == {"oct-20": (*BEAS, 1), "nov-5": (*BEAS, 1)}
@@ -228,9 +233,7 @@ async def test_a_rep_who_held_no_address_when_she_left_is_not_named_in_her_gap_a
         await post(
             stack,
             tenant,
-            _to("oct-5", address, "2026-10-05T15:00:00Z"),
-            _to("oct-20", address, "2026-10-20T15:00:00Z"),
-            _to("nov-5", address, "2026-11-05T15:00:00Z"),
+            *_mails_to(address, "oct-5", "oct-20", "nov-5"),
             # Her address, given to her on her return: not hers in the gap either.
             _to("oct-21-own", ANA, "2026-10-21T15:00:00Z"),
         )

@@ -381,6 +381,11 @@ def test_whatever_an_item_holds_both_paths_give_one_answer(
     assert _answer(body, read_activity_batch) == _answer(body, parse_activity_batch)
 
 
+def _held_meeting(occurred_at: str, people: list[dict[str, str]]) -> dict[str, Any]:
+    """A held meeting of ``people`` at ``occurred_at``."""
+    return {**VALID, "kind": "meeting", "outcome": "held", "occurred_at": occurred_at, "participants": people}
+
+
 @pytest.mark.parametrize("occurred_at", ["2026-11-02T15:04:05Z", "2026-11-02T15:04:05.1234567Z"])
 def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at: str) -> None:
     """A booked room or a shared calendar (decorated or not) is no attendee, unless nobody else is."""
@@ -390,13 +395,7 @@ def test_a_calendar_resource_is_left_out_of_a_meeting_on_both_paths(occurred_at:
         {"email": "bo@globex.example", "role": "attendee"},
         {"email": "team@group.calendar.google.com", "role": "attendee"},
     ]
-    meeting = {
-        **VALID,
-        "kind": "meeting",
-        "outcome": "held",
-        "occurred_at": occurred_at,
-        "participants": people,
-    }
+    meeting = _held_meeting(occurred_at, people)
     alone = {**meeting, "external_id": "room-only", "participants": people[1:2]}
     read = read_activity_batch(json.dumps({"activities": [meeting, alone]}).encode(), OPTIONS, NOW)
 
@@ -417,13 +416,7 @@ def test_a_meeting_notetaker_is_left_out_of_a_meeting_on_both_paths(occurred_at:
         # Another person at the notetaker's company stays.
         {"email": "kim@fireflies.ai", "role": "attendee"},
     ]
-    meeting = {
-        **VALID,
-        "kind": "meeting",
-        "outcome": "held",
-        "occurred_at": occurred_at,
-        "participants": people,
-    }
+    meeting = _held_meeting(occurred_at, people)
     read = read_activity_batch(json.dumps({"activities": [meeting]}).encode(), OPTIONS, NOW)
 
     assert [[p.email for p in a.participants] for a in read] == [
