@@ -425,15 +425,7 @@ async def test_a_dialer_user_under_the_sellers_second_domain_is_the_rep_the_tena
     call to Cal is credited to the deal's owner (Bo) and the call to Bo is with an outsider, Bo's;
     once mapped, both are re-decided and are Ana's (the call to Bo ``internal``)."""
     tenant = await _setup(db_engine)
-    entities: list[dict[str, Any]] = [
-        _rep("rep-ana", ANA_LINE),
-        _rep("rep-bo", BO_LINE),
-        {"entity_type": "team", "id": "team-a"},
-        _membership("m-ana-a", "rep-ana", "team-a", "2026-01-01"),
-        _account("cal"),
-        _contact("cal", "cal", "415 555 0400"),
-        _deal("cal", "cal", "cal", owner="rep-bo"),
-    ]
+    entities = _ana_bo_and_cal()
     calls = [
         _call("io-to-cal", {"email": "Ana@Seller.io"}, {"phone": "+14155550400"}),
         _call("io-to-bo", {"email": "Ana@Seller.io"}, {"phone": BO_LINE}),
@@ -474,15 +466,7 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
     Before: the mapping named Ana only for an address no source lists; ``u-9`` lists it, so it
     stayed a rep of its own: her calls credited to ``u-9``, on no team."""
     tenant = await _setup(db_engine)
-    crm: list[dict[str, Any]] = [
-        _rep("rep-ana", ANA_LINE),
-        _rep("rep-bo", BO_LINE),
-        {"entity_type": "team", "id": "team-a"},
-        _membership("m-ana-a", "rep-ana", "team-a", "2026-01-01"),
-        _account("cal"),
-        _contact("cal", "cal", "415 555 0400"),
-        _deal("cal", "cal", "cal", owner="rep-bo"),
-    ]
+    crm = _ana_bo_and_cal()
     softphone = "+14155550901"
     dialer_user = {"entity_type": "rep", "id": "u-9", "emails": ["Ana@Seller.io"], "phones": [softphone]}
     calls = [
@@ -538,3 +522,16 @@ async def test_an_address_the_admin_maps_to_a_rep_makes_the_dialer_user_listing_
     seats = ("attributed", "deal-cal", (), "acc-cal", "u-11", None)
     assert undone == {"by-line": seats, "by-address": seats, "second-seat": seats}
     assert people == [("rep-ana", None), ("rep-bo", None), ("u-11", None), ("u-9", "u-11")]
+
+
+def _ana_bo_and_cal() -> list[dict[str, Any]]:
+    """Ana (team A) and Bo by their desk lines; Cal's account, Cal, and his deal owned by Bo."""
+    return [
+        _rep("rep-ana", ANA_LINE),
+        _rep("rep-bo", BO_LINE),
+        {"entity_type": "team", "id": "team-a"},
+        _membership("m-ana-a", "rep-ana", "team-a", "2026-01-01"),
+        _account("cal"),
+        _contact("cal", "cal", "415 555 0400"),
+        _deal("cal", "cal", "cal", owner="rep-bo"),
+    ]
