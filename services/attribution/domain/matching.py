@@ -1163,12 +1163,11 @@ def _unspaced(word: str) -> bool:
     return _UNSPACED_START.match(word) is not None
 
 
-def _said(words: frozenset[str], said: frozenset[str]) -> frozenset[str]:
+def _said(words: frozenset[str], said: frozenset[str], runs: Sequence[str]) -> frozenset[str]:
     """Those of ``words`` the ``said`` words hold: as words, or, a run of a script written without
-    spaces, inside one of its runs (the subject's "東京オフィス拡張の見積もり" holds the name's
-    "東京オフィス拡張")."""
+    spaces, inside one of ``runs``, those of ``said`` (the subject's "東京オフィス拡張の見積もり"
+    holds the name's "東京オフィス拡張")."""
     found = words & said
-    runs = [w for w in said if _unspaced(w)]
     if not runs:
         return found
     return found | {w for w in words - found if _unspaced(w) and any(w in run for run in runs)}
@@ -1230,13 +1229,14 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     if not subject:
         return {}
     said = _words(subject)
+    runs = [word for word in said if _unspaced(word)]
     names = _name_words(deals)
     shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
     found: dict[str, float] = {}
     by_qualifier: list[str] = []
     for deal_id, words in names.items():
         own = words - shared
-        if own and (hits := len(found_words := _said(own, said))):
+        if own and (hits := len(found_words := _said(own, said, runs))):
             core = _without_qualifiers(own)
             core_hits = len(core & found_words)
             found[deal_id] = max(hits / len(own), core_hits / len(core) if core else 0.0)
