@@ -62,7 +62,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.22"
+RULE_VERSION = "attribution-rules/2026.12.23"
 
 
 class Signal(StrEnum):
@@ -1100,7 +1100,30 @@ def _addressed(activity: IngestedEvent, match: _ContactMatch) -> float:
     return COPIED_CONTACT_FACTOR
 
 
-_WORD = re.compile(r"[^\W_]+")
+#: Scripts written without spaces between words: Han, Hiragana, Katakana (with their prolonged
+#: sound and iteration marks; not the middle dot that separates words), Hangul (spaced between
+#: phrases, each with its particle written on: "확장을"), Thai, Lao, Myanmar, Khmer. A run of
+#: them is one "word" matched inside another (rules 2026.12.23): "東京オフィス拡張" is named in
+#: "東京オフィス拡張の見積もり".
+_UNSPACED = (
+    "\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3005-\u3007\u3040-\u30fa"
+    "\u30fc-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7ff\uf900-\ufaff\U00020000-\U0003134f"
+)
+#: A run of unspaced script (group 1), or a word of any other: letters and digits.
+_TOKEN = re.compile(f"([{_UNSPACED}]+)|[^\\W_{_UNSPACED}]+")
+_UNSPACED_START = re.compile(f"[{_UNSPACED}]")
+#: The shortest run of unspaced script that names anything: two characters ("東京", "서울"), so a
+#: single one ("の", "拡") found in every other subject names nothing.
+MIN_UNSPACED_RUN = 2
+#: The diacritics people type or leave out in Latin, Greek and Cyrillic (the combining
+#: diacritical marks, as a decomposed "é" or "İ" carries them), Hebrew points and Arabic vowel
+#: signs. Not the marks that make another letter of their own script: Japanese dakuten and
+#: handakuten ("ガ" is not "カ", "パ" not "ハ"), Thai vowels and tones, Indic vowel signs.
+_OPTIONAL_DIACRITICS = re.compile(
+    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u064b-\u065f\u0670]"
+)
 #: Words of a deal name that name no particular deal: fillers, and the legal forms an account's
 #: name is written with or without ("Acme Corp", "ACME Corporation", "Acme, Inc.", "Müller GmbH";
 #: two-letter forms, "AG", "BV", "SA", are no words here anyway).
@@ -1115,17 +1138,58 @@ _NAME_STOPWORDS = frozenset(
 def _words(text: str) -> frozenset[str]:
     """The words of a name or subject, compared as a reader does: case folded (``STRASSE`` is
     ``Straße``), accents dropped however typed or encoded (``Donnees`` and a decomposed ``Données``
-    are ``Données``, ``ISTANBUL`` is ``İstanbul``; rules 2026.12.17), a plural read as its singular
-    ("Data connector pricing" names "Acme - Data connectors"; rules 2026.12.12). Pure in ``text``
+    are ``Données``, ``ISTANBUL`` is ``İstanbul``; rules 2026.12.17) but not the marks that make
+    another letter (``ガ`` stays ``ガ``, half-width ``ｶﾞ`` is ``ガ``; rules 2026.12.23), a plural
+    read as its singular ("Data connector pricing" names "Acme - Data connectors"; rules
+    2026.12.12). A run of a script written without spaces is one word of at least
+    ``MIN_UNSPACED_RUN`` characters (:func:`_said` finds it inside another). Pure in ``text``
     and asked for each candidate deal's name in every activity: cached."""
     folded = unicodedata.normalize("NFKD", text.casefold())
     if not folded.isascii():
-        folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return frozenset(
-        _singular(w)
-        for w in _WORD.findall(folded)
-        if (len(w) >= 3 or w.isdigit()) and w not in _NAME_STOPWORDS
-    )
+        folded = unicodedata.normalize("NFC", _OPTIONAL_DIACRITICS.sub("", folded))
+    words: set[str] = set()
+    for token in _TOKEN.finditer(folded):
+        word = token.group(0)
+        if token.group(1) is not None:
+            if len(word) >= MIN_UNSPACED_RUN:
+                words.add(word)
+        elif (len(word) >= 3 or word.isdigit()) and word not in _NAME_STOPWORDS:
+            words.add(_singular(word))
+    return frozenset(words)
+
+
+def _unspaced(word: str) -> bool:
+    """Whether ``word`` is a run of a script written without spaces (:data:`_UNSPACED`)."""
+    return _UNSPACED_START.match(word) is not None
+
+
+def _said(words: frozenset[str], said: frozenset[str], runs: Sequence[str]) -> frozenset[str]:
+    """Those of ``words`` the ``said`` words hold: as words, or, a run of a script written without
+    spaces, inside one of ``runs``, those of ``said`` (the subject's "東京オフィス拡張の見積もり"
+    holds the name's "東京オフィス拡張")."""
+    found = words & said
+    if not runs:
+        return found
+    return found | {w for w in words - found if _unspaced(w) and any(w in run for run in runs)}
+
+
+def _without(words: frozenset[str], removed: frozenset[str]) -> frozenset[str]:
+    """``words`` but ``removed``; a run of a script written without spaces loses the runs of
+    ``removed`` written inside it, the pieces left of at least ``MIN_UNSPACED_RUN`` characters
+    kept ("トヨタ東京オフィス拡張" without the account's "トヨタ" is "東京オフィス拡張")."""
+    kept = words - removed
+    runs = [r for r in removed if _unspaced(r)]
+    if not runs:
+        return kept
+    pieces: set[str] = set()
+    for word in kept:
+        parts = [word]
+        if _unspaced(word):
+            for run in runs:
+                parts = [part for whole in parts for part in whole.split(run)]
+            parts = [part for part in parts if len(part) >= MIN_UNSPACED_RUN]
+        pieces.update(parts)
+    return frozenset(pieces)
 
 
 def _singular(word: str) -> str:
@@ -1143,7 +1207,7 @@ def _name_words(deals: Iterable[Deal]) -> dict[str, frozenset[str]]:
     named = [deal for deal in deals if deal.name]
     accounts = Counter(deal.account_id for deal in named if deal.account_name)
     return {
-        deal.id: _words(deal.name) - _words(deal.account_name)
+        deal.id: _without(_words(deal.name), _words(deal.account_name))
         if deal.account_name and accounts[deal.account_id] > 1
         else _words(deal.name)
         for deal in named
@@ -1165,15 +1229,16 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     if not subject:
         return {}
     said = _words(subject)
+    runs = [word for word in said if _unspaced(word)]
     names = _name_words(deals)
     shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
     found: dict[str, float] = {}
     by_qualifier: list[str] = []
     for deal_id, words in names.items():
         own = words - shared
-        if own and (hits := len(own & said)):
+        if own and (hits := len(found_words := _said(own, said, runs))):
             core = _without_qualifiers(own)
-            core_hits = len(core & said)
+            core_hits = len(core & found_words)
             found[deal_id] = max(hits / len(own), core_hits / len(core) if core else 0.0)
             if not core_hits:
                 by_qualifier.append(deal_id)

@@ -240,9 +240,19 @@ def is_crm_logging_mailbox(address: str) -> bool:
     return domain_matches(email_domain(address.lower()), CRM_LOGGING_DOMAINS)
 
 
-#: Meeting notetakers invited by their own address to record a meeting (Fireflies' "Fred"): a
-#: bot, not a person of the buyer's or the seller's (an internal meeting it records stays internal).
+#: Meeting notetakers invited by their own address to record a meeting: a bot, not a person of
+#: the buyer's or the seller's (an internal meeting it records stays internal). Only addresses
+#: the vendor documents for the invitation: Fireflies' "Fred" ("Add fred@fireflies.ai to your
+#: Google or Outlook calendar invite", guide.fireflies.ai, "How Fireflies joins and records your
+#: meetings - FAQs").
 MEETING_NOTETAKERS = frozenset({"fred@fireflies.ai"})
+#: Domains whose every address is a notetaker: Gong's assistant, one address per customer
+#: ("Add your company's Gong Assistant email address (e.g., companyname@assistant.gong.io) as a
+#: participant to the meeting invite", help.gong.io, "Manually request recording of web
+#: conference calls"). Otter, Read.ai, Fathom, tl;dv and Zoom's AI Companion join from the
+#: calendar they sync or the meeting link, not from an address on the invitation (their help
+#: centres name none), so there is none of theirs to list.
+MEETING_NOTETAKER_DOMAINS = ("assistant.gong.io",)
 
 
 def is_not_a_person(address: str) -> bool:
@@ -252,6 +262,7 @@ def is_not_a_person(address: str) -> bool:
     return (
         lowered.endswith(CALENDAR_RESOURCE_SUFFIXES)
         or lowered in MEETING_NOTETAKERS
+        or domain_matches(email_domain(lowered), MEETING_NOTETAKER_DOMAINS)
         or is_crm_logging_mailbox(address)
     )
 

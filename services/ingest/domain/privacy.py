@@ -160,12 +160,46 @@ GENERIC_SUBJECT_PREFIXES: tuple[str, ...] = (
     "refusé:",
     # A bounce.
     "returned mail:",
+    # A calendar's own invitation mail, sent from the organizer's address: Google Calendar's
+    # ("Invitation: Weekly sync @ Wed Oct 6, 2021 12pm - 12:25pm (PDT) (kasan-dev)", "Updated
+    # invitation with note: ... @ Tue Jan 11, 2022 11am - 12pm (EST) (julien@xen.org)", "Canceled
+    # event with note: ...", German "Aktualisierte Einladung: ... @ Di 8. Sep. 17:00 - 18:00
+    # (...)", as real mail archives show them), and Outlook's cancellation ("Canceled:"). A rep
+    # writes "Invitation: executive dinner" and a buyer "Einladung: Partnertag" too: the
+    # calendar's only with the calendar's date and time, a system sender or an iCalendar UID.
+    "invitation:",
+    "invitation with note:",
+    "updated invitation:",
+    "updated invitation with note:",
+    "canceled event:",
+    "cancelled event:",
+    "canceled event with note:",
+    "cancelled event with note:",
+    "einladung:",
+    "aktualisierte einladung:",
+    "abgesagter termin:",
+    "termin abgesagt:",
+    "canceled:",
+    "cancelled:",
 )
 
-#: A calendar's answer to an invitation names the meeting with its date and time after an ``@``
+#: A calendar names the meeting its mail is about with its date and time after an ``@``
 #: (Google Calendar: "Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)"; in German
-#: "Angenommen: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ)"): a year, then a time.
-_CALENDAR_WHEN = re.compile(r" @ .*\b\d{4}\b.*\b\d{1,2}(?::\d{2})?\s?(?:am|pm|\s*-)", re.IGNORECASE)
+#: "Angenommen: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ)"): a year, then a time; or a
+#: time range then a parenthesis (the zone, or the recipient: "@ Mon 31 Aug 2026 16:00 - 16:30
+#: (GMT+3)", "@ Di 8. Sep. 17:00 - 18:00 (Thorsten ...)", the year left out); or, for an all-day
+#: or a recurring event ("@ Thu Nov 5, 2026 (ana@acme.example)", "@ Weekly from 10am to 11am on
+#: Tuesday (PST) (ana@acme.example)"), the recipient's address in parentheses at the end. A
+#: person's "Invitation: dinner @ 7pm - 10pm at our office" has none of them.
+_TIME = r"\d{1,2}(?::\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}"
+_CALENDAR_WHEN = re.compile(
+    r" @ (?:"
+    r".*\b\d{4}\b.*\b\d{1,2}(?::\d{2})?\s?(?:am|pm|\s*-)"
+    rf"|.*\b(?:{_TIME})\s*[-\u2013]\s*(?:{_TIME})\s*\("
+    r"|.*\([^()\s@]+@[^()\s@]+\)$"
+    r")",
+    re.IGNORECASE,
+)
 
 #: Roles whose address is the sender of the activity.
 SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
@@ -183,7 +217,8 @@ def is_automated_subject(subject: str, sender: str | None = None) -> bool:
     ``AUTOMATED_SUBJECT_PREFIXES``; or with one of ``GENERIC_SUBJECT_PREFIXES`` and the email
     corroborates it, its ``sender`` a system address (:func:`is_automated_address`: postmaster,
     mailer-daemon, MicrosoftExchange...), or the rest naming a meeting with its date and time as
-    a calendar writes it (``@ Tue Nov 3, 2026 10am``). Else a person wrote it."""
+    a calendar writes it (``@ Tue Nov 3, 2026 10am``, ``@ Mon 31 Aug 2026 16:00 - 16:30 (GMT+3)``,
+    ``_CALENDAR_WHEN``). Else a person wrote it: "Invitation: join our partner summit"."""
     read = _SPACE_BEFORE_COLON.sub(":", " ".join(subject.split()).casefold())
     if read.startswith(AUTOMATED_SUBJECT_PREFIXES):
         return True
@@ -246,8 +281,15 @@ def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email)) or bool(
         activity.kind == ActivityKind.EMAIL
-        and activity.subject
-        and is_automated_subject(activity.subject, sender.email if sender else None)
+        and (
+            # An email carrying a calendar event's iCalendar UID is that calendar's message (an
+            # invitation, an update, a cancellation, an answer; Outlook's carry no prefix): the
+            # meeting counts from the calendar, the message is no one's email.
+            bool(activity.ical_uid)
+            or bool(
+                activity.subject and is_automated_subject(activity.subject, sender.email if sender else None)
+            )
+        )
     )
     keep = policy.keep_subjects or activity.subject is None
     published = activity if keep else with_changes(activity, {"subject": None})

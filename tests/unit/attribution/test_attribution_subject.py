@@ -164,3 +164,46 @@ def test_a_qualifier_beside_another_deals_word_names_nothing() -> None:
 
     assert subject_names("2027 renewal terms", deals) == {"r": 1.0}
     assert subject_names("2027 budget", deals) == {"x": 0.5}
+
+
+def test_names_in_scripts_written_without_spaces_are_found_inside_the_subject() -> None:
+    """Japanese and Chinese write no spaces between words, Korean writes its particles onto the
+    word: a run of such a script names a deal when the deal's run is inside the subject's; one
+    character alone names nothing (rules 2026.12.23)."""
+    tokyo = [_deal("t", "東京オフィス拡張"), _deal("o", "大阪オフィス移転")]
+    shanghai = [_deal("s", "上海工厂自动化"), _deal("b", "北京数据中心")]
+    seoul = [_deal("s", "서울 사무소 확장"), _deal("b", "부산 물류센터 구축")]
+
+    assert subject_names("Re: 東京オフィス拡張の見積もり", tokyo) == {"t": 1.0}
+    assert subject_names("【至急】大阪オフィス移転について", tokyo) == {"o": 1.0}
+    # Words both names share, or a piece of one, name neither.
+    assert subject_names("オフィスの件", tokyo) == {}
+    assert subject_names("東京の件", tokyo) == {}
+    assert subject_names("关于上海工厂自动化的报价", shanghai) == {"s": 1.0}
+    assert subject_names("서울 사무소 확장 견적 요청", seoul) == {"s": 1.0}
+    # A particle written onto the last word ("확장을": the expansion, as object).
+    assert subject_names("서울 사무소 확장을 위한 미팅", seoul) == {"s": 1.0}
+    # One character is in every other subject: it names nothing.
+    assert subject_names("RE: 東", [_deal("e", "東"), _deal("w", "西")]) == {}
+
+
+def test_the_accounts_name_written_onto_a_deals_name_without_a_space_is_not_the_deals() -> None:
+    deals = [
+        _deal("t", "トヨタ東京オフィス拡張", "トヨタ", "acc-t"),
+        _deal("n", "トヨタ名古屋工場", "トヨタ", "acc-t"),
+    ]
+
+    assert subject_names("東京オフィス拡張の見積もり", deals) == {"t": 1.0}
+    assert subject_names("トヨタ様 ご挨拶", deals) == {}
+
+
+def test_dakuten_and_handakuten_make_another_letter() -> None:
+    """A voiced mark makes another kana ("バス", bus, is not "パス", pass, nor "ハス", lotus):
+    read without it, the two names were one and a subject named neither. Half-width kana and a
+    decomposed mark are the same letter."""
+    deals = [_deal("b", "バス車両"), _deal("p", "パス車両")]
+
+    assert subject_names("バス車両のお見積り", deals) == {"b": 1.0}
+    assert subject_names("ﾊﾟｽ車両", deals) == {"p": 1.0}
+    assert subject_names(unicodedata.normalize("NFD", "パス車両の件"), deals) == {"p": 1.0}
+    assert subject_names("ハス車両", deals) == {}

@@ -9,6 +9,7 @@ from libs.common.contracts.activities import Direction, Participant, Participant
 from libs.common.contracts.fields import lower_email, unicode_domain
 from services.ingest.domain.normalize import (
     direction_for,
+    is_not_a_person,
     make_participant,
     normalize_domain,
     normalize_domains,
@@ -211,3 +212,22 @@ def test_an_accounts_domains_listed_in_one_value_are_each_read() -> None:
     assert normalize_domains("www.buyer.example") == ("buyer.example",)
     assert normalize_domains("Buyer Inc") == ()
     assert normalize_domains("buyer.example, not a domain") == ()
+
+
+@pytest.mark.parametrize(
+    ("address", "bot"),
+    [
+        ("fred@fireflies.ai", True),
+        ("FRED@Fireflies.ai", True),
+        # Gong's assistant: one address per customer, all at assistant.gong.io.
+        ("acme@assistant.gong.io", True),
+        ("globex-corp@assistant.gong.io", True),
+        # People at those vendors, and look-alikes, are people.
+        ("kim@fireflies.ai", False),
+        ("ana@gong.io", False),
+        ("bo@assistant.gong.io.example", False),
+        ("otter@globex.example", False),
+    ],
+)
+def test_meeting_notetakers_invited_by_address_are_no_people(address: str, bot: bool) -> None:
+    assert is_not_a_person(address) is bot

@@ -159,6 +159,29 @@ def test_only_the_sender_makes_an_activity_automated() -> None:
         ("Lu: votre devis", False),
         ("Returned mail: see attached RMA", False),
         ("Accepted: pricing @ 2026 rates for 10 seats", False),
+        # A calendar's own invitation mail, sent from the organizer's address (Google Calendar's
+        # forms as real mail archives show them): the meeting counts from the calendar.
+        ("Invitation: Globex weekly @ Wed Oct 6, 2021 12pm - 12:25pm (PDT) (ana@acme.example)", True),
+        ("Invitation: Yoel and Tim @ Mon 31 Aug 2026 16:00 - 16:30 (GMT+3)", True),
+        (
+            "Updated invitation with note: Globex sync @ Tue Jan 11, 2022 11am - 12pm (EST) (bo@globex.example)",
+            True,
+        ),
+        ("Updated invitation: Globex sync @ Tue Nov 3, 2026 10am - 11am (PST)", True),
+        ("Canceled event: Globex sync @ Tue Nov 3, 2026 10am - 11am (PST) (bo@globex.example)", True),
+        ("Canceled event with note: Globex sync @ Wed (bo@globex.example)", True),
+        ("Invitation: Offsite @ Thu Nov 5, 2026 (bo@globex.example)", True),
+        ("Invitation: Weekly sync @ Weekly from 10am to 11am on Tuesday (PST) (bo@globex.example)", True),
+        ("Aktualisierte Einladung: Wartung @ Di 8. Sep. 17:00 \u2013 18:00 (Max Weber)", True),
+        ("Einladung: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ) (bo@globex.example)", True),
+        # The same words written by a person: a person's email.
+        ("Invitation: join our partner summit", False),
+        ("Invitation: dinner @ 7pm", False),
+        ("Invitation: dinner @ 7pm - 10pm at our office", False),
+        ("Invitation: partner summit @ Berlin, June 3-4", False),
+        ("Einladung: Partnertag @ Berlin", False),
+        ("Canceled: PO 4471", False),
+        ("Fwd: Invitation: Globex weekly @ Wed Oct 6, 2021 12pm - 12:25pm (PDT) (ana@acme.example)", False),
     ],
 )
 def test_a_subject_a_mail_system_writes_makes_an_email_automated(subject: str, automated: bool) -> None:
@@ -188,3 +211,14 @@ def test_a_short_prefix_from_a_system_address_is_automated(subject: str) -> None
     )
     assert is_automated_subject(subject, "bo.buyer@globex.example") is False
     assert is_automated_subject(subject) is False
+
+
+def test_an_email_carrying_a_calendar_events_uid_is_the_calendars_message() -> None:
+    """Outlook's invitation carries no prefix ("Globex weekly"), its cancellation a short one
+    ("Canceled: Globex weekly"): an email with the event's iCalendar UID is the calendar's
+    message, automated; the same email without one is the organizer's."""
+    for subject in ("Globex weekly", "Canceled: Globex weekly"):
+        sent = email("ana@acme.example", "bo@globex.example", subject=subject)
+        assert apply_privacy(sent, PrivacyPolicy()).automated is False
+        invite = sent.model_copy(update={"ical_uid": "040000008200E00074C5B7101A82E008"})
+        assert apply_privacy(invite, PrivacyPolicy()).automated is True
