@@ -64,6 +64,7 @@ from services.ingest.domain.crm_sync import (
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.ringcentral import (
+    TOKEN_HEADERS,
     RingCentralEvent,
     RingCentralSessionState,
     fold_ringcentral_session,
@@ -178,7 +179,7 @@ def rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookReje
     INGEST_EVENTS.labels(adapter.source, "rejected").inc()
     if exc.field == "token" and adapter.source in URL_TOKEN_SOURCES:
         where = "path"
-    elif exc.field in delivery.headers or exc.field.startswith("x-"):
+    elif exc.field in delivery.headers or exc.field.startswith("x-") or exc.field in TOKEN_HEADERS:
         where = "header"
     elif exc.field in parse_qs(urlsplit(delivery.url).query):
         where = "query"  # Graph's ?validationToken=

@@ -1192,6 +1192,11 @@ async def test_a_ringcentral_call_is_the_mapped_extensions_reps_on_the_contacts_
             "/v1/webhooks/ringcentral/acme", content=b"", headers={"Validation-Token": token}
         )
         assert (validation.status_code, validation.headers.get("validation-token")) == (200, token)
+        unverified = await stack.ingest.post("/v1/webhooks/ringcentral/acme", content=outbound[-1])
+        assert unverified.status_code == 401
+        assert unverified.json()["errors"] == [
+            {"in": "header", "field": "verification-token", "reason": "missing"}
+        ]
         synced = await stack.ingest.post(
             "/v1/crm/sync",
             json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},

@@ -237,6 +237,11 @@ def test_a_bad_notification_is_a_422_naming_the_field(change: Any, field: str, r
         assert refused.value.reason == reason
 
 
+def test_a_line_whose_name_cannot_be_one_keeps_its_number() -> None:
+    (event,) = events_of(notification(1, "2026-11-24T15:00:00Z", party("Setup", name="Ana\x00Seller")))
+    assert event.parties[0].line == Participant(phone=ANA_LINE, role=ParticipantRole.CALLER)
+
+
 def test_an_internal_extension_or_a_withheld_number_at_the_other_end_is_no_phone() -> None:
     internal = party("Setup", other=None)
     internal["to"] = {"phoneNumber": "102", "extensionNumber": "102", "extensionId": DESK_EXT}

@@ -60,6 +60,8 @@ from services.ingest.domain.webhook_types import (
 SOURCE = "ringcentral"
 VALIDATION_HEADER = "validation-token"
 VERIFICATION_HEADER = "verification-token"
+#: Header fields a refusal names, also when the header is missing (a problem's ``"in": "header"``).
+TOKEN_HEADERS = frozenset({VALIDATION_HEADER, VERIFICATION_HEADER})
 #: RingCentral refuses a validation answer above 1,024 bytes, headers included; a token is a
 #: header value, so it must be printable ASCII without spaces (a CR or LF would split the answer).
 MAX_VALIDATION_TOKEN = 256
@@ -225,19 +227,19 @@ def _counterpart(other: JsonObject | None, role: ParticipantRole, region: str) -
 
 def _line(own: JsonObject | None, role: ParticipantRole, region: str) -> Participant | None:
     """The party's own number, named after its extension: a number that is none (an extension
-    dialled by its short number) is left out, the call keeps its extension's rep and other side."""
+    dialled by its short number) is left out, the call keeps its extension's rep and other side;
+    a name that cannot be one (a control character) is left out, the number kept."""
     if own is None:
         return None
-    try:
-        return make_participant(
-            role=role,
-            field=own.field("phoneNumber"),
-            region=region,
-            phone=own.opt_str("phoneNumber"),
-            name=own.opt_str("name"),
-        )
-    except WebhookRejected:
-        return None
+    phone = own.opt_str("phoneNumber")
+    for name in (own.opt_str("name"), None):
+        try:
+            return make_participant(
+                role=role, field=own.field("phoneNumber"), region=region, phone=phone, name=name
+            )
+        except WebhookRejected:
+            continue
+    return None
 
 
 # --------------------------------------------------------------------------- the session fold
