@@ -35,6 +35,7 @@ WEBHOOK_SOURCES = (
     "google-calendar",
     "microsoft-graph",
     "gmail",
+    "ringcentral",
 )
 
 

@@ -284,7 +284,12 @@ async def _delivery(request: Request, source: str, token: str | None) -> Webhook
 def _webhook_answer(outcome: pipeline.WebhookOutcome) -> Response:
     if outcome.handshake is not None:
         handshake = outcome.handshake
-        return Response(handshake.body, status_code=handshake.status_code, media_type=handshake.media_type)
+        return Response(
+            handshake.body,
+            status_code=handshake.status_code,
+            media_type=handshake.media_type,
+            headers=dict(handshake.headers),
+        )
     result, prepared = outcome.result, outcome.prepared
     assert result is not None
     assert prepared is not None

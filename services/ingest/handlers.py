@@ -691,6 +691,7 @@ SECRET_HEADERS = frozenset(
         "calendly-webhook-signature",
         "webhook-signature",
         "x-goog-channel-token",
+        "verification-token",
     }
 )
 

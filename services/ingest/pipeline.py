@@ -7,7 +7,8 @@ Every delivery goes the same way: verify -> normalise -> privacy -> dedupe -> pu
 * ``privacy``: :func:`services.ingest.domain.capture.keep_of_delivery` decides what of the
   delivery may be written at all, then :func:`handlers.screen_activities` applies the tenant's
   policy and erasure list to each activity;
-* stateful vendors (Zoom; Twilio softphone calls and their ``<Dial>`` legs) fold their events through :func:`fold_stateful`, a generic step
+* stateful vendors (Zoom; Twilio softphone calls and their ``<Dial>`` legs; RingCentral
+  telephony sessions) fold their events through :func:`fold_stateful`, a generic step
   over a :class:`StatefulFold`, inside the transaction that publishes what they complete;
 * ``dedupe``: the duplicate ledger and the canonical-meeting choice
   (:func:`services.ingest.domain.meetings.choose_canonical_meetings`);
@@ -62,6 +63,12 @@ from services.ingest.domain.crm_sync import (
 )
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
+from services.ingest.domain.vendors.ringcentral import (
+    TOKEN_HEADERS,
+    RingCentralEvent,
+    RingCentralSessionState,
+    fold_ringcentral_session,
+)
 from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
 from services.ingest.domain.webhook_types import HandshakeResponse, SourceDeletion
 from services.ingest.domain.webhooks import (
@@ -172,7 +179,7 @@ def rejection(adapter: VendorAdapter, delivery: WebhookRequest, exc: WebhookReje
     INGEST_EVENTS.labels(adapter.source, "rejected").inc()
     if exc.field == "token" and adapter.source in URL_TOKEN_SOURCES:
         where = "path"
-    elif exc.field in delivery.headers or exc.field.startswith("x-"):
+    elif exc.field in delivery.headers or exc.field.startswith("x-") or exc.field in TOKEN_HEADERS:
         where = "header"
     elif exc.field in parse_qs(urlsplit(delivery.url).query):
         where = "query"  # Graph's ?validationToken=
@@ -285,12 +292,36 @@ class TwilioFold:
 TWILIO_FOLD = TwilioFold()
 
 
+class RingCentralFold:
+    """A RingCentral telephony session: its notifications fold into one call, published once
+    every party hung up."""
+
+    source = "ringcentral"
+
+    def object_key(self, event: RingCentralEvent) -> str:
+        return event.session_id
+
+    def fold(
+        self, stored: dict[str, Any] | None, event: RingCentralEvent
+    ) -> tuple[str | None, ActivityIn | None]:
+        previous = RingCentralSessionState.model_validate(stored) if stored is not None else None
+        state, activity = fold_ringcentral_session(previous, event)
+        if state == previous:
+            return None, None
+        return state.model_dump_json(), activity
+
+
+RINGCENTRAL_FOLD = RingCentralFold()
+
+
 def stateful_step(kept: KeptDelivery) -> tuple[StatefulFold, Sequence[Any]] | None:
     """The vendor events of a delivery to fold with their stored state, if any."""
     if kept.zoom_events:
         return ZOOM_FOLD, kept.zoom_events
     if kept.twilio_legs:
         return TWILIO_FOLD, kept.twilio_legs
+    if kept.ringcentral_events:
+        return RINGCENTRAL_FOLD, kept.ringcentral_events
     return None
 
 

@@ -196,6 +196,7 @@ def garbage_signatures(hint: str = "nope") -> dict[str, str]:
         "webhook-timestamp": stamp,
         "webhook-signature": "v1,bm9wZQ==",
         "x-goog-channel-token": hint[::-1],
+        "verification-token": hint[::-1],
         "authorization": "Bearer " + hint[::-1],
     }
 

@@ -26,6 +26,7 @@ from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import ContactV1, CrmEntity
 from libs.common.erasures import ERASED_ADDRESS, ErasedIdentities, names_erased_person
 from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domains
+from services.ingest.domain.vendors.ringcentral import RingCentralEvent, RingCentralParty
 from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
 from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion
@@ -52,6 +53,7 @@ CONTENT_FIELDS: dict[str, frozenset[str]] = {
     ),
     "aircall": frozenset({"comments", "transcription", "summary"}),
     "twilio": frozenset(),
+    "ringcentral": frozenset(),
     "salesforce": frozenset({"Subject", "Description", "TextBody", "HtmlBody", "Headers"}),
 }
 #: Gmail carries the subject as a header object ``{"name": "Subject", "value": ...}``.
@@ -74,6 +76,8 @@ class KeptDelivery:
     withheld: str | None = None
     #: The Twilio legs to fold, without an excluded or erased person's number.
     twilio_legs: tuple[TwilioLeg, ...] = ()
+    #: The RingCentral notifications to fold, without an excluded or erased person's number.
+    ringcentral_events: tuple[RingCentralEvent, ...] = ()
 
 
 def _is_excluded(email: str | None, phone: str | None, policy: PrivacyPolicy) -> bool:
@@ -113,6 +117,32 @@ def _reduce_twilio(
         kept = tuple(p for p in leg.participants if not erased.names(p.email, p.phone))
         return leg.model_copy(update={"participants": kept}), "erased participant"
     return leg, None
+
+
+def _reduce_ringcentral(
+    event: RingCentralEvent, policy: PrivacyPolicy, erased: ErasedIdentities
+) -> tuple[RingCentralEvent, str | None]:
+    """The notification without the person it must not keep, and why (None: kept as it is), as
+    a Twilio leg: an excluded number makes the session excluded (never emitted), an erased one
+    is dropped."""
+    people = [p for party in event.parties for p in (party.line, party.counterpart) if p is not None]
+    if any(_is_excluded(p.email, p.phone, policy) for p in people):
+        stripped = tuple(p.model_copy(update={"line": None, "counterpart": None}) for p in event.parties)
+        return event.model_copy(update={"parties": stripped, "excluded": True}), "excluded participant"
+    if erased and any(erased.names(p.email, p.phone) for p in people):
+        return event.model_copy(
+            update={"parties": tuple(_without_erased(p, erased) for p in event.parties)}
+        ), "erased participant"
+    return event, None
+
+
+def _without_erased(party: RingCentralParty, erased: ErasedIdentities) -> RingCentralParty:
+    kept = {
+        key: None
+        for key, person in (("line", party.line), ("counterpart", party.counterpart))
+        if person is not None and erased.names(person.email, person.phone)
+    }
+    return party.model_copy(update=kept) if kept else party
 
 
 def _activity_withheld(
@@ -202,7 +232,8 @@ def capture_body(source: str, body: bytes, keep_content: bool) -> bytes:
 def keep_of_delivery(
     source: str, body: bytes, result: AdapterResult, policy: PrivacyPolicy, erased: ErasedIdentities
 ) -> KeptDelivery:
-    """What of this verified, parsed delivery may be written: raw capture, Zoom or Twilio state, nothing."""
+    """What of this verified, parsed delivery may be written: raw capture, Zoom, Twilio or
+    RingCentral state, nothing."""
     zoom: list[ZoomEvent] = []
     withheld = (
         _activity_withheld(result.activities, policy, erased)
@@ -218,5 +249,10 @@ def keep_of_delivery(
         reduced_leg, reason = _reduce_twilio(leg, policy, erased)
         legs.append(reduced_leg)
         withheld = withheld or reason
+    events: list[RingCentralEvent] = []
+    for notification in result.ringcentral_events:
+        reduced_event, reason = _reduce_ringcentral(notification, policy, erased)
+        events.append(reduced_event)
+        withheld = withheld or reason
     raw = None if withheld else capture_body(source, body, policy.keep_subjects)
-    return KeptDelivery(raw, tuple(zoom), withheld, tuple(legs))
+    return KeptDelivery(raw, tuple(zoom), withheld, tuple(legs), tuple(events))

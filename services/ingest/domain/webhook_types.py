@@ -15,6 +15,7 @@ from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmEntity
 
 if TYPE_CHECKING:
+    from services.ingest.domain.vendors.ringcentral import RingCentralEvent
     from services.ingest.domain.vendors.twilio import TwilioLeg
     from services.ingest.domain.vendors.zoom import ZoomEvent
 
@@ -63,11 +64,13 @@ class TenantWebhookConfig:
 
 @dataclass(frozen=True, slots=True)
 class HandshakeResponse:
-    """A body the route returns as is (Zoom url_validation, Graph validationToken, Salesforce Ack)."""
+    """A body the route returns as is (Zoom url_validation, Graph validationToken, Salesforce Ack),
+    with ``headers`` (RingCentral's validation echoes its ``Validation-Token`` header)."""
 
     status_code: int
     media_type: str
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,9 @@ class AdapterResult:
     #: Twilio callbacks of a softphone's call and of its ``<Dial>`` legs, to feed, in order, into
     #: ``fold_twilio_call`` with the stored call state.
     twilio_legs: tuple[TwilioLeg, ...] = ()
+    #: RingCentral telephony session notifications, to feed, in order, into
+    #: ``fold_ringcentral_session`` with the stored session.
+    ringcentral_events: tuple[RingCentralEvent, ...] = ()
     #: Objects the source deleted: each becomes an ``activity-deleted`` event.
     deletions: tuple[SourceDeletion, ...] = ()
     #: CRM people (``owners/{id}``, ``contacts/{id}``) the delivery's engagements name without

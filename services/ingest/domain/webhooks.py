@@ -20,6 +20,7 @@ from services.ingest.domain.vendors.gmail import GmailAdapter
 from services.ingest.domain.vendors.google_calendar import GoogleCalendarAdapter
 from services.ingest.domain.vendors.hubspot import HubSpotAdapter
 from services.ingest.domain.vendors.microsoft_graph import MicrosoftGraphAdapter
+from services.ingest.domain.vendors.ringcentral import RingCentralAdapter
 from services.ingest.domain.vendors.salesforce import SalesforceAdapter
 from services.ingest.domain.vendors.twilio import TwilioAdapter
 from services.ingest.domain.vendors.zoom import ZoomAdapter, ZoomEvent, ZoomMeetingState, fold_zoom_meeting
@@ -43,6 +44,7 @@ _ALL: tuple[VendorAdapter, ...] = (
     GoogleCalendarAdapter(),
     MicrosoftGraphAdapter(),
     GmailAdapter(),
+    RingCentralAdapter(),
 )
 
 #: Adapters by the ``{source}`` path segment of the webhook URL.

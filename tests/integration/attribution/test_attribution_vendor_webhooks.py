@@ -1105,3 +1105,145 @@ async def test_a_declined_organizer_is_not_credited_and_an_invite_every_guest_de
     assert [(a["accepted"], a["ignored"]) for a in (first, from_graph, later)] == [(3, []), (1, []), (2, [])]
     # Ana's own with Bo who declined: internal, counting nothing; the one she declined: nobody's.
     assert retracted == [("internal", "rep-1", None, 0, 0, 0, 0), ("internal", None, None, 0, 0, 0, 0)]
+
+
+def _ringcentral(sequence: int, at: str, session: str, **party: Any) -> bytes:
+    """A telephony session notification (``/restapi/v1.0/account/~/telephony/sessions``) telling
+    one party's status, as RingCentral posts it to the subscription's webhook."""
+    direction = party.get("direction", "Outbound")
+    own = {"phoneNumber": party["line"], "name": party["name"], "extensionId": party["extension"]}
+    far = {"phoneNumber": "+14155552671"}  # Bo, Globex's champion
+    status = {"code": party["code"], **({"reason": party["reason"]} if "reason" in party else {})}
+    return dumps(
+        {
+            "uuid": f"{session}-{sequence}",
+            "event": "/restapi/v1.0/account/37439510/telephony/sessions",
+            "timestamp": at,
+            "subscriptionId": "2f5c1a9e-8d3b-4c7a-b1e2-6a0f9d8c7b54",
+            "ownerId": "62944090008",
+            "body": {
+                "sequence": sequence,
+                "telephonySessionId": session,
+                "eventTime": at,
+                "parties": [
+                    {
+                        "accountId": "37439510",
+                        "extensionId": party["extension"],
+                        "id": party["party_id"],
+                        "direction": direction,
+                        **({"from": own, "to": far} if direction == "Outbound" else {"from": far, "to": own}),
+                        "status": status,
+                    }
+                ],
+            },
+        }
+    )
+
+
+async def test_a_ringcentral_call_is_the_mapped_extensions_reps_on_the_contacts_deal_counted_once(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A RingCentral admin subscribes the webhook to the account's telephony sessions with the
+    tenant's verification token; the subscription's validation request is echoed. Ana's
+    extension (mapped to rep-1) calls Bo; every status change comes as a notification, the
+    hang-up twice (a redelivery). Then Bo calls the main number, the front desk (an extension
+    nobody maps) answers and transfers him to Ana. Each session is one call on Bo's deal, Ana's
+    (not the deal owner's, rep-2), counted once with its talk time: the desk's hang-up looked like
+    the end of the second call, published first, then retracted by the call with Ana."""
+    ana = {"extension": "62944090008", "line": "+16505551234", "name": "Ana Seller"}
+    desk = {"extension": "62944090001", "line": "+16505550100", "name": "Front Desk"}
+    keys = await setup_tenant(db_engine, {**TENANT_SETTINGS, "rep_aliases": {ana["extension"]: "rep-1"}})
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    crm = GLOBEX_CALLS_CRM
+    out, into = "s-outbound-1", "s-inbound-1"
+    outbound = [
+        _ringcentral(1, "2026-11-20T15:00:00Z", out, code="Setup", party_id="p-1", **ana),
+        _ringcentral(2, "2026-11-20T15:00:12Z", out, code="Answered", party_id="p-1", **ana),
+        _ringcentral(
+            3, "2026-11-20T15:05:12Z", out, code="Disconnected", reason="CallFinished", party_id="p-1", **ana
+        ),
+    ]
+    inbound = [
+        _ringcentral(
+            1, "2026-11-20T16:00:00Z", into, code="Answered", party_id="p-d", direction="Inbound", **desk
+        ),
+        _ringcentral(
+            2,
+            "2026-11-20T16:00:30Z",
+            into,
+            code="Disconnected",
+            reason="BlindTransfer",
+            party_id="p-d",
+            direction="Inbound",
+            **desk,
+        ),
+        _ringcentral(
+            3, "2026-11-20T16:00:40Z", into, code="Answered", party_id="p-a", direction="Inbound", **ana
+        ),
+        _ringcentral(
+            4, "2026-11-20T16:10:00Z", into, code="Disconnected", party_id="p-a", direction="Inbound", **ana
+        ),
+    ]
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "metrics")
+    ) as stack:
+        token = "7c1e0f4a-2b9d-4e8f-a6c3-5d0b1e2f3a4b"
+        validation = await stack.ingest.post(
+            "/v1/webhooks/ringcentral/acme", content=b"", headers={"Validation-Token": token}
+        )
+        assert (validation.status_code, validation.headers.get("validation-token")) == (200, token)
+        unverified = await stack.ingest.post("/v1/webhooks/ringcentral/acme", content=outbound[-1])
+        assert unverified.status_code == 401
+        assert unverified.json()["errors"] == [
+            {"in": "header", "field": "verification-token", "reason": "missing"}
+        ]
+        synced = await stack.ingest.post(
+            "/v1/crm/sync",
+            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
+            headers=auth,
+        )
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, crm)
+        answers = [await _deliver(stack, "ringcentral", body) for body in [*outbound, outbound[-1], *inbound]]
+        ids = {
+            str(activity_id_for(TENANT, "ringcentral", out)): "outbound",
+            str(activity_id_for(TENANT, "ringcentral", into)): "inbound",
+        }
+        await eventually(
+            lambda: _contributions(db_engine, ids, "talk_seconds"),
+            lambda found: found["inbound"].talk_seconds == 600,
+            60,
+            "the transferred call with Ana",
+        )
+        await drained(kafka_settings)
+        found = await _contributions(
+            db_engine, ids, "status, rep_id, deal_id, contact_ids, dials, connects, talk_seconds"
+        )
+        async with db_engine.connect() as conn:
+            rollups = {
+                tuple(r)
+                for r in await conn.execute(
+                    text(
+                        "SELECT entity_id, dials, connects, talk_seconds FROM metric_rollups WHERE tenant_id = :t "
+                        "AND level = 'rep' AND granularity = 'day' AND period_start = '2026-11-20'"
+                    ),
+                    {"t": TENANT},
+                )
+            }
+    # Nothing until a session is finished; the redelivered hang-up is a duplicate; the desk's
+    # hang-up published the call once, Ana's published it again (a new revision).
+    assert [(a["accepted"], a["duplicates"]) for a in answers] == [
+        (0, 0),
+        (0, 0),
+        (1, 0),
+        (1, 1),
+        (0, 0),
+        (1, 0),
+        (0, 0),
+        (1, 0),
+    ]
+    assert {name: tuple(r)[1:] for name, r in found.items()} == {
+        "outbound": ("attributed", "rep-1", "deal-1", ["con-1"], 1, 1, 300),
+        "inbound": ("attributed", "rep-1", "deal-1", ["con-1"], 0, 0, 600),
+    }
+    assert {r for r in rollups if any(r[1:])} == {("rep-1", 1, 1, 900)}

@@ -48,7 +48,7 @@ async def test_a_vendor_issued_secret_is_registered_listed_masked_and_the_old_on
     assert valid[0] == VENDOR_TOKEN
     assert len(valid) == 2
     everything = (await gateway.get("/v1/webhook-secrets", headers=bearer(keys.admin))).json()["items"]
-    assert len(everything) == 10  # nine sources at creation, one more for twilio
+    assert len(everything) == 11  # ten sources at creation, one more for twilio
     # Audited, the secret masked.
     [entry] = (await gateway.get("/v1/audit", headers=bearer(keys.admin))).json()["items"]
     assert (entry["action"], entry["target"]) == ("webhook_secret.set", "webhook_secret:twilio")

@@ -49,6 +49,7 @@ SECRETS: dict[str, tuple[str, str]] = {
     "google-calendar": (WHSEC, WHSEC_OLD),
     "microsoft-graph": (WHSEC, WHSEC_OLD),
     "gmail": (WHSEC, WHSEC_OLD),
+    "ringcentral": ("ringcentral-verification-token-current", "ringcentral-verification-token-previous"),
 }
 ORGANIZATION_ID = "00D5j00000ABCDEEA2"
 TENANT_SETTINGS: dict[str, Any] = {
@@ -110,6 +111,8 @@ def sign(source: str, body: bytes, secret: str, timestamp: int = NOW_SECONDS) ->
             "content-type": "application/x-www-form-urlencoded",
             "x-twilio-signature": base64.b64encode(digest).decode(),
         }
+    if source == "ringcentral":
+        return {"content-type": "application/json", "verification-token": secret}
     if source == "zoom":
         signature = _hmac256(secret.encode(), f"v0:{timestamp}:".encode() + body).hex()
         return {"x-zm-signature": f"v0={signature}", "x-zm-request-timestamp": str(timestamp)}

@@ -19,7 +19,16 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 
 from .ingest_integration_support import FIXTURES, SECRETS, ingest_client, setup_tenant, sign, url_for
 
-JSON_SOURCES = ("aircall", "calendly", "gmail", "google-calendar", "hubspot", "microsoft-graph", "zoom")
+JSON_SOURCES = (
+    "aircall",
+    "calendly",
+    "gmail",
+    "google-calendar",
+    "hubspot",
+    "microsoft-graph",
+    "ringcentral",
+    "zoom",
+)
 
 
 def string_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -207,6 +207,11 @@ FORGED = {
         {"webhook-id": "msg_1", "webhook-timestamp": str(NOW_SECONDS), "webhook-signature": "v1,bm9wZQ=="},
         "webhook-signature",
     ),
+    "ringcentral": (
+        fixture("ringcentral", "session.disconnected.json"),
+        {"verification-token": "guessed"},
+        "verification-token",
+    ),
 }
 
 

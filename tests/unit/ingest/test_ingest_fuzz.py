@@ -33,6 +33,8 @@ headers = st.dictionaries(
             "webhook-id",
             "webhook-timestamp",
             "webhook-signature",
+            "validation-token",
+            "verification-token",
         ]
     ),
     st.text(max_size=60),

@@ -33,6 +33,7 @@ def test_registry_holds_every_source_with_a_version() -> None:
         "google-calendar",
         "hubspot",
         "microsoft-graph",
+        "ringcentral",
         "salesforce",
         "twilio",
         "zoom",

@@ -42,6 +42,9 @@ FORGED: dict[str, WebhookRequest] = {
         fixture("gmail", "message.json"),
         {"webhook-id": "msg_1", "webhook-timestamp": str(NOW_SECONDS), "webhook-signature": "v1,bm9wZQ=="},
     ),
+    "ringcentral": make_request(
+        fixture("ringcentral", "session.disconnected.json"), {"verification-token": "guessed"}
+    ),
 }
 
 

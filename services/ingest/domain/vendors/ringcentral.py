@@ -1,0 +1,402 @@
+"""RingCentral telephony session notifications (JSON webhooks), authenticated by the
+``Verification-Token`` header.
+
+Three kinds of request reach this endpoint:
+
+* the subscription's validation request: a ``Validation-Token`` header and no body, answered
+  ``200`` with the same header (RingCentral creates the subscription only then);
+* telephony session notifications (event filter ``/restapi/v1.0/account/~/telephony/sessions``,
+  or an extension's ``.../extension/{id}/telephony/sessions``): ``{uuid, event, timestamp,
+  subscriptionId, ownerId, body: {telephonySessionId, sequence, eventTime, parties: [...]}}``;
+* any other notification of the subscription: acknowledged and listed as ignored.
+
+A notification tells one status change of a call's parties (``Setup``, ``Proceeding``,
+``Answered``, ``VoiceMail``, ``Disconnected``, ...), at ``eventTime``, numbered by ``sequence``,
+and carries no call length: RingCentral's guide computes talk time from the times between status
+changes, gathered per ``telephonySessionId`` and ordered by ``sequence``. So the adapter returns
+each notification as a :class:`RingCentralEvent`, and ingest folds them into the session kept in
+``webhook_state`` (:func:`fold_ringcentral_session`, like Twilio's legs), publishing the call once
+every party of the session is disconnected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from libs.common.contracts.activities import (
+    NO_CRM_REFERENCES,
+    ActivityIn,
+    ActivityKind,
+    CrmReferences,
+    Direction,
+    Outcome,
+    Participant,
+    ParticipantRole,
+)
+from libs.common.contracts.fields import SafeStr
+from services.ingest.domain.normalize import (
+    JsonObject,
+    duration_between,
+    load_json_object,
+    make_participant,
+    parse_iso_datetime,
+    unique_participants,
+    validation_to_rejection,
+)
+from services.ingest.domain.signatures import any_secret_matches, require_header, require_secrets
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    HandshakeResponse,
+    TenantWebhookConfig,
+    WebhookRejected,
+    WebhookRequest,
+)
+
+SOURCE = "ringcentral"
+VALIDATION_HEADER = "validation-token"
+VERIFICATION_HEADER = "verification-token"
+#: Header fields a refusal names, also when the header is missing (a problem's ``"in": "header"``).
+TOKEN_HEADERS = frozenset({VALIDATION_HEADER, VERIFICATION_HEADER})
+#: RingCentral refuses a validation answer above 1,024 bytes, headers included; a token is a
+#: header value, so it must be printable ASCII without spaces (a CR or LF would split the answer).
+MAX_VALIDATION_TOKEN = 256
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")
+#: The account-level and the extension-level telephony session event filters (query ignored).
+TELEPHONY_SESSIONS = re.compile(
+    r"^/restapi/v1\.0/account/[^/?]+(?:/extension/[^/?]+)?/telephony/sessions(?:\?.*)?$"
+)
+MAX_PARTIES = 100
+DIRECTIONS: dict[str, Direction] = {"Inbound": Direction.INBOUND, "Outbound": Direction.OUTBOUND}
+#: A party that left the call: ``Gone`` moved to another session (a call flip, a park pickup).
+FINISHED = frozenset({"Disconnected", "Gone"})
+#: ``status.reason`` of a ``Disconnected`` party whose call never rang anyone.
+BUSY_REASONS = frozenset({"TargetBusy"})
+FAILED_REASONS = frozenset(
+    {
+        "InvalidNumber",
+        "InternationalDisabled",
+        "DestinationBlocked",
+        "NotEnoughFunds",
+        "NoSuchUser",
+        "InternalError",
+    }
+)
+
+
+def validation_token(request: WebhookRequest) -> str | None:
+    """The subscription's validation request: a ``Validation-Token`` header and an empty body
+    (a notification may carry the header too, with its body)."""
+    token = request.headers.get(VALIDATION_HEADER)
+    return token if token is not None and not request.body.strip() else None
+
+
+@dataclass(frozen=True, slots=True)
+class RingCentralAdapter:
+    """The validation handshake, and telephony session notifications as events to fold."""
+
+    source: str = SOURCE
+    version: str = "ringcentral/1"
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], config: TenantWebhookConfig) -> None:
+        # The validation request proves nothing and is echoed for any tenant id alike (as Graph's).
+        if validation_token(request) is not None:
+            return
+        require_secrets(secrets)
+        token = require_header(request, VERIFICATION_HEADER)
+        if not any_secret_matches(secrets, [token], lambda s: s):
+            raise WebhookRejected(401, VERIFICATION_HEADER, "does not match")
+
+    def parse(
+        self, request: WebhookRequest, config: TenantWebhookConfig, secrets: Sequence[str] = ()
+    ) -> AdapterResult:
+        token = validation_token(request)
+        if token is not None:
+            token = token.strip()
+            if not token or len(token) > MAX_VALIDATION_TOKEN or not _TOKEN.match(token):
+                raise WebhookRejected(
+                    422,
+                    VALIDATION_HEADER,
+                    f"expected 1 to {MAX_VALIDATION_TOKEN} printable characters without spaces",
+                )
+            return AdapterResult(
+                handshake=HandshakeResponse(200, "text/plain", b"", {"Validation-Token": token})
+            )
+        envelope = load_json_object(request.body)
+        event = envelope.req_str("event")
+        if not TELEPHONY_SESSIONS.match(event):
+            return AdapterResult(ignored=(f"{event}: not a telephony session event",))
+        body = envelope.req_obj("body")
+        parties = body.objs("parties")
+        if not parties:
+            return AdapterResult(ignored=(f"{body.field('parties')}: no party to tell of",))
+        if len(parties) > MAX_PARTIES:
+            raise WebhookRejected(422, body.field("parties"), f"more than {MAX_PARTIES} parties")
+        fields = {
+            "session_id": body.req_str("telephonySessionId"),
+            "sequence": body.req_int("sequence"),
+            "event_time": parse_iso_datetime(body.req_str("eventTime"), body.field("eventTime")),
+            "parties": tuple(_party(p, config) for p in parties),
+        }
+        try:
+            notification = RingCentralEvent.model_validate(fields)
+        except ValidationError as error:  # an id with a control character, a negative sequence...
+            raise validation_to_rejection("body", error) from None
+        return AdapterResult(ringcentral_events=(notification,))
+
+
+class RingCentralParty(BaseModel):
+    """One party of a call (a RingCentral extension's endpoint: a rep's phone, a call queue, an
+    IVR) as one notification tells it. ``from`` and ``to`` are seen from the party: an
+    ``Outbound`` party's own line is ``from``, an ``Inbound`` one's is ``to``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    party_id: SafeStr = Field(min_length=1, max_length=256)
+    direction: Direction
+    status: SafeStr = Field(min_length=1, max_length=64)
+    reason: SafeStr | None = Field(default=None, max_length=64)
+    extension_id: SafeStr | None = Field(default=None, max_length=256)
+    #: The rep the tenant maps the extension to (``rep_aliases``), if any.
+    rep_id: str | None = None
+    #: The party's own line (the tenant's side of the call) and the number at the other end.
+    line: Participant | None = None
+    counterpart: Participant | None = None
+
+
+class RingCentralEvent(BaseModel):
+    """One telephony session notification: the fold's input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: SafeStr = Field(min_length=1, max_length=256)
+    sequence: int = Field(ge=0, le=2**62)
+    event_time: datetime
+    parties: tuple[RingCentralParty, ...]
+    #: An excluded person was on the call (not kept): the call is never emitted.
+    excluded: bool = False
+
+
+def _party(party: JsonObject, config: TenantWebhookConfig) -> RingCentralParty:
+    region = config.default_phone_region
+    raw_direction = party.req_str("direction")
+    direction = DIRECTIONS.get(raw_direction)
+    if direction is None:
+        raise WebhookRejected(422, party.field("direction"), "expected Inbound or Outbound")
+    status = party.req_obj("status")
+    own_key, other_key = ("from", "to") if direction is Direction.OUTBOUND else ("to", "from")
+    own, other = party.opt_obj(own_key), party.opt_obj(other_key)
+    own_role, other_role = (
+        (ParticipantRole.CALLER, ParticipantRole.CALLEE)
+        if direction is Direction.OUTBOUND
+        else (ParticipantRole.CALLEE, ParticipantRole.CALLER)
+    )
+    extension_id = party.opt_str("extensionId") or (own.opt_str("extensionId") if own is not None else None)
+    fields = {
+        "party_id": party.req_str("id"),
+        "direction": direction,
+        "status": status.req_str("code"),
+        "reason": status.opt_str("reason"),
+        "extension_id": extension_id,
+        "rep_id": config.rep_aliases.get(extension_id) if extension_id else None,
+        "line": _line(own, own_role, region),
+        "counterpart": _counterpart(other, other_role, region),
+    }
+    try:
+        return RingCentralParty.model_validate(fields)
+    except ValidationError as error:
+        raise validation_to_rejection(party.path, error) from None
+
+
+def _counterpart(other: JsonObject | None, role: ParticipantRole, region: str) -> Participant | None:
+    """The number at the other end: a number that is none is a 422 naming it, unless that end is
+    another extension of the account (an internal call dialled by its short number), which is
+    the tenant's side and left out as a line is."""
+    if other is None:
+        return None
+    if other.has("extensionId") or other.has("extensionNumber"):
+        return _line(other, role, region)
+    return make_participant(
+        role=role, field=other.field("phoneNumber"), region=region, phone=other.opt_str("phoneNumber")
+    )
+
+
+def _line(own: JsonObject | None, role: ParticipantRole, region: str) -> Participant | None:
+    """The party's own number, named after its extension: a number that is none (an extension
+    dialled by its short number) is left out, the call keeps its extension's rep and other side;
+    a name that cannot be one (a control character) is left out, the number kept."""
+    if own is None:
+        return None
+    phone = own.opt_str("phoneNumber")
+    for name in (own.opt_str("name"), None):
+        try:
+            return make_participant(
+                role=role, field=own.field("phoneNumber"), region=region, phone=phone, name=name
+            )
+        except WebhookRejected:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------- the session fold
+
+
+class RingCentralPartyState(BaseModel):
+    """What the session keeps of one party: its latest notification, and when it answered and
+    hung up (facts that later notifications never undo)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    party: RingCentralParty
+    #: The sequence of the notification ``party`` comes from, and of the first one naming it.
+    sequence: int
+    first_sequence: int
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    voicemail: bool = False
+
+
+class RingCentralSessionState(BaseModel):
+    """A telephony session so far; stored as JSON in ``webhook_state``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str
+    parties: dict[str, RingCentralPartyState] = Field(default_factory=dict)
+    #: The earliest ``eventTime`` seen: the call's start (its first ringing).
+    started_at: datetime
+    excluded: bool = False
+    #: Revision of the last activity emitted; a re-emission always goes higher.
+    emitted_revision: int = 0
+
+
+def fold_ringcentral_session(
+    state: RingCentralSessionState | None, event: RingCentralEvent
+) -> tuple[RingCentralSessionState, ActivityIn | None]:
+    """Merge one notification into the session; emit the call when the session is finished
+    (every party ``Disconnected`` or ``Gone``) and what it says of the call changed.
+
+    Notifications may arrive in any order: a party keeps its status of the highest sequence, the
+    earliest answer and the latest hang-up. A redelivered notification changes nothing and emits
+    nothing. Each emission is a new revision of one activity, the ``telephonySessionId``: a
+    session that looked finished (a rep transferred the caller) and goes on emits again.
+    """
+    current = state or RingCentralSessionState(session_id=event.session_id, started_at=event.event_time)
+    parties = dict(current.parties)
+    for party in event.parties:
+        parties[party.party_id] = _merged(parties.get(party.party_id), party, event)
+    merged = current.model_copy(
+        update={
+            "parties": parties,
+            "started_at": min(current.started_at, event.event_time),
+            "excluded": current.excluded or event.excluded,
+        }
+    )
+    revision = current.emitted_revision + 1
+    activity = session_call(merged, revision)
+    if activity is None or activity == session_call(current, revision):
+        return merged, None
+    return merged.model_copy(update={"emitted_revision": revision}), activity
+
+
+def _merged(
+    known: RingCentralPartyState | None, party: RingCentralParty, event: RingCentralEvent
+) -> RingCentralPartyState:
+    answered = event.event_time if party.status == "Answered" else None
+    ended = event.event_time if party.status in FINISHED else None
+    if known is None:
+        return RingCentralPartyState(
+            party=party,
+            sequence=event.sequence,
+            first_sequence=event.sequence,
+            answered_at=answered,
+            ended_at=ended,
+            voicemail=party.status == "VoiceMail",
+        )
+    newer = event.sequence > known.sequence
+    return RingCentralPartyState(
+        party=party if newer else known.party,
+        sequence=max(known.sequence, event.sequence),
+        first_sequence=min(known.first_sequence, event.sequence),
+        answered_at=_earliest(known.answered_at, answered),
+        ended_at=_latest(known.ended_at, ended),
+        voicemail=known.voicemail or party.status == "VoiceMail",
+    )
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(a, b) if a is not None and b is not None else a or b
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(a, b) if a is not None and b is not None else a or b
+
+
+def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | None:
+    """The finished session as one call (None while a party is still on it, or nobody in it has
+    a number).
+
+    Its direction is its first party's (the caller's side for an outbound call, the line that
+    rang for an inbound one); it is connected when a party answered, from the first answer to the
+    last hang-up of a party that answered; else a voicemail when it went to voicemail, busy or
+    failed when RingCentral says why it ended so, else not answered (a missed call). Its people
+    are the parties' own lines (those who answered first, in answer order: the rep a call was
+    transferred to comes after the one who took it) and the numbers at the other end. Its rep is
+    the mapped extension (``rep_aliases``) of the last party who answered, else of the first
+    mapped party: a front desk that transfers the caller to a rep makes the call that rep's.
+    """
+    parties = sorted(state.parties.values(), key=lambda p: (p.first_sequence, p.party.party_id))
+    if state.excluded or not parties or any(p.party.status not in FINISHED for p in parties):
+        return None
+    answered = sorted((p for p in parties if p.answered_at is not None), key=_answer_order)
+    others = [p for p in parties if p.answered_at is None]
+    participants = unique_participants(
+        [
+            *(p.party.line for p in [*answered, *others]),
+            *(p.party.counterpart for p in parties),
+        ]
+    )[:500]
+    if not participants:
+        return None
+    rep_id = next((p.party.rep_id for p in reversed(answered) if p.party.rep_id), None) or next(
+        (p.party.rep_id for p in parties if p.party.rep_id), None
+    )
+    duration = 0
+    if answered:
+        first_answer = answered[0].answered_at
+        assert first_answer is not None
+        duration = duration_between(first_answer, max((p.ended_at or first_answer) for p in answered))
+    return ActivityIn(
+        source=SOURCE,
+        external_id=state.session_id,
+        kind=ActivityKind.CALL,
+        direction=parties[0].party.direction,
+        outcome=_outcome(parties, bool(answered)),
+        occurred_at=state.started_at,
+        duration_seconds=duration,
+        participants=participants,
+        revision=revision,
+        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+    )
+
+
+def _answer_order(party: RingCentralPartyState) -> tuple[datetime, int]:
+    assert party.answered_at is not None
+    return party.answered_at, party.first_sequence
+
+
+def _outcome(parties: Sequence[RingCentralPartyState], answered: bool) -> Outcome:
+    if answered:
+        return Outcome.CONNECTED
+    if any(p.voicemail for p in parties):
+        return Outcome.VOICEMAIL
+    reasons = {p.party.reason for p in parties}
+    if reasons & BUSY_REASONS:
+        return Outcome.BUSY
+    if reasons & FAILED_REASONS:
+        return Outcome.FAILED
+    return Outcome.NO_ANSWER
