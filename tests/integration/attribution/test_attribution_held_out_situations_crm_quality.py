@@ -64,6 +64,8 @@ SHARED_INBOX = "sales@seller.example"
 REPS = [
     {"entity_type": "rep", "id": "rep-ana", "name": "Ana Lopez", "emails": [ANA], "phones": [ANA_LINE]},
     {"entity_type": "rep", "id": "rep-ben", "name": "Ben Cole", "emails": [BEN]},
+    # Cy's user record was created from her tagged sign-up address.
+    {"entity_type": "rep", "id": "rep-cy", "name": "Cy Young", "emails": ["cy+sf@seller.example"]},
 ]
 
 
@@ -233,6 +235,7 @@ def _activities() -> list[dict[str, Any]]:
         _mail("r1-alias-domain", "ana@seller-mail.example", ["oli@orbit.example"], "Launch"),
         _mail("r2-ben-name", "ben.cole@seller.example", ["dina.dupont@dupont.example"], "Quick question"),
         _mail("r3-upper-dot", "ANA@Seller.Example.", ["gus@glacier.example"], "Ice"),
+        _mail("r4-rep-listed-tag", "cy@seller.example", ["oli@orbit.example"], "Launch"),
         _mail("rr-before-close", ANA, ["rae@radiant.example"], "Checking in", at="2026-10-12T10:00:00Z"),
         _mail("rr-after-close", "rae@radiant.example", [ANA], "Checking in", at="2026-10-28T10:00:00Z"),
         _mail("o-before", "quinn@quasar.example", [SHARED_INBOX], "Question", at="2026-11-05T10:00:00Z"),
@@ -346,6 +349,8 @@ async def test_a_messy_crm_duplicates_tags_domains_and_deals_handed_over_credit_
         "r1-alias-domain": ("attributed", "deal-n", [], "acc-n", "rep-ana", 1),
         "r2-ben-name": ("attributed", "deal-d1-a", [], "acc-d1", "rep-ben", 1),
         "r3-upper-dot": ("attributed", "deal-d4-a", [], "acc-d4", "rep-ana", 1),
+        # A rep whose record lists her tagged address writes from her mailbox: hers.
+        "r4-rep-listed-tag": ("attributed", "deal-n", [], "acc-n", "rep-cy", 1),
         # Won on the 20th, renewal created on the 21st: before, the original (a close call with the
         # renewal about to be created; labelled attributed, see the module's note); after, the renewal.
         "rr-before-close": ("ambiguous", "deal-r-orig", ["deal-r-ren"], "acc-r", "rep-ana", 1),
