@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution import test_attribution_held_out_situations_vendors as hs
 from tests.integration.attribution.test_attribution_held_out_situations_calls import ANA_LINE, _call, _sync
 from tests.integration.attribution.test_attribution_held_out_situations_mail import (
     ANA,
@@ -56,6 +57,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_mail imp
     _meeting,
 )
 from tests.integration.pipeline_support import drained
+from tests.integration.polling import references_landed
 from tests.integration.quarter.quarter_support import Tenant, configure, get, new_tenant, post
 
 LATER = "2026-10-05T00:00:00Z"
@@ -409,4 +411,82 @@ async def test_two_tenants_with_one_crm_read_national_phones_in_their_own_region
         # Xenon is the other tenant's customer: nothing here.
         "uk-other-tenants-domain": ("unmatched", None, [], None, "rep-ana", 1),
         "us-e164": ("unmatched", None, [], None, "rep-ana", 1),
+    }
+
+
+# --- The same person twice over in HubSpot: a second address, a tagged one, an acquired domain ---
+
+
+def _hs_world() -> list[dict[str, Any]]:
+    """HubSpot's records as a sync job posts them: Nimbus (with the domain of Apex, which it
+    bought, among its additional domains); Cam, whose record keeps her former employer's address
+    and her personal one in ``hs_additional_emails``; Pia, stored with the tag of the form she
+    filled in; a deal of Ana's for each."""
+    nimbus = hs._company("6601", "Nimbus", "www.nimbus-hs.example")
+    nimbus["properties"]["hs_additional_domains"] = "apexhs.example"
+    cam = hs._contact("9901", "6601", "cam@nimbus-hs.example")
+    cam["properties"]["hs_additional_emails"] = "cam@oldjob-hs.example;Cam.Home@gmail.com"
+    return [
+        hs._owner("7701", "Ana.Seller@acme.example", "Ana", "Seller"),
+        nimbus,
+        cam,
+        hs._contact("9902", "6601", "Pia+HubSpot@Nimbus-HS.example"),
+        hs._hs_deal("4401", "Nimbus Cloud", "6601", "7701", "2026-09-01T09:00:00.000Z", "9901"),
+        hs._hs_deal("4402", "Nimbus Edge", "6601", "7701", "2026-10-01T09:00:00.000Z", "9902"),
+    ]
+
+
+def _to_ana(external_id: str, sender: str) -> dict[str, Any]:
+    return _mail(external_id, sender, [hs.ANA], "Hello")
+
+
+async def test_hubspot_contacts_second_and_tagged_addresses_and_a_companys_acquired_domain(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    tenant = await hs._tenant(db_engine)
+    activities = [
+        _to_ana("hs-primary", "cam@nimbus-hs.example"),
+        _to_ana("hs-second-work", "cam@oldjob-hs.example"),
+        _to_ana("hs-second-personal", "cam.home@gmail.com"),
+        _to_ana("hs-tagged", "pia@nimbus-hs.example"),
+        {
+            **_mail("hs-acquired", hs.ANA, ["zed@apexhs.example"], "Hello"),
+            "direction": "outbound",
+            "outcome": "sent",
+        },
+    ]
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "gateway")
+    ) as stack:
+        roster = [{"updated_at": "2026-10-01T00:00:00Z", **e} for e in hs.ROSTER]
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "hr", "entities": roster}, headers=tenant.ingest
+        )
+        assert synced.status_code == 202, synced.text
+        await hs._deliver(stack, "hubspot", hs.dumps(_hs_world()))
+        landed = [
+            {"entity_type": k, "id": i}
+            for k, i in [
+                ("rep", "7701"),
+                ("account", "6601"),
+                ("contact", "9901"),
+                ("contact", "9902"),
+                ("deal", "4401"),
+                ("deal", "4402"),
+            ]
+        ]
+        await references_landed(db_engine, tenant.tenant_id, landed)
+        await post(stack, tenant, *activities)
+        await drained(kafka_settings, metrics_runs=False)
+        found = await _read(stack, tenant, activities)
+
+    assert found == {
+        "hs-primary": ("attributed", "4401", [], "6601", "rep-ana", 1),
+        # Cam's additional addresses are hers: her deal, not her former employer's or nobody's.
+        "hs-second-work": ("attributed", "4401", [], "6601", "rep-ana", 1),
+        "hs-second-personal": ("attributed", "4401", [], "6601", "rep-ana", 1),
+        # Pia's record holds her tagged address: her own mail is hers.
+        "hs-tagged": ("attributed", "4402", [], "6601", "rep-ana", 1),
+        # Someone at the acquired company's domain: Nimbus, whose two deals are Ana's: a close call.
+        "hs-acquired": ("ambiguous", "4402", ["4401"], "6601", "rep-ana", 1),
     }
