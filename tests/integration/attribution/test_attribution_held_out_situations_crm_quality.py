@@ -56,6 +56,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_mail imp
     _mail,
     _meeting,
 )
+from tests.integration.ingest.ingest_integration_support import dumps
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import references_landed
 from tests.integration.quarter.quarter_support import Tenant, configure, get, new_tenant, post
@@ -404,7 +405,7 @@ async def test_two_tenants_with_one_crm_read_national_phones_in_their_own_region
 
     assert uk_synced["warnings"] == []
     # The US tenant cannot read a number typed without its country: kept unread, named.
-    assert [w["field"] for w in us_synced["warnings"]] == ["entities.3.phones.0"]
+    assert [w["field"] for w in us_synced["warnings"]] == ["entities.4.phones.0"]
     assert found == {
         "uk-e164": ("attributed", "deal-w", [], "acc-w", "rep-ana", 1),
         "uk-national": ("attributed", "deal-w", [], "acc-w", "rep-ana", 1),
@@ -463,7 +464,7 @@ async def test_hubspot_contacts_second_and_tagged_addresses_and_a_companys_acqui
             "/v1/crm/sync", json={"source": "hr", "entities": roster}, headers=tenant.ingest
         )
         assert synced.status_code == 202, synced.text
-        await hs._deliver(stack, "hubspot", hs.dumps(_hs_world()))
+        await hs._deliver(stack, "hubspot", dumps(_hs_world()))
         landed = [
             {"entity_type": k, "id": i}
             for k, i in [
