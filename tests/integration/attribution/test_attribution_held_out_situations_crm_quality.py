@@ -306,6 +306,22 @@ async def test_a_messy_crm_duplicates_tags_domains_and_deals_handed_over_credit_
         await drained(kafka_settings, metrics_runs=False)
         edited = ("d1-mail", "r2-ben-name", "n-mail", "n-call", "n-rep-tag", "r1-alias-domain")
         after_edits = await _read(stack, tenant, [a for a in activities if a["external_id"] in edited])
+        # The admin cleans up the duplicates: Dina's web-form copy deleted, Gus's phone-only copy
+        # merged into his record (the CRM sends the merged copy only, as a merge notification does).
+        await _sync(
+            stack,
+            db_engine,
+            tenant,
+            {"entity_type": "contact", "id": "con-d1b", "deleted": True},
+            {
+                **_contact("con-d4b", None, phones=("415-555-0131",), name="Gus Berg"),
+                "merged_into": "con-d4a",
+            },
+            updated_at="2026-11-26T00:00:00Z",
+        )
+        await drained(kafka_settings, metrics_runs=False)
+        cleaned = ("d1-mail", "r2-ben-name", "d4-call")
+        after_cleanup = await _read(stack, tenant, [a for a in activities if a["external_id"] in cleaned])
 
     assert synced["warnings"] == []
     assert found == {
@@ -366,6 +382,13 @@ async def test_a_messy_crm_duplicates_tags_domains_and_deals_handed_over_credit_
     }
     # No new version for edits that change no evidence.
     assert after_edits == {name: found[name] for name in edited}
+    # Deleting a copy without a role changes nothing; merging the phone-only copy into Gus's record
+    # makes his number his: the call is re-decided on his deal.
+    assert after_cleanup == {
+        "d1-mail": found["d1-mail"],
+        "r2-ben-name": found["r2-ben-name"],
+        "d4-call": ("attributed", "deal-d4-a", [], "acc-d4", "rep-ana", 2),
+    }
 
 
 def _region_world() -> list[dict[str, Any]]:
@@ -383,8 +406,17 @@ async def test_two_tenants_with_one_crm_read_national_phones_in_their_own_region
 ) -> None:
     uk = await _tenant(db_engine, "acme-uk", "GB")
     us = await _tenant(db_engine, "acme", "US")
+    # A Berlin tenant that never set a phone region: its time zone's country reads its numbers.
+    de = await new_tenant(db_engine, "acme-de", "Europe/Berlin")
     uk_calls = [_dial("uk-e164", "+442079460958"), _dial("uk-national", "020 7946 0958")]
     us_calls = [_dial("us-e164", "+442079460958")]
+    de_calls = [_dial("de-e164", "+493012345678"), _dial("de-national", "030 12345678")]
+    berlin = [
+        *REPS,
+        _account("acc-b", "Berliner", "berliner.example"),
+        _contact("con-b", "acc-b", "bea@berliner.example", phones=("030 12345678",)),
+        _deal("deal-b", "acc-b", "Berliner - Messe", "con-b"),
+    ]
     uk_mail = [_mail("uk-other-tenants-domain", ANA, ["zed@xenon.example"], "Intro")]
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "gateway")
@@ -398,12 +430,18 @@ async def test_two_tenants_with_one_crm_read_national_phones_in_their_own_region
             _account("acc-x", "Xenon", "xenon.example"),
             _deal("deal-x", "acc-x", "Xenon - Lamps"),
         )
+        de_synced = await _sync(stack, db_engine, de, *berlin)
         await post(stack, uk, *uk_calls, *uk_mail)
         await post(stack, us, *us_calls)
+        await post(stack, de, *de_calls)
         await drained(kafka_settings, metrics_runs=False)
-        found = {**await _read(stack, uk, [*uk_calls, *uk_mail]), **await _read(stack, us, us_calls)}
+        found = {
+            **await _read(stack, uk, [*uk_calls, *uk_mail]),
+            **await _read(stack, us, us_calls),
+            **await _read(stack, de, de_calls),
+        }
 
-    assert uk_synced["warnings"] == []
+    assert uk_synced["warnings"] == de_synced["warnings"] == []
     # The US tenant cannot read a number typed without its country: kept unread, named.
     assert [w["field"] for w in us_synced["warnings"]] == ["entities.4.phones.0"]
     assert found == {
@@ -412,6 +450,8 @@ async def test_two_tenants_with_one_crm_read_national_phones_in_their_own_region
         # Xenon is the other tenant's customer: nothing here.
         "uk-other-tenants-domain": ("unmatched", None, [], None, "rep-ana", 1),
         "us-e164": ("unmatched", None, [], None, "rep-ana", 1),
+        "de-e164": ("attributed", "deal-b", [], "acc-b", "rep-ana", 1),
+        "de-national": ("attributed", "deal-b", [], "acc-b", "rep-ana", 1),
     }
 
 
