@@ -99,16 +99,17 @@ GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
 def mailbox_forms(addresses: Iterable[str]) -> list[str]:
-    """Each address lower-cased, then the Gmail mailbox of those that are Gmail addresses written
-    another way (``jo.doe@gmail.com`` is also ``jodoe@gmail.com``): how a CRM record's addresses
-    are held, so that mail from any spelling of the mailbox finds it. A ``+tag`` stays: an address
-    a record lists with its tag is held as listed."""
+    """Each address lower-cased, then the mailbox of those written another way
+    (``mailbox_address``): how a CRM record's addresses are held, so that mail from any spelling
+    of the mailbox finds it. A Gmail address is also its mailbox (``jo.doe@gmail.com`` is also
+    ``jodoe@gmail.com``), and an address a record lists with its ``+tag`` (the one a web form was
+    filled in with, ``pia+crm@plume.example``) is held as listed and as the mailbox it delivers to
+    (``pia@plume.example``), so the person's own mail, and mail to another tag of hers, finds her."""
     held = [a.lower() for a in addresses]
     for address in tuple(held):
-        if address.endswith(("@gmail.com", "@googlemail.com")) and "+" not in address:
-            mailbox = mailbox_address(address)
-            if mailbox is not None and mailbox not in held:
-                held.append(mailbox)
+        mailbox = mailbox_address(address)
+        if mailbox is not None and mailbox not in held:
+            held.append(mailbox)
     return held
 
 

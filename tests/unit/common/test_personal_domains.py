@@ -104,13 +104,28 @@ def test_a_plus_tag_and_gmails_dots_are_read_off_its_mailbox(address: str, mailb
     assert mailbox_address(address) == mailbox
 
 
-def test_a_records_gmail_addresses_are_held_also_as_their_mailboxes() -> None:
-    listed = ("Jo.Doe@Gmail.com", "jo@buyer.example", "max.x+crm@gmail.com", "amy@googlemail.com")
+def test_a_records_gmail_and_tagged_addresses_are_held_also_as_their_mailboxes() -> None:
+    """A tagged address a record lists (the one a web form was filled in with) is held as listed
+    and as its mailbox (before: as listed only, so the person's own untagged mail missed her)."""
+    listed = (
+        "Jo.Doe@Gmail.com",
+        "jo@buyer.example",
+        "max.x+crm@gmail.com",
+        "amy@googlemail.com",
+        "Pia+CRM@plume.example",
+        "lee@buyer.example",
+        "lee+deals@buyer.example",
+    )
     assert mailbox_forms(listed) == [
         "jo.doe@gmail.com",
         "jo@buyer.example",
         "max.x+crm@gmail.com",
         "amy@googlemail.com",
+        "pia+crm@plume.example",
+        "lee@buyer.example",
+        "lee+deals@buyer.example",
         "jodoe@gmail.com",
+        "maxx@gmail.com",
         "amy@gmail.com",
+        "pia@plume.example",
     ]

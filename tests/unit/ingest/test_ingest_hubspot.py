@@ -465,3 +465,18 @@ def test_a_companys_additional_domains_are_its_domains_too() -> None:
     (account,) = adapter.parse(make_request(dumps([company]), url=URL), CONFIG).entities
     assert isinstance(account, AccountV1)
     assert account.domains == ("globex.example", "globex.co.uk", "globex.de")
+
+
+def test_a_contacts_additional_emails_are_its_emails_too() -> None:
+    """HubSpot keeps a contact's other addresses (a former employer's, a personal one) in
+    ``hs_additional_emails``, ``;``-separated: each is hers (before, only ``email`` was read, and
+    her mail from the others was nobody's)."""
+    contact = next(
+        item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "contacts"
+    )
+    contact["properties"]["hs_additional_emails"] = (
+        "Bo@OldJob.example; not an address;bo.buyer@globex.example;Bo Buyer <bo.home@gmail.com>"
+    )
+    (read,) = adapter.parse(make_request(dumps([contact]), url=URL), CONFIG).entities
+    assert isinstance(read, ContactV1)
+    assert read.emails == ("bo.buyer@globex.example", "bo@oldjob.example", "bo.home@gmail.com")

@@ -603,6 +603,14 @@ def _engagement(
     ), ""
 
 
+def _contact_emails(properties: JsonObject) -> tuple[str, ...]:
+    """A contact's ``email``, then the others HubSpot keeps in ``hs_additional_emails``
+    (``;``-separated: a former employer's, a personal one), each read as an address once; one
+    that cannot be read is left out."""
+    listed = [properties.opt_str("email"), *(properties.opt_str("hs_additional_emails") or "").split(";")]
+    return tuple(dict.fromkeys(e for raw in listed if raw and (e := normalize_email(raw))))
+
+
 def _contact_name(properties: JsonObject) -> str | None:
     names = [n for n in (properties.opt_str("firstname"), properties.opt_str("lastname")) if n]
     return " ".join(names)[:256] or None
@@ -636,14 +644,13 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
         )
     properties = item.req_obj("properties")
     if object_type == "contacts":
-        email = normalize_email(properties.opt_str("email"))
         phones = read_phones((properties.opt_str(k) for k in ("phone", "mobilephone")), region)
         return ContactV1(
             id=object_id,
             updated_at=updated_at,
             deleted=deleted,
             name=_contact_name(properties) or "",
-            emails=(email,) if email else (),
+            emails=_contact_emails(properties),
             phones=phones.phones,
             raw_phones=phones.raw_phones,
             phone_extensions=phones.phone_extensions,
