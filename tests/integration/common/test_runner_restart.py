@@ -181,11 +181,12 @@ async def test_the_replay_group_resumes_after_a_partial_replay_and_returned_lett
 
 
 async def wait_for_letters(settings: KafkaSettings, expected: int) -> list[Any]:
-
     async def letters_now() -> list[Any]:
         return await inspect_dead_letters(settings, ACTIVITY_INGESTED, limit=1000)
 
-    letters = await eventually(letters_now, lambda got: len(got) >= expected, 60, f"{expected} dead letters")
+    letters: list[Any] = await eventually(
+        letters_now, lambda got: len(got) >= expected, 60, f"{expected} dead letters"
+    )
     assert len(letters) == expected, f"{len(letters)} letters, expected {expected}"
     return letters
 
