@@ -66,7 +66,7 @@ async def test_add_shows_the_backfill_until_done_then_list_pause_resume(
         assert "connected 2 mailbox(es)" in added.output
         assert f"gmail {ANA}" in added.output
         assert "5 fetched, ok" in added.output
-        assert len(await activities(db_engine, "gmail", 5)) == 5
+        assert len(await activities(db_engine, kafka_settings, "gmail", 5)) == 5
         # The key is stored encrypted and never printed.
         async with db_engine.connect() as conn:
             stored = await conn.scalar(text("SELECT credentials_encrypted FROM connector_connections"))
