@@ -7,8 +7,6 @@ counts one can check by hand.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import date
 from typing import Any
 
@@ -19,7 +17,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.metrics.adapters import digests
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_json, references_landed
 
 T0 = "2026-10-01T00:00:00Z"
 WEEK = "2026-11-09"
@@ -121,22 +119,13 @@ async def _week_score(client: httpx.AsyncClient, team: str, key: str) -> float:
 
 async def _until_scored(client: httpx.AsyncClient, key: str, expected: float, deadline_s: float = 60) -> None:
     """The region's week reaches ``expected`` (the CRM and every dial have flowed through)."""
-    deadline = time.monotonic() + deadline_s
-    seen = None
-    for _ in range(int(deadline_s / 0.3)):
-        response = await client.get(
-            f"/v1/teams/team-region/scores?granularity=week&from={WEEK}&to={WEEK}",
-            headers={"Authorization": f"Bearer {key}"},
-        )
-        if response.status_code == 200:
-            periods = response.json()["periods"]
-            seen = periods[0]["score"] if periods else None
-            if seen == expected:
-                return
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"region week score {seen}, expected {expected}")
+    await poll_json(
+        client,
+        f"/v1/teams/team-region/scores?granularity=week&from={WEEK}&to={WEEK}",
+        {"Authorization": f"Bearer {key}"},
+        lambda body: bool(body["periods"]) and body["periods"][0]["score"] == expected,
+        deadline_s,
+    )
 
 
 def _board(body: dict[str, Any]) -> list[tuple[int, str, float]]:

@@ -8,8 +8,6 @@ gateway serves: same last activity, same engaged contacts, flagged exactly when 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,7 +21,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.metrics.refresher import refresh_tenant
 from spm.demo import generate_demo
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_rows, references_landed
 
 TODAY = date(2026, 11, 30)
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -93,25 +91,17 @@ def _extra() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return entities, calls
 
 
-async def _count(engine: AsyncEngine, sql: str) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
-
-
 async def _until_absorbed(engine: AsyncEngine, expected: int, deadline_s: float = 240) -> None:
     """Every accepted activity has an attribution and a metrics contribution of that version."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        done = await _count(
-            engine,
-            "SELECT count(*) FROM attributions a JOIN metric_contributions m "
-            "ON m.tenant_id = a.tenant_id AND m.activity_id = a.activity_id AND m.version = a.version "
-            "WHERE a.tenant_id = 'demo'",
-        )
-        if done == expected:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"metrics absorbed {done} of {expected} activities")
+    await poll_rows(
+        engine,
+        "SELECT count(*) FROM attributions a JOIN metric_contributions m "
+        "ON m.tenant_id = a.tenant_id AND m.activity_id = a.activity_id AND m.version = a.version "
+        "WHERE a.tenant_id = 'demo'",
+        {},
+        lambda rows: rows == [(expected,)],
+        deadline_s,
+    )
 
 
 async def _timeline(gateway: httpx.AsyncClient, key: str, deal_id: str) -> dict[str, Any]:

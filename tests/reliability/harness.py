@@ -36,7 +36,7 @@ from libs.common.kafka.clients import create_topics, end_offsets
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, Topic
-from tests.integration.polling import references_landed
+from tests.integration.polling import eventually, references_landed
 
 SECRET_KEY = "reliability-secret-key"  # a fixture value, never a real secret
 REPS = 25
@@ -601,14 +601,9 @@ class Pipeline:
     async def settle(self, expected: int, deadline_s: float = 300) -> None:
         """Wait until the rollups hold every activity and both groups committed everything."""
         await self.wait_for(COUNTED, expected, deadline_s)
-        deadline = time.monotonic() + 60
-        lag: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            lag = await self.committed_lag()
-            if not any(lag.values()):
-                return
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"consumers did not commit to the end within 60s: lag {lag}")
+        await eventually(
+            self.committed_lag, lambda lag: not any(lag.values()), 60, "consumers committing to the end (lag)"
+        )
 
     async def rollups(self) -> Cells:
         engine = make_engine(self.db, "reliability")

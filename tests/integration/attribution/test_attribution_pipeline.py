@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +19,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ATTRIBUTION_OVERRIDDEN
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_json, poll_rows, references_landed
 
 T0 = "2026-11-01T00:00:00Z"
 REP_AND_ACCOUNT: list[dict[str, Any]] = [
@@ -70,20 +67,6 @@ async def _post(client: httpx.AsyncClient, path: str, key: str, body: dict[str, 
     assert response.status_code == 202, response.text
 
 
-async def _until(
-    engine: AsyncEngine, query: str, done: Callable[[list[Any]], bool], deadline_s: float = 60
-) -> list[Any]:
-    deadline = time.monotonic() + deadline_s
-    rows: list[Any] = []
-    while time.monotonic() < deadline:
-        async with engine.connect() as conn:
-            rows = list(await conn.execute(text(query)))
-        if done(rows):
-            return rows
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not reached within {deadline_s}s; last rows: {rows}")
-
-
 def _rollups(level: str) -> str:
     """Day figures per entity: a rep's from its rollups; a deal's or an account's, credited on the
     contributions but kept as no rollup (``definitions.STORED_LEVELS``), summed from those."""
@@ -121,7 +104,7 @@ async def test_an_email_that_arrives_before_its_contact_and_deal_is_rematched_an
             keys["ingest"],
             {"activities": [_email("m-early", "bo@buyer.example", "2026-11-02T16:00:00Z")]},
         )
-        [first] = await _until(db_engine, contributions, lambda rows: len(rows) == 1)
+        [first] = await poll_rows(db_engine, contributions, {}, lambda rows: len(rows) == 1)
         assert tuple(first) == (1, "account_only", "rep-1", None, 1)
 
         contact = {
@@ -139,7 +122,7 @@ async def test_an_email_that_arrives_before_its_contact_and_deal_is_rematched_an
         await _post(
             stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": [contact, *deals]}
         )
-        [second] = await _until(db_engine, contributions, lambda rows: bool(rows) and rows[0].version == 2)
+        [second] = await poll_rows(db_engine, contributions, {}, lambda rows: bool(rows) and rows[0][0] == 2)
         assert tuple(second) == (2, "attributed", "rep-1", "deal-1", 1)
         body = await _poll_gateway(stack.gateway, keys["read"])
 
@@ -165,18 +148,13 @@ async def test_an_email_that_arrives_before_its_contact_and_deal_is_rematched_an
 
 
 async def _poll_gateway(gateway: httpx.AsyncClient, key: str) -> Any:
-    deadline = time.monotonic() + 60
-    body: Any = None
-    while time.monotonic() < deadline:
-        response = await gateway.get(
-            "/v1/reps/rep-1/scores?granularity=day", headers={"Authorization": f"Bearer {key}"}
-        )
-        if response.status_code == 200:
-            body = response.json()
-            if body["periods"]:
-                return body
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"gateway had no period within 60s; last body: {body}")
+    """Rep-1's day scores once they have a period."""
+    return await poll_json(
+        gateway,
+        "/v1/reps/rep-1/scores?granularity=day",
+        {"Authorization": f"Bearer {key}"},
+        lambda body: bool(body["periods"]),
+    )
 
 
 async def _produce_override(kafka: KafkaSettings, command: AttributionOverriddenV1) -> None:
@@ -225,7 +203,7 @@ async def test_a_manual_override_survives_crm_changes_that_rematch_its_neighbour
             _email("m-next", "dee@buyer.example", "2026-11-02T11:00:00Z"),
         ]
         await _post(stack.ingest, "/v1/events", keys["ingest"], {"activities": emails})
-        rows = await _until(db_engine, current, lambda rows: len(rows) == 2)
+        rows = await poll_rows(db_engine, current, {}, lambda rows: len(rows) == 2)
         assert [tuple(r)[1:] for r in rows] == [
             (1, "ambiguous", "deal-2", False),
             (1, "ambiguous", "deal-2", False),
@@ -242,17 +220,18 @@ async def test_a_manual_override_survives_crm_changes_that_rematch_its_neighbour
                 reason="renewal kick-off",
             ),
         )
-        await _until(db_engine, current, lambda rows: rows[0].version == 2)
+        await poll_rows(db_engine, current, {}, lambda rows: rows[0][1] == 2)
         # deal-1 is tombstoned: the neighbour (ambiguous, deal-1 among its secondaries) is re-matched.
         tombstone = _deal(
             "deal-1", "2026-10-01T00:00:00Z", [], deleted=True, updated_at="2026-11-06T00:00:00Z"
         )
         await _post(stack.ingest, "/v1/crm/sync", keys["ingest"], {"source": "test", "entities": [tombstone]})
-        rows = await _until(db_engine, current, lambda rows: rows[1].version == 2)
-        contributions = await _until(
+        rows = await poll_rows(db_engine, current, {}, lambda rows: rows[1][1] == 2)
+        contributions = await poll_rows(
             db_engine,
             "SELECT activity_id, version, deal_id FROM metric_contributions WHERE tenant_id = 'acme' ORDER BY version",
-            lambda rows: len(rows) == 2 and all(r.version == 2 for r in rows),
+            {},
+            lambda rows: len(rows) == 2 and all(r[1] == 2 for r in rows),
         )
     assert [tuple(r) for r in rows] == [
         (overridden, 2, "attributed", "deal-1", True),

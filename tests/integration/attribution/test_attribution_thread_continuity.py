@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_rows, references_landed
 
-from .test_attribution_pipeline import REP_AND_ACCOUNT, T0, _deal, _post, _until
+from .test_attribution_pipeline import REP_AND_ACCOUNT, T0, _deal, _post
 
 #: Amy is on deal-1 only; Pat (procurement) on both deals; neither deal is Ana's, so nothing
 #: but a contact's role or the thread tells them apart.
@@ -64,7 +64,7 @@ async def test_a_tied_reply_continues_the_deal_its_thread_was_attributed_to(
         await references_landed(db_engine, "acme", BUYING_GROUP)
         opening = _mail("m-open", "ana@seller.example", "amy@buyer.example", "2026-11-02T10:00:00Z", "t-1")
         await _post(stack.ingest, "/v1/events", keys["ingest"], {"activities": [opening]})
-        [first] = await _until(db_engine, current, lambda rows: len(rows) == 1)
+        [first] = await poll_rows(db_engine, current, {}, lambda rows: len(rows) == 1)
         assert tuple(first) == ("m-open", 1, "attributed", "deal-1", [], "rep-1", "contact_role")
 
         # A later batch: the thread's attribution comes back from PostgreSQL, not from memory.
@@ -73,8 +73,8 @@ async def test_a_tied_reply_continues_the_deal_its_thread_was_attributed_to(
             _mail("m-alone", "pat@buyer.example", "ana@seller.example", "2026-11-03T09:30:00Z", None),
         ]
         await _post(stack.ingest, "/v1/events", keys["ingest"], {"activities": replies})
-        rows = await _until(db_engine, current, lambda rows: len(rows) == 3)
-        credited = await _until(db_engine, contributions, lambda rows: sum(r[1] for r in rows) == 3)
+        rows = await poll_rows(db_engine, current, {}, lambda rows: len(rows) == 3)
+        credited = await poll_rows(db_engine, contributions, {}, lambda rows: sum(r[1] for r in rows) == 3)
 
     assert [tuple(r) for r in rows] == [
         ("m-open", 1, "attributed", "deal-1", [], "rep-1", "contact_role"),

@@ -91,13 +91,15 @@ def _email_message(message_id: str, task_id: str, modified: str, *, deleted: boo
 
 
 async def _mails(engine: AsyncEngine, ids: dict[uuid.UUID, str], done: Any) -> dict[str, tuple[Any, ...]]:
-    """Per mail (by name): what attribution holds of it and what metrics counted, once ``done``."""
+    """Per mail (by name): what attribution holds of it and what metrics counted, once ``done``.
+    A mail shows once metrics counted the version attribution holds (not an older one)."""
     rows = await poll_rows(
         engine,
         "SELECT a.activity_id, a.external_id, a.direction, a.revision, t.status, t.rep_id, t.deal_id, "
         "t.explanation->>'rule_path', c.emails_sent, c.emails_received "
         "FROM activities a JOIN attributions t USING (tenant_id, activity_id) "
-        "JOIN metric_contributions c USING (tenant_id, activity_id) "
+        "JOIN metric_contributions c ON c.tenant_id = t.tenant_id AND c.activity_id = t.activity_id "
+        "AND c.version = t.version "
         "WHERE a.tenant_id = :t AND a.source = 'salesforce' ORDER BY a.external_id",
         {"t": TENANT},
         lambda rows: done({ids[r[0]]: r[1:] for r in rows if r[0] in ids}),
@@ -140,7 +142,9 @@ async def test_a_salesforce_email_message_gives_its_task_the_direction_once_in_e
             "salesforce",
             _email_message("02s5j00000Ab3AaAAJ", task_first, "2026-11-21T08:00:00.000Z", deleted=True),
         )
-        retracted = await _mails(db_engine, ids, lambda rows: rows["task first"][3] == "excluded")
+        retracted = await _mails(
+            db_engine, ids, lambda rows: len(rows) == 2 and rows["task first"][3] == "excluded"
+        )
     assert counted == {
         "message first": (
             message_first,
@@ -187,9 +191,11 @@ async def test_a_hubspot_engagement_deleted_in_hubspot_is_retracted_by_its_nativ
         _notification("object.deletion", 40150001, objectTypeId="0-46", changeFlag="DELETED"),
         _notification("object.restore", 40120002, objectTypeId="0-48", changeFlag="RESTORED"),
     ]
+    # A row once metrics counted the version attribution holds.
     query = (
         "SELECT t.version, t.status, t.rep_id, t.explanation->>'rule_path', c.emails_sent "
-        "FROM attributions t JOIN metric_contributions c USING (tenant_id, activity_id) "
+        "FROM attributions t JOIN metric_contributions c ON c.tenant_id = t.tenant_id "
+        "AND c.activity_id = t.activity_id AND c.version = t.version "
         "WHERE t.tenant_id = :t AND t.activity_id = :a"
     )
     async with in_process_stack(

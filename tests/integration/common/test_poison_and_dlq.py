@@ -23,6 +23,7 @@ from libs.common.kafka.runner import BatchHandler, ConsumedMessage, ConsumerRunn
 from libs.common.settings import KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
+from tests.integration.polling import eventually
 
 from .conftest import NOW, activity_message
 from .poison_messages import call_message
@@ -81,12 +82,15 @@ def runner_for(
 
 async def run_until(runner: ConsumerRunner, done: Any, deadline_s: float = 60) -> None:
     task = asyncio.create_task(runner.run())
-    for _ in range(int(deadline_s * 10)):
-        if done() or task.done():
-            break
-        await asyncio.sleep(0.1)
-    runner.stop()
-    await task
+
+    async def reached() -> bool:
+        return bool(done()) or task.done()
+
+    try:
+        await eventually(reached, bool, deadline_s, "the runner reaching the condition or stopping")
+    finally:
+        runner.stop()
+        await task
     assert done(), "condition not met"
 
 
@@ -250,15 +254,8 @@ async def test_replay_republishes_once_commits_after_acks_and_caps_replays(
 
 
 async def wait_until(measure: Any, expected: int, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    value = -1
-    while time.monotonic() < deadline:
-        value = await measure()
-        if value >= expected:
-            assert value == expected
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"expected {expected}, still {value} after {deadline_s}s")
+    value = await eventually(measure, lambda got: got >= expected, deadline_s, f"reaching {expected}")
+    assert value == expected
 
 
 def spm(settings: KafkaSettings, *args: str) -> subprocess.CompletedProcess[str]:

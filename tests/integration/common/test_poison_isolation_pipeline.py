@@ -8,8 +8,6 @@ Each is dead-lettered with its error, and everything else is committed. Another 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +23,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, Topic
 from tests.integration.metrics.metrics_support import attributed, envelope_of
+from tests.integration.polling import eventually
 
 from .poison_messages import (
     NUL_EXTERNAL_ID,
@@ -68,18 +67,22 @@ async def acme_day(engine: AsyncEngine) -> dict[str, Any]:
 async def settled(
     kafka_settings: KafkaSettings, engine: AsyncEngine, counts: list[int], rollup: dict[str, Any]
 ) -> dict[str, list[DeadLetter]]:
-    """The dead letters per input topic once their counts and acme's day are as expected (or after 90 s)."""
-    deadline = time.monotonic() + 90
-    letters: dict[str, list[DeadLetter]] = {}
-    while time.monotonic() < deadline:
+    """The dead letters per input topic once their counts and acme's day are as expected (within 90 s)."""
+
+    async def letters_and_day() -> tuple[dict[str, list[DeadLetter]], dict[str, Any]]:
         letters = {
             t.name: await dead_letters(kafka_settings, t)
             for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
         }
-        if [len(v) for v in letters.values()] == counts and await acme_day(engine) == rollup:
-            break
-        await asyncio.sleep(0.5)
-    return letters
+        return letters, await acme_day(engine)
+
+    found: tuple[dict[str, list[DeadLetter]], dict[str, Any]] = await eventually(
+        letters_and_day,
+        lambda got: [len(v) for v in got[0].values()] == counts and got[1] == rollup,
+        90,
+        f"dead letters {counts} per input topic and acme's day",
+    )
+    return found[0]
 
 
 async def test_poison_from_one_tenant_goes_to_the_dlq_while_another_tenants_batch_commits_exactly(

@@ -9,8 +9,6 @@ tenant's settings: its messages are dead-lettered naming the setting, outside th
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +21,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from tests.integration.polling import eventually
 
 from .poison_messages import Message, call_message, crm_for_one_rep, produce
 
@@ -66,16 +65,20 @@ async def test_a_policy_window_no_date_survives_parks_only_its_tenant(
     await produce(kafka_settings, (CRM_ENTITY_CHANGED, crm), (ACTIVITY_INGESTED, activities))
 
     expected = [("rep-1", DAY.date(), ACME_CALLS, ACME_CALLS * 120)]
-    letters: list[DeadLetter] = []
+
+    async def letters_and_rollup() -> tuple[list[DeadLetter], list[tuple[object, ...]]]:
+        letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=1000)
+        return letters, await acme_rollup(db_engine)
+
     async with in_process_stack(
         kafka_settings, database_settings, services=("attribution", "metrics")
     ) as stack:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            letters = await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=1000)
-            if len(letters) >= FAR_CALLS and await acme_rollup(db_engine) == expected:
-                break
-            await asyncio.sleep(0.5)
+        letters, _ = await eventually(
+            letters_and_rollup,
+            lambda got: len(got[0]) >= FAR_CALLS and got[1] == expected,
+            90,
+            f"{FAR_CALLS} dead letters and acme's rollup",
+        )
         app = stack.apps["attribution"]
         # Before the fix the DLQ limit had stopped it here.
         assert not app.state.consumer_task.done()

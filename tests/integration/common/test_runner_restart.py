@@ -9,7 +9,6 @@ stopped on every call in one group as well; it must resume where the previous ca
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from libs.common.kafka.runner import ConsumedMessage, ConsumerRunner, Rejected
 from libs.common.settings import KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
+from tests.integration.polling import eventually
 
 from .conftest import activity_message
 
@@ -181,13 +181,12 @@ async def test_the_replay_group_resumes_after_a_partial_replay_and_returned_lett
 
 
 async def wait_for_letters(settings: KafkaSettings, expected: int) -> list[Any]:
-    deadline = time.monotonic() + 60
-    letters: list[Any] = []
-    while time.monotonic() < deadline:
-        letters = await inspect_dead_letters(settings, ACTIVITY_INGESTED, limit=1000)
-        if len(letters) >= expected:
-            break
-        await asyncio.sleep(0.1)
+    async def letters_now() -> list[Any]:
+        return await inspect_dead_letters(settings, ACTIVITY_INGESTED, limit=1000)
+
+    letters: list[Any] = await eventually(
+        letters_now, lambda got: len(got) >= expected, 60, f"{expected} dead letters"
+    )
     assert len(letters) == expected, f"{len(letters)} letters, expected {expected}"
     return letters
 

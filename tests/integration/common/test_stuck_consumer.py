@@ -8,10 +8,8 @@ commits, readiness is green and the gauges drop to zero.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +24,7 @@ from libs.common.kafka.service import consumer_app
 from libs.common.settings import CommonSettings, DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_INGESTED
+from tests.integration.polling import eventually
 
 from .conftest import activity_message
 
@@ -49,15 +48,6 @@ class DatabaseDown:
 def gauge(name: str, partition: int) -> float | None:
     labels = {"service": SERVICE, "topic": "activity-ingested", "partition": str(partition)}
     return REGISTRY.get_sample_value(name, labels)
-
-
-async def eventually(check: Callable[[], Any], what: str, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {deadline_s}s: {what}")
 
 
 async def test_a_consumer_retrying_a_transient_failure_turns_not_ready_and_reports_lag_and_age(
@@ -106,18 +96,25 @@ async def test_a_consumer_retrying_a_transient_failure_turns_not_ready_and_repor
                 "consumer": False,
             }
 
-        await eventually(not_ready, "/readyz 503 with only the consumer check failing")
+        await eventually(not_ready, bool, 60, "/readyz 503 with only the consumer check failing")
         await eventually(
-            lambda: _async(gauge("spm_consumer_lag_messages", 0) == 5), "lag 5 on partition 0 while stuck"
+            lambda: _async(gauge("spm_consumer_lag_messages", 0) == 5),
+            bool,
+            60,
+            "lag 5 on partition 0 while stuck",
         )
         await eventually(
             lambda: _async((gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0) > 0),
+            bool,
+            60,
             "an oldest-message age while stuck",
         )
         first_age = gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0
         # The gauge is refreshed from the broker while the batch is stuck: it grows.
         await eventually(
             lambda: _async((gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) or 0.0) > first_age),
+            bool,
+            60,
             "the oldest-message age growing while stuck",
         )
         assert (REGISTRY.get_sample_value("spm_consumer_retrying_seconds", {"service": SERVICE}) or 0) > 0
@@ -128,12 +125,14 @@ async def test_a_consumer_retrying_a_transient_failure_turns_not_ready_and_repor
         async def ready() -> bool:
             return (await client.get("/readyz")).status_code == 200
 
-        await eventually(ready, "/readyz 200 after the database came back")
+        await eventually(ready, bool, 60, "/readyz 200 after the database came back")
         await eventually(
             lambda: _async(
                 gauge("spm_consumer_lag_messages", 0) == 0
                 and gauge("spm_consumer_oldest_unprocessed_age_seconds", 0) == 0
             ),
+            bool,
+            60,
             "lag and age back to 0",
         )
         assert handler.handled == [f"stuck-{i}" for i in range(5)]

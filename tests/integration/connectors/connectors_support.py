@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ from services.connectors.adapters.microsoft import MicrosoftSessions
 from services.connectors.adapters.store import MailboxStore
 from services.connectors.handlers import SyncDeps
 from services.connectors.settings import ConnectorsOptions
+from tests.integration.pipeline_support import drained
+from tests.integration.polling import eventually
 
 from .google_fake import FakeGoogle, serving
 from .graph_fake import LOGIN, FakeGraph
@@ -157,17 +158,18 @@ async def make_due(db: AsyncEngine) -> None:
 
 async def activities(
     db: AsyncEngine,
+    kafka: KafkaSettings,
     source: str,
     expected: int,
     within: float = 60.0,
     until: Callable[[list[dict[str, Any]]], bool] = lambda rows: True,
 ) -> list[dict[str, Any]]:
-    """The tenant's activities of ``source`` once ``expected`` are there and ``until`` holds (and a moment more)."""
-    deadline = asyncio.get_running_loop().time() + within
-    rows: list[dict[str, Any]] = []
-    while asyncio.get_running_loop().time() < deadline:
+    """The tenant's activities of ``source`` once ``expected`` are there and ``until`` holds, and
+    attribution took everything ingest published (anything published twice would show)."""
+
+    async def stored() -> list[dict[str, Any]]:
         async with db.connect() as conn:
-            rows = [
+            return [
                 dict(r._mapping)
                 for r in await conn.execute(
                     text(
@@ -178,11 +180,12 @@ async def activities(
                     {"t": TENANT, "s": source},
                 )
             ]
-        if len(rows) >= expected and until(rows):
-            break
-        await asyncio.sleep(0.2)
-    # Anything published twice would have landed by now too.
-    await asyncio.sleep(1.0)
+
+    rows: list[dict[str, Any]] = await eventually(
+        stored, lambda got: len(got) >= expected and until(got), within, f"{expected} activities of {source}"
+    )
+    # Anything published twice has landed too.
+    await drained(kafka, metrics_runs=False)
     async with db.connect() as conn:
         count = await conn.scalar(
             text("SELECT count(*) FROM activities WHERE tenant_id = :t AND source = :s"),

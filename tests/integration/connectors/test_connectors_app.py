@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 
 import httpx
@@ -16,6 +14,7 @@ from services.connectors.adapters.store import MailboxStore
 from services.connectors.app import create_app
 from services.connectors.handlers import connect_mailboxes
 from services.connectors.settings import ConnectorsOptions, ConnectorsSettings
+from tests.integration.polling import eventually
 
 from .connectors_support import TENANT, setup_tenant
 
@@ -56,19 +55,21 @@ async def test_the_process_serves_health_and_exports_lag_by_provider_only(
     ):
         assert (await client.get("/healthz")).json() == {"status": "ok", "service": "connectors"}
         assert (await client.get("/readyz")).json() == {"ready": True, "checks": {"database": True}}
-        calendar: list[str] = []
-        deadline = time.monotonic() + 60  # the loop's first pass; it returns as soon as it shows
-        while time.monotonic() < deadline:
+
+        async def lag_lines() -> list[str]:
             metrics = (await client.get("/metrics")).text
-            lines = [line for line in metrics.splitlines() if line.startswith("spm_connector_lag_seconds{")]
-            calendar = [
+            return [line for line in metrics.splitlines() if line.startswith("spm_connector_lag_seconds{")]
+
+        def of_calendar(lines: list[str]) -> list[str]:
+            return [
                 line
                 for line in lines
                 if line.startswith('spm_connector_lag_seconds{provider="google-calendar"}')
             ]
-            if calendar:
-                break
-            await asyncio.sleep(0.05)
+
+        # The loop's first pass; it returns as soon as it shows.
+        lines = await eventually(lag_lines, lambda got: bool(of_calendar(got)), 60, "the calendar's lag")
+        calendar = of_calendar(lines)
         # Labelled by provider only (other tests of the session may have added other providers).
         assert all(
             line.startswith('spm_connector_lag_seconds{provider="') and line.count("=") == 1 for line in lines

@@ -15,6 +15,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import TEST_SECRET_KEY
 from services.connectors.handlers import sync_due
 from spm.commands.connectors import register
+from tests.integration.polling import eventually
 
 from .connectors_support import TENANT, activities, harness, now_utc
 
@@ -52,19 +53,20 @@ async def test_add_shows_the_backfill_until_done_then_list_pause_resume(
             "--users", f"{ANA},{BO}", "--backfill-days", "3",
         ]  # fmt: skip
         adding = asyncio.create_task(asyncio.to_thread(CliRunner().invoke, _cli(), args, env=env))
+
         # The connectors process (here: one pass of its loop) does the backfill the CLI displays.
-        while True:
+        async def mailboxes() -> int:
             async with db_engine.connect() as conn:
-                if await conn.scalar(text("SELECT count(*) FROM connector_mailboxes")) == 2:
-                    break
-            await asyncio.sleep(0.1)
+                return int(await conn.scalar(text("SELECT count(*) FROM connector_mailboxes")) or 0)
+
+        await eventually(mailboxes, lambda count: count == 2, 60, "`connectors add` connecting 2 mailboxes")
         assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 5]
         added = await adding
         assert added.exit_code == 0, added.output
         assert "connected 2 mailbox(es)" in added.output
         assert f"gmail {ANA}" in added.output
         assert "5 fetched, ok" in added.output
-        assert len(await activities(db_engine, "gmail", 5)) == 5
+        assert len(await activities(db_engine, kafka_settings, "gmail", 5)) == 5
         # The key is stored encrypted and never printed.
         async with db_engine.connect() as conn:
             stored = await conn.scalar(text("SELECT credentials_encrypted FROM connector_connections"))

@@ -102,7 +102,7 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         assert state[ANA]["subscription_id"] == "projects/acme-project/topics/spm-gmail"
         assert fake.watches[ANA] == {"topicName": "projects/acme-project/topics/spm-gmail"}
         assert h.sleeps == [1.0]
-        rows = await activities(db_engine, "gmail", 6)
+        rows = await activities(db_engine, kafka_settings, "gmail", 6)
         assert [(r["external_id"], r["direction"], r["outcome"]) for r in rows] == [
             ("<a-1@mail.example>", "inbound", "received"),
             ("<a-2@mail.example>", "outbound", "sent"),
@@ -135,7 +135,7 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         assert accepted.status_code == 204
         results = await sync_due(h.deps)
         assert [r.fetched for r in results] == [2]  # only Ana was due
-        rows = await activities(db_engine, "gmail", 8)
+        rows = await activities(db_engine, kafka_settings, "gmail", 8)
         assert len(rows) == 8
         assert fake.grants[ANA] == 2
 
@@ -144,7 +144,7 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
             await h.ingest.post(f"/v1/push/gmail/{TENANT}?token={token}", content=push)
         ).status_code == 204
         assert [r.fetched for r in await sync_due(h.deps)] == [0]
-        assert len(await activities(db_engine, "gmail", 8)) == 8
+        assert len(await activities(db_engine, kafka_settings, "gmail", 8)) == 8
 
         # History expired: a full resync lists the window again and ingest adds nothing.
         fake.expire_history(ANA)
@@ -159,13 +159,13 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
         state = await _state(db_engine)
         assert state[ANA]["cursor"] == str(fake.history_id)
         assert state[ANA]["full_sync_since"] is None
-        assert len(await activities(db_engine, "gmail", 8)) == 8
+        assert len(await activities(db_engine, kafka_settings, "gmail", 8)) == 8
 
         # Cy's delegation is granted: the next attempt (after its backoff) catches up.
         fake.forbidden.clear()
         await make_due(db_engine)
         assert sorted(r.fetched for r in await sync_due(h.deps)) == [0, 0, 1]
-        assert len(await activities(db_engine, "gmail", 9)) == 9
+        assert len(await activities(db_engine, kafka_settings, "gmail", 9)) == 9
         assert (await _state(db_engine))[CY]["failures"] == 0
 
 
@@ -232,7 +232,7 @@ async def test_a_stopped_backfill_resumes_at_its_saved_page(
             2,
             1,
         )
-        assert len(await activities(db_engine, "gmail", 2)) == 2
+        assert len(await activities(db_engine, kafka_settings, "gmail", 2)) == 2
 
         await make_due(db_engine)
         [resumed] = await sync_due(h.deps)
@@ -240,4 +240,4 @@ async def test_a_stopped_backfill_resumes_at_its_saved_page(
         listings = [dict(params).get("pageToken") for op, _, params in fake.requests if op == "messages.list"]
         assert listings == [None, "2", "2", "4"]  # the refused call, then resumed where it stopped
         assert [op for op, _, _ in fake.requests].count("profile") == 1
-        assert len(await activities(db_engine, "gmail", 5)) == 5
+        assert len(await activities(db_engine, kafka_settings, "gmail", 5)) == 5

@@ -90,7 +90,7 @@ async def test_calendar_backfill_watch_push_replay_410_and_a_refused_calendar(
         assert first[1] == (5, "")
         # The quota 403 backed off by the doubling schedule, the 429 by its Retry-After.
         assert h.sleeps == [0.5, 2.0]
-        rows = await activities(db_engine, "google-calendar", 5)
+        rows = await activities(db_engine, kafka_settings, "google-calendar", 5)
         assert [(r["external_id"], r["outcome"], r["thread_id"], r["subject"]) for r in rows] == [
             ("call", "held", None, "Meeting call"),
             ("demo", "held", None, "Meeting demo"),
@@ -122,7 +122,7 @@ async def test_calendar_backfill_watch_push_replay_410_and_a_refused_calendar(
         pushed = await h.ingest.post(f"/v1/push/google-calendar/{TENANT}", headers=channel)
         assert pushed.status_code == 204
         assert [r.fetched for r in await sync_due(h.deps)] == [1]
-        rows = await activities(db_engine, "google-calendar", 5, until=_next_cancelled)
+        rows = await activities(db_engine, kafka_settings, "google-calendar", 5, until=_next_cancelled)
         assert [r["outcome"] for r in rows if r["external_id"] == "next"] == ["cancelled"]
 
         # Replayed: nothing new. A wrong token: refused.
@@ -144,6 +144,6 @@ async def test_calendar_backfill_watch_push_replay_410_and_a_refused_calendar(
         results = await sync_due(h.deps)
         assert [r.error for r in results] == [None]
         assert results[0].fetched == 1  # "call", the one event ending since a day before the last success
-        rows = await activities(db_engine, "google-calendar", 5)
+        rows = await activities(db_engine, kafka_settings, "google-calendar", 5)
         assert len(rows) == 5
         assert [r["outcome"] for r in rows if r["external_id"] == "next"] == ["cancelled"]

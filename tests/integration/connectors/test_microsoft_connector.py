@@ -136,7 +136,7 @@ async def test_microsoft_mail_and_calendar_end_to_end(
         ]
         assert h.sleeps == [3.0]
         assert graph.grants == 2  # one app token per connection, reused across its mailboxes
-        rows = await activities(db_engine, "microsoft-graph", 7)
+        rows = await activities(db_engine, kafka_settings, "microsoft-graph", 7)
         assert [
             (r["external_id"], r["kind"], r["direction"], r["outcome"], r["thread_id"]) for r in rows
         ] == [
@@ -185,7 +185,7 @@ async def test_microsoft_mail_and_calendar_end_to_end(
         assert (await h.ingest.post(PUSH, content=orjson.dumps(change))).status_code == 202
         assert [r.fetched for r in await sync_due(h.deps)] == [1]
         assert graph.grants == 3
-        assert len(await activities(db_engine, "microsoft-graph", 8)) == 8
+        assert len(await activities(db_engine, kafka_settings, "microsoft-graph", 8)) == 8
 
         # Replayed: nothing new.
         assert (await h.ingest.post(PUSH, content=orjson.dumps(change))).status_code == 202
@@ -212,4 +212,4 @@ async def test_microsoft_mail_and_calendar_end_to_end(
         assert [r.error for r in results_after_410] == [None]
         assert results_after_410[0].fetched == 2  # m-new and m-sent, both within the last day
         graph.expired.clear()
-        assert len(await activities(db_engine, "microsoft-graph", 8)) == 8
+        assert len(await activities(db_engine, kafka_settings, "microsoft-graph", 8)) == 8

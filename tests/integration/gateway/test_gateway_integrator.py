@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +11,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.crm_support import ana_on_team_a
+from tests.integration.polling import poll_json
 
 from .gateway_support import bearer
 
@@ -104,13 +103,12 @@ async def test_a_sync_job_sees_when_its_data_is_visible_and_reads_the_crm_back(
         )
         assert posted.status_code == 202, posted.text
 
-        deadline = time.monotonic() + 60
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = (await stack.gateway.get("/v1/pipeline/status", headers=bearer(keys["read"]))).json()
-            if status["up_to_date"] and status["crm"]["deals"] == 3 and status["stages"][2]["processed"] == 5:
-                break
-            await asyncio.sleep(0.2)
+        status = await poll_json(
+            stack.gateway,
+            "/v1/pipeline/status",
+            bearer(keys["read"]),
+            lambda s: s["up_to_date"] and s["crm"]["deals"] == 3 and s["stages"][2]["processed"] == 5,
+        )
         assert [
             (s["stage"], s["processed"], s["pending"], s["oldest_pending_seconds"]) for s in status["stages"]
         ] == [

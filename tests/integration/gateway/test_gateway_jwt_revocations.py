@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
+from tests.integration.polling import eventually
 
 from .gateway_support import HS256_SECRET, Keys, bearer, gateway_settings, served
 
@@ -37,12 +38,11 @@ def _token(**claims: Any) -> str:
 
 async def _status_becomes(client: httpx.AsyncClient, headers: dict[str, str], wanted: int) -> int:
     """Poll a read until it answers ``wanted`` (the re-check interval is 1 s): never timed."""
-    status = 0
-    deadline = time.monotonic() + NEVER
-    while status != wanted and time.monotonic() < deadline:
-        status = (await client.get("/v1/reps", headers=headers)).status_code
-        await asyncio.sleep(0.1)
-    return status
+
+    async def status() -> int:
+        return (await client.get("/v1/reps", headers=headers)).status_code
+
+    return int(await eventually(status, lambda got: got == wanted, NEVER, f"a read answering {wanted}"))
 
 
 async def test_a_revoked_subject_is_refused_everywhere_with_its_sessions_and_streams(

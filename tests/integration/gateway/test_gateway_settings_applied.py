@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,19 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.polling import eventually, references_landed
 
 from .gateway_support import bearer
-
-
-async def _until(check: Callable[[], Awaitable[Any]], deadline_seconds: float = 60) -> Any:
-    deadline = time.monotonic() + deadline_seconds
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not reached within {deadline_seconds} s; last: {last}")
 
 
 async def test_a_threshold_change_shows_in_insights_without_waiting_for_caches(
@@ -60,12 +48,7 @@ async def test_a_threshold_change_shows_in_insights_without_waiting_for_caches(
         )
         assert synced.status_code == 202, synced.text
 
-        async def deal_stored() -> bool:
-            async with db_engine.connect() as conn:
-                found = await conn.execute(text("SELECT 1 FROM ref_deals WHERE deal_id = 'deal-1'"))
-                return found.first() is not None
-
-        await _until(deal_stored)
+        await references_landed(db_engine, "acme", [deal])
         # As a metrics batch would: flag the tenant, then wait for the refresher to take it.
         async with db_engine.begin() as conn:
             await conn.execute(
@@ -89,12 +72,12 @@ async def test_a_threshold_change_shows_in_insights_without_waiting_for_caches(
             assert answer.status_code == 200, answer.text
             return list(answer.json()["items"])
 
-        await _until(refreshed)
+        await eventually(refreshed, bool, 60, "the refresher taking the flagged tenant")
         # Ten quiet days: not stale under the default of 14.
         assert await stale() == []
         changed = await stack.gateway.patch(
             "/v1/settings/insight_thresholds", json={"stale_after_days": 7}, headers=bearer(keys["admin"])
         )
         assert changed.status_code == 200, changed.text
-        items = await _until(stale)
+        items = await eventually(stale, bool, 60, "a stale deal under the new threshold")
         assert [(i["subject_id"], i["reasons"]) for i in items] == [("deal-1", ["no_recent_activity"])]

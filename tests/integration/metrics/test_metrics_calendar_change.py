@@ -7,6 +7,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind
@@ -15,6 +16,7 @@ from libs.common.jobs import REATTRIBUTE, REBUILD_ROLLUPS, Job, JobWorker, get_j
 from libs.common.tenant_settings_store import change_tenant_settings
 from services.metrics.adapters.rollups import rebuild_rollups
 from services.metrics.handlers import rebuild_tenant_rollups
+from tests.integration.polling import eventually
 
 from .metrics_support import apply, attributed, create_tenant, new_deps, rollup_rows
 
@@ -105,8 +107,23 @@ async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calenda
         transaction = await rebuilding.begin()
         await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, no_progress)
         batch = asyncio.create_task(apply(db_engine, second))
-        await asyncio.sleep(0.5)
+
+        async def waiting_on_the_lock() -> int:
+            async with db_engine.connect() as conn:
+                return int(
+                    await conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                        )
+                    )
+                    or 0
+                )
+
         # The batch waits for the rebuild's lock instead of adding to half-rebuilt rollups.
+        await eventually(
+            waiting_on_the_lock, lambda waiting: waiting == 1 or batch.done(), 30, "the batch blocked"
+        )
         assert not batch.done()
         await transaction.commit()
     await asyncio.wait_for(batch, 30)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,10 +19,9 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.metrics.app import create_app
 from services.metrics.domain.scoring import ScoredActivity, ScoringModel
 from services.metrics.settings import MetricsOptions, MetricsServiceSettings
+from tests.integration.polling import eventually
 
 from .metrics_support import attributed, create_tenant, envelope_of, rollup_rows, save_scoring_model
-
-T = TypeVar("T")
 
 
 async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
@@ -40,17 +37,6 @@ async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) 
             )
     finally:
         await producer.stop()
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], seconds: float = 60) -> T:
-    deadline = time.monotonic() + seconds
-    last = await probe()
-    while not done(last):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {seconds}s; last: {last!r}")
-        await asyncio.sleep(0.2)
-        last = await probe()
-    return last
 
 
 async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_follows(
@@ -92,7 +78,9 @@ async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_fo
                 and ("rep", "rep-1", "day", day) not in rows
             )
 
-        rows = await eventually(lambda: rollup_rows(db_engine), absorbed)
+        rows = await eventually(
+            lambda: rollup_rows(db_engine), absorbed, 60, "the rollups absorbing the batch"
+        )
         assert rows[("rep", "rep-2", "day", late_day)] == {
             "activities": 1,
             "dials": 1,
@@ -125,7 +113,9 @@ async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_fo
                 ).scalar_one()
             return tuple(tuple(row) for row in stats), dirty
 
-        stats, _ = await eventually(state, lambda s: s[1] is None and len(s[0]) == 1)
+        stats, _ = await eventually(
+            state, lambda s: s[1] is None and len(s[0]) == 1, 60, "the refresher taking the batch"
+        )
         assert stats == (("rep-2", "team-2", 4.0),)
 
         # A model saved while nothing flows is applied by the refresher's periodic check.
@@ -136,7 +126,7 @@ async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_fo
         async def rep_day_score() -> float:
             return (await rollup_rows(db_engine))[("rep", "rep-2", "day", day)].get("score", 0.0)
 
-        assert await eventually(rep_day_score, lambda score: score == 10.0) == 10.0
+        assert await eventually(rep_day_score, lambda score: score == 10.0, 60, "the model applied") == 10.0
 
 
 def _periods(at: datetime) -> list[tuple[str, date]]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
@@ -14,7 +12,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.gateway.adapters.audit import list_admin_actions
 from spm.commands.privacy import erase_person
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_rows, references_landed
 
 from .privacy_support import BO_PHONE, BO_TRACES, activities, crm, tables_mentioning
 
@@ -42,12 +40,9 @@ async def test_cli_erasure_by_phone_is_idempotent_and_audited(
         await references_landed(db_engine, "acme", crm()["entities"])
         posted = await stack.ingest.post("/v1/events", json={"activities": activities()}, headers=headers)
         assert posted.status_code == 202
-        for _ in range(300):
-            async with db_engine.connect() as conn:
-                stored = (await conn.execute(text("SELECT count(*) FROM attributions"))).scalar_one()
-            if stored == 5:
-                break
-            await asyncio.sleep(0.2)
+        [(stored,)] = await poll_rows(
+            db_engine, "SELECT count(*) FROM attributions", {}, lambda rows: rows == [(5,)]
+        )
         assert stored == 5
 
     with pytest.raises(ValueError, match="E"):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,7 +14,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
 from tests.integration.pipeline_support import drained
-from tests.integration.polling import references_landed
+from tests.integration.polling import eventually, references_landed
 
 from .privacy_support import (
     BO_EMAIL,
@@ -33,17 +30,6 @@ from .privacy_support import (
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def _until(check: Callable[[], Awaitable[Any]], what: str, deadline_s: float = 60) -> Any:
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {deadline_s} s; last: {last}")
 
 
 async def _load(client: httpx.AsyncClient, ingest_key: str, *, with_bo: bool) -> None:
@@ -93,7 +79,7 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
             day_cells = [c for c in acme_cells if c[0] == "rep" and c[2] == "day"]
             return len(day_cells) == 4 and len(fresh_cells) > 0
 
-        await _until(both_scored, "both tenants scored")
+        await eventually(both_scored, bool, 60, "both tenants scored")
         async with db_engine.connect() as conn:
             before = await rollups(conn, "acme")
         # Bo's activities count before the erasure: the comparison below is not vacuous.
@@ -115,7 +101,7 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
             ).json()
             return body if body["state"] == "done" else None
 
-        job = await _until(finished, "the erasure job")
+        job = await eventually(finished, bool, 60, "the erasure job")
         assert job["identity_kind"] == "email"
         assert job["done"] == job["total"] == 5
         assert job["progress"] == 1.0
@@ -132,7 +118,7 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
             async with db_engine.connect() as conn:
                 return await rollups(conn, "acme") == await rollups(conn, "fresh")
 
-        await _until(scores_equal, "acme's scores equal those of a load without Bo")
+        await eventually(scores_equal, bool, 60, "acme's scores equal those of a load without Bo")
         # The same person again: the same job, done, nothing erased twice.
         again = await stack.gateway.post(
             "/v1/privacy/erasures", json={"email": BO_EMAIL}, headers=bearer(acme_keys["admin"])
@@ -155,8 +141,10 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
         for key in (acme_keys["ingest"], fresh_keys["ingest"]):
             sent = await stack.ingest.post("/v1/events", json={"activities": [marker]}, headers=bearer(key))
             assert sent.status_code == 202
-        await _until(
+        await eventually(
             lambda: _count(db_engine, "SELECT count(*) FROM attributions WHERE tenant_id = 'acme'"),
+            bool,
+            60,
             "the marker attributed",
         )
 
@@ -165,9 +153,9 @@ async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_the
                 cells = await rollups(conn, "acme")
             return any(c[0] == "rep" and c[2] == "day" and str(c[3]) == "2026-11-06" for c in cells)
 
-        await _until(marker_counted, "the marker counted")
+        await eventually(marker_counted, bool, 60, "the marker counted")
         await drained(kafka_settings)  # the replay too
-        await _until(scores_equal, "scores still equal after the replay")
+        await eventually(scores_equal, bool, 60, "scores still equal after the replay")
         assert await _count(
             db_engine, "SELECT count(*) FROM activities WHERE tenant_id = 'acme'"
         ) == await _count(db_engine, "SELECT count(*) FROM activities WHERE tenant_id = 'fresh'")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.gateway.adapters.audit import list_admin_actions
 from services.metrics.retention import purge
 from services.metrics.telemetry import CONTRIBUTIONS
+from tests.integration.polling import eventually, poll_rows
 
 from .privacy_support import rollups
 
@@ -61,11 +61,7 @@ async def _scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
 
 
 async def _until(engine: AsyncEngine, sql: str, expected: Any, **params: Any) -> None:
-    for _ in range(300):
-        if await _scalar(engine, sql, **params) == expected:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{sql} never gave {expected}")
+    await poll_rows(engine, sql, params, lambda rows: rows == [(expected,)])
 
 
 @pytest.fixture(autouse=True)
@@ -169,10 +165,13 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
         headers = {"Authorization": f"Bearer {keys['acme']['ingest']}"}  # type: ignore[index]
         replayed = await stack.ingest.post("/v1/events", json={"activities": CALLS[:1]}, headers=headers)
         assert replayed.status_code == 202
-        for _ in range(300):
-            if CONTRIBUTIONS.labels("past_retention")._value.get() > skipped:
-                break
-            await asyncio.sleep(0.2)
+
+        async def past_retention() -> float:
+            return float(CONTRIBUTIONS.labels("past_retention")._value.get())
+
+        await eventually(
+            past_retention, lambda got: got > skipped, 60, "the replay skipped as past retention"
+        )
         assert CONTRIBUTIONS.labels("past_retention")._value.get() == skipped + 1
         async with db_engine.connect() as conn:
             assert await rollups(conn, "acme") == before["acme"]
