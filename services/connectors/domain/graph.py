@@ -51,6 +51,8 @@ _EVENT_FIELDS = (
     "iCalUId",
     "lastModifiedDateTime",
     "type",
+    # Time out of office ("oof") is no meeting, even sent to colleagues.
+    "showAs",
 )
 SUBSCRIBED_RESOURCE = {"microsoft-mail": "users/{user}/messages", "microsoft-calendar": "users/{user}/events"}
 

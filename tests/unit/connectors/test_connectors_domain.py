@@ -253,6 +253,8 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         # The calendar owner's answer: ingest reads an organizer who declined her own event by it.
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
+        # Out of office: ingest reads it as no meeting.
+        "showAs": "oof",
     }
     assert graph.for_ingest("microsoft-calendar", event, FetchPolicy()) == {
         "@odata.type": "#microsoft.graph.event",
@@ -261,6 +263,7 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         "type": "occurrence",
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
+        "showAs": "oof",
     }
     assert graph.for_ingest("microsoft-calendar", dict(event, type="seriesMaster"), FetchPolicy()) is None
     assert (

@@ -178,6 +178,22 @@ def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting
     )
 
 
+def test_a_series_master_and_time_out_of_office_are_no_meetings() -> None:
+    """An integrator's connector posts a series' master beside its occurrences (each occurrence
+    is the meeting, the master's start the first's), and Outlook's "Out of office" sent to the
+    team (``showAs`` ``oof``): neither is a meeting; a meeting shown as free still is."""
+    event = fixture_json("microsoft-graph", "event.json")
+    master = {**event, "id": "master", "type": "seriesMaster"}
+    away = {**event, "id": "away", "isAllDay": True, "showAs": "oof"}
+    free = {**event, "id": "free", "showAs": "free"}
+    result = adapter.parse(make_request(dumps({"value": [master, away, free]})), CONFIG)
+    assert [a.external_id for a in result.activities] == ["free"]
+    assert result.ignored == (
+        "value[0] master: a series master: its occurrences are the meetings",
+        "value[1] away: showAs oof: time out of office, not a meeting",
+    )
+
+
 ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)
 BO = Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE)
 CY_DECLINED = Participant(

@@ -153,19 +153,45 @@ def test_state_round_trips_through_json() -> None:
     assert ZoomMeetingState.model_validate_json(state.model_dump_json()) == state
 
 
+def _colleague_joined() -> dict[str, Any]:
+    """Sam, the host's colleague, joins (event_ts before meeting.ended's)."""
+    colleague = host_joined()
+    colleague["payload"]["object"]["participant"].update(
+        id="", participant_uuid="COLLEAGUE", email="sam.se@acme.example", user_name="Sam SE"
+    )
+    return colleague
+
+
 def test_late_join_after_the_end_emits_again_with_a_higher_revision() -> None:
     state, emitted = fold_all(
         [
             host_joined(),
+            _colleague_joined(),
             fixture_json("zoom", "meeting.ended.json"),
             fixture_json("zoom", "meeting.participant_joined.json"),
         ]
     )
-    assert [len(a.participants) for a in emitted] == [1, 2]
+    assert [len(a.participants) for a in emitted] == [2, 3]
     # The late join's own event_ts is older than meeting.ended's, yet the revision still goes up.
     assert emitted[1].revision == emitted[0].revision + 1
     assert state is not None
     assert state.emitted_revision == emitted[1].revision
+
+
+def test_a_host_alone_in_her_meeting_is_no_meeting_until_someone_joins() -> None:
+    """Nobody came (or she tested her room): nothing, as a calendar event only its organizer
+    attends; a join reported after the end makes it the meeting it was."""
+    state, emitted = fold_all([host_joined(), fixture_json("zoom", "meeting.ended.json")])
+    assert emitted == []
+    assert state is not None
+    assert state.ended
+    assert state.emitted_revision == 0
+    state, late = fold_zoom_meeting(
+        state, event_from(fixture_json("zoom", "meeting.participant_joined.json"))
+    )
+    assert late is not None
+    assert [p.email for p in late.participants] == ["ana.seller@acme.example", "bo.buyer@globex.example"]
+    assert late.revision == 1795528920000
 
 
 def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
@@ -176,11 +202,7 @@ def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
 
 
 def test_meeting_with_only_internal_people_is_internal() -> None:
-    colleague = host_joined()
-    colleague["payload"]["object"]["participant"].update(
-        id="", participant_uuid="COLLEAGUE", email="sam.se@acme.example", user_name="Sam SE"
-    )
-    _, emitted = fold_all([host_joined(), colleague, fixture_json("zoom", "meeting.ended.json")])
+    _, emitted = fold_all([host_joined(), _colleague_joined(), fixture_json("zoom", "meeting.ended.json")])
     assert emitted[0].direction is Direction.INTERNAL
 
 

@@ -64,6 +64,12 @@ MESSAGE_TYPE = "#microsoft.graph.message"
 EVENT_TYPE = "#microsoft.graph.event"
 #: An invitee's (or, on the event, the calendar owner's) answer that says no.
 DECLINED = "declined"
+#: A recurring series' master event: its occurrences (and exceptions) are the meetings, each
+#: posted on its own (the calendar view expands them); the master's start is the first's.
+SERIES_MASTER = "seriesMaster"
+#: ``showAs`` of time out of office (Outlook's "Out of office", often sent to the team so it
+#: shows on their calendars): time away, not a meeting.
+OUT_OF_OFFICE = "oof"
 #: Windows zone names Graph may use when a Prefer: outlook.timezone header asked for one.
 WINDOWS_ZONES: dict[str, str] = {
     "UTC": "UTC",
@@ -312,6 +318,10 @@ def _event_people(
 def _event(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
+    if resource.opt_str("type") == SERIES_MASTER:
+        return None, "a series master: its occurrences are the meetings"
+    if resource.opt_str("showAs") == OUT_OF_OFFICE:
+        return None, "showAs oof: time out of office, not a meeting"
     start = _graph_time(resource, "start")
     if start is None:
         raise WebhookRejected(422, resource.field("start"), "required")

@@ -254,9 +254,15 @@ def fold_zoom_meeting(
     return merged.model_copy(update={"emitted_revision": revision}), activity
 
 
+#: Fewer people than this with an address in an ended meeting: a host alone in her room (nobody
+#: came, or a test), no meeting; as a calendar event nobody but its organizer attends.
+MEETING_MIN_PEOPLE = 2
+
+
 def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
-    """The ended meeting as a canonical activity, or None when nobody in it has an email or an
-    excluded person took part (the privacy policy excludes the whole meeting)."""
+    """The ended meeting as a canonical activity, or None when fewer than two people in it have
+    an email (a host alone: nobody came) or an excluded person took part (the privacy policy
+    excludes the whole meeting). A join arriving later emits it then."""
     if state.excluded:
         return None
     participants = unique_participants(
@@ -272,7 +278,7 @@ def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
         for p in sorted(state.participants, key=lambda p: (p.user_id != state.host_id, p.key))
     )
     start = state.start_time or _earliest_join(state)
-    if not participants or start is None:
+    if len(participants) < MEETING_MIN_PEOPLE or start is None:
         return None
     return ActivityIn(
         source="zoom",
