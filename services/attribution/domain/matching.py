@@ -5,7 +5,7 @@ The cascade (first step that decides wins):
 1. a manual override of the activity (sticky, whatever the rules say);
 2. ``excluded`` when the activity is automated, ``internal`` when nobody external took part
    (a call or meeting the source files with a CRM contact had that contact there, and a call
-   listing one side only had an unknown party on the other);
+   listing one side only had an unknown party on the other, unless the source calls it internal);
 3. an explicit ``crm.deal_id`` from the source;
 4. contacts found by an external participant's exact email or phone (or ``crm.contact_ids``),
    their accounts and the deals on which they hold a role; accounts found by an external
@@ -62,7 +62,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.24"
+RULE_VERSION = "attribution-rules/2026.12.25"
 
 
 class Signal(StrEnum):
@@ -609,8 +609,14 @@ def _filed_with_a_contact(activity: IngestedEvent) -> bool:
 
 def _one_sided_call(activity: IngestedEvent) -> bool:
     """A call listing one side only: the other withheld their number (or the source knew no
-    number for them). Somebody was on the line whom nothing identifies: unmatched, not internal."""
-    return activity.kind == ActivityKind.CALL and len(activity.participants) == 1
+    number for them). Somebody was on the line whom nothing identifies: unmatched, not internal.
+    Unless the source says the other side is a colleague (``direction`` internal: a phone
+    system's call to another extension dialled by its short number, which is no phone)."""
+    return (
+        activity.kind == ActivityKind.CALL
+        and activity.direction != Direction.INTERNAL
+        and len(activity.participants) == 1
+    )
 
 
 def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:

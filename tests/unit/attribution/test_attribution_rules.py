@@ -181,6 +181,11 @@ CASES = [
         AttributionStatus.UNMATCHED, None, None, ANA, "team-east", (0.0, 0.0), "none",
     ),
     Case(
+        "a call the source says is internal listing the rep alone (a colleague's short extension): internal",
+        activity(ActivityKind.CALL, Direction.INTERNAL, ((ANA_PHONE, Role.CALLER),)),
+        AttributionStatus.INTERNAL, None, None, ANA, "team-east", (1.0, 1.0), "internal",
+    ),
+    Case(
         "automated senders are excluded, whatever they match",
         email_in("amy@acme.com", "ana@seller.example", automated=True),
         AttributionStatus.EXCLUDED, None, None, ANA, "team-east", (1.0, 1.0), "excluded",
@@ -526,7 +531,7 @@ def test_an_address_at_a_subsidiarys_own_subdomain_is_the_subsidiarys_not_also_i
         "zed@mail.eu.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-eu", "acc-acme-eu"),
         "zed@us.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme"),
     }
-    assert decided["zed@eu.acme.com"].explanation["rule_version"] == "attribution-rules/2026.12.24"
+    assert decided["zed@eu.acme.com"].explanation["rule_version"] == "attribution-rules/2026.12.25"
 
 
 def test_an_activity_filed_under_an_account_is_not_another_accounts_by_its_addresses_domain() -> None:

@@ -382,11 +382,90 @@ def test_a_call_the_front_desk_transfers_is_the_reps_who_took_it_after() -> None
     assert (call.direction, call.outcome) == (Direction.INBOUND, Outcome.CONNECTED)
     assert call.duration_seconds == 755  # the desk's answer at 10:00:05 to Ana's hang-up at 10:12:40
     assert call.crm.owner_rep_id == "rep-ana"
+    # The one who took the call last comes first: attribution credits the first rep listed.
     assert call.participants == (
-        Participant(phone=DESK_LINE, name="Front Desk", role=ParticipantRole.CALLEE),
         Participant(phone=ANA_LINE, name="Ana Seller", role=ParticipantRole.CALLEE),
+        Participant(phone=DESK_LINE, name="Front Desk", role=ParticipantRole.CALLEE),
         Participant(phone=BO, role=ParticipantRole.CALLER),
     )
+
+
+def test_an_ivr_menu_that_routed_the_caller_is_no_answer() -> None:
+    """Bo calls the main number; the auto-receptionist answers at 10:00:01 and routes him on his
+    key press (``CallerInputRedirect``) to Ana, who answers at 10:00:25: talk is hers, 300 s."""
+
+    def menu(code: str, reason: str | None = None) -> dict[str, Any]:
+        return party(
+            code, party_id="p-ivr", direction="Inbound", extension=DESK_EXT, line=DESK_LINE, reason=reason
+        )
+
+    def ana(code: str) -> dict[str, Any]:
+        return party(code, party_id="p-ana", direction="Inbound")
+
+    emitted = fold_all(
+        [
+            notification(1, "2026-11-24T10:00:00Z", menu("Proceeding")),
+            notification(2, "2026-11-24T10:00:01Z", menu("Answered")),
+            notification(3, "2026-11-24T10:00:15Z", menu("Disconnected", "CallerInputRedirect")),
+            notification(4, "2026-11-24T10:00:16Z", ana("Proceeding")),
+            notification(5, "2026-11-24T10:00:25Z", ana("Answered")),
+            notification(6, "2026-11-24T10:05:25Z", ana("Disconnected")),
+        ]
+    )
+    # The menu alone looked like the end: a call nobody answered; then Ana's.
+    assert [(a.outcome, a.duration_seconds) for a in emitted] == [
+        (Outcome.NO_ANSWER, 0),
+        (Outcome.CONNECTED, 300),
+    ]
+    assert emitted[-1].participants[0].phone == ANA_LINE
+
+
+def test_a_call_picked_up_from_park_lists_who_took_it_first() -> None:
+    """Ana answers Bo's call and parks it; Cy (an extension nobody maps) picks it up."""
+    ana = party("Answered", party_id="p-ana", direction="Inbound")
+    picked = party(
+        "Answered", party_id="p-cy", direction="Inbound", extension="62944090010", line="+16505551236"
+    )
+    (call,) = fold_all(
+        [
+            notification(1, "2026-11-24T11:00:05Z", ana),
+            notification(
+                2, "2026-11-24T11:01:00Z", {**ana, "status": {"code": "Parked"}, "park": {"id": "*801"}}
+            ),
+            notification(3, "2026-11-24T11:01:30Z", picked),
+            notification(4, "2026-11-24T11:01:30Z", {**ana, "status": {"code": "Gone", "reason": "Pickup"}}),
+            notification(5, "2026-11-24T11:06:30Z", {**picked, "status": {"code": "Disconnected"}}),
+        ]
+    )
+    assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 385)
+    # Cy's line first: attribution finds his rep by it and credits him, as it credits the
+    # first rep listed; Ana, mapped, stays the source's owner when Cy is nobody's.
+    assert [p.phone for p in call.participants] == ["+16505551236", ANA_LINE, BO]
+    assert call.crm.owner_rep_id == "rep-ana"
+
+
+def test_a_call_between_two_extensions_is_internal() -> None:
+    """Ana dials the desk by its extension number: both parties' other end is an extension."""
+    ana = party("Answered", other=None)
+    ana["to"] = {"phoneNumber": "102", "extensionId": DESK_EXT}
+    desk = party("Answered", party_id="p-2", direction="Inbound", extension=DESK_EXT, line="102", other=None)
+    desk["from"] = {"phoneNumber": "101", "extensionId": ANA_EXT}
+    hung_up = [{**p, "status": {"code": "Disconnected"}} for p in (ana, desk)]
+    (call,) = fold_all(
+        [
+            notification(1, "2026-11-24T12:00:04Z", ana, desk),
+            notification(2, "2026-11-24T12:02:04Z", *hung_up),
+        ]
+    )
+    assert (call.direction, call.outcome, call.duration_seconds) == (
+        Direction.INTERNAL,
+        Outcome.CONNECTED,
+        120,
+    )
+    assert call.participants == (Participant(phone=ANA_LINE, name="Ana Seller", role=ParticipantRole.CALLER),)
+    # A customer at the other end of either party makes it the first party's direction.
+    (outbound,) = fold_all(OUTBOUND)
+    assert outbound.direction is Direction.OUTBOUND
 
 
 def test_an_excluded_number_keeps_the_session_from_ever_being_published() -> None:

@@ -76,6 +76,9 @@ DIRECTIONS: dict[str, Direction] = {"Inbound": Direction.INBOUND, "Outbound": Di
 FINISHED = frozenset({"Disconnected", "Gone"})
 #: ``status.reason`` of a ``Disconnected`` party whose call never rang anyone.
 BUSY_REASONS = frozenset({"TargetBusy"})
+#: ``status.reason`` of a party that ended because the caller chose an option: an IVR menu
+#: (auto-receptionist) that routed the caller on. Its answer is a recording's, not a person's.
+MENU_REASONS = frozenset({"CallerInputRedirect"})
 FAILED_REASONS = frozenset(
     {
         "InvalidNumber",
@@ -166,6 +169,8 @@ class RingCentralParty(BaseModel):
     #: The party's own line (the tenant's side of the call) and the number at the other end.
     line: Participant | None = None
     counterpart: Participant | None = None
+    #: The other end is another extension of the account (a call between colleagues).
+    internal: bool = False
 
 
 class RingCentralEvent(BaseModel):
@@ -205,6 +210,7 @@ def _party(party: JsonObject, config: TenantWebhookConfig) -> RingCentralParty:
         "rep_id": config.rep_aliases.get(extension_id) if extension_id else None,
         "line": _line(own, own_role, region),
         "counterpart": _counterpart(other, other_role, region),
+        "internal": other is not None and _is_extension(other),
     }
     try:
         return RingCentralParty.model_validate(fields)
@@ -218,11 +224,16 @@ def _counterpart(other: JsonObject | None, role: ParticipantRole, region: str) -
     the tenant's side and left out as a line is."""
     if other is None:
         return None
-    if other.has("extensionId") or other.has("extensionNumber"):
+    if _is_extension(other):
         return _line(other, role, region)
     return make_participant(
         role=role, field=other.field("phoneNumber"), region=region, phone=other.opt_str("phoneNumber")
     )
+
+
+def _is_extension(end: JsonObject) -> bool:
+    """``from`` / ``to`` naming an extension: the account's side, not a customer's number."""
+    return end.has("extensionId") or end.has("extensionNumber")
 
 
 def _line(own: JsonObject | None, role: ParticipantRole, region: str) -> Participant | None:
@@ -340,23 +351,26 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
     """The finished session as one call (None while a party is still on it, or nobody in it has
     a number).
 
-    Its direction is its first party's (the caller's side for an outbound call, the line that
-    rang for an inbound one); it is connected when a party answered, from the first answer to the
+    Its direction is internal when every party's other end is another extension of the account
+    (colleagues calling each other), else its first party's (the caller's side for an outbound
+    call, the line that rang for an inbound one); it is connected when a party answered (an IVR
+    menu that routed the caller on, ``MENU_REASONS``, is no answer), from the first answer to the
     last hang-up of a party that answered; else a voicemail when it went to voicemail, busy or
     failed when RingCentral says why it ended so, else not answered (a missed call). Its people
-    are the parties' own lines (those who answered first, in answer order: the rep a call was
-    transferred to comes after the one who took it) and the numbers at the other end. Its rep is
-    the mapped extension (``rep_aliases``) of the last party who answered, else of the first
-    mapped party: a front desk that transfers the caller to a rep makes the call that rep's.
+    are the parties' own lines (those who answered first, the last to answer first: the rep a
+    call was transferred or parked to comes before the one who took it, so attribution credits
+    her as it credits the first rep listed) and the numbers at the other end. Its rep is the
+    mapped extension (``rep_aliases``) of the last party who answered, else of the first mapped
+    party: a front desk that transfers the caller to a rep makes the call that rep's.
     """
     parties = sorted(state.parties.values(), key=lambda p: (p.first_sequence, p.party.party_id))
     if state.excluded or not parties or any(p.party.status not in FINISHED for p in parties):
         return None
-    answered = sorted((p for p in parties if p.answered_at is not None), key=_answer_order)
-    others = [p for p in parties if p.answered_at is None]
+    answered = sorted((p for p in parties if _took_the_call(p)), key=_answer_order)
+    others = [p for p in parties if not _took_the_call(p)]
     participants = unique_participants(
         [
-            *(p.party.line for p in [*answered, *others]),
+            *(p.party.line for p in [*reversed(answered), *others]),
             *(p.party.counterpart for p in parties),
         ]
     )[:500]
@@ -374,7 +388,9 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
         source=SOURCE,
         external_id=state.session_id,
         kind=ActivityKind.CALL,
-        direction=parties[0].party.direction,
+        direction=Direction.INTERNAL
+        if all(p.party.internal for p in parties)
+        else parties[0].party.direction,
         outcome=_outcome(parties, bool(answered)),
         occurred_at=state.started_at,
         duration_seconds=duration,
@@ -382,6 +398,11 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
         revision=revision,
         crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
     )
+
+
+def _took_the_call(party: RingCentralPartyState) -> bool:
+    """The party answered, and is not an IVR menu that answered and routed the caller on."""
+    return party.answered_at is not None and party.party.reason not in MENU_REASONS
 
 
 def _answer_order(party: RingCentralPartyState) -> tuple[datetime, int]:
