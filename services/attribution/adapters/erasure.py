@@ -178,7 +178,12 @@ async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tupl
 async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
     """Remove the contacts, their identities and deal roles, and their entries in deals and explanations."""
     params = {"t": tenant_id, "ids": list(contact_ids)}
-    for table in ("ref_contact_identities", "ref_contact_former_phones", "ref_deal_contacts"):
+    for table in (
+        "ref_contact_identities",
+        "ref_contact_former_phones",
+        "ref_contact_former_accounts",
+        "ref_deal_contacts",
+    ):
         await conn.execute(
             text(f"DELETE FROM {table} WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
         )

@@ -665,6 +665,7 @@ async def _apply_contacts(
     if not written:
         return
     await _keep_former_phones(conn, t, written, before)
+    await _keep_former_accounts(conn, t, written, before)
     children: dict[str, list[str]] = {"identity": [], "contact_id": []}
     for e in written:
         if _live(e):
@@ -738,6 +739,44 @@ async def _keep_former_phones(
             "c": [c for c, _ in dropped],
             "u": [updated[c] for c, _ in dropped],
             "a": [before[c].account_id for c, _ in dropped],
+        },
+    )
+
+
+async def _keep_former_accounts(
+    conn: AsyncConnection, t: str, written: Sequence[ContactV1], before: dict[str, Any]
+) -> None:
+    """The account a live contact's newer version no longer names (she moved: a new job, the CRM
+    re-parenting her) stays hers for activities before that version's ``updated_at``
+    (``ref_contact_former_accounts``): the CRM sends its current state, and without this a
+    re-match of her earlier activities read her new account. Only a move we saw: a contact first
+    received with her new account (her old one never sent), one held without an account, a
+    deletion or a merge records none, and a version no newer than the one held (a correction
+    under the same ``updated_at``) moves nothing. One statement for the moves."""
+    moved = [
+        (e.id, held.account_id, e.updated_at)
+        for e in written
+        if (held := before.get(e.id)) is not None
+        and held.account_id is not None
+        and not (held.deleted or held.merged_into or e.deleted or e.merged_into)
+        and e.updated_at > held.updated_at
+        and e.account_id != held.account_id
+    ]
+    if not moved:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO ref_contact_former_accounts (tenant_id, contact_id, until, account_id) "
+            "SELECT :t, l.contact_id, l.until, l.account_id "
+            "FROM unnest(CAST(:c AS text[]), CAST(:u AS timestamptz[]), CAST(:a AS text[])) "
+            "AS l(contact_id, until, account_id) "
+            "ON CONFLICT (tenant_id, contact_id, until) DO UPDATE SET account_id = EXCLUDED.account_id"
+        ),
+        {
+            "t": t,
+            "c": [c for c, _, _ in moved],
+            "u": [u for _, _, u in moved],
+            "a": [a for _, a, _ in moved],
         },
     )
 
