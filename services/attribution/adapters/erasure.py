@@ -25,6 +25,7 @@ _ACTIVITY_TABLES = (
     "attribution_overrides",
     "ingest_seen_events",
     "ingest_meeting_keys",
+    "ingest_undated_deletions",
 )
 
 

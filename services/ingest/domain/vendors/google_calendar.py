@@ -73,7 +73,7 @@ class GoogleCalendarAdapter:
         read_at = observed_at(body, request.received_at)
         result = convert_each(events, lambda event: _event(event, config, request.received_at, read_at))
         # The connector names the calendar it synced: only the organizer's deletes the meeting.
-        return seen_in_calendar(result, body)
+        return seen_in_calendar(result, body, read_at)
 
 
 def _when(event: JsonObject, key: str) -> datetime | None:
@@ -155,7 +155,7 @@ def _event(
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
         # stripped to its id and status (``updated`` too, at times: the deletion's revision;
-        # without it, the deletion is dated when its page was read, ``deletion_on_receipt``):
+        # without it, right after the newest revision published, ``deletion_on_receipt``):
         # the meeting published under that id is retracted.
         if status == "cancelled":
             if updated is None:
