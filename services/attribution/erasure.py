@@ -189,6 +189,9 @@ async def _erase_page(
         await store.delete_activities(conn, tenant_id, [a.activity_id for a in emptied])
     if redacted:
         await store.replace_payloads(conn, redacted)
+        # A guest who removed a meeting from her calendar, remembered by her address.
+        removals = await store.meeting_removals(conn, tenant_id, [a.activity_id for a in redacted])
+        await store.forget_removals(conn, tenant_id, [r for r in removals if erased.names(r.address, None)])
         # Always a new version: its facts (external participants, contacts) changed even when the
         # attribution did not, and metrics replaces the stored contribution with it.
         decided = await attribute_batch(

@@ -26,6 +26,7 @@ _ACTIVITY_TABLES = (
     "ingest_seen_events",
     "ingest_meeting_keys",
     "ingest_undated_deletions",
+    "meeting_removals",
 )
 
 
@@ -159,6 +160,31 @@ async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityI
                 "p": activity.model_dump_json(),
                 "o": activity.outcome.value,
             },
+        )
+
+
+async def meeting_removals(
+    conn: AsyncConnection, tenant_id: str, activity_ids: Sequence[uuid.UUID]
+) -> list[Any]:
+    """The removals remembered for these meetings (``meeting_removals``): the guests' addresses."""
+    result = await conn.execute(
+        text(
+            "SELECT activity_id, address FROM meeting_removals WHERE tenant_id = :t AND activity_id = ANY(:ids)"
+        ),
+        {"t": tenant_id, "ids": list(activity_ids)},
+    )
+    return list(result)
+
+
+async def forget_removals(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
+    """Delete these removals (an erased guest's)."""
+    if rows:
+        await conn.execute(
+            text(
+                "DELETE FROM meeting_removals m USING unnest(CAST(:a AS uuid[]), CAST(:d AS text[])) AS r(a, d) "
+                "WHERE m.tenant_id = :t AND m.activity_id = r.a AND m.address = r.d"
+            ),
+            {"t": tenant_id, "a": [r.activity_id for r in rows], "d": [r.address for r in rows]},
         )
 
 

@@ -22,6 +22,7 @@ DATED_TABLES: dict[str, tuple[str, ...]] = {
         "attributions",
         "attribution_superseded",
         "attribution_overrides",
+        "meeting_removals",
     ),
     "metric_contributions": (),
 }

@@ -292,6 +292,83 @@ async def test_a_meeting_an_attendee_removed_from_her_calendar_stays_the_organiz
     assert deleted_held == [("rep-2", 0)]
 
 
+async def _people_of(engine: AsyncEngine, activity_id: uuid.UUID, revision: int) -> list[tuple[Any, ...]]:
+    """The stored meeting's participants (email, role, answer) once it holds ``revision``."""
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        engine,
+        "SELECT p->>'email', p->>'role', p->>'response_status' FROM activities, "
+        "jsonb_array_elements(payload->'participants') p WHERE tenant_id = :t AND activity_id = :a "
+        "AND revision = :r",
+        {"t": TENANT, "a": activity_id, "r": revision},
+        lambda rows: bool(rows),
+    )
+    return rows
+
+
+async def test_the_organizers_edit_leaves_out_a_guest_who_removed_the_meeting_until_she_is_invited_again(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana (accepted) removes Bob's meeting from her calendar: she leaves it. Bob moves it half an
+    hour on the 21st: his copy still lists Ana as accepted (Google does not say whether it
+    records her removal), nothing newer of her: she stays out, and Bob keeps the meeting on the
+    account alone. On the 22nd Bob invites her again (Google lists her ``needsAction``): she is
+    back, and the meeting is the deal of its owner, Ana, who attends. Before, Bob's edit of the
+    21st brought her back."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    edited = {
+        **_bobs_meeting(),
+        "updated": "2026-11-21T09:00:00.000Z",
+        "start": {"dateTime": "2026-11-23T09:30:00Z"},
+        "end": {"dateTime": "2026-11-23T10:30:00Z"},
+    }
+    again = {
+        **edited,
+        "updated": "2026-11-22T09:00:00.000Z",
+        "attendees": [
+            {"email": "bob.seller@acme.example", "organizer": True, "responseStatus": "accepted"},
+            {"email": "ana.seller@acme.example", "responseStatus": "needsAction"},
+            {"email": "bo.buyer@globex.example", "responseStatus": "accepted"},
+        ],
+    }
+    stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        left = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        bobs = {"mailbox": "bob.seller@acme.example"}
+        await _deliver(stack, "google-calendar", dumps({**bobs, "items": [edited]}))
+        moved = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+        moved_people = await _people_of(db_engine, BOBS_ID, 1795251600000)
+        await _deliver(stack, "google-calendar", dumps({**bobs, "items": [again]}))
+        back = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 4)
+        back_people = await _people_of(db_engine, BOBS_ID, 1795338000000)
+        remembered = await poll_rows(
+            db_engine,
+            "SELECT count(*) FROM meeting_removals WHERE tenant_id = :t",
+            {"t": TENANT},
+            lambda rows: True,
+        )
+
+    assert left == {BOBS_ID: (2, "attributed", "rep-2", "account_match", 2, 1)}
+    assert moved == {BOBS_ID: (3, "attributed", "rep-2", "account_match", 3, 1)}
+    assert moved_people == [
+        ("bob.seller@acme.example", "organizer", None),
+        ("bo.buyer@globex.example", "attendee", "accepted"),
+    ]
+    assert back == {BOBS_ID: (4, "attributed", "rep-2", "owner_participates", 4, 1)}
+    assert back_people == [
+        ("bob.seller@acme.example", "organizer", None),
+        ("ana.seller@acme.example", "attendee", "needs_action"),
+        ("bo.buyer@globex.example", "attendee", "accepted"),
+    ]
+    assert remembered == [(0,)]
+
+
 def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",

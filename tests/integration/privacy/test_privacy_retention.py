@@ -143,6 +143,7 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
             "attributions": 2,
             "ingest_meeting_keys": 0,
             "ingest_seen_events": 2,
+            "meeting_removals": 0,
             "metric_contributions": 2,
             "webhook_state": 1,
         }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from libs.common.contracts.activities import (
+    RESPONSE_STATUS_SPELLINGS,
     ActivityIn,
     ActivityKind,
     Outcome,
@@ -121,7 +122,10 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
                 region=region,
                 email=email,
                 name=attendee.opt_str("displayName"),
-                response_status=ResponseStatus.DECLINED if answer == DECLINED else None,
+                # Every answer as the event lists it: a guest who removed the meeting from her
+                # calendar stays out while the organizer's copy lists her with the answer she
+                # had then (docs/attribution.md, "Removed from one calendar").
+                response_status=RESPONSE_STATUS_SPELLINGS.get((answer or "").lower()),
             )
         )
     host = organizer if organizer is not None and organizer.has("email") else own_entry
