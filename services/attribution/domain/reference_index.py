@@ -441,10 +441,17 @@ class ReferenceIndex:
                 return min(then, key=lambda f: f.until).account_id
         for moved in self.former_accounts.get(contact_id, ()):
             if activity.occurred_at < moved.until:
-                # An account merged since is its survivor's: a contact the CRM re-parented to the
-                # survivor of her account's merge did not move.
-                return self._account_survivor(moved.account_id) or moved.account_id
+                return self._former_account(moved.account_id)
         return contact.account_id
+
+    def _former_account(self, account_id: str) -> str | None:
+        """A contact's former account as the CRM holds it now: merged since, its survivor (a
+        contact re-parented to the survivor of her account's merge did not move); deleted since
+        (the loader reads live accounts only), none: the company she was at is gone, and her
+        account now is not where she was then."""
+        if (survivor := self._account_survivor(account_id)) is not None:
+            return survivor
+        return account_id if account_id in self.accounts or account_id in self.merged_accounts else None
 
     def joined_after(self, contact_id: str, activity: IngestedEvent) -> frozenset[str]:
         """The accounts ``contact_id`` moved to after ``activity`` (``FormerAccount``; her account
@@ -454,12 +461,8 @@ class ReferenceIndex:
         if not moves or activity.occurred_at >= moves[-1].until:
             return frozenset()
         then = self.account_at(contact_id, activity)
-        later = {
-            self._account_survivor(m.account_id) or m.account_id
-            for m in moves
-            if activity.occurred_at < m.until
-        }
-        later.add(self.contacts[contact_id].account_id or "")
+        later = {self._former_account(m.account_id) for m in moves if activity.occurred_at < m.until}
+        later.add(self.contacts[contact_id].account_id)
         return frozenset(a for a in later if a and a != then)
 
     def add_former_account(self, former: FormerAccount) -> None:
