@@ -26,7 +26,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     _sync,
 )
 from tests.integration.polling import eventually
-from tests.integration.quarter.quarter_support import post
+from tests.integration.quarter.quarter_support import get, post
 
 
 async def _former_accounts(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:
@@ -93,6 +93,10 @@ async def test_a_contact_who_moved_keeps_what_she_did_at_her_old_company_there(
         corrected = {**_deal("oldco", "oldco"), "created_at": "2026-09-15T00:00:00Z"}
         await _sync(stack, db_engine, tenant, corrected, updated_at="2026-11-20T09:00:00Z")
         found = await _decided(stack, kafka_settings, tenant, *october, *later, post_them=False)
+        timelines = {
+            deal: len((await get(stack, tenant, f"/v1/deals/{deal}/activities"))["items"])
+            for deal in ("deal-oldco", "deal-newco")
+        }
         former = await _former_accounts(db_engine, tenant.tenant_id)
         # Dee asks to be forgotten.
         requested = await stack.gateway.post(
@@ -111,6 +115,8 @@ async def test_a_contact_who_moved_keeps_what_she_did_at_her_old_company_there(
     assert early == {"dee-oct-5": old, "eve-oct-6": ("unmatched", None, (), None, "rep-ana", None)}
     assert moved == {"dee-oct-5": old, "eve-oct-6": new, "dee-oct-20-late": old, "dee-nov-12": new}
     assert found == moved
+    # What each deal's timeline shows a manager: Old Co's keeps Dee's two October calls.
+    assert timelines == {"deal-oldco": 2, "deal-newco": 2}
     assert former == [("con-dee", "acc-oldco", datetime(2026, 11, 10, 9, tzinfo=UTC))]
     assert job["counts"]["contacts_deleted"] == 1
     assert forgotten == []
