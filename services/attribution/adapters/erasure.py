@@ -163,15 +163,11 @@ async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityI
         )
 
 
-async def meeting_removals(
-    conn: AsyncConnection, tenant_id: str, activity_ids: Sequence[uuid.UUID]
-) -> list[Any]:
-    """The removals remembered for these meetings (``meeting_removals``): the guests' addresses."""
+async def meeting_removals(conn: AsyncConnection, tenant_id: str) -> list[Any]:
+    """The tenant's remembered removals of meetings from guests' calendars (``meeting_removals``),
+    with the guests' addresses."""
     result = await conn.execute(
-        text(
-            "SELECT activity_id, address FROM meeting_removals WHERE tenant_id = :t AND activity_id = ANY(:ids)"
-        ),
-        {"t": tenant_id, "ids": list(activity_ids)},
+        text("SELECT activity_id, address FROM meeting_removals WHERE tenant_id = :t"), {"t": tenant_id}
     )
     return list(result)
 

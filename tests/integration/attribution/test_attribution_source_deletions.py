@@ -369,6 +369,34 @@ async def test_the_organizers_edit_leaves_out_a_guest_who_removed_the_meeting_un
     assert remembered == [(0,)]
 
 
+async def test_erasing_a_guest_who_removed_a_meeting_forgets_her_removal(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana removed Bob's meeting from her calendar: her address and answer are remembered; once
+    she asks to be forgotten, they are not."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+    removals = "SELECT address, answer FROM meeting_removals WHERE tenant_id = :t"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        remembered = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: bool(rows))
+        requested = await stack.gateway.post(
+            "/v1/privacy/erasures", json={"email": "ana.seller@acme.example"}, headers=admin
+        )
+        assert requested.status_code == 202, requested.text
+        forgotten = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: not rows)
+
+    assert remembered == [("ana.seller@acme.example", "accepted")]
+    assert forgotten == []
+
+
 def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",
