@@ -1,10 +1,9 @@
-"""Migration 0029: when calendar deletions their source does not date were read gets a table of
-its own, empty at first; and back."""
+"""Migration 0029: the accounts a CRM contact was at before she moved get a table of their own,
+empty for the rows held; and back."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from alembic import command
@@ -15,29 +14,41 @@ from libs.common.db.migrate import alembic_config, upgrade
 from tests.integration.attribution.attribution_support import rows
 
 
-async def test_undated_deletions_start_empty_hold_a_read_time_and_go_on_downgrade(
+async def test_contact_former_accounts_start_empty_hold_a_move_and_go_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0028_contact_former_accounts")
-    await asyncio.to_thread(upgrade, database_url)
-    assert await rows(db_engine, "SELECT * FROM ingest_undated_deletions WHERE tenant_id = 'acme'") == []
-    deleted = uuid.UUID("4229b502-420c-5d12-86e8-698141b269c4")
-    read_at = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0028_tagged_contact_mailboxes")
     async with db_engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO ingest_undated_deletions (tenant_id, activity_id, read_at) VALUES ('acme', :a, :r)"
+                "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, account_id, updated_at) "
+                "VALUES ('acme', 'con-m28', 'Dee', '{}', '{+14155550160}', 'acc-new', :u)"
             ),
-            {"a": deleted, "r": read_at},
+            {"u": datetime(2026, 11, 10, tzinfo=UTC)},
+        )
+
+    await asyncio.to_thread(upgrade, database_url)
+    assert await rows(db_engine, "SELECT * FROM ref_contact_former_accounts WHERE tenant_id = 'acme'") == []
+    until = datetime(2026, 11, 10, tzinfo=UTC)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contact_former_accounts (tenant_id, contact_id, until, account_id) "
+                "VALUES ('acme', 'con-m28', :u, 'acc-old')"
+            ),
+            {"u": until},
         )
     assert await rows(
-        db_engine, "SELECT activity_id, read_at FROM ingest_undated_deletions WHERE tenant_id = 'acme'"
-    ) == [(deleted, read_at)]
+        db_engine,
+        "SELECT contact_id, until, account_id FROM ref_contact_former_accounts WHERE tenant_id = 'acme'",
+    ) == [("con-m28", until, "acc-old")]
 
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0028_contact_former_accounts")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0028_tagged_contact_mailboxes")
     tables = await rows(
         db_engine,
-        "SELECT table_name FROM information_schema.tables WHERE table_name = 'ingest_undated_deletions'",
+        "SELECT table_name FROM information_schema.tables WHERE table_name = 'ref_contact_former_accounts'",
     )
     assert tables == []
+    async with db_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ref_contacts WHERE contact_id = 'con-m28'"))
     await asyncio.to_thread(upgrade, database_url)

@@ -4,15 +4,15 @@ her; ``account_id`` is her account for activities before then (the earliest move
 activity). A CRM sends its current state only: without this, re-matching her earlier activities
 read her new account. Empty for the rows held: history starts with this migration.
 
-Revision ID: 0028_contact_former_accounts
-Revises: 0027_contacts_by_account
+Revision ID: 0029_contact_former_accounts
+Revises: 0028_tagged_contact_mailboxes
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0028_contact_former_accounts"
-down_revision = "0027_contacts_by_account"
+revision = "0029_contact_former_accounts"
+down_revision = "0028_tagged_contact_mailboxes"
 branch_labels = None
 depends_on = None
 

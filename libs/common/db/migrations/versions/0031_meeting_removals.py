@@ -4,15 +4,15 @@ calendar that still lists her with that answer leaves her out (the organizer's c
 nothing newer of her); one with another answer ends the row. Empty at first: removals before
 this migration are not remembered.
 
-Revision ID: 0030_meeting_removals
-Revises: 0029_undated_deletions
+Revision ID: 0031_meeting_removals
+Revises: 0030_undated_deletions
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0030_meeting_removals"
-down_revision = "0029_undated_deletions"
+revision = "0031_meeting_removals"
+down_revision = "0030_undated_deletions"
 branch_labels = None
 depends_on = None
 

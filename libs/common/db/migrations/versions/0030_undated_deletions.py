@@ -4,15 +4,15 @@ before then and delivered after it is an older state, and ingest does not publis
 deletion itself is published right after the newest revision of the object, in the source's own
 order. Pruned with ingest's other ledgers; empty at first.
 
-Revision ID: 0029_undated_deletions
-Revises: 0028_contact_former_accounts
+Revision ID: 0030_undated_deletions
+Revises: 0029_contact_former_accounts
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0029_undated_deletions"
-down_revision = "0028_contact_former_accounts"
+revision = "0030_undated_deletions"
+down_revision = "0029_contact_former_accounts"
 branch_labels = None
 depends_on = None
 
