@@ -171,6 +171,13 @@ async def _erase_webhook_state(conn: AsyncConnection, tenant_id: str, erased: Er
     return len(keys)
 
 
+async def _erase_removals(conn: AsyncConnection, tenant_id: str, erased: ErasedIdentities) -> None:
+    """Forget the meetings the person removed from her calendar (``meeting_removals``, by her
+    address): the meeting no longer lists her once she left it, so its payload does not tell."""
+    removals = await store.meeting_removals(conn, tenant_id)
+    await store.forget_removals(conn, tenant_id, [r for r in removals if erased.names(r.address, None)])
+
+
 async def _erase_page(
     conn: AsyncConnection,
     producer: AIOKafkaProducer,
@@ -231,6 +238,7 @@ async def run_erasure(
         async with engine.begin() as conn:
             erased, counts["contacts_deleted"] = await _erase_contacts(conn, tenant_id, erasure_id, erased)
             counts["webhook_states_deleted"] = await _erase_webhook_state(conn, tenant_id, erased)
+            await _erase_removals(conn, tenant_id, erased)
         done, after = 0, None
         while True:
             async with engine.begin() as conn:

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1
+from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1, ActivityKind
 from libs.common.contracts.activities_fast import Ingested, IngestedEvent, as_contract
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, encode_attributed
@@ -36,7 +36,7 @@ from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
 from services.attribution.adapters.erasure import replace_payloads
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
-from services.attribution.domain.attendance import removals_from_calendars
+from services.attribution.domain.attendance import Removal, removals_from_calendars, removals_in_force
 from services.attribution.domain.decision import AttributionDecision, next_version, should_park
 from services.attribution.domain.duplicates import (
     SourceReport,
@@ -170,6 +170,7 @@ async def retract_deleted(
     applied = await repo.advance_to_deletions(conn, tenant_id, revisions)
     retracted: list[tuple[IngestedEvent, ActivityDeletedV1]] = []
     left: list[ActivityIngestedV1] = []
+    removals: list[tuple[uuid.UUID, Removal]] = []
     held = await repo.load_activities(conn, tenant_id, [i for i in live if i in applied])
     # Whose calendar: a rep's mailbox may be synced under another of her addresses.
     seen = [a for a in held if any(d.seen_in for d in wanted[a.activity_id])]
@@ -181,13 +182,21 @@ async def retract_deleted(
         if all(d.seen_in is None for d in theirs):
             retracted.append((activity, theirs[-1]))
             continue
-        deleting, meeting = removals_from_calendars(
+        deleting, meeting, gone = removals_from_calendars(
             as_contract(activity), [d.seen_in for d in theirs], people
         )
         if deleting is not None:
             retracted.append((activity, theirs[deleting]))
         elif meeting is not None:
             left.append(meeting)
+            # Remembered at the revision held now (the deletion's, when it moved it up).
+            held_at = max(activity.revision, revisions.get(activity.activity_id) or 0)
+            removals += [
+                (activity.activity_id, Removal(p.email.lower(), p.response_status, held_at))
+                for p in gone
+                if p.email is not None
+            ]
+    await repo.record_removals(conn, tenant_id, removals)
     if left:
         # Its facts changed (who attends, maybe the outcome): a new version even when its credit did not.
         await replace_payloads(conn, left)
@@ -637,6 +646,32 @@ async def decide_linked_keepers(
     return decided
 
 
+async def removals_still_in_force(
+    conn: AsyncConnection, incoming: Sequence[IngestedEvent]
+) -> list[IngestedEvent]:
+    """``incoming`` with each guest who removed a meeting from her calendar still left out of a
+    newer revision that lists her with the answer she had then (``domain.attendance``); the
+    removals a newer answer ended are forgotten. One query, none without meetings."""
+    meetings = [a for a in incoming if a.kind is ActivityKind.MEETING]
+    if not meetings:
+        return list(incoming)
+    held = await repo.removals_of(conn, [(a.tenant_id, a.activity_id) for a in meetings])
+    if not held:
+        return list(incoming)
+    kept: list[IngestedEvent] = []
+    for activity in incoming:
+        removals = held.get((activity.tenant_id, activity.activity_id))
+        if not removals:
+            kept.append(activity)
+            continue
+        meeting, ended, still = removals_in_force(as_contract(activity), removals)
+        await repo.settle_removals(
+            conn, activity.tenant_id, activity.activity_id, ended, still, activity.revision
+        )
+        kept.append(meeting if still else activity)
+    return kept
+
+
 def incoming_to_attribute(
     incoming: Sequence[IngestedEvent],
     fresh: Collection[uuid.UUID],
@@ -685,6 +720,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         # A CRM's deal link on a meeting another source reports too, whichever revision is newer,
         # and on a call or email another source reported first (``domain.source_deals``).
         source_deals: dict[tuple[str, uuid.UUID], SourceDeals] = {}
+        incoming = await removals_still_in_force(conn, incoming)
         fresh = await repo.store_activities(conn, incoming, source_deals)
         meeting_deals, relinked = await repo.record_source_deals(conn, incoming)
         source_deals.update(meeting_deals)

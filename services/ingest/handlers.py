@@ -410,13 +410,17 @@ def deleted_activity_id(
 def deletion_revision(
     deletion: SourceDeletion, published: Mapping[uuid.UUID, int], activity_id: uuid.UUID
 ) -> int | None:
-    """The deletion's revision as published. One dated on receipt is read after every revision
-    ingest published before it, so it is never older than the highest of them (``published``):
-    a source's clock ahead of ours would otherwise date it before an edit it follows, and
-    attribution would take it for a deletion an undelete already overtook."""
+    """The deletion's revision as published. One its source does not date (``on_receipt``) is
+    placed in the source's own order of the object's revisions: right after the highest revision
+    ingest published of it (``published``), the one it deletes, never on our clock. Compared with
+    the source's clock, ours dated it after a restore made within the skew of a source whose
+    clock is behind ours (the restore was then dropped as a stale copy), or before an edit it
+    follows when the source's clock is ahead. Only when ingest published nothing of it that it
+    still remembers (the seen ledger pruned it) is it dated when its page was read."""
     if not deletion.on_receipt or deletion.revision is None:
         return deletion.revision
-    return max(deletion.revision, published.get(activity_id, deletion.revision))
+    held = published.get(activity_id)
+    return deletion.revision if held is None else held + 1
 
 
 def deletion_messages(

@@ -49,10 +49,12 @@ from services.ingest.adapters.repository import (
     accounts_with_contacts_without_country,
     contacts_without_country,
     crm_people,
+    deletions_read_after,
     held_account_countries,
     highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
+    record_undated_deletions,
     save_webhook_state,
 )
 from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
@@ -445,6 +447,47 @@ async def revisions_published(
     return await highest_revisions_published(deps.engine, tenant_id, ids)
 
 
+async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: AdapterResult) -> AdapterResult:
+    """``result`` without the revisions of objects a deletion their source did not date was read
+    for after this page was (``AdapterResult.read_at``): a page read before the deletion and
+    delivered after it (two mailboxes' syncs, a retried post) holds an older state, whatever the
+    source's time of the edit says. Read times are compared with read times, and the source's
+    revisions with its own (``handlers.deletion_revision``): never one clock with another. Each is
+    listed as ignored."""
+    if result.read_at is None or not result.activities:
+        return result
+    own = {activity_id_for(tenant_id, a.source, a.external_id): a for a in result.activities}
+    older = await deletions_read_after(deps.engine, tenant_id, list(own), result.read_at)
+    if not older:
+        return result
+    dropped = [a for i, a in own.items() if i in older]
+    return replace(
+        result,
+        activities=tuple(a for a in result.activities if a not in dropped),
+        ignored=(
+            *result.ignored,
+            *(
+                f"{a.source} {a.external_id}: read before a deletion of it read later, an older state"
+                for a in dropped
+            ),
+        ),
+    )
+
+
+async def record_read_deletions(
+    deps: IngestDeps, tenant_id: str, deletions: Sequence[SourceDeletion]
+) -> None:
+    """When each deletion its source did not date was read (its ``revision`` then, in ms), under
+    the deleted object's own id (``read_before_deletions``)."""
+    read: dict[uuid.UUID, datetime] = {}
+    for d in deletions:
+        if d.on_receipt and d.revision is not None:
+            read[activity_id_for(tenant_id, d.source, d.external_id)] = datetime.fromtimestamp(
+                d.revision / 1000, UTC
+            )
+    await record_undated_deletions(deps.engine, tenant_id, read)
+
+
 async def delete_activity(
     deps: IngestDeps,
     context: TenantContext,
@@ -578,6 +621,7 @@ async def receive_webhook(
         # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
         raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
     result = await read_in_held_references(deps, adapter, delivery, context, result)
+    result = await read_before_deletions(deps, tenant_id, result)
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
     kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)
@@ -591,6 +635,7 @@ async def receive_webhook(
     again = await contacts_of_new_countries(deps, tenant_id, result.entities, phone_region(context.settings))
     entities = handlers.entity_messages([*result.entities, *again], source, tenant_id, prefix, context.erased)
     # After the delivery's activities: a deletion is read after what it deletes.
+    await record_read_deletions(deps, tenant_id, result.deletions)
     published_as = await deletions_published_as(deps, tenant_id, result.deletions)
     deletions = handlers.deletion_messages(
         result.deletions,

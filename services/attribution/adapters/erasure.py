@@ -25,6 +25,8 @@ _ACTIVITY_TABLES = (
     "attribution_overrides",
     "ingest_seen_events",
     "ingest_meeting_keys",
+    "ingest_undated_deletions",
+    "meeting_removals",
 )
 
 
@@ -161,6 +163,27 @@ async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityI
         )
 
 
+async def meeting_removals(conn: AsyncConnection, tenant_id: str) -> list[Any]:
+    """The tenant's remembered removals of meetings from guests' calendars (``meeting_removals``),
+    with the guests' addresses."""
+    result = await conn.execute(
+        text("SELECT activity_id, address FROM meeting_removals WHERE tenant_id = :t"), {"t": tenant_id}
+    )
+    return list(result)
+
+
+async def forget_removals(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
+    """Delete these removals (an erased guest's)."""
+    if rows:
+        await conn.execute(
+            text(
+                "DELETE FROM meeting_removals m USING unnest(CAST(:a AS uuid[]), CAST(:d AS text[])) AS r(a, d) "
+                "WHERE m.tenant_id = :t AND m.activity_id = r.a AND m.address = r.d"
+            ),
+            {"t": tenant_id, "a": [r.activity_id for r in rows], "d": [r.address for r in rows]},
+        )
+
+
 async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, list[str], list[str]]]:
     """Every CRM contact of the tenant: (id, emails, phones), the phones its record dropped
     (``ref_contact_former_phones``: a deleted contact's tombstone lists none) included."""
@@ -178,7 +201,12 @@ async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tupl
 async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
     """Remove the contacts, their identities and deal roles, and their entries in deals and explanations."""
     params = {"t": tenant_id, "ids": list(contact_ids)}
-    for table in ("ref_contact_identities", "ref_contact_former_phones", "ref_deal_contacts"):
+    for table in (
+        "ref_contact_identities",
+        "ref_contact_former_phones",
+        "ref_contact_former_accounts",
+        "ref_deal_contacts",
+    ):
         await conn.execute(
             text(f"DELETE FROM {table} WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
         )

@@ -41,6 +41,7 @@ from services.attribution.domain.reference import (
     Contact,
     Deal,
     DealOwnership,
+    FormerAccount,
     FormerPhone,
     ManualOverride,
     Rep,
@@ -482,6 +483,20 @@ class _Loader:
                 FormerPhone(row.phone, contact_id, row.until, row.account_id, tuple(sorted(shared)))
             )
 
+    async def former_accounts(self, earliest: datetime) -> None:
+        """The accounts the contacts found were at before a move after the batch's earliest
+        activity (``ref_contact_former_accounts``): their account at each activity's time
+        (``ReferenceIndex.account_at``). One query, none without contacts."""
+        if not self.index.contacts:
+            return
+        for row in await self.rows(
+            "SELECT contact_id, account_id, until FROM ref_contact_former_accounts "
+            "WHERE tenant_id = :t AND contact_id = ANY(:c) AND until > :earliest",
+            c=sorted(self.index.contacts),
+            earliest=earliest,
+        ):
+            self.index.add_former_account(FormerAccount(row.contact_id, row.account_id, row.until))
+
     def same_person(self, deleted: Any, phone: str) -> set[str]:
         """The live contacts listing ``phone`` now with an email of the ``deleted`` contact's last
         version: the same person under another record (a Salesforce Lead converted into a Contact
@@ -540,6 +555,8 @@ class _Loader:
         account_ids |= {
             f.account_id for held in self.index.former_phones.values() for f in held if f.account_id
         }
+        # And the accounts contacts found were at before they moved (``account_at``).
+        account_ids |= {m.account_id for moves in self.index.former_accounts.values() for m in moves}
         for row in await self.rows(
             "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)",
             d=sorted(domains),
@@ -676,6 +693,7 @@ async def load_reference_index(
     await loader.reps(explicit["rep"])
     await loader.contacts(wanted.identities, explicit["contact"])
     await loader.former_phones(wanted.identities, wanted.earliest)
+    await loader.former_accounts(wanted.earliest)
     await loader.accounts(wanted.domains - loader.index.internal_domains, explicit["account"])
     await loader.threads(wanted.threads)
     await loader.overrides(wanted.activity_ids)

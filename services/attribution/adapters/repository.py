@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.activities import ActivityKind
+from libs.common.contracts.activities import ActivityKind, ResponseStatus
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
@@ -39,6 +39,7 @@ from services.attribution.adapters.reference_loader import (
     load_tenant_settings,
     tenant_internal_domains,
 )
+from services.attribution.domain.attendance import Removal
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import (
@@ -665,6 +666,7 @@ async def _apply_contacts(
     if not written:
         return
     await _keep_former_phones(conn, t, written, before)
+    await _keep_former_accounts(conn, t, written, before)
     children: dict[str, list[str]] = {"identity": [], "contact_id": []}
     for e in written:
         if _live(e):
@@ -738,6 +740,44 @@ async def _keep_former_phones(
             "c": [c for c, _ in dropped],
             "u": [updated[c] for c, _ in dropped],
             "a": [before[c].account_id for c, _ in dropped],
+        },
+    )
+
+
+async def _keep_former_accounts(
+    conn: AsyncConnection, t: str, written: Sequence[ContactV1], before: dict[str, Any]
+) -> None:
+    """The account a live contact's newer version no longer names (she moved: a new job, the CRM
+    re-parenting her) stays hers for activities before that version's ``updated_at``
+    (``ref_contact_former_accounts``): the CRM sends its current state, and without this a
+    re-match of her earlier activities read her new account. Only a move we saw: a contact first
+    received with her new account (her old one never sent), one held without an account, a
+    deletion or a merge records none, and a version no newer than the one held (a correction
+    under the same ``updated_at``) moves nothing. One statement for the moves."""
+    moved = [
+        (e.id, held.account_id, e.updated_at)
+        for e in written
+        if (held := before.get(e.id)) is not None
+        and held.account_id is not None
+        and not (held.deleted or held.merged_into or e.deleted or e.merged_into)
+        and e.updated_at > held.updated_at
+        and e.account_id != held.account_id
+    ]
+    if not moved:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO ref_contact_former_accounts (tenant_id, contact_id, until, account_id) "
+            "SELECT :t, l.contact_id, l.until, l.account_id "
+            "FROM unnest(CAST(:c AS text[]), CAST(:u AS timestamptz[]), CAST(:a AS text[])) "
+            "AS l(contact_id, until, account_id) "
+            "ON CONFLICT (tenant_id, contact_id, until) DO UPDATE SET account_id = EXCLUDED.account_id"
+        ),
+        {
+            "t": t,
+            "c": [c for c, _, _ in moved],
+            "u": [u for _, _, u in moved],
+            "a": [a for _, a, _ in moved],
         },
     )
 
@@ -1076,6 +1116,85 @@ async def advance_to_deletions(
         )
         applied |= {row.activity_id for row in result}
     return applied
+
+
+async def record_removals(
+    conn: AsyncConnection, tenant_id: str, removals: Sequence[tuple[uuid.UUID, Removal]]
+) -> None:
+    """Remember the guests who removed a meeting from their calendar (``meeting_removals``), one
+    statement: a newer revision still listing one with the answer she had then leaves her out
+    (``domain.attendance.removals_in_force``)."""
+    if not removals:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO meeting_removals (tenant_id, activity_id, address, answer, revision) "
+            "SELECT :t, r.a, r.address, r.answer, r.revision FROM unnest(CAST(:a AS uuid[]), "
+            "CAST(:address AS text[]), CAST(:answer AS text[]), CAST(:revision AS bigint[])) "
+            "AS r(a, address, answer, revision) ON CONFLICT (tenant_id, activity_id, address) DO UPDATE "
+            "SET answer = EXCLUDED.answer, revision = EXCLUDED.revision"
+        ),
+        {
+            "t": tenant_id,
+            "a": [a for a, _ in removals],
+            "address": [r.address for _, r in removals],
+            "answer": [None if r.answer is None else r.answer.value for _, r in removals],
+            "revision": [r.revision for _, r in removals],
+        },
+    )
+
+
+async def removals_of(
+    conn: AsyncConnection, keys: Iterable[tuple[str, uuid.UUID]]
+) -> dict[tuple[str, uuid.UUID], list[Removal]]:
+    """The removals remembered for these (tenant, meeting) pairs; none for most (one query)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    result = await conn.execute(
+        text(
+            "SELECT m.tenant_id, m.activity_id, m.address, m.answer, m.revision FROM meeting_removals m "
+            "JOIN unnest(CAST(:t AS text[]), CAST(:a AS uuid[])) AS k(t, a) "
+            "ON m.tenant_id = k.t AND m.activity_id = k.a ORDER BY m.address"
+        ),
+        {"t": [t for t, _ in wanted], "a": [a for _, a in wanted]},
+    )
+    found: dict[tuple[str, uuid.UUID], list[Removal]] = {}
+    for row in result:
+        answer = None if row.answer is None else ResponseStatus(row.answer)
+        found.setdefault((row.tenant_id, row.activity_id), []).append(
+            Removal(row.address, answer, row.revision)
+        )
+    return found
+
+
+async def settle_removals(
+    conn: AsyncConnection,
+    tenant_id: str,
+    activity_id: uuid.UUID,
+    ended: Sequence[str],
+    kept: Sequence[str],
+    revision: int,
+) -> None:
+    """Forget the removals a newer revision ended (``ended``); those it kept in force are kept
+    from ``revision`` on, so a revision older than it delivered later changes none of them."""
+    params = {"t": tenant_id, "a": activity_id, "r": revision}
+    if ended:
+        await conn.execute(
+            text(
+                "DELETE FROM meeting_removals WHERE tenant_id = :t AND activity_id = :a "
+                "AND address = ANY(:ended) AND revision < :r"
+            ),
+            {**params, "ended": list(ended)},
+        )
+    if kept:
+        await conn.execute(
+            text(
+                "UPDATE meeting_removals SET revision = :r WHERE tenant_id = :t AND activity_id = :a "
+                "AND address = ANY(:kept) AND revision < :r"
+            ),
+            {**params, "kept": list(kept)},
+        )
 
 
 async def people_of_addresses(

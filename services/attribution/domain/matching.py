@@ -62,7 +62,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.25"
+RULE_VERSION = "attribution-rules/2026.12.26"
 
 
 class Signal(StrEnum):

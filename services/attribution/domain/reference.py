@@ -85,6 +85,17 @@ class FormerPhone:
 
 
 @dataclass(frozen=True, slots=True)
+class FormerAccount:
+    """The account ``contact_id``'s record named until ``until``, the ``updated_at`` of the newer
+    version that named another (she moved: ``ref_contact_former_accounts``): her account for
+    activities before then."""
+
+    contact_id: str
+    account_id: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Deal:
     """A deal as the CRM reports it now; ``contacts`` holds ``(contact_id, role)`` pairs.
 

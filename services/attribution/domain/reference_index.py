@@ -48,6 +48,7 @@ from services.attribution.domain.reference import (
     CurrentAttribution,
     Deal,
     DealOwnership,
+    FormerAccount,
     FormerPhone,
     ManualOverride,
     Rep,
@@ -151,6 +152,9 @@ class ReferenceIndex:
     #: Phone -> the contacts whose records listed it before dropping it (``FormerPhone``): the
     #: holders of the number for activities before then (``contacts_holding_at``).
     former_phones: dict[str, list[FormerPhone]] = field(default_factory=dict)
+    #: Contact -> the accounts her record named before a newer version moved her (``FormerAccount``,
+    #: by ``until``): her account for activities before each move (``account_at``).
+    former_accounts: dict[str, list[FormerAccount]] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
     account_ids_by_domain: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     deals: dict[str, Deal] = field(default_factory=dict)
@@ -421,18 +425,50 @@ class ReferenceIndex:
     def account_at(self, contact_id: str, activity: IngestedEvent) -> str | None:
         """The account ``contact_id`` was at when ``activity`` happened: the one her record named
         when it dropped a participant's phone after then (``FormerPhone.account_id``; the earliest
-        such drop, her account at the time of the activity), else her account now."""
+        such drop, her account at the time of the activity), else the one it named before the
+        earliest move after then (``FormerAccount``; an account merged since as its survivor), else
+        her account now."""
         contact = self.contacts[contact_id]
-        if not self.former_phones:
-            return contact.account_id
-        then = [
-            f
-            for p in activity.participants
-            if p.phone is not None
-            for f in self.former_phones.get(p.phone, ())
-            if f.contact_id == contact_id and activity.occurred_at < f.until
-        ]
-        return min(then, key=lambda f: f.until).account_id if then else contact.account_id
+        if self.former_phones:
+            then = [
+                f
+                for p in activity.participants
+                if p.phone is not None
+                for f in self.former_phones.get(p.phone, ())
+                if f.contact_id == contact_id and activity.occurred_at < f.until
+            ]
+            if then:
+                return min(then, key=lambda f: f.until).account_id
+        for moved in self.former_accounts.get(contact_id, ()):
+            if activity.occurred_at < moved.until:
+                return self._former_account(moved.account_id)
+        return contact.account_id
+
+    def _former_account(self, account_id: str) -> str | None:
+        """A contact's former account as the CRM holds it now: merged since, its survivor (a
+        contact re-parented to the survivor of her account's merge did not move); deleted since
+        (the loader reads live accounts only), none: the company she was at is gone, and her
+        account now is not where she was then."""
+        if (survivor := self._account_survivor(account_id)) is not None:
+            return survivor
+        return account_id if account_id in self.accounts or account_id in self.merged_accounts else None
+
+    def joined_after(self, contact_id: str, activity: IngestedEvent) -> frozenset[str]:
+        """The accounts ``contact_id`` moved to after ``activity`` (``FormerAccount``; her account
+        now among them), but the one she was at then: her roles on their deals came with a job she
+        did not hold then."""
+        moves = self.former_accounts.get(contact_id)
+        if not moves or activity.occurred_at >= moves[-1].until:
+            return frozenset()
+        then = self.account_at(contact_id, activity)
+        later = {self._former_account(m.account_id) for m in moves if activity.occurred_at < m.until}
+        later.add(self.contacts[contact_id].account_id)
+        return frozenset(a for a in later if a and a != then)
+
+    def add_former_account(self, former: FormerAccount) -> None:
+        moves = self.former_accounts.setdefault(former.contact_id, [])
+        moves.append(former)
+        moves.sort(key=lambda m: m.until)
 
     def add_former_phone(self, former: FormerPhone) -> None:
         self.former_phones.setdefault(former.phone, []).append(former)
@@ -752,7 +788,31 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
     if index.deal_owners:
         deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
+    if index.former_accounts:
+        deals = _roles_then(deals, activity, index, pointed.contact_ids)
     return _Slice(pointed, thread, override, deals)
+
+
+def _roles_then(
+    deals: tuple[Deal, ...], activity: IngestedEvent, index: ReferenceIndex, contact_ids: Iterable[str]
+) -> tuple[Deal, ...]:
+    """``deals`` without the roles of the contacts of ``contact_ids`` on deals of an account they
+    moved to after ``activity`` (``joined_after``): a champion who moved from Old Co to New Co is
+    no contact of New Co's deal for her calls while she was at Old Co."""
+    later = {
+        c: joined for c in contact_ids if c in index.contacts and (joined := index.joined_after(c, activity))
+    }
+    if not later:
+        return deals
+    kept: list[Deal] = []
+    for deal in deals:
+        roles = tuple(
+            (c, role)
+            for c, role in deal.contacts
+            if deal.account_id is None or deal.account_id not in later.get(c, ())
+        )
+        kept.append(deal if roles == deal.contacts else replace(deal, contacts=roles))
+    return tuple(kept)
 
 
 def snapshot_for(activity: IngestedEvent, index: ReferenceIndex) -> AttributionSnapshot:
@@ -790,7 +850,7 @@ def _held_at(contact: Contact, activity: IngestedEvent, index: ReferenceIndex) -
     (``contacts_holding_at``: a number its record dropped since is listed, one it gained since,
     re-issued to it, is not) and the account it was at then (``account_at``), as the slice reads
     them."""
-    if not index.former_phones:
+    if not index.former_phones and not index.former_accounts:
         return contact
     account_id = index.account_at(contact.id, activity)
     phones = list(contact.phones)

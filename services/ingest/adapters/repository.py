@@ -12,7 +12,7 @@ import logging
 import operator
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -710,6 +710,45 @@ async def highest_revisions_published(
             {"t": tenant_id, "ids": sorted(set(activity_ids))},
         )
         return {r.activity_id: int(r.revision) for r in rows}
+
+
+async def record_undated_deletions(
+    engine: AsyncEngine, tenant_id: str, read: Mapping[uuid.UUID, datetime]
+) -> None:
+    """When each object was last read deleted by a source that dates no deletion (Graph's
+    ``@removed``, Google's stripped event), under its own activity id: a revision of it read
+    before then and delivered after is an older state (``deletions_read_after``)."""
+    if not read:
+        return
+    ids = sorted(read)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ingest_undated_deletions (tenant_id, activity_id, read_at) "
+                "SELECT :t, d.id, d.read_at FROM unnest(CAST(:ids AS uuid[]), CAST(:at AS timestamptz[])) "
+                "AS d(id, read_at) ON CONFLICT (tenant_id, activity_id) DO UPDATE "
+                "SET read_at = greatest(ingest_undated_deletions.read_at, EXCLUDED.read_at)"
+            ),
+            {"t": tenant_id, "ids": ids, "at": [read[i] for i in ids]},
+        )
+
+
+async def deletions_read_after(
+    engine: AsyncEngine, tenant_id: str, activity_ids: Sequence[uuid.UUID], read_at: datetime
+) -> set[uuid.UUID]:
+    """Those of ``activity_ids`` (own ids) that a deletion undated by its source was read for
+    after ``read_at`` (``record_undated_deletions``)."""
+    if not activity_ids:
+        return set()
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT activity_id FROM ingest_undated_deletions WHERE tenant_id = :t "
+                "AND activity_id = ANY(CAST(:ids AS uuid[])) AND read_at > :at"
+            ),
+            {"t": tenant_id, "ids": sorted(set(activity_ids)), "at": read_at},
+        )
+        return {row.activity_id for row in rows}
 
 
 async def lock_webhook_state(

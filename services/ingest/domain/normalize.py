@@ -696,12 +696,11 @@ def source_deletion(source: str, external_id: str, field: str, revision: int | N
 
 def deletion_on_receipt(source: str, external_id: str, field: str, received_at: datetime) -> SourceDeletion:
     """A deletion its source does not date (Graph's ``@removed`` entry, Google's stripped
-    ``cancelled`` event without ``updated``), at the moment ingest received it, in epoch ms: the
-    scale of the source's edits (their modification times). The object was deleted before then,
-    so an edit made before that moment, even one delivered after the deletion, is older than it
-    and restores nothing; a restore at the source, modified later, is newer. Ingest publishes it
-    no older than a revision of the object it published before (``handlers.deletion_messages``):
-    a source's clock ahead of ours does not make it older than what it deletes."""
+    ``cancelled`` event without ``updated``), marked ``on_receipt``: ingest publishes it right
+    after the highest revision of the object it published (``handlers.deletion_revision``), in
+    the source's own order, so that any later revision the source dates after that one (a
+    restore, an edit) is newer, whatever our clock said when the page was read. The moment it
+    was read, in epoch ms, stands only when ingest published nothing of it it remembers."""
     deletion = source_deletion(source, external_id, field, epoch_millis(received_at))
     return replace(deletion, on_receipt=True)
 
@@ -709,20 +708,20 @@ def deletion_on_receipt(source: str, external_id: str, field: str, received_at: 
 def observed_at(body: JsonObject, received_at: datetime) -> datetime:
     """When the page was read from its source: a sync connector's ``observed_at``, never later
     than ingest received it, else ``received_at``. A deletion its source does not date is dated
-    by it (``deletion_on_receipt``): a page held through a retry (ingest or the broker
-    unavailable) keeps the time it was read, so a restore at the source in between, which the
-    next page carries, is newer than the deletion. Not an ISO 8601 time with an offset: a 422
-    naming ``observed_at``."""
+    by it only when ingest published nothing of the object it remembers (``deletion_on_receipt``).
+    Not an ISO 8601 time with an offset: a 422 naming ``observed_at``."""
     raw = body.opt_str("observed_at")
     if raw is None:
         return received_at
     return min(parse_iso_datetime(raw, body.field("observed_at")), received_at)
 
 
-def seen_in_calendar(result: AdapterResult, body: JsonObject) -> AdapterResult:
-    """``result`` with its deletions marked as seen in the calendar of the page's ``mailbox``
-    (a calendar connector names the mailbox it synced; a deletion seen in an attendee's
-    calendar is not the meeting's). An address that is not one is a 422 naming ``mailbox``."""
+def seen_in_calendar(result: AdapterResult, body: JsonObject, read_at: datetime) -> AdapterResult:
+    """``result`` read at ``read_at`` (``observed_at``), with its deletions marked as seen in the
+    calendar of the page's ``mailbox`` (a calendar connector names the mailbox it synced; a
+    deletion seen in an attendee's calendar is not the meeting's). An address that is not one is
+    a 422 naming ``mailbox``."""
+    result = replace(result, read_at=read_at)
     if not result.deletions or not body.has("mailbox"):
         return result
     mailbox = normalize_email(body.opt_str("mailbox"))

@@ -85,8 +85,9 @@ class SourceDeletion:
     revision: int | None = None
     #: The mailbox whose calendar the deletion was seen in (posted by a calendar connector).
     seen_in: str | None = None
-    #: ``revision`` is when ingest received the deletion (the source dates none, see
-    #: ``normalize.deletion_on_receipt``): never older than a revision published before it.
+    #: The source dates none (``normalize.deletion_on_receipt``): ``revision`` is when its page
+    #: was read, and ingest publishes it right after the newest revision it published of the
+    #: object, in the source's own order (``handlers.deletion_revision``).
     on_receipt: bool = False
 
 
@@ -111,6 +112,10 @@ class AdapterResult:
     ringcentral_events: tuple[RingCentralEvent, ...] = ()
     #: Objects the source deleted: each becomes an ``activity-deleted`` event.
     deletions: tuple[SourceDeletion, ...] = ()
+    #: When a calendar connector read the page (``normalize.observed_at``): a revision of an
+    #: object read before a deletion of it that its source did not date is an older state of it
+    #: (``pipeline.read_before_deletions``).
+    read_at: datetime | None = None
     #: CRM people (``owners/{id}``, ``contacts/{id}``) the delivery's engagements name without
     #: carrying them, nor found in ``TenantWebhookConfig.crm_people``: ingest looks them up.
     people_to_look_up: tuple[str, ...] = ()

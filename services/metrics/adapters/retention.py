@@ -22,6 +22,7 @@ DATED_TABLES: dict[str, tuple[str, ...]] = {
         "attributions",
         "attribution_superseded",
         "attribution_overrides",
+        "meeting_removals",
     ),
     "metric_contributions": (),
 }
@@ -96,7 +97,14 @@ async def prune_ledgers(conn: AsyncConnection, cutoff: datetime) -> dict[str, in
     """Ingest's duplicate ledgers, every tenant at once: rows older than the redelivery window."""
     seen = await conn.execute(text("DELETE FROM ingest_seen_events WHERE seen_at < :c"), {"c": cutoff})
     keys = await conn.execute(text("DELETE FROM ingest_meeting_keys WHERE created_at < :c"), {"c": cutoff})
-    return {"ingest_seen_events": int(seen.rowcount), "ingest_meeting_keys": int(keys.rowcount)}
+    undated = await conn.execute(
+        text("DELETE FROM ingest_undated_deletions WHERE read_at < :c"), {"c": cutoff}
+    )
+    return {
+        "ingest_seen_events": int(seen.rowcount),
+        "ingest_meeting_keys": int(keys.rowcount),
+        "ingest_undated_deletions": int(undated.rowcount),
+    }
 
 
 async def record_purge(

@@ -292,6 +292,111 @@ async def test_a_meeting_an_attendee_removed_from_her_calendar_stays_the_organiz
     assert deleted_held == [("rep-2", 0)]
 
 
+async def _people_of(engine: AsyncEngine, activity_id: uuid.UUID, revision: int) -> list[tuple[Any, ...]]:
+    """The stored meeting's participants (email, role, answer) once it holds ``revision``."""
+    rows: list[tuple[Any, ...]] = await poll_rows(
+        engine,
+        "SELECT p->>'email', p->>'role', p->>'response_status' FROM activities, "
+        "jsonb_array_elements(payload->'participants') p WHERE tenant_id = :t AND activity_id = :a "
+        "AND revision = :r",
+        {"t": TENANT, "a": activity_id, "r": revision},
+        lambda rows: bool(rows),
+    )
+    return rows
+
+
+async def test_the_organizers_edit_leaves_out_a_guest_who_removed_the_meeting_until_she_is_invited_again(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana (accepted) removes Bob's meeting from her calendar: she leaves it. Bob moves it half an
+    hour on the 21st: his copy still lists Ana as accepted (Google does not say whether it
+    records her removal), nothing newer of her: she stays out, and Bob keeps the meeting on the
+    account alone. On the 22nd Bob invites her again (Google lists her ``needsAction``): she is
+    back, and the meeting is the deal of its owner, Ana, who attends. Before, Bob's edit of the
+    21st brought her back."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    edited = {
+        **_bobs_meeting(),
+        "updated": "2026-11-21T09:00:00.000Z",
+        "start": {"dateTime": "2026-11-23T09:30:00Z"},
+        "end": {"dateTime": "2026-11-23T10:30:00Z"},
+    }
+    again = {
+        **edited,
+        "updated": "2026-11-22T09:00:00.000Z",
+        "attendees": [
+            {"email": "bob.seller@acme.example", "organizer": True, "responseStatus": "accepted"},
+            {"email": "ana.seller@acme.example", "responseStatus": "needsAction"},
+            {"email": "bo.buyer@globex.example", "responseStatus": "accepted"},
+        ],
+    }
+    stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        left = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        bobs = {"mailbox": "bob.seller@acme.example"}
+        await _deliver(stack, "google-calendar", dumps({**bobs, "items": [edited]}))
+        moved = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 3)
+        moved_people = await _people_of(db_engine, BOBS_ID, 1795251600000)
+        await _deliver(stack, "google-calendar", dumps({**bobs, "items": [again]}))
+        back = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 4)
+        back_people = await _people_of(db_engine, BOBS_ID, 1795338000000)
+        remembered = await poll_rows(
+            db_engine,
+            "SELECT count(*) FROM meeting_removals WHERE tenant_id = :t",
+            {"t": TENANT},
+            lambda rows: True,
+        )
+
+    assert left == {BOBS_ID: (2, "attributed", "rep-2", "account_match", 2, 1)}
+    assert moved == {BOBS_ID: (3, "attributed", "rep-2", "account_match", 3, 1)}
+    assert moved_people == [
+        ("bob.seller@acme.example", "organizer", None),
+        ("bo.buyer@globex.example", "attendee", "accepted"),
+    ]
+    assert back == {BOBS_ID: (4, "attributed", "rep-2", "owner_participates", 4, 1)}
+    assert back_people == [
+        ("bob.seller@acme.example", "organizer", None),
+        ("ana.seller@acme.example", "attendee", "needs_action"),
+        ("bo.buyer@globex.example", "attendee", "accepted"),
+    ]
+    assert remembered == [(0,)]
+
+
+async def test_erasing_a_guest_who_removed_a_meeting_forgets_her_removal(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana removed Bob's meeting from her calendar: her address and answer are remembered; once
+    she asks to be forgotten, they are not."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+    removals = "SELECT address, answer FROM meeting_removals WHERE tenant_id = :t"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
+        )
+        remembered = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: bool(rows))
+        requested = await stack.gateway.post(
+            "/v1/privacy/erasures", json={"email": "ana.seller@acme.example"}, headers=admin
+        )
+        assert requested.status_code == 202, requested.text
+        forgotten = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: not rows)
+
+    assert remembered == [("ana.seller@acme.example", "accepted")]
+    assert forgotten == []
+
+
 def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
     return {
         "source": "calendar-export",
@@ -450,15 +555,17 @@ def _graph_meeting(modified: str) -> dict[str, Any]:
     return {**GRAPH_MEETING, "lastModifiedDateTime": modified}
 
 
-async def test_a_calendar_deletion_without_a_date_is_dated_when_received_so_an_older_edit_stays_deleted(
+async def test_a_calendar_page_read_before_an_undated_deletion_and_delivered_after_it_stays_deleted(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     """Graph's ``@removed`` and Google's stripped event give no time. Both meetings are edited at
-    10:00 (that sync's page lost), deleted, the deletions received at 10:05; the 10:00 edits are
-    delivered at 10:06: older than the deletions, the meetings stay deleted (held 0). Edited at
-    10:07 (a restore at the source, delivered at 10:08): newer, both count again (held 1 each).
-    Before, a deletion without a date was read right after the revision held (the one of 11-22 /
-    11-20), so the 10:00 edit brought each meeting back."""
+    10:00, that page read at 10:00:30 (``observed_at``) but its post held up; both are deleted,
+    the deletions read at 10:05; the 10:00 pages are delivered at 10:06: read before the
+    deletions, an older state, not published (listed as ignored), and the meetings stay deleted
+    (held 0). Edited at 10:07 (a restore at the source, read and delivered at 10:08): read after,
+    both count again (held 1 each). The deletions are published right after the revisions held
+    (11-20 12:00 / 11-22 09:30, + 1 ms), in each source's order: read times are compared with read
+    times, the sources' times with theirs."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     day = datetime(2026, 11, 25, tzinfo=UTC)
@@ -485,16 +592,17 @@ async def test_a_calendar_deletion_without_a_date_is_dated_when_received_so_an_o
         retracted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 2 for r in rows))
 
         at_10_06 = day.replace(hour=10, minute=6)
+        read = "2026-11-25T10:00:30+00:00"
         google_stale = await _deliver(
             stack,
             "google-calendar",
-            dumps({"items": [_google_meeting("2026-11-25T10:00:00.000Z")]}),
+            dumps({"observed_at": read, "items": [_google_meeting("2026-11-25T10:00:00.000Z")]}),
             at_10_06,
         )
         graph_stale = await _deliver(
             stack,
             "microsoft-graph",
-            dumps({"value": [_graph_meeting("2026-11-25T10:00:00.0000000Z")]}),
+            dumps({"observed_at": read, "value": [_graph_meeting("2026-11-25T10:00:00.0000000Z")]}),
             at_10_06,
         )
         await drained(kafka_settings)
@@ -532,11 +640,17 @@ async def test_a_calendar_deletion_without_a_date_is_dated_when_received_so_an_o
         GOOGLE_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
         GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
     }
-    # New revisions to ingest (published); older than the deletions (10:05 in ms) to attribution.
-    assert [(a["accepted"], a["duplicates"]) for a in (google_stale, graph_stale)] == [(1, 0), (1, 0)]
+    # Read before the deletions: not published.
+    assert [(a["accepted"], a["duplicates"]) for a in (google_stale, graph_stale)] == [(0, 0), (0, 0)]
+    assert google_stale["ignored"] == [
+        "google-calendar mt-google: read before a deletion of it read later, an older state"
+    ]
+    assert graph_stale["ignored"] == [
+        "microsoft-graph AAMkMtGraph=: read before a deletion of it read later, an older state"
+    ]
     assert still == retracted
     assert still_held == [("2026-11-23", 0), ("2026-11-24", 0)]
-    assert held_revisions == [("google-calendar", 1795601100000), ("microsoft-graph", 1795601100000)]
+    assert held_revisions == [("google-calendar", 1795176000001), ("microsoft-graph", 1795339800001)]
     # Version 3, not 4: the 10:00 edits published nothing; the 10:07 edits restored both.
     assert restored == {
         GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
@@ -574,6 +688,77 @@ async def test_a_deletion_read_before_a_restore_and_delivered_after_it_is_dated_
     assert deleted == {GOOGLE_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
     assert restored == {GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1)}
     assert held == [("2026-11-23", 1)]
+
+
+async def test_a_restore_by_a_source_whose_clock_is_behind_ours_is_newer_than_the_deletion_it_follows(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Google's and Graph's clocks run 3 minutes behind ours. Both meetings are deleted, each
+    deletion undated by its source and read at 10:05 by ours; each is restored at 10:06 by ours,
+    which the source dates 10:03. Counted, not counted, counted again. Before, the deletions were
+    dated by our clock (10:05) and each restore (10:03 by the source's) was dropped as a stale
+    copy: both meetings stayed deleted. A copy of the revision deleted, delivered after it, still
+    changes nothing."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    mailbox = "ana.seller@acme.example"
+    graph_restored = {**GRAPH_MEETING, "lastModifiedDateTime": "2026-11-25T10:03:00.0000000Z"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM)
+        meeting = {"mailbox": mailbox, "items": [_google_meeting("2026-11-20T12:00:00.000Z")]}
+        await _deliver(stack, "google-calendar", dumps(meeting), day.replace(hour=9))
+        await _deliver(
+            stack,
+            "microsoft-graph",
+            dumps({"mailbox": mailbox, "value": [GRAPH_MEETING]}),
+            day.replace(hour=9),
+        )
+        counted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 1 for r in rows))
+        stripped = {"kind": "calendar#event", "id": "mt-google", "status": "cancelled"}
+        removed = {
+            "@odata.type": "#microsoft.graph.event",
+            "id": "AAMkMtGraph=",
+            "@removed": {"reason": "deleted"},
+        }
+        at_ten_five = day.replace(hour=10, minute=5)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": mailbox, "items": [stripped]}), at_ten_five
+        )
+        await _deliver(stack, "microsoft-graph", dumps({"mailbox": mailbox, "value": [removed]}), at_ten_five)
+        deleted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 2 for r in rows))
+        # The revision deleted, posted again: nothing.
+        await _deliver(stack, "google-calendar", dumps(meeting), day.replace(hour=10, minute=6))
+        restore = {"mailbox": mailbox, "items": [_google_meeting("2026-11-25T10:03:00.000Z")]}
+        at_ten_six = day.replace(hour=10, minute=6)
+        await _deliver(stack, "google-calendar", dumps(restore), at_ten_six)
+        await _deliver(
+            stack, "microsoft-graph", dumps({"mailbox": mailbox, "value": [graph_restored]}), at_ten_six
+        )
+        restored = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 3 for r in rows))
+        held = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 2)
+        stored = await poll_rows(
+            db_engine,
+            "SELECT activity_id, revision FROM activities WHERE tenant_id = :t ORDER BY activity_id",
+            {"t": TENANT},
+            lambda rows: True,
+        )
+
+    assert counted == {
+        GOOGLE_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1),
+        GRAPH_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1),
+    }
+    assert deleted == {
+        GOOGLE_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+        GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
+    }
+    assert restored == {
+        GOOGLE_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+        GRAPH_ID: (3, "attributed", "rep-1", "owner_participates", 3, 1),
+    }
+    assert held == [("2026-11-23", 1), ("2026-11-24", 1)]
+    # Each source's own clock: 10:03 on the 25th, in ms.
+    assert sorted(r for _, r in stored) == [1795600980000, 1795600980000]
 
 
 async def test_a_salesforce_task_undeleted_with_its_last_modified_date_unchanged_counts_again(
@@ -624,9 +809,10 @@ async def test_a_deletion_received_before_the_source_s_time_of_the_edit_it_follo
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     """Graph's clock 2 minutes ahead of ours: the meeting, modified at 10:06 by Graph's clock, is
-    delivered at 10:04 by ours; its ``@removed`` entry is received at 10:05. Published no older
-    than the revision published before it (10:06), the deletion retracts the meeting (dated
-    10:05 alone, attribution would read it as older than the meeting it deletes, and skip it)."""
+    delivered at 10:04 by ours; its ``@removed`` entry is received at 10:05. Published right after
+    the revision published before it (10:06 + 1 ms, Graph's order), the deletion retracts the
+    meeting (dated 10:05 by our clock, attribution would read it as older than the meeting it
+    deletes, and skip it)."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     day = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -653,4 +839,4 @@ async def test_a_deletion_received_before_the_source_s_time_of_the_edit_it_follo
     assert counted == {GRAPH_ID: (1, "attributed", "rep-1", "owner_participates", 1, 1)}
     assert retracted == {GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
     assert held == [("2026-11-24", 0)]
-    assert revision == [(1795601160000,)]
+    assert revision == [(1795601160001,)]

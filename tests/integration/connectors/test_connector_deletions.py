@@ -167,9 +167,11 @@ async def test_an_event_an_attendee_removed_from_her_calendar_is_only_hers_to_le
 
     # No CRM here: nobody to credit, before as after; the version follows the new facts.
     assert first == (1, "unmatched", "none")
-    assert before == [("held", [f"{ANA}:attendee:-", f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert before == [
+        ("held", [f"{ANA}:attendee:accepted", f"{BOB}:organizer:-", f"{BUYER}:attendee:accepted"])
+    ]
     assert second == (2, "unmatched", "none")
-    assert without_her == [("held", [f"{BOB}:organizer:-", f"{BUYER}:attendee:-"])]
+    assert without_her == [("held", [f"{BOB}:organizer:-", f"{BUYER}:attendee:accepted"])]
     assert third == (3, "excluded", "deleted_at_source")
 
 

@@ -201,7 +201,10 @@ CASES = [
                 "held",
                 "2026-11-24T09:00:00Z",
                 1800,
-                [person("organizer", ANA, name="Ana Seller"), person("attendee", BO, name="Bo Buyer")],
+                [
+                    person("organizer", ANA, name="Ana Seller"),
+                    {**person("attendee", BO, name="Bo Buyer"), "response_status": "accepted"},
+                ],
                 1795178096789,
                 thread_id="7cbh8rpc10lrc0ckih9tafss99",
                 ical_uid="7cbh8rpc10lrc0ckih9tafss99@google.com",

@@ -66,6 +66,7 @@ async def test_an_activity_past_retention_goes_with_its_versions_and_override(db
         "attributions": 1,
         "ingest_meeting_keys": 0,
         "ingest_seen_events": 0,
+        "meeting_removals": 0,
         "metric_contributions": 0,
         "webhook_state": 0,
     }

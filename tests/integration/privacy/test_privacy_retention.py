@@ -139,11 +139,16 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
             "attributions": 2,
             "ingest_meeting_keys": 0,
             "ingest_seen_events": 2,
+            "meeting_removals": 0,
             "metric_contributions": 2,
             "webhook_state": 1,
         }
         assert set(report.tenants["keeper"].values()) == {0}
-        assert report.ledgers == {"ingest_seen_events": 1, "ingest_meeting_keys": 1}
+        assert report.ledgers == {
+            "ingest_seen_events": 1,
+            "ingest_meeting_keys": 1,
+            "ingest_undated_deletions": 0,
+        }
         assert list(report.invalid) == ["broken"]
         assert "activities_days" in report.invalid["broken"]
         async with db_engine.connect() as conn:

@@ -26,9 +26,11 @@ from libs.common.kafka.runner import ConsumedMessage
 from libs.common.topics import ACTIVITY_INGESTED
 from services.attribution.domain.attendance import (
     CalendarRemoval,
+    Removal,
     RemovalOutcome,
     removal_from_calendar,
     removals_from_calendars,
+    removals_in_force,
 )
 from services.attribution.handlers import deletions_in_force
 
@@ -96,6 +98,7 @@ def test_a_meeting_fewer_than_two_attend_once_she_left_is_called_off_listing_who
         _meeting(_p(ANA, answer=DECLINED), direction=Direction.INBOUND).model_copy(
             update={"outcome": Outcome.CANCELLED}
         ),
+        (_p(ANA),),
     )
 
 
@@ -134,7 +137,7 @@ def test_a_mailbox_synced_under_another_of_a_rep_s_addresses_is_hers() -> None:
     ) == RemovalOutcome(CalendarRemoval.DELETED)
     assert removal_from_calendar(
         BOB_WITH_ANA_AND_BUYER, "ana@acme.onmicrosoft.com", people
-    ) == RemovalOutcome(CalendarRemoval.LEFT, _meeting(_p(BOB, ORGANIZER), _p(BUYER)))
+    ) == RemovalOutcome(CalendarRemoval.LEFT, _meeting(_p(BOB, ORGANIZER), _p(BUYER)), (_p(ANA),))
     # Unknown to the CRM: in Google (one event id in every calendar) that address is nobody
     # attending (a guest invited through a group address); in Graph the id is that mailbox's own
     # copy, deleted as before.
@@ -151,13 +154,49 @@ def test_a_mailbox_synced_under_another_of_a_rep_s_addresses_is_hers() -> None:
 def test_several_removals_of_one_meeting_are_read_in_order() -> None:
     """One batch can hold the meeting seen deleted in Ana's calendar and in Bob's."""
     meeting = _meeting(_p(BOB, ORGANIZER), _p(ANA), _p(BUYER), _p(BEA))
-    assert removals_from_calendars(meeting, [ANA, BOB]) == (1, None)
-    assert removals_from_calendars(meeting, [BOB, ANA]) == (0, None)
+    assert removals_from_calendars(meeting, [ANA, BOB]) == (1, None, ())
+    assert removals_from_calendars(meeting, [BOB, ANA]) == (0, None, ())
     assert removals_from_calendars(meeting, [ANA, BEA, ANA]) == (
         None,
         _meeting(_p(BOB, ORGANIZER), _p(BUYER)),
+        (_p(ANA), _p(BEA)),
     )
-    assert removals_from_calendars(meeting, ["assistant@acme.example"]) == (None, None)
+    assert removals_from_calendars(meeting, ["assistant@acme.example"]) == (None, None, ())
+
+
+ACCEPTED, NEEDS_ACTION = ResponseStatus.ACCEPTED, ResponseStatus.NEEDS_ACTION
+
+
+def test_a_guest_who_removed_it_stays_out_while_the_organizer_lists_her_answer_of_then() -> None:
+    """Ana (accepted) and Bea (tentative) removed Bob's meeting from their calendars at revision
+    R. Bob's edit (R + 1) lists Ana accepted, as she was: nothing newer of her, she stays out
+    (left out while two attend) and her removal is kept from R + 1; it lists Bea re-invited
+    (``needs_action``): she is back, her removal ended. Bob's copy of R, or older, changes
+    nothing. Ana alone left with Bob once Bea, the buyer too, is gone: called off."""
+    tentative = ResponseStatus.TENTATIVE
+    revision = 1_795_000_000_000
+    removals = [Removal(ANA, ACCEPTED, revision), Removal(BEA, tentative, revision)]
+    edit = _meeting(
+        _p(BOB, ORGANIZER), _p(ANA, answer=ACCEPTED), _p(BUYER, answer=ACCEPTED), _p(BEA, answer=NEEDS_ACTION)
+    ).model_copy(update={"revision": revision + 1})
+    meeting, ended, kept = removals_in_force(edit, removals)
+    assert (ended, kept) == ((BEA,), (ANA,))
+    assert meeting.participants == (
+        _p(BOB, ORGANIZER),
+        _p(BUYER, answer=ACCEPTED),
+        _p(BEA, answer=NEEDS_ACTION),
+    )
+    assert meeting.outcome is Outcome.HELD
+    stale = edit.model_copy(update={"revision": revision})
+    assert removals_in_force(stale, removals) == (stale, (), ())
+    alone = _meeting(_p(BOB, ORGANIZER), _p(ANA, answer=ACCEPTED)).model_copy(
+        update={"revision": revision + 1}
+    )
+    off, _, _ = removals_in_force(alone, removals)
+    assert (off.outcome, off.participants) == (
+        Outcome.CANCELLED,
+        (_p(BOB, ORGANIZER), _p(ANA, answer=DECLINED)),
+    )
 
 
 ID = activity_id_for("acme", "google-calendar", "evt")

@@ -26,6 +26,7 @@ from services.attribution.domain.reference import (
     AmbiguityPolicy,
     Contact,
     Deal,
+    FormerAccount,
     FormerPhone,
     ManualOverride,
     Rep,
@@ -274,4 +275,52 @@ def test_a_call_to_a_contacts_former_number_is_on_the_account_she_was_at_then() 
         ("50", 7, 0.6): (AttributionStatus.ATTRIBUTED, "deal-old", "acc-old"),
         ("99", 12, POLICIES[0].min_confidence): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
         ("99", 12, 0.6): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
+    }
+
+
+def test_a_contact_who_moved_is_decided_at_the_account_she_was_at_then() -> None:
+    """Dee, with the same mobile throughout, was at Old Co until the 10th of October, at Mid Co
+    until the 10th of November, at New Co since; her record now names New Co and lists her as
+    champion on New Co's deal (Bo's). Old Co's and Mid Co's deals (Ana's) list nobody. Ana's calls:
+    the 5th of October is Old Co's deal, the 5th of November Mid Co's, the 12th of November New
+    Co's; her role on New Co's deal came with the job she took after the two earlier calls and is
+    read for neither (before: both were New Co's deal, by that role). Before September she was at
+    a company the CRM has deleted since: her call of the 20th of August reaches no account and no
+    deal (before: New Co's deal)."""
+    index = ReferenceIndex()
+    for account in ("acc-old", "acc-mid", "acc-new"):
+        index.put_account(Account(account, (f"{account}.example",)))
+    index.put_contact(Contact("con-dee", phones=("+14155550160",), account_id="acc-new"))
+    index.add_former_account(FormerAccount("con-dee", "acc-mid", datetime(2026, 11, 10, tzinfo=UTC)))
+    index.add_former_account(FormerAccount("con-dee", "acc-old", datetime(2026, 10, 10, tzinfo=UTC)))
+    # Before September she was at a company the CRM has deleted since (not loaded).
+    index.add_former_account(FormerAccount("con-dee", "acc-gone", datetime(2026, 9, 1, tzinfo=UTC)))
+    created = datetime(2026, 9, 1, tzinfo=UTC)
+    for deal, account, owner, roles in (
+        ("deal-old", "acc-old", "rep-ana", ()),
+        ("deal-mid", "acc-mid", "rep-ana", ()),
+        ("deal-new", "acc-new", "rep-bo", (("con-dee", "champion"),)),
+    ):
+        index.put_deal(Deal(deal, account, owner, "open", False, False, created, contacts=roles))
+    index.put_rep(Rep("rep-ana", "Ana", ("ana@seller.example",), ("+14155550001",)))
+    decided = {}
+    for month, day in ((8, 20), (10, 5), (11, 5), (11, 12)):
+        call = an_activity(
+            ActivityKind.CALL,
+            Direction.OUTBOUND,
+            (("+14155550001", ParticipantRole.CALLER), ("+14155550160", ParticipantRole.CALLEE)),
+            at=datetime(2026, month, day, 17, tzinfo=UTC),
+        )
+        decision = _both(call, index, POLICIES[0])
+        decided[(month, day)] = (
+            decision.status,
+            decision.deal_id,
+            decision.secondary_deal_ids,
+            decision.account_id,
+        )
+    assert decided == {
+        (8, 20): (AttributionStatus.UNMATCHED, None, (), None),
+        (10, 5): (AttributionStatus.ATTRIBUTED, "deal-old", (), "acc-old"),
+        (11, 5): (AttributionStatus.ATTRIBUTED, "deal-mid", (), "acc-mid"),
+        (11, 12): (AttributionStatus.ATTRIBUTED, "deal-new", (), "acc-new"),
     }

@@ -77,11 +77,12 @@ def test_a_deletion_that_knows_neither_omits_both_fields() -> None:
     assert b"seen_in" not in message.value
 
 
-def test_a_deletion_dated_on_receipt_is_never_older_than_a_revision_published_before_it() -> None:
-    """Received at 10:05 (in ms): published at 10:05 over revisions published up to then (11-22),
-    at the revision published when that is later (an edit at 10:05:30 by a source's clock 40 s
-    ahead of ours, read before the deletion). A deletion its source dated keeps its own
-    revision, older or not: attribution then tells an undelete read before it."""
+def test_a_deletion_its_source_does_not_date_follows_the_revision_published_in_the_sources_order() -> None:
+    """Received at 10:05 (in ms): published right after the newest revision published of it, in
+    the source's order whatever our clock says (11-22 + 1 ms; an edit at 10:05:30 by a source's
+    clock 40 s ahead of ours + 1 ms), at 10:05 only when nothing of it was published. A deletion
+    its source dated keeps its own revision, older or not: attribution then tells an undelete
+    read before it."""
     graph = activity_id_for("acme", "microsoft-graph", "AAMkEv1=")
     google = activity_id_for("acme", "google-calendar", "evt-one")
     hubspot = activity_id_for("acme", "hubspot", "40120001")
@@ -95,5 +96,5 @@ def test_a_deletion_dated_on_receipt_is_never_older_than_a_revision_published_be
     published = {graph: 1795330000000, google: 1795514730000, hubspot: 1795514730000}
     messages = deletion_messages(deletions, "acme", "x/1", "t.", NOW, None, published)
     revisions = [ACTIVITY_INGESTED.decode_as(ACTIVITY_DELETED.event_type, m.value).revision for m in messages]
-    assert revisions == [received, 1795514730000, 1795330000000, received]
-    assert messages[1].envelope.id == f"{google}:deleted:1795514730000"
+    assert revisions == [1795330000001, 1795514730001, 1795330000000, received]
+    assert messages[1].envelope.id == f"{google}:deleted:1795514730001"

@@ -41,7 +41,12 @@ def test_past_confirmed_instance_is_a_held_meeting() -> None:
     # The declined attendee and the room are left out.
     assert meeting.participants == (
         Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
-        Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE),
+        Participant(
+            email="bo.buyer@globex.example",
+            name="Bo Buyer",
+            role=ParticipantRole.ATTENDEE,
+            response_status=ResponseStatus.ACCEPTED,
+        ),
     )
 
 
@@ -146,7 +151,13 @@ def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting
 
 
 ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)
-BO = Participant(email="bo.buyer@globex.example", name="Bo Buyer", role=ParticipantRole.ATTENDEE)
+#: Each guest's answer as the event lists it (the organizer's is read only when she declined).
+BO = Participant(
+    email="bo.buyer@globex.example",
+    name="Bo Buyer",
+    role=ParticipantRole.ATTENDEE,
+    response_status=ResponseStatus.ACCEPTED,
+)
 CY_DECLINED = Participant(
     email="cy.cfo@globex.example", role=ParticipantRole.ATTENDEE, response_status=ResponseStatus.DECLINED
 )
@@ -166,7 +177,9 @@ def test_an_organizer_who_declined_her_own_event_is_marked_declined() -> None:
     ]
     went, alone = adapter.parse(make_request(dumps({"items": items})), CONFIG).activities
     ana_declined = ANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
-    dan_p = Participant(email="dan@acme.example", role=ParticipantRole.ATTENDEE)
+    dan_p = Participant(
+        email="dan@acme.example", role=ParticipantRole.ATTENDEE, response_status=ResponseStatus.ACCEPTED
+    )
     assert (went.outcome, went.participants) == (Outcome.HELD, (ana_declined, BO, dan_p))
     # Called off: who declined is listed, Bo left alone is not (no evidence, nothing counted).
     assert (alone.outcome, alone.participants) == (Outcome.CANCELLED, (ana_declined,))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from libs.common.contracts.activities import (
+    RESPONSE_STATUS_SPELLINGS,
     ActivityIn,
     ActivityKind,
     Outcome,
@@ -73,7 +74,7 @@ class GoogleCalendarAdapter:
         read_at = observed_at(body, request.received_at)
         result = convert_each(events, lambda event: _event(event, config, request.received_at, read_at))
         # The connector names the calendar it synced: only the organizer's deletes the meeting.
-        return seen_in_calendar(result, body)
+        return seen_in_calendar(result, body, read_at)
 
 
 def _when(event: JsonObject, key: str) -> datetime | None:
@@ -121,7 +122,10 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
                 region=region,
                 email=email,
                 name=attendee.opt_str("displayName"),
-                response_status=ResponseStatus.DECLINED if answer == DECLINED else None,
+                # Every answer as the event lists it: a guest who removed the meeting from her
+                # calendar stays out while the organizer's copy lists her with the answer she
+                # had then (docs/attribution.md, "Removed from one calendar").
+                response_status=RESPONSE_STATUS_SPELLINGS.get((answer or "").lower()),
             )
         )
     host = organizer if organizer is not None and organizer.has("email") else own_entry
@@ -155,7 +159,7 @@ def _event(
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
         # stripped to its id and status (``updated`` too, at times: the deletion's revision;
-        # without it, the deletion is dated when its page was read, ``deletion_on_receipt``):
+        # without it, right after the newest revision published, ``deletion_on_receipt``):
         # the meeting published under that id is retracted.
         if status == "cancelled":
             if updated is None:

@@ -147,7 +147,7 @@ class MicrosoftGraphAdapter:
             resources, lambda resource: _resource(resource, config, request.received_at, read_at)
         )
         # The connector names the mailbox it synced: only the organizer's deletes the meeting.
-        return seen_in_calendar(result, body)
+        return seen_in_calendar(result, body, read_at)
 
 
 def _resource(
@@ -170,9 +170,9 @@ def _removed(
     retracted; a message deleted from a mailbox was still sent or received, and an event that
     left the delta for another reason (``changed``: moved out of the view) may still exist.
 
-    The entry gives no time: the deletion is dated when its page was read (the connector's
-    ``observed_at``, else when ingest received it), on the scale of the event's revisions
-    (``lastModifiedDateTime`` in ms), see ``deletion_on_receipt``."""
+    The entry gives no time: the deletion is placed right after the newest revision of the event
+    ingest published (``lastModifiedDateTime`` in ms), in Graph's own order, not ours; see
+    ``deletion_on_receipt``."""
     removed = resource.opt_obj("@removed")
     reason = removed.opt_str("reason") if removed is not None else None
     if odata_type != EVENT_TYPE:
