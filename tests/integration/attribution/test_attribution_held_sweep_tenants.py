@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +51,15 @@ def _sweep(engine: AsyncEngine, producer: RecordingProducer) -> HeldSweep:
     """One replica's sweep (its own settings cache, read afresh)."""
     tenants = TenantSettingsCache(engine, ttl_seconds=0)
     return HeldSweep(engine, cast(AIOKafkaProducer, producer), "t.", tenants, grace=GRACE, batch_size=10)
+
+
+def _counted() -> tuple[float, float]:
+    """``spm_meetings_held_by_sweep_total``, ``spm_held_sweep_failures_total`` (this process's)."""
+    held, failed = (
+        REGISTRY.get_sample_value(name) or 0.0
+        for name in ("spm_meetings_held_by_sweep_total", "spm_held_sweep_failures_total")
+    )
+    return held, failed
 
 
 async def _stored(engine: AsyncEngine) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -95,6 +105,7 @@ async def test_replicas_hold_each_meeting_once_and_a_broken_tenant_stops_no_othe
     producer.take()
 
     one, two = _sweep(db_engine, producer), _sweep(db_engine, producer)
+    before = _counted()
     reports = await asyncio.gather(
         one.run_once(DAY + timedelta(days=1)), two.run_once(DAY + timedelta(days=1))
     )
@@ -103,6 +114,7 @@ async def test_replicas_hold_each_meeting_once_and_a_broken_tenant_stops_no_othe
         for s in producer.take()
     ]
     stored = await _stored(db_engine)
+    counted = tuple(n - b for n, b in zip(_counted(), before, strict=True))
     again = await one.run_once(DAY + timedelta(days=1, minutes=1))
 
     held = "held"
@@ -113,6 +125,7 @@ async def test_replicas_hold_each_meeting_once_and_a_broken_tenant_stops_no_othe
         ]
     )
     assert sum(r.held for r in reports) == 2
+    assert counted == (2.0, 2.0)
     # Each replica tried globex's meeting and left it out; the others went on.
     globex = ("globex", activity_id_for("globex", "calendar", "ended"))
     assert [r.failed for r in reports] == [[globex], [globex]]
