@@ -97,7 +97,7 @@ async def _scorecards(stack: Any, tenant: Tenant) -> dict[str, tuple[int, ...]]:
 
 
 async def _meetings(stack: Any, tenant: Tenant, ids: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    """Each meeting as ``GET /v1/activities/{id}`` reads it: outcome, status, rep, versions."""
+    """Each meeting as ``GET /v1/activities/{id}`` reads it: outcome, status, deal, rep, versions."""
     out = {}
     for name, activity_id in ids.items():
         found = await get(stack, tenant, f"/v1/activities/{activity_id}")
@@ -106,6 +106,7 @@ async def _meetings(stack: Any, tenant: Tenant, ids: dict[str, Any]) -> dict[str
         out[name] = (
             found["payload"]["outcome"],
             attribution["status"],
+            attribution["deal_id"],
             attribution["rep_id"],
             versions,
         )
@@ -129,13 +130,13 @@ async def test_meetings_synced_ahead_are_held_once_they_end_unless_cancelled_or_
         }
         await post(stack, tenant, _bridge("scheduled", 1))
         await settle(kafka_settings)
-        # Bo calls his off the next morning (a newer revision of the event).
+        # Bo calls his off before its time (a newer revision of the event).
         await _deliver(
             stack, GC, _calendar(BO, "bocalledoff", 1, status="cancelled", updated="2026-11-11T09:00:00.000Z")
         )
         await settle(kafka_settings)
         ahead = (await _meetings(stack, tenant, ids), await _scorecards(stack, tenant))
-        # An hour before the end plus the grace, nothing moves.
+        # Fourteen minutes after the first one ends (the grace is 15), nothing moves.
         early = await sweep.run_once(END + timedelta(minutes=14))
 
         swept = await sweep.run_once(START + timedelta(days=1))
@@ -150,7 +151,7 @@ async def test_meetings_synced_ahead_are_held_once_they_end_unless_cancelled_or_
         await settle(kafka_settings)
         final = (await _meetings(stack, tenant, ids), await _scorecards(stack, tenant))
 
-    globex = ("attributed",)
+    globex = ("attributed", "deal-globex")
     assert ahead == (
         {
             "anaahead1": ("scheduled", *globex, "rep-ana", [1]),
