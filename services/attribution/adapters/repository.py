@@ -1123,7 +1123,7 @@ async def load_activities(
 
 
 #: A stored meeting still ``scheduled`` whose end is past the cutoff (``domain.held``); its start
-#: bounds it through ``activities_scheduled_meetings`` (migration 0029), a partial index that
+#: bounds it through ``activities_scheduled_meetings`` (migration 0032), a partial index that
 #: holds the scheduled meetings alone.
 _ENDED_SCHEDULED = (
     "kind = 'meeting' AND outcome = 'scheduled' AND occurred_at <= :cutoff "

@@ -1,4 +1,4 @@
-"""Migration 0029: the held sweep finds the meetings still scheduled that ended in a partial index
+"""Migration 0032: the held sweep finds the meetings still scheduled that ended in a partial index
 holding them alone (an index range, not every activity); and back."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from libs.common.db.migrate import alembic_config, upgrade
 from services.attribution.adapters.repository import ended_scheduled_meetings
 
 INDEX = "activities_scheduled_meetings"
-BEFORE = "0028_tagged_contact_mailboxes"
+BEFORE = "0031_meeting_removals"
 DAY = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
 LOOKUP = (
     "EXPLAIN SELECT tenant_id, activity_id FROM activities WHERE kind = 'meeting' AND outcome = 'scheduled' "

@@ -6,15 +6,15 @@ A plain ``CREATE INDEX`` (no migration here runs outside a transaction): it bloc
 ``activities`` while it builds; on a large table build it first with ``CONCURRENTLY``
 (docs/operations.md, Upgrading with migrations), which this migration then keeps.
 
-Revision ID: 0029_scheduled_meetings
-Revises: 0028_tagged_contact_mailboxes
+Revision ID: 0032_scheduled_meetings
+Revises: 0031_meeting_removals
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
-revision = "0029_scheduled_meetings"
-down_revision = "0028_tagged_contact_mailboxes"
+revision = "0032_scheduled_meetings"
+down_revision = "0031_meeting_removals"
 branch_labels = None
 depends_on = None
 
