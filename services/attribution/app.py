@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -21,6 +22,7 @@ from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.consumer import CONSUMES
 from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
+from services.attribution.held_sweep import HeldSweep
 from services.attribution.jobs import run_reattribution_job, run_recredit_job
 from services.attribution.settings import AttributionSettings
 
@@ -32,7 +34,7 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def wire(
-        _app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
+        app: FastAPI, engine: AsyncEngine, producer: AIOKafkaProducer
     ) -> AsyncIterator[BatchHandler]:
         secret = settings.runtime.secret_key.get_secret_value()
         tenants = TenantSettingsCache(engine, settings.attribution.tenant_cache_seconds)
@@ -73,12 +75,33 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         recredits = JobWorker(engine, RECREDIT_REPS, recredit, interval)
         recredits.start()
         erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
+        options = settings.attribution
+        sweep = HeldSweep(
+            engine,
+            producer,
+            settings.kafka.topic_prefix,
+            tenants,
+            grace=timedelta(minutes=options.held_grace_minutes),
+            interval_seconds=options.held_sweep_interval_seconds,
+            batch_size=options.held_sweep_batch,
+            quarantine=timedelta(seconds=options.held_sweep_quarantine_seconds),
+        )
+        app.state.held_sweep = sweep
+        sweeping = (
+            asyncio.create_task(sweep.run(), name=f"{SERVICE}-held-sweep")
+            if options.held_sweep_interval_seconds > 0
+            else None
+        )
         try:
             yield handler
         finally:
             worker.stop()
+            sweep.stop()
             with suppress(asyncio.CancelledError):
                 await erasing
+            if sweeping is not None:
+                with suppress(asyncio.CancelledError):
+                    await sweeping
             await jobs.stop()
             await recredits.stop()
             await listener.stop()

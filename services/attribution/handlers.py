@@ -777,8 +777,13 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         # Last: a deletion follows, on its partition, every revision of its activity it deletes.
         out.extend(await retract_all_deleted(conn, deletions, now, settings))
         await publish(deps.producer, out.events, deps.topic_prefix)
-        # Counted per (status, rule path) first: one counter increment per pair, not per version.
-        published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in out.events)
-        for (status, rule_path), count in published.items():
-            ATTRIBUTIONS.labels(status, rule_path).inc(count)
+        count_published(out.events)
     return []
+
+
+def count_published(events: Sequence[Attributed]) -> None:
+    """``spm_attributions_total``, counted per (status, rule path) first: one counter increment
+    per pair, not per version."""
+    published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in events)
+    for (status, rule_path), count in published.items():
+        ATTRIBUTIONS.labels(status, rule_path).inc(count)

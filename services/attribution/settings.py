@@ -23,6 +23,15 @@ class AttributionOptions(BaseSettings):
     erasure_cache_seconds: float = 30.0
     #: How often queued erasure jobs (``POST /v1/privacy/erasures``) are looked for.
     erasure_poll_seconds: float = 5.0
+    #: A meeting still ``scheduled`` this long after its end (its start, without a length) is held
+    #: (``held_sweep``): a calendar does not edit an event when its time passes.
+    held_grace_minutes: float = Field(default=15.0, ge=0)
+    #: How often each process looks for such meetings; 0 turns the sweep off.
+    held_sweep_interval_seconds: float = Field(default=60.0, ge=0)
+    #: Meetings taken per batch (all tenants; each tenant's in its own transaction).
+    held_sweep_batch: int = Field(default=500, ge=1, le=10_000)
+    #: A meeting the sweep fails on alone is left out this long (logged, counted).
+    held_sweep_quarantine_seconds: float = Field(default=3600.0, gt=0)
 
 
 class AttributionSettings(CommonSettings):

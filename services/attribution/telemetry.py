@@ -13,3 +13,11 @@ REMATCHES = Counter(
     "spm_rematches_total",
     "Activities re-decided after CRM changes (parked ones, and those a changed deal or rep may move)",
 )
+MEETINGS_HELD_BY_SWEEP = Counter(
+    "spm_meetings_held_by_sweep_total",
+    "Meetings still scheduled when their end passed, turned held by the sweep (a new version each)",
+)
+HELD_SWEEP_FAILURES = Counter(
+    "spm_held_sweep_failures_total",
+    "Meetings the held sweep could not take on their own, left out until their quarantine ends",
+)

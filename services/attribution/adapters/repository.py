@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -1239,6 +1239,66 @@ async def load_activities(
         for row in result
         for activity in (decode_ingested(row.payload.encode()),)
     ]
+
+
+#: A stored meeting still ``scheduled`` whose end is past the cutoff (``domain.held``); its start
+#: bounds it through ``activities_scheduled_meetings`` (migration 0032), a partial index that
+#: holds the scheduled meetings alone.
+_ENDED_SCHEDULED = (
+    "kind = 'meeting' AND outcome = 'scheduled' AND occurred_at <= :cutoff "
+    "AND occurred_at + duration_seconds * interval '1 second' <= :cutoff"
+)
+
+
+async def ended_scheduled_meetings(
+    conn: AsyncConnection, cutoff: datetime, limit: int, skipped: Collection[tuple[str, uuid.UUID]] = ()
+) -> list[tuple[str, uuid.UUID]]:
+    """Up to ``limit`` meetings of any tenant still ``scheduled`` that ended by ``cutoff``, the
+    earliest first, except ``skipped``: ``(tenant, activity)``. Not locked (the sweep locks
+    each tenant's in its own transaction: ``lock_ended_scheduled_meetings``)."""
+    ordered = sorted(skipped)
+    result = await conn.execute(
+        text(
+            f"SELECT tenant_id, activity_id FROM activities WHERE {_ENDED_SCHEDULED} "
+            "AND (tenant_id, activity_id) NOT IN "
+            "(SELECT * FROM unnest(CAST(:st AS text[]), CAST(:sid AS uuid[]))) "
+            "ORDER BY occurred_at LIMIT :limit"
+        ),
+        {"cutoff": cutoff, "limit": limit, "st": [t for t, _ in ordered], "sid": [i for _, i in ordered]},
+    )
+    return [(row.tenant_id, row.activity_id) for row in result]
+
+
+async def lock_ended_scheduled_meetings(
+    conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID], cutoff: datetime
+) -> list[uuid.UUID]:
+    """Those of ``ids`` still ``scheduled`` and ended by ``cutoff``, locked until the transaction
+    ends; one another transaction holds (another replica's sweep, a consumer storing a newer
+    revision) is skipped, and one a newer revision changed since is no longer matched."""
+    if not ids:
+        return []
+    result = await conn.execute(
+        text(
+            f"SELECT activity_id FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids) "
+            f"AND {_ENDED_SCHEDULED} ORDER BY activity_id FOR UPDATE SKIP LOCKED"
+        ),
+        {"t": tenant_id, "ids": sorted(ids), "cutoff": cutoff},
+    )
+    return [row.activity_id for row in result]
+
+
+async def mark_meetings_held(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:
+    """The stored meetings' outcome (column and payload) becomes ``held``; revision unchanged, so
+    any newer revision from the source replaces it as usual (``store_activities``)."""
+    if not ids:
+        return
+    await conn.execute(
+        text(
+            "UPDATE activities SET outcome = 'held', payload = jsonb_set(payload, '{outcome}', '\"held\"') "
+            "WHERE tenant_id = :t AND activity_id = ANY(:ids) AND outcome = 'scheduled'"
+        ),
+        {"t": tenant_id, "ids": sorted(ids)},
+    )
 
 
 async def activities_to_rematch(

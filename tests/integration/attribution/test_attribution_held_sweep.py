@@ -1,0 +1,182 @@
+"""Meetings booked ahead become held once they end (attribution's held sweep), as a sales manager
+reads them back: the real broker, ingest, attribution, metrics, the gateway and PostgreSQL.
+
+Ana's Google calendar (the connector's post) holds a meeting with Dana a day ahead; Bo's one he
+cancels before its time; Cy's bridge (``POST /v1/events``) posts one ahead, then says Dana never
+showed up. Time passes (the sweep's clock is injected; nothing sleeps): Ana's and Cy's meetings
+become held, each with a new version, once; Bo's stays cancelled; Cy's bridge's later no-show
+wins over held. Before the sweep every calendar meeting synced ahead stayed ``scheduled`` and
+its rep's scorecard counted it booked, never held.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from services.attribution.held_sweep import HeldSweep
+from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver, _gcal, _guest
+from tests.integration.ingest.ingest_integration_support import TENANT, dumps, setup_tenant
+from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync
+
+ANA, BO, CY, DANA = "ana@acme.example", "bo@acme.example", "cy@acme.example", "dana@globex.example"
+GC = "google-calendar"
+CRM: list[dict[str, Any]] = [
+    *(
+        {"entity_type": "rep", "id": f"rep-{n}", "name": n.title(), "emails": [f"{n}@acme.example"]}
+        for n in ("ana", "bo", "cy")
+    ),
+    {"entity_type": "account", "id": "acc-globex", "name": "Globex", "domains": ["globex.example"]},
+    {"entity_type": "contact", "id": "con-dana", "account_id": "acc-globex", "emails": [DANA]},
+    {
+        "entity_type": "deal",
+        "id": "deal-globex",
+        "account_id": "acc-globex",
+        "name": "Globex - Platform",
+        "owner_rep_id": "rep-ana",
+        "stage": "proposal",
+        "created_at": "2026-09-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-dana", "role": "champion"}],
+    },
+]
+#: Tomorrow 17:00 UTC, whenever this runs: at least 17 hours ahead of ingest's clock.
+START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+END = START + timedelta(minutes=30)
+COUNTS = ("meetings_booked", "meetings_held", "meetings_cancelled", "meetings_no_show")
+
+
+def _utc(at: datetime) -> dict[str, str]:
+    return {"dateTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "timeZone": "UTC"}
+
+
+def _calendar(rep: str, event_id: str, hours: int, **fields: Any) -> bytes:
+    """The rep's half hour with Dana tomorrow, ``hours`` after ``START``, in the rep's Google
+    calendar, as the connector posts it."""
+    organizer = {"email": rep, "self": True}
+    event = _gcal(
+        event_id,
+        _utc(START + timedelta(hours=hours)),
+        _utc(END + timedelta(hours=hours)),
+        organizer,
+        _guest(rep, organizer=True, self=True),
+        _guest(DANA),
+        **fields,
+    )
+    return dumps({"mailbox": rep, "items": [event]})
+
+
+def _bridge(outcome: str, revision: int) -> dict[str, Any]:
+    return {
+        "source": "bridge",
+        "external_id": "bridge-cy",
+        "kind": "meeting",
+        "direction": "outbound",
+        "outcome": outcome,
+        # Two hours after Ana's (one meeting at one time is one meeting, whichever source reports it).
+        "occurred_at": (START + timedelta(hours=2)).isoformat(),
+        "duration_seconds": 1800,
+        "participants": [{"email": CY, "role": "organizer"}, {"email": DANA, "role": "attendee"}],
+        "revision": revision,
+    }
+
+
+async def _scorecards(stack: Any, tenant: Tenant) -> dict[str, tuple[int, ...]]:
+    """Each rep's meeting counts for the meeting's month."""
+    first = START.strftime("%Y-%m-01")
+    out: dict[str, tuple[int, ...]] = {}
+    for rep in ("rep-ana", "rep-bo", "rep-cy"):
+        url = f"/v1/reps/{rep}/scores?granularity=month&from={first}&to={first}"
+        [period] = (await get(stack, tenant, url))["periods"]
+        out[rep] = tuple(period["counts"][k] for k in COUNTS)
+    return out
+
+
+async def _meetings(stack: Any, tenant: Tenant, ids: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Each meeting as ``GET /v1/activities/{id}`` reads it: outcome, status, deal, rep, versions."""
+    out = {}
+    for name, activity_id in ids.items():
+        found = await get(stack, tenant, f"/v1/activities/{activity_id}")
+        versions = sorted(v["version"] for v in found["history"])
+        attribution = found["attribution"]
+        out[name] = (
+            found["payload"]["outcome"],
+            attribution["status"],
+            attribution["deal_id"],
+            attribution["rep_id"],
+            versions,
+        )
+    return out
+
+
+async def test_meetings_synced_ahead_are_held_once_they_end_unless_cancelled_or_a_no_show(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    keys = await setup_tenant(db_engine, {"internal_domains": ["acme.example"]})
+    tenant = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        sweep: HeldSweep = stack.apps["attribution"].state.held_sweep
+        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
+        [ana] = (await _deliver(stack, GC, _calendar(ANA, "anaahead1", 0)))["activity_ids"]
+        [bo] = (await _deliver(stack, GC, _calendar(BO, "bocalledoff", 1)))["activity_ids"]
+        ids = {
+            "anaahead1": ana,
+            "bocalledoff": bo,
+            "bridge-cy": activity_id_for(TENANT, "bridge", "bridge-cy"),
+        }
+        await post(stack, tenant, _bridge("scheduled", 1))
+        await settle(kafka_settings)
+        # Bo calls his off before its time (a newer revision of the event).
+        await _deliver(
+            stack, GC, _calendar(BO, "bocalledoff", 1, status="cancelled", updated="2026-11-11T09:00:00.000Z")
+        )
+        await settle(kafka_settings)
+        ahead = (await _meetings(stack, tenant, ids), await _scorecards(stack, tenant))
+        # Fourteen minutes after the first one ends (the grace is 15), nothing moves.
+        early = await sweep.run_once(END + timedelta(minutes=14))
+
+        swept = await sweep.run_once(START + timedelta(days=1))
+        await settle(kafka_settings)
+        after = (await _meetings(stack, tenant, ids), await _scorecards(stack, tenant))
+        again = await sweep.run_once(START + timedelta(days=2))
+
+        # The bridge's later word: Dana never showed up.
+        await post(stack, tenant, _bridge("no_show", 2))
+        await settle(kafka_settings)
+        late = await sweep.run_once(START + timedelta(days=3))
+        await settle(kafka_settings)
+        final = (await _meetings(stack, tenant, ids), await _scorecards(stack, tenant))
+
+    globex = ("attributed", "deal-globex")
+    assert ahead == (
+        {
+            "anaahead1": ("scheduled", *globex, "rep-ana", [1]),
+            "bocalledoff": ("cancelled", *globex, "rep-bo", [1, 2]),
+            "bridge-cy": ("scheduled", *globex, "rep-cy", [1]),
+        },
+        {"rep-ana": (1, 0, 0, 0), "rep-bo": (1, 0, 1, 0), "rep-cy": (1, 0, 0, 0)},
+    )
+    assert (early.found, early.held) == (0, 0)
+    assert (swept.found, swept.held, swept.failed) == (2, 2, [])
+    assert after == (
+        {
+            "anaahead1": ("held", *globex, "rep-ana", [1, 2]),
+            "bocalledoff": ("cancelled", *globex, "rep-bo", [1, 2]),
+            "bridge-cy": ("held", *globex, "rep-cy", [1, 2]),
+        },
+        {"rep-ana": (1, 1, 0, 0), "rep-bo": (1, 0, 1, 0), "rep-cy": (1, 1, 0, 0)},
+    )
+    # Held once: a later round finds nothing.
+    assert (again.found, again.held, late.found, late.held) == (0, 0, 0, 0)
+    assert final == (
+        {
+            "anaahead1": ("held", *globex, "rep-ana", [1, 2]),
+            "bocalledoff": ("cancelled", *globex, "rep-bo", [1, 2]),
+            "bridge-cy": ("no_show", *globex, "rep-cy", [1, 2, 3]),
+        },
+        {"rep-ana": (1, 1, 0, 0), "rep-bo": (1, 0, 1, 0), "rep-cy": (1, 0, 0, 1)},
+    )
