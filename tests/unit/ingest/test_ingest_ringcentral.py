@@ -22,6 +22,7 @@ from libs.common.erasures import ErasedIdentities
 from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.vendors.ringcentral import (
+    MAX_SESSION_PARTIES,
     RingCentralEvent,
     RingCentralSessionState,
     fold_ringcentral_session,
@@ -526,3 +527,21 @@ def test_an_excluded_number_keeps_the_session_from_ever_being_published() -> Non
         assert all(p.line is None and p.counterpart is None for p in event.parties)
         state, activity = fold_ringcentral_session(state, event)
         assert activity is None
+
+
+def test_a_session_keeps_at_most_500_parties() -> None:
+    """A queue ringing agent after agent for hours: the session's stored state stops growing at
+    500 parties; a party first named after that is left out, the known ones still change."""
+    (ringing,) = events_of(notification(1, "2026-11-24T15:00:00.000Z", party("Proceeding")))
+    state: RingCentralSessionState | None = None
+    for n in range(MAX_SESSION_PARTIES + 1):
+        agent = ringing.parties[0].model_copy(update={"party_id": f"p-{n}"})
+        state, _ = fold_ringcentral_session(state, ringing.model_copy(update={"sequence": n, "parties": (agent,)}))
+    assert state is not None
+    assert (len(state.parties), MAX_SESSION_PARTIES) == (500, 500)
+    assert f"p-{MAX_SESSION_PARTIES}" not in state.parties
+    (hung_up,) = events_of(
+        notification(9_999, "2026-11-24T15:10:00.000Z", party("Disconnected", party_id="p-0"))
+    )
+    state, _ = fold_ringcentral_session(state, hung_up)
+    assert state.parties["p-0"].party.status == "Disconnected"

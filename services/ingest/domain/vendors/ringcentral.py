@@ -71,6 +71,10 @@ TELEPHONY_SESSIONS = re.compile(
     r"^/restapi/v1\.0/account/[^/?]+(?:/extension/[^/?]+)?/telephony/sessions(?:\?.*)?$"
 )
 MAX_PARTIES = 100
+#: Parties a session keeps (``fold_ringcentral_session``): a session's state is stored whole and
+#: read at each of its notifications, so a runaway one (a queue ringing agents for hours) must not
+#: grow it without end; a party first named past this is left out, known ones still change.
+MAX_SESSION_PARTIES = 500
 DIRECTIONS: dict[str, Direction] = {"Inbound": Direction.INBOUND, "Outbound": Direction.OUTBOUND}
 #: A party that left the call: ``Gone`` moved to another session (a call flip, a park pickup).
 FINISHED = frozenset({"Disconnected", "Gone"})
@@ -331,7 +335,10 @@ def fold_ringcentral_session(
     current = state or RingCentralSessionState(session_id=event.session_id, started_at=event.event_time)
     parties = dict(current.parties)
     for party in event.parties:
-        parties[party.party_id] = _merged(parties.get(party.party_id), party, event)
+        known = parties.get(party.party_id)
+        if known is None and len(parties) >= MAX_SESSION_PARTIES:
+            continue
+        parties[party.party_id] = _merged(known, party, event)
     merged = current.model_copy(
         update={
             "parties": parties,
