@@ -194,7 +194,9 @@ GENERIC_SUBJECT_PREFIXES: tuple[str, ...] = (
 #: "Invitation: Partnertag @ 10:00 - 16:00 (Berlin)", "Canceled: call @ 2pm - 3pm (my fault,
 #: sorry)" or "Invitation: Roadshow @ Munich, 12 May 2026, 9-17" names no weekday and no address.
 _TIME = r"\d{1,2}(?::\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}"
-_WEEKDAY_AND_DAY = r"\b(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so)\.?\s+(?:[a-zäéû]{3,9}\.?\s+)?\d{1,2}\b"
+_WEEKDAY_AND_DAY = (
+    r"\b(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so)\.?\s+(?:[a-zäéû]{3,9}\.?\s+)?\d{1,2}\b"
+)
 _CALENDAR_WHEN = re.compile(
     r" @ (?:"
     rf".*{_WEEKDAY_AND_DAY}[^@]*?\b(?:{_TIME})\s*[-\u2013]\s*(?:{_TIME})\s*\([^()]+\)(?:\s*\([^()]+\))?$"

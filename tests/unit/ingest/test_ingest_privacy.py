@@ -235,7 +235,12 @@ def test_an_email_carrying_a_calendar_events_uid_is_the_calendars_message() -> N
 
 @pytest.mark.parametrize(
     "subject",
-    ["RE: Globex weekly", "Fwd: Globex weekly", "AW: Canceled: Globex weekly", "FW: Invitation: Globex weekly"],
+    [
+        "RE: Globex weekly",
+        "Fwd: Globex weekly",
+        "AW: Canceled: Globex weekly",
+        "FW: Invitation: Globex weekly",
+    ],
 )
 def test_a_person_replying_to_or_forwarding_a_calendars_message_wrote_her_own(subject: str) -> None:
     """A buyer's answer to an invitation, or an invitation she forwards, may keep the event's

@@ -536,7 +536,9 @@ def test_a_session_keeps_at_most_500_parties() -> None:
     state: RingCentralSessionState | None = None
     for n in range(MAX_SESSION_PARTIES + 1):
         agent = ringing.parties[0].model_copy(update={"party_id": f"p-{n}"})
-        state, _ = fold_ringcentral_session(state, ringing.model_copy(update={"sequence": n, "parties": (agent,)}))
+        state, _ = fold_ringcentral_session(
+            state, ringing.model_copy(update={"sequence": n, "parties": (agent,)})
+        )
     assert state is not None
     assert (len(state.parties), MAX_SESSION_PARTIES) == (500, 500)
     assert f"p-{MAX_SESSION_PARTIES}" not in state.parties

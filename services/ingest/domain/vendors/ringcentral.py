@@ -153,7 +153,9 @@ class RingCentralAdapter:
         try:
             notification = RingCentralEvent.model_validate(fields)
         except ValidationError as error:  # an id with a control character, a negative sequence...
-            raise _rejection(error, body.path or "body", {"session_id": body.field("telephonySessionId")}) from None
+            raise _rejection(
+                error, body.path or "body", {"session_id": body.field("telephonySessionId")}
+            ) from None
         return AdapterResult(ringcentral_events=(notification,), ignored=tuple(unread))
 
 
