@@ -183,19 +183,23 @@ GENERIC_SUBJECT_PREFIXES: tuple[str, ...] = (
     "cancelled:",
 )
 
-#: A calendar names the meeting its mail is about with its date and time after an ``@``
-#: (Google Calendar: "Accepted: Globex weekly @ Tue Nov 3, 2026 10am - 11am (PST)"; in German
-#: "Angenommen: Wartung @ Di. 3. Nov. 2026 10:00 - 11:00 (MEZ)"): a year, then a time; or a
-#: time range then a parenthesis (the zone, or the recipient: "@ Mon 31 Aug 2026 16:00 - 16:30
-#: (GMT+3)", "@ Di 8. Sep. 17:00 - 18:00 (Thorsten ...)", the year left out); or, for an all-day
-#: or a recurring event ("@ Thu Nov 5, 2026 (ana@acme.example)", "@ Weekly from 10am to 11am on
-#: Tuesday (PST) (ana@acme.example)"), the recipient's address in parentheses at the end. A
-#: person's "Invitation: dinner @ 7pm - 10pm at our office" has none of them.
+#: A calendar names the meeting its mail is about with its date and time after an ``@``, as
+#: only a calendar writes it (Google Calendar: "Accepted: Globex weekly @ Tue Nov 3, 2026 10am -
+#: 11am (PST)", "@ Mon 31 Aug 2026 16:00 - 16:30 (GMT+3)", German "Angenommen: Wartung @ Di. 3.
+#: Nov. 2026 10:00 - 11:00 (MEZ)", "@ Di 8. Sep. 17:00 - 18:00 (Thorsten ...)"): a weekday and a
+#: day of the month, then a time range, then the subject ends with parentheses (the zone, the
+#: calendar's or the recipient's name or address); or, for an all-day or a recurring event ("@ Thu
+#: Nov 5, 2026 (ana@acme.example)", "@ Weekly from 10am to 11am on Tuesday (PST)
+#: (ana@acme.example)"), the recipient's address in parentheses at the end. A person's
+#: "Invitation: Partnertag @ 10:00 - 16:00 (Berlin)", "Canceled: call @ 2pm - 3pm (my fault,
+#: sorry)" or "Invitation: Roadshow @ Munich, 12 May 2026, 9-17" names no weekday and no address.
 _TIME = r"\d{1,2}(?::\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}"
+_WEEKDAY_AND_DAY = (
+    r"\b(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so)\.?\s+(?:[a-zäéû]{3,9}\.?\s+)?\d{1,2}\b"
+)
 _CALENDAR_WHEN = re.compile(
     r" @ (?:"
-    r".*\b\d{4}\b.*\b\d{1,2}(?::\d{2})?\s?(?:am|pm|\s*-)"
-    rf"|.*\b(?:{_TIME})\s*[-\u2013]\s*(?:{_TIME})\s*\("
+    rf".*{_WEEKDAY_AND_DAY}[^@]*?\b(?:{_TIME})\s*[-\u2013]\s*(?:{_TIME})\s*\([^()]+\)(?:\s*\([^()]+\))?$"
     r"|.*\([^()\s@]+@[^()\s@]+\)$"
     r")",
     re.IGNORECASE,
@@ -230,6 +234,15 @@ def is_automated_subject(subject: str, sender: str | None = None) -> bool:
 
 
 _SPACE_BEFORE_COLON = re.compile(r"\s+:")
+
+#: What a mail program puts before the subject of a reply or a forward, in the languages above
+#: (RE, FW, Fwd; German AW, WG; Nordic SV, VS; French TR; Spanish RV; Dutch Antw).
+_REPLY_OR_FORWARD = re.compile(r"^\s*(?:re|fw|fwd|aw|wg|sv|vs|tr|rv|antw)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+
+
+def is_reply_or_forward(subject: str) -> bool:
+    """Whether a person replied to or forwarded the email whose subject ``subject`` quotes."""
+    return _REPLY_OR_FORWARD.match(subject) is not None
 
 
 def _sender(activity: ActivityFields) -> ParticipantFields | None:
@@ -284,8 +297,9 @@ def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[
         and (
             # An email carrying a calendar event's iCalendar UID is that calendar's message (an
             # invitation, an update, a cancellation, an answer; Outlook's carry no prefix): the
-            # meeting counts from the calendar, the message is no one's email.
-            bool(activity.ical_uid)
+            # meeting counts from the calendar, the message is no one's email. Unless a person
+            # replied to it or forwarded it ("RE: Globex weekly", "Fwd: Invitation: ..."): hers.
+            bool(activity.ical_uid and not (activity.subject and is_reply_or_forward(activity.subject)))
             or bool(
                 activity.subject and is_automated_subject(activity.subject, sender.email if sender else None)
             )

@@ -480,3 +480,15 @@ def test_a_contacts_additional_emails_are_its_emails_too() -> None:
     (read,) = adapter.parse(make_request(dumps([contact]), url=URL), CONFIG).entities
     assert isinstance(read, ContactV1)
     assert read.emails == ("bo.buyer@globex.example", "bo@oldjob.example", "bo.home@gmail.com")
+
+
+def test_a_contacts_addresses_are_capped_at_fifty() -> None:
+    """An additional-emails list grown by an import gone wrong: her ``email`` and the first 49
+    others are read, the rest left out."""
+    contact = next(
+        item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "contacts"
+    )
+    contact["properties"]["hs_additional_emails"] = ";".join(f"bo{n}@globex.example" for n in range(200))
+    (read,) = adapter.parse(make_request(dumps([contact]), url=URL), CONFIG).entities
+    assert isinstance(read, ContactV1)
+    assert read.emails == ("bo.buyer@globex.example", *(f"bo{n}@globex.example" for n in range(49)))

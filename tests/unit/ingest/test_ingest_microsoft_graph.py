@@ -181,10 +181,15 @@ def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting
 def test_a_series_master_and_time_out_of_office_are_no_meetings() -> None:
     """An integrator's connector posts a series' master beside its occurrences (each occurrence
     is the meeting, the master's start the first's), and Outlook's "Out of office" sent to the
-    team (``showAs`` ``oof``): neither is a meeting; a meeting shown as free still is."""
+    team (``showAs`` ``oof``, colleagues only; a customer who declined and a room do not make it
+    a meeting): neither is a meeting; a meeting shown as free still is."""
     event = fixture_json("microsoft-graph", "event.json")
     master = {**event, "id": "master", "type": "seriesMaster"}
-    away = {**event, "id": "away", "isAllDay": True, "showAs": "oof"}
+    team = [
+        {"type": "required", "emailAddress": {"name": "Dee Rep", "address": "dee.rep@acme.example"}},
+        *(a for a in event["attendees"] if a["type"] != "required"),
+    ]
+    away = {**event, "id": "away", "isAllDay": True, "showAs": "oof", "attendees": team}
     free = {**event, "id": "free", "showAs": "free"}
     result = adapter.parse(make_request(dumps({"value": [master, away, free]})), CONFIG)
     assert [a.external_id for a in result.activities] == ["free"]
@@ -192,6 +197,25 @@ def test_a_series_master_and_time_out_of_office_are_no_meetings() -> None:
         "value[0] master: a series master: its occurrences are the meetings",
         "value[1] away: showAs oof: time out of office, not a meeting",
     )
+
+
+def test_an_on_site_visit_marked_out_of_office_with_a_customer_is_a_meeting() -> None:
+    """Reps mark a visit at the customer's site "Out of office": the customer attends, so it is
+    the meeting with her, outbound and held like any other."""
+    event = fixture_json("microsoft-graph", "event.json")
+    visit = {**event, "id": "visit", "showAs": "oof"}
+    result = adapter.parse(make_request(dumps(visit)), CONFIG)
+    (meeting,) = result.activities
+    assert (meeting.external_id, meeting.kind, meeting.direction, result.ignored) == (
+        "visit",
+        ActivityKind.MEETING,
+        Direction.OUTBOUND,
+        (),
+    )
+    assert [p.email for p in meeting.participants if p.response_status is None] == [
+        "ana.seller@acme.example",
+        "bo.buyer@globex.example",
+    ]
 
 
 ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)

@@ -182,6 +182,15 @@ def test_only_the_sender_makes_an_activity_automated() -> None:
         ("Einladung: Partnertag @ Berlin", False),
         ("Canceled: PO 4471", False),
         ("Fwd: Invitation: Globex weekly @ Wed Oct 6, 2021 12pm - 12:25pm (PDT) (ana@acme.example)", False),
+        # A person's time range, a place or a note in parentheses, a year and hours: no weekday
+        # and day before the range, no address at the end. Not a calendar's.
+        ("Invitation: Partnertag @ 10:00 - 16:00 (Berlin)", False),
+        ("Einladung: Workshop @ 9:00-12:00 (bei uns im Büro)", False),
+        ("Canceled: call tomorrow @ 2pm - 3pm (my fault, sorry)", False),
+        ("Cancelled: demo @ 10am-11am (rescheduling to next week, see below)", False),
+        ("Invitation: Q3 review @ our office, 2026 plan, 10 - 12", False),
+        ("Invitation: Roadshow @ Munich, 12 May 2026, 9-17", False),
+        ("Accepted: call @ 2pm - 3pm (my fault, sorry)", False),
     ],
 )
 def test_a_subject_a_mail_system_writes_makes_an_email_automated(subject: str, automated: bool) -> None:
@@ -222,3 +231,20 @@ def test_an_email_carrying_a_calendar_events_uid_is_the_calendars_message() -> N
         assert apply_privacy(sent, PrivacyPolicy()).automated is False
         invite = sent.model_copy(update={"ical_uid": "040000008200E00074C5B7101A82E008"})
         assert apply_privacy(invite, PrivacyPolicy()).automated is True
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "RE: Globex weekly",
+        "Fwd: Globex weekly",
+        "AW: Canceled: Globex weekly",
+        "FW: Invitation: Globex weekly",
+    ],
+)
+def test_a_person_replying_to_or_forwarding_a_calendars_message_wrote_her_own(subject: str) -> None:
+    """A buyer's answer to an invitation, or an invitation she forwards, may keep the event's
+    UID: a reply or forward prefix says a person wrote it, so it stays hers."""
+    sent = email("bo@globex.example", "ana@acme.example", subject=subject, direction=Direction.INBOUND)
+    invite = sent.model_copy(update={"ical_uid": "040000008200E00074C5B7101A82E008"})
+    assert apply_privacy(invite, PrivacyPolicy()).automated is False

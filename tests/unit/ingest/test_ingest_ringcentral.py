@@ -22,6 +22,7 @@ from libs.common.erasures import ErasedIdentities
 from services.ingest.domain.capture import keep_of_delivery
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.vendors.ringcentral import (
+    MAX_SESSION_PARTIES,
     RingCentralEvent,
     RingCentralSessionState,
     fold_ringcentral_session,
@@ -220,9 +221,26 @@ def test_other_notifications_are_acknowledged_and_ignored() -> None:
         ),
         (lambda d: d["body"]["parties"][0]["status"].pop("code"), "body.parties[0].status.code", "required"),
         (lambda d: d["body"]["parties"][0].pop("id"), "body.parties[0].id", "required"),
+        # The model's field names are not the payload's: a refusal names the payload's.
         (
-            lambda d: d["body"]["parties"][0]["to"].update(phoneNumber="12"),
-            "body.parties[0].to.phoneNumber",
+            lambda d: d["body"].update(telephonySessionId="s-1\x00"),
+            "body.telephonySessionId",
+            None,
+        ),
+        (lambda d: d["body"]["parties"][0].update(id="p" * 257), "body.parties[0].id", None),
+        (
+            lambda d: d["body"]["parties"][0]["status"].update(code="c" * 65),
+            "body.parties[0].status.code",
+            None,
+        ),
+        (
+            lambda d: d["body"]["parties"][0]["status"].update(reason="r" * 65),
+            "body.parties[0].status.reason",
+            None,
+        ),
+        (
+            lambda d: d["body"]["parties"][0].update(extensionId="9" * 257),
+            "body.parties[0].extensionId",
             None,
         ),
     ],
@@ -251,6 +269,34 @@ def test_an_internal_extension_or_a_withheld_number_at_the_other_end_is_no_phone
         notification(1, "2026-11-24T15:00:00Z", party("Setup", direction="Inbound", other="anonymous"))
     )
     assert withheld.parties[0].counterpart is None
+
+
+@pytest.mark.parametrize("number", ["sip:123@sip.ringcentral.com", "266696687", "*67", "12"])
+def test_a_number_at_the_other_end_that_cannot_be_read_is_no_phone_and_listed(number: str) -> None:
+    """A 422 would refuse every notification of the session (the call lost, the subscription
+    blacklisted after repeated failures): the number is no phone, as a withheld one, the call
+    is kept with the rep's side, and the answer lists what was not read."""
+    documents = [
+        notification(n, at, party(code, other=number, **extra))
+        for n, at, code, extra in [
+            (1, "2026-11-24T15:00:00.000Z", "Setup", {}),
+            (3, "2026-11-24T15:00:12.000Z", "Answered", {}),
+            (4, "2026-11-24T15:05:12.000Z", "Disconnected", {"reason": "CallFinished"}),
+        ]
+    ]
+    result = adapter.parse(make_request(dumps(documents[0]), headers()), MAPPED)
+    (event,) = result.ringcentral_events
+    assert event.parties[0].counterpart is None
+    (note,) = result.ignored
+    assert note.startswith("body.parties[0].to.phoneNumber: ")
+    assert note.endswith(": the other end kept as no number")
+    (call,) = fold_all(documents)
+    assert (call.outcome, call.duration_seconds, call.participants, call.crm.owner_rep_id) == (
+        Outcome.CONNECTED,
+        300,
+        (Participant(phone=ANA_LINE, name="Ana Seller", role=ParticipantRole.CALLER),),
+        "rep-ana",
+    )
 
 
 # --------------------------------------------------------------------------- the session fold
@@ -481,3 +527,23 @@ def test_an_excluded_number_keeps_the_session_from_ever_being_published() -> Non
         assert all(p.line is None and p.counterpart is None for p in event.parties)
         state, activity = fold_ringcentral_session(state, event)
         assert activity is None
+
+
+def test_a_session_keeps_at_most_500_parties() -> None:
+    """A queue ringing agent after agent for hours: the session's stored state stops growing at
+    500 parties; a party first named after that is left out, the known ones still change."""
+    (ringing,) = events_of(notification(1, "2026-11-24T15:00:00.000Z", party("Proceeding")))
+    state: RingCentralSessionState | None = None
+    for n in range(MAX_SESSION_PARTIES + 1):
+        agent = ringing.parties[0].model_copy(update={"party_id": f"p-{n}"})
+        state, _ = fold_ringcentral_session(
+            state, ringing.model_copy(update={"sequence": n, "parties": (agent,)})
+        )
+    assert state is not None
+    assert (len(state.parties), MAX_SESSION_PARTIES) == (500, 500)
+    assert f"p-{MAX_SESSION_PARTIES}" not in state.parties
+    (hung_up,) = events_of(
+        notification(9_999, "2026-11-24T15:10:00.000Z", party("Disconnected", party_id="p-0"))
+    )
+    state, _ = fold_ringcentral_session(state, hung_up)
+    assert state.parties["p-0"].party.status == "Disconnected"

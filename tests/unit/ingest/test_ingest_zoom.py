@@ -194,6 +194,22 @@ def test_a_host_alone_in_her_meeting_is_no_meeting_until_someone_joins() -> None
     assert late.revision == 1795528920000
 
 
+def test_a_host_with_guests_zoom_gives_no_email_for_is_still_a_meeting() -> None:
+    """Guests who joined by the link without signing in carry no email: each join record is a
+    person there, so the host and one such guest are a meeting (listing the host only, internal
+    as its people with an address are)."""
+    guest = host_joined()
+    guest["payload"]["object"]["participant"].update(
+        id="", participant_uuid="GUEST-1", email="", user_name="iPhone"
+    )
+    _, emitted = fold_all([host_joined(), guest, fixture_json("zoom", "meeting.ended.json")])
+    (meeting,) = emitted
+    assert ([p.email for p in meeting.participants], meeting.direction) == (
+        ["ana.seller@acme.example"],
+        Direction.INTERNAL,
+    )
+
+
 def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
     state, _ = fold_all([host_joined(), fixture_json("zoom", "meeting.ended.json")])
     again, activity = fold_zoom_meeting(state, event_from(fixture_json("zoom", "meeting.ended.json")))

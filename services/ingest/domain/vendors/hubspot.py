@@ -72,6 +72,9 @@ from services.ingest.domain.webhook_types import (
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
 MAX_BATCH = 1_000
+#: A contact's addresses read (``email``, then ``hs_additional_emails``): a list grown by an
+#: import or an integration gone wrong must not make one contact thousands of people's mail.
+MAX_CONTACT_EMAILS = 50
 
 #: hs_call_status -> outcome; statuses of a call still under way are ignored.
 CALL_STATUS_OUTCOMES: dict[str, Outcome] = {
@@ -606,9 +609,16 @@ def _engagement(
 def _contact_emails(properties: JsonObject) -> tuple[str, ...]:
     """A contact's ``email``, then the others HubSpot keeps in ``hs_additional_emails``
     (``;``-separated: a former employer's, a personal one), each read as an address once; one
-    that cannot be read is left out."""
+    that cannot be read is left out, and those after the first ``MAX_CONTACT_EMAILS`` too."""
     listed = [properties.opt_str("email"), *(properties.opt_str("hs_additional_emails") or "").split(";")]
-    return tuple(dict.fromkeys(e for raw in listed if raw and (e := normalize_email(raw))))
+    emails: dict[str, None] = {}
+    for raw in listed:
+        if len(emails) == MAX_CONTACT_EMAILS:
+            break
+        email = normalize_email(raw) if raw else None
+        if email:
+            emails[email] = None
+    return tuple(emails)
 
 
 def _contact_name(properties: JsonObject) -> str | None:

@@ -36,6 +36,7 @@ from services.ingest.domain.normalize import (
     duration_between,
     email_outcome,
     epoch_millis,
+    is_internal,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -315,12 +316,25 @@ def _event_people(
     return calendar_people(organizer, attending, declining, config.internal_domains)
 
 
+def _a_customer_attends(resource: JsonObject, config: TenantWebhookConfig) -> bool:
+    """Whether someone outside the tenant's internal domains is invited and did not decline:
+    reps mark an on-site visit at a customer's "Out of office" (``showAs`` ``oof``), a meeting;
+    the "Out of office" sent to the team lists colleagues only."""
+    for attendee in resource.objs("attendees"):
+        if attendee.opt_str("type") == "resource" or _declined(attendee.opt_obj("status")):
+            continue
+        address = normalize_email(_address(attendee)[0])
+        if address is not None and not is_internal(address, config.internal_domains):
+            return True
+    return False
+
+
 def _event(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
     if resource.opt_str("type") == SERIES_MASTER:
         return None, "a series master: its occurrences are the meetings"
-    if resource.opt_str("showAs") == OUT_OF_OFFICE:
+    if resource.opt_str("showAs") == OUT_OF_OFFICE and not _a_customer_attends(resource, config):
         return None, "showAs oof: time out of office, not a meeting"
     start = _graph_time(resource, "start")
     if start is None:

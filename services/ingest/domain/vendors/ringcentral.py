@@ -71,6 +71,10 @@ TELEPHONY_SESSIONS = re.compile(
     r"^/restapi/v1\.0/account/[^/?]+(?:/extension/[^/?]+)?/telephony/sessions(?:\?.*)?$"
 )
 MAX_PARTIES = 100
+#: Parties a session keeps (``fold_ringcentral_session``): a session's state is stored whole and
+#: read at each of its notifications, so a runaway one (a queue ringing agents for hours) must not
+#: grow it without end; a party first named past this is left out, known ones still change.
+MAX_SESSION_PARTIES = 500
 DIRECTIONS: dict[str, Direction] = {"Inbound": Direction.INBOUND, "Outbound": Direction.OUTBOUND}
 #: A party that left the call: ``Gone`` moved to another session (a call flip, a park pickup).
 FINISHED = frozenset({"Disconnected", "Gone"})
@@ -139,17 +143,20 @@ class RingCentralAdapter:
             return AdapterResult(ignored=(f"{body.field('parties')}: no party to tell of",))
         if len(parties) > MAX_PARTIES:
             raise WebhookRejected(422, body.field("parties"), f"more than {MAX_PARTIES} parties")
+        unread: list[str] = []
         fields = {
             "session_id": body.req_str("telephonySessionId"),
             "sequence": body.req_int("sequence"),
             "event_time": parse_iso_datetime(body.req_str("eventTime"), body.field("eventTime")),
-            "parties": tuple(_party(p, config) for p in parties),
+            "parties": tuple(_party(p, config, unread) for p in parties),
         }
         try:
             notification = RingCentralEvent.model_validate(fields)
         except ValidationError as error:  # an id with a control character, a negative sequence...
-            raise validation_to_rejection("body", error) from None
-        return AdapterResult(ringcentral_events=(notification,))
+            raise _rejection(
+                error, body.path or "body", {"session_id": body.field("telephonySessionId")}
+            ) from None
+        return AdapterResult(ringcentral_events=(notification,), ignored=tuple(unread))
 
 
 class RingCentralParty(BaseModel):
@@ -186,7 +193,18 @@ class RingCentralEvent(BaseModel):
     excluded: bool = False
 
 
-def _party(party: JsonObject, config: TenantWebhookConfig) -> RingCentralParty:
+def _rejection(error: ValidationError, path: str, payload_fields: dict[str, str]) -> WebhookRejected:
+    """A model's refusal naming the payload's field (``body.parties[0].status.reason``), not
+    the model's (``reason``): ``payload_fields`` maps a model field to the payload's path, any
+    other is named under ``path``."""
+    rejection = validation_to_rejection(path, error)
+    name, _, rest = rejection.field.removeprefix(f"{path}.").partition(".")
+    if name not in payload_fields:
+        return rejection
+    return WebhookRejected(422, payload_fields[name] + (f".{rest}" if rest else ""), rejection.reason)
+
+
+def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) -> RingCentralParty:
     region = config.default_phone_region
     raw_direction = party.req_str("direction")
     direction = DIRECTIONS.get(raw_direction)
@@ -200,7 +218,10 @@ def _party(party: JsonObject, config: TenantWebhookConfig) -> RingCentralParty:
         if direction is Direction.OUTBOUND
         else (ParticipantRole.CALLEE, ParticipantRole.CALLER)
     )
-    extension_id = party.opt_str("extensionId") or (own.opt_str("extensionId") if own is not None else None)
+    extension_id = party.opt_str("extensionId")
+    extension_field = party.field("extensionId")
+    if not extension_id and own is not None:
+        extension_id, extension_field = own.opt_str("extensionId"), own.field("extensionId")
     fields = {
         "party_id": party.req_str("id"),
         "direction": direction,
@@ -209,26 +230,43 @@ def _party(party: JsonObject, config: TenantWebhookConfig) -> RingCentralParty:
         "extension_id": extension_id,
         "rep_id": config.rep_aliases.get(extension_id) if extension_id else None,
         "line": _line(own, own_role, region),
-        "counterpart": _counterpart(other, other_role, region),
+        "counterpart": _counterpart(other, other_role, region, unread),
         "internal": other is not None and _is_extension(other),
     }
     try:
         return RingCentralParty.model_validate(fields)
     except ValidationError as error:
-        raise validation_to_rejection(party.path, error) from None
+        raise _rejection(
+            error,
+            party.path,
+            {
+                "party_id": party.field("id"),
+                "status": status.field("code"),
+                "reason": status.field("reason"),
+                "extension_id": extension_field,
+            },
+        ) from None
 
 
-def _counterpart(other: JsonObject | None, role: ParticipantRole, region: str) -> Participant | None:
-    """The number at the other end: a number that is none is a 422 naming it, unless that end is
-    another extension of the account (an internal call dialled by its short number), which is
-    the tenant's side and left out as a line is."""
+def _counterpart(
+    other: JsonObject | None, role: ParticipantRole, region: str, unread: list[str]
+) -> Participant | None:
+    """The number at the other end. Another extension of the account (an internal call dialled
+    by its short number) is the tenant's side, left out as a line is. A number that cannot be
+    read (``sip:123@sip.ringcentral.com``, a short code, ``*67``) is no phone, as a withheld one:
+    the call is kept with the rep's side, and the number listed in ``unread`` (the answer's
+    ``ignored``). A 422 would refuse every notification of the session, losing the call, and
+    RingCentral blacklists a subscription whose deliveries keep failing."""
     if other is None:
         return None
     if _is_extension(other):
         return _line(other, role, region)
-    return make_participant(
-        role=role, field=other.field("phoneNumber"), region=region, phone=other.opt_str("phoneNumber")
-    )
+    field = other.field("phoneNumber")
+    try:
+        return make_participant(role=role, field=field, region=region, phone=other.opt_str("phoneNumber"))
+    except WebhookRejected as refused:
+        unread.append(f"{field}: {refused.reason}: the other end kept as no number")
+        return None
 
 
 def _is_extension(end: JsonObject) -> bool:
@@ -299,7 +337,10 @@ def fold_ringcentral_session(
     current = state or RingCentralSessionState(session_id=event.session_id, started_at=event.event_time)
     parties = dict(current.parties)
     for party in event.parties:
-        parties[party.party_id] = _merged(parties.get(party.party_id), party, event)
+        known = parties.get(party.party_id)
+        if known is None and len(parties) >= MAX_SESSION_PARTIES:
+            continue
+        parties[party.party_id] = _merged(known, party, event)
     merged = current.model_copy(
         update={
             "parties": parties,

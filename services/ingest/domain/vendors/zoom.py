@@ -254,14 +254,16 @@ def fold_zoom_meeting(
     return merged.model_copy(update={"emitted_revision": revision}), activity
 
 
-#: Fewer people than this with an address in an ended meeting: a host alone in her room (nobody
-#: came, or a test), no meeting; as a calendar event nobody but its organizer attends.
+#: Fewer people than this in an ended meeting (those with an address, and each join record
+#: without one, a guest Zoom gives no email for): a host alone in her room (nobody came, or a
+#: test), no meeting; as a calendar event nobody but its organizer attends.
 MEETING_MIN_PEOPLE = 2
 
 
 def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
-    """The ended meeting as a canonical activity, or None when fewer than two people in it have
-    an email (a host alone: nobody came) or an excluded person took part (the privacy policy
+    """The ended meeting as a canonical activity, or None when fewer than two people were in it
+    (a host alone: nobody came; a guest without an email counts, though only those with one are
+    listed), nobody in it has an email, or an excluded person took part (the privacy policy
     excludes the whole meeting). A join arriving later emits it then."""
     if state.excluded:
         return None
@@ -278,7 +280,8 @@ def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
         for p in sorted(state.participants, key=lambda p: (p.user_id != state.host_id, p.key))
     )
     start = state.start_time or _earliest_join(state)
-    if len(participants) < MEETING_MIN_PEOPLE or start is None:
+    people = len(participants) + sum(1 for p in state.participants if not p.email)
+    if not participants or people < MEETING_MIN_PEOPLE or start is None:
         return None
     return ActivityIn(
         source="zoom",
