@@ -275,3 +275,35 @@ def test_a_call_to_a_contacts_former_number_is_on_the_account_she_was_at_then() 
         ("99", 12, POLICIES[0].min_confidence): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
         ("99", 12, 0.6): (AttributionStatus.ATTRIBUTED, "deal-new", "acc-new"),
     }
+
+
+def test_a_mailbox_two_records_hold_is_the_one_listing_it_as_written() -> None:
+    """Pia's record (deal-x) lists ``pia@plume.example``; a web form's copy of her (deal-y) lists
+    ``pia+crm@plume.example``, which is held as that mailbox too (rules 2026.12.24). Mail to
+    ``pia@`` is the record listing it as written, as before the copy held it: not a tie of the
+    two at half each (rules 2026.12.26); mail to ``pia+crm@`` is the copy's."""
+    index = ReferenceIndex()
+    index.put_account(Account("acc-p", ("plume.example",)))
+    index.put_contact(Contact("con-pia", ("pia@plume.example",), (), "acc-p"))
+    index.put_contact(Contact("con-pia-web", ("pia+crm@plume.example",), (), "acc-p"))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    for deal, contact in (("deal-x", "con-pia"), ("deal-y", "con-pia-web")):
+        index.put_deal(
+            Deal(deal, "acc-p", "rep-ana", "open", False, False, created, contacts=((contact, "champion"),))
+        )
+    index.put_rep(Rep("rep-ana", "Ana", ("ana@seller.example",), ("+14155550001",)))
+    decided = {}
+    for address in ("pia@plume.example", "Pia+News@plume.example", "pia+crm@plume.example"):
+        mail = an_activity(
+            ActivityKind.EMAIL,
+            Direction.OUTBOUND,
+            (("ana@seller.example", ParticipantRole.FROM), (address, ParticipantRole.TO)),
+            at=datetime(2026, 11, 5, tzinfo=UTC),
+        )
+        decision = _both(mail, index, POLICIES[0])
+        decided[address] = (decision.status, decision.deal_id, decision.confidence)
+    assert decided == {
+        "pia@plume.example": (AttributionStatus.ATTRIBUTED, "deal-x", 0.95),
+        "Pia+News@plume.example": (AttributionStatus.ATTRIBUTED, "deal-x", 0.95),
+        "pia+crm@plume.example": (AttributionStatus.ATTRIBUTED, "deal-y", 0.95),
+    }
