@@ -47,12 +47,13 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
-from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
+from libs.common.personal_domains import email_domain, is_personal_domain, mailbox_forms, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,
     AttributionSnapshot,
+    Contact,
     CurrentAttribution,
     Deal,
     ManualOverride,
@@ -287,6 +288,20 @@ class _RepChoice:
 _by_id = attrgetter("id")
 
 
+def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
+    """The contacts holding each email, by id, as ``ReferenceIndex.contacts_holding`` finds them:
+    held as ``mailbox_forms`` holds a record's addresses, and one listing an address as written
+    is its only holder, not also a contact holding it only as a mailbox (rules 2026.12.26)."""
+    held: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
+    for contact in sorted(contacts, key=_by_id):
+        for email in sorted(set(mailbox_forms(contact.emails))):
+            held.setdefault(email, []).append(contact.id)
+        for email in sorted({e.lower() for e in contact.emails}):
+            listed.setdefault(email, []).append(contact.id)
+    return {email: (listed.get(email) or ids) if len(ids) > 1 else ids for email, ids in held.items()}
+
+
 @lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
@@ -374,8 +389,10 @@ class SliceIndex:
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
         holders: dict[tuple[str, bool], dict[str, Rep]] = {}
         for rep in snapshot.reps:
-            for email in rep.emails:
-                holders.setdefault((email.lower(), True), {})[rep.id] = rep
+            # Held as the index holds them (``mailbox_forms``: a Gmail or ``+tagged`` address also
+            # as its mailbox), so the two paths find the same people.
+            for email in mailbox_forms(rep.emails):
+                holders.setdefault((email, True), {})[rep.id] = rep
             for phone in (*rep.phones, *rep.phone_extensions):
                 holders.setdefault((phone, False), {})[rep.id] = rep
         rep_by_email: dict[str, str] = {}
@@ -387,15 +404,13 @@ class SliceIndex:
                 (rep_by_email if is_email else rep_by_phone)[identity] = named
             elif is_shared:
                 shared.add(identity)
-        contacts_by_email: dict[str, list[str]] = {}
         contacts_by_phone: dict[str, list[str]] = {}
         contact_account: dict[str, str | None] = {}
         for contact in sorted(snapshot.contacts, key=_by_id):
             contact_account[contact.id] = contact.account_id
-            for email in sorted({e.lower() for e in contact.emails}):
-                contacts_by_email.setdefault(email, []).append(contact.id)
             for phone in sorted({*contact.phones, *contact.phone_extensions}):
                 contacts_by_phone.setdefault(phone, []).append(contact.id)
+        contacts_by_email = _contacts_by_email(snapshot.contacts)
         accounts_by_domain: dict[str, list[str]] = {}
         memberships: dict[str, list[TeamMembership]] = {}
         for membership in snapshot.memberships:

@@ -307,3 +307,39 @@ def test_a_mailbox_two_records_hold_is_the_one_listing_it_as_written() -> None:
         "Pia+News@plume.example": (AttributionStatus.ATTRIBUTED, "deal-x", 0.95),
         "pia+crm@plume.example": (AttributionStatus.ATTRIBUTED, "deal-y", 0.95),
     }
+
+
+def test_a_record_listing_only_its_tagged_address_is_found_by_its_mailbox_on_both_paths() -> None:
+    """The snapshot path held a record's addresses as listed only: mail to ``pia@`` of a record
+    listing ``pia+crm@`` was a close call there (ambiguous, 0.4) and her deal on the index's."""
+    index = ReferenceIndex()
+    index.put_account(Account("acc-p", ("plume.example",)))
+    index.put_contact(Contact("con-pia-web", ("pia+crm@plume.example",), (), "acc-p"))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    index.put_deal(Deal("deal-x", "acc-p", "rep-ana", "open", False, False, created))
+    index.put_deal(
+        Deal(
+            "deal-y",
+            "acc-p",
+            "rep-ana",
+            "open",
+            False,
+            False,
+            created,
+            contacts=(("con-pia-web", "champion"),),
+        )
+    )
+    index.put_rep(Rep("rep-ana", "Ana", ("Ana.Lopez+crm@seller.example",), ("+14155550001",)))
+    mail = an_activity(
+        ActivityKind.EMAIL,
+        Direction.OUTBOUND,
+        (("ana.lopez@seller.example", ParticipantRole.FROM), ("pia@plume.example", ParticipantRole.TO)),
+        at=datetime(2026, 11, 5, tzinfo=UTC),
+    )
+    decision = _both(mail, index, POLICIES[0])
+
+    assert (decision.status, decision.deal_id, decision.rep_id) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-y",
+        "rep-ana",
+    )
