@@ -63,7 +63,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.26"
+RULE_VERSION = "attribution-rules/2026.12.27"
 
 
 class Signal(StrEnum):
@@ -291,7 +291,7 @@ _by_id = attrgetter("id")
 def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
     """The contacts holding each email, by id, as ``ReferenceIndex.contacts_holding`` finds them:
     held as ``mailbox_forms`` holds a record's addresses, and one listing an address as written
-    is its only holder, not also a contact holding it only as a mailbox (rules 2026.12.26)."""
+    is its only holder, not also a contact holding it only as a mailbox (rules 2026.12.27)."""
     held: dict[str, list[str]] = {}
     listed: dict[str, list[str]] = {}
     for contact in sorted(contacts, key=_by_id):
@@ -1137,7 +1137,7 @@ _UNSPACED_START = re.compile(f"[{_UNSPACED}]")
 #: The shortest run of unspaced script that names anything: two characters ("東京", "서울"), so a
 #: single one ("の", "拡") found in every other subject names nothing.
 MIN_UNSPACED_RUN = 2
-#: The shortest run named wherever it is written inside another (rules 2026.12.26): a shorter one
+#: The shortest run named wherever it is written inside another (rules 2026.12.27): a shorter one
 #: is written inside compounds that mean something else ("京都", Kyoto, in "東京都庁", the Tokyo
 #: Metropolitan Government; "海南", Hainan, across "上海南京路"), so it is named only where it
 #: stands apart (:func:`_stands_apart`).
@@ -1234,7 +1234,7 @@ def _spots(word: str, runs: Sequence[str]) -> Iterator[_Spot]:
 
 
 def _stands_apart(run: str, start: int, end: int) -> bool:
-    """Whether ``run[start:end]`` is a word of ``run`` (rules 2026.12.26): one of at least
+    """Whether ``run[start:end]`` is a word of ``run`` (rules 2026.12.27): one of at least
     ``MIN_INNER_RUN`` characters wherever it is; a shorter one of Hangul where its phrase starts
     (a particle is written onto it: "서울을"); any other shorter one where each of its ends is the
     run's or a change of script ("京都の件", not "東京都庁"; Chinese changes no script: "北京"
@@ -1256,7 +1256,7 @@ def _script(char: str) -> int:
 
 def _unshadowed(spots: Mapping[str, Mapping[str, frozenset[_Spot]]], deal_id: str) -> frozenset[str]:
     """The words found of ``deal_id``'s name but those found only inside another candidate's longer
-    word at the same place: "東京オフィスの件" names "東京オフィス", not "東京" (rules 2026.12.26)."""
+    word at the same place: "東京オフィスの件" names "東京オフィス", not "東京" (rules 2026.12.27)."""
     longer = [
         spot
         for other, found in spots.items()

@@ -386,7 +386,7 @@ class ReferenceIndex:
         """The contacts holding a participant's email (lower-cased) or phone, by id. An email a
         contact lists as written is that contact's, not also that of another holding it only as
         the mailbox of its ``+tagged`` or Gmail address (``mailbox_forms``: a web form's copy of
-        the person listing ``pia+crm@``; rules 2026.12.26): both at half each made a tie of the
+        the person listing ``pia+crm@``; rules 2026.12.27): both at half each made a tie of the
         copy's deal with the record's, which the mail named."""
         key = (identity, is_email)
         try:

@@ -1,7 +1,7 @@
 """A person twice in the CRM: her record lists ``pia@buyer.example`` (deal-1), a web form's copy
 of her lists ``pia+crm@buyer.example`` (deal-2), held as that mailbox too (rules 2026.12.24).
 Through the pipeline, her mail is her record's deal, the copy's tagged address the copy's: not
-a tie of the two deals, each contact at half (rules 2026.12.26)."""
+a tie of the two deals, each contact at half (rules 2026.12.27)."""
 
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ def test_a_mailbox_two_records_hold_is_the_one_listing_it_as_written() -> None:
     """Pia's record (deal-x) lists ``pia@plume.example``; a web form's copy of her (deal-y) lists
     ``pia+crm@plume.example``, which is held as that mailbox too (rules 2026.12.24). Mail to
     ``pia@`` is the record listing it as written, as before the copy held it: not a tie of the
-    two at half each (rules 2026.12.26); mail to ``pia+crm@`` is the copy's."""
+    two at half each (rules 2026.12.27); mail to ``pia+crm@`` is the copy's."""
     index = ReferenceIndex()
     index.put_account(Account("acc-p", ("plume.example",)))
     index.put_contact(Contact("con-pia", ("pia@plume.example",), (), "acc-p"))

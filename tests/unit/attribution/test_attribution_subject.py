@@ -247,5 +247,5 @@ def test_a_short_name_in_a_script_without_spaces_is_named_only_where_it_is_a_wor
     """Two characters of Han are inside every other compound ("京都" in "東京都庁"): such a name
     is named where it stands apart, by the run's edges or a change of script (kana after it);
     a Korean one where its phrase starts. A name read inside another candidate's longer name at
-    the same place is the longer one's (rules 2026.12.26)."""
+    the same place is the longer one's (rules 2026.12.27)."""
     assert subject_names(subject, deals) == expected
