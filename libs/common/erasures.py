@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.caching import LoadingCache
 from libs.common.contracts.activities import Participant, ParticipantFields, extension_of
 from libs.common.contracts.copying import with_changes
+from libs.common.personal_domains import mailbox_address, mailbox_forms
 
 #: What an erased participant becomes in what ingest publishes (``.invalid`` is reserved, RFC 2606).
 ERASED_ADDRESS = "erased@erased.invalid"
@@ -74,10 +75,29 @@ class ErasedIdentities:
         return bool(self.hashes)
 
     def names(self, email: str | None, phone: str | None) -> bool:
-        """Whether an address or a phone is one of an erased person's."""
-        if email and identity_hash(self.key, IdentityKind.EMAIL, email.strip().lower()) in self.hashes:
-            return True
+        """Whether an address or a phone is one of an erased person's: an address also by the
+        mailbox it delivers to (``personal_domains.mailbox_address``), as attribution reads it:
+        ``pia+news@plume.example`` is erased ``pia@plume.example``'s."""
+        if email:
+            address = email.strip().lower()
+            mailbox = mailbox_address(address)
+            if any(
+                identity_hash(self.key, IdentityKind.EMAIL, form) in self.hashes
+                for form in (address, mailbox)
+                if form is not None
+            ):
+                return True
         return bool(phone) and identity_hash(self.key, IdentityKind.PHONE, str(phone)) in self.hashes
+
+
+def identity_hashes(key: bytes, emails: Iterable[str] = (), phones: Iterable[str] = ()) -> set[str]:
+    """The hashes that name a person of these addresses and phones, to list: each address as
+    written and the mailbox it delivers to, as a CRM record's addresses are held
+    (``personal_domains.mailbox_forms``: ``pia+crm@plume.example`` also as ``pia@plume.example``,
+    ``jo.doe@gmail.com`` also as ``jodoe@gmail.com``), so mail from the plain mailbox is erased too."""
+    return {identity_hash(key, IdentityKind.EMAIL, e) for e in mailbox_forms(e.strip() for e in emails)} | {
+        identity_hash(key, IdentityKind.PHONE, p) for p in phones
+    }
 
 
 #: A tenant with no erased person.
@@ -92,7 +112,8 @@ def is_erased(participant: ParticipantFields, erased: ErasedIdentities) -> bool:
 
 
 def names_erased_person(emails: Sequence[str], phones: Sequence[str], erased: ErasedIdentities) -> bool:
-    """Whether a CRM contact with these addresses and phones is an erased person."""
+    """Whether a CRM contact with these addresses and phones is an erased person (an address also
+    by its mailbox: the contact listing ``pia+crm@plume.example`` is erased ``pia@plume.example``)."""
     return bool(erased) and (
         any(erased.names(e, None) for e in emails) or any(erased.names(None, p) for p in phones)
     )
@@ -163,12 +184,18 @@ class ErasureListCache:
 
 
 async def request_erasure(
-    conn: AsyncConnection, tenant_id: str, kind: IdentityKind, identity_hash_: str, requested_by: str
+    conn: AsyncConnection,
+    tenant_id: str,
+    kind: IdentityKind,
+    identity_hash_: str,
+    requested_by: str,
+    also: Iterable[str] = (),
 ) -> tuple[dict[str, object], bool]:
     """Record (or find) the erasure of one person; a failed one is queued again. Returns (row, created).
 
-    The hash goes on the list at once, so ingest and attribution drop the person's new
-    deliveries within their cache TTL even before the job has run.
+    The hash goes on the list at once, with ``also``, the hashes of the identity's other forms
+    (:func:`identity_hashes`: the mailbox of a ``+tagged`` address), so ingest and attribution
+    drop the person's new deliveries within their cache TTL even before the job has run.
     """
     row = (
         await conn.execute(
@@ -185,7 +212,7 @@ async def request_erasure(
             {"t": tenant_id, "kind": kind.value, "hash": identity_hash_, "by": requested_by},
         )
     ).one()
-    await add_erased_identities(conn, tenant_id, row.erasure_id, [identity_hash_])
+    await add_erased_identities(conn, tenant_id, row.erasure_id, sorted({identity_hash_, *also}))
     return {"erasure_id": row.erasure_id, "state": row.state}, bool(row.created)
 
 

@@ -33,9 +33,8 @@ from libs.common.contracts.crm import ContactV1, CrmEntityChangedV1
 from libs.common.erasures import (
     ErasedIdentities,
     ErasureListCache,
-    IdentityKind,
     add_erased_identities,
-    identity_hash,
+    identity_hashes,
     is_erased,
     names_erased_person,
     screen_participants,
@@ -91,13 +90,6 @@ async def _split(
     return untouched, redacted, emptied
 
 
-def _names_contact(contact: ContactV1, erased: ErasedIdentities) -> bool:
-    return bool(erased) and (
-        any(erased.names(e, None) for e in contact.emails)
-        or any(erased.names(None, p) for p in contact.phones)
-    )
-
-
 class ErasureScreen:
     """The consumer's check against the cached erasure list (:class:`handlers.ErasureCheck`)."""
 
@@ -125,8 +117,8 @@ class ErasureScreen:
         kept = []
         for event in events:
             entity = event.entity
-            if isinstance(entity, ContactV1) and _names_contact(
-                entity, await self.erasures.get(event.tenant_id)
+            if isinstance(entity, ContactV1) and names_erased_person(
+                entity.emails, entity.phones, await self.erasures.get(event.tenant_id)
             ):
                 continue
             kept.append(event)
@@ -136,14 +128,14 @@ class ErasureScreen:
 async def _erase_contacts(
     conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID, erased: ErasedIdentities
 ) -> tuple[ErasedIdentities, int]:
-    """Delete the person's CRM contacts; their other addresses and phones join the list (the same person)."""
+    """Delete the person's CRM contacts; their other addresses and phones join the list (the same
+    person), an address also as the mailbox it delivers to (``identity_hashes``)."""
     contacts: list[str] = []
     hashes = set(erased.hashes)
     for contact_id, emails, phones in await store.contact_identities(conn, tenant_id):
         if names_erased_person(emails, phones, erased):
             contacts.append(contact_id)
-            hashes |= {identity_hash(erased.key, IdentityKind.EMAIL, e.strip().lower()) for e in emails}
-            hashes |= {identity_hash(erased.key, IdentityKind.PHONE, p) for p in phones}
+            hashes |= identity_hashes(erased.key, emails, phones)
     if not contacts:
         return erased, 0
     await add_erased_identities(conn, tenant_id, erasure_id, sorted(hashes))

@@ -20,6 +20,7 @@ async def erase_person(
         IdentityKind,
         erasure_key,
         identity_hash,
+        identity_hashes,
         normalise_identity,
         request_erasure,
     )
@@ -41,7 +42,8 @@ async def erase_person(
         async with engine.begin() as conn:
             if not await tenant_exists(conn, tenant):
                 raise LookupError(f"no tenant {tenant!r}")
-            row, created = await request_erasure(conn, tenant, identity_kind, hashed, actor.name)
+            also = identity_hashes(key, [normalised]) if identity_kind is IdentityKind.EMAIL else ()
+            row, created = await request_erasure(conn, tenant, identity_kind, hashed, actor.name, also)
             await record_admin_action(
                 conn,
                 tenant,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -47,12 +47,13 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
-from libs.common.personal_domains import email_domain, is_personal_domain, parent_domains
+from libs.common.personal_domains import email_domain, is_personal_domain, mailbox_forms, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,
     AttributionSnapshot,
+    Contact,
     CurrentAttribution,
     Deal,
     ManualOverride,
@@ -62,7 +63,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.26"
+RULE_VERSION = "attribution-rules/2026.12.27"
 
 
 class Signal(StrEnum):
@@ -287,6 +288,20 @@ class _RepChoice:
 _by_id = attrgetter("id")
 
 
+def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
+    """The contacts holding each email, by id, as ``ReferenceIndex.contacts_holding`` finds them:
+    held as ``mailbox_forms`` holds a record's addresses, and one listing an address as written
+    is its only holder, not also a contact holding it only as a mailbox (rules 2026.12.27)."""
+    held: dict[str, list[str]] = {}
+    listed: dict[str, list[str]] = {}
+    for contact in sorted(contacts, key=_by_id):
+        for email in sorted(set(mailbox_forms(contact.emails))):
+            held.setdefault(email, []).append(contact.id)
+        for email in sorted({e.lower() for e in contact.emails}):
+            listed.setdefault(email, []).append(contact.id)
+    return {email: (listed.get(email) or ids) if len(ids) > 1 else ids for email, ids in held.items()}
+
+
 @lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
@@ -374,8 +389,10 @@ class SliceIndex:
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
         holders: dict[tuple[str, bool], dict[str, Rep]] = {}
         for rep in snapshot.reps:
-            for email in rep.emails:
-                holders.setdefault((email.lower(), True), {})[rep.id] = rep
+            # Held as the index holds them (``mailbox_forms``: a Gmail or ``+tagged`` address also
+            # as its mailbox), so the two paths find the same people.
+            for email in mailbox_forms(rep.emails):
+                holders.setdefault((email, True), {})[rep.id] = rep
             for phone in (*rep.phones, *rep.phone_extensions):
                 holders.setdefault((phone, False), {})[rep.id] = rep
         rep_by_email: dict[str, str] = {}
@@ -387,15 +404,13 @@ class SliceIndex:
                 (rep_by_email if is_email else rep_by_phone)[identity] = named
             elif is_shared:
                 shared.add(identity)
-        contacts_by_email: dict[str, list[str]] = {}
         contacts_by_phone: dict[str, list[str]] = {}
         contact_account: dict[str, str | None] = {}
         for contact in sorted(snapshot.contacts, key=_by_id):
             contact_account[contact.id] = contact.account_id
-            for email in sorted({e.lower() for e in contact.emails}):
-                contacts_by_email.setdefault(email, []).append(contact.id)
             for phone in sorted({*contact.phones, *contact.phone_extensions}):
                 contacts_by_phone.setdefault(phone, []).append(contact.id)
+        contacts_by_email = _contacts_by_email(snapshot.contacts)
         accounts_by_domain: dict[str, list[str]] = {}
         memberships: dict[str, list[TeamMembership]] = {}
         for membership in snapshot.memberships:
@@ -1122,6 +1137,26 @@ _UNSPACED_START = re.compile(f"[{_UNSPACED}]")
 #: The shortest run of unspaced script that names anything: two characters ("東京", "서울"), so a
 #: single one ("の", "拡") found in every other subject names nothing.
 MIN_UNSPACED_RUN = 2
+#: The shortest run named wherever it is written inside another (rules 2026.12.27): a shorter one
+#: is written inside compounds that mean something else ("京都", Kyoto, in "東京都庁", the Tokyo
+#: Metropolitan Government; "海南", Hainan, across "上海南京路"), so it is named only where it
+#: stands apart (:func:`_stands_apart`).
+MIN_INNER_RUN = 3
+#: The scripts of :data:`_UNSPACED`, to tell where one gives way to another ("京都の件": the
+#: hiragana after "京都" ends the word). Hangul apart: its words start a spaced phrase.
+_SCRIPTS = tuple(
+    re.compile(f"[{chars}]")
+    for chars in (
+        "\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f",
+        "\u3040-\u309f",
+        "\u30a0-\u30ff\u31f0-\u31ff",
+        "\u0e00-\u0e7f",
+        "\u0e80-\u0eff",
+        "\u1000-\u109f",
+        "\u1780-\u17ff",
+    )
+)
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
 #: The diacritics people type or leave out in Latin, Greek and Cyrillic (the combining
 #: diacritical marks, as a decomposed "é" or "İ" carries them), Hebrew points and Arabic vowel
 #: signs. Not the marks that make another letter of their own script: Japanese dakuten and
@@ -1169,14 +1204,77 @@ def _unspaced(word: str) -> bool:
     return _UNSPACED_START.match(word) is not None
 
 
-def _said(words: frozenset[str], said: frozenset[str], runs: Sequence[str]) -> frozenset[str]:
-    """Those of ``words`` the ``said`` words hold: as words, or, a run of a script written without
-    spaces, inside one of ``runs``, those of ``said`` (the subject's "東京オフィス拡張の見積もり"
-    holds the name's "東京オフィス拡張")."""
-    found = words & said
-    if not runs:
-        return found
-    return found | {w for w in words - found if _unspaced(w) and any(w in run for run in runs)}
+#: Where a word is said: the subject's word or run it is found in, and where in it it starts and ends.
+_Spot = tuple[str, int, int]
+
+
+def _said(words: frozenset[str], said: frozenset[str], runs: Sequence[str]) -> dict[str, frozenset[_Spot]]:
+    """Those of ``words`` the ``said`` words hold, each with where: as words, or, a run of a script
+    written without spaces, inside one of ``runs``, those of ``said`` (the subject's
+    "東京オフィス拡張の見積もり" holds the name's "東京オフィス拡張"), where it stands apart
+    (:func:`_stands_apart`)."""
+    found: dict[str, frozenset[_Spot]] = {}
+    for word in words:
+        if _unspaced(word):
+            if spots := frozenset(_spots(word, runs)):
+                found[word] = spots
+        elif word in said:
+            found[word] = frozenset({(word, 0, len(word))})
+    return found
+
+
+def _spots(word: str, runs: Sequence[str]) -> Iterator[_Spot]:
+    """Where ``word``, a run of a script written without spaces, stands apart inside ``runs``."""
+    for run in runs:
+        start = run.find(word)
+        while start >= 0:
+            if _stands_apart(run, start, start + len(word)):
+                yield run, start, start + len(word)
+            start = run.find(word, start + 1)
+
+
+def _stands_apart(run: str, start: int, end: int) -> bool:
+    """Whether ``run[start:end]`` is a word of ``run`` (rules 2026.12.27): one of at least
+    ``MIN_INNER_RUN`` characters wherever it is; a shorter one of Hangul where its phrase starts
+    (a particle is written onto it: "서울을"); any other shorter one where each of its ends is the
+    run's or a change of script ("京都の件", not "東京都庁"; Chinese changes no script: "北京"
+    is named in "北京 - 会议纪要", not in "关于北京的报价", where no reader of characters alone
+    could tell it from a compound)."""
+    if end - start >= MIN_INNER_RUN:
+        return True
+    if _HANGUL.match(run[start]):
+        return start == 0
+    return (start == 0 or _script(run[start - 1]) != _script(run[start])) and (
+        end == len(run) or _script(run[end]) != _script(run[end - 1])
+    )
+
+
+def _script(char: str) -> int:
+    """Which of :data:`_SCRIPTS` ``char`` is written in (``len(_SCRIPTS)``: none of them)."""
+    return next((i for i, script in enumerate(_SCRIPTS) if script.match(char)), len(_SCRIPTS))
+
+
+def _unshadowed(spots: Mapping[str, Mapping[str, frozenset[_Spot]]], deal_id: str) -> frozenset[str]:
+    """The words found of ``deal_id``'s name but those found only inside another candidate's longer
+    word at the same place: "東京オフィスの件" names "東京オフィス", not "東京" (rules 2026.12.27)."""
+    longer = [
+        spot
+        for other, found in spots.items()
+        if other != deal_id
+        for word, places in found.items()
+        if _unspaced(word)
+        for spot in places
+    ]
+    return frozenset(
+        word
+        for word, places in spots[deal_id].items()
+        if not longer or any(not _within(place, longer) for place in places)
+    )
+
+
+def _within(place: _Spot, longer: Sequence[_Spot]) -> bool:
+    run, start, end = place
+    return any(r == run and s <= start and end <= e and e - s > end - start for r, s, e in longer)
 
 
 def _without(words: frozenset[str], removed: frozenset[str]) -> frozenset[str]:
@@ -1238,11 +1336,12 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     runs = [word for word in said if _unspaced(word)]
     names = _name_words(deals)
     shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
+    spots = {deal_id: _said(words - shared, said, runs) for deal_id, words in names.items()}
     found: dict[str, float] = {}
     by_qualifier: list[str] = []
     for deal_id, words in names.items():
         own = words - shared
-        if own and (hits := len(found_words := _said(own, said, runs))):
+        if own and (hits := len(found_words := _unshadowed(spots, deal_id))):
             core = _without_qualifiers(own)
             core_hits = len(core & found_words)
             found[deal_id] = max(hits / len(own), core_hits / len(core) if core else 0.0)

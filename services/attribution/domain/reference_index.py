@@ -387,17 +387,25 @@ class ReferenceIndex:
             return named
 
     def contacts_holding(self, identity: str, is_email: bool) -> list[str]:
-        """The contacts holding a participant's email (lower-cased) or phone, by id."""
+        """The contacts holding a participant's email (lower-cased) or phone, by id. An email a
+        contact lists as written is that contact's, not also that of another holding it only as
+        the mailbox of its ``+tagged`` or Gmail address (``mailbox_forms``: a web form's copy of
+        the person listing ``pia+crm@``; rules 2026.12.27): both at half each made a tie of the
+        copy's deal with the record's, which the mail named."""
         key = (identity, is_email)
         try:
             return self._contacts_holding[key]
         except KeyError:
             contacts = self.contacts
-            found = self._contacts_holding[key] = sorted(
+            found = sorted(
                 c
                 for c in self.contact_ids_by_identity.get(identity, _NOTHING)
                 if c in contacts and identity in _held(contacts[c].emails, contacts[c].phones, is_email)
             )
+            if is_email and len(found) > 1:
+                listed = [c for c in found if identity in (e.lower() for e in contacts[c].emails)]
+                found = listed or found
+            self._contacts_holding[key] = found
             return found
 
     def contacts_holding_at(self, phone: str, at: datetime) -> list[str]:

@@ -13,6 +13,7 @@ from libs.common.erasures import (
     erasure_key,
     get_erasure,
     identity_hash,
+    identity_hashes,
     normalise_identity,
     request_erasure,
 )
@@ -55,7 +56,9 @@ async def request_person_erasure(
     kind, identity = _identity(body)
     key = erasure_key(request.app.state.settings.runtime.secret_key.get_secret_value())
     hashed = identity_hash(key, kind, identity)
-    row, created = await request_erasure(conn, tenant_id, kind, hashed, caller.principal.key_id)
+    # An address's mailbox goes on the list with it: pia+crm@'s mail from pia@ is hers.
+    also = identity_hashes(key, [identity]) if kind is IdentityKind.EMAIL else ()
+    row, created = await request_erasure(conn, tenant_id, kind, hashed, caller.principal.key_id, also)
     await audit.record_admin_action(
         conn,
         tenant_id,

@@ -324,3 +324,71 @@ def test_a_contact_who_moved_is_decided_at_the_account_she_was_at_then() -> None
         (11, 5): (AttributionStatus.ATTRIBUTED, "deal-mid", (), "acc-mid"),
         (11, 12): (AttributionStatus.ATTRIBUTED, "deal-new", (), "acc-new"),
     }
+
+
+def test_a_mailbox_two_records_hold_is_the_one_listing_it_as_written() -> None:
+    """Pia's record (deal-x) lists ``pia@plume.example``; a web form's copy of her (deal-y) lists
+    ``pia+crm@plume.example``, which is held as that mailbox too (rules 2026.12.24). Mail to
+    ``pia@`` is the record listing it as written, as before the copy held it: not a tie of the
+    two at half each (rules 2026.12.27); mail to ``pia+crm@`` is the copy's."""
+    index = ReferenceIndex()
+    index.put_account(Account("acc-p", ("plume.example",)))
+    index.put_contact(Contact("con-pia", ("pia@plume.example",), (), "acc-p"))
+    index.put_contact(Contact("con-pia-web", ("pia+crm@plume.example",), (), "acc-p"))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    for deal, contact in (("deal-x", "con-pia"), ("deal-y", "con-pia-web")):
+        index.put_deal(
+            Deal(deal, "acc-p", "rep-ana", "open", False, False, created, contacts=((contact, "champion"),))
+        )
+    index.put_rep(Rep("rep-ana", "Ana", ("ana@seller.example",), ("+14155550001",)))
+    decided = {}
+    for address in ("pia@plume.example", "Pia+News@plume.example", "pia+crm@plume.example"):
+        mail = an_activity(
+            ActivityKind.EMAIL,
+            Direction.OUTBOUND,
+            (("ana@seller.example", ParticipantRole.FROM), (address, ParticipantRole.TO)),
+            at=datetime(2026, 11, 5, tzinfo=UTC),
+        )
+        decision = _both(mail, index, POLICIES[0])
+        decided[address] = (decision.status, decision.deal_id, decision.confidence)
+    assert decided == {
+        "pia@plume.example": (AttributionStatus.ATTRIBUTED, "deal-x", 0.95),
+        "Pia+News@plume.example": (AttributionStatus.ATTRIBUTED, "deal-x", 0.95),
+        "pia+crm@plume.example": (AttributionStatus.ATTRIBUTED, "deal-y", 0.95),
+    }
+
+
+def test_a_record_listing_only_its_tagged_address_is_found_by_its_mailbox_on_both_paths() -> None:
+    """The snapshot path held a record's addresses as listed only: mail to ``pia@`` of a record
+    listing ``pia+crm@`` was a close call there (ambiguous, 0.4) and her deal on the index's."""
+    index = ReferenceIndex()
+    index.put_account(Account("acc-p", ("plume.example",)))
+    index.put_contact(Contact("con-pia-web", ("pia+crm@plume.example",), (), "acc-p"))
+    created = datetime(2026, 10, 1, tzinfo=UTC)
+    index.put_deal(Deal("deal-x", "acc-p", "rep-ana", "open", False, False, created))
+    index.put_deal(
+        Deal(
+            "deal-y",
+            "acc-p",
+            "rep-ana",
+            "open",
+            False,
+            False,
+            created,
+            contacts=(("con-pia-web", "champion"),),
+        )
+    )
+    index.put_rep(Rep("rep-ana", "Ana", ("Ana.Lopez+crm@seller.example",), ("+14155550001",)))
+    mail = an_activity(
+        ActivityKind.EMAIL,
+        Direction.OUTBOUND,
+        (("ana.lopez@seller.example", ParticipantRole.FROM), ("pia@plume.example", ParticipantRole.TO)),
+        at=datetime(2026, 11, 5, tzinfo=UTC),
+    )
+    decision = _both(mail, index, POLICIES[0])
+
+    assert (decision.status, decision.deal_id, decision.rep_id) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-y",
+        "rep-ana",
+    )

@@ -207,3 +207,45 @@ def test_dakuten_and_handakuten_make_another_letter() -> None:
     assert subject_names("ﾊﾟｽ車両", deals) == {"p": 1.0}
     assert subject_names(unicodedata.normalize("NFD", "パス車両の件"), deals) == {"p": 1.0}
     assert subject_names("ハス車両", deals) == {}
+
+
+#: Two deals of one account each, named by the account and two characters ("京都", Kyoto).
+KYOTO = [_deal("k", "トヨタ 京都", "トヨタ"), _deal("o", "トヨタ 大阪", "トヨタ")]
+HAINAN = [_deal("h", "华为 海南", "华为"), _deal("b", "华为 北京", "华为")]
+SEOUL = [_deal("s", "서울"), _deal("b", "부산")]
+#: One name written inside the other.
+TOKYO = [_deal("t", "東京"), _deal("o", "東京オフィス")]
+
+
+@pytest.mark.parametrize(
+    ("subject", "deals", "expected"),
+    [
+        # "京都" (Kyoto) is written inside "東京都庁" (the Tokyo Metropolitan Government).
+        ("東京都庁向け見積", KYOTO, {}),
+        # "海南" (Hainan) is written across "上海" and "南京路" (Shanghai, Nanjing Road).
+        ("上海南京路门店报价", HAINAN, {}),
+        # Two characters set apart by a change of script, or standing alone, are a word.
+        ("京都の件", KYOTO, {"k": 1.0}),
+        ("Re: 京都 見積", KYOTO, {"k": 1.0}),
+        ("北京 - 会议纪要", HAINAN, {"b": 1.0}),
+        # Chinese changes no script: two characters inside a run could be a compound's.
+        ("关于北京的报价", HAINAN, {}),
+        # A Korean word starts its phrase, its particle written on: "서울을" names "서울".
+        ("서울을 위한 견적", SEOUL, {"s": 1.0}),
+        ("경서울 견적", SEOUL, {}),
+        # The shorter name read inside the longer one, at the same place, is the longer one's.
+        ("東京オフィスの件", TOKYO, {"o": 1.0}),
+        # ... but where it is written on its own it still names its deal.
+        ("東京の件と東京オフィスの件", TOKYO, {"t": 1.0, "o": 1.0}),
+        # Three characters or more are named inside a longer run.
+        ("東京都庁向け見積", [_deal("t", "東京都"), _deal("o", "大阪府")], {"t": 1.0}),
+    ],
+)
+def test_a_short_name_in_a_script_without_spaces_is_named_only_where_it_is_a_word(
+    subject: str, deals: list[Deal], expected: dict[str, float]
+) -> None:
+    """Two characters of Han are inside every other compound ("京都" in "東京都庁"): such a name
+    is named where it stands apart, by the run's edges or a change of script (kana after it);
+    a Korean one where its phrase starts. A name read inside another candidate's longer name at
+    the same place is the longer one's (rules 2026.12.27)."""
+    assert subject_names(subject, deals) == expected

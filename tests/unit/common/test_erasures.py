@@ -12,6 +12,7 @@ from libs.common.erasures import (
     IdentityKind,
     erasure_key,
     identity_hash,
+    identity_hashes,
     mask_participants,
     names_erased_person,
     normalise_identity,
@@ -79,3 +80,35 @@ def test_an_erased_participant_loses_the_extension_dialled_on_their_line() -> No
     [masked] = mask_participants((bo_line,), BO)
     assert masked == Participant(email=ERASED_ADDRESS, role=ParticipantRole.CALLEE)
     assert masked.extension is None
+
+
+def test_an_address_is_erased_by_the_mailbox_it_delivers_to() -> None:
+    """Attribution reads ``pia+news@plume.example`` as the mailbox ``pia@plume.example``, and a
+    contact listing ``pia+crm@plume.example`` as holding it too: erasing the mailbox erases them."""
+    pia = ErasedIdentities(KEY, frozenset({identity_hash(KEY, IdentityKind.EMAIL, "pia@plume.example")}))
+
+    assert pia.names("Pia+News@plume.example", None)
+    assert names_erased_person(["pia+crm@plume.example"], [], pia)
+    assert not pia.names("pia.other@plume.example", None)
+    assert not names_erased_person(["pian+crm@plume.example"], [], pia)
+    # The tagged address alone names no other tag of it: only the mailbox they share does.
+    tagged = ErasedIdentities(
+        KEY, frozenset({identity_hash(KEY, IdentityKind.EMAIL, "pia+crm@plume.example")})
+    )
+    assert tagged.names("pia+crm@plume.example", None)
+    assert not tagged.names("pia@plume.example", None)
+
+
+def test_the_hashes_listed_for_a_person_hold_each_address_and_its_mailbox() -> None:
+    listed = identity_hashes(KEY, [" Pia+CRM@plume.example", "Jo.Doe@gmail.com"], ["+12125550100"])
+
+    assert listed == {
+        identity_hash(KEY, IdentityKind.EMAIL, "pia+crm@plume.example"),
+        identity_hash(KEY, IdentityKind.EMAIL, "pia@plume.example"),
+        identity_hash(KEY, IdentityKind.EMAIL, "jo.doe@gmail.com"),
+        identity_hash(KEY, IdentityKind.EMAIL, "jodoe@gmail.com"),
+        identity_hash(KEY, IdentityKind.PHONE, "+12125550100"),
+    }
+    erased = ErasedIdentities(KEY, frozenset(listed))
+    assert erased.names("pia@plume.example", None)
+    assert erased.names("j.o.doe+x@googlemail.com", None)
