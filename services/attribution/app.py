@@ -61,10 +61,15 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         async def forget(event: SettingsChangedV1) -> None:
             tenants.invalidate(event.tenant_id)
 
+        # A settings job exists because the tenant's settings changed: this process's consumer
+        # reads them afresh from now on, whether or not its listener has seen the change yet
+        # (activities decided after the job must not be decided by the settings it replaced).
         async def reattribution(job: Job) -> dict[str, Any]:
+            tenants.invalidate(job.tenant_id)
             return await run_reattribution_job(engine, producer, settings.kafka.topic_prefix, job)
 
         async def recredit(job: Job) -> dict[str, Any]:
+            tenants.invalidate(job.tenant_id)
             return await run_recredit_job(engine, producer, settings.kafka.topic_prefix, job)
 
         listener = SettingsChangeListener(settings.kafka, forget)
