@@ -51,7 +51,7 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
     producer = _BuildingProducer()
 
     async def publish(self: KafkaPublisher, messages: Sequence[OutgoingMessage]) -> None:
-        await asyncio.gather(*await send_in_batches(producer, messages, self.batch_bytes))  # type: ignore[arg-type]
+        await asyncio.gather(*await send_in_batches(producer, messages, self.batch_bytes))
 
     async def warm_up(self: KafkaPublisher, topics: Sequence[str], timeout_seconds: float = 30.0) -> None:
         return None
@@ -61,7 +61,7 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
 
     KafkaPublisher.publish = publish  # type: ignore[method-assign]
     KafkaPublisher.warm_up = warm_up  # type: ignore[method-assign]
-    SettingsChangeListener.start = no_listener  # type: ignore[assignment,method-assign]
+    SettingsChangeListener.start = no_listener  # type: ignore[method-assign]
     name = f"r_{uuid.uuid4().hex[:8]}"
     pg.psql(f'CREATE DATABASE "{name}"')
     url = pg.url(name)
@@ -94,7 +94,7 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
                 (await client.post("/v1/events", content=body)).raise_for_status()
             if callgrind is not None:
                 callgrind.cg_stop()
-            if profiler:
+            if profiler and profile:
                 profiler.disable()
                 profiler.dump_stats(profile)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0

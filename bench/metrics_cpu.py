@@ -78,7 +78,7 @@ async def _attribute(pg: Any, inputs: dict[str, list[Raw]]) -> list[Raw]:
         published.extend(messages)
         return []
 
-    attribution.send_in_batches = capture_sends  # type: ignore[assignment]
+    attribution.send_in_batches = capture_sends  # type: ignore[attr-defined,assignment]
     name = f"a_{uuid.uuid4().hex[:8]}"
     pg.psql(f'CREATE DATABASE "{name}"')
     await asyncio.to_thread(upgrade, pg.url(name))
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"kept {len(attributed)} attributed messages in {path}", flush=True)
         raws = [tuple(r) for r in msgspec.msgpack.decode(path.read_bytes())]
         callgrind = ctypes.CDLL(args.callgrind_lib) if args.callgrind_lib else None
-        uvloop.run(_rounds(pg, raws, args.rounds, args.batch, args.profile, callgrind))  # type: ignore[arg-type]
+        uvloop.run(_rounds(pg, raws, args.rounds, args.batch, args.profile, callgrind))
     finally:
         pg.stop()
     shutil.rmtree(base, ignore_errors=True)
