@@ -336,12 +336,23 @@ _FLAT_TEXT = frozenset({str, _NONE})
 _SHORT_LENGTHS = tuple(_pack_length(n) for n in range(4096))
 
 
+def _varchar_element(value: str) -> bytes:
+    data = value.encode()
+    return _pack_length(len(data)) + data
+
+
 def _encode_varchar(values: Any) -> bytes:
     """asyncpg's encoding of a ``varchar[]`` parameter, PostgreSQL's binary array of UTF-8 strings."""
     if type(values) is list and values:
         kinds = set(map(type, values))
         if kinds <= _FLAT_TEXT or all(k is _NONE or issubclass(k, str) for k in kinds):
             head = _VARCHAR_HEADER.pack(1, 0, _VARCHAR.oid, len(values), 1)
+            if kinds <= _FLAT_TEXT:
+                distinct = set(values)
+                if 2 * len(distinct) <= len(values):
+                    # Repeated values (a tenant, a status, a rep): each encoded once, then looked up.
+                    element = {v: _NULL if v is None else _varchar_element(v) for v in distinct}
+                    return head + b"".join(map(element.__getitem__, values))
             if _NONE not in kinds:  # ``str.encode``, ``len`` and the lengths' bytes all in C
                 encoded = list(map(str.encode, values))
                 try:

@@ -89,6 +89,12 @@ CASES: dict[str, list[Any]] = {
         ["x" * 5000, "y"],
         ["été", "日本語", "𝄞 astral", 'quote" and \\ backslash', "{braces},commas", "NULL", " spaced "],
         [_Kind.CALL],  # a str subclass, as asyncpg takes it
+        ["bench"] * 100,  # repeated values: each encoded once
+        ["a", None, "a", None, "b", "a"],
+        [None, None, "é", "é"],
+        ["x" * 5000] * 3,
+        [f"rep-{i % 7}" for i in range(1000)],
+        [_Kind.CALL, "call"] * 3,
         [["a", "b"], ["c", None]],
         ("a", "b"),
         [["a"], "b"],
