@@ -12,15 +12,17 @@ written the same way as the int64 microseconds asyncpg's ``timestamptz_encode`` 
 in ``datetime.UTC`` (what the services hold: msgspec's decoder, ``datetime.now(UTC)``) by one
 subtraction, anything else as asyncpg converts it (another offset, a naive datetime read as local
 time, a date at local midnight, asyncpg's infinities); asyncpg compared each element with its two
-infinities and converted it with ``astimezone``, about 0.85 us an element. PostgreSQL receives the
-same binary array it did (``array_recv``): it pays nothing more.
+infinities and converted it with ``astimezone``, about 0.85 us an element. ``uuid[]`` is written
+from each id's 16 bytes, and ``character varying[]`` (below) from each string's UTF-8. PostgreSQL
+receives the same binary array it did (``array_recv``): it pays nothing more.
 
 asyncpg's public ``set_type_codec`` refuses array types (it takes scalar and composite types), so
 the codecs go in through the connection's codec settings (``add_python_codec``, what
 ``set_type_codec`` calls after its check): ``register_array_codecs`` fails loudly if that ever
 changes, and ``tests/unit/common/test_array_codecs.py`` holds the bytes against asyncpg's own
 encoding. No schema column has these types; results of these types (an ``array_agg`` of
-integers) decode to the lists asyncpg returns (instants in UTC, asyncpg's naive infinities).
+integers) decode to the lists asyncpg returns (instants in UTC, asyncpg's naive infinities, ids as
+asyncpg's own ``UUID``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, timezone, tzinfo
-from itertools import chain
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
+from uuid import UUID
+
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 
 _HEADER = struct.Struct(">iiI")  # dimensions, has-NULLs flag, element type
 _DIMENSION = struct.Struct(">ii")  # length, lower bound
@@ -330,12 +336,23 @@ _FLAT_TEXT = frozenset({str, _NONE})
 _SHORT_LENGTHS = tuple(_pack_length(n) for n in range(4096))
 
 
+def _varchar_element(value: str) -> bytes:
+    data = value.encode()
+    return _pack_length(len(data)) + data
+
+
 def _encode_varchar(values: Any) -> bytes:
     """asyncpg's encoding of a ``varchar[]`` parameter, PostgreSQL's binary array of UTF-8 strings."""
     if type(values) is list and values:
         kinds = set(map(type, values))
         if kinds <= _FLAT_TEXT or all(k is _NONE or issubclass(k, str) for k in kinds):
             head = _VARCHAR_HEADER.pack(1, 0, _VARCHAR.oid, len(values), 1)
+            if kinds <= _FLAT_TEXT:
+                distinct = set(values)
+                if 2 * len(distinct) <= len(values):
+                    # Repeated values (a tenant, a status, a rep): each encoded once, then looked up.
+                    element = {v: _NULL if v is None else _varchar_element(v) for v in distinct}
+                    return head + b"".join(map(element.__getitem__, values))
             if _NONE not in kinds:  # ``str.encode``, ``len`` and the lengths' bytes all in C
                 encoded = list(map(str.encode, values))
                 try:
@@ -370,11 +387,59 @@ def _decode_varchar(data: bytes) -> list[Any]:
     return _nest(_length_prefixed(data, offset, n, bytes.decode), dims)
 
 
+# ---------------------------------------------------------------------- uuid[]
+
+#: ``uuid[]``: ids travel as 16 bytes each, which asyncpg's ``uuid_encode`` writes from a
+#: ``uuid.UUID``'s ``bytes`` (a Python property per element) after its two ``isinstance`` checks.
+#: Here a list of ids (``uuid.UUID`` or asyncpg's own) is joined from their ``bytes`` in one pass.
+_UUID = _Element(2950, 2951, "_uuid", "", 16, str)
+_UUID_LENGTH = _pack_length(16)
+_UUID_BYTES = attrgetter("bytes")
+_UUIDS = frozenset({UUID, PgUUID})
+
+
+def _uuid_element(value: Any) -> bytes:
+    """asyncpg's ``uuid_encode`` of one element: its own ``UUID``, a string as it parses one
+    (``pgproto.UUID`` parses with the same function), anything else by its ``bytes`` as ``bytea``."""
+    data: bytes
+    if type(value) is PgUUID:
+        data = value.bytes
+    elif isinstance(value, str):
+        data = PgUUID(value).bytes
+    else:
+        data = memoryview(value.bytes).tobytes()
+    return _pack_length(len(data)) + data
+
+
+def _encode_uuid(values: Any) -> bytes:
+    """asyncpg's encoding of a ``uuid[]`` parameter, PostgreSQL's binary array of 16-byte ids."""
+    if type(values) is list and values:
+        kinds = set(map(type, values))
+        head = _VARCHAR_HEADER.pack(1, 0, _UUID.oid, len(values), 1)
+        if kinds <= _UUIDS:
+            data = map(_UUID_BYTES, values)
+            return head + b"".join(chain.from_iterable(zip(repeat(_UUID_LENGTH), data)))
+    dims: list[int] = []
+    _shape(values, dims, 0)
+    parts = [_NULL if v is None else _uuid_element(v) for v in _flatten(values, len(dims))]
+    header = _HEADER.pack(len(dims), 0, _UUID.oid) + b"".join(_DIMENSION.pack(d, 1) for d in dims)
+    return header + b"".join(parts)
+
+
+def _decode_uuid(data: bytes) -> list[Any]:
+    """asyncpg's: each element its own ``UUID`` (a ``uuid.UUID``), NULLs as ``None``."""
+    dims, offset, n = _dimensions(data)
+    if not dims:
+        return []
+    return _nest(_length_prefixed(data, offset, n, PgUUID), dims)
+
+
 #: (element, encoder, decoder) of each array type the codecs take over.
 CODECS: tuple[tuple[_Element, Callable[[Any], bytes], Callable[[bytes], list[Any]]], ...] = (
     *((e, _encoder(e), _decoder(e)) for e in _ELEMENTS),
     (_TIMESTAMPTZ, _encode_timestamptz, _decode_timestamptz),
     (_VARCHAR, _encode_varchar, _decode_varchar),
+    (_UUID, _encode_uuid, _decode_uuid),
 )
 
 

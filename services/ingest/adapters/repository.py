@@ -643,14 +643,14 @@ async def canonical_meetings(
     await conn.execute(
         text(
             "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT "
-            "hashtextextended(:t || '/' || k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS o"
+            "hashtextextended(:t || '/' || k, 0) AS h FROM unnest(CAST(:keys AS varchar[])) AS k ORDER BY h) AS o"
         ),
         {"t": tenant_id, "keys": wanted},
     )
     rows = await conn.execute(
         text(
             "SELECT meeting_key, activity_id, source, sighting_id FROM ingest_meeting_keys "
-            "WHERE tenant_id = :t AND (meeting_key = ANY(CAST(:keys AS text[])) "
+            "WHERE tenant_id = :t AND (meeting_key = ANY(CAST(:keys AS varchar[])) "
             "OR sighting_id = ANY(CAST(:owns AS uuid[]))) ORDER BY created_at, meeting_key"
         ),
         # Sorted by the integer, as UUIDs sort, without a Python comparison per pair of them.
@@ -662,8 +662,8 @@ async def canonical_meetings(
         await conn.execute(
             text(
                 "INSERT INTO ingest_meeting_keys (tenant_id, meeting_key, activity_id, source, sighting_id) "
-                "SELECT :t, k, id, s, own FROM unnest(CAST(:keys AS text[]), CAST(:ids AS uuid[]), "
-                "CAST(:sources AS text[]), CAST(:owns AS uuid[])) AS n(k, id, s, own) ON CONFLICT DO NOTHING"
+                "SELECT :t, k, id, s, own FROM unnest(CAST(:keys AS varchar[]), CAST(:ids AS uuid[]), "
+                "CAST(:sources AS varchar[]), CAST(:owns AS uuid[])) AS n(k, id, s, own) ON CONFLICT DO NOTHING"
             ),
             {
                 "t": tenant_id,

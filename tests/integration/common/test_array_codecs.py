@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from pydantic_core import TzInfo
 from sqlalchemy import text
 
@@ -19,6 +21,12 @@ from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings
 
 _AT = datetime(2026, 12, 4, 17, 30, 15, 123456, tzinfo=UTC)
+_ID, _ID2 = uuid.UUID("8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab"), uuid.UUID(int=2**127 + 12345)
+_PG_ID = PgUUID(uuid.UUID(int=99).bytes)
+
+
+class _SubUUID(uuid.UUID):
+    pass
 
 
 class _Kind(StrEnum):
@@ -81,6 +89,12 @@ CASES: dict[str, list[Any]] = {
         ["x" * 5000, "y"],
         ["été", "日本語", "𝄞 astral", 'quote" and \\ backslash', "{braces},commas", "NULL", " spaced "],
         [_Kind.CALL],  # a str subclass, as asyncpg takes it
+        ["bench"] * 100,  # repeated values: each encoded once
+        ["a", None, "a", None, "b", "a"],
+        [None, None, "é", "é"],
+        ["x" * 5000] * 3,
+        [f"rep-{i % 7}" for i in range(1000)],
+        [_Kind.CALL, "call"] * 3,
         [["a", "b"], ["c", None]],
         ("a", "b"),
         [["a"], "b"],
@@ -90,6 +104,27 @@ CASES: dict[str, list[Any]] = {
         [None, 2],
         ["\ud800"],  # a lone surrogate: no UTF-8 for it
         "abc",
+        5,
+    ],
+    "uuid": [
+        [],
+        [None],
+        [_ID, None, _ID2],
+        [uuid.UUID(int=i * 7919) for i in range(1000)],
+        [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)],
+        [_PG_ID, _ID],  # asyncpg's own UUID (what it reads back), with the standard library's
+        [_PG_ID] * 3,
+        [str(_ID), _ID.hex, "{" + str(_ID2) + "}", _ID2.urn],  # strings, as asyncpg parses them
+        ["not-a-uuid"],
+        [_SubUUID(int=5)],  # a subclass: by its bytes
+        [[_ID, None], [_ID2, _ID]],
+        (_ID, _ID2),
+        [[_ID], _ID],
+        [(_ID,)],
+        [_ID.bytes],
+        [1],
+        [_ID, 1],
+        str(_ID),
         5,
     ],
 }
@@ -144,11 +179,19 @@ async def test_arrays_read_back_as_asyncpg_reads_them(connections: Any) -> None:
         "'{{a,b},{c,NULL}}'::varchar[]",
         "(SELECT array_agg(g::text::varchar) FROM generate_series(1, 1000) g)",
         "(SELECT array_agg(timestamptz '2026-12-04 00:00:00+00' + g * interval '1.000001 s') FROM generate_series(1, 100) g)",
+        "'{}'::uuid[]",
+        "'{8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab,NULL,00000000-0000-0000-0000-000000000000}'::uuid[]",
+        "'{{8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab,NULL},{ffffffff-ffff-ffff-ffff-ffffffffffff,NULL}}'::uuid[]",
+        "(SELECT array_agg(md5(g::text)::uuid) FROM generate_series(1, 1000) g)",
     ]
     for literal in literals:
         expected = await plain.fetchval(f"SELECT {literal}")
         got = await coded.fetchval(f"SELECT {literal}")
         assert repr(got) == repr(expected), literal
+    # asyncpg's own UUID, not only one that prints the same.
+    ids = await coded.fetchval("SELECT '{8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab}'::uuid[]")
+    assert type(ids[0]) is PgUUID
+    assert ids == [_ID]
 
 
 async def test_the_engine_installs_them_on_every_connection(
