@@ -14,15 +14,18 @@ from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_held_out_situations_mail import (
     ANA,
+    T0,
     TENANT,
+    _mail,
     _meeting,
     _run,
+    _tenant,
     _world,
 )
 from tests.integration.attribution.test_attribution_real_crm import _attribution
 from tests.integration.attribution.test_attribution_vendor_webhooks import HUBSPOT_CRM, _deliver, _mapped
 from tests.integration.ingest.ingest_integration_support import dumps, outbound_message, setup_tenant
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_json, references_landed
 
 
 def _typed(crm: list[dict[str, Any]], account_id: str, **fields: Any) -> list[dict[str, Any]]:
@@ -62,6 +65,58 @@ async def test_the_customer_and_partner_meeting_is_the_customers_deal_once_the_c
         "SELECT account_id, account_type, relationship FROM ref_accounts "
         "WHERE tenant_id = 'acme' AND account_id IN ('acc-rsl2', 'acc-s3b') ORDER BY account_id",
     ) == [("acc-rsl2", "Channel Partner / Reseller", "partner"), ("acc-s3b", None, None)]
+
+
+async def test_mail_decided_for_the_resellers_deal_is_the_customers_once_the_crm_types_the_reseller(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana writes to Channel Partner's Cat, Hooli's Hal copied: Cat's role leads (Hal's, copied,
+    counts half), the reseller agreement. The CRM then types Channel Partner a reseller: the mail,
+    attributed and not parked, is re-decided (a new version), Hooli's deal; untyped again, back."""
+    keys = await _tenant(db_engine)
+    ingest = {"Authorization": f"Bearer {keys['ingest']}"}
+    read = {"Authorization": f"Bearer {keys['read']}"}
+    entities = [{"updated_at": T0, **e} for e in _world()]
+    mail = _mail("s3b-to-partner", ANA, ["cat@channel.example"], "Next steps", cc=("hal@hooli.example",))
+    activity_id = activity_id_for(TENANT, "mail", "s3b-to-partner")
+    partner = next(e for e in entities if e["id"] == "acc-rsl2")
+
+    async def answer(version: int) -> tuple[str, str | None, list[str]]:
+        body = await poll_json(
+            stack.gateway,
+            f"/v1/activities/{activity_id}",
+            read,
+            lambda b: (b.get("attribution") or {}).get("version") == version,
+        )
+        a = body["attribution"]
+        return a["status"], a["deal_id"], a["secondary_deal_ids"]
+
+    async def sync(account: dict[str, Any]) -> None:
+        synced = await stack.ingest.post("/v1/crm/sync", json={"entities": [account]}, headers=ingest)
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, [account])
+
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "gateway")
+    ) as stack:
+        await sync_all(stack, ingest, db_engine, entities)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail]}, headers=ingest)
+        assert posted.status_code == 202, posted.text
+        assert await answer(1) == ("attributed", "deal-rsl2", [])
+
+        await sync({**partner, "account_type": "RESELLER", "updated_at": "2026-11-03T00:00:00Z"})
+        assert await answer(2) == ("attributed", "deal-s3b", ["deal-rsl2"])
+
+        await sync({**partner, "updated_at": "2026-11-04T00:00:00Z"})
+        assert await answer(3) == ("attributed", "deal-rsl2", [])
+
+
+async def sync_all(
+    stack: Any, ingest: dict[str, str], engine: AsyncEngine, entities: list[dict[str, Any]]
+) -> None:
+    synced = await stack.ingest.post("/v1/crm/sync", json={"entities": entities}, headers=ingest)
+    assert synced.status_code == 202, synced.text
+    await references_landed(engine, TENANT, entities)
 
 
 def _hubspot_object(object_type: str, object_id: str, properties: dict[str, str], **associations: str) -> Any:
