@@ -88,7 +88,7 @@ class ChangedReferences:
     gone_deal_ids: set[str] = field(default_factory=set)
     gone_account_ids: set[str] = field(default_factory=set)
     #: Accounts that became or stopped being a partner (``relationship``): the activities on their
-    #: deals, or beside them, are re-decided, parked or not (a partner's deal yields; rules 2026.12.27).
+    #: deals, or beside them, are re-decided, parked or not (a partner's deal yields; rules 2026.12.28).
     partner_changed: set[str] = field(default_factory=set)
     #: Rep -> earliest day whose team may have changed (membership added, moved or removed).
     rep_team_since: dict[str, date] = field(default_factory=dict)
@@ -1353,7 +1353,7 @@ async def activities_to_rematch(
       another rep returning in the same batch, re-decided as it was: she was away);
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` on an account that became or stopped
       being a partner (``partner_changed``), on one of its deals, or listing one as a secondary:
-      a partner's deal yields to its customer's (rules 2026.12.27), so mail decided for the
+      a partner's deal yields to its customer's (rules 2026.12.28), so mail decided for the
       reseller's deal before the CRM typed it a partner is the customer's now, and back;
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and

@@ -62,7 +62,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.27"
+RULE_VERSION = "attribution-rules/2026.12.28"
 
 
 class Signal(StrEnum):
@@ -753,7 +753,7 @@ PARTNER = "partner"
 def _partner_yields(
     candidates: list[_Candidate], account_evidence: Mapping[str, set[Evidence]]
 ) -> tuple[_Candidate, ...]:
-    """The deals of partner accounts that yield to a customer's deal (rules 2026.12.27).
+    """The deals of partner accounts that yield to a customer's deal (rules 2026.12.28).
 
     A meeting or mail with a customer's people and a partner's (a reseller, an integrator), each
     with a role on a deal of their own account, is about the customer's deal: the partner's people

@@ -1,4 +1,4 @@
-"""A partner's deal yields to its customer's (rules 2026.12.27), through the real broker and
+"""A partner's deal yields to its customer's (rules 2026.12.28), through the real broker and
 PostgreSQL: the account type as the canonical sync, HubSpot's company ``type`` and Salesforce's
 ``Account.Type`` send it, stored with the account and read with each deal by attribution."""
 

@@ -1,4 +1,4 @@
-"""A partner's deal yields to its customer's (rules 2026.12.27).
+"""A partner's deal yields to its customer's (rules 2026.12.28).
 
 Ana sells to Hooli (Hal, champion of ``deal-hooli``) through Channel (Cat, on the reseller
 agreement ``deal-channel``), both deals hers. With Channel untyped, a meeting with Hal and Cat is
@@ -103,7 +103,7 @@ def test_a_partner_typed_account_yields_its_deal_to_the_customers_and_stays_a_se
     assert decision.confidence == 0.475
     scores = {r.deal_id: r.score for r in decision.runners_up}
     assert decision.explanation["yielded"] == [{"deal_id": "deal-channel", "score": scores["deal-channel"]}]
-    assert decision.explanation["rule_version"] == "attribution-rules/2026.12.27"
+    assert decision.explanation["rule_version"] == "attribution-rules/2026.12.28"
 
 
 def test_a_customer_typed_customer_or_prospect_is_the_same() -> None:

@@ -78,7 +78,7 @@ def deals(draw: st.DrawFn, number: int) -> Deal:
 def worlds(draw: st.DrawFn) -> World:
     deal_count = draw(st.integers(0, 6))
     all_deals = tuple(draw(deals(n)) for n in range(deal_count))
-    # acc-1 a reseller in some worlds (its deals yield to acc-0's: rules 2026.12.27).
+    # acc-1 a reseller in some worlds (its deals yield to acc-0's: rules 2026.12.28).
     if draw(st.booleans()):
         all_deals = tuple(
             replace(d, account_relationship="partner") if d.account_id == "acc-1" else d for d in all_deals
