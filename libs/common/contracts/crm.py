@@ -15,6 +15,7 @@ a warning, as it does a phone.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,10 @@ Country = Annotated[SafeStr, Field(max_length=64)]
 
 def _is_empty(value: tuple[str, ...]) -> bool:
     return not value
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 def _lower_when_an_email(value: str) -> str:
@@ -179,6 +184,54 @@ class TeamMembershipV1(_Entity):
         return self
 
 
+#: What an account is to the tenant: the company it sells to (``customer``), may sell to
+#: (``prospect``), sells through or with (``partner``: a reseller, a distributor, a systems
+#: integrator), buys from (``vendor``), or anything else (``other``).
+Relationship = Literal["customer", "prospect", "partner", "vendor", "other"]
+RELATIONSHIPS: tuple[Relationship, ...] = ("customer", "prospect", "partner", "vendor", "other")
+
+#: Words of a CRM's account type, first match wins: a partner's before a customer's (Salesforce's
+#: ``Channel Partner / Reseller`` is a partner, its ``Customer - Channel`` a customer).
+_RELATIONSHIP_WORDS: tuple[tuple[Relationship, frozenset[str]], ...] = (
+    (
+        "partner",
+        frozenset(
+            {
+                "partner",
+                "partners",
+                "reseller",
+                "resellers",
+                "distributor",
+                "distributors",
+                "integrator",
+                "integrators",
+            }
+        ),
+    ),
+    ("customer", frozenset({"customer", "customers", "client", "clients"})),
+    ("prospect", frozenset({"prospect", "prospects", "lead", "leads"})),
+    ("vendor", frozenset({"vendor", "vendors", "supplier", "suppliers"})),
+)
+_TYPE_WORD = re.compile(r"[a-z]+")
+
+
+def relationship_of(account_type: str) -> Relationship:
+    """The relationship a CRM's free-text account type names: HubSpot's company ``type``
+    (``PROSPECT``, ``PARTNER``, ``RESELLER``, ``VENDOR``, ``OTHER``), Salesforce's ``Account.Type``
+    (``Prospect``, ``Customer - Direct``, ``Customer - Channel``, ``Channel Partner / Reseller``,
+    ``Installation Partner``, ``Technology Partner``, ``Other``) or a tenant's own picklist
+    (``Systems Integrator``); ``other`` when no word of it is known."""
+    words = set(_TYPE_WORD.findall(account_type.lower()))
+    for relationship, known in _RELATIONSHIP_WORDS:
+        if words & known:
+            return relationship
+    return "other"
+
+
+def _lower_text(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class AccountV1(_Entity):
     entity_type: Literal["account"] = "account"
     name: Name = ""
@@ -186,6 +239,26 @@ class AccountV1(_Entity):
     #: Where the account is (``BillingCountry``): its contacts' phones are read there when the
     #: contact states no country of its own.
     country: Country | None = None
+    #: The account's type as the CRM holds it (HubSpot's company ``type``, Salesforce's
+    #: ``Account.Type``), kept as sent for display. Written only when there is one.
+    account_type: Annotated[SafeStr, Field(max_length=128)] | None = Field(default=None, exclude_if=_is_none)
+    #: What the account is to the tenant, one of ``RELATIONSHIPS`` (any case); another value is
+    #: refused naming the field. Sent without it, it is read from ``account_type``
+    #: (:func:`relationship_of`); absent when neither is sent (an untyped account is no partner).
+    #: Written only when there is one, so a record without is the same JSON as before.
+    relationship: Annotated[Relationship | None, BeforeValidator(_lower_text)] = Field(
+        default=None, exclude_if=_is_none
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _relationship_from_type(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("relationship") is not None:
+            return data
+        account_type = data.get("account_type")
+        if isinstance(account_type, str) and account_type.strip():
+            return {**data, "relationship": relationship_of(account_type)}
+        return data
 
 
 class ContactV1(_Entity):

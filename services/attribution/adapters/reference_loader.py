@@ -210,6 +210,9 @@ def deal_from_row(row: Any, absorbed: dict[str, str] | None = None) -> Deal:
         # The loader's rows carry the name of the account the deal was filed under (a merged
         # account's deal keeps the name it was written with); a ``ref_deals`` row alone, none.
         account_name=getattr(row, "account_name", None) or "",
+        # And what that account is to the tenant (``ref_accounts.relationship``): a partner's
+        # deal yields to its customer's (``matching``).
+        account_relationship=getattr(row, "account_relationship", None),
     )
 
 
@@ -629,7 +632,7 @@ class _Loader:
         }
         found = await self.rows(
             """
-            SELECT d.*, a.name AS account_name FROM ref_deals d
+            SELECT d.*, a.name AS account_name, a.relationship AS account_relationship FROM ref_deals d
             LEFT JOIN ref_accounts a ON a.tenant_id = d.tenant_id AND a.account_id = d.account_id
             WHERE d.tenant_id = :t AND NOT d.deleted AND d.merged_into IS NULL AND (
                 d.deal_id = ANY(:d)

@@ -87,6 +87,9 @@ class ChangedReferences:
     #: Deals and accounts deleted or merged: whatever points at them is re-matched, parked or not.
     gone_deal_ids: set[str] = field(default_factory=set)
     gone_account_ids: set[str] = field(default_factory=set)
+    #: Accounts that became or stopped being a partner (``relationship``): the activities on their
+    #: deals, or beside them, are re-decided, parked or not (a partner's deal yields; rules 2026.12.28).
+    partner_changed: set[str] = field(default_factory=set)
     #: Rep -> earliest day whose team may have changed (membership added, moved or removed).
     rep_team_since: dict[str, date] = field(default_factory=dict)
     #: Deals written, as (what we held before or ``None``, what we hold now): a new or reopened
@@ -112,6 +115,7 @@ class ChangedReferences:
             or self.contact_ids
             or self.gone_deal_ids
             or self.gone_account_ids
+            or self.partner_changed
             or self.rep_team_since
             or self.deal_changes
             or self.people_changed
@@ -416,6 +420,8 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "name": "text",
         "domains": "text[]",
         "country": "text",
+        "account_type": "text",
+        "relationship": "text",
         "updated_at": "timestamptz",
         "deleted": "boolean",
         "merged_into": "text",
@@ -599,16 +605,28 @@ async def _apply_accounts(
             "name": e.name,
             "domains": domains[e.id],
             "country": e.country,
+            "account_type": e.account_type,
+            "relationship": e.relationship,
             "updated_at": e.updated_at,
             "deleted": e.deleted,
             "merged_into": e.merged_into,
         }
         for e in es
     ]
+    partners = await _held(
+        conn,
+        t,
+        "SELECT account_id FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:ids) "
+        "AND relationship = 'partner'",
+        [e.id for e in es],
+    )
     kept = await _upsert_many(conn, t, "ref_accounts", rows)
     written = [e for e in es if e.id in kept]
     if not written:
         return
+    changed.partner_changed.update(
+        e.id for e in written if (e.id in partners) != (e.relationship == "partner" and _live(e))
+    )
     children: dict[str, list[str]] = {"domain": [], "account_id": []}
     for e in written:
         # A merged account's domains stay filed under it: they lead to its survivor (the
@@ -1333,6 +1351,10 @@ async def activities_to_rematch(
       again; from the earliest return of the batch, inside the last
       ``DEFAULT_REMATCH_WINDOW_DAYS``; what happened while she was away is not selected (of
       another rep returning in the same batch, re-decided as it was: she was away);
+    * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` on an account that became or stopped
+      being a partner (``partner_changed``), on one of its deals, or listing one as a secondary:
+      a partner's deal yields to its customer's (rules 2026.12.28), so mail decided for the
+      reseller's deal before the CRM typed it a partner is the customer's now, and back;
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -1348,6 +1370,15 @@ async def activities_to_rematch(
     internal: frozenset[str] = frozenset()
     if changed.returned_mailboxes:
         internal = await tenant_internal_domains(conn, tenant_id, await load_tenant_settings(conn, tenant_id))
+    partner_deals: list[str] = []
+    if changed.partner_changed:
+        found = await conn.execute(
+            text(
+                "SELECT deal_id FROM ref_deals WHERE tenant_id = :t AND account_id = ANY(:a) ORDER BY deal_id"
+            ),
+            {"t": tenant_id, "a": sorted(changed.partner_changed)},
+        )
+        partner_deals = [row.deal_id for row in found]
     result = await conn.execute(
         text(
             """
@@ -1374,6 +1405,13 @@ async def activities_to_rematch(
                 WHERE tenant_id = :t AND NOT is_override
                   AND (deal_id = ANY(:gone_deals) OR secondary_deal_ids && CAST(:gone_deals AS text[])
                        OR account_id = ANY(:gone_accounts))
+                UNION
+                SELECT activity_id, occurred_at FROM attributions
+                WHERE tenant_id = :t AND NOT is_override
+                  AND cardinality(CAST(:partner_accounts AS text[])) > 0 AND occurred_at >= :rep_since
+                  AND (account_id = ANY(:partner_accounts)
+                       OR deal_id = ANY(:partner_deals)
+                       OR secondary_deal_ids && CAST(:partner_deals AS text[]))
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
@@ -1436,6 +1474,8 @@ async def activities_to_rematch(
             "contacts": sorted(changed.contact_ids),
             "gone_deals": sorted(changed.gone_deal_ids),
             "gone_accounts": sorted(changed.gone_account_ids),
+            "partner_accounts": sorted(changed.partner_changed),
+            "partner_deals": partner_deals,
             "returned": sorted(changed.returned_identities),
             "returned_mailboxes": sorted(changed.returned_mailboxes),
             "returned_since": min(returned.values(), default=now),

@@ -63,7 +63,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.27"
+RULE_VERSION = "attribution-rules/2026.12.28"
 
 
 class Signal(StrEnum):
@@ -726,6 +726,8 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
         )
 
+    if yielded := _partner_yields(candidates, account_evidence):
+        return _yield_to_customer(facts, candidates, yielded, account_evidence, explanation)
     settled = by_contact and _people_settle(facts, candidates)
     if settled:
         steps.append(
@@ -757,6 +759,66 @@ def _people_settle(facts: _Facts, candidates: list[_Candidate]) -> bool:
         return False
     ours = _backers(facts, top.deal)
     return all(_backers(facts, c.deal) < ours for c in close)
+
+
+#: ``AccountV1.relationship`` of a reseller, distributor or systems integrator.
+PARTNER = "partner"
+
+
+def _partner_yields(
+    candidates: list[_Candidate], account_evidence: Mapping[str, set[Evidence]]
+) -> tuple[_Candidate, ...]:
+    """The deals of partner accounts that yield to a customer's deal (rules 2026.12.28).
+
+    A meeting or mail with a customer's people and a partner's (a reseller, an integrator), each
+    with a role on a deal of their own account, is about the customer's deal: the partner's people
+    are there for it. So when the candidates split between deals of accounts the CRM types
+    ``partner`` and deals of other accounts, the partner's deals that lead or come within
+    AMBIGUITY_MARGIN of the best other deal yield to it, unless the subject names a partner's deal
+    (then it is about that one) or only partner people took part (no account but a partner's was
+    found by the participants or the CRM's filing: a deal of the customer reached through a
+    partner's role on it is no customer present). An untyped account is no partner.
+    """
+    partners = [c for c in candidates if c.deal.account_relationship == PARTNER]
+    if not partners or len(partners) == len(candidates):
+        return ()
+    others = [c for c in candidates if c.deal.account_relationship != PARTNER]
+    if not any(c.deal.account_id in account_evidence for c in others):
+        return ()
+    if any(c.values[Signal.SUBJECT] > 0.0 for c in partners):
+        return ()
+    return tuple(c for c in partners if _lead(others[0], c) < AMBIGUITY_MARGIN)
+
+
+def _yield_to_customer(
+    facts: _Facts,
+    candidates: list[_Candidate],
+    yielded: tuple[_Candidate, ...],
+    account_evidence: Mapping[str, set[Evidence]],
+    explanation: dict[str, Any],
+) -> _Verdict:
+    """The verdict among the deals that do not yield (``_partner_yields``), the partner's deals
+    kept beside it: secondary deals of the primary under ``primary_with_secondaries`` (engaged,
+    never credited), runners-up in any case. The confidence is a close call's: the best deal is
+    measured against the best yielded one too (``rival``)."""
+    gone = {c.deal.id for c in yielded}
+    ranked = [c for c in candidates if c.deal.id not in gone]
+    explanation["steps"].append(
+        f"a partner's deals yield to the customer's (its people are there for it): {', '.join(sorted(gone))}"
+    )
+    explanation["yielded"] = [{"deal_id": c.deal.id, "score": c.score} for c in yielded]
+    settled = ranked[0].values[Signal.CONTACT_ROLE] > 0.0 and _people_settle(facts, ranked)
+    verdict = _rank_verdict(
+        ranked, account_evidence, facts.policy, explanation, settled=settled, rival=yielded[0]
+    )
+    if verdict.deal_id is None:
+        return verdict
+    verdict.runners_up = _runners_up(candidates, verdict.deal_id)
+    if verdict.status is AttributionStatus.ATTRIBUTED:
+        verdict.rule_path = "partner_yields"
+    if facts.policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
+        verdict.secondary = (*verdict.secondary, *(c.deal.id for c in yielded))
+    return verdict
 
 
 def _rep_only(override: ManualOverride) -> bool:
@@ -854,18 +916,23 @@ def _rank_verdict(
     ceiling: float = 1.0,
     *,
     settled: bool = False,
+    rival: _Candidate | None = None,
 ) -> _Verdict:
     """Status from the ranked candidates: a clear leader, a close call, or too unsure.
 
     The primary deal is always ``candidates[0]``; ``ceiling`` caps the confidence (a thread's
     deal is never surer than the thread it continues); ``settled`` says a close call is none
-    (``_people_settle``).
+    (``_people_settle``); ``rival``, a deal ranked apart (``_yield_to_customer``), is measured
+    against for the confidence when it scores above the runner-up.
     """
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
     close = () if settled else tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
-    confidence = min(ceiling, _confidence(top, runner_up))
+    measured = (
+        rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
+    )
+    confidence = min(ceiling, _confidence(top, measured))
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id

@@ -117,6 +117,10 @@ class Deal:
     #: Its account's name in the CRM ("ACME Corporation"): words of it in the deal's name name the
     #: account, not one of its deals (``matching.subject_names``).
     account_name: str = ""
+    #: What its account is to the tenant (``AccountV1.relationship``: ``partner``, ``customer``...),
+    #: ``None`` when the CRM states none: a partner's deal yields to a customer's
+    #: (``matching._partner_yields``).
+    account_relationship: str | None = None
 
     @property
     def contact_ids(self) -> frozenset[str]:

@@ -382,7 +382,9 @@ async def test_colleagues_partners_and_newcomers_on_the_mail_and_in_the_meeting(
         # each buyer on their own deal, a close call (the organizer credited).
         "s5-parent-sub": ("attributed", "deal-sub", [], "rep-ana"),
         "s5-parent-sub-ben": ("ambiguous", "deal-par", ["deal-sub"], "rep-ben"),
-        # A customer and its partner, both deals Ana's: a close call unless the title names one.
+        # A customer and its partner, both deals Ana's: a close call unless the title names one
+        # (Channel Partner untyped here; typed a partner, Hooli's deal, rules 2026.12.28:
+        # test_attribution_partner_accounts.py).
         "s5-customer-partner": ("ambiguous", "deal-rsl2", ["deal-s3b"], "rep-ana"),
         "s5-customer-partner-named": ("attributed", "deal-s3b", [], "rep-ana"),
         # Two of the three words of "Hooli - Mobile rollout": a lead of exactly the margin, 0.15 x

@@ -683,6 +683,9 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
             name=(properties.opt_str("name") or "")[:256],
             domains=tuple(dict.fromkeys([*([domain] if domain else []), *others])),
             country=_country(properties),
+            # ``PROSPECT``, ``PARTNER``, ``RESELLER``, ``VENDOR``, ``OTHER`` (or a portal's own
+            # option): kept as sent, its relationship read by the contract (``relationship_of``).
+            account_type=(properties.opt_str("type") or "")[:128] or None,
         )
     created_at = _time(properties, "createdate") or _time(item, "createdAt")
     if created_at is None:

@@ -615,6 +615,9 @@ def _entity(record: _SObject, region: Regions) -> CrmEntity:
             name=name,
             domains=(domain,) if domain else (),
             country=_country(record, "BillingCountry"),
+            # ``Customer - Direct``, ``Channel Partner / Reseller``, ``Technology Partner``... (or
+            # the org's own picklist): kept as sent, its relationship read by the contract.
+            account_type=(record.get("Type") or "")[:128] or None,
         )
     created_at = record.time("CreatedDate")
     if created_at is None:
