@@ -320,32 +320,40 @@ SOFTPHONE_CONFIG = replace(CONFIG, rep_aliases={"ana": "rep-a", "bo@acme.sip.twi
 
 
 @pytest.mark.parametrize(
-    ("softphone", "participant", "owner_rep_id"),
+    ("softphone", "participant", "owner_rep_id", "identities"),
     [
         # A browser / mobile SDK client the tenant maps to a rep: that rep's call, no phone.
-        ("client:ana", None, "rep-a"),
+        ("client:ana", None, "rep-a", ("ana",)),
         # A SIP user mapped by its user part, or by its whole address.
-        ("sip:ana@acme.sip.twilio.com;transport=tls", None, "rep-a"),
-        ("sip:bo@acme.sip.twilio.com", None, "rep-b"),
+        (
+            "sip:ana@acme.sip.twilio.com;transport=tls",
+            None,
+            "rep-a",
+            ("ana", "ana@acme.sip.twilio.com"),
+        ),
+        ("sip:bo@acme.sip.twilio.com", None, "rep-b", ("bo", "bo@acme.sip.twilio.com")),
         # An address at the tenant's domains: the participant, by email (attribution finds the rep).
         (
             "sip:Ana.Seller@acme.example",
             Participant(email="ana.seller@acme.example", role=ParticipantRole.CALLER),
             None,
+            (),
         ),
         # A trunk's number: a phone like any.
         (
             "sip:+14155550001@carrier.example",
             Participant(phone="+14155550001", role=ParticipantRole.CALLER),
             None,
+            (),
         ),
-        # Nobody the tenant maps: the call keeps its other side.
-        ("client:unmapped", None, None),
-        ("sip:desk-7@10.0.0.5", None, None),
+        # Nobody the tenant maps yet: the call keeps its other side, and the identity attribution
+        # maps when it decides (a mapping made later re-credits the call).
+        ("client:unmapped", None, None, ("unmapped",)),
+        ("sip:desk-7@10.0.0.5", None, None, ("desk-7", "desk-7@10.0.0.5")),
     ],
 )
 def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
-    softphone: str, participant: Participant | None, owner_rep_id: str | None
+    softphone: str, participant: Participant | None, owner_rep_id: str | None, identities: tuple[str, ...]
 ) -> None:
     body = urlencode(
         {
@@ -362,7 +370,7 @@ def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
     (call,) = result.activities or _fold(body)
     buyer = Participant(phone="+14155552671", role=ParticipantRole.CALLEE)
     assert call.participants == ((participant, buyer) if participant else (buyer,))
-    assert call.crm.owner_rep_id == owner_rep_id
+    assert (call.crm.owner_rep_id, call.crm.owner_identities) == (owner_rep_id, identities)
     assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 75)
 
 
