@@ -349,7 +349,10 @@ SOFTPHONE_CONFIG = replace(CONFIG, rep_aliases={"ana": "rep-a", "bo@acme.sip.twi
         # Nobody the tenant maps yet: the call keeps its other side, and the identity attribution
         # maps when it decides (a mapping made later re-credits the call).
         ("client:unmapped", None, None, ("unmapped",)),
-        ("sip:desk-7@10.0.0.5", None, None, ("desk-7", "desk-7@10.0.0.5")),
+        ("sip:desk-7@acme.sip.us1.twilio.com", None, None, ("desk-7", "desk-7@acme.sip.us1.twilio.com")),
+        # A SIP phone on another host may be anyone's (a buyer's): kept only as the key mapped now.
+        ("sip:desk-7@10.0.0.5", None, None, ()),
+        ("sip:ana@pbx.voip.example", None, "rep-a", ("ana",)),
     ],
 )
 def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(

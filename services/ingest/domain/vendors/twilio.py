@@ -263,8 +263,9 @@ class _Party:
     softphone (its call's other party may be named only by its ``<Dial>`` legs), and whether it
     is a TwiML application (no ``To``, or an application SID) that dials whoever it dials. A
     softphone's ``identities`` are the ``rep_aliases`` keys it goes by (its Client identity; its
-    SIP user, then its SIP address), kept on the call so attribution maps them again when it
-    decides (a mapping made or changed after the call re-credits it)."""
+    SIP user, then its SIP address, on the tenant's Twilio SIP domain; elsewhere the one the
+    tenant maps), kept on the call so attribution maps them again when it decides (a mapping
+    made or changed after the call re-credits it)."""
 
     participant: Participant | None
     rep_id: str | None = None
@@ -277,6 +278,9 @@ class _Party:
 _CLIENT, _SIP = "client:", ("sip:", "sips:")
 #: One line of text (``SafeStr``): what a ``crm.owner_identities`` entry may hold.
 _LINE = re.compile(LINE_PATTERN)
+#: The host of a user registered on a Twilio SIP Domain (``acme.sip.twilio.com``, or at an edge
+#: location: ``acme.sip.us1.twilio.com``).
+_TWILIO_SIP_DOMAIN = re.compile(r"\.sip(\.[a-z0-9-]+)?\.twilio\.com\Z", re.IGNORECASE)
 #: A TwiML application's SID, the ``To`` of a softphone's call to an application.
 _APPLICATION_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")
 
@@ -310,7 +314,13 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
         return _Party(make_participant(role=role, field=field, region=region, phone=user))
     aliases = config.rep_aliases
     rep_id = aliases.get(user) or (aliases.get(email) if email is not None else None)
-    return _Party(None, rep_id, softphone=True, identities=_keys(user, email))
+    if _TWILIO_SIP_DOMAIN.search(host) is not None:
+        # A user registered on the tenant's Twilio SIP domain: one of its people, mapped or not.
+        identities = _keys(user, email)
+    else:
+        # A phone on another host may be anyone's: kept only as the key the tenant maps now.
+        identities = _keys(next((key for key in (user, email) if key and aliases.get(key)), None))
+    return _Party(None, rep_id, softphone=True, identities=identities)
 
 
 def _keys(*identities: str | None) -> tuple[str, ...]:
