@@ -10,12 +10,14 @@ import pytest
 from libs.common.contracts.activities import (
     ActivityIn,
     ActivityKind,
+    CrmReferences,
     Direction,
     Outcome,
     Participant,
     ParticipantRole,
 )
 from services.ingest.domain.vendors.twilio import fold_twilio_call
+from services.ingest.domain.webhook_types import TenantWebhookConfig
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 from services.ingest.pipeline import TWILIO_FOLD
 
@@ -586,9 +588,11 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
     (``<Dial><Client>ana</Client>``): the leg lists no number, yet it reached her. The call is
     hers (``rep_aliases``), its outcome and length the leg's: 185 s talked, or, when she did not
     pick up, no answer (not the parent's 30 s of ringing). Before, the leg was not read as
-    dialling anyone: the parent went out alone, connected, with no rep."""
+    dialling anyone: the parent went out alone, connected, with no rep. Her browser not mapped
+    yet, the call is the leg's all the same and keeps its identity (mapped when attribution
+    decides: a mapping made later credits her)."""
 
-    def kept(leg_status: str, seconds: int) -> ActivityIn:
+    def kept(leg_status: str, seconds: int, config: TenantWebhookConfig = SOFTPHONE_CONFIG) -> ActivityIn:
         state, published = None, list[ActivityIn]()
         parent = _callback(
             "CA-fwd", "completed", 30, 3, Direction="inbound", From="+14155552671", To="+14155550100"
@@ -604,7 +608,7 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
             To="client:ana",
         )
         for body in (parent, leg):
-            result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+            result = adapter.parse(make_request(body, url=URL), config)
             published += result.activities
             for part in result.twilio_legs:
                 state, activity = fold_twilio_call(state, part)
@@ -612,6 +616,13 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
         return _kept(published)
 
     answered, missed = kept("completed", 185), kept("no-answer", 0)
+    unmapped = kept("completed", 185, CONFIG)
+    assert (unmapped.outcome, unmapped.duration_seconds, unmapped.crm) == (
+        Outcome.CONNECTED,
+        185,
+        CrmReferences(owner_identities=("ana",)),
+    )
+    assert answered.crm.owner_identities == ("ana",)
     assert (answered.outcome, answered.duration_seconds, answered.crm.owner_rep_id) == (
         Outcome.CONNECTED,
         185,

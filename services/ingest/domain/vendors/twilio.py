@@ -445,8 +445,9 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
     if parent is None or parent.excluded or any(leg.excluded for leg in legs):
         return None
     # A leg to a rep's softphone (``<Dial><Client>ana</Client>``) reached her, though it lists
-    # no number: its outcome and length are the call's, and she is its rep.
-    dialed = [leg for leg in legs if leg.participants or leg.rep_id]
+    # no number: its outcome and length are the call's, and she is its rep (the one the tenant
+    # maps its identity to, now or later).
+    dialed = [leg for leg in legs if leg.participants or leg.rep_id or leg.identities]
     if not dialed:
         return None
     best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
