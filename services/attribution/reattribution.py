@@ -104,8 +104,9 @@ async def recredit_people(
 ) -> ReattributionReport:
     """After the tenant's ``rep_aliases`` changed: the people of the rep ids it maps (either way,
     added or removed) are resolved again (``ref_reps.alias_of``), then every automatic attribution
-    credited to those ids or their persons, on a deal one of them owns, or with a participant at
-    a mapped address, is re-decided and published as a new version where it changes.
+    credited to those ids or their persons, on a deal one of them owns, with a participant at
+    a mapped address, or whose source knows its rep by a mapped id (``crm.owner_identities``: a
+    RingCentral extension, a Twilio softphone identity), is re-decided and published as a new version where it changes.
 
     Run again (a job claimed twice), it re-decides the same activities and changes nothing more.
     """
@@ -117,6 +118,7 @@ async def recredit_people(
         reps = set(names) | set(persons.values()) | changed.people_changed
         ids = await repo.activities_of_reps(conn, tenant_id, reps, _EVERY)
         ids += await repo.activities_with_addresses(conn, tenant_id, [n for n in names if "@" in n], _EVERY)
+        ids += await repo.activities_of_owner_identities(conn, tenant_id, names, _EVERY)
     return await reattribute_ids(
         engine,
         producer,

@@ -163,6 +163,10 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
+def _is_empty(value: object) -> bool:
+    return not value
+
+
 #: An extension as ingest keeps it: digits only.
 PhoneExtension = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 
@@ -246,6 +250,21 @@ class CrmReferences(BaseModel):
     account_id: ExternalId | None = None
     contact_ids: tuple[ExternalId, ...] = ()
     owner_rep_id: ExternalId | None = None
+    #: The ids the source knows the rep's side of the activity by (a RingCentral extension id, a
+    #: Twilio Client identity or SIP user), best first, as the tenant's ``rep_aliases`` keys them:
+    #: attribution credits the rep the first one it maps names, in place of ``owner_rep_id``
+    #: (what ingest found when the activity arrived), so a mapping made or changed later
+    #: re-credits the activity. Written only when known, so an activity without them is the
+    #: same JSON as before the field existed.
+    owner_identities: tuple[ExternalId, ...] = Field(
+        default=(),
+        max_length=64,
+        exclude_if=_is_empty,
+        description=(
+            "the source's ids of the rep's side (a dialer's extension or softphone identity), "
+            "best first: the first the tenant's rep_aliases maps is the rep credited"
+        ),
+    )
 
     @field_validator("deal_id", "account_id", "owner_rep_id", mode="before")
     @classmethod

@@ -118,6 +118,12 @@ class CrmReferencesStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError("a blank reference: the contract's path decides")
         _refuse_unprintable(*ids)
 
+    @property
+    def owner_identities(self) -> tuple[str, ...]:
+        """None here: an activity naming the source's ids of its rep (``CrmReferences``, a
+        dialer's call) is left to the contract (an unknown field to this struct)."""
+        return ()
+
 
 #: Shared like ``NO_CRM_REFERENCES`` (the struct is frozen).
 NO_CRM_REFERENCES_STRUCT = CrmReferencesStruct()
@@ -177,6 +183,8 @@ IngestedEvent = Ingested | ActivityIngestedV1
 
 #: One participant of either form.
 AnyParticipant = ParticipantStruct | Participant
+#: An activity's CRM references in either form.
+AnyCrmReferences = CrmReferencesStruct | CrmReferences
 
 _BATCH_DECODER = msgspec.json.Decoder(_ActivityBatch)
 _INGESTED_DECODER = msgspec.json.Decoder(Ingested)
@@ -241,7 +249,8 @@ def with_crm(
     owner_rep_id: str | None,
 ) -> IngestedEvent:
     """``event`` with other CRM references, in its own form (the contract's when the struct
-    would refuse them: an identifier the contract takes but the fast path leaves to it)."""
+    would refuse them: an identifier the contract takes but the fast path leaves to it). The
+    source's ids of its rep (``owner_identities``) stay as they are."""
     if isinstance(event, Ingested):
         try:
             crm = CrmReferencesStruct(
@@ -252,7 +261,11 @@ def with_crm(
         else:
             return msgspec.structs.replace(event, crm=crm)
     references = CrmReferences(
-        deal_id=deal_id, account_id=account_id, contact_ids=contact_ids, owner_rep_id=owner_rep_id
+        deal_id=deal_id,
+        account_id=account_id,
+        contact_ids=contact_ids,
+        owner_rep_id=owner_rep_id,
+        owner_identities=event.crm.owner_identities,
     )
     return event.model_copy(update={"crm": references})
 

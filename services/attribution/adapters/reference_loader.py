@@ -231,7 +231,9 @@ class _Wanted:
     earliest: datetime
 
 
-def _wanted(activities: Sequence[IngestedEvent]) -> _Wanted:
+def _wanted(activities: Sequence[IngestedEvent], index: ReferenceIndex) -> _Wanted:
+    """What the activities point at; the rep each names is the one its source's ids of its rep
+    name through the tenant's mapping (``ReferenceIndex.owner_named``)."""
     identities: set[str] = set()
     domains: set[str] = set()
     reps: set[str] = set()
@@ -259,8 +261,8 @@ def _wanted(activities: Sequence[IngestedEvent]) -> _Wanted:
             deals.add(crm.deal_id)
         if crm.account_id:
             accounts.add(crm.account_id)
-        if crm.owner_rep_id:
-            reps.add(crm.owner_rep_id)
+        if owner := index.owner_named(crm):
+            reps.add(owner)
         if crm.contact_ids:
             contacts.update(crm.contact_ids)
     return _Wanted(
@@ -686,10 +688,11 @@ async def load_reference_index(
     loader = _Loader(conn, tenant_id)
     if not activities:
         return loader.index
-    wanted = _wanted(activities)
-    explicit = await loader.resolve_explicit(wanted.explicit)
     settings = tenant_settings if tenant_settings is not None else await load_tenant_settings(conn, tenant_id)
     loader.index.mapped_addresses = mapped_addresses(settings.rep_aliases)
+    loader.index.identity_reps = settings.rep_aliases
+    wanted = _wanted(activities, loader.index)
+    explicit = await loader.resolve_explicit(wanted.explicit)
     await loader.internal_domains(settings)
     await loader.reps_by_identity(wanted.identities)
     await loader.reps_by_name(wanted.identities)

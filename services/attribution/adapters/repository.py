@@ -1629,6 +1629,28 @@ async def activities_with_addresses(
     return [row.activity_id for row in result]
 
 
+async def activities_of_owner_identities(
+    conn: AsyncConnection, tenant_id: str, identities: Iterable[str], limit: int
+) -> list[uuid.UUID]:
+    """Automatic attributions of activities whose source knows their rep by one of
+    ``identities`` (``crm.owner_identities``: a RingCentral extension id, a Twilio softphone
+    identity), oldest first: the tenant mapped (or unmapped) them to a rep."""
+    wanted = sorted(set(identities))
+    if not wanted or limit <= 0:
+        return []
+    result = await conn.execute(
+        text(
+            "SELECT at.activity_id FROM attributions at JOIN activities ac USING (tenant_id, activity_id) "
+            "WHERE at.tenant_id = :t AND NOT at.is_override AND EXISTS ("
+            "SELECT 1 FROM jsonb_array_elements_text(ac.payload -> 'crm' -> 'owner_identities') i "
+            "WHERE i = ANY(:i)) "
+            "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "i": wanted, "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
 async def parked_replies(
     conn: AsyncConnection,
     tenant_id: str,

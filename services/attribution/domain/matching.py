@@ -63,7 +63,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.28"
+RULE_VERSION = "attribution-rules/2026.12.29"
 
 
 class Signal(StrEnum):

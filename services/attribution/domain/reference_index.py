@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
 from libs.common.contracts.activities import extension_of, line_of, phone_key
-from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent, with_crm
+from libs.common.contracts.activities_fast import AnyCrmReferences, AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
 from libs.common.personal_domains import (
@@ -130,6 +130,9 @@ class ReferenceIndex:
     #: Addresses the tenant maps to a rep (``rep_aliases`` keys holding an ``@``, lower-cased)
     #: -> the rep id it names: ``ana-emea@`` that no source lists is Ana's.
     mapped_addresses: dict[str, str] = field(default_factory=dict)
+    #: The tenant's ``rep_aliases`` as written: the rep a source's id of an activity's rep side
+    #: (``crm.owner_identities``: a RingCentral extension id, a Twilio softphone identity) names.
+    identity_reps: Mapping[str, str] = field(default_factory=dict)
     #: Addresses a rep held before its record dropped them (a rename, a new domain; lower-cased)
     #: -> that rep's id: mail from them is still the rep's while no rep holds them now.
     former_addresses: dict[str, str] = field(default_factory=dict)
@@ -597,6 +600,14 @@ class ReferenceIndex:
         owner = owner_at(history, at)
         return deal if owner == deal.owner_rep_id else replace(deal, owner_rep_id=owner)
 
+    def owner_named(self, crm: AnyCrmReferences) -> str | None:
+        """The rep the source assigned the activity to: the one the tenant's ``rep_aliases``
+        maps the first of its ``owner_identities`` it maps to (none when it maps none of them,
+        whatever ingest found when the activity arrived), else ``owner_rep_id``."""
+        if not crm.owner_identities:
+            return crm.owner_rep_id
+        return next((rep for i in crm.owner_identities if (rep := self.identity_reps.get(i))), None)
+
     def survivor(self, kind: EntityKind, entity_id: str) -> str | None:
         """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""
         return self.survivors.get((kind, entity_id), entity_id)
@@ -633,7 +644,8 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     crm = activity.crm
     deal_id = index.survivor("deal", crm.deal_id) if crm.deal_id else None
     account_id = index.survivor("account", crm.account_id) if crm.account_id else None
-    survivor = index.survivor("rep", crm.owner_rep_id) if crm.owner_rep_id else None
+    named = index.owner_named(crm)
+    survivor = index.survivor("rep", named) if named else None
     owner = index.canonical(survivor) if survivor else None
     contacts = tuple(
         dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None)

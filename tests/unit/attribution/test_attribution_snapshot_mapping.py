@@ -75,6 +75,26 @@ def test_explicit_references_follow_merges_and_drop_deleted_entities() -> None:
     assert resolve_references(untouched, refs) is untouched
 
 
+def test_the_owner_is_the_rep_the_tenant_maps_the_sources_ids_of_it_to_now() -> None:
+    # A dialer's call keeps its extensions, best first; ingest found rep-ana when it arrived.
+    refs = ReferenceIndex(identity_reps={"7702": "rep-bo", "7703": "rep-x"})
+    refs.rep_aliases = {"rep-bo": "rep-b"}
+    refs.survivors = {("rep", "rep-x"): "rep-y"}
+    call = CrmReferences(owner_rep_id="rep-ana", owner_identities=("7701", "7702", "7703"))
+    resolved = resolve_references(email_out("ana@seller.example", "amy@acme.com", crm=call), refs)
+    # The first the tenant maps now (7701 no longer is), as its person.
+    assert resolved.crm == CrmReferences(owner_rep_id="rep-b", owner_identities=("7701", "7702", "7703"))
+    merged = CrmReferences(owner_identities=("7703",))
+    resolved = resolve_references(email_out("ana@seller.example", "amy@acme.com", crm=merged), refs)
+    assert resolved.crm == CrmReferences(owner_rep_id="rep-y", owner_identities=("7703",))
+    # None of them mapped any more: nobody, whoever ingest found.
+    unmapped = CrmReferences(owner_rep_id="rep-ana", owner_identities=("7701",))
+    resolved = resolve_references(email_out("ana@seller.example", "amy@acme.com", crm=unmapped), refs)
+    assert resolved.crm == CrmReferences(owner_identities=("7701",))
+    # A source naming its rep by id alone keeps it.
+    assert refs.owner_named(CrmReferences(owner_rep_id="rep-ana")) == "rep-ana"
+
+
 def test_the_snapshot_carries_the_thread_deal_and_the_owners_of_its_deals_with_their_teams() -> None:
     refs = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
     refs.put_deal(_deal("deal-closed", "rep-cy", closed_at=datetime(2024, 3, 1, tzinfo=UTC)))

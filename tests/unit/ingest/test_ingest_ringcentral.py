@@ -325,6 +325,8 @@ def test_an_unmapped_extension_leaves_the_rep_to_her_line() -> None:
     (call,) = fold_all(OUTBOUND, CONFIG)
     assert call.crm.owner_rep_id is None
     assert call.participants[0].phone == ANA_LINE
+    # Kept all the same: attribution maps it when it decides, a mapping made later included.
+    assert call.crm.owner_identities == (ANA_EXT,)
 
 
 def test_notifications_out_of_order_settle_on_the_same_call() -> None:
@@ -428,6 +430,8 @@ def test_a_call_the_front_desk_transfers_is_the_reps_who_took_it_after() -> None
     assert (call.direction, call.outcome) == (Direction.INBOUND, Outcome.CONNECTED)
     assert call.duration_seconds == 755  # the desk's answer at 10:00:05 to Ana's hang-up at 10:12:40
     assert call.crm.owner_rep_id == "rep-ana"
+    # The extensions in the order their mapping credits them: the last to answer first.
+    assert call.crm.owner_identities == (ANA_EXT, DESK_EXT)
     # The one who took the call last comes first: attribution credits the first rep listed.
     assert call.participants == (
         Participant(phone=ANA_LINE, name="Ana Seller", role=ParticipantRole.CALLEE),

@@ -10,12 +10,14 @@ import pytest
 from libs.common.contracts.activities import (
     ActivityIn,
     ActivityKind,
+    CrmReferences,
     Direction,
     Outcome,
     Participant,
     ParticipantRole,
 )
 from services.ingest.domain.vendors.twilio import fold_twilio_call
+from services.ingest.domain.webhook_types import TenantWebhookConfig
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 from services.ingest.pipeline import TWILIO_FOLD
 
@@ -320,32 +322,43 @@ SOFTPHONE_CONFIG = replace(CONFIG, rep_aliases={"ana": "rep-a", "bo@acme.sip.twi
 
 
 @pytest.mark.parametrize(
-    ("softphone", "participant", "owner_rep_id"),
+    ("softphone", "participant", "owner_rep_id", "identities"),
     [
         # A browser / mobile SDK client the tenant maps to a rep: that rep's call, no phone.
-        ("client:ana", None, "rep-a"),
+        ("client:ana", None, "rep-a", ("ana",)),
         # A SIP user mapped by its user part, or by its whole address.
-        ("sip:ana@acme.sip.twilio.com;transport=tls", None, "rep-a"),
-        ("sip:bo@acme.sip.twilio.com", None, "rep-b"),
+        (
+            "sip:ana@acme.sip.twilio.com;transport=tls",
+            None,
+            "rep-a",
+            ("ana", "ana@acme.sip.twilio.com"),
+        ),
+        ("sip:bo@acme.sip.twilio.com", None, "rep-b", ("bo", "bo@acme.sip.twilio.com")),
         # An address at the tenant's domains: the participant, by email (attribution finds the rep).
         (
             "sip:Ana.Seller@acme.example",
             Participant(email="ana.seller@acme.example", role=ParticipantRole.CALLER),
             None,
+            (),
         ),
         # A trunk's number: a phone like any.
         (
             "sip:+14155550001@carrier.example",
             Participant(phone="+14155550001", role=ParticipantRole.CALLER),
             None,
+            (),
         ),
-        # Nobody the tenant maps: the call keeps its other side.
-        ("client:unmapped", None, None),
-        ("sip:desk-7@10.0.0.5", None, None),
+        # Nobody the tenant maps yet: the call keeps its other side, and the identity attribution
+        # maps when it decides (a mapping made later re-credits the call).
+        ("client:unmapped", None, None, ("unmapped",)),
+        ("sip:desk-7@acme.sip.us1.twilio.com", None, None, ("desk-7", "desk-7@acme.sip.us1.twilio.com")),
+        # A SIP phone on another host may be anyone's (a buyer's): kept only as the key mapped now.
+        ("sip:desk-7@10.0.0.5", None, None, ()),
+        ("sip:ana@pbx.voip.example", None, "rep-a", ("ana",)),
     ],
 )
 def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
-    softphone: str, participant: Participant | None, owner_rep_id: str | None
+    softphone: str, participant: Participant | None, owner_rep_id: str | None, identities: tuple[str, ...]
 ) -> None:
     body = urlencode(
         {
@@ -362,7 +375,7 @@ def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
     (call,) = result.activities or _fold(body)
     buyer = Participant(phone="+14155552671", role=ParticipantRole.CALLEE)
     assert call.participants == ((participant, buyer) if participant else (buyer,))
-    assert call.crm.owner_rep_id == owner_rep_id
+    assert (call.crm.owner_rep_id, call.crm.owner_identities) == (owner_rep_id, identities)
     assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 75)
 
 
@@ -575,9 +588,11 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
     (``<Dial><Client>ana</Client>``): the leg lists no number, yet it reached her. The call is
     hers (``rep_aliases``), its outcome and length the leg's: 185 s talked, or, when she did not
     pick up, no answer (not the parent's 30 s of ringing). Before, the leg was not read as
-    dialling anyone: the parent went out alone, connected, with no rep."""
+    dialling anyone: the parent went out alone, connected, with no rep. Her browser not mapped
+    yet, the call is the leg's all the same and keeps its identity (mapped when attribution
+    decides: a mapping made later credits her)."""
 
-    def kept(leg_status: str, seconds: int) -> ActivityIn:
+    def kept(leg_status: str, seconds: int, config: TenantWebhookConfig = SOFTPHONE_CONFIG) -> ActivityIn:
         state, published = None, list[ActivityIn]()
         parent = _callback(
             "CA-fwd", "completed", 30, 3, Direction="inbound", From="+14155552671", To="+14155550100"
@@ -593,7 +608,7 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
             To="client:ana",
         )
         for body in (parent, leg):
-            result = adapter.parse(make_request(body, url=URL), SOFTPHONE_CONFIG)
+            result = adapter.parse(make_request(body, url=URL), config)
             published += result.activities
             for part in result.twilio_legs:
                 state, activity = fold_twilio_call(state, part)
@@ -601,6 +616,13 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
         return _kept(published)
 
     answered, missed = kept("completed", 185), kept("no-answer", 0)
+    unmapped = kept("completed", 185, CONFIG)
+    assert (unmapped.outcome, unmapped.duration_seconds, unmapped.crm) == (
+        Outcome.CONNECTED,
+        185,
+        CrmReferences(owner_identities=("ana",)),
+    )
+    assert answered.crm.owner_identities == ("ana",)
     assert (answered.outcome, answered.duration_seconds, answered.crm.owner_rep_id) == (
         Outcome.CONNECTED,
         185,

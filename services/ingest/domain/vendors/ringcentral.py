@@ -402,7 +402,9 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
     call was transferred or parked to comes before the one who took it, so attribution credits
     her as it credits the first rep listed) and the numbers at the other end. Its rep is the
     mapped extension (``rep_aliases``) of the last party who answered, else of the first mapped
-    party: a front desk that transfers the caller to a rep makes the call that rep's.
+    party: a front desk that transfers the caller to a rep makes the call that rep's. The
+    extensions are kept in that order (``crm.owner_identities``), so attribution credits the rep
+    the tenant maps them to when it decides, a mapping made after the call included.
     """
     parties = sorted(state.parties.values(), key=lambda p: (p.first_sequence, p.party.party_id))
     if state.excluded or not parties or any(p.party.status not in FINISHED for p in parties):
@@ -417,9 +419,11 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
     )[:500]
     if not participants:
         return None
-    rep_id = next((p.party.rep_id for p in reversed(answered) if p.party.rep_id), None) or next(
-        (p.party.rep_id for p in parties if p.party.rep_id), None
-    )
+    # The extensions in the order their mapping credits them: attribution maps them again at
+    # decision time (a mapping made or changed later re-credits the call), ingest now.
+    ranked = [*reversed(answered), *parties]
+    extensions = tuple(dict.fromkeys(p.party.extension_id for p in ranked if p.party.extension_id))[:64]
+    rep_id = next((p.party.rep_id for p in ranked if p.party.rep_id), None)
     duration = 0
     if answered:
         first_answer = answered[0].answered_at
@@ -437,7 +441,9 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
         duration_seconds=duration,
         participants=participants,
         revision=revision,
-        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+        crm=CrmReferences(owner_rep_id=rep_id, owner_identities=extensions)
+        if rep_id or extensions
+        else NO_CRM_REFERENCES,
     )
 
 

@@ -21,7 +21,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from libs.common.contracts.fields import SafeStr
+from libs.common.contracts.fields import LINE_PATTERN, SafeStr
 from libs.common.personal_domains import parent_domains
 from services.ingest.domain.normalize import (
     build_activity,
@@ -169,6 +169,7 @@ class TwilioAdapter:
                         duration_seconds=duration,
                         participants=(dialed.participant,) if dialed.participant else (),
                         rep_id=dialed.rep_id,
+                        identities=dialed.identities,
                     ),
                 )
             )
@@ -188,6 +189,7 @@ class TwilioAdapter:
         direction = _placed_direction(direction, from_raw, parties[0])
         softphone_reps = [party.rep_id for party in parties if party.rep_id]
         rep_id = softphone_reps[0] if softphone_reps else None
+        identities = tuple(dict.fromkeys(i for party in parties for i in party.identities))
 
         def as_leg(two_numbers: bool) -> TwilioLeg:
             return TwilioLeg(
@@ -199,6 +201,7 @@ class TwilioAdapter:
                 duration_seconds=duration,
                 participants=participants,
                 rep_id=rep_id,
+                identities=identities,
                 two_numbers=two_numbers,
             )
 
@@ -258,16 +261,26 @@ class _Party:
     """One side of a call: its participant (``None``: nothing to match it by), the rep a
     softphone identity names through the tenant's ``rep_aliases``, whether the side is a
     softphone (its call's other party may be named only by its ``<Dial>`` legs), and whether it
-    is a TwiML application (no ``To``, or an application SID) that dials whoever it dials."""
+    is a TwiML application (no ``To``, or an application SID) that dials whoever it dials. A
+    softphone's ``identities`` are the ``rep_aliases`` keys it goes by (its Client identity; its
+    SIP user, then its SIP address, on the tenant's Twilio SIP domain; elsewhere the one the
+    tenant maps), kept on the call so attribution maps them again when it decides (a mapping
+    made or changed after the call re-credits it)."""
 
     participant: Participant | None
     rep_id: str | None = None
+    identities: tuple[str, ...] = ()
     softphone: bool = False
     dials: bool = False
 
 
 #: URI schemes of a softphone's side: a Twilio Client (browser or mobile SDK) identity, a SIP URI.
 _CLIENT, _SIP = "client:", ("sip:", "sips:")
+#: One line of text (``SafeStr``): what a ``crm.owner_identities`` entry may hold.
+_LINE = re.compile(LINE_PATTERN)
+#: The host of a user registered on a Twilio SIP Domain (``acme.sip.twilio.com``, or at an edge
+#: location: ``acme.sip.us1.twilio.com``).
+_TWILIO_SIP_DOMAIN = re.compile(r"\.sip(\.[a-z0-9-]+)?\.twilio\.com\Z", re.IGNORECASE)
 #: A TwiML application's SID, the ``To`` of a softphone's call to an application.
 _APPLICATION_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")
 
@@ -285,7 +298,8 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
     if not raw or _APPLICATION_SID.match(raw):
         return _Party(None, softphone=True, dials=True)
     if lowered.startswith(_CLIENT):
-        return _Party(None, config.rep_aliases.get(raw[len(_CLIENT) :].strip()), softphone=True)
+        identity = raw[len(_CLIENT) :].strip()
+        return _Party(None, config.rep_aliases.get(identity), softphone=True, identities=_keys(identity))
     if not lowered.startswith(_SIP):
         return _Party(make_participant(role=role, field=field, region=region, phone=raw))
     # sip:user@host;transport=udp?headers: the address without its parameters and headers.
@@ -300,7 +314,21 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
         return _Party(make_participant(role=role, field=field, region=region, phone=user))
     aliases = config.rep_aliases
     rep_id = aliases.get(user) or (aliases.get(email) if email is not None else None)
-    return _Party(None, rep_id, softphone=True)
+    if _TWILIO_SIP_DOMAIN.search(host) is not None:
+        # A user registered on the tenant's Twilio SIP domain: one of its people, mapped or not.
+        identities = _keys(user, email)
+    else:
+        # A phone on another host may be anyone's: kept only as the key the tenant maps now.
+        identities = _keys(next((key for key in (user, email) if key and aliases.get(key)), None))
+    return _Party(None, rep_id, softphone=True, identities=identities)
+
+
+def _keys(*identities: str | None) -> tuple[str, ...]:
+    """The identities a call can keep as ``crm.owner_identities`` (one line, 1 to 256 characters:
+    one that cannot be a ``rep_aliases`` key names nobody, as before)."""
+    return tuple(
+        dict.fromkeys(i for i in identities if i and len(i) <= 256 and _LINE.fullmatch(i) is not None)
+    )
 
 
 # --------------------------------------------------------------------------- softphone calls
@@ -324,6 +352,8 @@ class TwilioLeg(BaseModel):
     #: A parent's parties; a child's dialed party (its ``To``).
     participants: tuple[Participant, ...] = ()
     rep_id: str | None = None
+    #: The softphone identities of its side(s) (``_Party.identities``), best first.
+    identities: tuple[str, ...] = ()
     #: An excluded person was on this leg (not kept): the call is never emitted.
     excluded: bool = False
     #: A parent between two numbers (it names both sides itself, and is published as its own
@@ -415,8 +445,9 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
     if parent is None or parent.excluded or any(leg.excluded for leg in legs):
         return None
     # A leg to a rep's softphone (``<Dial><Client>ana</Client>``) reached her, though it lists
-    # no number: its outcome and length are the call's, and she is its rep.
-    dialed = [leg for leg in legs if leg.participants or leg.rep_id]
+    # no number: its outcome and length are the call's, and she is its rep (the one the tenant
+    # maps its identity to, now or later).
+    dialed = [leg for leg in legs if leg.participants or leg.rep_id or leg.identities]
     if not dialed:
         return None
     best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
@@ -428,6 +459,7 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
         ]
     )
     rep_id = parent.rep_id or best.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    identities = _owner_identities(parent, best, *legs)
     return ActivityIn(
         source="twilio",
         external_id=parent.call_sid,
@@ -438,8 +470,15 @@ def two_number_call(state: TwilioCallState, emission: int) -> ActivityIn | None:
         duration_seconds=best.duration_seconds,
         participants=participants,
         revision=TWO_NUMBER_FOLD_RANK + emission,
-        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+        crm=CrmReferences(owner_rep_id=rep_id, owner_identities=identities)
+        if rep_id or identities
+        else NO_CRM_REFERENCES,
     )
+
+
+def _owner_identities(*legs: TwilioLeg) -> tuple[str, ...]:
+    """The legs' softphone identities in the order their reps are credited (``crm.owner_identities``)."""
+    return tuple(dict.fromkeys(i for leg in legs for i in leg.identities))[:64]
 
 
 def softphone_call(state: TwilioCallState, revision: int) -> ActivityIn | None:
@@ -465,6 +504,7 @@ def softphone_call(state: TwilioCallState, revision: int) -> ActivityIn | None:
         best = max(dialed, key=lambda leg: (_OUTCOME_RANK[leg.outcome], leg.duration_seconds))
         direction, outcome, duration = Direction.OUTBOUND, best.outcome, best.duration_seconds
     rep_id = parent.rep_id or next((leg.rep_id for leg in legs if leg.rep_id), None)
+    identities = _owner_identities(parent, *legs)
     return ActivityIn(
         source="twilio",
         external_id=parent.call_sid,
@@ -475,5 +515,7 @@ def softphone_call(state: TwilioCallState, revision: int) -> ActivityIn | None:
         duration_seconds=duration,
         participants=participants,
         revision=revision,
-        crm=CrmReferences(owner_rep_id=rep_id) if rep_id else NO_CRM_REFERENCES,
+        crm=CrmReferences(owner_rep_id=rep_id, owner_identities=identities)
+        if rep_id or identities
+        else NO_CRM_REFERENCES,
     )
