@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from libs.common.contracts.activities import ActivityIngestedV1, ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
-from services.attribution.domain.matching import attribute_activity
+from services.attribution.domain.matching import RULE_VERSION, attribute_activity
 from services.attribution.domain.reference import (
     Account,
     AmbiguityPolicy,
@@ -103,7 +103,7 @@ def test_a_partner_typed_account_yields_its_deal_to_the_customers_and_stays_a_se
     assert decision.confidence == 0.475
     scores = {r.deal_id: r.score for r in decision.runners_up}
     assert decision.explanation["yielded"] == [{"deal_id": "deal-channel", "score": scores["deal-channel"]}]
-    assert decision.explanation["rule_version"] == "attribution-rules/2026.12.28"
+    assert decision.explanation["rule_version"] == RULE_VERSION
 
 
 def test_a_customer_typed_customer_or_prospect_is_the_same() -> None:
