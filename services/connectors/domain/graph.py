@@ -51,8 +51,10 @@ _EVENT_FIELDS = (
     "iCalUId",
     "lastModifiedDateTime",
     "type",
-    # Time out of office ("oof") is no meeting, even sent to colleagues.
+    # Time out of office ("oof"), an all-day entry and one shown as free ("free") are no
+    # meeting when only colleagues are invited.
     "showAs",
+    "isAllDay",
 )
 SUBSCRIBED_RESOURCE = {"microsoft-mail": "users/{user}/messages", "microsoft-calendar": "users/{user}/events"}
 

@@ -106,6 +106,15 @@ def test_calendar_fields_and_forwarded_event() -> None:
     # Ingest tells a meeting from a working location, out-of-office or focus-time entry by it.
     status = {"id": "w", "eventType": "workingLocation", "workingLocationProperties": {"type": "homeOffice"}}
     assert calendar.for_ingest(status, FetchPolicy()) == {"id": "w", "eventType": "workingLocation"}
+    # And an all-day "Ana OOO" or a free "Ana in Berlin" sent to the team from a meeting by
+    # whether it blocks time: ``transparency`` is requested and forwarded.
+    assert "transparency" in calendar.event_fields(FetchPolicy())
+    holiday = {"id": "h", "start": {"date": "2026-11-26"}, "transparency": "transparent", "colorId": "5"}
+    assert calendar.for_ingest(holiday, FetchPolicy()) == {
+        "id": "h",
+        "start": {"date": "2026-11-26"},
+        "transparency": "transparent",
+    }
 
 
 @pytest.mark.parametrize(
@@ -253,8 +262,10 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         # The calendar owner's answer: ingest reads an organizer who declined her own event by it.
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
-        # Out of office: ingest reads it as no meeting.
+        # Out of office, all day: ingest reads it as no meeting when only colleagues are invited.
         "showAs": "oof",
+        "isAllDay": True,
+        "isReminderOn": True,
     }
     assert graph.for_ingest("microsoft-calendar", event, FetchPolicy()) == {
         "@odata.type": "#microsoft.graph.event",
@@ -264,6 +275,7 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
         "showAs": "oof",
+        "isAllDay": True,
     }
     assert graph.for_ingest("microsoft-calendar", dict(event, type="seriesMaster"), FetchPolicy()) is None
     assert (
