@@ -240,6 +240,7 @@ def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
     assert query["$filter"] == ["receivedDateTime ge 2026-11-29T12:00:00Z"]
     assert "subject" not in query["$select"][0].split(",")
     assert "body" not in query["$select"][0].split(",")
+    assert "bodyPreview" not in query["$select"][0].split(",")
     events = urlsplit(
         graph.initial_url("https://g", "microsoft-calendar", "a@x", "calendarview", since, FetchPolicy())
     )
@@ -332,3 +333,35 @@ def test_graph_push_validation_and_lifecycle_events() -> None:
     with pytest.raises(WebhookRejected) as missing:
         parse_graph_push(b'{"value": [{"clientState": "c"}]}', None)
     assert missing.value.field == "value.0.subscriptionId"
+
+
+def test_graph_calendar_mail_is_left_to_the_calendar() -> None:
+    """Graph types the calendar's mail in a mailbox (``eventMessageRequest`` invitations, in the
+    organizer's Sent Items too; ``eventMessage`` cancellations; ``eventMessageResponse`` answers):
+    the meeting counts from the calendar, so none is forwarded as an email, an answer "with a
+    comment" neither (the comment is in the body, which ``Mail.ReadBasic.All`` does not grant).
+    Before, each was forwarded as a message (its type replaced): every invitation its
+    organizer's email, every click on Accept the buyer's."""
+    from services.connectors.domain import graph
+
+    def mail(odata_type: str) -> dict[str, object]:
+        return {
+            "@odata.type": odata_type,
+            "id": "m",
+            "internetMessageId": "<m@x>",
+            "subject": "Accepted: Kaiju",
+        }
+
+    policy = FetchPolicy(True, True)
+    for odata_type in ("eventMessageResponse", "eventMessageRequest", "eventMessage"):
+        assert graph.for_ingest("microsoft-mail", mail(f"#microsoft.graph.{odata_type}"), policy) is None
+    # A message (Graph names its type, or does not) is forwarded as before.
+    for plain in (
+        mail("#microsoft.graph.message"),
+        {"internetMessageId": "<m@x>", "subject": "Accepted: Kaiju"},
+    ):
+        assert graph.for_ingest("microsoft-mail", plain, policy) == {
+            "@odata.type": "#microsoft.graph.message",
+            "internetMessageId": "<m@x>",
+            "subject": "Accepted: Kaiju",
+        }
