@@ -9,9 +9,12 @@ each rep's November scorecard read back through the API.
 An all-day entry of Google's default type sent to colleagues ("Ana OOO", the team calendar's
 "Company holiday", a three-day "Offsite"), an event shown as free shared with a colleague ("Ana
 in Berlin"), and Outlook's all-day offsite and free conference day sent to Ana are time away:
-no meeting. Before, each was an internal meeting held (Ana's November internal meetings held 5,
-Bo's 2, where a manager counts 1 and 0). An all-day workshop a customer attends is a meeting;
-a hold with nobody invited, a working-location and a focus-time entry were none already.
+no meeting. Before, each was a meeting held: Ana's November read 2 meetings booked and held
+and 4 internal meetings held (the holiday a customer meeting, `unmatched`: its organizer, the
+team calendar, taken for an outsider), Bo's 2 internal meetings held; a manager counts Ana's
+workshop and her one internal meeting, and nothing for Bo. An all-day workshop a customer
+attends is a meeting; a hold with nobody invited, a working-location and a focus-time entry
+were none already.
 """
 
 from __future__ import annotations
