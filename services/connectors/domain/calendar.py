@@ -22,6 +22,9 @@ _EVENT_FIELDS = (
     "iCalUID",
     "updated",
     "eventType",
+    # Whether the event blocks time ("Show as: free" is ``transparent``): an all-day entry (its
+    # ``start`` a ``date``) or a free one that only colleagues are invited to is no meeting.
+    "transparency",
 )
 _FORWARDED = (
     "id",
@@ -34,6 +37,7 @@ _FORWARDED = (
     "iCalUID",
     "updated",
     "eventType",
+    "transparency",
 )
 
 

@@ -36,6 +36,10 @@ _MESSAGE_FIELDS = (
     "lastModifiedDateTime",
     "isDraft",
 )
+#: The calendar's mail in a mailbox, Graph's types derived from ``message`` (given as
+#: ``@odata.type`` whatever ``$select`` names): invitations and cancellations
+#: (``eventMessageRequest``, ``eventMessage``) and answers (``eventMessageResponse``).
+EVENT_MESSAGE_TYPE = "#microsoft.graph.eventMessage"
 _EVENT_FIELDS = (
     "id",
     "start",
@@ -51,8 +55,10 @@ _EVENT_FIELDS = (
     "iCalUId",
     "lastModifiedDateTime",
     "type",
-    # Time out of office ("oof") is no meeting, even sent to colleagues.
+    # Time out of office ("oof"), an all-day entry and one shown as free ("free") are no
+    # meeting when only colleagues are invited.
     "showAs",
+    "isAllDay",
 )
 SUBSCRIBED_RESOURCE = {"microsoft-mail": "users/{user}/messages", "microsoft-calendar": "users/{user}/events"}
 
@@ -107,7 +113,8 @@ def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> d
     """The resource as forwarded to ingest, or None for a message's deletion or a non-activity.
 
     Bodies, previews, locations and online-meeting details are dropped here whatever Graph
-    returned (calendarView delta returns whole events). An event's deletion (``@removed``: an
+    returned (calendarView delta returns whole events). The calendar's mail (``_calendar_mail``)
+    is not forwarded. An event's deletion (``@removed``: an
     id and a reason) is forwarded as it came, for ingest to retract the meeting; a message
     deleted from the mailbox was still sent or received, and is not.
     """
@@ -117,7 +124,7 @@ def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> d
         return {"@odata.type": "#microsoft.graph.event", "id": item["id"], "@removed": item["@removed"]}
     if provider == "microsoft-mail":
         keys: tuple[str, ...] = (*_MESSAGE_FIELDS, "subject") if policy.subject_needed else _MESSAGE_FIELDS
-        if not item.get("internetMessageId"):
+        if not item.get("internetMessageId") or _calendar_mail(item):
             return None
         kept = {k: item[k] for k in keys if k in item}
         return {"@odata.type": "#microsoft.graph.message", **kept}
@@ -127,6 +134,15 @@ def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> d
         return None
     kept = {k: item[k] for k in keys if k in item}
     return {"@odata.type": "#microsoft.graph.event", **kept}
+
+
+def _calendar_mail(item: Mapping[str, Any]) -> bool:
+    """The calendar's own mail (an invitation, an update, a cancellation, an answer): the meeting
+    counts from the calendar, so it is no one's email, as ingest reads Gmail's and a posted
+    email carrying the event's UID. An answer "with a comment" is one too: the comment is in
+    the body, which ``Mail.ReadBasic.All`` does not grant (nor its preview)."""
+    odata_type = item.get("@odata.type")
+    return isinstance(odata_type, str) and odata_type.startswith(EVENT_MESSAGE_TYPE)
 
 
 def subscription_request(

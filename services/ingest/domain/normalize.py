@@ -619,6 +619,33 @@ def meeting_outcome(start: datetime, end: datetime | None, received_at: datetime
 #: Why a calendar entry nobody but its organizer was ever to attend (time a rep blocks for
 #: herself: "Prep", "Lunch"; a room booked alone) is no activity.
 BLOCKED_TIME = "nobody but its organizer attends: time blocked in a calendar, not a meeting"
+#: Why an all-day (or several days') calendar entry only colleagues are invited to is no activity:
+#: "Ana OOO", "Company holiday", "Offsite" sent to the team mark time away, as Google's own
+#: out-of-office type and Outlook's ``oof`` do (with a customer there, a workshop day, a meeting).
+ALL_DAY_TIME = "an all-day event only colleagues are invited to: time away or blocked, not a meeting"
+#: Why an event shown as free (Google ``transparency`` ``transparent``, Outlook ``showAs``
+#: ``free``: the calendar says it blocks no time) only colleagues are invited to is no activity:
+#: "Ana in Berlin", an optional talk shared with the team (with a customer there, a meeting).
+FREE_TIME = "shown as free, only colleagues invited: time the calendar does not block, not a meeting"
+
+
+def a_customer_attends(participants: Iterable[Participant], internal_domains: Iterable[str]) -> bool:
+    """Whether someone outside ``internal_domains`` takes part in a calendar event (its
+    organizer included) and did not decline it; a room, a shared calendar (a team's "Company
+    holidays", its address at Google's ``group.calendar.google.com``) or a notetaker is nobody.
+
+    Time a calendar marks as away or not blocked (an all-day entry, Outlook's "Out of office",
+    an event shown as free) is no meeting when only colleagues are invited ("Ana OOO", "Company
+    holiday", "Offsite", "Ana in Berlin"); with a customer there (an on-site workshop day, a
+    visit a rep marks "Out of office") it is the meeting with her."""
+    domains = tuple(internal_domains)
+    return any(
+        p.email is not None
+        and p.response_status is not ResponseStatus.DECLINED
+        and not is_internal(p.email, domains)
+        and not is_not_a_person(p.email)
+        for p in participants
+    )
 
 
 def calendar_people(
@@ -648,12 +675,16 @@ def calendar_people(
 
 
 def meeting_direction(participants: Sequence[Participant], internal_domains: Iterable[str]) -> Direction:
-    organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER and p.email), None)
-    others = [p.email for p in participants if p.email and p.email != organizer]
+    """The meeting's direction from its people: a room, a shared calendar or a notetaker
+    (``is_not_a_person``) is nobody, so the team calendar's "All hands" (its organizer
+    ``...@group.calendar.google.com``) with colleagues only is internal, not inbound."""
+    people = [p for p in participants if p.email is None or not is_not_a_person(p.email)]
+    organizer = next((p.email for p in people if p.role is ParticipantRole.ORGANIZER and p.email), None)
+    others = [p.email for p in people if p.email and p.email != organizer]
     if organizer is None:
         # No organizer known: the meeting is outbound when some internal person meets someone external.
         domains = tuple(internal_domains)
-        emails = [p.email for p in participants if p.email]
+        emails = [p.email for p in people if p.email]
         internal = [e for e in emails if is_internal(e, domains)]
         if internal and len(internal) == len(emails):
             return Direction.INTERNAL

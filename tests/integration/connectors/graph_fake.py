@@ -176,7 +176,8 @@ class FakeGraph:
         if prefer.startswith("odata.maxpagesize="):
             size = min(size, int(prefer.split("=", 1)[1]))
         page = selected[offset : offset + size]
-        keep = set(select.split(",")) | {"id", "@removed", "@odata.etag"} if select else None
+        # A derived type (an ``eventMessageResponse`` among messages) keeps its ``@odata.type``.
+        keep = set(select.split(",")) | {"id", "@removed", "@odata.etag", "@odata.type"} if select else None
         values = [{k: v for k, v in i.resource.items() if keep is None or k in keep} for i in page]
         extra = {"$select": select} if select else {}
         body: dict[str, Any] = {
@@ -279,9 +280,17 @@ class FakeGraph:
 
 
 def graph_message(
-    message_id: str, sent: datetime, sender: str, to: str, *, subject: str = "Hello", draft: bool = False
+    message_id: str,
+    sent: datetime,
+    sender: str,
+    to: str,
+    *,
+    subject: str = "Hello",
+    draft: bool = False,
+    odata_type: str | None = None,
 ) -> dict[str, Any]:
-    """A message resource as the v1.0 ``message`` type returns it (body included)."""
+    """A message resource as the v1.0 ``message`` type returns it (body included); a derived
+    type (``eventMessageResponse``, ...) is named by ``@odata.type``, as Graph does."""
 
     def address(raw: str) -> dict[str, Any]:
         return {"emailAddress": {"name": raw.split("@")[0], "address": raw}}
@@ -303,6 +312,7 @@ def graph_message(
         "lastModifiedDateTime": _iso(sent + timedelta(seconds=5)),
         "isDraft": draft,
         "isRead": False,
+        **({"@odata.type": f"#microsoft.graph.{odata_type}"} if odata_type else {}),
     }
 
 

@@ -60,6 +60,17 @@ async def test_microsoft_mail_and_calendar_end_to_end(
             graph.put(ANA, "inbox", graph_message(f"m-{index}", sent, BUYER, ANA), sent)
         sent = now - timedelta(hours=3)
         graph.put(ANA, "sentitems", graph_message("m-sent", sent, ANA, BUYER), sent)
+        # The calendar's mail: the buyer's invitation and her answers (one "with a comment"), and
+        # Ana's invitation in her Sent Items: the meetings count from the calendar, none is email.
+        at = now - timedelta(hours=2)
+        for message_id, odata_type, folder, sender, to in (
+            ("m-invite", "eventMessageRequest", "inbox", BUYER, ANA),
+            ("m-accept", "eventMessageResponse", "inbox", BUYER, ANA),
+            ("m-comment", "eventMessageResponse", "inbox", BUYER, ANA),
+            ("m-invited", "eventMessageRequest", "sentitems", ANA, BUYER),
+        ):
+            calendar_mail = graph_message(message_id, at, sender, to, subject="Kaiju", odata_type=odata_type)
+            graph.put(ANA, folder, calendar_mail, at)
         # Ana's calendar: a meeting yesterday, two occurrences of a series (and its master), one tomorrow.
         graph.put(
             ANA,
@@ -210,6 +221,7 @@ async def test_microsoft_mail_and_calendar_end_to_end(
         assert (await h.ingest.post(PUSH, content=orjson.dumps(change))).status_code == 202
         results_after_410 = await sync_due(h.deps)
         assert [r.error for r in results_after_410] == [None]
-        assert results_after_410[0].fetched == 2  # m-new and m-sent, both within the last day
+        # m-new and m-sent, both within the last day (the calendar's mail: none).
+        assert results_after_410[0].fetched == 2
         graph.expired.clear()
         assert len(await activities(db_engine, kafka_settings, "microsoft-graph", 8)) == 8

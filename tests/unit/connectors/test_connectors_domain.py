@@ -106,6 +106,15 @@ def test_calendar_fields_and_forwarded_event() -> None:
     # Ingest tells a meeting from a working location, out-of-office or focus-time entry by it.
     status = {"id": "w", "eventType": "workingLocation", "workingLocationProperties": {"type": "homeOffice"}}
     assert calendar.for_ingest(status, FetchPolicy()) == {"id": "w", "eventType": "workingLocation"}
+    # And an all-day "Ana OOO" or a free "Ana in Berlin" sent to the team from a meeting by
+    # whether it blocks time: ``transparency`` is requested and forwarded.
+    assert "transparency" in calendar.event_fields(FetchPolicy())
+    holiday = {"id": "h", "start": {"date": "2026-11-26"}, "transparency": "transparent", "colorId": "5"}
+    assert calendar.for_ingest(holiday, FetchPolicy()) == {
+        "id": "h",
+        "start": {"date": "2026-11-26"},
+        "transparency": "transparent",
+    }
 
 
 @pytest.mark.parametrize(
@@ -231,6 +240,7 @@ def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
     assert query["$filter"] == ["receivedDateTime ge 2026-11-29T12:00:00Z"]
     assert "subject" not in query["$select"][0].split(",")
     assert "body" not in query["$select"][0].split(",")
+    assert "bodyPreview" not in query["$select"][0].split(",")
     events = urlsplit(
         graph.initial_url("https://g", "microsoft-calendar", "a@x", "calendarview", since, FetchPolicy())
     )
@@ -253,8 +263,10 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         # The calendar owner's answer: ingest reads an organizer who declined her own event by it.
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
-        # Out of office: ingest reads it as no meeting.
+        # Out of office, all day: ingest reads it as no meeting when only colleagues are invited.
         "showAs": "oof",
+        "isAllDay": True,
+        "isReminderOn": True,
     }
     assert graph.for_ingest("microsoft-calendar", event, FetchPolicy()) == {
         "@odata.type": "#microsoft.graph.event",
@@ -264,6 +276,7 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
         "isOrganizer": True,
         "responseStatus": {"response": "declined", "time": "2026-11-20T09:00:00Z"},
         "showAs": "oof",
+        "isAllDay": True,
     }
     assert graph.for_ingest("microsoft-calendar", dict(event, type="seriesMaster"), FetchPolicy()) is None
     assert (
@@ -320,3 +333,35 @@ def test_graph_push_validation_and_lifecycle_events() -> None:
     with pytest.raises(WebhookRejected) as missing:
         parse_graph_push(b'{"value": [{"clientState": "c"}]}', None)
     assert missing.value.field == "value.0.subscriptionId"
+
+
+def test_graph_calendar_mail_is_left_to_the_calendar() -> None:
+    """Graph types the calendar's mail in a mailbox (``eventMessageRequest`` invitations, in the
+    organizer's Sent Items too; ``eventMessage`` cancellations; ``eventMessageResponse`` answers):
+    the meeting counts from the calendar, so none is forwarded as an email, an answer "with a
+    comment" neither (the comment is in the body, which ``Mail.ReadBasic.All`` does not grant).
+    Before, each was forwarded as a message (its type replaced): every invitation its
+    organizer's email, every click on Accept the buyer's."""
+    from services.connectors.domain import graph
+
+    def mail(odata_type: str) -> dict[str, object]:
+        return {
+            "@odata.type": odata_type,
+            "id": "m",
+            "internetMessageId": "<m@x>",
+            "subject": "Accepted: Kaiju",
+        }
+
+    policy = FetchPolicy(True, True)
+    for odata_type in ("eventMessageResponse", "eventMessageRequest", "eventMessage"):
+        assert graph.for_ingest("microsoft-mail", mail(f"#microsoft.graph.{odata_type}"), policy) is None
+    # A message (Graph names its type, or does not) is forwarded as before.
+    for plain in (
+        mail("#microsoft.graph.message"),
+        {"internetMessageId": "<m@x>", "subject": "Accepted: Kaiju"},
+    ):
+        assert graph.for_ingest("microsoft-mail", plain, policy) == {
+            "@odata.type": "#microsoft.graph.message",
+            "internetMessageId": "<m@x>",
+            "subject": "Accepted: Kaiju",
+        }

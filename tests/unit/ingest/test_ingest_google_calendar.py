@@ -150,6 +150,116 @@ def test_an_event_nobody_but_its_organizer_attends_is_blocked_time_not_a_meeting
     )
 
 
+def _dee(answer: str = "accepted") -> dict[str, str]:
+    return {"email": "dee.rep@acme.example", "displayName": "Dee Rep", "responseStatus": answer}
+
+
+def test_an_all_day_event_only_colleagues_are_invited_to_is_time_away_not_a_meeting() -> None:
+    """Google's default event type, a date for its start, sent to the team: "Ana OOO", a
+    "Company holiday" on the team's shared calendar (its organizer, a calendar, is nobody), a
+    three-day "Offsite" a customer was invited to and declined. Time away, not an internal meeting
+    held. With a customer there it is the meeting: an on-site workshop day, or the day a
+    customer invited the rep to."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, cy_declined, _ = event["attendees"]
+    day = {"start": {"date": "2026-11-26"}, "end": {"date": "2026-11-27"}}
+    team = "c_0a1b2c3d@group.calendar.google.com"
+    items = [
+        {**event, **day, "id": "ooo", "summary": "Ana OOO", "attendees": [ana, _dee()]},
+        {
+            **event,
+            "start": {"date": "2026-11-26"},
+            "end": {"date": "2026-11-28"},
+            "id": "holiday",
+            "summary": "Company holiday",
+            "organizer": {"email": team, "displayName": "Acme team"},
+            "attendees": [{**ana, "organizer": False}, _dee("needsAction")],
+            "transparency": "transparent",
+        },
+        {
+            **event,
+            "start": {"date": "2026-12-01"},
+            "end": {"date": "2026-12-04"},
+            "id": "offsite",
+            "summary": "Offsite",
+            "attendees": [ana, _dee(), cy_declined],
+        },
+        {
+            **event,
+            **day,
+            "id": "workshop",
+            "summary": "Globex on-site workshop",
+            "attendees": [ana, _dee(), bo],
+        },
+        {
+            **event,
+            **day,
+            "id": "invited",
+            "summary": "Globex partner day",
+            "organizer": {"email": bo["email"], "displayName": "Bo Buyer"},
+            "attendees": [{**bo, "organizer": True}, {**ana, "organizer": False}],
+        },
+        {**event, "id": "timed", "summary": "Team sync", "attendees": [ana, _dee()]},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [(a.external_id, a.direction, a.outcome, a.duration_seconds) for a in result.activities] == [
+        ("workshop", Direction.OUTBOUND, Outcome.SCHEDULED, 86_400),
+        ("invited", Direction.INBOUND, Outcome.SCHEDULED, 86_400),
+        ("timed", Direction.INTERNAL, Outcome.HELD, 1_800),
+    ]
+    assert result.ignored == tuple(
+        f"items[{n}] {name}: an all-day event only colleagues are invited to: time away or blocked, "
+        "not a meeting"
+        for n, name in enumerate(("ooo", "holiday", "offsite"))
+    )
+
+
+def test_an_event_on_the_teams_shared_calendar_is_the_meeting_of_the_people_it_invites() -> None:
+    """A shared calendar (its address at ``group.calendar.google.com``) organising an event is
+    nobody: the "All hands" it sends to colleagues is internal (it was inbound, from an outsider,
+    and read as a customer meeting), the demo it books with a buyer outbound."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    team = {"email": "c_0a1b2c3d@group.calendar.google.com", "displayName": "Acme team"}
+    guests = [{**ana, "organizer": False}, _dee()]
+    items = [
+        {**event, "id": "all-hands", "organizer": team, "attendees": guests},
+        {**event, "id": "demo", "organizer": team, "attendees": [*guests, bo]},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [(a.external_id, a.direction) for a in result.activities] == [
+        ("all-hands", Direction.INTERNAL),
+        ("demo", Direction.OUTBOUND),
+    ]
+
+
+def test_an_event_shown_as_free_only_colleagues_are_invited_to_is_no_meeting() -> None:
+    """``transparency`` ``transparent`` ("Show as: free"): the calendar blocks no time. "Ana in
+    Berlin" shared with the team is no internal meeting; a customer call shown as free is still
+    the meeting with her; a busy (``opaque``) team sync is an internal meeting."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    items = [
+        {
+            **event,
+            "id": "fyi",
+            "summary": "Ana in Berlin",
+            "attendees": [ana, _dee()],
+            "transparency": "transparent",
+        },
+        {**event, "id": "customer", "attendees": [ana, bo], "transparency": "transparent"},
+        {**event, "id": "sync", "attendees": [ana, _dee()], "transparency": "opaque"},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [(a.external_id, a.direction) for a in result.activities] == [
+        ("customer", Direction.OUTBOUND),
+        ("sync", Direction.INTERNAL),
+    ]
+    assert result.ignored == (
+        "items[0] fyi: shown as free, only colleagues invited: time the calendar does not block, not a meeting",
+    )
+
+
 ANA = Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER)
 #: Each guest's answer as the event lists it (the organizer's is read only when she declined).
 BO = Participant(

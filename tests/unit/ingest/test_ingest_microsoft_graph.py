@@ -199,6 +199,33 @@ def test_a_series_master_and_time_out_of_office_are_no_meetings() -> None:
     )
 
 
+def test_an_all_day_or_free_event_only_colleagues_are_invited_to_is_no_meeting() -> None:
+    """Outlook's ``isAllDay`` "Company holiday" or three-day "Offsite" sent to the team (shown as
+    busy, not "Out of office"), and "Ana in Berlin" shown as free: no meeting. The all-day
+    workshop a customer attends is one."""
+    event = fixture_json("microsoft-graph", "event.json")
+    dee = {"type": "required", "emailAddress": {"name": "Dee Rep", "address": "dee.rep@acme.example"}}
+    team = [dee, *(a for a in event["attendees"] if a["type"] != "required")]
+    days = {
+        "isAllDay": True,
+        "start": {"dateTime": "2026-12-01T00:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-04T00:00:00.0000000", "timeZone": "UTC"},
+    }
+    holiday = {**event, **days, "id": "holiday", "showAs": "busy", "attendees": team}
+    fyi = {**event, "id": "fyi", "showAs": "free", "attendees": team}
+    workshop = {**event, **days, "id": "workshop", "showAs": "busy", "attendees": [dee, *event["attendees"]]}
+    sync = {**event, "id": "sync", "showAs": "busy", "attendees": team}
+    result = adapter.parse(make_request(dumps({"value": [holiday, fyi, workshop, sync]})), CONFIG)
+    assert [(a.external_id, a.direction, a.duration_seconds) for a in result.activities] == [
+        ("workshop", Direction.OUTBOUND, 86_400),
+        ("sync", Direction.INTERNAL, 3_600),
+    ]
+    assert result.ignored == (
+        "value[0] holiday: an all-day event only colleagues are invited to: time away or blocked, not a meeting",
+        "value[1] fyi: shown as free, only colleagues invited: time the calendar does not block, not a meeting",
+    )
+
+
 def test_an_on_site_visit_marked_out_of_office_with_a_customer_is_a_meeting() -> None:
     """Reps mark a visit at the customer's site "Out of office": the customer attends, so it is
     the meeting with her, outbound and held like any other."""

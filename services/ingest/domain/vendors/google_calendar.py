@@ -16,8 +16,11 @@ from libs.common.contracts.activities import (
     ResponseStatus,
 )
 from services.ingest.domain.normalize import (
+    ALL_DAY_TIME,
     BLOCKED_TIME,
+    FREE_TIME,
     JsonObject,
+    a_customer_attends,
     build_activity,
     calendar_people,
     convert_each,
@@ -53,6 +56,9 @@ DECLINED = "declined"
 #: ``eventTypes`` returns every type: working location (an entry each working day), out of
 #: office, focus time, birthdays and Gmail's reservations (flights, restaurants) are not meetings.
 MEETING_EVENT_TYPE = "default"
+#: ``transparency`` of an event that blocks no time ("Show as: free"; Google's default for an
+#: all-day event, ``opaque`` for one with hours).
+TRANSPARENT = "transparent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,17 @@ def _when(event: JsonObject, key: str) -> datetime | None:
         return datetime.combine(date.fromisoformat(raw), time(), tzinfo=UTC)
     except ValueError:
         raise WebhookRejected(422, moment.field("date"), "not an ISO 8601 date") from None
+
+
+def _time_not_blocked(event: JsonObject) -> str | None:
+    """Why the event, with colleagues only, would be no meeting: an all-day entry (a ``date``
+    start, one day or several) or one shown as free (``transparency`` ``transparent``)."""
+    start = event.opt_obj("start")
+    if start is not None and not start.has("dateTime") and start.has("date"):
+        return ALL_DAY_TIME
+    if event.opt_str("transparency") == TRANSPARENT:
+        return FREE_TIME
+    return None
 
 
 def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Participant, ...], bool] | None:
@@ -171,6 +188,9 @@ def _event(
     if called is None:
         return None, BLOCKED_TIME
     participants, called_off = called
+    away = _time_not_blocked(event)
+    if away is not None and not a_customer_attends(participants, config.internal_domains):
+        return None, away
     return build_activity(
         event.path or "body",
         source=SOURCE,

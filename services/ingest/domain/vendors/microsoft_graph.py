@@ -26,8 +26,11 @@ from libs.common.contracts.activities import (
     ResponseStatus,
 )
 from services.ingest.domain.normalize import (
+    ALL_DAY_TIME,
     BLOCKED_TIME,
+    FREE_TIME,
     JsonObject,
+    a_customer_attends,
     build_activity,
     calendar_people,
     convert_each,
@@ -36,7 +39,6 @@ from services.ingest.domain.normalize import (
     duration_between,
     email_outcome,
     epoch_millis,
-    is_internal,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -71,6 +73,8 @@ SERIES_MASTER = "seriesMaster"
 #: ``showAs`` of time out of office (Outlook's "Out of office", often sent to the team so it
 #: shows on their calendars): time away, not a meeting.
 OUT_OF_OFFICE = "oof"
+#: ``showAs`` of an event that blocks no time.
+FREE = "free"
 #: Windows zone names Graph may use when a Prefer: outlook.timezone header asked for one.
 WINDOWS_ZONES: dict[str, str] = {
     "UTC": "UTC",
@@ -316,17 +320,17 @@ def _event_people(
     return calendar_people(organizer, attending, declining, config.internal_domains)
 
 
-def _a_customer_attends(resource: JsonObject, config: TenantWebhookConfig) -> bool:
-    """Whether someone outside the tenant's internal domains is invited and did not decline:
-    reps mark an on-site visit at a customer's "Out of office" (``showAs`` ``oof``), a meeting;
-    the "Out of office" sent to the team lists colleagues only."""
-    for attendee in resource.objs("attendees"):
-        if attendee.opt_str("type") == "resource" or _declined(attendee.opt_obj("status")):
-            continue
-        address = normalize_email(_address(attendee)[0])
-        if address is not None and not is_internal(address, config.internal_domains):
-            return True
-    return False
+def _time_not_blocked(resource: JsonObject) -> str | None:
+    """Why the event, with colleagues only, would be no meeting: time out of office (``showAs``
+    ``oof``), an all-day entry (``isAllDay``, one day or several) or one shown as free."""
+    show_as = resource.opt_str("showAs")
+    if show_as == OUT_OF_OFFICE:
+        return "showAs oof: time out of office, not a meeting"
+    if resource.opt_bool("isAllDay"):
+        return ALL_DAY_TIME
+    if show_as == FREE:
+        return FREE_TIME
+    return None
 
 
 def _event(
@@ -334,8 +338,6 @@ def _event(
 ) -> tuple[ActivityIn | None, str]:
     if resource.opt_str("type") == SERIES_MASTER:
         return None, "a series master: its occurrences are the meetings"
-    if resource.opt_str("showAs") == OUT_OF_OFFICE and not _a_customer_attends(resource, config):
-        return None, "showAs oof: time out of office, not a meeting"
     start = _graph_time(resource, "start")
     if start is None:
         raise WebhookRejected(422, resource.field("start"), "required")
@@ -344,17 +346,16 @@ def _event(
     if called is None:
         return None, BLOCKED_TIME
     participants, called_off = called
+    away = _time_not_blocked(resource)
+    if away is not None and not a_customer_attends(participants, config.internal_domains):
+        return None, away
     cancelled = bool(resource.opt_bool("isCancelled"))
-    organizer = next((p.email for p in participants if p.role is ParticipantRole.ORGANIZER), None)
-    others = [p.email for p in participants if p.email and p.email != organizer]
     return build_activity(
         resource.path or "body",
         source="microsoft-graph",
         external_id=resource.req_str("id"),
         kind=ActivityKind.MEETING,
-        direction=direction_for(organizer, others, config.internal_domains)
-        if organizer
-        else meeting_direction(participants, config.internal_domains),
+        direction=meeting_direction(participants, config.internal_domains),
         outcome=Outcome.CANCELLED if cancelled or called_off else meeting_outcome(start, end, received_at),
         occurred_at=start,
         duration_seconds=duration_between(start, end),
