@@ -28,9 +28,7 @@ process (PostgreSQL is another process, not traced).
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,8 @@ from bench.cpu_harness import (
     migrated_database,
     parser,
     print_summary,
+    report,
+    round_database,
     round_profile,
 )
 from bench.ingest_throughput import SECRET_KEY
@@ -162,8 +162,7 @@ async def _rounds(
     tune_garbage_collector()
     acts = messages["activities"]
     for r in range(rounds):
-        name = f"r_{uuid.uuid4().hex[:8]}"
-        pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        name = round_database(pg, template)
         deps, engine = await deps_for(pg.url(name))
 
         async def handle(decoded: list[Any], deps: AttributionDeps = deps) -> None:
@@ -176,16 +175,14 @@ async def _rounds(
         await engine.dispose()
         pg.psql(f'DROP DATABASE "{name}"')
         row = {"round": r + 1, "activities": events, **clock.figures(events), "published": published}
-        print(json.dumps(row), flush=True)
-        _results.append(row)
+        report(_results, row)
 
 
 _results: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--batch", type=int, default=1_000)
+    cli = parser(__doc__, batches=True)
     cli.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
     args = cli.parse_args(argv)
     path = args.messages or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"

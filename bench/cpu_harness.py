@@ -197,11 +197,16 @@ async def consume_timed(
     return len(rest), clock
 
 
-def parser(doc: str | None, activities_help: str | None = None) -> argparse.ArgumentParser:
-    """The options every harness takes: ``--rounds``, ``--activities``, ``--profile``, ``--callgrind-lib``."""
+def parser(
+    doc: str | None, activities_help: str | None = None, *, batches: bool = False
+) -> argparse.ArgumentParser:
+    """The options every harness takes: ``--rounds``, ``--activities``, ``--profile``,
+    ``--callgrind-lib``; with ``batches``, a consumer's ``--batch``."""
     out = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     out.add_argument("--rounds", type=int, default=3)
     out.add_argument("--activities", type=int, default=5_000, help=activities_help)
+    if batches:
+        out.add_argument("--batch", type=int, default=1_000)
     out.add_argument(
         "--profile", default=None, help="write cProfile stats of the timed rounds to FILE.<round>"
     )
@@ -211,6 +216,19 @@ def parser(doc: str | None, activities_help: str | None = None) -> argparse.Argu
         help="a shared library exporting cg_start and cg_stop (see bench.attribution_cpu)",
     )
     return out
+
+
+def round_database(pg: Any, template: str) -> str:
+    """A round's database, a copy of ``template``; its name."""
+    name = f"r_{uuid.uuid4().hex[:8]}"
+    pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def report(results: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    """A round's figures, printed as they come and kept for the summary."""
+    print(json.dumps(row), flush=True)
+    results.append(row)
 
 
 def callgrind_lib(path: str | None) -> Any:

@@ -16,7 +16,6 @@ docstring for the library and the valgrind command line).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from bench.cpu_harness import (
     migrated_database,
     parser,
     print_summary,
+    report,
     round_profile,
     timed,
 )
@@ -90,16 +90,12 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__, activities_help="a multiple of 1,000").parse_args(argv)
-    results = []
+    results: list[dict[str, Any]] = []
     with embedded_postgres("spm-ingest-cpu-") as pg:
         callgrind = callgrind_lib(args.callgrind_lib)
         for r in range(args.rounds):
-            row = {
-                "round": r + 1,
-                **uvloop.run(_round(pg, args.activities, callgrind, round_profile(args.profile, r))),
-            }
-            print(json.dumps(row), flush=True)
-            results.append(row)
+            figures = uvloop.run(_round(pg, args.activities, callgrind, round_profile(args.profile, r)))
+            report(results, {"round": r + 1, **figures})
     print_summary(results)
 
 

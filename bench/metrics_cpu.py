@@ -18,9 +18,7 @@ of the timed rounds, ``--callgrind-lib`` counts the timed round's instructions a
 
 from __future__ import annotations
 
-import json
 import tempfile
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,8 @@ from bench.cpu_harness import (
     migrated_database,
     parser,
     print_summary,
+    report,
+    round_database,
     round_profile,
 )
 from bench.ingest_throughput import SECRET_KEY
@@ -124,8 +124,7 @@ async def _rounds(
     await engine.dispose()
     tune_garbage_collector()
     for r in range(rounds):
-        name = f"r_{uuid.uuid4().hex[:8]}"
-        pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        name = round_database(pg, template)
         engine = make_engine(DatabaseSettings(url=pg.url(name)), "metrics")
         deps = MetricsDeps(engine, TenantSettingsCache(engine, 60), ScoringModelCache())
 
@@ -140,16 +139,14 @@ async def _rounds(
         pg.psql(f'DROP DATABASE "{name}"')
         assert counted == expected, f"rollups count {counted} activities, expected exactly {expected}"
         row = {"round": r + 1, "events": events, **clock.figures(events), "rep_activities": counted}
-        print(json.dumps(row), flush=True)
-        _results.append(row)
+        report(_results, row)
 
 
 _results: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser(__doc__)
-    cli.add_argument("--batch", type=int, default=1_000)
+    cli = parser(__doc__, batches=True)
     cli.add_argument("--inputs", type=Path, default=None, help="ingest's captured messages (made if absent)")
     cli.add_argument("--messages", type=Path, default=None, help="attributed messages (made if absent)")
     args = cli.parse_args(argv)
