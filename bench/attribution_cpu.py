@@ -36,21 +36,8 @@ from typing import Any
 import msgspec
 import uvloop
 
-from bench.cpu_harness import (
-    BuildingProducer,
-    Raw,
-    callgrind_lib,
-    consume_timed,
-    decoder,
-    embedded_postgres,
-    ingest_app_without_broker,
-    migrated_database,
-    parser,
-    print_summary,
-    report,
-    round_database,
-    round_profile,
-)
+from bench import cpu_harness as harness
+from bench.cpu_harness import Raw
 from bench.ingest_throughput import SECRET_KEY
 
 TENANT = "bench"
@@ -77,7 +64,7 @@ async def _capture(url: str, bootstrap: str, activities: int) -> tuple[list[Raw]
     async def publish(self: KafkaPublisher, messages: Sequence[OutgoingMessage]) -> None:
         captured.extend(messages)
 
-    app = ingest_app_without_broker(url, bootstrap, publish)
+    app = harness.ingest_app_without_broker(url, bootstrap, publish)
     data = dataset(activities)
     headers = {"Authorization": f"Bearer {key}"}
     async with app.router.lifespan_context(app):
@@ -131,13 +118,13 @@ async def _rounds(
     from services.attribution.erasure import ErasureScreen
     from services.attribution.handlers import AttributionDeps, handle_batch
 
-    decode = decoder(ACTIVITY_INGESTED, CRM_ENTITY_CHANGED)
+    decode = harness.decoder(ACTIVITY_INGESTED, CRM_ENTITY_CHANGED)
 
     async def deps_for(url: str) -> tuple[AttributionDeps, Any]:
         engine = make_engine(DatabaseSettings(url=url), "attribution")
         deps = AttributionDeps(
             engine,
-            BuildingProducer(),
+            harness.BuildingProducer(),
             "",
             5_000,
             TenantSettingsCache(engine, 60),
@@ -145,7 +132,7 @@ async def _rounds(
         )
         return deps, engine
 
-    template = await migrated_database(pg, "tpl")
+    template = await harness.migrated_database(pg, "tpl")
     deps, engine = await deps_for(pg.url(template))
     async with engine.begin() as conn:
         await create_tenant(conn, TENANT, SECRET_KEY)
@@ -162,38 +149,38 @@ async def _rounds(
     tune_garbage_collector()
     acts = messages["activities"]
     for r in range(rounds):
-        name = round_database(pg, template)
+        name = harness.round_database(pg, template)
         deps, engine = await deps_for(pg.url(name))
 
         async def handle(decoded: list[Any], deps: AttributionDeps = deps) -> None:
             await handle_batch(decoded, deps)
 
-        events, clock = await consume_timed(
-            pg, acts, decode, handle, batch, round_profile(profile, r), callgrind
+        events, clock = await harness.consume_timed(
+            pg, acts, decode, handle, batch, harness.round_profile(profile, r), callgrind
         )
         published = deps.producer.records
         await engine.dispose()
         pg.psql(f'DROP DATABASE "{name}"')
         row = {"round": r + 1, "activities": events, **clock.figures(events), "published": published}
-        report(_results, row)
+        harness.report(_results, row)
 
 
 _results: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser(__doc__, batches=True)
+    cli = harness.parser(__doc__, batches=True)
     cli.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
     args = cli.parse_args(argv)
     path = args.messages or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"
     if not path.exists():
         capture(path, args.activities)
     messages = msgspec.msgpack.decode(path.read_bytes())
-    with embedded_postgres("spm-attr-cpu-") as pg:
+    with harness.embedded_postgres("spm-attr-cpu-") as pg:
         # On uvloop, as ``spm run attribution`` (``libs.common.serve``).
-        callgrind = callgrind_lib(args.callgrind_lib)
+        callgrind = harness.callgrind_lib(args.callgrind_lib)
         uvloop.run(_rounds(pg, messages, args.rounds, args.batch, args.profile, callgrind))
-    print_summary(_results)
+    harness.print_summary(_results)
 
 
 if __name__ == "__main__":

@@ -21,18 +21,7 @@ from typing import Any
 
 import uvloop
 
-from bench.cpu_harness import (
-    BuildingProducer,
-    callgrind_lib,
-    embedded_postgres,
-    ingest_app_without_broker,
-    migrated_database,
-    parser,
-    print_summary,
-    report,
-    round_profile,
-    timed,
-)
+from bench import cpu_harness as harness
 from bench.ingest_throughput import BATCH, TENANT, events_batch, prepare_tenant
 
 
@@ -46,7 +35,7 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
     from libs.common.kafka.settings_events import SettingsChangeListener
     from libs.common.settings import DatabaseSettings
 
-    producer = BuildingProducer()
+    producer = harness.BuildingProducer()
 
     async def publish(self: KafkaPublisher, messages: Sequence[OutgoingMessage]) -> None:
         await asyncio.gather(*await send_in_batches(producer, messages, self.batch_bytes))
@@ -55,10 +44,10 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
         return None  # no broker: the settings-changed listener would retry in the background
 
     SettingsChangeListener.start = no_listener  # type: ignore[method-assign]
-    name = await migrated_database(pg, "r")
+    name = await harness.migrated_database(pg, "r")
     url = pg.url(name)
     key = await prepare_tenant(url)
-    app = ingest_app_without_broker(url, "127.0.0.1:1", publish)
+    app = harness.ingest_app_without_broker(url, "127.0.0.1:1", publish)
     batches = [events_batch(b) for b in range(activities // BATCH + 1)]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     async with app.router.lifespan_context(app):
@@ -69,7 +58,7 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
             (await client.post("/v1/events", content=batches[0])).raise_for_status()  # warm-up
             tune_garbage_collector()  # as ``libs.common.serve`` once the app has started
             published0 = producer.records
-            with timed(pg, profile, callgrind) as clock:
+            with harness.timed(pg, profile, callgrind) as clock:
                 for body in batches[1:]:
                     (await client.post("/v1/events", content=body)).raise_for_status()
     engine = make_engine(DatabaseSettings(url=url), "bench")
@@ -89,14 +78,16 @@ async def _round(pg: Any, activities: int, callgrind: Any, profile: str | None) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser(__doc__, activities_help="a multiple of 1,000").parse_args(argv)
+    args = harness.parser(__doc__, activities_help="a multiple of 1,000").parse_args(argv)
     results: list[dict[str, Any]] = []
-    with embedded_postgres("spm-ingest-cpu-") as pg:
-        callgrind = callgrind_lib(args.callgrind_lib)
+    with harness.embedded_postgres("spm-ingest-cpu-") as pg:
+        callgrind = harness.callgrind_lib(args.callgrind_lib)
         for r in range(args.rounds):
-            figures = uvloop.run(_round(pg, args.activities, callgrind, round_profile(args.profile, r)))
-            report(results, {"round": r + 1, **figures})
-    print_summary(results)
+            figures = uvloop.run(
+                _round(pg, args.activities, callgrind, harness.round_profile(args.profile, r))
+            )
+            harness.report(results, {"round": r + 1, **figures})
+    harness.print_summary(results)
 
 
 if __name__ == "__main__":

@@ -26,28 +26,16 @@ from typing import Any
 import msgspec
 import uvloop
 
+from bench import cpu_harness as harness
 from bench.attribution_cpu import TENANT, capture
-from bench.cpu_harness import (
-    BuildingProducer,
-    Raw,
-    callgrind_lib,
-    consume_timed,
-    decoder,
-    embedded_postgres,
-    migrated_database,
-    parser,
-    print_summary,
-    report,
-    round_database,
-    round_profile,
-)
+from bench.cpu_harness import Raw
 from bench.ingest_throughput import SECRET_KEY
 
 
 def _decoder() -> Any:
     from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
 
-    return decoder(ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
+    return harness.decoder(ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED)
 
 
 async def _attribute(pg: Any, inputs: dict[str, list[Raw]]) -> list[Raw]:
@@ -66,11 +54,11 @@ async def _attribute(pg: Any, inputs: dict[str, list[Raw]]) -> list[Raw]:
         return []
 
     attribution.send_in_batches = capture_sends  # type: ignore[attr-defined,assignment]
-    name = await migrated_database(pg, "a")
+    name = await harness.migrated_database(pg, "a")
     engine = make_engine(DatabaseSettings(url=pg.url(name)), "attribution")
     async with engine.begin() as conn:
         await create_tenant(conn, TENANT, SECRET_KEY)
-    deps = attribution.AttributionDeps(engine, BuildingProducer(), "")
+    deps = attribution.AttributionDeps(engine, harness.BuildingProducer(), "")
     decode = _decoder()
     for kind in ("crm", "activities"):
         raws = inputs[kind]
@@ -117,42 +105,42 @@ async def _rounds(
     from services.metrics.handlers import MetricsDeps, handle_batch
 
     decode = _decoder()
-    template = await migrated_database(pg, "tpl")
+    template = await harness.migrated_database(pg, "tpl")
     engine = make_engine(DatabaseSettings(url=pg.url(template)), "metrics")
     async with engine.begin() as conn:
         await create_tenant(conn, TENANT, SECRET_KEY)
     await engine.dispose()
     tune_garbage_collector()
     for r in range(rounds):
-        name = round_database(pg, template)
+        name = harness.round_database(pg, template)
         engine = make_engine(DatabaseSettings(url=pg.url(name)), "metrics")
         deps = MetricsDeps(engine, TenantSettingsCache(engine, 60), ScoringModelCache())
 
         async def handle(decoded: list[Any], deps: MetricsDeps = deps) -> None:
             await handle_batch(decoded, deps)
 
-        events, clock = await consume_timed(
-            pg, raws, decode, handle, batch, round_profile(profile, r), callgrind
+        events, clock = await harness.consume_timed(
+            pg, raws, decode, handle, batch, harness.round_profile(profile, r), callgrind
         )
         expected, counted = await _expected_rep_activities(engine), await _counted(engine)
         await engine.dispose()
         pg.psql(f'DROP DATABASE "{name}"')
         assert counted == expected, f"rollups count {counted} activities, expected exactly {expected}"
         row = {"round": r + 1, "events": events, **clock.figures(events), "rep_activities": counted}
-        report(_results, row)
+        harness.report(_results, row)
 
 
 _results: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser(__doc__, batches=True)
+    cli = harness.parser(__doc__, batches=True)
     cli.add_argument("--inputs", type=Path, default=None, help="ingest's captured messages (made if absent)")
     cli.add_argument("--messages", type=Path, default=None, help="attributed messages (made if absent)")
     args = cli.parse_args(argv)
     inputs = args.inputs or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"
     path = args.messages or Path(tempfile.gettempdir()) / f"metrics-cpu-{args.activities}.msgpack"
-    with embedded_postgres("spm-metrics-cpu-") as pg:
+    with harness.embedded_postgres("spm-metrics-cpu-") as pg:
         if not path.exists():
             if not inputs.exists():
                 capture(inputs, args.activities)
@@ -160,9 +148,9 @@ def main(argv: list[str] | None = None) -> None:
             path.write_bytes(msgspec.msgpack.encode(attributed))
             print(f"kept {len(attributed)} attributed messages in {path}", flush=True)
         raws = [tuple(r) for r in msgspec.msgpack.decode(path.read_bytes())]
-        callgrind = callgrind_lib(args.callgrind_lib)
+        callgrind = harness.callgrind_lib(args.callgrind_lib)
         uvloop.run(_rounds(pg, raws, args.rounds, args.batch, args.profile, callgrind))
-    print_summary(_results)
+    harness.print_summary(_results)
 
 
 if __name__ == "__main__":
