@@ -27,30 +27,20 @@ process (PostgreSQL is another process, not traced).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import cProfile
-import ctypes
-import json
-import shutil
-import statistics
 import tempfile
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 import uvloop
 
+from bench import cpu_harness as harness
+from bench.cpu_harness import Raw
 from bench.ingest_throughput import SECRET_KEY
-from libs.common.contracts.envelope import Envelope
 
 TENANT = "bench"
-#: (topic name, key, value, headers) as the ingest app would have produced them.
-Raw = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
 
 async def _capture(url: str, bootstrap: str, activities: int) -> tuple[list[Raw], list[Raw]]:
@@ -61,10 +51,8 @@ async def _capture(url: str, bootstrap: str, activities: int) -> tuple[list[Raw]
     from bench.pipeline import dataset
     from libs.common.db.engine import make_engine
     from libs.common.kafka.publisher import KafkaPublisher, OutgoingMessage
-    from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
+    from libs.common.settings import DatabaseSettings
     from libs.common.tenancy import create_tenant
-    from services.ingest.app import create_app
-    from services.ingest.settings import IngestSettings
 
     engine = make_engine(DatabaseSettings(url=url), "bench")
     async with engine.begin() as conn:
@@ -76,17 +64,7 @@ async def _capture(url: str, bootstrap: str, activities: int) -> tuple[list[Raw]
     async def publish(self: KafkaPublisher, messages: Sequence[OutgoingMessage]) -> None:
         captured.extend(messages)
 
-    async def warm_up(self: KafkaPublisher, topics: Sequence[str], timeout_seconds: float = 30.0) -> None:
-        return None
-
-    KafkaPublisher.publish = publish  # type: ignore[method-assign]
-    KafkaPublisher.warm_up = warm_up  # type: ignore[method-assign]
-    settings = IngestSettings(
-        runtime=RuntimeSettings(secret_key=SECRET_KEY),
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, enable_idempotence=False),
-        database=DatabaseSettings(url=url),
-    )
-    app = create_app(settings)
+    app = harness.ingest_app_without_broker(url, bootstrap, publish)
     data = dataset(activities)
     headers = {"Authorization": f"Bearer {key}"}
     async with app.router.lifespan_context(app):
@@ -122,57 +100,6 @@ def capture(path: Path, activities: int) -> None:
     print(f"captured {len(crm)} CRM and {len(acts)} activity messages into {path}", flush=True)
 
 
-class _BuildingProducer:
-    """What ``send_in_batches`` asks of the producer (4 partitions, the service's partitioner): a
-    real ``BatchBuilder`` per batch, built (as the sender would before sending), acknowledged at once."""
-
-    def __init__(self) -> None:
-        from aiokafka.producer.message_accumulator import BatchBuilder
-
-        from libs.common.kafka.partitioning import KeyHashPartitioner
-
-        self._partitioner = KeyHashPartitioner()
-        self._partitions = frozenset(range(4))
-        self._batch = BatchBuilder
-        self.records = 0
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return {0, 1, 2, 3}
-
-    def _partition(self, topic: str, partition: int | None, key: bytes, *args: Any) -> int:
-        # As ``AIOKafkaProducer._partition``: the topic's partitions listed from the metadata.
-        return self._partitioner(key, list(self._partitions), list(self._partitions))
-
-    def create_batch(self) -> Any:
-        return self._batch(1_048_576, 0)
-
-    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[None]:
-        self.records += batch.record_count()
-        batch._build()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> asyncio.Future[None]:
-        self.records += 1
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-def _backend_cpu(pid: int) -> float:
-    """CPU seconds of PostgreSQL's processes (the postmaster and every backend it forked)."""
-    proc = psutil.Process(pid)
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 async def _rounds(
     pg: Any,
     messages: dict[str, list[Raw]],
@@ -182,10 +109,8 @@ async def _rounds(
     callgrind: Any = None,
 ) -> None:
     from libs.common.collector import collector_paused, tune_garbage_collector
-    from libs.common.contracts.envelope import check_tenant
     from libs.common.db.engine import make_engine
     from libs.common.erasures import ErasureListCache
-    from libs.common.kafka.runner import ConsumedMessage
     from libs.common.settings import DatabaseSettings
     from libs.common.tenancy import create_tenant
     from libs.common.tenant_settings_store import TenantSettingsCache
@@ -193,24 +118,13 @@ async def _rounds(
     from services.attribution.erasure import ErasureScreen
     from services.attribution.handlers import AttributionDeps, handle_batch
 
-    by_name = {t.physical(""): t for t in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED)}
-
-    def decode(raws: Sequence[Raw]) -> list[ConsumedMessage[Any]]:
-        out = []
-        with collector_paused():
-            for offset, (topic_name, key, value, headers) in enumerate(raws):
-                topic = by_name[topic_name]
-                envelope = Envelope.from_headers(headers)
-                payload = topic.decode_as(envelope.type, value)
-                check_tenant(envelope, payload)
-                out.append(ConsumedMessage(topic, 0, offset, key, envelope, payload))
-        return out
+    decode = harness.decoder(ACTIVITY_INGESTED, CRM_ENTITY_CHANGED)
 
     async def deps_for(url: str) -> tuple[AttributionDeps, Any]:
         engine = make_engine(DatabaseSettings(url=url), "attribution")
         deps = AttributionDeps(
             engine,
-            _BuildingProducer(),
+            harness.BuildingProducer(),
             "",
             5_000,
             TenantSettingsCache(engine, 60),
@@ -218,11 +132,7 @@ async def _rounds(
         )
         return deps, engine
 
-    template = f"tpl_{uuid.uuid4().hex[:8]}"
-    pg.psql(f'CREATE DATABASE "{template}"')
-    from libs.common.db.migrate import upgrade
-
-    await asyncio.to_thread(upgrade, pg.url(template))
+    template = await harness.migrated_database(pg, "tpl")
     deps, engine = await deps_for(pg.url(template))
     async with engine.begin() as conn:
         await create_tenant(conn, TENANT, SECRET_KEY)
@@ -239,88 +149,38 @@ async def _rounds(
     tune_garbage_collector()
     acts = messages["activities"]
     for r in range(rounds):
-        name = f"r_{uuid.uuid4().hex[:8]}"
-        pg.psql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        name = harness.round_database(pg, template)
         deps, engine = await deps_for(pg.url(name))
-        # Warm-up outside the clock: connections, caches, the first statements' preparation.
-        await handle_batch(decode(acts[:50]), deps)
-        rest = acts[50:]
-        profiler = cProfile.Profile() if profile else None
-        pg_cpu0 = _backend_cpu(pg.process.pid)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        if profiler:
-            profiler.enable()
-        if callgrind is not None:
-            callgrind.cg_start()
-        for i in range(0, len(rest), batch):
-            decoded = decode(rest[i : i + batch])
-            with collector_paused():
-                await handle_batch(decoded, deps)
-        if callgrind is not None:
-            callgrind.cg_stop()
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(f"{profile}.{r}")
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        pg_cpu = _backend_cpu(pg.process.pid) - pg_cpu0
+
+        async def handle(decoded: list[Any], deps: AttributionDeps = deps) -> None:
+            await handle_batch(decoded, deps)
+
+        events, clock = await harness.consume_timed(
+            pg, acts, decode, handle, batch, harness.round_profile(profile, r), callgrind
+        )
         published = deps.producer.records
         await engine.dispose()
         pg.psql(f'DROP DATABASE "{name}"')
-        row = {
-            "round": r + 1,
-            "activities": len(rest),
-            "cpu_us": round(cpu / len(rest) * 1e6, 1),
-            "pg_cpu_us": round(pg_cpu / len(rest) * 1e6, 1),
-            "wall_s": round(wall, 2),
-            "published": published,
-        }
-        print(json.dumps(row), flush=True)
-        _results.append(row)
+        row = {"round": r + 1, "activities": events, **clock.figures(events), "published": published}
+        harness.report(_results, row)
 
 
 _results: list[dict[str, Any]] = []
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--activities", type=int, default=5_000)
-    parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
-    parser.add_argument("--profile", default=None, help="write cProfile stats to FILE.<round>")
-    parser.add_argument(
-        "--callgrind-lib",
-        default=None,
-        help="a shared library exporting cg_start and cg_stop (see the module's docstring)",
-    )
-    args = parser.parse_args(argv)
+    cli = harness.parser(__doc__, batches=True)
+    cli.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
+    args = cli.parse_args(argv)
     path = args.messages or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"
     if not path.exists():
         capture(path, args.activities)
     messages = msgspec.msgpack.decode(path.read_bytes())
-    from libs.common.embedded import EmbeddedPostgres
-
-    base = Path(tempfile.mkdtemp(prefix="spm-attr-cpu-"))
-    pg = EmbeddedPostgres(base / "pg")
-    pg.start()
-    try:
+    with harness.embedded_postgres("spm-attr-cpu-") as pg:
         # On uvloop, as ``spm run attribution`` (``libs.common.serve``).
-        callgrind = ctypes.CDLL(args.callgrind_lib) if args.callgrind_lib else None
+        callgrind = harness.callgrind_lib(args.callgrind_lib)
         uvloop.run(_rounds(pg, messages, args.rounds, args.batch, args.profile, callgrind))
-    finally:
-        pg.stop()
-    shutil.rmtree(base, ignore_errors=True)  # only after a clean run, as ``bench.common.engines``
-    print(
-        json.dumps(
-            {
-                "cpu_us_median": statistics.median(r["cpu_us"] for r in _results),
-                "cpu_us": [r["cpu_us"] for r in _results],
-                "pg_cpu_us_median": statistics.median(r["pg_cpu_us"] for r in _results),
-            }
-        )
-    )
+    harness.print_summary(_results)
 
 
 if __name__ == "__main__":

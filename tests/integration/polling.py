@@ -66,6 +66,21 @@ async def settings_job_done(gateway: httpx.AsyncClient, admin: dict[str, str], a
     )
 
 
+async def erasure_done(
+    gateway: httpx.AsyncClient, admin: dict[str, str], identity: dict[str, str], what: str
+) -> Any:
+    """Asks the gateway to erase ``identity`` (``{"email": ...}`` or ``{"phone": ...}``; a new
+    request, 202) and returns its job once done, failing naming ``what``."""
+    requested = await gateway.post("/v1/privacy/erasures", json=identity, headers=admin)
+    assert requested.status_code == 202, requested.text
+    url = f"/v1/privacy/erasures/{requested.json()['erasure_id']}"
+
+    async def erased() -> Any:
+        return (await gateway.get(url, headers=admin)).json()
+
+    return await eventually(erased, lambda body: body["state"] == "done", 60, what)
+
+
 async def references_landed(
     engine: AsyncEngine, tenant_id: str, entities: Iterable[Mapping[str, Any]], deadline_s: float = 60
 ) -> None:

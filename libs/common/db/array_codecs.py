@@ -156,6 +156,20 @@ def _length_prefixed(data: bytes, offset: int, n: int, read: Callable[[bytes], A
     return flat
 
 
+def _array_header(oid: int, dims: Sequence[int]) -> bytes:
+    """A binary array's header: its dimensions, each from 1, of elements of type ``oid``. The
+    has-NULLs flag stays 0, as asyncpg sends it: PostgreSQL finds the NULLs itself."""
+    return _HEADER.pack(len(dims), 0, oid) + b"".join(_DIMENSION.pack(d, 1) for d in dims)
+
+
+def _decode_length_prefixed(data: bytes, read: Callable[[bytes], Any]) -> list[Any]:
+    """A binary array whose elements are each read by ``read`` from its bytes, NULLs as ``None``."""
+    dims, offset, n = _dimensions(data)
+    if not dims:
+        return []
+    return _nest(_length_prefixed(data, offset, n, read), dims)
+
+
 def _encoder(element: _Element) -> Callable[[Any], bytes]:
     code, size = element.code, element.size
     native = struct.Struct(f">i{code}")
@@ -163,8 +177,7 @@ def _encoder(element: _Element) -> Callable[[Any], bytes]:
     length = bytes([size])
 
     def header(dims: Sequence[int]) -> bytes:
-        # The has-NULLs flag stays 0, as asyncpg sends it: PostgreSQL finds the NULLs itself.
-        return _HEADER.pack(len(dims), 0, element.oid) + b"".join(_DIMENSION.pack(d, 1) for d in dims)
+        return _array_header(element.oid, dims)
 
     def fast(values: Sequence[Any]) -> bytes:
         # No NULL, every element of the native type: TypeError otherwise.
@@ -376,15 +389,11 @@ def _encode_varchar(values: Any) -> bytes:
             # asyncpg's refusal of an element (``array_encode`` around ``text_encode``).
             where = f" at index {i}" if len(dims) == 1 else ""
             raise ValueError(f"invalid array element{where}: expected str, got {type(v).__name__}")
-    header = _HEADER.pack(len(dims), 0, _VARCHAR.oid) + b"".join(_DIMENSION.pack(d, 1) for d in dims)
-    return header + b"".join(parts)
+    return _array_header(_VARCHAR.oid, dims) + b"".join(parts)
 
 
 def _decode_varchar(data: bytes) -> list[Any]:
-    dims, offset, n = _dimensions(data)
-    if not dims:
-        return []
-    return _nest(_length_prefixed(data, offset, n, bytes.decode), dims)
+    return _decode_length_prefixed(data, bytes.decode)
 
 
 # ---------------------------------------------------------------------- uuid[]
@@ -422,16 +431,12 @@ def _encode_uuid(values: Any) -> bytes:
     dims: list[int] = []
     _shape(values, dims, 0)
     parts = [_NULL if v is None else _uuid_element(v) for v in _flatten(values, len(dims))]
-    header = _HEADER.pack(len(dims), 0, _UUID.oid) + b"".join(_DIMENSION.pack(d, 1) for d in dims)
-    return header + b"".join(parts)
+    return _array_header(_UUID.oid, dims) + b"".join(parts)
 
 
 def _decode_uuid(data: bytes) -> list[Any]:
     """asyncpg's: each element its own ``UUID`` (a ``uuid.UUID``), NULLs as ``None``."""
-    dims, offset, n = _dimensions(data)
-    if not dims:
-        return []
-    return _nest(_length_prefixed(data, offset, n, PgUUID), dims)
+    return _decode_length_prefixed(data, PgUUID)
 
 
 #: (element, encoder, decoder) of each array type the codecs take over.

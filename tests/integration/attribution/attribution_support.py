@@ -189,6 +189,14 @@ async def rows(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = No
         return [tuple(row) for row in await conn.execute(text(sql), params)]
 
 
+async def plan(engine: AsyncEngine, sql: str) -> str:
+    """PostgreSQL's plan for ``sql`` (an ``EXPLAIN``) with sequential scans off: whether an index
+    can serve it."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SET enable_seqscan = off"))
+        return "\n".join(r[0] for r in await conn.execute(text(sql)))
+
+
 @dataclass(frozen=True)
 class Current:
     version: int

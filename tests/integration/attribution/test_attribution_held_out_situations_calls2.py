@@ -35,7 +35,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     _setup,
     _sync,
 )
-from tests.integration.polling import eventually
+from tests.integration.polling import erasure_done
 from tests.integration.quarter.quarter_support import get, post
 
 #: Phones as people type them in CRMs around the world, one contact (own account, own deal) each.
@@ -365,16 +365,7 @@ async def test_a_number_belongs_to_whoever_held_it_when_the_call_happened(
         found = await _decided(stack, kafka_settings, tenant, *first, *later, post_them=False)
         former = await _former_phones(db_engine, tenant.tenant_id)
         # Nia asks to be forgotten, by the number she no longer has.
-        requested = await stack.gateway.post(
-            "/v1/privacy/erasures", json={"phone": NIA_OLD}, headers=tenant.admin
-        )
-        assert requested.status_code == 202, requested.text
-
-        async def erased() -> Any:
-            url = f"/v1/privacy/erasures/{requested.json()['erasure_id']}"
-            return (await stack.gateway.get(url, headers=tenant.admin)).json()
-
-        job = await eventually(erased, lambda body: body["state"] == "done", 60, "Nia's erasure")
+        job = await erasure_done(stack.gateway, tenant.admin, {"phone": NIA_OLD}, "Nia's erasure")
         forgotten = await _former_phones(db_engine, tenant.tenant_id)
     assert former == [
         (NIA_OLD, "con-nia", "acc-nia", []),

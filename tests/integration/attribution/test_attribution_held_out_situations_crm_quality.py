@@ -54,7 +54,12 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.attribution import test_attribution_held_out_situations_vendors as hs
-from tests.integration.attribution.test_attribution_held_out_situations_calls import ANA_LINE, _call, _sync
+from tests.integration.attribution.test_attribution_held_out_situations_calls import (
+    ANA_LINE,
+    _call,
+    _from_ana,
+    _sync,
+)
 from tests.integration.attribution.test_attribution_held_out_situations_mail import (
     ANA,
     BEN,
@@ -206,7 +211,7 @@ def _world() -> list[dict[str, Any]]:
 
 
 def _dial(external_id: str, number: str, at: str = "2026-11-02T16:00:00Z", **fields: Any) -> dict[str, Any]:
-    return _call(external_id, {"phone": ANA_LINE}, {"phone": number}, at=at, **fields)
+    return _from_ana(external_id, number, at=at, **fields)
 
 
 def _activities() -> list[dict[str, Any]]:

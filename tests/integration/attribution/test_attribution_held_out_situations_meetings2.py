@@ -52,8 +52,8 @@ from tests.integration.attribution.test_attribution_held_out_situations_vendors 
     _gcal,
     _guest,
 )
-from tests.integration.ingest.ingest_integration_support import TENANT, dumps, setup_tenant
-from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync
+from tests.integration.ingest.ingest_integration_support import TENANT, dumps
+from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync, webhook_tenant
 
 ANA, BO, CY = "ana@acme.example", "bo@acme.example", "cy@acme.example"
 DANA, ELI = "dana@globex.example", "eli@globex.example"
@@ -566,12 +566,12 @@ SCORECARDS: dict[tuple[str, str], tuple[int, ...]] = {
 
 
 async def _tenant(db_engine: AsyncEngine) -> Tenant:
-    keys = await setup_tenant(db_engine, SETTINGS)
+    tenant = await webhook_tenant(db_engine, SETTINGS)
     async with db_engine.begin() as conn:
         await conn.execute(
             text("UPDATE tenants SET timezone = 'America/Los_Angeles' WHERE tenant_id = :t"), {"t": TENANT}
         )
-    return Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    return tenant
 
 
 async def _in_anas_calendar(stack: Any, *events: dict[str, Any]) -> dict[str, Any]:

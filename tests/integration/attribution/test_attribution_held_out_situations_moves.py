@@ -25,7 +25,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_calls im
     _setup,
     _sync,
 )
-from tests.integration.polling import eventually
+from tests.integration.polling import erasure_done
 from tests.integration.quarter.quarter_support import get, post
 
 
@@ -99,16 +99,7 @@ async def test_a_contact_who_moved_keeps_what_she_did_at_her_old_company_there(
         }
         former = await _former_accounts(db_engine, tenant.tenant_id)
         # Dee asks to be forgotten.
-        requested = await stack.gateway.post(
-            "/v1/privacy/erasures", json={"phone": DEE_MOBILE}, headers=tenant.admin
-        )
-        assert requested.status_code == 202, requested.text
-
-        async def erased() -> Any:
-            url = f"/v1/privacy/erasures/{requested.json()['erasure_id']}"
-            return (await stack.gateway.get(url, headers=tenant.admin)).json()
-
-        job = await eventually(erased, lambda body: body["state"] == "done", 60, "Dee's erasure")
+        job = await erasure_done(stack.gateway, tenant.admin, {"phone": DEE_MOBILE}, "Dee's erasure")
         forgotten = await _former_accounts(db_engine, tenant.tenant_id)
     old = ("attributed", "deal-oldco", (), "acc-oldco", "rep-ana", None)
     new = ("attributed", "deal-newco", (), "acc-newco", "rep-ana", None)

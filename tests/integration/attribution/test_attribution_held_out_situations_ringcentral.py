@@ -39,9 +39,16 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver, _november
-from tests.integration.ingest.ingest_integration_support import SECRETS, TENANT, dumps, setup_tenant
+from tests.integration.ingest.ingest_integration_support import SECRETS, TENANT, dumps
 from tests.integration.polling import references_landed
-from tests.integration.quarter.quarter_support import Tenant, configure, get, settle
+from tests.integration.quarter.quarter_support import (
+    Tenant,
+    configure,
+    get,
+    settle,
+    tenant_of,
+    webhook_tenant,
+)
 
 ACCOUNT = "37439510"
 ANA_EXT, BO_EXT, CY_EXT = "62944090008", "62944090009", "62944090010"
@@ -437,15 +444,12 @@ async def _read(stack: Any, engine: AsyncEngine, tenant: Tenant) -> dict[str, tu
 async def test_a_ringcentral_admins_day_is_counted_as_a_human_labels_it(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    keys = await setup_tenant(db_engine, SETTINGS)
-    acme = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    acme = await webhook_tenant(db_engine, SETTINGS)
     async with db_engine.begin() as conn:
         made = await create_tenant(conn, "umbrella", TEST_SECRET_KEY)
     umbrella_token = made["webhook_secrets"]["ringcentral"]  # type: ignore[index]
     umbrella_keys: dict[str, str] = made["api_keys"]  # type: ignore[assignment]
-    umbrella = Tenant(
-        "umbrella", *({"Authorization": f"Bearer {umbrella_keys[s]}"} for s in ("ingest", "read", "admin"))
-    )
+    umbrella = tenant_of("umbrella", umbrella_keys)
     await configure(db_engine, umbrella, {"default_phone_region": "US", "rep_aliases": {"70001": "rep-zed"}})
     zed = {"phoneNumber": "+13125550101", "name": "Zed", "extensionId": "70001"}
     # Umbrella's call carries the same telephonySessionId as Acme's first call.

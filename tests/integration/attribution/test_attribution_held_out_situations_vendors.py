@@ -42,11 +42,10 @@ from tests.integration.ingest.ingest_integration_support import (
     dumps,
     endpoint,
     outbound_message,
-    setup_tenant,
     sign,
 )
 from tests.integration.polling import references_landed
-from tests.integration.quarter.quarter_support import Tenant, get, settle
+from tests.integration.quarter.quarter_support import Tenant, get, settle, webhook_tenant
 
 ANA = "ana.seller@acme.example"
 BO = "bo.closer@acme.example"
@@ -1157,8 +1156,7 @@ async def _found(stack: Any, tenant: Tenant) -> dict[tuple[str, str], tuple[Any,
 
 
 async def _tenant(db_engine: AsyncEngine) -> Tenant:
-    keys = await setup_tenant(db_engine, SETTINGS)
-    return Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    return await webhook_tenant(db_engine, SETTINGS)
 
 
 async def _crm(stack: Any, db_engine: AsyncEngine, tenant: Tenant) -> None:

@@ -21,8 +21,8 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from services.attribution.held_sweep import HeldSweep
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver, _gcal, _guest
-from tests.integration.ingest.ingest_integration_support import TENANT, dumps, setup_tenant
-from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync
+from tests.integration.ingest.ingest_integration_support import TENANT, dumps
+from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync, webhook_tenant
 
 ANA, BO, CY, DANA = "ana@acme.example", "bo@acme.example", "cy@acme.example", "dana@globex.example"
 GC = "google-calendar"
@@ -116,8 +116,7 @@ async def _meetings(stack: Any, tenant: Tenant, ids: dict[str, Any]) -> dict[str
 async def test_meetings_synced_ahead_are_held_once_they_end_unless_cancelled_or_a_no_show(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    keys = await setup_tenant(db_engine, {"internal_domains": ["acme.example"]})
-    tenant = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    tenant = await webhook_tenant(db_engine, {"internal_domains": ["acme.example"]})
     async with in_process_stack(kafka_settings, database_settings) as stack:
         sweep: HeldSweep = stack.apps["attribution"].state.held_sweep
         await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)

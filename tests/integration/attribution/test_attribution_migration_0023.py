@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-
-
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
+from tests.integration.attribution.attribution_support import rows
 
 
 async def test_reps_and_contacts_gain_empty_phone_extensions_and_lose_them_on_downgrade(
@@ -39,16 +34,16 @@ async def test_reps_and_contacts_gain_empty_phone_extensions_and_lose_them_on_do
         )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(
+    assert await rows(
         db_engine,
         "SELECT contact_id, phones, phone_extensions FROM ref_contacts WHERE contact_id = 'con-m22'",
     ) == [("con-m22", ["+14155550200"], [])]
-    assert await _rows(
+    assert await rows(
         db_engine, "SELECT rep_id, phones, phone_extensions FROM ref_reps WHERE rep_id = 'rep-m22'"
     ) == [("rep-m22", ["+14155550900"], [])]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0022_crm_countries")
-    columns = await _rows(
+    columns = await rows(
         db_engine,
         "SELECT table_name FROM information_schema.columns WHERE column_name = 'phone_extensions' "
         "AND table_name IN ('ref_reps', 'ref_contacts')",

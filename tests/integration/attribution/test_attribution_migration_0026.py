@@ -6,18 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-
-
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
+from tests.integration.attribution.attribution_support import rows
 
 
 async def test_activity_source_deals_start_empty_hold_a_crm_link_and_go_on_downgrade(
@@ -37,7 +32,7 @@ async def test_activity_source_deals_start_empty_hold_a_crm_link_and_go_on_downg
         )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert await _rows(db_engine, "SELECT source_deals FROM activities WHERE external_id = 'hs-m26'") == [
+    assert await rows(db_engine, "SELECT source_deals FROM activities WHERE external_id = 'hs-m26'") == [
         (None,)
     ]
     async with db_engine.begin() as conn:
@@ -46,12 +41,12 @@ async def test_activity_source_deals_start_empty_hold_a_crm_link_and_go_on_downg
                 "UPDATE activities SET source_deals = '{\"hubspot\": [1, \"3302\"]}' WHERE external_id = 'hs-m26'"
             )
         )
-    assert await _rows(db_engine, "SELECT source_deals FROM activities WHERE external_id = 'hs-m26'") == [
+    assert await rows(db_engine, "SELECT source_deals FROM activities WHERE external_id = 'hs-m26'") == [
         ({"hubspot": [1, "3302"]},)
     ]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0025_contact_former_phones")
-    columns = await _rows(
+    columns = await rows(
         db_engine,
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_name = 'activities' AND column_name = 'source_deals'",

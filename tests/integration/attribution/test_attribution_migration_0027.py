@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from alembic import command
 from sqlalchemy import text
@@ -16,6 +15,7 @@ from services.ingest.adapters.repository import (
     accounts_with_contacts_without_country,
     contacts_without_country,
 )
+from tests.integration.attribution.attribution_support import plan, rows
 
 INDEX = "ref_contacts_without_country_by_account"
 LOOKUP = (
@@ -25,22 +25,11 @@ LOOKUP = (
 )
 
 
-async def _rows(engine: AsyncEngine, sql: str) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
-
-
-async def _plan(engine: AsyncEngine) -> str:
-    async with engine.connect() as conn:
-        await conn.execute(text("SET enable_seqscan = off"))
-        return "\n".join(r[0] for r in await conn.execute(text(LOOKUP)))
-
-
 async def test_contacts_without_country_are_found_by_account_a_page_at_a_time_and_the_index_goes_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0026_activity_source_deals")
-    assert INDEX not in await _plan(db_engine)
+    assert INDEX not in await plan(db_engine, LOOKUP)
     at = datetime(2026, 11, 15, tzinfo=UTC)
     async with db_engine.begin() as conn:
         for contact_id, account_id, country, deleted in [
@@ -61,7 +50,7 @@ async def test_contacts_without_country_are_found_by_account_a_page_at_a_time_an
             )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert INDEX in await _plan(db_engine)
+    assert INDEX in await plan(db_engine, LOOKUP)
     held = await accounts_with_contacts_without_country(db_engine, "acme-0026", ["acc-9", "acc-2", "acc-1"])
     assert held == ["acc-1", "acc-2"]
     pages: list[list[str]] = []
@@ -77,7 +66,7 @@ async def test_contacts_without_country_are_found_by_account_a_page_at_a_time_an
     assert pages == [["con-a", "con-b"], ["con-f"], ["con-c"]]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0026_activity_source_deals")
-    assert await _rows(db_engine, f"SELECT indexname FROM pg_indexes WHERE indexname = '{INDEX}'") == []
+    assert await rows(db_engine, f"SELECT indexname FROM pg_indexes WHERE indexname = '{INDEX}'") == []
     async with db_engine.begin() as conn:
         await conn.execute(text("DELETE FROM ref_contacts WHERE tenant_id = 'acme-0026'"))
     await asyncio.to_thread(upgrade, database_url)

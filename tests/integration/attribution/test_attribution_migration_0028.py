@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
+from tests.integration.attribution.attribution_support import rows
 
 #: (tenant, contact, listed emails, identities held before 0028: listed, a Gmail one's mailbox, phones)
 STORED = [
@@ -30,14 +31,11 @@ STORED = [
 
 
 async def _identities(engine: AsyncEngine) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        found = await conn.execute(
-            text(
-                "SELECT tenant_id, contact_id, identity FROM ref_contact_identities "
-                "WHERE tenant_id LIKE 't-0028%' ORDER BY 1, 2, 3"
-            )
-        )
-        return [tuple(r) for r in found]
+    return await rows(
+        engine,
+        "SELECT tenant_id, contact_id, identity FROM ref_contact_identities "
+        "WHERE tenant_id LIKE 't-0028%' ORDER BY 1, 2, 3",
+    )
 
 
 async def test_tagged_contact_addresses_gain_their_mailboxes_and_lose_them_on_downgrade(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
 from services.attribution.adapters.repository import ended_scheduled_meetings
+from tests.integration.attribution.attribution_support import plan
 
 INDEX = "activities_scheduled_meetings"
 BEFORE = "0031_meeting_removals"
@@ -24,17 +25,11 @@ LOOKUP = (
 )
 
 
-async def _plan(engine: AsyncEngine) -> str:
-    async with engine.connect() as conn:
-        await conn.execute(text("SET enable_seqscan = off"))
-        return "\n".join(r[0] for r in await conn.execute(text(LOOKUP)))
-
-
 async def test_ended_scheduled_meetings_are_found_in_their_own_index_and_it_goes_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
-    assert INDEX not in await _plan(db_engine)
+    assert INDEX not in await plan(db_engine, LOOKUP)
     # (tenant, id, kind, outcome, start, length): two ended scheduled meetings, one ending after
     # the cutoff, one held, one cancelled, a call.
     stored = [
@@ -65,7 +60,7 @@ async def test_ended_scheduled_meetings_are_found_in_their_own_index_and_it_goes
             )
 
     await asyncio.to_thread(upgrade, database_url)
-    assert INDEX in await _plan(db_engine)
+    assert INDEX in await plan(db_engine, LOOKUP)
     async with db_engine.connect() as conn:
         found = await ended_scheduled_meetings(conn, DAY, 10)
         skipping = await ended_scheduled_meetings(conn, DAY, 10, [("t-0029-b", uuid.UUID(int=2))])

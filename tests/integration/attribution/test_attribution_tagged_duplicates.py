@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.crm_support import T0, ana_on_team_a, buyer_account, buyer_deal, email_from_ana
 from tests.integration.polling import eventually, references_landed
 
@@ -39,15 +39,12 @@ def _crm() -> dict[str, Any]:
 
 
 async def _decided(engine: AsyncEngine) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT external_id, a.status, a.deal_id, a.secondary_deal_ids, a.confidence "
-                "FROM attributions a JOIN activities USING (tenant_id, activity_id) "
-                "WHERE tenant_id = 'acme' ORDER BY external_id"
-            )
-        )
-        return [tuple(r) for r in rows]
+    return await rows(
+        engine,
+        "SELECT external_id, a.status, a.deal_id, a.secondary_deal_ids, a.confidence "
+        "FROM attributions a JOIN activities USING (tenant_id, activity_id) "
+        "WHERE tenant_id = 'acme' ORDER BY external_id",
+    )
 
 
 async def test_mail_to_an_address_one_record_lists_is_that_records_deal_not_a_tie_with_a_copys(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.test_attribution_real_crm import T0, TENANT
+from tests.integration.attribution.test_attribution_real_crm import TENANT
 from tests.integration.attribution.test_attribution_vendor_webhooks import (
     GLOBEX_AND_ANA,
     GLOBEX_CALLS_CRM,
@@ -25,6 +25,7 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import (
     _mapped,
     _notification,
     _opportunity,
+    _sync,
     _twilio,
 )
 from tests.integration.ingest.ingest_integration_support import dumps, outbound_message, setup_tenant
@@ -268,13 +269,7 @@ async def test_a_call_between_two_numbers_is_the_call_its_dial_leg_made(
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
-        synced = await stack.ingest.post(
-            "/v1/crm/sync",
-            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
-            headers=auth,
-        )
-        assert synced.status_code == 202, synced.text
-        await references_landed(db_engine, TENANT, crm)
+        await _sync(stack, db_engine, auth, crm)
         answers = [await _deliver(stack, "twilio", body) for body in deliveries]
 
         async def rows() -> list[Any]:

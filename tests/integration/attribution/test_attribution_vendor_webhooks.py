@@ -43,6 +43,17 @@ async def _deliver(stack: Any, source: str, body: bytes, at: datetime | None = N
     return answer
 
 
+async def _sync(stack: Any, engine: AsyncEngine, auth: dict[str, str], crm: list[dict[str, Any]]) -> None:
+    """``crm`` as of ``T0`` through ``POST /v1/crm/sync``: accepted, and held by attribution."""
+    synced = await stack.ingest.post(
+        "/v1/crm/sync",
+        json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
+        headers=auth,
+    )
+    assert synced.status_code == 202, synced.text
+    await references_landed(engine, TENANT, crm)
+
+
 def _hubspot_deal(
     deal_id: str, stage: str, created: str, closedate: str, contacts: list[str]
 ) -> dict[str, Any]:
@@ -933,13 +944,7 @@ async def test_a_softphone_call_is_the_mapped_reps_and_a_dial_leg_is_folded_into
     async with in_process_stack(
         kafka_settings, database_settings, ("ingest", "attribution", "metrics")
     ) as stack:
-        synced = await stack.ingest.post(
-            "/v1/crm/sync",
-            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
-            headers=auth,
-        )
-        assert synced.status_code == 202, synced.text
-        await references_landed(db_engine, TENANT, crm)
+        await _sync(stack, db_engine, auth, crm)
         answers = [await _deliver(stack, "twilio", body) for body in (parent, leg, unmapped, app_leg, app)]
         query = (
             "SELECT external_id, status, rep_id, deal_id, talk_seconds FROM metric_contributions m "
@@ -1197,13 +1202,7 @@ async def test_a_ringcentral_call_is_the_mapped_extensions_reps_on_the_contacts_
         assert unverified.json()["errors"] == [
             {"in": "header", "field": "verification-token", "reason": "missing"}
         ]
-        synced = await stack.ingest.post(
-            "/v1/crm/sync",
-            json={"source": "api", "entities": [{**e, "updated_at": T0} for e in crm]},
-            headers=auth,
-        )
-        assert synced.status_code == 202, synced.text
-        await references_landed(db_engine, TENANT, crm)
+        await _sync(stack, db_engine, auth, crm)
         answers = [await _deliver(stack, "ringcentral", body) for body in [*outbound, outbound[-1], *inbound]]
         ids = {
             str(activity_id_for(TENANT, "ringcentral", out)): "outbound",

@@ -42,12 +42,7 @@ async def _count(engine: AsyncEngine, sql: str, **params: Any) -> int:
         return int((await conn.execute(text(sql), params)).scalar_one())
 
 
-@pytest.fixture(autouse=True)
-def _fast_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Erasures are picked up and the list re-read at once; production polls every few seconds.
-    monkeypatch.setenv("ATTRIBUTION_ERASURE_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
-    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+pytestmark = pytest.mark.usefixtures("fast_erasure_caches")
 
 
 async def test_erased_person_leaves_no_trace_and_scores_equal_a_load_without_them(

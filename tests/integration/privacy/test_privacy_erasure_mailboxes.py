@@ -81,11 +81,7 @@ async def _attributed(engine: AsyncEngine, tenant_id: str) -> int:
         return int(found.scalar_one())
 
 
-@pytest.fixture(autouse=True)
-def _fast_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTRIBUTION_ERASURE_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
-    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+pytestmark = pytest.mark.usefixtures("fast_erasure_caches")
 
 
 async def test_erasing_a_contact_listing_a_tagged_address_erases_her_mailbox_and_back(

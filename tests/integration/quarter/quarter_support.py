@@ -8,6 +8,7 @@ is a count one can check by hand.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
+from tests.integration.ingest.ingest_integration_support import TENANT, setup_tenant
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import references_landed
 
@@ -36,10 +38,20 @@ async def new_tenant(engine: AsyncEngine, tenant_id: str = "acme", time_zone: st
     async with engine.begin() as conn:
         made = await create_tenant(conn, tenant_id, TEST_SECRET_KEY, timezone=time_zone)
     keys: dict[str, str] = made["api_keys"]  # type: ignore[assignment]
+    return tenant_of(tenant_id, keys)
+
+
+def tenant_of(tenant_id: str, keys: Mapping[str, str]) -> Tenant:
+    """The tenant's bearer headers from its API keys (``create_tenant``'s ``api_keys``)."""
     return Tenant(
         tenant_id,
         *({"Authorization": f"Bearer {keys[scope]}"} for scope in ("ingest", "read", "admin")),
     )
+
+
+async def webhook_tenant(engine: AsyncEngine, settings: Mapping[str, Any]) -> Tenant:
+    """The webhook tests' tenant (``setup_tenant``: known webhook secrets) with ``settings``."""
+    return tenant_of(TENANT, await setup_tenant(engine, settings))
 
 
 async def configure(engine: AsyncEngine, tenant: Tenant, settings: dict[str, Any]) -> None:
