@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from libs.common.contracts.crm import Relationship
 from libs.common.contracts.fields import SafeStr, SafeText
 from libs.common.contracts.goals import GoalAttainment
 from libs.common.jobs import JobStatus
@@ -470,6 +471,8 @@ class AccountRead(BaseModel):
             "name": "Buyer Inc",
             "domains": ["buyer.example"],
             "updated_at": "2026-11-01T00:00:00Z",
+            "relationship": "partner",
+            "account_type": "Channel Partner / Reseller",
         }
     )
 
@@ -478,6 +481,12 @@ class AccountRead(BaseModel):
     domains: list[str]
     #: The CRM's ``updated_at`` of the version the system holds.
     updated_at: datetime
+    #: What the account is to the tenant (``customer``, ``prospect``, ``partner``, ``vendor``,
+    #: ``other``): sent, or read from ``account_type``. Null when the CRM states neither (an
+    #: untyped account is no partner). A partner's deal yields to its customer's in attribution.
+    relationship: Relationship | None = None
+    #: The account's type as the CRM holds it (``Channel Partner / Reseller``), as sent; null if none.
+    account_type: str | None = None
 
 
 class AccountPage(BaseModel):

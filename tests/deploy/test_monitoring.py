@@ -29,6 +29,8 @@ EXPOSED_SERIES = {
     "spm_connector_fetched_total": {"provider"},
     "spm_connector_errors_total": {"provider"},
     "spm_connector_lag_seconds": {"provider"},
+    "spm_meetings_held_by_sweep_total": set(),
+    "spm_held_sweep_failures_total": set(),
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 ALERTS = {
@@ -42,6 +44,7 @@ ALERTS = {
     "SpmServiceNotReady",
     "SpmScrapeTargetDown",
     "SpmConnectorMailboxesBehind",
+    "SpmHeldSweepFailures",
 }
 
 

@@ -13,14 +13,16 @@ _LIVE = "NOT deleted AND merged_into IS NULL"
 
 
 async def list_accounts(
-    conn: AsyncConnection, tenant_id: str, *, after: str | None, limit: int
+    conn: AsyncConnection, tenant_id: str, *, relationship: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
-            f"SELECT account_id, name, domains, updated_at FROM ref_accounts WHERE tenant_id = :t AND {_LIVE} "
+            "SELECT account_id, name, domains, updated_at, relationship, account_type FROM ref_accounts "
+            f"WHERE tenant_id = :t AND {_LIVE} "
+            "AND (CAST(:relationship AS text) IS NULL OR relationship = :relationship) "
             "AND (CAST(:after AS text) IS NULL OR account_id > :after) ORDER BY account_id LIMIT :limit"
         ),
-        {"t": tenant_id, "after": after, "limit": limit},
+        {"t": tenant_id, "relationship": relationship, "after": after, "limit": limit},
     )
     return [dict(row._mapping) for row in rows]
 

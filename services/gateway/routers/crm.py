@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from libs.common.contracts.crm import Relationship
 from services.gateway.adapters import crm
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
@@ -28,13 +29,19 @@ async def list_accounts(
     principal: ReaderDep,
     conn: ConnDep,
     options: OptionsDep,
+    relationship: Annotated[
+        Relationship | None,
+        Query(description="Only accounts of this relationship: customer, prospect, partner, vendor or other"),
+    ] = None,
     limit: LimitQuery = None,
     cursor: CursorQuery = None,
 ) -> AccountPage:
     """Accounts (not deleted or merged away) ordered by id, a page at a time."""
     size = page_size(limit, options)
     after = decode_cursor(cursor, 1)[0] if cursor else None
-    rows = await crm.list_accounts(conn, principal.tenant_id, after=after, limit=size + 1)
+    rows = await crm.list_accounts(
+        conn, principal.tenant_id, relationship=relationship, after=after, limit=size + 1
+    )
     items = [AccountRead(**row) for row in rows[:size]]
     return AccountPage(
         items=items, next_cursor=encode_cursor([items[-1].account_id]) if len(rows) > size else None

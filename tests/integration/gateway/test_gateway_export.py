@@ -158,7 +158,9 @@ async def test_activity_lists_as_csv_in_the_tenant_time_zone_with_a_next_link(
     assert [r["activity_id"] for r in deal_rows] == [i["activity_id"] for i in timeline["items"]]
 
 
-async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, keys: Keys) -> None:
+async def test_deals_by_owner_and_by_id_carry_names(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
     owned = await gateway.get("/v1/deals?owner_rep_id=rep-1", headers=bearer(keys.read))
     assert [(d["deal_id"], d["name"]) for d in owned.json()["items"]] == [
         ("deal-1", "Buyer renewal"),
@@ -182,6 +184,23 @@ async def test_deals_by_owner_and_by_id_carry_names(gateway: httpx.AsyncClient, 
     ]
     _, accounts = await _both(gateway, keys.read, "/v1/accounts")
     assert [(r["account_id"], r["name"]) for r in accounts] == [("acc-1", "Buyer Inc")]
+    # The relationship and the CRM's type came later: trailing columns, empty while unknown.
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_accounts (tenant_id, account_id, name, relationship, account_type, updated_at) "
+                "VALUES ('acme', 'acc-2', 'Reseller Co', 'partner', 'Channel Partner / Reseller', :t)"
+            ),
+            {"t": datetime(2026, 11, 1, tzinfo=UTC)},
+        )
+    csv_accounts = await gateway.get("/v1/accounts", headers={**bearer(keys.read), **CSV})
+    assert csv_accounts.text.splitlines() == [
+        "account_id,name,domains,updated_at,relationship,account_type",
+        "acc-1,Buyer Inc,,2026-11-01T00:00:00+00:00,,",
+        "acc-2,Reseller Co,,2026-11-01T00:00:00+00:00,partner,Channel Partner / Reseller",
+    ]
+    _, partners = await _both(gateway, keys.read, "/v1/accounts?relationship=partner")
+    assert [(r["account_id"], r["relationship"]) for r in partners] == [("acc-2", "partner")]
     too_many = await gateway.get(
         "/v1/deals?ids=" + ",".join(f"d{i}" for i in range(101)), headers=bearer(keys.read)
     )

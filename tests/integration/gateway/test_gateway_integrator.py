@@ -27,8 +27,15 @@ CRM = {
                 "name": f"Buyer {n}",
                 "domains": [f"b{n}.example"],
                 "updated_at": T0,
+                **typed,
             }
-            for n in (1, 2, 3)
+            for n, typed in (
+                (1, {}),
+                # A reseller: partner, read from the CRM's type.
+                (2, {"account_type": "Channel Partner / Reseller"}),
+                # A relationship sent is kept whatever the type says.
+                (3, {"account_type": "Reseller", "relationship": "Customer"}),
+            )
         ),
         *(
             {
@@ -131,6 +138,37 @@ async def test_a_sync_job_sees_when_its_data_is_visible_and_reads_the_crm_back(
             "acc-2",
             "acc-3",
         ]
+        accounts = (await gateway.get("/v1/accounts", headers=bearer(keys["read"]))).json()["items"]
+        assert [(a["account_id"], a["relationship"], a["account_type"]) for a in accounts] == [
+            ("acc-1", None, None),
+            ("acc-2", "partner", "Channel Partner / Reseller"),
+            ("acc-3", "customer", "Reseller"),
+        ]
+        partners = await gateway.get("/v1/accounts?relationship=partner", headers=bearer(keys["read"]))
+        assert partners.json() == {
+            "items": [
+                {
+                    "account_id": "acc-2",
+                    "name": "Buyer 2",
+                    "domains": ["b2.example"],
+                    "updated_at": T0,
+                    "relationship": "partner",
+                    "account_type": "Channel Partner / Reseller",
+                }
+            ],
+            "next_cursor": None,
+        }
+        customers = await gateway.get("/v1/accounts?relationship=customer", headers=bearer(keys["read"]))
+        assert [a["account_id"] for a in customers.json()["items"]] == ["acc-3"]
+        reseller = await gateway.get("/v1/accounts?relationship=reseller", headers=bearer(keys["read"]))
+        assert reseller.status_code == 422
+        assert reseller.json()["errors"] == [
+            {
+                "in": "query",
+                "field": "relationship",
+                "reason": "Input should be 'customer', 'prospect', 'partner', 'vendor' or 'other'",
+            }
+        ]
         assert await _pages(gateway, "/v1/contacts", keys["read"], "contact_id") == ["con-1", "con-2"]
         assert await _pages(gateway, "/v1/deals", keys["read"], "deal_id") == ["deal-1", "deal-2", "deal-3"]
         only = (await gateway.get("/v1/deals?account_id=acc-2", headers=bearer(keys["read"]))).json()["items"]
@@ -155,3 +193,5 @@ async def test_a_sync_job_sees_when_its_data_is_visible_and_reads_the_crm_back(
         theirs = (await gateway.get("/v1/pipeline/status", headers=bearer(other["read"]))).json()
         assert [s["processed"] for s in theirs["stages"]] == [0, 0, 0]
         assert (await gateway.get("/v1/accounts", headers=bearer(other["read"]))).json()["items"] == []
+        their_partners = await gateway.get("/v1/accounts?relationship=partner", headers=bearer(other["read"]))
+        assert their_partners.json()["items"] == []
