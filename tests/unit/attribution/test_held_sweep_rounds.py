@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 import services.attribution.held_sweep as hs
+from services.attribution.adapters import repository as repo
 
 T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
 GRACE = timedelta(minutes=15)
@@ -92,7 +93,7 @@ class _Store:
 
 
 def _sweep(monkeypatch: pytest.MonkeyPatch, store: _Store, broken: str = "bad") -> hs.HeldSweep:
-    monkeypatch.setattr(hs.repo, "lock_ended_scheduled_meetings", store.lock)
+    monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
     monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
     return hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, _Tenants(broken)), grace=GRACE)
 
