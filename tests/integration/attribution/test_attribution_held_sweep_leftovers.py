@@ -2,7 +2,8 @@
 deleted at its source is neither published, stored held nor counted; a meeting whose only
 customer was erased is screened out as the consumer screens what it receives (nothing about them
 published again); and without migration 0032's index the sweep does not run at all (it would
-scan every tenant's activities), saying why."""
+scan every tenant's activities), saying why. Two replicas' passes lock different batches
+(``FOR UPDATE SKIP LOCKED`` on the select itself), so each adds throughput."""
 
 from __future__ import annotations
 
@@ -130,3 +131,18 @@ async def test_without_the_index_the_sweep_does_not_run(
     ]
     assert producer.take() == []
     assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+
+
+async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) -> None:
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    meetings = [_meeting("acme", f"m{n}", DAY + timedelta(minutes=n)) for n in range(3)]
+    await deliver(db_engine, producer, *baseline(), *meetings)
+    cutoff = AFTER - GRACE
+    # One replica's pass holds its batch (the earliest two) while another's selects.
+    async with db_engine.begin() as one, db_engine.begin() as two:
+        first = await repo.lock_ended_scheduled_meetings(one, cutoff, 2)
+        second = await repo.lock_ended_scheduled_meetings(two, cutoff, 2)
+    ids = [activity_id_for("acme", "calendar", f"m{n}") for n in range(3)]
+    assert first == [("acme", ids[0]), ("acme", ids[1])]
+    assert second == [("acme", ids[2])]
