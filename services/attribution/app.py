@@ -39,13 +39,14 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         secret = settings.runtime.secret_key.get_secret_value()
         tenants = TenantSettingsCache(engine, settings.attribution.tenant_cache_seconds)
         erasures = ErasureListCache(engine, secret, settings.attribution.erasure_cache_seconds)
+        screen = ErasureScreen(erasures)
         deps = AttributionDeps(
             engine,
             producer,
             settings.kafka.topic_prefix,
             settings.attribution.rematch_limit,
             tenants,
-            ErasureScreen(erasures),
+            screen,
         )
         worker = ErasureWorker(
             engine,
@@ -90,6 +91,7 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
             interval_seconds=options.held_sweep_interval_seconds,
             batch_size=options.held_sweep_batch,
             quarantine=timedelta(seconds=options.held_sweep_quarantine_seconds),
+            erasures=screen,
         )
         app.state.held_sweep = sweep
         sweeping = (

@@ -4,16 +4,28 @@ passes, so the revision synced ahead (``scheduled``) is the last a connector pos
 Every ``held_sweep_interval_seconds`` each attribution process looks for stored meetings still
 ``scheduled`` whose end (their start, without a length) is ``held_grace_minutes`` past
 (``domain.held``), a batch at a time, and takes them the way a newer revision of their source
-takes them: the stored row's outcome becomes ``held`` (same revision), the meeting is decided
-again as ``revised`` (``attribute_batch``), the new version is published (and acknowledged)
-before the transaction commits. Metrics counts it held once (a higher version of the same
-revision); a later revision from the source (cancelled, no-show, moved) is newer and wins as usual.
+takes them: the meeting is decided again as ``revised`` (``attribute_batch``, screened for erased
+people as the consumer screens what it receives), the new version is published (and
+acknowledged), the stored row's outcome becomes ``held`` (same revision) for the meetings
+published, before the transaction commits. Metrics counts it held once (a higher version of the
+same revision); a later revision from the source (cancelled, no-show, moved) is newer and wins.
+A meeting deleted at its source is never selected (nothing would be published for it).
 
-Replicas: each tenant's meetings are locked ``FOR UPDATE SKIP LOCKED`` in their own transaction,
-so two processes never publish one meeting twice, and a consumer storing a newer revision waits for
-the lock (then replaces ``held``) or is skipped. A tenant whose batch fails (its settings invalid,
-a row that does not decode) is retried a meeting at a time; a meeting failing alone is left out
-for ``held_sweep_quarantine_seconds`` (logged, counted), so no tenant's row stops the others.
+Each round takes two passes: the meetings that ended within ``RECENT`` first (those just ended
+are held within an interval, whatever backlog waits), then one batch of the older backlog (the
+meetings synced ahead before the first deploy), the earliest first.
+
+Replicas: each pass selects and locks its batch ``FOR UPDATE SKIP LOCKED`` in one transaction,
+so replicas take different batches (each adds throughput) and never publish one meeting twice; a
+consumer storing a newer revision waits for the lock (then replaces ``held``) or is skipped.
+Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
+gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted); a tenant
+whose batch fails otherwise is retried a meeting at a time, and a meeting failing alone is left
+out for as long (at most ``QUARANTINE_CAP`` meetings; past that its tenant is), so no tenant's
+rows stop the others.
+
+Without migration 0032's index each look would scan every tenant's activities: ``run`` checks it
+exists first and, if not, logs why and does not sweep.
 """
 
 from __future__ import annotations
@@ -28,27 +40,43 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.held import as_held, held_by, held_cutoff
-from services.attribution.handlers import attribute_batch, count_published, publish
+from services.attribution.handlers import ErasureCheck, attribute_batch, count_published, publish
 from services.attribution.telemetry import HELD_SWEEP_FAILURES, MEETINGS_HELD_BY_SWEEP
 
 log = logging.getLogger(__name__)
 
-#: One process's rounds per interval at most when every batch comes back full.
+#: One process's rounds per interval at most while a pass comes back full.
 MAX_ROUNDS = 10
+#: The meetings that ended this recently are taken first, each round.
+RECENT = timedelta(days=1)
+#: Meetings left out one by one at most; a tenant failing past it is left out whole.
+QUARANTINE_CAP = 1_000
 
 
 @dataclass
 class SweepReport:
-    """One round: meetings found ended, turned held (published), and left out as failing."""
+    """One round: meetings found ended (recent window, backlog), published as held, and left out
+    as failing (meetings; tenants whose settings or meetings failed)."""
 
-    found: int = 0
+    recent: int = 0
+    backlog: int = 0
     held: int = 0
     failed: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+    tenants_failed: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return self.recent + self.backlog
+
+    def full(self, batch_size: int) -> bool:
+        """Whether either pass came back full (more may wait)."""
+        return max(self.recent, self.backlog) >= batch_size
 
 
 class HeldSweep:
@@ -63,6 +91,7 @@ class HeldSweep:
         interval_seconds: float = 60.0,
         batch_size: int = 500,
         quarantine: timedelta = timedelta(hours=1),
+        erasures: ErasureCheck | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
@@ -73,43 +102,107 @@ class HeldSweep:
         self.interval = interval_seconds
         self.batch_size = batch_size
         self.quarantine = quarantine
+        self.erasures = erasures
         self.clock = clock
-        #: (tenant, meeting) -> when it is tried again.
+        #: (tenant, meeting) -> when it is tried again (``QUARANTINE_CAP`` at most).
         self._quarantined: dict[tuple[str, uuid.UUID], datetime] = {}
+        #: tenant -> when its meetings are tried again.
+        self._tenants_out: dict[str, datetime] = {}
+        #: Tenants whose failure was logged, until one of their meetings is held again.
+        self._reported: set[str] = set()
         self._stopping = asyncio.Event()
 
     async def run_once(self, now: datetime | None = None) -> SweepReport:
-        """One batch of ended meetings, across tenants, each tenant in its own transaction."""
+        """One round: a batch of the meetings that ended within ``RECENT``, then one of the backlog."""
         now = now or self.clock()
         self._quarantined = {key: until for key, until in self._quarantined.items() if until > now}
-        async with self.engine.connect() as conn:
-            found = await repo.ended_scheduled_meetings(
-                conn, held_cutoff(now, self.grace), self.batch_size, self._quarantined
-            )
-        report = SweepReport(found=len(found))
-        by_tenant: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
-        for tenant_id, activity_id in found:
-            by_tenant[tenant_id].append(activity_id)
-        for tenant_id, ids in sorted(by_tenant.items()):
-            try:
-                report.held += await self._hold(tenant_id, ids, now)
-            except Exception:
-                log.exception(
-                    "held sweep: a tenant's batch failed; trying its meetings one by one",
-                    extra={"tenant_id": tenant_id, "meetings": len(ids)},
-                )
-                report.held += await self._one_by_one(tenant_id, ids, now, report)
+        self._tenants_out = {t: until for t, until in self._tenants_out.items() if until > now}
+        report = SweepReport()
+        since = held_cutoff(now, self.grace) - RECENT
+        report.recent = await self._pass(now, report, started_after=since)
+        report.backlog = await self._pass(now, report, started_by=since)
         MEETINGS_HELD_BY_SWEEP.inc(report.held)
         return report
 
+    async def _pass(
+        self,
+        now: datetime,
+        report: SweepReport,
+        *,
+        started_after: datetime | None = None,
+        started_by: datetime | None = None,
+    ) -> int:
+        """One batch, selected and locked in one transaction; each tenant's in a savepoint."""
+        async with self.engine.begin() as conn:
+            found = await repo.lock_ended_scheduled_meetings(
+                conn,
+                held_cutoff(now, self.grace),
+                self.batch_size,
+                started_after=started_after,
+                started_by=started_by,
+                tenants_out=self._tenants_out,
+                skipped=self._quarantined,
+            )
+            by_tenant: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
+            for tenant_id, activity_id in found:
+                by_tenant[tenant_id].append(activity_id)
+            for tenant_id, ids in sorted(by_tenant.items()):
+                settings = await self._settings(tenant_id, now, report)
+                if settings is None:
+                    continue
+                try:
+                    async with conn.begin_nested():
+                        report.held += await self._hold(conn, tenant_id, settings, ids, now)
+                except Exception:
+                    log.exception(
+                        "held sweep: a tenant's batch failed; trying its meetings one by one",
+                        extra={"tenant_id": tenant_id, "meetings": len(ids)},
+                    )
+                    report.held += await self._one_by_one(conn, tenant_id, settings, ids, now, report)
+        return len(found)
+
+    async def _settings(self, tenant_id: str, now: datetime, report: SweepReport) -> TenantSettings | None:
+        """The tenant's settings; a tenant whose settings cannot be read is left out whole."""
+        try:
+            settings = await self.tenants.get(tenant_id)
+            if settings is None:
+                raise LookupError(f"no tenant {tenant_id!r}")
+        except Exception as exc:
+            self._leave_out_tenant(tenant_id, now, report, f"its settings: {exc!r}")
+            return None
+        return settings
+
+    def _leave_out_tenant(self, tenant_id: str, now: datetime, report: SweepReport, reason: str) -> None:
+        self._tenants_out[tenant_id] = now + self.quarantine
+        report.tenants_failed.append(tenant_id)
+        HELD_SWEEP_FAILURES.inc()
+        if tenant_id not in self._reported:
+            self._reported.add(tenant_id)
+            log.warning(
+                "held sweep: tenant left out until the quarantine ends",
+                extra={"tenant_id": tenant_id, "reason": reason},
+            )
+
     async def _one_by_one(
-        self, tenant_id: str, ids: Sequence[uuid.UUID], now: datetime, report: SweepReport
+        self,
+        conn: AsyncConnection,
+        tenant_id: str,
+        settings: TenantSettings,
+        ids: Sequence[uuid.UUID],
+        now: datetime,
+        report: SweepReport,
     ) -> int:
         held = 0
         for activity_id in ids:
+            if tenant_id in self._tenants_out:
+                break
             try:
-                held += await self._hold(tenant_id, [activity_id], now)
+                async with conn.begin_nested():
+                    held += await self._hold(conn, tenant_id, settings, [activity_id], now)
             except Exception as exc:
+                if len(self._quarantined) >= QUARANTINE_CAP:
+                    self._leave_out_tenant(tenant_id, now, report, f"too many failing meetings: {exc!r}")
+                    break
                 key = (tenant_id, activity_id)
                 self._quarantined[key] = now + self.quarantine
                 report.failed.append(key)
@@ -120,34 +213,57 @@ class HeldSweep:
                 )
         return held
 
-    async def _hold(self, tenant_id: str, ids: Sequence[uuid.UUID], now: datetime) -> int:
-        """The tenant's meetings of ``ids`` still ended and scheduled, held: one transaction,
-        published before it commits (``handlers``' order). Returns how many."""
-        settings = await self.tenants.get(tenant_id)
-        if settings is None:
-            raise LookupError(f"no tenant {tenant_id!r}")
-        async with self.engine.begin() as conn:
-            locked = await repo.lock_ended_scheduled_meetings(
-                conn, tenant_id, ids, held_cutoff(now, self.grace)
-            )
-            meetings = [
-                as_held(a)
-                for a in await repo.load_activities(conn, tenant_id, locked)
-                if held_by(a, now, self.grace)
-            ]
-            held = [a.activity_id for a in meetings]
-            await repo.mark_meetings_held(conn, tenant_id, held)
-            batch = await attribute_batch(conn, tenant_id, meetings, now, settings, revised=held)
-            await repo.save_attributions(conn, batch.rows)
-            await publish(self.producer, batch.events, self.topic_prefix)
-            count_published(batch.events)
+    async def _hold(
+        self,
+        conn: AsyncConnection,
+        tenant_id: str,
+        settings: TenantSettings,
+        ids: Sequence[uuid.UUID],
+        now: datetime,
+    ) -> int:
+        """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held and
+        published before it commits (``handlers``' order); only those published are stored held.
+        Returns how many."""
+        meetings = [
+            as_held(a)
+            for a in await repo.load_activities(conn, tenant_id, ids)
+            if held_by(a, now, self.grace)
+        ]
+        if self.erasures is not None and meetings:
+            # As the consumer screens what it receives: an erased person's own meeting is dropped
+            # (the erasure worker deletes it), their participation removed.
+            meetings = await self.erasures.activities(conn, meetings)
+        batch = await attribute_batch(
+            conn, tenant_id, meetings, now, settings, revised=[a.activity_id for a in meetings]
+        )
+        held = sorted({e.activity_id for e in batch.events})
+        await repo.mark_meetings_held(conn, tenant_id, held)
+        await repo.save_attributions(conn, batch.rows)
+        await publish(self.producer, batch.events, self.topic_prefix)
+        count_published(batch.events)
+        self._reported.discard(tenant_id)
         return len(held)
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Until stopped: every interval, batches until one comes back short (``MAX_ROUNDS`` at most)."""
+        """Until stopped: every interval, rounds until none comes back full (``MAX_ROUNDS`` at
+        most). Not at all without migration 0032's index (logged)."""
+        try:
+            async with self.engine.connect() as conn:
+                indexed = await repo.has_scheduled_meetings_index(conn)
+        except Exception:
+            log.exception("held sweep: could not check its index; not sweeping")
+            return
+        if not indexed:
+            log.error(
+                "held sweep: index %s missing (migration 0032_scheduled_meetings not applied); "
+                "not sweeping: meetings synced ahead stay scheduled until it is applied and the "
+                "service restarted",
+                repo.SCHEDULED_MEETINGS_INDEX,
+            )
+            return
         while not self._stopping.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
@@ -159,5 +275,5 @@ class HeldSweep:
                 except Exception:
                     log.exception("held sweep failed; retrying at the next interval")
                     break
-                if report.found < self.batch_size:
+                if not report.full(self.batch_size):
                     break

@@ -28,9 +28,10 @@ class AttributionOptions(BaseSettings):
     held_grace_minutes: float = Field(default=15.0, ge=0)
     #: How often each process looks for such meetings; 0 turns the sweep off.
     held_sweep_interval_seconds: float = Field(default=60.0, ge=0)
-    #: Meetings taken per batch (all tenants; each tenant's in its own transaction).
+    #: Meetings taken per pass (all tenants, locked in one transaction; each tenant's in a savepoint).
     held_sweep_batch: int = Field(default=500, ge=1, le=10_000)
-    #: A meeting the sweep fails on alone is left out this long (logged, counted).
+    #: A tenant whose settings the sweep cannot read, or a meeting it fails on alone, is left out
+    #: this long (logged, counted).
     held_sweep_quarantine_seconds: float = Field(default=3600.0, gt=0)
 
 

@@ -15,9 +15,9 @@ REMATCHES = Counter(
 )
 MEETINGS_HELD_BY_SWEEP = Counter(
     "spm_meetings_held_by_sweep_total",
-    "Meetings still scheduled when their end passed, turned held by the sweep (a new version each)",
+    "Meetings still scheduled when their end passed, published as held by the sweep (a new version each)",
 )
 HELD_SWEEP_FAILURES = Counter(
     "spm_held_sweep_failures_total",
-    "Meetings the held sweep could not take on their own, left out until their quarantine ends",
+    "Meetings the held sweep could not take on their own, and tenants whose settings it could not read, left out until their quarantine ends",
 )

@@ -1266,43 +1266,71 @@ _ENDED_SCHEDULED = (
     "kind = 'meeting' AND outcome = 'scheduled' AND occurred_at <= :cutoff "
     "AND occurred_at + duration_seconds * interval '1 second' <= :cutoff"
 )
+#: The partial index the held sweep reads through (migration 0032); without it each look is a
+#: sequential scan of every tenant's activities.
+SCHEDULED_MEETINGS_INDEX = "activities_scheduled_meetings"
 
 
-async def ended_scheduled_meetings(
-    conn: AsyncConnection, cutoff: datetime, limit: int, skipped: Collection[tuple[str, uuid.UUID]] = ()
-) -> list[tuple[str, uuid.UUID]]:
-    """Up to ``limit`` meetings of any tenant still ``scheduled`` that ended by ``cutoff``, the
-    earliest first, except ``skipped``: ``(tenant, activity)``. Not locked (the sweep locks
-    each tenant's in its own transaction: ``lock_ended_scheduled_meetings``)."""
-    ordered = sorted(skipped)
-    result = await conn.execute(
+async def has_scheduled_meetings_index(conn: AsyncConnection) -> bool:
+    """Whether migration 0032's index exists (``pg_indexes``, the connection's own schema)."""
+    found = await conn.execute(
         text(
-            f"SELECT tenant_id, activity_id FROM activities WHERE {_ENDED_SCHEDULED} "
-            "AND (tenant_id, activity_id) NOT IN "
-            "(SELECT * FROM unnest(CAST(:st AS text[]), CAST(:sid AS uuid[]))) "
-            "ORDER BY occurred_at LIMIT :limit"
+            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'activities' AND indexname = :i"
         ),
-        {"cutoff": cutoff, "limit": limit, "st": [t for t, _ in ordered], "sid": [i for _, i in ordered]},
+        {"i": SCHEDULED_MEETINGS_INDEX},
     )
-    return [(row.tenant_id, row.activity_id) for row in result]
+    return found.first() is not None
 
 
 async def lock_ended_scheduled_meetings(
-    conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID], cutoff: datetime
-) -> list[uuid.UUID]:
-    """Those of ``ids`` still ``scheduled`` and ended by ``cutoff``, locked until the transaction
-    ends; one another transaction holds (another replica's sweep, a consumer storing a newer
-    revision) is skipped, and one a newer revision changed since is no longer matched."""
-    if not ids:
-        return []
+    conn: AsyncConnection,
+    cutoff: datetime,
+    limit: int,
+    *,
+    started_after: datetime | None = None,
+    started_by: datetime | None = None,
+    tenants_out: Collection[str] = (),
+    skipped: Collection[tuple[str, uuid.UUID]] = (),
+) -> list[tuple[str, uuid.UUID]]:
+    """Up to ``limit`` meetings of any tenant still ``scheduled`` that ended by ``cutoff``, the
+    earliest first, locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends: another
+    replica's sweep (or a consumer storing a newer revision) holding one skips it and takes the
+    next, so replicas take different batches. ``(tenant, activity)``.
+
+    Only those started after ``started_after`` and by ``started_by`` when given (the sweep's
+    recent window and its backlog); never the tenants of ``tenants_out`` nor the meetings of
+    ``skipped`` (both quarantined by the sweep), nor a meeting deleted at its source (its version
+    in force retracted it: nothing is published for it, so it is not held)."""
+    bounds, window = "", {}
+    if started_after is not None:
+        bounds, window["after"] = bounds + "AND a.occurred_at > :after ", started_after
+    if started_by is not None:
+        bounds, window["by"] = bounds + "AND a.occurred_at <= :by ", started_by
+    ordered = sorted(skipped)
     result = await conn.execute(
         text(
-            f"SELECT activity_id FROM activities WHERE tenant_id = :t AND activity_id = ANY(:ids) "
-            f"AND {_ENDED_SCHEDULED} ORDER BY activity_id FOR UPDATE SKIP LOCKED"
+            f"SELECT a.tenant_id, a.activity_id FROM activities a WHERE {_ENDED_SCHEDULED} {bounds}"
+            "AND a.tenant_id <> ALL(CAST(:out AS text[])) "
+            "AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:st AS text[]), CAST(:sid AS uuid[])) "
+            "AS q(tenant_id, activity_id) "
+            "WHERE q.tenant_id = a.tenant_id AND q.activity_id = a.activity_id) "
+            "AND NOT EXISTS (SELECT 1 FROM attributions t WHERE t.tenant_id = a.tenant_id "
+            "AND t.activity_id = a.activity_id AND t.status = 'excluded' "
+            "AND t.explanation->>'rule_path' = :deleted) "
+            "ORDER BY a.occurred_at LIMIT :limit FOR UPDATE OF a SKIP LOCKED"
         ),
-        {"t": tenant_id, "ids": sorted(ids), "cutoff": cutoff},
+        {
+            "cutoff": cutoff,
+            "limit": limit,
+            **window,
+            "out": sorted(tenants_out),
+            "st": [t for t, _ in ordered],
+            "sid": [i for _, i in ordered],
+            "deleted": DELETED_AT_SOURCE,
+        },
     )
-    return [row.activity_id for row in result]
+    return [(row.tenant_id, row.activity_id) for row in result]
 
 
 async def mark_meetings_held(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-from services.attribution.adapters.repository import ended_scheduled_meetings
+from services.attribution.adapters.repository import lock_ended_scheduled_meetings
 from tests.integration.attribution.attribution_support import plan
 
 INDEX = "activities_scheduled_meetings"
@@ -62,12 +62,22 @@ async def test_ended_scheduled_meetings_are_found_in_their_own_index_and_it_goes
     await asyncio.to_thread(upgrade, database_url)
     assert INDEX in await plan(db_engine, LOOKUP)
     async with db_engine.connect() as conn:
-        found = await ended_scheduled_meetings(conn, DAY, 10)
-        skipping = await ended_scheduled_meetings(conn, DAY, 10, [("t-0029-b", uuid.UUID(int=2))])
-        first = await ended_scheduled_meetings(conn, DAY, 1)
+        found = await lock_ended_scheduled_meetings(conn, DAY, 10)
+        skipping = await lock_ended_scheduled_meetings(
+            conn, DAY, 10, skipped=[("t-0029-b", uuid.UUID(int=2))]
+        )
+        tenant_out = await lock_ended_scheduled_meetings(conn, DAY, 10, tenants_out=["t-0029"])
+        first = await lock_ended_scheduled_meetings(conn, DAY, 1)
+        recent = await lock_ended_scheduled_meetings(
+            conn, DAY, 10, started_after=DAY - timedelta(minutes=150)
+        )
+        backlog = await lock_ended_scheduled_meetings(conn, DAY, 10, started_by=DAY - timedelta(minutes=150))
+        await conn.rollback()
     assert found == [("t-0029-b", uuid.UUID(int=2)), ("t-0029", uuid.UUID(int=1))]
     assert skipping == [("t-0029", uuid.UUID(int=1))]
+    assert tenant_out == [("t-0029-b", uuid.UUID(int=2))]
     assert first == [("t-0029-b", uuid.UUID(int=2))]
+    assert (recent, backlog) == ([("t-0029", uuid.UUID(int=1))], [("t-0029-b", uuid.UUID(int=2))])
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
     async with db_engine.connect() as conn:

@@ -74,7 +74,9 @@ def test_other_events_are_ignored() -> None:
         {"event": "routing_form_submission.created", "created_at": "2026-11-24T09:00:00Z", "payload": {}}
     )
     result = adapter.parse(make_request(body), CONFIG)
-    assert result.ignored == ("routing_form_submission.created: not an invitee booking or cancellation",)
+    assert result.ignored == (
+        "routing_form_submission.created: not an invitee booking, cancellation or no-show",
+    )
 
 
 def test_bad_signature_is_401() -> None:
@@ -137,3 +139,54 @@ def test_body_that_is_not_an_object_is_400() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(b"[1, 2]"), CONFIG)
     assert (caught.value.status_code, caught.value.field) == (400, "body")
+
+
+def _no_show(name: str, **changes: object) -> bytes:
+    payload = fixture_json("calendly", name)
+    payload["payload"]["scheduled_event"].update(changes)
+    return dumps(payload)
+
+
+def test_a_no_show_mark_makes_the_meeting_a_no_show_newer_than_its_booking() -> None:
+    booked = adapter.parse(make_request(fixture("calendly", "invitee.created.json")), CONFIG).activities[0]
+    (marked,) = adapter.parse(
+        make_request(fixture("calendly", "invitee_no_show.created.json")), CONFIG
+    ).activities
+
+    assert (marked.external_id, marked.outcome) == (booked.external_id, Outcome.NO_SHOW)
+    assert marked.revision == int(datetime(2026, 11, 26, 15, 20, 3, tzinfo=UTC).timestamp() * 1000)
+    assert marked.revision > booked.revision
+    assert (marked.occurred_at, marked.duration_seconds, marked.participants) == (
+        booked.occurred_at,
+        booked.duration_seconds,
+        booked.participants,
+    )
+
+
+def test_a_no_show_taken_back_is_held_once_the_meeting_ended_else_scheduled() -> None:
+    body = fixture("calendly", "invitee_no_show.deleted.json")
+    after = datetime(2026, 11, 26, 16, 5, 1, tzinfo=UTC)
+    (unmarked,) = adapter.parse(make_request(body, received_at=after), CONFIG).activities
+    (early,) = adapter.parse(
+        make_request(body, received_at=datetime(2026, 11, 26, 15, 25, tzinfo=UTC)), CONFIG
+    ).activities
+    marked = adapter.parse(
+        make_request(fixture("calendly", "invitee_no_show.created.json")), CONFIG
+    ).activities[0]
+
+    assert unmarked.outcome is Outcome.HELD
+    assert early.outcome is Outcome.SCHEDULED
+    # Dated by the webhook (no mark left to date it): newer than the mark it takes back.
+    assert unmarked.revision == int(datetime(2026, 11, 26, 16, 5, tzinfo=UTC).timestamp() * 1000)
+    assert unmarked.revision > marked.revision
+
+
+def test_one_invitee_s_no_show_on_a_group_event_changes_nothing() -> None:
+    group = {"invitees_counter": {"total": 4, "active": 3, "limit": 10}}
+    for name in ("invitee_no_show.created.json", "invitee_no_show.deleted.json"):
+        result = adapter.parse(make_request(_no_show(name, **group)), CONFIG)
+        event = name.removesuffix(".json")
+        assert (result.activities, result.ignored) == (
+            (),
+            (f"{event}: one invitee's no-show on a group event: the others may have attended",),
+        )

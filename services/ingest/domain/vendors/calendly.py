@@ -1,9 +1,15 @@
-"""Calendly invitee webhooks, signed with Calendly-Webhook-Signature (t=...,v1=...)."""
+"""Calendly invitee webhooks, signed with Calendly-Webhook-Signature (t=...,v1=...).
+
+Each event's ``payload`` is the Invitee, its Scheduled Event embedded: ``invitee.created``
+(booked), ``invitee.canceled``, and ``invitee_no_show.created`` / ``invitee_no_show.deleted``
+(the host marked the invitee a no-show, then took it back; the Invitee's ``no_show`` holds the
+mark's ``uri`` and ``created_at``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from libs.common.contracts.activities import ActivityKind, Outcome, Participant, ParticipantRole
 from services.ingest.domain.normalize import (
@@ -15,6 +21,7 @@ from services.ingest.domain.normalize import (
     load_json_object,
     make_participant,
     meeting_direction,
+    meeting_outcome,
     parse_iso_datetime,
     unique_participants,
 )
@@ -35,11 +42,17 @@ from services.ingest.domain.webhook_types import (
 
 SIGNATURE_HEADER = "calendly-webhook-signature"
 
-#: invitee event -> outcome of the scheduled event it belongs to.
+#: invitee event -> outcome of the scheduled event it belongs to (``invitee_no_show.deleted``:
+#: held once it has ended, else scheduled; ``normalize.meeting_outcome``).
 OUTCOMES: dict[str, Outcome] = {
     "invitee.created": Outcome.SCHEDULED,
     "invitee.canceled": Outcome.CANCELLED,
+    "invitee_no_show.created": Outcome.NO_SHOW,
+    "invitee_no_show.deleted": Outcome.SCHEDULED,
 }
+NO_SHOW_EVENTS = ("invitee_no_show.created", "invitee_no_show.deleted")
+#: Why an invitee's no-show mark on a group event (more than one invitee) changes nothing.
+GROUP_NO_SHOW = "one invitee's no-show on a group event: the others may have attended"
 
 
 def calendly_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -86,7 +99,7 @@ class CalendlyAdapter:
         event = envelope.req_str("event")
         outcome = OUTCOMES.get(event)
         if outcome is None:
-            return AdapterResult(ignored=(f"{event}: not an invitee booking or cancellation",))
+            return AdapterResult(ignored=(f"{event}: not an invitee booking, cancellation or no-show",))
         invitee = envelope.req_obj("payload")
         scheduled = invitee.req_obj("scheduled_event")
         # The scheduled event, not the invitee, is the meeting: a reschedule cancels the old
@@ -96,6 +109,13 @@ class CalendlyAdapter:
         end = parse_iso_datetime(scheduled.req_str("end_time"), scheduled.field("end_time"))
         modified_raw = invitee.opt_str("updated_at") or envelope.req_str("created_at")
         modified_at = parse_iso_datetime(modified_raw, "payload.updated_at")
+        if event in NO_SHOW_EVENTS:
+            counter = scheduled.opt_obj("invitees_counter")
+            if counter is not None and (counter.opt_int("active") or 0) > 1:
+                return AdapterResult(ignored=(f"{event}: {GROUP_NO_SHOW}",))
+            modified_at = max(modified_at, _marked_at(envelope, invitee))
+            if event == "invitee_no_show.deleted":
+                outcome = meeting_outcome(start, end, request.received_at)
         participants = unique_participants(
             [
                 *_organizers(scheduled, config.default_phone_region),
@@ -116,6 +136,15 @@ class CalendlyAdapter:
             revision=epoch_millis(modified_at),
         )
         return AdapterResult(activities=(activity,))
+
+
+def _marked_at(envelope: JsonObject, invitee: JsonObject) -> datetime:
+    """When the no-show was marked (its ``created_at``) or unmarked (the webhook's ``created_at``):
+    after the booking, so its revision is newer than the booking's."""
+    mark = invitee.opt_obj("no_show")
+    if mark is not None and mark.opt_str("created_at"):
+        return parse_iso_datetime(mark.req_str("created_at"), mark.field("created_at"))
+    return parse_iso_datetime(envelope.req_str("created_at"), "created_at")
 
 
 def _organizers(scheduled: JsonObject, region: str) -> list[Participant | None]:

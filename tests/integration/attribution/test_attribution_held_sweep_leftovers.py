@@ -1,0 +1,148 @@
+"""What the held sweep leaves alone (attribution's own path, the real PostgreSQL): a meeting
+deleted at its source is neither published, stored held nor counted; a meeting whose only
+customer was erased is screened out as the consumer screens what it receives (nothing about them
+published again); and without migration 0032's index the sweep does not run at all (it would
+scan every tenant's activities), saying why. Two replicas' passes lock different batches
+(``FOR UPDATE SKIP LOCKED`` on the select itself), so each adds throughput."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import cast
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityDeletedV1, activity_id_for
+from libs.common.erasures import ErasedIdentities, ErasureListCache, IdentityKind, erasure_key, identity_hash
+from libs.common.tenant_settings_store import TenantSettingsCache
+from services.attribution.adapters import repository as repo
+from services.attribution.erasure import ErasureScreen
+from services.attribution.handlers import retract_deleted
+from services.attribution.held_sweep import HeldSweep
+
+from .attribution_support import RecordingProducer, baseline, create_tenant, deliver
+from .test_attribution_held_sweep_tenants import DAY, GRACE, _counted, _meeting, _stored
+
+AFTER = DAY + timedelta(days=1)
+KEY = erasure_key("test-secret-key")
+
+
+class _Erased:
+    """Stands in for ``ErasureListCache``: acme erased Bo (``bo@buyer.example``)."""
+
+    async def get(self, tenant_id: str) -> ErasedIdentities:
+        bo = identity_hash(KEY, IdentityKind.EMAIL, "bo@buyer.example")
+        return ErasedIdentities(KEY, frozenset({bo} if tenant_id == "acme" else set()))
+
+
+def _sweep(engine: AsyncEngine, producer: RecordingProducer, screened: bool = False) -> HeldSweep:
+    return HeldSweep(
+        engine,
+        cast(AIOKafkaProducer, producer),
+        "t.",
+        TenantSettingsCache(engine, ttl_seconds=0),
+        grace=GRACE,
+        batch_size=10,
+        erasures=ErasureScreen(cast(ErasureListCache, _Erased())) if screened else None,
+    )
+
+
+async def _deleted_at_source(engine: AsyncEngine, external_id: str, at: datetime) -> None:
+    """The calendar deleted it: the consumer's retraction, saved."""
+    deletion = ActivityDeletedV1(
+        tenant_id="acme",
+        activity_id=activity_id_for("acme", "calendar", external_id),
+        source="calendar",
+        external_id=external_id,
+        deleted_at=at,
+        revision=2,
+    )
+    async with engine.begin() as conn:
+        batch = await retract_deleted(conn, "acme", [deletion], at)
+        await repo.save_attributions(conn, batch.rows)
+
+
+async def test_a_meeting_deleted_at_its_source_is_not_held_nor_counted(db_engine: AsyncEngine) -> None:
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(
+        db_engine, producer, *baseline(), _meeting("acme", "ended", DAY), _meeting("acme", "gone", DAY)
+    )
+    await _deleted_at_source(db_engine, "gone", DAY + timedelta(hours=1))
+    producer.take()
+    before = _counted()
+
+    report = await _sweep(db_engine, producer).run_once(AFTER)
+
+    published = [(s.event.activity_id, s.event.version, s.event.facts.outcome) for s in producer.take()]
+    assert published == [(activity_id_for("acme", "calendar", "ended"), 2, "held")]
+    assert (report.found, report.held) == (1, 1)
+    assert _counted()[0] - before[0] == 1.0
+    stored = await _stored(db_engine)
+    assert stored[("acme", "ended")] == ("held", "held", 1, 2)
+    # Still retracted (at the deletion's revision), still as its source last stated it.
+    assert stored[("acme", "gone")] == ("scheduled", "scheduled", 2, 2)
+
+
+async def test_a_meeting_whose_only_customer_was_erased_is_screened_out(db_engine: AsyncEngine) -> None:
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
+    producer.take()
+
+    report = await _sweep(db_engine, producer, screened=True).run_once(AFTER)
+
+    assert producer.take() == []
+    assert (report.found, report.held) == (1, 0)
+    assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+
+
+async def test_without_the_index_the_sweep_does_not_run(
+    db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
+    producer.take()
+    async with db_engine.begin() as conn:
+        await conn.execute(text(f"DROP INDEX {repo.SCHEDULED_MEETINGS_INDEX}"))
+    try:
+        sweep = _sweep(db_engine, producer)
+        sweep.interval = 0.0
+        with caplog.at_level(logging.ERROR, logger="services.attribution.held_sweep"):
+            await asyncio.wait_for(sweep.run(), 5)
+    finally:
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (occurred_at) "
+                    "WHERE kind = 'meeting' AND outcome = 'scheduled'"
+                )
+            )
+    assert [r.getMessage() for r in caplog.records] == [
+        "held sweep: index activities_scheduled_meetings missing (migration 0032_scheduled_meetings "
+        "not applied); not sweeping: meetings synced ahead stay scheduled until it is applied and "
+        "the service restarted"
+    ]
+    assert producer.take() == []
+    assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+
+
+async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) -> None:
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    meetings = [_meeting("acme", f"m{n}", DAY + timedelta(minutes=n)) for n in range(3)]
+    await deliver(db_engine, producer, *baseline(), *meetings)
+    cutoff = AFTER - GRACE
+    # One replica's pass holds its batch (the earliest two) while another's selects.
+    async with db_engine.begin() as one, db_engine.begin() as two:
+        first = await repo.lock_ended_scheduled_meetings(one, cutoff, 2)
+        second = await repo.lock_ended_scheduled_meetings(two, cutoff, 2)
+    ids = [activity_id_for("acme", "calendar", f"m{n}") for n in range(3)]
+    assert first == [("acme", ids[0]), ("acme", ids[1])]
+    assert second == [("acme", ids[2])]

@@ -1,0 +1,180 @@
+"""The held sweep's rounds against a stubbed store (``repo.lock_ended_scheduled_meetings`` as the
+SQL selects): a tenant whose settings cannot be read is left out whole, at once, however large its
+backlog, so another tenant's meetings are held in the same interval; meetings that just ended are
+held before any backlog; a tenant failing meeting by meeting past ``QUARANTINE_CAP`` is left out
+whole and the list sent to the database stays bounded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+import services.attribution.held_sweep as hs
+from services.attribution.adapters import repository as repo
+
+T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
+GRACE = timedelta(minutes=15)
+Row = tuple[str, datetime, uuid.UUID]
+
+
+class _Conn:
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        yield None
+
+
+class _Engine:
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[_Conn]:
+        yield _Conn()
+
+
+class _Tenants:
+    def __init__(self, broken: str) -> None:
+        self.broken = broken
+
+    async def get(self, tenant_id: str) -> object | None:
+        if tenant_id == self.broken:
+            raise ValueError("invalid settings")
+        return None if tenant_id == "gone" else object()
+
+
+class _Store:
+    """Stored scheduled meetings (the earliest first) and those the sweep held."""
+
+    def __init__(self, rows: list[Row], failing: str = "") -> None:
+        self.rows = sorted(rows, key=lambda r: r[1])
+        self.done: set[tuple[str, uuid.UUID]] = set()
+        self.failing = failing
+        self.skipped_sent: list[int] = []
+
+    async def lock(
+        self,
+        conn: Any,
+        cutoff: datetime,
+        limit: int,
+        *,
+        started_after: datetime | None = None,
+        started_by: datetime | None = None,
+        tenants_out: Collection[str] = (),
+        skipped: Collection[tuple[str, uuid.UUID]] = (),
+    ) -> list[tuple[str, uuid.UUID]]:
+        self.skipped_sent.append(len(skipped))
+        out, left_out, quarantined = [], set(tenants_out), set(skipped)
+        for tenant, at, activity_id in self.rows:
+            key = (tenant, activity_id)
+            if (
+                tenant in left_out
+                or key in quarantined
+                or key in self.done
+                or at > cutoff
+                or (started_after is not None and at <= started_after)
+                or (started_by is not None and at > started_by)
+            ):
+                continue
+            out.append(key)
+            if len(out) == limit:
+                break
+        return out
+
+    async def hold(self, conn: Any, tenant_id: str, settings: Any, ids: Sequence[uuid.UUID], now: Any) -> int:
+        if tenant_id == self.failing:
+            raise RuntimeError("a row that does not decode")
+        self.done.update((tenant_id, i) for i in ids)
+        return len(ids)
+
+    def held(self, tenant: str) -> int:
+        return sum(1 for t, _ in self.done if t == tenant)
+
+
+def _sweep(monkeypatch: pytest.MonkeyPatch, store: _Store, broken: str = "bad") -> hs.HeldSweep:
+    monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
+    monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    return hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, _Tenants(broken)), grace=GRACE)
+
+
+async def _interval(sweep: hs.HeldSweep, now: datetime) -> list[hs.SweepReport]:
+    """One interval of ``HeldSweep.run``: rounds while one comes back full."""
+    reports = []
+    for _ in range(hs.MAX_ROUNDS):
+        reports.append(await sweep.run_once(now))
+        if not reports[-1].full(sweep.batch_size):
+            break
+    return reports
+
+
+def _old(tenant: str, n: int, first: int = 0, days: int = 400) -> list[Row]:
+    return [
+        (tenant, T0 - timedelta(days=days) + timedelta(seconds=i), uuid.UUID(int=first + i)) for i in range(n)
+    ]
+
+
+async def test_a_tenant_with_broken_settings_and_a_huge_backlog_stops_no_other(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 400,000 old meetings of a tenant whose settings are broken; the good tenant's: three that
+    # ended an hour ago, and one older than any of the broken tenant's backlog after them.
+    rows = _old("bad", 400_000)
+    rows += [("good", T0 - timedelta(hours=1), uuid.UUID(int=10**9 + i)) for i in range(3)]
+    rows += [("good", T0 - timedelta(days=300), uuid.UUID(int=2 * 10**9))]
+    store = _Store(rows)
+    sweep = _sweep(monkeypatch, store)
+
+    first = await sweep.run_once(T0)
+    assert (first.recent, first.backlog, first.held) == (3, 500, 3)
+    assert first.tenants_failed == ["bad"]
+    rest = await _interval(sweep, T0)
+    assert sum(r.held for r in rest) == 1
+    assert store.held("good") == 4
+    assert store.held("bad") == 0
+    # Left out whole: nothing more of it is looked at; no meeting list grows.
+    later = await sweep.run_once(T0 + timedelta(minutes=30))
+    assert (later.found, later.tenants_failed, max(store.skipped_sent)) == (0, [], 0)
+    assert [r.getMessage() for r in caplog.records if "tenant left out" in r.getMessage()] == [
+        "held sweep: tenant left out until the quarantine ends"
+    ]
+
+
+async def test_meetings_that_just_ended_are_held_before_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    # First deploy: 100,000 past meetings synced ahead; one of another tenant just ended.
+    store = _Store(
+        [*_old("acme", 100_000, days=30), ("globex", T0 - timedelta(minutes=30), uuid.UUID(int=10**9))]
+    )
+    sweep = _sweep(monkeypatch, store)
+
+    report = await sweep.run_once(T0)
+
+    assert (report.recent, report.backlog, report.held) == (1, 500, 501)
+    assert store.held("globex") == 1
+    # The backlog goes on a batch a round, the earliest first.
+    assert sorted(i.int for t, i in store.done if t == "acme") == list(range(500))
+
+
+async def test_a_tenant_failing_meeting_by_meeting_is_left_out_past_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _Store([*_old("flaky", 3_000), *_old("good", 10, first=10**6, days=1)], failing="flaky")
+    sweep = _sweep(monkeypatch, store)
+
+    reports = await _interval(sweep, T0)
+
+    failed = [key for r in reports for key in r.failed]
+    assert len(failed) == hs.QUARANTINE_CAP
+    assert [t for r in reports for t in r.tenants_failed] == ["flaky"]
+    assert max(store.skipped_sent) == hs.QUARANTINE_CAP
+    assert store.held("good") == 10
+
+
+async def test_a_tenant_gone_is_left_out_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _Store([*_old("gone", 600), *_old("acme", 2, first=10**6, days=1)])
+    sweep = _sweep(monkeypatch, store, broken="")
+
+    reports = await _interval(sweep, T0)
+
+    assert [t for r in reports for t in r.tenants_failed] == ["gone"]
+    assert (store.held("acme"), store.held("gone")) == (2, 0)
