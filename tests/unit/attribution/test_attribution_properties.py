@@ -299,6 +299,15 @@ def test_a_reply_follows_its_threads_deal_only_to_settle_a_close_call(world: Wor
         AttributionStatus.AMBIGUOUS,
     ):
         return
+    # A close call the people settled, or one a partner's deal yielded in, is still a close call:
+    # the thread comes first (``_continue_thread`` runs before either), so it may pick among them.
+    settled = "yielded" in alone.explanation or any(
+        "the people settle it" in step for step in alone.explanation.get("steps", ())
+    )
+    if alone.status is AttributionStatus.ATTRIBUTED and settled:
+        candidates = {alone.deal_id, *(r.deal_id for r in alone.runners_up)}
+        assert decision.deal_id in candidates | {thread.deal_id}
+        return
     if alone.status is AttributionStatus.ATTRIBUTED:
         # A contact's clear lead stands whatever the thread says.
         assert decision.deal_id == alone.deal_id
