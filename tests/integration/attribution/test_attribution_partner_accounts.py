@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -298,3 +299,69 @@ async def test_a_salesforce_account_typed_channel_partner_yields_its_deal_to_the
         (CHANNEL_SF, "Channel Partner / Reseller", "partner"),
         (GLOBEX_SF, "Customer - Direct", "customer"),
     ]
+
+
+async def test_under_unique_only_typing_and_untyping_the_reseller_re_decides_its_yielded_and_tied_activities(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``unique_only`` keeps no secondary deal: the reseller's deal is found among what an
+    activity's explanation names (yielded, runners-up). The mail to Cat (Hal copied) yields to
+    Hooli's deal once the reseller is typed and is the reseller's again once it is not (nothing
+    stored on it names the reseller then but the explanation); the meeting with Hal and Cat,
+    untyped a tie filed with no deal, is Hooli's deal once typed, and a tie again once not."""
+    keys = await _tenant(db_engine)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE tenants SET settings = settings || "
+                'CAST(\'{"attribution": {"ambiguity_policy": "unique_only"}}\' AS jsonb) WHERE tenant_id = :t'
+            ),
+            {"t": TENANT},
+        )
+    ingest = {"Authorization": f"Bearer {keys['ingest']}"}
+    read = {"Authorization": f"Bearer {keys['read']}"}
+    entities = [{"updated_at": T0, **e} for e in _world()]
+    mail = _mail("s3b-to-partner", ANA, ["cat@channel.example"], "Next steps", cc=("hal@hooli.example",))
+    meeting = _meeting(
+        "s5-customer-partner", ANA, ["hal@hooli.example", "cat@channel.example"], "Weekly sync"
+    )
+    partner = next(e for e in entities if e["id"] == "acc-rsl2")
+
+    async def answers(version: int) -> dict[str, tuple[str, str | None, str | None]]:
+        found = {}
+        for activity in (mail, meeting):
+            body = await poll_json(
+                stack.gateway,
+                f"/v1/activities/{activity_id_for(TENANT, 'mail', activity['external_id'])}",
+                read,
+                lambda b: (b.get("attribution") or {}).get("version") == version,
+            )
+            a = body["attribution"]
+            found[activity["external_id"]] = (a["status"], a["deal_id"], a["account_id"])
+        return found
+
+    async def sync(account: dict[str, Any]) -> None:
+        synced = await stack.ingest.post("/v1/crm/sync", json={"entities": [account]}, headers=ingest)
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, [account])
+
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "gateway")
+    ) as stack:
+        await sync_all(stack, ingest, db_engine, entities)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail, meeting]}, headers=ingest)
+        assert posted.status_code == 202, posted.text
+        untyped = await answers(1)
+        assert untyped == {
+            "s3b-to-partner": ("attributed", "deal-rsl2", "acc-rsl2"),
+            "s5-customer-partner": ("ambiguous", None, untyped["s5-customer-partner"][2]),
+        }
+
+        await sync({**partner, "account_type": "RESELLER", "updated_at": "2026-11-03T00:00:00Z"})
+        assert await answers(2) == {
+            "s3b-to-partner": ("attributed", "deal-s3b", "acc-s3b"),
+            "s5-customer-partner": ("attributed", "deal-s3b", "acc-s3b"),
+        }
+
+        await sync({**partner, "updated_at": "2026-11-04T00:00:00Z"})
+        assert await answers(3) == untyped
