@@ -365,3 +365,62 @@ async def test_under_unique_only_typing_and_untyping_the_reseller_re_decides_its
 
         await sync({**partner, "updated_at": "2026-11-04T00:00:00Z"})
         assert await answers(3) == untyped
+
+
+async def test_a_hubspot_contact_of_two_companies_sent_in_another_order_has_not_moved(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bo is associated with Globex (his primary company, ``contact_to_company``) and Channel Co
+    (``contact_to_company_unlabeled``); HubSpot lists Channel Co first, then, in a later version,
+    Globex first. His account is Globex both times: no move is recorded (the first company listed
+    was taken: a move from Channel Co, and his role on Globex's deal was dropped for what came
+    before it), and Ana's mail to him before the second version is Globex's deal by his role."""
+    await setup_tenant(db_engine)
+    companies = [
+        {"id": "5502", "type": "contact_to_company_unlabeled"},
+        {"id": "5501", "type": "contact_to_company"},
+    ]
+
+    def bo(order: list[dict[str, str]], updated: str) -> Any:
+        contact = _hubspot_object("contacts", "901", {"email": "bo.buyer@globex.example"})
+        return {**contact, "associations": {"companies": {"results": order}}, "updatedAt": updated}
+
+    crm = [
+        HUBSPOT_CRM[0],
+        _hubspot_object("companies", "5501", {"name": "Globex", "domain": "globex.example"}),
+        _hubspot_object("companies", "5502", {"name": "Channel Co", "domain": "channel.example"}),
+        bo(companies, "2026-11-01T09:00:00.000Z"),
+        _hubspot_deal("3302", "5501", "901"),
+    ]
+    email = {
+        "objectType": "emails",
+        "id": "e-bo",
+        "properties": {
+            "hs_timestamp": "2026-11-20T15:00:00.000Z",
+            "hs_email_direction": "EMAIL",
+            "hs_email_from_email": "ana.seller@acme.example",
+            "hs_email_to_email": "bo.buyer@globex.example",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-20T15:00:00.000Z",
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "email_to_contact"}]}},
+        "createdAt": "2026-11-20T15:00:00.000Z",
+        "updatedAt": "2026-11-20T15:00:00.000Z",
+        "archived": False,
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps(crm))
+        sent = _mapped(("rep", "7701"), ("account", "5501"), ("account", "5502"), ("deal", "3302"))
+        await references_landed(db_engine, TENANT, [*sent, *_mapped(("contact", "901"))])
+        await _deliver(stack, "hubspot", dumps([bo(companies[::-1], "2026-12-01T09:00:00.000Z")]))
+        await references_landed(
+            db_engine, TENANT, _mapped(("contact", "901"), updated_at="2026-12-01T09:00:00Z")
+        )
+        await _deliver(stack, "hubspot", dumps([email]))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-bo"))
+
+    assert await rows(
+        db_engine, "SELECT account_id FROM ref_contacts WHERE tenant_id = 'acme' AND contact_id = '901'"
+    ) == [("5501",)]
+    assert await rows(db_engine, "SELECT contact_id, account_id FROM ref_contact_former_accounts") == []
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "3302", "7701")
