@@ -500,7 +500,8 @@ def _contact_with(results: list[dict[str, object]], **properties: str) -> dict[s
     )
     contact["properties"].update(properties)
     contact["associations"] = {"companies": {"results": results}}
-    return contact
+    found: dict[str, object] = contact
+    return found
 
 
 def _account_of(item: dict[str, object]) -> str | None:
