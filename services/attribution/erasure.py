@@ -165,9 +165,15 @@ async def _erase_webhook_state(conn: AsyncConnection, tenant_id: str, erased: Er
 
 async def _erase_removals(conn: AsyncConnection, tenant_id: str, erased: ErasedIdentities) -> None:
     """Forget the meetings the person removed from her calendar (``meeting_removals``, by her
-    address): the meeting no longer lists her once she left it, so its payload does not tell."""
+    address): the meeting no longer lists her once she left it, so its payload does not tell; and
+    the deletions read in her calendar (``ingest_undated_deletions``)."""
     removals = await store.meeting_removals(conn, tenant_id)
     await store.forget_removals(conn, tenant_id, [r for r in removals if erased.names(r.address, None)])
+    # And when a deletion was read in her calendar (``ingest_undated_deletions``, by her mailbox).
+    calendars = await store.undated_deletion_calendars(conn, tenant_id)
+    await store.forget_undated_deletions_read_in(
+        conn, tenant_id, [c for c in calendars if erased.names(c, None)]
+    )
 
 
 async def _erase_page(

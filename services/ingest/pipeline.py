@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIn, activity_id_for
+from libs.common.contracts.activities import ActivityIn, ParticipantRole, activity_id_for
 from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
@@ -452,15 +452,20 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
     for after this page was (``AdapterResult.read_at``): a page read before the deletion and
     delivered after it (two mailboxes' syncs, a retried post) holds an older state, whatever the
     source's time of the edit says. Read times are compared with read times, and the source's
-    revisions with its own (``handlers.deletion_revision``): never one clock with another. Each is
-    listed as ignored."""
+    revisions with its own (``handlers.deletion_revision``): never one clock with another. Only a
+    deletion of the meeting counts: one read in no named calendar, in the meeting's organizer's,
+    or in the calendar this page was read from; a guest's removal from her own calendar (Google's
+    event ids are shared across the attendees' calendars) is no newer state of the organizer's
+    page. Each is listed as ignored."""
     if result.read_at is None or not result.activities:
         return result
     own = {activity_id_for(tenant_id, a.source, a.external_id): a for a in result.activities}
     older = await deletions_read_after(deps.engine, tenant_id, list(own), result.read_at)
     if not older:
         return result
-    dropped = [a for i, a in own.items() if i in older]
+    dropped = [a for i, a in own.items() if older.get(i, set()) & {"", result.read_in, _organizer_of(a)}]
+    if not dropped:
+        return result
     return replace(
         result,
         activities=tuple(a for a in result.activities if a not in dropped),
@@ -474,16 +479,21 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
     )
 
 
+def _organizer_of(activity: ActivityIn) -> str | None:
+    return next((p.email for p in activity.participants if p.role is ParticipantRole.ORGANIZER), None)
+
+
 async def record_read_deletions(
     deps: IngestDeps, tenant_id: str, deletions: Sequence[SourceDeletion]
 ) -> None:
     """When each deletion its source did not date was read (its ``revision`` then, in ms), under
-    the deleted object's own id (``read_before_deletions``)."""
-    read: dict[uuid.UUID, datetime] = {}
+    the deleted object's own id and the calendar it was read in (``SourceDeletion.seen_in``,
+    ``''`` for none: ``read_before_deletions``)."""
+    read: dict[tuple[uuid.UUID, str], datetime] = {}
     for d in deletions:
         if d.on_receipt and d.revision is not None:
-            read[activity_id_for(tenant_id, d.source, d.external_id)] = datetime.fromtimestamp(
-                d.revision / 1000, UTC
+            read[(activity_id_for(tenant_id, d.source, d.external_id), d.seen_in or "")] = (
+                datetime.fromtimestamp(d.revision / 1000, UTC)
             )
     await record_undated_deletions(deps.engine, tenant_id, read)
 

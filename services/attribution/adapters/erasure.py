@@ -184,6 +184,30 @@ async def forget_removals(conn: AsyncConnection, tenant_id: str, rows: Sequence[
         )
 
 
+async def undated_deletion_calendars(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """The calendars (mailboxes) the tenant's undated calendar deletions were read in
+    (``ingest_undated_deletions.calendar``; ``''``, none named, left out)."""
+    result = await conn.execute(
+        text(
+            "SELECT DISTINCT calendar FROM ingest_undated_deletions WHERE tenant_id = :t AND calendar <> '' "
+            "ORDER BY calendar"
+        ),
+        {"t": tenant_id},
+    )
+    return [row.calendar for row in result]
+
+
+async def forget_undated_deletions_read_in(
+    conn: AsyncConnection, tenant_id: str, calendars: Sequence[str]
+) -> None:
+    """Delete the undated deletions read in these calendars (an erased person's mailbox)."""
+    if calendars:
+        await conn.execute(
+            text("DELETE FROM ingest_undated_deletions WHERE tenant_id = :t AND calendar = ANY(:c)"),
+            {"t": tenant_id, "c": list(calendars)},
+        )
+
+
 async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, list[str], list[str]]]:
     """Every CRM contact of the tenant: (id, emails, phones), the phones its record dropped
     (``ref_contact_former_phones``: a deleted contact's tombstone lists none) included."""

@@ -1380,9 +1380,12 @@ async def activities_to_rematch(
       ``DEFAULT_REMATCH_WINDOW_DAYS``; what happened while she was away is not selected (of
       another rep returning in the same batch, re-decided as it was: she was away);
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` on an account that became or stopped
-      being a partner (``partner_changed``), on one of its deals, or listing one as a secondary:
-      a partner's deal yields to its customer's (rules 2026.12.28), so mail decided for the
-      reseller's deal before the CRM typed it a partner is the customer's now, and back;
+      being a partner (``partner_changed``), on one of its deals, listing one as a secondary, or
+      whose explanation names one (``yielded``, ``runners_up``: under ``unique_only`` no
+      secondary is stored, so a deal the partner's yielded to, or a tie filed under the
+      customer's account, is found only there): a partner's deal yields to its customer's (rules
+      2026.12.28), so mail decided for the reseller's deal before the CRM typed it a partner is
+      the customer's now, and back;
     * any one of a rep whose team membership changed, from the first day it may have changed,
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
@@ -1439,7 +1442,14 @@ async def activities_to_rematch(
                   AND cardinality(CAST(:partner_accounts AS text[])) > 0 AND occurred_at >= :rep_since
                   AND (account_id = ANY(:partner_accounts)
                        OR deal_id = ANY(:partner_deals)
-                       OR secondary_deal_ids && CAST(:partner_deals AS text[]))
+                       OR secondary_deal_ids && CAST(:partner_deals AS text[])
+                       OR EXISTS (
+                           SELECT 1 FROM jsonb_array_elements(
+                               CASE WHEN jsonb_typeof(explanation -> 'yielded') = 'array'
+                                    THEN explanation -> 'yielded' ELSE '[]'::jsonb END
+                               || CASE WHEN jsonb_typeof(explanation -> 'runners_up') = 'array'
+                                       THEN explanation -> 'runners_up' ELSE '[]'::jsonb END) n
+                           WHERE n ->> 'deal_id' = ANY(:partner_deals)))
                 UNION
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)

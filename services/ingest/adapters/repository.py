@@ -713,42 +713,52 @@ async def highest_revisions_published(
 
 
 async def record_undated_deletions(
-    engine: AsyncEngine, tenant_id: str, read: Mapping[uuid.UUID, datetime]
+    engine: AsyncEngine, tenant_id: str, read: Mapping[tuple[uuid.UUID, str], datetime]
 ) -> None:
     """When each object was last read deleted by a source that dates no deletion (Graph's
-    ``@removed``, Google's stripped event), under its own activity id: a revision of it read
-    before then and delivered after is an older state (``deletions_read_after``)."""
+    ``@removed``, Google's stripped event), under its own activity id and the calendar it was read
+    in (the mailbox a connector named, ``''`` when none): a revision of it read before then and
+    delivered after is an older state (``deletions_read_after``)."""
     if not read:
         return
-    ids = sorted(read)
+    keys = sorted(read)
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO ingest_undated_deletions (tenant_id, activity_id, read_at) "
-                "SELECT :t, d.id, d.read_at FROM unnest(CAST(:ids AS uuid[]), CAST(:at AS timestamptz[])) "
-                "AS d(id, read_at) ON CONFLICT (tenant_id, activity_id) DO UPDATE "
+                "INSERT INTO ingest_undated_deletions (tenant_id, activity_id, calendar, read_at) "
+                "SELECT :t, d.id, d.calendar, d.read_at FROM unnest(CAST(:ids AS uuid[]), "
+                "CAST(:calendars AS text[]), CAST(:at AS timestamptz[])) AS d(id, calendar, read_at) "
+                "ON CONFLICT (tenant_id, activity_id, calendar) DO UPDATE "
                 "SET read_at = greatest(ingest_undated_deletions.read_at, EXCLUDED.read_at)"
             ),
-            {"t": tenant_id, "ids": ids, "at": [read[i] for i in ids]},
+            {
+                "t": tenant_id,
+                "ids": [i for i, _ in keys],
+                "calendars": [c for _, c in keys],
+                "at": [read[k] for k in keys],
+            },
         )
 
 
 async def deletions_read_after(
     engine: AsyncEngine, tenant_id: str, activity_ids: Sequence[uuid.UUID], read_at: datetime
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, set[str]]:
     """Those of ``activity_ids`` (own ids) that a deletion undated by its source was read for
-    after ``read_at`` (``record_undated_deletions``)."""
+    after ``read_at`` (``record_undated_deletions``), with the calendars it was read in."""
     if not activity_ids:
-        return set()
+        return {}
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT activity_id FROM ingest_undated_deletions WHERE tenant_id = :t "
+                "SELECT activity_id, calendar FROM ingest_undated_deletions WHERE tenant_id = :t "
                 "AND activity_id = ANY(CAST(:ids AS uuid[])) AND read_at > :at"
             ),
             {"t": tenant_id, "ids": sorted(set(activity_ids)), "at": read_at},
         )
-        return {row.activity_id for row in rows}
+        found: dict[uuid.UUID, set[str]] = {}
+        for row in rows:
+            found.setdefault(row.activity_id, set()).add(row.calendar)
+        return found
 
 
 async def lock_webhook_state(

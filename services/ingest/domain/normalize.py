@@ -748,17 +748,20 @@ def observed_at(body: JsonObject, received_at: datetime) -> datetime:
 
 
 def seen_in_calendar(result: AdapterResult, body: JsonObject, read_at: datetime) -> AdapterResult:
-    """``result`` read at ``read_at`` (``observed_at``), with its deletions marked as seen in the
-    calendar of the page's ``mailbox`` (a calendar connector names the mailbox it synced; a
-    deletion seen in an attendee's calendar is not the meeting's). An address that is not one is
-    a 422 naming ``mailbox``."""
+    """``result`` read at ``read_at`` (``observed_at``) in the calendar of the page's ``mailbox``
+    (``read_in``), its deletions marked as seen there (a calendar connector names the mailbox it
+    synced; a deletion seen in an attendee's calendar is not the meeting's). An address that is
+    not one is a 422 naming ``mailbox`` on a page that deletes (on another, no calendar is read)."""
     result = replace(result, read_at=read_at)
-    if not result.deletions or not body.has("mailbox"):
+    if not body.has("mailbox"):
         return result
     mailbox = normalize_email(body.opt_str("mailbox"))
+    if not result.deletions:
+        return replace(result, read_in=mailbox)
     if mailbox is None:
         raise WebhookRejected(422, body.field("mailbox"), "not an email address")
-    return replace(result, deletions=tuple(replace(d, seen_in=mailbox) for d in result.deletions))
+    deletions = tuple(replace(d, seen_in=mailbox) for d in result.deletions)
+    return replace(result, deletions=deletions, read_in=mailbox)
 
 
 def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:

@@ -116,6 +116,10 @@ class AdapterResult:
     #: object read before a deletion of it that its source did not date is an older state of it
     #: (``pipeline.read_before_deletions``).
     read_at: datetime | None = None
+    #: The mailbox whose calendar the page was read from, when the connector names it: a
+    #: deletion read in another attendee's calendar (her removal of the meeting) is no newer
+    #: state of this one's (``pipeline.read_before_deletions``).
+    read_in: str | None = None
     #: CRM people (``owners/{id}``, ``contacts/{id}``) the delivery's engagements name without
     #: carrying them, nor found in ``TenantWebhookConfig.crm_people``: ingest looks them up.
     people_to_look_up: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -298,3 +299,128 @@ async def test_a_salesforce_account_typed_channel_partner_yields_its_deal_to_the
         (CHANNEL_SF, "Channel Partner / Reseller", "partner"),
         (GLOBEX_SF, "Customer - Direct", "customer"),
     ]
+
+
+async def test_under_unique_only_typing_and_untyping_the_reseller_re_decides_its_yielded_and_tied_activities(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``unique_only`` keeps no secondary deal: the reseller's deal is found among what an
+    activity's explanation names (yielded, runners-up). The mail to Cat (Hal copied) yields to
+    Hooli's deal once the reseller is typed and is the reseller's again once it is not (nothing
+    stored on it names the reseller then but the explanation); the meeting with Hal and Cat,
+    untyped a tie filed with no deal, is Hooli's deal once typed, and a tie again once not."""
+    keys = await _tenant(db_engine)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE tenants SET settings = settings || "
+                'CAST(\'{"attribution": {"ambiguity_policy": "unique_only"}}\' AS jsonb) WHERE tenant_id = :t'
+            ),
+            {"t": TENANT},
+        )
+    ingest = {"Authorization": f"Bearer {keys['ingest']}"}
+    read = {"Authorization": f"Bearer {keys['read']}"}
+    entities = [{"updated_at": T0, **e} for e in _world()]
+    mail = _mail("s3b-to-partner", ANA, ["cat@channel.example"], "Next steps", cc=("hal@hooli.example",))
+    meeting = _meeting(
+        "s5-customer-partner", ANA, ["hal@hooli.example", "cat@channel.example"], "Weekly sync"
+    )
+    partner = next(e for e in entities if e["id"] == "acc-rsl2")
+
+    async def answers(version: int) -> dict[str, tuple[str, str | None, str | None]]:
+        found = {}
+        for activity in (mail, meeting):
+            body = await poll_json(
+                stack.gateway,
+                f"/v1/activities/{activity_id_for(TENANT, 'mail', activity['external_id'])}",
+                read,
+                lambda b: (b.get("attribution") or {}).get("version") == version,
+            )
+            a = body["attribution"]
+            found[activity["external_id"]] = (a["status"], a["deal_id"], a["account_id"])
+        return found
+
+    async def sync(account: dict[str, Any]) -> None:
+        synced = await stack.ingest.post("/v1/crm/sync", json={"entities": [account]}, headers=ingest)
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, [account])
+
+    async with in_process_stack(
+        kafka_settings, database_settings, ("ingest", "attribution", "gateway")
+    ) as stack:
+        await sync_all(stack, ingest, db_engine, entities)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [mail, meeting]}, headers=ingest)
+        assert posted.status_code == 202, posted.text
+        untyped = await answers(1)
+        assert untyped == {
+            "s3b-to-partner": ("attributed", "deal-rsl2", "acc-rsl2"),
+            "s5-customer-partner": ("ambiguous", None, untyped["s5-customer-partner"][2]),
+        }
+
+        await sync({**partner, "account_type": "RESELLER", "updated_at": "2026-11-03T00:00:00Z"})
+        assert await answers(2) == {
+            "s3b-to-partner": ("attributed", "deal-s3b", "acc-s3b"),
+            "s5-customer-partner": ("attributed", "deal-s3b", "acc-s3b"),
+        }
+
+        await sync({**partner, "updated_at": "2026-11-04T00:00:00Z"})
+        assert await answers(3) == untyped
+
+
+async def test_a_hubspot_contact_of_two_companies_sent_in_another_order_has_not_moved(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bo is associated with Globex (his primary company, ``contact_to_company``) and Channel Co
+    (``contact_to_company_unlabeled``); HubSpot lists Channel Co first, then, in a later version,
+    Globex first. His account is Globex both times: no move is recorded (the first company listed
+    was taken: a move from Channel Co, and his role on Globex's deal was dropped for what came
+    before it), and Ana's mail to him before the second version is Globex's deal by his role."""
+    await setup_tenant(db_engine)
+    companies = [
+        {"id": "5502", "type": "contact_to_company_unlabeled"},
+        {"id": "5501", "type": "contact_to_company"},
+    ]
+
+    def bo(order: list[dict[str, str]], updated: str) -> Any:
+        contact = _hubspot_object("contacts", "901", {"email": "bo.buyer@globex.example"})
+        return {**contact, "associations": {"companies": {"results": order}}, "updatedAt": updated}
+
+    crm = [
+        HUBSPOT_CRM[0],
+        _hubspot_object("companies", "5501", {"name": "Globex", "domain": "globex.example"}),
+        _hubspot_object("companies", "5502", {"name": "Channel Co", "domain": "channel.example"}),
+        bo(companies, "2026-11-01T09:00:00.000Z"),
+        _hubspot_deal("3302", "5501", "901"),
+    ]
+    email = {
+        "objectType": "emails",
+        "id": "e-bo",
+        "properties": {
+            "hs_timestamp": "2026-11-20T15:00:00.000Z",
+            "hs_email_direction": "EMAIL",
+            "hs_email_from_email": "ana.seller@acme.example",
+            "hs_email_to_email": "bo.buyer@globex.example",
+            "hubspot_owner_id": "7701",
+            "hs_lastmodifieddate": "2026-11-20T15:00:00.000Z",
+        },
+        "associations": {"contacts": {"results": [{"id": "901", "type": "email_to_contact"}]}},
+        "createdAt": "2026-11-20T15:00:00.000Z",
+        "updatedAt": "2026-11-20T15:00:00.000Z",
+        "archived": False,
+    }
+    async with in_process_stack(kafka_settings, database_settings, ("ingest", "attribution")) as stack:
+        await _deliver(stack, "hubspot", dumps(crm))
+        sent = _mapped(("rep", "7701"), ("account", "5501"), ("account", "5502"), ("deal", "3302"))
+        await references_landed(db_engine, TENANT, [*sent, *_mapped(("contact", "901"))])
+        await _deliver(stack, "hubspot", dumps([bo(companies[::-1], "2026-12-01T09:00:00.000Z")]))
+        await references_landed(
+            db_engine, TENANT, _mapped(("contact", "901"), updated_at="2026-12-01T09:00:00Z")
+        )
+        await _deliver(stack, "hubspot", dumps([email]))
+        row = await _attribution(db_engine, activity_id_for(TENANT, "hubspot", "e-bo"))
+
+    assert await rows(
+        db_engine, "SELECT account_id FROM ref_contacts WHERE tenant_id = 'acme' AND contact_id = '901'"
+    ) == [("5501",)]
+    assert await rows(db_engine, "SELECT contact_id, account_id FROM ref_contact_former_accounts") == []
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "3302", "7701")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_real_crm import DEAL, TENANT, _sync_crm
 from tests.integration.attribution.test_attribution_vendor_leftovers import (
     ANA,
@@ -372,13 +373,15 @@ async def test_the_organizers_edit_leaves_out_a_guest_who_removed_the_meeting_un
 async def test_erasing_a_guest_who_removed_a_meeting_forgets_her_removal(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    """Ana removed Bob's meeting from her calendar: her address and answer are remembered; once
-    she asks to be forgotten, they are not."""
+    """Ana removed Bob's meeting from her calendar: her address and answer are remembered, and
+    her calendar as where the undated deletion was read; once she asks to be forgotten, they are
+    not."""
     keys = await setup_tenant(db_engine)
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     admin = {"Authorization": f"Bearer {keys['admin']}"}
     stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
     removals = "SELECT address, answer FROM meeting_removals WHERE tenant_id = :t"
+    calendars = "SELECT calendar FROM ingest_undated_deletions WHERE tenant_id = 'acme'"
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await _sync_crm(stack, db_engine, auth, *CRM, BOB)
         await _deliver(stack, "google-calendar", dumps({"items": [_bobs_meeting()]}))
@@ -387,14 +390,18 @@ async def test_erasing_a_guest_who_removed_a_meeting_forgets_her_removal(
             stack, "google-calendar", dumps({"mailbox": "ana.seller@acme.example", "items": [stripped]})
         )
         remembered = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: bool(rows))
+        read_in = await rows(db_engine, calendars)
         requested = await stack.gateway.post(
             "/v1/privacy/erasures", json={"email": "ana.seller@acme.example"}, headers=admin
         )
         assert requested.status_code == 202, requested.text
         forgotten = await poll_rows(db_engine, removals, {"t": TENANT}, lambda rows: not rows)
+        undated = await rows(db_engine, calendars)
 
     assert remembered == [("ana.seller@acme.example", "accepted")]
+    assert read_in == [("ana.seller@acme.example",)]
     assert forgotten == []
+    assert undated == []
 
 
 def _meeting(external_id: str, revision: int = 0) -> dict[str, Any]:
@@ -840,3 +847,71 @@ async def test_a_deletion_received_before_the_source_s_time_of_the_edit_it_follo
     assert retracted == {GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0)}
     assert held == [("2026-11-24", 0)]
     assert revision == [(1795601160001,)]
+
+
+async def test_a_guest_s_removal_read_after_the_organizer_s_page_does_not_drop_it_his_own_deletion_does(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Bob edits his meeting at 10:00, his calendar's page read at 10:00:30 but its post held up;
+    Ana removes the meeting from her calendar, read at 10:05 (Google's stripped event, one id in
+    both calendars). Bob's page, delivered at 10:06, is published: her removal is no newer state
+    of his calendar (before, it was dropped as read before a deletion, and his edit was lost).
+    Bob then deletes it, read at 10:10: his page read at 10:09 and Ana's read at 10:09, both
+    delivered at 10:11, are older states (his calendar's, the organizer's, deletion) and dropped."""
+    keys = await setup_tenant(db_engine)
+    auth = {"Authorization": f"Bearer {keys['ingest']}"}
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    bob, ana = "bob.seller@acme.example", "ana.seller@acme.example"
+    stripped = {"kind": "calendar#event", "id": "mt-bob", "status": "cancelled"}
+
+    def page(mailbox: str, observed: str, *items: dict[str, Any]) -> bytes:
+        return dumps({"mailbox": mailbox, "observed_at": observed, "items": list(items)})
+
+    edited = {**_bobs_meeting(), "updated": "2026-11-25T10:00:00.000Z"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await _sync_crm(stack, db_engine, auth, *CRM, BOB)
+        await _deliver(
+            stack, "google-calendar", dumps({"mailbox": bob, "items": [_bobs_meeting()]}), day.replace(hour=9)
+        )
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 1)
+
+        at_10_05 = day.replace(hour=10, minute=5)
+        await _deliver(stack, "google-calendar", page(ana, "2026-11-25T10:05:00+00:00", stripped), at_10_05)
+        await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][5] == 2)
+        late = await _deliver(
+            stack,
+            "google-calendar",
+            page(bob, "2026-11-25T10:00:30+00:00", edited),
+            day.replace(hour=10, minute=6),
+        )
+        published = await poll_rows(
+            db_engine,
+            "SELECT revision FROM activities WHERE tenant_id = :t",
+            {"t": TENANT},
+            lambda rows: rows == [(1795600800000,)],
+        )
+
+        await _deliver(
+            stack,
+            "google-calendar",
+            page(bob, "2026-11-25T10:10:00+00:00", stripped),
+            day.replace(hour=10, minute=10),
+        )
+        deleted = await _versions(db_engine, lambda rows: len(rows) == 1 and rows[0][2] == "excluded")
+        again = {**edited, "updated": "2026-11-25T10:08:00.000Z"}
+        at_10_11 = day.replace(hour=10, minute=11)
+        his = await _deliver(
+            stack, "google-calendar", page(bob, "2026-11-25T10:09:00+00:00", again), at_10_11
+        )
+        hers = await _deliver(
+            stack, "google-calendar", page(ana, "2026-11-25T10:09:00+00:00", again), at_10_11
+        )
+        await drained(kafka_settings)
+        still = await _versions(db_engine, lambda rows: len(rows) == 1)
+
+    assert (late["accepted"], late["ignored"]) == (1, [])
+    assert published == [(1795600800000,)]
+    assert deleted[BOBS_ID][1:3] == ("excluded", None)
+    stale = "google-calendar mt-bob: read before a deletion of it read later, an older state"
+    assert [(a["accepted"], a["ignored"]) for a in (his, hers)] == [(0, [stale]), (0, [stale])]
+    assert still == deleted

@@ -397,3 +397,20 @@ def test_a_deletion_without_updated_is_dated_when_the_connector_read_its_page() 
     )
     (deletion,) = adapter.parse(make_request(stripped, received_at=received), CONFIG).deletions
     assert deletion == SourceDeletion("google-calendar", "evt-one", 1795514700000, on_receipt=True)
+
+
+def test_one_event_read_in_two_calendars_is_one_activity_each_page_naming_its_calendar() -> None:
+    """Google gives an event one id in the organizer's and each attendee's calendar: both pages
+    are the same activity, so a page tells which calendar it was read in (``read_in``), and a
+    deletion read in a guest's calendar is told apart from the organizer's (``seen_in``)."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    pages = [
+        adapter.parse(make_request(dumps({"mailbox": mailbox, "items": [event]})), CONFIG)
+        for mailbox in ("Ana.Seller@acme.example", "bo.buyer@globex.example")
+    ]
+    assert [(p.read_in, [a.external_id for a in p.activities]) for p in pages] == [
+        ("ana.seller@acme.example", [event["id"]]),
+        ("bo.buyer@globex.example", [event["id"]]),
+    ]
+    unnamed = adapter.parse(make_request(dumps({"items": [event]})), CONFIG)
+    assert unnamed.read_in is None

@@ -492,3 +492,64 @@ def test_a_contacts_addresses_are_capped_at_fifty() -> None:
     (read,) = adapter.parse(make_request(dumps([contact]), url=URL), CONFIG).entities
     assert isinstance(read, ContactV1)
     assert read.emails == ("bo.buyer@globex.example", *(f"bo{n}@globex.example" for n in range(49)))
+
+
+def _contact_with(results: list[dict[str, object]], **properties: str) -> dict[str, object]:
+    contact = next(
+        item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "contacts"
+    )
+    contact["properties"].update(properties)
+    contact["associations"] = {"companies": {"results": results}}
+    found: dict[str, object] = contact
+    return found
+
+
+def _account_of(item: dict[str, object]) -> str | None:
+    (read,) = adapter.parse(make_request(dumps([item]), url=URL), CONFIG).entities
+    assert isinstance(read, ContactV1 | DealV1)
+    return read.account_id
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_contacts_account_is_her_primary_company_in_any_order(order: int) -> None:
+    """Two companies associated: the one HubSpot marks primary (``contact_to_company``, typeId 1;
+    the other ``contact_to_company_unlabeled``) is her account whichever comes first (the first
+    one was taken, and a sync listing them the other way moved her)."""
+    results: list[dict[str, object]] = [
+        {"id": "5502", "type": "contact_to_company_unlabeled"},
+        {"id": "5501", "type": "contact_to_company"},
+    ]
+    assert _account_of(_contact_with(results[::order])) == "5501"
+
+
+def test_a_contacts_primary_company_is_read_from_v4_association_types() -> None:
+    results: list[dict[str, object]] = [
+        {"id": "5502", "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]},
+        {
+            "id": "5501",
+            "associationTypes": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None},
+                {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
+            ],
+        },
+        {"id": "5503", "associationTypes": [{"category": "USER_DEFINED", "typeId": 1, "label": "Buyer"}]},
+    ]
+    assert _account_of(_contact_with(results)) == "5501"
+
+
+def test_without_a_marked_association_her_primary_is_associatedcompanyid_then_the_first() -> None:
+    unmarked: list[dict[str, object]] = [{"id": "5502", "type": "x"}, {"id": "5501", "type": "x"}]
+    assert _account_of(_contact_with(unmarked, associatedcompanyid="5501")) == "5501"
+    assert _account_of(_contact_with(unmarked)) == "5502"
+    assert _account_of(_contact_with([], associatedcompanyid="5503")) == "5503"
+
+
+def test_a_deals_account_is_its_primary_company_in_any_order() -> None:
+    deal = next(item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "deals")
+    deal["associations"]["companies"] = {
+        "results": [
+            {"id": "5502", "type": "deal_to_company_unlabeled"},
+            {"id": "5501", "type": "deal_to_company"},
+        ]
+    }
+    assert _account_of(deal) == "5501"

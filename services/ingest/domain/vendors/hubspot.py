@@ -392,9 +392,43 @@ def _country(properties: JsonObject) -> str | None:
     return country_of(properties.opt_str("country"))
 
 
+#: The association HubSpot marks a record's primary company with, by the record's type: its
+#: name in the v3 objects API's ``associations`` (any other company is ``..._unlabeled``, typeId
+#: 279 from a contact, 341 from a deal) and its HUBSPOT_DEFINED typeId in v4's
+#: ``associationTypes`` (labelled "Primary", "Contact with Primary Company" since 2024; HubSpot
+#: says to rely on the typeId, not the label).
+_PRIMARY_COMPANY: dict[str, tuple[str, int]] = {
+    "contacts": ("contact_to_company", 1),
+    "deals": ("deal_to_company", 5),
+}
+
+
+def _primary_company(item: JsonObject, object_type: str) -> str | None:
+    """The company the association marks primary, or ``None`` when none is marked."""
+    name, type_id = _PRIMARY_COMPANY[object_type]
+    associations = item.opt_obj("associations")
+    group = associations.opt_obj("companies") if associations is not None else None
+    for result in group.objs("results") if group is not None else ():
+        if result.opt_str("type") == name or any(
+            t.opt_int("typeId") == type_id
+            and (t.opt_str("category") or "HUBSPOT_DEFINED") == "HUBSPOT_DEFINED"
+            for t in result.objs("associationTypes")
+        ):
+            return result.req_str("id")
+    return None
+
+
 def _contact_account_id(item: JsonObject, properties: JsonObject) -> str | None:
+    """A contact's primary company: the association marked primary, else ``associatedcompanyid``
+    (the property HubSpot keeps the primary company's id in), else the first company associated
+    (a payload marking none). Never merely the first of several: their order is not HubSpot's
+    promise, and another order (or a second company added) read as a move to another account."""
     companies = _associated_ids(item, "companies")
-    return companies[0] if companies else properties.opt_str("associatedcompanyid")
+    return (
+        _primary_company(item, "contacts")
+        or properties.opt_str("associatedcompanyid")
+        or (companies[0] if companies else None)
+    )
 
 
 def _associated_ids(item: JsonObject, association: str) -> tuple[str, ...]:
@@ -696,7 +730,7 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEnt
         updated_at=updated_at,
         deleted=deleted,
         name=(properties.opt_str("dealname") or "")[:256],
-        account_id=companies[0] if companies else None,
+        account_id=_primary_company(item, "deals") or (companies[0] if companies else None),
         owner_rep_id=properties.opt_str("hubspot_owner_id"),
         stage=(properties.opt_str("dealstage") or "")[:128],
         amount=_decimal(properties, "amount"),
