@@ -28,6 +28,7 @@ from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, 
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope
+from libs.common.contracts.fields import isoformat
 from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.kafka.publisher import OutgoingMessage, send_in_batches
 from libs.common.kafka.runner import ConsumedMessage, Rejected
@@ -139,7 +140,7 @@ def retraction(
         decided_at=now,
         explanation={
             "rule_path": rule_path,
-            "ingested_at": activity.ingested_at.isoformat(),
+            "ingested_at": isoformat(activity.ingested_at),
             **(detail or {}),
         },
     )
@@ -323,7 +324,7 @@ def attributed_event(
         confidence=max(0.0, min(1.0, decision.confidence)),
         facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
-        explanation={"rule_path": decision.rule_path, "ingested_at": activity.ingested_at.isoformat()},
+        explanation={"rule_path": decision.rule_path, "ingested_at": isoformat(activity.ingested_at)},
         duplicate_of=UNSET if decision.duplicate_of is None else decision.duplicate_of,
     )
 

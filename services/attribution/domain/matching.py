@@ -47,6 +47,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.fields import isoformat
 from libs.common.personal_domains import email_domain, is_personal_domain, mailbox_forms, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.reference import (
@@ -584,7 +585,7 @@ def attribute_in_slice(
         "via": "override" if verdict.fixed_rep_id is not None else choice.via,
         "candidates": list(choice.candidates),
         "team_id": team_id,
-        "team_on": day.isoformat(),
+        "team_on": isoformat(day),
     }
     explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in verdict.runners_up]
     return AttributionDecision(
