@@ -647,13 +647,17 @@ async def decide_linked_keepers(
     return decided
 
 
+#: A module constant: an enum member read from its class is dear in Python 3.11 (``domain.matching``).
+_MEETING = ActivityKind.MEETING
+
+
 async def removals_still_in_force(
     conn: AsyncConnection, incoming: Sequence[IngestedEvent]
 ) -> list[IngestedEvent]:
     """``incoming`` with each guest who removed a meeting from her calendar still left out of a
     newer revision that lists her with the answer she had then (``domain.attendance``); the
     removals a newer answer ended are forgotten. One query, none without meetings."""
-    meetings = [a for a in incoming if a.kind is ActivityKind.MEETING]
+    meetings = [a for a in incoming if a.kind is _MEETING]
     if not meetings:
         return list(incoming)
     held = await repo.removals_of(conn, [(a.tenant_id, a.activity_id) for a in meetings])
