@@ -127,6 +127,10 @@ class ResponseStatus(StrEnum):
     NEEDS_ACTION = "needs_action"
 
 
+#: Read as a module constant: an enum member read from its class costs about 1,300 instructions
+#: in Python 3.11 (``EnumType.__getattr__``'s slot); see attribution's ``domain.matching``.
+_DECLINED = ResponseStatus.DECLINED
+
 #: Every spelling ``response_status`` takes, lower-cased, and what it means: ours, Google
 #: Calendar's ``attendees[].responseStatus`` and Microsoft Graph's ``attendees[].status.response``
 #: (``organizer`` answered by sending the invitation; ``none`` and ``notResponded`` have not).
@@ -386,7 +390,7 @@ class ParticipantFields(Protocol):
 
 def declined(participant: ParticipantFields) -> bool:
     """Whether the participant declined the meeting (and so did not take part in it)."""
-    return participant.response_status == ResponseStatus.DECLINED
+    return participant.response_status == _DECLINED
 
 
 class ActivityFields(Protocol):

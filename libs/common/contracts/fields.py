@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
+import msgspec
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -170,6 +171,26 @@ def check_utc_datetime(value: datetime) -> datetime:
     if in_utc is None or not EARLIEST <= in_utc < LATEST:
         raise ValueError(f"must be between {EARLIEST.date()} and {LATEST.date()} (UTC)")
     return value
+
+
+_to_builtins = msgspec.to_builtins
+
+
+def isoformat(value: date) -> str:
+    """``value.isoformat()``, the same text: msgspec writes a date, and an instant in ``UTC``, in
+    RFC 3339 (``Z`` for the offset, which is put back as ``+00:00``) in about a seventh of the
+    time of ``datetime.isoformat`` (its fields go through ``sprintf`` one by one). Anything else
+    (another offset, a naive time, a subclass) is ``isoformat``'s own.
+    ``tests/unit/common/test_isoformat.py`` holds the two equal."""
+    kind = type(value)
+    if kind is datetime:
+        if value.tzinfo is UTC:  # type: ignore[attr-defined]
+            text: str = _to_builtins(value)
+            return text[:-1] + "+00:00"
+        return value.isoformat()
+    if kind is date:
+        return _to_builtins(value)  # type: ignore[no-any-return]
+    return value.isoformat()
 
 
 def lower_email(value: str) -> str:

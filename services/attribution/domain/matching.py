@@ -47,6 +47,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.activities_fast import AnyParticipant, IngestedEvent
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.contracts.fields import isoformat
 from libs.common.personal_domains import email_domain, is_personal_domain, mailbox_forms, parent_domains
 from services.attribution.domain.decision import AttributionDecision, RunnerUp
 from services.attribution.domain.reference import (
@@ -275,7 +276,7 @@ class _Candidate:
     strength: float
 
     def sort_key(self) -> tuple[float, float, float, str]:
-        return (-self.score, -self.values[Signal.PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
+        return (-self.score, -self.values[_SIGNAL_PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
 
 
 @dataclass(slots=True)
@@ -584,7 +585,7 @@ def attribute_in_slice(
         "via": "override" if verdict.fixed_rep_id is not None else choice.via,
         "candidates": list(choice.candidates),
         "team_id": team_id,
-        "team_on": day.isoformat(),
+        "team_on": isoformat(day),
     }
     explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in verdict.runners_up]
     return AttributionDecision(
@@ -619,7 +620,7 @@ def _filed_with_a_contact(activity: IngestedEvent) -> bool:
     names its owner, and the buyer only by the association (HubSpot meetings carry no attendee
     address; a Salesforce Event or Task only the fields a flow filled). An email lists every
     address, so one among colleagues stays internal wherever the CRM files it."""
-    return bool(activity.crm.contact_ids) and activity.kind != ActivityKind.EMAIL
+    return bool(activity.crm.contact_ids) and activity.kind != _KIND_EMAIL
 
 
 def _one_sided_call(activity: IngestedEvent) -> bool:
@@ -628,8 +629,8 @@ def _one_sided_call(activity: IngestedEvent) -> bool:
     Unless the source says the other side is a colleague (``direction`` internal: a phone
     system's call to another extension dialled by its short number, which is no phone)."""
     return (
-        activity.kind == ActivityKind.CALL
-        and activity.direction != Direction.INTERNAL
+        activity.kind == _KIND_CALL
+        and activity.direction != _DIRECTION_INTERNAL
         and len(activity.participants) == 1
     )
 
@@ -650,18 +651,18 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         return _override_verdict(override, index)
     if activity.automated:
         steps.append("automated sender: kept and counted, never attributed")
-        return _Verdict(AttributionStatus.EXCLUDED, "excluded", 1.0)
+        return _Verdict(_STATUS_EXCLUDED, "excluded", 1.0)
     if not facts.external and not _filed_with_a_contact(activity) and not _one_sided_call(activity):
         if "declined" in explanation:
             steps.append("every participant who did not decline is internal: an internal meeting")
         else:
             steps.append("every participant is internal (tenant domain or rep identity)")
-        return _Verdict(AttributionStatus.INTERNAL, "internal", 1.0)
+        return _Verdict(_STATUS_INTERNAL, "internal", 1.0)
     if activity.crm.deal_id is not None:
         steps.append(f"explicit crm.deal_id {activity.crm.deal_id}")
         explicit = index.deal_by_id.get(activity.crm.deal_id)
         return _Verdict(
-            AttributionStatus.ATTRIBUTED,
+            _STATUS_ATTRIBUTED,
             "explicit_deal",
             1.0,
             deal_id=activity.crm.deal_id,
@@ -687,7 +688,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         for account_id, kinds in sorted(account_evidence.items())
     ]
     candidates = _rank_deals(facts, account_evidence)
-    by_contact = bool(candidates) and candidates[0].values[Signal.CONTACT_ROLE] > 0.0
+    by_contact = bool(candidates) and candidates[0].values[_SIGNAL_CONTACT_ROLE] > 0.0
 
     thread = facts.thread
     if not by_contact and thread is not None and _thread_usable(thread, facts, account_evidence):
@@ -717,14 +718,12 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     if not candidates:
         if not account_evidence:
             steps.append("no contact, account or deal found")
-            return _Verdict(AttributionStatus.UNMATCHED, "none", 0.0)
+            return _Verdict(_STATUS_UNMATCHED, "none", 0.0)
         account_id, kinds = max(
             account_evidence.items(), key=lambda item: (_strength(item[1]), len(item[1]), item[0])
         )
         steps.append("account found, no deal open at the activity time")
-        return _Verdict(
-            AttributionStatus.ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id
-        )
+        return _Verdict(_STATUS_ACCOUNT_ONLY, _path_of(kinds), _strength(kinds), account_id=account_id)
 
     if yielded := _partner_yields(candidates, account_evidence):
         return _yield_to_customer(facts, candidates, yielded, account_evidence, explanation)
@@ -743,7 +742,7 @@ def _backers(facts: _Facts, deal: Deal) -> frozenset[int]:
     return frozenset(
         m.participant_index
         for m in facts.matches
-        if m.participant_index >= 0 and m.evidence is not Evidence.SHARED_PHONE and m.contact_id in ids
+        if m.participant_index >= 0 and m.evidence is not _EVIDENCE_SHARED_PHONE and m.contact_id in ids
     )
 
 
@@ -785,7 +784,7 @@ def _partner_yields(
     others = [c for c in candidates if c.deal.account_relationship != PARTNER]
     if not any(c.deal.account_id in account_evidence for c in others):
         return ()
-    if any(c.values[Signal.SUBJECT] > 0.0 for c in partners):
+    if any(c.values[_SIGNAL_SUBJECT] > 0.0 for c in partners):
         return ()
     return tuple(c for c in partners if _lead(others[0], c) < AMBIGUITY_MARGIN)
 
@@ -807,16 +806,16 @@ def _yield_to_customer(
         f"a partner's deals yield to the customer's (its people are there for it): {', '.join(sorted(gone))}"
     )
     explanation["yielded"] = [{"deal_id": c.deal.id, "score": c.score} for c in yielded]
-    settled = ranked[0].values[Signal.CONTACT_ROLE] > 0.0 and _people_settle(facts, ranked)
+    settled = ranked[0].values[_SIGNAL_CONTACT_ROLE] > 0.0 and _people_settle(facts, ranked)
     verdict = _rank_verdict(
         ranked, account_evidence, facts.policy, explanation, settled=settled, rival=yielded[0]
     )
     if verdict.deal_id is None:
         return verdict
     verdict.runners_up = _runners_up(candidates, verdict.deal_id)
-    if verdict.status is AttributionStatus.ATTRIBUTED:
+    if verdict.status is _STATUS_ATTRIBUTED:
         verdict.rule_path = "partner_yields"
-    if facts.policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
+    if facts.policy.ambiguity_policy is _AMBIGUITY_PRIMARY_WITH_SECONDARIES:
         verdict.secondary = (*verdict.secondary, *(c.deal.id for c in yielded))
     return verdict
 
@@ -837,9 +836,9 @@ def _override_verdict(override: ManualOverride, index: SliceIndex) -> _Verdict:
     if override.status is not None:
         status = override.status
     elif override.deal_id is not None:
-        status = AttributionStatus.ATTRIBUTED
+        status = _STATUS_ATTRIBUTED
     else:
-        status = AttributionStatus.ACCOUNT_ONLY if account_id else AttributionStatus.UNMATCHED
+        status = _STATUS_ACCOUNT_ONLY if account_id else _STATUS_UNMATCHED
     return _Verdict(
         status,
         "override",
@@ -881,7 +880,7 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     if runner_up is None:
         own = [(weight * top.values[s], -i, s) for i, s, _, weight in _DEAL_SIGNAL_ROWS]
         best_own = max(own)
-        return best_own[2].value if best_own[0] > 0 else Signal.ACCOUNT_MATCH.value
+        return best_own[2].value if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH.value
     ours, theirs = top.values, runner_up.values
     gaps = [(weight * (ours[s] - theirs[s]), -i, s) for i, (s, _, weight) in enumerate(_SIGNAL_ROWS)]
     gap, _, signal = max(gaps)
@@ -939,9 +938,9 @@ def _rank_verdict(
     if close:
         steps.append(f"{len(close) + 1} deals within {AMBIGUITY_MARGIN} of each other")
         rule_path = _deciding_signal(top, runner_up)
-        if policy.ambiguity_policy is AmbiguityPolicy.PRIMARY_WITH_SECONDARIES:
+        if policy.ambiguity_policy is _AMBIGUITY_PRIMARY_WITH_SECONDARIES:
             return _Verdict(
-                AttributionStatus.AMBIGUOUS,
+                _STATUS_AMBIGUOUS,
                 rule_path,
                 confidence,
                 deal_id=top.deal.id,
@@ -951,7 +950,7 @@ def _rank_verdict(
                 owner_hint=top.deal.owner_rep_id,
             )
         return _Verdict(
-            AttributionStatus.AMBIGUOUS,
+            _STATUS_AMBIGUOUS,
             rule_path,
             confidence,
             account_id=account_id,
@@ -960,7 +959,7 @@ def _rank_verdict(
     if confidence < policy.min_confidence:
         steps.append(f"best deal below min_confidence {policy.min_confidence}: not asserted")
         return _Verdict(
-            AttributionStatus.ACCOUNT_ONLY,
+            _STATUS_ACCOUNT_ONLY,
             _path_of(account_evidence.get(account_id or "", set())),
             confidence,
             account_id=account_id,
@@ -969,7 +968,7 @@ def _rank_verdict(
     lead = top.score - runner_up.score if runner_up is not None else top.score
     steps.append(f"deal {top.deal.id} leads by {round(lead, 4)}")
     return _Verdict(
-        AttributionStatus.ATTRIBUTED,
+        _STATUS_ATTRIBUTED,
         _deciding_signal(top, runner_up),
         confidence,
         deal_id=top.deal.id,
@@ -986,7 +985,7 @@ def _match_contacts(
     for position in external:
         participant = activity.participants[position]
         found: Sequence[str] = ()
-        evidence = Evidence.CONTACT_EMAIL
+        evidence = _EVIDENCE_CONTACT_EMAIL
         if participant.email is not None:
             found = index.contacts_by_email.get(participant.email.lower(), ())
         if not found and participant.phone is not None:
@@ -995,7 +994,7 @@ def _match_contacts(
                 found = index.contacts_by_phone.get(phone_key(participant.phone, extension), ())
             if not found:
                 found = index.contacts_by_phone.get(participant.phone, ())
-            evidence = Evidence.CONTACT_PHONE if len(found) == 1 else Evidence.SHARED_PHONE
+            evidence = _EVIDENCE_CONTACT_PHONE if len(found) == 1 else _EVIDENCE_SHARED_PHONE
         for contact_id in found:
             matches.append(
                 _ContactMatch(
@@ -1005,7 +1004,7 @@ def _match_contacts(
     for contact_id in sorted(set(activity.crm.contact_ids)):
         if contact_id in index.contact_account:
             matches.append(
-                _ContactMatch(contact_id, index.contact_account[contact_id], Evidence.CRM_CONTACT, 1.0, -1)
+                _ContactMatch(contact_id, index.contact_account[contact_id], _EVIDENCE_CRM_CONTACT, 1.0, -1)
             )
     return tuple(matches)
 
@@ -1043,11 +1042,11 @@ def _find_accounts(
                 a for a in index.accounts_by_domain.get(candidate, ()) if explicit is None or a == explicit
             ]
             for account_id in held:
-                evidence[account_id].add(Evidence.DOMAIN)
+                evidence[account_id].add(_EVIDENCE_DOMAIN)
             if held:
                 break
     if explicit is not None:
-        evidence[explicit].add(Evidence.CRM_ACCOUNT)
+        evidence[explicit].add(_EVIDENCE_CRM_ACCOUNT)
     return dict(evidence)
 
 
@@ -1070,7 +1069,7 @@ def _rank_deals(
     activity = facts.activity
     # A switchboard number reaches the account, not one of the contacts listing it: guessing
     # which of them answered would credit the deal of whoever happens to list the number.
-    matches = tuple(m for m in facts.matches if m.evidence is not Evidence.SHARED_PHONE)
+    matches = tuple(m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE)
     at = _as_utc(activity.occurred_at)
     open_deals = _open_deals(facts, account_evidence, threaded, {m.contact_id for m in matches}, at)
     named = subject_names(activity.subject, [open_deal.deal for open_deal in open_deals])
@@ -1116,6 +1115,34 @@ def _open_deals(
     return found
 
 
+#: Enum members the hot paths read, as module constants: in Python 3.11 a member read from its
+#: class goes through ``EnumType.__getattr__``'s slot (``type.__getattribute__`` called as a
+#: wrapper), about 1,300 instructions a read; a module constant is one dictionary lookup.
+_AMBIGUITY_PRIMARY_WITH_SECONDARIES = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
+_DIRECTION_INTERNAL = Direction.INTERNAL
+_EVIDENCE_CONTACT_EMAIL = Evidence.CONTACT_EMAIL
+_EVIDENCE_CONTACT_PHONE = Evidence.CONTACT_PHONE
+_EVIDENCE_CRM_ACCOUNT = Evidence.CRM_ACCOUNT
+_EVIDENCE_CRM_CONTACT = Evidence.CRM_CONTACT
+_EVIDENCE_DOMAIN = Evidence.DOMAIN
+_EVIDENCE_SHARED_PHONE = Evidence.SHARED_PHONE
+_KIND_CALL = ActivityKind.CALL
+_KIND_EMAIL = ActivityKind.EMAIL
+_SIGNAL_ACCOUNT_MATCH = Signal.ACCOUNT_MATCH
+_SIGNAL_CONTACT_COVERAGE = Signal.CONTACT_COVERAGE
+_SIGNAL_CONTACT_ROLE = Signal.CONTACT_ROLE
+_SIGNAL_OWNER_PARTICIPATES = Signal.OWNER_PARTICIPATES
+_SIGNAL_PROXIMITY = Signal.PROXIMITY
+_SIGNAL_RECENCY = Signal.RECENCY
+_SIGNAL_SUBJECT = Signal.SUBJECT
+_SIGNAL_THREAD = Signal.THREAD
+_STATUS_ACCOUNT_ONLY = AttributionStatus.ACCOUNT_ONLY
+_STATUS_AMBIGUOUS = AttributionStatus.AMBIGUOUS
+_STATUS_ATTRIBUTED = AttributionStatus.ATTRIBUTED
+_STATUS_EXCLUDED = AttributionStatus.EXCLUDED
+_STATUS_INTERNAL = AttributionStatus.INTERNAL
+_STATUS_UNMATCHED = AttributionStatus.UNMATCHED
+
 _W_CONTACT_ROLE, _W_OWNER, _W_COVERAGE, _W_ACCOUNT, _W_PROXIMITY, _W_RECENCY, _W_THREAD, _W_SUBJECT = (
     SIGNAL_WEIGHTS[s] for s in Signal
 )
@@ -1147,14 +1174,14 @@ def _candidate(
     recency = _recency(open_deal.created, at)
     thread = 1.0 if deal.id in threaded else 0.0
     values: dict[Signal, float] = {
-        Signal.CONTACT_ROLE: contact_role,
-        Signal.OWNER_PARTICIPATES: owner,
-        Signal.CONTACT_COVERAGE: coverage,
-        Signal.ACCOUNT_MATCH: account_strength,
-        Signal.PROXIMITY: proximity,
-        Signal.RECENCY: recency,
-        Signal.THREAD: thread,
-        Signal.SUBJECT: subject,
+        _SIGNAL_CONTACT_ROLE: contact_role,
+        _SIGNAL_OWNER_PARTICIPATES: owner,
+        _SIGNAL_CONTACT_COVERAGE: coverage,
+        _SIGNAL_ACCOUNT_MATCH: account_strength,
+        _SIGNAL_PROXIMITY: proximity,
+        _SIGNAL_RECENCY: recency,
+        _SIGNAL_THREAD: thread,
+        _SIGNAL_SUBJECT: subject,
     }
     # The weighted sum in ``Signal`` order, term by term as ``sum`` would add them.
     score = round(
@@ -1460,7 +1487,7 @@ def _continue_thread(
     thread = facts.thread
     if facts.activity.thread_id is None or thread is None or thread.deal_id is None:
         return None
-    if thread.status is not AttributionStatus.ATTRIBUTED or len(candidates) < 2:
+    if thread.status is not _STATUS_ATTRIBUTED or len(candidates) < 2:
         return None
     tied = {c.deal.id for c in candidates if _lead(candidates[0], c) < AMBIGUITY_MARGIN}
     if len(tied) < 2 or thread.deal_id not in tied:
