@@ -11,7 +11,7 @@ published, before the transaction commits. Metrics counts it held once (a higher
 same revision); a later revision from the source (cancelled, no-show, moved) is newer and wins.
 A meeting deleted at its source is never selected (nothing would be published for it).
 
-Each round takes two passes: the meetings that ended within ``RECENT`` first (those just ended
+Each round takes two passes: the ended meetings that started within ``RECENT`` of the cutoff first (those just ended
 are held within an interval, whatever backlog waits), then one batch of the older backlog (the
 meetings synced ahead before the first deploy), the earliest first.
 
@@ -21,7 +21,7 @@ consumer storing a newer revision waits for the lock (then replaces ``held``) or
 Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
 gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted); a tenant
 whose batch fails otherwise is retried a meeting at a time, and a meeting failing alone is left
-out for as long (at most ``QUARANTINE_CAP`` meetings; past that its tenant is), so no tenant's
+out for as long (at most ``QUARANTINE_CAP`` meetings of a tenant; past that the tenant is), so no tenant's
 rows stop the others.
 
 Without migration 0032's index each look would scan every tenant's activities: ``run`` checks it
@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.contracts.tenant_settings import InvalidTenantSettings, TenantSettings
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.held import as_held, held_by, held_cutoff
@@ -104,7 +104,7 @@ class HeldSweep:
         self.quarantine = quarantine
         self.erasures = erasures
         self.clock = clock
-        #: (tenant, meeting) -> when it is tried again (``QUARANTINE_CAP`` at most).
+        #: (tenant, meeting) -> when it is tried again (``QUARANTINE_CAP`` a tenant at most).
         self._quarantined: dict[tuple[str, uuid.UUID], datetime] = {}
         #: tenant -> when its meetings are tried again.
         self._tenants_out: dict[str, datetime] = {}
@@ -113,7 +113,7 @@ class HeldSweep:
         self._stopping = asyncio.Event()
 
     async def run_once(self, now: datetime | None = None) -> SweepReport:
-        """One round: a batch of the meetings that ended within ``RECENT``, then one of the backlog."""
+        """One round: a batch of the ended meetings that started within ``RECENT``, then one of the backlog."""
         now = now or self.clock()
         self._quarantined = {key: until for key, until in self._quarantined.items() if until > now}
         self._tenants_out = {t: until for t, until in self._tenants_out.items() if until > now}
@@ -162,14 +162,16 @@ class HeldSweep:
         return len(found)
 
     async def _settings(self, tenant_id: str, now: datetime, report: SweepReport) -> TenantSettings | None:
-        """The tenant's settings; a tenant whose settings cannot be read is left out whole."""
+        """The tenant's settings; a tenant whose settings are invalid, or that is gone, is left out
+        whole. Any other error (the database unreachable for a moment) is the round's: it is raised
+        and the next interval tries again, leaving no tenant out for an hour over a blip."""
         try:
             settings = await self.tenants.get(tenant_id)
-            if settings is None:
-                raise LookupError(f"no tenant {tenant_id!r}")
-        except Exception as exc:
+        except InvalidTenantSettings as exc:
             self._leave_out_tenant(tenant_id, now, report, f"its settings: {exc!r}")
             return None
+        if settings is None:
+            self._leave_out_tenant(tenant_id, now, report, f"its settings: no tenant {tenant_id!r}")
         return settings
 
     def _leave_out_tenant(self, tenant_id: str, now: datetime, report: SweepReport, reason: str) -> None:
@@ -200,7 +202,7 @@ class HeldSweep:
                 async with conn.begin_nested():
                     held += await self._hold(conn, tenant_id, settings, [activity_id], now)
             except Exception as exc:
-                if len(self._quarantined) >= QUARANTINE_CAP:
+                if sum(1 for t, _ in self._quarantined if t == tenant_id) >= QUARANTINE_CAP:
                     self._leave_out_tenant(tenant_id, now, report, f"too many failing meetings: {exc!r}")
                     break
                 key = (tenant_id, activity_id)

@@ -1272,11 +1272,13 @@ SCHEDULED_MEETINGS_INDEX = "activities_scheduled_meetings"
 
 
 async def has_scheduled_meetings_index(conn: AsyncConnection) -> bool:
-    """Whether migration 0032's index exists (``pg_indexes``, the connection's own schema)."""
+    """Whether migration 0032's index exists and is valid (an index built ``CONCURRENTLY`` that
+    failed stays under its name, invalid: the planner never uses it)."""
     found = await conn.execute(
         text(
-            "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = 'activities' AND indexname = :i"
+            "SELECT 1 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "JOIN pg_namespace n ON n.oid = i.relnamespace "
+            "WHERE n.nspname = current_schema() AND i.relname = :i AND x.indisvalid"
         ),
         {"i": SCHEDULED_MEETINGS_INDEX},
     )

@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 import services.attribution.held_sweep as hs
+from libs.common.contracts.tenant_settings import InvalidTenantSettings
 from services.attribution.adapters import repository as repo
 
 T0 = datetime(2026, 12, 4, 12, tzinfo=UTC)
@@ -37,20 +38,26 @@ class _Engine:
 class _Tenants:
     def __init__(self, broken: str) -> None:
         self.broken = broken
+        #: Tenants whose next read fails as the database would for a moment.
+        self.blips: set[str] = set()
 
     async def get(self, tenant_id: str) -> object | None:
         if tenant_id == self.broken:
-            raise ValueError("invalid settings")
+            raise InvalidTenantSettings(tenant_id, ("privacy.excluded_domain",))
+        if tenant_id in self.blips:
+            self.blips.discard(tenant_id)
+            raise ConnectionError("the pool timed out")
         return None if tenant_id == "gone" else object()
 
 
 class _Store:
     """Stored scheduled meetings (the earliest first) and those the sweep held."""
 
-    def __init__(self, rows: list[Row], failing: str = "") -> None:
+    def __init__(self, rows: list[Row], failing: str = "", bad: Collection[uuid.UUID] = ()) -> None:
         self.rows = sorted(rows, key=lambda r: r[1])
         self.done: set[tuple[str, uuid.UUID]] = set()
         self.failing = failing
+        self.bad = set(bad)
         self.skipped_sent: list[int] = []
 
     async def lock(
@@ -83,7 +90,7 @@ class _Store:
         return out
 
     async def hold(self, conn: Any, tenant_id: str, settings: Any, ids: Sequence[uuid.UUID], now: Any) -> int:
-        if tenant_id == self.failing:
+        if tenant_id == self.failing or self.bad.intersection(ids):
             raise RuntimeError("a row that does not decode")
         self.done.update((tenant_id, i) for i in ids)
         return len(ids)
@@ -178,3 +185,38 @@ async def test_a_tenant_gone_is_left_out_whole(monkeypatch: pytest.MonkeyPatch) 
 
     assert [t for r in reports for t in r.tenants_failed] == ["gone"]
     assert (store.held("acme"), store.held("gone")) == (2, 0)
+
+
+async def test_a_moments_failure_to_read_settings_leaves_no_tenant_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only invalid settings or a tenant gone leave a tenant out: a blip of the database while
+    reading them fails the round, and the next interval holds the meetings."""
+    store = _Store(_old("acme", 3, days=1))
+    tenants = _Tenants(broken="")
+    tenants.blips.add("acme")
+    monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
+    monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    sweep = hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, tenants), grace=GRACE)
+
+    with pytest.raises(ConnectionError):
+        await sweep.run_once(T0)
+    report = await sweep.run_once(T0 + timedelta(minutes=1))
+
+    assert (report.held, report.tenants_failed, store.held("acme")) == (3, [], 3)
+
+
+async def test_one_tenants_failing_meetings_do_not_use_up_anothers_quarantine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cap counts a tenant's own meetings: "flaky" filling it leaves "other", with one meeting
+    that fails alone, in the sweep: its 49 others are held."""
+    other = _old("other", 50, first=10**6, days=2)
+    store = _Store([*_old("flaky", 3_000), *other], failing="flaky", bad=[other[7][2]])
+    sweep = _sweep(monkeypatch, store)
+
+    reports = await _interval(sweep, T0)
+
+    assert [t for r in reports for t in r.tenants_failed] == ["flaky"]
+    assert [key for r in reports for key in r.failed if key[0] == "other"] == [("other", other[7][2])]
+    assert store.held("other") == 49

@@ -1,5 +1,5 @@
 """The meetings still ``scheduled``, by their start: attribution's held sweep finds those that
-ended (``repository.ended_scheduled_meetings``) in a partial index holding them alone (a meeting
+ended (``repository.lock_ended_scheduled_meetings``) in a partial index holding them alone (a meeting
 leaves it when held, cancelled or a no-show), not among every activity of every tenant.
 
 A plain ``CREATE INDEX`` (no migration here runs outside a transaction): it blocks writes to
