@@ -244,6 +244,7 @@ async def retract_deleted(
             )
         )
     await repo.save_attributions(conn, retractions.rows)
+    await repo.mark_retracted(conn, tenant_id, [activity.activity_id for activity, _ in retracted])
     batch.extend(retractions)
     return batch
 

@@ -974,6 +974,8 @@ async def store_activities(
     other sources' deals a newer one's row holds (``domain.source_deals``; read in the same
     statement).
 
+    A newer revision clears ``retracted`` (a restore: ``mark_retracted``).
+
     An inserted activity has no attribution to read: its attribution is written in the same
     transaction as its row and erased, or purged, with it (``services.metrics.adapters.retention``),
     and the row inserted here, uncommitted, holds off any other instance storing it. ``xmax = 0``
@@ -1026,7 +1028,7 @@ async def store_activities(
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
                 thread_id = EXCLUDED.thread_id, ical_uid = EXCLUDED.ical_uid, automated = EXCLUDED.automated,
-                payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at
+                payload = EXCLUDED.payload, ingested_at = EXCLUDED.ingested_at, retracted = false
             WHERE activities.revision < EXCLUDED.revision
             RETURNING tenant_id, activity_id, xmax = 0 AS inserted, source_deals
             """
@@ -1134,6 +1136,22 @@ async def advance_to_deletions(
         )
         applied |= {row.activity_id for row in result}
     return applied
+
+
+async def mark_retracted(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:
+    """The stored activities retracted as deleted at their source (``DELETED_AT_SOURCE``), in the
+    transaction saving the retraction: ``retracted`` takes a meeting out of the held sweep's index
+    (migration 0035) while its outcome stays as its source last stated it. Only a newer revision
+    clears it (``store_activities``)."""
+    if not ids:
+        return
+    await conn.execute(
+        text(
+            "UPDATE activities SET retracted = true WHERE tenant_id = :t "
+            "AND activity_id = ANY(CAST(:ids AS uuid[])) AND NOT retracted"
+        ),
+        {"t": tenant_id, "ids": sorted(ids)},
+    )
 
 
 async def record_removals(
@@ -1259,15 +1277,16 @@ async def load_activities(
     ]
 
 
-#: A stored meeting still ``scheduled`` whose end is past the cutoff (``domain.held``); its start
-#: bounds it through ``activities_scheduled_meetings`` (migration 0032), a partial index that
-#: holds the scheduled meetings alone.
+#: A stored meeting still ``scheduled``, not retracted, whose end is past the cutoff
+#: (``domain.held``); its start bounds it through ``activities_scheduled_meetings`` (migrations
+#: 0032 and 0035), a partial index that holds those meetings alone: a meeting deleted at its
+#: source keeps the outcome its source last stated but leaves the index (``retracted``).
 _ENDED_SCHEDULED = (
-    "kind = 'meeting' AND outcome = 'scheduled' AND occurred_at <= :cutoff "
+    "kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted AND occurred_at <= :cutoff "
     "AND occurred_at + duration_seconds * interval '1 second' <= :cutoff"
 )
-#: The partial index the held sweep reads through (migration 0032); without it each look is a
-#: sequential scan of every tenant's activities.
+#: The partial index the held sweep reads through (migrations 0032, 0035); without it each look
+#: is a sequential scan of every tenant's activities.
 SCHEDULED_MEETINGS_INDEX = "activities_scheduled_meetings"
 
 
@@ -1303,7 +1322,8 @@ async def lock_ended_scheduled_meetings(
     Only those started after ``started_after`` and by ``started_by`` when given (the sweep's
     recent window and its backlog); never the tenants of ``tenants_out`` nor the meetings of
     ``skipped`` (both quarantined by the sweep), nor a meeting deleted at its source (its version
-    in force retracted it: nothing is published for it, so it is not held)."""
+    in force retracted it, ``activities.retracted``: nothing is published for it, so it is not
+    held)."""
     bounds, window = "", {}
     if started_after is not None:
         bounds, window["after"] = bounds + "AND a.occurred_at > :after ", started_after
@@ -1317,9 +1337,6 @@ async def lock_ended_scheduled_meetings(
             "AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:st AS text[]), CAST(:sid AS uuid[])) "
             "AS q(tenant_id, activity_id) "
             "WHERE q.tenant_id = a.tenant_id AND q.activity_id = a.activity_id) "
-            "AND NOT EXISTS (SELECT 1 FROM attributions t WHERE t.tenant_id = a.tenant_id "
-            "AND t.activity_id = a.activity_id AND t.status = 'excluded' "
-            "AND t.explanation->>'rule_path' = :deleted) "
             "ORDER BY a.occurred_at LIMIT :limit FOR UPDATE OF a SKIP LOCKED"
         ),
         {
@@ -1329,7 +1346,6 @@ async def lock_ended_scheduled_meetings(
             "out": sorted(tenants_out),
             "st": [t for t, _ in ordered],
             "sid": [i for _, i in ordered],
-            "deleted": DELETED_AT_SOURCE,
         },
     )
     return [(row.tenant_id, row.activity_id) for row in result]

@@ -25,7 +25,7 @@ from services.attribution.erasure import ErasureScreen
 from services.attribution.handlers import retract_deleted
 from services.attribution.held_sweep import HeldSweep
 
-from .attribution_support import RecordingProducer, baseline, create_tenant, deliver
+from .attribution_support import RecordingProducer, baseline, create_tenant, deliver, rows
 from .test_attribution_held_sweep_tenants import DAY, GRACE, _counted, _meeting, _stored
 
 AFTER = DAY + timedelta(days=1)
@@ -87,6 +87,12 @@ async def test_a_meeting_deleted_at_its_source_is_not_held_nor_counted(db_engine
     assert stored[("acme", "ended")] == ("held", "held", 1, 2)
     # Still retracted (at the deletion's revision), still as its source last stated it.
     assert stored[("acme", "gone")] == ("scheduled", "scheduled", 2, 2)
+    # Only its flag tells it, taking it out of the sweep's index (migration 0035).
+    assert await rows(
+        db_engine,
+        "SELECT external_id, retracted FROM activities WHERE tenant_id = 'acme' AND kind = 'meeting' "
+        "ORDER BY external_id",
+    ) == [("ended", False), ("gone", True)]
 
 
 async def test_a_meeting_whose_only_customer_was_erased_is_screened_out(db_engine: AsyncEngine) -> None:
@@ -121,7 +127,7 @@ async def test_without_the_index_the_sweep_does_not_run(
             await conn.execute(
                 text(
                     f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (occurred_at) "
-                    "WHERE kind = 'meeting' AND outcome = 'scheduled'"
+                    "WHERE kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted"
                 )
             )
     assert [r.getMessage() for r in caplog.records] == [

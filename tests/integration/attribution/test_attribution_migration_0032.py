@@ -59,8 +59,10 @@ async def test_ended_scheduled_meetings_are_found_in_their_own_index_and_it_goes
                 },
             )
 
-    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0032_scheduled_meetings")
     assert INDEX in await plan(db_engine, LOOKUP)
+    # Migration 0035 rebuilds it without the retracted meetings (its own test).
+    await asyncio.to_thread(upgrade, database_url)
     async with db_engine.connect() as conn:
         found = await lock_ended_scheduled_meetings(conn, DAY, 10)
         skipping = await lock_ended_scheduled_meetings(

@@ -148,6 +148,14 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until
         retracted = await _versions(db_engine, lambda rows: len(rows) == 2 and all(r[5] == 2 for r in rows))
         retracted_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 0)
         shown = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
+        # Saved with each retraction: out of the held sweep's index (migration 0035).
+        retracted_flags = dict(
+            await rows(
+                db_engine,
+                "SELECT activity_id, retracted FROM activities WHERE tenant_id = :t AND kind = 'meeting'",
+                {"t": TENANT},
+            )
+        )
 
         # A revision older than the deletion, delivered after it (a resync's stale copy, edited on
         # 11-21, deleted on 11-22), does not bring the meeting back: stored, nothing published.
@@ -169,6 +177,14 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until
         )
         after_days = await _rep_meetings(db_engine, lambda rows: sum(r[1] for r in rows) == 1)
         history = await stack.gateway.get(f"/v1/activities/{GOOGLE_ID}", headers=read)
+        # The restore, stored, clears it; Graph's meeting is still deleted.
+        after_flags = dict(
+            await rows(
+                db_engine,
+                "SELECT activity_id, retracted FROM activities WHERE tenant_id = :t AND kind = 'meeting'",
+                {"t": TENANT},
+            )
+        )
         never_seen = await poll_rows(
             db_engine,
             "SELECT count(*) FROM activities WHERE tenant_id = :t AND external_id = 'never-seen'",
@@ -188,6 +204,7 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until
         GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
     }
     assert retracted_days == [("2026-11-23", 0), ("2026-11-24", 0)]
+    assert retracted_flags == {GOOGLE_ID: True, GRAPH_ID: True}
     assert shown.status_code == 200, shown.text
     attribution = shown.json()["attribution"]
     assert (attribution["status"], attribution["version"], attribution["rule_path"]) == (
@@ -205,6 +222,7 @@ async def test_meetings_deleted_in_google_calendar_and_graph_are_retracted_until
         GRAPH_ID: (2, "excluded", None, "deleted_at_source", 2, 0),
     }
     assert after_days == [("2026-11-23", 1), ("2026-11-24", 0)]
+    assert after_flags == {GOOGLE_ID: False, GRAPH_ID: True}
     assert stored == [(1795608000000, "1795608000000")]
     assert [v["status"] for v in history.json()["history"]] == ["attributed", "excluded", "attributed"]
     assert never_seen == [(0,)]
