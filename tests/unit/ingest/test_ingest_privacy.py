@@ -248,3 +248,19 @@ def test_a_person_replying_to_or_forwarding_a_calendars_message_wrote_her_own(su
     sent = email("bo@globex.example", "ana@acme.example", subject=subject, direction=Direction.INBOUND)
     invite = sent.model_copy(update={"ical_uid": "040000008200E00074C5B7101A82E008"})
     assert apply_privacy(invite, PrivacyPolicy()).automated is False
+
+
+def test_a_calendars_date_is_read_after_the_subjects_last_at_and_only_so_long() -> None:
+    """A title holding " @ " is still the calendar's; the date part is read after the last one,
+    and one longer than a calendar writes (as a subject made to make the pattern backtrack) is no
+    calendar's."""
+    assert is_automated_subject(
+        "Invitation: Lunch @ Cafe @ Tue Nov 3, 2026 12pm - 1pm (PST) (ana@acme.example)"
+    )
+    assert not is_automated_subject("Invitation: x @ " + "mo 1 " * 400)
+    assert not is_automated_subject("Invitation: " + " @ mo 1 1" * 220)
+    # A recurring event's long date part (about 130 characters) is read.
+    assert is_automated_subject(
+        "Invitation: Pipeline review @ Monthly on the second Tuesday from 10am to 11am "
+        "(Central European Time - Berlin) (someone.long.name@subsidiary.company.example)"
+    )
