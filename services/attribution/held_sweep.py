@@ -25,7 +25,8 @@ out for as long (at most ``QUARANTINE_CAP`` meetings of a tenant; past that the 
 rows stop the others.
 
 Without migration 0032's index each look would scan every tenant's activities: ``run`` checks it
-exists first and, if not, logs why and does not sweep.
+exists each interval until it does and, meanwhile, counts a failure, logs why once and does not
+sweep.
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ class HeldSweep:
         self._tenants_out: dict[str, datetime] = {}
         #: Tenants whose failure was logged, until one of their meetings is held again.
         self._reported: set[str] = set()
+        #: Whether migration 0032's index was found (checked until it is).
+        self._indexed = False
+        #: The reason the sweep is not running last logged (logged once each).
+        self._not_ready_logged = ""
         self._stopping = asyncio.Event()
 
     async def run_once(self, now: datetime | None = None) -> SweepReport:
@@ -249,32 +254,49 @@ class HeldSweep:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
-        """Until stopped: every interval, rounds until none comes back full (``MAX_ROUNDS`` at
-        most). Not at all without migration 0032's index (logged)."""
+    async def _ready(self) -> bool:
+        """Whether the sweep may run: migration 0032's index is there. Checked each interval until
+        it is (a database down when the service started, a migration rolled after it), each
+        failed check counted in ``spm_held_sweep_failures_total`` and logged once."""
+        if self._indexed:
+            return True
         try:
             async with self.engine.connect() as conn:
-                indexed = await repo.has_scheduled_meetings_index(conn)
+                self._indexed = await repo.has_scheduled_meetings_index(conn)
         except Exception:
-            log.exception("held sweep: could not check its index; not sweeping")
-            return
-        if not indexed:
-            log.error(
-                "held sweep: index %s missing (migration 0032_scheduled_meetings not applied); "
-                "not sweeping: meetings synced ahead stay scheduled until it is applied and the "
-                "service restarted",
-                repo.SCHEDULED_MEETINGS_INDEX,
+            self._not_ready("held sweep: could not check its index; not sweeping yet", exc_info=True)
+            return False
+        if not self._indexed:
+            self._not_ready(
+                f"held sweep: index {repo.SCHEDULED_MEETINGS_INDEX} missing (migration "
+                "0032_scheduled_meetings not applied); not sweeping: meetings synced ahead stay "
+                "scheduled until it is applied"
             )
-            return
+        return self._indexed
+
+    def _not_ready(self, message: str, exc_info: bool = False) -> None:
+        HELD_SWEEP_FAILURES.inc()
+        if message != self._not_ready_logged:
+            self._not_ready_logged = message
+            log.error(message, exc_info=exc_info)
+
+    async def run(self) -> None:
+        """Until stopped: every interval, rounds until none comes back full (``MAX_ROUNDS`` at
+        most); none while migration 0032's index is missing (counted, logged once). A round
+        that fails as a whole (the database unreachable) is counted too, and retried at the
+        next interval."""
         while not self._stopping.is_set():
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
+            if self._stopping.is_set() or not await self._ready():
+                continue
             for _ in range(MAX_ROUNDS):
                 if self._stopping.is_set():
                     break
                 try:
                     report = await self.run_once()
                 except Exception:
+                    HELD_SWEEP_FAILURES.inc()
                     log.exception("held sweep failed; retrying at the next interval")
                     break
                 if not report.full(self.batch_size):

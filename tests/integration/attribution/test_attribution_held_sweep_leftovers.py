@@ -24,6 +24,7 @@ from services.attribution.adapters import repository as repo
 from services.attribution.erasure import ErasureScreen
 from services.attribution.handlers import retract_deleted
 from services.attribution.held_sweep import HeldSweep
+from tests.integration.polling import eventually
 
 from .attribution_support import RecordingProducer, baseline, create_tenant, deliver, rows
 from .test_attribution_held_sweep_tenants import DAY, GRACE, _counted, _meeting, _stored
@@ -108,35 +109,54 @@ async def test_a_meeting_whose_only_customer_was_erased_is_screened_out(db_engin
     assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
 
 
-async def test_without_the_index_the_sweep_does_not_run(
+async def test_without_the_index_the_sweep_waits_for_it_counted_and_holds_once_it_is_there(
     db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Without migration 0032's index nothing is swept; each interval's check is counted (the
+    alert on ``spm_held_sweep_failures_total`` fires) and logged once. Once the index is built,
+    the next interval holds the meeting, no restart needed (before: the sweep stopped for good,
+    silently but for one log line, and a database down when attribution started did the same)."""
     await create_tenant(db_engine)
     producer = RecordingProducer()
     await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
     producer.take()
     async with db_engine.begin() as conn:
         await conn.execute(text(f"DROP INDEX {repo.SCHEDULED_MEETINGS_INDEX}"))
-    try:
-        sweep = _sweep(db_engine, producer)
-        sweep.interval = 0.0
-        with caplog.at_level(logging.ERROR, logger="services.attribution.held_sweep"):
-            await asyncio.wait_for(sweep.run(), 5)
-    finally:
-        async with db_engine.begin() as conn:
-            await conn.execute(
-                text(
-                    f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (occurred_at) "
-                    "WHERE kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted"
+    sweep = _sweep(db_engine, producer)
+    sweep.interval = 0.05
+    failures = _counted()[1]
+    with caplog.at_level(logging.ERROR, logger="services.attribution.held_sweep"):
+        running = asyncio.create_task(sweep.run())
+        try:
+
+            async def failed() -> float:
+                return _counted()[1] - failures
+
+            await eventually(failed, lambda n: n >= 3, 30, "three counted checks without the index")
+            assert producer.take() == []
+            assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+            async with db_engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (occurred_at) "
+                        "WHERE kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted"
+                    )
                 )
+
+            async def ended() -> tuple[str, str, int, int]:
+                return (await _stored(db_engine))[("acme", "ended")]
+
+            await eventually(
+                ended, lambda row: row[0] == "held", 30, "the meeting held once the index is built"
             )
+        finally:
+            sweep.stop()
+            await running
     assert [r.getMessage() for r in caplog.records] == [
         "held sweep: index activities_scheduled_meetings missing (migration 0032_scheduled_meetings "
-        "not applied); not sweeping: meetings synced ahead stay scheduled until it is applied and "
-        "the service restarted"
+        "not applied); not sweeping: meetings synced ahead stay scheduled until it is applied"
     ]
-    assert producer.take() == []
-    assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+    assert [(s.event.version, s.event.facts.outcome) for s in producer.take()] == [(2, "held")]
 
 
 async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) -> None:
