@@ -117,8 +117,7 @@ async def recredit_people(
         persons = await repo.people_of(conn, tenant_id, names)
         reps = set(names) | set(persons.values()) | changed.people_changed
         ids = await repo.activities_of_reps(conn, tenant_id, reps, _EVERY)
-        ids += await repo.activities_with_addresses(conn, tenant_id, [n for n in names if "@" in n], _EVERY)
-        ids += await repo.activities_of_owner_identities(conn, tenant_id, names, _EVERY)
+        ids += await repo.activities_naming(conn, tenant_id, [n for n in names if "@" in n], names, _EVERY)
     return await reattribute_ids(
         engine,
         producer,

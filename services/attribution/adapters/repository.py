@@ -1664,45 +1664,32 @@ async def activities_of_reps(
     return [row.activity_id for row in result]
 
 
-async def activities_with_addresses(
-    conn: AsyncConnection, tenant_id: str, addresses: Iterable[str], limit: int
+async def activities_naming(
+    conn: AsyncConnection,
+    tenant_id: str,
+    addresses: Iterable[str],
+    identities: Iterable[str],
+    limit: int,
 ) -> list[uuid.UUID]:
     """Automatic attributions of activities with a participant at one of ``addresses`` (compared
-    lower-cased), oldest first: the tenant mapped (or unmapped) them to a rep."""
-    wanted = sorted({a.strip().lower() for a in addresses})
-    if not wanted or limit <= 0:
+    lower-cased), or whose source knows their rep by one of ``identities``
+    (``crm.owner_identities``: a RingCentral extension id, a Twilio softphone identity), oldest
+    first: the tenant mapped (or unmapped) them to a rep. One pass over the tenant's activities."""
+    emails = sorted({a.strip().lower() for a in addresses})
+    ids = sorted(set(identities))
+    if not (emails or ids) or limit <= 0:
         return []
     result = await conn.execute(
         text(
             "SELECT at.activity_id FROM attributions at JOIN activities ac USING (tenant_id, activity_id) "
-            "WHERE at.tenant_id = :t AND NOT at.is_override AND EXISTS ("
+            "WHERE at.tenant_id = :t AND NOT at.is_override AND (EXISTS ("
             "SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p "
-            "WHERE lower(p ->> 'email') = ANY(:a)) "
-            "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
-        ),
-        {"t": tenant_id, "a": wanted, "limit": limit},
-    )
-    return [row.activity_id for row in result]
-
-
-async def activities_of_owner_identities(
-    conn: AsyncConnection, tenant_id: str, identities: Iterable[str], limit: int
-) -> list[uuid.UUID]:
-    """Automatic attributions of activities whose source knows their rep by one of
-    ``identities`` (``crm.owner_identities``: a RingCentral extension id, a Twilio softphone
-    identity), oldest first: the tenant mapped (or unmapped) them to a rep."""
-    wanted = sorted(set(identities))
-    if not wanted or limit <= 0:
-        return []
-    result = await conn.execute(
-        text(
-            "SELECT at.activity_id FROM attributions at JOIN activities ac USING (tenant_id, activity_id) "
-            "WHERE at.tenant_id = :t AND NOT at.is_override AND EXISTS ("
+            "WHERE lower(p ->> 'email') = ANY(:a)) OR EXISTS ("
             "SELECT 1 FROM jsonb_array_elements_text(ac.payload -> 'crm' -> 'owner_identities') i "
-            "WHERE i = ANY(:i)) "
+            "WHERE i = ANY(:i))) "
             "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
         ),
-        {"t": tenant_id, "i": wanted, "limit": limit},
+        {"t": tenant_id, "a": emails, "i": ids, "limit": limit},
     )
     return [row.activity_id for row in result]
 
