@@ -25,8 +25,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from libs.common.contracts.activities import (
     NO_CRM_REFERENCES,
@@ -181,6 +189,15 @@ class RingCentralParty(BaseModel):
     #: The party is one of the tenant's ``menu_extensions`` (an IVR menu, a call queue): its
     #: answer is a recording's, not a person's.
     menu: bool = False
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``menu`` is written only when set: a session stored by this version stays readable by
+        the one before it (``extra="forbid"``) while a deploy rolls, unless a menu answered."""
+        data: dict[str, Any] = handler(self)
+        if not self.menu:
+            data.pop("menu", None)
+        return data
 
 
 class RingCentralEvent(BaseModel):
