@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from libs.common.contracts.activities import TenantId
 from libs.common.contracts.fields import SafeStr, StrictBool, StrictFloat, StrictInt
@@ -259,6 +259,11 @@ def country_of_zone(time_zone: str) -> str | None:
 
 RepId = Annotated[SafeStr, Field(min_length=1, max_length=256)]
 
+#: A phone system's extension as its notifications name it: RingCentral's ``extensionId`` (a
+#: number of up to 20 digits, ``"62944090001"``) or the short number dialled to reach it
+#: (``"101"``), digits only.
+_EXTENSION = re.compile(r"^[0-9]{1,20}$")
+
 #: The phone region when neither the tenant nor its time zone names a country.
 FALLBACK_PHONE_REGION = "US"
 
@@ -266,7 +271,13 @@ FALLBACK_PHONE_REGION = "US"
 NESTED_GROUPS = ("privacy", "attribution", "metrics", "insight_thresholds", "retention")
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "calendar": ("time_zone", "fiscal_year_start_month"),
-    "organization": ("internal_domains", "default_phone_region", "salesforce_organization_id", "rep_aliases"),
+    "organization": (
+        "internal_domains",
+        "default_phone_region",
+        "salesforce_organization_id",
+        "rep_aliases",
+        "menu_extensions",
+    ),
 }
 #: Settings that are references to documents versioned elsewhere: shown, never written here.
 READ_ONLY = ("scoring_model_version",)
@@ -295,6 +306,10 @@ class TenantSettings(BaseModel):
     #: Reps known under another id in some source, ``{source rep id: rep id}`` (e.g. a dialer's
     #: user id ``"7701"`` -> ``"rep-a"``): attribution treats them as one person.
     rep_aliases: dict[RepId, RepId] = Field(default_factory=dict, max_length=10_000)
+    #: The phone system's extensions that answer for nobody: IVR menus (auto-receptionists),
+    #: call queues, announcements. A call only these answered is not connected; talk starts when
+    #: a person answers (RingCentral ``extensionId`` values, or extension numbers).
+    menu_extensions: tuple[str, ...] = Field(default=(), max_length=1_000)
     #: The Salesforce org whose outbound messages this tenant accepts.
     salesforce_organization_id: str | None = Field(
         default=None, pattern=r"^00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?$"
@@ -321,6 +336,32 @@ class TenantSettings(BaseModel):
     @classmethod
     def _valid_domains(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if value is None else _domains(value)
+
+    @field_validator("menu_extensions", mode="before")
+    @classmethod
+    def _extensions(cls, value: Any, info: ValidationInfo) -> Any:
+        """Digits only (blanks stripped, repeats dropped), none mapped to a rep: a menu answers
+        for nobody, so an extension cannot be both (``rep_aliases`` is validated first)."""
+        if not isinstance(value, list | tuple):
+            return value
+        cleaned: dict[str, None] = {}
+        aliases = info.data.get("rep_aliases") or {}
+        for entry in value:
+            if not isinstance(entry, str):
+                raise ValueError(f'{entry!r} is not a string: write an extension as text, "62944090001"')
+            extension = entry.strip()
+            if not _EXTENSION.match(extension):
+                raise ValueError(
+                    f"{entry!r} is not an extension id or number: 1 to 20 digits (a phone number "
+                    "with + or spaces is not an extension)"
+                )
+            if extension in aliases:
+                raise ValueError(
+                    f"{extension!r} is mapped to a rep in rep_aliases ({aliases[extension]!r}): "
+                    "a menu answers for nobody, so list it in one of the two"
+                )
+            cleaned[extension] = None
+        return tuple(cleaned)
 
     @field_validator("default_phone_region")
     @classmethod

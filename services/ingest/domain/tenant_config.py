@@ -53,4 +53,5 @@ def webhook_config(
         default_phone_region=phone_region(settings),
         salesforce_organization_id=settings.salesforce_organization_id,
         rep_aliases=settings.rep_aliases,
+        menu_extensions=frozenset(settings.menu_extensions),
     )

@@ -51,6 +51,9 @@ class TenantWebhookConfig:
     #: The tenant's ``rep_aliases`` (another source's id of a rep -> the rep): a softphone's
     #: client identity or SIP user (Twilio ``client:ana``) names the rep it maps to.
     rep_aliases: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The tenant's ``menu_extensions``: the phone system's extensions that answer for nobody
+    #: (IVR menus, call queues); a RingCentral party on one of them never took the call.
+    menu_extensions: frozenset[str] = frozenset()
     #: The countries (ISO alpha-2) held for the accounts of a delivery's contacts that it does
     #: not carry: a contact stating no country has its phones read in its account's. Filled by
     #: ingest, which parses such a delivery again with them (``pipeline.receive_webhook``).

@@ -23,6 +23,7 @@ GROUPS: dict[str, dict[str, Any]] = {
         "internal_domains": ["acme.example"],
         "default_phone_region": "GB",
         "salesforce_organization_id": "00D5j00000ABCDEEA2",
+        "menu_extensions": ["62944090001", "100"],
     },
     "privacy": {"excluded_domains": ["lawfirm.example"], "keep_subjects": True},
     "attribution": {"ambiguity_policy": "unique_only", "park_days": 10},
@@ -135,6 +136,20 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
             {"rep_aliases": {"7701": "rep\u0000a"}},
             "rep_aliases.7701",
             "must not contain a control character (U+0000 at position 3)",
+        ),
+        (
+            "/v1/settings/organization",
+            {"menu_extensions": ["+1 650 555 0100"]},
+            "menu_extensions",
+            "Value error, '+1 650 555 0100' is not an extension id or number: 1 to 20 digits (a "
+            "phone number with + or spaces is not an extension)",
+        ),
+        (
+            "/v1/settings",
+            {"rep_aliases": {"62944090001": "rep-a"}, "menu_extensions": ["62944090001"]},
+            "menu_extensions",
+            "Value error, '62944090001' is mapped to a rep in rep_aliases ('rep-a'): a menu answers "
+            "for nobody, so list it in one of the two",
         ),
         (
             "/v1/settings",

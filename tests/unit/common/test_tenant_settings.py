@@ -23,6 +23,7 @@ def test_the_defaults() -> None:
         "internal_domains": None,
         "default_phone_region": None,
         "rep_aliases": {},
+        "menu_extensions": [],
         "salesforce_organization_id": None,
         "privacy": {
             "excluded_addresses": [],
@@ -84,6 +85,23 @@ def test_the_defaults() -> None:
             "Value error, 'XX' is not a phone region (ISO 3166 alpha-2, e.g. US, GB, FR)",
         ),
         (
+            {"menu_extensions": ["+16505550100"]},
+            "menu_extensions",
+            "Value error, '+16505550100' is not an extension id or number: 1 to 20 digits (a phone "
+            "number with + or spaces is not an extension)",
+        ),
+        (
+            {"menu_extensions": [62944090001]},
+            "menu_extensions",
+            'Value error, 62944090001 is not a string: write an extension as text, "62944090001"',
+        ),
+        (
+            {"rep_aliases": {"62944090001": "rep-a"}, "menu_extensions": ["62944090001"]},
+            "menu_extensions",
+            "Value error, '62944090001' is mapped to a rep in rep_aliases ('rep-a'): a menu answers "
+            "for nobody, so list it in one of the two",
+        ),
+        (
             {"internal_domains": ["not a domain"]},
             "internal_domains",
             "Value error, 'not a domain' is not a domain name",
@@ -122,6 +140,12 @@ def test_domains_are_normalised() -> None:
         {"internal_domains": ["@Acme.Example", "acme.example", " eu.acme.example "]}
     )
     assert settings.internal_domains == ("acme.example", "eu.acme.example")
+
+
+def test_menu_extensions_are_stripped_and_kept_once_in_order() -> None:
+    settings = TenantSettings.model_validate({"menu_extensions": [" 62944090001", "100", "62944090001"]})
+    assert settings.menu_extensions == ("62944090001", "100")
+    assert settings.group("organization")["menu_extensions"] == ["62944090001", "100"]
 
 
 def test_the_phone_region_follows_the_time_zone_unless_set() -> None:

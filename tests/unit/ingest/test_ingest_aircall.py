@@ -91,6 +91,16 @@ def test_unanswered_calls(changes: dict[str, object], outcome: Outcome) -> None:
     assert call.duration_seconds == 0
 
 
+@pytest.mark.parametrize("reason", ["abandoned_in_ivr", "abandoned_in_classic", "short_abandoned"])
+def test_a_call_aircall_says_was_missed_is_not_connected_even_with_an_answer_time(reason: str) -> None:
+    """The caller hung up in the number's IVR or its queue: Aircall names why nobody took the
+    call (``missed_call_reason``); an ``answered_at`` (the IVR's answer) makes it no conversation."""
+    payload = fixture_json("aircall", "call.ended.json")
+    payload["data"].update(direction="inbound", user=None, duration=40, missed_call_reason=reason)
+    (call,) = adapter.parse(make_request(dumps(payload)), CONFIG).activities
+    assert (call.outcome, call.duration_seconds) == (Outcome.NO_ANSWER, 0)
+
+
 def test_a_call_nobody_took_keeps_the_line_that_rang_as_the_reps_side() -> None:
     """A missed inbound call names no ``user``: the Aircall line (a rep's direct line) is still
     the tenant's side of the call; a line that is no number is left out, never a 422."""

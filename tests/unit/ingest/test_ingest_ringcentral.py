@@ -470,6 +470,113 @@ def test_an_ivr_menu_that_routed_the_caller_is_no_answer() -> None:
     assert emitted[-1].participants[0].phone == ANA_LINE
 
 
+#: The tenant lists its auto-receptionist as a menu (``menu_extensions``).
+WITH_MENU = replace(MAPPED, menu_extensions=frozenset({DESK_EXT}))
+
+
+def _menu(code: str, reason: str | None = None, **own: str) -> dict[str, Any]:
+    """The auto-receptionist's party of an inbound call from Bo (its own line ``to``)."""
+    answered = party(
+        code,
+        party_id="p-ivr",
+        direction="Inbound",
+        extension=DESK_EXT,
+        line=DESK_LINE,
+        name="Auto-Receptionist",
+        reason=reason,
+    )
+    return {**answered, "to": {**answered["to"], **own}}
+
+
+#: Bo calls the main number; the auto-receptionist answers at 19:30:01, he hangs up at 19:30:40.
+MENU_ONLY = [
+    notification(1, "2026-11-24T19:30:00Z", _menu("Proceeding")),
+    notification(2, "2026-11-24T19:30:01Z", _menu("Answered")),
+    notification(3, "2026-11-24T19:30:40Z", _menu("Disconnected", "CallFinished")),
+]
+
+
+def test_a_call_only_a_listed_menu_answered_is_not_connected() -> None:
+    """Nothing in the notifications says the party is a menu (no key press): the tenant's
+    ``menu_extensions`` does. Without it the menu's answer reads as a conversation of 39 s."""
+    (call,) = fold_all(MENU_ONLY, WITH_MENU)
+    assert (call.direction, call.outcome, call.duration_seconds) == (Direction.INBOUND, Outcome.NO_ANSWER, 0)
+    assert call.crm.owner_rep_id is None
+    assert call.participants == (
+        Participant(phone=DESK_LINE, name="Auto-Receptionist", role=ParticipantRole.CALLEE),
+        Participant(phone=BO, role=ParticipantRole.CALLER),
+    )
+    (unlisted,) = fold_all(MENU_ONLY, MAPPED)
+    assert (unlisted.outcome, unlisted.duration_seconds) == (Outcome.CONNECTED, 39)
+
+
+@pytest.mark.parametrize(
+    ("listed", "own"),
+    [
+        # By its extension id, on every notification.
+        (DESK_EXT, {}),
+        # By its extension number: dialled by it (an internal caller), RingCentral sends it as
+        # the party's own phoneNumber; or as extensionNumber.
+        ("100", {"phoneNumber": "100"}),
+        ("100", {"extensionNumber": "100"}),
+    ],
+)
+def test_a_menu_is_known_by_its_extension_id_or_number(listed: str, own: dict[str, str]) -> None:
+    config = replace(MAPPED, menu_extensions=frozenset({listed}))
+    documents = [
+        notification(1, "2026-11-24T19:30:00Z", _menu("Proceeding", **own)),
+        notification(2, "2026-11-24T19:30:01Z", _menu("Answered", **own)),
+        notification(3, "2026-11-24T19:30:40Z", _menu("Disconnected", "CallFinished", **own)),
+    ]
+    (call,) = fold_all(documents, config)
+    assert (call.outcome, call.duration_seconds) == (Outcome.NO_ANSWER, 0)
+    (other_number,) = fold_all(documents, replace(MAPPED, menu_extensions=frozenset({"101"})))
+    assert (other_number.outcome, other_number.duration_seconds) == (Outcome.CONNECTED, 39)
+
+
+def test_a_stored_session_names_menu_only_for_a_menu_party() -> None:
+    """The previous version refuses unknown keys in a stored session: without a menu it finds
+    none, so both read the sessions the other wrote while a deploy rolls."""
+    state: RingCentralSessionState | None = None
+    for document in MENU_ONLY[:2]:
+        for event in events_of(document, MAPPED):
+            state, _ = fold_ringcentral_session(state, event)
+    assert state is not None
+    assert "menu" not in state.model_dump_json()
+    assert RingCentralSessionState.model_validate_json(state.model_dump_json()) == state
+    listed = fold_ringcentral_session(None, events_of(MENU_ONLY[1], WITH_MENU)[0])[0]
+    assert listed.model_dump(mode="json")["parties"]["p-ivr"]["party"]["menu"] is True
+    assert RingCentralSessionState.model_validate_json(listed.model_dump_json()) == listed
+
+
+def test_a_call_a_listed_menu_routed_to_a_rep_is_hers_from_her_answer() -> None:
+    """The menu answers at 20:00:01 and, the caller pressing nothing, routes him on its timeout
+    (no ``CallerInputRedirect``) to Ana, who answers at 20:00:30 and hangs up at 20:05:30."""
+
+    def ana(code: str) -> dict[str, Any]:
+        return party(code, party_id="p-ana", direction="Inbound")
+
+    documents = [
+        notification(1, "2026-11-24T20:00:00Z", _menu("Proceeding")),
+        notification(2, "2026-11-24T20:00:01Z", _menu("Answered")),
+        notification(3, "2026-11-24T20:00:20Z", _menu("Disconnected")),
+        notification(4, "2026-11-24T20:00:21Z", ana("Proceeding")),
+        notification(5, "2026-11-24T20:00:30Z", ana("Answered")),
+        notification(6, "2026-11-24T20:05:30Z", ana("Disconnected")),
+    ]
+    emitted = fold_all(documents, WITH_MENU)
+    # The menu alone looked like the end: a call nobody answered; then Ana's, 300 s.
+    assert [(a.outcome, a.duration_seconds) for a in emitted] == [
+        (Outcome.NO_ANSWER, 0),
+        (Outcome.CONNECTED, 300),
+    ]
+    call = emitted[-1]
+    assert (call.crm.owner_rep_id, call.crm.owner_identities) == ("rep-ana", (ANA_EXT, DESK_EXT))
+    assert call.participants[0] == Participant(phone=ANA_LINE, name="Ana Seller", role=ParticipantRole.CALLEE)
+    # Unlisted, the menu's 29 s before her answer were her talk.
+    assert fold_all(documents, MAPPED)[-1].duration_seconds == 329
+
+
 def test_a_call_picked_up_from_park_lists_who_took_it_first() -> None:
     """Ana answers Bo's call and parks it; Cy (an extension nobody maps) picks it up."""
     ana = party("Answered", party_id="p-ana", direction="Inbound")

@@ -58,3 +58,9 @@ def test_the_phone_region_defaults_to_the_country_of_the_time_zone() -> None:
         == "FR"
     )
     assert webhook_config("acme", TenantSettings(time_zone="UTC"), frozenset()).default_phone_region == "US"
+
+
+def test_the_menu_extensions_reach_webhook_parsing() -> None:
+    settings = TenantSettings.model_validate({"menu_extensions": ["62944090001", " 100 "]})
+    assert webhook_config("acme", settings, frozenset()).menu_extensions == frozenset({"62944090001", "100"})
+    assert webhook_config("acme", TenantSettings(), frozenset()).menu_extensions == frozenset()

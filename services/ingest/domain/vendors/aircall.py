@@ -61,7 +61,10 @@ class AircallAdapter:
         if direction is None:
             raise WebhookRejected(422, call.field("direction"), "expected inbound or outbound")
         started_at = from_epoch_seconds(call.req_int("started_at"), call.field("started_at"))
-        answered = call.opt_int("answered_at") is not None
+        # A call Aircall says was missed (``missed_call_reason``: ``abandoned_in_ivr``,
+        # ``short_abandoned``, ``abandoned_in_classic``, ``no_available_agent``...) reached no
+        # user, whatever ``answered_at`` says: the IVR's or the queue's answer is no person's.
+        answered = call.opt_int("answered_at") is not None and call.opt_str("missed_call_reason") is None
         activity = build_activity(
             "data",
             source=self.source,

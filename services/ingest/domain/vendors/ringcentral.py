@@ -25,8 +25,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from libs.common.contracts.activities import (
     NO_CRM_REFERENCES,
@@ -178,6 +186,18 @@ class RingCentralParty(BaseModel):
     counterpart: Participant | None = None
     #: The other end is another extension of the account (a call between colleagues).
     internal: bool = False
+    #: The party is one of the tenant's ``menu_extensions`` (an IVR menu, a call queue): its
+    #: answer is a recording's, not a person's.
+    menu: bool = False
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``menu`` is written only when set: a session stored by this version stays readable by
+        the one before it (``extra="forbid"``) while a deploy rolls, unless a menu answered."""
+        data: dict[str, Any] = handler(self)
+        if not self.menu:
+            data.pop("menu", None)
+        return data
 
 
 class RingCentralEvent(BaseModel):
@@ -232,6 +252,7 @@ def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) ->
         "line": _line(own, own_role, region),
         "counterpart": _counterpart(other, other_role, region, unread),
         "internal": other is not None and _is_extension(other),
+        "menu": _is_menu(extension_id, own, config.menu_extensions),
     }
     try:
         return RingCentralParty.model_validate(fields)
@@ -267,6 +288,19 @@ def _counterpart(
     except WebhookRejected as refused:
         unread.append(f"{field}: {refused.reason}: the other end kept as no number")
         return None
+
+
+def _is_menu(extension_id: str | None, own: JsonObject | None, menus: frozenset[str]) -> bool:
+    """The party is an extension the tenant lists as a menu (``menu_extensions``): by its
+    ``extensionId`` (on every notification), or by its extension number, which RingCentral
+    sends as the own side's ``extensionNumber`` or as its ``phoneNumber`` when the extension was
+    dialled by it (an internal call; a caller from outside reaches it by a phone number)."""
+    if not menus:
+        return False
+    names = [extension_id]
+    if own is not None:
+        names += [own.opt_str("extensionId"), own.opt_str("extensionNumber"), own.opt_str("phoneNumber")]
+    return any(name in menus for name in names if name)
 
 
 def _is_extension(end: JsonObject) -> bool:
@@ -394,9 +428,10 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
 
     Its direction is internal when every party's other end is another extension of the account
     (colleagues calling each other), else its first party's (the caller's side for an outbound
-    call, the line that rang for an inbound one); it is connected when a party answered (an IVR
-    menu that routed the caller on, ``MENU_REASONS``, is no answer), from the first answer to the
-    last hang-up of a party that answered; else a voicemail when it went to voicemail, busy or
+    call, the line that rang for an inbound one); it is connected when a party answered (a menu
+    is no answer: an extension the tenant lists in ``menu_extensions``, or an IVR menu that
+    routed the caller on, ``MENU_REASONS``), from the first answer to the last hang-up of a party
+    that answered; else a voicemail when it went to voicemail, busy or
     failed when RingCentral says why it ended so, else not answered (a missed call). Its people
     are the parties' own lines (those who answered first, the last to answer first: the rep a
     call was transferred or parked to comes before the one who took it, so attribution credits
@@ -448,8 +483,10 @@ def session_call(state: RingCentralSessionState, revision: int) -> ActivityIn | 
 
 
 def _took_the_call(party: RingCentralPartyState) -> bool:
-    """The party answered, and is not an IVR menu that answered and routed the caller on."""
-    return party.answered_at is not None and party.party.reason not in MENU_REASONS
+    """The party answered, and is no menu: neither one the tenant lists (``menu_extensions``:
+    an IVR menu, a call queue playing its greeting) nor an IVR menu that answered and routed the
+    caller on a key press (``MENU_REASONS``)."""
+    return party.answered_at is not None and not party.party.menu and party.party.reason not in MENU_REASONS
 
 
 def _answer_order(party: RingCentralPartyState) -> tuple[datetime, int]:
