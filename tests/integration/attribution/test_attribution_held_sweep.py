@@ -44,8 +44,19 @@ CRM: list[dict[str, Any]] = [
         "contacts": [{"contact_id": "con-dana", "role": "champion"}],
     },
 ]
-#: Tomorrow 17:00 UTC, whenever this runs: at least 17 hours ahead of ingest's clock.
-START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+
+
+def _start(now: datetime) -> datetime:
+    """The first meeting's start: 4 to 5 hours ahead of ingest's clock (canonical events refuse
+    anything more than a day ahead), on the hour, and, so that every meeting falls in one month's
+    scorecard, moved to 01:00 on the 1st when the three meetings would straddle a month's end."""
+    start = (now + timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    if (start + timedelta(hours=3)).month != start.month:
+        start = (start + timedelta(hours=3)).replace(day=1, hour=1)
+    return start
+
+
+START = _start(datetime.now(UTC))
 END = START + timedelta(minutes=30)
 COUNTS = ("meetings_booked", "meetings_held", "meetings_cancelled", "meetings_no_show")
 
@@ -55,7 +66,7 @@ def _utc(at: datetime) -> dict[str, str]:
 
 
 def _calendar(rep: str, event_id: str, hours: int, **fields: Any) -> bytes:
-    """The rep's half hour with Dana tomorrow, ``hours`` after ``START``, in the rep's Google
+    """The rep's half hour with Dana, ``hours`` after ``START``, in the rep's Google
     calendar, as the connector posts it."""
     organizer = {"email": rep, "self": True}
     event = _gcal(
