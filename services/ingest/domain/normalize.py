@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter, ValidationError
 
 from libs.common.calendar_attendance import meeting_attendance
+from libs.common.calendar_holds import is_hold
 from libs.common.contracts.activities import (
     ActivityIn,
     Direction,
@@ -627,6 +628,15 @@ ALL_DAY_TIME = "an all-day event only colleagues are invited to: time away or bl
 #: ``free``: the calendar says it blocks no time) only colleagues are invited to is no activity:
 #: "Ana in Berlin", an optional talk shared with the team (with a customer there, a meeting).
 FREE_TIME = "shown as free, only colleagues invited: time the calendar does not block, not a meeting"
+#: Why a hold only colleagues attend is no activity: its title labels it a hold or placeholder
+#: ("HOLD: Acme demo", "Placeholder: Acme"; ``libs.common.calendar_holds``), time a rep blocks for
+#: a meeting not arranged yet, the SE invited to keep it free (with a customer there, the meeting).
+HOLD_TIME = "a hold or placeholder only colleagues are invited to: time blocked for a meeting, not one"
+
+
+def held_for_a_meeting(title: str | None) -> str | None:
+    """``HOLD_TIME`` when a calendar event's title labels it a hold (``is_hold``), else None."""
+    return HOLD_TIME if is_hold(title) else None
 
 
 def a_customer_attends(participants: Iterable[Participant], internal_domains: Iterable[str]) -> bool:

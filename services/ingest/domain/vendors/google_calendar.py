@@ -27,6 +27,7 @@ from services.ingest.domain.normalize import (
     deletion_on_receipt,
     duration_between,
     epoch_millis,
+    held_for_a_meeting,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -101,13 +102,14 @@ def _when(event: JsonObject, key: str) -> datetime | None:
 
 def _time_not_blocked(event: JsonObject) -> str | None:
     """Why the event, with colleagues only, would be no meeting: an all-day entry (a ``date``
-    start, one day or several) or one shown as free (``transparency`` ``transparent``)."""
+    start, one day or several), one shown as free (``transparency`` ``transparent``) or a hold
+    (its ``summary`` labels it one: "HOLD: Acme demo")."""
     start = event.opt_obj("start")
     if start is not None and not start.has("dateTime") and start.has("date"):
         return ALL_DAY_TIME
     if event.opt_str("transparency") == TRANSPARENT:
         return FREE_TIME
-    return None
+    return held_for_a_meeting(event.opt_str("summary"))
 
 
 def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Participant, ...], bool] | None:

@@ -39,6 +39,7 @@ from services.ingest.domain.normalize import (
     duration_between,
     email_outcome,
     epoch_millis,
+    held_for_a_meeting,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -322,7 +323,8 @@ def _event_people(
 
 def _time_not_blocked(resource: JsonObject) -> str | None:
     """Why the event, with colleagues only, would be no meeting: time out of office (``showAs``
-    ``oof``), an all-day entry (``isAllDay``, one day or several) or one shown as free."""
+    ``oof``), an all-day entry (``isAllDay``, one day or several), one shown as free or a hold
+    (its ``subject`` labels it one: "HOLD: Acme demo")."""
     show_as = resource.opt_str("showAs")
     if show_as == OUT_OF_OFFICE:
         return "showAs oof: time out of office, not a meeting"
@@ -330,7 +332,7 @@ def _time_not_blocked(resource: JsonObject) -> str | None:
         return ALL_DAY_TIME
     if show_as == FREE:
         return FREE_TIME
-    return None
+    return held_for_a_meeting(resource.opt_str("subject"))
 
 
 def _event(
