@@ -38,7 +38,7 @@ from services.ingest.domain.phones import (
     parse_phone,
     parse_phones_in,
 )
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, TimeBlock, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -798,18 +798,28 @@ def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...
 
 def convert_each(
     items: Sequence[JsonObject],
-    convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | None, str]],
+    convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]],
 ) -> AdapterResult:
-    """Each item becomes an activity or a deletion, or is listed as ignored with the converter's reason."""
+    """Each item becomes an activity or a deletion, or is listed as ignored with the converter's
+    reason (a calendar's time block, with its own, kept too: ``TimeBlock``)."""
     activities: list[ActivityIn] = []
     deletions: list[SourceDeletion] = []
+    blocks: list[TimeBlock] = []
     ignored: list[str] = []
     for item in items:
         activity, reason = convert(item)
         if isinstance(activity, SourceDeletion):
             deletions.append(activity)
+        elif isinstance(activity, TimeBlock):
+            blocks.append(activity)
+            ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {activity.reason}")
         elif activity is not None:
             activities.append(activity)
         else:
             ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {reason}")
-    return AdapterResult(activities=tuple(activities), ignored=tuple(ignored), deletions=tuple(deletions))
+    return AdapterResult(
+        activities=tuple(activities),
+        ignored=tuple(ignored),
+        deletions=tuple(deletions),
+        time_blocks=tuple(blocks),
+    )

@@ -62,6 +62,16 @@ PILOT = {
     "attendees": [*PILOT_HOLD["attendees"], _guest(DANA)],
     "updated": "2026-11-04T09:00:00.000Z",
 }
+#: Ana's hold Dana accepted (the meeting with her), then declined: a hold only colleagues attend
+#: again, a later state of the meeting published, which it retracts (as deleted at its source).
+WORKSHOP = _slot(
+    23, _guest(CY), _guest(DANA), summary="HOLD: Globex workshop", updated="2026-11-05T09:00:00.000Z"
+)
+WORKSHOP_DECLINED = {
+    **WORKSHOP,
+    "attendees": [*WORKSHOP["attendees"][:-1], _guest(DANA, "declined")],
+    "updated": "2026-11-06T09:00:00.000Z",
+}
 ANA_CALENDAR: list[dict[str, Any]] = [
     _slot(9, _guest(CY), summary="HOLD: Globex demo"),
     _slot(10, _guest(BO, "needsAction"), summary="Hold \u2013 Globex QBR (tentative)"),
@@ -95,6 +105,9 @@ async def test_holds_only_colleagues_attend_are_no_meetings_and_one_a_customer_a
         await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
         ana = await _in_anas_calendar(stack, *ANA_CALENDAR, PILOT_HOLD)
         pilot = await _in_anas_calendar(stack, PILOT)
+        workshop = await _in_anas_calendar(stack, WORKSHOP)
+        await settle(kafka_settings)
+        declined = await _in_anas_calendar(stack, WORKSHOP_DECLINED)
         bo = await _deliver(stack, MS, dumps({"mailbox": BO, "value": BO_MAILBOX}))
         await settle(kafka_settings)
         listed = await get(stack, tenant, "/v1/activities?limit=100")
@@ -103,6 +116,7 @@ async def test_holds_only_colleagues_attend_are_no_meetings_and_one_a_customer_a
     assert all("a hold or placeholder only colleagues are invited to" in reason for reason in ana["ignored"])
     assert (pilot["accepted"], pilot["ignored"]) == (1, [])
     assert (bo["accepted"], len(bo["ignored"])) == (0, 1)
+    assert (workshop["accepted"], declined["accepted"], len(declined["ignored"])) == (1, 0, 1)
     found = {
         a["activity_id"]: (a["outcome"], a["status"], a["deal_id"], a["rep_id"]) for a in listed["items"]
     }
@@ -111,5 +125,7 @@ async def test_holds_only_colleagues_attend_are_no_meetings_and_one_a_customer_a
         str(activity_id_for(TENANT, GC, "x16")): ("held", "attributed", "deal-globex", "rep-ana"),
         str(activity_id_for(TENANT, GC, "x20")): ("held", "attributed", "deal-globex", "rep-ana"),
         str(activity_id_for(TENANT, GC, "x17")): ("held", "internal", None, "rep-ana"),
+        # Published while Dana attended, retracted when she declined: counted nowhere.
+        str(activity_id_for(TENANT, GC, "x23")): ("held", "excluded", None, None),
     }
     assert scorecards == NOVEMBER

@@ -12,7 +12,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
-from services.ingest.domain.webhook_types import SourceDeletion
+from services.ingest.domain.webhook_types import SourceDeletion, TimeBlock
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
@@ -468,6 +468,10 @@ def test_a_hold_replaced_by_the_customers_invitation_is_the_meeting_from_that_re
     }
     first = adapter.parse(make_request(dumps(hold)), CONFIG)
     assert (first.activities, first.ignored) == ((), (f"body slot: {HOLD_IGNORED}",))
+    # Kept as a time block at its revision: were it a later state of a meeting published (the
+    # customer declined), ingest would retract that meeting.
+    hold_revision = int(datetime(2026, 11, 10, 9, tzinfo=UTC).timestamp() * 1000)
+    assert first.time_blocks == (TimeBlock("google-calendar", "slot", hold_revision, HOLD_IGNORED),)
     (meeting,) = adapter.parse(make_request(dumps(invitation)), CONFIG).activities
     assert (meeting.external_id, meeting.direction, meeting.subject, meeting.revision) == (
         "slot",

@@ -44,6 +44,7 @@ from services.ingest.domain.webhook_types import (
     AdapterResult,
     SourceDeletion,
     TenantWebhookConfig,
+    TimeBlock,
     WebhookRejected,
     WebhookRequest,
 )
@@ -166,7 +167,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
 
 def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
-) -> tuple[ActivityIn | SourceDeletion | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]:
     event_id = event.req_str("id")
     event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
     if event_type != MEETING_EVENT_TYPE:
@@ -186,13 +187,14 @@ def _event(
             return source_deletion(SOURCE, event_id, event.field("id"), epoch_millis(updated)), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
+    revision = epoch_millis(updated) if updated else 0
     called = _people(event, config)
     if called is None:
-        return None, BLOCKED_TIME
+        return TimeBlock(SOURCE, event_id, revision, BLOCKED_TIME), ""
     participants, called_off = called
     away = _time_not_blocked(event)
     if away is not None and not a_customer_attends(participants, config.internal_domains):
-        return None, away
+        return TimeBlock(SOURCE, event_id, revision, away), ""
     return build_activity(
         event.path or "body",
         source=SOURCE,
@@ -210,5 +212,5 @@ def _event(
         thread_id=event.opt_str("recurringEventId"),
         ical_uid=event.opt_str("iCalUID"),
         subject=event.opt_str("summary"),
-        revision=epoch_millis(updated) if updated else 0,
+        revision=revision,
     ), ""

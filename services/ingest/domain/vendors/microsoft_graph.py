@@ -57,6 +57,7 @@ from services.ingest.domain.webhook_types import (
     HandshakeResponse,
     SourceDeletion,
     TenantWebhookConfig,
+    TimeBlock,
     WebhookRejected,
     WebhookRequest,
 )
@@ -158,7 +159,7 @@ class MicrosoftGraphAdapter:
 
 def _resource(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
-) -> tuple[ActivityIn | SourceDeletion | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]:
     odata_type = resource.opt_str("@odata.type")
     if resource.has("@removed"):
         return _removed(resource, odata_type, read_at)
@@ -337,7 +338,7 @@ def _time_not_blocked(resource: JsonObject) -> str | None:
 
 def _event(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
-) -> tuple[ActivityIn | None, str]:
+) -> tuple[ActivityIn | TimeBlock | None, str]:
     if resource.opt_str("type") == SERIES_MASTER:
         return None, "a series master: its occurrences are the meetings"
     start = _graph_time(resource, "start")
@@ -346,11 +347,11 @@ def _event(
     end = _graph_time(resource, "end")
     called = _event_people(resource, config)
     if called is None:
-        return None, BLOCKED_TIME
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), BLOCKED_TIME), ""
     participants, called_off = called
     away = _time_not_blocked(resource)
     if away is not None and not a_customer_attends(participants, config.internal_domains):
-        return None, away
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), away), ""
     cancelled = bool(resource.opt_bool("isCancelled"))
     return build_activity(
         resource.path or "body",
