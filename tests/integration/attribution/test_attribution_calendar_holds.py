@@ -9,12 +9,15 @@ each rep's November scorecard read back through the API.
 A rep blocks the slot she means to offer a customer and invites the SE who will demo, or a
 colleague: "HOLD: Globex demo", "Hold \u2013 Globex QBR (tentative)", "Placeholder: Globex", Bo's
 "HOLD: Hooli pilot" in Outlook, and one the connector forwards as the word alone (``hold``: the
-tenant keeps no subjects). Time blocked for a meeting, none held. Before, each was an internal
-meeting held once its time passed: Ana's November read 3 meetings booked and held and 5 internal
-meetings held (a manager counts 1), Bo's 1 internal (none). A hold Dana attends is the meeting with her; Ana's hold edited
-into the real invitation (title changed, Dana added) is the meeting from that revision; "Holding
-company review with Globex CFO" is a meeting, and the colleagues' "Holding company review" an
-internal one.
+tenant keeps no subjects). Time blocked for a meeting, none held. A hold Dana attends is the
+meeting with her; Ana's hold edited into the real invitation (title changed, Dana added) is the
+meeting from that revision; a hold Dana accepted and then declined is retracted (the meeting
+published while she attended, `excluded` as deleted at its source); "Holding company review with
+Globex CFO" is a meeting, and the colleagues' "Holding company review" an internal one.
+
+Before, each hold sent to colleagues was an internal meeting held once its time passed, and the
+declined one too: Ana's November read 3 meetings booked and held and 6 internal meetings held (a
+manager counts 1), Bo's 1 internal (a manager counts none).
 """
 
 from __future__ import annotations
