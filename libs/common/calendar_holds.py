@@ -1,11 +1,11 @@
 """Calendar holds: time a rep blocks for a meeting not arranged yet, told by its title.
 
 A rep blocks the slot she means to offer a customer ("HOLD: Acme demo", "Hold \u2013 Acme QBR
-(tentative)", an en dash, "Placeholder: Acme", "Acme demo [HOLD]") and invites a colleague (the SE who will
-demo) or nobody. Neither calendar marks such an entry (Google's ``tentative`` status and
-Outlook's ``showAs`` ``tentative`` are how an unanswered invitation shows, not a hold): its title
-is all there is. Read by ingest (a hold only colleagues attend is no meeting) and by the calendar
-connectors (which forward the word alone when the tenant does not keep subjects).
+(tentative)" with an en dash, "Placeholder: Acme", "Acme demo [HOLD]") and invites a colleague
+(the SE who will demo) or nobody. Neither calendar marks such an entry (Google's ``tentative``
+status and Outlook's ``showAs`` ``tentative`` are how an unanswered invitation shows, not a hold):
+its title is all there is. Read by ingest (a hold only colleagues attend is no meeting) and by the
+calendar connectors (which forward the word alone when the tenant does not keep subjects).
 
 The word must stand as the title's label: opening it (alone, or followed by a separator or "for":
 "HOLD: …", "Hold \u2013 …", "[Hold] …", "(Placeholder) …", "Hold for …", "Tentative hold: …", or in
@@ -31,7 +31,9 @@ _OPENING = re.compile(
 )
 #: In capitals and followed by the rest of the title without a separator: "HOLD Acme demo".
 _CAPITALS = re.compile(r"^\s*(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)\s+\S")
-_CLOSING = re.compile(rf"(?:[\[(]\s*{_WORD}\s*[\])]|\s{_SEPARATOR}\s*{_WORD})\s*$", re.IGNORECASE)
+#: Closing the title: in brackets, or after a space and a dash or bar ("Acme demo - HOLD"). One
+#: space before the separator, so a run of spaces is not tried every way (linear).
+_CLOSING = re.compile(rf"(?:[\[(]\s*{_WORD}\s*[\])]|\s[\-\u2013\u2014|]\s*{_WORD})\s*$", re.IGNORECASE)
 
 
 def hold_word(title: str | None) -> str | None:
