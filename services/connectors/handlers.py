@@ -340,7 +340,7 @@ async def _calendar_list(
     full = mailbox.needs_full_sync
     since = mailbox.full_sync_since or deps.clock() - timedelta(days=deps.options.resync_days)
     page_token = mailbox.full_sync_page_token if full else None
-    fields = calendar_rules.event_fields(policy)
+    fields = calendar_rules.event_fields()
     total = 0
     while True:
         page = await calendar.events(

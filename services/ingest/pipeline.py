@@ -72,7 +72,7 @@ from services.ingest.domain.vendors.ringcentral import (
     fold_ringcentral_session,
 )
 from services.ingest.domain.vendors.twilio import TwilioCallState, TwilioLeg, fold_twilio_call
-from services.ingest.domain.webhook_types import HandshakeResponse, SourceDeletion
+from services.ingest.domain.webhook_types import HandshakeResponse, SourceDeletion, TimeBlock
 from services.ingest.domain.webhooks import (
     URL_TOKEN_SOURCES,
     AdapterResult,
@@ -447,6 +447,23 @@ async def revisions_published(
     return await highest_revisions_published(deps.engine, tenant_id, ids)
 
 
+async def time_blocks_retracting(
+    deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeBlock]
+) -> list[SourceDeletion]:
+    """The deletions of the meetings that calendar events read now as no meeting (``TimeBlock``:
+    a hold its customer declined or was removed from, time away) were published as, at an older
+    revision: a later state of a published meeting retracts it, as deleted at its source, and a
+    newer revision that is a meeting again restores it. Two reads, only for a delivery holding
+    time blocks."""
+    if not blocks:
+        return []
+    deletions = [SourceDeletion(b.source, b.external_id, b.revision) for b in blocks]
+    published_as = await deletions_published_as(deps, tenant_id, deletions)
+    ids = {d: handlers.deleted_activity_id(tenant_id, d, published_as) for d in deletions}
+    published = await highest_revisions_published(deps.engine, tenant_id, list(set(ids.values())))
+    return [d for d, i in ids.items() if d.revision is not None and d.revision > published.get(i, d.revision)]
+
+
 async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: AdapterResult) -> AdapterResult:
     """``result`` without the revisions of objects a deletion their source did not date was read
     for after this page was (``AdapterResult.read_at``): a page read before the deletion and
@@ -646,15 +663,16 @@ async def receive_webhook(
     entities = handlers.entity_messages([*result.entities, *again], source, tenant_id, prefix, context.erased)
     # After the delivery's activities: a deletion is read after what it deletes.
     await record_read_deletions(deps, tenant_id, result.deletions)
-    published_as = await deletions_published_as(deps, tenant_id, result.deletions)
+    deleted = [*result.deletions, *await time_blocks_retracting(deps, tenant_id, result.time_blocks)]
+    published_as = await deletions_published_as(deps, tenant_id, deleted)
     deletions = handlers.deletion_messages(
-        result.deletions,
+        deleted,
         tenant_id,
         adapter.version,
         prefix,
         delivery.received_at,
         published_as,
-        await revisions_published(deps, tenant_id, result.deletions, published_as),
+        await revisions_published(deps, tenant_id, deleted, published_as),
     )
     prepared = await accept_activities(
         deps,

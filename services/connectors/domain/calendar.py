@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.connectors.domain.policy import FetchPolicy
+from services.connectors.domain.policy import FetchPolicy, forwarded_title
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events.readonly"
 _EVENT_FIELDS = (
@@ -41,13 +41,17 @@ _FORWARDED = (
 )
 
 
-def event_fields(policy: FetchPolicy) -> str:
-    """The ``fields`` mask of ``events.list`` (``summary`` only when the policy needs subjects)."""
-    fields = (*_EVENT_FIELDS, "summary") if policy.subject_needed else _EVENT_FIELDS
-    return f"items({','.join(fields)}),nextPageToken,nextSyncToken"
+def event_fields() -> str:
+    """The ``fields`` mask of ``events.list``. ``summary`` is requested whatever the policy: a
+    hold ("HOLD: Acme demo") sent to a colleague is told from a meeting by its title alone
+    (``for_ingest`` forwards the title whole only when the policy needs subjects)."""
+    return f"items({','.join((*_EVENT_FIELDS, 'summary'))}),nextPageToken,nextSyncToken"
 
 
 def for_ingest(event: Mapping[str, Any], policy: FetchPolicy) -> dict[str, Any]:
-    """The event as forwarded: the masked fields only, whatever the vendor returned."""
-    keys = (*_FORWARDED, "summary") if policy.subject_needed else _FORWARDED
-    return {k: event[k] for k in keys if k in event}
+    """The event as forwarded: the masked fields only, whatever the vendor returned; its
+    ``summary`` whole when the policy needs subjects, else only the word that labels it a hold
+    (``forwarded_title``)."""
+    kept = {k: event[k] for k in _FORWARDED if k in event}
+    title = forwarded_title(event.get("summary"), policy)
+    return {**kept, "summary": title} if title is not None else kept

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from services.connectors.domain.policy import FetchPolicy
+from services.connectors.domain.policy import FetchPolicy, forwarded_title
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 MAIL_FOLDERS = ("inbox", "sentitems")
@@ -128,11 +128,14 @@ def for_ingest(provider: str, item: Mapping[str, Any], policy: FetchPolicy) -> d
             return None
         kept = {k: item[k] for k in keys if k in item}
         return {"@odata.type": "#microsoft.graph.message", **kept}
-    keys = (*_EVENT_FIELDS, "subject") if policy.subject_needed else _EVENT_FIELDS
     if item.get("type") == "seriesMaster":
         # The series is expanded into its occurrences by the calendar view; the master is not a meeting.
         return None
-    kept = {k: item[k] for k in keys if k in item}
+    kept = {k: item[k] for k in _EVENT_FIELDS if k in item}
+    # The subject whole when the policy needs it, else only the word of a hold ("HOLD: Acme demo").
+    title = forwarded_title(item.get("subject"), policy)
+    if title is not None:
+        kept["subject"] = title
     return {"@odata.type": "#microsoft.graph.event", **kept}
 
 

@@ -94,13 +94,18 @@ def _reduce_zoom(
     update: dict[str, object] = {} if policy.keep_subjects else {"topic": None}
     participant = event.participant
     reason = None
-    if participant is not None and _is_excluded(participant.email, None, policy):
+    if participant is not None and _is_excluded(participant.email, participant.phone, policy):
         update |= {"participant": None, "excluded_participant": True}
         reason = "excluded participant"
-    elif participant is not None and participant.email and erased.names(participant.email, None):
+    elif participant is not None and participant.email and erased.names(participant.email, participant.phone):
         update["participant"] = participant.model_copy(
-            update={"email": ERASED_ADDRESS, "name": None, "user_id": None}
+            update={"email": ERASED_ADDRESS, "phone": None, "name": None, "user_id": None}
         )
+        reason = "erased participant"
+    elif participant is not None and participant.phone and erased.names(None, participant.phone):
+        # Who dialled in from an erased person's number: the number goes, the join stays (a
+        # person there, whom nothing identifies).
+        update["participant"] = participant.model_copy(update={"phone": None, "name": None, "user_id": None})
         reason = "erased participant"
     return (event.model_copy(update=update) if update else event), reason
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter, ValidationError
 
 from libs.common.calendar_attendance import meeting_attendance
+from libs.common.calendar_holds import is_hold
 from libs.common.contracts.activities import (
     ActivityIn,
     Direction,
@@ -37,7 +38,7 @@ from services.ingest.domain.phones import (
     parse_phone,
     parse_phones_in,
 )
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, TimeBlock, WebhookRejected
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -627,6 +628,15 @@ ALL_DAY_TIME = "an all-day event only colleagues are invited to: time away or bl
 #: ``free``: the calendar says it blocks no time) only colleagues are invited to is no activity:
 #: "Ana in Berlin", an optional talk shared with the team (with a customer there, a meeting).
 FREE_TIME = "shown as free, only colleagues invited: time the calendar does not block, not a meeting"
+#: Why a hold only colleagues attend is no activity: its title labels it a hold or placeholder
+#: ("HOLD: Acme demo", "Placeholder: Acme"; ``libs.common.calendar_holds``), time a rep blocks for
+#: a meeting not arranged yet, the SE invited to keep it free (with a customer there, the meeting).
+HOLD_TIME = "a hold or placeholder only colleagues are invited to: time blocked for a meeting, not one"
+
+
+def held_for_a_meeting(title: str | None) -> str | None:
+    """``HOLD_TIME`` when a calendar event's title labels it a hold (``is_hold``), else None."""
+    return HOLD_TIME if is_hold(title) else None
 
 
 def a_customer_attends(participants: Iterable[Participant], internal_domains: Iterable[str]) -> bool:
@@ -788,18 +798,28 @@ def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...
 
 def convert_each(
     items: Sequence[JsonObject],
-    convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | None, str]],
+    convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]],
 ) -> AdapterResult:
-    """Each item becomes an activity or a deletion, or is listed as ignored with the converter's reason."""
+    """Each item becomes an activity or a deletion, or is listed as ignored with the converter's
+    reason (a calendar's time block, with its own, kept too: ``TimeBlock``)."""
     activities: list[ActivityIn] = []
     deletions: list[SourceDeletion] = []
+    blocks: list[TimeBlock] = []
     ignored: list[str] = []
     for item in items:
         activity, reason = convert(item)
         if isinstance(activity, SourceDeletion):
             deletions.append(activity)
+        elif isinstance(activity, TimeBlock):
+            blocks.append(activity)
+            ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {activity.reason}")
         elif activity is not None:
             activities.append(activity)
         else:
             ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {reason}")
-    return AdapterResult(activities=tuple(activities), ignored=tuple(ignored), deletions=tuple(deletions))
+    return AdapterResult(
+        activities=tuple(activities),
+        ignored=tuple(ignored),
+        deletions=tuple(deletions),
+        time_blocks=tuple(blocks),
+    )

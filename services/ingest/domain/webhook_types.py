@@ -95,6 +95,19 @@ class SourceDeletion:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeBlock:
+    """A calendar event read, at ``revision``, as no meeting (``reason``: a hold only colleagues
+    attend, time away, time nobody but its organizer attends). Listed as ignored; when it is a
+    newer state of a meeting ingest published (a hold's customer declined or was removed), that
+    meeting is retracted as deleted at its source (``pipeline.time_blocks_retracting``)."""
+
+    source: str
+    external_id: str
+    revision: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterResult:
     """Everything one delivery turned into; the route publishes activities and entities."""
 
@@ -115,6 +128,9 @@ class AdapterResult:
     ringcentral_events: tuple[RingCentralEvent, ...] = ()
     #: Objects the source deleted: each becomes an ``activity-deleted`` event.
     deletions: tuple[SourceDeletion, ...] = ()
+    #: Calendar events read as no meeting (each also listed in ``ignored``): a later state of a
+    #: meeting published retracts it.
+    time_blocks: tuple[TimeBlock, ...] = ()
     #: When a calendar connector read the page (``normalize.observed_at``): a revision of an
     #: object read before a deletion of it that its source did not date is an older state of it
     #: (``pipeline.read_before_deletions``).

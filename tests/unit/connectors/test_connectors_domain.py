@@ -10,7 +10,7 @@ import pytest
 
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, read_tenant_settings
 from libs.common.tenancy import push_token
-from services.connectors.domain import calendar, gmail
+from services.connectors.domain import calendar, gmail, graph
 from services.connectors.domain.mailboxes import (
     Connection,
     Mailbox,
@@ -98,22 +98,51 @@ def test_history_pages_name_added_messages_once_in_order() -> None:
 
 
 def test_calendar_fields_and_forwarded_event() -> None:
-    assert "summary" not in calendar.event_fields(FetchPolicy())
-    assert calendar.event_fields(FetchPolicy(True, True)).endswith("summary),nextPageToken,nextSyncToken")
-    assert "eventType" in calendar.event_fields(FetchPolicy())
+    # The title is requested whatever the policy (a hold is told by it), forwarded only when needed.
+    assert calendar.event_fields().endswith("summary),nextPageToken,nextSyncToken")
+    assert "eventType" in calendar.event_fields()
     event = {"id": "e", "summary": "s", "description": "d", "location": "l", "status": "confirmed"}
     assert calendar.for_ingest(event, FetchPolicy()) == {"id": "e", "status": "confirmed"}
+    assert calendar.for_ingest(event, FetchPolicy(False, True)) == {
+        "id": "e",
+        "status": "confirmed",
+        "summary": "s",
+    }
     # Ingest tells a meeting from a working location, out-of-office or focus-time entry by it.
     status = {"id": "w", "eventType": "workingLocation", "workingLocationProperties": {"type": "homeOffice"}}
     assert calendar.for_ingest(status, FetchPolicy()) == {"id": "w", "eventType": "workingLocation"}
     # And an all-day "Ana OOO" or a free "Ana in Berlin" sent to the team from a meeting by
     # whether it blocks time: ``transparency`` is requested and forwarded.
-    assert "transparency" in calendar.event_fields(FetchPolicy())
+    assert "transparency" in calendar.event_fields()
     holiday = {"id": "h", "start": {"date": "2026-11-26"}, "transparency": "transparent", "colorId": "5"}
     assert calendar.for_ingest(holiday, FetchPolicy()) == {
         "id": "h",
         "start": {"date": "2026-11-26"},
         "transparency": "transparent",
+    }
+
+
+def test_a_holds_title_leaves_the_connector_as_the_word_alone_unless_subjects_are_needed() -> None:
+    """A tenant that neither keeps nor filters on subjects: "HOLD: Globex demo" is forwarded as
+    ``hold`` (ingest's rule reads it a hold, then drops it), a meeting's title not at all; a
+    tenant that keeps subjects gets both whole. Google's ``summary``, Graph's ``subject`` alike."""
+    hold = {"id": "h", "summary": "HOLD: Globex demo"}
+    meeting = {"id": "m", "summary": "Holding company review with Globex"}
+    assert calendar.for_ingest(hold, FetchPolicy()) == {"id": "h", "summary": "hold"}
+    assert calendar.for_ingest(meeting, FetchPolicy()) == {"id": "m"}
+    assert calendar.for_ingest(hold, FetchPolicy(True, True)) == hold
+    assert calendar.for_ingest(meeting, FetchPolicy(True, True)) == meeting
+    outlook = {"id": "o", "subject": "Globex demo (Placeholder)", "type": "singleInstance"}
+    assert graph.for_ingest("microsoft-calendar", outlook, FetchPolicy()) == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "o",
+        "type": "singleInstance",
+        "subject": "placeholder",
+    }
+    assert graph.for_ingest("microsoft-calendar", {**outlook, "subject": "Globex demo"}, FetchPolicy()) == {
+        "@odata.type": "#microsoft.graph.event",
+        "id": "o",
+        "type": "singleInstance",
     }
 
 
@@ -227,8 +256,6 @@ def test_calendar_push_headers() -> None:
 def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
     from urllib.parse import parse_qs, urlsplit
 
-    from services.connectors.domain import graph
-
     since = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     mail = urlsplit(
         graph.initial_url(
@@ -251,7 +278,6 @@ def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
 
 
 def test_graph_resources_are_reduced_before_they_leave() -> None:
-    from services.connectors.domain import graph
 
     event = {
         "id": "e",
@@ -307,7 +333,6 @@ def test_graph_resources_are_reduced_before_they_leave() -> None:
 
 
 def test_graph_subscription_request_and_its_times() -> None:
-    from services.connectors.domain import graph
     from services.connectors.handlers import graph_time
 
     request = graph.subscription_request(
@@ -342,7 +367,6 @@ def test_graph_calendar_mail_is_left_to_the_calendar() -> None:
     comment" neither (the comment is in the body, which ``Mail.ReadBasic.All`` does not grant).
     Before, each was forwarded as a message (its type replaced): every invitation its
     organizer's email, every click on Accept the buyer's."""
-    from services.connectors.domain import graph
 
     def mail(odata_type: str) -> dict[str, object]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from libs.common.erasures import (
@@ -184,3 +185,35 @@ def test_a_calendar_page_from_an_excluded_or_erased_person_s_mailbox_is_never_ca
     erased = ErasedIdentities(key, frozenset({identity_hash(key, IdentityKind.EMAIL, "ceo@acme.example")}))
     forgotten = keep_of_delivery("google-calendar", body, result, PrivacyPolicy(), erased)
     assert (forgotten.raw_body, forgotten.withheld) == (None, "erased mailbox")
+
+
+def _dial_in() -> tuple[bytes, object]:
+    """Gil's join by phone: no email, the number he called from."""
+    document = orjson.loads(fixture("zoom", "meeting.participant_joined.json"))
+    document["payload"]["object"]["participant"].update(
+        email="", participant_uuid="DIAL-1", user_name="Gil", phone_number="+12125550198"
+    )
+    body = orjson.dumps(document)
+    return body, ADAPTERS["zoom"].parse(make_request(body), CONFIG)
+
+
+def test_a_zoom_dial_in_from_an_excluded_or_erased_number_keeps_no_trace_of_it() -> None:
+    """Excluded: the join becomes the flag (the meeting is never emitted), as an excluded address.
+    Erased: the number and name go; the join stays, a person there whom nothing identifies."""
+    body, result = _dial_in()
+    excluded = keep_of_delivery(
+        "zoom",
+        body,
+        result,  # type: ignore[arg-type]
+        PrivacyPolicy(excluded_addresses=frozenset({"+12125550198"})),
+        NO_ERASURES,
+    )
+    [event] = excluded.zoom_events
+    assert (excluded.raw_body, event.participant, event.excluded_participant) == (None, None, True)
+    key = erasure_key("test-secret-key")
+    erased = ErasedIdentities(key, frozenset({identity_hash(key, IdentityKind.PHONE, "+12125550198")}))
+    forgotten = keep_of_delivery("zoom", body, result, PrivacyPolicy(), erased)  # type: ignore[arg-type]
+    [event] = forgotten.zoom_events
+    assert (forgotten.raw_body, forgotten.withheld) == (None, "erased participant")
+    assert event.participant is not None
+    assert (event.participant.phone, event.participant.name, event.participant.key) == (None, None, "DIAL-1")

@@ -12,7 +12,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
-from services.ingest.domain.webhook_types import SourceDeletion
+from services.ingest.domain.webhook_types import SourceDeletion, TimeBlock
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request
@@ -414,3 +414,68 @@ def test_one_event_read_in_two_calendars_is_one_activity_each_page_naming_its_ca
     ]
     unnamed = adapter.parse(make_request(dumps({"items": [event]})), CONFIG)
     assert unnamed.read_in is None
+
+
+HOLD_IGNORED = "a hold or placeholder only colleagues are invited to: time blocked for a meeting, not one"
+
+
+def test_a_hold_only_colleagues_are_invited_to_is_no_meeting() -> None:
+    """A rep blocks the slot she means to offer the customer and invites the SE: "HOLD: Globex
+    demo", "Hold \u2013 Globex QBR (tentative)", "Placeholder: Globex", busy, with hours. Time blocked
+    for a meeting, not an internal one held; so is one the customer was invited to and declined
+    (who declined attends nothing). A hold the customer attends is the meeting; the colleagues'
+    "Holding company review" is an internal meeting (its title labels no hold)."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, cy_declined, _ = event["attendees"]
+    items = [
+        {**event, "id": "hold", "summary": "HOLD: Globex demo", "attendees": [ana, _dee()]},
+        {**event, "id": "qbr", "summary": "Hold \u2013 Globex QBR (tentative)", "attendees": [ana, _dee()]},
+        {**event, "id": "ph", "summary": "Placeholder: Globex", "attendees": [ana, _dee("needsAction")]},
+        {**event, "id": "declined", "summary": "Globex demo [HOLD]", "attendees": [ana, _dee(), cy_declined]},
+        {**event, "id": "with-bo", "summary": "HOLD: Globex demo", "attendees": [ana, _dee(), bo]},
+        {**event, "id": "holding", "summary": "Holding company review", "attendees": [ana, _dee()]},
+        {**event, "id": "cfo", "summary": "Holding company review with Globex CFO", "attendees": [ana, bo]},
+    ]
+    result = adapter.parse(make_request(dumps({"items": items})), CONFIG)
+    assert [(a.external_id, a.direction, a.outcome) for a in result.activities] == [
+        ("with-bo", Direction.OUTBOUND, Outcome.HELD),
+        ("holding", Direction.INTERNAL, Outcome.HELD),
+        ("cfo", Direction.OUTBOUND, Outcome.HELD),
+    ]
+    assert result.ignored == tuple(
+        f"items[{n}] {name}: {HOLD_IGNORED}" for n, name in enumerate(("hold", "qbr", "ph", "declined"))
+    )
+
+
+def test_a_hold_replaced_by_the_customers_invitation_is_the_meeting_from_that_revision() -> None:
+    """The rep edits her hold into the real invitation: same event id, the title changed and the
+    customer added, a newer ``updated``. The hold's revision is no activity; the edit's is the
+    meeting, under the event's id, at its own revision."""
+    event = fixture_json("google-calendar", "event.confirmed.json")
+    ana, bo, _, _ = event["attendees"]
+    hold = {
+        **event,
+        "id": "slot",
+        "summary": "HOLD: Globex demo",
+        "attendees": [ana, _dee()],
+        "updated": "2026-11-10T09:00:00.000Z",
+    }
+    invitation = {
+        **hold,
+        "summary": "Globex demo",
+        "attendees": [ana, _dee(), bo],
+        "updated": "2026-11-12T09:00:00.000Z",
+    }
+    first = adapter.parse(make_request(dumps(hold)), CONFIG)
+    assert (first.activities, first.ignored) == ((), (f"body slot: {HOLD_IGNORED}",))
+    # Kept as a time block at its revision: were it a later state of a meeting published (the
+    # customer declined), ingest would retract that meeting.
+    hold_revision = int(datetime(2026, 11, 10, 9, tzinfo=UTC).timestamp() * 1000)
+    assert first.time_blocks == (TimeBlock("google-calendar", "slot", hold_revision, HOLD_IGNORED),)
+    (meeting,) = adapter.parse(make_request(dumps(invitation)), CONFIG).activities
+    assert (meeting.external_id, meeting.direction, meeting.subject, meeting.revision) == (
+        "slot",
+        Direction.OUTBOUND,
+        "Globex demo",
+        int(datetime(2026, 11, 12, 9, tzinfo=UTC).timestamp() * 1000),
+    )

@@ -362,3 +362,31 @@ def test_an_observed_at_that_is_no_time_is_a_422_naming_it() -> None:
         "observed_at",
         "not an ISO 8601 date-time",
     )
+
+
+def test_a_hold_only_colleagues_are_invited_to_is_no_meeting() -> None:
+    """Outlook: "HOLD: Globex demo" sent to the SE (busy, hours set) is time blocked for a
+    meeting, not an internal meeting; "Acme demo - Placeholder" likewise; the hold the customer
+    attends is the meeting, and the colleagues' "Holding company review" an internal meeting."""
+    event = fixture_json("microsoft-graph", "event.json")
+    dee = {"type": "required", "emailAddress": {"name": "Dee Rep", "address": "dee.rep@acme.example"}}
+    team = [dee, *(a for a in event["attendees"] if a["type"] != "required")]
+    hold = {**event, "id": "hold", "subject": "HOLD: Globex demo", "showAs": "busy", "attendees": team}
+    placeholder = {**event, "id": "ph", "subject": "Globex demo - Placeholder", "attendees": team}
+    customer = {
+        **event,
+        "id": "customer",
+        "subject": "HOLD: Globex demo",
+        "attendees": [dee, *event["attendees"]],
+    }
+    holding = {**event, "id": "holding", "subject": "Holding company review", "attendees": team}
+    result = adapter.parse(make_request(dumps({"value": [hold, placeholder, customer, holding]})), CONFIG)
+    assert [(a.external_id, a.direction) for a in result.activities] == [
+        ("customer", Direction.OUTBOUND),
+        ("holding", Direction.INTERNAL),
+    ]
+    assert result.ignored == tuple(
+        f"value[{n}] {name}: a hold or placeholder only colleagues are invited to: time blocked for a "
+        "meeting, not one"
+        for n, name in enumerate(("hold", "ph"))
+    )

@@ -290,3 +290,77 @@ def test_malformed_bodies_name_the_field(payload: dict[str, Any], field: str) ->
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(dumps(payload)), CONFIG, [SECRET])
     assert (caught.value.status_code, caught.value.field) == (422, field)
+
+
+def _dialled_in(uuid: str, number: str | None, user_name: str = "14155550100") -> dict[str, Any]:
+    """A participant who joined by phone: no email, the number Zoom gives (``phone_number``)."""
+    caller = host_joined()
+    caller["payload"]["object"]["participant"].update(
+        id="", user_id="16778300", participant_uuid=uuid, email="", user_name=user_name
+    )
+    if number is not None:
+        caller["payload"]["object"]["participant"]["phone_number"] = number
+    return caller
+
+
+def test_a_participant_who_dialled_in_is_listed_by_the_number_she_called_from() -> None:
+    """Gil dials in from his desk: Zoom's join event carries ``phone_number`` and no email. He is
+    listed by that number in E.164 (read in the tenant's default region when it has no ``+``), for
+    attribution to match his CRM phone; the meeting is outbound (a caller is someone the domains
+    do not place), not the host's internal meeting."""
+    _, emitted = fold_all(
+        [host_joined(), _dialled_in("DIAL-1", "(212) 555-0198"), fixture_json("zoom", "meeting.ended.json")]
+    )
+    (meeting,) = emitted
+    assert meeting.participants == (
+        Participant(email="ana.seller@acme.example", name="Ana Seller", role=ParticipantRole.ORGANIZER),
+        Participant(phone="+12125550198", name="14155550100", role=ParticipantRole.ATTENDEE),
+    )
+    assert meeting.direction is Direction.OUTBOUND
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        None,  # Zoom gave none
+        "",
+        "+1 212****198",  # the account masks dial-in numbers: digits are missing
+        "Restricted",  # the caller withheld it
+        "not a number",
+    ],
+)
+def test_a_dial_in_without_a_usable_number_is_a_person_there_whom_nothing_identifies(
+    number: str | None,
+) -> None:
+    """No number, a masked or withheld one, or junk: nothing is guessed. The caller still counts as
+    someone who came (the host and the caller are a meeting), listed by nobody, as a guest Zoom
+    gives no email for; the delivery is not refused."""
+    state, emitted = fold_all(
+        [host_joined(), _dialled_in("DIAL-2", number), fixture_json("zoom", "meeting.ended.json")]
+    )
+    (meeting,) = emitted
+    assert ([p.email for p in meeting.participants], meeting.direction) == (
+        ["ana.seller@acme.example"],
+        Direction.INTERNAL,
+    )
+    assert state is not None
+    assert [p.phone for p in state.participants] == [None, None]
+
+
+def test_a_dial_in_number_read_on_the_join_is_kept_through_the_leave() -> None:
+    """The leave event of the same participant (``participant_uuid``) carries no number: the join's
+    is kept, and the state stored between deliveries round-trips it."""
+    left = _dialled_in("DIAL-3", None)
+    left["event"] = "meeting.participant_left"
+    left["payload"]["object"]["participant"]["leave_time"] = "2026-11-24T14:30:00Z"
+    state, emitted = fold_all(
+        [
+            host_joined(),
+            _dialled_in("DIAL-3", "+44 20 7946 0958"),
+            left,
+            fixture_json("zoom", "meeting.ended.json"),
+        ]
+    )
+    assert [p.phone for p in emitted[0].participants] == [None, "+442079460958"]
+    assert state is not None
+    assert ZoomMeetingState.model_validate_json(state.model_dump_json()) == state

@@ -27,6 +27,7 @@ from services.ingest.domain.normalize import (
     deletion_on_receipt,
     duration_between,
     epoch_millis,
+    held_for_a_meeting,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -43,6 +44,7 @@ from services.ingest.domain.webhook_types import (
     AdapterResult,
     SourceDeletion,
     TenantWebhookConfig,
+    TimeBlock,
     WebhookRejected,
     WebhookRequest,
 )
@@ -101,13 +103,14 @@ def _when(event: JsonObject, key: str) -> datetime | None:
 
 def _time_not_blocked(event: JsonObject) -> str | None:
     """Why the event, with colleagues only, would be no meeting: an all-day entry (a ``date``
-    start, one day or several) or one shown as free (``transparency`` ``transparent``)."""
+    start, one day or several), one shown as free (``transparency`` ``transparent``) or a hold
+    (its ``summary`` labels it one: "HOLD: Acme demo")."""
     start = event.opt_obj("start")
     if start is not None and not start.has("dateTime") and start.has("date"):
         return ALL_DAY_TIME
     if event.opt_str("transparency") == TRANSPARENT:
         return FREE_TIME
-    return None
+    return held_for_a_meeting(event.opt_str("summary"))
 
 
 def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Participant, ...], bool] | None:
@@ -164,7 +167,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
 
 def _event(
     event: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
-) -> tuple[ActivityIn | SourceDeletion | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]:
     event_id = event.req_str("id")
     event_type = event.opt_str("eventType") or MEETING_EVENT_TYPE
     if event_type != MEETING_EVENT_TYPE:
@@ -184,13 +187,14 @@ def _event(
             return source_deletion(SOURCE, event_id, event.field("id"), epoch_millis(updated)), ""
         raise WebhookRejected(422, event.field("start"), "required")
     end = _when(event, "end")
+    revision = epoch_millis(updated) if updated else 0
     called = _people(event, config)
     if called is None:
-        return None, BLOCKED_TIME
+        return TimeBlock(SOURCE, event_id, revision, BLOCKED_TIME), ""
     participants, called_off = called
     away = _time_not_blocked(event)
     if away is not None and not a_customer_attends(participants, config.internal_domains):
-        return None, away
+        return TimeBlock(SOURCE, event_id, revision, away), ""
     return build_activity(
         event.path or "body",
         source=SOURCE,
@@ -208,5 +212,5 @@ def _event(
         thread_id=event.opt_str("recurringEventId"),
         ical_uid=event.opt_str("iCalUID"),
         subject=event.opt_str("summary"),
-        revision=epoch_millis(updated) if updated else 0,
+        revision=revision,
     ), ""

@@ -39,6 +39,7 @@ from services.ingest.domain.normalize import (
     duration_between,
     email_outcome,
     epoch_millis,
+    held_for_a_meeting,
     load_json_object,
     make_participant,
     meeting_direction,
@@ -56,6 +57,7 @@ from services.ingest.domain.webhook_types import (
     HandshakeResponse,
     SourceDeletion,
     TenantWebhookConfig,
+    TimeBlock,
     WebhookRejected,
     WebhookRequest,
 )
@@ -157,7 +159,7 @@ class MicrosoftGraphAdapter:
 
 def _resource(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime, read_at: datetime
-) -> tuple[ActivityIn | SourceDeletion | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]:
     odata_type = resource.opt_str("@odata.type")
     if resource.has("@removed"):
         return _removed(resource, odata_type, read_at)
@@ -322,7 +324,8 @@ def _event_people(
 
 def _time_not_blocked(resource: JsonObject) -> str | None:
     """Why the event, with colleagues only, would be no meeting: time out of office (``showAs``
-    ``oof``), an all-day entry (``isAllDay``, one day or several) or one shown as free."""
+    ``oof``), an all-day entry (``isAllDay``, one day or several), one shown as free or a hold
+    (its ``subject`` labels it one: "HOLD: Acme demo")."""
     show_as = resource.opt_str("showAs")
     if show_as == OUT_OF_OFFICE:
         return "showAs oof: time out of office, not a meeting"
@@ -330,12 +333,12 @@ def _time_not_blocked(resource: JsonObject) -> str | None:
         return ALL_DAY_TIME
     if show_as == FREE:
         return FREE_TIME
-    return None
+    return held_for_a_meeting(resource.opt_str("subject"))
 
 
 def _event(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
-) -> tuple[ActivityIn | None, str]:
+) -> tuple[ActivityIn | TimeBlock | None, str]:
     if resource.opt_str("type") == SERIES_MASTER:
         return None, "a series master: its occurrences are the meetings"
     start = _graph_time(resource, "start")
@@ -344,11 +347,11 @@ def _event(
     end = _graph_time(resource, "end")
     called = _event_people(resource, config)
     if called is None:
-        return None, BLOCKED_TIME
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), BLOCKED_TIME), ""
     participants, called_off = called
     away = _time_not_blocked(resource)
     if away is not None and not a_customer_attends(participants, config.internal_domains):
-        return None, away
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), away), ""
     cancelled = bool(resource.opt_bool("isCancelled"))
     return build_activity(
         resource.path or "body",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from libs.common.contracts.activities import (
     ActivityIn,
     ActivityKind,
+    Direction,
     Outcome,
     Participant,
     ParticipantRole,
@@ -27,6 +28,7 @@ from services.ingest.domain.normalize import (
     JsonObject,
     check_timestamp_window,
     duration_between,
+    is_withheld_number,
     load_json_object,
     meeting_direction,
     normalize_email,
@@ -34,6 +36,7 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
+from services.ingest.domain.phones import ParsedPhone, parse_phone
 from services.ingest.domain.signatures import (
     any_secret_matches,
     constant_time_equal,
@@ -68,6 +71,9 @@ class ZoomParticipant(BaseModel):
     key: SafeStr
     name: SafeStr | None = None
     email: SafeStr | None = None
+    #: The number a participant dialled in from (Zoom's ``phone_number``), E.164 in the tenant's
+    #: default region; None when Zoom gives none, masks it or it is no phone number.
+    phone: SafeStr | None = None
     user_id: SafeStr | None = None
     joined_at: UtcDatetime | None = None
     left_at: UtcDatetime | None = None
@@ -176,7 +182,7 @@ def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWe
     meeting = envelope.req_obj("payload").req_obj("object")
     participant = None
     if event_type in {"meeting.participant_joined", "meeting.participant_left"}:
-        participant = _participant(meeting.req_obj("participant"))
+        participant = _participant(meeting.req_obj("participant"), config.default_phone_region)
     try:
         return ZoomEvent(
             event_type=event_type,  # checked against MEETING_EVENTS above
@@ -194,12 +200,13 @@ def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWe
         raise validation_to_rejection("payload.object", error) from None
 
 
-def _participant(data: JsonObject) -> ZoomParticipant:
+def _participant(data: JsonObject, region: str) -> ZoomParticipant:
     email = normalize_email(data.opt_str("email"))
+    phone = dialled_in_from(data.opt_str("phone_number"), region)
     user_id = data.opt_str("id")
     name = data.opt_str("user_name")
-    # Zoom's participant_uuid is stable per person per meeting; email and names are fallbacks.
-    key = data.opt_str("participant_uuid") or email or user_id or name
+    # Zoom's participant_uuid is stable per person per meeting; email, number and names are fallbacks.
+    key = data.opt_str("participant_uuid") or email or phone or user_id or name
     if key is None:
         raise WebhookRejected(422, data.field("participant_uuid"), "participant cannot be identified")
     try:
@@ -207,12 +214,28 @@ def _participant(data: JsonObject) -> ZoomParticipant:
             key=key,
             name=name[:256] if name else None,
             email=email,
+            phone=phone,
             user_id=user_id,
             joined_at=_opt_time(data, "join_time"),
             left_at=_opt_time(data, "leave_time"),
         )
     except ValidationError as error:
         raise validation_to_rejection(data.path, error) from None
+
+
+#: How Zoom masks a dial-in number when the account hides them ("Mask phone number in the
+#: participant list": ``1415****100``): digits are missing, so no number is guessed from it.
+MASK = "*"
+
+
+def dialled_in_from(raw: str | None, region: str) -> str | None:
+    """The E.164 number a participant dialled in from (``phone_number`` of Zoom's join and leave
+    events, read in the tenant's default ``region`` when it has no ``+``), or None: absent, masked,
+    withheld, or no phone number. Never a 422: the participant is still someone who joined."""
+    if not raw or MASK in raw or is_withheld_number(raw):
+        return None
+    parsed = parse_phone(raw, region)
+    return parsed.e164 if isinstance(parsed, ParsedPhone) else None
 
 
 def _opt_time(data: JsonObject, key: str) -> datetime | None:
@@ -262,32 +285,35 @@ MEETING_MIN_PEOPLE = 2
 
 def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
     """The ended meeting as a canonical activity, or None when fewer than two people were in it
-    (a host alone: nobody came; a guest without an email counts, though only those with one are
-    listed), nobody in it has an email, or an excluded person took part (the privacy policy
-    excludes the whole meeting). A join arriving later emits it then."""
+    (a host alone: nobody came; a guest without an email or number counts, though only those
+    with one are listed), nobody in it has an email or a number, or an excluded person took part
+    (the privacy policy excludes the whole meeting). A join arriving later emits it then. Who
+    dialled in is listed by the number she called from (``dialled_in_from``), which attribution
+    matches to a CRM contact's phone as any call's."""
     if state.excluded:
         return None
     participants = unique_participants(
         Participant(
             email=p.email,
+            phone=p.phone,
             name=p.name,
             role=ParticipantRole.ORGANIZER
             if state.host_id is not None and p.user_id == state.host_id
             else ParticipantRole.ATTENDEE,
         )
-        if p.email
+        if p.email or p.phone
         else None
         for p in sorted(state.participants, key=lambda p: (p.user_id != state.host_id, p.key))
     )
     start = state.start_time or _earliest_join(state)
-    people = len(participants) + sum(1 for p in state.participants if not p.email)
+    people = len(participants) + sum(1 for p in state.participants if not p.email and not p.phone)
     if not participants or people < MEETING_MIN_PEOPLE or start is None:
         return None
     return ActivityIn(
         source="zoom",
         external_id=state.meeting_uuid[:256],
         kind=ActivityKind.MEETING,
-        direction=meeting_direction(participants, state.internal_domains),
+        direction=_direction(participants, state.internal_domains),
         outcome=Outcome.HELD,
         occurred_at=start,
         duration_seconds=duration_between(start, state.end_time),
@@ -295,6 +321,15 @@ def held_meeting(state: ZoomMeetingState, revision: int) -> ActivityIn | None:
         subject=state.topic[:2000] if state.topic else None,
         revision=revision,
     )
+
+
+def _direction(participants: tuple[Participant, ...], internal_domains: tuple[str, ...]) -> Direction:
+    """``meeting_direction`` of the people with an address; someone who dialled in (a number, no
+    email) is someone the domains do not place, so a host with her colleagues and a caller is
+    outbound, not internal (attribution tells a rep's own number from a customer's)."""
+    direction = meeting_direction(participants, internal_domains)
+    dialled_in = any(p.phone is not None and p.email is None for p in participants)
+    return Direction.OUTBOUND if direction is Direction.INTERNAL and dialled_in else direction
 
 
 def _merge_participant(
@@ -312,6 +347,7 @@ def _merge_participant(
             update={
                 "name": previous.name or incoming.name,
                 "email": previous.email or incoming.email,
+                "phone": previous.phone or incoming.phone,
                 "user_id": previous.user_id or incoming.user_id,
                 "joined_at": _earliest(previous.joined_at, incoming.joined_at),
                 "left_at": _latest(previous.left_at, incoming.left_at),

@@ -1,0 +1,51 @@
+"""Calendar holds: time a rep blocks for a meeting not arranged yet, told by its title.
+
+A rep blocks the slot she means to offer a customer ("HOLD: Acme demo", "Hold \u2013 Acme QBR
+(tentative)" with an en dash, "Placeholder: Acme", "Acme demo [HOLD]") and invites a colleague
+(the SE who will demo) or nobody. Neither calendar marks such an entry (Google's ``tentative``
+status and Outlook's ``showAs`` ``tentative`` are how an unanswered invitation shows, not a hold):
+its title is all there is. Read by ingest (a hold only colleagues attend is no meeting) and by the
+calendar connectors (which forward the word alone when the tenant does not keep subjects).
+
+The word must stand as the title's label: opening it (alone, or followed by a separator or "for":
+"HOLD: …", "Hold \u2013 …", "[Hold] …", "(Placeholder) …", "Hold for …", "Tentative hold: …", or in
+capitals before the rest, "HOLD Acme demo") or closing it after a separator or in brackets
+("Acme demo - HOLD", "Acme demo (hold)"). "Holding company review", "Hold music test", "Acme
+deal on hold" and "Acme: on hold" name no hold. Languages: English ``hold`` and ``placeholder``;
+German ``Platzhalter`` (the word German calendars use). Nothing else is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: The words that label a hold, and the qualifiers that may precede them ("Tentative hold",
+#: "Soft hold").
+HOLD_WORDS = ("hold", "placeholder", "platzhalter")
+_WORD = r"(?:(?:tentative|soft)\s+)?(hold|placeholder|platzhalter)"
+#: Separators between the label and the rest of the title: a colon, an en or em dash, a bar, or a
+#: hyphen with a space on one side ("Hold-up review" is no hold).
+_SEPARATOR = r"(?:\s*[:\u2013\u2014|]|\s+-|-\s)"
+_OPENING = re.compile(
+    rf"^\s*(?:[\[(]\s*{_WORD}\s*[\])]|{_WORD}(?:{_SEPARATOR}|\s*$|\s+for\b))", re.IGNORECASE
+)
+#: In capitals and followed by the rest of the title without a separator: "HOLD Acme demo".
+_CAPITALS = re.compile(r"^\s*(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)\s+\S")
+#: Closing the title: in brackets, or after a space and a dash or bar ("Acme demo - HOLD"). One
+#: space before the separator, so a run of spaces is not tried every way (linear).
+_CLOSING = re.compile(rf"(?:[\[(]\s*{_WORD}\s*[\])]|\s[\-\u2013\u2014|]\s*{_WORD})\s*$", re.IGNORECASE)
+
+
+def hold_word(title: str | None) -> str | None:
+    """The word (lower case) by which ``title`` labels a calendar hold, or None for none."""
+    if not title:
+        return None
+    match = _OPENING.match(title) or _CAPITALS.match(title) or _CLOSING.search(title[-200:])
+    if match is None:
+        return None
+    return next(word for word in match.groups() if word is not None).lower()
+
+
+def is_hold(title: str | None) -> bool:
+    """Whether ``title`` labels a calendar hold (``hold_word``)."""
+    return hold_word(title) is not None
