@@ -559,11 +559,24 @@ def _live(e: AccountV1 | ContactV1 | DealV1) -> bool:
 async def _apply_teams(
     conn: AsyncConnection, t: str, es: Sequence[TeamV1], changed: ChangedReferences
 ) -> None:
+    """Last writer wins; a team deleted stays where it was in the tree (a tombstone naming no
+    parent keeps the one held), so its history still counts for the teams above it."""
+    bare = [e.id for e in es if e.deleted and e.parent_id is None]
+    held = (
+        await _held(
+            conn,
+            t,
+            "SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t AND team_id = ANY(:ids)",
+            bare,
+        )
+        if bare
+        else {}
+    )
     rows = [
         {
             "team_id": e.id,
             "name": e.name,
-            "parent_id": e.parent_id,
+            "parent_id": e.parent_id if e.parent_id is not None or e.id not in held else held[e.id].parent_id,
             "updated_at": e.updated_at,
             "deleted": e.deleted,
         }
