@@ -41,6 +41,14 @@ from services.attribution.adapters.reference_loader import (
 )
 from services.attribution.domain.attendance import Removal
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
+from services.attribution.domain.matching import local_day
+from services.attribution.domain.memberships import (
+    HeldMembership,
+    SentMembership,
+    former_spell,
+    former_spell_id,
+    starts_after_spells,
+)
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import (
     DEFAULT_REMATCH_WINDOW_DAYS,
@@ -551,11 +559,24 @@ def _live(e: AccountV1 | ContactV1 | DealV1) -> bool:
 async def _apply_teams(
     conn: AsyncConnection, t: str, es: Sequence[TeamV1], changed: ChangedReferences
 ) -> None:
+    """Last writer wins; a team deleted stays where it was in the tree (a tombstone naming no
+    parent keeps the one held), so its history still counts for the teams above it."""
+    bare = [e.id for e in es if e.deleted and e.parent_id is None]
+    held = (
+        await _held(
+            conn,
+            t,
+            "SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t AND team_id = ANY(:ids)",
+            bare,
+        )
+        if bare
+        else {}
+    )
     rows = [
         {
             "team_id": e.id,
             "name": e.name,
-            "parent_id": e.parent_id,
+            "parent_id": e.parent_id if e.parent_id is not None or e.id not in held else held[e.id].parent_id,
             "updated_at": e.updated_at,
             "deleted": e.deleted,
         }
@@ -567,19 +588,22 @@ async def _apply_teams(
 async def _apply_memberships(
     conn: AsyncConnection, t: str, es: Sequence[TeamMembershipV1], changed: ChangedReferences
 ) -> None:
+    """Last writer wins, and a membership edited in place to another team (or deleted) keeps the
+    spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30)."""
     before = await _held(
         conn,
         t,
-        "SELECT membership_id, rep_id, valid_from FROM ref_team_memberships "
-        "WHERE tenant_id = :t AND membership_id = ANY(:ids)",
+        "SELECT membership_id, rep_id, team_id, valid_from, valid_to, updated_at, deleted "
+        "FROM ref_team_memberships WHERE tenant_id = :t AND membership_id = ANY(:ids)",
         [e.id for e in es],
     )
+    ended, spells_end = await _ended_spells(conn, t, before, es)
     rows = [
         {
             "membership_id": e.id,
             "rep_id": e.rep_id,
             "team_id": e.team_id,
-            "valid_from": e.valid_from,
+            "valid_from": starts_after_spells(e.valid_from, e.valid_to, spells_end.get(e.id)),
             "valid_to": e.valid_to,
             "updated_at": e.updated_at,
             "deleted": e.deleted,
@@ -587,12 +611,66 @@ async def _apply_memberships(
         for e in es
     ]
     written = await _upsert_many(conn, t, "ref_team_memberships", rows)
+    kept = [
+        {
+            "membership_id": former_spell_id(e.id, start),
+            "rep_id": before[e.id].rep_id,
+            "team_id": before[e.id].team_id,
+            "valid_from": start,
+            "valid_to": end,
+            "updated_at": e.updated_at,
+            "deleted": False,
+        }
+        for e in es
+        if e.id in written and e.id in ended
+        for start, end in (ended[e.id],)
+    ]
+    if kept:
+        await _upsert_many(conn, t, "ref_team_memberships", kept)
     for e in es:
         if e.id in written:
             changed.team_changed(e.rep_id, e.valid_from)
             if (held := before.get(e.id)) is not None:
                 # The membership may have moved to another rep or day: the old span changes too.
                 changed.team_changed(held.rep_id, held.valid_from)
+
+
+async def _ended_spells(
+    conn: AsyncConnection, t: str, before: Mapping[str, Any], es: Sequence[TeamMembershipV1]
+) -> tuple[dict[str, tuple[date, date]], dict[str, date]]:
+    """The spell each version ends (membership id -> ``[start, end)`` of the held team: the
+    version moves the rep to another team or deletes the membership), and the last day of the
+    earlier teams' spells kept of each membership (those held and those ended now)."""
+    if not before:
+        return {}, {}
+    time_zone = (
+        await conn.execute(text("SELECT timezone FROM tenants WHERE tenant_id = :t"), {"t": t})
+    ).scalar_one_or_none() or "UTC"
+    ended: dict[str, tuple[date, date]] = {}
+    for e in es:
+        held = before.get(e.id)
+        spell = former_spell(
+            held
+            and HeldMembership(
+                held.rep_id, held.team_id, held.valid_from, held.valid_to, held.updated_at, held.deleted
+            ),
+            SentMembership(e.rep_id, e.team_id, e.valid_from, e.valid_to, e.updated_at, e.deleted),
+            local_day(e.updated_at, time_zone),
+        )
+        if spell is not None:
+            ended[e.id] = spell
+    result = await conn.execute(
+        text(
+            "SELECT split_part(membership_id, chr(31), 1) AS base, max(valid_to) AS until "
+            "FROM ref_team_memberships WHERE tenant_id = :t AND strpos(membership_id, chr(31)) > 0 "
+            "AND split_part(membership_id, chr(31), 1) = ANY(:ids) GROUP BY 1"
+        ),
+        {"t": t, "ids": list(before)},
+    )
+    spells_end = {row.base: row.until for row in result}
+    for mid, (_, end) in ended.items():
+        spells_end[mid] = max(end, spells_end.get(mid, end))
+    return ended, spells_end
 
 
 async def _apply_accounts(

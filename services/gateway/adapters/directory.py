@@ -13,19 +13,21 @@ from services.gateway.adapters import hierarchy
 # A membership counts on ``day`` when valid_from <= day < valid_to (valid_to exclusive, open if null).
 _CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :today) AND NOT m.deleted"
 
-_REP_SELECT = f"""
-    SELECT r.rep_id, r.name, r.active, r.manager_id, r.role, r.phones, r.phone_extensions,
-           ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
-                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT}
-                 ORDER BY m.team_id) AS team_ids
-    FROM ref_reps r
-    WHERE r.tenant_id = :t AND NOT r.deleted
-"""
-
 # A rep the CRM deactivated, deleted or merged is on no team's roster (as for metrics' insights:
 # ``read_models.inactive_reps``), whatever memberships she still lists.
 _ON_ROSTER = """EXISTS (SELECT 1 FROM ref_reps x WHERE x.tenant_id = m.tenant_id AND x.rep_id = m.rep_id
                 AND x.active AND NOT x.deleted AND x.merged_into IS NULL)"""
+
+# A rep's teams today: none for a rep off every roster (deactivated or merged), as her teams'
+# ``member_ids`` leave her out.
+_REP_SELECT = f"""
+    SELECT r.rep_id, r.name, r.active, r.manager_id, r.role, r.phones, r.phone_extensions,
+           ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
+                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT} AND {_ON_ROSTER}
+                 ORDER BY m.team_id) AS team_ids
+    FROM ref_reps r
+    WHERE r.tenant_id = :t AND NOT r.deleted
+"""
 
 _TEAM_SELECT = f"""
     SELECT tm.team_id, tm.name, tm.parent_id,

@@ -8,14 +8,15 @@ work belongs to is the rep's membership at the activity time, fixed when it was 
 
 from __future__ import annotations
 
-#: ``subtree(team_id)``: ``:team`` and every team below it (nothing when ``:team`` is null).
-#: Needs ``:t`` and ``:team``; goes after ``WITH RECURSIVE``.
+#: ``subtree(team_id)``: ``:team`` and every team below it (nothing when ``:team`` is null),
+#: teams the CRM deleted included: a team dissolved in a re-org keeps its history under the teams
+#: that were above it (a tombstone keeps its parent, ``repository._apply_teams``). Needs ``:t`` and ``:team``; goes after ``WITH RECURSIVE``.
 SUBTREE = """
     subtree(team_id) AS (
         SELECT CAST(:team AS text) WHERE CAST(:team AS text) IS NOT NULL
         UNION
         SELECT c.team_id FROM ref_teams c JOIN subtree s ON c.parent_id = s.team_id
-        WHERE c.tenant_id = :t AND NOT c.deleted
+        WHERE c.tenant_id = :t
     )"""
 
 #: ``reports(rep_id)``: the reps managed by ``:manager``, directly or through other managers.

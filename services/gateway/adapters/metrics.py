@@ -173,7 +173,8 @@ async def leaderboard(
 
     The period is the latest rollup period starting on or before ``day``. Every active rep who
     was a member (of ``team_id`` or a team below it, or of any team) at some point of the period
-    is ranked, with zeros when silent, as is every rep with figures. With ``team_id`` a rep's
+    is ranked, with zeros when silent, as is every rep with figures (a counted activity or a
+    value; all-zero rows left by work re-attributed elsewhere are none). With ``team_id`` a rep's
     figures are what they earned on that team and the teams below it (``team_rep`` rollups),
     so a rep who moved mid-period counts only that part; without, the rep's whole figures.
     ``manager_id`` keeps the reps that manager manages, directly or not.
@@ -208,13 +209,15 @@ async def leaderboard(
                       AND (CAST(:team AS text) IS NULL OR m.team_id IN (SELECT team_id FROM subtree))
                       AND m.valid_from < p.pe AND (m.valid_to IS NULL OR m.valid_to > p.ps)
                 ), board AS (
-                    -- Every active member, silent ones included, and whoever has figures.
+                    -- Every active member, silent ones included, and whoever has figures: a
+                    -- counted activity or a value, not the zeros a re-attribution leaves behind
+                    -- (work moved to another team by a move synced late).
                     SELECT t.rep_id FROM on_team t
                     WHERE NOT EXISTS (
                         SELECT 1 FROM ref_reps x WHERE x.tenant_id = :t AND x.rep_id = t.rep_id
                           AND (NOT x.active OR x.deleted OR x.merged_into IS NOT NULL))
                     UNION
-                    SELECT f.rep_id FROM figures f
+                    SELECT f.rep_id FROM figures f WHERE f.activities <> 0 OR f.value <> 0 OR f.score <> 0
                 )
                 SELECT p.ps, b.rep_id, COALESCE(rr.name, '') AS name,
                        COALESCE(f.value, 0)::float8 AS value, COALESCE(f.score, 0) AS score,
