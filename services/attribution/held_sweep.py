@@ -13,18 +13,22 @@ A meeting deleted at its source is never selected (nothing would be published fo
 
 Each round takes two passes: the ended meetings that started within ``RECENT`` of the cutoff first (those just ended
 are held within an interval, whatever backlog waits), then one batch of the older backlog (the
-meetings synced ahead before the first deploy), the earliest first.
+meetings synced ahead before the first deploy). A pass finds the tenants with ended meetings
+first (the tenant whose earliest started first first), reads their settings, and takes its
+batch tenant by tenant, each one's earliest first: a tenant left out is dropped before any of
+its meetings is read (migration 0036's index is by tenant, then start).
 
 Replicas: each pass selects and locks its batch ``FOR UPDATE SKIP LOCKED`` in one transaction,
 so replicas take different batches (each adds throughput) and never publish one meeting twice; a
 consumer storing a newer revision waits for the lock (then replaces ``held``) or is skipped.
 Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
-gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted); a tenant
+gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted; none of its
+meetings is read meanwhile); a tenant
 whose batch fails otherwise is retried a meeting at a time, and a meeting failing alone is left
 out for as long (at most ``QUARANTINE_CAP`` meetings of a tenant; past that the tenant is), so no tenant's
 rows stop the others.
 
-Without migration 0032's index each look would scan every tenant's activities: ``run`` checks it
+Without migration 0036's index each look would scan every tenant's activities: ``run`` checks it
 exists each interval until it does and, meanwhile, counts a failure, logs why once and does not
 sweep.
 """
@@ -111,7 +115,7 @@ class HeldSweep:
         self._tenants_out: dict[str, datetime] = {}
         #: Tenants whose failure was logged, until one of their meetings is held again.
         self._reported: set[str] = set()
-        #: Whether migration 0032's index was found (checked until it is).
+        #: Whether migration 0036's index was found (checked until it is).
         self._indexed = False
         #: The reason the sweep is not running last logged (logged once each).
         self._not_ready_logged = ""
@@ -137,24 +141,38 @@ class HeldSweep:
         started_after: datetime | None = None,
         started_by: datetime | None = None,
     ) -> int:
-        """One batch, selected and locked in one transaction; each tenant's in a savepoint."""
+        """One batch, selected and locked in one transaction; each tenant's in a savepoint.
+
+        The tenants with ended meetings are found first and their settings read: a tenant whose
+        settings fail is left out before any of its meetings is read or locked."""
+        cutoff = held_cutoff(now, self.grace)
         async with self.engine.begin() as conn:
-            found = await repo.lock_ended_scheduled_meetings(
+            waiting = await repo.tenants_with_ended_meetings(
                 conn,
-                held_cutoff(now, self.grace),
-                self.batch_size,
+                cutoff,
                 started_after=started_after,
                 started_by=started_by,
                 tenants_out=self._tenants_out,
+            )
+            readable: dict[str, TenantSettings] = {}
+            for tenant_id in waiting:
+                settings = await self._settings(tenant_id, now, report)
+                if settings is not None:
+                    readable[tenant_id] = settings
+            found = await repo.lock_ended_scheduled_meetings(
+                conn,
+                cutoff,
+                self.batch_size,
+                list(readable),
+                started_after=started_after,
+                started_by=started_by,
                 skipped=self._quarantined,
             )
             by_tenant: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
             for tenant_id, activity_id in found:
                 by_tenant[tenant_id].append(activity_id)
-            for tenant_id, ids in sorted(by_tenant.items()):
-                settings = await self._settings(tenant_id, now, report)
-                if settings is None:
-                    continue
+            for tenant_id, ids in by_tenant.items():
+                settings = readable[tenant_id]
                 try:
                     async with conn.begin_nested():
                         report.held += await self._hold(conn, tenant_id, settings, ids, now)
@@ -255,7 +273,7 @@ class HeldSweep:
         self._stopping.set()
 
     async def _ready(self) -> bool:
-        """Whether the sweep may run: migration 0032's index is there. Checked each interval until
+        """Whether the sweep may run: migration 0036's index is there. Checked each interval until
         it is (a database down when the service started, a migration rolled after it), each
         failed check counted in ``spm_held_sweep_failures_total`` and logged once."""
         if self._indexed:
@@ -269,7 +287,7 @@ class HeldSweep:
         if not self._indexed:
             self._not_ready(
                 f"held sweep: index {repo.SCHEDULED_MEETINGS_INDEX} missing (migration "
-                "0032_scheduled_meetings not applied); not sweeping: meetings synced ahead stay "
+                "0036_scheduled_by_tenant not applied); not sweeping: meetings synced ahead stay "
                 "scheduled until it is applied"
             )
         return self._indexed
@@ -282,7 +300,7 @@ class HeldSweep:
 
     async def run(self) -> None:
         """Until stopped: every interval, rounds until none comes back full (``MAX_ROUNDS`` at
-        most); none while migration 0032's index is missing (counted, logged once). A round
+        most); none while migration 0036's index is missing (counted, logged once). A round
         that fails as a whole (the database unreachable) is counted too, and retried at the
         next interval."""
         while not self._stopping.is_set():
