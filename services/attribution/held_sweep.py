@@ -5,9 +5,8 @@ Every ``held_sweep_interval_seconds`` each attribution process looks for stored 
 ``scheduled`` whose end (their start, without a length) is ``held_grace_minutes`` past
 (``domain.held``), a batch at a time, and takes them the way a newer revision of their source
 takes them: the meeting is decided again as ``revised`` (``attribute_batch``, screened for erased
-people as the consumer screens what it receives), the new version is published (and
-acknowledged), the stored row's outcome becomes ``held`` (same revision) for the meetings
-published, before the transaction commits. Metrics counts it held once (a higher version of the
+people as the consumer screens what it receives), the new version is saved and the stored row's
+outcome becomes ``held`` (same revision). Metrics counts it held once (a higher version of the
 same revision); a later revision from the source (cancelled, no-show, moved) is newer and wins.
 A meeting deleted at its source is never selected (nothing would be published for it).
 
@@ -18,9 +17,21 @@ first (the tenant whose earliest started first first), reads their settings, and
 batch tenant by tenant, each one's earliest first: a tenant left out is dropped before any of
 its meetings is read (migration 0036's index is by tenant, then start).
 
+Publishing: the transaction that locks, decides and stores a batch queues its versions
+(``held_sweep_outbox``, migration 0037) and commits; they are published after, from the queue, in
+a transaction that locks only the queue's rows and deletes them once the broker acknowledged
+them. So no meeting's row stays locked while the broker takes its time: a consumer storing a
+newer revision meanwhile goes ahead, reads the sweep's version as the one in force and
+publishes the next (``handlers``' versioned path), which metrics keeps over the sweep's, in
+whatever order they arrive (the higher revision, then version, counts). A process that dies
+between the commit and the acknowledgement leaves the versions queued: the next round of any
+replica publishes them (first thing), at least once; metrics keeps one per version.
+
 Replicas: each pass selects and locks its batch ``FOR UPDATE SKIP LOCKED`` in one transaction,
-so replicas take different batches (each adds throughput) and never publish one meeting twice; a
-consumer storing a newer revision waits for the lock (then replaces ``held``) or is skipped.
+so replicas take different batches (each adds throughput); a meeting stored held leaves the
+index, so no replica decides it twice, and the queue's rows are taken ``SKIP LOCKED`` too. A
+consumer storing a newer revision while a batch is being decided waits for that transaction
+(then replaces ``held``) or is skipped.
 Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
 gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted; none of its
 meetings is read meanwhile); a tenant
@@ -66,12 +77,15 @@ QUARANTINE_CAP = 1_000
 
 @dataclass
 class SweepReport:
-    """One round: meetings found ended (recent window, backlog), published as held, and left out
-    as failing (meetings; tenants whose settings or meetings failed)."""
+    """One round: meetings found ended (recent window, backlog), stored held (their versions
+    queued), versions published, and left out as failing (meetings; tenants whose settings or
+    meetings failed)."""
 
     recent: int = 0
     backlog: int = 0
     held: int = 0
+    #: Versions published from the queue (this round's, and any left by a round or process before).
+    published: int = 0
     failed: list[tuple[str, uuid.UUID]] = field(default_factory=list)
     tenants_failed: list[str] = field(default_factory=list)
 
@@ -127,11 +141,31 @@ class HeldSweep:
         self._quarantined = {key: until for key, until in self._quarantined.items() if until > now}
         self._tenants_out = {t: until for t, until in self._tenants_out.items() if until > now}
         report = SweepReport()
+        # What a round that failed to publish, or a process that died, left queued: first, so a
+        # broker that is down fails the round before another batch is queued.
+        report.published += await self.publish_queued()
         since = held_cutoff(now, self.grace) - RECENT
         report.recent = await self._pass(now, report, started_after=since)
         report.backlog = await self._pass(now, report, started_by=since)
-        MEETINGS_HELD_BY_SWEEP.inc(report.held)
         return report
+
+    async def publish_queued(self) -> int:
+        """Publish the queued versions (``held_sweep_outbox``), a batch per transaction that locks
+        only the queue's rows (``FOR UPDATE SKIP LOCKED``: another process publishing takes other
+        rows), each deleted once the broker acknowledged it; until the queue is empty. A failure
+        rolls the batch back, still queued. Returns how many were published."""
+        published = 0
+        while True:
+            async with self.engine.begin() as conn:
+                queued = await repo.lock_queued_held(conn, self.batch_size)
+                events = [event for _, event in queued]
+                await publish(self.producer, events, self.topic_prefix)
+                await repo.clear_queued_held(conn, [outbox_id for outbox_id, _ in queued])
+            count_published(events)
+            MEETINGS_HELD_BY_SWEEP.inc(len(events))
+            published += len(events)
+            if len(queued) < self.batch_size:
+                return published
 
     async def _pass(
         self,
@@ -141,7 +175,8 @@ class HeldSweep:
         started_after: datetime | None = None,
         started_by: datetime | None = None,
     ) -> int:
-        """One batch, selected and locked in one transaction; each tenant's in a savepoint.
+        """One batch, selected, locked, decided, stored held and queued in one transaction (each
+        tenant's in a savepoint), then published.
 
         The tenants with ended meetings are found first and their settings read: a tenant whose
         settings fail is left out before any of its meetings is read or locked."""
@@ -182,6 +217,8 @@ class HeldSweep:
                         extra={"tenant_id": tenant_id, "meetings": len(ids)},
                     )
                     report.held += await self._one_by_one(conn, tenant_id, settings, ids, now, report)
+        # Committed: the rows are unlocked before anything is sent.
+        report.published += await self.publish_queued()
         return len(found)
 
     async def _settings(self, tenant_id: str, now: datetime, report: SweepReport) -> TenantSettings | None:
@@ -246,9 +283,9 @@ class HeldSweep:
         ids: Sequence[uuid.UUID],
         now: datetime,
     ) -> int:
-        """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held and
-        published before it commits (``handlers``' order); only those published are stored held.
-        Returns how many."""
+        """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held,
+        stored held and their versions queued to publish once it commits (``publish_queued``);
+        only those with a version are stored held. Returns how many."""
         meetings = [
             as_held(a)
             for a in await repo.load_activities(conn, tenant_id, ids)
@@ -264,8 +301,7 @@ class HeldSweep:
         held = sorted({e.activity_id for e in batch.events})
         await repo.mark_meetings_held(conn, tenant_id, held)
         await repo.save_attributions(conn, batch.rows)
-        await publish(self.producer, batch.events, self.topic_prefix)
-        count_published(batch.events)
+        await repo.queue_held(conn, batch.events)
         self._reported.discard(tenant_id)
         return len(held)
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityKind, ResponseStatus
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -1398,6 +1399,46 @@ async def lock_ended_scheduled_meetings(
         },
     )
     return [(row.tenant_id, row.activity_id) for row in result]
+
+
+async def queue_held(conn: AsyncConnection, events: Sequence[Attributed]) -> None:
+    """Queue the held sweep's versions to publish once their transaction commits
+    (``held_sweep_outbox``, migration 0037), as ``encode_attributed`` writes them."""
+    if not events:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+            "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:a AS uuid[]), CAST(:v AS int[]), CAST(:e AS bytea[]))"
+        ),
+        {
+            "t": [e.tenant_id for e in events],
+            "a": [e.activity_id for e in events],
+            "v": [e.version for e in events],
+            "e": [encode_attributed(e) for e in events],
+        },
+    )
+
+
+async def lock_queued_held(conn: AsyncConnection, limit: int) -> list[tuple[int, Attributed]]:
+    """Up to ``limit`` queued versions, the first queued first, locked ``FOR UPDATE SKIP LOCKED``
+    (two processes never publish the same one at once): ``(outbox id, version)``."""
+    result = await conn.execute(
+        text(
+            "SELECT outbox_id, event FROM held_sweep_outbox ORDER BY outbox_id LIMIT :limit "
+            "FOR UPDATE SKIP LOCKED"
+        ),
+        {"limit": limit},
+    )
+    return [(row.outbox_id, decode_encoded(row.event)) for row in result]
+
+
+async def clear_queued_held(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
+    """Delete the queued versions published (acknowledged)."""
+    if outbox_ids:
+        await conn.execute(
+            text("DELETE FROM held_sweep_outbox WHERE outbox_id = ANY(:ids)"), {"ids": list(outbox_ids)}
+        )
 
 
 async def mark_meetings_held(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:

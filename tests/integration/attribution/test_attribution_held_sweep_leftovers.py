@@ -172,3 +172,43 @@ async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) ->
     ids = [activity_id_for("acme", "calendar", f"m{n}") for n in range(3)]
     assert first == [("acme", ids[0]), ("acme", ids[1])]
     assert second == [("acme", ids[2])]
+
+
+class _BrokerDown(RecordingProducer):
+    """A broker that acknowledges nothing: the process stops there (dies, or fails its round)."""
+
+    async def send_batch(self, batch: object, topic: str, *, partition: int) -> asyncio.Future[None]:
+        raise ConnectionError("the broker is down")
+
+
+async def test_versions_stored_but_not_published_are_published_by_the_next_round(
+    db_engine: AsyncEngine,
+) -> None:
+    """The meeting is stored held and its version queued in the transaction that decided it;
+    published after it commits. A round whose publish fails (a process that dies there alike)
+    leaves the version queued; the next round of any replica publishes it, once."""
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
+    producer.take()
+    down = _BrokerDown()
+    before = _counted()
+
+    with pytest.raises(ConnectionError):
+        await _sweep(db_engine, cast(RecordingProducer, down)).run_once(AFTER)
+    queued = await rows(db_engine, "SELECT tenant_id, activity_id, version FROM held_sweep_outbox")
+    stored = (await _stored(db_engine))[("acme", "ended")]
+    counted = _counted()[0] - before[0]
+    # Another replica (or the process restarted): it publishes what waits first, nothing to decide.
+    report = await _sweep(db_engine, producer).run_once(AFTER + timedelta(minutes=1))
+    again = await _sweep(db_engine, producer).run_once(AFTER + timedelta(minutes=2))
+
+    ended = activity_id_for("acme", "calendar", "ended")
+    assert (down.take(), queued, stored, counted) == ([], [("acme", ended, 2)], ("held", "held", 1, 2), 0.0)
+    assert (report.found, report.held, report.published) == (0, 0, 1)
+    assert [(s.event.activity_id, s.event.version, s.event.facts.outcome) for s in producer.take()] == [
+        (ended, 2, "held")
+    ]
+    assert _counted()[0] - before[0] == 1.0
+    assert (again.published, producer.take()) == (0, [])
+    assert await rows(db_engine, "SELECT count(*) FROM held_sweep_outbox") == [(0,)]

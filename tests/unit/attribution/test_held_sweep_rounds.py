@@ -135,10 +135,16 @@ class _Store:
         return sum(1 for t, _ in self.done if t == tenant)
 
 
+async def _nothing_queued(self: hs.HeldSweep) -> int:
+    """Publishing the queue (its own integration tests): nothing to publish here."""
+    return 0
+
+
 def _sweep(monkeypatch: pytest.MonkeyPatch, store: _Store, broken: str = "bad") -> hs.HeldSweep:
     monkeypatch.setattr(repo, "tenants_with_ended_meetings", store.tenants)
     monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
     monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    monkeypatch.setattr(hs.HeldSweep, "publish_queued", _nothing_queued)
     return hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, _Tenants(broken)), grace=GRACE)
 
 
@@ -238,6 +244,7 @@ async def test_a_moments_failure_to_read_settings_leaves_no_tenant_out(
     monkeypatch.setattr(repo, "tenants_with_ended_meetings", store.tenants)
     monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
     monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    monkeypatch.setattr(hs.HeldSweep, "publish_queued", _nothing_queued)
     sweep = hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, tenants), grace=GRACE)
 
     with pytest.raises(ConnectionError):
