@@ -5,26 +5,41 @@ Every ``held_sweep_interval_seconds`` each attribution process looks for stored 
 ``scheduled`` whose end (their start, without a length) is ``held_grace_minutes`` past
 (``domain.held``), a batch at a time, and takes them the way a newer revision of their source
 takes them: the meeting is decided again as ``revised`` (``attribute_batch``, screened for erased
-people as the consumer screens what it receives), the new version is published (and
-acknowledged), the stored row's outcome becomes ``held`` (same revision) for the meetings
-published, before the transaction commits. Metrics counts it held once (a higher version of the
+people as the consumer screens what it receives), the new version is saved and the stored row's
+outcome becomes ``held`` (same revision). Metrics counts it held once (a higher version of the
 same revision); a later revision from the source (cancelled, no-show, moved) is newer and wins.
 A meeting deleted at its source is never selected (nothing would be published for it).
 
 Each round takes two passes: the ended meetings that started within ``RECENT`` of the cutoff first (those just ended
 are held within an interval, whatever backlog waits), then one batch of the older backlog (the
-meetings synced ahead before the first deploy), the earliest first.
+meetings synced ahead before the first deploy). A pass finds the tenants with ended meetings
+first (the tenant whose earliest started first first), reads their settings, and takes its
+batch tenant by tenant, each one's earliest first: a tenant left out is dropped before any of
+its meetings is read (migration 0036's index is by tenant, then start).
+
+Publishing: the transaction that locks, decides and stores a batch queues its versions
+(``held_sweep_outbox``, migration 0037) and commits; they are published after, from the queue, in
+a transaction that locks only the queue's rows and deletes them once the broker acknowledged
+them. So no meeting's row stays locked while the broker takes its time: a consumer storing a
+newer revision meanwhile goes ahead, reads the sweep's version as the one in force and
+publishes the next (``handlers``' versioned path), which metrics keeps over the sweep's, in
+whatever order they arrive (the higher revision, then version, counts). A process that dies
+between the commit and the acknowledgement leaves the versions queued: the next round of any
+replica publishes them (first thing), at least once; metrics keeps one per version.
 
 Replicas: each pass selects and locks its batch ``FOR UPDATE SKIP LOCKED`` in one transaction,
-so replicas take different batches (each adds throughput) and never publish one meeting twice; a
-consumer storing a newer revision waits for the lock (then replaces ``held``) or is skipped.
+so replicas take different batches (each adds throughput); a meeting stored held leaves the
+index, so no replica decides it twice, and the queue's rows are taken ``SKIP LOCKED`` too. A
+consumer storing a newer revision while a batch is being decided waits for that transaction
+(then replaces ``held``) or is skipped.
 Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
-gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted); a tenant
+gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted; none of its
+meetings is read meanwhile); a tenant
 whose batch fails otherwise is retried a meeting at a time, and a meeting failing alone is left
 out for as long (at most ``QUARANTINE_CAP`` meetings of a tenant; past that the tenant is), so no tenant's
 rows stop the others.
 
-Without migration 0032's index each look would scan every tenant's activities: ``run`` checks it
+Without migration 0036's index each look would scan every tenant's activities: ``run`` checks it
 exists each interval until it does and, meanwhile, counts a failure, logs why once and does not
 sweep.
 """
@@ -62,12 +77,15 @@ QUARANTINE_CAP = 1_000
 
 @dataclass
 class SweepReport:
-    """One round: meetings found ended (recent window, backlog), published as held, and left out
-    as failing (meetings; tenants whose settings or meetings failed)."""
+    """One round: meetings found ended (recent window, backlog), stored held (their versions
+    queued), versions published, and left out as failing (meetings; tenants whose settings or
+    meetings failed)."""
 
     recent: int = 0
     backlog: int = 0
     held: int = 0
+    #: Versions published from the queue (this round's, and any left by a round or process before).
+    published: int = 0
     failed: list[tuple[str, uuid.UUID]] = field(default_factory=list)
     tenants_failed: list[str] = field(default_factory=list)
 
@@ -111,7 +129,7 @@ class HeldSweep:
         self._tenants_out: dict[str, datetime] = {}
         #: Tenants whose failure was logged, until one of their meetings is held again.
         self._reported: set[str] = set()
-        #: Whether migration 0032's index was found (checked until it is).
+        #: Whether migration 0036's index was found (checked until it is).
         self._indexed = False
         #: The reason the sweep is not running last logged (logged once each).
         self._not_ready_logged = ""
@@ -123,11 +141,31 @@ class HeldSweep:
         self._quarantined = {key: until for key, until in self._quarantined.items() if until > now}
         self._tenants_out = {t: until for t, until in self._tenants_out.items() if until > now}
         report = SweepReport()
+        # What a round that failed to publish, or a process that died, left queued: first, so a
+        # broker that is down fails the round before another batch is queued.
+        report.published += await self.publish_queued()
         since = held_cutoff(now, self.grace) - RECENT
         report.recent = await self._pass(now, report, started_after=since)
         report.backlog = await self._pass(now, report, started_by=since)
-        MEETINGS_HELD_BY_SWEEP.inc(report.held)
         return report
+
+    async def publish_queued(self) -> int:
+        """Publish the queued versions (``held_sweep_outbox``), a batch per transaction that locks
+        only the queue's rows (``FOR UPDATE SKIP LOCKED``: another process publishing takes other
+        rows), each deleted once the broker acknowledged it; until the queue is empty. A failure
+        rolls the batch back, still queued. Returns how many were published."""
+        published = 0
+        while True:
+            async with self.engine.begin() as conn:
+                queued = await repo.lock_queued_held(conn, self.batch_size)
+                events = [event for _, event in queued]
+                await publish(self.producer, events, self.topic_prefix)
+                await repo.clear_queued_held(conn, [outbox_id for outbox_id, _ in queued])
+            count_published(events)
+            MEETINGS_HELD_BY_SWEEP.inc(len(events))
+            published += len(events)
+            if len(queued) < self.batch_size:
+                return published
 
     async def _pass(
         self,
@@ -137,24 +175,39 @@ class HeldSweep:
         started_after: datetime | None = None,
         started_by: datetime | None = None,
     ) -> int:
-        """One batch, selected and locked in one transaction; each tenant's in a savepoint."""
+        """One batch, selected, locked, decided, stored held and queued in one transaction (each
+        tenant's in a savepoint), then published.
+
+        The tenants with ended meetings are found first and their settings read: a tenant whose
+        settings fail is left out before any of its meetings is read or locked."""
+        cutoff = held_cutoff(now, self.grace)
         async with self.engine.begin() as conn:
-            found = await repo.lock_ended_scheduled_meetings(
+            waiting = await repo.tenants_with_ended_meetings(
                 conn,
-                held_cutoff(now, self.grace),
-                self.batch_size,
+                cutoff,
                 started_after=started_after,
                 started_by=started_by,
                 tenants_out=self._tenants_out,
+            )
+            readable: dict[str, TenantSettings] = {}
+            for tenant_id in waiting:
+                settings = await self._settings(tenant_id, now, report)
+                if settings is not None:
+                    readable[tenant_id] = settings
+            found = await repo.lock_ended_scheduled_meetings(
+                conn,
+                cutoff,
+                self.batch_size,
+                list(readable),
+                started_after=started_after,
+                started_by=started_by,
                 skipped=self._quarantined,
             )
             by_tenant: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
             for tenant_id, activity_id in found:
                 by_tenant[tenant_id].append(activity_id)
-            for tenant_id, ids in sorted(by_tenant.items()):
-                settings = await self._settings(tenant_id, now, report)
-                if settings is None:
-                    continue
+            for tenant_id, ids in by_tenant.items():
+                settings = readable[tenant_id]
                 try:
                     async with conn.begin_nested():
                         report.held += await self._hold(conn, tenant_id, settings, ids, now)
@@ -164,6 +217,8 @@ class HeldSweep:
                         extra={"tenant_id": tenant_id, "meetings": len(ids)},
                     )
                     report.held += await self._one_by_one(conn, tenant_id, settings, ids, now, report)
+        # Committed: the rows are unlocked before anything is sent.
+        report.published += await self.publish_queued()
         return len(found)
 
     async def _settings(self, tenant_id: str, now: datetime, report: SweepReport) -> TenantSettings | None:
@@ -228,9 +283,9 @@ class HeldSweep:
         ids: Sequence[uuid.UUID],
         now: datetime,
     ) -> int:
-        """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held and
-        published before it commits (``handlers``' order); only those published are stored held.
-        Returns how many."""
+        """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held,
+        stored held and their versions queued to publish once it commits (``publish_queued``);
+        only those with a version are stored held. Returns how many."""
         meetings = [
             as_held(a)
             for a in await repo.load_activities(conn, tenant_id, ids)
@@ -246,8 +301,7 @@ class HeldSweep:
         held = sorted({e.activity_id for e in batch.events})
         await repo.mark_meetings_held(conn, tenant_id, held)
         await repo.save_attributions(conn, batch.rows)
-        await publish(self.producer, batch.events, self.topic_prefix)
-        count_published(batch.events)
+        await repo.queue_held(conn, batch.events)
         self._reported.discard(tenant_id)
         return len(held)
 
@@ -255,7 +309,7 @@ class HeldSweep:
         self._stopping.set()
 
     async def _ready(self) -> bool:
-        """Whether the sweep may run: migration 0032's index is there. Checked each interval until
+        """Whether the sweep may run: migration 0036's index is there. Checked each interval until
         it is (a database down when the service started, a migration rolled after it), each
         failed check counted in ``spm_held_sweep_failures_total`` and logged once."""
         if self._indexed:
@@ -269,7 +323,7 @@ class HeldSweep:
         if not self._indexed:
             self._not_ready(
                 f"held sweep: index {repo.SCHEDULED_MEETINGS_INDEX} missing (migration "
-                "0032_scheduled_meetings not applied); not sweeping: meetings synced ahead stay "
+                "0036_scheduled_by_tenant not applied); not sweeping: meetings synced ahead stay "
                 "scheduled until it is applied"
             )
         return self._indexed
@@ -282,7 +336,7 @@ class HeldSweep:
 
     async def run(self) -> None:
         """Until stopped: every interval, rounds until none comes back full (``MAX_ROUNDS`` at
-        most); none while migration 0032's index is missing (counted, logged once). A round
+        most); none while migration 0036's index is missing (counted, logged once). A round
         that fails as a whole (the database unreachable) is counted too, and retried at the
         next interval."""
         while not self._stopping.is_set():

@@ -129,6 +129,11 @@ def encode_attributed(event: Attributed) -> bytes:
     return _ENCODER.encode(event)
 
 
+def decode_encoded(body: bytes) -> Attributed:
+    """A version this service encoded (``encode_attributed``) and kept to publish later, as it was."""
+    return _DECODER.decode(body)
+
+
 def decode_attributed(body: bytes | None) -> AttributedEvent:
     """Decode an ``activity-attributed`` body; anything invalid raises the contract's ``InvalidMessage``."""
     if body is not None:

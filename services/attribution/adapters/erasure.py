@@ -27,6 +27,8 @@ _ACTIVITY_TABLES = (
     "ingest_meeting_keys",
     "ingest_undated_deletions",
     "meeting_removals",
+    # A held version queued by the sweep, not published yet (services.attribution.held_sweep).
+    "held_sweep_outbox",
 )
 
 

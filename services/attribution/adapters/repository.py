@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityKind, ResponseStatus
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -1355,21 +1356,22 @@ async def load_activities(
     ]
 
 
-#: A stored meeting still ``scheduled``, not retracted, whose end is past the cutoff
-#: (``domain.held``); its start bounds it through ``activities_scheduled_meetings`` (migrations
-#: 0032 and 0035), a partial index that holds those meetings alone: a meeting deleted at its
+#: A stored meeting still ``scheduled`` and not retracted: the rows of the held sweep's partial
+#: index ``activities_scheduled_by_tenant`` (migrations 0032, 0035, 0036): a meeting deleted at its
 #: source keeps the outcome its source last stated but leaves the index (``retracted``).
+_SCHEDULED = "a.kind = 'meeting' AND a.outcome = 'scheduled' AND NOT a.retracted"
+#: One whose end is past the cutoff (``domain.held``); its start bounds it in the index.
 _ENDED_SCHEDULED = (
-    "kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted AND occurred_at <= :cutoff "
-    "AND occurred_at + duration_seconds * interval '1 second' <= :cutoff"
+    f"{_SCHEDULED} AND a.occurred_at <= :cutoff "
+    "AND a.occurred_at + a.duration_seconds * interval '1 second' <= :cutoff"
 )
-#: The partial index the held sweep reads through (migrations 0032, 0035); without it each look
-#: is a sequential scan of every tenant's activities.
-SCHEDULED_MEETINGS_INDEX = "activities_scheduled_meetings"
+#: The partial index the held sweep reads through, by tenant then start (migration 0036); without
+#: it each look is a sequential scan of every tenant's activities.
+SCHEDULED_MEETINGS_INDEX = "activities_scheduled_by_tenant"
 
 
 async def has_scheduled_meetings_index(conn: AsyncConnection) -> bool:
-    """Whether migration 0032's index exists and is valid (an index built ``CONCURRENTLY`` that
+    """Whether migration 0036's index exists and is valid (an index built ``CONCURRENTLY`` that
     failed stays under its name, invalid: the planner never uses it)."""
     found = await conn.execute(
         text(
@@ -1382,51 +1384,139 @@ async def has_scheduled_meetings_index(conn: AsyncConnection) -> bool:
     return found.first() is not None
 
 
-async def lock_ended_scheduled_meetings(
-    conn: AsyncConnection,
-    cutoff: datetime,
-    limit: int,
-    *,
-    started_after: datetime | None = None,
-    started_by: datetime | None = None,
-    tenants_out: Collection[str] = (),
-    skipped: Collection[tuple[str, uuid.UUID]] = (),
-) -> list[tuple[str, uuid.UUID]]:
-    """Up to ``limit`` meetings of any tenant still ``scheduled`` that ended by ``cutoff``, the
-    earliest first, locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends: another
-    replica's sweep (or a consumer storing a newer revision) holding one skips it and takes the
-    next, so replicas take different batches. ``(tenant, activity)``.
-
-    Only those started after ``started_after`` and by ``started_by`` when given (the sweep's
-    recent window and its backlog); never the tenants of ``tenants_out`` nor the meetings of
-    ``skipped`` (both quarantined by the sweep), nor a meeting deleted at its source (its version
-    in force retracted it, ``activities.retracted``: nothing is published for it, so it is not
-    held)."""
+def _started(started_after: datetime | None, started_by: datetime | None) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters bounding a meeting's start (the sweep's recent window, its backlog)."""
     bounds, window = "", {}
     if started_after is not None:
         bounds, window["after"] = bounds + "AND a.occurred_at > :after ", started_after
     if started_by is not None:
         bounds, window["by"] = bounds + "AND a.occurred_at <= :by ", started_by
+    return bounds, window
+
+
+async def tenants_with_ended_meetings(
+    conn: AsyncConnection,
+    cutoff: datetime,
+    *,
+    started_after: datetime | None = None,
+    started_by: datetime | None = None,
+    tenants_out: Collection[str] = (),
+) -> list[str]:
+    """The tenants with a meeting still ``scheduled`` that ended by ``cutoff`` (started after
+    ``started_after`` and by ``started_by`` when given), the tenant whose earliest such meeting
+    started first first; never those of ``tenants_out`` (quarantined by the sweep).
+
+    No meeting of a tenant left out is read, however many it has: the tenants are found by
+    skipping through the index (the first entry of each tenant with a scheduled meeting, one
+    descent each), a tenant left out is dropped there, and each other's earliest ended meeting is
+    one more descent into its own range of the index."""
+    bounds, window = _started(started_after, started_by)
+    result = await conn.execute(
+        text(
+            "WITH RECURSIVE found(tenant_id) AS ("
+            f"(SELECT a.tenant_id FROM activities a WHERE {_SCHEDULED} ORDER BY a.tenant_id LIMIT 1) "
+            "UNION ALL "
+            f"SELECT (SELECT a.tenant_id FROM activities a WHERE {_SCHEDULED} AND a.tenant_id > f.tenant_id "
+            "ORDER BY a.tenant_id LIMIT 1) FROM found f WHERE f.tenant_id IS NOT NULL) "
+            "SELECT f.tenant_id FROM found f CROSS JOIN LATERAL ("
+            f"SELECT a.occurred_at FROM activities a WHERE a.tenant_id = f.tenant_id AND {_ENDED_SCHEDULED} "
+            f"{bounds}ORDER BY a.occurred_at LIMIT 1) e "
+            "WHERE f.tenant_id IS NOT NULL AND f.tenant_id <> ALL(CAST(:out AS text[])) "
+            "ORDER BY e.occurred_at, f.tenant_id"
+        ),
+        {"cutoff": cutoff, **window, "out": sorted(tenants_out)},
+    )
+    return [row.tenant_id for row in result]
+
+
+async def lock_ended_scheduled_meetings(
+    conn: AsyncConnection,
+    cutoff: datetime,
+    limit: int,
+    tenants: Sequence[str],
+    *,
+    started_after: datetime | None = None,
+    started_by: datetime | None = None,
+    skipped: Collection[tuple[str, uuid.UUID]] = (),
+) -> list[tuple[str, uuid.UUID]]:
+    """Up to ``limit`` meetings of ``tenants`` still ``scheduled`` that ended by ``cutoff``, tenant
+    by tenant in the order given, each tenant's earliest first, locked ``FOR UPDATE SKIP LOCKED``
+    until the transaction ends: another replica's sweep (or a consumer storing a newer revision)
+    holding one skips it and takes the next, so replicas take different batches.
+    ``(tenant, activity)``.
+
+    Only those started after ``started_after`` and by ``started_by`` when given (the sweep's
+    recent window and its backlog); never the meetings of ``skipped`` (quarantined by the sweep),
+    nor a meeting deleted at its source (its version in force retracted it,
+    ``activities.retracted``: nothing is published for it, so it is not held). Each tenant's
+    meetings are read in its own range of the index, and only as far as the batch needs: a row
+    is locked as it is taken (the outer ``LIMIT`` stops the nested loop, which keeps the order of
+    ``tenants``), so no more than ``limit`` rows are locked."""
+    if not tenants:
+        return []
+    bounds, window = _started(started_after, started_by)
     ordered = sorted(skipped)
     result = await conn.execute(
         text(
-            f"SELECT a.tenant_id, a.activity_id FROM activities a WHERE {_ENDED_SCHEDULED} {bounds}"
-            "AND a.tenant_id <> ALL(CAST(:out AS text[])) "
+            "SELECT m.tenant_id, m.activity_id FROM unnest(CAST(:tenants AS text[])) AS t(tenant_id) "
+            "CROSS JOIN LATERAL (SELECT a.tenant_id, a.activity_id FROM activities a "
+            f"WHERE a.tenant_id = t.tenant_id AND {_ENDED_SCHEDULED} {bounds}"
             "AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:st AS text[]), CAST(:sid AS uuid[])) "
             "AS q(tenant_id, activity_id) "
             "WHERE q.tenant_id = a.tenant_id AND q.activity_id = a.activity_id) "
-            "ORDER BY a.occurred_at LIMIT :limit FOR UPDATE OF a SKIP LOCKED"
+            "ORDER BY a.occurred_at LIMIT :limit FOR UPDATE OF a SKIP LOCKED) m "
+            "LIMIT :limit"
         ),
         {
             "cutoff": cutoff,
             "limit": limit,
+            "tenants": list(tenants),
             **window,
-            "out": sorted(tenants_out),
             "st": [t for t, _ in ordered],
             "sid": [i for _, i in ordered],
         },
     )
     return [(row.tenant_id, row.activity_id) for row in result]
+
+
+async def queue_held(conn: AsyncConnection, events: Sequence[Attributed]) -> None:
+    """Queue the held sweep's versions to publish once their transaction commits
+    (``held_sweep_outbox``, migration 0037), as ``encode_attributed`` writes them."""
+    if not events:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+            "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:a AS uuid[]), CAST(:v AS int[]), CAST(:e AS bytea[]))"
+        ),
+        {
+            "t": [e.tenant_id for e in events],
+            "a": [e.activity_id for e in events],
+            "v": [e.version for e in events],
+            "e": [encode_attributed(e) for e in events],
+        },
+    )
+
+
+async def lock_queued_held(conn: AsyncConnection, limit: int) -> list[tuple[int, Attributed]]:
+    """Up to ``limit`` queued versions, the first queued first, locked ``FOR UPDATE SKIP LOCKED``
+    (two processes never publish the same one at once): ``(outbox id, version)``."""
+    result = await conn.execute(
+        text(
+            "SELECT outbox_id, event FROM held_sweep_outbox ORDER BY outbox_id LIMIT :limit "
+            "FOR UPDATE SKIP LOCKED"
+        ),
+        {"limit": limit},
+    )
+    return [(row.outbox_id, decode_encoded(row.event)) for row in result]
+
+
+async def clear_queued_held(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:
+    """Delete the queued versions published (acknowledged)."""
+    if outbox_ids:
+        await conn.execute(
+            text("DELETE FROM held_sweep_outbox WHERE outbox_id = ANY(:ids)"), {"ids": list(outbox_ids)}
+        )
 
 
 async def mark_meetings_held(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:

@@ -11,9 +11,11 @@ its rep's scorecard counted it booked, never held.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -22,6 +24,7 @@ from libs.common.testing.stack import in_process_stack
 from services.attribution.held_sweep import HeldSweep
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver, _gcal, _guest
 from tests.integration.ingest.ingest_integration_support import TENANT, dumps
+from tests.integration.polling import eventually
 from tests.integration.quarter.quarter_support import Tenant, get, post, settle, sync, webhook_tenant
 
 ANA, BO, CY, DANA = "ana@acme.example", "bo@acme.example", "cy@acme.example", "dana@globex.example"
@@ -81,7 +84,8 @@ def _calendar(rep: str, event_id: str, hours: int, **fields: Any) -> bytes:
     return dumps({"mailbox": rep, "items": [event]})
 
 
-def _bridge(outcome: str, revision: int) -> dict[str, Any]:
+def _bridge(outcome: str, revision: int, at: datetime | None = None) -> dict[str, Any]:
+    """Cy's bridge's meeting with Dana (two hours after Ana's, unless ``at``)."""
     return {
         "source": "bridge",
         "external_id": "bridge-cy",
@@ -89,18 +93,23 @@ def _bridge(outcome: str, revision: int) -> dict[str, Any]:
         "direction": "outbound",
         "outcome": outcome,
         # Two hours after Ana's (one meeting at one time is one meeting, whichever source reports it).
-        "occurred_at": (START + timedelta(hours=2)).isoformat(),
+        "occurred_at": (at or START + timedelta(hours=2)).isoformat(),
         "duration_seconds": 1800,
         "participants": [{"email": CY, "role": "organizer"}, {"email": DANA, "role": "attendee"}],
         "revision": revision,
     }
 
 
-async def _scorecards(stack: Any, tenant: Tenant) -> dict[str, tuple[int, ...]]:
+async def _scorecards(
+    stack: Any,
+    tenant: Tenant,
+    month: datetime = START,
+    reps: tuple[str, ...] = ("rep-ana", "rep-bo", "rep-cy"),
+) -> dict[str, tuple[int, ...]]:
     """Each rep's meeting counts for the meeting's month."""
-    first = START.strftime("%Y-%m-01")
+    first = month.strftime("%Y-%m-01")
     out: dict[str, tuple[int, ...]] = {}
-    for rep in ("rep-ana", "rep-bo", "rep-cy"):
+    for rep in reps:
         url = f"/v1/reps/{rep}/scores?granularity=month&from={first}&to={first}"
         [period] = (await get(stack, tenant, url))["periods"]
         out[rep] = tuple(period["counts"][k] for k in COUNTS)
@@ -190,3 +199,65 @@ async def test_meetings_synced_ahead_are_held_once_they_end_unless_cancelled_or_
         },
         {"rep-ana": (1, 1, 0, 0), "rep-bo": (1, 0, 1, 0), "rep-cy": (1, 0, 0, 1)},
     )
+
+
+class _SlowBroker:
+    """The sweep's producer through a broker that acknowledges nothing until ``go``."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.sending = asyncio.Event()
+        self.go = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.producer, name)
+
+    async def send_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self.sending.set()
+        await self.go.wait()
+        return await self.producer.send_batch(*args, **kwargs)
+
+
+async def test_a_newer_revision_is_not_held_up_by_the_sweep_waiting_on_the_broker(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The sweep stores the meeting held and commits before it publishes: while its publish waits
+    on the broker, the bridge's no-show (a newer revision) goes through the consumer at once,
+    as the version after the sweep's; the sweep's, published late, counts nothing (before: the
+    sweep held the meeting's row locked until the broker answered, and the consumer waited)."""
+    soon = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    cy = activity_id_for(TENANT, "bridge", "bridge-cy")
+    tenant = await webhook_tenant(db_engine, {"internal_domains": ["acme.example"]})
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        sweep: HeldSweep = stack.apps["attribution"].state.held_sweep
+        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
+        await post(stack, tenant, _bridge("scheduled", 1, soon))
+        await settle(kafka_settings)
+        slow = _SlowBroker(sweep.producer)
+        sweep.producer = cast(AIOKafkaProducer, slow)
+        sweeping = asyncio.create_task(sweep.run_once(soon + timedelta(days=1)))
+        try:
+            await asyncio.wait_for(slow.sending.wait(), 30)
+            stored = await _meetings(stack, tenant, {"bridge-cy": cy})
+            await post(stack, tenant, _bridge("no_show", 2, soon))
+
+            async def meeting() -> tuple[Any, ...]:
+                return (await _meetings(stack, tenant, {"bridge-cy": cy}))["bridge-cy"]
+
+            # Generous: the consumer takes well under a second; blocked, it never would.
+            newer = await eventually(
+                meeting, lambda m: m[0] == "no_show", 30, "the no-show stored while the sweep publishes"
+            )
+            waited = not sweeping.done()
+        finally:
+            slow.go.set()
+        swept = await sweeping
+        await settle(kafka_settings)
+        final = (await meeting(), await _scorecards(stack, tenant, soon, ("rep-cy",)))
+
+    globex = ("attributed", "deal-globex", "rep-cy")
+    assert stored == {"bridge-cy": ("held", *globex, [1, 2])}
+    assert (newer, waited) == (("no_show", *globex, [1, 2, 3]), True)
+    assert (swept.found, swept.held, swept.published) == (1, 1, 1)
+    # Metrics keeps the higher revision: no-show, not held, whatever arrived last.
+    assert final == (("no_show", *globex, [1, 2, 3]), {"rep-cy": (1, 0, 0, 1)})

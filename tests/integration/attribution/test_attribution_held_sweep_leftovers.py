@@ -1,7 +1,7 @@
 """What the held sweep leaves alone (attribution's own path, the real PostgreSQL): a meeting
 deleted at its source is neither published, stored held nor counted; a meeting whose only
 customer was erased is screened out as the consumer screens what it receives (nothing about them
-published again); and without migration 0032's index the sweep does not run at all (it would
+published again); and without migration 0036's index the sweep does not run at all (it would
 scan every tenant's activities), saying why. Two replicas' passes lock different batches
 (``FOR UPDATE SKIP LOCKED`` on the select itself), so each adds throughput."""
 
@@ -112,7 +112,7 @@ async def test_a_meeting_whose_only_customer_was_erased_is_screened_out(db_engin
 async def test_without_the_index_the_sweep_waits_for_it_counted_and_holds_once_it_is_there(
     db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without migration 0032's index nothing is swept; each interval's check is counted (the
+    """Without migration 0036's index nothing is swept; each interval's check is counted (the
     alert on ``spm_held_sweep_failures_total`` fires) and logged once. Once the index is built,
     the next interval holds the meeting, no restart needed (before: the sweep stopped for good,
     silently but for one log line, and a database down when attribution started did the same)."""
@@ -138,7 +138,7 @@ async def test_without_the_index_the_sweep_waits_for_it_counted_and_holds_once_i
             async with db_engine.begin() as conn:
                 await conn.execute(
                     text(
-                        f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (occurred_at) "
+                        f"CREATE INDEX {repo.SCHEDULED_MEETINGS_INDEX} ON activities (tenant_id, occurred_at) "
                         "WHERE kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted"
                     )
                 )
@@ -153,7 +153,7 @@ async def test_without_the_index_the_sweep_waits_for_it_counted_and_holds_once_i
             sweep.stop()
             await running
     assert [r.getMessage() for r in caplog.records] == [
-        "held sweep: index activities_scheduled_meetings missing (migration 0032_scheduled_meetings "
+        "held sweep: index activities_scheduled_by_tenant missing (migration 0036_scheduled_by_tenant "
         "not applied); not sweeping: meetings synced ahead stay scheduled until it is applied"
     ]
     assert [(s.event.version, s.event.facts.outcome) for s in producer.take()] == [(2, "held")]
@@ -167,8 +167,48 @@ async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) ->
     cutoff = AFTER - GRACE
     # One replica's pass holds its batch (the earliest two) while another's selects.
     async with db_engine.begin() as one, db_engine.begin() as two:
-        first = await repo.lock_ended_scheduled_meetings(one, cutoff, 2)
-        second = await repo.lock_ended_scheduled_meetings(two, cutoff, 2)
+        first = await repo.lock_ended_scheduled_meetings(one, cutoff, 2, ["acme"])
+        second = await repo.lock_ended_scheduled_meetings(two, cutoff, 2, ["acme"])
     ids = [activity_id_for("acme", "calendar", f"m{n}") for n in range(3)]
     assert first == [("acme", ids[0]), ("acme", ids[1])]
     assert second == [("acme", ids[2])]
+
+
+class _BrokerDown(RecordingProducer):
+    """A broker that acknowledges nothing: the process stops there (dies, or fails its round)."""
+
+    async def send_batch(self, batch: object, topic: str, *, partition: int) -> asyncio.Future[None]:
+        raise ConnectionError("the broker is down")
+
+
+async def test_versions_stored_but_not_published_are_published_by_the_next_round(
+    db_engine: AsyncEngine,
+) -> None:
+    """The meeting is stored held and its version queued in the transaction that decided it;
+    published after it commits. A round whose publish fails (a process that dies there alike)
+    leaves the version queued; the next round of any replica publishes it, once."""
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
+    producer.take()
+    down = _BrokerDown()
+    before = _counted()
+
+    with pytest.raises(ConnectionError):
+        await _sweep(db_engine, cast(RecordingProducer, down)).run_once(AFTER)
+    queued = await rows(db_engine, "SELECT tenant_id, activity_id, version FROM held_sweep_outbox")
+    stored = (await _stored(db_engine))[("acme", "ended")]
+    counted = _counted()[0] - before[0]
+    # Another replica (or the process restarted): it publishes what waits first, nothing to decide.
+    report = await _sweep(db_engine, producer).run_once(AFTER + timedelta(minutes=1))
+    again = await _sweep(db_engine, producer).run_once(AFTER + timedelta(minutes=2))
+
+    ended = activity_id_for("acme", "calendar", "ended")
+    assert (down.take(), queued, stored, counted) == ([], [("acme", ended, 2)], ("held", "held", 1, 2), 0.0)
+    assert (report.found, report.held, report.published) == (0, 0, 1)
+    assert [(s.event.activity_id, s.event.version, s.event.facts.outcome) for s in producer.take()] == [
+        (ended, 2, "held")
+    ]
+    assert _counted()[0] - before[0] == 1.0
+    assert (again.published, producer.take()) == (0, [])
+    assert await rows(db_engine, "SELECT count(*) FROM held_sweep_outbox") == [(0,)]

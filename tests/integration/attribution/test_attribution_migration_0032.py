@@ -12,7 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
-from services.attribution.adapters.repository import lock_ended_scheduled_meetings
+from services.attribution.adapters.repository import (
+    lock_ended_scheduled_meetings,
+    tenants_with_ended_meetings,
+)
 from tests.integration.attribution.attribution_support import plan
 
 INDEX = "activities_scheduled_meetings"
@@ -61,23 +64,32 @@ async def test_ended_scheduled_meetings_are_found_in_their_own_index_and_it_goes
 
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0032_scheduled_meetings")
     assert INDEX in await plan(db_engine, LOOKUP)
-    # Migration 0035 rebuilds it without the retracted meetings (its own test).
+    # Migration 0035 rebuilds it without the retracted meetings, 0036 by tenant (their own tests).
     await asyncio.to_thread(upgrade, database_url)
     async with db_engine.connect() as conn:
-        found = await lock_ended_scheduled_meetings(conn, DAY, 10)
+        tenants = await tenants_with_ended_meetings(conn, DAY)
+        found = await lock_ended_scheduled_meetings(conn, DAY, 10, tenants)
         skipping = await lock_ended_scheduled_meetings(
-            conn, DAY, 10, skipped=[("t-0029-b", uuid.UUID(int=2))]
+            conn, DAY, 10, tenants, skipped=[("t-0029-b", uuid.UUID(int=2))]
         )
-        tenant_out = await lock_ended_scheduled_meetings(conn, DAY, 10, tenants_out=["t-0029"])
-        first = await lock_ended_scheduled_meetings(conn, DAY, 1)
+        tenant_out = await tenants_with_ended_meetings(conn, DAY, tenants_out=["t-0029"])
+        first = await lock_ended_scheduled_meetings(conn, DAY, 1, tenants)
+        since = DAY - timedelta(minutes=150)
         recent = await lock_ended_scheduled_meetings(
-            conn, DAY, 10, started_after=DAY - timedelta(minutes=150)
+            conn,
+            DAY,
+            10,
+            await tenants_with_ended_meetings(conn, DAY, started_after=since),
+            started_after=since,
         )
-        backlog = await lock_ended_scheduled_meetings(conn, DAY, 10, started_by=DAY - timedelta(minutes=150))
+        backlog = await lock_ended_scheduled_meetings(
+            conn, DAY, 10, await tenants_with_ended_meetings(conn, DAY, started_by=since), started_by=since
+        )
         await conn.rollback()
+    assert tenants == ["t-0029-b", "t-0029"]
     assert found == [("t-0029-b", uuid.UUID(int=2)), ("t-0029", uuid.UUID(int=1))]
     assert skipping == [("t-0029", uuid.UUID(int=1))]
-    assert tenant_out == [("t-0029-b", uuid.UUID(int=2))]
+    assert tenant_out == ["t-0029-b"]
     assert first == [("t-0029-b", uuid.UUID(int=2))]
     assert (recent, backlog) == ([("t-0029", uuid.UUID(int=1))], [("t-0029-b", uuid.UUID(int=2))])
 

@@ -12,12 +12,14 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.db.migrate import alembic_config, upgrade
+from libs.common.db.migrate import alembic_config
 from services.attribution.adapters.repository import lock_ended_scheduled_meetings
 from tests.integration.attribution.attribution_support import rows
 
 INDEX = "activities_scheduled_meetings"
 BEFORE = "0034_undated_deletion_calendars"
+#: Migration 0036 replaces the index (its own test).
+AFTER = "0035_retracted_activities"
 DAY = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
 #: The rows the index holds: its predicate.
 IN_INDEX = (
@@ -77,7 +79,7 @@ async def test_retracted_activities_are_flagged_and_leave_the_sweeps_index_and_b
                 {**params, "s": status, "x": f'{{"rule_path": "{rule_path}"}}'},
             )
 
-    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), AFTER)
     assert await rows(
         db_engine,
         "SELECT activity_id, retracted FROM activities WHERE tenant_id = 't-0035' ORDER BY activity_id",
@@ -85,7 +87,7 @@ async def test_retracted_activities_are_flagged_and_leave_the_sweeps_index_and_b
     # The index holds the scheduled meetings not retracted alone; the sweep reads through it.
     assert await _in_index(db_engine) == [6, 4, 1]
     async with db_engine.connect() as conn:
-        found = await lock_ended_scheduled_meetings(conn, DAY, 10)
+        found = await lock_ended_scheduled_meetings(conn, DAY, 10, ["t-0035"])
         await conn.rollback()
     assert found == [("t-0035", uuid.UUID(int=n)) for n in (6, 4, 1)]
     # Its outcome stays as its source last stated it.
@@ -102,7 +104,7 @@ async def test_retracted_activities_are_flagged_and_leave_the_sweeps_index_and_b
     assert await rows(
         db_engine, "SELECT indexdef LIKE '%retracted%' FROM pg_indexes WHERE indexname = :i", {"i": INDEX}
     ) == [(False,)]
-    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), AFTER)
     assert await _in_index(db_engine) == [6, 4, 1]
 
 
@@ -123,5 +125,5 @@ async def test_an_index_built_beforehand_with_the_new_predicate_is_kept(
         ):
             await conn.execute(text(statement))
     built = await rows(db_engine, "SELECT c.oid FROM pg_class c WHERE c.relname = :i", {"i": INDEX})
-    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), AFTER)
     assert await rows(db_engine, "SELECT c.oid FROM pg_class c WHERE c.relname = :i", {"i": INDEX}) == built

@@ -1,6 +1,7 @@
-"""The held sweep's rounds against a stubbed store (``repo.lock_ended_scheduled_meetings`` as the
-SQL selects): a tenant whose settings cannot be read is left out whole, at once, however large its
-backlog, so another tenant's meetings are held in the same interval; meetings that just ended are
+"""The held sweep's rounds against a stubbed store (``repo.tenants_with_ended_meetings`` and
+``repo.lock_ended_scheduled_meetings`` as the SQL selects): a tenant whose settings cannot be read
+is left out whole before any of its meetings is asked for, however large its backlog, so another
+tenant's meetings are held in the same round; meetings that just ended are
 held before any backlog; a tenant failing meeting by meeting past ``QUARANTINE_CAP`` is left out
 whole and the list sent to the database stays bounded."""
 
@@ -59,34 +60,69 @@ class _Store:
         self.failing = failing
         self.bad = set(bad)
         self.skipped_sent: list[int] = []
+        #: The tenants whose meetings were asked for.
+        self.locked_tenants: set[str] = set()
+
+    def _eligible(
+        self, tenant: str, at: datetime, activity_id: uuid.UUID, cutoff: datetime, window: tuple[Any, Any]
+    ) -> bool:
+        after, by = window
+        return not (
+            (tenant, activity_id) in self.done
+            or at > cutoff
+            or (after is not None and at <= after)
+            or (by is not None and at > by)
+        )
+
+    async def tenants(
+        self,
+        conn: Any,
+        cutoff: datetime,
+        *,
+        started_after: datetime | None = None,
+        started_by: datetime | None = None,
+        tenants_out: Collection[str] = (),
+    ) -> list[str]:
+        """As ``repo.tenants_with_ended_meetings``: those with an ended meeting, the earliest first."""
+        first: dict[str, datetime] = {}
+        for tenant, at, activity_id in self.rows:
+            window = (started_after, started_by)
+            if (
+                tenant not in tenants_out
+                and tenant not in first
+                and self._eligible(tenant, at, activity_id, cutoff, window)
+            ):
+                first[tenant] = at
+        return sorted(first, key=lambda t: (first[t], t))
 
     async def lock(
         self,
         conn: Any,
         cutoff: datetime,
         limit: int,
+        tenants: Sequence[str],
         *,
         started_after: datetime | None = None,
         started_by: datetime | None = None,
-        tenants_out: Collection[str] = (),
         skipped: Collection[tuple[str, uuid.UUID]] = (),
     ) -> list[tuple[str, uuid.UUID]]:
+        """As ``repo.lock_ended_scheduled_meetings``: tenant by tenant, each one's earliest first."""
         self.skipped_sent.append(len(skipped))
-        out, left_out, quarantined = [], set(tenants_out), set(skipped)
-        for tenant, at, activity_id in self.rows:
-            key = (tenant, activity_id)
-            if (
-                tenant in left_out
-                or key in quarantined
-                or key in self.done
-                or at > cutoff
-                or (started_after is not None and at <= started_after)
-                or (started_by is not None and at > started_by)
-            ):
-                continue
-            out.append(key)
-            if len(out) == limit:
-                break
+        self.locked_tenants.update(tenants)
+        out: list[tuple[str, uuid.UUID]] = []
+        quarantined = set(skipped)
+        for wanted in tenants:
+            for tenant, at, activity_id in self.rows:
+                if len(out) == limit:
+                    return out
+                key = (tenant, activity_id)
+                window = (started_after, started_by)
+                if (
+                    tenant == wanted
+                    and key not in quarantined
+                    and self._eligible(tenant, at, activity_id, cutoff, window)
+                ):
+                    out.append(key)
         return out
 
     async def hold(self, conn: Any, tenant_id: str, settings: Any, ids: Sequence[uuid.UUID], now: Any) -> int:
@@ -99,9 +135,16 @@ class _Store:
         return sum(1 for t, _ in self.done if t == tenant)
 
 
+async def _nothing_queued(self: hs.HeldSweep) -> int:
+    """Publishing the queue (its own integration tests): nothing to publish here."""
+    return 0
+
+
 def _sweep(monkeypatch: pytest.MonkeyPatch, store: _Store, broken: str = "bad") -> hs.HeldSweep:
+    monkeypatch.setattr(repo, "tenants_with_ended_meetings", store.tenants)
     monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
     monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    monkeypatch.setattr(hs.HeldSweep, "publish_queued", _nothing_queued)
     return hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, _Tenants(broken)), grace=GRACE)
 
 
@@ -133,10 +176,13 @@ async def test_a_tenant_with_broken_settings_and_a_huge_backlog_stops_no_other(
     sweep = _sweep(monkeypatch, store)
 
     first = await sweep.run_once(T0)
-    assert (first.recent, first.backlog, first.held) == (3, 500, 3)
+    # Its settings are read before any of its meetings: the first round holds all the good
+    # tenant's, the backlog's one included, and never asks for one of the broken tenant's.
+    assert (first.recent, first.backlog, first.held) == (3, 1, 4)
     assert first.tenants_failed == ["bad"]
+    assert store.locked_tenants == {"good"}
     rest = await _interval(sweep, T0)
-    assert sum(r.held for r in rest) == 1
+    assert sum(r.held for r in rest) == 0
     assert store.held("good") == 4
     assert store.held("bad") == 0
     # Left out whole: nothing more of it is looked at; no meeting list grows.
@@ -195,8 +241,10 @@ async def test_a_moments_failure_to_read_settings_leaves_no_tenant_out(
     store = _Store(_old("acme", 3, days=1))
     tenants = _Tenants(broken="")
     tenants.blips.add("acme")
+    monkeypatch.setattr(repo, "tenants_with_ended_meetings", store.tenants)
     monkeypatch.setattr(repo, "lock_ended_scheduled_meetings", store.lock)
     monkeypatch.setattr(hs.HeldSweep, "_hold", store.hold)
+    monkeypatch.setattr(hs.HeldSweep, "publish_queued", _nothing_queued)
     sweep = hs.HeldSweep(cast(Any, _Engine()), cast(Any, None), "p.", cast(Any, tenants), grace=GRACE)
 
     with pytest.raises(ConnectionError):
