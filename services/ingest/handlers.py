@@ -451,6 +451,7 @@ def deletion_messages(
             adapter_version=adapter_version,
             revision=revision,
             seen_in=deletion.seen_in,
+            not_a_meeting=deletion.not_a_meeting,
         )
         messages.append(
             OutgoingMessage(

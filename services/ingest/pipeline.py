@@ -450,14 +450,15 @@ async def revisions_published(
 async def time_blocks_retracting(
     deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeBlock]
 ) -> list[SourceDeletion]:
-    """The deletions of the meetings that calendar events read now as no meeting (``TimeBlock``:
+    """The retractions of the meetings that calendar events read now as no meeting (``TimeBlock``:
     a hold its customer declined or was removed from, time away) were published as, at an older
-    revision: a later state of a published meeting retracts it, as deleted at its source, and a
-    newer revision that is a meeting again restores it. Two reads, only for a delivery holding
-    time blocks."""
+    revision: a later state of a published meeting retracts it through the path of a deletion,
+    saying why (``SourceDeletion.not_a_meeting``: attribution's ``not_a_meeting``, not
+    ``deleted_at_source``), and a newer revision that is a meeting again restores it. Two reads,
+    only for a delivery holding time blocks."""
     if not blocks:
         return []
-    deletions = [SourceDeletion(b.source, b.external_id, b.revision) for b in blocks]
+    deletions = [SourceDeletion(b.source, b.external_id, b.revision, not_a_meeting=b.reason) for b in blocks]
     published_as = await deletions_published_as(deps, tenant_id, deletions)
     ids = {d: handlers.deleted_activity_id(tenant_id, d, published_as) for d in deletions}
     published = await highest_revisions_published(deps.engine, tenant_id, list(set(ids.values())))
