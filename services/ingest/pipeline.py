@@ -89,6 +89,8 @@ from services.ingest.domain.webhooks import (
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 TENANT_ID = re.compile(TENANT_ID_PATTERN)
+#: The adapter version of what clients post (``POST /v1/events``, ``DELETE /v1/events/...``).
+CANONICAL_VERSION = "canonical/1"
 REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
 
 
@@ -465,6 +467,28 @@ async def time_blocks_retracting(
     return [d for d, i in ids.items() if d.revision is not None and d.revision > published.get(i, d.revision)]
 
 
+async def accept_events(
+    deps: IngestDeps, context: TenantContext, activities: Sequence[AnyActivity], now: datetime
+) -> tuple[handlers.PreparedActivities, list[str]]:
+    """``POST /v1/events``: the batch but its holds only colleagues attend (``handlers.holds_apart``:
+    listed as ignored, each retracting the meeting an earlier revision of it was published as,
+    as no meeting), published once acknowledged; with what was ignored."""
+    kept, blocks, ignored = handlers.holds_apart(activities, context.webhook.internal_domains)
+    retractions: list[OutgoingMessage] = []
+    if blocks:
+        retracted = await time_blocks_retracting(deps, context.tenant_id, blocks)
+        retractions = handlers.deletion_messages(
+            retracted,
+            context.tenant_id,
+            CANONICAL_VERSION,
+            deps.topic_prefix,
+            now,
+            await deletions_published_as(deps, context.tenant_id, retracted),
+        )
+    prepared = await accept_activities(deps, context, kept, now, CANONICAL_VERSION, extra=retractions)
+    return prepared, ignored
+
+
 async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: AdapterResult) -> AdapterResult:
     """``result`` without the revisions of objects a deletion their source did not date was read
     for after this page was (``AdapterResult.read_at``): a page read before the deletion and
@@ -531,7 +555,7 @@ async def delete_activity(
     published_as = await deletions_published_as(deps, context.tenant_id, [deletion])
     try:
         (message,) = handlers.deletion_messages(
-            [deletion], context.tenant_id, "canonical/1", deps.topic_prefix, now, published_as
+            [deletion], context.tenant_id, CANONICAL_VERSION, deps.topic_prefix, now, published_as
         )
     except ValidationError as exc:
         errors = [{**e, "in": "path"} for e in field_errors(exc) if e["field"] in ("source", "external_id")]
