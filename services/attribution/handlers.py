@@ -209,8 +209,7 @@ async def retract_deleted(
     retractions = AttributedBatch()
     for activity, deletion in retracted:
         stored = current[activity.activity_id]
-        detail = {"deleted_at": deletion.deleted_at.isoformat(), "deleted_by": deletion.adapter_version}
-        event = retraction(activity, stored, now, repo.DELETED_AT_SOURCE, detail)
+        event = retraction(activity, stored, now, *_retracted_because(deletion))
         retractions.events.append(event)
         retractions.rows.append(
             {
@@ -247,6 +246,23 @@ async def retract_deleted(
     await repo.mark_retracted(conn, tenant_id, [activity.activity_id for activity, _ in retracted])
     batch.extend(retractions)
     return batch
+
+
+def _retracted_because(deletion: ActivityDeletedV1) -> tuple[str, dict[str, str]]:
+    """The retraction's ``rule_path`` and what the explanation says of it: ``deleted_at_source``
+    with when ingest received the deletion and from which adapter, or, for an object whose newer
+    revision is no meeting (``not_a_meeting``: a hold only colleagues attend, time away; it was
+    not deleted), ``not_a_meeting`` with ingest's reason, when it read it and from which adapter."""
+    if deletion.not_a_meeting is None:
+        return repo.DELETED_AT_SOURCE, {
+            "deleted_at": deletion.deleted_at.isoformat(),
+            "deleted_by": deletion.adapter_version,
+        }
+    return repo.NOT_A_MEETING, {
+        "reason": deletion.not_a_meeting,
+        "read_at": deletion.deleted_at.isoformat(),
+        "read_by": deletion.adapter_version,
+    }
 
 
 def _latest_revision(deletions: Sequence[ActivityDeletedV1]) -> int | None:

@@ -87,7 +87,9 @@ class EventsAccepted(BaseModel):
     meeting already seen from another source; ``excluded`` withheld by the tenant's
     privacy policy (never published); ``automated`` published but flagged as sent by a machine.
     ``activity_ids`` are the ids published, deterministic per (tenant, source, external id) or the
-    id of the meeting first seen from another source.
+    id of the meeting first seen from another source. ``ignored``: what is no activity, named
+    and why (for ``POST /v1/events``, a meeting whose subject labels a calendar hold only
+    colleagues attend, by its index), so ``accepted + excluded`` and the ignored are what was sent.
     """
 
     accepted: int
@@ -95,6 +97,7 @@ class EventsAccepted(BaseModel):
     excluded: int = 0
     automated: int = 0
     activity_ids: list[str]
+    ignored: list[str] = []
 
 
 class WebhookAccepted(EventsAccepted):
@@ -192,7 +195,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
     except Problem as exc:
         INGEST_REJECTIONS.labels("api", pipeline.REJECTION_REASONS.get(exc.status, "invalid")).inc()
         raise
-    prepared = await pipeline.accept_activities(deps, context, activities, now, "canonical/1")
+    prepared, ignored = await pipeline.accept_events(deps, context, activities, now)
     prepared.count("api")
     return EventsAccepted(
         accepted=prepared.accepted,
@@ -200,6 +203,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
         excluded=prepared.excluded,
         automated=prepared.automated,
         activity_ids=[e.activity_id_text for e in prepared.events],
+        ignored=ignored,
     )
 
 
@@ -307,9 +311,9 @@ def webhook_accepted(prepared: handlers.PreparedActivities, result: AdapterResul
         "excluded": prepared.excluded,
         "automated": prepared.automated,
         "activity_ids": [e.activity_id_text for e in prepared.events],
+        "ignored": list(result.ignored),
         "entities": len(result.entities),
         "deleted": len(dict.fromkeys(result.deletions)),
-        "ignored": list(result.ignored),
     }
 
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
@@ -21,6 +21,7 @@ from libs.common.contracts.activities import (
     ActivityDeletedV1,
     ActivityFields,
     ActivityIn,
+    ActivityKind,
     ParticipantFields,
     activity_id_for,
     extension_of,
@@ -50,6 +51,7 @@ from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
+    colleagues_only_hold,
     is_decorated_email,
     is_not_a_person,
     is_withheld_number,
@@ -57,7 +59,7 @@ from services.ingest.domain.normalize import (
 )
 from services.ingest.domain.phones import PhoneProblem, RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
-from services.ingest.domain.webhook_types import SourceDeletion
+from services.ingest.domain.webhook_types import SourceDeletion, TimeBlock
 from services.ingest.settings import IngestOptions
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
 
@@ -120,6 +122,31 @@ def parse_activity_batch(
 
 
 _ActivityT = TypeVar("_ActivityT", bound=ActivityFields)
+
+_MEETING = ActivityKind.MEETING
+
+
+def holds_apart(
+    activities: Sequence[_ActivityT], internal_domains: Collection[str]
+) -> tuple[Sequence[_ActivityT], list[TimeBlock], list[str]]:
+    """A canonical batch without its meetings whose subject labels a calendar hold only colleagues
+    attend (``normalize.colleagues_only_hold``: "HOLD: Acme demo" with the SE): time blocked, not a
+    meeting. Each is a ``TimeBlock`` at its revision (retracting the meeting an earlier revision
+    was) and listed as ignored by its index; ``activities`` itself when there is none."""
+    blocks: list[TimeBlock] = []
+    ignored: list[str] = []
+    held: set[int] = set()
+    for position, activity in enumerate(activities):
+        if activity.kind is not _MEETING or activity.subject is None:
+            continue
+        reason = colleagues_only_hold(activity.subject, activity.participants, internal_domains)
+        if reason is not None:
+            held.add(position)
+            blocks.append(TimeBlock(activity.source, activity.external_id, activity.revision, reason))
+            ignored.append(f"activities[{position}]: {reason}")
+    if not held:
+        return activities, blocks, ignored
+    return [a for position, a in enumerate(activities) if position not in held], blocks, ignored
 
 
 def _checked(
@@ -451,6 +478,7 @@ def deletion_messages(
             adapter_version=adapter_version,
             revision=revision,
             seen_in=deletion.seen_in,
+            not_a_meeting=deletion.not_a_meeting,
         )
         messages.append(
             OutgoingMessage(

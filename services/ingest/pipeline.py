@@ -89,6 +89,8 @@ from services.ingest.domain.webhooks import (
 from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 TENANT_ID = re.compile(TENANT_ID_PATTERN)
+#: The adapter version of what clients post (``POST /v1/events``, ``DELETE /v1/events/...``).
+CANONICAL_VERSION = "canonical/1"
 REJECTION_REASONS = {400: "malformed", 401: "unauthenticated", 404: "unknown_endpoint", 413: "too_large"}
 
 
@@ -450,18 +452,41 @@ async def revisions_published(
 async def time_blocks_retracting(
     deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeBlock]
 ) -> list[SourceDeletion]:
-    """The deletions of the meetings that calendar events read now as no meeting (``TimeBlock``:
+    """The retractions of the meetings that calendar events read now as no meeting (``TimeBlock``:
     a hold its customer declined or was removed from, time away) were published as, at an older
-    revision: a later state of a published meeting retracts it, as deleted at its source, and a
-    newer revision that is a meeting again restores it. Two reads, only for a delivery holding
-    time blocks."""
+    revision: a later state of a published meeting retracts it through the path of a deletion,
+    saying why (``SourceDeletion.not_a_meeting``: attribution's ``not_a_meeting``, not
+    ``deleted_at_source``), and a newer revision that is a meeting again restores it. Two reads,
+    only for a delivery holding time blocks."""
     if not blocks:
         return []
-    deletions = [SourceDeletion(b.source, b.external_id, b.revision) for b in blocks]
+    deletions = [SourceDeletion(b.source, b.external_id, b.revision, not_a_meeting=b.reason) for b in blocks]
     published_as = await deletions_published_as(deps, tenant_id, deletions)
     ids = {d: handlers.deleted_activity_id(tenant_id, d, published_as) for d in deletions}
     published = await highest_revisions_published(deps.engine, tenant_id, list(set(ids.values())))
     return [d for d, i in ids.items() if d.revision is not None and d.revision > published.get(i, d.revision)]
+
+
+async def accept_events(
+    deps: IngestDeps, context: TenantContext, activities: Sequence[AnyActivity], now: datetime
+) -> tuple[handlers.PreparedActivities, list[str]]:
+    """``POST /v1/events``: the batch but its holds only colleagues attend (``handlers.holds_apart``:
+    listed as ignored, each retracting the meeting an earlier revision of it was published as,
+    as no meeting), published once acknowledged; with what was ignored."""
+    kept, blocks, ignored = handlers.holds_apart(activities, context.webhook.internal_domains)
+    retractions: list[OutgoingMessage] = []
+    if blocks:
+        retracted = await time_blocks_retracting(deps, context.tenant_id, blocks)
+        retractions = handlers.deletion_messages(
+            retracted,
+            context.tenant_id,
+            CANONICAL_VERSION,
+            deps.topic_prefix,
+            now,
+            await deletions_published_as(deps, context.tenant_id, retracted),
+        )
+    prepared = await accept_activities(deps, context, kept, now, CANONICAL_VERSION, extra=retractions)
+    return prepared, ignored
 
 
 async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: AdapterResult) -> AdapterResult:
@@ -530,7 +555,7 @@ async def delete_activity(
     published_as = await deletions_published_as(deps, context.tenant_id, [deletion])
     try:
         (message,) = handlers.deletion_messages(
-            [deletion], context.tenant_id, "canonical/1", deps.topic_prefix, now, published_as
+            [deletion], context.tenant_id, CANONICAL_VERSION, deps.topic_prefix, now, published_as
         )
     except ValidationError as exc:
         errors = [{**e, "in": "path"} for e in field_errors(exc) if e["field"] in ("source", "external_id")]

@@ -468,3 +468,8 @@ class ActivityDeletedV1(BaseModel):
     #: (the calendar connectors). Only the organizer's calendar deletes a meeting; anyone else's
     #: means that person no longer attends it.
     seen_in: Email | None = Field(default=None, exclude_if=_is_none)
+    #: Added within V1, omitted for a deletion: the object was **not** deleted, its newer
+    #: revision is no meeting (ingest's reason: a hold only colleagues attend, time away, time
+    #: its organizer alone keeps). Attribution retracts the meeting as for a deletion, under
+    #: ``rule_path`` ``not_a_meeting`` with this reason, until a newer revision restores it.
+    not_a_meeting: SafeStr | None = Field(default=None, max_length=200, exclude_if=_is_none)

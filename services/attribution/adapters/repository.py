@@ -1218,7 +1218,8 @@ async def advance_to_deletions(
 
 
 async def mark_retracted(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> None:
-    """The stored activities retracted as deleted at their source (``DELETED_AT_SOURCE``), in the
+    """The stored activities retracted as deleted at their source (``DELETED_AT_SOURCE``) or as no
+    meeting (``NOT_A_MEETING``), in the
     transaction saving the retraction: ``retracted`` takes a meeting out of the held sweep's index
     (migration 0035) while its outcome stays as its source last stated it. Only a newer revision
     clears it (``store_activities``)."""
@@ -1920,13 +1921,19 @@ class StoredAttribution:
     is_override: bool
     #: ``explanation.duplicate_of``: the report of the same call or email this one duplicates.
     duplicate_of: uuid.UUID | None = None
-    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``): only a
-    #: newer revision (a restore) re-decides it.
+    #: The version in force retracted it as deleted at its source (``DELETED_AT_SOURCE``) or as
+    #: no meeting (``NOT_A_MEETING``): only a newer revision (a restore) re-decides it.
     deleted: bool = False
 
 
 #: The ``rule_path`` of the version that retracts an activity its source deleted.
 DELETED_AT_SOURCE = "deleted_at_source"
+#: The ``rule_path`` of the version that retracts a meeting whose newer revision at its source is
+#: no meeting (``ActivityDeletedV1.not_a_meeting``: a hold only colleagues attend, time away); it
+#: was not deleted, and is held as one that was until a newer revision.
+NOT_A_MEETING = "not_a_meeting"
+#: Every ``rule_path`` of a retraction only a newer revision undoes.
+RETRACTED_AT_SOURCE = (DELETED_AT_SOURCE, NOT_A_MEETING)
 
 
 async def current_attributions(
@@ -1950,14 +1957,14 @@ async def current_attributions(
             "CASE WHEN a.kind IN ('call', 'email') THEN CAST(a.explanation->>'duplicate_of' AS uuid) END "
             "AS duplicate_of, "
             # Only an excluded activity's explanation is read for it (CASE: evaluated in order).
-            "CASE WHEN a.status = 'excluded' THEN a.explanation->>'rule_path' IS NOT DISTINCT FROM :deleted "
+            "CASE WHEN a.status = 'excluded' THEN COALESCE(a.explanation->>'rule_path' = ANY(CAST(:deleted AS text[])), false) "
             "ELSE false END AS deleted "
             "FROM unnest(CAST(:ids AS uuid[])) AS i(id) CROSS JOIN LATERAL ("
             "SELECT * FROM attributions WHERE tenant_id = :t AND activity_id = i.id OFFSET 0) a "
             "FOR UPDATE OF a"
         ),
         # A UUID sorts as PostgreSQL sorts it (bytes, big-endian).
-        {"t": tenant_id, "ids": sorted(ids), "deleted": DELETED_AT_SOURCE},
+        {"t": tenant_id, "ids": sorted(ids), "deleted": list(RETRACTED_AT_SOURCE)},
     )
     return {
         row.activity_id: StoredAttribution(

@@ -24,6 +24,7 @@ from libs.common.contracts.activities import (
     Direction,
     Outcome,
     Participant,
+    ParticipantFields,
     ParticipantRole,
     ResponseStatus,
     phone_key,
@@ -639,7 +640,20 @@ def held_for_a_meeting(title: str | None) -> str | None:
     return HOLD_TIME if is_hold(title) else None
 
 
-def a_customer_attends(participants: Iterable[Participant], internal_domains: Iterable[str]) -> bool:
+def colleagues_only_hold(
+    title: str | None, participants: Iterable[ParticipantFields], internal_domains: Iterable[str]
+) -> str | None:
+    """``HOLD_TIME`` when a meeting's title labels a hold (``held_for_a_meeting``) and no customer
+    attends it (``a_customer_attends``), else None: the rule for a source that tells a meeting
+    by its people and title alone (HubSpot's meetings, canonical meetings); the calendars apply it
+    among their other kinds of time (``_time_not_blocked``: all-day, free, out of office)."""
+    hold = held_for_a_meeting(title)
+    if hold is None or a_customer_attends(participants, internal_domains):
+        return None
+    return hold
+
+
+def a_customer_attends(participants: Iterable[ParticipantFields], internal_domains: Iterable[str]) -> bool:
     """Whether someone outside ``internal_domains`` takes part in a calendar event (its
     organizer included) and did not decline it; a room, a shared calendar (a team's "Company
     holidays", its address at Google's ``group.calendar.google.com``) or a notetaker is nobody.

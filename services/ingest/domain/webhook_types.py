@@ -92,6 +92,9 @@ class SourceDeletion:
     #: was read, and ingest publishes it right after the newest revision it published of the
     #: object, in the source's own order (``handlers.deletion_revision``).
     on_receipt: bool = False
+    #: Not a deletion: the object's newer revision is no meeting, for this reason (a
+    #: ``TimeBlock``'s): its meeting is retracted as ``not_a_meeting``, not as deleted.
+    not_a_meeting: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,8 @@ class TimeBlock:
     """A calendar event read, at ``revision``, as no meeting (``reason``: a hold only colleagues
     attend, time away, time nobody but its organizer attends). Listed as ignored; when it is a
     newer state of a meeting ingest published (a hold's customer declined or was removed), that
-    meeting is retracted as deleted at its source (``pipeline.time_blocks_retracting``)."""
+    meeting is retracted, as no meeting (``not_a_meeting``, with ``reason``) through the path of
+    a deletion (``pipeline.time_blocks_retracting``)."""
 
     source: str
     external_id: str

@@ -413,8 +413,11 @@ async def rep_roles(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
 
 
 async def team_parents(conn: AsyncConnection, tenant_id: str) -> dict[str, str | None]:
+    """team -> its parent, teams the CRM deleted included: a team a re-org dissolved stays under
+    its parent (a tombstone keeps the one held), so a goal of a team above it still measures the
+    reps who ended a period on it, as its history still counts there (``hierarchy.SUBTREE``)."""
     result = await conn.execute(
-        text("SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t AND NOT deleted"),
+        text("SELECT team_id, parent_id FROM ref_teams WHERE tenant_id = :t"),
         {"t": tenant_id},
     )
     return {row.team_id: row.parent_id for row in result}

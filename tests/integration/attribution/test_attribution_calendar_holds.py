@@ -12,7 +12,7 @@ colleague: "HOLD: Globex demo", "Hold \u2013 Globex QBR (tentative)", "Placehold
 tenant keeps no subjects). Time blocked for a meeting, none held. A hold Dana attends is the
 meeting with her; Ana's hold edited into the real invitation (title changed, Dana added) is the
 meeting from that revision; a hold Dana accepted and then declined is retracted (the meeting
-published while she attended, `excluded` as deleted at its source); "Holding company review with
+published while she attended, `excluded` as no meeting: ``not_a_meeting``, with why); "Holding company review with
 Globex CFO" is a meeting, and the colleagues' "Holding company review" an internal one.
 
 Before, each hold sent to colleagues was an internal meeting held once its time passed, and the
@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.ingest.domain.normalize import HOLD_TIME
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_calendar_time_away import _november
 from tests.integration.attribution.test_attribution_held_out_situations_meetings2 import (
     ANA,
@@ -66,7 +68,7 @@ PILOT = {
     "updated": "2026-11-04T09:00:00.000Z",
 }
 #: Ana's hold Dana accepted (the meeting with her), then declined: a hold only colleagues attend
-#: again, a later state of the meeting published, which it retracts (as deleted at its source).
+#: again, a later state of the meeting published, which it retracts (as no meeting, not deleted).
 WORKSHOP = _slot(
     23, _guest(CY), _guest(DANA), summary="HOLD: Globex workshop", updated="2026-11-05T09:00:00.000Z"
 )
@@ -115,6 +117,22 @@ async def test_holds_only_colleagues_attend_are_no_meetings_and_one_a_customer_a
         await settle(kafka_settings)
         listed = await get(stack, tenant, "/v1/activities?limit=100")
         scorecards = {rep: await _november(stack, tenant, rep) for rep in NOVEMBER}
+        # What a manager opening the retracted workshop reads: no meeting, and why (it was not
+        # deleted); an admin's override does not bring it back, as for a deleted one.
+        workshop_id = activity_id_for(TENANT, GC, "x23")
+        pinned = await stack.gateway.put(
+            f"/v1/activities/{workshop_id}/attribution",
+            json={"deal_id": "deal-globex", "reason": "the workshop happened"},
+            headers=tenant.admin,
+        )
+        assert pinned.status_code == 202, pinned.text
+        await settle(kafka_settings)
+        shown = await get(stack, tenant, f"/v1/activities/{workshop_id}")
+        (retracted,) = await rows(
+            db_engine,
+            "SELECT retracted FROM activities WHERE tenant_id = :t AND activity_id = :a",
+            {"t": TENANT, "a": workshop_id},
+        )
     assert (ana["accepted"], len(ana["ignored"])) == (3, 5)
     assert all("a hold or placeholder only colleagues are invited to" in reason for reason in ana["ignored"])
     assert (pilot["accepted"], pilot["ignored"]) == (1, [])
@@ -132,3 +150,15 @@ async def test_holds_only_colleagues_attend_are_no_meetings_and_one_a_customer_a
         str(activity_id_for(TENANT, GC, "x23")): ("held", "excluded", None, None),
     }
     assert scorecards == NOVEMBER
+    attribution = shown["attribution"]
+    assert (attribution["status"], attribution["version"], attribution["rule_path"]) == (
+        "excluded",
+        2,
+        "not_a_meeting",
+    )
+    explanation = attribution["explanation"]
+    assert (explanation["reason"], explanation["read_by"]) == (HOLD_TIME, "google-calendar/1")
+    assert "deleted_at" not in explanation
+    assert [v["status"] for v in shown["history"]] == ["attributed", "excluded"]
+    # Out of the held sweep's index as a deleted meeting is (migration 0035).
+    assert retracted == (True,)

@@ -33,6 +33,7 @@ from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
     check_timestamp_window,
+    colleagues_only_hold,
     direction_for,
     duration_between,
     email_outcome,
@@ -65,6 +66,7 @@ from services.ingest.domain.webhook_types import (
     AdapterResult,
     SourceDeletion,
     TenantWebhookConfig,
+    TimeBlock,
     WebhookRejected,
     WebhookRequest,
 )
@@ -156,6 +158,7 @@ class HubSpotAdapter:
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
         deletions: list[SourceDeletion] = []
+        blocks: list[TimeBlock] = []
         ignored: list[str] = []
         for item in items:
             object_type = item.opt_str("objectType")
@@ -169,6 +172,9 @@ class HubSpotAdapter:
                 activity, reason = _engagement(item, object_type, index, config, request.received_at)
                 if isinstance(activity, SourceDeletion):
                     deletions.append(activity)
+                elif isinstance(activity, TimeBlock):
+                    blocks.append(activity)
+                    ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {activity.reason}")
                 elif activity is not None:
                     activities.append(activity)
                 else:
@@ -185,6 +191,7 @@ class HubSpotAdapter:
             entities=tuple(entities),
             ignored=tuple(ignored),
             deletions=tuple(deletions),
+            time_blocks=tuple(blocks),
             people_to_look_up=index.people_not_carried(items),
         )
 
@@ -479,7 +486,7 @@ def _engagement(
     index: _BatchIndex,
     config: TenantWebhookConfig,
     received_at: datetime,
-) -> tuple[ActivityIn | SourceDeletion | None, str]:
+) -> tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]:
     if item.opt_bool("archived"):
         # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
         # Its revision, read as a live engagement's (or when it was archived, if later): a
@@ -627,6 +634,12 @@ def _engagement(
     )
     if not participants:
         return None, "no owner or contact with an address in this batch or held"
+    title = properties.opt_str("hs_meeting_title")
+    # "HOLD: Acme demo" with no contact but colleagues: time blocked, not a meeting (a later
+    # revision of a meeting published retracts it as no meeting).
+    hold = colleagues_only_hold(title, participants, config.internal_domains)
+    if hold is not None:
+        return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties), hold), ""
     return build_activity(
         item.path,
         kind=ActivityKind.MEETING,
@@ -635,7 +648,7 @@ def _engagement(
         occurred_at=start,
         duration_seconds=duration_between(start, end),
         participants=participants,
-        subject=properties.opt_str("hs_meeting_title"),
+        subject=title,
         **common,
     ), ""
 
