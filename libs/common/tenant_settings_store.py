@@ -246,7 +246,10 @@ async def _save(
             "t": tenant_id,
             "tz": settings.time_zone,
             "fy": settings.fiscal_year_start_month,
-            "s": orjson.dumps({k: v for k, v in document.items() if k not in _OUTSIDE_JSON}).decode(),
+            # What the previous release can read too (``OMITTED_AT_DEFAULT``).
+            "s": orjson.dumps(
+                {k: v for k, v in settings.stored().items() if k not in _OUTSIDE_JSON}
+            ).decode(),
         },
     )
     if version_thresholds or "insight_thresholds" in changed:

@@ -231,6 +231,38 @@ async def test_a_change_that_changes_nothing_saves_no_version_and_no_audit_row(
     assert audited == 1
 
 
+async def test_a_save_stores_no_setting_of_this_release_left_at_its_default(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """The previous release refuses unknown keys in ``tenants.settings``: a save that lists no
+    menu stores no ``menu_extensions`` (before: ``[]``, and old ingest answered the tenant's
+    webhooks 503); one that lists menus stores them, and clearing them removes the key again."""
+
+    async def stored() -> dict[str, Any]:
+        async with db_engine.connect() as conn:
+            document: dict[str, Any] = await conn.scalar(
+                text("SELECT settings FROM tenants WHERE tenant_id = 'acme'")
+            )
+        return document
+
+    saved = await gateway.put("/v1/settings/privacy", json=GROUPS["privacy"], headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert "menu_extensions" not in await stored()
+    assert (await stored())["privacy"]["excluded_domains"] == ["lawfirm.example"]
+    listed = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": ["100"]}, headers=bearer(keys.admin)
+    )
+    assert listed.status_code == 200, listed.text
+    assert (await stored())["menu_extensions"] == ["100"]
+    cleared = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": []}, headers=bearer(keys.admin)
+    )
+    assert (cleared.json()["version"], cleared.json()["settings"]["menu_extensions"]) == (3, [])
+    assert "menu_extensions" not in await stored()
+    whole = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert (whole["errors"], whole["settings"]["menu_extensions"]) == ([], [])
+
+
 async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a_patch(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:
