@@ -8,11 +8,14 @@ its title is all there is. Read by ingest (a hold only colleagues attend is no m
 calendar connectors (which forward the word alone when the tenant does not keep subjects).
 
 The word must stand as the title's label: opening it (alone, or followed by a separator or "for":
-"HOLD: …", "Hold \u2013 …", "[Hold] …", "(Placeholder) …", "Hold for …", "Tentative hold: …", or in
-capitals before the rest, "HOLD Acme demo") or closing it after a separator or in brackets
-("Acme demo - HOLD", "Acme demo (hold)"). "Holding company review", "Hold music test", "Acme
-deal on hold" and "Acme: on hold" name no hold. Languages: English ``hold`` and ``placeholder``;
-German ``Platzhalter`` (the word German calendars use). Nothing else is guessed.
+"HOLD: …", "Hold \u2013 …", "HOLD/…", "[Hold] …", "(Placeholder) …", "Hold for …", "Tentative hold:
+…", or in capitals before a word that is not, "HOLD Acme demo"), closing it after a separator or in
+brackets ("Acme demo - HOLD", "Acme renewal -- HOLD", "Acme demo (hold)", "Acme demo (HOLD -
+pending)"), or as a part of its own between bars or dashes ("Acme QBR | HOLD | v2"). "Holding
+company review", "Hold music test", "HOLD MUSIC TEST", "HOLD THE DATE: Sales Kickoff",
+"PLACEHOLDER TEXT REVIEW", "HOLD (confirmed) Acme demo", "Acme deal on hold" and "Acme: on hold"
+name no hold. Languages: English ``hold`` and ``placeholder``; German ``Platzhalter`` (the word
+German calendars use). Nothing else is guessed.
 """
 
 from __future__ import annotations
@@ -23,24 +26,44 @@ import re
 #: "Soft hold").
 HOLD_WORDS = ("hold", "placeholder", "platzhalter")
 _WORD = r"(?:(?:tentative|soft)\s+)?(hold|placeholder|platzhalter)"
-#: Separators between the label and the rest of the title: a colon, an en or em dash, a bar, or a
-#: hyphen with a space on one side ("Hold-up review" is no hold).
-_SEPARATOR = r"(?:\s*[:\u2013\u2014|]|\s+-|-\s)"
+#: Separators between the label and the rest of the title: a colon, an en or em dash, a bar, a
+#: slash, or a hyphen with a space on one side ("Hold-up review" is no hold).
+_SEPARATOR = r"(?:\s*[:\u2013\u2014|/]|\s+-|-\s)"
 _OPENING = re.compile(
     rf"^\s*(?:[\[(]\s*{_WORD}\s*[\])]|{_WORD}(?:{_SEPARATOR}|\s*$|\s+for\b))", re.IGNORECASE
 )
-#: In capitals and followed by the rest of the title without a separator: "HOLD Acme demo".
-_CAPITALS = re.compile(r"^\s*(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)\s+\S")
-#: Closing the title: in brackets, or after a space and a dash or bar ("Acme demo - HOLD"). One
-#: space before the separator, so a run of spaces is not tried every way (linear).
-_CLOSING = re.compile(rf"(?:[\[(]\s*{_WORD}\s*[\])]|\s[\-\u2013\u2014|]\s*{_WORD})\s*$", re.IGNORECASE)
+#: In capitals and followed by the rest of the title without a separator: "HOLD Acme demo". The
+#: capitals tell the label from the title only when the next word is not in capitals too
+#: ("HOLD THE DATE: Sales Kickoff", "HOLD MUSIC TEST", "PLACEHOLDER TEXT REVIEW" say nothing of
+#: a hold) and is a word, not a remark ("HOLD (confirmed) Acme demo").
+_CAPITALS = re.compile(
+    r"^\s*+(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)\s++(?![A-Z]{2,}\b)[^\W_]"
+)
+#: A run of dashes or bars between parts of a title ("Acme renewal -- HOLD").
+_DASHES = r"[\-\u2013\u2014|]++"
+#: Closing the title: in brackets, alone or with a remark after a separator ("Acme demo (HOLD -
+#: pending)"; one saying it is confirmed is no hold), or after a space and dashes or bars ("Acme
+#: demo - HOLD"). One space before the dashes, and possessive runs, so a run of spaces or dashes
+#: is not tried every way (linear).
+_CLOSING = re.compile(
+    rf"(?:[\[(]\s*+{_WORD}(?:\s*+(?:[:\u2013\u2014|/]|-)(?!\s*confirmed\b)[^\[\]()]*+)?[\])]"
+    rf"|\s{_DASHES}\s*+{_WORD})\s*$",
+    re.IGNORECASE,
+)
+#: A part of its own between dashes or bars: "Acme QBR | HOLD | v2".
+_BETWEEN = re.compile(rf"\s{_DASHES}\s*+{_WORD}\s*+{_DASHES}\s", re.IGNORECASE)
 
 
 def hold_word(title: str | None) -> str | None:
     """The word (lower case) by which ``title`` labels a calendar hold, or None for none."""
     if not title:
         return None
-    match = _OPENING.match(title) or _CAPITALS.match(title) or _CLOSING.search(title[-200:])
+    match = (
+        _OPENING.match(title)
+        or _CAPITALS.match(title)
+        or _CLOSING.search(title[-200:])
+        or _BETWEEN.search(title)
+    )
     if match is None:
         return None
     return next(word for word in match.groups() if word is not None).lower()

@@ -246,7 +246,10 @@ async def _save(
             "t": tenant_id,
             "tz": settings.time_zone,
             "fy": settings.fiscal_year_start_month,
-            "s": orjson.dumps({k: v for k, v in document.items() if k not in _OUTSIDE_JSON}).decode(),
+            # What the previous release can read too (``OMITTED_AT_DEFAULT``).
+            "s": orjson.dumps(
+                {k: v for k, v in settings.stored().items() if k not in _OUTSIDE_JSON}
+            ).decode(),
         },
     )
     if version_thresholds or "insight_thresholds" in changed:
@@ -309,10 +312,59 @@ def next_settings(
     try:
         settings = TenantSettings.model_validate(requested)
     except ValidationError as exc:
-        errors += field_errors(exc)
+        errors += field_errors(exc) + _aliases_listed_as_menus(requested)
     if errors:
         raise SettingsRefused(errors)
     return settings
+
+
+def _aliases_listed_as_menus(requested: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of ``rep_aliases`` whose key ``menu_extensions`` lists too. The model refuses the
+    pair on ``menu_extensions`` (it reads ``rep_aliases`` first); the admin may have changed either,
+    so the error names the alias too."""
+    aliases, menus = requested.get("rep_aliases"), requested.get("menu_extensions")
+    if not isinstance(aliases, dict) or not isinstance(menus, list | tuple):
+        return []
+    listed = {menu.strip() for menu in menus if isinstance(menu, str)}
+    return [
+        {
+            "in": "body",
+            "field": f"rep_aliases.{key}",
+            "reason": f"{key!r} is listed in menu_extensions too: a menu answers for nobody, so list "
+            "it in one of the two",
+        }
+        for key in aliases
+        if key in listed
+    ]
+
+
+async def _reps_extensions_listed_as_menus(
+    conn: AsyncConnection, tenant_id: str, settings: TenantSettings
+) -> list[dict[str, Any]]:
+    """The listed menu extensions that a live rep's CRM record gives as her own
+    (``phone_extensions``, ``<line>;ext=<digits>``): a call she answered would read as a menu's,
+    not connected."""
+    if not settings.menu_extensions:
+        return []
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT split_part(e, ';ext=', 2) AS extension, r.rep_id "
+            "FROM ref_reps r CROSS JOIN LATERAL unnest(r.phone_extensions) AS e "
+            "WHERE r.tenant_id = :t AND r.active AND NOT r.deleted AND r.merged_into IS NULL "
+            "AND split_part(e, ';ext=', 2) = ANY(:menus) ORDER BY 1, 2"
+        ),
+        {"t": tenant_id, "menus": list(settings.menu_extensions)},
+    )
+    return [
+        {
+            "in": "body",
+            "field": "menu_extensions",
+            "reason": f"{row.extension!r} is the extension of rep {row.rep_id!r} (her CRM record's "
+            "phone_extensions): a menu answers for nobody, so the calls she answers would read not "
+            "connected",
+        }
+        for row in rows
+    ]
 
 
 async def change_tenant_settings(
@@ -342,6 +394,10 @@ async def change_tenant_settings(
         document = rebuild(current or {})
     settings = next_settings(current, document=document, patch=patch)
     changed = _changed_since(tenant_id, current, settings)
+    if "menu_extensions" in changed and (
+        refused := await _reps_extensions_listed_as_menus(conn, tenant_id, settings)
+    ):
+        raise SettingsRefused(refused)
     if not changed and not version_thresholds:
         latest = await settings_history(conn, tenant_id, 1)
         if latest:

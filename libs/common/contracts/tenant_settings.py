@@ -281,6 +281,14 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: Settings that are references to documents versioned elsewhere: shown, never written here.
 READ_ONLY = ("scoring_model_version",)
+#: Settings a release added, stored only when set to something other than their default
+#: (:meth:`TenantSettings.stored`). The previous release's model refuses unknown keys
+#: (``extra="forbid"``), so a document that names none of them stays readable by it while a
+#: deploy rolls and after a rollback: only a tenant that uses the new setting needs the new
+#: release. A key may leave this set only in the release after the one that added it, once no
+#: replica of a release without it runs and none is kept to roll back to (docs/operations.md,
+#: "Upgrades"). Add here every top-level setting a release adds.
+OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"menu_extensions"})
 
 
 class TenantSettings(BaseModel):
@@ -379,6 +387,17 @@ class TenantSettings(BaseModel):
     def phone_region(self) -> str:
         """The region to read national phone numbers in."""
         return self.default_phone_region or country_of_zone(self.time_zone) or FALLBACK_PHONE_REGION
+
+    def stored(self) -> dict[str, Any]:
+        """The document to store: every setting as JSON but those of ``OMITTED_AT_DEFAULT``
+        left at their default, which the previous release would refuse."""
+        document = self.model_dump(mode="json")
+        for name in OMITTED_AT_DEFAULT:
+            if getattr(self, name) == TenantSettings.model_fields[name].get_default(
+                call_default_factory=True
+            ):
+                document.pop(name, None)
+        return document
 
     def group(self, name: str) -> dict[str, Any]:
         """One group as JSON: a nested object, or the top-level fields of a field group."""

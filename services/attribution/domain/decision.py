@@ -13,6 +13,7 @@ from services.attribution.domain.reference import CurrentAttribution, TenantAttr
 #: Read as a module constant: an enum member read from its class costs about 1,300 instructions
 #: in Python 3.11 (``EnumType.__getattr__``'s slot); see ``domain.matching``.
 _ATTRIBUTED = AttributionStatus.ATTRIBUTED
+_INTERNAL = AttributionStatus.INTERNAL
 PARKED_STATUSES: frozenset[AttributionStatus] = frozenset(
     {AttributionStatus.UNMATCHED, AttributionStatus.ACCOUNT_ONLY, AttributionStatus.AMBIGUOUS}
 )
@@ -98,10 +99,14 @@ def should_park(decision: AttributionDecision, policy: TenantAttributionPolicy) 
 
     Undecided activities (no deal, or no single deal) wait for the contact or deal that
     would settle them, as does a deal asserted with less than ``policy.min_confidence``.
-    Overrides, internal and excluded activities are final.
+    Overrides, internal and excluded activities are final, but for an internal meeting someone
+    dialled into from a number no contact lists (``unidentified_callers``): the contact the CRM
+    later gives that number makes it hers.
     """
     if decision.overridden or policy.park_days == 0:
         return False
     if decision.status in PARKED_STATUSES:
+        return True
+    if decision.status is _INTERNAL and decision.explanation.get("unidentified_callers"):
         return True
     return decision.status is _ATTRIBUTED and decision.confidence < policy.min_confidence

@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.30"
+RULE_VERSION = "attribution-rules/2026.12.31"
 
 
 class Signal(StrEnum):
@@ -545,6 +545,10 @@ def attribute_in_slice(
         and not index.at_internal_domain(p.email)
         and not index.is_shared_rep_line(p)
     )
+    matches = _match_contacts(activity, index, external)
+    unknown = _unknown_callers(activity, external, matches) if activity.kind == _KIND_MEETING else ()
+    if unknown:
+        external = tuple(position for position in external if position not in unknown)
     facts = _Facts(
         activity=activity,
         policy=policy,
@@ -553,7 +557,7 @@ def attribute_in_slice(
         thread=thread,
         external=external,
         participating_reps=_participating_reps(activity, reps_present),
-        matches=_match_contacts(activity, index, external),
+        matches=matches,
     )
     explanation: dict[str, Any] = {
         "rule_version": RULE_VERSION,
@@ -569,6 +573,13 @@ def attribute_in_slice(
         # Positions only (the payload holds who they are; an explanation names no person).
         explanation["declined"] = list(refused)
         explanation["steps"].append(f"{len(refused)} declined the invitation: neither credited nor evidence")
+    if unknown:
+        # Positions only, as ``declined``; a contact later listing the number settles it
+        # (``should_park``).
+        explanation["unidentified_callers"] = list(unknown)
+        explanation["steps"].append(
+            f"{len(unknown)} dialled in from a number no contact or rep lists: nobody identified"
+        )
     verdict = _decide(facts, explanation)
 
     day = local_day(activity.occurred_at, policy.time_zone)
@@ -602,6 +613,23 @@ def attribute_in_slice(
         external_contact_ids=tuple(sorted({m.contact_id for m in facts.matches if m.certainty == 1.0})),
         overridden=verdict.overridden,
         explanation=explanation,
+    )
+
+
+def _unknown_callers(
+    activity: IngestedEvent, external: tuple[int, ...], matches: tuple[_ContactMatch, ...]
+) -> tuple[int, ...]:
+    """The meeting's outside participants known by a number only that is no contact's (nor a
+    rep's: those are not outside). Someone who dialled into a meeting (Zoom) from a number the
+    CRM does not list is nobody identified, as likely a colleague on her mobile as a customer:
+    she makes the meeting no customer meeting (a caller the CRM lists does)."""
+    matched = {m.participant_index for m in matches}
+    return tuple(
+        position
+        for position in external
+        if position not in matched
+        and activity.participants[position].email is None
+        and activity.participants[position].phone is not None
     )
 
 
@@ -1127,6 +1155,7 @@ _EVIDENCE_CRM_CONTACT = Evidence.CRM_CONTACT
 _EVIDENCE_DOMAIN = Evidence.DOMAIN
 _EVIDENCE_SHARED_PHONE = Evidence.SHARED_PHONE
 _KIND_CALL = ActivityKind.CALL
+_KIND_MEETING = ActivityKind.MEETING
 _KIND_EMAIL = ActivityKind.EMAIL
 _SIGNAL_ACCOUNT_MATCH = Signal.ACCOUNT_MATCH
 _SIGNAL_CONTACT_COVERAGE = Signal.CONTACT_COVERAGE

@@ -12,6 +12,14 @@ meeting with him, on Initech's deal. Before, the join was a person without an ad
 meeting Ana's internal one (November: 0 booked, 0 held, 1 internal). A caller whose number
 Zoom masks (the account hides dial-in numbers) is nobody identified: Bo's meeting with him stays
 internal, as before.
+
+A colleague who dials in is no customer. Ana's "Pipeline review" with Bo, and Cy calling in from
+her mobile ``+1 415-555-0123``, which no CRM record lists: nobody identified, so the meeting stays
+Ana's internal one; so does her "Hooli pilot sync" with a caller from ``+1 646-555-0142``, until
+the CRM gives Fay that number: then it is Hooli's (re-decided, version 2). Bo dialling into Cy's
+"SE sync" from his desk phone, which his rep record lists, is Bo: Cy's internal meeting. Ana's
+November: 1 booked, 1 held, 2 internal, then 2, 2 and 1 once Fay's number is synced; before
+rules 2026.12.31 each unplaced number made a customer meeting (3 booked, 3 held, 0 internal).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_meetings
     ANA,
     BO,
     CRM,
+    CY,
     _tenant,
     _zoom,
 )
@@ -35,12 +44,22 @@ from tests.integration.quarter.quarter_support import get, settle, sync
 
 
 def _dial_in_meeting(
-    uuid: str, host: tuple[str, str], topic: str, start: str, end: str, number: str
+    uuid: str, host: tuple[str, str], topic: str, start: str, end: str, *numbers: str, colleague: str = ""
 ) -> list[bytes]:
-    """The host's join, a caller's join by phone from ``number`` and the end, as Zoom posts them."""
+    """The host's join, a colleague's by email (when given), callers' joins by phone from
+    ``numbers`` and the end, as Zoom posts them."""
     user_id, address = host
     joined = {"user_id": user_id, "user_name": address.split("@")[0].title(), "id": user_id, "email": address}
-    caller = {"user_id": "16778300", "user_name": "Caller", "id": "", "email": "", "phone_number": number}
+    people = [joined]
+    if colleague:
+        name = colleague.split("@")[0]
+        people.append(
+            {"user_id": f"zu-{name}", "user_name": name.title(), "id": f"zu-{name}", "email": colleague}
+        )
+    people += [
+        {"user_id": f"1677830{n}", "user_name": "Caller", "id": "", "email": "", "phone_number": number}
+        for n, number in enumerate(numbers)
+    ]
     bodies = [
         _zoom(
             "meeting.participant_joined",
@@ -51,7 +70,7 @@ def _dial_in_meeting(
             start_time=start,
             participant={**person, "participant_uuid": f"{uuid}-{n}", "join_time": start},
         )
-        for n, person in enumerate((joined, caller))
+        for n, person in enumerate(people)
     ]
     bodies.append(_zoom("meeting.ended", uuid, user_id, topic, end, start_time=start, end_time=end))
     return [dumps(body) for body in bodies]
@@ -74,9 +93,44 @@ ZOOM = [
         "2026-11-20T18:30:00+00:00",
         "+1 917****321",
     ),
+    *_dial_in_meeting(
+        "zoomCyMobile==",
+        ("zu-ana", ANA),
+        "Pipeline review",
+        "2026-11-24T18:00:00+00:00",
+        "2026-11-24T18:30:00+00:00",
+        "+1 415-555-0123",
+        colleague=BO,
+    ),
+    *_dial_in_meeting(
+        "zoomBoDesk==",
+        ("zu-cy", CY),
+        "SE sync",
+        "2026-11-25T18:00:00+00:00",
+        "2026-11-25T18:20:00+00:00",
+        "+1 415-555-0177",
+    ),
+    *_dial_in_meeting(
+        "zoomFayLater==",
+        ("zu-ana", ANA),
+        "Hooli pilot sync",
+        "2026-11-26T18:00:00+00:00",
+        "2026-11-26T18:30:00+00:00",
+        "+1 646-555-0142",
+    ),
 ]
+#: Bo's rep record lists his desk phone.
+CRM_WITH_BOS_DESK = [
+    {**entity, "phones": ["(415) 555-0177"]} if entity.get("id") == "rep-bo" else entity for entity in CRM
+]
+#: Fay's record, as the CRM sends it once it lists the number she called from.
+FAYS_PHONE = {**next(e for e in CRM if e.get("id") == "con-fay"), "phones": ["(646) 555-0142"]}
 #: Each rep's November (booked, held, cancelled, no-show, internal held).
-NOVEMBER = {"rep-ana": [(1, 1, 0, 0, 0)], "rep-bo": [(0, 0, 0, 0, 1)]}
+NOVEMBER = {
+    "rep-ana": [(1, 1, 0, 0, 2)],
+    "rep-bo": [(0, 0, 0, 0, 1)],
+    "rep-cy": [(0, 0, 0, 0, 1)],
+}
 
 
 async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_number_he_called_from(
@@ -84,12 +138,16 @@ async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_numb
 ) -> None:
     tenant = await _tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
+        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM_WITH_BOS_DESK)
         zoom = [await _deliver(stack, "zoom", body) for body in ZOOM]
         await settle(kafka_settings)
         listed = await get(stack, tenant, "/v1/activities?limit=100")
         scorecards = {rep: await _november(stack, tenant, rep) for rep in NOVEMBER}
-    assert [z["accepted"] for z in zoom] == [0, 0, 1, 0, 0, 1]
+        await sync(stack, db_engine, tenant, "2026-11-27T00:00:00Z", FAYS_PHONE)
+        await settle(kafka_settings)
+        fay = await get(stack, tenant, f"/v1/activities/{activity_id_for(TENANT, 'zoom', 'zoomFayLater==')}")
+        anas_after = await _november(stack, tenant, "rep-ana")
+    assert [z["accepted"] for z in zoom] == [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1]
     found = {
         a["activity_id"]: (a["direction"], a["status"], a["account_id"], a["deal_id"], a["rep_id"])
         for a in listed["items"]
@@ -103,5 +161,32 @@ async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_numb
             "rep-ana",
         ),
         str(activity_id_for(TENANT, "zoom", "zoomMasked==")): ("internal", "internal", None, None, "rep-bo"),
+        # Ingest places no number (it knows no contact): attribution finds it nobody's.
+        str(activity_id_for(TENANT, "zoom", "zoomCyMobile==")): (
+            "outbound",
+            "internal",
+            None,
+            None,
+            "rep-ana",
+        ),
+        str(activity_id_for(TENANT, "zoom", "zoomBoDesk==")): ("outbound", "internal", None, None, "rep-cy"),
+        # A number no contact lists yet: internal until one does (kept for re-matching).
+        str(activity_id_for(TENANT, "zoom", "zoomFayLater==")): (
+            "outbound",
+            "internal",
+            None,
+            None,
+            "rep-ana",
+        ),
     }
     assert scorecards == NOVEMBER
+    # The CRM gives Fay the number: the meeting is re-decided as Hooli's, a customer meeting.
+    now = fay["attribution"]
+    assert (now["status"], now["account_id"], now["deal_id"], now["rep_id"], now["version"]) == (
+        "attributed",
+        "acc-hooli",
+        "deal-hooli",
+        "rep-ana",
+        2,
+    )
+    assert anas_after == [(2, 2, 0, 0, 1)]

@@ -146,13 +146,6 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
         ),
         (
             "/v1/settings",
-            {"rep_aliases": {"62944090001": "rep-a"}, "menu_extensions": ["62944090001"]},
-            "menu_extensions",
-            "Value error, '62944090001' is mapped to a rep in rep_aliases ('rep-a'): a menu answers "
-            "for nobody, so list it in one of the two",
-        ),
-        (
-            "/v1/settings",
             {"scoring_model_version": 4},
             "scoring_model_version",
             "is read-only here: it follows /v1/scoring-model",
@@ -171,6 +164,71 @@ async def test_an_invalid_value_is_refused_by_name_and_changes_nothing(
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json() == before
     history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
     assert [v["version"] for v in history["items"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [{"menu_extensions": ["62944090001"]}, {"rep_aliases": {"62944090001": "rep-a"}}],
+    ids=["menus-then-alias", "alias-then-menus"],
+)
+async def test_an_extension_both_a_menu_and_a_rep_names_both_fields(
+    gateway: httpx.AsyncClient, keys: Keys, first: dict[str, Any]
+) -> None:
+    """Whichever of the two the admin changes last, the 422 names both: the alias she wrote and
+    the menu already listed (before, only ``menu_extensions``, which she may not have touched)."""
+    saved = await gateway.patch("/v1/settings/organization", json=first, headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    second = {"rep_aliases": {"62944090001": "rep-a"}, "menu_extensions": ["62944090001"]}
+    for key in first:
+        second.pop(key)
+    refused = await gateway.patch("/v1/settings/organization", json=second, headers=bearer(keys.admin))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "in": "body",
+            "field": "menu_extensions",
+            "reason": "Value error, '62944090001' is mapped to a rep in rep_aliases ('rep-a'): a menu "
+            "answers for nobody, so list it in one of the two",
+        },
+        {
+            "in": "body",
+            "field": "rep_aliases.62944090001",
+            "reason": "'62944090001' is listed in menu_extensions too: a menu answers for nobody, so "
+            "list it in one of the two",
+        },
+    ]
+
+
+async def test_a_rep_s_own_extension_is_refused_as_a_menu(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """Ana's CRM record lists her desk line with extension 101: listing 101 as a menu would read
+    every call she answers as not connected. A rep who left (extension 102) holds none."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, phone_extensions, active, updated_at) VALUES "
+                "('acme', 'rep-ext-ana', 'Ana', ARRAY['+16505550100;ext=101'], true, now()), "
+                "('acme', 'rep-ext-old', 'Old', ARRAY['+16505550100;ext=102'], false, now())"
+            )
+        )
+    refused = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": ["100", "101"]}, headers=bearer(keys.admin)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "in": "body",
+            "field": "menu_extensions",
+            "reason": "'101' is the extension of rep 'rep-ext-ana' (her CRM record's phone_extensions): "
+            "a menu answers for nobody, so the calls she answers would read not connected",
+        }
+    ]
+    saved = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": ["100", "102"]}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["menu_extensions"] == ["100", "102"]
 
 
 async def test_patch_merges_and_null_resets_to_the_default(gateway: httpx.AsyncClient, keys: Keys) -> None:
@@ -229,6 +287,38 @@ async def test_a_change_that_changes_nothing_saves_no_version_and_no_audit_row(
             text("SELECT count(*) FROM audit_log WHERE tenant_id = 'acme' AND action = 'settings.changed'")
         )
     assert audited == 1
+
+
+async def test_a_save_stores_no_setting_of_this_release_left_at_its_default(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """The previous release refuses unknown keys in ``tenants.settings``: a save that lists no
+    menu stores no ``menu_extensions`` (before: ``[]``, and old ingest answered the tenant's
+    webhooks 503); one that lists menus stores them, and clearing them removes the key again."""
+
+    async def stored() -> dict[str, Any]:
+        async with db_engine.connect() as conn:
+            document: dict[str, Any] = await conn.scalar(
+                text("SELECT settings FROM tenants WHERE tenant_id = 'acme'")
+            )
+        return document
+
+    saved = await gateway.put("/v1/settings/privacy", json=GROUPS["privacy"], headers=bearer(keys.admin))
+    assert saved.status_code == 200, saved.text
+    assert "menu_extensions" not in await stored()
+    assert (await stored())["privacy"]["excluded_domains"] == ["lawfirm.example"]
+    listed = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": ["100"]}, headers=bearer(keys.admin)
+    )
+    assert listed.status_code == 200, listed.text
+    assert (await stored())["menu_extensions"] == ["100"]
+    cleared = await gateway.patch(
+        "/v1/settings/organization", json={"menu_extensions": []}, headers=bearer(keys.admin)
+    )
+    assert (cleared.json()["version"], cleared.json()["settings"]["menu_extensions"]) == (3, [])
+    assert "menu_extensions" not in await stored()
+    whole = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert (whole["errors"], whole["settings"]["menu_extensions"]) == ([], [])
 
 
 async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a_patch(

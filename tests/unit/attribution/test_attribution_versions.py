@@ -101,6 +101,17 @@ def test_an_override_survives_a_rematch_that_would_decide_otherwise() -> None:
         (DECISION, POLICY, False),
         (replace(DECISION, confidence=0.3), POLICY, True),
         (replace(DECISION, status=AttributionStatus.INTERNAL, deal_id=None), POLICY, False),
+        # A meeting someone dialled into from a number no contact lists yet: the CRM may list it.
+        (
+            replace(
+                DECISION,
+                status=AttributionStatus.INTERNAL,
+                deal_id=None,
+                explanation={"unidentified_callers": [2]},
+            ),
+            POLICY,
+            True,
+        ),
         (replace(DECISION, status=AttributionStatus.EXCLUDED, deal_id=None), POLICY, False),
         (replace(DECISION, status=AttributionStatus.UNMATCHED, overridden=True), POLICY, False),
         (replace(DECISION, status=AttributionStatus.UNMATCHED), TenantAttributionPolicy(park_days=0), False),

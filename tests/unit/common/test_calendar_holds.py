@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from libs.common.calendar_holds import hold_word, is_hold
@@ -31,6 +33,16 @@ from libs.common.calendar_holds import hold_word, is_hold
         ("Acme demo (Placeholder)", "placeholder"),
         ("Acme demo | placeholder", "placeholder"),
         ("Platzhalter: Acme Demo", "platzhalter"),
+        ("Acme renewal -- HOLD", "hold"),
+        ("Acme renewal —— hold", "hold"),
+        ("HOLD/Acme demo", "hold"),
+        ("Hold / Acme demo", "hold"),
+        ("Acme QBR | HOLD | v2", "hold"),
+        ("Acme QBR - soft hold - v2", "hold"),
+        ("Acme demo (HOLD - pending)", "hold"),
+        ("Acme demo [Placeholder: room TBC]", "placeholder"),
+        ("HOLD Q3 review with Acme", "hold"),
+        ("PLACEHOLDER Acme kickoff", "placeholder"),
     ],
 )
 def test_a_title_labelled_hold_or_placeholder_is_a_hold(title: str, word: str) -> None:
@@ -58,6 +70,13 @@ def test_a_title_labelled_hold_or_placeholder_is_a_hold(title: str, word: str) -
         "Acme QBR (tentative)",
         "Tentative: Acme QBR",
         "Acme demo",
+        "HOLD THE DATE: Sales Kickoff",
+        "HOLD MUSIC TEST",
+        "PLACEHOLDER TEXT REVIEW",
+        "HOLD (confirmed) Acme demo",
+        "Acme demo (HOLD - confirmed)",
+        "Acme deal - on hold - review",
+        "Acme - Hold-up - review",
         "",
         None,
     ],
@@ -65,3 +84,22 @@ def test_a_title_labelled_hold_or_placeholder_is_a_hold(title: str, word: str) -
 def test_a_title_that_only_contains_the_word_is_no_hold(title: str | None) -> None:
     assert hold_word(title) is None
     assert not is_hold(title)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "\t" * 5_000,
+        "hold" + "\t" * 5_000 + "x",
+        "Acme" + " -" * 5_000 + "x",
+        "Acme " + "-" * 5_000 + " x",
+        "Acme (hold -" + " " * 5_000 + "x",
+        "Acme |" + " " * 5_000 + "hold" + " " * 5_000 + "x",
+    ],
+)
+def test_a_long_title_is_read_in_linear_time(title: str) -> None:
+    """A title crafted to make a regular expression try every split (a run of blanks, dashes or
+    bars) is read in one pass: quadratic on 10,000 characters would take seconds."""
+    started = time.perf_counter()
+    assert hold_word(title * 2) is None
+    assert time.perf_counter() - started < 0.1

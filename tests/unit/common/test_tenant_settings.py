@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
+    OMITTED_AT_DEFAULT,
     AmbiguityPolicy,
     InvalidTenantSettings,
     TenantSettings,
@@ -146,6 +147,26 @@ def test_menu_extensions_are_stripped_and_kept_once_in_order() -> None:
     settings = TenantSettings.model_validate({"menu_extensions": [" 62944090001", "100", "62944090001"]})
     assert settings.menu_extensions == ("62944090001", "100")
     assert settings.group("organization")["menu_extensions"] == ["62944090001", "100"]
+
+
+#: The top-level settings of the previous release, whose model refuses any other key.
+PREVIOUS_RELEASE_SETTINGS = frozenset(TenantSettings.model_fields) - {"menu_extensions"}
+
+
+def test_a_setting_this_release_added_is_stored_only_when_set() -> None:
+    """The previous release reads the stored document with ``extra="forbid"``: a tenant that
+    lists no menu is stored without ``menu_extensions``, so an old replica still reads it while a
+    deploy rolls and after a rollback (before, every save stored ``"menu_extensions": []``)."""
+    assert {"menu_extensions"} == OMITTED_AT_DEFAULT
+    for settings in (DEFAULT_TENANT_SETTINGS, TenantSettings(time_zone="Europe/Paris", menu_extensions=())):
+        stored = settings.stored()
+        assert "menu_extensions" not in stored
+        assert set(stored) == PREVIOUS_RELEASE_SETTINGS
+        assert TenantSettings.model_validate(stored) == settings
+        assert stored == {k: v for k, v in settings.model_dump(mode="json").items() if k != "menu_extensions"}
+    listed = TenantSettings(menu_extensions=("62944090001", "100"))
+    assert listed.stored()["menu_extensions"] == ["62944090001", "100"]
+    assert TenantSettings.model_validate(listed.stored()) == listed
 
 
 def test_the_phone_region_follows_the_time_zone_unless_set() -> None:

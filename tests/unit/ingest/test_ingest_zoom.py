@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -21,6 +22,7 @@ from services.ingest.domain.webhooks import (
     ZoomMeetingState,
     fold_zoom_meeting,
 )
+from services.ingest.pipeline import ZOOM_FOLD
 
 from .ingest_webhook_helpers import (
     CONFIG,
@@ -364,3 +366,62 @@ def test_a_dial_in_number_read_on_the_join_is_kept_through_the_leave() -> None:
     assert [p.phone for p in emitted[0].participants] == [None, "+442079460958"]
     assert state is not None
     assert ZoomMeetingState.model_validate_json(state.model_dump_json()) == state
+
+
+class _PreviousParticipant(BaseModel):
+    """``ZoomParticipant`` of the release before dial-in numbers, as it reads a stored state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    name: str | None = None
+    email: str | None = None
+    user_id: str | None = None
+    joined_at: datetime | None = None
+    left_at: datetime | None = None
+
+
+class _PreviousState(BaseModel):
+    """``ZoomMeetingState`` of the release before dial-in numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    meeting_uuid: str
+    meeting_id: str | None = None
+    topic: str | None = None
+    host_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    participants: tuple[_PreviousParticipant, ...] = ()
+    ended: bool = False
+    emitted_revision: int = 0
+    internal_domains: tuple[str, ...] = ()
+    excluded: bool = False
+
+
+def test_a_stored_meeting_names_phone_only_for_who_dialled_in() -> None:
+    """The previous release refuses unknown keys in a stored meeting state: a meeting nobody
+    dialled into is stored byte for byte as it stored it, so either reads what the other wrote
+    while a deploy rolls or after a rollback. Before, every participant carried ``"phone": null``
+    and the previous release failed every later event of the meeting."""
+    payloads = [fixture_json("zoom", "meeting.started.json"), host_joined(), _colleague_joined()]
+    state, _ = fold_all(payloads)
+    assert state is not None
+    stored: dict[str, Any] | None = None
+    for payload in payloads:
+        written, _ = ZOOM_FOLD.fold(stored, event_from(payload))
+        assert written is not None
+        stored = json.loads(written)
+    assert written == state.model_dump_json()
+    assert "phone" not in written
+    previous = _PreviousState.model_validate_json(written)
+    assert previous.model_dump_json() == written
+    assert ZoomMeetingState.model_validate_json(previous.model_dump_json()) == state
+    dialled, _ = fold_all([host_joined(), _dialled_in("DIAL-4", "(212) 555-0198")])
+    assert dialled is not None
+    stored_people = {p["key"]: p for p in dialled.model_dump(mode="json")["participants"]}
+    assert (stored_people["DIAL-4"]["phone"], "phone" in stored_people["HOSTPARTICIPANTUUID"]) == (
+        "+12125550198",
+        False,
+    )
+    assert ZoomMeetingState.model_validate_json(dialled.model_dump_json()) == dialled

@@ -11,9 +11,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -77,6 +84,16 @@ class ZoomParticipant(BaseModel):
     user_id: SafeStr | None = None
     joined_at: UtcDatetime | None = None
     left_at: UtcDatetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``phone`` is written only when known: a meeting state stored by this version stays
+        readable by the one before it (``extra="forbid"``, no ``phone``) while a deploy rolls or
+        after a rollback, unless somebody dialled in."""
+        data: dict[str, Any] = handler(self)
+        if self.phone is None:
+            data.pop("phone", None)
+        return data
 
 
 class ZoomEvent(BaseModel):
