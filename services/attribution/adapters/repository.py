@@ -1079,7 +1079,7 @@ async def record_sightings(
     result = await conn.execute(
         text(
             "SELECT a.tenant_id, a.activity_id, a.source_deals FROM activities a "
-            "JOIN unnest(CAST(:t AS text[]), CAST(:ids AS uuid[])) AS k(t, id) "
+            "JOIN unnest(CAST(:t AS varchar[]), CAST(:ids AS uuid[])) AS k(t, id) "
             "ON a.tenant_id = k.t AND a.activity_id = k.id WHERE a.source_deals IS NOT NULL"
         ),
         {"t": [t for t, _ in keys], "ids": [i for _, i in keys]},
@@ -1098,7 +1098,7 @@ async def record_sightings(
         ordered = sorted(changed)
         await conn.execute(
             text(
-                "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS text[]), "
+                "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS varchar[]), "
                 "CAST(:ids AS uuid[]), CAST(:deals AS jsonb[])) AS d(t, id, deals) "
                 "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
             ),
@@ -1190,7 +1190,7 @@ async def removals_of(
     result = await conn.execute(
         text(
             "SELECT m.tenant_id, m.activity_id, m.address, m.answer, m.revision FROM meeting_removals m "
-            "JOIN unnest(CAST(:t AS text[]), CAST(:a AS uuid[])) AS k(t, a) "
+            "JOIN unnest(CAST(:t AS varchar[]), CAST(:a AS uuid[])) AS k(t, a) "
             "ON m.tenant_id = k.t AND m.activity_id = k.a ORDER BY m.address"
         ),
         {"t": [t for t, _ in wanted], "a": [a for _, a in wanted]},
@@ -1715,7 +1715,7 @@ async def parked_replies(
     result = await conn.execute(
         text(
             """
-            SELECT ac.activity_id FROM unnest(CAST(:threads AS text[]), CAST(:after AS timestamptz[]))
+            SELECT ac.activity_id FROM unnest(CAST(:threads AS varchar[]), CAST(:after AS timestamptz[]))
                 AS th(thread_id, after)
             CROSS JOIN LATERAL (
                 SELECT activity_id, occurred_at FROM activities
@@ -1820,7 +1820,7 @@ async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iter
         await conn.execute(
             text(
                 "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
-                "FROM unnest(CAST(:keys AS text[])) AS k"
+                "FROM unnest(CAST(:keys AS varchar[])) AS k"
             ),
             {"keys": keys},
         )
@@ -1843,7 +1843,7 @@ async def reports_near(
             SELECT DISTINCT a.activity_id, act.source, a.rep_id, act.occurred_at, act.kind, act.direction,
                    act.payload -> 'participants' AS participants, act.payload ->> 'subject' AS subject,
                    a.duplicate_of
-            FROM unnest(CAST(:rep AS text[]), CAST(:phone AS text[]), CAST(:lo AS timestamptz[]),
+            FROM unnest(CAST(:rep AS varchar[]), CAST(:phone AS varchar[]), CAST(:lo AS timestamptz[]),
                         CAST(:hi AS timestamptz[])) AS w(rep_id, phone, lo, hi)
             CROSS JOIN LATERAL (
                 SELECT a.activity_id, a.rep_id, CAST(a.explanation->>'duplicate_of' AS uuid) AS duplicate_of
