@@ -992,6 +992,8 @@ async def store_activities(
     # A tuple per row, turned into one list per column by ``zip``: no dict per row to transpose.
     # Strings travel as ``varchar[]``, through ``array_codecs`` (asyncpg's ``text[]`` checks every
     # element twice with ``isinstance``); the columns are ``text``, which reads a ``varchar`` as is.
+    # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
+    # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
     rows = [
         (
             a.tenant_id,
@@ -1023,7 +1025,7 @@ async def store_activities(
                                  CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
                                  CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
                                  CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
-                                 CAST(:payload AS jsonb[]), CAST(:ing AS timestamptz[]))
+                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]))
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
@@ -1101,7 +1103,7 @@ async def record_sightings(
         await conn.execute(
             text(
                 "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS varchar[]), "
-                "CAST(:ids AS uuid[]), CAST(:deals AS jsonb[])) AS d(t, id, deals) "
+                "CAST(:ids AS uuid[]), CAST(CAST(:deals AS varchar[]) AS jsonb[])) AS d(t, id, deals) "
                 "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
             ),
             {
@@ -1937,9 +1939,13 @@ def _save_statement(*, history: bool) -> str:
     nothing: one version per activity, every one a first decision (``inserted``). The history
     CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
-    # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``).
+    # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``), the
+    # explanation's JSON text too, read as ``jsonb`` by PostgreSQL (``store_activities``).
     casts = ", ".join(
-        f"CAST(:{c} AS {'varchar' if t == 'text' else t}[])" for c, t in _ATTRIBUTION_COLUMNS.items()
+        f"CAST(CAST(:{c} AS varchar[]) AS jsonb[])"
+        if t == "jsonb"
+        else f"CAST(:{c} AS {'varchar' if t == 'text' else t}[])"
+        for c, t in _ATTRIBUTION_COLUMNS.items()
     )
     selects = ", ".join(
         "CAST(u.secondary_deal_ids AS text[]) AS secondary_deal_ids"
