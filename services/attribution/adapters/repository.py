@@ -994,15 +994,16 @@ async def store_activities(
     # element twice with ``isinstance``); the columns are ``text``, which reads a ``varchar`` as is.
     # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
     # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
+    # Enum members' values as ``_value_``, the object ``value`` returns (``domain.matching``).
     rows = [
         (
             a.tenant_id,
             a.activity_id,
             a.source,
             a.external_id,
-            a.kind.value,
-            a.direction.value,
-            a.outcome.value,
+            a.kind._value_,
+            a.direction._value_,
+            a.outcome._value_,
             a.occurred_at,
             a.duration_seconds,
             a.revision,

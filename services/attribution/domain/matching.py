@@ -558,7 +558,7 @@ def attribute_in_slice(
     explanation: dict[str, Any] = {
         "rule_version": RULE_VERSION,
         "policy": {
-            "ambiguity_policy": policy.ambiguity_policy.value,
+            "ambiguity_policy": policy.ambiguity_policy._value_,
             "grace_days_before_created": policy.grace_days_before_created,
             "grace_days_after_closed": policy.grace_days_after_closed,
             "min_confidence": policy.min_confidence,
@@ -880,11 +880,11 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     if runner_up is None:
         own = [(weight * top.values[s], -i, s) for i, s, _, weight in _DEAL_SIGNAL_ROWS]
         best_own = max(own)
-        return best_own[2].value if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH.value
+        return best_own[2]._value_ if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH._value_
     ours, theirs = top.values, runner_up.values
     gaps = [(weight * (ours[s] - theirs[s]), -i, s) for i, (s, _, weight) in enumerate(_SIGNAL_ROWS)]
     gap, _, signal = max(gaps)
-    return signal.value if gap > 0 else "tie_break"
+    return signal._value_ if gap > 0 else "tie_break"
 
 
 def _signal_rows(values: Mapping[Signal, float]) -> list[dict[str, Any]]:
@@ -1117,7 +1117,9 @@ def _open_deals(
 
 #: Enum members the hot paths read, as module constants: in Python 3.11 a member read from its
 #: class goes through ``EnumType.__getattr__``'s slot (``type.__getattribute__`` called as a
-#: wrapper), about 1,300 instructions a read; a module constant is one dictionary lookup.
+#: wrapper), about 1,300 instructions a read; a module constant is one dictionary lookup. And a
+#: member's ``value`` is ``enum.property``, two Python-level calls: the hot paths read the same
+#: object from the member itself, ``_value_`` (one attribute lookup in C).
 _AMBIGUITY_PRIMARY_WITH_SECONDARIES = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
 _DIRECTION_INTERNAL = Direction.INTERNAL
 _EVIDENCE_CONTACT_EMAIL = Evidence.CONTACT_EMAIL
@@ -1516,7 +1518,7 @@ def _choose_rep(
             rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
         )
         if reps:
-            return _pick(reps, owner_hint, role.value)
+            return _pick(reps, owner_hint, role._value_)
     anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")
