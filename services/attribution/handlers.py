@@ -249,6 +249,13 @@ async def retract_deleted(
     return batch
 
 
+def _unit(value: float) -> float:
+    """``max(0.0, min(1.0, value))``, the same float, without two calls that each parse their
+    keywords (``min`` and ``max`` do on every call in Python 3.11)."""
+    value = value if value < 1.0 else 1.0
+    return value if value > 0.0 else 0.0
+
+
 def _latest_revision(deletions: Sequence[ActivityDeletedV1]) -> int | None:
     """Where several deletions of one activity stand: at the latest revision any of them tells."""
     return max((d.revision for d in deletions if d.revision is not None), default=None)
@@ -296,9 +303,12 @@ def deletions_in_force(
             )
             deletions.append(payload)
         elif isinstance(payload, Ingested | ActivityIngestedV1) and payload.activity_id in fresh:
-            activity_id = payload.activity_id
-            restored.update(i for i, floor in pending.get(activity_id, ()) if payload.revision > floor)
-            newest[activity_id] = max(newest.get(activity_id, -1), payload.revision)
+            activity_id, revision = payload.activity_id, payload.revision
+            if waiting := pending.get(activity_id):
+                restored.update(i for i, floor in waiting if revision > floor)
+            # ``max`` of two, inline: ``min`` and ``max`` parse their keywords on every call.
+            held = newest.get(activity_id, -1)
+            newest[activity_id] = revision if revision > held else held
     return [deletion for index, deletion in enumerate(deletions) if index not in restored]
 
 
@@ -322,7 +332,7 @@ def attributed_event(
         account_id=decision.account_id,
         deal_id=decision.deal_id,
         secondary_deal_ids=decision.secondary_deal_ids,
-        confidence=max(0.0, min(1.0, decision.confidence)),
+        confidence=_unit(decision.confidence),
         facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": isoformat(activity.ingested_at)},

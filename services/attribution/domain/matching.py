@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -252,6 +252,8 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
     covering = [m for m in memberships if m.rep_id == rep_id and m.covers(day)]
     if not covering:
         return None
+    if len(covering) == 1:
+        return covering[0].team_id
     return max(covering, key=lambda m: (m.valid_from, m.team_id)).team_id
 
 
@@ -594,7 +596,7 @@ def attribute_in_slice(
         team_id=team_id,
         account_id=verdict.account_id,
         deal_id=verdict.deal_id,
-        confidence=round(min(1.0, max(0.0, verdict.confidence)), 4),
+        confidence=round(_at_most_one(_at_least_zero(verdict.confidence)), 4),
         rule_path=verdict.rule_path,
         secondary_deal_ids=verdict.secondary,
         runners_up=verdict.runners_up,
@@ -867,10 +869,15 @@ def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
     candidate stays below ``min_confidence`` and waits for the deal that will settle it.
     """
     lead = top.score - runner_up.score if runner_up is not None else top.score
-    margin = 0.5 + 0.5 * min(1.0, max(0.0, lead) / DECISIVE_MARGIN)
+    margin = 0.5 + 0.5 * _at_most_one(_at_least_zero(lead) / DECISIVE_MARGIN)
     values = top.values
-    deal_signal = max(strength * values[s] for _, s, strength, _ in _DEAL_SIGNAL_ROWS)
-    own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * min(1.0, deal_signal / DEAL_SIGNAL_FULL)
+    deal_signal: float | None = None  # the greatest as ``max`` takes it, without its call
+    for _, signal, strength, _ in _DEAL_SIGNAL_ROWS:
+        weighted = strength * values[signal]
+        if deal_signal is None or weighted > deal_signal:
+            deal_signal = weighted
+    assert deal_signal is not None  # ``_DEAL_SIGNAL_ROWS`` is not empty
+    own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * _at_most_one(deal_signal / DEAL_SIGNAL_FULL)
     return top.strength * margin * own
 
 
@@ -931,7 +938,8 @@ def _rank_verdict(
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    confidence = min(ceiling, _confidence(top, measured))
+    confidence = _confidence(top, measured)
+    confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id
@@ -1050,8 +1058,27 @@ def _find_accounts(
     return dict(evidence)
 
 
-def _strength(kinds: Iterable[Evidence]) -> float:
-    return max(map(EVIDENCE_STRENGTH.__getitem__, kinds), default=0.0)
+#: ``min`` and ``max`` parse their keywords on every call in Python 3.11 (``PyArg_ParseTupleAndKeywords``,
+#: about 500 instructions, whether given any or not): the per-candidate clamps are written out.
+def _at_least_zero(value: float) -> float:
+    """``max(0.0, value)``: the same float."""
+    return value if value > 0.0 else 0.0
+
+
+def _at_most_one(value: float) -> float:
+    """``min(1.0, value)``: the same float."""
+    return value if value < 1.0 else 1.0
+
+
+_NO_EVIDENCE: frozenset[Evidence] = frozenset()
+
+
+def _strength(kinds: Collection[Evidence]) -> float:
+    # ``max(map(...), default=0.0)``, without ``default``: the strongest of one kind is its own.
+    if len(kinds) == 1:
+        for kind in kinds:
+            return EVIDENCE_STRENGTH[kind]
+    return max(map(EVIDENCE_STRENGTH.__getitem__, kinds)) if kinds else 0.0
 
 
 def _path_of(kinds: Iterable[Evidence]) -> str:
@@ -1161,20 +1188,33 @@ def _candidate(
 ) -> _Candidate:
     deal, contact_ids = open_deal.deal, open_deal.contact_ids
     on_deal = [m for m in matches if m.contact_id in contact_ids]
+    account_strength = _strength(account_evidence.get(deal.account_id or "", _NO_EVIDENCE))
+    # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
+    thread = 1.0 if deal.id in threaded else 0.0
+    # One pass over the contacts on the deal: each participant's best certainty, the best role
+    # and the evidence's strength, each the greatest as ``max`` takes it (the first of equals),
+    # without its call (``min`` and ``max`` parse their keywords on every call).
     best_per_participant: dict[int, float] = {}
+    contact_role: float | None = None
+    strength = thread if thread > account_strength else account_strength
     for match in on_deal:
-        best_per_participant[match.participant_index] = max(
-            best_per_participant.get(match.participant_index, 0.0), match.certainty
-        )
+        held, certainty = best_per_participant.get(match.participant_index, 0.0), match.certainty
+        best_per_participant[match.participant_index] = certainty if certainty > held else held
+        role = certainty * _addressed(facts.activity, match)
+        if contact_role is None or role > contact_role:
+            contact_role = role
+        evidence = EVIDENCE_STRENGTH[match.evidence]
+        if evidence > strength:
+            strength = evidence
+    if contact_role is None:
+        contact_role = 0.0
     # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
-    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, len(facts.external))
-    account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
-    contact_role = max((m.certainty * _addressed(facts.activity, m) for m in on_deal), default=0.0)
+    external = len(facts.external)
+    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / (external if external > 1 else 1)
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
-    coverage = min(1.0, coverage)
+    coverage = _at_most_one(coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
     recency = _recency(open_deal.created, at)
-    thread = 1.0 if deal.id in threaded else 0.0
     values: dict[Signal, float] = {
         _SIGNAL_CONTACT_ROLE: contact_role,
         _SIGNAL_OWNER_PARTICIPATES: owner,
@@ -1197,8 +1237,6 @@ def _candidate(
         + _W_SUBJECT * subject,
         4,
     )
-    # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
-    strength = max([account_strength, thread] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal])
     return _Candidate(deal, score, values, strength)
 
 

@@ -1,0 +1,64 @@
+"""The clamps written out instead of ``min`` and ``max`` (which parse their keywords on every call
+in Python 3.11) give the same floats, to the bit: signed zeros, NaN and infinities included."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import orjson
+
+from services.attribution.domain.matching import (
+    EVIDENCE_STRENGTH,
+    Evidence,
+    _at_least_zero,
+    _at_most_one,
+    _strength,
+)
+from services.attribution.handlers import _unit
+
+VALUES = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    1.5,
+    1e-12,
+    -1e-12,
+    0.99999,
+    1.00001,
+    math.inf,
+    -math.inf,
+    math.nan,
+    0,
+    1,
+    2,
+]
+
+
+def _same(one: float, other: float) -> bool:
+    if isinstance(one, float) and math.isnan(one):
+        return isinstance(other, float) and math.isnan(other)
+    # repr tells -0.0 from 0.0 and 1 from 1.0
+    return repr(one) == repr(other)
+
+
+def test_the_clamps_are_min_and_max() -> None:
+    for value in VALUES:
+        assert _same(_at_least_zero(value), max(0.0, value)), value
+        assert _same(_at_most_one(value), min(1.0, value)), value
+        assert _same(_unit(value), max(0.0, min(1.0, value))), value
+        assert _same(_at_most_one(_at_least_zero(value)), min(1.0, max(0.0, value))), value
+
+
+def test_the_strength_of_evidence_is_the_max_with_a_default_of_zero() -> None:
+    kinds = list(Evidence)
+    compared = 0
+    for size in range(4):
+        for chosen in itertools.combinations(kinds, size):
+            for container in (set(chosen), frozenset(chosen), list(chosen)):
+                expected = max(map(EVIDENCE_STRENGTH.__getitem__, container), default=0.0)
+                assert orjson.dumps(_strength(container)) == orjson.dumps(expected)
+                compared += 1
+    assert compared == 3 * sum(math.comb(len(kinds), n) for n in range(4))
