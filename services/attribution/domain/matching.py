@@ -192,7 +192,16 @@ _INHERITABLE = frozenset(
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    # ``astimezone`` returns an instant already in ``UTC`` itself (the C code checks the tzinfo
+    # by identity), after parsing its arguments with their keywords: the instants the services
+    # hold are in ``UTC`` (msgspec's, asyncpg's), so the check is made here first.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _days(days: int) -> timedelta:
+    """``timedelta(days=days)``, built once per number (the policy's grace windows, per deal)."""
+    return timedelta(days=days)
 
 
 @lru_cache(maxsize=1_024)
@@ -218,9 +227,9 @@ def _open_at(
     created: datetime, closed: datetime | None, at: datetime, policy: TenantAttributionPolicy
 ) -> bool:
     """``deal_open_at`` with the deal's and the activity's times already in UTC."""
-    if at < created - timedelta(days=policy.grace_days_before_created):
+    if at < created - _days(policy.grace_days_before_created):
         return False
-    return closed is None or at <= closed + timedelta(days=policy.grace_days_after_closed)
+    return closed is None or at <= closed + _days(policy.grace_days_after_closed)
 
 
 def _proximity(

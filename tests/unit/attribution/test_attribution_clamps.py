@@ -1,18 +1,24 @@
-"""The clamps written out instead of ``min`` and ``max`` (which parse their keywords on every call
-in Python 3.11) give the same floats, to the bit: signed zeros, NaN and infinities included."""
+"""The shortcuts of the per-candidate path give what they replace: the clamps written out instead
+of ``min`` and ``max`` (which parse their keywords on every call in Python 3.11) the same floats,
+to the bit (signed zeros, NaN and infinities included); ``_as_utc`` and ``_days`` the objects
+``astimezone`` and ``timedelta`` give."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from services.attribution.domain.matching import (
     EVIDENCE_STRENGTH,
     Evidence,
+    _as_utc,
     _at_least_zero,
     _at_most_one,
+    _days,
     _strength,
 )
 from services.attribution.handlers import _unit
@@ -62,3 +68,27 @@ def test_the_strength_of_evidence_is_the_max_with_a_default_of_zero() -> None:
                 assert orjson.dumps(_strength(container)) == orjson.dumps(expected)
                 compared += 1
     assert compared == 3 * sum(math.comb(len(kinds), n) for n in range(4))
+
+
+def test_an_instant_in_utc_is_itself_and_any_other_as_astimezone_gives_it() -> None:
+    moment = datetime(2026, 3, 29, 0, 30, 15, 123456, tzinfo=UTC)
+    zones = [
+        UTC,
+        UTC,
+        timezone(timedelta(hours=2)),
+        timezone(timedelta(0)),
+        ZoneInfo("Europe/Paris"),
+    ]
+    for zone in zones:
+        local = moment.astimezone(zone)
+        converted = _as_utc(local)
+        assert converted == local.astimezone(UTC)
+        assert converted.tzinfo is UTC
+        assert (converted is local) == (local.astimezone(UTC) is local)
+    assert _as_utc(moment) is moment
+
+
+def test_the_days_are_timedelta_s() -> None:
+    for days in (0, 1, 14, 365):
+        assert _days(days) == timedelta(days=days)
+        assert _days(days) is _days(days)
