@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities_fast import IngestedEvent
@@ -28,6 +27,7 @@ from libs.common.contracts.tenant_settings import (
     InvalidTenantSettings,
     TenantSettings,
 )
+from libs.common.db.statements import statement
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.personal_domains import (
     company_domains,
@@ -72,7 +72,7 @@ async def tenant_internal_domains(
     if configured:
         return frozenset(d.lower() for d in configured)
     found = await conn.execute(
-        text(
+        statement(
             "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
             "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
         ),
@@ -104,7 +104,7 @@ async def _resolve_merges(
         if not pending:
             break
         rows = await conn.execute(
-            text(
+            statement(
                 f"SELECT {column} AS id, deleted, merged_into FROM {table} "
                 f"WHERE tenant_id = :t AND {column} = ANY(CAST(:ids AS varchar[]))"
             ),
@@ -292,7 +292,7 @@ class _Loader:
     # ``text_column = ANY(varchar[])`` is PostgreSQL's same text comparison (the array relabelled
     # as ``text[]``): the same index scans and rows.
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        return list(await self.conn.execute(text(sql), {"t": self.tenant_id, **params}))
+        return list(await self.conn.execute(statement(sql), {"t": self.tenant_id, **params}))
 
     async def resolve_explicit(self, explicit: dict[EntityKind, set[str]]) -> dict[EntityKind, set[str]]:
         resolved: dict[EntityKind, set[str]] = {}

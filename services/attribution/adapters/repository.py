@@ -33,6 +33,7 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
+from libs.common.db.statements import statement
 from libs.common.personal_domains import mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
@@ -1017,7 +1018,7 @@ async def store_activities(
         for a in newest.values()
     ]
     result = await conn.execute(
-        text(
+        statement(
             """
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
@@ -1082,7 +1083,7 @@ async def record_sightings(
         return {}, set()
     keys = sorted({(t, i) for t, i, *_ in sightings})
     result = await conn.execute(
-        text(
+        statement(
             "SELECT a.tenant_id, a.activity_id, a.source_deals FROM activities a "
             "JOIN unnest(CAST(:t AS varchar[]), CAST(:ids AS uuid[])) AS k(t, id) "
             "ON a.tenant_id = k.t AND a.activity_id = k.id WHERE a.source_deals IS NOT NULL"
@@ -1102,7 +1103,7 @@ async def record_sightings(
     if changed:
         ordered = sorted(changed)
         await conn.execute(
-            text(
+            statement(
                 "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS varchar[]), "
                 "CAST(:ids AS uuid[]), CAST(CAST(:deals AS varchar[]) AS jsonb[])) AS d(t, id, deals) "
                 "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
@@ -1193,7 +1194,7 @@ async def removals_of(
     if not wanted:
         return {}
     result = await conn.execute(
-        text(
+        statement(
             "SELECT m.tenant_id, m.activity_id, m.address, m.answer, m.revision FROM meeting_removals m "
             "JOIN unnest(CAST(:t AS varchar[]), CAST(:a AS uuid[])) AS k(t, a) "
             "ON m.tenant_id = k.t AND m.activity_id = k.a ORDER BY m.address"
@@ -1718,7 +1719,7 @@ async def parked_replies(
         return []
     threads = sorted(earliest_by_thread)
     result = await conn.execute(
-        text(
+        statement(
             """
             SELECT ac.activity_id FROM unnest(CAST(:threads AS varchar[]), CAST(:after AS timestamptz[]))
                 AS th(thread_id, after)
@@ -1780,7 +1781,7 @@ async def current_attributions(
     if not ids:
         return {}
     result = await conn.execute(
-        text(
+        statement(
             "SELECT a.activity_id, a.version, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id, "
             # Read for calls and emails only: a meeting's explanation is not decompressed for it.
             "a.secondary_deal_ids, a.confidence, a.is_override, "
@@ -1823,7 +1824,7 @@ async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iter
     keys = sorted({f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
     if keys:
         await conn.execute(
-            text(
+            statement(
                 "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
                 "FROM unnest(CAST(:keys AS varchar[])) AS k"
             ),
@@ -1843,7 +1844,7 @@ async def reports_near(
     if not windows:
         return []
     result = await conn.execute(
-        text(
+        statement(
             """
             SELECT DISTINCT a.activity_id, act.source, a.rep_id, act.occurred_at, act.kind, act.direction,
                    act.payload -> 'participants' AS participants, act.payload ->> 'subject' AS subject,
@@ -2015,11 +2016,11 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     inserted = [r.get("inserted", False) for r in rows]
     if len(newest) == len(rows) and all(inserted):
         # Nothing to supersede: no current row, no older version in the batch.
-        await conn.execute(text(_SAVE_FIRST), arrays)
+        await conn.execute(statement(_SAVE_FIRST), arrays)
         return
     chosen = set(newest.values())
     params = {**arrays, "newest": [i in chosen for i in range(len(rows))], "inserted": inserted}
-    await conn.execute(text(_SAVE), params)
+    await conn.execute(statement(_SAVE), params)
 
 
 async def save_override(conn: AsyncConnection, command: AttributionOverriddenV1) -> bool:
