@@ -315,8 +315,10 @@ def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
-    """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
+    """A batch's internal domains lower-cased, once per batch (its activities share the set:
+    each activity's slice asks again, and finds it here)."""
     return frozenset(d.lower() for d in domains)
 
 
