@@ -216,7 +216,7 @@ async def retract_deleted(
                 "tenant_id": tenant_id,
                 "activity_id": activity.activity_id,
                 "version": event.version,
-                "status": event.status.value,
+                "status": event.status._value_,
                 "rep_id": None,
                 "team_id": None,
                 "account_id": None,
@@ -228,7 +228,7 @@ async def retract_deleted(
                 "decided_at": now,
                 "parked_until": None,
                 "occurred_at": activity.occurred_at,
-                "kind": activity.kind.value,
+                "kind": activity.kind._value_,
                 "inserted": False,
             }
         )
@@ -263,6 +263,13 @@ def _retracted_because(deletion: ActivityDeletedV1) -> tuple[str, dict[str, str]
         "read_at": deletion.deleted_at.isoformat(),
         "read_by": deletion.adapter_version,
     }
+
+
+def _unit(value: float) -> float:
+    """``max(0.0, min(1.0, value))``, the same float, without two calls that each parse their
+    keywords (``min`` and ``max`` do on every call in Python 3.11)."""
+    value = value if value < 1.0 else 1.0
+    return value if value > 0.0 else 0.0
 
 
 def _latest_revision(deletions: Sequence[ActivityDeletedV1]) -> int | None:
@@ -312,9 +319,12 @@ def deletions_in_force(
             )
             deletions.append(payload)
         elif isinstance(payload, Ingested | ActivityIngestedV1) and payload.activity_id in fresh:
-            activity_id = payload.activity_id
-            restored.update(i for i, floor in pending.get(activity_id, ()) if payload.revision > floor)
-            newest[activity_id] = max(newest.get(activity_id, -1), payload.revision)
+            activity_id, revision = payload.activity_id, payload.revision
+            if waiting := pending.get(activity_id):
+                restored.update(i for i, floor in waiting if revision > floor)
+            # ``max`` of two, inline: ``min`` and ``max`` parse their keywords on every call.
+            held = newest.get(activity_id, -1)
+            newest[activity_id] = revision if revision > held else held
     return [deletion for index, deletion in enumerate(deletions) if index not in restored]
 
 
@@ -338,7 +348,7 @@ def attributed_event(
         account_id=decision.account_id,
         deal_id=decision.deal_id,
         secondary_deal_ids=decision.secondary_deal_ids,
-        confidence=max(0.0, min(1.0, decision.confidence)),
+        confidence=_unit(decision.confidence),
         facts=activity_facts(activity, decision.external_participants, decision.external_contact_ids),
         decided_at=decided_at,
         explanation={"rule_path": decision.rule_path, "ingested_at": isoformat(activity.ingested_at)},
@@ -460,7 +470,8 @@ async def attribute_batch(
                 "tenant_id": tenant_id,
                 "activity_id": activity.activity_id,
                 "version": version,
-                "status": decision.status.value,
+                # ``_value_``: what ``value`` returns, without its two Python calls (``domain.matching``).
+                "status": decision.status._value_,
                 "rep_id": decision.rep_id,
                 "team_id": decision.team_id,
                 "account_id": decision.account_id,
@@ -475,7 +486,7 @@ async def attribute_batch(
                 if should_park(decision, policy)
                 else None,
                 "occurred_at": activity.occurred_at,
-                "kind": activity.kind.value,
+                "kind": activity.kind._value_,
                 # No current row to replace: ``save_attributions`` does not look one up.
                 "inserted": activity.activity_id in inserted,
             }
@@ -811,6 +822,6 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
 def count_published(events: Sequence[Attributed]) -> None:
     """``spm_attributions_total``, counted per (status, rule path) first: one counter increment
     per pair, not per version."""
-    published = Counter((e.status.value, str(e.explanation.get("rule_path", ""))) for e in events)
+    published = Counter((e.status._value_, str(e.explanation.get("rule_path", ""))) for e in events)
     for (status, rule_path), count in published.items():
         ATTRIBUTIONS.labels(status, rule_path).inc(count)

@@ -37,6 +37,7 @@ import uuid
 from typing import Annotated
 
 import msgspec
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec.structs import force_setattr
 
@@ -58,12 +59,6 @@ from libs.common.contracts.envelope import decode_body, encode_body
 from libs.common.contracts.fields import EARLIEST, INT8_MAX, LATEST, lower_email
 
 
-def _refuse_unprintable(*texts: str | None) -> None:
-    for text in texts:
-        if text is not None and not text.isprintable():
-            raise ValueError("not printable: the contract's path decides")
-
-
 class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``Participant`` as msgspec decodes it (same fields, order, defaults and limits).
 
@@ -80,7 +75,7 @@ class ParticipantStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields
     extension: Annotated[str, Meta(pattern=r"^[0-9]{1,20}$")] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        # Inline rather than through ``_refuse_unprintable``: it runs for every participant.
+        # Inline checks, no helper called: this runs for every participant.
         email, phone, name = self.email, self.phone, self.name
         if (
             not (email is None or email.strip())
@@ -112,11 +107,12 @@ class CrmReferencesStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     owner_rep_id: IdText | None = None
 
     def __post_init__(self) -> None:
-        ids = (self.deal_id, self.account_id, self.owner_rep_id, *self.contact_ids)
-        if any(i is not None and not i.strip() for i in ids):
-            # A blank reference is none (the contract's ``_blank_is_none``); rare, so decided there.
-            raise ValueError("a blank reference: the contract's path decides")
-        _refuse_unprintable(*ids)
+        # One loop, no generator: a blank or unprintable reference alike leaves the body to the
+        # contract's path (which of the two is found first makes no difference there).
+        for i in (self.deal_id, self.account_id, self.owner_rep_id, *self.contact_ids):
+            if i is not None and not (i.strip() and i.isprintable()):
+                # A blank reference is none (the contract's ``_blank_is_none``); rare, so decided there.
+                raise ValueError("a blank or unprintable reference: the contract's path decides")
 
     @property
     def owner_identities(self) -> tuple[str, ...]:
@@ -151,7 +147,10 @@ class ActivityStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             raise ValueError("outcome: the contract's path names it")
         if not EARLIEST <= self.occurred_at < LATEST:
             raise ValueError("occurred_at: the contract's path names it")
-        _refuse_unprintable(self.external_id, self.thread_id, self.ical_uid, self.subject)
+        # Text must be printable (see the module's notes); inline: this runs for every activity.
+        for text in (self.external_id, self.thread_id, self.ical_uid, self.subject):
+            if text is not None and not text.isprintable():
+                raise ValueError("not printable: the contract's path decides")
 
 
 class Ingested(ActivityStruct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -164,10 +163,11 @@ class Ingested(ActivityStruct, frozen=True, kw_only=True, forbid_unknown_fields=
     adapter_version: Annotated[str, Meta(max_length=64)] = "canonical/1"
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        ActivityStruct.__post_init__(self)  # not through ``super()``: no proxy object per activity
         if not EARLIEST <= self.ingested_at < LATEST:
             raise ValueError("ingested_at: the contract's path names it")
-        _refuse_unprintable(self.adapter_version)
+        if not self.adapter_version.isprintable():
+            raise ValueError("adapter_version not printable: the contract's path decides")
 
 
 class _ActivityBatch(Struct, frozen=True, forbid_unknown_fields=True):
@@ -216,13 +216,21 @@ def encode_activity(activity: ActivityStruct) -> bytes:
 
 
 def decode_fast(body: bytes) -> Ingested | None:
-    """An ``activity-ingested`` body as a struct when the fast path takes it as-is, else ``None``."""
+    """An ``activity-ingested`` body as a struct when the fast path takes it as-is, else ``None``.
+
+    Its ``activity_id`` is asyncpg's ``UUID`` (what the services read back from PostgreSQL)."""
     if b"\\" in body or LONG_FRACTION.search(body) is not None:
         return None
     try:
-        return _INGESTED_DECODER.decode(body)
+        event = _INGESTED_DECODER.decode(body)
     except _UNDECODED:
         return None
+    # The id as asyncpg's own ``UUID`` (a ``uuid.UUID`` subclass, equal, same hash, order and
+    # text): attribution keys its batch by it in dicts and sets and sorts by it, about 35 hashes
+    # and comparisons an activity, each a Python-level call of ``uuid.UUID.__hash__`` / ``__eq__``
+    # / ``__lt__``, where asyncpg's are C and memoise the hash. ``int`` and ``to_bytes`` are C too.
+    force_setattr(event, "activity_id", PgUUID(event.activity_id.int.to_bytes(16, "big")))
+    return event
 
 
 def decode_ingested(body: bytes | None) -> IngestedEvent:

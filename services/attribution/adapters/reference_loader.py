@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities_fast import IngestedEvent
@@ -28,6 +27,7 @@ from libs.common.contracts.tenant_settings import (
     InvalidTenantSettings,
     TenantSettings,
 )
+from libs.common.db.statements import statement
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.personal_domains import (
     company_domains,
@@ -72,7 +72,7 @@ async def tenant_internal_domains(
     if configured:
         return frozenset(d.lower() for d in configured)
     found = await conn.execute(
-        text(
+        statement(
             "SELECT DISTINCT lower(split_part(e, '@', 2)) AS d FROM ref_reps, unnest(emails) e "
             "WHERE tenant_id = :t AND NOT deleted AND merged_into IS NULL"
         ),
@@ -104,9 +104,9 @@ async def _resolve_merges(
         if not pending:
             break
         rows = await conn.execute(
-            text(
+            statement(
                 f"SELECT {column} AS id, deleted, merged_into FROM {table} "
-                f"WHERE tenant_id = :t AND {column} = ANY(:ids)"
+                f"WHERE tenant_id = :t AND {column} = ANY(CAST(:ids AS varchar[]))"
             ),
             {"t": tenant_id, "ids": pending},
         )
@@ -287,8 +287,12 @@ class _Loader:
     #: Contact merged into one we found -> that survivor (deal roles follow it).
     absorbed: dict[str, str] = field(default_factory=dict)
 
+    # Lists of strings are bound as ``CAST(:x AS varchar[])``: ``array_codecs`` encodes them in a
+    # few C calls, where asyncpg's ``text[]`` checks each element twice with ``isinstance``.
+    # ``text_column = ANY(varchar[])`` is PostgreSQL's same text comparison (the array relabelled
+    # as ``text[]``): the same index scans and rows.
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        return list(await self.conn.execute(text(sql), {"t": self.tenant_id, **params}))
+        return list(await self.conn.execute(statement(sql), {"t": self.tenant_id, **params}))
 
     async def resolve_explicit(self, explicit: dict[EntityKind, set[str]]) -> dict[EntityKind, set[str]]:
         resolved: dict[EntityKind, set[str]] = {}
@@ -308,7 +312,7 @@ class _Loader:
         canonical rep of its person (``ref_reps.alias_of``)."""
         found = await self.rows(
             "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(ARRAY("
-            "SELECT rep_id FROM ref_rep_identities WHERE tenant_id = :t AND identity = ANY(:i))) "
+            "SELECT rep_id FROM ref_rep_identities WHERE tenant_id = :t AND identity = ANY(CAST(:i AS varchar[])))) "
             "AND NOT deleted AND merged_into IS NULL",
             i=sorted(identities),
         )
@@ -336,9 +340,9 @@ class _Loader:
             "SELECT f.identity, f.rep_id, f.until, NULL::timestamptz AS returned_at, "
             "r.deleted OR NOT r.active AS left FROM ref_rep_former_identities f "
             "LEFT JOIN ref_reps r ON r.tenant_id = f.tenant_id AND r.rep_id = f.rep_id "
-            "WHERE f.tenant_id = :t AND f.identity = ANY(:e) "
+            "WHERE f.tenant_id = :t AND f.identity = ANY(CAST(:e AS varchar[])) "
             "UNION ALL SELECT identity, rep_id, left_at, returned_at, NULL FROM ref_rep_absences "
-            "WHERE tenant_id = :t AND identity = ANY(:e)",
+            "WHERE tenant_id = :t AND identity = ANY(CAST(:e AS varchar[]))",
             e=sorted(identities),
         ):
             if row.returned_at is not None:
@@ -391,10 +395,10 @@ class _Loader:
         for row in await self.rows(
             "SELECT r.rep_id, coalesce(max(f.until), r.updated_at) AS left_at, NULL::timestamptz AS returned_at "
             "FROM ref_reps r LEFT JOIN ref_rep_former_identities f ON f.tenant_id = r.tenant_id "
-            "AND f.rep_id = r.rep_id WHERE r.tenant_id = :t AND r.rep_id = ANY(:r) "
+            "AND f.rep_id = r.rep_id WHERE r.tenant_id = :t AND r.rep_id = ANY(CAST(:r AS varchar[])) "
             "AND (r.deleted OR NOT r.active) AND r.merged_into IS NULL GROUP BY r.rep_id, r.updated_at "
             "UNION SELECT rep_id, left_at, returned_at FROM ref_rep_absences "
-            "WHERE tenant_id = :t AND rep_id = ANY(:r)",
+            "WHERE tenant_id = :t AND rep_id = ANY(CAST(:r AS varchar[]))",
             r=sorted(people),
         ):
             if row.returned_at is None:
@@ -410,7 +414,7 @@ class _Loader:
         self.aliases_checked.update(unknown)
         if unknown:
             for row in await self.rows(
-                "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) "
+                "SELECT rep_id, alias_of FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(CAST(:r AS varchar[])) "
                 "AND alias_of IS NOT NULL",
                 r=unknown,
             ):
@@ -424,7 +428,7 @@ class _Loader:
         missing = sorted(canonical - set(self.index.reps))
         if missing:
             for row in await self.rows(
-                "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
+                "SELECT * FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(CAST(:r AS varchar[])) AND NOT deleted "
                 "AND merged_into IS NULL",
                 r=missing,
             ):
@@ -440,7 +444,7 @@ class _Loader:
         self.memberships_loaded.update(wanted)
         aliases = {alias for alias, person in self.index.rep_aliases.items() if person in wanted}
         for row in await self.rows(
-            "SELECT * FROM ref_team_memberships WHERE tenant_id = :t AND rep_id = ANY(:r) AND NOT deleted "
+            "SELECT * FROM ref_team_memberships WHERE tenant_id = :t AND rep_id = ANY(CAST(:r AS varchar[])) AND NOT deleted "
             "ORDER BY valid_from, membership_id",
             r=sorted(wanted | aliases),
         ):
@@ -455,7 +459,7 @@ class _Loader:
         when such a contact was not loaded yet."""
         formers = await self.rows(
             "SELECT phone, contact_id, until, account_id, shared_with FROM ref_contact_former_phones "
-            "WHERE tenant_id = :t AND phone = ANY(:i) AND until > :earliest",
+            "WHERE tenant_id = :t AND phone = ANY(CAST(:i AS varchar[])) AND until > :earliest",
             i=sorted(i for i in identities if i.startswith("+")),
             earliest=earliest,
         )
@@ -496,7 +500,7 @@ class _Loader:
             return
         for row in await self.rows(
             "SELECT contact_id, account_id, until FROM ref_contact_former_accounts "
-            "WHERE tenant_id = :t AND contact_id = ANY(:c) AND until > :earliest",
+            "WHERE tenant_id = :t AND contact_id = ANY(CAST(:c AS varchar[])) AND until > :earliest",
             c=sorted(self.index.contacts),
             earliest=earliest,
         ):
@@ -520,7 +524,8 @@ class _Loader:
         if not contact_ids:
             return {}
         rows = await self.rows(
-            "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c)", c=contact_ids
+            "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(CAST(:c AS varchar[]))",
+            c=contact_ids,
         )
         return {row.contact_id: row for row in rows}
 
@@ -530,7 +535,7 @@ class _Loader:
         # index with the whole array for each: 100+ ms per batch at 1,200 contacts.
         for row in await self.rows(
             "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(ARRAY("
-            "SELECT contact_id FROM ref_contact_identities WHERE tenant_id = :t AND identity = ANY(:i))) "
+            "SELECT contact_id FROM ref_contact_identities WHERE tenant_id = :t AND identity = ANY(CAST(:i AS varchar[])))) "
             "AND NOT deleted AND merged_into IS NULL",
             i=sorted(identities),
         ):
@@ -538,7 +543,7 @@ class _Loader:
         missing = sorted(explicit - set(self.index.contacts))
         if missing:
             for row in await self.rows(
-                "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:c) AND NOT deleted "
+                "SELECT * FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(CAST(:c AS varchar[])) AND NOT deleted "
                 "AND merged_into IS NULL",
                 c=missing,
             ):
@@ -546,7 +551,7 @@ class _Loader:
         if self.index.contacts:
             for row in await self.rows(
                 "SELECT contact_id, merged_into FROM ref_contacts WHERE tenant_id = :t "
-                "AND merged_into = ANY(:c) AND NOT deleted",
+                "AND merged_into = ANY(CAST(:c AS varchar[])) AND NOT deleted",
                 c=sorted(self.index.contacts),
             ):
                 self.absorbed[row.contact_id] = row.merged_into
@@ -563,14 +568,14 @@ class _Loader:
         # And the accounts contacts found were at before they moved (``account_at``).
         account_ids |= {m.account_id for moves in self.index.former_accounts.values() for m in moves}
         for row in await self.rows(
-            "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(:d)",
+            "SELECT account_id FROM ref_account_domains WHERE tenant_id = :t AND domain = ANY(CAST(:d AS varchar[]))",
             d=sorted(domains),
         ):
             account_ids.add(row.account_id)
         if not account_ids:
             return
         found = await self.rows(
-            "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted",
+            "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(CAST(:a AS varchar[])) AND NOT deleted",
             a=sorted(account_ids),
         )
         merged = [row for row in found if row.merged_into is not None]
@@ -584,7 +589,7 @@ class _Loader:
         )
         if missing := sorted({s for s in survivors.values() if s is not None} - set(self.index.accounts)):
             for row in await self.rows(
-                "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(:a) AND NOT deleted "
+                "SELECT * FROM ref_accounts WHERE tenant_id = :t AND account_id = ANY(CAST(:a AS varchar[])) AND NOT deleted "
                 "AND merged_into IS NULL",
                 a=missing,
             ):
@@ -600,7 +605,7 @@ class _Loader:
             SELECT ac.thread_id, ac.activity_id, ac.occurred_at, at.version, at.status, at.rep_id,
                    at.account_id, at.deal_id, at.secondary_deal_ids, at.confidence
             FROM activities ac JOIN attributions at USING (tenant_id, activity_id)
-            WHERE ac.tenant_id = :t AND ac.thread_id = ANY(:th)
+            WHERE ac.tenant_id = :t AND ac.thread_id = ANY(CAST(:th AS varchar[]))
             ORDER BY ac.thread_id, ac.occurred_at, ac.activity_id
             """,
             th=sorted(threads),
@@ -637,11 +642,11 @@ class _Loader:
             SELECT d.*, a.name AS account_name, a.relationship AS account_relationship FROM ref_deals d
             LEFT JOIN ref_accounts a ON a.tenant_id = d.tenant_id AND a.account_id = d.account_id
             WHERE d.tenant_id = :t AND NOT d.deleted AND d.merged_into IS NULL AND (
-                d.deal_id = ANY(:d)
+                d.deal_id = ANY(CAST(:d AS varchar[]))
                 OR ((d.closed_at IS NULL OR d.closed_at >= :earliest) AND (
-                    d.account_id = ANY(:a)
+                    d.account_id = ANY(CAST(:a AS varchar[]))
                     OR d.deal_id IN (SELECT deal_id FROM ref_deal_contacts
-                                     WHERE tenant_id = :t AND contact_id = ANY(:c)))))
+                                     WHERE tenant_id = :t AND contact_id = ANY(CAST(:c AS varchar[]))))))
             """,
             a=sorted(accounts),
             d=sorted(pinned),
@@ -650,7 +655,7 @@ class _Loader:
         )
         # The owners of deals whose owner changed, by time (``ReferenceIndex.deal_at``).
         owned = await self.rows(
-            "SELECT deal_id, owner_rep_id, since FROM ref_deal_owners WHERE tenant_id = :t AND deal_id = ANY(:d) "
+            "SELECT deal_id, owner_rep_id, since FROM ref_deal_owners WHERE tenant_id = :t AND deal_id = ANY(CAST(:d AS varchar[])) "
             "ORDER BY deal_id, since",
             d=sorted({row.deal_id for row in found}),
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -192,7 +192,16 @@ _INHERITABLE = frozenset(
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    # ``astimezone`` returns an instant already in ``UTC`` itself (the C code checks the tzinfo
+    # by identity), after parsing its arguments with their keywords: the instants the services
+    # hold are in ``UTC`` (msgspec's, asyncpg's), so the check is made here first.
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+@lru_cache(maxsize=256)
+def _days(days: int) -> timedelta:
+    """``timedelta(days=days)``, built once per number (the policy's grace windows, per deal)."""
+    return timedelta(days=days)
 
 
 @lru_cache(maxsize=1_024)
@@ -218,9 +227,9 @@ def _open_at(
     created: datetime, closed: datetime | None, at: datetime, policy: TenantAttributionPolicy
 ) -> bool:
     """``deal_open_at`` with the deal's and the activity's times already in UTC."""
-    if at < created - timedelta(days=policy.grace_days_before_created):
+    if at < created - _days(policy.grace_days_before_created):
         return False
-    return closed is None or at <= closed + timedelta(days=policy.grace_days_after_closed)
+    return closed is None or at <= closed + _days(policy.grace_days_after_closed)
 
 
 def _proximity(
@@ -252,6 +261,8 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
     covering = [m for m in memberships if m.rep_id == rep_id and m.covers(day)]
     if not covering:
         return None
+    if len(covering) == 1:
+        return covering[0].team_id
     return max(covering, key=lambda m: (m.valid_from, m.team_id)).team_id
 
 
@@ -304,8 +315,10 @@ def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
-    """A batch's internal domains lower-cased, once per batch (its activities share the set)."""
+    """A batch's internal domains lower-cased, once per batch (its activities share the set:
+    each activity's slice asks again, and finds it here)."""
     return frozenset(d.lower() for d in domains)
 
 
@@ -562,7 +575,7 @@ def attribute_in_slice(
     explanation: dict[str, Any] = {
         "rule_version": RULE_VERSION,
         "policy": {
-            "ambiguity_policy": policy.ambiguity_policy.value,
+            "ambiguity_policy": policy.ambiguity_policy._value_,
             "grace_days_before_created": policy.grace_days_before_created,
             "grace_days_after_closed": policy.grace_days_after_closed,
             "min_confidence": policy.min_confidence,
@@ -605,7 +618,7 @@ def attribute_in_slice(
         team_id=team_id,
         account_id=verdict.account_id,
         deal_id=verdict.deal_id,
-        confidence=round(min(1.0, max(0.0, verdict.confidence)), 4),
+        confidence=round(_at_most_one(_at_least_zero(verdict.confidence)), 4),
         rule_path=verdict.rule_path,
         secondary_deal_ids=verdict.secondary,
         runners_up=verdict.runners_up,
@@ -895,10 +908,15 @@ def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
     candidate stays below ``min_confidence`` and waits for the deal that will settle it.
     """
     lead = top.score - runner_up.score if runner_up is not None else top.score
-    margin = 0.5 + 0.5 * min(1.0, max(0.0, lead) / DECISIVE_MARGIN)
+    margin = 0.5 + 0.5 * _at_most_one(_at_least_zero(lead) / DECISIVE_MARGIN)
     values = top.values
-    deal_signal = max(strength * values[s] for _, s, strength, _ in _DEAL_SIGNAL_ROWS)
-    own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * min(1.0, deal_signal / DEAL_SIGNAL_FULL)
+    deal_signal: float | None = None  # the greatest as ``max`` takes it, without its call
+    for _, signal, strength, _ in _DEAL_SIGNAL_ROWS:
+        weighted = strength * values[signal]
+        if deal_signal is None or weighted > deal_signal:
+            deal_signal = weighted
+    assert deal_signal is not None  # ``_DEAL_SIGNAL_ROWS`` is not empty
+    own = DEAL_SIGNAL_FLOOR + (1.0 - DEAL_SIGNAL_FLOOR) * _at_most_one(deal_signal / DEAL_SIGNAL_FULL)
     return top.strength * margin * own
 
 
@@ -908,11 +926,11 @@ def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     if runner_up is None:
         own = [(weight * top.values[s], -i, s) for i, s, _, weight in _DEAL_SIGNAL_ROWS]
         best_own = max(own)
-        return best_own[2].value if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH.value
+        return best_own[2]._value_ if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH._value_
     ours, theirs = top.values, runner_up.values
     gaps = [(weight * (ours[s] - theirs[s]), -i, s) for i, (s, _, weight) in enumerate(_SIGNAL_ROWS)]
     gap, _, signal = max(gaps)
-    return signal.value if gap > 0 else "tie_break"
+    return signal._value_ if gap > 0 else "tie_break"
 
 
 def _signal_rows(values: Mapping[Signal, float]) -> list[dict[str, Any]]:
@@ -959,7 +977,8 @@ def _rank_verdict(
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    confidence = min(ceiling, _confidence(top, measured))
+    confidence = _confidence(top, measured)
+    confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
     account_id = top.deal.account_id
@@ -1078,8 +1097,27 @@ def _find_accounts(
     return dict(evidence)
 
 
-def _strength(kinds: Iterable[Evidence]) -> float:
-    return max(map(EVIDENCE_STRENGTH.__getitem__, kinds), default=0.0)
+#: ``min`` and ``max`` parse their keywords on every call in Python 3.11 (``PyArg_ParseTupleAndKeywords``,
+#: about 500 instructions, whether given any or not): the per-candidate clamps are written out.
+def _at_least_zero(value: float) -> float:
+    """``max(0.0, value)``: the same float."""
+    return value if value > 0.0 else 0.0
+
+
+def _at_most_one(value: float) -> float:
+    """``min(1.0, value)``: the same float."""
+    return value if value < 1.0 else 1.0
+
+
+_NO_EVIDENCE: frozenset[Evidence] = frozenset()
+
+
+def _strength(kinds: Collection[Evidence]) -> float:
+    # ``max(map(...), default=0.0)``, without ``default``: the strongest of one kind is its own.
+    if len(kinds) == 1:
+        for kind in kinds:
+            return EVIDENCE_STRENGTH[kind]
+    return max(map(EVIDENCE_STRENGTH.__getitem__, kinds)) if kinds else 0.0
 
 
 def _path_of(kinds: Iterable[Evidence]) -> str:
@@ -1145,7 +1183,9 @@ def _open_deals(
 
 #: Enum members the hot paths read, as module constants: in Python 3.11 a member read from its
 #: class goes through ``EnumType.__getattr__``'s slot (``type.__getattribute__`` called as a
-#: wrapper), about 1,300 instructions a read; a module constant is one dictionary lookup.
+#: wrapper), about 1,300 instructions a read; a module constant is one dictionary lookup. And a
+#: member's ``value`` is ``enum.property``, two Python-level calls: the hot paths read the same
+#: object from the member itself, ``_value_`` (one attribute lookup in C).
 _AMBIGUITY_PRIMARY_WITH_SECONDARIES = AmbiguityPolicy.PRIMARY_WITH_SECONDARIES
 _DIRECTION_INTERNAL = Direction.INTERNAL
 _EVIDENCE_CONTACT_EMAIL = Evidence.CONTACT_EMAIL
@@ -1188,20 +1228,33 @@ def _candidate(
 ) -> _Candidate:
     deal, contact_ids = open_deal.deal, open_deal.contact_ids
     on_deal = [m for m in matches if m.contact_id in contact_ids]
+    account_strength = _strength(account_evidence.get(deal.account_id or "", _NO_EVIDENCE))
+    # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
+    thread = 1.0 if deal.id in threaded else 0.0
+    # One pass over the contacts on the deal: each participant's best certainty, the best role
+    # and the evidence's strength, each the greatest as ``max`` takes it (the first of equals),
+    # without its call (``min`` and ``max`` parse their keywords on every call).
     best_per_participant: dict[int, float] = {}
+    contact_role: float | None = None
+    strength = thread if thread > account_strength else account_strength
     for match in on_deal:
-        best_per_participant[match.participant_index] = max(
-            best_per_participant.get(match.participant_index, 0.0), match.certainty
-        )
+        held, certainty = best_per_participant.get(match.participant_index, 0.0), match.certainty
+        best_per_participant[match.participant_index] = certainty if certainty > held else held
+        role = certainty * _addressed(facts.activity, match)
+        if contact_role is None or role > contact_role:
+            contact_role = role
+        evidence = EVIDENCE_STRENGTH[match.evidence]
+        if evidence > strength:
+            strength = evidence
+    if contact_role is None:
+        contact_role = 0.0
     # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
-    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / max(1, len(facts.external))
-    account_strength = _strength(account_evidence.get(deal.account_id or "", set()))
-    contact_role = max((m.certainty * _addressed(facts.activity, m) for m in on_deal), default=0.0)
+    external = len(facts.external)
+    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / (external if external > 1 else 1)
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
-    coverage = min(1.0, coverage)
+    coverage = _at_most_one(coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
     recency = _recency(open_deal.created, at)
-    thread = 1.0 if deal.id in threaded else 0.0
     values: dict[Signal, float] = {
         _SIGNAL_CONTACT_ROLE: contact_role,
         _SIGNAL_OWNER_PARTICIPATES: owner,
@@ -1224,8 +1277,6 @@ def _candidate(
         + _W_SUBJECT * subject,
         4,
     )
-    # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
-    strength = max([account_strength, thread] + [EVIDENCE_STRENGTH[m.evidence] for m in on_deal])
     return _Candidate(deal, score, values, strength)
 
 
@@ -1545,7 +1596,7 @@ def _choose_rep(
             rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
         )
         if reps:
-            return _pick(reps, owner_hint, role.value)
+            return _pick(reps, owner_hint, role._value_)
     anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")

@@ -24,8 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from operator import itemgetter
 
 from libs.common.contracts.attribution import AttributionStatus
+
+_FIRST = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,8 @@ class Deal:
 
     @property
     def contact_ids(self) -> frozenset[str]:
-        return frozenset(contact_id for contact_id, _ in self.contacts)
+        # ``map`` and ``itemgetter`` in C: no generator frame (read for every candidate deal).
+        return frozenset(map(_FIRST, self.contacts))
 
 
 @dataclass(frozen=True, slots=True)

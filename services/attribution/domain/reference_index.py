@@ -84,7 +84,7 @@ class ThreadMember:
             activity.activity_id,
             activity.occurred_at,
             version,
-            decision.status.value,
+            decision.status._value_,
             decision.rep_id,
             decision.account_id,
             decision.deal_id,

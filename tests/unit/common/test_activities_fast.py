@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 import pytest
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from pydantic import BaseModel
 
 from libs.common.contracts.activities import (
@@ -330,6 +331,23 @@ def test_the_topic_decodes_with_the_fast_path() -> None:
     decoded = ACTIVITY_INGESTED.decode(awkward)
     assert type(decoded) is ActivityIngestedV1
     assert decoded == decode_body(ActivityIngestedV1, awkward)
+
+
+def test_the_activity_id_is_asyncpg_s_uuid_equal_to_the_contract_s() -> None:
+    fast = decode_fast(FULL)
+    assert fast is not None
+    contract = decode_body(ActivityIngestedV1, FULL).activity_id
+    assert type(fast.activity_id) is PgUUID
+    assert type(contract) is uuid.UUID
+    assert fast.activity_id == contract
+    assert contract == fast.activity_id
+    assert {contract: "x"}[fast.activity_id] == "x"
+    assert fast.activity_id in {contract}
+    ids = [uuid.UUID(int=n << 64 | 7) for n in (3, 0, 2**63, 1)]
+    theirs: list[uuid.UUID] = [PgUUID(str(i)) for i in ids]
+    assert sorted(theirs) == sorted(ids)
+    assert sorted([fast.activity_id, *ids]) == sorted([contract, *ids])
+    assert encode_ingested(fast) == FULL
 
 
 def test_the_sources_ids_of_the_rep_are_left_to_the_contract_and_kept_by_other_references() -> None:
