@@ -139,15 +139,20 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
 
 
 async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> Job | None:
-    """Take the oldest queued job of ``kind`` (or one left running by a dead process)."""
+    """Take a queued job of ``kind`` (or one left running by a dead process): the tenants take
+    turns, the one whose last job of the kind started longest ago (or never) first, each
+    tenant's jobs oldest first. So a tenant queueing many (a script posting re-attributions in a
+    loop) delays another tenant's job by one of its own, not by all of them."""
     async with engine.begin() as conn:
         row = (
             await conn.execute(
                 text(
                     f"UPDATE settings_jobs SET state = 'running', started_at = now(), done = 0 "
-                    "WHERE job_id = (SELECT job_id FROM settings_jobs WHERE kind = :kind AND "
-                    "(state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval))) "
-                    "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                    "WHERE job_id = (SELECT j.job_id FROM settings_jobs j WHERE j.kind = :kind AND "
+                    "(j.state = 'queued' OR (j.state = 'running' AND j.started_at < now() - CAST(:stale AS interval))) "
+                    "ORDER BY (SELECT max(s.started_at) FROM settings_jobs s "
+                    "WHERE s.tenant_id = j.tenant_id AND s.kind = j.kind) NULLS FIRST, j.created_at "
+                    "LIMIT 1 FOR UPDATE OF j SKIP LOCKED) "
                     f"RETURNING {_COLUMNS}"
                 ),
                 {"kind": kind, "stale": stale_after},
