@@ -31,17 +31,23 @@ _ACTIVITY_TABLES = (
 
 
 async def claim_next(conn: AsyncConnection) -> tuple[str, uuid.UUID] | None:
-    """Take one queued (or abandoned) erasure, marking it running; None when there is none."""
+    """Take one queued (or abandoned) erasure, marking it running; None when there is none.
+
+    The tenants take turns: the one whose erasures were last worked on longest ago (or never,
+    ``heartbeat_at``) first, each tenant's oldest request first. So a tenant requesting many (a
+    bulk clean-up) delays another tenant's erasure by one of its own, not by all of them."""
     row = (
         await conn.execute(
             text(
                 """
                 UPDATE privacy_erasures SET state = 'running', heartbeat_at = now()
                 WHERE (tenant_id, erasure_id) = (
-                    SELECT tenant_id, erasure_id FROM privacy_erasures
-                    WHERE state = 'queued'
-                       OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale))
-                    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    SELECT e.tenant_id, e.erasure_id FROM privacy_erasures e
+                    WHERE e.state = 'queued'
+                       OR (e.state = 'running' AND e.heartbeat_at < now() - make_interval(secs => :stale))
+                    ORDER BY (SELECT max(w.heartbeat_at) FROM privacy_erasures w WHERE w.tenant_id = e.tenant_id)
+                        NULLS FIRST, e.requested_at
+                    LIMIT 1 FOR UPDATE OF e SKIP LOCKED)
                 RETURNING tenant_id, erasure_id
                 """
             ),
