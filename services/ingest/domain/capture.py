@@ -29,7 +29,7 @@ from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domain
 from services.ingest.domain.vendors.ringcentral import RingCentralEvent, RingCentralParty
 from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
 #: Body fields that hold content (what was said or written), per source; dropped from the raw
 #: capture unless the tenant keeps subjects. Keys match at any depth of a JSON body.
@@ -56,6 +56,10 @@ CONTENT_FIELDS: dict[str, frozenset[str]] = {
     "ringcentral": frozenset(),
     "salesforce": frozenset({"Subject", "Description", "TextBody", "HtmlBody", "Headers"}),
 }
+#: Arrays and objects a JSON body may nest, the body itself the first: the raw capture writes
+#: the body back without its content fields, and orjson writes 255 levels at most (vendors' own
+#: payloads nest about ten).
+MAX_CAPTURE_DEPTH = 128
 #: Gmail carries the subject as a header object ``{"name": "Subject", "value": ...}``.
 _CONTENT_HEADERS = frozenset({"subject"})
 #: Body fields that carry a shared secret, per source: masked in the raw capture.
@@ -178,7 +182,9 @@ def _entity_withheld(entities: Iterable[CrmEntity], erased: ErasedIdentities) ->
     return None
 
 
-def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> object:
+def _strip_json(node: object, drop: frozenset[str], secret: str | None, depth: int = 1) -> object:
+    if depth > MAX_CAPTURE_DEPTH and isinstance(node, dict | list):
+        raise WebhookRejected(400, "body", f"nested more than {MAX_CAPTURE_DEPTH} levels deep")
     if isinstance(node, dict):
         kept: dict[str, object] = {}
         for key, value in node.items():
@@ -187,11 +193,11 @@ def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> objec
             elif key in drop and not (key == "name" and _PERSON_FIELDS & node.keys() - {"name"}):
                 continue
             else:
-                kept[key] = _strip_json(value, drop, secret)
+                kept[key] = _strip_json(value, drop, secret, depth + 1)
         return kept
     if isinstance(node, list):
         return [
-            _strip_json(item, drop, secret)
+            _strip_json(item, drop, secret, depth + 1)
             for item in node
             if not (
                 isinstance(item, dict)
@@ -216,7 +222,11 @@ def _strip_xml(body: bytes, drop: frozenset[str]) -> bytes:
 
 
 def capture_body(source: str, body: bytes, keep_content: bool) -> bytes:
-    """The raw body without content fields (unless kept) and with the source's secret field masked."""
+    """The raw body without content fields (unless kept) and with the source's secret field masked.
+
+    A JSON body nested more than ``MAX_CAPTURE_DEPTH`` levels deep is a 400 naming ``body``
+    (``WebhookRejected``): it cannot be written back (orjson writes 255 levels at most), and no
+    vendor's payload comes near it; before, it was a 500 the vendor retried for ever."""
     drop = frozenset() if keep_content else CONTENT_FIELDS.get(source, frozenset())
     secret = SECRET_BODY_FIELDS.get(source)
     if not drop and secret is None:
