@@ -107,8 +107,10 @@ class CalendlyAdapter:
         external_id = scheduled.opt_str("uri") or invitee.req_str("event")
         start = parse_iso_datetime(scheduled.req_str("start_time"), scheduled.field("start_time"))
         end = parse_iso_datetime(scheduled.req_str("end_time"), scheduled.field("end_time"))
-        modified_raw = invitee.opt_str("updated_at") or envelope.req_str("created_at")
-        modified_at = parse_iso_datetime(modified_raw, "payload.updated_at")
+        # The invitee's last change, else the webhook's: a bad one is named where it was read.
+        changed = invitee if invitee.opt_str("updated_at") else envelope
+        key = "updated_at" if changed is invitee else "created_at"
+        modified_at = parse_iso_datetime(changed.req_str(key), changed.field(key))
         if event in NO_SHOW_EVENTS:
             counter = scheduled.opt_obj("invitees_counter")
             if counter is not None and (counter.opt_int("active") or 0) > 1:
