@@ -27,7 +27,7 @@ from libs.common.contracts.activities import (
     ResponseStatus,
     phone_key,
 )
-from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
+from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
 from services.ingest.domain.phones import (
     REGIONAL_PROBLEMS,
     ParsedPhone,
@@ -161,6 +161,20 @@ class JsonObject:
         if value is None:
             return ()
         return objects_in(value, self.field(key))
+
+
+def part_field(obj: JsonObject, keys: Sequence[str]) -> str:
+    """The field a value joined from several of ``obj`` (a first and a last name) is named by
+    when it is refused: the first part holding a character no line may (a control character),
+    else the first part."""
+    for key in keys:
+        value = obj.opt_str(key)
+        if value is not None:
+            try:
+                check_line(value)
+            except ValueError:
+                return obj.field(key)
+    return obj.field(keys[0])
 
 
 def objects_in(value: object, path: str) -> tuple[JsonObject, ...]:
@@ -428,9 +442,11 @@ def make_participant(
     phone: str | None = None,
     name: str | None = None,
     response_status: ResponseStatus | None = None,
+    named: Mapping[str, str] | None = None,
 ) -> Participant | None:
     """One participant, or None when it has no address at all (``response_status``: how an
-    invitee answered a calendar invitation, when known).
+    invitee answered a calendar invitation, when known). ``named``: the payload's field each
+    value was read from (``{"name": "data.user.name"}``), named by a refusal of it.
 
     An unusable phone is dropped when the participant still has an email; a participant whose
     only address is an unusable phone is a 422 naming ``field``, because silently losing the
@@ -457,7 +473,7 @@ def make_participant(
             extension=extension,
         )
     except ValidationError as error:
-        raise validation_to_rejection(field, error) from None
+        raise validation_to_rejection(field, error, named) from None
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
@@ -695,8 +711,9 @@ def meeting_direction(participants: Sequence[Participant], internal_domains: Ite
 # --- building the contract --------------------------------------------------------------------
 
 
-def build_activity(field: str, **values: Any) -> ActivityIn:
-    """``ActivityIn`` with subject and duration clamped, its validation errors turned into a 422."""
+def build_activity(field: str, named: Mapping[str, str] | None = None, /, **values: Any) -> ActivityIn:
+    """``ActivityIn`` with subject and duration clamped, its validation errors turned into a 422
+    naming the payload's field each value was read from (``named``, as ``validation_to_rejection``)."""
     subject = values.get("subject")
     if isinstance(subject, str):
         values["subject"] = subject.strip()[:MAX_SUBJECT_CHARS] or None
@@ -708,7 +725,7 @@ def build_activity(field: str, **values: Any) -> ActivityIn:
     try:
         return ActivityIn(**values)
     except ValidationError as error:
-        raise WebhookRejected(422, _error_field(field, error), _error_reason(error)) from None
+        raise validation_to_rejection(field, error, named) from None
 
 
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
@@ -764,7 +781,17 @@ def seen_in_calendar(result: AdapterResult, body: JsonObject, read_at: datetime)
     return replace(result, deletions=deletions, read_in=mailbox)
 
 
-def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:
+def validation_to_rejection(
+    field: str, error: ValidationError, named: Mapping[str, str] | None = None
+) -> WebhookRejected:
+    """A model's refusal as a 422 naming the payload's field: ``named`` maps a model field to the
+    payload's path it was read from (``{"subject": "[0].properties.hs_call_title"}``), so an error
+    of it (or of an item of it) names what the sender wrote, not the model's name; any other is
+    named under ``field``."""
+    if named:
+        location = error.errors(include_input=False)[0]["loc"]
+        if location and str(location[0]) in named:
+            return WebhookRejected(422, named[str(location[0])], _error_reason(error))
     return WebhookRejected(422, _error_field(field, error), _error_reason(error))
 
 

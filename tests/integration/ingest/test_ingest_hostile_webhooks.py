@@ -87,7 +87,7 @@ async def test_a_nul_in_any_vendor_field_is_a_4xx_or_ignored_never_a_5xx(
     assert sum(answers.values()) >= 400, answers
     # The characters were refused where they matter, and named.
     assert answers.get(422, 0) >= 100, answers
-    assert {"zoom:payload.object.participant.name", "zoom:payload.object.meeting_uuid"} <= refused_fields
+    assert {"zoom:payload.object.participant.user_name", "zoom:payload.object.uuid"} <= refused_fields
 
 
 #: A delivery per JSON source that reaches the raw capture (verified and parsed).
