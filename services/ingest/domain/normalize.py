@@ -731,15 +731,20 @@ def build_activity(field: str, named: Mapping[str, str] | None = None, /, **valu
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 
 
+def checked_id(external_id: str, field: str) -> str:
+    """``external_id`` unless the contract refuses it as an id (a NUL, a control character, too
+    long): then a 422 naming ``field``, where the sender wrote it."""
+    try:
+        return _EXTERNAL_ID.validate_python(external_id)
+    except ValidationError as error:
+        raise WebhookRejected(422, field, _error_reason(error)) from None
+
+
 def source_deletion(source: str, external_id: str, field: str, revision: int | None = None) -> SourceDeletion:
     """The source deleted what it sent as ``external_id`` (at ``revision``, when it tells); an id
     the contract refuses (a NUL, a control character, too long) is a 422 naming ``field``, as it
     is on an activity."""
-    try:
-        _EXTERNAL_ID.validate_python(external_id)
-    except ValidationError as error:
-        raise WebhookRejected(422, field, _error_reason(error)) from None
-    return SourceDeletion(source, external_id, revision)
+    return SourceDeletion(source, checked_id(external_id, field), revision)
 
 
 def deletion_on_receipt(source: str, external_id: str, field: str, received_at: datetime) -> SourceDeletion:

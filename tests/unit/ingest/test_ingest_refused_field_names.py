@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
@@ -77,4 +78,24 @@ def test_a_refused_string_is_named_where_the_sender_wrote_it() -> None:
             if not (isinstance(named, str) and "\x01" in named):
                 misnamed.append(f"{source} {poisoned} -> {rejection.field}")
     assert refused >= 100
+    assert misnamed == []
+
+
+def test_a_refused_twilio_parameter_is_named_as_posted() -> None:
+    """Twilio posts a form: a refused value is named by its parameter (``CallSid``), a <Dial>
+    leg's ids too (they were refused past the adapter, as ``body.call_sid``)."""
+    misnamed: list[str] = []
+    refused = 0
+    for fixture in sorted((FIXTURES / "twilio").glob("*.txt")):
+        fields = parse_qsl(fixture.read_text().strip(), keep_blank_values=True)
+        for index, (name, value) in enumerate(fields):
+            poisoned = [*fields[:index], (name, value[:1] + "\x01" + value[1:]), *fields[index + 1 :]]
+            try:
+                ADAPTERS["twilio"].parse(make_request(urlencode(poisoned).encode()), CONFIG, ["secret"])
+            except WebhookRejected as rejection:
+                if rejection.status_code == 422 and rejection.reason != "required":
+                    refused += 1
+                    if rejection.field != name:
+                        misnamed.append(f"{fixture.name}:{name} -> {rejection.field}")
+    assert refused >= 10
     assert misnamed == []
