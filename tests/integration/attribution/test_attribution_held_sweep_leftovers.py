@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -172,3 +173,34 @@ async def test_replicas_passes_take_different_batches(db_engine: AsyncEngine) ->
     ids = [activity_id_for("acme", "calendar", f"m{n}") for n in range(3)]
     assert first == [("acme", ids[0]), ("acme", ids[1])]
     assert second == [("acme", ids[2])]
+
+
+class _BrokerDown(RecordingProducer):
+    """The broker does not acknowledge (a moment's outage): every publish times out."""
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[None]:
+        raise KafkaTimeoutError()
+
+
+async def test_a_broker_outage_fails_the_round_and_leaves_no_meeting_out(db_engine: AsyncEngine) -> None:
+    """The broker down for a moment is no fault of the meetings: the round fails (counted, tried
+    again at the next interval), nothing is stored held, and no meeting is left out for the
+    quarantine hour. Before, the failed batch was tried a meeting at a time and each meeting,
+    failing as well, was left out for an hour: held an hour late once the broker was back."""
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "m1", DAY), _meeting("acme", "m2", DAY))
+    producer.take()
+    sweep = _sweep(db_engine, producer)
+    sweep.producer = cast(AIOKafkaProducer, _BrokerDown())
+
+    with pytest.raises(KafkaTimeoutError):
+        await sweep.run_once(AFTER)
+
+    assert sweep._quarantined == {}
+    assert (await _stored(db_engine))[("acme", "m1")] == ("scheduled", "scheduled", 1, 1)
+    # The broker is back a minute later: both are held at once, not an hour later.
+    sweep.producer = cast(AIOKafkaProducer, producer)
+    report = await sweep.run_once(AFTER + timedelta(minutes=1))
+    assert (report.found, report.held, report.failed) == (2, 2, [])
+    assert sorted(s.event.facts.outcome for s in producer.take()) == ["held", "held"]
