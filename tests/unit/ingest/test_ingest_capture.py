@@ -198,7 +198,7 @@ def test_a_salesforce_body_full_of_unclosed_content_tags_is_stripped_in_linear_t
     )
     result = ADAPTERS["salesforce"].parse(make_request(body), CONFIG)
     started = time.perf_counter()
-    kept = keep_of_delivery("salesforce", body, result, PrivacyPolicy(), NO_ERASURES)  # type: ignore[arg-type]
+    kept = keep_of_delivery("salesforce", body, result, PrivacyPolicy(), NO_ERASURES)
     assert time.perf_counter() - started < 2.0
     assert kept.raw_body is not None
     assert b"Email: Proposal for Globex" not in kept.raw_body
