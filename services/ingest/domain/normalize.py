@@ -494,11 +494,16 @@ def unique_participants(participants: Iterable[Participant | None]) -> tuple[Par
     return tuple(people if people else kept)
 
 
-def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:
-    """(name, address) pairs from an RFC 5322 header or a ; or , separated list."""
+def parse_address_list(raw: str | None, field: str) -> tuple[tuple[str, str], ...]:
+    """(name, address) pairs from an RFC 5322 header or a ; or , separated list. The standard
+    library's parser recurses on each nested comment (``(a (b))``) and group (``team: a, b``):
+    a list nested past its recursion limit is a 422 naming ``field``, not a crash."""
     if not raw:
         return ()
-    pairs = email.utils.getaddresses([raw.replace(";", ",")])
+    try:
+        pairs = email.utils.getaddresses([raw.replace(";", ",")])
+    except RecursionError:
+        raise WebhookRejected(422, field, "not an address list: nested too deep") from None
     return tuple((name, address) for name, address in pairs if address)
 
 

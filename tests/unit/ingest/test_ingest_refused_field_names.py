@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import pytest
+
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
 from .ingest_webhook_helpers import CONFIG, FIXTURES, make_request
@@ -99,3 +101,23 @@ def test_a_refused_twilio_parameter_is_named_as_posted() -> None:
                         misnamed.append(f"{fixture.name}:{name} -> {rejection.field}")
     assert refused >= 10
     assert misnamed == []
+
+
+def test_an_address_list_nested_past_the_parser_is_a_422_naming_it_not_a_crash() -> None:
+    """RFC 5322 comments nest (``(a (b))``) and groups end with ``;``: the standard library's
+    parser recurses on each, so a header of 2,000 ``(`` or ``:`` raised RecursionError out of the
+    adapter, a 500 for the delivery. It is refused naming the header or property."""
+    gmail = json.loads((FIXTURES / "gmail" / "message.json").read_bytes())
+    to = next(i for i, h in enumerate(gmail["payload"]["headers"]) if h["name"].lower() == "to")
+    hubspot = json.loads((FIXTURES / "hubspot" / "emails.json").read_bytes())
+    for nested in ("(" * 2_000, ":" * 2_000):
+        gmail["payload"]["headers"][to]["value"] = nested
+        hubspot[0]["properties"]["hs_email_to_email"] = nested
+        for source, document, field in (
+            ("gmail", gmail, f"payload.headers[{to}].value"),
+            ("hubspot", hubspot, "[0].properties.hs_email_to_email"),
+        ):
+            with pytest.raises(WebhookRejected) as refused:
+                ADAPTERS[source].parse(make_request(json.dumps(document).encode()), CONFIG, ["secret"])
+            assert (refused.value.status_code, refused.value.field) == (422, field)
+            assert refused.value.reason == "not an address list: nested too deep"

@@ -103,7 +103,7 @@ def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookC
     region = config.default_phone_region
 
     def people(header: str, role: ParticipantRole, limit: int | None = None) -> list[Participant | None]:
-        pairs = parse_address_list(headers.get(header))
+        pairs = parse_address_list(headers.get(header), fields.get(header, headers_field))
         return [
             make_participant(
                 role=role,

@@ -628,9 +628,15 @@ def _engagement(
             **common,
         ), ""
     if object_type == "emails":
-        senders = parse_address_list(properties.opt_str("hs_email_from_email"))
-        to = parse_address_list(properties.opt_str("hs_email_to_email"))
-        cc = parse_address_list(properties.opt_str("hs_email_cc_email"))
+        senders = parse_address_list(
+            properties.opt_str("hs_email_from_email"), properties.field("hs_email_from_email")
+        )
+        to = parse_address_list(
+            properties.opt_str("hs_email_to_email"), properties.field("hs_email_to_email")
+        )
+        cc = parse_address_list(
+            properties.opt_str("hs_email_cc_email"), properties.field("hs_email_cc_email")
+        )
         participants = unique_participants(
             [
                 *(
