@@ -139,9 +139,7 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
 
 
 #: Waiting (queued, or left running by a dead process), of ``:kind``.
-_WAITING = (
-    "kind = :kind AND (state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
-)
+_WAITING = "kind = :kind AND (state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
 #: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago
 #: (or never) first, then the one waiting longest. One look at each such tenant's jobs.
 _TURNS = f"""

@@ -31,7 +31,9 @@ _ACTIVITY_TABLES = (
 
 
 #: Waiting: queued, or abandoned by a process that died (its heartbeat stale).
-_WAITING = "(state = 'queued' OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)))"
+_WAITING = (
+    "(state = 'queued' OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)))"
+)
 #: The tenants with an erasure waiting, in turn: the one whose erasures were last worked on
 #: longest ago (or never) first, then the one waiting longest. One look at each such tenant's.
 _TURNS = f"""
