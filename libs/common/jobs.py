@@ -138,22 +138,40 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
     return None if row is None else _job(row)
 
 
+#: Waiting (queued, or left running by a dead process), of ``:kind``.
+_WAITING = "kind = :kind AND (state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
+#: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago
+#: (or never) first, then the one waiting longest. One look at each such tenant's jobs.
+_TURNS = f"""
+SELECT w.tenant_id FROM (
+    SELECT tenant_id, min(created_at) AS oldest FROM settings_jobs WHERE {_WAITING} GROUP BY tenant_id
+) w
+ORDER BY (SELECT max(s.started_at) FROM settings_jobs s WHERE s.tenant_id = w.tenant_id AND s.kind = :kind)
+    NULLS FIRST, w.oldest, w.tenant_id
+"""
+#: The tenant's oldest waiting job, unless another replica holds it.
+_CLAIM = f"""
+UPDATE settings_jobs SET state = 'running', started_at = now(), done = 0 WHERE job_id = (
+    SELECT job_id FROM settings_jobs WHERE tenant_id = :t AND {_WAITING}
+    ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+) RETURNING {_COLUMNS}
+"""
+
+
 async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> Job | None:
-    """Take the oldest queued job of ``kind`` (or one left running by a dead process)."""
+    """Take a queued job of ``kind`` (or one left running by a dead process): the tenants take
+    turns, the one whose last job of the kind started longest ago (or never) first, each
+    tenant's jobs oldest first. So a tenant queueing many (a script posting re-attributions in a
+    loop) delays another tenant's job by one of its own, not by all of them."""
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    f"UPDATE settings_jobs SET state = 'running', started_at = now(), done = 0 "
-                    "WHERE job_id = (SELECT job_id FROM settings_jobs WHERE kind = :kind AND "
-                    "(state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval))) "
-                    "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                    f"RETURNING {_COLUMNS}"
-                ),
-                {"kind": kind, "stale": stale_after},
-            )
-        ).one_or_none()
-    return None if row is None else _job(row)
+        turns = await conn.execute(text(_TURNS), {"kind": kind, "stale": stale_after})
+        for tenant_id in list(turns.scalars()):
+            row = (
+                await conn.execute(text(_CLAIM), {"kind": kind, "stale": stale_after, "t": tenant_id})
+            ).one_or_none()
+            if row is not None:
+                return _job(row)
+    return None
 
 
 async def report_progress(engine: AsyncEngine, job_id: uuid.UUID, done: int, total: int | None) -> None:

@@ -481,15 +481,37 @@ async def settings_history(
     conn: AsyncConnection, tenant_id: str, limit: int, before_version: int | None = None
 ) -> list[SettingsVersion]:
     """The tenant's saved versions, newest first, older than ``before_version`` when given."""
+    return (await settings_history_page(conn, tenant_id, limit, before_version))[0]
+
+
+async def settings_history_page(
+    conn: AsyncConnection,
+    tenant_id: str,
+    limit: int,
+    before_version: int | None = None,
+    max_bytes: int | None = None,
+) -> tuple[list[SettingsVersion], bool]:
+    """Up to ``limit`` saved versions, newest first, older than ``before_version`` when given, and
+    whether older ones remain. With ``max_bytes``, the page stops before its documents (as
+    stored) pass it, one version at least: a document may be megabytes (``rep_aliases``), and
+    every change stores it whole again, so a page of them could be gigabytes. Only the documents
+    kept are read out."""
     rows = await conn.execute(
         text(
-            "SELECT version, settings::text AS settings, changed, changed_by, changed_at "
-            "FROM tenant_settings_history WHERE tenant_id = :t AND (CAST(:before AS integer) IS NULL "
-            "OR version < :before) ORDER BY version DESC LIMIT :limit"
+            "SELECT version, settings::text AS settings, changed, changed_by, changed_at, remaining FROM ("
+            "  SELECT version, settings, changed, changed_by, changed_at, count(*) OVER () AS remaining,"
+            "         sum(pg_column_size(settings)) OVER (ORDER BY version DESC) - pg_column_size(settings) AS ahead"
+            "  FROM tenant_settings_history WHERE tenant_id = :t"
+            "  AND (CAST(:before AS integer) IS NULL OR version < :before) ORDER BY version DESC LIMIT :limit"
+            ") page WHERE CAST(:budget AS bigint) IS NULL OR ahead < :budget ORDER BY version DESC"
         ),
-        {"t": tenant_id, "before": before_version, "limit": limit},
+        {"t": tenant_id, "before": before_version, "limit": limit, "budget": max_bytes},
     )
-    return [
-        SettingsVersion(r.version, orjson.loads(r.settings), tuple(r.changed), r.changed_by, r.changed_at)
-        for r in rows
-    ]
+    versions: list[SettingsVersion] = []
+    remaining = 0
+    for r in rows:
+        remaining = r.remaining
+        versions.append(
+            SettingsVersion(r.version, orjson.loads(r.settings), tuple(r.changed), r.changed_by, r.changed_at)
+        )
+    return versions, remaining > len(versions)

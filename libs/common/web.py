@@ -69,6 +69,9 @@ def field_errors(
     """Pydantic errors as ``{"field": "a.0.b", "reason": ...}`` entries."""
     out: list[dict[str, Any]] = []
     for error in meaningful_errors(exc.errors()):
+        if error.get("type") == "json_invalid" and not prefix:
+            out.append(_not_json(error))
+            continue
         loc = [*prefix, *error.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header"):
             source = loc[0]
@@ -83,6 +86,34 @@ def field_errors(
             }
         )
     return out
+
+
+def _not_json(error: Any) -> dict[str, Any]:
+    """FastAPI's refusal of a body that is not JSON (``loc`` ``("body", <character>)``) as the
+    body's error: the field is the body, the reason says where, not a character offset as field."""
+    loc = error.get("loc", ())
+    where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+    cause = (error.get("ctx") or {}).get("error") or "malformed"
+    return {"in": "body", "field": "(root)", "reason": f"not valid JSON: {cause}{where}"}
+
+
+#: FastAPI's title for a body its JSON parser failed on otherwise than by a decode error.
+_UNPARSED_BODY = "There was an error parsing the body"
+
+
+def _unparsed_body(exc: StarletteHTTPException) -> Problem:
+    """FastAPI's bare 400 for a body ``json.loads`` raised on without a decode error (bytes that
+    are not UTF-8, nesting past the parser's recursion limit), naming the body and why."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        reason = "not valid UTF-8"
+    elif isinstance(cause, RecursionError):
+        reason = "not valid JSON: nested too deep"
+    else:
+        reason = "not valid JSON"
+    return Problem(
+        400, "Malformed body", f"body: {reason}", errors=[{"in": "body", "field": "(root)", "reason": reason}]
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -131,6 +162,8 @@ def install_common_handlers(app: FastAPI, service: str) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == _UNPARSED_BODY:
+            return _unparsed_body(exc).response(request.url.path)
         headers = dict(exc.headers or {})
         return Problem(exc.status_code, str(exc.detail), headers=headers).response(request.url.path)
 

@@ -34,7 +34,9 @@ consumer storing a newer revision while a batch is being decided waits for that 
 (then replaces ``held``) or is skipped.
 Each tenant's meetings are taken in a savepoint: a tenant whose settings cannot be read (invalid,
 gone) is left out whole for ``held_sweep_quarantine_seconds`` (logged once, counted; none of its
-meetings is read meanwhile); a tenant
+meetings is read meanwhile); a failure that is the moment's, not the data's (the broker or the
+database unreachable or timing out, ``failures.is_transient``), fails the round, retried at the
+next interval with nobody left out; a tenant
 whose batch fails otherwise is retried a meeting at a time, and a meeting failing alone is left
 out for as long (at most ``QUARANTINE_CAP`` meetings of a tenant; past that the tenant is), so no tenant's
 rows stop the others.
@@ -59,6 +61,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, TenantSettings
+from libs.common.kafka.failures import is_transient
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.held import as_held, held_by, held_cutoff
@@ -211,7 +214,9 @@ class HeldSweep:
                 try:
                     async with conn.begin_nested():
                         report.held += await self._hold(conn, tenant_id, settings, ids, now)
-                except Exception:
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise  # the broker or the database for a moment: the round's, not the meetings'
                     log.exception(
                         "held sweep: a tenant's batch failed; trying its meetings one by one",
                         extra={"tenant_id": tenant_id, "meetings": len(ids)},
@@ -262,6 +267,8 @@ class HeldSweep:
                 async with conn.begin_nested():
                     held += await self._hold(conn, tenant_id, settings, [activity_id], now)
             except Exception as exc:
+                if is_transient(exc):
+                    raise
                 if sum(1 for t, _ in self._quarantined if t == tenant_id) >= QUARANTINE_CAP:
                     self._leave_out_tenant(tenant_id, now, report, f"too many failing meetings: {exc!r}")
                     break

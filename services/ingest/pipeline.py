@@ -676,7 +676,10 @@ async def receive_webhook(
     result = await read_before_deletions(deps, tenant_id, result)
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
-    kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)
+    try:
+        kept = keep_of_delivery(source, delivery.body, result, context.privacy, context.erased)
+    except WebhookRejected as exc:  # a body the raw capture cannot write back
+        raise rejection(adapter, delivery, exc) from None
     raw = (
         handlers.raw_webhook_message(
             tenant_id, source, adapter.version, delivery.received_at, delivery.headers, kept.raw_body, prefix

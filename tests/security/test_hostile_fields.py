@@ -174,8 +174,8 @@ async def test_a_vendor_webhook_with_a_nul_gets_a_422_naming_the_field(services:
     document = orjson.loads((FIXTURES / "zoom" / "meeting.participant_joined.json").read_bytes())
     url = "/v1/webhooks/zoom/acme"
     for path, value, field in (
-        (("participant", "user_name"), "Bo\x00", "payload.object.participant.name"),
-        (("uuid",), "4444\x00==", "payload.object.meeting_uuid"),
+        (("participant", "user_name"), "Bo\x00", "payload.object.participant.user_name"),
+        (("uuid",), "4444\x00==", "payload.object.uuid"),
         (("topic",), "renewal \x1b[31m", "payload.object.topic"),
     ):
         hostile = orjson.loads(orjson.dumps(document))

@@ -32,25 +32,41 @@ _ACTIVITY_TABLES = (
 )
 
 
+#: Waiting: queued, or abandoned by a process that died (its heartbeat stale).
+_WAITING = (
+    "(state = 'queued' OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)))"
+)
+#: The tenants with an erasure waiting, in turn: the one whose erasures were last worked on
+#: longest ago (or never) first, then the one waiting longest. One look at each such tenant's.
+_TURNS = f"""
+SELECT w.tenant_id FROM (
+    SELECT tenant_id, min(requested_at) AS oldest FROM privacy_erasures WHERE {_WAITING} GROUP BY tenant_id
+) w
+ORDER BY (SELECT max(p.heartbeat_at) FROM privacy_erasures p WHERE p.tenant_id = w.tenant_id)
+    NULLS FIRST, w.oldest, w.tenant_id
+"""
+#: The tenant's oldest waiting erasure, unless another replica holds it.
+_CLAIM = f"""
+UPDATE privacy_erasures SET state = 'running', heartbeat_at = now()
+WHERE (tenant_id, erasure_id) = (
+    SELECT tenant_id, erasure_id FROM privacy_erasures WHERE tenant_id = :t AND {_WAITING}
+    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING tenant_id, erasure_id
+"""
+
+
 async def claim_next(conn: AsyncConnection) -> tuple[str, uuid.UUID] | None:
-    """Take one queued (or abandoned) erasure, marking it running; None when there is none."""
-    row = (
-        await conn.execute(
-            text(
-                """
-                UPDATE privacy_erasures SET state = 'running', heartbeat_at = now()
-                WHERE (tenant_id, erasure_id) = (
-                    SELECT tenant_id, erasure_id FROM privacy_erasures
-                    WHERE state = 'queued'
-                       OR (state = 'running' AND heartbeat_at < now() - make_interval(secs => :stale))
-                    ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING tenant_id, erasure_id
-                """
-            ),
-            {"stale": STALE_AFTER_SECONDS},
-        )
-    ).first()
-    return None if row is None else (row.tenant_id, row.erasure_id)
+    """Take one queued (or abandoned) erasure, marking it running; None when there is none.
+
+    The tenants take turns: the one whose erasures were last worked on longest ago (or never,
+    ``heartbeat_at``) first, each tenant's oldest request first. So a tenant requesting many (a
+    bulk clean-up) delays another tenant's erasure by one of its own, not by all of them."""
+    turns = await conn.execute(text(_TURNS), {"stale": STALE_AFTER_SECONDS})
+    for tenant_id in list(turns.scalars()):
+        row = (await conn.execute(text(_CLAIM), {"stale": STALE_AFTER_SECONDS, "t": tenant_id})).first()
+        if row is not None:
+            return row.tenant_id, row.erasure_id
+    return None
 
 
 async def load_erasure(conn: AsyncConnection, tenant_id: str, erasure_id: uuid.UUID) -> Any:

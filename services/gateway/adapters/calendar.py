@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.tenant_settings import InvalidTenantSettings
-from libs.common.tenant_settings_store import load_tenant_settings
+from libs.common.tenant_settings_store import load_raw_tenant_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,13 +17,11 @@ class TenantCalendar:
 
 
 async def tenant_calendar(conn: AsyncConnection, tenant_id: str) -> TenantCalendar:
-    """The calendar the metrics service buckets this tenant's activities by (UTC, January if unset)."""
-    try:
-        settings = await load_tenant_settings(conn, tenant_id)
-    except InvalidTenantSettings:
-        # The time zone and fiscal month are validated columns: only another setting can be
-        # broken, and the dashboard's calendar should not fail for it.
-        settings = None
-    if settings is None:
+    """The calendar the metrics service buckets this tenant's activities by (UTC, January if unset).
+
+    The time zone and the fiscal month are validated columns, read as they are: another setting
+    broken by hand neither fails the dashboard's calendar nor moves it to UTC (it did)."""
+    document = await load_raw_tenant_settings(conn, tenant_id)
+    if document is None:
         return TenantCalendar(ZoneInfo("UTC"))
-    return TenantCalendar(ZoneInfo(settings.time_zone), settings.fiscal_year_start_month)
+    return TenantCalendar(ZoneInfo(document["time_zone"]), document["fiscal_year_start_month"])

@@ -32,6 +32,7 @@ from libs.common.tenant_settings_store import (
     change_tenant_settings,
     load_raw_tenant_settings,
     settings_history,
+    settings_history_page,
 )
 from libs.common.web import Problem
 from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
@@ -55,6 +56,10 @@ from services.gateway.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+#: A page of settings history stops before its documents pass this (as stored), one version at
+#: least: a document may be megabytes and every change stores it whole.
+SETTINGS_HISTORY_PAGE_BYTES = 4 * 1024 * 1024
 
 router = APIRouter(prefix="/v1/settings", tags=["settings"], responses=PROBLEM_RESPONSES)
 
@@ -221,7 +226,9 @@ async def get_settings_history(
         if not cursor.isdigit() or len(cursor) > 9:
             invalid("cursor", "is not a cursor this API issued")
         before = int(cursor)
-    versions = await settings_history(conn, principal.tenant_id, size + 1, before)
+    versions, more = await settings_history_page(
+        conn, principal.tenant_id, size, before, max_bytes=SETTINGS_HISTORY_PAGE_BYTES
+    )
     items = [
         SettingsVersionRead(
             version=v.version,
@@ -230,11 +237,9 @@ async def get_settings_history(
             changed_at=v.changed_at,
             settings=v.settings,
         )
-        for v in versions[:size]
+        for v in versions
     ]
-    return SettingsVersionPage(
-        items=items, next_cursor=str(items[-1].version) if len(versions) > size else None
-    )
+    return SettingsVersionPage(items=items, next_cursor=str(items[-1].version) if more else None)
 
 
 def _job_read(job: Job) -> SettingsJobRead:

@@ -23,6 +23,10 @@ from services.gateway.deps import (
 )
 from services.gateway.schemas import AuditEntryRead, AuditPage
 
+#: A page of the audit log stops before its states before and after pass this (as stored), one
+#: entry at least: a change of ``rep_aliases`` records megabytes each side.
+AUDIT_PAGE_BYTES = 4 * 1024 * 1024
+
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 
 
@@ -54,17 +58,18 @@ async def list_audit(
     if since is not None and since.tzinfo is None:
         invalid("since", "must carry a time zone offset, e.g. 2026-12-01T00:00:00Z")
     size = page_size(limit, options)
-    rows = await audit.list_admin_actions(
+    rows, more = await audit.list_admin_actions(
         conn,
         principal.tenant_id,
-        limit=size + 1,
+        limit=size,
         action=None if action is None else action.value,
         since=since,
         after=_audit_after(cursor),
+        max_bytes=AUDIT_PAGE_BYTES,
     )
-    items = [AuditEntryRead(**row) for row in rows[:size]]
+    items = [AuditEntryRead(**row) for row in rows]
     next_cursor = None
-    if len(rows) > size:
+    if more:
         last = items[-1]
         next_cursor = encode_cursor([last.at.isoformat(), str(last.audit_id)])
     return AuditPage(items=items, next_cursor=next_cursor)

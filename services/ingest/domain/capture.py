@@ -29,7 +29,7 @@ from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domain
 from services.ingest.domain.vendors.ringcentral import RingCentralEvent, RingCentralParty
 from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion
+from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
 
 #: Body fields that hold content (what was said or written), per source; dropped from the raw
 #: capture unless the tenant keeps subjects. Keys match at any depth of a JSON body.
@@ -56,6 +56,10 @@ CONTENT_FIELDS: dict[str, frozenset[str]] = {
     "ringcentral": frozenset(),
     "salesforce": frozenset({"Subject", "Description", "TextBody", "HtmlBody", "Headers"}),
 }
+#: Arrays and objects a JSON body may nest, the body itself the first: the raw capture writes
+#: the body back without its content fields, and orjson writes 255 levels at most (vendors' own
+#: payloads nest about ten).
+MAX_CAPTURE_DEPTH = 128
 #: Gmail carries the subject as a header object ``{"name": "Subject", "value": ...}``.
 _CONTENT_HEADERS = frozenset({"subject"})
 #: Body fields that carry a shared secret, per source: masked in the raw capture.
@@ -183,7 +187,9 @@ def _entity_withheld(entities: Iterable[CrmEntity], erased: ErasedIdentities) ->
     return None
 
 
-def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> object:
+def _strip_json(node: object, drop: frozenset[str], secret: str | None, depth: int = 1) -> object:
+    if depth > MAX_CAPTURE_DEPTH and isinstance(node, dict | list):
+        raise WebhookRejected(400, "body", f"nested more than {MAX_CAPTURE_DEPTH} levels deep")
     if isinstance(node, dict):
         kept: dict[str, object] = {}
         for key, value in node.items():
@@ -192,11 +198,11 @@ def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> objec
             elif key in drop and not (key == "name" and _PERSON_FIELDS & node.keys() - {"name"}):
                 continue
             else:
-                kept[key] = _strip_json(value, drop, secret)
+                kept[key] = _strip_json(value, drop, secret, depth + 1)
         return kept
     if isinstance(node, list):
         return [
-            _strip_json(item, drop, secret)
+            _strip_json(item, drop, secret, depth + 1)
             for item in node
             if not (
                 isinstance(item, dict)
@@ -210,18 +216,34 @@ def _strip_json(node: object, drop: frozenset[str], secret: str | None) -> objec
 
 
 def _strip_xml(body: bytes, drop: frozenset[str]) -> bytes:
+    """``body`` without each dropped element: from an opening tag to the first closing tag after
+    it (any namespace prefix), in one pass over the tags per name. A regex matching the element
+    whole scanned to the end of the body again from each opening tag left unclosed (in a comment,
+    say): quadratic, minutes of the event loop for a 2 MiB delivery."""
     for tag in drop:
-        body = re.sub(
-            rb"<(\w+:)?" + tag.encode() + rb"(\s[^>]*)?>.*?</(\w+:)?" + tag.encode() + rb">",
-            b"",
-            body,
-            flags=re.S,
-        )
+        name = re.escape(tag.encode())
+        tags = re.compile(rb"<(?:(/)(?:\w+:)?" + name + rb"|(?:\w+:)?" + name + rb"(?:\s[^>]*)?)>")
+        kept: list[bytes] = []
+        position, opened = 0, -1
+        for found in tags.finditer(body):
+            if found.group(1) is None:
+                if opened < 0:
+                    opened = found.start()
+            elif opened >= 0:
+                kept.append(body[position:opened])
+                position, opened = found.end(), -1
+        if kept:
+            kept.append(body[position:])
+            body = b"".join(kept)
     return body
 
 
 def capture_body(source: str, body: bytes, keep_content: bool) -> bytes:
-    """The raw body without content fields (unless kept) and with the source's secret field masked."""
+    """The raw body without content fields (unless kept) and with the source's secret field masked.
+
+    A JSON body nested more than ``MAX_CAPTURE_DEPTH`` levels deep is a 400 naming ``body``
+    (``WebhookRejected``): it cannot be written back (orjson writes 255 levels at most), and no
+    vendor's payload comes near it; before, it was a 500 the vendor retried for ever."""
     drop = frozenset() if keep_content else CONTENT_FIELDS.get(source, frozenset())
     secret = SECRET_BODY_FIELDS.get(source)
     if not drop and secret is None:

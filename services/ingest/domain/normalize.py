@@ -29,7 +29,7 @@ from libs.common.contracts.activities import (
     ResponseStatus,
     phone_key,
 )
-from libs.common.contracts.fields import ExternalId, reason_of, unicode_domain
+from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
 from services.ingest.domain.phones import (
     REGIONAL_PROBLEMS,
     ParsedPhone,
@@ -163,6 +163,20 @@ class JsonObject:
         if value is None:
             return ()
         return objects_in(value, self.field(key))
+
+
+def part_field(obj: JsonObject, keys: Sequence[str]) -> str:
+    """The field a value joined from several of ``obj`` (a first and a last name) is named by
+    when it is refused: the first part holding a character no line may (a control character),
+    else the first part."""
+    for key in keys:
+        value = obj.opt_str(key)
+        if value is not None:
+            try:
+                check_line(value)
+            except ValueError:
+                return obj.field(key)
+    return obj.field(keys[0])
 
 
 def objects_in(value: object, path: str) -> tuple[JsonObject, ...]:
@@ -430,9 +444,11 @@ def make_participant(
     phone: str | None = None,
     name: str | None = None,
     response_status: ResponseStatus | None = None,
+    named: Mapping[str, str] | None = None,
 ) -> Participant | None:
     """One participant, or None when it has no address at all (``response_status``: how an
-    invitee answered a calendar invitation, when known).
+    invitee answered a calendar invitation, when known). ``named``: the payload's field each
+    value was read from (``{"name": "data.user.name"}``), named by a refusal of it.
 
     An unusable phone is dropped when the participant still has an email; a participant whose
     only address is an unusable phone is a 422 naming ``field``, because silently losing the
@@ -459,7 +475,7 @@ def make_participant(
             extension=extension,
         )
     except ValidationError as error:
-        raise validation_to_rejection(field, error) from None
+        raise validation_to_rejection(field, error, named) from None
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:
@@ -480,11 +496,16 @@ def unique_participants(participants: Iterable[Participant | None]) -> tuple[Par
     return tuple(people if people else kept)
 
 
-def parse_address_list(raw: str | None) -> tuple[tuple[str, str], ...]:
-    """(name, address) pairs from an RFC 5322 header or a ; or , separated list."""
+def parse_address_list(raw: str | None, field: str) -> tuple[tuple[str, str], ...]:
+    """(name, address) pairs from an RFC 5322 header or a ; or , separated list. The standard
+    library's parser recurses on each nested comment (``(a (b))``) and group (``team: a, b``):
+    a list nested past its recursion limit is a 422 naming ``field``, not a crash."""
     if not raw:
         return ()
-    pairs = email.utils.getaddresses([raw.replace(";", ",")])
+    try:
+        pairs = email.utils.getaddresses([raw.replace(";", ",")])
+    except RecursionError:
+        raise WebhookRejected(422, field, "not an address list: nested too deep") from None
     return tuple((name, address) for name, address in pairs if address)
 
 
@@ -719,8 +740,9 @@ def meeting_direction(participants: Sequence[Participant], internal_domains: Ite
 # --- building the contract --------------------------------------------------------------------
 
 
-def build_activity(field: str, **values: Any) -> ActivityIn:
-    """``ActivityIn`` with subject and duration clamped, its validation errors turned into a 422."""
+def build_activity(field: str, named: Mapping[str, str] | None = None, /, **values: Any) -> ActivityIn:
+    """``ActivityIn`` with subject and duration clamped, its validation errors turned into a 422
+    naming the payload's field each value was read from (``named``, as ``validation_to_rejection``)."""
     subject = values.get("subject")
     if isinstance(subject, str):
         values["subject"] = subject.strip()[:MAX_SUBJECT_CHARS] or None
@@ -732,21 +754,26 @@ def build_activity(field: str, **values: Any) -> ActivityIn:
     try:
         return ActivityIn(**values)
     except ValidationError as error:
-        raise WebhookRejected(422, _error_field(field, error), _error_reason(error)) from None
+        raise validation_to_rejection(field, error, named) from None
 
 
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
+
+
+def checked_id(external_id: str, field: str) -> str:
+    """``external_id`` unless the contract refuses it as an id (a NUL, a control character, too
+    long): then a 422 naming ``field``, where the sender wrote it."""
+    try:
+        return _EXTERNAL_ID.validate_python(external_id)
+    except ValidationError as error:
+        raise WebhookRejected(422, field, _error_reason(error)) from None
 
 
 def source_deletion(source: str, external_id: str, field: str, revision: int | None = None) -> SourceDeletion:
     """The source deleted what it sent as ``external_id`` (at ``revision``, when it tells); an id
     the contract refuses (a NUL, a control character, too long) is a 422 naming ``field``, as it
     is on an activity."""
-    try:
-        _EXTERNAL_ID.validate_python(external_id)
-    except ValidationError as error:
-        raise WebhookRejected(422, field, _error_reason(error)) from None
-    return SourceDeletion(source, external_id, revision)
+    return SourceDeletion(source, checked_id(external_id, field), revision)
 
 
 def deletion_on_receipt(source: str, external_id: str, field: str, received_at: datetime) -> SourceDeletion:
@@ -788,7 +815,17 @@ def seen_in_calendar(result: AdapterResult, body: JsonObject, read_at: datetime)
     return replace(result, deletions=deletions, read_in=mailbox)
 
 
-def validation_to_rejection(field: str, error: ValidationError) -> WebhookRejected:
+def validation_to_rejection(
+    field: str, error: ValidationError, named: Mapping[str, str] | None = None
+) -> WebhookRejected:
+    """A model's refusal as a 422 naming the payload's field: ``named`` maps a model field to the
+    payload's path it was read from (``{"subject": "[0].properties.hs_call_title"}``), so an error
+    of it (or of an item of it) names what the sender wrote, not the model's name; any other is
+    named under ``field``."""
+    if named:
+        location = error.errors(include_input=False)[0]["loc"]
+        if location and str(location[0]) in named:
+            return WebhookRejected(422, named[str(location[0])], _error_reason(error))
     return WebhookRejected(422, _error_field(field, error), _error_reason(error))
 
 

@@ -29,7 +29,7 @@ async def test_tenant_creation_key_revocation_and_rotation_are_audited(
     assert expiring == 1
 
     async with db_engine.connect() as conn:
-        rows = await list_admin_actions(conn, "acme", limit=100)
+        rows, _ = await list_admin_actions(conn, "acme", limit=100)
     actor = f"cli:{getpass.getuser()}"
     assert {r["actor"] for r in rows} == {actor}
     assert {r["credential"] for r in rows} == {"cli"}

@@ -80,7 +80,7 @@ async def test_settings_set_get_and_list(
     )
     assert event["changed_by"].startswith("cli:")
     async with db_engine.connect() as conn:
-        audited = await list_admin_actions(conn, "acme", limit=5, action="settings.changed")
+        audited, _ = await list_admin_actions(conn, "acme", limit=5, action="settings.changed")
     [entry] = audited
     assert (entry["actor"], entry["credential"], entry["target"]) == (event["changed_by"], "cli", "settings")
     assert entry["before"]["version"] == 0

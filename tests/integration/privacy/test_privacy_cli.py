@@ -62,7 +62,7 @@ async def test_cli_erasure_by_phone_is_idempotent_and_audited(
     assert (again_id, again) == (erasure_id, counts)
     assert await tables_mentioning(db_engine, BO_TRACES) == []
     async with db_engine.connect() as conn:
-        audited = await list_admin_actions(conn, "acme", limit=10, action="erasure.requested")
+        audited, _ = await list_admin_actions(conn, "acme", limit=10, action="erasure.requested")
     assert [a["actor"] for a in audited] == [f"cli:{getpass.getuser()}"] * 2
     assert [a["after"]["created"] for a in audited] == [False, True]
     assert all(a["target"] == f"erasure:{erasure_id}" for a in audited)

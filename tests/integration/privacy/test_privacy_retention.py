@@ -159,7 +159,7 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
                 )
             ).scalars()
             assert list(left) == ["new-1", "new-2"]
-            audited = await list_admin_actions(conn, "acme", limit=5, action="retention.purged")
+            audited, _ = await list_admin_actions(conn, "acme", limit=5, action="retention.purged")
         assert audited[0]["actor"] == "system:retention"
         assert audited[0]["after"]["removed"]["activities"] == 2
         assert await _scalar(db_engine, "SELECT count(*) FROM webhook_state WHERE tenant_id = 'acme'") == 1

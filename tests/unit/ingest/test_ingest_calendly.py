@@ -135,6 +135,22 @@ def test_malformed_bodies_name_the_field(path: tuple[str, ...], value: object, f
     assert (caught.value.status_code, caught.value.field) == (422, field)
 
 
+def test_a_bad_time_of_the_change_names_the_field_it_was_read_from() -> None:
+    """An invitee without ``updated_at`` is dated by the webhook's ``created_at``: a bad one is
+    named there, not as the invitee's ``updated_at`` the payload does not hold."""
+    payload = fixture_json("calendly", "invitee.created.json")
+    payload["payload"].pop("updated_at", None)
+    payload["created_at"] = "yesterday"
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "created_at")
+    payload = fixture_json("calendly", "invitee.created.json")
+    payload["payload"]["updated_at"] = "yesterday"
+    with pytest.raises(WebhookRejected) as caught:
+        adapter.parse(make_request(dumps(payload)), CONFIG)
+    assert (caught.value.status_code, caught.value.field) == (422, "payload.updated_at")
+
+
 def test_body_that_is_not_an_object_is_400() -> None:
     with pytest.raises(WebhookRejected) as caught:
         adapter.parse(make_request(b"[1, 2]"), CONFIG)

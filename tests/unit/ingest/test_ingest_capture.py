@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
@@ -217,3 +219,20 @@ def test_a_zoom_dial_in_from_an_excluded_or_erased_number_keeps_no_trace_of_it()
     assert (forgotten.raw_body, forgotten.withheld) == (None, "erased participant")
     assert event.participant is not None
     assert (event.participant.phone, event.participant.name, event.participant.key) == (None, None, "DIAL-1")
+
+
+def test_a_salesforce_body_full_of_unclosed_content_tags_is_stripped_in_linear_time() -> None:
+    """A valid Outbound Message carrying 40,000 ``<Subject>`` in an XML comment (the adapter reads
+    the message; the capture strips content from the raw bytes): each opening tag without its
+    closing one made the strip scan to the end of the body again, 20 s of ingest's event loop
+    for 360 KB (minutes for the 2 MiB a delivery may hold), every tenant's requests waiting."""
+    body = fixture("salesforce", "Task.xml").replace(
+        b"</soapenv:Envelope>", b"<!-- " + b"<Subject>" * 40_000 + b" --></soapenv:Envelope>"
+    )
+    result = ADAPTERS["salesforce"].parse(make_request(body), CONFIG)
+    started = time.perf_counter()
+    kept = keep_of_delivery("salesforce", body, result, PrivacyPolicy(), NO_ERASURES)
+    assert time.perf_counter() - started < 2.0
+    assert kept.raw_body is not None
+    assert b"Email: Proposal for Globex" not in kept.raw_body
+    assert kept.raw_body.count(b"<Subject>") == 40_000  # none closed: nothing else is content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -181,6 +182,17 @@ def test_a_din_5008_area_code_and_number_is_one_number(raw: str, region: str, e1
     """Each part has a possible length alone (``+490221``, ``+491234567``): only valid parts split."""
     assert parse_phones_in(raw, region) == (ParsedPhone(e164, raw),)
     assert parse_phones_in(raw, (region, "US")) == (ParsedPhone(e164, raw),)
+
+
+def test_a_long_phone_field_is_read_in_linear_time() -> None:
+    """A phone field of a HubSpot or Salesforce record is as long as its sender makes it: 40,000
+    spaces between two characters took the separator 20 s to look for (a HubSpot delivery of
+    2 MiB, hours of ingest's event loop). It is refused as too long at once."""
+    started = time.perf_counter()
+    read = parse_phones_in("1" + " " * 40_000 + "y", "US")
+    assert time.perf_counter() - started < 1.0
+    assert isinstance(read, RefusedPhone)
+    assert read.problem is PhoneProblem.TOO_LONG
 
 
 def test_a_field_with_a_part_that_is_no_number_is_refused_whole() -> None:

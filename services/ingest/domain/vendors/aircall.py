@@ -12,6 +12,7 @@ from services.ingest.domain.normalize import (
     from_epoch_seconds,
     load_json_object,
     make_participant,
+    part_field,
     reported_duration,
     unique_participants,
 )
@@ -101,11 +102,16 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
     contact = call.opt_obj("contact")
     contact_email = None
     contact_name = None
+    contact_fields: dict[str, str] = {}
     if contact is not None:
         emails = contact.objs("emails")
         contact_email = emails[0].opt_str("value") if emails else None
         names = [n for n in (contact.opt_str("first_name"), contact.opt_str("last_name")) if n]
         contact_name = " ".join(names) or None
+        contact_fields = {
+            "email": emails[0].field("value") if emails else contact.field("emails"),
+            "name": part_field(contact, ("first_name", "last_name")),
+        }
     line = number.opt_str("digits") if number is not None else None
     rep = (
         make_participant(
@@ -116,6 +122,7 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
             name=user.opt_str("name"),
             # The Aircall line the rep used; dropped if unusable since the rep has an email.
             phone=line,
+            named={"email": user.field("email"), "name": user.field("name")},
         )
         if user is not None
         else _line(line, rep_role, region)
@@ -127,6 +134,7 @@ def _participants(call: JsonObject, direction: Direction, region: str) -> tuple[
         phone=call.req_str("raw_digits"),
         email=contact_email,
         name=contact_name,
+        named=contact_fields,
     )
     return unique_participants([rep, _transferred_to(call, rep_role, region), counterpart])
 

@@ -104,11 +104,14 @@ class CalendlyAdapter:
         scheduled = invitee.req_obj("scheduled_event")
         # The scheduled event, not the invitee, is the meeting: a reschedule cancels the old
         # event and creates a new one, each keeping its own id.
+        id_field = scheduled.field("uri") if scheduled.opt_str("uri") else invitee.field("event")
         external_id = scheduled.opt_str("uri") or invitee.req_str("event")
         start = parse_iso_datetime(scheduled.req_str("start_time"), scheduled.field("start_time"))
         end = parse_iso_datetime(scheduled.req_str("end_time"), scheduled.field("end_time"))
-        modified_raw = invitee.opt_str("updated_at") or envelope.req_str("created_at")
-        modified_at = parse_iso_datetime(modified_raw, "payload.updated_at")
+        # The invitee's last change, else the webhook's: a bad one is named where it was read.
+        changed = invitee if invitee.opt_str("updated_at") else envelope
+        key = "updated_at" if changed is invitee else "created_at"
+        modified_at = parse_iso_datetime(changed.req_str(key), changed.field(key))
         if event in NO_SHOW_EVENTS:
             counter = scheduled.opt_obj("invitees_counter")
             if counter is not None and (counter.opt_int("active") or 0) > 1:
@@ -124,6 +127,7 @@ class CalendlyAdapter:
         )
         activity = build_activity(
             "payload",
+            {"external_id": id_field, "subject": scheduled.field("name")},
             source=self.source,
             external_id=external_id,
             kind=ActivityKind.MEETING,
@@ -155,6 +159,7 @@ def _organizers(scheduled: JsonObject, region: str) -> list[Participant | None]:
             region=region,
             email=member.opt_str("user_email"),
             name=member.opt_str("user_name"),
+            named={"email": member.field("user_email"), "name": member.field("user_name")},
         )
         for member in scheduled.objs("event_memberships")
     ]
@@ -168,4 +173,5 @@ def _invitee(invitee: JsonObject, region: str) -> Participant | None:
         email=invitee.opt_str("email"),
         phone=invitee.opt_str("text_reminder_number"),
         name=invitee.opt_str("name"),
+        named={"email": invitee.field("email"), "name": invitee.field("name")},
     )

@@ -74,18 +74,22 @@ def _labels(message: JsonObject) -> frozenset[str]:
     return frozenset(raw)
 
 
-def _headers(message: JsonObject) -> tuple[dict[str, str], str]:
+def _headers(message: JsonObject) -> tuple[dict[str, str], str, dict[str, str]]:
+    """The headers by lower-cased name, where they are, and where each value was read."""
     payload = message.req_obj("payload")
     headers: dict[str, str] = {}
+    fields: dict[str, str] = {}
     for header in payload.objs("headers"):
         name = header.req_str("name").lower()
         # The first occurrence wins, as mail clients display it.
-        headers.setdefault(name, header.opt_str("value") or "")
-    return headers, payload.field("headers")
+        if name not in headers:
+            headers[name] = header.opt_str("value") or ""
+            fields[name] = header.field("value")
+    return headers, payload.field("headers"), fields
 
 
 def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookConfig) -> ActivityIn:
-    headers, headers_field = _headers(message)
+    headers, headers_field, fields = _headers(message)
     message_id = headers.get("message-id", "").strip()
     if not message_id:
         raise WebhookRejected(422, f"{headers_field}.Message-ID", "required")
@@ -93,15 +97,22 @@ def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookC
     if internal_date is not None:
         sent_at = from_epoch_millis(internal_date, message.field("internalDate"))
     elif headers.get("date"):
-        sent_at = parse_rfc2822(headers["date"], f"{headers_field}.Date")
+        sent_at = parse_rfc2822(headers["date"], fields["date"])
     else:
         raise WebhookRejected(422, message.field("internalDate"), "required")
     region = config.default_phone_region
 
     def people(header: str, role: ParticipantRole, limit: int | None = None) -> list[Participant | None]:
-        pairs = parse_address_list(headers.get(header))
+        pairs = parse_address_list(headers.get(header), fields.get(header, headers_field))
         return [
-            make_participant(role=role, field=f"{headers_field}.{header}", region=region, email=a, name=n)
+            make_participant(
+                role=role,
+                field=fields[header],
+                region=region,
+                email=a,
+                name=n,
+                named={"email": fields[header], "name": fields[header]},
+            )
             for n, a in pairs[:limit]
         ]
 
@@ -121,6 +132,11 @@ def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookC
         direction = Direction.OUTBOUND
     return build_activity(
         message.path or "body",
+        {
+            "external_id": fields["message-id"],
+            "thread_id": message.field("threadId"),
+            "subject": fields.get("subject", headers_field),
+        },
         source="gmail",
         external_id=message_id[:256],
         kind=ActivityKind.EMAIL,

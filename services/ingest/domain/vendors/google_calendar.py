@@ -146,6 +146,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
                 # calendar stays out while the organizer's copy lists her with the answer she
                 # had then (docs/attribution.md, "Removed from one calendar").
                 response_status=RESPONSE_STATUS_SPELLINGS.get((answer or "").lower()),
+                named={"email": attendee.field("email"), "name": attendee.field("displayName")},
             )
         )
     host = organizer if organizer is not None and organizer.has("email") else own_entry
@@ -158,6 +159,7 @@ def _people(event: JsonObject, config: TenantWebhookConfig) -> tuple[tuple[Parti
             email=host.opt_str("email"),
             name=host.opt_str("displayName"),
             response_status=ResponseStatus.DECLINED if host_declined else None,
+            named={"email": host.field("email"), "name": host.field("displayName")},
         )
         if host is not None
         else None
@@ -197,6 +199,12 @@ def _event(
         return TimeBlock(SOURCE, event_id, revision, away), ""
     return build_activity(
         event.path or "body",
+        {
+            "external_id": event.field("id"),
+            "thread_id": event.field("recurringEventId"),
+            "ical_uid": event.field("iCalUID"),
+            "subject": event.field("summary"),
+        },
         source=SOURCE,
         # Instances of a recurring event have their own id (base id + original start), so each
         # occurrence is its own activity; recurringEventId links them as a thread.

@@ -27,6 +27,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from libs.common.contracts.fields import check_line
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
@@ -48,6 +49,7 @@ from services.ingest.domain.normalize import (
     objects_in,
     parse_address_list,
     parse_iso_datetime,
+    part_field,
     read_phones,
     reported_duration,
     source_deletion,
@@ -347,6 +349,11 @@ class _BatchIndex:
             default,
         )
 
+    def owner_field(self, owner_id: str | None) -> str | None:
+        """Where the batch gives the owner's email, if it carries the owner."""
+        owner = self.owners.get(owner_id or "")
+        return owner.field("email") if owner is not None else None
+
     def owner_email(self, owner_id: str | None) -> str | None:
         owner = self.owners.get(owner_id or "")
         if owner is None:
@@ -374,7 +381,12 @@ class _BatchIndex:
                         email=email, phone=phone, name=_contact_name(properties), role=role
                     )
                 except ValidationError as error:
-                    raise validation_to_rejection(contact.path, error) from None
+                    named = {
+                        "email": properties.field("email"),
+                        "phone": properties.field("phone"),
+                        "name": part_field(properties, ("firstname", "lastname")),
+                    }
+                    raise validation_to_rejection(contact.path, error, named) from None
                 found.append(participant)
         return found
 
@@ -412,6 +424,23 @@ _PRIMARY_COMPANY: dict[str, tuple[str, int]] = {
 
 def _primary_company(item: JsonObject, object_type: str) -> str | None:
     """The company the association marks primary, or ``None`` when none is marked."""
+    result = _primary_company_result(item, object_type)
+    return result.req_str("id") if result is not None else None
+
+
+def _account_field(item: JsonObject, object_type: str) -> str:
+    """Where the account of a contact or deal was read (a refusal names it there): the primary
+    company's association, else a contact's ``associatedcompanyid``, else the first company."""
+    primary = _primary_company_result(item, object_type)
+    if primary is not None:
+        return primary.field("id")
+    properties = item.opt_obj("properties")
+    if object_type == "contacts" and properties is not None and properties.opt_str("associatedcompanyid"):
+        return properties.field("associatedcompanyid")
+    return _association_field(item, "companies")
+
+
+def _primary_company_result(item: JsonObject, object_type: str) -> JsonObject | None:
     name, type_id = _PRIMARY_COMPANY[object_type]
     associations = item.opt_obj("associations")
     group = associations.opt_obj("companies") if associations is not None else None
@@ -421,7 +450,7 @@ def _primary_company(item: JsonObject, object_type: str) -> str | None:
             and (t.opt_str("category") or "HUBSPOT_DEFINED") == "HUBSPOT_DEFINED"
             for t in result.objs("associationTypes")
         ):
-            return result.req_str("id")
+            return result
     return None
 
 
@@ -439,13 +468,38 @@ def _contact_account_id(item: JsonObject, properties: JsonObject) -> str | None:
 
 
 def _associated_ids(item: JsonObject, association: str) -> tuple[str, ...]:
+    return tuple(_associated(item, association))
+
+
+def _associated(item: JsonObject, association: str) -> dict[str, JsonObject]:
+    """The ids associated, each once, with the result first listing it."""
     associations = item.opt_obj("associations")
     if associations is None:
-        return ()
+        return {}
     group = associations.opt_obj(association)
     if group is None:
-        return ()
-    return tuple(dict.fromkeys(result.req_str("id") for result in group.objs("results")))
+        return {}
+    found: dict[str, JsonObject] = {}
+    for result in group.objs("results"):
+        found.setdefault(result.req_str("id"), result)
+    return found
+
+
+def _refused_association_field(item: JsonObject, association: str) -> str:
+    """Where the first id associated that no line may hold (a control character) was read."""
+    results = list(_associated(item, association).values())
+    for result in results:
+        try:
+            check_line(result.req_str("id"))
+        except ValueError:
+            return result.field("id")
+    return _association_field(item, association)
+
+
+def _association_field(item: JsonObject, association: str, position: int = 0) -> str:
+    """Where the ``position``-th id associated (each once) was read: its result's ``id``."""
+    results = list(_associated(item, association).values())
+    return results[position].field("id") if position < len(results) else f"{item.field('associations')}"
 
 
 def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
@@ -462,7 +516,15 @@ def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
             owner_rep_id=properties.opt_str("hubspot_owner_id"),
         )
     except ValidationError as error:
-        raise validation_to_rejection(f"{item.path}.associations", error) from None
+        location = error.errors(include_input=False)[0]["loc"]
+        position = location[1] if location[0] == "contact_ids" and len(location) > 1 else 0
+        named = {
+            "deal_id": _association_field(item, "deals"),
+            "account_id": _association_field(item, "companies"),
+            "contact_ids": _association_field(item, "contacts", int(position)),
+            "owner_rep_id": properties.field("hubspot_owner_id"),
+        }
+        raise validation_to_rejection(f"{item.path}.associations", error, named) from None
 
 
 def _time(properties: JsonObject, key: str) -> datetime | None:
@@ -508,7 +570,9 @@ def _engagement(
         "revision": _revision(item, properties),
     }
     region = config.default_phone_region
-    owner_email = index.owner_email(properties.opt_str("hubspot_owner_id"))
+    owner_id = properties.opt_str("hubspot_owner_id")
+    owner_email = index.owner_email(owner_id)
+    owner_named = {"email": index.owner_field(owner_id) or properties.field("hubspot_owner_id")}
     contact_ids = _associated_ids(item, "contacts")
     if object_type == "calls":
         status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
@@ -539,7 +603,12 @@ def _engagement(
         participants = unique_participants(
             [
                 make_participant(
-                    role=rep_role, field=number_field, region=region, email=owner_email, phone=rep_phone
+                    role=rep_role,
+                    field=number_field,
+                    region=region,
+                    email=owner_email,
+                    phone=rep_phone,
+                    named=owner_named,
                 )
                 if owner_email or rep_phone
                 else None,
@@ -555,6 +624,7 @@ def _engagement(
         duration_ms = properties.opt_int("hs_call_duration") or 0
         return build_activity(
             item.path,
+            {"external_id": item.field("id"), "subject": properties.field("hs_call_title")},
             kind=ActivityKind.CALL,
             direction=direction,
             outcome=outcome,
@@ -565,9 +635,15 @@ def _engagement(
             **common,
         ), ""
     if object_type == "emails":
-        senders = parse_address_list(properties.opt_str("hs_email_from_email"))
-        to = parse_address_list(properties.opt_str("hs_email_to_email"))
-        cc = parse_address_list(properties.opt_str("hs_email_cc_email"))
+        senders = parse_address_list(
+            properties.opt_str("hs_email_from_email"), properties.field("hs_email_from_email")
+        )
+        to = parse_address_list(
+            properties.opt_str("hs_email_to_email"), properties.field("hs_email_to_email")
+        )
+        cc = parse_address_list(
+            properties.opt_str("hs_email_cc_email"), properties.field("hs_email_cc_email")
+        )
         participants = unique_participants(
             [
                 *(
@@ -577,6 +653,10 @@ def _engagement(
                         region=region,
                         email=a,
                         name=n,
+                        named={
+                            "email": properties.field("hs_email_from_email"),
+                            "name": properties.field("hs_email_from_email"),
+                        },
                     )
                     for n, a in senders[:1]
                 ),
@@ -587,6 +667,10 @@ def _engagement(
                         region=region,
                         email=a,
                         name=n,
+                        named={
+                            "email": properties.field("hs_email_to_email"),
+                            "name": properties.field("hs_email_to_email"),
+                        },
                     )
                     for n, a in to
                 ),
@@ -597,6 +681,10 @@ def _engagement(
                         region=region,
                         email=a,
                         name=n,
+                        named={
+                            "email": properties.field("hs_email_cc_email"),
+                            "name": properties.field("hs_email_cc_email"),
+                        },
                     )
                     for n, a in cc
                 ),
@@ -607,6 +695,11 @@ def _engagement(
         direction = direction_for(sender, recipients, config.internal_domains)
         return build_activity(
             item.path,
+            {
+                "external_id": item.field("id"),
+                "subject": properties.field("hs_email_subject"),
+                "thread_id": properties.field("hs_email_thread_id"),
+            },
             kind=ActivityKind.EMAIL,
             direction=direction,
             outcome=email_outcome(direction),
@@ -625,7 +718,11 @@ def _engagement(
     participants = unique_participants(
         [
             make_participant(
-                role=ParticipantRole.ORGANIZER, field=item.path, region=region, email=owner_email
+                role=ParticipantRole.ORGANIZER,
+                field=item.path,
+                region=region,
+                email=owner_email,
+                named=owner_named,
             )
             if owner_email
             else None,
@@ -642,6 +739,7 @@ def _engagement(
         return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties), hold), ""
     return build_activity(
         item.path,
+        {"external_id": item.field("id"), "subject": properties.field("hs_meeting_title")},
         kind=ActivityKind.MEETING,
         direction=meeting_direction(participants, config.internal_domains),
         outcome=outcome,
@@ -677,7 +775,39 @@ def _entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
     try:
         return _build_entity(item, object_type, region)
     except ValidationError as error:
-        raise validation_to_rejection(item.path, error) from None
+        raise validation_to_rejection(item.path, error, _entity_fields(item, object_type)) from None
+
+
+def _entity_fields(item: JsonObject, object_type: str) -> dict[str, str]:
+    """Where each field of the entity of ``item`` was read (a refusal names it there)."""
+    if object_type == "owners":
+        return {"name": part_field(item, ("firstName", "lastName")), "emails": item.field("email")}
+    properties = item.opt_obj("properties") or JsonObject({}, item.field("properties"))
+    named = {"id": item.field("id"), "country": properties.field("country")}
+    if object_type == "contacts":
+        return {
+            **named,
+            "name": part_field(properties, ("firstname", "lastname")),
+            "emails": part_field(properties, ("email", "hs_additional_emails")),
+            "raw_phones": part_field(properties, ("phone", "mobilephone")),
+            "account_id": _account_field(item, "contacts"),
+        }
+    if object_type == "companies":
+        return {
+            **named,
+            "name": properties.field("name"),
+            "domains": part_field(properties, ("domain", "hs_additional_domains")),
+            "account_type": properties.field("type"),
+        }
+    return {
+        **named,
+        "name": properties.field("dealname"),
+        "stage": properties.field("dealstage"),
+        "owner_rep_id": properties.field("hubspot_owner_id"),
+        "account_id": _account_field(item, "deals"),
+        "contact_id": _refused_association_field(item, "contacts"),
+        "amount": properties.field("amount"),
+    }
 
 
 def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:

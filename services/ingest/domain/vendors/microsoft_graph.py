@@ -199,6 +199,14 @@ def _address(holder: JsonObject | None) -> tuple[str | None, str | None]:
     return email_address.opt_str("address"), email_address.opt_str("name")
 
 
+def _address_fields(holder: JsonObject | None) -> dict[str, str]:
+    """Where a Graph recipient's address and name are (a refusal names them there)."""
+    email_address = holder.opt_obj("emailAddress") if holder is not None else None
+    if email_address is None:
+        return {}
+    return {"email": email_address.field("address"), "name": email_address.field("name")}
+
+
 def _recipients(
     resource: JsonObject, key: str, role: ParticipantRole, region: str
 ) -> list[Participant | None]:
@@ -207,7 +215,12 @@ def _recipients(
         address, name = _address(recipient)
         found.append(
             make_participant(
-                role=role, field=recipient.field("emailAddress"), region=region, email=address, name=name
+                role=role,
+                field=recipient.field("emailAddress"),
+                region=region,
+                email=address,
+                name=name,
+                named=_address_fields(recipient),
             )
         )
     return found
@@ -222,7 +235,8 @@ def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[Activit
     if resource.opt_bool("isDraft"):
         return None, "a draft was never sent"
     region = config.default_phone_region
-    sender_address, sender_name = _address(resource.opt_obj("from") or resource.opt_obj("sender"))
+    sender_holder = resource.opt_obj("from") or resource.opt_obj("sender")
+    sender_address, sender_name = _address(sender_holder)
     participants = unique_participants(
         [
             make_participant(
@@ -231,19 +245,26 @@ def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[Activit
                 region=region,
                 email=sender_address,
                 name=sender_name,
+                named=_address_fields(sender_holder),
             ),
             *_recipients(resource, "toRecipients", ParticipantRole.TO, region),
             *_recipients(resource, "ccRecipients", ParticipantRole.CC, region),
             *_recipients(resource, "bccRecipients", ParticipantRole.BCC, region),
         ]
     )
-    sent_raw = resource.opt_str("sentDateTime") or resource.req_str("receivedDateTime")
-    sent_at = parse_iso_datetime(sent_raw, resource.field("sentDateTime"))
+    # When it was sent, else received: a bad one is named where it was read.
+    sent_key = "sentDateTime" if resource.opt_str("sentDateTime") else "receivedDateTime"
+    sent_at = parse_iso_datetime(resource.req_str(sent_key), resource.field(sent_key))
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
     recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
     direction = direction_for(sender, recipients, config.internal_domains)
     return build_activity(
         resource.path or "body",
+        {
+            "external_id": resource.field("internetMessageId"),
+            "thread_id": resource.field("conversationId"),
+            "subject": resource.field("subject"),
+        },
         source="microsoft-graph",
         external_id=resource.req_str("internetMessageId"),
         kind=ActivityKind.EMAIL,
@@ -309,6 +330,7 @@ def _event_people(
                 email=address,
                 name=name,
                 response_status=ResponseStatus.DECLINED if said_no else None,
+                named=_address_fields(attendee),
             )
         )
     organizer = make_participant(
@@ -318,6 +340,7 @@ def _event_people(
         email=organizer_address,
         name=organizer_name,
         response_status=ResponseStatus.DECLINED if host_declined else None,
+        named=_address_fields(resource.opt_obj("organizer")),
     )
     return calendar_people(organizer, attending, declining, config.internal_domains)
 
@@ -355,6 +378,12 @@ def _event(
     cancelled = bool(resource.opt_bool("isCancelled"))
     return build_activity(
         resource.path or "body",
+        {
+            "external_id": resource.field("id"),
+            "thread_id": resource.field("seriesMasterId"),
+            "ical_uid": resource.field("iCalUId"),
+            "subject": resource.field("subject"),
+        },
         source="microsoft-graph",
         external_id=resource.req_str("id"),
         kind=ActivityKind.MEETING,

@@ -161,8 +161,8 @@ class RingCentralAdapter:
         try:
             notification = RingCentralEvent.model_validate(fields)
         except ValidationError as error:  # an id with a control character, a negative sequence...
-            raise _rejection(
-                error, body.path or "body", {"session_id": body.field("telephonySessionId")}
+            raise validation_to_rejection(
+                body.path or "body", error, {"session_id": body.field("telephonySessionId")}
             ) from None
         return AdapterResult(ringcentral_events=(notification,), ignored=tuple(unread))
 
@@ -213,17 +213,6 @@ class RingCentralEvent(BaseModel):
     excluded: bool = False
 
 
-def _rejection(error: ValidationError, path: str, payload_fields: dict[str, str]) -> WebhookRejected:
-    """A model's refusal naming the payload's field (``body.parties[0].status.reason``), not
-    the model's (``reason``): ``payload_fields`` maps a model field to the payload's path, any
-    other is named under ``path``."""
-    rejection = validation_to_rejection(path, error)
-    name, _, rest = rejection.field.removeprefix(f"{path}.").partition(".")
-    if name not in payload_fields:
-        return rejection
-    return WebhookRejected(422, payload_fields[name] + (f".{rest}" if rest else ""), rejection.reason)
-
-
 def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) -> RingCentralParty:
     region = config.default_phone_region
     raw_direction = party.req_str("direction")
@@ -257,9 +246,9 @@ def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) ->
     try:
         return RingCentralParty.model_validate(fields)
     except ValidationError as error:
-        raise _rejection(
-            error,
+        raise validation_to_rejection(
             party.path,
+            error,
             {
                 "party_id": party.field("id"),
                 "status": status.field("code"),

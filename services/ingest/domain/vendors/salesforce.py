@@ -515,7 +515,7 @@ def _email_message(
             name=(record.get("FromName") if role is ParticipantRole.FROM else None) or display,
         )
         for name, role in EMAIL_MESSAGE_ADDRESSES
-        for display, address in parse_address_list(record.get(name))[
+        for display, address in parse_address_list(record.get(name), record.field(name))[
             : 1 if role is ParticipantRole.FROM else None
         ]
     )

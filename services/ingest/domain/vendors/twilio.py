@@ -25,6 +25,7 @@ from libs.common.contracts.fields import LINE_PATTERN, SafeStr
 from libs.common.personal_domains import parent_domains
 from services.ingest.domain.normalize import (
     build_activity,
+    checked_id,
     decode_utf8,
     ensure_body_size,
     make_participant,
@@ -132,7 +133,7 @@ class TwilioAdapter:
                 raise WebhookRejected(422, name, "required")
             return value
 
-        call_sid = required("CallSid")
+        call_sid = checked_id(required("CallSid"), "CallSid")
         status = required("CallStatus").lower()
         if status in NOT_YET_OUTCOMES:
             return AdapterResult(ignored=(f"CallStatus={status}: the call has not connected or ended yet",))
@@ -150,6 +151,8 @@ class TwilioAdapter:
             else request.received_at
         )
         parent = params.get("ParentCallSid", "").strip()
+        if parent:
+            checked_id(parent, "ParentCallSid")
         revision = sequence if sequence is not None else STATUS_RANK[status]
         # The callback's Timestamp is when this status happened; minus the talk time it is the
         # moment the call connected, the same for every callback of one call.

@@ -214,7 +214,13 @@ def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWe
             internal_domains=tuple(sorted(config.internal_domains)),
         )
     except ValidationError as error:
-        raise validation_to_rejection("payload.object", error) from None
+        named = {
+            "meeting_uuid": meeting.field("uuid"),
+            "meeting_id": meeting.field("id"),
+            "topic": meeting.field("topic"),
+            "host_id": meeting.field("host_id"),
+        }
+        raise validation_to_rejection("payload.object", error, named) from None
 
 
 def _participant(data: JsonObject, region: str) -> ZoomParticipant:
@@ -237,7 +243,17 @@ def _participant(data: JsonObject, region: str) -> ZoomParticipant:
             left_at=_opt_time(data, "leave_time"),
         )
     except ValidationError as error:
-        raise validation_to_rejection(data.path, error) from None
+        # The key is the first of these the participant has.
+        key_field = next(
+            data.field(k) for k in ("participant_uuid", "email", "id", "user_name") if data.opt_str(k)
+        )
+        named = {
+            "key": key_field,
+            "name": data.field("user_name"),
+            "email": data.field("email"),
+            "user_id": data.field("id"),
+        }
+        raise validation_to_rejection(data.path, error, named) from None
 
 
 #: How Zoom masks a dial-in number when the account hides them ("Mask phone number in the
