@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityKind, ResponseStatus
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
-from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
+from libs.common.contracts.attribution_fast import Attributed, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -1498,17 +1498,33 @@ async def queue_held(conn: AsyncConnection, events: Sequence[Attributed]) -> Non
     )
 
 
-async def lock_queued_held(conn: AsyncConnection, limit: int) -> list[tuple[int, Attributed]]:
+@dataclass(frozen=True, slots=True)
+class QueuedHeld:
+    """A queued version as stored: ``event`` is its body (``encode_attributed``), decoded by the
+    sweep (``decode_encoded``) so that a row that cannot be is set aside on its own."""
+
+    outbox_id: int
+    tenant_id: str
+    activity_id: uuid.UUID
+    version: int
+    event: bytes
+
+
+async def lock_queued_held(
+    conn: AsyncConnection, limit: int, skipped: Collection[int] = ()
+) -> list[QueuedHeld]:
     """Up to ``limit`` queued versions, the first queued first, locked ``FOR UPDATE SKIP LOCKED``
-    (two processes never publish the same one at once): ``(outbox id, version)``."""
+    (two processes never publish the same one at once); never those of ``skipped`` (set aside by
+    the sweep as failing)."""
     result = await conn.execute(
         text(
-            "SELECT outbox_id, event FROM held_sweep_outbox ORDER BY outbox_id LIMIT :limit "
+            "SELECT outbox_id, tenant_id, activity_id, version, event FROM held_sweep_outbox "
+            "WHERE outbox_id <> ALL(CAST(:skipped AS bigint[])) ORDER BY outbox_id LIMIT :limit "
             "FOR UPDATE SKIP LOCKED"
         ),
-        {"limit": limit},
+        {"limit": limit, "skipped": sorted(skipped)},
     )
-    return [(row.outbox_id, decode_encoded(row.event)) for row in result]
+    return [QueuedHeld(r.outbox_id, r.tenant_id, r.activity_id, r.version, bytes(r.event)) for r in result]
 
 
 async def clear_queued_held(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:

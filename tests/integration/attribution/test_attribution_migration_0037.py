@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import AttributionStatus
-from libs.common.contracts.attribution_fast import Attributed, AttributedFacts
+from libs.common.contracts.attribution_fast import Attributed, AttributedFacts, decode_encoded
 from libs.common.db.migrate import alembic_config, upgrade
 from services.attribution.adapters import repository as repo
 from tests.integration.attribution.attribution_support import rows
@@ -58,9 +58,9 @@ async def test_the_held_sweeps_queue_and_back(database_url: str, db_engine: Asyn
         first = await repo.lock_queued_held(one, 1)
         # Another process publishing meanwhile takes the next.
         second = await repo.lock_queued_held(two, 10)
-        await repo.clear_queued_held(one, [outbox_id for outbox_id, _ in first])
-    assert [event for _, event in first] == [_held(1)]
-    assert [event for _, event in second] == [_held(2)]
+        await repo.clear_queued_held(one, [row.outbox_id for row in first])
+    assert [decode_encoded(row.event) for row in first] == [_held(1)]
+    assert [decode_encoded(row.event) for row in second] == [_held(2)]
     assert await rows(db_engine, "SELECT activity_id, version FROM held_sweep_outbox") == [
         (uuid.UUID(int=2), 2)
     ]
@@ -77,9 +77,7 @@ async def test_the_held_sweeps_queue_and_back(database_url: str, db_engine: Asyn
 
     # Published (and cleared), the downgrade goes.
     async with db_engine.begin() as conn:
-        await repo.clear_queued_held(
-            conn, [outbox_id for outbox_id, _ in await repo.lock_queued_held(conn, 10)]
-        )
+        await repo.clear_queued_held(conn, [row.outbox_id for row in await repo.lock_queued_held(conn, 10)])
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
     assert await rows(db_engine, TABLE) == [(0,)]
     await asyncio.to_thread(upgrade, database_url)
