@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityDeletedV1, activity_id_for
 from libs.common.contracts.attribution import ActivityAttributedV1
-from libs.common.contracts.attribution_fast import Attributed
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded
 from libs.common.erasures import ErasedIdentities, ErasureListCache, IdentityKind, erasure_key, identity_hash
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
+from services.attribution.adapters.erasure import delete_contacts
 from services.attribution.erasure import ErasureScreen
 from services.attribution.handlers import retract_deleted
 from services.attribution.held_sweep import HeldSweep
@@ -289,3 +290,52 @@ async def test_a_queued_version_failing_on_its_own_is_set_aside_and_the_others_p
     fresh.producer = cast(AIOKafkaProducer, rejects)
     assert (await fresh.run_once(AFTER)).published == 5
     assert await rows(db_engine, "SELECT count(*) FROM held_sweep_outbox") == [(0,)]
+
+
+async def test_a_contact_erasure_scrubs_the_queued_versions(db_engine: AsyncEngine) -> None:
+    """The erasure of a contact takes her out of the versions still queued, as out of the stored
+    ones: published later, none names her to metrics again. A row that cannot be decoded and
+    names her is deleted; another tenant's queue is not touched."""
+    dana = {"contact_id": "con-dana", "matched_by": "email"}
+    eli = {"contact_id": "con-eli", "matched_by": "email"}
+
+    def version(tenant_id: str, n: int, contacts: tuple[str, ...]) -> Attributed:
+        held = _queued(tenant_id, n)
+        facts = msgspec.structs.replace(held.facts, external_contact_ids=contacts)
+        listed = [c for c in (dana, eli) if c["contact_id"] in contacts]
+        return msgspec.structs.replace(
+            held, facts=facts, explanation={**held.explanation, "contacts": listed}
+        )
+
+    async with db_engine.begin() as conn:
+        await repo.queue_held(
+            conn,
+            [
+                version("acme", 1, ("con-dana", "con-eli")),
+                version("acme", 2, ("con-eli",)),
+                version("other", 3, ("con-dana",)),
+            ],
+        )
+        for n, body in ((4, b'{"broken": "con-dana"'), (5, b'{"broken": "con-eli"')):
+            await conn.execute(
+                text(
+                    "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+                    "VALUES ('acme', :a, 2, :e)"
+                ),
+                {"a": uuid.UUID(int=n), "e": body},
+            )
+    async with db_engine.begin() as conn:
+        await delete_contacts(conn, "acme", ["con-dana"])
+
+    queued = {
+        (tenant, n.int): body
+        for tenant, n, body in await rows(
+            db_engine, "SELECT tenant_id, activity_id, event FROM held_sweep_outbox ORDER BY outbox_id"
+        )
+    }
+    assert sorted(queued) == [("acme", 1), ("acme", 2), ("acme", 5), ("other", 3)]
+    first = decode_encoded(queued[("acme", 1)])
+    assert (first.facts.external_contact_ids, first.explanation["contacts"]) == (("con-eli",), [eli])
+    assert first.explanation["rule_path"] == "owner_participates"
+    assert decode_encoded(queued[("acme", 2)]) == version("acme", 2, ("con-eli",))
+    assert decode_encoded(queued[("other", 3)]) == version("other", 3, ("con-dana",))
