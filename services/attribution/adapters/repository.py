@@ -590,7 +590,8 @@ async def _apply_memberships(
     conn: AsyncConnection, t: str, es: Sequence[TeamMembershipV1], changed: ChangedReferences
 ) -> None:
     """Last writer wins, and a membership edited in place to another team (or deleted) keeps the
-    spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30)."""
+    spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30); one
+    re-assigned to another rep keeps the held rep's spell as hers (rules 2026.12.31)."""
     before = await _held(
         conn,
         t,
@@ -660,17 +661,21 @@ async def _ended_spells(
         )
         if spell is not None:
             ended[e.id] = spell
+    # Only the spells the same rep holds of the membership bound its start: a record reused for
+    # another rep starts as sent (the spells kept are the other rep's).
     result = await conn.execute(
         text(
-            "SELECT split_part(membership_id, chr(31), 1) AS base, max(valid_to) AS until "
+            "SELECT split_part(membership_id, chr(31), 1) AS base, rep_id, max(valid_to) AS until "
             "FROM ref_team_memberships WHERE tenant_id = :t AND strpos(membership_id, chr(31)) > 0 "
-            "AND split_part(membership_id, chr(31), 1) = ANY(:ids) GROUP BY 1"
+            "AND split_part(membership_id, chr(31), 1) = ANY(:ids) GROUP BY 1, 2"
         ),
         {"t": t, "ids": list(before)},
     )
-    spells_end = {row.base: row.until for row in result}
+    reps = {e.id: e.rep_id for e in es}
+    spells_end = {row.base: row.until for row in result if reps.get(row.base) == row.rep_id}
     for mid, (_, end) in ended.items():
-        spells_end[mid] = max(end, spells_end.get(mid, end))
+        if before[mid].rep_id == reps[mid]:
+            spells_end[mid] = max(end, spells_end.get(mid, end))
     return ended, spells_end
 
 
