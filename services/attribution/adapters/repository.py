@@ -591,7 +591,7 @@ async def _apply_memberships(
 ) -> None:
     """Last writer wins, and a membership edited in place to another team (or deleted) keeps the
     spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30); one
-    re-assigned to another rep keeps the held rep's spell as hers (rules 2026.12.31)."""
+    re-assigned to another rep keeps the held rep's spell as hers (rules 2026.12.32)."""
     before = await _held(
         conn,
         t,

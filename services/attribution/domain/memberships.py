@@ -14,7 +14,7 @@ zone (the CRM says "now"). A version under the same ``updated_at`` is a correcti
 and keeps nothing, as for a contact's account.
 
 A membership record the CRM re-assigns to another rep (its id reused) keeps the held rep's
-current spell as hers, to the day it was sent (rules 2026.12.31), and the new rep's starts as
+current spell as hers, to the day it was sent (rules 2026.12.32), and the new rep's starts as
 sent: the spells kept of one rep never move another rep's start (``starts_after_spells`` is
 given only the same rep's).
 """
@@ -60,7 +60,7 @@ def former_spell(
     version is not newer (a correction), it keeps the rep and the team, or the spell had not
     started by the move.
 
-    A record the CRM reuses for another rep (rules 2026.12.31) ends the held rep's spell on the day
+    A record the CRM reuses for another rep (rules 2026.12.32) ends the held rep's spell on the day
     it was sent, kept as hers; the new rep's membership starts as sent."""
     if held is None or held.deleted or sent.updated_at <= held.updated_at:
         return None

@@ -1,5 +1,5 @@
 """A membership record the CRM reuses for another rep (the consumer's path, the real PostgreSQL):
-the first rep's spells stay hers and the new rep's starts as sent (rules 2026.12.31)."""
+the first rep's spells stay hers and the new rep's starts as sent (rules 2026.12.32)."""
 
 from __future__ import annotations
 

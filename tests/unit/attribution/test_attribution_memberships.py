@@ -1,5 +1,5 @@
 """A membership edited in place keeps the spell it ends (rules 2026.12.30), and one re-assigned
-to another rep keeps the held rep's (rules 2026.12.31)."""
+to another rep keeps the held rep's (rules 2026.12.32)."""
 
 from __future__ import annotations
 
