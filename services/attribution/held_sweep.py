@@ -25,7 +25,11 @@ newer revision meanwhile goes ahead, reads the sweep's version as the one in for
 publishes the next (``handlers``' versioned path), which metrics keeps over the sweep's, in
 whatever order they arrive (the higher revision, then version, counts). A process that dies
 between the commit and the acknowledgement leaves the versions queued: the next round of any
-replica publishes them (first thing), at least once; metrics keeps one per version.
+replica publishes them (first thing), at least once; metrics keeps one per version. A queued
+version failing on its own (its body cannot be decoded, the broker rejects it: too large, or it
+fails alone while the others go) is set aside for ``held_sweep_quarantine_seconds`` (left queued,
+counted in ``spm_held_sweep_failures_total``, logged), so it never stops the others' publishing;
+a broker failing every row (down) fails the round, none set aside.
 
 Replicas: each pass selects and locks its batch ``FOR UPDATE SKIP LOCKED`` in one transaction,
 so replicas take different batches (each adds throughput); a meeting stored held leaves the
@@ -58,8 +62,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, TenantSettings
 from libs.common.kafka.failures import is_transient
 from libs.common.tenant_settings_store import TenantSettingsCache
@@ -76,6 +82,10 @@ MAX_ROUNDS = 10
 RECENT = timedelta(days=1)
 #: Meetings left out one by one at most; a tenant failing past it is left out whole.
 QUARANTINE_CAP = 1_000
+#: Queued versions failing in a row, none acknowledged since, that tell a broker down.
+PROBES = 3
+#: The broker's answers about one message (too large): it is that row's own failure.
+REJECTED = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass
@@ -91,6 +101,8 @@ class SweepReport:
     published: int = 0
     failed: list[tuple[str, uuid.UUID]] = field(default_factory=list)
     tenants_failed: list[str] = field(default_factory=list)
+    #: Queued versions set aside as failing on their own (``held_sweep_outbox.outbox_id``).
+    queue_failed: list[int] = field(default_factory=list)
 
     @property
     def found(self) -> int:
@@ -130,6 +142,10 @@ class HeldSweep:
         self._quarantined: dict[tuple[str, uuid.UUID], datetime] = {}
         #: tenant -> when its meetings are tried again.
         self._tenants_out: dict[str, datetime] = {}
+        #: Queued versions (``held_sweep_outbox``) failing on their own -> when tried again.
+        self._queue_out: dict[int, datetime] = {}
+        #: Where the round's rows set aside are listed (``SweepReport.queue_failed``).
+        self._queue_failed: list[int] = []
         #: Tenants whose failure was logged, until one of their meetings is held again.
         self._reported: set[str] = set()
         #: Whether migration 0036's index was found (checked until it is).
@@ -143,32 +159,111 @@ class HeldSweep:
         now = now or self.clock()
         self._quarantined = {key: until for key, until in self._quarantined.items() if until > now}
         self._tenants_out = {t: until for t, until in self._tenants_out.items() if until > now}
+        self._queue_out = {i: until for i, until in self._queue_out.items() if until > now}
         report = SweepReport()
+        self._queue_failed = report.queue_failed
         # What a round that failed to publish, or a process that died, left queued: first, so a
         # broker that is down fails the round before another batch is queued.
-        report.published += await self.publish_queued()
+        report.published += await self.publish_queued(now)
         since = held_cutoff(now, self.grace) - RECENT
         report.recent = await self._pass(now, report, started_after=since)
         report.backlog = await self._pass(now, report, started_by=since)
         return report
 
-    async def publish_queued(self) -> int:
+    async def publish_queued(self, now: datetime | None = None) -> int:
         """Publish the queued versions (``held_sweep_outbox``), a batch per transaction that locks
         only the queue's rows (``FOR UPDATE SKIP LOCKED``: another process publishing takes other
-        rows), each deleted once the broker acknowledged it; until the queue is empty. A failure
-        rolls the batch back, still queued. Returns how many were published."""
+        rows), each deleted once the broker acknowledged it; until the queue is empty. Returns how
+        many were published.
+
+        A row failing on its own is set aside (left queued, not taken again for the quarantine,
+        counted, logged) and the others go on: one whose body cannot be decoded, and, when the
+        batch's publish fails, one that fails again when tried alone (``_one_at_a_time``). A
+        broker that fails every row (down) fails the round, its rows still queued, none set aside."""
+        now = now or self.clock()
         published = 0
         while True:
+            down: Exception | None = None
             async with self.engine.begin() as conn:
-                queued = await repo.lock_queued_held(conn, self.batch_size)
-                events = [event for _, event in queued]
-                await publish(self.producer, events, self.topic_prefix)
-                await repo.clear_queued_held(conn, [outbox_id for outbox_id, _ in queued])
+                queued = await repo.lock_queued_held(conn, self.batch_size, self._queue_out)
+                decoded = self._decoded(queued, now)
+                try:
+                    await publish(self.producer, [event for _, event in decoded], self.topic_prefix)
+                    sent = decoded
+                except Exception:
+                    log.warning(
+                        "held sweep: publishing the queue failed; trying its rows one at a time",
+                        exc_info=True,
+                    )
+                    sent, down = await self._one_at_a_time(decoded, now)
+                await repo.clear_queued_held(conn, [row.outbox_id for row, _ in sent])
+            events = [event for _, event in sent]
             count_published(events)
             MEETINGS_HELD_BY_SWEEP.inc(len(events))
             published += len(events)
+            if down is not None:
+                raise down
             if len(queued) < self.batch_size:
                 return published
+
+    def _decoded(
+        self, queued: Sequence[repo.QueuedHeld], now: datetime
+    ) -> list[tuple[repo.QueuedHeld, Attributed]]:
+        """The rows' versions; a row whose body cannot be decoded is set aside."""
+        decoded = []
+        for row in queued:
+            try:
+                decoded.append((row, decode_encoded(row.event)))
+            except Exception as exc:
+                self._set_aside(row, now, f"its body could not be decoded: {exc!r}")
+        return decoded
+
+    async def _one_at_a_time(
+        self, decoded: Sequence[tuple[repo.QueuedHeld, Attributed]], now: datetime
+    ) -> tuple[list[tuple[repo.QueuedHeld, Attributed]], Exception | None]:
+        """The batch, published a version at a time: those acknowledged, and the broker's error
+        when it looks down. A row the broker rejects as such (``REJECTED``: too large) is set aside.
+        Any other failure is the row's own only when the broker acknowledged another row of the
+        batch meanwhile; ``PROBES`` such failures in a row with none acknowledged since (or all of
+        the batch's, with none acknowledged) are the broker's: they stay queued, not set aside."""
+        sent: list[tuple[repo.QueuedHeld, Attributed]] = []
+        streak: list[tuple[repo.QueuedHeld, Exception]] = []
+        for row, event in decoded:
+            try:
+                await publish(self.producer, [event], self.topic_prefix)
+            except REJECTED as exc:
+                self._set_aside(row, now, f"the broker rejected it: {exc!r}")
+                continue
+            except Exception as exc:
+                streak.append((row, exc))
+                if len(streak) >= PROBES:
+                    break
+                continue
+            sent.append((row, event))
+            for failed, error in streak:
+                self._set_aside(failed, now, f"publishing it failed: {error!r}")
+            streak = []
+        if streak and (not sent or len(streak) >= PROBES):
+            return sent, streak[-1][1]
+        for failed, error in streak:
+            self._set_aside(failed, now, f"publishing it failed: {error!r}")
+        return sent, None
+
+    def _set_aside(self, row: repo.QueuedHeld, now: datetime, reason: str) -> None:
+        """A queued row failing on its own: left queued, not taken again until the quarantine ends."""
+        self._queue_out[row.outbox_id] = now + self.quarantine
+        self._queue_failed.append(row.outbox_id)
+        HELD_SWEEP_FAILURES.inc()
+        log.warning(
+            "held sweep: queued version set aside until the quarantine ends",
+            extra={
+                "outbox_id": row.outbox_id,
+                "tenant_id": row.tenant_id,
+                "activity_id": str(row.activity_id),
+                "version": row.version,
+                "reason": reason,
+            },
+        )
 
     async def _pass(
         self,
@@ -223,7 +318,7 @@ class HeldSweep:
                     )
                     report.held += await self._one_by_one(conn, tenant_id, settings, ids, now, report)
         # Committed: the rows are unlocked before anything is sent.
-        report.published += await self.publish_queued()
+        report.published += await self.publish_queued(now)
         return len(found)
 
     async def _settings(self, tenant_id: str, now: datetime, report: SweepReport) -> TenantSettings | None:

@@ -19,5 +19,5 @@ MEETINGS_HELD_BY_SWEEP = Counter(
 )
 HELD_SWEEP_FAILURES = Counter(
     "spm_held_sweep_failures_total",
-    "Held sweep failures: meetings it could not take on their own and tenants whose settings it could not read (left out until their quarantine ends), rounds that failed as a whole, and checks that found its index missing",
+    "Held sweep failures: meetings it could not take on their own, tenants whose settings it could not read and queued versions it could not publish on their own (left out until their quarantine ends), rounds that failed as a whole, and checks that found its index missing",
 )

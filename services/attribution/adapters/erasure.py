@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
 from libs.common.db.deal_engagement import recompute_deals_of
 from libs.common.db.webhook_state import webhook_state_lock
 
@@ -284,6 +286,7 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
             ),
             params,
         )
+    await scrub_queued_contacts(conn, tenant_id, contact_ids)
     # The deals those contributions engage are recomputed at the next refresh; their kept rows
     # lose the contacts now.
     await conn.execute(
@@ -305,6 +308,61 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
         text("DELETE FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
     )
     return int(result.rowcount)
+
+
+async def scrub_queued_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
+    """The held sweep's queued versions (``held_sweep_outbox``) lose the contacts as the stored
+    versions do (their explanation's ``contacts``) and as metrics' rows do (the facts'
+    ``external_contact_ids``, which metrics would store again once published). A queued row that
+    cannot be decoded (never published as it is) is deleted when its bytes name one of them.
+    Returns how many rows were rewritten or deleted."""
+    erased = set(contact_ids)
+    if not erased:
+        return 0
+    rows = await conn.execute(
+        text("SELECT outbox_id, event FROM held_sweep_outbox WHERE tenant_id = :t FOR UPDATE"),
+        {"t": tenant_id},
+    )
+    rewritten: dict[int, bytes] = {}
+    dropped: list[int] = []
+    for row in rows:
+        body = bytes(row.event)
+        try:
+            event = decode_encoded(body)
+        except Exception:
+            if any(orjson.dumps(c)[1:-1] in body for c in erased):
+                dropped.append(row.outbox_id)
+            continue
+        scrubbed = _without_contacts(event, erased)
+        if scrubbed is not event:
+            rewritten[row.outbox_id] = encode_attributed(scrubbed)
+    for outbox_id, body in rewritten.items():
+        await conn.execute(
+            text("UPDATE held_sweep_outbox SET event = :e WHERE outbox_id = :id"),
+            {"e": body, "id": outbox_id},
+        )
+    if dropped:
+        await conn.execute(
+            text("DELETE FROM held_sweep_outbox WHERE outbox_id = ANY(:ids)"), {"ids": dropped}
+        )
+    return len(rewritten) + len(dropped)
+
+
+def _without_contacts(event: Attributed, erased: set[str]) -> Attributed:
+    """The version without the erased contacts (the same object when it names none)."""
+    ids = event.facts.external_contact_ids
+    listed = event.explanation.get("contacts")
+    contacts = listed if isinstance(listed, list) else []
+    kept = [c for c in contacts if not (isinstance(c, dict) and c.get("contact_id") in erased)]
+    if len(kept) == len(contacts) and erased.isdisjoint(ids):
+        return event
+    explanation = dict(event.explanation)
+    if len(kept) < len(contacts):
+        explanation["contacts"] = kept
+    facts = msgspec.structs.replace(
+        event.facts, external_contact_ids=tuple(c for c in ids if c not in erased)
+    )
+    return msgspec.structs.replace(event, facts=facts, explanation=explanation)
 
 
 async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, str, Any]]:

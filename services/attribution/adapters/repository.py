@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityKind, ResponseStatus
 from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested, encode_ingested
-from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
+from libs.common.contracts.attribution_fast import Attributed, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
     AccountV1,
@@ -591,7 +591,8 @@ async def _apply_memberships(
     conn: AsyncConnection, t: str, es: Sequence[TeamMembershipV1], changed: ChangedReferences
 ) -> None:
     """Last writer wins, and a membership edited in place to another team (or deleted) keeps the
-    spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30)."""
+    spell it ends as a membership of its own (``domain/memberships.py``, rules 2026.12.30); one
+    re-assigned to another rep keeps the held rep's spell as hers (rules 2026.12.32)."""
     before = await _held(
         conn,
         t,
@@ -661,17 +662,21 @@ async def _ended_spells(
         )
         if spell is not None:
             ended[e.id] = spell
+    # Only the spells the same rep holds of the membership bound its start: a record reused for
+    # another rep starts as sent (the spells kept are the other rep's).
     result = await conn.execute(
         text(
-            "SELECT split_part(membership_id, chr(31), 1) AS base, max(valid_to) AS until "
+            "SELECT split_part(membership_id, chr(31), 1) AS base, rep_id, max(valid_to) AS until "
             "FROM ref_team_memberships WHERE tenant_id = :t AND strpos(membership_id, chr(31)) > 0 "
-            "AND split_part(membership_id, chr(31), 1) = ANY(:ids) GROUP BY 1"
+            "AND split_part(membership_id, chr(31), 1) = ANY(:ids) GROUP BY 1, 2"
         ),
         {"t": t, "ids": list(before)},
     )
-    spells_end = {row.base: row.until for row in result}
+    reps = {e.id: e.rep_id for e in es}
+    spells_end = {row.base: row.until for row in result if reps.get(row.base) == row.rep_id}
     for mid, (_, end) in ended.items():
-        spells_end[mid] = max(end, spells_end.get(mid, end))
+        if before[mid].rep_id == reps[mid]:
+            spells_end[mid] = max(end, spells_end.get(mid, end))
     return ended, spells_end
 
 
@@ -1505,17 +1510,33 @@ async def queue_held(conn: AsyncConnection, events: Sequence[Attributed]) -> Non
     )
 
 
-async def lock_queued_held(conn: AsyncConnection, limit: int) -> list[tuple[int, Attributed]]:
+@dataclass(frozen=True, slots=True)
+class QueuedHeld:
+    """A queued version as stored: ``event`` is its body (``encode_attributed``), decoded by the
+    sweep (``decode_encoded``) so that a row that cannot be is set aside on its own."""
+
+    outbox_id: int
+    tenant_id: str
+    activity_id: uuid.UUID
+    version: int
+    event: bytes
+
+
+async def lock_queued_held(
+    conn: AsyncConnection, limit: int, skipped: Collection[int] = ()
+) -> list[QueuedHeld]:
     """Up to ``limit`` queued versions, the first queued first, locked ``FOR UPDATE SKIP LOCKED``
-    (two processes never publish the same one at once): ``(outbox id, version)``."""
+    (two processes never publish the same one at once); never those of ``skipped`` (set aside by
+    the sweep as failing)."""
     result = await conn.execute(
         text(
-            "SELECT outbox_id, event FROM held_sweep_outbox ORDER BY outbox_id LIMIT :limit "
+            "SELECT outbox_id, tenant_id, activity_id, version, event FROM held_sweep_outbox "
+            "WHERE outbox_id <> ALL(CAST(:skipped AS bigint[])) ORDER BY outbox_id LIMIT :limit "
             "FOR UPDATE SKIP LOCKED"
         ),
-        {"limit": limit},
+        {"limit": limit, "skipped": sorted(skipped)},
     )
-    return [(row.outbox_id, decode_encoded(row.event)) for row in result]
+    return [QueuedHeld(r.outbox_id, r.tenant_id, r.activity_id, r.version, bytes(r.event)) for r in result]
 
 
 async def clear_queued_held(conn: AsyncConnection, outbox_ids: Sequence[int]) -> None:

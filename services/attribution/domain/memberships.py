@@ -12,6 +12,11 @@ The move's day is the new version's ``valid_from`` when it starts later than the
 admin dated the move), else the day of the new version's ``updated_at`` in the tenant's time
 zone (the CRM says "now"). A version under the same ``updated_at`` is a correction, not a move,
 and keeps nothing, as for a contact's account.
+
+A membership record the CRM re-assigns to another rep (its id reused) keeps the held rep's
+current spell as hers, to the day it was sent (rules 2026.12.32), and the new rep's starts as
+sent: the spells kept of one rep never move another rep's start (``starts_after_spells`` is
+given only the same rep's).
 """
 
 from __future__ import annotations
@@ -52,13 +57,19 @@ def former_spell(
 ) -> tuple[date, date] | None:
     """``[start, end)`` of the held team's spell to keep when ``sent`` replaces ``held``
     (``sent_on``: the local day of ``sent.updated_at``), or ``None``: nothing was held live, the
-    version is not newer (a correction), it is another rep's (a record reused), it keeps the team,
-    or the spell had not started by the move."""
-    if held is None or held.deleted or sent.updated_at <= held.updated_at or sent.rep_id != held.rep_id:
+    version is not newer (a correction), it keeps the rep and the team, or the spell had not
+    started by the move.
+
+    A record the CRM reuses for another rep (rules 2026.12.32) ends the held rep's spell on the day
+    it was sent, kept as hers; the new rep's membership starts as sent."""
+    if held is None or held.deleted or sent.updated_at <= held.updated_at:
         return None
-    if not sent.deleted and sent.team_id == held.team_id:
+    if sent.rep_id != held.rep_id:
+        end = sent_on
+    elif not sent.deleted and sent.team_id == held.team_id:
         return None
-    end = sent.valid_from if not sent.deleted and sent.valid_from > held.valid_from else sent_on
+    else:
+        end = sent.valid_from if not sent.deleted and sent.valid_from > held.valid_from else sent_on
     if held.valid_to is not None:
         end = min(end, held.valid_to)
     return (held.valid_from, end) if end > held.valid_from else None

@@ -14,7 +14,9 @@ from libs.common.db.webhook_state import webhook_state_lock
 
 #: Tables with the activity's time, purged by it; each takes the rows keyed by the same ids along.
 #: An attribution is written in the same transaction as its activity and erased with it, so it
-#: goes with the activity's batch: ``attributions`` needs no index on its own time.
+#: goes with the activity's batch: ``attributions`` needs no index on its own time. So does a
+#: version the held sweep queued and has not published yet (``held_sweep_outbox``): published
+#: after its activity was purged, it would add the activity to a period already purged.
 DATED_TABLES: dict[str, tuple[str, ...]] = {
     "activities": (
         "ingest_seen_events",
@@ -23,6 +25,7 @@ DATED_TABLES: dict[str, tuple[str, ...]] = {
         "attribution_superseded",
         "attribution_overrides",
         "meeting_removals",
+        "held_sweep_outbox",
     ),
     "metric_contributions": (),
 }

@@ -616,3 +616,81 @@ async def test_a_team_the_reorg_dissolves_keeps_its_history_in_its_region(
         "E2 region-na weeks": {"2026-11-02": 3, "2026-11-16": 1},
         "E3 region-na W45": [("max", 2.0), ("ned", 1.0)],
     }
+
+
+async def test_a_team_deleted_before_tombstones_kept_their_parent_is_put_back_by_resending_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Part E's dissolved East, deleted before this release: its tombstone was stored without its
+    parent (as the previous release stored a bare tombstone; no stored history names the parent
+    it had), so region-na's history lost East's dials. The admin re-sends East, deleted, with its
+    parent through ``/v1/crm/sync`` (docs/operations.md): the region counts them again."""
+    tenant = await new_tenant(db_engine)
+    max_, ned = (
+        {**_rep(key), "id": f"rep-{name}", "name": name} for key, name in (("ana", "max"), ("bea", "ned"))
+    )
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            Q_START,
+            _team("region-na"),
+            _team("team-east", "region-na"),
+            _team("team-west", "region-na"),
+            max_,
+            ned,
+            _member("m-max", "max", "east", "2026-01-01"),
+            _member("m-ned", "ned", "west", "2026-01-01"),
+        )
+        await post(
+            stack,
+            tenant,
+            *(dial(f"max-03-{i}", PHONES["ana"], f"2026-11-03T1{i}:00:00Z") for i in range(2)),
+            dial("ned-03", PHONES["bea"], "2026-11-03T15:00:00Z"),
+        )
+        await settle(kafka_settings)
+        await sync(
+            stack, db_engine, tenant, REORG, {"entity_type": "team", "id": "team-east", "deleted": True}
+        )
+        # As the previous release stored it.
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE ref_teams SET parent_id = NULL WHERE tenant_id = :t AND team_id = 'team-east'"),
+                {"t": tenant.tenant_id},
+            )
+        orphaned = await _weeks(stack, tenant, "region-na")
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-12-01T09:00:00Z",
+            {**_team("team-east", "region-na"), "deleted": True},
+        )
+        await settle(kafka_settings)
+        found = {
+            "east weeks": await _weeks(stack, tenant, "team-east"),
+            "region-na weeks": await _weeks(stack, tenant, "region-na"),
+            "region-na W45": await _board(stack, tenant, "03", "team_id=region-na"),
+        }
+        held = await _teams_held(db_engine, tenant.tenant_id)
+    assert orphaned == {"2026-11-02": 1}
+    assert found == {
+        "east weeks": {"2026-11-02": 2},
+        "region-na weeks": {"2026-11-02": 3},
+        "region-na W45": [("max", 2.0), ("ned", 1.0)],
+    }
+    assert held == [
+        ("region-na", None, False),
+        ("team-east", "region-na", True),
+        ("team-west", "region-na", False),
+    ]
+
+
+async def _teams_held(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT team_id, parent_id, deleted FROM ref_teams WHERE tenant_id = :t ORDER BY team_id"),
+            {"t": tenant_id},
+        )
+        return [tuple(row) for row in result]

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
+import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityDeletedV1, activity_id_for
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.attribution_fast import Attributed, decode_encoded
 from libs.common.erasures import ErasedIdentities, ErasureListCache, IdentityKind, erasure_key, identity_hash
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
+from services.attribution.adapters.erasure import delete_contacts
 from services.attribution.erasure import ErasureScreen
 from services.attribution.handlers import retract_deleted
 from services.attribution.held_sweep import HeldSweep
@@ -28,6 +34,7 @@ from tests.integration.polling import eventually
 
 from .attribution_support import RecordingProducer, baseline, create_tenant, deliver, rows
 from .test_attribution_held_sweep_tenants import DAY, GRACE, _counted, _meeting, _stored
+from .test_attribution_migration_0037 import _held
 
 AFTER = DAY + timedelta(days=1)
 KEY = erasure_key("test-secret-key")
@@ -212,3 +219,123 @@ async def test_versions_stored_but_not_published_are_published_by_the_next_round
     assert _counted()[0] - before[0] == 1.0
     assert (again.published, producer.take()) == (0, [])
     assert await rows(db_engine, "SELECT count(*) FROM held_sweep_outbox") == [(0,)]
+
+
+class _Rejects(RecordingProducer):
+    """A broker that rejects one version (too large for it) and acknowledges the others."""
+
+    def __init__(self, rejected: uuid.UUID) -> None:
+        super().__init__()
+        self.rejected = rejected
+        self.tried: list[uuid.UUID] = []
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[None]:
+        ids = [ActivityAttributedV1.model_validate_json(value).activity_id for _, value, _ in batch.messages]
+        self.tried += ids
+        if self.rejected in ids:
+            raise MessageSizeTooLargeError("the message is larger than the broker accepts")
+        return await super().send_batch(batch, topic, partition=partition)
+
+
+def _queued(tenant_id: str, n: int) -> Attributed:
+    return msgspec.structs.replace(_held(n), tenant_id=tenant_id)
+
+
+async def test_a_queued_version_failing_on_its_own_is_set_aside_and_the_others_published(
+    db_engine: AsyncEngine,
+) -> None:
+    """Queued first, a row whose body cannot be decoded and a version the broker rejects (too
+    large), other tenants' after them: those two are set aside (left queued, counted, not taken
+    again until their quarantine ends) and the others published in the same round; a broker down
+    fails the round and sets nothing aside."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+                "VALUES ('t-x', :a, 2, '\\x00ff'::bytea)"
+            ),
+            {"a": uuid.UUID(int=9)},
+        )
+        await repo.queue_held(conn, [_queued("t-big", 3), _queued("t-a", 1), _queued("t-b", 2)])
+    rejects = _Rejects(uuid.UUID(int=3))
+    sweep = _sweep(db_engine, cast(RecordingProducer, rejects))
+    before = _counted()
+
+    report = await sweep.run_once(AFTER)
+
+    assert (report.published, len(report.queue_failed)) == (2, 2)
+    assert [(s.event.tenant_id, s.event.activity_id) for s in rejects.take()] == [
+        ("t-a", uuid.UUID(int=1)),
+        ("t-b", uuid.UUID(int=2)),
+    ]
+    assert _counted()[1] - before[1] == 2.0
+    left = "SELECT tenant_id, activity_id FROM held_sweep_outbox ORDER BY outbox_id"
+    assert await rows(db_engine, left) == [("t-x", uuid.UUID(int=9)), ("t-big", uuid.UUID(int=3))]
+
+    # Within the quarantine neither is tried again; once it ends, both are (still failing).
+    rejects.tried = []
+    again = await sweep.run_once(AFTER + timedelta(minutes=30))
+    assert (again.published, again.queue_failed, rejects.tried) == (0, [], [])
+    later = await sweep.run_once(AFTER + timedelta(hours=2))
+    assert (later.published, len(later.queue_failed), rejects.tried) == (0, 2, [uuid.UUID(int=3)] * 2)
+
+    # A broker down: the round fails, nothing set aside; the next round publishes what it can.
+    async with db_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM held_sweep_outbox"))
+        await repo.queue_held(conn, [_queued("t-a", n) for n in range(4, 9)])
+    fresh = _sweep(db_engine, cast(RecordingProducer, _BrokerDown()))
+    with pytest.raises(ConnectionError):
+        await fresh.run_once(AFTER)
+    assert fresh._queue_out == {}
+    fresh.producer = cast(AIOKafkaProducer, rejects)
+    assert (await fresh.run_once(AFTER)).published == 5
+    assert await rows(db_engine, "SELECT count(*) FROM held_sweep_outbox") == [(0,)]
+
+
+async def test_a_contact_erasure_scrubs_the_queued_versions(db_engine: AsyncEngine) -> None:
+    """The erasure of a contact takes her out of the versions still queued, as out of the stored
+    ones: published later, none names her to metrics again. A row that cannot be decoded and
+    names her is deleted; another tenant's queue is not touched."""
+    dana = {"contact_id": "con-dana", "matched_by": "email"}
+    eli = {"contact_id": "con-eli", "matched_by": "email"}
+
+    def version(tenant_id: str, n: int, contacts: tuple[str, ...]) -> Attributed:
+        held = _queued(tenant_id, n)
+        facts = msgspec.structs.replace(held.facts, external_contact_ids=contacts)
+        listed = [c for c in (dana, eli) if c["contact_id"] in contacts]
+        return msgspec.structs.replace(
+            held, facts=facts, explanation={**held.explanation, "contacts": listed}
+        )
+
+    async with db_engine.begin() as conn:
+        await repo.queue_held(
+            conn,
+            [
+                version("acme", 1, ("con-dana", "con-eli")),
+                version("acme", 2, ("con-eli",)),
+                version("other", 3, ("con-dana",)),
+            ],
+        )
+        for n, body in ((4, b'{"broken": "con-dana"'), (5, b'{"broken": "con-eli"')):
+            await conn.execute(
+                text(
+                    "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+                    "VALUES ('acme', :a, 2, :e)"
+                ),
+                {"a": uuid.UUID(int=n), "e": body},
+            )
+    async with db_engine.begin() as conn:
+        await delete_contacts(conn, "acme", ["con-dana"])
+
+    queued = {
+        (tenant, n.int): body
+        for tenant, n, body in await rows(
+            db_engine, "SELECT tenant_id, activity_id, event FROM held_sweep_outbox ORDER BY outbox_id"
+        )
+    }
+    assert sorted(queued) == [("acme", 1), ("acme", 2), ("acme", 5), ("other", 3)]
+    first = decode_encoded(queued[("acme", 1)])
+    assert (first.facts.external_contact_ids, first.explanation["contacts"]) == (("con-eli",), [eli])
+    assert first.explanation["rule_path"] == "owner_participates"
+    assert decode_encoded(queued[("acme", 2)]) == version("acme", 2, ("con-eli",))
+    assert decode_encoded(queued[("other", 3)]) == version("other", 3, ("con-dana",))

@@ -1,14 +1,19 @@
 """Migration 0036: the held sweep's index by tenant, then start (``activities_scheduled_by_tenant``,
-0035's predicate), replaces the one by start alone; the sweep's two looks read through it; and back."""
+0035's predicate), beside the one by start alone (kept: the previous release looks for it); the
+sweep's two looks read through it; and back. An invalid index left by a failed concurrent build is
+built again; the DDL waits a bounded time for its lock."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import alembic_config, upgrade
@@ -28,7 +33,11 @@ PREDICATE = "((kind = 'meeting'::text) AND (outcome = 'scheduled'::text) AND (NO
 INDEXES = (
     "SELECT i.relname, pg_get_indexdef(x.indexrelid, 1, true) || ',' || pg_get_indexdef(x.indexrelid, 2, true), "
     "pg_get_expr(x.indpred, x.indrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-    "WHERE i.relname IN ('activities_scheduled_meetings', 'activities_scheduled_by_tenant')"
+    "WHERE i.relname IN ('activities_scheduled_meetings', 'activities_scheduled_by_tenant') ORDER BY i.relname"
+)
+VALID = (
+    "SELECT i.relname, x.indisvalid, x.indisunique FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    "WHERE i.relname IN ('activities_scheduled_meetings', 'activities_scheduled_by_tenant') ORDER BY i.relname"
 )
 
 
@@ -55,9 +64,11 @@ async def test_the_sweeps_index_goes_by_tenant_and_back(database_url: str, db_en
             )
 
     await asyncio.to_thread(upgrade, database_url)
-    [(name, columns, predicate)] = await rows(db_engine, INDEXES)
+    [(name, columns, predicate), kept] = await rows(db_engine, INDEXES)
     assert (name, columns) == (SCHEDULED_MEETINGS_INDEX, "tenant_id,occurred_at")
     assert predicate == PREDICATE
+    # The old one is kept, as it was: the previous release's sweep looks for it by name.
+    assert kept == (OLD, "occurred_at,", PREDICATE)
     async with db_engine.connect() as conn:
         tenants = await tenants_with_ended_meetings(conn, DAY)
         found = await lock_ended_scheduled_meetings(conn, DAY, 10, tenants)
@@ -70,5 +81,47 @@ async def test_the_sweeps_index_goes_by_tenant_and_back(database_url: str, db_en
     [(name, columns, predicate)] = await rows(db_engine, INDEXES)
     assert (name, columns) == (OLD, "occurred_at,")
     assert predicate == PREDICATE
+
+    # A concurrent build that failed (here a unique index over t-a's two meetings) leaves an
+    # invalid index under the new name: the migration builds it again, not IF NOT EXISTS's keep.
+    async with db_engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        with pytest.raises(DBAPIError, match="could not create unique index"):
+            await auto.execute(
+                text(
+                    f"CREATE UNIQUE INDEX CONCURRENTLY {SCHEDULED_MEETINGS_INDEX} ON activities (tenant_id) "
+                    "WHERE kind = 'meeting' AND outcome = 'scheduled' AND NOT retracted"
+                )
+            )
+    assert await rows(db_engine, VALID) == [(SCHEDULED_MEETINGS_INDEX, False, True), (OLD, True, False)]
     await asyncio.to_thread(upgrade, database_url)
-    assert [name for name, *_ in await rows(db_engine, INDEXES)] == [SCHEDULED_MEETINGS_INDEX]
+    assert await rows(db_engine, VALID) == [(SCHEDULED_MEETINGS_INDEX, True, False), (OLD, True, False)]
+    assert [(n, c) for n, c, _ in await rows(db_engine, INDEXES)] == [
+        (SCHEDULED_MEETINGS_INDEX, "tenant_id,occurred_at"),
+        (OLD, "occurred_at,"),
+    ]
+
+
+async def test_the_migration_waits_a_bounded_time_for_its_lock(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    """A transaction writing to ``activities`` left open: the build waits ``lock_timeout`` (5 s)
+    for its lock, then fails with nothing changed (rather than queueing every write behind it);
+    once the transaction ends it goes."""
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
+    async with db_engine.connect() as writer:
+        await writer.execute(text("LOCK TABLE activities IN ROW EXCLUSIVE MODE"))
+        started = time.monotonic()
+        migrating = asyncio.ensure_future(asyncio.to_thread(upgrade, database_url))
+        try:
+            done, _ = await asyncio.wait({migrating}, timeout=30)
+            assert done, "the migration still waits for its lock after 30 s"
+            with pytest.raises(DBAPIError, match="lock timeout"):
+                migrating.result()
+            assert 4 < time.monotonic() - started < 30
+        finally:
+            await writer.rollback()
+            await migrating if not migrating.done() else None
+    assert [name for name, *_ in await rows(db_engine, INDEXES)] == [OLD]
+    await asyncio.to_thread(upgrade, database_url)
+    assert [name for name, *_ in await rows(db_engine, INDEXES)] == [SCHEDULED_MEETINGS_INDEX, OLD]

@@ -1,4 +1,5 @@
-"""The retention purge takes an activity's attributions, versions and overrides in its batch, by id."""
+"""The retention purge takes an activity's attributions, versions, overrides and a version the
+held sweep queued for it (not published yet) in its batch, by id."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ async def test_an_activity_past_retention_goes_with_its_versions_and_override(db
                 ),
                 params,
             )
+            await conn.execute(
+                text(
+                    "INSERT INTO held_sweep_outbox (tenant_id, activity_id, version, event) "
+                    "VALUES ('acme', :a, 3, '\\x7b7d'::bytea)"
+                ),
+                params,
+            )
 
     counts = await purge_tenant(db_engine, "acme", RetentionSettings(activities_days=30), _NOW)
 
@@ -64,11 +72,18 @@ async def test_an_activity_past_retention_goes_with_its_versions_and_override(db
         "attribution_history": 2,
         "attribution_overrides": 1,
         "attributions": 1,
+        "held_sweep_outbox": 1,
         "ingest_meeting_keys": 0,
         "ingest_seen_events": 0,
         "meeting_removals": 0,
         "metric_contributions": 0,
         "webhook_state": 0,
     }
-    for table in ("activities", "attributions", "attribution_superseded", "attribution_overrides"):
+    for table in (
+        "activities",
+        "attributions",
+        "attribution_superseded",
+        "attribution_overrides",
+        "held_sweep_outbox",
+    ):
         assert await _ids(db_engine, table) == [(_KEPT,)]

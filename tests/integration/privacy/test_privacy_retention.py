@@ -137,6 +137,7 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
             "attribution_history": 2,
             "attribution_overrides": 0,
             "attributions": 2,
+            "held_sweep_outbox": 0,
             "ingest_meeting_keys": 0,
             "ingest_seen_events": 2,
             "meeting_removals": 0,

@@ -1,4 +1,5 @@
-"""A membership edited in place keeps the spell it ends (rules 2026.12.30)."""
+"""A membership edited in place keeps the spell it ends (rules 2026.12.30), and one re-assigned
+to another rep keeps the held rep's (rules 2026.12.32)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,24 @@ def test_a_held_end_bounds_the_spell_kept() -> None:
     assert former_spell(ended, _sent(), MOVE) == (JAN, date(2026, 6, 1))
 
 
-def test_nothing_is_kept_for_the_same_team_a_correction_another_rep_or_a_spell_not_started() -> None:
+def test_a_record_reused_for_another_rep_keeps_the_held_reps_spell_as_hers_to_the_day_it_was_sent() -> None:
+    """Ana on B since 1 April (her A spell kept before it); the CRM reuses the record for Bo on C
+    from January: Ana keeps B from 1 April to the day Bo's version was sent, whatever Bo's start."""
+    april = date(2026, 4, 1)
+    ana = HeldMembership("rep-ana", "team-b", april, None, HELD_AT, False)
+    assert former_spell(ana, _sent(rep_id="rep-bo", team="team-c"), MOVE) == (april, MOVE)
+    # The same team, or deleted, alike: the record is no longer hers.
+    assert former_spell(ana, _sent(rep_id="rep-bo", team="team-b"), MOVE) == (april, MOVE)
+    assert former_spell(ana, _sent(rep_id="rep-bo", team="team-b", deleted=True), MOVE) == (april, MOVE)
+    # Her spell's own end bounds it; a correction (same updated_at) keeps nothing.
+    ended = HeldMembership("rep-ana", "team-b", april, date(2026, 6, 1), HELD_AT, False)
+    assert former_spell(ended, _sent(rep_id="rep-bo"), MOVE) == (april, date(2026, 6, 1))
+    assert former_spell(ana, _sent(rep_id="rep-bo", updated_at=HELD_AT), MOVE) is None
+
+
+def test_nothing_is_kept_for_the_same_team_a_correction_or_a_spell_not_started() -> None:
     assert former_spell(WEST, _sent(team="team-west", start=MOVE), MOVE) is None  # a later start: same team
     assert former_spell(WEST, _sent(updated_at=HELD_AT), MOVE) is None  # same updated_at: a correction
-    assert former_spell(WEST, _sent(rep_id="rep-hal"), MOVE) is None
     assert former_spell(None, _sent(), MOVE) is None
     gone = HeldMembership("rep-ivy", "team-west", JAN, None, HELD_AT, True)
     assert former_spell(gone, _sent(), MOVE) is None

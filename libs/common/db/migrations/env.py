@@ -26,10 +26,14 @@ async def _main() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
     engine = create_async_engine(url)
-    async with engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_run)
+            await conn.commit()
+    finally:
+        # Closes the connection, releasing the advisory lock, also when a migration raised (a
+        # pooled connection kept open would keep the lock held for the next run in this process).
+        await engine.dispose()
 
 
 if context.is_offline_mode():

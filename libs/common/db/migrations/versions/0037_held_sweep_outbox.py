@@ -8,12 +8,16 @@ its versions here and commits; they are published after, in another transaction 
 these rows, and deleted once acknowledged. A process that dies in between leaves them queued:
 the next round of any replica publishes them (at least once; metrics keeps one per version).
 
+Downgrading refuses while a version is queued: dropping the table would lose it for good (its
+meeting, stored held, is never taken again). Let the sweep publish them first.
+
 Revision ID: 0037_held_sweep_outbox
 Revises: 0036_scheduled_by_tenant
 Create Date: 2026-12-05
 """
 
 from alembic import op
+from sqlalchemy import text
 
 revision = "0037_held_sweep_outbox"
 down_revision = "0036_scheduled_by_tenant"
@@ -37,4 +41,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    queued = op.get_bind().execute(text("SELECT count(*) FROM held_sweep_outbox")).scalar_one()
+    if queued:
+        raise RuntimeError(
+            f"held_sweep_outbox holds {queued} version(s) not yet published; dropping it would lose "
+            "them (their meetings, stored held, are never taken again). Let the held sweep publish "
+            "them (attribution running with the broker up: SELECT count(*) FROM held_sweep_outbox "
+            "reaches 0), then stop the sweep (ATTRIBUTION_HELD_SWEEP_INTERVAL_SECONDS=0) or roll "
+            "attribution back, and downgrade again"
+        )
     op.execute("DROP TABLE held_sweep_outbox")
