@@ -9,8 +9,9 @@ anything ran; each is labelled (S1...) next to its figure. First run: 34 of 41 r
 were read from the wrong place by this test; their figures were right). The 7 wrong had one cause:
 a rep's score series listed only periods with figures, so Finn, who did nothing, had no entry, no
 zeros and no goals anywhere (S4, S9, S11, S36), and on Monday morning nobody's week in progress
-showed its goals (S33-S35). Now a rostered rep's silent periods are listed with zeros (docs/api.md,
-"Scores"): 41 of 41.
+showed its goals (S33-S35). Part B (T1...), the same week on Thursday, was written after the first
+run, before it ran: 6 of 7 right (T5, the same cause). Now a rostered rep's silent periods are
+listed with zeros (docs/api.md, "Scores"): 48 of 48.
 
 The clock: the read models (stats, goals, insights, digests) are computed as of a pinned instant,
 Monday 30 November 2026 09:00 UTC (``refresh_tenant(conn, tenant, NOW)``, as
@@ -58,9 +59,10 @@ from services.metrics.refresher import refresh_tenant
 from tests.integration.quarter.quarter_support import Tenant, get, new_tenant, post, settle, sync
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+THURSDAY = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 Q_START = "2026-10-01T00:00:00Z"
 REPS = ("ana", "ben", "cat", "dev", "eva", "finn")
-WEEKS = {w: date(2026, 10, 26) + timedelta(weeks=w - 44) for w in range(44, 49)}
+WEEKS = {w: date(2026, 10, 26) + timedelta(weeks=w - 44) for w in range(44, 50)}
 UNKNOWN = "+12125559999"
 
 
@@ -611,6 +613,71 @@ async def test_a_manager_prepares_monday_one_on_ones(
             stack, tenant, f"team_id=team-east&period=week&date={w47}"
         )
 
+    # Part B: the week in progress goes on (W49: Ana and Eva hold a meeting each, Ben connects
+    # once, Dev dials); the read models as of Thursday 3 December 09:00, three working days in.
+    thursday = World()
+    thursday.meeting("ana", "c1a", 49, 1, 10)
+    thursday.call("ana", "c1a", 49, 2, 10)
+    thursday.meeting("eva", "c9a", 49, 2, 10)
+    thursday.call("ben", "c3a", 49, 1, 10)
+    thursday.dials("dev", 49, 1, 1, CONTACTS["c7"][2])
+    thursday.dials("dev", 49, 2, 5)
+    for activity in thursday.activities:
+        activity["external_id"] = f"w49-{activity['external_id']}"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await post(stack, tenant, *thursday.activities)
+        await settle(kafka_settings)
+    async with db_engine.begin() as conn:
+        await refresh_tenant(conn, tenant.tenant_id, THURSDAY)
+    async with in_process_stack(kafka_settings, database_settings, services=("gateway",)) as stack:
+        w49 = "2026-11-30"
+        at_risk = (await get(stack, tenant, "/v1/insights/at-risk-reps?team_id=team-east&limit=50"))["items"]
+        found["T1 at risk on Thursday"] = {
+            i["subject_id"]: (i["period_start"], i["reasons"]) for i in at_risk
+        }
+        found["T2 dev's goals behind"] = [
+            (g["metric"], g["target"], g["actual"], _r(g["pace"]), g["days_left"], g["why"])
+            for i in at_risk
+            if i["subject_id"] == "rep-dev"
+            for g in i["details"]["goals"]
+        ]
+        held = await get(
+            stack,
+            tenant,
+            "/v1/leaderboard?limit=50&team_id=team-east&period=week&date=2026-12-03&metric=meetings_held",
+        )
+        found["T3 W49 meetings held so far"] = [
+            (
+                e["rank"],
+                e["rep_id"].removeprefix("rep-"),
+                e["value"],
+                e["goal"] and (e["goal"]["actual"], _r(e["goal"]["expected_by_now"]), _r(e["goal"]["pace"])),
+            )
+            for e in held["entries"]
+        ]
+        for rep, label in (("ana", "T4"), ("finn", "T5")):
+            body = await get(stack, tenant, f"/v1/reps/rep-{rep}/scores?granularity=week&from={w49}&to={w49}")
+            found[f"{label} {rep}'s W49 so far"] = [
+                (
+                    p["score"],
+                    p["counts"]["activities"],
+                    [(g["metric"], g["actual"], _r(g["pace"]), g["days_left"]) for g in p["goals"]],
+                )
+                for p in body["periods"]
+            ]
+        stale = (await get(stack, tenant, "/v1/insights/stale-deals?limit=50"))["items"]
+        found["T6 stale deals on Thursday"] = {
+            i["subject_id"]: (
+                i["reasons"],
+                i["details"]["days_since_activity"],
+                i["details"]["days_since_buyer_reply"],
+                i["details"]["age_days"],
+            )
+            for i in stale
+        }
+        bright = (await get(stack, tenant, "/v1/insights/bright-spots?team_id=team-east&limit=50"))["items"]
+        found["T7 bright spots still W48's"] = sorted((i["subject_id"], i["period_start"]) for i in bright)
+
     weeks5 = [str(WEEKS[w]) for w in range(44, 49)]
     zero = (0,) * len(COUNTERS)
     card = dict(zip(COUNTERS, zero, strict=True))
@@ -870,6 +937,44 @@ async def test_a_manager_prepares_monday_one_on_ones(
             (4, "eva", 10.0, 5),
             (6, "finn", 0.0, 0),
         ],
+    }
+    behind = "at 0 % of the {} goal with 2 days left"
+    expected |= {
+        # Three working days in: 2 x 3 / 5 = 1.2 meetings and 5 x 3 / 5 = 3 connects expected.
+        # Ana and Eva (1 held, pace 0.83) are on pace; the others at 0 are behind (below 0.6).
+        # W48's reasons stay (the last complete week); behind_goal joins them, or dates a row
+        # on the week in progress.
+        "T1 at risk on Thursday": {
+            "rep-ben": (w49, ["behind_goal"]),
+            "rep-cat": (w48, ["drop_against_baseline", "low_volume", "behind_goal"]),
+            "rep-dev": (w49, ["behind_goal"]),
+            "rep-finn": (w48, ["no_activity", "behind_goal"]),
+        },
+        "T2 dev's goals behind": [
+            ("connects", 5.0, 0.0, 0.0, 2, behind.format("connects")),
+            ("meetings_held", 2.0, 0.0, 0.0, 2, behind.format("meetings held")),
+        ],
+        "T3 W49 meetings held so far": [
+            (1, "ana", 1.0, (1.0, 1.2, 0.8333)),
+            (1, "eva", 1.0, (1.0, 1.2, 0.8333)),
+            (3, "ben", 0.0, (0.0, 1.2, 0.0)),
+            (3, "cat", 0.0, (0.0, 1.2, 0.0)),
+            (3, "dev", 0.0, (0.0, 1.2, 0.0)),
+            (3, "finn", 0.0, (0.0, 1.2, 0.0)),
+        ],
+        "T4 ana's W49 so far": [(19.0, 2, [("meetings_held", 1.0, 0.8333, 2)])],
+        "T5 finn's W49 so far": [(0.0, 0, [("meetings_held", 0.0, 0.0, 2)])],
+        # Three days later: Cat's d5 (last touched 19 November 14:00) is 13 days quiet, not yet 14.
+        "T6 stale deals on Thursday": {
+            "d2": (["single_threaded"], 7, 7, 63),
+            "d4": (["single_threaded", "no_buyer_reply"], 8, 27, 63),
+            "d6": (["no_recent_activity", "no_buyer_reply"], 63, 63, 63),
+            "d7": (["single_threaded", "no_buyer_reply"], 2, 63, 63),
+            "d8": (["no_recent_activity", "single_threaded", "no_buyer_reply"], 20, 63, 63),
+            "d10": (["no_recent_activity"], 17, 17, 17),
+            "d11": (["no_recent_activity", "no_buyer_reply"], 63, 63, 63),
+        },
+        "T7 bright spots still W48's": [("rep-ana", w48), ("rep-ben", w48), ("rep-eva", w48)],
     }
     wrong = {k: (found.get(k), v) for k, v in expected.items() if found.get(k) != v}
     assert not wrong, "\n".join(f"{k}: found {f!r}, expected {e!r}" for k, (f, e) in wrong.items())
