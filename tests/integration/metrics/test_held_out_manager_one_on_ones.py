@@ -17,6 +17,8 @@ Product decision after the first run: on Monday morning the at-risk list judged 
 week but never its goals (``behind_goal`` needs a working day of the week in progress behind it),
 so Dev, 0 of 5 connects and 0 of 2 meetings last week, was not at risk. ``missed_goal`` now flags
 a weekly goal ended below ``goal_at_risk_pace`` (docs/metrics.md): S21, S21b, S39 and T1 carry it.
+S21b and S42 (the board as CSV) were added then. In all: 50 situations, 40 of 48 right before
+(written before running), 50 of 50 now.
 
 The clock: the read models (stats, goals, insights, digests) are computed as of a pinned instant,
 Monday 30 November 2026 09:00 UTC (``refresh_tenant(conn, tenant, NOW)``, as
@@ -51,6 +53,8 @@ finn -        -           -         -          0 (0)
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -621,6 +625,14 @@ async def test_a_manager_prepares_monday_one_on_ones(
         found["S41 W47 board (eva's first week)"] = await _board(
             stack, tenant, f"team_id=team-east&period=week&date={w47}"
         )
+        exported = await stack.gateway.get(
+            f"/v1/leaderboard?limit=50&team_id=team-east&period=week&date={w48}",
+            headers={**tenant.read, "Accept": "text/csv"},
+        )
+        found["S42 W48 board as CSV"] = [
+            (r["rank"], r["rep_id"], r["value"], r["activities"], r["team_percentile"])
+            for r in csv.DictReader(io.StringIO(exported.text))
+        ]
 
     # Part B: the week in progress goes on (W49: Ana and Eva hold a meeting each, Ben connects
     # once, Dev dials); the read models as of Thursday 3 December 09:00, three working days in.
@@ -957,6 +969,14 @@ async def test_a_manager_prepares_monday_one_on_ones(
             (6, "finn", 0.0, 0),
         ],
     }
+    expected["S42 W48 board as CSV"] = [
+        ("1", "rep-ana", "47.5", "7", "100.0"),
+        ("2", "rep-eva", "31.5", "6", "80.0"),
+        ("3", "rep-ben", "22.5", "8", "60.0"),
+        ("4", "rep-dev", "10.0", "10", "40.0"),
+        ("5", "rep-cat", "2.0", "2", "20.0"),
+        ("6", "rep-finn", "0.0", "0", "0.0"),
+    ]
     behind = "at 0 % of the {} goal with 2 days left"
     expected |= {
         # Three working days in: 2 x 3 / 5 = 1.2 meetings and 5 x 3 / 5 = 3 connects expected.
