@@ -85,15 +85,18 @@ async def period_scores(
     if level == "team":
         return await _team_period_scores(conn, tenant_id, entity_id, granularity, first, last)
     # A period of the rep's is one with figures, or one the metrics service measured her in: a
-    # rostered rep's silent period (a zero row of rep_period_stats) or a goal measured in it (the
-    # week in progress on Monday morning). Silence is a figure: it is listed with zeros.
+    # rostered rep's silent period (a zero row of rep_period_stats) of which the tenant has figures
+    # (before its first data nothing was captured: no silence to show), or a goal measured in it
+    # (the week in progress on Monday morning). Silence is a figure: it is listed with zeros.
     rows = await conn.execute(
         text(
             "WITH periods AS ("
             "SELECT period_start FROM metric_rollups WHERE tenant_id = :t AND level = 'rep' "
             "AND entity_id = :e AND granularity = :g AND period_start BETWEEN :first AND :last "
-            "UNION SELECT period_start FROM rep_period_stats WHERE tenant_id = :t AND granularity = :g "
-            "AND rep_id = :e AND period_start BETWEEN :first AND :last "
+            "UNION SELECT s.period_start FROM rep_period_stats s WHERE s.tenant_id = :t AND s.granularity = :g "
+            "AND s.rep_id = :e AND s.period_start BETWEEN :first AND :last AND EXISTS (SELECT 1 FROM "
+            "metric_rollups x WHERE x.tenant_id = :t AND x.level = 'rep' AND x.granularity = :g "
+            "AND x.period_start = s.period_start) "
             "UNION SELECT period_start FROM goal_attainment WHERE tenant_id = :t AND granularity = :g "
             "AND rep_id = :e AND period_start BETWEEN :first AND :last) "
             f"SELECT p.period_start, COALESCE(m.score, 0), {_COALESCED_COUNTERS}, "

@@ -17,8 +17,8 @@ Product decision after the first run: on Monday morning the at-risk list judged 
 week but never its goals (``behind_goal`` needs a working day of the week in progress behind it),
 so Dev, 0 of 5 connects and 0 of 2 meetings last week, was not at risk. ``missed_goal`` now flags
 a weekly goal ended below ``goal_at_risk_pace`` (docs/metrics.md): S21, S21b, S39 and T1 carry it.
-S21b and S42 (the board as CSV) were added then. In all: 50 situations, 40 of 48 right before
-(written before running), 50 of 50 now.
+S21b, S9b (no zeros before the tenant's first data) and S42 (the board as CSV) were added then.
+In all: 51 situations, 40 of 48 right before (written before running), 51 of 51 now.
 
 The clock: the read models (stats, goals, insights, digests) are computed as of a pinned instant,
 Monday 30 November 2026 09:00 UTC (``refresh_tenant(conn, tenant, NOW)``, as
@@ -454,6 +454,10 @@ async def test_a_manager_prepares_monday_one_on_ones(
             found[f"{label} {key} weeks W44-W48"] = await _series(
                 stack, tenant, "reps", f"rep-{key}", "week", "2026-10-26", w48
             )
+        # Asked from W41: the tenant's data starts in W44, so nothing before (no silence to show).
+        found["S9b finn weeks W41-W48"] = await _series(
+            stack, tenant, "reps", "rep-finn", "week", "2026-10-05", w48
+        )
         found["S10 team weeks W44-W48"] = await _series(
             stack, tenant, "teams", "team-east", "week", "2026-10-26", w48
         )
@@ -766,6 +770,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
         "S8 eva weeks W44-W48": {"2026-11-16": (10.0, 5), "2026-11-23": (31.5, 6)},
         # Finn was on the team all along: silence is a figure, one zero entry per week asked.
         "S9 finn weeks W44-W48": dict(zip(weeks5, [(0.0, 0)] * 5, strict=True)),
+        "S9b finn weeks W41-W48": dict(zip(weeks5, [(0.0, 0)] * 5, strict=True)),
         "S10 team weeks W44-W48": dict(
             zip(weeks5, [(71.0, 31), (73.5, 32), (74.0, 32), (92.0, 35), (113.5, 33)], strict=True)
         ),
