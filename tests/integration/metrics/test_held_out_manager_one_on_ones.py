@@ -17,8 +17,10 @@ Product decision after the first run: on Monday morning the at-risk list judged 
 week but never its goals (``behind_goal`` needs a working day of the week in progress behind it),
 so Dev, 0 of 5 connects and 0 of 2 meetings last week, was not at risk. ``missed_goal`` now flags
 a weekly goal ended below ``goal_at_risk_pace`` (docs/metrics.md): S21, S21b, S39 and T1 carry it.
-S21b, S9b (no zeros before the tenant's first data) and S42 (the board as CSV) were added then.
-In all: 51 situations, 40 of 48 right before (written before running), 51 of 51 now.
+S21b, S9b (no zeros before the tenant's first data) and S42 (the board as CSV) were added then,
+and S43-S44: a rep's own insights (``rep_id=``; before, a manager filtered a team's stale deals by
+their owner by hand). In all: 53 situations, 40 of 48 right before (written before running), 53
+of 53 now.
 
 The clock: the read models (stats, goals, insights, digests) are computed as of a pinned instant,
 Monday 30 November 2026 09:00 UTC (``refresh_tenant(conn, tenant, NOW)``, as
@@ -629,6 +631,25 @@ async def test_a_manager_prepares_monday_one_on_ones(
         found["S41 W47 board (eva's first week)"] = await _board(
             stack, tenant, f"team_id=team-east&period=week&date={w47}"
         )
+        found["S43 each rep's stale deals"] = {
+            key: sorted(
+                i["subject_id"]
+                for i in (await get(stack, tenant, f"/v1/insights/stale-deals?rep_id=rep-{key}"))["items"]
+            )
+            for key in REPS
+        }
+        unknown = await stack.gateway.get("/v1/insights/stale-deals?rep_id=rep-nobody", headers=tenant.read)
+        found["S44 dev's at-risk and ana's bright-spot rows; an unknown rep"] = (
+            [
+                i["subject_id"]
+                for i in (await get(stack, tenant, "/v1/insights/at-risk-reps?rep_id=rep-dev"))["items"]
+            ],
+            [
+                i["subject_id"]
+                for i in (await get(stack, tenant, "/v1/insights/bright-spots?rep_id=rep-ana"))["items"]
+            ],
+            unknown.status_code,
+        )
         exported = await stack.gateway.get(
             f"/v1/leaderboard?limit=50&team_id=team-east&period=week&date={w48}",
             headers={**tenant.read, "Accept": "text/csv"},
@@ -982,6 +1003,15 @@ async def test_a_manager_prepares_monday_one_on_ones(
         ("5", "rep-cat", "2.0", "2", "20.0"),
         ("6", "rep-finn", "0.0", "0", "0.0"),
     ]
+    expected["S43 each rep's stale deals"] = {
+        "ana": ["d2"],
+        "ben": ["d4"],
+        "cat": ["d6"],
+        "dev": ["d7", "d8"],
+        "eva": ["d10"],
+        "finn": ["d11"],
+    }
+    expected["S44 dev's at-risk and ana's bright-spot rows; an unknown rep"] = (["rep-dev"], ["rep-ana"], 404)
     behind = "at 0 % of the {} goal with 2 days left"
     expected |= {
         # Three working days in: 2 x 3 / 5 = 1.2 meetings and 5 x 3 / 5 = 3 connects expected.
