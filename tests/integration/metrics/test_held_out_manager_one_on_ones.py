@@ -19,8 +19,9 @@ so Dev, 0 of 5 connects and 0 of 2 meetings last week, was not at risk. ``missed
 a weekly goal ended below ``goal_at_risk_pace`` (docs/metrics.md): S21, S21b, S39 and T1 carry it.
 S21b, S9b (no zeros before the tenant's first data) and S42 (the board as CSV) were added then,
 and S43-S44: a rep's own insights (``rep_id=``; before, a manager filtered a team's stale deals by
-their owner by hand). In all: 53 situations, 40 of 48 right before (written before running), 53
-of 53 now.
+their owner by hand); S45, the digest's standing and goals. In all: 54 situations, 40 of 48 right
+before (written before running), 54 of 54 now (docs/metrics.md, "Held-out situations: a manager's
+Monday 1:1s").
 
 The clock: the read models (stats, goals, insights, digests) are computed as of a pinned instant,
 Monday 30 November 2026 09:00 UTC (``refresh_tenant(conn, tenant, NOW)``, as
@@ -621,6 +622,16 @@ async def test_a_manager_prepares_monday_one_on_ones(
             sorted(i["subject_id"] for i in digest["bright_spots"]),
             sorted(i["subject_id"] for i in digest["stale_deals"]),
         )
+        found["S45 mia's digest W48: standing and goals"] = [
+            (
+                r["rep_id"].removeprefix("rep-"),
+                r["team_id"],
+                r["team_percentile"],
+                r["insufficient_data"],
+                [(g["metric"], g["actual"], g["attainment"]) for g in r["goals"]],
+            )
+            for r in digest["reps"]
+        ]
         finn = await get(stack, tenant, "/v1/reps/rep-finn")
         mias = await get(stack, tenant, "/v1/reps?manager_id=rep-mia")
         found["S40 finn on the team; mia's reps"] = (
@@ -1012,6 +1023,14 @@ async def test_a_manager_prepares_monday_one_on_ones(
         "finn": ["d11"],
     }
     expected["S44 dev's at-risk and ana's bright-spot rows; an unknown rep"] = (["rep-dev"], ["rep-ana"], 404)
+    expected["S45 mia's digest W48: standing and goals"] = [
+        ("ana", "team-east", 100.0, False, [("meetings_held", 2.0, 1.0)]),
+        ("ben", "team-east", 60.0, False, [("meetings_held", 0.0, 0.0)]),
+        ("cat", "team-east", 20.0, False, [("meetings_held", 0.0, 0.0)]),
+        ("dev", "team-east", 40.0, False, [("connects", 0.0, 0.0), ("meetings_held", 0.0, 0.0)]),
+        ("eva", "team-east", 80.0, True, [("meetings_held", 2.0, 1.0)]),
+        ("finn", "team-east", 0.0, True, [("meetings_held", 0.0, 0.0)]),
+    ]
     behind = "at 0 % of the {} goal with 2 days left"
     expected |= {
         # Three working days in: 2 x 3 / 5 = 1.2 meetings and 5 x 3 / 5 = 3 connects expected.
