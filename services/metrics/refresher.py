@@ -27,7 +27,14 @@ from services.metrics.adapters import read_models as sql
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
 from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettings
-from services.metrics.domain.goals import Attainment, attainment, behind_goal, describe, goal_for
+from services.metrics.domain.goals import (
+    Attainment,
+    attainment,
+    behind_goal,
+    describe,
+    goal_for,
+    missed_goal,
+)
 from services.metrics.domain.insights import (
     RepCountsRow,
     RepPeriodScore,
@@ -99,9 +106,9 @@ async def refresh_tenant(
     rows += _at_risk_rows(insight_periods, insight_scores, insight_activities, teams, thresholds)
     rows += await _bright_spot_rows(conn, tenant_id, insight_periods[-1], settings, teams, thresholds)
     rows += await _stale_deal_rows(conn, tenant_id, now, settings, teams, thresholds)
-    attained, behind = await _goal_attainment(conn, tenant_id, now, settings, teams, thresholds)
+    attained, risks = await _goal_attainment(conn, tenant_id, now, settings, teams, thresholds)
     await sql.replace_goal_attainment(conn, tenant_id, attained)
-    rows = _with_goal_risks(rows, behind)
+    rows = _with_goal_risks(rows, risks)
     await sql.record_insight_changes(
         conn, tenant_id, insight_transitions(await sql.current_insights(conn, tenant_id), rows)
     )
@@ -298,8 +305,22 @@ def _teams_up(team_id: str | None, parents: dict[str, str | None]) -> list[str]:
     return chain
 
 
-#: rep -> (team, the week in progress, what the rep is behind on)
-BehindGoals = dict[str, tuple[str | None, Period, list[dict[str, Any]]]]
+#: rep -> (team, the week judged, the goals the rep missed or is behind on)
+GoalRisks = dict[str, tuple[str | None, Period, list[dict[str, Any]]]]
+#: The at-risk reasons goals give, in the order they join a rep's reasons, with their details' key:
+#: ``missed_goal`` judges the last complete week (as every other reason), ``behind_goal`` the week
+#: in progress.
+GOAL_REASONS = (("missed_goal", "missed_goals"), ("behind_goal", "goals"))
+
+
+def _goal_risk(
+    progress: Attainment, period: Period, current: Period, thresholds: InsightThresholds
+) -> str | None:
+    """The at-risk reason a weekly goal's progress gives: below ``goal_at_risk_pace`` in the last
+    complete week's attainment (``missed_goal``) or in the week in progress's pace (``behind_goal``)."""
+    if period == current:
+        return "behind_goal" if behind_goal(progress, thresholds.goal_at_risk_pace) else None
+    return "missed_goal" if missed_goal(progress, thresholds.goal_at_risk_pace) else None
 
 
 async def _goal_attainment(
@@ -309,18 +330,19 @@ async def _goal_attainment(
     settings: MetricSettings,
     teams: TeamDirectory,
     thresholds: InsightThresholds,
-) -> tuple[list[sql.GoalAttainmentRow], BehindGoals]:
+) -> tuple[list[sql.GoalAttainmentRow], dict[str, GoalRisks]]:
     """Each rostered rep against their goals, for the current and the last complete period of
-    every granularity with goals; and who is behind pace in the week in progress."""
+    every granularity with goals; and, per goal reason, who missed a weekly goal in the last
+    complete week or is behind pace in the week in progress."""
+    risks: dict[str, GoalRisks] = {reason: {} for reason, _ in GOAL_REASONS}
     goals = await sql.goals(conn, tenant_id)
     if not goals:
-        return [], {}
+        return [], risks
     parents = await sql.team_parents(conn, tenant_id)
     # A role goal follows the rep's current role, in past periods too (roles carry no history).
     roles = await sql.rep_roles(conn, tenant_id)
     today = settings.calendar.local_day(now)
     rows: list[sql.GoalAttainmentRow] = []
-    behind: BehindGoals = {}
     for grain in GRAINS:
         metrics = sorted({goal.metric for goal in goals if goal.period == grain.value})
         if not metrics:
@@ -338,14 +360,13 @@ async def _goal_attainment(
                         continue
                     progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)
                     rows.append((grain.value, period.start, rep_id, metric, goal.goal_id, progress))
-                    if (
-                        grain is INSIGHT_GRAIN
-                        and period == current
-                        and behind_goal(progress, thresholds.goal_at_risk_pace)
-                    ):
-                        entry = behind.setdefault(rep_id, (team, period, []))
+                    risk = (
+                        _goal_risk(progress, period, current, thresholds) if grain is INSIGHT_GRAIN else None
+                    )
+                    if risk is not None:
+                        entry = risks[risk].setdefault(rep_id, (team, period, []))
                         entry[2].append(_goal_detail(metric, goal.goal_id, progress))
-    return rows, behind
+    return rows, risks
 
 
 def _goal_detail(metric: str, goal_id: str, progress: Attainment) -> dict[str, Any]:
@@ -361,18 +382,29 @@ def _goal_detail(metric: str, goal_id: str, progress: Attainment) -> dict[str, A
     }
 
 
-def _with_goal_risks(rows: list[sql.InsightRow], behind: BehindGoals) -> list[sql.InsightRow]:
-    """At-risk rows gain ``behind_goal`` (and the goals' details); a rep at risk for that alone gets a row."""
+def _with_goal_risks(rows: list[sql.InsightRow], risks: dict[str, GoalRisks]) -> list[sql.InsightRow]:
+    """At-risk rows gain ``missed_goal`` and ``behind_goal`` (and the goals' details); a rep at risk
+    for those alone gets a row, dated on the week missed, else on the week in progress."""
+    left = {reason: dict(by_rep) for reason, by_rep in risks.items()}
     out: list[sql.InsightRow] = []
     for row in rows:
         kind, subject, team, period_start, reasons, details = row
-        if kind == "at_risk_rep" and subject in behind:
-            details = {**details, "goals": behind.pop(subject)[2]}
-            reasons = [*reasons, "behind_goal"]
+        if kind == "at_risk_rep":
+            for reason, key in GOAL_REASONS:
+                if subject in left[reason]:
+                    details = {**details, key: left[reason].pop(subject)[2]}
+                    reasons = [*reasons, reason]
         out.append((kind, subject, team, period_start, reasons, details))
-    for rep_id, (team, period, entries) in sorted(behind.items()):
-        details = {"granularity": period.grain.value, "period": period.label, "goals": entries}
-        out.append(("at_risk_rep", rep_id, team, period.start, ["behind_goal"], details))
+    for rep_id in sorted({rep for by_rep in left.values() for rep in by_rep}):
+        first = next(left[reason][rep_id] for reason, _ in GOAL_REASONS if rep_id in left[reason])
+        team, period, _ = first
+        details = {"granularity": period.grain.value, "period": period.label}
+        reasons = []
+        for reason, key in GOAL_REASONS:
+            if rep_id in left[reason]:
+                details[key] = left[reason][rep_id][2]
+                reasons.append(reason)
+        out.append(("at_risk_rep", rep_id, team, period.start, reasons, details))
     return out
 
 

@@ -12,9 +12,16 @@ from services.gateway.schemas import InsightKind
 
 
 async def list_insights(
-    conn: AsyncConnection, tenant_id: str, kind: InsightKind, *, team_id: str | None, limit: int
+    conn: AsyncConnection,
+    tenant_id: str,
+    kind: InsightKind,
+    *,
+    team_id: str | None,
+    limit: int,
+    rep_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The latest insights of ``kind``; with ``team_id``, about that team and every team below it."""
+    """The latest insights of ``kind``; with ``team_id``, about that team and every team below it;
+    with ``rep_id``, about that rep (a stale deal: the deal she owns)."""
     rows = await conn.execute(
         text(
             f"""
@@ -26,11 +33,13 @@ async def list_insights(
             LEFT JOIN ref_deals d ON d.tenant_id = i.tenant_id AND d.deal_id = i.subject_id
             WHERE i.tenant_id = :t AND i.kind = :kind
               AND (CAST(:team AS text) IS NULL OR i.team_id IN (SELECT team_id FROM subtree))
+              AND (CAST(:rep AS text) IS NULL OR CASE WHEN i.kind = 'stale_deal'
+                   THEN i.details->>'owner_rep_id' = :rep ELSE i.subject_id = :rep END)
             ORDER BY i.period_start DESC NULLS LAST, i.subject_id
             LIMIT :limit
             """
         ),
-        {"t": tenant_id, "kind": kind.value, "team": team_id, "limit": limit},
+        {"t": tenant_id, "kind": kind.value, "team": team_id, "rep": rep_id, "limit": limit},
     )
     return [
         {

@@ -30,7 +30,7 @@ FUNNEL_COUNTERS = (
     "buyer_replies",
 )
 
-_COUNTER_LIST = ", ".join(f"m.{c}" for c in COUNTERS)
+_COALESCED_COUNTERS = ", ".join(f"COALESCE(m.{c}, 0)" for c in COUNTERS)
 
 
 #: Where each level's entities are listed, for "does it exist": (table, id column).
@@ -84,32 +84,29 @@ async def period_scores(
     """
     if level == "team":
         return await _team_period_scores(conn, tenant_id, entity_id, granularity, first, last)
-    stats = (
-        "s.team_percentile, s.baseline_score, s.change_vs_baseline, s.recency_score"
-        if level == "rep"
-        else "NULL::float8 AS team_percentile, NULL::float8 AS baseline_score, NULL::float8 AS change_vs_baseline, "
-        "NULL::float8 AS recency_score"
-    )
-    join = (
-        "LEFT JOIN rep_period_stats s ON s.tenant_id = m.tenant_id AND s.granularity = m.granularity "
-        "AND s.period_start = m.period_start AND s.rep_id = m.entity_id"
-        if level == "rep"
-        else ""
-    )
+    # A period of the rep's is one with figures, or one the metrics service measured her in: a
+    # rostered rep's silent period (a zero row of rep_period_stats) of which the tenant has figures
+    # (before its first data nothing was captured: no silence to show), or a goal measured in it
+    # (the week in progress on Monday morning). Silence is a figure: it is listed with zeros.
     rows = await conn.execute(
         text(
-            f"SELECT m.period_start, m.score, {_COUNTER_LIST}, {stats} FROM metric_rollups m {join} "
-            "WHERE m.tenant_id = :t AND m.level = :level AND m.entity_id = :e AND m.granularity = :g "
-            "AND m.period_start BETWEEN :first AND :last ORDER BY m.period_start"
+            "WITH periods AS ("
+            "SELECT period_start FROM metric_rollups WHERE tenant_id = :t AND level = 'rep' "
+            "AND entity_id = :e AND granularity = :g AND period_start BETWEEN :first AND :last "
+            "UNION SELECT s.period_start FROM rep_period_stats s WHERE s.tenant_id = :t AND s.granularity = :g "
+            "AND s.rep_id = :e AND s.period_start BETWEEN :first AND :last AND EXISTS (SELECT 1 FROM "
+            "metric_rollups x WHERE x.tenant_id = :t AND x.level = 'rep' AND x.granularity = :g "
+            "AND x.period_start = s.period_start) "
+            "UNION SELECT period_start FROM goal_attainment WHERE tenant_id = :t AND granularity = :g "
+            "AND rep_id = :e AND period_start BETWEEN :first AND :last) "
+            f"SELECT p.period_start, COALESCE(m.score, 0), {_COALESCED_COUNTERS}, "
+            "s.team_percentile, s.baseline_score, s.change_vs_baseline, s.recency_score "
+            "FROM periods p LEFT JOIN metric_rollups m ON m.tenant_id = :t AND m.level = 'rep' "
+            "AND m.entity_id = :e AND m.granularity = :g AND m.period_start = p.period_start "
+            "LEFT JOIN rep_period_stats s ON s.tenant_id = :t AND s.granularity = :g "
+            "AND s.period_start = p.period_start AND s.rep_id = :e ORDER BY p.period_start"
         ),
-        {
-            "t": tenant_id,
-            "level": level,
-            "e": entity_id,
-            "g": granularity.value,
-            "first": first,
-            "last": last,
-        },
+        {"t": tenant_id, "e": entity_id, "g": granularity.value, "first": first, "last": last},
     )
     attained = await goals.rep_attainment(conn, tenant_id, entity_id, granularity.value, first, last)
     # Positional unpacking: attribute access on a Row by name was the largest cost of a

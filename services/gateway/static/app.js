@@ -411,7 +411,7 @@ async function loadRepScores(repId) {
   if (repId !== state.selectedRep) return;
   const { period, previous } = state.calendar;
   const byStart = new Map(scores.periods.map((p) => [p.period_start, p]));
-  renderFigures(byStart.get(period.start), byStart.get(previous.start), scores.periods.filter((p) => p.period_start < period.start).slice(-BASELINE_PERIODS));
+  renderFigures(byStart.get(period.start), byStart.get(previous.start), scores.periods.filter((p) => p.period_start < period.start && p.counts.activities > 0).slice(-BASELINE_PERIODS));
   renderGoals(byStart.get(period.start));
   renderTrend($("trend"), scores.periods, "rep score trend");
 }
@@ -471,7 +471,8 @@ function renderGoals(period) {
 }
 
 // The trend over the last TREND_PERIODS periods up to the one shown, one slot per period: a
-// period without data is a gap, not squeezed out, so the x axis always reads as time.
+// period without data is a gap, not squeezed out, so the x axis always reads as time; a rostered
+// rep's silent period the API lists with zeros is drawn at 0.
 function trendSlots() {
   const count = TREND_PERIODS[granularity()];
   const start = state.calendar.period.start;
@@ -485,7 +486,7 @@ function renderTrend(box, periods, label) {
   const max = Math.max(1, ...periods.map((p) => p.score));
   const x = (i) => left + (i * (width - left - right)) / Math.max(1, slots.length - 1);
   const y = (v) => top + (1 - v / max) * (height - top - bottom);
-  const present = slots.filter((start) => byStart.has(start)).length;
+  const present = slots.filter((start) => byStart.has(start) && byStart.get(start).counts.activities > 0).length;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${label}: ${present} of ${slots.length} periods with data`, preserveAspectRatio: "none", "data-slots": slots.length });
   for (const tick of [0, max / 2, max]) {
     chart.append(svg("line", { class: "axis", x1: left, x2: width - right, y1: y(tick), y2: y(tick) }));

@@ -15,7 +15,16 @@ from datetime import date, timedelta
 from libs.common.contracts.goals import GoalAttainment, GoalScope
 from services.metrics.domain.periods import Period
 
-__all__ = ["Attainment", "GoalRow", "attainment", "behind_goal", "describe", "goal_for", "working_days"]
+__all__ = [
+    "Attainment",
+    "GoalRow",
+    "attainment",
+    "behind_goal",
+    "describe",
+    "goal_for",
+    "missed_goal",
+    "working_days",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +104,19 @@ def behind_goal(progress: Attainment, pace_threshold: float) -> bool:
     return not progress.complete and progress.pace is not None and progress.pace < pace_threshold
 
 
+def missed_goal(progress: Attainment, attainment_threshold: float) -> bool:
+    """A period over whose attainment ended below ``attainment_threshold`` (its pace, once complete)."""
+    return progress.complete and progress.attainment < attainment_threshold
+
+
 def describe(metric: str, progress: Attainment) -> str:
-    """ "at 35 % of the dials goal with 2 days left"."""
+    """ "at 35 % of the dials goal with 2 days left"; once the period is over, "reached 35 % of the
+    dials goal (21 of 60)"."""
     label = metric.replace("_", " ")
+    if progress.complete:
+        return (
+            f"reached {round(progress.attainment * 100)} % of the {label} goal "
+            f"({progress.actual:g} of {progress.target:g})"
+        )
     days = "1 day" if progress.days_left == 1 else f"{progress.days_left} days"
     return f"at {round(progress.attainment * 100)} % of the {label} goal with {days} left"

@@ -453,6 +453,15 @@ async def test_goal_attainment_and_pace_are_exact_and_a_rep_behind_pace_is_at_ri
     insights = await _insights(db_engine)
     behind = {subject: row for (kind, subject), row in insights.items() if "behind_goal" in row[2]}
     assert set(behind) == {"rep-a"}
+    # Last week is judged too: rep-b and rep-c, silent, made none of their dials (rep-a 66 of 60).
+    missed = {subject: row[:3] for (kind, subject), row in insights.items() if "missed_goal" in row[2]}
+    assert missed == {
+        "rep-b": ("team-1", LAST_WEEK, ["no_activity", "missed_goal"]),
+        "rep-c": ("team-2", LAST_WEEK, ["no_activity", "missed_goal"]),
+    }
+    assert [g["why"] for g in insights[("at_risk_rep", "rep-c")][3]["missed_goals"]] == [
+        "reached 0 % of the dials goal (0 of 10)"
+    ]
     team, period, reasons, details = behind["rep-a"]
     assert (team, period, reasons) == ("team-1", date(2026, 11, 23), ["behind_goal"])
     assert details["goals"] == [

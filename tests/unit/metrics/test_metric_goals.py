@@ -7,7 +7,15 @@ import pytest
 from pydantic import ValidationError
 
 from libs.common.contracts.goals import ActivityGoal, GoalScope
-from services.metrics.domain.goals import GoalRow, attainment, behind_goal, describe, goal_for, working_days
+from services.metrics.domain.goals import (
+    GoalRow,
+    attainment,
+    behind_goal,
+    describe,
+    goal_for,
+    missed_goal,
+    working_days,
+)
 from services.metrics.domain.periods import FiscalCalendar, Grain
 
 CALENDAR = FiscalCalendar(zone=ZoneInfo("UTC"))
@@ -80,6 +88,19 @@ def test_no_pace_before_the_first_working_day_and_a_complete_week_has_none_left(
     done = attainment(66.0, 60.0, WEEK, date(2026, 11, 30))
     assert (done.attainment, done.pace, done.days_left, done.complete) == (1.1, 1.1, 0, True)
     assert not behind_goal(attainment(0.0, 60.0, WEEK, date(2026, 12, 1)), 0.6)
+
+
+def test_a_complete_week_below_the_threshold_is_a_missed_goal() -> None:
+    # Monday morning: last week is over; 35 of 60 dials is 58 %, under 60 %; 36 of 60 is not.
+    missed = attainment(35.0, 60.0, WEEK, date(2026, 11, 30))
+    assert missed_goal(missed, 0.6)
+    assert not missed_goal(attainment(36.0, 60.0, WEEK, date(2026, 11, 30)), 0.6)
+    assert describe("dials", missed) == "reached 58 % of the dials goal (35 of 60)"
+    assert describe("meetings_held", attainment(0.0, 2.0, WEEK, date(2026, 12, 1))) == (
+        "reached 0 % of the meetings held goal (0 of 2)"
+    )
+    # A week in progress is never missed, however far behind.
+    assert not missed_goal(attainment(0.0, 60.0, WEEK, date(2026, 11, 27)), 0.6)
 
 
 @pytest.mark.parametrize(
