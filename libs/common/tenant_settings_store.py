@@ -86,6 +86,10 @@ async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> TenantS
     return None if document is None else read_tenant_settings(tenant_id, document)
 
 
+def _unknown_tenant(value: object) -> bool:
+    return value is None
+
+
 class TenantSettingsCache:
     """Every service's copy of its tenants' settings, kept ``ttl_seconds`` at most.
 
@@ -93,6 +97,11 @@ class TenantSettingsCache:
     the TTL only bounds the staleness when an event is missed. An invalid document is cached
     like a valid one (as its error), so a broken tenant costs one query per TTL, not one per
     request.
+
+    The answer "no such tenant" is cached apart, in at most ``max_unknown`` entries: webhooks
+    name their tenant before they are verified, so anyone can make up thousands of tenant ids,
+    and those must never push a real tenant's settings out (a full cache drops its least
+    recently used entry).
     """
 
     def __init__(
@@ -101,11 +110,12 @@ class TenantSettingsCache:
         ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 1_000,
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
         self._cache: LoadingCache[str, TenantSettings | InvalidTenantSettings | None] = LoadingCache(
-            self._load, clock, max_entries
+            self._load, clock, max_entries, negative=_unknown_tenant, max_negative=max_unknown
         )
 
     async def get(self, tenant_id: str, *, fresh: bool = False) -> TenantSettings | None:
