@@ -48,7 +48,7 @@ from services.ingest.adapters.repository import (
     record_seen,
 )
 from services.ingest.domain.capture import capture_body
-from services.ingest.domain.crm_sync import EntityWarning, read_entities
+from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
     colleagues_only_hold,
@@ -763,7 +763,15 @@ def crm_messages(
     """Phones read in the contact's country, else its account's (in the batch, else
     ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
     then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
-    entities, warnings = read_entities(sync.entities, region, stored_countries)
+    try:
+        entities, warnings = read_entities(sync.entities, region, stored_countries)
+    except ListTooLong as exc:
+        raise Problem(
+            422,
+            "Invalid CRM entities",
+            str(exc),
+            errors=[{"in": "body", "field": exc.field, "reason": exc.reason}],
+        ) from None
     return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings, entities)
 
 

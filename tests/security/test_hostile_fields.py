@@ -153,6 +153,47 @@ REFUSED_ENTITIES += [
     ("amount 1e-400", {**DEAL, "amount": "1e-400"}, "amount"),
     ("amount true", {**DEAL, "amount": True}, "amount"),
     ("is_won as 1", {**DEAL, "is_won": 1, "is_closed": True}, "is_won"),
+    # Lists far beyond any real CRM record's (one held the shared attribution consumer for seconds).
+    (
+        "a contact with 101 emails",
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "emails": [f"bo{n}@b.example" for n in range(101)],
+            "updated_at": T0,
+        },
+        "emails",
+    ),
+    (
+        "a rep with 51 phones",
+        {
+            "entity_type": "rep",
+            "id": "r",
+            "phones": [f"+1415555{n:04d}" for n in range(51)],
+            "updated_at": T0,
+        },
+        "phones",
+    ),
+    (
+        "an account with 201 domains",
+        {
+            "entity_type": "account",
+            "id": "a",
+            "domains": [f"b{n}.example" for n in range(201)],
+            "updated_at": T0,
+        },
+        "domains",
+    ),
+    (
+        "a contact whose 60 email values list 120 addresses",
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "emails": [f"bo{n}@b.example; li{n}@b.example" for n in range(60)],
+            "updated_at": T0,
+        },
+        "emails",
+    ),
 ]
 
 
