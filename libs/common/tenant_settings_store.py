@@ -290,6 +290,14 @@ async def _save(
     return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
 
 
+#: The most ``rep_aliases`` a change may save (the model reads up to 10,000, what earlier
+#: releases saved): one per rep and source that names reps its own way.
+MAX_REP_ALIASES = 5_000
+#: The most bytes a saved document may take as JSON: each change stores it whole (a version, and
+#: twice in the audit log), and every process reloads it on each change.
+MAX_SETTINGS_BYTES = 512 * 1024
+
+
 class SettingsRefused(ValueError):
     """The requested settings do not validate; ``errors`` name each field and the reason."""
 
@@ -325,7 +333,28 @@ def next_settings(
         errors += field_errors(exc) + _aliases_listed_as_menus(requested)
     if errors:
         raise SettingsRefused(errors)
+    if too_large := _too_large(settings):
+        raise SettingsRefused(too_large)
     return settings
+
+
+def _too_large(settings: TenantSettings) -> list[dict[str, Any]]:
+    """The refusal of a document past ``MAX_REP_ALIASES`` or ``MAX_SETTINGS_BYTES`` (naming the
+    setting taking the most bytes), else nothing."""
+    if len(settings.rep_aliases) > MAX_REP_ALIASES:
+        reason = f"holds {len(settings.rep_aliases)} aliases; at most {MAX_REP_ALIASES} may be saved"
+        return [{"in": "body", "field": "rep_aliases", "reason": reason}]
+    document = settings.model_dump(mode="json")
+    size = len(orjson.dumps(document))
+    if size <= MAX_SETTINGS_BYTES:
+        return []
+    sizes = {name: len(orjson.dumps(value)) for name, value in document.items()}
+    largest = max(sizes, key=lambda name: sizes[name])
+    reason = (
+        f"the settings take {size} bytes as JSON, {sizes[largest]} of them here; at most "
+        f"{MAX_SETTINGS_BYTES} may be saved"
+    )
+    return [{"in": "body", "field": largest, "reason": reason}]
 
 
 def _aliases_listed_as_menus(requested: dict[str, Any]) -> list[dict[str, Any]]:
