@@ -51,6 +51,7 @@ from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
+    ahead_of,
     colleagues_only_hold,
     is_decorated_email,
     is_not_a_person,
@@ -269,7 +270,6 @@ def _parse_activity_batch_items(
         {"in": "body", "field": key, "reason": "unknown field"} for key in sorted(extra_keys)
     ]
     parsed: list[ActivityIn] = []
-    latest = now + timedelta(seconds=options.max_future_skew_seconds)
     earliest = now - timedelta(days=options.max_age_days)
     for index, item in enumerate(items):
         try:
@@ -277,14 +277,8 @@ def _parse_activity_batch_items(
         except ValidationError as exc:
             errors.extend(field_errors(exc, prefix=("activities", index)))
             continue
-        if activity.occurred_at > latest:
-            errors.append(
-                {
-                    "in": "body",
-                    "field": f"activities.{index}.occurred_at",
-                    "reason": f"more than {options.max_future_skew_seconds} s in the future",
-                }
-            )
+        if (ahead := ahead_of(activity.occurred_at, now, options.max_future_skew_seconds)) is not None:
+            errors.append({"in": "body", "field": f"activities.{index}.occurred_at", "reason": ahead})
         elif activity.occurred_at < earliest:
             errors.append(
                 {

@@ -46,6 +46,7 @@ from services.ingest.domain.normalize import (
     normalize_domain,
     normalize_domains,
     normalize_email,
+    not_ahead,
     objects_in,
     parse_address_list,
     parse_iso_datetime,
@@ -527,18 +528,21 @@ def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
         raise validation_to_rejection(f"{item.path}.associations", error, named) from None
 
 
-def _time(properties: JsonObject, key: str) -> datetime | None:
-    """HubSpot writes datetimes as ISO 8601 in the v3 API and as epoch ms in older payloads."""
+def _time(properties: JsonObject, key: str, received_at: datetime | None = None) -> datetime | None:
+    """HubSpot writes datetimes as ISO 8601 in the v3 API and as epoch ms in older payloads.
+    With ``received_at``, one more than a day ahead of it is a 422 naming the property."""
     raw = properties.opt_str(key)
     if raw is None:
         return None
     if raw.isascii() and raw.isdigit():
-        return from_epoch_millis(int(raw), properties.field(key))
-    return parse_iso_datetime(raw, properties.field(key))
+        read = from_epoch_millis(int(raw), properties.field(key))
+    else:
+        read = parse_iso_datetime(raw, properties.field(key))
+    return read if received_at is None else not_ahead(read, received_at, properties.field(key))
 
 
-def _revision(item: JsonObject, properties: JsonObject) -> int:
-    modified = _time(properties, "hs_lastmodifieddate") or _time(item, "updatedAt")
+def _revision(item: JsonObject, properties: JsonObject, received_at: datetime) -> int:
+    modified = _time(properties, "hs_lastmodifieddate", received_at) or _time(item, "updatedAt", received_at)
     return epoch_millis(modified) if modified is not None else 0
 
 
@@ -553,21 +557,25 @@ def _engagement(
         # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
         # Its revision, read as a live engagement's (or when it was archived, if later): a
         # later restore is newer, a stale copy of the live engagement is not.
-        archived_at = _time(item, "archivedAt")
+        archived_at = _time(item, "archivedAt", received_at)
         revision = max(
-            _revision(item, item.opt_obj("properties") or JsonObject({}, item.field("properties"))),
+            _revision(
+                item, item.opt_obj("properties") or JsonObject({}, item.field("properties")), received_at
+            ),
             epoch_millis(archived_at) if archived_at is not None else 0,
         )
         return source_deletion("hubspot", item.req_str("id"), item.field("id"), revision or None), ""
     properties = item.req_obj("properties")
-    occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
+    # A meeting's start may be months ahead; a call's, an email's or a note's time may not.
+    ahead_of = None if object_type == "meetings" else received_at
+    occurred_at = _time(properties, "hs_timestamp", ahead_of) or _time(item, "createdAt", received_at)
     if occurred_at is None:
         raise WebhookRejected(422, properties.field("hs_timestamp"), "required")
     common = {
         "source": "hubspot",
         "external_id": item.req_str("id"),
         "crm": _crm_references(item, properties),
-        "revision": _revision(item, properties),
+        "revision": _revision(item, properties, received_at),
     }
     region = config.default_phone_region
     owner_id = properties.opt_str("hubspot_owner_id")
@@ -736,7 +744,7 @@ def _engagement(
     # revision of a meeting published retracts it as no meeting).
     hold = colleagues_only_hold(title, participants, config.internal_domains)
     if hold is not None:
-        return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties), hold), ""
+        return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties, received_at), hold), ""
     return build_activity(
         item.path,
         {"external_id": item.field("id"), "subject": properties.field("hs_meeting_title")},
