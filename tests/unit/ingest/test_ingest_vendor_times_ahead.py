@@ -30,7 +30,7 @@ def _refused(
 
 
 def _hubspot(name: str, **properties: str) -> list[dict[str, Any]]:
-    body = fixture_json("hubspot", name)
+    body: list[dict[str, Any]] = fixture_json("hubspot", name)
     body[0]["properties"].update(properties)
     return body
 
