@@ -12,7 +12,7 @@ import pytest
 
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
-from .ingest_webhook_helpers import CONFIG, RECEIVED_AT, dumps, fixture_json, make_request
+from .ingest_webhook_helpers import CONFIG, RECEIVED_AT, dumps, fixture, fixture_json, make_request
 
 AHEAD = "2099-01-01T00:00:00.000Z"
 REASON = f"more than 86400 s in the future (received {RECEIVED_AT.isoformat()})"
@@ -64,3 +64,52 @@ def test_hubspot_times_within_a_day_and_meetings_starting_later_are_accepted() -
     )
     meeting, *_ = parse(make_request(dumps(meeting_body)), CONFIG).activities
     assert meeting.occurred_at == RECEIVED_AT + timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "ahead"),
+    [
+        (
+            "Task.xml",
+            "<sf:LastModifiedDate>2026-11-24T10:15:02.000Z",
+            "<sf:LastModifiedDate>2099-01-01T00:00:00.000Z",
+        ),
+        (
+            "Task.xml",
+            "<sf:CompletedDateTime>2026-11-24T10:15:00.000Z",
+            "<sf:CompletedDateTime>2099-01-01T00:00:00.000Z",
+        ),
+        (
+            "Event.xml",
+            "<sf:LastModifiedDate>2026-11-24T08:00:00.000Z",
+            "<sf:LastModifiedDate>2099-01-01T00:00:00.000Z",
+        ),
+        (
+            "EmailMessage.xml",
+            "<sf:MessageDate>2026-11-24T10:58:41.000Z",
+            "<sf:MessageDate>2099-01-01T00:00:00.000Z",
+        ),
+        (
+            "EmailMessage.xml",
+            "<sf:LastModifiedDate>2026-11-24T11:00:04.000Z",
+            "<sf:LastModifiedDate>2099-01-01T00:00:00.000Z",
+        ),
+    ],
+)
+def test_salesforce_times_ahead_are_refused_naming_the_field(name: str, written: str, ahead: str) -> None:
+    body = fixture("salesforce", name)
+    assert written.encode() in body
+    with pytest.raises(WebhookRejected) as refused:
+        ADAPTERS["salesforce"].parse(make_request(body.replace(written.encode(), ahead.encode(), 1)), CONFIG)
+    field = written.split(">")[0].removeprefix("<sf:")
+    assert (refused.value.status_code, refused.value.field, refused.value.reason) == (
+        422,
+        f"Notification[0].sObject.{field}",
+        REASON,
+    )
+
+
+def test_a_salesforce_event_starting_days_ahead_is_accepted() -> None:
+    body = fixture("salesforce", "Event.xml")
+    (meeting,) = ADAPTERS["salesforce"].parse(make_request(body), CONFIG).activities
+    assert meeting.occurred_at == RECEIVED_AT + timedelta(days=2, hours=17)
