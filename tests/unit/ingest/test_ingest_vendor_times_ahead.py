@@ -113,3 +113,91 @@ def test_a_salesforce_event_starting_days_ahead_is_accepted() -> None:
     body = fixture("salesforce", "Event.xml")
     (meeting,) = ADAPTERS["salesforce"].parse(make_request(body), CONFIG).activities
     assert meeting.occurred_at == RECEIVED_AT + timedelta(days=2, hours=17)
+
+
+# (source, fixture, as written, dated 2099, the field named): each vendor's revision clock or its
+# call's or mail's time.
+WRITTEN_AHEAD = [
+    (
+        "microsoft-graph",
+        "message.json",
+        '"lastModifiedDateTime": "2026-11-24T10:00:03Z"',
+        '"lastModifiedDateTime": "2099-01-01T00:00:00Z"',
+        "lastModifiedDateTime",
+    ),
+    (
+        "microsoft-graph",
+        "message.json",
+        '"sentDateTime": "2026-11-24T10:00:00Z"',
+        '"sentDateTime": "2099-01-01T00:00:00Z"',
+        "sentDateTime",
+    ),
+    (
+        "microsoft-graph",
+        "event.json",
+        '"lastModifiedDateTime": "2026-11-23T09:30:00.1234567Z"',
+        '"lastModifiedDateTime": "2099-01-01T00:00:00Z"',
+        "lastModifiedDateTime",
+    ),
+    (
+        "google-calendar",
+        "event.confirmed.json",
+        '"updated": "2026-11-20T12:34:56.789Z"',
+        '"updated": "2099-01-01T00:00:00Z"',
+        "updated",
+    ),
+    (
+        "gmail",
+        "message.json",
+        '"internalDate": "1795518300000"',
+        '"internalDate": "4070908800000"',
+        "internalDate",
+    ),
+    ("aircall", "call.ended.json", '"timestamp": 1795532745', '"timestamp": 4070908800', "timestamp"),
+    ("aircall", "call.ended.json", '"started_at": 1795532400', '"started_at": 4070908800', "data.started_at"),
+    (
+        "calendly",
+        "invitee.created.json",
+        '"updated_at": "2026-11-24T09:15:02.000000Z"',
+        '"updated_at": "2099-01-01T00:00:00Z"',
+        "payload.updated_at",
+    ),
+    (
+        "ringcentral",
+        "session.disconnected.json",
+        '"eventTime": "2026-11-24T15:05:12.000Z"',
+        '"eventTime": "2099-01-01T00:00:00.000Z"',
+        "body.eventTime",
+    ),
+    (
+        "twilio",
+        "completed.txt",
+        "Timestamp=Tue%2C+24+Nov+2026+15%3A15%3A20+%2B0000",
+        "Timestamp=Thu%2C+01+Jan+2099+00%3A00%3A00+%2B0000",
+        "Timestamp",
+    ),
+    ("zoom", "meeting.ended.json", '"event_ts": 1795531500000', '"event_ts": 4070908800000', "event_ts"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "written", "ahead", "field"), WRITTEN_AHEAD, ids=lambda v: str(v)[:40]
+)
+def test_each_vendors_times_ahead_are_refused_naming_the_field(
+    source: str, name: str, written: str, ahead: str, field: str
+) -> None:
+    body = fixture(source, name)
+    # As written (in the past), the delivery is read.
+    ADAPTERS[source].parse(make_request(body), CONFIG)
+    assert written.encode() in body
+    with pytest.raises(WebhookRejected) as refused:
+        ADAPTERS[source].parse(make_request(body.replace(written.encode(), ahead.encode(), 1)), CONFIG)
+    assert (refused.value.status_code, refused.value.field, refused.value.reason) == (422, field, REASON)
+
+
+def test_a_calendar_meeting_starting_months_ahead_is_accepted() -> None:
+    body = fixture("google-calendar", "event.confirmed.json")
+    (meeting,) = ADAPTERS["google-calendar"].parse(make_request(body), CONFIG).activities
+    later = body.replace(meeting.occurred_at.strftime("%Y-%m-%d").encode(), b"2027-03-01")
+    (moved,) = ADAPTERS["google-calendar"].parse(make_request(later), CONFIG).activities
+    assert moved.occurred_at.date().isoformat() == "2027-03-01"
