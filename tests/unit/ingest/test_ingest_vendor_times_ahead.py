@@ -177,6 +177,21 @@ WRITTEN_AHEAD = [
         "Timestamp",
     ),
     ("zoom", "meeting.ended.json", '"event_ts": 1795531500000', '"event_ts": 4070908800000', "event_ts"),
+    # A CRM record's revision clock.
+    (
+        "hubspot",
+        "crm-objects.json",
+        '"updatedAt": "2026-11-02T09:00:00.000Z"',
+        '"updatedAt": "2099-01-01T00:00:00.000Z"',
+        "[0].updatedAt",
+    ),
+    (
+        "salesforce",
+        "Contact.xml",
+        "<sf:LastModifiedDate>2026-11-01T09:00:00.000Z",
+        "<sf:LastModifiedDate>2099-01-01T00:00:00.000Z",
+        "Notification[0].sObject.LastModifiedDate",
+    ),
 ]
 
 
@@ -201,3 +216,11 @@ def test_a_calendar_meeting_starting_months_ahead_is_accepted() -> None:
     later = body.replace(meeting.occurred_at.strftime("%Y-%m-%d").encode(), b"2027-03-01")
     (moved,) = ADAPTERS["google-calendar"].parse(make_request(later), CONFIG).activities
     assert moved.occurred_at.date().isoformat() == "2027-03-01"
+
+
+def test_a_hubspot_deal_deleted_in_2099_is_refused_naming_occurred_at() -> None:
+    body = fixture_json("hubspot", "object.deletion.json")
+    assert body[5]["objectTypeId"] == "0-3"  # a deal: retired as a tombstone dated occurredAt
+    ADAPTERS["hubspot"].parse(make_request(dumps(body)), CONFIG)
+    body[5]["occurredAt"] = 4_070_908_800_000
+    assert _refused("hubspot", body) == (422, "[5].occurredAt", REASON)

@@ -166,7 +166,7 @@ class HubSpotAdapter:
         for item in items:
             object_type = item.opt_str("objectType")
             if object_type is None:
-                retired, deleted, reason = _notification(item)
+                retired, deleted, reason = _notification(item, request.received_at)
                 entities.extend(retired)
                 deletions.extend(deleted)
                 if reason:
@@ -186,7 +186,7 @@ class HubSpotAdapter:
                 region: Regions = config.default_phone_region
                 if object_type == "contacts":
                     region = index.phone_regions(item, config.default_phone_region)
-                entities.append(_entity(item, object_type, region))
+                entities.append(_entity(item, object_type, region, request.received_at))
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
         return AdapterResult(
@@ -221,7 +221,9 @@ OBJECT_TYPE_IDS: dict[str, str] = {
 NOTIFIED_ENGAGEMENTS = frozenset({"call", "email", "meeting"})
 
 
-def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[SourceDeletion, ...], str | None]:
+def _notification(
+    item: JsonObject, received_at: datetime
+) -> tuple[tuple[CrmEntity, ...], tuple[SourceDeletion, ...], str | None]:
     """One of HubSpot's own notifications: the records it retires, the activities it deletes,
     or why it is acknowledged and ignored.
 
@@ -239,7 +241,7 @@ def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[Source
     named = subscription + (f" (objectTypeId {type_id})" if type_id else "")
     if object_name in NOTIFIED_ENGAGEMENTS and change == "deletion":
         return (), (source_deletion("hubspot", item.req_str("objectId"), item.field("objectId")),), None
-    retired = _retired(item, object_name, change)
+    retired = _retired(item, object_name, change, received_at)
     if retired:
         return retired, (), None
     if change == "restore":
@@ -249,7 +251,7 @@ def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[Source
     return (), (), f"{named}: a change notification without object data"
 
 
-def _retired(item: JsonObject, object_name: str, change: str) -> tuple[CrmEntity, ...]:
+def _retired(item: JsonObject, object_name: str, change: str, received_at: datetime) -> tuple[CrmEntity, ...]:
     """The records a native ``deletion`` or ``merge`` notification retires, as tombstones and
     merges (``merged_into`` the record kept: ``newObjectId`` when HubSpot made one, else
     ``primaryObjectId``), dated ``occurredAt``; nothing for any other notification. The rest of
@@ -257,7 +259,11 @@ def _retired(item: JsonObject, object_name: str, change: str) -> tuple[CrmEntity
     entity_type = NOTIFIED_ENTITIES.get(object_name)
     if entity_type is None or change not in ("deletion", "merge"):
         return ()
-    occurred_at = from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt"))
+    occurred_at = not_ahead(
+        from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt")),
+        received_at,
+        item.field("occurredAt"),
+    )
     dated: dict[str, object] = {"updated_at": occurred_at}
     if entity_type is DealV1:
         dated["created_at"] = occurred_at  # never read: a retired deal is skipped
@@ -779,9 +785,9 @@ def _contact_name(properties: JsonObject) -> str | None:
     return " ".join(names)[:256] or None
 
 
-def _entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
+def _entity(item: JsonObject, object_type: str, region: Regions, received_at: datetime) -> CrmEntity:
     try:
-        return _build_entity(item, object_type, region)
+        return _build_entity(item, object_type, region, received_at)
     except ValidationError as error:
         raise validation_to_rejection(item.path, error, _entity_fields(item, object_type)) from None
 
@@ -818,8 +824,9 @@ def _entity_fields(item: JsonObject, object_type: str) -> dict[str, str]:
     }
 
 
-def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
-    updated_at = _time(item, "updatedAt")
+def _build_entity(item: JsonObject, object_type: str, region: Regions, received_at: datetime) -> CrmEntity:
+    # The record's revision clock: never more than a day ahead of receipt.
+    updated_at = _time(item, "updatedAt", received_at)
     if updated_at is None:
         raise WebhookRejected(422, item.field("updatedAt"), "required")
     deleted = bool(item.opt_bool("archived"))

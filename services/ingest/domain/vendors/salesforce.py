@@ -283,7 +283,7 @@ class SalesforceAdapter:
                         config.default_phone_region,
                     )
                 try:
-                    entities.append(_entity(record, region))
+                    entities.append(_entity(record, region, request.received_at))
                 except ValidationError as error:
                     raise validation_to_rejection(record.path, error) from None
             else:
@@ -586,8 +586,9 @@ def _call_outcome(disposition: str | None) -> Outcome:
     return next((outcome for phrase, outcome in DISPOSITION_PHRASES if phrase in text), Outcome.CONNECTED)
 
 
-def _entity(record: _SObject, region: Regions) -> CrmEntity:
-    updated_at = record.time("LastModifiedDate") or record.time("SystemModstamp")
+def _entity(record: _SObject, region: Regions, received_at: datetime) -> CrmEntity:
+    # The record's revision clock: never more than a day ahead of receipt.
+    updated_at = record.time("LastModifiedDate", received_at) or record.time("SystemModstamp", received_at)
     if updated_at is None:
         raise WebhookRejected(422, record.field("LastModifiedDate"), "required")
     common = {"id": record.require("Id"), "updated_at": updated_at, "deleted": record.flag("IsDeleted")}
