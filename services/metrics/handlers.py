@@ -28,6 +28,10 @@ from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import COLUMNS, RollupCell, StoredContribution
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.domain.definitions import (
+    LEVEL_ACCOUNT,
+    LEVEL_DEAL,
+    LEVEL_REP,
+    LEVEL_TEAM,
     STORED_LEVELS,
     Level,
     MetricSettings,
@@ -208,10 +212,10 @@ def plan_batch(
                 "activity_id": event.activity_id,
                 "version": event.version,
                 "revision": facts.revision,
-                "rep_id": credited.get(Level.REP),
-                "team_id": credited.get(Level.TEAM),
-                "deal_id": credited.get(Level.DEAL),
-                "account_id": credited.get(Level.ACCOUNT),
+                "rep_id": credited.get(LEVEL_REP),
+                "team_id": credited.get(LEVEL_TEAM),
+                "deal_id": credited.get(LEVEL_DEAL),
+                "account_id": credited.get(LEVEL_ACCOUNT),
                 "status": event.status.value,
                 "occurred_at": facts.occurred_at,
                 "day": day,
