@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from operator import add
+from operator import add, mul
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -150,22 +150,33 @@ _COUNTER_INDEX: dict[DomainCounter, int] = {
 _STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS}
 
 
-def _counts_of(
-    event: AttributedEvent, settings: MetricSettings, weights: Sequence[tuple[DomainCounter, float]]
-) -> list[float]:
+def column_weights(model: ScoringModel) -> list[float]:
+    """The model's weight of each ``COLUMNS`` entry, 0 for the activity count and the score.
+
+    ``sum(map(mul, column_weights(model), counts))`` of a ``_counts_of`` vector (its score still
+    0) is ``sum(weight * counter)`` as ``score_of`` adds it, to the last bit: the counter columns
+    are in ``Counter`` order, the order of ``weights_by_counter``, and the other terms are +0.0
+    (weights are finite), which changes no sum that starts at 0.
+    """
+    weights = weights_by_counter(model)
+    out = [0.0] * len(COLUMNS)
+    for counter, index in _COUNTER_INDEX.items():
+        out[index] = weights[counter]
+    return out
+
+
+def _counts_of(event: AttributedEvent, settings: MetricSettings, weights: Sequence[float]) -> list[float]:
     """Every rollup column's amount for this version, in ``COLUMNS`` order: its counters, one
-    activity, and its score (all zero when it does not count)."""
+    activity, and its score (all zero when it does not count); ``weights`` as ``column_weights``."""
     counts: list[float] = [0] * len(COLUMNS)
     if not is_counted(event):
         return counts
-    amounts = counter_amounts(event, settings)
-    for counter, amount in amounts.items():
+    for counter, amount in counter_amounts(event, settings).items():
         index = _COUNTER_INDEX.get(counter)
         if index is not None:
             counts[index] = amount
     counts[_ACTIVITIES] = 1
-    # sum(weight * counter): score_of with the weights looked up once per batch.
-    counts[_SCORE] = sum(weight * amounts.get(counter, 0) for counter, weight in weights)
+    counts[_SCORE] = sum(map(mul, weights, counts))
     return counts
 
 
@@ -187,7 +198,7 @@ def plan_batch(
     daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
     local_day = settings.calendar.local_day
-    weights = [(counter, weight) for counter, weight in weights_by_counter(model).items() if weight]
+    weights = column_weights(model)
     outcomes: Counter[str] = Counter()
     for event in events:
         previous = stored.get(event.activity_id)
