@@ -35,9 +35,9 @@ from services.metrics.domain.definitions import (
     STORED_LEVELS,
     Level,
     MetricSettings,
-    counter_amounts,
-    credited_entities,
-    engaged_deal_ids,
+    counted_amounts,
+    counted_engaged_deal_ids,
+    counted_entities,
     is_counted,
     team_rep_id,
 )
@@ -141,6 +141,7 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
 
 #: Every rollup column at zero: what an uncounted version contributes.
 _NO_COUNTS: dict[str, float] = dict.fromkeys(COLUMNS, 0)
+_ZEROS: tuple[float, ...] = (0,) * len(COLUMNS)
 _ACTIVITIES, _SCORE = COLUMNS.index("activities"), COLUMNS.index("score")
 #: Where each counter's amount goes in a ``COLUMNS``-ordered vector (deals won is not a column).
 _COUNTER_INDEX: dict[DomainCounter, int] = {
@@ -166,12 +167,11 @@ def column_weights(model: ScoringModel) -> list[float]:
 
 
 def _counts_of(event: AttributedEvent, settings: MetricSettings, weights: Sequence[float]) -> list[float]:
-    """Every rollup column's amount for this version, in ``COLUMNS`` order: its counters, one
-    activity, and its score (all zero when it does not count); ``weights`` as ``column_weights``."""
-    counts: list[float] = [0] * len(COLUMNS)
-    if not is_counted(event):
-        return counts
-    for counter, amount in counter_amounts(event, settings).items():
+    """Every rollup column's amount for a version that counts (``is_counted``, not checked
+    again), in ``COLUMNS`` order: its counters, one activity, and its score; ``weights`` as
+    ``column_weights``."""
+    counts = list(_ZEROS)
+    for counter, amount in counted_amounts(event, settings).items():
         index = _COUNTER_INDEX.get(counter)
         if index is not None:
             counts[index] = amount
@@ -213,9 +213,11 @@ def plan_batch(
         if previous is not None:
             retracted = [previous.counts.get(column, 0) for column in COLUMNS]
             _add_cells(daily, event.tenant_id, _stored_keys(previous), retracted, -1)
-        counts = _counts_of(event, settings, weights)
+        # What a version that does not count gives: zeros, no entity, no deal engaged.
+        counted = is_counted(event)
+        counts = _counts_of(event, settings, weights) if counted else list(_ZEROS)
         # The stored row keeps exactly the entities it credited, so a retraction undoes them.
-        credited = dict(credited_entities(event))
+        credited = dict(counted_entities(event)) if counted else {}
         day = local_day(facts.occurred_at) if credited else None
         rows.append(
             {
@@ -232,7 +234,7 @@ def plan_batch(
                 "day": day,
                 "kind": facts.kind.value,
                 "contact_ids": list(facts.external_contact_ids),
-                "engaged_deal_ids": list(engaged_deal_ids(event)),
+                "engaged_deal_ids": list(counted_engaged_deal_ids(event)) if counted else [],
                 **dict(zip(COLUMNS, counts, strict=True)),
             }
         )

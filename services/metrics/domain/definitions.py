@@ -355,7 +355,12 @@ def engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
     insight and the deal timeline alike); only the ``attributed`` deal is *credited* with the
     counters and score, so deal totals never double-count.
     """
-    if not is_counted(event) or event.status not in _ENGAGING_STATUSES:
+    return counted_engaged_deal_ids(event) if is_counted(event) else ()
+
+
+def counted_engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
+    """``engaged_deal_ids`` of a version ``is_counted`` holds for (not checked again)."""
+    if event.status not in _ENGAGING_STATUSES:
         return ()
     deals = [event.deal_id] if event.deal_id is not None else []
     deals += [deal for deal in event.secondary_deal_ids if deal not in deals]
@@ -371,8 +376,11 @@ _RULES_BY_KIND: dict[ActivityKind, tuple[CountingRule, ...]] = {
 
 def counter_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
     """The non-zero counters of ``contribution_of``, as a plain mapping (the consumer's hot path)."""
-    if not is_counted(event):
-        return {}
+    return counted_amounts(event, settings) if is_counted(event) else {}
+
+
+def counted_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
+    """``counter_amounts`` of a version ``is_counted`` holds for (not checked again)."""
     added: dict[Counter, int] = {}
     for rule in _RULES_BY_KIND[event.facts.kind]:
         if _matches(rule, event, settings):
@@ -470,8 +478,11 @@ _LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
 def credited_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
     """The (level, entity id) pairs this version credits, in ``Level`` order (none when it does
     not count): ``rollup_keys`` without the day."""
-    if not is_counted(event):
-        return ()
+    return counted_entities(event) if is_counted(event) else ()
+
+
+def counted_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
+    """``credited_entities`` of a version ``is_counted`` holds for (not checked again)."""
     levels = LEVELS_BY_STATUS[event.status]
     out = []
     for level in _LEVEL_ORDER:
