@@ -208,7 +208,8 @@ def plan_batch(
     weights = column_weights(model)
     outcomes: Counter[str] = Counter()
     for event in events:
-        previous = stored.get(event.activity_id)
+        # No lookup (the id's Python-level hash) when nothing is stored, a new activity's case.
+        previous = stored.get(event.activity_id) if stored else None
         facts = event.facts
         if previous is not None and previous.order >= (facts.revision, event.version):
             outcomes["stale"] += 1
@@ -264,7 +265,7 @@ def deal_engagement_changes(
     """What the contribution rows ``plan_batch`` writes change in their deals' engagement."""
     versions = []
     for row in rows:
-        previous = stored.get(row["activity_id"])
+        previous = stored.get(row["activity_id"]) if stored else None
         written = rollups.engagement_of(
             row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
         )
@@ -281,11 +282,13 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     naming the setting: the runner parks that tenant's messages and hands back the rest.
     """
     tenant_settings = await settings_of_batch(messages, deps.tenants)
-    newest: dict[tuple[str, uuid.UUID], AttributedEvent] = {}
+    # Keyed by the id's integer: ``uuid.UUID.__hash__`` is a Python-level call, an int's is not.
+    newest: dict[tuple[str, int], AttributedEvent] = {}
     for message in messages:
         event: AttributedEvent = message.payload
-        key = (event.tenant_id, event.activity_id)
-        if key not in newest or contribution_order(newest[key]) < contribution_order(event):
+        key = (event.tenant_id, event.activity_id.int)
+        current = newest.setdefault(key, event)
+        if current is not event and contribution_order(current) < contribution_order(event):
             newest[key] = event
     by_tenant: dict[str, list[AttributedEvent]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
