@@ -27,7 +27,13 @@ from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
-from services.metrics.adapters.rollups import COLUMNS, RollupCell, StoredContribution
+from services.metrics.adapters.rollups import (
+    COLUMNS,
+    CONTRIBUTION_FIELDS,
+    ContributionRow,
+    RollupCell,
+    StoredContribution,
+)
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.domain.definitions import (
     LEVEL_ACCOUNT,
@@ -198,10 +204,11 @@ def plan_batch(
     settings: MetricSettings,
     model: ScoringModel = DEFAULT_SCORING_MODEL,
     now: datetime | None = None,
-) -> tuple[list[dict[str, Any]], Deltas]:
-    """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
+) -> tuple[list[ContributionRow], Deltas]:
+    """Contribution rows to write (``CONTRIBUTION_FIELDS``) and rollup deltas to add, for one
+    tenant's newest versions."""
     now = now or datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
+    rows: list[ContributionRow] = []
     daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
     local_day = settings.calendar.local_day
@@ -227,24 +234,25 @@ def plan_batch(
         # The stored row keeps exactly the entities it credited, so a retraction undoes them.
         credited = dict(counted_entities(event)) if counted else {}
         day = local_day(facts.occurred_at) if credited else None
+        # ``CONTRIBUTION_FIELDS``, in that order.
         rows.append(
-            {
-                "tenant_id": event.tenant_id,
-                "activity_id": event.activity_id,
-                "version": event.version,
-                "revision": facts.revision,
-                "rep_id": credited.get(LEVEL_REP),
-                "team_id": credited.get(LEVEL_TEAM),
-                "deal_id": credited.get(LEVEL_DEAL),
-                "account_id": credited.get(LEVEL_ACCOUNT),
-                "status": _STATUS_TEXT[event.status],
-                "occurred_at": facts.occurred_at,
-                "day": day,
-                "kind": _KIND_TEXT[facts.kind],
-                "contact_ids": list(facts.external_contact_ids),
-                "engaged_deal_ids": list(counted_engaged_deal_ids(event)) if counted else [],
-                **dict(zip(COLUMNS, counts, strict=True)),
-            }
+            (
+                event.tenant_id,
+                event.activity_id,
+                event.version,
+                facts.revision,
+                credited.get(LEVEL_REP),
+                credited.get(LEVEL_TEAM),
+                credited.get(LEVEL_DEAL),
+                credited.get(LEVEL_ACCOUNT),
+                _STATUS_TEXT[event.status],
+                facts.occurred_at,
+                day,
+                _KIND_TEXT[facts.kind],
+                facts.external_contact_ids,
+                counted_engaged_deal_ids(event) if counted else (),
+                *counts,
+            )
         )
         if day is not None:
             keys = [
@@ -259,15 +267,22 @@ def plan_batch(
     return rows, _spread_over_grains(daily, periods_of)
 
 
+#: Where ``deal_engagement_changes`` reads a contribution row's fields.
+_ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS, _ROW_BUYER_REPLIES = map(
+    CONTRIBUTION_FIELDS.index,
+    ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids", "buyer_replies"),
+)
+
+
 def deal_engagement_changes(
-    rows: Sequence[dict[str, Any]], stored: dict[uuid.UUID, StoredContribution]
+    rows: Sequence[ContributionRow], stored: dict[uuid.UUID, StoredContribution]
 ) -> list[DealEngagementChange]:
     """What the contribution rows ``plan_batch`` writes change in their deals' engagement."""
     versions = []
     for row in rows:
-        previous = stored.get(row["activity_id"]) if stored else None
+        previous = stored.get(row[_ROW_ACTIVITY]) if stored else None
         written = rollups.engagement_of(
-            row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
+            row[_ROW_DEALS], row[_ROW_OCCURRED_AT], row[_ROW_BUYER_REPLIES], row[_ROW_CONTACTS]
         )
         old = None if previous is None else previous.engagement
         if old is not None or written is not None:
@@ -307,7 +322,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
                 for t in tenant_ids
             },
         )
-        all_rows: list[dict[str, Any]] = []
+        all_rows: list[ContributionRow] = []
         all_deltas: Deltas = {}
         engagement: list[tuple[str, DealEngagementChange]] = []
         for tenant_id in tenant_ids:

@@ -146,6 +146,7 @@ def test_the_consumer_scores_each_version_as_score_of_does_to_the_last_bit() -> 
     from itertools import product
 
     from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
+    from services.metrics.adapters.rollups import CONTRIBUTION_FIELDS
     from services.metrics.domain.definitions import MetricSettings, contribution_of
     from services.metrics.handlers import plan_batch
 
@@ -183,7 +184,8 @@ def test_the_consumer_scores_each_version_as_score_of_does_to_the_last_bit() -> 
         for event in events:
             rows, _ = plan_batch([event], {}, settings, model)
             expected = score_of(contribution_of(event, settings), model)
-            assert float(rows[0]["score"]).hex() == float(expected).hex(), (model, event.facts)
+            score = dict(zip(CONTRIBUTION_FIELDS, rows[0], strict=True))["score"]
+            assert float(score).hex() == float(expected).hex(), (model, event.facts)
             terms = [
                 w * a
                 for c, a in contribution_of(event, settings).items()
