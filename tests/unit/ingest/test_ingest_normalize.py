@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from libs.common.contracts.activities import Direction, Participant, Participant
 from libs.common.contracts.fields import lower_email, unicode_domain
 from services.ingest.domain.normalize import (
     direction_for,
+    is_decorated_email,
     is_not_a_person,
     make_participant,
     normalize_domain,
@@ -232,3 +234,36 @@ def test_an_accounts_domains_listed_in_one_value_are_each_read() -> None:
 )
 def test_meeting_notetakers_invited_by_address_are_no_people(address: str, bot: bool) -> None:
     assert is_not_a_person(address) is bot
+
+
+#: What ``is_decorated_email`` finds, as one regular expression (its first form).
+DECORATED_EMAIL = re.compile(r"[\s<>\"(),;]|^mailto:|\.$")
+
+
+def test_a_decorated_address_is_what_one_regular_expression_finds() -> None:
+    """Every character to U+3000 (Unicode spaces, the line and paragraph separators, the
+    separators' look-alikes) at the start, inside and at the end, and the edge cases of ``^`` and
+    ``$`` (a trailing newline, ``mailto`` without its colon or in capitals)."""
+    values = [
+        "",
+        ".",
+        "bo@buyer.example",
+        "bo@buyer.example.",
+        "bo@buyer.example.\n",
+        "bo@buyer.example\n",
+        "mailto:bo@buyer.example",
+        "MAILTO:bo@buyer.example",
+        "mailto",
+        "xmailto:bo@buyer.example",
+        "Bo <bo@buyer.example>",
+        "bo@buyer.example (Bo)",
+        '"Diaz, Dana" <dana@buyer.example>',
+        "a;b@buyer.example",
+        "ana.lopez@buyer.example",
+    ]
+    for code in range(0x3001):
+        c = chr(code)
+        values += [f"{c}bo@buyer.example", f"bo{c}@buyer.example", f"bo@buyer.example{c}", c]
+    decorated = [v for v in values if DECORATED_EMAIL.search(v) is not None]
+    assert [v for v in values if is_decorated_email(v)] == decorated
+    assert len(decorated) > 100  # spaces, brackets, separators, mailto: and trailing dots
