@@ -262,16 +262,24 @@ MEETING_NOTETAKERS = frozenset({"fred@fireflies.ai"})
 MEETING_NOTETAKER_DOMAINS = ("assistant.gong.io",)
 
 
+#: The domains whose every address (or a subdomain's) is not a person's, and what ends such an
+#: address: its domain after the ``@``, a subdomain's after a dot (``domain_matches`` of its
+#: ``email_domain``, which is all of a value without ``@``).
+_NOT_A_PERSON_DOMAINS = (*MEETING_NOTETAKER_DOMAINS, *CRM_LOGGING_DOMAINS)
+_NOT_A_PERSON_SUFFIXES = (
+    *CALENDAR_RESOURCE_SUFFIXES,
+    *(f"@{domain}" for domain in _NOT_A_PERSON_DOMAINS),
+    *(f".{domain}" for domain in _NOT_A_PERSON_DOMAINS),
+)
+_NOT_A_PERSON_EXACT = MEETING_NOTETAKERS | frozenset(_NOT_A_PERSON_DOMAINS)
+
+
 def is_not_a_person(address: str) -> bool:
     """A bare address that is a calendar resource, a CRM's logging mailbox or a meeting
-    notetaker, not a person."""
+    notetaker, not a person: one ``endswith`` and one set lookup of the lower-cased address (a
+    suffix ``.domain`` holds no ``@``, so it lies within the address's domain)."""
     lowered = address.lower()
-    return (
-        lowered.endswith(CALENDAR_RESOURCE_SUFFIXES)
-        or lowered in MEETING_NOTETAKERS
-        or domain_matches(email_domain(lowered), MEETING_NOTETAKER_DOMAINS)
-        or is_crm_logging_mailbox(address)
-    )
+    return lowered.endswith(_NOT_A_PERSON_SUFFIXES) or lowered in _NOT_A_PERSON_EXACT
 
 
 #: A host name once cleaned: dot-separated labels, no space, no URL or address punctuation.
