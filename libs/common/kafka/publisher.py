@@ -17,6 +17,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.clients import BATCH_BYTES_CAP, make_producer, producer_batch_bytes
+from libs.common.kafka.partitioning import KeyHashPartitioner
 from libs.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,24 @@ async def send_in_batches(
     Ingest's publishes and attribution's outputs (a consumer batch of versions) both go this way.
     A key's partition is asked of the producer once per call: attribution's keys repeat (one per
     rep), and the producer's choice is a pure-Python murmur2 of the key over the topic's
-    partitions, about 4 us a message.
+    partitions, about 4 us a message; with our ``KeyHashPartitioner`` the call's keys are hashed
+    together first (``hash_ahead``), about a quarter of that.
     """
+    partitioner = getattr(producer, "_partitioner", None)
+    if not isinstance(partitioner, KeyHashPartitioner):
+        return await _send_in_batches(producer, messages, batch_bytes)
+    # The keys hashed together (``murmur2_many``: a quarter of the instructions of one murmur2 each).
+    keys = [m.key for m in messages]
+    partitioner.hash_ahead(keys)
+    try:
+        return await _send_in_batches(producer, messages, batch_bytes)
+    finally:
+        partitioner.forget(keys)
+
+
+async def _send_in_batches(
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int
+) -> list[asyncio.Future[Any]]:
     futures: list[asyncio.Future[Any]] = []
     open_batches: dict[tuple[str, int], BatchBuilder] = {}
     partitions: set[str] = set()
