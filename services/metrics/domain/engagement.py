@@ -71,7 +71,9 @@ def engagement_changes(
             if reply_at is not None and (last_reply is None or reply_at > last_reply):
                 last_reply = reply_at
             contacts.update(new.contact_ids)
-            merged[deal] = (max(last_at, new.occurred_at), last_reply, contacts)
+            # ``max(last_at, new.occurred_at)``, without the builtin's call: the first of equals.
+            occurred_at = new.occurred_at
+            merged[deal] = (occurred_at if occurred_at > last_at else last_at, last_reply, contacts)
     changes = [DealEngagementChange(deal, recompute=True) for deal in sorted(recompute)]
     changes += [
         DealEngagementChange(deal, False, last_at, last_reply, tuple(sorted(contacts)))
