@@ -25,6 +25,7 @@ from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSetti
 from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.telemetry import observe_all
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
 from services.metrics.adapters.rollups import (
@@ -340,12 +341,14 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         await rollups.record_engagement_changes(conn, engagement)
         await mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
+    ages = []
     for event in newest.values():
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
             # ``max(0.0, seconds)`` without the builtin's call.
             seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
-            FRESHNESS.observe(seconds if seconds > 0.0 else 0.0)
+            ages.append(seconds if seconds > 0.0 else 0.0)
+    observe_all(FRESHNESS, ages)
     return []
 
 
