@@ -320,21 +320,6 @@ def _has_external(event: AttributedEvent) -> bool:
     return facts.external_participants > 0 or len(facts.external_contact_ids) > 0
 
 
-def _matches(rule: CountingRule, event: AttributedEvent, settings: MetricSettings) -> bool:
-    facts = event.facts
-    if (
-        facts.kind is not rule.kind
-        or facts.direction not in rule.directions
-        or facts.outcome not in rule.outcomes
-    ):
-        return False
-    if rule.external == "required" and not _has_external(event):
-        return False
-    if rule.external == "forbidden" and _has_external(event):
-        return False
-    return not (rule.needs_conversation_length and facts.duration_seconds < settings.conversation_min_seconds)
-
-
 def is_counted(event: AttributedEvent) -> bool:
     """Automated activities (no-reply senders, sequences), excluded ones and the second report of
     a call another source reported first (``duplicate_of``: the call counts once, under the
@@ -367,10 +352,17 @@ def counted_engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
     return tuple(deals)
 
 
-#: The counting rules of each activity kind, in ``COUNTING_RULES`` order: a rule of another
-#: kind never matches, so only these are tried.
-_RULES_BY_KIND: dict[ActivityKind, tuple[CountingRule, ...]] = {
-    kind: tuple(rule for rule in COUNTING_RULES if rule.kind is kind) for kind in ActivityKind
+#: The counting rules whose kind, direction and outcome an activity's are, in ``COUNTING_RULES``
+#: order: only their other conditions are left to try.
+_RULES_BY_FACTS: dict[tuple[ActivityKind, Direction, Outcome], tuple[CountingRule, ...]] = {
+    (kind, direction, outcome): tuple(
+        rule
+        for rule in COUNTING_RULES
+        if rule.kind is kind and direction in rule.directions and outcome in rule.outcomes
+    )
+    for kind in ActivityKind
+    for direction in Direction
+    for outcome in Outcome
 }
 
 
@@ -382,10 +374,15 @@ def counter_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Co
 def counted_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
     """``counter_amounts`` of a version ``is_counted`` holds for (not checked again)."""
     added: dict[Counter, int] = {}
-    for rule in _RULES_BY_KIND[event.facts.kind]:
-        if _matches(rule, event, settings):
-            amount = event.facts.duration_seconds if rule.adds == "duration" else 1
-            added[rule.counter] = added.get(rule.counter, 0) + amount
+    facts = event.facts
+    for rule in _RULES_BY_FACTS[facts.kind, facts.direction, facts.outcome]:
+        # The rule's external and length conditions: its kind, direction and outcome are the key's.
+        if rule.external != "either" and _has_external(event) is (rule.external == "forbidden"):
+            continue
+        if rule.needs_conversation_length and facts.duration_seconds < settings.conversation_min_seconds:
+            continue
+        amount = facts.duration_seconds if rule.adds == "duration" else 1
+        added[rule.counter] = added.get(rule.counter, 0) + amount
     return added
 
 
