@@ -6,11 +6,12 @@ aggregation and the documentation (docs/metrics.md) all follow these tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
+from operator import attrgetter
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -454,22 +455,27 @@ LEVEL_REP, LEVEL_TEAM, LEVEL_ACCOUNT, LEVEL_DEAL, LEVEL_TEAM_REP = (
 )
 
 
-def _entity_id(event: AttributedEvent, level: Level) -> str | None:
-    if level is LEVEL_TEAM_REP:
-        if event.team_id is None or event.rep_id is None:
-            return None
-        return team_rep_id(event.team_id, event.rep_id)
-    if level is LEVEL_REP:
-        return event.rep_id
-    if level is LEVEL_TEAM:
-        return event.team_id
-    if level is LEVEL_ACCOUNT:
-        return event.account_id
-    return event.deal_id
+def _team_rep_of(event: AttributedEvent) -> str | None:
+    if event.team_id is None or event.rep_id is None:
+        return None
+    return team_rep_id(event.team_id, event.rep_id)
 
 
-#: Levels in declaration order, iterated without the enum's iterator on the hot path.
-_LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
+#: Each level's entity id in a version: its id field, or the team and rep joined (``team_rep``).
+_ENTITY_OF: dict[Level, Callable[[AttributedEvent], str | None]] = {
+    LEVEL_REP: attrgetter("rep_id"),
+    LEVEL_TEAM: attrgetter("team_id"),
+    LEVEL_ACCOUNT: attrgetter("account_id"),
+    LEVEL_DEAL: attrgetter("deal_id"),
+    LEVEL_TEAM_REP: _team_rep_of,
+}
+#: The levels each status credits, in ``Level`` order, with how each reads its entity id.
+_CREDITED_BY_STATUS: dict[
+    AttributionStatus, tuple[tuple[Level, Callable[[AttributedEvent], str | None]], ...]
+] = {
+    status: tuple((level, _ENTITY_OF[level]) for level in Level if level in levels)
+    for status, levels in LEVELS_BY_STATUS.items()
+}
 
 
 def credited_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
@@ -480,13 +486,11 @@ def credited_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
 
 def counted_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
     """``credited_entities`` of a version ``is_counted`` holds for (not checked again)."""
-    levels = LEVELS_BY_STATUS[event.status]
     out = []
-    for level in _LEVEL_ORDER:
-        if level in levels:
-            entity_id = _entity_id(event, level)
-            if entity_id is not None:
-                out.append((level, entity_id))
+    for level, entity_of in _CREDITED_BY_STATUS[event.status]:
+        entity_id = entity_of(event)
+        if entity_id is not None:
+            out.append((level, entity_id))
     return tuple(out)
 
 
