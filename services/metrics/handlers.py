@@ -209,6 +209,7 @@ def plan_batch(
     """Contribution rows to write (``CONTRIBUTION_FIELDS``) and rollup deltas to add, for one
     tenant's newest versions."""
     now = now or datetime.now(UTC)
+    cutoff = settings.retention_cutoff(now)
     rows: list[ContributionRow] = []
     daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
@@ -222,7 +223,7 @@ def plan_batch(
         if previous is not None and previous.order >= (facts.revision, event.version):
             outcomes["stale"] += 1
             continue
-        if previous is None and settings.past_retention(facts.occurred_at, now):
+        if previous is None and cutoff is not None and facts.occurred_at < cutoff:  # past_retention
             # Purged (or never kept): its share of the kept aggregates is already in them.
             outcomes["past_retention"] += 1
             continue

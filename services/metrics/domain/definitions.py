@@ -195,8 +195,13 @@ class MetricSettings(BaseModel):
     activity_retention_days: int | None = Field(default=None, ge=1)
 
     def past_retention(self, occurred_at: datetime, now: datetime) -> bool:
+        cutoff = self.retention_cutoff(now)
+        return cutoff is not None and occurred_at < cutoff
+
+    def retention_cutoff(self, now: datetime) -> datetime | None:
+        """The instant before which an activity is past retention (``past_retention``), if any."""
         days = self.activity_retention_days
-        return days is not None and occurred_at < now - timedelta(days=days)
+        return None if days is None else now - timedelta(days=days)
 
     @field_validator("time_zone")
     @classmethod
