@@ -11,12 +11,14 @@ deal is recomputed from its contributions, since a maximum cannot be taken back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Engagement:
+
+# Frozen msgspec structs rather than frozen dataclasses: one ``Engagement`` is built per
+# contribution written, and a frozen dataclass sets each field through ``object.__setattr__``.
+class Engagement(msgspec.Struct, frozen=True):
     """What one contribution gives each deal it engages."""
 
     deal_ids: tuple[str, ...]
@@ -26,8 +28,7 @@ class Engagement:
     contact_ids: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class DealEngagementChange:
+class DealEngagementChange(msgspec.Struct, frozen=True):
     """One deal's change in a batch: recompute it, or merge these figures into it."""
 
     deal_id: str
