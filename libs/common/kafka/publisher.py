@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -27,8 +27,10 @@ class BrokerUnavailable(Exception):
     """The broker did not acknowledge in time; the client should retry later (503)."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
+class OutgoingMessage(msgspec.Struct, frozen=True):
+    """One message to publish. A frozen msgspec struct, as ``Envelope``: one is built per message
+    published, and a frozen dataclass set each field through ``object.__setattr__``."""
+
     topic: str
     key: bytes
     value: bytes

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+import msgspec
+
 from libs.common.contracts.activities import (
     ActivityFields,
     ActivityKind,
@@ -59,8 +61,10 @@ class PrivacyPolicy:
 ActivityT = TypeVar("ActivityT", bound=ActivityFields)
 
 
-@dataclass(frozen=True, slots=True)
-class PrivacyVerdict(Generic[ActivityT]):
+class PrivacyVerdict(msgspec.Struct, Generic[ActivityT], frozen=True):
+    """One per activity: a frozen msgspec struct, where a frozen dataclass set each field through
+    ``object.__setattr__``."""
+
     excluded: bool
     reason: ExclusionReason | None
     automated: bool
