@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import add, mul
@@ -165,32 +165,26 @@ _COUNTER_INDEX: dict[DomainCounter, int] = {
 _STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS}
 
 
-def column_weights(model: ScoringModel) -> list[float]:
-    """The model's weight of each ``COLUMNS`` entry, 0 for the activity count and the score.
-
-    ``sum(map(mul, column_weights(model), counts))`` of a ``_counts_of`` vector (its score still
-    0) is ``sum(weight * counter)`` as ``score_of`` adds it, to the last bit: the counter columns
-    are in ``Counter`` order, the order of ``weights_by_counter``, and the other terms are +0.0
-    (weights are finite), which changes no sum that starts at 0.
-    """
-    weights = weights_by_counter(model)
-    out = [0.0] * len(COLUMNS)
-    for counter, index in _COUNTER_INDEX.items():
-        out[index] = weights[counter]
-    return out
-
-
-def _counts_of(event: AttributedEvent, settings: MetricSettings, weights: Sequence[float]) -> list[float]:
+def _counts_of(
+    event: AttributedEvent, settings: MetricSettings, weights: Mapping[DomainCounter, float]
+) -> list[float]:
     """Every rollup column's amount for a version that counts (``is_counted``, not checked
-    again), in ``COLUMNS`` order: its counters, one activity, and its score; ``weights`` as
-    ``column_weights``."""
+    again), in ``COLUMNS`` order: its counters, one activity, and its score under ``weights``
+    (``weights_by_counter``).
+
+    The score is ``sum(weight * counter)`` as ``score_of`` adds it, to the last bit: the version's
+    counters come in ``Counter`` order (``counted_amounts`` follows ``COUNTING_RULES``, one rule
+    per counter, in that order), and the terms of the others would add +0.0 (weights are finite
+    and not negative), which changes no sum that starts at 0.
+    """
     counts = list(_ZEROS)
-    for counter, amount in counted_amounts(event, settings).items():
+    amounts = counted_amounts(event, settings)
+    for counter, amount in amounts.items():
         index = _COUNTER_INDEX.get(counter)
         if index is not None:
             counts[index] = amount
     counts[_ACTIVITIES] = 1
-    counts[_SCORE] = sum(map(mul, weights, counts))
+    counts[_SCORE] = sum(map(mul, map(weights.__getitem__, amounts), amounts.values()), 0.0)
     return counts
 
 
@@ -214,7 +208,7 @@ def plan_batch(
     daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
     local_day = settings.calendar.local_day
-    weights = column_weights(model)
+    weights = weights_by_counter(model)
     outcomes: Counter[str] = Counter()
     for event in events:
         # No lookup (the id's Python-level hash) when nothing is stored, a new activity's case.

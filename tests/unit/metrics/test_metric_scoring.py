@@ -139,7 +139,7 @@ def test_model_round_trips_through_json() -> None:
 
 
 def test_the_consumer_scores_each_version_as_score_of_does_to_the_last_bit() -> None:
-    """``plan_batch`` adds the weights of a ``COLUMNS`` vector (``column_weights``); its score is
+    """``plan_batch`` adds the weighted counters of each version (``_counts_of``); its score is
     ``score_of`` of the version's counters, bit for bit, under weights whose sums depend on their
     order ((0.1 + 0.2) + 0.3 is not 0.1 + (0.2 + 0.3))."""
     import random
