@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
+import msgspec
 import orjson
 from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -315,13 +316,14 @@ def _parse_activity_batch_items(
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
-@dataclass(frozen=True, slots=True)
-class IngestedActivity:
+class IngestedActivity(msgspec.Struct, frozen=True):
     """An accepted activity as it is published: the validated input and what ingest adds.
 
     Its :meth:`body` is byte for byte ``ActivityIngestedV1.model_dump_json()`` of the same
     fields, built without a second model per activity (the input was validated already, and
     constructing and serialising that second model was the dearest step of a batch after parsing).
+    A frozen msgspec struct: one per activity, where a frozen dataclass set its seven fields
+    through ``object.__setattr__``.
     """
 
     activity: AnyActivity
