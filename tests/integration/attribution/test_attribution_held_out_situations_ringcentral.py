@@ -192,6 +192,23 @@ def inbound(p: str, code: str, own: dict[str, str], caller: dict[str, str], **mo
     return party(p, code, own, caller, "Inbound", **more)
 
 
+def routed_to_ana(
+    session: str, caller: dict[str, str], times: tuple[str, ...], menu_reason: str | None = None
+) -> list[bytes]:
+    """``caller`` calls the main number: the IVR answers at ``times[1]`` and hangs up at
+    ``times[2]`` (``menu_reason``), routing the call to Ana, who answers at ``times[4]`` and hangs
+    up at ``times[5]``."""
+    return call(
+        session,
+        (times[0], inbound("p-1", "Proceeding", IVR, caller)),
+        (times[1], inbound("p-1", "Answered", IVR, caller)),
+        (times[2], inbound("p-1", "Disconnected", IVR, caller, reason=menu_reason)),
+        (times[3], inbound("p-2", "Proceeding", ANA, caller)),
+        (times[4], inbound("p-2", "Answered", ANA, caller)),
+        (times[5], inbound("p-2", "Disconnected", ANA, caller, reason="CallFinished")),
+    )
+
+
 dana, eli = {"phoneNumber": DANA}, {"phoneNumber": ELI}
 
 #: Every call (telephony session) of Acme's day, its notifications in delivery order.
@@ -325,14 +342,11 @@ SESSIONS: dict[str, list[bytes]] = {
         ("19:30:40", inbound("p-1", "Disconnected", IVR, dana, reason="CallFinished")),
     ),
     # 18. Eli calls the main number, presses 1 for Ana in the IVR menu, talks 5 minutes.
-    "ivr-routed": call(
+    "ivr-routed": routed_to_ana(
         "s-ivr-routed",
-        ("20:00:00", inbound("p-1", "Proceeding", IVR, eli)),
-        ("20:00:01", inbound("p-1", "Answered", IVR, eli)),
-        ("20:00:15", inbound("p-1", "Disconnected", IVR, eli, reason="CallerInputRedirect")),
-        ("20:00:16", inbound("p-2", "Proceeding", ANA, eli)),
-        ("20:00:25", inbound("p-2", "Answered", ANA, eli)),
-        ("20:05:25", inbound("p-2", "Disconnected", ANA, eli, reason="CallFinished")),
+        eli,
+        ("20:00:00", "20:00:01", "20:00:15", "20:00:16", "20:00:25", "20:05:25"),
+        "CallerInputRedirect",
     ),
     # 19. Eli calls Bo, who misses it.
     "missed": call(
@@ -348,14 +362,8 @@ SESSIONS: dict[str, list[bytes]] = {
     ),
     # 21. Dana calls the main number, presses nothing; on its timeout the menu routes her to Ana
     #     (no CallerInputRedirect), who answers 10 s later and talks 4 minutes.
-    "ivr-timeout": call(
-        "s-ivr-timeout",
-        ("21:10:00", inbound("p-1", "Proceeding", IVR, dana)),
-        ("21:10:01", inbound("p-1", "Answered", IVR, dana)),
-        ("21:10:20", inbound("p-1", "Disconnected", IVR, dana)),
-        ("21:10:21", inbound("p-2", "Proceeding", ANA, dana)),
-        ("21:10:30", inbound("p-2", "Answered", ANA, dana)),
-        ("21:14:30", inbound("p-2", "Disconnected", ANA, dana, reason="CallFinished")),
+    "ivr-timeout": routed_to_ana(
+        "s-ivr-timeout", dana, ("21:10:00", "21:10:01", "21:10:20", "21:10:21", "21:10:30", "21:14:30")
     ),
     # 22. Eli calls the Sales queue, which answers with its greeting and hold music; Cy picks up
     #     a minute later and talks 3 minutes.
