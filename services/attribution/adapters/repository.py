@@ -45,8 +45,7 @@ from services.attribution.domain.attendance import Removal
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.matching import local_day
 from services.attribution.domain.memberships import (
-    HeldMembership,
-    SentMembership,
+    MembershipVersion,
     former_spell,
     former_spell_id,
     starts_after_spells,
@@ -654,10 +653,10 @@ async def _ended_spells(
         held = before.get(e.id)
         spell = former_spell(
             held
-            and HeldMembership(
+            and MembershipVersion(
                 held.rep_id, held.team_id, held.valid_from, held.valid_to, held.updated_at, held.deleted
             ),
-            SentMembership(e.rep_id, e.team_id, e.valid_from, e.valid_to, e.updated_at, e.deleted),
+            MembershipVersion(e.rep_id, e.team_id, e.valid_from, e.valid_to, e.updated_at, e.deleted),
             local_day(e.updated_at, time_zone),
         )
         if spell is not None:
