@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.32"
+RULE_VERSION = "attribution-rules/2026.12.33"
 
 
 class Signal(StrEnum):
@@ -664,6 +664,16 @@ def _filed_with_a_contact(activity: IngestedEvent) -> bool:
     return bool(activity.crm.contact_ids) and activity.kind != _KIND_EMAIL
 
 
+def _named_by_unidentified(activity: IngestedEvent, explanation: dict[str, Any]) -> bool:
+    """A meeting someone unidentified dialled into that the source files under a deal or account
+    (``crm.deal_id``/``crm.account_id``): the source's explicit reference decides, as it did
+    before callers were told apart; the unidentified caller does not make it internal (only a
+    meeting naming neither is one among colleagues until a contact lists the number)."""
+    return "unidentified_callers" in explanation and (
+        activity.crm.deal_id is not None or activity.crm.account_id is not None
+    )
+
+
 def _one_sided_call(activity: IngestedEvent) -> bool:
     """A call listing one side only: the other withheld their number (or the source knew no
     number for them). Somebody was on the line whom nothing identifies: unmatched, not internal.
@@ -693,7 +703,12 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     if activity.automated:
         steps.append("automated sender: kept and counted, never attributed")
         return _Verdict(_STATUS_EXCLUDED, "excluded", 1.0)
-    if not facts.external and not _filed_with_a_contact(activity) and not _one_sided_call(activity):
+    if (
+        not facts.external
+        and not _filed_with_a_contact(activity)
+        and not _one_sided_call(activity)
+        and not _named_by_unidentified(activity, explanation)
+    ):
         if "declined" in explanation:
             steps.append("every participant who did not decline is internal: an internal meeting")
         else:
