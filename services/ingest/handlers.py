@@ -132,14 +132,25 @@ def holds_apart(
     """A canonical batch without its meetings whose subject labels a calendar hold only colleagues
     attend (``normalize.colleagues_only_hold``: "HOLD: Acme demo" with the SE): time blocked, not a
     meeting. Each is a ``TimeBlock`` at its revision (retracting the meeting an earlier revision
-    was) and listed as ignored by its index; ``activities`` itself when there is none."""
+    was) and listed as ignored by its index; ``activities`` itself when there is none.
+
+    A hold filed with a CRM contact (``crm.contact_ids``) or with someone known by a phone alone
+    is a customer's meeting. The outcome the client reports decides nothing: a colleagues-only
+    hold reported ``held`` is still time blocked (a client exporting a calendar reports a past
+    entry held by its time, as the calendars and HubSpot do, which apply the rule whatever the
+    outcome); what it drops is at most an internal meeting, never one with a customer."""
     blocks: list[TimeBlock] = []
     ignored: list[str] = []
     held: set[int] = set()
     for position, activity in enumerate(activities):
         if activity.kind is not _MEETING or activity.subject is None:
             continue
-        reason = colleagues_only_hold(activity.subject, activity.participants, internal_domains)
+        reason = colleagues_only_hold(
+            activity.subject,
+            activity.participants,
+            internal_domains,
+            filed_with_a_customer=bool(activity.crm.contact_ids),
+        )
         if reason is not None:
             held.add(position)
             blocks.append(TimeBlock(activity.source, activity.external_id, activity.revision, reason))

@@ -35,6 +35,7 @@ DOMAINS = frozenset({"acme.example"})
 ANA = Participant(email="ana@acme.example", role=ParticipantRole.ORGANIZER)
 SE = Participant(email="se@acme.example", role=ParticipantRole.ATTENDEE)
 DANA = Participant(email="dana@globex.example", role=ParticipantRole.ATTENDEE)
+CALLER = Participant(phone="+14155550199", role=ParticipantRole.ATTENDEE)
 ROOM = Participant(email="acme.example_room1@resource.calendar.google.com", role=ParticipantRole.ATTENDEE)
 
 
@@ -52,6 +53,13 @@ ROOM = Participant(email="acme.example_room1@resource.calendar.google.com", role
         ),
         # A hold a customer attends is the meeting with her.
         ("HOLD: Globex demo", (ANA, SE, DANA), None),
+        # Someone known by a number alone (dialled in, a contact with no address) is outside.
+        ("HOLD: Globex pricing call", (ANA, SE, CALLER), None),
+        (
+            "HOLD: Globex pricing call",
+            (ANA, SE, CALLER.model_copy(update={"response_status": ResponseStatus.DECLINED})),
+            HOLD_TIME,
+        ),
         # Titles labelling no hold, and none.
         ("Holding company review", (ANA, SE), None),
         ("Globex deal on hold", (ANA, SE), None),
@@ -99,13 +107,16 @@ def test_a_canonical_batch_sets_its_holds_apart_as_time_blocks_by_index() -> Non
         _canonical("m-hold", "HOLD: Globex demo", ANA, SE, revision=7),
         _canonical("m-dana", "HOLD: Globex demo", ANA, SE, DANA),
         _canonical("m-review", "Holding company review", ANA, SE),
+        # A customer on the phone, or a contact the client files it with: the meeting with them.
+        _canonical("m-caller", "HOLD: Globex pricing call", ANA, SE, CALLER),
+        _canonical("m-filed", "HOLD: Globex pricing call", ANA, SE, crm={"contact_ids": ["con-dana"]}),
     ]
     structs = decode_activity_batch(dumps({"activities": batch}))
     assert structs is not None
     models = [ActivityIn.model_validate(item) for item in batch]
     for activities in (structs, models):
         kept, blocks, ignored = holds_apart(activities, DOMAINS)
-        assert [a.external_id for a in kept] == ["c1", "m-dana", "m-review"]
+        assert [a.external_id for a in kept] == ["c1", "m-dana", "m-review", "m-caller", "m-filed"]
         assert blocks == [TimeBlock("calendar-export", "m-hold", 7, HOLD_TIME)]
         assert ignored == [f"activities[1]: {HOLD_TIME}"]
     # Nothing set apart: the batch itself, not a copy.
@@ -141,14 +152,40 @@ def test_a_hubspot_hold_with_no_customer_is_time_blocked(contact: str | None) ->
     assert result.ignored == (f"[0] meetings/40140001: {HOLD_TIME}",)
 
 
-def test_a_hubspot_hold_its_customer_attends_is_the_meeting() -> None:
-    result = ADAPTERS["hubspot"].parse(
-        make_request(dumps(_hubspot_meeting("HOLD: Globex deep dive", "bo.buyer@globex.example"))), CONFIG
-    )
+def _phone_only_contact(body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The meeting with its contact known by a phone alone."""
+    meeting, contact, owner = body
+    properties = {k: v for k, v in contact["properties"].items() if k != "email"}
+    return [meeting, {**contact, "properties": {**properties, "phone": "+1 415 555 0199"}}, owner]
+
+
+def _contact_not_in_batch(body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The meeting naming its contact, the contact neither in the batch nor held."""
+    meeting, _, owner = body
+    return [meeting, owner]
+
+
+@pytest.mark.parametrize(
+    ("shape", "direction"),
+    [
+        (lambda body: body, Direction.OUTBOUND),
+        # The direction is read from addresses (none outside here); attribution decides the
+        # meeting by the contact it is filed with.
+        (_phone_only_contact, Direction.INTERNAL),
+        (_contact_not_in_batch, Direction.INTERNAL),
+    ],
+    ids=["by-address", "phone-only", "not-in-batch"],
+)
+def test_a_hubspot_hold_its_customer_attends_is_the_meeting(shape: Any, direction: Direction) -> None:
+    """A contact not known to be a colleague is a customer (docs/attribution.md: a HubSpot meeting
+    is no meeting only with no contact, or only colleagues kept as contacts)."""
+    body = shape(_hubspot_meeting("HOLD: Globex deep dive", "bo.buyer@globex.example"))
+    result = ADAPTERS["hubspot"].parse(make_request(dumps(body)), CONFIG)
     (meeting,) = result.activities
     assert (meeting.kind, meeting.direction, meeting.outcome) == (
         ActivityKind.MEETING,
-        Direction.OUTBOUND,
+        direction,
         Outcome.HELD,
     )
     assert (meeting.subject, result.time_blocks, result.ignored) == ("HOLD: Globex deep dive", (), ())
+    assert meeting.crm.contact_ids == ("901",)
