@@ -157,7 +157,25 @@ def holds_apart(
             ignored.append(f"activities[{position}]: {reason}")
     if not held:
         return activities, blocks, ignored
-    return [a for position, a in enumerate(activities) if position not in held], blocks, ignored
+    kept = [a for position, a in enumerate(activities) if position not in held]
+    return superseded_by_blocks(kept, blocks), blocks, ignored
+
+
+def superseded_by_blocks(
+    activities: Sequence[_ActivityT], blocks: Sequence[TimeBlock]
+) -> Sequence[_ActivityT]:
+    """``activities`` without the revisions a time block of the same object (``source``,
+    ``external_id``) at a higher revision in the same delivery supersedes: a meeting at revision 1
+    posted with its revision 2, a hold only colleagues attend, is no meeting (the block leaves no
+    trace for attribution to order them by). ``activities`` itself when none is."""
+    if not blocks:
+        return activities
+    newest: dict[tuple[str, str], int] = {}
+    for block in blocks:
+        key = (block.source, block.external_id)
+        newest[key] = max(newest.get(key, block.revision), block.revision)
+    kept = [a for a in activities if a.revision >= newest.get((a.source, a.external_id), -1)]
+    return activities if len(kept) == len(activities) else kept
 
 
 def _checked(

@@ -674,6 +674,10 @@ async def receive_webhook(
         raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
     result = await read_in_held_references(deps, adapter, delivery, context, result)
     result = await read_before_deletions(deps, tenant_id, result)
+    if result.time_blocks and result.activities:
+        result = replace(
+            result, activities=tuple(handlers.superseded_by_blocks(result.activities, result.time_blocks))
+        )
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
     try:

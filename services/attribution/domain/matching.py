@@ -559,7 +559,7 @@ def attribute_in_slice(
         and not index.is_shared_rep_line(p)
     )
     matches = _match_contacts(activity, index, external)
-    unknown = _unknown_callers(activity, external, matches) if activity.kind == _KIND_MEETING else ()
+    unknown = _unknown_callers(activity, external, matches) if _callers_told_apart(activity) else ()
     if unknown:
         external = tuple(position for position in external if position not in unknown)
     facts = _Facts(
@@ -664,14 +664,13 @@ def _filed_with_a_contact(activity: IngestedEvent) -> bool:
     return bool(activity.crm.contact_ids) and activity.kind != _KIND_EMAIL
 
 
-def _named_by_unidentified(activity: IngestedEvent, explanation: dict[str, Any]) -> bool:
-    """A meeting someone unidentified dialled into that the source files under a deal or account
-    (``crm.deal_id``/``crm.account_id``): the source's explicit reference decides, as it did
-    before callers were told apart; the unidentified caller does not make it internal (only a
-    meeting naming neither is one among colleagues until a contact lists the number)."""
-    return "unidentified_callers" in explanation and (
-        activity.crm.deal_id is not None or activity.crm.account_id is not None
-    )
+def _callers_told_apart(activity: IngestedEvent) -> bool:
+    """Whether a caller no contact lists is told apart as nobody identified (``_unknown_callers``):
+    in a meeting that names no deal nor account. One the source files under a deal or account
+    (``crm.deal_id``, ``crm.account_id``) is decided by that reference with the caller outside,
+    as before rules 2026.12.31 (rules 2026.12.33): an unidentified caller does not make it an
+    internal meeting, nor a meeting among colleagues (metrics counts it as a customer meeting)."""
+    return activity.kind == _KIND_MEETING and activity.crm.deal_id is None and activity.crm.account_id is None
 
 
 def _one_sided_call(activity: IngestedEvent) -> bool:
@@ -703,12 +702,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     if activity.automated:
         steps.append("automated sender: kept and counted, never attributed")
         return _Verdict(_STATUS_EXCLUDED, "excluded", 1.0)
-    if (
-        not facts.external
-        and not _filed_with_a_contact(activity)
-        and not _one_sided_call(activity)
-        and not _named_by_unidentified(activity, explanation)
-    ):
+    if not facts.external and not _filed_with_a_contact(activity) and not _one_sided_call(activity):
         if "declined" in explanation:
             steps.append("every participant who did not decline is internal: an internal meeting")
         else:

@@ -206,3 +206,56 @@ async def test_holds_posted_as_canonical_meetings_and_logged_in_hubspot_are_no_m
     )
     # Out of the held sweep's index, as a meeting deleted at its source is.
     assert retracted == [("hs-pilot", True), ("workshop", True)]
+
+
+async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold_is_none(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """One export posts "HOLD: Globex pricing call" with Cy and a customer on the phone from
+    ``+1 415-555-0199`` (no CRM record), reported held and filed under the Globex deal: the meeting,
+    on that deal (before: ignored as a hold; and, identified by no contact, Ana's internal meeting);
+    Ana's "Pipeline sync" with Cy and the same caller, naming nothing: her internal meeting; and
+    the workshop at revision 1 (Dana accepted) with its revision 2, a hold Dana declined: no
+    meeting (before: revision 1 was published and attributed)."""
+    caller = {"phone": "+14155550199", "role": "attendee"}
+    pricing = _exported("pricing", 9, "HOLD: Globex pricing call", (CY, "accepted"))
+    pricing["participants"].append(caller)
+    pricing["crm"] = {"deal_id": "deal-globex"}
+    # The client knows the caller is the customer.
+    pricing["direction"] = "outbound"
+    sync_call = _exported("sync", 10, "Pipeline sync", (CY, "accepted"))
+    sync_call["participants"].append(caller)
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
+        export = await _post(
+            stack,
+            tenant,
+            pricing,
+            sync_call,
+            _exported("workshop", 12, "Globex workshop", (CY, "accepted"), (DANA, "accepted")),
+            _exported(
+                "workshop", 12, "HOLD: Globex workshop", (CY, "accepted"), (DANA, "declined"), revision=2
+            ),
+        )
+        await settle(kafka_settings)
+        listed = await get(stack, tenant, "/v1/activities?limit=100")
+        november = await _november(stack, tenant, "rep-ana")
+
+    assert (export["accepted"], export["ignored"]) == (2, [f"activities[3]: {HOLD_TIME}"])
+    found = {
+        a["activity_id"]: (a["outcome"], a["status"], a["rule_path"], a["deal_id"], a["rep_id"])
+        for a in listed["items"]
+    }
+    assert found == {
+        str(activity_id_for(TENANT, EXPORT, "pricing")): (
+            "held",
+            "attributed",
+            "explicit_deal",
+            "deal-globex",
+            "rep-ana",
+        ),
+        str(activity_id_for(TENANT, EXPORT, "sync")): ("held", "internal", "internal", None, "rep-ana"),
+    }
+    # Booked and held: the pricing call; the pipeline sync internal; the workshop nothing.
+    assert november == [(1, 1, 0, 0, 1)]

@@ -2,7 +2,8 @@
 
 Among colleagues and naming nothing, it is internal (parked until a contact lists the number); a
 meeting the source files under a deal or account is decided by that reference, as it was before
-callers were told apart (rules 2026.12.33; before, ``internal``).
+callers were told apart, the caller outside (rules 2026.12.33; before, ``internal``, and
+counted by metrics as an internal meeting).
 """
 
 from __future__ import annotations
@@ -59,11 +60,9 @@ def test_a_meeting_naming_a_deal_is_that_deal_whoever_dialled_in() -> None:
         "organizer",
         1.0,
     )
-    assert decision.explanation["unidentified_callers"] == [2]
-    assert decision.explanation["steps"] == [
-        "1 dialled in from a number no contact or rep lists: nobody identified",
-        "explicit crm.deal_id deal-globex",
-    ]
+    # The caller is outside, as before callers were told apart: a customer meeting for metrics.
+    assert (decision.external_participants, "unidentified_callers" in decision.explanation) == (1, False)
+    assert decision.explanation["steps"] == ["explicit crm.deal_id deal-globex"]
     assert not should_park(decision, POLICY)
 
 
@@ -75,9 +74,6 @@ def test_a_meeting_naming_an_account_is_that_account_whoever_dialled_in() -> Non
         "deal-globex",
         "acc-globex",
     )
-    assert decision.explanation["unidentified_callers"] == [2]
-    assert decision.explanation["steps"] == [
-        "1 dialled in from a number no contact or rep lists: nobody identified",
-        "deal deal-globex leads by 0.424",
-    ]
+    assert (decision.external_participants, "unidentified_callers" in decision.explanation) == (1, False)
+    assert decision.explanation["steps"] == ["deal deal-globex leads by 0.424"]
     assert not should_park(decision, POLICY)

@@ -189,3 +189,28 @@ def test_a_hubspot_hold_its_customer_attends_is_the_meeting(shape: Any, directio
     )
     assert (meeting.subject, result.time_blocks, result.ignored) == ("HOLD: Globex deep dive", (), ())
     assert meeting.crm.contact_ids == ("901",)
+
+
+def test_a_meeting_a_hold_in_the_same_batch_supersedes_is_not_kept() -> None:
+    """The workshop at revision 1 (Dana accepted) and at revision 2 (a hold Dana declined) in one
+    POST: revision 2 is the object's state, no meeting; revision 1 goes with it. A hold at a lower
+    revision than the meeting, or another object's, supersedes nothing."""
+    declined_dana = DANA.model_copy(update={"response_status": ResponseStatus.DECLINED})
+    batch = [
+        _canonical("workshop", "Globex workshop", ANA, SE, DANA, revision=1),
+        _canonical("workshop", "HOLD: Globex workshop", ANA, SE, declined_dana, revision=2),
+        _canonical("review", "Globex review", ANA, SE, DANA, revision=5),
+        _canonical("review", "HOLD: Globex review", ANA, SE, revision=4),
+        _canonical("other", "Globex demo", ANA, SE, DANA, revision=1),
+    ]
+    structs = decode_activity_batch(dumps({"activities": batch}))
+    assert structs is not None
+    models = [ActivityIn.model_validate(item) for item in batch]
+    for activities in (structs, models):
+        kept, blocks, ignored = holds_apart(activities, DOMAINS)
+        assert [(a.external_id, a.revision) for a in kept] == [("review", 5), ("other", 1)]
+        assert blocks == [
+            TimeBlock("calendar-export", "workshop", 2, HOLD_TIME),
+            TimeBlock("calendar-export", "review", 4, HOLD_TIME),
+        ]
+        assert ignored == [f"activities[1]: {HOLD_TIME}", f"activities[3]: {HOLD_TIME}"]
