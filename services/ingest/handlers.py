@@ -161,6 +161,12 @@ def holds_apart(
     return superseded_by_blocks(kept, blocks), blocks, ignored
 
 
+#: Why a meeting is ignored that is older than a revision of its object read as no meeting.
+OLDER_THAN_A_TIME_BLOCK = (
+    "an older revision than one read as no meeting (a hold only colleagues attend, time away)"
+)
+
+
 def superseded_by_blocks(
     activities: Sequence[_ActivityT], blocks: Sequence[TimeBlock]
 ) -> Sequence[_ActivityT]:
