@@ -220,7 +220,7 @@ async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold
     meeting (before: revision 1 was published and attributed). Then the kickoff's hold at
     revision 2, and its meeting at revision 1 posted after it (a retried post): ignored as an
     older state (before: published, a customer meeting counted); revision 3, a meeting again, is
-    the meeting."""
+    the meeting. HubSpot's review hold delivered before its older meeting version: the same."""
     caller = {"phone": "+14155550199", "role": "attendee"}
     pricing = _exported("pricing", 9, "HOLD: Globex pricing call", (CY, "accepted"))
     pricing["participants"].append(caller)
@@ -264,6 +264,20 @@ async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold
                 _exported("kickoff", 13, "Globex kickoff", (CY, "accepted"), (DANA, "accepted"), revision=3),
             )
         )
+        # HubSpot: the review's hold (edited 3 November) delivered before its meeting with Dana
+        # (the version of 2 November, a sync job's late page): the meeting is an older state.
+        hubspot = [
+            await _deliver(
+                stack,
+                "hubspot",
+                dumps([_hubspot("hs-review", 16, "HOLD: Globex review", "2026-11-03T09:00:00.000Z")]),
+            ),
+            await _deliver(
+                stack,
+                "hubspot",
+                dumps([_hubspot("hs-review", 16, "Globex review", "2026-11-02T09:00:00.000Z", "con-dana")]),
+            ),
+        ]
         await settle(kafka_settings)
         listed = await get(stack, tenant, "/v1/activities?limit=100")
         november = await _november(stack, tenant, "rep-ana")
@@ -280,8 +294,12 @@ async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold
         (1, []),
     ]
     assert len(before_restore["items"]) == 2
-    # The workshop's hold at revision 2, the kickoff's at 2.
-    assert blocks == [(2,), (2,)]
+    assert [(h["accepted"], h["ignored"]) for h in hubspot] == [
+        (0, [f"[0] meetings/hs-review: {HOLD_TIME}"]),
+        (0, [f"hubspot hs-review: {OLDER_THAN_A_TIME_BLOCK}"]),
+    ]
+    # The workshop's hold at revision 2, the kickoff's at 2, the HubSpot review's at its edit.
+    assert blocks == [(2,), (2,), (1793696400000,)]
     found = {
         a["activity_id"]: (a["outcome"], a["status"], a["rule_path"], a["deal_id"], a["rep_id"])
         for a in listed["items"]
