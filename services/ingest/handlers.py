@@ -157,8 +157,21 @@ def holds_apart(
             ignored.append(f"activities[{position}]: {reason}")
     if not held:
         return activities, blocks, ignored
-    kept = [a for position, a in enumerate(activities) if position not in held]
-    return superseded_by_blocks(kept, blocks), blocks, ignored
+    newest = _newest_blocks(blocks)
+    kept: list[_ActivityT] = []
+    for position, activity in enumerate(activities):
+        if position in held:
+            continue
+        if activity.revision < newest.get((activity.source, activity.external_id), -1):
+            ignored.append(f"activities[{position}]: {OLDER_THAN_A_TIME_BLOCK}")
+        else:
+            kept.append(activity)
+    return kept, blocks, sorted(ignored, key=ignored_position)
+
+
+def ignored_position(ignored: str) -> int:
+    """The index an ``activities[i]: …`` line of ``POST /v1/events``' ``ignored`` names."""
+    return int(ignored[len("activities[") : ignored.index("]")])
 
 
 #: Why a meeting is ignored that is older than a revision of its object read as no meeting.
@@ -169,19 +182,27 @@ OLDER_THAN_A_TIME_BLOCK = (
 
 def superseded_by_blocks(
     activities: Sequence[_ActivityT], blocks: Sequence[TimeBlock]
-) -> Sequence[_ActivityT]:
+) -> tuple[Sequence[_ActivityT], list[_ActivityT]]:
     """``activities`` without the revisions a time block of the same object (``source``,
-    ``external_id``) at a higher revision in the same delivery supersedes: a meeting at revision 1
-    posted with its revision 2, a hold only colleagues attend, is no meeting (the block leaves no
-    trace for attribution to order them by). ``activities`` itself when none is."""
+    ``external_id``) at a higher revision in the same delivery supersedes, and those: a meeting at
+    revision 1 delivered with its revision 2, a hold only colleagues attend, is no meeting (the
+    block leaves no trace for attribution to order them by). ``activities`` itself when none is."""
     if not blocks:
-        return activities
+        return activities, []
+    newest = _newest_blocks(blocks)
+    kept = [a for a in activities if a.revision >= newest.get((a.source, a.external_id), -1)]
+    if len(kept) == len(activities):
+        return activities, []
+    return kept, [a for a in activities if a.revision < newest.get((a.source, a.external_id), -1)]
+
+
+def _newest_blocks(blocks: Sequence[TimeBlock]) -> dict[tuple[str, str], int]:
+    """The highest revision of each object (``source``, ``external_id``) read as no meeting."""
     newest: dict[tuple[str, str], int] = {}
     for block in blocks:
         key = (block.source, block.external_id)
         newest[key] = max(newest.get(key, block.revision), block.revision)
-    kept = [a for a in activities if a.revision >= newest.get((a.source, a.external_id), -1)]
-    return activities if len(kept) == len(activities) else kept
+    return newest
 
 
 def _checked(

@@ -524,7 +524,7 @@ async def accept_events(
                 *ignored,
                 *(f"activities[{positions[id(a)]}]: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
             ],
-            key=_position_of,
+            key=handlers.ignored_position,
         )
     retractions: list[OutgoingMessage] = []
     if blocks:
@@ -540,11 +540,6 @@ async def accept_events(
     prepared = await accept_activities(deps, context, kept, now, CANONICAL_VERSION, extra=retractions)
     await record_blocks(deps, context.tenant_id, blocks)
     return prepared, ignored
-
-
-def _position_of(ignored: str) -> int:
-    """The index an ``activities[i]: …`` line of the answer's ``ignored`` names."""
-    return int(ignored[len("activities[") : ignored.index("]")])
 
 
 async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: AdapterResult) -> AdapterResult:
@@ -784,8 +779,9 @@ async def without_superseded_meetings(
     (``older_than_time_blocks``; listed as ignored)."""
     if not result.activities:
         return result
-    activities = handlers.superseded_by_blocks(result.activities, result.time_blocks)
+    activities, superseded = handlers.superseded_by_blocks(result.activities, result.time_blocks)
     activities, stale = await older_than_time_blocks(deps, tenant_id, activities)
+    stale = [*superseded, *stale]
     if len(activities) == len(result.activities):
         return result
     return replace(

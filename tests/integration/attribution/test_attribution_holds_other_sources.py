@@ -287,7 +287,10 @@ async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold
             {"t": TENANT},
         )
 
-    assert (export["accepted"], export["ignored"]) == (2, [f"activities[3]: {HOLD_TIME}"])
+    assert (export["accepted"], export["ignored"]) == (
+        2,
+        [f"activities[2]: {OLDER_THAN_A_TIME_BLOCK}", f"activities[3]: {HOLD_TIME}"],
+    )
     assert [(k["accepted"], k["ignored"]) for k in kickoff] == [
         (0, [f"activities[0]: {HOLD_TIME}"]),
         (0, [f"activities[0]: {OLDER_THAN_A_TIME_BLOCK}"]),

@@ -27,7 +27,7 @@ from libs.common.contracts.activities_fast import decode_activity_batch
 from services.ingest.domain.normalize import HOLD_TIME, colleagues_only_hold
 from services.ingest.domain.webhook_types import TimeBlock
 from services.ingest.domain.webhooks import ADAPTERS
-from services.ingest.handlers import holds_apart
+from services.ingest.handlers import OLDER_THAN_A_TIME_BLOCK, holds_apart, superseded_by_blocks
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture_json, make_request
 
@@ -213,4 +213,19 @@ def test_a_meeting_a_hold_in_the_same_batch_supersedes_is_not_kept() -> None:
             TimeBlock("calendar-export", "workshop", 2, HOLD_TIME),
             TimeBlock("calendar-export", "review", 4, HOLD_TIME),
         ]
-        assert ignored == [f"activities[1]: {HOLD_TIME}", f"activities[3]: {HOLD_TIME}"]
+        assert ignored == [
+            f"activities[0]: {OLDER_THAN_A_TIME_BLOCK}",
+            f"activities[1]: {HOLD_TIME}",
+            f"activities[3]: {HOLD_TIME}",
+        ]
+
+
+def test_a_deliverys_meeting_its_newer_hold_supersedes_is_set_apart() -> None:
+    """A delivery holding a meeting's version and a newer one of it that is a hold:
+    the meeting is set apart (listed as ignored by the pipeline); another object's is kept."""
+    meeting = ActivityIn.model_validate(_canonical("40140001", "Globex deep dive", ANA, DANA, revision=1))
+    other = ActivityIn.model_validate(_canonical("40140002", "Globex demo", ANA, DANA, revision=1))
+    blocks = [TimeBlock("calendar-export", "40140001", 2, HOLD_TIME)]
+    assert superseded_by_blocks([meeting, other], blocks) == ([other], [meeting])
+    assert superseded_by_blocks([other], blocks) == ([other], [])
+    assert superseded_by_blocks([meeting], []) == ([meeting], [])
