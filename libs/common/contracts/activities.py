@@ -396,6 +396,14 @@ def declined(participant: ParticipantFields) -> bool:
     return participant.response_status == _DECLINED
 
 
+class CrmFields(Protocol):
+    """What the domain reads of an activity's CRM references: :class:`CrmReferences`, or the
+    batch path's ``activities_fast.CrmReferencesStruct``."""
+
+    @property
+    def contact_ids(self) -> Sequence[str]: ...
+
+
 class ActivityFields(Protocol):
     """What the domain reads of an activity: :class:`ActivityIn`, or the batch path's struct
     (``activities_fast.ActivityStruct``); privacy, phones and meeting keys are written over this."""
@@ -422,6 +430,8 @@ class ActivityFields(Protocol):
     def subject(self) -> str | None: ...
     @property
     def revision(self) -> int: ...
+    @property
+    def crm(self) -> CrmFields: ...
 
 
 class ActivityIngestedV1(ActivityIn):

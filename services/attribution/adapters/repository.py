@@ -1574,6 +1574,9 @@ async def activities_to_rematch(
       whose participants carry a changed identity or domain (or a parent domain of it), whose
       participants are contacts whose deal roles changed, or whose account or explicit
       references changed;
+    * parked internal meetings (parked for a caller no contact listed, ``unidentified_callers``)
+      only when a phone changed and one of their participants holds it: the only change that
+      settles them, so a batch changing no phone reads none of their participants;
     * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` whose participants carry an email or
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
@@ -1630,6 +1633,7 @@ async def activities_to_rematch(
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
                 WHERE at.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+                  AND at.status <> 'internal'
                   AND (
                     at.account_id = ANY(:accounts)
                     OR ac.payload -> 'crm' ->> 'account_id' = ANY(:accounts)
@@ -1643,6 +1647,16 @@ async def activities_to_rematch(
                            OR EXISTS (SELECT 1 FROM unnest(CAST(:domains AS text[])) d
                                       WHERE split_part(p ->> 'email', '@', 2) = d
                                          OR split_part(p ->> 'email', '@', 2) LIKE '%.' || d))
+                  )
+                UNION
+                -- An internal meeting parked for a caller no contact listed: a number listed now.
+                SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                WHERE at.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+                  AND at.status = 'internal' AND cardinality(CAST(:phones AS text[])) > 0
+                  AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                    WHERE p ->> 'phone' = ANY(:phones)
                   )
                 UNION
                 SELECT activity_id, occurred_at FROM attributions
@@ -1715,6 +1729,8 @@ async def activities_to_rematch(
             "t": tenant_id,
             "now": now,
             "identities": sorted(changed.identities),
+            # Phones only (an email holds an @): what settles an internal meeting's caller.
+            "phones": sorted(i for i in changed.identities if "@" not in i),
             "rep_identities": sorted(changed.rep_identities),
             "rep_since": now - timedelta(days=DEFAULT_REMATCH_WINDOW_DAYS),
             "domains": sorted(changed.domains),

@@ -27,6 +27,7 @@ from libs.common.contracts.activities import (
     ParticipantFields,
     ParticipantRole,
     ResponseStatus,
+    declined,
     phone_key,
 )
 from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
@@ -677,14 +678,22 @@ def held_for_a_meeting(title: str | None) -> str | None:
 
 
 def colleagues_only_hold(
-    title: str | None, participants: Iterable[ParticipantFields], internal_domains: Iterable[str]
+    title: str | None,
+    participants: Iterable[ParticipantFields],
+    internal_domains: Iterable[str],
+    *,
+    filed_with_a_customer: bool = False,
 ) -> str | None:
     """``HOLD_TIME`` when a meeting's title labels a hold (``held_for_a_meeting``) and no customer
     attends it (``a_customer_attends``), else None: the rule for a source that tells a meeting
     by its people and title alone (HubSpot's meetings, canonical meetings); the calendars apply it
-    among their other kinds of time (``_time_not_blocked``: all-day, free, out of office)."""
+    among their other kinds of time (``_time_not_blocked``: all-day, free, out of office).
+
+    ``filed_with_a_customer``: the source files the meeting with a CRM contact not known to be a
+    colleague (a HubSpot association to a contact held with no address at the tenant's domains,
+    a canonical ``crm.contact_ids``): a customer attends, whoever the participants list."""
     hold = held_for_a_meeting(title)
-    if hold is None or a_customer_attends(participants, internal_domains):
+    if hold is None or filed_with_a_customer or a_customer_attends(participants, internal_domains):
         return None
     return hold
 
@@ -697,13 +706,18 @@ def a_customer_attends(participants: Iterable[ParticipantFields], internal_domai
     Time a calendar marks as away or not blocked (an all-day entry, Outlook's "Out of office",
     an event shown as free) is no meeting when only colleagues are invited ("Ana OOO", "Company
     holiday", "Offsite", "Ana in Berlin"); with a customer there (an on-site workshop day, a
-    visit a rep marks "Out of office") it is the meeting with her."""
+    visit a rep marks "Out of office") it is the meeting with her.
+
+    Someone known by a phone number alone (a caller who dialled in, a CRM contact with no
+    address) is outside too: ingest knows no colleague's number, and attribution tells a caller
+    no contact lists apart (an internal meeting until a contact lists the number)."""
     domains = tuple(internal_domains)
     return any(
-        p.email is not None
-        and p.response_status is not ResponseStatus.DECLINED
-        and not is_internal(p.email, domains)
-        and not is_not_a_person(p.email)
+        not declined(p)
+        and (
+            (p.email is None and p.phone is not None)
+            or (p.email is not None and not is_internal(p.email, domains) and not is_not_a_person(p.email))
+        )
         for p in participants
     )
 
