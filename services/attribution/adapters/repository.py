@@ -2133,9 +2133,9 @@ def _save_statement(*, history: bool) -> str:
     ``inserted`` (its activity was stored in this transaction, see ``store_activities``) has no
     current row: it is not looked up.
 
-    Without ``history`` the statement is the same upsert alone, for a batch that can supersede
-    nothing: one version per activity, every one a first decision (``inserted``). The history
-    CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
+    Without ``history`` the statement is a plain insert, for a batch that can supersede nothing:
+    one version per activity, every one a first decision (``inserted``). The history CTE would
+    find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
     # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``), the
     # explanation's JSON text too, read as ``jsonb`` by PostgreSQL (``store_activities``).
@@ -2157,9 +2157,16 @@ def _save_statement(*, history: bool) -> str:
         "WHERE attributions.version < EXCLUDED.version"
     )
     if not history:
+        # A plain insert: no speculative insertion, whose confirmation is one more WAL record per
+        # row. No other transaction can insert these keys meanwhile (this one inserted their
+        # activities, whose keys it holds until it commits). A row already there could only be
+        # an attribution left without its activity (none is: they are deleted together); it is
+        # left as it is rather than failing the batch. Looked up id by id (``OFFSET 0``: not an
+        # anti-join the planner may hash over the tenant's rows).
         return (
             f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) {upsert}"
+            f"FROM unnest({casts}) AS u({', '.join(columns)}) WHERE NOT EXISTS (SELECT 1 FROM attributions a "
+            "WHERE a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id OFFSET 0)"
         )
     history_columns = ", ".join(_HISTORY_COLUMNS)
     from_cur = ", ".join(f"a.{c}" for c in _HISTORY_COLUMNS)
