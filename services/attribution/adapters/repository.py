@@ -1046,7 +1046,7 @@ async def apply_crm_entities(
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.
-_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing")  # fmt: skip
+_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing", "deals")  # fmt: skip
 
 
 async def store_activities(
@@ -1080,6 +1080,16 @@ async def store_activities(
     # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
     # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
     # Enum members' values as ``_value_``, the object ``value`` returns (``domain.matching``).
+    # A meeting's sources' deals as ``record_source_deals`` would record them on a row inserted
+    # now (from none, every sighting of the batch in order), written by the insert itself: the
+    # row is not updated right after (a new heap tuple and index entries). Ignored on a conflict.
+    sighted: dict[tuple[str, uuid.UUID], SourceDeals] = {}
+    for a in activities:
+        if tracks_source_deals(a):
+            key = (a.tenant_id, a.activity_id)
+            recorded = record_sighting(sighted.get(key, {}), a.source, a.revision, a.crm.deal_id)
+            if recorded is not None:
+                sighted[key] = recorded
     rows = [
         (
             a.tenant_id,
@@ -1098,20 +1108,22 @@ async def store_activities(
             # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
             encode_ingested(a).decode(),
             a.ingested_at,
+            orjson.dumps(encode_source_deals(sighted[key])).decode() if key in sighted else None,
         )
-        for a in newest.values()
+        for key, a in newest.items()
     ]
     result = await conn.execute(
         statement(
             """
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
-                                    payload, ingested_at)
+                                    payload, ingested_at, source_deals)
             SELECT * FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
                                  CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
                                  CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
                                  CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
-                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]))
+                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]),
+                                 CAST(CAST(:deals AS varchar[]) AS jsonb[]))
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
@@ -1146,8 +1158,9 @@ async def record_source_deals(
     """Each source's latest word on a stored meeting's deal (``domain.source_deals``), whatever
     the order its sources' revisions come in: ``(held, changed)``, the deals held per meeting of
     ``activities`` and the meetings whose deals changed now (to decide again, an older
-    revision's included). Run after ``store_activities`` (the rows exist); two statements for a
-    batch holding a meeting, none otherwise."""
+    revision's included). Run after ``store_activities`` (the rows exist; a row it inserted
+    holds the batch's sightings already, so nothing is news for it); one or two statements for
+    a batch holding a meeting, none otherwise."""
     return await record_sightings(
         conn,
         [
