@@ -14,6 +14,9 @@ the two phases (attribution's activities, metrics) it prints, per event:
 * rows inserted, updated (HOT or not) and deleted per table (``pg_stat_user_tables``);
 * statements: calls per batch, rows and WAL bytes per event of each (``pg_stat_statements``).
 
+Then the same for two passes of the refresher over the tenant (``refresh_tenant`` as of the last
+activity: the first, and one with nothing new), per refresh rather than per event.
+
 ``--json FILE`` writes the figures. Deterministic for the same code and inputs but for the order
 of rows in a batch the broker would have given (none here: the messages are replayed in order).
 """
@@ -130,6 +133,8 @@ async def _phase_figures(
 
 
 async def _run(pg: Any, inputs: dict[str, list[Raw]], batch: int, queries: Sequence[str]) -> dict[str, Any]:
+    from sqlalchemy import text
+
     import services.attribution.handlers as attribution
     from libs.common.collector import collector_paused
     from libs.common.db.engine import make_engine
@@ -141,6 +146,7 @@ async def _run(pg: Any, inputs: dict[str, list[Raw]], batch: int, queries: Seque
     from services.metrics.adapters.scoring import ScoringModelCache
     from services.metrics.handlers import MetricsDeps
     from services.metrics.handlers import handle_batch as metrics_batch
+    from services.metrics.refresher import refresh_tenant
 
     published: list[OutgoingMessage] = []
 
@@ -187,6 +193,17 @@ async def _run(pg: Any, inputs: dict[str, list[Raw]], batch: int, queries: Seque
         await metrics_batch(decode(raws[i : i + batch]), mdeps)
     await engine.dispose()
     out["metrics"] = await _phase_figures(plain, start, len(raws), -(-len(raws) // batch))
+    # The refresher's pass over the tenant, as of the last activity: its first (every read model
+    # written) and a second with nothing new since; figures per refresh, not per event.
+    engine = make_engine(DatabaseSettings(url=url), "metrics")
+    async with engine.connect() as conn:
+        now = (await conn.execute(text("SELECT max(occurred_at) FROM metric_contributions"))).scalar_one()
+    for phase in ("refresh, first", "refresh, nothing new"):
+        start = await _snapshot(plain)
+        async with engine.begin() as conn:
+            await refresh_tenant(conn, TENANT, now)
+        await engine.dispose()
+        out[phase] = await _phase_figures(plain, start, 1, 1)
     for sql in queries:
         print(sql, "->", pg.psql(sql, name).strip(), flush=True)
     pg.psql(f'DROP DATABASE "{name}"')
