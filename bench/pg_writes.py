@@ -14,8 +14,9 @@ the two phases (attribution's activities, metrics) it prints, per event:
 * rows inserted, updated (HOT or not) and deleted per table (``pg_stat_user_tables``);
 * statements: calls per batch, rows and WAL bytes per event of each (``pg_stat_statements``).
 
-Then the same for two passes of the refresher over the tenant (``refresh_tenant`` as of the last
-activity: the first, and one with nothing new), per refresh rather than per event.
+Metrics' last batch is held back: the refresher's first pass over the tenant (``refresh_tenant``
+as of the last activity) runs before it, then one after it and one with nothing new since, each
+measured per refresh rather than per event.
 
 ``--json FILE`` writes the figures. Deterministic for the same code and inputs but for the order
 of rows in a batch the broker would have given (none here: the messages are replayed in order).
@@ -188,22 +189,32 @@ async def _run(pg: Any, inputs: dict[str, list[Raw]], batch: int, queries: Seque
     raws = [(m.topic, m.key, m.value, m.envelope.to_headers()) for m in published if m.topic == topic]
     engine = make_engine(DatabaseSettings(url=url), "metrics")
     mdeps = MetricsDeps(engine, TenantSettingsCache(engine, 60), ScoringModelCache())
+    # All but the last batch, the refresher's first pass, the last batch, then two more passes:
+    # one after those events and one with nothing new. Refreshes as of the last activity, figures
+    # per refresh rather than per event.
+    last = max(0, (len(raws) - 1) // batch * batch)
     start = await _snapshot(plain)
-    for i in range(0, len(raws), batch):
+    for i in range(0, last, batch):
         await metrics_batch(decode(raws[i : i + batch]), mdeps)
     await engine.dispose()
-    out["metrics"] = await _phase_figures(plain, start, len(raws), -(-len(raws) // batch))
-    # The refresher's pass over the tenant, as of the last activity: its first (every read model
-    # written) and a second with nothing new since; figures per refresh, not per event.
-    engine = make_engine(DatabaseSettings(url=url), "metrics")
+    out["metrics"] = await _phase_figures(plain, start, last, -(-last // batch))
     async with engine.connect() as conn:
         now = (await conn.execute(text("SELECT max(occurred_at) FROM metric_contributions"))).scalar_one()
-    for phase in ("refresh, first", "refresh, nothing new"):
+    for phase in (
+        "refresh, first",
+        "metrics, last batch",
+        "refresh after the last batch",
+        "refresh, nothing new",
+    ):
         start = await _snapshot(plain)
-        async with engine.begin() as conn:
-            await refresh_tenant(conn, TENANT, now)
+        if phase == "metrics, last batch":
+            await metrics_batch(decode(raws[last:]), mdeps)
+        else:
+            async with engine.begin() as conn:
+                await refresh_tenant(conn, TENANT, now)
         await engine.dispose()
-        out[phase] = await _phase_figures(plain, start, 1, 1)
+        events = len(raws) - last if phase == "metrics, last batch" else 1
+        out[phase] = await _phase_figures(plain, start, events, 1)
     for sql in queries:
         print(sql, "->", pg.psql(sql, name).strip(), flush=True)
     pg.psql(f'DROP DATABASE "{name}"')
