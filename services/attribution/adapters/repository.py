@@ -1045,7 +1045,7 @@ async def apply_crm_entities(
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.
-_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing")  # fmt: skip
+_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing", "deals")  # fmt: skip
 
 
 async def store_activities(
@@ -1079,6 +1079,16 @@ async def store_activities(
     # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
     # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
     # Enum members' values as ``_value_``, the object ``value`` returns (``domain.matching``).
+    # A meeting's sources' deals as ``record_source_deals`` would record them on a row inserted
+    # now (from none, every sighting of the batch in order), written by the insert itself: the
+    # row is not updated right after (a new heap tuple and index entries). Ignored on a conflict.
+    sighted: dict[tuple[str, uuid.UUID], SourceDeals] = {}
+    for a in activities:
+        if tracks_source_deals(a):
+            key = (a.tenant_id, a.activity_id)
+            recorded = record_sighting(sighted.get(key, {}), a.source, a.revision, a.crm.deal_id)
+            if recorded is not None:
+                sighted[key] = recorded
     rows = [
         (
             a.tenant_id,
@@ -1097,20 +1107,22 @@ async def store_activities(
             # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
             encode_ingested(a).decode(),
             a.ingested_at,
+            orjson.dumps(encode_source_deals(sighted[key])).decode() if key in sighted else None,
         )
-        for a in newest.values()
+        for key, a in newest.items()
     ]
     result = await conn.execute(
         statement(
             """
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
-                                    payload, ingested_at)
+                                    payload, ingested_at, source_deals)
             SELECT * FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
                                  CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
                                  CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
                                  CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
-                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]))
+                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]),
+                                 CAST(CAST(:deals AS varchar[]) AS jsonb[]))
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
@@ -1145,8 +1157,9 @@ async def record_source_deals(
     """Each source's latest word on a stored meeting's deal (``domain.source_deals``), whatever
     the order its sources' revisions come in: ``(held, changed)``, the deals held per meeting of
     ``activities`` and the meetings whose deals changed now (to decide again, an older
-    revision's included). Run after ``store_activities`` (the rows exist); two statements for a
-    batch holding a meeting, none otherwise."""
+    revision's included). Run after ``store_activities`` (the rows exist; a row it inserted
+    holds the batch's sightings already, so nothing is news for it); one or two statements for
+    a batch holding a meeting, none otherwise."""
     return await record_sightings(
         conn,
         [
@@ -2148,9 +2161,9 @@ def _save_statement(*, history: bool) -> str:
     ``inserted`` (its activity was stored in this transaction, see ``store_activities``) has no
     current row: it is not looked up.
 
-    Without ``history`` the statement is the same upsert alone, for a batch that can supersede
-    nothing: one version per activity, every one a first decision (``inserted``). The history
-    CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
+    Without ``history`` the statement is a plain insert, for a batch that can supersede nothing:
+    one version per activity, every one a first decision (``inserted``). The history CTE would
+    find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
     # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``), the
     # explanation's JSON text too, read as ``jsonb`` by PostgreSQL (``store_activities``).
@@ -2172,9 +2185,16 @@ def _save_statement(*, history: bool) -> str:
         "WHERE attributions.version < EXCLUDED.version"
     )
     if not history:
+        # A plain insert: no speculative insertion, whose confirmation is one more WAL record per
+        # row. No other transaction can insert these keys meanwhile (this one inserted their
+        # activities, whose keys it holds until it commits). A row already there could only be
+        # an attribution left without its activity (none is: they are deleted together); it is
+        # left as it is rather than failing the batch. Looked up id by id (``OFFSET 0``: not an
+        # anti-join the planner may hash over the tenant's rows).
         return (
             f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) {upsert}"
+            f"FROM unnest({casts}) AS u({', '.join(columns)}) WHERE NOT EXISTS (SELECT 1 FROM attributions a "
+            "WHERE a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id OFFSET 0)"
         )
     history_columns = ", ".join(_HISTORY_COLUMNS)
     from_cur = ", ".join(f"a.{c}" for c in _HISTORY_COLUMNS)
