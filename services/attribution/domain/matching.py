@@ -315,7 +315,6 @@ def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=64)
-@lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set:
     each activity's slice asks again, and finds it here)."""
