@@ -13,6 +13,10 @@ kinds, alternated round by round:
 Also counts the statements ingest sends PostgreSQL per callback (each a round trip; requests in
 flight together share the duplicate ledger's). Prints one JSON line per round and the medians. Compare two code versions by running this in
 each checkout, alternating the runs (the machine's load drifts).
+
+``--callgrind-lib`` counts each measured round's instructions in this process alone, one dump per
+round in the order printed (the library and the valgrind command line are in
+``bench.attribution_cpu``'s docstring; ``--callbacks 500`` keeps a round under valgrind short).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import hmac
 import json
 import statistics
 import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -32,6 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bench.common import engines
+from bench.cpu_harness import callgrind_lib
 from bench.ingest_throughput import (
     IN_FLIGHT,
     SECRET_KEY,
@@ -64,9 +70,11 @@ def _callback(base_url: str, n: int, status: str) -> tuple[bytes, dict[str, str]
     return urlencode(params).encode(), {**headers, "x-twilio-signature": signature.decode()}
 
 
-async def _round(client: httpx.AsyncClient, first: int, status: str) -> dict[str, float]:
+async def _round(
+    client: httpx.AsyncClient, first: int, status: str, callbacks: int = CALLBACKS, callgrind: Any = None
+) -> dict[str, float]:
     base_url = str(client.base_url).rstrip("/")
-    requests = [_callback(base_url, first + n, status) for n in range(CALLBACKS)]
+    requests = [_callback(base_url, first + n, status) for n in range(callbacks)]
     next_index = 0
 
     async def worker() -> None:
@@ -79,16 +87,22 @@ async def _round(client: httpx.AsyncClient, first: int, status: str) -> dict[str
                 raise RuntimeError(f"twilio callback answered {response.status_code}: {response.text[:300]}")
 
     statements0, cpu0, wall0 = _statements[0], time.process_time(), time.perf_counter()
+    if callgrind is not None:
+        callgrind.cg_start()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    if callgrind is not None:
+        callgrind.cg_stop()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return {
-        "cpu_us": cpu / CALLBACKS * 1e6,
-        "per_s": CALLBACKS / wall,
-        "statements_per_callback": (_statements[0] - statements0) / CALLBACKS,
+        "cpu_us": cpu / callbacks * 1e6,
+        "per_s": callbacks / wall,
+        "statements_per_callback": (_statements[0] - statements0) / callbacks,
     }
 
 
-def measure(rounds: int) -> dict[str, list[dict[str, float]]]:
+def measure(
+    rounds: int, callbacks: int = CALLBACKS, callgrind: Any = None
+) -> dict[str, list[dict[str, float]]]:
     from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
     from services.ingest.app import create_app
     from services.ingest.settings import IngestSettings
@@ -108,13 +122,16 @@ def measure(rounds: int) -> dict[str, list[dict[str, float]]]:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-                    await _round(client, 10**9, "completed")  # warm-up: caches, connections, the producer
-                    await _round(client, 10**9 + CALLBACKS, "in-progress")
+                    await _round(
+                        client, 10**9, "completed", callbacks
+                    )  # warm-up: caches, connections, the producer
+                    await _round(client, 10**9 + callbacks, "in-progress", callbacks)
                     for r in range(rounds):
                         for i, (kind, status) in enumerate(
                             (("completed", "completed"), ("plain", "in-progress"))
                         ):
-                            row = await _round(client, (2 * r + i + 1) * CALLBACKS, status)
+                            first = (2 * r + i + 1) * callbacks
+                            row = await _round(client, first, status, callbacks, callgrind)
                             results[kind].append(row)
                             print(json.dumps({"round": r + 1, "kind": kind, **row}), flush=True)
 
@@ -127,8 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--callbacks", type=int, default=CALLBACKS, help="callbacks per round")
+    parser.add_argument("--callgrind-lib", default=None, help="see bench.attribution_cpu")
     args = parser.parse_args(argv)
-    results = measure(args.rounds)
+    results = measure(args.rounds, args.callbacks, callgrind_lib(args.callgrind_lib))
     summary = {
         kind: {
             "cpu_us_median": statistics.median(r["cpu_us"] for r in rows),

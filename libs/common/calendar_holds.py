@@ -11,7 +11,9 @@ The word must stand as the title's label: opening it (alone, or followed by a se
 "HOLD: …", "Hold \u2013 …", "HOLD/…", "[Hold] …", "(Placeholder) …", "Hold for …", "Tentative hold:
 …", or in capitals before a word that is not, "HOLD Acme demo"), closing it after a separator or in
 brackets ("Acme demo - HOLD", "Acme renewal -- HOLD", "Acme demo (hold)", "Acme demo (HOLD -
-pending)"), or as a part of its own between bars or dashes ("Acme QBR | HOLD | v2"). "Holding
+pending)"), or as a part of its own between bars or dashes, in capitals or qualified ("Acme QBR |
+HOLD | v2", "Acme QBR - soft hold - v2"). "Hold/Release process review", "Hold/unhold workflow
+sync", "AR review | Hold | Release", "Acme demo (Hold-up analysis)", "Holding
 company review", "Hold music test", "HOLD MUSIC TEST", "HOLD THE DATE: Sales Kickoff",
 "PLACEHOLDER TEXT REVIEW", "HOLD (confirmed) Acme demo", "Acme deal on hold" and "Acme: on hold"
 name no hold. Languages: English ``hold`` and ``placeholder``; German ``Platzhalter`` (the word
@@ -27,8 +29,9 @@ import re
 HOLD_WORDS = ("hold", "placeholder", "platzhalter")
 _WORD = r"(?:(?:tentative|soft)\s+)?(hold|placeholder|platzhalter)"
 #: Separators between the label and the rest of the title: a colon, an en or em dash, a bar, a
-#: slash, or a hyphen with a space on one side ("Hold-up review" is no hold).
-_SEPARATOR = r"(?:\s*[:\u2013\u2014|/]|\s+-|-\s)"
+#: slash with a space after it, or a hyphen with a space on one side ("Hold-up review",
+#: "Hold/Release process review" are no holds; "HOLD/Acme demo", in capitals, is: ``_CAPITALS``).
+_SEPARATOR = r"(?:\s*[:\u2013\u2014|]|\s*/(?:\s|$)|\s+-|-\s)"
 _OPENING = re.compile(
     rf"^\s*(?:[\[(]\s*{_WORD}\s*[\])]|{_WORD}(?:{_SEPARATOR}|\s*$|\s+for\b))", re.IGNORECASE
 )
@@ -37,7 +40,7 @@ _OPENING = re.compile(
 #: ("HOLD THE DATE: Sales Kickoff", "HOLD MUSIC TEST", "PLACEHOLDER TEXT REVIEW" say nothing of
 #: a hold) and is a word, not a remark ("HOLD (confirmed) Acme demo").
 _CAPITALS = re.compile(
-    r"^\s*+(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)\s++(?![A-Z]{2,}\b)[^\W_]"
+    r"^\s*+(?:(?:TENTATIVE|SOFT)\s+)?(HOLD|PLACEHOLDER|PLATZHALTER)(?:\s++|\s*+/\s*+)(?![A-Z]{2,}\b)[^\W_]"
 )
 #: A run of dashes or bars between parts of a title ("Acme renewal -- HOLD").
 _DASHES = r"[\-\u2013\u2014|]++"
@@ -46,12 +49,16 @@ _DASHES = r"[\-\u2013\u2014|]++"
 #: demo - HOLD"). One space before the dashes, and possessive runs, so a run of spaces or dashes
 #: is not tried every way (linear).
 _CLOSING = re.compile(
-    rf"(?:[\[(]\s*+{_WORD}(?:\s*+(?:[:\u2013\u2014|/]|-)(?!\s*confirmed\b)[^\[\]()]*+)?[\])]"
+    rf"(?:[\[(]\s*+{_WORD}(?:(?:\s*+[:\u2013\u2014|/]|\s++-|-\s)(?!\s*confirmed\b)[^\[\]()]*+)?[\])]"
     rf"|\s{_DASHES}\s*+{_WORD})\s*$",
     re.IGNORECASE,
 )
-#: A part of its own between dashes or bars: "Acme QBR | HOLD | v2".
-_BETWEEN = re.compile(rf"\s{_DASHES}\s*+{_WORD}\s*+{_DASHES}\s", re.IGNORECASE)
+#: A part of its own between dashes or bars, in capitals or qualified: "Acme QBR | HOLD | v2",
+#: "Acme QBR - soft hold - v2"; "AR review | Hold | Release" lists a step of a process.
+_BETWEEN = re.compile(
+    rf"\s{_DASHES}\s*+(?:(?i:(?:tentative|soft)\s+(hold|placeholder|platzhalter))|(HOLD|PLACEHOLDER|PLATZHALTER))"
+    rf"\s*+{_DASHES}\s"
+)
 
 
 def hold_word(title: str | None) -> str | None:

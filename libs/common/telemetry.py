@@ -5,6 +5,9 @@ Labels never carry rep, team, deal, tenant-user or event ids.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -55,3 +58,32 @@ DLQ_MESSAGES = Counter(
     ["service", "topic"],
 )
 READY = Gauge("spm_ready", "1 when the service's dependencies are reachable", ["service"])
+
+
+def observe_all(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """``histogram.observe(amount)`` for each amount, in order, with the buckets counted first.
+
+    ``observe`` walks the bounds in Python for every amount (11,000 instructions an amount past
+    the last bound): here each amount's bucket is found by ``bisect`` and each bucket reached is
+    incremented once by its count. The sum still takes each amount in turn, so its float is the
+    one ``observe`` gives; a NaN reaches no bucket, as with ``observe``. A histogram without
+    these internals (another ``prometheus_client``) is fed by ``observe``.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if not (type(bounds) is list and type(buckets) is list and len(bounds) == len(buckets) and total):
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    counts = [0] * len(bounds)
+    last = len(bounds)
+    for amount in amounts:
+        total.inc(amount)
+        index = bisect_left(bounds, amount)
+        if index < last and amount <= bounds[index]:
+            counts[index] += 1
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)

@@ -88,8 +88,9 @@ class EventsAccepted(BaseModel):
     privacy policy (never published); ``automated`` published but flagged as sent by a machine.
     ``activity_ids`` are the ids published, deterministic per (tenant, source, external id) or the
     id of the meeting first seen from another source. ``ignored``: what is no activity, named
-    and why (for ``POST /v1/events``, a meeting whose subject labels a calendar hold only
-    colleagues attend, by its index), so ``accepted + excluded`` and the ignored are what was sent.
+    and why (for ``POST /v1/events``, by its index: a meeting whose subject labels a calendar
+    hold only colleagues attend, or one older than a revision of its object read as such a hold),
+    so ``accepted + excluded`` and the ignored are what was sent.
     """
 
     accepted: int

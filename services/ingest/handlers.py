@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
+import msgspec
 import orjson
 from prometheus_client import Counter as PromCounter
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -133,21 +134,77 @@ def holds_apart(
     """A canonical batch without its meetings whose subject labels a calendar hold only colleagues
     attend (``normalize.colleagues_only_hold``: "HOLD: Acme demo" with the SE): time blocked, not a
     meeting. Each is a ``TimeBlock`` at its revision (retracting the meeting an earlier revision
-    was) and listed as ignored by its index; ``activities`` itself when there is none."""
+    was) and listed as ignored by its index; ``activities`` itself when there is none.
+
+    A hold filed with a CRM contact (``crm.contact_ids``) or with someone known by a phone alone
+    is a customer's meeting. The outcome the client reports decides nothing: a colleagues-only
+    hold reported ``held`` is still time blocked (a client exporting a calendar reports a past
+    entry held by its time, as the calendars and HubSpot do, which apply the rule whatever the
+    outcome); what it drops is at most an internal meeting, never one with a customer."""
     blocks: list[TimeBlock] = []
     ignored: list[str] = []
     held: set[int] = set()
     for position, activity in enumerate(activities):
         if activity.kind is not _MEETING or activity.subject is None:
             continue
-        reason = colleagues_only_hold(activity.subject, activity.participants, internal_domains)
+        reason = colleagues_only_hold(
+            activity.subject,
+            activity.participants,
+            internal_domains,
+            filed_with_a_customer=bool(activity.crm.contact_ids),
+        )
         if reason is not None:
             held.add(position)
             blocks.append(TimeBlock(activity.source, activity.external_id, activity.revision, reason))
             ignored.append(f"activities[{position}]: {reason}")
     if not held:
         return activities, blocks, ignored
-    return [a for position, a in enumerate(activities) if position not in held], blocks, ignored
+    newest = _newest_blocks(blocks)
+    kept: list[_ActivityT] = []
+    for position, activity in enumerate(activities):
+        if position in held:
+            continue
+        if activity.revision < newest.get((activity.source, activity.external_id), -1):
+            ignored.append(f"activities[{position}]: {OLDER_THAN_A_TIME_BLOCK}")
+        else:
+            kept.append(activity)
+    return kept, blocks, sorted(ignored, key=ignored_position)
+
+
+def ignored_position(ignored: str) -> int:
+    """The index an ``activities[i]: …`` line of ``POST /v1/events``' ``ignored`` names."""
+    return int(ignored[len("activities[") : ignored.index("]")])
+
+
+#: Why a meeting is ignored that is older than a revision of its object read as no meeting.
+OLDER_THAN_A_TIME_BLOCK = (
+    "an older revision than one read as no meeting (a hold only colleagues attend, time away)"
+)
+
+
+def superseded_by_blocks(
+    activities: Sequence[_ActivityT], blocks: Sequence[TimeBlock]
+) -> tuple[Sequence[_ActivityT], list[_ActivityT]]:
+    """``activities`` without the revisions a time block of the same object (``source``,
+    ``external_id``) at a higher revision in the same delivery supersedes, and those: a meeting at
+    revision 1 delivered with its revision 2, a hold only colleagues attend, is no meeting (the
+    block leaves no trace for attribution to order them by). ``activities`` itself when none is."""
+    if not blocks:
+        return activities, []
+    newest = _newest_blocks(blocks)
+    kept = [a for a in activities if a.revision >= newest.get((a.source, a.external_id), -1)]
+    if len(kept) == len(activities):
+        return activities, []
+    return kept, [a for a in activities if a.revision < newest.get((a.source, a.external_id), -1)]
+
+
+def _newest_blocks(blocks: Sequence[TimeBlock]) -> dict[tuple[str, str], int]:
+    """The highest revision of each object (``source``, ``external_id``) read as no meeting."""
+    newest: dict[tuple[str, str], int] = {}
+    for block in blocks:
+        key = (block.source, block.external_id)
+        newest[key] = max(newest.get(key, block.revision), block.revision)
+    return newest
 
 
 def _checked(
@@ -309,13 +366,14 @@ def _parse_activity_batch_items(
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
-@dataclass(frozen=True, slots=True)
-class IngestedActivity:
+class IngestedActivity(msgspec.Struct, frozen=True):
     """An accepted activity as it is published: the validated input and what ingest adds.
 
     Its :meth:`body` is byte for byte ``ActivityIngestedV1.model_dump_json()`` of the same
     fields, built without a second model per activity (the input was validated already, and
     constructing and serialising that second model was the dearest step of a batch after parsing).
+    A frozen msgspec struct: one per activity, where a frozen dataclass set its seven fields
+    through ``object.__setattr__``.
     """
 
     activity: AnyActivity

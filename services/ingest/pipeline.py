@@ -24,13 +24,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.contracts.activities import ActivityIn, ParticipantRole, activity_id_for
+from libs.common.contracts.activities import (
+    ActivityFields,
+    ActivityIn,
+    ActivityKind,
+    ParticipantRole,
+    activity_id_for,
+)
 from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
@@ -54,8 +60,10 @@ from services.ingest.adapters.repository import (
     highest_revisions_published,
     lock_webhook_state,
     meetings_published_as,
+    record_time_blocks,
     record_undated_deletions,
     save_webhook_state,
+    time_block_revisions,
 )
 from services.ingest.domain.capture import KeptDelivery, keep_of_delivery
 from services.ingest.domain.crm_sync import (
@@ -467,13 +475,57 @@ async def time_blocks_retracting(
     return [d for d, i in ids.items() if d.revision is not None and d.revision > published.get(i, d.revision)]
 
 
+_ActivityT = TypeVar("_ActivityT", bound=ActivityFields)
+_MEETING = ActivityKind.MEETING
+
+
+async def older_than_time_blocks(
+    deps: IngestDeps, tenant_id: str, activities: Sequence[_ActivityT]
+) -> tuple[Sequence[_ActivityT], list[_ActivityT]]:
+    """``activities`` without the meetings older than a revision of their object read before as
+    no meeting (``record_time_blocks``: a hold only colleagues attend, time away), and those: a
+    hold leaves no trace attribution could order a stale meeting by (a retried post, a client
+    re-sending its history after the hold). One read, only for a delivery holding meetings."""
+    own = {
+        id(a): activity_id_for(tenant_id, a.source, a.external_id) for a in activities if a.kind is _MEETING
+    }
+    held = await time_block_revisions(deps.engine, tenant_id, list(own.values())) if own else {}
+    if not held:
+        return activities, []
+    stale = [a for a in activities if id(a) in own and a.revision < held.get(own[id(a)], -1)]
+    if not stale:
+        return activities, []
+    dropped = {id(a) for a in stale}
+    return [a for a in activities if id(a) not in dropped], stale
+
+
+async def record_blocks(deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeBlock]) -> None:
+    """Each time block's revision under its object's own id (``older_than_time_blocks``)."""
+    revisions: dict[uuid.UUID, int] = {}
+    for block in blocks:
+        key = activity_id_for(tenant_id, block.source, block.external_id)
+        revisions[key] = max(revisions.get(key, block.revision), block.revision)
+    await record_time_blocks(deps.engine, tenant_id, revisions)
+
+
 async def accept_events(
     deps: IngestDeps, context: TenantContext, activities: Sequence[AnyActivity], now: datetime
 ) -> tuple[handlers.PreparedActivities, list[str]]:
     """``POST /v1/events``: the batch but its holds only colleagues attend (``handlers.holds_apart``:
     listed as ignored, each retracting the meeting an earlier revision of it was published as,
-    as no meeting), published once acknowledged; with what was ignored."""
+    as no meeting, and recorded so that an older meeting posted later is ignored too), published
+    once acknowledged; with what was ignored."""
     kept, blocks, ignored = handlers.holds_apart(activities, context.webhook.internal_domains)
+    kept, stale = await older_than_time_blocks(deps, context.tenant_id, kept)
+    if stale:
+        positions = {id(a): position for position, a in enumerate(activities)}
+        ignored = sorted(
+            [
+                *ignored,
+                *(f"activities[{positions[id(a)]}]: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+            ],
+            key=handlers.ignored_position,
+        )
     retractions: list[OutgoingMessage] = []
     if blocks:
         retracted = await time_blocks_retracting(deps, context.tenant_id, blocks)
@@ -486,6 +538,7 @@ async def accept_events(
             await deletions_published_as(deps, context.tenant_id, retracted),
         )
     prepared = await accept_activities(deps, context, kept, now, CANONICAL_VERSION, extra=retractions)
+    await record_blocks(deps, context.tenant_id, blocks)
     return prepared, ignored
 
 
@@ -674,6 +727,7 @@ async def receive_webhook(
         raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
     result = await read_in_held_references(deps, adapter, delivery, context, result)
     result = await read_before_deletions(deps, tenant_id, result)
+    result = await without_superseded_meetings(deps, tenant_id, result)
     source, prefix = adapter.source, deps.topic_prefix
     # Privacy before anything is written: the raw capture, the vendor state, the activities.
     try:
@@ -712,5 +766,29 @@ async def receive_webhook(
         extra=[*entities, *deletions],
         raw=raw,
     )
+    await record_blocks(deps, tenant_id, result.time_blocks)
     prepared.count(source)
     return WebhookOutcome(result=result, prepared=prepared)
+
+
+async def without_superseded_meetings(
+    deps: IngestDeps, tenant_id: str, result: AdapterResult
+) -> AdapterResult:
+    """``result`` without the meetings a time block supersedes: one of the same object at a
+    higher revision in this delivery (``handlers.superseded_by_blocks``), or one read before
+    (``older_than_time_blocks``; listed as ignored)."""
+    if not result.activities:
+        return result
+    activities, superseded = handlers.superseded_by_blocks(result.activities, result.time_blocks)
+    activities, stale = await older_than_time_blocks(deps, tenant_id, activities)
+    stale = [*superseded, *stale]
+    if len(activities) == len(result.activities):
+        return result
+    return replace(
+        result,
+        activities=tuple(activities),
+        ignored=(
+            *result.ignored,
+            *(f"{a.source} {a.external_id}: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+        ),
+    )

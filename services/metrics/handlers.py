@@ -10,30 +10,43 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from operator import add
+from operator import add, mul
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.activities import ActivityKind
+from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import AttributedEvent
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
 from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.telemetry import observe_all
 from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
 from services.metrics.adapters import rollups, scoring
-from services.metrics.adapters.rollups import COLUMNS, RollupCell, StoredContribution
+from services.metrics.adapters.rollups import (
+    COLUMNS,
+    CONTRIBUTION_FIELDS,
+    ContributionRow,
+    RollupCell,
+    StoredContribution,
+)
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.domain.definitions import (
+    LEVEL_ACCOUNT,
+    LEVEL_DEAL,
+    LEVEL_REP,
+    LEVEL_TEAM,
     STORED_LEVELS,
     Level,
     MetricSettings,
-    counter_amounts,
-    credited_entities,
-    engaged_deal_ids,
+    counted_amounts,
+    counted_engaged_deal_ids,
+    counted_entities,
     is_counted,
     team_rep_id,
 )
@@ -44,6 +57,11 @@ from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel,
 from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
 
 GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
+#: Each member's text, by one dictionary lookup: in Python 3.11 ``member.value`` is two
+#: Python-level calls (``enum.property.__get__`` and the ``value`` getter).
+_GRAIN_TEXTS = tuple((grain, grain.value) for grain in GRAINS)
+_STATUS_TEXT = {status: status.value for status in AttributionStatus}
+_KIND_TEXT = {kind: kind.value for kind in ActivityKind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +100,7 @@ class _PeriodsOfDay:
     def __call__(self, day: date) -> PeriodStarts:
         starts = self._known.get(day)
         if starts is None:
-            starts = tuple((grain.value, self._calendar.period_of(day, grain).start) for grain in GRAINS)
+            starts = tuple((text, self._calendar.period_of(day, grain).start) for grain, text in _GRAIN_TEXTS)
             self._known[day] = starts
         return starts
 
@@ -137,6 +155,7 @@ def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
 
 #: Every rollup column at zero: what an uncounted version contributes.
 _NO_COUNTS: dict[str, float] = dict.fromkeys(COLUMNS, 0)
+_ZEROS: tuple[float, ...] = (0,) * len(COLUMNS)
 _ACTIVITIES, _SCORE = COLUMNS.index("activities"), COLUMNS.index("score")
 #: Where each counter's amount goes in a ``COLUMNS``-ordered vector (deals won is not a column).
 _COUNTER_INDEX: dict[DomainCounter, int] = {
@@ -147,21 +166,25 @@ _STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS
 
 
 def _counts_of(
-    event: AttributedEvent, settings: MetricSettings, weights: Sequence[tuple[DomainCounter, float]]
+    event: AttributedEvent, settings: MetricSettings, weights: Mapping[DomainCounter, float]
 ) -> list[float]:
-    """Every rollup column's amount for this version, in ``COLUMNS`` order: its counters, one
-    activity, and its score (all zero when it does not count)."""
-    counts: list[float] = [0] * len(COLUMNS)
-    if not is_counted(event):
-        return counts
-    amounts = counter_amounts(event, settings)
+    """Every rollup column's amount for a version that counts (``is_counted``, not checked
+    again), in ``COLUMNS`` order: its counters, one activity, and its score under ``weights``
+    (``weights_by_counter``).
+
+    The score is ``sum(weight * counter)`` as ``score_of`` adds it, to the last bit: the version's
+    counters come in ``Counter`` order (``counted_amounts`` follows ``COUNTING_RULES``, one rule
+    per counter, in that order), and the terms of the others would add +0.0 (weights are finite
+    and not negative), which changes no sum that starts at 0.
+    """
+    counts = list(_ZEROS)
+    amounts = counted_amounts(event, settings)
     for counter, amount in amounts.items():
         index = _COUNTER_INDEX.get(counter)
         if index is not None:
             counts[index] = amount
     counts[_ACTIVITIES] = 1
-    # sum(weight * counter): score_of with the weights looked up once per batch.
-    counts[_SCORE] = sum(weight * amounts.get(counter, 0) for counter, weight in weights)
+    counts[_SCORE] = sum(map(mul, map(weights.__getitem__, amounts), amounts.values()), 0.0)
     return counts
 
 
@@ -176,50 +199,56 @@ def plan_batch(
     settings: MetricSettings,
     model: ScoringModel = DEFAULT_SCORING_MODEL,
     now: datetime | None = None,
-) -> tuple[list[dict[str, Any]], Deltas]:
-    """Contribution rows to write and rollup deltas to add, for one tenant's newest versions."""
+) -> tuple[list[ContributionRow], Deltas]:
+    """Contribution rows to write (``CONTRIBUTION_FIELDS``) and rollup deltas to add, for one
+    tenant's newest versions."""
     now = now or datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
+    cutoff = settings.retention_cutoff(now)
+    rows: list[ContributionRow] = []
     daily: dict[DayCell, list[float]] = {}
     periods_of = _PeriodsOfDay(settings)
     local_day = settings.calendar.local_day
-    weights = [(counter, weight) for counter, weight in weights_by_counter(model).items() if weight]
+    weights = weights_by_counter(model)
     outcomes: Counter[str] = Counter()
     for event in events:
-        previous = stored.get(event.activity_id)
+        # No lookup (the id's Python-level hash) when nothing is stored, a new activity's case.
+        previous = stored.get(event.activity_id) if stored else None
         facts = event.facts
         if previous is not None and previous.order >= (facts.revision, event.version):
             outcomes["stale"] += 1
             continue
-        if previous is None and settings.past_retention(facts.occurred_at, now):
+        if previous is None and cutoff is not None and facts.occurred_at < cutoff:  # past_retention
             # Purged (or never kept): its share of the kept aggregates is already in them.
             outcomes["past_retention"] += 1
             continue
         if previous is not None:
             retracted = [previous.counts.get(column, 0) for column in COLUMNS]
             _add_cells(daily, event.tenant_id, _stored_keys(previous), retracted, -1)
-        counts = _counts_of(event, settings, weights)
+        # What a version that does not count gives: zeros, no entity, no deal engaged.
+        counted = is_counted(event)
+        counts = _counts_of(event, settings, weights) if counted else list(_ZEROS)
         # The stored row keeps exactly the entities it credited, so a retraction undoes them.
-        credited = dict(credited_entities(event))
+        credited = dict(counted_entities(event)) if counted else {}
         day = local_day(facts.occurred_at) if credited else None
+        # ``CONTRIBUTION_FIELDS``, in that order.
         rows.append(
-            {
-                "tenant_id": event.tenant_id,
-                "activity_id": event.activity_id,
-                "version": event.version,
-                "revision": facts.revision,
-                "rep_id": credited.get(Level.REP),
-                "team_id": credited.get(Level.TEAM),
-                "deal_id": credited.get(Level.DEAL),
-                "account_id": credited.get(Level.ACCOUNT),
-                "status": event.status.value,
-                "occurred_at": facts.occurred_at,
-                "day": day,
-                "kind": facts.kind.value,
-                "contact_ids": list(facts.external_contact_ids),
-                "engaged_deal_ids": list(engaged_deal_ids(event)),
-                **dict(zip(COLUMNS, counts, strict=True)),
-            }
+            (
+                event.tenant_id,
+                event.activity_id,
+                event.version,
+                facts.revision,
+                credited.get(LEVEL_REP),
+                credited.get(LEVEL_TEAM),
+                credited.get(LEVEL_DEAL),
+                credited.get(LEVEL_ACCOUNT),
+                _STATUS_TEXT[event.status],
+                facts.occurred_at,
+                day,
+                _KIND_TEXT[facts.kind],
+                facts.external_contact_ids,
+                counted_engaged_deal_ids(event) if counted else (),
+                *counts,
+            )
         )
         if day is not None:
             keys = [
@@ -234,15 +263,22 @@ def plan_batch(
     return rows, _spread_over_grains(daily, periods_of)
 
 
+#: Where ``deal_engagement_changes`` reads a contribution row's fields.
+_ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS, _ROW_BUYER_REPLIES = map(
+    CONTRIBUTION_FIELDS.index,
+    ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids", "buyer_replies"),
+)
+
+
 def deal_engagement_changes(
-    rows: Sequence[dict[str, Any]], stored: dict[uuid.UUID, StoredContribution]
+    rows: Sequence[ContributionRow], stored: dict[uuid.UUID, StoredContribution]
 ) -> list[DealEngagementChange]:
     """What the contribution rows ``plan_batch`` writes change in their deals' engagement."""
     versions = []
     for row in rows:
-        previous = stored.get(row["activity_id"])
+        previous = stored.get(row[_ROW_ACTIVITY]) if stored else None
         written = rollups.engagement_of(
-            row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
+            row[_ROW_DEALS], row[_ROW_OCCURRED_AT], row[_ROW_BUYER_REPLIES], row[_ROW_CONTACTS]
         )
         old = None if previous is None else previous.engagement
         if old is not None or written is not None:
@@ -257,11 +293,13 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     naming the setting: the runner parks that tenant's messages and hands back the rest.
     """
     tenant_settings = await settings_of_batch(messages, deps.tenants)
-    newest: dict[tuple[str, uuid.UUID], AttributedEvent] = {}
+    # Keyed by the id's integer: ``uuid.UUID.__hash__`` is a Python-level call, an int's is not.
+    newest: dict[tuple[str, int], AttributedEvent] = {}
     for message in messages:
         event: AttributedEvent = message.payload
-        key = (event.tenant_id, event.activity_id)
-        if key not in newest or contribution_order(newest[key]) < contribution_order(event):
+        key = (event.tenant_id, event.activity_id.int)
+        current = newest.setdefault(key, event)
+        if current is not event and contribution_order(current) < contribution_order(event):
             newest[key] = event
     by_tenant: dict[str, list[AttributedEvent]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
@@ -280,7 +318,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
                 for t in tenant_ids
             },
         )
-        all_rows: list[dict[str, Any]] = []
+        all_rows: list[ContributionRow] = []
         all_deltas: Deltas = {}
         engagement: list[tuple[str, DealEngagementChange]] = []
         for tenant_id in tenant_ids:
@@ -298,10 +336,14 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
         await rollups.record_engagement_changes(conn, engagement)
         await mark_dirty(conn, tenant_ids)
     now = datetime.now(UTC)
+    ages = []
     for event in newest.values():
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
-            FRESHNESS.observe(max(0.0, (now - datetime.fromisoformat(ingested)).total_seconds()))
+            # ``max(0.0, seconds)`` without the builtin's call.
+            seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
+            ages.append(seconds if seconds > 0.0 else 0.0)
+    observe_all(FRESHNESS, ages)
     return []
 
 

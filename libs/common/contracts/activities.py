@@ -38,12 +38,15 @@ def activity_id_for(tenant_id: str, source: str, external_id: str) -> uuid.UUID:
     digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
     activity_id = _object_new(uuid.UUID)
     _object_setattr(activity_id, "int", (int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
-    _object_setattr(activity_id, "is_safe", uuid.SafeUUID.unknown)
+    _object_setattr(activity_id, "is_safe", _SAFE_UNKNOWN)
     return activity_id
 
 
 _object_new = object.__new__
 _object_setattr = object.__setattr__
+#: An enum member read from its class goes through ``EnumType.__getattr__``'s slot and
+#: ``enum.property``: read once here.
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
 
 
 _NAMESPACE_BYTES = ACTIVITY_ID_NAMESPACE.bytes
@@ -393,6 +396,14 @@ def declined(participant: ParticipantFields) -> bool:
     return participant.response_status == _DECLINED
 
 
+class CrmFields(Protocol):
+    """What the domain reads of an activity's CRM references: :class:`CrmReferences`, or the
+    batch path's ``activities_fast.CrmReferencesStruct``."""
+
+    @property
+    def contact_ids(self) -> Sequence[str]: ...
+
+
 class ActivityFields(Protocol):
     """What the domain reads of an activity: :class:`ActivityIn`, or the batch path's struct
     (``activities_fast.ActivityStruct``); privacy, phones and meeting keys are written over this."""
@@ -419,6 +430,8 @@ class ActivityFields(Protocol):
     def subject(self) -> str | None: ...
     @property
     def revision(self) -> int: ...
+    @property
+    def crm(self) -> CrmFields: ...
 
 
 class ActivityIngestedV1(ActivityIn):

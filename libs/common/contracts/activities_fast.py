@@ -229,6 +229,8 @@ def decode_fast(body: bytes) -> Ingested | None:
     # text): attribution keys its batch by it in dicts and sets and sorts by it, about 35 hashes
     # and comparisons an activity, each a Python-level call of ``uuid.UUID.__hash__`` / ``__eq__``
     # / ``__lt__``, where asyncpg's are C and memoise the hash. ``int`` and ``to_bytes`` are C too.
+    # orjson serialises ``uuid.UUID`` but not this subclass: write ids into JSON as ``str(id)``
+    # (as every explanation does) or pass ``default=str``, as with ids read back from PostgreSQL.
     force_setattr(event, "activity_id", PgUUID(event.activity_id.int.to_bytes(16, "big")))
     return event
 

@@ -58,6 +58,32 @@ class Envelope(msgspec.Struct, frozen=True):
 
     @classmethod
     def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> Envelope:
+        if (
+            len(headers) == 8
+            and headers[0][0] == "ce_specversion"
+            and headers[1][0] == "ce_id"
+            and headers[2][0] == "ce_source"
+            and headers[3][0] == "ce_type"
+            and headers[4][0] == "ce_subject"
+            and headers[5][0] == "ce_time"
+            and headers[6][0] == "ce_tenant"
+            and headers[7][0] == "content-type"
+        ):
+            # The headers ``to_headers`` writes, in its order (every message of ours), each name
+            # compared where it stands: read by position, without a dict of them (which hashed
+            # each name, new strings per message). Anything wrong in them is named by the general
+            # reading below.
+            try:
+                return cls(
+                    headers[1][1].decode(),
+                    headers[2][1].decode(),
+                    headers[3][1].decode(),
+                    headers[4][1].decode(),
+                    headers[6][1].decode(),
+                    _time_read(headers[5][1]),
+                )
+            except ValueError:  # UnicodeDecodeError is one
+                pass
         values = dict(headers)  # a repeated header: the last one wins
         try:
             return cls(
@@ -66,7 +92,7 @@ class Envelope(msgspec.Struct, frozen=True):
                 values["ce_type"].decode(),
                 values.get("ce_subject", b"").decode(),
                 values.get("ce_tenant", b"").decode(),
-                datetime.fromisoformat(values["ce_time"].decode()),
+                _time_read(values["ce_time"]),
             )
         except KeyError:
             missing = [
@@ -95,6 +121,22 @@ def _time_header(time: datetime) -> bytes:
     encoded = time.isoformat().encode()
     _last_time = (time, encoded)
     return encoded
+
+
+#: The last ``ce_time`` read, by equality: the messages of one publish share their time, so a
+#: consumer's batch reads runs of one ``ce_time`` (``fromisoformat`` per message was a tenth of
+#: ``from_headers``). A datetime is immutable: sharing it is sharing its value.
+_last_time_read: tuple[bytes, datetime] = (b"1970-01-01T00:00:00+00:00", datetime(1970, 1, 1, tzinfo=UTC))
+
+
+def _time_read(raw: bytes) -> datetime:
+    global _last_time_read
+    last = _last_time_read
+    if last[0] == raw:
+        return last[1]
+    time = datetime.fromisoformat(raw.decode())
+    _last_time_read = (raw, time)
+    return time
 
 
 def _is_utf8(raw: bytes) -> bool:

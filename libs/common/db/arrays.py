@@ -15,7 +15,11 @@ from collections.abc import Iterable
 def text_array_literal(values: Iterable[str]) -> str:
     """``values`` as a PostgreSQL array literal: each element quoted, ``\\`` and ``"`` escaped, so
     any text (commas, braces, spaces, the word NULL) comes back unchanged."""
-    quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
-    if not quoted:
+    if not isinstance(values, list | tuple):
+        values = list(values)
+    if not values:
         return "{}"
-    return '{"' + '","'.join(quoted) + '"}'
+    flat = "".join(values)
+    if "\\" in flat or '"' in flat:  # rare: escape each element
+        values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(values) + '"}'

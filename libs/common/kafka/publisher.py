@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from libs.common.contracts.envelope import Envelope
 from libs.common.kafka.clients import BATCH_BYTES_CAP, make_producer, producer_batch_bytes
+from libs.common.kafka.partitioning import KeyHashPartitioner
 from libs.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,10 @@ class BrokerUnavailable(Exception):
     """The broker did not acknowledge in time; the client should retry later (503)."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMessage:
+class OutgoingMessage(msgspec.Struct, frozen=True):
+    """One message to publish. A frozen msgspec struct, as ``Envelope``: one is built per message
+    published, and a frozen dataclass set each field through ``object.__setattr__``."""
+
     topic: str
     key: bytes
     value: bytes
@@ -131,8 +134,24 @@ async def send_in_batches(
     Ingest's publishes and attribution's outputs (a consumer batch of versions) both go this way.
     A key's partition is asked of the producer once per call: attribution's keys repeat (one per
     rep), and the producer's choice is a pure-Python murmur2 of the key over the topic's
-    partitions, about 4 us a message.
+    partitions, about 4 us a message; with our ``KeyHashPartitioner`` the call's keys are hashed
+    together first (``hash_ahead``), about a quarter of that.
     """
+    partitioner = getattr(producer, "_partitioner", None)
+    if not isinstance(partitioner, KeyHashPartitioner):
+        return await _send_in_batches(producer, messages, batch_bytes)
+    # The keys hashed together (``murmur2_many``: a quarter of the instructions of one murmur2 each).
+    keys = [m.key for m in messages]
+    partitioner.hash_ahead(keys)
+    try:
+        return await _send_in_batches(producer, messages, batch_bytes)
+    finally:
+        partitioner.forget(keys)
+
+
+async def _send_in_batches(
+    producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage], batch_bytes: int
+) -> list[asyncio.Future[Any]]:
     futures: list[asyncio.Future[Any]] = []
     open_batches: dict[tuple[str, int], BatchBuilder] = {}
     partitions: set[str] = set()

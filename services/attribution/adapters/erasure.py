@@ -28,6 +28,7 @@ _ACTIVITY_TABLES = (
     "ingest_seen_events",
     "ingest_meeting_keys",
     "ingest_undated_deletions",
+    "ingest_time_blocks",
     "meeting_removals",
     # A held version queued by the sweep, not published yet (services.attribution.held_sweep).
     "held_sweep_outbox",

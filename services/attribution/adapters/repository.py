@@ -45,8 +45,7 @@ from services.attribution.domain.attendance import Removal
 from services.attribution.domain.duplicates import SourceReport, counterparts, subject_key
 from services.attribution.domain.matching import local_day
 from services.attribution.domain.memberships import (
-    HeldMembership,
-    SentMembership,
+    MembershipVersion,
     former_spell,
     former_spell_id,
     starts_after_spells,
@@ -654,10 +653,10 @@ async def _ended_spells(
         held = before.get(e.id)
         spell = former_spell(
             held
-            and HeldMembership(
+            and MembershipVersion(
                 held.rep_id, held.team_id, held.valid_from, held.valid_to, held.updated_at, held.deleted
             ),
-            SentMembership(e.rep_id, e.team_id, e.valid_from, e.valid_to, e.updated_at, e.deleted),
+            MembershipVersion(e.rep_id, e.team_id, e.valid_from, e.valid_to, e.updated_at, e.deleted),
             local_day(e.updated_at, time_zone),
         )
         if spell is not None:
@@ -1046,7 +1045,7 @@ async def apply_crm_entities(
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.
-_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing")  # fmt: skip
+_ACTIVITY_PARAMETERS = ("t", "id", "src", "ext", "kind", "dir", "out", "at", "dur", "rev", "thread", "ical", "auto", "payload", "ing", "deals")  # fmt: skip
 
 
 async def store_activities(
@@ -1080,6 +1079,16 @@ async def store_activities(
     # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
     # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
     # Enum members' values as ``_value_``, the object ``value`` returns (``domain.matching``).
+    # A meeting's sources' deals as ``record_source_deals`` would record them on a row inserted
+    # now (from none, every sighting of the batch in order), written by the insert itself: the
+    # row is not updated right after (a new heap tuple and index entries). Ignored on a conflict.
+    sighted: dict[tuple[str, uuid.UUID], SourceDeals] = {}
+    for a in activities:
+        if tracks_source_deals(a):
+            key = (a.tenant_id, a.activity_id)
+            recorded = record_sighting(sighted.get(key, {}), a.source, a.revision, a.crm.deal_id)
+            if recorded is not None:
+                sighted[key] = recorded
     rows = [
         (
             a.tenant_id,
@@ -1098,20 +1107,22 @@ async def store_activities(
             # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
             encode_ingested(a).decode(),
             a.ingested_at,
+            orjson.dumps(encode_source_deals(sighted[key])).decode() if key in sighted else None,
         )
-        for a in newest.values()
+        for key, a in newest.items()
     ]
     result = await conn.execute(
         statement(
             """
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
-                                    payload, ingested_at)
+                                    payload, ingested_at, source_deals)
             SELECT * FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
                                  CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
                                  CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
                                  CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
-                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]))
+                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]),
+                                 CAST(CAST(:deals AS varchar[]) AS jsonb[]))
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
@@ -1146,8 +1157,9 @@ async def record_source_deals(
     """Each source's latest word on a stored meeting's deal (``domain.source_deals``), whatever
     the order its sources' revisions come in: ``(held, changed)``, the deals held per meeting of
     ``activities`` and the meetings whose deals changed now (to decide again, an older
-    revision's included). Run after ``store_activities`` (the rows exist); two statements for a
-    batch holding a meeting, none otherwise."""
+    revision's included). Run after ``store_activities`` (the rows exist; a row it inserted
+    holds the batch's sightings already, so nothing is news for it); one or two statements for
+    a batch holding a meeting, none otherwise."""
     return await record_sightings(
         conn,
         [
@@ -1575,6 +1587,9 @@ async def activities_to_rematch(
       whose participants carry a changed identity or domain (or a parent domain of it), whose
       participants are contacts whose deal roles changed, or whose account or explicit
       references changed;
+    * parked internal meetings (parked for a caller no contact listed, ``unidentified_callers``)
+      only when a phone changed and one of their participants holds it: the only change that
+      settles them, so a batch changing no phone reads none of their participants;
     * any one pointing at a deal or account that was deleted or merged (its survivor takes over);
     * any one of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` whose participants carry an email or
       phone a rep just gained: it may be that rep's (the rep's record arrived after the activity,
@@ -1631,6 +1646,7 @@ async def activities_to_rematch(
                 SELECT at.activity_id, at.occurred_at FROM attributions at
                 JOIN activities ac USING (tenant_id, activity_id)
                 WHERE at.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+                  AND at.status <> 'internal'
                   AND (
                     at.account_id = ANY(:accounts)
                     OR ac.payload -> 'crm' ->> 'account_id' = ANY(:accounts)
@@ -1644,6 +1660,16 @@ async def activities_to_rematch(
                            OR EXISTS (SELECT 1 FROM unnest(CAST(:domains AS text[])) d
                                       WHERE split_part(p ->> 'email', '@', 2) = d
                                          OR split_part(p ->> 'email', '@', 2) LIKE '%.' || d))
+                  )
+                UNION
+                -- An internal meeting parked for a caller no contact listed: a number listed now.
+                SELECT at.activity_id, at.occurred_at FROM attributions at
+                JOIN activities ac USING (tenant_id, activity_id)
+                WHERE at.tenant_id = :t AND at.parked_until > :now AND NOT at.is_override
+                  AND at.status = 'internal' AND cardinality(CAST(:phones AS text[])) > 0
+                  AND EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                    WHERE p ->> 'phone' = ANY(:phones)
                   )
                 UNION
                 SELECT activity_id, occurred_at FROM attributions
@@ -1716,6 +1742,8 @@ async def activities_to_rematch(
             "t": tenant_id,
             "now": now,
             "identities": sorted(changed.identities),
+            # Phones only (an email holds an @): what settles an internal meeting's caller.
+            "phones": sorted(i for i in changed.identities if "@" not in i),
             "rep_identities": sorted(changed.rep_identities),
             "rep_since": now - timedelta(days=DEFAULT_REMATCH_WINDOW_DAYS),
             "domains": sorted(changed.domains),
@@ -2133,9 +2161,9 @@ def _save_statement(*, history: bool) -> str:
     ``inserted`` (its activity was stored in this transaction, see ``store_activities``) has no
     current row: it is not looked up.
 
-    Without ``history`` the statement is the same upsert alone, for a batch that can supersede
-    nothing: one version per activity, every one a first decision (``inserted``). The history
-    CTE would find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
+    Without ``history`` the statement is a plain insert, for a batch that can supersede nothing:
+    one version per activity, every one a first decision (``inserted``). The history CTE would
+    find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
     columns = list(_ATTRIBUTION_COLUMNS)
     # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``), the
     # explanation's JSON text too, read as ``jsonb`` by PostgreSQL (``store_activities``).
@@ -2157,9 +2185,16 @@ def _save_statement(*, history: bool) -> str:
         "WHERE attributions.version < EXCLUDED.version"
     )
     if not history:
+        # A plain insert: no speculative insertion, whose confirmation is one more WAL record per
+        # row. No other transaction can insert these keys meanwhile (this one inserted their
+        # activities, whose keys it holds until it commits). A row already there could only be
+        # an attribution left without its activity (none is: they are deleted together); it is
+        # left as it is rather than failing the batch. Looked up id by id (``OFFSET 0``: not an
+        # anti-join the planner may hash over the tenant's rows).
         return (
             f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) {upsert}"
+            f"FROM unnest({casts}) AS u({', '.join(columns)}) WHERE NOT EXISTS (SELECT 1 FROM attributions a "
+            "WHERE a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id OFFSET 0)"
         )
     history_columns = ", ".join(_HISTORY_COLUMNS)
     from_cur = ", ".join(f"a.{c}" for c in _HISTORY_COLUMNS)

@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.32"
+RULE_VERSION = "attribution-rules/2026.12.33"
 
 
 class Signal(StrEnum):
@@ -315,7 +315,6 @@ def _contacts_by_email(contacts: Iterable[Contact]) -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=64)
-@lru_cache(maxsize=64)
 def lowered_domains(domains: frozenset[str]) -> frozenset[str]:
     """A batch's internal domains lower-cased, once per batch (its activities share the set:
     each activity's slice asks again, and finds it here)."""
@@ -559,7 +558,7 @@ def attribute_in_slice(
         and not index.is_shared_rep_line(p)
     )
     matches = _match_contacts(activity, index, external)
-    unknown = _unknown_callers(activity, external, matches) if activity.kind == _KIND_MEETING else ()
+    unknown = _unknown_callers(activity, external, matches) if _callers_told_apart(activity) else ()
     if unknown:
         external = tuple(position for position in external if position not in unknown)
     facts = _Facts(
@@ -662,6 +661,15 @@ def _filed_with_a_contact(activity: IngestedEvent) -> bool:
     address; a Salesforce Event or Task only the fields a flow filled). An email lists every
     address, so one among colleagues stays internal wherever the CRM files it."""
     return bool(activity.crm.contact_ids) and activity.kind != _KIND_EMAIL
+
+
+def _callers_told_apart(activity: IngestedEvent) -> bool:
+    """Whether a caller no contact lists is told apart as nobody identified (``_unknown_callers``):
+    in a meeting that names no deal nor account. One the source files under a deal or account
+    (``crm.deal_id``, ``crm.account_id``) is decided by that reference with the caller outside,
+    as before rules 2026.12.31 (rules 2026.12.33): an unidentified caller does not make it an
+    internal meeting, nor a meeting among colleagues (metrics counts it as a customer meeting)."""
+    return activity.kind == _KIND_MEETING and activity.crm.deal_id is None and activity.crm.account_id is None
 
 
 def _one_sided_call(activity: IngestedEvent) -> bool:

@@ -29,20 +29,9 @@ SPELL_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True, slots=True)
-class HeldMembership:
-    """A membership as attribution holds it before a newer version replaces it."""
-
-    rep_id: str
-    team_id: str
-    valid_from: date
-    valid_to: date | None
-    updated_at: datetime
-    deleted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SentMembership:
-    """The newer version the CRM sent of it."""
+class MembershipVersion:
+    """One version of a membership: as attribution holds it (``held``), or the newer one the CRM
+    sent of it (``sent``)."""
 
     rep_id: str
     team_id: str
@@ -53,7 +42,7 @@ class SentMembership:
 
 
 def former_spell(
-    held: HeldMembership | None, sent: SentMembership, sent_on: date
+    held: MembershipVersion | None, sent: MembershipVersion, sent_on: date
 ) -> tuple[date, date] | None:
     """``[start, end)`` of the held team's spell to keep when ``sent`` replaces ``held``
     (``sent_on``: the local day of ``sent.updated_at``), or ``None``: nothing was held live, the

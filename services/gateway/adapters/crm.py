@@ -17,7 +17,7 @@ async def list_accounts(
 ) -> list[dict[str, Any]]:
     # Each filter only when asked for: a prepared statement's generic plan keeps ``:x IS NULL OR``
     # conditions as filters, and would walk the tenant's accounts instead of the index range
-    # (``ref_accounts_live_by_relationship``, migration 0038; the primary key without one).
+    # (``ref_accounts_live_by_relationship``, migration 0039; the primary key without one).
     where = [f"tenant_id = :t AND {_LIVE}"]
     if relationship is not None:
         where.append("relationship = :relationship")

@@ -761,6 +761,44 @@ async def deletions_read_after(
         return found
 
 
+async def record_time_blocks(engine: AsyncEngine, tenant_id: str, revisions: Mapping[uuid.UUID, int]) -> None:
+    """The revision at which each object (its own activity id) was read as no meeting (a hold
+    only colleagues attend, time away), the highest kept: a meeting older than it, delivered
+    after it, is an older state (``time_block_revisions``)."""
+    if not revisions:
+        return
+    ids = sorted(revisions)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ingest_time_blocks (tenant_id, activity_id, revision) "
+                "SELECT :t, b.id, b.revision FROM unnest(CAST(:ids AS uuid[]), CAST(:revs AS bigint[])) "
+                "AS b(id, revision) "
+                "ON CONFLICT (tenant_id, activity_id) DO UPDATE "
+                "SET revision = greatest(ingest_time_blocks.revision, EXCLUDED.revision), read_at = now()"
+            ),
+            {"t": tenant_id, "ids": ids, "revs": [revisions[i] for i in ids]},
+        )
+
+
+async def time_block_revisions(
+    engine: AsyncEngine, tenant_id: str, activity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """The revision at which each of ``activity_ids`` (own ids) was last read as no meeting
+    (``record_time_blocks``); absent for most."""
+    if not activity_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT activity_id, revision FROM ingest_time_blocks WHERE tenant_id = :t "
+                "AND activity_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"t": tenant_id, "ids": sorted(set(activity_ids))},
+        )
+        return {r.activity_id: int(r.revision) for r in rows}
+
+
 async def lock_webhook_state(
     conn: AsyncConnection, tenant_id: str, source: str, object_key: str
 ) -> dict[str, Any] | None:

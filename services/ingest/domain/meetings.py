@@ -36,9 +36,14 @@ def rounded_start(occurred_at: datetime) -> datetime:
     return datetime.fromtimestamp(((seconds + step // 2) // step) * step, UTC)
 
 
+#: Read once: an enum member read from its class per activity goes through ``EnumType``'s
+#: ``__getattr__`` slot (Python 3.11).
+_MEETING = ActivityKind.MEETING
+
+
 def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> tuple[str, ...]:
     """The keys under which ``activity`` is recognised as the same meeting; empty for non-meetings."""
-    if activity.kind is not ActivityKind.MEETING:
+    if activity.kind is not _MEETING:
         return ()
     keys: list[str] = []
     start = rounded_start(activity.occurred_at)

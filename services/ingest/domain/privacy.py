@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+import msgspec
+
 from libs.common.contracts.activities import (
     ActivityFields,
     ActivityKind,
@@ -59,8 +61,10 @@ class PrivacyPolicy:
 ActivityT = TypeVar("ActivityT", bound=ActivityFields)
 
 
-@dataclass(frozen=True, slots=True)
-class PrivacyVerdict(Generic[ActivityT]):
+class PrivacyVerdict(msgspec.Struct, Generic[ActivityT], frozen=True):
+    """One per activity: a frozen msgspec struct, where a frozen dataclass set each field through
+    ``object.__setattr__``."""
+
     excluded: bool
     reason: ExclusionReason | None
     automated: bool
@@ -207,6 +211,9 @@ _CALENDAR_WHEN = re.compile(
 
 #: Roles whose address is the sender of the activity.
 SENDER_ROLES = frozenset({ParticipantRole.FROM, ParticipantRole.ORGANIZER, ParticipantRole.CALLER})
+#: Read once: an enum member read from its class per activity goes through ``EnumType``'s
+#: ``__getattr__`` slot (Python 3.11).
+_EMAIL = ActivityKind.EMAIL
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -301,7 +308,7 @@ def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[
     reason = _exclusion(activity, policy)
     sender = _sender(activity)
     automated = bool(sender and sender.email and is_automated_address(sender.email)) or bool(
-        activity.kind == ActivityKind.EMAIL
+        activity.kind == _EMAIL
         and (
             # An email carrying a calendar event's iCalendar UID is that calendar's message (an
             # invitation, an update, a cancellation, an answer; Outlook's carry no prefix): the

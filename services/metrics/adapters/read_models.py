@@ -323,26 +323,46 @@ async def rebuild_engagement(conn: AsyncConnection, tenant_id: str) -> int:
     return int(result.rowcount)
 
 
+_STAT_COLUMNS = (
+    "team_id, score, team_percentile, baseline_score, baseline_periods, change_vs_baseline, activities, "
+    "insufficient_data, recency_score"
+)
+_STAT_NAMES = [c.strip() for c in _STAT_COLUMNS.split(",")]
+#: The grain's rows as ``stats`` says: a row gone is deleted, a changed one updated, a new one
+#: inserted, and an unchanged one (most of them: between two refreshes only the periods with new
+#: activities move) not written at all. Three disjoint sets of keys; each part reads the table as
+#: it was before the statement. A plain insert, not an upsert: an upsert writes a second record per
+#: row inserted (the speculative insertion's confirmation) and locks, so logs, every row it leaves
+#: as it is. The refresh is the only writer of the table, one per tenant at a time (``claim_refresh``).
+#: ``computed_at`` (read by nothing) is thus when the row's figures last changed.
+_REPLACE_REP_PERIOD_STATS = text(
+    "WITH u AS (SELECT * FROM unnest(CAST(:period_start AS date[]), CAST(:rep_id AS text[]), "
+    "CAST(:team_id AS text[]), CAST(:score AS float8[]), CAST(:team_percentile AS float8[]), "
+    "CAST(:baseline_score AS float8[]), CAST(:baseline_periods AS int[]), "
+    "CAST(:change_vs_baseline AS float8[]), CAST(:activities AS int[]), "
+    "CAST(:insufficient_data AS boolean[]), CAST(:recency_score AS float8[])) "
+    f"AS u(period_start, rep_id, {_STAT_COLUMNS})), "
+    "gone AS (DELETE FROM rep_period_stats r WHERE r.tenant_id = :t AND r.granularity = :g "
+    "AND NOT EXISTS (SELECT 1 FROM u WHERE u.period_start = r.period_start AND u.rep_id = r.rep_id)), "
+    "changed AS (UPDATE rep_period_stats r SET computed_at = now(), "
+    + ", ".join(f"{c} = u.{c}" for c in _STAT_NAMES)
+    + " FROM u WHERE r.tenant_id = :t AND r.granularity = :g AND r.period_start = u.period_start "
+    "AND r.rep_id = u.rep_id AND ("
+    + ", ".join(f"r.{c}" for c in _STAT_NAMES)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"u.{c}" for c in _STAT_NAMES)
+    + ")) "
+    f"INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, {_STAT_COLUMNS}) "
+    "SELECT :t, :g, u.* FROM u WHERE NOT EXISTS (SELECT 1 FROM rep_period_stats r WHERE r.tenant_id = :t "
+    "AND r.granularity = :g AND r.period_start = u.period_start AND r.rep_id = u.rep_id)"
+)
+
+
 async def replace_rep_period_stats(
     conn: AsyncConnection, tenant_id: str, granularity: str, stats: Sequence[RepPeriodStat]
 ) -> None:
     await conn.execute(
-        text("DELETE FROM rep_period_stats WHERE tenant_id = :t AND granularity = :g"),
-        {"t": tenant_id, "g": granularity},
-    )
-    if not stats:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, score, "
-            "team_percentile, baseline_score, baseline_periods, change_vs_baseline, activities, "
-            "insufficient_data, recency_score) "
-            "SELECT :t, :g, * FROM unnest(CAST(:period_start AS date[]), CAST(:rep_id AS text[]), "
-            "CAST(:team_id AS text[]), CAST(:score AS float8[]), CAST(:team_percentile AS float8[]), "
-            "CAST(:baseline_score AS float8[]), CAST(:baseline_periods AS int[]), "
-            "CAST(:change_vs_baseline AS float8[]), CAST(:activities AS int[]), "
-            "CAST(:insufficient_data AS boolean[]), CAST(:recency_score AS float8[]))"
-        ),
+        _REPLACE_REP_PERIOD_STATS,
         {
             "t": tenant_id,
             "g": granularity,

@@ -103,10 +103,12 @@ async def prune_ledgers(conn: AsyncConnection, cutoff: datetime) -> dict[str, in
     undated = await conn.execute(
         text("DELETE FROM ingest_undated_deletions WHERE read_at < :c"), {"c": cutoff}
     )
+    blocks = await conn.execute(text("DELETE FROM ingest_time_blocks WHERE read_at < :c"), {"c": cutoff})
     return {
         "ingest_seen_events": int(seen.rowcount),
         "ingest_meeting_keys": int(keys.rowcount),
         "ingest_undated_deletions": int(undated.rowcount),
+        "ingest_time_blocks": int(blocks.rowcount),
     }
 
 

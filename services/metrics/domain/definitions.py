@@ -6,11 +6,12 @@ aggregation and the documentation (docs/metrics.md) all follow these tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
+from operator import attrgetter
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -194,8 +195,13 @@ class MetricSettings(BaseModel):
     activity_retention_days: int | None = Field(default=None, ge=1)
 
     def past_retention(self, occurred_at: datetime, now: datetime) -> bool:
+        cutoff = self.retention_cutoff(now)
+        return cutoff is not None and occurred_at < cutoff
+
+    def retention_cutoff(self, now: datetime) -> datetime | None:
+        """The instant before which an activity is past retention (``past_retention``), if any."""
         days = self.activity_retention_days
-        return days is not None and occurred_at < now - timedelta(days=days)
+        return None if days is None else now - timedelta(days=days)
 
     @field_validator("time_zone")
     @classmethod
@@ -308,35 +314,23 @@ COUNTING_RULES: tuple[CountingRule, ...] = (
 )
 
 
+#: Enum members the per-event path reads, as module constants: in Python 3.11 ``EnumType`` defines
+#: ``__getattr__``, so reading a member from its class (``AttributionStatus.EXCLUDED``) goes through
+#: a Python-level ``type.__getattribute__`` call, about 800 instructions, where a module global is
+#: one dictionary lookup. The same objects.
+_EXCLUDED = AttributionStatus.EXCLUDED
+
+
 def _has_external(event: AttributedEvent) -> bool:
     facts = event.facts
     return facts.external_participants > 0 or len(facts.external_contact_ids) > 0
-
-
-def _matches(rule: CountingRule, event: AttributedEvent, settings: MetricSettings) -> bool:
-    facts = event.facts
-    if (
-        facts.kind is not rule.kind
-        or facts.direction not in rule.directions
-        or facts.outcome not in rule.outcomes
-    ):
-        return False
-    if rule.external == "required" and not _has_external(event):
-        return False
-    if rule.external == "forbidden" and _has_external(event):
-        return False
-    return not (rule.needs_conversation_length and facts.duration_seconds < settings.conversation_min_seconds)
 
 
 def is_counted(event: AttributedEvent) -> bool:
     """Automated activities (no-reply senders, sequences), excluded ones and the second report of
     a call another source reported first (``duplicate_of``: the call counts once, under the
     first report) never count."""
-    return (
-        not event.facts.automated
-        and event.status is not AttributionStatus.EXCLUDED
-        and not is_duplicate(event)
-    )
+    return not event.facts.automated and event.status is not _EXCLUDED and not is_duplicate(event)
 
 
 #: Statuses whose deal ids say which deals an activity worked on (see ``engaged_deal_ids``).
@@ -352,29 +346,49 @@ def engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
     insight and the deal timeline alike); only the ``attributed`` deal is *credited* with the
     counters and score, so deal totals never double-count.
     """
-    if not is_counted(event) or event.status not in _ENGAGING_STATUSES:
+    return counted_engaged_deal_ids(event) if is_counted(event) else ()
+
+
+def counted_engaged_deal_ids(event: AttributedEvent) -> tuple[str, ...]:
+    """``engaged_deal_ids`` of a version ``is_counted`` holds for (not checked again)."""
+    if event.status not in _ENGAGING_STATUSES:
         return ()
     deals = [event.deal_id] if event.deal_id is not None else []
     deals += [deal for deal in event.secondary_deal_ids if deal not in deals]
     return tuple(deals)
 
 
-#: The counting rules of each activity kind, in ``COUNTING_RULES`` order: a rule of another
-#: kind never matches, so only these are tried.
-_RULES_BY_KIND: dict[ActivityKind, tuple[CountingRule, ...]] = {
-    kind: tuple(rule for rule in COUNTING_RULES if rule.kind is kind) for kind in ActivityKind
+#: The counting rules whose kind, direction and outcome an activity's are, in ``COUNTING_RULES``
+#: order: only their other conditions are left to try.
+_RULES_BY_FACTS: dict[tuple[ActivityKind, Direction, Outcome], tuple[CountingRule, ...]] = {
+    (kind, direction, outcome): tuple(
+        rule
+        for rule in COUNTING_RULES
+        if rule.kind is kind and direction in rule.directions and outcome in rule.outcomes
+    )
+    for kind in ActivityKind
+    for direction in Direction
+    for outcome in Outcome
 }
 
 
 def counter_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
     """The non-zero counters of ``contribution_of``, as a plain mapping (the consumer's hot path)."""
-    if not is_counted(event):
-        return {}
+    return counted_amounts(event, settings) if is_counted(event) else {}
+
+
+def counted_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Counter, int]:
+    """``counter_amounts`` of a version ``is_counted`` holds for (not checked again)."""
     added: dict[Counter, int] = {}
-    for rule in _RULES_BY_KIND[event.facts.kind]:
-        if _matches(rule, event, settings):
-            amount = event.facts.duration_seconds if rule.adds == "duration" else 1
-            added[rule.counter] = added.get(rule.counter, 0) + amount
+    facts = event.facts
+    for rule in _RULES_BY_FACTS[facts.kind, facts.direction, facts.outcome]:
+        # The rule's external and length conditions: its kind, direction and outcome are the key's.
+        if rule.external != "either" and _has_external(event) is (rule.external == "forbidden"):
+            continue
+        if rule.needs_conversation_length and facts.duration_seconds < settings.conversation_min_seconds:
+            continue
+        amount = facts.duration_seconds if rule.adds == "duration" else 1
+        added[rule.counter] = added.get(rule.counter, 0) + amount
     return added
 
 
@@ -436,36 +450,52 @@ class RollupKey:
     day: date
 
 
-def _entity_id(event: AttributedEvent, level: Level) -> str | None:
-    if level is Level.TEAM_REP:
-        if event.team_id is None or event.rep_id is None:
-            return None
-        return team_rep_id(event.team_id, event.rep_id)
-    if level is Level.REP:
-        return event.rep_id
-    if level is Level.TEAM:
-        return event.team_id
-    if level is Level.ACCOUNT:
-        return event.account_id
-    return event.deal_id
+#: The levels as module constants (see ``_EXCLUDED``).
+LEVEL_REP, LEVEL_TEAM, LEVEL_ACCOUNT, LEVEL_DEAL, LEVEL_TEAM_REP = (
+    Level.REP,
+    Level.TEAM,
+    Level.ACCOUNT,
+    Level.DEAL,
+    Level.TEAM_REP,
+)
 
 
-#: Levels in declaration order, iterated without the enum's iterator on the hot path.
-_LEVEL_ORDER: tuple[Level, ...] = tuple(Level)
+def _team_rep_of(event: AttributedEvent) -> str | None:
+    if event.team_id is None or event.rep_id is None:
+        return None
+    return team_rep_id(event.team_id, event.rep_id)
+
+
+#: Each level's entity id in a version: its id field, or the team and rep joined (``team_rep``).
+_ENTITY_OF: dict[Level, Callable[[AttributedEvent], str | None]] = {
+    LEVEL_REP: attrgetter("rep_id"),
+    LEVEL_TEAM: attrgetter("team_id"),
+    LEVEL_ACCOUNT: attrgetter("account_id"),
+    LEVEL_DEAL: attrgetter("deal_id"),
+    LEVEL_TEAM_REP: _team_rep_of,
+}
+#: The levels each status credits, in ``Level`` order, with how each reads its entity id.
+_CREDITED_BY_STATUS: dict[
+    AttributionStatus, tuple[tuple[Level, Callable[[AttributedEvent], str | None]], ...]
+] = {
+    status: tuple((level, _ENTITY_OF[level]) for level in Level if level in levels)
+    for status, levels in LEVELS_BY_STATUS.items()
+}
 
 
 def credited_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
     """The (level, entity id) pairs this version credits, in ``Level`` order (none when it does
     not count): ``rollup_keys`` without the day."""
-    if not is_counted(event):
-        return ()
-    levels = LEVELS_BY_STATUS[event.status]
+    return counted_entities(event) if is_counted(event) else ()
+
+
+def counted_entities(event: AttributedEvent) -> tuple[tuple[Level, str], ...]:
+    """``credited_entities`` of a version ``is_counted`` holds for (not checked again)."""
     out = []
-    for level in _LEVEL_ORDER:
-        if level in levels:
-            entity_id = _entity_id(event, level)
-            if entity_id is not None:
-                out.append((level, entity_id))
+    for level, entity_of in _CREDITED_BY_STATUS[event.status]:
+        entity_id = entity_of(event)
+        if entity_id is not None:
+            out.append((level, entity_id))
     return tuple(out)
 
 

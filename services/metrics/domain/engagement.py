@@ -11,12 +11,14 @@ deal is recomputed from its contributions, since a maximum cannot be taken back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Engagement:
+
+# Frozen msgspec structs rather than frozen dataclasses: one ``Engagement`` is built per
+# contribution written, and a frozen dataclass sets each field through ``object.__setattr__``.
+class Engagement(msgspec.Struct, frozen=True):
     """What one contribution gives each deal it engages."""
 
     deal_ids: tuple[str, ...]
@@ -26,8 +28,7 @@ class Engagement:
     contact_ids: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class DealEngagementChange:
+class DealEngagementChange(msgspec.Struct, frozen=True):
     """One deal's change in a batch: recompute it, or merge these figures into it."""
 
     deal_id: str
@@ -71,7 +72,9 @@ def engagement_changes(
             if reply_at is not None and (last_reply is None or reply_at > last_reply):
                 last_reply = reply_at
             contacts.update(new.contact_ids)
-            merged[deal] = (max(last_at, new.occurred_at), last_reply, contacts)
+            # ``max(last_at, new.occurred_at)``, without the builtin's call: the first of equals.
+            occurred_at = new.occurred_at
+            merged[deal] = (occurred_at if occurred_at > last_at else last_at, last_reply, contacts)
     changes = [DealEngagementChange(deal, recompute=True) for deal in sorted(recompute)]
     changes += [
         DealEngagementChange(deal, False, last_at, last_reply, tuple(sorted(contacts)))

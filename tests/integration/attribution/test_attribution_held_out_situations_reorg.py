@@ -29,10 +29,12 @@ from tests.integration.attribution.test_attribution_vendor_webhooks import _noti
 from tests.integration.polling import references_landed
 from tests.integration.quarter.quarter_support import (
     Tenant,
+    contact,
     counted,
     dial,
     email,
     get,
+    membership,
     new_tenant,
     post,
     received,
@@ -64,15 +66,13 @@ def _rep(key: str, manager: str | None = None) -> dict[str, Any]:
     }
 
 
+def _rep_as(key: str, name: str) -> dict[str, Any]:
+    """Rep ``key``'s phone and address under another id and name (``rep-{name}``)."""
+    return {**_rep(key), "id": f"rep-{name}", "name": name}
+
+
 def _member(mid: str, rep: str, team: str, start: str, end: str | None = None) -> dict[str, Any]:
-    return {
-        "entity_type": "team_membership",
-        "id": mid,
-        "rep_id": f"rep-{rep}",
-        "team_id": f"team-{team}",
-        "valid_from": start,
-        "valid_to": end,
-    }
+    return membership(mid, f"rep-{rep}", f"team-{team}", start, end)
 
 
 def _dials(rep: str, day: str, n: int) -> list[dict[str, Any]]:
@@ -286,10 +286,6 @@ def _account(account_id: str, name: str, domain: str) -> dict[str, Any]:
     return {"entity_type": "account", "id": account_id, "name": name, "domains": [domain]}
 
 
-def _contact(contact_id: str, account_id: str, address: str) -> dict[str, Any]:
-    return {"entity_type": "contact", "id": contact_id, "account_id": account_id, "emails": [address]}
-
-
 def _deal(deal_id: str, account_id: str, owner: str, contact_id: str) -> dict[str, Any]:
     return {
         "entity_type": "deal",
@@ -339,9 +335,9 @@ async def test_a_rep_leaving_deals_changing_hands_and_a_merge_keep_history_with_
         _account("5601", "Initech", "initech.example"),
         _account("5602", "Initech EU", "initech-eu.example"),
         _account("5701", "Globex", "globex.example"),
-        _contact("9601", "5601", IVAN),
-        _contact("9602", "5602", INES),
-        _contact("9701", "5701", GINA),
+        contact("9601", "5601", IVAN),
+        contact("9602", "5602", INES),
+        contact("9701", "5701", GINA),
         _deal("3601", "5601", "ana", "9601"),
         _deal("3602", "5602", "bea", "9602"),
         _deal("3701", "5701", "cal", "9701"),
@@ -522,9 +518,6 @@ async def test_a_move_synced_late_takes_the_rep_off_her_old_teams_board_for_the_
     alone: Kim was not on East that week, and her dial is no longer East's (D2); West's ranks Kim
     with it (D3)."""
     tenant = await new_tenant(db_engine)
-    kim, lou = (
-        {**_rep(key), "id": f"rep-{name}", "name": name} for key, name in (("ana", "kim"), ("bea", "lou"))
-    )
     async with in_process_stack(kafka_settings, database_settings) as stack:
         await sync(
             stack,
@@ -533,8 +526,8 @@ async def test_a_move_synced_late_takes_the_rep_off_her_old_teams_board_for_the_
             Q_START,
             _team("team-east"),
             _team("team-west"),
-            kim,
-            lou,
+            _rep_as("ana", "kim"),
+            _rep_as("bea", "lou"),
             _member("m-kim", "kim", "east", "2026-01-01"),
             _member("m-lou", "lou", "east", "2026-01-01"),
         )
@@ -571,30 +564,8 @@ async def test_a_team_the_reorg_dissolves_keeps_its_history_in_its_region(
     region's history keeps what East's reps did in it (E2, E3: the region's W45 is not 1 dial
     because a team under it was dissolved later)."""
     tenant = await new_tenant(db_engine)
-    max_, ned = (
-        {**_rep(key), "id": f"rep-{name}", "name": name} for key, name in (("ana", "max"), ("bea", "ned"))
-    )
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            Q_START,
-            _team("region-na"),
-            _team("team-east", "region-na"),
-            _team("team-west", "region-na"),
-            max_,
-            ned,
-            _member("m-max", "max", "east", "2026-01-01"),
-            _member("m-ned", "ned", "west", "2026-01-01"),
-        )
-        await post(
-            stack,
-            tenant,
-            *(dial(f"max-03-{i}", PHONES["ana"], f"2026-11-03T1{i}:00:00Z") for i in range(2)),
-            dial("ned-03", PHONES["bea"], "2026-11-03T15:00:00Z"),
-        )
-        await settle(kafka_settings)
+        await _region_before_the_reorg(stack, db_engine, kafka_settings, tenant)
         await sync(
             stack,
             db_engine,
@@ -626,30 +597,8 @@ async def test_a_team_deleted_before_tombstones_kept_their_parent_is_put_back_by
     it had), so region-na's history lost East's dials. The admin re-sends East, deleted, with its
     parent through ``/v1/crm/sync`` (docs/operations.md): the region counts them again."""
     tenant = await new_tenant(db_engine)
-    max_, ned = (
-        {**_rep(key), "id": f"rep-{name}", "name": name} for key, name in (("ana", "max"), ("bea", "ned"))
-    )
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            Q_START,
-            _team("region-na"),
-            _team("team-east", "region-na"),
-            _team("team-west", "region-na"),
-            max_,
-            ned,
-            _member("m-max", "max", "east", "2026-01-01"),
-            _member("m-ned", "ned", "west", "2026-01-01"),
-        )
-        await post(
-            stack,
-            tenant,
-            *(dial(f"max-03-{i}", PHONES["ana"], f"2026-11-03T1{i}:00:00Z") for i in range(2)),
-            dial("ned-03", PHONES["bea"], "2026-11-03T15:00:00Z"),
-        )
-        await settle(kafka_settings)
+        await _region_before_the_reorg(stack, db_engine, kafka_settings, tenant)
         await sync(
             stack, db_engine, tenant, REORG, {"entity_type": "team", "id": "team-east", "deleted": True}
         )
@@ -685,6 +634,33 @@ async def test_a_team_deleted_before_tombstones_kept_their_parent_is_put_back_by
         ("team-east", "region-na", True),
         ("team-west", "region-na", False),
     ]
+
+
+async def _region_before_the_reorg(
+    stack: Any, engine: AsyncEngine, kafka_settings: KafkaSettings, tenant: Tenant
+) -> None:
+    """Part E's start: East and West under region-na, Max on East and Ned on West from January;
+    Max dials twice on 3 November, Ned once."""
+    await sync(
+        stack,
+        engine,
+        tenant,
+        Q_START,
+        _team("region-na"),
+        _team("team-east", "region-na"),
+        _team("team-west", "region-na"),
+        _rep_as("ana", "max"),
+        _rep_as("bea", "ned"),
+        _member("m-max", "max", "east", "2026-01-01"),
+        _member("m-ned", "ned", "west", "2026-01-01"),
+    )
+    await post(
+        stack,
+        tenant,
+        *(dial(f"max-03-{i}", PHONES["ana"], f"2026-11-03T1{i}:00:00Z") for i in range(2)),
+        dial("ned-03", PHONES["bea"], "2026-11-03T15:00:00Z"),
+    )
+    await settle(kafka_settings)
 
 
 async def _teams_held(engine: AsyncEngine, tenant_id: str) -> list[tuple[Any, ...]]:

@@ -170,19 +170,43 @@ def note(
     )
 
 
+def call(session: str, *steps: tuple[str, dict[str, Any]]) -> list[bytes]:
+    """The notifications of ``session`` in delivery order, numbered from 1: each step (HH:MM:SS,
+    the party it tells of)."""
+    return [note(session, sequence, at, one) for sequence, (at, one) in enumerate(steps, 1)]
+
+
 def outbound(session: str, own: dict[str, str], to: str, times: tuple[str, str, str]) -> list[bytes]:
     """A rep's outbound call: ringing at ``times[0]``, answered, hung up."""
     callee = {"phoneNumber": to}
-    return [
-        note(session, 1, times[0], party("p-1", "Setup", own, callee)),
-        note(session, 2, times[0], party("p-1", "Proceeding", own, callee)),
-        note(session, 3, times[1], party("p-1", "Answered", own, callee)),
-        note(session, 4, times[2], party("p-1", "Disconnected", own, callee, reason="CallFinished")),
-    ]
+    return call(
+        session,
+        (times[0], party("p-1", "Setup", own, callee)),
+        (times[0], party("p-1", "Proceeding", own, callee)),
+        (times[1], party("p-1", "Answered", own, callee)),
+        (times[2], party("p-1", "Disconnected", own, callee, reason="CallFinished")),
+    )
 
 
 def inbound(p: str, code: str, own: dict[str, str], caller: dict[str, str], **more: Any) -> dict[str, Any]:
     return party(p, code, own, caller, "Inbound", **more)
+
+
+def routed_to_ana(
+    session: str, caller: dict[str, str], times: tuple[str, ...], menu_reason: str | None = None
+) -> list[bytes]:
+    """``caller`` calls the main number: the IVR answers at ``times[1]`` and hangs up at
+    ``times[2]`` (``menu_reason``), routing the call to Ana, who answers at ``times[4]`` and hangs
+    up at ``times[5]``."""
+    return call(
+        session,
+        (times[0], inbound("p-1", "Proceeding", IVR, caller)),
+        (times[1], inbound("p-1", "Answered", IVR, caller)),
+        (times[2], inbound("p-1", "Disconnected", IVR, caller, reason=menu_reason)),
+        (times[3], inbound("p-2", "Proceeding", ANA, caller)),
+        (times[4], inbound("p-2", "Answered", ANA, caller)),
+        (times[5], inbound("p-2", "Disconnected", ANA, caller, reason="CallFinished")),
+    )
 
 
 dana, eli = {"phoneNumber": DANA}, {"phoneNumber": ELI}
@@ -194,108 +218,102 @@ SESSIONS: dict[str, list[bytes]] = {
     # 2. Bo's extension is not mapped: his direct line is his rep's phone.
     "unmapped": outbound("s-unmapped", BO, ELI, ("09:10:00", "09:10:08", "09:12:08")),
     # 3. Eli calls the Sales queue; it rings Ana and Cy; Cy answers, the queue hands over.
-    "queue": [
-        note("s-queue", 1, "09:20:00", inbound("p-q", "Proceeding", QUEUE, eli)),
-        note("s-queue", 2, "09:20:01", inbound("p-a", "Proceeding", ANA, eli)),
-        note("s-queue", 3, "09:20:01", inbound("p-c", "Proceeding", CY, eli)),
-        note("s-queue", 4, "09:20:09", inbound("p-c", "Answered", CY, eli)),
-        note("s-queue", 5, "09:20:09", inbound("p-a", "Disconnected", ANA, eli)),
-        note("s-queue", 6, "09:20:09", inbound("p-q", "Gone", QUEUE, eli)),
-        note("s-queue", 7, "09:25:09", inbound("p-c", "Disconnected", CY, eli, reason="CallFinished")),
-    ],
+    "queue": call(
+        "s-queue",
+        ("09:20:00", inbound("p-q", "Proceeding", QUEUE, eli)),
+        ("09:20:01", inbound("p-a", "Proceeding", ANA, eli)),
+        ("09:20:01", inbound("p-c", "Proceeding", CY, eli)),
+        ("09:20:09", inbound("p-c", "Answered", CY, eli)),
+        ("09:20:09", inbound("p-a", "Disconnected", ANA, eli)),
+        ("09:20:09", inbound("p-q", "Gone", QUEUE, eli)),
+        ("09:25:09", inbound("p-c", "Disconnected", CY, eli, reason="CallFinished")),
+    ),
     # 4. Dana calls Ana's direct line, forwarded to her mobile, where she answers.
-    "forwarded": [
-        note("s-forwarded", 1, "09:40:00", inbound("p-1", "Proceeding", ANA, dana)),
-        note("s-forwarded", 2, "09:40:01", party("p-2", "Proceeding", ANA, {"phoneNumber": ANA_MOBILE})),
-        note("s-forwarded", 3, "09:40:07", party("p-2", "Answered", ANA, {"phoneNumber": ANA_MOBILE})),
-        note("s-forwarded", 4, "09:40:07", inbound("p-1", "Answered", ANA, dana)),
-        note(
-            "s-forwarded",
-            5,
-            "09:43:07",
-            party("p-2", "Disconnected", ANA, {"phoneNumber": ANA_MOBILE}, reason="CallFinished"),
-        ),
-        note("s-forwarded", 6, "09:43:07", inbound("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
-    ],
+    "forwarded": call(
+        "s-forwarded",
+        ("09:40:00", inbound("p-1", "Proceeding", ANA, dana)),
+        ("09:40:01", party("p-2", "Proceeding", ANA, {"phoneNumber": ANA_MOBILE})),
+        ("09:40:07", party("p-2", "Answered", ANA, {"phoneNumber": ANA_MOBILE})),
+        ("09:40:07", inbound("p-1", "Answered", ANA, dana)),
+        ("09:43:07", party("p-2", "Disconnected", ANA, {"phoneNumber": ANA_MOBILE}, reason="CallFinished")),
+        ("09:43:07", inbound("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
+    ),
     # 5. Ana calls Dana, adds Fay (a three-way call); Fay leaves first, Dana last.
-    "conference": [
-        note("s-conference", 1, "10:00:00", party("p-1", "Setup", ANA, dana)),
-        note("s-conference", 2, "10:00:05", party("p-1", "Answered", ANA, dana)),
-        note("s-conference", 3, "10:02:00", party("p-2", "Setup", ANA, {"phoneNumber": FAY})),
-        note("s-conference", 4, "10:02:10", party("p-2", "Answered", ANA, {"phoneNumber": FAY})),
-        note("s-conference", 5, "10:06:00", party("p-2", "Disconnected", ANA, {"phoneNumber": FAY})),
-        note("s-conference", 6, "10:08:05", party("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
-    ],
+    "conference": call(
+        "s-conference",
+        ("10:00:00", party("p-1", "Setup", ANA, dana)),
+        ("10:00:05", party("p-1", "Answered", ANA, dana)),
+        ("10:02:00", party("p-2", "Setup", ANA, {"phoneNumber": FAY})),
+        ("10:02:10", party("p-2", "Answered", ANA, {"phoneNumber": FAY})),
+        ("10:06:00", party("p-2", "Disconnected", ANA, {"phoneNumber": FAY})),
+        ("10:08:05", party("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
+    ),
     # 6. Ana puts Dana on hold for a minute and resumes: one call.
-    "hold": [
-        note("s-hold", 1, "10:30:00", party("p-1", "Setup", ANA, dana)),
-        note("s-hold", 2, "10:30:10", party("p-1", "Answered", ANA, dana)),
-        note("s-hold", 3, "10:32:00", party("p-1", "Hold", ANA, dana)),
-        note("s-hold", 4, "10:33:00", party("p-1", "Answered", ANA, dana)),
-        note("s-hold", 5, "10:35:10", party("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
-    ],
+    "hold": call(
+        "s-hold",
+        ("10:30:00", party("p-1", "Setup", ANA, dana)),
+        ("10:30:10", party("p-1", "Answered", ANA, dana)),
+        ("10:32:00", party("p-1", "Hold", ANA, dana)),
+        ("10:33:00", party("p-1", "Answered", ANA, dana)),
+        ("10:35:10", party("p-1", "Disconnected", ANA, dana, reason="CallFinished")),
+    ),
     # 7. Eli calls Ana, she parks the call, Cy picks it up from the park location.
-    "parked": [
-        note("s-parked", 1, "11:00:00", inbound("p-1", "Proceeding", ANA, eli)),
-        note("s-parked", 2, "11:00:05", inbound("p-1", "Answered", ANA, eli)),
-        note("s-parked", 3, "11:01:00", inbound("p-1", "Parked", ANA, eli, park={"id": "*801"})),
-        note("s-parked", 4, "11:01:30", inbound("p-2", "Answered", CY, eli)),
-        note("s-parked", 5, "11:01:30", inbound("p-1", "Gone", ANA, eli, reason="Pickup")),
-        note("s-parked", 6, "11:06:30", inbound("p-2", "Disconnected", CY, eli, reason="CallFinished")),
-    ],
+    "parked": call(
+        "s-parked",
+        ("11:00:00", inbound("p-1", "Proceeding", ANA, eli)),
+        ("11:00:05", inbound("p-1", "Answered", ANA, eli)),
+        ("11:01:00", inbound("p-1", "Parked", ANA, eli, park={"id": "*801"})),
+        ("11:01:30", inbound("p-2", "Answered", CY, eli)),
+        ("11:01:30", inbound("p-1", "Gone", ANA, eli, reason="Pickup")),
+        ("11:06:30", inbound("p-2", "Disconnected", CY, eli, reason="CallFinished")),
+    ),
     # 8. Eli calls Ana, she does not pick up, he leaves a voicemail.
-    "voicemail": [
-        note("s-voicemail", 1, "11:30:00", inbound("p-1", "Proceeding", ANA, eli)),
-        note("s-voicemail", 2, "11:30:20", inbound("p-1", "VoiceMail", ANA, eli)),
-        note("s-voicemail", 3, "11:31:00", inbound("p-1", "Disconnected", ANA, eli, missedCall=True)),
-    ],
+    "voicemail": call(
+        "s-voicemail",
+        ("11:30:00", inbound("p-1", "Proceeding", ANA, eli)),
+        ("11:30:20", inbound("p-1", "VoiceMail", ANA, eli)),
+        ("11:31:00", inbound("p-1", "Disconnected", ANA, eli, missedCall=True)),
+    ),
     # 9. Ana dials Bo by his extension number (102): colleagues, no customer.
-    "internal-short": [
-        note("s-internal-short", 1, "12:00:00", party("p-1", "Setup", ANA, {**BO, "phoneNumber": "102"})),
-        note(
-            "s-internal-short",
-            2,
+    "internal-short": call(
+        "s-internal-short",
+        ("12:00:00", party("p-1", "Setup", ANA, {**BO, "phoneNumber": "102"})),
+        (
             "12:00:01",
             inbound("p-2", "Proceeding", {**BO, "phoneNumber": "102"}, {**ANA, "phoneNumber": "101"}),
         ),
-        note(
-            "s-internal-short",
-            3,
-            "12:00:04",
-            inbound("p-2", "Answered", {**BO, "phoneNumber": "102"}, {**ANA, "phoneNumber": "101"}),
-        ),
-        note("s-internal-short", 4, "12:00:04", party("p-1", "Answered", ANA, {**BO, "phoneNumber": "102"})),
-        note(
-            "s-internal-short", 5, "12:02:04", party("p-1", "Disconnected", ANA, {**BO, "phoneNumber": "102"})
-        ),
-        note(
-            "s-internal-short",
-            6,
+        ("12:00:04", inbound("p-2", "Answered", {**BO, "phoneNumber": "102"}, {**ANA, "phoneNumber": "101"})),
+        ("12:00:04", party("p-1", "Answered", ANA, {**BO, "phoneNumber": "102"})),
+        ("12:02:04", party("p-1", "Disconnected", ANA, {**BO, "phoneNumber": "102"})),
+        (
             "12:02:04",
             inbound("p-2", "Disconnected", {**BO, "phoneNumber": "102"}, {**ANA, "phoneNumber": "101"}),
         ),
-    ],
+    ),
     # 10. Ana calls Bo's direct number: colleagues too.
-    "internal-direct": [
-        note("s-internal-direct", 1, "12:10:00", party("p-1", "Setup", ANA, BO)),
-        note("s-internal-direct", 2, "12:10:01", inbound("p-2", "Proceeding", BO, ANA)),
-        note("s-internal-direct", 3, "12:10:05", inbound("p-2", "Answered", BO, ANA)),
-        note("s-internal-direct", 4, "12:10:05", party("p-1", "Answered", ANA, BO)),
-        note("s-internal-direct", 5, "12:11:05", party("p-1", "Disconnected", ANA, BO)),
-        note("s-internal-direct", 6, "12:11:05", inbound("p-2", "Disconnected", BO, ANA)),
-    ],
+    "internal-direct": call(
+        "s-internal-direct",
+        ("12:10:00", party("p-1", "Setup", ANA, BO)),
+        ("12:10:01", inbound("p-2", "Proceeding", BO, ANA)),
+        ("12:10:05", inbound("p-2", "Answered", BO, ANA)),
+        ("12:10:05", party("p-1", "Answered", ANA, BO)),
+        ("12:11:05", party("p-1", "Disconnected", ANA, BO)),
+        ("12:11:05", inbound("p-2", "Disconnected", BO, ANA)),
+    ),
     # 11. A caller who withholds the number ("anonymous") reaches Ana.
-    "withheld": [
-        note("s-withheld", 1, "12:30:00", inbound("p-1", "Proceeding", ANA, {"phoneNumber": "anonymous"})),
-        note("s-withheld", 2, "12:30:05", inbound("p-1", "Answered", ANA, {"phoneNumber": "anonymous"})),
-        note("s-withheld", 3, "12:31:05", inbound("p-1", "Disconnected", ANA, {"phoneNumber": "anonymous"})),
-    ],
+    "withheld": call(
+        "s-withheld",
+        ("12:30:00", inbound("p-1", "Proceeding", ANA, {"phoneNumber": "anonymous"})),
+        ("12:30:05", inbound("p-1", "Answered", ANA, {"phoneNumber": "anonymous"})),
+        ("12:31:05", inbound("p-1", "Disconnected", ANA, {"phoneNumber": "anonymous"})),
+    ),
     # 12. Withheld with no number at all, only a name.
-    "withheld-nameonly": [
-        note("s-withheld-2", 1, "12:40:00", inbound("p-1", "Proceeding", ANA, {"name": "Anonymous"})),
-        note("s-withheld-2", 2, "12:40:05", inbound("p-1", "Answered", ANA, {"name": "Anonymous"})),
-        note("s-withheld-2", 3, "12:40:50", inbound("p-1", "Disconnected", ANA, {"name": "Anonymous"})),
-    ],
+    "withheld-nameonly": call(
+        "s-withheld-2",
+        ("12:40:00", inbound("p-1", "Proceeding", ANA, {"name": "Anonymous"})),
+        ("12:40:05", inbound("p-1", "Answered", ANA, {"name": "Anonymous"})),
+        ("12:40:50", inbound("p-1", "Disconnected", ANA, {"name": "Anonymous"})),
+    ),
     # 13. The account-level subscription and Ana's extension-level one both deliver each
     #     notification (another uuid, subscriptionId and event): counted once.
     "two-subscriptions": [
@@ -317,70 +335,54 @@ SESSIONS: dict[str, list[bytes]] = {
         outbound("s-hangup-first", ANA, DANA, ("19:00:00", "19:00:10", "19:01:40"))[i] for i in (3, 0, 1, 2)
     ],
     # 17. Dana calls the main number: the auto-receptionist (IVR) answers, she hangs up in it.
-    "ivr-only": [
-        note("s-ivr-only", 1, "19:30:00", inbound("p-1", "Proceeding", IVR, dana)),
-        note("s-ivr-only", 2, "19:30:01", inbound("p-1", "Answered", IVR, dana)),
-        note("s-ivr-only", 3, "19:30:40", inbound("p-1", "Disconnected", IVR, dana, reason="CallFinished")),
-    ],
+    "ivr-only": call(
+        "s-ivr-only",
+        ("19:30:00", inbound("p-1", "Proceeding", IVR, dana)),
+        ("19:30:01", inbound("p-1", "Answered", IVR, dana)),
+        ("19:30:40", inbound("p-1", "Disconnected", IVR, dana, reason="CallFinished")),
+    ),
     # 18. Eli calls the main number, presses 1 for Ana in the IVR menu, talks 5 minutes.
-    "ivr-routed": [
-        note("s-ivr-routed", 1, "20:00:00", inbound("p-1", "Proceeding", IVR, eli)),
-        note("s-ivr-routed", 2, "20:00:01", inbound("p-1", "Answered", IVR, eli)),
-        note(
-            "s-ivr-routed",
-            3,
-            "20:00:15",
-            inbound("p-1", "Disconnected", IVR, eli, reason="CallerInputRedirect"),
-        ),
-        note("s-ivr-routed", 4, "20:00:16", inbound("p-2", "Proceeding", ANA, eli)),
-        note("s-ivr-routed", 5, "20:00:25", inbound("p-2", "Answered", ANA, eli)),
-        note("s-ivr-routed", 6, "20:05:25", inbound("p-2", "Disconnected", ANA, eli, reason="CallFinished")),
-    ],
+    "ivr-routed": routed_to_ana(
+        "s-ivr-routed",
+        eli,
+        ("20:00:00", "20:00:01", "20:00:15", "20:00:16", "20:00:25", "20:05:25"),
+        "CallerInputRedirect",
+    ),
     # 19. Eli calls Bo, who misses it.
-    "missed": [
-        note("s-missed", 1, "20:30:00", inbound("p-1", "Proceeding", BO, eli)),
-        note("s-missed", 2, "20:30:25", inbound("p-1", "Disconnected", BO, eli, missedCall=True)),
-    ],
+    "missed": call(
+        "s-missed",
+        ("20:30:00", inbound("p-1", "Proceeding", BO, eli)),
+        ("20:30:25", inbound("p-1", "Disconnected", BO, eli, missedCall=True)),
+    ),
     # 20. Ana calls Eli, who is busy.
-    "busy": [
-        note("s-busy", 1, "21:00:00", party("p-1", "Setup", ANA, eli)),
-        note("s-busy", 2, "21:00:03", party("p-1", "Disconnected", ANA, eli, reason="TargetBusy")),
-    ],
+    "busy": call(
+        "s-busy",
+        ("21:00:00", party("p-1", "Setup", ANA, eli)),
+        ("21:00:03", party("p-1", "Disconnected", ANA, eli, reason="TargetBusy")),
+    ),
     # 21. Dana calls the main number, presses nothing; on its timeout the menu routes her to Ana
     #     (no CallerInputRedirect), who answers 10 s later and talks 4 minutes.
-    "ivr-timeout": [
-        note("s-ivr-timeout", 1, "21:10:00", inbound("p-1", "Proceeding", IVR, dana)),
-        note("s-ivr-timeout", 2, "21:10:01", inbound("p-1", "Answered", IVR, dana)),
-        note("s-ivr-timeout", 3, "21:10:20", inbound("p-1", "Disconnected", IVR, dana)),
-        note("s-ivr-timeout", 4, "21:10:21", inbound("p-2", "Proceeding", ANA, dana)),
-        note("s-ivr-timeout", 5, "21:10:30", inbound("p-2", "Answered", ANA, dana)),
-        note(
-            "s-ivr-timeout", 6, "21:14:30", inbound("p-2", "Disconnected", ANA, dana, reason="CallFinished")
-        ),
-    ],
+    "ivr-timeout": routed_to_ana(
+        "s-ivr-timeout", dana, ("21:10:00", "21:10:01", "21:10:20", "21:10:21", "21:10:30", "21:14:30")
+    ),
     # 22. Eli calls the Sales queue, which answers with its greeting and hold music; Cy picks up
     #     a minute later and talks 3 minutes.
-    "queue-greeting": [
-        note("s-queue-greeting", 1, "21:30:00", inbound("p-q", "Proceeding", QUEUE, eli)),
-        note("s-queue-greeting", 2, "21:30:01", inbound("p-q", "Answered", QUEUE, eli)),
-        note("s-queue-greeting", 3, "21:30:02", inbound("p-c", "Proceeding", CY, eli)),
-        note("s-queue-greeting", 4, "21:31:00", inbound("p-c", "Answered", CY, eli)),
-        note("s-queue-greeting", 5, "21:31:00", inbound("p-q", "Gone", QUEUE, eli)),
-        note(
-            "s-queue-greeting", 6, "21:34:00", inbound("p-c", "Disconnected", CY, eli, reason="CallFinished")
-        ),
-    ],
+    "queue-greeting": call(
+        "s-queue-greeting",
+        ("21:30:00", inbound("p-q", "Proceeding", QUEUE, eli)),
+        ("21:30:01", inbound("p-q", "Answered", QUEUE, eli)),
+        ("21:30:02", inbound("p-c", "Proceeding", CY, eli)),
+        ("21:31:00", inbound("p-c", "Answered", CY, eli)),
+        ("21:31:00", inbound("p-q", "Gone", QUEUE, eli)),
+        ("21:34:00", inbound("p-c", "Disconnected", CY, eli, reason="CallFinished")),
+    ),
     # 23. Eli calls the Sales queue and gives up on the hold music after 90 s.
-    "queue-abandoned": [
-        note("s-queue-abandoned", 1, "21:40:00", inbound("p-q", "Proceeding", QUEUE, eli)),
-        note("s-queue-abandoned", 2, "21:40:01", inbound("p-q", "Answered", QUEUE, eli)),
-        note(
-            "s-queue-abandoned",
-            3,
-            "21:41:31",
-            inbound("p-q", "Disconnected", QUEUE, eli, reason="CallFinished"),
-        ),
-    ],
+    "queue-abandoned": call(
+        "s-queue-abandoned",
+        ("21:40:00", inbound("p-q", "Proceeding", QUEUE, eli)),
+        ("21:40:01", inbound("p-q", "Answered", QUEUE, eli)),
+        ("21:41:31", inbound("p-q", "Disconnected", QUEUE, eli, reason="CallFinished")),
+    ),
 }
 EXTERNAL_IDS = {
     name: "s-withheld-2"

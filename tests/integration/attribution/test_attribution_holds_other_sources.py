@@ -23,6 +23,7 @@ from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from services.ingest.domain.normalize import HOLD_TIME
+from services.ingest.handlers import OLDER_THAN_A_TIME_BLOCK
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_calendar_time_away import _november
 from tests.integration.attribution.test_attribution_held_out_situations_meetings2 import (
@@ -206,3 +207,123 @@ async def test_holds_posted_as_canonical_meetings_and_logged_in_hubspot_are_no_m
     )
     # Out of the held sweep's index, as a meeting deleted at its source is.
     assert retracted == [("hs-pilot", True), ("workshop", True)]
+
+
+async def test_a_hold_a_caller_attends_is_a_meeting_and_one_superseded_by_a_hold_is_none(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """One export posts "HOLD: Globex pricing call" with Cy and a customer on the phone from
+    ``+1 415-555-0199`` (no CRM record), reported held and filed under the Globex deal: the meeting,
+    on that deal (before: ignored as a hold; and, identified by no contact, Ana's internal meeting);
+    Ana's "Pipeline sync" with Cy and the same caller, naming nothing: her internal meeting; and
+    the workshop at revision 1 (Dana accepted) with its revision 2, a hold Dana declined: no
+    meeting (before: revision 1 was published and attributed). Then the kickoff's hold at
+    revision 2, and its meeting at revision 1 posted after it (a retried post): ignored as an
+    older state (before: published, a customer meeting counted); revision 3, a meeting again, is
+    the meeting. HubSpot's review hold delivered before its older meeting version: the same."""
+    caller = {"phone": "+14155550199", "role": "attendee"}
+    pricing = _exported("pricing", 9, "HOLD: Globex pricing call", (CY, "accepted"))
+    pricing["participants"].append(caller)
+    pricing["crm"] = {"deal_id": "deal-globex"}
+    # The client knows the caller is the customer.
+    pricing["direction"] = "outbound"
+    sync_call = _exported("sync", 10, "Pipeline sync", (CY, "accepted"))
+    sync_call["participants"].append(caller)
+    tenant = await _tenant(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(stack, db_engine, tenant, "2026-10-01T00:00:00Z", *CRM)
+        export = await _post(
+            stack,
+            tenant,
+            pricing,
+            sync_call,
+            _exported("workshop", 12, "Globex workshop", (CY, "accepted"), (DANA, "accepted")),
+            _exported(
+                "workshop", 12, "HOLD: Globex workshop", (CY, "accepted"), (DANA, "declined"), revision=2
+            ),
+        )
+        await settle(kafka_settings)
+        # The kickoff's hold (revision 2) is posted before its meeting (revision 1, a retried
+        # post): the meeting is an older state. Revision 3, a meeting again, is the meeting.
+        kickoff = [
+            await _post(
+                stack, tenant, _exported("kickoff", 13, "HOLD: Globex kickoff", (CY, "accepted"), revision=2)
+            ),
+            await _post(
+                stack,
+                tenant,
+                _exported("kickoff", 13, "Globex kickoff", (CY, "accepted"), (DANA, "accepted")),
+            ),
+        ]
+        await settle(kafka_settings)
+        before_restore = await get(stack, tenant, "/v1/activities?limit=100")
+        kickoff.append(
+            await _post(
+                stack,
+                tenant,
+                _exported("kickoff", 13, "Globex kickoff", (CY, "accepted"), (DANA, "accepted"), revision=3),
+            )
+        )
+        # HubSpot: the review's hold (edited 3 November) delivered before its meeting with Dana
+        # (the version of 2 November, a sync job's late page): the meeting is an older state.
+        hubspot = [
+            await _deliver(
+                stack,
+                "hubspot",
+                dumps([_hubspot("hs-review", 16, "HOLD: Globex review", "2026-11-03T09:00:00.000Z")]),
+            ),
+            await _deliver(
+                stack,
+                "hubspot",
+                dumps([_hubspot("hs-review", 16, "Globex review", "2026-11-02T09:00:00.000Z", "con-dana")]),
+            ),
+        ]
+        await settle(kafka_settings)
+        listed = await get(stack, tenant, "/v1/activities?limit=100")
+        november = await _november(stack, tenant, "rep-ana")
+        blocks = await rows(
+            db_engine,
+            "SELECT revision FROM ingest_time_blocks WHERE tenant_id = :t ORDER BY 1",
+            {"t": TENANT},
+        )
+
+    assert (export["accepted"], export["ignored"]) == (
+        2,
+        [f"activities[2]: {OLDER_THAN_A_TIME_BLOCK}", f"activities[3]: {HOLD_TIME}"],
+    )
+    assert [(k["accepted"], k["ignored"]) for k in kickoff] == [
+        (0, [f"activities[0]: {HOLD_TIME}"]),
+        (0, [f"activities[0]: {OLDER_THAN_A_TIME_BLOCK}"]),
+        (1, []),
+    ]
+    assert len(before_restore["items"]) == 2
+    assert [(h["accepted"], h["ignored"]) for h in hubspot] == [
+        (0, [f"[0] meetings/hs-review: {HOLD_TIME}"]),
+        (0, [f"hubspot hs-review: {OLDER_THAN_A_TIME_BLOCK}"]),
+    ]
+    # The workshop's hold at revision 2, the kickoff's at 2, the HubSpot review's at its edit.
+    assert blocks == [(2,), (2,), (1793696400000,)]
+    found = {
+        a["activity_id"]: (a["outcome"], a["status"], a["rule_path"], a["deal_id"], a["rep_id"])
+        for a in listed["items"]
+    }
+    assert found == {
+        str(activity_id_for(TENANT, EXPORT, "pricing")): (
+            "held",
+            "attributed",
+            "explicit_deal",
+            "deal-globex",
+            "rep-ana",
+        ),
+        str(activity_id_for(TENANT, EXPORT, "sync")): ("held", "internal", "internal", None, "rep-ana"),
+        str(activity_id_for(TENANT, EXPORT, "kickoff")): (
+            "held",
+            "attributed",
+            "contact_role",
+            "deal-globex",
+            "rep-ana",
+        ),
+    }
+    # Booked and held: the pricing call and the kickoff (revision 3); the pipeline sync
+    # internal; the workshop nothing.
+    assert november == [(2, 2, 0, 0, 1)]

@@ -1,4 +1,4 @@
-"""``repository.save_attributions``: a batch of first decisions is written by the upsert alone,
+"""``repository.save_attributions``: a batch of first decisions is written by a plain insert,
 any other batch through the history CTE; both leave exactly the rows the CTE would."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ async def test_first_decisions_then_re_decisions_then_a_mixed_batch(db_engine: A
     def named(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return sorted((ids[r[0]], *r[1:]) for r in rows)
 
-    # A batch of first decisions: the upsert alone.
+    # A batch of first decisions: a plain insert, no speculative insertion.
     with _statements(db_engine) as seen:
         async with db_engine.begin() as conn:
             assert await repo.store_activities(conn, [a, b]) == {a.activity_id: True, b.activity_id: True}
@@ -141,3 +141,32 @@ async def test_first_decisions_then_re_decisions_then_a_mixed_batch(db_engine: A
     current, superseded = await _state(db_engine)
     assert named(current)[3] == ("d", 2, "attributed", "deal-2", ["deal-9"], 0.7, {"version": 2})
     assert named(superseded)[3:] == [("d", 1, "deal-1", 0.6, {"version": 1})]
+
+
+async def test_a_first_decision_over_a_row_left_without_its_activity_keeps_that_row(
+    db_engine: AsyncEngine,
+) -> None:
+    """Attributions are deleted with their activities, so a first decision finds no row; one left
+    behind all the same is kept as it is, and the batch (its other rows) goes through."""
+    await create_tenant(db_engine)
+    a, b = (
+        email(f"o-{i}", "rep@ours.example", "buyer@client.example", at="2026-11-02T10:00:00Z")
+        for i in range(2)
+    )
+    async with db_engine.begin() as conn:
+        await repo.store_activities(conn, [a])
+        await repo.save_attributions(conn, [_row(a, 1, "deal-1", inserted=True)])
+        await conn.execute(text("DELETE FROM activities WHERE activity_id = :a"), {"a": a.activity_id})
+    with _statements(db_engine) as seen:
+        async with db_engine.begin() as conn:
+            assert await repo.store_activities(conn, [a, b]) == {a.activity_id: True, b.activity_id: True}
+            await repo.save_attributions(
+                conn, [_row(a, 1, "deal-2", inserted=True), _row(b, 1, "deal-1", inserted=True)]
+            )
+    assert seen == ["INSERT INTO attributions"]
+    current, superseded = await _state(db_engine)
+    assert sorted(current, key=lambda r: r[0] != a.activity_id) == [
+        (a.activity_id, 1, "attributed", "deal-1", [], 0.6, {"version": 1}),
+        (b.activity_id, 1, "attributed", "deal-1", [], 0.6, {"version": 1}),
+    ]
+    assert superseded == []

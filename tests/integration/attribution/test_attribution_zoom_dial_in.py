@@ -133,6 +133,11 @@ NOVEMBER = {
 }
 
 
+def _zoom_id(meeting_uuid: str) -> str:
+    """The activity id of the Zoom meeting ``meeting_uuid``."""
+    return str(activity_id_for(TENANT, "zoom", meeting_uuid))
+
+
 async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_number_he_called_from(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -145,7 +150,7 @@ async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_numb
         scorecards = {rep: await _november(stack, tenant, rep) for rep in NOVEMBER}
         await sync(stack, db_engine, tenant, "2026-11-27T00:00:00Z", FAYS_PHONE)
         await settle(kafka_settings)
-        fay = await get(stack, tenant, f"/v1/activities/{activity_id_for(TENANT, 'zoom', 'zoomFayLater==')}")
+        fay = await get(stack, tenant, f"/v1/activities/{_zoom_id('zoomFayLater==')}")
         anas_after = await _november(stack, tenant, "rep-ana")
     assert [z["accepted"] for z in zoom] == [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1]
     found = {
@@ -153,31 +158,13 @@ async def test_a_customer_who_dialled_into_a_zoom_meeting_is_matched_by_the_numb
         for a in listed["items"]
     }
     assert found == {
-        str(activity_id_for(TENANT, "zoom", "zoomGilPhone==")): (
-            "outbound",
-            "attributed",
-            "acc-initech",
-            "deal-initech",
-            "rep-ana",
-        ),
-        str(activity_id_for(TENANT, "zoom", "zoomMasked==")): ("internal", "internal", None, None, "rep-bo"),
+        _zoom_id("zoomGilPhone=="): ("outbound", "attributed", "acc-initech", "deal-initech", "rep-ana"),
+        _zoom_id("zoomMasked=="): ("internal", "internal", None, None, "rep-bo"),
         # Ingest places no number (it knows no contact): attribution finds it nobody's.
-        str(activity_id_for(TENANT, "zoom", "zoomCyMobile==")): (
-            "outbound",
-            "internal",
-            None,
-            None,
-            "rep-ana",
-        ),
-        str(activity_id_for(TENANT, "zoom", "zoomBoDesk==")): ("outbound", "internal", None, None, "rep-cy"),
+        _zoom_id("zoomCyMobile=="): ("outbound", "internal", None, None, "rep-ana"),
+        _zoom_id("zoomBoDesk=="): ("outbound", "internal", None, None, "rep-cy"),
         # A number no contact lists yet: internal until one does (kept for re-matching).
-        str(activity_id_for(TENANT, "zoom", "zoomFayLater==")): (
-            "outbound",
-            "internal",
-            None,
-            None,
-            "rep-ana",
-        ),
+        _zoom_id("zoomFayLater=="): ("outbound", "internal", None, None, "rep-ana"),
     }
     assert scorecards == NOVEMBER
     # The CRM gives Fay the number: the meeting is re-decided as Hooli's, a customer meeting.

@@ -22,6 +22,9 @@ def test_literals() -> None:
     assert text_array_literal(["a", "b"]) == '{"a","b"}'
     assert text_array_literal(['q"', "b\\"]) == '{"q\\"","b\\\\"}'
     assert text_array_literal([""]) == '{""}'
+    # Any iterable; an element with a quote or a backslash escapes every element's.
+    assert text_array_literal(v for v in ["a", "b"]) == '{"a","b"}'
+    assert text_array_literal(("a", 'q"', "b")) == '{"a","q\\"","b"}'
 
 
 async def test_ragged_arrays_come_back_unchanged(db_engine: AsyncEngine) -> None:

@@ -37,6 +37,11 @@ def _expected(group: str, body: dict[str, Any]) -> dict[str, Any]:
     return TenantSettings.model_validate(document).group(group)
 
 
+async def _patch_organization(gateway: httpx.AsyncClient, keys: Keys, body: dict[str, Any]) -> httpx.Response:
+    """``PATCH /v1/settings/organization`` as the tenant's admin."""
+    return await gateway.patch("/v1/settings/organization", json=body, headers=bearer(keys.admin))
+
+
 @pytest.mark.parametrize("group", list(GROUPS))
 async def test_each_group_round_trips_and_is_versioned(
     gateway: httpx.AsyncClient, keys: Keys, group: str
@@ -176,12 +181,12 @@ async def test_an_extension_both_a_menu_and_a_rep_names_both_fields(
 ) -> None:
     """Whichever of the two the admin changes last, the 422 names both: the alias she wrote and
     the menu already listed (before, only ``menu_extensions``, which she may not have touched)."""
-    saved = await gateway.patch("/v1/settings/organization", json=first, headers=bearer(keys.admin))
+    saved = await _patch_organization(gateway, keys, first)
     assert saved.status_code == 200, saved.text
     second = {"rep_aliases": {"62944090001": "rep-a"}, "menu_extensions": ["62944090001"]}
     for key in first:
         second.pop(key)
-    refused = await gateway.patch("/v1/settings/organization", json=second, headers=bearer(keys.admin))
+    refused = await _patch_organization(gateway, keys, second)
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"] == [
         {
@@ -212,9 +217,7 @@ async def test_a_rep_s_own_extension_is_refused_as_a_menu(
                 "('acme', 'rep-ext-old', 'Old', ARRAY['+16505550100;ext=102'], false, now())"
             )
         )
-    refused = await gateway.patch(
-        "/v1/settings/organization", json={"menu_extensions": ["100", "101"]}, headers=bearer(keys.admin)
-    )
+    refused = await _patch_organization(gateway, keys, {"menu_extensions": ["100", "101"]})
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"] == [
         {
@@ -224,9 +227,7 @@ async def test_a_rep_s_own_extension_is_refused_as_a_menu(
             "a menu answers for nobody, so the calls she answers would read not connected",
         }
     ]
-    saved = await gateway.patch(
-        "/v1/settings/organization", json={"menu_extensions": ["100", "102"]}, headers=bearer(keys.admin)
-    )
+    saved = await _patch_organization(gateway, keys, {"menu_extensions": ["100", "102"]})
     assert saved.status_code == 200, saved.text
     assert saved.json()["settings"]["menu_extensions"] == ["100", "102"]
 
@@ -307,14 +308,10 @@ async def test_a_save_stores_no_setting_of_this_release_left_at_its_default(
     assert saved.status_code == 200, saved.text
     assert "menu_extensions" not in await stored()
     assert (await stored())["privacy"]["excluded_domains"] == ["lawfirm.example"]
-    listed = await gateway.patch(
-        "/v1/settings/organization", json={"menu_extensions": ["100"]}, headers=bearer(keys.admin)
-    )
+    listed = await _patch_organization(gateway, keys, {"menu_extensions": ["100"]})
     assert listed.status_code == 200, listed.text
     assert (await stored())["menu_extensions"] == ["100"]
-    cleared = await gateway.patch(
-        "/v1/settings/organization", json={"menu_extensions": []}, headers=bearer(keys.admin)
-    )
+    cleared = await _patch_organization(gateway, keys, {"menu_extensions": []})
     assert (cleared.json()["version"], cleared.json()["settings"]["menu_extensions"]) == (3, [])
     assert "menu_extensions" not in await stored()
     whole = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()

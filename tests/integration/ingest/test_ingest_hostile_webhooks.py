@@ -11,63 +11,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
+from tests.unit.ingest.ingest_webhook_helpers import poisoned_json, poisoned_twilio_forms
 
 from .ingest_integration_support import FIXTURES, SECRETS, ingest_client, setup_tenant, sign, url_for
-
-JSON_SOURCES = (
-    "aircall",
-    "calendly",
-    "gmail",
-    "google-calendar",
-    "hubspot",
-    "microsoft-graph",
-    "ringcentral",
-    "zoom",
-)
-
-
-def string_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from string_paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from string_paths(value, (*path, index))
-    elif isinstance(node, str):
-        yield path
-
-
-def with_nul(document: Any, path: tuple[Any, ...]) -> Any:
-    copy = json.loads(json.dumps(document))
-    target = copy
-    for part in path[:-1]:
-        target = target[part]
-    value = target[path[-1]]
-    target[path[-1]] = value[:1] + "\x00" + value[1:]
-    return copy
 
 
 def deliveries() -> Iterator[tuple[str, str, bytes]]:
     """(source, what was poisoned, signed body) for every string of every fixture."""
-    for source in JSON_SOURCES:
-        for fixture in sorted((FIXTURES / source).glob("*.json")):
-            document = json.loads(fixture.read_bytes())
-            for path in string_paths(document):
-                yield (
-                    source,
-                    f"{fixture.name}:{'.'.join(map(str, path))}",
-                    json.dumps(with_nul(document, path)).encode(),
-                )
-    for fixture in sorted((FIXTURES / "twilio").glob("*.txt")):
-        fields = parse_qsl(fixture.read_text().strip(), keep_blank_values=True)
-        for index, (name, value) in enumerate(fields):
-            poisoned = [*fields[:index], (name, value[:1] + "\x00" + value[1:]), *fields[index + 1 :]]
-            yield "twilio", f"{fixture.name}:{name}", urlencode(poisoned).encode()
+    for source, poisoned, document in poisoned_json("\x00"):
+        yield source, poisoned, json.dumps(document).encode()
+    for fixture, name, body in poisoned_twilio_forms("\x00"):
+        yield "twilio", f"{fixture}:{name}", body
 
 
 async def test_a_nul_in_any_vendor_field_is_a_4xx_or_ignored_never_a_5xx(

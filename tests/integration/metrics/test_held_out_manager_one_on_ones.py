@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.gateway.schemas import COUNTERS
 from services.metrics.refresher import refresh_tenant
 from tests.integration.quarter.quarter_support import Tenant, get, new_tenant, post, settle, sync
 
@@ -380,22 +381,6 @@ GOALS = {
     "quarter-score": {"scope": "tenant", "period": "quarter", "metric": "score", "target": 300},
 }
 
-COUNTERS = (
-    "activities",
-    "dials",
-    "connects",
-    "conversations",
-    "talk_seconds",
-    "emails_sent",
-    "emails_received",
-    "buyer_replies",
-    "meetings_booked",
-    "meetings_held",
-    "meetings_cancelled",
-    "meetings_no_show",
-    "internal_meetings_held",
-)
-
 
 def _r(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
@@ -419,11 +404,24 @@ async def _series(
     return {p["period_start"]: (p["score"], p["counts"]["activities"]) for p in body["periods"]}
 
 
+def _ranked(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(rank, rep, value, activities) of each leaderboard entry."""
+    return [(e["rank"], e["rep_id"].removeprefix("rep-"), e["value"], e["activities"]) for e in entries]
+
+
 async def _board(stack: Any, tenant: Tenant, query: str) -> list[tuple[Any, ...]]:
-    body = await get(stack, tenant, f"/v1/leaderboard?limit=50&{query}")
-    return [
-        (e["rank"], e["rep_id"].removeprefix("rep-"), e["value"], e["activities"]) for e in body["entries"]
-    ]
+    return _ranked((await get(stack, tenant, f"/v1/leaderboard?limit=50&{query}"))["entries"])
+
+
+async def _items(stack: Any, tenant: Tenant, url: str) -> list[dict[str, Any]]:
+    """The ``items`` of an insights page."""
+    items: list[dict[str, Any]] = (await get(stack, tenant, url))["items"]
+    return items
+
+
+def _reasons(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each insight's subject -> (its period, its reasons)."""
+    return {i["subject_id"]: (i["period_start"], i["reasons"]) for i in items}
 
 
 async def test_a_manager_prepares_monday_one_on_ones(
@@ -472,10 +470,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
             stack, tenant, "teams", "team-east", "quarter", "2026-10-01", "2026-10-01"
         )
         board = await get(stack, tenant, f"/v1/leaderboard?limit=50&team_id=team-east&period=week&date={w48}")
-        found["S13 W48 board"] = [
-            (e["rank"], e["rep_id"].removeprefix("rep-"), e["value"], e["activities"])
-            for e in board["entries"]
-        ]
+        found["S13 W48 board"] = _ranked(board["entries"])
         found["S14 W48 percentiles"] = {
             e["rep_id"].removeprefix("rep-"): e["team_percentile"] for e in board["entries"]
         }
@@ -514,8 +509,8 @@ async def test_a_manager_prepares_monday_one_on_ones(
             stack, tenant, f"team_id=team-east&period=quarter&date={w48}"
         )
 
-        at_risk = (await get(stack, tenant, "/v1/insights/at-risk-reps?team_id=team-east&limit=50"))["items"]
-        found["S21 at risk"] = {i["subject_id"]: (i["period_start"], i["reasons"]) for i in at_risk}
+        at_risk = await _items(stack, tenant, "/v1/insights/at-risk-reps?team_id=team-east&limit=50")
+        found["S21 at risk"] = _reasons(at_risk)
         details = {i["subject_id"]: i["details"] for i in at_risk}
         found["S21b dev's missed goals"] = [
             (g["metric"], g["target"], g["actual"], g["attainment"], g["why"])
@@ -533,8 +528,8 @@ async def test_a_manager_prepares_monday_one_on_ones(
             d = details.get(rep, {})
             found[label] = (*(_r(d.get(k)) for k in keys), d.get("insufficient_data"))
 
-        bright = (await get(stack, tenant, "/v1/insights/bright-spots?team_id=team-east&limit=50"))["items"]
-        found["S24 bright spots"] = {i["subject_id"]: (i["period_start"], i["reasons"]) for i in bright}
+        bright = await _items(stack, tenant, "/v1/insights/bright-spots?team_id=team-east&limit=50")
+        found["S24 bright spots"] = _reasons(bright)
         spots = {i["subject_id"]: i["details"] for i in bright}
         for rep, metric, label in (
             ("rep-ana", "conversations", "S25 ana's conversations"),
@@ -546,7 +541,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
                 _r(spot.get(k)) for k in ("value", "rank", "team_median", "ratio_to_median", "why")
             )
 
-        stale = (await get(stack, tenant, "/v1/insights/stale-deals?limit=50"))["items"]
+        stale = await _items(stack, tenant, "/v1/insights/stale-deals?limit=50")
         found["S27 stale deals"] = {i["subject_id"]: i["reasons"] for i in stale}
         found["S28 stale deals' ages"] = {
             i["subject_id"]: (
@@ -559,7 +554,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
             )
             for i in stale
         }
-        east = (await get(stack, tenant, "/v1/insights/stale-deals?team_id=team-east&limit=50"))["items"]
+        east = await _items(stack, tenant, "/v1/insights/stale-deals?team_id=team-east&limit=50")
         found["S29 east's stale deals"] = sorted(i["subject_id"] for i in east)
         for deal, label in (("d4", "S30 d4's timeline"), ("d8", "S31 d8's timeline")):
             s = (await get(stack, tenant, f"/v1/deals/{deal}/activities?limit=50"))["summary"]
@@ -645,7 +640,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
         found["S43 each rep's stale deals"] = {
             key: sorted(
                 i["subject_id"]
-                for i in (await get(stack, tenant, f"/v1/insights/stale-deals?rep_id=rep-{key}"))["items"]
+                for i in await _items(stack, tenant, f"/v1/insights/stale-deals?rep_id=rep-{key}")
             )
             for key in REPS
         }
@@ -653,11 +648,11 @@ async def test_a_manager_prepares_monday_one_on_ones(
         found["S44 dev's at-risk and ana's bright-spot rows; an unknown rep"] = (
             [
                 i["subject_id"]
-                for i in (await get(stack, tenant, "/v1/insights/at-risk-reps?rep_id=rep-dev"))["items"]
+                for i in await _items(stack, tenant, "/v1/insights/at-risk-reps?rep_id=rep-dev")
             ],
             [
                 i["subject_id"]
-                for i in (await get(stack, tenant, "/v1/insights/bright-spots?rep_id=rep-ana"))["items"]
+                for i in await _items(stack, tenant, "/v1/insights/bright-spots?rep_id=rep-ana")
             ],
             unknown.status_code,
         )
@@ -688,10 +683,8 @@ async def test_a_manager_prepares_monday_one_on_ones(
         await refresh_tenant(conn, tenant.tenant_id, THURSDAY)
     async with in_process_stack(kafka_settings, database_settings, services=("gateway",)) as stack:
         w49 = "2026-11-30"
-        at_risk = (await get(stack, tenant, "/v1/insights/at-risk-reps?team_id=team-east&limit=50"))["items"]
-        found["T1 at risk on Thursday"] = {
-            i["subject_id"]: (i["period_start"], i["reasons"]) for i in at_risk
-        }
+        at_risk = await _items(stack, tenant, "/v1/insights/at-risk-reps?team_id=team-east&limit=50")
+        found["T1 at risk on Thursday"] = _reasons(at_risk)
         found["T2 dev's goals behind"] = [
             (g["metric"], g["target"], g["actual"], _r(g["pace"]), g["days_left"], g["why"])
             for i in at_risk
@@ -722,7 +715,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
                 )
                 for p in body["periods"]
             ]
-        stale = (await get(stack, tenant, "/v1/insights/stale-deals?limit=50"))["items"]
+        stale = await _items(stack, tenant, "/v1/insights/stale-deals?limit=50")
         found["T6 stale deals on Thursday"] = {
             i["subject_id"]: (
                 i["reasons"],
@@ -732,7 +725,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
             )
             for i in stale
         }
-        bright = (await get(stack, tenant, "/v1/insights/bright-spots?team_id=team-east&limit=50"))["items"]
+        bright = await _items(stack, tenant, "/v1/insights/bright-spots?team_id=team-east&limit=50")
         found["T7 bright spots still W48's"] = sorted((i["subject_id"], i["period_start"]) for i in bright)
 
     weeks5 = [str(WEEKS[w]) for w in range(44, 49)]
@@ -742,6 +735,15 @@ async def test_a_manager_prepares_monday_one_on_ones(
     def counts(**values: int) -> tuple[int, ...]:
         return tuple({**card, **values}[c] for c in COUNTERS)
 
+    # The W48 board: Team East's (S13), Mia's reps' (S16) and the tenant's (S17) alike.
+    w48_board = [
+        (1, "ana", 47.5, 7),
+        (2, "eva", 31.5, 6),
+        (3, "ben", 22.5, 8),
+        (4, "dev", 10.0, 10),
+        (5, "cat", 2.0, 2),
+        (6, "finn", 0.0, 0),
+    ]
     expected: dict[str, Any] = {
         "S1 ana W48 card": (
             47.5,
@@ -815,14 +817,7 @@ async def test_a_manager_prepares_monday_one_on_ones(
             "finn": {"2026-10-01": (0.0, 0)},
         },
         "S12 team quarter to date": {"2026-10-01": (424.0, 163)},
-        "S13 W48 board": [
-            (1, "ana", 47.5, 7),
-            (2, "eva", 31.5, 6),
-            (3, "ben", 22.5, 8),
-            (4, "dev", 10.0, 10),
-            (5, "cat", 2.0, 2),
-            (6, "finn", 0.0, 0),
-        ],
+        "S13 W48 board": w48_board,
         "S14 W48 percentiles": {
             "ana": 100.0,
             "eva": 80.0,
@@ -839,23 +834,9 @@ async def test_a_manager_prepares_monday_one_on_ones(
             "cat": (-0.9024, False),
             "finn": (None, True),
         },
-        "S16 W48 mia's board": [
-            (1, "ana", 47.5, 7),
-            (2, "eva", 31.5, 6),
-            (3, "ben", 22.5, 8),
-            (4, "dev", 10.0, 10),
-            (5, "cat", 2.0, 2),
-            (6, "finn", 0.0, 0),
-        ],
+        "S16 W48 mia's board": w48_board,
         # Mia is on no team and did nothing: not on the tenant's board.
-        "S17 W48 tenant board": [
-            (1, "ana", 47.5, 7),
-            (2, "eva", 31.5, 6),
-            (3, "ben", 22.5, 8),
-            (4, "dev", 10.0, 10),
-            (5, "cat", 2.0, 2),
-            (6, "finn", 0.0, 0),
-        ],
+        "S17 W48 tenant board": w48_board,
         "S18 W48 connects": [
             (1, "ana", 3.0, 7),
             (2, "ben", 1.0, 8),

@@ -149,6 +149,7 @@ async def test_purge_removes_exactly_what_is_past_retention_and_keeps_aggregates
             "ingest_seen_events": 1,
             "ingest_meeting_keys": 1,
             "ingest_undated_deletions": 0,
+            "ingest_time_blocks": 0,
         }
         assert list(report.invalid) == ["broken"]
         assert "activities_days" in report.invalid["broken"]

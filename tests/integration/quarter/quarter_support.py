@@ -134,6 +134,23 @@ def rep(rep_id: str, address: str, name: str | None = None, **fields: Any) -> di
     return {"entity_type": "rep", "id": rep_id, "name": name or rep_id, "emails": [address], **fields}
 
 
+def contact(contact_id: str, account_id: str, address: str) -> dict[str, Any]:
+    """A contact of ``account_id`` with one address."""
+    return {"entity_type": "contact", "id": contact_id, "account_id": account_id, "emails": [address]}
+
+
+def membership(mid: str, rep_id: str, team_id: str, start: str, end: str | None = None) -> dict[str, Any]:
+    """``rep_id`` on ``team_id`` from ``start`` to ``end`` (open when None)."""
+    return {
+        "entity_type": "team_membership",
+        "id": mid,
+        "rep_id": rep_id,
+        "team_id": team_id,
+        "valid_from": start,
+        "valid_to": end,
+    }
+
+
 def renewal(owner: str) -> dict[str, Any]:
     """deal-1, acc-1's "Buyer renewal" (con-1 its champion), owned by ``owner``."""
     return {

@@ -11,6 +11,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.quarter.quarter_support import (
     activity,
+    contact,
     email,
     get,
     new_tenant,
@@ -37,10 +38,6 @@ def _deal(deal_id: str, account: str, owner: str, *roles: str, **fields: Any) ->
         "contacts": [{"contact_id": c, "role": "champion"} for c in roles],
         **fields,
     }
-
-
-def _contact(contact_id: str, account: str, address: str) -> dict[str, Any]:
-    return {"entity_type": "contact", "id": contact_id, "account_id": account, "emails": [address]}
 
 
 def _account(account_id: str, domain: str, **fields: Any) -> dict[str, Any]:
@@ -75,9 +72,9 @@ async def test_owner_changes_account_moves_and_merges_move_only_what_they_should
             _account("acc-1", "buyer.example"),
             _account("acc-2", "other.example"),
             _account("acc-3", "third.example"),
-            _contact("con-bo", "acc-1", "bo@buyer.example"),
-            _contact("con-dee", "acc-1", "dee@dee.example"),
-            _contact("con-carol", "acc-3", "carol@third.example"),
+            contact("con-bo", "acc-1", "bo@buyer.example"),
+            contact("con-dee", "acc-1", "dee@dee.example"),
+            contact("con-carol", "acc-3", "carol@third.example"),
             _deal("deal-1", "acc-1", "rep-ana", "con-bo", "con-dee"),
             _deal("deal-2", "acc-2", "rep-ben"),
             _deal("deal-3", "acc-3", "rep-ana", "con-carol"),
@@ -97,7 +94,7 @@ async def test_owner_changes_account_moves_and_merges_move_only_what_they_should
             db_engine,
             tenant,
             "2026-11-01T09:00:00Z",
-            _contact("con-dee", "acc-2", "dee@dee.example"),
+            contact("con-dee", "acc-2", "dee@dee.example"),
             _deal("deal-1", "acc-1", "rep-ana", "con-bo"),
             _deal("deal-2", "acc-2", "rep-ben", "con-dee"),
         )
@@ -111,7 +108,7 @@ async def test_owner_changes_account_moves_and_merges_move_only_what_they_should
             "2026-11-15T09:00:00Z",
             _account("acc-3", "third.example", merged_into="acc-2"),
             _account("acc-2", "other.example"),
-            _contact("con-carol", "acc-2", "carol@third.example"),
+            contact("con-carol", "acc-2", "carol@third.example"),
             _deal("deal-3", "acc-2", "rep-ana", "con-carol"),
         )
         await post(stack, tenant, email("carol-nov", ANA, "carol@third.example", "2026-11-16T15:00:00Z"))

@@ -12,6 +12,7 @@ from tests.integration.quarter.quarter_support import (
     counted,
     dial,
     get,
+    membership,
     new_tenant,
     post,
     settle,
@@ -37,17 +38,6 @@ def _rep(rep_id: str, phone: str) -> dict[str, object]:
     }
 
 
-def _membership(mid: str, rep: str, team: str, start: str, end: str | None = None) -> dict[str, object]:
-    return {
-        "entity_type": "team_membership",
-        "id": mid,
-        "rep_id": rep,
-        "team_id": team,
-        "valid_from": start,
-        "valid_to": end,
-    }
-
-
 async def test_a_move_back_dated_after_the_fact_moves_only_the_work_after_its_effective_day(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -67,8 +57,8 @@ async def test_a_move_back_dated_after_the_fact_moves_only_the_work_after_its_ef
             _team("team-west"),
             _rep("rep-ana", ANA_PHONE),
             _rep("rep-ben", BEN_PHONE),
-            _membership("m-ana-east", "rep-ana", "team-east", "2026-01-01"),
-            _membership("m-ben-west", "rep-ben", "team-west", "2026-01-01"),
+            membership("m-ana-east", "rep-ana", "team-east", "2026-01-01"),
+            membership("m-ben-west", "rep-ben", "team-west", "2026-01-01"),
         )
         await post(
             stack,
@@ -87,8 +77,8 @@ async def test_a_move_back_dated_after_the_fact_moves_only_the_work_after_its_ef
             db_engine,
             tenant,
             "2026-12-01T09:00:00Z",
-            _membership("m-ana-east", "rep-ana", "team-east", "2026-01-01", "2026-11-16"),
-            _membership("m-ana-west", "rep-ana", "team-west", "2026-11-16"),
+            membership("m-ana-east", "rep-ana", "team-east", "2026-01-01", "2026-11-16"),
+            membership("m-ana-west", "rep-ana", "team-west", "2026-11-16"),
         )
         await post(stack, tenant, dial("dec-1", ANA_PHONE, "2026-12-02T15:00:00Z"))
         await settle(kafka_settings)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from services.attribution.domain.memberships import (
-    HeldMembership,
-    SentMembership,
+    MembershipVersion,
     former_spell,
     former_spell_id,
     starts_after_spells,
@@ -15,10 +14,10 @@ from services.attribution.domain.memberships import (
 
 JAN, MOVE, DEC = date(2026, 1, 1), date(2026, 11, 16), date(2026, 12, 1)
 HELD_AT, SENT_AT = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 16, 9, tzinfo=UTC)
-WEST = HeldMembership("rep-ivy", "team-west", JAN, None, HELD_AT, False)
+WEST = MembershipVersion("rep-ivy", "team-west", JAN, None, HELD_AT, False)
 
 
-def _sent(team: str = "team-east", start: date = JAN, **fields: object) -> SentMembership:
+def _sent(team: str = "team-east", start: date = JAN, **fields: object) -> MembershipVersion:
     values: dict[str, object] = {
         "rep_id": "rep-ivy",
         "team_id": team,
@@ -28,7 +27,7 @@ def _sent(team: str = "team-east", start: date = JAN, **fields: object) -> SentM
         "deleted": False,
         **fields,
     }
-    return SentMembership(**values)  # type: ignore[arg-type]
+    return MembershipVersion(**values)  # type: ignore[arg-type]
 
 
 def test_another_team_from_the_same_start_ends_the_held_team_on_the_day_it_was_sent() -> None:
@@ -44,7 +43,7 @@ def test_a_deleted_membership_ends_its_team_on_the_day_it_was_deleted() -> None:
 
 
 def test_a_held_end_bounds_the_spell_kept() -> None:
-    ended = HeldMembership("rep-ivy", "team-west", JAN, date(2026, 6, 1), HELD_AT, False)
+    ended = MembershipVersion("rep-ivy", "team-west", JAN, date(2026, 6, 1), HELD_AT, False)
     assert former_spell(ended, _sent(), MOVE) == (JAN, date(2026, 6, 1))
 
 
@@ -52,13 +51,13 @@ def test_a_record_reused_for_another_rep_keeps_the_held_reps_spell_as_hers_to_th
     """Ana on B since 1 April (her A spell kept before it); the CRM reuses the record for Bo on C
     from January: Ana keeps B from 1 April to the day Bo's version was sent, whatever Bo's start."""
     april = date(2026, 4, 1)
-    ana = HeldMembership("rep-ana", "team-b", april, None, HELD_AT, False)
+    ana = MembershipVersion("rep-ana", "team-b", april, None, HELD_AT, False)
     assert former_spell(ana, _sent(rep_id="rep-bo", team="team-c"), MOVE) == (april, MOVE)
     # The same team, or deleted, alike: the record is no longer hers.
     assert former_spell(ana, _sent(rep_id="rep-bo", team="team-b"), MOVE) == (april, MOVE)
     assert former_spell(ana, _sent(rep_id="rep-bo", team="team-b", deleted=True), MOVE) == (april, MOVE)
     # Her spell's own end bounds it; a correction (same updated_at) keeps nothing.
-    ended = HeldMembership("rep-ana", "team-b", april, date(2026, 6, 1), HELD_AT, False)
+    ended = MembershipVersion("rep-ana", "team-b", april, date(2026, 6, 1), HELD_AT, False)
     assert former_spell(ended, _sent(rep_id="rep-bo"), MOVE) == (april, date(2026, 6, 1))
     assert former_spell(ana, _sent(rep_id="rep-bo", updated_at=HELD_AT), MOVE) is None
 
@@ -67,9 +66,9 @@ def test_nothing_is_kept_for_the_same_team_a_correction_or_a_spell_not_started()
     assert former_spell(WEST, _sent(team="team-west", start=MOVE), MOVE) is None  # a later start: same team
     assert former_spell(WEST, _sent(updated_at=HELD_AT), MOVE) is None  # same updated_at: a correction
     assert former_spell(None, _sent(), MOVE) is None
-    gone = HeldMembership("rep-ivy", "team-west", JAN, None, HELD_AT, True)
+    gone = MembershipVersion("rep-ivy", "team-west", JAN, None, HELD_AT, True)
     assert former_spell(gone, _sent(), MOVE) is None
-    future = HeldMembership("rep-ivy", "team-west", DEC, None, HELD_AT, False)
+    future = MembershipVersion("rep-ivy", "team-west", DEC, None, HELD_AT, False)
     assert former_spell(future, _sent(), MOVE) is None
 
 

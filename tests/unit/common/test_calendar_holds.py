@@ -77,6 +77,12 @@ def test_a_title_labelled_hold_or_placeholder_is_a_hold(title: str, word: str) -
         "Acme demo (HOLD - confirmed)",
         "Acme deal - on hold - review",
         "Acme - Hold-up - review",
+        # Ordinary internal meetings naming a hold as a step of a process.
+        "Hold/Release process review",
+        "Hold/unhold workflow sync",
+        "HOLD/RELEASE PROCESS",
+        "AR review | Hold | Release",
+        "Acme demo (Hold-up analysis)",
         "",
         None,
     ],
@@ -95,6 +101,10 @@ def test_a_title_that_only_contains_the_word_is_no_hold(title: str | None) -> No
         "Acme " + "-" * 5_000 + " x",
         "Acme (hold -" + " " * 5_000 + "x",
         "Acme |" + " " * 5_000 + "hold" + " " * 5_000 + "x",
+        "Acme |" + " " * 5_000 + "soft" + " " * 5_000 + "hold" + " " * 5_000 + "x",
+        "HOLD" + " " * 5_000 + "/RELEASE",
+        "Acme (hold" + " " * 5_000 + "-x",
+        "hold" + " " * 5_000 + "/x",
     ],
 )
 def test_a_long_title_is_read_in_linear_time(title: str) -> None:

@@ -112,6 +112,33 @@ def test_envelope_round_trips_through_binary_mode_headers() -> None:
     assert Envelope.from_headers(headers) == envelope
 
 
+def test_our_headers_read_by_position_are_what_any_order_of_them_reads() -> None:
+    """``to_headers``' own order is read by position and its time remembered; any other order,
+    a repeated header (the last wins), a bad byte or a bad time reads as the general way says."""
+    times = [datetime(2026, 11, 24, 15, tzinfo=UTC), datetime(2026, 11, 24, 15, 0, 0, 1, tzinfo=UTC)]
+    for time in [*times, times[0], times[0], times[1]]:
+        envelope = Envelope(id="e-1", source="/ingest/api", type="t", subject="s", tenant="acme", time=time)
+        headers = envelope.to_headers()
+        assert Envelope.from_headers(headers) == envelope
+        assert Envelope.from_headers(list(reversed(headers))) == envelope
+        assert Envelope.from_headers(headers).time == time
+    ours = Envelope(id="e-1", source="/a", type="t", subject="s", tenant="acme", time=times[1]).to_headers()
+    names = [name for name, _ in ours]
+    repeated = [*ours[:1], ("ce_id", b"e-0"), *ours[1:]]
+    assert Envelope.from_headers(repeated).id == "e-1"
+    assert Envelope.from_headers([*ours[:7], ("ce_id", b"e-2")]).id == "e-2"  # 8 headers, not ours
+    for name, value, reason in [
+        ("ce_id", b"\xff", "header ce_id is not UTF-8"),
+        ("ce_tenant", b"\xfe", "header ce_tenant is not UTF-8"),
+        ("ce_time", b"yesterday", "ce_time is not an ISO 8601 timestamp"),
+    ]:
+        bad = [(n, value if n == name else v) for n, v in ours]
+        assert [n for n, _ in bad] == names
+        with pytest.raises(InvalidMessage) as read:
+            Envelope.from_headers(bad)
+        assert str(read.value) == reason
+
+
 def test_envelope_without_required_headers_is_poison() -> None:
     with pytest.raises(InvalidMessage, match="ce_id, ce_source"):
         Envelope.from_headers([("ce_type", b"x"), ("ce_time", b"2026-01-01T00:00:00+00:00")])

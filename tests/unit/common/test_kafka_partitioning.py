@@ -7,7 +7,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from libs.common.kafka.partitioning import KeyHashPartitioner, murmur2
+from libs.common.kafka.partitioning import KeyHashPartitioner, murmur2, murmur2_many
 
 
 @given(st.binary(max_size=300))
@@ -35,3 +35,32 @@ def test_known_hashes_of_the_java_client() -> None:
 
 def test_an_unkeyed_message_goes_to_an_available_partition() -> None:
     assert KeyHashPartitioner()(None, [0, 1, 2], [2]) == 2
+
+
+@given(st.lists(st.binary(max_size=80), max_size=60))
+def test_keys_hashed_together_hash_as_each_alone(keys: list[bytes]) -> None:
+    assert murmur2_many(keys) == [murmur2(key) for key in keys]
+
+
+def test_a_publishs_ids_hashed_together_hash_as_each_alone() -> None:
+    """A thousand message keys of one length (ingest's activity ids), and keys whose every byte
+    is 0xff or 0x00 (each lane's and each word's extremes), of every length to 40."""
+    import uuid
+
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, str(i))).encode() for i in range(1_000)]
+    extremes = [bytes([fill]) * length for fill in (0x00, 0xFF) for length in range(41)]
+    keys = ids + extremes + ids[:10]
+    assert murmur2_many(keys) == [aiokafka_murmur2(key) for key in keys]
+
+
+def test_keys_hashed_ahead_keep_their_partitions_and_are_forgotten_after() -> None:
+    keys = [f"key-{i}".encode() for i in range(200)]
+    partitions = list(range(12))
+    partitioner = KeyHashPartitioner()
+    expected = [DefaultPartitioner()(key, partitions, partitions) for key in keys]
+    partitioner.hash_ahead(keys)
+    assert len(partitioner._ahead) == 200
+    assert [partitioner(key, partitions, partitions) for key in keys] == expected
+    partitioner.forget(keys)
+    assert partitioner._ahead == {}
+    assert [partitioner(key, partitions, partitions) for key in keys] == expected

@@ -149,8 +149,26 @@ def test_menu_extensions_are_stripped_and_kept_once_in_order() -> None:
     assert settings.group("organization")["menu_extensions"] == ["62944090001", "100"]
 
 
-#: The top-level settings of the previous release, whose model refuses any other key.
-PREVIOUS_RELEASE_SETTINGS = frozenset(TenantSettings.model_fields) - {"menu_extensions"}
+#: The top-level settings of the previous release, whose model refuses any other key: written
+#: out, not derived from this release's model, so a field added now and left out of
+#: ``OMITTED_AT_DEFAULT`` (stored at its default, refused by the previous release) fails here.
+PREVIOUS_RELEASE_SETTINGS = frozenset(
+    {
+        "attribution",
+        "default_phone_region",
+        "fiscal_year_start_month",
+        "insight_thresholds",
+        "internal_domains",
+        "metrics",
+        "privacy",
+        "rep_aliases",
+        "retention",
+        "salesforce_organization_id",
+        "schema_version",
+        "scoring_model_version",
+        "time_zone",
+    }
+)
 
 
 def test_a_setting_this_release_added_is_stored_only_when_set() -> None:

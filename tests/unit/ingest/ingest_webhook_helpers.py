@@ -6,11 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from services.ingest.domain.webhooks import TenantWebhookConfig, WebhookRequest
 
@@ -34,6 +34,56 @@ def fixture_json(source: str, name: str) -> Any:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
+
+
+#: The sources whose fixtures are JSON (Twilio posts forms, Salesforce has no fixture).
+JSON_SOURCES = (
+    "aircall",
+    "calendly",
+    "gmail",
+    "google-calendar",
+    "hubspot",
+    "microsoft-graph",
+    "ringcentral",
+    "zoom",
+)
+
+
+def string_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path (keys and indexes) of every string leaf of a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from string_paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from string_paths(value, (*path, index))
+    elif isinstance(node, str):
+        yield path
+
+
+def poisoned_json(character: str) -> Iterator[tuple[str, str, Any]]:
+    """(source, ``fixture:path``, document) for every string of every JSON fixture, a copy of the
+    fixture with ``character`` put after that string's first character."""
+    for source in JSON_SOURCES:
+        for path_of_fixture in sorted((FIXTURES / source).glob("*.json")):
+            document = json.loads(path_of_fixture.read_bytes())
+            for path in string_paths(document):
+                copy = json.loads(path_of_fixture.read_bytes())
+                target = copy
+                for part in path[:-1]:
+                    target = target[part]
+                target[path[-1]] = target[path[-1]][:1] + character + target[path[-1]][1:]
+                yield source, f"{path_of_fixture.name}:{'.'.join(map(str, path))}", copy
+
+
+def poisoned_twilio_forms(character: str) -> Iterator[tuple[str, str, bytes]]:
+    """(fixture name, parameter, form body) for every parameter of every Twilio fixture, with
+    ``character`` put after its value's first character."""
+    for path_of_fixture in sorted((FIXTURES / "twilio").glob("*.txt")):
+        fields = parse_qsl(path_of_fixture.read_text().strip(), keep_blank_values=True)
+        for index, (name, value) in enumerate(fields):
+            poisoned = [*fields[:index], (name, value[:1] + character + value[1:]), *fields[index + 1 :]]
+            yield path_of_fixture.name, name, urlencode(poisoned).encode()
 
 
 def make_request(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -8,7 +9,15 @@ import pytest
 from libs.common.contracts.activities import Direction, Participant, ParticipantRole
 from libs.common.contracts.fields import lower_email, unicode_domain
 from services.ingest.domain.normalize import (
+    CALENDAR_RESOURCE_SUFFIXES,
+    CRM_LOGGING_DOMAINS,
+    MEETING_NOTETAKER_DOMAINS,
+    MEETING_NOTETAKERS,
     direction_for,
+    domain_matches,
+    email_domain,
+    is_crm_logging_mailbox,
+    is_decorated_email,
     is_not_a_person,
     make_participant,
     normalize_domain,
@@ -232,3 +241,83 @@ def test_an_accounts_domains_listed_in_one_value_are_each_read() -> None:
 )
 def test_meeting_notetakers_invited_by_address_are_no_people(address: str, bot: bool) -> None:
     assert is_not_a_person(address) is bot
+
+
+#: What ``is_decorated_email`` finds, as one regular expression (its first form).
+DECORATED_EMAIL = re.compile(r"[\s<>\"(),;]|^mailto:|\.$")
+
+
+def test_a_decorated_address_is_what_one_regular_expression_finds() -> None:
+    """Every character to U+3000 (Unicode spaces, the line and paragraph separators, the
+    separators' look-alikes) at the start, inside and at the end, and the edge cases of ``^`` and
+    ``$`` (a trailing newline, ``mailto`` without its colon or in capitals)."""
+    values = [
+        "",
+        ".",
+        "bo@buyer.example",
+        "bo@buyer.example.",
+        "bo@buyer.example.\n",
+        "bo@buyer.example\n",
+        "mailto:bo@buyer.example",
+        "MAILTO:bo@buyer.example",
+        "mailto",
+        "xmailto:bo@buyer.example",
+        "Bo <bo@buyer.example>",
+        "bo@buyer.example (Bo)",
+        '"Diaz, Dana" <dana@buyer.example>',
+        "a;b@buyer.example",
+        "ana.lopez@buyer.example",
+    ]
+    for code in range(0x3001):
+        c = chr(code)
+        values += [f"{c}bo@buyer.example", f"bo{c}@buyer.example", f"bo@buyer.example{c}", c]
+    decorated = [v for v in values if DECORATED_EMAIL.search(v) is not None]
+    assert [v for v in values if is_decorated_email(v)] == decorated
+    assert len(decorated) > 100  # spaces, brackets, separators, mailto: and trailing dots
+
+
+def test_not_a_person_is_what_the_domain_rules_say_of_every_shape_of_address() -> None:
+    """One ``endswith`` and one lookup give what the rules give one by one: a calendar
+    resource's suffix, a notetaker's address, an address at (a subdomain of) a notetaker's or a
+    CRM's logging domain, for look-alikes, values without ``@`` or with several, capitals."""
+
+    def by_the_rules(address: str) -> bool:
+        lowered = address.lower()
+        return (
+            lowered.endswith(CALENDAR_RESOURCE_SUFFIXES)
+            or lowered in MEETING_NOTETAKERS
+            or domain_matches(email_domain(lowered), MEETING_NOTETAKER_DOMAINS)
+            or is_crm_logging_mailbox(address)
+        )
+
+    domains = [
+        *MEETING_NOTETAKER_DOMAINS,
+        *CRM_LOGGING_DOMAINS,
+        *(suffix.removeprefix("@") for suffix in CALENDAR_RESOURCE_SUFFIXES),
+        "fireflies.ai",
+        "gong.io",
+        "hubspot.com",
+        "salesforce.com",
+        "buyer.example",
+    ]
+    shapes = []
+    for domain in domains:
+        for variant in (
+            domain,
+            domain.upper(),
+            f"eu.{domain}",
+            f"x{domain}",
+            f"{domain}.example",
+            f".{domain}",
+        ):
+            shapes += [
+                variant,
+                f"bo@{variant}",
+                f"bo.{variant}",
+                f"a@b@{variant}",
+                f"{variant}@buyer.example",
+            ]
+    shapes += ["fred@fireflies.ai", "FRED@FIREFLIES.AI", "fred@fireflies.ai.example", "", "@", "bo@"]
+    found = [a for a in shapes if is_not_a_person(a)]
+    assert found == [a for a in shapes if by_the_rules(a)]
+    assert 50 < len(found) < len(shapes) - 50

@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 
-from .ingest_webhook_helpers import CONFIG, FIXTURES, make_request
+from .ingest_webhook_helpers import CONFIG, FIXTURES, make_request, poisoned_json, poisoned_twilio_forms
 
-SOURCES = (
-    "aircall",
-    "calendly",
-    "gmail",
-    "google-calendar",
-    "hubspot",
-    "microsoft-graph",
-    "ringcentral",
-    "zoom",
-)
 _STEP = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
-
-
-def _strings(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _strings(value, (*path, index))
-    elif isinstance(node, str):
-        yield path
 
 
 def _at(document: Any, field: str) -> Any:
@@ -50,25 +27,12 @@ def _at(document: Any, field: str) -> Any:
     return node
 
 
-def _poisoned() -> Iterator[tuple[str, str, Any, bytes]]:
-    for source in SOURCES:
-        for fixture in sorted((FIXTURES / source).glob("*.json")):
-            document = json.loads(fixture.read_bytes())
-            for path in _strings(document):
-                copy = json.loads(fixture.read_bytes())
-                target = copy
-                for part in path[:-1]:
-                    target = target[part]
-                target[path[-1]] = target[path[-1]][:1] + "\x01" + target[path[-1]][1:]
-                yield source, f"{fixture.name}:{'.'.join(map(str, path))}", copy, json.dumps(copy).encode()
-
-
 def test_a_refused_string_is_named_where_the_sender_wrote_it() -> None:
     misnamed: list[str] = []
     refused = 0
-    for source, poisoned, document, body in _poisoned():
+    for source, poisoned, document in poisoned_json("\x01"):
         try:
-            ADAPTERS[source].parse(make_request(body), CONFIG, ["secret"])
+            ADAPTERS[source].parse(make_request(json.dumps(document).encode()), CONFIG, ["secret"])
         except WebhookRejected as rejection:
             if rejection.status_code != 422 or rejection.reason == "required":
                 continue  # a field required and absent is named as the contract names it
@@ -88,17 +52,14 @@ def test_a_refused_twilio_parameter_is_named_as_posted() -> None:
     leg's ids too (they were refused past the adapter, as ``body.call_sid``)."""
     misnamed: list[str] = []
     refused = 0
-    for fixture in sorted((FIXTURES / "twilio").glob("*.txt")):
-        fields = parse_qsl(fixture.read_text().strip(), keep_blank_values=True)
-        for index, (name, value) in enumerate(fields):
-            poisoned = [*fields[:index], (name, value[:1] + "\x01" + value[1:]), *fields[index + 1 :]]
-            try:
-                ADAPTERS["twilio"].parse(make_request(urlencode(poisoned).encode()), CONFIG, ["secret"])
-            except WebhookRejected as rejection:
-                if rejection.status_code == 422 and rejection.reason != "required":
-                    refused += 1
-                    if rejection.field != name:
-                        misnamed.append(f"{fixture.name}:{name} -> {rejection.field}")
+    for fixture, name, body in poisoned_twilio_forms("\x01"):
+        try:
+            ADAPTERS["twilio"].parse(make_request(body), CONFIG, ["secret"])
+        except WebhookRejected as rejection:
+            if rejection.status_code == 422 and rejection.reason != "required":
+                refused += 1
+                if rejection.field != name:
+                    misnamed.append(f"{fixture}:{name} -> {rejection.field}")
     assert refused >= 10
     assert misnamed == []
 

@@ -396,20 +396,27 @@ def test_a_call_that_never_rang_says_why(reason: str, outcome: Outcome) -> None:
     assert (call.outcome, call.duration_seconds) == (outcome, 0)
 
 
+def _desk_line(code: str, reason: str | None, *, party_id: str, name: str, **own: str) -> dict[str, Any]:
+    """The party of the main number's extension (``DESK_EXT``) in an inbound call from Bo, named
+    ``name``; ``own``: more of its own line (``to``)."""
+    answered = party(
+        code,
+        party_id=party_id,
+        direction="Inbound",
+        extension=DESK_EXT,
+        line=DESK_LINE,
+        name=name,
+        reason=reason,
+    )
+    return {**answered, "to": {**answered["to"], **own}}
+
+
 def test_a_call_the_front_desk_transfers_is_the_reps_who_took_it_after() -> None:
     """Bo calls the main number; the front desk answers at 10:00:05 and transfers him to Ana
     (a second party in the same session), who answers at 10:00:40 and hangs up at 10:12:40."""
 
     def desk(code: str, reason: str | None = None) -> dict[str, Any]:
-        return party(
-            code,
-            party_id="p-desk",
-            direction="Inbound",
-            extension=DESK_EXT,
-            line=DESK_LINE,
-            name="Front Desk",
-            reason=reason,
-        )
+        return _desk_line(code, reason, party_id="p-desk", name="Front Desk")
 
     def ana(code: str) -> dict[str, Any]:
         return party(code, party_id="p-ana", direction="Inbound")
@@ -476,16 +483,7 @@ WITH_MENU = replace(MAPPED, menu_extensions=frozenset({DESK_EXT}))
 
 def _menu(code: str, reason: str | None = None, **own: str) -> dict[str, Any]:
     """The auto-receptionist's party of an inbound call from Bo (its own line ``to``)."""
-    answered = party(
-        code,
-        party_id="p-ivr",
-        direction="Inbound",
-        extension=DESK_EXT,
-        line=DESK_LINE,
-        name="Auto-Receptionist",
-        reason=reason,
-    )
-    return {**answered, "to": {**answered["to"], **own}}
+    return _desk_line(code, reason, party_id="p-ivr", name="Auto-Receptionist", **own)
 
 
 #: Bo calls the main number; the auto-receptionist answers at 19:30:01, he hangs up at 19:30:40.

@@ -381,3 +381,57 @@ def test_the_deals_an_activity_engages(
     event = attributed(status=status, deal_id=deal_id, secondary_deal_ids=secondary, automated=automated)
 
     assert engaged_deal_ids(event) == engaged
+
+
+def test_the_counters_are_each_rule_tried_in_full_for_every_shape_of_activity() -> None:
+    """The rules keyed by kind, direction and outcome give what trying every rule's every
+    condition gives, for every kind, direction and outcome (those of another kind too, which the
+    contract refuses but a rule must not count), with and without an external party, around the
+    conversation threshold."""
+    from itertools import product
+
+    from libs.common.contracts.attribution import ActivityAttributedV1
+    from services.metrics.domain.definitions import COUNTING_RULES, counter_amounts
+
+    def by_every_rule(event: ActivityAttributedV1, settings: MetricSettings) -> dict[Counter, int]:
+        facts = event.facts
+        external = facts.external_participants > 0 or len(facts.external_contact_ids) > 0
+        added: dict[Counter, int] = {}
+        for rule in COUNTING_RULES:
+            if (
+                facts.kind is rule.kind
+                and facts.direction in rule.directions
+                and facts.outcome in rule.outcomes
+                and not (rule.external == "required" and not external)
+                and not (rule.external == "forbidden" and external)
+                and not (
+                    rule.needs_conversation_length
+                    and facts.duration_seconds < settings.conversation_min_seconds
+                )
+            ):
+                amount = facts.duration_seconds if rule.adds == "duration" else 1
+                added[rule.counter] = added.get(rule.counter, 0) + amount
+        return added
+
+    base = attributed()
+    counted = 0
+    for kind, direction, outcome, duration, parties, contacts, threshold in product(
+        ActivityKind, Direction, Outcome, (0, 59, 60, 3_600), (0, 2), ((), ("con-1",)), (0, 60)
+    ):
+        settings = MetricSettings(conversation_min_seconds=threshold)
+        # Built without validation: an outcome of another kind is one a rule must not count.
+        facts = base.facts.model_copy(
+            update={
+                "kind": kind,
+                "direction": direction,
+                "outcome": outcome,
+                "duration_seconds": duration,
+                "external_participants": parties,
+                "external_contact_ids": contacts,
+            }
+        )
+        event = base.model_copy(update={"facts": facts})
+        expected = by_every_rule(event, settings)
+        assert counter_amounts(event, settings) == expected, (kind, direction, outcome, duration, parties)
+        counted += bool(expected)
+    assert counted > 100

@@ -136,3 +136,60 @@ def test_model_round_trips_through_json() -> None:
     model = DEFAULT_SCORING_MODEL.model_copy(update={"version": 2, "decay": WEEKLY_HALVING})
 
     assert ScoringModel.model_validate_json(model.model_dump_json()) == model
+
+
+def test_the_consumer_scores_each_version_as_score_of_does_to_the_last_bit() -> None:
+    """``plan_batch`` adds the weighted counters of each version (``_counts_of``); its score is
+    ``score_of`` of the version's counters, bit for bit, under weights whose sums depend on their
+    order ((0.1 + 0.2) + 0.3 is not 0.1 + (0.2 + 0.3))."""
+    import random
+    from itertools import product
+
+    from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
+    from services.metrics.adapters.rollups import CONTRIBUTION_FIELDS
+    from services.metrics.domain.definitions import MetricSettings, contribution_of
+    from services.metrics.handlers import plan_batch
+
+    from .events import attributed
+
+    draw = random.Random(20)
+    awkward = [0.1, 0.2, 0.3, 1 / 3, 0.7, 999.999, 1e-9, 0.0]
+    models = [DEFAULT_SCORING_MODEL, ScoringModel(version=2)]
+    for version in range(3, 23):
+        weights = {activity: draw.choice(awkward) for activity in ScoredActivity}
+        models.append(
+            ScoringModel(
+                version=version,
+                activity_weights=weights,
+                buyer_response_bonus=draw.choice(awkward),
+                external_meeting_bonus=draw.choice(awkward),
+            )
+        )
+    settings = MetricSettings()
+    events = [
+        attributed(
+            kind=kind,
+            direction=direction,
+            outcome=outcome,
+            duration_seconds=duration,
+            external_participants=ext,
+        )
+        for kind in ActivityKind
+        for direction, outcome, duration, ext in product(
+            Direction, OUTCOMES_BY_KIND[kind], (0, 59, 60, 3_601), (0, 1)
+        )
+    ]
+    order_sensitive = 0
+    for model in models:
+        for event in events:
+            rows, _ = plan_batch([event], {}, settings, model)
+            expected = score_of(contribution_of(event, settings), model)
+            score = dict(zip(CONTRIBUTION_FIELDS, rows[0], strict=True))["score"]
+            assert float(score).hex() == float(expected).hex(), (model, event.facts)
+            terms = [
+                w * a
+                for c, a in contribution_of(event, settings).items()
+                if (w := weights_by_counter(model)[c])
+            ]
+            order_sensitive += sum(terms) != sum(reversed(terms))
+    assert order_sensitive > 0  # the weights above do make the order show

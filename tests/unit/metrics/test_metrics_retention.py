@@ -8,6 +8,7 @@ import pytest
 
 from libs.common.contracts.retention import RetentionSettings, retention_of
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, read_tenant_settings
+from services.metrics.adapters.rollups import CONTRIBUTION_FIELDS
 from services.metrics.domain.definitions import MetricSettings
 from services.metrics.handlers import metric_settings_from, plan_batch
 
@@ -26,7 +27,7 @@ def test_a_version_of_an_activity_past_retention_without_a_contribution_counts_n
 def test_within_retention_or_without_a_policy_it_counts() -> None:
     recent = attributed(occurred_at=NOW - timedelta(days=29))
     rows, deltas = plan_batch([recent], {}, SETTINGS, now=NOW)
-    assert [r["activity_id"] for r in rows] == [ACTIVITY_ONE]
+    assert [dict(zip(CONTRIBUTION_FIELDS, r, strict=True))["activity_id"] for r in rows] == [ACTIVITY_ONE]
     assert deltas
     old = attributed(occurred_at=NOW - timedelta(days=3000))
     rows, _ = plan_batch([old], {}, MetricSettings(), now=NOW)
@@ -59,7 +60,8 @@ def test_a_newer_version_of_a_kept_contribution_still_replaces_it_past_retention
     rows, deltas = plan_batch(
         [attributed(occurred_at=old, version=2, rep_id="rep-2")], {ACTIVITY_ONE: stored}, SETTINGS, now=NOW
     )
-    assert [(r["version"], r["rep_id"]) for r in rows] == [(2, "rep-2")]
+    written = [dict(zip(CONTRIBUTION_FIELDS, r, strict=True)) for r in rows]
+    assert [(r["version"], r["rep_id"]) for r in written] == [(2, "rep-2")]
     activities = COLUMNS.index("activities")
     assert deltas[("acme", "rep", "rep-1", "day", old.date())][activities] == -1
     assert deltas[("acme", "rep", "rep-2", "day", old.date())][activities] == 1

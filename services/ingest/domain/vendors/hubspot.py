@@ -9,7 +9,7 @@ no object data: a ``{contact,company,deal}.deletion`` or ``.merge`` names the re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -40,6 +40,7 @@ from services.ingest.domain.normalize import (
     email_outcome,
     epoch_millis,
     from_epoch_millis,
+    is_internal,
     load_json,
     make_participant,
     meeting_direction,
@@ -729,6 +730,7 @@ def _engagement(
     outcome = MEETING_OUTCOMES.get(stated)
     if outcome is None:
         outcome = Outcome.HELD if (end or start) <= received_at else Outcome.SCHEDULED
+    attendees = index.contact_participants(contact_ids, ParticipantRole.ATTENDEE, region)
     participants = unique_participants(
         [
             make_participant(
@@ -740,7 +742,7 @@ def _engagement(
             )
             if owner_email
             else None,
-            *index.contact_participants(contact_ids, ParticipantRole.ATTENDEE, region),
+            *attendees,
         ]
     )
     if not participants:
@@ -748,7 +750,12 @@ def _engagement(
     title = properties.opt_str("hs_meeting_title")
     # "HOLD: Acme demo" with no contact but colleagues: time blocked, not a meeting (a later
     # revision of a meeting published retracts it as no meeting).
-    hold = colleagues_only_hold(title, participants, config.internal_domains)
+    hold = colleagues_only_hold(
+        title,
+        participants,
+        config.internal_domains,
+        filed_with_a_customer=_a_contact_not_a_colleague(contact_ids, attendees, config.internal_domains),
+    )
     if hold is not None:
         return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties, received_at), hold), ""
     return build_activity(
@@ -763,6 +770,20 @@ def _engagement(
         subject=title,
         **common,
     ), ""
+
+
+def _a_contact_not_a_colleague(
+    contact_ids: Sequence[str], attendees: Sequence[Participant | None], internal_domains: Iterable[str]
+) -> bool:
+    """Whether a meeting's associated contacts include one not known to be a colleague: every
+    contact is a customer but one held with an address at the tenant's domains (a colleague kept
+    as a contact). One known by a phone alone, or not in the batch nor held, is a customer."""
+    colleagues = sum(
+        1
+        for p in attendees
+        if p is not None and p.email is not None and is_internal(p.email, internal_domains)
+    )
+    return len(contact_ids) > colleagues
 
 
 def _contact_emails(properties: JsonObject) -> tuple[str, ...]:

@@ -25,16 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.common.contracts.activities import (
     NO_CRM_REFERENCES,
@@ -58,6 +50,7 @@ from services.ingest.domain.normalize import (
     validation_to_rejection,
 )
 from services.ingest.domain.signatures import any_secret_matches, require_header, require_secrets
+from services.ingest.domain.stored_state import StoredState
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
@@ -172,7 +165,7 @@ class RingCentralAdapter:
         return AdapterResult(ringcentral_events=(notification,), ignored=tuple(unread))
 
 
-class RingCentralParty(BaseModel):
+class RingCentralParty(StoredState):
     """One party of a call (a RingCentral extension's endpoint: a rep's phone, a call queue, an
     IVR) as one notification tells it. ``from`` and ``to`` are seen from the party: an
     ``Outbound`` party's own line is ``from``, an ``Inbound`` one's is ``to``."""
@@ -195,14 +188,9 @@ class RingCentralParty(BaseModel):
     #: answer is a recording's, not a person's.
     menu: bool = False
 
-    @model_serializer(mode="wrap")
-    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``menu`` is written only when set: a session stored by this version stays readable by
-        the one before it (``extra="forbid"``) while a deploy rolls, unless a menu answered."""
-        data: dict[str, Any] = handler(self)
-        if not self.menu:
-            data.pop("menu", None)
-        return data
+    #: A session stored by this version stays readable by the one before it while a deploy
+    #: rolls, unless a menu answered.
+    written_when_set = ("menu",)
 
 
 class RingCentralEvent(BaseModel):

@@ -11,16 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -54,6 +47,7 @@ from services.ingest.domain.signatures import (
     require_secrets,
     signed_time,
 )
+from services.ingest.domain.stored_state import StoredState
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     HandshakeResponse,
@@ -71,7 +65,7 @@ MEETING_EVENTS: frozenset[str] = frozenset(
 URL_VALIDATION = "endpoint.url_validation"
 
 
-class ZoomParticipant(BaseModel):
+class ZoomParticipant(StoredState):
     """One person seen in the meeting; ``key`` identifies them across join and leave events."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,15 +80,9 @@ class ZoomParticipant(BaseModel):
     joined_at: UtcDatetime | None = None
     left_at: UtcDatetime | None = None
 
-    @model_serializer(mode="wrap")
-    def _stored(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``phone`` is written only when known: a meeting state stored by this version stays
-        readable by the one before it (``extra="forbid"``, no ``phone``) while a deploy rolls or
-        after a rollback, unless somebody dialled in."""
-        data: dict[str, Any] = handler(self)
-        if self.phone is None:
-            data.pop("phone", None)
-        return data
+    #: A meeting state stored by this version stays readable by the one before it (no ``phone``)
+    #: while a deploy rolls or after a rollback, unless somebody dialled in.
+    written_when_set = ("phone",)
 
 
 class ZoomEvent(BaseModel):

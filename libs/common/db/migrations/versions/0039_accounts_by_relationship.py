@@ -10,16 +10,16 @@ large table build it first with ``CONCURRENTLY`` (docs/operations.md, Upgrading 
 migrations), which this migration then keeps; an invalid index left by a failed concurrent build
 is dropped and built again.
 
-Revision ID: 0038_accounts_by_relationship
-Revises: 0037_held_sweep_outbox
+Revision ID: 0039_accounts_by_relationship
+Revises: 0038_ingest_time_blocks
 Create Date: 2026-12-05
 """
 
 from alembic import op
 from sqlalchemy import text
 
-revision = "0038_accounts_by_relationship"
-down_revision = "0037_held_sweep_outbox"
+revision = "0039_accounts_by_relationship"
+down_revision = "0038_ingest_time_blocks"
 branch_labels = None
 depends_on = None
 

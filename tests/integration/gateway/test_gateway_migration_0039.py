@@ -1,4 +1,4 @@
-"""Migration 0038: ``GET /v1/accounts?relationship=`` reads its keyset page from an index range of
+"""Migration 0039: ``GET /v1/accounts?relationship=`` reads its keyset page from an index range of
 the tenant's live accounts of that relationship (not every account of the tenant, filtered), with
 the query the gateway sends, under a prepared statement's generic plan too; and back."""
 
@@ -19,7 +19,7 @@ from services.gateway.adapters.crm import list_accounts
 from tests.integration.attribution.attribution_support import rows
 
 INDEX = "ref_accounts_live_by_relationship"
-TENANT = "acme-0038"
+TENANT = "acme-0039"
 
 
 @contextmanager
@@ -75,7 +75,7 @@ async def _pages(engine: AsyncEngine, relationship: str | None) -> list[list[str
 async def test_accounts_by_relationship_are_an_index_range_and_the_index_goes_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0037_held_sweep_outbox")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0038_ingest_time_blocks")
     assert INDEX not in await _gateway_plan(db_engine)
     async with db_engine.begin() as conn:
         for n, relationship, deleted, merged_into in [
@@ -114,7 +114,7 @@ async def test_accounts_by_relationship_are_an_index_range_and_the_index_goes_on
         [],
     ]
 
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0037_held_sweep_outbox")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0038_ingest_time_blocks")
     assert await rows(db_engine, f"SELECT indexname FROM pg_indexes WHERE indexname = '{INDEX}'") == []
     async with db_engine.begin() as conn:
         await conn.execute(text("DELETE FROM ref_accounts WHERE tenant_id = :t"), {"t": TENANT})
