@@ -292,6 +292,10 @@ async def webhook_secrets(conn: AsyncConnection, tenant_id: str, source: str, pe
     return [decrypt_secret(r.secret_encrypted, pepper) for r in rows]
 
 
+def _no_secret(secrets: tuple[str, ...]) -> bool:
+    return not secrets
+
+
 class WebhookSecretCache:
     """Decrypted webhook secrets per (tenant, source), kept for ``ttl_seconds``.
 
@@ -304,6 +308,9 @@ class WebhookSecretCache:
       outlives the earliest expiry among the secrets it holds;
     * a secret expired early (a rotation with no grace) is still accepted for at most
       ``ttl_seconds``, the same bound as a revoked API key (:class:`libs.common.auth.ApiKeyAuthenticator`).
+
+    "No secret" (an unknown tenant, most often made up) is cached apart, in at most
+    ``max_unknown`` entries, so it never pushes a real tenant's secrets out.
     """
 
     def __init__(
@@ -313,12 +320,13 @@ class WebhookSecretCache:
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 1_000,
     ) -> None:
         self.engine = engine
         self.pepper = pepper
         self.ttl = ttl_seconds
         self._cache: LoadingCache[tuple[str, str], tuple[str, ...]] = LoadingCache(
-            self._load, clock, max_entries
+            self._load, clock, max_entries, negative=_no_secret, max_negative=max_unknown
         )
 
     async def secrets(self, tenant_id: str, source: str, *, fresh: bool = False) -> tuple[str, ...]:

@@ -86,6 +86,10 @@ async def load_tenant_settings(conn: AsyncConnection, tenant_id: str) -> TenantS
     return None if document is None else read_tenant_settings(tenant_id, document)
 
 
+def _unknown_tenant(value: object) -> bool:
+    return value is None
+
+
 class TenantSettingsCache:
     """Every service's copy of its tenants' settings, kept ``ttl_seconds`` at most.
 
@@ -93,6 +97,11 @@ class TenantSettingsCache:
     the TTL only bounds the staleness when an event is missed. An invalid document is cached
     like a valid one (as its error), so a broken tenant costs one query per TTL, not one per
     request.
+
+    The answer "no such tenant" is cached apart, in at most ``max_unknown`` entries: webhooks
+    name their tenant before they are verified, so anyone can make up thousands of tenant ids,
+    and those must never push a real tenant's settings out (a full cache drops its least
+    recently used entry).
     """
 
     def __init__(
@@ -101,11 +110,12 @@ class TenantSettingsCache:
         ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 1_000,
     ) -> None:
         self.engine = engine
         self.ttl = ttl_seconds
         self._cache: LoadingCache[str, TenantSettings | InvalidTenantSettings | None] = LoadingCache(
-            self._load, clock, max_entries
+            self._load, clock, max_entries, negative=_unknown_tenant, max_negative=max_unknown
         )
 
     async def get(self, tenant_id: str, *, fresh: bool = False) -> TenantSettings | None:
@@ -280,6 +290,14 @@ async def _save(
     return SettingsChange(tenant_id, row.version, settings, changed, changed_by, row.changed_at, jobs)
 
 
+#: The most ``rep_aliases`` a change may save (the model reads up to 10,000, what earlier
+#: releases saved): one per rep and source that names reps its own way.
+MAX_REP_ALIASES = 5_000
+#: The most bytes a saved document may take as JSON: each change stores it whole (a version, and
+#: twice in the audit log), and every process reloads it on each change.
+MAX_SETTINGS_BYTES = 512 * 1024
+
+
 class SettingsRefused(ValueError):
     """The requested settings do not validate; ``errors`` name each field and the reason."""
 
@@ -315,7 +333,28 @@ def next_settings(
         errors += field_errors(exc) + _aliases_listed_as_menus(requested)
     if errors:
         raise SettingsRefused(errors)
+    if too_large := _too_large(settings):
+        raise SettingsRefused(too_large)
     return settings
+
+
+def _too_large(settings: TenantSettings) -> list[dict[str, Any]]:
+    """The refusal of a document past ``MAX_REP_ALIASES`` or ``MAX_SETTINGS_BYTES`` (naming the
+    setting taking the most bytes), else nothing."""
+    if len(settings.rep_aliases) > MAX_REP_ALIASES:
+        reason = f"holds {len(settings.rep_aliases)} aliases; at most {MAX_REP_ALIASES} may be saved"
+        return [{"in": "body", "field": "rep_aliases", "reason": reason}]
+    document = settings.model_dump(mode="json")
+    size = len(orjson.dumps(document))
+    if size <= MAX_SETTINGS_BYTES:
+        return []
+    sizes = {name: len(orjson.dumps(value)) for name, value in document.items()}
+    largest = max(sizes, key=lambda name: sizes[name])
+    reason = (
+        f"the settings take {size} bytes as JSON, {sizes[largest]} of them here; at most "
+        f"{MAX_SETTINGS_BYTES} may be saved"
+    )
+    return [{"in": "body", "field": largest, "reason": reason}]
 
 
 def _aliases_listed_as_menus(requested: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import hashlib
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -156,13 +157,19 @@ class SessionAuthenticator:
         recheck_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 1_000,
     ) -> None:
         self.engine = engine
         self.pepper = pepper
         self.recheck = recheck_seconds
         self.clock = clock
         self.max_entries = max_entries
-        self._cache: dict[str, tuple[float, credentials.StoredSession | None]] = {}
+        self.max_unknown = max_unknown
+        #: Live sessions, and apart (at most ``max_unknown``) the cookies that name none: anyone
+        #: can send made-up cookies, and those must never push a live session out. Each drops
+        #: its least recently used entry when full.
+        self._cache: OrderedDict[str, tuple[float, credentials.StoredSession | None]] = OrderedDict()
+        self._unknown: OrderedDict[str, tuple[float, credentials.StoredSession | None]] = OrderedDict()
 
     @staticmethod
     def _digest(token: str) -> str:
@@ -172,16 +179,15 @@ class SessionAuthenticator:
     async def caller(self, token: str) -> Caller | None:
         digest = self._digest(token)
         now = self.clock()
-        hit = self._cache.get(digest)
+        hit = self._cache.get(digest) or self._unknown.get(digest)
         if hit is not None and hit[0] > now:
             session = hit[1]
+            (self._cache if session is not None else self._unknown).move_to_end(digest)
         else:
             async with self.engine.connect() as conn:
                 session = await credentials.load_session(conn, token, self.pepper)
             left = self.recheck if session is None else min(self.recheck, session.expires_at - time.time())
-            if len(self._cache) >= self.max_entries:
-                self._cache.clear()
-            self._cache[digest] = (now + left, session)
+            self._remember(digest, (now + left, session))
         if session is None or session.expires_at <= time.time():
             return None
         principal = Principal(session.tenant_id, session.scopes, session.subject)
@@ -192,6 +198,16 @@ class SessionAuthenticator:
         async with self.engine.begin() as conn:
             await credentials.revoke_session(conn, session_id)
         self._cache.pop(self._digest(token), None)
+
+    def _remember(self, digest: str, entry: tuple[float, credentials.StoredSession | None]) -> None:
+        self._cache.pop(digest, None)
+        self._unknown.pop(digest, None)
+        entries, limit = (
+            (self._cache, self.max_entries) if entry[1] is not None else (self._unknown, self.max_unknown)
+        )
+        while entries and len(entries) >= limit:
+            entries.popitem(last=False)
+        entries[digest] = entry
 
 
 async def credential_holds(engine: AsyncEngine, caller: Caller) -> bool:

@@ -49,9 +49,10 @@ from services.ingest.adapters.repository import (
     record_seen,
 )
 from services.ingest.domain.capture import capture_body
-from services.ingest.domain.crm_sync import EntityWarning, read_entities
+from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
+    ahead_of,
     colleagues_only_hold,
     is_decorated_email,
     is_not_a_person,
@@ -326,7 +327,6 @@ def _parse_activity_batch_items(
         {"in": "body", "field": key, "reason": "unknown field"} for key in sorted(extra_keys)
     ]
     parsed: list[ActivityIn] = []
-    latest = now + timedelta(seconds=options.max_future_skew_seconds)
     earliest = now - timedelta(days=options.max_age_days)
     for index, item in enumerate(items):
         try:
@@ -334,14 +334,8 @@ def _parse_activity_batch_items(
         except ValidationError as exc:
             errors.extend(field_errors(exc, prefix=("activities", index)))
             continue
-        if activity.occurred_at > latest:
-            errors.append(
-                {
-                    "in": "body",
-                    "field": f"activities.{index}.occurred_at",
-                    "reason": f"more than {options.max_future_skew_seconds} s in the future",
-                }
-            )
+        if (ahead := ahead_of(activity.occurred_at, now, options.max_future_skew_seconds)) is not None:
+            errors.append({"in": "body", "field": f"activities.{index}.occurred_at", "reason": ahead})
         elif activity.occurred_at < earliest:
             errors.append(
                 {
@@ -821,7 +815,15 @@ def crm_messages(
     """Phones read in the contact's country, else its account's (in the batch, else
     ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
     then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
-    entities, warnings = read_entities(sync.entities, region, stored_countries)
+    try:
+        entities, warnings = read_entities(sync.entities, region, stored_countries)
+    except ListTooLong as exc:
+        raise Problem(
+            422,
+            "Invalid CRM entities",
+            str(exc),
+            errors=[{"in": "body", "field": exc.field, "reason": exc.reason}],
+        ) from None
     return ReadCrmSync(entity_messages(entities, sync.source, tenant_id, prefix, erased), warnings, entities)
 
 

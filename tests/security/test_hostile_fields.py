@@ -153,6 +153,47 @@ REFUSED_ENTITIES += [
     ("amount 1e-400", {**DEAL, "amount": "1e-400"}, "amount"),
     ("amount true", {**DEAL, "amount": True}, "amount"),
     ("is_won as 1", {**DEAL, "is_won": 1, "is_closed": True}, "is_won"),
+    # Lists far beyond any real CRM record's (one held the shared attribution consumer for seconds).
+    (
+        "a contact with 101 emails",
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "emails": [f"bo{n}@b.example" for n in range(101)],
+            "updated_at": T0,
+        },
+        "emails",
+    ),
+    (
+        "a rep with 51 phones",
+        {
+            "entity_type": "rep",
+            "id": "r",
+            "phones": [f"+1415555{n:04d}" for n in range(51)],
+            "updated_at": T0,
+        },
+        "phones",
+    ),
+    (
+        "an account with 201 domains",
+        {
+            "entity_type": "account",
+            "id": "a",
+            "domains": [f"b{n}.example" for n in range(201)],
+            "updated_at": T0,
+        },
+        "domains",
+    ),
+    (
+        "a contact whose 60 email values list 120 addresses",
+        {
+            "entity_type": "contact",
+            "id": "c",
+            "emails": [f"bo{n}@b.example; li{n}@b.example" for n in range(60)],
+            "updated_at": T0,
+        },
+        "emails",
+    ),
 ]
 
 
@@ -188,6 +229,25 @@ async def test_a_vendor_webhook_with_a_nul_gets_a_422_naming_the_field(services:
         response = await services.ingest.post(url, content=body, headers=headers)
         assert response.status_code == 422, (field, response.text)
         assert problem(response)["errors"][0]["field"] == field
+
+
+async def test_a_vendor_revision_dated_2099_is_a_422_naming_the_field_and_later_revisions_still_count(
+    services: Services,
+) -> None:
+    """Signed now, dated 2099 (``event_ts``, the folded meeting's revision clock): refused, so the
+    meeting is not frozen; the same delivery dated now is accepted."""
+    secret = services.webhook_secrets["zoom"]
+    document = orjson.loads((FIXTURES / "zoom" / "meeting.started.json").read_bytes())
+    url = "/v1/webhooks/zoom/acme"
+    for event_ts, status in ((4_070_908_800_000, 422), (int(time.time() * 1000), 200)):
+        body = orjson.dumps({**document, "event_ts": event_ts})
+        headers, _ = sign("zoom", secret, body, int(time.time()), "unused")
+        response = await services.ingest.post(url, content=body, headers=headers)
+        assert response.status_code == status, response.text
+        if status == 422:
+            [error] = problem(response)["errors"]
+            assert (error["in"], error["field"]) == ("body", "event_ts")
+            assert error["reason"].startswith("more than 86400 s in the future (received ")
 
 
 async def test_every_gateway_parameter_with_a_control_character_is_a_422_naming_it(

@@ -80,6 +80,19 @@ _ID_FIELDS = frozenset(
         "contact_id",
     }
 )
+#: The most values a record's list may hold, far beyond any real CRM record (HubSpot keeps up to
+#: 51 emails for a contact): one contact listing 120,000 addresses held the attribution consumer,
+#: and every tenant behind it, for seconds. Also once ingest read them (a value listing several
+#: is each of them): ingest refuses a record whose list reads longer.
+LIST_LIMITS: dict[str, int] = {
+    "emails": 100,
+    "phones": 50,
+    "raw_phones": 50,
+    "phone_extensions": 50,
+    "unread_phones": 50,
+    "domains": 200,
+}
+
 #: Lists of text: one value sent bare (``"emails": "bo@buyer.example"``) is a list of one.
 _TEXT_LISTS = frozenset({"emails", "phones", "raw_phones", "phone_extensions", "unread_phones", "domains"})
 
@@ -147,14 +160,16 @@ class _Entity(BaseModel):
 class RepV1(_Entity):
     entity_type: Literal["rep"] = "rep"
     name: Name = ""
-    emails: tuple[CrmEmail, ...] = ()
+    emails: tuple[CrmEmail, ...] = Field(default=(), max_length=LIST_LIMITS["emails"])
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
-    phones: tuple[Phone, ...] = ()
-    raw_phones: tuple[Phone, ...] = ()
+    phones: tuple[Phone, ...] = Field(default=(), max_length=LIST_LIMITS["phones"])
+    raw_phones: tuple[Phone, ...] = Field(default=(), max_length=LIST_LIMITS["raw_phones"])
     #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
     #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
     #: record without is the same JSON as before the field existed.
-    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
+    phone_extensions: tuple[PhoneKey, ...] = Field(
+        default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["phone_extensions"]
+    )
     active: StrictBool = True
     manager_id: ExternalId | None = None
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
@@ -235,7 +250,9 @@ def _lower_text(value: object) -> object:
 class AccountV1(_Entity):
     entity_type: Literal["account"] = "account"
     name: Name = ""
-    domains: tuple[Annotated[SafeStr, Field(max_length=253)], ...] = ()
+    domains: tuple[Annotated[SafeStr, Field(max_length=253)], ...] = Field(
+        default=(), max_length=LIST_LIMITS["domains"]
+    )
     #: Where the account is (``BillingCountry``): its contacts' phones are read there when the
     #: contact states no country of its own.
     country: Country | None = None
@@ -264,18 +281,22 @@ class AccountV1(_Entity):
 class ContactV1(_Entity):
     entity_type: Literal["contact"] = "contact"
     name: Name = ""
-    emails: tuple[CrmEmail, ...] = ()
+    emails: tuple[CrmEmail, ...] = Field(default=(), max_length=LIST_LIMITS["emails"])
     #: E.164 once ingest has read them (``raw_phones`` keeps what the source sent, same order).
-    phones: tuple[Phone, ...] = ()
-    raw_phones: tuple[Phone, ...] = ()
+    phones: tuple[Phone, ...] = Field(default=(), max_length=LIST_LIMITS["phones"])
+    raw_phones: tuple[Phone, ...] = Field(default=(), max_length=LIST_LIMITS["raw_phones"])
     #: The phones listed with an extension, as ingest reads them: ``+14155550100;ext=12`` (the
     #: line is in ``phones`` too). Kept while its line is. Written only when there is one, so a
     #: record without is the same JSON as before the field existed.
-    phone_extensions: tuple[PhoneKey, ...] = Field(default=(), exclude_if=_is_empty)
+    phone_extensions: tuple[PhoneKey, ...] = Field(
+        default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["phone_extensions"]
+    )
     #: The phones sent that no region tried could read (``020 7946 0958`` of a contact stating no
     #: country, read in a US tenant's region), as sent: not matched, and read again when the
     #: contact's account is later given a country (ingest). Written only when there is one.
-    unread_phones: tuple[Phone, ...] = Field(default=(), exclude_if=_is_empty)
+    unread_phones: tuple[Phone, ...] = Field(
+        default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["unread_phones"]
+    )
     account_id: ExternalId | None = None
     #: Where the contact is (``MailingCountry``): its national-format phones are read there.
     country: Country | None = None

@@ -15,12 +15,18 @@ _LIVE = "NOT deleted AND merged_into IS NULL"
 async def list_accounts(
     conn: AsyncConnection, tenant_id: str, *, relationship: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
+    # Each filter only when asked for: a prepared statement's generic plan keeps ``:x IS NULL OR``
+    # conditions as filters, and would walk the tenant's accounts instead of the index range
+    # (``ref_accounts_live_by_relationship``, migration 0039; the primary key without one).
+    where = [f"tenant_id = :t AND {_LIVE}"]
+    if relationship is not None:
+        where.append("relationship = :relationship")
+    if after is not None:
+        where.append("account_id > :after")
     rows = await conn.execute(
         text(
             "SELECT account_id, name, domains, updated_at, relationship, account_type FROM ref_accounts "
-            f"WHERE tenant_id = :t AND {_LIVE} "
-            "AND (CAST(:relationship AS text) IS NULL OR relationship = :relationship) "
-            "AND (CAST(:after AS text) IS NULL OR account_id > :after) ORDER BY account_id LIMIT :limit"
+            f"WHERE {' AND '.join(where)} ORDER BY account_id LIMIT :limit"
         ),
         {"t": tenant_id, "relationship": relationship, "after": after, "limit": limit},
     )

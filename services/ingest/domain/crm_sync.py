@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.common.contracts.activities import line_of
-from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from libs.common.contracts.crm import LIST_LIMITS, AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
 from services.ingest.domain.normalize import (
     ReadPhones,
@@ -50,6 +50,25 @@ class EntityWarning:
     problem: PhoneProblem | None = None
 
 
+class ListTooLong(ValueError):
+    """A record's list holds more values once read than its contract allows (a value may list
+    several): ``field`` is its dotted path in the request."""
+
+    def __init__(self, field: str, count: int, limit: int) -> None:
+        self.field = field
+        self.reason = (
+            f"lists {count} values once read (a value may list several); at most {limit} are accepted"
+        )
+        super().__init__(f"{field}: {self.reason}")
+
+
+def _within_limits(index: int, entity_type: str, update: Mapping[str, object]) -> None:
+    for name, value in update.items():
+        limit = LIST_LIMITS.get(name)
+        if limit is not None and isinstance(value, tuple) and len(value) > limit:
+            raise ListTooLong(f"entities.{index}.{entity_type}.{name}", len(value), limit)
+
+
 def read_entities(
     entities: Sequence[CrmEntity], region: str, stored_countries: Mapping[str, str] | None = None
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
@@ -61,7 +80,9 @@ def read_entities(
     A contact's national-format phones are read in its own country, else its account's (as this
     batch sends the account, else as ``stored_countries`` holds it: account id -> alpha-2), else
     in ``region``, the tenant's (:func:`countries.contact_phone_regions`; a number valid only in a later
-    region is read there, :func:`phones.parse_phone_in`)."""
+    region is read there, :func:`phones.parse_phone_in`).
+
+    Raises :class:`ListTooLong` when a list reads longer than ``LIST_LIMITS`` allows."""
     warnings: list[EntityWarning] = []
     countries = _account_countries(entities, region, warnings)
     read: list[CrmEntity] = []
@@ -89,6 +110,7 @@ def read_entities(
                 update["country"] = code
         elif isinstance(entity, DealV1):
             update |= read_deal(entity)
+        _within_limits(index, entity.entity_type, update)
         read.append(entity.model_copy(update=update) if update else entity)
     # In the batch's order: the accounts' countries were read first.
     return tuple(read), tuple(sorted(warnings, key=lambda w: w.index))
@@ -161,7 +183,10 @@ def contacts_read_again(
             "phone_extensions": read.phone_extensions,
             "unread_phones": read.unread,
         }
-        if any(getattr(contact, name) != value for name, value in update.items()):
+        # A list read longer than its limit (values listing several) would be refused downstream:
+        # such a contact keeps its phones as held.
+        too_long = any(len(v) > LIST_LIMITS[name] for name, v in update.items())
+        if not too_long and any(getattr(contact, name) != value for name, value in update.items()):
             again.append(contact.model_copy(update=update))
     return tuple(again)
 

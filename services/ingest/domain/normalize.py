@@ -600,6 +600,30 @@ def _in_range(value: datetime, field: str) -> datetime:
     return value
 
 
+#: How far ahead of its receipt an activity's time may be: the canonical API's default
+#: (``INGEST_MAX_FUTURE_SKEW_SECONDS``) and every vendor webhook's.
+MAX_AHEAD_SECONDS = 86_400
+
+
+def ahead_of(value: datetime, now: datetime, seconds: int = MAX_AHEAD_SECONDS) -> str | None:
+    """Why ``value`` is refused as too far ahead of ``now`` (a clock or a unit gone wrong), else
+    None. A revision dated in 2099 would freeze its object (every later real revision looks
+    older); a call dated then would be counted in a period nobody has reached."""
+    if value > now + timedelta(seconds=seconds):
+        return f"more than {seconds} s in the future"
+    return None
+
+
+def not_ahead(value: datetime, received_at: datetime, field: str) -> datetime:
+    """``value`` unless :func:`ahead_of` its receipt: a 422 naming ``field``, the payload's. A
+    call's, an email's or a message's time, and any revision clock (a calendar meeting's start
+    may be months ahead: only its revision is bounded)."""
+    reason = ahead_of(value, received_at)
+    if reason is not None:
+        raise WebhookRejected(422, field, f"{reason} (received {received_at.isoformat()})")
+    return value
+
+
 def epoch_millis(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 

@@ -520,3 +520,31 @@ async def test_whole_numbers_and_booleans_written_as_json_are_kept(
     assert settings["insight_thresholds"]["stale_after_days"] == 10
     assert settings["insight_thresholds"]["at_risk_share_of_team_median"] == 1.0
     assert settings["privacy"]["keep_subjects"] is True
+
+
+async def test_aliases_grown_patch_by_patch_past_the_limit_are_refused_and_change_nothing(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """Each request fits the body limit; the saved document may not grow past 5,000 aliases."""
+    first = {f"dialer-{n}": "rep-a" for n in range(2_500)}
+    saved = await gateway.patch(
+        "/v1/settings/organization", json={"rep_aliases": first}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    second = {f"softphone-{n}": "rep-b" for n in range(2_500)}
+    saved = await gateway.patch(
+        "/v1/settings/organization", json={"rep_aliases": second}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    before = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert len(before["settings"]["rep_aliases"]) == 5_000
+    refused = await gateway.patch(
+        "/v1/settings/organization", json={"rep_aliases": {"one-more": "rep-c"}}, headers=bearer(keys.admin)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"in": "body", "field": "rep_aliases", "reason": "holds 5001 aliases; at most 5000 may be saved"}
+    ]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json() == before
+    history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
+    assert [v["version"] for v in history["items"]] == [2, 1]

@@ -42,14 +42,33 @@ async def test_entries_live_for_the_loaders_lifetime_and_fresh_reloads() -> None
     assert source.loads == ["acme"] * 3
 
 
-async def test_a_full_cache_starts_over_instead_of_growing() -> None:
+async def test_a_full_cache_drops_its_least_recently_used_entry() -> None:
     source = _Source()
     source.release.set()
     cache: LoadingCache[str, str] = LoadingCache(source.load, max_entries=2)
-    for key in ("a", "b", "c"):
-        await cache.get(key)
-    assert await cache.get("a") == "a#4"  # "a" was dropped when "c" arrived
+    await cache.get("a")
+    await cache.get("b")
+    assert await cache.get("a") == "a#1"  # "a" is now the most recently used
+    await cache.get("c")  # drops "b", not "a"
+    assert await cache.get("a") == "a#1"
     assert await cache.get("c") == "c#3"
+    assert await cache.get("b") == "b#4"
+    assert source.loads == ["a", "b", "c", "b"]
+
+
+async def test_negative_answers_never_push_out_the_others() -> None:
+    source = _Source()
+    source.release.set()
+    cache: LoadingCache[str, str] = LoadingCache(
+        source.load, max_entries=2, negative=lambda v: v.startswith("ghost"), max_negative=3
+    )
+    assert await cache.get("acme") == "acme#1"
+    for n in range(10_000):
+        await cache.get(f"ghost-{n}")
+    assert await cache.get("acme") == "acme#1"  # still cached: no load
+    assert len(source.loads) == 10_001
+    assert await cache.get("ghost-9999") == "ghost-9999#10001"  # the newest negatives are kept
+    assert await cache.get("ghost-0") == "ghost-0#10002"  # the oldest were dropped
 
 
 async def test_invalidate_drops_one_entry_or_all_and_a_load_begun_before_is_not_kept() -> None:

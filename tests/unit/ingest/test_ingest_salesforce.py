@@ -364,7 +364,9 @@ def test_an_email_message_and_its_task_are_one_activity_whichever_comes_first() 
     edited = fixture("salesforce", "Task.xml").replace(
         b"2026-11-24T11:00:05.000Z", b"2026-12-20T09:00:00.000Z"
     )
-    (_, task_edited) = adapter.parse(delivered(edited), CONFIG).activities
+    # Received when it was edited (a revision dated more than a day ahead of receipt is refused).
+    received_then = replace(delivered(edited), received_at=datetime(2026, 12, 20, 9, 0, 30, tzinfo=UTC))
+    (_, task_edited) = adapter.parse(received_then, CONFIG).activities
     assert task.external_id == message.external_id == task_edited.external_id == EMAIL_TASK_ID
     assert (task.direction, message.direction) == (Direction.OUTBOUND, Direction.INBOUND)
     for arrivals in ([task, message], [message, task], [task, message, task_edited]):
@@ -471,6 +473,11 @@ def test_an_undelete_that_leaves_last_modified_date_is_newer_than_the_deletion_b
     assert adapter.parse(delivered(older), CONFIG).activities[0].revision == ms(2026, 11, 24, 10, 15, 2)
 
 
+def _received(body: bytes, year: int, month: int, day: int) -> WebhookRequest:
+    """``body`` delivered at 09:00:30 UTC that day."""
+    return replace(delivered(body), received_at=datetime(year, month, day, 9, 0, 30, tzinfo=UTC))
+
+
 def test_an_undeleted_email_message_is_ranked_by_system_modstamp_above_its_task() -> None:
     """The EmailMessage deleted, then undeleted with its LastModifiedDate unchanged: the undelete
     is newer than the deletion, both ranked as its revisions are (10**13 + ms), above its Task's
@@ -479,15 +486,16 @@ def test_an_undeleted_email_message_is_ranked_by_system_modstamp_above_its_task(
     modified = b"2026-11-24T11:00:04.000Z"
     deleted = _stamped(mail, modified, "2026-11-25T09:00:00.000Z", deleted=True)
     undeleted = _stamped(mail, modified, "2026-11-26T09:00:00.000Z", deleted=False)
-    deletion = adapter.parse(delivered(deleted), CONFIG).deletions[0]
-    (restored,) = adapter.parse(delivered(undeleted), CONFIG).activities
+    # Each received when it happened (a revision more than a day ahead of receipt is refused).
+    deletion = adapter.parse(_received(deleted, 2026, 11, 25), CONFIG).deletions[0]
+    (restored,) = adapter.parse(_received(undeleted, 2026, 11, 26), CONFIG).activities
     task = _stamped(
         fixture("salesforce", "Task.xml"),
         b"2026-11-24T11:00:05.000Z",
         "2026-12-20T09:00:00.000Z",
         deleted=False,
     )
-    (_, task_stamped) = adapter.parse(delivered(task), CONFIG).activities
+    (_, task_stamped) = adapter.parse(_received(task, 2026, 12, 20), CONFIG).activities
     assert deletion == SourceDeletion(
         "salesforce", EMAIL_TASK_ID, EMAIL_MESSAGE_RANK + ms(2026, 11, 25, 9, 0, 0)
     )

@@ -12,6 +12,7 @@ from services.ingest.domain.normalize import (
     from_epoch_seconds,
     load_json_object,
     make_participant,
+    not_ahead,
     part_field,
     reported_duration,
     unique_participants,
@@ -57,11 +58,18 @@ class AircallAdapter:
         if event == "call.created":
             return AdapterResult(ignored=("call.created: the call has not been answered or ended yet",))
         call = envelope.req_obj("data")
-        sent_at = from_epoch_seconds(envelope.req_int("timestamp"), "timestamp")
+        # Aircall signs no time: the revision's clock and the call's start may not be ahead.
+        sent_at = not_ahead(
+            from_epoch_seconds(envelope.req_int("timestamp"), "timestamp"), request.received_at, "timestamp"
+        )
         direction = DIRECTIONS.get(call.req_str("direction"))
         if direction is None:
             raise WebhookRejected(422, call.field("direction"), "expected inbound or outbound")
-        started_at = from_epoch_seconds(call.req_int("started_at"), call.field("started_at"))
+        started_at = not_ahead(
+            from_epoch_seconds(call.req_int("started_at"), call.field("started_at")),
+            request.received_at,
+            call.field("started_at"),
+        )
         # A call Aircall says was missed (``missed_call_reason``: ``abandoned_in_ivr``,
         # ``short_abandoned``, ``abandoned_in_classic``, ``no_available_agent``...) reached no
         # user, whatever ``answered_at`` says: the IVR's or the queue's answer is no person's.

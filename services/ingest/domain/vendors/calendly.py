@@ -22,6 +22,7 @@ from services.ingest.domain.normalize import (
     make_participant,
     meeting_direction,
     meeting_outcome,
+    not_ahead,
     parse_iso_datetime,
     unique_participants,
 )
@@ -111,7 +112,12 @@ class CalendlyAdapter:
         # The invitee's last change, else the webhook's: a bad one is named where it was read.
         changed = invitee if invitee.opt_str("updated_at") else envelope
         key = "updated_at" if changed is invitee else "created_at"
-        modified_at = parse_iso_datetime(changed.req_str(key), changed.field(key))
+        # The revision's clock may not be ahead (the meeting's start may be months ahead).
+        modified_at = not_ahead(
+            parse_iso_datetime(changed.req_str(key), changed.field(key)),
+            request.received_at,
+            changed.field(key),
+        )
         if event in NO_SHOW_EVENTS:
             counter = scheduled.opt_obj("invitees_counter")
             if counter is not None and (counter.opt_int("active") or 0) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -22,6 +23,7 @@ from services.ingest.domain.normalize import (
     from_epoch_millis,
     load_json_object,
     make_participant,
+    not_ahead,
     one_or_page,
     parse_address_list,
     parse_rfc2822,
@@ -60,7 +62,7 @@ class GmailAdapter:
             skipped = next((reason for label, reason in SKIPPED_LABELS.items() if label in labels), None)
             if skipped is not None:
                 return None, skipped
-            return _message(message, labels, config), ""
+            return _message(message, labels, config, request.received_at), ""
 
         return convert_each(messages, convert)
 
@@ -88,16 +90,22 @@ def _headers(message: JsonObject) -> tuple[dict[str, str], str, dict[str, str]]:
     return headers, payload.field("headers"), fields
 
 
-def _message(message: JsonObject, labels: frozenset[str], config: TenantWebhookConfig) -> ActivityIn:
+def _message(
+    message: JsonObject, labels: frozenset[str], config: TenantWebhookConfig, received_at: datetime
+) -> ActivityIn:
     headers, headers_field, fields = _headers(message)
     message_id = headers.get("message-id", "").strip()
     if not message_id:
         raise WebhookRejected(422, f"{headers_field}.Message-ID", "required")
     internal_date = message.opt_int("internalDate")
     if internal_date is not None:
-        sent_at = from_epoch_millis(internal_date, message.field("internalDate"))
+        sent_at = not_ahead(
+            from_epoch_millis(internal_date, message.field("internalDate")),
+            received_at,
+            message.field("internalDate"),
+        )
     elif headers.get("date"):
-        sent_at = parse_rfc2822(headers["date"], fields["date"])
+        sent_at = not_ahead(parse_rfc2822(headers["date"], fields["date"]), received_at, fields["date"])
     else:
         raise WebhookRejected(422, message.field("internalDate"), "required")
     region = config.default_phone_region

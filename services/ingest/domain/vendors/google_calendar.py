@@ -33,6 +33,7 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
+    not_ahead,
     observed_at,
     one_or_page,
     parse_iso_datetime,
@@ -177,7 +178,14 @@ def _event(
     status = event.opt_str("status") or "confirmed"
     start = _when(event, "start")
     updated_raw = event.opt_str("updated")
-    updated = parse_iso_datetime(updated_raw, event.field("updated")) if updated_raw else None
+    # The revision clock: never more than a day ahead of receipt (the start may be months ahead).
+    updated = (
+        not_ahead(
+            parse_iso_datetime(updated_raw, event.field("updated")), received_at, event.field("updated")
+        )
+        if updated_raw
+        else None
+    )
     if start is None:
         # Incremental sync sends a deleted event (or a deleted occurrence of a recurring one)
         # stripped to its id and status (``updated`` too, at times: the deletion's revision;

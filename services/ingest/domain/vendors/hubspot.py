@@ -47,6 +47,7 @@ from services.ingest.domain.normalize import (
     normalize_domain,
     normalize_domains,
     normalize_email,
+    not_ahead,
     objects_in,
     parse_address_list,
     parse_iso_datetime,
@@ -166,7 +167,7 @@ class HubSpotAdapter:
         for item in items:
             object_type = item.opt_str("objectType")
             if object_type is None:
-                retired, deleted, reason = _notification(item)
+                retired, deleted, reason = _notification(item, request.received_at)
                 entities.extend(retired)
                 deletions.extend(deleted)
                 if reason:
@@ -186,7 +187,7 @@ class HubSpotAdapter:
                 region: Regions = config.default_phone_region
                 if object_type == "contacts":
                     region = index.phone_regions(item, config.default_phone_region)
-                entities.append(_entity(item, object_type, region))
+                entities.append(_entity(item, object_type, region, request.received_at))
             else:
                 ignored.append(f"{item.path} {object_type}: object type not used")
         return AdapterResult(
@@ -221,7 +222,9 @@ OBJECT_TYPE_IDS: dict[str, str] = {
 NOTIFIED_ENGAGEMENTS = frozenset({"call", "email", "meeting"})
 
 
-def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[SourceDeletion, ...], str | None]:
+def _notification(
+    item: JsonObject, received_at: datetime
+) -> tuple[tuple[CrmEntity, ...], tuple[SourceDeletion, ...], str | None]:
     """One of HubSpot's own notifications: the records it retires, the activities it deletes,
     or why it is acknowledged and ignored.
 
@@ -239,7 +242,7 @@ def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[Source
     named = subscription + (f" (objectTypeId {type_id})" if type_id else "")
     if object_name in NOTIFIED_ENGAGEMENTS and change == "deletion":
         return (), (source_deletion("hubspot", item.req_str("objectId"), item.field("objectId")),), None
-    retired = _retired(item, object_name, change)
+    retired = _retired(item, object_name, change, received_at)
     if retired:
         return retired, (), None
     if change == "restore":
@@ -249,7 +252,7 @@ def _notification(item: JsonObject) -> tuple[tuple[CrmEntity, ...], tuple[Source
     return (), (), f"{named}: a change notification without object data"
 
 
-def _retired(item: JsonObject, object_name: str, change: str) -> tuple[CrmEntity, ...]:
+def _retired(item: JsonObject, object_name: str, change: str, received_at: datetime) -> tuple[CrmEntity, ...]:
     """The records a native ``deletion`` or ``merge`` notification retires, as tombstones and
     merges (``merged_into`` the record kept: ``newObjectId`` when HubSpot made one, else
     ``primaryObjectId``), dated ``occurredAt``; nothing for any other notification. The rest of
@@ -257,7 +260,11 @@ def _retired(item: JsonObject, object_name: str, change: str) -> tuple[CrmEntity
     entity_type = NOTIFIED_ENTITIES.get(object_name)
     if entity_type is None or change not in ("deletion", "merge"):
         return ()
-    occurred_at = from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt"))
+    occurred_at = not_ahead(
+        from_epoch_millis(item.req_int("occurredAt"), item.field("occurredAt")),
+        received_at,
+        item.field("occurredAt"),
+    )
     dated: dict[str, object] = {"updated_at": occurred_at}
     if entity_type is DealV1:
         dated["created_at"] = occurred_at  # never read: a retired deal is skipped
@@ -528,18 +535,21 @@ def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
         raise validation_to_rejection(f"{item.path}.associations", error, named) from None
 
 
-def _time(properties: JsonObject, key: str) -> datetime | None:
-    """HubSpot writes datetimes as ISO 8601 in the v3 API and as epoch ms in older payloads."""
+def _time(properties: JsonObject, key: str, received_at: datetime | None = None) -> datetime | None:
+    """HubSpot writes datetimes as ISO 8601 in the v3 API and as epoch ms in older payloads.
+    With ``received_at``, one more than a day ahead of it is a 422 naming the property."""
     raw = properties.opt_str(key)
     if raw is None:
         return None
     if raw.isascii() and raw.isdigit():
-        return from_epoch_millis(int(raw), properties.field(key))
-    return parse_iso_datetime(raw, properties.field(key))
+        read = from_epoch_millis(int(raw), properties.field(key))
+    else:
+        read = parse_iso_datetime(raw, properties.field(key))
+    return read if received_at is None else not_ahead(read, received_at, properties.field(key))
 
 
-def _revision(item: JsonObject, properties: JsonObject) -> int:
-    modified = _time(properties, "hs_lastmodifieddate") or _time(item, "updatedAt")
+def _revision(item: JsonObject, properties: JsonObject, received_at: datetime) -> int:
+    modified = _time(properties, "hs_lastmodifieddate", received_at) or _time(item, "updatedAt", received_at)
     return epoch_millis(modified) if modified is not None else 0
 
 
@@ -554,21 +564,25 @@ def _engagement(
         # Deleted in HubSpot (an archived engagement is in the recycling bin): retracted.
         # Its revision, read as a live engagement's (or when it was archived, if later): a
         # later restore is newer, a stale copy of the live engagement is not.
-        archived_at = _time(item, "archivedAt")
+        archived_at = _time(item, "archivedAt", received_at)
         revision = max(
-            _revision(item, item.opt_obj("properties") or JsonObject({}, item.field("properties"))),
+            _revision(
+                item, item.opt_obj("properties") or JsonObject({}, item.field("properties")), received_at
+            ),
             epoch_millis(archived_at) if archived_at is not None else 0,
         )
         return source_deletion("hubspot", item.req_str("id"), item.field("id"), revision or None), ""
     properties = item.req_obj("properties")
-    occurred_at = _time(properties, "hs_timestamp") or _time(item, "createdAt")
+    # A meeting's start may be months ahead; a call's, an email's or a note's time may not.
+    ahead_of = None if object_type == "meetings" else received_at
+    occurred_at = _time(properties, "hs_timestamp", ahead_of) or _time(item, "createdAt", received_at)
     if occurred_at is None:
         raise WebhookRejected(422, properties.field("hs_timestamp"), "required")
     common = {
         "source": "hubspot",
         "external_id": item.req_str("id"),
         "crm": _crm_references(item, properties),
-        "revision": _revision(item, properties),
+        "revision": _revision(item, properties, received_at),
     }
     region = config.default_phone_region
     owner_id = properties.opt_str("hubspot_owner_id")
@@ -743,7 +757,7 @@ def _engagement(
         filed_with_a_customer=_a_contact_not_a_colleague(contact_ids, attendees, config.internal_domains),
     )
     if hold is not None:
-        return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties), hold), ""
+        return TimeBlock("hubspot", item.req_str("id"), _revision(item, properties, received_at), hold), ""
     return build_activity(
         item.path,
         {"external_id": item.field("id"), "subject": properties.field("hs_meeting_title")},
@@ -792,9 +806,9 @@ def _contact_name(properties: JsonObject) -> str | None:
     return " ".join(names)[:256] or None
 
 
-def _entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
+def _entity(item: JsonObject, object_type: str, region: Regions, received_at: datetime) -> CrmEntity:
     try:
-        return _build_entity(item, object_type, region)
+        return _build_entity(item, object_type, region, received_at)
     except ValidationError as error:
         raise validation_to_rejection(item.path, error, _entity_fields(item, object_type)) from None
 
@@ -831,8 +845,9 @@ def _entity_fields(item: JsonObject, object_type: str) -> dict[str, str]:
     }
 
 
-def _build_entity(item: JsonObject, object_type: str, region: Regions) -> CrmEntity:
-    updated_at = _time(item, "updatedAt")
+def _build_entity(item: JsonObject, object_type: str, region: Regions, received_at: datetime) -> CrmEntity:
+    # The record's revision clock: never more than a day ahead of receipt.
+    updated_at = _time(item, "updatedAt", received_at)
     if updated_at is None:
         raise WebhookRejected(422, item.field("updatedAt"), "required")
     deleted = bool(item.opt_bool("archived"))

@@ -45,6 +45,7 @@ from services.ingest.domain.normalize import (
     meeting_direction,
     meeting_outcome,
     normalize_email,
+    not_ahead,
     observed_at,
     one_or_page,
     parse_iso_datetime,
@@ -164,7 +165,7 @@ def _resource(
     if resource.has("@removed"):
         return _removed(resource, odata_type, read_at)
     if odata_type == MESSAGE_TYPE or (odata_type is None and resource.has("internetMessageId")):
-        return _message(resource, config)
+        return _message(resource, config, received_at)
     if odata_type == EVENT_TYPE or (odata_type is None and resource.has("start")):
         return _event(resource, config, received_at)
     return None, f"{odata_type}: not a message or an event"
@@ -226,12 +227,17 @@ def _recipients(
     return found
 
 
-def _modified(resource: JsonObject) -> int:
+def _modified(resource: JsonObject, received_at: datetime) -> int:
     raw = resource.opt_str("lastModifiedDateTime")
-    return epoch_millis(parse_iso_datetime(raw, resource.field("lastModifiedDateTime"))) if raw else 0
+    if not raw:
+        return 0
+    field = resource.field("lastModifiedDateTime")
+    return epoch_millis(not_ahead(parse_iso_datetime(raw, field), received_at, field))
 
 
-def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[ActivityIn | None, str]:
+def _message(
+    resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
+) -> tuple[ActivityIn | None, str]:
     if resource.opt_bool("isDraft"):
         return None, "a draft was never sent"
     region = config.default_phone_region
@@ -254,7 +260,11 @@ def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[Activit
     )
     # When it was sent, else received: a bad one is named where it was read.
     sent_key = "sentDateTime" if resource.opt_str("sentDateTime") else "receivedDateTime"
-    sent_at = parse_iso_datetime(resource.req_str(sent_key), resource.field(sent_key))
+    sent_at = not_ahead(
+        parse_iso_datetime(resource.req_str(sent_key), resource.field(sent_key)),
+        received_at,
+        resource.field(sent_key),
+    )
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
     recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
     direction = direction_for(sender, recipients, config.internal_domains)
@@ -274,7 +284,7 @@ def _message(resource: JsonObject, config: TenantWebhookConfig) -> tuple[Activit
         participants=participants,
         thread_id=resource.opt_str("conversationId"),
         subject=resource.opt_str("subject"),
-        revision=_modified(resource),
+        revision=_modified(resource, received_at),
     ), ""
 
 
@@ -370,11 +380,11 @@ def _event(
     end = _graph_time(resource, "end")
     called = _event_people(resource, config)
     if called is None:
-        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), BLOCKED_TIME), ""
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource, received_at), BLOCKED_TIME), ""
     participants, called_off = called
     away = _time_not_blocked(resource)
     if away is not None and not a_customer_attends(participants, config.internal_domains):
-        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource), away), ""
+        return TimeBlock(SOURCE, resource.req_str("id"), _modified(resource, received_at), away), ""
     cancelled = bool(resource.opt_bool("isCancelled"))
     return build_activity(
         resource.path or "body",
@@ -395,5 +405,5 @@ def _event(
         thread_id=resource.opt_str("seriesMasterId"),
         ical_uid=resource.opt_str("iCalUId"),
         subject=resource.opt_str("subject"),
-        revision=_modified(resource),
+        revision=_modified(resource, received_at),
     ), ""

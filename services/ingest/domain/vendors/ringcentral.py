@@ -44,6 +44,7 @@ from services.ingest.domain.normalize import (
     duration_between,
     load_json_object,
     make_participant,
+    not_ahead,
     parse_iso_datetime,
     unique_participants,
     validation_to_rejection,
@@ -148,7 +149,11 @@ class RingCentralAdapter:
         fields = {
             "session_id": body.req_str("telephonySessionId"),
             "sequence": body.req_int("sequence"),
-            "event_time": parse_iso_datetime(body.req_str("eventTime"), body.field("eventTime")),
+            "event_time": not_ahead(
+                parse_iso_datetime(body.req_str("eventTime"), body.field("eventTime")),
+                request.received_at,
+                body.field("eventTime"),
+            ),
             "parties": tuple(_party(p, config, unread) for p in parties),
         }
         try:

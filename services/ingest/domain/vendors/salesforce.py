@@ -42,6 +42,7 @@ from services.ingest.domain.normalize import (
     meeting_outcome,
     normalize_domain,
     normalize_email,
+    not_ahead,
     parse_address_list,
     parse_iso_datetime,
     read_phones,
@@ -153,9 +154,13 @@ class _SObject:
     def flag(self, name: str) -> bool:
         return (self.get(name) or "").lower() == "true"
 
-    def time(self, name: str) -> datetime | None:
+    def time(self, name: str, received_at: datetime | None = None) -> datetime | None:
+        """The field's time; with ``received_at``, more than a day ahead of it is a 422 naming it."""
         raw = self.get(name)
-        return parse_iso_datetime(raw, self.field(name)) if raw else None
+        if not raw:
+            return None
+        read = parse_iso_datetime(raw, self.field(name))
+        return read if received_at is None else not_ahead(read, received_at, self.field(name))
 
     def day(self, name: str) -> date | None:
         raw = self.get(name)
@@ -257,7 +262,7 @@ class SalesforceAdapter:
         for record in message.objects:
             if record.type in {"Task", "Event", "EmailMessage"}:
                 activity, reason = (
-                    _email_message(record, config)
+                    _email_message(record, config, request.received_at)
                     if record.type == "EmailMessage"
                     else _activity(record, config, request.received_at)
                 )
@@ -278,7 +283,7 @@ class SalesforceAdapter:
                         config.default_phone_region,
                     )
                 try:
-                    entities.append(_entity(record, region))
+                    entities.append(_entity(record, region, request.received_at))
                 except ValidationError as error:
                     raise validation_to_rejection(record.path, error) from None
             else:
@@ -334,12 +339,16 @@ def _wanted_people(records: Sequence[_SObject], config: TenantWebhookConfig) -> 
     return tuple(key for key in wanted if key not in config.crm_people)
 
 
-def _modified(record: _SObject) -> datetime | None:
+def _modified(record: _SObject, received_at: datetime) -> datetime | None:
     """When a Task, Event or EmailMessage last changed, as its revisions are numbered: the later
     of ``LastModifiedDate`` and ``SystemModstamp``. An undelete (from the Recycle Bin) leaves
     ``LastModifiedDate`` as it was and moves ``SystemModstamp`` on: read at the later of the two,
     the undeleted record is newer than its deletion, and restores the activity."""
-    times = [t for t in (record.time("LastModifiedDate"), record.time("SystemModstamp")) if t is not None]
+    times = [
+        t
+        for t in (record.time("LastModifiedDate", received_at), record.time("SystemModstamp", received_at))
+        if t is not None
+    ]
     return max(times, default=None)
 
 
@@ -363,7 +372,7 @@ def _activity(
     if record.flag("IsDeleted"):
         # A deleted Task or Event (a sync job's queryAll; Outbound Messages never send one): retracted.
         # Read at the record's modification time, as its revisions are: an undelete is newer.
-        modified = _modified(record)
+        modified = _modified(record, received_at)
         revision = epoch_millis(modified) if modified else None
         return source_deletion("salesforce", record.require("Id"), record.field("Id"), revision), ""
     subtype = record.get("TaskSubtype") if record.type == "Task" else "Event"
@@ -376,7 +385,7 @@ def _activity(
             f"no address: add {OWNER_EMAIL_FIELD}, {WHO_EMAIL_FIELD} or {WHO_PHONE_FIELD}, "
             "or sync its owner (User) and contact first"
         )
-    modified = _modified(record)
+    modified = _modified(record, received_at)
     common = {
         "source": "salesforce",
         "external_id": record.require("Id"),
@@ -418,7 +427,12 @@ def _activity(
             participants=participants,
             **common,
         ), ""
-    occurred_at = record.time("CompletedDateTime") or record.time("CreatedDate") or _day_start(record)
+    # A call's or an email's time may not be ahead (an Event's start may be months ahead).
+    occurred_at = (
+        record.time("CompletedDateTime", received_at)
+        or record.time("CreatedDate", received_at)
+        or _day_start(record)
+    )
     if occurred_at is None:
         raise WebhookRejected(422, record.field("CreatedDate"), "required")
     if subtype == "Call":
@@ -485,7 +499,7 @@ def _activity(
 
 
 def _email_message(
-    record: _SObject, config: TenantWebhookConfig
+    record: _SObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | SourceDeletion | None, str]:
     """An EmailMessage (Enhanced Email): the mail with its direction (``Incoming``) and addresses.
 
@@ -497,7 +511,7 @@ def _email_message(
     task_id = record.get("ActivityId")
     key_field = record.field("ActivityId" if task_id else "Id")
     external_id = task_id or record.require("Id")
-    modified = _modified(record)
+    modified = _modified(record, received_at)
     if record.flag("IsDeleted"):
         # Ranked as its revisions are: an undelete, newer, restores the mail.
         revision = EMAIL_MESSAGE_RANK + epoch_millis(modified) if modified else None
@@ -521,7 +535,7 @@ def _email_message(
     )
     if not participants:
         return None, "no address in FromAddress, ToAddress or CcAddress"
-    occurred_at = record.time("MessageDate") or record.time("CreatedDate")
+    occurred_at = record.time("MessageDate", received_at) or record.time("CreatedDate", received_at)
     if occurred_at is None:
         raise WebhookRejected(422, record.field("MessageDate"), "required")
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
@@ -572,8 +586,9 @@ def _call_outcome(disposition: str | None) -> Outcome:
     return next((outcome for phrase, outcome in DISPOSITION_PHRASES if phrase in text), Outcome.CONNECTED)
 
 
-def _entity(record: _SObject, region: Regions) -> CrmEntity:
-    updated_at = record.time("LastModifiedDate") or record.time("SystemModstamp")
+def _entity(record: _SObject, region: Regions, received_at: datetime) -> CrmEntity:
+    # The record's revision clock: never more than a day ahead of receipt.
+    updated_at = record.time("LastModifiedDate", received_at) or record.time("SystemModstamp", received_at)
     if updated_at is None:
         raise WebhookRejected(422, record.field("LastModifiedDate"), "required")
     common = {"id": record.require("Id"), "updated_at": updated_at, "deleted": record.flag("IsDeleted")}

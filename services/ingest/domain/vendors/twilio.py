@@ -30,6 +30,7 @@ from services.ingest.domain.normalize import (
     ensure_body_size,
     make_participant,
     normalize_email,
+    not_ahead,
     parse_rfc2822,
     reported_duration,
     unique_participants,
@@ -146,7 +147,7 @@ class TwilioAdapter:
         outcome = _outcome(status, duration, params.get("AnsweredBy", "").strip().lower())
         sequence = _non_negative_int(params, "SequenceNumber") if params.get("SequenceNumber") else None
         event_at = (
-            parse_rfc2822(params["Timestamp"], "Timestamp")
+            not_ahead(parse_rfc2822(params["Timestamp"], "Timestamp"), request.received_at, "Timestamp")
             if params.get("Timestamp")
             else request.received_at
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +32,7 @@ from services.ingest.domain.normalize import (
     load_json_object,
     meeting_direction,
     normalize_email,
+    not_ahead,
     parse_iso_datetime,
     unique_participants,
     validation_to_rejection,
@@ -163,7 +164,9 @@ class ZoomAdapter:
             return AdapterResult(handshake=self._url_validation(request, envelope, secrets))
         if event_type not in MEETING_EVENTS:
             return AdapterResult(ignored=(f"{event_type}: not a meeting lifecycle event",))
-        return AdapterResult(zoom_events=(_parse_meeting_event(envelope, event_type, config),))
+        return AdapterResult(
+            zoom_events=(_parse_meeting_event(envelope, event_type, config, request.received_at),)
+        )
 
     def _url_validation(
         self, request: WebhookRequest, envelope: JsonObject, secrets: Sequence[str]
@@ -183,13 +186,15 @@ class ZoomAdapter:
         return HandshakeResponse(200, "application/json", json.dumps(body).encode("utf-8"))
 
 
-def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWebhookConfig) -> ZoomEvent:
+def _parse_meeting_event(
+    envelope: JsonObject, event_type: str, config: TenantWebhookConfig, received_at: datetime
+) -> ZoomEvent:
     meeting = envelope.req_obj("payload").req_obj("object")
     participant = None
     if event_type in {"meeting.participant_joined", "meeting.participant_left"}:
         participant = _participant(meeting.req_obj("participant"), config.default_phone_region)
     try:
-        return ZoomEvent(
+        event = ZoomEvent(
             event_type=event_type,  # checked against MEETING_EVENTS above
             event_ts=envelope.req_int("event_ts"),
             meeting_uuid=meeting.req_str("uuid"),
@@ -209,6 +214,13 @@ def _parse_meeting_event(envelope: JsonObject, event_type: str, config: TenantWe
             "host_id": meeting.field("host_id"),
         }
         raise validation_to_rejection("payload.object", error, named) from None
+    # ``event_ts`` (epoch ms) is the folded meeting's revision clock: it may not be ahead (a
+    # value past year 9999 is read as then, well ahead too).
+    not_ahead(datetime.fromtimestamp(min(event.event_ts, _YEAR_9999_MS) / 1000, UTC), received_at, "event_ts")
+    return event
+
+
+_YEAR_9999_MS = 253_402_300_799_000
 
 
 def _participant(data: JsonObject, region: str) -> ZoomParticipant:

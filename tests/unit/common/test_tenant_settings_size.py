@@ -1,0 +1,45 @@
+"""A settings change may save at most ``MAX_REP_ALIASES`` aliases and ``MAX_SETTINGS_BYTES`` of
+JSON (each change stores the document whole, and every process reloads it): the refusal names the
+setting and the limit."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.common.tenant_settings_store import (
+    MAX_REP_ALIASES,
+    MAX_SETTINGS_BYTES,
+    SettingsRefused,
+    next_settings,
+)
+
+
+def _refused(patch: dict[str, object]) -> list[dict[str, object]]:
+    with pytest.raises(SettingsRefused) as refused:
+        next_settings(None, patch=patch)
+    return refused.value.errors
+
+
+def test_the_limits() -> None:
+    assert (MAX_REP_ALIASES, MAX_SETTINGS_BYTES) == (5_000, 524_288)
+
+
+def test_aliases_past_the_limit_are_refused_by_name() -> None:
+    at_limit = {f"u{n}": "rep-a" for n in range(5_000)}
+    assert len(next_settings(None, patch={"rep_aliases": at_limit}).rep_aliases) == 5_000
+    assert _refused({"rep_aliases": {**at_limit, "u5000": "rep-a"}}) == [
+        {"in": "body", "field": "rep_aliases", "reason": "holds 5001 aliases; at most 5000 may be saved"}
+    ]
+
+
+def test_a_document_past_the_size_limit_is_refused_naming_its_largest_setting() -> None:
+    # 1,100 aliases of 240 + 240 characters: well under the count, 534,601 bytes of JSON.
+    aliases = {f"{n:04d}" + "k" * 236: "r" * 240 for n in range(1_100)}
+    assert _refused({"rep_aliases": aliases}) == [
+        {
+            "in": "body",
+            "field": "rep_aliases",
+            "reason": "the settings take 535673 bytes as JSON, 534601 of them here; at most 524288 "
+            "may be saved",
+        }
+    ]
