@@ -100,17 +100,28 @@ class ErasureScreen:
         self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
     ) -> list[IngestedEvent]:
         """The batch without erased people: their participation removed, their own activities dropped."""
+        kept, _dropped = await self.split(conn, activities)
+        return kept
+
+    async def split(
+        self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    ) -> tuple[list[IngestedEvent], list[IngestedEvent]]:
+        """(kept: the activities without erased people, their participation removed; emptied: those
+        left without an external participant once they are out, an erased person's own, which an
+        erasure deletes, ``erase_emptied``)."""
         by_tenant: dict[str, list[IngestedEvent]] = defaultdict(list)
         for activity in activities:
             by_tenant[activity.tenant_id].append(activity)
         kept: list[IngestedEvent] = []
+        emptied: list[IngestedEvent] = []
         for tenant_id, theirs in by_tenant.items():
             # Reference data is read only for activities that named an erased person.
             erased = await self.erasures.get(tenant_id)
-            untouched, redacted, _dropped = await _split(conn, tenant_id, theirs, erased)
+            untouched, redacted, dropped = await _split(conn, tenant_id, theirs, erased)
             kept += untouched
             kept += redacted
-        return kept
+            emptied += dropped
+        return kept, emptied
 
     async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]:
         """CRM changes without the contacts of erased people (a CRM replay must not bring them back)."""
@@ -176,6 +187,22 @@ async def _erase_removals(conn: AsyncConnection, tenant_id: str, erased: ErasedI
     )
 
 
+async def erase_emptied(
+    conn: AsyncConnection, tenant_id: str, emptied: Sequence[IngestedEvent], now: datetime
+) -> list[Attributed]:
+    """Activities left without an external participant once the erased people are out (``_split``):
+    deleted with their attributions, overrides and ledger rows, each one attributed here
+    retracted by a version that counts nothing. Returns those versions, to publish (the erasure
+    job; the held sweep, for a meeting it finds still ``scheduled`` before the job reached it)."""
+    if not emptied:
+        return []
+    ids = [a.activity_id for a in emptied]
+    stored = await repo.current_attributions(conn, tenant_id, ids)
+    events = [retraction(a, stored[a.activity_id], now) for a in emptied if a.activity_id in stored]
+    await store.delete_activities(conn, tenant_id, ids)
+    return events
+
+
 async def _erase_page(
     conn: AsyncConnection,
     producer: AIOKafkaProducer,
@@ -187,11 +214,7 @@ async def _erase_page(
 ) -> None:
     now = datetime.now(UTC)
     _, redacted, emptied = await _split(conn, tenant_id, page, erased)
-    events: list[Attributed] = []
-    if emptied:
-        stored = await repo.current_attributions(conn, tenant_id, [a.activity_id for a in emptied])
-        events += [retraction(a, stored[a.activity_id], now) for a in emptied if a.activity_id in stored]
-        await store.delete_activities(conn, tenant_id, [a.activity_id for a in emptied])
+    events = await erase_emptied(conn, tenant_id, emptied, now)
     if redacted:
         await store.replace_payloads(conn, redacted)
         # Always a new version: its facts (external participants, contacts) changed even when the

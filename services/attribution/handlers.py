@@ -60,6 +60,10 @@ class ErasureCheck(Protocol):
         self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
     ) -> list[IngestedEvent]: ...
 
+    async def split(
+        self, conn: AsyncConnection, activities: Sequence[IngestedEvent]
+    ) -> tuple[list[IngestedEvent], list[IngestedEvent]]: ...
+
     async def crm(self, events: Sequence[CrmEntityChangedV1]) -> list[CrmEntityChangedV1]: ...
 
 

@@ -8,6 +8,10 @@ takes them: the meeting is decided again as ``revised`` (``attribute_batch``, sc
 people as the consumer screens what it receives), the new version is saved and the stored row's
 outcome becomes ``held`` (same revision). Metrics counts it held once (a higher version of the
 same revision); a later revision from the source (cancelled, no-show, moved) is newer and wins.
+A meeting the screen leaves without an external participant (its only customers erased, the
+erasure job not there yet) is taken as that job takes it (``erasure.erase_emptied``): deleted,
+its version in force retracted by one that counts nothing, queued like the held versions; so it
+leaves the index in the pass that finds it and stops no tenant behind it.
 A meeting deleted at its source is never selected (nothing would be published for it).
 
 Each round takes two passes: the ended meetings that started within ``RECENT`` of the cutoff first (those just ended
@@ -65,12 +69,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.contracts.activities import Outcome
+from libs.common.contracts.activities_fast import IngestedEvent
 from libs.common.contracts.attribution_fast import Attributed, decode_encoded
 from libs.common.contracts.tenant_settings import InvalidTenantSettings, TenantSettings
 from libs.common.kafka.failures import is_transient
 from libs.common.tenant_settings_store import TenantSettingsCache
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.held import as_held, held_by, held_cutoff
+from services.attribution.erasure import erase_emptied
 from services.attribution.handlers import ErasureCheck, attribute_batch, count_published, publish
 from services.attribution.telemetry import HELD_SWEEP_FAILURES, MEETINGS_HELD_BY_SWEEP
 
@@ -91,12 +98,14 @@ REJECTED = (MessageSizeTooLargeError, RecordListTooLargeError)
 @dataclass
 class SweepReport:
     """One round: meetings found ended (recent window, backlog), stored held (their versions
-    queued), versions published, and left out as failing (meetings; tenants whose settings or
-    meetings failed)."""
+    queued), deleted as an erased person's own (their retractions queued), versions published,
+    and left out as failing (meetings; tenants whose settings or meetings failed)."""
 
     recent: int = 0
     backlog: int = 0
     held: int = 0
+    #: Meetings an erasure left without an external participant: deleted, retracted (``_hold``).
+    erased: int = 0
     #: Versions published from the queue (this round's, and any left by a round or process before).
     published: int = 0
     failed: list[tuple[str, uuid.UUID]] = field(default_factory=list)
@@ -199,7 +208,8 @@ class HeldSweep:
                 await repo.clear_queued_held(conn, [row.outbox_id for row, _ in sent])
             events = [event for _, event in sent]
             count_published(events)
-            MEETINGS_HELD_BY_SWEEP.inc(len(events))
+            # Not the retractions of meetings an erasure left empty (``_hold``): they stay as stated.
+            MEETINGS_HELD_BY_SWEEP.inc(sum(1 for e in events if e.facts.outcome == Outcome.HELD))
             published += len(events)
             if down is not None:
                 raise down
@@ -308,7 +318,9 @@ class HeldSweep:
                 settings = readable[tenant_id]
                 try:
                     async with conn.begin_nested():
-                        report.held += await self._hold(conn, tenant_id, settings, ids, now)
+                        held, erased = await self._hold(conn, tenant_id, settings, ids, now)
+                    report.held += held
+                    report.erased += erased
                 except Exception as exc:
                     if is_transient(exc):
                         raise  # the broker or the database for a moment: the round's, not the meetings'
@@ -360,7 +372,9 @@ class HeldSweep:
                 break
             try:
                 async with conn.begin_nested():
-                    held += await self._hold(conn, tenant_id, settings, [activity_id], now)
+                    one, erased = await self._hold(conn, tenant_id, settings, [activity_id], now)
+                held += one
+                report.erased += erased
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -384,28 +398,36 @@ class HeldSweep:
         settings: TenantSettings,
         ids: Sequence[uuid.UUID],
         now: datetime,
-    ) -> int:
+    ) -> tuple[int, int]:
         """The tenant's meetings of ``ids`` (locked by this transaction) decided again as held,
         stored held and their versions queued to publish once it commits (``publish_queued``);
-        only those with a version are stored held. Returns how many."""
-        meetings = [
-            as_held(a)
-            for a in await repo.load_activities(conn, tenant_id, ids)
-            if held_by(a, now, self.grace)
-        ]
-        if self.erasures is not None and meetings:
-            # As the consumer screens what it receives: an erased person's own meeting is dropped
-            # (the erasure worker deletes it), their participation removed.
-            meetings = await self.erasures.activities(conn, meetings)
+        only those with a version are stored held. A meeting an erasure left without an external
+        participant is deleted instead, its retraction queued (``erase_emptied``). Returns how
+        many were stored held, and how many deleted."""
+        ended = [a for a in await repo.load_activities(conn, tenant_id, ids) if held_by(a, now, self.grace)]
+        emptied: list[IngestedEvent] = []
+        if self.erasures is not None and ended:
+            # As the consumer screens what it receives: erased people's participation removed. A
+            # meeting left without an external participant (an erased person's own) is taken as
+            # the erasure job takes it: deleted, its version in force retracted; so it leaves the
+            # index now rather than be found again each round until the job reaches it.
+            ended, emptied = await self.erasures.split(conn, ended)
+        meetings = [as_held(a) for a in ended]
         batch = await attribute_batch(
             conn, tenant_id, meetings, now, settings, revised=[a.activity_id for a in meetings]
         )
         held = sorted({e.activity_id for e in batch.events})
         await repo.mark_meetings_held(conn, tenant_id, held)
         await repo.save_attributions(conn, batch.rows)
-        await repo.queue_held(conn, batch.events)
+        retracted = await erase_emptied(conn, tenant_id, emptied, now)
+        await repo.queue_held(conn, [*batch.events, *retracted])
+        if emptied:
+            log.info(
+                "held sweep: meetings left without an external participant by an erasure deleted",
+                extra={"tenant_id": tenant_id, "meetings": len(emptied), "retracted": len(retracted)},
+            )
         self._reported.discard(tenant_id)
-        return len(held)
+        return len(held), len(emptied)
 
     def stop(self) -> None:
         self._stopping.set()

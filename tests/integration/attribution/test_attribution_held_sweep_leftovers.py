@@ -1,7 +1,8 @@
 """What the held sweep leaves alone (attribution's own path, the real PostgreSQL): a meeting
 deleted at its source is neither published, stored held nor counted; a meeting whose only
-customer was erased is screened out as the consumer screens what it receives (nothing about them
-published again); and without migration 0036's index the sweep does not run at all (it would
+customer was erased is screened out as the consumer screens what it receives and taken as the
+erasure job takes it (deleted, retracted by a version naming nobody: it stops no tenant behind
+it and is not found again); and without migration 0036's index the sweep does not run at all (it would
 scan every tenant's activities), saying why. Two replicas' passes lock different batches
 (``FOR UPDATE SKIP LOCKED`` on the select itself), so each adds throughput."""
 
@@ -103,17 +104,89 @@ async def test_a_meeting_deleted_at_its_source_is_not_held_nor_counted(db_engine
     ) == [("ended", False), ("gone", True)]
 
 
-async def test_a_meeting_whose_only_customer_was_erased_is_screened_out(db_engine: AsyncEngine) -> None:
+def _published(producer: RecordingProducer) -> list[tuple[str, str, int, str, str, str]]:
+    """(tenant, meeting, version, outcome, status, rule path) of each version published."""
+    return [
+        (
+            s.event.tenant_id,
+            next(
+                m
+                for m in ("e0", "e1", "e2", "ended")
+                if activity_id_for(s.event.tenant_id, "calendar", m) == s.event.activity_id
+            ),
+            s.event.version,
+            s.event.facts.outcome,
+            s.event.status,
+            s.event.explanation["rule_path"],
+        )
+        for s in producer.sent
+    ]
+
+
+async def test_a_meeting_whose_only_customer_was_erased_is_deleted_and_retracted(
+    db_engine: AsyncEngine,
+) -> None:
+    """Screened as the consumer screens what it receives, the meeting is left without an external
+    participant: it is taken as the erasure job takes it (deleted, its version in force retracted
+    by one that counts nothing and names nobody), not held, and never found again."""
     await create_tenant(db_engine)
     producer = RecordingProducer()
-    await deliver(db_engine, producer, *baseline(), _meeting("acme", "ended", DAY))
+    await deliver(db_engine, producer, *baseline(), _meeting("acme", "e0", DAY))
     producer.take()
+    before = _counted()
 
     report = await _sweep(db_engine, producer, screened=True).run_once(AFTER)
 
-    assert producer.take() == []
-    assert (report.found, report.held) == (1, 0)
-    assert (await _stored(db_engine))[("acme", "ended")] == ("scheduled", "scheduled", 1, 1)
+    assert _published(producer) == [("acme", "e0", 2, "scheduled", "excluded", "erased")]
+    retraction = producer.take()[0].event
+    assert (retraction.facts.external_participants, retraction.facts.external_contact_ids) == (0, ())
+    assert sorted(retraction.explanation) == ["ingested_at", "rule_path"]
+    assert (report.found, report.held, report.erased, report.published) == (1, 0, 1, 1)
+    assert tuple(n - b for n, b in zip(_counted(), before, strict=True)) == (0.0, 0.0)
+    e0 = activity_id_for("acme", "calendar", "e0")
+    for table in ("activities", "attributions", "held_sweep_outbox", "ingest_seen_events"):
+        assert await rows(db_engine, f"SELECT count(*) FROM {table} WHERE activity_id = :a", {"a": e0}) == [
+            (0,)
+        ]
+    again = await _sweep(db_engine, producer, screened=True).run_once(AFTER + timedelta(minutes=1))
+    assert (again.found, again.published, producer.take()) == (0, 0, [])
+
+
+async def test_meetings_whose_only_customer_was_erased_stop_no_other_tenant(db_engine: AsyncEngine) -> None:
+    """A full batch (3) of acme's meetings whose only customer, Bo, acme erased, ahead of globex's
+    meeting with its own Bo (not erased there). Before, the three were found every round, never
+    held nor left out, so globex's was never reached; now the first round deletes and retracts
+    them (the pass comes back full: ``run`` goes on at once) and the next holds globex's."""
+    await create_tenant(db_engine)
+    async with db_engine.begin() as conn:
+        await conn.execute(text("INSERT INTO tenants (tenant_id, name) VALUES ('globex', 'globex')"))
+    producer = RecordingProducer()
+    erased = [_meeting("acme", f"e{n}", DAY + timedelta(minutes=n)) for n in range(3)]
+    await deliver(
+        db_engine, producer, *baseline(), *erased, _meeting("globex", "ended", DAY + timedelta(hours=1))
+    )
+    producer.take()
+    sweep = _sweep(db_engine, producer, screened=True)
+    sweep.batch_size = 3
+    before = _counted()
+
+    first = await sweep.run_once(AFTER)
+    retracted = _published(producer)
+    producer.take()
+    second = await sweep.run_once(AFTER + timedelta(seconds=1))
+    held = _published(producer)
+    producer.take()
+    third = await sweep.run_once(AFTER + timedelta(seconds=2))
+
+    assert sorted(retracted) == [("acme", f"e{n}", 2, "scheduled", "excluded", "erased") for n in range(3)]
+    assert (first.found, first.held, first.erased, first.full(3)) == (3, 0, 3, True)
+    assert held == [("globex", "ended", 2, "held", "unmatched", "none")]
+    assert (second.found, second.held, second.erased) == (1, 1, 0)
+    assert (third.found, third.published, producer.take()) == (0, 0, [])
+    assert tuple(n - b for n, b in zip(_counted(), before, strict=True)) == (1.0, 0.0)
+    assert await rows(
+        db_engine, "SELECT tenant_id, external_id, outcome FROM activities WHERE kind = 'meeting' ORDER BY 1"
+    ) == [("globex", "ended", "held")]
 
 
 async def test_without_the_index_the_sweep_waits_for_it_counted_and_holds_once_it_is_there(

@@ -54,8 +54,16 @@ class _Tenants:
 class _Store:
     """Stored scheduled meetings (the earliest first) and those the sweep held."""
 
-    def __init__(self, rows: list[Row], failing: str = "", bad: Collection[uuid.UUID] = ()) -> None:
+    def __init__(
+        self,
+        rows: list[Row],
+        failing: str = "",
+        bad: Collection[uuid.UUID] = (),
+        erased: Collection[uuid.UUID] = (),
+    ) -> None:
         self.rows = sorted(rows, key=lambda r: r[1])
+        #: Meetings whose only customer was erased.
+        self.erased = set(erased)
         self.done: set[tuple[str, uuid.UUID]] = set()
         self.failing = failing
         self.bad = set(bad)
@@ -125,11 +133,16 @@ class _Store:
                     out.append(key)
         return out
 
-    async def hold(self, conn: Any, tenant_id: str, settings: Any, ids: Sequence[uuid.UUID], now: Any) -> int:
+    async def hold(
+        self, conn: Any, tenant_id: str, settings: Any, ids: Sequence[uuid.UUID], now: Any
+    ) -> tuple[int, int]:
+        """As ``HeldSweep._hold``: each meeting stored held, or deleted when an erasure left it
+        without an external participant (``erased``); both leave the index."""
         if tenant_id == self.failing or self.bad.intersection(ids):
             raise RuntimeError("a row that does not decode")
         self.done.update((tenant_id, i) for i in ids)
-        return len(ids)
+        emptied = self.erased.intersection(ids)
+        return len(ids) - len(emptied), len(emptied)
 
     def held(self, tenant: str) -> int:
         return sum(1 for t, _ in self.done if t == tenant)
@@ -268,3 +281,20 @@ async def test_one_tenants_failing_meetings_do_not_use_up_anothers_quarantine(
     assert [t for r in reports for t in r.tenants_failed] == ["flaky"]
     assert [key for r in reports for key in r.failed if key[0] == "other"] == [("other", other[7][2])]
     assert store.held("other") == 49
+
+
+async def test_a_backlog_of_meetings_whose_customers_were_erased_stops_no_other_tenant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three batches of acme's meetings an erasure left without a customer, older than globex's:
+    each is deleted when taken (counted apart, not held), so the rounds of one interval go on past
+    them and hold globex's."""
+    rows = [*_old("acme", 1_500), *_old("globex", 1, first=10**6, days=300)]
+    store = _Store(rows, erased={i for _, _, i in rows[:1_500]})
+    sweep = _sweep(monkeypatch, store)
+
+    reports = await _interval(sweep, T0)
+
+    assert [(r.backlog, r.held, r.erased) for r in reports] == [(500, 0, 500)] * 3 + [(1, 1, 0)]
+    assert store.held("globex") == 1
+    assert (await sweep.run_once(T0 + timedelta(minutes=1))).found == 0
