@@ -40,7 +40,13 @@ from services.ingest.domain.phones import (
     parse_phone,
     parse_phones_in,
 )
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, TimeBlock, WebhookRejected
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    AheadOfReceipt,
+    SourceDeletion,
+    TimeBlock,
+    WebhookRejected,
+)
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -615,13 +621,19 @@ def ahead_of(value: datetime, now: datetime, seconds: int = MAX_AHEAD_SECONDS) -
 
 
 def not_ahead(value: datetime, received_at: datetime, field: str) -> datetime:
-    """``value`` unless :func:`ahead_of` its receipt: a 422 naming ``field``, the payload's. A
-    call's, an email's or a message's time, and any revision clock (a calendar meeting's start
-    may be months ahead: only its revision is bounded)."""
+    """``value`` unless :func:`ahead_of` its receipt: :class:`AheadOfReceipt` naming ``field``, the
+    payload's (a 422 for a one-object delivery, the item listed as ignored in a batch). A call's,
+    an email's or a message's time, and any revision clock (a calendar meeting's start may be
+    months ahead: only its revision is bounded)."""
     reason = ahead_of(value, received_at)
     if reason is not None:
-        raise WebhookRejected(422, field, f"{reason} (received {received_at.isoformat()})")
+        raise AheadOfReceipt(422, field, f"{reason} (received {received_at.isoformat()})")
     return value
+
+
+def ahead_reason(ahead: AheadOfReceipt) -> str:
+    """How an item of a batch left out for a time ahead of receipt is listed in ``ignored``."""
+    return f"{ahead.field} {ahead.reason}"
 
 
 def epoch_millis(value: datetime) -> int:
@@ -911,7 +923,10 @@ def convert_each(
     blocks: list[TimeBlock] = []
     ignored: list[str] = []
     for item in items:
-        activity, reason = convert(item)
+        try:
+            activity, reason = convert(item)
+        except AheadOfReceipt as ahead:
+            activity, reason = None, ahead_reason(ahead)
         if isinstance(activity, SourceDeletion):
             deletions.append(activity)
         elif isinstance(activity, TimeBlock):
