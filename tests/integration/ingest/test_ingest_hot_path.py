@@ -27,6 +27,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY
 from services.ingest.adapters.repository import SeenLedger, TenantDirectory
 
 from .ingest_integration_support import (
+    RECEIVED_AT,
     SECRETS,
     TENANT,
     activities_on_topic,
@@ -269,3 +270,30 @@ async def test_a_tenant_created_after_its_id_was_looked_up_is_served_once_its_se
         )
     assert (early.status_code, created.status_code) == (401, 200), created.text
     assert [a["external_id"] for a in await activities_on_topic(kafka_settings)] == ["CA" + "5" * 32]
+
+
+async def test_the_future_skew_setting_bounds_vendor_times_too(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``INGEST_MAX_FUTURE_SKEW_SECONDS`` is one setting: a Twilio callback dated two hours after
+    its receipt is accepted by default (a day) and refused with an hour, naming ``Timestamp``."""
+    await setup_tenant(db_engine)
+    body = callback("CA" + "6" * 32).replace(
+        b"Timestamp=Tue%2C+24+Nov+2026+15%3A15%3A20+%2B0000",
+        b"Timestamp=Tue%2C+24+Nov+2026+18%3A00%3A00+%2B0000",
+    )
+    assert b"18%3A00%3A00" in body
+    answers = []
+    for options in ({"max_future_skew_seconds": 3_600}, {}):
+        async with ingest_client(kafka_settings, database_settings, **options) as client:
+            answers.append(
+                await client.post(
+                    url_for("twilio"), content=body, headers=sign("twilio", body, TWILIO_CURRENT)
+                )
+            )
+    assert [a.status_code for a in answers] == [422, 200]
+    [error] = answers[0].json()["errors"]
+    assert (error["field"], error["reason"]) == (
+        "Timestamp",
+        f"more than 3600 s in the future (received {RECEIVED_AT.isoformat()})",
+    )
