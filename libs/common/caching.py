@@ -41,8 +41,9 @@ class LoadingCache(Generic[K, V]):
         self.max_entries = max_entries
         self.negative = negative
         self.max_negative = max_negative
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._negatives: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        #: ``key -> (valid until, value, loaded at)``.
+        self._entries: OrderedDict[K, tuple[float, V, float]] = OrderedDict()
+        self._negatives: OrderedDict[K, tuple[float, V, float]] = OrderedDict()
         self._loading: dict[K, asyncio.Future[V]] = {}
         #: Bumped by :meth:`invalidate`, so a load that started before it is not cached.
         self._generation = 0
@@ -64,6 +65,14 @@ class LoadingCache(Generic[K, V]):
                 self._loading[key] = loading
                 loading.add_done_callback(lambda _: self._loading.pop(key, None))
         return await asyncio.shield(loading)
+
+    def negative_age(self, key: K) -> float | None:
+        """Seconds since ``key``'s cached negative answer (no such tenant, no secret) was loaded,
+        None when none is cached and still valid."""
+        cached = self._negatives.get(key)
+        if cached is None or cached[0] <= self.clock():
+            return None
+        return self.clock() - cached[2]
 
     def invalidate(self, key: K | None = None) -> None:
         """Forget ``key`` (every key when None); a load already in flight is not kept either."""
@@ -91,5 +100,5 @@ class LoadingCache(Generic[K, V]):
         entries.pop(key, None)
         while entries and len(entries) >= limit:
             entries.popitem(last=False)  # the least recently used
-        entries[key] = (started + lifetime, value)
+        entries[key] = (started + lifetime, value, started)
         return value

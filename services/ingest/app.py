@@ -36,7 +36,7 @@ from libs.common.web import (
 )
 from services.ingest import handlers, pipeline
 from services.ingest.adapters.repository import SeenLedger, TenantContext, TenantDirectory
-from services.ingest.domain.normalize import MAX_BODY_BYTES
+from services.ingest.domain.normalize import MAX_BODY_BYTES, ahead_allowance
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.webhooks import (
     ADAPTERS,
@@ -334,7 +334,11 @@ async def receive_webhook_request(request: Request) -> Response:
     delivery = await _delivery(request, source, token)
     decoy = decoy_secret(_settings(request).runtime.secret_key.get_secret_value(), tenant, source)
     try:
-        outcome = await pipeline.receive_webhook(deps, adapter, delivery, tenant, context, decoy, unusable)
+        # One setting bounds the canonical API's times ahead and every vendor's.
+        with ahead_allowance(_settings(request).ingest.max_future_skew_seconds):
+            outcome = await pipeline.receive_webhook(
+                deps, adapter, delivery, tenant, context, decoy, unusable
+            )
     except Problem as exc:
         if exc.status >= 500:
             raise

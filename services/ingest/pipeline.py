@@ -124,10 +124,11 @@ def broker_unavailable(deps: IngestDeps) -> Problem:
     )
 
 
-async def tenant_context(deps: IngestDeps, tenant_id: str) -> TenantContext | None:
-    """The tenant's settings, policy and erasure list; None for an unknown tenant."""
+async def tenant_context(deps: IngestDeps, tenant_id: str, *, fresh: bool = False) -> TenantContext | None:
+    """The tenant's settings, policy and erasure list; None for an unknown tenant (``fresh``: its
+    settings read again, not from the cache)."""
     try:
-        return await deps.tenants.context(tenant_id)
+        return await deps.tenants.context(tenant_id, fresh=fresh)
     except InvalidTenantSettings as exc:
         # Guessing a privacy policy could publish what the tenant excluded: refuse instead,
         # as unavailable (nothing is accepted, the sender retries) until an admin fixes it.
@@ -723,8 +724,14 @@ async def receive_webhook(
         # Graph's validation echo needs no secret, so it is answered for any tenant id alike.
         return WebhookOutcome(handshake=result.handshake)
     if context is None:
-        # Unreachable without the decoy, which nobody knows; never published for an unknown tenant.
-        raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
+        # Verified by a secret read fresh, for a tenant whose absence is still cached: one
+        # created since. Its settings are read fresh once (as ``settings_of_batch`` does) and the
+        # delivery parsed with them. Verified by the decoy, which nobody knows, the tenant stays
+        # unknown: never published for it.
+        context = await tenant_context(deps, tenant_id, fresh=True) if TENANT_ID.match(tenant_id) else None
+        if context is None:
+            raise rejection(adapter, delivery, WebhookRejected(401, "secret", "does not match"))
+        result = await verified_delivery(deps.webhook_secrets, adapter, delivery, tenant_id, context, decoy)
     result = await read_in_held_references(deps, adapter, delivery, context, result)
     result = await read_before_deletions(deps, tenant_id, result)
     result = await without_superseded_meetings(deps, tenant_id, result)

@@ -83,9 +83,10 @@ class TenantDirectory:
         #: The context built from the settings object last seen: rebuilt only when it changes.
         self._built: dict[str, TenantContext] = {}
 
-    async def context(self, tenant_id: str) -> TenantContext | None:
-        """The tenant's context, or None when the tenant does not exist."""
-        settings = await self.settings.get(tenant_id)
+    async def context(self, tenant_id: str, *, fresh: bool = False) -> TenantContext | None:
+        """The tenant's context, or None when the tenant does not exist (``fresh``: its settings
+        read again, not from the cache)."""
+        settings = await self.settings.get(tenant_id, fresh=fresh)
         if settings is None:
             return None
         rep_domains = (

@@ -10,7 +10,9 @@ import email.utils
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -40,7 +42,13 @@ from services.ingest.domain.phones import (
     parse_phone,
     parse_phones_in,
 )
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, TimeBlock, WebhookRejected
+from services.ingest.domain.webhook_types import (
+    AdapterResult,
+    AheadOfReceipt,
+    SourceDeletion,
+    TimeBlock,
+    WebhookRejected,
+)
 
 #: Larger bodies are refused before parsing (Salesforce's 100 notifications stay well below).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -600,9 +608,23 @@ def _in_range(value: datetime, field: str) -> datetime:
     return value
 
 
-#: How far ahead of its receipt an activity's time may be: the canonical API's default
-#: (``INGEST_MAX_FUTURE_SKEW_SECONDS``) and every vendor webhook's.
+#: How far ahead of its receipt an activity's time may be: ``INGEST_MAX_FUTURE_SKEW_SECONDS``'s
+#: default, the canonical API's and every vendor webhook's.
 MAX_AHEAD_SECONDS = 86_400
+
+#: The allowance :func:`not_ahead` applies: the service sets ``INGEST_MAX_FUTURE_SKEW_SECONDS``
+#: around a delivery's parsing (:func:`ahead_allowance`), so one setting bounds every path.
+_ALLOWED_AHEAD: ContextVar[int] = ContextVar("allowed_ahead_seconds", default=MAX_AHEAD_SECONDS)
+
+
+@contextmanager
+def ahead_allowance(seconds: int) -> Iterator[None]:
+    """Within it, vendor times more than ``seconds`` ahead of their receipt are not read."""
+    token = _ALLOWED_AHEAD.set(seconds)
+    try:
+        yield
+    finally:
+        _ALLOWED_AHEAD.reset(token)
 
 
 def ahead_of(value: datetime, now: datetime, seconds: int = MAX_AHEAD_SECONDS) -> str | None:
@@ -615,13 +637,19 @@ def ahead_of(value: datetime, now: datetime, seconds: int = MAX_AHEAD_SECONDS) -
 
 
 def not_ahead(value: datetime, received_at: datetime, field: str) -> datetime:
-    """``value`` unless :func:`ahead_of` its receipt: a 422 naming ``field``, the payload's. A
-    call's, an email's or a message's time, and any revision clock (a calendar meeting's start
-    may be months ahead: only its revision is bounded)."""
-    reason = ahead_of(value, received_at)
+    """``value`` unless :func:`ahead_of` its receipt: :class:`AheadOfReceipt` naming ``field``, the
+    payload's (a 422 for a one-object delivery, the item listed as ignored in a batch). A call's,
+    an email's or a message's time, and any revision clock (a calendar meeting's start may be
+    months ahead: only its revision is bounded)."""
+    reason = ahead_of(value, received_at, _ALLOWED_AHEAD.get())
     if reason is not None:
-        raise WebhookRejected(422, field, f"{reason} (received {received_at.isoformat()})")
+        raise AheadOfReceipt(422, field, f"{reason} (received {received_at.isoformat()})")
     return value
+
+
+def ahead_reason(ahead: AheadOfReceipt) -> str:
+    """How an item of a batch left out for a time ahead of receipt is listed in ``ignored``."""
+    return f"{ahead.field} {ahead.reason}"
 
 
 def epoch_millis(value: datetime) -> int:
@@ -911,7 +939,10 @@ def convert_each(
     blocks: list[TimeBlock] = []
     ignored: list[str] = []
     for item in items:
-        activity, reason = convert(item)
+        try:
+            activity, reason = convert(item)
+        except AheadOfReceipt as ahead:
+            activity, reason = None, ahead_reason(ahead)
         if isinstance(activity, SourceDeletion):
             deletions.append(activity)
         elif isinstance(activity, TimeBlock):

@@ -171,6 +171,16 @@ class TenantCheckRejected(WebhookRejected):
     """
 
 
+class AheadOfReceipt(WebhookRejected):
+    """A time in a payload more than the allowed skew ahead of its receipt (``normalize.not_ahead``).
+
+    A 422 where the delivery is one object (Zoom, RingCentral, Twilio, Aircall, Calendly); in a
+    batch (HubSpot, Salesforce Outbound Messages, Graph, Google and Gmail pages) only its item is
+    left out, listed in ``ignored`` with this reason: one bad clock never refuses the others,
+    and a retry of the same batch would fail the same way forever.
+    """
+
+
 class VendorAdapter(Protocol):
     """Verifies and parses one vendor's deliveries; pure and synchronous."""
 

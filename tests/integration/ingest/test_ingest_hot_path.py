@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import (
+    FRESH_NO_SECRET_SECONDS,
     WebhookSecretCache,
     add_webhook_secret,
     expire_old_webhook_secrets,
@@ -23,6 +27,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY
 from services.ingest.adapters.repository import SeenLedger, TenantDirectory
 
 from .ingest_integration_support import (
+    RECEIVED_AT,
     SECRETS,
     TENANT,
     activities_on_topic,
@@ -208,3 +213,87 @@ async def test_requests_that_miss_the_caches_together_share_one_read(
     # One secrets read, one tenant read (the tenant names its internal domains: no rep lookup),
     # one read of its erasure list.
     assert reads == ["secret_encrypted,", "t.timezone,", "identity_hash"]
+
+
+@contextmanager
+def secret_reads() -> Iterator[list[str]]:
+    """Every read of ``webhook_secrets``, by any engine (the service's own included)."""
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM webhook_secrets" in statement:
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield reads
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+async def test_forged_deliveries_to_made_up_tenants_cost_one_secrets_read_per_id(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A delivery no cached secret verifies reloads the secrets (a rotation applies at once),
+    but not a "no secret" read less than a second ago: each made-up id costs one read, however
+    many forged deliveries name it (before, each cost one more)."""
+    await setup_tenant(db_engine)
+    body = callback("CA" + "3" * 32)
+    async with ingest_client(kafka_settings, database_settings) as client:
+        with secret_reads() as reads:
+            answers = [
+                await client.post(
+                    url_for("twilio", f"made-up-{n}"), content=body, headers=sign("twilio", body, "x")
+                )
+                for n in range(5)
+                for _ in range(2)
+            ]
+    assert [a.status_code for a in answers] == [401] * 10
+    assert len(reads) == 5
+
+
+async def test_a_tenant_created_after_its_id_was_looked_up_is_served_once_its_secret_verifies(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Its absence (settings and secrets) is cached when a delivery names it before it exists;
+    once created, a delivery it signed is verified by the secrets read fresh, and its settings
+    are read fresh too (before, 401 ``secret: does not match`` until the cache lapsed, 30 s)."""
+    first, second = callback("CA" + "4" * 32), callback("CA" + "5" * 32)
+    async with ingest_client(kafka_settings, database_settings) as client:
+        early = await client.post(
+            url_for("twilio"), content=first, headers=sign("twilio", first, TWILIO_CURRENT)
+        )
+        await setup_tenant(db_engine)
+        await asyncio.sleep(FRESH_NO_SECRET_SECONDS + 0.1)  # the "no secret" read is not trusted past it
+        created = await client.post(
+            url_for("twilio"), content=second, headers=sign("twilio", second, TWILIO_CURRENT)
+        )
+    assert (early.status_code, created.status_code) == (401, 200), created.text
+    assert [a["external_id"] for a in await activities_on_topic(kafka_settings)] == ["CA" + "5" * 32]
+
+
+async def test_the_future_skew_setting_bounds_vendor_times_too(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """``INGEST_MAX_FUTURE_SKEW_SECONDS`` is one setting: a Twilio callback dated two hours after
+    its receipt is accepted by default (a day) and refused with an hour, naming ``Timestamp``."""
+    await setup_tenant(db_engine)
+    body = callback("CA" + "6" * 32).replace(
+        b"Timestamp=Tue%2C+24+Nov+2026+15%3A15%3A20+%2B0000",
+        b"Timestamp=Tue%2C+24+Nov+2026+18%3A00%3A00+%2B0000",
+    )
+    assert b"18%3A00%3A00" in body
+    answers = []
+    for options in ({"max_future_skew_seconds": 3_600}, {}):
+        async with ingest_client(kafka_settings, database_settings, **options) as client:
+            answers.append(
+                await client.post(
+                    url_for("twilio"), content=body, headers=sign("twilio", body, TWILIO_CURRENT)
+                )
+            )
+    assert [a.status_code for a in answers] == [422, 200]
+    [error] = answers[0].json()["errors"]
+    assert (error["field"], error["reason"]) == (
+        "Timestamp",
+        f"more than 3600 s in the future (received {RECEIVED_AT.isoformat()})",
+    )

@@ -494,6 +494,18 @@ def test_a_contacts_addresses_are_capped_at_fifty() -> None:
     assert read.emails == ("bo.buyer@globex.example", *(f"bo{n}@globex.example" for n in range(49)))
 
 
+def test_a_companys_domains_are_capped_at_two_hundred() -> None:
+    """An additional-domains list grown by an import gone wrong: its ``domain`` and the first 199
+    others are read (the contract's cap), the rest left out, not the batch refused."""
+    company = next(
+        item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "companies"
+    )
+    company["properties"]["hs_additional_domains"] = ";".join(f"globex{n}.example" for n in range(300))
+    (read,) = adapter.parse(make_request(dumps([company]), url=URL), CONFIG).entities
+    assert isinstance(read, AccountV1)
+    assert read.domains == ("globex.example", *(f"globex{n}.example" for n in range(199)))
+
+
 def _contact_with(results: list[dict[str, object]], **properties: str) -> dict[str, object]:
     contact = next(
         item for item in fixture_json("hubspot", "crm-objects.json") if item["objectType"] == "contacts"

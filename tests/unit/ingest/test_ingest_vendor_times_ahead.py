@@ -1,7 +1,13 @@
-"""A vendor's time more than a day ahead of its receipt is refused with a 422 naming the payload
-field (``normalize.not_ahead``, the canonical API's rule): a revision dated 2099 would freeze its
+"""A vendor's time more than a day ahead of its receipt is refused naming the payload field
+(``normalize.not_ahead``, the canonical API's rule): a revision dated 2099 would freeze its
 object (every later real revision looks older), a call dated 2099 would be counted. A calendar
-meeting's start may be months ahead: only its revision clock is bounded."""
+meeting's start may be months ahead: only its revision clock is bounded.
+
+A delivery of one object (Zoom, RingCentral, Twilio, Aircall, Calendly) is a 422; in a batch
+(HubSpot, Salesforce Outbound Messages, Graph, Google Calendar and Gmail pages) only that item is
+left out, listed in ``ignored`` with the field and reason: a retry of the batch would fail the
+same way forever, losing the good items with it. A received mail's sender-set date is bounded by
+the server's (Graph ``receivedDateTime``, Salesforce ``CreatedDate``)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,21 @@ REASON = f"more than 86400 s in the future (received {RECEIVED_AT.isoformat()})"
 IN_25_HOURS = (RECEIVED_AT + timedelta(hours=25)).isoformat()
 IN_23_HOURS = (RECEIVED_AT + timedelta(hours=23)).isoformat()
 IN_A_MONTH = (RECEIVED_AT + timedelta(days=30)).isoformat()
+
+
+def _read(source: str, body: bytes) -> tuple[int, tuple[str, ...]]:
+    result = ADAPTERS[source].parse(make_request(body), CONFIG)
+    return len(result.activities) + len(result.entities) + len(result.deletions), result.ignored
+
+
+def _ignored_alone(source: str, written: bytes, body: bytes, field: str) -> None:
+    """``body`` (``written`` with one item's time ahead) is accepted: that item alone is left out,
+    listed in ``ignored`` naming ``field``; the others are read as before."""
+    read, ignored = _read(source, written)
+    read_ahead, ignored_ahead = _read(source, body)
+    assert read_ahead == read - 1
+    (added,) = set(ignored_ahead) - set(ignored)
+    assert added.endswith(f": {field} {REASON}"), added
 
 
 def _refused(
@@ -44,10 +65,13 @@ def _hubspot(name: str, **properties: str) -> list[dict[str, Any]]:
         ("meetings.json", {"hs_lastmodifieddate": AHEAD}, "[0].properties.hs_lastmodifieddate"),
     ],
 )
-def test_hubspot_times_ahead_are_refused_naming_the_property(
+def test_hubspot_engagements_ahead_are_ignored_naming_the_property(
     name: str, properties: dict[str, str], field: str
 ) -> None:
-    assert _refused("hubspot", _hubspot(name, **properties)) == (422, field, REASON)
+    body = _hubspot(name, **properties)[:1]
+    result = ADAPTERS["hubspot"].parse(make_request(dumps(body)), CONFIG)
+    assert result.activities == ()
+    assert result.ignored == (f"[0] {body[0]['objectType']}/{body[0]['id']}: {field} {REASON}",)
 
 
 def test_hubspot_times_within_a_day_and_meetings_starting_later_are_accepted() -> None:
@@ -86,26 +110,20 @@ def test_hubspot_times_within_a_day_and_meetings_starting_later_are_accepted() -
         ),
         (
             "EmailMessage.xml",
-            "<sf:MessageDate>2026-11-24T10:58:41.000Z",
-            "<sf:MessageDate>2099-01-01T00:00:00.000Z",
-        ),
-        (
-            "EmailMessage.xml",
             "<sf:LastModifiedDate>2026-11-24T11:00:04.000Z",
             "<sf:LastModifiedDate>2099-01-01T00:00:00.000Z",
         ),
     ],
 )
-def test_salesforce_times_ahead_are_refused_naming_the_field(name: str, written: str, ahead: str) -> None:
+def test_salesforce_times_ahead_are_ignored_naming_the_field(name: str, written: str, ahead: str) -> None:
     body = fixture("salesforce", name)
     assert written.encode() in body
-    with pytest.raises(WebhookRejected) as refused:
-        ADAPTERS["salesforce"].parse(make_request(body.replace(written.encode(), ahead.encode(), 1)), CONFIG)
     field = written.split(">")[0].removeprefix("<sf:")
-    assert (refused.value.status_code, refused.value.field, refused.value.reason) == (
-        422,
+    _ignored_alone(
+        "salesforce",
+        body,
+        body.replace(written.encode(), ahead.encode(), 1),
         f"Notification[0].sObject.{field}",
-        REASON,
     )
 
 
@@ -128,8 +146,8 @@ WRITTEN_AHEAD = [
     (
         "microsoft-graph",
         "message.json",
-        '"sentDateTime": "2026-11-24T10:00:00Z"',
-        '"sentDateTime": "2099-01-01T00:00:00Z"',
+        '"receivedDateTime": "2026-11-24T10:00:01Z",\n  "sentDateTime": "2026-11-24T10:00:00Z"',
+        '"receivedDateTime": "2099-01-01T00:00:00Z",\n  "sentDateTime": "2099-01-01T00:00:00Z"',
         "sentDateTime",
     ),
     (
@@ -195,6 +213,10 @@ WRITTEN_AHEAD = [
 ]
 
 
+#: Vendors delivering many items at once: one item ahead is ignored, not the batch refused.
+BATCHES = frozenset({"microsoft-graph", "google-calendar", "gmail", "hubspot", "salesforce"})
+
+
 @pytest.mark.parametrize(
     ("source", "name", "written", "ahead", "field"), WRITTEN_AHEAD, ids=lambda v: str(v)[:40]
 )
@@ -205,6 +227,9 @@ def test_each_vendors_times_ahead_are_refused_naming_the_field(
     # As written (in the past), the delivery is read.
     ADAPTERS[source].parse(make_request(body), CONFIG)
     assert written.encode() in body
+    if source in BATCHES:
+        _ignored_alone(source, body, body.replace(written.encode(), ahead.encode(), 1), field)
+        return
     with pytest.raises(WebhookRejected) as refused:
         ADAPTERS[source].parse(make_request(body.replace(written.encode(), ahead.encode(), 1)), CONFIG)
     assert (refused.value.status_code, refused.value.field, refused.value.reason) == (422, field, REASON)
@@ -218,9 +243,56 @@ def test_a_calendar_meeting_starting_months_ahead_is_accepted() -> None:
     assert moved.occurred_at.date().isoformat() == "2027-03-01"
 
 
-def test_a_hubspot_deal_deleted_in_2099_is_refused_naming_occurred_at() -> None:
+def test_a_hubspot_deal_deleted_in_2099_is_ignored_naming_occurred_at() -> None:
     body = fixture_json("hubspot", "object.deletion.json")
     assert body[5]["objectTypeId"] == "0-3"  # a deal: retired as a tombstone dated occurredAt
-    ADAPTERS["hubspot"].parse(make_request(dumps(body)), CONFIG)
+    written = dumps(body)
     body[5]["occurredAt"] = 4_070_908_800_000
-    assert _refused("hubspot", body) == (422, "[5].occurredAt", REASON)
+    _ignored_alone("hubspot", written, dumps(body), "[5].occurredAt")
+
+
+def test_a_graph_page_with_a_sender_dated_next_year_keeps_both_messages() -> None:
+    message = fixture_json("microsoft-graph", "message.json")
+    future = {**message, "id": "X2", "internetMessageId": "<x2@sender.example>"}
+    future["sentDateTime"] = "2027-11-24T10:00:00Z"
+    page = {"value": [message, future]}
+    result = ADAPTERS["microsoft-graph"].parse(make_request(dumps(page)), CONFIG)
+    # The sender's Date header is bounded by Exchange's receivedDateTime: both are read.
+    assert [a.occurred_at.isoformat() for a in result.activities] == [
+        "2026-11-24T10:00:00+00:00",
+        "2026-11-24T10:00:01+00:00",
+    ]
+    # A message whose server time is itself ahead is left out, the good one kept.
+    future["receivedDateTime"] = "2027-11-24T10:00:00Z"
+    result = ADAPTERS["microsoft-graph"].parse(make_request(dumps(page)), CONFIG)
+    assert len(result.activities) == 1
+    assert result.ignored == (f"value[1] X2: value[1].sentDateTime {REASON}",)
+
+
+def test_an_incoming_salesforce_mail_dated_ahead_by_its_sender_is_read_as_created() -> None:
+    body = fixture("salesforce", "EmailMessage.xml")
+    written = b"<sf:MessageDate>2026-11-24T10:58:41.000Z"
+    assert written in body
+    later = body.replace(written, b"<sf:MessageDate>2027-11-24T10:00:00.000Z", 1)
+    incoming, *_ = ADAPTERS["salesforce"].parse(make_request(later), CONFIG).activities
+    assert incoming.occurred_at.isoformat() == "2026-11-24T11:00:03+00:00"
+
+
+def test_hubspot_engagements_not_yet_done_are_ignored_whatever_their_time() -> None:
+    calls = fixture_json("hubspot", "calls.json")
+    queued = {**calls[0], "id": "q1", "properties": {**calls[0]["properties"]}}
+    queued["properties"]["hs_call_status"] = "QUEUED"
+    for ahead in (timedelta(hours=1), timedelta(days=2)):
+        queued["properties"]["hs_timestamp"] = (RECEIVED_AT + ahead).isoformat()
+        result = ADAPTERS["hubspot"].parse(make_request(dumps([calls[0], queued])), CONFIG)
+        assert len(result.activities) == 1
+        assert result.ignored == ("[1] calls/q1: hs_call_status=QUEUED: the call is still under way",)
+    emails = fixture_json("hubspot", "emails.json")
+    for status in ("SCHEDULED", "SENDING", "FAILED", "BOUNCED"):
+        other = {**emails[0], "id": "e2", "properties": {**emails[0]["properties"]}}
+        other["properties"].update(
+            hs_email_status=status, hs_timestamp=(RECEIVED_AT + timedelta(days=3)).isoformat()
+        )
+        result = ADAPTERS["hubspot"].parse(make_request(dumps([emails[0], other])), CONFIG)
+        assert len(result.activities) == 1
+        assert result.ignored == (f"[1] emails/e2: hs_email_status={status}: the email was not sent",)

@@ -26,12 +26,21 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealContactRole, DealV1, RepV1
+from libs.common.contracts.crm import (
+    LIST_LIMITS,
+    AccountV1,
+    ContactV1,
+    CrmEntity,
+    DealContactRole,
+    DealV1,
+    RepV1,
+)
 from libs.common.contracts.fields import check_line
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
     JsonObject,
+    ahead_reason,
     build_activity,
     check_timestamp_window,
     colleagues_only_hold,
@@ -68,6 +77,7 @@ from services.ingest.domain.signatures import (
 )
 from services.ingest.domain.webhook_types import (
     AdapterResult,
+    AheadOfReceipt,
     SourceDeletion,
     TenantWebhookConfig,
     TimeBlock,
@@ -165,31 +175,36 @@ class HubSpotAdapter:
         blocks: list[TimeBlock] = []
         ignored: list[str] = []
         for item in items:
-            object_type = item.opt_str("objectType")
-            if object_type is None:
-                retired, deleted, reason = _notification(item, request.received_at)
-                entities.extend(retired)
-                deletions.extend(deleted)
-                if reason:
-                    ignored.append(f"{item.path} {reason}")
-            elif object_type in ENGAGEMENT_TYPES:
-                activity, reason = _engagement(item, object_type, index, config, request.received_at)
-                if isinstance(activity, SourceDeletion):
-                    deletions.append(activity)
-                elif isinstance(activity, TimeBlock):
-                    blocks.append(activity)
-                    ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {activity.reason}")
-                elif activity is not None:
-                    activities.append(activity)
+            try:
+                object_type = item.opt_str("objectType")
+                if object_type is None:
+                    retired, deleted, reason = _notification(item, request.received_at)
+                    entities.extend(retired)
+                    deletions.extend(deleted)
+                    if reason:
+                        ignored.append(f"{item.path} {reason}")
+                elif object_type in ENGAGEMENT_TYPES:
+                    activity, reason = _engagement(item, object_type, index, config, request.received_at)
+                    if isinstance(activity, SourceDeletion):
+                        deletions.append(activity)
+                    elif isinstance(activity, TimeBlock):
+                        blocks.append(activity)
+                        ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {activity.reason}")
+                    elif activity is not None:
+                        activities.append(activity)
+                    else:
+                        ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
+                elif object_type in ENTITY_TYPES:
+                    region: Regions = config.default_phone_region
+                    if object_type == "contacts":
+                        region = index.phone_regions(item, config.default_phone_region)
+                    entities.append(_entity(item, object_type, region, request.received_at))
                 else:
-                    ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
-            elif object_type in ENTITY_TYPES:
-                region: Regions = config.default_phone_region
-                if object_type == "contacts":
-                    region = index.phone_regions(item, config.default_phone_region)
-                entities.append(_entity(item, object_type, region, request.received_at))
-            else:
-                ignored.append(f"{item.path} {object_type}: object type not used")
+                    ignored.append(f"{item.path} {object_type}: object type not used")
+            except AheadOfReceipt as ahead:
+                # One item dated ahead of receipt is left out, never the whole batch.
+                kind = item.opt_str("objectType") or item.opt_str("subscriptionType")
+                ignored.append(f"{item.path} {kind}/{item.opt_str('id')}: {ahead_reason(ahead)}")
         return AdapterResult(
             activities=tuple(activities),
             entities=tuple(entities),
@@ -553,6 +568,21 @@ def _revision(item: JsonObject, properties: JsonObject, received_at: datetime) -
     return epoch_millis(modified) if modified is not None else 0
 
 
+def _not_done(properties: JsonObject, object_type: str) -> str | None:
+    """Why a call or an email has not happened yet (ignored), else None: a call still under way,
+    or an email whose ``hs_email_status`` is not SENT (SCHEDULED, SENDING, FAILED, BOUNCED); an
+    email without a status (logged by hand or by an integration) was sent."""
+    if object_type == "calls":
+        status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
+        if status in CALL_STATUSES_IN_PROGRESS:
+            return f"hs_call_status={status}: the call is still under way"
+    elif object_type == "emails":
+        status = (properties.opt_str("hs_email_status") or "SENT").upper()
+        if status != "SENT":
+            return f"hs_email_status={status}: the email was not sent"
+    return None
+
+
 def _engagement(
     item: JsonObject,
     object_type: str,
@@ -573,7 +603,12 @@ def _engagement(
         )
         return source_deletion("hubspot", item.req_str("id"), item.field("id"), revision or None), ""
     properties = item.req_obj("properties")
-    # A meeting's start may be months ahead; a call's, an email's or a note's time may not.
+    # A call under way or a mail not sent is left out before its time is read: a queued call
+    # or a scheduled mail is dated when it will happen, ahead of receipt.
+    if (pending := _not_done(properties, object_type)) is not None:
+        return None, pending
+    # A meeting's start may be months ahead; a call's, an email's or a note's time may not (the
+    # batch lists the engagement as ignored: an email's hs_timestamp is its sender's clock).
     ahead_of = None if object_type == "meetings" else received_at
     occurred_at = _time(properties, "hs_timestamp", ahead_of) or _time(item, "createdAt", received_at)
     if occurred_at is None:
@@ -591,8 +626,6 @@ def _engagement(
     contact_ids = _associated_ids(item, "contacts")
     if object_type == "calls":
         status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
-        if status in CALL_STATUSES_IN_PROGRESS:
-            return None, f"hs_call_status={status}: the call is still under way"
         outcome = CALL_STATUS_OUTCOMES.get(status)
         if outcome is None:
             raise WebhookRejected(422, properties.field("hs_call_status"), "unknown call status")
@@ -894,7 +927,9 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions, received_
             updated_at=updated_at,
             deleted=deleted,
             name=(properties.opt_str("name") or "")[:256],
-            domains=tuple(dict.fromkeys([*([domain] if domain else []), *others])),
+            # The first LIST_LIMITS["domains"] (the contract's cap): a list grown by an import
+            # gone wrong keeps its first domains rather than refusing the batch.
+            domains=tuple(dict.fromkeys([*([domain] if domain else []), *others]))[: LIST_LIMITS["domains"]],
             country=_country(properties),
             # ``PROSPECT``, ``PARTNER``, ``RESELLER``, ``VENDOR``, ``OTHER`` (or a portal's own
             # option): kept as sent, its relationship read by the contract (``relationship_of``).

@@ -258,13 +258,18 @@ def _message(
             *_recipients(resource, "bccRecipients", ParticipantRole.BCC, region),
         ]
     )
-    # When it was sent, else received: a bad one is named where it was read.
+    # When it was sent, else received: a bad one is named where it was read. A received mail's
+    # sentDateTime is its sender's Date header (anyone's clock), so it is never later than
+    # receivedDateTime, Exchange's own: a sender dated next year is read as received.
     sent_key = "sentDateTime" if resource.opt_str("sentDateTime") else "receivedDateTime"
-    sent_at = not_ahead(
-        parse_iso_datetime(resource.req_str(sent_key), resource.field(sent_key)),
-        received_at,
-        resource.field(sent_key),
-    )
+    sent_at = parse_iso_datetime(resource.req_str(sent_key), resource.field(sent_key))
+    if sent_key == "sentDateTime" and resource.opt_str("receivedDateTime"):
+        arrived_at = parse_iso_datetime(
+            resource.req_str("receivedDateTime"), resource.field("receivedDateTime")
+        )
+        if arrived_at < sent_at:
+            sent_key, sent_at = "receivedDateTime", arrived_at
+    sent_at = not_ahead(sent_at, received_at, resource.field(sent_key))
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
     recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
     direction = direction_for(sender, recipients, config.internal_domains)

@@ -32,6 +32,7 @@ from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, R
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
+    ahead_reason,
     build_activity,
     direction_for,
     duration_between,
@@ -55,6 +56,7 @@ from services.ingest.domain.phones import Regions
 from services.ingest.domain.signatures import any_secret_matches, require_secrets
 from services.ingest.domain.webhook_types import (
     AdapterResult,
+    AheadOfReceipt,
     HandshakeResponse,
     SourceDeletion,
     TenantCheckRejected,
@@ -261,11 +263,14 @@ class SalesforceAdapter:
         ignored: list[str] = []
         for record in message.objects:
             if record.type in {"Task", "Event", "EmailMessage"}:
-                activity, reason = (
-                    _email_message(record, config, request.received_at)
-                    if record.type == "EmailMessage"
-                    else _activity(record, config, request.received_at)
-                )
+                try:
+                    activity, reason = (
+                        _email_message(record, config, request.received_at)
+                        if record.type == "EmailMessage"
+                        else _activity(record, config, request.received_at)
+                    )
+                except AheadOfReceipt as ahead:
+                    activity, reason = None, ahead_reason(ahead)
                 if isinstance(activity, SourceDeletion):
                     deletions.append(activity)
                 elif activity is not None:
@@ -286,6 +291,8 @@ class SalesforceAdapter:
                     entities.append(_entity(record, region, request.received_at))
                 except ValidationError as error:
                     raise validation_to_rejection(record.path, error) from None
+                except AheadOfReceipt as ahead:
+                    ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {ahead_reason(ahead)}")
             else:
                 ignored.append(f"{record.path} {record.type or 'unknown'}: object type not used")
         return AdapterResult(
@@ -535,9 +542,16 @@ def _email_message(
     )
     if not participants:
         return None, "no address in FromAddress, ToAddress or CcAddress"
-    occurred_at = record.time("MessageDate", received_at) or record.time("CreatedDate", received_at)
+    # MessageDate of an incoming mail is its sender's Date header (anyone's clock): never later
+    # than CreatedDate, Salesforce's own, so a sender dated next year is read as created.
+    created_at = record.time("CreatedDate")
+    message_at = record.time("MessageDate")
+    if record.flag("Incoming") and message_at and created_at and created_at < message_at:
+        message_at = None
+    occurred_at = message_at or created_at
     if occurred_at is None:
         raise WebhookRejected(422, record.field("MessageDate"), "required")
+    not_ahead(occurred_at, received_at, record.field("MessageDate" if message_at else "CreatedDate"))
     sender = next((p.email for p in participants if p.role is ParticipantRole.FROM), None)
     recipients = [p.email for p in participants if p.role is not ParticipantRole.FROM and p.email]
     # Salesforce's own word on the direction; among colleagues only, the mail is internal.
