@@ -58,13 +58,52 @@ def run(
 
 
 @app.command()
-def migrate() -> None:
-    """Apply database migrations (alembic upgrade head) to DATABASE_URL."""
-    from libs.common.db.migrate import upgrade
+def migrate(
+    status: Annotated[
+        bool,
+        typer.Option("--status", help="print the database's revision and this release's; change nothing"),
+    ] = False,
+    down_to: Annotated[
+        str | None,
+        typer.Option(
+            "--down-to",
+            metavar="REVISION",
+            help="downgrade to REVISION (a rollback; run it with the release being rolled back)",
+        ),
+    ] = None,
+) -> None:
+    """Apply database migrations (alembic upgrade head) to DATABASE_URL; --down-to REVISION undoes them."""
+    from alembic.util import CommandError
+
+    from libs.common.db.migrate import current_revision, downgrade, head_revision, known_revisions, upgrade
     from libs.common.settings import DatabaseSettings
 
-    upgrade(DatabaseSettings().url.get_secret_value())
-    typer.echo("database migrated")
+    url = DatabaseSettings().url.get_secret_value()
+
+    def where() -> str:
+        return f"database at {asyncio.run(current_revision(url)) or 'no revision'} (this release's head: {head_revision()})"
+
+    if status:
+        typer.echo(where())
+        return
+    if down_to is None:
+        upgrade(url)
+        typer.echo("database migrated")
+        return
+    if down_to not in known_revisions():
+        raise typer.BadParameter(
+            f"no migration {down_to!r} in this release (the newest: {head_revision()})",
+            param_hint="--down-to",
+        )
+    try:
+        downgrade(url, down_to)
+    except (RuntimeError, CommandError) as exc:
+        # A migration that refuses its downgrade (one that would lose data) says why; those
+        # downgraded before it stay downgraded (one transaction each).
+        typer.echo(f"spm: downgrade to {down_to} stopped: {exc}", err=True)
+        typer.echo(where(), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(where())
 
 
 @topics_app.command("create")

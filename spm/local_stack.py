@@ -150,6 +150,10 @@ def run_local_stack(data_dir: Path, demo: bool) -> int:
             console.print(
                 f"[green]embedded PostgreSQL[/] on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})"
             )
+            # The runbook's SQL, as written there: psql reads no "+asyncpg" scheme.
+            console.print(
+                f"  {postgres.bin_dir() / 'psql'} {postgres.url(driver='postgresql')}", soft_wrap=True
+            )
         for name in ("migrate", "topics"):
             args = ["migrate"] if name == "migrate" else ["topics", "create"]
             subprocess.run([sys.executable, "-m", "spm.cli", *args], env=env, check=True)

@@ -96,8 +96,9 @@ def register(app: typer.Typer) -> None:
     @jwt_app.command("list")
     def list_revoked(tenant: TenantOption) -> None:
         """Every signed-out subject of the tenant, most recent first."""
+        revoked = run_or_exit(list_subjects(tenant))
         typer.echo(f"{'subject':<40} {'not before':<26} {'by':<24} reason")
-        for r in run_or_exit(list_subjects(tenant)):
+        for r in revoked:
             typer.echo(
                 f"{r.subject:<40} {r.not_before.isoformat(timespec='seconds'):<26} {r.revoked_by:<24} {r.reason}"
             )

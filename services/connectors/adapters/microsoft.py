@@ -39,13 +39,16 @@ class MicrosoftTokens:
 
     async def token(self, *, renew: bool = False) -> str:
         async with self._lock:
-            if self._app is None or renew:
-                self._app = await asyncio.to_thread(self._make)
-            app = self._app
             try:
+                # Making the app reads the authority's OpenID configuration over the network:
+                # a login endpoint unreachable (DNS, a proxy) is the mailbox's failure, as the
+                # token request's, not a crash of its sync.
+                if self._app is None or renew:
+                    self._app = await asyncio.to_thread(self._make)
+                app = self._app
                 result: dict[str, Any] = await asyncio.to_thread(app.acquire_token_for_client, [GRAPH_SCOPE])
             except (httpx.HTTPError, ValueError) as exc:
-                raise ApiError(0, "token", f"token endpoint unusable: {type(exc).__name__}") from None
+                raise ApiError(0, "token", f"token endpoint unusable: {type(exc).__name__}: {exc}") from None
         if "access_token" not in result:
             # e.g. invalid_client (a wrong or expired secret), unauthorized_client.
             raise ApiError(
