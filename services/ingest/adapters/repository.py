@@ -700,16 +700,24 @@ async def highest_revisions_published(
 ) -> dict[uuid.UUID, int]:
     """The highest revision of each activity the seen ledger holds (published and acknowledged;
     absent when none is, or when the ledger's retention pruned them)."""
+    return await _revisions_of(
+        engine,
+        "SELECT activity_id, max(revision) AS revision FROM ingest_seen_events "
+        "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[])) GROUP BY activity_id",
+        tenant_id,
+        activity_ids,
+    )
+
+
+async def _revisions_of(
+    engine: AsyncEngine, query: str, tenant_id: str, activity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """``query``'s ``(activity_id, revision)`` rows for the tenant's ``activity_ids`` (bound as
+    ``:t`` and ``:ids``), by activity."""
     if not activity_ids:
         return {}
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT activity_id, max(revision) AS revision FROM ingest_seen_events "
-                "WHERE tenant_id = :t AND activity_id = ANY(CAST(:ids AS uuid[])) GROUP BY activity_id"
-            ),
-            {"t": tenant_id, "ids": sorted(set(activity_ids))},
-        )
+        rows = await conn.execute(text(query), {"t": tenant_id, "ids": sorted(set(activity_ids))})
         return {r.activity_id: int(r.revision) for r in rows}
 
 
@@ -787,17 +795,13 @@ async def time_block_revisions(
 ) -> dict[uuid.UUID, int]:
     """The revision at which each of ``activity_ids`` (own ids) was last read as no meeting
     (``record_time_blocks``); absent for most."""
-    if not activity_ids:
-        return {}
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT activity_id, revision FROM ingest_time_blocks WHERE tenant_id = :t "
-                "AND activity_id = ANY(CAST(:ids AS uuid[]))"
-            ),
-            {"t": tenant_id, "ids": sorted(set(activity_ids))},
-        )
-        return {r.activity_id: int(r.revision) for r in rows}
+    return await _revisions_of(
+        engine,
+        "SELECT activity_id, revision FROM ingest_time_blocks WHERE tenant_id = :t "
+        "AND activity_id = ANY(CAST(:ids AS uuid[]))",
+        tenant_id,
+        activity_ids,
+    )
 
 
 async def lock_webhook_state(

@@ -928,33 +928,45 @@ def one_or_page(body: JsonObject, key: str, limit: int) -> tuple[JsonObject, ...
     return items
 
 
+class Converted:
+    """What a delivery's items became, sorted as they are converted: activities, deletions,
+    calendar time blocks (each also listed as ignored with its reason) and what was ignored."""
+
+    def __init__(self) -> None:
+        self.activities: list[ActivityIn] = []
+        self.deletions: list[SourceDeletion] = []
+        self.blocks: list[TimeBlock] = []
+        self.ignored: list[str] = []
+
+    def add(self, converted: ActivityIn | SourceDeletion | TimeBlock | None, reason: str, label: str) -> None:
+        """Sort one item's conversion; ``label`` names the item in ``ignored`` (path and id)."""
+        if isinstance(converted, SourceDeletion):
+            self.deletions.append(converted)
+        elif isinstance(converted, TimeBlock):
+            self.blocks.append(converted)
+            self.ignored.append(f"{label}: {converted.reason}")
+        elif converted is not None:
+            self.activities.append(converted)
+        else:
+            self.ignored.append(f"{label}: {reason}")
+
+
 def convert_each(
     items: Sequence[JsonObject],
     convert: Callable[[JsonObject], tuple[ActivityIn | SourceDeletion | TimeBlock | None, str]],
 ) -> AdapterResult:
     """Each item becomes an activity or a deletion, or is listed as ignored with the converter's
     reason (a calendar's time block, with its own, kept too: ``TimeBlock``)."""
-    activities: list[ActivityIn] = []
-    deletions: list[SourceDeletion] = []
-    blocks: list[TimeBlock] = []
-    ignored: list[str] = []
+    out = Converted()
     for item in items:
         try:
             activity, reason = convert(item)
         except AheadOfReceipt as ahead:
             activity, reason = None, ahead_reason(ahead)
-        if isinstance(activity, SourceDeletion):
-            deletions.append(activity)
-        elif isinstance(activity, TimeBlock):
-            blocks.append(activity)
-            ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {activity.reason}")
-        elif activity is not None:
-            activities.append(activity)
-        else:
-            ignored.append(f"{item.path or 'body'} {item.opt_str('id')}: {reason}")
+        out.add(activity, reason, f"{item.path or 'body'} {item.opt_str('id')}")
     return AdapterResult(
-        activities=tuple(activities),
-        ignored=tuple(ignored),
-        deletions=tuple(deletions),
-        time_blocks=tuple(blocks),
+        activities=tuple(out.activities),
+        ignored=tuple(out.ignored),
+        deletions=tuple(out.deletions),
+        time_blocks=tuple(out.blocks),
     )

@@ -39,6 +39,7 @@ from libs.common.contracts.fields import check_line
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.normalize import (
+    Converted,
     JsonObject,
     ahead_reason,
     build_activity,
@@ -169,31 +170,21 @@ class HubSpotAdapter:
             raise WebhookRejected(413, "body", f"more than {MAX_BATCH} items")
         items = objects_in(batch, "")
         index = _BatchIndex.of(items, config.account_countries, config.crm_people)
-        activities: list[ActivityIn] = []
+        out = Converted()
         entities: list[CrmEntity] = []
-        deletions: list[SourceDeletion] = []
-        blocks: list[TimeBlock] = []
-        ignored: list[str] = []
+        ignored = out.ignored
         for item in items:
             try:
                 object_type = item.opt_str("objectType")
                 if object_type is None:
                     retired, deleted, reason = _notification(item, request.received_at)
                     entities.extend(retired)
-                    deletions.extend(deleted)
+                    out.deletions.extend(deleted)
                     if reason:
                         ignored.append(f"{item.path} {reason}")
                 elif object_type in ENGAGEMENT_TYPES:
                     activity, reason = _engagement(item, object_type, index, config, request.received_at)
-                    if isinstance(activity, SourceDeletion):
-                        deletions.append(activity)
-                    elif isinstance(activity, TimeBlock):
-                        blocks.append(activity)
-                        ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {activity.reason}")
-                    elif activity is not None:
-                        activities.append(activity)
-                    else:
-                        ignored.append(f"{item.path} {object_type}/{item.opt_str('id')}: {reason}")
+                    out.add(activity, reason, f"{item.path} {object_type}/{item.opt_str('id')}")
                 elif object_type in ENTITY_TYPES:
                     region: Regions = config.default_phone_region
                     if object_type == "contacts":
@@ -206,11 +197,11 @@ class HubSpotAdapter:
                 kind = item.opt_str("objectType") or item.opt_str("subscriptionType")
                 ignored.append(f"{item.path} {kind}/{item.opt_str('id')}: {ahead_reason(ahead)}")
         return AdapterResult(
-            activities=tuple(activities),
+            activities=tuple(out.activities),
             entities=tuple(entities),
             ignored=tuple(ignored),
-            deletions=tuple(deletions),
-            time_blocks=tuple(blocks),
+            deletions=tuple(out.deletions),
+            time_blocks=tuple(out.blocks),
             people_to_look_up=index.people_not_carried(items),
         )
 
