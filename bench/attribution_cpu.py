@@ -165,6 +165,15 @@ async def _rounds(
         harness.report(_results, row)
 
 
+def captured(path: Path | None, activities: int) -> Any:
+    """Ingest's captured messages for ``activities``: ``path``, or the shared file in the temp
+    folder, made (``capture``) when absent."""
+    path = path or Path(tempfile.gettempdir()) / f"attribution-cpu-{activities}.msgpack"
+    if not path.exists():
+        capture(path, activities)
+    return msgspec.msgpack.decode(path.read_bytes())
+
+
 _results: list[dict[str, Any]] = []
 
 
@@ -172,10 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     cli = harness.parser(__doc__, batches=True)
     cli.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
     args = cli.parse_args(argv)
-    path = args.messages or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"
-    if not path.exists():
-        capture(path, args.activities)
-    messages = msgspec.msgpack.decode(path.read_bytes())
+    messages = captured(args.messages, args.activities)
     with harness.embedded_postgres("spm-attr-cpu-") as pg:
         # On uvloop, as ``spm run attribution`` (``libs.common.serve``).
         callgrind = harness.callgrind_lib(args.callgrind_lib)

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import uvloop
 
 from bench import cpu_harness as harness
-from bench.attribution_cpu import TENANT, capture
+from bench.attribution_cpu import TENANT, captured
 from bench.cpu_harness import Raw
 from bench.ingest_throughput import SECRET_KEY
 
@@ -250,10 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--json", type=Path, default=None)
     cli.add_argument("--query", action="append", default=[], help="SQL to run on the database at the end")
     args = cli.parse_args(argv)
-    inputs = args.inputs or Path(tempfile.gettempdir()) / f"attribution-cpu-{args.activities}.msgpack"
-    if not inputs.exists():
-        capture(inputs, args.activities)
-    messages = msgspec.msgpack.decode(inputs.read_bytes())
+    messages = captured(args.inputs, args.activities)
     with harness.embedded_postgres("spm-pg-writes-") as pg:
         pg.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         pg.psql("ALTER SYSTEM SET autovacuum = off")
