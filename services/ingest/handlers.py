@@ -52,6 +52,7 @@ from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
+    MAX_AHEAD_SECONDS,
     ahead_of,
     colleagues_only_hold,
     is_decorated_email,
@@ -811,12 +812,19 @@ def crm_messages(
     prefix: str,
     erased: ErasedIdentities = NO_ERASURES,
     stored_countries: Mapping[str, str] | None = None,
+    *,
+    received_at: datetime | None = None,
+    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> ReadCrmSync:
     """Phones read in the contact's country, else its account's (in the batch, else
-    ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
-    then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
+    ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning), an
+    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``
+    (with a warning), then one ``crm-entity-changed`` message per entity (an erased person's
+    contact never)."""
     try:
-        entities, warnings = read_entities(sync.entities, region, stored_countries)
+        entities, warnings = read_entities(
+            sync.entities, region, stored_countries, received_at=received_at, ahead_seconds=ahead_seconds
+        )
     except ListTooLong as exc:
         raise Problem(
             422,

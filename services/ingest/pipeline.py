@@ -622,14 +622,26 @@ async def delete_activity(
     return message.envelope.subject
 
 
-async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
+async def sync_crm(
+    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime, ahead_seconds: int
+) -> handlers.ReadCrmSync:
     """Publish CRM entities, a contact's phones read in its country, else its account's (sent
-    along or held), else the tenant's region (an erased person's contact never); acknowledged
-    before returning, with what was dropped from accepted entities."""
+    along or held), else the tenant's region (an erased person's contact never), an
+    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``;
+    acknowledged before returning, with what was dropped or read otherwise (``warnings``)."""
     looked_up = accounts_to_look_up(sync.entities)
     stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
     region = phone_region(context.settings)
-    read = handlers.crm_messages(sync, context.tenant_id, region, deps.topic_prefix, context.erased, stored)
+    read = handlers.crm_messages(
+        sync,
+        context.tenant_id,
+        region,
+        deps.topic_prefix,
+        context.erased,
+        stored,
+        received_at=received_at,
+        ahead_seconds=ahead_seconds,
+    )
     again = await contacts_of_new_countries(deps, context.tenant_id, read.entities, region)
     reread = handlers.entity_messages(
         again, sync.source, context.tenant_id, deps.topic_prefix, context.erased
