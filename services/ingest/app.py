@@ -199,6 +199,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
         raise
     prepared, ignored = await pipeline.accept_events(deps, context, activities, now)
     prepared.count("api")
+    handlers.count_ignored("api", ignored)
     return EventsAccepted(
         accepted=prepared.accepted,
         duplicates=prepared.duplicates,

@@ -71,6 +71,7 @@ from services.ingest.domain.crm_sync import (
     accounts_with_new_country,
     contacts_read_again,
 )
+from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, READ_BEFORE_A_DELETION
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.ringcentral import (
@@ -523,7 +524,7 @@ async def accept_events(
         ignored = sorted(
             [
                 *ignored,
-                *(f"activities[{positions[id(a)]}]: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+                *(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
             ],
             key=handlers.ignored_position,
         )
@@ -567,10 +568,7 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
         activities=tuple(a for a in result.activities if a not in dropped),
         ignored=(
             *result.ignored,
-            *(
-                f"{a.source} {a.external_id}: read before a deletion of it read later, an older state"
-                for a in dropped
-            ),
+            *(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}" for a in dropped),
         ),
     )
 
@@ -787,6 +785,7 @@ async def receive_webhook(
     )
     await record_blocks(deps, tenant_id, result.time_blocks)
     prepared.count(source)
+    handlers.count_ignored(source, result.ignored)
     return WebhookOutcome(result=result, prepared=prepared)
 
 
@@ -808,6 +807,6 @@ async def without_superseded_meetings(
         activities=tuple(activities),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+            *(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
         ),
     )

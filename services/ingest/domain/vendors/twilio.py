@@ -23,6 +23,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.fields import LINE_PATTERN, SafeStr
 from libs.common.personal_domains import parent_domains
+from services.ingest.domain.ignored import TWILIO_CALL_NOT_ENDED
 from services.ingest.domain.normalize import (
     build_activity,
     checked_id,
@@ -137,7 +138,7 @@ class TwilioAdapter:
         call_sid = checked_id(required("CallSid"), "CallSid")
         status = required("CallStatus").lower()
         if status in NOT_YET_OUTCOMES:
-            return AdapterResult(ignored=(f"CallStatus={status}: the call has not connected or ended yet",))
+            return AdapterResult(ignored=(f"CallStatus={status}: {TWILIO_CALL_NOT_ENDED}",))
         if status not in FINAL_OUTCOMES and status != "completed":
             raise WebhookRejected(422, "CallStatus", "unknown call status")
         direction = DIRECTIONS.get(required("Direction").lower())
