@@ -111,7 +111,8 @@ class WebhookAccepted(EventsAccepted):
 
 
 class EntityWarningRead(BaseModel):
-    """Something dropped from an accepted entity (an unreadable phone), named by index and field."""
+    """Something dropped from an accepted entity (an unreadable phone) or read otherwise (an
+    ``updated_at`` ahead of receipt, read as the receipt), named by index and field."""
 
     index: int
     field: str
@@ -198,6 +199,7 @@ async def post_events(request: Request, principal: IngestPrincipal) -> EventsAcc
         raise
     prepared, ignored = await pipeline.accept_events(deps, context, activities, now)
     prepared.count("api")
+    handlers.count_ignored("api", ignored)
     return EventsAccepted(
         accepted=prepared.accepted,
         duplicates=prepared.duplicates,
@@ -247,11 +249,15 @@ async def delete_event(
     },
 )
 async def post_crm_sync(request: Request, principal: IngestPrincipal) -> EntitiesAccepted:
-    """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream."""
-    body = await read_body(request, _settings(request).ingest.max_body_bytes)
+    """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream
+    (one more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead is read as the time received, with a
+    warning)."""
+    options = _settings(request).ingest
+    body = await read_body(request, options.max_body_bytes)
     sync = handlers.parse_crm_sync(body)
     deps = _deps(request)
-    read = await pipeline.sync_crm(deps, await _known_tenant(deps, principal), sync)
+    context = await _known_tenant(deps, principal)
+    read = await pipeline.sync_crm(deps, context, sync, _now(request), options.max_future_skew_seconds)
     return EntitiesAccepted(
         accepted=len(sync.entities),
         warnings=[EntityWarningRead(index=w.index, field=w.field, reason=w.reason) for w in read.warnings],

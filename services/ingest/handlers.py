@@ -50,8 +50,10 @@ from services.ingest.adapters.repository import (
 )
 from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
+from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, ignored_counts
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
+    MAX_AHEAD_SECONDS,
     ahead_of,
     colleagues_only_hold,
     is_decorated_email,
@@ -63,7 +65,7 @@ from services.ingest.domain.phones import PhoneProblem, RefusedPhone, parse_phon
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.domain.webhook_types import SourceDeletion, TimeBlock
 from services.ingest.settings import IngestOptions
-from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_EXCLUSIONS, INGEST_IGNORED
 
 
 def _json(body: bytes) -> Any:
@@ -171,15 +173,17 @@ def holds_apart(
     return kept, blocks, sorted(ignored, key=ignored_position)
 
 
+def count_ignored(source: str, ignored: Sequence[str]) -> None:
+    """``spm_ingest_ignored_total``: each line of an accepted delivery's ``ignored`` under its
+    bounded reason (``domain.ignored.ignored_reason``)."""
+    if ignored:
+        for reason, count in ignored_counts(ignored).items():
+            INGEST_IGNORED.labels(source, reason).inc(count)
+
+
 def ignored_position(ignored: str) -> int:
     """The index an ``activities[i]: …`` line of ``POST /v1/events``' ``ignored`` names."""
     return int(ignored[len("activities[") : ignored.index("]")])
-
-
-#: Why a meeting is ignored that is older than a revision of its object read as no meeting.
-OLDER_THAN_A_TIME_BLOCK = (
-    "an older revision than one read as no meeting (a hold only colleagues attend, time away)"
-)
 
 
 def superseded_by_blocks(
@@ -811,12 +815,19 @@ def crm_messages(
     prefix: str,
     erased: ErasedIdentities = NO_ERASURES,
     stored_countries: Mapping[str, str] | None = None,
+    *,
+    received_at: datetime | None = None,
+    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> ReadCrmSync:
     """Phones read in the contact's country, else its account's (in the batch, else
-    ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning),
-    then one ``crm-entity-changed`` message per entity (an erased person's contact never)."""
+    ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning), an
+    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``
+    (with a warning), then one ``crm-entity-changed`` message per entity (an erased person's
+    contact never)."""
     try:
-        entities, warnings = read_entities(sync.entities, region, stored_countries)
+        entities, warnings = read_entities(
+            sync.entities, region, stored_countries, received_at=received_at, ahead_seconds=ahead_seconds
+        )
     except ListTooLong as exc:
         raise Problem(
             422,

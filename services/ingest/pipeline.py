@@ -71,6 +71,7 @@ from services.ingest.domain.crm_sync import (
     accounts_with_new_country,
     contacts_read_again,
 )
+from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, READ_BEFORE_A_DELETION
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.ringcentral import (
@@ -523,7 +524,7 @@ async def accept_events(
         ignored = sorted(
             [
                 *ignored,
-                *(f"activities[{positions[id(a)]}]: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+                *(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
             ],
             key=handlers.ignored_position,
         )
@@ -567,10 +568,7 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
         activities=tuple(a for a in result.activities if a not in dropped),
         ignored=(
             *result.ignored,
-            *(
-                f"{a.source} {a.external_id}: read before a deletion of it read later, an older state"
-                for a in dropped
-            ),
+            *(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}" for a in dropped),
         ),
     )
 
@@ -622,14 +620,26 @@ async def delete_activity(
     return message.envelope.subject
 
 
-async def sync_crm(deps: IngestDeps, context: TenantContext, sync: CrmSyncIn) -> handlers.ReadCrmSync:
+async def sync_crm(
+    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime, ahead_seconds: int
+) -> handlers.ReadCrmSync:
     """Publish CRM entities, a contact's phones read in its country, else its account's (sent
-    along or held), else the tenant's region (an erased person's contact never); acknowledged
-    before returning, with what was dropped from accepted entities."""
+    along or held), else the tenant's region (an erased person's contact never), an
+    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``;
+    acknowledged before returning, with what was dropped or read otherwise (``warnings``)."""
     looked_up = accounts_to_look_up(sync.entities)
     stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
     region = phone_region(context.settings)
-    read = handlers.crm_messages(sync, context.tenant_id, region, deps.topic_prefix, context.erased, stored)
+    read = handlers.crm_messages(
+        sync,
+        context.tenant_id,
+        region,
+        deps.topic_prefix,
+        context.erased,
+        stored,
+        received_at=received_at,
+        ahead_seconds=ahead_seconds,
+    )
     again = await contacts_of_new_countries(deps, context.tenant_id, read.entities, region)
     reread = handlers.entity_messages(
         again, sync.source, context.tenant_id, deps.topic_prefix, context.erased
@@ -775,6 +785,7 @@ async def receive_webhook(
     )
     await record_blocks(deps, tenant_id, result.time_blocks)
     prepared.count(source)
+    handlers.count_ignored(source, result.ignored)
     return WebhookOutcome(result=result, prepared=prepared)
 
 
@@ -796,6 +807,6 @@ async def without_superseded_meetings(
         activities=tuple(activities),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {handlers.OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+            *(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
         ),
     )

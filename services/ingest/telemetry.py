@@ -19,6 +19,12 @@ INGEST_EXCLUSIONS = Counter(
     "Activities withheld by a tenant's privacy policy, by source and reason",
     ["source", "reason"],
 )
+INGEST_IGNORED = Counter(
+    "spm_ingest_ignored_total",
+    "Items left out of an accepted delivery (listed in its `ignored`), by source and reason "
+    "(time_ahead, time_block, older_state, not_done, other: services/ingest/domain/ignored.py)",
+    ["source", "reason"],
+)
 INGEST_PHONES_DROPPED = Counter(
     "spm_ingest_phones_dropped_total",
     "Phones dropped from accepted CRM entities because they could not be read, by reason",

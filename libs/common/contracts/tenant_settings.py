@@ -159,6 +159,35 @@ class InvalidTenantSettings(ValueError):
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
+#: A host of a Twilio SIP Domain: ``<name>.sip.twilio.com``, or the same domain at an edge
+#: location (``acme.sip.us1.twilio.com``).
+_TWILIO_SIP_HOST = re.compile(r"\A(?P<name>.+?)\.sip(?:\.[a-z0-9-]+)?\.twilio\.com\Z")
+
+
+def twilio_sip_domain(host: str) -> str | None:
+    """The Twilio SIP Domain ``host`` belongs to, as the Twilio console names it
+    (``acme.sip.us1.twilio.com`` -> ``acme.sip.twilio.com``; case ignored), else None."""
+    match = _TWILIO_SIP_HOST.match(host.strip().lower())
+    return None if match is None else f"{match['name']}.sip.twilio.com"
+
+
+def _twilio_sip_domains(values: Iterable[str]) -> tuple[str, ...]:
+    """Each a Twilio SIP Domain as the console names it (an edge location's host is its
+    domain), repeats and blanks dropped; anything else refused."""
+    cleaned: dict[str, None] = {}
+    for value in values:
+        if not value.strip():
+            continue
+        domain = twilio_sip_domain(value)
+        if domain is None or not _DOMAIN.match(domain):
+            raise ValueError(
+                f"{value!r} is not a Twilio SIP domain: write it as the Twilio console lists it, "
+                "<name>.sip.twilio.com"
+            )
+        cleaned[domain] = None
+    return tuple(cleaned)
+
+
 def _domains(values: Iterable[str]) -> tuple[str, ...]:
     """Lower-cased, ``@`` stripped, blanks dropped, de-duplicated; a value that is not a domain is refused."""
     cleaned: dict[str, None] = {}
@@ -277,6 +306,7 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         "salesforce_organization_id",
         "rep_aliases",
         "menu_extensions",
+        "twilio_sip_domains",
     ),
 }
 #: Settings that are references to documents versioned elsewhere: shown, never written here.
@@ -288,7 +318,7 @@ READ_ONLY = ("scoring_model_version",)
 #: release. A key may leave this set only in the release after the one that added it, once no
 #: replica of a release without it runs and none is kept to roll back to (docs/operations.md,
 #: "Upgrades"). Add here every top-level setting a release adds.
-OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"menu_extensions"})
+OMITTED_AT_DEFAULT: frozenset[str] = frozenset({"menu_extensions", "twilio_sip_domains"})
 
 
 class TenantSettings(BaseModel):
@@ -318,6 +348,10 @@ class TenantSettings(BaseModel):
     #: call queues, announcements. A call only these answered is not connected; talk starts when
     #: a person answers (RingCentral ``extensionId`` values, or extension numbers).
     menu_extensions: tuple[str, ...] = Field(default=(), max_length=1_000)
+    #: The tenant's own Twilio SIP Domains (``acme.sip.twilio.com``): a softphone registered on
+    #: one is one of its people, its SIP user kept for ``rep_aliases`` mapped later. Empty: any
+    #: ``*.sip.twilio.com`` host counts as the tenant's (docs/webhooks.md, Twilio).
+    twilio_sip_domains: tuple[str, ...] = Field(default=(), max_length=100)
     #: The Salesforce org whose outbound messages this tenant accepts.
     salesforce_organization_id: str | None = Field(
         default=None, pattern=r"^00D[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?$"
@@ -344,6 +378,11 @@ class TenantSettings(BaseModel):
     @classmethod
     def _valid_domains(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if value is None else _domains(value)
+
+    @field_validator("twilio_sip_domains")
+    @classmethod
+    def _valid_twilio_sip_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _twilio_sip_domains(value)
 
     @field_validator("menu_extensions", mode="before")
     @classmethod

@@ -25,7 +25,9 @@ from libs.common.contracts.activities import line_of
 from libs.common.contracts.crm import LIST_LIMITS, AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
 from services.ingest.domain.normalize import (
+    MAX_AHEAD_SECONDS,
     ReadPhones,
+    ahead_of,
     normalize_domains,
     normalize_email,
     read_phones,
@@ -70,7 +72,12 @@ def _within_limits(index: int, entity_type: str, update: Mapping[str, object]) -
 
 
 def read_entities(
-    entities: Sequence[CrmEntity], region: str, stored_countries: Mapping[str, str] | None = None
+    entities: Sequence[CrmEntity],
+    region: str,
+    stored_countries: Mapping[str, str] | None = None,
+    *,
+    received_at: datetime | None = None,
+    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
     bare addresses, each account's domains as host names, each contact's and account's country
@@ -82,12 +89,20 @@ def read_entities(
     in ``region``, the tenant's (:func:`countries.contact_phone_regions`; a number valid only in a later
     region is read there, :func:`phones.parse_phone_in`).
 
+    An ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` (when given) is read as
+    ``received_at``, with a warning (:func:`_not_ahead`).
+
     Raises :class:`ListTooLong` when a list reads longer than ``LIST_LIMITS`` allows."""
     warnings: list[EntityWarning] = []
     countries = _account_countries(entities, region, warnings)
     read: list[CrmEntity] = []
     for index, entity in enumerate(entities):
         update: dict[str, object] = {}
+        if received_at is not None and (
+            clamped := _not_ahead(entity, index, received_at, ahead_seconds, warnings)
+        ):
+            entity = clamped
+            update["updated_at"] = received_at
         if isinstance(entity, RepV1 | ContactV1):
             regions: Regions = region
             if isinstance(entity, ContactV1):
@@ -114,6 +129,29 @@ def read_entities(
         read.append(entity.model_copy(update=update) if update else entity)
     # In the batch's order: the accounts' countries were read first.
     return tuple(read), tuple(sorted(warnings, key=lambda w: w.index))
+
+
+def _not_ahead(
+    entity: CrmEntity, index: int, received_at: datetime, ahead_seconds: int, warnings: list[EntityWarning]
+) -> CrmEntity | None:
+    """``entity`` with its ``updated_at`` read as ``received_at`` when it is more than
+    ``ahead_seconds`` ahead of it (a CRM clock or an export gone wrong: ``normalize.ahead_of``,
+    the bound of ``POST /v1/events`` and of every vendor's revision clock), with a warning; else
+    None. Newest ``updated_at`` wins downstream, so a version dated 2099 kept as sent would
+    freeze the record against every later real edit; read as its receipt, the version is kept
+    (nothing the batch sent is lost) and the CRM's next edit, dated after it, replaces it."""
+    reason = ahead_of(entity.updated_at, received_at, ahead_seconds)
+    if reason is None:
+        return None
+    warnings.append(
+        EntityWarning(
+            index,
+            f"entities.{index}.updated_at",
+            f"{reason} (received {received_at.isoformat()}); read as the time it was received, "
+            f"the {entity.entity_type} accepted",
+        )
+    )
+    return entity.model_copy(update={"updated_at": received_at})
 
 
 def accounts_to_look_up(entities: Sequence[CrmEntity], *, read: bool = False) -> frozenset[str]:

@@ -627,12 +627,16 @@ def ahead_allowance(seconds: int) -> Iterator[None]:
         _ALLOWED_AHEAD.reset(token)
 
 
+#: What :func:`ahead_of`'s reason says of a time ahead (``domain.ignored`` labels lines holding it).
+IN_THE_FUTURE = "s in the future"
+
+
 def ahead_of(value: datetime, now: datetime, seconds: int = MAX_AHEAD_SECONDS) -> str | None:
     """Why ``value`` is refused as too far ahead of ``now`` (a clock or a unit gone wrong), else
     None. A revision dated in 2099 would freeze its object (every later real revision looks
     older); a call dated then would be counted in a period nobody has reached."""
     if value > now + timedelta(seconds=seconds):
-        return f"more than {seconds} s in the future"
+        return f"more than {seconds} {IN_THE_FUTURE}"
     return None
 
 

@@ -54,4 +54,5 @@ def webhook_config(
         salesforce_organization_id=settings.salesforce_organization_id,
         rep_aliases=settings.rep_aliases,
         menu_extensions=frozenset(settings.menu_extensions),
+        twilio_sip_domains=frozenset(settings.twilio_sip_domains),
     )

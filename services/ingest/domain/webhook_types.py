@@ -54,6 +54,9 @@ class TenantWebhookConfig:
     #: The tenant's ``menu_extensions``: the phone system's extensions that answer for nobody
     #: (IVR menus, call queues); a RingCentral party on one of them never took the call.
     menu_extensions: frozenset[str] = frozenset()
+    #: The tenant's ``twilio_sip_domains`` (``acme.sip.twilio.com``); empty: every Twilio SIP
+    #: Domain's softphone is taken for the tenant's own.
+    twilio_sip_domains: frozenset[str] = frozenset()
     #: The countries (ISO alpha-2) held for the accounts of a delivery's contacts that it does
     #: not carry: a contact stating no country has its phones read in its account's. Filled by
     #: ingest, which parses such a delivery again with them (``pipeline.receive_webhook``).

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK
 from services.ingest.domain.normalize import HOLD_TIME
-from services.ingest.handlers import OLDER_THAN_A_TIME_BLOCK
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_calendar_time_away import _november
 from tests.integration.attribution.test_attribution_held_out_situations_meetings2 import (

@@ -24,6 +24,7 @@ GROUPS: dict[str, dict[str, Any]] = {
         "default_phone_region": "GB",
         "salesforce_organization_id": "00D5j00000ABCDEEA2",
         "menu_extensions": ["62944090001", "100"],
+        "twilio_sip_domains": ["acme.sip.twilio.com"],
     },
     "privacy": {"excluded_domains": ["lawfirm.example"], "keep_subjects": True},
     "attribution": {"ambiguity_policy": "unique_only", "park_days": 10},
@@ -148,6 +149,13 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
             "menu_extensions",
             "Value error, '+1 650 555 0100' is not an extension id or number: 1 to 20 digits (a "
             "phone number with + or spaces is not an extension)",
+        ),
+        (
+            "/v1/settings/organization",
+            {"twilio_sip_domains": ["acme.sip.twilio.com", "acme.example"]},
+            "twilio_sip_domains",
+            "Value error, 'acme.example' is not a Twilio SIP domain: write it as the Twilio console "
+            "lists it, <name>.sip.twilio.com",
         ),
         (
             "/v1/settings",

@@ -100,9 +100,12 @@ def _hmac256(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def sign(source: str, body: bytes, secret: str, timestamp: int = NOW_SECONDS) -> dict[str, str]:
-    """The headers the vendor would send for ``body`` (none for Aircall and Salesforce: see ``endpoint``)."""
-    url = url_for(source)
+def sign(
+    source: str, body: bytes, secret: str, timestamp: int = NOW_SECONDS, tenant: str = TENANT
+) -> dict[str, str]:
+    """The headers the vendor would send for ``body`` to ``tenant``'s endpoint (none for Aircall
+    and Salesforce: see ``endpoint``)."""
+    url = url_for(source, tenant)
     if source == "twilio":
         params = sorted(parse_qsl(body.decode(), keep_blank_values=True))
         payload = url + "".join(k + v for k, v in params)

@@ -25,6 +25,7 @@ def test_the_defaults() -> None:
         "default_phone_region": None,
         "rep_aliases": {},
         "menu_extensions": [],
+        "twilio_sip_domains": [],
         "salesforce_organization_id": None,
         "privacy": {
             "excluded_addresses": [],
@@ -149,6 +150,23 @@ def test_menu_extensions_are_stripped_and_kept_once_in_order() -> None:
     assert settings.group("organization")["menu_extensions"] == ["62944090001", "100"]
 
 
+def test_twilio_sip_domains_are_read_as_the_console_names_them_and_anything_else_refused() -> None:
+    settings = TenantSettings.model_validate(
+        {
+            "twilio_sip_domains": [
+                " ACME.sip.twilio.com",
+                "acme.sip.us1.twilio.com",
+                "",
+                "emea-acme.sip.twilio.com",
+            ]
+        }
+    )
+    assert settings.twilio_sip_domains == ("acme.sip.twilio.com", "emea-acme.sip.twilio.com")
+    for bad in ("acme.example", "sip.twilio.com", "acme.sip.twilio.com.evil.example", "acme .sip.twilio.com"):
+        with pytest.raises(ValidationError, match="is not a Twilio SIP domain"):
+            TenantSettings.model_validate({"twilio_sip_domains": [bad]})
+
+
 #: The top-level settings of the previous release, whose model refuses any other key: written
 #: out, not derived from this release's model, so a field added now and left out of
 #: ``OMITTED_AT_DEFAULT`` (stored at its default, refused by the previous release) fails here.
@@ -175,15 +193,22 @@ def test_a_setting_this_release_added_is_stored_only_when_set() -> None:
     """The previous release reads the stored document with ``extra="forbid"``: a tenant that
     lists no menu is stored without ``menu_extensions``, so an old replica still reads it while a
     deploy rolls and after a rollback (before, every save stored ``"menu_extensions": []``)."""
-    assert {"menu_extensions"} == OMITTED_AT_DEFAULT
-    for settings in (DEFAULT_TENANT_SETTINGS, TenantSettings(time_zone="Europe/Paris", menu_extensions=())):
+    assert {"menu_extensions", "twilio_sip_domains"} == OMITTED_AT_DEFAULT
+    for settings in (
+        DEFAULT_TENANT_SETTINGS,
+        TenantSettings(time_zone="Europe/Paris", menu_extensions=(), twilio_sip_domains=()),
+    ):
         stored = settings.stored()
-        assert "menu_extensions" not in stored
         assert set(stored) == PREVIOUS_RELEASE_SETTINGS
         assert TenantSettings.model_validate(stored) == settings
-        assert stored == {k: v for k, v in settings.model_dump(mode="json").items() if k != "menu_extensions"}
-    listed = TenantSettings(menu_extensions=("62944090001", "100"))
+        assert stored == {
+            k: v for k, v in settings.model_dump(mode="json").items() if k not in OMITTED_AT_DEFAULT
+        }
+    listed = TenantSettings(
+        menu_extensions=("62944090001", "100"), twilio_sip_domains=("acme.sip.twilio.com",)
+    )
     assert listed.stored()["menu_extensions"] == ["62944090001", "100"]
+    assert listed.stored()["twilio_sip_domains"] == ["acme.sip.twilio.com"]
     assert TenantSettings.model_validate(listed.stored()) == listed
 
 

@@ -111,3 +111,29 @@ def test_deal_dates_may_be_days_read_as_their_start_in_utc() -> None:
     for refused in ("20260601", "2026-06-01T00:00:00", "2026-6-1"):
         with pytest.raises(ValueError, match="created_at"):
             DealV1.model_validate({"id": "d", "updated_at": "2026-11-05T09:00:00Z", "created_at": refused})
+
+
+def test_an_updated_at_ahead_of_receipt_is_read_as_the_receipt_with_a_warning_at_the_bound_kept() -> None:
+    """``INGEST_MAX_FUTURE_SKEW_SECONDS`` (here 60 s) bounds a CRM record's ``updated_at`` as it
+    does an activity's time: at the bound it is kept as sent; one second past it, read as the
+    receipt, which also dates a closed deal's close reported without a date."""
+    received = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
+    at_bound = DealV1(id="d1", updated_at=datetime(2026, 8, 1, 12, 1, tzinfo=UTC), created_at=CREATED)
+    past = DealV1(
+        id="d2", updated_at=datetime(2099, 1, 1, tzinfo=UTC), created_at=CREATED, is_closed=True, is_won=True
+    )
+    (kept, read), warnings = read_entities((at_bound, past), "US", received_at=received, ahead_seconds=60)
+    assert kept == at_bound
+    assert isinstance(read, DealV1)
+    assert (read.updated_at, read.closed_at, read.stage) == (received, received, past.stage)
+    assert [(w.index, w.field, w.reason) for w in warnings] == [
+        (
+            1,
+            "entities.1.updated_at",
+            "more than 60 s in the future (received 2026-08-01T12:00:00+00:00); read as the time it "
+            "was received, the deal accepted",
+        )
+    ]
+    # Without a receipt (the evaluation reads entities so), times are kept as sent.
+    (as_sent,), none = read_entities((past,), "US")
+    assert (as_sent.updated_at, none) == (past.updated_at, ())

@@ -24,10 +24,11 @@ from libs.common.contracts.activities import (
     ResponseStatus,
 )
 from libs.common.contracts.activities_fast import decode_activity_batch
+from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK
 from services.ingest.domain.normalize import HOLD_TIME, colleagues_only_hold
 from services.ingest.domain.webhook_types import TimeBlock
 from services.ingest.domain.webhooks import ADAPTERS
-from services.ingest.handlers import OLDER_THAN_A_TIME_BLOCK, holds_apart, superseded_by_blocks
+from services.ingest.handlers import holds_apart, superseded_by_blocks
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture_json, make_request
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome, Participant, ParticipantRole
+from services.ingest.domain.ignored import AIRCALL_CALL_NOT_ENDED
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -56,7 +57,7 @@ class AircallAdapter:
         if envelope.opt_str("resource") != "call" or event not in EVENT_RANK:
             return AdapterResult(ignored=(f"{event}: not a call lifecycle event",))
         if event == "call.created":
-            return AdapterResult(ignored=("call.created: the call has not been answered or ended yet",))
+            return AdapterResult(ignored=(f"call.created: {AIRCALL_CALL_NOT_ENDED}",))
         call = envelope.req_obj("data")
         # Aircall signs no time: the revision's clock and the call's start may not be ahead.
         sent_at = not_ahead(

@@ -38,6 +38,7 @@ from libs.common.contracts.crm import (
 from libs.common.contracts.fields import check_line
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
+from services.ingest.domain.ignored import HUBSPOT_CALL_UNDER_WAY, HUBSPOT_EMAIL_NOT_SENT
 from services.ingest.domain.normalize import (
     Converted,
     JsonObject,
@@ -566,11 +567,11 @@ def _not_done(properties: JsonObject, object_type: str) -> str | None:
     if object_type == "calls":
         status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
         if status in CALL_STATUSES_IN_PROGRESS:
-            return f"hs_call_status={status}: the call is still under way"
+            return f"hs_call_status={status}: {HUBSPOT_CALL_UNDER_WAY}"
     elif object_type == "emails":
         status = (properties.opt_str("hs_email_status") or "SENT").upper()
         if status != "SENT":
-            return f"hs_email_status={status}: the email was not sent"
+            return f"hs_email_status={status}: {HUBSPOT_EMAIL_NOT_SENT}"
     return None
 
 

@@ -25,6 +25,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
+from services.ingest.domain.ignored import DRAFT_NEVER_SENT
 from services.ingest.domain.normalize import (
     ALL_DAY_TIME,
     BLOCKED_TIME,
@@ -239,7 +240,7 @@ def _message(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
     if resource.opt_bool("isDraft"):
-        return None, "a draft was never sent"
+        return None, DRAFT_NEVER_SENT
     region = config.default_phone_region
     sender_holder = resource.opt_obj("from") or resource.opt_obj("sender")
     sender_address, sender_name = _address(sender_holder)

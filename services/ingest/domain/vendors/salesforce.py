@@ -31,6 +31,7 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
+from services.ingest.domain.ignored import SALESFORCE_DRAFT
 from services.ingest.domain.normalize import (
     ahead_reason,
     build_activity,
@@ -525,7 +526,7 @@ def _email_message(
         return source_deletion("salesforce", external_id, key_field, revision), ""
     status = (record.get("Status") or "").lower()
     if status in DRAFT_STATUSES:
-        return None, f"Status={record.get('Status')}: a draft, not sent"
+        return None, f"Status={record.get('Status')}: {SALESFORCE_DRAFT}"
     region = config.default_phone_region
     participants = unique_participants(
         make_participant(

@@ -22,7 +22,9 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.fields import LINE_PATTERN, SafeStr
+from libs.common.contracts.tenant_settings import twilio_sip_domain
 from libs.common.personal_domains import parent_domains
+from services.ingest.domain.ignored import TWILIO_CALL_NOT_ENDED
 from services.ingest.domain.normalize import (
     build_activity,
     checked_id,
@@ -137,7 +139,7 @@ class TwilioAdapter:
         call_sid = checked_id(required("CallSid"), "CallSid")
         status = required("CallStatus").lower()
         if status in NOT_YET_OUTCOMES:
-            return AdapterResult(ignored=(f"CallStatus={status}: the call has not connected or ended yet",))
+            return AdapterResult(ignored=(f"CallStatus={status}: {TWILIO_CALL_NOT_ENDED}",))
         if status not in FINAL_OUTCOMES and status != "completed":
             raise WebhookRejected(422, "CallStatus", "unknown call status")
         direction = DIRECTIONS.get(required("Direction").lower())
@@ -282,9 +284,6 @@ class _Party:
 _CLIENT, _SIP = "client:", ("sip:", "sips:")
 #: One line of text (``SafeStr``): what a ``crm.owner_identities`` entry may hold.
 _LINE = re.compile(LINE_PATTERN)
-#: The host of a user registered on a Twilio SIP Domain (``acme.sip.twilio.com``, or at an edge
-#: location: ``acme.sip.us1.twilio.com``).
-_TWILIO_SIP_DOMAIN = re.compile(r"\.sip(\.[a-z0-9-]+)?\.twilio\.com\Z", re.IGNORECASE)
 #: A TwiML application's SID, the ``To`` of a softphone's call to an application.
 _APPLICATION_SID = re.compile(r"^AP[0-9a-fA-F]{32}$")
 
@@ -318,13 +317,23 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
         return _Party(make_participant(role=role, field=field, region=region, phone=user))
     aliases = config.rep_aliases
     rep_id = aliases.get(user) or (aliases.get(email) if email is not None else None)
-    if _TWILIO_SIP_DOMAIN.search(host) is not None:
+    if _own_sip_domain(host, config):
         # A user registered on the tenant's Twilio SIP domain: one of its people, mapped or not.
         identities = _keys(user, email)
     else:
         # A phone on another host may be anyone's: kept only as the key the tenant maps now.
         identities = _keys(next((key for key in (user, email) if key and aliases.get(key)), None))
     return _Party(None, rep_id, softphone=True, identities=identities)
+
+
+def _own_sip_domain(host: str, config: TenantWebhookConfig) -> bool:
+    """Whether ``host`` is one of the tenant's Twilio SIP Domains (an edge location's host is its
+    domain's): those of its ``twilio_sip_domains``, or when it names none, any Twilio SIP Domain
+    (another company's Twilio softphone calling in is then taken for the tenant's)."""
+    domain = twilio_sip_domain(host)
+    if domain is None:
+        return False
+    return not config.twilio_sip_domains or domain in config.twilio_sip_domains
 
 
 def _keys(*identities: str | None) -> tuple[str, ...]:
