@@ -3,17 +3,20 @@ admin does: the CRM through ``POST /v1/crm/sync``, calls through ``POST /v1/even
 Aircall's webhook, mail through ``POST /v1/events``, read back through the gateway (activities,
 rep scores by day and week). The real broker, attribution, metrics and PostgreSQL.
 
-Five tenants in one stack, each configured only by its time zone (so its phone region is its
-time zone's country) unless said otherwise: ``acme`` in Europe/London (GB; Aircall is wired
-there), ``berlin-gmbh`` in Europe/Berlin (DE), ``paris-sa`` in Europe/Paris (FR), ``sp-ltda``
-in America/Sao_Paulo (BR), and ``uk-on-us``, a UK company whose tenant was left in UTC (so US)
-and whose admin sets ``default_phone_region`` to GB after the first sync.
+Tenants configured only by their time zone (so their phone region is its country) unless said
+otherwise: ``acme`` in Europe/London (GB; Aircall is wired there), ``berlin-gmbh`` in
+Europe/Berlin (DE), ``paris-sa`` in Europe/Paris (FR) and ``sp-ltda`` in America/Sao_Paulo (BR)
+share the first test's stack; the second has ``uk-on-us``, a UK company whose tenant was left in
+UTC (so US) and whose admin sets ``default_phone_region`` to GB after the first sync, beside a
+US tenant, ``other-us``.
 
 The situations and their answers were written from the docs (README, docs/api.md,
 docs/attribution.md, docs/webhooks.md) before the implementation was read; each is labelled by
 category (A GB phones, B DE phones, C FR phones, D BR phones, E dialer formats, F region
 changed after the sync, G time zones, H names and domains). Before the fixes that came with
-this file: the table in docs/attribution.md, "Held-out situations: a European sales org".
+this file (rules 2026.12.33), 48 of 55 were right: A 10 of 12, B 7 of 8, E 7 of 8, F 3 of 5,
+H 5 of 6, C, D and G all (the table in docs/attribution.md, "Held-out situations: a European
+sales org"); now all. Run with ``-s`` to see the count by category.
 """
 
 from __future__ import annotations
@@ -521,16 +524,15 @@ async def test_a_uk_tenant_left_on_the_us_region_then_set_to_gb(
         others = await _found(stack, other, {("dialer", "f9-other-tenant"): "f9-other-tenant"})
     uma = ("rep-uma", "team-us")
     f1_index = next(i for i, e in enumerate(crm) if e.get("id") == "con-f1-uk-national-no-country")
-    assert [(w["index"], w["field"]) for w in synced["warnings"]] == [
-        (f1_index, f"entities.{f1_index}.phones.0")
+    # Each unreadable UK number named by its field, with why (the region it was read in).
+    unreadable = (
+        "not a valid number (missing area code, or no such number in region US; an international "
+        "number needs its +); the phone was dropped, the contact accepted"
+    )
+    assert synced["warnings"] == [
+        {"index": f1_index, "field": f"entities.{f1_index}.phones.0", "reason": unreadable}
     ]
-    assert other_synced["warnings"] == [
-        {
-            "index": 2,
-            "field": "entities.2.phones.0",
-            "reason": other_synced["warnings"][0]["reason"],
-        }
-    ]
+    assert other_synced["warnings"] == [{"index": 2, "field": "entities.2.phones.0", "reason": unreadable}]
     truth_before = {
         "f1-before": ("unmatched", None, None, *uma),
         "f2-uk-national-country-gb": _on("f2-uk-national-country-gb", *uma),
