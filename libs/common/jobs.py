@@ -38,6 +38,10 @@ PREVIEWED_BY = frozenset({"attribution", "internal_domains", "time_zone"})
 RECREDIT_REPS = "recredit_reps"
 RECREDITED_BY = frozenset({"rep_aliases"})
 REATTRIBUTION_PREVIEW_DAYS = 90
+#: Read again the phones a tenant's contacts keep unread (``unread_phones``: no region read them)
+#: in its new phone region (ingest), queued when a change of ``default_phone_region``, or of
+#: ``time_zone`` while that is unset, changes the region and such contacts are held.
+REREAD_PHONES = "reread_phones"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,8 @@ class JobStatus(BaseModel):
 
     job_id: uuid.UUID
     #: ``rebuild_rollups`` (after a time zone or fiscal calendar change), ``reattribute`` or
-    #: ``recredit_reps`` (after a ``rep_aliases`` change).
+    #: ``recredit_reps`` (after a ``rep_aliases`` change), ``reread_phones`` (after a change of
+    #: the phone region).
     kind: str
     #: ``queued``, ``running``, ``done`` or ``failed``.
     state: str

@@ -39,6 +39,7 @@ from libs.common.jobs import (
     REBUILT_BY,
     RECREDIT_REPS,
     RECREDITED_BY,
+    REREAD_PHONES,
     QueuedJob,
     queue_job,
 )
@@ -504,7 +505,43 @@ async def _queue_consequences(
             conn, tenant_id, RECREDIT_REPS, changed_by, parameters={"names": names}, settings_version=version
         )
         jobs.append(QueuedJob(job_id, RECREDIT_REPS))
+    if _phone_region_of(tenant_id, before) not in (
+        None,
+        settings.phone_region,
+    ) and await _holds_unread_phones(conn, tenant_id):
+        # Numbers no region read (a UK ``020 ...`` synced while the tenant was read as US) are
+        # read again in the new region by ingest; the calls to them parked are re-matched.
+        job_id = await queue_job(
+            conn,
+            tenant_id,
+            REREAD_PHONES,
+            changed_by,
+            parameters={"region": settings.phone_region},
+            settings_version=version,
+        )
+        jobs.append(QueuedJob(job_id, REREAD_PHONES))
     return tuple(jobs)
+
+
+def _phone_region_of(tenant_id: str, document: dict[str, Any] | None) -> str | None:
+    """The phone region of a stored settings document; None when it is unknown or unreadable."""
+    if document is None:
+        return None
+    try:
+        return read_tenant_settings(tenant_id, document).phone_region
+    except InvalidTenantSettings:
+        return None
+
+
+async def _holds_unread_phones(conn: AsyncConnection, tenant_id: str) -> bool:
+    held = await conn.execute(
+        text(
+            "SELECT 1 FROM ref_contacts WHERE tenant_id = :t AND cardinality(unread_phones) > 0 "
+            "AND NOT deleted LIMIT 1"
+        ),
+        {"t": tenant_id},
+    )
+    return held.first() is not None
 
 
 @dataclass(frozen=True, slots=True)

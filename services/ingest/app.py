@@ -20,6 +20,7 @@ from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.erasures import erasure_key
 from libs.common.health import health_router
+from libs.common.jobs import REREAD_PHONES, Job, JobWorker
 from libs.common.kafka.clients import broker_reachable
 from libs.common.kafka.publisher import KafkaPublisher
 from libs.common.kafka.settings_events import SettingsChangeListener
@@ -415,6 +416,12 @@ def create_app(
 
         listener = SettingsChangeListener(settings.kafka, forget)
         listener.start()
+
+        async def reread_phones(job: Job) -> dict[str, Any]:
+            return await pipeline.reread_unread_phones(app.state.deps, job)
+
+        rereads = JobWorker(engine, REREAD_PHONES, reread_phones, settings.ingest.jobs_interval_seconds)
+        rereads.start()
         topics = (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED)
         warm_up = asyncio.create_task(
             publisher.warm_up([topic.physical(settings.kafka.topic_prefix) for topic in topics])
@@ -424,6 +431,7 @@ def create_app(
         finally:
             warm_up.cancel()
             await asyncio.gather(warm_up, return_exceptions=True)
+            await rereads.stop()
             await listener.stop()
             await app.state.deps.seen_ledger.close()
             await publisher.close()

@@ -41,6 +41,7 @@ from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
+from libs.common.jobs import Job, report_progress
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem, field_errors
@@ -53,6 +54,7 @@ from services.ingest.adapters.repository import (
     TenantDirectory,
     account_countries,
     accounts_with_contacts_without_country,
+    contacts_keeping_unread_phones,
     contacts_without_country,
     crm_people,
     deletions_read_after,
@@ -70,6 +72,7 @@ from services.ingest.domain.crm_sync import (
     accounts_to_look_up,
     accounts_with_new_country,
     contacts_read_again,
+    contacts_read_in_new_region,
 )
 from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, READ_BEFORE_A_DELETION
 from services.ingest.domain.normalize import validation_to_rejection
@@ -681,6 +684,42 @@ async def contacts_of_new_countries(
                 break
             after = page[-1].id
     return tuple(again)
+
+
+#: The ``source`` of the contacts a ``reread_phones`` job publishes again.
+REREAD_SOURCE = "ingest-phone-region"
+
+
+async def reread_unread_phones(deps: IngestDeps, job: Job) -> dict[str, Any]:
+    """A ``reread_phones`` job: the tenant's phone region changed (``default_phone_region``, or
+    its time zone while that is unset); the values its contacts keep unread (``unread_phones``)
+    are read again in the new region, a page of contacts at a time, and each contact gaining a
+    number is published again (``crm_sync.contacts_read_in_new_region``): attribution re-matches
+    the parked calls of those numbers as for any contact phone change."""
+    deps.tenants.invalidate(job.tenant_id)
+    context = await deps.tenants.context(job.tenant_id, fresh=True)
+    if context is None:
+        return {"contacts": 0}
+    region = phone_region(context.settings)
+    after: str | None = None
+    published = seen = 0
+    while True:
+        page, countries = await contacts_keeping_unread_phones(
+            deps.engine, job.tenant_id, after, CONTACTS_PAGE
+        )
+        again = contacts_read_in_new_region(page, countries, region)
+        if again:
+            await deps.publisher.publish(
+                handlers.entity_messages(
+                    again, REREAD_SOURCE, job.tenant_id, deps.topic_prefix, context.erased
+                )
+            )
+        published += len(again)
+        seen += len(page)
+        await report_progress(deps.engine, job.job_id, seen, None)
+        if len(page) < CONTACTS_PAGE:
+            return {"region": region, "contacts_read": seen, "contacts_published": published}
+        after = page[-1].id
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ class IngestOptions(BaseSettings):
     max_age_days: int = 3_650
     #: Tenant settings and derived internal domains are cached this long (a change applies within it).
     tenant_cache_seconds: float = 30.0
+    #: Queued ``reread_phones`` jobs (the tenant's phone region changed) are looked for this often.
+    jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: The public scheme://host[:port] vendors call, when a proxy rewrites it (Twilio and HubSpot sign the URL).
     public_base_url: str | None = None
 

@@ -28,11 +28,33 @@ SOURCE_RANKS: Mapping[str, int] = {
 }
 
 
+#: Letters a mail system spells out rather than dropping their mark (NFKD does not decompose
+#: them): ``Weiß`` is ``weiss``, ``Søren`` ``soren``.
+_SPELLED_OUT = str.maketrans(
+    {"ß": "ss", "ẞ": "ss", "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe",
+     "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "þ": "th", "Þ": "th", "\u0131": "i"}
+)  # fmt: skip
+#: The German spelling of the umlauts in an address (``Müller`` is ``mueller`` as often as
+#: ``muller``).
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
+
+
 def name_aliases(name: str) -> frozenset[str]:
     """The mailbox names a company's naming conventions derive from a person's name: for
     "Ana María López", ``ana.lopez``, ``analopez``, ``a.lopez``, ``alopez``, ``ana_lopez``,
-    ``ana-lopez``, ``lopez.ana``. A one-word name derives none (``ana@`` could be anyone)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    ``ana-lopez``, ``lopez.ana``. A one-word name derives none (``ana@`` could be anyone).
+
+    Accents are dropped, and letters without one spelled out (``ß`` ``ss``, ``ø`` ``o``); a name
+    with umlauts derives both spellings mail systems use: "Jürgen Müller" is ``jurgen.muller``
+    and ``juergen.mueller`` (rules 2026.12.34; before, ``Weiß`` gave ``wei``)."""
+    composed = unicodedata.normalize("NFC", name)
+    spellings = {composed, composed.translate(_UMLAUTS)}
+    return frozenset(alias for spelling in spellings for alias in _aliases_of(spelling))
+
+
+def _aliases_of(name: str) -> frozenset[str]:
+    spelled = name.translate(_SPELLED_OUT)
+    ascii_name = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode().lower()
     words = re.findall(r"[a-z]+", ascii_name)
     if len(words) < 2:
         return frozenset()

@@ -265,6 +265,44 @@ async def contacts_without_country(
         ]
 
 
+async def contacts_keeping_unread_phones(
+    engine: AsyncEngine, tenant_id: str, after: str | None = None, limit: int = CONTACTS_PAGE
+) -> tuple[list[ContactV1], dict[str, str | None]]:
+    """The tenant's live contacts keeping values no region read (``unread_phones``), as held, at
+    most ``limit`` in ``contact_id`` order after ``after``; and their accounts' countries."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT c.contact_id, c.name, c.emails, c.phones, c.raw_phones, c.phone_extensions, "
+                    "c.unread_phones, c.account_id, c.country, c.updated_at, a.country AS account_country "
+                    "FROM ref_contacts c LEFT JOIN ref_accounts a ON a.tenant_id = c.tenant_id "
+                    "AND a.account_id = c.account_id AND NOT a.deleted "
+                    "WHERE c.tenant_id = :t AND NOT c.deleted AND c.merged_into IS NULL "
+                    "AND cardinality(c.unread_phones) > 0 AND c.contact_id > :after "
+                    "ORDER BY c.contact_id LIMIT :n"
+                ),
+                {"t": tenant_id, "after": after or "", "n": limit},
+            )
+        ).all()
+    contacts = [
+        ContactV1(
+            id=r.contact_id,
+            updated_at=r.updated_at,
+            name=r.name,
+            emails=tuple(r.emails),
+            phones=tuple(r.phones),
+            raw_phones=tuple(r.raw_phones),
+            phone_extensions=tuple(r.phone_extensions),
+            unread_phones=tuple(r.unread_phones),
+            account_id=r.account_id,
+            country=r.country,
+        )
+        for r in rows
+    ]
+    return contacts, {r.account_id: r.account_country for r in rows if r.account_id is not None}
+
+
 log = logging.getLogger(__name__)
 
 SeenPair = tuple[uuid.UUID, int]

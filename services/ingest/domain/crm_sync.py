@@ -229,6 +229,42 @@ def contacts_read_again(
     return tuple(again)
 
 
+def contacts_read_in_new_region(
+    contacts: Sequence[ContactV1], account_countries: Mapping[str, str | None], region: str
+) -> tuple[ContactV1, ...]:
+    """Held ``contacts`` keeping values no region read (``unread_phones``), read again now that the
+    tenant's phone region is ``region`` (its ``default_phone_region`` or time zone changed), in the
+    contact's country, else its account's (``account_countries``), else ``region``. A value read
+    now joins the contact's phones; those read before stay as they are (a US mobile read in a
+    tenant's former region US is still that number: nothing accepted is lost); the rest stay
+    unread. Each contact that gains a number, as the same version (``updated_at`` kept: a
+    correction, as :func:`contacts_read_again` publishes)."""
+    again: list[ContactV1] = []
+    for contact in contacts:
+        if not contact.unread_phones:
+            continue
+        account = account_countries.get(contact.account_id) if contact.account_id else None
+        read = read_phones(contact.unread_phones, phone_regions_of(contact.country, account, region))
+        gained = [
+            (e164, raw)
+            for e164, raw in zip(read.phones, read.raw_phones, strict=True)
+            if e164 not in contact.phones
+        ]
+        if not gained:
+            continue
+        # The raw forms when kept alongside (same length), else the stored values.
+        raws = contact.raw_phones if len(contact.raw_phones) == len(contact.phones) else contact.phones
+        update = {
+            "phones": (*contact.phones, *(e164 for e164, _ in gained)),
+            "raw_phones": (*raws, *(raw for _, raw in gained)),
+            "phone_extensions": tuple(dict.fromkeys((*contact.phone_extensions, *read.phone_extensions))),
+            "unread_phones": read.unread,
+        }
+        if not any(len(v) > LIST_LIMITS[name] for name, v in update.items()):
+            again.append(contact.model_copy(update=update))
+    return tuple(again)
+
+
 def _account_countries(
     entities: Sequence[CrmEntity], region: str, warnings: list[EntityWarning]
 ) -> dict[str, str | None]:

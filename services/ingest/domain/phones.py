@@ -119,12 +119,20 @@ def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     return _refused(raw, inner.problem, region) if inner.problem is PhoneProblem.PLACEHOLDER else read
 
 
+#: A German direct-dial suffix (``+49 89 123456 Durchwahl -12``, ``DW 12``): the digits a caller
+#: appends to the company's number to reach the person (``+498912345612``), not an extension
+#: dialled after the call connects.
+_DIRECT_DIAL = re.compile(r"\b(?:durchwahl|durchw|dw)\b\.?\s*[:\-\u2013]?\s*(\d{1,6})\s*$", re.IGNORECASE)
+
+
 def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     text = raw.strip()
     if not text:
         return _refused(raw, PhoneProblem.EMPTY, region)
     if len(text) > MAX_PHONE_LENGTH:
         return _refused(raw, PhoneProblem.TOO_LONG, region)
+    if (direct := _DIRECT_DIAL.search(text)) is not None:
+        text = f"{text[: direct.start()].rstrip(' ,;')}-{direct[1]}"
     if is_placeholder(text):
         return _refused(raw, PhoneProblem.PLACEHOLDER, region)
     try:
@@ -268,12 +276,20 @@ def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | Ref
     (fictional, or newer than the library) is read as one and refused rather than split on a
     guess."""
     parts = [part.strip() for part in _PHONE_LIST_SEPARATOR.split(raw) if part.strip()]
+    each: list[ParsedPhone] = []
     if len(parts) > 1:
         each = [read for part in parts if isinstance(read := parse_phone_in(part, regions), ParsedPhone)]
         if len(each) == len(parts) and all(_valid_e164(read.e164) for read in each):
             return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
     single = parse_phone_in(raw, regions)
-    return (single,) if isinstance(single, ParsedPhone) else single
+    if isinstance(single, ParsedPhone):
+        return (single,)
+    if len(parts) > 1 and len(each) == len(parts):
+        # No number as a whole, and each part a full-length number on its own, one of a range the
+        # library does not know (Ofcom's ``07700 900123`` for fiction, a range newer than the
+        # library): each is kept rather than the field dropped whole (rules 2026.12.34).
+        return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
+    return single
 
 
 def e164_or_none(raw: str | None, regions: Regions) -> str | None:

@@ -104,6 +104,17 @@ def test_a_name_gives_the_mailbox_names_of_the_usual_conventions() -> None:
     assert name_aliases("") == frozenset()
 
 
+def test_a_name_with_umlauts_or_letters_without_an_accent_gives_each_spelling_mail_uses() -> None:
+    """Rules 2026.12.34: ``Weiß`` is ``weiss`` (it was ``wei``), ``Søren`` ``soren``; umlauts
+    dropped or spelled out (``muller``, ``mueller``), composed or not."""
+    assert {"klaus.weiss", "k.weiss", "weiss.klaus"} <= name_aliases("Klaus Weiß")
+    assert {"soren.kierkegaard"} <= name_aliases("Søren Kierkegaard")
+    expected = {"jurgen.muller", "juergen.mueller", "j.mueller", "jmuller", "mueller.juergen"}
+    assert expected <= name_aliases("Jürgen Müller")
+    assert name_aliases("Ju\u0308rgen Mu\u0308ller") == name_aliases("Jürgen Müller")
+    assert not any("wei." in alias or alias.endswith("wei") for alias in name_aliases("Klaus Weiß"))
+
+
 def _named_index() -> ReferenceIndex:
     index = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
     index.put_rep(Rep("rep-a", "Ana Lopez", ("ana@seller.example",)))

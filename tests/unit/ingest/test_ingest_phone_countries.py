@@ -15,6 +15,7 @@ from services.ingest.domain.crm_sync import (
     accounts_to_look_up,
     accounts_with_new_country,
     contacts_read_again,
+    contacts_read_in_new_region,
     read_entities,
 )
 from services.ingest.domain.normalize import read_phones
@@ -410,6 +411,38 @@ def test_held_contacts_are_read_again_in_their_accounts_new_country_from_what_th
         ("con-dana", (), ("030 1234567",)),
         ("con-emil", (), ("089 123456",)),
     ]
+
+
+def test_a_new_tenant_region_reads_the_unread_numbers_and_keeps_those_read_before() -> None:
+    """A UK company's tenant was read as US: Ivy's ``020 7946 0961`` was kept unread beside her US
+    mobile, read then. The region becomes GB: the UK number joins her phones, the US mobile stays
+    (in GB it is no number: nothing accepted is lost). Jan states France: his London number,
+    no number in France nor the US, reads in GB now; Kim's account is in Germany; Lea keeps
+    nothing unread."""
+    ivy = ContactV1(
+        id="con-ivy",
+        updated_at=T0,
+        phones=("+14155550142",),
+        raw_phones=("(415) 555-0142",),
+        unread_phones=("020 7946 0961", "ask reception"),
+    )
+    jan = ContactV1(id="con-jan", updated_at=T0, country="FR", unread_phones=("020 7946 0963",))
+    kim = ContactV1(id="con-kim", updated_at=T0, account_id="acc-de", unread_phones=("030 1234567 DW 12",))
+    lea = ContactV1(id="con-lea", updated_at=T0, phones=("+442079460962",))
+    again = contacts_read_in_new_region([ivy, jan, kim, lea], {"acc-de": "DE"}, "GB")
+    assert [(c.id, c.phones, c.raw_phones, c.unread_phones, c.updated_at) for c in again] == [
+        (
+            "con-ivy",
+            ("+14155550142", "+442079460961"),
+            ("(415) 555-0142", "020 7946 0961"),
+            (),
+            T0,
+        ),
+        ("con-jan", ("+442079460963",), ("020 7946 0963",), (), T0),
+        ("con-kim", ("+4930123456712",), ("030 1234567 DW 12",), (), T0),
+    ]
+    # Read again in the same region: nothing more to publish.
+    assert contacts_read_in_new_region(again, {"acc-de": "DE"}, "GB") == ()
 
 
 def test_a_placeholder_is_dropped_with_a_warning_never_kept_unread_nor_read_in_a_later_country() -> None:

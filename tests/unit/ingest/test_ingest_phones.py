@@ -184,6 +184,33 @@ def test_a_din_5008_area_code_and_number_is_one_number(raw: str, region: str, e1
     assert parse_phones_in(raw, (region, "US")) == (ParsedPhone(e164, raw),)
 
 
+def test_a_field_of_two_numbers_one_of_an_unknown_range_gives_both() -> None:
+    """``020 7946 0954 / 07700 900124``: no number as a whole; each part a full-length UK number,
+    the second in Ofcom's range for fiction (no range the library knows). Both are kept rather
+    than the field dropped; a part that is no number leaves the field refused whole."""
+    raw = "020 7946 0954 / 07700 900124"
+    assert parse_phones_in(raw, "GB") == (
+        ParsedPhone("+442079460954", raw),
+        ParsedPhone("+447700900124", raw),
+    )
+    assert isinstance(parse_phones_in("020 7946 0954 / 0955", "GB"), RefusedPhone)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+49 89 123456 Durchwahl -12",
+        "089 123456 DW 12",
+        "089/123456, Durchwahl: 12",
+        "+49 (0)89 123456 durchw. 12",
+    ],
+)
+def test_a_german_direct_dial_suffix_is_part_of_the_number(raw: str) -> None:
+    """A Durchwahl is dialled as the number's last digits (``+498912345612``), not after the call
+    connects as an extension is."""
+    assert parse_phones_in(raw, "DE") == (ParsedPhone("+498912345612", raw),)
+
+
 def test_a_long_phone_field_is_read_in_linear_time() -> None:
     """A phone field of a HubSpot or Salesforce record is as long as its sender makes it: 40,000
     spaces between two characters took the separator 20 s to look for (a HubSpot delivery of
