@@ -383,7 +383,8 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
                 "AND merged_into IS NULL AND (rep_id = ANY(:ids) OR alias_of = ANY(:ids) "
                 "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails) "
                 "OR regexp_replace(lower(e), '[+][^@]*@', '@') = ANY(:emails)) "
-                f"OR {_RENAMED_FROM} && CAST(:emails AS text[]))"
+                "OR (active AND rep_id IN (SELECT f.rep_id FROM ref_rep_former_identities f "
+                "WHERE f.tenant_id = :t AND f.identity = ANY(:emails))))"
             ),
             {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
         )
