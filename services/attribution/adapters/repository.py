@@ -356,7 +356,7 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
 
 #: The addresses an active rep's record listed before (a new name: ``gia.lopez@`` before
 #: ``gia.moreno@``; ``ref_rep_former_identities``) still link her person: the source that has not
-#: synced the new name yet is still hers (rules 2026.12.34; before, the person split until every
+#: synced the new name yet is still hers (rules 2026.12.35; before, the person split until every
 #: source sent the new address, and her history went to the other source's id and back). A rep
 #: who left links nobody by them.
 _RENAMED_FROM = """(CASE WHEN active THEN ARRAY(SELECT f.identity FROM ref_rep_former_identities f

@@ -192,7 +192,7 @@ def _person_emails(
     """Links the reps sharing a mailbox (``_mailbox``: case and ``+tags`` aside) and returns
     ``mailbox -> the first rep listing it``. A mailbox two reps of one source list beside
     different addresses (a team inbox each SDR lists with her own, a leaver's address on his
-    successor's record) is no person's and links nobody (rules 2026.12.34): a source lists one
+    successor's record) is no person's and links nobody (rules 2026.12.35): a source lists one
     person twice only as the same record again (a dialer's second seat with the same login)."""
     listed = {r.rep_id: frozenset(_mailbox(e) for e in r.emails if e.strip()) for r in records}
     holders: dict[str, list[RepRecord]] = {}

@@ -68,7 +68,7 @@ def test_an_address_the_tenant_maps_to_a_rep_makes_a_rep_listing_it_that_rep() -
 
 
 def test_a_plus_addressed_login_is_its_mailboxs_person() -> None:
-    """Dan's HubSpot login ``Dan+HubSpot@`` delivers to ``dan@``: one person (rules 2026.12.34;
+    """Dan's HubSpot login ``Dan+HubSpot@`` delivers to ``dan@``: one person (rules 2026.12.35;
     before, two reps and his HubSpot calls on no team)."""
     dan = RepRecord("rep-dan", "crm", ("dan@acme.example",))
     owner = RepRecord("7704", "hubspot", ("Dan+HubSpot@acme.example",))
@@ -78,7 +78,7 @@ def test_a_plus_addressed_login_is_its_mailboxs_person() -> None:
 def test_a_mailbox_two_reps_of_one_source_list_links_nobody() -> None:
     """A team inbox each SDR lists beside her own, or a leaver's mailbox on his successor's
     record, is no person's: the SDRs stay two reps, and so does a shared HubSpot login listing the inbox
-    (rules 2026.12.34; before, the second SDR became the first's alias, his work hers)."""
+    (rules 2026.12.35; before, the second SDR became the first's alias, his work hers)."""
     sdr1 = RepRecord("rep-sdr1", "crm", ("sdr1@acme.example", "sdr@acme.example"))
     sdr2 = RepRecord("rep-sdr2", "crm", ("sdr2@acme.example", "SDR@acme.example"))
     team_login = RepRecord("7720", "hubspot", ("sdr@acme.example",))
