@@ -336,7 +336,27 @@ def next_settings(
         raise SettingsRefused(errors)
     if too_large := _too_large(settings):
         raise SettingsRefused(too_large)
+    if padded := _padded_aliases(settings, stored):
+        raise SettingsRefused(padded)
     return settings
+
+
+def _padded_aliases(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of ``rep_aliases`` the change adds or re-points whose source id or rep id is
+    blank or padded with spaces (a spreadsheet's empty cell): ids are compared as written, so such
+    an entry maps nobody. Only what the change brings is refused (a document saved before is read)."""
+    held = stored.get("rep_aliases")
+    if not isinstance(held, dict):
+        held = {}
+    return [
+        {
+            "in": "body",
+            "field": f"rep_aliases.{key}",
+            "reason": "is blank or padded with spaces: write the source's id and the rep id as they are",
+        }
+        for key, rep_id in settings.rep_aliases.items()
+        if held.get(key) != rep_id and (key.strip() != key or rep_id.strip() != rep_id or not rep_id.strip())
+    ]
 
 
 def _too_large(settings: TenantSettings) -> list[dict[str, Any]]:

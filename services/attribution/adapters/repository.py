@@ -354,6 +354,16 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
     await _hold_former(conn, t, e, kept)
 
 
+#: The addresses an active rep's record listed before (a new name: ``gia.lopez@`` before
+#: ``gia.moreno@``; ``ref_rep_former_identities``) still link her person: the source that has not
+#: synced the new name yet is still hers (rules 2026.12.35; before, the person split until every
+#: source sent the new address, and her history went to the other source's id and back). A rep
+#: who left links nobody by them.
+_RENAMED_FROM = """(CASE WHEN active THEN ARRAY(SELECT f.identity FROM ref_rep_former_identities f
+    WHERE f.tenant_id = ref_reps.tenant_id AND f.rep_id = ref_reps.rep_id AND f.identity LIKE '%@%'
+    ORDER BY f.identity) ELSE CAST(ARRAY[] AS text[]) END)"""
+
+
 async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: ChangedReferences) -> None:
     """Re-resolve the person ``rep_id`` belongs to: every live rep linked to it by a shared
     verified email or the tenant's ``rep_aliases`` mapping, then ``alias_of`` of each set by
@@ -364,13 +374,17 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     records: dict[str, Any] = {}
     frontier = {rep_id} | _mapped(mapping, {rep_id})
     # A mapped address links the reps that list it (``resolve_rep_aliases``).
-    emails = {i.lower() for i in frontier if "@" in i}
+    emails = set(mailbox_forms(i for i in frontier if "@" in i))
     for _ in range(_MAX_PERSON_HOPS):
         rows = await conn.execute(
             text(
-                "SELECT rep_id, source, emails, alias_of FROM ref_reps WHERE tenant_id = :t AND NOT deleted "
+                f"SELECT rep_id, source, emails || {_RENAMED_FROM} AS emails, alias_of FROM ref_reps "
+                "WHERE tenant_id = :t AND NOT deleted "
                 "AND merged_into IS NULL AND (rep_id = ANY(:ids) OR alias_of = ANY(:ids) "
-                "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails)))"
+                "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails) "
+                "OR regexp_replace(lower(e), '[+][^@]*@', '@') = ANY(:emails)) "
+                "OR (active AND rep_id IN (SELECT f.rep_id FROM ref_rep_former_identities f "
+                "WHERE f.tenant_id = :t AND f.identity = ANY(:emails))))"
             ),
             {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
         )
@@ -383,7 +397,8 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         frontier = (
             found | _mapped(mapping, found) | {t for a, t in mapped_addresses(mapping).items() if a in listed}
         )
-        emails |= listed | {i.lower() for i in frontier if "@" in i}
+        # A mailbox's other spellings (``dan+hubspot@`` is ``dan@``'s) link too (``reps._mailbox``).
+        emails |= set(mailbox_forms(listed | {i.lower() for i in frontier if "@" in i}))
     aliases = resolve_rep_aliases(
         [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()], mapping
     )
@@ -1870,7 +1885,8 @@ async def activities_of_reps(
     conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
 ) -> list[uuid.UUID]:
     """Automatic attributions credited to these reps or on deals they own, oldest first: their
-    person changed (an owner's person decides between several reps of a meeting)."""
+    person changed (an owner's person decides between several reps of a meeting); and the
+    activities an admin pinned on one of them (the override stays, credited to her person now)."""
     wanted = sorted(set(rep_ids))
     if not wanted or limit <= 0:
         return []
@@ -1881,6 +1897,9 @@ async def activities_of_reps(
             "UNION SELECT at.activity_id, at.occurred_at FROM ref_deals d "
             "JOIN attributions at ON at.tenant_id = d.tenant_id AND at.deal_id = d.deal_id "
             "WHERE d.tenant_id = :t AND d.owner_rep_id = ANY(:r) AND NOT at.is_override "
+            "UNION SELECT at.activity_id, at.occurred_at FROM attribution_overrides o "
+            "JOIN attributions at ON at.tenant_id = o.tenant_id AND at.activity_id = o.activity_id "
+            "WHERE o.tenant_id = :t AND o.rep_id = ANY(:r) "
             "ORDER BY occurred_at, activity_id LIMIT :limit"
         ),
         {"t": tenant_id, "r": wanted, "limit": limit},

@@ -796,6 +796,10 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     pointed = _pointed_at(activity, index)
     thread = thread_attribution_for(activity, index)
     override = index.overrides.get(activity.activity_id)
+    if override is not None and override.rep_id is not None and override.rep_id in index.rep_aliases:
+        # A rep pinned by an id that became another rep's alias since (her HubSpot owner, before
+        # her canonical record arrived) is that person (rules 2026.12.35).
+        override = replace(override, rep_id=index.canonical(override.rep_id))
     deal_ids: set[str] = {activity.crm.deal_id} if activity.crm.deal_id else set()
     if thread is not None and thread.deal_id:
         deal_ids.add(thread.deal_id)

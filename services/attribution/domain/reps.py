@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from libs.common.personal_domains import mailbox_address
 
 #: Lower ranks win. Sources not listed are the tenant's canonical feed (``api``, a sync job).
 SOURCE_RANKS: Mapping[str, int] = {
@@ -130,27 +132,22 @@ def resolve_rep_aliases(
     def union(first: str, second: str) -> None:
         parent[find(first)] = find(second)
 
-    by_email: dict[str, str] = {}
-    for record in sorted(records, key=lambda r: r.rep_id):
-        find(record.rep_id)
-        for email in _emails(record.emails):
-            if email in by_email:
-                union(record.rep_id, by_email[email])
-            else:
-                by_email[email] = record.rep_id
+    by_email = _person_emails(records, find, union)
     for alias, target in sorted((mapping or {}).items()):
         union(alias, target)
     for address, target in sorted(mapped_addresses(mapping or {}).items()):
-        if address in by_email:
-            union(by_email[address], target)
+        if (mailbox := _mailbox(address)) in by_email:
+            union(by_email[mailbox], target)
     ranks = {r.rep_id: source_rank(r.source) for r in records}
+    targets = set((mapping or {}).values()) - set(mapping or {})
     groups: dict[str, list[str]] = {}
     for rep_id in parent:
         groups.setdefault(find(rep_id), []).append(rep_id)
     aliases: dict[str, str] = {}
     for members in groups.values():
         known = [m for m in members if m in ranks] or members
-        canonical = min(known, key=lambda m: (ranks.get(m, 0), m))
+        # The rep the tenant maps others to is the person's id, whatever its source.
+        canonical = min(known, key=lambda m: (m not in targets, ranks.get(m, 0), m))
         aliases.update({m: canonical for m in members if m != canonical and m in ranks})
     return aliases
 
@@ -211,5 +208,33 @@ def in_spell(at: datetime, left_at: datetime | None, absences: Iterable[Absence]
     return not any(absence.covers(at) for absence in absences)
 
 
-def _emails(emails: Iterable[str]) -> set[str]:
-    return {e.strip().lower() for e in emails if e.strip()}
+def _person_emails(
+    records: Sequence[RepRecord], find: Callable[[str], str], union: Callable[[str, str], None]
+) -> dict[str, str]:
+    """Links the reps sharing a mailbox (``_mailbox``: case and ``+tags`` aside) and returns
+    ``mailbox -> the first rep listing it``. A mailbox two reps of one source list beside
+    different addresses (a team inbox each SDR lists with her own, a leaver's address on his
+    successor's record) is no person's and links nobody (rules 2026.12.35): a source lists one
+    person twice only as the same record again (a dialer's second seat with the same login)."""
+    listed = {r.rep_id: frozenset(_mailbox(e) for e in r.emails if e.strip()) for r in records}
+    holders: dict[str, list[RepRecord]] = {}
+    for record in sorted(records, key=lambda r: r.rep_id):
+        find(record.rep_id)
+        for mailbox in listed[record.rep_id]:
+            holders.setdefault(mailbox, []).append(record)
+    by_email: dict[str, str] = {}
+    for mailbox, listing in holders.items():
+        seen: dict[str, frozenset[str]] = {}
+        if any(seen.setdefault(r.source.lower(), listed[r.rep_id]) != listed[r.rep_id] for r in listing):
+            continue
+        for record in listing[1:]:
+            union(record.rep_id, listing[0].rep_id)
+        by_email[mailbox] = listing[0].rep_id
+    return by_email
+
+
+def _mailbox(email: str) -> str:
+    """The mailbox an address delivers to, lower-cased: ``dan+hubspot@acme.example`` is
+    ``dan@acme.example`` (``personal_domains.mailbox_address``)."""
+    address = email.strip().lower()
+    return mailbox_address(address) or address

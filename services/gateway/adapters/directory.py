@@ -72,7 +72,9 @@ async def list_reps(
     manager_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` reps ordered by id after ``after``, optionally only current members of
-    ``team_id`` and only reps ``manager_id`` manages (directly or through other managers)."""
+    ``team_id`` and only reps ``manager_id`` manages (directly or through other managers). One rep
+    per person: an id that is another rep's alias (attribution's ``alias_of``: her HubSpot owner or
+    Salesforce User beside her canonical rep) is not listed; ``get_rep`` still answers for it."""
     rows = await conn.execute(
         text(
             f"WITH RECURSIVE {hierarchy.REPORTS} "
@@ -83,6 +85,7 @@ async def list_reps(
                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}
                   AND {_ON_ROSTER}))
             AND (CAST(:manager AS text) IS NULL OR r.rep_id IN (SELECT rep_id FROM reports))
+            AND r.alias_of IS NULL
             AND (CAST(:after AS text) IS NULL OR r.rep_id > :after)
             ORDER BY r.rep_id LIMIT :limit
             """

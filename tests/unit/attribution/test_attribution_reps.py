@@ -67,6 +67,45 @@ def test_an_address_the_tenant_maps_to_a_rep_makes_a_rep_listing_it_that_rep() -
     assert resolve_rep_aliases([ana, stranger], {"ana@seller.io": "rep-a"}) == {}
 
 
+def test_a_plus_addressed_login_is_its_mailboxs_person() -> None:
+    """Dan's HubSpot login ``Dan+HubSpot@`` delivers to ``dan@``: one person (rules 2026.12.35;
+    before, two reps and his HubSpot calls on no team)."""
+    dan = RepRecord("rep-dan", "crm", ("dan@acme.example",))
+    owner = RepRecord("7704", "hubspot", ("Dan+HubSpot@acme.example",))
+    assert resolve_rep_aliases([owner, dan]) == {"7704": "rep-dan"}
+
+
+def test_a_mailbox_two_reps_of_one_source_list_links_nobody() -> None:
+    """A team inbox each SDR lists beside her own, or a leaver's mailbox on his successor's
+    record, is no person's: the SDRs stay two reps, and so does a shared HubSpot login listing the inbox
+    (rules 2026.12.35; before, the second SDR became the first's alias, his work hers)."""
+    sdr1 = RepRecord("rep-sdr1", "crm", ("sdr1@acme.example", "sdr@acme.example"))
+    sdr2 = RepRecord("rep-sdr2", "crm", ("sdr2@acme.example", "SDR@acme.example"))
+    team_login = RepRecord("7720", "hubspot", ("sdr@acme.example",))
+    sdr1_owner = RepRecord("7721", "hubspot", ("sdr1@acme.example",))
+    assert resolve_rep_aliases([sdr1, sdr2, team_login, sdr1_owner]) == {"7721": "rep-sdr1"}
+    hal = RepRecord("rep-hal", "crm", ("hal@acme.example",))
+    ian = RepRecord("rep-ian", "crm", ("ian@acme.example", "hal@acme.example"))
+    assert resolve_rep_aliases([hal, ian]) == {}
+    # Mapped, such an address still links nobody of that source.
+    assert resolve_rep_aliases([sdr1, sdr2], {"sdr@acme.example": "rep-sdr1"}) == {}
+    # Two seats of one dialer with the same login (and nothing else) are one person.
+    seats = [
+        RepRecord("u-9", "aircall", ("Ana@Seller.io",)),
+        RepRecord("u-11", "aircall", ("ana@seller.io",)),
+    ]
+    assert resolve_rep_aliases(seats) == {"u-9": "u-11"}
+
+
+def test_the_rep_the_tenant_maps_to_is_the_persons_id_whatever_its_source() -> None:
+    """``{"7701": "rep-zed"}`` with both from the canonical sync: rep-zed credits (before, the
+    smaller id 7701 did, and the mapping moved nothing)."""
+    ana = RepRecord("7701", "crm", ("ana@acme.example",))
+    zed = RepRecord("rep-zed", "crm", ("zed@acme.example",))
+    assert resolve_rep_aliases([ana, zed], {"7701": "rep-zed"}) == {"7701": "rep-zed"}
+    assert resolve_rep_aliases([*ALICE], {"rep-a": "u-88"})["rep-a"] == "u-88"
+
+
 def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None:
     index = ReferenceIndex(internal_domains=frozenset({"seller.example"}), rep_aliases={"7701": "rep-a"})
     index.put_rep(Rep("rep-a", "Alice", ("alice@seller.example",)))

@@ -43,3 +43,15 @@ def test_a_document_past_the_size_limit_is_refused_naming_its_largest_setting() 
             "may be saved",
         }
     ]
+
+
+def test_a_blank_or_padded_alias_the_change_brings_is_refused_by_its_entry() -> None:
+    """A spreadsheet's empty cell (``" "``) or a padded id maps nobody: refused naming the entry
+    (before, saved with 200). One saved before is still read, and other changes go through."""
+    reason = "is blank or padded with spaces: write the source's id and the rep id as they are"
+    assert _refused({"rep_aliases": {"7705": " ", " u-9": "rep-a", "u-10": "rep-a "}}) == [
+        {"in": "body", "field": f"rep_aliases.{key}", "reason": reason} for key in ("7705", " u-9", "u-10")
+    ]
+    stored = {"rep_aliases": {"7705": " "}}
+    changed = next_settings(stored, patch={"rep_aliases": {"u-9": "rep-a"}})
+    assert changed.rep_aliases == {"7705": " ", "u-9": "rep-a"}
