@@ -93,6 +93,32 @@ def deal_rematch_window(
     return RematchWindow(accounts, contacts, max(since, floor), until)
 
 
+def windows_as_parameters(windows: Iterable[RematchWindow]) -> list[dict[str, object]]:
+    """``windows`` as a job's JSON parameters (``windows_from_parameters`` reads them back)."""
+    return [
+        {
+            "accounts": sorted(w.account_ids),
+            "contacts": sorted(w.contact_ids),
+            "since": w.since.isoformat(),
+            "until": w.until.isoformat() if w.until else None,
+        }
+        for w in windows
+    ]
+
+
+def windows_from_parameters(parameters: Iterable[dict[str, object]]) -> list[RematchWindow]:
+    """The windows ``windows_as_parameters`` wrote."""
+    return [
+        RematchWindow(
+            frozenset(str(a) for a in p["accounts"]),  # type: ignore[attr-defined]
+            frozenset(str(c) for c in p["contacts"]),  # type: ignore[attr-defined]
+            datetime.fromisoformat(str(p["since"])),
+            datetime.fromisoformat(str(p["until"])) if p["until"] else None,
+        )
+        for p in parameters
+    ]
+
+
 def narrowing_domains(gained: Iterable[str], held: Collection[str]) -> frozenset[str]:
     """The domains of ``gained`` (an account's new ones) under a domain an account holds
     (``held``): mail from such a domain was the parent's (rules 2026.12.5, the most specific

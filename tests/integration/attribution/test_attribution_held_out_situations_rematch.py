@@ -46,7 +46,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_vendors 
 )
 from tests.integration.attribution.test_attribution_vendor_webhooks import _notification
 from tests.integration.ingest.ingest_integration_support import dumps, outbound_message
-from tests.integration.polling import references_landed
+from tests.integration.polling import poll_json, references_landed
 from tests.integration.quarter.quarter_support import (
     Tenant,
     counted,
@@ -391,7 +391,8 @@ async def test_overrides_stay_through_every_trigger_and_other_tenants_are_untouc
     manager moves Ana's 5 November mail to Services (the call was about it), and credits Bo with
     her 6 November mail (he wrote it from her laptop: a rep-only override). Then, in turn: a
     renewal opens on 10 November with Gus as champion; Hal gains a role on Services; Services'
-    creation date is corrected; Services moves to Initech; Platform is deleted. Another tenant
+    creation date is corrected; Services moves to Initech; Platform is deleted; Services is lost,
+    then reopened. Another tenant
     holds the very same ids and the same mail."""
     tenant = await new_tenant(db_engine)
     other = await new_tenant(db_engine, "other-co")
@@ -403,6 +404,8 @@ async def test_overrides_stay_through_every_trigger_and_other_tenants_are_untouc
         [_deal("svc", "globex", "ana", "2026-08-01", "hal", name="Globex Services")],
         [_deal("svc", "initech", "ana", "2026-08-01", "hal", name="Globex Services")],
         [{**GLOBEX_PLAT, "deleted": True}],
+        [_deal("svc", "initech", "ana", "2026-08-01", "hal", closed="2026-10-01", name="Globex Services")],
+        [{**_deal("svc", "initech", "ana", "2026-08-01", "hal", name="Globex Services"), "is_closed": False}],
     ]
     found: dict[str, Any] = {}
     async with in_process_stack(kafka_settings, database_settings) as stack:
@@ -497,7 +500,7 @@ async def test_overrides_stay_through_every_trigger_and_other_tenants_are_untouc
         "bad-input unknown deal": (422, ["deal_id"]),
         "bad-input another tenant's activity": 404,
         "bad-input role without contact": (422, True),
-        **{f"override sticky after trigger {n}": sticky for n in range(1, 6)},
+        **{f"override sticky after trigger {n}": sticky for n in range(1, 8)},
         "override history": ([plat, svc], True, "rep-ana"),
         # The renewal starts a day after the mail: Platform (open, same people, same owner) leads
         # by its proximity and recency, less than the margin: a close call, Platform first.
@@ -547,6 +550,9 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
     Initech Renewal (Gil's account) is deleted and undeleted (a sync job's ``queryAll`` posted in
     the Outbound Message shape, ``IsDeleted``). Ana's mail comes through ``POST /v1/events``."""
     tenant = await webhook_tenant(db_engine, SETTINGS)
+    # Ana is HubSpot owner 7701 and Salesforce User SF_ANA (one email): one person, credited under
+    # the smallest id of the CRM feeds (docs/attribution.md, "One rep per person").
+    ana = SF_ANA
     hubspot = [
         _owner("7701", ANA, "Ana", "Seller"),
         _company("5501", "Globex", "globex.example"),
@@ -696,7 +702,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             "3301",
             (),
             "5501",
-            "7701",
+            ana,
             2,
             [first["dana-eli-nov5"]["deal"], "3301"],
         ),
@@ -705,7 +711,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             "3301",
             (),
             "5501",
-            "7701",
+            ana,
             2,
             ["3302", "3301"],
         ),
@@ -714,7 +720,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             None,
             (),
             "5502",
-            "7701",
+            ana,
             2,
             ["3401", None],
         ),
@@ -723,7 +729,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             None,
             (),
             INITECH,
-            "7701",
+            ana,
             2,
             [renewal, None],
         ),
@@ -732,7 +738,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             "3401",
             (),
             "5502",
-            "7701",
+            ana,
             3,
             ["3401", None, "3401"],
         ),
@@ -741,7 +747,7 @@ async def test_deals_merged_deleted_and_restored_in_hubspot_and_salesforce(
             renewal,
             (),
             INITECH,
-            "7701",
+            ana,
             3,
             [renewal, None, renewal],
         ),
@@ -788,6 +794,10 @@ async def test_a_new_deal_in_a_huge_account_re_decides_its_whole_window(
             _deal("mega2", "mega", "ana", "2026-10-20", "max"),
         )
         await settle(kafka_settings)
+        # As a sync job does: wait until the pipeline says everything sent is visible.
+        status = await poll_json(stack.gateway, "/v1/pipeline/status", tenant.read, lambda s: s["up_to_date"])
+        await settle(kafka_settings)
+        found["huge pipeline up to date"] = status["up_to_date"]
         listed = await get(stack, tenant, "/v1/activities?account_id=acc-mega&limit=500")
         found["huge decisions by deal"] = dict(Counter((a["status"], a["deal_id"]) for a in listed["items"]))
         found["huge first of the window"] = _head(await _seen(stack, tenant, "max-2026-10-06"))
@@ -799,6 +809,7 @@ async def test_a_new_deal_in_a_huge_account_re_decides_its_whole_window(
         }
 
     expected: dict[str, Any] = {
+        "huge pipeline up to date": True,
         "huge decisions by deal": {
             ("attributed", "deal-mega1"): 135,
             ("account_only", None): 84,
