@@ -5,7 +5,9 @@ account or dates, every activity of its account(s) and of those contacts inside 
 window (the deal's life, old and new, widened by the grace windows, and bounded) is re-decided
 through the same versioned path, attributed ones included: a new version is published only when
 the decision changes, and overrides stay as they are (they are never selected, and
-``next_version`` refuses to replace one).
+``next_version`` refuses to replace one), but for a rep-only override, whose deal the rules decide:
+it is selected, its rep kept. Windows holding more than the consumer's bound are finished by a
+``rematch`` job (``windows_as_parameters``).
 """
 
 from __future__ import annotations
