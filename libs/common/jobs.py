@@ -37,6 +37,9 @@ PREVIEWED_BY = frozenset({"attribution", "internal_domains", "time_zone"})
 #: names (attribution; new versions where the credit moves, as a merge from the CRM does).
 RECREDIT_REPS = "recredit_reps"
 RECREDITED_BY = frozenset({"rep_aliases"})
+#: Re-decide what a batch of deal changes reaches past ``ATTRIBUTION_REMATCH_LIMIT`` (attribution
+#: queues it from the consumer, in the batch's transaction; new versions only where they change).
+REMATCH = "rematch"
 REATTRIBUTION_PREVIEW_DAYS = 90
 #: Read again the phones a tenant's contacts keep unread (``unread_phones``: no region read them)
 #: in its new phone region (ingest), queued when a change of ``default_phone_region``, or of
@@ -56,9 +59,10 @@ class JobStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     job_id: uuid.UUID
-    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change), ``reattribute`` or
+    #: ``rebuild_rollups`` (after a time zone or fiscal calendar change), ``reattribute``,
     #: ``recredit_reps`` (after a ``rep_aliases`` change), ``reread_phones`` (after a change of
-    #: the phone region).
+    #: the phone region) or ``rematch`` (the rest of a deal change's window past the consumer's
+    #: bound).
     kind: str
     #: ``queued``, ``running``, ``done`` or ``failed``.
     state: str

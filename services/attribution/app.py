@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.erasures import ErasureListCache, erasure_key
-from libs.common.jobs import REATTRIBUTE, RECREDIT_REPS, Job, JobWorker
+from libs.common.jobs import REATTRIBUTE, RECREDIT_REPS, REMATCH, Job, JobWorker
 from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
 from libs.common.kafka.service import consumer_app
 from libs.common.kafka.settings_events import SettingsChangeListener
@@ -23,7 +23,7 @@ from services.attribution.consumer import CONSUMES
 from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
 from services.attribution.held_sweep import HeldSweep
-from services.attribution.jobs import run_reattribution_job, run_recredit_job
+from services.attribution.jobs import run_reattribution_job, run_recredit_job, run_rematch_job
 from services.attribution.settings import AttributionSettings
 
 SERVICE = "attribution"
@@ -80,6 +80,12 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         jobs.start()
         recredits = JobWorker(engine, RECREDIT_REPS, recredit, interval)
         recredits.start()
+
+        async def rematch(job: Job) -> dict[str, Any]:
+            return await run_rematch_job(engine, producer, settings.kafka.topic_prefix, job)
+
+        rematches = JobWorker(engine, REMATCH, rematch, interval)
+        rematches.start()
         erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
         options = settings.attribution
         sweep = HeldSweep(
@@ -111,6 +117,7 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
                     await sweeping
             await jobs.stop()
             await recredits.stop()
+            await rematches.stop()
             await listener.stop()
 
     return consumer_app(

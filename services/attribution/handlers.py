@@ -30,6 +30,7 @@ from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope
 from libs.common.contracts.fields import isoformat
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.jobs import REMATCH, queue_job
 from libs.common.kafka.publisher import OutgoingMessage, send_in_batches
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
@@ -48,7 +49,7 @@ from services.attribution.domain.duplicates import (
 )
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
-from services.attribution.domain.rematch import deal_rematch_window
+from services.attribution.domain.rematch import deal_rematch_window, windows_as_parameters
 from services.attribution.domain.source_deals import SourceDeals, with_source_deals
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
@@ -625,7 +626,9 @@ async def rematch_ids(
     """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
     those credited to a rep whose person changed, and every automatic attribution inside the
     window of a deal that may now be a better candidate (``domain.rematch``); at most ``limit``
-    of each kind."""
+    of each kind. Deal windows holding more than ``limit`` are not cut short: the batch decides
+    the oldest ``limit`` and queues a ``rematch`` job (in its transaction) that re-decides the
+    windows whole once it commits (those already decided change nothing again)."""
     if changed.empty():
         return []
     # A membership filed under an alias id (a CRM's team) changes its person's team.
@@ -647,6 +650,9 @@ async def rematch_ids(
         is not None
     ]
     widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
+    if windows and len(widened) >= limit:
+        parameters = {"windows": windows_as_parameters(windows)}
+        await queue_job(conn, tenant_id, REMATCH, "attribution", parameters=parameters)
     return list(dict.fromkeys([*parked, *widened]))
 
 

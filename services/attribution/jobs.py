@@ -15,7 +15,15 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.jobs import Job, report_progress
-from services.attribution.reattribution import ReattributionReport, reattribute, recredit_people
+from services.attribution.adapters import repository as repo
+from services.attribution.domain.rematch import windows_from_parameters
+from services.attribution.reattribution import (
+    EVERY,
+    ReattributionReport,
+    reattribute,
+    reattribute_ids,
+    recredit_people,
+)
 
 
 def report_json(report: ReattributionReport) -> dict[str, Any]:
@@ -78,6 +86,28 @@ async def run_recredit_job(
 
     report = await recredit_people(
         engine, producer, topic_prefix, job.tenant_id, job.parameters["names"], on_progress=progress
+    )
+    await asyncio.gather(*writes)
+    return report_json(report)
+
+
+async def run_rematch_job(
+    engine: AsyncEngine, producer: AIOKafkaProducer, topic_prefix: str, job: Job
+) -> dict[str, Any]:
+    """Run a ``rematch`` job the consumer queued when a batch of deal changes reached more than
+    ``ATTRIBUTION_REMATCH_LIMIT`` activities: every automatic attribution of its windows is
+    re-decided, in batches (new versions only where the decision changes; overrides and
+    activities deleted at their source are left out by the versioned path)."""
+    writes: list[asyncio.Task[None]] = []
+
+    def progress(done: int, total: int) -> None:
+        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+
+    windows = windows_from_parameters(job.parameters["windows"])
+    async with engine.connect() as conn:
+        ids = await repo.activities_in_windows(conn, job.tenant_id, windows, EVERY)
+    report = await reattribute_ids(
+        engine, producer, topic_prefix, job.tenant_id, ids, dry_run=False, on_progress=progress
     )
     await asyncio.gather(*writes)
     return report_json(report)

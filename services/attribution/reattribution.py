@@ -89,7 +89,7 @@ async def reattribute(
 
 
 #: A re-credit reaches every activity of the people it names (a job, in batches; not a consumer batch).
-_EVERY = 2**31 - 1
+EVERY = 2**31 - 1
 
 
 async def recredit_people(
@@ -116,8 +116,8 @@ async def recredit_people(
             await repo.resolve_people(conn, tenant_id, name, changed)
         persons = await repo.people_of(conn, tenant_id, names)
         reps = set(names) | set(persons.values()) | changed.people_changed
-        ids = await repo.activities_of_reps(conn, tenant_id, reps, _EVERY)
-        ids += await repo.activities_naming(conn, tenant_id, [n for n in names if "@" in n], names, _EVERY)
+        ids = await repo.activities_of_reps(conn, tenant_id, reps, EVERY)
+        ids += await repo.activities_naming(conn, tenant_id, [n for n in names if "@" in n], names, EVERY)
     return await reattribute_ids(
         engine,
         producer,

@@ -1588,6 +1588,17 @@ async def mark_meetings_held(conn: AsyncConnection, tenant_id: str, ids: Sequenc
     )
 
 
+#: An attribution whose deal the rules decide: automatic, or overridden by a **rep-only** override
+#: (``{"rep_id": ...}``: who did the work, not what it was about; docs/attribution.md, the
+#: cascade's step 1). The deal-driven re-matches (a deal's window, a deal or account gone, a
+#: partner typed) select both: the override's rep stays, the deal follows the CRM. ``{a}`` is the
+#: attributions alias.
+_DEAL_IS_AUTOMATIC = (
+    "(NOT {a}.is_override OR EXISTS (SELECT 1 FROM attribution_overrides o WHERE o.tenant_id = {a}.tenant_id "
+    "AND o.activity_id = {a}.activity_id AND o.deal_id IS NULL AND o.account_id IS NULL))"
+)
+
+
 async def activities_to_rematch(
     conn: AsyncConnection,
     tenant_id: str,
@@ -1634,7 +1645,9 @@ async def activities_to_rematch(
       that day starting at midnight in the tenant's ``time_zone`` (memberships are dated, and
       teams read, on the tenant's calendar).
 
-    Overrides are never selected: a person's correction is final.
+    Overrides are never selected (a person's correction is final), but for a rep-only override
+    in the deal-driven selections (a deal or account gone, a partner typed): its deal is the
+    rules' (``_DEAL_IS_AUTOMATIC``).
     """
     reps = sorted(changed.rep_team_since)
     # From the earliest return of the batch (re-deciding an activity of another identity's gap
@@ -1687,13 +1700,13 @@ async def activities_to_rematch(
                     WHERE p ->> 'phone' = ANY(:phones)
                   )
                 UNION
-                SELECT activity_id, occurred_at FROM attributions
-                WHERE tenant_id = :t AND NOT is_override
+                SELECT activity_id, occurred_at FROM attributions auto
+                WHERE tenant_id = :t AND {gone_automatic}
                   AND (deal_id = ANY(:gone_deals) OR secondary_deal_ids && CAST(:gone_deals AS text[])
                        OR account_id = ANY(:gone_accounts))
                 UNION
-                SELECT activity_id, occurred_at FROM attributions
-                WHERE tenant_id = :t AND NOT is_override
+                SELECT activity_id, occurred_at FROM attributions auto
+                WHERE tenant_id = :t AND {gone_automatic}
                   AND cardinality(CAST(:partner_accounts AS text[])) > 0 AND occurred_at >= :rep_since
                   AND (account_id = ANY(:partner_accounts)
                        OR deal_id = ANY(:partner_deals)
@@ -1751,7 +1764,7 @@ async def activities_to_rematch(
                 WHERE at.tenant_id = :t AND NOT at.is_override
             )
             SELECT activity_id FROM wanted ORDER BY occurred_at, activity_id LIMIT :limit
-            """
+            """.replace("{gone_automatic}", _DEAL_IS_AUTOMATIC.format(a="auto"))
         ),
         {
             "t": tenant_id,
@@ -1820,7 +1833,8 @@ async def activities_in_windows(
     those on the window's accounts (``attributions_account`` index), and those with a participant
     holding an identity of the window's contacts when the contact is not on one of those accounts
     (an activity with a contact of the account is on the account already). An explicit
-    ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too."""
+    ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too. An activity
+    overridden for its rep alone is selected (its deal is the rules'); other overrides are not."""
     keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
     for window in windows:
         for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
@@ -1849,17 +1863,17 @@ async def activities_in_windows(
             SELECT at.activity_id, at.occurred_at FROM accounts a
             JOIN attributions at ON at.tenant_id = :t AND at.account_id = a.account_id
              AND at.occurred_at >= a.since AND (a.until IS NULL OR at.occurred_at <= a.until)
-            WHERE NOT at.is_override
+            WHERE {automatic}
             UNION
             SELECT ac.activity_id, ac.occurred_at FROM identities i
             JOIN activities ac ON ac.tenant_id = :t AND ac.occurred_at >= i.since
              AND (i.until IS NULL OR ac.occurred_at <= i.until)
             JOIN attributions at ON at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id
-            WHERE NOT at.is_override AND EXISTS (
+            WHERE {automatic} AND EXISTS (
                 SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                 WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
             ORDER BY occurred_at, activity_id LIMIT :limit
-            """
+            """.format(automatic=_DEAL_IS_AUTOMATIC.format(a="at"))
         ),
         {"t": tenant_id, **keys, "limit": limit},
     )

@@ -5,7 +5,9 @@ account or dates, every activity of its account(s) and of those contacts inside 
 window (the deal's life, old and new, widened by the grace windows, and bounded) is re-decided
 through the same versioned path, attributed ones included: a new version is published only when
 the decision changes, and overrides stay as they are (they are never selected, and
-``next_version`` refuses to replace one).
+``next_version`` refuses to replace one), but for a rep-only override, whose deal the rules decide:
+it is selected, its rep kept. Windows holding more than the consumer's bound are finished by a
+``rematch`` job (``windows_as_parameters``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,32 @@ def deal_rematch_window(
     )
     floor = (until or now) - timedelta(days=max_days)
     return RematchWindow(accounts, contacts, max(since, floor), until)
+
+
+def windows_as_parameters(windows: Iterable[RematchWindow]) -> list[dict[str, object]]:
+    """``windows`` as a job's JSON parameters (``windows_from_parameters`` reads them back)."""
+    return [
+        {
+            "accounts": sorted(w.account_ids),
+            "contacts": sorted(w.contact_ids),
+            "since": w.since.isoformat(),
+            "until": w.until.isoformat() if w.until else None,
+        }
+        for w in windows
+    ]
+
+
+def windows_from_parameters(parameters: Iterable[dict[str, object]]) -> list[RematchWindow]:
+    """The windows ``windows_as_parameters`` wrote."""
+    return [
+        RematchWindow(
+            frozenset(str(a) for a in p["accounts"]),  # type: ignore[attr-defined]
+            frozenset(str(c) for c in p["contacts"]),  # type: ignore[attr-defined]
+            datetime.fromisoformat(str(p["since"])),
+            datetime.fromisoformat(str(p["until"])) if p["until"] else None,
+        )
+        for p in parameters
+    ]
 
 
 def narrowing_domains(gained: Iterable[str], held: Collection[str]) -> frozenset[str]:

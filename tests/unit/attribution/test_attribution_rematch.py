@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from services.attribution.domain.rematch import (
     day_start,
     deal_rematch_window,
     narrowing_domains,
+    windows_as_parameters,
+    windows_from_parameters,
 )
 
 from .builders import ACCOUNTS, CONTACTS, DEALS, MEMBERSHIPS, REPS, WHEN, email_out
@@ -188,3 +191,20 @@ def test_a_domain_gained_under_another_held_domain_narrows_it() -> None:
     gained = ["eu.acme.com", "sales.eu.acme.com", "initech.com", "globex.com", "acme.com.br"]
     assert narrowing_domains(gained, held) == {"eu.acme.com", "sales.eu.acme.com"}
     assert narrowing_domains([], held) == frozenset()
+
+
+def test_windows_travel_through_a_jobs_json_parameters_unchanged() -> None:
+    """The windows a batch past ``ATTRIBUTION_REMATCH_LIMIT`` hands to its ``rematch`` job are the
+    ones the job re-decides: open-ended or closed, accounts and contacts as they were."""
+    windows = [
+        RematchWindow(frozenset({"acc-2", "acc-1"}), frozenset({"con-1"}), NOW - timedelta(days=14), None),
+        RematchWindow(frozenset(), frozenset({"con-9"}), NOW - timedelta(days=400), NOW),
+    ]
+    sent = windows_as_parameters(windows)
+    assert sent[0] == {
+        "accounts": ["acc-1", "acc-2"],
+        "contacts": ["con-1"],
+        "since": "2026-11-06T00:00:00+00:00",
+        "until": None,
+    }
+    assert windows_from_parameters(orjson.loads(orjson.dumps(sent))) == windows
