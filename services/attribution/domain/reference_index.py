@@ -606,7 +606,7 @@ class ReferenceIndex:
         maps the first of its ``owner_identities`` it maps to (none when it maps none of them,
         whatever ingest found when the activity arrived), else ``owner_rep_id``. A Twilio
         softphone's address kept with an edge location's host (``ana@acme.sip.us1.twilio.com``,
-        as ingest kept it before rules 2026.12.35) is mapped by its SIP Domain's too
+        as ingest kept it before rules 2026.12.36) is mapped by its SIP Domain's too
         (``ana@acme.sip.twilio.com``)."""
         if not crm.owner_identities:
             return crm.owner_rep_id

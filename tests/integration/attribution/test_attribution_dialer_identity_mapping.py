@@ -137,7 +137,7 @@ async def test_a_softphone_call_stored_with_an_edge_host_follows_the_sip_domains
     """A Twilio call through an edge location stored while ingest kept the edge host
     (``ana@acme.sip.us1.twilio.com``, as its ``crm.owner_identities`` hold it): the admin maps
     ``ana@acme.sip.twilio.com`` as the docs say, and the ``recredit_reps`` job finds the call and
-    credits Ana (rules 2026.12.35; before, the job examined nothing and the call stayed nobody's)."""
+    credits Ana (rules 2026.12.36; before, the job examined nothing and the call stayed nobody's)."""
     keys = await setup_tenant(db_engine, {"default_phone_region": "US"})
     acme = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
     stored = {

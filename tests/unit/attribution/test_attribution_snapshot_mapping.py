@@ -96,7 +96,7 @@ def test_the_owner_is_the_rep_the_tenant_maps_the_sources_ids_of_it_to_now() -> 
 
 
 def test_a_softphone_address_kept_with_an_edge_host_is_mapped_by_its_sip_domains_key() -> None:
-    """Rules 2026.12.35: a Twilio call stored while ingest kept the edge location's host
+    """Rules 2026.12.36: a Twilio call stored while ingest kept the edge location's host
     (``ana@acme.sip.us1.twilio.com``) is credited by the key the docs name
     (``ana@acme.sip.twilio.com``); a key as written still wins, and another host is not read."""
     refs = ReferenceIndex(
