@@ -171,6 +171,17 @@ def twilio_sip_domain(host: str) -> str | None:
     return None if match is None else f"{match['name']}.sip.twilio.com"
 
 
+def twilio_sip_identity(identity: str) -> str:
+    """A softphone's SIP address with its host read as its Twilio SIP Domain
+    (``ana@acme.sip.us1.twilio.com`` -> ``ana@acme.sip.twilio.com``, the ``rep_aliases`` key the
+    docs name); any other identity as it is."""
+    user, at, host = identity.rpartition("@")
+    if not at or ".sip." not in host.lower():
+        return identity
+    domain = twilio_sip_domain(host)
+    return identity if domain is None else f"{user}@{domain}"
+
+
 def _twilio_sip_domains(values: Iterable[str]) -> tuple[str, ...]:
     """Each a Twilio SIP Domain as the console names it (an edge location's host is its
     domain), repeats and blanks dropped; anything else refused."""

@@ -1921,6 +1921,11 @@ async def activities_of_reps(
     return [row.activity_id for row in result]
 
 
+#: A Twilio SIP Domain's host at an edge location, at the end of a softphone's address
+#: (``ana@acme.sip.us1.twilio.com``): read as the domain's (``tenant_settings.twilio_sip_domain``).
+_TWILIO_EDGE = r"\.sip\.[a-z0-9-]+\.twilio\.com$"
+
+
 async def activities_naming(
     conn: AsyncConnection,
     tenant_id: str,
@@ -1943,10 +1948,19 @@ async def activities_naming(
             "SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p "
             "WHERE lower(p ->> 'email') = ANY(:a)) OR EXISTS ("
             "SELECT 1 FROM jsonb_array_elements_text(ac.payload -> 'crm' -> 'owner_identities') i "
-            "WHERE i = ANY(:i))) "
+            # A Twilio softphone's address kept with an edge location's host names its SIP
+            # Domain's key too (tenant_settings.twilio_sip_identity).
+            "WHERE i = ANY(:i) OR regexp_replace(i, :edge, :domain, 'i') = ANY(:i))) "
             "ORDER BY at.occurred_at, at.activity_id LIMIT :limit"
         ),
-        {"t": tenant_id, "a": emails, "i": ids, "limit": limit},
+        {
+            "t": tenant_id,
+            "a": emails,
+            "i": ids,
+            "limit": limit,
+            "edge": _TWILIO_EDGE,
+            "domain": ".sip.twilio.com",
+        },
     )
     return [row.activity_id for row in result]
 

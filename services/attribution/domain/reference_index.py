@@ -26,6 +26,7 @@ from libs.common.contracts.activities import extension_of, line_of, phone_key
 from libs.common.contracts.activities_fast import AnyCrmReferences, AnyParticipant, IngestedEvent, with_crm
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
+from libs.common.contracts.tenant_settings import twilio_sip_identity
 from libs.common.personal_domains import (
     email_domain,
     is_personal_domain,
@@ -603,10 +604,17 @@ class ReferenceIndex:
     def owner_named(self, crm: AnyCrmReferences) -> str | None:
         """The rep the source assigned the activity to: the one the tenant's ``rep_aliases``
         maps the first of its ``owner_identities`` it maps to (none when it maps none of them,
-        whatever ingest found when the activity arrived), else ``owner_rep_id``."""
+        whatever ingest found when the activity arrived), else ``owner_rep_id``. A Twilio
+        softphone's address kept with an edge location's host (``ana@acme.sip.us1.twilio.com``,
+        as ingest kept it before rules 2026.12.36) is mapped by its SIP Domain's too
+        (``ana@acme.sip.twilio.com``)."""
         if not crm.owner_identities:
             return crm.owner_rep_id
-        return next((rep for i in crm.owner_identities if (rep := self.identity_reps.get(i))), None)
+        reps = self.identity_reps
+        return next(
+            (rep for i in crm.owner_identities if (rep := reps.get(i) or reps.get(twilio_sip_identity(i)))),
+            None,
+        )
 
     def survivor(self, kind: EntityKind, entity_id: str) -> str | None:
         """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""

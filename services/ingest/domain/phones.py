@@ -28,9 +28,15 @@ Nothing is guessed:
 * a CRM record's phone field listing several numbers (``415-555-0107 / 415-555-0108``,
   ``4155550107;4155550108``, ``+1 415 555 0107 or +1 415 555 0108``: a spreadsheet cell, a
   field a rep filled by hand) gives each of them (:func:`parse_phones_in`): a record's numbers
-  are all its own, as its emails are. Only when every listed part is a valid number on its own;
+  are all its own, as its emails are. Only when every listed part is a valid number on its own
+  (or, the field being no number as a whole, a full-length number of one shape with the others);
   else the field is read as one (``+14155550200,12`` is a line and a dialled extension;
-  ``0221/1234567`` in Germany is area code and number, ``+492211234567``);
+  ``0221/1234567`` in Germany is area code and number, ``+492211234567``; ``+49 89 1234560 /
+  1234599``, a range, is refused). Numbers another region may read (two UK numbers in a US
+  tenant) are refused for the region, so a contact keeps them unread;
+* a German direct-dial suffix (``Durchwahl 12``, ``DW 12``) is the number's last digits, in place
+  of the switchboard's ``-0`` when written after it (``+49 89 123456-0 Durchwahl 12`` is
+  ``+498912345612``);
 * ``00`` followed by a country code is the international prefix of most of the world (a number
   copied from a European signature, ``0044 20 7946 0958``): read as ``+44 20 7946 0958`` when
   the result is a valid number, in any region.
@@ -123,6 +129,9 @@ def parse_phone(raw: str, region: str) -> ParsedPhone | RefusedPhone:
 #: appends to the company's number to reach the person (``+498912345612``), not an extension
 #: dialled after the call connects.
 _DIRECT_DIAL = re.compile(r"\b(?:durchwahl|durchw|dw)\b\.?\s*[:\-\u2013]?\s*(\d{1,6})\s*$", re.IGNORECASE)
+#: The switchboard's ``-0`` of a company number (DIN 5008: ``+49 89 123456-0``): a direct-dial
+#: suffix replaces it (``123456-0 Durchwahl 12`` is ``+498912345612``), not appended to it.
+_SWITCHBOARD = re.compile(r"\s*[-\u2013]\s*0$")
 
 
 def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
@@ -132,7 +141,7 @@ def _read(raw: str, region: str) -> ParsedPhone | RefusedPhone:
     if len(text) > MAX_PHONE_LENGTH:
         return _refused(raw, PhoneProblem.TOO_LONG, region)
     if (direct := _DIRECT_DIAL.search(text)) is not None:
-        text = f"{text[: direct.start()].rstrip(' ,;')}-{direct[1]}"
+        text = f"{_SWITCHBOARD.sub('', text[: direct.start()].rstrip(' ,;'))}-{direct[1]}"
     if is_placeholder(text):
         return _refused(raw, PhoneProblem.PLACEHOLDER, region)
     try:
@@ -272,24 +281,43 @@ def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | Ref
     extension. A part that is no valid number on its own (``12`` in ``+14155550200,12``, the
     dialled extension; ``415`` in ``415/555-0100``; the area code of the German and Austrian
     ``0221/1234567``, DIN 5008's "area code / number", whose parts merely have a possible length)
-    leaves the field to the single reading. A field listing numbers of unknown ranges
-    (fictional, or newer than the library) is read as one and refused rather than split on a
-    guess."""
+    leaves the field to the single reading.
+
+    A field that is no number as a whole whose parts are full-length numbers of one shape (one
+    country, as many digits), some of a range the library does not know (Ofcom's ``07700 900123``
+    for fiction, a range newer than the library), gives each of them. Parts of different shapes
+    are not split on a guess: ``+49 89 1234560 / 1234599`` is a range of direct-dial numbers, not
+    two numbers, and is refused whole. A field whose parts the region cannot read, each read or
+    refused only for the region (``020 7946 0954 / 07700 900124`` in a US tenant), is refused
+    for the region (``REGIONAL_PROBLEMS``): a contact keeps it to read again in another."""
     parts = [part.strip() for part in _PHONE_LIST_SEPARATOR.split(raw) if part.strip()]
-    each: list[ParsedPhone] = []
-    if len(parts) > 1:
-        each = [read for part in parts if isinstance(read := parse_phone_in(part, regions), ParsedPhone)]
-        if len(each) == len(parts) and all(_valid_e164(read.e164) for read in each):
-            return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
+    read_parts = [parse_phone_in(part, regions) for part in parts] if len(parts) > 1 else []
+    each = [read for read in read_parts if isinstance(read, ParsedPhone)]
+    if read_parts and len(each) == len(parts) and all(_valid_e164(read.e164) for read in each):
+        return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
     single = parse_phone_in(raw, regions)
     if isinstance(single, ParsedPhone):
         return (single,)
-    if len(parts) > 1 and len(each) == len(parts):
-        # No number as a whole, and each part a full-length number on its own, one of a range the
-        # library does not know (Ofcom's ``07700 900123`` for fiction, a range newer than the
-        # library): each is kept rather than the field dropped whole (rules 2026.12.34).
+    if read_parts and len(each) == len(parts) and len(set(map(_shape, each))) == 1:
+        # No number as a whole, each part a full-length number of the same shape (rules 2026.12.34).
         return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
+    regional = [read for read in read_parts if isinstance(read, RefusedPhone)]
+    if (
+        single.problem is PhoneProblem.NOT_A_NUMBER
+        and regional
+        and all(read.problem in REGIONAL_PROBLEMS for read in regional)
+    ):
+        # Numbers of another country listed together: refused for the region, not as no number.
+        first = regions if isinstance(regions, str) else regions[0]
+        return _refused(raw, regional[0].problem, first)
     return single
+
+
+def _shape(parsed: ParsedPhone) -> tuple[int | None, int]:
+    """A number's country and its count of digits (``+442079460954`` and ``+447700900124``: the
+    same shape; ``+49891234560`` and ``+491234599``: not)."""
+    number = phonenumbers.parse(parsed.e164, None)
+    return number.country_code, len(phonenumbers.national_significant_number(number))
 
 
 def e164_or_none(raw: str | None, regions: Regions) -> str | None:

@@ -129,3 +129,50 @@ async def test_calls_received_before_their_extension_or_identity_was_mapped_foll
     # 2 extension calls (60 s + 120 s) and 2 softphone calls (45 s + 30 s).
     assert mapped_to_ana == {"rep-ana": (4, 4, 255), "rep-bo": (0, 0, 0)}
     assert remapped == {"rep-ana": (2, 2, 75), "rep-bo": (2, 2, 180)}
+
+
+async def test_a_softphone_call_stored_with_an_edge_host_follows_the_sip_domains_key(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A Twilio call through an edge location stored while ingest kept the edge host
+    (``ana@acme.sip.us1.twilio.com``, as its ``crm.owner_identities`` hold it): the admin maps
+    ``ana@acme.sip.twilio.com`` as the docs say, and the ``recredit_reps`` job finds the call and
+    credits Ana (rules 2026.12.36; before, the job examined nothing and the call stayed nobody's)."""
+    keys = await setup_tenant(db_engine, {"default_phone_region": "US"})
+    acme = Tenant(TENANT, *({"Authorization": f"Bearer {keys[s]}"} for s in ("ingest", "read", "admin")))
+    stored = {
+        "source": "twilio",
+        "external_id": "CA-edge",
+        "kind": "call",
+        "direction": "outbound",
+        "outcome": "connected",
+        "occurred_at": "2026-11-05T10:00:00Z",
+        "duration_seconds": 40,
+        "participants": [{"phone": NOBODY, "role": "callee"}],
+        "crm": {"owner_identities": ["ana", "ana@acme.sip.us1.twilio.com"]},
+    }
+    call = activity_id_for(TENANT, "twilio", "CA-edge")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "hr", "entities": ROSTER}, headers=acme.ingest
+        )
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, TENANT, ROSTER)
+        posted = await stack.ingest.post("/v1/events", json={"activities": [stored]}, headers=acme.ingest)
+        assert posted.status_code == 202, posted.text
+        await poll_rows(
+            db_engine, CURRENT, {"t": TENANT, "a": [call]}, lambda rows: rows == [(None, 1, "none")]
+        )
+        answer = await stack.gateway.patch(
+            "/v1/settings/organization",
+            json={"rep_aliases": {"ana@acme.sip.twilio.com": "rep-ana"}},
+            headers=acme.admin,
+        )
+        job = await settings_job_done(stack.gateway, acme.admin, answer)
+        assert (job["state"], job["result"]["examined"], job["result"]["changed"]) == ("done", 1, 1)
+        await poll_rows(
+            db_engine, CURRENT, {"t": TENANT, "a": [call]}, lambda rows: rows == [("rep-ana", 2, "crm_owner")]
+        )
+        await settle(kafka_settings)
+        scores = await _november(stack, acme)
+    assert scores == {"rep-ana": (1, 1, 40), "rep-bo": (0, 0, 0)}

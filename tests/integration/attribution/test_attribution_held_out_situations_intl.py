@@ -16,7 +16,11 @@ category (A GB phones, B DE phones, C FR phones, D BR phones, E dialer formats, 
 changed after the sync, G time zones, H names and domains). Before the fixes that came with
 this file (rules 2026.12.33), 48 of 55 were right: A 10 of 12, B 7 of 8, E 7 of 8, F 3 of 5,
 H 5 of 6, C, D and G all (the table in docs/attribution.md, "Held-out situations: a European
-sales org"); now all. Run with ``-s`` to see the count by category.
+sales org"); now all. Added with the review of that change (59 situations): B9 and B10, a
+``Durchwahl`` after the switchboard's ``-0`` (stored as ``+4989123456015``, so the call from the
+real line was unmatched), and F4, two UK numbers in one field on the US region (refused as "not a
+phone number", so not kept unread nor read after the change to GB); all three wrong before
+those fixes. Run with ``-s`` to see the count by category.
 """
 
 from __future__ import annotations
@@ -231,6 +235,9 @@ DE_TYPED: dict[str, str | tuple[str, str]] = {
     "b7-uk-contact": ("020 7946 0960", "GB"),
     # The same buyer as London's A2 (same number), a customer of the Berlin company too.
     "b8-same-buyer": "+44 20 7946 0952",
+    # A Durchwahl after the switchboard's "-0" (DIN 5008): the direct dial replaces the 0.
+    "b9-durchwahl-after-switchboard": "+49 89 123456-0 Durchwahl -15",
+    "b10-zentrale-durchwahl": "Zentrale 089 234567-0, Durchwahl: 16",
 }
 DE_CALLS = [
     _dialer("b1-intl-trunk", JUERGEN, "+49301234567"),
@@ -241,6 +248,8 @@ DE_CALLS = [
     _dialer("b6-mobil-note", JUERGEN, "+491712345678"),
     _dialer("b7-uk-contact", JUERGEN, "+442079460960"),
     _dialer("b8-same-buyer", JUERGEN, "+442079460952"),
+    _dialer("b9-durchwahl-after-switchboard", JUERGEN, "+498912345615"),
+    _dialer("b10-zentrale-durchwahl", JUERGEN, "+498923456716"),
     _dialer("e5-de-national", "030 9000 0001", "030 1234567"),
     _dialer("e6-de-national-mobile", JUERGEN, "0171 2345678"),
     # Sunday 25 October 00:30 CEST (clocks go back at 03:00): Saturday 22:30 in UTC.
@@ -447,9 +456,9 @@ async def test_a_european_sales_org_wires_its_crm_dialer_and_mail(
     assert weeks == {
         # Every November activity of Ana's is in the week of 2 November.
         "london": {"2026-11-02": 17},
-        # The two of 25 October; ten calls, five mails (Klaus sent the sixth) and the Sunday
+        # The two of 25 October; twelve calls, five mails (Klaus sent the sixth) and the Sunday
         # dial; Monday's dial.
-        "berlin": {"2026-10-19": 2, "2026-11-02": 16, "2026-11-09": 1},
+        "berlin": {"2026-10-19": 2, "2026-11-02": 18, "2026-11-09": 1},
         # Seven calls and the Sunday-night dial.
         "sao-paulo": {"2026-11-02": 8},
     }
@@ -468,6 +477,8 @@ US_REGION_TYPED: dict[str, str | tuple[str, str]] = {
     "f1-uk-national-no-country": "020 7946 0961",
     "f2-uk-national-country-gb": ("020 7946 0962", "GB"),
     "f3-us-number": "(415) 555-0142",
+    # Two UK numbers in one field, neither readable in the US: kept unread, both read in GB.
+    "f4-two-uk-numbers": "020 7946 0964 / 07700 900125",
 }
 
 
@@ -496,10 +507,12 @@ async def test_a_uk_tenant_left_on_the_us_region_then_set_to_gb(
         _dialer("f1-before", UMA, "+442079460961"),
         _dialer("f2-uk-national-country-gb", UMA, "+442079460962"),
         _dialer("f3-us-number", UMA, "+14155550142"),
+        _dialer("f4-before", UMA, "+442079460964"),
     ]
     after_calls = [
         _dialer("f1-after", UMA, "+442079460961"),
         _dialer("f3-us-number-after", UMA, "+14155550142"),
+        _dialer("f4-after-mobile", UMA, "+447700900125"),
     ]
     other_call = _dialer("f9-other-tenant", "+12125550101", "+442079460961")
     named = {("dialer", c["external_id"]): c["external_id"] for c in before_calls + after_calls}
@@ -524,19 +537,22 @@ async def test_a_uk_tenant_left_on_the_us_region_then_set_to_gb(
         others = await _found(stack, other, {("dialer", "f9-other-tenant"): "f9-other-tenant"})
     uma = ("rep-uma", "team-us")
     f1_index = next(i for i, e in enumerate(crm) if e.get("id") == "con-f1-uk-national-no-country")
+    f4_index = next(i for i, e in enumerate(crm) if e.get("id") == "con-f4-two-uk-numbers")
     # Each unreadable UK number named by its field, with why (the region it was read in).
     unreadable = (
         "not a valid number (missing area code, or no such number in region US; an international "
         "number needs its +); the phone was dropped, the contact accepted"
     )
     assert synced["warnings"] == [
-        {"index": f1_index, "field": f"entities.{f1_index}.phones.0", "reason": unreadable}
+        {"index": f1_index, "field": f"entities.{f1_index}.phones.0", "reason": unreadable},
+        {"index": f4_index, "field": f"entities.{f4_index}.phones.0", "reason": unreadable},
     ]
     assert other_synced["warnings"] == [{"index": 2, "field": "entities.2.phones.0", "reason": unreadable}]
     truth_before = {
         "f1-before": ("unmatched", None, None, *uma),
         "f2-uk-national-country-gb": _on("f2-uk-national-country-gb", *uma),
         "f3-us-number": _on("f3-us-number", *uma),
+        "f4-before": ("unmatched", None, None, *uma),
     }
     truth_after = {
         "f1-before": _on("f1-uk-national-no-country", *uma),
@@ -544,6 +560,8 @@ async def test_a_uk_tenant_left_on_the_us_region_then_set_to_gb(
         "f2-uk-national-country-gb": _on("f2-uk-national-country-gb", *uma),
         "f3-us-number": _on("f3-us-number", *uma),
         "f3-us-number-after": _on("f3-us-number", *uma),
+        "f4-before": _on("f4-two-uk-numbers", *uma),
+        "f4-after-mobile": _on("f4-two-uk-numbers", *uma),
     }
     print("\nF before the change:", _tally(truth_before, before), "after:", _tally(truth_after, after))
     assert before == truth_before
@@ -552,6 +570,7 @@ async def test_a_uk_tenant_left_on_the_us_region_then_set_to_gb(
         "con-f1-uk-national-no-country": ["+442079460961"],
         "con-f2-uk-national-country-gb": ["+442079460962"],
         "con-f3-us-number": ["+14155550142"],
+        "con-f4-two-uk-numbers": ["+442079460964", "+447700900125"],
     }
     # The other tenant (US) keeps its own reading: the UK number is unreadable there.
     assert others == {"f9-other-tenant": ("unmatched", None, None, "rep-ola", None)}

@@ -1,6 +1,7 @@
 """A tenant's own Twilio SIP Domains (``twilio_sip_domains``), through the real broker and
 PostgreSQL: a softphone on one of them keeps its SIP user for ``rep_aliases`` mapped later; one
-on another company's Twilio SIP Domain does not. A tenant naming none keeps the old reading
+on another company's Twilio SIP Domain does not; one at an edge location (``acme.sip.us1``) is
+its domain's, mapped by the ``rep_aliases`` key written with the domain. A tenant naming none keeps the old reading
 (every ``*.sip.twilio.com`` host is its own), whatever another tenant names."""
 
 from __future__ import annotations
@@ -44,7 +45,15 @@ def _call(call_sid: str, softphone: str) -> bytes:
 async def test_only_the_tenants_own_sip_domains_keep_a_softphones_identity(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
-    await setup_tenant(db_engine, {**TENANT_SETTINGS, "twilio_sip_domains": ["acme.sip.twilio.com"]})
+    await setup_tenant(
+        db_engine,
+        {
+            **TENANT_SETTINGS,
+            "twilio_sip_domains": ["acme.sip.twilio.com"],
+            # Written as the docs say, with the SIP Domain as the Twilio console lists it.
+            "rep_aliases": {"ana@acme.sip.twilio.com": "rep-ana"},
+        },
+    )
     await setup_tenant(db_engine, {"internal_domains": ["beta.example"]}, tenant=OTHER)
     deliveries = [
         # acme's own domain, at an edge location.
@@ -63,8 +72,13 @@ async def test_only_the_tenants_own_sip_domains_keep_a_softphones_identity(
             )
             assert answer.status_code == 200, answer.text
     published = await activities_on_topic(kafka_settings)
-    assert [(a["tenant_id"], a["external_id"], a["crm"].get("owner_identities", [])) for a in published] == [
-        (TENANT, "CA0000000000000000000000000000a001", ["ana", "ana@acme.sip.us1.twilio.com"]),
-        (TENANT, "CA0000000000000000000000000000a002", []),
-        (OTHER, "CA0000000000000000000000000000b001", ["bo", "bo@globex.sip.twilio.com"]),
+    # The edge location's host is read as its domain: the identity kept is the domain's address,
+    # and the tenant's key for it names the rep (before: ana@acme.sip.us1.twilio.com, no rep).
+    assert [
+        (a["tenant_id"], a["external_id"], a["crm"].get("owner_rep_id"), a["crm"].get("owner_identities", []))
+        for a in published
+    ] == [
+        (TENANT, "CA0000000000000000000000000000a001", "rep-ana", ["ana", "ana@acme.sip.twilio.com"]),
+        (TENANT, "CA0000000000000000000000000000a002", None, []),
+        (OTHER, "CA0000000000000000000000000000b001", None, ["bo", "bo@globex.sip.twilio.com"]),
     ]

@@ -95,6 +95,19 @@ def test_the_owner_is_the_rep_the_tenant_maps_the_sources_ids_of_it_to_now() -> 
     assert refs.owner_named(CrmReferences(owner_rep_id="rep-ana")) == "rep-ana"
 
 
+def test_a_softphone_address_kept_with_an_edge_host_is_mapped_by_its_sip_domains_key() -> None:
+    """Rules 2026.12.36: a Twilio call stored while ingest kept the edge location's host
+    (``ana@acme.sip.us1.twilio.com``) is credited by the key the docs name
+    (``ana@acme.sip.twilio.com``); a key as written still wins, and another host is not read."""
+    refs = ReferenceIndex(
+        identity_reps={"ana@acme.sip.twilio.com": "rep-ana", "cy@acme.sip.ie1.twilio.com": "rep-cy"}
+    )
+    assert refs.owner_named(CrmReferences(owner_identities=("ana@acme.sip.us1.twilio.com",))) == "rep-ana"
+    assert refs.owner_named(CrmReferences(owner_identities=("cy@acme.sip.ie1.twilio.com",))) == "rep-cy"
+    assert refs.owner_named(CrmReferences(owner_identities=("ana@acme.sip.us1.example.com",))) is None
+    assert refs.owner_named(CrmReferences(owner_identities=("ana@globex.sip.us1.twilio.com",))) is None
+
+
 def test_the_snapshot_carries_the_thread_deal_and_the_owners_of_its_deals_with_their_teams() -> None:
     refs = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
     refs.put_deal(_deal("deal-closed", "rep-cy", closed_at=datetime(2024, 3, 1, tzinfo=UTC)))

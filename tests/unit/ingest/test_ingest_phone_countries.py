@@ -445,6 +445,30 @@ def test_a_new_tenant_region_reads_the_unread_numbers_and_keeps_those_read_befor
     assert contacts_read_in_new_region(again, {"acc-de": "DE"}, "GB") == ()
 
 
+def test_a_field_of_two_uk_numbers_in_a_us_tenant_is_kept_unread_and_read_when_the_region_is_gb() -> None:
+    """``020 7946 0954 / 07700 900124`` in a US tenant: refused for the region (the warning names
+    it), kept unread; the tenant's region becomes GB: both numbers are read."""
+    raw = "020 7946 0954 / 07700 900124"
+    read, warnings = read_entities((ContactV1(id="con-1", updated_at=T0, phones=(raw,)),), "US")
+    (contact,) = read
+    assert isinstance(contact, ContactV1)
+    assert (contact.phones, contact.unread_phones) == ((), (raw,))
+    assert [(w.field, w.problem, w.reason) for w in warnings] == [
+        (
+            "entities.0.phones.0",
+            PhoneProblem.INVALID,
+            "not a valid number (missing area code, or no such number in region US; an international "
+            "number needs its +); the phone was dropped, the contact accepted",
+        )
+    ]
+    (again,) = contacts_read_in_new_region([contact], {}, "GB")
+    assert (again.phones, again.raw_phones, again.unread_phones) == (
+        ("+442079460954", "+447700900124"),
+        (raw, raw),
+        (),
+    )
+
+
 def test_a_placeholder_is_dropped_with_a_warning_never_kept_unread_nor_read_in_a_later_country() -> None:
     """A US tenant's contacts with ``123-456-7890``, ``111-111-1111`` or ``000-000-0000``: each
     warned and dropped, none kept unread; when the account later gets GB, DE, IN, BR or AU they

@@ -196,6 +196,40 @@ def test_a_field_of_two_numbers_one_of_an_unknown_range_gives_both() -> None:
     assert isinstance(parse_phones_in("020 7946 0954 / 0955", "GB"), RefusedPhone)
 
 
+def test_a_field_of_two_numbers_the_region_cannot_read_is_refused_for_the_region() -> None:
+    """The same field in a US tenant: each part refused only because the US reads it (kept
+    unread, to read again in GB), so the field is refused for the region, naming it, not as
+    "not a phone number"."""
+    raw = "020 7946 0954 / 07700 900124"
+    assert parse_phones_in(raw, "US") == RefusedPhone(
+        raw,
+        PhoneProblem.INVALID,
+        "not a valid number (missing area code, or no such number in region US; "
+        "an international number needs its +)",
+    )
+    assert read_phones([raw], "US").unread == (raw,)
+    # A part that is no number in any region leaves the field's own refusal.
+    assert parse_phones_in("020 7946 0954 / ask reception", "US") == RefusedPhone(
+        "020 7946 0954 / ask reception", PhoneProblem.NOT_A_NUMBER, "not a phone number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        # A range of direct-dial numbers (the second part, 7 digits, is no number of its own).
+        ("+49 89 1234560 / 1234599", "DE"),
+        ("+49 89 1234560 / 1234599", ("DE", "US")),
+        # A UK line and a part of another shape.
+        ("020 7946 0954 / 7946 0955", "GB"),
+    ],
+)
+def test_parts_of_different_shapes_are_not_split_on_a_guess(raw: str, region: str | tuple[str, ...]) -> None:
+    """The fallback keeping full-length parts of unknown ranges keeps only parts of one shape
+    (one country, as many digits): a number range is not cut into a junk number."""
+    assert isinstance(parse_phones_in(raw, region), RefusedPhone)
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -203,12 +237,34 @@ def test_a_field_of_two_numbers_one_of_an_unknown_range_gives_both() -> None:
         "089 123456 DW 12",
         "089/123456, Durchwahl: 12",
         "+49 (0)89 123456 durchw. 12",
+        # DIN 5008's switchboard "-0": the direct-dial digits replace it.
+        "+49 89 123456-0 Durchwahl -12",
+        "089 123456-0 Durchwahl 12",
+        "089 123456 \u2013 0 DW 12",
     ],
 )
 def test_a_german_direct_dial_suffix_is_part_of_the_number(raw: str) -> None:
     """A Durchwahl is dialled as the number's last digits (``+498912345612``), not after the call
     connects as an extension is."""
     assert parse_phones_in(raw, "DE") == (ParsedPhone("+498912345612", raw),)
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("Zentrale +49 89 123456-0, Durchwahl: 15", "+498912345615"),
+        ("089 123456-0 DW 15", "+498912345615"),
+        ("+49 30 12345-0 Durchwahl 230", "+493012345230"),
+        # The switchboard's number alone is the switchboard's.
+        ("+49 89 123456-0", "+49891234560"),
+        # A 0 that is the last digit of the number, not a switchboard suffix, stays.
+        ("089 1234560 DW 12", "+4989123456012"),
+    ],
+)
+def test_a_direct_dial_after_the_switchboard_0_replaces_it(raw: str, e164: str) -> None:
+    """``123456-0`` is the company's switchboard; its person's line is the direct dial in place
+    of the 0 (``+49 89 123456-0 Durchwahl 15`` is ``+498912345615``, not ``...6015``)."""
+    assert parse_phones_in(raw, "DE") == (ParsedPhone(e164, raw),)
 
 
 def test_a_long_phone_field_is_read_in_linear_time() -> None:

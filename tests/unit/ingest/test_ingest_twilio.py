@@ -351,7 +351,9 @@ SOFTPHONE_CONFIG = replace(CONFIG, rep_aliases={"ana": "rep-a", "bo@acme.sip.twi
         # Nobody the tenant maps yet: the call keeps its other side, and the identity attribution
         # maps when it decides (a mapping made later re-credits the call).
         ("client:unmapped", None, None, ("unmapped",)),
-        ("sip:desk-7@acme.sip.us1.twilio.com", None, None, ("desk-7", "desk-7@acme.sip.us1.twilio.com")),
+        # An edge location's host is its SIP Domain's: the identity kept, and the address mapped.
+        ("sip:desk-7@acme.sip.us1.twilio.com", None, None, ("desk-7", "desk-7@acme.sip.twilio.com")),
+        ("sip:bo@ACME.sip.ie1.twilio.com", None, "rep-b", ("bo", "bo@acme.sip.twilio.com")),
         # A SIP phone on another host may be anyone's (a buyer's): kept only as the key mapped now.
         ("sip:desk-7@10.0.0.5", None, None, ()),
         ("sip:ana@pbx.voip.example", None, "rep-a", ("ana",)),
@@ -377,6 +379,29 @@ def test_a_softphone_is_the_reps_side_of_the_call_not_a_refused_number(
     assert call.participants == ((participant, buyer) if participant else (buyer,))
     assert (call.crm.owner_rep_id, call.crm.owner_identities) == (owner_rep_id, identities)
     assert (call.outcome, call.duration_seconds) == (Outcome.CONNECTED, 75)
+
+
+def test_a_mapping_written_with_an_edge_host_still_names_its_rep() -> None:
+    """A ``rep_aliases`` key written with the edge location's host (as calls showed it before its
+    host was read as its SIP Domain's) still maps, and is kept with the domain's address."""
+    config = replace(CONFIG, rep_aliases={"cy@acme.sip.us1.twilio.com": "rep-c"})
+    body = urlencode(
+        {
+            "CallSid": "CA1",
+            "CallStatus": "completed",
+            "CallDuration": "75",
+            "Direction": "outbound-api",
+            "From": "sip:cy@acme.sip.us1.twilio.com",
+            "To": "(415) 555-2671",
+        }
+    ).encode()
+    (leg,) = adapter.parse(make_request(body, url=URL), config).twilio_legs
+    _, call = fold_twilio_call(None, leg)
+    assert call is not None
+    assert (call.crm.owner_rep_id, call.crm.owner_identities) == (
+        "rep-c",
+        ("cy", "cy@acme.sip.twilio.com", "cy@acme.sip.us1.twilio.com"),
+    )
 
 
 def test_a_call_between_two_softphones_is_ignored_with_its_reason() -> None:

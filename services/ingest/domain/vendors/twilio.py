@@ -307,22 +307,28 @@ def _party(raw: str, role: ParticipantRole, field: str, config: TenantWebhookCon
         return _Party(make_participant(role=role, field=field, region=region, phone=raw))
     # sip:user@host;transport=udp?headers: the address without its parameters and headers.
     address = raw.split(":", 1)[1].split(";", 1)[0].split("?", 1)[0].strip()
-    user, _, host = address.rpartition("@")
+    user, _, written_host = address.rpartition("@")
     user = unquote(user or address)
+    # An edge location's host is its SIP Domain's (acme.sip.us1.twilio.com: acme.sip.twilio.com),
+    # the address the tenant maps in rep_aliases and the identity the call keeps.
+    host = twilio_sip_domain(written_host) or written_host
     email = normalize_email(f"{user}@{host}") if host else None
+    # A mapping written with the edge host (before it was normalised) still names its rep.
+    as_written = normalize_email(f"{user}@{written_host}") if host != written_host else None
     if email is not None and any(d in config.internal_domains for d in parent_domains(host.lower())):
         return _Party(make_participant(role=role, field=field, region=region, email=email), softphone=True)
     if user[:1] == "+" and isinstance(parse_phone(user, region), ParsedPhone):
         # A trunk's number: a phone as any other, not a softphone.
         return _Party(make_participant(role=role, field=field, region=region, phone=user))
     aliases = config.rep_aliases
-    rep_id = aliases.get(user) or (aliases.get(email) if email is not None else None)
+    mapped = [key for key in (user, email, as_written) if key and aliases.get(key)]
+    rep_id = aliases[mapped[0]] if mapped else None
     if _own_sip_domain(host, config):
         # A user registered on the tenant's Twilio SIP domain: one of its people, mapped or not.
-        identities = _keys(user, email)
+        identities = _keys(user, email, as_written if as_written in mapped else None)
     else:
         # A phone on another host may be anyone's: kept only as the key the tenant maps now.
-        identities = _keys(next((key for key in (user, email) if key and aliases.get(key)), None))
+        identities = _keys(mapped[0] if mapped else None)
     return _Party(None, rep_id, softphone=True, identities=identities)
 
 
