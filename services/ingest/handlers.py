@@ -53,7 +53,6 @@ from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_ent
 from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, ignored_counts
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
-    MAX_AHEAD_SECONDS,
     ahead_of,
     colleagues_only_hold,
     is_decorated_email,
@@ -807,6 +806,11 @@ class ReadCrmSync:
     #: The entities as read (published, an erased person's contact excepted).
     entities: tuple[CrmEntity, ...] = ()
 
+    @property
+    def left_out(self) -> int:
+        """How many entities sent were left out (dated ahead of receipt), not accepted."""
+        return sum(w.left_out for w in self.warnings)
+
 
 def crm_messages(
     sync: CrmSyncIn,
@@ -817,17 +821,14 @@ def crm_messages(
     stored_countries: Mapping[str, str] | None = None,
     *,
     received_at: datetime | None = None,
-    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> ReadCrmSync:
     """Phones read in the contact's country, else its account's (in the batch, else
     ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning), an
-    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``
-    (with a warning), then one ``crm-entity-changed`` message per entity (an erased person's
-    contact never)."""
+    entity whose ``updated_at`` is more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of
+    ``received_at`` left out (with a warning: ``crm_sync.dated_ahead``), then one
+    ``crm-entity-changed`` message per entity (an erased person's contact never)."""
     try:
-        entities, warnings = read_entities(
-            sync.entities, region, stored_countries, received_at=received_at, ahead_seconds=ahead_seconds
-        )
+        entities, warnings = read_entities(sync.entities, region, stored_countries, received_at=received_at)
     except ListTooLong as exc:
         raise Problem(
             422,

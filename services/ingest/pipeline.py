@@ -624,12 +624,13 @@ async def delete_activity(
 
 
 async def sync_crm(
-    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime, ahead_seconds: int
+    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime
 ) -> handlers.ReadCrmSync:
     """Publish CRM entities, a contact's phones read in its country, else its account's (sent
-    along or held), else the tenant's region (an erased person's contact never), an
-    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``;
-    acknowledged before returning, with what was dropped or read otherwise (``warnings``)."""
+    along or held), else the tenant's region (an erased person's contact never), one dated more
+    than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of ``received_at`` never (``normalize.
+    ahead_allowance`` around the call); acknowledged before returning, with what was dropped or
+    left out (``warnings``)."""
     looked_up = accounts_to_look_up(sync.entities)
     stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
     region = phone_region(context.settings)
@@ -641,7 +642,6 @@ async def sync_crm(
         context.erased,
         stored,
         received_at=received_at,
-        ahead_seconds=ahead_seconds,
     )
     again = await contacts_of_new_countries(deps, context.tenant_id, read.entities, region)
     reread = handlers.entity_messages(
