@@ -74,7 +74,12 @@ from services.ingest.domain.crm_sync import (
     contacts_read_again,
     contacts_read_in_new_region,
 )
-from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, READ_BEFORE_A_DELETION
+from services.ingest.domain.ignored import (
+    OLDER_STATE,
+    OLDER_THAN_A_TIME_BLOCK,
+    READ_BEFORE_A_DELETION,
+    Ignored,
+)
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.ringcentral import (
@@ -515,7 +520,7 @@ async def record_blocks(deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeB
 
 async def accept_events(
     deps: IngestDeps, context: TenantContext, activities: Sequence[AnyActivity], now: datetime
-) -> tuple[handlers.PreparedActivities, list[str]]:
+) -> tuple[handlers.PreparedActivities, list[Ignored]]:
     """``POST /v1/events``: the batch but its holds only colleagues attend (``handlers.holds_apart``:
     listed as ignored, each retracting the meeting an earlier revision of it was published as,
     as no meeting, and recorded so that an older meeting posted later is ignored too), published
@@ -527,7 +532,10 @@ async def accept_events(
         ignored = sorted(
             [
                 *ignored,
-                *(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+                *(
+                    Ignored(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}", OLDER_STATE)
+                    for a in stale
+                ),
             ],
             key=handlers.ignored_position,
         )
@@ -571,7 +579,7 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
         activities=tuple(a for a in result.activities if a not in dropped),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}" for a in dropped),
+            *(Ignored(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}", OLDER_STATE) for a in dropped),
         ),
     )
 
@@ -846,6 +854,6 @@ async def without_superseded_meetings(
         activities=tuple(activities),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+            *(Ignored(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}", OLDER_STATE) for a in stale),
         ),
     )
