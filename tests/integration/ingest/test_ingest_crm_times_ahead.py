@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +19,11 @@ from tests.integration.attribution.test_attribution_real_crm import DEAL, TENANT
 from tests.integration.polling import eventually
 
 ACCOUNT: dict[str, Any] = {"entity_type": "account", "id": "acc-1", "updated_at": "2026-11-02T15:00:00Z"}
+
+
+def _left_out_count() -> float:
+    labels = {"source": "crm-sync", "reason": "time_ahead"}
+    return REGISTRY.get_sample_value("spm_ingest_ignored_total", labels) or 0.0
 
 
 async def _deal(engine: AsyncEngine) -> tuple[str, bool, datetime | None, datetime] | None:
@@ -47,6 +53,7 @@ async def test_a_crm_record_dated_ahead_is_left_out_and_versions_keep_the_crms_o
 ) -> None:
     auth = await _ingest_auth(db_engine)
     now = datetime.now(UTC).replace(microsecond=0)
+    counted = _left_out_count()
 
     async def sync(*entities: dict[str, Any]) -> dict[str, Any]:
         response = await stack.ingest.post(
@@ -97,3 +104,5 @@ async def test_a_crm_record_dated_ahead_is_left_out_and_versions_keep_the_crms_o
         await eventually(
             lambda: _deal(db_engine), lambda d: d == ("contract", False, None, soon), 60, "23 h ahead held"
         )
+        # Each left out counted as a vendor's CRM record dated ahead is.
+        assert _left_out_count() - counted == 4
