@@ -112,8 +112,8 @@ class WebhookAccepted(EventsAccepted):
 
 
 class EntityWarningRead(BaseModel):
-    """Something dropped from an accepted entity (an unreadable phone) or read otherwise (an
-    ``updated_at`` ahead of receipt, read as the receipt), named by index and field."""
+    """Something dropped from an accepted entity (an unreadable phone), or an entity left out (an
+    ``updated_at`` too far ahead of receipt: not counted in ``accepted``), named by index and field."""
 
     index: int
     field: str
@@ -251,16 +251,18 @@ async def delete_event(
 )
 async def post_crm_sync(request: Request, principal: IngestPrincipal) -> EntitiesAccepted:
     """Reps, teams, memberships, accounts, contacts and deals; newest ``updated_at`` wins downstream
-    (one more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead is read as the time received, with a
-    warning)."""
+    (one more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of receipt is left out, with a warning,
+    as a vendor's CRM record is)."""
     options = _settings(request).ingest
     body = await read_body(request, options.max_body_bytes)
     sync = handlers.parse_crm_sync(body)
     deps = _deps(request)
     context = await _known_tenant(deps, principal)
-    read = await pipeline.sync_crm(deps, context, sync, _now(request), options.max_future_skew_seconds)
+    # One setting bounds the canonical API's times ahead and every vendor's.
+    with ahead_allowance(options.max_future_skew_seconds):
+        read = await pipeline.sync_crm(deps, context, sync, _now(request))
     return EntitiesAccepted(
-        accepted=len(sync.entities),
+        accepted=len(sync.entities) - read.left_out,
         warnings=[EntityWarningRead(index=w.index, field=w.field, reason=w.reason) for w in read.warnings],
     )
 

@@ -50,10 +50,15 @@ from services.ingest.adapters.repository import (
 )
 from services.ingest.domain.capture import capture_body
 from services.ingest.domain.crm_sync import EntityWarning, ListTooLong, read_entities
-from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, ignored_counts
+from services.ingest.domain.ignored import (
+    OLDER_STATE,
+    OLDER_THAN_A_TIME_BLOCK,
+    TIME_BLOCK,
+    Ignored,
+    ignored_counts,
+)
 from services.ingest.domain.meetings import MeetingSighting, meeting_keys
 from services.ingest.domain.normalize import (
-    MAX_AHEAD_SECONDS,
     ahead_of,
     colleagues_only_hold,
     is_decorated_email,
@@ -132,7 +137,7 @@ _MEETING = ActivityKind.MEETING
 
 def holds_apart(
     activities: Sequence[_ActivityT], internal_domains: Collection[str]
-) -> tuple[Sequence[_ActivityT], list[TimeBlock], list[str]]:
+) -> tuple[Sequence[_ActivityT], list[TimeBlock], list[Ignored]]:
     """A canonical batch without its meetings whose subject labels a calendar hold only colleagues
     attend (``normalize.colleagues_only_hold``: "HOLD: Acme demo" with the SE): time blocked, not a
     meeting. Each is a ``TimeBlock`` at its revision (retracting the meeting an earlier revision
@@ -144,7 +149,7 @@ def holds_apart(
     entry held by its time, as the calendars and HubSpot do, which apply the rule whatever the
     outcome); what it drops is at most an internal meeting, never one with a customer."""
     blocks: list[TimeBlock] = []
-    ignored: list[str] = []
+    ignored: list[Ignored] = []
     held: set[int] = set()
     for position, activity in enumerate(activities):
         if activity.kind is not _MEETING or activity.subject is None:
@@ -158,7 +163,7 @@ def holds_apart(
         if reason is not None:
             held.add(position)
             blocks.append(TimeBlock(activity.source, activity.external_id, activity.revision, reason))
-            ignored.append(f"activities[{position}]: {reason}")
+            ignored.append(Ignored(f"activities[{position}]: {reason}", TIME_BLOCK))
     if not held:
         return activities, blocks, ignored
     newest = _newest_blocks(blocks)
@@ -167,15 +172,15 @@ def holds_apart(
         if position in held:
             continue
         if activity.revision < newest.get((activity.source, activity.external_id), -1):
-            ignored.append(f"activities[{position}]: {OLDER_THAN_A_TIME_BLOCK}")
+            ignored.append(Ignored(f"activities[{position}]: {OLDER_THAN_A_TIME_BLOCK}", OLDER_STATE))
         else:
             kept.append(activity)
     return kept, blocks, sorted(ignored, key=ignored_position)
 
 
-def count_ignored(source: str, ignored: Sequence[str]) -> None:
-    """``spm_ingest_ignored_total``: each line of an accepted delivery's ``ignored`` under its
-    bounded reason (``domain.ignored.ignored_reason``)."""
+def count_ignored(source: str, ignored: Sequence[Ignored]) -> None:
+    """``spm_ingest_ignored_total``: each line of an accepted delivery's ``ignored`` under the
+    code it was written with (``domain.ignored.Ignored``)."""
     if ignored:
         for reason, count in ignored_counts(ignored).items():
             INGEST_IGNORED.labels(source, reason).inc(count)
@@ -807,6 +812,11 @@ class ReadCrmSync:
     #: The entities as read (published, an erased person's contact excepted).
     entities: tuple[CrmEntity, ...] = ()
 
+    @property
+    def left_out(self) -> int:
+        """How many entities sent were left out (dated ahead of receipt), not accepted."""
+        return sum(w.left_out for w in self.warnings)
+
 
 def crm_messages(
     sync: CrmSyncIn,
@@ -817,17 +827,14 @@ def crm_messages(
     stored_countries: Mapping[str, str] | None = None,
     *,
     received_at: datetime | None = None,
-    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> ReadCrmSync:
     """Phones read in the contact's country, else its account's (in the batch, else
     ``stored_countries``), else the tenant's region (unreadable ones dropped with a warning), an
-    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``
-    (with a warning), then one ``crm-entity-changed`` message per entity (an erased person's
-    contact never)."""
+    entity whose ``updated_at`` is more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of
+    ``received_at`` left out (with a warning: ``crm_sync.dated_ahead``), then one
+    ``crm-entity-changed`` message per entity (an erased person's contact never)."""
     try:
-        entities, warnings = read_entities(
-            sync.entities, region, stored_countries, received_at=received_at, ahead_seconds=ahead_seconds
-        )
+        entities, warnings = read_entities(sync.entities, region, stored_countries, received_at=received_at)
     except ListTooLong as exc:
         raise Problem(
             422,

@@ -74,7 +74,13 @@ from services.ingest.domain.crm_sync import (
     contacts_read_again,
     contacts_read_in_new_region,
 )
-from services.ingest.domain.ignored import OLDER_THAN_A_TIME_BLOCK, READ_BEFORE_A_DELETION
+from services.ingest.domain.ignored import (
+    OLDER_STATE,
+    OLDER_THAN_A_TIME_BLOCK,
+    READ_BEFORE_A_DELETION,
+    TIME_AHEAD,
+    Ignored,
+)
 from services.ingest.domain.normalize import validation_to_rejection
 from services.ingest.domain.tenant_config import phone_region
 from services.ingest.domain.vendors.ringcentral import (
@@ -98,7 +104,7 @@ from services.ingest.domain.webhooks import (
     fold_zoom_meeting,
     unknown_tenant_config,
 )
-from services.ingest.telemetry import INGEST_EVENTS, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
+from services.ingest.telemetry import INGEST_EVENTS, INGEST_IGNORED, INGEST_PHONES_DROPPED, INGEST_REJECTIONS
 
 TENANT_ID = re.compile(TENANT_ID_PATTERN)
 #: The adapter version of what clients post (``POST /v1/events``, ``DELETE /v1/events/...``).
@@ -515,7 +521,7 @@ async def record_blocks(deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeB
 
 async def accept_events(
     deps: IngestDeps, context: TenantContext, activities: Sequence[AnyActivity], now: datetime
-) -> tuple[handlers.PreparedActivities, list[str]]:
+) -> tuple[handlers.PreparedActivities, list[Ignored]]:
     """``POST /v1/events``: the batch but its holds only colleagues attend (``handlers.holds_apart``:
     listed as ignored, each retracting the meeting an earlier revision of it was published as,
     as no meeting, and recorded so that an older meeting posted later is ignored too), published
@@ -527,7 +533,10 @@ async def accept_events(
         ignored = sorted(
             [
                 *ignored,
-                *(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+                *(
+                    Ignored(f"activities[{positions[id(a)]}]: {OLDER_THAN_A_TIME_BLOCK}", OLDER_STATE)
+                    for a in stale
+                ),
             ],
             key=handlers.ignored_position,
         )
@@ -571,7 +580,7 @@ async def read_before_deletions(deps: IngestDeps, tenant_id: str, result: Adapte
         activities=tuple(a for a in result.activities if a not in dropped),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}" for a in dropped),
+            *(Ignored(f"{a.source} {a.external_id}: {READ_BEFORE_A_DELETION}", OLDER_STATE) for a in dropped),
         ),
     )
 
@@ -623,13 +632,18 @@ async def delete_activity(
     return message.envelope.subject
 
 
+#: The ``source`` label ``POST /v1/crm/sync`` is counted under.
+CRM_SYNC_SOURCE = "crm-sync"
+
+
 async def sync_crm(
-    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime, ahead_seconds: int
+    deps: IngestDeps, context: TenantContext, sync: CrmSyncIn, received_at: datetime
 ) -> handlers.ReadCrmSync:
     """Publish CRM entities, a contact's phones read in its country, else its account's (sent
-    along or held), else the tenant's region (an erased person's contact never), an
-    ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` read as ``received_at``;
-    acknowledged before returning, with what was dropped or read otherwise (``warnings``)."""
+    along or held), else the tenant's region (an erased person's contact never), one dated more
+    than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of ``received_at`` never (``normalize.
+    ahead_allowance`` around the call); acknowledged before returning, with what was dropped or
+    left out (``warnings``)."""
     looked_up = accounts_to_look_up(sync.entities)
     stored = await account_countries(deps.engine, context.tenant_id, looked_up) if looked_up else {}
     region = phone_region(context.settings)
@@ -641,7 +655,6 @@ async def sync_crm(
         context.erased,
         stored,
         received_at=received_at,
-        ahead_seconds=ahead_seconds,
     )
     again = await contacts_of_new_countries(deps, context.tenant_id, read.entities, region)
     reread = handlers.entity_messages(
@@ -654,6 +667,9 @@ async def sync_crm(
     for warning in read.warnings:
         if warning.problem is not None:
             INGEST_PHONES_DROPPED.labels(warning.problem.value).inc()
+    if read.left_out:
+        # Counted as a vendor's CRM record dated ahead is (listed in its ``ignored``).
+        INGEST_IGNORED.labels(CRM_SYNC_SOURCE, TIME_AHEAD).inc(read.left_out)
     return read
 
 
@@ -846,6 +862,6 @@ async def without_superseded_meetings(
         activities=tuple(activities),
         ignored=(
             *result.ignored,
-            *(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}" for a in stale),
+            *(Ignored(f"{a.source} {a.external_id}: {OLDER_THAN_A_TIME_BLOCK}", OLDER_STATE) for a in stale),
         ),
     )

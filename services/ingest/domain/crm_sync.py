@@ -25,11 +25,10 @@ from libs.common.contracts.activities import line_of
 from libs.common.contracts.crm import LIST_LIMITS, AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
 from services.ingest.domain.normalize import (
-    MAX_AHEAD_SECONDS,
     ReadPhones,
-    ahead_of,
     normalize_domains,
     normalize_email,
+    not_ahead,
     read_phones,
     stored_phone_sources,
 )
@@ -39,17 +38,20 @@ from services.ingest.domain.phones import (
     Regions,
     parse_phones_in,
 )
+from services.ingest.domain.webhook_types import AheadOfReceipt
 
 
 @dataclass(frozen=True, slots=True)
 class EntityWarning:
-    """Something dropped from an accepted entity: ``field`` is a dotted path into the request;
-    ``problem`` is set for a phone (the dropped-phones counter's reason)."""
+    """Something dropped from an accepted entity, or an entity left out (``left_out``: one dated
+    ahead of receipt): ``field`` is a dotted path into the request; ``problem`` is set for a
+    phone (the dropped-phones counter's reason)."""
 
     index: int
     field: str
     reason: str
     problem: PhoneProblem | None = None
+    left_out: bool = False
 
 
 class ListTooLong(ValueError):
@@ -77,7 +79,6 @@ def read_entities(
     stored_countries: Mapping[str, str] | None = None,
     *,
     received_at: datetime | None = None,
-    ahead_seconds: int = MAX_AHEAD_SECONDS,
 ) -> tuple[tuple[CrmEntity, ...], tuple[EntityWarning, ...]]:
     """Each rep's and contact's phones as E.164 (``raw_phones`` keeps what was sent) and emails as
     bare addresses, each account's domains as host names, each contact's and account's country
@@ -89,20 +90,20 @@ def read_entities(
     in ``region``, the tenant's (:func:`countries.contact_phone_regions`; a number valid only in a later
     region is read there, :func:`phones.parse_phone_in`).
 
-    An ``updated_at`` more than ``ahead_seconds`` ahead of ``received_at`` (when given) is read as
-    ``received_at``, with a warning (:func:`_not_ahead`).
+    With ``received_at``, an entity whose ``updated_at`` is too far ahead of it is left out, with
+    a warning (``left_out``; :func:`dated_ahead`).
 
     Raises :class:`ListTooLong` when a list reads longer than ``LIST_LIMITS`` allows."""
     warnings: list[EntityWarning] = []
-    countries = _account_countries(entities, region, warnings)
+    kept = [
+        (index, entity)
+        for index, entity in enumerate(entities)
+        if received_at is None or not dated_ahead(entity, index, received_at, warnings)
+    ]
+    countries = _account_countries(kept, region, warnings)
     read: list[CrmEntity] = []
-    for index, entity in enumerate(entities):
+    for index, entity in kept:
         update: dict[str, object] = {}
-        if received_at is not None and (
-            clamped := _not_ahead(entity, index, received_at, ahead_seconds, warnings)
-        ):
-            entity = clamped
-            update["updated_at"] = received_at
         if isinstance(entity, RepV1 | ContactV1):
             regions: Regions = region
             if isinstance(entity, ContactV1):
@@ -131,27 +132,20 @@ def read_entities(
     return tuple(read), tuple(sorted(warnings, key=lambda w: w.index))
 
 
-def _not_ahead(
-    entity: CrmEntity, index: int, received_at: datetime, ahead_seconds: int, warnings: list[EntityWarning]
-) -> CrmEntity | None:
-    """``entity`` with its ``updated_at`` read as ``received_at`` when it is more than
-    ``ahead_seconds`` ahead of it (a CRM clock or an export gone wrong: ``normalize.ahead_of``,
-    the bound of ``POST /v1/events`` and of every vendor's revision clock), with a warning; else
-    None. Newest ``updated_at`` wins downstream, so a version dated 2099 kept as sent would
-    freeze the record against every later real edit; read as its receipt, the version is kept
-    (nothing the batch sent is lost) and the CRM's next edit, dated after it, replaces it."""
-    reason = ahead_of(entity.updated_at, received_at, ahead_seconds)
-    if reason is None:
-        return None
-    warnings.append(
-        EntityWarning(
-            index,
-            f"entities.{index}.updated_at",
-            f"{reason} (received {received_at.isoformat()}); read as the time it was received, "
-            f"the {entity.entity_type} accepted",
-        )
-    )
-    return entity.model_copy(update={"updated_at": received_at})
+def dated_ahead(entity: CrmEntity, index: int, received_at: datetime, warnings: list[EntityWarning]) -> bool:
+    """Whether ``entity``'s ``updated_at`` is more than ``INGEST_MAX_FUTURE_SKEW_SECONDS`` ahead of
+    ``received_at`` (:func:`normalize.not_ahead`, the rule every vendor's CRM record and every
+    activity time is held to); if so a warning naming ``entities.{index}.updated_at`` says it is
+    left out. Newest ``updated_at`` wins downstream, so a record dated 2099 would freeze against
+    every later real edit; it is not published, and the CRM's versions stay ordered by its own
+    times (a re-sent or late batch never becomes a newer version)."""
+    try:
+        not_ahead(entity.updated_at, received_at, f"entities.{index}.updated_at")
+    except AheadOfReceipt as ahead:
+        reason = f"{ahead.reason}; the {entity.entity_type} was left out"
+        warnings.append(EntityWarning(index, ahead.field, reason, left_out=True))
+        return True
+    return False
 
 
 def accounts_to_look_up(entities: Sequence[CrmEntity], *, read: bool = False) -> frozenset[str]:
@@ -266,12 +260,13 @@ def contacts_read_in_new_region(
 
 
 def _account_countries(
-    entities: Sequence[CrmEntity], region: str, warnings: list[EntityWarning]
+    entities: Sequence[tuple[int, CrmEntity]], region: str, warnings: list[EntityWarning]
 ) -> dict[str, str | None]:
     """The country of each account of the batch (as its last version there states it), ``None``
-    when it states none or one that cannot be read (a warning names the value)."""
+    when it states none or one that cannot be read (a warning names the value); ``entities``
+    with their index in the batch."""
     countries: dict[str, str | None] = {}
-    for index, entity in enumerate(entities):
+    for index, entity in entities:
         if isinstance(entity, AccountV1):
             code = country_of(entity.country)
             countries[entity.id] = code

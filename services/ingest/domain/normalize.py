@@ -33,6 +33,7 @@ from libs.common.contracts.activities import (
     phone_key,
 )
 from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
+from services.ingest.domain.ignored import TIME_AHEAD, TIME_BLOCK, Ignored, ignored_line
 from services.ingest.domain.phones import (
     REGIONAL_PROBLEMS,
     ParsedPhone,
@@ -627,7 +628,7 @@ def ahead_allowance(seconds: int) -> Iterator[None]:
         _ALLOWED_AHEAD.reset(token)
 
 
-#: What :func:`ahead_of`'s reason says of a time ahead (``domain.ignored`` labels lines holding it).
+#: What :func:`ahead_of`'s reason says of a time ahead.
 IN_THE_FUTURE = "s in the future"
 
 
@@ -651,9 +652,10 @@ def not_ahead(value: datetime, received_at: datetime, field: str) -> datetime:
     return value
 
 
-def ahead_reason(ahead: AheadOfReceipt) -> str:
-    """How an item of a batch left out for a time ahead of receipt is listed in ``ignored``."""
-    return f"{ahead.field} {ahead.reason}"
+def ahead_reason(ahead: AheadOfReceipt) -> Ignored:
+    """How an item of a batch left out for a time ahead of receipt is listed in ``ignored``
+    (after its label: ``domain.ignored.ignored_line``), counted as ``time_ahead``."""
+    return Ignored(f"{ahead.field} {ahead.reason}", TIME_AHEAD)
 
 
 def epoch_millis(value: datetime) -> int:
@@ -940,7 +942,7 @@ class Converted:
         self.activities: list[ActivityIn] = []
         self.deletions: list[SourceDeletion] = []
         self.blocks: list[TimeBlock] = []
-        self.ignored: list[str] = []
+        self.ignored: list[Ignored] = []
 
     def add(self, converted: ActivityIn | SourceDeletion | TimeBlock | None, reason: str, label: str) -> None:
         """Sort one item's conversion; ``label`` names the item in ``ignored`` (path and id)."""
@@ -948,11 +950,11 @@ class Converted:
             self.deletions.append(converted)
         elif isinstance(converted, TimeBlock):
             self.blocks.append(converted)
-            self.ignored.append(f"{label}: {converted.reason}")
+            self.ignored.append(Ignored(f"{label}: {converted.reason}", TIME_BLOCK))
         elif converted is not None:
             self.activities.append(converted)
         else:
-            self.ignored.append(f"{label}: {reason}")
+            self.ignored.append(ignored_line(label, reason))
 
 
 def convert_each(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from libs.common.contracts.activities import ActivityIn
 from libs.common.contracts.crm import CrmEntity
+from services.ingest.domain.ignored import Ignored
 
 if TYPE_CHECKING:
     from services.ingest.domain.vendors.ringcentral import RingCentralEvent
@@ -122,7 +123,7 @@ class AdapterResult:
     entities: tuple[CrmEntity, ...] = ()
     handshake: HandshakeResponse | None = None
     #: Event types accepted but deliberately not turned into activities, each with its reason.
-    ignored: tuple[str, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
     #: A body the vendor expects on success (the Salesforce SOAP Ack).
     ack: HandshakeResponse | None = None
     #: Zoom events to feed, in order, into ``fold_zoom_meeting`` with the stored meeting state.

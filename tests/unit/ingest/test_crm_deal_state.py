@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from libs.common.contracts.crm import DealV1
-from services.ingest.domain.crm_sync import read_entities, stage_outcome
+from services.ingest.domain.crm_sync import deal_close, read_entities, stage_outcome
+from services.ingest.domain.normalize import ahead_allowance
 
 CREATED = datetime(2026, 6, 1, tzinfo=UTC)
 CLOSE = datetime(2026, 9, 1, tzinfo=UTC)
@@ -113,27 +114,56 @@ def test_deal_dates_may_be_days_read_as_their_start_in_utc() -> None:
             DealV1.model_validate({"id": "d", "updated_at": "2026-11-05T09:00:00Z", "created_at": refused})
 
 
-def test_an_updated_at_ahead_of_receipt_is_read_as_the_receipt_with_a_warning_at_the_bound_kept() -> None:
+def test_an_updated_at_ahead_of_receipt_is_left_out_with_a_warning_at_the_bound_kept() -> None:
     """``INGEST_MAX_FUTURE_SKEW_SECONDS`` (here 60 s) bounds a CRM record's ``updated_at`` as it
-    does an activity's time: at the bound it is kept as sent; one second past it, read as the
-    receipt, which also dates a closed deal's close reported without a date."""
+    does an activity's time and a vendor's CRM record's: at the bound it is kept as sent; one
+    second past it, the record is left out (never re-dated: a closed deal's close is not moved to
+    the receipt), and the warning names it."""
     received = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
     at_bound = DealV1(id="d1", updated_at=datetime(2026, 8, 1, 12, 1, tzinfo=UTC), created_at=CREATED)
     past = DealV1(
-        id="d2", updated_at=datetime(2099, 1, 1, tzinfo=UTC), created_at=CREATED, is_closed=True, is_won=True
+        id="d2",
+        updated_at=datetime(2026, 8, 1, 12, 1, 1, tzinfo=UTC),
+        created_at=CREATED,
+        is_closed=True,
+        is_won=True,
     )
-    (kept, read), warnings = read_entities((at_bound, past), "US", received_at=received, ahead_seconds=60)
-    assert kept == at_bound
-    assert isinstance(read, DealV1)
-    assert (read.updated_at, read.closed_at, read.stage) == (received, received, past.stage)
-    assert [(w.index, w.field, w.reason) for w in warnings] == [
+    with ahead_allowance(60):
+        read, warnings = read_entities((at_bound, past), "US", received_at=received)
+    assert read == (at_bound,)
+    assert [(w.index, w.field, w.reason, w.left_out) for w in warnings] == [
         (
             1,
             "entities.1.updated_at",
-            "more than 60 s in the future (received 2026-08-01T12:00:00+00:00); read as the time it "
-            "was received, the deal accepted",
+            "more than 60 s in the future (received 2026-08-01T12:00:00+00:00); the deal was left out",
+            True,
         )
     ]
     # Without a receipt (the evaluation reads entities so), times are kept as sent.
     (as_sent,), none = read_entities((past,), "US")
     assert (as_sent.updated_at, none) == (past.updated_at, ())
+
+
+def test_a_record_re_sent_ahead_is_left_out_each_time_never_a_version_dated_at_its_receipt() -> None:
+    """A nightly full export re-sends the same won deal (no ``closed_at``) from a clock in 2099:
+    each send is left out alike. Read as its receipt, each send was a newer version closing the
+    deal on the day it was sent (November's win moved to December by the next export)."""
+    deal = DealV1(
+        id="d1", updated_at=datetime(2099, 1, 1, tzinfo=UTC), created_at=CREATED, is_closed=True, is_won=True
+    )
+    sends = (datetime(2026, 11, 30, 23, 0, tzinfo=UTC), datetime(2026, 12, 1, 23, 0, tzinfo=UTC))
+    read = [read_entities((deal,), "US", received_at=at) for at in sends]
+    assert [entities for entities, _ in read] == [(), ()]
+    assert [[(w.field, w.left_out) for w in warnings] for _, warnings in read] == [
+        [("entities.0.updated_at", True)],
+        [("entities.0.updated_at", True)],
+    ]
+    # Within the bound the version is the CRM's, whenever it is sent: its close is its own time.
+    kept = deal.model_copy(update={"updated_at": datetime(2026, 11, 30, 23, 30, tzinfo=UTC)})
+    assert [read_entities((kept,), "US", received_at=at)[0][0].updated_at for at in sends] == [
+        kept.updated_at,
+        kept.updated_at,
+    ]
+    (closed,), _ = read_entities((kept,), "US", received_at=sends[1])
+    assert isinstance(closed, DealV1)
+    assert deal_close(closed) == kept.updated_at

@@ -120,6 +120,7 @@ def test_a_canonical_batch_sets_its_holds_apart_as_time_blocks_by_index() -> Non
         assert [a.external_id for a in kept] == ["c1", "m-dana", "m-review", "m-caller", "m-filed"]
         assert blocks == [TimeBlock("calendar-export", "m-hold", 7, HOLD_TIME)]
         assert ignored == [f"activities[1]: {HOLD_TIME}"]
+        assert [line.reason for line in ignored] == ["time_block"]
     # Nothing set apart: the batch itself, not a copy.
     plain = models[:1] + models[2:]
     assert holds_apart(plain, DOMAINS) == (plain, [], [])
@@ -219,6 +220,7 @@ def test_a_meeting_a_hold_in_the_same_batch_supersedes_is_not_kept() -> None:
             f"activities[1]: {HOLD_TIME}",
             f"activities[3]: {HOLD_TIME}",
         ]
+        assert [line.reason for line in ignored] == ["older_state", "time_block", "time_block"]
 
 
 def test_a_deliverys_meeting_its_newer_hold_supersedes_is_set_apart() -> None:

@@ -11,6 +11,7 @@ import orjson
 from libs.common.contracts.activities import ActivityIn
 from libs.common.telemetry import HTTP_REQUESTS
 from services.ingest.app import WebhookAccepted, create_app, webhook_accepted
+from services.ingest.domain.ignored import NOT_DONE, Ignored
 from services.ingest.domain.webhooks import AdapterResult
 from services.ingest.handlers import PreparedActivities, ingested_timestamp, to_ingested
 
@@ -74,7 +75,7 @@ def test_the_accepted_answer_is_the_documented_models_json_byte_for_byte() -> No
     events = [to_ingested(activity, "acme", ingested_timestamp(when), "twilio/1", activity_id=i) for i in ids]
     prepared = PreparedActivities(events=events, new=1, duplicates=2, automated=1)
     prepared.exclusions["excluded_domain"] = 3
-    result = AdapterResult(activities=(activity,), ignored=("call.ringing: not final",))
+    result = AdapterResult(activities=(activity,), ignored=(Ignored("call.ringing: not final", NOT_DONE),))
 
     expected = WebhookAccepted(
         accepted=3,

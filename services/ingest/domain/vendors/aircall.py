@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome, Participant, ParticipantRole
-from services.ingest.domain.ignored import AIRCALL_CALL_NOT_ENDED
+from services.ingest.domain.ignored import AIRCALL_CALL_NOT_ENDED, NOT_DONE, OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -55,9 +55,9 @@ class AircallAdapter:
         envelope = load_json_object(request.body)
         event = envelope.req_str("event")
         if envelope.opt_str("resource") != "call" or event not in EVENT_RANK:
-            return AdapterResult(ignored=(f"{event}: not a call lifecycle event",))
+            return AdapterResult(ignored=(Ignored(f"{event}: not a call lifecycle event", OTHER),))
         if event == "call.created":
-            return AdapterResult(ignored=(f"call.created: {AIRCALL_CALL_NOT_ENDED}",))
+            return AdapterResult(ignored=(Ignored(f"call.created: {AIRCALL_CALL_NOT_ENDED}", NOT_DONE),))
         call = envelope.req_obj("data")
         # Aircall signs no time: the revision's clock and the call's start may not be ahead.
         sent_at = not_ahead(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.common.contracts.activities import ActivityKind, Outcome, Participant, ParticipantRole
+from services.ingest.domain.ignored import OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -100,7 +101,9 @@ class CalendlyAdapter:
         event = envelope.req_str("event")
         outcome = OUTCOMES.get(event)
         if outcome is None:
-            return AdapterResult(ignored=(f"{event}: not an invitee booking, cancellation or no-show",))
+            return AdapterResult(
+                ignored=(Ignored(f"{event}: not an invitee booking, cancellation or no-show", OTHER),)
+            )
         invitee = envelope.req_obj("payload")
         scheduled = invitee.req_obj("scheduled_event")
         # The scheduled event, not the invitee, is the meeting: a reschedule cancels the old
@@ -121,7 +124,7 @@ class CalendlyAdapter:
         if event in NO_SHOW_EVENTS:
             counter = scheduled.opt_obj("invitees_counter")
             if counter is not None and (counter.opt_int("active") or 0) > 1:
-                return AdapterResult(ignored=(f"{event}: {GROUP_NO_SHOW}",))
+                return AdapterResult(ignored=(Ignored(f"{event}: {GROUP_NO_SHOW}", OTHER),))
             modified_at = max(modified_at, _marked_at(envelope, invitee))
             if event == "invitee_no_show.deleted":
                 outcome = meeting_outcome(start, end, request.received_at)

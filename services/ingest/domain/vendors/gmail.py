@@ -14,7 +14,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from services.ingest.domain.ignored import DRAFT_NEVER_SENT
+from services.ingest.domain.ignored import DRAFT_NEVER_SENT, NOT_DONE, OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
     build_activity,
@@ -39,7 +39,11 @@ from services.ingest.domain.webhook_types import (
 )
 
 MAX_MESSAGES = 1_000
-SKIPPED_LABELS = {"DRAFT": DRAFT_NEVER_SENT, "SPAM": "spam", "CHAT": "a chat message, not an email"}
+SKIPPED_LABELS = {
+    "DRAFT": Ignored(DRAFT_NEVER_SENT, NOT_DONE),
+    "SPAM": Ignored("spam", OTHER),
+    "CHAT": Ignored("a chat message, not an email", OTHER),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,14 @@ from libs.common.contracts.crm import (
 from libs.common.contracts.fields import check_line
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
-from services.ingest.domain.ignored import HUBSPOT_CALL_UNDER_WAY, HUBSPOT_EMAIL_NOT_SENT
+from services.ingest.domain.ignored import (
+    HUBSPOT_CALL_UNDER_WAY,
+    HUBSPOT_EMAIL_NOT_SENT,
+    NOT_DONE,
+    OTHER,
+    Ignored,
+    ignored_line,
+)
 from services.ingest.domain.normalize import (
     Converted,
     JsonObject,
@@ -182,7 +189,7 @@ class HubSpotAdapter:
                     entities.extend(retired)
                     out.deletions.extend(deleted)
                     if reason:
-                        ignored.append(f"{item.path} {reason}")
+                        ignored.append(Ignored(f"{item.path} {reason}", OTHER))
                 elif object_type in ENGAGEMENT_TYPES:
                     activity, reason = _engagement(item, object_type, index, config, request.received_at)
                     out.add(activity, reason, f"{item.path} {object_type}/{item.opt_str('id')}")
@@ -192,11 +199,11 @@ class HubSpotAdapter:
                         region = index.phone_regions(item, config.default_phone_region)
                     entities.append(_entity(item, object_type, region, request.received_at))
                 else:
-                    ignored.append(f"{item.path} {object_type}: object type not used")
+                    ignored.append(Ignored(f"{item.path} {object_type}: object type not used", OTHER))
             except AheadOfReceipt as ahead:
                 # One item dated ahead of receipt is left out, never the whole batch.
                 kind = item.opt_str("objectType") or item.opt_str("subscriptionType")
-                ignored.append(f"{item.path} {kind}/{item.opt_str('id')}: {ahead_reason(ahead)}")
+                ignored.append(ignored_line(f"{item.path} {kind}/{item.opt_str('id')}", ahead_reason(ahead)))
         return AdapterResult(
             activities=tuple(out.activities),
             entities=tuple(entities),
@@ -560,18 +567,18 @@ def _revision(item: JsonObject, properties: JsonObject, received_at: datetime) -
     return epoch_millis(modified) if modified is not None else 0
 
 
-def _not_done(properties: JsonObject, object_type: str) -> str | None:
+def _not_done(properties: JsonObject, object_type: str) -> Ignored | None:
     """Why a call or an email has not happened yet (ignored), else None: a call still under way,
     or an email whose ``hs_email_status`` is not SENT (SCHEDULED, SENDING, FAILED, BOUNCED); an
     email without a status (logged by hand or by an integration) was sent."""
     if object_type == "calls":
         status = (properties.opt_str("hs_call_status") or "COMPLETED").upper()
         if status in CALL_STATUSES_IN_PROGRESS:
-            return f"hs_call_status={status}: {HUBSPOT_CALL_UNDER_WAY}"
+            return Ignored(f"hs_call_status={status}: {HUBSPOT_CALL_UNDER_WAY}", NOT_DONE)
     elif object_type == "emails":
         status = (properties.opt_str("hs_email_status") or "SENT").upper()
         if status != "SENT":
-            return f"hs_email_status={status}: {HUBSPOT_EMAIL_NOT_SENT}"
+            return Ignored(f"hs_email_status={status}: {HUBSPOT_EMAIL_NOT_SENT}", NOT_DONE)
     return None
 
 

@@ -25,7 +25,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     ResponseStatus,
 )
-from services.ingest.domain.ignored import DRAFT_NEVER_SENT
+from services.ingest.domain.ignored import DRAFT_NEVER_SENT, NOT_DONE, OTHER, Ignored
 from services.ingest.domain.normalize import (
     ALL_DAY_TIME,
     BLOCKED_TIME,
@@ -145,8 +145,11 @@ class MicrosoftGraphAdapter:
         if _is_change_notification(body):
             return AdapterResult(
                 ignored=tuple(
-                    f"{n.path} {n.opt_str('changeType')} {n.opt_str('resource')}: "
-                    "change notification without resource data"
+                    Ignored(
+                        f"{n.path} {n.opt_str('changeType')} {n.opt_str('resource')}: "
+                        "change notification without resource data",
+                        OTHER,
+                    )
                     for n in body.objs("value")
                 )
             )
@@ -240,7 +243,7 @@ def _message(
     resource: JsonObject, config: TenantWebhookConfig, received_at: datetime
 ) -> tuple[ActivityIn | None, str]:
     if resource.opt_bool("isDraft"):
-        return None, DRAFT_NEVER_SENT
+        return None, Ignored(DRAFT_NEVER_SENT, NOT_DONE)
     region = config.default_phone_region
     sender_holder = resource.opt_obj("from") or resource.opt_obj("sender")
     sender_address, sender_name = _address(sender_holder)

@@ -39,6 +39,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.fields import SafeStr
+from services.ingest.domain.ignored import OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
     duration_between,
@@ -138,14 +139,14 @@ class RingCentralAdapter:
         envelope = load_json_object(request.body)
         event = envelope.req_str("event")
         if not TELEPHONY_SESSIONS.match(event):
-            return AdapterResult(ignored=(f"{event}: not a telephony session event",))
+            return AdapterResult(ignored=(Ignored(f"{event}: not a telephony session event", OTHER),))
         body = envelope.req_obj("body")
         parties = body.objs("parties")
         if not parties:
-            return AdapterResult(ignored=(f"{body.field('parties')}: no party to tell of",))
+            return AdapterResult(ignored=(Ignored(f"{body.field('parties')}: no party to tell of", OTHER),))
         if len(parties) > MAX_PARTIES:
             raise WebhookRejected(422, body.field("parties"), f"more than {MAX_PARTIES} parties")
-        unread: list[str] = []
+        unread: list[Ignored] = []
         fields = {
             "session_id": body.req_str("telephonySessionId"),
             "sequence": body.req_int("sequence"),
@@ -206,7 +207,7 @@ class RingCentralEvent(BaseModel):
     excluded: bool = False
 
 
-def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) -> RingCentralParty:
+def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[Ignored]) -> RingCentralParty:
     region = config.default_phone_region
     raw_direction = party.req_str("direction")
     direction = DIRECTIONS.get(raw_direction)
@@ -252,7 +253,7 @@ def _party(party: JsonObject, config: TenantWebhookConfig, unread: list[str]) ->
 
 
 def _counterpart(
-    other: JsonObject | None, role: ParticipantRole, region: str, unread: list[str]
+    other: JsonObject | None, role: ParticipantRole, region: str, unread: list[Ignored]
 ) -> Participant | None:
     """The number at the other end. Another extension of the account (an internal call dialled
     by its short number) is the tenant's side, left out as a line is. A number that cannot be
@@ -268,7 +269,7 @@ def _counterpart(
     try:
         return make_participant(role=role, field=field, region=region, phone=other.opt_str("phoneNumber"))
     except WebhookRejected as refused:
-        unread.append(f"{field}: {refused.reason}: the other end kept as no number")
+        unread.append(Ignored(f"{field}: {refused.reason}: the other end kept as no number", OTHER))
         return None
 
 

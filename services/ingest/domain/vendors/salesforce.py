@@ -31,7 +31,7 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
-from services.ingest.domain.ignored import SALESFORCE_DRAFT
+from services.ingest.domain.ignored import NOT_DONE, OTHER, SALESFORCE_DRAFT, Ignored, ignored_line
 from services.ingest.domain.normalize import (
     ahead_reason,
     build_activity,
@@ -261,7 +261,7 @@ class SalesforceAdapter:
         activities: list[ActivityIn] = []
         entities: list[CrmEntity] = []
         deletions: list[SourceDeletion] = []
-        ignored: list[str] = []
+        ignored: list[Ignored] = []
         for record in message.objects:
             if record.type in {"Task", "Event", "EmailMessage"}:
                 try:
@@ -277,7 +277,7 @@ class SalesforceAdapter:
                 elif activity is not None:
                     activities.append(activity)
                 else:
-                    ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {reason}")
+                    ignored.append(ignored_line(f"{record.path} {record.type}/{record.get('Id')}", reason))
             elif record.type in {"Opportunity", "Contact", "Lead", "Account", "User"}:
                 region: Regions = config.default_phone_region
                 if record.type in PERSON_COUNTRY:
@@ -293,9 +293,13 @@ class SalesforceAdapter:
                 except ValidationError as error:
                     raise validation_to_rejection(record.path, error) from None
                 except AheadOfReceipt as ahead:
-                    ignored.append(f"{record.path} {record.type}/{record.get('Id')}: {ahead_reason(ahead)}")
+                    ignored.append(
+                        ignored_line(f"{record.path} {record.type}/{record.get('Id')}", ahead_reason(ahead))
+                    )
             else:
-                ignored.append(f"{record.path} {record.type or 'unknown'}: object type not used")
+                ignored.append(
+                    Ignored(f"{record.path} {record.type or 'unknown'}: object type not used", OTHER)
+                )
         return AdapterResult(
             activities=tuple(activities),
             entities=tuple(entities),
@@ -526,7 +530,7 @@ def _email_message(
         return source_deletion("salesforce", external_id, key_field, revision), ""
     status = (record.get("Status") or "").lower()
     if status in DRAFT_STATUSES:
-        return None, f"Status={record.get('Status')}: {SALESFORCE_DRAFT}"
+        return None, Ignored(f"Status={record.get('Status')}: {SALESFORCE_DRAFT}", NOT_DONE)
     region = config.default_phone_region
     participants = unique_participants(
         make_participant(

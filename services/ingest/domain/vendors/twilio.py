@@ -24,7 +24,7 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.fields import LINE_PATTERN, SafeStr
 from libs.common.contracts.tenant_settings import twilio_sip_domain
 from libs.common.personal_domains import parent_domains
-from services.ingest.domain.ignored import TWILIO_CALL_NOT_ENDED
+from services.ingest.domain.ignored import NOT_DONE, OTHER, TWILIO_CALL_NOT_ENDED, Ignored
 from services.ingest.domain.normalize import (
     build_activity,
     checked_id,
@@ -139,7 +139,9 @@ class TwilioAdapter:
         call_sid = checked_id(required("CallSid"), "CallSid")
         status = required("CallStatus").lower()
         if status in NOT_YET_OUTCOMES:
-            return AdapterResult(ignored=(f"CallStatus={status}: {TWILIO_CALL_NOT_ENDED}",))
+            return AdapterResult(
+                ignored=(Ignored(f"CallStatus={status}: {TWILIO_CALL_NOT_ENDED}", NOT_DONE),)
+            )
         if status not in FINAL_OUTCOMES and status != "completed":
             raise WebhookRejected(422, "CallStatus", "unknown call status")
         direction = DIRECTIONS.get(required("Direction").lower())
@@ -190,7 +192,9 @@ class TwilioAdapter:
         participants = unique_participants(party.participant for party in parties)
         if not participants and not any(party.dials for party in parties):
             return AdapterResult(
-                ignored=("a call between two softphones: no number or address on either side",)
+                ignored=(
+                    Ignored("a call between two softphones: no number or address on either side", OTHER),
+                )
             )
         direction = _placed_direction(direction, from_raw, parties[0])
         softphone_reps = [party.rep_id for party in parties if party.rep_id]

@@ -24,6 +24,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.fields import SafeStr, SafeText, UtcDatetime
+from services.ingest.domain.ignored import OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
     check_timestamp_window,
@@ -163,7 +164,7 @@ class ZoomAdapter:
         if event_type == URL_VALIDATION:
             return AdapterResult(handshake=self._url_validation(request, envelope, secrets))
         if event_type not in MEETING_EVENTS:
-            return AdapterResult(ignored=(f"{event_type}: not a meeting lifecycle event",))
+            return AdapterResult(ignored=(Ignored(f"{event_type}: not a meeting lifecycle event", OTHER),))
         return AdapterResult(
             zoom_events=(_parse_meeting_event(envelope, event_type, config, request.received_at),)
         )
