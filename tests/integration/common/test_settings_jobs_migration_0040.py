@@ -1,0 +1,32 @@
+"""Migration 0040: a settings job's heartbeat (``settings_jobs.heartbeat_at``), kept by a job
+running across the upgrade's claim and progress; and back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.db.migrate import alembic_config, upgrade
+
+COLUMN = (
+    "SELECT count(*) FROM information_schema.columns "
+    "WHERE table_name = 'settings_jobs' AND column_name = 'heartbeat_at'"
+)
+
+
+async def test_settings_jobs_gain_a_heartbeat_and_lose_it_on_downgrade(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text(COLUMN)) == 0
+    await asyncio.to_thread(upgrade, database_url)
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text(COLUMN)) == 1
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text(COLUMN)) == 0
+    await asyncio.to_thread(upgrade, database_url)
