@@ -90,13 +90,15 @@ async def queue_job(
     *,
     parameters: dict[str, Any] | None = None,
     settings_version: int | None = None,
+    delay: timedelta | None = None,
 ) -> uuid.UUID:
-    """Queue a job in the caller's transaction (it starts once that commits)."""
+    """Queue a job in the caller's transaction (it starts once that commits, or ``delay`` later:
+    ``run_after``, migration 0040)."""
     job_id = uuid.uuid4()
     await conn.execute(
         text(
-            "INSERT INTO settings_jobs (job_id, tenant_id, kind, parameters, settings_version, created_by) "
-            "VALUES (:id, :t, :kind, CAST(:p AS jsonb), :v, :by)"
+            "INSERT INTO settings_jobs (job_id, tenant_id, kind, parameters, settings_version, created_by, "
+            "run_after) VALUES (:id, :t, :kind, CAST(:p AS jsonb), :v, :by, now() + CAST(:delay AS interval))"
         ),
         {
             "id": job_id,
@@ -105,6 +107,7 @@ async def queue_job(
             "p": orjson.dumps(parameters or {}).decode(),
             "v": settings_version,
             "by": created_by,
+            "delay": delay,
         },
     )
     return job_id
@@ -145,9 +148,10 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
     return None if row is None else _job(row)
 
 
-#: Waiting (queued, or left running by a dead process: no heartbeat for ``:stale``), of ``:kind``.
+#: Waiting (queued and due, or left running by a dead process: no heartbeat for ``:stale``), of
+#: ``:kind``.
 _WAITING = (
-    "kind = :kind AND (state = 'queued' OR (state = 'running' "
+    "kind = :kind AND ((state = 'queued' AND (run_after IS NULL OR run_after <= now())) OR (state = 'running' "
     "AND greatest(heartbeat_at, started_at) < now() - CAST(:stale AS interval)))"
 )
 #: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago

@@ -360,6 +360,13 @@ class CrmSyncIn(BaseModel):
     entities: tuple[CrmEntity, ...] = Field(min_length=1, max_length=1_000)
 
 
+#: The ``source`` of a contact ingest publishes again after the tenant's phone region changed (a
+#: ``reread_phones`` job): the contact as held, with the numbers its ``unread_phones`` read in the
+#: new region added, under the ``updated_at`` held. Attribution writes it only over the very
+#: version the job read (a CRM correction under the same ``updated_at`` received meanwhile wins).
+PHONE_REREAD_SOURCE = "ingest-phone-region"
+
+
 class CrmEntityChangedV1(BaseModel):
     """Event ``crm-entity-changed``: one entity as the CRM last reported it."""
 

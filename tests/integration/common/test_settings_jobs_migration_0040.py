@@ -1,5 +1,5 @@
-"""Migration 0040: a settings job's heartbeat (``settings_jobs.heartbeat_at``), kept by a job
-running across the upgrade's claim and progress; and back."""
+"""Migration 0040: a settings job's heartbeat and the time before which it is not claimed
+(``settings_jobs.heartbeat_at``, ``run_after``); and back."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from libs.common.db.migrate import alembic_config, upgrade
 
 COLUMN = (
     "SELECT count(*) FROM information_schema.columns "
-    "WHERE table_name = 'settings_jobs' AND column_name = 'heartbeat_at'"
+    "WHERE table_name = 'settings_jobs' AND column_name IN ('heartbeat_at', 'run_after')"
 )
 
 
-async def test_settings_jobs_gain_a_heartbeat_and_lose_it_on_downgrade(
+async def test_settings_jobs_gain_a_heartbeat_and_a_time_to_run_after_and_lose_them_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
@@ -25,7 +25,7 @@ async def test_settings_jobs_gain_a_heartbeat_and_lose_it_on_downgrade(
         assert await conn.scalar(text(COLUMN)) == 0
     await asyncio.to_thread(upgrade, database_url)
     async with db_engine.connect() as conn:
-        assert await conn.scalar(text(COLUMN)) == 1
+        assert await conn.scalar(text(COLUMN)) == 2
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
     async with db_engine.connect() as conn:
         assert await conn.scalar(text(COLUMN)) == 0

@@ -33,7 +33,8 @@ async def test_a_job_reporting_progress_is_not_claimed_again_after_stale_after(
 ) -> None:
     job = await _queued(db_engine, "acme-beat")
     claimed = await claim_job(db_engine, REREAD_PHONES, STALE)
-    assert claimed is not None and claimed.job_id == job.job_id
+    assert claimed is not None
+    assert claimed.job_id == job.job_id
     # It has run for 40 minutes, reporting progress all along.
     async with db_engine.begin() as conn:
         await conn.execute(
@@ -49,7 +50,8 @@ async def test_a_job_reporting_progress_is_not_claimed_again_after_stale_after(
             {"id": job.job_id},
         )
     again = await claim_job(db_engine, REREAD_PHONES, STALE)
-    assert again is not None and (again.job_id, again.done) == (job.job_id, 0)
+    assert again is not None
+    assert (again.job_id, again.done) == (job.job_id, 0)
 
 
 async def test_a_job_interrupted_by_a_stopping_worker_is_queued_again_and_run_by_the_next(
@@ -80,4 +82,5 @@ async def test_a_job_interrupted_by_a_stopping_worker_is_queued_again_and_run_by
     assert await second.run_once()
     async with db_engine.connect() as conn:
         done = await get_job(conn, job.tenant_id, job.job_id)
-    assert done is not None and (done.state, done.result) == ("done", {"region": "GB"})
+    assert done is not None
+    assert (done.state, done.result) == ("done", {"region": "GB"})
