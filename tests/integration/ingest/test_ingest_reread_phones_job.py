@@ -62,7 +62,9 @@ async def test_the_job_names_what_it_did_parses_off_the_loop_and_runs_again_for_
     db_engine: AsyncEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await setup_tenant(db_engine, {**TENANT_SETTINGS, "time_zone": "UTC", "default_phone_region": "GB"})
+    keys = await setup_tenant(
+        db_engine, {**TENANT_SETTINGS, "time_zone": "UTC", "default_phone_region": "GB"}
+    )
     await _held(db_engine, "con-a", ["020 7946 0961"])
     await _held(db_engine, "con-full", ["020 7946 0962"], FULL)
     await _held(db_engine, "con-z", ["ask reception"])
@@ -79,7 +81,25 @@ async def test_the_job_names_what_it_did_parses_off_the_loop_and_runs_again_for_
     loop_thread = threading.get_ident()
     async with ingest_client(
         kafka_settings, database_settings, jobs_interval_seconds=0.05, reread_again_after_seconds=1.5
-    ):
+    ) as client:
+        # The job's source is ingest's own: a CRM sync may not send under it.
+        refused = await client.post(
+            "/v1/crm/sync",
+            json={
+                "source": "ingest-phone-region",
+                "entities": [{"entity_type": "account", "id": "acc-1", "updated_at": "2026-11-02T00:00:00Z"}],
+            },
+            headers={"Authorization": f"Bearer {keys['ingest']}"},
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            {
+                "in": "body",
+                "field": "source",
+                "reason": "Value error, 'ingest-phone-region' is reserved for ingest's own phone re-reads",
+            }
+        ]
+        assert "reserved for ingest's own phone re-reads" in refused.text
         done = await _done(db_engine, first)
         assert done.result is not None
         again = uuid.UUID(done.result.pop("again_job"))
