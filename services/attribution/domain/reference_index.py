@@ -311,7 +311,7 @@ class ReferenceIndex:
     def _live_name(self, spellings: frozenset[frozenset[str]]) -> bool:
         """Whether a live rep's name is the name giving ``spellings`` (one live rep holds every
         mailbox of one of its spellings: a re-added "Jurgen Muller" takes over a departed "Jürgen
-        Müller", whose name also gives ``juergen.mueller@``; rules 2026.12.35)."""
+        Müller", whose name also gives ``juergen.mueller@``; rules 2026.12.37)."""
         for mailboxes in spellings:
             holders = [self.rep_ids_by_name_alias.get(mailbox, set()) for mailbox in mailboxes]
             if holders and set.intersection(*holders):

@@ -53,7 +53,7 @@ def name_aliases(name: str) -> frozenset[str]:
 def name_spellings(name: str) -> frozenset[frozenset[str]]:
     """``name_aliases`` by spelling: one set of mailbox names per spelling of the name (two for
     a name with umlauts, "Jürgen Müller" and "Juergen Mueller"; none for a one-word name). A
-    rep named in one spelling ("Jurgen Muller") holds that set whole (rules 2026.12.35)."""
+    rep named in one spelling ("Jurgen Muller") holds that set whole (rules 2026.12.37)."""
     composed = unicodedata.normalize("NFC", name)
     spellings = {_aliases_of(s) for s in (composed, composed.translate(_UMLAUTS))}
     return frozenset(s for s in spellings if s)

@@ -4,15 +4,15 @@ once its heartbeat and its start are older than ``stale_after``, so a job runnin
 that while reporting progress is no longer run twice; and ``run_after``, before which a queued
 job is not claimed (``queue_job(delay=...)``: the second pass of a ``reread_phones`` job).
 
-Revision ID: 0040_settings_job_schedule
-Revises: 0039_accounts_by_relationship
+Revision ID: 0041_settings_job_schedule
+Revises: 0040_crm_times_ahead
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0040_settings_job_schedule"
-down_revision = "0039_accounts_by_relationship"
+revision = "0041_settings_job_schedule"
+down_revision = "0040_crm_times_ahead"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Migration 0040: a settings job's heartbeat and the time before which it is not claimed
+"""Migration 0041: a settings job's heartbeat and the time before which it is not claimed
 (``settings_jobs.heartbeat_at``, ``run_after``); and back."""
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ COLUMN = (
 async def test_settings_jobs_gain_a_heartbeat_and_a_time_to_run_after_and_lose_them_on_downgrade(
     database_url: str, db_engine: AsyncEngine
 ) -> None:
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0040_crm_times_ahead")
     async with db_engine.connect() as conn:
         assert await conn.scalar(text(COLUMN)) == 0
     await asyncio.to_thread(upgrade, database_url)
     async with db_engine.connect() as conn:
         assert await conn.scalar(text(COLUMN)) == 2
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0039_accounts_by_relationship")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0040_crm_times_ahead")
     async with db_engine.connect() as conn:
         assert await conn.scalar(text(COLUMN)) == 0
     await asyncio.to_thread(upgrade, database_url)
