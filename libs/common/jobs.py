@@ -3,7 +3,7 @@ the service that owns the work, progress visible at ``GET /v1/settings/jobs/{id}
 
 A job is claimed with ``FOR UPDATE SKIP LOCKED``, so one replica runs it; progress is written on
 its own autocommit connection, so it is visible while the work's transaction is still open, and
-is the job's heartbeat (``heartbeat_at``, migration 0040). A job left ``running`` by a process
+is the job's heartbeat (``heartbeat_at``, migration 0041). A job left ``running`` by a process
 that died (no heartbeat for ``stale_after``) is claimed again; a job a stopping worker interrupts
 (a rolling restart) is queued again at once and runs from the start on the next claim.
 """
@@ -93,7 +93,7 @@ async def queue_job(
     delay: timedelta | None = None,
 ) -> uuid.UUID:
     """Queue a job in the caller's transaction (it starts once that commits, or ``delay`` later:
-    ``run_after``, migration 0040)."""
+    ``run_after``, migration 0041)."""
     job_id = uuid.uuid4()
     await conn.execute(
         text(
