@@ -2,8 +2,10 @@
 the service that owns the work, progress visible at ``GET /v1/settings/jobs/{id}``.
 
 A job is claimed with ``FOR UPDATE SKIP LOCKED``, so one replica runs it; progress is written on
-its own autocommit connection, so it is visible while the work's transaction is still open. A
-job left ``running`` by a process that died is claimed again after ``stale_after``.
+its own autocommit connection, so it is visible while the work's transaction is still open, and
+is the job's heartbeat (``heartbeat_at``, migration 0041). A job left ``running`` by a process
+that died (no heartbeat for ``stale_after``) is claimed again; a job a stopping worker interrupts
+(a rolling restart) is queued again at once and runs from the start on the next claim.
 """
 
 from __future__ import annotations
@@ -92,13 +94,15 @@ async def queue_job(
     *,
     parameters: dict[str, Any] | None = None,
     settings_version: int | None = None,
+    delay: timedelta | None = None,
 ) -> uuid.UUID:
-    """Queue a job in the caller's transaction (it starts once that commits)."""
+    """Queue a job in the caller's transaction (it starts once that commits, or ``delay`` later:
+    ``run_after``, migration 0041)."""
     job_id = uuid.uuid4()
     await conn.execute(
         text(
-            "INSERT INTO settings_jobs (job_id, tenant_id, kind, parameters, settings_version, created_by) "
-            "VALUES (:id, :t, :kind, CAST(:p AS jsonb), :v, :by)"
+            "INSERT INTO settings_jobs (job_id, tenant_id, kind, parameters, settings_version, created_by, "
+            "run_after) VALUES (:id, :t, :kind, CAST(:p AS jsonb), :v, :by, now() + CAST(:delay AS interval))"
         ),
         {
             "id": job_id,
@@ -107,6 +111,7 @@ async def queue_job(
             "p": orjson.dumps(parameters or {}).decode(),
             "v": settings_version,
             "by": created_by,
+            "delay": delay,
         },
     )
     return job_id
@@ -147,8 +152,12 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
     return None if row is None else _job(row)
 
 
-#: Waiting (queued, or left running by a dead process), of ``:kind``.
-_WAITING = "kind = :kind AND (state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
+#: Waiting (queued and due, or left running by a dead process: no heartbeat for ``:stale``), of
+#: ``:kind``.
+_WAITING = (
+    "kind = :kind AND ((state = 'queued' AND (run_after IS NULL OR run_after <= now())) OR (state = 'running' "
+    "AND greatest(heartbeat_at, started_at) < now() - CAST(:stale AS interval)))"
+)
 #: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago
 #: (or never) first, then the one waiting longest. One look at each such tenant's jobs.
 _TURNS = f"""
@@ -160,7 +169,7 @@ ORDER BY (SELECT max(s.started_at) FROM settings_jobs s WHERE s.tenant_id = w.te
 """
 #: The tenant's oldest waiting job, unless another replica holds it.
 _CLAIM = f"""
-UPDATE settings_jobs SET state = 'running', started_at = now(), done = 0 WHERE job_id = (
+UPDATE settings_jobs SET state = 'running', started_at = now(), heartbeat_at = now(), done = 0 WHERE job_id = (
     SELECT job_id FROM settings_jobs WHERE tenant_id = :t AND {_WAITING}
     ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING {_COLUMNS}
@@ -184,11 +193,26 @@ async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> J
 
 
 async def report_progress(engine: AsyncEngine, job_id: uuid.UUID, done: int, total: int | None) -> None:
+    """How far the job got; its heartbeat too (a job reporting is not claimed by another replica)."""
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(
-            text("UPDATE settings_jobs SET done = :done, total = :total WHERE job_id = :id"),
+            text(
+                "UPDATE settings_jobs SET done = :done, total = :total, heartbeat_at = now() WHERE job_id = :id"
+            ),
             {"id": job_id, "done": done, "total": total},
+        )
+
+
+async def requeue_job(engine: AsyncEngine, job_id: uuid.UUID) -> None:
+    """Put a running job back in the queue (its worker is stopping): the next claim runs it anew."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET state = 'queued', done = 0, total = NULL, started_at = NULL, "
+                "heartbeat_at = NULL WHERE job_id = :id AND state = 'running'"
+            ),
+            {"id": job_id},
         )
 
 
@@ -217,7 +241,8 @@ JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
 class JobWorker:
     """Runs the jobs of one kind, polling every ``interval_seconds`` (a background task of a service).
 
-    A failing job is marked ``failed`` with its error; it never stops the service.
+    A failing job is marked ``failed`` with its error; it never stops the service. A job running
+    when the worker stops (the service shuts down) is queued again (``requeue_job``).
     """
 
     engine: AsyncEngine
@@ -245,6 +270,15 @@ class JobWorker:
             return False
         try:
             result = await self.handle(job)
+        except asyncio.CancelledError:
+            # Stopping: another replica (or this one, restarted) runs it, not in ``stale_after``.
+            try:
+                await requeue_job(self.engine, job.job_id)
+            except Exception:
+                log.exception(
+                    "could not queue an interrupted settings job again", extra={"job_id": str(job.job_id)}
+                )
+            raise
         except Exception as exc:
             log.exception(
                 "settings job failed", extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id}

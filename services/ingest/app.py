@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -420,7 +420,8 @@ def create_app(
         listener.start()
 
         async def reread_phones(job: Job) -> dict[str, Any]:
-            return await pipeline.reread_unread_phones(app.state.deps, job)
+            again_after = timedelta(seconds=settings.ingest.reread_again_after_seconds)
+            return await pipeline.reread_unread_phones(app.state.deps, job, again_after)
 
         rereads = JobWorker(engine, REREAD_PHONES, reread_phones, settings.ingest.jobs_interval_seconds)
         rereads.start()

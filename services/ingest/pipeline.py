@@ -19,11 +19,12 @@ The routes in ``app.py`` only route: they read the request, call one of these, s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,10 +39,10 @@ from libs.common.contracts.activities import (
     activity_id_for,
 )
 from libs.common.contracts.activities_fast import AnyActivity
-from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, CrmSyncIn
+from libs.common.contracts.crm import PHONE_REREAD_SOURCE, AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
-from libs.common.jobs import Job, report_progress
+from libs.common.jobs import REREAD_PHONES, Job, queue_job, report_progress
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
 from libs.common.web import Problem, field_errors
@@ -702,40 +703,68 @@ async def contacts_of_new_countries(
     return tuple(again)
 
 
-#: The ``source`` of the contacts a ``reread_phones`` job publishes again.
-REREAD_SOURCE = "ingest-phone-region"
+#: The ``source`` of the contacts a ``reread_phones`` job publishes again (attribution writes
+#: one only over the version the job read).
+REREAD_SOURCE = PHONE_REREAD_SOURCE
 
 
-async def reread_unread_phones(deps: IngestDeps, job: Job) -> dict[str, Any]:
+async def reread_unread_phones(deps: IngestDeps, job: Job, again_after: timedelta) -> dict[str, Any]:
     """A ``reread_phones`` job: the tenant's phone region changed (``default_phone_region``, or
     its time zone while that is unset); the values its contacts keep unread (``unread_phones``)
     are read again in the new region, a page of contacts at a time, and each contact gaining a
     number is published again (``crm_sync.contacts_read_in_new_region``): attribution re-matches
-    the parked calls of those numbers as for any contact phone change."""
+    the parked calls of those numbers as for any contact phone change.
+
+    The pages are read off the event loop (``asyncio.to_thread``: parsing a page of 500 takes
+    about a quarter of a second, while every tenant's webhooks wait on the loop). A contact synced
+    just before the change that attribution had not written yet, or read in the former region by
+    a replica whose settings cache was still the former one (``INGEST_TENANT_CACHE_SECONDS``), is
+    not held when the job reads: the job queues itself once more ``again_after`` later
+    (``INGEST_REREAD_AGAIN_AFTER_SECONDS``; the second pass, ``parameters.again_of``, queues none)."""
     deps.tenants.invalidate(job.tenant_id)
     context = await deps.tenants.context(job.tenant_id, fresh=True)
-    if context is None:
-        return {"contacts": 0}
+    if context is None:  # the tenant was deleted meanwhile
+        return {"region": None, "contacts_read": 0, "contacts_published": 0, "contacts_over_limits": 0}
     region = phone_region(context.settings)
     after: str | None = None
-    published = seen = 0
+    published = seen = over_limits = 0
     while True:
         page, countries = await contacts_keeping_unread_phones(
             deps.engine, job.tenant_id, after, CONTACTS_PAGE
         )
-        again = contacts_read_in_new_region(page, countries, region)
-        if again:
+        read = await asyncio.to_thread(contacts_read_in_new_region, page, countries, region)
+        if read.again:
             await deps.publisher.publish(
                 handlers.entity_messages(
-                    again, REREAD_SOURCE, job.tenant_id, deps.topic_prefix, context.erased
+                    read.again, REREAD_SOURCE, job.tenant_id, deps.topic_prefix, context.erased
                 )
             )
-        published += len(again)
+        published += len(read.again)
+        over_limits += len(read.over_limits)
         seen += len(page)
         await report_progress(deps.engine, job.job_id, seen, None)
         if len(page) < CONTACTS_PAGE:
-            return {"region": region, "contacts_read": seen, "contacts_published": published}
+            break
         after = page[-1].id
+    result: dict[str, Any] = {
+        "region": region,
+        "contacts_read": seen,
+        "contacts_published": published,
+        "contacts_over_limits": over_limits,
+    }
+    if "again_of" not in job.parameters:
+        async with deps.engine.begin() as conn:
+            again = await queue_job(
+                conn,
+                job.tenant_id,
+                REREAD_PHONES,
+                job.created_by,
+                parameters={"region": region, "again_of": str(job.job_id)},
+                settings_version=job.settings_version,
+                delay=again_after,
+            )
+        result["again_job"] = str(again)
+    return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,10 @@ class IngestOptions(BaseSettings):
     tenant_cache_seconds: float = 30.0
     #: Queued ``reread_phones`` jobs (the tenant's phone region changed) are looked for this often.
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
+    #: A ``reread_phones`` job reads the tenant's contacts once more this long after it ran: the
+    #: contacts synced around the change and written by attribution since (the settings cache's
+    #: ``tenant_cache_seconds`` plus a margin for attribution's consumer lag).
+    reread_again_after_seconds: float = Field(default=120.0, ge=0)
     #: The public scheme://host[:port] vendors call, when a proxy rewrites it (Twilio and HubSpot sign the URL).
     public_base_url: str | None = None
 

@@ -19,7 +19,15 @@ import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from libs.common.contracts.fields import (
     AMOUNT_DECIMAL_PLACES,
@@ -351,6 +359,13 @@ CrmEntity = Annotated[
 ]
 
 
+#: The ``source`` of a contact ingest publishes again after the tenant's phone region changed (a
+#: ``reread_phones`` job): the contact as held, with the numbers its ``unread_phones`` read in the
+#: new region added, under the ``updated_at`` held. Attribution writes it only over the very
+#: version the job read (a CRM correction under the same ``updated_at`` received meanwhile wins).
+PHONE_REREAD_SOURCE = "ingest-phone-region"
+
+
 class CrmSyncIn(BaseModel):
     """Body of ``POST /v1/crm/sync``: a batch of CRM entities."""
 
@@ -358,6 +373,13 @@ class CrmSyncIn(BaseModel):
 
     source: SafeStr = Field(default="api", min_length=1, max_length=64)
     entities: tuple[CrmEntity, ...] = Field(min_length=1, max_length=1_000)
+
+    @field_validator("source")
+    @classmethod
+    def _not_ingests_own_source(cls, source: str) -> str:
+        if source == PHONE_REREAD_SOURCE:
+            raise ValueError(f"{PHONE_REREAD_SOURCE!r} is reserved for ingest's own phone re-reads")
+        return source
 
 
 class CrmEntityChangedV1(BaseModel):

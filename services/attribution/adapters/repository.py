@@ -24,6 +24,7 @@ from libs.common.contracts.activities_fast import IngestedEvent, decode_ingested
 from libs.common.contracts.attribution_fast import Attributed, encode_attributed
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import (
+    PHONE_REREAD_SOURCE,
     AccountV1,
     ContactV1,
     CrmEntity,
@@ -50,6 +51,7 @@ from services.attribution.domain.memberships import (
     former_spell_id,
     starts_after_spells,
 )
+from services.attribution.domain.phone_rereads import reread_of
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import (
     DEFAULT_REMATCH_WINDOW_DAYS,
@@ -1044,7 +1046,7 @@ async def apply_crm_entities(
     """Upsert one tenant's entities, each where newer than what we hold, recording what changed:
     a statement or a few per entity type (and per repeated version), reps one by one."""
     by_type: dict[type[Any], list[CrmEntityChangedV1]] = {}
-    for event in events:
+    for event in await _without_stale_rereads(conn, tenant_id, events):
         by_type.setdefault(type(event.entity), []).append(event)
     for kind, group in by_type.items():
         if kind is RepV1:
@@ -1057,6 +1059,56 @@ async def apply_crm_entities(
             raise TypeError(f"unknown entity {kind.__name__}")
         for entities in write_rounds([event.entity for event in group]):
             await upsert(conn, tenant_id, entities, changed)
+
+
+async def _without_stale_rereads(
+    conn: AsyncConnection, tenant_id: str, events: Sequence[CrmEntityChangedV1]
+) -> Sequence[CrmEntityChangedV1]:
+    """``events`` without the contacts a ``reread_phones`` job published (``PHONE_REREAD_SOURCE``)
+    that are not the version held with numbers added (``domain.phone_rereads.reread_of``): a CRM
+    correction under the same ``updated_at`` held since the job read it, or in the same batch,
+    stays. One lookup, only for a batch holding such contacts."""
+    rereads = [
+        e.entity.id for e in events if e.source == PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1)
+    ]
+    if not rereads:
+        return events
+    rows = await conn.execute(
+        text(
+            "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
+            "account_id, country, updated_at, deleted, merged_into FROM ref_contacts "
+            "WHERE tenant_id = :t AND contact_id = ANY(:ids)"
+        ),
+        {"t": tenant_id, "ids": rereads},
+    )
+    held = {
+        r.contact_id: ContactV1(
+            id=r.contact_id,
+            name=r.name,
+            emails=tuple(r.emails),
+            phones=tuple(r.phones),
+            raw_phones=tuple(r.raw_phones),
+            phone_extensions=tuple(r.phone_extensions),
+            unread_phones=tuple(r.unread_phones),
+            account_id=r.account_id,
+            country=r.country,
+            updated_at=r.updated_at,
+            deleted=r.deleted,
+            merged_into=r.merged_into,
+        )
+        for r in rows
+    }
+    # Another version of the contact in the batch (a correction) is newer than what the job read.
+    others = {
+        e.entity.id for e in events if e.source != PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1)
+    }
+    return [
+        e
+        for e in events
+        if e.source != PHONE_REREAD_SOURCE
+        or not isinstance(e.entity, ContactV1)
+        or (e.entity.id not in others and reread_of(held.get(e.entity.id), e.entity))
+    ]
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.

@@ -57,7 +57,7 @@ from services.attribution.domain.reference import (
     TenantAttributionPolicy,
     owner_at,
 )
-from services.attribution.domain.reps import Absence, in_spell, name_aliases
+from services.attribution.domain.reps import Absence, in_spell, name_aliases, name_spellings
 
 EntityKind = Literal["rep", "contact", "account", "deal"]
 
@@ -124,8 +124,8 @@ class ReferenceIndex:
     #: Mailbox names derived from each rep's name (``domain.reps.name_aliases``) -> the people.
     rep_ids_by_name_alias: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: The same of reps deleted by their CRM (``put_departed_name``): each mailbox -> (her
-    #: person, all her name's mailboxes).
-    departed_by_name_alias: dict[str, set[tuple[str, frozenset[str]]]] = field(
+    #: person, her name's mailboxes by spelling: ``domain.reps.name_spellings``).
+    departed_by_name_alias: dict[str, set[tuple[str, frozenset[frozenset[str]]]]] = field(
         default_factory=lambda: defaultdict(set)
     )
     #: Addresses the tenant maps to a rep (``rep_aliases`` keys holding an ``@``, lower-cased)
@@ -231,9 +231,9 @@ class ReferenceIndex:
         for what happened before her old record was archived. A departed rep's name that only
         shares a mailbox with a live rep's (Ana and Alvaro Lopez's ``a.lopez@``) still names her
         before she left."""
-        mailboxes = name_aliases(name)
-        for mailbox in mailboxes:
-            self.departed_by_name_alias[mailbox].add((self.canonical(rep_id), mailboxes))
+        spellings = name_spellings(name)
+        for mailbox in name_aliases(name):
+            self.departed_by_name_alias[mailbox].add((self.canonical(rep_id), spellings))
         self._named.clear()
 
     def rep_by_name_address(self, email: str, at: datetime | None = None) -> str | None:
@@ -304,15 +304,20 @@ class ReferenceIndex:
         live = self.rep_ids_by_name_alias.get(local, set())
         departed = {
             person
-            for person, mailboxes in self.departed_by_name_alias.get(local, ())
-            if not self._live_name(mailboxes)
+            for person, spellings in self.departed_by_name_alias.get(local, ())
+            if not self._live_name(spellings)
         }
         return tuple(sorted(live | departed))
 
-    def _live_name(self, mailboxes: frozenset[str]) -> bool:
-        """Whether a live rep's name is the name giving ``mailboxes`` (its every mailbox)."""
-        holders = [self.rep_ids_by_name_alias.get(mailbox, set()) for mailbox in mailboxes]
-        return bool(holders) and bool(set.intersection(*holders))
+    def _live_name(self, spellings: frozenset[frozenset[str]]) -> bool:
+        """Whether a live rep's name is the name giving ``spellings`` (one live rep holds every
+        mailbox of one of its spellings: a re-added "Jurgen Muller" takes over a departed "Jürgen
+        Müller", whose name also gives ``juergen.mueller@``; rules 2026.12.37)."""
+        for mailboxes in spellings:
+            holders = [self.rep_ids_by_name_alias.get(mailbox, set()) for mailbox in mailboxes]
+            if holders and set.intersection(*holders):
+                return True
+        return False
 
     def person(self, rep_id: str) -> Rep | None:
         """The canonical rep with the emails and phones of all its aliases."""

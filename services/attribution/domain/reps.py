@@ -49,9 +49,16 @@ def name_aliases(name: str) -> frozenset[str]:
     Accents are dropped, and letters without one spelled out (``ß`` ``ss``, ``ø`` ``o``); a name
     with umlauts derives both spellings mail systems use: "Jürgen Müller" is ``jurgen.muller``
     and ``juergen.mueller`` (rules 2026.12.34; before, ``Weiß`` gave ``wei``)."""
+    return frozenset(alias for spelling in name_spellings(name) for alias in spelling)
+
+
+def name_spellings(name: str) -> frozenset[frozenset[str]]:
+    """``name_aliases`` by spelling: one set of mailbox names per spelling of the name (two for
+    a name with umlauts, "Jürgen Müller" and "Juergen Mueller"; none for a one-word name). A
+    rep named in one spelling ("Jurgen Muller") holds that set whole (rules 2026.12.37)."""
     composed = unicodedata.normalize("NFC", name)
-    spellings = {composed, composed.translate(_UMLAUTS)}
-    return frozenset(alias for spelling in spellings for alias in _aliases_of(spelling))
+    spellings = {_aliases_of(s) for s in (composed, composed.translate(_UMLAUTS))}
+    return frozenset(s for s in spellings if s)
 
 
 def _aliases_of(name: str) -> frozenset[str]:

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from libs.common.contracts.activities import line_of
 from libs.common.contracts.crm import LIST_LIMITS, AccountV1, ContactV1, CrmEntity, DealV1, RepV1
@@ -223,17 +224,29 @@ def contacts_read_again(
     return tuple(again)
 
 
+class ReadInNewRegion(NamedTuple):
+    """What :func:`contacts_read_in_new_region` made of a page of contacts."""
+
+    #: The contacts gaining a number, to publish.
+    again: tuple[ContactV1, ...]
+    #: The ids of those that would gain one but then list more than ``LIST_LIMITS`` allows (kept
+    #: as held: nothing published).
+    over_limits: tuple[str, ...]
+
+
 def contacts_read_in_new_region(
     contacts: Sequence[ContactV1], account_countries: Mapping[str, str | None], region: str
-) -> tuple[ContactV1, ...]:
+) -> ReadInNewRegion:
     """Held ``contacts`` keeping values no region read (``unread_phones``), read again now that the
     tenant's phone region is ``region`` (its ``default_phone_region`` or time zone changed), in the
     contact's country, else its account's (``account_countries``), else ``region``. A value read
     now joins the contact's phones; those read before stay as they are (a US mobile read in a
     tenant's former region US is still that number: nothing accepted is lost); the rest stay
     unread. Each contact that gains a number, as the same version (``updated_at`` kept: a
-    correction, as :func:`contacts_read_again` publishes)."""
+    correction, as :func:`contacts_read_again` publishes). A contact that would then list more
+    than ``LIST_LIMITS`` allows is named in ``over_limits`` instead."""
     again: list[ContactV1] = []
+    over: list[str] = []
     for contact in contacts:
         if not contact.unread_phones:
             continue
@@ -254,9 +267,11 @@ def contacts_read_in_new_region(
             "phone_extensions": tuple(dict.fromkeys((*contact.phone_extensions, *read.phone_extensions))),
             "unread_phones": read.unread,
         }
-        if not any(len(v) > LIST_LIMITS[name] for name, v in update.items()):
+        if any(len(v) > LIST_LIMITS[name] for name, v in update.items()):
+            over.append(contact.id)
+        else:
             again.append(contact.model_copy(update=update))
-    return tuple(again)
+    return ReadInNewRegion(tuple(again), tuple(over))
 
 
 def _account_countries(

@@ -134,9 +134,11 @@ def override(activity_id: uuid.UUID, **fields: Any) -> AttributionOverriddenV1:
 
 
 def messages(
-    *payloads: CrmEntity | ActivityIngestedV1 | AttributionOverriddenV1,
+    *payloads: CrmEntity | ActivityIngestedV1 | AttributionOverriddenV1, source: str | Sequence[str] = "test"
 ) -> list[ConsumedMessage[Any]]:
-    """Consumer messages as the runner hands them over (CRM entities wrapped in their event)."""
+    """Consumer messages as the runner hands them over (CRM entities wrapped in their event, from
+    ``source``: one for all, or one per payload)."""
+    sources = [source] * len(payloads) if isinstance(source, str) else list(source)
     out: list[ConsumedMessage[Any]] = []
     for offset, payload in enumerate(payloads):
         body: ActivityIngestedV1 | AttributionOverriddenV1 | CrmEntityChangedV1
@@ -146,7 +148,7 @@ def messages(
             topic, body, subject = ATTRIBUTION_OVERRIDDEN, payload, str(payload.activity_id)
         else:
             topic, subject = CRM_ENTITY_CHANGED, payload.id
-            body = CrmEntityChangedV1(tenant_id=TENANT, source="test", entity=payload)
+            body = CrmEntityChangedV1(tenant_id=TENANT, source=sources[offset], entity=payload)
         envelope = Envelope(
             id=f"m-{offset}", source="/tests", type=topic.event_type, subject=subject, tenant=TENANT
         )
@@ -161,9 +163,10 @@ async def deliver(
     engine: AsyncEngine,
     producer: RecordingProducer,
     *payloads: CrmEntity | ActivityIngestedV1 | AttributionOverriddenV1,
+    source: str | Sequence[str] = "test",
 ) -> list[Sent]:
     """One consumer batch through ``handle_batch``; returns what it published."""
-    await handle_batch(messages(*payloads), deps_for(engine, producer))
+    await handle_batch(messages(*payloads, source=source), deps_for(engine, producer))
     return producer.take()
 
 

@@ -212,3 +212,13 @@ def test_a_departed_reps_name_is_not_read_while_a_live_rep_holds_the_same_name()
     merged.put_rep(Rep("222", "Ana Lopez", (ANA,)))
     merged.put_departed_name("111", "Ana Lopez")
     assert merged.reps_by_name_address(NAMED) == ("222",)
+    # Umlauts: the departed "Jürgen Müller" derives ``jurgen.muller@`` and ``juergen.mueller@``;
+    # the re-added "Jurgen Muller" holds one spelling of the name whole: the name is his.
+    umlaut = ReferenceIndex(internal_domains=frozenset({"seller.example"}))
+    umlaut.put_departed_name("111", "Jürgen Müller")
+    umlaut.rep_left["111"] = _at(10)
+    umlaut.put_rep(Rep("222", "Jurgen Muller", ("jm@seller.example",)))
+    assert umlaut.reps_by_name_address("jurgen.muller@seller.example") == ("222",)
+    assert umlaut.rep_by_name_address("jurgen.muller@seller.example", _at(5)) == "222"
+    # The same name: the departed one is not read, in the spelling he does not hold either.
+    assert umlaut.reps_by_name_address("juergen.mueller@seller.example") == ()

@@ -429,7 +429,8 @@ def test_a_new_tenant_region_reads_the_unread_numbers_and_keeps_those_read_befor
     jan = ContactV1(id="con-jan", updated_at=T0, country="FR", unread_phones=("020 7946 0963",))
     kim = ContactV1(id="con-kim", updated_at=T0, account_id="acc-de", unread_phones=("030 1234567 DW 12",))
     lea = ContactV1(id="con-lea", updated_at=T0, phones=("+442079460962",))
-    again = contacts_read_in_new_region([ivy, jan, kim, lea], {"acc-de": "DE"}, "GB")
+    again, over_limits = contacts_read_in_new_region([ivy, jan, kim, lea], {"acc-de": "DE"}, "GB")
+    assert over_limits == ()
     assert [(c.id, c.phones, c.raw_phones, c.unread_phones, c.updated_at) for c in again] == [
         (
             "con-ivy",
@@ -442,7 +443,15 @@ def test_a_new_tenant_region_reads_the_unread_numbers_and_keeps_those_read_befor
         ("con-kim", ("+4930123456712",), ("030 1234567 DW 12",), (), T0),
     ]
     # Read again in the same region: nothing more to publish.
-    assert contacts_read_in_new_region(again, {"acc-de": "DE"}, "GB") == ()
+    assert contacts_read_in_new_region(again, {"acc-de": "DE"}, "GB") == ((), ())
+    # Mo lists 50 phones already: one more is past the limit, so he is named and kept as held.
+    mo = ContactV1(
+        id="con-mo",
+        updated_at=T0,
+        phones=tuple(f"+1415555{n:04d}" for n in range(50)),
+        unread_phones=("020 7946 0964",),
+    )
+    assert contacts_read_in_new_region([mo, jan], {}, "GB") == (again[1:2], ("con-mo",))
 
 
 def test_a_field_of_two_uk_numbers_in_a_us_tenant_is_kept_unread_and_read_when_the_region_is_gb() -> None:

@@ -1,0 +1,45 @@
+"""``domain.phone_rereads.reread_of``: a ``reread_phones`` job's copy of a contact is written only
+over the version it read (its phones first, numbers read from its unread values added)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from libs.common.contracts.crm import ContactV1
+from services.attribution.domain.phone_rereads import reread_of
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+TWO = "020 7946 0961 / 07700 900123"
+HELD = ContactV1(
+    id="con-ivy",
+    updated_at=T0,
+    phones=("+14155550142",),
+    raw_phones=("(415) 555-0142",),
+    unread_phones=(TWO, "ask reception"),
+)
+READ = HELD.model_copy(
+    update={
+        "phones": ("+14155550142", "+442079460961", "+447700900123"),
+        "raw_phones": ("(415) 555-0142", TWO, TWO),
+        "unread_phones": ("ask reception",),
+    }
+)
+
+
+def test_the_version_read_with_its_two_numbers_added_is_written() -> None:
+    assert reread_of(HELD, READ)
+
+
+def test_a_correction_held_since_keeps_the_held_version() -> None:
+    corrected = [
+        HELD.model_copy(update={"name": "Ivy"}),
+        HELD.model_copy(update={"unread_phones": ("020 7946 0999",)}),
+        HELD.model_copy(update={"unread_phones": (TWO, "ask reception", "020 7946 0998")}),
+        HELD.model_copy(update={"phones": ("+14155550143",), "raw_phones": ("(415) 555-0143",)}),
+        HELD.model_copy(update={"updated_at": datetime(2026, 11, 3, tzinfo=UTC)}),
+        HELD.model_copy(update={"deleted": True}),
+    ]
+    assert [reread_of(held, READ) for held in corrected] == [False] * 6
+    assert not reread_of(None, READ)
+    # Written already (the job's copy received twice): nothing gained over it.
+    assert not reread_of(READ, READ)
