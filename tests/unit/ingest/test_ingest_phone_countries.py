@@ -470,7 +470,7 @@ def test_a_field_of_two_uk_numbers_in_a_us_tenant_is_kept_unread_and_read_when_t
             "number needs its +); the phone was dropped, the contact accepted",
         )
     ]
-    (again,) = contacts_read_in_new_region([contact], {}, "GB")
+    (again,) = contacts_read_in_new_region([contact], {}, "GB").again
     assert (again.phones, again.raw_phones, again.unread_phones) == (
         ("+442079460954", "+447700900124"),
         (raw, raw),
