@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -22,7 +22,6 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.copying import with_changes
-from services.ingest.domain.normalize import email_domain
 
 
 class ExclusionReason(StrEnum):
@@ -41,6 +40,11 @@ class PrivacyPolicy:
     excluded_subject_keywords: frozenset[str] = frozenset()
     keep_subjects: bool = False
     drop_internal_only: bool = False
+    #: What ends an address at an excluded domain or one of its subdomains (``@domain``,
+    #: ``.domain``), and the excluded domains an address without ``@`` may be whole: made once
+    #: here, read by ``_in_domains`` for every address of every activity.
+    domain_suffixes: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    bare_domains: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Normalised once here rather than for every activity checked.
@@ -55,6 +59,13 @@ class PrivacyPolicy:
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
+        # A domain holding an ``@`` is no address's domain (``email_domain`` is what follows the
+        # last one): it matches nothing, as it never did.
+        domains = sorted(d for d in self.excluded_domains if d and "@" not in d)
+        object.__setattr__(
+            self, "domain_suffixes", (*(f"@{d}" for d in domains), *(f".{d}" for d in domains))
+        )
+        object.__setattr__(self, "bare_domains", frozenset(domains))
 
 
 #: The contract's model or the batch path's struct: the rules read both alike (``ActivityFields``).
@@ -267,14 +278,13 @@ def _sender(activity: ActivityFields) -> ParticipantFields | None:
     return None
 
 
-def _in_domains(address: str, domains: frozenset[str]) -> bool:
-    """``domain_matches`` for a normalised (lower-case) set: each parent domain is one set lookup."""
-    domain = email_domain(address).lower()
-    while domain:
-        if domain in domains:
-            return True
-        domain = domain.partition(".")[2]
-    return False
+def _in_domains(address: str, policy: PrivacyPolicy) -> bool:
+    """Whether the address's domain (``email_domain``: all of a value without ``@``), lower-cased,
+    or one of its parent domains is an excluded domain: one ``endswith`` and one set lookup of
+    the lower-cased address (a suffix ``.domain`` holds no ``@``, so it lies within the address's
+    domain; ``@domain`` is the domain whole), where each parent domain in turn was one lookup."""
+    lowered = address.lower()
+    return lowered.endswith(policy.domain_suffixes) or lowered in policy.bare_domains
 
 
 # Plain loops rather than ``any(...)`` over generators: these run for every activity, and a
@@ -287,10 +297,9 @@ def _exclusion(activity: ActivityFields, policy: PrivacyPolicy) -> ExclusionReas
                 participant.phone and participant.phone in addresses
             ):
                 return ExclusionReason.EXCLUDED_ADDRESS
-    domains = policy.excluded_domains
-    if domains:
+    if policy.excluded_domains:
         for participant in activity.participants:
-            if participant.email and _in_domains(participant.email, domains):
+            if participant.email and _in_domains(participant.email, policy):
                 return ExclusionReason.EXCLUDED_DOMAIN
     keywords = policy.excluded_subject_keywords
     if keywords and activity.subject:
