@@ -22,6 +22,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.copying import with_changes
+from services.ingest.domain.normalize import DomainSuffixes, domain_suffixes, in_domains
 
 
 class ExclusionReason(StrEnum):
@@ -40,11 +41,11 @@ class PrivacyPolicy:
     excluded_subject_keywords: frozenset[str] = frozenset()
     keep_subjects: bool = False
     drop_internal_only: bool = False
-    #: What ends an address at an excluded domain or one of its subdomains (``@domain``,
-    #: ``.domain``), and the excluded domains an address without ``@`` may be whole: made once
-    #: here, read by ``_in_domains`` for every address of every activity.
-    domain_suffixes: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
-    bare_domains: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    #: The excluded domains as ``_in_domains`` reads them (``normalize.domain_suffixes``), made
+    #: once here: every address of every activity is checked.
+    excluded_suffixes: DomainSuffixes = field(
+        default=((), frozenset()), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Normalised once here rather than for every activity checked.
@@ -59,13 +60,7 @@ class PrivacyPolicy:
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
-        # A domain holding an ``@`` is no address's domain (``email_domain`` is what follows the
-        # last one): it matches nothing, as it never did.
-        domains = sorted(d for d in self.excluded_domains if d and "@" not in d)
-        object.__setattr__(
-            self, "domain_suffixes", (*(f"@{d}" for d in domains), *(f".{d}" for d in domains))
-        )
-        object.__setattr__(self, "bare_domains", frozenset(domains))
+        object.__setattr__(self, "excluded_suffixes", domain_suffixes(self.excluded_domains))
 
 
 #: The contract's model or the batch path's struct: the rules read both alike (``ActivityFields``).
@@ -279,12 +274,8 @@ def _sender(activity: ActivityFields) -> ParticipantFields | None:
 
 
 def _in_domains(address: str, policy: PrivacyPolicy) -> bool:
-    """Whether the address's domain (``email_domain``: all of a value without ``@``), lower-cased,
-    or one of its parent domains is an excluded domain: one ``endswith`` and one set lookup of
-    the lower-cased address (a suffix ``.domain`` holds no ``@``, so it lies within the address's
-    domain; ``@domain`` is the domain whole), where each parent domain in turn was one lookup."""
-    lowered = address.lower()
-    return lowered.endswith(policy.domain_suffixes) or lowered in policy.bare_domains
+    """Whether the address's domain or one of its parent domains is excluded (``in_domains``)."""
+    return in_domains(address, policy.excluded_suffixes)
 
 
 # Plain loops rather than ``any(...)`` over generators: these run for every activity, and a
