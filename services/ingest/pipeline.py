@@ -386,7 +386,7 @@ async def publish_prepared(
 ) -> None:
     """Publish the activities, the entities and the raw capture; returns once acknowledged."""
     sent_at = datetime.now(UTC)
-    messages = [handlers.activity_message(e, deps.topic_prefix, sent_at) for e in prepared.events]
+    messages = handlers.activity_messages(prepared.events, deps.topic_prefix, sent_at)
     # A delivery holding excluded activities is not captured raw: privacy comes before replay.
     captured = [raw] if raw is not None and not prepared.excluded else []
     try:
