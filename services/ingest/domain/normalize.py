@@ -609,7 +609,11 @@ def _from_epoch(seconds: float, field: str) -> datetime:
 _RFC2822_LONG_YEAR = re.compile(r"(?<![0-9:+\-])[0-9]{3,4}(?![0-9:])")
 
 
+@functools.lru_cache(maxsize=256)
 def parse_rfc2822(raw: str, field: str) -> datetime:
+    """``raw`` (an RFC 2822 date) in UTC, or a 422 naming ``field``. Cached: a pure function of
+    its arguments (a refusal raises and is not cached), and a vendor's callbacks of one second
+    carry the same text (Twilio's ``Timestamp``), where ``email.utils`` parses it in Python."""
     try:
         parsed = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError):
