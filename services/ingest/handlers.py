@@ -580,9 +580,14 @@ class PreparedActivities:
     def count(self, source: str) -> None:
         """Record the outcome in Prometheus once the broker acknowledged."""
         accepted, duplicate, excluded = _outcome_series(source)
-        accepted.inc(self.new)
-        duplicate.inc(self.duplicates)
-        excluded.inc(self.excluded)
+        # A zero adds nothing (each series exists from ``_outcome_series`` on): a single
+        # callback has one outcome, and each ``inc`` takes a lock.
+        if self.new:
+            accepted.inc(self.new)
+        if self.duplicates:
+            duplicate.inc(self.duplicates)
+        if self.exclusions:
+            excluded.inc(self.excluded)
         for reason, count in self.exclusions.items():
             INGEST_EXCLUSIONS.labels(source, reason).inc(count)
 
