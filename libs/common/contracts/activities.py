@@ -43,7 +43,8 @@ def activity_id_for(tenant_id: str, source: str, external_id: str) -> uuid.UUID:
     """
     name = f"{tenant_id}\x1f{source}\x1f{external_id}".encode()
     digest = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()
-    return _PgUUID(((int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET).to_bytes(16))
+    activity_id: uuid.UUID = _PgUUID(((int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET).to_bytes(16))
+    return activity_id
 
 
 _NAMESPACE_BYTES = ACTIVITY_ID_NAMESPACE.bytes
