@@ -419,9 +419,7 @@ async def accept_activities(
             )
             if unshared is not None:
                 await publish_prepared(deps, unshared, extra, raw)
-                await deps.seen_ledger.record(
-                    context.tenant_id, [(e.activity_id, e.revision) for e in unshared.events]
-                )
+                await deps.seen_ledger.record(context.tenant_id, handlers.seen_pairs(unshared.events))
                 return unshared
     # Vendor state and meeting keys are committed only after the broker's ack: a refused
     # publish rolls them back with the duplicate bookkeeping, and the locked state row
