@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from libs.common.contracts.activities import ActivityFields, ActivityKind
 from services.ingest.domain.normalize import domain_suffixes, in_domains
@@ -65,18 +66,19 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     return tuple(keys)
 
 
-@dataclass(frozen=True, slots=True)
-class MeetingSighting:
-    """One source's view of a meeting: its own activity id and its keys."""
+class MeetingSighting(msgspec.Struct, frozen=True):
+    """One source's view of a meeting: its own activity id and its keys. A frozen msgspec struct
+    (one per meeting of a request), where a frozen dataclass set each field through
+    ``object.__setattr__``."""
 
     activity_id: uuid.UUID
     source: str
     keys: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedKey:
-    """A meeting key already recorded: the canonical activity, and the sighting that recorded it."""
+class RecordedKey(msgspec.Struct, frozen=True):
+    """A meeting key already recorded: the canonical activity, and the sighting that recorded it
+    (a frozen msgspec struct: one per key read and per key recorded, two or three a meeting)."""
 
     activity_id: uuid.UUID
     source: str
