@@ -591,7 +591,7 @@ def event_key(event: Attributed) -> str:
 async def publish(producer: AIOKafkaProducer, events: Sequence[Attributed], prefix: str) -> None:
     """Publish versions keyed by rep so one rep's activities stay in order; wait for every ack.
 
-    The envelopes' time is taken once per publish, as ingest's (``activity_message``): one clock
+    The envelopes' time is taken once per publish, as ingest's (``activity_messages``): one clock
     read, and ``Envelope``'s header memo writes its text once instead of per message."""
     topic = ACTIVITY_ATTRIBUTED.physical(prefix)
     sent_at = datetime.now(UTC)

@@ -397,7 +397,7 @@ async def publish_prepared(
 ) -> None:
     """Publish the activities, the entities and the raw capture; returns once acknowledged."""
     sent_at = datetime.now(UTC)
-    messages = [handlers.activity_message(e, deps.topic_prefix, sent_at) for e in prepared.events]
+    messages = handlers.activity_messages(prepared.events, deps.topic_prefix, sent_at)
     # A delivery holding excluded activities is not captured raw: privacy comes before replay.
     captured = [raw] if raw is not None and not prepared.excluded else []
     try:
@@ -430,9 +430,7 @@ async def accept_activities(
             )
             if unshared is not None:
                 await publish_prepared(deps, unshared, extra, raw)
-                await deps.seen_ledger.record(
-                    context.tenant_id, [(e.activity_id, e.revision) for e in unshared.events]
-                )
+                await deps.seen_ledger.record(context.tenant_id, handlers.seen_pairs(unshared.events))
                 return unshared
     # Vendor state and meeting keys are committed only after the broker's ack: a refused
     # publish rolls them back with the duplicate bookkeeping, and the locked state row

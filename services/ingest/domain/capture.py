@@ -88,7 +88,7 @@ def _is_excluded(email: str | None, phone: str | None, policy: PrivacyPolicy) ->
     addresses = policy.excluded_addresses
     if (email and email.lower() in addresses) or (phone and phone in addresses):
         return True
-    return bool(email and policy.excluded_domains and _in_domains(email.lower(), policy.excluded_domains))
+    return bool(email and policy.excluded_domains and _in_domains(email, policy))
 
 
 def _reduce_zoom(

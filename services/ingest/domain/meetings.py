@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from libs.common.contracts.activities import ActivityFields, ActivityKind
-from services.ingest.domain.normalize import is_internal
+from services.ingest.domain.normalize import domain_suffixes, in_domains
 
 ICAL_KEY_PREFIX = "ical:"
 #: The key recording each sighting under the canonical meeting it was published as.
@@ -31,9 +32,14 @@ SLOT_ROUNDING = timedelta(minutes=15)
 
 def rounded_start(occurred_at: datetime) -> datetime:
     """The start rounded to the nearest quarter hour (ties round up)."""
-    seconds = int(occurred_at.astimezone(UTC).timestamp())
-    step = int(SLOT_ROUNDING.total_seconds())
-    return datetime.fromtimestamp(((seconds + step // 2) // step) * step, UTC)
+    # An aware time's ``timestamp`` is the same in every zone: no ``astimezone`` first.
+    seconds = int(
+        (occurred_at if occurred_at.tzinfo is not None else occurred_at.astimezone(UTC)).timestamp()
+    )
+    return datetime.fromtimestamp(((seconds + _STEP // 2) // _STEP) * _STEP, UTC)
+
+
+_STEP = int(SLOT_ROUNDING.total_seconds())
 
 
 #: Read once: an enum member read from its class per activity goes through ``EnumType``'s
@@ -49,9 +55,9 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     start = rounded_start(activity.occurred_at)
     if activity.ical_uid:
         keys.append(f"{ICAL_KEY_PREFIX}{activity.ical_uid.strip()}:{start.date().isoformat()}")
-    domains = tuple(internal_domains)
+    internal = domain_suffixes(tuple(internal_domains))  # ``is_internal``, made once per meeting
     emails = sorted({p.email for p in activity.participants if p.email})
-    external = [e for e in emails if not is_internal(e, domains)]
+    external = [e for e in emails if not in_domains(e, internal)]
     people = external or emails
     if people:
         # Hashed: a meeting may have hundreds of attendees, and the key is a primary key.
@@ -60,18 +66,19 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     return tuple(keys)
 
 
-@dataclass(frozen=True, slots=True)
-class MeetingSighting:
-    """One source's view of a meeting: its own activity id and its keys."""
+class MeetingSighting(msgspec.Struct, frozen=True):
+    """One source's view of a meeting: its own activity id and its keys. A frozen msgspec struct
+    (one per meeting of a request), where a frozen dataclass set each field through
+    ``object.__setattr__``."""
 
     activity_id: uuid.UUID
     source: str
     keys: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedKey:
-    """A meeting key already recorded: the canonical activity, and the sighting that recorded it."""
+class RecordedKey(msgspec.Struct, frozen=True):
+    """A meeting key already recorded: the canonical activity, and the sighting that recorded it
+    (a frozen msgspec struct: one per key read and per key recorded, two or three a meeting)."""
 
     activity_id: uuid.UUID
     source: str

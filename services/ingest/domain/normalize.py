@@ -371,7 +371,36 @@ def _lowered(domains: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
 
 
 def is_internal(address: str, internal_domains: Iterable[str]) -> bool:
+    """``domain_matches(email_domain(address), internal_domains)``; for a tuple or frozenset of
+    domains (a tenant's, checked for every address of every activity) by :func:`in_domains`."""
+    if isinstance(internal_domains, tuple | frozenset):
+        return in_domains(address, domain_suffixes(internal_domains))
     return domain_matches(email_domain(address), internal_domains)
+
+
+#: What ends a lower-cased address at one of some domains or at one of their subdomains
+#: (``@domain``, ``.domain``), and those domains whole (:func:`domain_suffixes`).
+DomainSuffixes = tuple[tuple[str, ...], frozenset[str]]
+
+
+@functools.lru_cache(maxsize=1_024)
+def domain_suffixes(domains: tuple[str, ...] | frozenset[str]) -> DomainSuffixes:
+    """``domains`` (any case) as :func:`in_domains` reads them. A domain holding an ``@`` is no
+    address's domain (``email_domain`` is what follows the last one), an empty one none: they
+    match nothing, as in ``domain_matches``."""
+    lowered = sorted({d.lower() for d in domains} - {""})
+    kept = [d for d in lowered if "@" not in d]
+    return (*(f"@{d}" for d in kept), *(f".{d}" for d in kept)), frozenset(kept)
+
+
+def in_domains(address: str, suffixes: DomainSuffixes) -> bool:
+    """Whether the address's domain (``email_domain``: all of a value without ``@``), lower-cased,
+    or one of its parent domains is one of the domains ``suffixes`` was made of: what
+    ``domain_matches`` finds looking each parent domain up in turn, by one ``endswith`` and one
+    set lookup of the lower-cased address (a suffix ``.domain`` holds no ``@``, so it lies within
+    the address's domain; ``@domain`` is that domain whole)."""
+    lowered = address.lower()
+    return lowered.endswith(suffixes[0]) or lowered in suffixes[1]
 
 
 def normalize_phone(raw: str | None, region: Regions) -> str | None:
@@ -581,7 +610,11 @@ def _from_epoch(seconds: float, field: str) -> datetime:
 _RFC2822_LONG_YEAR = re.compile(r"(?<![0-9:+\-])[0-9]{3,4}(?![0-9:])")
 
 
+@functools.lru_cache(maxsize=256)
 def parse_rfc2822(raw: str, field: str) -> datetime:
+    """``raw`` (an RFC 2822 date) in UTC, or a 422 naming ``field``. Cached: a pure function of
+    its arguments (a refusal raises and is not cached), and a vendor's callbacks of one second
+    carry the same text (Twilio's ``Timestamp``), where ``email.utils`` parses it in Python."""
     try:
         parsed = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -22,7 +22,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.copying import with_changes
-from services.ingest.domain.normalize import email_domain
+from services.ingest.domain.normalize import DomainSuffixes, domain_suffixes, in_domains
 
 
 class ExclusionReason(StrEnum):
@@ -41,6 +41,11 @@ class PrivacyPolicy:
     excluded_subject_keywords: frozenset[str] = frozenset()
     keep_subjects: bool = False
     drop_internal_only: bool = False
+    #: The excluded domains as ``_in_domains`` reads them (``normalize.domain_suffixes``), made
+    #: once here: every address of every activity is checked.
+    excluded_suffixes: DomainSuffixes = field(
+        default=((), frozenset()), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # Normalised once here rather than for every activity checked.
@@ -55,6 +60,7 @@ class PrivacyPolicy:
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "excluded_suffixes", domain_suffixes(self.excluded_domains))
 
 
 #: The contract's model or the batch path's struct: the rules read both alike (``ActivityFields``).
@@ -267,14 +273,9 @@ def _sender(activity: ActivityFields) -> ParticipantFields | None:
     return None
 
 
-def _in_domains(address: str, domains: frozenset[str]) -> bool:
-    """``domain_matches`` for a normalised (lower-case) set: each parent domain is one set lookup."""
-    domain = email_domain(address).lower()
-    while domain:
-        if domain in domains:
-            return True
-        domain = domain.partition(".")[2]
-    return False
+def _in_domains(address: str, policy: PrivacyPolicy) -> bool:
+    """Whether the address's domain or one of its parent domains is excluded (``in_domains``)."""
+    return in_domains(address, policy.excluded_suffixes)
 
 
 # Plain loops rather than ``any(...)`` over generators: these run for every activity, and a
@@ -287,10 +288,9 @@ def _exclusion(activity: ActivityFields, policy: PrivacyPolicy) -> ExclusionReas
                 participant.phone and participant.phone in addresses
             ):
                 return ExclusionReason.EXCLUDED_ADDRESS
-    domains = policy.excluded_domains
-    if domains:
+    if policy.excluded_domains:
         for participant in activity.participants:
-            if participant.email and _in_domains(participant.email, domains):
+            if participant.email and _in_domains(participant.email, policy):
                 return ExclusionReason.EXCLUDED_DOMAIN
     keywords = policy.excluded_subject_keywords
     if keywords and activity.subject:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1
 from libs.common.web import Problem
-from services.ingest.domain.normalize import domain_matches
+from services.ingest.domain.meetings import rounded_start
+from services.ingest.domain.normalize import domain_matches, email_domain, is_internal
 from services.ingest.handlers import ingested_timestamp, parse_activity_batch, parse_crm_sync, to_ingested
 from services.ingest.settings import IngestOptions
 
@@ -132,3 +133,37 @@ def test_one_bad_item_is_one_error_not_also_an_empty_container() -> None:
 )
 def test_a_domain_matches_itself_and_its_subdomains_only(domain: str, domains: Any, matches: bool) -> None:
     assert domain_matches(domain, domains) is matches
+
+
+def test_an_address_is_internal_as_its_domain_matches_each_parent_domain_in_turn() -> None:
+    """``is_internal`` over a tuple or frozenset (``in_domains``: one ``endswith`` over the
+    domains' suffixes) against ``domain_matches`` of the address's domain, which looks each
+    parent domain up in turn; and a rounded start is the same in any zone."""
+    domains = ("Acme.Example", "acme.co.uk", ".dotted.example", "@at.example", "a@b.example", "", "co")
+    shapes = ["", "@", ".", "bo@", "bo@.", "co", "bo@co", "bo@x.co", "bo@xco", "bo@co.uk", "BO@ACME.CO.UK"]
+    for domain in ["acme.example", "acme.co.uk", "dotted.example", "at.example", "b.example"]:
+        for variant in (
+            domain,
+            domain.upper(),
+            f"eu.{domain}",
+            f"x{domain}",
+            f"{domain}.example",
+            f".{domain}",
+        ):
+            shapes += [
+                variant,
+                f"bo@{variant}",
+                f"bo.{variant}",
+                f"a@b@{variant}",
+                f"{variant}@buyer.example",
+            ]
+            shapes += [f"bo@a..{variant}", f"a@{variant}"]
+    for given in (domains, frozenset(domains)):
+        found = [a for a in shapes if is_internal(a, given)]
+        assert found == [a for a in shapes if domain_matches(email_domain(a), list(given))]
+        assert 40 < len(found) < len(shapes) - 40
+    assert not is_internal("bo@acme.example", ())
+    for zone in (UTC, timezone(timedelta(hours=-7, minutes=-30)), timezone(timedelta(hours=13))):
+        for minute, second in ((7, 29), (7, 30), (52, 30), (0, 0)):
+            at = datetime(2026, 11, 24, 14, minute, second, tzinfo=UTC)
+            assert rounded_start(at.astimezone(zone)) == rounded_start(at)

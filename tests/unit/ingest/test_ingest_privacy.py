@@ -15,6 +15,7 @@ from libs.common.contracts.activities import (
 from services.ingest.domain.privacy import (
     ExclusionReason,
     PrivacyPolicy,
+    _in_domains,
     apply_privacy,
     is_automated_address,
     is_automated_subject,
@@ -103,6 +104,45 @@ def test_subdomain_of_an_excluded_domain_is_excluded() -> None:
         PrivacyPolicy(excluded_domains=frozenset({"globex.example"})),
     )
     assert verdict.reason is ExclusionReason.EXCLUDED_DOMAIN
+
+
+def test_an_excluded_domain_is_matched_as_each_parent_domain_looked_up_in_turn() -> None:
+    """``_in_domains`` (one ``endswith`` over the policy's suffixes) against the rule it replaced:
+    the address's domain, lower-cased, then each parent domain in turn, looked up in the set."""
+
+    def by_the_rules(address: str, domains: frozenset[str]) -> bool:
+        domain = address.rsplit("@", 1)[-1].lower()
+        while domain:
+            if domain in domains:
+                return True
+            domain = domain.partition(".")[2]
+        return False
+
+    excluded = ["globex.example", "Law.Example", ".dotted.example", "@at.example", "a@b.example", "@", "co"]
+    policy = PrivacyPolicy(excluded_domains=frozenset(excluded))
+    shapes = ["", "@", ".", "bo@", "bo@.", "co", "bo@co", "bo@x.co", "bo@xco", "bo@co.uk"]
+    for domain in ["globex.example", "law.example", "dotted.example", "at.example", "b.example"]:
+        for variant in (
+            domain,
+            domain.upper(),
+            f"eu.{domain}",
+            f"x{domain}",
+            f"{domain}.example",
+            f".{domain}",
+        ):
+            shapes += [
+                variant,
+                f"bo@{variant}",
+                f"bo.{variant}",
+                f"a@b@{variant}",
+                f"{variant}@buyer.example",
+                f"bo@a..{variant}",
+                f"a@{variant}",
+            ]
+    found = [a for a in shapes if _in_domains(a, policy)]
+    assert found == [a for a in shapes if by_the_rules(a, policy.excluded_domains)]
+    assert 40 < len(found) < len(shapes) - 40
+    assert not _in_domains("bo@globex.example", PrivacyPolicy())
 
 
 @pytest.mark.parametrize(

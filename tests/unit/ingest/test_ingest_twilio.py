@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from libs.common.contracts.activities import (
     ActivityIn,
@@ -16,7 +18,7 @@ from libs.common.contracts.activities import (
     Participant,
     ParticipantRole,
 )
-from services.ingest.domain.vendors.twilio import fold_twilio_call
+from services.ingest.domain.vendors.twilio import fold_twilio_call, form_fields
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 from services.ingest.pipeline import TWILIO_FOLD
@@ -660,3 +662,58 @@ def test_a_call_forwarded_to_a_reps_browser_is_hers_with_the_legs_outcome() -> N
     )
     assert answered.participants == (_caller("+14155552671"), _callee("+14155550100"))
     assert answered.direction is Direction.INBOUND
+
+
+def _as_parse_qsl(text: str) -> object:
+    try:
+        return tuple(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict"))
+    except ValueError as exc:  # UnicodeDecodeError is one
+        return type(exc)
+
+
+def _as_form_fields(text: str) -> object:
+    try:
+        return form_fields(text)
+    except ValueError as exc:
+        return type(exc)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a=1",
+        "a=",
+        "=1",
+        "=",
+        "a",
+        "a=1&",
+        "&a=1",
+        "a=1&&b=2",
+        "a=1=2",
+        "From=%2B16505551234&Timestamp=Tue%2C+24+Nov+2026+15%3A10%3A08+%2B0000",
+        "a+b=c+d",
+        "a=%",
+        "a=%4",
+        "a=%4g",
+        "a=%C3%A9",
+        "a=%C3",
+        "a=%C3é",
+        "a=é%A9",
+        "a=%e9",
+        "a=%26%3D&b=%2525",
+        "caf%C3%A9=na%C3%AFve+%E2%82%AC",
+        "a=%%41",
+        "a=%ZZ%41%",
+        "a=%F0%9F%98%80&b=%ED%A0%80",
+    ],
+)
+def test_form_fields_are_what_parse_qsl_reads(text: str) -> None:
+    """The callback's form, read as ``parse_qsl`` (strict, blank values kept, escapes strict
+    UTF-8) reads it: the same pairs, or the same error."""
+    assert _as_form_fields(text) == _as_parse_qsl(text)
+
+
+@given(st.text(alphabet=st.sampled_from("ab=&+%2345CcDdEeFf9é€\U0001f600 "), max_size=24))
+def test_form_fields_are_what_parse_qsl_reads_for_any_text(text: str) -> None:
+    assert _as_form_fields(text) == _as_parse_qsl(text)
