@@ -76,12 +76,16 @@ class JobStatus(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: Failed runs retried so far (``rematch``: ``JobWorker.retries``; ``error`` is the last one's).
+    attempts: int = 0
 
 
 class Job(JobStatus):
     """A stored job, with the tenant it works for."""
 
     tenant_id: str
+    #: How far a retried job's committed batches got (``save_checkpoint``); ``None`` from the start.
+    checkpoint: dict[str, Any] | None = None
 
 
 async def queue_job(
@@ -114,7 +118,8 @@ async def queue_job(
 
 _COLUMNS = (
     "job_id, tenant_id, kind, parameters::text AS parameters, settings_version, state, done, total, "
-    "result::text AS result, error, created_by, created_at, started_at, finished_at"
+    "result::text AS result, error, created_by, created_at, started_at, finished_at, attempts, "
+    "checkpoint::text AS checkpoint"
 )
 
 
@@ -134,6 +139,8 @@ def _job(row: Any) -> Job:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        attempts=row.attempts,
+        checkpoint=None if row.checkpoint is None else orjson.loads(row.checkpoint),
     )
 
 
@@ -147,8 +154,12 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
     return None if row is None else _job(row)
 
 
-#: Waiting (queued, or left running by a dead process), of ``:kind``.
-_WAITING = "kind = :kind AND (state = 'queued' OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
+#: Waiting (queued and not backing off after a failure, or left running by a dead process), of
+#: ``:kind``. Each half matches a partial index (``settings_jobs_queued``, ``settings_jobs_running``).
+_WAITING = (
+    "kind = :kind AND ((state = 'queued' AND (not_before IS NULL OR not_before <= now())) "
+    "OR (state = 'running' AND started_at < now() - CAST(:stale AS interval)))"
+)
 #: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago
 #: (or never) first, then the one waiting longest. One look at each such tenant's jobs.
 _TURNS = f"""
@@ -210,6 +221,28 @@ async def finish_job(
         )
 
 
+async def save_checkpoint(engine: AsyncEngine, job_id: uuid.UUID, checkpoint: dict[str, Any]) -> None:
+    """Keep how far a job's committed work got (its own autocommit connection): a retry resumes there."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(
+            text("UPDATE settings_jobs SET checkpoint = CAST(:c AS jsonb) WHERE job_id = :id"),
+            {"id": job_id, "c": orjson.dumps(checkpoint).decode()},
+        )
+
+
+async def retry_job(engine: AsyncEngine, job_id: uuid.UUID, error: str, delay: timedelta) -> None:
+    """Queue a failed job again, claimed no sooner than ``delay`` from now; its checkpoint kept."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET state = 'queued', attempts = attempts + 1, error = :error, "
+                "not_before = now() + CAST(:delay AS interval) WHERE job_id = :id"
+            ),
+            {"id": job_id, "error": error, "delay": delay},
+        )
+
+
 JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
 
 
@@ -217,7 +250,10 @@ JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
 class JobWorker:
     """Runs the jobs of one kind, polling every ``interval_seconds`` (a background task of a service).
 
-    A failing job is marked ``failed`` with its error; it never stops the service.
+    A failing job is marked ``failed`` with its error; it never stops the service. With ``retries``
+    (a kind the system queues itself, ``rematch``), it is queued again that many times first,
+    after ``retry_after`` doubled at each attempt (``retry_job``; the handler resumes from its
+    ``checkpoint``).
     """
 
     engine: AsyncEngine
@@ -225,6 +261,8 @@ class JobWorker:
     handle: JobHandler
     interval_seconds: float = 1.0
     stale_after: timedelta = timedelta(minutes=30)
+    retries: int = 0
+    retry_after: timedelta = timedelta(seconds=30)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -249,7 +287,11 @@ class JobWorker:
             log.exception(
                 "settings job failed", extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id}
             )
-            await finish_job(self.engine, job.job_id, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if job.attempts < self.retries:
+                await retry_job(self.engine, job.job_id, error, self.retry_after * 2**job.attempts)
+            else:
+                await finish_job(self.engine, job.job_id, error=error)
         else:
             await finish_job(self.engine, job.job_id, result=result)
         return True
