@@ -660,6 +660,7 @@ class SettingsJobRead(JobStatus):
             "created_at": "2026-12-02T09:30:00Z",
             "started_at": "2026-12-02T09:30:01Z",
             "finished_at": None,
+            "attempts": 0,
         }
     )
 

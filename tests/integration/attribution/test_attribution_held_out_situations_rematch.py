@@ -24,7 +24,9 @@ credited under the smallest id of the CRM feeds, the Salesforce User's). Wrong w
 override's deal, never re-decided (2), and a deal window past ``ATTRIBUTION_REMATCH_LIMIT`` left
 three quarters undone (3). Three checks were added after it (two more triggers on the override,
 the pipeline status during the queued re-match). Now all 68 (docs/attribution.md, "Held-out
-situations: a CRM that keeps changing").
+situations: a CRM that keeps changing"). The last check polled until ``up_to_date`` and then
+asserted it, which could not fail: it is three now (70), the ``rematch`` job held by the test while
+the status answers ``up_to_date: false`` with one job pending, then the job done.
 """
 
 from __future__ import annotations
