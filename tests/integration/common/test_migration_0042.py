@@ -1,4 +1,4 @@
-"""Migration 0040: settings jobs get ``attempts``, ``not_before`` and ``checkpoint`` (a failed
+"""Migration 0042: settings jobs get ``attempts``, ``not_before`` and ``checkpoint`` (a failed
 ``rematch`` job retried from its last committed batch) and an index of running jobs; the jobs
 queued before keep waiting, untried; and back."""
 
@@ -17,7 +17,7 @@ from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
 from tests.integration.attribution.attribution_support import rows
 
-BEFORE = "0039_accounts_by_relationship"
+BEFORE = "0041_settings_job_schedule"
 COLUMNS = (
     "SELECT column_name FROM information_schema.columns WHERE table_name = 'settings_jobs' "
     "AND column_name IN ('attempts', 'not_before', 'checkpoint') ORDER BY column_name"

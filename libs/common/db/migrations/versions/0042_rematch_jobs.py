@@ -10,15 +10,15 @@
 - ``settings_jobs_running``: the claim's "left running by a dead process" half reads an index too
   (with ``settings_jobs_queued``, a BitmapOr), not the whole table.
 
-Revision ID: 0040_rematch_jobs
-Revises: 0039_accounts_by_relationship
+Revision ID: 0042_rematch_jobs
+Revises: 0041_settings_job_schedule
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0040_rematch_jobs"
-down_revision = "0039_accounts_by_relationship"
+revision = "0042_rematch_jobs"
+down_revision = "0041_settings_job_schedule"
 branch_labels = None
 depends_on = None
 
