@@ -78,12 +78,16 @@ class JobStatus(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    #: Failed runs retried so far (``rematch``: ``JobWorker.retries``; ``error`` is the last one's).
+    attempts: int = 0
 
 
 class Job(JobStatus):
     """A stored job, with the tenant it works for."""
 
     tenant_id: str
+    #: How far a retried job's committed batches got (``save_checkpoint``); ``None`` from the start.
+    checkpoint: dict[str, Any] | None = None
 
 
 async def queue_job(
@@ -119,7 +123,8 @@ async def queue_job(
 
 _COLUMNS = (
     "job_id, tenant_id, kind, parameters::text AS parameters, settings_version, state, done, total, "
-    "result::text AS result, error, created_by, created_at, started_at, finished_at"
+    "result::text AS result, error, created_by, created_at, started_at, finished_at, attempts, "
+    "checkpoint::text AS checkpoint"
 )
 
 
@@ -139,6 +144,8 @@ def _job(row: Any) -> Job:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        attempts=row.attempts,
+        checkpoint=None if row.checkpoint is None else orjson.loads(row.checkpoint),
     )
 
 
@@ -153,7 +160,7 @@ async def get_job(conn: AsyncConnection, tenant_id: str, job_id: uuid.UUID) -> J
 
 
 #: Waiting (queued and due, or left running by a dead process: no heartbeat for ``:stale``), of
-#: ``:kind``.
+#: ``:kind``. Each half matches a partial index (``settings_jobs_queued``, ``settings_jobs_running``).
 _WAITING = (
     "kind = :kind AND ((state = 'queued' AND (run_after IS NULL OR run_after <= now())) OR (state = 'running' "
     "AND greatest(heartbeat_at, started_at) < now() - CAST(:stale AS interval)))"
@@ -234,6 +241,28 @@ async def finish_job(
         )
 
 
+async def save_checkpoint(engine: AsyncEngine, job_id: uuid.UUID, checkpoint: dict[str, Any]) -> None:
+    """Keep how far a job's committed work got (its own autocommit connection): a retry resumes there."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(
+            text("UPDATE settings_jobs SET checkpoint = CAST(:c AS jsonb) WHERE job_id = :id"),
+            {"id": job_id, "c": orjson.dumps(checkpoint).decode()},
+        )
+
+
+async def retry_job(engine: AsyncEngine, job_id: uuid.UUID, error: str, delay: timedelta) -> None:
+    """Queue a failed job again, claimed no sooner than ``delay`` from now; its checkpoint kept."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET state = 'queued', attempts = attempts + 1, error = :error, "
+                "run_after = now() + CAST(:delay AS interval) WHERE job_id = :id"
+            ),
+            {"id": job_id, "error": error, "delay": delay},
+        )
+
+
 JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
 
 
@@ -242,7 +271,10 @@ class JobWorker:
     """Runs the jobs of one kind, polling every ``interval_seconds`` (a background task of a service).
 
     A failing job is marked ``failed`` with its error; it never stops the service. A job running
-    when the worker stops (the service shuts down) is queued again (``requeue_job``).
+    when the worker stops (the service shuts down) is queued again (``requeue_job``). With ``retries``
+    (a kind the system queues itself, ``rematch``), it is queued again that many times first,
+    after ``retry_after`` doubled at each attempt (``retry_job``; the handler resumes from its
+    ``checkpoint``).
     """
 
     engine: AsyncEngine
@@ -250,6 +282,8 @@ class JobWorker:
     handle: JobHandler
     interval_seconds: float = 1.0
     stale_after: timedelta = timedelta(minutes=30)
+    retries: int = 0
+    retry_after: timedelta = timedelta(seconds=30)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -283,7 +317,11 @@ class JobWorker:
             log.exception(
                 "settings job failed", extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id}
             )
-            await finish_job(self.engine, job.job_id, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if job.attempts < self.retries:
+                await retry_job(self.engine, job.job_id, error, self.retry_after * 2**job.attempts)
+            else:
+                await finish_job(self.engine, job.job_id, error=error)
         else:
             await finish_job(self.engine, job.job_id, result=result)
         return True

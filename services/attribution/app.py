@@ -81,13 +81,22 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         recredits = JobWorker(engine, RECREDIT_REPS, recredit, interval)
         recredits.start()
 
+        options = settings.attribution
+
         async def rematch(job: Job) -> dict[str, Any]:
             return await run_rematch_job(engine, producer, settings.kafka.topic_prefix, job)
 
-        rematches = JobWorker(engine, REMATCH, rematch, interval)
+        # Queued by the system, not by someone who follows it: retried, resuming from its checkpoint.
+        rematches = JobWorker(
+            engine,
+            REMATCH,
+            rematch,
+            interval,
+            retries=options.rematch_retries,
+            retry_after=timedelta(seconds=options.rematch_retry_seconds),
+        )
         rematches.start()
         erasing = asyncio.create_task(worker.run(), name=f"{SERVICE}-erasures")
-        options = settings.attribution
         sweep = HeldSweep(
             engine,
             producer,

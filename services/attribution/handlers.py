@@ -30,7 +30,6 @@ from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope
 from libs.common.contracts.fields import isoformat
 from libs.common.contracts.tenant_settings import TenantSettings
-from libs.common.jobs import REMATCH, queue_job
 from libs.common.kafka.publisher import OutgoingMessage, send_in_batches
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
@@ -627,8 +626,9 @@ async def rematch_ids(
     those credited to a rep whose person changed, and every automatic attribution inside the
     window of a deal that may now be a better candidate (``domain.rematch``); at most ``limit``
     of each kind. Deal windows holding more than ``limit`` are not cut short: the batch decides
-    the oldest ``limit`` and queues a ``rematch`` job (in its transaction) that re-decides the
-    windows whole once it commits (those already decided change nothing again)."""
+    the oldest ``limit`` and queues a ``rematch`` job (in its transaction; merged into the tenant's
+    queued one, ``repo.queue_rematch``) that re-decides the windows whole once it commits (those
+    already decided change nothing again)."""
     if changed.empty():
         return []
     # A membership filed under an alias id (a CRM's team) changes its person's team.
@@ -651,8 +651,7 @@ async def rematch_ids(
     ]
     widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
     if windows and len(widened) >= limit:
-        parameters = {"windows": windows_as_parameters(windows)}
-        await queue_job(conn, tenant_id, REMATCH, "attribution", parameters=parameters)
+        await repo.queue_rematch(conn, tenant_id, {"windows": windows_as_parameters(windows)})
     return list(dict.fromkeys([*parked, *widened]))
 
 
@@ -688,6 +687,50 @@ async def decide_linked_keepers(
     decided = await attribute_batch(conn, tenant_id, keepers, now, settings)
     await repo.save_attributions(conn, decided.rows)
     return decided
+
+
+async def decide_and_follow(
+    conn: AsyncConnection,
+    tenant_id: str,
+    activities: Sequence[IngestedEvent],
+    wanted: Collection[uuid.UUID],
+    now: datetime,
+    settings: TenantSettings,
+    limit: int,
+    *,
+    revised: Collection[uuid.UUID] = (),
+    inserted: Collection[uuid.UUID] = (),
+    restored: Collection[uuid.UUID] = (),
+) -> AttributedBatch:
+    """Decide ``activities`` and save the new versions, then what follows from them: the kept
+    reports of linked calls and emails (``decide_linked_keepers``) and the parked replies (at most
+    ``limit``) in the threads of what changed, one more pass on the saved versions. The consumer's
+    batch and every re-decision in batches (``reattribution.reattribute_ids``: a ``rematch`` job,
+    ``spm reattribute``) go through it, so a job that moves a thread settles its parked replies as
+    the consumer does. ``wanted``: the activities decided here (never followed again)."""
+    out = AttributedBatch()
+    decided = await attribute_batch(
+        conn, tenant_id, activities, now, settings, revised=revised, inserted=inserted, restored=restored
+    )
+    await repo.save_attributions(conn, decided.rows)
+    out.extend(decided)
+    out.extend(await decide_linked_keepers(conn, tenant_id, decided.links, now, settings))
+    # Parked replies in the threads of what just changed: one more pass, on the saved versions.
+    changed_ids = {c.activity_id for c in decided.changes}
+    moved: dict[str, datetime] = {}
+    for activity in activities:
+        if activity.thread_id is not None and activity.activity_id in changed_ids:
+            earliest = moved.get(activity.thread_id, activity.occurred_at)
+            moved[activity.thread_id] = min(earliest, activity.occurred_at)
+    replies = await repo.parked_replies(conn, tenant_id, moved, wanted, now, limit)
+    if replies:
+        REMATCHES.inc(len(replies))
+        followed = await attribute_batch(
+            conn, tenant_id, await repo.load_activities(conn, tenant_id, replies), now, settings
+        )
+        await repo.save_attributions(conn, followed.rows)
+        out.extend(followed)
+    return out
 
 
 #: A module constant: an enum member read from its class is dear in Python 3.11 (``domain.matching``).
@@ -790,38 +833,20 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]
-            decided = await attribute_batch(
-                conn,
-                tenant_id,
-                activities,
-                now,
-                settings[tenant_id],
-                revised=fresh,
-                inserted=inserted,
-                restored=fresh,
-            )
-            await repo.save_attributions(conn, decided.rows)
-            out.extend(decided)
-            out.extend(await decide_linked_keepers(conn, tenant_id, decided.links, now, settings[tenant_id]))
-            # Parked replies in the threads of what just changed: one more pass, on the saved versions.
-            changed_ids = {c.activity_id for c in decided.changes}
-            moved: dict[str, datetime] = {}
-            for activity in activities:
-                if activity.thread_id is not None and activity.activity_id in changed_ids:
-                    earliest = moved.get(activity.thread_id, activity.occurred_at)
-                    moved[activity.thread_id] = min(earliest, activity.occurred_at)
-            replies = await repo.parked_replies(conn, tenant_id, moved, wanted, now, deps.rematch_limit)
-            if replies:
-                REMATCHES.inc(len(replies))
-                followed = await attribute_batch(
+            out.extend(
+                await decide_and_follow(
                     conn,
                     tenant_id,
-                    await repo.load_activities(conn, tenant_id, replies),
+                    activities,
+                    wanted,
                     now,
                     settings[tenant_id],
+                    deps.rematch_limit,
+                    revised=fresh,
+                    inserted=inserted,
+                    restored=fresh,
                 )
-                await repo.save_attributions(conn, followed.rows)
-                out.extend(followed)
+            )
         # Last: a deletion follows, on its partition, every revision of its activity it deletes.
         out.extend(await retract_all_deleted(conn, deletions, now, settings))
         await publish(deps.producer, out.events, deps.topic_prefix)

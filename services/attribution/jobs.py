@@ -8,15 +8,16 @@ re-credit the history of the reps and addresses a change of the tenant's rep map
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import Job, report_progress
+from libs.common.jobs import Job, report_progress, save_checkpoint
 from services.attribution.adapters import repository as repo
-from services.attribution.domain.rematch import windows_from_parameters
+from services.attribution.domain.rematch import merged_windows, windows_from_parameters
 from services.attribution.reattribution import (
     EVERY,
     ReattributionReport,
@@ -91,23 +92,55 @@ async def run_recredit_job(
     return report_json(report)
 
 
+#: Activities a ``rematch`` job re-decides per transaction (its checkpoint moves on at each commit).
+REMATCH_BATCH = 500
+
+
 async def run_rematch_job(
     engine: AsyncEngine, producer: AIOKafkaProducer, topic_prefix: str, job: Job
 ) -> dict[str, Any]:
     """Run a ``rematch`` job the consumer queued when a batch of deal changes reached more than
-    ``ATTRIBUTION_REMATCH_LIMIT`` activities: every automatic attribution of its windows is
-    re-decided, in batches (new versions only where the decision changes; overrides and
-    activities deleted at their source are left out by the versioned path)."""
+    ``ATTRIBUTION_REMATCH_LIMIT`` activities: every automatic attribution of its windows (merged,
+    ``merged_windows``) is re-decided in batches through the consumer's path (new versions only
+    where the decision changes, parked replies of moved threads followed; overrides and activities
+    deleted at their source are left out). After each committed batch its checkpoint (the last
+    (occurred_at, activity_id) decided) is saved, so a retry after a failure (``JobWorker.retries``)
+    resumes past it; progress counts the earlier attempts' activities too."""
+    windows = merged_windows(windows_from_parameters(job.parameters["windows"]))
+    checkpoint = job.checkpoint or {}
+    resumed = int(checkpoint.get("done", 0))
+    after = (
+        (datetime.fromisoformat(checkpoint["after"][0]), uuid.UUID(checkpoint["after"][1]))
+        if checkpoint.get("after")
+        else None
+    )
+    async with engine.connect() as conn:
+        chosen = await repo.windowed_activities(conn, job.tenant_id, windows, EVERY, after=after)
     writes: list[asyncio.Task[None]] = []
 
-    def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+    async def write(done: int, total: int, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:  # in order: a later checkpoint never lands before an earlier one
+            await previous
+        await report_progress(engine, job.job_id, resumed + done, resumed + total)
+        if done:
+            activity_id, occurred_at = chosen[done - 1]
+            mark = {"after": [occurred_at.isoformat(), str(activity_id)], "done": resumed + done}
+            await save_checkpoint(engine, job.job_id, mark)
 
-    windows = windows_from_parameters(job.parameters["windows"])
-    async with engine.connect() as conn:
-        ids = await repo.activities_in_windows(conn, job.tenant_id, windows, EVERY)
-    report = await reattribute_ids(
-        engine, producer, topic_prefix, job.tenant_id, ids, dry_run=False, on_progress=progress
-    )
-    await asyncio.gather(*writes)
-    return report_json(report)
+    def progress(done: int, total: int) -> None:
+        writes.append(asyncio.create_task(write(done, total, writes[-1] if writes else None)))
+
+    try:
+        report = await reattribute_ids(
+            engine,
+            producer,
+            topic_prefix,
+            job.tenant_id,
+            [activity_id for activity_id, _ in chosen],
+            dry_run=False,
+            batch_size=REMATCH_BATCH,
+            on_progress=progress,
+        )
+    finally:
+        await asyncio.gather(*writes, return_exceptions=True)
+    return {**report_json(report), "resumed_after": resumed}

@@ -1,6 +1,6 @@
 """Re-run attribution over a bounded slice of a tenant's history (``spm reattribute``).
 
-Uses the consumer's own code path (``attribute_batch``): same reference loading, same rules,
+Uses the consumer's own code path (``handlers.decide_and_follow``): same reference loading, same rules,
 same versioning, so a re-run that reaches the same result writes and publishes nothing. Each
 batch is one transaction that locks the attributions it decides; a real run publishes the new
 versions and waits for every acknowledgement before committing (as the consumer does), a dry
@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.attribution.adapters import repository as repo
-from services.attribution.handlers import attribute_batch, publish
+from services.attribution.adapters.reference_loader import load_tenant_settings
+from services.attribution.handlers import decide_and_follow, publish
 
 #: (old status, new status); the old one is ``None`` for an activity never attributed before.
 Transition = tuple[str | None, str]
@@ -140,9 +141,12 @@ async def reattribute_ids(
     dry_run: bool,
     batch_size: int = 500,
     on_progress: Callable[[int, int], None] | None = None,
+    follow_limit: int = 5_000,
 ) -> ReattributionReport:
     """Re-attribute these activities of the tenant in batches of ``batch_size``, each one
-    transaction; a real run publishes the new versions before it commits."""
+    transaction, through the consumer's path (``handlers.decide_and_follow``: the parked replies
+    of the threads that move, at most ``follow_limit`` a batch, follow); a real run publishes the
+    new versions before it commits, a dry run rolls back what it saved."""
     report = ReattributionReport(tenant_id, dry_run)
     if on_progress is not None:
         on_progress(0, len(ids))
@@ -153,9 +157,10 @@ async def reattribute_ids(
         async with engine.connect() as conn:
             transaction = await conn.begin()
             activities = await repo.load_activities(conn, tenant_id, chunk)
-            batch = await attribute_batch(conn, tenant_id, activities, now)
+            settings = await load_tenant_settings(conn, tenant_id)
+            # The consumer's own path: saved, then linked keepers and parked replies followed.
+            batch = await decide_and_follow(conn, tenant_id, activities, chunk, now, settings, follow_limit)
             if producer is not None and not dry_run:
-                await repo.save_attributions(conn, batch.rows)
                 await publish(producer, batch.events, topic_prefix)
                 await transaction.commit()
                 report.published += len(batch.events)

@@ -19,6 +19,11 @@ class AttributionOptions(BaseSettings):
     tenant_cache_seconds: float = 30.0
     #: Queued re-attribution jobs are looked for this often.
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
+    #: A failed ``rematch`` job (the rest of a deal change's window past ``rematch_limit``) is queued
+    #: again this many times, resuming after its last committed batch, before it stays ``failed``.
+    rematch_retries: int = Field(default=5, ge=0)
+    #: The first retry waits this long; each next one twice as long (30 s, 1, 2, 4, 8 minutes).
+    rematch_retry_seconds: float = Field(default=30.0, gt=0)
     #: How long the erasure list is cached: a new erasure applies to incoming data within it.
     erasure_cache_seconds: float = 30.0
     #: How often queued erasure jobs (``POST /v1/privacy/erasures``) are looked for.

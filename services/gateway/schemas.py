@@ -544,8 +544,12 @@ class PipelineStatusRead(BaseModel):
     read_models_refreshed_at: datetime | None
     read_models_dirty_since: datetime | None
     #: Settings jobs that rewrite the tenant's figures (rollup rebuilds, re-attributions that are not
-    #: dry runs) queued or running: ``up_to_date`` waits for them.
+    #: dry runs, recredits, phone re-reads, ``rematch`` jobs finishing a deal change's window) queued,
+    #: running or waiting to be retried: ``up_to_date`` waits for them.
     settings_jobs_pending: int = 0
+    #: ``rematch`` jobs that failed after their retries (kept 14 days): part of a deal change's
+    #: window may be decided as before it; ``spm reattribute`` over the window finishes it.
+    rematch_jobs_failed: int = 0
     crm: CrmCountsRead
 
 
@@ -656,6 +660,7 @@ class SettingsJobRead(JobStatus):
             "created_at": "2026-12-02T09:30:00Z",
             "started_at": "2026-12-02T09:30:01Z",
             "finished_at": None,
+            "attempts": 0,
         }
     )
 

@@ -36,6 +36,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import statement
+from libs.common.jobs import REMATCH, queue_job
 from libs.common.personal_domains import mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
@@ -1881,12 +1882,25 @@ async def contacts_elsewhere(
 async def activities_in_windows(
     conn: AsyncConnection, tenant_id: str, windows: Sequence[RematchWindow], limit: int
 ) -> list[uuid.UUID]:
+    """The ids of ``windowed_activities``."""
+    return [activity_id for activity_id, _ in await windowed_activities(conn, tenant_id, windows, limit)]
+
+
+async def windowed_activities(
+    conn: AsyncConnection,
+    tenant_id: str,
+    windows: Sequence[RematchWindow],
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[tuple[uuid.UUID, datetime]]:
     """Automatic attributions inside each window, attributed or not, oldest first, at most ``limit``:
     those on the window's accounts (``attributions_account`` index), and those with a participant
     holding an identity of the window's contacts when the contact is not on one of those accounts
     (an activity with a contact of the account is on the account already). An explicit
     ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too. An activity
-    overridden for its rep alone is selected (its deal is the rules'); other overrides are not."""
+    overridden for its rep alone is selected (its deal is the rules'); other overrides are not.
+    ``after``: only those past this (occurred_at, activity_id), where a retried ``rematch`` job's
+    committed batches ended. (activity_id, occurred_at) pairs."""
     keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
     for window in windows:
         for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
@@ -1912,6 +1926,7 @@ async def activities_in_windows(
                 WHERE w.kind = 'contact'
                   AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts))
             )
+            SELECT * FROM (
             SELECT at.activity_id, at.occurred_at FROM accounts a
             JOIN attributions at ON at.tenant_id = :t AND at.account_id = a.account_id
              AND at.occurred_at >= a.since AND (a.until IS NULL OR at.occurred_at <= a.until)
@@ -1924,12 +1939,63 @@ async def activities_in_windows(
             WHERE {automatic} AND EXISTS (
                 SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                 WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
+            ) chosen
+            WHERE CAST(:after_at AS timestamptz) IS NULL
+               OR (occurred_at, activity_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))
             ORDER BY occurred_at, activity_id LIMIT :limit
             """.format(automatic=_DEAL_IS_AUTOMATIC.format(a="at"))
         ),
-        {"t": tenant_id, **keys, "limit": limit},
+        {
+            "t": tenant_id,
+            **keys,
+            "limit": limit,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
+        },
     )
-    return [row.activity_id for row in result]
+    return [(row.activity_id, row.occurred_at) for row in result]
+
+
+#: Finished ``rematch`` jobs (done or failed) are deleted this long after they ended.
+REMATCH_JOBS_KEPT = timedelta(days=14)
+
+
+async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[str, Any]) -> uuid.UUID:
+    """Merge these windows into the tenant's queued ``rematch`` job not yet tried, in the caller's
+    transaction, or queue one: twenty batches of close-date pushes on one account queue one job,
+    whose windows it re-decides once (``domain.rematch.merged_windows``). The job stays locked
+    until the batch commits, so no worker claims it meanwhile; one a worker claimed first is
+    left as it is (a new one is queued). Finished ``rematch`` jobs older than
+    ``REMATCH_JOBS_KEPT`` are deleted here too. (No unique index: a previous release's consumer
+    queues with a plain insert during a rolling deploy; two batches of another replica racing
+    queue two jobs at worst, the next merges into the oldest.)"""
+    await conn.execute(
+        text(
+            "DELETE FROM settings_jobs WHERE tenant_id = :t AND kind = 'rematch' "
+            "AND state IN ('done', 'failed') AND finished_at < now() - CAST(:kept AS interval)"
+        ),
+        {"t": tenant_id, "kept": REMATCH_JOBS_KEPT},
+    )
+    windows = orjson.dumps(parameters["windows"]).decode()
+    merged = await conn.execute(
+        text(
+            """
+            UPDATE settings_jobs SET parameters = jsonb_build_object('windows', (
+                SELECT jsonb_agg(DISTINCT w)
+                FROM jsonb_array_elements((parameters -> 'windows') || CAST(:w AS jsonb)) w))
+            WHERE job_id = (
+                SELECT job_id FROM settings_jobs
+                WHERE tenant_id = :t AND kind = 'rematch' AND state = 'queued' AND attempts = 0
+                ORDER BY created_at LIMIT 1 FOR UPDATE
+            ) RETURNING job_id
+            """
+        ),
+        {"t": tenant_id, "w": windows},
+    )
+    job_id = merged.scalar_one_or_none()
+    if job_id is not None:
+        return cast(uuid.UUID, job_id)
+    return await queue_job(conn, tenant_id, REMATCH, "attribution", parameters=parameters)
 
 
 async def people_of(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> dict[str, str]:

@@ -121,6 +121,31 @@ def windows_from_parameters(parameters: Iterable[dict[str, object]]) -> list[Rem
     ]
 
 
+def merged_windows(windows: Iterable[RematchWindow]) -> list[RematchWindow]:
+    """``windows`` with those of the same accounts and contacts that overlap or touch made one
+    (a coalesced ``rematch`` job: twenty close-date pushes on one deal are one window), in order
+    of (since, accounts, contacts)."""
+
+    def end(w: RematchWindow) -> datetime:
+        return w.until or datetime.max.replace(tzinfo=UTC)
+
+    merged: list[RematchWindow] = []
+    for window in sorted(
+        set(windows), key=lambda w: (sorted(w.account_ids), sorted(w.contact_ids), w.since, end(w))
+    ):
+        last = merged[-1] if merged else None
+        same = last is not None and (last.account_ids, last.contact_ids) == (
+            window.account_ids,
+            window.contact_ids,
+        )
+        if last is not None and same and window.since <= end(last):
+            until = None if last.until is None or window.until is None else max(last.until, window.until)
+            merged[-1] = RematchWindow(last.account_ids, last.contact_ids, last.since, until)
+        else:
+            merged.append(window)
+    return sorted(merged, key=lambda w: (w.since, sorted(w.account_ids), sorted(w.contact_ids)))
+
+
 def narrowing_domains(gained: Iterable[str], held: Collection[str]) -> frozenset[str]:
     """The domains of ``gained`` (an account's new ones) under a domain an account holds
     (``held``): mail from such a domain was the parent's (rules 2026.12.5, the most specific

@@ -115,7 +115,10 @@ SELECT
     -- A rollup rebuild or a real re-attribution still to finish rewrites what the read models show.
     (SELECT count(*) FROM settings_jobs j WHERE j.tenant_id = :t AND j.state IN ('queued', 'running')
         AND NOT (j.kind = 'reattribute' AND coalesce((j.parameters->>'dry_run')::boolean, true))
-    ) AS jobs_pending
+    ) AS jobs_pending,
+    -- A rematch job that failed after its retries: part of a deal change's window left undecided.
+    (SELECT count(*) FROM settings_jobs j WHERE j.tenant_id = :t AND j.kind = 'rematch' AND j.state = 'failed'
+    ) AS rematch_failed
 FROM waiting_store ws, waiting_decision wd, waiting_metrics wm
 LEFT JOIN metric_refresh_state s ON s.tenant_id = :t
 """

@@ -57,5 +57,6 @@ async def pipeline_status(principal: ReaderDep, conn: ConnDep) -> PipelineStatus
         read_models_refreshed_at=row["refreshed_at"],
         read_models_dirty_since=row["dirty_since"],
         settings_jobs_pending=row["jobs_pending"],
+        rematch_jobs_failed=row["rematch_failed"],
         crm=CrmCountsRead(**counts),
     )

@@ -24,11 +24,14 @@ credited under the smallest id of the CRM feeds, the Salesforce User's). Wrong w
 override's deal, never re-decided (2), and a deal window past ``ATTRIBUTION_REMATCH_LIMIT`` left
 three quarters undone (3). Three checks were added after it (two more triggers on the override,
 the pipeline status during the queued re-match). Now all 68 (docs/attribution.md, "Held-out
-situations: a CRM that keeps changing").
+situations: a CRM that keeps changing"). The last check polled until ``up_to_date`` and then
+asserted it, which could not fail: it is three now (70), the ``rematch`` job held by the test while
+the status answers ``up_to_date: false`` with one job pending, then the job done.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -39,6 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.attribution import app as attribution_app
+from services.attribution.jobs import run_rematch_job
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import (
     ANA,
     INITECH,
@@ -68,6 +74,7 @@ from tests.integration.quarter.quarter_support import (
 )
 
 SELLER = "seller.example"
+JOBS = "SELECT kind, state FROM settings_jobs WHERE tenant_id = :t ORDER BY created_at"
 
 
 def _rep(key: str) -> dict[str, Any]:
@@ -779,6 +786,14 @@ async def test_a_new_deal_in_a_huge_account_re_decides_its_whole_window(
     batch's re-matching to 10 activities (``ATTRIBUTION_REMATCH_LIMIT``): the rest is re-decided
     in later rounds, not dropped."""
     monkeypatch.setenv("ATTRIBUTION_REMATCH_LIMIT", "10")
+    claimed, release = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any) -> dict[str, Any]:
+        claimed.set()
+        await release.wait()
+        return await run_rematch_job(*args)
+
+    monkeypatch.setattr(attribution_app, "run_rematch_job", held)
     tenant = await new_tenant(db_engine)
     days = [date(2026, 3, 1) + timedelta(days=i) for i in range(250)]
     mails = [_mail(f"max-{d.isoformat()}", "ana", "max@mega.example", d.isoformat()) for d in days]
@@ -801,10 +816,16 @@ async def test_a_new_deal_in_a_huge_account_re_decides_its_whole_window(
             _deal("mega2", "mega", "ana", "2026-10-20", "max"),
         )
         await settle(kafka_settings)
+        # The job is claimed and held: the pipeline says the window is not all visible yet.
+        await asyncio.wait_for(claimed.wait(), 60)
+        status = await get(stack, tenant, "/v1/pipeline/status")
+        found["huge pipeline while the job is held"] = (status["up_to_date"], status["settings_jobs_pending"])
+        found["huge jobs while held"] = await rows(db_engine, JOBS, {"t": tenant.tenant_id})
+        release.set()
         # As a sync job does: wait until the pipeline says everything sent is visible.
         status = await poll_json(stack.gateway, "/v1/pipeline/status", tenant.read, lambda s: s["up_to_date"])
         await settle(kafka_settings)
-        found["huge pipeline up to date"] = status["up_to_date"]
+        found["huge jobs once up to date"] = await rows(db_engine, JOBS, {"t": tenant.tenant_id})
         listed = await get(stack, tenant, "/v1/activities?account_id=acc-mega&limit=500")
         found["huge decisions by deal"] = dict(Counter((a["status"], a["deal_id"]) for a in listed["items"]))
         found["huge first of the window"] = _head(await _seen(stack, tenant, "max-2026-10-06"))
@@ -816,7 +837,9 @@ async def test_a_new_deal_in_a_huge_account_re_decides_its_whole_window(
         }
 
     expected: dict[str, Any] = {
-        "huge pipeline up to date": True,
+        "huge pipeline while the job is held": (False, 1),
+        "huge jobs while held": [("rematch", "running")],
+        "huge jobs once up to date": [("rematch", "done")],
         "huge decisions by deal": {
             ("attributed", "deal-mega1"): 135,
             ("account_only", None): 84,

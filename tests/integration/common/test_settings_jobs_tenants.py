@@ -4,11 +4,25 @@ until all of its own have run. Claims go round the tenants, each tenant's jobs o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import REATTRIBUTE, claim_job, finish_job, queue_job
+from libs.common.jobs import (
+    _WAITING,
+    REATTRIBUTE,
+    REMATCH,
+    Job,
+    JobWorker,
+    claim_job,
+    finish_job,
+    get_job,
+    queue_job,
+    save_checkpoint,
+)
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
 
@@ -42,3 +56,49 @@ async def test_a_tenant_flooding_the_queue_does_not_hold_back_another_tenants_jo
         ("acme", "2026-03-01"),
         ("acme", "2026-04-01"),
     ]
+
+
+async def test_a_retried_job_backs_off_resumes_from_its_checkpoint_and_fails_after_its_retries(
+    db_engine: AsyncEngine,
+) -> None:
+    """A worker with ``retries`` (``rematch``) queues a failed job again, claimed no sooner than
+    its backoff (doubled at each attempt), its checkpoint kept; past its retries it is ``failed``."""
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY)
+        job_id = await queue_job(conn, "acme", REMATCH, "attribution", parameters={"windows": []})
+    seen: list[tuple[int, dict[str, Any] | None]] = []
+
+    async def fail(job: Job) -> dict[str, Any]:
+        seen.append((job.attempts, job.checkpoint))
+        await save_checkpoint(db_engine, job.job_id, {"done": 10 * (job.attempts + 1)})
+        raise TimeoutError("no acknowledgement")
+
+    worker = JobWorker(db_engine, REMATCH, fail, retries=2, retry_after=timedelta(seconds=0.5))
+    assert await worker.run_once()
+    assert not await worker.run_once()  # backing off 0.5 s
+    await asyncio.sleep(0.6)
+    assert await worker.run_once()
+    await asyncio.sleep(0.6)
+    assert not await worker.run_once()  # 1 s the second time
+    await asyncio.sleep(0.5)
+    assert await worker.run_once()
+    async with db_engine.connect() as conn:
+        job = await get_job(conn, "acme", job_id)
+    assert seen == [(0, None), (1, {"done": 10}), (2, {"done": 20})]
+    assert job is not None
+    assert (job.state, job.attempts, job.error) == ("failed", 2, "TimeoutError: no acknowledgement")
+
+
+async def test_the_claim_reads_the_partial_indexes_of_queued_and_running_jobs(db_engine: AsyncEngine) -> None:
+    """Both halves of a claim's "waiting" (queued, or left running by a dead process) are read
+    from an index (``settings_jobs_queued``, ``settings_jobs_running``), not from every job ever run."""
+    async with db_engine.connect() as conn:
+        await conn.exec_driver_sql("SET enable_seqscan = off")
+        explained = await conn.execute(
+            text(f"EXPLAIN SELECT job_id FROM settings_jobs WHERE {_WAITING}"),
+            {"kind": REMATCH, "stale": STALE},
+        )
+        plan = "\n".join(row[0] for row in explained)
+        await conn.rollback()
+    assert "settings_jobs_queued" in plan, plan
+    assert "settings_jobs_running" in plan, plan

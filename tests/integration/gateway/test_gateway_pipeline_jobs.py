@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import REATTRIBUTE, REBUILD_ROLLUPS, claim_job, finish_job, queue_job
+from libs.common.jobs import (
+    REATTRIBUTE,
+    REBUILD_ROLLUPS,
+    REMATCH,
+    claim_job,
+    finish_job,
+    queue_job,
+    retry_job,
+)
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
 
@@ -53,3 +62,35 @@ async def test_a_rollup_rebuild_or_a_real_reattribution_holds_up_to_date(
         assert job is not None
         await finish_job(db_engine, job.job_id, error="stopped by the test")
     assert await _status(gateway, read) == (True, 0)
+
+
+async def test_a_rematch_job_holds_up_to_date_and_one_failed_after_its_retries_is_reported(
+    gateway: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    """A ``rematch`` job (the rest of a deal change's window) holds ``up_to_date`` while queued,
+    waiting for a retry or running; failed for good, it no longer does, and is counted in
+    ``rematch_jobs_failed`` (part of a window may be undecided)."""
+    async with db_engine.begin() as conn:
+        created = await create_tenant(conn, "initech", TEST_SECRET_KEY)
+        await queue_job(conn, "initech", REMATCH, "attribution", parameters={"windows": []})
+    read = created["api_keys"]["read"]  # type: ignore[index]
+
+    async def status() -> tuple[bool, int, int]:
+        answer = await gateway.get("/v1/pipeline/status", headers=bearer(read))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return body["up_to_date"], body["settings_jobs_pending"], body["rematch_jobs_failed"]
+
+    assert await status() == (False, 1, 0)
+    job = await claim_job(db_engine, REMATCH, timedelta(minutes=5))
+    assert job is not None
+    await retry_job(db_engine, job.job_id, "TimeoutError: test", timedelta(minutes=5))
+    assert await status() == (False, 1, 0)  # waiting for its retry
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE settings_jobs SET run_after = now() WHERE job_id = :id"), {"id": job.job_id}
+        )
+    job = await claim_job(db_engine, REMATCH, timedelta(minutes=5))
+    assert job is not None
+    await finish_job(db_engine, job.job_id, error="TimeoutError: test")
+    assert await status() == (True, 0, 1)

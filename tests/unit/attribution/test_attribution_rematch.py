@@ -22,6 +22,7 @@ from services.attribution.domain.rematch import (
     RematchWindow,
     day_start,
     deal_rematch_window,
+    merged_windows,
     narrowing_domains,
     windows_as_parameters,
     windows_from_parameters,
@@ -208,3 +209,27 @@ def test_windows_travel_through_a_jobs_json_parameters_unchanged() -> None:
         "until": None,
     }
     assert windows_from_parameters(orjson.loads(orjson.dumps(sent))) == windows
+
+
+def test_a_coalesced_jobs_windows_of_one_deal_are_re_decided_once() -> None:
+    """A queued ``rematch`` job holds the windows of every batch merged into it (twenty close-date
+    pushes on one deal): those of the same accounts and contacts that overlap or touch are one
+    window, an open end wins; others (another account, a gap) stay apart; duplicates go."""
+    acme, globex = frozenset({"acc-1"}), frozenset({"acc-2"})
+    day = timedelta(days=1)
+    windows = [
+        RematchWindow(acme, frozenset(), NOW - 30 * day, NOW - 10 * day),
+        RematchWindow(acme, frozenset(), NOW - 20 * day, NOW - 5 * day),
+        RematchWindow(acme, frozenset(), NOW - 20 * day, NOW - 5 * day),
+        RematchWindow(acme, frozenset(), NOW - 5 * day, None),
+        RematchWindow(acme, frozenset(), NOW - 90 * day, NOW - 60 * day),
+        RematchWindow(globex, frozenset(), NOW - 25 * day, NOW - 10 * day),
+        RematchWindow(acme, frozenset({"con-1"}), NOW - 25 * day, NOW - 10 * day),
+    ]
+    assert merged_windows(windows) == [
+        RematchWindow(acme, frozenset(), NOW - 90 * day, NOW - 60 * day),
+        RematchWindow(acme, frozenset(), NOW - 30 * day, None),
+        RematchWindow(acme, frozenset({"con-1"}), NOW - 25 * day, NOW - 10 * day),
+        RematchWindow(globex, frozenset(), NOW - 25 * day, NOW - 10 * day),
+    ]
+    assert merged_windows([]) == []
