@@ -162,6 +162,9 @@ async def _rounds(
         deps, engine = await deps_for(pg.url(name))
 
         async def handle(decoded: list[Any], deps: AttributionDeps = deps) -> None:
+            if lanes == 1:
+                await handle_batch(decoded, deps)
+                return
             parts: dict[int, list[Any]] = {}
             for m in decoded:
                 parts.setdefault((murmur2(m.key) & 0x7FFFFFFF) % 4 % lanes, []).append(m)
