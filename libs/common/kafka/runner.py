@@ -130,6 +130,9 @@ class Lanes:
 
     topics: frozenset[Topic]
     count: int = 1
+    #: A batch is split only when each part would hold about this many messages: a consumer that
+    #: has caught up handles its small batches whole, as one call costs what two halves cost.
+    min_part: int = 500
 
 
 class DlqLimitExceeded(RuntimeError):
@@ -432,9 +435,11 @@ class ConsumerRunner:
 
     def _parts(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> list[list[_Raw]]:
         """``batch`` split by lane (each partition whole, in its order), or ``[batch]`` when lanes
-        are off or it holds a partition outside them."""
+        are off, it holds a partition outside them, or it is small (``Lanes.min_part``)."""
         lane_of = self._lane_of(consumer.assignment())
         if not lane_of or any(raw.tp not in lane_of for raw in batch):
+            return [batch]
+        if self.lanes is None or len(batch) < self.lanes.count * self.lanes.min_part:
             return [batch]
         parts: dict[int, list[_Raw]] = {}
         for raw in batch:

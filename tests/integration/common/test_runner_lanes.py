@@ -84,7 +84,7 @@ def lanes_runner(
         kafka=settings,
         policy=consumer,
         producer=producer,
-        lanes=Lanes(frozenset({ACTIVITY_INGESTED}), 2),
+        lanes=Lanes(frozenset({ACTIVITY_INGESTED}), 2, min_part=1),
     )
 
 
