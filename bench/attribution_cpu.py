@@ -16,6 +16,13 @@ the asyncpg client on uvloop, not PostgreSQL's backend, whose CPU is read separa
 two code versions by running this in each checkout, alternating the runs (the machine's load
 drifts); ``--profile FILE`` writes a cProfile of the timed rounds instead.
 
+``--lanes N`` handles each batch as ``ATTRIBUTION_PARTITION_LANES=N`` does: its messages are
+split by the partition (of 4) the producer puts their key on, partition ``p`` in lane ``p % N``,
+and the lanes' parts go through ``handle_batch`` at once, each a batch of about ``--batch``
+(a batch then holds ``N`` times ``--batch`` messages, as the runner tops its lanes up). Compare
+the rounds' wall seconds with ``--lanes 1``: how much of attribution's Python the lanes hide
+behind its statements, without the broker, ingest and metrics beside it.
+
 Instruction counts of the timed rounds alone, which the machine's load does not move: build
 ``cg.c``, holding ``#include <valgrind/callgrind.h>``, ``void cg_start(void) { CALLGRIND_ZERO_STATS;
 CALLGRIND_START_INSTRUMENTATION; }`` and ``void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION;
@@ -107,10 +114,12 @@ async def _rounds(
     batch: int,
     profile: str | None,
     callgrind: Any = None,
+    lanes: int = 1,
 ) -> None:
     from libs.common.collector import collector_paused, tune_garbage_collector
     from libs.common.db.engine import make_engine
     from libs.common.erasures import ErasureListCache
+    from libs.common.kafka.partitioning import murmur2
     from libs.common.settings import DatabaseSettings
     from libs.common.tenancy import create_tenant
     from libs.common.tenant_settings_store import TenantSettingsCache
@@ -153,10 +162,16 @@ async def _rounds(
         deps, engine = await deps_for(pg.url(name))
 
         async def handle(decoded: list[Any], deps: AttributionDeps = deps) -> None:
-            await handle_batch(decoded, deps)
+            if lanes == 1:
+                await handle_batch(decoded, deps)
+                return
+            parts: dict[int, list[Any]] = {}
+            for m in decoded:
+                parts.setdefault((murmur2(m.key) & 0x7FFFFFFF) % 4 % lanes, []).append(m)
+            await asyncio.gather(*(handle_batch(part, deps) for part in parts.values()))
 
         events, clock = await harness.consume_timed(
-            pg, acts, decode, handle, batch, harness.round_profile(profile, r), callgrind
+            pg, acts, decode, handle, batch * lanes, harness.round_profile(profile, r), callgrind
         )
         published = deps.producer.records
         await engine.dispose()
@@ -180,12 +195,13 @@ _results: list[dict[str, Any]] = []
 def main(argv: list[str] | None = None) -> None:
     cli = harness.parser(__doc__, batches=True)
     cli.add_argument("--messages", type=Path, default=None, help="captured messages (made if absent)")
+    cli.add_argument("--lanes", type=int, default=1, help="partitions handled at once (see above)")
     args = cli.parse_args(argv)
     messages = captured(args.messages, args.activities)
     with harness.embedded_postgres("spm-attr-cpu-") as pg:
         # On uvloop, as ``spm run attribution`` (``libs.common.serve``).
         callgrind = harness.callgrind_lib(args.callgrind_lib)
-        uvloop.run(_rounds(pg, messages, args.rounds, args.batch, args.profile, callgrind))
+        uvloop.run(_rounds(pg, messages, args.rounds, args.batch, args.profile, callgrind, args.lanes))
     harness.print_summary(_results)
 
 

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.tenant_settings import SettingsChangedV1
 from libs.common.erasures import ErasureListCache, erasure_key
 from libs.common.jobs import REATTRIBUTE, RECREDIT_REPS, REMATCH, Job, JobWorker
-from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Rejected
+from libs.common.kafka.runner import BatchHandler, ConsumedMessage, Lanes, Rejected
 from libs.common.kafka.service import consumer_app
 from libs.common.kafka.settings_events import SettingsChangeListener
 from libs.common.tenant_settings_store import TenantSettingsCache
-from services.attribution.consumer import CONSUMES
+from services.attribution.consumer import CONSUMES, IN_LANES
 from services.attribution.erasure import ErasureScreen, ErasureWorker
 from services.attribution.handlers import AttributionDeps, handle_batch
 from services.attribution.held_sweep import HeldSweep
@@ -137,4 +137,5 @@ def create_app(settings: AttributionSettings | None = None) -> FastAPI:
         group_id=settings.attribution.group_id,
         topics=CONSUMES,
         wire=wire,
+        lanes=Lanes(IN_LANES, settings.attribution.partition_lanes),
     )

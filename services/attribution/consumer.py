@@ -11,3 +11,7 @@ from libs.common.topics import (
 
 CONSUMES = (CRM_ENTITY_CHANGED, ACTIVITY_INGESTED, ATTRIBUTION_OVERRIDDEN)
 PRODUCES = (ACTIVITY_ATTRIBUTED,)
+#: Topics whose partitions may be handled at once (``Lanes``): an activity's messages are keyed by
+#: its id, and what two activities' decisions share is locked in PostgreSQL (a rep's calls and
+#: emails, a thread), as between two instances. CRM changes and overrides are handled alone.
+IN_LANES = frozenset({ACTIVITY_INGESTED})

@@ -439,6 +439,9 @@ async def attribute_batch(
     if settings is None:
         settings = await load_tenant_settings(conn, tenant_id)
     policy = policy_from_settings(settings)
+    # Before the threads' versions are read: a batch deciding the same thread beside this one
+    # commits first and is seen (``repo.lock_threads``).
+    await repo.lock_threads(conn, tenant_id, {a.thread_id for a in activities if a.thread_id is not None})
     index = await load_reference_index(conn, tenant_id, activities, policy.grace_days_after_closed, settings)
     current = await repo.current_attributions(
         conn, tenant_id, [a.activity_id for a in activities if a.activity_id not in inserted]

@@ -40,6 +40,18 @@ Contract:
   readiness how long the current transient failure has lasted.
 * :meth:`ConsumerRunner.stop` drains: the batch in hand finishes, offsets are committed and
   the consumer leaves its group.
+* **Lanes** (:class:`Lanes`, opt-in per service): a batch holding only messages of the lanes'
+  topics is split by partition into up to ``count`` parts, handled concurrently, each as a batch
+  of its own (its own handler call, transaction, retries, isolation and DLQ). A partition is in
+  one part only, in its order, so per-key order holds. Each part's offsets become committable
+  when that part's handler returned; a part that fails stops the consumer as a batch would
+  (the parts beside it finish first), and nothing of the failing part is committed. A batch
+  holding any other topic is handled whole, alone. Each part holds up to ``max_batch_size``
+  messages (the lanes a read left short are topped up from what the client holds), so a batch
+  holds up to ``count`` times that. The next poll waits for every part.
+* A batch that fails (retry deadline, a DLQ send) commits, before the consumer stops, the
+  offsets of what was handled before it and beside it; not past the DLQ limit, which stops
+  without committing.
 """
 
 from __future__ import annotations
@@ -107,6 +119,20 @@ class Rejected:
 
 
 BatchHandler = Callable[[Sequence[ConsumedMessage[Any]]], Awaitable[Sequence[Rejected]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Lanes:
+    """Partitions of ``topics`` handled concurrently, in up to ``count`` parts of a batch.
+
+    Only for a handler whose calls on different partitions of these topics may run at once,
+    as two instances of the service would run them (each call its own transaction)."""
+
+    topics: frozenset[Topic]
+    count: int = 1
+    #: A batch is split only when each part would hold about this many messages: a consumer that
+    #: has caught up handles its small batches whole, as one call costs what two halves cost.
+    min_part: int = 500
 
 
 class DlqLimitExceeded(RuntimeError):
@@ -278,8 +304,10 @@ class ConsumerRunner:
         kafka: KafkaSettings,
         policy: ConsumerSettings,
         producer: AIOKafkaProducer,
+        lanes: Lanes | None = None,
     ) -> None:
         self.service = service
+        self.lanes = lanes
         self.group_id = group_id
         self.topics = tuple(topics)
         self.handler = handler
@@ -296,7 +324,10 @@ class ConsumerRunner:
         self._tenants_seen: set[str | None] = set()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
-        self._retrying_since: float | None = None
+        #: When each handler call now retrying a transient failure started failing.
+        self._retrying: dict[int, float] = {}
+        #: Handler calls that paused the assignment while retrying (resumed when none is left).
+        self._pausing = 0
         #: Per partition: (offset, timestamp) of the first fetched message not yet processed.
         self._in_hand: dict[TopicPartition, tuple[int, int]] = {}
         #: Per partition: (next offset, timestamp of the last message) once something was processed.
@@ -309,8 +340,9 @@ class ConsumerRunner:
 
     def retrying_for(self) -> float:
         """Seconds the current transient failure has been retried; 0 when nothing is failing."""
-        since = self._retrying_since
-        return 0.0 if since is None else time.monotonic() - since
+        if not self._retrying:
+            return 0.0
+        return time.monotonic() - min(self._retrying.values())
 
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Drop the progress of partitions this member no longer owns (their gauges included)."""
@@ -355,7 +387,7 @@ class ConsumerRunner:
                 batch = await self._poll(consumer)
                 if batch:
                     async with self.processing:
-                        await self._process(consumer, batch)
+                        await self._process_in_lanes(consumer, batch)
                 if self._commit_due():
                     async with self.processing:
                         await self.commit_pending()
@@ -381,7 +413,7 @@ class ConsumerRunner:
             stop.cancel()
             return []
         stop.cancel()
-        records = fetch.result()
+        records = await self._top_up(consumer, fetch.result())
         out: list[_Raw] = []
         for tp, messages in records.items():
             if messages:
@@ -389,6 +421,85 @@ class ConsumerRunner:
             for m in messages:
                 out.append(_Raw(tp, m.offset, m.key, m.value, list(m.headers or ()), m.timestamp))
         return out
+
+    def _lane_of(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """The lane of each assigned partition of the lanes' topics (none when lanes are off)."""
+        lanes = self.lanes
+        if lanes is None or lanes.count <= 1:
+            return {}
+        ours = sorted(
+            (tp for tp in assigned if self._by_physical.get(tp.topic) in lanes.topics),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+        return {tp: i % lanes.count for i, tp in enumerate(ours)}
+
+    def _parts(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> list[list[_Raw]]:
+        """``batch`` split by lane (each partition whole, in its order), or ``[batch]`` when lanes
+        are off, it holds a partition outside them, or it is small (``Lanes.min_part``)."""
+        lane_of = self._lane_of(consumer.assignment())
+        if not lane_of or any(raw.tp not in lane_of for raw in batch):
+            return [batch]
+        if self.lanes is None or len(batch) < self.lanes.count * self.lanes.min_part:
+            return [batch]
+        parts: dict[int, list[_Raw]] = {}
+        for raw in batch:
+            parts.setdefault(lane_of[raw.tp], []).append(raw)
+        return list(parts.values())
+
+    async def _top_up(
+        self, consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[Any]]
+    ) -> dict[TopicPartition, list[Any]]:
+        """With lanes, each lane's part may hold up to ``max_batch_size`` messages: the fetch
+        drains one partition before the next, so the lanes the first read left short are topped
+        up from what the client already holds (no wait). Not when a partition outside the lanes
+        is in hand: that batch is handled whole."""
+        lane_of = self._lane_of(consumer.assignment())
+        in_hand = [tp for tp, messages in records.items() if messages]
+        if not lane_of or not in_hand or any(tp not in lane_of for tp in in_hand):
+            return records
+        count = max(lane_of.values()) + 1
+        held = [0] * count
+        for tp, messages in records.items():
+            held[lane_of[tp]] += len(messages)
+        out = {tp: list(messages) for tp, messages in records.items()}
+        for lane in range(count):
+            room = self.policy.max_batch_size - held[lane]
+            if room <= 0:
+                continue
+            partitions = [tp for tp, of in lane_of.items() if of == lane]
+            for tp, messages in (await consumer.getmany(*partitions, timeout_ms=0, max_records=room)).items():
+                out.setdefault(tp, []).extend(messages)
+        return out
+
+    async def _process_in_lanes(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
+        """The batch's parts (:meth:`_parts`) handled concurrently; the first failure raised once
+        every part has finished, after committing what is durable (:meth:`_commit_durable`)."""
+        parts = self._parts(consumer, batch)
+        try:
+            if len(parts) == 1:
+                await self._process(consumer, batch)
+                return
+            results = await asyncio.gather(
+                *(self._process(consumer, part) for part in parts), return_exceptions=True
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+        except DlqLimitExceeded:
+            raise  # it stops without committing: the DLQ and the last deploy are looked at first
+        except Exception:
+            await self._commit_durable()
+            raise
+
+    async def _commit_durable(self) -> None:
+        """Before a failure stops the consumer: commit the offsets of what was handled (earlier
+        batches, the parts beside the failing one), so a restart re-reads only the failing part
+        and what followed it. The failing part was never advanced. Best effort: the broker may be
+        what failed."""
+        try:
+            await asyncio.wait_for(self.commit_pending(), self.kafka.request_timeout_ms / 1000)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("could not commit what was handled before the failure", extra={"error": repr(exc)})
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
         # A rebalance may have revoked partitions between the fetch and taking the lock:
@@ -591,27 +702,26 @@ class ConsumerRunner:
         """Call the handler; retry transient failures with backoff, raise :class:`PermanentFailure`."""
         backoff = self.policy.retry_initial_backoff_ms / 1000
         deadline = time.monotonic() + self.policy.retry_deadline_ms / 1000
+        call = id(decoded)
         paused = False
         try:
             while True:
                 try:
                     with collector_paused():
                         result = await self.handler(decoded)
-                    if self._retrying_since is not None:
-                        self._retrying_since = None
+                    if self._retrying.pop(call, None) is not None and not self._retrying:
                         # Cleared at once, not at the next progress tick: the episode is over.
                         CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
                     return result
                 except Exception as exc:
                     if not is_transient(exc):
-                        self._retrying_since = None
+                        self._retrying.pop(call, None)
                         raise PermanentFailure(exc) from exc
                     if time.monotonic() + backoff > deadline:
                         raise RetryDeadlineExceeded(
                             f"batch of {len(decoded)} still failing after {self.policy.retry_deadline_ms} ms"
                         ) from exc
-                    if self._retrying_since is None:
-                        self._retrying_since = time.monotonic()
+                    self._retrying.setdefault(call, time.monotonic())
                     log.warning(
                         "batch failed, retrying: %r",
                         exc,
@@ -621,13 +731,17 @@ class ConsumerRunner:
                         CONSUMER_MESSAGES.labels(self.service, message.topic.name, "retried").inc()
                     if not paused:
                         # Stop fetching while we cannot make progress; the group membership stays alive.
-                        consumer.pause(*consumer.assignment())
                         paused = True
+                        self._pausing += 1
+                        consumer.pause(*consumer.assignment())
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.policy.retry_max_backoff_ms / 1000)
         finally:
             if paused:
-                consumer.resume(*consumer.assignment())
+                self._pausing -= 1
+                if not self._pausing:
+                    # Another lane still retrying keeps the assignment paused.
+                    consumer.resume(*consumer.assignment())
 
     async def _dead_letter(self, raw: _Raw, reason: str) -> None:
         topic = self._by_physical[raw.tp.topic]

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.engine import database_reachable, make_engine
 from libs.common.health import health_router
 from libs.common.kafka.clients import broker_reachable, make_producer
-from libs.common.kafka.runner import BatchHandler, ConsumerRunner
+from libs.common.kafka.runner import BatchHandler, ConsumerRunner, Lanes
 from libs.common.settings import CommonSettings, ConsumerSettings
 from libs.common.topics import Topic
 from libs.common.web import SECURITY_HEADERS, HeadersMiddleware
@@ -88,13 +88,14 @@ def consumer_app(
     group_id: str,
     topics: Sequence[Topic],
     wire: Wiring,
+    lanes: Lanes | None = None,
 ) -> FastAPI:
     """The process of a consuming service: engine, producer, runner and health routes.
 
     ``wire`` receives the app, engine and producer and yields the batch handler; anything it
     starts (a refresher, say) it stops when its context exits, after the consumer drained.
     Shutdown order: the consumer drains and commits, then ``wire`` exits, then the producer
-    and the engine close.
+    and the engine close. ``lanes``: partitions the runner may handle concurrently (``Lanes``).
     """
 
     @asynccontextmanager
@@ -113,6 +114,7 @@ def consumer_app(
                     kafka=settings.kafka,
                     policy=consumer,
                     producer=producer,
+                    lanes=lanes,
                 )
                 app.state.runner = runner
                 async with running_consumer(app, runner):

@@ -2210,14 +2210,26 @@ async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iter
     so two batches never wait on each other crosswise): two reports of one call decided by two
     consumers at once would each find no other and both count. The second waits, then sees the
     first's committed attribution."""
-    keys = sorted({f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
+    await _advisory_xact_locks(conn, {f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
+
+
+async def lock_threads(conn: AsyncConnection, tenant_id: str, thread_ids: Iterable[str]) -> None:
+    """Hold, until the transaction ends, the right to decide these threads' activities: a reply
+    decided beside the message it answers (two partitions, two instances) would find no parent
+    and be parked, and the parent's pass over its thread's parked replies would not see it yet.
+    The second waits, then reads the first's committed versions (``load_reference_index``)."""
+    await _advisory_xact_locks(conn, {f"thread:{tenant_id}:{thread_id}" for thread_id in thread_ids})
+
+
+async def _advisory_xact_locks(conn: AsyncConnection, keys: Collection[str]) -> None:
+    """Transaction-level advisory locks on ``keys``, taken in sorted order (one statement)."""
     if keys:
         await conn.execute(
             statement(
                 "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
                 "FROM unnest(CAST(:keys AS varchar[])) AS k"
             ),
-            {"keys": keys},
+            {"keys": sorted(keys)},
         )
 
 
