@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         job_id: Annotated[uuid.UUID, typer.Argument(help="the job id a settings change printed")],
         follow: Annotated[bool, typer.Option("--follow", help="show progress until it ends")] = False,
     ) -> None:
-        """Show a settings job (a rollup rebuild or a re-attribution) and its progress."""
+        """Show a settings job (a rollup rebuild, a re-attribution, a re-credit, phones read again) and its progress."""
         found = asyncio.run(_follow(tenant, job_id, follow))
         if found is None:
             typer.echo(f"spm: no job {job_id} for tenant {tenant!r}", err=True)
@@ -182,6 +182,7 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
         "rebuild_rollups": "rebuilding period rollups in the background",
         "reattribute": "counting what a re-attribution of the last 90 days would move (dry run)",
         "recredit_reps": "re-crediting the history of the reps and addresses the rep mapping changed",
+        "reread_phones": "reading the contacts' unread phones again in the new phone region",
     }
     for job in outcome.jobs:
         typer.echo(

@@ -148,3 +148,33 @@ async def test_settings_broken_by_hand_are_named(
     )
     assert fixed.returncode == 0, fixed.stderr
     assert _spm(["tenants", "settings", "get", "acme"], database_url, kafka_settings).returncode == 0
+
+
+async def test_a_phone_region_change_names_its_reread_phones_job(
+    database_url: str, kafka_settings: KafkaSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY, timezone="UTC")
+        # A UK mobile synced while the tenant was read as US: kept unread.
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, name, emails, phones, unread_phones, updated_at) "
+                "VALUES ('acme', 'con-4', 'Cy', '{}', '{}', '{\"07700 900123\"}', '2026-11-03T15:00:00Z')"
+            )
+        )
+
+    changed = _spm(
+        ["tenants", "settings", "set", "acme", "default_phone_region=GB"], database_url, kafka_settings
+    )
+    assert changed.returncode == 0, changed.stderr
+    saved, follow = changed.stdout.splitlines()
+    assert saved == "tenant acme: settings version 1 saved; changed: default_phone_region"
+    # Was the bare kind ("reread_phones: follow with ..."), unlike every other job a change starts.
+    assert follow.startswith(
+        "reading the contacts' unread phones again in the new phone region: follow with "
+        "`spm tenants settings job acme "
+    )
+    job_id = follow.split()[-2]
+    # Ingest is not running here, so it waits.
+    job = _spm(["tenants", "settings", "job", "acme", job_id], database_url, kafka_settings)
+    assert (job.returncode, job.stdout) == (0, "reread_phones queued: 0/?\n")
