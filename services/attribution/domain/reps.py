@@ -255,16 +255,31 @@ def _person_emails(
             union(record.rep_id, live[0].rep_id)
         if live:
             by_email[key] = (live[0].rep_id,)
+    _link_tagged_logins(records, listed, holders, by_email, union)
+    return by_email
+
+
+def _link_tagged_logins(
+    records: Sequence[RepRecord],
+    listed: Mapping[str, tuple[str, ...]],
+    holders: Mapping[str, list[RepRecord]],
+    by_email: Mapping[str, tuple[str, ...]],
+    union: Callable[[str, str], None],
+) -> None:
+    """A ``+tagged`` login links to the reps of other sources whose own (first) address is its
+    untagged mailbox, when that mailbox links at all and is tagged one way only: two tags of one
+    mailbox (``sales+anna@``, ``sales+bob@``) are two people sharing it, linked to nobody by it."""
+    tags: dict[str, set[str]] = {}
+    for record in records:
+        for key in listed[record.rep_id]:
+            if (mailbox := untagged(key)) is not None:
+                tags.setdefault(mailbox, set()).add(key)
     for record in sorted(records, key=lambda r: r.rep_id):
         for key in listed[record.rep_id]:
             mailbox = untagged(key)
-            if record.left or mailbox is None or mailbox not in by_email:
+            if record.left or mailbox is None or mailbox not in by_email or len(tags[mailbox]) > 1:
                 continue
-            owners = [
-                r.rep_id
-                for r in holders[mailbox]
-                if listed[r.rep_id][0] == mailbox and r.source.lower() != record.source.lower() and not r.left
-            ]
-            for owner in owners:
-                union(record.rep_id, owner)
-    return by_email
+            for owner in holders[mailbox]:
+                own = listed[owner.rep_id][0] == mailbox and not owner.left
+                if own and owner.source.lower() != record.source.lower():
+                    union(record.rep_id, owner.rep_id)

@@ -130,6 +130,9 @@ def test_differently_tagged_addresses_and_a_shared_mailbox_are_not_one_person() 
     anna = RepRecord("rep-anna", "crm", ("sales+anna@acme.example",))
     bob = RepRecord("rep-bob", "crm", ("sales+bob@acme.example",))
     assert resolve_rep_aliases([anna, bob]) == {}
+    # Nor through a login listing the mailbox itself (a "Sales Team" owner).
+    shared_login = RepRecord("7720", "hubspot", ("sales@acme.example",))
+    assert resolve_rep_aliases([anna, bob, shared_login]) == {}
     assert resolve_rep_aliases([anna, RepRecord("7731", "hubspot", ("sales+bob@acme.example",))]) == {}
     manager = RepRecord("rep-mia", "crm", ("mia@acme.example", "sales@acme.example"))
     team_login = RepRecord("7740", "hubspot", ("sales+hs@acme.example",))
