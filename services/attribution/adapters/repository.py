@@ -315,15 +315,17 @@ async def _keep_former_identities(
         return
     if held_now:
         # A departed rep's address re-issued to someone else stays hers for what she did before
-        # she left, and a renamed rep's stays hers while another id of her person lists it; any
-        # other former holder loses it to the rep that holds it now.
+        # she left, and a renamed rep's stays hers while another id of her person, or a rep of
+        # another source (hers, not synced with her new name yet), lists it; any other former
+        # holder (the address re-issued by her own source) loses it to the rep that holds it now.
         await conn.execute(
             text(
                 "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
                 "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
                 "AND r.rep_id = f.rep_id AND (((r.deleted OR NOT r.active) AND r.merged_into IS NULL) "
-                "OR coalesce(r.alias_of, r.rep_id) = (SELECT coalesce(me.alias_of, me.rep_id) FROM ref_reps me "
-                "WHERE me.tenant_id = :t AND me.rep_id = :id))))"
+                "OR EXISTS (SELECT 1 FROM ref_reps me WHERE me.tenant_id = :t AND me.rep_id = :id "
+                "AND (coalesce(me.alias_of, me.rep_id) = coalesce(r.alias_of, r.rep_id) "
+                "OR (f.renamed AND lower(me.source) <> lower(r.source)))))))"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )

@@ -796,6 +796,8 @@ async def test_people_changing_keep_their_history_and_never_merge_by_a_shared_or
 
 # --- Part D: the review of rules 2026.12.35 (rules 2026.12.36) ---
 
+SF_GIA = "0055j000004Vc1gAAC"
+
 
 async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_keep_people_apart_or_together(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
@@ -804,7 +806,7 @@ async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_k
     7720 "Sales Team" is ``sales@``, which Kim lists beside her own until the admin removes it on
     the 10th. Ana is rep-ana and owner 7701 (one address); the admin maps her dialer user u-9 to
     7701. Gia is renamed on the 15th; HubSpot re-sends her owner 7707, still at her old address,
-    on the 16th. Hal is deleted on the 10th and his ``hal@`` given to Ian; Hal's owner 7708
+    on the 16th, when her Salesforce User first arrives, at the old address too. Hal is deleted on the 10th and his ``hal@`` given to Ian; Hal's owner 7708
     lists it. Jo's owner 7760 is ``jo.doe@gmail.com``, her canonical record (the 10th)
     ``jodoe@gmail.com``. Bea's East membership is on her owner 7702; her canonical record comes on
     the 10th with none."""
@@ -879,8 +881,13 @@ async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_k
         )
         resent = _owner("7707", "gia.lopez@acme.example", "Gia", "2026-11-16T09:00:00.000Z")
         await _deliver(stack, "hubspot", orjson.dumps([resent]))
+        # Her Salesforce User, first sent after her rename, still at the old address.
+        late = _user(SF_GIA, "21", "gia.lopez@acme.example", "Gia", "2026-11-16T09:00:00.000Z")
+        await _deliver(stack, "salesforce", outbound_message(late))
         await references_landed(
-            db_engine, tenant.tenant_id, _landed(("rep", "7707"), updated_at="2026-11-16T09:00:00Z")
+            db_engine,
+            tenant.tenant_id,
+            _landed(("rep", "7707"), ("rep", SF_GIA), updated_at="2026-11-16T09:00:00Z"),
         )
         await settle(kafka_settings)
 
