@@ -6,7 +6,7 @@ address a CRM or dialer holds for its user), or that the tenant maps explicitly 
 differ), are one person. The tenant's mapping (``rep_aliases``) may also name an address no
 source lists (``ana-emea@``): that address is the rep's (``mapped_addresses``). The canonical id is chosen by a rule that does not depend on the
 order the sources arrive in: the best-ranked source (the tenant's canonical sync, then a CRM,
-then a dialer), then the smallest id. Every other id becomes an alias: activities and deals
+then a dialer), then the rep the tenant's mapping names as a target, then the smallest id. Every other id becomes an alias: activities and deals
 naming it credit the canonical rep and its team.
 """
 

@@ -10,7 +10,8 @@ The situations and their answers were written from README, docs/api.md, docs/att
 docs/webhooks.md and docs/connectors.md before anything ran; each is labelled (A1..., B1...,
 C1...) next to its assertion (B0 was added after the first run). Before the fixes (rules
 2026.12.33): A 12 of 18 right, B 14 of 19, C 12 of 20; now all (the table in docs/attribution.md,
-"Held-out situations: one rep per person"). Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
+"Held-out situations: one rep per person"). Part D (D1-D7) came from a review of rules 2026.12.35:
+1 of 7 right then, all under 2026.12.36. Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
 """
 
 from __future__ import annotations
