@@ -316,8 +316,9 @@ async def _keep_former_identities(
     if held_now:
         # A departed rep's address re-issued to someone else stays hers for what she did before
         # she left, and a renamed rep's stays hers while another id of her person, or a rep of
-        # another source (hers, not synced with her new name yet), lists it; any other former
-        # holder (the address re-issued by her own source) loses it to the rep that holds it now.
+        # a source that holds no record of her person yet (hers, not synced with her new name),
+        # lists it; any other former holder (the address re-issued by her own source, or by one
+        # holding her under another record) loses it to the rep that holds it now.
         await conn.execute(
             text(
                 "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
@@ -325,7 +326,10 @@ async def _keep_former_identities(
                 "AND r.rep_id = f.rep_id AND (((r.deleted OR NOT r.active) AND r.merged_into IS NULL) "
                 "OR EXISTS (SELECT 1 FROM ref_reps me WHERE me.tenant_id = :t AND me.rep_id = :id "
                 "AND (coalesce(me.alias_of, me.rep_id) = coalesce(r.alias_of, r.rep_id) "
-                "OR (f.renamed AND lower(me.source) <> lower(r.source)))))))"
+                "OR (f.renamed AND lower(me.source) <> lower(r.source) AND NOT EXISTS (SELECT 1 FROM ref_reps o "
+                "WHERE o.tenant_id = :t AND o.rep_id <> me.rep_id AND NOT o.deleted AND o.merged_into IS NULL "
+                "AND lower(o.source) = lower(me.source) "
+                "AND coalesce(o.alias_of, o.rep_id) = coalesce(r.alias_of, r.rep_id))))))))"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )
@@ -423,8 +427,13 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         records.update((row.rep_id, row) for row in fresh)
         listed = {m.lower() for row in fresh for m in row.emails}
         found = {row.rep_id for row in fresh}
+        # The person a rep found was an alias of too: she is re-resolved with it.
+        persons = {row.alias_of for row in fresh if row.alias_of is not None}
         frontier = (
-            found | _mapped(mapping, found) | {t for a, t in mapped_addresses(mapping).items() if a in listed}
+            found
+            | persons
+            | _mapped(mapping, found)
+            | {t for a, t in mapped_addresses(mapping).items() if a in listed}
         )
         # A mailbox's other spellings (``dan+hubspot@`` is ``dan@``'s) link too (``linking_keys``).
         emails |= set(_keys(listed | {i for i in frontier if "@" in i}))

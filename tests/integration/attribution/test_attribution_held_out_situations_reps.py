@@ -807,7 +807,8 @@ async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_k
     7720 "Sales Team" is ``sales@``, which Kim lists beside her own until the admin removes it on
     the 10th. Ana is rep-ana and owner 7701 (one address); the admin maps her dialer user u-9 to
     7701. Gia is renamed on the 15th; HubSpot re-sends her owner 7707, still at her old address,
-    on the 16th, when her Salesforce User first arrives, at the old address too. Hal is deleted on the 10th and his ``hal@`` given to Ian; Hal's owner 7708
+    on the 16th, when her Salesforce User first arrives, at the old address too; both move to the
+    new address on the 17th, and HubSpot gives the old one to Gil (7799) on the 18th. Hal is deleted on the 10th and his ``hal@`` given to Ian; Hal's owner 7708
     lists it. Jo's owner 7760 is ``jo.doe@gmail.com``, her canonical record (the 10th)
     ``jodoe@gmail.com``. Bea's East membership is on her owner 7702; her canonical record comes on
     the 10th with none."""
@@ -891,13 +892,25 @@ async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_k
             _landed(("rep", "7707"), ("rep", SF_GIA), updated_at="2026-11-16T09:00:00Z"),
         )
         await settle(kafka_settings)
+        found["D4 gia's HubSpot call after the re-send"] = await _seen(stack, tenant, "hubspot", "hs-gia-05")
+        # The 17th both sources move Gia to her new address; the 18th HubSpot gives the old one to Gil.
+        moved = _owner("7707", "gia.moreno@acme.example", "Gia", "2026-11-17T09:00:00.000Z")
+        await _deliver(stack, "hubspot", orjson.dumps([moved]))
+        user = _user(SF_GIA, "22", "gia.moreno@acme.example", "Gia", "2026-11-17T09:00:00.000Z")
+        await _deliver(stack, "salesforce", outbound_message(user))
+        await references_landed(
+            db_engine, tenant.tenant_id, _landed(("rep", SF_GIA), updated_at="2026-11-17T09:00:00Z")
+        )
+        gil = _owner("7799", "gia.lopez@acme.example", "Gil", "2026-11-18T09:00:00.000Z")
+        await _deliver(stack, "hubspot", orjson.dumps([gil]))
+        await references_landed(db_engine, tenant.tenant_id, _landed(("rep", "7799")))
+        await settle(kafka_settings)
 
         found["D1 reps listed"] = await _reps(stack, tenant)
         found["D2 anna's tagged address"] = await _seen(stack, tenant, "mail", "anna-03")
         found["D3 ana's mail after the mapping to her HubSpot id"] = await _seen(
             stack, tenant, "mail", "ana-03"
         )
-        found["D4 gia's HubSpot call after the re-send"] = await _seen(stack, tenant, "hubspot", "hs-gia-05")
         found["D5 hal's HubSpot call once he is deleted"] = (
             await _seen(stack, tenant, "hubspot", "hs-hal-05")
         )[1]
@@ -913,6 +926,7 @@ async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_k
         "D1 reps listed": [
             "7708",
             "7720",
+            "7799",
             "rep-ana",
             "rep-anna",
             "rep-bea",
