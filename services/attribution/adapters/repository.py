@@ -301,7 +301,7 @@ async def _keep_former_identities(
     deleted or deactivated keeps every address she held, phones included, for what happened
     before she left (``_keep_departed``). An address another rep of her person lists (her HubSpot
     owner not yet synced with her new name, re-sent) stays her former one, so the rename still
-    links them (rules 2026.12.36; before, any re-send of the lagging source deleted it, and her
+    links them (rules 2026.12.38; before, any re-send of the lagging source deleted it, and her
     history went to the other id and back)."""
     if e.merged_into:
         await conn.execute(
@@ -387,7 +387,7 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
 #: every source sent the new address, and her history went to the other source's id and back).
 #: An address only removed from her record (a correction: ``sales@`` taken off Ana's) links
 #: nobody, nor does one another rep of her own source lists (a shared inbox), nor any once she left
-#: (rules 2026.12.36; before, every address an active rep ever dropped linked her for good).
+#: (rules 2026.12.38; before, every address an active rep ever dropped linked her for good).
 _RENAMED_FROM = """(CASE WHEN active THEN ARRAY(SELECT f.identity FROM ref_rep_former_identities f
     WHERE f.tenant_id = ref_reps.tenant_id AND f.rep_id = ref_reps.rep_id AND f.renamed
     AND f.identity LIKE '%@%' AND NOT EXISTS (SELECT 1 FROM ref_reps o WHERE o.tenant_id = ref_reps.tenant_id
@@ -465,7 +465,7 @@ async def _left_holding(conn: AsyncConnection, t: str, keys: set[str]) -> list[R
     """The reps deleted by their source that held one of ``keys`` (listed, or kept as theirs when
     they left; a tombstone listing none keeps the ``mailboxes`` of the version before it): their
     addresses count in the one-source check of a mailbox, so a leaver's address
-    on his successor's record links nobody once he is deleted too (rules 2026.12.36; before, a
+    on his successor's record links nobody once he is deleted too (rules 2026.12.38; before, a
     deleted leaver was not read, and his HubSpot owner became his successor's alias)."""
     rows = await conn.execute(
         text(

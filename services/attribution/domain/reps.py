@@ -158,7 +158,7 @@ def resolve_rep_aliases(
     for members in groups.values():
         known = [m for m in members if m in ranks] or members
         # The best-ranked source is the person's id; among reps of one rank, the one the tenant
-        # maps others to (rules 2026.12.36; before, a mapping to a CRM or dialer id demoted the
+        # maps others to (rules 2026.12.38; before, a mapping to a CRM or dialer id demoted the
         # canonical rep, and an unrelated mapping entry flipped it back).
         canonical = min(known, key=lambda m: (ranks.get(m, 0), m not in targets, m))
         aliases.update({m: canonical for m in members if m != canonical and m in ranks})
@@ -231,7 +231,7 @@ def _person_emails(
     only as the same record again (a dialer's second seat with the same login).
 
     A ``+tagged`` login (``dan+hubspot@``) is the person whose own address, the first her record
-    lists, is exactly its untagged mailbox (``dan@``), of another source (rules 2026.12.36; before,
+    lists, is exactly its untagged mailbox (``dan@``), of another source (rules 2026.12.38; before,
     every address was compared without its tag: ``sales+anna@`` and ``sales+bob@`` were one rep,
     and a "Sales Team" login ``sales+hs@`` a manager listing ``sales@`` beside her own). Two
     differently tagged addresses never link each other."""

@@ -20,7 +20,7 @@ _ON_ROSTER = """EXISTS (SELECT 1 FROM ref_reps x WHERE x.tenant_id = m.tenant_id
 
 # The memberships of a person: her rep's, and those of the ids that are her aliases (attribution's
 # ``alias_of``: Bea's team came with her HubSpot owner, the canonical rep has none), as metrics
-# credit her team (rules 2026.12.36; before, ``GET /v1/reps?team_id=`` left her out).
+# credit her team (rules 2026.12.38; before, ``GET /v1/reps?team_id=`` left her out).
 _PERSONS = """(m.rep_id = r.rep_id OR m.rep_id IN (SELECT a.rep_id FROM ref_reps a
                 WHERE a.tenant_id = r.tenant_id AND a.alias_of = r.rep_id))"""
 

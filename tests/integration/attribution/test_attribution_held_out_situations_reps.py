@@ -11,7 +11,7 @@ docs/webhooks.md and docs/connectors.md before anything ran; each is labelled (A
 C1...) next to its assertion (B0 was added after the first run). Before the fixes (rules
 2026.12.33): A 12 of 18 right, B 14 of 19, C 12 of 20; now all (the table in docs/attribution.md,
 "Held-out situations: one rep per person"). Part D (D1-D7) came from a review of rules 2026.12.35:
-1 of 7 right then, all under 2026.12.36. Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
+1 of 7 right then, all under 2026.12.38. Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
 """
 
 from __future__ import annotations
@@ -795,7 +795,7 @@ async def test_people_changing_keep_their_history_and_never_merge_by_a_shared_or
     _report(found, expected)
 
 
-# --- Part D: the review of rules 2026.12.35 (rules 2026.12.36) ---
+# --- Part D: the review of rules 2026.12.35 (rules 2026.12.38) ---
 
 SF_GIA = "0055j000004Vc1gAAC"
 

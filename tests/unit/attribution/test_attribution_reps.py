@@ -110,7 +110,7 @@ def test_the_rep_the_tenant_maps_to_is_the_persons_id_whatever_its_source() -> N
 
 def test_a_mapping_to_a_crm_id_leaves_the_canonical_rep_the_persons_id() -> None:
     """Ana is rep-a and HubSpot owner 7701 (one address); the admin maps her dialer user u-9 to
-    7701: rep-a stays her id, whatever else the mapping holds (rules 2026.12.36; before,
+    7701: rep-a stays her id, whatever else the mapping holds (rules 2026.12.38; before,
     ``{'rep-a': '7701', 'u-9': '7701'}``, and an unrelated ``ana-emea@`` entry flipped it back)."""
     ana = RepRecord("rep-a", "api", ("ana@acme.example",))
     owner = RepRecord("7701", "hubspot", ("ana@acme.example",))
@@ -126,7 +126,7 @@ def test_a_mapping_to_a_crm_id_leaves_the_canonical_rep_the_persons_id() -> None
 def test_differently_tagged_addresses_and_a_shared_mailbox_are_not_one_person() -> None:
     """Two people sharing ``sales@`` through ``+tags`` stay two reps; a "Sales Team" login
     ``sales+hs@`` is not a manager listing ``sales@`` beside her own address, nor is a mapped
-    ``team+ana@`` the rep listing ``team@`` (rules 2026.12.36; before, each pair was one rep)."""
+    ``team+ana@`` the rep listing ``team@`` (rules 2026.12.38; before, each pair was one rep)."""
     anna = RepRecord("rep-anna", "crm", ("sales+anna@acme.example",))
     bob = RepRecord("rep-bob", "crm", ("sales+bob@acme.example",))
     assert resolve_rep_aliases([anna, bob]) == {}
@@ -150,7 +150,7 @@ def test_differently_tagged_addresses_and_a_shared_mailbox_are_not_one_person() 
 
 def test_a_deleted_leavers_address_on_his_successors_record_links_nobody() -> None:
     """Hal (deleted by the canonical sync) held ``hal@``; Ian lists it beside his own; Hal's
-    HubSpot owner 7708 lists it: not Ian (rules 2026.12.36; before, ``{'7708': 'rep-ian'}``)."""
+    HubSpot owner 7708 lists it: not Ian (rules 2026.12.38; before, ``{'7708': 'rep-ian'}``)."""
     hal = RepRecord("rep-hal", "crm", ("hal@acme.example",), left=True)
     ian = RepRecord("rep-ian", "crm", ("ian@acme.example", "hal@acme.example"))
     owner = RepRecord("7708", "hubspot", ("hal@acme.example",))

@@ -1,4 +1,4 @@
-"""Migration 0040: reps held before it get ``ref_reps.mailboxes`` from the same
+"""Migration 0043: reps held before it get ``ref_reps.mailboxes`` from the same
 ``linking_keys`` new versions are written with (Gmail's dots, Unicode form, ``+tags`` aside),
 former addresses are not renames, and the overrides naming a rep are an index range; and back."""
 
@@ -15,8 +15,8 @@ from libs.common.db.migrate import alembic_config, upgrade
 from libs.common.personal_domains import linking_keys
 from tests.integration.attribution.attribution_support import rows
 
-TENANT = "acme-0040"
-BEFORE = "0039_accounts_by_relationship"
+TENANT = "acme-0043"
+BEFORE = "0042_rematch_jobs"
 EMAILS = {
     "rep-jo": ["Jo.Doe+crm@googlemail.com"],
     "rep-jose": ["jose\u0301@acme.example", "sales+jose@acme.example"],

@@ -1,4 +1,4 @@
-"""One rep per person (rules 2026.12.36):
+"""One rep per person (rules 2026.12.38):
 
 * ``ref_reps.mailboxes``: the keys a rep's addresses are compared by when another source's rep
   may be her person (``personal_domains.linking_keys``: each address in Unicode's composed form,
@@ -15,8 +15,8 @@
 * ``attribution_overrides (tenant_id, rep_id)``: the overrides naming a rep, read by
   ``repository.activities_of_reps`` when a person changes (before, every override of the tenant).
 
-Revision ID: 0040_rep_linking_keys
-Revises: 0039_accounts_by_relationship
+Revision ID: 0043_rep_linking_keys
+Revises: 0042_rematch_jobs
 Create Date: 2026-12-05
 """
 
@@ -26,8 +26,8 @@ from sqlalchemy import text
 from libs.common.db.arrays import text_array_literal
 from libs.common.personal_domains import linking_keys
 
-revision = "0040_rep_linking_keys"
-down_revision = "0039_accounts_by_relationship"
+revision = "0043_rep_linking_keys"
+down_revision = "0042_rematch_jobs"
 branch_labels = None
 depends_on = None
 
