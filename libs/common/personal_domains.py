@@ -14,6 +14,7 @@ suffixes (``hotmail.co.uk``, ``yahoo.fr``, ``gmx.at``...), matched by their firs
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -96,6 +97,40 @@ def mailbox_address(address: str) -> str | None:
 
 #: Gmail's two domains: one mailbox answers at both, whatever dots its name is written with.
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def address_key(email: str) -> str:
+    """How reps' addresses are compared, and held for finding them (``linking_keys``): trimmed,
+    in Unicode's composed form (NFC: an accent typed as a separate mark is the same letter),
+    lower-cased, and a Gmail address as its mailbox (``Jo.Doe@googlemail.com`` is
+    ``jodoe@gmail.com``), its ``+tag`` kept."""
+    address = unicodedata.normalize("NFC", email.strip()).lower()
+    local, at, domain = address.rpartition("@")
+    if at and local and domain in GMAIL_DOMAINS:
+        base, plus, tag = local.partition("+")
+        return f"{base.replace('.', '')}{plus}{tag}@gmail.com"
+    return address
+
+
+def untagged(key: str) -> str | None:
+    """The mailbox a ``+tagged`` address key delivers to (``dan@`` for ``dan+hubspot@``), or
+    ``None`` when it has no tag."""
+    local, at, domain = key.rpartition("@")
+    base, plus, _ = local.partition("+")
+    return f"{base}@{domain}" if at and base and plus else None
+
+
+def linking_keys(emails: Iterable[str]) -> list[str]:
+    """The keys a rep is found by when another rep's record may be her person
+    (``ref_reps.mailboxes``, written from her emails with her record): each address's
+    ``address_key`` and, for a ``+tagged`` one, its untagged mailbox."""
+    keys: set[str] = set()
+    for email in emails:
+        if email.strip():
+            keys.add(key := address_key(email))
+            if (mailbox := untagged(key)) is not None:
+                keys.add(mailbox)
+    return sorted(keys)
 
 
 def mailbox_forms(addresses: Iterable[str]) -> list[str]:

@@ -37,7 +37,7 @@ from libs.common.contracts.crm import (
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import statement
 from libs.common.jobs import REMATCH, queue_job
-from libs.common.personal_domains import mailbox_forms, parent_domains
+from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
     load_tenant_settings,
@@ -150,9 +150,12 @@ _UPSERT_REP = """
         FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
     )
     INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, phone_extensions,
-                          active, manager_id, role, updated_at, deleted, merged_into, source)
-    VALUES (:t, :id, :name, :emails, :phones, :raw, :ext, :active, :manager, :role, :u, :d, :m, :src)
+                          active, manager_id, role, updated_at, deleted, merged_into, source, mailboxes)
+    VALUES (:t, :id, :name, :emails, :phones, :raw, :ext, :active, :manager, :role, :u, :d, :m, :src,
+            :mailboxes)
     ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
+        mailboxes = CASE WHEN EXCLUDED.deleted AND cardinality(EXCLUDED.emails) = 0 THEN ref_reps.mailboxes
+                         ELSE EXCLUDED.mailboxes END,
         phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones,
         phone_extensions = EXCLUDED.phone_extensions, active = EXCLUDED.active,
         manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
@@ -189,6 +192,7 @@ async def _apply_rep(
                 **_common(t, e),
                 "name": e.name,
                 "emails": list(e.emails),
+                "mailboxes": linking_keys(e.emails),
                 "phones": list(e.phones),
                 "raw": list(e.raw_phones),
                 "ext": list(e.phone_extensions),
@@ -223,7 +227,9 @@ async def _apply_rep(
             # address) is re-decided; what came before stays hers. From the day before, so that
             # the tenant's midnight of that day (``day_start``) is never after she left.
             changed.team_changed(e.id, (e.updated_at - timedelta(days=1)).date())
-        await _keep_former_identities(conn, t, e, dropped, identities, was_live)
+        # A new address in place of a dropped one: a rename (``_RENAMED_FROM``), not a correction.
+        renamed = any("@" in i for i in set(identities) - held_identities)
+        await _keep_former_identities(conn, t, e, dropped, identities, was_live, renamed)
         await _replace_children(
             conn,
             "ref_rep_identities",
@@ -284,13 +290,22 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
 
 
 async def _keep_former_identities(
-    conn: AsyncConnection, t: str, e: RepV1, dropped: set[str], held_now: list[str], was_live: bool = False
+    conn: AsyncConnection,
+    t: str,
+    e: RepV1,
+    dropped: set[str],
+    held_now: list[str],
+    was_live: bool = False,
+    renamed: bool = False,
 ) -> None:
     """Addresses the rep's new version no longer lists stay the rep's (``ref_rep_former_identities``)
     for mail from them that arrives or is re-matched later; an address it lists again is current
     again. A rep merged takes its former addresses with it (the survivor takes over); a rep
     deleted or deactivated keeps every address she held, phones included, for what happened
-    before she left (``_keep_departed``)."""
+    before she left (``_keep_departed``). An address another rep of her person lists (her HubSpot
+    owner not yet synced with her new name, re-sent) stays her former one, so the rename still
+    links them (rules 2026.12.38; before, any re-send of the lagging source deleted it, and her
+    history went to the other id and back)."""
     if e.merged_into:
         await conn.execute(
             text("DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id"),
@@ -303,30 +318,42 @@ async def _keep_former_identities(
         return
     if held_now:
         # A departed rep's address re-issued to someone else stays hers for what she did before
-        # she left; any other former holder loses it to the rep that holds it now.
+        # she left, and a renamed rep's stays hers while another id of her person, or a rep of
+        # a source that holds no record of her person yet (hers, not synced with her new name),
+        # lists it; any other former holder (the address re-issued by her own source, or by one
+        # holding her under another record) loses it to the rep that holds it now.
         await conn.execute(
             text(
                 "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
                 "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
-                "AND r.rep_id = f.rep_id AND (r.deleted OR NOT r.active) AND r.merged_into IS NULL))"
+                "AND r.rep_id = f.rep_id AND (((r.deleted OR NOT r.active) AND r.merged_into IS NULL) "
+                "OR EXISTS (SELECT 1 FROM ref_reps me WHERE me.tenant_id = :t AND me.rep_id = :id "
+                "AND (coalesce(me.alias_of, me.rep_id) = coalesce(r.alias_of, r.rep_id) "
+                "OR (f.renamed AND lower(me.source) <> lower(r.source) AND NOT EXISTS (SELECT 1 FROM ref_reps o "
+                "WHERE o.tenant_id = :t AND o.rep_id <> me.rep_id AND NOT o.deleted AND o.merged_into IS NULL "
+                "AND lower(o.source) = lower(me.source) "
+                "AND coalesce(o.alias_of, o.rep_id) = coalesce(r.alias_of, r.rep_id))))))))"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )
     emails = sorted(i for i in dropped if "@" in i)
     if emails:
-        await _hold_former(conn, t, e, emails)
+        await _hold_former(conn, t, e, emails, renamed)
 
 
-async def _hold_former(conn: AsyncConnection, t: str, e: RepV1, identities: Sequence[str]) -> None:
-    """``identities`` were ``e``'s until ``e.updated_at`` (the later of two holders wins)."""
+async def _hold_former(
+    conn: AsyncConnection, t: str, e: RepV1, identities: Sequence[str], renamed: bool = False
+) -> None:
+    """``identities`` were ``e``'s until ``e.updated_at`` (the later of two holders wins);
+    ``renamed``: replaced by a new address on her record (``_RENAMED_FROM``)."""
     await conn.execute(
         text(
-            "INSERT INTO ref_rep_former_identities (tenant_id, identity, rep_id, until) "
-            "SELECT :t, e, :id, :u FROM unnest(CAST(:emails AS text[])) e "
-            "ON CONFLICT (tenant_id, identity) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until "
-            "WHERE ref_rep_former_identities.until <= EXCLUDED.until"
+            "INSERT INTO ref_rep_former_identities (tenant_id, identity, rep_id, until, renamed) "
+            "SELECT :t, e, :id, :u, :renamed FROM unnest(CAST(:emails AS text[])) e "
+            "ON CONFLICT (tenant_id, identity) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until, "
+            "renamed = EXCLUDED.renamed WHERE ref_rep_former_identities.until <= EXCLUDED.until"
         ),
-        {"t": t, "id": e.id, "u": e.updated_at, "emails": list(identities)},
+        {"t": t, "id": e.id, "u": e.updated_at, "emails": list(identities), "renamed": renamed},
     )
 
 
@@ -357,13 +384,18 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
     await _hold_former(conn, t, e, kept)
 
 
-#: The addresses an active rep's record listed before (a new name: ``gia.lopez@`` before
-#: ``gia.moreno@``; ``ref_rep_former_identities``) still link her person: the source that has not
-#: synced the new name yet is still hers (rules 2026.12.35; before, the person split until every
-#: source sent the new address, and her history went to the other source's id and back). A rep
-#: who left links nobody by them.
+#: The addresses an active rep's record replaced (a new name: ``gia.moreno@`` in place of
+#: ``gia.lopez@``; ``ref_rep_former_identities.renamed``) still link her person: the source that
+#: has not synced the new name yet is still hers (rules 2026.12.35; before, the person split until
+#: every source sent the new address, and her history went to the other source's id and back).
+#: An address only removed from her record (a correction: ``sales@`` taken off Ana's) links
+#: nobody, nor does one another rep of her own source lists (a shared inbox), nor any once she left
+#: (rules 2026.12.38; before, every address an active rep ever dropped linked her for good).
 _RENAMED_FROM = """(CASE WHEN active THEN ARRAY(SELECT f.identity FROM ref_rep_former_identities f
-    WHERE f.tenant_id = ref_reps.tenant_id AND f.rep_id = ref_reps.rep_id AND f.identity LIKE '%@%'
+    WHERE f.tenant_id = ref_reps.tenant_id AND f.rep_id = ref_reps.rep_id AND f.renamed
+    AND f.identity LIKE '%@%' AND NOT EXISTS (SELECT 1 FROM ref_reps o WHERE o.tenant_id = ref_reps.tenant_id
+        AND o.source = ref_reps.source AND o.rep_id <> ref_reps.rep_id AND o.merged_into IS NULL
+        AND o.mailboxes @> ARRAY[f.identity])
     ORDER BY f.identity) ELSE CAST(ARRAY[] AS text[]) END)"""
 
 
@@ -376,18 +408,19 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     mapping = dict((await load_tenant_settings(conn, t)).rep_aliases)
     records: dict[str, Any] = {}
     frontier = {rep_id} | _mapped(mapping, {rep_id})
-    # A mapped address links the reps that list it (``resolve_rep_aliases``).
-    emails = set(mailbox_forms(i for i in frontier if "@" in i))
+    # A mapped address links the reps that list it (``resolve_rep_aliases``). Reps are found by
+    # ``ref_reps.mailboxes``, written by the same ``linking_keys`` (case, Unicode form, Gmail's dots
+    # and ``+tags`` aside), so the reps found do not depend on the order they arrived in.
+    emails = set(_keys(i for i in frontier if "@" in i))
     for _ in range(_MAX_PERSON_HOPS):
         rows = await conn.execute(
             text(
                 f"SELECT rep_id, source, emails || {_RENAMED_FROM} AS emails, alias_of FROM ref_reps "
                 "WHERE tenant_id = :t AND NOT deleted "
                 "AND merged_into IS NULL AND (rep_id = ANY(:ids) OR alias_of = ANY(:ids) "
-                "OR EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = ANY(:emails) "
-                "OR regexp_replace(lower(e), '[+][^@]*@', '@') = ANY(:emails)) "
+                "OR mailboxes && CAST(:emails AS text[]) "
                 "OR (active AND rep_id IN (SELECT f.rep_id FROM ref_rep_former_identities f "
-                "WHERE f.tenant_id = :t AND f.identity = ANY(:emails))))"
+                "WHERE f.tenant_id = :t AND f.renamed AND f.identity = ANY(:emails))))"
             ),
             {"t": t, "ids": sorted(frontier), "emails": sorted(emails)},
         )
@@ -397,14 +430,18 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
         records.update((row.rep_id, row) for row in fresh)
         listed = {m.lower() for row in fresh for m in row.emails}
         found = {row.rep_id for row in fresh}
+        # The person a rep found was an alias of too: she is re-resolved with it.
+        persons = {row.alias_of for row in fresh if row.alias_of is not None}
         frontier = (
-            found | _mapped(mapping, found) | {t for a, t in mapped_addresses(mapping).items() if a in listed}
+            found
+            | persons
+            | _mapped(mapping, found)
+            | {t for a, t in mapped_addresses(mapping).items() if a in listed}
         )
-        # A mailbox's other spellings (``dan+hubspot@`` is ``dan@``'s) link too (``reps._mailbox``).
-        emails |= set(mailbox_forms(listed | {i.lower() for i in frontier if "@" in i}))
-    aliases = resolve_rep_aliases(
-        [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()], mapping
-    )
+        # A mailbox's other spellings (``dan+hubspot@`` is ``dan@``'s) link too (``linking_keys``).
+        emails |= set(_keys(listed | {i for i in frontier if "@" in i}))
+    people = [RepRecord(r.rep_id, r.source, tuple(r.emails)) for r in records.values()]
+    aliases = resolve_rep_aliases([*people, *await _left_holding(conn, t, emails)], mapping)
     moved = {r.rep_id for r in records.values() if aliases.get(r.rep_id) != r.alias_of}
     if not moved:
         return
@@ -419,6 +456,31 @@ async def resolve_people(conn: AsyncConnection, t: str, rep_id: str, changed: Ch
     # history back from the rep it was credited to.
     left = {alias_of for r in moved if (alias_of := records[r].alias_of) is not None}
     changed.people_changed.update({rep_id} | moved | {aliases[r] for r in moved if r in aliases} | left)
+
+
+def _keys(addresses: Iterable[str]) -> list[str]:
+    """An address's ``linking_keys`` and its lower-cased spelling (``ref_rep_former_identities``)."""
+    listed = list(addresses)
+    return sorted({*linking_keys(listed), *(a.strip().lower() for a in listed)})
+
+
+async def _left_holding(conn: AsyncConnection, t: str, keys: set[str]) -> list[RepRecord]:
+    """The reps deleted by their source that held one of ``keys`` (listed, or kept as theirs when
+    they left; a tombstone listing none keeps the ``mailboxes`` of the version before it): their
+    addresses count in the one-source check of a mailbox, so a leaver's address
+    on his successor's record links nobody once he is deleted too (rules 2026.12.38; before, a
+    deleted leaver was not read, and his HubSpot owner became his successor's alias)."""
+    rows = await conn.execute(
+        text(
+            "SELECT rep_id, source, emails || mailboxes || ARRAY(SELECT f.identity FROM ref_rep_former_identities f "
+            "WHERE f.tenant_id = ref_reps.tenant_id AND f.rep_id = ref_reps.rep_id AND f.identity LIKE '%@%' "
+            "ORDER BY f.identity) AS emails FROM ref_reps WHERE tenant_id = :t AND deleted AND merged_into IS NULL "
+            "AND (mailboxes && CAST(:keys AS text[]) OR rep_id IN (SELECT f.rep_id FROM ref_rep_former_identities f "
+            "WHERE f.tenant_id = :t AND f.identity = ANY(:keys)))"
+        ),
+        {"t": t, "keys": sorted(keys)},
+    )
+    return [RepRecord(r.rep_id, r.source, tuple(r.emails), left=True) for r in rows]
 
 
 #: Columns written for each entity type (after ``tenant_id``), the first being the key, with the

@@ -6,7 +6,7 @@ address a CRM or dialer holds for its user), or that the tenant maps explicitly 
 differ), are one person. The tenant's mapping (``rep_aliases``) may also name an address no
 source lists (``ana-emea@``): that address is the rep's (``mapped_addresses``). The canonical id is chosen by a rule that does not depend on the
 order the sources arrive in: the best-ranked source (the tenant's canonical sync, then a CRM,
-then a dialer), then the smallest id. Every other id becomes an alias: activities and deals
+then a dialer), then the rep the tenant's mapping names as a target, then the smallest id. Every other id becomes an alias: activities and deals
 naming it credit the canonical rep and its team.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from libs.common.personal_domains import mailbox_address
+from libs.common.personal_domains import address_key, untagged
 
 #: Lower ranks win. Sources not listed are the tenant's canonical feed (``api``, a sync job).
 SOURCE_RANKS: Mapping[str, int] = {
@@ -100,7 +100,11 @@ def mapped_addresses(mapping: Mapping[str, str]) -> dict[str, str]:
     """The addresses among the keys of the tenant's ``rep_aliases`` (lower-cased) -> the rep id
     each names: an alias a rep writes from that no source lists (``ana-emea@``, a shared
     signature address) is that rep's, wherever the address's domain."""
-    return {key.strip().lower(): rep_id for key, rep_id in mapping.items() if "@" in key}
+    return {
+        unicodedata.normalize("NFC", key.strip()).lower(): rep_id
+        for key, rep_id in mapping.items()
+        if "@" in key
+    }
 
 
 def source_rank(source: str) -> int:
@@ -114,6 +118,9 @@ class RepRecord:
     rep_id: str
     source: str
     emails: tuple[str, ...]
+    #: Deleted by its source: it links nobody and is nobody's alias, but the addresses it held
+    #: count in the one-source check (a leaver's mailbox on his successor's record).
+    left: bool = False
 
 
 def resolve_rep_aliases(
@@ -140,21 +147,27 @@ def resolve_rep_aliases(
         parent[find(first)] = find(second)
 
     by_email = _person_emails(records, find, union)
+    for address, target in sorted(mapped_addresses(mapping or {}).items()):
+        key = address_key(address)
+        for rep_id in by_email.get(key, ()):
+            union(rep_id, target)
     for alias, target in sorted((mapping or {}).items()):
         union(alias, target)
-    for address, target in sorted(mapped_addresses(mapping or {}).items()):
-        if (mailbox := _mailbox(address)) in by_email:
-            union(by_email[mailbox], target)
-    ranks = {r.rep_id: source_rank(r.source) for r in records}
+    ranks = {r.rep_id: source_rank(r.source) for r in records if not r.left}
+    left = {r.rep_id for r in records if r.left} - ranks.keys()
     targets = set((mapping or {}).values()) - set(mapping or {})
     groups: dict[str, list[str]] = {}
     for rep_id in parent:
+        if rep_id in left:
+            continue
         groups.setdefault(find(rep_id), []).append(rep_id)
     aliases: dict[str, str] = {}
     for members in groups.values():
         known = [m for m in members if m in ranks] or members
-        # The rep the tenant maps others to is the person's id, whatever its source.
-        canonical = min(known, key=lambda m: (m not in targets, ranks.get(m, 0), m))
+        # The best-ranked source is the person's id; among reps of one rank, the one the tenant
+        # maps others to (rules 2026.12.38; before, a mapping to a CRM or dialer id demoted the
+        # canonical rep, and an unrelated mapping entry flipped it back).
+        canonical = min(known, key=lambda m: (ranks.get(m, 0), m not in targets, m))
         aliases.update({m: canonical for m in members if m != canonical and m in ranks})
     return aliases
 
@@ -217,31 +230,63 @@ def in_spell(at: datetime, left_at: datetime | None, absences: Iterable[Absence]
 
 def _person_emails(
     records: Sequence[RepRecord], find: Callable[[str], str], union: Callable[[str, str], None]
-) -> dict[str, str]:
-    """Links the reps sharing a mailbox (``_mailbox``: case and ``+tags`` aside) and returns
-    ``mailbox -> the first rep listing it``. A mailbox two reps of one source list beside
-    different addresses (a team inbox each SDR lists with her own, a leaver's address on his
-    successor's record) is no person's and links nobody (rules 2026.12.35): a source lists one
-    person twice only as the same record again (a dialer's second seat with the same login)."""
-    listed = {r.rep_id: frozenset(_mailbox(e) for e in r.emails if e.strip()) for r in records}
+) -> dict[str, tuple[str, ...]]:
+    """Links the reps sharing an address (``address_key``: case, Unicode form and Gmail's dots
+    aside) and returns ``address key -> the rep listing it`` for the addresses that link. An address two reps of one source list beside different addresses (a team inbox
+    each SDR lists with her own, a leaver's address on his successor's record, the leaver deleted
+    or not) is no person's and links nobody (rules 2026.12.35): a source lists one person twice
+    only as the same record again (a dialer's second seat with the same login).
+
+    A ``+tagged`` login (``dan+hubspot@``) is the person whose own address, the first her record
+    lists, is exactly its untagged mailbox (``dan@``), of another source (rules 2026.12.38; before,
+    every address was compared without its tag: ``sales+anna@`` and ``sales+bob@`` were one rep,
+    and a "Sales Team" login ``sales+hs@`` a manager listing ``sales@`` beside her own). Two
+    differently tagged addresses never link each other."""
+    listed = {r.rep_id: tuple(dict.fromkeys(address_key(e) for e in r.emails if e.strip())) for r in records}
     holders: dict[str, list[RepRecord]] = {}
     for record in sorted(records, key=lambda r: r.rep_id):
-        find(record.rep_id)
-        for mailbox in listed[record.rep_id]:
-            holders.setdefault(mailbox, []).append(record)
-    by_email: dict[str, str] = {}
-    for mailbox, listing in holders.items():
+        if not record.left:
+            find(record.rep_id)
+        for key in listed[record.rep_id]:
+            holders.setdefault(key, []).append(record)
+    by_email: dict[str, tuple[str, ...]] = {}
+    for key, listing in holders.items():
         seen: dict[str, frozenset[str]] = {}
-        if any(seen.setdefault(r.source.lower(), listed[r.rep_id]) != listed[r.rep_id] for r in listing):
+        if any(
+            seen.setdefault(r.source.lower(), frozenset(listed[r.rep_id])) != frozenset(listed[r.rep_id])
+            for r in listing
+        ):
             continue
-        for record in listing[1:]:
-            union(record.rep_id, listing[0].rep_id)
-        by_email[mailbox] = listing[0].rep_id
+        live = [r for r in listing if not r.left]
+        for record in live[1:]:
+            union(record.rep_id, live[0].rep_id)
+        if live:
+            by_email[key] = (live[0].rep_id,)
+    _link_tagged_logins(records, listed, holders, by_email, union)
     return by_email
 
 
-def _mailbox(email: str) -> str:
-    """The mailbox an address delivers to, lower-cased: ``dan+hubspot@acme.example`` is
-    ``dan@acme.example`` (``personal_domains.mailbox_address``)."""
-    address = email.strip().lower()
-    return mailbox_address(address) or address
+def _link_tagged_logins(
+    records: Sequence[RepRecord],
+    listed: Mapping[str, tuple[str, ...]],
+    holders: Mapping[str, list[RepRecord]],
+    by_email: Mapping[str, tuple[str, ...]],
+    union: Callable[[str, str], None],
+) -> None:
+    """A ``+tagged`` login links to the reps of other sources whose own (first) address is its
+    untagged mailbox, when that mailbox links at all and is tagged one way only: two tags of one
+    mailbox (``sales+anna@``, ``sales+bob@``) are two people sharing it, linked to nobody by it."""
+    tags: dict[str, set[str]] = {}
+    for record in records:
+        for key in listed[record.rep_id]:
+            if (mailbox := untagged(key)) is not None:
+                tags.setdefault(mailbox, set()).add(key)
+    for record in sorted(records, key=lambda r: r.rep_id):
+        for key in listed[record.rep_id]:
+            mailbox = untagged(key)
+            if record.left or mailbox is None or mailbox not in by_email or len(tags[mailbox]) > 1:
+                continue
+            for owner in holders[mailbox]:
+                own = listed[owner.rep_id][0] == mailbox and not owner.left
+                if own and owner.source.lower() != record.source.lower():
+                    union(record.rep_id, owner.rep_id)

@@ -18,22 +18,32 @@ _CURRENT = "m.valid_from <= :today AND (m.valid_to IS NULL OR m.valid_to > :toda
 _ON_ROSTER = """EXISTS (SELECT 1 FROM ref_reps x WHERE x.tenant_id = m.tenant_id AND x.rep_id = m.rep_id
                 AND x.active AND NOT x.deleted AND x.merged_into IS NULL)"""
 
+# The memberships of a person: her rep's, and those of the ids that are her aliases (attribution's
+# ``alias_of``: Bea's team came with her HubSpot owner, the canonical rep has none), as metrics
+# credit her team (rules 2026.12.38; before, ``GET /v1/reps?team_id=`` left her out).
+_PERSONS = """(m.rep_id = r.rep_id OR m.rep_id IN (SELECT a.rep_id FROM ref_reps a
+                WHERE a.tenant_id = r.tenant_id AND a.alias_of = r.rep_id))"""
+
 # A rep's teams today: none for a rep off every roster (deactivated or merged), as her teams'
 # ``member_ids`` leave her out.
 _REP_SELECT = f"""
     SELECT r.rep_id, r.name, r.active, r.manager_id, r.role, r.phones, r.phone_extensions,
            ARRAY(SELECT DISTINCT m.team_id FROM ref_team_memberships m
-                 WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND {_CURRENT} AND {_ON_ROSTER}
+                 WHERE m.tenant_id = r.tenant_id AND {_PERSONS} AND {_CURRENT} AND {_ON_ROSTER}
                  ORDER BY m.team_id) AS team_ids
     FROM ref_reps r
     WHERE r.tenant_id = :t AND NOT r.deleted
 """
 
+# A team's members are persons: a membership on an alias lists her rep's id, the one
+# ``GET /v1/reps`` lists.
 _TEAM_SELECT = f"""
     SELECT tm.team_id, tm.name, tm.parent_id,
-           ARRAY(SELECT DISTINCT m.rep_id FROM ref_team_memberships m
-                 WHERE m.tenant_id = tm.tenant_id AND m.team_id = tm.team_id AND {_CURRENT} AND {_ON_ROSTER}
-                 ORDER BY m.rep_id) AS member_ids
+           ARRAY(SELECT DISTINCT coalesce(x.alias_of, x.rep_id) FROM ref_team_memberships m
+                 JOIN ref_reps x ON x.tenant_id = m.tenant_id AND x.rep_id = m.rep_id
+                 WHERE m.tenant_id = tm.tenant_id AND m.team_id = tm.team_id AND {_CURRENT}
+                   AND x.active AND NOT x.deleted AND x.merged_into IS NULL
+                 ORDER BY 1) AS member_ids
     FROM ref_teams tm
     WHERE tm.tenant_id = :t AND NOT tm.deleted
 """
@@ -82,7 +92,7 @@ async def list_reps(
             + f"""
             AND (CAST(:team AS text) IS NULL OR EXISTS (
                 SELECT 1 FROM ref_team_memberships m
-                WHERE m.tenant_id = r.tenant_id AND m.rep_id = r.rep_id AND m.team_id = :team AND {_CURRENT}
+                WHERE m.tenant_id = r.tenant_id AND {_PERSONS} AND m.team_id = :team AND {_CURRENT}
                   AND {_ON_ROSTER}))
             AND (CAST(:manager AS text) IS NULL OR r.rep_id IN (SELECT rep_id FROM reports))
             AND r.alias_of IS NULL

@@ -10,7 +10,8 @@ The situations and their answers were written from README, docs/api.md, docs/att
 docs/webhooks.md and docs/connectors.md before anything ran; each is labelled (A1..., B1...,
 C1...) next to its assertion (B0 was added after the first run). Before the fixes (rules
 2026.12.33): A 12 of 18 right, B 14 of 19, C 12 of 20; now all (the table in docs/attribution.md,
-"Held-out situations: one rep per person"). Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
+"Held-out situations: one rep per person"). Part D (D1-D7) came from a review of rules 2026.12.35:
+1 of 7 right then, all under 2026.12.38. Weeks: W45 is 2-8 November 2026, W46 9-15, W47 16-22.
 """
 
 from __future__ import annotations
@@ -790,5 +791,170 @@ async def test_people_changing_keep_their_history_and_never_merge_by_a_shared_or
             "rep-sdr2": 0.0,
         },
         "C20 gia's november": [3, 2],
+    }
+    _report(found, expected)
+
+
+# --- Part D: the review of rules 2026.12.35 (rules 2026.12.38) ---
+
+SF_GIA = "0055j000004Vc1gAAC"
+
+
+async def test_tags_mappings_corrections_resends_leavers_gmail_and_alias_teams_keep_people_apart_or_together(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Anna and Bob share ``team@`` through ``team+anna@`` and ``team+bob@``; HubSpot owner
+    7720 "Sales Team" is ``sales@``, which Kim lists beside her own until the admin removes it on
+    the 10th. Ana is rep-ana and owner 7701 (one address); the admin maps her dialer user u-9 to
+    7701. Gia is renamed on the 15th; HubSpot re-sends her owner 7707, still at her old address,
+    on the 16th, when her Salesforce User first arrives, at the old address too; both move to the
+    new address on the 17th, and HubSpot gives the old one to Gil (7799) on the 18th. Hal is deleted on the 10th and his ``hal@`` given to Ian; Hal's owner 7708
+    lists it. Jo's owner 7760 is ``jo.doe@gmail.com``, her canonical record (the 10th)
+    ``jodoe@gmail.com``. Bea's East membership is on her owner 7702; her canonical record comes on
+    the 10th with none."""
+    tenant = await webhook_tenant(db_engine, SETTINGS)
+    found: dict[str, Any] = {}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            T0,
+            *TEAMS,
+            _rep("anna", "team+anna@acme.example"),
+            _rep("bob", "team+bob@acme.example"),
+            _rep("kim", "kim@acme.example", "sales@acme.example"),
+            _on("kim", "west"),
+            _rep("ana"),
+            _on("ana", "west"),
+            _rep("gia", "gia.lopez@acme.example", name="Gia Lopez"),
+            _on("gia", "west"),
+            _rep("hal"),
+            _on("hal", "west"),
+            membership("m-7702", "7702", "team-east", "2026-01-01"),
+        )
+        owners = [
+            _owner("7701", "ana@acme.example", "Ana"),
+            _owner("7702", "bea@acme.example", "Bea"),
+            _owner("7707", "gia.lopez@acme.example", "Gia"),
+            _owner("7708", "hal@acme.example", "Hal"),
+            _owner("7720", "sales@acme.example", "Sales Team"),
+            _owner("7760", "jo.doe@gmail.com", "Jo"),
+        ]
+        await _deliver(stack, "hubspot", orjson.dumps(owners))
+        await references_landed(db_engine, tenant.tenant_id, _landed(*(("rep", o["id"]) for o in owners)))
+        await post(
+            stack,
+            tenant,
+            _mail("anna-03", "team+anna@acme.example", "03"),
+            _mail("ana-03", "ana@acme.example", "03"),
+        )
+        calls = [
+            _hs("hs-gia-05", "7707", "05"),
+            _hs("hs-hal-05", "7708", "05"),
+            _hs("hs-jo-05", "7760", "05"),
+        ]
+        await _deliver(stack, "hubspot", orjson.dumps(calls))
+        await settle(kafka_settings)
+        mapped = await stack.gateway.patch(
+            "/v1/settings/organization", json={"rep_aliases": {"u-9": "7701"}}, headers=tenant.admin
+        )
+        await settings_job_done(stack.gateway, tenant.admin, mapped)
+        await settle(kafka_settings)
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-10T09:00:00Z",
+            _rep("kim", "kim@acme.example"),
+            _rep("hal", deleted=True),
+            _rep("ian", "ian@acme.example", "hal@acme.example"),
+            _on("ian", "west", "2026-11-10"),
+            _rep("jo", "jodoe@gmail.com"),
+            _rep("bea"),
+        )
+        await settle(kafka_settings)
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-15T09:00:00Z",
+            _rep("gia", "gia.moreno@acme.example", name="Gia Moreno"),
+        )
+        resent = _owner("7707", "gia.lopez@acme.example", "Gia", "2026-11-16T09:00:00.000Z")
+        await _deliver(stack, "hubspot", orjson.dumps([resent]))
+        # Her Salesforce User, first sent after her rename, still at the old address.
+        late = _user(SF_GIA, "21", "gia.lopez@acme.example", "Gia", "2026-11-16T09:00:00.000Z")
+        await _deliver(stack, "salesforce", outbound_message(late))
+        await references_landed(
+            db_engine,
+            tenant.tenant_id,
+            _landed(("rep", "7707"), ("rep", SF_GIA), updated_at="2026-11-16T09:00:00Z"),
+        )
+        await settle(kafka_settings)
+        found["D4 gia's HubSpot call after the re-send"] = await _seen(stack, tenant, "hubspot", "hs-gia-05")
+        # The 17th both sources move Gia to her new address; the 18th HubSpot gives the old one to Gil.
+        moved = _owner("7707", "gia.moreno@acme.example", "Gia", "2026-11-17T09:00:00.000Z")
+        await _deliver(stack, "hubspot", orjson.dumps([moved]))
+        user = _user(SF_GIA, "22", "gia.moreno@acme.example", "Gia", "2026-11-17T09:00:00.000Z")
+        await _deliver(stack, "salesforce", outbound_message(user))
+        await references_landed(
+            db_engine, tenant.tenant_id, _landed(("rep", SF_GIA), updated_at="2026-11-17T09:00:00Z")
+        )
+        gil = _owner("7799", "gia.lopez@acme.example", "Gil", "2026-11-18T09:00:00.000Z")
+        await _deliver(stack, "hubspot", orjson.dumps([gil]))
+        await references_landed(db_engine, tenant.tenant_id, _landed(("rep", "7799")))
+        await settle(kafka_settings)
+
+        found["D1 reps listed"] = await _reps(stack, tenant)
+        found["D2 anna's tagged address"] = await _seen(stack, tenant, "mail", "anna-03")
+        found["D3 ana's mail after the mapping to her HubSpot id"] = await _seen(
+            stack, tenant, "mail", "ana-03"
+        )
+        found["D5 hal's HubSpot call once he is deleted"] = (
+            await _seen(stack, tenant, "hubspot", "hs-hal-05")
+        )[1]
+        found["D6 jo's HubSpot call"] = (await _seen(stack, tenant, "hubspot", "hs-jo-05"))[1:3]
+        east = await get(stack, tenant, "/v1/reps?team_id=team-east&limit=100")
+        found["D7 east's reps; its members"] = (
+            [r["rep_id"] for r in east["items"]],
+            (await get(stack, tenant, "/v1/teams/team-east"))["member_ids"],
+        )
+
+    expected: dict[str, Any] = {
+        # Anna and Bob two people; 7720 apart from Kim once she corrected her record; 7708 not Ian.
+        "D1 reps listed": [
+            "7708",
+            "7720",
+            "7799",
+            "rep-ana",
+            "rep-anna",
+            "rep-bea",
+            "rep-bob",
+            "rep-gia",
+            "rep-ian",
+            "rep-jo",
+            "rep-kim",
+        ],
+        "D2 anna's tagged address": ("unmatched", "rep-anna", None, 1, ["rep-anna"], False),
+        "D3 ana's mail after the mapping to her HubSpot id": (
+            "unmatched",
+            "rep-ana",
+            "team-west",
+            1,
+            ["rep-ana"],
+            False,
+        ),
+        "D4 gia's HubSpot call after the re-send": (
+            "unmatched",
+            "rep-gia",
+            "team-west",
+            1,
+            ["rep-gia"],
+            False,
+        ),
+        "D5 hal's HubSpot call once he is deleted": "7708",
+        "D6 jo's HubSpot call": ("rep-jo", None),
+        "D7 east's reps; its members": (["rep-bea"], ["rep-bea"]),
     }
     _report(found, expected)

@@ -9,6 +9,7 @@ import pytest
 
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.attribution import AttributionStatus
+from libs.common.personal_domains import linking_keys
 from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import Contact, Deal, Rep, TeamMembership, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ReferenceIndex, attribute_from_index, snapshot_for
@@ -103,7 +104,74 @@ def test_the_rep_the_tenant_maps_to_is_the_persons_id_whatever_its_source() -> N
     ana = RepRecord("7701", "crm", ("ana@acme.example",))
     zed = RepRecord("rep-zed", "crm", ("zed@acme.example",))
     assert resolve_rep_aliases([ana, zed], {"7701": "rep-zed"}) == {"7701": "rep-zed"}
-    assert resolve_rep_aliases([*ALICE], {"rep-a": "u-88"})["rep-a"] == "u-88"
+    # Among one source's reps only: a mapping to a dialer id leaves the canonical rep the person.
+    assert resolve_rep_aliases([*ALICE], {"rep-a": "u-88"})["u-88"] == "rep-a"
+
+
+def test_a_mapping_to_a_crm_id_leaves_the_canonical_rep_the_persons_id() -> None:
+    """Ana is rep-a and HubSpot owner 7701 (one address); the admin maps her dialer user u-9 to
+    7701: rep-a stays her id, whatever else the mapping holds (rules 2026.12.38; before,
+    ``{'rep-a': '7701', 'u-9': '7701'}``, and an unrelated ``ana-emea@`` entry flipped it back)."""
+    ana = RepRecord("rep-a", "api", ("ana@acme.example",))
+    owner = RepRecord("7701", "hubspot", ("ana@acme.example",))
+    dialer = RepRecord("u-9", "aircall", ("ana.calls@acme.example",))
+    expected = {"7701": "rep-a", "u-9": "rep-a"}
+    assert resolve_rep_aliases([ana, owner, dialer], {"u-9": "7701"}) == expected
+    assert (
+        resolve_rep_aliases([ana, owner, dialer], {"u-9": "7701", "ana-emea@acme.example": "rep-a"})
+        == expected
+    )
+
+
+def test_differently_tagged_addresses_and_a_shared_mailbox_are_not_one_person() -> None:
+    """Two people sharing ``sales@`` through ``+tags`` stay two reps; a "Sales Team" login
+    ``sales+hs@`` is not a manager listing ``sales@`` beside her own address, nor is a mapped
+    ``team+ana@`` the rep listing ``team@`` (rules 2026.12.38; before, each pair was one rep)."""
+    anna = RepRecord("rep-anna", "crm", ("sales+anna@acme.example",))
+    bob = RepRecord("rep-bob", "crm", ("sales+bob@acme.example",))
+    assert resolve_rep_aliases([anna, bob]) == {}
+    # Nor through a login listing the mailbox itself (a "Sales Team" owner).
+    shared_login = RepRecord("7720", "hubspot", ("sales@acme.example",))
+    assert resolve_rep_aliases([anna, bob, shared_login]) == {}
+    assert resolve_rep_aliases([anna, RepRecord("7731", "hubspot", ("sales+bob@acme.example",))]) == {}
+    manager = RepRecord("rep-mia", "crm", ("mia@acme.example", "sales@acme.example"))
+    team_login = RepRecord("7740", "hubspot", ("sales+hs@acme.example",))
+    assert resolve_rep_aliases([manager, team_login]) == {}
+    team = RepRecord("rep-team", "crm", ("team@acme.example",))
+    dialer = RepRecord("u-5", "aircall", ("team+ana@acme.example",))
+    ana = RepRecord("rep-ana", "crm", ("ana@acme.example",))
+    assert resolve_rep_aliases([team, ana], {"team+ana@acme.example": "rep-ana"}) == {}
+    # The login tagged from her own address is still hers; the exact address of another source too.
+    assert resolve_rep_aliases([team, dialer]) == {"u-5": "rep-team"}
+    assert resolve_rep_aliases([anna, RepRecord("7732", "hubspot", ("Sales+Anna@acme.example",))]) == {
+        "7732": "rep-anna"
+    }
+
+
+def test_a_deleted_leavers_address_on_his_successors_record_links_nobody() -> None:
+    """Hal (deleted by the canonical sync) held ``hal@``; Ian lists it beside his own; Hal's
+    HubSpot owner 7708 lists it: not Ian (rules 2026.12.38; before, ``{'7708': 'rep-ian'}``)."""
+    hal = RepRecord("rep-hal", "crm", ("hal@acme.example",), left=True)
+    ian = RepRecord("rep-ian", "crm", ("ian@acme.example", "hal@acme.example"))
+    owner = RepRecord("7708", "hubspot", ("hal@acme.example",))
+    assert resolve_rep_aliases([hal, ian, owner]) == {}
+    # A deleted rep is nobody's alias and no rep's person.
+    assert resolve_rep_aliases([hal, owner]) == {}
+
+
+def test_addresses_compare_in_one_unicode_form_and_gmail_mailbox() -> None:
+    nfc = RepRecord("rep-jose", "crm", ("jos\u00e9@acme.example",))
+    nfd = RepRecord("7750", "hubspot", ("jose\u0301@acme.example",))
+    assert resolve_rep_aliases([nfc, nfd]) == {"7750": "rep-jose"}
+    jo = RepRecord("rep-jo", "crm", ("jo.doe@gmail.com",))
+    assert resolve_rep_aliases([jo, RepRecord("7751", "hubspot", ("JoDoe@googlemail.com",))]) == {
+        "7751": "rep-jo"
+    }
+    assert linking_keys(["Jo.Doe+crm@gmail.com", "jose\u0301@acme.example", " "]) == [
+        "jodoe+crm@gmail.com",
+        "jodoe@gmail.com",
+        "jos\u00e9@acme.example",
+    ]
 
 
 def test_an_alias_credits_its_person_with_every_identity_deal_and_team() -> None:
