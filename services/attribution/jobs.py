@@ -59,7 +59,7 @@ async def run_reattribution_job(
     writes: list[asyncio.Task[None]] = []
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+        writes.append(asyncio.create_task(report_progress(engine, job, done, total)))
 
     report = await reattribute(
         engine,
@@ -83,7 +83,7 @@ async def run_recredit_job(
     writes: list[asyncio.Task[None]] = []
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+        writes.append(asyncio.create_task(report_progress(engine, job, done, total)))
 
     report = await recredit_people(
         engine, producer, topic_prefix, job.tenant_id, job.parameters["names"], on_progress=progress
@@ -121,11 +121,11 @@ async def run_rematch_job(
     async def write(done: int, total: int, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # in order: a later checkpoint never lands before an earlier one
             await previous
-        await report_progress(engine, job.job_id, resumed + done, resumed + total)
+        await report_progress(engine, job, resumed + done, resumed + total)
         if done:
             activity_id, occurred_at = chosen[done - 1]
             mark = {"after": [occurred_at.isoformat(), str(activity_id)], "done": resumed + done}
-            await save_checkpoint(engine, job.job_id, mark)
+            await save_checkpoint(engine, job, mark)
 
     def progress(done: int, total: int) -> None:
         writes.append(asyncio.create_task(write(done, total, writes[-1] if writes else None)))
