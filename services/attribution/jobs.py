@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import Job, report_progress, save_checkpoint
+from libs.common.jobs import Job, JobLost, report_progress, save_checkpoint
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.rematch import merged_windows, windows_from_parameters
 from services.attribution.reattribution import (
@@ -128,7 +128,15 @@ async def run_rematch_job(
             await save_checkpoint(engine, job, mark)
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(write(done, total, writes[-1] if writes else None)))
+        last = writes[-1] if writes else None
+        if (
+            last is not None
+            and last.done()
+            and not last.cancelled()
+            and isinstance(last.exception(), JobLost)
+        ):
+            raise JobLost(f"rematch job {job.job_id} was claimed again: its next batches are the new run's")
+        writes.append(asyncio.create_task(write(done, total, last)))
 
     try:
         report = await reattribute_ids(

@@ -6,6 +6,7 @@ to stop (``JobLost``)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from libs.common.jobs import (
     REMATCH,
     Job,
     JobLost,
+    JobWorker,
     claim_job,
     finish_job,
     get_job,
@@ -86,3 +88,35 @@ async def test_a_stale_worker_changes_nothing_of_the_run_that_reclaimed_its_job(
     await finish_job(db_engine, b, result={"moved": 2})
     stored = await _stored(db_engine, b)
     assert (stored.state, stored.done, stored.result) == ("done", 100, {"moved": 2})
+
+
+async def test_a_worker_whose_job_was_claimed_again_stops_its_run_without_finishing_it(
+    db_engine: AsyncEngine,
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme-lost", TEST_SECRET_KEY)
+        await queue_job(conn, "acme-lost", REMATCH, "attribution", parameters={"windows": []})
+    batches: list[int] = []
+
+    async def reclaimed_meanwhile(job: Job) -> dict[str, Any]:
+        # Another replica claimed it again while this run hung.
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE settings_jobs SET started_at = now() + interval '1 second' WHERE job_id = :id"),
+                {"id": job.job_id},
+            )
+        for batch in range(3):
+            await report_progress(db_engine, job, batch, 3)
+            batches.append(batch)
+        return {"moved": 3}
+
+    worker = JobWorker(db_engine, REMATCH, reclaimed_meanwhile, retries=2)
+    assert await worker.run_once()
+    assert batches == []
+    async with db_engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT state, result, attempts, error FROM settings_jobs WHERE tenant_id = 'acme-lost'")
+            )
+        ).one()
+    assert tuple(stored) == ("running", None, 0, None)
