@@ -199,41 +199,59 @@ async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> J
     return None
 
 
-async def report_progress(engine: AsyncEngine, job_id: uuid.UUID, done: int, total: int | None) -> None:
-    """How far the job got; its heartbeat too (a job reporting is not claimed by another replica)."""
+class JobLost(Exception):
+    """The job's claim is no longer this run's: another replica claimed it again (this run was
+    silent past ``stale_after``), or it was queued again, or finished. The run stops; its updates
+    change nothing."""
+
+
+#: A run's updates match its own claim only (the ``started_at`` its claim set): a worker silent
+#: past ``stale_after`` whose job another replica claimed again changes nothing of the new run.
+_OWN_RUN = "job_id = :id AND state = 'running' AND started_at = :run"
+
+
+def _run(job: Job) -> dict[str, Any]:
+    return {"id": job.job_id, "run": job.started_at}
+
+
+async def report_progress(engine: AsyncEngine, job: Job, done: int, total: int | None) -> None:
+    """How far the job got; its heartbeat too (a job reporting is not claimed by another replica).
+    Raises ``JobLost`` when the claim is no longer this run's: the run stops."""
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(
+        updated = await conn.execute(
             text(
-                "UPDATE settings_jobs SET done = :done, total = :total, heartbeat_at = now() WHERE job_id = :id"
+                f"UPDATE settings_jobs SET done = :done, total = :total, heartbeat_at = now() WHERE {_OWN_RUN}"
             ),
-            {"id": job_id, "done": done, "total": total},
+            {**_run(job), "done": done, "total": total},
         )
+    if updated.rowcount == 0:
+        raise JobLost(f"settings job {job.job_id} was claimed again since {job.started_at}")
 
 
-async def requeue_job(engine: AsyncEngine, job_id: uuid.UUID) -> None:
+async def requeue_job(engine: AsyncEngine, job: Job) -> None:
     """Put a running job back in the queue (its worker is stopping): the next claim runs it anew."""
     async with engine.begin() as conn:
         await conn.execute(
             text(
                 "UPDATE settings_jobs SET state = 'queued', done = 0, total = NULL, started_at = NULL, "
-                "heartbeat_at = NULL WHERE job_id = :id AND state = 'running'"
+                f"heartbeat_at = NULL WHERE {_OWN_RUN}"
             ),
-            {"id": job_id},
+            _run(job),
         )
 
 
 async def finish_job(
-    engine: AsyncEngine, job_id: uuid.UUID, *, result: dict[str, Any] | None = None, error: str | None = None
+    engine: AsyncEngine, job: Job, *, result: dict[str, Any] | None = None, error: str | None = None
 ) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             text(
                 "UPDATE settings_jobs SET state = :state, result = CAST(:result AS jsonb), error = :error, "
-                "finished_at = now(), done = coalesce(total, done) WHERE job_id = :id"
+                f"finished_at = now(), done = coalesce(total, done) WHERE {_OWN_RUN}"
             ),
             {
-                "id": job_id,
+                **_run(job),
                 "state": "failed" if error is not None else "done",
                 "result": None if result is None else orjson.dumps(result).decode(),
                 "error": error,
@@ -241,25 +259,25 @@ async def finish_job(
         )
 
 
-async def save_checkpoint(engine: AsyncEngine, job_id: uuid.UUID, checkpoint: dict[str, Any]) -> None:
+async def save_checkpoint(engine: AsyncEngine, job: Job, checkpoint: dict[str, Any]) -> None:
     """Keep how far a job's committed work got (its own autocommit connection): a retry resumes there."""
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(
-            text("UPDATE settings_jobs SET checkpoint = CAST(:c AS jsonb) WHERE job_id = :id"),
-            {"id": job_id, "c": orjson.dumps(checkpoint).decode()},
+            text(f"UPDATE settings_jobs SET checkpoint = CAST(:c AS jsonb) WHERE {_OWN_RUN}"),
+            {**_run(job), "c": orjson.dumps(checkpoint).decode()},
         )
 
 
-async def retry_job(engine: AsyncEngine, job_id: uuid.UUID, error: str, delay: timedelta) -> None:
+async def retry_job(engine: AsyncEngine, job: Job, error: str, delay: timedelta) -> None:
     """Queue a failed job again, claimed no sooner than ``delay`` from now; its checkpoint kept."""
     async with engine.begin() as conn:
         await conn.execute(
             text(
                 "UPDATE settings_jobs SET state = 'queued', attempts = attempts + 1, error = :error, "
-                "run_after = now() + CAST(:delay AS interval) WHERE job_id = :id"
+                f"run_after = now() + CAST(:delay AS interval) WHERE {_OWN_RUN}"
             ),
-            {"id": job_id, "error": error, "delay": delay},
+            {**_run(job), "error": error, "delay": delay},
         )
 
 
@@ -307,23 +325,28 @@ class JobWorker:
         except asyncio.CancelledError:
             # Stopping: another replica (or this one, restarted) runs it, not in ``stale_after``.
             try:
-                await requeue_job(self.engine, job.job_id)
+                await requeue_job(self.engine, job)
             except Exception:
                 log.exception(
                     "could not queue an interrupted settings job again", extra={"job_id": str(job.job_id)}
                 )
             raise
+        except JobLost:
+            log.warning(
+                "settings job claimed again by another run; this run stopped",
+                extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id},
+            )
         except Exception as exc:
             log.exception(
                 "settings job failed", extra={"job_id": str(job.job_id), "tenant_id": job.tenant_id}
             )
             error = f"{type(exc).__name__}: {exc}"
             if job.attempts < self.retries:
-                await retry_job(self.engine, job.job_id, error, self.retry_after * 2**job.attempts)
+                await retry_job(self.engine, job, error, self.retry_after * 2**job.attempts)
             else:
-                await finish_job(self.engine, job.job_id, error=error)
+                await finish_job(self.engine, job, error=error)
         else:
-            await finish_job(self.engine, job.job_id, result=result)
+            await finish_job(self.engine, job, result=result)
         return True
 
     async def _run(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import Job, report_progress, save_checkpoint
+from libs.common.jobs import Job, JobLost, report_progress, save_checkpoint
 from services.attribution.adapters import repository as repo
 from services.attribution.domain.rematch import merged_windows, windows_from_parameters
 from services.attribution.reattribution import (
@@ -59,7 +59,7 @@ async def run_reattribution_job(
     writes: list[asyncio.Task[None]] = []
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+        writes.append(asyncio.create_task(report_progress(engine, job, done, total)))
 
     report = await reattribute(
         engine,
@@ -83,7 +83,7 @@ async def run_recredit_job(
     writes: list[asyncio.Task[None]] = []
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(report_progress(engine, job.job_id, done, total)))
+        writes.append(asyncio.create_task(report_progress(engine, job, done, total)))
 
     report = await recredit_people(
         engine, producer, topic_prefix, job.tenant_id, job.parameters["names"], on_progress=progress
@@ -121,14 +121,22 @@ async def run_rematch_job(
     async def write(done: int, total: int, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # in order: a later checkpoint never lands before an earlier one
             await previous
-        await report_progress(engine, job.job_id, resumed + done, resumed + total)
+        await report_progress(engine, job, resumed + done, resumed + total)
         if done:
             activity_id, occurred_at = chosen[done - 1]
             mark = {"after": [occurred_at.isoformat(), str(activity_id)], "done": resumed + done}
-            await save_checkpoint(engine, job.job_id, mark)
+            await save_checkpoint(engine, job, mark)
 
     def progress(done: int, total: int) -> None:
-        writes.append(asyncio.create_task(write(done, total, writes[-1] if writes else None)))
+        last = writes[-1] if writes else None
+        if (
+            last is not None
+            and last.done()
+            and not last.cancelled()
+            and isinstance(last.exception(), JobLost)
+        ):
+            raise JobLost(f"rematch job {job.job_id} was claimed again: its next batches are the new run's")
+        writes.append(asyncio.create_task(write(done, total, last)))
 
     try:
         report = await reattribute_ids(

@@ -21,3 +21,7 @@ HELD_SWEEP_FAILURES = Counter(
     "spm_held_sweep_failures_total",
     "Held sweep failures: meetings it could not take on their own, tenants whose settings it could not read and queued versions it could not publish on their own (left out until their quarantine ends), rounds that failed as a whole, and checks that found its index missing",
 )
+PHONE_REREADS_DROPPED = Counter(
+    "spm_phone_rereads_dropped_total",
+    "Contacts a reread_phones job published that were not written: the contact changed since the job read it (a correction, a deletion), or its copy was not the version read with numbers added",
+)

@@ -740,7 +740,7 @@ async def reread_unread_phones(deps: IngestDeps, job: Job, again_after: timedelt
         published += len(read.again)
         over_limits += len(read.over_limits)
         seen += len(page)
-        await report_progress(deps.engine, job.job_id, seen, None)
+        await report_progress(deps.engine, job, seen, None)
         if len(page) < CONTACTS_PAGE:
             break
         after = page[-1].id

@@ -362,7 +362,7 @@ async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
         return {"rollup_rows": 0}
 
     async def step(done: int, total: int) -> None:
-        await report_progress(deps.engine, job.job_id, done, total)
+        await report_progress(deps.engine, job, done, total)
 
     async with deps.engine.begin() as conn:
         # Rollup scores are sums of contribution scores: hold the scoring model's row FOR SHARE,

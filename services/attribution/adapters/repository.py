@@ -8,6 +8,7 @@ content differs replaces what we hold (an integrator correcting a record without
 
 from __future__ import annotations
 
+import logging
 import operator
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -52,7 +53,7 @@ from services.attribution.domain.memberships import (
     former_spell_id,
     starts_after_spells,
 )
-from services.attribution.domain.phone_rereads import reread_of
+from services.attribution.domain.phone_rereads import reread_of, supersedes
 from services.attribution.domain.reference import Deal
 from services.attribution.domain.rematch import (
     DEFAULT_REMATCH_WINDOW_DAYS,
@@ -76,6 +77,9 @@ from services.attribution.domain.source_deals import (
     tracks_source_deals,
     with_source_deals,
 )
+from services.attribution.telemetry import PHONE_REREADS_DROPPED
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -1161,17 +1165,29 @@ async def _without_stale_rereads(
         )
         for r in rows
     }
-    # Another version of the contact in the batch (a correction) is newer than what the job read.
-    others = {
-        e.entity.id for e in events if e.source != PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1)
+    # Another version of the contact in the batch newer than what the job read, or a correction
+    # under its updated_at (an older one, or a replay of it, is ignored by newest-wins).
+    superseded = {
+        e.entity.id
+        for e in events
+        if e.source != PHONE_REREAD_SOURCE
+        and isinstance(e.entity, ContactV1)
+        and supersedes(e.entity, held.get(e.entity.id))
     }
-    return [
+    kept = [
         e
         for e in events
         if e.source != PHONE_REREAD_SOURCE
         or not isinstance(e.entity, ContactV1)
-        or (e.entity.id not in others and reread_of(held.get(e.entity.id), e.entity))
+        or (e.entity.id not in superseded and reread_of(held.get(e.entity.id), e.entity))
     ]
+    if dropped := len(events) - len(kept):
+        PHONE_REREADS_DROPPED.inc(dropped)
+        log.info(
+            "phone re-reads not written: the contact changed since the job read it",
+            extra={"tenant_id": tenant_id, "dropped": dropped, "rereads": len(rereads)},
+        )
+    return kept
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.

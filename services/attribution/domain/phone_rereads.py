@@ -13,7 +13,8 @@ def reread_of(held: ContactV1 | None, reread: ContactV1) -> bool:
     """Whether ``reread`` is ``held`` with numbers read from its ``unread_phones`` added: the same
     version and fields, ``held``'s phones (raw forms, extensions) first and then the numbers
     gained, each read from a value ``held`` kept unread, every such value either read (a number
-    gained from it, or its numbers held already) or still unread. Anything else (a correction received since the job read the
+    gained from it, or its digits those of a number the copy holds: held already, or read from
+    another value too) or still unread. Anything else (a correction received since the job read the
     contact, its deletion) keeps ``held``."""
     if held is None or held.updated_at != reread.updated_at:
         return False
@@ -34,5 +35,43 @@ def reread_of(held: ContactV1 | None, reread: ContactV1) -> bool:
         bool(gained)
         and set(reread.unread_phones) <= set(held.unread_phones)
         and gained <= read
-        and read <= gained | set(raws)
+        and all(v in gained or v in raws or _reads_into(v, reread.phones) for v in read)
+    )
+
+
+def _reads_into(value: str, numbers: tuple[str, ...]) -> bool:
+    """Whether ``value``'s digits are one of ``numbers`` (E.164) written nationally (its trunk
+    ``0``s dropped) or internationally: a value read into a number the contact holds already, or
+    into the number another value gave too. (A correction's new value, never read by the job,
+    is not one of them.)"""
+    digits = "".join(c for c in value if c.isdigit()).lstrip("0")
+    return len(digits) >= 6 and any(
+        n.lstrip("+").endswith(digits) or digits.endswith(n.lstrip("+")[3:]) for n in numbers
+    )
+
+
+#: What a contact's version holds, as ``ref_contacts`` keeps it.
+_HELD_FIELDS = (
+    "name",
+    "emails",
+    "phones",
+    "raw_phones",
+    "phone_extensions",
+    "unread_phones",
+    "account_id",
+    "country",
+    "deleted",
+    "merged_into",
+)
+
+
+def supersedes(other: ContactV1, held: ContactV1 | None) -> bool:
+    """Whether ``other``, a version of the contact received with a ``reread_phones`` job's copy,
+    replaces the version the job read (``held``): newer, or under the same ``updated_at`` with
+    other content (a correction). An older version, or a replay of ``held``, is ignored by
+    newest-wins: the job's copy is still written."""
+    if held is None or other.updated_at > held.updated_at:
+        return True
+    return other.updated_at == held.updated_at and any(
+        getattr(other, f) != getattr(held, f) for f in _HELD_FIELDS
     )

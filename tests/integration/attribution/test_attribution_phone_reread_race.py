@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.crm import PHONE_REREAD_SOURCE, CrmEntity
+from services.attribution.telemetry import PHONE_REREADS_DROPPED
 from tests.integration.attribution.attribution_support import (
     RecordingProducer,
     create_tenant,
@@ -67,3 +68,37 @@ async def test_a_correction_received_while_the_job_ran_is_not_replaced_by_its_co
         ("con-c", ["+442079460963"], ["020 7946 0963"], [], ""),
         ("con-d", ["+442079460964"], ["020 7946 0964"], ["ask reception"], ""),
     ]
+
+
+async def test_an_older_version_or_a_replay_in_the_jobs_batch_does_not_drop_its_copy(
+    db_engine: AsyncEngine,
+) -> None:
+    """Newest-wins ignores a version older than the one the job read, and a replay of it: the
+    job's copy is written alongside them. A newer version in the batch still keeps it out."""
+    await create_tenant(db_engine)
+    producer = RecordingProducer()
+    await deliver(
+        db_engine,
+        producer,
+        _contact("con-e", unread_phones=["020 7946 0965"]),
+        _contact("con-f", unread_phones=["020 7946 0966"]),
+        _contact("con-g", unread_phones=["020 7946 0967"]),
+    )
+    dropped = PHONE_REREADS_DROPPED._value.get()
+    await deliver(
+        db_engine,
+        producer,
+        _contact("con-e", name="Old", updated_at="2026-10-01T00:00:00Z"),
+        _reread("con-e", "020 7946 0965", "+442079460965"),
+        _contact("con-f", unread_phones=["020 7946 0966"]),
+        _reread("con-f", "020 7946 0966", "+442079460966"),
+        _contact("con-g", name="Gil", updated_at="2026-11-02T00:00:00Z", unread_phones=["020 7946 0967"]),
+        _reread("con-g", "020 7946 0967", "+442079460967"),
+        source=["crm", PHONE_REREAD_SOURCE, "crm", PHONE_REREAD_SOURCE, "crm", PHONE_REREAD_SOURCE],
+    )
+    assert await rows(db_engine, HELD) == [
+        ("con-e", ["+442079460965"], ["020 7946 0965"], [], ""),
+        ("con-f", ["+442079460966"], ["020 7946 0966"], [], ""),
+        ("con-g", [], [], ["020 7946 0967"], "Gil"),
+    ]
+    assert PHONE_REREADS_DROPPED._value.get() - dropped == 1  # con-g's, counted

@@ -47,7 +47,7 @@ async def test_a_tenant_flooding_the_queue_does_not_hold_back_another_tenants_jo
     claimed: list[tuple[str, str]] = []
     while (job := await claim_job(db_engine, REATTRIBUTE, STALE)) is not None:
         claimed.append((job.tenant_id, job.parameters["since"]))
-        await finish_job(db_engine, job.job_id, result={})
+        await finish_job(db_engine, job, result={})
     # initech's job runs second, not fifth; acme's run in the order they were queued.
     assert claimed == [
         ("acme", "2026-01-01"),
@@ -70,7 +70,7 @@ async def test_a_retried_job_backs_off_resumes_from_its_checkpoint_and_fails_aft
 
     async def fail(job: Job) -> dict[str, Any]:
         seen.append((job.attempts, job.checkpoint))
-        await save_checkpoint(db_engine, job.job_id, {"done": 10 * (job.attempts + 1)})
+        await save_checkpoint(db_engine, job, {"done": 10 * (job.attempts + 1)})
         raise TimeoutError("no acknowledgement")
 
     worker = JobWorker(db_engine, REMATCH, fail, retries=2, retry_after=timedelta(seconds=0.5))

@@ -41,7 +41,9 @@ async def test_a_job_reporting_progress_is_not_claimed_again_after_stale_after(
             text("UPDATE settings_jobs SET started_at = now() - interval '40 minutes' WHERE job_id = :id"),
             {"id": job.job_id},
         )
-    await report_progress(db_engine, job.job_id, 500, None)
+        running = await get_job(conn, job.tenant_id, job.job_id)  # its claim, as it started
+    assert running is not None
+    await report_progress(db_engine, running, 500, None)
     assert await claim_job(db_engine, REREAD_PHONES, STALE) is None
     # Silent for longer than stale_after (its process died): claimed again.
     async with db_engine.begin() as conn:
@@ -61,7 +63,7 @@ async def test_a_job_interrupted_by_a_stopping_worker_is_queued_again_and_run_by
     running = asyncio.Event()
 
     async def never_ends(claimed: Job) -> dict[str, Any]:
-        await report_progress(db_engine, claimed.job_id, 3, 10)
+        await report_progress(db_engine, claimed, 3, 10)
         running.set()
         await asyncio.Event().wait()
         return {}

@@ -55,12 +55,12 @@ async def test_a_rollup_rebuild_or_a_real_reattribution_holds_up_to_date(
     rebuild = await claim_job(db_engine, REBUILD_ROLLUPS, timedelta(minutes=5))
     assert rebuild is not None
     assert await _status(gateway, read) == (False, 2)  # running holds it too
-    await finish_job(db_engine, rebuild.job_id, result={"rollup_rows": 0})
+    await finish_job(db_engine, rebuild, result={"rollup_rows": 0})
     assert await _status(gateway, read) == (False, 1)
     for _ in range(2):  # the dry run, then the real run (oldest first)
         job = await claim_job(db_engine, REATTRIBUTE, timedelta(minutes=5))
         assert job is not None
-        await finish_job(db_engine, job.job_id, error="stopped by the test")
+        await finish_job(db_engine, job, error="stopped by the test")
     assert await _status(gateway, read) == (True, 0)
 
 
@@ -84,7 +84,7 @@ async def test_a_rematch_job_holds_up_to_date_and_one_failed_after_its_retries_i
     assert await status() == (False, 1, 0)
     job = await claim_job(db_engine, REMATCH, timedelta(minutes=5))
     assert job is not None
-    await retry_job(db_engine, job.job_id, "TimeoutError: test", timedelta(minutes=5))
+    await retry_job(db_engine, job, "TimeoutError: test", timedelta(minutes=5))
     assert await status() == (False, 1, 0)  # waiting for its retry
     async with db_engine.begin() as conn:
         await conn.execute(
@@ -92,5 +92,5 @@ async def test_a_rematch_job_holds_up_to_date_and_one_failed_after_its_retries_i
         )
     job = await claim_job(db_engine, REMATCH, timedelta(minutes=5))
     assert job is not None
-    await finish_job(db_engine, job.job_id, error="TimeoutError: test")
+    await finish_job(db_engine, job, error="TimeoutError: test")
     assert await status() == (True, 0, 1)

@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.crm import PHONE_REREAD_SOURCE
 from libs.common.jobs import REREAD_PHONES, Job, get_job, queue_job
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from services.ingest import pipeline
 from services.ingest.domain import crm_sync
+from tests.integration.attribution.attribution_support import RecordingProducer, deliver, entity
 from tests.integration.ingest.ingest_integration_support import (
     TENANT,
     TENANT_SETTINGS,
@@ -127,4 +129,43 @@ async def test_the_job_names_what_it_did_parses_off_the_loop_and_runs_again_for_
         ("con-a", ["+442079460961"], "ingest-phone-region"),
         ("con-a", ["+442079460961"], "ingest-phone-region"),
         ("con-late", ["+442079460965"], "ingest-phone-region"),
+    ]
+
+
+async def test_values_read_into_one_number_or_a_number_held_reach_attribution(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Two unread values giving one number, and a value giving a number the contact holds beside
+    one giving a new number: the job's copies go through the broker and are written by
+    attribution's consumer (not dropped as corrections, pass after pass)."""
+    await setup_tenant(db_engine, {**TENANT_SETTINGS, "time_zone": "UTC", "default_phone_region": "DE"})
+    await _held(db_engine, "con-twice", ["030 1234567", "(030) 1234567"])
+    await _held(db_engine, "con-held", ["030 1234567", "0170 9876543"], ["+49301234567"])
+    async with db_engine.begin() as conn:
+        first = await queue_job(conn, TENANT, REREAD_PHONES, "admin", parameters={"region": "DE"})
+    async with ingest_client(
+        kafka_settings, database_settings, jobs_interval_seconds=0.05, reread_again_after_seconds=60
+    ):
+        done = await _done(db_engine, first)
+    assert done.result is not None
+    assert (done.result["contacts_read"], done.result["contacts_published"]) == (2, 2)
+    published = [
+        entity(**e["entity"])
+        for e in await entities_on_topic(kafka_settings)
+        if e["source"] == PHONE_REREAD_SOURCE
+    ]
+    await deliver(db_engine, RecordingProducer(), *published, source=PHONE_REREAD_SOURCE)
+    async with db_engine.connect() as conn:
+        held = (
+            await conn.execute(
+                text(
+                    "SELECT contact_id, phones, unread_phones FROM ref_contacts WHERE tenant_id = :t "
+                    "ORDER BY contact_id"
+                ),
+                {"t": TENANT},
+            )
+        ).all()
+    assert [tuple(r) for r in held] == [
+        ("con-held", ["+49301234567", "+491709876543"], []),
+        ("con-twice", ["+49301234567"], []),
     ]

@@ -43,3 +43,34 @@ def test_a_correction_held_since_keeps_the_held_version() -> None:
     assert not reread_of(None, READ)
     # Written already (the job's copy received twice): nothing gained over it.
     assert not reread_of(READ, READ)
+
+
+DE_HELD = ContactV1(
+    id="con-jan",
+    updated_at=T0,
+    phones=("+49301234567",),
+    raw_phones=("+49 30 1234567",),
+    unread_phones=("030 1234567", "0170 9876543"),
+)
+
+
+def test_a_value_read_into_a_number_held_already_does_not_lose_the_number_gained() -> None:
+    read = DE_HELD.model_copy(
+        update={
+            "phones": ("+49301234567", "+491709876543"),
+            "raw_phones": ("+49 30 1234567", "0170 9876543"),
+            "unread_phones": (),
+        }
+    )
+    assert reread_of(DE_HELD, read)
+
+
+def test_two_values_read_into_one_number_are_written() -> None:
+    held = ContactV1(id="con-ada", updated_at=T0, unread_phones=("030 1234567", "(030) 1234567"))
+    read = held.model_copy(
+        update={"phones": ("+49301234567",), "raw_phones": ("030 1234567",), "unread_phones": ()}
+    )
+    assert reread_of(held, read)
+    # A value of a correction held since (another number, which the job never read) keeps it.
+    corrected = held.model_copy(update={"unread_phones": ("030 1234567", "(030) 1234599")})
+    assert not reread_of(corrected, read)
