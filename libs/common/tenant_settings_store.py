@@ -538,6 +538,8 @@ async def _queue_consequences(
             changed_by,
             parameters={"region": settings.phone_region},
             settings_version=version,
+            # One still queued for the region (flipped away and back) reads it when it runs.
+            unless_waiting=True,
         )
         jobs.append(QueuedJob(job_id, REREAD_PHONES))
     return tuple(jobs)
