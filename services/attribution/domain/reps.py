@@ -222,16 +222,12 @@ def _person_emails(
     ``mailbox -> the first rep listing it``. A mailbox two reps of one source list beside
     different addresses (a team inbox each SDR lists with her own, a leaver's address on his
     successor's record) is no person's and links nobody (rules 2026.12.35): a source lists one
-    person twice only as the same record again (a dialer's second seat with the same login).
-    Addresses are compared as listed, case aside: two reps of one source each listing its own
-    ``+tag`` of one mailbox (``sales+ana@``, ``sales+bob@``) link nobody (rules 2026.12.38)."""
-    # As listed (lower-cased): two tags of one mailbox are different addresses (sales+ana@ and
-    # sales+bob@, a team's reply-to addresses), as the mailbox beside another address is.
-    listed = {r.rep_id: frozenset(e.strip().lower() for e in r.emails if e.strip()) for r in records}
+    person twice only as the same record again (a dialer's second seat with the same login)."""
+    listed = {r.rep_id: frozenset(_mailbox(e) for e in r.emails if e.strip()) for r in records}
     holders: dict[str, list[RepRecord]] = {}
     for record in sorted(records, key=lambda r: r.rep_id):
         find(record.rep_id)
-        for mailbox in {_mailbox(e) for e in listed[record.rep_id]}:
+        for mailbox in listed[record.rep_id]:
             holders.setdefault(mailbox, []).append(record)
     by_email: dict[str, str] = {}
     for mailbox, listing in holders.items():
