@@ -652,8 +652,7 @@ async def rematch_ids(
     widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
     if windows and len(widened) >= limit:
         parameters = {"windows": windows_as_parameters(windows)}
-        # The same windows already waiting (a deal toggled again and again): that job re-decides them.
-        await queue_job(conn, tenant_id, REMATCH, "attribution", parameters=parameters, unless_waiting=True)
+        await queue_job(conn, tenant_id, REMATCH, "attribution", parameters=parameters)
     return list(dict.fromkeys([*parked, *widened]))
 
 
