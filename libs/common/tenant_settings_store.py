@@ -10,6 +10,7 @@ reference), and the rest in ``tenants.settings``. Every write appends the whole 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -343,20 +344,26 @@ def next_settings(
 
 def _padded_aliases(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries of ``rep_aliases`` the change adds or re-points whose source id or rep id is
-    blank or padded with spaces (a spreadsheet's empty cell): ids are compared as written, so such
-    an entry maps nobody. Only what the change brings is refused (a document saved before is read)."""
+    blank or padded with spaces (a spreadsheet's empty cell), or holds an invisible (format)
+    character (a zero-width space, a byte order mark): ids are compared as written, so such an
+    entry maps nobody. Only what the change brings is refused (a document saved before is read)."""
     held = stored.get("rep_aliases")
     if not isinstance(held, dict):
         held = {}
-    return [
-        {
-            "in": "body",
-            "field": f"rep_aliases.{key}",
-            "reason": "is blank or padded with spaces: write the source's id and the rep id as they are",
-        }
-        for key, rep_id in settings.rep_aliases.items()
-        if held.get(key) != rep_id and (key.strip() != key or rep_id.strip() != rep_id or not rep_id.strip())
-    ]
+    refused = []
+    for key, rep_id in settings.rep_aliases.items():
+        if held.get(key) == rep_id:
+            continue
+        if key.strip() != key or rep_id.strip() != rep_id or not rep_id.strip():
+            why = "is blank or padded with spaces"
+        elif (hidden := next((c for c in key + rep_id if unicodedata.category(c) == "Cf"), None)) is not None:
+            # A zero-width space or a byte order mark pasted with the id: it looks right, maps nobody.
+            why = f"holds an invisible character (U+{ord(hidden):04X})"
+        else:
+            continue
+        reason = f"{why}: write the source's id and the rep id as they are"
+        refused.append({"in": "body", "field": f"rep_aliases.{key}", "reason": reason})
+    return refused
 
 
 def _too_large(settings: TenantSettings) -> list[dict[str, Any]]:
@@ -538,6 +545,8 @@ async def _queue_consequences(
             changed_by,
             parameters={"region": settings.phone_region},
             settings_version=version,
+            # One still queued for the region (flipped away and back) reads it when it runs.
+            unless_waiting=True,
         )
         jobs.append(QueuedJob(job_id, REREAD_PHONES))
     return tuple(jobs)

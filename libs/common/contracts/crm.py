@@ -45,7 +45,9 @@ from libs.common.contracts.fields import (
 )
 
 Name = Annotated[SafeStr, Field(max_length=256)]
-Phone = Annotated[SafeStr, Field(max_length=40)]
+#: The longest phone value a record stores (its ``phones``, ``raw_phones``, ``unread_phones``).
+PHONE_MAX_LENGTH = 40
+Phone = Annotated[SafeStr, Field(max_length=PHONE_MAX_LENGTH)]
 #: A line and its extension, ``+14155550100;ext=12`` (``activities.phone_key``).
 PhoneKey = Annotated[str, Field(pattern=r"^\+[0-9]{1,15};ext=[0-9]{1,20}$")]
 #: Where a contact or an account is, as the CRM holds it (``GB``, ``GBR``, ``United Kingdom``);

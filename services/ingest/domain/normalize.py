@@ -32,6 +32,7 @@ from libs.common.contracts.activities import (
     declined,
     phone_key,
 )
+from libs.common.contracts.crm import PHONE_MAX_LENGTH
 from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
 from services.ingest.domain.ignored import TIME_AHEAD, TIME_BLOCK, Ignored, ignored_line
 from services.ingest.domain.phones import (
@@ -437,13 +438,16 @@ def read_phones(raws: Iterable[str | None], region: Regions) -> ReadPhones:
         if raw is None or not raw.strip():
             continue
         parsed = parse_phones_in(raw, region)
+        # A vendor's field may be longer than a stored phone (CRM sync caps it): its number as read
+        # stands for what was sent, and an unread one is not kept (never the whole record's 422).
+        fits = len(raw) <= PHONE_MAX_LENGTH
         if not isinstance(parsed, tuple):
             refused.setdefault(raw, parsed)
-            if parsed.problem in REGIONAL_PROBLEMS:
+            if parsed.problem in REGIONAL_PROBLEMS and fits:
                 unread[raw] = None
             continue
         for number in parsed:
-            read.setdefault(number.e164, number.raw)
+            read.setdefault(number.e164, number.raw if fits else number.e164)
             if number.extension:
                 extended[phone_key(number.e164, number.extension)] = None
     return ReadPhones(

@@ -272,6 +272,14 @@ def _valid_e164(e164: str) -> bool:
 _PHONE_LIST_SEPARATOR = re.compile(r"[/;,|\n]|\bor\b", re.IGNORECASE)
 
 
+#: The most parts (between separators, blank ones included) a phone field's list is read in: a
+#: field of more, longer than a number, is refused as too long. A person's field lists two or three numbers; a field of
+#: hundreds is a paste, and each part read costs a parse on the event loop of every tenant
+#: (a HubSpot batch of 1,000 contacts, two such fields each: 20,000 parses at most, not 100,000
+#: as with the 50 a record holds, nor 18 million as with no bound).
+MAX_LISTED_PHONES = 10
+
+
 def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | RefusedPhone:
     """Each number a CRM record's phone field holds: several when it lists several, each part a
     valid number on its own (each read by :func:`parse_phone_in`, ``raw`` kept whole as what the
@@ -289,8 +297,17 @@ def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | Ref
     are not split on a guess: ``+49 89 1234560 / 1234599`` is a range of direct-dial numbers, not
     two numbers, and is refused whole. A field whose parts the region cannot read, each read or
     refused only for the region (``020 7946 0954 / 07700 900124`` in a US tenant), is refused
-    for the region (``REGIONAL_PROBLEMS``): a contact keeps it to read again in another."""
-    parts = [part.strip() for part in _PHONE_LIST_SEPARATOR.split(raw) if part.strip()]
+    for the region (``REGIONAL_PROBLEMS``): a contact keeps it to read again in another.
+
+    A field longer than a number listing more than ``MAX_LISTED_PHONES`` parts (a vendor's phone
+    property is not length-capped as the CRM sync route's is) is refused as too long, no part
+    read: the work of a field is bounded whatever its length."""
+    pieces = _PHONE_LIST_SEPARATOR.split(raw, maxsplit=MAX_LISTED_PHONES)
+    if len(pieces) > MAX_LISTED_PHONES and len(raw.strip()) > MAX_PHONE_LENGTH:
+        # More numbers than a record holds: refused whole (too long) before any part is read,
+        # so a field of thousands costs no read per number.
+        return _refused(raw, PhoneProblem.TOO_LONG, regions if isinstance(regions, str) else regions[0])
+    parts = [part.strip() for part in pieces if part.strip()]
     read_parts = [parse_phone_in(part, regions) for part in parts] if len(parts) > 1 else []
     each = [read for read in read_parts if isinstance(read, ParsedPhone)]
     if read_parts and len(each) == len(parts) and all(_valid_e164(read.e164) for read in each):

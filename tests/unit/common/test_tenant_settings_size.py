@@ -55,3 +55,21 @@ def test_a_blank_or_padded_alias_the_change_brings_is_refused_by_its_entry() -> 
     stored = {"rep_aliases": {"7705": " "}}
     changed = next_settings(stored, patch={"rep_aliases": {"u-9": "rep-a"}})
     assert changed.rep_aliases == {"7705": " ", "u-9": "rep-a"}
+
+
+def test_an_alias_holding_an_invisible_character_is_refused_by_its_entry() -> None:
+    """An id pasted from a web page with a zero-width space or a byte order mark in it looks right
+    and maps nobody, as a padded one did: refused naming the entry and the character (before,
+    saved with 200)."""
+    assert _refused({"rep_aliases": {"\u200b7701": "rep-a", "7702": "rep-b\ufeff", "7703": "rep-c"}}) == [
+        {
+            "in": "body",
+            "field": "rep_aliases.\u200b7701",
+            "reason": "holds an invisible character (U+200B): write the source's id and the rep id as they are",
+        },
+        {
+            "in": "body",
+            "field": "rep_aliases.7702",
+            "reason": "holds an invisible character (U+FEFF): write the source's id and the rep id as they are",
+        },
+    ]

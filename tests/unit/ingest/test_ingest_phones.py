@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
+from services.ingest.domain import phones
 from services.ingest.domain.crm_sync import EntityWarning, read_entities
 from services.ingest.domain.normalize import read_phones
 from services.ingest.domain.phones import (
@@ -166,6 +167,30 @@ def test_a_crm_field_listing_several_numbers_gives_each_of_them(raw: str, number
     assert isinstance(read, tuple)
     assert tuple(number.e164 for number in read) == numbers
     assert {number.raw for number in read} == {raw}
+
+
+def test_a_field_listing_more_than_ten_numbers_is_refused_before_any_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten listed numbers are read, each; eleven (a paste, a vendor field of thousands) are refused
+    as too long with no part read: the work of a field is bounded whatever its length."""
+    ten = parse_phones_in(" / ".join(f"415-555-{n:04d}" for n in range(100, 110)), "US")
+    assert isinstance(ten, tuple)
+    assert len(ten) == 10
+    reads: list[str] = []
+    parse = phones.parse_phone
+
+    def counted(raw: str, region: str) -> ParsedPhone | RefusedPhone:
+        reads.append(raw)
+        return parse(raw, region)
+
+    monkeypatch.setattr(phones, "parse_phone", counted)
+    for count in (11, 9_000):
+        listed = " / ".join(f"415-555-{n:04d}" for n in range(100, 100 + count))
+        read = parse_phones_in(listed, ("US", "GB"))
+        assert isinstance(read, RefusedPhone)
+        assert (read.problem, read.reason) == (PhoneProblem.TOO_LONG, "longer than 64 characters")
+    assert reads == []
 
 
 @pytest.mark.parametrize(
