@@ -99,9 +99,25 @@ async def queue_job(
     parameters: dict[str, Any] | None = None,
     settings_version: int | None = None,
     delay: timedelta | None = None,
+    unless_waiting: bool = False,
 ) -> uuid.UUID:
     """Queue a job in the caller's transaction (it starts once that commits, or ``delay`` later:
-    ``run_after``, migration 0041)."""
+    ``run_after``, migration 0041).
+
+    ``unless_waiting``: a job of the tenant of the same kind and ``parameters`` still queued (not
+    started; one that reads what it works on when it runs, as ``reread_phones`` reads the region)
+    does all this one would: its id is returned and none queued. It is locked until the caller's
+    transaction ends, so no worker starts it before what the caller wrote is visible."""
+    if unless_waiting:
+        waiting = await conn.execute(
+            text(
+                "SELECT job_id FROM settings_jobs WHERE tenant_id = :t AND kind = :kind AND state = 'queued' "
+                "AND parameters = CAST(:p AS jsonb) LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
+            {"t": tenant_id, "kind": kind, "p": orjson.dumps(parameters or {}).decode()},
+        )
+        if (held := waiting.scalar_one_or_none()) is not None:
+            return uuid.UUID(str(held))
     job_id = uuid.uuid4()
     await conn.execute(
         text(
