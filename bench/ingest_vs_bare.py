@@ -122,6 +122,7 @@ def run_ingest_vs_bare(
                         f"(whole run {loaded['ok_per_s_whole_run']:,.0f}, sent late p99 "
                         f"{loaded['send_lag_p99_ms']:.1f} ms) "
                         f"p50 {loaded['p50_ms']:.1f} ms p99 {loaded['p99_ms']:.1f} ms failed {loaded['failed']:.0f} "
+                        f"resent {loaded['resent_on_closed_idle_connection']:.0f} "
                         f"CPU {loaded['cpu_us_per_request']:,.0f} us/request "
                         f"{ {k[7:]: int(v) for k, v in loaded.items() if k.startswith('failed_')} }\n"
                     )
@@ -144,6 +145,7 @@ def run_ingest_vs_bare(
                     "p50_ms",
                     "p99_ms",
                     "failed",
+                    "resent_on_closed_idle_connection",
                     "cpu_us_per_request",
                 )
             }

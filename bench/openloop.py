@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.common import median, percentile
@@ -65,6 +65,28 @@ def _closed_unanswered(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionResetError | BrokenPipeError)
 
 
+async def _exchange(
+    conn: _Connection, request: bytes, host: str, port: int, resent: Callable[[], None]
+) -> tuple[int, _Connection]:
+    """The request's status, and the connection that answered it: an idle keep-alive connection
+    the server closed (its keep-alive timeout) before the request reached it is replaced by a new
+    one and the request sent again (``resent`` told), as HTTP clients do. Raises what failed it
+    (the resend's connection refused too), each connection it used closed."""
+    try:
+        return await conn.exchange(request), conn
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        conn.writer.close()
+        if not (conn.served and _closed_unanswered(exc)):
+            raise
+    resent()
+    fresh = _Connection(*await asyncio.open_connection(host, port))
+    try:
+        return await fresh.exchange(request), fresh
+    except (OSError, asyncio.IncompleteReadError):
+        fresh.writer.close()
+        raise
+
+
 async def open_loop(
     host: str,
     port: int,
@@ -88,6 +110,10 @@ async def open_loop(
     #: Why requests failed: an HTTP status, or the connection error's name.
     reasons: dict[str, int] = {}
 
+    def resent() -> None:
+        nonlocal stale
+        stale += 1
+
     async def connection() -> _Connection:
         nonlocal opened
         async with released:
@@ -100,27 +126,19 @@ async def open_loop(
         return _Connection(reader, writer)
 
     async def one(request: bytes, due: float) -> None:
-        nonlocal failures, opened, stale
-        conn = await connection()
-        send_lags.append(time.perf_counter() - due)
-        for attempt in (0, 1):
-            try:
-                status = await conn.exchange(request)
-                break
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                conn.writer.close()
-                if attempt == 0 and conn.served and _closed_unanswered(exc):
-                    # An idle keep-alive connection the server closed (its keep-alive timeout)
-                    # before the request reached it: sent again on a new one, as HTTP clients do.
-                    stale += 1
-                    conn = _Connection(*await asyncio.open_connection(host, port))
-                    continue
-                failures += 1
-                reasons[type(exc).__name__] = reasons.get(type(exc).__name__, 0) + 1
-                async with released:
-                    opened -= 1
-                    released.notify()
-                return
+        nonlocal failures, opened
+        try:
+            # A connection refused takes its slot too (``connection``), released below.
+            conn = await connection()
+            send_lags.append(time.perf_counter() - due)
+            status, conn = await _exchange(conn, request, host, port, resent)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            failures += 1
+            reasons[type(exc).__name__] = reasons.get(type(exc).__name__, 0) + 1
+            async with released:
+                opened -= 1
+                released.notify()
+            return
         conn.served = True
         if 200 <= status < 300:
             now = time.perf_counter()
@@ -166,5 +184,6 @@ async def open_loop(
         "p50_ms": median(latencies) * 1000 if latencies else float("nan"),
         "p99_ms": percentile(latencies, 99) * 1000,
         "connections": opened,
+        # Not failures, but a server resetting reused connections shows here: report it beside them.
         "resent_on_closed_idle_connection": stale,
     }

@@ -29,7 +29,8 @@ Nothing is guessed:
   ``4155550107;4155550108``, ``+1 415 555 0107 or +1 415 555 0108``: a spreadsheet cell, a
   field a rep filled by hand) gives each of them (:func:`parse_phones_in`): a record's numbers
   are all its own, as its emails are. Only when every listed part is a valid number on its own
-  (or, the field being no number as a whole, a full-length number of one shape with the others);
+  (or, the field being no number as a whole, a full-length number, those of no known range of
+  one shape, that of the valid parts of their country);
   else the field is read as one (``+14155550200,12`` is a line and a dialled extension;
   ``0221/1234567`` in Germany is area code and number, ``+492211234567``; ``+49 89 1234560 /
   1234599``, a range, is refused). Numbers another region may read (two UK numbers in a US
@@ -291,13 +292,15 @@ def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | Ref
     ``0221/1234567``, DIN 5008's "area code / number", whose parts merely have a possible length)
     leaves the field to the single reading.
 
-    A field that is no number as a whole whose parts are full-length numbers of one shape (one
-    country, as many digits), some of a range the library does not know (Ofcom's ``07700 900123``
-    for fiction, a range newer than the library), gives each of them. Parts of different shapes
-    are not split on a guess: ``+49 89 1234560 / 1234599`` is a range of direct-dial numbers, not
-    two numbers, and is refused whole. A field whose parts the region cannot read, each read or
-    refused only for the region (``020 7946 0954 / 07700 900124`` in a US tenant), is refused
-    for the region (``REGIONAL_PROBLEMS``): a contact keeps it to read again in another.
+    A field that is no number as a whole whose parts are full-length numbers, those of a range
+    the library does not know (Ofcom's ``07700 900123`` for fiction, a range newer than the
+    library) of one shape (one country, as many digits) and that of the valid parts of their
+    country, gives each of them (``07700 900123 / +49 170 1234567``: both). Parts of different
+    shapes are not split on a guess: ``+49 89 1234560 / 1234599`` is a range of direct-dial
+    numbers, not two numbers, and is refused whole. A field whose parts the region cannot read,
+    each refused, or of no known range as read, only for the region (``020 7946 0954 / 07700
+    900124`` in a US tenant, ``07700 900123 / 0161 496 000`` in GB), is refused for the region
+    (``REGIONAL_PROBLEMS``): a contact keeps it to read again in another.
 
     A field longer than a number listing more than ``MAX_LISTED_PHONES`` parts (a vendor's phone
     property is not length-capped as the CRM sync route's is) is refused as too long, no part
@@ -315,19 +318,47 @@ def parse_phones_in(raw: str, regions: Regions) -> tuple[ParsedPhone, ...] | Ref
     single = parse_phone_in(raw, regions)
     if isinstance(single, ParsedPhone):
         return (single,)
-    if read_parts and len(each) == len(parts) and len(set(map(_shape, each))) == 1:
-        # No number as a whole, each part a full-length number of the same shape (rules 2026.12.34).
+    if read_parts and len(each) == len(parts) and _one_shape(each):
+        # No number as a whole, each part a full-length number, those of no known range of one
+        # shape (rules 2026.12.34).
         return tuple(ParsedPhone(read.e164, raw, read.extension) for read in each)
-    regional = [read for read in read_parts if isinstance(read, RefusedPhone)]
+    # ``read_parts`` is empty for a field of one part: nothing refused for the region alone.
+    regional = [
+        problem for part, read in zip(parts, read_parts, strict=False) if (problem := _problem(part, read))
+    ]
     if (
         single.problem is PhoneProblem.NOT_A_NUMBER
         and regional
-        and all(read.problem in REGIONAL_PROBLEMS for read in regional)
+        and all(problem in REGIONAL_PROBLEMS for problem in regional)
     ):
         # Numbers of another country listed together: refused for the region, not as no number.
         first = regions if isinstance(regions, str) else regions[0]
-        return _refused(raw, regional[0].problem, first)
+        return _refused(raw, regional[0], first)
     return single
+
+
+def _one_shape(each: list[ParsedPhone]) -> bool:
+    """Whether the parts that are no valid number on their own (of a range the library does not
+    know) are of one shape, that of each valid part of their country: ``07700 900123 / +49 170
+    1234567`` (a UK number of no known range beside a German mobile) is two numbers; ``+49 89
+    1234560 / 1234599`` (a German number beside 7 digits) is a range, not two."""
+    unknown = {_shape(read) for read in each if not _valid_e164(read.e164)}
+    if len(unknown) != 1:
+        return len(unknown) == 0
+    [(country, digits)] = unknown
+    return all(_shape(read) == (country, digits) for read in each if _shape(read)[0] == country)
+
+
+def _problem(part: str, read: ParsedPhone | RefusedPhone) -> PhoneProblem | None:
+    """Why a part of a field listing numbers is no valid number: its refusal, or ``INVALID`` for a
+    full-length number of no known range written in the region's national form (another region
+    may read it); ``None`` for a valid number or one written internationally (``+``, ``00``: read
+    alike in every region)."""
+    if isinstance(read, RefusedPhone):
+        return read.problem
+    if _valid_e164(read.e164) or part.startswith(("+", "00")):
+        return None
+    return PhoneProblem.INVALID
 
 
 def _shape(parsed: ParsedPhone) -> tuple[int | None, int]:

@@ -241,6 +241,36 @@ def test_a_field_of_two_numbers_the_region_cannot_read_is_refused_for_the_region
 
 @pytest.mark.parametrize(
     ("raw", "region"),
+    [("07700 900123 / +49 170 1234567", "GB"), ("+44 7700 900123 / +49 170 1234567", "US")],
+)
+def test_a_valid_number_beside_one_of_an_unknown_range_of_another_country_gives_both(
+    raw: str, region: str
+) -> None:
+    """A German mobile (valid) beside a UK number of Ofcom's range for fiction (full-length, no
+    known range): the shape rule is for the parts of no known range, so both are kept (refused
+    whole as "not a phone number" when the German number's shape was required of the UK one)."""
+    assert parse_phones_in(raw, region) == (
+        ParsedPhone("+447700900123", raw),
+        ParsedPhone("+491701234567", raw),
+    )
+
+
+def test_a_field_refused_for_parts_the_region_reads_as_no_known_number_is_kept_unread() -> None:
+    """``07700 900123 / 0161 496 000`` in GB: two UK numbers of no known range of different shapes
+    (not split on a guess), each refused only as the region reads it: refused for the region, so
+    the contact keeps it to read again, not as "not a phone number"."""
+    raw = "07700 900123 / 0161 496 000"
+    assert parse_phones_in(raw, "GB") == RefusedPhone(
+        raw,
+        PhoneProblem.INVALID,
+        "not a valid number (missing area code, or no such number in region GB; "
+        "an international number needs its +)",
+    )
+    assert read_phones([raw], "GB").unread == (raw,)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
     [
         # A range of direct-dial numbers (the second part, 7 digits, is no number of its own).
         ("+49 89 1234560 / 1234599", "DE"),
