@@ -2043,7 +2043,8 @@ async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[
     transaction, or queue one: twenty batches of close-date pushes on one account queue one job,
     whose windows it re-decides once (``domain.rematch.merged_windows``). The job stays locked
     until the batch commits, so no worker claims it meanwhile; one a worker claimed first is
-    left as it is (a new one is queued). Finished ``rematch`` jobs older than
+    left as it is (a new one is queued), and so is one put back with a checkpoint by a stopping
+    worker (it resumes past the checkpoint: merged windows' earlier activities would be skipped). Finished ``rematch`` jobs older than
     ``REMATCH_JOBS_KEPT`` are deleted here too. (No unique index: a previous release's consumer
     queues with a plain insert during a rolling deploy; two batches of another replica racing
     queue two jobs at worst, the next merges into the oldest.)"""
@@ -2064,6 +2065,7 @@ async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[
             WHERE job_id = (
                 SELECT job_id FROM settings_jobs
                 WHERE tenant_id = :t AND kind = 'rematch' AND state = 'queued' AND attempts = 0
+                AND checkpoint IS NULL
                 ORDER BY created_at LIMIT 1 FOR UPDATE
             ) RETURNING job_id
             """
