@@ -483,8 +483,9 @@ class ConsumerRunner:
                 *(self._process(consumer, part) for part in parts), return_exceptions=True
             )
             failures = [r for r in results if isinstance(r, BaseException)]
+            # A part stopped by the DLQ limit wins: nothing is committed, whatever the others raised.
             if failures:
-                raise failures[0]
+                raise next((f for f in failures if isinstance(f, DlqLimitExceeded)), failures[0])
         except DlqLimitExceeded:
             raise  # it stops without committing: the DLQ and the last deploy are looked at first
         except Exception:

@@ -3,11 +3,13 @@ partition whole and in its order, only for the lanes' topics, and only when the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
+import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from libs.common.kafka.runner import ConsumerRunner, Lanes, _Raw
+from libs.common.kafka.runner import ConsumerRunner, DlqLimitExceeded, Lanes, RetryDeadlineExceeded, _Raw
 from libs.common.settings import ConsumerSettings, KafkaSettings
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
 
@@ -80,3 +82,25 @@ def test_a_batch_is_handled_whole_when_small_with_another_topic_or_without_lanes
     assert (
         len(runner(Lanes(frozenset({ACTIVITY_INGESTED}), 1, min_part=1))._parts(cast(Any, FOUR), raws)) == 1
     )
+
+
+async def test_a_part_stopped_by_the_dlq_limit_commits_nothing_whatever_the_other_part_raised() -> None:
+    """Part 0 out of retries, part 1 over the DLQ limit: the DLQ limit wins, no offset committed
+    (those of part 1's messages sent to the DLQ included)."""
+    one = runner(Lanes(frozenset({ACTIVITY_INGESTED}), 2, min_part=1))
+    commits: list[str] = []
+
+    async def process(consumer: Any, part: list[_Raw]) -> None:
+        if part[0].tp.partition == 0:
+            raise RetryDeadlineExceeded("part 0 out of retries")
+        await asyncio.sleep(0.01)
+        raise DlqLimitExceeded("part 1 over the DLQ limit")
+
+    async def commit_durable() -> None:
+        commits.append("committed")
+
+    one._process = process  # type: ignore[method-assign]
+    one._commit_durable = commit_durable  # type: ignore[method-assign]
+    with pytest.raises(DlqLimitExceeded):
+        await one._process_in_lanes(cast(Any, FOUR), batch((ACTIVITIES, 0, 2), (ACTIVITIES, 1, 2)))
+    assert commits == []
