@@ -37,7 +37,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import statement
-from libs.common.jobs import REMATCH, queue_job
+from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
@@ -2035,9 +2035,6 @@ async def windowed_activities(
 
 
 #: Finished ``rematch`` jobs (done or failed) are deleted this long after they ended.
-REMATCH_JOBS_KEPT = timedelta(days=14)
-
-
 async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[str, Any]) -> uuid.UUID:
     """Merge these windows into the tenant's queued ``rematch`` job not yet tried, in the caller's
     transaction, or queue one: twenty batches of close-date pushes on one account queue one job,
