@@ -809,8 +809,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         crm_by_tenant: dict[str, list[CrmEntityChangedV1]] = defaultdict(list)
         for event in crm:
             crm_by_tenant[event.tenant_id].append(event)
-        # Tenants in one order (sorted) in every transaction: two lanes each holding one tenant's
-        # advisory and row locks must never wait on each other's crosswise.
+        # Tenants in one order (sorted) in every transaction: two lanes, each holding one tenant's
+        # advisory and row locks, never wait on each other crosswise (``repo.lock_reps_reports``).
         for tenant_id, events in sorted(crm_by_tenant.items()):
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         # A CRM's deal link on a meeting another source reports too, whichever revision is newer,

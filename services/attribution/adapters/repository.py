@@ -2283,10 +2283,17 @@ async def current_attributions(
 
 
 async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> None:
-    """Hold, until the transaction ends, the right to decide these reps' calls and emails (sorted,
-    so two batches never wait on each other crosswise): two reports of one call decided by two
-    consumers at once would each find no other and both count. The second waits, then sees the
-    first's committed attribution."""
+    """Hold, until the transaction ends, the right to decide these reps' calls and emails: two
+    reports of one call decided by two consumers at once would each find no other and both count.
+    The second waits, then sees the first's committed attribution.
+
+    The keys of one call are taken sorted, and a batch takes its tenants in sorted order
+    (``handlers.handle_batch``), so two batches' first passes never wait on each other crosswise.
+    The later passes of ``handlers.decide_and_follow`` (linked keepers, parked replies) take more
+    thread and rep locks and ``FOR UPDATE`` rows while holding the first pass's, in an order only
+    known once the first pass has decided: two lanes may still deadlock there. PostgreSQL then
+    aborts one batch and the runner retries it whole (a deadlock is transient,
+    ``failures.is_transient``): a retry's cost, not a wrong decision."""
     await _advisory_xact_locks(conn, {f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
 
 
