@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.jobs import Job, JobLost
 from services.attribution import jobs as attribution_jobs
+from services.attribution.adapters import repository as repo
 from services.attribution.reattribution import ReattributionReport
 
 IDS = [uuid.UUID(int=i) for i in range(1, 6)]
@@ -58,7 +59,7 @@ async def test_a_failed_progress_write_does_not_hide_a_lost_claim(monkeypatch: p
 
     monkeypatch.setattr(attribution_jobs, "report_progress", report_progress)
     monkeypatch.setattr(attribution_jobs, "save_checkpoint", save_checkpoint)
-    monkeypatch.setattr(attribution_jobs.repo, "windowed_activities", windowed_activities)
+    monkeypatch.setattr(repo, "windowed_activities", windowed_activities)
     monkeypatch.setattr(attribution_jobs, "reattribute_ids", reattribute_ids)
     job = cast(
         Job,

@@ -84,7 +84,9 @@ def test_a_batch_is_handled_whole_when_small_with_another_topic_or_without_lanes
     )
 
 
-async def test_a_part_stopped_by_the_dlq_limit_commits_nothing_whatever_the_other_part_raised() -> None:
+async def test_a_part_stopped_by_the_dlq_limit_commits_nothing_whatever_the_other_part_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Part 0 out of retries, part 1 over the DLQ limit: the DLQ limit wins, no offset committed
     (those of part 1's messages sent to the DLQ included)."""
     one = runner(Lanes(frozenset({ACTIVITY_INGESTED}), 2, min_part=1))
@@ -99,8 +101,8 @@ async def test_a_part_stopped_by_the_dlq_limit_commits_nothing_whatever_the_othe
     async def commit_durable() -> None:
         commits.append("committed")
 
-    one._process = process  # type: ignore[method-assign]
-    one._commit_durable = commit_durable  # type: ignore[method-assign]
+    monkeypatch.setattr(one, "_process", process)
+    monkeypatch.setattr(one, "_commit_durable", commit_durable)
     with pytest.raises(DlqLimitExceeded):
         await one._process_in_lanes(cast(Any, FOUR), batch((ACTIVITIES, 0, 2), (ACTIVITIES, 1, 2)))
     assert commits == []
