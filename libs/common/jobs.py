@@ -42,6 +42,8 @@ RECREDITED_BY = frozenset({"rep_aliases"})
 #: Re-decide what a batch of deal changes reaches past ``ATTRIBUTION_REMATCH_LIMIT`` (attribution
 #: queues it from the consumer, in the batch's transaction; new versions only where they change).
 REMATCH = "rematch"
+#: Finished ``rematch`` jobs are kept (and a failed one counted in ``rematch_jobs_failed``) this long.
+REMATCH_JOBS_KEPT = timedelta(days=14)
 REATTRIBUTION_PREVIEW_DAYS = 90
 #: Read again the phones a tenant's contacts keep unread (``unread_phones``: no region read them)
 #: in its new phone region (ingest), queued when a change of ``default_phone_region``, or of

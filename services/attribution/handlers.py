@@ -809,7 +809,9 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         crm_by_tenant: dict[str, list[CrmEntityChangedV1]] = defaultdict(list)
         for event in crm:
             crm_by_tenant[event.tenant_id].append(event)
-        for tenant_id, events in crm_by_tenant.items():
+        # Tenants in one order (sorted) in every transaction: two lanes, each holding one tenant's
+        # advisory and row locks, never wait on each other crosswise (``repo.lock_reps_reports``).
+        for tenant_id, events in sorted(crm_by_tenant.items()):
             await repo.apply_crm_entities(conn, tenant_id, events, changed[tenant_id])
         # A CRM's deal link on a meeting another source reports too, whichever revision is newer,
         # and on a call or email another source reported first (``domain.source_deals``).
@@ -824,7 +826,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
         for command in overrides:
             if await repo.save_override(conn, command):
                 to_attribute[command.tenant_id].setdefault(command.activity_id, None)
-        for tenant_id, refs_changed in changed.items():
+        for tenant_id, refs_changed in sorted(changed.items()):
             rematch = await rematch_ids(
                 conn, tenant_id, refs_changed, now, deps.rematch_limit, settings[tenant_id]
             )
@@ -832,7 +834,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
             for activity_id in rematch:
                 to_attribute[tenant_id].setdefault(activity_id, None)
         out = AttributedBatch()
-        for tenant_id, wanted in to_attribute.items():
+        for tenant_id, wanted in sorted(to_attribute.items()):
             missing = [activity_id for activity_id, a in wanted.items() if a is None]
             loaded = {a.activity_id: a for a in await repo.load_activities(conn, tenant_id, missing)}
             activities = [a or loaded[i] for i, a in wanted.items() if a is not None or i in loaded]

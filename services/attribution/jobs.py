@@ -8,6 +8,7 @@ re-credit the history of the reps and addresses a change of the tenant's rep map
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -25,6 +26,8 @@ from services.attribution.reattribution import (
     reattribute_ids,
     recredit_people,
 )
+
+log = logging.getLogger(__name__)
 
 
 def report_json(report: ReattributionReport) -> dict[str, Any]:
@@ -120,7 +123,12 @@ async def run_rematch_job(
 
     async def write(done: int, total: int, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # in order: a later checkpoint never lands before an earlier one
-            await previous
+            try:
+                await previous
+            except JobLost:
+                raise  # every later write stops the run too
+            except Exception:  # a blip: logged once, the later writes still land
+                log.warning("rematch job %s: a progress write failed", job.job_id, exc_info=True)
         await report_progress(engine, job, resumed + done, resumed + total)
         if done:
             activity_id, occurred_at = chosen[done - 1]

@@ -46,12 +46,14 @@ Contract:
   one part only, in its order, so per-key order holds. Each part's offsets become committable
   when that part's handler returned; a part that fails stops the consumer as a batch would
   (the parts beside it finish first), and nothing of the failing part is committed. A batch
-  holding any other topic is handled whole, alone. Each part holds up to ``max_batch_size``
-  messages (the lanes a read left short are topped up from what the client holds), so a batch
-  holds up to ``count`` times that. The next poll waits for every part.
+  holding any other topic is handled whole, alone. A batch is split only into two parts or
+  more of at least ``min_part`` messages each; then each part holds up to ``max_batch_size``
+  (the lanes a read left short are topped up from what the client holds), so a batch holds up
+  to ``count`` times that. A batch not split is never over ``max_batch_size`` (what a top-up
+  took is given back). The next poll waits for every part.
 * A batch that fails (retry deadline, a DLQ send) commits, before the consumer stops, the
   offsets of what was handled before it and beside it; not past the DLQ limit, which stops
-  without committing.
+  without committing (one part past it is enough, whatever the others raised).
 """
 
 from __future__ import annotations
@@ -306,6 +308,11 @@ class ConsumerRunner:
         producer: AIOKafkaProducer,
         lanes: Lanes | None = None,
     ) -> None:
+        if lanes is not None and lanes.count > 1 and lanes.min_part > policy.max_batch_size:
+            raise ValueError(
+                f"lanes: min_part {lanes.min_part} is over CONSUMER_MAX_BATCH_SIZE {policy.max_batch_size}: "
+                "no batch would ever be split"
+            )
         self.service = service
         self.lanes = lanes
         self.group_id = group_id
@@ -435,15 +442,16 @@ class ConsumerRunner:
 
     def _parts(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> list[list[_Raw]]:
         """``batch`` split by lane (each partition whole, in its order), or ``[batch]`` when lanes
-        are off, it holds a partition outside them, or it is small (``Lanes.min_part``)."""
+        are off, it holds a partition outside them, or a part would be small (``Lanes.min_part``):
+        it is split only into two parts or more, each of at least ``min_part`` messages."""
         lane_of = self._lane_of(consumer.assignment())
-        if not lane_of or any(raw.tp not in lane_of for raw in batch):
-            return [batch]
-        if self.lanes is None or len(batch) < self.lanes.count * self.lanes.min_part:
+        if self.lanes is None or not lane_of or any(raw.tp not in lane_of for raw in batch):
             return [batch]
         parts: dict[int, list[_Raw]] = {}
         for raw in batch:
             parts.setdefault(lane_of[raw.tp], []).append(raw)
+        if len(parts) < 2 or any(len(part) < self.lanes.min_part for part in parts.values()):
+            return [batch]
         return list(parts.values())
 
     async def _top_up(
@@ -451,25 +459,72 @@ class ConsumerRunner:
     ) -> dict[TopicPartition, list[Any]]:
         """With lanes, each lane's part may hold up to ``max_batch_size`` messages: the fetch
         drains one partition before the next, so the lanes the first read left short are topped
-        up from what the client already holds (no wait). Not when a partition outside the lanes
-        is in hand: that batch is handled whole."""
+        up from what the client already holds (no wait). Only when the batch will be split
+        (:meth:`_parts`): each lane holding messages is first brought to ``min_part``; when one
+        stays short, what this took is given back (``seek``) and the first read is handled as it
+        is, never more than ``max_batch_size``. Not when a partition outside the lanes is in
+        hand: that batch is handled whole."""
         lane_of = self._lane_of(consumer.assignment())
         in_hand = [tp for tp, messages in records.items() if messages]
-        if not lane_of or not in_hand or any(tp not in lane_of for tp in in_hand):
+        if self.lanes is None or not lane_of or not in_hand or any(tp not in lane_of for tp in in_hand):
             return records
-        count = max(lane_of.values()) + 1
-        held = [0] * count
+        min_part = self.lanes.min_part
+        out = {tp: list(messages) for tp, messages in records.items()}
+        taken: dict[TopicPartition, int] = {}  # the first offset the top-up took, per partition
+        await self._top_up_lanes(consumer, lane_of, out, taken, lambda held: min_part)
+        held = self._held(lane_of, out)
+        # A lane still short gives back what it took; the batch is split if no lane is left short.
+        self._give_back(
+            consumer, out, taken, {tp for tp, lane in lane_of.items() if 0 < held[lane] < min_part}
+        )
+        held = self._held(lane_of, out)
+        if sum(1 for n in held if n) < 2 or any(0 < n < min_part for n in held):
+            self._give_back(consumer, out, taken, set(taken))  # handled whole: the first read alone
+            return out
+        await self._top_up_lanes(
+            consumer, lane_of, out, taken, lambda held: self.policy.max_batch_size if held else 0
+        )
+        return out
+
+    @staticmethod
+    def _give_back(
+        consumer: AIOKafkaConsumer,
+        out: dict[TopicPartition, list[Any]],
+        taken: dict[TopicPartition, int],
+        partitions: set[TopicPartition],
+    ) -> None:
+        """What the top-up took of ``partitions`` put back: read again by the next poll."""
+        for tp in partitions:
+            offset = taken.pop(tp, None)
+            if offset is not None:
+                consumer.seek(tp, offset)
+                out[tp] = [m for m in out[tp] if m.offset < offset]
+
+    @staticmethod
+    def _held(lane_of: dict[TopicPartition, int], records: dict[TopicPartition, list[Any]]) -> list[int]:
+        held = [0] * (max(lane_of.values()) + 1)
         for tp, messages in records.items():
             held[lane_of[tp]] += len(messages)
-        out = {tp: list(messages) for tp, messages in records.items()}
-        for lane in range(count):
-            room = self.policy.max_batch_size - held[lane]
+        return held
+
+    async def _top_up_lanes(
+        self,
+        consumer: AIOKafkaConsumer,
+        lane_of: dict[TopicPartition, int],
+        out: dict[TopicPartition, list[Any]],
+        taken: dict[TopicPartition, int],
+        target: Callable[[int], int],
+    ) -> None:
+        """Each lane brought towards ``target(held)`` messages from what the client holds."""
+        for lane, held in enumerate(self._held(lane_of, out)):
+            room = target(held) - held
             if room <= 0:
                 continue
             partitions = [tp for tp, of in lane_of.items() if of == lane]
             for tp, messages in (await consumer.getmany(*partitions, timeout_ms=0, max_records=room)).items():
+                if messages:
+                    taken.setdefault(tp, messages[0].offset)
                 out.setdefault(tp, []).extend(messages)
-        return out
 
     async def _process_in_lanes(self, consumer: AIOKafkaConsumer, batch: list[_Raw]) -> None:
         """The batch's parts (:meth:`_parts`) handled concurrently; the first failure raised once
@@ -483,8 +538,9 @@ class ConsumerRunner:
                 *(self._process(consumer, part) for part in parts), return_exceptions=True
             )
             failures = [r for r in results if isinstance(r, BaseException)]
+            # A part stopped by the DLQ limit wins: nothing is committed, whatever the others raised.
             if failures:
-                raise failures[0]
+                raise next((f for f in failures if isinstance(f, DlqLimitExceeded)), failures[0])
         except DlqLimitExceeded:
             raise  # it stops without committing: the DLQ and the last deploy are looked at first
         except Exception:

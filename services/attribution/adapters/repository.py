@@ -37,7 +37,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import statement
-from libs.common.jobs import REMATCH, queue_job
+from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
@@ -2035,15 +2035,13 @@ async def windowed_activities(
 
 
 #: Finished ``rematch`` jobs (done or failed) are deleted this long after they ended.
-REMATCH_JOBS_KEPT = timedelta(days=14)
-
-
 async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[str, Any]) -> uuid.UUID:
     """Merge these windows into the tenant's queued ``rematch`` job not yet tried, in the caller's
     transaction, or queue one: twenty batches of close-date pushes on one account queue one job,
     whose windows it re-decides once (``domain.rematch.merged_windows``). The job stays locked
     until the batch commits, so no worker claims it meanwhile; one a worker claimed first is
-    left as it is (a new one is queued). Finished ``rematch`` jobs older than
+    left as it is (a new one is queued), and so is one put back with a checkpoint by a stopping
+    worker (it resumes past the checkpoint: merged windows' earlier activities would be skipped). Finished ``rematch`` jobs older than
     ``REMATCH_JOBS_KEPT`` are deleted here too. (No unique index: a previous release's consumer
     queues with a plain insert during a rolling deploy; two batches of another replica racing
     queue two jobs at worst, the next merges into the oldest.)"""
@@ -2064,6 +2062,7 @@ async def queue_rematch(conn: AsyncConnection, tenant_id: str, parameters: dict[
             WHERE job_id = (
                 SELECT job_id FROM settings_jobs
                 WHERE tenant_id = :t AND kind = 'rematch' AND state = 'queued' AND attempts = 0
+                AND checkpoint IS NULL
                 ORDER BY created_at LIMIT 1 FOR UPDATE
             ) RETURNING job_id
             """
@@ -2284,10 +2283,17 @@ async def current_attributions(
 
 
 async def lock_reps_reports(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str]) -> None:
-    """Hold, until the transaction ends, the right to decide these reps' calls and emails (sorted,
-    so two batches never wait on each other crosswise): two reports of one call decided by two
-    consumers at once would each find no other and both count. The second waits, then sees the
-    first's committed attribution."""
+    """Hold, until the transaction ends, the right to decide these reps' calls and emails: two
+    reports of one call decided by two consumers at once would each find no other and both count.
+    The second waits, then sees the first's committed attribution.
+
+    The keys of one call are taken sorted, and a batch takes its tenants in sorted order
+    (``handlers.handle_batch``), so two batches' first passes never wait on each other crosswise.
+    The later passes of ``handlers.decide_and_follow`` (linked keepers, parked replies) take more
+    thread and rep locks and ``FOR UPDATE`` rows while holding the first pass's, in an order only
+    known once the first pass has decided: two lanes may still deadlock there. PostgreSQL then
+    aborts one batch and the runner retries it whole (a deadlock is transient,
+    ``failures.is_transient``): a retry's cost, not a wrong decision."""
     await _advisory_xact_locks(conn, {f"call-duplicates:{tenant_id}:{rep_id}" for rep_id in rep_ids})
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.jobs import REMATCH_JOBS_KEPT
+
 #: Live entities only: deleted and merged-away ones are history, not state.
 _LIVE = "NOT deleted AND merged_into IS NULL"
 
@@ -116,8 +118,10 @@ SELECT
     (SELECT count(*) FROM settings_jobs j WHERE j.tenant_id = :t AND j.state IN ('queued', 'running')
         AND NOT (j.kind = 'reattribute' AND coalesce((j.parameters->>'dry_run')::boolean, true))
     ) AS jobs_pending,
-    -- A rematch job that failed after its retries: part of a deal change's window left undecided.
+    -- A rematch job that failed after its retries: part of a deal change's window left undecided
+    -- (those finished within REMATCH_JOBS_KEPT: older ones are purged when the next is queued).
     (SELECT count(*) FROM settings_jobs j WHERE j.tenant_id = :t AND j.kind = 'rematch' AND j.state = 'failed'
+        AND j.finished_at >= now() - CAST(:kept AS interval)
     ) AS rematch_failed
 FROM waiting_store ws, waiting_decision wd, waiting_metrics wm
 LEFT JOIN metric_refresh_state s ON s.tenant_id = :t
@@ -142,6 +146,6 @@ SELECT
 
 async def pipeline_status(conn: AsyncConnection, tenant_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(stage counts and oldest waiting times, CRM reference counts) for the tenant, read now."""
-    stages = (await conn.execute(text(_STAGES), {"t": tenant_id})).one()
+    stages = (await conn.execute(text(_STAGES), {"t": tenant_id, "kept": REMATCH_JOBS_KEPT})).one()
     crm = (await conn.execute(text(_CRM), {"t": tenant_id})).one()
     return dict(stages._mapping), dict(crm._mapping)

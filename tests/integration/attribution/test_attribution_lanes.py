@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.kafka.runner import ConsumedMessage
 from services.attribution.handlers import handle_batch
 
+from . import attribution_support as support
 from .attribution_support import (
     RecordedBatch,
     RecordingProducer,
@@ -21,6 +25,7 @@ from .attribution_support import (
     deps_for,
     email,
     messages,
+    rows,
 )
 
 
@@ -88,3 +93,43 @@ async def test_a_reply_decided_beside_the_message_it_answers_waits_and_continues
         "deal-1",
         "thread",
     )
+
+
+def _tenant_mails(
+    monkeypatch: pytest.MonkeyPatch, tenant: str, tag: str, n: int
+) -> list[ConsumedMessage[Any]]:
+    monkeypatch.setattr(support, "TENANT", tenant)
+    days = [f"2026-11-0{2 + i % 5}T10:00:00Z" for i in range(n)]
+    return messages(
+        *(email(f"{tag}-{i}", "ana@seller.example", "bo@buyer.example", at=days[i]) for i in range(n))
+    )
+
+
+async def test_two_lanes_with_two_tenants_in_opposite_order_never_deadlock(
+    db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch takes its tenants' locks in one order (sorted), whatever order its messages came
+    in: lane A with acme then beta, lane B with beta then acme, both wait at most, never deadlock."""
+    for tenant in ("acme", "beta"):
+        monkeypatch.setattr(support, "TENANT", tenant)
+        await create_tenant(db_engine)
+        await deliver(db_engine, RecordingProducer(), *baseline())
+    failures: list[BaseException] = []
+    for r in range(4):
+        lane_a = _tenant_mails(monkeypatch, "acme", f"A{r}", 20) + _tenant_mails(
+            monkeypatch, "beta", f"A{r}", 20
+        )
+        lane_b = _tenant_mails(monkeypatch, "beta", f"B{r}", 20) + _tenant_mails(
+            monkeypatch, "acme", f"B{r}", 20
+        )
+        done = await asyncio.gather(
+            handle_batch(lane_a, deps_for(db_engine, RecordingProducer())),
+            handle_batch(lane_b, deps_for(db_engine, RecordingProducer())),
+            return_exceptions=True,
+        )
+        failures += [x for x in done if isinstance(x, BaseException)]
+    assert [repr(x)[:200] for x in failures] == []
+    counts = await rows(
+        db_engine, "SELECT tenant_id, count(*) FROM attributions GROUP BY tenant_id ORDER BY tenant_id"
+    )
+    assert counts == [("acme", 160), ("beta", 160)]

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.jobs import REMATCH, claim_job
+from libs.common.jobs import REMATCH, claim_job, requeue_job, save_checkpoint
 from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from services.attribution import jobs as attribution_jobs
 from services.attribution import reattribution
+from services.attribution.adapters import repository as repo
 from services.attribution.handlers import AttributionDeps, handle_batch, publish
 from services.attribution.reattribution import reattribute_ids
 from tests.integration.attribution.attribution_support import (
@@ -187,3 +188,33 @@ async def test_a_rematch_job_follows_the_parked_replies_of_the_threads_it_moves(
         ("attributed", "deal-2", 2, "thread"),
     ]
     assert (report.examined, report.changed, report.published) == (1, 2, 2)
+
+
+async def test_a_requeued_job_holding_a_checkpoint_takes_no_new_windows(db_engine: AsyncEngine) -> None:
+    """A job its stopping worker put back with a checkpoint resumes past it: windows merged into
+    it would lose their activities sorting before the checkpoint, so a new job is queued instead."""
+    await create_tenant(db_engine)
+    first_windows = [
+        {"accounts": ["acc-1"], "contacts": [], "since": "2026-10-01T00:00:00+00:00", "until": None}
+    ]
+    later_windows = [
+        {"accounts": ["acc-2"], "contacts": [], "since": "2026-01-01T00:00:00+00:00", "until": None}
+    ]
+    async with db_engine.begin() as conn:
+        first = await repo.queue_rematch(conn, TENANT, {"windows": first_windows})
+    job = await claim_job(db_engine, REMATCH, timedelta(minutes=30))
+    assert job is not None
+    assert job.job_id == first
+    after = ["2026-11-20T00:00:00+00:00", "ffffffff-0000-0000-0000-000000000000"]
+    await save_checkpoint(db_engine, job, {"after": after, "done": 500})
+    await requeue_job(db_engine, job)  # its worker stopped (a deploy)
+    async with db_engine.begin() as conn:
+        second = await repo.queue_rematch(conn, TENANT, {"windows": later_windows})
+    assert second != first
+    jobs = await rows(
+        db_engine,
+        "SELECT job_id, state, attempts, jsonb_array_length(parameters->'windows'), checkpoint IS NOT NULL "
+        "FROM settings_jobs WHERE tenant_id = :t AND kind = 'rematch' ORDER BY created_at",
+        {"t": TENANT},
+    )
+    assert jobs == [(first, "queued", 0, 1, True), (second, "queued", 0, 1, False)]

@@ -69,7 +69,7 @@ async def test_a_rematch_job_holds_up_to_date_and_one_failed_after_its_retries_i
 ) -> None:
     """A ``rematch`` job (the rest of a deal change's window) holds ``up_to_date`` while queued,
     waiting for a retry or running; failed for good, it no longer does, and is counted in
-    ``rematch_jobs_failed`` (part of a window may be undecided)."""
+    ``rematch_jobs_failed`` (part of a window may be undecided) for the 14 days it is kept."""
     async with db_engine.begin() as conn:
         created = await create_tenant(conn, "initech", TEST_SECRET_KEY)
         await queue_job(conn, "initech", REMATCH, "attribution", parameters={"windows": []})
@@ -94,3 +94,20 @@ async def test_a_rematch_job_holds_up_to_date_and_one_failed_after_its_retries_i
     assert job is not None
     await finish_job(db_engine, job, error="TimeoutError: test")
     assert await status() == (True, 0, 1)
+    # Counted while kept (14 days, docs/api.md), whether or not another job purges it.
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET finished_at = now() - interval '13 days 23 hours' WHERE job_id = :id"
+            ),
+            {"id": job.job_id},
+        )
+    assert await status() == (True, 0, 1)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE settings_jobs SET finished_at = now() - interval '14 days 1 hour' WHERE job_id = :id"
+            ),
+            {"id": job.job_id},
+        )
+    assert await status() == (True, 0, 0)
