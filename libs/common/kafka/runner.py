@@ -309,10 +309,14 @@ class ConsumerRunner:
         lanes: Lanes | None = None,
     ) -> None:
         if lanes is not None and lanes.count > 1 and lanes.min_part > policy.max_batch_size:
-            raise ValueError(
-                f"lanes: min_part {lanes.min_part} is over CONSUMER_MAX_BATCH_SIZE {policy.max_batch_size}: "
-                "no batch would ever be split"
+            # No batch could ever be split: each is handled whole, as with one lane (a deployment
+            # that lowered its batch size keeps starting on upgrade).
+            log.warning(
+                "lanes off: min_part %d is over CONSUMER_MAX_BATCH_SIZE %d, each batch handled whole",
+                lanes.min_part,
+                policy.max_batch_size,
             )
+            lanes = None
         self.service = service
         self.lanes = lanes
         self.group_id = group_id

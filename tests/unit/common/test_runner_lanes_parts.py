@@ -161,6 +161,11 @@ async def test_a_short_lane_is_topped_up_only_when_the_batch_is_split_and_never_
     assert await top_up(2, {0: 300, 1: 1700}, {2: 100}) == ([2000], [(2, 0)])
 
 
-def test_lanes_whose_parts_could_never_be_split_are_refused_at_start() -> None:
-    with pytest.raises(ValueError, match="min_part 2500 is over CONSUMER_MAX_BATCH_SIZE 2000"):
-        runner(Lanes(frozenset({ACTIVITY_INGESTED}), 2, min_part=2500))
+def test_lanes_whose_parts_could_never_be_split_are_turned_off_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deployment whose batch size is below a part's minimum keeps starting: each batch whole."""
+    with caplog.at_level("WARNING"):
+        made = runner(Lanes(frozenset({ACTIVITY_INGESTED}), 2, min_part=2500))
+    assert made.lanes is None
+    assert "lanes off: min_part 2500 is over CONSUMER_MAX_BATCH_SIZE 2000" in caplog.text
