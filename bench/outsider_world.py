@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -988,7 +989,9 @@ class Human:
 
     def __init__(self, w: TenantWorld) -> None:
         self.w = w
-        self.by_email = {c.email.lower(): c for c in w.contacts.values()}
+        self.by_email: dict[str, list[Contact]] = {}
+        for c in w.contacts.values():
+            self.by_email.setdefault(c.email.lower(), []).append(c)  # a duplicate record: both
         holders: dict[str, list[Contact]] = {}
         for c in w.contacts.values():
             for p in c.phones:
@@ -1006,10 +1009,10 @@ class Human:
             if who in self.rep_addresses or who.endswith("@" + self.w.internal_domain):
                 continue
             copied = p["role"] in ("cc", "bcc")
-            if "@" in who:
-                c = self.by_email.get(who)
-                acc = self.w.accounts[c.account] if c else self.domain.get(who.split("@")[1])
-                people.append((c, acc, copied))
+            if "@" in who and who in self.by_email:
+                people += [(c, self.w.accounts[c.account], copied) for c in self.by_email[who]]
+            elif "@" in who:
+                people.append((None, self.domain.get(who.split("@")[1]), copied))
             else:
                 holders = self.by_phone.get(who, [])
                 if len(holders) == 1:
@@ -1035,28 +1038,46 @@ class Human:
         cands = [d for d in cands if _candidate(d, at)]
         if not cands:
             return None, "no_deal"
-        main = [c.key for c, _, copied in people if c and not copied]
-        roled = [d for d in cands if any(c in {x for x, _ in d.roles} for c in main)]
+        main = {c.key for c, _, copied in people if c and not copied}
+        roled = [d for d in cands if main & {x for x, _ in d.roles}]
         pool = roled or cands
         if len(pool) == 1:
             return pool[0].key, "deal"
+        # Everyone there on one deal, some of them also on another: the deal they all share.
+        covering = [d for d in roled if main & {x for x, _ in d.roles} == main]
+        if len(covering) == 1:
+            return covering[0].key, "deal"
         subject = (item.get("subject") or "").lower()
         named = [d for d in pool if d.product.lower() in subject]
         if len(named) == 1:
             return named[0].key, "deal"
+        owned = self._owned(item, pool)
+        # Those copied tell between the deals of those written to, or point at the deal of the
+        # colleague copied when the addressee holds no role, unless the rep's own deal says otherwise.
+        copied = {c.key for c, _, cc in people if c and cc}
+        by_copied = [d for d in pool if copied & {x for x, _ in d.roles}]
+        if len(by_copied) == 1 and (roled or not owned or owned == by_copied):
+            return by_copied[0].key, "deal"
+        if len(by_copied) == 1:
+            return None, "undecidable"
+        # A deal open now against one closed before: the open one. Against a deal created within
+        # the next week: the activity may be its start, which nothing here tells.
         live = [d for d in pool if _live(d, at)]
-        if len(live) == 1 and not roled:
+        upcoming = [d for d in pool if at < d.created <= at + timedelta(days=7)]
+        if len(live) == 1 and not upcoming:
             return live[0].key, "deal"
-        rep_emails = {(p.get("email") or "").lower() for p in item["participants"]}
-        rep_lines = {p.get("phone") for p in item["participants"]}
-        owned = [
-            d
-            for d in (live or pool)
-            if self.w.reps[d.owner].email in rep_emails or self.w.reps[d.owner].line in rep_lines
-        ]
+        owned = self._owned(item, live + upcoming or pool)
         if len(owned) == 1:
             return owned[0].key, "deal"
         return None, "undecidable"
+
+    def _owned(self, item: dict[str, Any], deals: list[Deal]) -> list[Deal]:
+        """The deals owned by a rep taking part."""
+        emails = {(p.get("email") or "").lower() for p in item["participants"]}
+        lines = {p.get("phone") for p in item["participants"]}
+        return [
+            d for d in deals if self.w.reps[d.owner].email in emails or self.w.reps[d.owner].line in lines
+        ]
 
 
 # ---------------------------------------------------------------------------------------- the world
@@ -1326,21 +1347,37 @@ def report(s: Score, told: Counter[str], timings: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-async def run(c: Clients, worlds: list[TenantWorld]) -> tuple[Score, Counter[str], dict[str, float]]:
+async def run(
+    c: Clients, worlds: list[TenantWorld], save: Path | None = None
+) -> tuple[Score, Counter[str], dict[str, float]]:
     """Configures the tenants, sends the world, waits for the pipeline, reads back and scores."""
     await configure(c, worlds)
     started = time.monotonic()
     told = await send_all(c, worlds)
     posted = time.monotonic() - started
     settled = await settle(c, worlds)
+    answers = {w.tenant_id: await read_back(c, w) for w in worlds}
     s = Score()
     for w in worlds:
-        found, listed = await read_back(c, w)
-        score(w, found, listed, s)
+        score(w, *answers[w.tenant_id], s)
+    if save:
+        dump = {t: {"found": found, "listed": sorted(listed)} for t, (found, listed) in answers.items()}
+        await asyncio.to_thread(save.write_bytes, orjson.dumps(dump))
     return s, told, {"posted": posted, "settled": settled}
 
 
-async def _main(eng: Engines, worlds: list[TenantWorld]) -> tuple[Score, Counter[str], dict[str, float]]:
+def rescore(worlds: list[TenantWorld], saved: Path) -> Score:
+    """Scores answers saved by an earlier run (``--save``) against the labels as they are now."""
+    dump = orjson.loads(saved.read_bytes())
+    s = Score()
+    for w in worlds:
+        score(w, dump[w.tenant_id]["found"], set(dump[w.tenant_id]["listed"]), s)
+    return s
+
+
+async def _main(
+    eng: Engines, worlds: list[TenantWorld], save: Path | None
+) -> tuple[Score, Counter[str], dict[str, float]]:
     from bench.common import service_env, start_service, stop_services
     from libs.common.db.engine import make_engine
     from libs.common.db.migrate import upgrade
@@ -1370,7 +1407,7 @@ async def _main(eng: Engines, worlds: list[TenantWorld]) -> tuple[Score, Counter
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{services[0].port}", timeout=120) as ingest,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{services[3].port}", timeout=120) as gateway,
         ):
-            return await run(Clients(ingest, gateway, keys), worlds)
+            return await run(Clients(ingest, gateway, keys), worlds, save)
     finally:
         stop_services(services)
 
@@ -1390,12 +1427,17 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--examples", type=int, default=0, help="print this many examples of each miss")
+    parser.add_argument("--save", type=Path, help="write the gateway's answers to this file")
+    parser.add_argument("--rescore", type=Path, help="score answers saved with --save instead of running")
     args = parser.parse_args()
     from bench.common import engines
 
     worlds = build(args.activities, args.seed)
+    if args.rescore:
+        _print(rescore(worlds, args.rescore), Counter(), {}, args.examples)
+        return
     with engines() as eng:
-        s, told, timings = asyncio.run(_main(eng, worlds))
+        s, told, timings = asyncio.run(_main(eng, worlds, args.save))
     _print(s, told, timings, args.examples)
 
 
