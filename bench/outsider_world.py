@@ -1056,10 +1056,9 @@ class Human:
         # colleague copied when the addressee holds no role, unless the rep's own deal says otherwise.
         copied = {c.key for c, _, cc in people if c and cc}
         by_copied = [d for d in pool if copied & {x for x, _ in d.roles}]
-        if len(by_copied) == 1 and (roled or not owned or owned == by_copied):
-            return by_copied[0].key, "deal"
         if len(by_copied) == 1:
-            return None, "undecidable"
+            against_owner = not roled and len(owned) == 1 and owned != by_copied
+            return (None, "undecidable") if against_owner else (by_copied[0].key, "deal")
         # A deal open now against one closed before: the open one. Against a deal created within
         # the next week: the activity may be its start, which nothing here tells.
         live = [d for d in pool if _live(d, at)]
