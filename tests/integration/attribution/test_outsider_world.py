@@ -16,7 +16,7 @@ from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 
 
 @pytest.mark.timeout(300)
-async def test_the_outsiders_world_settles_and_meets_the_bar(
+async def test_the_outsiders_world_settles_with_every_deal_rep_and_team_right(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
     worlds = build(300, seed=11)
@@ -27,10 +27,11 @@ async def test_the_outsiders_world_settles_and_meets_the_bar(
             keys[w.tenant_id] = made["api_keys"]  # type: ignore[assignment]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         score, told, _ = await run(Clients(stack.ingest, stack.gateway, keys), worlds)
-    f = score.figures()
     assert score.missing == 0
     assert told["accepted"] == score.activities == 300
-    assert f["credited_precision"] >= 0.99, score.deal_misses
-    assert f["credited_recall"] >= 0.97, score.deal_misses
-    assert f["rep_accuracy"] >= 0.995, score.rep_misses
-    assert f["team_accuracy"] >= 0.995, score.team_misses
+    assert told["crm_warnings"] == 0
+    # Seed 11 (stable from run to run): 222 activities with a deal, every one credited to it; no
+    # deal credited to an activity without one; every rep under the id GET /v1/reps lists, and team.
+    assert (score.labelled_deal, score.attributed, score.attributed_right) == (222, 222, 222), score.examples
+    assert (score.given, score.given_right, score.deal_id_right) == (222, 222, 222), score.examples
+    assert (score.rep_scored, score.rep_right, score.team_right) == (300, 300, 300), score.examples
