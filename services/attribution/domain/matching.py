@@ -1258,9 +1258,12 @@ def _candidate(
     contact_role: float | None = None
     strength = thread if thread > account_strength else account_strength
     for match in on_deal:
-        held, certainty = best_per_participant.get(match.participant_index, 0.0), match.certainty
-        best_per_participant[match.participant_index] = certainty if certainty > held else held
-        role = certainty * _addressed(facts.activity, match)
+        # A contact only copied counts half for the coverage as for the role (rules 2026.12.36):
+        # mail is about whom it is from or to (a colleague copied on another deal no longer
+        # outweighs a subject naming this one).
+        role = match.certainty * _addressed(facts.activity, match)
+        held = best_per_participant.get(match.participant_index, 0.0)
+        best_per_participant[match.participant_index] = role if role > held else held
         if contact_role is None or role > contact_role:
             contact_role = role
         evidence = EVIDENCE_STRENGTH[match.evidence]

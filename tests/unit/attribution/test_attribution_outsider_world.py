@@ -82,3 +82,23 @@ def test_the_one_written_to_still_settles_it() -> None:
     decision = attribute_activity(mail, _deals(platform, services), TenantAttributionPolicy())
 
     assert (decision.status, decision.deal_id) == (AttributionStatus.ATTRIBUTED, "deal-services")
+
+
+def test_a_colleague_copied_does_not_outweigh_a_subject_naming_another_deal() -> None:
+    """Ana owns Acme's Payroll and Billing deals; Vera is Billing's champion, Ann on neither. Ana
+    writes "Payroll - pricing" to Ann and copies Vera: the subject names Payroll, the copied
+    colleague is on Billing. A copied contact counts half for the deal's coverage as for its role,
+    so Billing no longer leads by the margin: a close call, both surfaced (before: Billing credited,
+    its copied champion's role and full coverage outweighing the subject)."""
+    created = datetime(2026, 9, 1, tzinfo=UTC)
+    payroll = Deal("deal-payroll", "acc-acme", ANA, "proposal", False, False, created, None, (),
+                   name="Acme - Payroll")  # fmt: skip
+    billing = Deal("deal-billing", "acc-acme", ANA, "proposal", False, False, created, None,
+                   (("con-amy", "champion"),), name="Acme - Billing")  # fmt: skip
+    mail = _mail(datetime(2026, 10, 1, 15, tzinfo=UTC), ("ann@acme.com", TO), ("amy@acme.com", CC))
+    mail = mail.model_copy(update={"subject": "Payroll - pricing"})
+
+    decision = attribute_activity(mail, _deals(payroll, billing), TenantAttributionPolicy())
+
+    assert decision.status is AttributionStatus.AMBIGUOUS
+    assert {decision.deal_id, *decision.secondary_deal_ids} == {"deal-payroll", "deal-billing"}
