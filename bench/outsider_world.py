@@ -1041,13 +1041,16 @@ class Human:
         main = {c.key for c, _, copied in people if c and not copied}
         roled = [d for d in cands if main & {x for x, _ in d.roles}]
         pool = roled or cands
+        subject = (item.get("subject") or "").lower()
         if len(pool) == 1:
-            return pool[0].key, "deal"
+            # The one written to is on one deal, the subject names another: a person reads the
+            # subject (contact roles are a partial record; the subject says what it is about).
+            named_elsewhere = [d for d in cands if d is not pool[0] and d.product.lower() in subject]
+            return (named_elsewhere[0] if len(named_elsewhere) == 1 else pool[0]).key, "deal"
         # Everyone there on one deal, some of them also on another: the deal they all share.
         covering = [d for d in roled if main & {x for x, _ in d.roles} == main]
         if len(covering) == 1:
             return covering[0].key, "deal"
-        subject = (item.get("subject") or "").lower()
         named = [d for d in pool if d.product.lower() in subject]
         if len(named) == 1:
             return named[0].key, "deal"
