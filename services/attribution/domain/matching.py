@@ -993,11 +993,25 @@ def _rank_verdict(
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = () if settled else tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
+    # A subject naming a runner-up outright while naming nothing of the best deal (rules
+    # 2026.12.36): the best leads by a role or the people, the subject says what the mail is about;
+    # which is stale cannot be told, so it is a close call, both surfaced.
+    named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
+    close = (
+        ()
+        if settled
+        else tuple(
+            c
+            for c in candidates[1:]
+            if _lead(top, c) < AMBIGUITY_MARGIN or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
+        )
+    )
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    confidence = _confidence(top, measured)
+    # A close call only the subject makes is measured as a tie (the subject's deal may be the one).
+    forced = any(_lead(top, c) >= AMBIGUITY_MARGIN for c in close)
+    confidence = _confidence(top, top if forced else measured)
     confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score

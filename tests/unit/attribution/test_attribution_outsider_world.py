@@ -102,3 +102,26 @@ def test_a_colleague_copied_does_not_outweigh_a_subject_naming_another_deal() ->
 
     assert decision.status is AttributionStatus.AMBIGUOUS
     assert {decision.deal_id, *decision.secondary_deal_ids} == {"deal-payroll", "deal-billing"}
+
+
+def test_a_subject_naming_another_deal_outright_makes_a_role_a_close_call() -> None:
+    """Ana owns Acme's Payroll and Billing deals; Amy is Billing's champion. Ana writes "Payroll -
+    pricing" to Amy. The role says Billing (0.40 outweighs the subject's 0.15), the subject names
+    Payroll outright: a person reads the subject, the rules cannot tell which is stale, so it is a
+    close call with both surfaced, Billing first (before: Billing credited). A subject naming the
+    deal the role is on, or naming none, changes nothing."""
+    created = datetime(2026, 9, 1, tzinfo=UTC)
+    payroll = Deal("deal-payroll", "acc-acme", ANA, "proposal", False, False, created, None, (),
+                   name="Acme - Payroll")  # fmt: skip
+    billing = Deal("deal-billing", "acc-acme", ANA, "proposal", False, False, created, None,
+                   (("con-amy", "champion"),), name="Acme - Billing")  # fmt: skip
+    world = _deals(payroll, billing)
+    mail = _mail(datetime(2026, 10, 1, 15, tzinfo=UTC), ("amy@acme.com", TO))
+
+    def decide(subject: str) -> tuple[AttributionStatus, str | None, tuple[str, ...]]:
+        d = attribute_activity(mail.model_copy(update={"subject": subject}), world, TenantAttributionPolicy())
+        return d.status, d.deal_id, d.secondary_deal_ids
+
+    assert decide("Payroll - pricing") == (AttributionStatus.AMBIGUOUS, "deal-billing", ("deal-payroll",))
+    assert decide("Billing - pricing") == (AttributionStatus.ATTRIBUTED, "deal-billing", ())
+    assert decide("Quick question") == (AttributionStatus.ATTRIBUTED, "deal-billing", ())
