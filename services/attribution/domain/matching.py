@@ -996,15 +996,13 @@ def _rank_verdict(
     # A subject naming a runner-up outright while naming nothing of the best deal (rules
     # 2026.12.36): the best leads by a role or the people, the subject says what the mail is about;
     # which is stale cannot be told, so it is a close call, both surfaced.
+    # The people settle a close score (``settled``), not what the subject says.
     named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
-    close = (
-        ()
-        if settled
-        else tuple(
-            c
-            for c in candidates[1:]
-            if _lead(top, c) < AMBIGUITY_MARGIN or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
-        )
+    close = tuple(
+        c
+        for c in candidates[1:]
+        if (not settled and _lead(top, c) < AMBIGUITY_MARGIN)
+        or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
     )
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up

@@ -125,3 +125,31 @@ def test_a_subject_naming_another_deal_outright_makes_a_role_a_close_call() -> N
     assert decide("Payroll - pricing") == (AttributionStatus.AMBIGUOUS, "deal-billing", ("deal-payroll",))
     assert decide("Billing - pricing") == (AttributionStatus.ATTRIBUTED, "deal-billing", ())
     assert decide("Quick question") == (AttributionStatus.ATTRIBUTED, "deal-billing", ())
+
+
+def test_the_people_do_not_settle_a_close_call_the_subject_makes() -> None:
+    """Ana owns Acme's Payroll deal (no roles), Bo its Billing deal (Amy champion). Ana's meeting
+    "Payroll - pricing" with Amy, Ann (on no deal), Zed and Yo (unknown): Billing leads by less than the
+    margin, and everyone on Payroll (nobody) is on Billing and
+    Amy more, which settled the close call for Billing; the subject naming Payroll outright keeps it
+    a close call, Billing first, Payroll beside it."""
+    created = datetime(2026, 9, 1, tzinfo=UTC)
+    payroll = Deal("deal-payroll", "acc-acme", ANA, "proposal", False, False, created, None, (),
+                   name="Acme - Payroll")  # fmt: skip
+    billing = Deal("deal-billing", "acc-acme", BO, "proposal", False, False, created, None,
+                   (("con-amy", "champion"),), name="Acme - Billing")  # fmt: skip
+    people = (("ana@seller.example", ParticipantRole.ORGANIZER), ("amy@acme.com", ParticipantRole.ATTENDEE),
+              ("ann@acme.com", ParticipantRole.ATTENDEE), ("zed@acme.com", ParticipantRole.ATTENDEE),
+              ("yo@acme.com", ParticipantRole.ATTENDEE))  # fmt: skip
+    meeting = activity(
+        ActivityKind.MEETING, Direction.OUTBOUND, people, at=datetime(2026, 10, 1, 15, tzinfo=UTC)
+    )
+    meeting = meeting.model_copy(update={"subject": "Payroll - pricing"})
+
+    decision = attribute_activity(meeting, _deals(payroll, billing), TenantAttributionPolicy())
+
+    assert (decision.status, decision.deal_id, decision.secondary_deal_ids) == (
+        AttributionStatus.AMBIGUOUS,
+        "deal-billing",
+        ("deal-payroll",),
+    )
