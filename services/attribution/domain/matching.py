@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.36"
+RULE_VERSION = "attribution-rules/2026.12.39"
 
 
 class Signal(StrEnum):
@@ -248,7 +248,7 @@ def _proximity(
 def _recency(created: datetime, closed: datetime | None, at: datetime) -> float:
     """Halves every RECENCY_HALF_LIFE_DAYS of the deal's age; 0 for a deal not yet created, which
     must never win on recency (a negative age is not "brand new"), and for a deal closed by then
-    (rules 2026.12.36): closed business is not recent, and its recency must not eat into the lead
+    (rules 2026.12.39): closed business is not recent, and its recency must not eat into the lead
     ``proximity`` gives an open deal of the same people (a deal won last week created after the
     one still open made their mail a close call)."""
     age_days = (at - created).total_seconds() / _DAY_SECONDS
@@ -807,7 +807,7 @@ def _people_settle(facts: _Facts, candidates: list[_Candidate], by_addressed: bo
     meeting with the customer's buyer and a reseller's person who is on the customer's deal (an
     influencer) and on the reseller's own deal is about the customer's deal, everyone there is on
     it; it led by the coverage alone (0.15 x 1/2), under the margin. With ``by_addressed``
-    (rules 2026.12.36), someone the email is from or to must be on the best deal: a colleague
+    (rules 2026.12.39), someone the email is from or to must be on the best deal: a colleague
     copied tells between the deals of those written to, but alone (the addressee on no deal) he
     does not settle the sender's mail for another rep's deal he is on; those copied are kept
     informed."""
@@ -994,7 +994,7 @@ def _rank_verdict(
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
     # A subject naming a runner-up outright while naming nothing of the best deal (rules
-    # 2026.12.36): the best leads by a role or the people, the subject says what the mail is about;
+    # 2026.12.39): the best leads by a role or the people, the subject says what the mail is about;
     # which is stale cannot be told, so it is a close call, both surfaced.
     # The people settle a close score (``settled``), not what the subject says.
     named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
@@ -1270,7 +1270,7 @@ def _candidate(
     contact_role: float | None = None
     strength = thread if thread > account_strength else account_strength
     for match in on_deal:
-        # A contact only copied counts half for the coverage as for the role (rules 2026.12.36):
+        # A contact only copied counts half for the coverage as for the role (rules 2026.12.39):
         # mail is about whom it is from or to (a colleague copied on another deal no longer
         # outweighs a subject naming this one).
         role = match.certainty * _addressed(facts.activity, match)

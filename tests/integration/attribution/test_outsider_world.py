@@ -32,7 +32,7 @@ async def test_the_outsiders_world_settles_with_every_deal_rep_and_team_right(
     assert told["crm_warnings"] == 0
     # Seed 11 (stable from run to run): 222 activities with a deal, 220 credited to it and none to
     # another; the other 2 are a mail and its reply whose subject names its deal while the addressee holds a role on
-    # another: close calls, the role's deal primary, the named deal secondary (rules 2026.12.36). No
+    # another: close calls, the role's deal primary, the named deal secondary (rules 2026.12.39). No
     # deal credited to an activity without one; every rep under the id GET /v1/reps lists, and team.
     assert (score.labelled_deal, score.attributed, score.attributed_right) == (222, 220, 220), score.examples
     assert (score.given, score.given_right, score.deal_id_right) == (222, 220, 220), score.examples

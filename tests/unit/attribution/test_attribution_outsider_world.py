@@ -1,5 +1,5 @@
 """Two decisions an outsider's labelled world (``bench.outsider_world``) found wrong against what a
-careful human gives from the same data (rules 2026.12.36):
+careful human gives from the same data (rules 2026.12.39):
 
 * an open deal against a deal of the same people and owner closed a few days before the activity:
   the closed deal's recency (younger than the open one) ate into the proximity weight the open deal

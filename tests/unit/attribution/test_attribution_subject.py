@@ -110,7 +110,7 @@ def test_a_subject_naming_one_of_two_equal_deals_decides_between_them() -> None:
 
 def test_a_subject_never_outweighs_a_contacts_role_on_another_deal() -> None:
     # amy holds a role on deal-acme-new only; the subject names the other deal outright. The role's
-    # deal stays the primary; since rules 2026.12.36 it is a close call measured as a tie, the
+    # deal stays the primary; since rules 2026.12.39 it is a close call measured as a tie, the
     # named deal surfaced beside it (it was attributed to deal-acme-new at 0.95: a person reads the
     # subject, and the role may be the stale record).
     email = with_subject(email_out("ana@seller.example", "amy@acme.com"), "Platform renewal")
