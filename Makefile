@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval eval-api clean
+.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval eval-api eval-outsider clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ eval: install
 
 eval-api: install
 	$(BIN)/python -m bench.accuracy_api --activities 20000
+
+eval-outsider: install
+	$(BIN)/python -m bench.outsider_world --activities 3000
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.38"
+RULE_VERSION = "attribution-rules/2026.12.39"
 
 
 class Signal(StrEnum):
@@ -245,11 +245,14 @@ def _proximity(
     return 1.0 - (1.0 - PROXIMITY_AT_CREATION_EDGE) * min(1.0, days_out / grace)
 
 
-def _recency(created: datetime, at: datetime) -> float:
+def _recency(created: datetime, closed: datetime | None, at: datetime) -> float:
     """Halves every RECENCY_HALF_LIFE_DAYS of the deal's age; 0 for a deal not yet created, which
-    must never win on recency (a negative age is not "brand new")."""
+    must never win on recency (a negative age is not "brand new"), and for a deal closed by then
+    (rules 2026.12.39): closed business is not recent, and its recency must not eat into the lead
+    ``proximity`` gives an open deal of the same people (a deal won last week created after the
+    one still open made their mail a close call)."""
     age_days = (at - created).total_seconds() / _DAY_SECONDS
-    if age_days < 0:
+    if age_days < 0 or (closed is not None and at > closed):
         return 0.0
     return float(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
 
@@ -776,7 +779,7 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
 
     if yielded := _partner_yields(candidates, account_evidence):
         return _yield_to_customer(facts, candidates, yielded, account_evidence, explanation)
-    settled = by_contact and _people_settle(facts, candidates)
+    settled = by_contact and _people_settle(facts, candidates, by_addressed=True)
     if settled:
         steps.append(
             "every person on the close runners-up is on the best deal, and more: the people settle it"
@@ -784,26 +787,35 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     return _rank_verdict(candidates, account_evidence, policy, explanation, settled=settled)
 
 
-def _backers(facts: _Facts, deal: Deal) -> frozenset[int]:
+def _backers(facts: _Facts, deal: Deal, addressed_only: bool = False) -> frozenset[int]:
     """The participants who are contacts holding a role on ``deal`` (by their own email or
-    phone; a switchboard names nobody)."""
+    phone; a switchboard names nobody); with ``addressed_only``, not those only copied on it."""
     ids = deal.contact_ids
     return frozenset(
         m.participant_index
         for m in facts.matches
-        if m.participant_index >= 0 and m.evidence is not _EVIDENCE_SHARED_PHONE and m.contact_id in ids
+        if m.participant_index >= 0
+        and m.evidence is not _EVIDENCE_SHARED_PHONE
+        and m.contact_id in ids
+        and (not addressed_only or _addressed(facts.activity, m) == 1.0)
     )
 
 
-def _people_settle(facts: _Facts, candidates: list[_Candidate]) -> bool:
+def _people_settle(facts: _Facts, candidates: list[_Candidate], by_addressed: bool = False) -> bool:
     """Whether a close call is settled by who took part (rules 2026.12.17): every participant
     holding a role on a close runner-up holds one on the best deal, and someone more does. A
     meeting with the customer's buyer and a reseller's person who is on the customer's deal (an
     influencer) and on the reseller's own deal is about the customer's deal, everyone there is on
-    it; it led by the coverage alone (0.15 x 1/2), under the margin."""
+    it; it led by the coverage alone (0.15 x 1/2), under the margin. With ``by_addressed``
+    (rules 2026.12.39), someone the email is from or to must be on the best deal: a colleague
+    copied tells between the deals of those written to, but alone (the addressee on no deal) he
+    does not settle the sender's mail for another rep's deal he is on; those copied are kept
+    informed."""
     top = candidates[0]
     close = [c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN]
     if not close:
+        return False
+    if by_addressed and not _backers(facts, top.deal, addressed_only=True):
         return False
     ours = _backers(facts, top.deal)
     return all(_backers(facts, c.deal) < ours for c in close)
@@ -981,11 +993,23 @@ def _rank_verdict(
     steps: list[str] = explanation["steps"]
     top = candidates[0]
     runner_up = candidates[1] if len(candidates) > 1 else None
-    close = () if settled else tuple(c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN)
+    # A subject naming a runner-up outright while naming nothing of the best deal (rules
+    # 2026.12.39): the best leads by a role or the people, the subject says what the mail is about;
+    # which is stale cannot be told, so it is a close call, both surfaced.
+    # The people settle a close score (``settled``), not what the subject says.
+    named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
+    close = tuple(
+        c
+        for c in candidates[1:]
+        if (not settled and _lead(top, c) < AMBIGUITY_MARGIN)
+        or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
+    )
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    confidence = _confidence(top, measured)
+    # A close call only the subject makes is measured as a tie (the subject's deal may be the one).
+    forced = any(_lead(top, c) >= AMBIGUITY_MARGIN for c in close)
+    confidence = _confidence(top, top if forced else measured)
     confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
     explanation["deal_score"] = top.score
@@ -1246,9 +1270,12 @@ def _candidate(
     contact_role: float | None = None
     strength = thread if thread > account_strength else account_strength
     for match in on_deal:
-        held, certainty = best_per_participant.get(match.participant_index, 0.0), match.certainty
-        best_per_participant[match.participant_index] = certainty if certainty > held else held
-        role = certainty * _addressed(facts.activity, match)
+        # A contact only copied counts half for the coverage as for the role (rules 2026.12.39):
+        # mail is about whom it is from or to (a colleague copied on another deal no longer
+        # outweighs a subject naming this one).
+        role = match.certainty * _addressed(facts.activity, match)
+        held = best_per_participant.get(match.participant_index, 0.0)
+        best_per_participant[match.participant_index] = role if role > held else held
         if contact_role is None or role > contact_role:
             contact_role = role
         evidence = EVIDENCE_STRENGTH[match.evidence]
@@ -1262,7 +1289,7 @@ def _candidate(
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
     coverage = _at_most_one(coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
-    recency = _recency(open_deal.created, at)
+    recency = _recency(open_deal.created, open_deal.closed, at)
     values: dict[Signal, float] = {
         _SIGNAL_CONTACT_ROLE: contact_role,
         _SIGNAL_OWNER_PARTICIPATES: owner,
