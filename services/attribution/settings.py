@@ -16,7 +16,7 @@ class AttributionOptions(BaseSettings):
     #: Partitions of ``activities-ingested`` handled at once, each batch part in its own
     #: transaction (``Lanes``): one part's matching runs while another's statements are in
     #: PostgreSQL. 1 handles each batch whole, one at a time.
-    partition_lanes: int = Field(default=2, ge=1, le=64)
+    partition_lanes: int = Field(default=1, ge=1, le=64)
     #: Upper bound of parked activities re-matched for one batch of CRM changes.
     rematch_limit: int = 5_000
     #: Tenant settings are re-read at least this often (a ``settings-changed`` event drops them sooner).
