@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.crm import ContactV1
+
 #: Where attribution keeps each CRM entity type: its reference table, id column and survivor
 #: (teams and memberships are not merged).
 REFERENCE_TABLES = {
@@ -66,3 +68,25 @@ async def references_missing(
             )
             held.update(((kind, r.id), r) for r in rows)
     return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
+
+
+def held_contact(row: Any) -> ContactV1:
+    """A contact as attribution holds it in ``ref_contacts`` (a row of ``contact_id``, ``name``,
+    ``emails``, ``phones``, ``raw_phones``, ``phone_extensions``, ``unread_phones``,
+    ``account_id``, ``updated_at``, and optionally ``country``, ``deleted``, ``merged_into``):
+    ingest's phone jobs read contacts back so, and attribution a re-read's check."""
+    held = row._mapping
+    return ContactV1(
+        id=held["contact_id"],
+        name=held["name"],
+        emails=tuple(held["emails"]),
+        phones=tuple(held["phones"]),
+        raw_phones=tuple(held["raw_phones"]),
+        phone_extensions=tuple(held["phone_extensions"]),
+        unread_phones=tuple(held["unread_phones"]),
+        account_id=held["account_id"],
+        country=held.get("country"),
+        updated_at=held["updated_at"],
+        deleted=held.get("deleted", False),
+        merged_into=held.get("merged_into"),
+    )

@@ -36,6 +36,7 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
+from libs.common.db.references import held_contact
 from libs.common.db.statements import statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
@@ -1148,23 +1149,7 @@ async def _without_stale_rereads(
         ),
         {"t": tenant_id, "ids": rereads},
     )
-    held = {
-        r.contact_id: ContactV1(
-            id=r.contact_id,
-            name=r.name,
-            emails=tuple(r.emails),
-            phones=tuple(r.phones),
-            raw_phones=tuple(r.raw_phones),
-            phone_extensions=tuple(r.phone_extensions),
-            unread_phones=tuple(r.unread_phones),
-            account_id=r.account_id,
-            country=r.country,
-            updated_at=r.updated_at,
-            deleted=r.deleted,
-            merged_into=r.merged_into,
-        )
-        for r in rows
-    }
+    held = {r.contact_id: held_contact(r) for r in rows}
     # Another version of the contact in the batch newer than what the job read, or a correction
     # under its updated_at (an older one, or a replay of it, is ignored by newest-wins).
     superseded = {

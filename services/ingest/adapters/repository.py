@@ -26,6 +26,7 @@ from libs.common.caching import LoadingCache
 from libs.common.contracts.crm import ContactV1
 from libs.common.contracts.fields import INT8_MAX, check_line
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.db.references import held_contact
 from libs.common.db.webhook_state import webhook_state_lock
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, load_erased_hashes
 from libs.common.tenant_settings_store import TenantSettingsCache
@@ -249,20 +250,7 @@ async def contacts_without_country(
             ),
             {"t": tenant_id, "a": account_id, "after": after or "", "n": limit},
         )
-        return [
-            ContactV1(
-                id=r.contact_id,
-                updated_at=r.updated_at,
-                name=r.name,
-                emails=tuple(r.emails),
-                phones=tuple(r.phones),
-                raw_phones=tuple(r.raw_phones),
-                phone_extensions=tuple(r.phone_extensions),
-                unread_phones=tuple(r.unread_phones),
-                account_id=r.account_id,
-            )
-            for r in rows
-        ]
+        return [held_contact(r) for r in rows]
 
 
 async def contacts_keeping_unread_phones(
@@ -285,21 +273,7 @@ async def contacts_keeping_unread_phones(
                 {"t": tenant_id, "after": after or "", "n": limit},
             )
         ).all()
-    contacts = [
-        ContactV1(
-            id=r.contact_id,
-            updated_at=r.updated_at,
-            name=r.name,
-            emails=tuple(r.emails),
-            phones=tuple(r.phones),
-            raw_phones=tuple(r.raw_phones),
-            phone_extensions=tuple(r.phone_extensions),
-            unread_phones=tuple(r.unread_phones),
-            account_id=r.account_id,
-            country=r.country,
-        )
-        for r in rows
-    ]
+    contacts = [held_contact(r) for r in rows]
     return contacts, {r.account_id: r.account_country for r in rows if r.account_id is not None}
 
 
