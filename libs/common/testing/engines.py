@@ -34,6 +34,10 @@ READY_DATABASES = 3
 _CLONE, _DROP, _STOP = 0, 1, 2
 
 
+#: How many times the pool starts psql for one statement when the process cannot be started.
+SPAWN_ATTEMPTS = 3
+
+
 class DatabasePool:
     """Clones of the template made ahead, and used databases dropped, on one thread.
 
@@ -60,14 +64,28 @@ class DatabasePool:
         while (job := self._work.get())[0] != _STOP:
             try:
                 if job[0] == _DROP:
-                    self._postgres.psql(f'DROP DATABASE IF EXISTS "{job[2]}" WITH (FORCE)')
+                    self._psql(f'DROP DATABASE IF EXISTS "{job[2]}" WITH (FORCE)')
                 else:
                     name = f"test_{uuid.uuid4().hex[:12]}"
-                    self._postgres.psql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE_DB}')
+                    self._psql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE_DB}')
                     self._ready.put(name)
             except BaseException as exc:  # handed to the test that asks next
                 self._error = exc
                 return
+
+    def _psql(self, sql: str) -> None:
+        """``sql`` through psql; a psql that could not be started (the kernel refusing a process
+        once: ``OSError``, seen as ``EFAULT`` from ``vfork`` on a loaded machine) is started again,
+        up to ``SPAWN_ATTEMPTS`` times, since one refusal would fail every test after it. A
+        statement that fails is not retried."""
+        for attempt in range(1, SPAWN_ATTEMPTS + 1):
+            try:
+                self._postgres.psql(sql)
+                return
+            except OSError:
+                if attempt == SPAWN_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
 
     def take(self, timeout: float = 120) -> str:
         """A fresh clone of the template; another is started in its place."""
