@@ -203,5 +203,7 @@ async def test_the_stale_flag_agrees_with_the_timeline_for_every_open_deal(
         "deal-gone-quiet": ["no_recent_activity", "single_threaded", "no_buyer_reply"],
         "deal-untouched": ["no_recent_activity", "no_buyer_reply"],
     }
-    # Timeline items (up to 100 per deal): ambiguous activities engage their deals too.
-    assert statuses == {"attributed": 556, "ambiguous": 452}
+    # Timeline items (up to 100 per deal): ambiguous activities engage their deals too. Rules
+    # 2026.12.39 (a deal closed at an activity's time has no recency; a subject naming a
+    # runner-up makes a close call) leave 3 more of them attributed (556 / 452 before).
+    assert statuses == {"attributed": 559, "ambiguous": 449}
