@@ -182,6 +182,13 @@ class RepV1(_Entity):
     )
     active: StrictBool = True
     manager_id: ExternalId | None = None
+    #: What the addresses this version no longer lists were, when it lists another in their place:
+    #: ``"rename"``, her former addresses (``gia.lopez@`` when she became ``gia.moreno@``), which
+    #: still link her to a source that has not synced her new one; ``"correction"``, never hers
+    #: to link by (a colleague's address typed on her record by mistake). Absent, a rename when
+    #: the version also changes her ``name``, else a correction (the safer reading: a correction
+    #: read as a rename makes two people one). Written only when sent.
+    email_change: Literal["rename", "correction"] | None = Field(default=None, exclude_if=_is_none)
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
     #: role it is. Absent when the source has none (an older producer, a CRM without roles).
     role: RoleName | None = None

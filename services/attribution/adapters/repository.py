@@ -39,7 +39,7 @@ from libs.common.db.arrays import text_array_literal
 from libs.common.db.references import held_contact
 from libs.common.db.statements import statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
-from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
+from libs.common.personal_domains import held_address, linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
     load_tenant_settings,
@@ -66,6 +66,7 @@ from services.attribution.domain.reps import (
     RepRecord,
     absences_on_return,
     departure_marker,
+    is_rename,
     mapped_addresses,
     name_aliases,
     resolve_rep_aliases,
@@ -151,7 +152,7 @@ class ChangedReferences:
 _UPSERT_REP = """
     WITH held AS (
         SELECT CASE WHEN merged_into IS NOT NULL THEN 'merged' WHEN deleted OR NOT active THEN 'away'
-                    ELSE 'live' END AS state
+                    ELSE 'live' END AS state, name
         FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
     )
     INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, phone_extensions,
@@ -173,7 +174,7 @@ _UPSERT_REP = """
                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
                 EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
                 EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.source))
-    RETURNING rep_id, (SELECT state FROM held) AS held_state
+    RETURNING rep_id, (SELECT state FROM held) AS held_state, (SELECT name FROM held) AS held_name
 """
 
 
@@ -215,7 +216,7 @@ async def _apply_rep(
         was_live = leaves and (held_state == "live" if held_state is not None else not e.deleted)
         if held_state == "away" and not (leaves or e.merged_into):
             await _keep_absence(conn, t, e, changed)
-        listed = sorted({*(m.lower() for m in e.emails), *e.phones})
+        listed = sorted({*(held_address(m) for m in e.emails), *e.phones})
         # A rep who left (deleted or inactive) or was merged names nobody by her emails and phones
         # any more: what she did before she left stays hers through ``ref_rep_former_identities``.
         identities = [] if (leaves or e.merged_into) else listed
@@ -232,8 +233,8 @@ async def _apply_rep(
             # address) is re-decided; what came before stays hers. From the day before, so that
             # the tenant's midnight of that day (``day_start``) is never after she left.
             changed.team_changed(e.id, (e.updated_at - timedelta(days=1)).date())
-        # A new address in place of a dropped one: a rename (``_RENAMED_FROM``), not a correction.
-        renamed = any("@" in i for i in set(identities) - held_identities)
+        added = set(identities) - held_identities
+        dropped, renamed = _read_dropped(e, upserted.held_name, added, dropped, changed)
         await _keep_former_identities(conn, t, e, dropped, identities, was_live, renamed)
         await _replace_children(
             conn,
@@ -246,6 +247,22 @@ async def _apply_rep(
         changed.identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
+
+
+def _read_dropped(
+    e: RepV1, held_name: str | None, added: set[str], dropped: set[str], changed: ChangedReferences
+) -> tuple[set[str], bool]:
+    """The identities a live rep's version dropped that stay hers (``ref_rep_former_identities``),
+    and whether they are a rename. A new address in place of a dropped one is a rename
+    (``_RENAMED_FROM``) when the source says so (``email_change``) or her name changed too, else a
+    correction that keeps her history but links nobody (``domain.reps.is_rename``). Sent as a
+    ``correction``, the addresses dropped were never hers: none stays hers, and what they took
+    part in is re-decided (rules 2026.12.40)."""
+    if e.email_change == "correction" and e.active and not (e.deleted or e.merged_into):
+        wrong = {i for i in dropped if "@" in i}
+        changed.rep_identities.update(wrong)
+        return dropped - wrong, False
+    return dropped, any("@" in i for i in added) and is_rename(e.email_change, held_name, e.name)
 
 
 async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences) -> None:
@@ -263,7 +280,7 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
             {"t": t, "id": e.id},
         )
     }
-    listed = {*(m.lower() for m in e.emails), *e.phones}
+    listed = {*(held_address(m) for m in e.emails), *e.phones}
     gaps = absences_on_return(e.id, held, e.updated_at, sorted(listed))
     if gaps:
         await conn.execute(
@@ -322,15 +339,25 @@ async def _keep_former_identities(
             await _keep_departed(conn, t, e, dropped)
         return
     if held_now:
-        # A departed rep's address re-issued to someone else stays hers for what she did before
-        # she left, and a renamed rep's stays hers while another id of her person, or a rep of
-        # a source that holds no record of her person yet (hers, not synced with her new name),
-        # lists it; any other former holder (the address re-issued by her own source, or by one
-        # holding her under another record) loses it to the rep that holds it now.
+        # An address she lists again is hers now, not a former one.
         await conn.execute(
             text(
-                "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
-                "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
+                "DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id "
+                "AND identity = ANY(:emails)"
+            ),
+            {"t": t, "id": e.id, "emails": held_now},
+        )
+        # An address re-issued to someone else stays its former holder's for what happened
+        # before she dropped it (``ReferenceIndex.departed``; rules 2026.12.40: before, an active
+        # former holder lost it, and her history went to the new holder). A renamed rep's links
+        # her person while another id of her person, or a rep of a source that holds no record of
+        # her person yet (hers, not synced with her new name), lists it; re-issued by her own
+        # source, or by one holding her under another record, it links nobody any more.
+        await conn.execute(
+            text(
+                "UPDATE ref_rep_former_identities f SET renamed = false WHERE f.tenant_id = :t "
+                "AND f.identity = ANY(:emails) AND f.renamed "
+                "AND (NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
                 "AND r.rep_id = f.rep_id AND (((r.deleted OR NOT r.active) AND r.merged_into IS NULL) "
                 "OR EXISTS (SELECT 1 FROM ref_reps me WHERE me.tenant_id = :t AND me.rep_id = :id "
                 "AND (coalesce(me.alias_of, me.rep_id) = coalesce(r.alias_of, r.rep_id) "
