@@ -180,6 +180,12 @@ class RepV1(_Entity):
     phone_extensions: tuple[PhoneKey, ...] = Field(
         default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["phone_extensions"]
     )
+    #: The phones sent that the tenant's region could not read, as sent: not matched, and read
+    #: again when the tenant's phone region changes (ingest's ``reread_phones`` job), as a
+    #: contact's. Written only when there is one.
+    unread_phones: tuple[Phone, ...] = Field(
+        default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["unread_phones"]
+    )
     active: StrictBool = True
     manager_id: ExternalId | None = None
     #: What the addresses this version no longer lists were, when it lists another in their place:

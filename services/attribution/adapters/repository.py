@@ -36,7 +36,7 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
-from libs.common.db.references import held_contact
+from libs.common.db.references import HELD_REP_COLUMNS, held_contact, held_rep
 from libs.common.db.statements import statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import held_address, linking_keys, mailbox_forms, parent_domains
@@ -156,24 +156,29 @@ _UPSERT_REP = """
         FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
     )
     INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, phone_extensions,
-                          active, manager_id, role, updated_at, deleted, merged_into, source, mailboxes)
+                          active, manager_id, role, updated_at, deleted, merged_into, source, mailboxes,
+                          unread_phones)
     VALUES (:t, :id, :name, :emails, :phones, :raw, :ext, :active, :manager, :role, :u, :d, :m, :src,
-            :mailboxes)
+            :mailboxes, :unread)
     ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
         mailboxes = CASE WHEN EXCLUDED.deleted AND cardinality(EXCLUDED.emails) = 0 THEN ref_reps.mailboxes
                          ELSE EXCLUDED.mailboxes END,
         phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones,
         phone_extensions = EXCLUDED.phone_extensions, active = EXCLUDED.active,
         manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
-        deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
+        deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into,
+        -- A phone re-read (``reread_phones``) is the version held read again: its source stays.
+        source = CASE WHEN EXCLUDED.source = :reread THEN ref_reps.source ELSE EXCLUDED.source END,
+        unread_phones = EXCLUDED.unread_phones
     WHERE ref_reps.updated_at < EXCLUDED.updated_at
        OR (ref_reps.updated_at = EXCLUDED.updated_at
-           AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones,
-                ref_reps.phone_extensions, ref_reps.active, ref_reps.manager_id, ref_reps.role,
-                ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
-               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
-                EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
-                EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.source))
+           AND ((ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones,
+                 ref_reps.phone_extensions, ref_reps.active, ref_reps.manager_id, ref_reps.role,
+                 ref_reps.deleted, ref_reps.merged_into, ref_reps.unread_phones)
+                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
+                 EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
+                 EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.unread_phones)
+                OR (EXCLUDED.source <> :reread AND ref_reps.source IS DISTINCT FROM EXCLUDED.source)))
     RETURNING rep_id, (SELECT state FROM held) AS held_state, (SELECT name FROM held) AS held_name
 """
 
@@ -202,11 +207,13 @@ async def _apply_rep(
                 "phones": list(e.phones),
                 "raw": list(e.raw_phones),
                 "ext": list(e.phone_extensions),
+                "unread": list(e.unread_phones),
                 "active": e.active,
                 "manager": e.manager_id,
                 "role": e.role,
                 "m": e.merged_into,
                 "src": source,
+                "reread": PHONE_REREAD_SOURCE,
             },
         )
     ).first()
@@ -1159,47 +1166,69 @@ async def apply_crm_entities(
 async def _without_stale_rereads(
     conn: AsyncConnection, tenant_id: str, events: Sequence[CrmEntityChangedV1]
 ) -> Sequence[CrmEntityChangedV1]:
-    """``events`` without the contacts a ``reread_phones`` job published (``PHONE_REREAD_SOURCE``)
-    that are not the version held with numbers added (``domain.phone_rereads.reread_of``): a CRM
-    correction under the same ``updated_at`` held since the job read it, or in the same batch,
-    stays. One lookup, only for a batch holding such contacts."""
+    """``events`` without the contacts and reps a ``reread_phones`` job published
+    (``PHONE_REREAD_SOURCE``) that are not the version held with numbers added
+    (``domain.phone_rereads.reread_of``): a CRM correction under the same ``updated_at`` held since
+    the job read it, or in the same batch, stays. One lookup per kind, only for a batch holding
+    such records."""
     rereads = [
-        e.entity.id for e in events if e.source == PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1)
+        e for e in events if e.source == PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1 | RepV1)
     ]
     if not rereads:
         return events
-    rows = await conn.execute(
-        text(
-            "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
-            "account_id, country, updated_at, deleted, merged_into FROM ref_contacts "
-            "WHERE tenant_id = :t AND contact_id = ANY(:ids)"
-        ),
-        {"t": tenant_id, "ids": rereads},
-    )
-    held = {r.contact_id: held_contact(r) for r in rows}
-    # Another version of the contact in the batch newer than what the job read, or a correction
+    held = await _held_phone_holders(conn, tenant_id, rereads)
+    # Another version of the record in the batch newer than what the job read, or a correction
     # under its updated_at (an older one, or a replay of it, is ignored by newest-wins).
     superseded = {
-        e.entity.id
+        (type(e.entity), e.entity.id)
         for e in events
         if e.source != PHONE_REREAD_SOURCE
-        and isinstance(e.entity, ContactV1)
-        and supersedes(e.entity, held.get(e.entity.id))
+        and isinstance(e.entity, ContactV1 | RepV1)
+        and supersedes(e.entity, held.get((type(e.entity), e.entity.id)))
     }
     kept = [
         e
         for e in events
         if e.source != PHONE_REREAD_SOURCE
-        or not isinstance(e.entity, ContactV1)
-        or (e.entity.id not in superseded and reread_of(held.get(e.entity.id), e.entity))
+        or not isinstance(e.entity, ContactV1 | RepV1)
+        or (
+            (type(e.entity), e.entity.id) not in superseded
+            and reread_of(held.get((type(e.entity), e.entity.id)), e.entity)
+        )
     ]
     if dropped := len(events) - len(kept):
         PHONE_REREADS_DROPPED.inc(dropped)
         log.info(
-            "phone re-reads not written: the contact changed since the job read it",
+            "phone re-reads not written: the record changed since the job read it",
             extra={"tenant_id": tenant_id, "dropped": dropped, "rereads": len(rereads)},
         )
     return kept
+
+
+async def _held_phone_holders(
+    conn: AsyncConnection, tenant_id: str, rereads: Sequence[CrmEntityChangedV1]
+) -> dict[tuple[type, str], ContactV1 | RepV1]:
+    """The versions held of the contacts and reps re-read: ``(type, id)`` -> the record."""
+    held: dict[tuple[type, str], ContactV1 | RepV1] = {}
+    contacts = [e.entity.id for e in rereads if isinstance(e.entity, ContactV1)]
+    if contacts:
+        rows = await conn.execute(
+            text(
+                "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
+                "account_id, country, updated_at, deleted, merged_into FROM ref_contacts "
+                "WHERE tenant_id = :t AND contact_id = ANY(:ids)"
+            ),
+            {"t": tenant_id, "ids": contacts},
+        )
+        held.update(((ContactV1, r.contact_id), held_contact(r)) for r in rows)
+    reps = [e.entity.id for e in rereads if isinstance(e.entity, RepV1)]
+    if reps:
+        rows = await conn.execute(
+            text(f"SELECT {HELD_REP_COLUMNS} FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:ids)"),
+            {"t": tenant_id, "ids": reps},
+        )
+        held.update(((RepV1, r.rep_id), held_rep(r)) for r in rows)
+    return held
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.

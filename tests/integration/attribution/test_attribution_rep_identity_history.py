@@ -26,6 +26,9 @@ from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from services.attribution.reattribution import reattribute
+from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.test_attribution_held_out_situations_calls import _sync
+from tests.integration.attribution.test_attribution_held_out_situations_intl import _found
 from tests.integration.attribution.test_attribution_held_out_situations_reps import (
     SETTINGS,
     T0,
@@ -42,10 +45,13 @@ from tests.integration.attribution.test_attribution_held_out_situations_reps imp
     _week,
 )
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver
-from tests.integration.polling import references_landed
+from tests.integration.polling import references_landed, settings_job_done
 from tests.integration.quarter.quarter_support import (
+    dial,
     email,
     get,
+    membership,
+    new_tenant,
     post,
     received,
     settle,
@@ -345,5 +351,70 @@ async def test_a_replaced_address_links_the_person_only_when_it_is_a_rename(
             "5 fay's HubSpot call of the 5th": ("unmatched", "7705", None, 2, ["rep-eve", "7705"], False),
             "6 cy's HubSpot call": ("unmatched", "rep-cy", "team-east", 1, ["rep-cy"], False),
             "7 reps listed": ["7702", "7705", "rep-ana", "rep-cy", "rep-eve"],
+        },
+    )
+
+
+async def test_a_reps_phone_the_region_could_not_read_comes_back_when_the_region_changes(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A UK team's tenant left on the US region (time zone UTC): Ruth's desk line is typed
+    ``020 7946 0970`` on her record, unreadable in the US (a warning names it), so her dialer's
+    calls from it are nobody's. The admin sets ``default_phone_region`` to GB: the job reads her
+    line again (her record's source kept), and the call made before is hers, on her team, as is
+    one made after."""
+    tenant = await new_tenant(db_engine, "uk-reps", "UTC")
+    ruth = {
+        "entity_type": "rep",
+        "id": "rep-ruth",
+        "name": "Ruth Bell",
+        "emails": ["ruth@seller.example"],
+        "phones": ["020 7946 0970"],
+    }
+    team = [
+        {"entity_type": "team", "id": "team-uk", "name": "UK"},
+        membership("m-ruth", "rep-ruth", "team-uk", "2026-01-01"),
+    ]
+    named = {("dialer", "before"): "before", ("dialer", "after"): "after"}
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        synced = await _sync(stack, db_engine, tenant, ruth, *team)
+        await post(stack, tenant, dial("before", "+442079460970", "2026-11-03T10:00:00Z"))
+        await settle(kafka_settings)
+        before = await _found(stack, tenant, named)
+        changed = await stack.gateway.patch(
+            "/v1/settings/organization", json={"default_phone_region": "GB"}, headers=tenant.admin
+        )
+        job = await settings_job_done(stack.gateway, tenant.admin, changed)
+        await settle(kafka_settings)
+        await post(stack, tenant, dial("after", "+442079460970", "2026-11-17T10:00:00Z"))
+        await settle(kafka_settings)
+        after = await _found(stack, tenant, named)
+        held = await get(stack, tenant, "/v1/reps/rep-ruth")
+        source = await rows(db_engine, "SELECT source FROM ref_reps WHERE tenant_id = 'uk-reps'")
+
+    _report(
+        {
+            "1 the sync's warning": [
+                (w["field"], w["reason"].rsplit(";", 1)[1].strip()) for w in synced["warnings"]
+            ],
+            "2 the call before, then": before,
+            "3 the job": (
+                job["kind"],
+                job["state"],
+                job["result"]["reps_read"],
+                job["result"]["reps_published"],
+            ),
+            "4 both calls after": after,
+            "5 her phones; her record's source": (held["phones"], [tuple(r) for r in source]),
+        },
+        {
+            "1 the sync's warning": [("entities.0.phones.0", "the phone was dropped, the rep accepted")],
+            "2 the call before, then": {"before": ("unmatched", None, None, None, None)},
+            "3 the job": ("reread_phones", "done", 1, 1),
+            "4 both calls after": {
+                "before": ("unmatched", None, None, "rep-ruth", "team-uk"),
+                "after": ("unmatched", None, None, "rep-ruth", "team-uk"),
+            },
+            "5 her phones; her record's source": (["+442079460970"], [("crm",)]),
         },
     )
