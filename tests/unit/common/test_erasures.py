@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Literal
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_the_hashes_listed_for_a_person_hold_each_address_and_its_mailbox() -> N
 
 
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
-def test_an_address_erased_in_one_unicode_form_is_erased_in_the_other(form: str) -> None:
+def test_an_address_erased_in_one_unicode_form_is_erased_in_the_other(form: Literal["NFC", "NFD"]) -> None:
     """Attribution holds addresses composed (``held_address``, rules 2026.12.40): José erased as
     typed either way is masked written either way, and so is an erasure listed before, whose
     hash is of the address as written."""
