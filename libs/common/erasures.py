@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.caching import LoadingCache
 from libs.common.contracts.activities import Participant, ParticipantFields, extension_of
 from libs.common.contracts.copying import with_changes
-from libs.common.personal_domains import mailbox_address, mailbox_forms
+from libs.common.personal_domains import held_address, mailbox_address, mailbox_forms
 
 #: What an erased participant becomes in what ingest publishes (``.invalid`` is reserved, RFC 2606).
 ERASED_ADDRESS = "erased@erased.invalid"
@@ -77,13 +77,16 @@ class ErasedIdentities:
     def names(self, email: str | None, phone: str | None) -> bool:
         """Whether an address or a phone is one of an erased person's: an address also by the
         mailbox it delivers to (``personal_domains.mailbox_address``), as attribution reads it:
-        ``pia+news@plume.example`` is erased ``pia@plume.example``'s."""
+        ``pia+news@plume.example`` is erased ``pia@plume.example``'s. In either Unicode form:
+        composed (``held_address``, as attribution holds addresses) and as written (the hashes of an
+        erasure listed before rules 2026.12.40)."""
         if email:
             address = email.strip().lower()
-            mailbox = mailbox_address(address)
+            composed = held_address(address)
+            forms = {address, composed, mailbox_address(address), mailbox_address(composed)}
             if any(
                 identity_hash(self.key, IdentityKind.EMAIL, form) in self.hashes
-                for form in (address, mailbox)
+                for form in forms
                 if form is not None
             ):
                 return True
@@ -94,8 +97,11 @@ def identity_hashes(key: bytes, emails: Iterable[str] = (), phones: Iterable[str
     """The hashes that name a person of these addresses and phones, to list: each address as
     written and the mailbox it delivers to, as a CRM record's addresses are held
     (``personal_domains.mailbox_forms``: ``pia+crm@plume.example`` also as ``pia@plume.example``,
-    ``jo.doe@gmail.com`` also as ``jodoe@gmail.com``), so mail from the plain mailbox is erased too."""
-    return {identity_hash(key, IdentityKind.EMAIL, e) for e in mailbox_forms(e.strip() for e in emails)} | {
+    ``jo.doe@gmail.com`` also as ``jodoe@gmail.com``), so mail from the plain mailbox is erased too;
+    an address with a letter beyond ASCII also as written (lower-cased), beside its composed form."""
+    listed = [e.strip() for e in emails]
+    forms = {*mailbox_forms(listed), *(e.lower() for e in listed)}
+    return {identity_hash(key, IdentityKind.EMAIL, e) for e in forms} | {
         identity_hash(key, IdentityKind.PHONE, p) for p in phones
     }
 

@@ -99,12 +99,23 @@ def mailbox_address(address: str) -> str | None:
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
+def held_address(email: str) -> str:
+    """An address as reps' and contacts' addresses are held and a participant's is matched
+    against them: in Unicode's composed form (NFC: ``josé@`` typed with the accent as a separate
+    mark is the same letter), lower-cased. The part of ``address_key`` that every comparison of
+    addresses shares (rules 2026.12.40: before, attribution compared a participant's address
+    lower-cased only, so a decomposed ``josé@`` missed the rep or contact listing it composed)."""
+    if email.isascii():  # almost every address: no call
+        return email.lower()
+    return unicodedata.normalize("NFC", email).lower()
+
+
 def address_key(email: str) -> str:
     """How reps' addresses are compared, and held for finding them (``linking_keys``): trimmed,
     in Unicode's composed form (NFC: an accent typed as a separate mark is the same letter),
-    lower-cased, and a Gmail address as its mailbox (``Jo.Doe@googlemail.com`` is
-    ``jodoe@gmail.com``), its ``+tag`` kept."""
-    address = unicodedata.normalize("NFC", email.strip()).lower()
+    lower-cased (``held_address``), and a Gmail address as its mailbox (``Jo.Doe@googlemail.com``
+    is ``jodoe@gmail.com``), its ``+tag`` kept."""
+    address = held_address(email.strip())
     local, at, domain = address.rpartition("@")
     if at and local and domain in GMAIL_DOMAINS:
         base, plus, tag = local.partition("+")
@@ -139,8 +150,9 @@ def mailbox_forms(addresses: Iterable[str]) -> list[str]:
     of the mailbox finds it. A Gmail address is also its mailbox (``jo.doe@gmail.com`` is also
     ``jodoe@gmail.com``), and an address a record lists with its ``+tag`` (the one a web form was
     filled in with, ``pia+crm@plume.example``) is held as listed and as the mailbox it delivers to
-    (``pia@plume.example``), so the person's own mail, and mail to another tag of hers, finds her."""
-    held = [a.lower() for a in addresses]
+    (``pia@plume.example``), so the person's own mail, and mail to another tag of hers, finds her.
+    Each in Unicode's composed form (``held_address``)."""
+    held = [held_address(a) for a in addresses]
     for address in tuple(held):
         mailbox = mailbox_address(address)
         if mailbox is not None and mailbox not in held:

@@ -566,7 +566,8 @@ async def _holds_unread_phones(conn: AsyncConnection, tenant_id: str) -> bool:
     held = await conn.execute(
         text(
             "SELECT 1 FROM ref_contacts WHERE tenant_id = :t AND cardinality(unread_phones) > 0 "
-            "AND NOT deleted LIMIT 1"
+            "AND NOT deleted UNION ALL SELECT 1 FROM ref_reps WHERE tenant_id = :t "
+            "AND cardinality(unread_phones) > 0 AND NOT deleted LIMIT 1"
         ),
         {"t": tenant_id},
     )

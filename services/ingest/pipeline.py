@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
@@ -42,6 +42,7 @@ from libs.common.contracts.activities_fast import AnyActivity
 from libs.common.contracts.crm import PHONE_REREAD_SOURCE, AccountV1, ContactV1, CrmEntity, CrmSyncIn
 from libs.common.contracts.fields import TENANT_ID_PATTERN
 from libs.common.contracts.tenant_settings import InvalidTenantSettings
+from libs.common.erasures import ErasedIdentities
 from libs.common.jobs import REREAD_PHONES, Job, queue_job, report_progress
 from libs.common.kafka.publisher import BrokerUnavailable, KafkaPublisher, OutgoingMessage
 from libs.common.tenancy import WebhookSecretCache
@@ -65,6 +66,7 @@ from services.ingest.adapters.repository import (
     meetings_published_as,
     record_time_blocks,
     record_undated_deletions,
+    reps_keeping_unread_phones,
     save_webhook_state,
     time_block_revisions,
 )
@@ -722,7 +724,15 @@ async def reread_unread_phones(deps: IngestDeps, job: Job, again_after: timedelt
     deps.tenants.invalidate(job.tenant_id)
     context = await deps.tenants.context(job.tenant_id, fresh=True)
     if context is None:  # the tenant was deleted meanwhile
-        return {"region": None, "contacts_read": 0, "contacts_published": 0, "contacts_over_limits": 0}
+        return {
+            "region": None,
+            "contacts_read": 0,
+            "contacts_published": 0,
+            "contacts_over_limits": 0,
+            "reps_read": 0,
+            "reps_published": 0,
+            "reps_over_limits": 0,
+        }
     region = phone_region(context.settings)
     after: str | None = None
     published = seen = over_limits = 0
@@ -744,11 +754,15 @@ async def reread_unread_phones(deps: IngestDeps, job: Job, again_after: timedelt
         if len(page) < CONTACTS_PAGE:
             break
         after = page[-1].id
+    reps = await _reread_reps(deps, job, context.erased, region)
     result: dict[str, Any] = {
         "region": region,
         "contacts_read": seen,
         "contacts_published": published,
         "contacts_over_limits": over_limits,
+        "reps_read": reps.read,
+        "reps_published": reps.published,
+        "reps_over_limits": reps.over_limits,
     }
     if "again_of" not in job.parameters:
         async with deps.engine.begin() as conn:
@@ -763,6 +777,35 @@ async def reread_unread_phones(deps: IngestDeps, job: Job, again_after: timedelt
             )
         result["again_job"] = str(again)
     return result
+
+
+class _RepsReread(NamedTuple):
+    read: int
+    published: int
+    over_limits: int
+
+
+async def _reread_reps(deps: IngestDeps, job: Job, erased: ErasedIdentities, region: str) -> _RepsReread:
+    """The ``reread_phones`` job's second half: the tenant's reps keeping values no region read
+    (``unread_phones``), read again in ``region`` and published again when they gain a number, as
+    its contacts are (rules 2026.12.40: before, a rep's unread value was dropped, and her number
+    did not come back when the region changed). A page at a time, off the event loop; a rep that
+    would list too many phones keeps hers as held."""
+    after: str | None = None
+    read = published = over_limits = 0
+    while True:
+        page = await reps_keeping_unread_phones(deps.engine, job.tenant_id, after, CONTACTS_PAGE)
+        again, over = await asyncio.to_thread(contacts_read_in_new_region, page, {}, region)
+        over_limits += len(over)
+        if again:
+            await deps.publisher.publish(
+                handlers.entity_messages(again, REREAD_SOURCE, job.tenant_id, deps.topic_prefix, erased)
+            )
+        published += len(again)
+        read += len(page)
+        if len(page) < CONTACTS_PAGE:
+            return _RepsReread(read, published, over_limits)
+        after = page[-1].id
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,8 +180,21 @@ class RepV1(_Entity):
     phone_extensions: tuple[PhoneKey, ...] = Field(
         default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["phone_extensions"]
     )
+    #: The phones sent that the tenant's region could not read, as sent: not matched, and read
+    #: again when the tenant's phone region changes (ingest's ``reread_phones`` job), as a
+    #: contact's. Written only when there is one.
+    unread_phones: tuple[Phone, ...] = Field(
+        default=(), exclude_if=_is_empty, max_length=LIST_LIMITS["unread_phones"]
+    )
     active: StrictBool = True
     manager_id: ExternalId | None = None
+    #: What the addresses this version no longer lists were, when it lists another in their place:
+    #: ``"rename"``, her former addresses (``gia.lopez@`` when she became ``gia.moreno@``), which
+    #: still link her to a source that has not synced her new one; ``"correction"``, never hers
+    #: to link by (a colleague's address typed on her record by mistake). Absent, a rename when
+    #: the version also changes her ``name``, else a correction (the safer reading: a correction
+    #: read as a rename makes two people one). Written only when sent.
+    email_change: Literal["rename", "correction"] | None = Field(default=None, exclude_if=_is_none)
     #: The rep's job role as the CRM names it ("SDR"); role goals apply to the reps whose current
     #: role it is. Absent when the source has none (an older producer, a CRM without roles).
     role: RoleName | None = None

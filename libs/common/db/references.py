@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.crm import ContactV1
+from libs.common.contracts.crm import ContactV1, RepV1
 
 #: Where attribution keeps each CRM entity type: its reference table, id column and survivor
 #: (teams and memberships are not merged).
@@ -68,6 +68,36 @@ async def references_missing(
             )
             held.update(((kind, r.id), r) for r in rows)
     return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
+
+
+def held_rep(row: Any) -> RepV1:
+    """A rep as attribution holds it in ``ref_reps`` (a row of ``rep_id``, ``name``, ``emails``,
+    ``phones``, ``raw_phones``, ``phone_extensions``, ``unread_phones``, ``active``,
+    ``manager_id``, ``role``, ``updated_at``, ``deleted``, ``merged_into``): ingest's
+    ``reread_phones`` job reads reps back so, and attribution a re-read's check."""
+    held = row._mapping
+    return RepV1(
+        id=held["rep_id"],
+        name=held["name"],
+        emails=tuple(held["emails"]),
+        phones=tuple(held["phones"]),
+        raw_phones=tuple(held["raw_phones"]),
+        phone_extensions=tuple(held["phone_extensions"]),
+        unread_phones=tuple(held["unread_phones"]),
+        active=held["active"],
+        manager_id=held["manager_id"],
+        role=held["role"],
+        updated_at=held["updated_at"],
+        deleted=held["deleted"],
+        merged_into=held["merged_into"],
+    )
+
+
+#: The columns of ``ref_reps`` :func:`held_rep` reads.
+HELD_REP_COLUMNS = (
+    "rep_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, active, manager_id, "
+    "role, updated_at, deleted, merged_into"
+)
 
 
 def held_contact(row: Any) -> ContactV1:

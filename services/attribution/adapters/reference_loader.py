@@ -32,6 +32,7 @@ from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.personal_domains import (
     company_domains,
     email_domain,
+    held_address,
     mailbox_address,
     parent_domains,
 )
@@ -251,7 +252,10 @@ def _wanted(activities: Sequence[IngestedEvent], index: ReferenceIndex) -> _Want
             if email := p.email:
                 identities.add(email)
                 identities.add(email.lower())
-                if mailbox := mailbox_address(email.lower()):
+                # As the addresses of reps and contacts are held (composed: ``held_address``).
+                held = held_address(email)
+                identities.add(held)
+                if mailbox := mailbox_address(held):
                     identities.add(mailbox)
                 domains.update(parent_domains(email_domain(email) or ""))
             if p.phone:
@@ -329,7 +333,9 @@ class _Loader:
         domain, the tenant's named reps (a handful of rows; a deleted one by her name only): its
         mailbox may follow one rep's name (``ana.lopez@``); either names her only in her active
         spells (``departures``). The same rows give the emails and phones of deleted reps, theirs for what
-        happened before they left whoever holds them now (their memberships are loaded too)."""
+        happened before they left whoever holds them now, and the addresses a live rep dropped that
+        another holds now (re-issued), hers for what happened before she dropped them (their
+        memberships are loaded too)."""
         listed = self.index.rep_ids_by_identity
         emails = sorted(i for i in identities if "@" in i and i not in listed)
         departed: set[str] = set()
@@ -348,10 +354,12 @@ class _Loader:
             if row.returned_at is not None:
                 absence = Absence(row.rep_id, row.until, row.returned_at)
                 self.index.absences.setdefault(row.identity, []).append(absence)
-            elif row.left:
+            elif row.left or listed.get(row.identity):
+                # Hers for what happened before she left, or before her record dropped it when
+                # another rep holds it now (re-issued: rules 2026.12.40).
                 self.index.departed_addresses[row.identity] = (row.rep_id, row.until)
                 departed.add(row.rep_id)
-            elif row.identity not in listed:
+            else:
                 self.index.former_addresses[row.identity] = row.rep_id
         if departed:
             await self.reps(departed)

@@ -36,10 +36,10 @@ from libs.common.contracts.crm import (
     TeamV1,
 )
 from libs.common.db.arrays import text_array_literal
-from libs.common.db.references import held_contact
+from libs.common.db.references import HELD_REP_COLUMNS, held_contact, held_rep
 from libs.common.db.statements import statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
-from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
+from libs.common.personal_domains import held_address, linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
     deal_from_row,
     load_tenant_settings,
@@ -66,6 +66,7 @@ from services.attribution.domain.reps import (
     RepRecord,
     absences_on_return,
     departure_marker,
+    is_rename,
     mapped_addresses,
     name_aliases,
     resolve_rep_aliases,
@@ -151,29 +152,34 @@ class ChangedReferences:
 _UPSERT_REP = """
     WITH held AS (
         SELECT CASE WHEN merged_into IS NOT NULL THEN 'merged' WHEN deleted OR NOT active THEN 'away'
-                    ELSE 'live' END AS state
+                    ELSE 'live' END AS state, name
         FROM ref_reps WHERE tenant_id = :t AND rep_id = :id
     )
     INSERT INTO ref_reps (tenant_id, rep_id, name, emails, phones, raw_phones, phone_extensions,
-                          active, manager_id, role, updated_at, deleted, merged_into, source, mailboxes)
+                          active, manager_id, role, updated_at, deleted, merged_into, source, mailboxes,
+                          unread_phones)
     VALUES (:t, :id, :name, :emails, :phones, :raw, :ext, :active, :manager, :role, :u, :d, :m, :src,
-            :mailboxes)
+            :mailboxes, :unread)
     ON CONFLICT (tenant_id, rep_id) DO UPDATE SET name = EXCLUDED.name, emails = EXCLUDED.emails,
         mailboxes = CASE WHEN EXCLUDED.deleted AND cardinality(EXCLUDED.emails) = 0 THEN ref_reps.mailboxes
                          ELSE EXCLUDED.mailboxes END,
         phones = EXCLUDED.phones, raw_phones = EXCLUDED.raw_phones,
         phone_extensions = EXCLUDED.phone_extensions, active = EXCLUDED.active,
         manager_id = EXCLUDED.manager_id, role = EXCLUDED.role, updated_at = EXCLUDED.updated_at,
-        deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into, source = EXCLUDED.source
+        deleted = EXCLUDED.deleted, merged_into = EXCLUDED.merged_into,
+        -- A phone re-read (``reread_phones``) is the version held read again: its source stays.
+        source = CASE WHEN EXCLUDED.source = :reread THEN ref_reps.source ELSE EXCLUDED.source END,
+        unread_phones = EXCLUDED.unread_phones
     WHERE ref_reps.updated_at < EXCLUDED.updated_at
        OR (ref_reps.updated_at = EXCLUDED.updated_at
-           AND (ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones,
-                ref_reps.phone_extensions, ref_reps.active, ref_reps.manager_id, ref_reps.role,
-                ref_reps.deleted, ref_reps.merged_into, ref_reps.source)
-               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
-                EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
-                EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.source))
-    RETURNING rep_id, (SELECT state FROM held) AS held_state
+           AND ((ref_reps.name, ref_reps.emails, ref_reps.phones, ref_reps.raw_phones,
+                 ref_reps.phone_extensions, ref_reps.active, ref_reps.manager_id, ref_reps.role,
+                 ref_reps.deleted, ref_reps.merged_into, ref_reps.unread_phones)
+                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.emails, EXCLUDED.phones, EXCLUDED.raw_phones,
+                 EXCLUDED.phone_extensions, EXCLUDED.active, EXCLUDED.manager_id, EXCLUDED.role,
+                 EXCLUDED.deleted, EXCLUDED.merged_into, EXCLUDED.unread_phones)
+                OR (EXCLUDED.source <> :reread AND ref_reps.source IS DISTINCT FROM EXCLUDED.source)))
+    RETURNING rep_id, (SELECT state FROM held) AS held_state, (SELECT name FROM held) AS held_name
 """
 
 
@@ -201,11 +207,13 @@ async def _apply_rep(
                 "phones": list(e.phones),
                 "raw": list(e.raw_phones),
                 "ext": list(e.phone_extensions),
+                "unread": list(e.unread_phones),
                 "active": e.active,
                 "manager": e.manager_id,
                 "role": e.role,
                 "m": e.merged_into,
                 "src": source,
+                "reread": PHONE_REREAD_SOURCE,
             },
         )
     ).first()
@@ -215,7 +223,7 @@ async def _apply_rep(
         was_live = leaves and (held_state == "live" if held_state is not None else not e.deleted)
         if held_state == "away" and not (leaves or e.merged_into):
             await _keep_absence(conn, t, e, changed)
-        listed = sorted({*(m.lower() for m in e.emails), *e.phones})
+        listed = sorted({*(held_address(m) for m in e.emails), *e.phones})
         # A rep who left (deleted or inactive) or was merged names nobody by her emails and phones
         # any more: what she did before she left stays hers through ``ref_rep_former_identities``.
         identities = [] if (leaves or e.merged_into) else listed
@@ -232,8 +240,8 @@ async def _apply_rep(
             # address) is re-decided; what came before stays hers. From the day before, so that
             # the tenant's midnight of that day (``day_start``) is never after she left.
             changed.team_changed(e.id, (e.updated_at - timedelta(days=1)).date())
-        # A new address in place of a dropped one: a rename (``_RENAMED_FROM``), not a correction.
-        renamed = any("@" in i for i in set(identities) - held_identities)
+        added = set(identities) - held_identities
+        dropped, renamed = _read_dropped(e, upserted.held_name, added, dropped, changed)
         await _keep_former_identities(conn, t, e, dropped, identities, was_live, renamed)
         await _replace_children(
             conn,
@@ -246,6 +254,22 @@ async def _apply_rep(
         changed.identities.update([*e.emails, *e.phones])
         await resolve_people(conn, t, e.id, changed)
     return written
+
+
+def _read_dropped(
+    e: RepV1, held_name: str | None, added: set[str], dropped: set[str], changed: ChangedReferences
+) -> tuple[set[str], bool]:
+    """The identities a live rep's version dropped that stay hers (``ref_rep_former_identities``),
+    and whether they are a rename. A new address in place of a dropped one is a rename
+    (``_RENAMED_FROM``) when the source says so (``email_change``) or her name changed too, else a
+    correction that keeps her history but links nobody (``domain.reps.is_rename``). Sent as a
+    ``correction``, the addresses dropped were never hers: none stays hers, and what they took
+    part in is re-decided (rules 2026.12.40)."""
+    if e.email_change == "correction" and e.active and not (e.deleted or e.merged_into):
+        wrong = {i for i in dropped if "@" in i}
+        changed.rep_identities.update(wrong)
+        return dropped - wrong, False
+    return dropped, any("@" in i for i in added) and is_rename(e.email_change, held_name, e.name)
 
 
 async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: ChangedReferences) -> None:
@@ -263,7 +287,7 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
             {"t": t, "id": e.id},
         )
     }
-    listed = {*(m.lower() for m in e.emails), *e.phones}
+    listed = {*(held_address(m) for m in e.emails), *e.phones}
     gaps = absences_on_return(e.id, held, e.updated_at, sorted(listed))
     if gaps:
         await conn.execute(
@@ -322,15 +346,25 @@ async def _keep_former_identities(
             await _keep_departed(conn, t, e, dropped)
         return
     if held_now:
-        # A departed rep's address re-issued to someone else stays hers for what she did before
-        # she left, and a renamed rep's stays hers while another id of her person, or a rep of
-        # a source that holds no record of her person yet (hers, not synced with her new name),
-        # lists it; any other former holder (the address re-issued by her own source, or by one
-        # holding her under another record) loses it to the rep that holds it now.
+        # An address she lists again is hers now, not a former one.
         await conn.execute(
             text(
-                "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.identity = ANY(:emails) "
-                "AND (f.rep_id = :id OR NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
+                "DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id "
+                "AND identity = ANY(:emails)"
+            ),
+            {"t": t, "id": e.id, "emails": held_now},
+        )
+        # An address re-issued to someone else stays its former holder's for what happened
+        # before she dropped it (``ReferenceIndex.departed``; rules 2026.12.40: before, an active
+        # former holder lost it, and her history went to the new holder). A renamed rep's links
+        # her person while another id of her person, or a rep of a source that holds no record of
+        # her person yet (hers, not synced with her new name), lists it; re-issued by her own
+        # source, or by one holding her under another record, it links nobody any more.
+        await conn.execute(
+            text(
+                "UPDATE ref_rep_former_identities f SET renamed = false WHERE f.tenant_id = :t "
+                "AND f.identity = ANY(:emails) AND f.renamed "
+                "AND (NOT EXISTS (SELECT 1 FROM ref_reps r WHERE r.tenant_id = :t "
                 "AND r.rep_id = f.rep_id AND (((r.deleted OR NOT r.active) AND r.merged_into IS NULL) "
                 "OR EXISTS (SELECT 1 FROM ref_reps me WHERE me.tenant_id = :t AND me.rep_id = :id "
                 "AND (coalesce(me.alias_of, me.rep_id) = coalesce(r.alias_of, r.rep_id) "
@@ -1132,47 +1166,69 @@ async def apply_crm_entities(
 async def _without_stale_rereads(
     conn: AsyncConnection, tenant_id: str, events: Sequence[CrmEntityChangedV1]
 ) -> Sequence[CrmEntityChangedV1]:
-    """``events`` without the contacts a ``reread_phones`` job published (``PHONE_REREAD_SOURCE``)
-    that are not the version held with numbers added (``domain.phone_rereads.reread_of``): a CRM
-    correction under the same ``updated_at`` held since the job read it, or in the same batch,
-    stays. One lookup, only for a batch holding such contacts."""
+    """``events`` without the contacts and reps a ``reread_phones`` job published
+    (``PHONE_REREAD_SOURCE``) that are not the version held with numbers added
+    (``domain.phone_rereads.reread_of``): a CRM correction under the same ``updated_at`` held since
+    the job read it, or in the same batch, stays. One lookup per kind, only for a batch holding
+    such records."""
     rereads = [
-        e.entity.id for e in events if e.source == PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1)
+        e for e in events if e.source == PHONE_REREAD_SOURCE and isinstance(e.entity, ContactV1 | RepV1)
     ]
     if not rereads:
         return events
-    rows = await conn.execute(
-        text(
-            "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
-            "account_id, country, updated_at, deleted, merged_into FROM ref_contacts "
-            "WHERE tenant_id = :t AND contact_id = ANY(:ids)"
-        ),
-        {"t": tenant_id, "ids": rereads},
-    )
-    held = {r.contact_id: held_contact(r) for r in rows}
-    # Another version of the contact in the batch newer than what the job read, or a correction
+    held = await _held_phone_holders(conn, tenant_id, rereads)
+    # Another version of the record in the batch newer than what the job read, or a correction
     # under its updated_at (an older one, or a replay of it, is ignored by newest-wins).
     superseded = {
-        e.entity.id
+        (type(e.entity), e.entity.id)
         for e in events
         if e.source != PHONE_REREAD_SOURCE
-        and isinstance(e.entity, ContactV1)
-        and supersedes(e.entity, held.get(e.entity.id))
+        and isinstance(e.entity, ContactV1 | RepV1)
+        and supersedes(e.entity, held.get((type(e.entity), e.entity.id)))
     }
     kept = [
         e
         for e in events
         if e.source != PHONE_REREAD_SOURCE
-        or not isinstance(e.entity, ContactV1)
-        or (e.entity.id not in superseded and reread_of(held.get(e.entity.id), e.entity))
+        or not isinstance(e.entity, ContactV1 | RepV1)
+        or (
+            (type(e.entity), e.entity.id) not in superseded
+            and reread_of(held.get((type(e.entity), e.entity.id)), e.entity)
+        )
     ]
     if dropped := len(events) - len(kept):
         PHONE_REREADS_DROPPED.inc(dropped)
         log.info(
-            "phone re-reads not written: the contact changed since the job read it",
+            "phone re-reads not written: the record changed since the job read it",
             extra={"tenant_id": tenant_id, "dropped": dropped, "rereads": len(rereads)},
         )
     return kept
+
+
+async def _held_phone_holders(
+    conn: AsyncConnection, tenant_id: str, rereads: Sequence[CrmEntityChangedV1]
+) -> dict[tuple[type, str], ContactV1 | RepV1]:
+    """The versions held of the contacts and reps re-read: ``(type, id)`` -> the record."""
+    held: dict[tuple[type, str], ContactV1 | RepV1] = {}
+    contacts = [e.entity.id for e in rereads if isinstance(e.entity, ContactV1)]
+    if contacts:
+        rows = await conn.execute(
+            text(
+                "SELECT contact_id, name, emails, phones, raw_phones, phone_extensions, unread_phones, "
+                "account_id, country, updated_at, deleted, merged_into FROM ref_contacts "
+                "WHERE tenant_id = :t AND contact_id = ANY(:ids)"
+            ),
+            {"t": tenant_id, "ids": contacts},
+        )
+        held.update(((ContactV1, r.contact_id), held_contact(r)) for r in rows)
+    reps = [e.entity.id for e in rereads if isinstance(e.entity, RepV1)]
+    if reps:
+        rows = await conn.execute(
+            text(f"SELECT {HELD_REP_COLUMNS} FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:ids)"),
+            {"t": tenant_id, "ids": reps},
+        )
+        held.update(((RepV1, r.rep_id), held_rep(r)) for r in rows)
+    return held
 
 
 #: The parameters of ``store_activities``' statement, in the order of its rows' tuples.

@@ -1,24 +1,36 @@
-"""A contact ingest publishes again after the tenant's phone region changed (``reread_phones``,
-source ``PHONE_REREAD_SOURCE``) carries the ``updated_at`` of the version it read: written as any
-version, it would replace a CRM correction sent under the same ``updated_at`` and received since
-(same time, other content: the last received wins) with the job's older copy. It is written
-only over the version it was read from."""
+"""A contact or rep ingest publishes again after the tenant's phone region changed
+(``reread_phones``, source ``PHONE_REREAD_SOURCE``) carries the ``updated_at`` of the version it
+read: written as any version, it would replace a CRM correction sent under the same
+``updated_at`` and received since (same time, other content: the last received wins) with the
+job's older copy. It is written only over the version it was read from."""
 
 from __future__ import annotations
 
-from libs.common.contracts.crm import ContactV1
+from libs.common.contracts.crm import ContactV1, RepV1
+
+#: A record keeping phones no region read (``unread_phones``).
+PhoneHolder = ContactV1 | RepV1
+
+#: Its fields a re-read reads again; ``updated_at`` and ``id`` are compared apart, and a rep's
+#: ``email_change`` is not held (it says how to read the version that carries it).
+_PHONE_FIELDS = frozenset({"phones", "raw_phones", "phone_extensions", "unread_phones"})
+_NOT_HELD = frozenset({"id", "updated_at", "entity_type", "email_change"})
 
 
-def reread_of(held: ContactV1 | None, reread: ContactV1) -> bool:
+def _held_fields(record: PhoneHolder) -> tuple[str, ...]:
+    return tuple(f for f in type(record).model_fields if f not in _NOT_HELD)
+
+
+def reread_of(held: PhoneHolder | None, reread: PhoneHolder) -> bool:
     """Whether ``reread`` is ``held`` with numbers read from its ``unread_phones`` added: the same
     version and fields, ``held``'s phones (raw forms, extensions) first and then the numbers
     gained, each read from a value ``held`` kept unread, every such value either read (a number
     gained from it, or its digits those of a number the copy holds: held already, or read from
     another value too) or still unread. Anything else (a correction received since the job read the
     contact, its deletion) keeps ``held``."""
-    if held is None or held.updated_at != reread.updated_at:
+    if held is None or type(held) is not type(reread) or held.updated_at != reread.updated_at:
         return False
-    same = ("name", "emails", "account_id", "country", "deleted", "merged_into")
+    same = (f for f in _held_fields(held) if f not in _PHONE_FIELDS)
     if any(getattr(held, f) != getattr(reread, f) for f in same):
         return False
     n = len(held.phones)
@@ -50,28 +62,13 @@ def _reads_into(value: str, numbers: tuple[str, ...]) -> bool:
     )
 
 
-#: What a contact's version holds, as ``ref_contacts`` keeps it.
-_HELD_FIELDS = (
-    "name",
-    "emails",
-    "phones",
-    "raw_phones",
-    "phone_extensions",
-    "unread_phones",
-    "account_id",
-    "country",
-    "deleted",
-    "merged_into",
-)
-
-
-def supersedes(other: ContactV1, held: ContactV1 | None) -> bool:
-    """Whether ``other``, a version of the contact received with a ``reread_phones`` job's copy,
+def supersedes(other: PhoneHolder, held: PhoneHolder | None) -> bool:
+    """Whether ``other``, a version of the record received with a ``reread_phones`` job's copy,
     replaces the version the job read (``held``): newer, or under the same ``updated_at`` with
     other content (a correction). An older version, or a replay of ``held``, is ignored by
     newest-wins: the job's copy is still written."""
     if held is None or other.updated_at > held.updated_at:
         return True
     return other.updated_at == held.updated_at and any(
-        getattr(other, f) != getattr(held, f) for f in _HELD_FIELDS
+        getattr(other, f) != getattr(held, f) for f in _held_fields(held)
     )

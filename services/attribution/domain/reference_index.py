@@ -29,6 +29,7 @@ from libs.common.contracts.copying import with_changes
 from libs.common.contracts.tenant_settings import twilio_sip_identity
 from libs.common.personal_domains import (
     email_domain,
+    held_address,
     is_personal_domain,
     mailbox_address,
     mailbox_forms,
@@ -138,7 +139,9 @@ class ReferenceIndex:
     #: -> that rep's id: mail from them is still the rep's while no rep holds them now.
     former_addresses: dict[str, str] = field(default_factory=dict)
     #: Emails (lower-cased) and phones of a rep deleted by her CRM (not merged) -> (her id, when
-    #: she left): hers for activities before then, whoever holds them now (``departed``).
+    #: she left): hers for activities before then, whoever holds them now (``departed``). Also an
+    #: address a live rep's record dropped that another rep holds now (re-issued: ``sales-emea@``
+    #: moved from Kim to Bo) -> (her id, when her record dropped it; rules 2026.12.40).
     departed_addresses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     #: Emails (lower-cased) and phones -> the spells a rep who held them was away (she left and
     #: came back, ``ref_rep_absences``): they name her only outside them (``away``).
@@ -273,8 +276,9 @@ class ReferenceIndex:
 
     def departed(self, identity: str, at: datetime) -> str | None:
         """The rep deleted by her CRM who held ``identity`` (an email lower-cased, or a phone) when
-        an activity at ``at`` happened, i.e. before she left; ``None`` afterwards (an address
-        re-issued to a new hire is his) or for an identity no departed rep held."""
+        an activity at ``at`` happened, i.e. before she left, or the live rep who held an address
+        re-issued since to another (before her record dropped it); ``None`` afterwards (an address
+        re-issued to a new hire is his) or for an identity no such rep held."""
         held = self.departed_addresses.get(identity)
         if held is None or at >= held[1]:
             return None
@@ -674,19 +678,22 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
 
 
 def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
-    """The activity with each participant's ``+tagged`` or Gmail address that no rep or contact
-    holds read as its mailbox, when a rep or contact holds that (``lee+deals@`` is ``lee@``'s mail;
-    ``jodoe@googlemail.com`` is the contact listing ``jo.doe@gmail.com``)."""
+    """The activity with each participant's address as reps' and contacts' are held
+    (``held_address``: ``josé@`` typed decomposed is the composed one; rules 2026.12.40), and its
+    ``+tagged`` or Gmail address that no rep or contact holds read as its mailbox, when a rep or
+    contact holds that (``lee+deals@`` is ``lee@``'s mail; ``jodoe@googlemail.com`` is the contact
+    listing ``jo.doe@gmail.com``)."""
     mailboxes: dict[int, str] = {}
     participants: Sequence[AnyParticipant] = activity.participants
     for position, p in enumerate(participants):
         email = p.email
-        if (
-            email is not None
-            and _may_be_another_form(email)
-            and (mailbox := _known_mailbox(email.lower(), index))
-        ):
+        if email is None:
+            continue
+        composed = email if email.isascii() else held_address(email)
+        if _may_be_another_form(composed) and (mailbox := _known_mailbox(composed.lower(), index)):
             mailboxes[position] = mailbox
+        elif composed is not email and composed != email.lower():
+            mailboxes[position] = composed
     if not mailboxes:
         return activity
     # In the activity's own form: the fast path's struct, or the contract's model.

@@ -107,6 +107,27 @@ def mapped_addresses(mapping: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def is_rename(email_change: str | None, held_name: str | None, name: str) -> bool:
+    """Whether a rep's version that lists a new address in place of one it drops renames her
+    (the dropped address her former one, still linking her to a source not synced with the new
+    one: ``ref_rep_former_identities.renamed``) rather than correcting her record (it links
+    nobody). As the source says (``RepV1.email_change``); unsaid, a rename only when the version
+    also changes her name (``Gia Lopez`` -> ``Gia Moreno``), compared in one Unicode form, case
+    and spacing aside: a correction read as a rename joins two people for good, a rename read as
+    a correction splits one person until the other source syncs her new address (rules
+    2026.12.40; before, every replacement was a rename)."""
+    if email_change is not None:
+        return email_change == "rename"
+    if held_name is None:
+        return False
+    before, after = _name_key(held_name), _name_key(name)
+    return bool(before and after) and before != after
+
+
+def _name_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
 def source_rank(source: str) -> int:
     return SOURCE_RANKS.get(source.lower(), 0)
 

@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.caching import LoadingCache
-from libs.common.contracts.crm import ContactV1
+from libs.common.contracts.crm import ContactV1, RepV1
 from libs.common.contracts.fields import INT8_MAX, check_line
 from libs.common.contracts.tenant_settings import TenantSettings
-from libs.common.db.references import held_contact
+from libs.common.db.references import HELD_REP_COLUMNS, held_contact, held_rep
 from libs.common.db.webhook_state import webhook_state_lock
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, load_erased_hashes
 from libs.common.tenant_settings_store import TenantSettingsCache
@@ -275,6 +275,23 @@ async def contacts_keeping_unread_phones(
         ).all()
     contacts = [held_contact(r) for r in rows]
     return contacts, {r.account_id: r.account_country for r in rows if r.account_id is not None}
+
+
+async def reps_keeping_unread_phones(
+    engine: AsyncEngine, tenant_id: str, after: str | None = None, limit: int = CONTACTS_PAGE
+) -> list[RepV1]:
+    """The tenant's live reps keeping values no region read (``unread_phones``), as held, at most
+    ``limit`` in ``rep_id`` order after ``after``."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                f"SELECT {HELD_REP_COLUMNS} FROM ref_reps WHERE tenant_id = :t AND NOT deleted "
+                "AND merged_into IS NULL AND cardinality(unread_phones) > 0 AND rep_id > :after "
+                "ORDER BY rep_id LIMIT :n"
+            ),
+            {"t": tenant_id, "after": after or "", "n": limit},
+        )
+        return [held_rep(r) for r in rows]
 
 
 log = logging.getLogger(__name__)

@@ -225,17 +225,17 @@ def contacts_read_again(
 
 
 class ReadInNewRegion(NamedTuple):
-    """What :func:`contacts_read_in_new_region` made of a page of contacts."""
+    """What :func:`contacts_read_in_new_region` made of a page of contacts (or reps)."""
 
-    #: The contacts gaining a number, to publish.
-    again: tuple[ContactV1, ...]
+    #: The contacts (reps) gaining a number, to publish.
+    again: tuple[ContactV1 | RepV1, ...]
     #: The ids of those that would gain one but then list more than ``LIST_LIMITS`` allows (kept
     #: as held: nothing published).
     over_limits: tuple[str, ...]
 
 
 def contacts_read_in_new_region(
-    contacts: Sequence[ContactV1], account_countries: Mapping[str, str | None], region: str
+    contacts: Sequence[ContactV1 | RepV1], account_countries: Mapping[str, str | None], region: str
 ) -> ReadInNewRegion:
     """Held ``contacts`` keeping values no region read (``unread_phones``), read again now that the
     tenant's phone region is ``region`` (its ``default_phone_region`` or time zone changed), in the
@@ -244,14 +244,18 @@ def contacts_read_in_new_region(
     tenant's former region US is still that number: nothing accepted is lost); the rest stay
     unread. Each contact that gains a number, as the same version (``updated_at`` kept: a
     correction, as :func:`contacts_read_again` publishes). A contact that would then list more
-    than ``LIST_LIMITS`` allows is named in ``over_limits`` instead."""
-    again: list[ContactV1] = []
+    than ``LIST_LIMITS`` allows is named in ``over_limits`` instead. A rep (``RepV1``: no country,
+    no account) is read in ``region``, as her record was synced (rules 2026.12.40)."""
+    again: list[ContactV1 | RepV1] = []
     over: list[str] = []
     for contact in contacts:
         if not contact.unread_phones:
             continue
-        account = account_countries.get(contact.account_id) if contact.account_id else None
-        read = read_phones(contact.unread_phones, phone_regions_of(contact.country, account, region))
+        account_id, country = (
+            (contact.account_id, contact.country) if isinstance(contact, ContactV1) else (None, None)
+        )
+        account = account_countries.get(account_id) if account_id else None
+        read = read_phones(contact.unread_phones, phone_regions_of(country, account, region))
         gained = [
             (e164, raw)
             for e164, raw in zip(read.phones, read.raw_phones, strict=True)
@@ -397,7 +401,7 @@ def _phones_update(
     update: dict[str, object] = {"phones": read.phones, "raw_phones": read.raw_phones}
     if (keyed := tuple(dict.fromkeys((*read.phone_extensions, *kept)))) != entity.phone_extensions:
         update["phone_extensions"] = keyed
-    if isinstance(entity, ContactV1) and read.unread != entity.unread_phones:
+    if read.unread != entity.unread_phones:
         update["unread_phones"] = read.unread
     return update
 

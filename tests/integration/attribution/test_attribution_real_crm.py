@@ -7,6 +7,7 @@ person known to several sources.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -533,7 +534,8 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
 ) -> None:
     """Ana's record is renamed (``ana@`` becomes ``ana.ruiz@``, same id). Her mail from the old
     address that arrives afterwards is hers, not the deal owner's; once the address is issued to
-    a new rep, mail from it is the new rep's (and no longer a former address of hers)."""
+    a new rep, mail from it is the new rep's, while mail of before her rename, posted after the
+    re-issue, is still hers (rules 2026.12.40: before, the new rep's, her former address gone)."""
     auth = await _ingest_auth(db_engine)
     bo = {"entity_type": "rep", "id": "rep-2", "emails": ["bo@seller.example"]}
     contact = {"entity_type": "contact", "id": "con-1", "account_id": "acc-1", "emails": ["bo@buyer.example"]}
@@ -559,11 +561,16 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
             stack,
             db_engine,
             auth,
-            [email_from_ana("m-reissued", occurred_at="2026-11-20T10:00:00Z")],
-            ("m-reissued",),
+            [
+                email_from_ana("m-reissued", occurred_at="2026-11-20T10:00:00Z"),
+                email_from_ana("m-late-after-reissue", occurred_at="2026-11-06T10:00:00Z"),
+            ],
+            ("m-reissued", "m-late-after-reissue"),
         )
-        await _poll(
-            db_engine, "SELECT * FROM ref_rep_former_identities WHERE tenant_id = :t", lambda rows: rows == []
+        former = await _poll(
+            db_engine,
+            "SELECT identity, rep_id, until, renamed FROM ref_rep_former_identities WHERE tenant_id = :t",
+            lambda rows: len(rows) == 1,
         )
 
     row = late["m-late"]
@@ -571,6 +578,13 @@ async def test_mail_from_a_reps_former_address_stays_hers_until_the_address_is_s
     assert row.explanation["rep"]["via"] == "from"
     row = reissued["m-reissued"]
     assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-3")
+    row = reissued["m-late-after-reissue"]
+    assert (row.status, row.deal_id, row.rep_id) == ("attributed", "deal-1", "rep-1")
+    assert row.explanation["rep"]["via"] == "from"
+    # Hers until her rename; an address replaced on a version naming her as before is no rename.
+    assert [tuple(r) for r in former] == [
+        ("ana@seller.example", "rep-1", datetime(2026, 11, 10, tzinfo=UTC), False)
+    ]
 
 
 async def test_a_deleted_rep_keeps_what_she_did_before_she_left_when_it_is_re_decided(

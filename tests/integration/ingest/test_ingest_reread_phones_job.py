@@ -108,7 +108,15 @@ async def test_the_job_names_what_it_did_parses_off_the_loop_and_runs_again_for_
         # con-full would list 51 phones: kept as held, counted.
         assert (done.state, done.result) == (
             "done",
-            {"region": "GB", "contacts_read": 3, "contacts_published": 1, "contacts_over_limits": 1},
+            {
+                "region": "GB",
+                "contacts_read": 3,
+                "contacts_published": 1,
+                "contacts_over_limits": 1,
+                "reps_read": 0,
+                "reps_published": 0,
+                "reps_over_limits": 0,
+            },
         )
         # Synced before the change, written by attribution after the first pass.
         await _held(db_engine, "con-late", ["020 7946 0965"])
@@ -116,7 +124,15 @@ async def test_the_job_names_what_it_did_parses_off_the_loop_and_runs_again_for_
         # con-a again too: no attribution runs here to write what the first pass published.
         assert (second.state, second.result, second.parameters) == (
             "done",
-            {"region": "GB", "contacts_read": 4, "contacts_published": 2, "contacts_over_limits": 1},
+            {
+                "region": "GB",
+                "contacts_read": 4,
+                "contacts_published": 2,
+                "contacts_over_limits": 1,
+                "reps_read": 0,
+                "reps_published": 0,
+                "reps_over_limits": 0,
+            },
             {"region": "GB", "again_of": str(first)},
         )
     assert parsed_on

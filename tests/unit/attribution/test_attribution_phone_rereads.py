@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from libs.common.contracts.crm import ContactV1
-from services.attribution.domain.phone_rereads import reread_of
+from libs.common.contracts.crm import ContactV1, RepV1
+from services.attribution.domain.phone_rereads import reread_of, supersedes
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 TWO = "020 7946 0961 / 07700 900123"
@@ -74,3 +74,32 @@ def test_two_values_read_into_one_number_are_written() -> None:
     # A value of a correction held since (another number, which the job never read) keeps it.
     corrected = held.model_copy(update={"unread_phones": ("030 1234567", "(030) 1234599")})
     assert not reread_of(corrected, read)
+
+
+def test_a_reps_reread_is_written_only_over_the_version_read_and_never_as_a_contact() -> None:
+    """A rep's copy (rules 2026.12.40: reps keep unread phones too) follows the same rule, over
+    her own fields: a role or activity changed since keeps the held version; a contact's version
+    of the same id is not hers."""
+    held = RepV1(
+        id="rep-ruth", updated_at=T0, name="Ruth", phones=("+14155550170",), unread_phones=("020 7946 0970",)
+    )
+    read = held.model_copy(
+        update={
+            "phones": ("+14155550170", "+442079460970"),
+            "raw_phones": ("+14155550170", "020 7946 0970"),
+            "unread_phones": (),
+        }
+    )
+    assert reread_of(held, read)
+    for corrected in (
+        held.model_copy(update={"role": "AE"}),
+        held.model_copy(update={"active": False}),
+        held.model_copy(update={"manager_id": "rep-boss"}),
+    ):
+        assert not reread_of(corrected, read)
+        assert supersedes(corrected, held)
+    assert not supersedes(held, held)
+    as_contact = ContactV1(
+        id="rep-ruth", updated_at=T0, phones=("+14155550170",), unread_phones=("020 7946 0970",)
+    )
+    assert not reread_of(as_contact, read)

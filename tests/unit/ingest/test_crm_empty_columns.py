@@ -31,7 +31,15 @@ def _read(*entities: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[s
 
 def test_optional_fields_sent_null_or_blank_are_absent() -> None:
     read, warnings = _read(
-        {"entity_type": "rep", "id": "r", "name": None, "manager_id": "", "role": " ", "emails": None},
+        {
+            "entity_type": "rep",
+            "id": "r",
+            "name": None,
+            "manager_id": "",
+            "role": " ",
+            "emails": None,
+            "email_change": "",
+        },
         {"entity_type": "account", "id": "a", "name": None, "domains": None, "merged_into": ""},
         {
             "entity_type": "contact",
@@ -221,6 +229,11 @@ def test_several_emails_in_one_value_are_each_the_records() -> None:
             {"entity_type": "deal", "id": "d", "created_at": "2026-10-01", "contacts": [{"contact_id": ""}]},
             "entities.0.deal.contacts.0.contact_id",
             "String should have at least 1 character",
+        ),
+        (
+            {"entity_type": "rep", "id": "r", "emails": ["ana@seller.example"], "email_change": "typo"},
+            "entities.0.rep.email_change",
+            "Input should be 'rename' or 'correction'",
         ),
     ],
 )

@@ -538,3 +538,34 @@ def test_a_sync_reads_a_contacts_phones_as_a_re_read_does_and_warns_each_value_d
 
 def _of_account(contact: ContactV1, contact_id: str, account_id: str) -> ContactV1:
     return contact.model_copy(update={"id": contact_id, "account_id": account_id})
+
+
+def test_a_reps_phone_the_region_cannot_read_is_kept_unread_and_read_when_the_region_changes() -> None:
+    """A US tenant syncs Ruth, a London seller, with her desk line ``020 7946 0970`` beside her
+    US mobile: the line is refused for the region (the warning names it) and kept unread, as a
+    contact's (rules 2026.12.40: before, dropped for good). The region becomes GB: the line joins
+    her phones, read in the tenant's region (a rep states no country), the mobile stays."""
+    sent = RepV1(id="rep-ruth", updated_at=T0, name="Ruth", phones=("(415) 555-0170", "020 7946 0970"))
+    read, warnings = read_entities((sent,), "US")
+    (ruth,) = read
+    assert isinstance(ruth, RepV1)
+    assert (ruth.phones, ruth.raw_phones, ruth.unread_phones) == (
+        ("+14155550170",),
+        ("(415) 555-0170",),
+        ("020 7946 0970",),
+    )
+    assert [(w.field, w.problem) for w in warnings] == [("entities.0.phones.1", PhoneProblem.INVALID)]
+    again, over_limits = contacts_read_in_new_region([ruth], {}, "GB")
+    assert over_limits == ()
+    assert [(r.id, r.phones, r.raw_phones, r.unread_phones, r.updated_at) for r in again] == [
+        (
+            "rep-ruth",
+            ("+14155550170", "+442079460970"),
+            ("(415) 555-0170", "020 7946 0970"),
+            (),
+            T0,
+        )
+    ]
+    assert isinstance(again[0], RepV1)
+    # Nothing left unread: read again, nothing to publish.
+    assert contacts_read_in_new_region(again, {}, "GB") == ((), ())

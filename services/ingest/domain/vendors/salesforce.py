@@ -624,6 +624,7 @@ def _entity(record: _SObject, region: Regions, received_at: datetime) -> CrmEnti
             phones=phones.phones,
             raw_phones=phones.raw_phones,
             phone_extensions=phones.phone_extensions,
+            unread_phones=phones.unread,
             active=record.get("IsActive") is None or record.flag("IsActive"),
             manager_id=record.get("ManagerId"),
             # An outbound message carries the User's own fields only: the role hierarchy's name
