@@ -940,11 +940,14 @@ class Builder:
                 self.meeting(self.at(s, 0, 30), x, both), "two_account_meeting", x, ties=(da.key, db.key)
             )
             if self.w.keep_subjects:
+                # Both deals of one product ("Data warehouse workshop"): the subject names both, a tie.
+                same = self.subj(da) == self.subj(db)
                 self.label(
                     self.meeting(self.at(s, 0, 30), x, both, subject=self.subj(da, "workshop")),
                     "two_account_meeting_subject",
                     x,
-                    da.key,
+                    None if same else da.key,
+                    (da.key, db.key) if same else (),
                 )
         else:
             self.label(self.meeting(self.at(s, 0, 30), x, both), "two_account_meeting_owner", x, da.key)

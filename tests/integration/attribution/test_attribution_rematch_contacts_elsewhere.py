@@ -22,7 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.quarter.quarter_support import activity, contact, email, new_tenant, post, rep, settle, sync
+from tests.integration.quarter.quarter_support import (
+    activity,
+    contact,
+    email,
+    new_tenant,
+    post,
+    rep,
+    settle,
+    sync,
+)
 
 ANA = "ana@seller.example"
 BEN = "ben@seller.example"
