@@ -640,7 +640,7 @@ class Builder:
         digits = main_typed
         c = self.contact(a, s - timedelta(days=3), phones=[f"{digits} ext. {ext_a}", mobile_typed])
         personal = (
-            f"{c.name.split()[0].lower()}{self.rng.randint(10, 99)}.{c.name.split()[1].lower()}@gmail.com"
+            f"{c.name.split()[0].lower()}{self.rng.randint(10, 99)}.{c.name.split()[1].lower()}{self.seq}@gmail.com"
         )
         c.emails.append(personal)
         self.put_contact(c, s - timedelta(days=2))
@@ -670,7 +670,7 @@ class Builder:
         typed, phone = _phone(self.rng, self.region)
         c = self.contact(a, s - timedelta(days=3), phones=[typed])
         personal = (
-            f"{c.name.split()[0].lower()}.{c.name.split()[1].lower()}{self.rng.randint(10, 99)}@outlook.com"
+            f"{c.name.split()[0].lower()}.{c.name.split()[1].lower()}{self.rng.randint(10, 99)}{self.seq}@outlook.com"
         )
         other_typing = (
             phone
