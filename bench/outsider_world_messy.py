@@ -639,9 +639,7 @@ class Builder:
         ext_a, ext_b = str(self.rng.randint(10, 49)), str(self.rng.randint(50, 99))
         digits = main_typed
         c = self.contact(a, s - timedelta(days=3), phones=[f"{digits} ext. {ext_a}", mobile_typed])
-        personal = (
-            f"{c.name.split()[0].lower()}{self.rng.randint(10, 99)}.{c.name.split()[1].lower()}{self.seq}@gmail.com"
-        )
+        personal = f"{c.name.split()[0].lower()}{self.rng.randint(10, 99)}.{c.name.split()[1].lower()}{self.seq}@gmail.com"
         c.emails.append(personal)
         self.put_contact(c, s - timedelta(days=2))
         c2 = self.contact(a, s - timedelta(days=3), phones=[f"{digits} x{ext_b}"])
@@ -669,9 +667,7 @@ class Builder:
         a = self.account(s - timedelta(days=3))
         typed, phone = _phone(self.rng, self.region)
         c = self.contact(a, s - timedelta(days=3), phones=[typed])
-        personal = (
-            f"{c.name.split()[0].lower()}.{c.name.split()[1].lower()}{self.rng.randint(10, 99)}{self.seq}@outlook.com"
-        )
+        personal = f"{c.name.split()[0].lower()}.{c.name.split()[1].lower()}{self.rng.randint(10, 99)}{self.seq}@outlook.com"
         other_typing = (
             phone
             if self.region == "US" and self.rng.random() < 0.5
