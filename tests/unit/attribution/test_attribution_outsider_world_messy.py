@@ -1,5 +1,5 @@
 """A decision the messy outsider world (``bench.outsider_world_messy``) found wrong against what a
-careful human gives from the same data (rules 2026.12.40): a subject naming one candidate alone, by
+careful human gives from the same data (rules 2026.12.41): a subject naming one candidate alone, by
 a word of its name no other candidate's holds ("Rollout plan" beside ``Acme - Payroll Rollout`` and
 ``Acme - Analytics``), named it by its share of the words (1/2, worth 0.075): a close call with the
 deal the subject says nothing of, where a reader has no doubt."""
