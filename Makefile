@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval eval-api eval-outsider clean
+.PHONY: install run test test-unit test-integration test-e2e lint format k8s-check bench reliability schemas eval eval-api eval-outsider eval-outsider-messy clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ eval-api: install
 
 eval-outsider: install
 	$(BIN)/python -m bench.outsider_world --activities 3000
+
+eval-outsider-messy: install
+	$(BIN)/python -m bench.outsider_world_messy --activities 3000
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -1377,9 +1377,10 @@ def rescore(worlds: list[TenantWorld], saved: Path) -> Score:
     return s
 
 
-async def _main(
-    eng: Engines, worlds: list[TenantWorld], save: Path | None
-) -> tuple[Score, Counter[str], dict[str, float]]:
+async def _main(eng: Engines, worlds: list[TenantWorld], save: Path | None, runner: Any = None) -> Any:
+    """Starts a stack of real processes in a fresh database and topic prefix, creates the worlds'
+    tenants (their keys by scope, and each webhook source's secret as ``webhook:<source>``) and
+    hands the clients to ``runner`` (this world's ``run`` unless given)."""
     from bench.common import service_env, start_service, stop_services
     from libs.common.db.engine import make_engine
     from libs.common.db.migrate import upgrade
@@ -1395,7 +1396,9 @@ async def _main(
     async with engine.begin() as conn:
         for w in worlds:
             made = await create_tenant(conn, w.tenant_id, "bench-secret")
-            keys[w.tenant_id] = made["api_keys"]  # type: ignore[assignment]
+            api_keys = cast(dict[str, str], made["api_keys"])
+            secrets = cast(dict[str, str], made["webhook_secrets"])
+            keys[w.tenant_id] = api_keys | {f"webhook:{k}": v for k, v in secrets.items()}
     await engine.dispose()
     prefix = f"o{uuid.uuid4().hex[:6]}."
     kafka = KafkaSettings(
@@ -1409,7 +1412,7 @@ async def _main(
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{services[0].port}", timeout=120) as ingest,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{services[3].port}", timeout=120) as gateway,
         ):
-            return await run(Clients(ingest, gateway, keys), worlds, save)
+            return await (runner or run)(Clients(ingest, gateway, keys), worlds, save)
     finally:
         stop_services(services)
 

@@ -2015,7 +2015,11 @@ async def windowed_activities(
     """Automatic attributions inside each window, attributed or not, oldest first, at most ``limit``:
     those on the window's accounts (``attributions_account`` index), and those with a participant
     holding an identity of the window's contacts when the contact is not on one of those accounts
-    (an activity with a contact of the account is on the account already). An explicit
+    (an activity with a contact of the account is on the account already), or when it is but her
+    activities may be on another account: another account's contact holds one of her identities
+    (one person recorded in two accounts), or she was of another account before (a move:
+    ``ref_contact_former_accounts``); her mail decided there, before the deal or her role on it
+    arrived, is re-decided too. An explicit
     ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too. An activity
     overridden for its rep alone is selected (its deal is the rules'); other overrides are not.
     ``after``: only those past this (occurred_at, activity_id), where a retried ``rematch`` job's
@@ -2043,7 +2047,21 @@ async def windowed_activities(
                 JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = w.key
                 JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = c.contact_id
                 WHERE w.kind = 'contact'
-                  AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts))
+                  AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts)
+                       -- a contact of the window's accounts whose activities may be on another
+                       -- account: another account's contact holds one of her identities (one
+                       -- person recorded twice), or she was of another account before (a move)
+                       OR EXISTS (
+                           SELECT 1 FROM ref_contact_identities o
+                           JOIN ref_contacts oc ON oc.tenant_id = :t AND oc.contact_id = o.contact_id
+                           WHERE o.tenant_id = :t AND o.identity = ci.identity
+                             AND o.contact_id <> c.contact_id
+                             AND (oc.account_id IS NULL
+                                  OR oc.account_id NOT IN (SELECT account_id FROM accounts)))
+                       OR EXISTS (
+                           SELECT 1 FROM ref_contact_former_accounts f
+                           WHERE f.tenant_id = :t AND f.contact_id = c.contact_id
+                             AND f.account_id NOT IN (SELECT account_id FROM accounts)))
             )
             SELECT * FROM (
             SELECT at.activity_id, at.occurred_at FROM accounts a

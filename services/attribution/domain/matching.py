@@ -64,7 +64,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.40"
+RULE_VERSION = "attribution-rules/2026.12.41"
 
 
 class Signal(StrEnum):
@@ -1559,6 +1559,12 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     if len(by_qualifier) < len(found):
         for deal_id in by_qualifier:
             del found[deal_id]
+    # One candidate alone named, by a word that is no qualifier (rules 2026.12.41): the subject
+    # names it, as a reader takes "Rollout plan" for "Acme - Payroll Rollout" beside "Acme -
+    # Analytics", or "Payroll workshop" for Acme's payroll deal in a meeting with Globex's buyer
+    # too. Its share of the words (1/2) was a close call with the deal the subject says nothing of.
+    if len(found) == 1 and len(names) > 1 and not by_qualifier:
+        found = dict.fromkeys(found, 1.0)
     return found
 
 

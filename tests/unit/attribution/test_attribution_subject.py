@@ -38,7 +38,8 @@ def _deal(deal_id: str, name: str, account_name: str = "", account_id: str = "ac
     ("subject", "expected"),
     [
         ("Re: Platform renewal - pricing", {"b": 1.0}),
-        ("Analytics questions", {"a": 0.5}),
+        # One deal alone named, by a word that is no qualifier: named (rules 2026.12.41; was 0.5).
+        ("Analytics questions", {"a": 1.0}),
         # The account's name is shared by both deals' names: it names neither.
         ("Acme catch-up", {}),
         ("", {}),
@@ -161,7 +162,8 @@ def test_the_accounts_name_tells_accounts_apart_not_its_deals() -> None:
 
     assert subject_names("Northwind Traders quick question", northwind) == {}
     assert subject_names("Northwind renewal paperwork", northwind) == {"r": 1.0}
-    assert subject_names("Hooli rollout plan", meeting) == {"h": 2 / 3}
+    # Hooli's deal alone is named (rules 2026.12.41: was 2/3 of its words).
+    assert subject_names("Hooli rollout plan", meeting) == {"h": 1.0}
 
 
 def test_a_qualifier_beside_another_deals_word_names_nothing() -> None:
