@@ -260,6 +260,11 @@ def _crm() -> list[dict[str, Any]]:
         _account("c11"),
         _person("cid", "c11"),
         _deal("c11", "c11", "ana", T - 200 * DAY, "cid", name="Platform", closed=T - 5 * DAY),
+        # K: Kim holds no role on either of Ana's two deals (same age); she gains one on kb later.
+        _account("k"),
+        _person("kim", "k"),
+        _deal("ka", "k", "ana", T - 90 * DAY, name="Platform"),
+        _deal("kb", "k", "ana", T - 90 * DAY, name="Expansion"),
         # M: Cy's deal A; deal B arrives later with Mia as champion.
         _account("m"),
         _person("mia", "m"),
@@ -284,7 +289,11 @@ CLEO = "cleo@c5.example"
 def _mails() -> list[dict[str, Any]]:
     return [
         _mail("c1", "ben", "zoe@c1.example", T),
-        _mail("c2", "ana", "cal@c2.example", T),
+        _mail("c2", "ana", "cal@c2.example", T) | {"thread_id": "t-c2"},
+        # Someone the CRM does not know (a personal address) answers Ana's C2 mail in its thread.
+        received("c2-re", "pat.buyer@gmail.com", f"ana@{SELLER}", _iso(T + DAY))
+        | {"thread_id": "t-c2", "subject": "Re: Quick question"},
+        _mail("k", "ana", "kim@k.example", T),
         _mail("c3", "ana", "ced@c3.example", T),
         received("c4", "someone@c4.example", f"ben@{SELLER}", _iso(T)) | {"subject": "Quick question"},
         _mail("c5", "ana", CLEO, T),
@@ -494,6 +503,16 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
             await _timeline(stack, tenant, "deal-c5b"),
         )
 
+        re = await _read(stack, tenant, "c2-re")
+        f["T1 a reply from someone unknown continues its thread"] = _shown(re)
+        k = await _read(stack, tenant, "k")
+        f["K0 Kim's mail before her role"] = (
+            k["status"],
+            {k["deal_id"], *k["secondary_deal_ids"]},
+            _r(k["confidence"]),
+            k["rule_path"],
+            (await _timeline(stack, tenant, "deal-ka"), await _timeline(stack, tenant, "deal-kb")),
+        )
         # M: before deal B arrives.
         m = await _read(stack, tenant, "m")
         f["M0 Cy's mail before deal B"] = (*_head(m), _r(m["confidence"]), m["rule_path"])
@@ -519,15 +538,27 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
             await _override(stack, tenant, "u-ovr", {"deal_id": "deal-u2"}, "dialer"),
             await _override(stack, tenant, "n", {"rep_id": "rep-eve"}),
         ]
-        # Deal B arrives with Mia as its champion.
+        await _quiet(stack, tenant, kafka)
+        f["M13 timelines after the overrides"] = (
+            await _timeline(stack, tenant, "deal-oa"),
+            await _timeline(stack, tenant, "deal-ob"),
+        )
+        # Deal B arrives with Mia as its champion; Kim becomes champion of kb.
         await sync(
             stack,
             engine,
             tenant,
             "2026-11-05T00:00:00Z",
             _deal("mb", "m", "cy", M_MAIL - 10 * DAY, "mia", name="Expansion"),
+            _deal("kb", "k", "ana", T - 90 * DAY, "kim", name="Expansion"),
         )
         await _quiet(stack, tenant, kafka)
+        k = await _read(stack, tenant, "k")
+        f["K1 Kim's mail once she holds a role on kb"] = (
+            *_shown(k),
+            k["version"],
+            (await _timeline(stack, tenant, "deal-ka"), await _timeline(stack, tenant, "deal-kb")),
+        )
         m = await _read(stack, tenant, "m")
         f["M1 Cy's mail moves to deal B"] = (*_head(m), m["deals"], _r(m["confidence"]), m["rule_path"])
         f["M2 Cy's week after the move"] = await _card(stack, tenant, "reps", "rep-cy", W45)
@@ -760,6 +791,26 @@ EXPECTED: dict[str, Any] = {
     "S1 list carries secondaries": [("deal-c5a", ["deal-c5b"])],
     "S2 unique_only close call": ("ambiguous", None, (), "acc-c5"),
     "M6 ambiguous engages both deals": (1, 1),
+    # No contact backs a candidate: the thread's deal is valued on `thread` (0.40) with its owner
+    # (Ana, the recipient); a lone candidate fully led, capped at the thread's 0.95 x 0.9.
+    "T1 a reply from someone unknown continues its thread": ("attributed", "deal-c2", (), 0.855, "thread"),
+    # Two deals alike in every signal (no role, the owner writes, same age): a tie, both surfaced,
+    # half the margin (0.95 x 0.5), decided by nothing but the tie-break; each deal engaged.
+    "K0 Kim's mail before her role": ("ambiguous", {"deal-ka", "deal-kb"}, 0.475, "tie_break", (1, 1)),
+    # Kim gains a role on kb: re-decided (an attributed-or-not activity of the account), kb leads by
+    # 0.55 (role + coverage): attributed, version 2; ka no longer engaged.
+    "K1 Kim's mail once she holds a role on kb": (
+        "attributed",
+        "deal-kb",
+        (),
+        0.95,
+        "contact_role",
+        2,
+        (0, 1),
+    ),
+    # Right after the overrides: Platform keeps o-rep (rep-only), o-ctl and o-ctl2; Services holds the
+    # two mails pinned on it (o-deal, o-fay).
+    "M13 timelines after the overrides": (3, 2),
     # --- an activity moving from deal A to deal B ---
     "M0 Cy's mail before deal B": (
         "attributed",
