@@ -27,8 +27,9 @@ string); one was the product: a real re-attribution (``POST /v1/settings/reattri
 reattribute``) re-applied a deal override whose deal had moved to another account since, and
 published a version 3 with the new account (O9), although overridden activities "produce nothing".
 Reattribution now leaves out the activities an admin pinned on a deal or an account. Three checks
-were added after (M10-M12; M10's job kind, ``reattribute``, is not in the docs: ours said
-``reattribution``): 69 of 69 (docs/attribution.md, "Held-out situations: a manager's 1:1s").
+were added after (M10-M13, T1, K0-K1, O8, O12's record, E3; M10's job kind, ``reattribute``, was
+not in the docs: ours said ``reattribution``), each right at its first run: 76 of 76
+(docs/attribution.md, "Held-out situations: a manager's 1:1s").
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ RULES = "attribution-rules/2026.12.39"
 T = datetime(2026, 11, 4, 15, tzinfo=UTC)  # the C situations' mail: Wednesday of W45
 W44, W45, W46 = "2026-10-26", "2026-11-02", "2026-11-09"
 ANA_PHONE = "+14155550001"
+REVISED = 5_000_000_000_000  # a later revision than any the first post carried (a time in ms)
 JOBS = "SELECT kind, state FROM settings_jobs WHERE tenant_id = :t ORDER BY created_at"
 
 # --- the docs' arithmetic ------------------------------------------------------------------------
@@ -322,7 +324,12 @@ async def _read(stack: Any, tenant: Tenant, xid: str, source: str = "mail") -> d
     history = sorted(body["history"], key=lambda v: v["version"])
     # The detail lists no ``deal_score`` (docs/api.md): its explanation's is the chosen deal's.
     deal_score = a.get("deal_score", (a.get("explanation") or {}).get("deal_score"))
-    return {**a, "deal_score": deal_score, "deals": [v["deal_id"] for v in history]}
+    return {
+        **a,
+        "deal_score": deal_score,
+        "deals": [v["deal_id"] for v in history],
+        "override_on_record": body.get("override") or {},
+    }
 
 
 def _head(a: dict[str, Any]) -> tuple[Any, ...]:
@@ -488,6 +495,12 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
             _r(expl.get("deal_score") or 0),
             _pairs(expl.get("runners_up")),
         )
+        c1_expl = seen["c1"]["explanation"]
+        f["E3 C1 explanation names the rep's day and the policy"] = (
+            (c1_expl.get("rep") or {}).get("team_on"),
+            (c1_expl.get("policy") or {}).get("ambiguity_policy"),
+            c1_expl.get("rule_path"),
+        )
         f["E2 C6 explanation agrees"] = (seen["c6"]["explanation"].get("rule_path"), seen["c6"]["rule_path"])
         listed = await get(stack, tenant, "/v1/activities?account_id=acc-c5&limit=10")
         f["S1 list carries secondaries"] = [(i["deal_id"], i["secondary_deal_ids"]) for i in listed["items"]]
@@ -575,6 +588,9 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
 
         o = await _read(stack, tenant, "o-deal")
         f["O12 deal override as set"] = (*_head(o), _r(o["confidence"]), o["rule_path"], o["is_override"])
+        f["O12 the override on record"] = tuple(
+            o["override_on_record"].get(k) for k in ("deal_id", "rep_id", "reason")
+        )
         r = await _read(stack, tenant, "o-rep")
         f["O11 rep-only override as set"] = (*_head(r), _r(r["confidence"]), r["rule_path"], r["is_override"])
         fay = await _read(stack, tenant, "o-fay")
@@ -650,6 +666,15 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
             _head(await _read(stack, tenant, "u-ctl", "dialer")),
         )
         f["O7 phone region: overridden call"] = _sticky(await _read(stack, tenant, "u-ovr", "dialer"))
+        # The dialer sends a newer revision of the pinned call (its final length).
+        await post(
+            stack,
+            tenant,
+            _call("u-ovr", "+442079460958", OCT28) | {"duration_seconds": 300, "revision": REVISED},
+        )
+        await _quiet(stack, tenant, kafka)
+        u = await _read(stack, tenant, "u-ovr", "dialer")
+        f["O8 a newer revision of a pinned call"] = (*_sticky(u), u["override_on_record"]["deal_id"])
 
         # Silent reps: the read models as of now.
         async with engine.begin() as conn:
@@ -788,6 +813,12 @@ EXPECTED: dict[str, Any] = {
     # --- the explanation and the list route ---
     "E1 C5 explanation agrees": (RULES, "recency", _r(C5A), [("deal-c5b", _r(C5B))]),
     "E2 C6 explanation agrees": ("subject", "subject"),
+    # `rep.team_on` is the local day the team was read (a UTC tenant: the UTC date); the policy in force.
+    "E3 C1 explanation names the rep's day and the policy": (
+        "2026-11-04",
+        "primary_with_secondaries",
+        "account_match",
+    ),
     "S1 list carries secondaries": [("deal-c5a", ["deal-c5b"])],
     "S2 unique_only close call": ("ambiguous", None, (), "acc-c5"),
     "M6 ambiguous engages both deals": (1, 1),
@@ -932,6 +963,9 @@ EXPECTED: dict[str, Any] = {
         ("attributed", "deal-u", (), "acc-u", "rep-ana", "team-east", 2),
     ),
     "O7 phone region: overridden call": ("attributed", "deal-u2", "rep-ana", 2, True),
+    # A newer revision is always a new version; the override in force stays (Manual overrides).
+    "O8 a newer revision of a pinned call": ("attributed", "deal-u2", "rep-ana", 3, True, "deal-u2"),
+    "O12 the override on record": ("deal-ob", None, "about services"),
     # --- a policy change re-attributed: the weak lone candidates fall below 0.5 ---
     "M9 reattribution: weak lone candidates below 0.5": (
         "done",
@@ -949,7 +983,7 @@ EXPECTED: dict[str, Any] = {
         {("deal-c1", None): 1, ("deal-c4", None): 1},
     ),
     "M9 deal c1 timeline after reattribution": 0,
-    "O9 overrides after reattribution": (O_DEAL, ("attributed", "deal-u2", "rep-ana", 2, True), "rep-eve"),
+    "O9 overrides after reattribution": (O_DEAL, ("attributed", "deal-u2", "rep-ana", 3, True), "rep-eve"),
 }
 
 
