@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.attribution.adapters import repository as repo
@@ -45,17 +44,10 @@ class ReattributionReport:
 async def activity_ids_in_range(
     engine: AsyncEngine, tenant_id: str, since: datetime, until: datetime | None, limit: int | None
 ) -> list[uuid.UUID]:
-    """The tenant's activities with ``since <= occurred_at < until``, oldest first."""
+    """The tenant's activities with ``since <= occurred_at < until`` the rules decide, oldest first
+    (``repository.activities_in_range``: an override naming a deal or an account is left out)."""
     async with engine.connect() as conn:
-        result = await conn.execute(
-            text(
-                "SELECT activity_id FROM activities WHERE tenant_id = :t AND occurred_at >= :since "
-                "AND (CAST(:until AS timestamptz) IS NULL OR occurred_at < :until) "
-                "ORDER BY occurred_at, activity_id LIMIT :limit"
-            ),
-            {"t": tenant_id, "since": since, "until": until, "limit": limit},
-        )
-        return [row.activity_id for row in result]
+        return await repo.activities_in_range(conn, tenant_id, since, until, limit)
 
 
 async def reattribute(

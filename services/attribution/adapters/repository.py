@@ -2149,6 +2149,28 @@ async def people_of(conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str
     return {row.rep_id: row.alias_of for row in result}
 
 
+async def activities_in_range(
+    conn: AsyncConnection, tenant_id: str, since: datetime, until: datetime | None, limit: int | None
+) -> list[uuid.UUID]:
+    """The tenant's activities with ``since <= occurred_at < until`` whose decision the rules make,
+    oldest first (``spm reattribute``): never decided yet, automatic, or overridden by a rep-only
+    override (its deal is the rules'). One an admin pinned on a deal or an account is left out: the
+    override stays as set (docs/attribution.md, Manual overrides), so re-applying it cannot re-derive
+    what it filled in (the account of its deal, moved since)."""
+    result = await conn.execute(
+        text(
+            "SELECT ac.activity_id FROM activities ac LEFT JOIN attributions at "
+            "ON at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id "
+            "WHERE ac.tenant_id = :t AND ac.occurred_at >= :since "
+            "AND (CAST(:until AS timestamptz) IS NULL OR ac.occurred_at < :until) "
+            f"AND (at.activity_id IS NULL OR {_DEAL_IS_AUTOMATIC.format(a='at')}) "
+            "ORDER BY ac.occurred_at, ac.activity_id LIMIT :limit"
+        ),
+        {"t": tenant_id, "since": since, "until": until, "limit": limit},
+    )
+    return [row.activity_id for row in result]
+
+
 async def activities_of_reps(
     conn: AsyncConnection, tenant_id: str, rep_ids: Iterable[str], limit: int
 ) -> list[uuid.UUID]:
