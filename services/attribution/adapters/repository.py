@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityKind, ResponseStatus
@@ -38,7 +37,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.references import held_contact
-from libs.common.db.statements import statement
+from libs.common.db.statements import insert_unless_duplicate, statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
@@ -2396,7 +2395,6 @@ _ATTRIBUTION_COLUMNS: dict[str, str] = {
     "kind": "text",
 }
 _ATTRIBUTION_VALUES = operator.itemgetter(*_ATTRIBUTION_COLUMNS)
-_UNIQUE_VIOLATION = "23505"
 #: Columns of a superseded version (``attribution_superseded``; ``attribution_history`` is the view
 #: of the current and the superseded versions).
 _HISTORY_COLUMNS = [
@@ -2509,12 +2507,7 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         # insert under a savepoint: the primary key's own check finds a row already there, where
         # looking each id up first cost PostgreSQL about 6 us a row (``performance.md``,
         # sixteenth round). Only then is the batch written again, leaving that row as it is.
-        try:
-            async with conn.begin_nested():
-                await conn.execute(statement(_SAVE_FIRST), arrays)
-        except IntegrityError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
-                raise
+        if not await insert_unless_duplicate(conn, statement(_SAVE_FIRST), arrays):
             await conn.execute(statement(_SAVE_FIRST_KEEPING), arrays)
         return
     chosen = set(newest.values())

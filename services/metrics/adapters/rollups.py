@@ -10,10 +10,10 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.arrays import text_array_literal
+from libs.common.db.statements import insert_unless_duplicate
 from services.metrics.domain.definitions import Counter
 from services.metrics.domain.engagement import DealEngagementChange, Engagement
 
@@ -203,7 +203,6 @@ def _upsert_contributions_sql(*, upsert: bool = True) -> str:
 
 _UPSERT_CONTRIBUTIONS = text(_upsert_contributions_sql())
 _INSERT_CONTRIBUTIONS = text(_upsert_contributions_sql(upsert=False))
-_UNIQUE_VIOLATION = "23505"
 #: The fields of a contribution row, in the order ``plan_batch`` builds it: a row is a tuple of
 #: one value per field (a tuple, where a dict per row cost a tenth of the consumer's time to build
 #: and take apart), the id arrays as sequences of strings.
@@ -229,14 +228,8 @@ async def upsert_contributions(
     round). Another transaction may have inserted one meanwhile (two versions of an activity on
     two instances: the topic is keyed by rep); the insert then fails on the primary key, is rolled
     back to its savepoint, and the rows go through the upsert, as every row did before."""
-    if new:
-        try:
-            async with conn.begin_nested():
-                await conn.execute(_INSERT_CONTRIBUTIONS, _contribution_params(new))
-        except IntegrityError as exc:
-            if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
-                raise
-            rows = [*new, *rows]
+    if new and not await insert_unless_duplicate(conn, _INSERT_CONTRIBUTIONS, _contribution_params(new)):
+        rows = [*new, *rows]
     if rows:
         await conn.execute(_UPSERT_CONTRIBUTIONS, _contribution_params(rows))
 
