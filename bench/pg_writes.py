@@ -67,7 +67,8 @@ FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY re
 """
 
 _STATEMENTS = """
-SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 110), calls, rows, wal_records, wal_bytes
+SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 110), calls, rows, wal_records, wal_bytes,
+       total_exec_time, temp_blks_written
 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND query NOT ILIKE '%pg_stat%' AND query NOT ILIKE '%pg_get_wal%' AND query NOT ILIKE '%wal_lsn%'
 ORDER BY wal_bytes DESC, calls DESC
@@ -125,6 +126,9 @@ async def _phase_figures(
                 "rows_per_event": round(r[2] / events, 3),
                 "wal_records_per_event": round(r[3] / events, 3),
                 "wal_bytes_per_event": round(float(r[4]) / events, 1),
+                # Timings, unlike the counts, move with the machine's load: for ranking statements.
+                "exec_us_per_event": round(r[5] * 1000 / events, 1),
+                "temp_blocks_written": r[6],
             }
             for r in statements
         ],
@@ -236,7 +240,8 @@ def _print(figures: dict[str, Any]) -> None:
         for s in f["statements"][:25]:
             print(
                 f"   {s['calls_per_batch']:7.2f}/batch rows {s['rows_per_event']:7.3f} "
-                f"wal {s['wal_records_per_event']:6.3f} rec {s['wal_bytes_per_event']:8.1f} B  {s['query']}"
+                f"wal {s['wal_records_per_event']:6.3f} rec {s['wal_bytes_per_event']:8.1f} B "
+                f"{s['exec_us_per_event']:7.1f} us tmp {s['temp_blocks_written']}  {s['query']}"
             )
 
 

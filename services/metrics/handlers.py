@@ -319,6 +319,8 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             },
         )
         all_rows: list[ContributionRow] = []
+        # Rows of activities with no stored contribution: written by a plain insert.
+        new_rows: list[ContributionRow] = []
         all_deltas: Deltas = {}
         engagement: list[tuple[str, DealEngagementChange]] = []
         for tenant_id in tenant_ids:
@@ -327,11 +329,15 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
             model = await deps.models.get(conn, tenant_id, applied[tenant_id])
             stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
             rows, deltas = plan_batch(events, stored, settings, model)
-            all_rows += rows
+            if stored:
+                for row in rows:
+                    (all_rows if row[_ROW_ACTIVITY] in stored else new_rows).append(row)
+            else:
+                new_rows += rows
             engagement += [(tenant_id, change) for change in deal_engagement_changes(rows, stored)]
             # Cells carry their tenant: no two tenants' deltas meet.
             all_deltas.update(deltas)
-        await rollups.upsert_contributions(conn, all_rows)
+        await rollups.upsert_contributions(conn, all_rows, new_rows)
         await rollups.apply_rollup_deltas(conn, all_deltas)
         await rollups.record_engagement_changes(conn, engagement)
         await mark_dirty(conn, tenant_ids)

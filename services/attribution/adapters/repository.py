@@ -37,7 +37,7 @@ from libs.common.contracts.crm import (
 )
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.references import HELD_REP_COLUMNS, held_contact, held_rep
-from libs.common.db.statements import statement
+from libs.common.db.statements import insert_unless_duplicate, statement
 from libs.common.jobs import REMATCH, REMATCH_JOBS_KEPT, queue_job
 from libs.common.personal_domains import held_address, linking_keys, mailbox_forms, parent_domains
 from services.attribution.adapters.reference_loader import (
@@ -1263,8 +1263,10 @@ async def store_activities(
     # A tuple per row, turned into one list per column by ``zip``: no dict per row to transpose.
     # Strings travel as ``varchar[]``, through ``array_codecs`` (asyncpg's ``text[]`` checks every
     # element twice with ``isinstance``); the columns are ``text``, which reads a ``varchar`` as is.
-    # The payload's JSON text too, cast to ``jsonb[]`` in SQL: each element read by ``jsonb_in``,
-    # the parser ``jsonb[]``'s binary input uses, instead of SQLAlchemy's Python encoder per element.
+    # The payload's JSON text too, read as ``jsonb`` row by row in SQL (``jsonb_in``, instead of
+    # SQLAlchemy's Python encoder per element). Not as a ``jsonb[]`` cast of the whole array, which
+    # built a second array of every parsed payload for ``unnest``: 10.7 against 5.0 us of
+    # PostgreSQL's CPU a row (``performance.md``, sixteenth round).
     # Enum members' values as ``_value_``, the object ``value`` returns (``domain.matching``).
     # A meeting's sources' deals as ``record_source_deals`` would record them on a row inserted
     # now (from none, every sighting of the batch in order), written by the insert itself: the
@@ -1304,12 +1306,14 @@ async def store_activities(
             INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome,
                                     occurred_at, duration_seconds, revision, thread_id, ical_uid, automated,
                                     payload, ingested_at, source_deals)
-            SELECT * FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
-                                 CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
-                                 CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
-                                 CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
-                                 CAST(CAST(:payload AS varchar[]) AS jsonb[]), CAST(:ing AS timestamptz[]),
-                                 CAST(CAST(:deals AS varchar[]) AS jsonb[]))
+            SELECT u.t, u.id, u.src, u.ext, u.kind, u.dir, u.out, u.at, u.dur, u.rev, u.thread, u.ical, u.auto,
+                   CAST(u.payload AS jsonb), u.ing, CAST(u.deals AS jsonb)
+            FROM unnest(CAST(:t AS varchar[]), CAST(:id AS uuid[]), CAST(:src AS varchar[]), CAST(:ext AS varchar[]),
+                        CAST(:kind AS varchar[]), CAST(:dir AS varchar[]), CAST(:out AS varchar[]),
+                        CAST(:at AS timestamptz[]), CAST(:dur AS int[]), CAST(:rev AS bigint[]),
+                        CAST(:thread AS varchar[]), CAST(:ical AS varchar[]), CAST(:auto AS boolean[]),
+                        CAST(:payload AS varchar[]), CAST(:ing AS timestamptz[]), CAST(:deals AS varchar[]))
+                 AS u(t, id, src, ext, kind, dir, out, at, dur, rev, thread, ical, auto, payload, ing, deals)
             ON CONFLICT (tenant_id, activity_id) DO UPDATE SET kind = EXCLUDED.kind, direction = EXCLUDED.direction,
                 outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at,
                 duration_seconds = EXCLUDED.duration_seconds, revision = EXCLUDED.revision,
@@ -1387,8 +1391,8 @@ async def record_sightings(
         ordered = sorted(changed)
         await conn.execute(
             statement(
-                "UPDATE activities a SET source_deals = d.deals FROM unnest(CAST(:t AS varchar[]), "
-                "CAST(:ids AS uuid[]), CAST(CAST(:deals AS varchar[]) AS jsonb[])) AS d(t, id, deals) "
+                "UPDATE activities a SET source_deals = CAST(d.deals AS jsonb) FROM unnest(CAST(:t AS varchar[]), "
+                "CAST(:ids AS uuid[]), CAST(:deals AS varchar[])) AS d(t, id, deals) "
                 "WHERE a.tenant_id = d.t AND a.activity_id = d.id"
             ),
             {
@@ -2494,7 +2498,7 @@ _HISTORY_COLUMNS = [
 ]
 
 
-def _save_statement(*, history: bool) -> str:
+def _save_statement(*, history: bool, keep_stored: bool = False) -> str:
     """One statement: the batch's newest version of each activity replaces the current row, and
     whatever it replaces goes to ``attribution_superseded`` (the current row when older, the
     batch's older versions, a stale version that arrives after a newer one). Arrays are unnested
@@ -2505,19 +2509,20 @@ def _save_statement(*, history: bool) -> str:
 
     Without ``history`` the statement is a plain insert, for a batch that can supersede nothing:
     one version per activity, every one a first decision (``inserted``). The history CTE would
-    find nothing to keep and costs PostgreSQL about 3.5 us a row to find it."""
+    find nothing to keep and costs PostgreSQL about 3.5 us a row to find it. ``keep_stored``
+    leaves a row already there as it is (``save_attributions``' second try)."""
     columns = list(_ATTRIBUTION_COLUMNS)
     # Strings as ``varchar[]``: encoded by ``array_codecs`` (see ``store_activities``), the
-    # explanation's JSON text too, read as ``jsonb`` by PostgreSQL (``store_activities``).
+    # explanation's JSON text too, read as ``jsonb`` row by row (``store_activities``).
     casts = ", ".join(
-        f"CAST(CAST(:{c} AS varchar[]) AS jsonb[])"
-        if t == "jsonb"
-        else f"CAST(:{c} AS {'varchar' if t == 'text' else t}[])"
+        f"CAST(:{c} AS {'varchar' if t in ('text', 'jsonb') else t}[])"
         for c, t in _ATTRIBUTION_COLUMNS.items()
     )
     selects = ", ".join(
         "CAST(u.secondary_deal_ids AS text[]) AS secondary_deal_ids"
         if c == "secondary_deal_ids"
+        else f"CAST(u.{c} AS jsonb) AS {c}"
+        if _ATTRIBUTION_COLUMNS[c] == "jsonb"
         else f"u.{c}"
         for c in columns
     )
@@ -2530,12 +2535,17 @@ def _save_statement(*, history: bool) -> str:
         # A plain insert: no speculative insertion, whose confirmation is one more WAL record per
         # row. No other transaction can insert these keys meanwhile (this one inserted their
         # activities, whose keys it holds until it commits). A row already there could only be
-        # an attribution left without its activity (none is: they are deleted together); it is
-        # left as it is rather than failing the batch. Looked up id by id (``OFFSET 0``: not an
-        # anti-join the planner may hash over the tenant's rows).
-        return (
+        # an attribution left without its activity (none is: they are deleted together); the
+        # second try leaves it as it is rather than failing the batch, looked up id by id
+        # (``OFFSET 0``: not an anti-join the planner may hash over the tenant's rows).
+        insert = (
             f"INSERT INTO attributions ({', '.join(columns)}) SELECT {selects} "
-            f"FROM unnest({casts}) AS u({', '.join(columns)}) WHERE NOT EXISTS (SELECT 1 FROM attributions a "
+            f"FROM unnest({casts}) AS u({', '.join(columns)})"
+        )
+        if not keep_stored:
+            return insert
+        return (
+            f"{insert} WHERE NOT EXISTS (SELECT 1 FROM attributions a "
             "WHERE a.tenant_id = u.tenant_id AND a.activity_id = u.activity_id OFFSET 0)"
         )
     history_columns = ", ".join(_HISTORY_COLUMNS)
@@ -2559,6 +2569,7 @@ def _save_statement(*, history: bool) -> str:
 
 _SAVE = _save_statement(history=True)
 _SAVE_FIRST = _save_statement(history=False)
+_SAVE_FIRST_KEEPING = _save_statement(history=False, keep_stored=True)
 
 
 async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -2588,8 +2599,12 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
     inserted = [r.get("inserted", False) for r in rows]
     if len(newest) == len(rows) and all(inserted):
-        # Nothing to supersede: no current row, no older version in the batch.
-        await conn.execute(statement(_SAVE_FIRST), arrays)
+        # Nothing to supersede: no current row, no older version in the batch. Tried as a plain
+        # insert under a savepoint: the primary key's own check finds a row already there, where
+        # looking each id up first cost PostgreSQL about 6 us a row (``performance.md``,
+        # sixteenth round). Only then is the batch written again, leaving that row as it is.
+        if not await insert_unless_duplicate(conn, statement(_SAVE_FIRST), arrays):
+            await conn.execute(statement(_SAVE_FIRST_KEEPING), arrays)
         return
     chosen = set(newest.values())
     params = {**arrays, "newest": [i in chosen for i in range(len(rows))], "inserted": inserted}

@@ -43,12 +43,15 @@ def _row(activity: Any, version: int, deal: str | None, *, inserted: bool = Fals
 
 @contextmanager
 def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The first words of each statement ``save_attributions`` runs."""
+    """The first words of each statement ``save_attributions`` runs, and whether it looks stored
+    rows up first (``NOT EXISTS``)."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if "attributions" in statement and "SELECT pg_" not in statement:
-            seen.append(" ".join(statement.split()[:3]))
+            seen.append(
+                " ".join(statement.split()[:3]) + (" NOT EXISTS" if "NOT EXISTS" in statement else "")
+            )
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
@@ -83,7 +86,7 @@ async def test_first_decisions_then_re_decisions_then_a_mixed_batch(db_engine: A
     def named(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return sorted((ids[r[0]], *r[1:]) for r in rows)
 
-    # A batch of first decisions: a plain insert, no speculative insertion.
+    # A batch of first decisions: a plain insert, no speculative insertion, no id looked up first.
     with _statements(db_engine) as seen:
         async with db_engine.begin() as conn:
             assert await repo.store_activities(conn, [a, b]) == {a.activity_id: True, b.activity_id: True}
@@ -163,7 +166,9 @@ async def test_a_first_decision_over_a_row_left_without_its_activity_keeps_that_
             await repo.save_attributions(
                 conn, [_row(a, 1, "deal-2", inserted=True), _row(b, 1, "deal-1", inserted=True)]
             )
-    assert seen == ["INSERT INTO attributions"]
+    # The plain insert meets the row (the primary key), is rolled back to its savepoint, and the
+    # batch is written again looking each id up.
+    assert seen == ["INSERT INTO attributions", "INSERT INTO attributions NOT EXISTS"]
     current, superseded = await _state(db_engine)
     assert sorted(current, key=lambda r: r[0] != a.activity_id) == [
         (a.activity_id, 1, "attributed", "deal-1", [], 0.6, {"version": 1}),

@@ -7,7 +7,10 @@ contribution keeps the higher revision's facts, in one batch and across batches.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .metrics_support import apply, attributed, create_tenant
@@ -51,3 +54,49 @@ async def test_a_lower_revision_never_replaces_a_higher_ones_contribution(db_eng
     await apply(db_engine, [six, five])
     assert await counted(db_engine) == [(1, 6, 4, 60)]
     assert await rep_talk_seconds(db_engine) == 60
+
+
+async def test_a_new_contribution_inserted_meanwhile_by_another_batch_is_replaced_by_a_newer_version(
+    db_engine: AsyncEngine,
+) -> None:
+    """A batch writes the contributions ``load_contributions`` found absent by a plain insert. If
+    another transaction inserted one of them meanwhile (two versions of an activity on two
+    instances), the insert waits for it, fails on the primary key, and the batch's rows go
+    through the upsert instead: the newer version is kept, the batch's other rows are written."""
+    await create_tenant(db_engine)
+    await apply(db_engine, [attributed(activity=1, version=1, revision=1, duration_seconds=10)])
+    async with db_engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE held AS SELECT * FROM metric_contributions"))
+        await conn.execute(text("DELETE FROM metric_contributions"))
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO metric_contributions"):
+            statements.append("upsert" if "ON CONFLICT" in statement else "insert")
+
+    other = await db_engine.connect()
+    try:
+        await other.begin()
+        # Version 1, inserted by "another instance" whose transaction is still open.
+        await other.execute(text("INSERT INTO metric_contributions SELECT * FROM held"))
+        event.listen(db_engine.sync_engine, "before_cursor_execute", record)
+        try:
+            batch = asyncio.create_task(
+                apply(
+                    db_engine,
+                    [
+                        attributed(activity=1, version=2, revision=1, duration_seconds=20),
+                        attributed(activity=2, version=1, revision=1, duration_seconds=30),
+                    ],
+                )
+            )
+            await asyncio.sleep(1.0)
+            assert not batch.done()  # waiting on the other transaction's key
+            await other.commit()
+            await asyncio.wait_for(batch, 30)
+        finally:
+            event.remove(db_engine.sync_engine, "before_cursor_execute", record)
+    finally:
+        await other.close()
+    assert statements == ["insert", "upsert"]
+    assert await counted(db_engine) == [(1, 1, 2, 20), (2, 1, 1, 30)]
