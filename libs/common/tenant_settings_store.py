@@ -434,6 +434,21 @@ async def _reps_extensions_listed_as_menus(
     ]
 
 
+async def _zone_unknown_to_database(conn: AsyncConnection, settings: TenantSettings) -> list[dict[str, Any]]:
+    """The refusal of a ``time_zone`` PostgreSQL does not know, else nothing. Python's zoneinfo
+    opens any file of the zone directory (``right/UTC``, ``posix/Europe/Paris``, ``posixrules``,
+    the machine's ``localtime``) and may know a zone newer than the database's; the database
+    buckets the funnel and rebuilds rollups in the tenant's zone, and failed on each."""
+    known = await conn.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = :zone)"),
+        {"zone": settings.time_zone},
+    )
+    if known:
+        return []
+    reason = f"{settings.time_zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris"
+    return [{"in": "body", "field": "time_zone", "reason": reason}]
+
+
 async def change_tenant_settings(
     conn: AsyncConnection,
     tenant_id: str,
@@ -464,6 +479,8 @@ async def change_tenant_settings(
     if "menu_extensions" in changed and (
         refused := await _reps_extensions_listed_as_menus(conn, tenant_id, settings)
     ):
+        raise SettingsRefused(refused)
+    if "time_zone" in changed and (refused := await _zone_unknown_to_database(conn, settings)):
         raise SettingsRefused(refused)
     if not changed and not version_thresholds:
         latest = await settings_history(conn, tenant_id, 1)

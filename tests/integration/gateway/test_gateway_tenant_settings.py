@@ -556,3 +556,31 @@ async def test_aliases_grown_patch_by_patch_past_the_limit_are_refused_and_chang
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json() == before
     history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
     assert [v["version"] for v in history["items"]] == [2, 1]
+
+
+@pytest.mark.parametrize("zone", ["right/UTC", "posix/Europe/Paris", "posixrules", "localtime"])
+async def test_a_time_zone_file_the_database_does_not_know_is_refused_by_name(
+    gateway: httpx.AsyncClient, keys: Keys, zone: str
+) -> None:
+    """Python's zoneinfo opens any file of the zone directory (a leap-second ``right/`` copy, the
+    machine's ``localtime``); PostgreSQL, which buckets the funnel and rebuilds rollups in the
+    tenant's zone, knows none of them. Saved, they made the tenant's funnel a 500 and its rollup
+    rebuild fail."""
+    refused = await gateway.patch(
+        "/v1/settings/calendar", json={"time_zone": zone}, headers=bearer(keys.admin)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "in": "body",
+            "field": "time_zone",
+            "reason": f"{zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris",
+        }
+    ]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["version"] == 0
+    funnel = await gateway.get(
+        "/v1/funnel",
+        params={"rep_id": "rep-1", "from": "2026-11-01", "to": "2026-11-30"},
+        headers=bearer(keys.read),
+    )
+    assert funnel.status_code == 200, funnel.text
