@@ -49,6 +49,10 @@ class GatewayOptions(BaseSettings):
     stream_max_connections_per_key: int = Field(default=4, ge=1)
     #: Open streams per dashboard session (the tabs of one browser share its cookie).
     stream_max_connections_per_session: int = Field(default=16, ge=1)
+    #: Open streams per tenant on one replica, whatever its keys, sessions and JWT subjects: every
+    #: sign-in is a session with its own budget, so without it one tenant's script held every
+    #: stream (each re-reading the leaderboard on the pool all tenants share).
+    stream_max_connections_per_tenant: int = Field(default=256, ge=1)
     #: How long a checked API key or session is trusted, and how often an open stream re-checks
     #: its credential (revoked, expired, tenant gone). At most 30 s: a revoked key must not keep
     #: reading longer.
