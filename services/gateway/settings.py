@@ -33,6 +33,9 @@ class GatewayOptions(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     #: Requests per minute per credential (a token bucket of this capacity, refilled continuously).
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    #: Requests per minute per tenant, whatever its credentials: every sign-in is a subject with
+    #: its own bucket, so without it a key signing in again and again multiplied its rate.
+    rate_limit_per_tenant_per_minute: int = Field(default=6_000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     default_page_size: int = Field(default=50, ge=1)
     #: The longest date range of a day series, funnel or activity list.

@@ -326,3 +326,25 @@ async def test_one_tenant_s_sign_ins_cannot_hold_every_stream_of_the_gateway(
         # Closed streams give the tenant's slots back.
         async with client.stream("GET", STREAM, headers=sessions[2]) as again:
             assert again.status_code == 200
+
+
+async def test_one_tenant_s_sign_ins_do_not_multiply_its_rate_limit(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    """Each sign-in is a subject with a bucket of its own: a read key signing in again and again
+    multiplied its rate limit without bound. The tenant's requests share a bucket too."""
+    options = gateway_options.model_copy(
+        update={"rate_limit_per_minute": 4, "rate_limit_per_tenant_per_minute": 6}
+    )
+    app = create_app(gateway_settings(database_settings, options))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        first = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+        second = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+        # Two sign-ins and four reads: the tenant's 6.
+        assert [(await client.get("/v1/reps", headers=first)).status_code for _ in range(4)] == [200] * 4
+        limited = await client.get("/v1/reps", headers=second)
+        assert limited.status_code == 429
+        assert limited.json()["detail"] == "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE"
+        assert int(limited.headers["retry-after"]) >= 1
+        # Globex reads as ever.
+        assert (await client.get("/v1/reps", headers=bearer(keys.other_read))).status_code == 200
