@@ -183,9 +183,14 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
                 pause = deps.options.poll_seconds
             if not started or len(running) >= deps.options.concurrency:
                 await _pause(stop, running, pause)
-    finally:
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+    except BaseException:
+        # Cancelled (a shutdown past its grace) or failing: the syncs under way stop too.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+    # Stopped: the syncs under way finish (cancelling this cancels them: gather passes it on).
+    await asyncio.gather(*running, return_exceptions=True)
 
 
 def _reap(running: set[asyncio.Task[SyncResult]]) -> None:
