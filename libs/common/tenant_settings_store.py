@@ -434,19 +434,23 @@ async def _reps_extensions_listed_as_menus(
     ]
 
 
-async def _zone_unknown_to_database(conn: AsyncConnection, settings: TenantSettings) -> list[dict[str, Any]]:
-    """The refusal of a ``time_zone`` PostgreSQL does not know, else nothing. Python's zoneinfo
-    opens any file of the zone directory (``right/UTC``, ``posix/Europe/Paris``, ``posixrules``,
-    the machine's ``localtime``) and may know a zone newer than the database's; the database
-    buckets the funnel and rebuilds rollups in the tenant's zone, and failed on each."""
+async def unknown_zone(conn: AsyncConnection, zone: str) -> str | None:
+    """Why ``zone`` cannot be a tenant's time zone, when PostgreSQL does not know it; else None.
+    Python's zoneinfo opens any file of the zone directory (``right/UTC``, ``posix/Europe/Paris``,
+    ``posixrules``, the machine's ``localtime``) and may know a zone newer than the database's;
+    the database buckets the funnel and rebuilds rollups in the tenant's zone, and failed on each."""
     known = await conn.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = :zone)"),
-        {"zone": settings.time_zone},
+        text("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = :zone)"), {"zone": zone}
     )
-    if known:
-        return []
-    reason = f"{settings.time_zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris"
-    return [{"in": "body", "field": "time_zone", "reason": reason}]
+    return (
+        None if known else f"{zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris"
+    )
+
+
+async def _zone_unknown_to_database(conn: AsyncConnection, settings: TenantSettings) -> list[dict[str, Any]]:
+    """The refusal of a ``time_zone`` PostgreSQL does not know (``unknown_zone``), else nothing."""
+    reason = await unknown_zone(conn, settings.time_zone)
+    return [] if reason is None else [{"in": "body", "field": "time_zone", "reason": reason}]
 
 
 async def change_tenant_settings(
