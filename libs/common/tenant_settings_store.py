@@ -535,8 +535,12 @@ async def _queue_consequences(
 ) -> tuple[QueuedJob, ...]:
     jobs = []
     if REBUILT_BY.intersection(changed):
-        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
-        job_id = await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version)
+        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly. A
+        # rebuild reads the calendar when it runs: one still queued does all this one would (it
+        # holds the tenant's rollup lock, and the metrics batches holding its messages, throughout).
+        job_id = await queue_job(
+            conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version, unless_waiting=True
+        )
         jobs.append(QueuedJob(job_id, REBUILD_ROLLUPS))
     if PREVIEWED_BY.intersection(changed):
         # New activities follow the new policy at once; history only moves on request, so
