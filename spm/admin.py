@@ -16,6 +16,7 @@ from libs.common.tenant_settings_store import (
     SettingsChange,
     SettingsRefused,
     change_tenant_settings,
+    unknown_zone,
 )
 
 
@@ -27,6 +28,8 @@ async def create_tenant_now(slug: str, name: str = "", timezone: str = "UTC") ->
         async with engine.begin() as conn:
             if await tenant_exists(conn, slug):
                 return None
+            if (unknown := await unknown_zone(conn, timezone)) is not None:
+                raise ValueError(unknown)
             created = await create_tenant(
                 conn, slug, RuntimeSettings().secret_key.get_secret_value(), name=name, timezone=timezone
             )

@@ -144,7 +144,10 @@ def tenants_create(
     except ValueError:
         raise typer.BadParameter(f"{timezone!r} is not an IANA time zone", param_hint="--timezone") from None
 
-    created = asyncio.run(create_tenant_now(slug, name, timezone))
+    try:
+        created = asyncio.run(create_tenant_now(slug, name, timezone))
+    except ValueError as exc:  # a zone PostgreSQL does not know
+        raise typer.BadParameter(str(exc), param_hint="--timezone") from None
     if created is None:
         typer.echo(f"spm: tenant {slug!r} already exists (its keys were shown when it was created)", err=True)
         raise typer.Exit(1)

@@ -183,12 +183,17 @@ _WAITING = (
     "kind = :kind AND ((state = 'queued' AND (run_after IS NULL OR run_after <= now())) OR (state = 'running' "
     "AND greatest(heartbeat_at, started_at) < now() - CAST(:stale AS interval)))"
 )
-#: The tenants with a job waiting, in turn: the one whose last job of the kind started longest ago
-#: (or never) first, then the one waiting longest. One look at each such tenant's jobs.
+#: The tenants with a job waiting and none of the kind running (a job takes one of a worker's
+#: slots, never two of one tenant's), in turn: the one whose last job of the kind started longest
+#: ago (or never) first, then the one waiting longest. One look at each such tenant's jobs.
 _TURNS = f"""
 SELECT w.tenant_id FROM (
     SELECT tenant_id, min(created_at) AS oldest FROM settings_jobs WHERE {_WAITING} GROUP BY tenant_id
 ) w
+WHERE NOT EXISTS (
+    SELECT 1 FROM settings_jobs r WHERE r.tenant_id = w.tenant_id AND r.kind = :kind AND r.state = 'running'
+    AND greatest(r.heartbeat_at, r.started_at) >= now() - CAST(:stale AS interval)
+)
 ORDER BY (SELECT max(s.started_at) FROM settings_jobs s WHERE s.tenant_id = w.tenant_id AND s.kind = :kind)
     NULLS FIRST, w.oldest, w.tenant_id
 """
@@ -304,7 +309,10 @@ JobHandler = Callable[[Job], Awaitable[dict[str, Any]]]
 
 @dataclass
 class JobWorker:
-    """Runs the jobs of one kind, polling every ``interval_seconds`` (a background task of a service).
+    """Runs the jobs of one kind, up to ``concurrency`` at once and never two of one tenant,
+    polling every ``interval_seconds`` while a slot is free (a background task of a service). So
+    a tenant's job that runs for an hour (a re-attribution of years) holds one slot, and the other
+    tenants' jobs run beside it.
 
     A failing job is marked ``failed`` with its error; it never stops the service. A job running
     when the worker stops (the service shuts down) is queued again (``requeue_job``). With ``retries``
@@ -320,6 +328,7 @@ class JobWorker:
     stale_after: timedelta = timedelta(minutes=30)
     retries: int = 0
     retry_after: timedelta = timedelta(seconds=30)
+    concurrency: int = 2
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -338,6 +347,11 @@ class JobWorker:
         job = await claim_job(self.engine, self.kind, self.stale_after)
         if job is None:
             return False
+        await self._handle(job)
+        return True
+
+    async def _handle(self, job: Job) -> None:
+        """Run a claimed job and record how it ended."""
         try:
             result = await self.handle(job)
         except asyncio.CancelledError:
@@ -365,14 +379,38 @@ class JobWorker:
                 await finish_job(self.engine, job, error=error)
         else:
             await finish_job(self.engine, job, result=result)
-        return True
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                while await self.run_once():
-                    pass
-            except Exception:
-                log.exception("could not claim settings jobs; retried later", extra={"kind": self.kind})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping.is_set():
+                for task in [t for t in running if t.done()]:
+                    running.discard(task)
+                    if not task.cancelled() and (error := task.exception()) is not None:
+                        log.error("settings job ended unrecorded", extra={"kind": self.kind}, exc_info=error)
+                claimed = None
+                if len(running) < self.concurrency:
+                    try:
+                        claimed = await claim_job(self.engine, self.kind, self.stale_after)
+                    except Exception:
+                        log.exception(
+                            "could not claim settings jobs; retried later", extra={"kind": self.kind}
+                        )
+                if claimed is not None:
+                    running.add(asyncio.create_task(self._handle(claimed)))
+                    continue
+                # Until a slot frees, the worker stops, or the next look for a job is due.
+                stopping = asyncio.ensure_future(self._stopping.wait())
+                try:
+                    await asyncio.wait(
+                        {stopping, *running},
+                        timeout=self.interval_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    stopping.cancel()
+        finally:
+            # Stopping (cancelled): each running job is queued again by its own handling.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)

@@ -434,6 +434,25 @@ async def _reps_extensions_listed_as_menus(
     ]
 
 
+async def unknown_zone(conn: AsyncConnection, zone: str) -> str | None:
+    """Why ``zone`` cannot be a tenant's time zone, when PostgreSQL does not know it; else None.
+    Python's zoneinfo opens any file of the zone directory (``right/UTC``, ``posix/Europe/Paris``,
+    ``posixrules``, the machine's ``localtime``) and may know a zone newer than the database's;
+    the database buckets the funnel and rebuilds rollups in the tenant's zone, and failed on each."""
+    known = await conn.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = :zone)"), {"zone": zone}
+    )
+    return (
+        None if known else f"{zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris"
+    )
+
+
+async def _zone_unknown_to_database(conn: AsyncConnection, settings: TenantSettings) -> list[dict[str, Any]]:
+    """The refusal of a ``time_zone`` PostgreSQL does not know (``unknown_zone``), else nothing."""
+    reason = await unknown_zone(conn, settings.time_zone)
+    return [] if reason is None else [{"in": "body", "field": "time_zone", "reason": reason}]
+
+
 async def change_tenant_settings(
     conn: AsyncConnection,
     tenant_id: str,
@@ -464,6 +483,8 @@ async def change_tenant_settings(
     if "menu_extensions" in changed and (
         refused := await _reps_extensions_listed_as_menus(conn, tenant_id, settings)
     ):
+        raise SettingsRefused(refused)
+    if "time_zone" in changed and (refused := await _zone_unknown_to_database(conn, settings)):
         raise SettingsRefused(refused)
     if not changed and not version_thresholds:
         latest = await settings_history(conn, tenant_id, 1)
@@ -514,8 +535,12 @@ async def _queue_consequences(
 ) -> tuple[QueuedJob, ...]:
     jobs = []
     if REBUILT_BY.intersection(changed):
-        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly.
-        job_id = await queue_job(conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version)
+        # Period rollups are bucketed by local day and fiscal quarter: rebuild them exactly. A
+        # rebuild reads the calendar when it runs: one still queued does all this one would (it
+        # holds the tenant's rollup lock, and the metrics batches holding its messages, throughout).
+        job_id = await queue_job(
+            conn, tenant_id, REBUILD_ROLLUPS, changed_by, settings_version=version, unless_waiting=True
+        )
         jobs.append(QueuedJob(job_id, REBUILD_ROLLUPS))
     if PREVIEWED_BY.intersection(changed):
         # New activities follow the new policy at once; history only moves on request, so

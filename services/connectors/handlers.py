@@ -9,7 +9,6 @@ what is already counted and adds nothing. A cursor is saved only after ingest ac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -151,7 +150,10 @@ LOOP_RETRY_DEADLINE_SECONDS = 120.0
 
 
 async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
-    """Sync due mailboxes until ``stop``; sleeps ``poll_seconds`` when nothing was due.
+    """Keep up to ``concurrency`` mailboxes syncing until ``stop``: a slot that frees is given to
+    the next due mailbox at once, so one mailbox that takes hours (a provider that does not answer,
+    a backfill of years of mail) holds one slot, never the others' turns. Looks for due mailboxes
+    every ``poll_seconds`` while slots are free; on ``stop``, the syncs under way finish.
 
     A failure of the loop itself (not of one mailbox: those are recorded on the mailbox) is
     retried with backoff; past ``LOOP_RETRY_DEADLINE_SECONDS`` of failures it is raised, and the
@@ -160,25 +162,65 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
     failing_since: float | None = None
     attempt = 0
     loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        try:
-            results = await sync_due(deps)
-            await update_lag(deps.store)
-        except Exception as exc:
-            failing_since = failing_since if failing_since is not None else loop.time()
-            if loop.time() - failing_since > LOOP_RETRY_DEADLINE_SECONDS:
-                raise
-            attempt += 1
-            log.warning("connector loop failed; retrying", extra={"error": repr(exc), "attempt": attempt})
-            results = []
-            options = deps.options
-            pause = backoff_seconds(attempt, options.backoff_initial_seconds, options.backoff_max_seconds)
-        else:
-            failing_since, attempt = None, 0
-            pause = deps.options.poll_seconds
-        if not results:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+    running: set[asyncio.Task[SyncResult]] = set()
+    try:
+        while not stop.is_set():
+            try:
+                _reap(running)
+                started = await _start_due(deps, running)
+                await update_lag(deps.store)
+            except Exception as exc:
+                failing_since = failing_since if failing_since is not None else loop.time()
+                if loop.time() - failing_since > LOOP_RETRY_DEADLINE_SECONDS:
+                    raise
+                attempt += 1
+                log.warning("connector loop failed; retrying", extra={"error": repr(exc), "attempt": attempt})
+                started = 0
+                options = deps.options
+                pause = backoff_seconds(attempt, options.backoff_initial_seconds, options.backoff_max_seconds)
+            else:
+                failing_since, attempt = None, 0
+                pause = deps.options.poll_seconds
+            if not started or len(running) >= deps.options.concurrency:
+                await _pause(stop, running, pause)
+    except BaseException:
+        # Cancelled (a shutdown past its grace) or failing: the syncs under way stop too.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+    # Stopped: the syncs under way finish (cancelling this cancels them: gather passes it on).
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+def _reap(running: set[asyncio.Task[SyncResult]]) -> None:
+    """Forget the finished syncs; one that raised (its mailbox's state could not be saved) fails the loop."""
+    for task in [t for t in running if t.done()]:
+        running.discard(task)
+        task.result()
+
+
+async def _start_due(deps: SyncDeps, running: set[asyncio.Task[SyncResult]]) -> int:
+    """Lease as many due mailboxes of this shard as there are free slots and start syncing them."""
+    options = deps.options
+    free = options.concurrency - len(running)
+    if free <= 0:
+        return 0
+    mailboxes = await deps.store.claim_due(
+        free, options.lease_seconds, options.shard_index, options.shard_count
+    )
+    for mailbox in mailboxes:
+        running.add(asyncio.create_task(sync_mailbox(mailbox, deps)))
+    return len(mailboxes)
+
+
+async def _pause(stop: asyncio.Event, running: set[asyncio.Task[SyncResult]], seconds: float) -> None:
+    """Until ``stop``, a sync finishing (a slot frees) or ``seconds``, whichever comes first."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, *running}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
 
 
 async def _post(deps: SyncDeps, mailbox: Mailbox, key: str, items: Sequence[Mapping[str, Any]]) -> None:

@@ -89,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             )
         )
         app.state.rate_limiter = RateLimiter(options.rate_limit_per_minute)
+        app.state.tenant_rate_limiter = RateLimiter(options.rate_limit_per_tenant_per_minute)
         app.state.stream_slots = stream.StreamSlots()
         publisher = KafkaPublisher(settings.kafka, options.publish_timeout_seconds, "gateway")
         app.state.publisher = publisher

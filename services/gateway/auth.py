@@ -260,12 +260,21 @@ async def _session_caller(request: Request, cookie: str) -> Caller | None:
 
 
 def _rate_limit(request: Request, caller: Caller) -> None:
-    wait = request.app.state.rate_limiter.take(caller.bucket)
+    """The credential's bucket, then the tenant's (a credential over its own spends none of the
+    tenant's): 429 naming the limit reached."""
+    limit, wait = "GATEWAY_RATE_LIMIT_PER_MINUTE", request.app.state.rate_limiter.take(caller.bucket)
+    if wait is None:
+        tenant = (caller.principal.tenant_id, "*")
+        limit, wait = (
+            "GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
+            request.app.state.tenant_rate_limiter.take(tenant),
+        )
     if wait is not None:
+        holder = "credential" if limit == "GATEWAY_RATE_LIMIT_PER_MINUTE" else "tenant"
         raise Problem(
             429,
             "Too many requests",
-            "this credential exceeded GATEWAY_RATE_LIMIT_PER_MINUTE",
+            f"this {holder} exceeded {limit}",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 

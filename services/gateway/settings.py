@@ -33,6 +33,9 @@ class GatewayOptions(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     #: Requests per minute per credential (a token bucket of this capacity, refilled continuously).
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    #: Requests per minute per tenant, whatever its credentials: every sign-in is a subject with
+    #: its own bucket, so without it a key signing in again and again multiplied its rate.
+    rate_limit_per_tenant_per_minute: int = Field(default=6_000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     default_page_size: int = Field(default=50, ge=1)
     #: The longest date range of a day series, funnel or activity list.
@@ -49,6 +52,10 @@ class GatewayOptions(BaseSettings):
     stream_max_connections_per_key: int = Field(default=4, ge=1)
     #: Open streams per dashboard session (the tabs of one browser share its cookie).
     stream_max_connections_per_session: int = Field(default=16, ge=1)
+    #: Open streams per tenant on one replica, whatever its keys, sessions and JWT subjects: every
+    #: sign-in is a session with its own budget, so without it one tenant's script held every
+    #: stream (each re-reading the leaderboard on the pool all tenants share).
+    stream_max_connections_per_tenant: int = Field(default=256, ge=1)
     #: How long a checked API key or session is trusted, and how often an open stream re-checks
     #: its credential (revoked, expired, tenant gone). At most 30 s: a revoked key must not keep
     #: reading longer.

@@ -29,6 +29,7 @@ from services.metrics.domain.baselines import TRAILING_BASELINE_PERIODS
 from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettings
 from services.metrics.domain.goals import (
     Attainment,
+    GoalIndex,
     attainment,
     behind_goal,
     describe,
@@ -338,6 +339,7 @@ async def _goal_attainment(
     goals = await sql.goals(conn, tenant_id)
     if not goals:
         return [], risks
+    index = GoalIndex.of(goals)
     parents = await sql.team_parents(conn, tenant_id)
     # A role goal follows the rep's current role, in past periods too (roles carry no history).
     roles = await sql.rep_roles(conn, tenant_id)
@@ -355,7 +357,7 @@ async def _goal_attainment(
                 team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
                 chain = _teams_up(team, parents)
                 for metric in metrics:
-                    goal = goal_for(rep_id, chain, grain.value, metric, goals, role=roles.get(rep_id))
+                    goal = goal_for(rep_id, chain, grain.value, metric, index, role=roles.get(rep_id))
                     if goal is None:
                         continue
                     progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)

@@ -54,6 +54,10 @@ def register(app: typer.Typer) -> None:
         max_replays: Annotated[
             int, typer.Option(min=1, help="refuse messages already replayed this many times")
         ] = 3,
+        tenant: Annotated[
+            str | None,
+            typer.Option(help="replay this tenant's letters only, leaving the others' as they are"),
+        ] = None,
     ) -> None:
         """Re-publish dead letters to their topic; the DLQ group commits only after broker acks."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -79,12 +83,14 @@ def register(app: typer.Typer) -> None:
                     max_messages=max_messages,
                     max_replays=max_replays,
                     on_progress=advance,
+                    tenant=tenant,
                 )
             )
         verb = "would replay" if dry_run else "replayed"
         typer.echo(
             f"{verb} {report.replayed} of {report.seen}; refused {len(report.refused)} "
             f"over the cap of {max_replays} replays; {len(report.foreign)} from another topic"
+            + ("" if tenant is None else f"; {report.other_tenants} of other tenants left as they were")
         )
         for letter in report.refused:
             typer.echo(f"  refused {letter.partition}/{letter.offset}: {letter.header('dlq_error')}")

@@ -59,9 +59,11 @@ def register(app: typer.Typer) -> None:
             ) from None
 
         async def work(conn: Any) -> dict[str, Any]:
-            missing = await goals.missing_subject(conn, tenant, goal)
-            if missing is not None:
-                raise LookupError(f"{missing[0]}: {missing[1]}")
+            refused = await goals.missing_subject(conn, tenant, goal) or await goals.over_limit(
+                conn, tenant, goal_id
+            )
+            if refused is not None:
+                raise LookupError(f"{refused[0]}: {refused[1]}")
             return await goals.put_goal(conn, tenant, goal_id, goal, "spm-cli")
 
         saved = run_or_exit(in_tenant(tenant, work))

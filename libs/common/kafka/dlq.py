@@ -14,6 +14,12 @@ Contract:
   re-published, it is reported, and the group moves past it (it keeps failing; it stays in the
   DLQ topic for :func:`inspect_dead_letters`). Replays therefore cannot loop forever.
 * ``dry_run`` publishes and commits nothing; it reports what a replay would do.
+* ``tenant`` replays that tenant's letters only (``ce_tenant``), in a group of its own
+  (``<client_id>-dlq-replay-<tenant>``, from the DLQ's beginning the first time): the other
+  tenants' letters are neither re-published nor counted against their cap, and the whole-DLQ
+  group's position does not move. A tenant whose cause was fixed is replayed without sending
+  back round the letters of another whose cause is not (which, refused at their cap after a few
+  such replays, were passed for good).
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ class ReplayReport:
     replayed: int = 0
     refused: list[DeadLetter] = field(default_factory=list)
     foreign: list[DeadLetter] = field(default_factory=list)
+    #: Letters of other tenants than the one replayed (left as they are).
+    other_tenants: int = 0
     dry_run: bool = False
 
 
@@ -195,12 +203,14 @@ async def replay_dead_letters(
     max_messages: int | None = None,
     max_replays: int = DEFAULT_MAX_REPLAYS,
     on_progress: Progress | None = None,
+    tenant: str | None = None,
 ) -> ReplayReport:
-    """Re-publish ``topic``'s dead letters to it; see the module contract."""
+    """Re-publish ``topic``'s dead letters to it (``tenant``: that tenant's only); see the module contract."""
     name = topic.physical_dlq(settings.topic_prefix)
     source = topic.physical(settings.topic_prefix)
     report = ReplayReport(dry_run=dry_run)
-    consumer = _consumer(settings, f"{settings.client_id}-dlq-replay")
+    group = f"{settings.client_id}-dlq-replay" + ("" if tenant is None else f"-{tenant}")
+    consumer = _consumer(settings, group)
     producer = make_producer(settings, "dlq-replay")
     await _start_both(consumer, producer)
     try:
@@ -225,7 +235,9 @@ async def replay_dead_letters(
             acks = []
             for letter in batch:
                 report.seen += 1
-                if letter.header("dlq_source_topic") not in (None, source):
+                if tenant is not None and letter.header("ce_tenant") != tenant:
+                    report.other_tenants += 1
+                elif letter.header("dlq_source_topic") not in (None, source):
                     report.foreign.append(letter)
                 elif letter.replays >= max_replays:
                     report.refused.append(letter)

@@ -41,6 +41,25 @@ async def missing_subject(
     return None
 
 
+#: The most goals a tenant holds: the metrics refresher reads them all at each refresh and
+#: ``GET /v1/goals`` lists them whole (a goal per rep, metric and period for 200 reps is 8,800).
+MAX_GOALS = 10_000
+
+
+async def over_limit(conn: AsyncConnection, tenant_id: str, goal_id: str) -> tuple[str, str] | None:
+    """(field, reason) when ``goal_id`` would be a new goal past ``MAX_GOALS``; replacing one is not."""
+    held = await conn.scalar(
+        text("SELECT count(*) FROM activity_goals WHERE tenant_id = :t AND goal_id <> :id"),
+        {"t": tenant_id, "id": goal_id},
+    )
+    if held is None or held < MAX_GOALS:
+        return None
+    return (
+        "goal_id",
+        f"the tenant holds {held} goals, the most it may: remove one or replace one (the same goal_id)",
+    )
+
+
 async def put_goal(
     conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, updated_by: str
 ) -> dict[str, Any]:

@@ -26,9 +26,11 @@ async def list_goals(principal: ReaderDep, conn: ConnDep) -> GoalList:
 @router.put("/{goal_id}", response_model=GoalRead)
 async def put_goal(principal: AdminDep, conn: ConnDep, goal_id: GoalId, body: ActivityGoal) -> GoalRead:
     """Create or replace a goal; the metrics service measures it from its next refresh tick (seconds)."""
-    missing = await goals.missing_subject(conn, principal.tenant_id, body)
-    if missing is not None:
-        invalid(*missing, "body")
+    refused = await goals.missing_subject(conn, principal.tenant_id, body) or await goals.over_limit(
+        conn, principal.tenant_id, goal_id
+    )
+    if refused is not None:
+        invalid(*refused, "body")
     saved = await goals.put_goal(conn, principal.tenant_id, goal_id, body, principal.key_id)
     await conn.commit()
     return GoalRead(**saved)

@@ -41,23 +41,34 @@ class _SlotStream(StreamingResponse):
 
 
 class StreamSlots:
-    """Open streams per (tenant, subject), so one credential cannot hold every connection."""
+    """Open streams per (tenant, subject), so one credential cannot hold every connection, and per
+    tenant, so one tenant's sign-ins cannot hold every stream of the replica."""
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, str], int] = {}
+        self._tenants: dict[str, int] = {}
 
-    def acquire(self, bucket: tuple[str, str], limit: int) -> bool:
+    def acquire(self, bucket: tuple[str, str], limit: int, tenant_limit: int) -> str | None:
+        """Take a slot; else what is full (``"tenant"``, or None when the slot was taken)."""
+        if self._tenants.get(bucket[0], 0) >= tenant_limit:
+            return "tenant"
         if self._open.get(bucket, 0) >= limit:
-            return False
+            return "bucket"
         self._open[bucket] = self._open.get(bucket, 0) + 1
-        return True
+        self._tenants[bucket[0]] = self._tenants.get(bucket[0], 0) + 1
+        return None
 
     def release(self, bucket: tuple[str, str]) -> None:
-        left = self._open.get(bucket, 0) - 1
-        if left > 0:
-            self._open[bucket] = left
-        else:
-            self._open.pop(bucket, None)
+        _give_back(self._open, bucket)
+        _give_back(self._tenants, bucket[0])
+
+
+def _give_back(counts: dict[Any, int], key: Any) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
 
 
 #: The last event of a stream whose credential no longer holds; the client must sign in again.
@@ -147,11 +158,16 @@ async def leaderboard_stream(
     limit_open = (
         options.stream_max_connections_per_session if per_session else options.stream_max_connections_per_key
     )
-    if not request.app.state.stream_slots.acquire(caller.bucket, limit_open):
+    full = request.app.state.stream_slots.acquire(
+        caller.bucket, limit_open, options.stream_max_connections_per_tenant
+    )
+    if full is not None:
+        holder = "tenant" if full == "tenant" else "session" if per_session else "credential"
+        held = options.stream_max_connections_per_tenant if full == "tenant" else limit_open
         raise Problem(
             429,
             "Too many streams",
-            f"this {'session' if per_session else 'credential'} already holds {limit_open} open streams",
+            f"this {holder} already holds {held} open streams",
             headers={"Retry-After": "15"},
         )
     return _SlotStream(

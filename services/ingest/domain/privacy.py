@@ -32,6 +32,71 @@ class ExclusionReason(StrEnum):
     INTERNAL_ONLY = "internal_only"
 
 
+#: Keywords are looked up by a substring of this many characters.
+_GRAM = 4
+#: Up to this many keywords are searched for one by one: cheaper than listing a subject's grams.
+_SEARCHED_ONE_BY_ONE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectKeywords:
+    """Whether a (case-folded) subject holds one of a tenant's keywords. Many keywords are not
+    searched for one by one in every subject: one shorter than ``_GRAM`` is looked up among the
+    subject's substrings of its length, a longer one searched for only in a subject holding its
+    rarest ``_GRAM`` characters (a keyword's every substring is in a subject that holds it).
+    Built once per policy."""
+
+    #: Keywords searched for in every subject (when they are few).
+    each: tuple[str, ...] = ()
+    #: Keywords shorter than ``_GRAM`` by their length.
+    short: dict[int, frozenset[str]] = field(default_factory=dict)
+    #: The other keywords by the substring of ``_GRAM`` characters the fewest of them share.
+    by_gram: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    @functools.lru_cache(maxsize=64)
+    def of(cls, keywords: frozenset[str]) -> SubjectKeywords:
+        """Cached: a tenant's policy is made again at each reload of its settings (30 s), and
+        indexing the most the settings allow takes 0.2 s."""
+        if len(keywords) <= _SEARCHED_ONE_BY_ONE:
+            return cls(tuple(sorted(keywords)))
+        short: dict[int, set[str]] = {}
+        grams: dict[str, set[str]] = {}
+        for keyword in sorted(keywords):
+            if len(keyword) < _GRAM:
+                short.setdefault(len(keyword), set()).add(keyword)
+            else:
+                grams[keyword] = {keyword[i : i + _GRAM] for i in range(len(keyword) - _GRAM + 1)}
+        shared: dict[str, int] = {}
+        for held in grams.values():
+            for gram in held:
+                shared[gram] = shared.get(gram, 0) + 1
+        by_gram: dict[str, list[str]] = {}
+        for keyword, held in grams.items():
+            by_gram.setdefault(min(held, key=lambda g: (shared[g], g)), []).append(keyword)
+        return cls(
+            (),
+            {length: frozenset(words) for length, words in short.items()},
+            {gram: tuple(listed) for gram, listed in by_gram.items()},
+        )
+
+    def found_in(self, subject: str) -> bool:
+        for keyword in self.each:
+            if keyword in subject:
+                return True
+        for length, words in self.short.items():
+            if not words.isdisjoint(subject[i : i + length] for i in range(len(subject) - length + 1)):
+                return True
+        if not self.by_gram:
+            return False
+        held = {subject[i : i + _GRAM] for i in range(len(subject) - _GRAM + 1)}
+        for gram in held & self.by_gram.keys():
+            for keyword in self.by_gram[gram]:
+                if keyword in subject:
+                    return True
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacyPolicy:
     """A tenant's privacy settings; addresses and domains compare case-insensitively."""
@@ -45,6 +110,10 @@ class PrivacyPolicy:
     #: once here: every address of every activity is checked.
     excluded_suffixes: DomainSuffixes = field(
         default=((), frozenset()), init=False, repr=False, compare=False
+    )
+    #: The excluded keywords as ``_exclusion`` searches subjects for them, made once here.
+    subject_keywords: SubjectKeywords = field(
+        default_factory=SubjectKeywords, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -61,6 +130,7 @@ class PrivacyPolicy:
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "excluded_suffixes", domain_suffixes(self.excluded_domains))
+        object.__setattr__(self, "subject_keywords", SubjectKeywords.of(self.excluded_subject_keywords))
 
 
 #: The contract's model or the batch path's struct: the rules read both alike (``ActivityFields``).
@@ -292,12 +362,9 @@ def _exclusion(activity: ActivityFields, policy: PrivacyPolicy) -> ExclusionReas
         for participant in activity.participants:
             if participant.email and _in_domains(participant.email, policy):
                 return ExclusionReason.EXCLUDED_DOMAIN
-    keywords = policy.excluded_subject_keywords
-    if keywords and activity.subject:
-        subject = activity.subject.casefold()
-        for keyword in keywords:
-            if keyword in subject:
-                return ExclusionReason.EXCLUDED_KEYWORD
+    subject = activity.subject
+    if policy.excluded_subject_keywords and subject and policy.subject_keywords.found_in(subject.casefold()):
+        return ExclusionReason.EXCLUDED_KEYWORD
     if policy.drop_internal_only and activity.direction is Direction.INTERNAL:
         return ExclusionReason.INTERNAL_ONLY
     return None

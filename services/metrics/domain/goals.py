@@ -8,15 +8,17 @@ morning two of them are behind the rep.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from libs.common.contracts.goals import GoalAttainment, GoalScope
 from services.metrics.domain.periods import Period
 
 __all__ = [
     "Attainment",
+    "GoalIndex",
     "GoalRow",
     "attainment",
     "behind_goal",
@@ -38,41 +40,59 @@ class GoalRow:
     target: float
 
 
+#: (period, metric, scope, subject): the rep's or team's id, the role, None for the tenant.
+GoalKey = tuple[str, str, GoalScope, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class GoalIndex:
+    """A tenant's goals by what they apply to, the first in ``goal_id`` order kept: the goal of a
+    rep is a few look-ups, not a read of all the tenant's goals (each rep, metric and period)."""
+
+    by_key: dict[GoalKey, GoalRow]
+
+    @classmethod
+    def of(cls, goals: Iterable[GoalRow]) -> GoalIndex:
+        by_key: dict[GoalKey, GoalRow] = {}
+        for goal in goals:
+            subject = None if goal.scope is GoalScope.TENANT else goal.subject_id
+            by_key.setdefault((goal.period, goal.metric, goal.scope, subject), goal)
+        return cls(by_key)
+
+
 def goal_for(
     rep_id: str,
     teams_up: Sequence[str],
     period: str,
     metric: str,
-    goals: Iterable[GoalRow],
+    goals: GoalIndex | Iterable[GoalRow],
     *,
     role: str | None = None,
 ) -> GoalRow | None:
     """The goal for ``rep_id`` on ``metric`` per ``period``: the rep's own, else the goal of the
     rep's ``role`` (the rep's current role; exact match), else the nearest team's (``teams_up``:
-    the rep's team first, then its ancestors), else the tenant's."""
-    candidates = [g for g in goals if g.period == period and g.metric == metric]
-    for goal in candidates:
-        if goal.scope is GoalScope.REP and goal.subject_id == rep_id:
-            return goal
-    if role is not None:
-        for goal in candidates:
-            if goal.scope is GoalScope.ROLE and goal.subject_id == role:
-                return goal
+    the rep's team first, then its ancestors), else the tenant's. Of several for one of them,
+    the first in ``goals``' order. Pass a :class:`GoalIndex` when asking for many reps."""
+    get = (goals if isinstance(goals, GoalIndex) else GoalIndex.of(goals)).by_key.get
+    found = get((period, metric, GoalScope.REP, rep_id))
+    if found is None and role is not None:
+        found = get((period, metric, GoalScope.ROLE, role))
     for team_id in teams_up:
-        for goal in candidates:
-            if goal.scope is GoalScope.TEAM and goal.subject_id == team_id:
-                return goal
-    return next((g for g in candidates if g.scope is GoalScope.TENANT), None)
+        if found is not None:
+            break
+        found = get((period, metric, GoalScope.TEAM, team_id))
+    return found if found is not None else get((period, metric, GoalScope.TENANT, None))
 
 
+@functools.lru_cache(maxsize=1_024)
 def working_days(first: date, end: date) -> int:
-    """Monday-to-Friday days in ``[first, end)``."""
-    days = 0
-    day = first
-    while day < end:
-        days += day.weekday() < 5
-        day += timedelta(days=1)
-    return days
+    """Monday-to-Friday days in ``[first, end)``: five a week, then the days left over (counted
+    by their weekday rather than walked day by day: a quarter is measured for every rep and metric)."""
+    if end <= first:
+        return 0
+    weeks, rest = divmod((end - first).days, 7)
+    weekday = first.weekday()
+    return weeks * 5 + sum((weekday + offset) % 7 < 5 for offset in range(rest))
 
 
 #: How far a rep is along a goal: the contract the gateway serves as ``GoalAttainmentRead``.

@@ -178,3 +178,25 @@ async def test_a_phone_region_change_names_its_reread_phones_job(
     # Ingest is not running here, so it waits.
     job = _spm(["tenants", "settings", "job", "acme", job_id], database_url, kafka_settings)
     assert (job.returncode, job.stdout) == (0, "reread_phones queued: 0/?\n")
+
+
+async def test_a_time_zone_file_the_database_does_not_know_is_refused_at_creation_and_in_settings(
+    database_url: str, kafka_settings: KafkaSettings, db_engine: AsyncEngine
+) -> None:
+    """``right/UTC`` opens in Python (a file of the zone directory) but PostgreSQL, which buckets
+    the tenant's funnel and rebuilds its rollups, knows no such zone: refused before anything is
+    written, as the gateway refuses it."""
+    created = _spm(["tenants", "create", "acme", "--timezone", "right/UTC"], database_url, kafka_settings)
+    assert created.returncode == 2, created.stdout
+    # Typer draws the error in a box: read it as one line.
+    assert "'right/UTC' is not a time zone the database knows" in " ".join(
+        created.stderr.replace("│", " ").split()
+    )
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM tenants")) == 0
+    assert _spm(["tenants", "create", "acme"], database_url, kafka_settings).returncode == 0
+    changed = _spm(
+        ["tenants", "settings", "set", "acme", "time_zone=posixrules"], database_url, kafka_settings
+    )
+    assert changed.returncode != 0
+    assert "time_zone: 'posixrules' is not a time zone the database knows" in changed.stderr

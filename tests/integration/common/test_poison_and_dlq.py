@@ -349,3 +349,47 @@ async def test_one_tenants_unusable_settings_do_not_count_toward_the_dlq_limit(
         "TenantSettingsInvalid: tenant globex: settings invalid at attribution.ambiguity_policy: "
         "'coin_flip': not a policy"
     }
+
+
+async def test_a_replay_for_one_tenant_leaves_another_tenant_s_letters_as_they_were(
+    kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    """Acme's cause is fixed, Globex's not yet. Replaying the whole DLQ sent Globex's letters back
+    round (each replay counting against its cap): three tenants' fixes later they were refused
+    and passed, and Globex's own replay, once fixed, found nothing. A replay for Acme replays
+    Acme's letters only, in a group of its own; Globex's keep their count and their turn."""
+    topic = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    for i, tenant in enumerate(("acme", "globex", "acme", "globex")):
+        value, headers, key = activity_message(f"bad-{i}", tenant=tenant)
+        await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+    runner = runner_for(kafka_settings, producer, Recorder())
+
+    async def dlq_count() -> int:
+        return len(await inspect_dead_letters(kafka_settings, ACTIVITY_INGESTED, limit=1000))
+
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_until(lambda: dlq_count(), 4)
+        # Acme's two, round after round (still failing here), until refused at the cap of 2.
+        rounds = []
+        for returned in (6, 8, 8):
+            acme = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, tenant="acme", max_replays=2)
+            rounds.append((acme.seen, acme.replayed, len(acme.refused), acme.other_tenants))
+            await wait_until(lambda: dlq_count(), returned)
+        assert rounds == [(4, 2, 0, 2), (2, 2, 0, 0), (2, 0, 2, 0)]
+        # Globex's, untouched: replayed once, from the start of the DLQ, in Globex's own group.
+        globex = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED, tenant="globex", max_replays=2)
+        assert (globex.seen, globex.replayed, len(globex.refused), globex.other_tenants) == (8, 2, 0, 6)
+    finally:
+        runner.stop()
+        await task
+    source = await read_all(kafka_settings, topic, 4 + 2 + 2 + 2)
+    replayed = [dict(m.headers) for m in source if "dlq_replays" in dict(m.headers)]
+    assert sorted((h["ce_tenant"], h["dlq_replays"]) for h in replayed) == [
+        (b"acme", b"1"),
+        (b"acme", b"1"),
+        (b"acme", b"2"),
+        (b"acme", b"2"),
+        (b"globex", b"1"),
+        (b"globex", b"1"),
+    ]

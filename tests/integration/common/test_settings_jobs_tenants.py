@@ -25,6 +25,7 @@ from libs.common.jobs import (
 )
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
+from tests.integration.polling import eventually
 
 STALE = timedelta(minutes=30)
 
@@ -102,3 +103,52 @@ async def test_the_claim_reads_the_partial_indexes_of_queued_and_running_jobs(db
         await conn.rollback()
     assert "settings_jobs_queued" in plan, plan
     assert "settings_jobs_running" in plan, plan
+
+
+async def test_a_tenant_s_long_job_holds_one_slot_and_another_tenant_s_runs_beside_it(
+    db_engine: AsyncEngine,
+) -> None:
+    """Acme's re-attribution of years of history runs for an hour. The worker ran one job at a
+    time: Initech's preview, queued meanwhile, waited the hour. A worker runs two at once, never
+    two of one tenant (Acme's second waits for its first)."""
+    async with db_engine.begin() as conn:
+        for tenant in ("acme", "initech"):
+            await create_tenant(conn, tenant, TEST_SECRET_KEY)
+    await _queue(db_engine, "acme", "2020-01-01")
+    await _queue(db_engine, "acme", "2026-02-01")
+    await _queue(db_engine, "initech", "2026-05-01")
+    release = asyncio.Event()
+    ran: list[tuple[str, str]] = []
+
+    async def handle(job: Job) -> dict[str, Any]:
+        ran.append((job.tenant_id, job.parameters["since"]))
+        if job.tenant_id == "acme":
+            await release.wait()
+        return {}
+
+    async def states() -> list[tuple[str, str, str]]:
+        async with db_engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT tenant_id, parameters->>'since' AS since, state FROM settings_jobs ORDER BY since"
+                )
+            )
+            return [tuple(r) for r in rows]
+
+    worker = JobWorker(db_engine, REATTRIBUTE, handle, interval_seconds=0.05)
+    worker.start()
+    try:
+        got = await eventually(
+            states, lambda s: ("initech", "2026-05-01", "done") in s, 10, "initech's job done"
+        )
+        assert got == [
+            ("acme", "2020-01-01", "running"),
+            ("acme", "2026-02-01", "queued"),
+            ("initech", "2026-05-01", "done"),
+        ]
+        release.set()
+        await eventually(states, lambda s: all(state == "done" for _, _, state in s), 10, "acme's jobs done")
+        assert ran == [("acme", "2020-01-01"), ("initech", "2026-05-01"), ("acme", "2026-02-01")]
+    finally:
+        release.set()
+        await worker.stop()

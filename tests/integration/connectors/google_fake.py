@@ -103,6 +103,9 @@ class FakeGoogle:
         #: (operation, user) -> responses to give before behaving normally (429s, quota errors);
         #: a None lets that call through.
         self.fail_next: dict[tuple[str, str], list[Response | None]] = {}
+        #: (operation, user) -> an event that call waits for before answering (a provider that
+        #: does not answer, or a mailbox whose backfill takes hours).
+        self.holds: dict[tuple[str, str], asyncio.Event] = {}
         self.tokens: dict[str, tuple[str, str]] = {}
         self.grants: Counter[str] = Counter()
         self.requests: list[tuple[str, str, list[tuple[str, str]]]] = []
@@ -214,6 +217,8 @@ class FakeGoogle:
         user = request.path_params["user"]
         if (failure := self._record_and_check(request, "profile", user, GMAIL_SCOPE)) is not None:
             return failure
+        if (hold := self.holds.get(("profile", user))) is not None:
+            await hold.wait()
         box = self.mailboxes.setdefault(user, FakeMailbox())
         return JSONResponse(
             {

@@ -154,3 +154,34 @@ async def test_setting_or_removing_a_goal_flags_only_that_tenant_for_the_next_re
         await conn.execute(text("UPDATE metric_refresh_state SET dirty_since = NULL"))
     assert (await gateway.delete("/v1/goals/beta-dials", headers=bearer(keys.admin))).status_code == 204
     assert await dirty() == {"acme": True, "globex": False}
+
+
+async def test_a_tenant_holds_at_most_ten_thousand_goals(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """Goals were unbounded: a script could store millions, each read by the metrics refresher at
+    every refresh and listed whole by ``GET /v1/goals``, on the process and pool every tenant
+    shares. A new goal past 10,000 is refused naming ``goal_id``; replacing one is not."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target) "
+                "SELECT 'acme', 'g-' || n, 'team', 'team-a', 'week', 'dials', n FROM generate_series(1, 10000) AS n"
+            )
+        )
+    refused = await gateway.put("/v1/goals/one-more", json=DIALS_GOAL, headers=bearer(keys.admin))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "in": "body",
+            "field": "goal_id",
+            "reason": "the tenant holds 10000 goals, the most it may: remove one or replace one (the same goal_id)",
+        }
+    ]
+    replaced = await gateway.put("/v1/goals/g-7", json=DIALS_GOAL, headers=bearer(keys.admin))
+    assert replaced.status_code == 200, replaced.text
+    # Globex's own goals are its own count.
+    theirs = await gateway.put(
+        "/v1/goals/one-more", json={**DIALS_GOAL, "subject_id": "team-z"}, headers=bearer(keys.other_admin)
+    )
+    assert theirs.status_code == 200, theirs.text

@@ -8,6 +8,7 @@ it, and shares a stream budget across the tabs of one browser.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -279,3 +280,71 @@ async def test_tabs_of_one_session_share_a_larger_stream_budget(
                 assert second_browser.status_code == 200
             stop.set()
             del tabs
+
+
+async def test_one_tenant_s_sign_ins_cannot_hold_every_stream_of_the_gateway(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    """Every sign-in is a session with its own stream budget, and a read key may sign in as often
+    as its rate limit allows: one tenant's script opened thousands of streams, each reading the
+    leaderboard every 2 s on the pool every tenant shares. A tenant's open streams are capped
+    (per replica); another tenant's are not counted against it."""
+    options = _fast(
+        gateway_options, stream_max_connections_per_session=2, stream_max_connections_per_tenant=3
+    )
+    app = create_app(gateway_settings(database_settings, options))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        sessions = [{"Cookie": f"spm_session={await _sign_in(client, keys.read)}"} for _ in range(3)]
+        opened: list[int] = []
+        all_open, stop = asyncio.Event(), asyncio.Event()
+
+        async def tab(cookie: dict[str, str]) -> None:
+            async with client.stream("GET", STREAM, headers=cookie) as stream:
+                opened.append(stream.status_code)
+                if len(opened) == 3:
+                    all_open.set()
+                await stop.wait()
+
+        async with asyncio.TaskGroup() as group:
+            for cookie in (sessions[0], sessions[0], sessions[1]):
+                group.create_task(tab(cookie))
+            await asyncio.wait_for(all_open.wait(), NEVER)
+            assert opened == [200, 200, 200]
+            # A third session of the tenant, and its key: refused, the tenant holds its 3.
+            for credential in (sessions[2], bearer(keys.read), bearer(keys.admin)):
+                async with client.stream("GET", STREAM, headers=credential) as refused:
+                    assert refused.status_code == 429
+                    assert refused.headers["retry-after"] == "15"
+                    assert (
+                        json.loads(await refused.aread())["detail"]
+                        == "this tenant already holds 3 open streams"
+                    )
+            # Globex streams as ever.
+            async with client.stream("GET", STREAM, headers=bearer(keys.other_read)) as globex:
+                assert globex.status_code == 200
+            stop.set()
+        # Closed streams give the tenant's slots back.
+        async with client.stream("GET", STREAM, headers=sessions[2]) as again:
+            assert again.status_code == 200
+
+
+async def test_one_tenant_s_sign_ins_do_not_multiply_its_rate_limit(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    """Each sign-in is a subject with a bucket of its own: a read key signing in again and again
+    multiplied its rate limit without bound. The tenant's requests share a bucket too."""
+    options = gateway_options.model_copy(
+        update={"rate_limit_per_minute": 4, "rate_limit_per_tenant_per_minute": 6}
+    )
+    app = create_app(gateway_settings(database_settings, options))
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        first = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+        second = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
+        # Two sign-ins and four reads: the tenant's 6.
+        assert [(await client.get("/v1/reps", headers=first)).status_code for _ in range(4)] == [200] * 4
+        limited = await client.get("/v1/reps", headers=second)
+        assert limited.status_code == 429
+        assert limited.json()["detail"] == "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE"
+        assert int(limited.headers["retry-after"]) >= 1
+        # Globex reads as ever.
+        assert (await client.get("/v1/reps", headers=bearer(keys.other_read))).status_code == 200

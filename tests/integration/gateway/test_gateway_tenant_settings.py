@@ -556,3 +556,49 @@ async def test_aliases_grown_patch_by_patch_past_the_limit_are_refused_and_chang
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json() == before
     history = (await gateway.get("/v1/settings/history", headers=bearer(keys.admin))).json()
     assert [v["version"] for v in history["items"]] == [2, 1]
+
+
+@pytest.mark.parametrize("zone", ["right/UTC", "posix/Europe/Paris", "posixrules", "localtime"])
+async def test_a_time_zone_file_the_database_does_not_know_is_refused_by_name(
+    gateway: httpx.AsyncClient, keys: Keys, zone: str
+) -> None:
+    """Python's zoneinfo opens any file of the zone directory (a leap-second ``right/`` copy, the
+    machine's ``localtime``); PostgreSQL, which buckets the funnel and rebuilds rollups in the
+    tenant's zone, knows none of them. Saved, they made the tenant's funnel a 500 and its rollup
+    rebuild fail."""
+    refused = await gateway.patch(
+        "/v1/settings/calendar", json={"time_zone": zone}, headers=bearer(keys.admin)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "in": "body",
+            "field": "time_zone",
+            "reason": f"{zone!r} is not a time zone the database knows: write an IANA zone, Europe/Paris",
+        }
+    ]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["version"] == 0
+    funnel = await gateway.get(
+        "/v1/funnel",
+        params={"rep_id": "rep-1", "from": "2026-11-01", "to": "2026-11-30"},
+        headers=bearer(keys.read),
+    )
+    assert funnel.status_code == 200, funnel.text
+
+
+async def test_calendar_flips_while_a_rebuild_waits_queue_no_other(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A rollup rebuild holds the tenant's rollup lock for its whole transaction (19 s for 300,000
+    contributions on a loaded 2-core machine), and every metrics batch holding one of the tenant's
+    messages waits for it, other tenants' messages in it too. A rebuild reads the calendar when it
+    runs, so one still queued does what another would: 10 flips queued 10 rebuilds, now 1."""
+    answered = []
+    for month in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
+        changed = await gateway.patch(
+            "/v1/settings/calendar", json={"fiscal_year_start_month": month}, headers=bearer(keys.admin)
+        )
+        assert changed.status_code == 200, changed.text
+        answered += changed.json()["jobs"]
+    assert len(answered) == 10
+    assert len(set(answered)) == 1

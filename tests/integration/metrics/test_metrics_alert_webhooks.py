@@ -239,3 +239,67 @@ async def test_each_managers_digest_is_stored_once_after_the_week_and_delivered(
         "Week of 2026-11-16 for rep-a: 1 reps, 1 at risk, 0 bright spots, 0 stale deals",
         "Week of 2026-11-16 for rep-mgr: 2 reps, 1 at risk, 0 bright spots, 0 stale deals",
     ]
+
+
+async def test_a_tenant_s_receiver_that_never_answers_does_not_hold_back_another_tenant_s_alerts(
+    db_engine: AsyncEngine, kafka_settings: KafkaSettings, receiver: Receiver
+) -> None:
+    """Acme's 12 receivers take the connection and never answer; Globex's answers at once. The
+    deliverer sent the due deliveries one by one, oldest first, each waiting out its timeout:
+    a tick of Acme's (10 here, 50 by default) took 10 timeouts, and Globex's alert waited behind
+    every one of them, tick after tick. Tenants now take turns in a tick, sent at once."""
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65_536)
+        await asyncio.sleep(3_600)
+
+    silent = await asyncio.start_server(hang, "127.0.0.1", 0)
+    silent_url = f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}/hook"
+    try:
+        for tenant, urls in (
+            ("acme", [silent_url] * 12),
+            ("globex", [f"http://127.0.0.1:{receiver.port}/ok/globex"]),
+        ):
+            await create_tenant(db_engine, tenant)
+            async with db_engine.begin() as conn:
+                for index, url in enumerate(urls):
+                    await conn.execute(
+                        text(
+                            "INSERT INTO alert_webhooks (tenant_id, webhook_id, url, format, secret) "
+                            "VALUES (:t, :id, :url, 'standard', :secret)"
+                        ),
+                        {"t": tenant, "id": f"w-{index}", "url": url, "secret": SECRET},
+                    )
+                await conn.execute(
+                    text(
+                        "INSERT INTO ref_deals (tenant_id, deal_id, owner_rep_id, created_at, updated_at) "
+                        "VALUES (:t, 'deal-1', 'rep-1', :at, :at)"
+                    ),
+                    {"t": tenant, "at": NOW - timedelta(days=30)},
+                )
+                await refresh_tenant(conn, tenant, NOW)
+        producer = make_producer(kafka_settings, "alerts-test")
+        await producer.start()
+        try:
+            assert await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix) == 2
+        finally:
+            await producer.stop()
+        async with db_engine.begin() as conn:
+            # Acme's are due first.
+            await conn.execute(
+                text(
+                    "UPDATE alert_deliveries SET next_attempt_at = now() - interval '1 minute' "
+                    "WHERE tenant_id = 'acme'"
+                )
+            )
+        policy = DeliveryPolicy(timeout_seconds=1.0, batch=10)
+        async with httpx.AsyncClient() as client:
+            started = asyncio.get_running_loop().time()
+            outcome = await deliver_alerts(db_engine, client, policy)
+            took = asyncio.get_running_loop().time() - started
+        # Globex's and 9 of Acme's in one tick, sent at once: about one timeout, not ten.
+        assert outcome == {"delivered": 1, "failed": 9, "gave_up": 0}
+        assert [path for path, _, _ in receiver.requests] == ["/ok/globex"]
+        assert took < 5.0, f"the tick took {took:.1f} s"
+    finally:
+        silent.close()

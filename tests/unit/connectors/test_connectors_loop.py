@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -51,3 +52,43 @@ async def test_the_loop_gives_up_past_its_deadline(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConnectionRefusedError):
         await asyncio.wait_for(sync_forever(_deps(store), stop), timeout=5)
     assert 1 < store.calls < 10_000
+
+
+class OneHangingMailbox:
+    """claim_due hands out one mailbox once; its provider never answers."""
+
+    def __init__(self) -> None:
+        self.claims = 0
+
+    async def claim_due(self, *args: Any) -> list[Any]:
+        self.claims += 1
+        return [SimpleNamespace(provider="hangs", mailbox_id=1, failures=0)] if self.claims == 1 else []
+
+    async def lag_by_provider(self) -> dict[str, float]:
+        return {}
+
+
+async def test_a_shutdown_past_its_grace_stops_a_sync_that_never_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop keeps syncs running beside it; cancelled (the service's grace is over), it cancels
+    them rather than waiting for a provider that never answers."""
+    cancelled = asyncio.Event()
+
+    async def hangs(mailbox: Any, deps: Any) -> int:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 0
+
+    monkeypatch.setitem(handlers.SYNCERS, "hangs", hangs)
+    store = OneHangingMailbox()
+    loop = asyncio.create_task(sync_forever(_deps(cast(Any, store)), asyncio.Event()))
+    await asyncio.sleep(0.1)
+    assert store.claims >= 1
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(loop, timeout=5)
+    assert cancelled.is_set()

@@ -146,10 +146,14 @@ def test_one_subject_in_two_tenants_has_two_buckets_and_two_stream_budgets() -> 
     assert [limiter.take(acme.bucket) for _ in range(3)] == [None, None, pytest.approx(30.0)]
     assert limiter.take(globex.bucket) is None
     slots = StreamSlots()
-    assert [slots.acquire(acme.bucket, 2) for _ in range(3)] == [True, True, False]
-    assert slots.acquire(globex.bucket, 2) is True
+    assert [slots.acquire(acme.bucket, 2, 3) for _ in range(3)] == [None, None, "bucket"]
+    assert slots.acquire(globex.bucket, 2, 3) is None
     slots.release(acme.bucket)
-    assert slots.acquire(acme.bucket, 2) is True
+    assert slots.acquire(acme.bucket, 2, 3) is None
+    # Another subject of the tenant: its own budget, up to the tenant's 3.
+    assert [slots.acquire(("acme", "session:2"), 2, 3) for _ in range(2)] == [None, "tenant"]
+    slots.release(acme.bucket)
+    assert slots.acquire(("acme", "session:2"), 2, 3) is None
 
 
 def test_funnel_ratios_and_zero_denominators() -> None:
