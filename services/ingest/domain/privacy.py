@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -81,20 +82,19 @@ class SubjectKeywords:
         )
 
     def found_in(self, subject: str) -> bool:
-        for keyword in self.each:
-            if keyword in subject:
-                return True
         for length, words in self.short.items():
             if not words.isdisjoint(subject[i : i + length] for i in range(len(subject) - length + 1)):
                 return True
-        if not self.by_gram:
-            return False
-        held = {subject[i : i + _GRAM] for i in range(len(subject) - _GRAM + 1)}
-        for gram in held & self.by_gram.keys():
-            for keyword in self.by_gram[gram]:
-                if keyword in subject:
-                    return True
-        return False
+        return any(keyword in subject for keyword in self.searched_for(subject))
+
+    def searched_for(self, subject: str) -> Iterator[str]:
+        """The keywords worth searching for in ``subject`` one by one: all of them when they are
+        few, else those of ``_GRAM`` characters or more whose rarest ``_GRAM`` it holds."""
+        yield from self.each
+        if self.by_gram:
+            held = {subject[i : i + _GRAM] for i in range(len(subject) - _GRAM + 1)}
+            for gram in held & self.by_gram.keys():
+                yield from self.by_gram[gram]
 
 
 @dataclass(frozen=True, slots=True)

@@ -300,23 +300,23 @@ def _phrases(count: int, length: int, seed: int) -> list[str]:
     return ["".join(draw.choices("abcdefghijklmnopqrstuvwxyz ", k=length)) for _ in range(count)]
 
 
-def test_a_thousand_long_subject_keywords_cost_the_tenant_little_processor_time() -> None:
+def test_a_thousand_long_subject_keywords_are_not_each_searched_for_in_every_subject() -> None:
     """The most the settings allow (1,000 keywords of 200 characters) against subjects of the
     most an activity holds (2,000): each keyword was searched for in each subject, 4 ms an
     activity, 4 s for a batch of 1,000 on the event loop every tenant's requests share. A
-    keyword is now searched for only when the subject holds its rarest three characters."""
-    import time
-
+    keyword is now searched for only when the subject holds its rarest four characters."""
     keywords = _phrases(1_000, 200, seed=7)
     policy = PrivacyPolicy(excluded_subject_keywords=frozenset(keywords))
     subjects = _phrases(200, 2_000, seed=8)
-    started = time.process_time()
     verdicts = [
         apply_privacy(email("ana@acme.example", "bo@buyer.example", subject=s), policy) for s in subjects
     ]
-    took = time.process_time() - started
     assert [v.reason for v in verdicts] == [None] * 200
-    assert took < 0.2, f"{took:.2f} s for 200 activities"
+    # The work counted, not timed: of the 200,000 (keyword, subject) searches the one-by-one
+    # rule made, 786 are left (0.4 %): each keyword is searched for only in the subjects holding
+    # its rarest four characters, which every subject holding it does, so none is missed.
+    searched = sum(len(list(policy.subject_keywords.searched_for(s))) for s in subjects)
+    assert searched == 786
     # Found wherever it is, whatever its case; short keywords too.
     hidden = subjects[0][:900] + keywords[500].upper() + subjects[0][900:1_800]
     assert (
