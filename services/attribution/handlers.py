@@ -19,6 +19,7 @@ from typing import Any, Protocol, cast
 
 from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
+from msgspec.structs import replace as replace_struct
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1, ActivityKind
@@ -570,7 +571,9 @@ async def _source_duplicates(
             "duplicate_of": str(keeper.activity_id),
             "duplicate": duplicate_explanation(report, keeper),
         }
-        marked[activity_id] = replace(decision, duplicate_of=keeper.activity_id, explanation=explanation)
+        marked[activity_id] = replace_struct(
+            decision, duplicate_of=keeper.activity_id, explanation=explanation
+        )
     return marked
 
 
