@@ -13,7 +13,7 @@ import asyncio
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
@@ -39,7 +39,7 @@ from services.attribution.adapters import repository as repo
 from services.attribution.adapters.erasure import replace_payloads
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.attendance import Removal, removals_from_calendars, removals_in_force
-from services.attribution.domain.decision import AttributionDecision, next_version, should_park
+from services.attribution.domain.decision import AttributionDecision, next_version, should_park, status_of
 from services.attribution.domain.duplicates import (
     SourceReport,
     duplicate_explanation,
@@ -97,7 +97,7 @@ def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None
         return None
     return CurrentAttribution(
         version=stored.version,
-        status=AttributionStatus(stored.status),
+        status=status_of(stored.status),
         rep_id=stored.rep_id,
         team_id=stored.team_id,
         account_id=stored.account_id,
@@ -241,7 +241,7 @@ async def retract_deleted(
             AttributionChange(
                 activity.activity_id,
                 event.version,
-                AttributionStatus(stored.status),
+                status_of(stored.status),
                 event.status,
                 stored.deal_id,
                 None,
@@ -504,7 +504,7 @@ async def attribute_batch(
             AttributionChange(
                 activity.activity_id,
                 version,
-                AttributionStatus(stored.status) if stored is not None else None,
+                status_of(stored.status) if stored is not None else None,
                 decision.status,
                 stored.deal_id if stored is not None else None,
                 decision.deal_id,
@@ -556,7 +556,7 @@ async def _source_duplicates(
     stored = await repo.reports_near(conn, tenant_id, windows, list(reports))
     # How the calls decided now stood when last decided.
     stored += [
-        replace(report, duplicate_of=held.duplicate_of)
+        replace_struct(report, duplicate_of=held.duplicate_of)
         for activity_id, (report, _) in reports.items()
         if (held := current.get(activity_id)) is not None
     ]

@@ -18,6 +18,17 @@ _INTERNAL = AttributionStatus.INTERNAL
 PARKED_STATUSES: frozenset[AttributionStatus] = frozenset(
     {AttributionStatus.UNMATCHED, AttributionStatus.ACCOUNT_ONLY, AttributionStatus.AMBIGUOUS}
 )
+_STATUS_OF: dict[str, AttributionStatus] = {status._value_: status for status in AttributionStatus}
+
+
+def status_of(value: str) -> AttributionStatus:
+    """``AttributionStatus(value)`` (a stored status, or a member as it is) by one dictionary
+    lookup: calling the enum is ``EnumType.__call__`` then ``Enum.__new__``, two Python-level
+    calls. A value that is no status is refused by the enum, as before."""
+    try:
+        return _STATUS_OF[value]
+    except KeyError:
+        return AttributionStatus(value)
 
 
 # The two records below are frozen msgspec structs, not frozen dataclasses: one decision is built

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+import msgspec
+
 from libs.common.contracts.activities import extension_of, line_of, phone_key
 from libs.common.contracts.activities_fast import AnyCrmReferences, AnyParticipant, IngestedEvent, with_crm
-from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
 from libs.common.contracts.tenant_settings import twilio_sip_identity
 from libs.common.personal_domains import (
@@ -35,7 +36,7 @@ from libs.common.personal_domains import (
     mailbox_forms,
     parent_domains,
 )
-from services.attribution.domain.decision import AttributionDecision
+from services.attribution.domain.decision import AttributionDecision, status_of
 from services.attribution.domain.matching import (
     SliceIndex,
     account_domains,
@@ -63,9 +64,9 @@ from services.attribution.domain.reps import Absence, in_spell, name_aliases, na
 EntityKind = Literal["rep", "contact", "account", "deal"]
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadMember:
-    """The attribution in force of one activity of a thread, ordered by ``occurred_at``."""
+class ThreadMember(msgspec.Struct, frozen=True):
+    """The attribution in force of one activity of a thread, ordered by ``occurred_at`` (a frozen
+    msgspec struct, as ``AttributionDecision``: one per activity of a thread decided)."""
 
     activity_id: uuid.UUID
     occurred_at: datetime
@@ -735,7 +736,7 @@ def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> Th
 def _current(member: ThreadMember) -> CurrentAttribution:
     return CurrentAttribution(
         version=member.version,
-        status=AttributionStatus(member.status),
+        status=status_of(member.status),
         rep_id=member.rep_id,
         account_id=member.account_id,
         deal_id=member.deal_id,
