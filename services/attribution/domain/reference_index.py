@@ -748,8 +748,7 @@ def _current(member: ThreadMember) -> CurrentAttribution:
 _NOTHING: frozenset[str] = frozenset()
 
 
-@dataclass(slots=True)
-class _PointedAt:
+class _PointedAt(msgspec.Struct):
     """Contacts, reps and accounts the participants and explicit references point at, and the
     reps whose names unlisted internal addresses follow (address -> rep)."""
 
@@ -802,8 +801,7 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
     return found
 
 
-@dataclass(slots=True)
-class _Slice:
+class _Slice(msgspec.Struct):
     """What one activity's participants and references point at, and the deals they reach."""
 
     pointed: _PointedAt
