@@ -453,6 +453,8 @@ async def attribute_batch(
             a for a in activities if a.activity_id in restored or not _deleted(current.get(a.activity_id))
         ]
     decided: list[tuple[IngestedEvent, AttributionDecision]] = []
+    # One instant for every row parked by this batch (the same ``now``): built once.
+    parked_until = now + timedelta(days=policy.park_days)
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
         decision = attribute_from_index(activity, index, policy)
@@ -490,9 +492,7 @@ async def attribute_batch(
                 "explanation": decision.explanation,
                 "is_override": decision.overridden,
                 "decided_at": now,
-                "parked_until": now + timedelta(days=policy.park_days)
-                if should_park(decision, policy)
-                else None,
+                "parked_until": parked_until if should_park(decision, policy) else None,
                 "occurred_at": activity.occurred_at,
                 "kind": activity.kind._value_,
                 # No current row to replace: ``save_attributions`` does not look one up.
