@@ -541,23 +541,26 @@ def attribute_in_slice(
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
     participants: Sequence[AnyParticipant] = activity.participants
-    reps = tuple(index.rep_of(p.email, p.phone, extension_of(p)) for p in participants)
-    # A participant who declined the invitation did not take part: still on the seller's side
-    # or not, but neither credited (a rep) nor evidence for an account or deal (a buyer).
-    refused = tuple(position for position, p in enumerate(participants) if declined(p))
+    # One pass, without a generator per list (in Python 3.11 each is a function, a generator and
+    # its frame, resumed per participant): each participant's rep; who declined the invitation (a
+    # participant who declined did not take part: still on the seller's side or not, but neither
+    # credited, a rep, nor evidence for an account or deal, a buyer); who is outside (internal: a
+    # rep's identity, or an address at the tenant's domains).
+    rep_list: list[str | None] = []
+    refused_list: list[int] = []
+    external_list: list[int] = []
+    for position, p in enumerate(participants):
+        rep = index.rep_of(p.email, p.phone, extension_of(p))
+        rep_list.append(rep)
+        if declined(p):
+            refused_list.append(position)
+        elif rep is None and not index.at_internal_domain(p.email) and not index.is_shared_rep_line(p):
+            external_list.append(position)
+    reps, refused, external = tuple(rep_list), tuple(refused_list), tuple(external_list)
     if refused:
         reps_present = tuple(None if position in refused else rep for position, rep in enumerate(reps))
     else:
         reps_present = reps
-    # Internal: a rep's identity, or an address at the tenant's domains.
-    external = tuple(
-        position
-        for position, p in enumerate(participants)
-        if reps[position] is None
-        and position not in refused
-        and not index.at_internal_domain(p.email)
-        and not index.is_shared_rep_line(p)
-    )
     matches = _match_contacts(activity, index, external)
     unknown = _unknown_callers(activity, external, matches) if _callers_told_apart(activity) else ()
     if unknown:
@@ -649,7 +652,9 @@ def _unknown_callers(
 def _participating_reps(activity: IngestedEvent, reps: tuple[str | None, ...]) -> frozenset[str]:
     """The reps taking part: those among the participants; when none is (a shared inbox), the
     rep the source assigned the activity to (``crm.owner_rep_id``), who is credited with it."""
-    present = frozenset(rep for rep in reps if rep is not None)
+    found = set(reps)
+    found.discard(None)
+    present: frozenset[str] = frozenset(found)  # type: ignore[arg-type]  # None is gone
     if present or activity.crm.owner_rep_id is None:
         return present
     return frozenset({activity.crm.owner_rep_id})
@@ -996,17 +1001,25 @@ def _rank_verdict(
     # which is stale cannot be told, so it is a close call, both surfaced.
     # The people settle a close score (``settled``), not what the subject says.
     named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
-    close = tuple(
-        c
-        for c in candidates[1:]
-        if (not settled and _lead(top, c) < AMBIGUITY_MARGIN)
-        or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
-    )
+    # A close call only the subject makes is measured as a tie (the subject's deal may be the one):
+    # ``forced``. One loop, no generator (see ``attribute_in_slice``), each lead rounded once.
+    close_list: list[_Candidate] = []
+    forced = False
+    for c in candidates[1:]:
+        lead: float | None = None
+        if not settled:
+            lead = _lead(top, c)
+            if lead < AMBIGUITY_MARGIN:
+                close_list.append(c)
+                continue
+        if named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0:
+            close_list.append(c)
+            if (lead if lead is not None else _lead(top, c)) >= AMBIGUITY_MARGIN:
+                forced = True
+    close = tuple(close_list)
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    # A close call only the subject makes is measured as a tie (the subject's deal may be the one).
-    forced = any(_lead(top, c) >= AMBIGUITY_MARGIN for c in close)
     confidence = _confidence(top, top if forced else measured)
     confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
@@ -1165,7 +1178,7 @@ def _rank_deals(
     activity = facts.activity
     # A switchboard number reaches the account, not one of the contacts listing it: guessing
     # which of them answered would credit the deal of whoever happens to list the number.
-    matches = tuple(m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE)
+    matches = tuple([m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE])
     at = _as_utc(activity.occurred_at)
     open_deals = _open_deals(facts, account_evidence, threaded, {m.contact_id for m in matches}, at)
     named = subject_names(activity.subject, [open_deal.deal for open_deal in open_deals])
@@ -1282,7 +1295,12 @@ def _candidate(
         contact_role = 0.0
     # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
     external = len(facts.external)
-    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / (external if external > 1 else 1)
+    # ``sum`` of those values, in their order (a loop, not a generator: see ``attribute_in_slice``).
+    covered: float = 0  # ``sum``'s start
+    for k, v in best_per_participant.items():
+        if k >= 0:
+            covered += v
+    coverage = covered / (external if external > 1 else 1)
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
     coverage = _at_most_one(coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
@@ -1630,11 +1648,13 @@ def _choose_rep(
     roles = REP_ROLES[(activity.kind, activity.direction)]
     participants: Sequence[AnyParticipant] = activity.participants
     for role in roles:
-        reps = _unique(
-            rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
-        )
-        if reps:
-            return _pick(reps, owner_hint, role._value_)
+        # A loop, not a generator (see ``attribute_in_slice``); ``dict.fromkeys`` as ``_unique``.
+        in_role: dict[str, None] = {}
+        for p, rep in zip(participants, reps_of, strict=True):
+            if rep is not None and p.role is role:
+                in_role[rep] = None
+        if in_role:
+            return _pick(tuple(in_role), owner_hint, role._value_)
     anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")

@@ -665,8 +665,11 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     named = index.owner_named(crm)
     survivor = index.survivor("rep", named) if named else None
     owner = index.canonical(survivor) if survivor else None
-    contacts = tuple(
-        dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None)
+    # Most activities name no contact: no generator then (see ``matching.attribute_in_slice``).
+    contacts = (
+        tuple(dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None))
+        if crm.contact_ids
+        else ()
     )
     if (deal_id, account_id, owner, contacts) == (
         crm.deal_id,
@@ -828,7 +831,8 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
         deal_ids |= index.deal_ids_by_account.get(account_id, _NOTHING)
     for contact_id in pointed.contact_ids:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
-    deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
+    held = index.deals
+    deals = tuple([held[d] for d in sorted(deal_ids) if d in held])
     if index.deal_owners:
         deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
     if index.former_accounts:
