@@ -104,10 +104,17 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
 #: ``(signal, name, weight)`` in ``Signal`` order, read once per process: the explanation's
 #: signal rows, the score's terms (summed in this order) and the deciding signal's gaps.
 _SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
-#: The same with each weight rounded to four places (the contribution of a value of 1).
-_SIGNAL_ROWS_ROUNDED: tuple[tuple[Signal, str, float, float], ...] = tuple(
-    (signal, name, weight, round(weight, 4)) for signal, name, weight in _SIGNAL_ROWS
+#: The same with each weight rounded to four places (the contribution of a value of 1), and for
+#: the signals whose values are few (an evidence's strength, a share of contacts or words; not
+#: the times' proximity and recency) a memo of value -> the value and its contribution rounded.
+_SIGNAL_ROWS_ROUNDED: tuple[
+    tuple[Signal, str, float, float, dict[float, tuple[float, float]] | None], ...
+] = tuple(
+    (signal, name, weight, round(weight, 4), None if signal in (Signal.PROXIMITY, Signal.RECENCY) else {})
+    for signal, name, weight in _SIGNAL_ROWS
 )
+#: How many values each memo holds at most (its first ones; then the rest are rounded each time).
+_ROUNDED_MEMO_SIZE = 1_024
 
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
 #: confidence of a deal found by its account alone is held down (see ``_confidence``).
@@ -729,7 +736,8 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         {
             "contact_id": m.contact_id,
             "evidence": _EVIDENCE_NAMES[m.evidence],
-            "certainty": round(m.certainty, 4),
+            # Most are exactly 1 (an address one contact holds), which rounds to itself.
+            "certainty": m.certainty if m.certainty == 1.0 else round(m.certainty, 4),
         }
         for m in facts.matches
     ]
@@ -961,17 +969,27 @@ def _signal_rows(values: Mapping[Signal, float]) -> list[dict[str, Any]]:
 
     ``round(x, 4)`` is about 0.2 us a call, two per signal of every ranked deal, and most values
     are exactly 0 or 1, whose rounding is known: a zero (of either sign) and its contribution
-    round to themselves, and a one contributes its weight, rounded once per process.
+    round to themselves, and a one contributes its weight, rounded once per process. Of the
+    others, an evidence's strength (0.95 for a contact's email) and a share (half the contacts)
+    recur: rounded once, then read from the signal's memo (a NaN, never a signal's value, would
+    miss it and be rounded, to itself).
     """
     rows = []
-    for signal, name, weight, weight_rounded in _SIGNAL_ROWS_ROUNDED:
+    for signal, name, weight, weight_rounded, memo in _SIGNAL_ROWS_ROUNDED:
         value = values[signal]
         if value == 0.0:
             contribution = weight * value
         elif value == 1.0:
             contribution = weight_rounded
-        else:
+        elif memo is None:
             value, contribution = round(value, 4), round(weight * value, 4)
+        else:
+            rounded = memo.get(value)
+            if rounded is None:
+                rounded = (round(value, 4), round(weight * value, 4))
+                if len(memo) < _ROUNDED_MEMO_SIZE:
+                    memo[value] = rounded
+            value, contribution = rounded
         rows.append({"signal": name, "weight": weight, "value": value, "contribution": contribution})
     return rows
 
