@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
 from msgspec.structs import replace as replace_struct
@@ -361,9 +362,9 @@ def attributed_event(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AttributionChange:
-    """One activity whose attribution moves to a new version."""
+class AttributionChange(msgspec.Struct, frozen=True):
+    """One activity whose attribution moves to a new version (a frozen msgspec struct, as the
+    decision: one per version decided)."""
 
     activity_id: uuid.UUID
     version: int
