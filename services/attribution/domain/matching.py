@@ -349,64 +349,42 @@ def rep_holding(holders: Iterable[Rep]) -> tuple[str | None, bool]:
     return min((rep.id for rep in holders), default=None), False
 
 
-class SliceIndex:
+class SliceIndex(msgspec.Struct, kw_only=True):
     """What the rules look up around one activity, with deterministic tie-breaking: reps and
     contacts by identity, accounts by domain, the candidate deals (by id) and team memberships.
 
     Filled from a batch's ``ReferenceIndex`` by ``reference_index.decide`` (the consumer's and
     the evaluation's path), or from a hand-built ``AttributionSnapshot`` by ``of_snapshot``; the
     lookups answer the same for every identity and domain of the activity's participants.
+
+    A msgspec struct (built per activity: a Python ``__init__`` taking these eleven keywords was
+    about 2 us); ``deal_by_id`` is built when asked, on the few paths that ask.
     """
 
-    __slots__ = (
-        "accounts_by_domain",
-        "contact_account",
-        "contacts_by_email",
-        "contacts_by_phone",
-        "deal_by_id",
-        "deals",
-        "internal_domains",
-        "memberships",
-        "rep_by_email",
-        "rep_by_name_address",
-        "rep_by_phone",
-        "shared_rep_identities",
-    )
+    #: Lower-cased.
+    internal_domains: frozenset[str]
+    rep_by_email: Mapping[str, str]
+    rep_by_phone: Mapping[str, str]
+    rep_by_name_address: Mapping[str, str]
+    #: Identity -> contact ids, sorted. The phone maps hold a line listed with an extension
+    #: under its key too (``+14155550100;ext=12``, ``activities.phone_key``).
+    contacts_by_email: Mapping[str, Sequence[str]]
+    contacts_by_phone: Mapping[str, Sequence[str]]
+    contact_account: Mapping[str, str | None]
+    #: Business domain -> account ids, sorted; free-mail and personal domains absent.
+    accounts_by_domain: Mapping[str, Sequence[str]]
+    #: Sorted by id.
+    deals: tuple[Deal, ...]
+    #: Rep id -> its memberships.
+    memberships: Mapping[str, Sequence[TeamMembership]]
+    #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
+    shared_rep_identities: frozenset[str] = frozenset()
 
-    def __init__(
-        self,
-        *,
-        internal_domains: frozenset[str],
-        rep_by_email: Mapping[str, str],
-        rep_by_phone: Mapping[str, str],
-        rep_by_name_address: Mapping[str, str],
-        contacts_by_email: Mapping[str, Sequence[str]],
-        contacts_by_phone: Mapping[str, Sequence[str]],
-        contact_account: Mapping[str, str | None],
-        accounts_by_domain: Mapping[str, Sequence[str]],
-        deals: tuple[Deal, ...],
-        memberships: Mapping[str, Sequence[TeamMembership]],
-        shared_rep_identities: frozenset[str] = frozenset(),
-    ) -> None:
-        #: Lower-cased.
-        self.internal_domains = internal_domains
-        self.rep_by_email = rep_by_email
-        self.rep_by_phone = rep_by_phone
-        self.rep_by_name_address = rep_by_name_address
-        #: Identity -> contact ids, sorted. The phone maps hold a line listed with an extension
-        #: under its key too (``+14155550100;ext=12``, ``activities.phone_key``).
-        self.contacts_by_email = contacts_by_email
-        self.contacts_by_phone = contacts_by_phone
-        self.contact_account = contact_account
-        #: Business domain -> account ids, sorted; free-mail and personal domains absent.
-        self.accounts_by_domain = accounts_by_domain
-        #: Sorted by id.
-        self.deals = deals
-        self.deal_by_id = {deal.id: deal for deal in deals}
-        #: Rep id -> its memberships.
-        self.memberships = memberships
-        #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
-        self.shared_rep_identities = shared_rep_identities
+    @property
+    def deal_by_id(self) -> dict[str, Deal]:
+        """The deals by id (the last of one id, as a dict of them)."""
+        deals = self.deals
+        return dict(zip(map(_by_id, deals), deals, strict=True))
 
     @classmethod
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
