@@ -13,12 +13,14 @@ import asyncio
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from msgspec import UNSET
+from msgspec.structs import replace as replace_struct
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityDeletedV1, ActivityIngestedV1, ActivityKind
@@ -38,7 +40,7 @@ from services.attribution.adapters import repository as repo
 from services.attribution.adapters.erasure import replace_payloads
 from services.attribution.adapters.reference_loader import load_reference_index, load_tenant_settings
 from services.attribution.domain.attendance import Removal, removals_from_calendars, removals_in_force
-from services.attribution.domain.decision import AttributionDecision, next_version, should_park
+from services.attribution.domain.decision import AttributionDecision, next_version, should_park, status_of
 from services.attribution.domain.duplicates import (
     SourceReport,
     duplicate_explanation,
@@ -96,7 +98,7 @@ def _current(stored: repo.StoredAttribution | None) -> CurrentAttribution | None
         return None
     return CurrentAttribution(
         version=stored.version,
-        status=AttributionStatus(stored.status),
+        status=status_of(stored.status),
         rep_id=stored.rep_id,
         team_id=stored.team_id,
         account_id=stored.account_id,
@@ -240,7 +242,7 @@ async def retract_deleted(
             AttributionChange(
                 activity.activity_id,
                 event.version,
-                AttributionStatus(stored.status),
+                status_of(stored.status),
                 event.status,
                 stored.deal_id,
                 None,
@@ -360,9 +362,9 @@ def attributed_event(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AttributionChange:
-    """One activity whose attribution moves to a new version."""
+class AttributionChange(msgspec.Struct, frozen=True):
+    """One activity whose attribution moves to a new version (a frozen msgspec struct, as the
+    decision: one per version decided)."""
 
     activity_id: uuid.UUID
     version: int
@@ -452,6 +454,8 @@ async def attribute_batch(
             a for a in activities if a.activity_id in restored or not _deleted(current.get(a.activity_id))
         ]
     decided: list[tuple[IngestedEvent, AttributionDecision]] = []
+    # One instant for every row parked by this batch (the same ``now``): built once.
+    parked_until = now + timedelta(days=policy.park_days)
     # A UUID orders as its text does (fixed-width hex): no str() per activity for the tie-break.
     for activity in sorted(activities, key=lambda a: (a.occurred_at, a.activity_id)):
         decision = attribute_from_index(activity, index, policy)
@@ -489,9 +493,7 @@ async def attribute_batch(
                 "explanation": decision.explanation,
                 "is_override": decision.overridden,
                 "decided_at": now,
-                "parked_until": now + timedelta(days=policy.park_days)
-                if should_park(decision, policy)
-                else None,
+                "parked_until": parked_until if should_park(decision, policy) else None,
                 "occurred_at": activity.occurred_at,
                 "kind": activity.kind._value_,
                 # No current row to replace: ``save_attributions`` does not look one up.
@@ -503,7 +505,7 @@ async def attribute_batch(
             AttributionChange(
                 activity.activity_id,
                 version,
-                AttributionStatus(stored.status) if stored is not None else None,
+                status_of(stored.status) if stored is not None else None,
                 decision.status,
                 stored.deal_id if stored is not None else None,
                 decision.deal_id,
@@ -555,7 +557,7 @@ async def _source_duplicates(
     stored = await repo.reports_near(conn, tenant_id, windows, list(reports))
     # How the calls decided now stood when last decided.
     stored += [
-        replace(report, duplicate_of=held.duplicate_of)
+        replace_struct(report, duplicate_of=held.duplicate_of)
         for activity_id, (report, _) in reports.items()
         if (held := current.get(activity_id)) is not None
     ]
@@ -570,7 +572,9 @@ async def _source_duplicates(
             "duplicate_of": str(keeper.activity_id),
             "duplicate": duplicate_explanation(report, keeper),
         }
-        marked[activity_id] = replace(decision, duplicate_of=keeper.activity_id, explanation=explanation)
+        marked[activity_id] = replace_struct(
+            decision, duplicate_of=keeper.activity_id, explanation=explanation
+        )
     return marked
 
 

@@ -37,9 +37,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.activities_fast import IngestedEvent
@@ -72,9 +73,9 @@ _COUNTERPART_ROLES: Mapping[tuple[ActivityKind, Direction], frozenset[Participan
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SourceReport:
-    """One source's report of a call or email, as the duplicate rule compares it."""
+class SourceReport(msgspec.Struct, frozen=True):
+    """One source's report of a call or email, as the duplicate rule compares it (a frozen
+    msgspec struct, as ``AttributionDecision``: one per call or email decided)."""
 
     activity_id: uuid.UUID
     source: str

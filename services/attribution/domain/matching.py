@@ -29,13 +29,15 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import msgspec
+from msgspec.structs import replace
 
 from libs.common.contracts.activities import (
     ActivityKind,
@@ -102,10 +104,17 @@ SIGNAL_WEIGHTS: Mapping[Signal, float] = {
 #: ``(signal, name, weight)`` in ``Signal`` order, read once per process: the explanation's
 #: signal rows, the score's terms (summed in this order) and the deciding signal's gaps.
 _SIGNAL_ROWS: tuple[tuple[Signal, str, float], ...] = tuple((s, s.value, SIGNAL_WEIGHTS[s]) for s in Signal)
-#: The same with each weight rounded to four places (the contribution of a value of 1).
-_SIGNAL_ROWS_ROUNDED: tuple[tuple[Signal, str, float, float], ...] = tuple(
-    (signal, name, weight, round(weight, 4)) for signal, name, weight in _SIGNAL_ROWS
+#: The same with each weight rounded to four places (the contribution of a value of 1), and for
+#: the signals whose values are few (an evidence's strength, a share of contacts or words; not
+#: the times' proximity and recency) a memo of value -> the value and its contribution rounded.
+_SIGNAL_ROWS_ROUNDED: tuple[
+    tuple[Signal, str, float, float, dict[float, tuple[float, float]] | None], ...
+] = tuple(
+    (signal, name, weight, round(weight, 4), None if signal in (Signal.PROXIMITY, Signal.RECENCY) else {})
+    for signal, name, weight in _SIGNAL_ROWS
 )
+#: How many values each memo holds at most (its first ones; then the rest are rounded each time).
+_ROUNDED_MEMO_SIZE = 1_024
 
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
 #: confidence of a deal found by its account alone is held down (see ``_confidence``).
@@ -271,9 +280,9 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
 
 # The private records of a decision are built for one activity and never changed afterwards, but
 # are not frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
-# (about 1 us a record, a dozen records an activity).
-@dataclass(slots=True)
-class _ContactMatch:
+# (about 1 us a record, a dozen records an activity). They are msgspec structs, whose constructor
+# is C (a slots dataclass's ``__init__`` is Python, about 0.4 us with keywords).
+class _ContactMatch(msgspec.Struct):
     contact_id: str
     account_id: str | None
     evidence: Evidence
@@ -282,8 +291,7 @@ class _ContactMatch:
     participant_index: int
 
 
-@dataclass(slots=True)
-class _Candidate:
+class _Candidate(msgspec.Struct):
     deal: Deal
     score: float
     values: Mapping[Signal, float]
@@ -293,8 +301,7 @@ class _Candidate:
         return (-self.score, -self.values[_SIGNAL_PROXIMITY], -self.deal.created_at.timestamp(), self.deal.id)
 
 
-@dataclass(slots=True)
-class _RepChoice:
+class _RepChoice(msgspec.Struct):
     rep_id: str | None
     via: str
     candidates: tuple[str, ...]
@@ -342,64 +349,42 @@ def rep_holding(holders: Iterable[Rep]) -> tuple[str | None, bool]:
     return min((rep.id for rep in holders), default=None), False
 
 
-class SliceIndex:
+class SliceIndex(msgspec.Struct, kw_only=True):
     """What the rules look up around one activity, with deterministic tie-breaking: reps and
     contacts by identity, accounts by domain, the candidate deals (by id) and team memberships.
 
     Filled from a batch's ``ReferenceIndex`` by ``reference_index.decide`` (the consumer's and
     the evaluation's path), or from a hand-built ``AttributionSnapshot`` by ``of_snapshot``; the
     lookups answer the same for every identity and domain of the activity's participants.
+
+    A msgspec struct (built per activity: a Python ``__init__`` taking these eleven keywords was
+    about 2 us); ``deal_by_id`` is built when asked, on the few paths that ask.
     """
 
-    __slots__ = (
-        "accounts_by_domain",
-        "contact_account",
-        "contacts_by_email",
-        "contacts_by_phone",
-        "deal_by_id",
-        "deals",
-        "internal_domains",
-        "memberships",
-        "rep_by_email",
-        "rep_by_name_address",
-        "rep_by_phone",
-        "shared_rep_identities",
-    )
+    #: Lower-cased.
+    internal_domains: frozenset[str]
+    rep_by_email: Mapping[str, str]
+    rep_by_phone: Mapping[str, str]
+    rep_by_name_address: Mapping[str, str]
+    #: Identity -> contact ids, sorted. The phone maps hold a line listed with an extension
+    #: under its key too (``+14155550100;ext=12``, ``activities.phone_key``).
+    contacts_by_email: Mapping[str, Sequence[str]]
+    contacts_by_phone: Mapping[str, Sequence[str]]
+    contact_account: Mapping[str, str | None]
+    #: Business domain -> account ids, sorted; free-mail and personal domains absent.
+    accounts_by_domain: Mapping[str, Sequence[str]]
+    #: Sorted by id.
+    deals: tuple[Deal, ...]
+    #: Rep id -> its memberships.
+    memberships: Mapping[str, Sequence[TeamMembership]]
+    #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
+    shared_rep_identities: frozenset[str] = frozenset()
 
-    def __init__(
-        self,
-        *,
-        internal_domains: frozenset[str],
-        rep_by_email: Mapping[str, str],
-        rep_by_phone: Mapping[str, str],
-        rep_by_name_address: Mapping[str, str],
-        contacts_by_email: Mapping[str, Sequence[str]],
-        contacts_by_phone: Mapping[str, Sequence[str]],
-        contact_account: Mapping[str, str | None],
-        accounts_by_domain: Mapping[str, Sequence[str]],
-        deals: tuple[Deal, ...],
-        memberships: Mapping[str, Sequence[TeamMembership]],
-        shared_rep_identities: frozenset[str] = frozenset(),
-    ) -> None:
-        #: Lower-cased.
-        self.internal_domains = internal_domains
-        self.rep_by_email = rep_by_email
-        self.rep_by_phone = rep_by_phone
-        self.rep_by_name_address = rep_by_name_address
-        #: Identity -> contact ids, sorted. The phone maps hold a line listed with an extension
-        #: under its key too (``+14155550100;ext=12``, ``activities.phone_key``).
-        self.contacts_by_email = contacts_by_email
-        self.contacts_by_phone = contacts_by_phone
-        self.contact_account = contact_account
-        #: Business domain -> account ids, sorted; free-mail and personal domains absent.
-        self.accounts_by_domain = accounts_by_domain
-        #: Sorted by id.
-        self.deals = deals
-        self.deal_by_id = {deal.id: deal for deal in deals}
-        #: Rep id -> its memberships.
-        self.memberships = memberships
-        #: Emails (lower-cased) and phones several active reps hold: internal, nobody's (``rep_holding``).
-        self.shared_rep_identities = shared_rep_identities
+    @property
+    def deal_by_id(self) -> dict[str, Deal]:
+        """The deals by id (the last of one id, as a dict of them)."""
+        deals = self.deals
+        return dict(zip(map(_by_id, deals), deals, strict=True))
 
     @classmethod
     def of_snapshot(cls, snapshot: AttributionSnapshot, policy: TenantAttributionPolicy) -> SliceIndex:
@@ -487,8 +472,7 @@ class SliceIndex:
 # --------------------------------------------------------------------------- the rules
 
 
-@dataclass(slots=True)
-class _Verdict:
+class _Verdict(msgspec.Struct):
     """What the cascade decided, before the rep and team are read and the decision assembled."""
 
     status: AttributionStatus
@@ -506,8 +490,7 @@ class _Verdict:
     overridden: bool = False
 
 
-@dataclass(slots=True)
-class _Facts:
+class _Facts(msgspec.Struct):
     """What the participants point at, computed once per call."""
 
     activity: IngestedEvent
@@ -543,23 +526,26 @@ def attribute_in_slice(
 ) -> AttributionDecision:
     """``attribute_activity`` on the lookups of the activity's slice of reference data."""
     participants: Sequence[AnyParticipant] = activity.participants
-    reps = tuple(index.rep_of(p.email, p.phone, extension_of(p)) for p in participants)
-    # A participant who declined the invitation did not take part: still on the seller's side
-    # or not, but neither credited (a rep) nor evidence for an account or deal (a buyer).
-    refused = tuple(position for position, p in enumerate(participants) if declined(p))
+    # One pass, without a generator per list (in Python 3.11 each is a function, a generator and
+    # its frame, resumed per participant): each participant's rep; who declined the invitation (a
+    # participant who declined did not take part: still on the seller's side or not, but neither
+    # credited, a rep, nor evidence for an account or deal, a buyer); who is outside (internal: a
+    # rep's identity, or an address at the tenant's domains).
+    rep_list: list[str | None] = []
+    refused_list: list[int] = []
+    external_list: list[int] = []
+    for position, p in enumerate(participants):
+        rep = index.rep_of(p.email, p.phone, extension_of(p))
+        rep_list.append(rep)
+        if declined(p):
+            refused_list.append(position)
+        elif rep is None and not index.at_internal_domain(p.email) and not index.is_shared_rep_line(p):
+            external_list.append(position)
+    reps, refused, external = tuple(rep_list), tuple(refused_list), tuple(external_list)
     if refused:
         reps_present = tuple(None if position in refused else rep for position, rep in enumerate(reps))
     else:
         reps_present = reps
-    # Internal: a rep's identity, or an address at the tenant's domains.
-    external = tuple(
-        position
-        for position, p in enumerate(participants)
-        if reps[position] is None
-        and position not in refused
-        and not index.at_internal_domain(p.email)
-        and not index.is_shared_rep_line(p)
-    )
     matches = _match_contacts(activity, index, external)
     unknown = _unknown_callers(activity, external, matches) if _callers_told_apart(activity) else ()
     if unknown:
@@ -651,7 +637,9 @@ def _unknown_callers(
 def _participating_reps(activity: IngestedEvent, reps: tuple[str | None, ...]) -> frozenset[str]:
     """The reps taking part: those among the participants; when none is (a shared inbox), the
     rep the source assigned the activity to (``crm.owner_rep_id``), who is credited with it."""
-    present = frozenset(rep for rep in reps if rep is not None)
+    found = set(reps)
+    found.discard(None)
+    present: frozenset[str] = frozenset(found)  # type: ignore[arg-type]  # None is gone
     if present or activity.crm.owner_rep_id is None:
         return present
     return frozenset({activity.crm.owner_rep_id})
@@ -726,7 +714,8 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
         {
             "contact_id": m.contact_id,
             "evidence": _EVIDENCE_NAMES[m.evidence],
-            "certainty": round(m.certainty, 4),
+            # Most are exactly 1 (an address one contact holds), which rounds to itself.
+            "certainty": m.certainty if m.certainty == 1.0 else round(m.certainty, 4),
         }
         for m in facts.matches
     ]
@@ -958,17 +947,27 @@ def _signal_rows(values: Mapping[Signal, float]) -> list[dict[str, Any]]:
 
     ``round(x, 4)`` is about 0.2 us a call, two per signal of every ranked deal, and most values
     are exactly 0 or 1, whose rounding is known: a zero (of either sign) and its contribution
-    round to themselves, and a one contributes its weight, rounded once per process.
+    round to themselves, and a one contributes its weight, rounded once per process. Of the
+    others, an evidence's strength (0.95 for a contact's email) and a share (half the contacts)
+    recur: rounded once, then read from the signal's memo (a NaN, never a signal's value, would
+    miss it and be rounded, to itself).
     """
     rows = []
-    for signal, name, weight, weight_rounded in _SIGNAL_ROWS_ROUNDED:
+    for signal, name, weight, weight_rounded, memo in _SIGNAL_ROWS_ROUNDED:
         value = values[signal]
         if value == 0.0:
             contribution = weight * value
         elif value == 1.0:
             contribution = weight_rounded
-        else:
+        elif memo is None:
             value, contribution = round(value, 4), round(weight * value, 4)
+        else:
+            rounded = memo.get(value)
+            if rounded is None:
+                rounded = (round(value, 4), round(weight * value, 4))
+                if len(memo) < _ROUNDED_MEMO_SIZE:
+                    memo[value] = rounded
+            value, contribution = rounded
         rows.append({"signal": name, "weight": weight, "value": value, "contribution": contribution})
     return rows
 
@@ -998,17 +997,25 @@ def _rank_verdict(
     # which is stale cannot be told, so it is a close call, both surfaced.
     # The people settle a close score (``settled``), not what the subject says.
     named_elsewhere = top.values[_SIGNAL_SUBJECT] == 0.0
-    close = tuple(
-        c
-        for c in candidates[1:]
-        if (not settled and _lead(top, c) < AMBIGUITY_MARGIN)
-        or (named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0)
-    )
+    # A close call only the subject makes is measured as a tie (the subject's deal may be the one):
+    # ``forced``. One loop, no generator (see ``attribute_in_slice``), each lead rounded once.
+    close_list: list[_Candidate] = []
+    forced = False
+    for c in candidates[1:]:
+        lead: float | None = None
+        if not settled:
+            lead = _lead(top, c)
+            if lead < AMBIGUITY_MARGIN:
+                close_list.append(c)
+                continue
+        if named_elsewhere and c.values[_SIGNAL_SUBJECT] >= 1.0:
+            close_list.append(c)
+            if (lead if lead is not None else _lead(top, c)) >= AMBIGUITY_MARGIN:
+                forced = True
+    close = tuple(close_list)
     measured = (
         rival if rival is not None and (runner_up is None or rival.score > runner_up.score) else runner_up
     )
-    # A close call only the subject makes is measured as a tie (the subject's deal may be the one).
-    forced = any(_lead(top, c) >= AMBIGUITY_MARGIN for c in close)
     confidence = _confidence(top, top if forced else measured)
     confidence = confidence if confidence < ceiling else ceiling  # ``min(ceiling, confidence)``
     explanation["signals"] = _signal_rows(top.values)
@@ -1167,7 +1174,7 @@ def _rank_deals(
     activity = facts.activity
     # A switchboard number reaches the account, not one of the contacts listing it: guessing
     # which of them answered would credit the deal of whoever happens to list the number.
-    matches = tuple(m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE)
+    matches = tuple([m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE])
     at = _as_utc(activity.occurred_at)
     open_deals = _open_deals(facts, account_evidence, threaded, {m.contact_id for m in matches}, at)
     named = subject_names(activity.subject, [open_deal.deal for open_deal in open_deals])
@@ -1180,8 +1187,7 @@ def _rank_deals(
     return sorted(candidates, key=_Candidate.sort_key)
 
 
-@dataclass(slots=True)
-class _OpenDeal:
+class _OpenDeal(msgspec.Struct):
     """A deal open at the activity time, with its times in UTC and its contacts read once."""
 
     deal: Deal
@@ -1285,7 +1291,12 @@ def _candidate(
         contact_role = 0.0
     # Contacts named only by crm.contact_ids (index -1) are not participants to cover.
     external = len(facts.external)
-    coverage = sum(v for k, v in best_per_participant.items() if k >= 0) / (external if external > 1 else 1)
+    # ``sum`` of those values, in their order (a loop, not a generator: see ``attribute_in_slice``).
+    covered: float = 0  # ``sum``'s start
+    for k, v in best_per_participant.items():
+        if k >= 0:
+            covered += v
+    coverage = covered / (external if external > 1 else 1)
     owner = 1.0 if deal.owner_rep_id in facts.participating_reps else 0.0
     coverage = _at_most_one(coverage)
     proximity = _proximity(open_deal.created, open_deal.closed, at, facts.policy)
@@ -1633,11 +1644,13 @@ def _choose_rep(
     roles = REP_ROLES[(activity.kind, activity.direction)]
     participants: Sequence[AnyParticipant] = activity.participants
     for role in roles:
-        reps = _unique(
-            rep for p, rep in zip(participants, reps_of, strict=True) if rep is not None and p.role is role
-        )
-        if reps:
-            return _pick(reps, owner_hint, role._value_)
+        # A loop, not a generator (see ``attribute_in_slice``); ``dict.fromkeys`` as ``_unique``.
+        in_role: dict[str, None] = {}
+        for p, rep in zip(participants, reps_of, strict=True):
+            if rep is not None and p.role is role:
+                in_role[rep] = None
+        if in_role:
+            return _pick(tuple(in_role), owner_hint, role._value_)
     anyone = _unique(rep for rep in reps_of if rep is not None)
     if anyone:
         return _pick(anyone, owner_hint, "participant")

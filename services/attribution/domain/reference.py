@@ -26,6 +26,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from operator import itemgetter
 
+import msgspec
+
 from libs.common.contracts.attribution import AttributionStatus
 
 _FIRST = itemgetter(0)
@@ -153,9 +155,12 @@ def owner_at(history: Sequence[DealOwnership], at: datetime) -> str | None:
     return owner
 
 
-@dataclass(frozen=True, slots=True)
-class CurrentAttribution:
-    """The version of an activity's attribution that is in force (ours, or a thread's)."""
+class CurrentAttribution(msgspec.Struct, frozen=True):
+    """The version of an activity's attribution that is in force (ours, or a thread's).
+
+    A frozen msgspec struct (as ``AttributionDecision``): read per activity decided, for its
+    stored version and its thread's, where a frozen dataclass set its ten fields through
+    ``object.__setattr__``."""
 
     version: int
     status: AttributionStatus

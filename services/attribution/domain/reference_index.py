@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+import msgspec
+
 from libs.common.contracts.activities import extension_of, line_of, phone_key
 from libs.common.contracts.activities_fast import AnyCrmReferences, AnyParticipant, IngestedEvent, with_crm
-from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.copying import with_changes
 from libs.common.contracts.tenant_settings import twilio_sip_identity
 from libs.common.personal_domains import (
@@ -35,7 +36,7 @@ from libs.common.personal_domains import (
     mailbox_forms,
     parent_domains,
 )
-from services.attribution.domain.decision import AttributionDecision
+from services.attribution.domain.decision import AttributionDecision, status_of
 from services.attribution.domain.matching import (
     SliceIndex,
     account_domains,
@@ -63,9 +64,9 @@ from services.attribution.domain.reps import Absence, in_spell, name_aliases, na
 EntityKind = Literal["rep", "contact", "account", "deal"]
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadMember:
-    """The attribution in force of one activity of a thread, ordered by ``occurred_at``."""
+class ThreadMember(msgspec.Struct, frozen=True):
+    """The attribution in force of one activity of a thread, ordered by ``occurred_at`` (a frozen
+    msgspec struct, as ``AttributionDecision``: one per activity of a thread decided)."""
 
     activity_id: uuid.UUID
     occurred_at: datetime
@@ -664,8 +665,11 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     named = index.owner_named(crm)
     survivor = index.survivor("rep", named) if named else None
     owner = index.canonical(survivor) if survivor else None
-    contacts = tuple(
-        dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None)
+    # Most activities name no contact: no generator then (see ``matching.attribute_in_slice``).
+    contacts = (
+        tuple(dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None))
+        if crm.contact_ids
+        else ()
     )
     if (deal_id, account_id, owner, contacts) == (
         crm.deal_id,
@@ -735,7 +739,7 @@ def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> Th
 def _current(member: ThreadMember) -> CurrentAttribution:
     return CurrentAttribution(
         version=member.version,
-        status=AttributionStatus(member.status),
+        status=status_of(member.status),
         rep_id=member.rep_id,
         account_id=member.account_id,
         deal_id=member.deal_id,
@@ -747,8 +751,7 @@ def _current(member: ThreadMember) -> CurrentAttribution:
 _NOTHING: frozenset[str] = frozenset()
 
 
-@dataclass(slots=True)
-class _PointedAt:
+class _PointedAt(msgspec.Struct):
     """Contacts, reps and accounts the participants and explicit references point at, and the
     reps whose names unlisted internal addresses follow (address -> rep)."""
 
@@ -801,8 +804,7 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
     return found
 
 
-@dataclass(slots=True)
-class _Slice:
+class _Slice(msgspec.Struct):
     """What one activity's participants and references point at, and the deals they reach."""
 
     pointed: _PointedAt
@@ -829,7 +831,8 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
         deal_ids |= index.deal_ids_by_account.get(account_id, _NOTHING)
     for contact_id in pointed.contact_ids:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
-    deals = tuple(index.deals[d] for d in sorted(deal_ids) if d in index.deals)
+    held = index.deals
+    deals = tuple([held[d] for d in sorted(deal_ids) if d in held])
     if index.deal_owners:
         deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
     if index.former_accounts:

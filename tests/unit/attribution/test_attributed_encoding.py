@@ -8,8 +8,9 @@ msgspec) and as the ``ActivityAttributedV1`` it replaced (validated by pydantic,
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+
+from msgspec.structs import replace
 
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.contracts.attribution import ActivityAttributedV1, ActivityFacts, AttributionStatus

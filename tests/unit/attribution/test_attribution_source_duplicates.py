@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from libs.common.contracts.activities import ActivityKind, Direction, ParticipantRole
 from libs.common.contracts.attribution import AttributionStatus
