@@ -3,7 +3,7 @@
 A fixed handful of indexed queries per batch (not per activity): identities -> reps and
 contacts, domains -> accounts, accounts and contacts -> deals (closed ones only while still
 inside the grace window), explicit and thread deals whatever their state, owners of every
-deal loaded (and who owned it when, ``ref_deal_owners``), reps -> memberships, threads -> the attributions of their activities, activity
+deal loaded (and who owned it when, ``ref_deal_owners``, and what it was named, ``ref_deal_former_names``), reps -> memberships, threads -> the attributions of their activities, activity
 ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
 explicit reference to a merged entity is followed to its survivor (``survivors``).
 
@@ -41,6 +41,7 @@ from services.attribution.domain.reference import (
     Account,
     Contact,
     Deal,
+    DealFormerName,
     DealOwnership,
     FormerAccount,
     FormerPhone,
@@ -667,6 +668,12 @@ class _Loader:
             "ORDER BY deal_id, since",
             d=sorted({row.deal_id for row in found}),
         )
+        # The names of deals renamed, by time (``ReferenceIndex.deal_at``; rules 2026.12.42).
+        renamed = await self.rows(
+            "SELECT deal_id, name, until FROM ref_deal_former_names WHERE tenant_id = :t "
+            "AND deal_id = ANY(CAST(:d AS varchar[])) ORDER BY deal_id, until",
+            d=sorted({row.deal_id for row in found}),
+        )
         # Owners are filed under their person, and the survivors of the accounts merged since the
         # deals named them recorded, before the deals are indexed.
         await self.follow_aliases({row.owner_rep_id for row in (*found, *owned) if row.owner_rep_id})
@@ -675,6 +682,8 @@ class _Loader:
             self.index.put_deal(deal_from_row(row, self.absorbed))
         for row in owned:
             self.index.add_deal_owner(DealOwnership(row.deal_id, row.owner_rep_id, row.since))
+        for row in renamed:
+            self.index.add_deal_former_name(DealFormerName(row.deal_id, row.name, row.until))
 
     async def account_survivors(self, account_ids: set[str]) -> None:
         """Record the survivors of the merged ones among ``account_ids`` not yet known (a pinned

@@ -1025,7 +1025,7 @@ async def _apply_deals(
         conn,
         t,
         "SELECT deal_id, name, account_id, owner_rep_id, stage, is_closed, is_won, created_at, closed_at, "
-        "contacts, deleted, merged_into FROM ref_deals WHERE tenant_id = :t AND deal_id = ANY(:ids)",
+        "contacts, deleted, merged_into, updated_at FROM ref_deals WHERE tenant_id = :t AND deal_id = ANY(:ids)",
         [e.id for e in es],
     )
     rows = [
@@ -1059,6 +1059,7 @@ async def _apply_deals(
             children["role"] += [c.role for c in e.contacts]
     await _replace_children(conn, "ref_deal_contacts", "deal_id", t, [e.id for e in written], children)
     await _record_owners(conn, t, written, before)
+    await _keep_former_names(conn, t, written, before)
     for e in written:
         if e.account_id:
             changed.account_ids.add(e.account_id)
@@ -1093,6 +1094,43 @@ async def _record_owners(
             "d": [e.id for e in named],
             "s": [e.updated_at for e in named],
             "o": [e.owner_rep_id for e in named],
+        },
+    )
+
+
+async def _keep_former_names(
+    conn: AsyncConnection, t: str, written: Sequence[DealV1], before: dict[str, Any]
+) -> None:
+    """The name a live deal's newer version no longer carries stays its name for activities
+    before that version's ``updated_at`` (``ref_deal_former_names``, rules 2026.12.42): a
+    subject naming the deal as it was named then still names it when the rename re-decides its
+    window. Only a rename we saw: a deal held without a name, a deletion or a merge records none,
+    and a version no newer than the one held (a correction under the same ``updated_at``)
+    renames nothing. One statement for the renames."""
+    renamed = [
+        (e.id, held.name, e.updated_at)
+        for e in written
+        if (held := before.get(e.id)) is not None
+        and held.name
+        and not (held.deleted or held.merged_into or e.deleted or e.merged_into)
+        and e.updated_at > held.updated_at
+        and (e.name or "") != held.name
+    ]
+    if not renamed:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO ref_deal_former_names (tenant_id, deal_id, until, name) "
+            "SELECT :t, r.deal_id, r.until, r.name "
+            "FROM unnest(CAST(:d AS text[]), CAST(:u AS timestamptz[]), CAST(:n AS text[])) "
+            "AS r(deal_id, until, name) "
+            "ON CONFLICT (tenant_id, deal_id, until) DO UPDATE SET name = EXCLUDED.name"
+        ),
+        {
+            "t": t,
+            "d": [d for d, _, _ in renamed],
+            "u": [u for _, _, u in renamed],
+            "n": [n for _, n, _ in renamed],
         },
     )
 

@@ -155,6 +155,27 @@ def owner_at(history: Sequence[DealOwnership], at: datetime) -> str | None:
     return owner
 
 
+@dataclass(frozen=True, slots=True)
+class DealFormerName:
+    """``deal_id`` was named ``name`` until ``until`` (the ``updated_at`` of the CRM version that
+    renamed it: ``ref_deal_former_names``)."""
+
+    deal_id: str
+    name: str
+    until: datetime
+
+
+def name_at(current: str, former: Sequence[DealFormerName], at: datetime) -> str:
+    """The name a deal had when an activity at ``at`` happened: that of the earliest rename of
+    ``former`` (sorted by ``until``) after ``at``, else ``current`` (rules 2026.12.42). Mail
+    about "Payroll Rollout kickoff" sent before "Acme - Payroll Rollout" became "Acme - HR Suite"
+    names the deal by the name it had then."""
+    for renamed in former:
+        if renamed.until > at:
+            return renamed.name
+    return current
+
+
 class CurrentAttribution(msgspec.Struct, frozen=True):
     """The version of an activity's attribution that is in force (ours, or a thread's).
 

@@ -50,6 +50,7 @@ from services.attribution.domain.reference import (
     Contact,
     CurrentAttribution,
     Deal,
+    DealFormerName,
     DealOwnership,
     FormerAccount,
     FormerPhone,
@@ -57,6 +58,7 @@ from services.attribution.domain.reference import (
     Rep,
     TeamMembership,
     TenantAttributionPolicy,
+    name_at,
     owner_at,
 )
 from services.attribution.domain.reps import Absence, in_spell, name_aliases, name_spellings
@@ -171,6 +173,9 @@ class ReferenceIndex:
     #: Deal -> its owners over time, by ``since`` (``ref_deal_owners``): present for a deal
     #: whose owner changed, read at each activity's time (``deal_at``).
     deal_owners: dict[str, list[DealOwnership]] = field(default_factory=dict)
+    #: Deal -> the names it had before renames, by ``until`` (``ref_deal_former_names``): present
+    #: for a deal renamed, its name read at each activity's time (``deal_at``).
+    deal_former_names: dict[str, list[DealFormerName]] = field(default_factory=dict)
     #: Thread id -> the attributions of its activities, oldest first.
     thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
     overrides: dict[uuid.UUID, ManualOverride] = field(default_factory=dict)
@@ -603,13 +608,22 @@ class ReferenceIndex:
             ownership = replace(ownership, owner_rep_id=self.canonical(owner))
         self.deal_owners.setdefault(ownership.deal_id, []).append(ownership)
 
+    def add_deal_former_name(self, former: DealFormerName) -> None:
+        """Record a name a deal had until a rename; put in ``until`` order (``name_at``)."""
+        names = self.deal_former_names.setdefault(former.deal_id, [])
+        names.append(former)
+        names.sort(key=lambda n: n.until)
+
     def deal_at(self, deal: Deal, at: datetime) -> Deal:
-        """``deal`` with the owner it had when an activity at ``at`` happened."""
+        """``deal`` with the owner it had when an activity at ``at`` happened, and the name
+        (rules 2026.12.42: a subject names a deal by the name it had then)."""
         history = self.deal_owners.get(deal.id)
-        if not history or len(history) < 2:
+        owner = owner_at(history, at) if history and len(history) > 1 else deal.owner_rep_id
+        former = self.deal_former_names.get(deal.id)
+        name = name_at(deal.name, former, at) if former else deal.name
+        if owner == deal.owner_rep_id and name == deal.name:
             return deal
-        owner = owner_at(history, at)
-        return deal if owner == deal.owner_rep_id else replace(deal, owner_rep_id=owner)
+        return replace(deal, owner_rep_id=owner, name=name)
 
     def owner_named(self, crm: AnyCrmReferences) -> str | None:
         """The rep the source assigned the activity to: the one the tenant's ``rep_aliases``
@@ -833,7 +847,7 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
     held = index.deals
     deals = tuple([held[d] for d in sorted(deal_ids) if d in held])
-    if index.deal_owners:
+    if index.deal_owners or index.deal_former_names:
         deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
     if index.former_accounts:
         deals = _roles_then(deals, activity, index, pointed.contact_ids)

@@ -227,8 +227,9 @@ async def test_a_renamed_deal_re_decides_the_mail_whose_subject_named_it(
 ) -> None:
     """A tenant keeping subjects; Ana owns Buyer's two open deals, no roles. Her mail to Cy about
     "analytics pricing" is "Buyer analytics"'s (the subject names it). Renamed "Buyer warehouse",
-    that deal is no longer named: the mail becomes a close call between the two (version 2), and
-    Ana's 2025 mail to Bo (deal-0) is not re-decided."""
+    the deal's window is re-decided: the mail, sent while the deal was "Buyer analytics", still
+    names it (rules 2026.12.42: the name it had then; it was a close call, version 2), and Ana's
+    2025 mail to Bo (deal-0) is not re-decided."""
     tenant = await new_tenant(db_engine)
     await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
     platform = _deal("deal-1", "rep-ana", "2026-09-01T00:00:00Z", name="Buyer platform")
@@ -249,8 +250,5 @@ async def test_a_renamed_deal_re_decides_the_mail_whose_subject_named_it(
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**analytics, "name": "Buyer warehouse"})
         await settle(kafka_settings)
         assert _rematched() - before == 1
-        assert await _versions(stack, tenant, "m-1") == [
-            (1, "attributed", "deal-2", False),
-            (2, "ambiguous", "deal-1", False),
-        ]
+        assert await _versions(stack, tenant, "m-1") == [(1, "attributed", "deal-2", False)]
         assert await _versions(stack, tenant, "old") == [(1, "attributed", "deal-0", False)]

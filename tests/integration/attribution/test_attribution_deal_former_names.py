@@ -1,0 +1,95 @@
+"""A deal renamed in the CRM keeps the name it had for the mail sent before the rename
+(``ref_deal_former_names``, rules 2026.12.42): a subject naming it by that name still names it
+when the rename re-decides the deal's window; mail naming the new name is the deal's too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import activity_id_for
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import in_process_stack
+from tests.integration.attribution.attribution_support import rows
+from tests.integration.quarter.quarter_support import (
+    Tenant,
+    activity,
+    configure,
+    contact,
+    email,
+    get,
+    new_tenant,
+    post,
+    rep,
+    settle,
+    sync,
+)
+
+ANA = "ana@seller.example"
+CY = "cy@acme.example"
+
+
+def _deal(deal_id: str, name: str) -> dict[str, Any]:
+    """An open deal of Acme owned by Ana, Cy its champion."""
+    return {
+        "entity_type": "deal",
+        "id": deal_id,
+        "name": name,
+        "account_id": "acc-acme",
+        "owner_rep_id": "rep-ana",
+        "stage": "proposal",
+        "created_at": "2026-09-01T00:00:00Z",
+        "contacts": [{"contact_id": "con-cy", "role": "champion"}],
+    }
+
+
+async def _versions(stack: Any, tenant: Tenant, name: str) -> list[tuple[int, str, str | None]]:
+    body = await get(stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', name)}")
+    return [(v["version"], v["status"], v["deal_id"]) for v in body["history"]]
+
+
+async def test_mail_naming_a_deal_by_its_name_before_a_rename_stays_the_deals(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Ana owns Acme's "Payroll Rollout" and "Analytics" deals, Cy the champion of both. Her
+    October mail "Payroll Rollout kickoff" is the payroll deal's by its subject. Renamed "Acme - HR
+    Suite" on 1 November, the deal's window is re-decided: the kickoff mail stays attributed to it
+    (no second version, no close call), and her November mail "HR Suite demo" is the deal's too."""
+    tenant = await new_tenant(db_engine)
+    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    payroll = _deal("deal-pay", "Acme - Payroll Rollout")
+    world = [
+        rep("rep-ana", ANA),
+        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
+        contact("con-cy", "acc-acme", CY),
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-09-01T00:00:00Z",
+            *world,
+            payroll,
+            _deal("deal-ana", "Acme - Analytics"),
+        )
+        await post(
+            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
+        )
+        await settle(kafka_settings)
+        seen = await activity(stack, tenant, "mail", "m-1")
+        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
+
+        await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**payroll, "name": "Acme - HR Suite"})
+        await post(stack, tenant, email("m-2", ANA, CY, "2026-11-05T15:00:00Z", subject="HR Suite demo"))
+        await settle(kafka_settings)
+        assert await _versions(stack, tenant, "m-1") == [(1, "attributed", "deal-pay")]
+        seen = await activity(stack, tenant, "mail", "m-2")
+        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
+        assert await rows(
+            db_engine,
+            "SELECT deal_id, until, name FROM ref_deal_former_names WHERE tenant_id = :t",
+            {"t": tenant.tenant_id},
+        ) == [("deal-pay", datetime(2026, 11, 1, tzinfo=UTC), "Acme - Payroll Rollout")]
