@@ -26,7 +26,7 @@ from services.connectors.adapters.google import (
 from services.connectors.adapters.http import ApiError
 from services.connectors.adapters.ingest import IngestPoster, IngestRefused
 from services.connectors.adapters.microsoft import GraphClient, MicrosoftSessions
-from services.connectors.adapters.store import MailboxStore
+from services.connectors.adapters.store import LeaseLost, MailboxStore
 from services.connectors.domain import calendar as calendar_rules
 from services.connectors.domain import gmail as gmail_rules
 from services.connectors.domain import graph as graph_rules
@@ -111,6 +111,10 @@ async def sync_mailbox(mailbox: Mailbox, deps: SyncDeps) -> SyncResult:
         if syncer is None:
             raise ApiError(0, "provider", f"no connector for {mailbox.provider}")
         fetched = await syncer(mailbox, deps)
+    except LeaseLost as exc:
+        # This run outlived its lease and another run has the mailbox: it stops, writing nothing.
+        _lease_lost(mailbox)
+        return SyncResult(mailbox.mailbox_id, 0, str(exc))
     except Exception as exc:
         # Whatever went wrong with this mailbox (the vendor, its data, a bug on its path) is
         # recorded on it alone and retried with backoff; the other mailboxes carry on.
@@ -126,10 +130,20 @@ async def sync_mailbox(mailbox: Mailbox, deps: SyncDeps) -> SyncResult:
             "mailbox sync failed",
             extra={"provider": mailbox.provider, "mailbox_id": mailbox.mailbox_id, "error": _error_code(exc)},
         )
-        await deps.store.record_failure(mailbox, str(exc), delay.total_seconds())
+        if not await deps.store.record_failure(mailbox, str(exc), delay.total_seconds()):
+            _lease_lost(mailbox)
         return SyncResult(mailbox.mailbox_id, 0, str(exc))
-    await deps.store.record_success(mailbox, deps.options.sync_interval_seconds)
+    if not await deps.store.record_success(mailbox, deps.options.sync_interval_seconds):
+        _lease_lost(mailbox)
+        return SyncResult(mailbox.mailbox_id, fetched, "lease lost")
     return SyncResult(mailbox.mailbox_id, fetched)
+
+
+def _lease_lost(mailbox: Mailbox) -> None:
+    log.warning(
+        "mailbox lease lost; result not recorded",
+        extra={"provider": mailbox.provider, "mailbox_id": mailbox.mailbox_id},
+    )
 
 
 def _error_code(exc: Exception) -> str:
@@ -162,7 +176,7 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
     failing_since: float | None = None
     attempt = 0
     loop = asyncio.get_running_loop()
-    running: set[asyncio.Task[SyncResult]] = set()
+    running: dict[asyncio.Task[SyncResult], int] = {}  # task -> mailbox id
     try:
         while not stop.is_set():
             try:
@@ -190,31 +204,40 @@ async def sync_forever(deps: SyncDeps, stop: asyncio.Event) -> None:
         await asyncio.gather(*running, return_exceptions=True)
         raise
     # Stopped: the syncs under way finish (cancelling this cancels them: gather passes it on).
-    await asyncio.gather(*running, return_exceptions=True)
+    # One that raised (its mailbox's state could not be saved) is logged; the others still finish.
+    outcomes = await asyncio.gather(*running, return_exceptions=True)
+    for mailbox_id, outcome in zip(running.values(), outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            log.error(
+                "mailbox sync failed while stopping",
+                exc_info=outcome,
+                extra={"mailbox_id": mailbox_id, "error": repr(outcome)},
+            )
 
 
-def _reap(running: set[asyncio.Task[SyncResult]]) -> None:
+def _reap(running: dict[asyncio.Task[SyncResult], int]) -> None:
     """Forget the finished syncs; one that raised (its mailbox's state could not be saved) fails the loop."""
     for task in [t for t in running if t.done()]:
-        running.discard(task)
+        del running[task]
         task.result()
 
 
-async def _start_due(deps: SyncDeps, running: set[asyncio.Task[SyncResult]]) -> int:
+async def _start_due(deps: SyncDeps, running: dict[asyncio.Task[SyncResult], int]) -> int:
     """Lease as many due mailboxes of this shard as there are free slots and start syncing them."""
     options = deps.options
     free = options.concurrency - len(running)
     if free <= 0:
         return 0
+    # Not the mailboxes this process is syncing: one may have outlived its lease (a slow vendor).
     mailboxes = await deps.store.claim_due(
-        free, options.lease_seconds, options.shard_index, options.shard_count
+        free, options.lease_seconds, options.shard_index, options.shard_count, running=list(running.values())
     )
     for mailbox in mailboxes:
-        running.add(asyncio.create_task(sync_mailbox(mailbox, deps)))
+        running[asyncio.create_task(sync_mailbox(mailbox, deps))] = mailbox.mailbox_id
     return len(mailboxes)
 
 
-async def _pause(stop: asyncio.Event, running: set[asyncio.Task[SyncResult]], seconds: float) -> None:
+async def _pause(stop: asyncio.Event, running: dict[asyncio.Task[SyncResult], int], seconds: float) -> None:
     """Until ``stop``, a sync finishing (a slot frees) or ``seconds``, whichever comes first."""
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -280,7 +303,7 @@ async def sync_gmail(mailbox: Mailbox, deps: SyncDeps) -> int:
                 raise
             # The stored historyId is too old (Gmail keeps about a week): list again.
             since = resync_since(mailbox, deps.clock(), deps.options.resync_days)
-            await deps.store.start_full_sync(mailbox.mailbox_id, since)
+            await deps.store.start_full_sync(mailbox, since)
             refreshed = await deps.store.mailbox(mailbox.mailbox_id)
             assert refreshed is not None
             fetched = await _gmail_full_sync(gmail, refreshed, headers, deps)
@@ -311,11 +334,9 @@ async def _gmail_full_sync(
         page_token = page.get("nextPageToken")
         # messages.list is newest first: a page reaching past ``since`` is the last one needed.
         if not page_token or len(recent) < len(messages):
-            await deps.store.finish_full_sync(mailbox.mailbox_id, cursor, len(recent))
+            await deps.store.finish_full_sync(mailbox, cursor, len(recent))
             return total
-        await deps.store.save_full_sync(
-            mailbox.mailbox_id, page_token, cursor, len(recent), deps.options.lease_seconds
-        )
+        await deps.store.save_full_sync(mailbox, page_token, cursor, len(recent), deps.options.lease_seconds)
 
 
 async def _gmail_history_sync(
@@ -335,7 +356,7 @@ async def _gmail_history_sync(
         page_token = page.get("nextPageToken")
         if not page_token:
             break
-    await deps.store.advance_cursor(mailbox.mailbox_id, latest, total)
+    await deps.store.advance_cursor(mailbox, latest, total)
     return total
 
 
@@ -346,9 +367,7 @@ async def _gmail_watch(gmail: GmailClient, mailbox: Mailbox, deps: SyncDeps) -> 
     if not topic or not subscription_due(mailbox, deps.clock(), margin):
         return
     answer = await gmail.watch(mailbox.address, str(topic))
-    await deps.store.save_subscription(
-        mailbox.mailbox_id, str(topic), millis_to_datetime(answer.get("expiration"))
-    )
+    await deps.store.save_subscription(mailbox, str(topic), millis_to_datetime(answer.get("expiration")))
 
 
 # -- Google Calendar --------------------------------------------------------------------------
@@ -367,7 +386,7 @@ async def sync_google_calendar(mailbox: Mailbox, deps: SyncDeps) -> int:
             raise
         # The sync token expired (or the calendar's ACL changed): list the window again.
         since = resync_since(mailbox, deps.clock(), deps.options.resync_days)
-        await deps.store.start_full_sync(mailbox.mailbox_id, since)
+        await deps.store.start_full_sync(mailbox, since)
         refreshed = await deps.store.mailbox(mailbox.mailbox_id)
         assert refreshed is not None
         fetched = await _calendar_list(calendar, refreshed, policy, deps)
@@ -399,15 +418,15 @@ async def _calendar_list(
         if page_token:
             if full:
                 await deps.store.save_full_sync(
-                    mailbox.mailbox_id, page_token, None, len(events), deps.options.lease_seconds
+                    mailbox, page_token, None, len(events), deps.options.lease_seconds
                 )
             continue
         # nextSyncToken comes on the last page only.
         token = page.get("nextSyncToken")
         if full:
-            await deps.store.finish_full_sync(mailbox.mailbox_id, token, len(events))
+            await deps.store.finish_full_sync(mailbox, token, len(events))
         elif token:
-            await deps.store.advance_cursor(mailbox.mailbox_id, str(token), total)
+            await deps.store.advance_cursor(mailbox, str(token), total)
         return total
 
 
@@ -426,9 +445,7 @@ async def _calendar_watch(calendar: CalendarClient, mailbox: Mailbox, deps: Sync
         mailbox.address, channel_id, address, push_token(secret, mailbox.tenant_id, "google-calendar")
     )
     # The old channel simply expires; its notifications no longer match a stored channel id.
-    await deps.store.save_subscription(
-        mailbox.mailbox_id, channel_id, millis_to_datetime(answer.get("expiration"))
-    )
+    await deps.store.save_subscription(mailbox, channel_id, millis_to_datetime(answer.get("expiration")))
 
 
 # -- Microsoft Graph --------------------------------------------------------------------------
@@ -455,7 +472,7 @@ async def sync_microsoft(mailbox: Mailbox, deps: SyncDeps) -> int:
             raise
         # The delta token expired (410 Gone, or 400 syncStateNotFound): list the window again.
         await deps.store.start_full_sync(
-            mailbox.mailbox_id, resync_since(mailbox, deps.clock(), deps.options.resync_days)
+            mailbox, resync_since(mailbox, deps.clock(), deps.options.resync_days)
         )
         refreshed = await deps.store.mailbox(mailbox.mailbox_id)
         assert refreshed is not None
@@ -482,13 +499,13 @@ async def _graph_delta(graph: GraphClient, mailbox: Mailbox, policy: FetchPolicy
             next_link = page.get("@odata.nextLink")
             links[collection] = str(next_link or page.get("@odata.deltaLink") or url)
             await deps.store.save_cursor_page(
-                mailbox.mailbox_id, graph_rules.write_cursor(links), len(kept), deps.options.lease_seconds
+                mailbox, graph_rules.write_cursor(links), len(kept), deps.options.lease_seconds
             )
             if not next_link:
                 break
             url = str(next_link)
     if mailbox.full_sync_since is not None:
-        await deps.store.finish_full_sync(mailbox.mailbox_id, graph_rules.write_cursor(links), 0)
+        await deps.store.finish_full_sync(mailbox, graph_rules.write_cursor(links), 0)
     return total
 
 
@@ -509,7 +526,7 @@ async def _graph_subscription(graph: GraphClient, mailbox: Mailbox, deps: SyncDe
             # Expired or deleted at Graph's end: a new one below.
         else:
             await deps.store.save_subscription(
-                mailbox.mailbox_id, mailbox.subscription_id, graph_time(answer.get("expirationDateTime"))
+                mailbox, mailbox.subscription_id, graph_time(answer.get("expirationDateTime"))
             )
             return
     secret = await deps.store.newest_secret(mailbox.tenant_id, "microsoft-graph")
@@ -524,7 +541,7 @@ async def _graph_subscription(graph: GraphClient, mailbox: Mailbox, deps: SyncDe
     )
     answer = await graph.create_subscription(mailbox.provider, request)
     await deps.store.save_subscription(
-        mailbox.mailbox_id, str(answer["id"]), graph_time(answer.get("expirationDateTime"))
+        mailbox, str(answer["id"]), graph_time(answer.get("expirationDateTime"))
     )
 
 

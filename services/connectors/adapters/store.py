@@ -28,6 +28,14 @@ _MAILBOX_COLUMNS = """
 """
 
 
+class LeaseLost(Exception):
+    """The mailbox's lease passed to another run (this one outlived it): this run's writes changed nothing."""
+
+    def __init__(self, mailbox_id: int) -> None:
+        super().__init__(f"mailbox {mailbox_id}: the lease passed to another run")
+        self.mailbox_id = mailbox_id
+
+
 @dataclass(frozen=True, slots=True)
 class MailboxStatus:
     """One row of ``spm connectors list``: never the credentials."""
@@ -167,8 +175,12 @@ class MailboxStore:
 
     # -- syncing ------------------------------------------------------------------------------
 
-    async def claim_due(self, limit: int, lease_seconds: float, shard: int, shards: int) -> list[Mailbox]:
-        """Lease up to ``limit`` due mailboxes of this shard (skipping those another process holds)."""
+    async def claim_due(
+        self, limit: int, lease_seconds: float, shard: int, shards: int, running: Sequence[int] = ()
+    ) -> list[Mailbox]:
+        """Lease up to ``limit`` due mailboxes of this shard, skipping those another process holds and
+        ``running`` (this process's syncs under way: one may outlive its lease). Each claim is
+        stamped ``claimed_at``: the run's writes go through only while the claim is still its own."""
         async with self.engine.begin() as conn:
             rows = await conn.execute(
                 text(
@@ -178,27 +190,36 @@ class MailboxStore:
                         WHERE NOT paused AND next_sync_at <= now()
                           AND (leased_until IS NULL OR leased_until < now())
                           AND mod(mailbox_id, :shards) = :shard
+                          AND mailbox_id <> ALL(CAST(:running AS bigint[]))
                         ORDER BY next_sync_at LIMIT :limit
                         FOR UPDATE SKIP LOCKED
                     ), leased AS (
-                        UPDATE connector_mailboxes m SET leased_until = now() + make_interval(secs => :lease)
+                        UPDATE connector_mailboxes m
+                        SET leased_until = now() + make_interval(secs => :lease), claimed_at = now()
                         FROM due WHERE m.mailbox_id = due.mailbox_id
                         RETURNING m.*
                     )
-                    SELECT {_MAILBOX_COLUMNS}, now() AS claimed_at
+                    SELECT {_MAILBOX_COLUMNS}, m.claimed_at
                     FROM leased m JOIN connector_connections c USING (connection_id)
                     """
                 ),
-                {"limit": limit, "lease": lease_seconds, "shard": shard, "shards": shards},
+                {
+                    "limit": limit,
+                    "lease": lease_seconds,
+                    "shard": shard,
+                    "shards": shards,
+                    "running": list(running),
+                },
             )
             return [self._mailbox(row) for row in rows]
 
     async def mailbox(self, mailbox_id: int) -> Mailbox | None:
+        """The mailbox as stored, with its current claim."""
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
                     text(
-                        f"SELECT {_MAILBOX_COLUMNS}, now() AS claimed_at FROM connector_mailboxes m "
+                        f"SELECT {_MAILBOX_COLUMNS}, m.claimed_at FROM connector_mailboxes m "
                         "JOIN connector_connections c USING (connection_id) WHERE m.mailbox_id = :id"
                     ),
                     {"id": mailbox_id},
@@ -227,101 +248,98 @@ class MailboxStore:
             ).one_or_none()
         return decrypt_secret(row.secret_encrypted, self._pepper) if row is not None else None
 
-    async def _update(self, conn: AsyncConnection, mailbox_id: int, sql: str, **values: Any) -> None:
-        await conn.execute(
-            text(f"UPDATE connector_mailboxes SET {sql} WHERE mailbox_id = :id"), {"id": mailbox_id, **values}
+    async def _update(self, conn: AsyncConnection, mailbox: Mailbox, sql: str, **values: Any) -> bool:
+        """Write the run's state, fenced on its claim: False (nothing written) once another run claimed it."""
+        result = await conn.execute(
+            text(f"UPDATE connector_mailboxes SET {sql} WHERE mailbox_id = :id AND claimed_at = :claimed"),
+            {"id": mailbox.mailbox_id, "claimed": mailbox.claimed_at, **values},
+        )
+        return bool(result.rowcount)
+
+    async def _save(self, mailbox: Mailbox, sql: str, **values: Any) -> None:
+        """A write in the middle of a run: one whose lease passed to another run stops (LeaseLost)."""
+        async with self.engine.begin() as conn:
+            if not await self._update(conn, mailbox, sql, **values):
+                raise LeaseLost(mailbox.mailbox_id)
+
+    async def start_full_sync(self, mailbox: Mailbox, since: datetime) -> None:
+        """An expired cursor: everything since ``since`` is listed again (ingest drops what it has)."""
+        await self._save(
+            mailbox,
+            "full_sync_since = :since, full_sync_page_token = NULL, full_sync_cursor = NULL, cursor = NULL",
+            since=since,
         )
 
-    async def start_full_sync(self, mailbox_id: int, since: datetime) -> None:
-        """An expired cursor: everything since ``since`` is listed again (ingest drops what it has)."""
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn,
-                mailbox_id,
-                "full_sync_since = :since, full_sync_page_token = NULL, full_sync_cursor = NULL, cursor = NULL",
-                since=since,
-            )
-
     async def save_full_sync(
-        self, mailbox_id: int, page_token: str | None, cursor: str | None, fetched: int, lease_seconds: float
+        self, mailbox: Mailbox, page_token: str | None, cursor: str | None, fetched: int, lease_seconds: float
     ) -> None:
         """A page is in ingest: resume after it if the process stops; the lease is extended."""
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn,
-                mailbox_id,
-                "full_sync_page_token = :page, full_sync_cursor = :cursor, fetched = fetched + :n, "
-                "leased_until = now() + make_interval(secs => :lease)",
-                page=page_token,
-                cursor=cursor,
-                n=fetched,
-                lease=lease_seconds,
-            )
+        await self._save(
+            mailbox,
+            "full_sync_page_token = :page, full_sync_cursor = :cursor, fetched = fetched + :n, "
+            "leased_until = now() + make_interval(secs => :lease)",
+            page=page_token,
+            cursor=cursor,
+            n=fetched,
+            lease=lease_seconds,
+        )
 
-    async def finish_full_sync(self, mailbox_id: int, cursor: str | None, fetched: int) -> None:
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn,
-                mailbox_id,
-                "cursor = :cursor, full_sync_since = NULL, full_sync_page_token = NULL, "
-                "full_sync_cursor = NULL, fetched = fetched + :n",
-                cursor=cursor,
-                n=fetched,
-            )
+    async def finish_full_sync(self, mailbox: Mailbox, cursor: str | None, fetched: int) -> None:
+        await self._save(
+            mailbox,
+            "cursor = :cursor, full_sync_since = NULL, full_sync_page_token = NULL, "
+            "full_sync_cursor = NULL, fetched = fetched + :n",
+            cursor=cursor,
+            n=fetched,
+        )
 
-    async def advance_cursor(self, mailbox_id: int, cursor: str, fetched: int) -> None:
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn, mailbox_id, "cursor = :cursor, fetched = fetched + :n", cursor=cursor, n=fetched
-            )
+    async def advance_cursor(self, mailbox: Mailbox, cursor: str, fetched: int) -> None:
+        await self._save(mailbox, "cursor = :cursor, fetched = fetched + :n", cursor=cursor, n=fetched)
 
     async def save_cursor_page(
-        self, mailbox_id: int, cursor: str, fetched: int, lease_seconds: float
+        self, mailbox: Mailbox, cursor: str, fetched: int, lease_seconds: float
     ) -> None:
         """A delta page is in ingest: the next link is the cursor; the lease is extended."""
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn,
-                mailbox_id,
-                "cursor = :cursor, fetched = fetched + :n, leased_until = now() + make_interval(secs => :lease)",
-                cursor=cursor,
-                n=fetched,
-                lease=lease_seconds,
-            )
+        await self._save(
+            mailbox,
+            "cursor = :cursor, fetched = fetched + :n, leased_until = now() + make_interval(secs => :lease)",
+            cursor=cursor,
+            n=fetched,
+            lease=lease_seconds,
+        )
 
     async def save_subscription(
-        self, mailbox_id: int, subscription_id: str, expires_at: datetime | None
+        self, mailbox: Mailbox, subscription_id: str, expires_at: datetime | None
     ) -> None:
-        async with self.engine.begin() as conn:
-            await self._update(
-                conn,
-                mailbox_id,
-                "subscription_id = :sid, subscription_expires_at = :exp",
-                sid=subscription_id,
-                exp=expires_at,
-            )
+        await self._save(
+            mailbox,
+            "subscription_id = :sid, subscription_expires_at = :exp",
+            sid=subscription_id,
+            exp=expires_at,
+        )
 
-    async def record_success(self, mailbox: Mailbox, interval_seconds: float) -> None:
-        """Release the lease; a push that arrived during the sync keeps the mailbox due now."""
+    async def record_success(self, mailbox: Mailbox, interval_seconds: float) -> bool:
+        """Release the lease; a push that arrived during the sync keeps the mailbox due now. False
+        (nothing written) when the lease passed to another run."""
         async with self.engine.begin() as conn:
-            await self._update(
+            return await self._update(
                 conn,
-                mailbox.mailbox_id,
+                mailbox,
                 """
                 leased_until = NULL, failures = 0, last_success_at = now(), last_error = NULL,
                 next_sync_at = CASE WHEN sync_requested_at > :claimed THEN now()
                                     ELSE now() + make_interval(secs => :interval) END,
                 sync_requested_at = CASE WHEN sync_requested_at > :claimed THEN sync_requested_at END
                 """,
-                claimed=mailbox.claimed_at,
                 interval=interval_seconds,
             )
 
-    async def record_failure(self, mailbox: Mailbox, error: str, retry_in_seconds: float) -> None:
+    async def record_failure(self, mailbox: Mailbox, error: str, retry_in_seconds: float) -> bool:
+        """Release the lease and retry later; False (nothing written) when the lease passed to another run."""
         async with self.engine.begin() as conn:
-            await self._update(
+            return await self._update(
                 conn,
-                mailbox.mailbox_id,
+                mailbox,
                 "leased_until = NULL, failures = failures + 1, last_error = :error, last_error_at = now(), "
                 "next_sync_at = now() + make_interval(secs => :delay)",
                 error=error[:1_000],

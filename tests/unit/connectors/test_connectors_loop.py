@@ -22,7 +22,7 @@ class FlakyStore:
         self.calls = 0
         self.stop = stop
 
-    async def claim_due(self, *args: Any) -> list[Any]:
+    async def claim_due(self, *args: Any, **kwargs: Any) -> list[Any]:
         self.calls += 1
         if self.calls <= self.failures:
             raise ConnectionRefusedError("database unreachable")
@@ -60,7 +60,7 @@ class OneHangingMailbox:
     def __init__(self) -> None:
         self.claims = 0
 
-    async def claim_due(self, *args: Any) -> list[Any]:
+    async def claim_due(self, *args: Any, **kwargs: Any) -> list[Any]:
         self.claims += 1
         return [SimpleNamespace(provider="hangs", mailbox_id=1, failures=0)] if self.claims == 1 else []
 
@@ -73,9 +73,11 @@ async def test_a_shutdown_past_its_grace_stops_a_sync_that_never_ends(
 ) -> None:
     """The loop keeps syncs running beside it; cancelled (the service's grace is over), it cancels
     them rather than waiting for a provider that never answers."""
+    started = asyncio.Event()
     cancelled = asyncio.Event()
 
     async def hangs(mailbox: Any, deps: Any) -> int:
+        started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -86,9 +88,40 @@ async def test_a_shutdown_past_its_grace_stops_a_sync_that_never_ends(
     monkeypatch.setitem(handlers.SYNCERS, "hangs", hangs)
     store = OneHangingMailbox()
     loop = asyncio.create_task(sync_forever(_deps(cast(Any, store)), asyncio.Event()))
-    await asyncio.sleep(0.1)
-    assert store.claims >= 1
+    await asyncio.wait_for(started.wait(), timeout=5)
     loop.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(loop, timeout=5)
     assert cancelled.is_set()
+
+
+class OneMailboxNotSaved(OneHangingMailbox):
+    """One mailbox whose sync ends but whose state cannot be saved (the database went away)."""
+
+    async def record_success(self, mailbox: Any, interval: float) -> bool:
+        raise ConnectionResetError("database went away")
+
+
+async def test_a_sync_failing_while_the_loop_stops_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a normal stop the syncs under way finish; one that raises is logged, not dropped."""
+    started = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def waits(mailbox: Any, deps: Any) -> int:
+        started.set()
+        await finish.wait()
+        return 0
+
+    monkeypatch.setitem(handlers.SYNCERS, "hangs", waits)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(sync_forever(_deps(cast(Any, OneMailboxNotSaved())), stop))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    stop.set()
+    finish.set()
+    await asyncio.wait_for(loop, timeout=5)
+    [record] = [r for r in caplog.records if r.message == "mailbox sync failed while stopping"]
+    assert getattr(record, "mailbox_id", None) == 1
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ConnectionResetError)
