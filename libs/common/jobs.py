@@ -197,10 +197,18 @@ WHERE NOT EXISTS (
 ORDER BY (SELECT max(s.started_at) FROM settings_jobs s WHERE s.tenant_id = w.tenant_id AND s.kind = :kind)
     NULLS FIRST, w.oldest, w.tenant_id
 """
-#: The tenant's oldest waiting job, unless another replica holds it.
+#: A replica claiming a job of ``:kind`` for tenant ``:t`` holds this until its claim commits; a
+#: replica that cannot take it skips the tenant (another is claiming its job this moment).
+_CLAIMING = "SELECT pg_try_advisory_xact_lock(hashtextextended('settings-job:' || :kind || ':' || :t, 0))"
+#: The tenant's oldest waiting job, unless another replica holds it or one of the kind is running
+#: for the tenant (read again here, under ``_CLAIMING``: ``_TURNS`` was read before it was taken).
 _CLAIM = f"""
 UPDATE settings_jobs SET state = 'running', started_at = now(), heartbeat_at = now(), done = 0 WHERE job_id = (
     SELECT job_id FROM settings_jobs WHERE tenant_id = :t AND {_WAITING}
+    AND NOT EXISTS (
+        SELECT 1 FROM settings_jobs r WHERE r.tenant_id = :t AND r.kind = :kind AND r.state = 'running'
+        AND greatest(r.heartbeat_at, r.started_at) >= now() - CAST(:stale AS interval)
+    )
     ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
 ) RETURNING {_COLUMNS}
 """
@@ -214,12 +222,23 @@ async def claim_job(engine: AsyncEngine, kind: str, stale_after: timedelta) -> J
     async with engine.begin() as conn:
         turns = await conn.execute(text(_TURNS), {"kind": kind, "stale": stale_after})
         for tenant_id in list(turns.scalars()):
-            row = (
-                await conn.execute(text(_CLAIM), {"kind": kind, "stale": stale_after, "t": tenant_id})
-            ).one_or_none()
-            if row is not None:
-                return _job(row)
+            if (job := await claim_tenant_job(conn, kind, stale_after, tenant_id)) is not None:
+                return job
     return None
+
+
+async def claim_tenant_job(
+    conn: AsyncConnection, kind: str, stale_after: timedelta, tenant_id: str
+) -> Job | None:
+    """The tenant's oldest waiting job of ``kind``, in the caller's transaction (which should end
+    soon after: it holds the tenant's claim lock); None when one of the kind is running for the
+    tenant, or another replica is claiming one (never two of one tenant at once, whatever the
+    replicas read of ``_TURNS``)."""
+    params = {"kind": kind, "stale": stale_after, "t": tenant_id}
+    if not (await conn.execute(text(_CLAIMING), params)).scalar_one():
+        return None
+    row = (await conn.execute(text(_CLAIM), params)).one_or_none()
+    return None if row is None else _job(row)
 
 
 class JobLost(Exception):

@@ -261,14 +261,17 @@ async def _session_caller(request: Request, cookie: str) -> Caller | None:
 
 def _rate_limit(request: Request, caller: Caller) -> None:
     """The credential's bucket, then the tenant's (a credential over its own spends none of the
-    tenant's): 429 naming the limit reached."""
-    limit, wait = "GATEWAY_RATE_LIMIT_PER_MINUTE", request.app.state.rate_limiter.take(caller.bucket)
+    tenant's; one the tenant's refuses gets its own token back): 429 naming the limit reached."""
+    limiter = request.app.state.rate_limiter
+    limit, wait = "GATEWAY_RATE_LIMIT_PER_MINUTE", limiter.take(caller.bucket)
     if wait is None:
         tenant = (caller.principal.tenant_id, "*")
         limit, wait = (
             "GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
             request.app.state.tenant_rate_limiter.take(tenant),
         )
+        if wait is not None:
+            limiter.refund(caller.bucket)
     if wait is not None:
         holder = "credential" if limit == "GATEWAY_RATE_LIMIT_PER_MINUTE" else "tenant"
         raise Problem(

@@ -46,6 +46,11 @@ class RateLimiter:
             return None
         return (1.0 - bucket.tokens) / self.rate
 
+    def refund(self, key: tuple[str, str]) -> None:
+        """Give back the token ``take`` just spent (a later check refused the request)."""
+        if (bucket := self._buckets.get(key)) is not None:
+            bucket.tokens = min(self.capacity, bucket.tokens + 1.0)
+
     def remaining(self, key: tuple[str, str]) -> int:
         bucket = self._buckets.get(key)
         return int(self.capacity) if bucket is None else math.floor(bucket.tokens)

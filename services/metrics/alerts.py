@@ -165,7 +165,7 @@ async def _claim(engine: AsyncEngine, policy: DeliveryPolicy) -> list[Any]:
                         "  ORDER BY t.turn, t.next_attempt_at, d.delivery_id LIMIT :n FOR UPDATE OF d SKIP LOCKED), "
                         "claimed AS (UPDATE alert_deliveries d SET next_attempt_at = now() + CAST(:lease AS interval) "
                         "  FROM due WHERE d.delivery_id = due.delivery_id RETURNING d.*) "
-                        "SELECT claimed.delivery_id, claimed.attempts, w.url, w.format, w.secret, "
+                        "SELECT claimed.delivery_id, claimed.webhook_id, claimed.attempts, w.url, w.format, w.secret, "
                         "  claimed.tenant_id, claimed.change_id, c.change, c.kind, c.subject_id, c.team_id, "
                         "  c.period_start, c.reasons, c.details, c.changed_at, claimed.digest_manager_id, "
                         "  claimed.digest_week, g.digest "
@@ -214,18 +214,29 @@ async def _send(client: httpx.AsyncClient, row: Any, policy: DeliveryPolicy) -> 
     return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
 
 
+async def _send_in_order(
+    client: httpx.AsyncClient, rows: list[Any], policy: DeliveryPolicy
+) -> list[tuple[Any, str | None]]:
+    """Send one webhook's deliveries one after another, in the order given; each with its outcome."""
+    return [(row, await _send(client, row, policy)) for row in rows]
+
+
 async def deliver_alerts(
     engine: AsyncEngine, client: httpx.AsyncClient, policy: DeliveryPolicy
 ) -> dict[str, int]:
     """Deliver the due alerts once; returns how many were delivered, failed (to retry) and given up.
 
-    Up to ``policy.batch`` due deliveries, the tenants taking turns, are sent at once: a receiver
-    that never answers costs its own deliveries their timeout, not every delivery queued after them.
+    Up to ``policy.batch`` due deliveries, the tenants taking turns, are sent at once across
+    webhooks, one after another (oldest first) to each webhook: a receiver that never answers costs
+    its own deliveries their timeout, not every delivery queued after them, and a webhook gets a
+    risk raised then cleared in one tick in that order.
     """
     outcomes = {"delivered": 0, "failed": 0, "gave_up": 0}
-    rows = await _claim(engine, policy)
-    errors = await asyncio.gather(*(_send(client, row, policy) for row in rows))
-    for row, error in zip(rows, errors, strict=True):
+    by_webhook: dict[tuple[str, str], list[Any]] = {}
+    for claimed in await _claim(engine, policy):  # oldest first
+        by_webhook.setdefault((claimed.tenant_id, claimed.webhook_id), []).append(claimed)
+    sent = await asyncio.gather(*(_send_in_order(client, rows, policy) for rows in by_webhook.values()))
+    for row, error in (pair for results in sent for pair in results):
         attempts = row.attempts + 1
         if error is None:
             outcome, sql = "delivered", "delivered_at = now(), last_error = NULL"

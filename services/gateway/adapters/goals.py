@@ -46,8 +46,18 @@ async def missing_subject(
 MAX_GOALS = 10_000
 
 
+async def lock_goals(conn: AsyncConnection, tenant_id: str) -> None:
+    """Hold the tenant's goals lock until the caller's transaction ends: one count-then-write at a time."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('goals:' || :t, 0))"), {"t": tenant_id}
+    )
+
+
 async def over_limit(conn: AsyncConnection, tenant_id: str, goal_id: str) -> tuple[str, str] | None:
-    """(field, reason) when ``goal_id`` would be a new goal past ``MAX_GOALS``; replacing one is not."""
+    """(field, reason) when ``goal_id`` would be a new goal past ``MAX_GOALS``; replacing one is not.
+    Takes the tenant's goals lock (``lock_goals``), held until the caller commits the goal it writes:
+    two PUTs at once never both pass the count."""
+    await lock_goals(conn, tenant_id)
     held = await conn.scalar(
         text("SELECT count(*) FROM activity_goals WHERE tenant_id = :t AND goal_id <> :id"),
         {"t": tenant_id, "id": goal_id},

@@ -18,6 +18,7 @@ from libs.common.jobs import (
     Job,
     JobWorker,
     claim_job,
+    claim_tenant_job,
     finish_job,
     get_job,
     queue_job,
@@ -152,3 +153,25 @@ async def test_a_tenant_s_long_job_holds_one_slot_and_another_tenant_s_runs_besi
     finally:
         release.set()
         await worker.stop()
+
+
+async def test_two_replicas_claiming_at_once_never_run_two_jobs_of_one_tenant(db_engine: AsyncEngine) -> None:
+    """Replica A has claimed Acme's first job, its transaction not yet committed; replica B, which
+    read the tenants' turns meanwhile (A's claim not visible), skips that locked job: it must not
+    claim Acme's second job beside it. Once A commits, B still claims nothing of Acme's."""
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY)
+    await _queue(db_engine, "acme", "2026-01-01")
+    await _queue(db_engine, "acme", "2026-02-01")
+
+    async with db_engine.connect() as replica_a:
+        async with replica_a.begin():
+            first = await claim_tenant_job(replica_a, REATTRIBUTE, STALE, "acme")
+            assert first is not None
+            assert first.parameters["since"] == "2026-01-01"
+            assert await claim_job(db_engine, REATTRIBUTE, STALE) is None  # replica B, meanwhile
+        assert await claim_job(db_engine, REATTRIBUTE, STALE) is None  # after A committed
+    await finish_job(db_engine, first, result={})
+    second = await claim_job(db_engine, REATTRIBUTE, STALE)
+    assert second is not None
+    assert second.parameters["since"] == "2026-02-01"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.gateway.adapters.goals import lock_goals
+from tests.integration.polling import eventually
 
 from .gateway_support import Keys, bearer
 
@@ -185,3 +189,50 @@ async def test_a_tenant_holds_at_most_ten_thousand_goals(
         "/v1/goals/one-more", json={**DIALS_GOAL, "subject_id": "team-z"}, headers=bearer(keys.other_admin)
     )
     assert theirs.status_code == 200, theirs.text
+
+
+async def test_two_new_goals_put_at_once_never_pass_the_cap_together(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """The cap counted, then inserted: two PUTs at once with 9,999 held each counted 9,999 and the
+    tenant held 10,001. Each now counts under the tenant's goals lock, held until it commits."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO activity_goals (tenant_id, goal_id, scope, subject_id, period, metric, target) "
+                "SELECT 'acme', 'g-' || n, 'team', 'team-a', 'week', 'dials', n FROM generate_series(1, 9999) AS n"
+            )
+        )
+
+    async def waiting_on_the_lock() -> int:
+        async with db_engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                    )
+                )
+                or 0
+            )
+
+    async with db_engine.connect() as other, other.begin():
+        await lock_goals(other, "acme")  # both PUTs line up behind it, then run one at a time
+        puts = [
+            asyncio.create_task(
+                gateway.put(f"/v1/goals/{goal_id}", json=DIALS_GOAL, headers=bearer(keys.admin))
+            )
+            for goal_id in ("one-more", "two-more")
+        ]
+        await eventually(
+            waiting_on_the_lock,
+            lambda waiting: waiting == 2 or all(put.done() for put in puts),
+            30,
+            "both PUTs waiting",
+        )
+    statuses = sorted(response.status_code for response in await asyncio.gather(*puts))
+    assert statuses == [200, 422]
+    async with db_engine.connect() as conn:
+        assert (
+            await conn.scalar(text("SELECT count(*) FROM activity_goals WHERE tenant_id = 'acme'")) == 10_000
+        )

@@ -338,6 +338,8 @@ async def test_one_tenant_s_sign_ins_do_not_multiply_its_rate_limit(
     )
     app = create_app(gateway_settings(database_settings, options))
     async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=NEVER) as client:
+        # No token refills while the test runs, however slowly (one is due every 10 s at 6/min).
+        app.state.rate_limiter.clock = app.state.tenant_rate_limiter.clock = lambda: 0.0
         first = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
         second = {"Cookie": f"spm_session={await _sign_in(client, keys.read)}"}
         # Two sign-ins and four reads: the tenant's 6.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -310,3 +311,74 @@ async def test_a_tenant_s_receiver_that_never_answers_does_not_hold_back_another
         assert waiting[1] == 9
     finally:
         silent.close()
+
+
+async def test_two_deliveries_to_one_webhook_arrive_in_order_even_when_the_first_is_answered_slowly(
+    db_engine: AsyncEngine, kafka_settings: KafkaSettings
+) -> None:
+    """Two changes in one tick for one receiver (a risk raised then cleared): every claimed delivery
+    was sent at once, so the second could overtake the first. The receiver holds the first until a
+    second request comes (or a while passes): the second is sent only once the first is answered."""
+    events: list[tuple[str, str]] = []
+    second_came = asyncio.Event()
+
+    async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers: dict[str, str] = {}
+        await reader.readline()
+        while (line := (await reader.readline()).decode().strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        subject = orjson.loads(await reader.readexactly(int(headers["content-length"])))["data"]["subject_id"]
+        events.append(("arrived", subject))
+        if len(events) == 1:
+            with contextlib.suppress(TimeoutError):  # in order, no second comes meanwhile
+                await asyncio.wait_for(second_came.wait(), timeout=0.5)
+        else:
+            second_came.set()
+        events.append(("answered", subject))
+        writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(slow_first, "127.0.0.1", 0)
+    try:
+        await create_tenant(db_engine)
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO alert_webhooks (tenant_id, webhook_id, url, format, secret) "
+                    "VALUES ('acme', 'w-1', :url, 'standard', :secret)"
+                ),
+                {"url": f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook", "secret": SECRET},
+            )
+            for deal_id in ("deal-1", "deal-2"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO ref_deals (tenant_id, deal_id, owner_rep_id, created_at, updated_at) "
+                        "VALUES ('acme', :d, 'rep-1', :at, :at)"
+                    ),
+                    {"d": deal_id, "at": NOW - timedelta(days=30)},
+                )
+            await refresh_tenant(conn, "acme", NOW)
+        producer = make_producer(kafka_settings, "alerts-test")
+        await producer.start()
+        try:
+            assert await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix) == 2
+        finally:
+            await producer.stop()
+        async with db_engine.connect() as conn:
+            first, second = (
+                await conn.execute(
+                    text(
+                        "SELECT c.subject_id FROM alert_deliveries d JOIN insight_changes c USING (change_id) "
+                        "ORDER BY d.delivery_id"
+                    )
+                )
+            ).scalars()
+        async with httpx.AsyncClient() as client:
+            outcome = await deliver_alerts(db_engine, client, DeliveryPolicy())
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert outcome == {"delivered": 2, "failed": 0, "gave_up": 0}
+    assert events == [("arrived", first), ("answered", first), ("arrived", second), ("answered", second)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -15,7 +16,7 @@ from libs.common.tenancy import Scope
 from libs.common.web import Problem
 from services.gateway.adapters.credentials import session_id_of
 from services.gateway.adapters.jwks import signing_keys
-from services.gateway.auth import _jwt_caller, _jwt_principal
+from services.gateway.auth import _jwt_caller, _jwt_principal, _rate_limit
 from services.gateway.caching import _matches, weak_etag
 from services.gateway.deps import decode_cursor, encode_cursor
 from services.gateway.domain.funnel import funnel_steps
@@ -154,6 +155,28 @@ def test_one_subject_in_two_tenants_has_two_buckets_and_two_stream_budgets() -> 
     assert [slots.acquire(("acme", "session:2"), 2, 3) for _ in range(2)] == [None, "tenant"]
     slots.release(acme.bucket)
     assert slots.acquire(("acme", "session:2"), 2, 3) is None
+
+
+def test_a_request_the_tenant_s_bucket_refuses_spends_none_of_the_credential_s() -> None:
+    """The credential's token was spent before the tenant's bucket refused: a credential kept
+    out by its tenant's limit lost its own budget too, request after request."""
+    caller = _jwt_caller(
+        jwt.encode(_claims(sub="user-7"), SECRET, algorithm="HS256"), GatewayOptions(jwt_hs256_secret=SECRET)
+    )
+    assert caller is not None
+    credential, tenant = RateLimiter(3, clock=lambda: 0.0), RateLimiter(1, clock=lambda: 0.0)
+    request: Any = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(rate_limiter=credential, tenant_rate_limiter=tenant))
+    )
+    _rate_limit(request, caller)
+    for _ in range(2):
+        with pytest.raises(Problem) as refused:
+            _rate_limit(request, caller)
+        assert (refused.value.status, refused.value.detail) == (
+            429,
+            "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
+        )
+    assert credential.remaining(caller.bucket) == 2
 
 
 def test_funnel_ratios_and_zero_denominators() -> None:
