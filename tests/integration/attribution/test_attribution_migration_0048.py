@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.migrate import alembic_config, upgrade
 from tests.integration.attribution.attribution_support import rows
 
-BEFORE = "0046_deal_former_names"
+BEFORE = "0047_connector_claims"
 INDEX = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ref_contact_identities_contact'"
 
 

@@ -5,15 +5,14 @@ stepped over every identity of the tenant. On 200,000 identities, a window with 
 about 2,450 index pages and 7-10 ms for that step, now 4 pages.
 
 Revision ID: 0048_identities_by_contact
-Revises: 0046_deal_former_names
+Revises: 0047_connector_claims
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
 revision = "0048_identities_by_contact"
-# The lead re-chains this after 0047 (another branch's); 0046 keeps this branch's chain whole.
-down_revision = "0046_deal_former_names"
+down_revision = "0047_connector_claims"
 branch_labels = None
 depends_on = None
 
