@@ -2060,7 +2060,8 @@ async def windowed_activities(
     (an activity with a contact of the account is on the account already), or when it is but her
     activities may be on another account: another account's contact holds one of her identities
     (one person recorded in two accounts), or she was of another account before (a move:
-    ``ref_contact_former_accounts``); her mail decided there, before the deal or her role on it
+    ``ref_contact_former_accounts``); her mail decided there (on that account: its activities alone
+    are read for her, through ``attributions_account``), before the deal or her role on it
     arrived, is re-decided too. An explicit
     ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too. An activity
     overridden for its rep alone is selected (its deal is the rules'); other overrides are not.
@@ -2084,26 +2085,31 @@ async def windowed_activities(
                                      CAST(:until AS timestamptz[])) AS w(kind, key, since, until)
             ), accounts AS (
                 SELECT key AS account_id, since, until FROM w WHERE kind = 'account'
-            ), identities AS (
-                SELECT ci.identity, w.since, w.until FROM w
+            ), theirs AS MATERIALIZED (
+                SELECT ci.identity, w.since, w.until, c.contact_id, c.account_id FROM w
                 JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = w.key
                 JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = c.contact_id
                 WHERE w.kind = 'contact'
-                  AND (c.account_id IS NULL OR c.account_id NOT IN (SELECT account_id FROM accounts)
-                       -- a contact of the window's accounts whose activities may be on another
-                       -- account: another account's contact holds one of her identities (one
-                       -- person recorded twice), or she was of another account before (a move)
-                       OR EXISTS (
-                           SELECT 1 FROM ref_contact_identities o
-                           JOIN ref_contacts oc ON oc.tenant_id = :t AND oc.contact_id = o.contact_id
-                           WHERE o.tenant_id = :t AND o.identity = ci.identity
-                             AND o.contact_id <> c.contact_id
-                             AND (oc.account_id IS NULL
-                                  OR oc.account_id NOT IN (SELECT account_id FROM accounts)))
-                       OR EXISTS (
-                           SELECT 1 FROM ref_contact_former_accounts f
-                           WHERE f.tenant_id = :t AND f.contact_id = c.contact_id
-                             AND f.account_id NOT IN (SELECT account_id FROM accounts)))
+            ), identities AS MATERIALIZED (
+                SELECT identity, since, until FROM theirs
+                WHERE account_id IS NULL OR account_id NOT IN (SELECT account_id FROM accounts)
+            ), elsewhere AS MATERIALIZED (
+                -- a contact of the window's accounts whose mail may be decided on another account:
+                -- another account's contact holds one of her identities (one person recorded
+                -- twice), or she was of another account before (a move); that account's
+                -- activities alone are read (``attributions_account``), not the tenant's
+                SELECT DISTINCT c.identity, c.since, c.until, o.account_id FROM theirs c
+                CROSS JOIN LATERAL (
+                    SELECT oc.account_id FROM ref_contact_identities oi
+                    JOIN ref_contacts oc ON oc.tenant_id = :t AND oc.contact_id = oi.contact_id
+                    WHERE oi.tenant_id = :t AND oi.identity = c.identity AND oi.contact_id <> c.contact_id
+                      AND oc.account_id IS NOT NULL
+                    UNION
+                    SELECT f.account_id FROM ref_contact_former_accounts f
+                    WHERE f.tenant_id = :t AND f.contact_id = c.contact_id
+                ) o
+                WHERE c.account_id IN (SELECT account_id FROM accounts)
+                  AND o.account_id NOT IN (SELECT account_id FROM accounts)
             )
             SELECT * FROM (
             SELECT at.activity_id, at.occurred_at FROM accounts a
@@ -2118,6 +2124,14 @@ async def windowed_activities(
             WHERE {automatic} AND EXISTS (
                 SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
                 WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
+            UNION
+            SELECT at.activity_id, at.occurred_at FROM elsewhere e
+            JOIN attributions at ON at.tenant_id = :t AND at.account_id = e.account_id
+             AND at.occurred_at >= e.since AND (e.until IS NULL OR at.occurred_at <= e.until)
+            JOIN activities ac ON ac.tenant_id = at.tenant_id AND ac.activity_id = at.activity_id
+            WHERE {automatic} AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
+                WHERE p ->> 'email' = e.identity OR p ->> 'phone' = e.identity)
             ) chosen
             WHERE CAST(:after_at AS timestamptz) IS NULL
                OR (occurred_at, activity_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))

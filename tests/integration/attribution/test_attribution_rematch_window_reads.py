@@ -1,0 +1,102 @@
+"""What a re-match window reads for a contact of its own account who moved: her former account's
+activities (``attributions_account``), never the tenant's whole window.
+
+Before, one contact of the window's account who ever changed company put her identities on the
+branch that reads every activity of the tenant since the window's start, one row at a time
+through ``payload -> 'participants'``, on every page of a ``rematch`` job.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.attribution.adapters.repository import windowed_activities
+from services.attribution.domain.rematch import RematchWindow
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+START = NOW - timedelta(days=60)
+_INSERT = (
+    "INSERT INTO activities (tenant_id, activity_id, source, external_id, kind, direction, outcome, "
+    "occurred_at, payload, ingested_at) SELECT 'big', md5(CAST(:prefix AS text) || n)::uuid, 'email', CAST(:prefix AS text) || n, "
+    "'email', 'outbound', 'sent', CAST(:at AS timestamptz) + n * interval '1 minute', "
+    "jsonb_build_object('participants', jsonb_build_array(jsonb_build_object('email', "
+    "'ana@seller.example'), jsonb_build_object('email', CAST(:to AS text)))), now() FROM generate_series(1, :n) n"
+)
+_DECIDE = (
+    "INSERT INTO attributions (tenant_id, activity_id, version, status, rep_id, account_id, confidence, "
+    "decided_at, occurred_at, kind) SELECT tenant_id, activity_id, 1, 'attributed', 'rep-ana', CAST(:account AS text), "
+    "0.9, now(), occurred_at, kind FROM activities WHERE tenant_id = 'big' AND external_id LIKE :prefix || '%'"
+)
+
+
+async def _mail(conn: AsyncConnection, prefix: str, to: str, account: str, n: int) -> None:
+    await conn.execute(text(_INSERT), {"prefix": prefix, "at": START, "to": to, "n": n})
+    await conn.execute(text(_DECIDE), {"prefix": prefix, "account": account})
+
+
+async def _read(conn: AsyncConnection) -> int:
+    """The ``activities`` rows this transaction read so far: fetched through an index or scanned."""
+    found = await conn.execute(
+        text(
+            "SELECT coalesce(idx_tup_fetch, 0) + seq_tup_read FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'activities'"
+        )
+    )
+    return int(found.scalar_one())
+
+
+async def test_a_moved_contact_of_the_windows_account_reads_her_former_accounts_mail_alone(
+    db_engine: AsyncEngine,
+) -> None:
+    async with db_engine.begin() as conn:
+        await conn.execute(text("INSERT INTO tenants (tenant_id, name) VALUES ('big', 'big')"))
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, emails, account_id, updated_at) VALUES "
+                "('big', 'con-bo', ARRAY['bo@initech.example'], 'acc-initech', now()), "
+                "('big', 'con-cy', ARRAY['cy@hooli.example'], 'acc-hooli', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contact_identities (tenant_id, identity, contact_id) VALUES "
+                "('big', 'bo@initech.example', 'con-bo'), ('big', 'cy@hooli.example', 'con-cy')"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contact_former_accounts (tenant_id, contact_id, until, account_id) "
+                "VALUES ('big', 'con-bo', CAST(:at AS timestamptz), 'acc-globex')"
+            ),
+            {"at": START},
+        )
+        await _mail(conn, "cy-", "cy@hooli.example", "acc-hooli", 20000)  # other accounts'
+        await conn.execute(  # over 400 accounts, as a tenant's are
+            text(
+                "UPDATE attributions SET account_id = 'acc-' || (substr(a.external_id, 4)::int % 400) "
+                "FROM activities a WHERE a.tenant_id = attributions.tenant_id "
+                "AND a.activity_id = attributions.activity_id AND a.external_id LIKE 'cy-%'"
+            )
+        )
+        await _mail(conn, "bo-", "bo@initech.example", "acc-globex", 2)  # hers, decided by her old role
+        await _mail(conn, "gx-", "ed@globex.example", "acc-globex", 5)  # her former account's, not hers
+        await conn.execute(text("ANALYZE"))
+    window = RematchWindow(frozenset({"acc-initech"}), frozenset({"con-bo"}), START, None)
+
+    async with db_engine.connect() as conn:
+        await conn.begin()
+        start = await _read(conn)
+        found = await windowed_activities(conn, "big", [window], 100)
+        read = await _read(conn) - start
+        names = await conn.execute(
+            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
+            {"a": [activity_id for activity_id, _ in found]},
+        )
+        await conn.rollback()
+
+    assert sorted(row.external_id for row in names) == ["bo-1", "bo-2"]
+    # Her former account's 7 activities (5 not hers): none of the other accounts' 20,000.
+    assert read < 50, read
