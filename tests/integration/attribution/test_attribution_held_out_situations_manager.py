@@ -48,6 +48,7 @@ from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.engines import Engines
 from libs.common.testing.stack import in_process_stack
+from services.attribution.domain.matching import RULE_VERSION
 from services.metrics.refresher import refresh_tenant
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.polling import poll_json, references_landed, settings_job_done
@@ -63,7 +64,7 @@ from tests.integration.quarter.quarter_support import (
 )
 
 SELLER = "seller.example"
-RULES = "attribution-rules/2026.12.39"
+RULES = RULE_VERSION  # the rules in force: the explanation names them
 T = datetime(2026, 11, 4, 15, tzinfo=UTC)  # the C situations' mail: Wednesday of W45
 W44, W45, W46 = "2026-10-26", "2026-11-02", "2026-11-09"
 ANA_PHONE = "+14155550001"
