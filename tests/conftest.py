@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.engine import make_engine
-from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.engines import Engines, embedded_engines
+from libs.common.testing.engines import Engines, embedded_engines, isolated_topics
 
 TIERS = ("unit", "integration", "e2e", "browser", "deploy")
 
@@ -69,7 +67,7 @@ async def db_engine(database_settings: DatabaseSettings) -> AsyncIterator[AsyncE
 
 
 @pytest.fixture
-async def kafka_settings(engines: Engines) -> KafkaSettings:
-    settings = engines.kafka_settings(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2)
-    await create_topics(settings, 2)
-    return settings
+async def kafka_settings(engines: Engines) -> AsyncIterator[KafkaSettings]:
+    """The test's own topics (a new prefix), deleted after it: the broker lives all session."""
+    async with isolated_topics(engines, partitions=2) as settings:
+        yield settings

@@ -26,10 +26,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.engine import make_engine
-from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings
 from libs.common.tenancy import create_tenant
-from libs.common.testing.engines import Engines
+from libs.common.testing.engines import Engines, isolated_topics
 from libs.common.testing.stack import TEST_SECRET_KEY, InProcessStack, in_process_stack
 from spm.demo import DemoDataset, generate_demo
 from tests.integration.polling import references_landed
@@ -177,15 +176,16 @@ async def demo_site(engines: Engines, browser_ready: None) -> AsyncIterator[Demo
     """The demo tenant (6 reps, 28 days, two regions over four teams) scored and served."""
     name = engines.new_database()
     database = DatabaseSettings(url=engines.postgres.url(name), pool_size=5)
-    kafka = engines.kafka_settings(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2)
-    await create_topics(kafka, 2)
     engine = make_engine(database, "tests")
     try:
         async with engine.begin() as conn:
             tenant = await create_tenant(conn, "demo", TEST_SECRET_KEY)
         keys: dict[str, str] = tenant["api_keys"]  # type: ignore[assignment]
         data = generate_demo(reps=6, days=28, accounts=30)
-        async with in_process_stack(kafka, database) as stack:
+        async with (
+            isolated_topics(engines, partitions=2) as kafka,
+            in_process_stack(kafka, database) as stack,
+        ):
             accepted = await load_demo(stack.ingest, engine, keys["ingest"], data)
             assert accepted == len(data.activities)
             await wait_until_scored(engine, accepted)

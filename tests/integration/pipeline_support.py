@@ -23,6 +23,7 @@ from libs.common.topics import (
 )
 from services.attribution.settings import AttributionOptions
 from services.metrics.settings import MetricsOptions
+from tests.integration.polling import pauses
 
 REP_PHONE = "+14155550001"
 BUYER_PHONE = "+12125550100"
@@ -127,6 +128,7 @@ async def drained(kafka: KafkaSettings, deadline_s: float = 60.0, *, metrics_run
             await consumer.topics()  # fetches every topic's partitions
         deadline = time.monotonic() + deadline_s
         left = -1
+        waits = pauses(0.1)
         while time.monotonic() < deadline:
             # Attribution first: once it committed its input, everything it publishes is on the topic.
             left = await _behind(
@@ -136,7 +138,7 @@ async def drained(kafka: KafkaSettings, deadline_s: float = 60.0, *, metrics_run
                 left = await _behind(metrics[0], kafka, (ACTIVITY_ATTRIBUTED,))
             if left == 0:
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(next(waits))
         raise AssertionError(f"the pipeline did not drain within {deadline_s}s: {left} messages behind")
     finally:
         for consumer in consumers.values():

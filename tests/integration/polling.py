@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -16,6 +16,20 @@ from libs.common.db.references import references_missing
 #: Marks "no value yet" for a probe (``None`` can be a real answer).
 PENDING: Any = object()
 
+#: The pause after the first probe; each next pause doubles, up to ``PROBE_EVERY_S``. Most
+#: conditions hold within a few hundred milliseconds: a fixed 0.2 s left each wait idle 0.1 s
+#: past it on average, while a long wait still probes only every 0.2 s.
+FIRST_PAUSE_S = 0.025
+PROBE_EVERY_S = 0.2
+
+
+def pauses(longest: float = PROBE_EVERY_S) -> Iterator[float]:
+    """The pauses between probes: ``FIRST_PAUSE_S``, doubling up to ``longest``, then ``longest``."""
+    pause = min(FIRST_PAUSE_S, longest)
+    while True:
+        yield pause
+        pause = min(longest, pause * 2)
+
 
 async def eventually(
     probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], deadline_s: float, what: str
@@ -23,13 +37,14 @@ async def eventually(
     """The first value of ``probe()`` that satisfies ``done``; fails naming ``what`` and the last value."""
     deadline = time.monotonic() + deadline_s
     last: Any = None
+    waits = pauses()
     while time.monotonic() < deadline:
         value = await probe()
         if value is not PENDING:
             last = value
             if done(value):
                 return value
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(next(waits))
     raise AssertionError(f"{what} not met within {deadline_s}s; last: {last}")
 
 

@@ -20,9 +20,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from libs.common.db.migrate import upgrade
 from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres
-from libs.common.kafka.clients import create_topics
+from libs.common.kafka.clients import connection_options, create_topics
 from libs.common.settings import KafkaSettings
 
 TEMPLATE_DB = "spm_template"
@@ -163,9 +165,31 @@ def embedded_engines(base: Path) -> Iterator[Engines]:
 
 @asynccontextmanager
 async def isolated_topics(engines: Engines, partitions: int = 2) -> AsyncIterator[KafkaSettings]:
+    """Every registry topic under a new prefix, all deleted again on exit (``drop_topics``)."""
     settings = engines.kafka_settings(partitions=partitions)
     await create_topics(settings, partitions)
-    yield settings
+    try:
+        yield settings
+    finally:
+        await drop_topics(settings)
+
+
+async def drop_topics(settings: KafkaSettings) -> None:
+    """Delete every topic under ``settings.topic_prefix``.
+
+    The session's broker would otherwise keep every test's topics to the end, and every client
+    start (each producer, consumer and admin client) reads the metadata of every topic there
+    is: measured on the embedded broker, a producer's start took 0.13 s with 100 tests' topics
+    and 0.67 s with 300 (creating a test's topics 2.2 s), against milliseconds with a handful.
+    """
+    admin = AIOKafkaAdminClient(client_id=f"{settings.client_id}-admin", **connection_options(settings))
+    await admin.start()
+    try:
+        ours = [name for name in await admin.list_topics() if name.startswith(settings.topic_prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
 
 
 def run_sync(coro: object) -> None:

@@ -25,6 +25,11 @@ TEST_SESSION_TIMEOUT_MS = 2_000
 TEST_PUBLISH_TIMEOUT_SECONDS = 15.0
 
 
+#: How often the test stacks' attribution looks for queued erasures. The production default (5 s)
+#: left a test that asks for an erasure idle 2.5 s on average before the worker claimed it.
+TEST_ERASURE_POLL_SECONDS = 0.5
+
+
 def fast_consumer() -> ConsumerSettings:
     return ConsumerSettings(
         max_batch_time_ms=50,
@@ -48,7 +53,7 @@ async def in_process_stack(
     services: tuple[str, ...] = ("ingest", "attribution", "metrics", "gateway"),
 ) -> AsyncIterator[InProcessStack]:
     from services.attribution.app import create_app as attribution_app
-    from services.attribution.settings import AttributionSettings
+    from services.attribution.settings import AttributionOptions, AttributionSettings
     from services.gateway.app import create_app as gateway_app
     from services.gateway.settings import GatewayOptions, GatewaySettings
     from services.ingest.app import create_app as ingest_app
@@ -67,7 +72,13 @@ async def in_process_stack(
             )
         ),
         "attribution": lambda: attribution_app(
-            AttributionSettings(runtime=runtime, kafka=kafka, database=database, consumer=fast_consumer())
+            AttributionSettings(
+                runtime=runtime,
+                kafka=kafka,
+                database=database,
+                consumer=fast_consumer(),
+                attribution=AttributionOptions(erasure_poll_seconds=TEST_ERASURE_POLL_SECONDS),
+            )
         ),
         "metrics": lambda: metrics_app(
             MetricsServiceSettings(runtime=runtime, kafka=kafka, database=database, consumer=fast_consumer())
