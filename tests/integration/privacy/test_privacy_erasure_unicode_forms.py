@@ -40,11 +40,12 @@ async def test_an_erasure_listed_decomposed_before_names_composed_mail(
         listed = identity_hash(erasure_key(TEST_SECRET_KEY), IdentityKind.EMAIL, JOSE_NFD)
         await request_erasure(conn, TENANT, IdentityKind.EMAIL, listed, "admin")
     headers = bearer(keys["ingest"])  # type: ignore[index]
-    crm = {"source": "test", "entities": ana_on_team_a()}
+    entities = ana_on_team_a()
+    crm = {"source": "test", "entities": entities}
     async with in_process_stack(kafka_settings, database_settings) as stack:
         synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=headers)
         assert synced.status_code == 202, synced.text
-        await references_landed(db_engine, TENANT, crm["entities"])
+        await references_landed(db_engine, TENANT, entities)
         mails = [
             email_from_ana(
                 external_id,
