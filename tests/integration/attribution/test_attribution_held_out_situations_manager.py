@@ -63,7 +63,7 @@ from tests.integration.quarter.quarter_support import (
 )
 
 SELLER = "seller.example"
-RULES = "attribution-rules/2026.12.39"
+RULES = "attribution-rules/2026.12.43"
 T = datetime(2026, 11, 4, 15, tzinfo=UTC)  # the C situations' mail: Wednesday of W45
 W44, W45, W46 = "2026-10-26", "2026-11-02", "2026-11-09"
 ANA_PHONE = "+14155550001"
