@@ -1,4 +1,4 @@
-"""Migration 0047: ``ref_rep_former_identities`` keeps every holding of an address (keyed by
+"""Migration 0049: ``ref_rep_former_identities`` keeps every holding of an address (keyed by
 (tenant, identity, until)), the rows held as they are; and back, keeping each address's latest."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.migrate import alembic_config, upgrade
 from tests.integration.attribution.attribution_support import rows
 
-TENANT = "acme-0047"
-BEFORE = "0046_deal_former_names"
+TENANT = "acme-0049"
+BEFORE = "0048_identities_by_contact"
 INBOX = "sales-emea@acme.example"
 HELD = f"SELECT identity, rep_id, until FROM ref_rep_former_identities WHERE tenant_id = '{TENANT}' ORDER BY until"
 INSERT = "INSERT INTO ref_rep_former_identities (tenant_id, identity, rep_id, until) VALUES (:t, :i, :r, :u)"

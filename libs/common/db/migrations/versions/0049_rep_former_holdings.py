@@ -5,15 +5,15 @@ whose spell covers its time (the earliest ``until`` after it). Before, one row p
 later row overwrote Kim's, and Kim's mail went to Bo on the next re-decision. The rows held stay
 as they are. Downgrade keeps each address's latest holding (the old key).
 
-Revision ID: 0047_rep_former_holdings
-Revises: 0046_deal_former_names
+Revision ID: 0049_rep_former_holdings
+Revises: 0048_identities_by_contact
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0047_rep_former_holdings"
-down_revision = "0046_deal_former_names"
+revision = "0049_rep_former_holdings"
+down_revision = "0048_identities_by_contact"
 branch_labels = None
 depends_on = None
 
