@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,12 +79,15 @@ class ErasedIdentities:
         """Whether an address or a phone is one of an erased person's: an address also by the
         mailbox it delivers to (``personal_domains.mailbox_address``), as attribution reads it:
         ``pia+news@plume.example`` is erased ``pia@plume.example``'s. In either Unicode form:
-        composed (``held_address``, as attribution holds addresses) and as written (the hashes of an
-        erasure listed before rules 2026.12.40)."""
+        composed (``held_address``, as attribution holds addresses), as written and decomposed (the
+        hashes of an erasure listed before rules 2026.12.40 are of the address as typed, maybe
+        decomposed, while the mail attribution holds is composed; lower-casing and NFD commute)."""
         if email:
             address = email.strip().lower()
             composed = held_address(address)
-            forms = {address, composed, mailbox_address(address), mailbox_address(composed)}
+            decomposed = address if address.isascii() else unicodedata.normalize("NFD", address)
+            spellings = {address, composed, decomposed}
+            forms = spellings | {mailbox_address(form) for form in spellings}
             if any(
                 identity_hash(self.key, IdentityKind.EMAIL, form) in self.hashes
                 for form in forms

@@ -340,6 +340,7 @@ class _Loader:
         listed = self.index.rep_ids_by_identity
         emails = sorted(i for i in identities if "@" in i and i not in listed)
         departed: set[str] = set()
+        unheld: dict[str, list[tuple[str, datetime]]] = {}
         # A deleted or deactivated rep's emails and phones, listed by someone now or not
         # (``departed``); and, in the same query, the spells a rep who came back was away
         # (``ref_rep_absences``: ``returned_at`` set), whoever holds the identity now.
@@ -349,7 +350,7 @@ class _Loader:
             "LEFT JOIN ref_reps r ON r.tenant_id = f.tenant_id AND r.rep_id = f.rep_id "
             "WHERE f.tenant_id = :t AND f.identity = ANY(CAST(:e AS varchar[])) "
             "UNION ALL SELECT identity, rep_id, left_at, returned_at, NULL FROM ref_rep_absences "
-            "WHERE tenant_id = :t AND identity = ANY(CAST(:e AS varchar[]))",
+            "WHERE tenant_id = :t AND identity = ANY(CAST(:e AS varchar[])) ORDER BY until",
             e=sorted(identities),
         ):
             if row.returned_at is not None:
@@ -357,11 +358,19 @@ class _Loader:
                 self.index.absences.setdefault(row.identity, []).append(absence)
             elif row.left or listed.get(row.identity):
                 # Hers for what happened before she left, or before her record dropped it when
-                # another rep holds it now (re-issued: rules 2026.12.40).
-                self.index.departed_addresses[row.identity] = (row.rep_id, row.until)
+                # another rep holds it now (re-issued: rules 2026.12.40); each holding of an
+                # address held by several in turn (rules 2026.12.43).
+                self.index.departed_addresses.setdefault(row.identity, []).append((row.rep_id, row.until))
                 departed.add(row.rep_id)
             else:
-                self.index.former_addresses[row.identity] = row.rep_id
+                unheld.setdefault(row.identity, []).append((row.rep_id, row.until))
+        for identity, holdings in unheld.items():
+            # No rep holds it now: its latest former holder's (``former_addresses``); a holder
+            # before her keeps it for her own spell, as a re-issued address does.
+            self.index.former_addresses[identity] = holdings[-1][0]
+            if earlier := holdings[:-1]:
+                self.index.departed_addresses.setdefault(identity, []).extend(earlier)
+                departed.update(rep_id for rep_id, _ in earlier)
         if departed:
             await self.reps(departed)
         mapped = self.index.mapped_addresses.keys() | self.index.former_addresses.keys()

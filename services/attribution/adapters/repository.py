@@ -282,7 +282,8 @@ async def _keep_absence(conn: AsyncConnection, t: str, e: RepV1, changed: Change
         row.identity: row.until
         for row in await conn.execute(
             text(
-                "SELECT identity, until FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id"
+                "SELECT identity, until FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id "
+                "ORDER BY until"  # her latest holding of each
             ),
             {"t": t, "id": e.id},
         )
@@ -346,11 +347,13 @@ async def _keep_former_identities(
             await _keep_departed(conn, t, e, dropped)
         return
     if held_now:
-        # An address she lists again is hers now, not a former one.
+        # An address she lists again is hers now, not a former one; unless another rep held it
+        # after her (Kim's, Bo's, Kim's again): her first spell stays hers (rules 2026.12.43).
         await conn.execute(
             text(
-                "DELETE FROM ref_rep_former_identities WHERE tenant_id = :t AND rep_id = :id "
-                "AND identity = ANY(:emails)"
+                "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.rep_id = :id "
+                "AND f.identity = ANY(:emails) AND NOT EXISTS (SELECT 1 FROM ref_rep_former_identities o "
+                "WHERE o.tenant_id = :t AND o.identity = f.identity AND o.until > f.until AND o.rep_id <> :id)"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )
@@ -383,14 +386,15 @@ async def _keep_former_identities(
 async def _hold_former(
     conn: AsyncConnection, t: str, e: RepV1, identities: Sequence[str], renamed: bool = False
 ) -> None:
-    """``identities`` were ``e``'s until ``e.updated_at`` (the later of two holders wins);
-    ``renamed``: replaced by a new address on her record (``_RENAMED_FROM``)."""
+    """``identities`` were ``e``'s until ``e.updated_at``, each holding kept beside the other
+    holders' (rules 2026.12.43: before, the latest holder's replaced the earlier ones'); ``renamed``:
+    replaced by a new address on her record (``_RENAMED_FROM``)."""
     await conn.execute(
         text(
             "INSERT INTO ref_rep_former_identities (tenant_id, identity, rep_id, until, renamed) "
             "SELECT :t, e, :id, :u, :renamed FROM unnest(CAST(:emails AS text[])) e "
-            "ON CONFLICT (tenant_id, identity) DO UPDATE SET rep_id = EXCLUDED.rep_id, until = EXCLUDED.until, "
-            "renamed = EXCLUDED.renamed WHERE ref_rep_former_identities.until <= EXCLUDED.until"
+            "ON CONFLICT (tenant_id, identity, until) DO UPDATE SET rep_id = EXCLUDED.rep_id, "
+            "renamed = EXCLUDED.renamed"
         ),
         {"t": t, "id": e.id, "u": e.updated_at, "emails": list(identities), "renamed": renamed},
     )
@@ -413,7 +417,12 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
         )
     }
     await conn.execute(
-        text("UPDATE ref_rep_former_identities SET until = :u WHERE tenant_id = :t AND rep_id = :id"),
+        # Her holdings no other rep's followed (an address re-issued since keeps her spell).
+        text(
+            "UPDATE ref_rep_former_identities f SET until = :u WHERE f.tenant_id = :t AND f.rep_id = :id "
+            "AND NOT EXISTS (SELECT 1 FROM ref_rep_former_identities o WHERE o.tenant_id = :t "
+            "AND o.identity = f.identity AND o.until >= f.until AND o.rep_id <> :id)"
+        ),
         {"t": t, "id": e.id, "u": e.updated_at},
     )
     # Held nothing of her own: her departure is kept all the same (``departure_marker``), so

@@ -144,8 +144,10 @@ class ReferenceIndex:
     #: Emails (lower-cased) and phones of a rep deleted by her CRM (not merged) -> (her id, when
     #: she left): hers for activities before then, whoever holds them now (``departed``). Also an
     #: address a live rep's record dropped that another rep holds now (re-issued: ``sales-emea@``
-    #: moved from Kim to Bo) -> (her id, when her record dropped it; rules 2026.12.40).
-    departed_addresses: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    #: moved from Kim to Bo) -> (her id, when her record dropped it; rules 2026.12.40). Every
+    #: holding, each former holder's for what happened before her ``until`` and after the
+    #: previous one's (Kim until the 10th, Bo until the 12th, Cy now; rules 2026.12.43).
+    departed_addresses: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
     #: Emails (lower-cased) and phones -> the spells a rep who held them was away (she left and
     #: came back, ``ref_rep_absences``): they name her only outside them (``away``).
     absences: dict[str, list[Absence]] = field(default_factory=dict)
@@ -284,9 +286,12 @@ class ReferenceIndex:
         """The rep deleted by her CRM who held ``identity`` (an email lower-cased, or a phone) when
         an activity at ``at`` happened, i.e. before she left, or the live rep who held an address
         re-issued since to another (before her record dropped it); ``None`` afterwards (an address
-        re-issued to a new hire is his) or for an identity no such rep held."""
-        held = self.departed_addresses.get(identity)
-        if held is None or at >= held[1]:
+        re-issued to a new hire is his) or for an identity no such rep held. Of several holders,
+        the one whose spell covers ``at``: the earliest ``until`` after it, as ``name_at`` reads a
+        deal's former names (rules 2026.12.43: before, only the latest holder was kept)."""
+        holdings = self.departed_addresses.get(identity, ())
+        held = min((h for h in holdings if at < h[1]), key=lambda h: h[1], default=None)
+        if held is None:
             return None
         person = self.canonical(held[0])
         # Before she left for good, but maybe in a spell she was away before (she left and

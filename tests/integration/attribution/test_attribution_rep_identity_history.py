@@ -418,3 +418,86 @@ async def test_a_reps_phone_the_region_could_not_read_comes_back_when_the_region
             "5 her phones; her record's source": (["+442079460970"], [("crm",)]),
         },
     )
+
+
+async def test_an_address_passed_along_several_holders_stays_with_each_for_her_spell(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The team inbox ``sales-emea@`` is Kim's (West) until the 10th, Bo's (East) until the 12th,
+    then Cy's (East); ``support@`` is Kim's until the 10th, Bo's until the 12th, then Kim's again.
+    Mail of each holder's days, decided as it comes, stays hers when ``spm reattribute`` replays
+    November (rules 2026.12.43: before, one row per address kept only its latest former holder,
+    so Kim's mail of the 3rd went to Bo, and ``support@`` back with Kim forgot her first spell)."""
+    tenant = await webhook_tenant(db_engine, SETTINGS)
+    found: dict[str, Any] = {}
+    inbox, support = "sales-emea@acme.example", "support@acme.example"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            T0,
+            *TEAMS,
+            _rep("kim", "kim@acme.example", inbox, support),
+            _on("kim", "west"),
+            _rep("bo"),
+            _on("bo", "east"),
+            _rep("cy"),
+            _on("cy", "east"),
+        )
+        await post(stack, tenant, _mail("emea-03", inbox, "03"), _mail("support-03", support, "03"))
+        await settle(kafka_settings)
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-10T09:00:00Z",
+            _rep("kim", "kim@acme.example"),
+            _rep("bo", "bo@acme.example", inbox, support),
+        )
+        await settle(kafka_settings)
+        await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("support-11", support, "11"))
+        await settle(kafka_settings)
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-12T09:00:00Z",
+            _rep("bo", "bo@acme.example"),
+            _rep("cy", "cy@acme.example", inbox),
+            _rep("kim", "kim@acme.example", support),
+        )
+        await settle(kafka_settings)
+        await post(stack, tenant, _mail("emea-17", inbox, "17"), _mail("support-17", support, "17"))
+        await settle(kafka_settings)
+        producer = make_producer(kafka_settings, "reattribute-test")
+        await producer.start()
+        try:
+            report = await reattribute(
+                db_engine,
+                producer,
+                kafka_settings.topic_prefix,
+                tenant.tenant_id,
+                datetime(2026, 11, 1, tzinfo=UTC),
+                datetime(2026, 12, 1, tzinfo=UTC),
+            )
+        finally:
+            await producer.stop()
+        await settle(kafka_settings)
+        found["1 reattribute: examined, changed"] = (report.examined, report.changed)
+        for name in ("emea-03", "emea-11", "emea-17", "support-03", "support-11", "support-17"):
+            found[name] = await _seen(stack, tenant, "mail", name)
+
+    def held(rep: str, team: str) -> tuple[Any, ...]:
+        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
+
+    expected: dict[str, Any] = {
+        "1 reattribute: examined, changed": (6, 0),
+        "emea-03": held("kim", "west"),
+        "emea-11": held("bo", "east"),
+        "emea-17": held("cy", "east"),
+        "support-03": held("kim", "west"),
+        "support-11": held("bo", "east"),
+        "support-17": held("kim", "west"),
+    }
+    _report(found, expected)

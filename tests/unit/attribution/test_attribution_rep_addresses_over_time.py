@@ -85,7 +85,22 @@ def test_a_reissued_address_is_its_former_holders_before_her_record_dropped_it(h
         Rep("rep-k", "Kim Lee", ("kim@seller.example",)),
         Rep("rep-b", "Bo Chan", ("bo@seller.example", INBOX)),
     )
-    index.departed_addresses[INBOX] = ("rep-k", WHEN)
+    index.departed_addresses[INBOX] = [("rep-k", WHEN)]
+    assert _decided(index, INBOX, "amy@acme.com", hours) == (rep, "from", "deal-1")
+
+
+@pytest.mark.parametrize(
+    ("hours", "rep"), [(-1, "rep-k"), (0, "rep-b"), (47, "rep-b"), (48, "rep-d"), (99, "rep-d")]
+)
+def test_an_address_held_in_turn_is_each_holders_for_her_own_spell(hours: int, rep: str) -> None:
+    """Kim held the inbox until hour 0, Bo until hour 48, Di lists it now: each holding is kept
+    (loaded in any order), and an activity goes to the holder whose spell covers it."""
+    index = _world(
+        Rep("rep-k", "Kim Lee", ("kim@seller.example",)),
+        Rep("rep-b", "Bo Chan", ("bo@seller.example",)),
+        Rep("rep-d", "Di Park", ("di@seller.example", INBOX)),
+    )
+    index.departed_addresses[INBOX] = [("rep-b", WHEN + timedelta(hours=48)), ("rep-k", WHEN)]
     assert _decided(index, INBOX, "amy@acme.com", hours) == (rep, "from", "deal-1")
 
 

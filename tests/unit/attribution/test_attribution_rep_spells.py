@@ -75,7 +75,7 @@ class _Stored:
             index.put_rep(Rep("rep-a", "Ana Lopez", (ANA,)))
         else:
             index.put_rep(Rep("rep-a", "Ana Lopez", (), (), False))
-            index.departed_addresses[ANA] = ("rep-a", self.until)
+            index.departed_addresses[ANA] = [("rep-a", self.until)]
         if self.absences:
             index.absences[ANA] = list(self.absences)
         index.put_rep(Rep("rep-c", "Cy Diaz", ("cy@seller.example",)))

@@ -357,9 +357,9 @@ def test_a_deleted_rep_is_the_rep_of_what_her_identities_did_before_she_left(
     index = _named_index()
     index.put_rep(Rep("rep-b", "Bo Berg", ("bo@seller.example", "ana.old@seller.example")))
     index.departed_addresses = {
-        "ana@seller.example": ("rep-a", WHEN),
-        "+14155550001": ("rep-a", WHEN),
-        "ana.old@seller.example": ("rep-a", WHEN),
+        "ana@seller.example": [("rep-a", WHEN)],
+        "+14155550001": [("rep-a", WHEN)],
+        "ana.old@seller.example": [("rep-a", WHEN)],
     }
     del index.reps["rep-a"]  # deleted: not loaded
     index.add_membership(TeamMembership("rep-a", "team-a", WHEN.date() - timedelta(days=400)))
