@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import Engines, engines, service_env, start_service, stop_services
+from bench.common import Engines, engines, post_retrying, service_env, start_service, stop_services
 from bench.pipeline import _count
 from libs.common.contracts.activities import ActivityIngestedV1
 from libs.common.db.engine import make_engine
@@ -185,15 +185,8 @@ async def _tenant(eng: Engines, database: str) -> dict[str, str]:
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    for _ in range(100):
-        r = await client.post(path, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
-        if r.status_code in (429, 503):
-            await asyncio.sleep(0.5)
-            continue
-        if r.status_code >= 400:
-            raise RuntimeError(f"{path}: {r.status_code} {r.text[:500]}")
-        return dict(r.json())
-    raise RuntimeError(f"{path} kept answering 429/503")
+    headers = {"Content-Type": "application/json"}
+    return await post_retrying(client, path, orjson.dumps(body), lambda: headers, tries=100, shown=500)
 
 
 async def _settle(dsn: str, expected: int, quiet_s: float = 8.0, limit_s: float = 900.0) -> float:

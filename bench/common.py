@@ -16,10 +16,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -74,6 +75,28 @@ def engines(partitions: int = 4) -> Iterator[Engines]:
         postgres.stop()
     # Only after a clean run: a failed one keeps its service logs (and data) for a look.
     shutil.rmtree(base, ignore_errors=True)
+
+
+async def post_retrying(
+    client: httpx.AsyncClient,
+    path: str,
+    content: bytes,
+    headers: Callable[[], dict[str, str]],
+    tries: int = 200,
+    shown: int = 800,
+) -> dict[str, Any]:
+    """POSTs ``content`` until the answer is neither 429 nor 503 (half a second apart, ``tries`` times
+    at most; ``headers`` made afresh for each try), and returns the answer's JSON; any other 4xx or 5xx
+    raises with the first ``shown`` characters of its body."""
+    for _ in range(tries):
+        r = await client.post(path, content=content, headers=headers())
+        if r.status_code in (429, 503):
+            await asyncio.sleep(0.5)
+            continue
+        if r.status_code >= 400:
+            raise RuntimeError(f"{path}: {r.status_code} {r.text[:shown]}")
+        return dict(r.json())
+    raise RuntimeError(f"{path} kept answering 429/503")
 
 
 def service_env(eng: Engines, database: str = "spm", prefix: str = "") -> dict[str, str]:

@@ -32,21 +32,23 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 
+from bench.common import post_retrying
 from libs.common.contracts.activities import activity_id_for
 
 if TYPE_CHECKING:
     from bench.common import Engines
 
+S = TypeVar("S")
 GRACE = timedelta(days=14)
 START = datetime(2026, 8, 3, tzinfo=UTC)
 DAYS = 112
@@ -1140,15 +1142,7 @@ class Clients:
 
 async def _post(c: Clients, tenant: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {c.keys[tenant]['ingest']}", "Content-Type": "application/json"}
-    for _ in range(200):
-        r = await c.ingest.post(path, content=orjson.dumps(body), headers=headers)
-        if r.status_code in (429, 503):
-            await asyncio.sleep(0.5)
-            continue
-        if r.status_code >= 400:
-            raise RuntimeError(f"{path}: {r.status_code} {r.text[:800]}")
-        return dict(r.json())
-    raise RuntimeError(f"{path} kept answering 429/503")
+    return await post_retrying(c.ingest, path, orjson.dumps(body), lambda: headers)
 
 
 async def configure(c: Clients, worlds: list[TenantWorld]) -> None:
@@ -1172,17 +1166,27 @@ async def send_all(c: Clients, worlds: list[TenantWorld]) -> Counter[str]:
     for s in batches(worlds):
         if s.kind == "crm":
             for i in range(0, len(s.items), 500):
-                answer = await _post(
-                    c, s.tenant, "/v1/crm/sync", {"source": s.source, "entities": s.items[i : i + 500]}
-                )
-                told["crm_requests"] += 1
-                told["crm_warnings"] += len(answer.get("warnings", ()))
+                await sync_crm(c, s.tenant, s.source, s.items[i : i + 500], told)
         else:
-            answer = await _post(c, s.tenant, "/v1/events", {"activities": s.items})
-            told["event_requests"] += 1
-            told["accepted"] += int(answer["accepted"])
-            told["ignored"] += len(answer.get("ignored", ()))
+            await post_events(c, s.tenant, s.items, told)
     return told
+
+
+async def sync_crm(
+    c: Clients, tenant: str, source: str, entities: list[dict[str, Any]], told: Counter[str]
+) -> None:
+    """One ``POST /v1/crm/sync``, counted in ``told`` with its warnings."""
+    answer = await _post(c, tenant, "/v1/crm/sync", {"source": source, "entities": entities})
+    told["crm_requests"] += 1
+    told["crm_warnings"] += len(answer.get("warnings", ()))
+
+
+async def post_events(c: Clients, tenant: str, activities: list[dict[str, Any]], told: Counter[str]) -> None:
+    """One ``POST /v1/events``, counted in ``told`` with what it accepted and ignored."""
+    answer = await _post(c, tenant, "/v1/events", {"activities": activities})
+    told["event_requests"] += 1
+    told["accepted"] += int(answer["accepted"])
+    told["ignored"] += len(answer.get("ignored", ()))
 
 
 async def settle(
@@ -1353,15 +1357,28 @@ async def run(
     c: Clients, worlds: list[TenantWorld], save: Path | None = None
 ) -> tuple[Score, Counter[str], dict[str, float]]:
     """Configures the tenants, sends the world, waits for the pipeline, reads back and scores."""
+    return await run_world(c, worlds, save, send_all, score, Score)
+
+
+async def run_world(
+    c: Clients,
+    worlds: list[Any],
+    save: Path | None,
+    send: Callable[[Clients, Any], Awaitable[Counter[str]]],
+    score_one: Callable[[Any, dict[str, dict[str, Any]], set[str], S], None],
+    new_score: Callable[[], S],
+) -> tuple[S, Counter[str], dict[str, float]]:
+    """``run`` for any world with a ``tenant_id``, ``time_zone``, ``internal_domain``,
+    ``keep_subjects`` and ``labels``: ``send`` posts it, ``score_one`` scores one tenant's answers."""
     await configure(c, worlds)
     started = time.monotonic()
-    told = await send_all(c, worlds)
+    told = await send(c, worlds)
     posted = time.monotonic() - started
     settled = await settle(c, worlds)
     answers = {w.tenant_id: await read_back(c, w) for w in worlds}
-    s = Score()
+    s = new_score()
     for w in worlds:
-        score(w, *answers[w.tenant_id], s)
+        score_one(w, *answers[w.tenant_id], s)
     if save:
         dump = {t: {"found": found, "listed": sorted(listed)} for t, (found, listed) in answers.items()}
         await asyncio.to_thread(save.write_bytes, orjson.dumps(dump))
@@ -1370,10 +1387,20 @@ async def run(
 
 def rescore(worlds: list[TenantWorld], saved: Path) -> Score:
     """Scores answers saved by an earlier run (``--save``) against the labels as they are now."""
+    return rescore_world(worlds, saved, score, Score)
+
+
+def rescore_world(
+    worlds: list[Any],
+    saved: Path,
+    score_one: Callable[[Any, dict[str, dict[str, Any]], set[str], S], None],
+    new_score: Callable[[], S],
+) -> S:
+    """``rescore`` for any world, as ``run_world`` is ``run``."""
     dump = orjson.loads(saved.read_bytes())
-    s = Score()
+    s = new_score()
     for w in worlds:
-        score(w, dump[w.tenant_id]["found"], set(dump[w.tenant_id]["listed"]), s)
+        score_one(w, dump[w.tenant_id]["found"], set(dump[w.tenant_id]["listed"]), s)
     return s
 
 
@@ -1417,20 +1444,19 @@ async def _main(eng: Engines, worlds: list[TenantWorld], save: Path | None, runn
         stop_services(services)
 
 
-def _print(s: Score, told: Counter[str], timings: dict[str, float], examples: int) -> None:
-    print(report(s, told, timings))
-    if examples:
-        print("\nexamples:")
-        for cause, lines in sorted(s.examples.items()):
-            print(f"  {cause}:")
-            for line in lines[:examples]:
-                print(f"    {line}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(
+    doc: str,
+    seed: int,
+    build: Callable[[int, int], list[Any]],
+    runner: Callable[..., Awaitable[tuple[Any, Counter[str], dict[str, float]]]],
+    rescorer: Callable[[list[Any], Path], Any],
+    reporter: Callable[[Any, Counter[str], dict[str, float]], str],
+) -> None:
+    """The command line of an outsider world: build it, run it through a fresh stack (or rescore
+    saved answers), print the report and ``--examples`` of each miss."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--activities", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--examples", type=int, default=0, help="print this many examples of each miss")
     parser.add_argument("--save", type=Path, help="write the gateway's answers to this file")
     parser.add_argument("--rescore", type=Path, help="score answers saved with --save instead of running")
@@ -1439,11 +1465,21 @@ def main() -> None:
 
     worlds = build(args.activities, args.seed)
     if args.rescore:
-        _print(rescore(worlds, args.rescore), Counter(), {}, args.examples)
-        return
-    with engines() as eng:
-        s, told, timings = asyncio.run(_main(eng, worlds, args.save))
-    _print(s, told, timings, args.examples)
+        s, told, timings = rescorer(worlds, args.rescore), Counter[str](), {}
+    else:
+        with engines() as eng:
+            s, told, timings = asyncio.run(_main(eng, worlds, args.save, runner))
+    print(reporter(s, told, timings))
+    if args.examples:
+        print("\nexamples:")
+        for cause, lines in sorted(s.examples.items()):
+            print(f"  {cause}:")
+            for line in lines[: args.examples]:
+                print(f"    {line}")
+
+
+def main() -> None:
+    cli(__doc__, 7, build, run, rescore, report)
 
 
 if __name__ == "__main__":

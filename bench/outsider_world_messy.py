@@ -23,8 +23,6 @@ shared inbox); team: her team on the tenant-local day.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -41,7 +39,18 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from bench.outsider_world import Clients, Send, _auth, _main, _post, batches, read_back, settle
+from bench.common import post_retrying
+from bench.outsider_world import (
+    Clients,
+    Send,
+    _iso,
+    batches,
+    cli,
+    post_events,
+    rescore_world,
+    run_world,
+    sync_crm,
+)
 from libs.common.contracts.activities import activity_id_for
 
 START = datetime(2026, 8, 3, tzinfo=UTC)
@@ -120,10 +129,6 @@ TRAPS = {
     "rep_left_successor": "her successor's mail on the deal",
     "multi_source_rep_call": "a call from a rep's line only her dialer user lists",
 }
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ms(at: datetime) -> str:
@@ -251,6 +256,19 @@ def _e164(typed: str, region: str) -> str:
     return "+44" + digits[1:] if digits.startswith("0") else "+" + digits
 
 
+def _rep(p: Person, source: str, phones: list[str], active: bool) -> dict[str, Any]:
+    """``p`` as a rep entity of ``source``: ``api`` (the canonical sync) or ``aircall`` (the dialer,
+    which holds her email upper-cased)."""
+    return {
+        "entity_type": "rep",
+        "id": p.ids[source],
+        "name": p.name,
+        "emails": [p.email.upper() if source == "aircall" else p.email],
+        "phones": phones,
+        "active": active,
+    }
+
+
 class Builder:
     """One tenant's world: its CRM over time (as entity versions), its activities and their labels."""
 
@@ -345,15 +363,8 @@ class Builder:
                 p.ids["aircall"] = f"ac-{101 + i}"
             w.people[p.key] = p
             # the canonical record; the line listed only for half the people (the dialer user lists it)
-            canon = {
-                "entity_type": "rep",
-                "id": p.ids["api"],
-                "name": p.name,
-                "emails": [p.email],
-                "phones": [typed_line] if i % 2 == 0 or "aircall" not in p.ids else [],
-                "active": True,
-            }
-            self.put(t0, canon, timedelta(0))
+            phones = [typed_line] if i % 2 == 0 or "aircall" not in p.ids else []
+            self.put(t0, _rep(p, "api", phones, active=True), timedelta(0))
             self.put(
                 t0,
                 {
@@ -367,43 +378,24 @@ class Builder:
                 timedelta(0),
             )
             if "aircall" in p.ids:
-                dial = {
-                    "entity_type": "rep",
-                    "id": p.ids["aircall"],
-                    "name": p.name,
-                    "emails": [p.email.upper()],
-                    "phones": [line],
-                    "active": True,
-                }
-                self.crm.append(
-                    (t0 + timedelta(hours=1), t0, dict(dial, updated_at=_iso(t0), _source="aircall"))
-                )
+                self.put_dialer_user(p, t0, timedelta(hours=1), [line], active=True)
         self.leaver, self.successor = list(w.people)[4], list(w.people)[2]
+
+    def put_dialer_user(
+        self, p: Person, at: datetime, lag: timedelta, phones: list[str], active: bool
+    ) -> None:
+        """The dialer's user of ``p`` (sent straight to the dialer's feed ``lag`` after ``at``)."""
+        entity = dict(_rep(p, "aircall", phones, active), updated_at=_iso(at), _source="aircall")
+        self.crm.append((at + lag, at, entity))
 
     def leave(self) -> None:
         """The leaver is deactivated everywhere on LEAVE_DAY; her deals pass to the successor (synced 2 days late)."""
         p = self.w.people[self.leaver]
         at = START + timedelta(days=LEAVE_DAY, hours=9)
         p.left = at
-        canon = {
-            "entity_type": "rep",
-            "id": p.ids["api"],
-            "name": p.name,
-            "emails": [p.email],
-            "phones": [],
-            "active": False,
-        }
-        self.put(at, canon, timedelta(hours=2))
+        self.put(at, _rep(p, "api", [], active=False), timedelta(hours=2))
         if "aircall" in p.ids:
-            dial = {
-                "entity_type": "rep",
-                "id": p.ids["aircall"],
-                "name": p.name,
-                "emails": [p.email.upper()],
-                "phones": [p.line],
-                "active": False,
-            }
-            self.crm.append((at + timedelta(hours=3), at, dict(dial, updated_at=_iso(at), _source="aircall")))
+            self.put_dialer_user(p, at, timedelta(hours=3), [p.line], active=False)
         for d in self.w.deals.values():
             if d.owner == self.leaver and not d.closed:
                 d.owner = self.successor
@@ -607,13 +599,18 @@ class Builder:
     def start(self, span: int) -> datetime:
         return START + timedelta(days=self.rng.randint(2, DAYS - span - 1), hours=12)
 
-    # ------------------------------------------------------------------ episodes
-    def ep_baseline(self) -> None:
-        s = self.start(30)
+    def one_deal(self, span: int) -> tuple[datetime, str, Account, Contact, Deal]:
+        """An episode's opening: its start, a seller, an account, its contact and the seller's deal
+        with her (drawn in that order)."""
+        s = self.start(span)
         x = self.seller()
         a = self.account(s - timedelta(days=3))
         c = self.contact(a, s - timedelta(days=3))
-        d = self.deal(a, x, s - timedelta(days=2), [c])
+        return s, x, a, c, self.deal(a, x, s - timedelta(days=2), [c])
+
+    # ------------------------------------------------------------------ episodes
+    def ep_baseline(self) -> None:
+        s, x, _, c, d = self.one_deal(30)
         for _ in range(3):
             self.label(
                 self.email(self.at(s, 0, 30), x, [c.emails[0]], subject=self.subj(d)), "baseline", x, d.key
@@ -857,11 +854,7 @@ class Builder:
         )
 
     def ep_lost_reopen(self) -> None:
-        s = self.start(70)
-        x = self.seller()
-        a = self.account(s - timedelta(days=3))
-        c = self.contact(a, s - timedelta(days=3))
-        d = self.deal(a, x, s - timedelta(days=2), [c])
+        s, x, _, c, d = self.one_deal(70)
         for _ in range(2):
             self.label(self.email(self.at(s, 0, 19), x, [c.emails[0]]), "lost_reopen", x, d.key)
         d.closed, d.won, d.closed_at, d.stage = True, False, s + timedelta(days=20), "Closed Lost"
@@ -897,11 +890,7 @@ class Builder:
             )
 
     def ep_late_deal(self) -> None:
-        s = self.start(40)
-        x = self.seller()
-        a = self.account(s - timedelta(days=3))
-        c_old = self.contact(a, s - timedelta(days=3))
-        d_old = self.deal(a, x, s - timedelta(days=2), [c_old])
+        s, x, a, c_old, d_old = self.one_deal(40)
         c_new = self.contact(a, s + timedelta(days=4))
         created = s + timedelta(days=12)
         for _ in range(3):
@@ -1278,60 +1267,38 @@ def _groups(worlds: list[World]) -> list[Send]:
 # ---------------------------------------------------------------------------------------- driving the API
 
 
-async def configure(c: Clients, worlds: list[World]) -> None:
-    for w in worlds:
-        body = {
-            "time_zone": w.time_zone,
-            "internal_domains": [w.internal_domain],
-            "privacy": {"keep_subjects": w.keep_subjects},
-        }
-        r = await c.gateway.patch("/v1/settings", json=body, headers=_auth(c, w.tenant_id, "admin"))
-        if r.status_code >= 400:
-            raise RuntimeError(f"settings: {r.status_code} {r.text}")
-
-
 async def _hubspot(c: Clients, tenant: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     path = f"/v1/webhooks/hubspot/{tenant}"
     body = orjson.dumps(items)
     url = str(c.ingest.base_url).rstrip("/") + path
-    for _ in range(200):
+
+    def signed() -> dict[str, str]:
         millis = str(int(time.time() * 1000))
         digest = hmac.new(
             c.keys[tenant]["webhook:hubspot"].encode(),
             b"POST" + url.encode() + body + millis.encode(),
             hashlib.sha256,
         ).digest()
-        headers = {
+        return {
             "Content-Type": "application/json",
             "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
             "X-HubSpot-Request-Timestamp": millis,
         }
-        r = await c.ingest.post(path, content=body, headers=headers)
-        if r.status_code in (429, 503):
-            await asyncio.sleep(0.5)
-            continue
-        if r.status_code >= 400:
-            raise RuntimeError(f"{path}: {r.status_code} {r.text[:800]}")
-        return dict(r.json())
-    raise RuntimeError(f"{path} kept answering 429/503")
+
+    return await post_retrying(c.ingest, path, body, signed)
 
 
 async def send_all(c: Clients, worlds: list[World]) -> Counter[str]:
     told = Counter[str]()
     for s in _groups(worlds):
         if s.kind == "crm":
-            answer = await _post(c, s.tenant, "/v1/crm/sync", {"source": s.source, "entities": s.items})
-            told["crm_requests"] += 1
-            told["crm_warnings"] += len(answer.get("warnings", ()))
+            await sync_crm(c, s.tenant, s.source, s.items, told)
         elif s.kind == "hubspot":
             answer = await _hubspot(c, s.tenant, s.items)
             told["hubspot_requests"] += 1
             told["hubspot_ignored"] += len(answer.get("ignored", ()))
         else:
-            answer = await _post(c, s.tenant, "/v1/events", {"activities": s.items})
-            told["event_requests"] += 1
-            told["accepted"] += int(answer["accepted"])
-            told["ignored"] += len(answer.get("ignored", ()))
+            await post_events(c, s.tenant, s.items, told)
     return told
 
 
@@ -1449,56 +1416,15 @@ def report(s: Score, told: Counter[str], timings: dict[str, float]) -> str:
 async def run(
     c: Clients, worlds: list[World], save: Path | None = None
 ) -> tuple[Score, Counter[str], dict[str, float]]:
-    await configure(c, worlds)
-    started = time.monotonic()
-    told = await send_all(c, worlds)
-    posted = time.monotonic() - started
-    settled = await settle(c, worlds)  # type: ignore[arg-type]
-    answers = {w.tenant_id: await read_back(c, w) for w in worlds}  # type: ignore[arg-type]
-    s = Score()
-    for w in worlds:
-        score_world(w, *answers[w.tenant_id], s)
-    if save:
-        dump = {k: {"found": f, "listed": sorted(li)} for k, (f, li) in answers.items()}
-        await asyncio.to_thread(save.write_bytes, orjson.dumps(dump))
-    return s, told, {"posted": posted, "settled": settled}
+    return await run_world(c, worlds, save, send_all, score_world, Score)
 
 
 def rescore(worlds: list[World], saved: Path) -> Score:
-    dump = orjson.loads(saved.read_bytes())
-    s = Score()
-    for w in worlds:
-        score_world(w, dump[w.tenant_id]["found"], set(dump[w.tenant_id]["listed"]), s)
-    return s
-
-
-def _print(s: Score, told: Counter[str], timings: dict[str, float], examples: int) -> None:
-    print(report(s, told, timings))
-    if examples:
-        print("\nexamples:")
-        for cause, lines in sorted(s.examples.items()):
-            print(f"  {cause}:")
-            for line in lines[:examples]:
-                print(f"    {line}")
+    return rescore_world(worlds, saved, score_world, Score)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--activities", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--examples", type=int, default=0, help="print this many examples of each miss")
-    parser.add_argument("--save", type=Path, help="write the gateway's answers to this file")
-    parser.add_argument("--rescore", type=Path, help="score answers saved with --save instead of running")
-    args = parser.parse_args()
-    from bench.common import engines
-
-    worlds = build(args.activities, args.seed)
-    if args.rescore:
-        _print(rescore(worlds, args.rescore), Counter(), {}, args.examples)
-        return
-    with engines() as eng:
-        s, told, timings = asyncio.run(_main(eng, worlds, args.save, run))  # type: ignore[arg-type]
-    _print(s, told, timings, args.examples)
+    cli(__doc__, 21, build, run, rescore, report)
 
 
 if __name__ == "__main__":
