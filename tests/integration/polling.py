@@ -48,6 +48,22 @@ async def eventually(
     raise AssertionError(f"{what} not met within {deadline_s}s; last: {last}")
 
 
+async def sessions_waiting(engine: AsyncEngine, wait_event: str | None = None) -> int:
+    """How many sessions of this test's database wait for a lock (of ``wait_event``, such as
+    ``advisory`` or ``transactionid``, when given)."""
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND (CAST(:e AS text) IS NULL OR wait_event = :e)"
+                ),
+                {"e": wait_event},
+            )
+            or 0
+        )
+
+
 async def poll_rows(
     engine: AsyncEngine, sql: str, params: dict[str, Any], done: Any, deadline_s: float = 60
 ) -> Any:

@@ -70,6 +70,19 @@ async def references_missing(
     return [f"{kind} {i}" for kind, i, sent in wanted if not _holds(held.get((kind, i)), sent)]
 
 
+def _held_person(held: Any) -> dict[str, Any]:
+    """The name, addresses and phones a held rep or contact row (``held``, a row mapping)
+    carries, as :class:`RepV1` and :class:`ContactV1` take them."""
+    return {
+        "name": held["name"],
+        "emails": tuple(held["emails"]),
+        "phones": tuple(held["phones"]),
+        "raw_phones": tuple(held["raw_phones"]),
+        "phone_extensions": tuple(held["phone_extensions"]),
+        "unread_phones": tuple(held["unread_phones"]),
+    }
+
+
 def held_rep(row: Any) -> RepV1:
     """A rep as attribution holds it in ``ref_reps`` (a row of ``rep_id``, ``name``, ``emails``,
     ``phones``, ``raw_phones``, ``phone_extensions``, ``unread_phones``, ``active``,
@@ -78,12 +91,7 @@ def held_rep(row: Any) -> RepV1:
     held = row._mapping
     return RepV1(
         id=held["rep_id"],
-        name=held["name"],
-        emails=tuple(held["emails"]),
-        phones=tuple(held["phones"]),
-        raw_phones=tuple(held["raw_phones"]),
-        phone_extensions=tuple(held["phone_extensions"]),
-        unread_phones=tuple(held["unread_phones"]),
+        **_held_person(held),
         active=held["active"],
         manager_id=held["manager_id"],
         role=held["role"],
@@ -108,12 +116,7 @@ def held_contact(row: Any) -> ContactV1:
     held = row._mapping
     return ContactV1(
         id=held["contact_id"],
-        name=held["name"],
-        emails=tuple(held["emails"]),
-        phones=tuple(held["phones"]),
-        raw_phones=tuple(held["raw_phones"]),
-        phone_extensions=tuple(held["phone_extensions"]),
-        unread_phones=tuple(held["unread_phones"]),
+        **_held_person(held),
         account_id=held["account_id"],
         country=held.get("country"),
         updated_at=held["updated_at"],

@@ -989,25 +989,48 @@ async def _keep_former_accounts(
         for e in written
         if (held := before.get(e.id)) is not None
         and held.account_id is not None
-        and not (held.deleted or held.merged_into or e.deleted or e.merged_into)
-        and e.updated_at > held.updated_at
+        and _live_and_newer(held, e)
         and e.account_id != held.account_id
     ]
-    if not moved:
+    await _keep_formers(conn, t, "ref_contact_former_accounts", "contact_id", "account_id", moved)
+
+
+def _live_and_newer(held: Any, e: ContactV1 | DealV1) -> bool:
+    """Whether ``e`` is a newer version of the live row ``held``: neither side deleted or
+    merged, and ``e`` sent after ``held`` (a correction under the same ``updated_at`` is no
+    newer)."""
+    return (
+        not (held.deleted or held.merged_into or e.deleted or e.merged_into)
+        and e.updated_at > held.updated_at
+    )
+
+
+async def _keep_formers(
+    conn: AsyncConnection,
+    t: str,
+    table: str,
+    key: str,
+    value: str,
+    formers: Sequence[tuple[str, str, datetime]],
+) -> None:
+    """Record each ``(id, former value, until)`` of ``formers`` in ``table`` (keyed by ``key``
+    and ``until``, the former value in ``value``), a newer record under the same ``until``
+    replacing the value. One statement; nothing when there is none."""
+    if not formers:
         return
     await conn.execute(
         text(
-            "INSERT INTO ref_contact_former_accounts (tenant_id, contact_id, until, account_id) "
-            "SELECT :t, l.contact_id, l.until, l.account_id "
-            "FROM unnest(CAST(:c AS text[]), CAST(:u AS timestamptz[]), CAST(:a AS text[])) "
-            "AS l(contact_id, until, account_id) "
-            "ON CONFLICT (tenant_id, contact_id, until) DO UPDATE SET account_id = EXCLUDED.account_id"
+            f"INSERT INTO {table} (tenant_id, {key}, until, {value}) "
+            f"SELECT :t, f.{key}, f.until, f.{value} "
+            "FROM unnest(CAST(:k AS text[]), CAST(:u AS timestamptz[]), CAST(:v AS text[])) "
+            f"AS f({key}, until, {value}) "
+            f"ON CONFLICT (tenant_id, {key}, until) DO UPDATE SET {value} = EXCLUDED.{value}"
         ),
         {
             "t": t,
-            "c": [c for c, _, _ in moved],
-            "u": [u for _, _, u in moved],
-            "a": [a for _, a, _ in moved],
+            "k": [k for k, _, _ in formers],
+            "u": [u for _, _, u in formers],
+            "v": [v for _, v, _ in formers],
         },
     )
 
@@ -1121,27 +1144,10 @@ async def _keep_former_names(
         for e in written
         if (held := before.get(e.id)) is not None
         and held.name
-        and not (held.deleted or held.merged_into or e.deleted or e.merged_into)
-        and e.updated_at > held.updated_at
+        and _live_and_newer(held, e)
         and (e.name or "") != held.name
     ]
-    if not renamed:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO ref_deal_former_names (tenant_id, deal_id, until, name) "
-            "SELECT :t, r.deal_id, r.until, r.name "
-            "FROM unnest(CAST(:d AS text[]), CAST(:u AS timestamptz[]), CAST(:n AS text[])) "
-            "AS r(deal_id, until, name) "
-            "ON CONFLICT (tenant_id, deal_id, until) DO UPDATE SET name = EXCLUDED.name"
-        ),
-        {
-            "t": t,
-            "d": [d for d, _, _ in renamed],
-            "u": [u for _, _, u in renamed],
-            "n": [n for _, n, _ in renamed],
-        },
-    )
+    await _keep_formers(conn, t, "ref_deal_former_names", "deal_id", "name", renamed)
 
 
 def _common(t: str, e: CrmEntity) -> dict[str, Any]:

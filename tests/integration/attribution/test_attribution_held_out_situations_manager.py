@@ -51,6 +51,7 @@ from libs.common.testing.stack import in_process_stack
 from services.attribution.domain.matching import RULE_VERSION
 from services.metrics.refresher import refresh_tenant
 from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.test_attribution_held_out_situations_rematch import _person
 from tests.integration.polling import poll_json, references_landed, settings_job_done
 from tests.integration.quarter.quarter_support import (
     Tenant,
@@ -138,16 +139,6 @@ def _member(key: str, team: str) -> dict[str, Any]:
 
 def _account(key: str) -> dict[str, Any]:
     return {"entity_type": "account", "id": f"acc-{key}", "name": key.upper(), "domains": [f"{key}.example"]}
-
-
-def _person(key: str, account: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "entity_type": "contact",
-        "id": f"con-{key}",
-        "account_id": f"acc-{account}",
-        "emails": [f"{key}@{account}.example"],
-        **fields,
-    }
 
 
 def _deal(

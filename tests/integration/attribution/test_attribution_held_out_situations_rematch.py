@@ -85,12 +85,13 @@ def _account(key: str) -> dict[str, Any]:
     return {"entity_type": "account", "id": f"acc-{key}", "name": key.title(), "domains": [f"{key}.example"]}
 
 
-def _person(key: str, account: str) -> dict[str, Any]:
+def _person(key: str, account: str, **fields: Any) -> dict[str, Any]:
     return {
         "entity_type": "contact",
         "id": f"con-{key}",
         "account_id": f"acc-{account}",
         "emails": [f"{key}@{account}.example"],
+        **fields,
     }
 
 

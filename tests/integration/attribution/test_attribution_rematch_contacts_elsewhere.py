@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from tests.integration.quarter.quarter_support import (
+    Tenant,
     activity,
     contact,
     email,
@@ -59,6 +60,26 @@ def _deal(deal_id: str, account: str, owner: str, *roles: str) -> dict[str, Any]
     }
 
 
+async def _decided(kafka_settings: KafkaSettings, stack: Any, tenant: Tenant, name: str) -> tuple[Any, ...]:
+    """Mail ``name`` once the pipeline settles: (status, deal, version)."""
+    await settle(kafka_settings)
+    decided = await activity(stack, tenant, "mail", name)
+    return (decided["status"], decided["deal"], decided["version"])
+
+
+async def _synced(
+    kafka_settings: KafkaSettings,
+    stack: Any,
+    engine: AsyncEngine,
+    tenant: Tenant,
+    at: str,
+    *entities: dict[str, Any],
+) -> None:
+    """``entities`` synced at ``at``, and the pipeline settled after."""
+    await sync(stack, engine, tenant, at, *entities)
+    await settle(kafka_settings)
+
+
 async def test_a_deal_arriving_moves_mail_to_its_contact_decided_on_her_other_accounts_deal(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -73,15 +94,12 @@ async def test_a_deal_arriving_moves_mail_to_its_contact_decided_on_her_other_ac
             _deal("deal-globex", "acc-globex", "rep-ana", "con-kim-globex"),
         )  # fmt: skip
         await post(stack, tenant, email("m-1", BEN, advisor, "2026-10-05T15:00:00Z"))
-        await settle(kafka_settings)
-        before = await activity(stack, tenant, "mail", "m-1")
-        assert (before["status"], before["deal"], before["version"]) == ("attributed", "deal-globex", 1)
+        assert await _decided(kafka_settings, stack, tenant, "m-1") == ("attributed", "deal-globex", 1)
 
-        await sync(
-            stack, db_engine, tenant, "2026-10-06T00:00:00Z",
+        await _synced(
+            kafka_settings, stack, db_engine, tenant, "2026-10-06T00:00:00Z",
             _deal("deal-initech", "acc-initech", "rep-ben", "con-kim-initech"),
         )  # fmt: skip
-        await settle(kafka_settings)
         after = await activity(stack, tenant, "mail", "m-1")
     assert (after["status"], after["rep"], after["account"], after["deal"], after["version"]) == (
         "attributed",
@@ -111,15 +129,12 @@ async def test_a_role_given_after_a_job_change_moves_her_new_mail_decided_by_her
         # the 12th, before the sync gives her a role on his deal (on the 13th).
         await sync(stack, db_engine, tenant, "2026-10-10T00:00:00Z", contact("con-bo", "acc-initech", new))
         await post(stack, tenant, email("m-new", BEN, new, "2026-10-12T15:00:00Z"))
-        await settle(kafka_settings)
-        before = await activity(stack, tenant, "mail", "m-new")
-        assert (before["status"], before["deal"], before["version"]) == ("attributed", "deal-globex", 1)
+        assert await _decided(kafka_settings, stack, tenant, "m-new") == ("attributed", "deal-globex", 1)
 
-        await sync(
-            stack, db_engine, tenant, "2026-10-13T00:00:00Z",
+        await _synced(
+            kafka_settings, stack, db_engine, tenant, "2026-10-13T00:00:00Z",
             _deal("deal-initech", "acc-initech", "rep-ben", "con-cy", "con-bo"),
         )  # fmt: skip
-        await settle(kafka_settings)
         after = {n: await activity(stack, tenant, "mail", n) for n in ("m-old", "m-new")}
     assert {n: (a["status"], a["rep"], a["deal"], a["version"]) for n, a in after.items()} == {
         "m-old": ("attributed", "rep-ana", "deal-globex", 1),

@@ -47,6 +47,7 @@ from tests.integration.attribution.test_attribution_held_out_situations_reps imp
 from tests.integration.attribution.test_attribution_held_out_situations_vendors import _deliver
 from tests.integration.polling import references_landed, settings_job_done
 from tests.integration.quarter.quarter_support import (
+    Tenant,
     dial,
     email,
     get,
@@ -124,21 +125,9 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
             _mail("jane-17", "jane@acme.example", "17"),
         )
         await settle(kafka_settings)
-        producer = make_producer(kafka_settings, "reattribute-test")
-        await producer.start()
-        try:
-            report = await reattribute(
-                db_engine,
-                producer,
-                kafka_settings.topic_prefix,
-                tenant.tenant_id,
-                datetime(2026, 11, 1, tzinfo=UTC),
-                datetime(2026, 12, 1, tzinfo=UTC),
-            )
-        finally:
-            await producer.stop()
-        await settle(kafka_settings)
-        found["1 reattribute: examined, changed"] = (report.examined, report.changed)
+        found["1 reattribute: examined, changed"] = await _reattribute_november(
+            kafka_settings, db_engine, tenant
+        )
         for label, name in (
             ("2 kim's inbox mail of the 3rd", "emea-03"),
             ("3 a buyer's mail to the inbox on the 3rd", "emea-in-03"),
@@ -172,6 +161,27 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
         "11 west, east W45": [5, 0],
     }
     _report(found, expected)
+
+
+async def _reattribute_november(
+    kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant
+) -> tuple[int, int]:
+    """``spm reattribute`` over November for ``tenant``, settled: (examined, changed)."""
+    producer = make_producer(kafka_settings, "reattribute-test")
+    await producer.start()
+    try:
+        report = await reattribute(
+            db_engine,
+            producer,
+            kafka_settings.topic_prefix,
+            tenant.tenant_id,
+            datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    finally:
+        await producer.stop()
+    await settle(kafka_settings)
+    return (report.examined, report.changed)
 
 
 def _nfd(address: str) -> str:
@@ -470,21 +480,9 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         await settle(kafka_settings)
         await post(stack, tenant, _mail("emea-17", inbox, "17"), _mail("support-17", support, "17"))
         await settle(kafka_settings)
-        producer = make_producer(kafka_settings, "reattribute-test")
-        await producer.start()
-        try:
-            report = await reattribute(
-                db_engine,
-                producer,
-                kafka_settings.topic_prefix,
-                tenant.tenant_id,
-                datetime(2026, 11, 1, tzinfo=UTC),
-                datetime(2026, 12, 1, tzinfo=UTC),
-            )
-        finally:
-            await producer.stop()
-        await settle(kafka_settings)
-        found["1 reattribute: examined, changed"] = (report.examined, report.changed)
+        found["1 reattribute: examined, changed"] = await _reattribute_november(
+            kafka_settings, db_engine, tenant
+        )
         for name in ("emea-03", "emea-11", "emea-17", "support-03", "support-11", "support-17"):
             found[name] = await _seen(stack, tenant, "mail", name)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from services.connectors.adapters.http import RetryPolicy
 from services.connectors.adapters.ingest import IngestPoster
 from services.connectors.adapters.microsoft import MicrosoftSessions
 from services.connectors.adapters.store import MailboxStore
-from services.connectors.handlers import SyncDeps
+from services.connectors.handlers import SyncDeps, connect_mailboxes
 from services.connectors.settings import ConnectorsOptions
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import eventually
@@ -197,3 +197,29 @@ async def activities(
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+async def connect_google(
+    store: MailboxStore,
+    kind: str,
+    addresses: Sequence[str],
+    *,
+    now: datetime,
+    tenant: str = TENANT,
+    credentials: str = "{}",
+    options: dict[str, Any] | None = None,
+    backfill_days: int = 1,
+) -> list[int]:
+    """Connect ``tenant``'s Google ``kind`` (``gmail`` or ``google-calendar``) ``addresses``,
+    each due for a backfill of ``backfill_days`` before ``now``."""
+    return await connect_mailboxes(
+        store,
+        tenant,
+        kind,
+        vendor="google",
+        credentials=credentials,
+        options=options or {},
+        addresses=addresses,
+        backfill_days=backfill_days,
+        now=now,
+    )

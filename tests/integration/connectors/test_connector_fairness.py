@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
-from services.connectors.handlers import connect_mailboxes, sync_forever
+from services.connectors.handlers import sync_forever
 from tests.integration.polling import eventually
 
-from .connectors_support import TENANT, harness, now_utc
+from .connectors_support import TENANT, connect_google, harness, now_utc
 
 ANA = "ana@acme.example"
 GIA = "gia@globex.example"
@@ -48,15 +48,13 @@ async def test_a_mailbox_its_provider_keeps_waiting_does_not_hold_back_another_t
         h.fake.add_message(GIA, "g-1", now - timedelta(hours=2), BUYER, GIA)
         stuck = h.fake.holds[("profile", ANA)] = asyncio.Event()
         for tenant, address in ((TENANT, ANA), ("globex", GIA)):
-            await connect_mailboxes(
+            await connect_google(
                 h.deps.store,
-                tenant,
                 "gmail",
-                vendor="google",
+                [address],
+                tenant=tenant,
                 credentials=h.service_account,
                 options={"pubsub_topic": f"projects/{tenant}/topics/spm-gmail"},
-                addresses=[address],
-                backfill_days=1,
                 now=now,
             )
         stop = asyncio.Event()

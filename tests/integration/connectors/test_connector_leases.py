@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import TEST_SECRET_KEY
 from services.connectors.adapters.store import LeaseLost, MailboxStore
-from services.connectors.handlers import connect_mailboxes, sync_forever
+from services.connectors.handlers import sync_forever
 from tests.integration.polling import eventually
 
-from .connectors_support import TENANT, harness, now_utc, setup_tenant
+from .connectors_support import connect_google, harness, now_utc, setup_tenant
 
 ANA = "ana@acme.example"
 BUYER = "Buyer <buyer@initech.example>"
@@ -47,17 +47,7 @@ async def test_a_sync_held_past_its_lease_is_not_claimed_again_by_the_same_loop(
     ) as h:
         h.fake.add_message(ANA, "a-1", now_utc() - timedelta(hours=3), BUYER, ANA)
         stuck = h.fake.holds[("profile", ANA)] = asyncio.Event()
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "gmail",
-            vendor="google",
-            credentials=h.service_account,
-            options={},
-            addresses=[ANA],
-            backfill_days=1,
-            now=now_utc(),
-        )
+        await connect_google(h.deps.store, "gmail", [ANA], credentials=h.service_account, now=now_utc())
 
         def profile_calls() -> int:
             return sum(1 for op, user, _ in h.fake.requests if (op, user) == ("profile", ANA))
@@ -85,17 +75,7 @@ async def test_a_stale_run_finishing_changes_nothing_of_the_live_run_s(db_engine
     B's lease (B's mailbox open to a third run) and wrote its page token and counts over B's."""
     await setup_tenant(db_engine, {})
     store = MailboxStore(db_engine, TEST_SECRET_KEY)
-    await connect_mailboxes(
-        store,
-        TENANT,
-        "gmail",
-        vendor="google",
-        credentials="{}",
-        options={},
-        addresses=[ANA],
-        backfill_days=1,
-        now=now_utc(),
-    )
+    await connect_google(store, "gmail", [ANA], now=now_utc())
     [stale] = await store.claim_due(1, 0.05, 0, 1)
     await eventually(lambda: _lease(db_engine), lambda row: row.expired, 10, "lease expired")
     [live] = await store.claim_due(1, 300, 0, 1)

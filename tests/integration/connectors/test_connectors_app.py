@@ -12,11 +12,10 @@ from libs.common.settings import DatabaseSettings, RuntimeSettings
 from libs.common.testing.stack import TEST_SECRET_KEY
 from services.connectors.adapters.store import MailboxStore
 from services.connectors.app import create_app
-from services.connectors.handlers import connect_mailboxes
 from services.connectors.settings import ConnectorsOptions, ConnectorsSettings
 from tests.integration.polling import eventually
 
-from .connectors_support import TENANT, setup_tenant
+from .connectors_support import connect_google, setup_tenant
 
 
 async def test_the_process_serves_health_and_exports_lag_by_provider_only(
@@ -24,17 +23,7 @@ async def test_the_process_serves_health_and_exports_lag_by_provider_only(
 ) -> None:
     await setup_tenant(db_engine, {})
     store = MailboxStore(db_engine, TEST_SECRET_KEY)
-    await connect_mailboxes(
-        store,
-        TENANT,
-        "google-calendar",
-        vendor="google",
-        credentials="{}",
-        options={},
-        addresses=["ana@acme.example"],
-        backfill_days=1,
-        now=datetime.now(UTC),
-    )
+    await connect_google(store, "google-calendar", ["ana@acme.example"], now=datetime.now(UTC))
     # Synced 90 s ago and not due again: the loop only measures.
     async with db_engine.begin() as conn:
         await conn.execute(

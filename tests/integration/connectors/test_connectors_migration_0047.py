@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.migrate import alembic_config, upgrade
 from libs.common.testing.stack import TEST_SECRET_KEY
 from services.connectors.adapters.store import MailboxStore
-from services.connectors.handlers import connect_mailboxes
 
-from .connectors_support import TENANT, setup_tenant
+from .connectors_support import TENANT, connect_google, setup_tenant
 
 
 async def _columns(db: AsyncEngine) -> list[str]:
@@ -57,17 +56,7 @@ async def test_claimed_at_starts_null_holds_a_claim_and_goes_on_downgrade(
         )
     assert held is None
     store = MailboxStore(db_engine, TEST_SECRET_KEY)
-    await connect_mailboxes(
-        store,
-        TENANT,
-        "gmail",
-        vendor="google",
-        credentials="{}",
-        options={},
-        addresses=["new@acme.example"],
-        backfill_days=1,
-        now=datetime.now(UTC),
-    )
+    await connect_google(store, "gmail", ["new@acme.example"], now=datetime.now(UTC))
     async with db_engine.begin() as conn:
         await conn.execute(text("DELETE FROM connector_mailboxes WHERE address = 'old@acme.example'"))
     [claimed] = await store.claim_due(1, 300, 0, 1)

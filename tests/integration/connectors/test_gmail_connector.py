@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import push_token
 from services.connectors.domain.gmail import ADDRESS_HEADERS
-from services.connectors.handlers import connect_mailboxes, sync_due
+from services.connectors.handlers import sync_due
 
-from .connectors_support import TENANT, activities, harness, make_due, newest_secret, now_utc
+from .connectors_support import TENANT, activities, connect_google, harness, make_due, newest_secret, now_utc
 from .google_fake import google_error, pubsub_push
 
 ANA = "ana@acme.example"
@@ -72,14 +72,12 @@ async def test_gmail_backfill_push_replay_resync_and_a_refused_mailbox(
             )
         ]
 
-        await connect_mailboxes(
+        await connect_google(
             h.deps.store,
-            TENANT,
             "gmail",
-            vendor="google",
+            [ANA, BO, CY],
             credentials=h.service_account,
             options={"pubsub_topic": "projects/acme-project/topics/spm-gmail"},
-            addresses=[ANA, BO, CY],
             backfill_days=3,
             now=now,
         )
@@ -204,16 +202,8 @@ async def test_a_stopped_backfill_resumes_at_its_saved_page(
             None,
             google_error(403, "Mail service not enabled", "failedPrecondition", "FAILED_PRECONDITION"),
         ]
-        await connect_mailboxes(
-            h.deps.store,
-            TENANT,
-            "gmail",
-            vendor="google",
-            credentials=h.service_account,
-            options={},
-            addresses=[ANA],
-            backfill_days=3,
-            now=now,
+        await connect_google(
+            h.deps.store, "gmail", [ANA], credentials=h.service_account, backfill_days=3, now=now
         )
         [stopped] = await sync_due(h.deps)
         assert stopped.error == "403 failedPrecondition: Mail service not enabled"

@@ -10,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from services.connectors.handlers import connect_mailboxes, sync_due
+from services.connectors.handlers import sync_due
 
-from .connectors_support import TENANT, activities, harness, now_utc
+from .connectors_support import TENANT, activities, connect_google, harness, now_utc
 from .google_fake import google_error
 
 ANA = "ana@acme.example"
@@ -74,14 +74,11 @@ async def test_calendar_backfill_watch_push_replay_410_and_a_refused_calendar(
                 429, "Rate Limit Exceeded", "rateLimitExceeded", "RESOURCE_EXHAUSTED", {"Retry-After": "2"}
             ),
         ]
-        await connect_mailboxes(
+        await connect_google(
             h.deps.store,
-            TENANT,
             "google-calendar",
-            vendor="google",
+            [ANA, BO],
             credentials=h.service_account,
-            options={},
-            addresses=[ANA, BO],
             backfill_days=3,
             now=now,
         )

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.gateway.adapters.goals import lock_goals
-from tests.integration.polling import eventually
+from tests.integration.polling import eventually, sessions_waiting
 
 from .gateway_support import Keys, bearer
 
@@ -204,18 +204,6 @@ async def test_two_new_goals_put_at_once_never_pass_the_cap_together(
             )
         )
 
-    async def waiting_on_the_lock() -> int:
-        async with db_engine.connect() as conn:
-            return int(
-                await conn.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-                    )
-                )
-                or 0
-            )
-
     async with db_engine.connect() as other, other.begin():
         await lock_goals(other, "acme")  # both PUTs line up behind it, then run one at a time
         puts = [
@@ -225,7 +213,7 @@ async def test_two_new_goals_put_at_once_never_pass_the_cap_together(
             for goal_id in ("one-more", "two-more")
         ]
         await eventually(
-            waiting_on_the_lock,
+            lambda: sessions_waiting(db_engine, "advisory"),
             lambda waiting: waiting == 2 or all(put.done() for put in puts),
             30,
             "both PUTs waiting",

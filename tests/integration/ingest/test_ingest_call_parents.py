@@ -19,7 +19,7 @@ from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from services.ingest.adapters.repository import CallParent, SeenLedger, lock_webhook_state, save_webhook_state
 from services.ingest.domain.vendors.twilio import TWO_NUMBER_FOLD_RANK, TwilioCallState, TwilioLeg
-from tests.integration.polling import eventually
+from tests.integration.polling import eventually, sessions_waiting
 
 from .ingest_integration_support import (
     SECRETS,
@@ -40,20 +40,9 @@ HELD_SECONDS = 30
 
 async def waiting_for_a_lock(engine: AsyncEngine) -> None:
     """Return once a session of this test's database waits for a lock (a fold for the held row)."""
-
-    async def waiting() -> int:
-        async with engine.connect() as conn:
-            return int(
-                await conn.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                )
-                or 0
-            )
-
-    await eventually(waiting, lambda n: n > 0, HELD_SECONDS, "a session waiting for the held row")
+    await eventually(
+        lambda: sessions_waiting(engine), lambda n: n > 0, HELD_SECONDS, "a session waiting for the held row"
+    )
 
 
 def _parent(revision: int, call_sid: str = "CA-p", leg: str | None = None) -> CallParent:

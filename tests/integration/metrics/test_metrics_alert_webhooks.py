@@ -32,6 +32,27 @@ SECRET_KEY = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_KEY).decode()
 
 
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP request off ``reader``: its path, its headers (names lower-cased) and its body."""
+    request_line = (await reader.readline()).decode()
+    headers: dict[str, str] = {}
+    while (line := (await reader.readline()).decode().strip()) != "":
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return request_line.split()[1], headers, body
+
+
+async def _published(db_engine: AsyncEngine, kafka_settings: KafkaSettings) -> int:
+    """How many insight changes one publishing pass sends."""
+    producer = make_producer(kafka_settings, "alerts-test")
+    await producer.start()
+    try:
+        return await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix)
+    finally:
+        await producer.stop()
+
+
 @dataclass
 class Receiver:
     """A local HTTP endpoint: ``/ok`` answers 204, ``/fail`` 500; every request is recorded."""
@@ -40,13 +61,7 @@ class Receiver:
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request_line = (await reader.readline()).decode()
-        headers: dict[str, str] = {}
-        while (line := (await reader.readline()).decode().strip()) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        path = request_line.split()[1]
+        path, headers, body = await _read_request(reader)
         self.requests.append((path, headers, body))
         status = "204 No Content" if path.startswith("/ok") else "500 Internal Server Error"
         writer.write(f"HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
@@ -96,12 +111,7 @@ async def test_a_change_reaches_the_receivers_signed_and_a_failing_one_is_retrie
             {"at": NOW - timedelta(days=30)},
         )
         await refresh_tenant(conn, "acme", NOW)
-    producer = make_producer(kafka_settings, "alerts-test")
-    await producer.start()
-    try:
-        assert await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix) == 1
-    finally:
-        await producer.stop()
+    assert await _published(db_engine, kafka_settings) == 1
     gave_up_before = _gave_up()
     policy = DeliveryPolicy(max_attempts=3, backoff_base=timedelta(0), backoff_cap=timedelta(0))
 
@@ -287,12 +297,7 @@ async def test_a_tenant_s_receiver_that_never_answers_does_not_hold_back_another
                     {"t": tenant, "at": NOW - timedelta(days=30)},
                 )
                 await refresh_tenant(conn, tenant, NOW)
-        producer = make_producer(kafka_settings, "alerts-test")
-        await producer.start()
-        try:
-            assert await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix) == 2
-        finally:
-            await producer.stop()
+        assert await _published(db_engine, kafka_settings) == 2
         async with db_engine.begin() as conn:
             # Acme's are due first.
             await conn.execute(
@@ -323,12 +328,8 @@ async def test_two_deliveries_to_one_webhook_arrive_in_order_even_when_the_first
     second_came = asyncio.Event()
 
     async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        headers: dict[str, str] = {}
-        await reader.readline()
-        while (line := (await reader.readline()).decode().strip()) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        subject = orjson.loads(await reader.readexactly(int(headers["content-length"])))["data"]["subject_id"]
+        _, _, body = await _read_request(reader)
+        subject = orjson.loads(body)["data"]["subject_id"]
         events.append(("arrived", subject))
         if len(events) == 1:
             with contextlib.suppress(TimeoutError):  # in order, no second comes meanwhile
@@ -360,12 +361,7 @@ async def test_two_deliveries_to_one_webhook_arrive_in_order_even_when_the_first
                     {"d": deal_id, "at": NOW - timedelta(days=30)},
                 )
             await refresh_tenant(conn, "acme", NOW)
-        producer = make_producer(kafka_settings, "alerts-test")
-        await producer.start()
-        try:
-            assert await publish_insight_changes(db_engine, producer, kafka_settings.topic_prefix) == 2
-        finally:
-            await producer.stop()
+        assert await _published(db_engine, kafka_settings) == 2
         async with db_engine.connect() as conn:
             first, second = (
                 await conn.execute(

@@ -7,7 +7,6 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind
@@ -16,7 +15,7 @@ from libs.common.jobs import REATTRIBUTE, REBUILD_ROLLUPS, Job, JobWorker, get_j
 from libs.common.tenant_settings_store import change_tenant_settings
 from services.metrics.adapters.rollups import rebuild_rollups
 from services.metrics.handlers import rebuild_tenant_rollups
-from tests.integration.polling import eventually
+from tests.integration.polling import eventually, sessions_waiting
 
 from .metrics_support import apply, attributed, create_tenant, new_deps, rollup_rows
 
@@ -108,21 +107,12 @@ async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calenda
         await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, no_progress)
         batch = asyncio.create_task(apply(db_engine, second))
 
-        async def waiting_on_the_lock() -> int:
-            async with db_engine.connect() as conn:
-                return int(
-                    await conn.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-                        )
-                    )
-                    or 0
-                )
-
         # The batch waits for the rebuild's lock instead of adding to half-rebuilt rollups.
         await eventually(
-            waiting_on_the_lock, lambda waiting: waiting == 1 or batch.done(), 30, "the batch blocked"
+            lambda: sessions_waiting(db_engine, "advisory"),
+            lambda waiting: waiting == 1 or batch.done(),
+            30,
+            "the batch blocked",
         )
         assert not batch.done()
         await transaction.commit()

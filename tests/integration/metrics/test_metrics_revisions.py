@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.polling import eventually
+from tests.integration.polling import eventually, sessions_waiting
 
 from .metrics_support import apply, attributed, create_tenant
 
@@ -93,20 +93,11 @@ async def test_a_new_contribution_inserted_meanwhile_by_another_batch_is_replace
                 )
             )
 
-            async def waiting_on_a_lock() -> int:
-                async with db_engine.connect() as conn:
-                    return int(
-                        await conn.scalar(
-                            text(
-                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'"
-                            )
-                        )
-                        or 0
-                    )
-
             await eventually(
-                waiting_on_a_lock, lambda waiting: waiting == 1 or batch.done(), 30, "the batch blocked"
+                lambda: sessions_waiting(db_engine, "transactionid"),
+                lambda waiting: waiting == 1 or batch.done(),
+                30,
+                "the batch blocked",
             )
             assert not batch.done()  # waiting on the other transaction's key
             await other.commit()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.kafka.clients import connection_options
 from libs.common.kafka.clients import end_offsets as true_end_offsets
 from libs.common.settings import KafkaSettings
-from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal
+from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal, email_from_ana
 
 T0 = "2026-11-02T15:00:00Z"
 BO_EMAIL = "bo.person@buyer.example"
@@ -70,6 +70,21 @@ def _email(external_id: str, at: str, to: list[str]) -> dict[str, Any]:
             ),
         ],
     }
+
+
+def mails_from_ana(*sent: tuple[str, str, list[str]]) -> list[dict[str, Any]]:
+    """Ana's mail, one a ``(external_id, occurred_at, recipients)``, each recipient ``to``."""
+    return [
+        email_from_ana(
+            external_id,
+            occurred_at=at,
+            participants=[
+                {"email": "ana@seller.example", "role": "from"},
+                *({"email": a, "role": "to"} for a in to),
+            ],
+        )
+        for external_id, at, to in sent
+    ]
 
 
 def activities(*, with_bo: bool = True) -> list[dict[str, Any]]:

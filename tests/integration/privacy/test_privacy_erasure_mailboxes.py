@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
-from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal, email_from_ana
+from tests.integration.crm_support import ana_on_team_a, buyer_account, buyer_deal
 from tests.integration.polling import eventually, references_landed
 
-from .privacy_support import tables_mentioning
+from .privacy_support import mails_from_ana, tables_mentioning
 
 PIA_LISTED = "pia+crm@buyer.example"
 PIA_MAILBOX = "pia@buyer.example"
@@ -52,21 +52,11 @@ def _crm() -> dict[str, Any]:
 
 def _activities() -> list[dict[str, Any]]:
     """Pia's mailbox alone (deleted once she is erased), with Cy (Cy stays), Cy alone (untouched)."""
-    return [
-        email_from_ana(
-            external_id,
-            occurred_at=at,
-            participants=[
-                {"email": "ana@seller.example", "role": "from"},
-                *({"email": a, "role": "to"} for a in to),
-            ],
-        )
-        for external_id, at, to in (
-            ("m-pia", "2026-11-02T16:00:00Z", [PIA_MAILBOX]),
-            ("m-pia-cy", "2026-11-03T16:00:00Z", [PIA_MAILBOX, CY]),
-            ("m-cy", "2026-11-04T16:00:00Z", [CY]),
-        )
-    ]
+    return mails_from_ana(
+        ("m-pia", "2026-11-02T16:00:00Z", [PIA_MAILBOX]),
+        ("m-pia-cy", "2026-11-03T16:00:00Z", [PIA_MAILBOX, CY]),
+        ("m-cy", "2026-11-04T16:00:00Z", [CY]),
+    )
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -15,11 +15,11 @@ from libs.common.erasures import IdentityKind, erasure_key, identity_hash, reque
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
-from tests.integration.crm_support import ana_on_team_a, email_from_ana
+from tests.integration.crm_support import ana_on_team_a
 from tests.integration.pipeline_support import drained
 from tests.integration.polling import references_landed
 
-from .privacy_support import tables_mentioning
+from .privacy_support import mails_from_ana, tables_mentioning
 from .test_privacy_erasure_mailboxes import _attributed, bearer
 
 TENANT = "acme-nfd"
@@ -46,21 +46,11 @@ async def test_an_erasure_listed_decomposed_before_names_composed_mail(
         synced = await stack.ingest.post("/v1/crm/sync", json=crm, headers=headers)
         assert synced.status_code == 202, synced.text
         await references_landed(db_engine, TENANT, entities)
-        mails = [
-            email_from_ana(
-                external_id,
-                occurred_at=at,
-                participants=[
-                    {"email": "ana@seller.example", "role": "from"},
-                    *({"email": a, "role": "to"} for a in to),
-                ],
-            )
-            for external_id, at, to in (
-                ("m-jose", "2026-11-02T16:00:00Z", [JOSE_NFC]),
-                ("m-jose-cy", "2026-11-03T16:00:00Z", [JOSE_NFC, CY]),
-                ("m-cy", "2026-11-04T16:00:00Z", [CY]),
-            )
-        ]
+        mails = mails_from_ana(
+            ("m-jose", "2026-11-02T16:00:00Z", [JOSE_NFC]),
+            ("m-jose-cy", "2026-11-03T16:00:00Z", [JOSE_NFC, CY]),
+            ("m-cy", "2026-11-04T16:00:00Z", [CY]),
+        )
         posted = await stack.ingest.post("/v1/events", json={"activities": mails}, headers=headers)
         assert posted.status_code == 202, posted.text
         await drained(kafka_settings)

@@ -19,6 +19,8 @@ from libs.common.contracts.activities import (
     ParticipantRole,
     activity_id_for,
 )
+from services.attribution.domain.decision import AttributionDecision
+from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import (
     Account,
     AttributionSnapshot,
@@ -28,6 +30,13 @@ from services.attribution.domain.reference import (
     ManualOverride,
     Rep,
     TeamMembership,
+    TenantAttributionPolicy,
+)
+from services.attribution.domain.reference_index import (
+    ReferenceIndex,
+    attribute_from_index,
+    resolve_references,
+    snapshot_for,
 )
 
 ANA, BO, CY = "rep-ana", "rep-bo", "rep-cy"
@@ -174,3 +183,13 @@ def _with(
         automated=options.get("automated") is True,
         crm=crm,
     )
+
+
+def decided_both_ways(
+    activity: ActivityIngestedV1, index: ReferenceIndex, policy: TenantAttributionPolicy
+) -> AttributionDecision:
+    """``activity`` decided from ``index``; the snapshot resolved from the index decides the same."""
+    decided = attribute_from_index(activity, index, policy)
+    resolved = resolve_references(activity, index)
+    assert attribute_activity(resolved, snapshot_for(resolved, index), policy) == decided
+    return decided

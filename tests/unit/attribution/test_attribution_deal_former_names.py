@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
-from services.attribution.domain.matching import attribute_activity
 from services.attribution.domain.reference import (
     Account,
     Contact,
@@ -24,12 +23,9 @@ from services.attribution.domain.reference import (
 )
 from services.attribution.domain.reference_index import (
     ReferenceIndex,
-    attribute_from_index,
-    resolve_references,
-    snapshot_for,
 )
 
-from .builders import email_out
+from .builders import decided_both_ways, email_out
 
 SEP_1 = datetime(2026, 9, 1, tzinfo=UTC)
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -82,11 +78,7 @@ def _decide(index: ReferenceIndex, subject: str, at: datetime) -> AttributionDec
     activity = email_out("ana@seller.example", "cy@acme.example", at=at).model_copy(
         update={"subject": subject}
     )
-    policy = TenantAttributionPolicy()
-    decided = attribute_from_index(activity, index, policy)
-    resolved = resolve_references(activity, index)
-    assert attribute_activity(resolved, snapshot_for(resolved, index), policy) == decided
-    return decided
+    return decided_both_ways(activity, index, TenantAttributionPolicy())
 
 
 def test_october_mail_naming_the_deal_by_its_name_then_is_the_deals() -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from libs.common.contracts.attribution import AttributionStatus
 from services.attribution.domain.decision import AttributionDecision
-from services.attribution.domain.matching import Signal, attribute_activity
+from services.attribution.domain.matching import Signal
 from services.attribution.domain.reference import (
     Account,
     Contact,
@@ -23,12 +23,9 @@ from services.attribution.domain.reference import (
 )
 from services.attribution.domain.reference_index import (
     ReferenceIndex,
-    attribute_from_index,
-    resolve_references,
-    snapshot_for,
 )
 
-from .builders import email_out
+from .builders import decided_both_ways, email_out
 
 ANA, BEN = "rep-ana", "rep-ben"
 SEP_1 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -73,12 +70,7 @@ def _index(history: tuple[DealOwnership, ...], aliases: dict[str, str] | None = 
 
 
 def _decide(index: ReferenceIndex, sender: str, at: datetime) -> AttributionDecision:
-    activity = email_out(sender, "bo@buyer.example", at=at)
-    policy = TenantAttributionPolicy()
-    decided = attribute_from_index(activity, index, policy)
-    resolved = resolve_references(activity, index)
-    assert attribute_activity(resolved, snapshot_for(resolved, index), policy) == decided
-    return decided
+    return decided_both_ways(email_out(sender, "bo@buyer.example", at=at), index, TenantAttributionPolicy())
 
 
 def test_anas_october_mail_stays_on_the_deal_she_owned_then() -> None:
