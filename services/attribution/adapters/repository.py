@@ -252,8 +252,28 @@ async def _apply_rep(
             {"identity": identities, "rep_id": [e.id] * len(identities)},
         )
         changed.identities.update([*e.emails, *e.phones])
+        await _redecide_shared_drops(conn, t, e.id, dropped, changed)
         await resolve_people(conn, t, e.id, changed)
     return written
+
+
+async def _redecide_shared_drops(
+    conn: AsyncConnection, t: str, rep_id: str, dropped: set[str], changed: ChangedReferences
+) -> None:
+    """An address she dropped that another rep lists now (the versions of one sync read in any
+    order: Kim's listing ``support@`` again before Bo's dropping it): its mail decided while both
+    listed it named no one, and is decided again now that one holds it."""
+    emails = sorted(i for i in dropped if "@" in i)
+    if not emails:
+        return
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT identity FROM ref_rep_identities WHERE tenant_id = :t "
+            "AND identity = ANY(:i) AND rep_id <> :id"
+        ),
+        {"t": t, "i": emails, "id": rep_id},
+    )
+    changed.rep_identities.update(row.identity for row in rows)
 
 
 def _read_dropped(
@@ -349,11 +369,17 @@ async def _keep_former_identities(
     if held_now:
         # An address she lists again is hers now, not a former one; unless another rep held it
         # after her (Kim's, Bo's, Kim's again): her first spell stays hers (rules 2026.12.43).
+        # Another person listing it still counts (his version dropping it not read yet: the
+        # versions of one sync arrive in any order).
         await conn.execute(
             text(
                 "DELETE FROM ref_rep_former_identities f WHERE f.tenant_id = :t AND f.rep_id = :id "
                 "AND f.identity = ANY(:emails) AND NOT EXISTS (SELECT 1 FROM ref_rep_former_identities o "
-                "WHERE o.tenant_id = :t AND o.identity = f.identity AND o.until > f.until AND o.rep_id <> :id)"
+                "WHERE o.tenant_id = :t AND o.identity = f.identity AND o.until > f.until AND o.rep_id <> :id) "
+                "AND NOT EXISTS (SELECT 1 FROM ref_rep_identities i JOIN ref_reps r ON r.tenant_id = i.tenant_id "
+                "AND r.rep_id = i.rep_id JOIN ref_reps me ON me.tenant_id = i.tenant_id AND me.rep_id = :id "
+                "WHERE i.tenant_id = :t AND i.identity = f.identity AND i.rep_id <> :id AND NOT r.deleted "
+                "AND r.merged_into IS NULL AND coalesce(r.alias_of, r.rep_id) <> coalesce(me.alias_of, me.rep_id))"
             ),
             {"t": t, "id": e.id, "emails": held_now},
         )

@@ -468,6 +468,10 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         await settle(kafka_settings)
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("support-11", support, "11"))
         await settle(kafka_settings)
+        # Kim's version listing support@ again is read before Bo's dropping it (the versions of
+        # one sync arrive in any order): Bo still lists it, so her first spell stays hers.
+        await sync(stack, db_engine, tenant, "2026-11-12T09:00:00Z", _rep("kim", "kim@acme.example", support))
+        await settle(kafka_settings)
         await sync(
             stack,
             db_engine,
@@ -475,7 +479,6 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
             "2026-11-12T09:00:00Z",
             _rep("bo", "bo@acme.example"),
             _rep("cy", "cy@acme.example", inbox),
-            _rep("kim", "kim@acme.example", support),
         )
         await settle(kafka_settings)
         await post(stack, tenant, _mail("emea-17", inbox, "17"), _mail("support-17", support, "17"))
@@ -495,7 +498,9 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         "emea-11": held("bo", "east"),
         "emea-17": held("cy", "east"),
         "support-03": held("kim", "west"),
-        "support-11": held("bo", "east"),
+        # While Kim's version listed support@ and Bo's did not yet drop it, both held it: its
+        # mail of the 11th named no one, and is Bo's again once his drop is read.
+        "support-11": ("unmatched", "rep-bo", "team-east", 3, ["rep-bo", None, "rep-bo"], False),
         "support-17": held("kim", "west"),
     }
     _report(found, expected)
