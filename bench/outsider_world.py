@@ -649,6 +649,15 @@ class Builder:
             return None
         return d, at.replace(second=0, microsecond=0)
 
+    def _live_deal_at_domains(self) -> tuple[Deal, datetime, Account] | None:
+        """A live deal and a moment of it, at an account with mail domains."""
+        got = self._live_deal()
+        if not got:
+            return None
+        d, at = got
+        acc = self.w.accounts[d.account]
+        return (d, at, acc) if acc.domains else None
+
     def _worker(self, d: Deal) -> str:
         if self.rng.random() < 0.85:
             return d.owner
@@ -769,13 +778,10 @@ class Builder:
 
     def _late_contact(self) -> int:
         """A new person at the account the rep starts writing to; the CRM gets her days later."""
-        got = self._live_deal()
+        got = self._live_deal_at_domains()
         if not got:
             return 0
-        d, at = got
-        acc = self.w.accounts[d.account]
-        if not acc.domains:
-            return 0
+        d, at, acc = got
         c = self.contact(acc)
         c.visible_at = at + timedelta(days=self.rng.randint(2, 8))
         if self.rng.random() < 0.6:
@@ -932,13 +938,10 @@ class Builder:
 
     def _unknown_at_account(self) -> int:
         """Someone the CRM does not list at an account with a deal open writes to its owner."""
-        got = self._live_deal()
+        got = self._live_deal_at_domains()
         if not got:
             return 0
-        d, at = got
-        acc = self.w.accounts[d.account]
-        if not acc.domains:
-            return 0
+        d, at, acc = got
         sender = f"{self.rng.choice(FIRST).lower()}.{self.rng.choice(LAST).lower()}@{acc.domains[-1]}"
         self._email(
             "unknown_at_account",
