@@ -44,6 +44,7 @@ from services.metrics.domain.definitions import (
     STORED_LEVELS,
     Level,
     MetricSettings,
+    buyer_answered,
     counted_amounts,
     counted_engaged_deal_ids,
     counted_entities,
@@ -264,9 +265,15 @@ def plan_batch(
 
 
 #: Where ``deal_engagement_changes`` reads a contribution row's fields.
-_ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS, _ROW_BUYER_REPLIES = map(
-    CONTRIBUTION_FIELDS.index,
-    ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids", "buyer_replies"),
+_ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS = map(
+    CONTRIBUTION_FIELDS.index, ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids")
+)
+#: The counters ``buyer_answered`` reads, in its parameters' order.
+_ROW_ANSWER_COUNTERS = tuple(
+    map(
+        CONTRIBUTION_FIELDS.index,
+        ("buyer_replies", "conversations", "meetings_held", "talk_seconds", "dials"),
+    )
 )
 
 
@@ -278,7 +285,10 @@ def deal_engagement_changes(
     for row in rows:
         previous = stored.get(row[_ROW_ACTIVITY]) if stored else None
         written = rollups.engagement_of(
-            row[_ROW_DEALS], row[_ROW_OCCURRED_AT], row[_ROW_BUYER_REPLIES], row[_ROW_CONTACTS]
+            row[_ROW_DEALS],
+            row[_ROW_OCCURRED_AT],
+            buyer_answered(*(row[i] for i in _ROW_ANSWER_COUNTERS)),
+            row[_ROW_CONTACTS],
         )
         old = None if previous is None else previous.engagement
         if old is not None or written is not None:

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.db.deal_engagement import buyer_answered_sql
+
 
 @dataclass(frozen=True, slots=True)
 class ActivityFilter:
@@ -269,14 +271,14 @@ async def deal_summary(conn: AsyncConnection, tenant_id: str, deal_id: str) -> d
             text(
                 """
                 SELECT count(*) AS activities, max(mc.occurred_at) AS last_at,
-                       max(mc.occurred_at) FILTER (WHERE mc.buyer_replies > 0) AS last_reply_at,
+                       max(mc.occurred_at) FILTER (WHERE ANSWERED) AS last_reply_at,
                        ARRAY(SELECT DISTINCT c FROM metric_contributions e, unnest(e.contact_ids) AS c
                              WHERE e.tenant_id = :t AND e.engaged_deal_ids @> ARRAY[CAST(:d AS text)]
                              ORDER BY c) AS contacts,
                        COALESCE(sum(mc.buyer_replies), 0) AS replies
                 FROM metric_contributions mc
                 WHERE mc.tenant_id = :t AND mc.engaged_deal_ids @> ARRAY[CAST(:d AS text)]
-                """
+                """.replace("ANSWERED", buyer_answered_sql("mc"))
             ),
             {"t": tenant_id, "d": deal_id},
         )

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.goals import GoalScope
+from libs.common.db.deal_engagement import buyer_answered_sql
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
 from services.metrics.adapters.scoring import DEFAULT_VERSION, load_model
 from services.metrics.domain.definitions import MetricCounts
@@ -163,12 +164,12 @@ WITH open AS (
     SELECT deal_id, owner_rep_id, created_at FROM ref_deals
     WHERE tenant_id = :t AND NOT is_closed AND NOT deleted AND merged_into IS NULL
 ), e AS MATERIALIZED (
-    SELECT deal, occurred_at, buyer_replies, contact_ids FROM (
-        SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, c.buyer_replies, c.contact_ids
+    SELECT deal, occurred_at, answered, contact_ids FROM (
+        SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, ANSWERED AS answered, c.contact_ids
         FROM metric_contributions c WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}'
     ) engaged WHERE deal IN (SELECT deal_id FROM open)
 ), activity AS (
-    SELECT deal, max(occurred_at) AS last_at, max(occurred_at) FILTER (WHERE buyer_replies > 0) AS reply_at
+    SELECT deal, max(occurred_at) AS last_at, max(occurred_at) FILTER (WHERE answered) AS reply_at
     FROM e GROUP BY deal
 ), contacts AS (
     SELECT deal, count(*) AS engaged
@@ -180,7 +181,7 @@ WITH open AS (
 SELECT o.deal_id, o.owner_rep_id, o.created_at, a.last_at AS last_activity_at,
        a.reply_at AS last_buyer_reply_at, COALESCE(k.engaged, 0) AS engaged
 FROM open o LEFT JOIN activity a ON a.deal = o.deal_id LEFT JOIN contacts k ON k.deal = o.deal_id
-"""
+""".replace("ANSWERED", buyer_answered_sql("c"))
 
 #: Open deals with their engagement as the refresher last caught it up (``catch_up_engagement``).
 _OPEN_DEALS_KEPT = """
@@ -219,10 +220,10 @@ async def open_deals_from_history(conn: AsyncConnection, tenant_id: str) -> list
 
 def _engagement_of(pairs: str) -> str:
     """(deal, time, reply time, contacts) of each (contribution, deal it engages) that ``pairs`` (a
-    FROM item of deal, occurred_at, buyer_replies, contact_ids) yields: the figures ``_OPEN_DEALS``
+    FROM item of deal, occurred_at, answered, contact_ids) yields: the figures ``_OPEN_DEALS``
     aggregates."""
     return (
-        "SELECT deal, occurred_at AS at, CASE WHEN buyer_replies > 0 THEN occurred_at END AS reply_at, "
+        "SELECT deal, occurred_at AS at, CASE WHEN answered THEN occurred_at END AS reply_at, "
         f"contact_ids FROM {pairs}"
     )
 
@@ -249,14 +250,14 @@ ON CONFLICT (tenant_id, deal_id) DO UPDATE SET last_activity_at = EXCLUDED.last_
 #: scan: on tables analysed while small the planner ANDed in every entry of the tenant from
 #: ``metric_contributions_time``, and with ``&&`` over several deals it chose a sequential scan.
 _REDO_PAIRS = (
-    "(SELECT r.deal, c.occurred_at, c.buyer_replies, c.contact_ids FROM unnest(CAST(:redo AS text[])) AS r(deal) "
-    "CROSS JOIN LATERAL (SELECT tenant_id, occurred_at, buyer_replies, contact_ids FROM metric_contributions "
-    "WHERE engaged_deal_ids @> ARRAY[r.deal] OFFSET 0) c WHERE c.tenant_id = :t) e"
+    "(SELECT r.deal, c.occurred_at, c.answered, c.contact_ids FROM unnest(CAST(:redo AS text[])) AS r(deal) "
+    f"CROSS JOIN LATERAL (SELECT tenant_id, occurred_at, {buyer_answered_sql()} AS answered, contact_ids "
+    "FROM metric_contributions WHERE engaged_deal_ids @> ARRAY[r.deal] OFFSET 0) c WHERE c.tenant_id = :t) e"
 )
 #: Every (contribution, deal it engages) of the tenant.
 _ALL_PAIRS = (
-    "(SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, c.buyer_replies, c.contact_ids "
-    "FROM metric_contributions c WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}') e"
+    f"(SELECT unnest(c.engaged_deal_ids) AS deal, c.occurred_at, {buyer_answered_sql('c')} AS answered, "
+    "c.contact_ids FROM metric_contributions c WHERE c.tenant_id = :t AND c.engaged_deal_ids <> '{}') e"
 )
 
 

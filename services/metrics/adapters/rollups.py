@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import insert_unless_duplicate
-from services.metrics.domain.definitions import Counter
+from services.metrics.domain.definitions import Counter, buyer_answered
 from services.metrics.domain.engagement import DealEngagementChange, Engagement
 
 #: Rollup columns: every counter of the domain but deals won (read from CRM deals), plus an activity
@@ -100,19 +100,29 @@ async def load_contributions(
             {c: row[c] for c in COLUMNS},
             row["revision"],
             engagement_of(
-                row["engaged_deal_ids"], row["occurred_at"], row["buyer_replies"], row["contact_ids"]
+                row["engaged_deal_ids"],
+                row["occurred_at"],
+                buyer_answered(
+                    row["buyer_replies"],
+                    row["conversations"],
+                    row["meetings_held"],
+                    row["talk_seconds"],
+                    row["dials"],
+                ),
+                row["contact_ids"],
             ),
         )
     return out
 
 
 def engagement_of(
-    deal_ids: Sequence[str], occurred_at: datetime, buyer_replies: float, contact_ids: Sequence[str]
+    deal_ids: Sequence[str], occurred_at: datetime, answered: bool, contact_ids: Sequence[str]
 ) -> Engagement | None:
-    """A contribution row's engagement (None when it engages no deal)."""
+    """A contribution row's engagement (None when it engages no deal); ``answered``: it is a buyer
+    answer (``definitions.buyer_answered``)."""
     if not deal_ids:
         return None
-    return Engagement(tuple(deal_ids), occurred_at, buyer_replies > 0, frozenset(contact_ids))
+    return Engagement(tuple(deal_ids), occurred_at, answered, frozenset(contact_ids))
 
 
 _RECORD_ENGAGEMENT_CHANGES = text(

@@ -172,6 +172,15 @@ class MetricCounts:
 ZERO = MetricCounts()
 
 
+def buyer_answered(
+    buyer_replies: int, conversations: int, meetings_held: int, talk_seconds: int, dials: int
+) -> bool:
+    """Whether one activity's counters are a buyer answer (``no_buyer_reply`` reads these): an email
+    from the buyer, a conversation, an external meeting held, or an inbound connected call (talk
+    time without a dial). ``libs.common.db.deal_engagement.buyer_answered_sql`` is the same rule."""
+    return buyer_replies > 0 or conversations > 0 or meetings_held > 0 or (talk_seconds > 0 and dials == 0)
+
+
 def total(counts: Iterable[MetricCounts]) -> MetricCounts:
     result = ZERO
     for item in counts:

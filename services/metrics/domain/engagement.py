@@ -23,7 +23,7 @@ class Engagement(msgspec.Struct, frozen=True):
 
     deal_ids: tuple[str, ...]
     occurred_at: datetime
-    #: It carries a buyer reply (``buyer_replies > 0``): its time is a reply time too.
+    #: It is a buyer answer (``definitions.buyer_answered``): its time is a reply time too.
     replied: bool
     contact_ids: frozenset[str]
 

@@ -20,10 +20,10 @@ from libs.common.contracts.crm import DealV1, TeamMembershipV1
 from services.metrics.domain.definitions import (
     DEAL_WON,
     ZERO,
-    Counter,
     MetricCounts,
     MetricSettings,
     RollupKey,
+    buyer_answered,
     contribution_of,
     engaged_deal_ids,
     rollup_keys,
@@ -151,7 +151,14 @@ def reference_deal_engagement(
     engagement: dict[str, DealEngagement] = {}
     for event in latest_versions(events).values():
         facts = event.facts
-        is_reply = contribution_of(event, settings)[Counter.BUYER_REPLIES] > 0
+        counts = contribution_of(event, settings)
+        is_reply = buyer_answered(
+            counts.buyer_replies,
+            counts.conversations,
+            counts.meetings_held,
+            counts.talk_seconds,
+            counts.dials,
+        )
         for deal_id in engaged_deal_ids(event):
             held = engagement.get(deal_id)
             last_activity = (

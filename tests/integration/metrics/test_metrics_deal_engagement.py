@@ -197,3 +197,41 @@ async def test_kept_engagement_equals_history_through_moves_retractions_and_deal
         assert await read_models.rebuild_engagement(conn, "acme") == 3
     assert await _kept_contacts(db_engine) == before
     assert _figures(await _caught_up(db_engine))["d2"] == (_at(9), _at(9), 2)
+
+
+async def test_a_buyer_answer_is_a_reply_a_conversation_a_held_meeting_or_the_buyer_calling(
+    db_engine: AsyncEngine,
+) -> None:
+    """The last buyer reply (``no_buyer_reply``'s clock) counts every answer from the buyer, and
+    only those: unanswered dials, a short connect, a no-show and an email sent keep it still."""
+    await create_tenant(db_engine)
+    await _deals(db_engine, "calls", "short", "meet", "noshow", "inbound", "sent")
+    await apply(
+        db_engine,
+        [
+            _call(1, "calls", 1, ("c1",), outcome=Outcome.NO_ANSWER),
+            _call(2, "calls", 2, ("c1",), duration_seconds=95),  # a conversation
+            _call(3, "calls", 3, ("c1",), outcome=Outcome.VOICEMAIL),
+            _call(4, "short", 4, ("c2",), duration_seconds=20),  # a connect, not a conversation
+            _call(5, "meet", 5, ("c3",), kind=ActivityKind.MEETING),  # held
+            _call(6, "meet", 6, ("c3",), kind=ActivityKind.MEETING, outcome=Outcome.SCHEDULED),
+            _call(7, "noshow", 7, ("c4",), kind=ActivityKind.MEETING, outcome=Outcome.NO_SHOW),
+            _call(8, "inbound", 8, ("c5",), direction=Direction.INBOUND, duration_seconds=30),
+            _call(9, "sent", 9, ("c6",), kind=ActivityKind.EMAIL),
+        ],
+    )
+    assert _figures(await _caught_up(db_engine)) == {
+        "calls": (_at(3), _at(2), 1),
+        "short": (_at(4), None, 1),
+        "meet": (_at(6), _at(5), 1),
+        "noshow": (_at(7), None, 1),
+        "inbound": (_at(8), _at(8), 1),
+        "sent": (_at(9), None, 1),
+    }
+    # The conversation is revised to a short connect: no answer left on the deal (recomputed).
+    await apply(db_engine, [_call(2, "calls", 2, ("c1",), duration_seconds=30, revision=1)])
+    assert _figures(await _caught_up(db_engine))["calls"] == (_at(3), None, 1)
+    # A rebuild from history agrees.
+    async with db_engine.begin() as conn:
+        await read_models.rebuild_engagement(conn, "acme")
+    assert _figures(await _caught_up(db_engine))["calls"] == (_at(3), None, 1)

@@ -1,0 +1,61 @@
+"""Migration 0050: every deal's stored engagement is recomputed by the refresher, so a deal whose
+buyer answered by a conversation (kept as "never replied" by the emails-only rule) gets that
+answer's time as its last buyer reply."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.db.migrate import alembic_config, upgrade
+from services.metrics.adapters import read_models
+
+from .metrics_support import apply, attributed, create_tenant
+
+TENANT = "acme-0050"
+BEFORE = "0049_rep_former_holdings"
+CALLED = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+KEPT = f"SELECT deal_id, last_buyer_reply_at FROM metric_deal_engagement WHERE tenant_id = '{TENANT}'"
+
+
+async def _kept(engine: AsyncEngine) -> list[tuple[str, datetime | None]]:
+    async with engine.connect() as conn:
+        return [(r.deal_id, r.last_buyer_reply_at) for r in await conn.execute(text(KEPT))]
+
+
+async def test_every_deal_is_recomputed_with_the_buyer_answers_rule(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
+    await create_tenant(db_engine, TENANT)
+    conversation = attributed(
+        tenant_id=TENANT, activity=1, deal_id="d1", occurred_at=CALLED, duration_seconds=120
+    )
+    await apply(db_engine, [conversation])
+    async with db_engine.begin() as conn:
+        await read_models.catch_up_engagement(conn, TENANT)
+        # What the emails-only rule kept: the deal engaged, never replied.
+        await conn.execute(
+            text("UPDATE metric_deal_engagement SET last_buyer_reply_at = NULL WHERE tenant_id = :t"),
+            {"t": TENANT},
+        )
+    assert await _kept(db_engine) == [("d1", None)]
+
+    await asyncio.to_thread(upgrade, database_url)
+    async with db_engine.begin() as conn:
+        await read_models.catch_up_engagement(conn, TENANT)
+    assert await _kept(db_engine) == [("d1", CALLED)]
+
+    # The downgrade flags them again (for the older code's rule); nothing else changes.
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
+    async with db_engine.connect() as conn:
+        flagged = await conn.execute(
+            text("SELECT deal_id, recompute FROM metric_deal_engagement_changes WHERE tenant_id = :t"),
+            {"t": TENANT},
+        )
+        assert [tuple(r) for r in flagged] == [("d1", True)]
+    await asyncio.to_thread(upgrade, database_url)
