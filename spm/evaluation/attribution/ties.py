@@ -10,7 +10,9 @@ Another deal ``D'`` is indistinguishable from the true deal ``D`` for an activit
 (``indistinguishable``):
 
 * ``D'`` is of ``D``'s account and both are open at the activity's moment (created on or before
-  it, not closed before it; the CRM as it stands once late records arrived);
+  it, not closed before it; the CRM as it stands once late records arrived): a deal created
+  after the activity ties with nothing, as the world gives a late deal only to people on no
+  deal open at the time;
 * every participant relates to both alike: a person the CRM knows (by email, or by a phone only
   they have) holds a contact role on both or on neither; a rep owns both or neither (the crm
   owner reference likewise);
@@ -20,12 +22,13 @@ Another deal ``D'`` is indistinguishable from the true deal ``D`` for an activit
   "open" for a reply means open when its thread began (a reply's delay is drawn without regard
   to the deal's life: a deal that closed in between is still the thread's deal).
 
-What is deliberately *not* read, because the world draws it without regard to the true deal:
-the kind of contact role (drawn at random per deal), the order of a deal's contacts, how long a
-deal lives, and who stands behind a number several contacts share (a switchboard call's deal is
-drawn among the account's deals whoever picks up). Everything else that differs counts as a
-signal, even where the world would have drawn the same activity for either deal: when unsure,
-an activity is decidable, so the decidable-only figures cannot be flattered.
+What is deliberately *not* read: the kind of contact role (drawn at random per deal) and who
+stands behind a number several contacts share (a switchboard call's deal is drawn among the
+account's deals whoever picks up), which tell nothing; nor two artefacts of the world's draws that
+no CRM carries as meaning: which contact a deal lists first and how long a deal lives. Everything
+else that differs counts as a signal, even where the world would have drawn the same activity
+for either deal (a colleague covering for the owner): when unsure, an activity is decidable, so
+the decidable-only figures cannot be flattered.
 """
 
 from __future__ import annotations
