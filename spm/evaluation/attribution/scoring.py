@@ -338,6 +338,31 @@ def miss_cause(truth: str | None, decided: CurrentAttribution) -> MissCause | No
     return None if decided.deal_id == truth else MissCause.WRONG_DEAL
 
 
+class TieAnswer(StrEnum):
+    """What ours answered on an activity the world's oracle calls tied."""
+
+    #: ``ambiguous`` with the true deal as primary or secondary: the right answer for a tie.
+    AMBIGUOUS_WITH_TRUTH = "ambiguous, true deal among primary and secondaries"
+    #: ``ambiguous`` without the true deal.
+    AMBIGUOUS_WITHOUT_TRUTH = "ambiguous, true deal absent"
+    #: ``attributed`` to the true deal: a coin flip won.
+    ASSERTED_TRUTH = "attributed to the true deal (a coin flip won)"
+    #: ``attributed`` to another deal: one wrong deal asserted with confidence.
+    ASSERTED_WRONG = "attributed to one wrong deal"
+    #: No deal at all.
+    NO_DEAL = "no deal"
+
+
+def tie_answer(truth: str, decided: CurrentAttribution) -> TieAnswer:
+    if decided.status is AttributionStatus.AMBIGUOUS:
+        if truth in (decided.deal_id, *decided.secondary_deal_ids):
+            return TieAnswer.AMBIGUOUS_WITH_TRUTH
+        return TieAnswer.AMBIGUOUS_WITHOUT_TRUTH
+    if decided.deal_id is None:
+        return TieAnswer.NO_DEAL
+    return TieAnswer.ASSERTED_TRUTH if decided.deal_id == truth else TieAnswer.ASSERTED_WRONG
+
+
 def _percent(value: float | None, width: int = 7) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}.1%}"
 
@@ -383,9 +408,9 @@ class Scorecard:
             team_correct=self.team_correct + (team_id == truth.true_team_id),
         )
 
-    def line(self, label: str) -> str:
+    def line(self, label: str, width: int = 22) -> str:
         return (
-            f"{label:<22} n={self.activities:>6}  deal precision {_percent(self.precision)}  "
+            f"{label:<{width}} n={self.activities:>6}  deal precision {_percent(self.precision)}  "
             f"recall {_percent(self.recall)}  rep {_percent(self.rep_accuracy)}  "
             f"team {_percent(self.team_accuracy)}"
         )
@@ -421,6 +446,14 @@ class EvaluationReport:
     #: Misses of ours that are close calls: ``ambiguous`` with the true deal among the secondaries.
     close_call_misses: int
     statuses: Mapping[AttributionStatus, int]
+    #: Both readings on the activities the world's oracle calls decidable (``ties``): no other
+    #: deal the activity and the CRM cannot tell from the true one.
+    decidable_credited: Scorecard = Scorecard()
+    decidable: Scorecard = Scorecard()
+    #: Misses of the credited reading on decidable activities, by trap and cause.
+    decidable_misses: Mapping[tuple[Trap, MissCause], int] = field(default_factory=dict)
+    #: What ours answered on the tied activities (``TieAnswer``).
+    tie_answers: Mapping[TieAnswer, int] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -455,23 +488,44 @@ class EvaluationReport:
             f"of {self.ours.deal_truths - self.ours.deal_correct}",
             "statuses: " + ", ".join(f"{s.value}={n}" for s, n in self.statuses.items()),
         ]
-        return "\n".join(lines)
+        return "\n".join([*lines, "", *self._render_decidable()])
 
-    def _render_misses(self) -> list[str]:
+    def _render_decidable(self) -> list[str]:
+        """The figures on the activities the world's oracle calls decidable, and the tied ones."""
+        tied = sum(self.tie_answers.values())
+        return [
+            "Decidable only: the world's oracle (ties.py) sets aside the ties, activities whose true deal "
+            "it drew among deals that they and the CRM cannot tell apart:",
+            self.decidable_credited.line("ours (credited), decidable only", 32),
+            self.decidable.line("ours (deal_id), decidable only", 32),
+            f"tied activities: {tied}",
+            *(f"  {answer.value}: {self.tie_answers.get(answer, 0)}" for answer in TieAnswer),
+            "",
+            *self._render_misses(
+                self.decidable_misses, "Misses of the credited reading on decidable activities"
+            ),
+        ]
+
+    def _render_misses(
+        self,
+        misses: Mapping[tuple[Trap, MissCause], int] | None = None,
+        title: str = "Misses of the credited reading",
+    ) -> list[str]:
         """The credited reading's misses, one row per trap with any, one column per cause."""
-        causes = [c for c in MissCause if any(n for (_, cause), n in self.misses.items() if cause is c)]
+        misses = self.misses if misses is None else misses
+        causes = [c for c in MissCause if any(n for (_, cause), n in misses.items() if cause is c)]
         width = max((len(c.value) for c in causes), default=0)
         lines = [
-            "Misses of the credited reading by trap and cause:",
+            f"{title} by trap and cause:",
             f"{'trap':<20} " + " ".join(f"{c.value:>{width}}" for c in causes) + f" {'all':>6}",
         ]
         for trap in self.by_trap:
-            row = [self.misses.get((trap, c), 0) for c in causes]
+            row = [misses.get((trap, c), 0) for c in causes]
             if any(row):
                 lines.append(
                     f"{trap.value:<20} " + " ".join(f"{n:>{width}}" for n in row) + f" {sum(row):>6}"
                 )
-        totals = [sum(n for (_, cause), n in self.misses.items() if cause is c) for c in causes]
+        totals = [sum(n for (_, cause), n in misses.items() if cause is c) for c in causes]
         lines.append(f"{'all':<20} " + " ".join(f"{n:>{width}}" for n in totals) + f" {sum(totals):>6}")
         return lines
 
@@ -487,7 +541,9 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
     strict_run = replay(dataset, replace(policy, ambiguity_policy=AmbiguityPolicy.UNIQUE_ONLY))
     final = world_index(dataset.world)
     memberships = dataset.world.memberships
-    ours = credited = strict = naive = naive_live = Scorecard()
+    ours = credited = strict = naive = naive_live = decidable = decidable_credited = Scorecard()
+    decidable_misses: Counter[tuple[Trap, MissCause]] = Counter()
+    tie_answers: Counter[TieAnswer] = Counter()
     surfaced = 0
     first_pass = {trap: Scorecard() for trap in LATE_TRAPS}
     by_trap: dict[Trap, tuple[Scorecard, Scorecard]] = {trap: (Scorecard(), Scorecard()) for trap in Trap}
@@ -510,6 +566,13 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
         )
         if (cause := miss_cause(item.true_deal_id, decided)) is not None:
             misses[(item.trap, cause)] += 1
+        if item.decidable:
+            decidable_credited = decidable_credited.add(item, asserted, decided.rep_id, decided.team_id)
+            decidable = decidable.add(item, decided.deal_id, decided.rep_id, decided.team_id)
+            if cause is not None:
+                decidable_misses[(item.trap, cause)] += 1
+        elif item.true_deal_id is not None:
+            tie_answers[tie_answer(item.true_deal_id, decided)] += 1
         surfaced += item.true_deal_id is not None and item.true_deal_id in (
             decided.deal_id,
             *decided.secondary_deal_ids,
@@ -550,6 +613,10 @@ def evaluate(dataset: Dataset, seed: int, policy: TenantAttributionPolicy | None
         rematched=ours_run.rematched,
         close_call_misses=close_calls,
         statuses=dict(sorted(statuses.items())),
+        decidable_credited=decidable_credited,
+        decidable=decidable,
+        decidable_misses=dict(decidable_misses),
+        tie_answers=dict(tie_answers),
     )
 
 

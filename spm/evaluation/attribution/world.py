@@ -34,6 +34,7 @@ from services.attribution.domain.reference import (
     Rep,
     TeamMembership,
 )
+from spm.evaluation.attribution.ties import DealFacts, Observation, Seen, tied_deals
 
 TENANT_ID = "eval-tenant"
 INTERNAL_DOMAIN = "seller.example"
@@ -136,6 +137,13 @@ class LabelledActivity:
     true_rep_id: str
     true_team_id: str | None
     true_deal_id: str | None
+    #: Other deals this activity and the CRM cannot tell from the true one (``ties``): the world
+    #: drew the true deal among them at random. Empty: the activity is decidable.
+    tied_with: frozenset[str] = frozenset()
+
+    @property
+    def decidable(self) -> bool:
+        return not self.tied_with
 
 
 @dataclass(frozen=True, slots=True)
@@ -899,6 +907,61 @@ def _to_activity(scenario: _Scenario, number: int) -> ActivityIngestedV1:
     )
 
 
+def _ties(draft: _Draft, scenarios: list[_Scenario]) -> tuple[frozenset[str], ...]:
+    """The oracle's ties (``ties.tied_deals``) over the world as it stands once every late
+    record arrived, from the world's own draws: no matcher is consulted."""
+    by_email: dict[str, set[str]] = defaultdict(set)
+    by_phone: dict[str, set[str]] = defaultdict(set)
+    for contact in draft.contacts.values():
+        by_email[contact.email.lower()].add(contact.id)
+        for phone in contact.phones:
+            by_phone[phone].add(contact.id)
+    rep_by_email = {_rep_email(rep.id): rep.id for rep in draft.reps}
+    rep_by_phone = {_rep_phone(rep.id): rep.id for rep in draft.reps}
+    hubspot = {owner_id: rep_id for rep_id, owner_id in draft.hubspot_id.items()}
+
+    def seen(participant: Participant, scenario: _Scenario) -> Seen:
+        role = participant.role.value
+        if participant.email is not None:
+            email = participant.email.lower()
+            if email_domain(email) == INTERNAL_DOMAIN:
+                # An alias the CRM does not list is read as its rep (the generous reading: the
+                # owner signal counts), the shared inbox as nobody.
+                shared = email == f"sales@{INTERNAL_DOMAIN}"
+                rep_id = None if shared else rep_by_email.get(email, scenario.true_rep_id)
+                return Seen(role, rep_id=rep_id, is_rep=True)
+            return Seen(role, contact_ids=frozenset(by_email.get(email, ())))
+        phone = participant.phone or ""
+        if phone in rep_by_phone:
+            return Seen(role, rep_id=rep_by_phone[phone], is_rep=True)
+        return Seen(role, contact_ids=frozenset(by_phone.get(phone, ())))
+
+    observations = [
+        Observation(
+            occurred_at=s.occurred_at,
+            true_deal_id=s.true_deal_id,
+            participants=tuple(seen(p, s) for p in s.participants),
+            subject=s.subject,
+            thread_id=s.thread_id,
+            crm_owner_rep_id=hubspot.get(s.crm_owner_rep_id or "", s.crm_owner_rep_id),
+        )
+        for s in scenarios
+    ]
+    deals = {
+        d.id: DealFacts(
+            id=d.id,
+            account_id=d.account_id,
+            owner_rep_id=d.owner_rep_id,
+            created_at=d.created_at,
+            closed_at=d.closed_at,
+            product=d.product,
+            contact_ids=frozenset(c for c, _ in d.contacts),
+        )
+        for d in draft.deals.values()
+    }
+    return tied_deals(observations, deals)
+
+
 def generate_dataset(n_activities: int, seed: int) -> Dataset:
     """A labelled dataset of exactly ``n_activities`` activities, the same for the same seed."""
     if n_activities < 1:
@@ -920,6 +983,7 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
                 labelled.append((scenario, trap))
     labelled = _with_subjects(draft, labelled)
     memberships = tuple(draft.memberships)
+    ties = _ties(draft, [scenario for scenario, _ in labelled])
     activities = tuple(
         LabelledActivity(
             activity=_to_activity(scenario, number),
@@ -927,8 +991,9 @@ def generate_dataset(n_activities: int, seed: int) -> Dataset:
             true_rep_id=scenario.true_rep_id,
             true_team_id=team_at(scenario.true_rep_id, scenario.occurred_at.date(), memberships),
             true_deal_id=scenario.true_deal_id,
+            tied_with=tied,
         )
-        for number, (scenario, trap) in enumerate(labelled, start=1)
+        for number, ((scenario, trap), tied) in enumerate(zip(labelled, ties, strict=True), start=1)
     )
     world = CrmWorld(
         reps=tuple(

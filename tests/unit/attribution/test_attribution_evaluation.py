@@ -17,7 +17,13 @@ from spm.evaluation.attribution import (
     generate_dataset,
     run_evaluation,
 )
-from spm.evaluation.attribution.scoring import MissCause, ingested_contact, replay, world_index
+from spm.evaluation.attribution.scoring import (
+    MissCause,
+    TieAnswer,
+    ingested_contact,
+    replay,
+    world_index,
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +86,44 @@ def test_the_figures_for_a_fixed_seed(report: EvaluationReport) -> None:
     assert report.close_call_misses == 13
     assert round(report.ours_unique_only.precision or 0, 4) == 0.9959
     assert round(report.ours_unique_only.recall or 0, 4) == 0.9075
+
+
+def test_the_figures_on_decidable_activities_and_the_answers_on_ties(report: EvaluationReport) -> None:
+    # The world's oracle sets aside 39 ties of the 530 activities with a true deal.
+    assert report.decidable_credited == Scorecard(
+        activities=561,
+        deal_truths=491,
+        deal_predictions=483,
+        deal_correct=481,
+        rep_correct=561,
+        team_correct=561,
+    )
+    assert report.decidable == Scorecard(
+        activities=561,
+        deal_truths=491,
+        deal_predictions=491,
+        deal_correct=489,
+        rep_correct=561,
+        team_correct=561,
+    )
+    # Every tie is answered "one of these", the true deal among them: no deal asserted on a coin flip.
+    assert report.tie_answers == {TieAnswer.AMBIGUOUS_WITH_TRUTH: 39}
+    assert sum(report.decidable_misses.values()) == 10
+    assert report.decidable_misses[(Trap.SINGLE_OPEN_DEAL, MissCause.WRONG_DEAL)] == 1
+    assert report.decidable_misses[(Trap.SINGLE_OPEN_DEAL, MissCause.TIE_PRIMARY_RIGHT)] == 3
+    text = report.render()
+    assert (
+        "ours (credited), decidable only  n=   561  deal precision   99.6%  recall   98.0%  rep  100.0%  "
+        "team  100.0%"
+    ) in text
+    assert (
+        "ours (deal_id), decidable only   n=   561  deal precision   99.6%  recall   99.6%  rep  100.0%  "
+        "team  100.0%"
+    ) in text
+    assert "  ambiguous, true deal among primary and secondaries: 39" in text
+    assert "  attributed to one wrong deal: 0" in text
+    # The new lines come after every existing one.
+    assert text.index("statuses: ") < text.index("Decidable only")
 
 
 def test_per_trap_figures_next_to_the_naive_rule_at_event_time(report: EvaluationReport) -> None:
