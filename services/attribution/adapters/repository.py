@@ -443,11 +443,16 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
         )
     }
     await conn.execute(
-        # Her holdings no other rep's followed (an address re-issued since keeps her spell).
+        # Her holdings no other rep's followed: an address she dropped that named her since (late
+        # mail from an old address) names her until she left. One re-issued since, whether its
+        # new holder dropped it too or lists it now, keeps her spell: before, one another rep
+        # lists was stretched over his holding, and his mail went to her.
         text(
             "UPDATE ref_rep_former_identities f SET until = :u WHERE f.tenant_id = :t AND f.rep_id = :id "
             "AND NOT EXISTS (SELECT 1 FROM ref_rep_former_identities o WHERE o.tenant_id = :t "
-            "AND o.identity = f.identity AND o.until >= f.until AND o.rep_id <> :id)"
+            "AND o.identity = f.identity AND o.until >= f.until AND o.rep_id <> :id) "
+            "AND NOT EXISTS (SELECT 1 FROM ref_rep_identities i WHERE i.tenant_id = :t "
+            "AND i.identity = f.identity AND i.rep_id <> :id)"
         ),
         {"t": t, "id": e.id, "u": e.updated_at},
     )
