@@ -1206,6 +1206,27 @@ async def _see_names(conn: AsyncConnection, t: str, es: Sequence[DealV1], before
     )
 
 
+async def see_deal_names(conn: AsyncConnection, t: str, versions: Sequence[DealV1]) -> None:
+    """Record the names ``versions`` of the tenant's deals carry, as if each had just been
+    received (``_see_names``), in chunks, one version per deal and ``updated_at`` (the last
+    given); nothing else is written or re-decided (``spm backfill-deal-names``)."""
+    unique = list({(e.id, e.updated_at): e for e in versions}.values())
+    for start in range(0, len(unique), _SEEN_CHUNK):
+        chunk = unique[start : start + _SEEN_CHUNK]
+        before = await _held(
+            conn,
+            t,
+            "SELECT deal_id, name, deleted, merged_into, updated_at FROM ref_deals "
+            "WHERE tenant_id = :t AND deal_id = ANY(:ids)",
+            sorted({e.id for e in chunk}),
+        )
+        await _see_names(conn, t, chunk, before)
+
+
+#: Deal versions recorded per statement by ``see_deal_names``.
+_SEEN_CHUNK = 5_000
+
+
 def _late_names(
     es: Sequence[DealV1], kept: set[str], before: dict[str, Any], changed: ChangedReferences
 ) -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
+from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
+from services.attribution.deal_names_backfill import backfill_deal_names
+from services.attribution.reattribution import reattribute
 from tests.integration.attribution.attribution_support import rows
 from tests.integration.quarter.quarter_support import (
     Tenant,
@@ -208,3 +212,80 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
         assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-hr", "subject")
         seen = await activity(stack, tenant, "mail", "m-2")
         assert (seen["status"], seen["deal"]) == ("ambiguous", "deal-ana")
+
+
+async def _reattribute_autumn(kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant) -> int:
+    """``spm reattribute`` over October and November, settled: the attributions changed."""
+    producer = make_producer(kafka_settings, "reattribute-test")
+    await producer.start()
+    try:
+        report = await reattribute(
+            db_engine,
+            producer,
+            kafka_settings.topic_prefix,
+            tenant.tenant_id,
+            datetime(2026, 10, 1, tzinfo=UTC),
+            datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    finally:
+        await producer.stop()
+    await settle(kafka_settings)
+    return report.changed
+
+
+async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """The payroll deal was renamed "HR Suite" on 1 November before the upgrade: no name of it was
+    kept, and ``spm reattribute`` over the autumn makes Ana's October mail "Payroll Rollout
+    kickoff" a close call. ``spm backfill-deal-names`` reads the deal's versions back from
+    ``crm-entity-changed`` (the tenant's only), and the next ``spm reattribute`` gives the mail
+    back to the payroll deal."""
+    tenant = await new_tenant(db_engine)
+    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    payroll = _deal("deal-pay", "Acme - Payroll Rollout")
+    world = [
+        rep("rep-ana", ANA),
+        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
+        contact("con-cy", "acc-acme", CY),
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-09-01T00:00:00Z",
+            *world,
+            payroll,
+            _deal("deal-ana", "Acme - Analytics"),
+        )
+        await post(
+            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
+        )
+        await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**payroll, "name": "Acme - HR Suite"})
+        await settle(kafka_settings)
+        # The database as an upgrade finds it: no name seen of any deal.
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text("DELETE FROM ref_deal_names WHERE tenant_id = :t"), {"t": tenant.tenant_id}
+            )
+        assert await _reattribute_autumn(kafka_settings, db_engine, tenant) == 1
+
+        report = await backfill_deal_names(db_engine, kafka_settings, tenant.tenant_id)
+        assert (report.versions, report.deals, report.unreadable, report.earliest) == (
+            3,
+            2,
+            0,
+            datetime(2026, 9, 1, tzinfo=UTC),
+        )
+        assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == [
+            ("deal-ana", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Analytics"),
+            ("deal-pay", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Payroll Rollout"),
+            ("deal-pay", datetime(2026, 11, 1, tzinfo=UTC), "Acme - HR Suite"),
+        ]
+        assert await _reattribute_autumn(kafka_settings, db_engine, tenant) == 1
+        assert await _versions(stack, tenant, "m-1") == [
+            (1, "attributed", "deal-pay"),
+            (2, "ambiguous", "deal-ana"),
+            (3, "attributed", "deal-pay"),
+        ]
