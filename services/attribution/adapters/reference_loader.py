@@ -730,7 +730,8 @@ WITH RECURSIVE merged AS (
     SELECT n.deal_id, x.survivor, n.name, x.merged_at,
            lead(n.name) OVER w AS next_name, lead(n.seen) OVER w AS next_seen
     FROM ref_deal_names n JOIN deals x ON x.deal_id = n.deal_id
-    WHERE n.tenant_id = :t WINDOW w AS (PARTITION BY n.deal_id ORDER BY n.seen)
+    WHERE n.tenant_id = :t AND n.deal_id = ANY(CAST(:d AS varchar[]) || ARRAY(SELECT deal_id FROM merged))
+    WINDOW w AS (PARTITION BY n.deal_id ORDER BY n.seen)
 )
 SELECT deal_id, survivor, name, coalesce(next_seen, merged_at) AS until FROM seen
 WHERE next_name <> name OR (next_name IS NULL AND survivor IS NOT NULL)

@@ -1169,13 +1169,14 @@ async def _see_names(conn: AsyncConnection, t: str, es: Sequence[DealV1], before
     time is that of the latest version seen at or before it, so a late version takes its place
     in the history without changing the name held. The version held is seen too (a deal held
     before the table: its history starts with it); a correction under the same ``updated_at``
-    replaces the name seen then. A tombstone or a merge carries no name: the merged deal's names
-    end with its merge (the loader's ``_DEAL_NAMES``). Only the first and last version of each
-    run of one name are kept. A few statements for the batch; none without a named version."""
+    replaces the name seen then. A tombstone's name is not seen; a merge's is, when it carries
+    one (a HubSpot merge names none): the merged deal's names end with its merge (the loader's
+    ``_DEAL_NAMES``). Only the first and last version of each run of one name are kept. A few
+    statements for the batch; none without a named version."""
     held = [
         (i, h.updated_at, h.name) for i, h in before.items() if h.name and not (h.deleted or h.merged_into)
     ]
-    sent = [(e.id, e.updated_at, e.name) for e in es if e.name and _live(e)]
+    sent = [(e.id, e.updated_at, e.name) for e in es if e.name and not e.deleted]
     if not sent and not held:
         return
     for seen, on_conflict in ((held, "NOTHING"), (sent, "UPDATE SET name = EXCLUDED.name")):
