@@ -2,7 +2,7 @@
 versions the ``crm-entity-changed`` topic still holds (``spm backfill-deal-names``; rules
 2026.12.44).
 
-A CRM sends its current state, and before migration ``0050_deal_names_seen`` (and
+A CRM sends its current state, and before migration ``0051_deal_names_seen`` (and
 ``0046_deal_former_names`` before it) nothing kept a deal's earlier names: ``ref_deals`` holds
 its latest version, the attributions hold the deals chosen and their signals' values, ingest
 keeps no CRM record. The topic does, for its retention (30 days by default): every version

@@ -1,6 +1,6 @@
 """``spm backfill-deal-names``: the names a tenant's deals were seen with before the upgrade, from
 the CRM versions ``crm-entity-changed`` still holds (``services.attribution.deal_names_backfill``).
-Run it once per tenant after migration ``0050_deal_names_seen``, then ``spm reattribute`` from the
+Run it once per tenant after migration ``0051_deal_names_seen``, then ``spm reattribute`` from the
 day it prints."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Migration 0050: a deal's former names become the names its versions were seen with
+"""Migration 0051: a deal's former names become the names its versions were seen with
 (``ref_deal_names``): each former name seen just before its ``until``, the next name at it, the
 former table left for the previous release's consumers; and back, each change of name a former
 name again."""
@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.migrate import alembic_config, upgrade
 from tests.integration.attribution.attribution_support import rows
 
-TENANT = "acme-0050"
-BEFORE = "0049_rep_former_holdings"
+TENANT = "acme-0051"
+BEFORE = "0050_buyer_answers"
 OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
 NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
 FORMER = f"SELECT deal_id, until, name FROM ref_deal_former_names WHERE tenant_id = '{TENANT}' ORDER BY until"

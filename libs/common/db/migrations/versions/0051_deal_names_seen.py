@@ -14,15 +14,15 @@ read or written (an attribution consumer of the previous release running during 
 writes there; a later release drops it). Downgrade writes it again from the names seen, each
 change of name a former name, ``until`` the first version seen with the next one.
 
-Revision ID: 0050_deal_names_seen
-Revises: 0049_rep_former_holdings
+Revision ID: 0051_deal_names_seen
+Revises: 0050_buyer_answers
 Create Date: 2026-12-05
 """
 
 from alembic import op
 
-revision = "0050_deal_names_seen"
-down_revision = "0049_rep_former_holdings"
+revision = "0051_deal_names_seen"
+down_revision = "0050_buyer_answers"
 branch_labels = None
 depends_on = None
 
