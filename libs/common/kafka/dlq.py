@@ -133,22 +133,26 @@ async def _read(
     limit: int | None,
     on_batch: Callable[[list[DeadLetter], dict[TopicPartition, int]], Awaitable[None]] | None = None,
 ) -> list[DeadLetter]:
-    """Fetch until every partition reached its end offset (or ``limit`` messages)."""
+    """Fetch until every partition reached its end offset (or ``limit`` messages); the records
+    fetched, or, given ``on_batch``, none (each batch is handed to it: a whole topic is not held)."""
     out: list[DeadLetter] = []
+    fetched = 0
     remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-    while remaining and (limit is None or len(out) < limit):
+    while remaining and (limit is None or fetched < limit):
         records = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=500)
         batch: list[DeadLetter] = []
         next_offsets: dict[TopicPartition, int] = {}
         for tp, messages in records.items():
             for m in messages:
-                if m.offset >= ends[tp] or (limit is not None and len(out) + len(batch) >= limit):
+                if m.offset >= ends[tp] or (limit is not None and fetched + len(batch) >= limit):
                     break
                 batch.append(DeadLetter(tp.partition, m.offset, m.key, m.value, tuple(m.headers or ())))
                 next_offsets[tp] = m.offset + 1
-        if on_batch is not None and batch:
+        fetched += len(batch)
+        if on_batch is None:
+            out += batch
+        elif batch:
             await on_batch(batch, next_offsets)
-        out += batch
         for tp in list(remaining):
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
@@ -180,7 +184,19 @@ async def _start_both(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) ->
 
 async def inspect_dead_letters(settings: KafkaSettings, topic: Topic, limit: int = 20) -> list[DeadLetter]:
     """The first ``limit`` dead letters of ``topic``, read without a group (nothing committed)."""
-    name = topic.physical_dlq(settings.topic_prefix)
+    return await read_from_start(settings, topic.physical_dlq(settings.topic_prefix), limit=limit)
+
+
+async def read_from_start(
+    settings: KafkaSettings,
+    name: str,
+    on_batch: Callable[[list[DeadLetter]], Awaitable[None]] | None = None,
+    limit: int | None = None,
+) -> list[DeadLetter]:
+    """The records of the physical topic ``name`` from its beginning to its end offsets when
+    called (``limit``: at most that many), read without a group (nothing committed), as
+    :func:`inspect_dead_letters` reads a DLQ; given ``on_batch``, each batch is handed to it and
+    none returned (``spm backfill-deal-names`` reads ``crm-entity-changed`` whole)."""
     consumer = _consumer(settings, None)
     await _start(consumer)
     try:
@@ -190,7 +206,12 @@ async def inspect_dead_letters(settings: KafkaSettings, topic: Topic, limit: int
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await end_offsets(settings, partitions)
-        return await _read(consumer, partitions, ends, limit)
+
+        async def handed(batch: list[DeadLetter], _: dict[TopicPartition, int]) -> None:
+            assert on_batch is not None
+            await on_batch(batch)
+
+        return await _read(consumer, partitions, ends, limit, None if on_batch is None else handed)
     finally:
         await consumer.stop()
 

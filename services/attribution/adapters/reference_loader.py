@@ -3,7 +3,7 @@
 A fixed handful of indexed queries per batch (not per activity): identities -> reps and
 contacts, domains -> accounts, accounts and contacts -> deals (closed ones only while still
 inside the grace window), explicit and thread deals whatever their state, owners of every
-deal loaded (and who owned it when, ``ref_deal_owners``, and what it was named, ``ref_deal_former_names``), reps -> memberships, threads -> the attributions of their activities, activity
+deal loaded (and who owned it when, ``ref_deal_owners``, and what it and the deals merged into it were named, ``ref_deal_names``), reps -> memberships, threads -> the attributions of their activities, activity
 ids -> manual overrides (and their deals). Tombstoned and merged entities never match; an
 explicit reference to a merged entity is followed to its survivor (``survivors``).
 
@@ -677,12 +677,9 @@ class _Loader:
             "ORDER BY deal_id, since",
             d=sorted({row.deal_id for row in found}),
         )
-        # The names of deals renamed, by time (``ReferenceIndex.deal_at``; rules 2026.12.42).
-        renamed = await self.rows(
-            "SELECT deal_id, name, until FROM ref_deal_former_names WHERE tenant_id = :t "
-            "AND deal_id = ANY(CAST(:d AS varchar[])) ORDER BY deal_id, until",
-            d=sorted({row.deal_id for row in found}),
-        )
+        # The names of deals renamed, by time (``ReferenceIndex.deal_at``; rules 2026.12.42), and
+        # those of the deals merged into them (rules 2026.12.44).
+        renamed = await self.rows(_DEAL_NAMES, d=sorted({row.deal_id for row in found}))
         # Owners are filed under their person, and the survivors of the accounts merged since the
         # deals named them recorded, before the deals are indexed.
         await self.follow_aliases({row.owner_rep_id for row in (*found, *owned) if row.owner_rep_id})
@@ -692,7 +689,12 @@ class _Loader:
         for row in owned:
             self.index.add_deal_owner(DealOwnership(row.deal_id, row.owner_rep_id, row.since))
         for row in renamed:
-            self.index.add_deal_former_name(DealFormerName(row.deal_id, row.name, row.until))
+            if row.survivor is None:
+                self.index.add_deal_former_name(DealFormerName(row.deal_id, row.name, row.until))
+            else:
+                self.index.add_deal_merged_name(
+                    row.survivor, DealFormerName(row.deal_id, row.name, row.until)
+                )
 
     async def account_survivors(self, account_ids: set[str]) -> None:
         """Record the survivors of the merged ones among ``account_ids`` not yet known (a pinned
@@ -706,6 +708,35 @@ class _Loader:
             await _resolve_merges(self.conn, self.tenant_id, "account", unknown)
         ).items():
             self.index.survivors[("account", account_id)] = survivor
+
+
+#: The names of the deals ``:d``, and of the deals merged into them (chains followed), from the
+#: versions seen (``ref_deal_names``): each name until the first version seen with the next one
+#: (``survivor`` NULL), or, for a merged deal (``survivor`` the deal of ``:d`` it ended in), each
+#: of its names until the next one and its last until its merge. A deal never renamed nor merged
+#: into has no row.
+_DEAL_NAMES = """
+WITH RECURSIVE merged AS (
+    SELECT deal_id, merged_into AS survivor, updated_at AS merged_at FROM ref_deals
+    WHERE tenant_id = :t AND merged_into = ANY(CAST(:d AS varchar[])) AND NOT deleted
+    UNION
+    SELECT r.deal_id, m.survivor, r.updated_at FROM ref_deals r JOIN merged m ON r.merged_into = m.deal_id
+    WHERE r.tenant_id = :t AND NOT r.deleted
+), deals AS (
+    SELECT d AS deal_id, NULL::text AS survivor, NULL::timestamptz AS merged_at
+    FROM unnest(CAST(:d AS varchar[])) AS d
+    UNION ALL SELECT deal_id, survivor, merged_at FROM merged
+), seen AS (
+    SELECT n.deal_id, x.survivor, n.name, x.merged_at,
+           lead(n.name) OVER w AS next_name, lead(n.seen) OVER w AS next_seen
+    FROM ref_deal_names n JOIN deals x ON x.deal_id = n.deal_id
+    WHERE n.tenant_id = :t AND n.deal_id = ANY(CAST(:d AS varchar[]) || ARRAY(SELECT deal_id FROM merged))
+    WINDOW w AS (PARTITION BY n.deal_id ORDER BY n.seen)
+)
+SELECT deal_id, survivor, name, coalesce(next_seen, merged_at) AS until FROM seen
+WHERE next_name <> name OR (next_name IS NULL AND survivor IS NOT NULL)
+ORDER BY deal_id, until
+"""
 
 
 async def load_reference_index(

@@ -12,7 +12,7 @@ import logging
 import operator
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -443,11 +443,16 @@ async def _keep_departed(conn: AsyncConnection, t: str, e: RepV1, held: set[str]
         )
     }
     await conn.execute(
-        # Her holdings no other rep's followed (an address re-issued since keeps her spell).
+        # Her holdings no other rep's followed: an address she dropped that named her since (late
+        # mail from an old address) names her until she left. One re-issued since, whether its
+        # new holder dropped it too or lists it now, keeps her spell: before, one another rep
+        # lists was stretched over his holding, and his mail went to her.
         text(
             "UPDATE ref_rep_former_identities f SET until = :u WHERE f.tenant_id = :t AND f.rep_id = :id "
             "AND NOT EXISTS (SELECT 1 FROM ref_rep_former_identities o WHERE o.tenant_id = :t "
-            "AND o.identity = f.identity AND o.until >= f.until AND o.rep_id <> :id)"
+            "AND o.identity = f.identity AND o.until >= f.until AND o.rep_id <> :id) "
+            "AND NOT EXISTS (SELECT 1 FROM ref_rep_identities i WHERE i.tenant_id = :t "
+            "AND i.identity = f.identity AND i.rep_id <> :id)"
         ),
         {"t": t, "id": e.id, "u": e.updated_at},
     )
@@ -1106,6 +1111,8 @@ async def _apply_deals(
         for e in es
     ]
     kept = await _upsert_many(conn, t, "ref_deals", rows)
+    await _see_names(conn, t, es, before)
+    _late_names(es, kept, before, changed)
     written = [e for e in es if e.id in kept]
     if not written:
         return
@@ -1117,7 +1124,6 @@ async def _apply_deals(
             children["role"] += [c.role for c in e.contacts]
     await _replace_children(conn, "ref_deal_contacts", "deal_id", t, [e.id for e in written], children)
     await _record_owners(conn, t, written, before)
-    await _keep_former_names(conn, t, written, before)
     for e in written:
         if e.account_id:
             changed.account_ids.add(e.account_id)
@@ -1156,24 +1162,84 @@ async def _record_owners(
     )
 
 
-async def _keep_former_names(
-    conn: AsyncConnection, t: str, written: Sequence[DealV1], before: dict[str, Any]
-) -> None:
-    """The name a live deal's newer version no longer carries stays its name for activities
-    before that version's ``updated_at`` (``ref_deal_former_names``, rules 2026.12.42): a
-    subject naming the deal as it was named then still names it when the rename re-decides its
-    window. Only a rename we saw: a deal held without a name, a deletion or a merge records none,
-    and a version no newer than the one held (a correction under the same ``updated_at``)
-    renames nothing. One statement for the renames."""
-    renamed = [
-        (e.id, held.name, e.updated_at)
-        for e in written
-        if (held := before.get(e.id)) is not None
-        and held.name
-        and _live_and_newer(held, e)
-        and (e.name or "") != held.name
+async def _see_names(conn: AsyncConnection, t: str, es: Sequence[DealV1], before: dict[str, Any]) -> None:
+    """The name each live version of ``es`` carries, seen at its ``updated_at``
+    (``ref_deal_names``, rules 2026.12.44), whether it is written or older than the version held (a
+    sync replay delivering the older name after the newer one): a deal's name at an activity's
+    time is that of the latest version seen at or before it, so a late version takes its place
+    in the history without changing the name held. The version held is seen too (a deal held
+    before the table: its history starts with it); a correction under the same ``updated_at``
+    replaces the name seen then. A tombstone's name is not seen; a merge's is, when it carries
+    one (a HubSpot merge names none): the merged deal's names end with its merge (the loader's
+    ``_DEAL_NAMES``). Only the first and last version of each run of one name are kept. A few
+    statements for the batch; none without a named version."""
+    held = [
+        (i, h.updated_at, h.name) for i, h in before.items() if h.name and not (h.deleted or h.merged_into)
     ]
-    await _keep_formers(conn, t, "ref_deal_former_names", "deal_id", "name", renamed)
+    sent = [(e.id, e.updated_at, e.name) for e in es if e.name and not e.deleted]
+    if not sent and not held:
+        return
+    for seen, on_conflict in ((held, "NOTHING"), (sent, "UPDATE SET name = EXCLUDED.name")):
+        if seen:
+            await conn.execute(
+                text(
+                    "INSERT INTO ref_deal_names (tenant_id, deal_id, seen, name) "
+                    "SELECT :t, s.deal_id, s.seen, s.name FROM unnest(CAST(:d AS text[]), "
+                    "CAST(:s AS timestamptz[]), CAST(:n AS text[])) AS s(deal_id, seen, name) "
+                    f"ON CONFLICT (tenant_id, deal_id, seen) DO {on_conflict}"
+                ),
+                {
+                    "t": t,
+                    "d": [d for d, _, _ in seen],
+                    "s": [u for _, u, _ in seen],
+                    "n": [n for _, _, n in seen],
+                },
+            )
+    await conn.execute(
+        # A version between two of the same name, that name too, tells nothing more.
+        text(
+            "DELETE FROM ref_deal_names n USING (SELECT deal_id, seen, name, lag(name) OVER w AS before, "
+            "lead(name) OVER w AS after FROM ref_deal_names WHERE tenant_id = :t AND deal_id = ANY(:d) "
+            "WINDOW w AS (PARTITION BY deal_id ORDER BY seen)) x WHERE n.tenant_id = :t "
+            "AND n.deal_id = x.deal_id AND n.seen = x.seen AND x.before = x.name AND x.after = x.name"
+        ),
+        {"t": t, "d": sorted({d for d, _, _ in (*held, *sent)})},
+    )
+
+
+async def see_deal_names(conn: AsyncConnection, t: str, versions: Sequence[DealV1]) -> None:
+    """Record the names ``versions`` of the tenant's deals carry, as if each had just been
+    received (``_see_names``), in chunks, one version per deal and ``updated_at`` (the last
+    given); nothing else is written or re-decided (``spm backfill-deal-names``)."""
+    unique = list({(e.id, e.updated_at): e for e in versions}.values())
+    for start in range(0, len(unique), _SEEN_CHUNK):
+        chunk = unique[start : start + _SEEN_CHUNK]
+        before = await _held(
+            conn,
+            t,
+            "SELECT deal_id, name, deleted, merged_into, updated_at FROM ref_deals "
+            "WHERE tenant_id = :t AND deal_id = ANY(:ids)",
+            sorted({e.id for e in chunk}),
+        )
+        await _see_names(conn, t, chunk, before)
+
+
+#: Deal versions recorded per statement by ``see_deal_names``.
+_SEEN_CHUNK = 5_000
+
+
+def _late_names(
+    es: Sequence[DealV1], kept: set[str], before: dict[str, Any], changed: ChangedReferences
+) -> None:
+    """A live version older than the live one held (not written) naming the deal otherwise
+    re-decides its window as a rename does: mail of its time naming that name is the deal's."""
+    for e in es:
+        held = before.get(e.id)
+        if e.id in kept or held is None or not _live(e) or held.deleted or held.merged_into:
+            continue
+        if e.name and e.name != held.name and e.updated_at < held.updated_at:
+            now = deal_from_row(held)
+            changed.deal_changes.append((replace(now, name=e.name), now))
 
 
 def _common(t: str, e: CrmEntity) -> dict[str, Any]:

@@ -66,7 +66,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.43"
+RULE_VERSION = "attribution-rules/2026.12.44"
 
 
 class Signal(StrEnum):
@@ -1523,19 +1523,34 @@ def _singular(word: str) -> str:
     return word
 
 
-def _name_words(deals: Iterable[Deal]) -> dict[str, frozenset[str]]:
-    """The words of each named deal's name; of a deal whose account has another candidate deal,
-    without the words of the account's name (rules 2026.12.17): "Northwind Traders" in
-    "Northwind Traders - Renewal" tells that account from another, not the renewal from the
-    account's "Expansion 2027" (a rep left the account's name out of it)."""
-    named = [deal for deal in deals if deal.name]
+def _name_words(deals: Iterable[Deal]) -> dict[str, tuple[frozenset[str], ...]]:
+    """The words of each named deal's names (its own, then those of the deals merged into it:
+    rules 2026.12.44); of a deal whose account has another candidate deal, without the words of
+    the account's name (rules 2026.12.17): "Northwind Traders" in "Northwind Traders - Renewal"
+    tells that account from another, not the renewal from the account's "Expansion 2027" (a rep
+    left the account's name out of it)."""
+    named = [deal for deal in deals if deal.name or deal.aliases]
     accounts = Counter(deal.account_id for deal in named if deal.account_name)
+
+    def words(deal: Deal, name: str) -> frozenset[str]:
+        if deal.account_name and accounts[deal.account_id] > 1:
+            return _without(_words(name), _words(deal.account_name))
+        return _words(name)
+
     return {
-        deal.id: _without(_words(deal.name), _words(deal.account_name))
-        if deal.account_name and accounts[deal.account_id] > 1
-        else _words(deal.name)
-        for deal in named
+        deal.id: tuple(words(deal, name) for name in (deal.name, *deal.aliases) if name) for deal in named
     }
+
+
+def _name_score(own: frozenset[str], found_words: frozenset[str]) -> tuple[float, int]:
+    """How strongly the words ``found_words`` of a subject name a deal's name whose words setting
+    it apart are ``own``, and how many of them hold no digit (``subject_names``)."""
+    hits = own & found_words
+    if not hits:
+        return 0.0, 0
+    core = _without_qualifiers(own)
+    core_hits = len(core & hits)
+    return max(len(hits) / len(own), core_hits / len(core) if core else 0.0), core_hits
 
 
 def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float]:
@@ -1555,16 +1570,22 @@ def subject_names(subject: str | None, deals: Iterable[Deal]) -> dict[str, float
     said = _words(subject)
     runs = [word for word in said if _unspaced(word)]
     names = _name_words(deals)
-    shared = frozenset.intersection(*names.values()) if len(names) > 1 else frozenset()
-    spots = {deal_id: _said(words - shared, said, runs) for deal_id, words in names.items()}
+    # A deal's words are those of all its names: a merged deal's words shared with every other
+    # candidate's set none apart (rules 2026.12.44).
+    every = {
+        deal_id: each[0] if len(each) == 1 else frozenset().union(*each) for deal_id, each in names.items()
+    }
+    shared = frozenset.intersection(*every.values()) if len(every) > 1 else frozenset()
+    spots = {deal_id: _said(words - shared, said, runs) for deal_id, words in every.items()}
     found: dict[str, float] = {}
     by_qualifier: list[str] = []
-    for deal_id, words in names.items():
-        own = words - shared
-        if own and (hits := len(found_words := _unshadowed(spots, deal_id))):
-            core = _without_qualifiers(own)
-            core_hits = len(core & found_words)
-            found[deal_id] = max(hits / len(own), core_hits / len(core) if core else 0.0)
+    for deal_id, each in names.items():
+        if not (found_words := _unshadowed(spots, deal_id)):
+            continue
+        # Its best-named name: a subject naming a deal merged into it names it as well.
+        score, core_hits = max(_name_score(words - shared, found_words) for words in each)
+        if score:
+            found[deal_id] = score
             if not core_hits:
                 by_qualifier.append(deal_id)
     if len(by_qualifier) < len(found):

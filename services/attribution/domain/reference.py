@@ -126,6 +126,9 @@ class Deal:
     #: ``None`` when the CRM states none: a partner's deal yields to a customer's
     #: (``matching._partner_yields``).
     account_relationship: str | None = None
+    #: The names of the deals merged into it, as they were named at the activity's time
+    #: (``ReferenceIndex.deal_at``, rules 2026.12.44): a subject naming one names the survivor.
+    aliases: tuple[str, ...] = ()
 
     @property
     def contact_ids(self) -> frozenset[str]:
@@ -157,8 +160,9 @@ def owner_at(history: Sequence[DealOwnership], at: datetime) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class DealFormerName:
-    """``deal_id`` was named ``name`` until ``until`` (the ``updated_at`` of the CRM version that
-    renamed it: ``ref_deal_former_names``)."""
+    """``deal_id`` was named ``name`` until ``until``: the ``updated_at`` of the first CRM version
+    seen with its next name (``ref_deal_names``), or, for a deal merged into another, of the
+    version that merged it (its names end there)."""
 
     deal_id: str
     name: str
@@ -174,6 +178,18 @@ def name_at(current: str, former: Sequence[DealFormerName], at: datetime) -> str
         if renamed.until > at:
             return renamed.name
     return current
+
+
+def merged_names_at(merged: Sequence[DealFormerName], at: datetime) -> tuple[str, ...]:
+    """The names the deals of ``merged`` (sorted by ``until``), merged into one survivor, had at
+    ``at``: each one's ``name_at`` while it was a deal of its own, none after its merge (rules
+    2026.12.44). Mail about "Acme Payroll Expansion" sent before it was merged into "Acme -
+    Payroll" names the survivor."""
+    names: dict[str, str] = {}
+    for former in merged:
+        if former.until > at:
+            names.setdefault(former.deal_id, former.name)
+    return tuple(sorted(set(names.values())))
 
 
 class CurrentAttribution(msgspec.Struct, frozen=True):

@@ -58,6 +58,7 @@ from services.attribution.domain.reference import (
     Rep,
     TeamMembership,
     TenantAttributionPolicy,
+    merged_names_at,
     name_at,
     owner_at,
 )
@@ -175,9 +176,12 @@ class ReferenceIndex:
     #: Deal -> its owners over time, by ``since`` (``ref_deal_owners``): present for a deal
     #: whose owner changed, read at each activity's time (``deal_at``).
     deal_owners: dict[str, list[DealOwnership]] = field(default_factory=dict)
-    #: Deal -> the names it had before renames, by ``until`` (``ref_deal_former_names``): present
-    #: for a deal renamed, its name read at each activity's time (``deal_at``).
+    #: Deal -> the names it had before renames, by ``until`` (``ref_deal_names``): present for a
+    #: deal renamed, its name read at each activity's time (``deal_at``).
     deal_former_names: dict[str, list[DealFormerName]] = field(default_factory=dict)
+    #: Survivor deal -> the names of the deals merged into it, by ``until`` (each ending with its
+    #: merge): present for a deal others were merged into (``deal_at``, rules 2026.12.44).
+    deal_merged_names: dict[str, list[DealFormerName]] = field(default_factory=dict)
     #: Thread id -> the attributions of its activities, oldest first.
     thread_members: dict[str, list[ThreadMember]] = field(default_factory=lambda: defaultdict(list))
     overrides: dict[uuid.UUID, ManualOverride] = field(default_factory=dict)
@@ -619,16 +623,26 @@ class ReferenceIndex:
         names.append(former)
         names.sort(key=lambda n: n.until)
 
+    def add_deal_merged_name(self, survivor: str, former: DealFormerName) -> None:
+        """Record a name a deal merged into ``survivor`` had until its next name or its merge;
+        put in ``until`` order (``merged_names_at``)."""
+        names = self.deal_merged_names.setdefault(survivor, [])
+        names.append(former)
+        names.sort(key=lambda n: n.until)
+
     def deal_at(self, deal: Deal, at: datetime) -> Deal:
         """``deal`` with the owner it had when an activity at ``at`` happened, and the name
-        (rules 2026.12.42: a subject names a deal by the name it had then)."""
+        (rules 2026.12.42: a subject names a deal by the name it had then), and the names the
+        deals merged into it had then (rules 2026.12.44)."""
         history = self.deal_owners.get(deal.id)
         owner = owner_at(history, at) if history and len(history) > 1 else deal.owner_rep_id
         former = self.deal_former_names.get(deal.id)
         name = name_at(deal.name, former, at) if former else deal.name
-        if owner == deal.owner_rep_id and name == deal.name:
+        merged = self.deal_merged_names.get(deal.id)
+        aliases = tuple(n for n in merged_names_at(merged, at) if n != name) if merged else ()
+        if owner == deal.owner_rep_id and name == deal.name and aliases == deal.aliases:
             return deal
-        return replace(deal, owner_rep_id=owner, name=name)
+        return replace(deal, owner_rep_id=owner, name=name, aliases=aliases)
 
     def owner_named(self, crm: AnyCrmReferences) -> str | None:
         """The rep the source assigned the activity to: the one the tenant's ``rep_aliases``
@@ -852,7 +866,7 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
     held = index.deals
     deals = tuple([held[d] for d in sorted(deal_ids) if d in held])
-    if index.deal_owners or index.deal_former_names:
+    if index.deal_owners or index.deal_former_names or index.deal_merged_names:
         deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
     if index.former_accounts:
         deals = _roles_then(deals, activity, index, pointed.contact_ids)

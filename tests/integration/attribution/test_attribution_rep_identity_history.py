@@ -504,3 +504,71 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         "support-17": held("kim", "west"),
     }
     _report(found, expected)
+
+
+async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_reissued(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """Kim (West) holds the team inbox ``sales-emea@`` and her old ``kim.old@`` until the 10th:
+    the inbox goes to Bo (East), ``kim.old@`` to nobody. Kim is deleted on the 20th. Mail of the
+    11th from the inbox stays Bo's when ``spm reattribute`` replays November (before, her
+    departure stretched her holding of the inbox to the 20th over Bo's, and the mail went to her);
+    mail of the 11th from ``kim.old@``, which named her while she was there (late mail from an old
+    address), stays hers: that address's holding ends when she left, nobody holding it after her."""
+    tenant = await webhook_tenant(db_engine, SETTINGS)
+    found: dict[str, Any] = {}
+    inbox, old = "sales-emea@acme.example", "kim.old@acme.example"
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            T0,
+            *TEAMS,
+            _rep("kim", "kim@acme.example", inbox, old),
+            _on("kim", "west"),
+            _rep("bo"),
+            _on("bo", "east"),
+        )
+        await post(stack, tenant, _mail("emea-03", inbox, "03"))
+        await settle(kafka_settings)
+        await sync(
+            stack,
+            db_engine,
+            tenant,
+            "2026-11-10T09:00:00Z",
+            _rep("kim", "kim@acme.example"),
+            _rep("bo", "bo@acme.example", inbox),
+        )
+        await settle(kafka_settings)
+        await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("old-11", old, "11"))
+        await settle(kafka_settings)
+        await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", _rep("kim", deleted=True))
+        await settle(kafka_settings)
+        found["1 reattribute: examined, changed"] = await _reattribute_november(
+            kafka_settings, db_engine, tenant
+        )
+        for name in ("emea-03", "emea-11", "old-11"):
+            found[name] = await _seen(stack, tenant, "mail", name)
+        found["kim's holdings"] = await rows(
+            db_engine,
+            "SELECT identity, until FROM ref_rep_former_identities WHERE tenant_id = :t "
+            "AND rep_id = 'rep-kim' ORDER BY identity",
+            {"t": tenant.tenant_id},
+        )
+
+    def held(rep: str, team: str) -> tuple[Any, ...]:
+        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
+
+    expected: dict[str, Any] = {
+        "1 reattribute: examined, changed": (3, 0),
+        "emea-03": held("kim", "west"),
+        "emea-11": held("bo", "east"),
+        "old-11": held("kim", "west"),
+        "kim's holdings": [
+            ("kim.old@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),
+            ("kim@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),
+            (inbox, datetime(2026, 11, 10, 9, tzinfo=UTC)),
+        ],
+    }
+    _report(found, expected)

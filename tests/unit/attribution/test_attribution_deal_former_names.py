@@ -1,5 +1,5 @@
-"""A deal's name is read as it was when the activity happened (``ref_deal_former_names``, rules
-2026.12.42).
+"""A deal's name is read as it was when the activity happened (``ref_deal_names``, rules
+2026.12.42), and a deal merged into it lends it the names it had then (rules 2026.12.44).
 
 Acme's "Payroll Rollout" became "HR Suite" on November 1; Ana owns it and "Acme - Analytics",
 the buyer's contact on both. Her October mail "Payroll Rollout kickoff" names the deal by its name
@@ -19,6 +19,7 @@ from services.attribution.domain.reference import (
     DealFormerName,
     Rep,
     TenantAttributionPolicy,
+    merged_names_at,
     name_at,
 )
 from services.attribution.domain.reference_index import (
@@ -104,3 +105,35 @@ def test_mail_after_the_rename_names_it_by_its_new_name_not_its_old_one() -> Non
         "subject",
     )
     assert _decide(_index(RENAMED), "HR Suite demo", OCTOBER).status is AttributionStatus.AMBIGUOUS
+
+
+#: "Acme - Payroll Rollout" (``deal-dup``), named "Acme - Payroll" until 1 October, merged into
+#: "Acme - HR Suite" (``deal-pay``) on 1 November.
+MERGED = (
+    DealFormerName("deal-dup", "Acme - Payroll", datetime(2026, 10, 1, tzinfo=UTC)),
+    DealFormerName("deal-dup", "Acme - Payroll Rollout", NOV_1),
+)
+
+
+def test_the_names_of_deals_merged_away_are_those_they_had_then_until_their_merge() -> None:
+    assert merged_names_at(MERGED, SEP_1) == ("Acme - Payroll",)
+    assert merged_names_at(MERGED, OCTOBER) == ("Acme - Payroll Rollout",)
+    assert merged_names_at(MERGED, NOV_1) == ()
+    other = DealFormerName("deal-old", "Acme - Benefits", DEC_1)
+    assert merged_names_at((*MERGED, other), OCTOBER) == ("Acme - Benefits", "Acme - Payroll Rollout")
+
+
+def test_mail_naming_a_deal_merged_away_names_its_survivor_until_the_merge() -> None:
+    index = _index(())
+    for merged in MERGED:
+        index.add_deal_merged_name("deal-pay", merged)
+    decided = _decide(index, "Payroll Rollout kickoff", OCTOBER)
+    assert (decided.status, decided.deal_id, decided.explanation["rule_path"]) == (
+        AttributionStatus.ATTRIBUTED,
+        "deal-pay",
+        "subject",
+    )
+    # Its own name still names it; after the merge, the merged deal's name names nothing.
+    assert _decide(index, "HR Suite demo", OCTOBER).deal_id == "deal-pay"
+    assert _decide(index, "Payroll Rollout kickoff", NOVEMBER).status is AttributionStatus.AMBIGUOUS
+    assert _decide(_index(()), "Payroll Rollout kickoff", OCTOBER).status is AttributionStatus.AMBIGUOUS
