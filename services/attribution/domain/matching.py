@@ -66,7 +66,7 @@ from services.attribution.domain.reference import (
 )
 
 #: Bumped whenever a rule or weight changes; recorded in every explanation.
-RULE_VERSION = "attribution-rules/2026.12.44"
+RULE_VERSION = "attribution-rules/2026.12.45"
 
 
 class Signal(StrEnum):

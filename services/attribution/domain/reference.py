@@ -182,13 +182,16 @@ def name_at(current: str, former: Sequence[DealFormerName], at: datetime) -> str
 
 def merged_names_at(merged: Sequence[DealFormerName], at: datetime) -> tuple[str, ...]:
     """The names the deals of ``merged`` (sorted by ``until``), merged into one survivor, had at
-    ``at``: each one's ``name_at`` while it was a deal of its own, none after its merge (rules
-    2026.12.44). Mail about "Acme Payroll Expansion" sent before it was merged into "Acme -
-    Payroll" names the survivor."""
+    ``at``: each one's ``name_at`` while it was a deal of its own, and after its merge the name it
+    had when merged (rules 2026.12.45: a merged deal is the survivor, and people go on calling it
+    by the duplicate's name). Mail about "Acme Payroll Expansion" sent before or after it was
+    merged into "Acme - Payroll" names the survivor."""
     names: dict[str, str] = {}
     for former in merged:
         if former.until > at:
             names.setdefault(former.deal_id, former.name)
+    for former in reversed(merged):
+        names.setdefault(former.deal_id, former.name)
     return tuple(sorted(set(names.values())))
 
 

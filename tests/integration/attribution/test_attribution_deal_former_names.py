@@ -165,9 +165,9 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
     Rollout kickoff" is the payroll deal's by its subject. On 1 November the CRM merges it into
     "HR Suite" (a bare merge: the merged deal's id and survivor only). The mail is re-decided and
     goes to the survivor by the merged deal's name (rules 2026.12.44: before, the survivor kept
-    only its own name, and the mail was a close call with Acme's "Analytics" deal). A merged
-    deal's name ends with its merge, as a renamed deal's does: her mail of 5 November naming it
-    names no deal."""
+    only its own name, and the mail was a close call with Acme's "Analytics" deal). After the
+    merge the duplicate's name still names the survivor (rules 2026.12.45: before, her mail of 5
+    November naming "Payroll Rollout" was a close call with "Analytics")."""
     tenant = await new_tenant(db_engine)
     await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
     world = [
@@ -211,7 +211,7 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
         seen = await activity(stack, tenant, "mail", "m-1")
         assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-hr", "subject")
         seen = await activity(stack, tenant, "mail", "m-2")
-        assert (seen["status"], seen["deal"]) == ("ambiguous", "deal-ana")
+        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-hr", "subject")
 
 
 async def _reattribute_autumn(kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant) -> int:

@@ -115,15 +115,16 @@ MERGED = (
 )
 
 
-def test_the_names_of_deals_merged_away_are_those_they_had_then_until_their_merge() -> None:
+def test_the_names_of_deals_merged_away_are_those_they_had_then_and_their_last_after_the_merge() -> None:
     assert merged_names_at(MERGED, SEP_1) == ("Acme - Payroll",)
     assert merged_names_at(MERGED, OCTOBER) == ("Acme - Payroll Rollout",)
-    assert merged_names_at(MERGED, NOV_1) == ()
+    assert merged_names_at(MERGED, NOV_1) == ("Acme - Payroll Rollout",)
+    assert merged_names_at(MERGED, DEC_1) == ("Acme - Payroll Rollout",)
     other = DealFormerName("deal-old", "Acme - Benefits", DEC_1)
     assert merged_names_at((*MERGED, other), OCTOBER) == ("Acme - Benefits", "Acme - Payroll Rollout")
 
 
-def test_mail_naming_a_deal_merged_away_names_its_survivor_until_the_merge() -> None:
+def test_mail_naming_a_deal_merged_away_names_its_survivor_before_and_after_the_merge() -> None:
     index = _index(())
     for merged in MERGED:
         index.add_deal_merged_name("deal-pay", merged)
@@ -133,7 +134,9 @@ def test_mail_naming_a_deal_merged_away_names_its_survivor_until_the_merge() -> 
         "deal-pay",
         "subject",
     )
-    # Its own name still names it; after the merge, the merged deal's name names nothing.
+    # Its own name still names it; after the merge, the merged deal's last name names it too
+    # (rules 2026.12.45), its earlier one does not.
     assert _decide(index, "HR Suite demo", OCTOBER).deal_id == "deal-pay"
-    assert _decide(index, "Payroll Rollout kickoff", NOVEMBER).status is AttributionStatus.AMBIGUOUS
+    after = _decide(index, "Payroll Rollout kickoff", NOVEMBER)
+    assert (after.status, after.deal_id) == (AttributionStatus.ATTRIBUTED, "deal-pay")
     assert _decide(_index(()), "Payroll Rollout kickoff", OCTOBER).status is AttributionStatus.AMBIGUOUS

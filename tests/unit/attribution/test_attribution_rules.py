@@ -531,7 +531,7 @@ def test_an_address_at_a_subsidiarys_own_subdomain_is_the_subsidiarys_not_also_i
         "zed@mail.eu.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-eu", "acc-acme-eu"),
         "zed@us.acme.com": (AttributionStatus.ATTRIBUTED, "deal-acme-new", "acc-acme"),
     }
-    assert decided["zed@eu.acme.com"].explanation["rule_version"] == "attribution-rules/2026.12.44"
+    assert decided["zed@eu.acme.com"].explanation["rule_version"] == "attribution-rules/2026.12.45"
 
 
 def test_an_activity_filed_under_an_account_is_not_another_accounts_by_its_addresses_domain() -> None:
