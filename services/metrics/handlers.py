@@ -403,7 +403,9 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     tenant_ids = sorted(by_tenant)
     async with deps.engine.begin() as conn:
         applied = await _free_tenants(conn, tenant_ids)
-        held = [event for t in tenant_ids if t not in applied for event in by_tenant[t]]
+        # Every version of a tenant set aside, in the order consumed (not only each activity's
+        # newest): what is set aside does not depend on how the messages were batched.
+        held = [m.payload for m in messages if m.payload.tenant_id not in applied]
         await deferred.defer(conn, held)
         await _apply(conn, deps, {t: by_tenant[t] for t in applied}, tenant_settings, applied)
     if held:
