@@ -19,6 +19,7 @@ from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_ATTRIBUTED
+from services.attribution.adapters.erasure import delete_contacts
 from services.metrics.adapters import rollups
 from services.metrics.adapters.rollups import rebuild_rollups
 from services.metrics.app import create_app
@@ -233,3 +234,35 @@ async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_faile
     assert rep_days(await rollup_rows(db_engine, "acme")) == {"rep-1": one_call, "rep-2": one_call}
     assert {n: c["version"] for n, c in (await contribution_rows(db_engine, "acme")).items()} == {1: 2, 2: 1}
     assert await drain_tenant(deps, "acme") == 0
+
+
+async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_counted(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(
+            db_engine,
+            [
+                attributed(activity=1, external_contact_ids=("con-dana", "con-eli")),
+                attributed(activity=2, external_contact_ids=("con-dana",)),
+            ],
+            deps,
+        )
+        async with db_engine.begin() as conn:
+            await delete_contacts(conn, "acme", ["con-dana"])
+        await transaction.commit()
+
+    assert await drain_tenant(deps, "acme") == 2
+    async with db_engine.connect() as conn:
+        stored = dict(
+            (row.activity_id.int, row.contact_ids)
+            for row in await conn.execute(
+                text("SELECT activity_id, contact_ids FROM metric_contributions WHERE tenant_id = 'acme'")
+            )
+        )
+    assert stored == {1: ["con-eli"], 2: []}
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
