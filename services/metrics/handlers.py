@@ -414,8 +414,9 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     return []
 
 
-#: Versions the drainer applies in one transaction.
+#: Versions the drainer applies in one transaction, and transactions of one tenant in a row.
 DRAIN_BATCH = 2_000
+DRAIN_ROUNDS = 50
 
 
 async def drain_deferred(
@@ -444,15 +445,18 @@ async def drain_deferred(
 
 async def drain_tenant(deps: MetricsDeps, tenant_id: str, *, lock_wait_ms: int = 1_000) -> int:
     """Apply all the tenant's versions set aside, a transaction per ``DRAIN_BATCH``, while its
-    rollups are free; returns how many were applied."""
+    rollups are free; returns how many were applied.
+
+    Until a transaction finds none left (at most ``DRAIN_ROUNDS``): the batches that met a drain
+    set the tenant's versions aside too, and the tenant's batches are applied at once again only
+    once nothing of it is left set aside."""
     drained = 0
-    while True:
+    for _ in range(DRAIN_ROUNDS):
         taken = await drain_deferred(deps, tenant_id, lock_wait_ms=lock_wait_ms)
-        if taken is None:
-            return drained
+        if not taken:
+            break
         drained += taken
-        if taken < DRAIN_BATCH:
-            return drained
+    return drained
 
 
 async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> None:

@@ -234,6 +234,10 @@ async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_faile
     assert rep_days(await rollup_rows(db_engine, "acme")) == {"rep-1": one_call, "rep-2": one_call}
     assert {n: c["version"] for n, c in (await contribution_rows(db_engine, "acme")).items()} == {1: 2, 2: 1}
     assert await drain_tenant(deps, "acme") == 0
+    # Nothing left set aside: the tenant's next batch is applied at once.
+    await apply(db_engine, [attributed(activity=3, rep_id="rep-2")], deps)
+    assert await deferred_versions(db_engine) == {}
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-2"]["activities"] == 2
 
 
 async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_counted(
