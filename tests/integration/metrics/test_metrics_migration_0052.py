@@ -1,4 +1,4 @@
-"""Migration 0050: ``metric_deferred_events``, the versions a batch set aside while their tenant's
+"""Migration 0052: ``metric_deferred_events``, the versions a batch set aside while their tenant's
 rollups were busy, read back as they were, in order, each once; and back, only once empty (a
 version set aside is never lost: its offset is committed)."""
 
@@ -18,7 +18,7 @@ from services.metrics.adapters import deferred
 
 from .metrics_support import attributed
 
-BEFORE = "0049_rep_former_holdings"
+BEFORE = "0051_deal_names_seen"
 TABLE = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'metric_deferred_events'"
 
 

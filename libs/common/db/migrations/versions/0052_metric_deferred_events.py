@@ -9,16 +9,16 @@ them. ``(tenant_id, activity_id, revision, version)`` is unique: a redelivered v
 set aside twice. Downgrade drops the table, and refuses while it holds a version (it would be
 lost: its offset is committed).
 
-Revision ID: 0050_metric_deferred_events
-Revises: 0049_rep_former_holdings
+Revision ID: 0052_metric_deferred_events
+Revises: 0051_deal_names_seen
 Create Date: 2026-12-05
 """
 
 from alembic import op
 from sqlalchemy import text
 
-revision = "0050_metric_deferred_events"
-down_revision = "0049_rep_former_holdings"
+revision = "0052_metric_deferred_events"
+down_revision = "0051_deal_names_seen"
 branch_labels = None
 depends_on = None
 
