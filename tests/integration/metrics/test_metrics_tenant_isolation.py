@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +24,7 @@ from services.attribution.adapters.erasure import delete_contacts
 from services.metrics.adapters import rollups
 from services.metrics.adapters.rollups import rebuild_rollups
 from services.metrics.app import create_app
+from services.metrics.deferrals import DeferredDrainer
 from services.metrics.handlers import drain_tenant
 from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.integration.polling import eventually
@@ -269,4 +271,26 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
             )
         )
     assert stored == {1: ["con-eli"], 2: []}
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
+
+
+async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drained(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    drainer = DeferredDrainer(deps, interval_seconds=60, lock_wait_ms=50)
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
+        # Still held: nothing drained, two versions of acme's reported, the oldest of some age.
+        assert await drainer.tick() == 0
+        assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) == 2
+        assert (REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") or 0) > 0
+        await transaction.commit()
+
+    assert await drainer.tick() == 2
+    assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) is None
+    assert REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") == 0
     assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
