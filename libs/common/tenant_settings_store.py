@@ -155,17 +155,22 @@ async def settings_of_batch(
     messages (to the DLQ, with this error) and hands the rest of the batch back, so the other
     tenants are processed as if the broken one did not exist.
     """
-    settings: dict[str, TenantSettings] = {}
-    for tenant_id in sorted({m.payload.tenant_id for m in messages}):
-        try:
-            # A tenant created since its absence was cached must not be refused: ask once more.
-            found = await cache.get(tenant_id) or await cache.get(tenant_id, fresh=True)
-        except InvalidTenantSettings as exc:
-            raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
-        if found is None:
-            raise TenantUnknown(tenant_id)
-        settings[tenant_id] = found
-    return settings
+    return {
+        tenant_id: await settings_of_tenant(tenant_id, cache)
+        for tenant_id in sorted({m.payload.tenant_id for m in messages})
+    }
+
+
+async def settings_of_tenant(tenant_id: str, cache: TenantSettingsCache) -> TenantSettings:
+    """One tenant's settings, refused as :func:`settings_of_batch` refuses them."""
+    try:
+        # A tenant created since its absence was cached must not be refused: ask once more.
+        found = await cache.get(tenant_id) or await cache.get(tenant_id, fresh=True)
+    except InvalidTenantSettings as exc:
+        raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
+    if found is None:
+        raise TenantUnknown(tenant_id)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from libs.common.tenant_settings_store import TenantSettingsCache
 from services.metrics.adapters.scoring import ScoringModelCache
 from services.metrics.alerts import AlertDeliverer, DeliveryPolicy, InsightChangePublisher
 from services.metrics.consumer import CONSUMES
+from services.metrics.deferrals import DeferredDrainer
 from services.metrics.handlers import (
     MetricsDeps,
     apply_settings_change,
@@ -89,8 +90,11 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             ),
             options.refresh_interval_seconds,
         )
+        drainer = DeferredDrainer(deps, settings.metrics.drain_interval_seconds)
+        app.state.drainer = drainer
         tasks = [
             asyncio.create_task(refresher.run(), name=f"{SERVICE}-refresher"),
+            asyncio.create_task(drainer.run(), name=f"{SERVICE}-drainer"),
             asyncio.create_task(publisher.run(), name=f"{SERVICE}-insight-publisher"),
             asyncio.create_task(deliverer.run(), name=f"{SERVICE}-alert-deliverer"),
         ]
@@ -110,6 +114,7 @@ def create_app(settings: MetricsServiceSettings | None = None) -> FastAPI:
             await jobs.stop()
             await listener.stop()
             refresher.stop()
+            drainer.stop()
             purger.stop()
             publisher.stop()
             deliverer.stop()

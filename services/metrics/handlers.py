@@ -4,19 +4,24 @@ Per activity we keep the contribution of the highest (revision, version) applied
 the activity's highest revision, under attribution's latest decision about it. A redelivered
 version, an older one arriving late, or one carrying a lower revision changes nothing; a newer
 one retracts the old contribution and adds its own, in the same transaction. The consumer commits offsets only after this commits.
+
+A tenant whose rollups a rebuild or a rescore holds is not waited for: its versions are set
+aside in the batch's transaction (``adapters/deferred.py``) and applied by the drainer
+(``deferrals.py``) once they are free, in the order they were consumed.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import add, mul
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import AttributionStatus
@@ -26,8 +31,13 @@ from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
 from libs.common.telemetry import observe_all
-from libs.common.tenant_settings_store import TenantSettingsCache, load_tenant_settings, settings_of_batch
-from services.metrics.adapters import rollups, scoring
+from libs.common.tenant_settings_store import (
+    TenantSettingsCache,
+    load_tenant_settings,
+    settings_of_batch,
+    settings_of_tenant,
+)
+from services.metrics.adapters import deferred, rollups, scoring
 from services.metrics.adapters.rollups import (
     COLUMNS,
     CONTRIBUTION_FIELDS,
@@ -55,7 +65,9 @@ from services.metrics.domain.definitions import Counter as DomainCounter
 from services.metrics.domain.engagement import DealEngagementChange, engagement_changes
 from services.metrics.domain.periods import Grain
 from services.metrics.domain.scoring import DEFAULT_SCORING_MODEL, ScoringModel, weights_by_counter
-from services.metrics.telemetry import CONTRIBUTIONS, FRESHNESS
+from services.metrics.telemetry import CONTRIBUTIONS, DEFERRED, FRESHNESS
+
+log = logging.getLogger(__name__)
 
 GRAINS = (Grain.DAY, Grain.WEEK, Grain.MONTH, Grain.QUARTER)
 #: Each member's text, by one dictionary lookup: in Python 3.11 ``member.value`` is two
@@ -296,17 +308,12 @@ def deal_engagement_changes(
     return engagement_changes(versions)
 
 
-async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
-    """One transaction per batch; offsets are committed by the runner after it returns.
-
-    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
-    naming the setting: the runner parks that tenant's messages and hands back the rest.
-    """
-    tenant_settings = await settings_of_batch(messages, deps.tenants)
+def newest_by_tenant(events: Iterable[AttributedEvent]) -> dict[str, list[AttributedEvent]]:
+    """Each tenant's versions, the newest (``contribution_order``) of each activity only, in the
+    order each activity was first seen."""
     # Keyed by the id's integer: ``uuid.UUID.__hash__`` is a Python-level call, an int's is not.
     newest: dict[tuple[str, int], AttributedEvent] = {}
-    for message in messages:
-        event: AttributedEvent = message.payload
+    for event in events:
         key = (event.tenant_id, event.activity_id.int)
         current = newest.setdefault(key, event)
         if current is not event and contribution_order(current) < contribution_order(event):
@@ -314,53 +321,142 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     by_tenant: dict[str, list[AttributedEvent]] = defaultdict(list)
     for (tenant_id, _), event in newest.items():
         by_tenant[tenant_id].append(event)
+    return by_tenant
+
+
+async def _free_tenants(conn: AsyncConnection, tenant_ids: Sequence[str]) -> dict[str, int]:
+    """The tenants whose versions this batch applies now, each with its applied scoring model
+    version, both held until commit: neither a rebuild (rollup lock) nor a rescore (scoring row)
+    holds it, and none of its versions are set aside (a later one must not overtake them).
+    Nothing here waits: another tenant's rebuild or rescore never delays this batch."""
+    shared = await rollups.try_share_rollups(conn, tenant_ids)
+    applied = await scoring.share_applied_versions(conn, sorted(shared), skip_busy=True)
+    waiting = await deferred.backlogged(conn, sorted(applied))
+    return {t: v for t, v in applied.items() if t not in waiting}
+
+
+async def _apply(
+    conn: AsyncConnection,
+    deps: MetricsDeps,
+    by_tenant: Mapping[str, Sequence[AttributedEvent]],
+    tenant_settings: Mapping[str, TenantSettings],
+    applied: Mapping[str, int],
+) -> None:
+    """Apply each tenant's newest versions to its contributions and rollups, in the caller's
+    transaction, which holds every tenant's rollup lock and scoring row (``applied``)."""
     tenant_ids = sorted(by_tenant)
-    # A model saved since the last rescore is applied to history first, in its own
-    # transaction, so this batch's deltas and the stored scores use one model.
-    await scoring.rescore_moved(deps.engine, deps.models, tenant_ids)
-    async with deps.engine.begin() as conn:
-        applied = await scoring.share_applied_versions(conn, tenant_ids)
-        # The calendar the rollups are built in, which a rebuild after a change moves (under lock).
-        calendars = await rollups.rollup_calendars(
-            conn,
-            {
-                t: (tenant_settings[t].time_zone, tenant_settings[t].fiscal_year_start_month)
-                for t in tenant_ids
-            },
-        )
-        all_rows: list[ContributionRow] = []
-        # Rows of activities with no stored contribution: written by a plain insert.
-        new_rows: list[ContributionRow] = []
-        all_deltas: Deltas = {}
-        engagement: list[tuple[str, DealEngagementChange]] = []
-        for tenant_id in tenant_ids:
-            events = by_tenant[tenant_id]
-            settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
-            model = await deps.models.get(conn, tenant_id, applied[tenant_id])
-            stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
-            rows, deltas = plan_batch(events, stored, settings, model)
-            if stored:
-                for row in rows:
-                    (all_rows if row[_ROW_ACTIVITY] in stored else new_rows).append(row)
-            else:
-                new_rows += rows
-            engagement += [(tenant_id, change) for change in deal_engagement_changes(rows, stored)]
-            # Cells carry their tenant: no two tenants' deltas meet.
-            all_deltas.update(deltas)
-        await rollups.upsert_contributions(conn, all_rows, new_rows)
-        await rollups.apply_rollup_deltas(conn, all_deltas)
-        await rollups.record_engagement_changes(conn, engagement)
-        await mark_dirty(conn, tenant_ids)
+    if not tenant_ids:
+        return
+    # The calendar the rollups are built in, which a rebuild after a change moves (under lock).
+    calendars = await rollups.rollup_calendars(
+        conn,
+        {t: (tenant_settings[t].time_zone, tenant_settings[t].fiscal_year_start_month) for t in tenant_ids},
+    )
+    all_rows: list[ContributionRow] = []
+    # Rows of activities with no stored contribution: written by a plain insert.
+    new_rows: list[ContributionRow] = []
+    all_deltas: Deltas = {}
+    engagement: list[tuple[str, DealEngagementChange]] = []
+    for tenant_id in tenant_ids:
+        events = by_tenant[tenant_id]
+        settings = metric_settings_from(tenant_settings[tenant_id], calendars[tenant_id])
+        model = await deps.models.get(conn, tenant_id, applied[tenant_id])
+        stored = await rollups.load_contributions(conn, tenant_id, [e.activity_id for e in events])
+        rows, deltas = plan_batch(events, stored, settings, model)
+        if stored:
+            for row in rows:
+                (all_rows if row[_ROW_ACTIVITY] in stored else new_rows).append(row)
+        else:
+            new_rows += rows
+        engagement += [(tenant_id, change) for change in deal_engagement_changes(rows, stored)]
+        # Cells carry their tenant: no two tenants' deltas meet.
+        all_deltas.update(deltas)
+    await rollups.upsert_contributions(conn, all_rows, new_rows)
+    await rollups.apply_rollup_deltas(conn, all_deltas)
+    await rollups.record_engagement_changes(conn, engagement)
+    await mark_dirty(conn, tenant_ids)
+
+
+def _observe_freshness(events: Iterable[AttributedEvent]) -> None:
     now = datetime.now(UTC)
     ages = []
-    for event in newest.values():
+    for event in events:
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
             # ``max(0.0, seconds)`` without the builtin's call.
             seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
             ages.append(seconds if seconds > 0.0 else 0.0)
     observe_all(FRESHNESS, ages)
+
+
+async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDeps) -> Sequence[Rejected]:
+    """One transaction per batch; offsets are committed by the runner after it returns.
+
+    The versions of a tenant whose rollups are busy (a rebuild or rescore running) or that has
+    versions set aside are set aside too (``metric_deferred_events``), in the same transaction,
+    and the other tenants' versions are applied: one tenant's rebuild never holds up the batch.
+    A tenant whose stored settings are invalid fails the call with ``TenantSettingsInvalid``
+    naming the setting: the runner parks that tenant's messages and hands back the rest.
+    """
+    tenant_settings = await settings_of_batch(messages, deps.tenants)
+    by_tenant = newest_by_tenant(message.payload for message in messages)
+    tenant_ids = sorted(by_tenant)
+    async with deps.engine.begin() as conn:
+        applied = await _free_tenants(conn, tenant_ids)
+        # Every version of a tenant set aside, in the order consumed (not only each activity's
+        # newest): what is set aside does not depend on how the messages were batched.
+        held = [m.payload for m in messages if m.payload.tenant_id not in applied]
+        await deferred.defer(conn, held)
+        await _apply(conn, deps, {t: by_tenant[t] for t in applied}, tenant_settings, applied)
+    if held:
+        DEFERRED.inc(len(held))
+    _observe_freshness(event for t in applied for event in by_tenant[t])
     return []
+
+
+#: Versions the drainer applies in one transaction, and transactions of one tenant in a row.
+DRAIN_BATCH = 2_000
+DRAIN_ROUNDS = 50
+
+
+async def drain_deferred(
+    deps: MetricsDeps, tenant_id: str, *, limit: int = DRAIN_BATCH, lock_wait_ms: int = 1_000
+) -> int | None:
+    """Apply the tenant's oldest ``limit`` versions set aside, in one transaction holding its
+    rollup lock exclusively (no batch applies or sets aside its versions meanwhile); returns how
+    many were taken, or None when its rollups are still busy (a rebuild or rescore running).
+
+    After a rebuild or rescore they meet the contributions it left and its calendar or model, as
+    any later batch does: a version is counted once, whatever a rebuild recomputed before it.
+    Raises ``TenantSettingsInvalid`` or ``TenantUnknown`` as a batch would (the versions stay)."""
+    settings = await settings_of_tenant(tenant_id, deps.tenants)
+    async with deps.engine.begin() as conn:
+        if not await rollups.lock_rollups(conn, tenant_id, lock_wait_ms):
+            return None
+        applied = await scoring.share_applied_versions(conn, [tenant_id], skip_busy=True)
+        if tenant_id not in applied:
+            return None
+        events = await deferred.take(conn, tenant_id, limit)
+        by_tenant = newest_by_tenant(events)
+        await _apply(conn, deps, by_tenant, {tenant_id: settings}, applied)
+    _observe_freshness(event for versions in by_tenant.values() for event in versions)
+    return len(events)
+
+
+async def drain_tenant(deps: MetricsDeps, tenant_id: str, *, lock_wait_ms: int = 1_000) -> int:
+    """Apply all the tenant's versions set aside, a transaction per ``DRAIN_BATCH``, while its
+    rollups are free; returns how many were applied.
+
+    Until a transaction finds none left (at most ``DRAIN_ROUNDS``): the batches that met a drain
+    set the tenant's versions aside too, and the tenant's batches are applied at once again only
+    once nothing of it is left set aside."""
+    drained = 0
+    for _ in range(DRAIN_ROUNDS):
+        taken = await drain_deferred(deps, tenant_id, lock_wait_ms=lock_wait_ms)
+        if not taken:
+            break
+        drained += taken
+    return drained
 
 
 async def apply_settings_change(deps: MetricsDeps, event: SettingsChangedV1) -> None:
@@ -389,6 +485,14 @@ async def rebuild_tenant_rollups(deps: MetricsDeps, job: Job) -> dict[str, Any]:
         )
         await mark_dirty(conn, [job.tenant_id])
     deps.tenants.invalidate(job.tenant_id)
+    # The versions batches set aside meanwhile, now, under the new calendar (the drainer would
+    # within a tick); a failure leaves them to it.
+    try:
+        await drain_tenant(deps, job.tenant_id)
+    except Exception:
+        log.exception(
+            "versions set aside during a rebuild left to the drainer", extra={"tenant_id": job.tenant_id}
+        )
     return {
         "rollup_rows": written,
         "time_zone": settings.time_zone,

@@ -19,6 +19,9 @@ class MetricsOptions(BaseSettings):
     refresh_interval_seconds: float = Field(default=5.0, gt=0)
     #: Every tenant is refreshed at least this often, dirty or not: deals go stale with time alone.
     full_refresh_seconds: float = Field(default=900.0, gt=0)
+    #: Versions set aside while their tenant's rollups were busy (a rebuild or rescore) are looked
+    #: for this often, and applied once the tenant's rollups are free.
+    drain_interval_seconds: float = Field(default=1.0, gt=0)
     #: Queued settings jobs (rollup rebuilds after a calendar change) are looked for this often.
     jobs_interval_seconds: float = Field(default=1.0, gt=0)
     #: Periods of each grain kept in rep_period_stats, the current one included.

@@ -31,6 +31,8 @@ EXPOSED_SERIES = {
     "spm_connector_lag_seconds": {"provider"},
     "spm_meetings_held_by_sweep_total": set(),
     "spm_held_sweep_failures_total": set(),
+    "spm_metrics_deferred_versions": {"tenant"},
+    "spm_metrics_deferred_oldest_age_seconds": set(),
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 ALERTS = {
@@ -45,6 +47,7 @@ ALERTS = {
     "SpmScrapeTargetDown",
     "SpmConnectorMailboxesBehind",
     "SpmHeldSweepFailures",
+    "SpmMetricsVersionsSetAsideLong",
 }
 
 

@@ -32,6 +32,16 @@ _ACTIVITY_TABLES = (
     "meeting_removals",
     # A held version queued by the sweep, not published yet (services.attribution.held_sweep).
     "held_sweep_outbox",
+    # A version metrics set aside while the tenant's rollups were busy, not counted yet.
+    "metric_deferred_events",
+)
+
+#: Versions kept as encoded bodies (``encode_attributed``) before they reach metrics' rows: the
+#: held sweep's, not yet published, and those metrics set aside while the tenant's rollups were
+#: busy (a rebuild or rescore), not yet counted. (table, key column, body column)
+_QUEUED_VERSIONS = (
+    ("held_sweep_outbox", "outbox_id", "event"),
+    ("metric_deferred_events", "seq", "body"),
 )
 
 
@@ -312,40 +322,48 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
 
 
 async def scrub_queued_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
-    """The held sweep's queued versions (``held_sweep_outbox``) lose the contacts as the stored
-    versions do (their explanation's ``contacts``) and as metrics' rows do (the facts'
-    ``external_contact_ids``, which metrics would store again once published). A queued row that
-    cannot be decoded (never published as it is) is deleted when its bytes name one of them.
+    """The versions kept before they reach metrics' rows (``_QUEUED_VERSIONS``: the held sweep's
+    queue, metrics' versions set aside) lose the contacts as the stored versions do (their
+    explanation's ``contacts``) and as metrics' rows do (the facts' ``external_contact_ids``,
+    which metrics would store again once it counts them). A kept row that cannot be decoded
+    (never published or counted as it is) is deleted when its bytes name one of them.
     Returns how many rows were rewritten or deleted."""
     erased = set(contact_ids)
     if not erased:
         return 0
+    changed = 0
+    for table, key, column in _QUEUED_VERSIONS:
+        changed += await _scrub_queued(conn, (table, key, column), tenant_id, erased)
+    return changed
+
+
+async def _scrub_queued(
+    conn: AsyncConnection, where: tuple[str, str, str], tenant_id: str, erased: set[str]
+) -> int:
+    table, key, column = where
     rows = await conn.execute(
-        text("SELECT outbox_id, event FROM held_sweep_outbox WHERE tenant_id = :t FOR UPDATE"),
+        text(f"SELECT {key} AS id, {column} AS body FROM {table} WHERE tenant_id = :t FOR UPDATE"),
         {"t": tenant_id},
     )
     rewritten: dict[int, bytes] = {}
     dropped: list[int] = []
     for row in rows:
-        body = bytes(row.event)
+        body = bytes(row.body)
         try:
             event = decode_encoded(body)
         except Exception:
             if any(orjson.dumps(c)[1:-1] in body for c in erased):
-                dropped.append(row.outbox_id)
+                dropped.append(row.id)
             continue
         scrubbed = _without_contacts(event, erased)
         if scrubbed is not event:
-            rewritten[row.outbox_id] = encode_attributed(scrubbed)
-    for outbox_id, body in rewritten.items():
+            rewritten[row.id] = encode_attributed(scrubbed)
+    for row_id, body in rewritten.items():
         await conn.execute(
-            text("UPDATE held_sweep_outbox SET event = :e WHERE outbox_id = :id"),
-            {"e": body, "id": outbox_id},
+            text(f"UPDATE {table} SET {column} = :e WHERE {key} = :id"), {"e": body, "id": row_id}
         )
     if dropped:
-        await conn.execute(
-            text("DELETE FROM held_sweep_outbox WHERE outbox_id = ANY(:ids)"), {"ids": dropped}
-        )
+        await conn.execute(text(f"DELETE FROM {table} WHERE {key} = ANY(:ids)"), {"ids": dropped})
     return len(rewritten) + len(dropped)
 
 

@@ -10,12 +10,16 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.statements import insert_unless_duplicate
 from services.metrics.domain.definitions import Counter, buyer_answered
 from services.metrics.domain.engagement import DealEngagementChange, Engagement
+
+#: SQLSTATE of a lock not granted within ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
 
 #: Rollup columns: every counter of the domain but deals won (read from CRM deals), plus an activity
 #: count; ``score`` is the weighted sum of the counters under the tenant's scoring model, kept
@@ -292,25 +296,61 @@ def _lock_key(tenant_id: str) -> str:
     return f"spm-rollups:{tenant_id}"
 
 
+_TRY_SHARE_ROLLUPS = text(
+    "SELECT u.t FROM unnest(CAST(:t AS text[]), CAST(:k AS text[])) WITH ORDINALITY AS u(t, k, n) "
+    "WHERE pg_try_advisory_xact_lock_shared(hashtextextended(u.k, 0)) ORDER BY u.n"
+)
+
+
+async def try_share_rollups(conn: AsyncConnection, tenant_ids: Sequence[str]) -> set[str]:
+    """The tenants whose rollup lock this transaction now shares, until it ends; never waits.
+
+    A tenant's rollups are busy while a rebuild under a new calendar holds its lock exclusively
+    (``rebuild_rollups``), or the drainer applying its set-aside versions does, or either queues
+    for it: that tenant is left out, and the caller sets its versions aside rather than wait (one
+    tenant's rebuild never delays the others' versions of a batch). A batch holding the lock is
+    waited for by a rebuild, which is then seen by the next batches, so every contribution lands
+    in rollups built under one calendar."""
+    tenants = sorted(tenant_ids)
+    if not tenants:
+        return set()
+    rows = await conn.execute(_TRY_SHARE_ROLLUPS, {"t": tenants, "k": [_lock_key(t) for t in tenants]})
+    return set(rows.scalars())
+
+
+async def lock_rollups(conn: AsyncConnection, tenant_id: str, wait_ms: int) -> bool:
+    """Hold the tenant's rollup lock exclusively until the transaction ends, waiting up to
+    ``wait_ms`` for it; False, holding nothing, when it is still held then (a rebuild running).
+
+    While this waits in the lock's queue, batches do not take it (``try_share_rollups``): the wait
+    is for the batches in flight, never for a stream of new ones."""
+    before = await conn.scalar(text("SELECT current_setting('lock_timeout')"))
+    try:
+        # A savepoint: a lock not granted in time is an error, which must not end the transaction.
+        async with conn.begin_nested():
+            await conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{wait_ms}ms"})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _lock_key(tenant_id)}
+            )
+            await conn.execute(text("SELECT set_config('lock_timeout', :before, true)"), {"before": before})
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    return True
+
+
 async def rollup_calendars(
     conn: AsyncConnection, wanted: Mapping[str, tuple[str, int]]
 ) -> dict[str, tuple[str, int]]:
     """The calendar (time zone, fiscal year start) each tenant's rollups are built in.
 
-    Takes a shared lock per tenant for the transaction: a rebuild under a new calendar (which
-    takes it exclusively) waits for the batches in flight and is then seen by the next ones, so
-    every contribution lands in rollups built under one calendar. A tenant seen for the first
-    time is recorded with ``wanted`` (its current settings).
+    Read after the tenants' rollup locks are held (``try_share_rollups`` or ``lock_rollups``, in an
+    earlier statement: this one's snapshot is taken after they were granted), so no rebuild moves
+    it until the caller commits. A tenant seen for the first time is recorded with ``wanted``
+    (its current settings).
     """
     tenants = sorted(wanted)
-    # Its own statement: the read below must take its snapshot after the locks are granted.
-    await conn.execute(
-        text(
-            "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0))) "
-            "FROM unnest(CAST(:keys AS text[])) AS k"
-        ),
-        {"keys": [_lock_key(t) for t in tenants]},
-    )
     found = await _calendars(conn, tenants)
     missing = [t for t in tenants if t not in found]
     if missing:
@@ -364,8 +404,9 @@ async def rebuild_rollups(
 ) -> int:
     """Rebuild every period rollup of the tenant from its contributions under a new calendar.
 
-    Runs in the caller's transaction, holding the tenant's rollup lock exclusively (consumer
-    batches of that tenant wait). Returns the rollup rows written.
+    Runs in the caller's transaction, holding the tenant's rollup lock exclusively: consumer
+    batches set the tenant's versions aside meanwhile (``try_share_rollups``) and the drainer
+    applies them after the commit, under the new calendar. Returns the rollup rows written.
     """
     steps = 2 + len(_PERIOD_START)
     await conn.execute(

@@ -76,9 +76,16 @@ async def moved_versions(conn: AsyncConnection, tenant_ids: Sequence[str] | None
     return {row.tenant_id: row.latest for row in result}
 
 
-async def share_applied_versions(conn: AsyncConnection, tenant_ids: Sequence[str]) -> dict[str, int]:
-    """Each tenant's applied version, held FOR SHARE until commit so no rescore runs meanwhile."""
+async def share_applied_versions(
+    conn: AsyncConnection, tenant_ids: Sequence[str], *, skip_busy: bool = False
+) -> dict[str, int]:
+    """Each tenant's applied version, held FOR SHARE until commit so no rescore runs meanwhile.
+
+    With ``skip_busy``, a tenant whose row a rescore holds (FOR UPDATE, for its whole
+    transaction) is left out instead of waited for: the consumer sets its versions aside."""
     ordered = sorted(tenant_ids)
+    if not ordered:
+        return {}
     await conn.execute(
         text(
             "INSERT INTO scoring_state (tenant_id, applied_version) "
@@ -89,7 +96,7 @@ async def share_applied_versions(conn: AsyncConnection, tenant_ids: Sequence[str
     result = await conn.execute(
         text(
             "SELECT tenant_id, applied_version FROM scoring_state WHERE tenant_id = ANY(:t) "
-            "ORDER BY tenant_id FOR SHARE"
+            f"ORDER BY tenant_id FOR SHARE{' SKIP LOCKED' if skip_busy else ''}"
         ),
         {"t": ordered},
     )

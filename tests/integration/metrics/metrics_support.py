@@ -149,3 +149,12 @@ def without_activities(rows: dict[Cell, dict[str, float]]) -> dict[Cell, dict[st
 
 def counts_of(row: dict[str, float]) -> MetricCounts:
     return MetricCounts(**{c: int(v) for c, v in row.items() if c not in ("activities", "score")})
+
+
+async def deferred_versions(engine: AsyncEngine) -> dict[str, int]:
+    """tenant -> versions the consumer set aside (``metric_deferred_events``), for tenants with any."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT tenant_id, count(*) FROM metric_deferred_events GROUP BY tenant_id")
+        )
+        return {tenant_id: count for tenant_id, count in rows}

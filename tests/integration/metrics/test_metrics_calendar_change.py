@@ -14,10 +14,9 @@ from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.jobs import REATTRIBUTE, REBUILD_ROLLUPS, Job, JobWorker, get_job
 from libs.common.tenant_settings_store import change_tenant_settings
 from services.metrics.adapters.rollups import rebuild_rollups
-from services.metrics.handlers import rebuild_tenant_rollups
-from tests.integration.polling import eventually, sessions_waiting
+from services.metrics.handlers import drain_deferred, drain_tenant, rebuild_tenant_rollups
 
-from .metrics_support import apply, attributed, create_tenant, new_deps, rollup_rows
+from .metrics_support import apply, attributed, create_tenant, deferred_versions, new_deps, rollup_rows
 
 KINDS = (ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING)
 
@@ -92,12 +91,16 @@ async def test_a_fiscal_year_and_time_zone_change_equals_a_fresh_load_row_by_row
     assert quarters == {date(2026, 8, 1), date(2026, 11, 1)}
 
 
-async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calendar(
+async def test_a_batch_arriving_during_a_rebuild_sets_its_tenant_aside_then_the_drain_uses_the_new_calendar(
     db_engine: AsyncEngine,
 ) -> None:
     await create_tenant(db_engine, "acme", timezone="UTC", fiscal_year_start_month=1)
+    await create_tenant(db_engine, "other", timezone="UTC", fiscal_year_start_month=1)
     first, second = _events("acme", 1, 60, 4), _events("acme", 100, 30, 5)
-    await apply(db_engine, first)
+    others = _events("other", 1, 30, 6)
+    deps = new_deps(db_engine)
+    await apply(db_engine, first, deps)
+    before = await rollup_rows(db_engine, "acme")
 
     async def no_progress(done: int, total: int) -> None:
         return None
@@ -105,21 +108,36 @@ async def test_a_batch_arriving_during_a_rebuild_waits_then_uses_the_new_calenda
     async with db_engine.connect() as rebuilding:
         transaction = await rebuilding.begin()
         await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, no_progress)
-        batch = asyncio.create_task(apply(db_engine, second))
-
-        # The batch waits for the rebuild's lock instead of adding to half-rebuilt rollups.
-        await eventually(
-            lambda: sessions_waiting(db_engine, "advisory"),
-            lambda waiting: waiting == 1 or batch.done(),
-            30,
-            "the batch blocked",
-        )
-        assert not batch.done()
+        # The batch returns while the rebuild holds acme's rollups: the other tenant is counted,
+        # acme's versions are set aside instead of adding to half-rebuilt rollups.
+        await asyncio.wait_for(apply(db_engine, [*second, *others], deps), 30)
+        assert _rep_days(await rollup_rows(db_engine, "other")) == 30
+        assert await rollup_rows(db_engine, "acme") == before
+        assert await deferred_versions(db_engine) == {"acme": 30}
+        # The drain waits for the rebuild no longer than it is told to, and takes nothing.
+        assert await drain_deferred(deps, "acme", lock_wait_ms=50) is None
         await transaction.commit()
-    await asyncio.wait_for(batch, 30)
+    assert await drain_tenant(deps, "acme") == 30
+    assert await deferred_versions(db_engine) == {}
 
-    await create_tenant(db_engine, "fresh", timezone="America/Los_Angeles", fiscal_year_start_month=11)
-    await apply(db_engine, [e.model_copy(update={"tenant_id": "fresh"}) for e in (*first, *second)])
     assert sorted((await rollup_rows(db_engine, "acme")).items()) == sorted(
-        (await rollup_rows(db_engine, "fresh")).items()
+        (await _fresh_rows(db_engine, "fresh", [*first, *second], "America/Los_Angeles", 11)).items()
+    )
+
+
+async def _fresh_rows(
+    engine: AsyncEngine, tenant_id: str, events: list[ActivityAttributedV1], zone: str, fiscal_start: int
+) -> dict[Any, dict[str, float]]:
+    """The rollups of the same activities loaded afresh under a calendar, by a tenant of their own."""
+    await create_tenant(engine, tenant_id, timezone=zone, fiscal_year_start_month=fiscal_start)
+    await apply(engine, [e.model_copy(update={"tenant_id": tenant_id}) for e in events])
+    return await rollup_rows(engine, tenant_id)
+
+
+def _rep_days(rows: dict[Any, dict[str, float]]) -> float:
+    """Activities counted in the rep, day rollups."""
+    return sum(
+        row.get("activities", 0)
+        for (level, _, grain, _), row in rows.items()
+        if (level, grain) == ("rep", "day")
     )

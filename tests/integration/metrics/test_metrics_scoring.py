@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.contracts.activities import ActivityKind
 from services.metrics.adapters.scoring import ScoringModelCache, rescore_moved
 from services.metrics.domain.scoring import ScoredActivity, ScoringModel
+from services.metrics.handlers import drain_tenant
 from services.metrics.refresher import ReadModelRefresher
 
 from .metrics_support import (
@@ -88,7 +89,7 @@ async def test_a_new_model_rescores_history_without_any_activity_flowing(db_engi
     await _assert_scored_with(db_engine, CALLS_FIRST)
 
 
-async def test_batches_score_with_the_newest_model_after_rescoring_history_first(
+async def test_batches_score_with_the_applied_model_until_the_rescore_moves_history_and_them(
     db_engine: AsyncEngine,
 ) -> None:
     await create_tenant(db_engine)
@@ -96,11 +97,17 @@ async def test_batches_score_with_the_newest_model_after_rescoring_history_first
     await apply(db_engine, [attributed(activity=1)], deps)
     await save_scoring_model(db_engine, "acme", CALLS_FIRST)
 
+    # A batch does not rescore the tenant's history itself (that would hold every tenant of the
+    # batch for the rescore's length): it scores with the model applied, the default's 3 a call.
     await apply(db_engine, [attributed(activity=2)], deps)
+    assert await _applied_version(db_engine) == 0
+    assert (await rollup_rows(db_engine))[("rep", "rep-1", "day", DAY)]["score"] == 6.0
+    assert await rescore_moved(db_engine, deps.models, None) == 1
     assert await _applied_version(db_engine) == 1
     assert (await rollup_rows(db_engine))[("rep", "rep-1", "day", DAY)]["score"] == 9.0
 
     await save_scoring_model(db_engine, "acme", MEETINGS_ONLY)
+    assert await rescore_moved(db_engine, deps.models, None) == 1
     # A retraction under the new model subtracts the rescored contribution, not the old one.
     await apply(db_engine, [attributed(activity=1, version=2, rep_id="rep-2")], deps)
     await apply(db_engine, [attributed(activity=4, kind=ActivityKind.MEETING)], deps)
@@ -143,6 +150,8 @@ async def test_rescoring_racing_with_concurrent_batches_leaves_every_score_consi
 
     await asyncio.gather(consumer(1000), consumer(2000), consumer(3000), gateway_and_refresher())
     await rescore_moved(db_engine, ScoringModelCache(), None)
+    # Batches meeting a rescore set the tenant's versions aside: the drainer applies them after.
+    await drain_tenant(new_deps(db_engine), "acme")
 
     assert await _applied_version(db_engine) == 2
     assert len(await contribution_rows(db_engine)) == 90

@@ -1,0 +1,296 @@
+"""One tenant's rollup rebuild never holds up another tenant's activities: through the real broker,
+the metrics process counts tenant B while tenant A's rebuild holds A's rollups, sets A's versions
+aside, and counts them exactly once, in order, when the rebuild ends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.contracts.activities import ActivityKind
+from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.envelope import encode_body
+from libs.common.kafka.clients import make_producer
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.testing.stack import fast_consumer
+from libs.common.topics import ACTIVITY_ATTRIBUTED
+from services.attribution.adapters.erasure import delete_contacts
+from services.metrics.adapters import rollups
+from services.metrics.adapters.rollups import rebuild_rollups
+from services.metrics.app import create_app
+from services.metrics.deferrals import DeferredDrainer
+from services.metrics.handlers import drain_tenant
+from services.metrics.settings import MetricsOptions, MetricsServiceSettings
+from tests.integration.polling import eventually
+
+from .metrics_support import (
+    apply,
+    attributed,
+    contribution_rows,
+    create_tenant,
+    deferred_versions,
+    envelope_of,
+    new_deps,
+    rollup_rows,
+)
+
+DAY = date(2026, 11, 24)
+
+
+async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
+    """One key for all: one partition holds both tenants' messages, in this order."""
+    producer = make_producer(kafka, "tests")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                ACTIVITY_ATTRIBUTED.physical(kafka.topic_prefix),
+                value=encode_body(event),
+                key=b"mixed",
+                headers=envelope_of(event).to_headers(),
+            )
+    finally:
+        await producer.stop()
+
+
+def rep_days(rows: dict[Any, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """rep -> its row for ``DAY``."""
+    return {
+        entity: row
+        for (level, entity, grain, start), row in rows.items()
+        if (level, grain, start) == ("rep", "day", DAY)
+    }
+
+
+async def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once_in_order_after_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await create_tenant(db_engine, "acme")
+    await create_tenant(db_engine, "beta")
+    await apply(db_engine, [attributed(tenant_id="acme", activity=1)])
+    acme_before = await rollup_rows(db_engine, "acme")
+    # Published while acme's rebuild runs: the call moves to rep-2, an email, and a call that a
+    # later version turns into an email (its two versions in this order).
+    acme = [
+        attributed(tenant_id="acme", activity=1, version=2, rep_id="rep-2"),
+        attributed(tenant_id="acme", activity=2, kind=ActivityKind.EMAIL),
+        attributed(tenant_id="acme", activity=3),
+        attributed(tenant_id="acme", activity=3, version=2, kind=ActivityKind.EMAIL),
+    ]
+    beta = [attributed(tenant_id="beta", activity=n, rep_id="rep-b") for n in range(1, 4)]
+    settings = MetricsServiceSettings(
+        kafka=kafka_settings,
+        database=database_settings,
+        consumer=fast_consumer(),
+        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), db_engine.connect() as rebuilding:
+        transaction = await rebuilding.begin()
+        # A real rebuild, to a fiscal year starting in November, its transaction left open.
+        await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, _no_progress)
+        await publish(kafka_settings, [acme[0], beta[0], acme[1], beta[1], acme[2], acme[3], beta[2]])
+
+        three_calls = {"activities": 3, "dials": 3, "connects": 3, "score": 9.0}
+        rows = await eventually(
+            lambda: rollup_rows(db_engine, "beta"),
+            lambda r: "rep-b" in rep_days(r),
+            30,
+            "beta counted while acme's rebuild runs",
+        )
+        assert rep_days(rows) == {"rep-b": three_calls}
+        assert await deferred_versions(db_engine) == {"acme": 4}
+        assert await rollup_rows(db_engine, "acme") == acme_before
+
+        # The same versions delivered again (a consumer that crashed before committing its
+        # offsets), then one more of beta's: acme's are not set aside twice.
+        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
+        rows = await eventually(
+            lambda: rollup_rows(db_engine, "beta"),
+            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 4,
+            30,
+            "beta's fourth call counted",
+        )
+        assert rep_days(rows) == {"rep-b": {"activities": 4, "dials": 4, "connects": 4, "score": 12.0}}
+        assert await deferred_versions(db_engine) == {"acme": 4}
+        assert await rollup_rows(db_engine, "acme") == acme_before
+        await transaction.commit()
+
+        rows = await eventually(
+            lambda: rollup_rows(db_engine, "acme"),
+            lambda r: "rep-2" in rep_days(r),
+            30,
+            "acme's versions drained after its rebuild",
+        )
+        assert rep_days(rows) == {
+            "rep-1": {"activities": 2, "emails_sent": 2, "score": 2.0},
+            "rep-2": {"activities": 1, "dials": 1, "connects": 1, "score": 3.0},
+        }
+        # Drained under the calendar the rebuild left: fiscal quarters start in November.
+        assert {start for (level, _, grain, start) in rows if grain == "quarter"} == {date(2026, 11, 1)}
+        assert await deferred_versions(db_engine) == {}
+        assert {n: c["version"] for n, c in (await contribution_rows(db_engine, "acme")).items()} == {
+            1: 2,
+            2: 1,
+            3: 2,
+        }
+
+        # Delivered once more after the drain: stale, nothing moves.
+        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
+        await eventually(
+            lambda: rollup_rows(db_engine, "beta"),
+            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 5,
+            30,
+            "beta's fifth call counted",
+        )
+        assert await rollup_rows(db_engine, "acme") == rows
+        assert await deferred_versions(db_engine) == {}
+
+
+async def test_a_tenant_being_rescored_is_set_aside_while_another_is_counted(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await create_tenant(db_engine, "acme")
+    await create_tenant(db_engine, "beta")
+    await apply(
+        db_engine, [attributed(tenant_id="acme", activity=1), attributed(tenant_id="beta", activity=1)]
+    )
+    settings = MetricsServiceSettings(
+        kafka=kafka_settings,
+        database=database_settings,
+        consumer=fast_consumer(),
+        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), db_engine.connect() as rescoring:
+        transaction = await rescoring.begin()
+        # What a rescore holds for its whole transaction.
+        await rescoring.execute(text("SELECT 1 FROM scoring_state WHERE tenant_id = 'acme' FOR UPDATE"))
+        await publish(
+            kafka_settings,
+            [attributed(tenant_id="acme", activity=2), attributed(tenant_id="beta", activity=2)],
+        )
+        two_calls = {"activities": 2, "dials": 2, "connects": 2, "score": 6.0}
+        rows = await eventually(
+            lambda: rollup_rows(db_engine, "beta"),
+            lambda r: rep_days(r).get("rep-1") == two_calls,
+            30,
+            "beta counted while acme is rescored",
+        )
+        assert await deferred_versions(db_engine) == {"acme": 1}
+        assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 1
+        await transaction.commit()
+
+        rows = await eventually(
+            lambda: rollup_rows(db_engine, "acme"),
+            lambda r: rep_days(r).get("rep-1", {}).get("activities") == 2,
+            30,
+            "acme's version drained after the rescore",
+        )
+        assert rep_days(rows) == {"rep-1": two_calls}
+        assert await deferred_versions(db_engine) == {}
+
+
+async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_failed_drain_leaves_them(
+    db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        # The lock a rebuild holds, taken as it takes it.
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
+        await transaction.commit()
+    assert await deferred_versions(db_engine) == {"acme": 2}
+
+    # The rollups are free, but the tenant has versions set aside: this later one (activity 1
+    # moved to rep-2) queues behind them rather than being applied before them.
+    await apply(db_engine, [attributed(activity=1, version=2, rep_id="rep-2")], deps)
+    assert await deferred_versions(db_engine) == {"acme": 3}
+    assert await rollup_rows(db_engine, "acme") == {}
+
+    async def crash(*args: Any) -> int:
+        raise ConnectionResetError("the drain's connection dropped")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rollups, "apply_rollup_deltas", crash)
+        with pytest.raises(ConnectionResetError):
+            await drain_tenant(deps, "acme")
+    # Nothing of the failed drain is left, the versions set aside included.
+    assert await deferred_versions(db_engine) == {"acme": 3}
+    assert await contribution_rows(db_engine, "acme") == {}
+
+    assert await drain_tenant(deps, "acme") == 3
+    one_call = {"activities": 1, "dials": 1, "connects": 1, "score": 3.0}
+    assert rep_days(await rollup_rows(db_engine, "acme")) == {"rep-1": one_call, "rep-2": one_call}
+    assert {n: c["version"] for n, c in (await contribution_rows(db_engine, "acme")).items()} == {1: 2, 2: 1}
+    assert await drain_tenant(deps, "acme") == 0
+    # Nothing left set aside: the tenant's next batch is applied at once.
+    await apply(db_engine, [attributed(activity=3, rep_id="rep-2")], deps)
+    assert await deferred_versions(db_engine) == {}
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-2"]["activities"] == 2
+
+
+async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_counted(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(
+            db_engine,
+            [
+                attributed(activity=1, external_contact_ids=("con-dana", "con-eli")),
+                attributed(activity=2, external_contact_ids=("con-dana",)),
+            ],
+            deps,
+        )
+        async with db_engine.begin() as conn:
+            await delete_contacts(conn, "acme", ["con-dana"])
+        await transaction.commit()
+
+    assert await drain_tenant(deps, "acme") == 2
+    async with db_engine.connect() as conn:
+        stored = dict(
+            (row.activity_id.int, row.contact_ids)
+            for row in await conn.execute(
+                text("SELECT activity_id, contact_ids FROM metric_contributions WHERE tenant_id = 'acme'")
+            )
+        )
+    assert stored == {1: ["con-eli"], 2: []}
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
+
+
+async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drained(
+    db_engine: AsyncEngine,
+) -> None:
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    drainer = DeferredDrainer(deps, interval_seconds=60, lock_wait_ms=50)
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
+        # Still held: nothing drained, two versions of acme's reported, the oldest of some age.
+        assert await drainer.tick() == 0
+        assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) == 2
+        assert (REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") or 0) > 0
+        await transaction.commit()
+
+    assert await drainer.tick() == 2
+    assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) is None
+    assert REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") == 0
+    assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
