@@ -2101,11 +2101,11 @@ async def windowed_activities(
     account they were decided on (rules unchanged; issue #14): a meeting with buyers of two
     accounts decided while only one account's deal was known is on that account, and is re-decided
     when the other's deal (or a role on it) arrives; so is mail to one person recorded in two
-    accounts, or to a contact who was of another account before. A contact's activities are found
-    by ``activities_participants`` (migration 0050: ``payload -> 'participants'`` containing an
-    object with her address as ``email`` or her number as ``phone``), each identity read once
-    however many windows name her; the window's time is checked on the rows found, so the
-    tenant's other activities in the window are never read. An explicit ``crm.account_id`` or
+    accounts, or to a contact who was of another account before. The contacts' activities are found
+    in one read of ``activities_participants`` (migration 0050: the tenant's participants'
+    addresses and numbers, ``activity_identities``), each identity once however many windows name
+    her; the window's time is checked on the rows found, so the tenant's other activities in the
+    window are never read. An explicit ``crm.account_id`` or
     ``crm.contact_ids`` puts the activity on that account too. An activity overridden for its rep
     alone is selected (its deal is the rules'); other overrides are not. ``after``: only those
     past this (occurred_at, activity_id), where a retried ``rematch`` job's committed batches
@@ -2137,17 +2137,16 @@ async def windowed_activities(
                 SELECT DISTINCT ci.identity, p.since, p.until FROM people p
                 JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = p.contact_id
             ), theirs AS MATERIALIZED (
-                -- each identity's activities once (``activities_participants``), in any window of hers
-                SELECT DISTINCT ac.activity_id, ac.occurred_at FROM (SELECT DISTINCT identity FROM identities) i
-                CROSS JOIN LATERAL (
-                    SELECT ac.activity_id, ac.occurred_at FROM activities ac
-                    WHERE ac.tenant_id = :t
-                      AND (ac.payload -> 'participants' @> jsonb_build_array(jsonb_build_object('email', i.identity))
-                        OR ac.payload -> 'participants' @> jsonb_build_array(jsonb_build_object('phone', i.identity)))
-                ) ac
-                WHERE EXISTS (
-                    SELECT 1 FROM identities o WHERE o.identity = i.identity AND ac.occurred_at >= o.since
-                      AND (o.until IS NULL OR ac.occurred_at <= o.until))
+                -- their activities, all identities in one read of ``activities_participants``
+                SELECT ac.activity_id, ac.occurred_at FROM activities ac
+                WHERE ac.tenant_id = :t
+                  AND activity_identities(ac.tenant_id, ac.payload -> 'participants')
+                      && (SELECT array_agg(DISTINCT CAST(:t AS text) || ' ' || identity) FROM identities)
+                  AND EXISTS (
+                    SELECT 1 FROM identities o
+                    WHERE CAST(:t AS text) || ' ' || o.identity
+                          = ANY(activity_identities(ac.tenant_id, ac.payload -> 'participants'))
+                      AND ac.occurred_at >= o.since AND (o.until IS NULL OR ac.occurred_at <= o.until))
             )
             SELECT * FROM (
             SELECT at.activity_id, at.occurred_at FROM accounts a

@@ -1,5 +1,5 @@
-"""Migration 0050: activities by participant and contacts by account, which a re-match window
-reads its contacts through; and back."""
+"""Migration 0050: activities by participant (``activity_identities``) and contacts by account,
+which a re-match window reads its contacts through; and back."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ INDEXES = (
     "SELECT indexname, indexdef FROM pg_indexes "
     "WHERE indexname IN ('activities_participants', 'ref_contacts_by_account') ORDER BY indexname"
 )
-#: One contact's activities, as ``repository.windowed_activities`` finds them (its tenant checked
-#: on the rows found; the test's empty table would be read by tenant through ``activities_time``).
-HERS = (
+#: Contacts' activities, as ``repository.windowed_activities`` finds them (the test's empty table
+#: would be read by tenant through ``activities_time``).
+THEIRS = (
     "EXPLAIN SELECT activity_id FROM activities "
-    "WHERE payload -> 'participants' @> jsonb_build_array(jsonb_build_object('email', 'amy@buyer.example'))"
+    "WHERE activity_identities(tenant_id, payload -> 'participants') && ARRAY['acme amy@buyer.example']"
 )
+FUNCTION = "SELECT count(*) FROM pg_proc WHERE proname = 'activity_identities'"
 
 
 async def _plan(engine: AsyncEngine, sql: str) -> str:
@@ -38,20 +39,31 @@ async def test_activities_are_found_by_participant_and_contacts_by_account_and_b
 ) -> None:
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
     assert await rows(db_engine, INDEXES) == []
+    assert await rows(db_engine, FUNCTION) == [(0,)]
 
     await asyncio.to_thread(upgrade, database_url)
     assert await rows(db_engine, INDEXES) == [
         (
             "activities_participants",
             "CREATE INDEX activities_participants ON public.activities "
-            "USING gin (((payload -> 'participants'::text)) jsonb_path_ops)",
+            "USING gin (activity_identities(tenant_id, (payload -> 'participants'::text)))",
         ),
         (
             "ref_contacts_by_account",
             "CREATE INDEX ref_contacts_by_account ON public.ref_contacts USING btree (tenant_id, account_id)",
         ),
     ]
-    assert "activities_participants" in await _plan(db_engine, HERS)
+    assert "activities_participants" in await _plan(db_engine, THEIRS)
+    # Each participant's address and number under its tenant, once; anything but an array holds none.
+    assert await rows(
+        db_engine,
+        "SELECT activity_identities('acme', CAST(:p AS jsonb)), activity_identities('acme', '{}'), "
+        "activity_identities('acme', 'null')",
+        {
+            "p": '[{"email": "ana@seller.example", "role": "organizer"}, {"phone": "+14155550100", '
+            '"email": "bo@buyer.example"}, {"email": "ana@seller.example"}, "x", {"name": "Cy"}]'
+        },
+    ) == [(["acme +14155550100", "acme ana@seller.example", "acme bo@buyer.example"], [], [])]
     assert "ref_contacts_by_account" in await _plan(
         db_engine,
         "EXPLAIN SELECT contact_id FROM ref_contacts WHERE tenant_id = 'acme' AND account_id = 'acc-1'",
@@ -59,4 +71,5 @@ async def test_activities_are_found_by_participant_and_contacts_by_account_and_b
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
     assert await rows(db_engine, INDEXES) == []
+    assert await rows(db_engine, FUNCTION) == [(0,)]
     await asyncio.to_thread(upgrade, database_url)
