@@ -23,16 +23,16 @@ false: never used, yet ``IF NOT EXISTS`` would find it) is dropped and built aga
 waits at most ``LOCK_TIMEOUT`` for its lock: past it the migration fails, nothing changed; run it
 again.
 
-Revision ID: 0050_activities_by_participant
-Revises: 0049_rep_former_holdings
+Revision ID: 0053_activities_by_participant
+Revises: 0052_metric_deferred_events
 Create Date: 2026-12-05
 """
 
 from alembic import op
 from sqlalchemy import text
 
-revision = "0050_activities_by_participant"
-down_revision = "0049_rep_former_holdings"
+revision = "0053_activities_by_participant"
+down_revision = "0052_metric_deferred_events"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Migration 0050: activities by participant (``activity_identities``) and contacts by account,
+"""Migration 0053: activities by participant (``activity_identities``) and contacts by account,
 which a re-match window reads its contacts through; and back."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.db.migrate import alembic_config, upgrade
 from tests.integration.attribution.attribution_support import rows
 
-BEFORE = "0049_rep_former_holdings"
+BEFORE = "0052_metric_deferred_events"
 INDEXES = (
     "SELECT indexname, indexdef FROM pg_indexes "
     "WHERE indexname IN ('activities_participants', 'ref_contacts_by_account') ORDER BY indexname"
