@@ -2163,17 +2163,19 @@ async def windowed_activities(
 ) -> list[tuple[uuid.UUID, datetime]]:
     """Automatic attributions inside each window, attributed or not, oldest first, at most ``limit``:
     those on the window's accounts (``attributions_account`` index), and those with a participant
-    holding an identity of the window's contacts when the contact is not on one of those accounts
-    (an activity with a contact of the account is on the account already), or when it is but her
-    activities may be on another account: another account's contact holds one of her identities
-    (one person recorded in two accounts), or she was of another account before (a move:
-    ``ref_contact_former_accounts``); her mail decided there (on that account: its activities alone
-    are read for her, through ``attributions_account``), before the deal or her role on it
-    arrived, is re-decided too. An explicit
-    ``crm.account_id`` or ``crm.contact_ids`` puts the activity on that account too. An activity
-    overridden for its rep alone is selected (its deal is the rules'); other overrides are not.
-    ``after``: only those past this (occurred_at, activity_id), where a retried ``rematch`` job's
-    committed batches ended. (activity_id, occurred_at) pairs."""
+    holding an identity of the window's contacts or of any contact of its accounts, whichever
+    account they were decided on (rules unchanged; issue #14): a meeting with buyers of two
+    accounts decided while only one account's deal was known is on that account, and is re-decided
+    when the other's deal (or a role on it) arrives; so is mail to one person recorded in two
+    accounts, or to a contact who was of another account before. The contacts' activities are found
+    in one read of ``activities_participants`` (migration 0050: the tenant's participants'
+    addresses and numbers, ``activity_identities``), each identity once however many windows name
+    her; the window's time is checked on the rows found, so the tenant's other activities in the
+    window are never read. An explicit ``crm.account_id`` or
+    ``crm.contact_ids`` puts the activity on that account too. An activity overridden for its rep
+    alone is selected (its deal is the rules'); other overrides are not. ``after``: only those
+    past this (occurred_at, activity_id), where a retried ``rematch`` job's committed batches
+    ended. (activity_id, occurred_at) pairs."""
     keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
     for window in windows:
         for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
@@ -2192,31 +2194,25 @@ async def windowed_activities(
                                      CAST(:until AS timestamptz[])) AS w(kind, key, since, until)
             ), accounts AS (
                 SELECT key AS account_id, since, until FROM w WHERE kind = 'account'
-            ), theirs AS MATERIALIZED (
-                SELECT ci.identity, w.since, w.until, c.contact_id, c.account_id FROM w
-                JOIN ref_contacts c ON c.tenant_id = :t AND c.contact_id = w.key
-                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = c.contact_id
-                WHERE w.kind = 'contact'
+            ), people AS (
+                SELECT key AS contact_id, since, until FROM w WHERE kind = 'contact'
+                UNION
+                SELECT c.contact_id, a.since, a.until FROM accounts a
+                JOIN ref_contacts c ON c.tenant_id = :t AND c.account_id = a.account_id
             ), identities AS MATERIALIZED (
-                SELECT identity, since, until FROM theirs
-                WHERE account_id IS NULL OR account_id NOT IN (SELECT account_id FROM accounts)
-            ), elsewhere AS MATERIALIZED (
-                -- a contact of the window's accounts whose mail may be decided on another account:
-                -- another account's contact holds one of her identities (one person recorded
-                -- twice), or she was of another account before (a move); that account's
-                -- activities alone are read (``attributions_account``), not the tenant's
-                SELECT DISTINCT c.identity, c.since, c.until, o.account_id FROM theirs c
-                CROSS JOIN LATERAL (
-                    SELECT oc.account_id FROM ref_contact_identities oi
-                    JOIN ref_contacts oc ON oc.tenant_id = :t AND oc.contact_id = oi.contact_id
-                    WHERE oi.tenant_id = :t AND oi.identity = c.identity AND oi.contact_id <> c.contact_id
-                      AND oc.account_id IS NOT NULL
-                    UNION
-                    SELECT f.account_id FROM ref_contact_former_accounts f
-                    WHERE f.tenant_id = :t AND f.contact_id = c.contact_id
-                ) o
-                WHERE c.account_id IN (SELECT account_id FROM accounts)
-                  AND o.account_id NOT IN (SELECT account_id FROM accounts)
+                SELECT DISTINCT ci.identity, p.since, p.until FROM people p
+                JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = p.contact_id
+            ), theirs AS MATERIALIZED (
+                -- their activities, all identities in one read of ``activities_participants``
+                SELECT ac.activity_id, ac.occurred_at FROM activities ac
+                WHERE ac.tenant_id = :t
+                  AND activity_identities(ac.tenant_id, ac.payload -> 'participants')
+                      && (SELECT array_agg(DISTINCT CAST(:t AS text) || ' ' || identity) FROM identities)
+                  AND EXISTS (
+                    SELECT 1 FROM identities o
+                    WHERE CAST(:t AS text) || ' ' || o.identity
+                          = ANY(activity_identities(ac.tenant_id, ac.payload -> 'participants'))
+                      AND ac.occurred_at >= o.since AND (o.until IS NULL OR ac.occurred_at <= o.until))
             )
             SELECT * FROM (
             SELECT at.activity_id, at.occurred_at FROM accounts a
@@ -2224,21 +2220,9 @@ async def windowed_activities(
              AND at.occurred_at >= a.since AND (a.until IS NULL OR at.occurred_at <= a.until)
             WHERE {automatic}
             UNION
-            SELECT ac.activity_id, ac.occurred_at FROM identities i
-            JOIN activities ac ON ac.tenant_id = :t AND ac.occurred_at >= i.since
-             AND (i.until IS NULL OR ac.occurred_at <= i.until)
-            JOIN attributions at ON at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id
-            WHERE {automatic} AND EXISTS (
-                SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
-                WHERE p ->> 'email' = i.identity OR p ->> 'phone' = i.identity)
-            UNION
-            SELECT at.activity_id, at.occurred_at FROM elsewhere e
-            JOIN attributions at ON at.tenant_id = :t AND at.account_id = e.account_id
-             AND at.occurred_at >= e.since AND (e.until IS NULL OR at.occurred_at <= e.until)
-            JOIN activities ac ON ac.tenant_id = at.tenant_id AND ac.activity_id = at.activity_id
-            WHERE {automatic} AND EXISTS (
-                SELECT 1 FROM jsonb_array_elements(ac.payload -> 'participants') p
-                WHERE p ->> 'email' = e.identity OR p ->> 'phone' = e.identity)
+            SELECT at.activity_id, at.occurred_at FROM theirs ac
+            JOIN attributions at ON at.tenant_id = :t AND at.activity_id = ac.activity_id
+            WHERE {automatic}
             ) chosen
             WHERE CAST(:after_at AS timestamptz) IS NULL
                OR (occurred_at, activity_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))

@@ -1,8 +1,9 @@
 """Which activities a deal change may re-decide: a better candidate has appeared.
 
 When a deal is created or reopened, a contact gains or loses a role on it, or it changes name,
-account or dates, every activity of its account(s) and of those contacts inside the affected
-window (the deal's life, old and new, widened by the grace windows, and bounded) is re-decided
+account or dates, every activity of its account(s), of those contacts and of every contact of its
+account(s) (whichever account it was decided on: a meeting with buyers of two accounts) inside the
+affected window (the deal's life, old and new, widened by the grace windows, and bounded) is re-decided
 through the same versioned path, attributed ones included: a new version is published only when
 the decision changes, and overrides stay as they are (they are never selected, and
 ``next_version`` refuses to replace one), but for a rep-only override, whose deal the rules decide:
@@ -33,8 +34,9 @@ def day_start(day: date, time_zone: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class RematchWindow:
-    """Activities of these accounts or contacts with ``since <= occurred_at <= until``
-    (``until`` ``None``: up to now) are re-decided."""
+    """Activities of these accounts, or with a participant who is one of these contacts or a
+    contact of these accounts, with ``since <= occurred_at <= until`` (``until`` ``None``: up to
+    now) are re-decided."""
 
     account_ids: frozenset[str]
     contact_ids: frozenset[str]

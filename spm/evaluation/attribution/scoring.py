@@ -216,13 +216,12 @@ class Replay:
         wanted = self._parked(self._pointing_at(accounts, self._identities(deal.contact_ids)), now)
         window = deal_rematch_window(before, deal, self.policy, now)
         if window is not None:
-            # As ``activities_in_windows``: a contact of one of the window's accounts adds nothing.
-            elsewhere = [
-                c
-                for c in window.contact_ids
-                if c in self.index.contacts and self.index.contacts[c].account_id not in window.account_ids
-            ]
-            inside = self._pointing_at(window.account_ids, self._identities(elsewhere))
+            # As ``activities_in_windows``: the window's contacts and every contact of its accounts,
+            # whichever account their activities were decided on.
+            people = set(window.contact_ids) | {
+                c.id for c in self.index.contacts.values() if c.account_id in window.account_ids
+            }
+            inside = self._pointing_at(window.account_ids, self._identities(people))
             wanted |= {
                 i
                 for i in inside
