@@ -45,6 +45,10 @@ async def list_reps(
     """Reps ordered by id, a page at a time."""
     size = page_size(limit, options)
     after = decode_cursor(cursor, 1)[0] if cursor else None
+    if team_id is not None and not await directory.team_exists(conn, principal.tenant_id, team_id):
+        not_found("team", team_id)
+    if manager_id is not None and not await directory.rep_exists(conn, principal.tenant_id, manager_id):
+        not_found("manager", manager_id)
     rows = await directory.list_reps(
         conn,
         principal.tenant_id,
