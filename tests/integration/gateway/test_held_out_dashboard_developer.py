@@ -206,6 +206,42 @@ def _activities() -> list[dict[str, Any]]:
     ]
 
 
+def _far_zone() -> str:
+    """A zone whose date differs from UTC's now, its midnight at least half an hour away: UTC-11
+    (midnight at 11:00 UTC) before 10:30 UTC, UTC+14 (midnight at 10:00 UTC) from then on."""
+    now = datetime.now(UTC)
+    return "Pacific/Pago_Pago" if (now.hour, now.minute) < (10, 30) else "Pacific/Kiritimati"
+
+
+def _far_crm(zone: str) -> list[dict[str, Any]]:
+    """On team-far: Nea from the tenant's today, Nix from tomorrow, Old until today (left), Stay
+    until tomorrow."""
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+    tomorrow = today + DAY
+    spells = {"new": (today, None), "next": (tomorrow, None), "old": (None, today), "stay": (None, tomorrow)}
+    entities: list[dict[str, Any]] = [{"entity_type": "team", "id": "team-far", "name": "Far"}]
+    for key, (start, end) in spells.items():
+        entities.append(_rep(key))
+        entities.append(
+            _member(key, "far")
+            | {
+                "valid_from": (start or datetime(2026, 1, 1).date()).isoformat(),
+                "valid_to": end and end.isoformat(),
+            }
+        )
+    return entities
+
+
+def _sub_second() -> list[dict[str, Any]]:
+    """Five of rival's dials within one second of 10 November, two at the same instant."""
+    stamps = ["10:00:00.250", "10:00:00.250", "10:00:00.500", "10:00:01", "10:00:00.000001"]
+    return [
+        _call(f"zs{n}", "zed", datetime.fromisoformat(f"2026-11-10T{t}+00:00")) for n, t in enumerate(stamps)
+    ]
+
+
 LIVE = _call("live", "ana", _at(25, 15))  # W48, while the board streams
 
 
@@ -393,6 +429,21 @@ EXPECTED: dict[str, Any] = {
     "L10 limit=2 keeps the top two": ["rep-ana", "rep-ben"],
     "R5 the override on record": ("deal-b2", "expansion"),
     "T4 another tenant's team on the stream": (404, 404),
+    # --- added after the fixes (written before they ran) ---
+    "Q3 Retry-After is the wait for the next token: 60 s / 3": "20",
+    "O3 every route's unknown-parameter list is its OpenAPI parameters": [],
+    "L11 Dee's default week series reaches W48 with zeros": True,
+    "L12 Dee's funnel of W45: zeros": [0, 0, 0, 0, 0, 0, 0],
+    "P8 sub-second times page one at a time without loss or repeat": (6, True),
+    "S6 the stream's limit=1": 1,
+    "F9 from alone: Cy's 24th and the live dial": ["live", "c3"],
+    "F10 a week series counts weeks starting in the range": [W45],
+    # --- added after (written before it ran): "current" members are the tenant's today's ---
+    "Z1 today's members in a tenant a day away from UTC": (
+        ["rep-new", "rep-stay"],
+        ["rep-new", "rep-stay"],
+        (["team-far"], [], [], ["team-far"]),
+    ),
 }
 
 
@@ -497,8 +548,11 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
     async with in_process_stack(kafka, database) as stack:
         await sync(stack, engine, dash, "2026-08-01T00:00:00Z", *_crm())
         await sync(stack, engine, rival, "2026-08-01T00:00:00Z", *_rival_crm())
+        zone = _far_zone()
+        far = await new_tenant(engine, "far", time_zone=zone)
+        await sync(stack, engine, far, "2026-08-01T00:00:00Z", *_far_crm(zone))
         await post(stack, dash, *_activities())
-        await post(stack, rival, _call("z1", "zed", _at(4, 15)))
+        await post(stack, rival, _call("z1", "zed", _at(4, 15)), *_sub_second())
         await _quiet(stack, dash, kafka)
         await _live(stack, dash, kafka, database, f)
     async with engine.begin() as conn:
@@ -508,7 +562,20 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
         await _reads(stack.gateway, dash, rival, f, seen)
         await _errors(stack.gateway, dash, f)
         await _isolation(stack.gateway, dash, rival, f)
-        await _openapi(stack.gateway, f, seen)
+        gw = stack.gateway
+        team = await _get(gw, far, "/v1/teams/team-far")
+        members = await _get(gw, far, "/v1/reps?team_id=team-far")
+        f["Z1 today's members in a tenant a day away from UTC"] = (
+            sorted(team["member_ids"]),
+            [r["rep_id"] for r in members["items"]],
+            tuple(
+                [
+                    (await _get(gw, far, f"/v1/reps/rep-{k}"))["team_ids"]
+                    for k in ("new", "next", "old", "stay")
+                ]
+            ),
+        )
+        await _openapi(stack.gateway, dash, f, seen)
     await _rate_limits(database, kafka, dash, rival, f)
     return f
 
@@ -561,6 +628,11 @@ async def _live(
                 f["S5 West's stream ranks West only"] = _board((await west.next())[1])
             finally:
                 await west.close()
+            one_entry = Stream(client, "/v1/stream/leaderboard?period=week&limit=1", dash.read)
+            try:
+                f["S6 the stream's limit=1"] = len((await one_entry.next())[1]["entries"])
+            finally:
+                await one_entry.close()
             # A page being read when a newer activity arrives.
             whole = (await _get(gw, dash, "/v1/activities?rep_id=rep-ana&limit=100"))["items"]
             first_page = await _get(gw, dash, ana_url)
@@ -728,6 +800,23 @@ async def _reads(
         (p["period_start"], p["score"], p["counts"]["activities"])
         for p in await series("reps", "rep-dee", f"granularity=week&from={W45}&to={W45}")
     ]
+    dee = await series("reps", "rep-dee", "granularity=week")
+    f["L11 Dee's default week series reaches W48 with zeros"] = any(
+        (p["period_start"], p["score"], p["counts"]["activities"]) == (W48, 0.0, 0) for p in dee
+    )
+    dee_funnel = await _get(gw, dash, f"/v1/funnel?rep_id=rep-dee&from={W45}&to=2026-11-08", seen)
+    f["L12 Dee's funnel of W45: zeros"] = [s["count"] for s in dee_funnel["steps"]]
+    f["F9 from alone: Cy's 24th and the live dial"] = await listed("from=2026-11-24")
+    f["F10 a week series counts weeks starting in the range"] = [
+        p["period_start"]
+        for p in await series("reps", "rep-ana", "granularity=week&from=2026-10-28&to=2026-11-03")
+    ]
+    theirs = await _pages(gw, rival, "/v1/activities?limit=1")
+    whole_theirs = (await _get(gw, rival, "/v1/activities?limit=100"))["items"]
+    f["P8 sub-second times page one at a time without loss or repeat"] = (
+        len(whole_theirs),
+        [p["items"][0]["activity_id"] for p in theirs] == [i["activity_id"] for i in whole_theirs],
+    )
     f["L7 West's members"] = sorted((await _get(gw, dash, "/v1/teams/team-west", seen))["member_ids"])
     funnel = await _get(gw, dash, "/v1/funnel?rep_id=rep-ben&from=2026-11-01&to=2026-11-07", seen)
     f["L8 Ben's funnel, 1-7 November (New York)"] = [
@@ -941,7 +1030,7 @@ def _template(document: dict[str, Any], url: str) -> str:
     raise AssertionError(f"no OpenAPI path for {url}")
 
 
-async def _openapi(gw: httpx.AsyncClient, f: dict[str, Any], seen: list[Any]) -> None:
+async def _openapi(gw: httpx.AsyncClient, dash: Tenant, f: dict[str, Any], seen: list[Any]) -> None:
     document = (await gw.get("/openapi.json")).json()
     wrong = []
     for url, answer in seen:
@@ -951,6 +1040,22 @@ async def _openapi(gw: httpx.AsyncClient, f: dict[str, Any], seen: list[Any]) ->
         if errors:
             wrong.append((template, errors[0].message[:120]))
     f["O1 every answer read matches its OpenAPI schema"] = sorted(set(wrong))
+    mismatched = []
+    for template, item in sorted(document["paths"].items()):
+        get_ = item.get("get")
+        if not template.startswith("/v1/") or get_ is None:
+            continue
+        names = sorted(p["name"] for p in get_.get("parameters", []) if p["in"] == "query")
+        url = template.replace("{", "x").replace("}", "") + "?bogus_parameter=1"
+        answer = await gw.get(url, headers=dash.admin)
+        reasons = [
+            e["reason"] for e in answer.json().get("errors") or [] if e.get("field") == "bogus_parameter"
+        ]
+        accepted = reasons[0].split("accepts: ")[-1].split(", ") if reasons else ["<no 422>"]
+        accepted = [] if accepted == ["none"] else accepted
+        if sorted(a for a in accepted if a) != names and not (names == [] and accepted == ["<no 422>"]):
+            mismatched.append((template, names, accepted))
+    f["O3 every route's unknown-parameter list is its OpenAPI parameters"] = mismatched
     responses = document["paths"]["/v1/activities"]["get"]["responses"]
     problem = (
         (responses.get("422") or {}).get("content", {}).get("application/problem+json", {}).get("schema")
@@ -977,6 +1082,7 @@ async def _rate_limits(
     ):
         answers = [await gw.get("/v1/reps/rep-ana", headers=dash.read) for _ in range(4)]
         retry = answers[-1].headers.get("retry-after", "")
+        f["Q3 Retry-After is the wait for the next token: 60 s / 3"] = retry
         f["Q1 the fourth request of a 3-a-minute key is a 429 with Retry-After"] = (
             [a.status_code for a in answers],
             retry.isdigit() and int(retry) >= 1,
