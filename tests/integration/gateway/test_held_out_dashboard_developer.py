@@ -438,6 +438,20 @@ EXPECTED: dict[str, Any] = {
     "S6 the stream's limit=1": 1,
     "F9 from alone: Cy's 24th and the live dial": ["live", "c3"],
     "F10 a week series counts weeks starting in the range": [W45],
+    # --- added after (written before it ran): drilling from the region's W45 (10 activities, L5) to
+    # its activities lists the ten ---
+    "F11 the region's W45 activities are its teams'": [
+        "a1",
+        "a2",
+        "a3",
+        "a4",
+        "a5",
+        "a6",
+        "b2",
+        "c1",
+        "c2",
+        "c5",
+    ],
     # --- added after (written before it ran): "current" members are the tenant's today's ---
     "Z1 today's members in a tenant a day away from UTC": (
         ["rep-new", "rep-stay"],
@@ -807,6 +821,9 @@ async def _reads(
     dee_funnel = await _get(gw, dash, f"/v1/funnel?rep_id=rep-dee&from={W45}&to=2026-11-08", seen)
     f["L12 Dee's funnel of W45: zeros"] = [s["count"] for s in dee_funnel["steps"]]
     f["F9 from alone: Cy's 24th and the live dial"] = await listed("from=2026-11-24")
+    f["F11 the region's W45 activities are its teams'"] = sorted(
+        await listed(f"team_id=team-na&from={W45}&to=2026-11-08")
+    )
     f["F10 a week series counts weeks starting in the range"] = [
         p["period_start"]
         for p in await series("reps", "rep-ana", "granularity=week&from=2026-10-28&to=2026-11-03")
