@@ -36,6 +36,7 @@ call 6 (dial 1 + connect 2 + conversation 3).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import csv
 import io
@@ -452,6 +453,55 @@ EXPECTED: dict[str, Any] = {
         "c2",
         "c5",
     ],
+    # --- added after the third fix (written before they ran) ---
+    "C7 the JSON ETag on a CSV request: a 200 CSV": (200, "text/csv"),
+    "F12 the W45 board on talk seconds": {
+        ("rep-ben", 1, 120.0),
+        ("rep-ana", 2, 0.0),
+        ("rep-cy", 2, 0.0),
+        ("rep-dee", 2, 0.0),
+    },
+    "G1 Ana's open deals; deals by ids": (
+        ["deal-b1", "deal-b2", "deal-c5a", "deal-c5b"],
+        ["deal-b2", "deal-c5a"],
+    ),
+    "H1 East's 1 November (25 hours)": [("2026-11-01", 1, 1.0)],
+    "H2 the day board of 1 November": {
+        ("rep-ben", 1, 1.0),
+        ("rep-ana", 2, 0.0),
+        ("rep-cy", 2, 0.0),
+        ("rep-dee", 2, 0.0),
+    },
+    "H3 the day period of 1 November": {
+        "start": "2026-11-01",
+        "end": "2026-11-02",
+        "label": "2026-11-01",
+        "in_progress": False,
+    },
+    # November: Ana 7 (W45); Ben b0 1 + b2 6 + the live dial 1 (3 activities); Cy 3.
+    "H4 November's board": [
+        (1, "rep-ben", 8.0, 3),
+        (2, "rep-ana", 7.0, 7),
+        (3, "rep-cy", 3.0, 3),
+        (4, "rep-dee", 0.0, 0),
+    ],
+    "H5 the region's quarter (October-December)": [("2026-10-01", 13, 18.0)],
+    "E6 more bad parameters": [
+        (422, "status"),
+        (422, "kind"),
+        (422, "limit"),
+        (422, "cursor"),
+        (422, "from"),
+        (422, "rep_id"),
+    ],
+    # --- added after the fourth fix (written before they ran) ---
+    "H6 the region's funnel of W45": [("dials", 9), ("connects", 1), ("conversations", 1)],
+    "H7 the region's at-risk reps": [("rep-ana", ["no_activity"]), ("rep-dee", ["no_activity"])],
+    "H8 Ana's record": (["team-east"], "rep-max", True),
+    # twin: another tenant with the same ids (rep-ana, team-east, deal-c5a, Ana's phone): its three
+    # W45 dials are its own, and none of dash's figures above moved.
+    "T5 another tenant's activity and deal on an override": (404, (422, "deal_id")),
+    "T6 the twin tenant's W45 board is its own": [(1, "rep-ana", 3.0, 3)],
     # --- added after (written before it ran): "current" members are the tenant's today's ---
     "Z1 today's members in a tenant a day away from UTC": (
         ["rep-new", "rep-stay"],
@@ -562,13 +612,35 @@ async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: Async
     async with in_process_stack(kafka, database) as stack:
         await sync(stack, engine, dash, "2026-08-01T00:00:00Z", *_crm())
         await sync(stack, engine, rival, "2026-08-01T00:00:00Z", *_rival_crm())
+        twin = await new_tenant(engine, "twin", time_zone=NY)
+        await sync(stack, engine, twin, "2026-08-01T00:00:00Z", *_crm())
+        await post(stack, twin, *(_call(f"t{n}", "ana", _at(3 + n)) for n in range(3)))
         zone = _far_zone()
         far = await new_tenant(engine, "far", time_zone=zone)
         await sync(stack, engine, far, "2026-08-01T00:00:00Z", *_far_crm(zone))
         await post(stack, dash, *_activities())
         await post(stack, rival, _call("z1", "zed", _at(4, 15)), *_sub_second())
         await _quiet(stack, dash, kafka)
+        z1 = activity_id_for(rival.tenant_id, "dialer", "z1")
+        theirs = await stack.gateway.put(
+            f"/v1/activities/{z1}/attribution", json={"deal_id": "deal-b2"}, headers=dash.admin
+        )
+        b2 = activity_id_for(dash.tenant_id, "dialer", "b2")
+        their_deal = await stack.gateway.put(
+            f"/v1/activities/{b2}/attribution", json={"deal_id": "deal-zed"}, headers=dash.admin
+        )
+        f["T5 another tenant's activity and deal on an override"] = (
+            theirs.status_code,
+            (their_deal.status_code, ((their_deal.json().get("errors") or [{}])[0]).get("field")),
+        )
         await _live(stack, dash, kafka, database, f)
+        f["T6 the twin tenant's W45 board is its own"] = [
+            (e["rank"], e["rep_id"], e["value"], e["activities"])
+            for e in (await _get(stack.gateway, twin, "/v1/leaderboard?period=week&date=2026-11-05"))[
+                "entries"
+            ]
+            if e["activities"]
+        ]
     async with engine.begin() as conn:
         await refresh_tenant(conn, dash.tenant_id, NOW)
         await refresh_tenant(conn, rival.tenant_id, NOW)
@@ -824,6 +896,48 @@ async def _reads(
     f["F11 the region's W45 activities are its teams'"] = sorted(
         await listed(f"team_id=team-na&from={W45}&to=2026-11-08")
     )
+    json_tag = (await gw.get("/v1/leaderboard?period=week&date=2026-11-05", headers=dash.read)).headers[
+        "etag"
+    ]
+    as_csv = await gw.get(
+        "/v1/leaderboard?period=week&date=2026-11-05",
+        headers=dash.read | {"Accept": "text/csv", "If-None-Match": json_tag},
+    )
+    f["C7 the JSON ETag on a CSV request: a 200 CSV"] = (
+        as_csv.status_code,
+        as_csv.headers.get("content-type", "").split(";")[0],
+    )
+    talk = await _get(gw, dash, "/v1/leaderboard?period=week&date=2026-11-05&metric=talk_seconds", seen)
+    f["F12 the W45 board on talk seconds"] = _board(talk)
+    open_deals = await _get(gw, dash, "/v1/deals?owner_rep_id=rep-ana&is_closed=false", seen)
+    by_ids = await _get(gw, dash, "/v1/deals?ids=deal-c5a,deal-b2", seen)
+    f["G1 Ana's open deals; deals by ids"] = (
+        [d["deal_id"] for d in open_deals["items"]],
+        [d["deal_id"] for d in by_ids["items"]],
+    )
+    f["H1 East's 1 November (25 hours)"] = cells(
+        await series("teams", "team-east", "granularity=day&from=2026-11-01&to=2026-11-01")
+    )
+    f["H2 the day board of 1 November"] = _board(
+        await _get(gw, dash, "/v1/leaderboard?period=day&date=2026-11-01", seen)
+    )
+    f["H3 the day period of 1 November"] = (
+        await _get(gw, dash, "/v1/periods?granularity=day&date=2026-11-01", seen)
+    )["period"]
+    f["H4 November's board"] = ranked(
+        await _get(gw, dash, "/v1/leaderboard?period=month&date=2026-11-15", seen)
+    )
+    f["H5 the region's quarter (October-December)"] = cells(
+        await series("teams", "team-na", "granularity=quarter&from=2026-10-01&to=2026-10-01")
+    )
+    region_funnel = await _get(gw, dash, f"/v1/funnel?team_id=team-na&from={W45}&to=2026-11-08", seen)
+    f["H6 the region's funnel of W45"] = [(s["step"], s["count"]) for s in region_funnel["steps"][:3]]
+    f["H7 the region's at-risk reps"] = sorted(
+        (i["subject_id"], i["reasons"])
+        for i in (await _get(gw, dash, "/v1/insights/at-risk-reps?team_id=team-na", seen))["items"]
+    )
+    ana = await _get(gw, dash, "/v1/reps/rep-ana", seen)
+    f["H8 Ana's record"] = (ana["team_ids"], ana["manager_id"], ana["active"])
     f["F10 a week series counts weeks starting in the range"] = [
         p["period_start"]
         for p in await series("reps", "rep-ana", "granularity=week&from=2026-10-28&to=2026-11-03")
@@ -966,6 +1080,25 @@ async def _errors(gw: httpx.AsyncClient, dash: Tenant, f: dict[str, Any]) -> Non
         errors = answer.json().get("errors") or [{}]
         found.append((answer.status_code, errors[0].get("field")))
     f["E5 activities over 400 days, to before from, funnel with both or neither, an unknown filter"] = found
+    far_cursor = (
+        base64.urlsafe_b64encode(json.dumps(["2300-01-01T00:00:00+00:00", str(uuid.uuid4())]).encode())
+        .decode()
+        .rstrip("=")
+    )
+    bad_too = [
+        "/v1/activities?status=bogus",
+        "/v1/activities?kind=bogus",
+        "/v1/activities?limit=abc",
+        f"/v1/activities?cursor={far_cursor}",
+        "/v1/activities?from=1969-12-31",
+        "/v1/reps/rep%0Aana",
+    ]
+    found = []
+    for url in bad_too:
+        answer = await gw.get(url, headers=dash.read)
+        errors = answer.json().get("errors") or [{}]
+        found.append((answer.status_code, errors[0].get("field")))
+    f["E6 more bad parameters"] = found
     f["E4 401 with WWW-Authenticate, 403 for an ingest key, 406 for CSV of one object"] = (
         anonymous.status_code,
         anonymous.headers.get("www-authenticate"),
