@@ -159,6 +159,9 @@ def _crm() -> list[dict[str, Any]]:
         },
         _deal("b1", "b", "ana", SEP1, "bo"),
         _deal("b2", "b", "ana", SEP1),
+        _deal("w", "b", "cy", SEP1)
+        | {"is_closed": True, "is_won": True, "stage": "closed_won", "closed_at": "2026-11-02T03:00:00Z"},
+        _deal("o", "b", "cy", datetime(2026, 11, 2, 4, tzinfo=UTC)),
     ]
 
 
@@ -502,6 +505,16 @@ EXPECTED: dict[str, Any] = {
     # W45 dials are its own, and none of dash's figures above moved.
     "T5 another tenant's activity and deal on an override": (404, (422, "deal_id")),
     "T6 the twin tenant's W45 board is its own": [(1, "rep-ana", 3.0, 3)],
+    # --- added after the fifth fix (written before they ran): Cy's deals, won and created on
+    # 1 November in New York (03:00 and 04:00 UTC on the 2nd) ---
+    "W1 Cy's funnel of 1 and of 2 November: opportunities created, deals won": ((1, 1), (0, 0)),
+    # docs/api.md said "any counter", and docs/metrics.md lists deals_won among the counters; the
+    # leaderboard ranks the activity rollups' counters only (the doc was wrong, now says so).
+    "W2 the day board of 1 November on deals won": (422, "metric"),
+    "S7 no stream event repeats the board before it": True,
+    "K1 a team's week carries no percentile, baseline or change": (None, None, None),
+    "K2 Ana's W45 without goals or decay": ([], None),
+    "P9 a page holding the last item exactly has no next cursor": (7, None),
     # --- added after (written before it ran): "current" members are the tenant's today's ---
     "Z1 today's members in a tenant a day away from UTC": (
         ["rep-new", "rep-stay"],
@@ -528,6 +541,7 @@ class Stream:
     def __init__(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.retry: int | None = None
+        self.seen: list[Any] = []
         self._task = asyncio.create_task(self._read(client, url, headers))
 
     async def _read(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
@@ -540,7 +554,9 @@ class Stream:
                 elif line.startswith("event: "):
                     event = line.removeprefix("event: ")
                 elif line.startswith("data: "):
-                    await self.events.put((event, json.loads(line.removeprefix("data: "))))
+                    data = json.loads(line.removeprefix("data: "))
+                    self.seen.append(data)
+                    await self.events.put((event, data))
                     event = "message"
 
     async def next(self, wait_s: float = 30) -> tuple[str, Any]:
@@ -742,6 +758,9 @@ async def _live(
             assert moved.status_code == 202, moved.text
             await _quiet(stack, dash, kafka)
             f["S3 a rep re-attribution brings a new board"] = await stream.until(BOARD_W48_MOVED)
+            f["S7 no stream event repeats the board before it"] = len(stream.seen) >= 3 and all(
+                a != b for a, b in zip(stream.seen, stream.seen[1:], strict=False)
+            )
         finally:
             await stream.close()
         # A deal re-attribution: Ben's call to Bo moved from deal-b1 to deal-b2.
@@ -775,6 +794,11 @@ async def _reads(
     f["P1 pages of 3 are 3, 3, 1 and the last cursor is null"] = (
         [len(p["items"]) for p in pages],
         [p["next_cursor"] is not None for p in pages],
+    )
+    exact = await _get(gw, dash, "/v1/activities?rep_id=rep-ana&limit=7")
+    f["P9 a page holding the last item exactly has no next cursor"] = (
+        len(exact["items"]),
+        exact["next_cursor"],
     )
     f["P2 the pages concatenated are the whole list"] = [i for p in pages for i in p["items"]] == whole
     keys = [(i["occurred_at"], i["activity_id"]) for i in whole]
@@ -938,6 +962,29 @@ async def _reads(
     )
     ana = await _get(gw, dash, "/v1/reps/rep-ana", seen)
     f["H8 Ana's record"] = (ana["team_ids"], ana["manager_id"], ana["active"])
+
+    async def won(day: str) -> tuple[int, int]:
+        body = await _get(gw, dash, f"/v1/funnel?rep_id=rep-cy&from={day}&to={day}", seen)
+        steps = {s["step"]: s["count"] for s in body["steps"]}
+        return (steps["opportunities_created"], steps["deals_won"])
+
+    f["W1 Cy's funnel of 1 and of 2 November: opportunities created, deals won"] = (
+        await won("2026-11-01"),
+        await won("2026-11-02"),
+    )
+    wins = await gw.get("/v1/leaderboard?period=day&date=2026-11-01&metric=deals_won", headers=dash.read)
+    f["W2 the day board of 1 November on deals won"] = (
+        [r[:3] for r in ranked(wins.json()) if r[2]]
+        if wins.status_code == 200
+        else (wins.status_code, wins.json()["errors"][0]["field"])
+    )
+    east = (await series("teams", "team-east", f"granularity=week&from={W45}&to={W45}"))[0]
+    f["K1 a team's week carries no percentile, baseline or change"] = (
+        east.get("team_percentile"),
+        east.get("baseline_score"),
+        east.get("change_vs_baseline"),
+    )
+    f["K2 Ana's W45 without goals or decay"] = (w45.get("goals"), w45.get("recency_score"))
     f["F10 a week series counts weeks starting in the range"] = [
         p["period_start"]
         for p in await series("reps", "rep-ana", "granularity=week&from=2026-10-28&to=2026-11-03")
