@@ -515,6 +515,12 @@ EXPECTED: dict[str, Any] = {
     "K1 a team's week carries no percentile, baseline or change": (None, None, None),
     "K2 Ana's W45 without goals or decay": ([], None),
     "P9 a page holding the last item exactly has no next cursor": (7, None),
+    # --- added with the rate-limit headers (written before they ran): a client sees its budget ---
+    "Q4 RateLimit headers on the 1st, 3rd and refused 4th answers": (
+        ("3", "2", "20"),
+        ("3", "0", "60"),
+        ("3", "0"),
+    ),
     # --- added after (written before it ran): "current" members are the tenant's today's ---
     "Z1 today's members in a tenant a day away from UTC": (
         ["rep-new", "rep-stay"],
@@ -1280,6 +1286,15 @@ async def _rate_limits(
         answers = [await gw.get("/v1/reps/rep-ana", headers=dash.read) for _ in range(4)]
         retry = answers[-1].headers.get("retry-after", "")
         f["Q3 Retry-After is the wait for the next token: 60 s / 3"] = retry
+
+        def budget(answer: httpx.Response, *names: str) -> tuple[str | None, ...]:
+            return tuple(answer.headers.get(f"ratelimit-{n}") for n in names)
+
+        f["Q4 RateLimit headers on the 1st, 3rd and refused 4th answers"] = (
+            budget(answers[0], "limit", "remaining", "reset"),
+            budget(answers[2], "limit", "remaining", "reset"),
+            budget(answers[3], "limit", "remaining"),
+        )
         f["Q1 the fourth request of a 3-a-minute key is a 429 with Retry-After"] = (
             [a.status_code for a in answers],
             retry.isdigit() and int(retry) >= 1,
