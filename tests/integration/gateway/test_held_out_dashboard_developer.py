@@ -42,8 +42,9 @@ and ``kind`` were free text: a typo answered an empty list), W2 (docs/api.md sai
 ranks "any counter"; ``deals_won`` is refused: the doc was wrong) and Q4 (no rate-limit budget on
 any answer; now ``RateLimit-*`` headers) were wrong; O3 once by this test's reading of "accepts:
 none". Against the product as it was, with the docs as they were: 88 of 95 right (90 of 95 once
-the two doc readings are corrected); now 95 of 95. (The weekly digest's default week, read on the
-UTC date too, is checked in test_gateway_digests.py: it needs a pinned clock.)
+the two doc readings are corrected); now 95 of 95. L13, added last, was right at its first run: 96
+of 96. (The weekly digest's default week, read on the UTC date too, is checked in
+test_gateway_digests.py: it needs a pinned clock.)
 """
 
 from __future__ import annotations
@@ -528,6 +529,9 @@ EXPECTED: dict[str, Any] = {
     "K1 a team's week carries no percentile, baseline or change": (None, None, None),
     "K2 Ana's W45 without goals or decay": ([], None),
     "P9 a page holding the last item exactly has no next cursor": (7, None),
+    # --- added last (written before it ran): the 1:1 page's default series shows the silent week
+    # the at-risk list flags (I3), as the zeros docs/api.md promises ---
+    "L13 Ana's default week series ends on W48's zeros": (W48, 0.0, 0),
     # --- added with the rate-limit headers (written before they ran): a client sees its budget ---
     "Q4 RateLimit headers on the 1st, 3rd and refused 4th answers": (
         ("3", "2", "20"),
@@ -932,6 +936,12 @@ async def _reads(
     dee = await series("reps", "rep-dee", "granularity=week")
     f["L11 Dee's default week series reaches W48 with zeros"] = any(
         (p["period_start"], p["score"], p["counts"]["activities"]) == (W48, 0.0, 0) for p in dee
+    )
+    ana_weeks = await series("reps", "rep-ana", "granularity=week")
+    f["L13 Ana's default week series ends on W48's zeros"] = (
+        (ana_weeks[-1]["period_start"], ana_weeks[-1]["score"], ana_weeks[-1]["counts"]["activities"])
+        if ana_weeks
+        else None
     )
     dee_funnel = await _get(gw, dash, f"/v1/funnel?rep_id=rep-dee&from={W45}&to=2026-11-08", seen)
     f["L12 Dee's funnel of W45: zeros"] = [s["count"] for s in dee_funnel["steps"]]
