@@ -42,8 +42,8 @@ and ``kind`` were free text: a typo answered an empty list), W2 (docs/api.md sai
 ranks "any counter"; ``deals_won`` is refused: the doc was wrong) and Q4 (no rate-limit budget on
 any answer; now ``RateLimit-*`` headers) were wrong; O3 once by this test's reading of "accepts:
 none". Against the product as it was, with the docs as they were: 88 of 95 right (90 of 95 once
-the two doc readings are corrected); now 95 of 95. L13, added last, was right at its first run: 96
-of 96. (The weekly digest's default week, read on the UTC date too, is checked in
+the two doc readings are corrected); now 95 of 95. L13 and T7, added last, were right at their
+first run: 97 of 97. (The weekly digest's default week, read on the UTC date too, is checked in
 test_gateway_digests.py: it needs a pinned clock.)
 """
 
@@ -532,6 +532,12 @@ EXPECTED: dict[str, Any] = {
     # --- added last (written before it ran): the 1:1 page's default series shows the silent week
     # the at-risk list flags (I3), as the zeros docs/api.md promises ---
     "L13 Ana's default week series ends on W48's zeros": (W48, 0.0, 0),
+    "T7 the other routes used: funnel of a team, bright spots of a rep, deals and contacts filters": (
+        (404, 404),
+        (404, 404),
+        True,
+        True,
+    ),
     # --- added with the rate-limit headers (written before they ran): a client sees its budget ---
     "Q4 RateLimit headers on the 1st, 3rd and refused 4th answers": (
         ("3", "2", "20"),
@@ -1231,6 +1237,26 @@ async def _isolation(gw: httpx.AsyncClient, dash: Tenant, rival: Tenant, f: dict
     f["T4 another tenant's team on the stream"] = (
         (await gw.get("/v1/stream/leaderboard?team_id=team-zed", headers=dash.read)).status_code,
         (await gw.get("/v1/stream/leaderboard?team_id=team-nobody", headers=dash.read)).status_code,
+    )
+
+    async def pair(theirs: str, nobodys: str) -> tuple[int, int]:
+        return (
+            (await gw.get(theirs, headers=dash.read)).status_code,
+            (await gw.get(nobodys, headers=dash.read)).status_code,
+        )
+
+    async def same(theirs: str, nobodys: str) -> bool:
+        a, b = await gw.get(theirs, headers=dash.read), await gw.get(nobodys, headers=dash.read)
+        return a.status_code == b.status_code == 200 and a.json() == b.json()
+
+    f["T7 the other routes used: funnel of a team, bright spots of a rep, deals and contacts filters"] = (
+        await pair(
+            "/v1/funnel?team_id=team-zed&from=2026-11-01&to=2026-11-30",
+            "/v1/funnel?team_id=team-nobody&from=2026-11-01&to=2026-11-30",
+        ),
+        await pair("/v1/insights/bright-spots?rep_id=rep-zed", "/v1/insights/bright-spots?rep_id=rep-nobody"),
+        await same("/v1/deals?owner_rep_id=rep-zed", "/v1/deals?owner_rep_id=rep-nobody"),
+        await same("/v1/contacts?account_id=acc-zed", "/v1/contacts?account_id=acc-nobody"),
     )
     foreign = await gw.get("/v1/activities?rep_id=rep-zed", headers=dash.read)
     unknown = await gw.get("/v1/activities?rep_id=rep-nobody", headers=dash.read)
