@@ -25,7 +25,7 @@ from services.gateway.adapters.jwks import JwksKeys
 from services.gateway.auth import SessionAuthenticator
 from services.gateway.caching import ETagMiddleware
 from services.gateway.export import CsvNegotiation
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratelimit import RateLimiter, RateLimitHeaders
 from services.gateway.routers import (
     activities,
     admin_settings,
@@ -63,7 +63,7 @@ Authenticate with `Authorization: Bearer <API key or JWT>` (the dashboard exchan
 session cookie at `POST /v1/session`). Errors are
 `application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
 cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
-`If-None-Match`. Lists, scores, funnels and insights answer CSV on `Accept: text/csv`. Each credential is rate limited (429 + `Retry-After`). See docs/api.md.
+`If-None-Match`. Lists, scores, funnels and insights answer CSV on `Accept: text/csv`. Each credential is rate limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` on every answer; 429 + `Retry-After`). See docs/api.md.
 """
 
 
@@ -111,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(CsvNegotiation)
     app.add_middleware(ETagMiddleware, max_age=options.cache_max_age_seconds)
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body_bytes, setting="GATEWAY_MAX_BODY_BYTES")
+    app.add_middleware(RateLimitHeaders)
     # Added last, so outermost: metrics and security headers cover the answers above too.
     install_common_handlers(app, SERVICE)
     install_database_unavailable_handler(app)
@@ -120,7 +121,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_origins=options.cors_origins,
             allow_methods=["GET", "PUT", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "Link", "Content-Disposition"],
+            expose_headers=[
+                "ETag",
+                "Retry-After",
+                "Link",
+                "Content-Disposition",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
 
     async def _db() -> bool:

@@ -33,6 +33,7 @@ from libs.common.tenancy import Principal, Scope
 from libs.common.web import Problem
 from services.gateway.adapters import credentials
 from services.gateway.adapters.jwks import JwksKeys
+from services.gateway.ratelimit import STATE_KEY
 from services.gateway.settings import GatewayOptions
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
@@ -272,6 +273,18 @@ def _rate_limit(request: Request, caller: Caller) -> None:
         )
         if wait is not None:
             limiter.refund(caller.bucket)
+    tenant_limiter = request.app.state.tenant_rate_limiter
+    setattr(
+        request.state,
+        STATE_KEY,
+        (
+            int(limiter.capacity),
+            min(
+                limiter.remaining(caller.bucket), tenant_limiter.remaining((caller.principal.tenant_id, "*"))
+            ),
+            limiter.seconds_to_full(caller.bucket),
+        ),
+    )
     if wait is not None:
         holder = "credential" if limit == "GATEWAY_RATE_LIMIT_PER_MINUTE" else "tenant"
         raise Problem(

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -54,3 +56,36 @@ class RateLimiter:
     def remaining(self, key: tuple[str, str]) -> int:
         bucket = self._buckets.get(key)
         return int(self.capacity) if bucket is None else math.floor(bucket.tokens)
+
+    def seconds_to_full(self, key: tuple[str, str]) -> int:
+        """Whole seconds until ``key``'s bucket is full again, as of its last ``take``."""
+        bucket = self._buckets.get(key)
+        return 0 if bucket is None else math.ceil((self.capacity - bucket.tokens) / self.rate)
+
+
+#: Where ``services.gateway.auth`` leaves the caller's budget for :class:`RateLimitHeaders`.
+STATE_KEY = "rate_limit_headers"
+
+
+class RateLimitHeaders:
+    """``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` on every answer to a
+    request the rate limit counted (429s included), so a client paces itself before it is refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_budget(message: Message) -> None:
+            budget = (scope.get("state") or {}).get(STATE_KEY)
+            if message["type"] == "http.response.start" and budget is not None:
+                names = (b"ratelimit-limit", b"ratelimit-remaining", b"ratelimit-reset")
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                headers += [(name, str(value).encode()) for name, value in zip(names, budget, strict=True)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_budget)

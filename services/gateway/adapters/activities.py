@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db.deal_engagement import buyer_answered_sql
+from services.gateway.adapters import hierarchy
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,8 @@ def _list_statement(where: ActivityFilter, keyset: bool) -> str:
     conditions = ["act.tenant_id = :t"]
     conditions += [sql for name, sql in _ENTITY_FILTERS.items() if getattr(where, name) is not None]
     optional = {
-        "team_id": "a.team_id = :team",
+        # The team and every team below it, as its scores count (docs/api.md, Hierarchy).
+        "team_id": "a.team_id IN (SELECT team_id FROM subtree)",
         "kind": "act.kind = :kind",
         "status": "a.status = :status",
         "first": f"{at} >= CAST(:first AS timestamptz)",
@@ -87,7 +89,8 @@ def _list_statement(where: ActivityFilter, keyset: bool) -> str:
         if by_entity
         else "activities act LEFT JOIN attributions a ON a.tenant_id = act.tenant_id AND a.activity_id = act.activity_id"
     )
-    return f"""
+    subtree = f"WITH RECURSIVE {hierarchy.SUBTREE}" if where.team_id is not None else ""
+    return f"""{subtree}
         SELECT act.activity_id, act.source, act.kind, act.direction, act.outcome, act.occurred_at,
                act.duration_seconds, a.status, a.rep_id, a.team_id, a.account_id, a.deal_id,
                a.secondary_deal_ids, a.confidence, a.explanation->>'rule_path' AS rule_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,3 +26,9 @@ async def tenant_calendar(conn: AsyncConnection, tenant_id: str) -> TenantCalend
     if document is None:
         return TenantCalendar(ZoneInfo("UTC"))
     return TenantCalendar(ZoneInfo(document["time_zone"]), document["fiscal_year_start_month"])
+
+
+async def tenant_today(conn: AsyncConnection, tenant_id: str) -> date:
+    """Today in the tenant's time zone: the day its "current" team memberships are read on (the
+    metrics service's roster is read on the tenant's days too)."""
+    return datetime.now(UTC).astimezone((await tenant_calendar(conn, tenant_id)).zone).date()

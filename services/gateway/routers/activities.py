@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common import audit
+from libs.common.contracts.activities import ActivityKind
+from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.kafka.publisher import BrokerUnavailable
 from libs.common.web import Problem
@@ -51,8 +53,10 @@ async def list_activities(
     team_id: str | None = None,
     deal_id: str | None = None,
     account_id: str | None = None,
-    kind: Annotated[str | None, Query(description="call, email, meeting, ...")] = None,
-    status: Annotated[str | None, Query(description="Attribution status, e.g. `attributed`")] = None,
+    kind: Annotated[ActivityKind | None, Query(description="`call`, `email` or `meeting`")] = None,
+    status: Annotated[
+        AttributionStatus | None, Query(description="Attribution status, e.g. `attributed`")
+    ] = None,
     from_: FromQuery = None,
     to: ToQuery = None,
     limit: LimitQuery = None,

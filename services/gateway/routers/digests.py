@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from services.gateway.adapters import digests, directory
+from services.gateway.adapters.calendar import tenant_today
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, not_found
 from services.gateway.schemas import WeeklyDigestRead
@@ -22,13 +23,13 @@ async def weekly_digest(
     manager_id: Annotated[str, Query(description="The manager (a rep id); their reps, direct and indirect")],
     week: Annotated[
         date | None,
-        Query(description="Any day of a complete week (default: the last complete week, UTC)"),
+        Query(description="Any day of a complete week (default: the tenant's last complete week)"),
     ] = None,
 ) -> WeeklyDigestRead:
     """The manager's digest of one week, as the metrics service computed it once the week was over."""
     if not await directory.rep_exists(conn, principal.tenant_id, manager_id):
         not_found("manager", manager_id)
-    day = week or datetime.now(UTC).date() - timedelta(days=7)
+    day = week or await tenant_today(conn, principal.tenant_id) - timedelta(days=7)
     monday = day - timedelta(days=day.weekday())
     digest = await digests.weekly_digest(conn, principal.tenant_id, manager_id, monday)
     if digest is None:

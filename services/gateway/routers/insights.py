@@ -30,6 +30,8 @@ async def _list(
 ) -> InsightList:
     if rep_id is not None and not await directory.rep_exists(conn, tenant_id, rep_id):
         not_found("rep", rep_id)
+    if team_id is not None and not await directory.team_exists(conn, tenant_id, team_id):
+        not_found("team", team_id)
     rows = await insights.list_insights(conn, tenant_id, kind, team_id=team_id, limit=limit, rep_id=rep_id)
     return InsightList(kind=kind, items=[InsightRead(**row) for row in rows])
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from services.gateway.adapters import directory, metrics
+from services.gateway.adapters.calendar import tenant_today
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -45,10 +45,14 @@ async def list_reps(
     """Reps ordered by id, a page at a time."""
     size = page_size(limit, options)
     after = decode_cursor(cursor, 1)[0] if cursor else None
+    if team_id is not None and not await directory.team_exists(conn, principal.tenant_id, team_id):
+        not_found("team", team_id)
+    if manager_id is not None and not await directory.rep_exists(conn, principal.tenant_id, manager_id):
+        not_found("manager", manager_id)
     rows = await directory.list_reps(
         conn,
         principal.tenant_id,
-        today=datetime.now(UTC).date(),
+        today=await tenant_today(conn, principal.tenant_id),
         team_id=team_id,
         manager_id=manager_id,
         after=after,
@@ -62,7 +66,9 @@ async def list_reps(
 @router.get("/{rep_id}", response_model=RepRead)
 async def get_rep(principal: ReaderDep, conn: ConnDep, rep_id: str) -> RepRead:
     """One rep with the teams it belongs to today."""
-    row = await directory.get_rep(conn, principal.tenant_id, rep_id, today=datetime.now(UTC).date())
+    row = await directory.get_rep(
+        conn, principal.tenant_id, rep_id, today=await tenant_today(conn, principal.tenant_id)
+    )
     if row is None:
         not_found("rep", rep_id)
     return RepRead(**row)

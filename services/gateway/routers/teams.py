@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Response
 
 from services.gateway.adapters import directory, metrics
+from services.gateway.adapters.calendar import tenant_today
 from services.gateway.auth import ReaderDep
 from services.gateway.deps import (
     PROBLEM_RESPONSES,
@@ -40,7 +39,11 @@ async def list_teams(
     size = page_size(limit, options)
     after = decode_cursor(cursor, 1)[0] if cursor else None
     rows = await directory.list_teams(
-        conn, principal.tenant_id, today=datetime.now(UTC).date(), after=after, limit=size + 1
+        conn,
+        principal.tenant_id,
+        today=await tenant_today(conn, principal.tenant_id),
+        after=after,
+        limit=size + 1,
     )
     more = len(rows) > size
     items = [TeamRead(**row) for row in rows[:size]]
@@ -50,7 +53,9 @@ async def list_teams(
 @router.get("/{team_id}", response_model=TeamRead)
 async def get_team(principal: ReaderDep, conn: ConnDep, team_id: str) -> TeamRead:
     """One team with its current members."""
-    row = await directory.get_team(conn, principal.tenant_id, team_id, today=datetime.now(UTC).date())
+    row = await directory.get_team(
+        conn, principal.tenant_id, team_id, today=await tenant_today(conn, principal.tenant_id)
+    )
     if row is None:
         not_found("team", team_id)
     return TeamRead(**row)

@@ -39,7 +39,9 @@ async def test_activity_filters(gateway: httpx.AsyncClient, keys: Keys) -> None:
     assert await count("deal_id=deal-1") == 7
     assert await count("account_id=acc-1") == 7
     assert await count("team_id=team-a") == 12
-    assert await count("status=rep_only") == 5
+    assert await count("status=unmatched") == 5
+    # A status that is none of the six is a 422 naming it, not an empty list.
+    assert (await gateway.get("/v1/activities?status=rep_only", headers=bearer(keys.read))).status_code == 422
     assert await count("kind=meeting") == 0
     assert await count("from=2026-11-03&to=2026-11-30") == 0
     assert await count("from=2026-11-02&to=2026-11-02") == 12

@@ -274,5 +274,7 @@ async def test_insights_by_kind_and_team(gateway: httpx.AsyncClient, keys: Keys)
     assert none.json() == {"kind": "bright_spot", "items": []}
     theirs = await gateway.get("/v1/insights/at-risk-reps", headers=bearer(keys.other_read))
     assert [i["subject_id"] for i in theirs.json()["items"]] == ["rep-9"]
+    # Another tenant's team answers as an unknown one: 404 (docs/api.md, Tenant isolation).
     foreign_team = await gateway.get("/v1/insights/at-risk-reps?team_id=team-z", headers=bearer(keys.read))
-    assert foreign_team.json()["items"] == []
+    assert foreign_team.status_code == 404
+    assert foreign_team.json()["detail"] == "no team 'team-z'"

@@ -20,7 +20,7 @@ from services.gateway.auth import _jwt_caller, _jwt_principal, _rate_limit
 from services.gateway.caching import _matches, weak_etag
 from services.gateway.deps import decode_cursor, encode_cursor
 from services.gateway.domain.funnel import funnel_steps
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratelimit import STATE_KEY, RateLimiter
 from services.gateway.routers.stream import StreamSlots
 from services.gateway.settings import GatewayOptions
 
@@ -166,7 +166,8 @@ def test_a_request_the_tenant_s_bucket_refuses_spends_none_of_the_credential_s()
     assert caller is not None
     credential, tenant = RateLimiter(3, clock=lambda: 0.0), RateLimiter(1, clock=lambda: 0.0)
     request: Any = SimpleNamespace(
-        app=SimpleNamespace(state=SimpleNamespace(rate_limiter=credential, tenant_rate_limiter=tenant))
+        app=SimpleNamespace(state=SimpleNamespace(rate_limiter=credential, tenant_rate_limiter=tenant)),
+        state=SimpleNamespace(),
     )
     _rate_limit(request, caller)
     for _ in range(2):
@@ -177,6 +178,9 @@ def test_a_request_the_tenant_s_bucket_refuses_spends_none_of_the_credential_s()
             "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
         )
     assert credential.remaining(caller.bucket) == 2
+    # The answer's RateLimit headers: the credential's limit, the lower of the two budgets (the
+    # tenant's is spent), 20 s until the credential's bucket is full again (1 token at 3 a minute).
+    assert getattr(request.state, STATE_KEY) == (3, 0, 20)
 
 
 def test_funnel_ratios_and_zero_denominators() -> None:
