@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.gateway.adapters.calendar import tenant_today
 from services.gateway.deps import check_range, invalid
 from services.gateway.domain.periods import MAX_PERIOD_DAYS, periods_spanned
 from services.gateway.schemas import Granularity
@@ -13,12 +16,12 @@ from services.gateway.settings import GatewayOptions
 def score_range(
     first: date | None,
     last: date | None,
-    latest: date | None,
+    latest: date,
     granularity: Granularity,
     options: GatewayOptions,
 ) -> tuple[date, date]:
     """``[from, to]`` on period starts, bounded by granularity; missing ends default to the ``latest``
-    data and the widest allowed span.
+    data (the tenant's today when there is none: ``latest_or_today``) and the widest allowed span.
 
     Days are bounded by ``GATEWAY_MAX_RANGE_DAYS``; weeks, months and quarters by
     ``GATEWAY_MAX_RANGE_PERIODS`` periods (eight quarters are two years, past any day bound).
@@ -40,7 +43,13 @@ def score_range(
             days=min(options.max_range_days, options.max_range_periods * MAX_PERIOD_DAYS[granularity]) - 1
         )
     if last is None:
-        last = first + span if first is not None else latest or date.today()
+        last = first + span if first is not None else latest
     if first is None:
         first = last - span
     return first, last
+
+
+async def latest_or_today(conn: AsyncConnection, tenant_id: str, latest: date | None) -> date:
+    """The latest period with data, else today in the tenant's time zone (not the server's: near
+    midnight they differ by a day)."""
+    return latest if latest is not None else await tenant_today(conn, tenant_id)

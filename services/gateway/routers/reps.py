@@ -23,7 +23,7 @@ from services.gateway.deps import (
     page_size,
 )
 from services.gateway.encoding import json_response, score_series
-from services.gateway.routers._scores import score_range
+from services.gateway.routers._scores import latest_or_today, score_range
 from services.gateway.schemas import Granularity, RepPage, RepRead, RepScoresRead
 
 router = APIRouter(prefix="/v1/reps", tags=["reps"], responses=PROBLEM_RESPONSES)
@@ -91,7 +91,8 @@ async def rep_scores(
     known, latest = await metrics.entity_latest_period(conn, principal.tenant_id, "rep", rep_id, granularity)
     if not known:
         not_found("rep", rep_id)
-    first, last = score_range(from_, to, latest, granularity, options)
+    latest_day = await latest_or_today(conn, principal.tenant_id, latest)
+    first, last = score_range(from_, to, latest_day, granularity, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,

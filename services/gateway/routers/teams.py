@@ -21,7 +21,7 @@ from services.gateway.deps import (
     page_size,
 )
 from services.gateway.encoding import json_response, score_series
-from services.gateway.routers._scores import score_range
+from services.gateway.routers._scores import latest_or_today, score_range
 from services.gateway.schemas import Granularity, TeamPage, TeamRead, TeamScoresRead
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"], responses=PROBLEM_RESPONSES)
@@ -77,7 +77,8 @@ async def team_scores(
     )
     if not known:
         not_found("team", team_id)
-    first, last = score_range(from_, to, latest, granularity, options)
+    latest_day = await latest_or_today(conn, principal.tenant_id, latest)
+    first, last = score_range(from_, to, latest_day, granularity, options)
     rows = await metrics.period_scores(
         conn,
         principal.tenant_id,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import httpx
+from datetime import UTC, date, datetime, tzinfo
 
-from .gateway_support import Keys, bearer
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.gateway.adapters import calendar
+
+from .gateway_support import Keys, bearer, rollup
 
 
 async def test_reps_paginate_to_the_end_with_exact_pages(gateway: httpx.AsyncClient, keys: Keys) -> None:
@@ -148,3 +155,46 @@ async def test_a_query_parameter_the_route_does_not_take_is_422_naming_it(
     # What a route declares (its dependencies' parameters included) is still accepted.
     assert (await gateway.get("/v1/leaderboard?period=month", headers=bearer(keys.read))).status_code == 200
     assert (await gateway.get("/v1/reps?limit=5", headers=bearer(keys.read))).status_code == 200
+
+
+async def test_a_silent_reps_scores_end_on_the_tenants_today_not_the_servers(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rep with no figures has no latest period: without ``to`` the series ends on the tenant's
+    today. Monday 9 November, 08:00 in Auckland, is Sunday 19:00 UTC: Monday's period is the last
+    one shown and the 10th is not (before, the server's date ended it, any day but the tenant's)."""
+    async with db_engine.begin() as conn:
+        await conn.execute(text("UPDATE tenants SET timezone = 'Pacific/Auckland' WHERE tenant_id = 'acme'"))
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, updated_at) VALUES ('acme', 'rep-new', 'Nia', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, "
+                "updated_at) VALUES ('acme', 'm-new', 'rep-new', 'team-a', '2026-10-01', now())"
+            )
+        )
+        for day in (date(2026, 11, 9), date(2026, 11, 10)):
+            await rollup(conn, "acme", "rep", "rep-1", "day", day, 2.0, dials=2)
+            # The metrics service's zero row of her silent day.
+            await conn.execute(
+                text(
+                    "INSERT INTO rep_period_stats (tenant_id, granularity, period_start, rep_id, team_id, "
+                    "score) VALUES ('acme', 'day', :d, 'rep-new', 'team-a', 0)"
+                ),
+                {"d": day},
+            )
+
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Pinned:
+            return cls(2026, 11, 8, 19, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(calendar, "datetime", Pinned)
+    response = await gateway.get("/v1/reps/rep-new/scores", headers=bearer(keys.read))
+    assert response.status_code == 200, response.text
+    periods = response.json()["periods"]
+    assert periods[-1]["period_start"] == "2026-11-09"
+    assert periods[-1]["score"] == 0.0
