@@ -50,7 +50,12 @@ from services.attribution.domain.duplicates import (
 )
 from services.attribution.domain.reference import AmbiguityPolicy, CurrentAttribution, TenantAttributionPolicy
 from services.attribution.domain.reference_index import ThreadMember, attribute_from_index
-from services.attribution.domain.rematch import deal_rematch_window, windows_as_parameters
+from services.attribution.domain.rematch import (
+    RematchWindow,
+    deal_rematch_window,
+    identity_rematch_window,
+    windows_as_parameters,
+)
 from services.attribution.domain.source_deals import SourceDeals, with_source_deals
 from services.attribution.telemetry import ATTRIBUTIONS, REMATCHES
 
@@ -631,9 +636,9 @@ async def rematch_ids(
 ) -> list[uuid.UUID]:
     """Activities a batch of CRM changes may settle or move: parked ones the changes point at,
     those credited to a rep whose person changed, and every automatic attribution inside the
-    window of a deal that may now be a better candidate (``domain.rematch``); at most ``limit``
-    of each kind. Deal windows holding more than ``limit`` are not cut short: the batch decides
-    the oldest ``limit`` and queues a ``rematch`` job (in its transaction; merged into the tenant's
+    window of a deal that may now be a better candidate, or with a participant holding an email or
+    phone a contact gained (``rematch_windows``); at most ``limit`` of each kind. Those windows
+    holding more than ``limit`` are not cut short: the batch decides the oldest ``limit`` and queues a ``rematch`` job (in its transaction; merged into the tenant's
     queued one, ``repo.queue_rematch``) that re-decides the windows whole once it commits (those
     already decided change nothing again)."""
     if changed.empty():
@@ -646,20 +651,37 @@ async def rematch_ids(
     parked = await repo.activities_to_rematch(conn, tenant_id, changed, now, limit, settings.time_zone)
     # A rep who became (or stopped being) another's alias: its history is re-credited.
     parked += await repo.activities_of_reps(conn, tenant_id, changed.people_changed, limit)
-    if not changed.deal_changes:
+    windows = await rematch_windows(conn, tenant_id, changed, now, policy_from_settings(settings))
+    if not windows:
         return list(dict.fromkeys(parked))
-    policy = policy_from_settings(settings)
-    left = await repo.contacts_elsewhere(conn, tenant_id, changed.deal_changes)
-    windows = [
-        window
-        for before, after in changed.deal_changes
-        if (window := deal_rematch_window(before, after, policy, now, left=left.get(after.id, ())))
-        is not None
-    ]
     widened = await repo.activities_in_windows(conn, tenant_id, windows, limit)
-    if windows and len(widened) >= limit:
+    if len(widened) >= limit:
         await repo.queue_rematch(conn, tenant_id, {"windows": windows_as_parameters(windows)})
     return list(dict.fromkeys([*parked, *widened]))
+
+
+async def rematch_windows(
+    conn: AsyncConnection,
+    tenant_id: str,
+    changed: repo.ChangedReferences,
+    now: datetime,
+    policy: TenantAttributionPolicy,
+) -> list[RematchWindow]:
+    """The windows a batch of CRM changes re-decides whole, attributed ones included: each changed
+    deal's (``deal_rematch_window``) and the contacts' new emails and phones
+    (``identity_rematch_window``)."""
+    windows: list[RematchWindow] = []
+    if changed.deal_changes:
+        left = await repo.contacts_elsewhere(conn, tenant_id, changed.deal_changes)
+        windows = [
+            window
+            for before, after in changed.deal_changes
+            if (window := deal_rematch_window(before, after, policy, now, left=left.get(after.id, ())))
+            is not None
+        ]
+    if (gained := identity_rematch_window(changed.contact_identities, now)) is not None:
+        windows.append(gained)
+    return windows
 
 
 def newest_revisions(activities: Sequence[IngestedEvent]) -> list[IngestedEvent]:

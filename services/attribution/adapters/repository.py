@@ -93,6 +93,10 @@ class ChangedReferences:
     #: Emails and phones a rep holds that it did not before: an activity decided without its rep
     #: (the rep's record came later, as when a CRM load and the first activities race) gets it.
     rep_identities: set[str] = field(default_factory=set)
+    #: Emails and phones a contact holds that it did not before (a new contact, an address or
+    #: number added): the activities of the last 400 days with a participant holding one are
+    #: re-decided, attributed ones included (``rematch.identity_rematch_window``).
+    contact_identities: set[str] = field(default_factory=set)
     #: Account domains that were added or removed.
     domains: set[str] = field(default_factory=set)
     #: Domains an account gained under another domain an account holds (a subsidiary's
@@ -127,6 +131,7 @@ class ChangedReferences:
         return not (
             self.identities
             or self.rep_identities
+            or self.contact_identities
             or self.domains
             or self.narrowing_domains
             or self.account_ids
@@ -918,7 +923,7 @@ async def _apply_contacts(
     before = await _held(
         conn,
         t,
-        "SELECT contact_id, phones, account_id, deleted, merged_into, updated_at FROM ref_contacts "
+        "SELECT contact_id, emails, phones, account_id, deleted, merged_into, updated_at FROM ref_contacts "
         "WHERE tenant_id = :t AND contact_id = ANY(:ids)",
         [e.id for e in es],
     )
@@ -940,9 +945,21 @@ async def _apply_contacts(
     )
     for e in written:
         changed.identities.update([*mailbox_forms(e.emails), *e.phones])
+        changed.contact_identities.update(_gained_identities(e, before.get(e.id)))
         changed.contact_ids.add(e.id)
         if e.account_id:
             changed.account_ids.add(e.account_id)
+
+
+def _gained_identities(e: ContactV1, held: Any | None) -> set[str]:
+    """The emails and phones (as held, ``mailbox_forms``) the contact's new version lists that the
+    version held did not (all of them for a new contact, or one held deleted or merged)."""
+    if not _live(e):
+        return set()
+    had: set[str] = set()
+    if held is not None and not held.deleted and held.merged_into is None:
+        had = {*mailbox_forms(held.emails or ()), *(held.phones or ())}
+    return {*mailbox_forms(e.emails), *e.phones} - had
 
 
 async def _keep_former_phones(
@@ -2171,14 +2188,20 @@ async def windowed_activities(
     in one read of ``activities_participants`` (migration 0050: the tenant's participants'
     addresses and numbers, ``activity_identities``), each identity once however many windows name
     her; the window's time is checked on the rows found, so the tenant's other activities in the
-    window are never read. An explicit ``crm.account_id`` or
+    window are never read. A window's ``identities`` (a contact's new emails and phones,
+    ``rematch.identity_rematch_window``) are read the same way, beside her other identities'
+    windows. An explicit ``crm.account_id`` or
     ``crm.contact_ids`` puts the activity on that account too. An activity overridden for its rep
     alone is selected (its deal is the rules'); other overrides are not. ``after``: only those
     past this (occurred_at, activity_id), where a retried ``rematch`` job's committed batches
     ended. (activity_id, occurred_at) pairs."""
     keys: dict[str, list[Any]] = {"kind": [], "key": [], "since": [], "until": []}
     for window in windows:
-        for kind, ids in (("account", window.account_ids), ("contact", window.contact_ids)):
+        for kind, ids in (
+            ("account", window.account_ids),
+            ("contact", window.contact_ids),
+            ("identity", window.identities),
+        ):
             for key in sorted(ids):
                 keys["kind"].append(kind)
                 keys["key"].append(key)
@@ -2200,8 +2223,11 @@ async def windowed_activities(
                 SELECT c.contact_id, a.since, a.until FROM accounts a
                 JOIN ref_contacts c ON c.tenant_id = :t AND c.account_id = a.account_id
             ), identities AS MATERIALIZED (
-                SELECT DISTINCT ci.identity, p.since, p.until FROM people p
+                SELECT ci.identity, p.since, p.until FROM people p
                 JOIN ref_contact_identities ci ON ci.tenant_id = :t AND ci.contact_id = p.contact_id
+                UNION
+                -- a contact's new emails and phones (``rematch.identity_rematch_window``)
+                SELECT key, since, until FROM w WHERE kind = 'identity'
             ), theirs AS MATERIALIZED (
                 -- their activities, all identities in one read of ``activities_participants``
                 SELECT ac.activity_id, ac.occurred_at FROM activities ac

@@ -9,12 +9,18 @@ the decision changes, and overrides stay as they are (they are never selected, a
 ``next_version`` refuses to replace one), but for a rep-only override, whose deal the rules decide:
 it is selected, its rep kept. Windows holding more than the consumer's bound are finished by a
 ``rematch`` job (``windows_as_parameters``).
+
+A contact's new emails and phones (a new contact, or one an address or number was added to) are a
+better candidate too (``identity_rematch_window``): mail decided before the CRM knew her (on the
+account's other open deal, its owner having written it) may be the deal she holds a role on, or
+her account's. Every activity of the last ``DEFAULT_REMATCH_WINDOW_DAYS`` with a participant
+holding one of them is re-decided the same way, attributed ones included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,13 +41,15 @@ def day_start(day: date, time_zone: str) -> datetime:
 @dataclass(frozen=True, slots=True)
 class RematchWindow:
     """Activities of these accounts, or with a participant who is one of these contacts or a
-    contact of these accounts, with ``since <= occurred_at <= until`` (``until`` ``None``: up to
-    now) are re-decided."""
+    contact of these accounts, or who holds one of these ``identities`` (emails and phones as a
+    contact's are held, ``mailbox_forms``), with ``since <= occurred_at <= until`` (``until``
+    ``None``: up to now) are re-decided."""
 
     account_ids: frozenset[str]
     contact_ids: frozenset[str]
     since: datetime
     until: datetime | None
+    identities: frozenset[str] = frozenset()
 
 
 def _changed(
@@ -97,55 +105,68 @@ def deal_rematch_window(
     return RematchWindow(accounts, contacts, max(since, floor), until)
 
 
+def identity_rematch_window(
+    identities: Collection[str], now: datetime, max_days: int = DEFAULT_REMATCH_WINDOW_DAYS
+) -> RematchWindow | None:
+    """The window a contact's new emails and phones re-decide (``None`` when she gained none: a
+    re-sent record, a new name or account alone): every activity of the last ``max_days`` with a
+    participant holding one of them, whatever it was decided (rules unchanged, issue #14)."""
+    if not identities:
+        return None
+    return RematchWindow(
+        frozenset(), frozenset(), now - timedelta(days=max_days), None, frozenset(identities)
+    )
+
+
 def windows_as_parameters(windows: Iterable[RematchWindow]) -> list[dict[str, object]]:
-    """``windows`` as a job's JSON parameters (``windows_from_parameters`` reads them back)."""
+    """``windows`` as a job's JSON parameters (``windows_from_parameters`` reads them back); a
+    window of a contact's new identities lists them under ``identities``."""
     return [
         {
             "accounts": sorted(w.account_ids),
             "contacts": sorted(w.contact_ids),
             "since": w.since.isoformat(),
             "until": w.until.isoformat() if w.until else None,
+            **({"identities": sorted(w.identities)} if w.identities else {}),
         }
         for w in windows
     ]
 
 
 def windows_from_parameters(parameters: Iterable[dict[str, object]]) -> list[RematchWindow]:
-    """The windows ``windows_as_parameters`` wrote."""
+    """The windows ``windows_as_parameters`` wrote (a job queued before ``identities`` holds none)."""
     return [
         RematchWindow(
             frozenset(str(a) for a in p["accounts"]),  # type: ignore[attr-defined]
             frozenset(str(c) for c in p["contacts"]),  # type: ignore[attr-defined]
             datetime.fromisoformat(str(p["since"])),
             datetime.fromisoformat(str(p["until"])) if p["until"] else None,
+            frozenset(str(i) for i in p.get("identities", ())),  # type: ignore[attr-defined]
         )
         for p in parameters
     ]
 
 
 def merged_windows(windows: Iterable[RematchWindow]) -> list[RematchWindow]:
-    """``windows`` with those of the same accounts and contacts that overlap or touch made one
-    (a coalesced ``rematch`` job: twenty close-date pushes on one deal are one window), in order
-    of (since, accounts, contacts)."""
+    """``windows`` with those of the same accounts, contacts and identities that overlap or touch
+    made one (a coalesced ``rematch`` job: twenty close-date pushes on one deal are one window), in
+    order of (since, accounts, contacts, identities)."""
 
     def end(w: RematchWindow) -> datetime:
         return w.until or datetime.max.replace(tzinfo=UTC)
 
+    def who(w: RematchWindow) -> tuple[list[str], list[str], list[str]]:
+        return sorted(w.account_ids), sorted(w.contact_ids), sorted(w.identities)
+
     merged: list[RematchWindow] = []
-    for window in sorted(
-        set(windows), key=lambda w: (sorted(w.account_ids), sorted(w.contact_ids), w.since, end(w))
-    ):
+    for window in sorted(set(windows), key=lambda w: (who(w), w.since, end(w))):
         last = merged[-1] if merged else None
-        same = last is not None and (last.account_ids, last.contact_ids) == (
-            window.account_ids,
-            window.contact_ids,
-        )
-        if last is not None and same and window.since <= end(last):
+        if last is not None and who(last) == who(window) and window.since <= end(last):
             until = None if last.until is None or window.until is None else max(last.until, window.until)
-            merged[-1] = RematchWindow(last.account_ids, last.contact_ids, last.since, until)
+            merged[-1] = replace(last, until=until)
         else:
             merged.append(window)
-    return sorted(merged, key=lambda w: (w.since, sorted(w.account_ids), sorted(w.contact_ids)))
+    return sorted(merged, key=lambda w: (w.since, who(w)))
 
 
 def narrowing_domains(gained: Iterable[str], held: Collection[str]) -> frozenset[str]:

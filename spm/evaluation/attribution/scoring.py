@@ -35,7 +35,11 @@ from services.attribution.domain.reference_index import (
     ThreadMember,
     attribute_from_index,
 )
-from services.attribution.domain.rematch import deal_rematch_window
+from services.attribution.domain.rematch import (
+    RematchWindow,
+    deal_rematch_window,
+    identity_rematch_window,
+)
 from services.attribution.domain.reps import RepRecord, resolve_rep_aliases
 from services.ingest.domain.crm_sync import read_entities
 from spm.evaluation.attribution.world import (
@@ -137,7 +141,8 @@ class Replay:
     CRM change re-decides follows the repository's two selections, held here as in-memory
     indexes: parked activities the changed contact or account points at
     (``activities_to_rematch``), and every automatic attribution inside a changed deal's
-    window (``domain.rematch.deal_rematch_window`` + ``activities_in_windows``).
+    window or with a contact's new email or phone (``domain.rematch.deal_rematch_window``,
+    ``identity_rematch_window`` + ``activities_in_windows``).
     """
 
     index: ReferenceIndex
@@ -203,33 +208,40 @@ class Replay:
         return {i for i in ids if self.parked_until.get(i, now) > now}
 
     def contact_arrives(self, contact: Contact, now: datetime) -> None:
+        had = self._identities([contact.id])
         self.index.put_contact(contact)
         accounts = [contact.account_id] if contact.account_id else []
-        self._decide_again(
-            self._parked(self._pointing_at(accounts, self._identities([contact.id])), now), now
-        )
+        held = self._identities([contact.id])
+        wanted = self._parked(self._pointing_at(accounts, held), now)
+        # Her new emails and phones: every automatic attribution of the last 400 days with them.
+        wanted |= self._in_window(identity_rematch_window(held - had, now))
+        self._decide_again(wanted, now)
 
     def deal_arrives(self, deal: Deal, now: datetime) -> None:
         before = self.index.deals.get(deal.id)
         self.index.put_deal(deal)
         accounts = [deal.account_id] if deal.account_id else []
         wanted = self._parked(self._pointing_at(accounts, self._identities(deal.contact_ids)), now)
-        window = deal_rematch_window(before, deal, self.policy, now)
-        if window is not None:
-            # As ``activities_in_windows``: the window's contacts and every contact of its accounts,
-            # whichever account their activities were decided on.
-            people = set(window.contact_ids) | {
-                c.id for c in self.index.contacts.values() if c.account_id in window.account_ids
-            }
-            inside = self._pointing_at(window.account_ids, self._identities(people))
-            wanted |= {
-                i
-                for i in inside
-                if window.since <= self.activities[i].occurred_at
-                and (window.until is None or self.activities[i].occurred_at <= window.until)
-                and not self.current[i].overridden
-            }
+        wanted |= self._in_window(deal_rematch_window(before, deal, self.policy, now))
         self._decide_again(wanted, now)
+
+    def _in_window(self, window: RematchWindow | None) -> set[uuid.UUID]:
+        """As ``windowed_activities``: the automatic attributions inside ``window`` on its accounts,
+        or with a participant holding an identity of its contacts, of every contact of its accounts
+        (whichever account their activities were decided on) or one of its ``identities``."""
+        if window is None:
+            return set()
+        people = set(window.contact_ids) | {
+            c.id for c in self.index.contacts.values() if c.account_id in window.account_ids
+        }
+        inside = self._pointing_at(window.account_ids, self._identities(people) | window.identities)
+        return {
+            i
+            for i in inside
+            if window.since <= self.activities[i].occurred_at
+            and (window.until is None or self.activities[i].occurred_at <= window.until)
+            and not self.current[i].overridden
+        }
 
     def _decide_again(self, ids: Iterable[uuid.UUID], now: datetime) -> None:
         ordered = sorted(ids, key=lambda i: (self.activities[i].occurred_at, str(i)))

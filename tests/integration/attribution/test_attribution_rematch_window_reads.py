@@ -164,3 +164,43 @@ async def test_contacts_of_the_window_read_their_own_activities_alone_whichever_
     assert sorted(row.external_id for row in names) == ["bo-1", "bo-2", "call-1", "cy-1", "cy-2", "cy-3"]
     # The 6 found alone (before ``activities_participants``: 40,012, the window read twice over).
     assert read == 6, read
+
+
+async def test_a_contacts_new_address_reads_the_activities_holding_it_alone(db_engine: AsyncEngine) -> None:
+    """A contact's new email or phone (``rematch.identity_rematch_window``: a new contact, an
+    address added) re-decides the activities holding it, attributed ones included, read through
+    ``activities_participants``: not her other identities' activities, not the tenant's 20,000
+    others in the window."""
+    async with db_engine.begin() as conn:
+        await conn.execute(text("INSERT INTO tenants (tenant_id, name) VALUES ('big', 'big')"))
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contacts (tenant_id, contact_id, emails, account_id, updated_at) VALUES "
+                "('big', 'con-bo', ARRAY['bo@initech.example', 'bo.r@initech.example'], 'acc-initech', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_contact_identities (tenant_id, identity, contact_id) VALUES "
+                "('big', 'bo@initech.example', 'con-bo'), ('big', 'bo.r@initech.example', 'con-bo')"
+            )
+        )
+        await _mail(conn, "x-", "buyer#@initech.example", "acc-initech", 20000)  # other people's
+        await _mail(conn, "old-", "bo@initech.example", "acc-initech", 3)  # his address held before
+        await _mail(conn, "new-", "bo.r@initech.example", "acc-globex", 2)  # the new one's, decided on Globex
+        await conn.execute(text("ANALYZE"))
+    window = RematchWindow(frozenset(), frozenset(), START, None, frozenset({"bo.r@initech.example"}))
+
+    async with db_engine.connect() as conn:
+        await conn.begin()
+        start = await _read(conn)
+        found = await windowed_activities(conn, "big", [window], 100)
+        read = await _read(conn) - start
+        names = await conn.execute(
+            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
+            {"a": [activity_id for activity_id, _ in found]},
+        )
+        await conn.rollback()
+
+    assert sorted(row.external_id for row in names) == ["new-1", "new-2"]
+    assert read == 2, read

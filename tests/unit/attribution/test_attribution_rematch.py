@@ -22,6 +22,7 @@ from services.attribution.domain.rematch import (
     RematchWindow,
     day_start,
     deal_rematch_window,
+    identity_rematch_window,
     merged_windows,
     narrowing_domains,
     windows_as_parameters,
@@ -194,6 +195,22 @@ def test_a_domain_gained_under_another_held_domain_narrows_it() -> None:
     assert narrowing_domains([], held) == frozenset()
 
 
+def test_a_contacts_new_identities_re_decide_their_activities_of_the_last_400_days() -> None:
+    """A new contact, or an address or number added to one: every activity of the re-match reach
+    with a participant holding it, whatever it was decided; nothing gained, nothing re-decided."""
+    assert identity_rematch_window({"bo@globex.com", "+12125550100"}, NOW) == RematchWindow(
+        frozenset(),
+        frozenset(),
+        NOW - timedelta(days=400),
+        None,
+        frozenset({"bo@globex.com", "+12125550100"}),
+    )
+    window = identity_rematch_window(["bo@globex.com"], NOW, max_days=30)
+    assert window is not None
+    assert window.since == NOW - timedelta(days=30)
+    assert identity_rematch_window(set(), NOW) is None
+
+
 def test_windows_travel_through_a_jobs_json_parameters_unchanged() -> None:
     """The windows a batch past ``ATTRIBUTION_REMATCH_LIMIT`` hands to its ``rematch`` job are the
     ones the job re-decides: open-ended or closed, accounts and contacts as they were."""
@@ -209,6 +226,13 @@ def test_windows_travel_through_a_jobs_json_parameters_unchanged() -> None:
         "until": None,
     }
     assert windows_from_parameters(orjson.loads(orjson.dumps(sent))) == windows
+    # A contact's new identities travel too; a job queued before them reads none.
+    gained = [
+        RematchWindow(frozenset(), frozenset(), NOW - timedelta(days=400), None, frozenset({"b@x.com", "+1"}))
+    ]
+    sent = windows_as_parameters(gained)
+    assert sent[0]["identities"] == ["+1", "b@x.com"]
+    assert windows_from_parameters(orjson.loads(orjson.dumps(sent))) == gained
 
 
 def test_a_coalesced_jobs_windows_of_one_deal_are_re_decided_once() -> None:
@@ -233,3 +257,17 @@ def test_a_coalesced_jobs_windows_of_one_deal_are_re_decided_once() -> None:
         RematchWindow(globex, frozenset(), NOW - 25 * day, NOW - 10 * day),
     ]
     assert merged_windows([]) == []
+
+
+def test_a_coalesced_jobs_windows_of_new_identities_merge_only_with_the_same_identities() -> None:
+    day = timedelta(days=1)
+    bo, dee = frozenset({"bo@globex.com"}), frozenset({"dee@globex.com"})
+    windows = [
+        RematchWindow(frozenset(), frozenset(), NOW - 400 * day, None, bo),
+        RematchWindow(frozenset(), frozenset(), NOW - 399 * day, None, bo),
+        RematchWindow(frozenset(), frozenset(), NOW - 399 * day, None, dee),
+    ]
+    assert merged_windows(windows) == [
+        RematchWindow(frozenset(), frozenset(), NOW - 400 * day, None, bo),
+        RematchWindow(frozenset(), frozenset(), NOW - 399 * day, None, dee),
+    ]
