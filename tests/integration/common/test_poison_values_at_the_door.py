@@ -1,0 +1,151 @@
+"""Poison values sent through the public entry points: a 4xx naming the field, or processed for
+the sender alone, while another tenant's activities, posted at the same time, count exactly.
+
+Each test runs the real services (ingest, attribution, metrics, and the gateway where the
+poison goes through it) against the real broker and PostgreSQL. Tenant ``evil`` sends the poison
+while ``acme`` posts its calls; once the pipeline drained, acme's day holds exactly its calls
+and evil's accepted activities are all stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.kafka.dlq import inspect_dead_letters
+from libs.common.settings import DatabaseSettings, KafkaSettings
+from libs.common.tenancy import create_tenant
+from libs.common.testing.stack import TEST_SECRET_KEY, InProcessStack, in_process_stack
+from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from tests.integration.pipeline_support import CRM, REP_PHONE, call, drained
+from tests.integration.polling import references_landed
+
+ACME_CALLS = 20
+#: acme's day once its calls are counted: rep-1's activities, dials, connects and talk seconds.
+ACME_DAY = [("acme", "rep-1", ACME_CALLS, ACME_CALLS, ACME_CALLS, ACME_CALLS * 40)]
+
+
+def four_byte_text(length: int, seed: int) -> str:
+    """``length`` characters of CJK Extension B (4 bytes each in UTF-8), drawn at random so that
+    PostgreSQL cannot compress them below the size of a B-tree entry."""
+    draw = random.Random(seed)
+    return "".join(chr(0x20000 + draw.randrange(40_000)) for _ in range(length))
+
+
+def meeting(source: str, external_id: str, ical_uid: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "external_id": external_id,
+        "kind": "meeting",
+        "direction": "outbound",
+        "outcome": "held",
+        "occurred_at": "2026-11-02T18:00:00Z",
+        "duration_seconds": 1800,
+        "ical_uid": ical_uid,
+        "participants": [
+            {"phone": REP_PHONE, "role": "organizer"},
+            {"email": "bo@buyer.example", "role": "attendee"},
+        ],
+    }
+
+
+class Tenants:
+    def __init__(self, keys: dict[str, dict[str, str]]) -> None:
+        self.keys = keys
+
+    def auth(self, tenant: str, scope: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[tenant][scope]}"}
+
+
+async def two_tenants(engine: AsyncEngine) -> Tenants:
+    async with engine.begin() as conn:
+        keys = {
+            tenant: (await create_tenant(conn, tenant, TEST_SECRET_KEY))["api_keys"]
+            for tenant in ("acme", "evil")
+        }
+    return Tenants(keys)  # type: ignore[arg-type]
+
+
+async def with_acme_streaming(
+    stack: InProcessStack, tenants: Tenants, engine: AsyncEngine, poison: Any
+) -> Any:
+    """acme's CRM landed, then acme's calls posted one by one while ``poison()`` runs; its result."""
+    for tenant in ("acme", "evil"):
+        synced = await stack.ingest.post("/v1/crm/sync", json=CRM, headers=tenants.auth(tenant, "ingest"))
+        assert synced.status_code == 202, synced.text
+    await references_landed(engine, "acme", CRM["entities"])
+    await references_landed(engine, "evil", CRM["entities"])
+
+    async def acme_calls() -> list[int]:
+        codes = []
+        for i in range(ACME_CALLS):
+            posted = await stack.ingest.post(
+                "/v1/events", json={"activities": [call(f"a-{i}")]}, headers=tenants.auth("acme", "ingest")
+            )
+            codes.append(posted.status_code)
+        return codes
+
+    codes, result = await asyncio.gather(acme_calls(), poison())
+    assert codes == [202] * ACME_CALLS
+    return result
+
+
+async def settled_exactly(kafka: KafkaSettings, engine: AsyncEngine, evil_activities: int) -> None:
+    """The pipeline drained: acme's day is exact, evil holds ``evil_activities``, no dead letter."""
+    await drained(kafka, 90)
+    async with engine.connect() as conn:
+        day = (
+            await conn.execute(
+                text(
+                    "SELECT tenant_id, entity_id, activities, dials, connects, talk_seconds FROM metric_rollups "
+                    "WHERE tenant_id = 'acme' AND level = 'rep' AND granularity = 'day'"
+                )
+            )
+        ).all()
+        stored: dict[str, int] = dict(
+            (await conn.execute(text("SELECT tenant_id, count(*) FROM activities GROUP BY tenant_id"))).all()
+        )
+    assert [tuple(row) for row in day] == ACME_DAY
+    assert stored == {"acme": ACME_CALLS, **({"evil": evil_activities} if evil_activities else {})}
+    for topic in (ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, ACTIVITY_ATTRIBUTED):
+        assert await inspect_dead_letters(kafka, topic, limit=10) == [], topic.name
+
+
+async def test_a_meeting_uid_of_four_byte_characters_is_accepted_and_joins_its_other_sightings(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """1,024 characters of a 4-byte script (4,096 bytes, within the contract's 1,024 characters)
+    as a meeting's ``ical_uid`` made its key too long for ``ingest_meeting_keys``' index: the whole
+    request was a 500, and a connector or vendor retrying it never got it in."""
+    tenants = await two_tenants(db_engine)
+    uid = four_byte_text(1024, seed=1)
+    async with in_process_stack(
+        kafka_settings, database_settings, services=("ingest", "attribution", "metrics")
+    ) as stack:
+
+        async def poison() -> tuple[httpx.Response, httpx.Response]:
+            first = await stack.ingest.post(
+                "/v1/events",
+                json={"activities": [meeting("google-calendar", "ev-1", uid), call("e-1")]},
+                headers=tenants.auth("evil", "ingest"),
+            )
+            # The same meeting from another source: one activity, the second sighting a duplicate.
+            second = await stack.ingest.post(
+                "/v1/events",
+                json={"activities": [meeting("zoom", "z-1", uid)]},
+                headers=tenants.auth("evil", "ingest"),
+            )
+            return first, second
+
+        first, second = await with_acme_streaming(stack, tenants, db_engine, poison)
+        assert first.status_code == 202, first.text
+        assert (first.json()["accepted"], first.json()["duplicates"]) == (2, 0)
+        assert second.status_code == 202, second.text
+        assert (second.json()["accepted"], second.json()["duplicates"]) == (1, 1)
+        assert second.json()["activity_ids"] in ([], first.json()["activity_ids"][:1])
+        await settled_exactly(kafka_settings, db_engine, evil_activities=2)
