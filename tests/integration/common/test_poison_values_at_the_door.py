@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.contracts.goals import MIN_GOAL_TARGET
 from libs.common.kafka.dlq import inspect_dead_letters
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, InProcessStack, in_process_stack
 from libs.common.topics import ACTIVITY_ATTRIBUTED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from services.metrics.refresher import refresh_tenant
 from tests.integration.pipeline_support import CRM, REP_PHONE, call, drained
 from tests.integration.polling import references_landed
 
@@ -149,3 +152,53 @@ async def test_a_meeting_uid_of_four_byte_characters_is_accepted_and_joins_its_o
         assert (second.json()["accepted"], second.json()["duplicates"]) == (1, 1)
         assert second.json()["activity_ids"] in ([], first.json()["activity_ids"][:1])
         await settled_exactly(kafka_settings, db_engine, evil_activities=2)
+
+
+async def test_a_goal_target_too_small_to_divide_by_is_refused_and_the_smallest_measures_finitely(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """A target of 5e-324 (> 0, as documented before) made each rep's attainment infinite: stored
+    as ``Infinity`` and served as null in the scores and the leaderboard."""
+    tenants = await two_tenants(db_engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    just_now = (now - timedelta(minutes=1)).isoformat()
+    admin = tenants.auth("evil", "admin")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+
+        async def poison() -> list[httpx.Response]:
+            answers = [
+                await stack.gateway.put(
+                    "/v1/goals/tiny",
+                    json={"scope": "tenant", "period": "week", "metric": "dials", "target": target},
+                    headers=admin,
+                )
+                for target in (5e-324, 1e-300, 0.000999, MIN_GOAL_TARGET)
+            ]
+            posted = await stack.ingest.post(
+                "/v1/events",
+                json={"activities": [call(f"e-{i}", occurred_at=just_now) for i in range(3)]},
+                headers=tenants.auth("evil", "ingest"),
+            )
+            assert posted.status_code == 202, posted.text
+            return answers
+
+        answers = await with_acme_streaming(stack, tenants, db_engine, poison)
+        for refused in answers[:3]:
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"] == [
+                {"in": "body", "field": "target", "reason": "Input should be greater than or equal to 0.001"}
+            ]
+        assert answers[3].status_code == 200, answers[3].text
+        await settled_exactly(kafka_settings, db_engine, evil_activities=3)
+        async with db_engine.begin() as conn:
+            await refresh_tenant(conn, "evil", now)
+            measured = (
+                await conn.execute(
+                    text(
+                        "SELECT tenant_id, rep_id, goal_id, target, actual, attainment FROM goal_attainment "
+                        "WHERE actual > 0"
+                    )
+                )
+            ).all()
+        # 3 dials of a goal of a thousandth: 3,000 times it, a number.
+        assert [tuple(row) for row in measured] == [("evil", "rep-1", "tiny", 0.001, 3.0, 3000.0)]
