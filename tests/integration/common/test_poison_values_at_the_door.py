@@ -202,3 +202,64 @@ async def test_a_goal_target_too_small_to_divide_by_is_refused_and_the_smallest_
             ).all()
         # 3 dials of a goal of a thousandth: 3,000 times it, a number.
         assert [tuple(row) for row in measured] == [("evil", "rep-1", "tiny", 0.001, 3.0, 3000.0)]
+
+
+async def test_a_deal_or_an_activity_naming_too_many_contacts_is_a_422_and_never_holds_another_tenant(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """One deal listing 150,000 contact roles held the attribution consumer, and acme's calls
+    behind it, for 9 s (and ingest's event loop for 4 s); one call naming 150,000
+    ``crm.contact_ids``, for 6 s. A message is handled whole: nothing else ran meanwhile."""
+    tenants = await two_tenants(db_engine)
+    deal = next(e for e in CRM["entities"] if e["entity_type"] == "deal")
+    evil = tenants.auth("evil", "ingest")
+    async with in_process_stack(
+        kafka_settings, database_settings, services=("ingest", "attribution", "metrics")
+    ) as stack:
+
+        async def poison() -> list[httpx.Response]:
+            answers = []
+            for contacts in (150_000, 501, 500):
+                roles = [{"contact_id": f"c-{i}"} for i in range(contacts)]
+                answers.append(
+                    await stack.ingest.post(
+                        "/v1/crm/sync",
+                        json={"source": "test", "entities": [{**deal, "contacts": roles}]},
+                        headers=evil,
+                    )
+                )
+            for contacts in (150_000, 501, 500):
+                named = call(f"e-{contacts}", crm={"contact_ids": [f"c-{i}" for i in range(contacts)]})
+                answers.append(
+                    await stack.ingest.post("/v1/events", json={"activities": [named]}, headers=evil)
+                )
+            return answers
+
+        answers = await with_acme_streaming(stack, tenants, db_engine, poison)
+        crm_too_many, crm_501, crm_500, calls_too_many, calls_501, calls_500 = answers
+        for refused, count in ((crm_too_many, 150_000), (crm_501, 501)):
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"] == [
+                {
+                    "in": "body",
+                    "field": "entities.0.deal.contacts",
+                    "reason": f"Tuple should have at most 500 items after validation, not {count}",
+                }
+            ]
+        for refused, count in ((calls_too_many, 150_000), (calls_501, 501)):
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"] == [
+                {
+                    "in": "body",
+                    "field": "activities.0.crm.contact_ids",
+                    "reason": f"lists {count} contact ids; at most 500 are accepted",
+                }
+            ]
+        assert (crm_500.status_code, crm_500.json()["accepted"]) == (202, 1)
+        assert (calls_500.status_code, calls_500.json()["accepted"]) == (202, 1)
+        await settled_exactly(kafka_settings, db_engine, evil_activities=1)
+        async with db_engine.connect() as conn:
+            held = await conn.scalar(
+                text("SELECT count(*) FROM ref_deal_contacts WHERE tenant_id = 'evil' AND deal_id = 'deal-1'")
+            )
+        assert held == 500
