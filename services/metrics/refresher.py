@@ -45,6 +45,7 @@ from services.metrics.domain.insights import (
     bright_spots,
     stale_deals,
 )
+from services.metrics.domain.management import reports_of
 from services.metrics.domain.periods import Grain, Period
 from services.metrics.domain.read_models import RepPeriodStat, TeamDirectory, rep_period_stats
 from services.metrics.domain.scoring import decay_factors
@@ -254,8 +255,11 @@ async def _stale_deal_rows(
 async def _digest_the_week(conn: AsyncConnection, tenant_id: str, week: date) -> None:
     """Each manager's digest of the last complete week, once: stored and queued for the webhooks."""
     pending = await digests.undigested(conn, tenant_id, await digests.managers(conn, tenant_id), week)
+    if not pending:
+        return
+    reports = reports_of(pending, await digests.management(conn, tenant_id))
     for manager_id in pending:
-        digest = await digests.weekly_digest(conn, tenant_id, manager_id, week)
+        digest = await digests.weekly_digest(conn, tenant_id, manager_id, reports[manager_id], week)
         await digests.store_digest(conn, tenant_id, manager_id, week, digest)
 
 
