@@ -7,10 +7,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from libs.common.contracts.crm import Relationship
-from libs.common.contracts.fields import SafeStr, SafeText
+from libs.common.contracts.fields import SafeStr, SafeText, check_line
 from libs.common.contracts.goals import GoalAttainment
 from libs.common.jobs import JobStatus
 from libs.common.jwt_revocations import JwtRevocation
@@ -870,14 +870,20 @@ class ConnectorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: Literal["gmail", "google-calendar", "microsoft"]
-    users: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
-        min_length=1, max_length=1_000
-    )
+    # check_line: a NUL (which the pattern's [^@\s] lets through) reached the audit row's jsonb,
+    # a 500; the other control characters, noncharacters and surrogates are refused with it.
+    users: list[
+        Annotated[
+            str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320), AfterValidator(check_line)
+        ]
+    ] = Field(min_length=1, max_length=1_000)
     backfill_days: int = Field(default=7, ge=0, le=365)
     service_account: dict[str, Any] | None = None
-    pubsub_topic: str | None = Field(default=None, pattern=r"^projects/[^/]+/topics/[^/]+$")
-    directory_tenant_id: str | None = Field(default=None, min_length=1, max_length=100)
-    client_id: str | None = Field(default=None, min_length=1, max_length=100)
+    pubsub_topic: Annotated[str, AfterValidator(check_line)] | None = Field(
+        default=None, pattern=r"^projects/[^/]+/topics/[^/]+$"
+    )
+    directory_tenant_id: SafeStr | None = Field(default=None, min_length=1, max_length=100)
+    client_id: SafeStr | None = Field(default=None, min_length=1, max_length=100)
     client_secret: SecretStr | None = None
     mail: bool = True
     calendar: bool = True

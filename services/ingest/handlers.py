@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import (
+    CONTACT_IDS_LIMIT,
     ActivityDeletedV1,
     ActivityFields,
     ActivityIn,
@@ -219,7 +220,8 @@ def _newest_blocks(blocks: Sequence[TimeBlock]) -> dict[tuple[str, str], int]:
 def _checked(
     activities: list[_ActivityT], options: IngestOptions, now: datetime, region: str
 ) -> list[_ActivityT] | None:
-    """The batch with its phones in E.164 when its size, every time and every phone pass, else None."""
+    """The batch with its phones in E.164 when its size, every time, the number of contact ids and
+    every phone pass, else None."""
     if not 0 < len(activities) <= options.max_batch_activities:
         return None
     latest = now + timedelta(seconds=options.max_future_skew_seconds)
@@ -227,7 +229,10 @@ def _checked(
     read: list[_ActivityT] = []
     # One loop, no generator: it runs for each activity of every batch.
     for activity in activities:
-        if not earliest <= activity.occurred_at <= latest:
+        if (
+            not earliest <= activity.occurred_at <= latest
+            or len(activity.crm.contact_ids) > CONTACT_IDS_LIMIT
+        ):
             return None
         phones_read = _read_phones(activity, region)
         if phones_read.__class__ is list:
@@ -353,6 +358,15 @@ def _parse_activity_batch_items(
                     "reason": f"older than {options.max_age_days} days",
                 }
             )
+        if len(activity.crm.contact_ids) > CONTACT_IDS_LIMIT:
+            errors.append(
+                {
+                    "in": "body",
+                    "field": f"activities.{index}.crm.contact_ids",
+                    "reason": f"lists {len(activity.crm.contact_ids)} contact ids; at most {CONTACT_IDS_LIMIT} are accepted",
+                }
+            )
+            continue
         read = _read_phones(activity, region)
         if isinstance(read, list):
             errors.extend(

@@ -30,6 +30,7 @@ from services.metrics.domain.definitions import ZERO, MetricCounts, MetricSettin
 from services.metrics.domain.goals import (
     Attainment,
     GoalIndex,
+    TeamGoals,
     attainment,
     behind_goal,
     describe,
@@ -44,6 +45,7 @@ from services.metrics.domain.insights import (
     bright_spots,
     stale_deals,
 )
+from services.metrics.domain.management import reports_of
 from services.metrics.domain.periods import Grain, Period
 from services.metrics.domain.read_models import RepPeriodStat, TeamDirectory, rep_period_stats
 from services.metrics.domain.scoring import decay_factors
@@ -253,8 +255,11 @@ async def _stale_deal_rows(
 async def _digest_the_week(conn: AsyncConnection, tenant_id: str, week: date) -> None:
     """Each manager's digest of the last complete week, once: stored and queued for the webhooks."""
     pending = await digests.undigested(conn, tenant_id, await digests.managers(conn, tenant_id), week)
+    if not pending:
+        return
+    reports = reports_of(pending, await digests.management(conn, tenant_id))
     for manager_id in pending:
-        digest = await digests.weekly_digest(conn, tenant_id, manager_id, week)
+        digest = await digests.weekly_digest(conn, tenant_id, manager_id, reports[manager_id], week)
         await digests.store_digest(conn, tenant_id, manager_id, week, digest)
 
 
@@ -297,15 +302,6 @@ def insight_transitions(
     return changes
 
 
-def _teams_up(team_id: str | None, parents: dict[str, str | None]) -> list[str]:
-    """The team and its ancestors, nearest first; a cycle in the CRM's tree stops the walk."""
-    chain: list[str] = []
-    while team_id is not None and team_id not in chain:
-        chain.append(team_id)
-        team_id = parents.get(team_id)
-    return chain
-
-
 #: rep -> (team, the week judged, the goals the rep missed or is behind on)
 GoalRisks = dict[str, tuple[str | None, Period, list[dict[str, Any]]]]
 #: The at-risk reasons goals give, in the order they join a rep's reasons, with their details' key:
@@ -340,7 +336,7 @@ async def _goal_attainment(
     if not goals:
         return [], risks
     index = GoalIndex.of(goals)
-    parents = await sql.team_parents(conn, tenant_id)
+    team_goals = TeamGoals(await sql.team_parents(conn, tenant_id), index)
     # A role goal follows the rep's current role, in past periods too (roles carry no history).
     roles = await sql.rep_roles(conn, tenant_id)
     today = settings.calendar.local_day(now)
@@ -355,9 +351,9 @@ async def _goal_attainment(
             roster = teams.roster_at_end_of(period)
             for rep_id in sorted(set(roster) | set(values)):
                 team = roster.get(rep_id) or teams.team_at_end_of(rep_id, period)
-                chain = _teams_up(team, parents)
                 for metric in metrics:
-                    goal = goal_for(rep_id, chain, grain.value, metric, index, role=roles.get(rep_id))
+                    nearest = team_goals.nearest(team, grain.value, metric)
+                    goal = goal_for(rep_id, nearest, grain.value, metric, index, role=roles.get(rep_id))
                     if goal is None:
                         continue
                     progress = attainment(values.get(rep_id, {}).get(metric, 0.0), goal.target, period, today)

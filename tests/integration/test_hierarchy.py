@@ -17,6 +17,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.metrics.adapters import digests
+from services.metrics.domain.management import reports_of
 from tests.integration.polling import poll_json, references_landed
 
 T0 = "2026-10-01T00:00:00Z"
@@ -197,7 +198,8 @@ async def test_a_parent_team_sums_its_children_and_a_team_board_ranks_what_was_e
 
         # The digest rep-mgr gets for that week (computed as the refresher does once it is over).
         async with db_engine.connect() as conn:
-            digest = await digests.weekly_digest(conn, "acme", "rep-mgr", date(2026, 11, 9))
+            reports = reports_of(["rep-mgr"], await digests.management(conn, "acme"))["rep-mgr"]
+            digest = await digests.weekly_digest(conn, "acme", "rep-mgr", reports, date(2026, 11, 9))
         assert digest["week_start"] == WEEK
         assert [(r["rep_id"], r["team_id"], r["score"], r["activities"]) for r in digest["reps"]] == [
             ("rep-a", "team-east", 5.0, 5),

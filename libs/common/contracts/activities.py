@@ -246,6 +246,13 @@ class Participant(BaseModel):
         return self
 
 
+#: The most ``crm.contact_ids`` an activity posted to ingest may name (as many as its
+#: participants): one naming 150,000 held the attribution consumer, and every tenant behind it,
+#: for 6 s. Checked at ingest's door (``POST /v1/events``; a vendor's associations are cut to it),
+#: not by :class:`CrmReferences`, which also decodes the activities accepted and stored before.
+CONTACT_IDS_LIMIT = 500
+
+
 class CrmReferences(BaseModel):
     """Explicit CRM links carried by the source (a CRM engagement's associations, say)."""
 

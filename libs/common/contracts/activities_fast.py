@@ -42,6 +42,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec.structs import force_setattr
 
 from libs.common.contracts.activities import (
+    CONTACT_IDS_LIMIT,
     NO_ADDRESS,
     ActivityIn,
     ActivityIngestedV1,
@@ -103,7 +104,9 @@ class CrmReferencesStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     deal_id: IdText | None = None
     account_id: IdText | None = None
-    contact_ids: tuple[IdText, ...] = ()
+    #: More than ``CONTACT_IDS_LIMIT`` leaves the body to the contract's path: ingest refuses them,
+    #: an activity accepted before the limit still decodes there.
+    contact_ids: Annotated[tuple[IdText, ...], Meta(max_length=CONTACT_IDS_LIMIT)] = ()
     owner_rep_id: IdText | None = None
 
     def __post_init__(self) -> None:

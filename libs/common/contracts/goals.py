@@ -30,6 +30,10 @@ GoalMetric = Literal[
 ]
 
 
+#: The smallest target a goal may set.
+MIN_GOAL_TARGET = 0.001
+
+
 class GoalScope(StrEnum):
     """Who a goal applies to; the most specific one wins: rep, then role (the rep's current
     role), then team (nearest up the tree), then tenant."""
@@ -63,7 +67,9 @@ class ActivityGoal(BaseModel):
     role: RoleName | None = Field(default=None, validate_default=True)
     period: GoalPeriod
     metric: GoalMetric
-    target: float = Field(gt=0.0, le=1_000_000.0, allow_inf_nan=False)
+    #: From a thousandth: a target of 5e-324 (> 0) made a rep's attainment and pace infinite,
+    #: stored so and served as null.
+    target: float = Field(ge=MIN_GOAL_TARGET, le=1_000_000.0, allow_inf_nan=False)
 
     # Field validators (not a model validator) so that the error names the field to fix.
     @field_validator("subject_id")

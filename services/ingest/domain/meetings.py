@@ -24,6 +24,12 @@ from libs.common.contracts.activities import ActivityFields, ActivityKind
 from services.ingest.domain.normalize import domain_suffixes, in_domains
 
 ICAL_KEY_PREFIX = "ical:"
+#: The longest UID (in UTF-8 bytes) a key holds as sent. A longer one is keyed by its SHA-256
+#: (``ical:sha256=<hex>:<day>``): the key is in ``ingest_meeting_keys``' primary key, and PostgreSQL
+#: refuses a B-tree entry past 2,704 bytes, so 1,024 characters of a 4-byte script (a UID the
+#: contracts accept) failed the whole request with a 500. Every UID of up to 2,048 bytes (every
+#: ASCII one: the contracts take 1,024 characters) keeps the key it always had.
+ICAL_UID_KEPT_BYTES = 2048
 #: The key recording each sighting under the canonical meeting it was published as.
 OBJECT_KEY_PREFIX = "object:"
 #: Zoom's actual start drifts from the booked start; a quarter hour absorbs a few minutes either way.
@@ -54,7 +60,7 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     keys: list[str] = []
     start = rounded_start(activity.occurred_at)
     if activity.ical_uid:
-        keys.append(f"{ICAL_KEY_PREFIX}{activity.ical_uid.strip()}:{start.date().isoformat()}")
+        keys.append(f"{ICAL_KEY_PREFIX}{_uid_in_key(activity.ical_uid.strip())}:{start.date().isoformat()}")
     internal = domain_suffixes(tuple(internal_domains))  # ``is_internal``, made once per meeting
     emails = sorted({p.email for p in activity.participants if p.email})
     external = [e for e in emails if not in_domains(e, internal)]
@@ -64,6 +70,16 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
         digest = hashlib.sha256(",".join(people).encode("utf-8")).hexdigest()
         keys.append(f"slot:{start.isoformat()}:{digest}")
     return tuple(keys)
+
+
+def _uid_in_key(uid: str) -> str:
+    """The UID as its key holds it: as sent, or ``sha256=<hex>`` past ``ICAL_UID_KEPT_BYTES``."""
+    if len(uid) * 4 <= ICAL_UID_KEPT_BYTES:  # no encoding for almost every UID
+        return uid
+    encoded = uid.encode("utf-8")
+    if len(encoded) <= ICAL_UID_KEPT_BYTES:
+        return uid
+    return f"sha256={hashlib.sha256(encoded).hexdigest()}"
 
 
 class MeetingSighting(msgspec.Struct, frozen=True):

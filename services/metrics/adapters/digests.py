@@ -8,6 +8,7 @@ computed after the week ended.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -15,16 +16,11 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: ``reports(rep_id)``: the reps ``:manager`` manages, directly or through other managers
-#: (``UNION`` stops on a cycle a CRM may hold).
+#: ``reports(rep_id)``: the reps of ``:reps``, those the manager manages (``domain.management``).
+#: Before 2026-12 a recursive query per manager and statement, each step reading every rep of the
+#: tenant: a chain of 1,000 reps, each managing the next, took one refresh 200 s.
 _REPORTS = """
-    reports(rep_id) AS (
-        SELECT r.rep_id FROM ref_reps r
-        WHERE r.tenant_id = :t AND r.manager_id = CAST(:manager AS text) AND NOT r.deleted
-        UNION
-        SELECT r.rep_id FROM ref_reps r JOIN reports x ON r.manager_id = x.rep_id
-        WHERE r.tenant_id = :t AND NOT r.deleted
-    )"""
+    reports(rep_id) AS (SELECT DISTINCT unnest(CAST(:reps AS text[])))"""
 
 _GOAL_COLUMNS = (
     "metric",
@@ -83,14 +79,29 @@ async def store_digest(
     )
 
 
-async def weekly_digest(conn: AsyncConnection, tenant_id: str, manager_id: str, week: date) -> dict[str, Any]:
-    """The reps ``manager_id`` manages (directly or not) in the week starting ``week``: their team on
-    the week's last day, score and activities from the rollups, standing and goals from the
-    metrics service's read models (null or empty when not computed), and the current insights."""
-    params = {"t": tenant_id, "manager": manager_id, "week": week}
+async def management(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
+    """Each rep the CRM has not deleted -> the rep it reports to, for those reporting to one."""
+    result = await conn.execute(
+        text(
+            "SELECT rep_id, manager_id FROM ref_reps "
+            "WHERE tenant_id = :t AND NOT deleted AND manager_id IS NOT NULL"
+        ),
+        {"t": tenant_id},
+    )
+    return {row.rep_id: row.manager_id for row in result}
+
+
+async def weekly_digest(
+    conn: AsyncConnection, tenant_id: str, manager_id: str, reports: Sequence[str], week: date
+) -> dict[str, Any]:
+    """The reps ``manager_id`` manages, ``reports`` (``domain.management.reports_of``), in the week
+    starting ``week``: their team on the week's last day, score and activities from the rollups,
+    standing and goals from the metrics service's read models (null or empty when not computed),
+    and the current insights."""
+    params = {"t": tenant_id, "reps": list(reports), "week": week}
     reps = await conn.execute(
         text(
-            f"WITH RECURSIVE {_REPORTS} "
+            f"WITH {_REPORTS} "
             "SELECT x.rep_id, COALESCE(r.name, '') AS name, "
             "  (SELECT m.team_id FROM ref_team_memberships m WHERE m.tenant_id = :t AND m.rep_id = x.rep_id "
             "     AND NOT m.deleted AND m.valid_from <= CAST(:week AS date) + 6 "
@@ -110,7 +121,7 @@ async def weekly_digest(conn: AsyncConnection, tenant_id: str, manager_id: str, 
     rows = [dict(row._mapping) for row in reps]
     attained = await conn.execute(
         text(
-            f"WITH RECURSIVE {_REPORTS} "
+            f"WITH {_REPORTS} "
             f"SELECT rep_id, {', '.join(_GOAL_COLUMNS)} FROM goal_attainment "
             "WHERE tenant_id = :t AND granularity = 'week' AND period_start = :week "
             "AND rep_id IN (SELECT rep_id FROM reports) ORDER BY rep_id, metric"
@@ -127,7 +138,7 @@ async def weekly_digest(conn: AsyncConnection, tenant_id: str, manager_id: str, 
         row["goals"] = by_rep.get(row["rep_id"], [])
     insights = await conn.execute(
         text(
-            f"WITH RECURSIVE {_REPORTS} "
+            f"WITH {_REPORTS} "
             "SELECT kind, subject_id, team_id, period_start, reasons, details FROM insights "
             "WHERE tenant_id = :t AND ("
             "  (kind IN ('at_risk_rep', 'bright_spot') AND subject_id IN (SELECT rep_id FROM reports)) "

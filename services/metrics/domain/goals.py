@@ -9,7 +9,7 @@ morning two of them are behind the rep.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +20,7 @@ __all__ = [
     "Attainment",
     "GoalIndex",
     "GoalRow",
+    "TeamGoals",
     "attainment",
     "behind_goal",
     "describe",
@@ -58,6 +59,51 @@ class GoalIndex:
             subject = None if goal.scope is GoalScope.TENANT else goal.subject_id
             by_key.setdefault((goal.period, goal.metric, goal.scope, subject), goal)
         return cls(by_key)
+
+
+class TeamGoals:
+    """The teams a rep's team goal may come from, read once per team rather than per rep, period and
+    metric: the team and its ancestors (``chain``, nearest first; a cycle in the CRM's tree stops
+    the walk), and of them the nearest holding a goal of a period and metric (``nearest``), which
+    is all :func:`goal_for` reads of them.
+
+    A tree 1,000 teams deep with 200 reps in its lowest team took the metrics refresher 50 s for
+    that tenant, every other tenant's refresh waiting behind it: the chain was walked for each rep
+    and period with a list for its cycle check (quadratic), and then for each metric."""
+
+    def __init__(self, parents: Mapping[str, str | None], goals: GoalIndex) -> None:
+        self._parents = parents
+        self._with_goal = {key for key in goals.by_key if key[2] is GoalScope.TEAM}
+        self._chains: dict[str | None, tuple[str, ...]] = {}
+        self._nearest: dict[tuple[str | None, str, str], tuple[str, ...]] = {}
+
+    def chain(self, team_id: str | None) -> tuple[str, ...]:
+        found = self._chains.get(team_id)
+        if found is None:
+            walked: dict[str, None] = {}  # ordered, and a constant-time cycle check
+            current = team_id
+            while current is not None and current not in walked:
+                walked[current] = None
+                current = self._parents.get(current)
+            found = self._chains[team_id] = tuple(walked)
+        return found
+
+    def nearest(self, team_id: str | None, period: str, metric: str) -> tuple[str, ...]:
+        """The nearest team up from ``team_id`` holding a goal of ``period`` and ``metric``, alone,
+        or nothing: ``goal_for``'s ``teams_up``, giving the same goal as the whole chain."""
+        key = (team_id, period, metric)
+        found = self._nearest.get(key)
+        if found is None:
+            with_goal = self._with_goal
+            found = self._nearest[key] = next(
+                (
+                    (team,)
+                    for team in self.chain(team_id)
+                    if (period, metric, GoalScope.TEAM, team) in with_goal
+                ),
+                (),
+            )
+        return found
 
 
 def goal_for(

@@ -170,3 +170,42 @@ async def test_admins_connect_mailboxes_and_the_credentials_stay_secret(
         assert refused.status_code == 422, (field, refused.text)
         assert refused.json()["errors"][0]["field"] == field
     assert (await gateway.post("/v1/connectors", json=body, headers=bearer(keys.read))).status_code == 403
+
+
+async def test_a_control_character_in_what_a_connection_stores_is_a_422_naming_the_field(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A NUL in an address (the pattern's ``[^@\\s]`` took it) reached the audit row's jsonb: a 500,
+    and the connection was not made."""
+    microsoft = {
+        "provider": "microsoft",
+        "users": ["ana@acme.example"],
+        "directory_tenant_id": "dir-1",
+        "client_id": "app-1",
+        "client_secret": "app~secret~value",
+    }
+    cases = [
+        (
+            {**microsoft, "users": ["ana@acme.example", "a\u0000b@acme.example"]},
+            "users.1",
+            "U+0000 at position 1",
+        ),
+        ({**microsoft, "users": ["a\u009bb@acme.example"]}, "users.0", "U+009B at position 1"),
+        ({**microsoft, "directory_tenant_id": "dir\u0000"}, "directory_tenant_id", "U+0000 at position 3"),
+        ({**microsoft, "client_id": "app\u0007"}, "client_id", "U+0007 at position 3"),
+        (
+            {"provider": "gmail", "users": ["ana@acme.example"], "pubsub_topic": "projects/p\u0000/topics/t"},
+            "pubsub_topic",
+            "U+0000 at position 10",
+        ),
+    ]
+    for case, field, where in cases:
+        refused = await gateway.post("/v1/connectors", json=case, headers=bearer(keys.admin))
+        assert refused.status_code == 422, (field, refused.text)
+        [error] = refused.json()["errors"]
+        assert error["field"] == field
+        assert error["reason"].endswith(f"must not contain a control character ({where})"), error
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM connector_connections")) == 0
+    listed = await gateway.get("/v1/connectors", headers=bearer(keys.admin))
+    assert listed.json()["items"] == []

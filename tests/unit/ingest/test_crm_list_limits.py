@@ -36,6 +36,7 @@ def test_the_limits() -> None:
         "phone_extensions": 50,
         "unread_phones": 50,
         "domains": 200,
+        "contacts": 500,
     }
 
 

@@ -86,3 +86,17 @@ def test_internal_meetings_key_on_everyone_and_other_kinds_have_no_key() -> None
     )
     email = meeting("2026-11-24T14:00:00Z", ["ana@acme.example", "bo@globex.example"], kind="email")
     assert meeting_keys(email, INTERNAL) == ()
+
+
+def test_a_uid_too_long_for_the_keys_index_is_keyed_by_its_digest_and_shorter_ones_as_sent() -> None:
+    four_bytes = "".join(chr(0x20000 + i) for i in range(1024))  # 4,096 bytes of UTF-8
+    [hashed, _] = meeting_keys(meeting("2026-11-24T14:00:00Z", ["bo@globex.example"], four_bytes), INTERNAL)
+    assert hashed == f"ical:sha256={hashlib.sha256(four_bytes.encode()).hexdigest()}:2026-11-24"
+    # Up to 2,048 bytes a UID keeps the key it always had: every ASCII UID the contract takes.
+    for kept in ("x" * 1024, four_bytes[:512]):
+        assert meeting_keys(meeting("2026-11-24T14:00:00Z", ["bo@globex.example"], kept), INTERNAL)[0] == (
+            f"ical:{kept}:2026-11-24"
+        )
+    assert meeting_keys(meeting("2026-11-24T14:00:00Z", ["bo@globex.example"], four_bytes[:513]), INTERNAL)[
+        0
+    ].startswith("ical:sha256=")

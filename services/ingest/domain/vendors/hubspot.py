@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from pydantic import ValidationError
 
 from libs.common.contracts.activities import (
+    CONTACT_IDS_LIMIT,
     ActivityIn,
     ActivityKind,
     CrmReferences,
@@ -534,7 +535,8 @@ def _crm_references(item: JsonObject, properties: JsonObject) -> CrmReferences:
         return CrmReferences(
             deal_id=deals[0] if len(deals) == 1 else None,
             account_id=companies[0] if len(companies) == 1 else None,
-            contact_ids=_associated_ids(item, "contacts"),
+            # The first CONTACT_IDS_LIMIT, as POST /v1/events accepts (a mass email's associations).
+            contact_ids=_associated_ids(item, "contacts")[:CONTACT_IDS_LIMIT],
             owner_rep_id=properties.opt_str("hubspot_owner_id"),
         )
     except ValidationError as error:
@@ -949,7 +951,10 @@ def _build_entity(item: JsonObject, object_type: str, region: Regions, received_
         amount=_decimal(properties, "amount"),
         created_at=created_at,
         closed_at=_time(properties, "closedate"),
-        contacts=tuple(DealContactRole(contact_id=c) for c in _associated_ids(item, "contacts")),
+        contacts=tuple(
+            DealContactRole(contact_id=c)
+            for c in _associated_ids(item, "contacts")[: LIST_LIMITS["contacts"]]
+        ),
         **_closed_flags(properties),
     )
     return deal.model_copy(update=read_deal(deal))
