@@ -63,7 +63,7 @@ Authenticate with `Authorization: Bearer <API key or JWT>` (the dashboard exchan
 session cookie at `POST /v1/session`). Errors are
 `application/problem+json` (RFC 9457) naming the parameter and the reason. Lists are
 cursor-paginated (`limit`, `cursor` -> `next_cursor`). Reads carry a weak `ETag` and honour
-`If-None-Match`. Lists, scores, funnels and insights answer CSV on `Accept: text/csv`. Each credential is rate limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` on every answer; 429 + `Retry-After`). See docs/api.md.
+`If-None-Match`. Lists, scores, funnels and insights answer CSV on `Accept: text/csv`. Each credential and each tenant is rate limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` of the bucket that binds on every answer; 429 + `Retry-After`). See docs/api.md.
 """
 
 

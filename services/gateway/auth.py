@@ -262,29 +262,23 @@ async def _session_caller(request: Request, cookie: str) -> Caller | None:
 
 def _rate_limit(request: Request, caller: Caller) -> None:
     """The credential's bucket, then the tenant's (a credential over its own spends none of the
-    tenant's; one the tenant's refuses gets its own token back): 429 naming the limit reached."""
+    tenant's; one the tenant's refuses gets its own token back): 429 naming the limit reached.
+
+    The answer's ``RateLimit-*`` headers are those of the bucket that binds, the one with fewer
+    requests left (the credential's on a tie): the one whose refusal a 429's ``Retry-After`` is."""
     limiter = request.app.state.rate_limiter
+    tenant_limiter = request.app.state.tenant_rate_limiter
+    tenant = (caller.principal.tenant_id, "*")
     limit, wait = "GATEWAY_RATE_LIMIT_PER_MINUTE", limiter.take(caller.bucket)
     if wait is None:
-        tenant = (caller.principal.tenant_id, "*")
-        limit, wait = (
-            "GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
-            request.app.state.tenant_rate_limiter.take(tenant),
-        )
+        limit, wait = "GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE", tenant_limiter.take(tenant)
         if wait is not None:
             limiter.refund(caller.bucket)
-    tenant_limiter = request.app.state.tenant_rate_limiter
-    setattr(
-        request.state,
-        STATE_KEY,
-        (
-            int(limiter.capacity),
-            min(
-                limiter.remaining(caller.bucket), tenant_limiter.remaining((caller.principal.tenant_id, "*"))
-            ),
-            limiter.seconds_to_full(caller.bucket),
-        ),
-    )
+    binding, key = limiter, caller.bucket
+    if tenant_limiter.remaining(tenant) < limiter.remaining(caller.bucket):
+        binding, key = tenant_limiter, tenant
+    budget = (int(binding.capacity), binding.remaining(key), binding.seconds_to_full(key))
+    setattr(request.state, STATE_KEY, budget)
     if wait is not None:
         holder = "credential" if limit == "GATEWAY_RATE_LIMIT_PER_MINUTE" else "tenant"
         raise Problem(

@@ -41,7 +41,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from libs.common.contracts.activities import ActivityKind, Direction, Outcome
 from libs.common.contracts.attribution import ActivityAttributedV1, AttributionStatus
-from libs.common.contracts.envelope import decode_body
+from libs.common.contracts.envelope import decode_body, encode_body
 from libs.common.contracts.fields import EARLIEST, INT4_MAX, INT8_MAX, LATEST, TENANT_ID_PATTERN
 
 # ``$`` in Python's re also matches before a final newline, which the contract's (Rust) regex refuses.
@@ -127,6 +127,13 @@ def decode_fast(body: bytes) -> Attributed | None:
 def encode_attributed(event: Attributed) -> bytes:
     """The body of a version: the bytes ``encode_body`` gives for the equal ``ActivityAttributedV1``."""
     return _ENCODER.encode(event)
+
+
+def encode_event(event: AttributedEvent) -> bytes:
+    """The body of either decoder's value (:func:`decode_attributed`), as the topic carried it:
+    the struct's through :func:`encode_attributed`, the contract's model's through ``encode_body``
+    (both give the same JSON for equal values)."""
+    return encode_attributed(event) if isinstance(event, Attributed) else encode_body(event)
 
 
 def decode_encoded(body: bytes) -> Attributed:

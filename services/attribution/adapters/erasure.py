@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -12,7 +12,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts.activities import ActivityIngestedV1
-from libs.common.contracts.attribution_fast import Attributed, decode_encoded, encode_attributed
+from libs.common.contracts.attribution_fast import (
+    Attributed,
+    AttributedEvent,
+    decode_attributed,
+    decode_encoded,
+    encode_event,
+)
 from libs.common.db.deal_engagement import recompute_deals_of
 from libs.common.db.webhook_state import webhook_state_lock
 
@@ -36,12 +42,15 @@ _ACTIVITY_TABLES = (
     "metric_deferred_events",
 )
 
-#: Versions kept as encoded bodies (``encode_attributed``) before they reach metrics' rows: the
-#: held sweep's, not yet published, and those metrics set aside while the tenant's rollups were
-#: busy (a rebuild or rescore), not yet counted. (table, key column, body column)
-_QUEUED_VERSIONS = (
-    ("held_sweep_outbox", "outbox_id", "event"),
-    ("metric_deferred_events", "seq", "body"),
+#: Versions kept as encoded bodies (``encode_event``) before they reach metrics' rows: the held
+#: sweep's, not yet published, and those metrics set aside while the tenant's rollups were busy
+#: (a rebuild or rescore), not yet counted. Each is read with the decoder of the code that takes
+#: it back: the sweep's own struct (``decode_encoded``: it wrote them) and the drainer's
+#: ``decode_attributed`` (msgspec, else the contract's pydantic model: metrics set aside what
+#: either decoded, its offsets committed). (table, key column, body column, decoder)
+_QUEUED_VERSIONS: tuple[tuple[str, str, str, Callable[[bytes], AttributedEvent]], ...] = (
+    ("held_sweep_outbox", "outbox_id", "event", decode_encoded),
+    ("metric_deferred_events", "seq", "body", decode_attributed),
 )
 
 
@@ -325,20 +334,25 @@ async def scrub_queued_contacts(conn: AsyncConnection, tenant_id: str, contact_i
     """The versions kept before they reach metrics' rows (``_QUEUED_VERSIONS``: the held sweep's
     queue, metrics' versions set aside) lose the contacts as the stored versions do (their
     explanation's ``contacts``) and as metrics' rows do (the facts' ``external_contact_ids``,
-    which metrics would store again once it counts them). A kept row that cannot be decoded
-    (never published or counted as it is) is deleted when its bytes name one of them.
-    Returns how many rows were rewritten or deleted."""
+    which metrics would store again once it counts them), rewritten as their writer encodes them.
+    Only a kept row that its reader's own decoder refuses (never published or counted as it is)
+    is deleted, when its bytes name one of them: a row the sweep or the drainer would take is
+    scrubbed and kept, never dropped. Returns how many rows were rewritten or deleted."""
     erased = set(contact_ids)
     if not erased:
         return 0
     changed = 0
-    for table, key, column in _QUEUED_VERSIONS:
-        changed += await _scrub_queued(conn, (table, key, column), tenant_id, erased)
+    for table, key, column, decode in _QUEUED_VERSIONS:
+        changed += await _scrub_queued(conn, (table, key, column), decode, tenant_id, erased)
     return changed
 
 
 async def _scrub_queued(
-    conn: AsyncConnection, where: tuple[str, str, str], tenant_id: str, erased: set[str]
+    conn: AsyncConnection,
+    where: tuple[str, str, str],
+    decode: Callable[[bytes], AttributedEvent],
+    tenant_id: str,
+    erased: set[str],
 ) -> int:
     table, key, column = where
     rows = await conn.execute(
@@ -350,14 +364,14 @@ async def _scrub_queued(
     for row in rows:
         body = bytes(row.body)
         try:
-            event = decode_encoded(body)
+            event = decode(body)
         except Exception:
             if any(orjson.dumps(c)[1:-1] in body for c in erased):
                 dropped.append(row.id)
             continue
         scrubbed = _without_contacts(event, erased)
         if scrubbed is not event:
-            rewritten[row.id] = encode_attributed(scrubbed)
+            rewritten[row.id] = encode_event(scrubbed)
     for row_id, body in rewritten.items():
         await conn.execute(
             text(f"UPDATE {table} SET {column} = :e WHERE {key} = :id"), {"e": body, "id": row_id}
@@ -367,8 +381,9 @@ async def _scrub_queued(
     return len(rewritten) + len(dropped)
 
 
-def _without_contacts(event: Attributed, erased: set[str]) -> Attributed:
-    """The version without the erased contacts (the same object when it names none)."""
+def _without_contacts(event: AttributedEvent, erased: set[str]) -> AttributedEvent:
+    """The version without the erased contacts (the same object when it names none), of the
+    same type: the struct, or the contract's model (copied without validation, as decoded)."""
     ids = event.facts.external_contact_ids
     listed = event.explanation.get("contacts")
     contacts = listed if isinstance(listed, list) else []
@@ -378,10 +393,12 @@ def _without_contacts(event: Attributed, erased: set[str]) -> Attributed:
     explanation = dict(event.explanation)
     if len(kept) < len(contacts):
         explanation["contacts"] = kept
-    facts = msgspec.structs.replace(
-        event.facts, external_contact_ids=tuple(c for c in ids if c not in erased)
-    )
-    return msgspec.structs.replace(event, facts=facts, explanation=explanation)
+    left = tuple(c for c in ids if c not in erased)
+    if isinstance(event, Attributed):
+        facts = msgspec.structs.replace(event.facts, external_contact_ids=left)
+        return msgspec.structs.replace(event, facts=facts, explanation=explanation)
+    model_facts = event.facts.model_copy(update={"external_contact_ids": left})
+    return event.model_copy(update={"facts": model_facts, "explanation": explanation})
 
 
 async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, str, Any]]:

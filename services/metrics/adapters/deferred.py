@@ -17,13 +17,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.contracts.attribution_fast import (
-    Attributed,
-    AttributedEvent,
-    decode_attributed,
-    encode_attributed,
-)
-from libs.common.contracts.envelope import encode_body
+from libs.common.contracts.attribution_fast import AttributedEvent, decode_attributed, encode_event
 
 _DEFER = text(
     "INSERT INTO metric_deferred_events (tenant_id, activity_id, revision, version, body) "
@@ -42,11 +36,6 @@ _BACKLOG = text(
 )
 
 
-def _body(event: AttributedEvent) -> bytes:
-    """The version's body as the topic carried it (either decoder's value encodes to the same JSON)."""
-    return encode_attributed(event) if isinstance(event, Attributed) else encode_body(event)
-
-
 async def defer(conn: AsyncConnection, events: Sequence[AttributedEvent]) -> int:
     """Set the versions aside, in this order, behind the ones already there; returns those written
     (a version already set aside, redelivered, is not written again)."""
@@ -59,7 +48,7 @@ async def defer(conn: AsyncConnection, events: Sequence[AttributedEvent]) -> int
             "a": [e.activity_id for e in events],
             "r": [e.facts.revision for e in events],
             "v": [e.version for e in events],
-            "b": [_body(e) for e in events],
+            "b": [encode_event(e) for e in events],
         },
     )
     return int(result.rowcount)

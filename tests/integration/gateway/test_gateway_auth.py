@@ -147,6 +147,50 @@ async def test_rate_limit_answers_429_with_retry_after(
         assert (await client.get("/v1/teams", headers=bearer(globex))).status_code == 200
 
 
+async def test_rate_limit_headers_are_the_binding_bucket_s_credential_or_tenant(
+    keys: Keys, database_settings: DatabaseSettings, gateway_options: GatewayOptions
+) -> None:
+    """``RateLimit-Limit``, ``-Remaining`` and ``-Reset`` come from the bucket with fewer requests
+    left: the credential's (4 a minute, a token every 15 s) while it binds, the tenant's (6 a
+    minute, a token every 10 s) once that one binds, so a 429 says the wait of the limit it names."""
+    options = gateway_options.model_copy(
+        update={"rate_limit_per_minute": 4, "rate_limit_per_tenant_per_minute": 6}
+    )
+    app = create_app(gateway_settings(database_settings, options))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        # No token refills while the test runs, however slowly.
+        app.state.rate_limiter.clock = app.state.tenant_rate_limiter.clock = lambda: 0.0
+
+        async def answer(key: str) -> tuple[int, str | None, str | None, str | None, str | None]:
+            response = await client.get("/v1/teams", headers=bearer(key))
+            budget = (response.headers.get(f"ratelimit-{n}") for n in ("limit", "remaining", "reset"))
+            return (response.status_code, *budget, response.headers.get("retry-after"))
+
+        # The read key's bucket binds (3, 2, 1, 0 left of 4; the tenant's 5, 4, 3, 2 of 6); its
+        # fifth request is refused by its own limit and spends none of the tenant's.
+        assert [await answer(keys.read) for _ in range(5)] == [
+            (200, "4", "3", "15", None),
+            (200, "4", "2", "30", None),
+            (200, "4", "1", "45", None),
+            (200, "4", "0", "60", None),
+            (429, "4", "0", "60", "15"),
+        ]
+        # The admin key has 4 of its own, but the tenant only 2 left: the tenant's bucket binds,
+        # and its refusal says 10 s to the next token, 60 s to a full bucket.
+        assert [await answer(keys.admin) for _ in range(3)] == [
+            (200, "6", "1", "50", None),
+            (200, "6", "0", "60", None),
+            (429, "6", "0", "60", "10"),
+        ]
+        refused = await client.get("/v1/teams", headers=bearer(keys.admin))
+        assert refused.json()["detail"] == "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE"
+        # Another tenant's key: its own buckets, full but for this request.
+        assert await answer(keys.other_read) == (200, "4", "3", "15", None)
+
+
 async def test_dashboard_is_served_without_credentials(gateway: httpx.AsyncClient) -> None:
     page = await gateway.get("/")
     assert page.status_code == 200

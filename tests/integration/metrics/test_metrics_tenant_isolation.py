@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import ActivityAttributedV1
+from libs.common.contracts.attribution_fast import decode_attributed, decode_encoded
 from libs.common.contracts.envelope import encode_body
 from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
@@ -28,6 +30,7 @@ from services.metrics.deferrals import DeferredDrainer
 from services.metrics.handlers import drain_tenant
 from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.integration.polling import eventually
+from tests.unit.common.fast_path_samples import at_time
 
 from .metrics_support import (
     apply,
@@ -272,6 +275,52 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
         )
     assert stored == {1: ["con-eli"], 2: []}
     assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 2
+
+
+async def test_an_erasure_scrubs_and_keeps_a_version_set_aside_that_only_the_contract_decodes(
+    db_engine: AsyncEngine,
+) -> None:
+    """The drainer reads what was set aside with ``decode_attributed`` (msgspec, else the
+    contract's pydantic model), so the erasure does too: a newest version only pydantic takes
+    (here its time without seconds) loses the contact and is counted, never deleted as if it
+    could not be (its offset is committed: deleted, it would never be counted)."""
+    await create_tenant(db_engine, "acme")
+    deps = new_deps(db_engine)
+    await apply(db_engine, [attributed(activity=1, external_contact_ids=("con-dana", "con-eli"))], deps)
+    newest = attributed(activity=1, version=2, rep_id="rep-2", external_contact_ids=("con-dana", "con-eli"))
+    async with db_engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await apply(db_engine, [newest], deps)
+        await transaction.commit()
+    assert await deferred_versions(db_engine) == {"acme": 1}
+    # The version set aside, its time as another producer may write it: the drainer's decoder
+    # takes it (the contract's path), the msgspec struct alone refuses it.
+    body = at_time(encode_body(newest), "2026-11-24T15:00Z")
+    with pytest.raises(msgspec.ValidationError):
+        decode_encoded(body)
+    assert decode_attributed(body) == newest
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE metric_deferred_events SET body = :b WHERE tenant_id = 'acme'"), {"b": body}
+        )
+        await delete_contacts(conn, "acme", ["con-dana"])
+
+    scrubbed = newest.model_copy(
+        update={"facts": newest.facts.model_copy(update={"external_contact_ids": ("con-eli",)})}
+    )
+    async with db_engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT body FROM metric_deferred_events"))).scalars().all()
+    assert [bytes(b) for b in kept] == [encode_body(scrubbed)]
+    assert await drain_tenant(deps, "acme") == 1
+    async with db_engine.connect() as conn:
+        stored = (
+            await conn.execute(text("SELECT version, rep_id, contact_ids FROM metric_contributions"))
+        ).all()
+    assert [tuple(row) for row in stored] == [(2, "rep-2", ["con-eli"])]
+    assert rep_days(await rollup_rows(db_engine, "acme")) == {
+        "rep-2": {"activities": 1, "dials": 1, "connects": 1, "score": 3.0}
+    }
 
 
 async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drained(

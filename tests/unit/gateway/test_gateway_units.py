@@ -178,9 +178,9 @@ def test_a_request_the_tenant_s_bucket_refuses_spends_none_of_the_credential_s()
             "this tenant exceeded GATEWAY_RATE_LIMIT_PER_TENANT_PER_MINUTE",
         )
     assert credential.remaining(caller.bucket) == 2
-    # The answer's RateLimit headers: the credential's limit, the lower of the two budgets (the
-    # tenant's is spent), 20 s until the credential's bucket is full again (1 token at 3 a minute).
-    assert getattr(request.state, STATE_KEY) == (3, 0, 20)
+    # The answer's RateLimit headers are the tenant's bucket's, the one that binds (and refused):
+    # its limit, nothing left, 60 s until it is full again (1 token at 1 a minute).
+    assert getattr(request.state, STATE_KEY) == (1, 0, 60)
 
 
 def test_funnel_ratios_and_zero_denominators() -> None:
