@@ -186,9 +186,10 @@ def request_url(scope: Scope) -> str:
         if name == b"host":
             host = value
             break
+    server = scope.get("server")
     key = (
         scope.get("scheme", "http"),
-        scope.get("server"),
+        None if server is None else tuple(server),  # a list, from some servers, hashes as a tuple
         scope["path"],
         scope.get("query_string", b""),
         host,

@@ -279,6 +279,7 @@ async def test_a_body_read_from_the_asgi_call_is_what_read_body_reads_or_refuses
         {"headers": [], "scheme": "https", "server": ("ingest.example", 443)},
         {"headers": [], "server": ("::1", 8000)},
         {"headers": [], "server": None},
+        {"headers": [], "server": ["10.0.0.1", 8080]},
         {"headers": [(b"host", b"bad host:x")], "path": "/v1/webhooks/twilio/a?b#c"},
         {"headers": [(b"x-forwarded-host", b"other"), (b"host", b"h:81"), (b"host", b"second")]},
     ],
