@@ -22,6 +22,14 @@ each checkout, alternating the runs (the machine's load drifts).
 ``--callgrind-lib`` counts each measured round's instructions in this process alone, one dump per
 round in the order printed (the library and the valgrind command line are in
 ``bench.attribution_cpu``'s docstring; ``--callbacks 500`` keeps a round under valgrind short).
+
+For counts that repeat to the thousandth (the seventeenth round's), ``--quiet`` leaves the
+settings listener's consumer and the job worker unstarted (under valgrind they polled the broker
+and PostgreSQL many times a round: counts of one code moved by 2-4 %), ``--no-broker`` hands the
+messages to a publisher that builds their headers and acknowledges at once (the Kafka client's
+share left out), ``--no-ledger`` answers the duplicate ledger at once (PostgreSQL's round trips
+left out), ``--in-flight 1`` sends one callback at a time (no statement shared between callbacks,
+whose sharing moves with timing), and ``--uvloop`` runs the loop ``spm run ingest`` serves on.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import uvloop
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -123,7 +132,12 @@ def _callback(base_url: str, n: int, status: str) -> tuple[bytes, dict[str, str]
 
 
 async def _round(
-    client: _AsgiClient, first: int, status: str, callbacks: int = CALLBACKS, callgrind: Any = None
+    client: _AsgiClient,
+    first: int,
+    status: str,
+    callbacks: int = CALLBACKS,
+    callgrind: Any = None,
+    in_flight: int = IN_FLIGHT,
 ) -> dict[str, float]:
     requests = [_callback(client.base_url, first + n, status) for n in range(callbacks)]
     next_index = 0
@@ -140,7 +154,7 @@ async def _round(
     statements0, cpu0, wall0 = _statements[0], time.process_time(), time.perf_counter()
     if callgrind is not None:
         callgrind.cg_start()
-    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
     if callgrind is not None:
         callgrind.cg_stop()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -151,8 +165,43 @@ async def _round(
     }
 
 
+async def _acknowledged_at_once(publisher: Any, messages: Any) -> None:
+    for message in messages:
+        message.envelope.to_headers()
+
+
+def _without(*, background: bool, broker: bool, ledger: bool) -> None:
+    """Leave out of the process what the options name (see the module's docstring)."""
+    from libs.common.jobs import JobWorker
+    from libs.common.kafka.publisher import KafkaPublisher
+    from libs.common.kafka.settings_events import SettingsChangeListener
+    from services.ingest.adapters.repository import SeenLedger
+
+    async def nothing(*_: Any, **__: Any) -> None:
+        return None
+
+    async def never_seen(*_: Any, **__: Any) -> tuple[set[Any], bool]:
+        return set(), False
+
+    if background:
+        for kind in (SettingsChangeListener, JobWorker):
+            setattr(kind, "start", lambda self: None)  # noqa: B010 - replaced for the bench's process
+            setattr(kind, "stop", nothing)  # noqa: B010
+    if broker:
+        KafkaPublisher.publish = _acknowledged_at_once  # type: ignore[method-assign,assignment]
+        KafkaPublisher.warm_up = nothing  # type: ignore[method-assign]
+    if ledger:
+        SeenLedger._look_up = never_seen  # type: ignore[method-assign]
+        SeenLedger._record = nothing  # type: ignore[method-assign]
+
+
 def measure(
-    rounds: int, callbacks: int = CALLBACKS, callgrind: Any = None
+    rounds: int,
+    callbacks: int = CALLBACKS,
+    callgrind: Any = None,
+    *,
+    in_flight: int = IN_FLIGHT,
+    use_uvloop: bool = False,
 ) -> dict[str, list[dict[str, float]]]:
     from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
     from services.ingest.app import create_app
@@ -181,11 +230,14 @@ def measure(
                         (("completed", "completed"), ("plain", "in-progress"))
                     ):
                         first = (2 * r + i + 1) * callbacks
-                        row = await _round(client, first, status, callbacks, callgrind)
+                        row = await _round(client, first, status, callbacks, callgrind, in_flight)
                         results[kind].append(row)
                         print(json.dumps({"round": r + 1, "kind": kind, **row}), flush=True)
 
-        asyncio.run(go())
+        if use_uvloop:
+            uvloop.run(go())
+        else:
+            asyncio.run(go())
     return results
 
 
@@ -196,8 +248,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callbacks", type=int, default=CALLBACKS, help="callbacks per round")
     parser.add_argument("--callgrind-lib", default=None, help="see bench.attribution_cpu")
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="callbacks sent at once")
+    parser.add_argument("--quiet", action="store_true", help="no settings listener, no job worker")
+    parser.add_argument("--no-broker", action="store_true", help="messages acknowledged at once")
+    parser.add_argument("--no-ledger", action="store_true", help="the duplicate ledger answered at once")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as the server does")
     args = parser.parse_args(argv)
-    results = measure(args.rounds, args.callbacks, callgrind_lib(args.callgrind_lib))
+    _without(background=args.quiet, broker=args.no_broker, ledger=args.no_ledger)
+    results = measure(
+        args.rounds,
+        args.callbacks,
+        callgrind_lib(args.callgrind_lib),
+        in_flight=args.in_flight,
+        use_uvloop=args.uvloop,
+    )
     summary = {
         kind: {
             "cpu_us_median": statistics.median(r["cpu_us"] for r in rows),

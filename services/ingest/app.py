@@ -32,7 +32,9 @@ from libs.common.web import (
     document_models,
     install_common_handlers,
     install_database_unavailable_handler,
+    read_asgi_body,
     read_body,
+    request_url,
     serve_directly,
 )
 from services.ingest import handlers, pipeline
@@ -153,7 +155,7 @@ async def _known_tenant(deps: pipeline.IngestDeps, principal: Principal) -> Tena
 def _public_url(request: Request) -> str:
     base = _settings(request).ingest.public_base_url
     if not base:
-        return str(request.url)
+        return request_url(request.scope)
     query = request.url.query
     return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
@@ -279,16 +281,18 @@ _WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def _delivery(request: Request, source: str, token: str | None) -> WebhookRequest:
+    scope = request.scope
     try:
-        body = await read_body(request, MAX_BODY_BYTES)
+        # Read from the ASGI call: the webhook routes read their body only here.
+        body = await read_asgi_body(scope, request.receive, MAX_BODY_BYTES)
     except Problem as exc:
         INGEST_REJECTIONS.labels(source, pipeline.REJECTION_REASONS.get(exc.status, "invalid")).inc()
         raise
     return WebhookRequest(
-        method=request.method,
+        method=scope["method"],
         url=_public_url(request),
         # What ``request.headers.items()`` gives, without building a ``Headers`` first.
-        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
         body=body,
         received_at=_now(request),
         url_token=token,

@@ -365,7 +365,7 @@ def unfolded_parent(stateful: tuple[StatefulFold, Sequence[Any]] | None) -> Call
     if len(legs) != 1 or not legs[0].two_numbers:
         return None
     (parent,) = legs
-    return CallParent(TWILIO_FOLD.source, parent.call_key, parent.model_dump_json(), parent.revision)
+    return CallParent(TWILIO_FOLD.source, parent.call_key, parent.as_json(), parent.revision)
 
 
 async def fold_stateful(

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+import orjson
 from asyncpg.pgproto.pgproto import UUID as _PgUUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -376,6 +377,56 @@ class ActivityIn(BaseModel):
         if mismatch is not None:
             raise ValueError(mismatch)
         return self
+
+
+def participant_json_fields(participant: Participant) -> dict[str, Any]:
+    """``participant.model_dump(mode="json")`` for orjson to write (enums and times as they are):
+    its optional extras left out when unset, as the model's serializer leaves them out."""
+    fields: dict[str, Any] = {
+        "email": participant.email,
+        "phone": participant.phone,
+        "name": participant.name,
+        "role": participant.role,
+    }
+    if participant.response_status is not None:
+        fields["response_status"] = participant.response_status
+    if participant.extension is not None:
+        fields["extension"] = participant.extension
+    return fields
+
+
+def activity_json(activity: ActivityIn) -> bytes:
+    """``activity.__pydantic_serializer__.to_json(activity)``, byte for byte, written by orjson:
+    the serializer called back into Python for each participant's and the references' optional
+    fields (``exclude_if``), about 3 % of a vendor callback. Only for an ``ActivityIn`` itself
+    (a subclass may add fields)."""
+    crm = activity.crm
+    references: dict[str, Any] = {
+        "deal_id": crm.deal_id,
+        "account_id": crm.account_id,
+        "contact_ids": crm.contact_ids,
+        "owner_rep_id": crm.owner_rep_id,
+    }
+    if crm.owner_identities:
+        references["owner_identities"] = crm.owner_identities
+    return orjson.dumps(
+        {
+            "source": activity.source,
+            "external_id": activity.external_id,
+            "kind": activity.kind,
+            "direction": activity.direction,
+            "outcome": activity.outcome,
+            "occurred_at": activity.occurred_at,
+            "duration_seconds": activity.duration_seconds,
+            "participants": [participant_json_fields(p) for p in activity.participants],
+            "thread_id": activity.thread_id,
+            "ical_uid": activity.ical_uid,
+            "subject": activity.subject,
+            "crm": references,
+            "revision": activity.revision,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
 
 
 class ParticipantFields(Protocol):

@@ -599,7 +599,7 @@ async def _record_and_look_up(
         [p[1] for _, p in lookups],
     )
     if not parents:
-        rows = await conn.exec_driver_sql(_RECORD_AND_LOOK_UP, params)
+        rows = await _rows(conn, _RECORD_AND_LOOK_UP, params)
         found = cast("Iterable[tuple[str, uuid.UUID, int]]", rows)
         return {(tenant_id, (activity_id, int(revision))) for tenant_id, activity_id, revision in found}, {}
     # One row per call: ON CONFLICT cannot update a row twice in one statement; the newest wins.
@@ -619,13 +619,38 @@ async def _record_and_look_up(
     legs: dict[_ParentKey, bool] = {}
     for t, activity_id, revision, source, object_key, has_legs in cast(
         "Iterable[tuple[str, uuid.UUID | None, int | None, str | None, str | None, bool | None]]",
-        await conn.exec_driver_sql(_RECORD_LOOK_UP_AND_KEEP, params),
+        await _rows(conn, _RECORD_LOOK_UP_AND_KEEP, params),
     ):
         if object_key is None:
             seen.add((t, (cast("uuid.UUID", activity_id), int(cast("int", revision)))))
         else:
             legs[(t, cast("str", source), object_key)] = bool(has_legs)
     return seen, legs
+
+
+async def _rows(
+    conn: AsyncConnection, statement: str, params: tuple[list[Any], ...]
+) -> Iterable[Sequence[Any]]:
+    """The rows of ``conn.exec_driver_sql(statement, params)``, sent by the driver itself: the
+    shared statement of the callbacks in flight, where SQLAlchemy's execution (a greenlet
+    switch, a cursor and an execution context per statement) cost more than asyncpg's own.
+
+    A statement that fails is sent again through SQLAlchemy, which raises what it always raised
+    (its wrapped and classified error, the connection invalidated when it is gone) or answers:
+    each of the ledger's statements is one autocommit statement that writes nothing when it
+    fails, so sending it again changes nothing but the error's type.
+    """
+    sync = conn.sync_connection
+    if sync is not None and not sync.closed and not sync.invalidated:
+        driver = sync.connection.driver_connection
+        if driver is not None:
+            try:
+                return cast("Iterable[Sequence[Any]]", await driver.fetch(statement, *params))
+            except Exception as exc:
+                log.debug(
+                    "duplicate ledger statement sent again through SQLAlchemy", extra={"error": repr(exc)}
+                )
+    return cast("Iterable[Sequence[Any]]", await conn.exec_driver_sql(statement, params))
 
 
 _RECORD_SEEN = text(

@@ -513,6 +513,21 @@ def make_participant(
     counterpart of a call would under-count the rep. A withheld number (``WITHHELD_NUMBERS``) is
     no phone: the caller is unknown, not unreadable, and the call keeps the rep's side.
     """
+    if email is None and name is None and response_status is None and named is None and phone is not None:
+        return _phone_participant(role, field, region, phone)
+    return _participant(role, field, region, email, phone, name, response_status, named)
+
+
+def _participant(
+    role: ParticipantRole,
+    field: str,
+    region: str,
+    email: str | None,
+    phone: str | None,
+    name: str | None,
+    response_status: ResponseStatus | None,
+    named: Mapping[str, str] | None,
+) -> Participant | None:
     clean_email = normalize_email(email)
     withheld = phone is not None and is_withheld_number(phone)
     parsed = parse_phone(phone, region) if phone and not withheld else None
@@ -534,6 +549,15 @@ def make_participant(
         )
     except ValidationError as error:
         raise validation_to_rejection(field, error, named) from None
+
+
+@functools.lru_cache(maxsize=8_192)
+def _phone_participant(role: ParticipantRole, field: str, region: str, phone: str) -> Participant | None:
+    """:func:`make_participant` of a phone alone (a call's side), remembered as ``parse_phone``
+    is: a rep's own numbers and a customer's come back call after call, and validating the
+    model was about half of reading the number. The model is frozen, so one is shared; a refused
+    number raises, and is not remembered."""
+    return _participant(role, field, region, None, phone, None, None, None)
 
 
 def unique_participants(participants: Iterable[Participant | None]) -> tuple[Participant, ...]:

@@ -8,21 +8,51 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from services.ingest.domain.normalize import check_timestamp_window, from_epoch_seconds
 from services.ingest.domain.webhook_types import TenantWebhookConfig, WebhookRejected, WebhookRequest
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
-    # ``hmac.digest``: one call into OpenSSL, the bytes ``hmac.new(...).digest()`` gives.
-    return hmac.digest(key, message, "sha256")
+    return keyed_digest(key, message, hashlib.sha256)
 
 
 def hmac_sha1(key: bytes, message: bytes) -> bytes:
-    return hmac.digest(key, message, "sha1")
+    return keyed_digest(key, message, hashlib.sha1)
+
+
+def keyed_digest(key: bytes, message: bytes, digest: Callable[..., Any]) -> bytes:
+    """HMAC (RFC 2104), the bytes ``hmac.digest(key, message, name)`` gives, from the key's inner
+    and outer hash states made once per (key, digest) and copied: ``hmac.digest`` set the key up
+    in OpenSSL on every call, about a third of its instructions for a callback's few hundred
+    bytes, and a tenant signs every delivery with the same secret."""
+    inner, outer = _key_states(key, digest)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return bytes(outer.digest())
+
+
+_INNER_PAD = bytes(b ^ 0x36 for b in range(256))
+_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))
+
+
+@functools.lru_cache(maxsize=256)
+def _key_states(key: bytes, digest: Callable[..., Any]) -> tuple[Any, Any]:
+    inner, outer = digest(), digest()
+    if len(key) > inner.block_size:
+        key = digest(key).digest()
+    key = key.ljust(inner.block_size, b"\0")
+    inner.update(key.translate(_INNER_PAD))
+    outer.update(key.translate(_OUTER_PAD))
+    return inner, outer
 
 
 def b64(digest: bytes) -> str:

@@ -23,6 +23,18 @@ def test_a_keyed_message_gets_the_default_partitioners_partition(key: bytes, cou
     )
 
 
+def test_a_key_asked_again_keeps_the_default_partitioners_partition_for_any_partition_count() -> None:
+    # A single message's hash is remembered: asked again, with any partition count, it is the same.
+    partitioner = KeyHashPartitioner()
+    keys = [b"acme:twilio", b"", bytes(range(40)), b"\xff" * 36]
+    for count in (1, 2, 3, 4, 7, 64):
+        partitions = list(range(count))
+        for key in keys * 2:
+            assert partitioner(key, partitions, partitions) == DefaultPartitioner()(
+                key, partitions, partitions
+            )
+
+
 def test_known_hashes_of_the_java_client() -> None:
     # Values from Kafka's own test suite (org.apache.kafka.common.utils.UtilsTest.testMurmur2).
     assert murmur2(b"21") & 0xFFFFFFFF == -973932308 & 0xFFFFFFFF

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -24,6 +24,9 @@ from libs.common.web import (
     database_unavailable,
     install_common_handlers,
     install_database_unavailable_handler,
+    read_asgi_body,
+    read_body,
+    request_url,
     serve_directly,
 )
 
@@ -182,3 +185,106 @@ def test_serving_directly_refuses_an_app_with_fastapis_body_limit() -> None:
     app = FastAPI(max_body_size=10, telemetry={"tracing": False, "metrics": False, "logs": False})
     with pytest.raises(ValueError, match="body limit"):
         serve_directly(app, [], "direct-test")
+
+
+def _scope(headers: list[tuple[bytes, bytes]], **changes: object) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/webhooks/twilio/acme",
+        "raw_path": b"/v1/webhooks/twilio/acme",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "server": ("127.0.0.1", 8000),
+        **changes,
+    }
+
+
+def _replaying(messages: list[dict[str, object]]) -> Callable[[], Awaitable[dict[str, object]]]:
+    queue = list(messages)
+
+    async def receive() -> dict[str, object]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _outcome(read: object) -> object:
+    try:
+        return await read  # type: ignore[misc]
+    except Problem as problem:
+        return ("problem", problem.status, problem.title, problem.detail)
+    except ClientDisconnect:
+        return "disconnect"
+
+
+@pytest.mark.parametrize(
+    ("headers", "messages"),
+    [
+        ([(b"content-length", b"5")], [{"type": "http.request", "body": b"hello"}]),
+        (
+            [],
+            [
+                {"type": "http.request", "body": b"he", "more_body": True},
+                {"type": "http.request", "body": b"llo"},
+            ],
+        ),
+        (
+            [],
+            [
+                {"type": "http.request", "body": b"", "more_body": True},
+                {"type": "http.request", "body": b"x"},
+            ],
+        ),
+        ([], [{"type": "http.request", "body": b""}]),
+        ([], [{"type": "http.request"}]),
+        ([(b"content-length", b"11")], [{"type": "http.request", "body": b"hello world"}]),
+        ([(b"content-length", b"abc")], [{"type": "http.request", "body": b"hello"}]),
+        ([(b"content-length", b"3")], [{"type": "http.request", "body": b"0123456789abc"}]),
+        (
+            [],
+            [
+                {"type": "http.request", "body": b"0123456", "more_body": True},
+                {"type": "http.request", "body": b"789ab"},
+            ],
+        ),
+        ([], [{"type": "http.request", "body": b"he", "more_body": True}, {"type": "http.disconnect"}]),
+        (
+            [(b"host", b"x"), (b"content-length", b"2"), (b"content-length", b"99")],
+            [{"type": "http.request", "body": b"ok"}],
+        ),
+    ],
+)
+async def test_a_body_read_from_the_asgi_call_is_what_read_body_reads_or_refuses(
+    headers: list[tuple[bytes, bytes]], messages: list[dict[str, object]]
+) -> None:
+    outcomes = []
+    for direct in (False, True):
+        receive = _replaying(messages)
+
+        scope = _scope(headers)
+        read = read_asgi_body(scope, receive, 10) if direct else read_body(Request(scope, receive), 10)
+        outcomes.append(await _outcome(read))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"headers": [(b"host", b"127.0.0.1:8000")]},
+        {"headers": [(b"host", b"ingest.example")], "scheme": "https", "query_string": b"a=1&b=%20"},
+        {"headers": []},
+        {"headers": [], "scheme": "https", "server": ("ingest.example", 443)},
+        {"headers": [], "server": ("::1", 8000)},
+        {"headers": [], "server": None},
+        {"headers": [], "server": ["10.0.0.1", 8080]},
+        {"headers": [(b"host", b"bad host:x")], "path": "/v1/webhooks/twilio/a?b#c"},
+        {"headers": [(b"x-forwarded-host", b"other"), (b"host", b"h:81"), (b"host", b"second")]},
+    ],
+)
+def test_a_request_url_is_starlettes_each_time_it_is_asked(changes: dict[str, object]) -> None:
+    scope = {**_scope([]), **changes}
+    expected = str(Request(scope).url)
+    assert [request_url(scope), request_url(dict(scope))] == [expected, expected]

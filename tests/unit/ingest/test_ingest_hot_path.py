@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1
+from libs.common.contracts.activities import (
+    ActivityIn,
+    ActivityIngestedV1,
+    CrmReferences,
+    Participant,
+    activity_json,
+)
 from libs.common.web import Problem
 from services.ingest.domain.meetings import rounded_start
 from services.ingest.domain.normalize import domain_matches, email_domain, is_internal
@@ -152,3 +158,70 @@ def test_an_address_is_internal_as_its_domain_matches_each_parent_domain_in_turn
         for minute, second in ((7, 29), (7, 30), (52, 30), (0, 0)):
             at = datetime(2026, 11, 24, 14, minute, second, tzinfo=UTC)
             assert rounded_start(at.astimezone(zone)) == rounded_start(at)
+
+
+#: What a subject may hold that JSON writers could escape differently: every character allowed.
+_ODD = '\t\n\r"\\/\x7f\x80\x9f\u00e9\u2028\u2029\ufeff\U0001f600'
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"occurred_at": "2026-11-02T15:04:05.123456+02:00", "subject": 'Re: "pricing"\tq\n\r', "revision": 7},
+        {"thread_id": "t-\u00e9", "ical_uid": "uid@cal", "duration_seconds": 0, "subject": None},
+        {"crm": {"deal_id": "d-1", "account_id": "a", "contact_ids": ["c-1", "c-2"], "owner_rep_id": "r"}},
+        {"crm": {"owner_identities": ["sip:ana@acme.sip.twilio.com", "ana"]}, "external_id": "x" * 256},
+        {
+            "kind": "meeting",
+            "outcome": "held",
+            "direction": "internal",
+            "participants": [
+                {"email": "ana@acme.example", "role": "organizer", "response_status": "accepted"},
+                {"phone": "+14155550100", "extension": "12", "name": "Bo \u00d1", "role": "attendee"},
+                {
+                    "email": "cy@buyer.example",
+                    "phone": "+14155550101",
+                    "role": "attendee",
+                    "response_status": "DECLINED",
+                },
+            ],
+        },
+    ],
+)
+def test_an_activity_is_written_as_its_models_json_byte_for_byte(changes: dict[str, Any]) -> None:
+    source = ActivityIn.model_validate(activity(**changes))
+    assert activity_json(source) == source.__pydantic_serializer__.to_json(source)
+
+
+def test_an_activity_with_odd_text_is_written_as_its_models_json_byte_for_byte() -> None:
+    source = ActivityIn.model_validate(activity(subject=_ODD))
+    assert activity_json(source) == source.__pydantic_serializer__.to_json(source)
+
+
+def test_an_activity_is_written_with_every_field_of_its_models() -> None:
+    # A field added to any of the three models must be written by ``activity_json`` too.
+    everyone = {
+        "email": "a@b.example",
+        "phone": "+14155550100",
+        "extension": "1",
+        "name": "A",
+        "role": "callee",
+    }
+    crm = {
+        "deal_id": "d",
+        "account_id": "a",
+        "contact_ids": ["c"],
+        "owner_rep_id": "r",
+        "owner_identities": ["i"],
+    }
+    written = json.loads(
+        activity_json(
+            ActivityIn.model_validate(
+                activity(participants=[{**everyone, "response_status": "accepted"}], crm=crm, subject="s")
+            )
+        )
+    )
+    assert set(written) == set(ActivityIn.model_fields)
+    assert set(written["participants"][0]) == set(Participant.model_fields)
+    assert set(written["crm"]) == set(CrmReferences.model_fields)

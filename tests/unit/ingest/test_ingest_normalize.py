@@ -13,6 +13,7 @@ from services.ingest.domain.normalize import (
     CRM_LOGGING_DOMAINS,
     MEETING_NOTETAKER_DOMAINS,
     MEETING_NOTETAKERS,
+    _participant,
     direction_for,
     domain_matches,
     email_domain,
@@ -141,6 +142,39 @@ def test_invalid_phone_alone_is_422_naming_the_field() -> None:
     with pytest.raises(WebhookRejected) as caught:
         make_participant(role=ParticipantRole.CALLEE, field="data.raw_digits", region="US", phone="12")
     assert (caught.value.status_code, caught.value.field) == (422, "data.raw_digits")
+
+
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [
+        ("+14155550100", "US"),
+        ("(415) 555-0100", "US"),
+        ("+14155550100;ext=12", "US"),
+        ("+14155550100 x 7", "US"),
+        ("030 1234567", "DE"),
+        ("anonymous", "US"),
+        ("", "US"),
+    ],
+)
+def test_a_phone_alone_is_read_as_every_participant_is_and_the_same_each_time(
+    phone: str, region: str
+) -> None:
+    # A phone alone is remembered (a call's sides come back); with an email it is read afresh.
+    expected = _participant(ParticipantRole.CALLER, "From", region, None, phone, None, None, None)
+    for _ in range(2):
+        assert (
+            make_participant(role=ParticipantRole.CALLER, field="From", region=region, phone=phone)
+            == expected
+        )
+    other_side = make_participant(role=ParticipantRole.CALLEE, field="To", region=region, phone=phone)
+    assert other_side is None or other_side.role is ParticipantRole.CALLEE
+
+
+def test_a_phone_alone_that_is_refused_is_refused_each_time_naming_its_field() -> None:
+    for field in ("From", "From", "To"):
+        with pytest.raises(WebhookRejected) as caught:
+            make_participant(role=ParticipantRole.CALLER, field=field, region="US", phone="12")
+        assert (caught.value.status_code, caught.value.field) == (422, field)
 
 
 def test_times_become_aware_utc() -> None:

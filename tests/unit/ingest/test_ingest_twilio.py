@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -17,8 +17,9 @@ from libs.common.contracts.activities import (
     Outcome,
     Participant,
     ParticipantRole,
+    ResponseStatus,
 )
-from services.ingest.domain.vendors.twilio import fold_twilio_call, form_fields
+from services.ingest.domain.vendors.twilio import TwilioLeg, fold_twilio_call, form_fields
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 from services.ingest.domain.webhooks import ADAPTERS, WebhookRejected
 from services.ingest.pipeline import TWILIO_FOLD
@@ -706,6 +707,13 @@ def _as_form_fields(text: str) -> object:
         "a=%%41",
         "a=%ZZ%41%",
         "a=%F0%9F%98%80&b=%ED%A0%80",
+        "a&b=%C3",
+        "a=%C3&b",
+        "a=%C3&b=%A9",
+        "a=%2B1&b+c=%3a%2c+%2b&%41=%42",
+        "a=%2541&b=%%32%36&c=%2%36",
+        "a=%3d&b=%3D",
+        "a=1&b=%26",
     ],
 )
 def test_form_fields_are_what_parse_qsl_reads(text: str) -> None:
@@ -717,3 +725,66 @@ def test_form_fields_are_what_parse_qsl_reads(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from("ab=&+%2345CcDdEeFf9é€\U0001f600 "), max_size=24))
 def test_form_fields_are_what_parse_qsl_reads_for_any_text(text: str) -> None:
     assert _as_form_fields(text) == _as_parse_qsl(text)
+
+
+def _leg(**changes: object) -> TwilioLeg:
+    fields: dict[str, object] = {
+        "call_sid": "CA" + "0" * 32,
+        "revision": 3,
+        "direction": Direction.OUTBOUND,
+        "outcome": Outcome.CONNECTED,
+        "occurred_at": datetime(2026, 11, 24, 15, 9, 26, tzinfo=UTC),
+        "duration_seconds": 42,
+        "participants": (
+            Participant(phone="+16505551234", role=ParticipantRole.CALLER),
+            Participant(phone="+14155552671", role=ParticipantRole.CALLEE, extension="12"),
+        ),
+        "two_numbers": True,
+    }
+    return TwilioLeg(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    "leg",
+    [
+        _leg(),
+        _leg(occurred_at=datetime(2026, 11, 24, 15, 9, 26, 120_500, tzinfo=UTC)),
+        _leg(occurred_at=datetime(2026, 11, 24, 16, 9, 26, tzinfo=timezone(timedelta(hours=1)))),
+        _leg(
+            occurred_at=datetime(
+                2026, 11, 24, 10, 9, 26, 7, tzinfo=timezone(timedelta(hours=-5, minutes=-30))
+            )
+        ),
+        _leg(parent_call_sid="CA" + "1" * 32, two_numbers=False, participants=()),
+        _leg(rep_id="rep-ä", identities=("ana", "sip:ana@acme.sip.twilio.com"), excluded=True),
+        _leg(
+            participants=(
+                Participant(
+                    email="ana@acme.example",
+                    name='Ana "Ñ" \u2028 Núñez\\',
+                    role=ParticipantRole.ATTENDEE,
+                    response_status=ResponseStatus.DECLINED,
+                ),
+            ),
+            outcome=Outcome.NO_ANSWER,
+            duration_seconds=0,
+        ),
+    ],
+)
+def test_a_kept_parent_is_its_models_json_character_for_character(leg: TwilioLeg) -> None:
+    assert leg.as_json() == leg.model_dump_json()
+
+
+def test_a_kept_parent_writes_every_field_of_its_models() -> None:
+    # A field added to either model must be written by ``as_json`` too: this fails until it is.
+    everyone = Participant(
+        email="bo@buyer.example",
+        phone="+14155552671",
+        name="Bo",
+        role=ParticipantRole.CALLEE,
+        response_status=ResponseStatus.ACCEPTED,
+        extension="7",
+    )
+    written = orjson.loads(_leg(participants=(everyone,)).as_json())
+    assert set(written) == set(TwilioLeg.model_fields)
+    assert set(written["participants"][0]) == set(Participant.model_fields)
