@@ -98,7 +98,10 @@ async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_fo
         }
 
         async def state() -> tuple[Any, ...]:
+            # One snapshot for both reads: the refresher replaces the stats and clears the flag in
+            # one transaction, and two snapshots could pair the stats before it with the flag after.
             async with db_engine.connect() as conn:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
                 stats = (
                     await conn.execute(
                         text(
