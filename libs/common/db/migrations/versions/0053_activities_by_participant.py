@@ -7,8 +7,8 @@ A deal change re-decides the activities of every contact of the deal (a role) an
 whichever account they were decided on (a meeting with buyers of two accounts, decided on the
 first while only its deal was known). Before, a contact of another account put her identities on a
 branch that read every activity of the tenant in the window, one row at a time through
-``payload -> 'participants'`` (0.27-0.96 s on 200,000 activities); through this index all the
-window's identities are one index read of their own activities alone. 200,000 activities in the
+``payload -> 'participants'`` (0.27-0.96 s on 200,000 activities); through this index each of
+the window's identities reads her own activities alone (a few index pages each). 200,000 activities in the
 window, 21 contacts: 200,035 ``activities`` rows, 7,210 buffers and 669 ms before; 35 rows, 211
 buffers and 18 ms now (631 buffers and 78 ms while the index's pending list holds 420 pages of
 recent inserts, before autovacuum merges it). ``test_attribution_rematch_window_reads.py``
