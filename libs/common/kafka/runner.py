@@ -442,11 +442,14 @@ class ConsumerRunner:
             async with self.processing:
                 await self.commit_pending()
         finally:
-            for task in (ahead, reporter):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+            if ahead is not None:
+                # Its batch is never handled; its own failure must not hide the one raised here.
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
             self.forget(set(self._in_hand) | set(self._processed))
             CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
             self._consumer = None
