@@ -58,9 +58,11 @@ class Held:
 def runner_for(
     group: str, settings: KafkaSettings, producer: AIOKafkaProducer, handler: Any, service: str = "tests"
 ) -> tuple[ConsumerRunner, list[tuple[int, int]]]:
-    """A runner of batches of at most 50 with commits only on stop and revocation, and the
-    (partition, offset) of every message it decoded, in order."""
-    policy = fast_consumer().model_copy(update={"commit_interval_ms": 600_000, "max_batch_size": 50})
+    """A runner reading ahead, of batches of at most 50 with commits only on stop and revocation,
+    and the (partition, offset) of every message it decoded, in order."""
+    policy = fast_consumer().model_copy(
+        update={"commit_interval_ms": 600_000, "max_batch_size": 50, "read_ahead": True}
+    )
     runner = ConsumerRunner(
         service=service,
         group_id=group,
