@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
     Engines,
@@ -166,6 +167,8 @@ async def run_pipeline(
                         return
                     raise RuntimeError("ingest kept answering 503")
 
+            consumers = [s for s in services if s.name in ("attribution", "metrics")]
+            samples_before = await _consumer_samples(consumers)
             with RssSampler(pids) as rss:
                 started = time.perf_counter()
                 await asyncio.gather(*(send(b) for b in batches))
@@ -180,6 +183,7 @@ async def run_pipeline(
                         raise TimeoutError(f"only {counted} of {expected} activities counted")
                     await asyncio.sleep(_poll_delay(expected - counted, counted / now))
                 elapsed = time.perf_counter() - started
+            samples_after = await _consumer_samples(consumers)
             groups_after = _groups(services, eng)
             per_pid_after = cpu_by_pid([p for g in groups_after.values() for p in g])
             by_process = {
@@ -207,9 +211,75 @@ async def run_pipeline(
             "cpu_seconds_per_1000": sum(by_process.values()),
             "cpu_seconds_per_1000_by_process": by_process,
             "peak_rss_mb": {name: round(value / 1_048_576, 1) for name, value in rss.peaks.items()},
+            "consumers": consumer_waits(samples_before, samples_after, elapsed),
         }
     finally:
         stop_services(services)
+
+
+#: The runner's per-batch phases (``spm_consumer_phase_seconds``) that are the consumer at work.
+_BUSY_PHASES = ("decode", "handler", "offsets")
+
+
+async def _consumer_samples(services: list[Any]) -> dict[str, dict[tuple[str, ...], float]]:
+    """Each consumer's (summed over instances) batch counters from its ``/metrics``: phase seconds
+    and counts, statements, batches and messages processed."""
+    out: dict[str, dict[tuple[str, ...], float]] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service in services:
+            text = (await client.get(f"http://127.0.0.1:{service.port}/metrics")).text
+            held = out.setdefault(service.name, {})
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    key = _sample_key(sample.name, sample.labels)
+                    if key is not None:
+                        held[key] = held.get(key, 0.0) + sample.value
+    return out
+
+
+def _sample_key(name: str, labels: dict[str, str]) -> tuple[str, ...] | None:
+    if name in ("spm_consumer_phase_seconds_sum", "spm_consumer_phase_seconds_count"):
+        return (name, labels["phase"])
+    if name in ("spm_consumer_round_trips_sum", "spm_consumer_batch_seconds_count"):
+        return (name,)
+    if name == "spm_consumer_messages_total" and labels.get("outcome") == "processed":
+        return (name,)
+    return None
+
+
+def consumer_waits(
+    before: dict[str, dict[tuple[str, ...], float]],
+    after: dict[str, dict[tuple[str, ...], float]],
+    elapsed: float,
+) -> dict[str, dict[str, Any]]:
+    """Per consumer over the timed window: batches, messages and statements per batch, and the
+    share of the window in each phase (``busy``: decoding, the handler, offset commits). Shares
+    and counts are what another engineer's load on the machine moves least."""
+    out: dict[str, dict[str, Any]] = {}
+    for service, held in after.items():
+        was = before.get(service, {})
+
+        def delta(
+            *key: str, held: dict[tuple[str, ...], float] = held, was: dict[tuple[str, ...], float] = was
+        ) -> float:
+            return held.get(key, 0.0) - was.get(key, 0.0)
+
+        batches = delta("spm_consumer_batch_seconds_count")
+        phases = sorted({key[1] for key in held if key[0] == "spm_consumer_phase_seconds_sum"})
+        out[service] = {
+            "batches": int(batches),
+            "messages_per_batch": round(delta("spm_consumer_messages_total") / batches, 1)
+            if batches
+            else 0.0,
+            "round_trips_per_batch": round(delta("spm_consumer_round_trips_sum") / batches, 1)
+            if batches
+            else 0.0,
+            "busy_fraction": round(
+                sum(delta("spm_consumer_phase_seconds_sum", p) for p in _BUSY_PHASES) / elapsed, 3
+            ),
+            "fractions": {p: round(delta("spm_consumer_phase_seconds_sum", p) / elapsed, 3) for p in phases},
+        }
+    return out
 
 
 def _groups(services: list[Any], eng: Engines) -> dict[str, list[int]]:

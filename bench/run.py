@@ -48,7 +48,7 @@ def _pipeline_section(activities: int, repeats: int, scaling: bool) -> dict[str,
                     f"  {name:<12} round {round_ + 1}: {result['events_per_second']:,.0f} events/s"
                     + (
                         f", {result['cpu_seconds_per_1000']:.3f} CPU-s/1000 "
-                        f"{result['cpu_seconds_per_1000_by_process']}"
+                        f"{result['cpu_seconds_per_1000_by_process']}\n    consumers {result['consumers']}"
                         if name == "pipeline"
                         else ""
                     )

@@ -69,6 +69,12 @@ class ConsumerSettings(BaseSettings):
 
     max_batch_size: int = 2_000
     max_batch_time_ms: int = 200
+    #: Fetch and decode the next batch while the handler works on this one (its statements and
+    #: acknowledgements are waits of this process): nothing of it is handled or committed
+    #: before this batch is done, and a rebalance in between drops it (read again). Off: on one
+    #: 2-core machine with PostgreSQL beside it no gain was measured (docs/performance.md,
+    #: "seventeenth round"); for PostgreSQL over a network, where round trips are longer waits.
+    read_ahead: bool = False
     #: The longest the broker may hold a fetch that finds nothing new (aiokafka's default is
     #: 500). Kafka answers a waiting fetch as soon as data arrives; the embedded Tansu broker
     #: does not, so each hop waited up to this long for data already written (p50 about

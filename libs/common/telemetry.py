@@ -6,7 +6,10 @@ Labels never carry rep, team, deal, tenant-user or event ids.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from time import perf_counter
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -52,6 +55,20 @@ CONSUMER_BATCH_SECONDS = Histogram(
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+CONSUMER_PHASE_SECONDS = Histogram(
+    "spm_consumer_phase_seconds",
+    "Where a consumer's wall time goes, per batch: waiting for the fetch (fetch), decoding (decode), "
+    "the handler call (handler) and, inside it, PostgreSQL statements' round trips (statements), "
+    "COMMIT (commit) and awaiting the broker's acknowledgements (publish); offset commits (offsets)",
+    ["service", "phase"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+CONSUMER_ROUND_TRIPS = Histogram(
+    "spm_consumer_round_trips",
+    "PostgreSQL statements executed per batch (each a round trip), COMMIT excluded",
+    ["service"],
+    buckets=(1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 250, 1000),
+)
 DLQ_MESSAGES = Counter(
     "spm_dlq_messages_total",
     "Messages sent to a dead-letter topic",
@@ -87,3 +104,56 @@ def observe_all(histogram: Histogram, amounts: Sequence[float]) -> None:
     for bucket, count in zip(buckets, counts, strict=True):
         if count:
             bucket.inc(count)
+
+
+class BatchTally:
+    """Seconds and counts of what one batch waited on, by phase (``statements``, ``commit``,
+    ``publish``): set by the consumer runner around each handler call (:func:`tallying`), added
+    to by the engine's statement events and the handlers, read back once per batch."""
+
+    __slots__ = ("counts", "seconds")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, phase: str, seconds: float, count: int = 1) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        self.counts[phase] = self.counts.get(phase, 0) + count
+
+
+#: The tally of the batch the current task handles; None outside a consumer's handler call.
+_TALLY: ContextVar[BatchTally | None] = ContextVar("spm_batch_tally", default=None)
+
+
+@contextmanager
+def tallying() -> Iterator[BatchTally]:
+    """A fresh :class:`BatchTally` for the code run inside (this task and those it starts)."""
+    tally = BatchTally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
+
+
+def current_tally() -> BatchTally | None:
+    """The tally of the batch the current task handles, None outside a consumer's handler call."""
+    return _TALLY.get()
+
+
+def tally(phase: str, seconds: float) -> None:
+    """Add ``seconds`` of ``phase`` to the current batch's tally, if any (nothing outside one)."""
+    current = _TALLY.get()
+    if current is not None:
+        current.add(phase, seconds)
+
+
+@contextmanager
+def timed(phase: str) -> Iterator[None]:
+    """The time of the block added to the current batch's tally as ``phase``."""
+    started = perf_counter()
+    try:
+        yield
+    finally:
+        tally(phase, perf_counter() - started)

@@ -32,8 +32,10 @@ from libs.common.contracts.crm import CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope
 from libs.common.contracts.fields import isoformat
 from libs.common.contracts.tenant_settings import TenantSettings
+from libs.common.db.engine import transaction
 from libs.common.kafka.publisher import OutgoingMessage, send_in_batches
 from libs.common.kafka.runner import ConsumedMessage, Rejected
+from libs.common.telemetry import timed
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_batch
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters import repository as repo
@@ -623,7 +625,8 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[Attributed], pref
         for event in events
         for subject in (str(event.activity_id),)
     ]
-    await asyncio.gather(*await send_in_batches(producer, messages))
+    with timed("publish"):
+        await asyncio.gather(*await send_in_batches(producer, messages))
 
 
 async def rematch_ids(
@@ -826,7 +829,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: Attributi
     crm = [m.payload for m in messages if isinstance(m.payload, CrmEntityChangedV1)]
     incoming = [m.payload for m in messages if isinstance(m.payload, Ingested | ActivityIngestedV1)]
     overrides = [m.payload for m in messages if isinstance(m.payload, AttributionOverriddenV1)]
-    async with deps.engine.begin() as conn:
+    async with transaction(deps.engine) as conn:
         if deps.erasures is not None:
             # A replay of an erased person's data (raw or CRM) must not bring them back.
             crm = await deps.erasures.crm(crm)

@@ -27,6 +27,7 @@ from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import AttributionStatus
 from libs.common.contracts.attribution_fast import AttributedEvent
 from libs.common.contracts.tenant_settings import SettingsChangedV1, TenantSettings
+from libs.common.db.engine import transaction
 from libs.common.db.refresh_state import mark_dirty
 from libs.common.jobs import Job, report_progress
 from libs.common.kafka.runner import ConsumedMessage, Rejected
@@ -401,7 +402,7 @@ async def handle_batch(messages: Sequence[ConsumedMessage[Any]], deps: MetricsDe
     tenant_settings = await settings_of_batch(messages, deps.tenants)
     by_tenant = newest_by_tenant(message.payload for message in messages)
     tenant_ids = sorted(by_tenant)
-    async with deps.engine.begin() as conn:
+    async with transaction(deps.engine) as conn:
         applied = await _free_tenants(conn, tenant_ids)
         # Every version of a tenant set aside, in the order consumed (not only each activity's
         # newest): what is set aside does not depend on how the messages were batched.

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from libs.common.db.array_codecs import register_array_codecs
 from libs.common.settings import DatabaseSettings
+from libs.common.telemetry import current_tally, tally
 
 
 def make_engine(settings: DatabaseSettings, application_name: str) -> AsyncEngine:
@@ -32,7 +42,33 @@ def make_engine(settings: DatabaseSettings, application_name: str) -> AsyncEngin
         },
     )
     event.listen(engine.sync_engine, "connect", _on_connect)
+    event.listen(engine.sync_engine, "before_cursor_execute", _before_statement)
+    event.listen(engine.sync_engine, "after_cursor_execute", _after_statement)
     return engine
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """``engine.begin()``: one transaction, committed when the block ends without an error; the
+    COMMIT's round trip (the WAL flush) is added to the consumer batch's tally as ``commit``."""
+    async with engine.connect() as conn:
+        async with conn.begin():
+            yield conn
+            started = perf_counter()
+        tally("commit", perf_counter() - started)
+
+
+def _before_statement(conn: Any, *_: Any) -> None:
+    # Only inside a consumer's batch (``telemetry.tallying``): elsewhere one context read.
+    if current_tally() is not None:
+        conn.info["spm_statement_started"] = perf_counter()
+
+
+def _after_statement(conn: Any, *_: Any) -> None:
+    """A statement's round trip (sent, executed, its rows read) added to the batch's tally."""
+    started = conn.info.pop("spm_statement_started", None)
+    if started is not None:
+        tally("statements", perf_counter() - started)
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -84,8 +84,12 @@ from libs.common.telemetry import (
     CONSUMER_LAG,
     CONSUMER_MESSAGES,
     CONSUMER_OLDEST_AGE,
+    CONSUMER_PHASE_SECONDS,
     CONSUMER_RETRYING_SECONDS,
+    CONSUMER_ROUND_TRIPS,
     DLQ_MESSAGES,
+    BatchTally,
+    tallying,
 )
 from libs.common.topics import Topic
 
@@ -263,6 +267,20 @@ class _Raw:
     headers: Sequence[tuple[str, bytes]]
     #: Milliseconds since the epoch (the producer's CreateTime), or -1 when unknown.
     timestamp: int = -1
+    #: Decoded ahead (:meth:`ConsumerRunner._read_ahead`): the message, or why it is poison.
+    decoded: ConsumedMessage[Any] | str | None = None
+
+
+#: Messages decoded in one go by the read-ahead before it lets the handler run again.
+_DECODE_CHUNK = 100
+
+
+@dataclass(slots=True)
+class _Fetched:
+    """A batch read (and maybe decoded) ahead, with the assignment generation it was read in."""
+
+    batch: list[_Raw]
+    generation: int
 
 
 def _tenant_header(raw: _Raw) -> str | None:
@@ -281,12 +299,17 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # A batch read before the new assignment is not handled: it reads from the commits.
+        self._runner.generation += 1
+        self._runner.rebalancing = True
         # Waits for the batch in hand, so the next owner starts after our last durable offset.
         async with self._runner.processing:
             await self._runner.commit_pending(only=revoked)
         self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._runner.generation += 1
+        self._runner.rebalancing = False
         log.info(
             "partitions assigned",
             extra={"partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)},
@@ -326,6 +349,11 @@ class ConsumerRunner:
         self.policy = policy
         self.producer = producer
         self.processing = asyncio.Lock()
+        #: Moves at each rebalance: aiokafka then reads every assigned partition again from its
+        #: committed offset, so a batch fetched in an earlier generation is dropped, not handled.
+        self.generation = 0
+        #: Between a revocation and the next assignment: what a fetch returns then is not handled.
+        self.rebalancing = False
         self._by_physical = {t.physical(kafka.topic_prefix): t for t in self.topics}
         self._pending: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
@@ -393,25 +421,69 @@ class ConsumerRunner:
         await consumer.start()
         self.started.set()
         reporter = asyncio.create_task(self._report_progress_forever(consumer))
+        ahead: asyncio.Task[_Fetched] | None = None
         try:
             while not self._stopping.is_set():
-                batch = await self._poll(consumer)
+                polled = time.perf_counter()
+                fetched = await (ahead or self._fetch(consumer))
+                ahead = None
+                batch = self._current(consumer, fetched)
+                self._phase("fetch" if batch else "idle", time.perf_counter() - polled)
                 if batch:
+                    if self.policy.read_ahead:
+                        ahead = asyncio.create_task(self._read_ahead(consumer))
                     async with self.processing:
                         await self._process_in_lanes(consumer, batch)
                 if self._commit_due():
                     async with self.processing:
+                        committing = time.perf_counter()
                         await self.commit_pending()
+                        self._phase("offsets", time.perf_counter() - committing)
             async with self.processing:
                 await self.commit_pending()
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
+            if ahead is not None:
+                # Its batch is never handled; its own failure must not hide the one raised here.
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
             self.forget(set(self._in_hand) | set(self._processed))
             CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
             self._consumer = None
             await consumer.stop()
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> _Fetched:
+        batch = await self._poll(consumer)
+        # Read before any other await: a rebalance after this point shows as a new generation.
+        return _Fetched(batch, self.generation)
+
+    async def _read_ahead(self, consumer: AIOKafkaConsumer) -> _Fetched:
+        """The next batch, fetched and decoded while the handler awaits PostgreSQL and the broker
+        for this one; decoded a chunk at a time so the handler is never held up long."""
+        fetched = await self._fetch(consumer)
+        for start in range(0, len(fetched.batch), _DECODE_CHUNK):
+            await asyncio.sleep(0)
+            with collector_paused():
+                for raw in fetched.batch[start : start + _DECODE_CHUNK]:
+                    try:
+                        raw.decoded = self._decode(raw)
+                    except InvalidMessage as exc:
+                        raw.decoded = str(exc)
+        return fetched
+
+    def _current(self, consumer: AIOKafkaConsumer, fetched: _Fetched) -> list[_Raw]:
+        """The fetched batch, unless a rebalance came after it was read (then it is read again from
+        the committed offsets); its partitions' first offsets become the ones in hand."""
+        if fetched.generation != self.generation or self.rebalancing:
+            log.info("batch read before a rebalance dropped", extra={"messages": len(fetched.batch)})
+            return []
+        for raw in fetched.batch:
+            if raw.tp not in self._in_hand:
+                self._in_hand[raw.tp] = (raw.offset, raw.timestamp)
+        return fetched.batch
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> list[_Raw]:
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -427,8 +499,6 @@ class ConsumerRunner:
         records = await self._top_up(consumer, fetch.result())
         out: list[_Raw] = []
         for tp, messages in records.items():
-            if messages:
-                self._in_hand.setdefault(tp, (messages[0].offset, messages[0].timestamp))
             for m in messages:
                 out.append(_Raw(tp, m.offset, m.key, m.value, list(m.headers or ()), m.timestamp))
         return out
@@ -573,14 +643,26 @@ class ConsumerRunner:
         poison: list[tuple[_Raw, str]] = []
         with collector_paused():
             for raw in batch:
-                try:
-                    decoded.append(self._decode(raw))
-                except InvalidMessage as exc:
-                    poison.append((raw, str(exc)))
+                message = raw.decoded
+                if message is None:
+                    try:
+                        message = self._decode(raw)
+                    except InvalidMessage as exc:
+                        message = str(exc)
+                if isinstance(message, str):
+                    poison.append((raw, message))
+                else:
+                    decoded.append(message)
                 self._note_tenant(_tenant_header(raw))
-        rejected = (
-            await self._handle_isolating(consumer, decoded, self._isolation_budget(poison)) if decoded else []
-        )
+        handling = time.monotonic()
+        self._phase("decode", handling - started)
+        with tallying() as waits:
+            rejected = (
+                await self._handle_isolating(consumer, decoded, self._isolation_budget(poison))
+                if decoded
+                else []
+            )
+        self._observe_handler(time.monotonic() - handling, waits)
         tenant_wide: list[tuple[_Raw, str]] = []
         refused = {id(r.message) for r in rejected}
         self._recent_poison.extend((m.envelope.tenant, False) for m in decoded if id(m) not in refused)
@@ -609,6 +691,16 @@ class ConsumerRunner:
             CONSUMER_MESSAGES.labels(self.service, topic_name, "processed").inc(count)
         if log.isEnabledFor(logging.DEBUG):
             self._log_batch(batch, decoded)
+
+    def _phase(self, phase: str, seconds: float) -> None:
+        CONSUMER_PHASE_SECONDS.labels(self.service, phase).observe(seconds)
+
+    def _observe_handler(self, seconds: float, waits: BatchTally) -> None:
+        """The handler call's time, and what inside it waited on PostgreSQL and the broker."""
+        self._phase("handler", seconds)
+        for phase, waited in waits.seconds.items():
+            self._phase(phase, waited)
+        CONSUMER_ROUND_TRIPS.labels(self.service).observe(waits.counts.get("statements", 0))
 
     def _note_tenant(self, tenant: str | None) -> None:
         if len(self._tenants_seen) < 2:
