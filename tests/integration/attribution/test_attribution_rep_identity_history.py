@@ -22,11 +22,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from services.attribution.reattribution import reattribute
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import reattribute_settled, rows
 from tests.integration.attribution.test_attribution_held_out_situations_calls import _sync
 from tests.integration.attribution.test_attribution_held_out_situations_intl import _found
 from tests.integration.attribution.test_attribution_held_out_situations_reps import (
@@ -167,21 +165,19 @@ async def _reattribute_november(
     kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant
 ) -> tuple[int, int]:
     """``spm reattribute`` over November for ``tenant``, settled: (examined, changed)."""
-    producer = make_producer(kafka_settings, "reattribute-test")
-    await producer.start()
-    try:
-        report = await reattribute(
-            db_engine,
-            producer,
-            kafka_settings.topic_prefix,
-            tenant.tenant_id,
-            datetime(2026, 11, 1, tzinfo=UTC),
-            datetime(2026, 12, 1, tzinfo=UTC),
-        )
-    finally:
-        await producer.stop()
-    await settle(kafka_settings)
+    report = await reattribute_settled(
+        kafka_settings,
+        db_engine,
+        tenant.tenant_id,
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
     return (report.examined, report.changed)
+
+
+def _held(rep: str, team: str) -> tuple[Any, ...]:
+    """What ``_seen`` shows of mail only ever the rep's, on her team: no deal, one version, no override."""
+    return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
 
 
 def _nfd(address: str) -> str:
@@ -489,19 +485,16 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         for name in ("emea-03", "emea-11", "emea-17", "support-03", "support-11", "support-17"):
             found[name] = await _seen(stack, tenant, "mail", name)
 
-    def held(rep: str, team: str) -> tuple[Any, ...]:
-        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
-
     expected: dict[str, Any] = {
         "1 reattribute: examined, changed": (6, 0),
-        "emea-03": held("kim", "west"),
-        "emea-11": held("bo", "east"),
-        "emea-17": held("cy", "east"),
-        "support-03": held("kim", "west"),
+        "emea-03": _held("kim", "west"),
+        "emea-11": _held("bo", "east"),
+        "emea-17": _held("cy", "east"),
+        "support-03": _held("kim", "west"),
         # While Kim's version listed support@ and Bo's did not yet drop it, both held it: its
         # mail of the 11th named no one, and is Bo's again once his drop is read.
         "support-11": ("unmatched", "rep-bo", "team-east", 3, ["rep-bo", None, "rep-bo"], False),
-        "support-17": held("kim", "west"),
+        "support-17": _held("kim", "west"),
     }
     _report(found, expected)
 
@@ -557,14 +550,11 @@ async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_rei
             {"t": tenant.tenant_id},
         )
 
-    def held(rep: str, team: str) -> tuple[Any, ...]:
-        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
-
     expected: dict[str, Any] = {
         "1 reattribute: examined, changed": (3, 0),
-        "emea-03": held("kim", "west"),
-        "emea-11": held("bo", "east"),
-        "old-11": held("kim", "west"),
+        "emea-03": _held("kim", "west"),
+        "emea-11": _held("bo", "east"),
+        "old-11": _held("kim", "west"),
         "kim's holdings": [
             ("kim.old@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),
             ("kim@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),
