@@ -18,17 +18,12 @@ from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.attribution_fast import decode_attributed, decode_encoded
 from libs.common.contracts.envelope import encode_body
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.stack import fast_consumer
-from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters.erasure import delete_contacts
 from services.metrics.adapters import rollups
 from services.metrics.adapters.rollups import rebuild_rollups
-from services.metrics.app import create_app
 from services.metrics.deferrals import DeferredDrainer
 from services.metrics.handlers import drain_tenant
-from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.integration.polling import eventually
 from tests.unit.common.fast_path_samples import at_time
 
@@ -38,28 +33,20 @@ from .metrics_support import (
     contribution_rows,
     create_tenant,
     deferred_versions,
-    envelope_of,
+    metrics_app,
     new_deps,
+    publish,
     rollup_rows,
 )
 
 DAY = date(2026, 11, 24)
+#: The lock a rebuild holds on acme's rollups for its whole transaction, taken as it takes it.
+HOLD_ACME_ROLLUPS = text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))")
 
 
-async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
+async def _publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
     """One key for all: one partition holds both tenants' messages, in this order."""
-    producer = make_producer(kafka, "tests")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                ACTIVITY_ATTRIBUTED.physical(kafka.topic_prefix),
-                value=encode_body(event),
-                key=b"mixed",
-                headers=envelope_of(event).to_headers(),
-            )
-    finally:
-        await producer.stop()
+    await publish(kafka, events, key=b"mixed")
 
 
 def rep_days(rows: dict[Any, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -91,18 +78,14 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
         attributed(tenant_id="acme", activity=3, version=2, kind=ActivityKind.EMAIL),
     ]
     beta = [attributed(tenant_id="beta", activity=n, rep_id="rep-b") for n in range(1, 4)]
-    settings = MetricsServiceSettings(
-        kafka=kafka_settings,
-        database=database_settings,
-        consumer=fast_consumer(),
-        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    app = metrics_app(
+        kafka_settings, database_settings, refresh_interval_seconds=60, drain_interval_seconds=0.1
     )
-    app = create_app(settings)
     async with app.router.lifespan_context(app), db_engine.connect() as rebuilding:
         transaction = await rebuilding.begin()
         # A real rebuild, to a fiscal year starting in November, its transaction left open.
         await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, _no_progress)
-        await publish(kafka_settings, [acme[0], beta[0], acme[1], beta[1], acme[2], acme[3], beta[2]])
+        await _publish(kafka_settings, [acme[0], beta[0], acme[1], beta[1], acme[2], acme[3], beta[2]])
 
         three_calls = {"activities": 3, "dials": 3, "connects": 3, "score": 9.0}
         # All three of beta's calls: the consumer may take the seven messages in several batches.
@@ -118,7 +101,7 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
 
         # The same versions delivered again (a consumer that crashed before committing its
         # offsets), then one more of beta's: acme's are not set aside twice.
-        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
+        await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
         rows = await eventually(
             lambda: rollup_rows(db_engine, "beta"),
             lambda r: rep_days(r).get("rep-b", {}).get("activities") == 4,
@@ -150,7 +133,7 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
         }
 
         # Delivered once more after the drain: stale, nothing moves.
-        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
+        await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
         await eventually(
             lambda: rollup_rows(db_engine, "beta"),
             lambda r: rep_days(r).get("rep-b", {}).get("activities") == 5,
@@ -169,18 +152,14 @@ async def test_a_tenant_being_rescored_is_set_aside_while_another_is_counted(
     await apply(
         db_engine, [attributed(tenant_id="acme", activity=1), attributed(tenant_id="beta", activity=1)]
     )
-    settings = MetricsServiceSettings(
-        kafka=kafka_settings,
-        database=database_settings,
-        consumer=fast_consumer(),
-        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    app = metrics_app(
+        kafka_settings, database_settings, refresh_interval_seconds=60, drain_interval_seconds=0.1
     )
-    app = create_app(settings)
     async with app.router.lifespan_context(app), db_engine.connect() as rescoring:
         transaction = await rescoring.begin()
         # What a rescore holds for its whole transaction.
         await rescoring.execute(text("SELECT 1 FROM scoring_state WHERE tenant_id = 'acme' FOR UPDATE"))
-        await publish(
+        await _publish(
             kafka_settings,
             [attributed(tenant_id="acme", activity=2), attributed(tenant_id="beta", activity=2)],
         )
@@ -213,7 +192,7 @@ async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_faile
     async with db_engine.connect() as holder:
         transaction = await holder.begin()
         # The lock a rebuild holds, taken as it takes it.
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await holder.execute(HOLD_ACME_ROLLUPS)
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
         await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 2}
@@ -253,7 +232,7 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
     deps = new_deps(db_engine)
     async with db_engine.connect() as holder:
         transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await holder.execute(HOLD_ACME_ROLLUPS)
         await apply(
             db_engine,
             [
@@ -291,7 +270,7 @@ async def test_an_erasure_scrubs_and_keeps_a_version_set_aside_that_only_the_con
     newest = attributed(activity=1, version=2, rep_id="rep-2", external_contact_ids=("con-dana", "con-eli"))
     async with db_engine.connect() as holder:
         transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await holder.execute(HOLD_ACME_ROLLUPS)
         await apply(db_engine, [newest], deps)
         await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 1}
@@ -332,7 +311,7 @@ async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drai
     drainer = DeferredDrainer(deps, interval_seconds=60, lock_wait_ms=50)
     async with db_engine.connect() as holder:
         transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        await holder.execute(HOLD_ACME_ROLLUPS)
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
         # Still held: nothing drained, two versions of acme's reported, the oldest of some age.
         assert await drainer.tick() == 0
