@@ -22,6 +22,7 @@ from tests.integration.quarter.quarter_support import (
     activity,
     configure,
     contact,
+    deal,
     email,
     get,
     new_tenant,
@@ -63,16 +64,7 @@ def _acme() -> list[dict[str, Any]]:
 
 def _deal(deal_id: str, name: str) -> dict[str, Any]:
     """An open deal of Acme owned by Ana, Cy its champion."""
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": "acc-acme",
-        "owner_rep_id": "rep-ana",
-        "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-cy", "role": "champion"}],
-    }
+    return deal(deal_id, name, "acc-acme", "rep-ana", "2026-09-01T00:00:00Z", "con-cy")
 
 
 async def _versions(stack: Any, tenant: Tenant, name: str) -> list[tuple[int, str, str | None]]:

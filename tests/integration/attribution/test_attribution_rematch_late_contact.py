@@ -28,9 +28,11 @@ from tests.integration.attribution.attribution_support import rows
 from tests.integration.quarter.quarter_support import (
     Tenant,
     contact,
+    deal,
     email,
     get,
     new_tenant,
+    override,
     post,
     rep,
     settle,
@@ -42,16 +44,7 @@ BO, DEE, DEE_TOO = "bo@globex.example", "dee@globex.example", "dee.r@globex.exam
 
 
 def _deal(deal_id: str, name: str, owner: str, *champions: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": "acc-globex",
-        "owner_rep_id": owner,
-        "stage": "proposal",
-        "created_at": "2026-09-20T00:00:00Z",
-        "contacts": [{"contact_id": c, "role": "champion"} for c in champions],
-    }
+    return deal(deal_id, name, "acc-globex", owner, "2026-09-20T00:00:00Z", *champions)
 
 
 async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[Any, ...]:
@@ -100,12 +93,7 @@ async def test_mail_decided_before_the_crm_knew_its_contact_moves_to_the_deal_sh
             email("m-dee", ANA, DEE_TOO, "2026-10-08T15:00:00Z"),
         )
         await settle(kafka_settings)
-        answer = await stack.gateway.put(
-            f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', 'm-kept')}/attribution",
-            json={"deal_id": "deal-payroll", "reason": "the payroll rollout"},
-            headers=tenant.admin,
-        )
-        assert answer.status_code == 202, answer.text
+        await override(stack, tenant, "mail", "m-kept", deal_id="deal-payroll", reason="the payroll rollout")
         await settle(kafka_settings)
         before = await _state(stack, db_engine, tenant)
 

@@ -28,8 +28,10 @@ from tests.integration.attribution.attribution_support import rows
 from tests.integration.quarter.quarter_support import (
     Tenant,
     contact,
+    deal,
     get,
     new_tenant,
+    override,
     post,
     rep,
     settle,
@@ -41,16 +43,7 @@ BO, CY = "bo@globex.example", "cy@initech.example"
 
 
 def _deal(deal_id: str, account: str, name: str, champion: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": account,
-        "owner_rep_id": "rep-ana",
-        "stage": "proposal",
-        "created_at": "2026-10-01T00:00:00Z",
-        "contacts": [{"contact_id": champion, "role": "champion"}],
-    }
+    return deal(deal_id, name, account, "rep-ana", "2026-10-01T00:00:00Z", champion)
 
 
 def _meeting(external_id: str, at: str, cy_answer: str = "accepted") -> dict[str, Any]:
@@ -127,12 +120,9 @@ async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_seco
             _meeting("m-declined", "2026-10-07T15:00:00Z", cy_answer="declined"),
         )
         await settle(kafka_settings)
-        answer = await stack.gateway.put(
-            f"/v1/activities/{activity_id_for(tenant.tenant_id, 'calendar', 'm-kept')}/attribution",
-            json={"deal_id": "deal-globex", "reason": "the Globex rollout"},
-            headers=tenant.admin,
+        await override(
+            stack, tenant, "calendar", "m-kept", deal_id="deal-globex", reason="the Globex rollout"
         )
-        assert answer.status_code == 202, answer.text
         await settle(kafka_settings)
         before = {
             "m-tie": await _decided(stack, tenant, "m-tie"),
