@@ -196,6 +196,17 @@ async def rows(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = No
         return [tuple(row) for row in await conn.execute(text(sql), params)]
 
 
+async def contributions(engine: AsyncEngine, tenant_id: str, columns: str) -> list[tuple[Any, ...]]:
+    """What metrics holds of each activity of the tenant: (external id, ``columns`` of its
+    ``metric_contributions`` row ``c``), by external id."""
+    return await rows(
+        engine,
+        f"SELECT a.external_id, {columns} FROM metric_contributions c "
+        "JOIN activities a USING (tenant_id, activity_id) WHERE c.tenant_id = :t ORDER BY a.external_id",
+        {"t": tenant_id},
+    )
+
+
 async def reattribute_settled(
     kafka: KafkaSettings, engine: AsyncEngine, tenant_id: str, since: datetime, until: datetime
 ) -> ReattributionReport:

@@ -53,13 +53,18 @@ async def _tenant(db_engine: AsyncEngine) -> Tenant:
     return tenant
 
 
-def _acme() -> list[dict[str, Any]]:
-    """Ana, Acme and Cy, its contact."""
-    return [
+async def _sync_acme(stack: Any, db_engine: AsyncEngine, tenant: Tenant, *deals: dict[str, Any]) -> None:
+    """Ana, Acme, Cy its contact, and ``deals``, as the CRM had them on 1 September."""
+    await sync(
+        stack,
+        db_engine,
+        tenant,
+        "2026-09-01T00:00:00Z",
         rep("rep-ana", ANA),
         {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
         contact("con-cy", "acc-acme", CY),
-    ]
+        *deals,
+    )
 
 
 def _deal(deal_id: str, name: str) -> dict[str, Any]:
@@ -95,15 +100,7 @@ async def test_mail_naming_a_deal_by_its_name_before_a_rename_stays_the_deals(
     tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - Payroll Rollout")
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-09-01T00:00:00Z",
-            *_acme(),
-            payroll,
-            _deal("deal-ana", "Acme - Analytics"),
-        )
+        await _sync_acme(stack, db_engine, tenant, payroll, _deal("deal-ana", "Acme - Analytics"))
         await _post_kickoff(stack, tenant)
         await settle(kafka_settings)
         assert await _decided(stack, tenant, "m-1") == ("attributed", "deal-pay", "subject")
@@ -128,9 +125,7 @@ async def test_an_older_version_received_late_adds_its_name_to_the_history_not_t
     tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - HR Suite")
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack, db_engine, tenant, "2026-09-01T00:00:00Z", *_acme(), _deal("deal-ana", "Acme - Analytics")
-        )
+        await _sync_acme(stack, db_engine, tenant, _deal("deal-ana", "Acme - Analytics"))
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", payroll)
         await _post_kickoff(stack, tenant)
         await settle(kafka_settings)
@@ -172,12 +167,10 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
     November naming "Payroll Rollout" was a close call with "Analytics")."""
     tenant = await _tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
+        await _sync_acme(
             stack,
             db_engine,
             tenant,
-            "2026-09-01T00:00:00Z",
-            *_acme(),
             _deal("deal-pay", "Acme - Payroll Rollout"),
             _deal("deal-hr", "Acme - HR Suite"),
             _deal("deal-ana", "Acme - Analytics"),
@@ -207,13 +200,8 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
 
 async def _reattribute_autumn(kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant) -> int:
     """``spm reattribute`` over October and November, settled: the attributions changed."""
-    report = await reattribute_settled(
-        kafka_settings,
-        db_engine,
-        tenant.tenant_id,
-        datetime(2026, 10, 1, tzinfo=UTC),
-        datetime(2026, 12, 1, tzinfo=UTC),
-    )
+    since, until = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    report = await reattribute_settled(kafka_settings, db_engine, tenant.tenant_id, since, until)
     return report.changed
 
 
@@ -228,15 +216,7 @@ async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
     tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - Payroll Rollout")
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-09-01T00:00:00Z",
-            *_acme(),
-            payroll,
-            _deal("deal-ana", "Acme - Analytics"),
-        )
+        await _sync_acme(stack, db_engine, tenant, payroll, _deal("deal-ana", "Acme - Analytics"))
         await _post_kickoff(stack, tenant)
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**payroll, "name": "Acme - HR Suite"})
         await settle(kafka_settings)

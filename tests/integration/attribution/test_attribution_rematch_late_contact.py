@@ -21,16 +21,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import contributions
 from tests.integration.quarter.quarter_support import (
     Tenant,
+    attribution,
     contact,
     deal,
     email,
-    get,
     new_tenant,
     override,
     post,
@@ -49,10 +48,7 @@ def _deal(deal_id: str, name: str, owner: str, *champions: str) -> dict[str, Any
 
 async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[Any, ...]:
     """(status, rep, deal, confidence, overridden, version)."""
-    body = await get(
-        stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', external_id)}"
-    )
-    a = body["attribution"]
+    a = await attribution(stack, tenant, "mail", external_id)
     return (a["status"], a["rep_id"], a["deal_id"], round(a["confidence"], 2), a["is_override"], a["version"])
 
 
@@ -61,12 +57,7 @@ async def _state(stack: Any, engine: AsyncEngine, tenant: Tenant) -> dict[str, A
     mails = ("m-moved", "m-kept", "m-logged", "m-dee")
     return {
         **{m: await _decided(stack, tenant, m) for m in mails},
-        "counted": await rows(
-            engine,
-            "SELECT a.external_id, c.version, c.status, c.deal_id FROM metric_contributions c "
-            "JOIN activities a USING (tenant_id, activity_id) WHERE c.tenant_id = :t ORDER BY a.external_id",
-            {"t": tenant.tenant_id},
-        ),
+        "counted": await contributions(engine, tenant.tenant_id, "c.version, c.status, c.deal_id"),
     }
 
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import contributions
 from tests.integration.quarter.quarter_support import (
     Tenant,
+    attribution,
     contact,
     deal,
     get,
@@ -65,10 +65,7 @@ def _meeting(external_id: str, at: str, cy_answer: str = "accepted") -> dict[str
 
 async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[Any, ...]:
     """(status, rep, account, deal, secondary deals, confidence, overridden, version)."""
-    body = await get(
-        stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'calendar', external_id)}"
-    )
-    a = body["attribution"]
+    a = await attribution(stack, tenant, "calendar", external_id)
     return (
         a["status"],
         a["rep_id"],
@@ -89,12 +86,8 @@ async def _engaging(stack: Any, tenant: Tenant, deal_id: str) -> int:
 async def _counted(engine: AsyncEngine, tenant: Tenant) -> list[tuple[Any, ...]]:
     """What metrics holds of each meeting: (version, status, deal, deals engaged, meetings held);
     ``attributed`` alone counts for its deal (docs/metrics.md)."""
-    return await rows(
-        engine,
-        "SELECT a.external_id, c.version, c.status, c.deal_id, c.engaged_deal_ids, c.meetings_held "
-        "FROM metric_contributions c JOIN activities a USING (tenant_id, activity_id) "
-        "WHERE c.tenant_id = :t ORDER BY a.external_id",
-        {"t": tenant.tenant_id},
+    return await contributions(
+        engine, tenant.tenant_id, "c.version, c.status, c.deal_id, c.engaged_deal_ids, c.meetings_held"
     )
 
 

@@ -165,13 +165,8 @@ async def _reattribute_november(
     kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant
 ) -> tuple[int, int]:
     """``spm reattribute`` over November for ``tenant``, settled: (examined, changed)."""
-    report = await reattribute_settled(
-        kafka_settings,
-        db_engine,
-        tenant.tenant_id,
-        datetime(2026, 11, 1, tzinfo=UTC),
-        datetime(2026, 12, 1, tzinfo=UTC),
-    )
+    since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    report = await reattribute_settled(kafka_settings, db_engine, tenant.tenant_id, since, until)
     return (report.examined, report.changed)
 
 

@@ -210,12 +210,17 @@ def east_and_west(ana: dict[str, Any], bea: dict[str, Any], buyer: str) -> list[
     ]
 
 
-async def activity(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
-    """``GET /v1/activities/{id}``'s attribution headline: what a manager reads on the activity."""
+async def attribution(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
+    """The activity's current attribution as ``GET /v1/activities/{id}`` shows it."""
     body = await get(
         stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, source, external_id)}"
     )
-    a = body["attribution"]
+    return dict(body["attribution"])
+
+
+async def activity(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
+    """``GET /v1/activities/{id}``'s attribution headline: what a manager reads on the activity."""
+    a = await attribution(stack, tenant, source, external_id)
     return {
         "status": a["status"],
         "rep": a["rep_id"],
