@@ -170,6 +170,32 @@ async def _reattribute_november(
     return (report.examined, report.changed)
 
 
+def _kim_and_bo(*kim_also: str) -> list[dict[str, Any]]:
+    """The teams; Kim (West) holding ``kim_also`` besides her own address; Bo (East)."""
+    return [
+        *TEAMS,
+        _rep("kim", "kim@acme.example", *kim_also),
+        _on("kim", "west"),
+        _rep("bo"),
+        _on("bo", "east"),
+    ]
+
+
+async def _kim_hands_to_bo(
+    kafka_settings: KafkaSettings, stack: Any, db_engine: AsyncEngine, tenant: Tenant, *addresses: str
+) -> None:
+    """On the 10th Kim keeps only her own address and Bo holds ``addresses`` besides his; settled."""
+    await sync(
+        stack,
+        db_engine,
+        tenant,
+        "2026-11-10T09:00:00Z",
+        _rep("kim", "kim@acme.example"),
+        _rep("bo", "bo@acme.example", *addresses),
+    )
+    await settle(kafka_settings)
+
+
 def _held(rep: str, team: str) -> tuple[Any, ...]:
     """What ``_seen`` shows of mail only ever the rep's, on her team: no deal, one version, no override."""
     return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
@@ -433,30 +459,10 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
     found: dict[str, Any] = {}
     inbox, support = "sales-emea@acme.example", "support@acme.example"
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", inbox, support),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
-            _rep("cy"),
-            _on("cy", "east"),
-        )
+        await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, support), _rep("cy"), _on("cy", "east"))
         await post(stack, tenant, _mail("emea-03", inbox, "03"), _mail("support-03", support, "03"))
         await settle(kafka_settings)
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", inbox, support),
-        )
-        await settle(kafka_settings)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, inbox, support)
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("support-11", support, "11"))
         await settle(kafka_settings)
         # Kim's version listing support@ again is read before Bo's dropping it (the versions of
@@ -507,28 +513,10 @@ async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_rei
     found: dict[str, Any] = {}
     inbox, old = "sales-emea@acme.example", "kim.old@acme.example"
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", inbox, old),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
-        )
+        await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, old))
         await post(stack, tenant, _mail("emea-03", inbox, "03"))
         await settle(kafka_settings)
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", inbox),
-        )
-        await settle(kafka_settings)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, inbox)
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("old-11", old, "11"))
         await settle(kafka_settings)
         await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", _rep("kim", deleted=True))
