@@ -58,6 +58,16 @@ def rep_days(rows: dict[Any, dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
+async def _counted(engine: AsyncEngine, tenant: str, rep: str, activities: int, what: str) -> Any:
+    """The tenant's rollups once its rep's ``DAY`` counts ``activities`` (waiting up to 30 s for ``what``)."""
+    return await eventually(
+        lambda: rollup_rows(engine, tenant),
+        lambda r: rep_days(r).get(rep, {}).get("activities") == activities,
+        30,
+        what,
+    )
+
+
 async def _no_progress(done: int, total: int) -> None:
     return None
 
@@ -89,11 +99,8 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
 
         three_calls = {"activities": 3, "dials": 3, "connects": 3, "score": 9.0}
         # All three of beta's calls: the consumer may take the seven messages in several batches.
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 3,
-            30,
-            "beta's three calls counted while acme's rebuild runs",
+        rows = await _counted(
+            db_engine, "beta", "rep-b", 3, "beta's three calls counted while acme's rebuild runs"
         )
         assert rep_days(rows) == {"rep-b": three_calls}
         assert await deferred_versions(db_engine) == {"acme": 4}
@@ -102,12 +109,7 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
         # The same versions delivered again (a consumer that crashed before committing its
         # offsets), then one more of beta's: acme's are not set aside twice.
         await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 4,
-            30,
-            "beta's fourth call counted",
-        )
+        rows = await _counted(db_engine, "beta", "rep-b", 4, "beta's fourth call counted")
         assert rep_days(rows) == {"rep-b": {"activities": 4, "dials": 4, "connects": 4, "score": 12.0}}
         assert await deferred_versions(db_engine) == {"acme": 4}
         assert await rollup_rows(db_engine, "acme") == acme_before
@@ -134,12 +136,7 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
 
         # Delivered once more after the drain: stale, nothing moves.
         await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
-        await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 5,
-            30,
-            "beta's fifth call counted",
-        )
+        await _counted(db_engine, "beta", "rep-b", 5, "beta's fifth call counted")
         assert await rollup_rows(db_engine, "acme") == rows
         assert await deferred_versions(db_engine) == {}
 
@@ -174,12 +171,7 @@ async def test_a_tenant_being_rescored_is_set_aside_while_another_is_counted(
         assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 1
         await transaction.commit()
 
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "acme"),
-            lambda r: rep_days(r).get("rep-1", {}).get("activities") == 2,
-            30,
-            "acme's version drained after the rescore",
-        )
+        rows = await _counted(db_engine, "acme", "rep-1", 2, "acme's version drained after the rescore")
         assert rep_days(rows) == {"rep-1": two_calls}
         assert await deferred_versions(db_engine) == {}
 
