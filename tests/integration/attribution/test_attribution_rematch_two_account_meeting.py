@@ -91,6 +91,15 @@ async def _counted(engine: AsyncEngine, tenant: Tenant) -> list[tuple[Any, ...]]
     )
 
 
+async def _state(stack: Any, engine: AsyncEngine, tenant: Tenant) -> dict[str, Any]:
+    """Each meeting's attribution, and what metrics holds of them."""
+    meetings = ("m-tie", "m-kept", "m-declined")
+    return {
+        **{m: await _decided(stack, tenant, m) for m in meetings},
+        "counted": await _counted(engine, tenant),
+    }
+
+
 async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_second_accounts_deal_arrives(
     kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
 ) -> None:
@@ -117,12 +126,7 @@ async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_seco
             stack, tenant, "calendar", "m-kept", deal_id="deal-globex", reason="the Globex rollout"
         )
         await settle(kafka_settings)
-        before = {
-            "m-tie": await _decided(stack, tenant, "m-tie"),
-            "m-kept": await _decided(stack, tenant, "m-kept"),
-            "m-declined": await _decided(stack, tenant, "m-declined"),
-            "counted": await _counted(db_engine, tenant),
-        }
+        before = await _state(stack, db_engine, tenant)
 
         await sync(
             stack, db_engine, tenant, "2026-10-08T00:00:00Z",
@@ -130,10 +134,7 @@ async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_seco
         )  # fmt: skip
         await settle(kafka_settings)
         after = {
-            "m-tie": await _decided(stack, tenant, "m-tie"),
-            "m-kept": await _decided(stack, tenant, "m-kept"),
-            "m-declined": await _decided(stack, tenant, "m-declined"),
-            "counted": await _counted(db_engine, tenant),
+            **await _state(stack, db_engine, tenant),
             "timelines": (
                 await _engaging(stack, tenant, "deal-globex"),
                 await _engaging(stack, tenant, "deal-initech"),
