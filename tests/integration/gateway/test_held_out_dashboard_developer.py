@@ -66,10 +66,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.db.engine import make_engine
-from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.engines import Engines
+from libs.common.testing.engines import Engines, isolated_database, isolated_topics
 from libs.common.testing.stack import in_process_stack
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
@@ -634,16 +632,8 @@ async def _pages(client: httpx.AsyncClient, tenant: Tenant, url: str) -> list[di
 
 @pytest.fixture(scope="module")
 async def world(engines: Engines) -> AsyncIterator[dict[str, Any]]:
-    name = engines.new_database()
-    database = DatabaseSettings(url=engines.postgres.url(name), pool_size=5)
-    kafka = engines.kafka_settings(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2)
-    await create_topics(kafka, 2)
-    engine = make_engine(database, "tests")
-    try:
+    async with isolated_topics(engines) as kafka, isolated_database(engines) as (database, engine):
         yield await _build(kafka, database, engine)
-    finally:
-        await engine.dispose()
-        engines.drop_database(name)
 
 
 async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: AsyncEngine) -> dict[str, Any]:
