@@ -78,11 +78,7 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
             db_engine,
             tenant,
             T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", "sales-emea@acme.example"),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
+            *_kim_and_bo("sales-emea@acme.example"),
             _rep("jane", "jane@acme.example", name="Jane Doe"),
             _on("jane", "west"),
             _rep("jan", "jan@acme.example", name="Jan Roe"),
@@ -96,16 +92,14 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
             _mail("jane-04", "jane@acme.example", "04"),
         )
         await settle(kafka_settings)
-        await sync(
+        await _kim_hands_to_bo(
+            kafka_settings,
             stack,
             db_engine,
             tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", "sales-emea@acme.example"),
+            ("sales-emea@acme.example",),
             _rep("jane", "jane.doe@acme.example", name="Jane Doe"),
         )
-        await settle(kafka_settings)
         await sync(
             stack,
             db_engine,
@@ -182,9 +176,15 @@ def _kim_and_bo(*kim_also: str) -> list[dict[str, Any]]:
 
 
 async def _kim_hands_to_bo(
-    kafka_settings: KafkaSettings, stack: Any, db_engine: AsyncEngine, tenant: Tenant, *addresses: str
+    kafka_settings: KafkaSettings,
+    stack: Any,
+    db_engine: AsyncEngine,
+    tenant: Tenant,
+    addresses: tuple[str, ...],
+    *also: dict[str, Any],
 ) -> None:
-    """On the 10th Kim keeps only her own address and Bo holds ``addresses`` besides his; settled."""
+    """On the 10th Kim keeps only her own address and Bo holds ``addresses`` besides his, in one
+    sync with ``also``; settled."""
     await sync(
         stack,
         db_engine,
@@ -192,6 +192,7 @@ async def _kim_hands_to_bo(
         "2026-11-10T09:00:00Z",
         _rep("kim", "kim@acme.example"),
         _rep("bo", "bo@acme.example", *addresses),
+        *also,
     )
     await settle(kafka_settings)
 
@@ -462,7 +463,7 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, support), _rep("cy"), _on("cy", "east"))
         await post(stack, tenant, _mail("emea-03", inbox, "03"), _mail("support-03", support, "03"))
         await settle(kafka_settings)
-        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, inbox, support)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, (inbox, support))
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("support-11", support, "11"))
         await settle(kafka_settings)
         # Kim's version listing support@ again is read before Bo's dropping it (the versions of
@@ -516,7 +517,7 @@ async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_rei
         await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, old))
         await post(stack, tenant, _mail("emea-03", inbox, "03"))
         await settle(kafka_settings)
-        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, inbox)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, (inbox,))
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("old-11", old, "11"))
         await settle(kafka_settings)
         await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", _rep("kim", deleted=True))
