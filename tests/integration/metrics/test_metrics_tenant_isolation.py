@@ -4,7 +4,8 @@ aside, and counts them exactly once, in order, when the rebuild ends."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -40,8 +41,6 @@ from .metrics_support import (
 )
 
 DAY = date(2026, 11, 24)
-#: The lock a rebuild holds on acme's rollups for its whole transaction, taken as it takes it.
-HOLD_ACME_ROLLUPS = text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))")
 
 
 async def _publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
@@ -66,6 +65,17 @@ async def _counted(engine: AsyncEngine, tenant: str, rep: str, activities: int, 
         30,
         what,
     )
+
+
+@asynccontextmanager
+async def _acme_rollups_held(engine: AsyncEngine) -> AsyncIterator[None]:
+    """acme's rollups locked for the block as a rebuild locks them (the lock it takes, its
+    transaction open), released at the end."""
+    async with engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        yield
+        await transaction.commit()
 
 
 async def _no_progress(done: int, total: int) -> None:
@@ -181,12 +191,8 @@ async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_faile
 ) -> None:
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        # The lock a rebuild holds, taken as it takes it.
-        await holder.execute(HOLD_ACME_ROLLUPS)
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
-        await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 2}
 
     # The rollups are free, but the tenant has versions set aside: this later one (activity 1
@@ -222,9 +228,7 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
 ) -> None:
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(HOLD_ACME_ROLLUPS)
+    async with _acme_rollups_held(db_engine):
         await apply(
             db_engine,
             [
@@ -235,7 +239,6 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
         )
         async with db_engine.begin() as conn:
             await delete_contacts(conn, "acme", ["con-dana"])
-        await transaction.commit()
 
     assert await drain_tenant(deps, "acme") == 2
     async with db_engine.connect() as conn:
@@ -260,11 +263,8 @@ async def test_an_erasure_scrubs_and_keeps_a_version_set_aside_that_only_the_con
     deps = new_deps(db_engine)
     await apply(db_engine, [attributed(activity=1, external_contact_ids=("con-dana", "con-eli"))], deps)
     newest = attributed(activity=1, version=2, rep_id="rep-2", external_contact_ids=("con-dana", "con-eli"))
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(HOLD_ACME_ROLLUPS)
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [newest], deps)
-        await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 1}
     # The version set aside, its time as another producer may write it: the drainer's decoder
     # takes it (the contract's path), the msgspec struct alone refuses it.
@@ -301,15 +301,12 @@ async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drai
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
     drainer = DeferredDrainer(deps, interval_seconds=60, lock_wait_ms=50)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(HOLD_ACME_ROLLUPS)
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
         # Still held: nothing drained, two versions of acme's reported, the oldest of some age.
         assert await drainer.tick() == 0
         assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) == 2
         assert (REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") or 0) > 0
-        await transaction.commit()
 
     assert await drainer.tick() == 2
     assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) is None
