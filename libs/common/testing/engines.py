@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.db.engine import make_engine
 from libs.common.db.migrate import upgrade
 from libs.common.embedded import EmbeddedKafka, EmbeddedPostgres
 from libs.common.kafka.clients import connection_options, create_topics
-from libs.common.settings import KafkaSettings
+from libs.common.settings import DatabaseSettings, KafkaSettings
 
 TEMPLATE_DB = "spm_template"
 #: Databases cloned ahead of the tests that will take them: a run of short tests takes several
@@ -172,6 +174,21 @@ async def isolated_topics(engines: Engines, partitions: int = 2) -> AsyncIterato
         yield settings
     finally:
         await drop_topics(settings)
+
+
+@asynccontextmanager
+async def isolated_database(
+    engines: Engines, pool_size: int = 5
+) -> AsyncIterator[tuple[DatabaseSettings, AsyncEngine]]:
+    """A migrated database of its own and an engine on it (a module's world, say), both gone on exit."""
+    name = engines.new_database()
+    database = DatabaseSettings(url=engines.postgres.url(name), pool_size=pool_size)
+    engine = make_engine(database, "tests")
+    try:
+        yield database, engine
+    finally:
+        await engine.dispose()
+        engines.drop_database(name)
 
 
 async def drop_topics(settings: KafkaSettings) -> None:

@@ -20,9 +20,13 @@ from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.commands import AttributionOverriddenV1
 from libs.common.contracts.crm import CrmEntity, CrmEntityChangedV1
 from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.clients import make_producer
 from libs.common.kafka.runner import ConsumedMessage
+from libs.common.settings import KafkaSettings
 from libs.common.topics import ACTIVITY_INGESTED, ATTRIBUTION_OVERRIDDEN, CRM_ENTITY_CHANGED
 from services.attribution.handlers import AttributionDeps, handle_batch
+from services.attribution.reattribution import ReattributionReport, reattribute
+from tests.integration.pipeline_support import drained
 
 TENANT = "acme"
 INGESTED_AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -190,6 +194,32 @@ async def rows(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = No
     """Every row ``sql`` selects (with its bound ``params``), as tuples."""
     async with engine.connect() as conn:
         return [tuple(row) for row in await conn.execute(text(sql), params)]
+
+
+async def contributions(engine: AsyncEngine, tenant_id: str, columns: str) -> list[tuple[Any, ...]]:
+    """What metrics holds of each activity of the tenant: (external id, ``columns`` of its
+    ``metric_contributions`` row ``c``), by external id."""
+    return await rows(
+        engine,
+        f"SELECT a.external_id, {columns} FROM metric_contributions c "
+        "JOIN activities a USING (tenant_id, activity_id) WHERE c.tenant_id = :t ORDER BY a.external_id",
+        {"t": tenant_id},
+    )
+
+
+async def reattribute_settled(
+    kafka: KafkaSettings, engine: AsyncEngine, tenant_id: str, since: datetime, until: datetime
+) -> ReattributionReport:
+    """``spm reattribute`` of ``tenant_id`` over [since, until), published to the real broker and
+    settled (every new version decided by attribution and counted by metrics)."""
+    producer = make_producer(kafka, "reattribute-test")
+    await producer.start()
+    try:
+        report = await reattribute(engine, producer, kafka.topic_prefix, tenant_id, since, until)
+    finally:
+        await producer.stop()
+    await drained(kafka)
+    return report
 
 
 async def plan(engine: AsyncEngine, sql: str) -> str:

@@ -13,17 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
 from services.attribution.deal_names_backfill import backfill_deal_names
-from services.attribution.reattribution import reattribute
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import reattribute_settled, rows
 from tests.integration.quarter.quarter_support import (
     Tenant,
     activity,
     configure,
     contact,
+    deal,
     email,
     get,
     new_tenant,
@@ -39,23 +38,56 @@ CY = "cy@acme.example"
 SEEN = "SELECT deal_id, seen, name FROM ref_deal_names WHERE tenant_id = :t ORDER BY deal_id, seen"
 
 
+#: The names seen once the payroll deal, first seen on 1 September, is renamed on 1 November.
+RENAMED_SEEN = [
+    ("deal-ana", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Analytics"),
+    ("deal-pay", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Payroll Rollout"),
+    ("deal-pay", datetime(2026, 11, 1, tzinfo=UTC), "Acme - HR Suite"),
+]
+
+
+async def _tenant(db_engine: AsyncEngine) -> Tenant:
+    """A tenant that keeps subjects (the rules read deal names in them)."""
+    tenant = await new_tenant(db_engine)
+    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    return tenant
+
+
+async def _sync_acme(stack: Any, db_engine: AsyncEngine, tenant: Tenant, *deals: dict[str, Any]) -> None:
+    """Ana, Acme, Cy its contact, and ``deals``, as the CRM had them on 1 September."""
+    await sync(
+        stack,
+        db_engine,
+        tenant,
+        "2026-09-01T00:00:00Z",
+        rep("rep-ana", ANA),
+        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
+        contact("con-cy", "acc-acme", CY),
+        *deals,
+    )
+
+
 def _deal(deal_id: str, name: str) -> dict[str, Any]:
     """An open deal of Acme owned by Ana, Cy its champion."""
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": "acc-acme",
-        "owner_rep_id": "rep-ana",
-        "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-cy", "role": "champion"}],
-    }
+    return deal(deal_id, name, "acc-acme", "rep-ana", "2026-09-01T00:00:00Z", "con-cy")
 
 
 async def _versions(stack: Any, tenant: Tenant, name: str) -> list[tuple[int, str, str | None]]:
     body = await get(stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', name)}")
     return [(v["version"], v["status"], v["deal_id"]) for v in body["history"]]
+
+
+async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[str, str | None, str | None]:
+    """The mail's (status, deal, rule_path)."""
+    seen = await activity(stack, tenant, "mail", external_id)
+    return (seen["status"], seen["deal"], seen["rule_path"])
+
+
+async def _post_kickoff(stack: Any, tenant: Tenant) -> None:
+    """Ana's October mail "Payroll Rollout kickoff" to Cy."""
+    await post(
+        stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
+    )
 
 
 async def test_mail_naming_a_deal_by_its_name_before_a_rename_stays_the_deals(
@@ -65,42 +97,20 @@ async def test_mail_naming_a_deal_by_its_name_before_a_rename_stays_the_deals(
     October mail "Payroll Rollout kickoff" is the payroll deal's by its subject. Renamed "Acme - HR
     Suite" on 1 November, the deal's window is re-decided: the kickoff mail stays attributed to it
     (no second version, no close call), and her November mail "HR Suite demo" is the deal's too."""
-    tenant = await new_tenant(db_engine)
-    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - Payroll Rollout")
-    world = [
-        rep("rep-ana", ANA),
-        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
-        contact("con-cy", "acc-acme", CY),
-    ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-09-01T00:00:00Z",
-            *world,
-            payroll,
-            _deal("deal-ana", "Acme - Analytics"),
-        )
-        await post(
-            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
-        )
+        await _sync_acme(stack, db_engine, tenant, payroll, _deal("deal-ana", "Acme - Analytics"))
+        await _post_kickoff(stack, tenant)
         await settle(kafka_settings)
-        seen = await activity(stack, tenant, "mail", "m-1")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
+        assert await _decided(stack, tenant, "m-1") == ("attributed", "deal-pay", "subject")
 
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**payroll, "name": "Acme - HR Suite"})
         await post(stack, tenant, email("m-2", ANA, CY, "2026-11-05T15:00:00Z", subject="HR Suite demo"))
         await settle(kafka_settings)
         assert await _versions(stack, tenant, "m-1") == [(1, "attributed", "deal-pay")]
-        seen = await activity(stack, tenant, "mail", "m-2")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
-        assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == [
-            ("deal-ana", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Analytics"),
-            ("deal-pay", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Payroll Rollout"),
-            ("deal-pay", datetime(2026, 11, 1, tzinfo=UTC), "Acme - HR Suite"),
-        ]
+        assert await _decided(stack, tenant, "m-2") == ("attributed", "deal-pay", "subject")
+        assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == RENAMED_SEEN
 
 
 async def test_an_older_version_received_late_adds_its_name_to_the_history_not_the_current_one(
@@ -112,25 +122,14 @@ async def test_an_older_version_received_late_adds_its_name_to_the_history_not_t
     is read, the deal was "Payroll Rollout" then: the mail is re-decided and is the payroll
     deal's by its subject (rules 2026.12.44: before, an older version was dropped whole, and its
     name with it). The deal is still "HR Suite": her November mail "HR Suite demo" is its too."""
-    tenant = await new_tenant(db_engine)
-    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - HR Suite")
-    world = [
-        rep("rep-ana", ANA),
-        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
-        contact("con-cy", "acc-acme", CY),
-    ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack, db_engine, tenant, "2026-09-01T00:00:00Z", *world, _deal("deal-ana", "Acme - Analytics")
-        )
+        await _sync_acme(stack, db_engine, tenant, _deal("deal-ana", "Acme - Analytics"))
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", payroll)
-        await post(
-            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
-        )
+        await _post_kickoff(stack, tenant)
         await settle(kafka_settings)
-        seen = await activity(stack, tenant, "mail", "m-1")
-        assert (seen["status"], seen["deal"]) == ("ambiguous", "deal-ana")
+        assert (await _decided(stack, tenant, "m-1"))[:2] == ("ambiguous", "deal-ana")
 
         await sync(
             stack, db_engine, tenant, "2026-10-01T00:00:00Z", {**payroll, "name": "Acme - Payroll Rollout"}
@@ -142,10 +141,8 @@ async def test_an_older_version_received_late_adds_its_name_to_the_history_not_t
             (1, "ambiguous", "deal-ana"),
             (2, "attributed", "deal-pay"),
         ]
-        seen = await activity(stack, tenant, "mail", "m-1")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
-        seen = await activity(stack, tenant, "mail", "m-2")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
+        assert await _decided(stack, tenant, "m-1") == ("attributed", "deal-pay", "subject")
+        assert await _decided(stack, tenant, "m-2") == ("attributed", "deal-pay", "subject")
         assert await rows(
             db_engine,
             "SELECT name, updated_at FROM ref_deals WHERE tenant_id = :t AND deal_id = 'deal-pay'",
@@ -168,30 +165,19 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
     only its own name, and the mail was a close call with Acme's "Analytics" deal). After the
     merge the duplicate's name still names the survivor (rules 2026.12.45: before, her mail of 5
     November naming "Payroll Rollout" was a close call with "Analytics")."""
-    tenant = await new_tenant(db_engine)
-    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
-    world = [
-        rep("rep-ana", ANA),
-        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
-        contact("con-cy", "acc-acme", CY),
-    ]
+    tenant = await _tenant(db_engine)
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
+        await _sync_acme(
             stack,
             db_engine,
             tenant,
-            "2026-09-01T00:00:00Z",
-            *world,
             _deal("deal-pay", "Acme - Payroll Rollout"),
             _deal("deal-hr", "Acme - HR Suite"),
             _deal("deal-ana", "Acme - Analytics"),
         )
-        await post(
-            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
-        )
+        await _post_kickoff(stack, tenant)
         await settle(kafka_settings)
-        seen = await activity(stack, tenant, "mail", "m-1")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-pay", "subject")
+        assert await _decided(stack, tenant, "m-1") == ("attributed", "deal-pay", "subject")
 
         merge = {
             "entity_type": "deal",
@@ -208,28 +194,14 @@ async def test_mail_naming_a_deal_merged_away_goes_to_its_survivor(
             (1, "attributed", "deal-pay"),
             (2, "attributed", "deal-hr"),
         ]
-        seen = await activity(stack, tenant, "mail", "m-1")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-hr", "subject")
-        seen = await activity(stack, tenant, "mail", "m-2")
-        assert (seen["status"], seen["deal"], seen["rule_path"]) == ("attributed", "deal-hr", "subject")
+        assert await _decided(stack, tenant, "m-1") == ("attributed", "deal-hr", "subject")
+        assert await _decided(stack, tenant, "m-2") == ("attributed", "deal-hr", "subject")
 
 
 async def _reattribute_autumn(kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant) -> int:
     """``spm reattribute`` over October and November, settled: the attributions changed."""
-    producer = make_producer(kafka_settings, "reattribute-test")
-    await producer.start()
-    try:
-        report = await reattribute(
-            db_engine,
-            producer,
-            kafka_settings.topic_prefix,
-            tenant.tenant_id,
-            datetime(2026, 10, 1, tzinfo=UTC),
-            datetime(2026, 12, 1, tzinfo=UTC),
-        )
-    finally:
-        await producer.stop()
-    await settle(kafka_settings)
+    since, until = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    report = await reattribute_settled(kafka_settings, db_engine, tenant.tenant_id, since, until)
     return report.changed
 
 
@@ -241,27 +213,11 @@ async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
     kickoff" a close call. ``spm backfill-deal-names`` reads the deal's versions back from
     ``crm-entity-changed`` (the tenant's only), and the next ``spm reattribute`` gives the mail
     back to the payroll deal."""
-    tenant = await new_tenant(db_engine)
-    await configure(db_engine, tenant, {"privacy": {"keep_subjects": True}})
+    tenant = await _tenant(db_engine)
     payroll = _deal("deal-pay", "Acme - Payroll Rollout")
-    world = [
-        rep("rep-ana", ANA),
-        {"entity_type": "account", "id": "acc-acme", "name": "Acme", "domains": ["acme.example"]},
-        contact("con-cy", "acc-acme", CY),
-    ]
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-09-01T00:00:00Z",
-            *world,
-            payroll,
-            _deal("deal-ana", "Acme - Analytics"),
-        )
-        await post(
-            stack, tenant, email("m-1", ANA, CY, "2026-10-10T15:00:00Z", subject="Payroll Rollout kickoff")
-        )
+        await _sync_acme(stack, db_engine, tenant, payroll, _deal("deal-ana", "Acme - Analytics"))
+        await _post_kickoff(stack, tenant)
         await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", {**payroll, "name": "Acme - HR Suite"})
         await settle(kafka_settings)
         # The database as an upgrade finds it: no name seen of any deal.
@@ -278,11 +234,7 @@ async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
             0,
             datetime(2026, 9, 1, tzinfo=UTC),
         )
-        assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == [
-            ("deal-ana", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Analytics"),
-            ("deal-pay", datetime(2026, 9, 1, tzinfo=UTC), "Acme - Payroll Rollout"),
-            ("deal-pay", datetime(2026, 11, 1, tzinfo=UTC), "Acme - HR Suite"),
-        ]
+        assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == RENAMED_SEEN
         assert await _reattribute_autumn(kafka_settings, db_engine, tenant) == 1
         assert await _versions(stack, tenant, "m-1") == [
             (1, "attributed", "deal-pay"),

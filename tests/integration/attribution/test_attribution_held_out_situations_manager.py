@@ -34,7 +34,6 @@ not in the docs: ours said ``reattribution``), each right at its first run: 76 o
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,10 +42,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.db.engine import make_engine
-from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.engines import Engines
+from libs.common.testing.engines import Engines, isolated_database, isolated_topics
 from libs.common.testing.stack import in_process_stack
 from services.attribution.domain.matching import RULE_VERSION
 from services.metrics.refresher import refresh_tenant
@@ -401,19 +398,11 @@ async def _sync_with_warnings(
 async def world(engines: Engines) -> AsyncIterator[dict[str, Any]]:
     """What the manager finds, the world sent once for the module (as the browser tier's
     ``demo_site``): its own database and topics."""
-    name = engines.new_database()
-    database = DatabaseSettings(url=engines.postgres.url(name), pool_size=5)
-    kafka = engines.kafka_settings(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2)
-    await create_topics(kafka, 2)
-    engine = make_engine(database, "tests")
-    try:
+    async with isolated_topics(engines) as kafka, isolated_database(engines) as (database, engine):
         with pytest.MonkeyPatch.context() as env:
             env.setenv("ATTRIBUTION_REMATCH_LIMIT", "1")
             env.setenv("INGEST_REREAD_AGAIN_AFTER_SECONDS", "1")
             yield await _build(kafka, database, engine)
-    finally:
-        await engine.dispose()
-        engines.drop_database(name)
 
 
 async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: AsyncEngine) -> dict[str, Any]:

@@ -21,16 +21,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import contributions
 from tests.integration.quarter.quarter_support import (
     Tenant,
+    attribution,
     contact,
+    deal,
     email,
-    get,
     new_tenant,
+    override,
     post,
     rep,
     settle,
@@ -42,24 +43,12 @@ BO, DEE, DEE_TOO = "bo@globex.example", "dee@globex.example", "dee.r@globex.exam
 
 
 def _deal(deal_id: str, name: str, owner: str, *champions: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": "acc-globex",
-        "owner_rep_id": owner,
-        "stage": "proposal",
-        "created_at": "2026-09-20T00:00:00Z",
-        "contacts": [{"contact_id": c, "role": "champion"} for c in champions],
-    }
+    return deal(deal_id, name, "acc-globex", owner, "2026-09-20T00:00:00Z", *champions)
 
 
 async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[Any, ...]:
     """(status, rep, deal, confidence, overridden, version)."""
-    body = await get(
-        stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', external_id)}"
-    )
-    a = body["attribution"]
+    a = await attribution(stack, tenant, "mail", external_id)
     return (a["status"], a["rep_id"], a["deal_id"], round(a["confidence"], 2), a["is_override"], a["version"])
 
 
@@ -68,12 +57,7 @@ async def _state(stack: Any, engine: AsyncEngine, tenant: Tenant) -> dict[str, A
     mails = ("m-moved", "m-kept", "m-logged", "m-dee")
     return {
         **{m: await _decided(stack, tenant, m) for m in mails},
-        "counted": await rows(
-            engine,
-            "SELECT a.external_id, c.version, c.status, c.deal_id FROM metric_contributions c "
-            "JOIN activities a USING (tenant_id, activity_id) WHERE c.tenant_id = :t ORDER BY a.external_id",
-            {"t": tenant.tenant_id},
-        ),
+        "counted": await contributions(engine, tenant.tenant_id, "c.version, c.status, c.deal_id"),
     }
 
 
@@ -100,12 +84,7 @@ async def test_mail_decided_before_the_crm_knew_its_contact_moves_to_the_deal_sh
             email("m-dee", ANA, DEE_TOO, "2026-10-08T15:00:00Z"),
         )
         await settle(kafka_settings)
-        answer = await stack.gateway.put(
-            f"/v1/activities/{activity_id_for(tenant.tenant_id, 'mail', 'm-kept')}/attribution",
-            json={"deal_id": "deal-payroll", "reason": "the payroll rollout"},
-            headers=tenant.admin,
-        )
-        assert answer.status_code == 202, answer.text
+        await override(stack, tenant, "mail", "m-kept", deal_id="deal-payroll", reason="the payroll rollout")
         await settle(kafka_settings)
         before = await _state(stack, db_engine, tenant)
 

@@ -21,15 +21,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import contributions
 from tests.integration.quarter.quarter_support import (
     Tenant,
+    attribution,
     contact,
+    deal,
     get,
     new_tenant,
+    override,
     post,
     rep,
     settle,
@@ -41,16 +43,7 @@ BO, CY = "bo@globex.example", "cy@initech.example"
 
 
 def _deal(deal_id: str, account: str, name: str, champion: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": deal_id,
-        "name": name,
-        "account_id": account,
-        "owner_rep_id": "rep-ana",
-        "stage": "proposal",
-        "created_at": "2026-10-01T00:00:00Z",
-        "contacts": [{"contact_id": champion, "role": "champion"}],
-    }
+    return deal(deal_id, name, account, "rep-ana", "2026-10-01T00:00:00Z", champion)
 
 
 def _meeting(external_id: str, at: str, cy_answer: str = "accepted") -> dict[str, Any]:
@@ -72,10 +65,7 @@ def _meeting(external_id: str, at: str, cy_answer: str = "accepted") -> dict[str
 
 async def _decided(stack: Any, tenant: Tenant, external_id: str) -> tuple[Any, ...]:
     """(status, rep, account, deal, secondary deals, confidence, overridden, version)."""
-    body = await get(
-        stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, 'calendar', external_id)}"
-    )
-    a = body["attribution"]
+    a = await attribution(stack, tenant, "calendar", external_id)
     return (
         a["status"],
         a["rep_id"],
@@ -96,13 +86,18 @@ async def _engaging(stack: Any, tenant: Tenant, deal_id: str) -> int:
 async def _counted(engine: AsyncEngine, tenant: Tenant) -> list[tuple[Any, ...]]:
     """What metrics holds of each meeting: (version, status, deal, deals engaged, meetings held);
     ``attributed`` alone counts for its deal (docs/metrics.md)."""
-    return await rows(
-        engine,
-        "SELECT a.external_id, c.version, c.status, c.deal_id, c.engaged_deal_ids, c.meetings_held "
-        "FROM metric_contributions c JOIN activities a USING (tenant_id, activity_id) "
-        "WHERE c.tenant_id = :t ORDER BY a.external_id",
-        {"t": tenant.tenant_id},
+    return await contributions(
+        engine, tenant.tenant_id, "c.version, c.status, c.deal_id, c.engaged_deal_ids, c.meetings_held"
     )
+
+
+async def _state(stack: Any, engine: AsyncEngine, tenant: Tenant) -> dict[str, Any]:
+    """Each meeting's attribution, and what metrics holds of them."""
+    meetings = ("m-tie", "m-kept", "m-declined")
+    return {
+        **{m: await _decided(stack, tenant, m) for m in meetings},
+        "counted": await _counted(engine, tenant),
+    }
 
 
 async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_second_accounts_deal_arrives(
@@ -127,19 +122,11 @@ async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_seco
             _meeting("m-declined", "2026-10-07T15:00:00Z", cy_answer="declined"),
         )
         await settle(kafka_settings)
-        answer = await stack.gateway.put(
-            f"/v1/activities/{activity_id_for(tenant.tenant_id, 'calendar', 'm-kept')}/attribution",
-            json={"deal_id": "deal-globex", "reason": "the Globex rollout"},
-            headers=tenant.admin,
+        await override(
+            stack, tenant, "calendar", "m-kept", deal_id="deal-globex", reason="the Globex rollout"
         )
-        assert answer.status_code == 202, answer.text
         await settle(kafka_settings)
-        before = {
-            "m-tie": await _decided(stack, tenant, "m-tie"),
-            "m-kept": await _decided(stack, tenant, "m-kept"),
-            "m-declined": await _decided(stack, tenant, "m-declined"),
-            "counted": await _counted(db_engine, tenant),
-        }
+        before = await _state(stack, db_engine, tenant)
 
         await sync(
             stack, db_engine, tenant, "2026-10-08T00:00:00Z",
@@ -147,10 +134,7 @@ async def test_a_meeting_with_buyers_of_two_accounts_becomes_a_tie_when_the_seco
         )  # fmt: skip
         await settle(kafka_settings)
         after = {
-            "m-tie": await _decided(stack, tenant, "m-tie"),
-            "m-kept": await _decided(stack, tenant, "m-kept"),
-            "m-declined": await _decided(stack, tenant, "m-declined"),
-            "counted": await _counted(db_engine, tenant),
+            **await _state(stack, db_engine, tenant),
             "timelines": (
                 await _engaging(stack, tenant, "deal-globex"),
                 await _engaging(stack, tenant, "deal-initech"),

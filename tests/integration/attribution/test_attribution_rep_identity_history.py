@@ -22,11 +22,9 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
-from services.attribution.reattribution import reattribute
-from tests.integration.attribution.attribution_support import rows
+from tests.integration.attribution.attribution_support import reattribute_settled, rows
 from tests.integration.attribution.test_attribution_held_out_situations_calls import _sync
 from tests.integration.attribution.test_attribution_held_out_situations_intl import _found
 from tests.integration.attribution.test_attribution_held_out_situations_reps import (
@@ -80,11 +78,7 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
             db_engine,
             tenant,
             T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", "sales-emea@acme.example"),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
+            *_kim_and_bo("sales-emea@acme.example"),
             _rep("jane", "jane@acme.example", name="Jane Doe"),
             _on("jane", "west"),
             _rep("jan", "jan@acme.example", name="Jan Roe"),
@@ -98,16 +92,14 @@ async def test_a_reissued_address_stays_with_whoever_held_it_when_the_mail_was_s
             _mail("jane-04", "jane@acme.example", "04"),
         )
         await settle(kafka_settings)
-        await sync(
+        await _kim_hands_to_bo(
+            kafka_settings,
             stack,
             db_engine,
             tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", "sales-emea@acme.example"),
+            ("sales-emea@acme.example",),
             _rep("jane", "jane.doe@acme.example", name="Jane Doe"),
         )
-        await settle(kafka_settings)
         await sync(
             stack,
             db_engine,
@@ -167,21 +159,47 @@ async def _reattribute_november(
     kafka_settings: KafkaSettings, db_engine: AsyncEngine, tenant: Tenant
 ) -> tuple[int, int]:
     """``spm reattribute`` over November for ``tenant``, settled: (examined, changed)."""
-    producer = make_producer(kafka_settings, "reattribute-test")
-    await producer.start()
-    try:
-        report = await reattribute(
-            db_engine,
-            producer,
-            kafka_settings.topic_prefix,
-            tenant.tenant_id,
-            datetime(2026, 11, 1, tzinfo=UTC),
-            datetime(2026, 12, 1, tzinfo=UTC),
-        )
-    finally:
-        await producer.stop()
-    await settle(kafka_settings)
+    since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    report = await reattribute_settled(kafka_settings, db_engine, tenant.tenant_id, since, until)
     return (report.examined, report.changed)
+
+
+def _kim_and_bo(*kim_also: str) -> list[dict[str, Any]]:
+    """The teams; Kim (West) holding ``kim_also`` besides her own address; Bo (East)."""
+    return [
+        *TEAMS,
+        _rep("kim", "kim@acme.example", *kim_also),
+        _on("kim", "west"),
+        _rep("bo"),
+        _on("bo", "east"),
+    ]
+
+
+async def _kim_hands_to_bo(
+    kafka_settings: KafkaSettings,
+    stack: Any,
+    db_engine: AsyncEngine,
+    tenant: Tenant,
+    addresses: tuple[str, ...],
+    *also: dict[str, Any],
+) -> None:
+    """On the 10th Kim keeps only her own address and Bo holds ``addresses`` besides his, in one
+    sync with ``also``; settled."""
+    await sync(
+        stack,
+        db_engine,
+        tenant,
+        "2026-11-10T09:00:00Z",
+        _rep("kim", "kim@acme.example"),
+        _rep("bo", "bo@acme.example", *addresses),
+        *also,
+    )
+    await settle(kafka_settings)
+
+
+def _held(rep: str, team: str) -> tuple[Any, ...]:
+    """What ``_seen`` shows of mail only ever the rep's, on her team: no deal, one version, no override."""
+    return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
 
 
 def _nfd(address: str) -> str:
@@ -442,30 +460,10 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
     found: dict[str, Any] = {}
     inbox, support = "sales-emea@acme.example", "support@acme.example"
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", inbox, support),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
-            _rep("cy"),
-            _on("cy", "east"),
-        )
+        await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, support), _rep("cy"), _on("cy", "east"))
         await post(stack, tenant, _mail("emea-03", inbox, "03"), _mail("support-03", support, "03"))
         await settle(kafka_settings)
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", inbox, support),
-        )
-        await settle(kafka_settings)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, (inbox, support))
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("support-11", support, "11"))
         await settle(kafka_settings)
         # Kim's version listing support@ again is read before Bo's dropping it (the versions of
@@ -489,19 +487,16 @@ async def test_an_address_passed_along_several_holders_stays_with_each_for_her_s
         for name in ("emea-03", "emea-11", "emea-17", "support-03", "support-11", "support-17"):
             found[name] = await _seen(stack, tenant, "mail", name)
 
-    def held(rep: str, team: str) -> tuple[Any, ...]:
-        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
-
     expected: dict[str, Any] = {
         "1 reattribute: examined, changed": (6, 0),
-        "emea-03": held("kim", "west"),
-        "emea-11": held("bo", "east"),
-        "emea-17": held("cy", "east"),
-        "support-03": held("kim", "west"),
+        "emea-03": _held("kim", "west"),
+        "emea-11": _held("bo", "east"),
+        "emea-17": _held("cy", "east"),
+        "support-03": _held("kim", "west"),
         # While Kim's version listed support@ and Bo's did not yet drop it, both held it: its
         # mail of the 11th named no one, and is Bo's again once his drop is read.
         "support-11": ("unmatched", "rep-bo", "team-east", 3, ["rep-bo", None, "rep-bo"], False),
-        "support-17": held("kim", "west"),
+        "support-17": _held("kim", "west"),
     }
     _report(found, expected)
 
@@ -519,28 +514,10 @@ async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_rei
     found: dict[str, Any] = {}
     inbox, old = "sales-emea@acme.example", "kim.old@acme.example"
     async with in_process_stack(kafka_settings, database_settings) as stack:
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            T0,
-            *TEAMS,
-            _rep("kim", "kim@acme.example", inbox, old),
-            _on("kim", "west"),
-            _rep("bo"),
-            _on("bo", "east"),
-        )
+        await sync(stack, db_engine, tenant, T0, *_kim_and_bo(inbox, old))
         await post(stack, tenant, _mail("emea-03", inbox, "03"))
         await settle(kafka_settings)
-        await sync(
-            stack,
-            db_engine,
-            tenant,
-            "2026-11-10T09:00:00Z",
-            _rep("kim", "kim@acme.example"),
-            _rep("bo", "bo@acme.example", inbox),
-        )
-        await settle(kafka_settings)
+        await _kim_hands_to_bo(kafka_settings, stack, db_engine, tenant, (inbox,))
         await post(stack, tenant, _mail("emea-11", inbox, "11"), _mail("old-11", old, "11"))
         await settle(kafka_settings)
         await sync(stack, db_engine, tenant, "2026-11-20T09:00:00Z", _rep("kim", deleted=True))
@@ -557,14 +534,11 @@ async def test_a_deleted_reps_dropped_addresses_end_when_she_dropped_them_if_rei
             {"t": tenant.tenant_id},
         )
 
-    def held(rep: str, team: str) -> tuple[Any, ...]:
-        return ("unmatched", f"rep-{rep}", f"team-{team}", 1, [f"rep-{rep}"], False)
-
     expected: dict[str, Any] = {
         "1 reattribute: examined, changed": (3, 0),
-        "emea-03": held("kim", "west"),
-        "emea-11": held("bo", "east"),
-        "old-11": held("kim", "west"),
+        "emea-03": _held("kim", "west"),
+        "emea-11": _held("bo", "east"),
+        "old-11": _held("kim", "west"),
         "kim's holdings": [
             ("kim.old@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),
             ("kim@acme.example", datetime(2026, 11, 20, 9, tzinfo=UTC)),

@@ -76,13 +76,18 @@ async def two_tenants(engine: AsyncEngine) -> Tenants:
     return Tenants(keys)  # type: ignore[arg-type]
 
 
+async def sync_crm(stack: InProcessStack, tenants: Tenants, tenant: str, body: dict[str, Any]) -> None:
+    """``body`` sent to ``POST /v1/crm/sync`` as ``tenant``, accepted."""
+    synced = await stack.ingest.post("/v1/crm/sync", json=body, headers=tenants.auth(tenant, "ingest"))
+    assert synced.status_code == 202, synced.text
+
+
 async def with_acme_streaming(
     stack: InProcessStack, tenants: Tenants, engine: AsyncEngine, poison: Any
 ) -> Any:
     """acme's CRM landed, then acme's calls posted one by one while ``poison()`` runs; its result."""
     for tenant in ("acme", "evil"):
-        synced = await stack.ingest.post("/v1/crm/sync", json=CRM, headers=tenants.auth(tenant, "ingest"))
-        assert synced.status_code == 202, synced.text
+        await sync_crm(stack, tenants, tenant, CRM)
     await references_landed(engine, "acme", CRM["entities"])
     await references_landed(engine, "evil", CRM["entities"])
 
@@ -309,12 +314,7 @@ async def test_a_team_tree_a_thousand_deep_is_refreshed_in_seconds_so_no_tenant_
 
         async def poison() -> None:
             for batch in (teams, people):
-                synced = await stack.ingest.post(
-                    "/v1/crm/sync",
-                    json={"source": "test", "entities": batch},
-                    headers=tenants.auth("evil", "ingest"),
-                )
-                assert synced.status_code == 202, synced.text
+                await sync_crm(stack, tenants, "evil", {"source": "test", "entities": batch})
             await references_landed(db_engine, "evil", [teams[0], teams[-1], people[-1]])
 
         await with_acme_streaming(stack, tenants, db_engine, poison)
@@ -400,12 +400,7 @@ async def test_a_management_chain_five_hundred_deep_is_digested_in_seconds_twent
 
         async def poison() -> None:
             for tenant, entities in (("evil", chain), ("acme", acme_crm)):
-                synced = await stack.ingest.post(
-                    "/v1/crm/sync",
-                    json={"source": "test", "entities": entities},
-                    headers=tenants.auth(tenant, "ingest"),
-                )
-                assert synced.status_code == 202, synced.text
+                await sync_crm(stack, tenants, tenant, {"source": "test", "entities": entities})
             await references_landed(db_engine, "evil", chain[-1:])
             await references_landed(db_engine, "acme", acme_crm[:1])
 

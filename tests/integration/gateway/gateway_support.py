@@ -11,10 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.common.settings import DatabaseSettings, KafkaSettings, RuntimeSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY
+from services.gateway.adapters import calendar
 from services.gateway.settings import GatewayOptions, GatewaySettings
 
 
@@ -55,6 +57,17 @@ def bearer(key: str) -> dict[str, str]:
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 ACTIVITY_COUNT = 12
+
+
+def pin_now(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
+    """The gateway's calendar (its default periods and weeks) reads ``at`` as now."""
+
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Pinned:
+            return cls.fromtimestamp(at.timestamp(), UTC).astimezone(tz)
+
+    monkeypatch.setattr(calendar, "datetime", Pinned)
 
 
 def activity_id(tenant: str, n: int) -> uuid.UUID:

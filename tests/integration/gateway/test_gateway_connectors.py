@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +40,16 @@ async def _connect(db: AsyncEngine, tenant: str, rows: list[tuple[str, str, str]
                 )
             )
     return ids
+
+
+#: Ana's Microsoft 365 connection (an app registration's client secret).
+MICROSOFT: dict[str, Any] = {
+    "provider": "microsoft",
+    "users": ["ana@acme.example"],
+    "directory_tenant_id": "dir-1",
+    "client_id": "app-1",
+    "client_secret": "app~secret~value",
+}
 
 
 async def test_admins_list_pause_and_resume_their_own_mailboxes(
@@ -117,14 +129,7 @@ async def test_admins_connect_mailboxes_and_the_credentials_stay_secret(
         ("gmail", "bo@acme.example", "backfilling"),
     ]
     assert "PRIVATE KEY" not in created.text
-    microsoft = {
-        "provider": "microsoft",
-        "users": ["ana@acme.example"],
-        "directory_tenant_id": "dir-1",
-        "client_id": "app-1",
-        "client_secret": "app~secret~value",
-        "mail": False,
-    }
+    microsoft = {**MICROSOFT, "mail": False}
     made = await gateway.post("/v1/connectors", json=microsoft, headers=bearer(keys.admin))
     assert [(i["provider"], i["address"]) for i in made.json()["items"]] == [
         ("microsoft-calendar", "ana@acme.example")
@@ -177,22 +182,15 @@ async def test_a_control_character_in_what_a_connection_stores_is_a_422_naming_t
 ) -> None:
     """A NUL in an address (the pattern's ``[^@\\s]`` took it) reached the audit row's jsonb: a 500,
     and the connection was not made."""
-    microsoft = {
-        "provider": "microsoft",
-        "users": ["ana@acme.example"],
-        "directory_tenant_id": "dir-1",
-        "client_id": "app-1",
-        "client_secret": "app~secret~value",
-    }
     cases = [
         (
-            {**microsoft, "users": ["ana@acme.example", "a\u0000b@acme.example"]},
+            {**MICROSOFT, "users": ["ana@acme.example", "a\u0000b@acme.example"]},
             "users.1",
             "U+0000 at position 1",
         ),
-        ({**microsoft, "users": ["a\u009bb@acme.example"]}, "users.0", "U+009B at position 1"),
-        ({**microsoft, "directory_tenant_id": "dir\u0000"}, "directory_tenant_id", "U+0000 at position 3"),
-        ({**microsoft, "client_id": "app\u0007"}, "client_id", "U+0007 at position 3"),
+        ({**MICROSOFT, "users": ["a\u009bb@acme.example"]}, "users.0", "U+009B at position 1"),
+        ({**MICROSOFT, "directory_tenant_id": "dir\u0000"}, "directory_tenant_id", "U+0000 at position 3"),
+        ({**MICROSOFT, "client_id": "app\u0007"}, "client_id", "U+0007 at position 3"),
         (
             {"provider": "gmail", "users": ["ana@acme.example"], "pubsub_topic": "projects/p\u0000/topics/t"},
             "pubsub_topic",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -10,9 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.adapters import calendar
-
-from .gateway_support import Keys, bearer
+from .gateway_support import Keys, bearer, pin_now
 
 DIGEST = {
     "manager_id": "rep-3",
@@ -82,12 +80,7 @@ async def test_the_default_week_is_the_tenants_last_complete_one(
             {"d": orjson.dumps(DIGEST).decode()},
         )
 
-    class Pinned(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> Pinned:
-            return cls(2026, 11, 8, 19, tzinfo=UTC).astimezone(tz)
-
-    monkeypatch.setattr(calendar, "datetime", Pinned)
+    pin_now(monkeypatch, datetime(2026, 11, 8, 19, tzinfo=UTC))
     response = await gateway.get("/v1/digests/weekly?manager_id=rep-3", headers=bearer(keys.read))
 
     assert response.status_code == 200, response.text

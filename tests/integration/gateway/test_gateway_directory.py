@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.adapters import calendar
-
-from .gateway_support import Keys, bearer, rollup
+from .gateway_support import Keys, bearer, pin_now, rollup
 
 
 async def test_reps_paginate_to_the_end_with_exact_pages(gateway: httpx.AsyncClient, keys: Keys) -> None:
@@ -187,12 +185,7 @@ async def test_a_silent_reps_scores_end_on_the_tenants_today_not_the_servers(
                 {"d": day},
             )
 
-    class Pinned(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> Pinned:
-            return cls(2026, 11, 8, 19, tzinfo=UTC).astimezone(tz)
-
-    monkeypatch.setattr(calendar, "datetime", Pinned)
+    pin_now(monkeypatch, datetime(2026, 11, 8, 19, tzinfo=UTC))
     response = await gateway.get("/v1/reps/rep-new/scores", headers=bearer(keys.read))
     assert response.status_code == 200, response.text
     periods = response.json()["periods"]

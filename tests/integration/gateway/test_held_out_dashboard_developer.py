@@ -66,17 +66,24 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
-from libs.common.db.engine import make_engine
-from libs.common.kafka.clients import create_topics
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.engines import Engines
+from libs.common.testing.engines import Engines, isolated_database, isolated_topics
 from libs.common.testing.stack import in_process_stack
 from services.gateway.app import create_app
 from services.gateway.settings import GatewayOptions
 from services.metrics.refresher import refresh_tenant
 from tests.integration.gateway.gateway_support import gateway_settings, served
 from tests.integration.polling import poll_json
-from tests.integration.quarter.quarter_support import Tenant, email, new_tenant, post, settle, sync
+from tests.integration.quarter import quarter_support
+from tests.integration.quarter.quarter_support import (
+    Tenant,
+    email,
+    membership,
+    new_tenant,
+    post,
+    settle,
+    sync,
+)
 
 NY = "America/New_York"
 NOW = datetime(2026, 11, 30, 9, tzinfo=UTC)  # the pinned Monday of the read models
@@ -120,26 +127,14 @@ def _rep(key: str, **fields: Any) -> dict[str, Any]:
 
 
 def _member(key: str, team: str) -> dict[str, Any]:
-    return {
-        "entity_type": "team_membership",
-        "id": f"m-{key}",
-        "rep_id": f"rep-{key}",
-        "team_id": f"team-{team}",
-        "valid_from": "2026-01-01",
-    }
+    return membership(f"m-{key}", f"rep-{key}", f"team-{team}", "2026-01-01")
 
 
 def _deal(key: str, account: str, owner: str, created: datetime, *champions: str) -> dict[str, Any]:
-    return {
-        "entity_type": "deal",
-        "id": f"deal-{key}",
-        "name": f"{key.upper()} platform",
-        "account_id": f"acc-{account}",
-        "owner_rep_id": f"rep-{owner}",
-        "stage": "proposal",
-        "created_at": _iso(created),
-        "contacts": [{"contact_id": f"con-{c}", "role": "champion"} for c in champions],
-    }
+    contacts = [f"con-{c}" for c in champions]
+    return quarter_support.deal(
+        f"deal-{key}", f"{key.upper()} platform", f"acc-{account}", f"rep-{owner}", _iso(created), *contacts
+    )
 
 
 SEP1 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -637,16 +632,8 @@ async def _pages(client: httpx.AsyncClient, tenant: Tenant, url: str) -> list[di
 
 @pytest.fixture(scope="module")
 async def world(engines: Engines) -> AsyncIterator[dict[str, Any]]:
-    name = engines.new_database()
-    database = DatabaseSettings(url=engines.postgres.url(name), pool_size=5)
-    kafka = engines.kafka_settings(prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=2)
-    await create_topics(kafka, 2)
-    engine = make_engine(database, "tests")
-    try:
+    async with isolated_topics(engines) as kafka, isolated_database(engines) as (database, engine):
         yield await _build(kafka, database, engine)
-    finally:
-        await engine.dispose()
-        engines.drop_database(name)
 
 
 async def _build(kafka: KafkaSettings, database: DatabaseSettings, engine: AsyncEngine) -> dict[str, Any]:

@@ -8,19 +8,25 @@ from datetime import date
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
-from libs.common.contracts.envelope import Envelope
+from libs.common.contracts.envelope import Envelope, encode_body
+from libs.common.kafka.clients import make_producer
 from libs.common.kafka.runner import ConsumedMessage
+from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenant_settings_store import TenantSettingsCache
+from libs.common.testing.stack import fast_consumer
 from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.metrics.adapters.rollups import COUNTER_COLUMNS
+from services.metrics.app import create_app
 from services.metrics.domain.definitions import STORED_LEVELS, MetricCounts, MetricSettings
 from services.metrics.domain.reference import Aggregates
 from services.metrics.domain.scoring import ScoringModel, weights_by_counter
 from services.metrics.handlers import GRAINS, MetricsDeps, handle_batch
+from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.unit.metrics.events import attributed as attributed_event
 
 #: (level, entity id, granularity, period start)
@@ -47,6 +53,34 @@ def messages_of(events: Sequence[ActivityAttributedV1]) -> list[ConsumedMessage[
         ConsumedMessage(ACTIVITY_ATTRIBUTED, 0, offset, None, envelope_of(event), event)
         for offset, event in enumerate(events)
     ]
+
+
+async def publish(
+    kafka: KafkaSettings, events: Sequence[ActivityAttributedV1], key: bytes | None = None
+) -> None:
+    """The events on the real broker, in this order, each keyed ``key`` (one partition for all) or,
+    when not given, by its tenant and rep."""
+    producer = make_producer(kafka, "tests")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                ACTIVITY_ATTRIBUTED.physical(kafka.topic_prefix),
+                value=encode_body(event),
+                key=key or f"{event.tenant_id}:{event.rep_id}".encode(),
+                headers=envelope_of(event).to_headers(),
+            )
+    finally:
+        await producer.stop()
+
+
+def metrics_app(kafka: KafkaSettings, database: DatabaseSettings, **options: Any) -> FastAPI:
+    """The metrics process (consumer, refresher, drainer), its consumer polling fast, with ``options``."""
+    return create_app(
+        MetricsServiceSettings(
+            kafka=kafka, database=database, consumer=fast_consumer(), metrics=MetricsOptions(**options)
+        )
+    )
 
 
 def new_deps(engine: AsyncEngine) -> MetricsDeps:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -10,33 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import ActivityKind
-from libs.common.contracts.attribution import ActivityAttributedV1
-from libs.common.contracts.envelope import encode_body
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.stack import fast_consumer
-from libs.common.topics import ACTIVITY_ATTRIBUTED
-from services.metrics.app import create_app
 from services.metrics.domain.scoring import ScoredActivity, ScoringModel
-from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.integration.polling import eventually
 
-from .metrics_support import attributed, create_tenant, envelope_of, rollup_rows, save_scoring_model
-
-
-async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
-    producer = make_producer(kafka, "tests")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                ACTIVITY_ATTRIBUTED.physical(kafka.topic_prefix),
-                value=encode_body(event),
-                key=f"{event.tenant_id}:{event.rep_id}".encode(),
-                headers=envelope_of(event).to_headers(),
-            )
-    finally:
-        await producer.stop()
+from .metrics_support import attributed, create_tenant, metrics_app, publish, rollup_rows, save_scoring_model
 
 
 async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_follows(
@@ -57,13 +34,7 @@ async def test_the_consumer_absorbs_replays_and_corrections_and_the_refresher_fo
         activity=2, kind=ActivityKind.EMAIL, rep_id="rep-2", team_id="team-2", occurred_at=today
     )
     late = attributed(activity=3, rep_id="rep-2", team_id="team-2", occurred_at=today - timedelta(weeks=3))
-    settings = MetricsServiceSettings(
-        kafka=kafka_settings,
-        database=database_settings,
-        consumer=fast_consumer(),
-        metrics=MetricsOptions(refresh_interval_seconds=0.2),
-    )
-    app = create_app(settings)
+    app = metrics_app(kafka_settings, database_settings, refresh_interval_seconds=0.2)
     async with app.router.lifespan_context(app):
         await publish(kafka_settings, [call, email, call, moved, late, email, call])
 

@@ -4,7 +4,8 @@ aside, and counts them exactly once, in order, when the rebuild ends."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -18,17 +19,12 @@ from libs.common.contracts.activities import ActivityKind
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.contracts.attribution_fast import decode_attributed, decode_encoded
 from libs.common.contracts.envelope import encode_body
-from libs.common.kafka.clients import make_producer
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from libs.common.testing.stack import fast_consumer
-from libs.common.topics import ACTIVITY_ATTRIBUTED
 from services.attribution.adapters.erasure import delete_contacts
 from services.metrics.adapters import rollups
 from services.metrics.adapters.rollups import rebuild_rollups
-from services.metrics.app import create_app
 from services.metrics.deferrals import DeferredDrainer
 from services.metrics.handlers import drain_tenant
-from services.metrics.settings import MetricsOptions, MetricsServiceSettings
 from tests.integration.polling import eventually
 from tests.unit.common.fast_path_samples import at_time
 
@@ -38,28 +34,18 @@ from .metrics_support import (
     contribution_rows,
     create_tenant,
     deferred_versions,
-    envelope_of,
+    metrics_app,
     new_deps,
+    publish,
     rollup_rows,
 )
 
 DAY = date(2026, 11, 24)
 
 
-async def publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
+async def _publish(kafka: KafkaSettings, events: Sequence[ActivityAttributedV1]) -> None:
     """One key for all: one partition holds both tenants' messages, in this order."""
-    producer = make_producer(kafka, "tests")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                ACTIVITY_ATTRIBUTED.physical(kafka.topic_prefix),
-                value=encode_body(event),
-                key=b"mixed",
-                headers=envelope_of(event).to_headers(),
-            )
-    finally:
-        await producer.stop()
+    await publish(kafka, events, key=b"mixed")
 
 
 def rep_days(rows: dict[Any, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -69,6 +55,27 @@ def rep_days(rows: dict[Any, dict[str, float]]) -> dict[str, dict[str, float]]:
         for (level, entity, grain, start), row in rows.items()
         if (level, grain, start) == ("rep", "day", DAY)
     }
+
+
+async def _counted(engine: AsyncEngine, tenant: str, rep: str, activities: int, what: str) -> Any:
+    """The tenant's rollups once its rep's ``DAY`` counts ``activities`` (waiting up to 30 s for ``what``)."""
+    return await eventually(
+        lambda: rollup_rows(engine, tenant),
+        lambda r: rep_days(r).get(rep, {}).get("activities") == activities,
+        30,
+        what,
+    )
+
+
+@asynccontextmanager
+async def _acme_rollups_held(engine: AsyncEngine) -> AsyncIterator[None]:
+    """acme's rollups locked for the block as a rebuild locks them (the lock it takes, its
+    transaction open), released at the end."""
+    async with engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+        yield
+        await transaction.commit()
 
 
 async def _no_progress(done: int, total: int) -> None:
@@ -91,26 +98,19 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
         attributed(tenant_id="acme", activity=3, version=2, kind=ActivityKind.EMAIL),
     ]
     beta = [attributed(tenant_id="beta", activity=n, rep_id="rep-b") for n in range(1, 4)]
-    settings = MetricsServiceSettings(
-        kafka=kafka_settings,
-        database=database_settings,
-        consumer=fast_consumer(),
-        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    app = metrics_app(
+        kafka_settings, database_settings, refresh_interval_seconds=60, drain_interval_seconds=0.1
     )
-    app = create_app(settings)
     async with app.router.lifespan_context(app), db_engine.connect() as rebuilding:
         transaction = await rebuilding.begin()
         # A real rebuild, to a fiscal year starting in November, its transaction left open.
         await rebuild_rollups(rebuilding, "acme", "America/Los_Angeles", 11, _no_progress)
-        await publish(kafka_settings, [acme[0], beta[0], acme[1], beta[1], acme[2], acme[3], beta[2]])
+        await _publish(kafka_settings, [acme[0], beta[0], acme[1], beta[1], acme[2], acme[3], beta[2]])
 
         three_calls = {"activities": 3, "dials": 3, "connects": 3, "score": 9.0}
         # All three of beta's calls: the consumer may take the seven messages in several batches.
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 3,
-            30,
-            "beta's three calls counted while acme's rebuild runs",
+        rows = await _counted(
+            db_engine, "beta", "rep-b", 3, "beta's three calls counted while acme's rebuild runs"
         )
         assert rep_days(rows) == {"rep-b": three_calls}
         assert await deferred_versions(db_engine) == {"acme": 4}
@@ -118,13 +118,8 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
 
         # The same versions delivered again (a consumer that crashed before committing its
         # offsets), then one more of beta's: acme's are not set aside twice.
-        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 4,
-            30,
-            "beta's fourth call counted",
-        )
+        await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=4, rep_id="rep-b")])
+        rows = await _counted(db_engine, "beta", "rep-b", 4, "beta's fourth call counted")
         assert rep_days(rows) == {"rep-b": {"activities": 4, "dials": 4, "connects": 4, "score": 12.0}}
         assert await deferred_versions(db_engine) == {"acme": 4}
         assert await rollup_rows(db_engine, "acme") == acme_before
@@ -150,13 +145,8 @@ async def test_a_tenants_rebuild_holds_up_only_its_own_versions_which_count_once
         }
 
         # Delivered once more after the drain: stale, nothing moves.
-        await publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
-        await eventually(
-            lambda: rollup_rows(db_engine, "beta"),
-            lambda r: rep_days(r).get("rep-b", {}).get("activities") == 5,
-            30,
-            "beta's fifth call counted",
-        )
+        await _publish(kafka_settings, [*acme, attributed(tenant_id="beta", activity=5, rep_id="rep-b")])
+        await _counted(db_engine, "beta", "rep-b", 5, "beta's fifth call counted")
         assert await rollup_rows(db_engine, "acme") == rows
         assert await deferred_versions(db_engine) == {}
 
@@ -169,18 +159,14 @@ async def test_a_tenant_being_rescored_is_set_aside_while_another_is_counted(
     await apply(
         db_engine, [attributed(tenant_id="acme", activity=1), attributed(tenant_id="beta", activity=1)]
     )
-    settings = MetricsServiceSettings(
-        kafka=kafka_settings,
-        database=database_settings,
-        consumer=fast_consumer(),
-        metrics=MetricsOptions(refresh_interval_seconds=60, drain_interval_seconds=0.1),
+    app = metrics_app(
+        kafka_settings, database_settings, refresh_interval_seconds=60, drain_interval_seconds=0.1
     )
-    app = create_app(settings)
     async with app.router.lifespan_context(app), db_engine.connect() as rescoring:
         transaction = await rescoring.begin()
         # What a rescore holds for its whole transaction.
         await rescoring.execute(text("SELECT 1 FROM scoring_state WHERE tenant_id = 'acme' FOR UPDATE"))
-        await publish(
+        await _publish(
             kafka_settings,
             [attributed(tenant_id="acme", activity=2), attributed(tenant_id="beta", activity=2)],
         )
@@ -195,12 +181,7 @@ async def test_a_tenant_being_rescored_is_set_aside_while_another_is_counted(
         assert rep_days(await rollup_rows(db_engine, "acme"))["rep-1"]["activities"] == 1
         await transaction.commit()
 
-        rows = await eventually(
-            lambda: rollup_rows(db_engine, "acme"),
-            lambda r: rep_days(r).get("rep-1", {}).get("activities") == 2,
-            30,
-            "acme's version drained after the rescore",
-        )
+        rows = await _counted(db_engine, "acme", "rep-1", 2, "acme's version drained after the rescore")
         assert rep_days(rows) == {"rep-1": two_calls}
         assert await deferred_versions(db_engine) == {}
 
@@ -210,12 +191,8 @@ async def test_a_tenants_later_versions_queue_behind_those_set_aside_and_a_faile
 ) -> None:
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        # The lock a rebuild holds, taken as it takes it.
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
-        await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 2}
 
     # The rollups are free, but the tenant has versions set aside: this later one (activity 1
@@ -251,9 +228,7 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
 ) -> None:
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+    async with _acme_rollups_held(db_engine):
         await apply(
             db_engine,
             [
@@ -264,7 +239,6 @@ async def test_a_contact_erasure_scrubs_the_versions_set_aside_before_they_are_c
         )
         async with db_engine.begin() as conn:
             await delete_contacts(conn, "acme", ["con-dana"])
-        await transaction.commit()
 
     assert await drain_tenant(deps, "acme") == 2
     async with db_engine.connect() as conn:
@@ -289,11 +263,8 @@ async def test_an_erasure_scrubs_and_keeps_a_version_set_aside_that_only_the_con
     deps = new_deps(db_engine)
     await apply(db_engine, [attributed(activity=1, external_contact_ids=("con-dana", "con-eli"))], deps)
     newest = attributed(activity=1, version=2, rep_id="rep-2", external_contact_ids=("con-dana", "con-eli"))
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [newest], deps)
-        await transaction.commit()
     assert await deferred_versions(db_engine) == {"acme": 1}
     # The version set aside, its time as another producer may write it: the drainer's decoder
     # takes it (the contract's path), the msgspec struct alone refuses it.
@@ -330,15 +301,12 @@ async def test_the_drainer_reports_what_waits_per_tenant_and_clears_it_once_drai
     await create_tenant(db_engine, "acme")
     deps = new_deps(db_engine)
     drainer = DeferredDrainer(deps, interval_seconds=60, lock_wait_ms=50)
-    async with db_engine.connect() as holder:
-        transaction = await holder.begin()
-        await holder.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('spm-rollups:acme', 0))"))
+    async with _acme_rollups_held(db_engine):
         await apply(db_engine, [attributed(activity=1), attributed(activity=2)], deps)
         # Still held: nothing drained, two versions of acme's reported, the oldest of some age.
         assert await drainer.tick() == 0
         assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) == 2
         assert (REGISTRY.get_sample_value("spm_metrics_deferred_oldest_age_seconds") or 0) > 0
-        await transaction.commit()
 
     assert await drainer.tick() == 2
     assert REGISTRY.get_sample_value("spm_metrics_deferred_versions", {"tenant": "acme"}) is None

@@ -92,6 +92,14 @@ async def get(stack: Any, tenant: Tenant, url: str) -> Any:
     return response.json()
 
 
+async def override(stack: Any, tenant: Tenant, source: str, external_id: str, **body: Any) -> None:
+    """An admin's ``PUT /v1/activities/{id}/attribution`` of the activity (``body``: its deal or
+    rep, and the reason), accepted."""
+    aid = activity_id_for(tenant.tenant_id, source, external_id)
+    response = await stack.gateway.put(f"/v1/activities/{aid}/attribution", json=body, headers=tenant.admin)
+    assert response.status_code == 202, response.text
+
+
 def dial(external_id: str, rep_phone: str, at: str, **fields: Any) -> dict[str, Any]:
     """An unanswered outbound call from ``rep_phone`` to a number nobody knows: the rep's work
     (score 1), on no account."""
@@ -151,18 +159,27 @@ def membership(mid: str, rep_id: str, team_id: str, start: str, end: str | None 
     }
 
 
-def renewal(owner: str) -> dict[str, Any]:
-    """deal-1, acc-1's "Buyer renewal" (con-1 its champion), owned by ``owner``."""
+def deal(
+    deal_id: str, name: str, account_id: str, owner: str, created_at: str, *champions: str, **fields: Any
+) -> dict[str, Any]:
+    """An open deal ("proposal") of ``account_id`` owned by ``owner``, ``champions`` (contact ids)
+    its champions."""
     return {
         "entity_type": "deal",
-        "id": "deal-1",
-        "name": "Buyer renewal",
-        "account_id": "acc-1",
+        "id": deal_id,
+        "name": name,
+        "account_id": account_id,
         "owner_rep_id": owner,
         "stage": "proposal",
-        "created_at": "2026-09-01T00:00:00Z",
-        "contacts": [{"contact_id": "con-1", "role": "champion"}],
+        "created_at": created_at,
+        "contacts": [{"contact_id": c, "role": "champion"} for c in champions],
+        **fields,
     }
+
+
+def renewal(owner: str) -> dict[str, Any]:
+    """deal-1, acc-1's "Buyer renewal" (con-1 its champion), owned by ``owner``."""
+    return deal("deal-1", "Buyer renewal", "acc-1", owner, "2026-09-01T00:00:00Z", "con-1")
 
 
 def east_and_west(ana: dict[str, Any], bea: dict[str, Any], buyer: str) -> list[dict[str, Any]]:
@@ -193,12 +210,17 @@ def east_and_west(ana: dict[str, Any], bea: dict[str, Any], buyer: str) -> list[
     ]
 
 
-async def activity(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
-    """``GET /v1/activities/{id}``'s attribution headline: what a manager reads on the activity."""
+async def attribution(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
+    """The activity's current attribution as ``GET /v1/activities/{id}`` shows it."""
     body = await get(
         stack, tenant, f"/v1/activities/{activity_id_for(tenant.tenant_id, source, external_id)}"
     )
-    a = body["attribution"]
+    return dict(body["attribution"])
+
+
+async def activity(stack: Any, tenant: Tenant, source: str, external_id: str) -> dict[str, Any]:
+    """``GET /v1/activities/{id}``'s attribution headline: what a manager reads on the activity."""
+    a = await attribution(stack, tenant, source, external_id)
     return {
         "status": a["status"],
         "rep": a["rep_id"],
