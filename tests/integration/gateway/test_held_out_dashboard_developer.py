@@ -340,7 +340,9 @@ EXPECTED: dict[str, Any] = {
         {
             "owner_rep_id": "rep-ana",
             "days_since_activity": _days(NOW, _at(5, 15)),
-            "days_since_buyer_reply": _days(NOW, SEP1),
+            # Ben's two-minute call with Bo is a conversation: a buyer answer (docs/metrics.md,
+            # migration 0050); read as emails only it was the deal's creation, 1 September.
+            "days_since_buyer_reply": _days(NOW, _at(5, 15)),
             "engaged_contacts": 1,
             "age_days": _days(NOW, SEP1),
         },
