@@ -38,7 +38,7 @@ from libs.common.contracts.activities_fast import (
 )
 from libs.common.contracts.commands import WebhookReceivedV1
 from libs.common.contracts.copying import with_changes
-from libs.common.contracts.crm import ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn
+from libs.common.contracts.crm import LIST_LIMITS, ContactV1, CrmEntity, CrmEntityChangedV1, CrmSyncIn, DealV1
 from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.contracts.fields import EARLIEST, LATEST, LINE_PATTERN, TENANT_ID_PATTERN, TEXT_PATTERN
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
@@ -853,7 +853,7 @@ SECRET_HEADERS = frozenset(
 def parse_crm_sync(body: bytes) -> CrmSyncIn:
     document = _json(body)
     try:
-        return CrmSyncIn.model_validate(document)
+        sync = CrmSyncIn.model_validate(document)
     except ValidationError as exc:
         errors = field_errors(exc)
         raise Problem(
@@ -862,6 +862,30 @@ def parse_crm_sync(body: bytes) -> CrmSyncIn:
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:20]),
             errors=errors,
         ) from None
+    errors = _too_many_roles(sync)
+    if errors:
+        raise Problem(
+            422,
+            "Invalid CRM entities",
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            errors=errors,
+        )
+    return sync
+
+
+def _too_many_roles(sync: CrmSyncIn) -> list[dict[str, str]]:
+    """Deals listing more contact roles than ``LIST_LIMITS["contacts"]``, refused at the door (the
+    event's contract does not limit them: it also decodes the versions accepted before)."""
+    limit = LIST_LIMITS["contacts"]
+    return [
+        {
+            "in": "body",
+            "field": f"entities.{index}.deal.contacts",
+            "reason": f"lists {len(entity.contacts)} contact roles; at most {limit} are accepted",
+        }
+        for index, entity in enumerate(sync.entities)
+        if isinstance(entity, DealV1) and len(entity.contacts) > limit
+    ]
 
 
 @dataclass(frozen=True, slots=True)

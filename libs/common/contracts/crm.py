@@ -103,6 +103,7 @@ LIST_LIMITS: dict[str, int] = {
     "domains": 200,
     #: A deal's contact roles: one deal listing 150,000 held the attribution consumer (and every
     #: tenant behind it) for 9 s, and ingest's event loop for 4 s; a buying group is a few dozen.
+    #: Checked at ingest's doors only (``DealV1.contacts``).
     "contacts": 500,
 }
 
@@ -353,7 +354,10 @@ class DealV1(_Entity):
     #: A time, or a day (its start in UTC) as CRMs keep deal dates.
     created_at: DayOrUtcDatetime
     closed_at: DayOrUtcDatetime | None = None
-    contacts: tuple[DealContactRole, ...] = Field(default=(), max_length=LIST_LIMITS["contacts"])
+    #: At most ``LIST_LIMITS["contacts"]`` from ingest's doors (``POST /v1/crm/sync`` refuses more,
+    #: HubSpot's associations are cut to it), not checked here: the model also decodes the deal
+    #: versions accepted before that limit, still on ``crm-entity-changed``.
+    contacts: tuple[DealContactRole, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

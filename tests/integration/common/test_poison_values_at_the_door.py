@@ -250,7 +250,7 @@ async def test_a_deal_or_an_activity_naming_too_many_contacts_is_a_422_and_never
                 {
                     "in": "body",
                     "field": "entities.0.deal.contacts",
-                    "reason": f"Tuple should have at most 500 items after validation, not {count}",
+                    "reason": f"lists {count} contact roles; at most 500 are accepted",
                 }
             ]
         for refused, count in ((calls_too_many, 150_000), (calls_501, 501)):
