@@ -50,6 +50,31 @@ async def _read(conn: AsyncConnection) -> int:
     return int(found.scalar_one())
 
 
+async def _windowed(
+    engine: AsyncEngine, windows: list[RematchWindow], limit: int
+) -> tuple[list[str], int, int]:
+    """What ``windowed_activities`` finds (their external ids, sorted), the ``activities`` rows it
+    read, and its calls of ``activity_identities``, in a transaction rolled back."""
+    async with engine.connect() as conn:
+        await conn.begin()
+        await conn.execute(text("SET LOCAL track_functions = 'all'"))
+        start = await _read(conn)
+        found = await windowed_activities(conn, "big", windows, limit)
+        read = await _read(conn) - start
+        calls = await conn.execute(
+            text(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+                "WHERE funcname = 'activity_identities'"
+            )
+        )
+        names = await conn.execute(
+            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
+            {"a": [activity_id for activity_id, _ in found]},
+        )
+        await conn.rollback()
+    return sorted(row.external_id for row in names), read, int(calls.scalar_one())
+
+
 async def test_a_moved_contact_of_the_windows_account_reads_her_former_accounts_mail_alone(
     db_engine: AsyncEngine,
 ) -> None:
@@ -88,18 +113,9 @@ async def test_a_moved_contact_of_the_windows_account_reads_her_former_accounts_
         await conn.execute(text("ANALYZE"))
     window = RematchWindow(frozenset({"acc-initech"}), frozenset({"con-bo"}), START, None)
 
-    async with db_engine.connect() as conn:
-        await conn.begin()
-        start = await _read(conn)
-        found = await windowed_activities(conn, "big", [window], 100)
-        read = await _read(conn) - start
-        names = await conn.execute(
-            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
-            {"a": [activity_id for activity_id, _ in found]},
-        )
-        await conn.rollback()
+    names, read, _ = await _windowed(db_engine, [window], 100)
 
-    assert sorted(row.external_id for row in names) == ["bo-1", "bo-2"]
+    assert names == ["bo-1", "bo-2"]
     # Her former account's 7 activities (5 not hers): none of the other accounts' 20,000.
     assert read < 50, read
 
@@ -151,18 +167,9 @@ async def test_contacts_of_the_window_read_their_own_activities_alone_whichever_
         await conn.execute(text("ANALYZE"))
     window = RematchWindow(frozenset({"acc-initech"}), frozenset({"con-cy"}), START, None)
 
-    async with db_engine.connect() as conn:
-        await conn.begin()
-        start = await _read(conn)
-        found = await windowed_activities(conn, "big", [window], 100)
-        read = await _read(conn) - start
-        names = await conn.execute(
-            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
-            {"a": [activity_id for activity_id, _ in found]},
-        )
-        await conn.rollback()
+    names, read, _ = await _windowed(db_engine, [window], 100)
 
-    assert sorted(row.external_id for row in names) == ["bo-1", "bo-2", "call-1", "cy-1", "cy-2", "cy-3"]
+    assert names == ["bo-1", "bo-2", "call-1", "cy-1", "cy-2", "cy-3"]
     # The 6 found alone (before ``activities_participants``: 40,012, the window read twice over).
     assert read == 6, read
 
@@ -192,18 +199,9 @@ async def test_a_contacts_new_address_reads_the_activities_holding_it_alone(db_e
         await conn.execute(text("ANALYZE"))
     window = RematchWindow(frozenset(), frozenset(), START, None, frozenset({"bo.r@initech.example"}))
 
-    async with db_engine.connect() as conn:
-        await conn.begin()
-        start = await _read(conn)
-        found = await windowed_activities(conn, "big", [window], 100)
-        read = await _read(conn) - start
-        names = await conn.execute(
-            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
-            {"a": [activity_id for activity_id, _ in found]},
-        )
-        await conn.rollback()
+    names, read, _ = await _windowed(db_engine, [window], 100)
 
-    assert sorted(row.external_id for row in names) == ["new-1", "new-2"]
+    assert names == ["new-1", "new-2"]
     assert read == 2, read
 
 
@@ -258,29 +256,11 @@ async def test_a_large_accounts_contacts_are_matched_to_their_activities_without
         ),
     ]
 
-    async with db_engine.connect() as conn:
-        await conn.begin()
-        await conn.execute(text("SET LOCAL track_functions = 'all'"))
-        start = await _read(conn)
-        found = await windowed_activities(conn, "big", windows, 1000)
-        read = await _read(conn) - start
-        calls = await conn.execute(
-            text(
-                "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
-                "WHERE funcname = 'activity_identities'"
-            )
-        )
-        names = await conn.execute(
-            text("SELECT external_id FROM activities WHERE tenant_id = 'big' AND activity_id = ANY(:a)"),
-            {"a": [activity_id for activity_id, _ in found]},
-        )
-        await conn.rollback()
+    names, read, calls = await _windowed(db_engine, windows, 1000)
 
-    assert sorted(row.external_id for row in names) == sorted(
-        [f"t-{n}" for n in range(1, 201)] + [f"early-{n}" for n in range(2, 21, 2)]
-    )
+    assert names == sorted([f"t-{n}" for n in range(1, 201)] + [f"early-{n}" for n in range(2, 21, 2)])
     # No row's participants parsed (before: 7,770 calls here, each row matched identity by identity).
-    assert int(calls.scalar_one()) == 0
+    assert calls == 0
     # Each identity's own activities: the 220 of the account's contacts for the account's window
     # (the 20 before it dropped), Con-1's 15 again for hers; none of the 500 others.
     assert read == 235, read
