@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     CONNECTOR_RESUMED = "connector.resumed"
     ERASURE_REQUESTED = "erasure.requested"
     RETENTION_PURGED = "retention.purged"
+    DEAL_NAMES_BACKFILLED = "deal_names.backfilled"
 
 
 class CredentialKind(StrEnum):

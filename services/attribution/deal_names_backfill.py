@@ -9,7 +9,9 @@ keeps no CRM record. The topic does, for its retention (30 days by default): eve
 ingest published, renames and the versions of deals merged since included. Each deal version of
 the tenant read is recorded as a name seen (``repository.see_deal_names``), in one transaction,
 as if received now: the name held stays, a name already seen is seen again. Nothing is
-re-decided: the report's ``earliest`` is where ``spm reattribute`` should start.
+re-decided: the report's ``earliest`` is where ``spm reattribute`` should start. The run is
+audited (``deal_names.backfilled``, with its counts) in the same transaction, whoever ran it
+(``actor``), even when the topic held no name of the tenant's deals.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.contracts.crm import CrmEntityChangedV1, DealV1
 from libs.common.contracts.envelope import InvalidMessage
 from libs.common.kafka.dlq import DeadLetter, read_from_start
@@ -43,8 +46,11 @@ class DealNamesBackfill:
     latest: datetime | None = None
 
 
-async def backfill_deal_names(engine: AsyncEngine, kafka: KafkaSettings, tenant_id: str) -> DealNamesBackfill:
-    """Record the names of ``tenant_id``'s deal versions ``crm-entity-changed`` holds."""
+async def backfill_deal_names(
+    engine: AsyncEngine, kafka: KafkaSettings, tenant_id: str, actor: Actor
+) -> DealNamesBackfill:
+    """Record the names of ``tenant_id``'s deal versions ``crm-entity-changed`` holds, audited as
+    ``actor``'s."""
     report = DealNamesBackfill(tenant_id)
     versions: list[DealV1] = []
 
@@ -71,6 +77,22 @@ async def backfill_deal_names(engine: AsyncEngine, kafka: KafkaSettings, tenant_
     if named:
         report.earliest = min(v.updated_at for v in named)
         report.latest = max(v.updated_at for v in named)
-        async with engine.begin() as conn:
+    async with engine.begin() as conn:
+        if named:
             await repo.see_deal_names(conn, tenant_id, named)
+        await record_admin_action(
+            conn,
+            tenant_id,
+            actor,
+            AuditAction.DEAL_NAMES_BACKFILLED,
+            "deal_names",
+            after={
+                "records": report.records,
+                "versions": report.versions,
+                "deals": report.deals,
+                "unreadable": report.unreadable,
+                "earliest": report.earliest.isoformat() if report.earliest else None,
+                "latest": report.latest.isoformat() if report.latest else None,
+            },
+        )
     return report

@@ -30,6 +30,7 @@ def render_backfill(report: DealNamesBackfill) -> str:
 
 
 async def _run(tenant: str) -> DealNamesBackfill:
+    from libs.common.audit import cli_actor
     from libs.common.db.engine import make_engine
     from libs.common.tenancy import tenant_exists
     from services.attribution.deal_names_backfill import backfill_deal_names
@@ -41,7 +42,7 @@ async def _run(tenant: str) -> DealNamesBackfill:
         async with engine.connect() as conn:
             if not await tenant_exists(conn, tenant):
                 raise LookupError(f"no tenant {tenant!r}")
-        return await backfill_deal_names(engine, settings.kafka, tenant)
+        return await backfill_deal_names(engine, settings.kafka, tenant, cli_actor())
     finally:
         await engine.dispose()
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.audit import Actor, CredentialKind
 from libs.common.contracts.activities import activity_id_for
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.testing.stack import in_process_stack
@@ -36,6 +37,10 @@ ANA = "ana@seller.example"
 CY = "cy@acme.example"
 #: The names each deal was seen with, by the ``updated_at`` of its versions (rules 2026.12.44).
 SEEN = "SELECT deal_id, seen, name FROM ref_deal_names WHERE tenant_id = :t ORDER BY deal_id, seen"
+AUDITED = (
+    "SELECT actor, credential, target, after FROM audit_log "
+    "WHERE tenant_id = :t AND action = 'deal_names.backfilled'"
+)
 
 
 #: The names seen once the payroll deal, first seen on 1 September, is renamed on 1 November.
@@ -227,7 +232,9 @@ async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
             )
         assert await _reattribute_autumn(kafka_settings, db_engine, tenant) == 1
 
-        report = await backfill_deal_names(db_engine, kafka_settings, tenant.tenant_id)
+        report = await backfill_deal_names(
+            db_engine, kafka_settings, tenant.tenant_id, Actor("cli:ops", CredentialKind.CLI)
+        )
         assert (report.versions, report.deals, report.unreadable, report.earliest) == (
             3,
             2,
@@ -235,6 +242,22 @@ async def test_a_rename_before_the_upgrade_is_read_back_from_the_crm_topic(
             datetime(2026, 9, 1, tzinfo=UTC),
         )
         assert await rows(db_engine, SEEN, {"t": tenant.tenant_id}) == RENAMED_SEEN
+        # Audited as the operator's, with what it read.
+        assert await rows(db_engine, AUDITED, {"t": tenant.tenant_id}) == [
+            (
+                "cli:ops",
+                "cli",
+                "deal_names",
+                {
+                    "records": report.records,
+                    "versions": 3,
+                    "deals": 2,
+                    "unreadable": 0,
+                    "earliest": "2026-09-01T00:00:00+00:00",
+                    "latest": "2026-11-01T00:00:00+00:00",
+                },
+            )
+        ]
         assert await _reattribute_autumn(kafka_settings, db_engine, tenant) == 1
         assert await _versions(stack, tenant, "m-1") == [
             (1, "attributed", "deal-pay"),
