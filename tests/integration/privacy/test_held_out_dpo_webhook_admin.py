@@ -10,6 +10,7 @@ attribution run on the in-process stack (real broker, PostgreSQL, consumers).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -900,3 +901,277 @@ async def test_d17_another_tenants_erasure_is_not_found(
         assert (await stack.gateway.get(url, headers=bearer(acme["admin"]))).status_code == 200
         assert (await stack.gateway.get(url, headers=bearer(globex["admin"]))).status_code == 404
         assert (await stack.gateway.get(url, headers=bearer(acme["read"]))).status_code == 403
+
+
+# --- Second round (written from the docs before running; 12:05 UTC) ---------------------------------
+
+
+async def test_w17_refusals_before_and_around_verification_name_what_is_wrong(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """W17: a body above 2 MiB is 413; a connector post with a stale `webhook-timestamp` is 401
+    `webhook-timestamp: timestamp outside the accepted window`; a Graph echo above 1,024
+    characters is 422 (any tenant); a RingCentral `Validation-Token` with a space is 422 naming
+    `validation-token`; each refusal is counted in `spm_ingest_rejections_total`."""
+    await setup_tenant(db_engine)
+    page = dumps({"messages": [fixture_json("gmail", "message.json")]})
+    async with ingest_client(kafka_settings, database_settings) as client:
+        huge = await client.post(
+            "http://ingest/v1/webhooks/twilio/acme",
+            content=b"x" * (2 * 1024 * 1024 + 1),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        stale = await _deliver(client, "gmail", page, timestamp=NOW_SECONDS - 301)
+        echo = await client.post(
+            f"http://ingest/v1/webhooks/microsoft-graph/nobody?validationToken={'a' * 1025}"
+        )
+        spaced = await client.post(
+            "http://ingest/v1/webhooks/ringcentral/acme", headers={"Validation-Token": "abc def"}
+        )
+        metrics = (await client.get("/metrics")).text
+    assert huge.status_code == 413
+    assert stale.status_code == 401
+    assert stale.json()["detail"] == "webhook-timestamp: timestamp outside the accepted window"
+    assert echo.status_code == 422
+    assert spaced.status_code == 422
+    assert spaced.json()["errors"][0]["field"] == "validation-token"
+    assert 'spm_ingest_rejections_total{reason="unauthenticated",source="gmail"} 1.0' in metrics
+    assert 'spm_ingest_rejections_total{reason="too_large",source="twilio"} 1.0' in metrics
+    assert await raw_on_topic(kafka_settings) == []
+
+
+async def test_w18_salesforce_gets_its_soap_ack(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """W18: a verified Outbound Message is answered with the SOAP Ack Salesforce waits for."""
+    await setup_tenant(db_engine)
+    async with ingest_client(kafka_settings, database_settings) as client:
+        answer = await client.post(
+            endpoint("salesforce", SECRETS["salesforce"][0]),
+            content=fixture("salesforce", "Task.xml"),
+            headers={"content-type": "text/xml"},
+        )
+    assert answer.status_code == 200, answer.text
+    assert "xml" in answer.headers["content-type"]
+    assert b"<Ack>true</Ack>" in answer.content
+
+
+async def test_w19_a_rotation_with_no_grace_leaves_only_the_new_secret(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """W19 (webhooks.md, Secrets and rotation): with grace 24 h both secrets verify; a later
+    rotation with `grace_hours` 0 leaves only the newest (the cache at 0 s)."""
+    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+    acme, _ = await _two_tenants(db_engine)
+    admin = bearer(acme["admin"])
+    body = fixture("twilio", "no-answer.txt")
+    async with in_process_stack(kafka_settings, database_settings, services=("ingest", "gateway")) as stack:
+
+        async def deliver(token: str) -> int:
+            answer = await stack.ingest.post(
+                "/v1/webhooks/twilio/acme", content=body, headers=sign("twilio", body, token)
+            )
+            return answer.status_code
+
+        first = await stack.gateway.post(
+            "/v1/webhook-secrets/twilio", json={"secret": "auth-token-one"}, headers=admin
+        )
+        assert first.status_code == 201, first.text
+        second = await stack.gateway.post(
+            "/v1/webhook-secrets/twilio", json={"secret": "auth-token-two", "grace_hours": 24}, headers=admin
+        )
+        assert second.status_code == 201, second.text
+        assert (await deliver("auth-token-one"), await deliver("auth-token-two")) == (200, 200)
+        third = await stack.gateway.post(
+            "/v1/webhook-secrets/twilio", json={"secret": "auth-token-three", "grace_hours": 0}, headers=admin
+        )
+        assert third.status_code == 201, third.text
+        assert third.json()["expiring"] == 3  # the one `tenants create` made, one and two
+        statuses = (
+            await deliver("auth-token-one"),
+            await deliver("auth-token-two"),
+            await deliver("auth-token-three"),
+        )
+        assert statuses == (401, 401, 200)
+        listed = (await stack.gateway.get("/v1/webhook-secrets?source=twilio", headers=admin)).json()["items"]
+        assert [s["valid"] for s in listed].count(True) == 1
+
+
+async def test_d18_an_erased_contact_synced_again_from_the_crm_is_dropped(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D18 (operations.md, Erasure 4): ingest "drops a listed CRM contact": a nightly CRM export
+    still holding Bo does not bring his contact back; Cy's is kept."""
+    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
+    acme, _ = await _two_tenants(db_engine)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        assert (
+            await stack.ingest.post("/v1/crm/sync", json=_crm(), headers=bearer(acme["ingest"]))
+        ).status_code == 202
+        await poll_rows(
+            db_engine, "SELECT count(*) FROM ref_contacts WHERE tenant_id = 'acme'", {}, lambda r: r == [(2,)]
+        )
+        job = await erasure_done(stack.gateway, bearer(acme["admin"]), {"email": BO_EMAIL}, "Bo's erasure")
+        assert job["counts"]["contacts_deleted"] == 1
+        later = _crm()
+        for entity in later["entities"]:
+            entity["updated_at"] = "2026-11-30T00:00:00Z"
+        again = await stack.ingest.post("/v1/crm/sync", json=later, headers=bearer(acme["ingest"]))
+        assert again.status_code == 202, again.text
+        await poll_rows(
+            db_engine,
+            "SELECT count(*) FROM ref_contacts WHERE tenant_id = 'acme' AND contact_id = 'con-cy' "
+            "AND updated_at = '2026-11-30T00:00:00Z'",
+            {},
+            lambda r: r == [(1,)],
+        )
+        async with db_engine.connect() as conn:
+            contacts = (
+                await conn.execute(
+                    text("SELECT contact_id FROM ref_contacts WHERE tenant_id = 'acme' ORDER BY 1")
+                )
+            ).all()
+        assert [c for (c,) in contacts] == ["con-cy"]
+
+
+async def test_d19_raw_call_state_is_purged_per_tenant_after_its_own_raw_captures_days(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """D19 (operations.md, Retention): `webhook_state` rows not updated within the tenant's
+    `raw_captures_days` go; another tenant's, within its own 30 days, stay."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.metrics.retention import purge
+
+    await setup_tenant(db_engine, {**TENANT_SETTINGS, "retention": {"raw_captures_days": 1}})
+    await setup_tenant(db_engine, TENANT_SETTINGS, tenant="globex")
+    answered = fixture("ringcentral", "session.answered.json")  # a call under way: its state is kept
+    async with ingest_client(kafka_settings, database_settings) as client:
+        for tenant in ("acme", "globex"):
+            answer = await client.post(
+                f"http://ingest/v1/webhooks/ringcentral/{tenant}",
+                content=answered,
+                headers=sign("ringcentral", answered, SECRETS["ringcentral"][0], tenant=tenant),
+            )
+            assert answer.status_code == 200, answer.text
+    await poll_rows(db_engine, "SELECT count(*) FROM webhook_state", {}, lambda r: r == [(2,)])
+    await purge(db_engine, datetime.now(UTC) + timedelta(days=2), timedelta(days=14))
+    async with db_engine.connect() as conn:
+        left = (await conn.execute(text("SELECT tenant_id FROM webhook_state ORDER BY 1"))).all()
+    assert [t for (t,) in left] == ["globex"]
+
+
+async def test_d20_an_unknown_or_malformed_erasure_id_is_refused(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """D20: GET /v1/privacy/erasures/{id}: 404 for an id that is none of the tenant's; a value
+    that is no id at all is a 4xx naming `erasure_id`, never a 500."""
+    acme, _ = await _two_tenants(db_engine)
+    async with in_process_stack(kafka_settings, database_settings, services=("gateway",)) as stack:
+        unknown = await stack.gateway.get(
+            "/v1/privacy/erasures/6f1c0000-0000-4000-8000-000000000000", headers=bearer(acme["admin"])
+        )
+        malformed = await stack.gateway.get("/v1/privacy/erasures/6f1c...", headers=bearer(acme["admin"]))
+    assert unknown.status_code == 404
+    assert malformed.status_code == 422, malformed.text
+    assert malformed.json()["errors"] == [
+        {
+            "in": "path",
+            "field": "erasure_id",
+            "reason": "Input should be a valid UUID, invalid character: found `.` at 4",
+        }
+    ]
+
+
+async def test_d21_after_an_erasure_no_table_holds_the_person_nor_their_crm_id(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D21 (operations.md, Erasure 2): the job deletes the contact, "their deal roles and their
+    ids in explanations and contributions": Bo, a champion of deal-1, written to alone and with Cy,
+    his mail re-read after a deal change (a second version): nothing anywhere names him after."""
+    from tests.integration.privacy.privacy_support import tables_mentioning
+
+    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
+    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+    async with db_engine.begin() as conn:
+        acme = (await create_tenant(conn, "acme", TEST_SECRET_KEY))["api_keys"]
+    crm = _crm()
+    deal = next(e for e in crm["entities"] if e["entity_type"] == "deal")
+    deal["contacts"] = [
+        {"contact_id": "con-bo", "role": "champion"},
+        {"contact_id": "con-cy", "role": "economic_buyer"},
+    ]
+    mails = [
+        {**_email("m-bo", BO_EMAIL), "occurred_at": "2026-11-02T16:00:00Z"},
+        {
+            **_email("m-both", BO_EMAIL),
+            "occurred_at": "2026-11-03T16:00:00Z",
+            "participants": [
+                {"email": "ana@acme.example", "role": "from"},
+                {"email": BO_EMAIL, "role": "to", "name": "Bo Held"},
+                {"email": "cy@buyer.example", "role": "to"},
+            ],
+        },
+    ]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        assert (
+            await stack.ingest.post("/v1/crm/sync", json=crm, headers=bearer(acme["ingest"]))
+        ).status_code == 202
+        await poll_rows(db_engine, "SELECT count(*) FROM ref_deal_contacts", {}, lambda r: r == [(2,)])
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": mails}, headers=bearer(acme["ingest"])
+        )
+        assert posted.status_code == 202, posted.text
+        await poll_rows(db_engine, "SELECT count(*) FROM metric_contributions", {}, lambda r: r == [(2,)])
+        # A second version of each: the deal renamed and re-staged (its history holds Bo's id too).
+        deal["stage"], deal["updated_at"] = "negotiation", "2026-11-10T00:00:00Z"
+        assert (
+            await stack.ingest.post(
+                "/v1/crm/sync", json={"source": "test", "entities": [deal]}, headers=bearer(acme["ingest"])
+            )
+        ).status_code == 202
+        await erasure_done(stack.gateway, bearer(acme["admin"]), {"email": BO_EMAIL}, "Bo's erasure")
+        shared = await stack.gateway.get("/v1/activities", headers=bearer(acme["read"]))
+        [item] = shared.json()["items"]
+        detail = await stack.gateway.get(
+            f"/v1/activities/{item['activity_id']}", headers=bearer(acme["read"])
+        )
+        assert detail.status_code == 200
+        assert "con-bo" not in detail.text
+        assert BO_EMAIL not in detail.text
+    assert await tables_mentioning(db_engine, ("con-bo", BO_EMAIL, "bo held")) == []
+
+
+async def test_w20_the_gmail_push_url_answers_pubsub_204_and_a_wrong_token_401_naming_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """W20 (guides/gmail.md step 3, connectors.md "Push verification"): the URL `spm connectors
+    push-url` prints, `/v1/push/gmail/{tenant}?token=`, answers Pub/Sub 204 (a mailbox nobody
+    connected is acknowledged and ignored); a wrong or missing token is 401 naming `token`."""
+    from libs.common.tenancy import push_token
+
+    await setup_tenant(db_engine)
+    data = base64.b64encode(b'{"emailAddress": "ana@acme.example", "historyId": "9876"}').decode()
+    push = {
+        "message": {"data": data, "messageId": "136969346945", "publishTime": "2026-11-24T16:00:00Z"},
+        "subscription": "projects/acme-project/subscriptions/spm-gmail",
+    }
+    token = push_token(SECRETS["gmail"][0], "acme", "gmail")
+    async with ingest_client(kafka_settings, database_settings) as client:
+        good = await client.post(f"http://ingest/v1/push/gmail/acme?token={token}", json=push)
+        wrong = await client.post("http://ingest/v1/push/gmail/acme?token=not-the-token", json=push)
+        missing = await client.post("http://ingest/v1/push/gmail/acme", json=push)
+    assert good.status_code == 204, good.text
+    assert (wrong.status_code, missing.status_code) == (401, 401)
+    assert (wrong.json()["detail"], missing.json()["detail"]) == ("token: does not match", "token: missing")
+    assert "not-the-token" not in wrong.text
