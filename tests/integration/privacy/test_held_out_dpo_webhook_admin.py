@@ -1104,7 +1104,7 @@ async def test_d21_after_an_erasure_no_table_holds_the_person_nor_their_crm_id(
     monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
     monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
     async with db_engine.begin() as conn:
-        acme = (await create_tenant(conn, "acme", TEST_SECRET_KEY))["api_keys"]
+        acme: dict[str, str] = (await create_tenant(conn, "acme", TEST_SECRET_KEY))["api_keys"]  # type: ignore[assignment]
     crm = _crm()
     deal = next(e for e in crm["entities"] if e["entity_type"] == "deal")
     deal["contacts"] = [
