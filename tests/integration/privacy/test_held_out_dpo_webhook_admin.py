@@ -109,6 +109,8 @@ async def test_d1_an_excluded_domain_and_its_subdomains_are_withheld_and_counted
     published = await activities_on_topic(kafka_settings)
     assert [a["external_id"] for a in published] == ["m-ok"]
     assert LAWFIRM not in json.dumps(published)
+    # "Privacy first: nothing excluded goes further": no duplicate-ledger row for the two withheld.
+    assert await _count(db_engine, "SELECT count(*) FROM ingest_seen_events") == 1
 
 
 async def test_d3_a_subject_keyword_is_matched_case_insensitively_and_subjects_are_dropped(
@@ -1175,3 +1177,255 @@ async def test_w20_the_gmail_push_url_answers_pubsub_204_and_a_wrong_token_401_n
     assert (wrong.status_code, missing.status_code) == (401, 401)
     assert (wrong.json()["detail"], missing.json()["detail"]) == ("token: does not match", "token: missing")
     assert "not-the-token" not in wrong.text
+
+
+# --- Third round (written from the docs before running; 12:08 UTC) ----------------------------------
+
+
+async def test_d22_an_erasure_by_phone_deletes_the_call_state_naming_it(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D22 (operations.md, Erasure 2: "It deletes `webhook_state` rows that name them"): a
+    RingCentral call to Bo's number still under way is folded state naming him; erasing the
+    number deletes it (`webhook_states_deleted` 1) and leaves the other tenant's."""
+    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
+    acme, globex = await _two_tenants(db_engine)
+    admin = bearer(acme["admin"])
+    answered = fixture("ringcentral", "session.answered.json")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        for keys, tenant in ((acme, "acme"), (globex, "globex")):
+            created = await stack.gateway.post(
+                "/v1/webhook-secrets/ringcentral",
+                json={"secret": "rc-token-held-out"},
+                headers=bearer(keys["admin"]),
+            )
+            assert created.status_code == 201, created.text
+            answer = await stack.ingest.post(
+                f"/v1/webhooks/ringcentral/{tenant}",
+                content=answered,
+                headers=sign("ringcentral", answered, "rc-token-held-out", tenant=tenant),
+            )
+            assert answer.status_code == 200, answer.text
+        await poll_rows(db_engine, "SELECT count(*) FROM webhook_state", {}, lambda r: r == [(2,)])
+        job = await erasure_done(stack.gateway, admin, {"phone": BUYER_PHONE}, "the callee's erasure")
+        assert job["counts"]["webhook_states_deleted"] == 1
+    async with db_engine.connect() as conn:
+        left = (await conn.execute(text("SELECT tenant_id FROM webhook_state ORDER BY 1"))).all()
+    assert [t for (t,) in left] == ["globex"]
+
+
+async def test_d23_a_privacy_setting_that_is_no_domain_is_refused_naming_it(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """D23 (api.md, Tenant settings: an invalid value is a 422 naming each field, nothing saved)."""
+    acme, _ = await _two_tenants(db_engine)
+    admin = bearer(acme["admin"])
+    async with in_process_stack(kafka_settings, database_settings, services=("gateway",)) as stack:
+        bad = await stack.gateway.patch(
+            "/v1/settings/privacy", json={"excluded_domains": ["law firm.example"]}, headers=admin
+        )
+        flag = await stack.gateway.patch(
+            "/v1/settings/privacy", json={"keep_subjects": "true"}, headers=admin
+        )
+        kept = (await stack.gateway.get("/v1/settings/privacy", headers=admin)).json()
+    assert bad.status_code == flag.status_code == 422
+    assert bad.json()["errors"][0]["field"].startswith("privacy.excluded_domains")
+    assert flag.json()["errors"][0]["field"] == "privacy.keep_subjects"
+    assert kept["settings"]["excluded_domains"] == []
+    assert kept["settings"]["keep_subjects"] is False
+
+
+async def test_d24_a_new_exclusion_applies_within_seconds_not_after_the_cache(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """D24 (api.md: every process drops its cached copy when it hears `settings-changed`, otherwise
+    within 30 s): ingest, its copy of the settings warm, withholds the newly excluded domain's
+    mail within 10 s of the change (the cache alone would take 30)."""
+    acme, _ = await _two_tenants(db_engine)
+    async with in_process_stack(kafka_settings, database_settings, services=("ingest", "gateway")) as stack:
+        warm = await stack.ingest.post(
+            "/v1/events",
+            json={"activities": [_email("m-warm", "bo@buyer.example")]},
+            headers=bearer(acme["ingest"]),
+        )
+        assert warm.json()["accepted"] == 1
+        changed = await stack.gateway.patch(
+            "/v1/settings/privacy", json={"excluded_domains": [LAWFIRM]}, headers=bearer(acme["admin"])
+        )
+        assert changed.status_code == 200, changed.text
+        started = time.monotonic()
+        n = 0
+
+        async def excluded() -> int:
+            nonlocal n
+            n += 1
+            answer = await stack.ingest.post(
+                "/v1/events",
+                json={"activities": [_email(f"m-law-{n}", f"partner@{LAWFIRM}")]},
+                headers=bearer(acme["ingest"]),
+            )
+            return int(answer.json()["excluded"])
+
+        await eventually(excluded, lambda e: e == 1, 10, "the new exclusion applied")
+        assert time.monotonic() - started < 10
+
+
+async def test_d25_a_dead_letter_of_the_persons_old_event_replayed_after_the_erasure_stays_forgotten(
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """D25 (operations.md, Erasure limits: "a replay of it, of a DLQ or of any topic goes through
+    the checks above, so it cannot bring the person back"): Bo's mail as it was published, in the
+    DLQ, replayed with `spm dlq replay` after his erasure, is not stored again."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from libs.common.kafka.clients import connection_options, make_producer
+    from libs.common.kafka.dlq import replay_dead_letters
+    from libs.common.topics import ACTIVITY_INGESTED
+
+    monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
+    monkeypatch.setenv("INGEST_TENANT_CACHE_SECONDS", "0")
+    acme, _ = await _two_tenants(db_engine)
+    name = ACTIVITY_INGESTED.physical(kafka_settings.topic_prefix)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        assert (
+            await stack.ingest.post("/v1/crm/sync", json=_crm(), headers=bearer(acme["ingest"]))
+        ).status_code == 202
+        await poll_rows(db_engine, "SELECT count(*) FROM ref_contacts", {}, lambda r: r == [(2,)])
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_email("m-bo", BO_EMAIL)]}, headers=bearer(acme["ingest"])
+        )
+        assert posted.json()["accepted"] == 1
+        await poll_rows(db_engine, "SELECT count(*) FROM activities", {}, lambda r: r == [(1,)])
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection_options(kafka_settings))
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(name, p) for p in range(2)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            records = [r for batch in (await consumer.getmany(timeout_ms=3_000)).values() for r in batch]
+        finally:
+            await consumer.stop()
+        [record] = [r for r in records if r.value and BO_EMAIL.encode() in r.value]
+        producer = make_producer(kafka_settings, "held-out-dlq")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                ACTIVITY_INGESTED.physical_dlq(kafka_settings.topic_prefix),
+                record.value,
+                key=record.key,
+                headers=[*record.headers, ("dlq_error", b"held-out: a poison message")],
+            )
+        finally:
+            await producer.stop()
+
+        await erasure_done(stack.gateway, bearer(acme["admin"]), {"email": BO_EMAIL}, "Bo's erasure")
+        await poll_rows(db_engine, "SELECT count(*) FROM activities", {}, lambda r: r == [(0,)])
+        report = await replay_dead_letters(kafka_settings, ACTIVITY_INGESTED)
+        assert report.replayed == 1
+        marker = await stack.ingest.post(
+            "/v1/events",
+            json={"activities": [_email("m-cy", "cy@buyer.example")]},
+            headers=bearer(acme["ingest"]),
+        )
+        assert marker.json()["accepted"] == 1
+        await poll_rows(
+            db_engine,
+            "SELECT a.external_id FROM activities a JOIN attributions t USING (tenant_id, activity_id) ORDER BY 1",
+            {},
+            lambda r: ("m-cy",) in [tuple(x) for x in r],
+        )
+        async with db_engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT external_id FROM activities ORDER BY 1"))).all()
+        assert [e for (e,) in stored] == ["m-cy"]
+
+
+async def test_w21_a_calendly_booking_arrives_attributed_to_the_deal_and_counted_as_booked(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """W21 (webhooks.md: Calendly; api.md: Scores): Bo books Ana's discovery call through
+    Calendly; the meeting is Ana's, on Globex's open deal, and her week counts one booked."""
+    acme, _ = await _two_tenants(db_engine)
+    at = "2026-01-01T00:00:00Z"
+    crm = {
+        "source": "test",
+        "entities": [
+            {
+                "entity_type": "rep",
+                "id": "rep-a",
+                "name": "Ana",
+                "emails": ["ana.seller@acme.example"],
+                "updated_at": at,
+            },
+            {
+                "entity_type": "account",
+                "id": "acc-g",
+                "name": "Globex",
+                "domains": ["globex.example"],
+                "updated_at": at,
+            },
+            {
+                "entity_type": "contact",
+                "id": "con-bo",
+                "name": "Bo Buyer",
+                "emails": ["bo.buyer@globex.example"],
+                "account_id": "acc-g",
+                "updated_at": at,
+            },
+            {
+                "entity_type": "deal",
+                "id": "deal-g",
+                "name": "Globex renewal",
+                "account_id": "acc-g",
+                "owner_rep_id": "rep-a",
+                "stage": "proposal",
+                "created_at": "2026-10-01T00:00:00Z",
+                "updated_at": at,
+                "contacts": [{"contact_id": "con-bo", "role": "champion"}],
+            },
+        ],
+    }
+    body = fixture("calendly", "invitee.created.json")
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        assert (
+            await stack.ingest.post("/v1/crm/sync", json=crm, headers=bearer(acme["ingest"]))
+        ).status_code == 202
+        await poll_rows(db_engine, "SELECT count(*) FROM ref_deal_contacts", {}, lambda r: r == [(1,)])
+        key = "calendly-signing-key-w21"
+        created = await stack.gateway.post(
+            "/v1/webhook-secrets/calendly", json={"secret": key}, headers=bearer(acme["admin"])
+        )
+        assert created.status_code == 201, created.text
+        answer = await stack.ingest.post(
+            "/v1/webhooks/calendly/acme", content=body, headers=sign("calendly", body, key, int(time.time()))
+        )
+        assert (answer.status_code, answer.json()["accepted"]) == (200, 1), answer.text
+
+        async def booked() -> Any:
+            got = await stack.gateway.get(
+                "/v1/reps/rep-a/scores?granularity=week&from=2026-11-23&to=2026-11-23",
+                headers=bearer(acme["read"]),
+            )
+            return got.json()["periods"]
+
+        [week] = await eventually(
+            booked,
+            lambda p: len(p) == 1 and p[0]["counts"]["meetings_booked"] == 1,
+            60,
+            "Ana's booked meeting",
+        )
+        assert (week["period_start"], week["counts"]["activities"]) == ("2026-11-23", 1)
+        [meeting] = (
+            await stack.gateway.get("/v1/activities?kind=meeting", headers=bearer(acme["read"]))
+        ).json()["items"]
+        assert (meeting["status"], meeting["rep_id"], meeting["deal_id"], meeting["outcome"]) == (
+            "attributed",
+            "rep-a",
+            "deal-g",
+            "scheduled",
+        )
