@@ -1429,3 +1429,30 @@ async def test_w21_a_calendly_booking_arrives_attributed_to_the_deal_and_counted
             "deal-g",
             "scheduled",
         )
+
+
+async def test_d26_mail_content_is_dropped_from_the_raw_capture_and_the_event_unless_kept(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """D26 (webhooks.md: "Content is dropped unless the tenant keeps subjects: Gmail's `Subject`
+    header, `snippet` ..., Graph's `subject`, `bodyPreview` and `body`"): neither the raw capture
+    nor the published activity holds them; the people and ids stay."""
+    await setup_tenant(db_engine)
+    gmail = dumps({"messages": [fixture_json("gmail", "message.json")]})
+    graph = dumps({"value": [fixture_json("microsoft-graph", "message.json")]})
+    async with ingest_client(kafka_settings, database_settings) as client:
+        for source, body in (("gmail", gmail), ("microsoft-graph", graph)):
+            answer = await _deliver(client, source, body)
+            assert (answer.status_code, answer.json()["accepted"]) == (200, 1), answer.text
+    raw = json.dumps(await raw_on_topic(kafka_settings))
+    published = await activities_on_topic(kafka_settings)
+    for content in (
+        "Proposal for Globex",
+        "as promised here is the proposal",
+        "Globex renewal",
+        "see you Thursday",
+    ):
+        assert content not in raw, content
+        assert content not in json.dumps(published), content
+    assert "bo.buyer@globex.example" in raw.lower()
+    assert [a["subject"] for a in published] == [None, None]
