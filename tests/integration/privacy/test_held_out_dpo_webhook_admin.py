@@ -1456,3 +1456,77 @@ async def test_d26_mail_content_is_dropped_from_the_raw_capture_and_the_event_un
         assert content not in json.dumps(published), content
     assert "bo.buyer@globex.example" in raw.lower()
     assert [a["subject"] for a in published] == [None, None]
+
+
+async def test_w22_twilio_signs_the_full_url_with_its_query_and_zoom_names_its_header(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """W22 (webhooks.md table: Twilio's HMAC-SHA1 "of the full URL (query string included)";
+    step 4: `x-zm-signature: does not match`): a Status Callback URL with a query verifies when
+    signed with it and not without it; a Zoom delivery signed with another secret is refused."""
+    await setup_tenant(db_engine)
+    body = fixture("twilio", "no-answer.txt")
+    url = "http://ingest/v1/webhooks/twilio/acme?line=sales&region=us"
+    params = sorted(parse_qsl(body.decode(), keep_blank_values=True))
+
+    def signature(signed_url: str) -> str:
+        payload = signed_url + "".join(k + v for k, v in params)
+        return base64.b64encode(
+            hmac.new(SECRETS["twilio"][0].encode(), payload.encode(), hashlib.sha1).digest()
+        ).decode()
+
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    zoom = fixture("zoom", "meeting.started.json")
+    async with ingest_client(kafka_settings, database_settings) as client:
+        with_query = await client.post(
+            url, content=body, headers={**form, "x-twilio-signature": signature(url)}
+        )
+        without = await client.post(
+            url, content=body, headers={**form, "x-twilio-signature": signature(url.split("?")[0])}
+        )
+        forged_zoom = await client.post(
+            endpoint("zoom", ""), content=zoom, headers=sign("zoom", zoom, "another-secret")
+        )
+    assert with_query.status_code == 200, with_query.text
+    assert without.status_code == 401
+    assert forged_zoom.status_code == 401
+    assert forged_zoom.json()["detail"] == "x-zm-signature: does not match"
+
+
+async def test_c4_a_service_account_key_missing_its_parts_or_a_bad_topic_is_refused_naming_them(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """C4 (api.md, Connectors: "a 422 names the missing or invalid field"): a key file without its
+    `private_key` or `client_email`, or not a service account's (an OAuth client's JSON), a Pub/Sub
+    topic that is not `projects/P/topics/T`, a backfill beyond 365 days: 422 naming each; nothing is
+    connected."""
+    from tests.integration.connectors.connectors_support import service_account_key
+
+    acme, _ = await _two_tenants(db_engine)
+    admin = bearer(acme["admin"])
+    account = json.loads(service_account_key("https://oauth2.googleapis.com/token")[0])
+    gmail = {"provider": "gmail", "users": ["ana@acme.example"]}
+    cases = {
+        "service_account.private_key": {
+            **gmail,
+            "service_account": {k: v for k, v in account.items() if k != "private_key"},
+        },
+        "service_account.client_email": {
+            **gmail,
+            "service_account": {k: v for k, v in account.items() if k != "client_email"},
+        },
+        "service_account.type": {**gmail, "service_account": {**account, "type": "authorized_user"}},
+        "pubsub_topic": {**gmail, "service_account": account, "pubsub_topic": "spm-gmail"},
+        "backfill_days": {**gmail, "service_account": account, "backfill_days": 400},
+    }
+    async with in_process_stack(kafka_settings, database_settings, services=("gateway",)) as stack:
+        answers = {
+            field: await stack.gateway.post("/v1/connectors", json=body, headers=admin)
+            for field, body in cases.items()
+        }
+        listed = (await stack.gateway.get("/v1/connectors", headers=admin)).json()
+    got = {
+        field: (a.status_code, a.json().get("errors", [{}])[0].get("field")) for field, a in answers.items()
+    }
+    assert got == {field: (422, field) for field in cases}
+    assert (listed["items"] if isinstance(listed, dict) else listed) == []
