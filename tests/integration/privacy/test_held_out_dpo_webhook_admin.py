@@ -1099,8 +1099,9 @@ async def test_d21_after_an_erasure_no_table_holds_the_person_nor_their_crm_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """D21 (operations.md, Erasure 2): the job deletes the contact, "their deal roles and their
-    ids in explanations and contributions": Bo, a champion of deal-1, written to alone and with Cy,
-    his mail re-read after a deal change (a second version): nothing anywhere names him after."""
+    ids in explanations and contributions": Bo, a champion of deal-1, written to alone (an admin
+    pinned that mail on the deal: audited) and with Cy, his mail re-read after a deal change (a
+    second version): nothing anywhere names him after."""
     from tests.integration.privacy.privacy_support import tables_mentioning
 
     monkeypatch.setenv("ATTRIBUTION_ERASURE_CACHE_SECONDS", "0")
@@ -1142,6 +1143,16 @@ async def test_d21_after_an_erasure_no_table_holds_the_person_nor_their_crm_id(
                 "/v1/crm/sync", json={"source": "test", "entities": [deal]}, headers=bearer(acme["ingest"])
             )
         ).status_code == 202
+        # An admin pins the mail to Bo alone on the deal: the audit log records the attribution before.
+        listed = (await stack.gateway.get("/v1/activities", headers=bearer(acme["read"]))).json()["items"]
+        bo_only = next(i for i in listed if i["occurred_at"].startswith("2026-11-02"))
+        pinned = await stack.gateway.put(
+            f"/v1/activities/{bo_only['activity_id']}/attribution",
+            json={"deal_id": "deal-1", "reason": "Bo's renewal"},
+            headers=bearer(acme["admin"]),
+        )
+        assert pinned.status_code == 202, pinned.text
+        await poll_rows(db_engine, "SELECT count(*) FROM attribution_overrides", {}, lambda r: r == [(1,)])
         await erasure_done(stack.gateway, bearer(acme["admin"]), {"email": BO_EMAIL}, "Bo's erasure")
         shared = await stack.gateway.get("/v1/activities", headers=bearer(acme["read"]))
         [item] = shared.json()["items"]
