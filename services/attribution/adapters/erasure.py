@@ -317,13 +317,16 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
         ),
         params,
     )
-    await conn.execute(
-        text(
-            "UPDATE metric_deal_engagement SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
-            "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND contact_ids && CAST(:ids AS text[])"
-        ),
-        params,
-    )
+    # The deals' summaries, and the log of what the refresher has not merged into them yet (before
+    # 2026-12 the log kept the erased contact's id until the next refresh).
+    for table in ("metric_deal_engagement", "metric_deal_engagement_changes"):
+        await conn.execute(
+            text(
+                f"UPDATE {table} SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
+                "WHERE NOT (c = ANY(:ids))) WHERE tenant_id = :t AND contact_ids && CAST(:ids AS text[])"
+            ),
+            params,
+        )
     result = await conn.execute(
         text("DELETE FROM ref_contacts WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
     )

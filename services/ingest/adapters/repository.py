@@ -101,11 +101,12 @@ class TenantDirectory:
             or built.erased is not erased
             or (settings.internal_domains is None and built.rep_domains != rep_domains)
         ):
+            webhook = webhook_config(tenant_id, settings, rep_domains)
             built = TenantContext(
                 tenant_id=tenant_id,
                 settings=settings,
-                webhook=webhook_config(tenant_id, settings, rep_domains),
-                privacy=privacy_policy(settings),
+                webhook=webhook,
+                privacy=privacy_policy(settings, webhook.internal_domains),
                 erased=erased,
                 rep_domains=rep_domains,
             )

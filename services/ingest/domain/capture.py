@@ -29,7 +29,7 @@ from services.ingest.domain.privacy import PrivacyPolicy, _exclusion, _in_domain
 from services.ingest.domain.vendors.ringcentral import RingCentralEvent, RingCentralParty
 from services.ingest.domain.vendors.twilio import TwilioLeg
 from services.ingest.domain.vendors.zoom import ZoomEvent
-from services.ingest.domain.webhook_types import AdapterResult, SourceDeletion, WebhookRejected
+from services.ingest.domain.webhook_types import AdapterResult, WebhookRejected
 
 #: Body fields that hold content (what was said or written), per source; dropped from the raw
 #: capture unless the tenant keeps subjects. Keys match at any depth of a JSON body.
@@ -165,17 +165,18 @@ def _activity_withheld(
     return None
 
 
-def _mailbox_withheld(
-    deletions: Iterable[SourceDeletion], policy: PrivacyPolicy, erased: ErasedIdentities
-) -> str | None:
-    """A calendar page names the mailbox it was read from: an excluded or erased person's is not
-    kept raw (her calendar's events would have been withheld too)."""
-    for deletion in deletions:
-        if deletion.seen_in is None:
-            continue
-        if deletion.seen_in in policy.excluded_addresses:
+def _mailbox_withheld(result: AdapterResult, policy: PrivacyPolicy, erased: ErasedIdentities) -> str | None:
+    """A calendar page names the mailbox it was read from (``read_in``, and each deletion's
+    ``seen_in``): an excluded or erased person's is not kept raw, whatever the page holds (her
+    calendar's events would have been withheld too). Before 2026-12 only a page holding deletions
+    was checked: a page of her events with none was captured."""
+    mailboxes = [d.seen_in for d in result.deletions if d.seen_in is not None]
+    if result.read_in is not None:
+        mailboxes.append(result.read_in)
+    for mailbox in mailboxes:
+        if mailbox in policy.excluded_addresses:
             return "excluded mailbox"
-        if erased and erased.names(deletion.seen_in, None):
+        if erased and erased.names(mailbox, None):
             return "erased mailbox"
     return None
 
@@ -265,7 +266,7 @@ def keep_of_delivery(
     withheld = (
         _activity_withheld(result.activities, policy, erased)
         or _entity_withheld(result.entities, erased)
-        or _mailbox_withheld(result.deletions, policy, erased)
+        or _mailbox_withheld(result, policy, erased)
     )
     for event in result.zoom_events:
         reduced, reason = _reduce_zoom(event, policy, erased)

@@ -106,6 +106,10 @@ class PrivacyPolicy:
     excluded_subject_keywords: frozenset[str] = frozenset()
     keep_subjects: bool = False
     drop_internal_only: bool = False
+    #: The tenant's own domains (``TenantWebhookConfig.internal_domains``): with
+    #: ``drop_internal_only``, an activity whose every participant writes from one is internal,
+    #: whatever direction its sender gave it (``POST /v1/events``).
+    internal_domains: frozenset[str] = frozenset()
     #: The excluded domains as ``_in_domains`` reads them (``normalize.domain_suffixes``), made
     #: once here: every address of every activity is checked.
     excluded_suffixes: DomainSuffixes = field(
@@ -114,6 +118,10 @@ class PrivacyPolicy:
     #: The excluded keywords as ``_exclusion`` searches subjects for them, made once here.
     subject_keywords: SubjectKeywords = field(
         default_factory=SubjectKeywords, init=False, repr=False, compare=False
+    )
+    #: ``internal_domains`` as ``in_domains`` reads them.
+    internal_suffixes: DomainSuffixes = field(
+        default=((), frozenset()), init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -130,6 +138,7 @@ class PrivacyPolicy:
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "excluded_suffixes", domain_suffixes(self.excluded_domains))
+        object.__setattr__(self, "internal_suffixes", domain_suffixes(self.internal_domains))
         object.__setattr__(self, "subject_keywords", SubjectKeywords.of(self.excluded_subject_keywords))
 
 
@@ -365,9 +374,23 @@ def _exclusion(activity: ActivityFields, policy: PrivacyPolicy) -> ExclusionReas
     subject = activity.subject
     if policy.excluded_subject_keywords and subject and policy.subject_keywords.found_in(subject.casefold()):
         return ExclusionReason.EXCLUDED_KEYWORD
-    if policy.drop_internal_only and activity.direction is Direction.INTERNAL:
+    if policy.drop_internal_only and _internal_only(activity, policy):
         return ExclusionReason.INTERNAL_ONLY
     return None
+
+
+def _internal_only(activity: ActivityFields, policy: PrivacyPolicy) -> bool:
+    """Internal by its direction, or every participant writing from the tenant's domains (a
+    participant known only by a phone could be anyone). Before 2026-12 only the direction was
+    read: a ``POST /v1/events`` mail among colleagues sent as ``outbound`` was kept."""
+    if activity.direction is Direction.INTERNAL:
+        return True
+    if not policy.internal_domains or not activity.participants:
+        return False
+    for participant in activity.participants:
+        if not participant.email or not in_domains(participant.email, policy.internal_suffixes):
+            return False
+    return True
 
 
 def apply_privacy(activity: ActivityT, policy: PrivacyPolicy) -> PrivacyVerdict[ActivityT]:

@@ -8,19 +8,38 @@ from collections.abc import Iterable
 
 from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.personal_domains import company_domains
+from services.ingest.domain.phones import e164_or_none
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 
 
-def privacy_policy(settings: TenantSettings) -> PrivacyPolicy:
+def privacy_policy(settings: TenantSettings, internal_domains: frozenset[str] = frozenset()) -> PrivacyPolicy:
+    """``internal_domains`` are the tenant's own (``webhook_config``), for ``drop_internal_only``."""
     privacy = settings.privacy
     return PrivacyPolicy(
-        excluded_addresses=frozenset(a.strip().lower() for a in privacy.excluded_addresses if a.strip()),
+        excluded_addresses=excluded_identities(privacy.excluded_addresses, phone_region(settings)),
         excluded_domains=frozenset(privacy.excluded_domains),
         excluded_subject_keywords=frozenset(k for k in privacy.excluded_subject_keywords if k.strip()),
         keep_subjects=privacy.keep_subjects,
         drop_internal_only=privacy.drop_internal_only,
+        internal_domains=internal_domains,
     )
+
+
+def excluded_identities(entries: Iterable[str], region: str) -> frozenset[str]:
+    """The tenant's ``privacy.excluded_addresses`` as participants are compared with them: an
+    address lower-cased, a phone also as the E.164 number ingest reads a participant's phone as (in
+    the tenant's region), so ``+1 (415) 555-2671`` or ``(415) 555-2671`` pasted into the settings
+    excludes the caller ``+14155552671`` (before 2026-12 it was saved and excluded nobody)."""
+    found: set[str] = set()
+    for entry in entries:
+        written = entry.strip().lower()
+        if not written:
+            continue
+        found.add(written)
+        if "@" not in written and (phone := e164_or_none(written, region)) is not None:
+            found.add(phone)
+    return frozenset(found)
 
 
 def domains_of(emails: Iterable[str]) -> frozenset[str]:

@@ -189,6 +189,21 @@ def test_a_calendar_page_from_an_excluded_or_erased_person_s_mailbox_is_never_ca
     assert (forgotten.raw_body, forgotten.withheld) == (None, "erased mailbox")
 
 
+def test_a_calendar_page_of_events_from_an_excluded_persons_mailbox_is_never_captured() -> None:
+    """Not only a page of deletions: any page naming her mailbox (before 2026-12, one without
+    deletions was captured whole)."""
+    event = orjson.loads(fixture("google-calendar", "event.confirmed.json"))
+    body = orjson.dumps({"mailbox": "ceo@acme.example", "items": [event]})
+    result = ADAPTERS["google-calendar"].parse(make_request(body), CONFIG)
+    assert result.deletions == ()
+    excluded = PrivacyPolicy(excluded_addresses=frozenset({"ceo@acme.example"}))
+    kept = keep_of_delivery("google-calendar", body, result, excluded, NO_ERASURES)
+    assert (kept.raw_body, kept.withheld) == (None, "excluded mailbox")
+    assert (
+        keep_of_delivery("google-calendar", body, result, PrivacyPolicy(), NO_ERASURES).raw_body is not None
+    )
+
+
 def _dial_in() -> tuple[bytes, object]:
     """Gil's join by phone: no email, the number he called from."""
     document = orjson.loads(fixture("zoom", "meeting.participant_joined.json"))

@@ -99,6 +99,27 @@ def test_internal_only_is_dropped_only_when_asked() -> None:
     assert (verdict.excluded, verdict.reason) == (True, ExclusionReason.INTERNAL_ONLY)
 
 
+def test_internal_only_reads_the_participants_whatever_direction_was_sent() -> None:
+    """POST /v1/events takes the client's direction: mail among colleagues sent as `outbound` is
+    internal by its people; a participant known by a phone alone, or one outside, is not."""
+    policy = PrivacyPolicy(drop_internal_only=True, internal_domains=frozenset({"acme.example"}))
+    colleagues = email("ana@acme.example", "sam@eu.acme.example")
+    assert apply_privacy(colleagues, policy).reason is ExclusionReason.INTERNAL_ONLY
+    assert apply_privacy(email("ana@acme.example", "bo@buyer.example"), policy).excluded is False
+    assert (
+        apply_privacy(colleagues, PrivacyPolicy(internal_domains=policy.internal_domains)).excluded is False
+    )
+    by_phone = colleagues.model_copy(
+        update={
+            "participants": (
+                *colleagues.participants,
+                Participant(phone="+14155552671", role=ParticipantRole.TO),
+            )
+        }
+    )
+    assert apply_privacy(by_phone, policy).excluded is False
+
+
 def test_subdomain_of_an_excluded_domain_is_excluded() -> None:
     verdict = apply_privacy(
         email("ana@acme.example", "bo@eu.globex.example"),

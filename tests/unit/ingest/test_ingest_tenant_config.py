@@ -26,6 +26,19 @@ def test_privacy_settings_are_normalised_and_subjects_are_stripped_by_default() 
     assert privacy_policy(TenantSettings()) == PrivacyPolicy()
 
 
+def test_excluded_phones_are_read_as_participants_phones_are() -> None:
+    """An admin pastes numbers as people write them; participants' phones are E.164."""
+    settings = TenantSettings.model_validate(
+        {
+            "time_zone": "America/New_York",
+            "privacy": {"excluded_addresses": ["+1 (415) 555-2671", "(212) 555-0100", "not a number"]},
+        }
+    )
+    assert privacy_policy(settings).excluded_addresses == frozenset(
+        {"+1 (415) 555-2671", "+14155552671", "(212) 555-0100", "+12125550100", "not a number"}
+    )
+
+
 def test_configured_internal_domains_win_over_the_reps_domains() -> None:
     configured = TenantSettings.model_validate(
         {"internal_domains": ["Acme.example"], "default_phone_region": "gb"}
