@@ -444,12 +444,17 @@ async def _apply(
 def _observe_freshness(events: Iterable[AttributedEvent]) -> None:
     now = datetime.now(UTC)
     ages = []
+    # Each distinct time once: the versions of one ingest request share it.
+    age_of: dict[str, float] = {}
     for event in events:
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
-            # ``max(0.0, seconds)`` without the builtin's call.
-            seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
-            ages.append(seconds if seconds > 0.0 else 0.0)
+            age = age_of.get(ingested)
+            if age is None:
+                # ``max(0.0, seconds)`` without the builtin's call.
+                seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
+                age = age_of[ingested] = seconds if seconds > 0.0 else 0.0
+            ages.append(age)
     observe_all(FRESHNESS, ages)
 
 
