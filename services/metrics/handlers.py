@@ -61,6 +61,7 @@ from services.metrics.domain.definitions import (
     buyer_answered,
     counted_amounts,
     counted_engaged_deal_ids,
+    counting_shape,
     is_counted,
     team_rep_id,
 )
@@ -268,6 +269,7 @@ def plan_batch(
     local_day = settings.calendar.local_day
     weights = weights_by_counter(model)
     outcomes: Counter[str] = Counter()
+    counts_of_shape: dict[tuple[int, int, int, bool, int], tuple[float, ...]] = {}
     for place, event in enumerate(events):
         # No lookup (the id's Python-level hash) when nothing is stored, a new activity's case.
         previous = stored.get(event.activity_id) if stored else None
@@ -286,7 +288,11 @@ def plan_batch(
             _group(groups, key, 2 * place, retracted)
         # What a version that does not count gives: zeros, no entity, no deal engaged.
         if is_counted(event):
-            counts: Sequence[float] = _counts_of(event, settings, weights)
+            # The counts of each shape of version once per batch (``counting_shape``).
+            shape = counting_shape(event)
+            counts: Sequence[float] | None = counts_of_shape.get(shape)
+            if counts is None:
+                counts = counts_of_shape[shape] = tuple(_counts_of(event, settings, weights))
             # The stored row keeps exactly the entities it credited, so a retraction undoes them.
             rep, team, account, deal, credited = _credited_ids(event)
             day = local_day(facts.occurred_at) if credited else None

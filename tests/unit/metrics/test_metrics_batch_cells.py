@@ -129,6 +129,8 @@ def _batch(draw: random.Random) -> tuple[list[Any], dict[uuid.UUID, StoredContri
 
 
 def test_a_batch_adds_to_its_cells_what_adding_each_version_in_turn_added() -> None:
+    """Also: each row is the row of its version alone, and credits what ``credited_entities``
+    credits."""
     draw = random.Random(18)
     awkward = [0.1, 0.2, 0.3, 1 / 3, 0.7, 999.999, 1e-9]
     compared = 0
@@ -160,4 +162,8 @@ def test_a_batch_adds_to_its_cells_what_adding_each_version_in_turn_added() -> N
             for level in ("rep", "team", "deal", "account"):
                 assert row[_FIELD[f"{level}_id"]] == credited.get(level), (level, event)
             assert (row[_FIELD["day"]] is not None) == (is_counted(event) and bool(credited))
+            # Each version counts in a batch what it counts alone (a batch reuses the counts of
+            # each shape of version).
+            (alone,) = plan_batch([event], {}, settings, model, now=datetime(2026, 4, 20, tzinfo=UTC))[0]
+            assert list(map(repr, row)) == list(map(repr, alone)), event
     assert compared > 1_000
