@@ -351,8 +351,8 @@ _ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS = map(
     CONTRIBUTION_FIELDS.index, ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids")
 )
 #: The counters ``buyer_answered`` reads, in its parameters' order.
-_ROW_ANSWER_COUNTERS = tuple(
-    map(
+_ROW_ANSWER_COUNTERS = itemgetter(
+    *map(
         CONTRIBUTION_FIELDS.index,
         ("buyer_replies", "conversations", "meetings_held", "talk_seconds", "dials"),
     )
@@ -366,13 +366,17 @@ def deal_engagement_changes(
     versions = []
     for row in rows:
         previous = stored.get(row[_ROW_ACTIVITY]) if stored else None
+        old = None if previous is None else previous.engagement
+        deals = row[_ROW_DEALS]
+        # ``engagement_of`` gives None for a row that engages no deal: no change unless ``old``.
+        if not deals and old is None:
+            continue
         written = rollups.engagement_of(
-            row[_ROW_DEALS],
+            deals,
             row[_ROW_OCCURRED_AT],
-            buyer_answered(*(row[i] for i in _ROW_ANSWER_COUNTERS)),
+            buyer_answered(*_ROW_ANSWER_COUNTERS(row)),
             row[_ROW_CONTACTS],
         )
-        old = None if previous is None else previous.engagement
         if old is not None or written is not None:
             versions.append((old, written))
     return engagement_changes(versions)
