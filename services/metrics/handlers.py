@@ -182,13 +182,26 @@ _FIRST_MET = itemgetter(0, 1)
 
 
 def _spread_over_grains(daily: dict[DayCell, list[float]], periods_of: _PeriodsOfDay) -> Deltas:
-    """Each day's sums added to the day, week, month and quarter that hold it."""
-    deltas: Deltas = {}
+    """Each day's sums added to the day, week, month and quarter that hold it: the counters
+    summed, the score added day by day in the order of ``daily`` (the same float as adding each
+    day's whole sums in turn)."""
+    days_of: dict[RollupCell, list[list[float]]] = {}
     for (tenant_id, level, entity_id, day), sums in daily.items():
         for grain, start in periods_of(day):
             key = (tenant_id, level, entity_id, grain, start)
-            bucket = deltas.get(key)
-            deltas[key] = list(sums) if bucket is None else list(map(add, bucket, sums))
+            days = days_of.get(key)
+            if days is None:
+                days_of[key] = [sums]
+            else:
+                days.append(sums)
+    deltas: Deltas = {}
+    for key, days in days_of.items():
+        if len(days) == 1:
+            deltas[key] = list(days[0])
+            continue
+        totals: list[float] = list(map(sum, zip(*days, strict=True)))
+        totals[_SCORE] = reduce(add, map(_SCORE_OF, days))
+        deltas[key] = totals
     return deltas
 
 
