@@ -113,7 +113,7 @@ def _batch(draw: random.Random) -> tuple[list[Any], dict[uuid.UUID, StoredContri
         )
         events.append(event)
         if n % 3 == 0:
-            counts = {column: draw.choice((0, 0, 1, 2, 30)) for column in COLUMNS}
+            counts: dict[str, float] = {column: draw.choice((0, 0, 1, 2, 30)) for column in COLUMNS}
             counts["score"] = draw.choice((0.0, 0.1, 1 / 3, 0.7, 2.5))
             stored[activity_id] = StoredContribution(
                 version=draw.choice((0, 1)),
