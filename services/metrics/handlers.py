@@ -18,7 +18,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from operator import add, mul
+from functools import reduce
+from itertools import chain
+from operator import add, itemgetter, mul
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -52,13 +54,14 @@ from services.metrics.domain.definitions import (
     LEVEL_DEAL,
     LEVEL_REP,
     LEVEL_TEAM,
+    LEVEL_TEAM_REP,
+    LEVELS_BY_STATUS,
     STORED_LEVELS,
-    Level,
     MetricSettings,
     buyer_answered,
     counted_amounts,
     counted_engaged_deal_ids,
-    counted_entities,
+    counting_shape,
     is_counted,
     team_rep_id,
 )
@@ -121,50 +124,85 @@ class _PeriodsOfDay:
 
 #: ``(tenant, level, entity, local day)``: contributions are summed per day, then spread over grains.
 DayCell = tuple[str, str, str, date]
+#: Which stored levels (rep, team, the team's rep) a source of counts credits.
+Credits = tuple[bool, bool, bool]
+#: ``(tenant, rep id, team id, credits, local day)``: the versions (and retractions) of a batch
+#: whose counts go to the same stored cells.
+Group = tuple[str, str | None, str | None, Credits, date]
+#: Counts with their place in the batch (a version's retraction comes before its new counts).
+Source = tuple[int, Sequence[float]]
+
+#: The stored levels' texts; a source meets its cells in this order (``Level`` order).
+_REP_TEXT, _TEAM_TEXT, _TEAM_REP_TEXT = LEVEL_REP.value, LEVEL_TEAM.value, LEVEL_TEAM_REP.value
+_LEVEL_RANK = {_REP_TEXT: 0, _TEAM_TEXT: 1, _TEAM_REP_TEXT: 2}
+#: What a stored contribution's retraction takes back: every stored level it names.
+_ALL_STORED: Credits = (True, True, True)
 
 
-def _add_cells(
-    daily: dict[DayCell, list[float]],
-    tenant_id: str,
-    keys: Sequence[tuple[str, str, date]],
-    counts: list[float],
-    sign: int,
-) -> None:
+def _group(groups: dict[Group, list[Source]], key: Group, place: int, counts: Sequence[float]) -> None:
     if not any(counts):
         return
-    if sign < 0:
-        counts = [-value for value in counts]
-    for level, entity_id, day in keys:
-        key = (tenant_id, level, entity_id, day)
-        bucket = daily.get(key)
-        daily[key] = list(counts) if bucket is None else list(map(add, bucket, counts))
+    sources = groups.get(key)
+    if sources is None:
+        groups[key] = [(place, counts)]
+    else:
+        sources.append((place, counts))
+
+
+_PLACE, _COUNTS = itemgetter(0), itemgetter(1)
+_SCORE_OF = itemgetter(COLUMNS.index("score"))
+
+
+def _day_sums(groups: dict[Group, list[Source]]) -> dict[DayCell, list[float]]:
+    """Each stored cell's sums for a day, as adding each source's counts to every cell it credits,
+    one source after another, gave them: the counters summed (integers, in any order), the score
+    added in the sources' order (the same float to the last bit), the cells in the order their
+    first source met them."""
+    cells: dict[DayCell, list[list[Source]]] = {}
+    for (tenant_id, rep_id, team_id, (rep, team, team_rep), day), sources in groups.items():
+        if rep and rep_id is not None:
+            cells.setdefault((tenant_id, _REP_TEXT, rep_id, day), []).append(sources)
+        if team and team_id is not None:
+            cells.setdefault((tenant_id, _TEAM_TEXT, team_id, day), []).append(sources)
+        if team_rep and rep_id is not None and team_id is not None:
+            key = (tenant_id, _TEAM_REP_TEXT, team_rep_id(team_id, rep_id), day)
+            cells.setdefault(key, []).append(sources)
+    ordered = []
+    for key, runs in cells.items():
+        sources = runs[0] if len(runs) == 1 else sorted(chain.from_iterable(runs), key=_PLACE)
+        vectors = list(map(_COUNTS, sources))
+        sums: list[float] = list(map(sum, zip(*vectors, strict=True)))
+        sums[_SCORE] = reduce(add, map(_SCORE_OF, vectors))
+        ordered.append((sources[0][0], _LEVEL_RANK[key[1]], key, sums))
+    ordered.sort(key=_FIRST_MET)
+    return {key: sums for _, _, key, sums in ordered}
+
+
+_FIRST_MET = itemgetter(0, 1)
 
 
 def _spread_over_grains(daily: dict[DayCell, list[float]], periods_of: _PeriodsOfDay) -> Deltas:
-    """Each day's sums added to the day, week, month and quarter that hold it."""
-    deltas: Deltas = {}
+    """Each day's sums added to the day, week, month and quarter that hold it: the counters
+    summed, the score added day by day in the order of ``daily`` (the same float as adding each
+    day's whole sums in turn)."""
+    days_of: dict[RollupCell, list[list[float]]] = {}
     for (tenant_id, level, entity_id, day), sums in daily.items():
         for grain, start in periods_of(day):
             key = (tenant_id, level, entity_id, grain, start)
-            bucket = deltas.get(key)
-            deltas[key] = list(sums) if bucket is None else list(map(add, bucket, sums))
+            days = days_of.get(key)
+            if days is None:
+                days_of[key] = [sums]
+            else:
+                days.append(sums)
+    deltas: Deltas = {}
+    for key, days in days_of.items():
+        if len(days) == 1:
+            deltas[key] = list(days[0])
+            continue
+        totals: list[float] = list(map(sum, zip(*days, strict=True)))
+        totals[_SCORE] = reduce(add, map(_SCORE_OF, days))
+        deltas[key] = totals
     return deltas
-
-
-def _stored_keys(stored: StoredContribution) -> list[tuple[str, str, date]]:
-    if stored.day is None:
-        return []
-    keys = []
-    team_rep = (
-        team_rep_id(stored.team_id, stored.rep_id)
-        if stored.team_id is not None and stored.rep_id is not None
-        else None
-    )
-    # The stored levels only (``STORED_LEVELS``): account and deal figures have no rollup rows.
-    for level, entity in (("rep", stored.rep_id), ("team", stored.team_id), ("team_rep", team_rep)):
-        if entity is not None:
-            keys.append((level, entity, stored.day))
-    return keys
 
 
 #: Every rollup column at zero: what an uncounted version contributes.
@@ -175,8 +213,28 @@ _ACTIVITIES, _SCORE = COLUMNS.index("activities"), COLUMNS.index("score")
 _COUNTER_INDEX: dict[DomainCounter, int] = {
     c: COLUMNS.index(c.value) for c in DomainCounter if c.value in COLUMNS
 }
-#: The name of each level kept as rollup rows (``STORED_LEVELS``); the others are only credited.
-_STORED_NAMES: dict[Level, str] = {level: level.value for level in STORED_LEVELS}
+#: For each status, the ids of a version it credits (``LEVELS_BY_STATUS``, as ``counted_entities``
+#: reads them): the rep, the team, the team's rep (the two joined), the account and the deal.
+_CREDITED: dict[AttributionStatus, tuple[bool, bool, bool, bool, bool]] = {
+    status: (
+        LEVEL_REP in levels,
+        LEVEL_TEAM in levels,
+        LEVEL_TEAM_REP in levels,
+        LEVEL_ACCOUNT in levels,
+        LEVEL_DEAL in levels,
+    )
+    for status, levels in LEVELS_BY_STATUS.items()
+}
+#: Which stored levels (``STORED_LEVELS``) each status credits: account and deal figures have no
+#: rollup rows.
+_STORED_CREDITS: dict[AttributionStatus, Credits] = {
+    status: (
+        rep and LEVEL_REP in STORED_LEVELS,
+        team and LEVEL_TEAM in STORED_LEVELS,
+        team_rep and LEVEL_TEAM_REP in STORED_LEVELS,
+    )
+    for status, (rep, team, team_rep, _, _) in _CREDITED.items()
+}
 
 
 def _counts_of(
@@ -219,12 +277,13 @@ def plan_batch(
     now = now or datetime.now(UTC)
     cutoff = settings.retention_cutoff(now)
     rows: list[ContributionRow] = []
-    daily: dict[DayCell, list[float]] = {}
+    groups: dict[Group, list[Source]] = {}
     periods_of = _PeriodsOfDay(settings)
     local_day = settings.calendar.local_day
     weights = weights_by_counter(model)
     outcomes: Counter[str] = Counter()
-    for event in events:
+    counts_of_shape: dict[tuple[int, int, int, bool, int], tuple[float, ...]] = {}
+    for place, event in enumerate(events):
         # No lookup (the id's Python-level hash) when nothing is stored, a new activity's case.
         previous = stored.get(event.activity_id) if stored else None
         facts = event.facts
@@ -235,15 +294,24 @@ def plan_batch(
             # Purged (or never kept): its share of the kept aggregates is already in them.
             outcomes["past_retention"] += 1
             continue
-        if previous is not None:
-            retracted = [previous.counts.get(column, 0) for column in COLUMNS]
-            _add_cells(daily, event.tenant_id, _stored_keys(previous), retracted, -1)
+        if previous is not None and previous.day is not None:
+            # Taken back from the cells the stored row credited, before the new counts are added.
+            retracted = [-previous.counts.get(column, 0) for column in COLUMNS]
+            key = (event.tenant_id, previous.rep_id, previous.team_id, _ALL_STORED, previous.day)
+            _group(groups, key, 2 * place, retracted)
         # What a version that does not count gives: zeros, no entity, no deal engaged.
-        counted = is_counted(event)
-        counts = _counts_of(event, settings, weights) if counted else list(_ZEROS)
-        # The stored row keeps exactly the entities it credited, so a retraction undoes them.
-        credited = dict(counted_entities(event)) if counted else {}
-        day = local_day(facts.occurred_at) if credited else None
+        if is_counted(event):
+            # The counts of each shape of version once per batch (``counting_shape``).
+            shape = counting_shape(event)
+            counts: Sequence[float] | None = counts_of_shape.get(shape)
+            if counts is None:
+                counts = counts_of_shape[shape] = tuple(_counts_of(event, settings, weights))
+            # The stored row keeps exactly the entities it credited, so a retraction undoes them.
+            rep, team, account, deal, credited = _credited_ids(event)
+            day = local_day(facts.occurred_at) if credited else None
+            deals = counted_engaged_deal_ids(event)
+        else:
+            counts, rep, team, account, deal, day, deals = _ZEROS, None, None, None, None, None, ()
         # ``CONTRIBUTION_FIELDS``, in that order.
         rows.append(
             (
@@ -251,30 +319,44 @@ def plan_batch(
                 event.activity_id,
                 event.version,
                 facts.revision,
-                credited.get(LEVEL_REP),
-                credited.get(LEVEL_TEAM),
-                credited.get(LEVEL_DEAL),
-                credited.get(LEVEL_ACCOUNT),
+                rep,
+                team,
+                deal,
+                account,
                 _STATUS_TEXT[event.status],
                 facts.occurred_at,
                 day,
                 _KIND_TEXT[facts.kind],
                 facts.external_contact_ids,
-                counted_engaged_deal_ids(event) if counted else (),
+                deals,
                 *counts,
             )
         )
         if day is not None:
-            keys = [
-                (_STORED_NAMES[level], entity_id, day)
-                for level, entity_id in credited.items()
-                if level in _STORED_NAMES
-            ]
-            _add_cells(daily, event.tenant_id, keys, counts, 1)
+            key = (event.tenant_id, event.rep_id, event.team_id, _STORED_CREDITS[event.status], day)
+            _group(groups, key, 2 * place + 1, counts)
         outcomes["replaced" if previous is not None else "added"] += 1
     for outcome, count in outcomes.items():
         CONTRIBUTIONS.labels(outcome).inc(count)
-    return rows, _spread_over_grains(daily, periods_of)
+    return rows, _spread_over_grains(_day_sums(groups), periods_of)
+
+
+def _credited_ids(event: AttributedEvent) -> tuple[str | None, str | None, str | None, str | None, bool]:
+    """The rep, team, account and deal a counted version credits (``counted_entities``), None
+    where it credits none, and whether it credits any entity at all."""
+    rep, team, team_rep, account, deal = _CREDITED[event.status]
+    rep_id = event.rep_id if rep else None
+    team_id = event.team_id if team else None
+    account_id = event.account_id if account else None
+    deal_id = event.deal_id if deal else None
+    credited = (
+        rep_id is not None
+        or team_id is not None
+        or account_id is not None
+        or deal_id is not None
+        or (team_rep and event.rep_id is not None and event.team_id is not None)
+    )
+    return rep_id, team_id, account_id, deal_id, credited
 
 
 #: Where ``deal_engagement_changes`` reads a contribution row's fields.
@@ -282,8 +364,8 @@ _ROW_ACTIVITY, _ROW_OCCURRED_AT, _ROW_CONTACTS, _ROW_DEALS = map(
     CONTRIBUTION_FIELDS.index, ("activity_id", "occurred_at", "contact_ids", "engaged_deal_ids")
 )
 #: The counters ``buyer_answered`` reads, in its parameters' order.
-_ROW_ANSWER_COUNTERS = tuple(
-    map(
+_ROW_ANSWER_COUNTERS = itemgetter(
+    *map(
         CONTRIBUTION_FIELDS.index,
         ("buyer_replies", "conversations", "meetings_held", "talk_seconds", "dials"),
     )
@@ -297,13 +379,17 @@ def deal_engagement_changes(
     versions = []
     for row in rows:
         previous = stored.get(row[_ROW_ACTIVITY]) if stored else None
+        old = None if previous is None else previous.engagement
+        deals = row[_ROW_DEALS]
+        # ``engagement_of`` gives None for a row that engages no deal: no change unless ``old``.
+        if not deals and old is None:
+            continue
         written = rollups.engagement_of(
-            row[_ROW_DEALS],
+            deals,
             row[_ROW_OCCURRED_AT],
-            buyer_answered(*(row[i] for i in _ROW_ANSWER_COUNTERS)),
+            buyer_answered(*_ROW_ANSWER_COUNTERS(row)),
             row[_ROW_CONTACTS],
         )
-        old = None if previous is None else previous.engagement
         if old is not None or written is not None:
             versions.append((old, written))
     return engagement_changes(versions)
@@ -381,12 +467,17 @@ async def _apply(
 def _observe_freshness(events: Iterable[AttributedEvent]) -> None:
     now = datetime.now(UTC)
     ages = []
+    # Each distinct time once: the versions of one ingest request share it.
+    age_of: dict[str, float] = {}
     for event in events:
         ingested = event.explanation.get("ingested_at")
         if isinstance(ingested, str):
-            # ``max(0.0, seconds)`` without the builtin's call.
-            seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
-            ages.append(seconds if seconds > 0.0 else 0.0)
+            age = age_of.get(ingested)
+            if age is None:
+                # ``max(0.0, seconds)`` without the builtin's call.
+                seconds = (now - datetime.fromisoformat(ingested)).total_seconds()
+                age = age_of[ingested] = seconds if seconds > 0.0 else 0.0
+            ages.append(age)
     observe_all(FRESHNESS, ages)
 
 

@@ -334,6 +334,64 @@ def _decode_timestamptz(data: bytes) -> list[Any]:
     return [_moment(ts) for ts in _decode_instants(data)]
 
 
+# ---------------------------------------------------------------------- date[]
+
+#: ``date[]`` (a contribution's day, a rollup cell's period start) is written as ``integer[]`` is,
+#: with its own element type: each day the int32 asyncpg's ``date_encode`` writes, its
+#: ``toordinal()`` less 2000-01-01's, ``date.max`` and ``date.min`` as PostgreSQL's infinities.
+#: asyncpg asked each element its two ``isinstance`` checks (``Iterable``, ``Sized``) first.
+_DATE = _Element(1082, 1182, "_date", "i", 4, _to_int)
+_DATE_OFFSET = date(2000, 1, 1).toordinal()
+#: asyncpg's infinities (``date.max``, ``date.min``) as days since 2000-01-01, and PostgreSQL's.
+_MAX_DAYS, _MIN_DAYS = date.max.toordinal() - _DATE_OFFSET, date.min.toordinal() - _DATE_OFFSET
+_PG_DATE_INFINITY, _PG_DATE_NEGATIVE_INFINITY = 2**31 - 1, -(2**31)
+_DAYS_OF = {_MAX_DAYS: _PG_DATE_INFINITY, _MIN_DAYS: _PG_DATE_NEGATIVE_INFINITY}
+_DATE_FROM = {_PG_DATE_INFINITY: date.max, _PG_DATE_NEGATIVE_INFINITY: date.min}
+_FLAT_DATES = frozenset({date, type(None)})
+
+
+def _days(value: Any) -> Any:
+    """What asyncpg writes for one element: ``value.toordinal()`` (a date, a datetime, anything
+    that has it) less 2000-01-01's; a sub-array element by element."""
+    if not isinstance(value, date) and _is_sub_array(value):
+        return [None if v is None else _days(v) for v in value]
+    days = value.toordinal() - _DATE_OFFSET
+    return _DAYS_OF.get(days, days)
+
+
+def _encode_date(values: Any) -> bytes:
+    """asyncpg's ``date[]`` encoding: a list of dates (and NULLs) in one pass, anything else
+    element by element as asyncpg converts it (``_days``)."""
+    if type(values) is not list and (type(values) is tuple or _is_sub_array(values)):
+        values = list(values)
+    if type(values) is list:
+        if set(map(type, values)) <= _FLAT_DATES:
+            days = [None if v is None else v.toordinal() - _DATE_OFFSET for v in values]
+            if _MAX_DAYS in days or _MIN_DAYS in days:
+                days = [d if d is None else _DAYS_OF.get(d, d) for d in days]
+        else:
+            days = [None if v is None else _days(v) for v in values]
+        return _encode_day_numbers(days)
+    return _encode_day_numbers(values)  # not an array: refused as the other codecs refuse it
+
+
+def _date_of(days: Any) -> Any:
+    if days is None:
+        return None
+    if type(days) is list:
+        return [_date_of(d) for d in days]
+    found = _DATE_FROM.get(days)
+    return date.fromordinal(days + _DATE_OFFSET) if found is None else found
+
+
+_encode_day_numbers = _encoder(_DATE)
+_decode_day_numbers = _decoder(_DATE)
+
+
+def _decode_date(data: bytes) -> list[Any]:
+    return [_date_of(days) for days in _decode_day_numbers(data)]
+
+
 # ---------------------------------------------------------------------- varchar[]
 
 #: ``character varying[]``, which no column has: statements that write many strings declare their
@@ -443,6 +501,7 @@ def _decode_uuid(data: bytes) -> list[Any]:
 CODECS: tuple[tuple[_Element, Callable[[Any], bytes], Callable[[bytes], list[Any]]], ...] = (
     *((e, _encoder(e), _decoder(e)) for e in _ELEMENTS),
     (_TIMESTAMPTZ, _encode_timestamptz, _decode_timestamptz),
+    (_DATE, _encode_date, _decode_date),
     (_VARCHAR, _encode_varchar, _decode_varchar),
     (_UUID, _encode_uuid, _decode_uuid),
 )

@@ -401,6 +401,20 @@ def counted_amounts(event: AttributedEvent, settings: MetricSettings) -> dict[Co
     return added
 
 
+def counting_shape(event: AttributedEvent) -> tuple[int, int, int, bool, int]:
+    """Everything ``counted_amounts`` reads of a version: two versions of one shape count the
+    same under the same settings. The kind, direction and outcome by identity (members are
+    singletons, and an enum member's hash is a Python-level call)."""
+    facts = event.facts
+    return (
+        id(facts.kind),
+        id(facts.direction),
+        id(facts.outcome),
+        _has_external(event),
+        facts.duration_seconds,
+    )
+
+
 def contribution_of(event: AttributedEvent, settings: MetricSettings) -> MetricCounts:
     """What this version of an activity adds to every rollup cell it belongs to."""
     added = counter_amounts(event, settings)

@@ -80,6 +80,24 @@ CASES: dict[str, list[Any]] = {
         [1_700_000_000],
         [_AT] * 40 + ["x"],
     ],
+    "date": [
+        [],
+        [None],
+        [date(2026, 12, 4), None, date(2000, 1, 1), date(1999, 12, 31)],
+        [date(2026, 1, 1) + timedelta(days=i) for i in range(100)],  # the array module's path
+        [date.max, date.min, None],  # asyncpg's infinities
+        [date(1, 1, 2), date(9999, 12, 30)],
+        [_AT, _AT.replace(tzinfo=None)],  # datetimes: their day, as asyncpg takes them
+        [[date(2026, 1, 1), None], [date.max, date(2026, 1, 2)]],
+        (date(2026, 1, 1), date(2026, 1, 2)),
+        [[date(2026, 1, 1)], date(2026, 1, 2)],
+        [(date(2026, 1, 1),)],
+        ["2026-12-04"],
+        [20261204],
+        [date(2026, 1, 1)] * 40 + ["x"],
+        "2026-12-04",
+        5,
+    ],
     "character varying": [
         [],
         [None],
@@ -179,6 +197,9 @@ async def test_arrays_read_back_as_asyncpg_reads_them(connections: Any) -> None:
         "'{{a,b},{c,NULL}}'::varchar[]",
         "(SELECT array_agg(g::text::varchar) FROM generate_series(1, 1000) g)",
         "(SELECT array_agg(timestamptz '2026-12-04 00:00:00+00' + g * interval '1.000001 s') FROM generate_series(1, 100) g)",
+        "'{2026-12-04,NULL,infinity,-infinity,2000-01-01,1999-12-31}'::date[]",
+        "'{{0001-01-01,NULL},{9999-12-31,2026-02-28}}'::date[]",
+        "(SELECT array_agg(date '2026-01-01' + g) FROM generate_series(1, 1000) g)",
         "'{}'::uuid[]",
         "'{8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab,NULL,00000000-0000-0000-0000-000000000000}'::uuid[]",
         "'{{8f0e6a2c-5b1d-4c3e-9a7f-0123456789ab,NULL},{ffffffff-ffff-ffff-ffff-ffffffffffff,NULL}}'::uuid[]",
