@@ -12,7 +12,7 @@ import logging
 import operator
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -321,34 +321,52 @@ _Record = tuple[str, Sequence[SeenPair], asyncio.Future[None]]
 class _KeptConnection:
     """A single flusher sharing one statement among the requests in flight, on one connection
     of the pool kept for it in autocommit (checking one out per statement cost a pre-ping and a
-    transaction: five round trips more); dropped when the database is unavailable."""
+    transaction: five round trips more); dropped when the database is unavailable.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``synchronous_commit`` False commits the connection's statements without waiting for the WAL
+    to reach the disk (PostgreSQL's ``synchronous_commit = off``): for bookkeeping whose loss in
+    a database crash costs nothing a redelivery does not already cost. Its commits are visible at
+    once, as any; only their durability waits (``wal_writer_delay``, 200 ms by default).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        flush: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        synchronous_commit: bool = True,
+    ) -> None:
         self.engine = engine
+        self.synchronous_commit = synchronous_commit
+        self._flush = flush
         self._flusher: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
-
-    async def _flush(self) -> None:
-        raise NotImplementedError
 
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._release()
+        await self.release()
 
-    def _start_flusher(self) -> None:
+    def start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
 
-    async def _connection(self) -> AsyncConnection:
+    async def connection(self) -> AsyncConnection:
         """The kept connection, in autocommit: no BEGIN/COMMIT round trips around a statement."""
         if self._conn is None:
             conn = self.engine.connect()
             await conn.start()
-            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                kept = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                if not self.synchronous_commit:
+                    await kept.exec_driver_sql("SET synchronous_commit TO off")
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = kept
         return self._conn
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
@@ -357,16 +375,21 @@ class _KeptConnection:
                 await conn.close()
 
 
-class SeenLedger(_KeptConnection):
+class SeenLedger:
     """Duplicate bookkeeping for deliveries that share no state with other deliveries.
 
     Such a delivery (a call, an email: no Zoom state, no meeting keys) holds no transaction
     across the broker round trip: it asks which (activity, revision) pairs were acknowledged
     before, publishes the others, and records them once the broker acknowledged. Requests in
     flight together share one statement: a single flusher takes everything queued while its
-    previous statement ran. It keeps one connection of the pool for itself, in autocommit
-    (checking one out per statement cost a pre-ping and a transaction: five round trips more),
-    and drops it when the database is unavailable.
+    previous statement ran. Lookups and records go through two flushers, each keeping one
+    connection of the pool for itself, in autocommit (checking one out per statement cost a
+    pre-ping and a transaction: five round trips more), dropped when the database is
+    unavailable. A callback waits for both, one before its publish and one after, and neither
+    waits behind the other's statement. Records are committed without waiting for the WAL's
+    flush to disk (``synchronous_commit = off`` on their connection): one lost in a database
+    crash costs a redelivery a second publish, as a crash between the acknowledgement and the
+    record already does (below). Lookups that keep a parent write it durably.
 
     No shared fate: values are checked before they are queued (:func:`check_seen_pairs`), and
     if the database still refuses a shared statement for a value, each request of that flush
@@ -377,15 +400,22 @@ class SeenLedger(_KeptConnection):
     waits for a fold: a parent whose row a fold holds (its advisory lock, taken by
     :func:`lock_webhook_state`) is not written, and the answer sends the caller to the locked fold.
 
-    Two concurrent deliveries of one new pair may both be published, and a crash between the
-    acknowledgement and the record lets a redelivery publish the pair again. Attribution and
-    metrics apply each (activity, revision) once, so either costs a message, never a double count.
+    A record is committed before its delivery is answered, so a redelivery sent after that
+    answer is found. Two concurrent deliveries of one new pair may both be published, and a
+    crash between the acknowledgement and the record lets a redelivery publish the pair again.
+    Attribution and metrics apply each (activity, revision) once, so either costs a message,
+    never a double count.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+        self.engine = engine
         self._lookups: list[_Lookup] = []
         self._records: list[_Record] = []
+        self._lookup_lane = _KeptConnection(engine, self._flush_lookups)
+        self._record_lane = _KeptConnection(engine, self._flush_records, synchronous_commit=False)
+
+    async def close(self) -> None:
+        await asyncio.gather(self._lookup_lane.close(), self._record_lane.close())
 
     async def already_seen(self, tenant_id: str, pairs: Sequence[SeenPair]) -> set[SeenPair]:
         """The pairs recorded before (published and acknowledged by an earlier delivery).
@@ -427,27 +457,36 @@ class SeenLedger(_KeptConnection):
     ) -> tuple[set[SeenPair], bool]:
         future: asyncio.Future[tuple[set[SeenPair], bool]] = asyncio.get_running_loop().create_future()
         self._lookups.append((tenant_id, pairs, parent, future))
-        self._start_flusher()
+        self._lookup_lane.start_flusher()
         return await future
 
     async def _record(self, tenant_id: str, pairs: Sequence[SeenPair]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._records.append((tenant_id, pairs, future))
-        self._start_flusher()
+        self._record_lane.start_flusher()
         await future
 
-    async def _flush(self) -> None:
+    async def _flush_lookups(self) -> None:
+        await self._flush(self._lookup_lane, records=False)
+
+    async def _flush_records(self) -> None:
+        await self._flush(self._record_lane, records=True)
+
+    async def _flush(self, lane: _KeptConnection, *, records: bool) -> None:
+        """Send what is queued for ``lane`` (the records, or the lookups) until nothing is."""
         lookups: list[_Lookup] = []
-        records: list[_Record] = []
+        recorded: list[_Record] = []
         try:
-            while self._lookups or self._records:
-                lookups, self._lookups = self._lookups, []
-                records, self._records = self._records, []
-                conn = await self._connection()
+            while self._records if records else self._lookups:
+                if records:
+                    recorded, self._records = self._records, []
+                else:
+                    lookups, self._lookups = self._lookups, []
+                conn = await lane.connection()
                 try:
                     found = await _record_and_look_up(
                         conn,
-                        [(t, p) for t, pairs, _ in records for p in pairs],
+                        [(t, p) for t, pairs, _ in recorded for p in pairs],
                         [(t, p) for t, pairs, _, _ in lookups for p in pairs],
                         [(t, parent) for t, _, parent, _ in lookups if parent is not None],
                     )
@@ -456,17 +495,21 @@ class SeenLedger(_KeptConnection):
                         raise
                     # The statement is fixed, so the database refused a value: one request's.
                     # Each request then runs alone, and only the culprit gets the error.
-                    await self._one_by_one(conn, lookups, records)
+                    await self._one_by_one(conn, lookups, recorded)
                 else:
-                    _answer(lookups, records, found)
-                lookups, records = [], []
+                    _answer(lookups, recorded, found)
+                lookups, recorded = [], []
         except BaseException as exc:
-            # Everyone waiting gets the error (a 503 for the client); the next flush reconnects.
-            await self._release()
-            lookups, self._lookups = lookups + self._lookups, []
-            records, self._records = records + self._records, []
-            futures: list[asyncio.Future[Any]] = [f for *_, f in lookups]
-            futures += [f for _, _, f in records]
+            # Everyone waiting on this lane gets the error (a 503 for the client); its next flush
+            # reconnects.
+            await lane.release()
+            futures: list[asyncio.Future[Any]]
+            if records:
+                recorded, self._records = recorded + self._records, []
+                futures = [f for _, _, f in recorded]
+            else:
+                lookups, self._lookups = lookups + self._lookups, []
+                futures = [f for *_, f in lookups]
             for future in futures:
                 if not future.done():
                     future.set_exception(exc)

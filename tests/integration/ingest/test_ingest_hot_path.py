@@ -171,6 +171,44 @@ async def test_the_ledger_answers_concurrent_callers_from_shared_statements(
     assert after == {(c, 0)}
 
 
+async def test_a_lookup_never_waits_behind_a_record_and_records_skip_the_wal_flush(
+    database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    await setup_tenant(db_engine)
+    held, other = (uuid.uuid4(), 1), (uuid.uuid4(), 1)
+    engine = make_engine(database_settings, "tests")
+    ledger = SeenLedger(engine)
+    try:
+        async with db_engine.connect() as blocker:
+            # An uncommitted insert of the same pair: the record's insert waits for its outcome.
+            await blocker.execute(
+                text("INSERT INTO ingest_seen_events (tenant_id, activity_id, revision) VALUES (:t, :a, :r)"),
+                {"t": TENANT, "a": held[0], "r": held[1]},
+            )
+            recording = asyncio.ensure_future(ledger.record(TENANT, [held]))
+            await asyncio.sleep(0.2)
+            assert not recording.done()
+            # A lookup queued while that record's statement waits is answered all the same.
+            seen = await asyncio.wait_for(ledger.already_seen(TENANT, [other, held]), timeout=5)
+            await blocker.rollback()
+        await asyncio.wait_for(recording, timeout=5)
+        after = await ledger.already_seen(TENANT, [other, held])
+        commits = [
+            (await (await lane.connection()).exec_driver_sql("SHOW synchronous_commit")).scalar()
+            for lane in (ledger._lookup_lane, ledger._record_lane)
+        ]
+        async with db_engine.connect() as conn:
+            default = (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
+    finally:
+        await ledger.close()
+        await engine.dispose()
+    assert seen == set()
+    assert after == {held}
+    # Lookups keep parents as durably as the database commits (tests run it without fsync);
+    # records are bookkeeping a redelivery can redo, committed without waiting for the WAL.
+    assert commits == [default, "off"]
+
+
 async def test_every_waiting_caller_gets_the_ledger_error_and_the_next_flush_starts_afresh(
     database_settings: DatabaseSettings,
 ) -> None:
