@@ -19,7 +19,8 @@ A process alive at the start counts from its CPU then; one started during the wi
 With ``BENCH_PG_STATEMENTS=1`` in the environment, ``bench.common.engines`` loads
 ``pg_stat_statements`` (nested statements tracked: the index expression's SQL function shows
 as its own statement) and the pipeline bench adds ``postgres_statements``: the statements of the
-window by execution time, us and calls per event (timings, for ranking only).
+window by execution time: us, calls and shared buffers read (hit or not) per event (the
+timings for ranking only; buffers are counts, which the machine's load does not move).
 
 Unlike the pipeline's ``postgres`` figure (its processes alive at the end), this counts the
 processes that ended during the window too: autovacuum workers, the poller's connections.
@@ -161,7 +162,7 @@ def per_event(by_role: dict[str, float], events: int) -> dict[str, float]:
 
 _STATEMENTS = """
 SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query, sum(calls) AS calls,
-       sum(total_exec_time) AS ms
+       sum(total_exec_time) AS ms, sum(shared_blks_hit + shared_blks_read) AS buffers
 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 GROUP BY 1 ORDER BY 3 DESC LIMIT 25
 """
@@ -184,14 +185,19 @@ async def statements_reset(dsn: str) -> bool:
         await conn.close()
 
 
-async def statements(dsn: str, events: int) -> list[tuple[str, float, float]]:
-    """The window's 25 costliest statements: text, us of execution and calls per event."""
+async def statements(dsn: str, events: int) -> list[tuple[str, float, float, float]]:
+    """The window's 25 costliest statements: text, us of execution, calls and buffers per event."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(_STATEMENTS)
     finally:
         await conn.close()
     return [
-        (r["query"], round(float(r["ms"]) * 1000 / events, 2), round(float(r["calls"]) / events, 4))
+        (
+            r["query"],
+            round(float(r["ms"]) * 1000 / events, 2),
+            round(float(r["calls"]) / events, 4),
+            round(float(r["buffers"]) / events, 2),
+        )
         for r in rows
     ]

@@ -190,8 +190,8 @@ async def run_pipeline(
                 elapsed = time.perf_counter() - started
             by_backend = await backends.stop()
             by_statement = await statements(dsn, expected) if tracking else []
-            for query, us, calls in by_statement:
-                print(f"    {us:8.2f} us {calls:8.4f} calls per event  {query}")
+            for query, us, calls, buffers in by_statement:
+                print(f"    {us:8.2f} us {calls:8.4f} calls {buffers:8.2f} buffers per event  {query}")
             samples_after = await _consumer_samples(consumers)
             groups_after = _groups(services, eng)
             per_pid_after = cpu_by_pid([p for g in groups_after.values() for p in g])
