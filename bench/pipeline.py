@@ -4,6 +4,11 @@ Both run on the same embedded broker with the same partitions and message sizes.
 pipeline's clock runs from the first POST until PostgreSQL holds a contribution for every
 activity (exact count asserted, so no speed comes from dropped events); the relay's from the
 first produce until the last relayed message is consumed.
+
+Over the pipeline's timed window it also reports PostgreSQL's CPU by backend
+(``postgres_by_backend``, us per event: each service's connections, autovacuum, the walwriter...,
+``bench.pg_backends``) and, with ``BENCH_PG_STATEMENTS=1``, its statements per event
+(``postgres_statements``).
 """
 
 from __future__ import annotations
