@@ -64,6 +64,12 @@ def engines(partitions: int = 4) -> Iterator[Engines]:
     postgres = EmbeddedPostgres(base / "pg")
     try:
         postgres.start()
+        if os.environ.get("BENCH_PG_STATEMENTS"):
+            # bench.pg_backends.statements: pg_stat_statements, its nested statements too.
+            postgres.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            postgres.psql("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+            postgres.stop()
+            postgres.start()
         postgres.ensure_database("spm")
         upgrade(postgres.url())
         kafka.start()

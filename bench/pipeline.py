@@ -4,6 +4,11 @@ Both run on the same embedded broker with the same partitions and message sizes.
 pipeline's clock runs from the first POST until PostgreSQL holds a contribution for every
 activity (exact count asserted, so no speed comes from dropped events); the relay's from the
 first produce until the last relayed message is consumed.
+
+Over the pipeline's timed window it also reports PostgreSQL's CPU by backend
+(``postgres_by_backend``, us per event: each service's connections, autovacuum, the walwriter...,
+``bench.pg_backends``) and, with ``BENCH_PG_STATEMENTS=1``, its statements per event
+(``postgres_statements``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from bench.common import (
     start_service,
     stop_services,
 )
+from bench.pg_backends import BackendSampler, per_event, statements, statements_reset
 from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.envelope import Envelope
 from libs.common.db.migrate import upgrade
@@ -96,7 +102,7 @@ async def _execute(dsn: str, sql: str) -> None:
 
 
 async def _count(dsn: str, sql: str) -> int:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": "bench-poller"})
     try:
         return int(await conn.fetchval(sql))
     finally:
@@ -169,6 +175,10 @@ async def run_pipeline(
 
             consumers = [s for s in services if s.name in ("attribution", "metrics")]
             samples_before = await _consumer_samples(consumers)
+            assert eng.postgres.process is not None
+            tracking = await statements_reset(dsn)
+            backends = BackendSampler(eng.postgres.process.pid, dsn)
+            await backends.start()
             with RssSampler(pids) as rss:
                 started = time.perf_counter()
                 await asyncio.gather(*(send(b) for b in batches))
@@ -183,6 +193,10 @@ async def run_pipeline(
                         raise TimeoutError(f"only {counted} of {expected} activities counted")
                     await asyncio.sleep(_poll_delay(expected - counted, counted / now))
                 elapsed = time.perf_counter() - started
+            by_backend = await backends.stop()
+            by_statement = await statements(dsn, expected) if tracking else []
+            for query, us, calls, buffers in by_statement:
+                print(f"    {us:8.2f} us {calls:8.4f} calls {buffers:8.2f} buffers per event  {query}")
             samples_after = await _consumer_samples(consumers)
             groups_after = _groups(services, eng)
             per_pid_after = cpu_by_pid([p for g in groups_after.values() for p in g])
@@ -210,6 +224,9 @@ async def run_pipeline(
             # Every process, PostgreSQL backends opened during the run included (from zero).
             "cpu_seconds_per_1000": sum(by_process.values()),
             "cpu_seconds_per_1000_by_process": by_process,
+            # PostgreSQL's CPU by backend, us per event, its ended processes included.
+            "postgres_by_backend": per_event(by_backend, expected),
+            "postgres_statements": by_statement,
             "peak_rss_mb": {name: round(value / 1_048_576, 1) for name, value in rss.peaks.items()},
             "consumers": consumer_waits(samples_before, samples_after, elapsed),
         }

@@ -49,6 +49,7 @@ def _pipeline_section(activities: int, repeats: int, scaling: bool) -> dict[str,
                     + (
                         f", {result['cpu_seconds_per_1000']:.3f} CPU-s/1000 "
                         f"{result['cpu_seconds_per_1000_by_process']}\n    consumers {result['consumers']}"
+                        f"\n    postgres us/event by backend {result['postgres_by_backend']}"
                         if name == "pipeline"
                         else ""
                     )

@@ -622,7 +622,16 @@ class _Loader:
             """
             SELECT ac.thread_id, ac.activity_id, ac.occurred_at, at.version, at.status, at.rep_id,
                    at.account_id, at.deal_id, at.secondary_deal_ids, at.confidence
-            FROM activities ac JOIN attributions at USING (tenant_id, activity_id)
+            FROM activities ac
+            -- Each member's attribution by its key (OFFSET 0: a probe of ``attributions_pkey`` a
+            -- member). Joined plainly, the planner read the tenant's every attribution and hashed
+            -- them for each batch (14,000 rows for 175 members; performance.md, eighteenth round).
+            CROSS JOIN LATERAL (
+                SELECT at.version, at.status, at.rep_id, at.account_id, at.deal_id, at.secondary_deal_ids,
+                       at.confidence
+                FROM attributions at WHERE at.tenant_id = ac.tenant_id AND at.activity_id = ac.activity_id
+                OFFSET 0
+            ) at
             WHERE ac.tenant_id = :t AND ac.thread_id = ANY(CAST(:th AS varchar[]))
             ORDER BY ac.thread_id, ac.occurred_at, ac.activity_id
             """,

@@ -2607,7 +2607,15 @@ async def reports_near(
                 -- hashed every call of the tenant against the windows (11 ms at 20,000 rows).
                 OFFSET 0
             ) a
-            JOIN activities act ON act.tenant_id = :t AND act.activity_id = a.activity_id
+            -- Each one's activity by its key (OFFSET 0: a probe of ``activities_pkey`` a row found).
+            -- Joined plainly, the planner, expecting 17 rows a window where there are none or one,
+            -- read the tenant's every activity and hashed them for each batch (16,000 rows, 6.5 MB
+            -- spilled to disk, for 99 found; performance.md, eighteenth round).
+            CROSS JOIN LATERAL (
+                SELECT act.source, act.occurred_at, act.kind, act.direction, act.payload FROM activities act
+                WHERE act.tenant_id = :t AND act.activity_id = a.activity_id
+                OFFSET 0
+            ) act
             WHERE NOT (a.activity_id = ANY(:exclude))
               AND EXISTS (
                   SELECT 1 FROM jsonb_array_elements(act.payload -> 'participants') p
