@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     CONNECTOR_PAUSED = "connector.paused"
     CONNECTOR_RESUMED = "connector.resumed"
     ERASURE_REQUESTED = "erasure.requested"
+    GOAL_SET = "goal.set"
+    GOAL_REMOVED = "goal.removed"
     RETENTION_PURGED = "retention.purged"
 
 
