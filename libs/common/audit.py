@@ -44,6 +44,8 @@ class AuditAction(StrEnum):
     ERASURE_REQUESTED = "erasure.requested"
     GOAL_SET = "goal.set"
     GOAL_REMOVED = "goal.removed"
+    ALERT_WEBHOOK_ADDED = "alert_webhook.added"
+    ALERT_WEBHOOK_REMOVED = "alert_webhook.removed"
     RETENTION_PURGED = "retention.purged"
 
 

@@ -19,18 +19,22 @@ a tenant's setup: now ``goal.set``, ``goal.removed``); O3 was this test's world 
 gateway tenants hold made-up activity payloads: re-attribution runs on O5's real pipeline instead);
 O5 was the product twice (``spm_consumer_retrying_seconds`` was absent until a consumer's first
 progress tick, 5 s; now 0 from its start) and the docs once (the gateway's ``/readyz`` checks
-PostgreSQL only, as it should: docs/operations.md said Kafka too). O7 found the DLQ inspection
-without the ``ce_tenant`` the runbook says to read there (now a ``tenant`` column) and, 1 run in 4,
-replayed letters sent back to the DLQ by an attribution that had not heard of the fix yet (O8, now
-deterministic: a broken tenant's settings are read afresh before its messages are parked).
-13 / 19 before, 19 / 19 after.
+PostgreSQL only, as it should: docs/operations.md said Kafka too). O7's first run showed the DLQ
+inspection without the ``ce_tenant`` the runbook says to read there (now a ``tenant`` column, checked
+since) and, 1 run in 4, replayed letters sent back to the DLQ by an attribution that had not
+heard of the fix yet (O8, now deterministic: a broken tenant's settings are read afresh before its messages are parked).
+Added after (four more, each written before it ran): R12 and R13 were the product (an alert
+webhook, an outbound destination of the tenant's data, was added and removed without an audit entry;
+the first saved scoring model's audit entry had no ``before``, though the default, version 1, was in
+force); O9 and R14 were right at their first run. Against the product as it was: 15 of 23 (17 of 23
+with R1's and O3's readings corrected); now 23 of 23.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -554,6 +558,16 @@ async def test_o5_every_alert_the_runbook_names_exists_and_reads_exported_series
     assert unexported == []
 
 
+async def test_o6_health_and_readiness_of_a_gateway_without_its_broker(gateway: httpx.AsyncClient) -> None:
+    """EXPECTED: ``/healthz`` is 200 whatever the dependencies (the broker is unreachable here), and
+    the gateway's ``/readyz`` checks PostgreSQL only (docs/operations.md, as corrected after O5): its
+    reads stay in service without the broker."""
+    healthz = await gateway.get("/healthz")
+    readyz = await gateway.get("/readyz")
+    assert (healthz.status_code, healthz.json()) == (200, {"status": "ok", "service": "gateway"})
+    assert (readyz.status_code, readyz.json()) == (200, {"ready": True, "checks": {"database": True}})
+
+
 async def dead_letters(kafka: KafkaSettings) -> tuple[int, ...]:
     """How many letters the CRM and the activity DLQs hold (one partition each)."""
     topics = [t.physical_dlq(kafka.topic_prefix) for t in (CRM_ENTITY_CHANGED, ACTIVITY_INGESTED)]
@@ -632,3 +646,129 @@ async def test_o8_a_replica_that_has_not_heard_the_fix_yet_does_not_park_the_rep
     await configure(db_engine, tenant, {"attribution": {"ambiguity_policy": "unique_only"}})
     settings = await settings_of_tenant("ops", cache)  # no invalidate(): the event not heard yet
     assert settings.attribution.ambiguity_policy == "unique_only"
+
+
+# --- Added after the first run, each written before it ran ----------------------------------------
+
+
+async def test_r12_an_alert_webhook_is_in_the_audit_log_without_its_secret(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """EXPECTED (README: every change of a tenant's setup is in its audit log; docs/api.md: no secret
+    is ever logged): registering an alert webhook and removing it are two audit entries by the
+    admin key naming its URL, and the ``whsec_`` secret shown once at creation appears in none."""
+    made = await gateway.post(
+        "/v1/alert-webhooks", json={"url": "https://hooks.example.com/spm"}, headers=bearer(keys.admin)
+    )
+    assert made.status_code == 201, made.text
+    webhook = made.json()
+    removed = await gateway.delete(f"/v1/alert-webhooks/{webhook['webhook_id']}", headers=bearer(keys.admin))
+    assert removed.status_code == 204
+    entries = await _audit(gateway, keys.admin)
+    assert [(e["actor"], e["credential"]) for e in entries] == [(_key_id(keys.admin), "api_key")] * 2
+    assert all("https://hooks.example.com/spm" in str(e["before"]) + str(e["after"]) for e in entries)
+    assert webhook["secret"] not in str(entries)
+
+
+async def test_r13_null_resets_a_setting_and_a_new_models_audit_shows_the_old_one(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """EXPECTED: ``PATCH`` with ``null`` resets a setting to its default (RFC 7396): version 2, UTC;
+    the scoring model's audit entry has the model before (version 1) and after (version 2)."""
+    await gateway.patch("/v1/settings", json={"time_zone": "Asia/Tokyo"}, headers=bearer(keys.admin))
+    reset = await gateway.patch("/v1/settings", json={"time_zone": None}, headers=bearer(keys.admin))
+    assert (reset.status_code, reset.json()["version"], reset.json()["settings"]["time_zone"]) == (
+        200,
+        2,
+        "UTC",
+    )
+    saved = await gateway.put(
+        "/v1/scoring-model", json={"activity_weights": {"call.dialled": 2.0}}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    [entry] = await _audit(gateway, keys.admin, "scoring_model.changed")
+    assert (entry["before"]["version"], entry["after"]["version"]) == (1, 2)
+    assert entry["after"]["activity_weights"]["call.dialled"] == 2.0
+
+
+async def test_o9_migrate_on_the_head_is_a_no_op(database_url: str, kafka_settings: KafkaSettings) -> None:
+    """EXPECTED (docs/operations.md): ``spm migrate`` brings the database to the head; on the head it
+    changes nothing and exits 0, and ``--status`` still names 0053 twice."""
+    upgrade = _spm(["migrate"], database_url, kafka_settings)
+    assert upgrade.returncode == 0, upgrade.stderr
+    status = _spm(["migrate", "--status"], database_url, kafka_settings)
+    assert status.stdout.count("0053_activities_by_participant") == 2, status.stdout
+
+
+async def test_r14_a_time_zone_change_moves_a_sunday_night_dial_and_a_goal_shows_on_the_board(
+    database_url: str,
+    kafka_settings: KafkaSettings,
+    database_settings: DatabaseSettings,
+    db_engine: AsyncEngine,
+) -> None:
+    """EXPECTED (docs/api.md, Consequences; Activity goals): a dial at 23:30 UTC on Sunday 8 November
+    is in the week of 2 November under UTC; once the admin sets Europe/Paris and the rebuild job is
+    done, it is in the week of 9 November (00:30 on Monday in Paris), the dry-run re-attribution
+    counting 1 examined and 0 changed; ``spm tenants settings job`` shows the rebuild done. A
+    tenant-wide goal of 4 dials a week, with one dial this week, shows on this week's dials
+    leaderboard entry: target 4, actual 1, attainment 0.25, not complete."""
+    tenant = await new_tenant(db_engine, "cal")
+    weeks = "/v1/reps/rep-1/scores?granularity=week&from=2026-10-26&to=2026-11-16"
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        ana = rep("rep-1", "ana@seller.example", phones=["+14155550001"])
+        await sync(stack, db_engine, tenant, "2026-11-01T00:00:00Z", ana)
+        sunday = dial("d1", "+14155550001", "2026-11-08T23:30:00Z")
+        today = dial("d2", "+14155550001", (now - timedelta(minutes=5)).isoformat())
+        await post(stack, tenant, sunday, today)
+        await settle(kafka_settings)
+        before = await poll_json(stack.gateway, weeks, tenant.read, lambda b: b["periods"] != [])
+        changed = await stack.gateway.patch(
+            "/v1/settings/calendar", json={"time_zone": "Europe/Paris"}, headers=tenant.admin
+        )
+        assert changed.status_code == 200, changed.text
+        jobs = {}
+        for job_id in changed.json()["jobs"]:
+            job = await poll_json(
+                stack.gateway,
+                f"/v1/settings/jobs/{job_id}",
+                tenant.admin,
+                lambda j: j["state"] in ("done", "failed"),
+            )
+            jobs[job["kind"]] = job
+        after = await poll_json(
+            stack.gateway, weeks, tenant.read, lambda b: b["periods"] != before["periods"], 20
+        )
+        goal = {"scope": "tenant", "period": "week", "metric": "dials", "target": 4}
+        assert (
+            await stack.gateway.put("/v1/goals/weekly-dials", json=goal, headers=tenant.admin)
+        ).status_code == 200
+        board = await poll_json(
+            stack.gateway,
+            "/v1/leaderboard?period=week&metric=dials",
+            tenant.read,
+            lambda b: b["entries"] and b["entries"][0].get("goal") is not None,
+            20,
+        )
+        shown = _spm(
+            ["tenants", "settings", "job", "cal", jobs["rebuild_rollups"]["job_id"]],
+            database_url,
+            kafka_settings,
+        )
+    assert [(p["period_start"], p["score"]) for p in before["periods"] if p["score"]] == [("2026-11-02", 1.0)]
+    assert [(p["period_start"], p["score"]) for p in after["periods"] if p["score"]] == [("2026-11-09", 1.0)]
+    assert (jobs["rebuild_rollups"]["state"], jobs["reattribute"]["state"]) == ("done", "done")
+    assert (jobs["reattribute"]["result"]["examined"], jobs["reattribute"]["result"]["changed"]) == (2, 0)
+    assert (shown.returncode, shown.stdout.split(":")[0]) == (0, "rebuild_rollups done")
+    entry = board["entries"][0]
+    assert (entry["rep_id"], entry["value"]) == ("rep-1", 1.0)
+    assert {
+        k: entry["goal"][k] for k in ("metric", "goal_id", "target", "actual", "attainment", "complete")
+    } == {
+        "metric": "dials",
+        "goal_id": "weekly-dials",
+        "target": 4.0,
+        "actual": 1.0,
+        "attainment": 0.25,
+        "complete": False,
+    }
