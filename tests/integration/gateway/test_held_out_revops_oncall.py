@@ -342,8 +342,8 @@ async def test_r10_a_goal_is_set_listed_removed_and_audited(gateway: httpx.Async
     )
     assert (await gateway.delete("/v1/goals/sdr-dials", headers=bearer(keys.admin))).status_code == 204
     assert (await gateway.delete("/v1/goals/sdr-dials", headers=bearer(keys.admin))).status_code == 404
-    goal_audited = {"scope": "role", "subject_id": None, "role": "SDR", "period": "week", "metric": "dials"}
-    goal_audited["target"] = 50.0
+    goal_audited: dict[str, object] = {"scope": "role", "subject_id": None, "role": "SDR", "period": "week"}
+    goal_audited |= {"metric": "dials", "target": 50.0}
     entries = [
         (e["action"], e["target"], e["actor"], e["before"], e["after"])
         for e in await _audit(gateway, keys.admin)
@@ -543,7 +543,7 @@ async def test_o5_every_alert_the_runbook_names_exists_and_reads_exported_series
         "gateway": (200, {"ready": True, "checks": {"database": True}}),
     }
     # The runbook's re-attribution, dry run first: it moves nothing here, and only the real run is audited.
-    runs = (
+    runs: tuple[tuple[list[str], str], ...] = (
         (
             ["--dry-run"],
             "tenant ops: 1 activities examined, 0 attributions would change, 0 of them in their deal",
