@@ -42,6 +42,10 @@ class AuditAction(StrEnum):
     CONNECTOR_PAUSED = "connector.paused"
     CONNECTOR_RESUMED = "connector.resumed"
     ERASURE_REQUESTED = "erasure.requested"
+    GOAL_SET = "goal.set"
+    GOAL_REMOVED = "goal.removed"
+    ALERT_WEBHOOK_ADDED = "alert_webhook.added"
+    ALERT_WEBHOOK_REMOVED = "alert_webhook.removed"
     RETENTION_PURGED = "retention.purged"
     DEAL_NAMES_BACKFILLED = "deal_names.backfilled"
 

@@ -98,7 +98,7 @@ class TenantSettingsCache:
     A ``settings-changed`` event calls :meth:`invalidate`, so a change applies within seconds;
     the TTL only bounds the staleness when an event is missed. An invalid document is cached
     like a valid one (as its error), so a broken tenant costs one query per TTL, not one per
-    request.
+    request; a consumer reads it afresh before parking a batch's messages (:func:`settings_of_tenant`).
 
     The answer "no such tenant" is cached apart, in at most ``max_unknown`` entries: webhooks
     name their tenant before they are verified, so anyone can make up thousands of tenant ids,
@@ -164,8 +164,7 @@ async def settings_of_batch(
 async def settings_of_tenant(tenant_id: str, cache: TenantSettingsCache) -> TenantSettings:
     """One tenant's settings, refused as :func:`settings_of_batch` refuses them."""
     try:
-        # A tenant created since its absence was cached must not be refused: ask once more.
-        found = await cache.get(tenant_id) or await cache.get(tenant_id, fresh=True)
+        found = await _current_settings(tenant_id, cache)
     except InvalidTenantSettings as exc:
         raise TenantSettingsInvalid(tenant_id, ", ".join(exc.settings), "; ".join(exc.reasons)) from exc
     if found is None:
@@ -651,3 +650,20 @@ async def settings_history_page(
             SettingsVersion(r.version, orjson.loads(r.settings), tuple(r.changed), r.changed_by, r.changed_at)
         )
     return versions, remaining > len(versions)
+
+
+async def _current_settings(tenant_id: str, cache: TenantSettingsCache) -> TenantSettings | None:
+    """The cached settings, read afresh once when the copy held is an absence or an invalid document.
+
+    A tenant created since its absence was cached, or whose settings were fixed since its broken
+    document was cached, must not be refused: its messages would go to the DLQ again. The runbook's
+    "fix the setting, then replay the DLQ" replays at once, and a replica that has not heard the
+    ``settings-changed`` event yet would still hold the broken copy for up to the cache's TTL. It
+    costs one read per batch holding a tenant whose settings are broken, the batch's messages
+    being parked anyway.
+    """
+    try:
+        cached = await cache.get(tenant_id)
+    except InvalidTenantSettings:
+        cached = None
+    return cached or await cache.get(tenant_id, fresh=True)

@@ -85,7 +85,8 @@ def field_errors(
         out.append(
             {
                 "in": source,
-                "field": ".".join(str(part) for part in loc) or "(root)",
+                # A refused mapping key is named by itself (pydantic adds a "[key]" part after it).
+                "field": ".".join(str(part) for part in loc if part != "[key]") or "(root)",
                 "reason": reason_of(error),
             }
         )

@@ -32,12 +32,13 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from None
         letters = asyncio.run(inspect_dead_letters(KafkaSettings(), resolved, limit))
         table = Table(title=f"{resolved.dlq}: {len(letters)} shown")
-        for column in ("partition/offset", "source", "service", "failed at", "replays", "error"):
+        for column in ("partition/offset", "tenant", "source", "service", "failed at", "replays", "error"):
             table.add_column(column)
         for letter in letters:
             p = letter.provenance
             table.add_row(
                 f"{letter.partition}/{letter.offset}",
+                letter.tenant or "",
                 f"{p['dlq_source_topic']}[{p['dlq_partition']}]@{p['dlq_offset']}",
                 p["dlq_service"] or "",
                 p["dlq_failed_at"] or "",

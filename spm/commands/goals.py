@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         """Create or replace GOAL_ID; the metrics service measures it from its next refresh."""
         from pydantic import ValidationError
 
+        from libs.common.audit import cli_actor
         from libs.common.contracts.goals import ActivityGoal
         from services.gateway.adapters import goals
 
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
             )
             if refused is not None:
                 raise LookupError(f"{refused[0]}: {refused[1]}")
-            return await goals.put_goal(conn, tenant, goal_id, goal, "spm-cli")
+            return await goals.put_goal(conn, tenant, goal_id, goal, cli_actor())
 
         saved = run_or_exit(in_tenant(tenant, work))
         typer.echo(_describe(saved))
@@ -86,10 +87,11 @@ def register(app: typer.Typer) -> None:
         tenant: TenantOption, goal_id: Annotated[str, typer.Argument(help="the goal's name")]
     ) -> None:
         """Remove GOAL_ID."""
+        from libs.common.audit import cli_actor
         from services.gateway.adapters import goals
 
         async def work(conn: Any) -> bool:
-            return await goals.delete_goal(conn, tenant, goal_id)
+            return await goals.delete_goal(conn, tenant, goal_id, cli_actor())
 
         removed = run_or_exit(in_tenant(tenant, work))
         if not removed:

@@ -84,6 +84,11 @@ class DeadLetter:
             return 0
 
     @property
+    def tenant(self) -> str | None:
+        """Whose message it is: its ``ce_tenant`` header (None without one)."""
+        return self.header("ce_tenant")
+
+    @property
     def provenance(self) -> dict[str, str | None]:
         return {name: self.header(name) for name in PROVENANCE_HEADERS}
 
@@ -256,7 +261,7 @@ async def replay_dead_letters(
             acks = []
             for letter in batch:
                 report.seen += 1
-                if tenant is not None and letter.header("ce_tenant") != tenant:
+                if tenant is not None and letter.tenant != tenant:
                     report.other_tenants += 1
                 elif letter.header("dlq_source_topic") not in (None, source):
                     report.foreign.append(letter)

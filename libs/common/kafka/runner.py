@@ -420,6 +420,8 @@ class ConsumerRunner:
         self._consumer = consumer
         await consumer.start()
         self.started.set()
+        # Exported from the start, not from the first progress tick: a scrape in between reads 0, not no data.
+        CONSUMER_RETRYING_SECONDS.labels(self.service).set(0)
         reporter = asyncio.create_task(self._report_progress_forever(consumer))
         ahead: asyncio.Task[_Fetched] | None = None
         try:

@@ -46,14 +46,18 @@ async def add_webhook(
     return dict(row._mapping)
 
 
-async def delete_webhook(conn: AsyncConnection, tenant_id: str, webhook_id: str) -> bool:
-    """Remove the webhook and its pending deliveries."""
-    result = await conn.execute(
-        text("DELETE FROM alert_webhooks WHERE tenant_id = :t AND webhook_id = :id RETURNING webhook_id"),
-        {"t": tenant_id, "id": webhook_id},
-    )
-    if result.first() is None:
-        return False
+async def delete_webhook(conn: AsyncConnection, tenant_id: str, webhook_id: str) -> dict[str, Any] | None:
+    """Remove the webhook and its pending deliveries; the webhook removed (None: there was none)."""
+    removed = (
+        await conn.execute(
+            text(
+                f"DELETE FROM alert_webhooks WHERE tenant_id = :t AND webhook_id = :id RETURNING {_COLUMNS}"
+            ),
+            {"t": tenant_id, "id": webhook_id},
+        )
+    ).first()
+    if removed is None:
+        return None
     await conn.execute(
         text(
             "DELETE FROM alert_deliveries WHERE tenant_id = :t AND webhook_id = :id "
@@ -61,4 +65,4 @@ async def delete_webhook(conn: AsyncConnection, tenant_id: str, webhook_id: str)
         ),
         {"t": tenant_id, "id": webhook_id},
     )
-    return True
+    return dict(removed._mapping)

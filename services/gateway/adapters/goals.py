@@ -8,11 +8,18 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.contracts.goals import ActivityGoal, GoalScope
 from libs.common.db.refresh_state import mark_dirty
 from services.gateway.adapters import directory
 
 _GOAL_COLUMNS = "goal_id, scope, subject_id, role, period, metric, target, updated_at, updated_by"
+#: What a goal is, as the audit log records it before and after a change.
+_GOAL_FIELDS = ("scope", "subject_id", "role", "period", "metric", "target")
+
+
+def _audited(row: Any) -> dict[str, Any] | None:
+    return None if row is None else {field: row._mapping[field] for field in _GOAL_FIELDS}
 
 
 async def list_goals(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
@@ -71,9 +78,17 @@ async def over_limit(conn: AsyncConnection, tenant_id: str, goal_id: str) -> tup
 
 
 async def put_goal(
-    conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, updated_by: str
+    conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, actor: Actor
 ) -> dict[str, Any]:
-    """Create or replace the goal ``goal_id``; the caller commits."""
+    """Create or replace the goal ``goal_id``, in the audit log when it changed; the caller commits."""
+    before = (
+        await conn.execute(
+            text(
+                f"SELECT {_GOAL_COLUMNS} FROM activity_goals WHERE tenant_id = :t AND goal_id = :id FOR UPDATE"
+            ),
+            {"t": tenant_id, "id": goal_id},
+        )
+    ).first()
     row = (
         await conn.execute(
             text(
@@ -94,25 +109,43 @@ async def put_goal(
                 "period": goal.period.value,
                 "metric": goal.metric,
                 "target": goal.target,
-                "by": updated_by,
+                "by": actor.name,
             },
         )
     ).one()
+    if _audited(before) != _audited(row):
+        await record_admin_action(
+            conn,
+            tenant_id,
+            actor,
+            AuditAction.GOAL_SET,
+            f"goal:{goal_id}",
+            before=_audited(before),
+            after=_audited(row),
+        )
     # A goal is an input of the read models: the refresher's next tick measures it (seconds),
     # not the next full refresh (``METRICS_FULL_REFRESH_SECONDS``, 15 minutes).
     await mark_dirty(conn, [tenant_id])
     return dict(row._mapping)
 
 
-async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str) -> bool:
-    result = await conn.execute(
-        text("DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING goal_id"),
-        {"t": tenant_id, "id": goal_id},
+async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str, actor: Actor) -> bool:
+    """Remove the goal ``goal_id``, in the audit log; False when there is none. The caller commits."""
+    removed = (
+        await conn.execute(
+            text(
+                f"DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING {_GOAL_COLUMNS}"
+            ),
+            {"t": tenant_id, "id": goal_id},
+        )
+    ).first()
+    if removed is None:
+        return False
+    await record_admin_action(
+        conn, tenant_id, actor, AuditAction.GOAL_REMOVED, f"goal:{goal_id}", before=_audited(removed)
     )
-    deleted = result.first() is not None
-    if deleted:
-        await mark_dirty(conn, [tenant_id])
-    return deleted
+    await mark_dirty(conn, [tenant_id])
+    return True
 
 
 #: The columns of one attainment (the fields of ``GoalAttainmentRead``), in the order they are selected.

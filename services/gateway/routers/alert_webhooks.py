@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
+from libs.common import audit
 from services.gateway.adapters import alert_webhooks
-from services.gateway.auth import AdminDep
+from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, not_found
 from services.gateway.schemas import (
     AlertWebhookCreate,
@@ -33,21 +34,45 @@ async def list_alert_webhooks(principal: AdminDep, conn: ConnDep) -> AlertWebhoo
 
 @router.post("", response_model=AlertWebhookCreated, status_code=201)
 async def add_alert_webhook(
-    principal: AdminDep, conn: ConnDep, body: AlertWebhookCreate
+    caller: AdminCallerDep, conn: ConnDep, body: AlertWebhookCreate
 ) -> AlertWebhookCreated:
     """Register a webhook; the answer carries its signing secret, shown this once."""
+    principal = caller.principal
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     saved = await alert_webhooks.add_webhook(
         conn, principal.tenant_id, str(uuid.uuid4()), str(body.url), body.format, secret, principal.key_id
+    )
+    await audit.record_admin_action(
+        conn,
+        principal.tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.ALERT_WEBHOOK_ADDED,
+        f"alert_webhook:{saved['webhook_id']}",
+        after=_audited(saved),
     )
     await conn.commit()
     return AlertWebhookCreated(**saved, secret=secret)
 
 
 @router.delete("/{webhook_id}", status_code=204)
-async def delete_alert_webhook(principal: AdminDep, conn: ConnDep, webhook_id: WebhookId) -> Response:
+async def delete_alert_webhook(caller: AdminCallerDep, conn: ConnDep, webhook_id: WebhookId) -> Response:
     """Remove a webhook and its pending deliveries."""
-    if not await alert_webhooks.delete_webhook(conn, principal.tenant_id, webhook_id):
+    tenant_id = caller.principal.tenant_id
+    removed = await alert_webhooks.delete_webhook(conn, tenant_id, webhook_id)
+    if removed is None:
         not_found("alert webhook", webhook_id)
+    await audit.record_admin_action(
+        conn,
+        tenant_id,
+        audit_actor(caller),
+        audit.AuditAction.ALERT_WEBHOOK_REMOVED,
+        f"alert_webhook:{webhook_id}",
+        before=_audited(removed),
+    )
     await conn.commit()
     return Response(status_code=204)
+
+
+def _audited(webhook: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a webhook: where it posts and how (never its secret)."""
+    return {"url": webhook["url"], "format": webhook["format"]}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 
 from libs.common.contracts.goals import ActivityGoal
 from services.gateway.adapters import goals
-from services.gateway.auth import AdminDep, ReaderDep
+from services.gateway.auth import AdminCallerDep, ReaderDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, invalid, not_found
 from services.gateway.schemas import GoalList, GoalRead
 
@@ -24,22 +24,23 @@ async def list_goals(principal: ReaderDep, conn: ConnDep) -> GoalList:
 
 
 @router.put("/{goal_id}", response_model=GoalRead)
-async def put_goal(principal: AdminDep, conn: ConnDep, goal_id: GoalId, body: ActivityGoal) -> GoalRead:
+async def put_goal(caller: AdminCallerDep, conn: ConnDep, goal_id: GoalId, body: ActivityGoal) -> GoalRead:
     """Create or replace a goal; the metrics service measures it from its next refresh tick (seconds)."""
+    principal = caller.principal
     refused = await goals.missing_subject(conn, principal.tenant_id, body) or await goals.over_limit(
         conn, principal.tenant_id, goal_id
     )
     if refused is not None:
         invalid(*refused, "body")
-    saved = await goals.put_goal(conn, principal.tenant_id, goal_id, body, principal.key_id)
+    saved = await goals.put_goal(conn, principal.tenant_id, goal_id, body, audit_actor(caller))
     await conn.commit()
     return GoalRead(**saved)
 
 
 @router.delete("/{goal_id}", status_code=204)
-async def delete_goal(principal: AdminDep, conn: ConnDep, goal_id: GoalId) -> Response:
+async def delete_goal(caller: AdminCallerDep, conn: ConnDep, goal_id: GoalId) -> Response:
     """Remove a goal."""
-    if not await goals.delete_goal(conn, principal.tenant_id, goal_id):
+    if not await goals.delete_goal(conn, caller.principal.tenant_id, goal_id, audit_actor(caller)):
         not_found("goal", goal_id)
     await conn.commit()
     return Response(status_code=204)

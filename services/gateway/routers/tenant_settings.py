@@ -23,7 +23,14 @@ router = APIRouter(tags=["settings"], responses=PROBLEM_RESPONSES)
 _SCORING_EXAMPLE = DEFAULT_SCORING_MODEL.model_dump(mode="json", exclude={"version"})
 
 
-_ACTIONS = {"scoring_models": (audit.AuditAction.SCORING_MODEL_CHANGED, "scoring_model")}
+#: Each versioned table's audit action, target, and the document in force before its first version.
+_ACTIONS = {
+    "scoring_models": (
+        audit.AuditAction.SCORING_MODEL_CHANGED,
+        "scoring_model",
+        DEFAULT_SCORING_MODEL.model_dump(mode="json"),
+    )
+}
 
 
 async def _append(
@@ -33,7 +40,7 @@ async def _append(
     tenant_id = caller.principal.tenant_id
     previous = await tenant_settings.latest(conn, tenant_id, table)
     version = await tenant_settings.next_version(conn, tenant_id, table, floor)
-    action, target = _ACTIONS[table]
+    action, target, default = _ACTIONS[table]
     try:
         saved = await tenant_settings.insert(
             conn, tenant_id, table, version, document, caller.principal.key_id
@@ -44,7 +51,8 @@ async def _append(
             audit_actor(caller),
             action,
             target,
-            before=None if previous is None else {"version": previous["version"], **previous["document"]},
+            # The built-in default was in force before the first version (docs/api.md: version 1).
+            before=default if previous is None else {"version": previous["version"], **previous["document"]},
             after={**document, "version": version},
         )
         await conn.commit()

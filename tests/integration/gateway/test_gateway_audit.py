@@ -10,6 +10,7 @@ import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import Actor, AuditAction, CredentialKind, record_admin_action
+from libs.common.contracts.tenant_settings import DEFAULT_SCORING_MODEL
 
 from .gateway_support import HS256_SECRET, Keys, bearer
 
@@ -44,7 +45,8 @@ async def test_settings_changes_are_audited_with_before_and_after(
     assert {i["credential"] for i in items} == {"api_key"}
     newest_model, oldest_model = items[1], items[2]
     assert oldest_model["target"] == "scoring_model"
-    assert oldest_model["before"] is None
+    # Before the first saved version, the built-in default (version 1) was in force.
+    assert oldest_model["before"] == DEFAULT_SCORING_MODEL.model_dump(mode="json")
     assert oldest_model["after"]["version"] == 2
     assert oldest_model["after"]["activity_weights"] == {"call.dialled": 2.0}
     assert newest_model["before"]["version"] == 2
