@@ -13,6 +13,7 @@ from libs.common import audit
 from services.gateway.adapters import alert_webhooks
 from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, not_found
+from services.gateway.domain.urls import audited_url
 from services.gateway.schemas import (
     AlertWebhookCreate,
     AlertWebhookCreated,
@@ -74,5 +75,7 @@ async def delete_alert_webhook(caller: AdminCallerDep, conn: ConnDep, webhook_id
 
 
 def _audited(webhook: dict[str, Any]) -> dict[str, Any]:
-    """What the audit log keeps of a webhook: where it posts and how (never its secret)."""
-    return {"url": webhook["url"], "format": webhook["format"]}
+    """What the audit log keeps of a webhook: the host it posts to and how, never its secret nor
+    its path and query, which carry one in an incoming-webhook URL (Slack's
+    ``/services/T.../B.../<token>``); ``GET /v1/alert-webhooks`` shows an admin the whole URL."""
+    return {"url": audited_url(webhook["url"]), "format": webhook["format"]}

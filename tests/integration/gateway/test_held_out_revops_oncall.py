@@ -688,16 +688,19 @@ async def test_r12_an_alert_webhook_is_in_the_audit_log_without_its_secret(
 ) -> None:
     """EXPECTED (README: every change of a tenant's setup is in its audit log; docs/api.md: no secret
     is ever logged): registering an alert webhook and removing it are two audit entries by the
-    admin key naming its URL, and the ``whsec_`` secret shown once at creation appears in none."""
+    admin key naming its host, and neither the ``whsec_`` secret shown once at creation nor the
+    token in a Slack-style URL's path appears in any (the lead, after the first run)."""
     made = await gateway.post(
-        "/v1/alert-webhooks", json={"url": "https://hooks.example.com/spm"}, headers=bearer(keys.admin)
+        "/v1/alert-webhooks",
+        json={"url": "https://hooks.example.com/services/T01/B02/s3cr3tt0ken"},
+        headers=bearer(keys.admin),
     )
     assert made.status_code == 201, made.text
     webhook = made.json()
     removed = await gateway.delete(f"/v1/alert-webhooks/{webhook['webhook_id']}", headers=bearer(keys.admin))
     assert removed.status_code == 204
     entries = await _audit(gateway, keys.admin)
-    hook = {"url": "https://hooks.example.com/spm", "format": "standard"}
+    hook = {"url": "https://hooks.example.com/***", "format": "standard"}
     target = f"alert_webhook:{webhook['webhook_id']}"
     assert [
         (e["action"], e["target"], e["actor"], e["credential"], e["before"], e["after"]) for e in entries
@@ -706,6 +709,7 @@ async def test_r12_an_alert_webhook_is_in_the_audit_log_without_its_secret(
         ("alert_webhook.added", target, _key_id(keys.admin), "api_key", None, hook),
     ]
     assert webhook["secret"] not in str(entries)
+    assert "s3cr3tt0ken" not in str(entries)
 
 
 async def test_r13_null_resets_a_setting_and_a_new_models_audit_shows_the_old_one(
