@@ -42,6 +42,7 @@ class AuditAction(StrEnum):
     CONNECTOR_PAUSED = "connector.paused"
     CONNECTOR_RESUMED = "connector.resumed"
     ERASURE_REQUESTED = "erasure.requested"
+    PRIVACY_EXPORTED = "privacy.exported"
     RETENTION_PURGED = "retention.purged"
     DEAL_NAMES_BACKFILLED = "deal_names.backfilled"
 
