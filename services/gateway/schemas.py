@@ -860,6 +860,12 @@ class SubjectContact(BaseModel):
     phones: list[str]
     raw_phones: list[str]
     deleted: bool
+    #: ``{"deal_id", "role"}`` each.
+    deal_roles: list[dict[str, Any]]
+    #: Numbers the record dropped, ``{"phone", "until"}`` each (kept to match calls from before).
+    former_phones: list[dict[str, Any]]
+    #: Accounts the contact was of before, ``{"account_id", "until"}`` each.
+    former_accounts: list[dict[str, Any]]
 
 
 class SubjectAttribution(BaseModel):

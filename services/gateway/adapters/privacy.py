@@ -10,26 +10,55 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-#: The tables an export reads, beside the keyed-hash list of erasures (``privacy_erasures``,
-#: ``privacy_erased_identities``). ``tests/unit/gateway/test_privacy_export_reach.py`` checks
-#: every table erasure deletes or rewrites is either here or in ``NOT_EXPORTED`` with its reason.
+#: The tables an export reads that erasure deletes or rewrites (beside the erasures' own list,
+#: ``privacy_erasures`` and ``privacy_erased_identities``), and those it leaves out with the reason.
+#: ``tests/unit/gateway/test_privacy_export_reach.py`` checks that every table of erasure's lists
+#: (``services.attribution.adapters.erasure``) is one or the other, so the two cannot drift.
 EXPORTED = (
     "activities",
     "attributions",
     "ref_contacts",
     "ref_contact_identities",
     "ref_contact_former_phones",
+    "ref_contact_former_accounts",
+    "ref_deal_contacts",
+    "privacy_erasures",
 )
+NOT_EXPORTED = {
+    "ref_deals": "a deal's list of its contacts' roles, exported as each contact's deal_roles",
+    "metric_contributions": "an exported activity's counted figures, naming contacts by id alone",
+    "metric_refresh_state": "when the tenant's read models were rebuilt; names nobody",
+    "webhook_state": "a dialer's state of an exported call, kept to order its callbacks",
+    "attribution_superseded": "earlier decisions of an exported activity; its current one is exported",
+    "attribution_overrides": "an admin's correction: the current attribution exported is the overridden one",
+    "ingest_seen_events": "delivery ids of an exported activity, kept to drop redeliveries",
+    "ingest_meeting_keys": "the calendar keys of an exported meeting, kept to merge its copies",
+    "ingest_undated_deletions": "a source's deletion of an exported activity, kept to order its revisions",
+    "ingest_time_blocks": "a calendar hold's key, kept to skip its redeliveries",
+    "meeting_removals": "a guest's removal of an exported meeting from her calendar",
+    "held_sweep_outbox": "a version of an exported activity's attribution not published yet",
+    "metric_deferred_events": "a version of an exported activity's attribution not counted yet",
+}
 
 
 async def contacts_naming(conn: AsyncConnection, tenant_id: str, identity: str) -> list[dict[str, Any]]:
     """The tenant's CRM contacts holding the identity (``ref_contact_identities``, or a phone the
-    record dropped, ``ref_contact_former_phones``), with their account, as stored."""
+    record dropped, ``ref_contact_former_phones``), as stored, with their account, their roles on
+    deals and the phones and accounts their record held before."""
     rows = await conn.execute(
         text(
             """
             SELECT c.contact_id, c.name, c.account_id, a.name AS account_name, c.emails, c.phones,
-                   c.raw_phones, c.deleted
+                   c.raw_phones, c.deleted,
+                   ARRAY(SELECT jsonb_build_object('deal_id', d.deal_id, 'role', d.role) FROM ref_deal_contacts d
+                         WHERE d.tenant_id = c.tenant_id AND d.contact_id = c.contact_id ORDER BY d.deal_id) AS deal_roles,
+                   ARRAY(SELECT jsonb_build_object('phone', f.phone, 'until', f.until) FROM ref_contact_former_phones f
+                         WHERE f.tenant_id = c.tenant_id AND f.contact_id = c.contact_id ORDER BY f.until, f.phone)
+                       AS former_phones,
+                   ARRAY(SELECT jsonb_build_object('account_id', f.account_id, 'until', f.until)
+                         FROM ref_contact_former_accounts f
+                         WHERE f.tenant_id = c.tenant_id AND f.contact_id = c.contact_id ORDER BY f.until)
+                       AS former_accounts
             FROM ref_contacts c LEFT JOIN ref_accounts a ON a.tenant_id = c.tenant_id AND a.account_id = c.account_id
             WHERE c.tenant_id = :t AND c.contact_id IN (
                 SELECT contact_id FROM ref_contact_identities WHERE tenant_id = :t AND identity = :i

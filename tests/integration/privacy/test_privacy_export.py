@@ -252,6 +252,9 @@ DEE_CONTACT = {
     "phones": [DEE_PHONE],
     "raw_phones": ["(415) 555-0100"],
     "deleted": False,
+    "deal_roles": [{"deal_id": "deal-1", "role": "champion"}],
+    "former_phones": [],
+    "former_accounts": [],
 }
 ATTRIBUTED = {"rep_id": "rep-1", "deal_id": "deal-1", "status": "attributed"}
 MAIL = {
