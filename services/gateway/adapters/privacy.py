@@ -41,6 +41,26 @@ NOT_EXPORTED = {
 }
 
 
+#: One page of the activities naming an identity (``activities_naming``).
+ACTIVITIES_NAMING = """
+SELECT a.activity_id, a.source, a.kind, a.direction, a.occurred_at,
+       a.payload ->> 'subject' AS subject, a.payload -> 'participants' AS participants,
+       at.rep_id, at.deal_id, at.status
+FROM (
+    -- read through ``activities_participants`` alone (OFFSET 0: the tenant and the
+    -- cursor are checked on the rows found, not by reading ``activities_time``)
+    SELECT * FROM activities
+    WHERE activity_identities(tenant_id, payload -> 'participants') && ARRAY[CAST(:key AS text)]
+    OFFSET 0
+) a
+LEFT JOIN attributions at ON at.tenant_id = a.tenant_id AND at.activity_id = a.activity_id
+WHERE a.tenant_id = :t
+  AND (CAST(:after_at AS timestamptz) IS NULL
+       OR (a.occurred_at, a.activity_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+ORDER BY a.occurred_at, a.activity_id LIMIT :limit
+"""
+
+
 async def contacts_naming(conn: AsyncConnection, tenant_id: str, identity: str) -> list[dict[str, Any]]:
     """The tenant's CRM contacts holding the identity (``ref_contact_identities``, or a phone the
     record dropped, ``ref_contact_former_phones``), as stored, with their account, their roles on
@@ -84,25 +104,7 @@ async def activities_naming(
     Found through ``activities_participants`` (migration 0053) as ``windowed_activities`` reads
     it: the key ``"<tenant> <identity>"`` holds the tenant, so no other tenant's row is read."""
     rows = await conn.execute(
-        text(
-            """
-            SELECT a.activity_id, a.source, a.kind, a.direction, a.occurred_at,
-                   a.payload ->> 'subject' AS subject, a.payload -> 'participants' AS participants,
-                   at.rep_id, at.deal_id, at.status
-            FROM (
-                -- read through ``activities_participants`` alone (OFFSET 0: the tenant and the
-                -- cursor are checked on the rows found, not by reading ``activities_time``)
-                SELECT * FROM activities
-                WHERE activity_identities(tenant_id, payload -> 'participants') && ARRAY[CAST(:key AS text)]
-                OFFSET 0
-            ) a
-            LEFT JOIN attributions at ON at.tenant_id = a.tenant_id AND at.activity_id = a.activity_id
-            WHERE a.tenant_id = :t
-              AND (CAST(:after_at AS timestamptz) IS NULL
-                   OR (a.occurred_at, a.activity_id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-            ORDER BY a.occurred_at, a.activity_id LIMIT :limit
-            """
-        ),
+        text(ACTIVITIES_NAMING),
         {
             "t": tenant_id,
             "key": f"{tenant_id} {identity}",

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.activities import activity_id_for
@@ -16,6 +17,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.gateway.adapters.audit import list_admin_actions
+from services.gateway.adapters.privacy import ACTIVITIES_NAMING
 from spm.commands.privacy import export_person
 from tests.integration.crm_support import ANA_EMAIL, ANA_PHONE, ana_on_team_a, buyer_account, buyer_deal
 from tests.integration.polling import eventually, poll_rows, references_landed
@@ -143,6 +145,14 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
             "erasures": [],
             "next_cursor": None,
         }
+        # Read through migration 0053's participants index (its expression matches the query's).
+        async with db_engine.begin() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = await conn.execute(
+                text(f"EXPLAIN {ACTIVITIES_NAMING}"),
+                {"t": "acme", "key": f"acme {DEE_EMAIL}", "after_at": None, "after_id": None, "limit": 501},
+            )
+            assert "Index Scan on activities_participants" in "\n".join(plan.scalars())
         # initech's Dee: her own mail alone, never acme's.
         theirs = await stack.gateway.get(
             EXPORT, params={"identity": DEE_EMAIL}, headers=bearer(keys["initech"]["admin"])
