@@ -46,6 +46,7 @@ class AuditAction(StrEnum):
     GOAL_REMOVED = "goal.removed"
     ALERT_WEBHOOK_ADDED = "alert_webhook.added"
     ALERT_WEBHOOK_REMOVED = "alert_webhook.removed"
+    PRIVACY_EXPORTED = "privacy.exported"
     RETENTION_PURGED = "retention.purged"
     DEAL_NAMES_BACKFILLED = "deal_names.backfilled"
 

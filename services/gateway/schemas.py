@@ -841,6 +841,77 @@ class ErasureRead(BaseModel):
     error: str | None
 
 
+class SubjectIdentity(BaseModel):
+    #: ``email`` or ``phone``.
+    kind: str
+    #: As activities store it: an address lower-cased, a phone in E.164 (read in the tenant's region).
+    value: str
+
+
+class SubjectContact(BaseModel):
+    """A CRM contact naming the person, as stored."""
+
+    contact_id: str
+    name: str
+    account_id: str | None
+    account_name: str | None
+    emails: list[str]
+    #: E.164, and each as the CRM sent it (``raw_phones``, same order).
+    phones: list[str]
+    raw_phones: list[str]
+    deleted: bool
+    #: ``{"deal_id", "role"}`` each.
+    deal_roles: list[dict[str, Any]]
+    #: Numbers the record dropped, ``{"phone", "until"}`` each (kept to match calls from before).
+    former_phones: list[dict[str, Any]]
+    #: Accounts the contact was of before, ``{"account_id", "until"}`` each.
+    former_accounts: list[dict[str, Any]]
+
+
+class SubjectAttribution(BaseModel):
+    rep_id: str | None
+    deal_id: str | None
+    status: str
+
+
+class SubjectActivity(BaseModel):
+    """An activity in which the person is a participant, with its current attribution."""
+
+    activity_id: uuid.UUID
+    source: str
+    kind: str
+    direction: str
+    occurred_at: datetime
+    subject: str | None
+    #: As stored (email, phone, name, role, ...).
+    participants: list[dict[str, Any]]
+    #: None while attribution has not decided it.
+    attribution: SubjectAttribution | None
+
+
+class SubjectErasure(BaseModel):
+    """A past erasure request of the person (the identity itself is not stored)."""
+
+    erasure_id: uuid.UUID
+    identity_kind: str
+    state: str
+    requested_by: str
+    requested_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+
+
+class SubjectExport(BaseModel):
+    """GDPR Art. 15: what the tenant holds naming one person (``GET /v1/privacy/subjects/export``)."""
+
+    identity: SubjectIdentity
+    contacts: list[SubjectContact]
+    #: Oldest first, at most ``limit``; ``next_cursor`` names the next page.
+    activities: list[SubjectActivity]
+    erasures: list[SubjectErasure]
+    next_cursor: str | None
+
+
 class ConnectorMailboxRead(BaseModel):
     """A connected mailbox or calendar (``spm connectors add``); credentials are never shown."""
 

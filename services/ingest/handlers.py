@@ -43,6 +43,7 @@ from libs.common.contracts.envelope import Envelope, encode_body
 from libs.common.contracts.fields import EARLIEST, LATEST, LINE_PATTERN, TENANT_ID_PATTERN, TEXT_PATTERN
 from libs.common.erasures import NO_ERASURES, ErasedIdentities, mask_participants, names_erased_person
 from libs.common.kafka.publisher import OutgoingMessage
+from libs.common.phones import PhoneProblem, RefusedPhone, parse_phone
 from libs.common.topics import ACTIVITY_DELETED, ACTIVITY_INGESTED, CRM_ENTITY_CHANGED, WEBHOOK_RECEIVED
 from libs.common.web import Problem, field_errors
 from services.ingest.adapters.repository import (
@@ -70,7 +71,6 @@ from services.ingest.domain.normalize import (
     is_withheld_number,
     normalize_email,
 )
-from services.ingest.domain.phones import PhoneProblem, RefusedPhone, parse_phone
 from services.ingest.domain.privacy import apply_privacy
 from services.ingest.domain.webhook_types import SourceDeletion, TimeBlock
 from services.ingest.settings import IngestOptions

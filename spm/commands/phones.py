@@ -2,7 +2,7 @@
 
 Contacts and reps stored before ingest read every phone (``(415) 555-0100`` kept as sent) never
 match a call until the CRM sends them again. This one-off pass reads each stored phone (the raw
-form when kept) as ingest reads new records (``services.ingest.domain.phones.parse_phone``): a
+form when kept) as ingest reads new records (``libs.common.phones.parse_phone``): a
 contact's national-format phones in its country, else its account's, else the tenant's phone
 region (``services.ingest.domain.countries.phone_regions_of``: a number valid only in a later of
 these is read there); a rep's in the tenant's region. It

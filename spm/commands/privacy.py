@@ -1,8 +1,10 @@
-"""``spm privacy erase``: forget a person in one tenant, now, with progress and counts."""
+"""``spm privacy erase``: forget a person in one tenant, now, with progress and counts;
+``spm privacy export``: what the tenant holds naming a person (GDPR Art. 15), as the API answers it."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,8 +79,40 @@ async def erase_person(
         await engine.dispose()
 
 
+async def export_person(tenant: str, identity: str, limit: int, cursor: str | None) -> str:
+    """The export's JSON, through the gateway's handler, audited as ``cli:<user>`` in the read's
+    transaction. ValueError: not an identity (or a cursor); LookupError: no such tenant."""
+    from libs.common.audit import cli_actor
+    from libs.common.db.engine import make_engine
+    from libs.common.web import Problem
+    from services.gateway.routers._pages import activity_after
+    from services.gateway.settings import GatewaySettings
+    from services.gateway.subject_access import export_subject
+
+    try:
+        after = activity_after(cursor)
+    except Problem as exc:
+        raise ValueError(f"--cursor: {exc.detail}") from None
+    settings = GatewaySettings()
+    engine = make_engine(settings.database, "spm-cli")
+    try:
+        async with engine.begin() as conn:
+            found = await export_subject(
+                conn,
+                tenant,
+                identity,
+                secret_key=settings.runtime.secret_key.get_secret_value(),
+                actor=cli_actor(),
+                limit=limit,
+                after=after,
+            )
+        return found.model_dump_json(indent=2)
+    finally:
+        await engine.dispose()
+
+
 def register(app: typer.Typer) -> None:
-    privacy_app = typer.Typer(no_args_is_help=True, help="Data protection: erasure of a person")
+    privacy_app = typer.Typer(no_args_is_help=True, help="Data protection: erasure and export of a person")
     app.add_typer(privacy_app, name="privacy")
 
     @privacy_app.command("erase")
@@ -99,3 +133,25 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
         typer.echo(f"erasure {erasure_id} done: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+    @privacy_app.command("export")
+    def export(
+        tenant: Annotated[str, typer.Option(help="tenant id")],
+        identity: Annotated[str, typer.Option(help="the person's email address or phone number")],
+        out: Annotated[Path | None, typer.Option(help="write the JSON here (default: stdout)")] = None,
+        limit: Annotated[int, typer.Option(min=1, max=5_000, help="activities per page")] = 500,
+        cursor: Annotated[str | None, typer.Option(help="the next_cursor of the previous page")] = None,
+    ) -> None:
+        """Export what TENANT holds naming one person (GDPR Art. 15) as JSON; audited privacy.exported."""
+        try:
+            document = asyncio.run(export_person(tenant, identity, limit, cursor))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--identity") from None
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        if out is None:
+            typer.echo(document)
+        else:
+            out.write_text(document + "\n", encoding="utf-8")
+            typer.echo(f"wrote {out}", err=True)

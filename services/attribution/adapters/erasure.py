@@ -42,6 +42,14 @@ _ACTIVITY_TABLES = (
     "metric_deferred_events",
 )
 
+#: Tables keyed by (tenant_id, contact_id) whose rows go with a deleted contact (``ref_contacts`` last).
+_CONTACT_TABLES = (
+    "ref_contact_identities",
+    "ref_contact_former_phones",
+    "ref_contact_former_accounts",
+    "ref_deal_contacts",
+)
+
 #: Versions kept as encoded bodies (``encode_event``) before they reach metrics' rows: the held
 #: sweep's, not yet published, and those metrics set aside while the tenant's rollups were busy
 #: (a rebuild or rescore), not yet counted. Each is read with the decoder of the code that takes
@@ -265,12 +273,7 @@ async def contact_identities(conn: AsyncConnection, tenant_id: str) -> list[tupl
 async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Sequence[str]) -> int:
     """Remove the contacts, their identities and deal roles, and their entries in deals and explanations."""
     params = {"t": tenant_id, "ids": list(contact_ids)}
-    for table in (
-        "ref_contact_identities",
-        "ref_contact_former_phones",
-        "ref_contact_former_accounts",
-        "ref_deal_contacts",
-    ):
+    for table in _CONTACT_TABLES:
         await conn.execute(
             text(f"DELETE FROM {table} WHERE tenant_id = :t AND contact_id = ANY(:ids)"), params
         )

@@ -1,11 +1,12 @@
-"""Erasure of a person (admin scope): request it, then follow the job's progress and counts."""
+"""Data protection (admin scope): erasure of a person (request it, then follow the job's progress
+and counts), and the export of what the tenant holds about one (GDPR Art. 15)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from libs.common import audit
 from libs.common.erasures import (
@@ -18,10 +19,12 @@ from libs.common.erasures import (
     request_erasure,
 )
 from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
-from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, invalid, not_found
-from services.gateway.schemas import ErasureCreate, ErasureRead
+from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, CursorQuery, invalid, not_found
+from services.gateway.routers._pages import activity_after
+from services.gateway.schemas import ErasureCreate, ErasureRead, SubjectExport
+from services.gateway.subject_access import DEFAULT_LIMIT, MAX_LIMIT, export_subject
 
-router = APIRouter(prefix="/v1/privacy/erasures", tags=["privacy"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/privacy", tags=["privacy"], responses=PROBLEM_RESPONSES)
 
 
 def _read(row: dict[str, Any]) -> ErasureRead:
@@ -47,7 +50,9 @@ def _identity(body: ErasureCreate) -> tuple[IdentityKind, str]:
         invalid(field, str(exc), "body")
 
 
-@router.post("", response_model=ErasureRead, status_code=202, responses={200: {"model": ErasureRead}})
+@router.post(
+    "/erasures", response_model=ErasureRead, status_code=202, responses={200: {"model": ErasureRead}}
+)
 async def request_person_erasure(
     request: Request, response: Response, caller: AdminCallerDep, conn: ConnDep, body: ErasureCreate
 ) -> ErasureRead:
@@ -80,10 +85,37 @@ async def request_person_erasure(
     return _read(found)
 
 
-@router.get("/{erasure_id}", response_model=ErasureRead)
+@router.get("/erasures/{erasure_id}", response_model=ErasureRead)
 async def get_person_erasure(principal: AdminDep, conn: ConnDep, erasure_id: uuid.UUID) -> ErasureRead:
     """An erasure job: its state, progress (activities examined of the total) and counts."""
     found = await get_erasure(conn, principal.tenant_id, erasure_id)
     if found is None:
         not_found("erasure", str(erasure_id))
     return _read(found)
+
+
+@router.get("/subjects/export", response_model=SubjectExport)
+async def export_person(
+    request: Request,
+    caller: AdminCallerDep,
+    conn: ConnDep,
+    identity: Annotated[str, Query(max_length=320, description="The person's email address or phone number")],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Activities per page")] = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> SubjectExport:
+    """Everything the tenant holds naming one person (GDPR Art. 15), audited ``privacy.exported``."""
+    after = activity_after(cursor)
+    try:
+        found = await export_subject(
+            conn,
+            caller.principal.tenant_id,
+            identity,
+            secret_key=request.app.state.settings.runtime.secret_key.get_secret_value(),
+            actor=audit_actor(caller),
+            limit=limit,
+            after=after,
+        )
+    except ValueError as exc:
+        invalid("identity", str(exc))
+    await conn.commit()
+    return found

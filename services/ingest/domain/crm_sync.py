@@ -24,6 +24,12 @@ from typing import NamedTuple
 
 from libs.common.contracts.activities import line_of
 from libs.common.contracts.crm import LIST_LIMITS, AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from libs.common.phones import (
+    PhoneProblem,
+    RefusedPhone,
+    Regions,
+    parse_phones_in,
+)
 from services.ingest.domain.countries import contact_phone_regions, country_code, country_of, phone_regions_of
 from services.ingest.domain.normalize import (
     ReadPhones,
@@ -32,12 +38,6 @@ from services.ingest.domain.normalize import (
     not_ahead,
     read_phones,
     stored_phone_sources,
-)
-from services.ingest.domain.phones import (
-    PhoneProblem,
-    RefusedPhone,
-    Regions,
-    parse_phones_in,
 )
 from services.ingest.domain.webhook_types import AheadOfReceipt
 

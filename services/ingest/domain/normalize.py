@@ -34,8 +34,7 @@ from libs.common.contracts.activities import (
 )
 from libs.common.contracts.crm import PHONE_MAX_LENGTH
 from libs.common.contracts.fields import ExternalId, check_line, reason_of, unicode_domain
-from services.ingest.domain.ignored import TIME_AHEAD, TIME_BLOCK, Ignored, ignored_line
-from services.ingest.domain.phones import (
+from libs.common.phones import (
     REGIONAL_PROBLEMS,
     ParsedPhone,
     RefusedPhone,
@@ -44,6 +43,7 @@ from services.ingest.domain.phones import (
     parse_phone,
     parse_phones_in,
 )
+from services.ingest.domain.ignored import TIME_AHEAD, TIME_BLOCK, Ignored, ignored_line
 from services.ingest.domain.webhook_types import (
     AdapterResult,
     AheadOfReceipt,

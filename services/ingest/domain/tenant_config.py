@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.personal_domains import company_domains
-from services.ingest.domain.phones import e164_or_none
+from libs.common.phones import e164_or_none
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.webhook_types import TenantWebhookConfig
 

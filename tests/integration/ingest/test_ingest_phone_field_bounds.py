@@ -14,8 +14,8 @@ import json
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import phones
 from libs.common.settings import DatabaseSettings, KafkaSettings
-from services.ingest.domain import phones
 
 from .ingest_integration_support import (
     SECRETS,

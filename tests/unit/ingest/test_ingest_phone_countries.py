@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, RepV1
+from libs.common.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
 from services.ingest.domain.countries import contact_phone_regions, country_code, phone_regions_of
 from services.ingest.domain.crm_sync import (
     EntityWarning,
@@ -19,7 +20,6 @@ from services.ingest.domain.crm_sync import (
     read_entities,
 )
 from services.ingest.domain.normalize import read_phones
-from services.ingest.domain.phones import ParsedPhone, PhoneProblem, RefusedPhone, parse_phone_in
 from services.ingest.domain.webhooks import ADAPTERS
 
 from .ingest_webhook_helpers import CONFIG, dumps, fixture, fixture_json, make_request

@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from libs.common import phones
 from libs.common.contracts.crm import AccountV1, ContactV1, RepV1
-from services.ingest.domain import phones
-from services.ingest.domain.crm_sync import EntityWarning, read_entities
-from services.ingest.domain.normalize import read_phones
-from services.ingest.domain.phones import (
+from libs.common.phones import (
     ParsedPhone,
     PhoneProblem,
     RefusedPhone,
     parse_phone,
     parse_phones_in,
 )
+from services.ingest.domain.crm_sync import EntityWarning, read_entities
+from services.ingest.domain.normalize import read_phones
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

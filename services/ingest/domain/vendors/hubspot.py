@@ -37,6 +37,7 @@ from libs.common.contracts.crm import (
     RepV1,
 )
 from libs.common.contracts.fields import check_line
+from libs.common.phones import Regions
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.ignored import (
@@ -77,7 +78,6 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
-from services.ingest.domain.phones import Regions
 from services.ingest.domain.signatures import (
     any_secret_matches,
     b64,

@@ -29,6 +29,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.crm import AccountV1, ContactV1, CrmEntity, DealV1, RepV1
+from libs.common.phones import Regions
 from services.ingest.domain.countries import contact_phone_regions, country_of
 from services.ingest.domain.crm_sync import read_deal
 from services.ingest.domain.ignored import NOT_DONE, OTHER, SALESFORCE_DRAFT, Ignored, ignored_line
@@ -53,7 +54,6 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
-from services.ingest.domain.phones import Regions
 from services.ingest.domain.signatures import any_secret_matches, require_secrets
 from services.ingest.domain.webhook_types import (
     AdapterResult,

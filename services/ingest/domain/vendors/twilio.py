@@ -26,6 +26,7 @@ from libs.common.contracts.activities import (
 from libs.common.contracts.fields import LINE_PATTERN, SafeStr
 from libs.common.contracts.tenant_settings import twilio_sip_domain
 from libs.common.personal_domains import parent_domains
+from libs.common.phones import ParsedPhone, parse_phone
 from services.ingest.domain.ignored import NOT_DONE, OTHER, TWILIO_CALL_NOT_ENDED, Ignored
 from services.ingest.domain.normalize import (
     build_activity,
@@ -39,7 +40,6 @@ from services.ingest.domain.normalize import (
     reported_duration,
     unique_participants,
 )
-from services.ingest.domain.phones import ParsedPhone, parse_phone
 from services.ingest.domain.signatures import (
     any_secret_matches,
     b64,

@@ -24,6 +24,7 @@ from libs.common.contracts.activities import (
     ParticipantRole,
 )
 from libs.common.contracts.fields import SafeStr, SafeText, UtcDatetime
+from libs.common.phones import ParsedPhone, parse_phone
 from services.ingest.domain.ignored import OTHER, Ignored
 from services.ingest.domain.normalize import (
     JsonObject,
@@ -38,7 +39,6 @@ from services.ingest.domain.normalize import (
     unique_participants,
     validation_to_rejection,
 )
-from services.ingest.domain.phones import ParsedPhone, parse_phone
 from services.ingest.domain.signatures import (
     any_secret_matches,
     constant_time_equal,
