@@ -247,4 +247,6 @@ async def test_texts_already_in_utf8_reach_postgresql_as_the_strings_would(conne
     assert await _send(coded, "character varying", array_codecs.Utf8Texts([b"\xff"])) is (
         asyncpg.CharacterNotInRepertoireError
     )
-    assert await _send(coded, "character varying", array_codecs.Utf8Texts(cast(Any, ["a"]))) is asyncpg.DataError
+    assert (
+        await _send(coded, "character varying", array_codecs.Utf8Texts(cast(Any, ["a"]))) is asyncpg.DataError
+    )
