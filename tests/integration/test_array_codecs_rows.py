@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts.attribution import ActivityAttributedV1
 from libs.common.db import engine as db_engine_module
+from libs.common.db.array_codecs import Utf8Texts
 from libs.common.db.engine import make_engine
 from libs.common.settings import DatabaseSettings
 from libs.common.testing.engines import Engines
@@ -42,12 +43,28 @@ TABLES = {
 }
 
 
+def _as_strings(value: Any) -> Any:
+    if type(value) is Utf8Texts:
+        return [None if t is None else t.decode() for t in value]
+    return value
+
+
+def _texts_as_strings(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    if isinstance(parameters, dict):
+        return statement, {k: _as_strings(v) for k, v in parameters.items()}
+    return statement, type(parameters)(_as_strings(v) for v in parameters)
+
+
 @pytest.fixture
 async def two_engines(engines: Engines) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
     names = [engines.new_database(), engines.new_database()]
     made = [make_engine(DatabaseSettings(url=engines.postgres.url(n), pool_size=2), "tests") for n in names]
-    # The second as before the codecs: asyncpg encodes every array itself.
+    # The second as before the codecs: asyncpg encodes every array itself, the texts sent as
+    # UTF-8 (``Utf8Texts``) given to it as the strings they were before.
     event.remove(made[1].sync_engine, "connect", db_engine_module._on_connect)
+    event.listen(made[1].sync_engine, "before_cursor_execute", _texts_as_strings, retval=True)
     try:
         yield made[0], made[1]
     finally:

@@ -5,7 +5,8 @@ array element by element, and for each element asks ``isinstance(element, Iterab
 sub-array?): a call of the Python-level ``ABCMeta.__instancecheck__`` per element, more than the
 element's encoding. These codecs encode ``smallint[]``, ``integer[]``, ``bigint[]``,
 ``double precision[]`` and ``boolean[]`` in PostgreSQL's binary array format themselves: a list
-without NULLs goes through the ``array`` module in a few C calls; anything else (NULLs, other
+without NULLs is packed in a few C calls (``struct`` and the ``array`` module's strided slices;
+booleans by ``bytes``); anything else (NULLs, other
 numeric types, nested lists) element by element, with asyncpg's own conversions (``int()`` of an
 object that has ``__int__``, ``float()``, booleans only). ``timestamp with time zone[]`` is
 written the same way as the int64 microseconds asyncpg's ``timestamptz_encode`` writes: an instant
@@ -33,7 +34,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, timezone, tzinfo
-from itertools import chain, repeat
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 from uuid import UUID
@@ -46,6 +47,7 @@ _LENGTH = struct.Struct(">i")
 _NULL = _LENGTH.pack(-1)
 #: Element types that cannot be a sub-array: a list of only these is one-dimensional.
 _SCALARS = frozenset({type(None), int, float, bool})
+_BOOL = {bool}
 #: Below this many elements one ``struct.pack`` is cheaper than the ``array`` module's slicing.
 _SMALL = 32
 
@@ -170,11 +172,56 @@ def _decode_length_prefixed(data: bytes, read: Callable[[bytes], Any]) -> list[A
     return _nest(_length_prefixed(data, offset, n, read), dims)
 
 
+def _bool_elements(values: Sequence[Any]) -> bytes:
+    """Booleans as a binary array's elements, each its length (1) and its byte (``bytes`` of
+    booleans is their 0 and 1); TypeError for anything else."""
+    if set(map(type, values)) != _BOOL:
+        raise TypeError
+    n = len(values)
+    out = bytearray(5 * n)
+    out[3::5] = b"\x01" * n
+    out[4::5] = bytes(values)
+    return bytes(out)
+
+
+def _word_elements(
+    values: Sequence[Any], code: str, words_per_value: int, element_words: array[int]
+) -> bytes:
+    """Values of a 4- or 8-byte type as a binary array's elements, in 4-byte words: each its
+    length word, then its value's words. Packed big-endian by ``struct`` (``array``'s constructor
+    parses each element with ``PyArg_Parse``: about 200 instructions more an element), then laid
+    out by a strided slice per word. TypeError or ``struct.error`` for a value not of the type."""
+    n = len(values)
+    words = array("I", struct.pack(f">{n}{code}", *values))
+    out = element_words * n
+    stride = 1 + words_per_value
+    for k in range(words_per_value):
+        out[1 + k :: stride] = words[k::words_per_value]
+    return out.tobytes()
+
+
+def _byte_elements(values: Sequence[Any], code: str, size: int) -> bytes:
+    """Values of a 2-byte type as a binary array's elements: each its length, then its bytes."""
+    raw = array(code, values)
+    if sys.byteorder == "little":
+        raw.byteswap()
+    body = raw.tobytes()
+    n = len(values)
+    out = bytearray((4 + size) * n)
+    out[3 :: 4 + size] = bytes([size]) * n
+    for k in range(size):
+        out[4 + k :: 4 + size] = body[k::size]
+    return bytes(out)
+
+
 def _encoder(element: _Element) -> Callable[[Any], bytes]:
     code, size = element.code, element.size
     native = struct.Struct(f">i{code}")
     pair = f"i{code}"
-    length = bytes([size])
+
+    # An element as 4-byte words (its length, then its value's words), where they divide it.
+    words_per_value = size // 4 if size % 4 == 0 and array("I").itemsize == 4 else 0
+    element_words = array("I", _LENGTH.pack(size) + bytes(size) if words_per_value else b"")
 
     def header(dims: Sequence[int]) -> bytes:
         return _array_header(element.oid, dims)
@@ -182,20 +229,15 @@ def _encoder(element: _Element) -> Callable[[Any], bytes]:
     def fast(values: Sequence[Any]) -> bytes:
         # No NULL, every element of the native type: TypeError otherwise.
         n = len(values)
-        if n < _SMALL or code == "?":
-            if code == "?" and any(type(v) is not bool for v in values):
-                raise TypeError
-            data = struct.pack(">" + pair * n, *[x for v in values for x in (size, v)])
-            return header((n,)) + data
-        raw = array(code, values)
-        if sys.byteorder == "little":
-            raw.byteswap()
-        body = raw.tobytes()
-        out = bytearray((4 + size) * n)
-        out[3 :: 4 + size] = length * n
-        for k in range(size):
-            out[4 + k :: 4 + size] = body[k::size]
-        return header((n,)) + out
+        if code == "?":
+            body = _bool_elements(values)
+        elif n < _SMALL:
+            body = struct.pack(">" + pair * n, *[x for v in values for x in (size, v)])
+        elif words_per_value:
+            body = _word_elements(values, code, words_per_value, element_words)
+        else:
+            body = _byte_elements(values, code, size)
+        return header((n,)) + body
 
     def general(values: Any) -> bytes:
         flat: list[Any]
@@ -303,14 +345,26 @@ def _encode_timestamptz(values: Any) -> bytes:
     if type(values) is not list and (type(values) is tuple or _is_sub_array(values)):
         values = list(values)
     if type(values) is list:
-        micros = [
-            None
-            if v is None
-            else (v - _EPOCH_UTC) // _MICROSECOND
-            if type(v) is datetime and v.tzinfo is UTC
-            else _instant(v)
-            for v in values
-        ]
+        first = values[0] if values else None
+        if (
+            first is not None
+            and values[-1] is first
+            and type(first) is datetime
+            and first.tzinfo is UTC
+            and values.count(first) == len(values)
+        ):
+            # One instant throughout (a batch's ``now`` on every version): converted once. Equal
+            # instants are one figure, whatever their offsets.
+            micros: list[Any] = [(first - _EPOCH_UTC) // _MICROSECOND] * len(values)
+        else:
+            micros = [
+                None
+                if v is None
+                else (v - _EPOCH_UTC) // _MICROSECOND
+                if type(v) is datetime and v.tzinfo is UTC
+                else _instant(v)
+                for v in values
+            ]
         # Those converted by ``_instant`` are already; an instant in UTC may be one too.
         if _INFINITY_TS in micros or _NEGATIVE_INFINITY_TS in micros:
             micros = [_edge(m) for m in micros]
@@ -403,6 +457,9 @@ _VARCHAR_HEADER = struct.Struct(">iiIii")  # one dimension: the header and its l
 _pack_length = _LENGTH.pack
 _NONE = type(None)
 _FLAT_TEXT = frozenset({str, _NONE})
+_UTF8_KINDS = frozenset({bytes, _NONE})
+#: A column whose first string is this long or longer is not looked at for repeated values.
+_REPEATED_BELOW = 256
 #: The length prefixes of the strings most values are, packed once.
 _SHORT_LENGTHS = tuple(_pack_length(n) for n in range(4096))
 
@@ -412,25 +469,54 @@ def _varchar_element(value: str) -> bytes:
     return _pack_length(len(data)) + data
 
 
+class Utf8Texts(list[bytes | None]):
+    """A ``varchar[]`` parameter whose elements are texts already encoded as UTF-8, or None: JSON
+    that orjson or msgspec wrote, sent as it is instead of decoded to a ``str`` and encoded back
+    (about 4,000 instructions for a kilobyte). PostgreSQL checks the bytes are UTF-8 as it reads
+    them (``varchar_recv``), as it does every string's; a plain list of bytes is still refused."""
+
+
+def _length_prefixed_elements(encoded: list[bytes]) -> bytes:
+    """Texts encoded as UTF-8 as a binary array's elements: each its length, then its bytes."""
+    try:
+        lengths = list(map(_SHORT_LENGTHS.__getitem__, map(len, encoded)))
+    except IndexError:  # a string of 4 kB or more
+        lengths = list(map(_pack_length, map(len, encoded)))
+    return b"".join(chain.from_iterable(zip(lengths, encoded, strict=True)))
+
+
+def _encode_utf8_texts(values: Utf8Texts) -> bytes:
+    """A ``Utf8Texts`` parameter: each element its length and its bytes (-1 for a NULL)."""
+    kinds = set(map(type, values))
+    if not kinds <= _UTF8_KINDS:
+        raise TypeError(f"Utf8Texts holds bytes or None, not {', '.join(sorted(k.__name__ for k in kinds))}")
+    if not values:
+        return _encode_varchar([])
+    head = _VARCHAR_HEADER.pack(1, 0, _VARCHAR.oid, len(values), 1)
+    if _NONE in kinds:
+        return head + b"".join([_NULL if v is None else _pack_length(len(v)) + v for v in values])
+    return head + _length_prefixed_elements(values)  # type: ignore[arg-type]  # None is absent
+
+
 def _encode_varchar(values: Any) -> bytes:
     """asyncpg's encoding of a ``varchar[]`` parameter, PostgreSQL's binary array of UTF-8 strings."""
+    if type(values) is Utf8Texts:
+        return _encode_utf8_texts(values)
     if type(values) is list and values:
         kinds = set(map(type, values))
         if kinds <= _FLAT_TEXT or all(k is _NONE or issubclass(k, str) for k in kinds):
             head = _VARCHAR_HEADER.pack(1, 0, _VARCHAR.oid, len(values), 1)
-            if kinds <= _FLAT_TEXT:
+            first = values[0]
+            # Looked for repeats only in a column of short strings: hashing every JSON document
+            # of a batch (a payload, an explanation: never repeated) cost more than encoding it.
+            if kinds <= _FLAT_TEXT and (first is None or len(first) < _REPEATED_BELOW):
                 distinct = set(values)
                 if 2 * len(distinct) <= len(values):
                     # Repeated values (a tenant, a status, a rep): each encoded once, then looked up.
                     element = {v: _NULL if v is None else _varchar_element(v) for v in distinct}
                     return head + b"".join(map(element.__getitem__, values))
             if _NONE not in kinds:  # ``str.encode``, ``len`` and the lengths' bytes all in C
-                encoded = list(map(str.encode, values))
-                try:
-                    lengths = list(map(_SHORT_LENGTHS.__getitem__, map(len, encoded)))
-                except IndexError:  # a string of 4 kB or more
-                    lengths = list(map(_pack_length, map(len, encoded)))
-                return head + b"".join(chain.from_iterable(zip(lengths, encoded, strict=True)))
+                return head + _length_prefixed_elements(list(map(str.encode, values)))
             return head + b"".join(
                 [_NULL if v is None else _pack_length(len(e := v.encode())) + e for v in values]
             )
@@ -484,8 +570,8 @@ def _encode_uuid(values: Any) -> bytes:
         kinds = set(map(type, values))
         head = _VARCHAR_HEADER.pack(1, 0, _UUID.oid, len(values), 1)
         if kinds <= _UUIDS:
-            data = map(_UUID_BYTES, values)
-            return head + b"".join(chain.from_iterable(zip(repeat(_UUID_LENGTH), data)))
+            # Every element is its length (16) and its bytes: the length joins them.
+            return head + _UUID_LENGTH + _UUID_LENGTH.join(map(_UUID_BYTES, values))
     dims: list[int] = []
     _shape(values, dims, 0)
     parts = [_NULL if v is None else _uuid_element(v) for v in _flatten(values, len(dims))]

@@ -35,6 +35,7 @@ from libs.common.contracts.crm import (
     TeamMembershipV1,
     TeamV1,
 )
+from libs.common.db.array_codecs import Utf8Texts
 from libs.common.db.arrays import text_array_literal
 from libs.common.db.references import HELD_REP_COLUMNS, held_contact, held_rep
 from libs.common.db.statements import insert_unless_duplicate, statement
@@ -1455,13 +1456,17 @@ async def store_activities(
             a.thread_id,
             a.ical_uid,
             a.automated,
-            # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the time.
-            encode_ingested(a).decode(),
+            # The decoder's struct encoded by msgspec: the text pydantic gave, in a fifth of the
+            # time; sent as its UTF-8 (``Utf8Texts``), not decoded to a ``str`` and encoded back.
+            encode_ingested(a),
             a.ingested_at,
-            orjson.dumps(encode_source_deals(sighted[key])).decode() if key in sighted else None,
+            orjson.dumps(encode_source_deals(sighted[key])) if key in sighted else None,
         )
         for key, a in newest.items()
     ]
+    columns = dict(zip(_ACTIVITY_PARAMETERS, map(list, zip(*rows, strict=True)), strict=True))
+    columns["payload"] = Utf8Texts(columns["payload"])
+    columns["deals"] = Utf8Texts(columns["deals"])
     result = await conn.execute(
         statement(
             """
@@ -1485,10 +1490,7 @@ async def store_activities(
             RETURNING tenant_id, activity_id, xmax = 0 AS inserted, source_deals
             """
         ),
-        {
-            key: list(column)
-            for key, column in zip(_ACTIVITY_PARAMETERS, zip(*rows, strict=True), strict=True)
-        },
+        columns,
     )
     fresh: dict[uuid.UUID, bool] = {}
     # Unpacked, not read by name: a ``Row`` attribute is an ordinary lookup that fails first
@@ -2781,7 +2783,8 @@ async def save_attributions(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     }
     # Arrays of arrays must be rectangular: deal ids travel as one array literal per row.
     arrays["secondary_deal_ids"] = [text_array_literal(d) for d in arrays["secondary_deal_ids"]]
-    arrays["explanation"] = [orjson.dumps(e).decode() for e in arrays["explanation"]]
+    # Sent as orjson wrote it (``Utf8Texts``), not decoded to a ``str`` and encoded back.
+    arrays["explanation"] = Utf8Texts(map(orjson.dumps, arrays["explanation"]))
     inserted = [r.get("inserted", False) for r in rows]
     if len(newest) == len(rows) and all(inserted):
         # Nothing to supersede: no current row, no older version in the batch. Tried as a plain

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -246,3 +246,28 @@ async def test_the_engine_installs_them_on_every_connection(
     finally:
         await engine.dispose()
     assert encoded == ["_int8", "_float8", "_int8", "_float8"]
+
+
+async def test_texts_already_in_utf8_reach_postgresql_as_the_strings_would(connections: Any) -> None:
+    # ``Utf8Texts``: JSON as orjson or msgspec wrote it, sent without a ``str`` of each in between.
+    plain, coded = connections
+    cases: list[list[str | None]] = [
+        [],
+        [None],
+        ['{"a": 1}', None, ""],
+        ["x" * 5000, "é" * 3000, "y", None],
+        ["été", "日本語", "𝄞 astral", 'quote" and \\ backslash', "{braces},commas", "NULL"],
+        [f'{{"row": {i}}}' for i in range(1000)],
+    ]
+    for texts in cases:
+        encoded = array_codecs.Utf8Texts([None if t is None else t.encode() for t in texts])
+        assert await _send(coded, "character varying", encoded) == await _send(
+            plain, "character varying", texts
+        )
+    # PostgreSQL checks the bytes are UTF-8; the codec takes only bytes and None in them.
+    assert await _send(coded, "character varying", array_codecs.Utf8Texts([b"\xff"])) is (
+        asyncpg.CharacterNotInRepertoireError
+    )
+    assert (
+        await _send(coded, "character varying", array_codecs.Utf8Texts(cast(Any, ["a"]))) is asyncpg.DataError
+    )

@@ -164,3 +164,22 @@ def test_asyncpgs_infinities_both_ways() -> None:
 def test_anything_but_a_date_is_refused_as_asyncpg_refuses_it(values: list[Any]) -> None:
     with pytest.raises(TypeError, match=r"expected a datetime\.date or datetime\.datetime instance"):
         TIMESTAMPTZ[0](values)
+
+
+def test_one_instant_throughout_is_written_as_each_of_its_elements() -> None:
+    # A batch's ``now`` on every version is converted once: the same bytes as one by one.
+    encode, decode = TIMESTAMPTZ
+    at = datetime(2026, 12, 5, 12, 0, 1, 7, tzinfo=UTC)
+    elsewhere = at.astimezone(timezone(timedelta(hours=2)))
+    for values in (
+        [at] * 40,
+        [at],
+        [at, elsewhere, at],
+        [at, None, at],
+        [at, at + timedelta(microseconds=1), at],
+    ):
+        micros = [None if v is None else (v - _EPOCH) // timedelta(microseconds=1) for v in values]
+        assert encode(values) == _reference(1184, "q", 8, micros)
+        assert decode(encode(values)) == values
+    top = datetime.max.replace(tzinfo=UTC)
+    assert encode([top] * 3) == struct.pack(">iiIii", 1, 0, 1184, 3, 1) + struct.pack(">iq", 8, 2**63 - 1) * 3
