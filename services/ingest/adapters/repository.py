@@ -361,6 +361,10 @@ class _KeptConnection:
                 if not self.synchronous_commit:
                     await kept.exec_driver_sql("SET synchronous_commit TO off")
             except BaseException:
+                # Never back to the pool: the SET may have reached the server, and a pooled
+                # connection without the WAL flush would weaken every later transaction on it.
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
                 await conn.close()
                 raise
             self._conn = kept

@@ -23,6 +23,10 @@ PAYLOADS = [
     '{"participants": []}',
     '{"participants": {"email": "ana@seller.example"}}',
     "{}",
+    # A large meeting (past 32 participants: one sort, not the loop), a duplicate among them.
+    '{"participants": ['
+    + ", ".join(f'{{"email": "p{i}@buyer.example"}}' for i in range(40))
+    + ', {"email": "p0@buyer.example", "phone": "+14155550199"}]}',
 ]
 KEYS = (
     "SELECT CAST(external_id AS int) AS n, activity_identities(tenant_id, payload -> 'participants') "
@@ -77,6 +81,7 @@ async def test_the_loop_gives_the_sql_bodys_keys_and_the_index_finds_the_same_ro
         (3, []),
         (4, []),
         (5, []),
+        (6, sorted([*(f"acme p{i}@buyer.example" for i in range(40)), "acme +14155550199"])),
     ]
 
     await asyncio.to_thread(upgrade, database_url)
@@ -92,6 +97,7 @@ async def test_the_loop_gives_the_sql_bodys_keys_and_the_index_finds_the_same_ro
     assert await _found(db_engine, "acme ana@seller.example") == [1, 11]
     assert await _found(db_engine, "acme 5") == [2, 12]
     assert await _found(db_engine, "acme Cy") == []
+    assert await _found(db_engine, "acme p0@buyer.example") == [6, 16]
 
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), BEFORE)
     assert await rows(db_engine, LANGUAGE) == [("sql",)]

@@ -25,30 +25,43 @@ depends_on = None
 LOCK_TIMEOUT = "5s"
 #: A participant's ``email`` and ``phone`` as ``->>`` reads them (a non-object element, a JSON
 #: null or a missing key gives none), each "<tenant> <identity>" once; anything but an array
-#: holds none. Simple expressions only: PL/pgSQL evaluates them without a query plan.
+#: holds none. Simple expressions only: PL/pgSQL evaluates them without a query plan. Past 32
+#: participants the keys are gathered by one sort (0053's query), not checked each against those
+#: before it. ``keys``, not ``found``: PL/pgSQL's own ``FOUND`` is not shadowed (a server with
+#: ``plpgsql.extra_errors = 'shadowed_variables'`` refuses that).
 FUNCTION = """
 CREATE OR REPLACE FUNCTION activity_identities(tenant text, participants jsonb) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-    found text[] := '{}';
+    keys text[] := '{}';
     participant jsonb;
     identity text;
 BEGIN
     IF jsonb_typeof(participants) IS DISTINCT FROM 'array' THEN
-        RETURN found;
+        RETURN keys;
+    END IF;
+    IF jsonb_array_length(participants) > 32 THEN
+        -- A large meeting: each key checked against those before it would be quadratic (1,000
+        -- keys at the 500-participant cap); one sort instead, as 0053's body.
+        RETURN (
+            SELECT coalesce(array_agg(DISTINCT tenant || ' ' || x.identity), '{}')
+            FROM jsonb_array_elements(participants) p
+            CROSS JOIN LATERAL (VALUES (p ->> 'email'), (p ->> 'phone')) AS x(identity)
+            WHERE x.identity IS NOT NULL
+        );
     END IF;
     FOR i IN 0 .. jsonb_array_length(participants) - 1 LOOP
         participant := participants -> i;
         identity := tenant || ' ' || (participant ->> 'email');
-        IF identity IS NOT NULL AND identity <> ALL (found) THEN
-            found := found || identity;
+        IF identity IS NOT NULL AND identity <> ALL (keys) THEN
+            keys := keys || identity;
         END IF;
         identity := tenant || ' ' || (participant ->> 'phone');
-        IF identity IS NOT NULL AND identity <> ALL (found) THEN
-            found := found || identity;
+        IF identity IS NOT NULL AND identity <> ALL (keys) THEN
+            keys := keys || identity;
         END IF;
     END LOOP;
-    RETURN found;
+    RETURN keys;
 END
 $$
 """
