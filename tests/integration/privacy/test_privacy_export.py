@@ -133,6 +133,11 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
         by_email = await stack.gateway.get(EXPORT, params={"identity": " DEE@Buyer.Example "}, headers=admin)
         by_phone = await stack.gateway.get(EXPORT, params={"identity": "(415) 555-0100"}, headers=admin)
         assert (by_email.status_code, by_phone.status_code) == (200, 200), by_email.text + by_phone.text
+        # Never kept by a browser or a proxy: no ETag, no max-age.
+        assert [(r.headers["cache-control"], r.headers.get("etag")) for r in (by_email, by_phone)] == [
+            ("no-store", None),
+            ("no-store", None),
+        ]
         assert by_email.json() == {
             "identity": {"kind": "email", "value": DEE_EMAIL},
             "contacts": [DEE_CONTACT],
@@ -324,7 +329,8 @@ async def test_an_export_answers_what_erasure_finds_outside_activities_in_either
 ) -> None:
     """José left a meeting (its removal keeps his address, decomposed), a deletion was read in his
     calendar and a dialer's state names Dee's phone: each is in the export, as erasure finds them;
-    his mail is found whichever Unicode form he is asked for in."""
+    his mail is found whichever Unicode form he is asked for in. Then a setting stored by hand
+    that does not validate: 409 naming it, nothing audited."""
     assert JOSE_NFC != JOSE_NFD
     tenant = "globex"
     # Recent: the retention purge forgets older ones.
@@ -429,3 +435,27 @@ async def test_an_export_answers_what_erasure_finds_outside_activities_in_either
             {"activities": 1, "meeting_removals": 1, "undated_deletions": 1, "webhook_states": 0},
             {"activities": 1, "meeting_removals": 1, "undated_deletions": 1, "webhook_states": 0},
         ]
+
+        # A setting stored by hand that does not validate: 409 naming it (not a 500), nothing audited.
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE tenants SET settings = settings || "
+                    """'{"privacy": {"excluded_domain": ["lawfirm.example"]}}'::jsonb WHERE tenant_id = :t"""
+                ),
+                {"t": tenant},
+            )
+        broken = await stack.gateway.get(EXPORT, params={"identity": JOSE_NFC}, headers=admin)
+        assert broken.status_code == 409, broken.text
+        assert broken.json()["errors"] == [
+            {
+                "in": "stored settings",
+                "field": "privacy.excluded_domain",
+                "reason": "Extra inputs are not permitted",
+            }
+        ]
+        assert broken.json()["detail"].startswith(
+            "tenant 'globex' has invalid settings: privacy.excluded_domain: Extra inputs are not permitted"
+        )
+        async with db_engine.connect() as conn:
+            assert len((await list_admin_actions(conn, tenant, limit=10, action="privacy.exported"))[0]) == 3
