@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import text
@@ -83,10 +83,7 @@ class ErasedIdentities:
         hashes of an erasure listed before rules 2026.12.40 are of the address as typed, maybe
         decomposed, while the mail attribution holds is composed; lower-casing and NFD commute)."""
         if email:
-            address = email.strip().lower()
-            composed = held_address(address)
-            decomposed = address if address.isascii() else unicodedata.normalize("NFD", address)
-            spellings = {address, composed, decomposed}
+            spellings = address_spellings(email)
             forms = spellings | {mailbox_address(form) for form in spellings}
             if any(
                 identity_hash(self.key, IdentityKind.EMAIL, form) in self.hashes
@@ -95,6 +92,23 @@ class ErasedIdentities:
             ):
                 return True
         return bool(phone) and identity_hash(self.key, IdentityKind.PHONE, str(phone)) in self.hashes
+
+
+def address_spellings(email: str) -> set[str]:
+    """An address (trimmed, lower-cased) in each Unicode form it may be held in: as written,
+    composed (NFC, ``held_address``) and decomposed (NFD; lower-casing and NFD commute)."""
+    address = email.strip().lower()
+    decomposed = address if address.isascii() else unicodedata.normalize("NFD", address)
+    return {address, held_address(address), decomposed}
+
+
+def names_anyone(value: Any, erased: ErasedIdentities) -> bool:
+    """Whether any string in a JSON document is one of the erased person's addresses or phones."""
+    if isinstance(value, dict):
+        return any(names_anyone(v, erased) for v in value.values())
+    if isinstance(value, list):
+        return any(names_anyone(v, erased) for v in value)
+    return isinstance(value, str) and erased.names(value, value)
 
 
 def identity_hashes(key: bytes, emails: Iterable[str] = (), phones: Iterable[str] = ()) -> set[str]:
@@ -251,3 +265,44 @@ async def get_erasure(conn: AsyncConnection, tenant_id: str, erasure_id: object)
         )
     ).first()
     return None if row is None else dict(row._mapping)
+
+
+# What names a person outside activities' payloads, read by erasure (to delete) and by the
+# subject access export (to answer), each filtered with ``ErasedIdentities.names``.
+
+
+async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, str, Any]]:
+    """The tenant's folded webhook states (``webhook_state``): (source, object_key, state)."""
+    rows = await conn.execute(
+        text(
+            "SELECT source, object_key, state FROM webhook_state WHERE tenant_id = :t ORDER BY source, object_key"
+        ),
+        {"t": tenant_id},
+    )
+    return [(r.source, r.object_key, r.state) for r in rows]
+
+
+async def meeting_removals(conn: AsyncConnection, tenant_id: str) -> list[Any]:
+    """The tenant's remembered removals of meetings from guests' calendars (``meeting_removals``),
+    with the guests' addresses, their answer then and the meeting's revision."""
+    result = await conn.execute(
+        text(
+            "SELECT activity_id, address, answer, revision FROM meeting_removals WHERE tenant_id = :t "
+            "ORDER BY activity_id, address"
+        ),
+        {"t": tenant_id},
+    )
+    return list(result)
+
+
+async def undated_deletion_calendars(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """The calendars (mailboxes) the tenant's undated calendar deletions were read in
+    (``ingest_undated_deletions.calendar``; ``''``, none named, left out)."""
+    result = await conn.execute(
+        text(
+            "SELECT DISTINCT calendar FROM ingest_undated_deletions WHERE tenant_id = :t AND calendar <> '' "
+            "ORDER BY calendar"
+        ),
+        {"t": tenant_id},
+    )
+    return [row.calendar for row in result]

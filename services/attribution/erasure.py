@@ -21,7 +21,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,8 +35,12 @@ from libs.common.erasures import (
     add_erased_identities,
     identity_hashes,
     is_erased,
+    meeting_removals,
+    names_anyone,
     names_erased_person,
     screen_participants,
+    undated_deletion_calendars,
+    webhook_states,
 )
 from services.attribution.adapters import erasure as store
 from services.attribution.adapters import repository as repo
@@ -155,20 +158,11 @@ async def _erase_contacts(
     )
 
 
-def _names_anyone(value: Any, erased: ErasedIdentities) -> bool:
-    """Whether any string in a JSON document is one of the erased person's addresses or phones."""
-    if isinstance(value, dict):
-        return any(_names_anyone(v, erased) for v in value.values())
-    if isinstance(value, list):
-        return any(_names_anyone(v, erased) for v in value)
-    return isinstance(value, str) and erased.names(value, value)
-
-
 async def _erase_webhook_state(conn: AsyncConnection, tenant_id: str, erased: ErasedIdentities) -> int:
     keys = [
         (source, key)
-        for source, key, state in await store.webhook_states(conn, tenant_id)
-        if _names_anyone(state, erased)
+        for source, key, state in await webhook_states(conn, tenant_id)
+        if names_anyone(state, erased)
     ]
     await store.delete_webhook_states(conn, tenant_id, keys)
     return len(keys)
@@ -178,10 +172,10 @@ async def _erase_removals(conn: AsyncConnection, tenant_id: str, erased: ErasedI
     """Forget the meetings the person removed from her calendar (``meeting_removals``, by her
     address): the meeting no longer lists her once she left it, so its payload does not tell; and
     the deletions read in her calendar (``ingest_undated_deletions``)."""
-    removals = await store.meeting_removals(conn, tenant_id)
+    removals = await meeting_removals(conn, tenant_id)
     await store.forget_removals(conn, tenant_id, [r for r in removals if erased.names(r.address, None)])
     # And when a deletion was read in her calendar (``ingest_undated_deletions``, by her mailbox).
-    calendars = await store.undated_deletion_calendars(conn, tenant_id)
+    calendars = await undated_deletion_calendars(conn, tenant_id)
     await store.forget_undated_deletions_read_in(
         conn, tenant_id, [c for c in calendars if erased.names(c, None)]
     )

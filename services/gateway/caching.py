@@ -24,7 +24,8 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 class ETagMiddleware:
-    """Tag every 200 JSON answer to a ``GET /v1/...``; streams and other answers pass through untouched.
+    """Tag every 200 JSON answer to a ``GET /v1/...``; streams, ``no-store`` answers and other answers
+    pass through untouched.
 
     A plain ASGI middleware rather than ``@app.middleware("http")``: that style runs every request
     in an extra task and copies the body through a memory stream, a fixed cost on each read.
@@ -47,8 +48,13 @@ class ETagMiddleware:
             if passthrough:
                 await send(message)
             elif message["type"] == "http.response.start":
-                content_type = Headers(raw=message["headers"]).get("content-type")
-                if message["status"] != 200 or content_type != "application/json":
+                headers = Headers(raw=message["headers"])
+                # An answer that must not be kept (``no-store``: an export of a person) keeps its own.
+                if (
+                    message["status"] != 200
+                    or headers.get("content-type") != "application/json"
+                    or "no-store" in headers.get("cache-control", "")
+                ):
                     passthrough = True
                     await send(message)
                 else:

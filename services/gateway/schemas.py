@@ -901,6 +901,32 @@ class SubjectErasure(BaseModel):
     counts: dict[str, int]
 
 
+class SubjectMeetingRemoval(BaseModel):
+    """A meeting the person removed from her calendar (the meeting no longer lists her)."""
+
+    activity_id: uuid.UUID
+    #: Her address as the meeting listed her, her answer then and the meeting's revision.
+    address: str
+    answer: str | None
+    revision: int
+
+
+class SubjectUndatedDeletion(BaseModel):
+    """A calendar deletion read in the person's calendar (her mailbox), kept to order revisions."""
+
+    activity_id: uuid.UUID
+    calendar: str
+    read_at: datetime
+
+
+class SubjectWebhookState(BaseModel):
+    """A source's folded webhook state (a dialer's call) naming the person, as stored."""
+
+    source: str
+    object_key: str
+    state: dict[str, Any]
+
+
 class SubjectExport(BaseModel):
     """GDPR Art. 15: what the tenant holds naming one person (``GET /v1/privacy/subjects/export``)."""
 
@@ -909,6 +935,9 @@ class SubjectExport(BaseModel):
     #: Oldest first, at most ``limit``; ``next_cursor`` names the next page.
     activities: list[SubjectActivity]
     erasures: list[SubjectErasure]
+    meeting_removals: list[SubjectMeetingRemoval]
+    undated_deletions: list[SubjectUndatedDeletion]
+    webhook_states: list[SubjectWebhookState]
     next_cursor: str | None
 
 

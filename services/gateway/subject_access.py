@@ -14,7 +14,15 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common import audit
-from libs.common.erasures import IdentityKind, erasure_key, identity_hash, identity_hashes, normalise_identity
+from libs.common.erasures import (
+    ErasedIdentities,
+    IdentityKind,
+    address_spellings,
+    erasure_key,
+    identity_hash,
+    identity_hashes,
+    normalise_identity,
+)
 from libs.common.phones import e164_or_none
 from libs.common.tenant_settings_store import load_tenant_settings
 from services.gateway.adapters import privacy as store
@@ -26,6 +34,9 @@ from services.gateway.schemas import (
     SubjectErasure,
     SubjectExport,
     SubjectIdentity,
+    SubjectMeetingRemoval,
+    SubjectUndatedDeletion,
+    SubjectWebhookState,
 )
 
 DEFAULT_LIMIT = 500
@@ -54,7 +65,8 @@ async def export_subject(
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> SubjectExport:
     """The export (one page of activities), audited as ``privacy.exported`` in ``conn``'s
-    transaction (the caller commits). LookupError: no such tenant; ValueError: not an identity."""
+    transaction (the caller commits). LookupError: no such tenant; ValueError: not an identity
+    (``InvalidTenantSettings``, a ValueError: the tenant's stored settings do not validate)."""
     settings = await load_tenant_settings(conn, tenant_id)
     if settings is None:
         raise LookupError(f"no tenant {tenant_id!r}")
@@ -63,9 +75,11 @@ async def export_subject(
     hashed = identity_hash(key, kind, identity)
     # An erasure of pia+crm@ listed pia@ too: its record is hers.
     hashes = sorted({hashed, *(identity_hashes(key, [identity]) if kind is IdentityKind.EMAIL else ())})
+    # Stored composed or decomposed, as erasure reads an address (``ErasedIdentities.names``).
+    spellings = address_spellings(identity) if kind is IdentityKind.EMAIL else {identity}
     contacts = [SubjectContact(**row) for row in await store.contacts_naming(conn, tenant_id, identity)]
     rows, next_cursor = activity_rows_page(
-        await store.activities_naming(conn, tenant_id, identity, after, limit + 1), limit
+        await store.activities_naming(conn, tenant_id, spellings, after, limit + 1), limit
     )
     activities = [
         SubjectActivity(
@@ -81,6 +95,7 @@ async def export_subject(
         SubjectErasure(**{**row, "counts": dict(row["counts"] or {})})
         for row in await store.erasures_naming(conn, tenant_id, hashes)
     ]
+    held = await store.held_naming(conn, tenant_id, ErasedIdentities(key, frozenset(hashes)))
     await audit.record_admin_action(
         conn,
         tenant_id,
@@ -93,6 +108,7 @@ async def export_subject(
             "contacts": len(contacts),
             "activities": len(activities),
             "erasures": len(erasures),
+            **{name: len(rows) for name, rows in held.items()},
             "page": after is not None,
         },
     )
@@ -101,5 +117,8 @@ async def export_subject(
         contacts=contacts,
         activities=activities,
         erasures=erasures,
+        meeting_removals=[SubjectMeetingRemoval(**row) for row in held["meeting_removals"]],
+        undated_deletions=[SubjectUndatedDeletion(**row) for row in held["undated_deletions"]],
+        webhook_states=[SubjectWebhookState(**row) for row in held["webhook_states"]],
         next_cursor=next_cursor,
     )

@@ -96,7 +96,8 @@ async def export_person(tenant: str, identity: str, limit: int, cursor: str | No
     settings = GatewaySettings()
     engine = make_engine(settings.database, "spm-cli")
     try:
-        async with engine.begin() as conn:
+        # One snapshot for every read and the audit row, as the API's route runs it.
+        async with engine.execution_options(isolation_level="REPEATABLE READ").begin() as conn:
             found = await export_subject(
                 conn,
                 tenant,

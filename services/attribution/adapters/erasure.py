@@ -50,6 +50,10 @@ _CONTACT_TABLES = (
     "ref_deal_contacts",
 )
 
+#: The deals' engagement summaries, and the log of what the refresher has not merged into them
+#: yet, whose ``contact_ids`` lose a deleted contact.
+_DEAL_SUMMARY_TABLES = ("metric_deal_engagement", "metric_deal_engagement_changes")
+
 #: Versions kept as encoded bodies (``encode_event``) before they reach metrics' rows: the held
 #: sweep's, not yet published, and those metrics set aside while the tenant's rollups were busy
 #: (a rebuild or rescore), not yet counted. Each is read with the decoder of the code that takes
@@ -211,15 +215,6 @@ async def replace_payloads(conn: AsyncConnection, activities: Sequence[ActivityI
         )
 
 
-async def meeting_removals(conn: AsyncConnection, tenant_id: str) -> list[Any]:
-    """The tenant's remembered removals of meetings from guests' calendars (``meeting_removals``),
-    with the guests' addresses."""
-    result = await conn.execute(
-        text("SELECT activity_id, address FROM meeting_removals WHERE tenant_id = :t"), {"t": tenant_id}
-    )
-    return list(result)
-
-
 async def forget_removals(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
     """Delete these removals (an erased guest's)."""
     if rows:
@@ -230,19 +225,6 @@ async def forget_removals(conn: AsyncConnection, tenant_id: str, rows: Sequence[
             ),
             {"t": tenant_id, "a": [r.activity_id for r in rows], "d": [r.address for r in rows]},
         )
-
-
-async def undated_deletion_calendars(conn: AsyncConnection, tenant_id: str) -> list[str]:
-    """The calendars (mailboxes) the tenant's undated calendar deletions were read in
-    (``ingest_undated_deletions.calendar``; ``''``, none named, left out)."""
-    result = await conn.execute(
-        text(
-            "SELECT DISTINCT calendar FROM ingest_undated_deletions WHERE tenant_id = :t AND calendar <> '' "
-            "ORDER BY calendar"
-        ),
-        {"t": tenant_id},
-    )
-    return [row.calendar for row in result]
 
 
 async def forget_undated_deletions_read_in(
@@ -322,7 +304,7 @@ async def delete_contacts(conn: AsyncConnection, tenant_id: str, contact_ids: Se
     )
     # The deals' summaries, and the log of what the refresher has not merged into them yet (before
     # 2026-12 the log kept the erased contact's id until the next refresh).
-    for table in ("metric_deal_engagement", "metric_deal_engagement_changes"):
+    for table in _DEAL_SUMMARY_TABLES:
         await conn.execute(
             text(
                 f"UPDATE {table} SET contact_ids = ARRAY(SELECT c FROM unnest(contact_ids) c "
@@ -405,13 +387,6 @@ def _without_contacts(event: AttributedEvent, erased: set[str]) -> AttributedEve
         return msgspec.structs.replace(event, facts=facts, explanation=explanation)
     model_facts = event.facts.model_copy(update={"external_contact_ids": left})
     return event.model_copy(update={"facts": model_facts, "explanation": explanation})
-
-
-async def webhook_states(conn: AsyncConnection, tenant_id: str) -> list[tuple[str, str, Any]]:
-    rows = await conn.execute(
-        text("SELECT source, object_key, state FROM webhook_state WHERE tenant_id = :t"), {"t": tenant_id}
-    )
-    return [(r.source, r.object_key, r.state) for r in rows]
 
 
 async def delete_webhook_states(

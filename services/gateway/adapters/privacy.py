@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.erasures import (
+    ErasedIdentities,
+    meeting_removals,
+    names_anyone,
+    undated_deletion_calendars,
+    webhook_states,
+)
 
 #: The tables an export reads that erasure deletes or rewrites (beside the erasures' own list,
 #: ``privacy_erasures`` and ``privacy_erased_identities``), and those it leaves out with the reason.
@@ -23,23 +31,25 @@ EXPORTED = (
     "ref_contact_former_accounts",
     "ref_deal_contacts",
     "privacy_erasures",
+    # Matched as erasure matches them (``ErasedIdentities.names``, ``names_anyone``).
+    "meeting_removals",
+    "ingest_undated_deletions",
+    "webhook_state",
 )
 NOT_EXPORTED = {
     "ref_deals": "a deal's list of its contacts' roles, exported as each contact's deal_roles",
     "metric_contributions": "an exported activity's counted figures, naming contacts by id alone",
+    "metric_deal_engagement": "a deal's engagement summary, naming its contacts by id alone",
+    "metric_deal_engagement_changes": "changes to a deal's engagement summary not merged yet, naming contacts by id alone",
     "metric_refresh_state": "when the tenant's read models were rebuilt; names nobody",
-    "webhook_state": "a dialer's state of an exported call, kept to order its callbacks",
     "attribution_superseded": "earlier decisions of an exported activity; its current one is exported",
     "attribution_overrides": "an admin's correction: the current attribution exported is the overridden one",
     "ingest_seen_events": "delivery ids of an exported activity, kept to drop redeliveries",
     "ingest_meeting_keys": "the calendar keys of an exported meeting, kept to merge its copies",
-    "ingest_undated_deletions": "a source's deletion of an exported activity, kept to order its revisions",
     "ingest_time_blocks": "a calendar hold's key, kept to skip its redeliveries",
-    "meeting_removals": "a guest's removal of an exported meeting from her calendar",
     "held_sweep_outbox": "a version of an exported activity's attribution not published yet",
     "metric_deferred_events": "a version of an exported activity's attribution not counted yet",
 }
-
 
 #: One page of the activities naming an identity (``activities_naming``).
 ACTIVITIES_NAMING = """
@@ -50,7 +60,7 @@ FROM (
     -- read through ``activities_participants`` alone (OFFSET 0: the tenant and the
     -- cursor are checked on the rows found, not by reading ``activities_time``)
     SELECT * FROM activities
-    WHERE activity_identities(tenant_id, payload -> 'participants') && ARRAY[CAST(:key AS text)]
+    WHERE activity_identities(tenant_id, payload -> 'participants') && CAST(:keys AS text[])
     OFFSET 0
 ) a
 LEFT JOIN attributions at ON at.tenant_id = a.tenant_id AND at.activity_id = a.activity_id
@@ -95,19 +105,20 @@ async def contacts_naming(conn: AsyncConnection, tenant_id: str, identity: str) 
 async def activities_naming(
     conn: AsyncConnection,
     tenant_id: str,
-    identity: str,
+    spellings: Iterable[str],
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """The tenant's activities with a participant holding the identity, oldest first, at most
-    ``limit``, past ``after`` (occurred_at, activity_id), each with its current attribution.
+    """The tenant's activities with a participant holding the identity (in any of its
+    ``spellings``: an address composed or decomposed, ``address_spellings``), oldest first, at
+    most ``limit``, past ``after`` (occurred_at, activity_id), each with its current attribution.
     Found through ``activities_participants`` (migration 0053) as ``windowed_activities`` reads
     it: the key ``"<tenant> <identity>"`` holds the tenant, so no other tenant's row is read."""
     rows = await conn.execute(
         text(ACTIVITIES_NAMING),
         {
             "t": tenant_id,
-            "key": f"{tenant_id} {identity}",
+            "keys": sorted(f"{tenant_id} {spelling}" for spelling in spellings),
             "after_at": after[0] if after else None,
             "after_id": after[1] if after else None,
             "limit": limit,
@@ -133,3 +144,33 @@ async def erasures_naming(
         {"t": tenant_id, "h": list(hashes)},
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def held_naming(
+    conn: AsyncConnection, tenant_id: str, person: ErasedIdentities
+) -> dict[str, list[Any]]:
+    """What names the person outside activities' payloads, found as erasure finds it (the same
+    readers and ``ErasedIdentities.names``, so an address also by its mailbox and in either Unicode
+    form): ``meeting_removals`` (meetings she left, which no longer list her), the
+    ``undated_deletions`` read in her calendar, and the ``webhook_states`` naming her."""
+    removals = [
+        dict(r._mapping) for r in await meeting_removals(conn, tenant_id) if person.names(r.address, None)
+    ]
+    calendars = [c for c in await undated_deletion_calendars(conn, tenant_id) if person.names(c, None)]
+    deletions = await conn.execute(
+        text(
+            "SELECT activity_id, calendar, read_at FROM ingest_undated_deletions "
+            "WHERE tenant_id = :t AND calendar = ANY(:c) ORDER BY read_at, activity_id, calendar"
+        ),
+        {"t": tenant_id, "c": calendars},
+    )
+    states = [
+        {"source": source, "object_key": key, "state": state}
+        for source, key, state in await webhook_states(conn, tenant_id)
+        if names_anyone(state, person)
+    ]
+    return {
+        "meeting_removals": removals,
+        "undated_deletions": [dict(r._mapping) for r in deletions],
+        "webhook_states": states,
+    }

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from libs.common import audit
+from libs.common.contracts.tenant_settings import InvalidTenantSettings
 from libs.common.erasures import (
     IdentityKind,
     erasure_key,
@@ -18,6 +19,7 @@ from libs.common.erasures import (
     normalise_identity,
     request_erasure,
 )
+from libs.common.web import Problem
 from services.gateway.auth import AdminCallerDep, AdminDep, audit_actor
 from services.gateway.deps import PROBLEM_RESPONSES, ConnDep, CursorQuery, invalid, not_found
 from services.gateway.routers._pages import activity_after
@@ -94,9 +96,14 @@ async def get_person_erasure(principal: AdminDep, conn: ConnDep, erasure_id: uui
     return _read(found)
 
 
-@router.get("/subjects/export", response_model=SubjectExport)
+@router.get(
+    "/subjects/export",
+    response_model=SubjectExport,
+    responses={409: {"description": "The tenant's stored settings are invalid; `errors` names them"}},
+)
 async def export_person(
     request: Request,
+    response: Response,
     caller: AdminCallerDep,
     conn: ConnDep,
     identity: Annotated[str, Query(max_length=320, description="The person's email address or phone number")],
@@ -105,17 +112,33 @@ async def export_person(
 ) -> SubjectExport:
     """Everything the tenant holds naming one person (GDPR Art. 15), audited ``privacy.exported``."""
     after = activity_after(cursor)
+    # Every read and the audit row in one snapshot, committed together: a GET's connection runs
+    # in AUTOCOMMIT (``deps._connection``), so leave it for a REPEATABLE READ transaction.
+    await conn.commit()
+    await conn.execution_options(isolation_level="REPEATABLE READ")
     try:
-        found = await export_subject(
-            conn,
-            caller.principal.tenant_id,
-            identity,
-            secret_key=request.app.state.settings.runtime.secret_key.get_secret_value(),
-            actor=audit_actor(caller),
-            limit=limit,
-            after=after,
-        )
+        async with conn.begin():
+            found = await export_subject(
+                conn,
+                caller.principal.tenant_id,
+                identity,
+                secret_key=request.app.state.settings.runtime.secret_key.get_secret_value(),
+                actor=audit_actor(caller),
+                limit=limit,
+                after=after,
+            )
+    except InvalidTenantSettings as exc:
+        raise Problem(
+            409,
+            "Conflict",
+            str(exc),
+            errors=[
+                {"in": "stored settings", "field": name, "reason": reason}
+                for name, reason in zip(exc.settings, exc.reasons, strict=True)
+            ],
+        ) from None
     except ValueError as exc:
         invalid("identity", str(exc))
-    await conn.commit()
+    # Never kept by a browser or a proxy (``ETagMiddleware`` leaves a ``no-store`` answer alone).
+    response.headers["Cache-Control"] = "no-store"
     return found

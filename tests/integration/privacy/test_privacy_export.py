@@ -5,6 +5,8 @@ her identity; after her erasure only the erasure record is left."""
 from __future__ import annotations
 
 import getpass
+import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -131,11 +133,17 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
         by_email = await stack.gateway.get(EXPORT, params={"identity": " DEE@Buyer.Example "}, headers=admin)
         by_phone = await stack.gateway.get(EXPORT, params={"identity": "(415) 555-0100"}, headers=admin)
         assert (by_email.status_code, by_phone.status_code) == (200, 200), by_email.text + by_phone.text
+        # Never kept by a browser or a proxy: no ETag, no max-age.
+        assert [(r.headers["cache-control"], r.headers.get("etag")) for r in (by_email, by_phone)] == [
+            ("no-store", None),
+            ("no-store", None),
+        ]
         assert by_email.json() == {
             "identity": {"kind": "email", "value": DEE_EMAIL},
             "contacts": [DEE_CONTACT],
             "activities": [MAIL, MEETING],
             "erasures": [],
+            **NOTHING_HELD,
             "next_cursor": None,
         }
         assert by_phone.json() == {
@@ -143,6 +151,7 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
             "contacts": [DEE_CONTACT],
             "activities": [CALL],
             "erasures": [],
+            **NOTHING_HELD,
             "next_cursor": None,
         }
         # Read through migration 0053's participants index (its expression matches the query's).
@@ -150,7 +159,13 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
             await conn.execute(text("SET LOCAL enable_seqscan = off"))
             plan = await conn.execute(
                 text(f"EXPLAIN {ACTIVITIES_NAMING}"),
-                {"t": "acme", "key": f"acme {DEE_EMAIL}", "after_at": None, "after_id": None, "limit": 501},
+                {
+                    "t": "acme",
+                    "keys": [f"acme {DEE_EMAIL}"],
+                    "after_at": None,
+                    "after_id": None,
+                    "limit": 501,
+                },
             )
             assert "Index Scan on activities_participants" in "\n".join(plan.scalars())
         # initech's Dee: her own mail alone, never acme's.
@@ -234,6 +249,7 @@ async def test_a_dpo_exports_one_persons_data_in_one_tenant_audited_and_empty_af
             "contacts": [],
             "activities": [],
             "erasures": [record],
+            **NOTHING_HELD,
             "next_cursor": None,
         }
         assert job["counts"]["activities_deleted"] == 3
@@ -253,6 +269,7 @@ def _participant(
     return {"name": more.pop("name", None), "role": role, "email": email, "phone": phone, **more}
 
 
+NOTHING_HELD: dict[str, list[Any]] = {"meeting_removals": [], "undated_deletions": [], "webhook_states": []}
 DEE_CONTACT = {
     "contact_id": "con-dee",
     "name": "Dee Person",
@@ -301,3 +318,144 @@ MEETING = {
     ],
     "attribution": ATTRIBUTED,
 }
+
+
+JOSE_NFC = unicodedata.normalize("NFC", "josé@buyer.example")
+JOSE_NFD = unicodedata.normalize("NFD", "josé@buyer.example")
+
+
+async def test_an_export_answers_what_erasure_finds_outside_activities_in_either_unicode_form(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, db_engine: AsyncEngine
+) -> None:
+    """José left a meeting (its removal keeps his address, decomposed), a deletion was read in his
+    calendar and a dialer's state names Dee's phone: each is in the export, as erasure finds them;
+    his mail is found whichever Unicode form he is asked for in. Then a setting stored by hand
+    that does not validate: 409 naming it, nothing audited."""
+    assert JOSE_NFC != JOSE_NFD
+    tenant = "globex"
+    # Recent: the retention purge forgets older ones.
+    read_at = datetime.now(UTC).replace(microsecond=0)
+    left, read_in_his, read_in_cys = (
+        activity_id_for(tenant, "calendar", m) for m in ("mt-1", "mt-2", "mt-3")
+    )
+    async with db_engine.begin() as conn:
+        keys = (await create_tenant(conn, tenant, TEST_SECRET_KEY))["api_keys"]
+        await conn.execute(
+            text(
+                "INSERT INTO meeting_removals (tenant_id, activity_id, address, answer, revision) "
+                "VALUES (:t, :a, :jose, 'accepted', 3), (:t, :a, 'cy@buyer.example', 'declined', 4)"
+            ),
+            {"t": tenant, "a": left, "jose": JOSE_NFD},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ingest_undated_deletions (tenant_id, activity_id, read_at, calendar) VALUES "
+                "(:t, :his, :read_at, :jose), (:t, :cys, :read_at, 'cy@buyer.example'), "
+                "(:t, :cys, :read_at, '')"
+            ),
+            {"t": tenant, "his": read_in_his, "cys": read_in_cys, "jose": JOSE_NFC, "read_at": read_at},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_state (tenant_id, source, object_key, state) VALUES "
+                "(:t, 'twilio', 'CA-dee', CAST(:dee AS jsonb)), (:t, 'twilio', 'CA-cy', CAST(:cy AS jsonb))"
+            ),
+            {
+                "t": tenant,
+                "dee": orjson.dumps(
+                    {"legs": [{"from": ANA_PHONE, "to": DEE_PHONE}], "status": "completed"}
+                ).decode(),
+                "cy": orjson.dumps({"legs": [{"from": ANA_PHONE, "to": "+14155550199"}]}).decode(),
+            },
+        )
+    admin = bearer(keys["admin"])  # type: ignore[index]
+    async with in_process_stack(kafka_settings, database_settings) as stack:
+        entities = ana_on_team_a()
+        ingest = bearer(keys["ingest"])  # type: ignore[index]
+        synced = await stack.ingest.post(
+            "/v1/crm/sync", json={"source": "test", "entities": entities}, headers=ingest
+        )
+        assert synced.status_code == 202, synced.text
+        await references_landed(db_engine, tenant, entities)
+        posted = await stack.ingest.post(
+            "/v1/events", json={"activities": [_mail("m-jose", 2, JOSE_NFD)]}, headers=ingest
+        )
+        assert posted.status_code == 202, posted.text
+        await poll_rows(
+            db_engine,
+            "SELECT count(*) FROM attributions WHERE tenant_id = :t",
+            {"t": tenant},
+            lambda r: r == [(1,)],
+        )
+
+        answers = [
+            (await stack.gateway.get(EXPORT, params={"identity": jose}, headers=admin)).json()
+            for jose in (JOSE_NFC, JOSE_NFD)
+        ]
+        assert [[a["activity_id"] for a in answer["activities"]] for answer in answers] == [
+            [str(activity_id_for(tenant, "mail", "m-jose"))]
+        ] * 2
+        assert [{k: answer[k] for k in NOTHING_HELD} for answer in answers] == [
+            {
+                "meeting_removals": [
+                    {"activity_id": str(left), "address": JOSE_NFD, "answer": "accepted", "revision": 3}
+                ],
+                "undated_deletions": [
+                    {
+                        "activity_id": str(read_in_his),
+                        "calendar": JOSE_NFC,
+                        "read_at": read_at.isoformat().replace("+00:00", "Z"),
+                    }
+                ],
+                "webhook_states": [],
+            }
+        ] * 2
+        dee = (await stack.gateway.get(EXPORT, params={"identity": DEE_PHONE}, headers=admin)).json()
+        assert {k: dee[k] for k in NOTHING_HELD} == {
+            "meeting_removals": [],
+            "undated_deletions": [],
+            "webhook_states": [
+                {
+                    "source": "twilio",
+                    "object_key": "CA-dee",
+                    "state": {"legs": [{"from": ANA_PHONE, "to": DEE_PHONE}], "status": "completed"},
+                }
+            ],
+        }
+        async with db_engine.connect() as conn:
+            audited, _ = await list_admin_actions(conn, tenant, limit=10, action="privacy.exported")
+        assert [
+            {
+                k: a["after"][k]
+                for k in ("activities", "meeting_removals", "undated_deletions", "webhook_states")
+            }
+            for a in audited
+        ] == [
+            {"activities": 0, "meeting_removals": 0, "undated_deletions": 0, "webhook_states": 1},
+            {"activities": 1, "meeting_removals": 1, "undated_deletions": 1, "webhook_states": 0},
+            {"activities": 1, "meeting_removals": 1, "undated_deletions": 1, "webhook_states": 0},
+        ]
+
+        # A setting stored by hand that does not validate: 409 naming it (not a 500), nothing audited.
+        async with db_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE tenants SET settings = settings || "
+                    """'{"privacy": {"excluded_domain": ["lawfirm.example"]}}'::jsonb WHERE tenant_id = :t"""
+                ),
+                {"t": tenant},
+            )
+        broken = await stack.gateway.get(EXPORT, params={"identity": JOSE_NFC}, headers=admin)
+        assert broken.status_code == 409, broken.text
+        assert broken.json()["errors"] == [
+            {
+                "in": "stored settings",
+                "field": "privacy.excluded_domain",
+                "reason": "Extra inputs are not permitted",
+            }
+        ]
+        assert broken.json()["detail"].startswith(
+            "tenant 'globex' has invalid settings: privacy.excluded_domain: Extra inputs are not permitted"
+        )
+        async with db_engine.connect() as conn:
+            assert len((await list_admin_actions(conn, tenant, limit=10, action="privacy.exported"))[0]) == 3
