@@ -48,6 +48,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.db.migrate import head_revision
 from libs.common.kafka.clients import end_offsets
 from libs.common.kafka.failures import TenantSettingsInvalid
 from libs.common.settings import DatabaseSettings, KafkaSettings
@@ -413,14 +414,20 @@ async def test_r11_cli_mistakes_change_nothing_and_a_change_is_audited_as_cli(
 
 
 async def test_o1_migrate_status_names_the_head(database_url: str, kafka_settings: KafkaSettings) -> None:
-    """EXPECTED: ``spm migrate --status`` on a migrated database names 0053 as the database's
-    revision and as this release's head (docs/operations.md, "Upgrading with migrations"). (O9,
-    added after: ``spm migrate`` on the head changes nothing and exits 0.)"""
+    """EXPECTED: ``spm migrate --status`` on a migrated database names the head the runbook names
+    (docs/operations.md, "Upgrading with migrations": "this release's head: ...") as the
+    database's revision and as this release's head. (O9, added after: ``spm migrate`` on the head
+    changes nothing and exits 0.) The head is read from the runbook, not written here: a release
+    that adds a migration without updating the runbook fails this (the lead, after 0054)."""
+    [documented] = re.findall(
+        r"this release's head: (\w+)\)", (Path(__file__).parents[3] / "docs" / "operations.md").read_text()
+    )
+    assert documented == head_revision()
     upgrade = _spm(["migrate"], database_url, kafka_settings)
     assert upgrade.returncode == 0, upgrade.stderr
     status = _spm(["migrate", "--status"], database_url, kafka_settings)
     assert status.returncode == 0, status.stderr
-    assert status.stdout.count("0053_activities_by_participant") == 2, status.stdout
+    assert status.stdout.count(documented) == 2, status.stdout
 
 
 async def test_o2_runbook_sql_on_set_aside_versions_runs(db_engine: AsyncEngine) -> None:
