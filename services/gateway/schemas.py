@@ -822,8 +822,8 @@ class ErasureCreate(BaseModel):
     phone: str | None = Field(default=None, min_length=8, max_length=40)
 
 
-class ErasureRead(BaseModel):
-    """An erasure request and its progress; the identity itself is never stored or shown."""
+class _ErasureRequest(BaseModel):
+    """What an erasure request is, as ``ErasureRead`` and a subject's export show it."""
 
     erasure_id: uuid.UUID
     identity_kind: str
@@ -832,6 +832,11 @@ class ErasureRead(BaseModel):
     requested_by: str
     requested_at: datetime
     finished_at: datetime | None
+
+
+class ErasureRead(_ErasureRequest):
+    """An erasure request and its progress; the identity itself is never stored or shown."""
+
     #: Activities examined so far, of ``total``.
     done: int
     total: int | None
@@ -889,15 +894,9 @@ class SubjectActivity(BaseModel):
     attribution: SubjectAttribution | None
 
 
-class SubjectErasure(BaseModel):
+class SubjectErasure(_ErasureRequest):
     """A past erasure request of the person (the identity itself is not stored)."""
 
-    erasure_id: uuid.UUID
-    identity_kind: str
-    state: str
-    requested_by: str
-    requested_at: datetime
-    finished_at: datetime | None
     counts: dict[str, int]
 
 

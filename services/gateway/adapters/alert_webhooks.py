@@ -7,7 +7,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.gateway.adapters.rows import keyed_row
+
 _COLUMNS = "webhook_id, url, format, created_at, created_by"
+_DELETE = f"DELETE FROM alert_webhooks WHERE tenant_id = :t AND webhook_id = :id RETURNING {_COLUMNS}"
 
 
 async def list_webhooks(conn: AsyncConnection, tenant_id: str) -> list[dict[str, Any]]:
@@ -48,14 +51,7 @@ async def add_webhook(
 
 async def delete_webhook(conn: AsyncConnection, tenant_id: str, webhook_id: str) -> dict[str, Any] | None:
     """Remove the webhook and its pending deliveries; the webhook removed (None: there was none)."""
-    removed = (
-        await conn.execute(
-            text(
-                f"DELETE FROM alert_webhooks WHERE tenant_id = :t AND webhook_id = :id RETURNING {_COLUMNS}"
-            ),
-            {"t": tenant_id, "id": webhook_id},
-        )
-    ).first()
+    removed = await keyed_row(conn, _DELETE, tenant_id, webhook_id)
     if removed is None:
         return None
     await conn.execute(

@@ -12,10 +12,13 @@ from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.contracts.goals import ActivityGoal, GoalScope
 from libs.common.db.refresh_state import mark_dirty
 from services.gateway.adapters import directory
+from services.gateway.adapters.rows import keyed_row
 
 _GOAL_COLUMNS = "goal_id, scope, subject_id, role, period, metric, target, updated_at, updated_by"
 #: What a goal is, as the audit log records it before and after a change.
 _GOAL_FIELDS = ("scope", "subject_id", "role", "period", "metric", "target")
+_LOCK_GOAL = f"SELECT {_GOAL_COLUMNS} FROM activity_goals WHERE tenant_id = :t AND goal_id = :id FOR UPDATE"
+_DELETE_GOAL = f"DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING {_GOAL_COLUMNS}"
 
 
 def _audited(row: Any) -> dict[str, Any] | None:
@@ -81,14 +84,7 @@ async def put_goal(
     conn: AsyncConnection, tenant_id: str, goal_id: str, goal: ActivityGoal, actor: Actor
 ) -> dict[str, Any]:
     """Create or replace the goal ``goal_id``, in the audit log when it changed; the caller commits."""
-    before = (
-        await conn.execute(
-            text(
-                f"SELECT {_GOAL_COLUMNS} FROM activity_goals WHERE tenant_id = :t AND goal_id = :id FOR UPDATE"
-            ),
-            {"t": tenant_id, "id": goal_id},
-        )
-    ).first()
+    before = await keyed_row(conn, _LOCK_GOAL, tenant_id, goal_id)
     row = (
         await conn.execute(
             text(
@@ -131,14 +127,7 @@ async def put_goal(
 
 async def delete_goal(conn: AsyncConnection, tenant_id: str, goal_id: str, actor: Actor) -> bool:
     """Remove the goal ``goal_id``, in the audit log; False when there is none. The caller commits."""
-    removed = (
-        await conn.execute(
-            text(
-                f"DELETE FROM activity_goals WHERE tenant_id = :t AND goal_id = :id RETURNING {_GOAL_COLUMNS}"
-            ),
-            {"t": tenant_id, "id": goal_id},
-        )
-    ).first()
+    removed = await keyed_row(conn, _DELETE_GOAL, tenant_id, goal_id)
     if removed is None:
         return False
     await record_admin_action(

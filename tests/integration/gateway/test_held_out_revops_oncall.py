@@ -45,7 +45,6 @@ import pytest
 import yaml
 from aiokafka import TopicPartition
 from prometheus_client import generate_latest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db.migrate import head_revision
@@ -55,6 +54,7 @@ from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenant_settings_store import TenantSettingsCache, settings_of_tenant
 from libs.common.testing.stack import in_process_stack
 from libs.common.topics import ACTIVITY_INGESTED, CRM_ENTITY_CHANGED
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.cli.test_cli_tenant_settings import _spm
 from tests.integration.common.poison_messages import call_message, crm_for_one_rep, produce
 from tests.integration.polling import eventually, poll_json
@@ -433,15 +433,11 @@ async def test_o1_migrate_status_names_the_head(database_url: str, kafka_setting
 async def test_o2_runbook_sql_on_set_aside_versions_runs(db_engine: AsyncEngine) -> None:
     """EXPECTED: the runbook's query of ``metric_deferred_events`` runs (its columns exist) and finds
     nothing on a quiet tenant."""
-    async with db_engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT tenant_id, count(*), min(deferred_at) FROM metric_deferred_events GROUP BY tenant_id"
-                )
-            )
-        ).all()
-    assert rows == []
+    deferred = await rows(
+        db_engine,
+        "SELECT tenant_id, count(*), min(deferred_at) FROM metric_deferred_events GROUP BY tenant_id",
+    )
+    assert deferred == []
 
 
 async def test_o3_runbook_commands_run_against_the_database_and_broker(
@@ -565,14 +561,10 @@ async def test_o5_every_alert_the_runbook_names_exists_and_reads_exported_series
             ["reattribute", "--tenant", "ops", "--since", "2026-10-01", *dry], database_url, kafka_settings
         )
         assert (done.returncode, done.stdout.splitlines()[-1]) == (0, said), done.stderr
-    async with db_engine.connect() as conn:
-        audited = (
-            await conn.execute(
-                text(
-                    "SELECT action, actor FROM audit_log WHERE tenant_id = 'ops' AND action LIKE 'attribution.%'"
-                )
-            )
-        ).all()
+    audited = await rows(
+        db_engine,
+        "SELECT action, actor FROM audit_log WHERE tenant_id = 'ops' AND action LIKE 'attribution.%'",
+    )
     assert [(a, actor.startswith("cli:")) for a, actor in audited] == [("attribution.reattributed", True)]
     for series, labels in RUNBOOK_SERIES.items():
         lines = [

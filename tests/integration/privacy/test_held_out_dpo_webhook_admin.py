@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.settings import DatabaseSettings, KafkaSettings
 from libs.common.tenancy import create_tenant
 from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
+from tests.integration.attribution.attribution_support import rows
 from tests.integration.ingest.ingest_integration_support import (
     NOW_SECONDS,
     SECRETS,
@@ -54,7 +56,9 @@ from tests.integration.ingest.ingest_integration_support import (
     setup_tenant,
     sign,
 )
+from tests.integration.pipeline_support import call
 from tests.integration.polling import erasure_done, eventually, poll_rows
+from tests.integration.quarter.quarter_support import email
 
 LAWFIRM = "lawfirm.example"
 EXCLUDED_PHONE = "+14155552671"  # the callee of twilio/completed.txt
@@ -75,21 +79,42 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def _email(external_id: str, to: str, subject: str | None = None) -> dict[str, Any]:
-    return {
-        "source": "mail",
-        "external_id": external_id,
-        "kind": "email",
-        "direction": "outbound",
-        "outcome": "sent",
-        "occurred_at": "2026-11-24T10:00:00Z",
-        "subject": subject,
-        "participants": [{"email": "ana@acme.example", "role": "from"}, {"email": to, "role": "to"}],
-    }
+    return email(external_id, "ana@acme.example", to, "2026-11-24T10:00:00Z", subject=subject)
+
+
+def _ana_call(
+    external_id: str, callee: str, *, occurred_at: str = "2026-11-24T10:00:00Z", duration_seconds: int = 60
+) -> dict[str, Any]:
+    """A connected call from Ana's number to ``callee``."""
+    return call(
+        external_id,
+        occurred_at=occurred_at,
+        duration_seconds=duration_seconds,
+        participants=[{"phone": ANA_PHONE, "role": "caller"}, {"phone": callee, "role": "callee"}],
+    )
+
+
+def _aged_call(external_id: str, now: datetime, days_ago: int) -> dict[str, Any]:
+    """A connected 90-second call of Ana's with the buyer, ``days_ago`` days before ``now``."""
+    return _ana_call(
+        external_id,
+        BUYER_PHONE,
+        occurred_at=(now - timedelta(days=days_ago)).isoformat(),
+        duration_seconds=90,
+    )
 
 
 async def _deliver(client: httpx.AsyncClient, source: str, body: bytes, **kw: Any) -> httpx.Response:
     secret = SECRETS[source][0]
     return await client.post(endpoint(source, secret), content=body, headers=sign(source, body, secret, **kw))
+
+
+async def _post_events(
+    kafka_settings: KafkaSettings, database_settings: DatabaseSettings, key: str, *activities: dict[str, Any]
+) -> httpx.Response:
+    """``activities`` posted to ingest alone (``ingest_client``) with the tenant's ingest ``key``."""
+    async with ingest_client(kafka_settings, database_settings) as client:
+        return await client.post("/v1/events", json={"activities": list(activities)}, headers=bearer(key))
 
 
 async def _count(engine: AsyncEngine, sql: str, **params: Any) -> int:
@@ -105,18 +130,14 @@ async def test_d1_an_excluded_domain_and_its_subdomains_are_withheld_and_counted
 ) -> None:
     """D1/D2: excluded_domains covers the domain and its subdomains; accepted + excluded = sent."""
     keys = await setup_tenant(db_engine, PRIVATE)
-    async with ingest_client(kafka_settings, database_settings) as client:
-        answer = await client.post(
-            "/v1/events",
-            json={
-                "activities": [
-                    _email("m-law", f"partner@{LAWFIRM}"),
-                    _email("m-sub", f"aide@eu.{LAWFIRM}"),
-                    _email("m-ok", "bo@buyer.example"),
-                ]
-            },
-            headers=bearer(keys["ingest"]),
-        )
+    answer = await _post_events(
+        kafka_settings,
+        database_settings,
+        keys["ingest"],
+        _email("m-law", f"partner@{LAWFIRM}"),
+        _email("m-sub", f"aide@eu.{LAWFIRM}"),
+        _email("m-ok", "bo@buyer.example"),
+    )
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert (body["accepted"], body["excluded"], body["duplicates"]) == (1, 2, 0)
@@ -132,17 +153,13 @@ async def test_d3_a_subject_keyword_is_matched_case_insensitively_and_subjects_a
 ) -> None:
     """D4/D5: "CONFIDENTIAL" matches the keyword `confidential`; a kept activity loses its subject."""
     keys = await setup_tenant(db_engine, PRIVATE)
-    async with ingest_client(kafka_settings, database_settings) as client:
-        answer = await client.post(
-            "/v1/events",
-            json={
-                "activities": [
-                    _email("m-conf", "bo@buyer.example", "RE: CONFIDENTIAL term sheet"),
-                    _email("m-plain", "bo@buyer.example", "Pricing for Q1"),
-                ]
-            },
-            headers=bearer(keys["ingest"]),
-        )
+    answer = await _post_events(
+        kafka_settings,
+        database_settings,
+        keys["ingest"],
+        _email("m-conf", "bo@buyer.example", "RE: CONFIDENTIAL term sheet"),
+        _email("m-plain", "bo@buyer.example", "Pricing for Q1"),
+    )
     assert answer.status_code == 202, answer.text
     assert (answer.json()["accepted"], answer.json()["excluded"]) == (1, 1)
     [published] = await activities_on_topic(kafka_settings)
@@ -615,17 +632,13 @@ async def test_d7_an_erasure_forgets_the_person_in_one_tenant_and_a_replay_does_
 
         assert len(await listed(acme)) == 1
         assert len(await listed(globex)) == 2
-        async with db_engine.connect() as conn:
-            leaks = (
-                await conn.execute(
-                    text(
-                        "SELECT tenant_id, count(*) FROM activities WHERE strpos(payload::text, :e) > 0 "
-                        "GROUP BY tenant_id ORDER BY tenant_id"
-                    ),
-                    {"e": BO_EMAIL},
-                )
-            ).all()
-        assert [tuple(r) for r in leaks] == [("globex", 2)]
+        leaks = await rows(
+            db_engine,
+            "SELECT tenant_id, count(*) FROM activities WHERE strpos(payload::text, :e) > 0 "
+            "GROUP BY tenant_id ORDER BY tenant_id",
+            {"e": BO_EMAIL},
+        )
+        assert leaks == [("globex", 2)]
 
         # The replay of Bo's old mail, and a fresh one to Cy as a marker that the replay was read.
         replay = [mails[0], {**_email("m-cy", "cy@buyer.example"), "occurred_at": "2026-11-04T16:00:00Z"}]
@@ -634,15 +647,11 @@ async def test_d7_an_erasure_forgets_the_person_in_one_tenant_and_a_replay_does_
         )
         assert again.status_code == 202, again.text
         await eventually(lambda: listed(acme), lambda ids: len(ids) == 2, 60, "the marker mail")
-        async with db_engine.connect() as conn:
-            bo_rows = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM activities WHERE tenant_id = 'acme' AND strpos(payload::text, :e) > 0"
-                    ),
-                    {"e": BO_EMAIL},
-                )
-            ).scalar_one()
+        bo_rows = await _count(
+            db_engine,
+            "SELECT count(*) FROM activities WHERE tenant_id = 'acme' AND strpos(payload::text, :e) > 0",
+            e=BO_EMAIL,
+        )
         assert bo_rows == 0
 
 
@@ -719,30 +728,13 @@ async def test_d10_retention_purges_only_what_is_past_each_tenants_own_setting(
 ) -> None:
     """D10: acme keeps 30 days, globex the default 730: a 40-day-old call goes from acme only;
     the purge is in acme's audit log with its counts, and globex's log has no purge of acme's."""
-    from datetime import UTC, datetime, timedelta
-
     from services.metrics.retention import purge
 
     monkeypatch.setenv("METRICS_PURGE_INTERVAL_SECONDS", "0")
     acme, globex = await _two_tenants(db_engine)
     now = datetime.now(UTC).replace(microsecond=0)
 
-    def call(external_id: str, days_ago: int) -> dict[str, Any]:
-        return {
-            "source": "dialer",
-            "external_id": external_id,
-            "kind": "call",
-            "direction": "outbound",
-            "outcome": "connected",
-            "duration_seconds": 90,
-            "occurred_at": (now - timedelta(days=days_ago)).isoformat(),
-            "participants": [
-                {"phone": ANA_PHONE, "role": "caller"},
-                {"phone": BUYER_PHONE, "role": "callee"},
-            ],
-        }
-
-    calls = [call("old", 40), call("new", 5)]
+    calls = [_aged_call("old", now, 40), _aged_call("new", now, 5)]
     async with in_process_stack(kafka_settings, database_settings) as stack:
         kept = await stack.gateway.patch(
             "/v1/settings/retention", json={"activities_days": 30}, headers=bearer(acme["admin"])
@@ -764,17 +756,14 @@ async def test_d10_retention_purges_only_what_is_past_each_tenants_own_setting(
         )
         await poll_rows(db_engine, "SELECT count(*) FROM attributions", {}, lambda r: r == [(4,)])
         await purge(db_engine, now, timedelta(days=14))
-        async with db_engine.connect() as conn:
-            left = (
-                await conn.execute(
-                    text("SELECT tenant_id, external_id FROM activities ORDER BY tenant_id, external_id")
-                )
-            ).all()
-            attributions = (
-                await conn.execute(text("SELECT tenant_id, count(*) FROM attributions GROUP BY 1 ORDER BY 1"))
-            ).all()
-        assert [tuple(r) for r in left] == [("acme", "new"), ("globex", "new"), ("globex", "old")]
-        assert [tuple(r) for r in attributions] == [("acme", 1), ("globex", 2)]
+        left = await rows(
+            db_engine, "SELECT tenant_id, external_id FROM activities ORDER BY tenant_id, external_id"
+        )
+        attributions = await rows(
+            db_engine, "SELECT tenant_id, count(*) FROM attributions GROUP BY 1 ORDER BY 1"
+        )
+        assert left == [("acme", "new"), ("globex", "new"), ("globex", "old")]
+        assert attributions == [("acme", 1), ("globex", 2)]
         acme_log = (
             await stack.gateway.get("/v1/audit?action=retention.purged", headers=bearer(acme["admin"]))
         ).json()
@@ -815,19 +804,7 @@ async def test_d13_exclusions_written_as_people_write_them_still_exclude(
                 ],
             },
             _email("m-law", "partner@lawfirm.example"),
-            {
-                "source": "dialer",
-                "external_id": "c-excluded",
-                "kind": "call",
-                "direction": "outbound",
-                "outcome": "connected",
-                "occurred_at": "2026-11-24T10:00:00Z",
-                "duration_seconds": 60,
-                "participants": [
-                    {"phone": ANA_PHONE, "role": "caller"},
-                    {"phone": BUYER_PHONE, "role": "callee"},
-                ],
-            },
+            _ana_call("c-excluded", BUYER_PHONE),
         ]
         answer = await stack.ingest.post(
             "/v1/events", json={"activities": mails}, headers=bearer(acme["ingest"])
@@ -843,23 +820,8 @@ async def test_d14_format_variants_of_an_excluded_participant_are_excluded(
     `CEO@Acme.Example` or `(415) 555-2671` (a US tenant) is the same person."""
     keys = await setup_tenant(db_engine, PRIVATE)
     upper = {**_email("m-upper", "CEO@Acme.Example")}
-    local = {
-        "source": "dialer",
-        "external_id": "c-local",
-        "kind": "call",
-        "direction": "outbound",
-        "outcome": "connected",
-        "occurred_at": "2026-11-24T10:00:00Z",
-        "duration_seconds": 60,
-        "participants": [
-            {"phone": ANA_PHONE, "role": "caller"},
-            {"phone": "(415) 555-2671", "role": "callee"},
-        ],
-    }
-    async with ingest_client(kafka_settings, database_settings) as client:
-        answer = await client.post(
-            "/v1/events", json={"activities": [upper, local]}, headers=bearer(keys["ingest"])
-        )
+    local = _ana_call("c-local", "(415) 555-2671")
+    answer = await _post_events(kafka_settings, database_settings, keys["ingest"], upper, local)
     assert answer.status_code == 202, answer.text
     assert (answer.json()["accepted"], answer.json()["excluded"]) == (0, 2)
     assert await activities_on_topic(kafka_settings) == []
@@ -1079,8 +1041,6 @@ async def test_d19_raw_call_state_is_purged_per_tenant_after_its_own_raw_capture
 ) -> None:
     """D19 (operations.md, Retention): `webhook_state` rows not updated within the tenant's
     `raw_captures_days` go; another tenant's, within its own 30 days, stay."""
-    from datetime import UTC, datetime, timedelta
-
     from services.metrics.retention import purge
 
     await setup_tenant(db_engine, {**TENANT_SETTINGS, "retention": {"raw_captures_days": 1}})
@@ -1583,23 +1543,12 @@ async def test_d27_retention_values_are_checked_and_a_purge_for_one_tenant_touch
     """D27 (api.md: days are JSON integers, an invalid value a 422 naming it; operations.md:
     `spm purge --tenant T`): both tenants keep 30 days; a purge of acme alone leaves globex's
     40-day-old call for its own purge."""
-    from datetime import UTC, datetime, timedelta
-
     from services.metrics.retention import purge
 
     monkeypatch.setenv("METRICS_PURGE_INTERVAL_SECONDS", "0")
     acme, globex = await _two_tenants(db_engine)
     now = datetime.now(UTC).replace(microsecond=0)
-    old_call = {
-        "source": "dialer",
-        "external_id": "old",
-        "kind": "call",
-        "direction": "outbound",
-        "outcome": "connected",
-        "duration_seconds": 90,
-        "occurred_at": (now - timedelta(days=40)).isoformat(),
-        "participants": [{"phone": ANA_PHONE, "role": "caller"}, {"phone": BUYER_PHONE, "role": "callee"}],
-    }
+    old_call = _aged_call("old", now, 40)
     async with in_process_stack(
         kafka_settings, database_settings, services=("ingest", "attribution", "gateway")
     ) as stack:
