@@ -21,7 +21,14 @@ from libs.common.testing.stack import TEST_SECRET_KEY, in_process_stack
 from services.gateway.adapters.audit import list_admin_actions
 from services.gateway.adapters.privacy import ACTIVITIES_NAMING
 from spm.commands.privacy import export_person
-from tests.integration.crm_support import ANA_EMAIL, ANA_PHONE, ana_on_team_a, buyer_account, buyer_deal
+from tests.integration.crm_support import (
+    ANA_EMAIL,
+    ANA_PHONE,
+    ana_on_team_a,
+    buyer_account,
+    buyer_deal,
+    email_from_ana,
+)
 from tests.integration.polling import eventually, poll_rows, references_landed
 
 DEE_EMAIL = "dee@buyer.example"
@@ -57,16 +64,12 @@ def _crm() -> dict[str, Any]:
 
 
 def _mail(external_id: str, day: int, to: str) -> dict[str, Any]:
-    return {
-        "source": "mail",
-        "external_id": external_id,
-        "kind": "email",
-        "direction": "outbound",
-        "outcome": "sent",
-        "occurred_at": f"2026-11-{day:02d}T16:00:00Z",
-        "subject": "Pricing",
-        "participants": [{"email": ANA_EMAIL, "role": "from"}, {"email": to, "role": "to", "name": "Dee"}],
-    }
+    return email_from_ana(
+        external_id,
+        occurred_at=f"2026-11-{day:02d}T16:00:00Z",
+        subject="Pricing",
+        participants=[{"email": ANA_EMAIL, "role": "from"}, {"email": to, "role": "to", "name": "Dee"}],
+    )
 
 
 def _activities() -> list[dict[str, Any]]:
