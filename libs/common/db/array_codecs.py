@@ -50,6 +50,7 @@ _SCALARS = frozenset({type(None), int, float, bool})
 _BOOL = {bool}
 #: Below this many elements one ``struct.pack`` is cheaper than the ``array`` module's slicing.
 _SMALL = 32
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 @dataclass(frozen=True)
@@ -188,11 +189,16 @@ def _word_elements(
     values: Sequence[Any], code: str, words_per_value: int, element_words: array[int]
 ) -> bytes:
     """Values of a 4- or 8-byte type as a binary array's elements, in 4-byte words: each its
-    length word, then its value's words. Packed big-endian by ``struct`` (``array``'s constructor
-    parses each element with ``PyArg_Parse``: about 200 instructions more an element), then laid
-    out by a strided slice per word. TypeError or ``struct.error`` for a value not of the type."""
+    length word, then its value's words. Packed by ``struct`` in the machine's order (``array``'s
+    constructor parses each element with ``PyArg_Parse``: about 200 instructions more an element;
+    ``struct``'s big-endian integers go through ``_PyLong_AsByteArray``, about 100 more than its
+    native ones), swapped to big-endian by ``array``, then laid out by a strided slice per word.
+    TypeError or ``struct.error`` for a value not of the type."""
     n = len(values)
-    words = array("I", struct.pack(f">{n}{code}", *values))
+    native = array(code, struct.pack(f"@{n}{code}", *values))
+    if _LITTLE_ENDIAN:
+        native.byteswap()
+    words = array("I", native.tobytes())
     out = element_words * n
     stride = 1 + words_per_value
     for k in range(words_per_value):
