@@ -468,9 +468,11 @@ def to_ingested(
     automated: bool = False,
     activity_id: uuid.UUID | None = None,
 ) -> IngestedActivity:
-    if activity.occurred_at.utcoffset() != _ZERO:
+    occurred_at = activity.occurred_at
+    # An instant in ``UTC`` (the fast path's decoder gives it) needs no ``utcoffset`` call.
+    if occurred_at.tzinfo is not UTC and occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
-        activity = with_changes(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
+        activity = with_changes(activity, {"occurred_at": occurred_at.astimezone(UTC)})
     activity_id = activity_id or activity_id_for(tenant_id, activity.source, activity.external_id)
     return IngestedActivity(
         activity=activity,

@@ -253,6 +253,21 @@ VALID: dict[str, Any] = {
         {"phone": "+14155550100", "role": "callee"},
     ],
 }
+
+
+def test_an_activity_in_utc_is_published_as_it_is_and_one_at_another_offset_moved_to_utc() -> None:
+    body = {
+        "activities": [VALID, {**VALID, "external_id": "call-2", "occurred_at": "2026-11-02T17:04:05+02:00"}]
+    }
+    in_utc, elsewhere = read_activity_batch(json.dumps(body).encode(), OPTIONS, NOW)
+    assert in_utc.occurred_at.tzinfo is UTC
+    assert elsewhere.occurred_at.tzinfo is not UTC
+
+    assert to_ingested(in_utc, "acme", ingested_timestamp(NOW), "canonical/1").activity is in_utc
+    moved = to_ingested(elsewhere, "acme", ingested_timestamp(NOW), "canonical/1").activity
+    assert (moved.occurred_at, moved.occurred_at.tzinfo) == (datetime(2026, 11, 2, 15, 4, 5, tzinfo=UTC), UTC)
+
+
 #: Bodies the contract accepts and the fast path leaves to it (returned as the contract's models).
 LEFT_TO_THE_CONTRACT = {
     "seven fraction digits": {"occurred_at": "2026-11-02T15:04:05.1234567Z"},
