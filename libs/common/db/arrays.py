@@ -15,7 +15,7 @@ from collections.abc import Iterable
 def text_array_literal(values: Iterable[str]) -> str:
     """``values`` as a PostgreSQL array literal: each element quoted, ``\\`` and ``"`` escaped, so
     any text (commas, braces, spaces, the word NULL) comes back unchanged."""
-    if not isinstance(values, (list, tuple)):  # a tuple of types: ``list | tuple`` is built per call
+    if not isinstance(values, list | tuple):
         values = list(values)
     if not values:
         return "{}"
