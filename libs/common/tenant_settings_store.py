@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.caching import LoadingCache
+from libs.common.contracts.fields import lower_email
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
     READ_ONLY,
@@ -46,6 +47,7 @@ from libs.common.jobs import (
 )
 from libs.common.kafka.failures import TenantSettingsInvalid, TenantUnknown
 from libs.common.kafka.runner import ConsumedMessage
+from libs.common.phones import e164_or_none
 from libs.common.web import field_errors
 
 #: Fields kept outside ``tenants.settings`` (columns and versioned tables).
@@ -343,7 +345,40 @@ def next_settings(
         raise SettingsRefused(too_large)
     if padded := _padded_aliases(settings, stored):
         raise SettingsRefused(padded)
+    if unreadable := _unreadable_exclusions(settings, stored):
+        raise SettingsRefused(unreadable)
     return settings
+
+
+def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of ``privacy.excluded_addresses`` the change adds that are neither an email
+    address nor a phone number read in the tenant's phone region (``ana@``, ``415-55``): ingest
+    compares participants' addresses and numbers with them, so such an entry excludes nobody.
+    Only what the change brings is refused (a document saved before is read)."""
+    privacy = stored.get("privacy")
+    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
+    kept = set(held) if isinstance(held, list) else set()
+    region = settings.phone_region
+    refused = []
+    for position, entry in enumerate(settings.privacy.excluded_addresses):
+        if entry in kept or _email_or_none(entry) is not None or e164_or_none(entry, region) is not None:
+            continue
+        hint = " (a domain goes in privacy.excluded_domains)" if entry.strip().startswith("@") else ""
+        reason = (
+            f"{entry!r} is neither an email address nor a phone number (numbers without + are read "
+            f"in the tenant's phone region, {region}){hint}"
+        )
+        refused.append({"in": "body", "field": f"privacy.excluded_addresses.{position}", "reason": reason})
+    return refused
+
+
+def _email_or_none(entry: str) -> str | None:
+    """``entry`` as a participant's address is read (``lower_email``), None when it is none."""
+    try:
+        address = lower_email(entry)
+    except ValueError:
+        return None
+    return None if any(c.isspace() for c in address) else address
 
 
 def _padded_aliases(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:

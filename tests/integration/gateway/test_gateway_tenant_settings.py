@@ -131,6 +131,28 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
             "privacy.excluded_addresses.0",
             "must not contain a control character (U+0000 at position 3)",
         ),
+        # A typo was saved and excluded nobody (before 2026-12).
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["ceo@acme.example", "+14155550100", "ana@"]},
+            "privacy.excluded_addresses.2",
+            "'ana@' is neither an email address nor a phone number (numbers without + are read in "
+            "the tenant's phone region, US)",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["415-55"]},
+            "privacy.excluded_addresses.0",
+            "'415-55' is neither an email address nor a phone number (numbers without + are read in "
+            "the tenant's phone region, US)",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["@lawfirm.example"]},
+            "privacy.excluded_addresses.0",
+            "'@lawfirm.example' is neither an email address nor a phone number (numbers without + are "
+            "read in the tenant's phone region, US) (a domain goes in privacy.excluded_domains)",
+        ),
         (
             "/v1/settings/privacy",
             {"excluded_subject_keywords": ["salary\u0000"]},
@@ -351,6 +373,42 @@ async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["settings"]["excluded_domains"] == ["x.example"]
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
+
+
+async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_before(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """An address (any case) and a phone number as people write it (E.164, or national in the
+    tenant's phone region: docs/webhooks.md, "Privacy") are saved; an entry an earlier release saved
+    is kept when another setting changes (only what a change brings is refused)."""
+    forms = ["CEO@Acme.example", "+14155550100", "+1 (415) 555-2671", "(415) 555-2672"]
+    saved = await gateway.patch(
+        "/v1/settings/privacy", json={"excluded_addresses": forms}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["excluded_addresses"] == forms
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                """UPDATE tenants SET settings = jsonb_set(settings, '{privacy,excluded_addresses}', """
+                """'["ana@"]') WHERE tenant_id = 'acme'"""
+            )
+        )
+    kept = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["settings"]["excluded_addresses"] == ["ana@"]
+    # A national number is read in the tenant's region: a UK one in a GB tenant, not in a US one.
+    uk = {"excluded_addresses": ["ana@", "020 7946 0958"]}
+    refused = await gateway.patch("/v1/settings/privacy", json=uk, headers=bearer(keys.admin))
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["privacy.excluded_addresses.1"]
+    region = await gateway.patch(
+        "/v1/settings", json={"default_phone_region": "GB", "privacy": uk}, headers=bearer(keys.admin)
+    )
+    assert region.status_code == 200, region.text
+    assert region.json()["settings"]["privacy"]["excluded_addresses"] == ["ana@", "020 7946 0958"]
 
 
 async def test_settings_need_the_admin_scope(gateway: httpx.AsyncClient, keys: Keys) -> None:
