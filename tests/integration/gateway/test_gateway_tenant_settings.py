@@ -411,6 +411,45 @@ async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_
     assert region.json()["settings"]["privacy"]["excluded_addresses"] == ["ana@", "020 7946 0958"]
 
 
+async def test_an_alias_to_a_rep_the_crm_data_does_not_hold_is_saved_with_a_warning(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A rep may arrive from the CRM after the mapping naming it, so the entry is saved; the answer
+    names each entry the change brings whose rep id no live rep holds (a typo maps nobody). Before
+    2026-12 it was saved silently."""
+    body = {
+        "rep_aliases": {"u-9": "rep-1", "7702": "rep-tyop", "7703": "7702", "ana@seller.example": "rep-2"}
+    }
+    saved = await _patch_organization(gateway, keys, body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["rep_aliases"] == body["rep_aliases"]
+    assert saved.json()["warnings"] == [
+        {
+            "field": "rep_aliases.7702",
+            "reason": "maps to 'rep-tyop', which is no rep in the tenant's CRM data (yet): saved, and "
+            "applied once the CRM sync brings that rep; if the id is a typo, correct it",
+        }
+    ]
+    # Only what a change brings is named: another entry, and a rep deleted from the CRM since.
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE ref_reps SET deleted = true WHERE tenant_id = 'acme' AND rep_id = 'rep-3'")
+        )
+    more = await gateway.patch(
+        "/v1/settings", json={"rep_aliases": {"u-10": "rep-3", "u-11": "rep-4"}}, headers=bearer(keys.admin)
+    )
+    assert more.status_code == 200, more.text
+    assert [(w["field"], w["reason"].split(",")[0]) for w in more.json()["warnings"]] == [
+        ("rep_aliases.u-10", "maps to 'rep-3'")
+    ]
+    # Corrected: no warning; the whole document and one group answer alike.
+    fixed = await _patch_organization(gateway, keys, {"rep_aliases": {"7702": "rep-4"}})
+    assert (fixed.status_code, fixed.json()["warnings"]) == (200, [])
+    # Another tenant's rep is no rep of this one.
+    theirs = await _patch_organization(gateway, keys, {"rep_aliases": {"7704": "rep-9"}})
+    assert [w["field"] for w in theirs.json()["warnings"]] == ["rep_aliases.7704"]
+
+
 async def test_settings_need_the_admin_scope(gateway: httpx.AsyncClient, keys: Keys) -> None:
     assert (await gateway.get("/v1/settings", headers=bearer(keys.read))).status_code == 403
     assert (await gateway.patch("/v1/settings", json={}, headers=bearer(keys.read))).status_code == 403
