@@ -18,6 +18,8 @@ rep reports to Mia (on no team).
 - Dee (West): five dials a week on her deal d-d1 W44-W46, two on 16-17 November, deactivated on
   18 November; d-d1 passes to Cy on 20 November.
 - Finn (East): nothing. His deal d-f1 was never touched.
+- Hana joins West on Wednesday 25 November and does nothing yet. Dee's other deal, d-d2, is
+  nobody's business: never touched, never reassigned.
 - Gus: four dials a week on East; in W48 three dials on Monday on East, then moves to West on
   Wednesday 25 November (a membership ending, another starting) and dials twice on Thursday.
 
@@ -83,6 +85,8 @@ def _crm() -> list[dict[str, Any]]:
         membership("m-gus-w", "rep-gus", "team-west", "2026-11-25"),
         membership("m-cy", "rep-cy", "team-west", "2026-01-01"),
         membership("m-dee", "rep-dee", "team-west", "2026-01-01"),
+        rep("rep-hana", "hana@north.example", "Hana", manager_id="rep-mia"),
+        membership("m-hana", "rep-hana", "team-west", "2026-11-25"),
         *(
             {"entity_type": "account", "id": f"acc-{x}", "name": x.upper(), "domains": [f"{x}.example"]}
             for x in "abcdfgw"
@@ -94,6 +98,7 @@ def _crm() -> list[dict[str, Any]]:
         deal("d-c1", "C - Platform", "acc-c", "rep-cy", CREATED, "con-c1"),
         deal("d-d1", "D - Platform", "acc-d", "rep-dee", CREATED, "con-d1"),
         deal("d-f1", "F - Platform", "acc-f", "rep-finn", CREATED, "con-f1"),
+        deal("d-d2", "D - Expansion", "acc-d", "rep-dee", CREATED),
         deal("d-g1", "G - Platform", "acc-g", "rep-gus", CREATED, "con-g1"),
     ]
 
@@ -175,9 +180,10 @@ EXPECTED: dict[str, Any] = {
         (3, "rep-ben", 2.0),
         (4, "rep-finn", 0.0),
     ],
-    "B2 West's W48 board: Gus's Thursday, not Dee (deactivated, silent)": [
+    "B2 West's W48 board: Gus's Thursday, Hana (joined Wednesday) with zeros, not Dee (deactivated, silent)": [
         (1, "rep-cy", 4.0),
         (2, "rep-gus", 2.0),
+        (3, "rep-hana", 0.0),
     ],
     "B3 the region's W48 board: Gus whole": [
         (1, "rep-ana", 27.5),
@@ -185,6 +191,7 @@ EXPECTED: dict[str, Any] = {
         (3, "rep-cy", 4.0),
         (4, "rep-ben", 2.0),
         (5, "rep-finn", 0.0),
+        (5, "rep-hana", 0.0),
     ],
     "B4 the tenant's W48 board equals the region's": True,
     "B5 scores add up: boards, teams, region, tenant": {
@@ -201,6 +208,7 @@ EXPECTED: dict[str, Any] = {
         ("rep-cy", "4.0"),
         ("rep-ben", "2.0"),
         ("rep-finn", "0.0"),
+        ("rep-hana", "0.0"),
     ],
     "B8 Ana's W48 card: the mix and her baseline": (
         27.5,
@@ -270,22 +278,41 @@ EXPECTED: dict[str, Any] = {
         "d-d1": ["single_threaded", "no_buyer_reply"],
         "d-g1": ["single_threaded", "no_buyer_reply"],
         "d-f1": ["no_recent_activity", "no_buyer_reply"],
+        "d-d2": ["no_recent_activity", "no_buyer_reply"],
     },
     "B18 Finn's untouched deal: its ages": ("rep-finn", 60, 60, 60, None, 0),
-    "B19 the reassigned deal is Cy's now, on West": ("rep-cy", "team-west", ["d-c1", "d-d1"], []),
+    # Written first as None (Dee, deactivated, is no team's current member); the product keeps a
+    # leaver's deals on the team her membership names, where her manager finds them: the docs now
+    # say so (docs/metrics.md, "Stale deals ... team_id").
+    "B19 the reassigned deal is Cy's now, on West; Dee keeps the one nobody reassigned, on West's list": (
+        "rep-cy",
+        "team-west",
+        ["d-c1", "d-d1"],
+        ["d-d2"],
+        "team-west",
+        ["d-c1", "d-d1", "d-d2", "d-g1"],  # Gus's too: he is on West today
+    ),
     "B20 the reassigned deal's timeline: Dee's 17 dials": (17, "2026-11-17T10:00:00+00:00", 17, {"rep-dee"}),
     "B21 Dee, deactivated: no team's member now, her history kept": (
         False,
         [],
-        ["rep-cy", "rep-gus"],
-        ["rep-cy", "rep-gus"],
+        ["rep-cy", "rep-gus", "rep-hana"],
+        ["rep-cy", "rep-gus", "rep-hana"],
         2,
     ),
     "B22 bright spots: Ana's conversations": {"rep-ana": ["conversations"]},
     "B24 Mia's board is the tenant's: every rep reports to her": True,
     "B25 at risk by team: East's two, none on West": (["rep-ben", "rep-finn"], []),
     "B26 November adds up: the tenant's month board, the region's month, its teams' months": (
-        {"rep-ana": 42.5, "rep-ben": 32.0, "rep-cy": 16.0, "rep-dee": 12.0, "rep-finn": 0.0, "rep-gus": 17.0},
+        {
+            "rep-ana": 42.5,
+            "rep-ben": 32.0,
+            "rep-cy": 16.0,
+            "rep-dee": 12.0,
+            "rep-finn": 0.0,
+            "rep-gus": 17.0,
+            "rep-hana": 0.0,
+        },
         119.5,
         119.5,
         119.5,
@@ -294,7 +321,7 @@ EXPECTED: dict[str, Any] = {
     "B23 Mia's digest of W48: Finn's zeros, who is at risk, the stale deals": (
         (0.0, 0),
         ["rep-ben", "rep-finn"],
-        ["d-b1", "d-c1", "d-d1", "d-f1", "d-g1"],
+        ["d-b1", "d-c1", "d-d1", "d-d2", "d-f1", "d-g1"],
     ),
 }
 
@@ -322,7 +349,9 @@ async def _observe(stack: Any, north: Tenant) -> dict[str, Any]:
         await _board(stack, north, t) for t in ("team-east", "team-west", "team-na", None)
     ]
     found["B1 East's W48 board: what each earned on East, Finn with zeros"] = _ranked(east)
-    found["B2 West's W48 board: Gus's Thursday, not Dee (deactivated, silent)"] = _ranked(west)
+    found[
+        "B2 West's W48 board: Gus's Thursday, Hana (joined Wednesday) with zeros, not Dee (deactivated, silent)"
+    ] = _ranked(west)
     found["B3 the region's W48 board: Gus whole"] = _ranked(na)
     found["B4 the tenant's W48 board equals the region's"] = _ranked(tenant_board) == _ranked(na)
     team = {t: await _week(stack, north, "teams", f"team-{t}") for t in ("east", "west", "na")}
@@ -429,11 +458,17 @@ async def _observe(stack: Any, north: Tenant) -> dict[str, Any]:
         )
     )
     d1 = stale.get("d-d1", {})
-    found["B19 the reassigned deal is Cy's now, on West"] = (
+    found[
+        "B19 the reassigned deal is Cy's now, on West; Dee keeps the one nobody reassigned, on West's list"
+    ] = (
         d1.get("details", {}).get("owner_rep_id"),
         d1.get("team_id"),
         sorted(i["subject_id"] for i in await _items(stack, north, "/v1/insights/stale-deals?rep_id=rep-cy")),
         [i["subject_id"] for i in await _items(stack, north, "/v1/insights/stale-deals?rep_id=rep-dee")],
+        stale.get("d-d2", {}).get("team_id", "absent"),
+        sorted(
+            i["subject_id"] for i in await _items(stack, north, "/v1/insights/stale-deals?team_id=team-west")
+        ),
     )
     timeline = await get(stack, north, "/v1/deals/d-d1/activities?limit=100")
     last = timeline["summary"]["last_activity_at"]
