@@ -31,7 +31,9 @@ right at their first run. B19, extended with Dee's unreassigned deal, was wrong 
 that deal on no team (the docs said a stale deal's team is its owner's team today, and Dee, who
 left, is on no team today; the product keeps it on the team her membership names, where her
 manager finds it: the docs now say so), and it left out Gus's deal, on West since he moved (this
-test's miss). 32 of 33 right as written, 33 of 33 now.
+test's miss). 32 of 33 right as written. B34, added with the fix it checks: a leaver whose
+membership the CRM ended had his deals on no team, out of West's list (now his last team's; wrong
+before the fix, right after). 34 of 34 now.
 """
 
 from __future__ import annotations
@@ -92,13 +94,15 @@ def _crm() -> list[dict[str, Any]]:
         membership("m-gus-w", "rep-gus", "team-west", "2026-11-25"),
         membership("m-cy", "rep-cy", "team-west", "2026-01-01"),
         membership("m-dee", "rep-dee", "team-west", "2026-01-01"),
+        rep("rep-eli", "eli@north.example", "Eli", manager_id="rep-mia"),
+        membership("m-eli", "rep-eli", "team-west", "2026-01-01"),
         rep("rep-hana", "hana@north.example", "Hana", manager_id="rep-mia"),
         # A second record of Cy from a spreadsheet import: the same address and line, no team.
         rep("rep-cy-2", "Cy@North.example", "Cy", phones=[PHONE["cy"]], manager_id="rep-mia"),
         membership("m-hana", "rep-hana", "team-west", "2026-11-25"),
         *(
             {"entity_type": "account", "id": f"acc-{x}", "name": x.upper(), "domains": [f"{x}.example"]}
-            for x in "abcdfgw"
+            for x in "abcdefgw"
         ),
         *contacts,
         deal("d-a1", "A - Platform", "acc-a", "rep-ana", CREATED, "con-a1", "con-a2"),
@@ -108,6 +112,7 @@ def _crm() -> list[dict[str, Any]]:
         deal("d-d1", "D - Platform", "acc-d", "rep-dee", CREATED, "con-d1"),
         deal("d-f1", "F - Platform", "acc-f", "rep-finn", CREATED, "con-f1"),
         deal("d-d2", "D - Expansion", "acc-d", "rep-dee", CREATED),
+        deal("d-e1", "E - Renewal", "acc-e", "rep-eli", CREATED),
         deal("d-g1", "G - Platform", "acc-g", "rep-gus", CREATED, "con-g1"),
     ]
 
@@ -288,6 +293,7 @@ EXPECTED: dict[str, Any] = {
         "d-g1": ["single_threaded", "no_buyer_reply"],
         "d-f1": ["no_recent_activity", "no_buyer_reply"],
         "d-d2": ["no_recent_activity", "no_buyer_reply"],
+        "d-e1": ["no_recent_activity", "no_buyer_reply"],
     },
     "B18 Finn's untouched deal: its ages": ("rep-finn", 60, 60, 60, None, 0),
     # Written first as None (Dee, deactivated, is no team's current member); the product keeps a
@@ -299,7 +305,7 @@ EXPECTED: dict[str, Any] = {
         ["d-c1", "d-d1"],
         ["d-d2"],
         "team-west",
-        ["d-c1", "d-d1", "d-d2", "d-g1"],  # Gus's too: he is on West today
+        ["d-c1", "d-d1", "d-d2", "d-e1", "d-g1"],  # Gus's too: he is on West today
     ),
     "B20 the reassigned deal's timeline: Dee's 17 dials": (17, "2026-11-17T10:00:00+00:00", 17, {"rep-dee"}),
     "B21 Dee, deactivated: no team's member now, her history kept": (
@@ -351,10 +357,13 @@ EXPECTED: dict[str, Any] = {
         (4, "rep-finn", 0.0),
     ],
     "B33 Cy's imported duplicate: one person, listed once, his work his": (["rep-cy"], 4.0, None),
+    # Added with the fix it checks: before, a leaver's deals stayed on her team only while the CRM
+    # left her membership open (Dee's); Eli's, whose membership the CRM ended, were on no team.
+    "B34 Eli left and the CRM ended his membership: his deal stays on West's list": ("team-west", True),
     "B23 Mia's digest of W48: Finn's zeros, who is at risk, the stale deals": (
         (0.0, 0),
         ["rep-ben", "rep-finn"],
-        ["d-b1", "d-c1", "d-d1", "d-d2", "d-f1", "d-g1"],
+        ["d-b1", "d-c1", "d-d1", "d-d2", "d-e1", "d-f1", "d-g1"],
     ),
 }
 
@@ -597,6 +606,11 @@ async def _observe(stack: Any, north: Tenant) -> dict[str, Any]:
     )
     dials = await get(stack, north, f"/v1/leaderboard?period=week&date={W48}&team_id=team-east&metric=dials")
     found["B32 East's W48 board by dials: ties share a rank"] = _ranked(dials)
+    west_stale = await _items(stack, north, "/v1/insights/stale-deals?team_id=team-west")
+    found["B34 Eli left and the CRM ended his membership: his deal stays on West's list"] = (
+        stale.get("d-e1", {}).get("team_id"),
+        "d-e1" in {i["subject_id"] for i in west_stale},
+    )
     listed_reps = await _items(stack, north, "/v1/reps?limit=100")
     dup = await stack.gateway.get(
         f"/v1/reps/rep-cy-2/scores?granularity=week&from={W48}&to={W48}", headers=north.read
@@ -636,6 +650,9 @@ async def test_a_manager_prepares_one_on_ones_on_a_messy_org(
                 manager_id="rep-mia",
                 active=False,
             ),
+            # Eli leaves the same day; the CRM ends his membership too.
+            rep("rep-eli", "eli@north.example", "Eli", manager_id="rep-mia", active=False),
+            membership("m-eli", "rep-eli", "team-west", "2026-01-01", "2026-11-18"),
         )
         await sync(
             stack,
