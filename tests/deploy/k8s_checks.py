@@ -323,6 +323,9 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:
     pod_labels: dict[str, dict[str, str]] = {}
     for manifest in manifests:
         findings += _own_label_findings(manifest, pod_labels)
+    for cluster in of_kind(manifests, "Cluster"):
+        # CloudNativePG makes the instances' pods, labelled with their cluster's name.
+        pod_labels[ref(cluster)] = {"cnpg.io/cluster": cluster["metadata"]["name"], "cnpg.io/podRole": "instance"}
     findings += _reference_findings(manifests, pod_labels)
     return findings
 
