@@ -50,9 +50,6 @@ PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
 
-#: DLQs are kept longer than their source topics: an operator needs time to inspect
-#: and replay them (docs/operations.md). The registry does not carry this figure.
-DLQ_RETENTION_DAYS = 30
 MS_PER_DAY = 86_400_000
 STRIMZI_CLUSTER = "spm-kafka"
 
@@ -285,6 +282,9 @@ def topic_findings(
 
     ``registry`` holds ``libs.common.topics.Topic`` objects (name, retention_days, has_dlq, dlq).
     """
+    # Imported here: run as a script (``builtin``) this module needs nothing of the application.
+    from libs.common.topics import DLQ_RETENTION_DAYS
+
     expected: dict[str, int] = {}
     for topic in registry:
         expected[topic.name] = topic.retention_days
@@ -325,7 +325,10 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:
         findings += _own_label_findings(manifest, pod_labels)
     for cluster in of_kind(manifests, "Cluster"):
         # CloudNativePG makes the instances' pods, labelled with their cluster's name.
-        pod_labels[ref(cluster)] = {"cnpg.io/cluster": cluster["metadata"]["name"], "cnpg.io/podRole": "instance"}
+        pod_labels[ref(cluster)] = {
+            "cnpg.io/cluster": cluster["metadata"]["name"],
+            "cnpg.io/podRole": "instance",
+        }
     findings += _reference_findings(manifests, pod_labels)
     return findings
 
