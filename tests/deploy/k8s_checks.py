@@ -40,7 +40,7 @@ CHECKED_CUSTOM_KINDS: Mapping[str, frozenset[str]] = {
     "kafka.strimzi.io/v1beta2": frozenset({"KafkaTopic"}),
     "keda.sh/v1alpha1": frozenset({"ScaledObject", "TriggerAuthentication"}),
     "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PrometheusRule"}),
-    "postgresql.cnpg.io/v1": frozenset({"Cluster"}),
+    "postgresql.cnpg.io/v1": frozenset({"Cluster", "ScheduledBackup"}),
 }
 
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
@@ -373,6 +373,10 @@ def _reference_findings(manifests: Sequence[Manifest], pod_labels: dict[str, dic
             findings.append(f"{ref(policy)}: podSelector matches no workload")
     for monitor in of_kind(manifests, "ServiceMonitor"):
         findings += _monitor_findings(monitor, services)
+    clusters = {cluster["metadata"]["name"] for cluster in of_kind(manifests, "Cluster")}
+    for backup in of_kind(manifests, "ScheduledBackup"):
+        if ((backup.get("spec") or {}).get("cluster") or {}).get("name") not in clusters:
+            findings.append(f"{ref(backup)}: backs up no Cluster rendered here")
     return findings
 
 
