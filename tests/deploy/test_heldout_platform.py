@@ -931,3 +931,40 @@ def test_p28_dev_runs_one_replica_each_and_no_operators_beyond_strimzi(
 def test_p29_deploy_docs_name_files_that_exist() -> None:
     for path in re.findall(r"`(deploy/[\w/.\-]+)`", OPERATIONS):
         assert (REPO_ROOT / path).exists() or Path(DEPLOY_DIR.parent / path).exists(), path
+
+
+def test_p30_autoscaled_deployments_leave_replicas_to_the_autoscaler_and_consumers_never_idle_to_zero(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """The runbook re-applies the whole overlay at each upgrade: a Deployment that sets
+    ``replicas`` under an autoscaler is scaled back to it each time. The consumer processes also
+    run the held sweep, settings jobs, erasures, the retention purge and the drainer ("Scaling",
+    "Retention"): KEDA must never scale them to zero when lag is nil."""
+    manifests = rendered["prod"]
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in of_kind(manifests, "ScaledObject")}
+    autoscaled = set(scaled) | {
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind(manifests, "HorizontalPodAutoscaler")
+    }
+    assert autoscaled == {"spm-gateway", "spm-ingest", "spm-attribution", "spm-metrics"}
+    for name in autoscaled:
+        assert "replicas" not in deployment(manifests, name.removeprefix("spm-"))["spec"], name
+    for name, scaled_object in scaled.items():
+        assert int(scaled_object["spec"].get("minReplicaCount", 0)) >= 1, name
+        assert scaled_object["spec"].get("idleReplicaCount") is None, name
+
+
+def test_p31_the_dev_secret_the_docs_describe_holds_every_key_a_dev_pod_requires(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """A key a pod references without ``optional: true`` keeps it in CreateContainerConfigError
+    until the Secret has it: the dev recipe in "Deploying" must name each one."""
+    [recipe] = re.findall(r"create `spm-secrets` in `spm-dev` with ([^\n]+\n[^\n]+)", OPERATIONS)
+    documented = set(re.findall(r"`([A-Z_]+)`", recipe))
+    required = {
+        ref["key"]
+        for workload in workloads(rendered["dev"])
+        for container in all_containers(workload)
+        for item in container.get("env") or []
+        if (ref := item.get("valueFrom", {}).get("secretKeyRef")) and not ref.get("optional")
+    }
+    assert required <= documented, required - documented
