@@ -637,7 +637,7 @@ def attribute_in_slice(
         secondary_deal_ids=verdict.secondary,
         runners_up=verdict.runners_up,
         external_participants=len(external),
-        external_contact_ids=tuple(sorted(certain)),
+        external_contact_ids=tuple(sorted(certain) if len(certain) > 1 else certain),
         overridden=verdict.overridden,
         explanation=explanation,
     )
@@ -815,11 +815,15 @@ def _contact_rows(matches: tuple[_ContactMatch, ...]) -> list[dict[str, Any]]:
 def _account_rows(account_evidence: Mapping[str, set[Evidence]]) -> list[dict[str, Any]]:
     """The explanation's row per account found, by id (``_contact_rows``)."""
     rows: list[dict[str, Any]] = []
-    for account_id, kinds in sorted(account_evidence.items()):
+    # ``sorted`` of one item is a list of it: not called then (most find one account, by one kind).
+    items = account_evidence.items()
+    for account_id, kinds in sorted(items) if len(items) > 1 else items:
         rows.append(
             {
                 "account_id": account_id,
-                "evidence": sorted(map(_EVIDENCE_NAMES.__getitem__, kinds)),
+                "evidence": sorted(map(_EVIDENCE_NAMES.__getitem__, kinds))
+                if len(kinds) > 1
+                else list(map(_EVIDENCE_NAMES.__getitem__, kinds)),
                 "strength": _strength(kinds),
             }
         )
@@ -1183,7 +1187,7 @@ def _match_contacts(
                     contact_id, index.contact_account[contact_id], evidence, 1.0 / len(found), position
                 )
             )
-    for contact_id in sorted(set(activity.crm.contact_ids)):
+    for contact_id in sorted(set(activity.crm.contact_ids)) if activity.crm.contact_ids else ():
         if contact_id in index.contact_account:
             matches.append(
                 _ContactMatch(contact_id, index.contact_account[contact_id], _EVIDENCE_CRM_CONTACT, 1.0, -1)

@@ -916,7 +916,7 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     held = index.deals
     # Loops, not comprehensions (their cells: see ``ReferenceIndex.rep_by_name_address``).
     found: list[Deal] = []
-    for d in sorted(deal_ids):
+    for d in sorted(deal_ids) if len(deal_ids) > 1 else deal_ids:  # one needs no sorting
         if d in held:
             found.append(held[d])
     if index.deal_owners or index.deal_former_names or index.deal_merged_names:
