@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.audit import Actor, AuditAction, record_admin_action
 from libs.common.caching import LoadingCache
+from libs.common.contracts.fields import lower_email
 from libs.common.contracts.tenant_settings import (
     DEFAULT_TENANT_SETTINGS,
     READ_ONLY,
@@ -46,6 +47,7 @@ from libs.common.jobs import (
 )
 from libs.common.kafka.failures import TenantSettingsInvalid, TenantUnknown
 from libs.common.kafka.runner import ConsumedMessage
+from libs.common.phones import e164_or_none
 from libs.common.web import field_errors
 
 #: Fields kept outside ``tenants.settings`` (columns and versioned tables).
@@ -187,6 +189,9 @@ class SettingsChange:
     jobs: tuple[QueuedJob, ...] = ()
     #: False when the request changed nothing: ``version`` is the current one, nothing to announce.
     saved: bool = True
+    #: What was saved but deserves a look (``{"field", "reason"}``): an alias the change adds or
+    #: re-points to a rep id the tenant's CRM data does not hold (yet).
+    warnings: tuple[dict[str, str], ...] = ()
 
     def event(self) -> SettingsChangedV1:
         """The ``settings-changed`` event to publish once the change committed."""
@@ -343,7 +348,40 @@ def next_settings(
         raise SettingsRefused(too_large)
     if padded := _padded_aliases(settings, stored):
         raise SettingsRefused(padded)
+    if unreadable := _unreadable_exclusions(settings, stored):
+        raise SettingsRefused(unreadable)
     return settings
+
+
+def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of ``privacy.excluded_addresses`` the change adds that are neither an email
+    address nor a phone number read in the tenant's phone region (``ana@``, ``415-55``): ingest
+    compares participants' addresses and numbers with them, so such an entry excludes nobody.
+    Only what the change brings is refused (a document saved before is read)."""
+    privacy = stored.get("privacy")
+    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
+    kept = set(held) if isinstance(held, list) else set()
+    region = settings.phone_region
+    refused = []
+    for position, entry in enumerate(settings.privacy.excluded_addresses):
+        if entry in kept or _email_or_none(entry) is not None or e164_or_none(entry, region) is not None:
+            continue
+        hint = " (a domain goes in privacy.excluded_domains)" if entry.strip().startswith("@") else ""
+        reason = (
+            f"{entry!r} is neither an email address nor a phone number (numbers without + are read "
+            f"in the tenant's phone region, {region}){hint}"
+        )
+        refused.append({"in": "body", "field": f"privacy.excluded_addresses.{position}", "reason": reason})
+    return refused
+
+
+def _email_or_none(entry: str) -> str | None:
+    """``entry`` as a participant's address is read (``lower_email``), None when it is none."""
+    try:
+        address = lower_email(entry)
+    except ValueError:
+        return None
+    return None if any(c.isspace() for c in address) else address
 
 
 def _padded_aliases(settings: TenantSettings, stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -506,6 +544,10 @@ async def change_tenant_settings(
     change = await _save(
         conn, tenant_id, settings, changed_by, current, changed, version_thresholds=version_thresholds
     )
+    if "rep_aliases" in changed and (
+        warnings := await _aliases_to_unknown_reps(conn, tenant_id, settings, current)
+    ):
+        change = replace(change, warnings=warnings)
     if actor is not None:
         before, after = current or {}, settings.model_dump(mode="json")
         await record_admin_action(
@@ -518,6 +560,50 @@ async def change_tenant_settings(
             after={"version": change.version, **{k: after.get(k) for k in change.changed}},
         )
     return change
+
+
+#: The most aliases to unknown reps a change names one by one; the rest are counted in one warning.
+MAX_ALIAS_WARNINGS = 50
+
+
+async def _aliases_to_unknown_reps(
+    conn: AsyncConnection, tenant_id: str, settings: TenantSettings, before: dict[str, Any] | None
+) -> tuple[dict[str, str], ...]:
+    """Warnings for the entries of ``rep_aliases`` the change adds or re-points to a rep id that no
+    live rep of the tenant's CRM data holds (``ref_reps``, not deleted) nor another entry maps on
+    (a chain, ``{"u-9": "7701", "7701": "rep-a"}``). Saved all the same: a rep may arrive from the
+    CRM after the mapping naming it (the people are resolved again then), but a typo maps nobody."""
+    held = (before or {}).get("rep_aliases")
+    old = held if isinstance(held, dict) else {}
+    brought = {key: rep_id for key, rep_id in settings.rep_aliases.items() if old.get(key) != rep_id}
+    targets = sorted({rep_id for rep_id in brought.values() if rep_id not in settings.rep_aliases})
+    if not targets:
+        return ()
+    rows = await conn.execute(
+        text("SELECT rep_id FROM ref_reps WHERE tenant_id = :t AND rep_id = ANY(:ids) AND NOT deleted"),
+        {"t": tenant_id, "ids": targets},
+    )
+    known = {row.rep_id for row in rows}
+    unknown = [
+        (key, rep_id) for key, rep_id in sorted(brought.items()) if rep_id in targets and rep_id not in known
+    ]
+    warnings = [
+        {
+            "field": f"rep_aliases.{key}",
+            "reason": f"maps to {rep_id!r}, which is no rep in the tenant's CRM data (yet): saved, and "
+            "applied once the CRM sync brings that rep; if the id is a typo, correct it",
+        }
+        for key, rep_id in unknown[:MAX_ALIAS_WARNINGS]
+    ]
+    if len(unknown) > MAX_ALIAS_WARNINGS:
+        more = len(unknown) - MAX_ALIAS_WARNINGS
+        warnings.append(
+            {
+                "field": "rep_aliases",
+                "reason": f"{more} more entries map to rep ids the CRM data does not hold (yet)",
+            }
+        )
+    return tuple(warnings)
 
 
 def remapped_names(before: dict[str, Any] | None, after: TenantSettings) -> list[str]:

@@ -34,6 +34,11 @@ class EventVariant:
     description: str
 
 
+#: Dead letters are kept longer than most source topics: an operator needs time to inspect and
+#: replay them (docs/operations.md, "What is stored where": every ``*-dlq`` 30 days).
+DLQ_RETENTION_DAYS = 30
+
+
 @dataclass(frozen=True, slots=True)
 class Topic:
     """A logical topic, its payload model and CloudEvents type, and how it is keyed."""

@@ -15,11 +15,30 @@ from typing import Annotated, Any, NoReturn
 import orjson
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.convertors import Convertor, register_url_convertor
 
 from libs.common.contracts.fields import SafeDate, check_line
 from libs.common.web import Problem
 from services.gateway.schemas import ProblemRead
 from services.gateway.settings import GatewayOptions
+
+
+class CrmIdConvertor(Convertor[str]):
+    """A CRM id in a path (``/v1/reps/{rep_id:crm_id}``), read whole: it may hold ``/``
+    (``006/ABC``, sent as ``006%2FABC``, which reaches the router decoded), and any other
+    character, a control character included, so that the route answers and the shared check
+    refuses it by name (``:path`` does not match a newline). Never empty."""
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("crm_id", CrmIdConvertor())
 
 
 def _problem(description: str) -> dict[str, Any]:

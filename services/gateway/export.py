@@ -44,12 +44,12 @@ class Export:
 #: Every route that answers ``Accept: text/csv``.
 EXPORTS = (
     Export(re.compile(r"/v1/leaderboard"), "entries", "leaderboard"),
-    Export(re.compile(r"/v1/reps/[^/]+/scores"), "periods", "rep-scores"),
-    Export(re.compile(r"/v1/teams/[^/]+/scores"), "periods", "team-scores"),
+    Export(re.compile(r"/v1/reps/.+/scores"), "periods", "rep-scores"),
+    Export(re.compile(r"/v1/teams/.+/scores"), "periods", "team-scores"),
     Export(re.compile(r"/v1/funnel"), "steps", "funnel"),
     Export(re.compile(r"/v1/insights/[a-z-]+"), "items", "insights"),
     Export(re.compile(r"/v1/activities"), "items", "activities"),
-    Export(re.compile(r"/v1/deals/[^/]+/activities"), "items", "deal-activities"),
+    Export(re.compile(r"/v1/deals/.+/activities"), "items", "deal-activities"),
     Export(re.compile(r"/v1/deals"), "items", "deals"),
     Export(re.compile(r"/v1/accounts"), "items", "accounts"),
     Export(re.compile(r"/v1/contacts"), "items", "contacts"),

@@ -632,6 +632,9 @@ class SettingsRead(BaseModel):
     #: Background work the change started (a rebuild of period rollups), to follow at
     #: ``GET /v1/settings/jobs/{id}``.
     jobs: list[str] = Field(default_factory=list)
+    #: What the change saved that deserves a look (``field``, ``reason``): an alias to a rep id
+    #: the tenant's CRM data does not hold (yet).
+    warnings: list[dict[str, str]] = Field(default_factory=list)
 
 
 class SettingsGroupRead(BaseModel):
@@ -641,6 +644,7 @@ class SettingsGroupRead(BaseModel):
     changed_by: str
     settings: dict[str, Any]
     jobs: list[str] = Field(default_factory=list)
+    warnings: list[dict[str, str]] = Field(default_factory=list)
 
 
 class SettingsJobRead(JobStatus):

@@ -229,7 +229,7 @@ async def _stale_deal_rows(
     rows: list[sql.InsightRow] = []
     await sql.catch_up_engagement(conn, tenant_id)
     for deal in stale_deals(await sql.open_deals(conn, tenant_id), now, thresholds):
-        team = teams.team_on(deal.owner_rep_id, today) if deal.owner_rep_id is not None else None
+        team = teams.owners_team_on(deal.owner_rep_id, today) if deal.owner_rep_id is not None else None
         rows.append(
             (
                 "stale_deal",

@@ -178,6 +178,8 @@ def _save(tenant: str, assignments: list[str], from_file: Path | None) -> None:
     changed = ", ".join(outcome.changed) or "nothing"
     saved = "saved" if outcome.saved else "kept"
     typer.echo(f"tenant {tenant}: settings version {outcome.version} {saved}; changed: {changed}")
+    for warning in outcome.warnings:
+        typer.echo(f"spm: warning: {warning['field']}: {warning['reason']}", err=True)
     what = {
         "rebuild_rollups": "rebuilding period rollups in the background",
         "reattribute": "counting what a re-attribution of the last 90 days would move (dry run)",

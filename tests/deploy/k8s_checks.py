@@ -40,7 +40,7 @@ CHECKED_CUSTOM_KINDS: Mapping[str, frozenset[str]] = {
     "kafka.strimzi.io/v1beta2": frozenset({"KafkaTopic"}),
     "keda.sh/v1alpha1": frozenset({"ScaledObject", "TriggerAuthentication"}),
     "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PrometheusRule"}),
-    "postgresql.cnpg.io/v1": frozenset({"Cluster"}),
+    "postgresql.cnpg.io/v1": frozenset({"Cluster", "ScheduledBackup"}),
 }
 
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
@@ -50,9 +50,6 @@ PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
 
-#: DLQs are kept longer than their source topics: an operator needs time to inspect
-#: and replay them (docs/operations.md). The registry does not carry this figure.
-DLQ_RETENTION_DAYS = 30
 MS_PER_DAY = 86_400_000
 STRIMZI_CLUSTER = "spm-kafka"
 
@@ -285,6 +282,9 @@ def topic_findings(
 
     ``registry`` holds ``libs.common.topics.Topic`` objects (name, retention_days, has_dlq, dlq).
     """
+    # Imported here: run as a script (``builtin``) this module needs nothing of the application.
+    from libs.common.topics import DLQ_RETENTION_DAYS
+
     expected: dict[str, int] = {}
     for topic in registry:
         expected[topic.name] = topic.retention_days
@@ -323,6 +323,12 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:
     pod_labels: dict[str, dict[str, str]] = {}
     for manifest in manifests:
         findings += _own_label_findings(manifest, pod_labels)
+    for cluster in of_kind(manifests, "Cluster"):
+        # CloudNativePG makes the instances' pods, labelled with their cluster's name.
+        pod_labels[ref(cluster)] = {
+            "cnpg.io/cluster": cluster["metadata"]["name"],
+            "cnpg.io/podRole": "instance",
+        }
     findings += _reference_findings(manifests, pod_labels)
     return findings
 
@@ -367,6 +373,10 @@ def _reference_findings(manifests: Sequence[Manifest], pod_labels: dict[str, dic
             findings.append(f"{ref(policy)}: podSelector matches no workload")
     for monitor in of_kind(manifests, "ServiceMonitor"):
         findings += _monitor_findings(monitor, services)
+    clusters = {cluster["metadata"]["name"] for cluster in of_kind(manifests, "Cluster")}
+    for backup in of_kind(manifests, "ScheduledBackup"):
+        if ((backup.get("spec") or {}).get("cluster") or {}).get("name") not in clusters:
+            findings.append(f"{ref(backup)}: backs up no Cluster rendered here")
     return findings
 
 

@@ -117,7 +117,7 @@ def test_prod_has_network_policies_monitoring_and_a_postgres_cluster(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     kinds = Counter(m["kind"] for m in rendered["prod"])
-    assert kinds["NetworkPolicy"] == 8
+    assert kinds["NetworkPolicy"] == 9
     assert kinds["ServiceMonitor"] == 5
     assert kinds["PrometheusRule"] == 1
     assert kinds["ScaledObject"] == 2

@@ -84,6 +84,12 @@ class Envelope(msgspec.Struct, frozen=True):
                 )
             except ValueError:  # UnicodeDecodeError is one
                 pass
+        return cls._read(headers)
+
+    @classmethod
+    def _read(cls, headers: Sequence[tuple[str, bytes]]) -> Envelope:
+        """``from_headers`` by name: apart, since its comprehensions made ``values`` a cell,
+        created on every call of the function holding them (``performance.md``, nineteenth round)."""
         values = dict(headers)  # a repeated header: the last one wins
         try:
             return cls(

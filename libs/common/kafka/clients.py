@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from libs.common.kafka.partitioning import KeyHashPartitioner
 from libs.common.settings import KafkaSettings
-from libs.common.topics import REGISTRY
+from libs.common.topics import DLQ_RETENTION_DAYS, REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +61,39 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     )
 
 
+def registry_topics(settings: KafkaSettings, partitions: int | None = None) -> list[NewTopic]:
+    """Every registry topic and DLQ as created: a topic with its partitions and retention, its DLQ
+    with one partition, kept ``DLQ_RETENTION_DAYS`` whatever its topic's retention."""
+    count = partitions or settings.partitions
+    topics: list[NewTopic] = []
+    for topic in REGISTRY:
+        topics.append(
+            NewTopic(
+                topic.physical(settings.topic_prefix),
+                count,
+                settings.replication_factor,
+                topic_configs={"retention.ms": str(topic.retention_days * 86_400_000)},
+            )
+        )
+        if topic.has_dlq:
+            topics.append(
+                NewTopic(
+                    topic.physical_dlq(settings.topic_prefix),
+                    1,
+                    settings.replication_factor,
+                    topic_configs={"retention.ms": str(DLQ_RETENTION_DAYS * 86_400_000)},
+                )
+            )
+    return topics
+
+
 async def create_topics(settings: KafkaSettings, partitions: int | None = None) -> list[str]:
     """Create every registry topic (and DLQ) that does not exist yet; returns the names created."""
     admin = AIOKafkaAdminClient(client_id=f"{settings.client_id}-admin", **connection_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted: list[NewTopic] = []
-        for topic in REGISTRY:
-            count = partitions or settings.partitions
-            config = {"retention.ms": str(topic.retention_days * 86_400_000)}
-            names = [topic.physical(settings.topic_prefix)]
-            if topic.has_dlq:
-                names.append(topic.physical_dlq(settings.topic_prefix))
-            for name in names:
-                if name not in existing:
-                    dlq = name.endswith("-dlq")
-                    wanted.append(
-                        NewTopic(
-                            name,
-                            1 if dlq else count,
-                            settings.replication_factor,
-                            topic_configs=config,
-                        )
-                    )
+        wanted = [t for t in registry_topics(settings, partitions) if t.name not in existing]
         if not wanted:
             return []
         # Another replica may have created them meanwhile.

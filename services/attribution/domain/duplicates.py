@@ -237,9 +237,22 @@ def _keeper(
     kept: Iterable[SourceReport],
     held: set[tuple[uuid.UUID, str]],
 ) -> SourceReport | None:
-    matching = [candidate for candidate in kept if same_activity(report, candidate)]
+    # A loop, and the ``min`` apart: their comprehension and lambda made ``report`` and ``held``
+    # cells on every call (``performance.md``, nineteenth round). One alone needs no key.
+    matching: list[SourceReport] = []
+    for candidate in kept:
+        if same_activity(report, candidate):
+            matching.append(candidate)
     if not matching:
         return None
+    if len(matching) == 1:
+        return matching[0]
+    return _closest(report, matching, held)
+
+
+def _closest(
+    report: SourceReport, matching: list[SourceReport], held: set[tuple[uuid.UUID, str]]
+) -> SourceReport:
     return min(
         matching,
         key=lambda c: (

@@ -115,6 +115,14 @@ _SIGNAL_ROWS_ROUNDED: tuple[
 )
 #: How many values each memo holds at most (its first ones; then the rest are rounded each time).
 _ROUNDED_MEMO_SIZE = 1_024
+#: ``round(x, 4)`` of the positive floats the verdict rounds: a lead between two scores (kept to
+#: four places, so leads recur), and a decision's confidence (a product of few strengths and
+#: margins). ``round`` costs about 2,500 instructions a call (``dtoa``, ``snprintf`` and
+#: ``strtod``), a lookup a tenth of it; 90 % of the confidences and 80 % of the leads of the
+#: bench's round hit. Read inline, not through a wrapper (whose call cost what the hits saved,
+#: fourteenth round). Only positive floats: a zero of either sign compares equal to the other.
+_ROUNDED_4: dict[float, float] = {}
+_ROUNDED_4_SIZE = 4_096
 
 #: How much each deal-specific signal says about *this* deal (rather than the account): the
 #: confidence of a deal found by its account alone is held down (see ``_confidence``).
@@ -270,7 +278,12 @@ def team_at(rep_id: str | None, day: date, memberships: Iterable[TeamMembership]
     """The rep's team on ``day``; overlapping memberships resolve to the most recent one."""
     if rep_id is None:
         return None
-    covering = [m for m in memberships if m.rep_id == rep_id and m.covers(day)]
+    # A loop, not a comprehension: in Python 3.11 a comprehension makes the locals it reads cells,
+    # created on every call of its function (``performance.md``, nineteenth round).
+    covering: list[TeamMembership] = []
+    for m in memberships:
+        if m.rep_id == rep_id and m.covers(day):
+            covering.append(m)
     if not covering:
         return None
     if len(covering) == 1:
@@ -466,7 +479,9 @@ class SliceIndex(msgspec.Struct, kw_only=True):
     def at_internal_domain(self, email: str | None) -> bool:
         """Whether an address is at one of the tenant's domains (a rep's or not)."""
         domain = email_domain(email) if email else None
-        return domain is not None and any(d in self.internal_domains for d in parent_domains(domain))
+        # Whether any of its parent domains is internal: ``any`` over a generator made ``self`` a
+        # cell (``team_at``).
+        return domain is not None and not self.internal_domains.isdisjoint(parent_domains(domain))
 
 
 # --------------------------------------------------------------------------- the rules
@@ -542,14 +557,11 @@ def attribute_in_slice(
         elif rep is None and not index.at_internal_domain(p.email) and not index.is_shared_rep_line(p):
             external_list.append(position)
     reps, refused, external = tuple(rep_list), tuple(refused_list), tuple(external_list)
-    if refused:
-        reps_present = tuple(None if position in refused else rep for position, rep in enumerate(reps))
-    else:
-        reps_present = reps
+    reps_present = _present(reps, refused) if refused else reps
     matches = _match_contacts(activity, index, external)
     unknown = _unknown_callers(activity, external, matches) if _callers_told_apart(activity) else ()
     if unknown:
-        external = tuple(position for position in external if position not in unknown)
+        external = _besides(external, unknown)
     facts = _Facts(
         activity=activity,
         policy=policy,
@@ -599,22 +611,45 @@ def attribute_in_slice(
         "team_id": team_id,
         "team_on": isoformat(day),
     }
-    explanation["runners_up"] = [{"deal_id": r.deal_id, "score": r.score} for r in verdict.runners_up]
+    confidence = _at_most_one(_at_least_zero(verdict.confidence))
+    rounded = _ROUNDED_4.get(confidence) if confidence > 0.0 else None
+    if rounded is None:
+        rounded = round(confidence, 4)
+        if confidence > 0.0 and len(_ROUNDED_4) < _ROUNDED_4_SIZE:
+            _ROUNDED_4[confidence] = rounded
+    runners_up: list[dict[str, Any]] = []
+    for r in verdict.runners_up:
+        runners_up.append({"deal_id": r.deal_id, "score": r.score})
+    explanation["runners_up"] = runners_up
+    # The contacts matched for certain, by id (a set, sorted), without a comprehension (``team_at``).
+    certain: set[str] = set()
+    for m in facts.matches:
+        if m.certainty == 1.0:
+            certain.add(m.contact_id)
     return AttributionDecision(
         status=verdict.status,
         rep_id=rep_id,
         team_id=team_id,
         account_id=verdict.account_id,
         deal_id=verdict.deal_id,
-        confidence=round(_at_most_one(_at_least_zero(verdict.confidence)), 4),
+        confidence=rounded,
         rule_path=verdict.rule_path,
         secondary_deal_ids=verdict.secondary,
         runners_up=verdict.runners_up,
         external_participants=len(external),
-        external_contact_ids=tuple(sorted({m.contact_id for m in facts.matches if m.certainty == 1.0})),
+        external_contact_ids=tuple(sorted(certain) if len(certain) > 1 else certain),
         overridden=verdict.overridden,
         explanation=explanation,
     )
+
+
+def _present(reps: tuple[str | None, ...], refused: tuple[int, ...]) -> tuple[str | None, ...]:
+    """Each participant's rep, but those who declined (apart: ``team_at``)."""
+    return tuple(None if position in refused else rep for position, rep in enumerate(reps))
+
+
+def _besides(positions: tuple[int, ...], left_out: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(position for position in positions if position not in left_out)
 
 
 def _unknown_callers(
@@ -710,24 +745,9 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
             owner_hint=explicit.owner_rep_id if explicit else None,
         )
 
-    explanation["contacts"] = [
-        {
-            "contact_id": m.contact_id,
-            "evidence": _EVIDENCE_NAMES[m.evidence],
-            # Most are exactly 1 (an address one contact holds), which rounds to itself.
-            "certainty": m.certainty if m.certainty == 1.0 else round(m.certainty, 4),
-        }
-        for m in facts.matches
-    ]
+    explanation["contacts"] = _contact_rows(facts.matches)
     account_evidence = _find_accounts(activity, index, facts.external, facts.matches, policy)
-    explanation["accounts"] = [
-        {
-            "account_id": account_id,
-            "evidence": sorted(_EVIDENCE_NAMES[e] for e in kinds),
-            "strength": _strength(kinds),
-        }
-        for account_id, kinds in sorted(account_evidence.items())
-    ]
+    explanation["accounts"] = _account_rows(account_evidence)
     candidates = _rank_deals(facts, account_evidence)
     by_contact = bool(candidates) and candidates[0].values[_SIGNAL_CONTACT_ROLE] > 0.0
 
@@ -776,18 +796,54 @@ def _decide(facts: _Facts, explanation: dict[str, Any]) -> _Verdict:
     return _rank_verdict(candidates, account_evidence, policy, explanation, settled=settled)
 
 
+def _contact_rows(matches: tuple[_ContactMatch, ...]) -> list[dict[str, Any]]:
+    """The explanation's row per contact matched. Loops, not comprehensions: each is a function
+    object per call in Python 3.11 (``team_at``)."""
+    rows: list[dict[str, Any]] = []
+    for m in matches:
+        rows.append(
+            {
+                "contact_id": m.contact_id,
+                "evidence": _EVIDENCE_NAMES[m.evidence],
+                # Most are exactly 1 (an address one contact holds), which rounds to itself.
+                "certainty": m.certainty if m.certainty == 1.0 else round(m.certainty, 4),
+            }
+        )
+    return rows
+
+
+def _account_rows(account_evidence: Mapping[str, set[Evidence]]) -> list[dict[str, Any]]:
+    """The explanation's row per account found, by id (``_contact_rows``)."""
+    rows: list[dict[str, Any]] = []
+    # ``sorted`` of one item is a list of it: not called then (most find one account, by one kind).
+    items = account_evidence.items()
+    for account_id, kinds in sorted(items) if len(items) > 1 else items:
+        rows.append(
+            {
+                "account_id": account_id,
+                "evidence": sorted(map(_EVIDENCE_NAMES.__getitem__, kinds))
+                if len(kinds) > 1
+                else list(map(_EVIDENCE_NAMES.__getitem__, kinds)),
+                "strength": _strength(kinds),
+            }
+        )
+    return rows
+
+
 def _backers(facts: _Facts, deal: Deal, addressed_only: bool = False) -> frozenset[int]:
     """The participants who are contacts holding a role on ``deal`` (by their own email or
     phone; a switchboard names nobody); with ``addressed_only``, not those only copied on it."""
     ids = deal.contact_ids
-    return frozenset(
-        m.participant_index
-        for m in facts.matches
-        if m.participant_index >= 0
-        and m.evidence is not _EVIDENCE_SHARED_PHONE
-        and m.contact_id in ids
-        and (not addressed_only or _addressed(facts.activity, m) == 1.0)
-    )
+    backers: set[int] = set()  # a loop, not a generator (``team_at``)
+    for m in facts.matches:
+        if (
+            m.participant_index >= 0
+            and m.evidence is not _EVIDENCE_SHARED_PHONE
+            and m.contact_id in ids
+            and (not addressed_only or _addressed(facts.activity, m) == 1.0)
+        ):
+            backers.add(m.participant_index)
+    return frozenset(backers)
 
 
 def _people_settle(facts: _Facts, candidates: list[_Candidate], by_addressed: bool = False) -> bool:
@@ -801,13 +857,21 @@ def _people_settle(facts: _Facts, candidates: list[_Candidate], by_addressed: bo
     does not settle the sender's mail for another rep's deal he is on; those copied are kept
     informed."""
     top = candidates[0]
-    close = [c for c in candidates[1:] if _lead(top, c) < AMBIGUITY_MARGIN]
+    close: list[_Candidate] = []  # loops, not comprehensions (``team_at``)
+    for c in candidates[1:]:
+        if _lead(top, c) < AMBIGUITY_MARGIN:
+            close.append(c)
     if not close:
         return False
     if by_addressed and not _backers(facts, top.deal, addressed_only=True):
         return False
     ours = _backers(facts, top.deal)
-    return all(_backers(facts, c.deal) < ours for c in close)
+    settled = True  # ``all`` of them, in order, stopping at the first that is not
+    for c in close:
+        if not _backers(facts, c.deal) < ours:
+            settled = False
+            break
+    return settled
 
 
 #: ``AccountV1.relationship`` of a reseller, distributor or systems integrator.
@@ -828,15 +892,27 @@ def _partner_yields(
     found by the participants or the CRM's filing: a deal of the customer reached through a
     partner's role on it is no customer present). An untyped account is no partner.
     """
-    partners = [c for c in candidates if c.deal.account_relationship == PARTNER]
-    if not partners or len(partners) == len(candidates):
+    # Loops, not comprehensions (``team_at``): most candidates are no partner's.
+    partners: list[_Candidate] = []
+    others: list[_Candidate] = []
+    for c in candidates:
+        (partners if c.deal.account_relationship == PARTNER else others).append(c)
+    if not partners or not others:
         return ()
-    others = [c for c in candidates if c.deal.account_relationship != PARTNER]
-    if not any(c.deal.account_id in account_evidence for c in others):
+    for c in others:
+        if c.deal.account_id in account_evidence:
+            break
+    else:
         return ()
-    if any(c.values[_SIGNAL_SUBJECT] > 0.0 for c in partners):
-        return ()
-    return tuple(c for c in partners if _lead(others[0], c) < AMBIGUITY_MARGIN)
+    for c in partners:
+        if c.values[_SIGNAL_SUBJECT] > 0.0:
+            return ()
+    best_other = others[0]
+    yielding: list[_Candidate] = []
+    for c in partners:
+        if _lead(best_other, c) < AMBIGUITY_MARGIN:
+            yielding.append(c)
+    return tuple(yielding)
 
 
 def _yield_to_customer(
@@ -905,7 +981,13 @@ def _override_verdict(override: ManualOverride, index: SliceIndex) -> _Verdict:
 def _lead(top: _Candidate, other: _Candidate) -> float:
     """How far ``top`` leads ``other``, to the 4 places scores are kept: a lead of exactly the
     margin (a subject naming 2 of 3 words, 0.15 x 2/3) is not a close call by a float's error."""
-    return round(top.score - other.score, 4)
+    lead = top.score - other.score
+    rounded = _ROUNDED_4.get(lead) if lead > 0.0 else None  # ``_ROUNDED_4``
+    if rounded is None:
+        rounded = round(lead, 4)
+        if lead > 0.0 and len(_ROUNDED_4) < _ROUNDED_4_SIZE:
+            _ROUNDED_4[lead] = rounded
+    return rounded
 
 
 def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
@@ -932,13 +1014,26 @@ def _confidence(top: _Candidate, runner_up: _Candidate | None) -> float:
 def _deciding_signal(top: _Candidate, runner_up: _Candidate | None) -> str:
     """The signal that put ``top`` ahead: the largest weighted difference to the runner-up, or,
     for a lone candidate, its strongest deal-specific signal (else its account)."""
+    # ``max`` of (weighted value, -position, signal) written out: the greatest value, the first
+    # of equals (a later row has the smaller -position), without the list of tuples.
     if runner_up is None:
-        own = [(weight * top.values[s], -i, s) for i, s, _, weight in _DEAL_SIGNAL_ROWS]
-        best_own = max(own)
-        return best_own[2]._value_ if best_own[0] > 0 else _SIGNAL_ACCOUNT_MATCH._value_
+        values = top.values
+        best: float | None = None
+        best_signal = _SIGNAL_ACCOUNT_MATCH
+        for _, s, _, weight in _DEAL_SIGNAL_ROWS:
+            weighted = weight * values[s]
+            if best is None or weighted > best:
+                best, best_signal = weighted, s
+        assert best is not None  # ``_DEAL_SIGNAL_ROWS`` is not empty
+        return best_signal._value_ if best > 0 else _SIGNAL_ACCOUNT_MATCH._value_
     ours, theirs = top.values, runner_up.values
-    gaps = [(weight * (ours[s] - theirs[s]), -i, s) for i, (s, _, weight) in enumerate(_SIGNAL_ROWS)]
-    gap, _, signal = max(gaps)
+    gap: float | None = None
+    signal = _SIGNAL_ACCOUNT_MATCH
+    for s, _, weight in _SIGNAL_ROWS:
+        weighted = weight * (ours[s] - theirs[s])
+        if gap is None or weighted > gap:
+            gap, signal = weighted, s
+    assert gap is not None  # ``_SIGNAL_ROWS`` is not empty
     return signal._value_ if gap > 0 else "tie_break"
 
 
@@ -1052,7 +1147,12 @@ def _rank_verdict(
             runners_up=_runners_up(candidates, None),
         )
     lead = top.score - runner_up.score if runner_up is not None else top.score
-    steps.append(f"deal {top.deal.id} leads by {round(lead, 4)}")
+    rounded = _ROUNDED_4.get(lead) if lead > 0.0 else None  # ``_ROUNDED_4``
+    if rounded is None:
+        rounded = round(lead, 4)
+        if lead > 0.0 and len(_ROUNDED_4) < _ROUNDED_4_SIZE:
+            _ROUNDED_4[lead] = rounded
+    steps.append(f"deal {top.deal.id} leads by {rounded}")
     return _Verdict(
         _STATUS_ATTRIBUTED,
         _deciding_signal(top, runner_up),
@@ -1087,7 +1187,7 @@ def _match_contacts(
                     contact_id, index.contact_account[contact_id], evidence, 1.0 / len(found), position
                 )
             )
-    for contact_id in sorted(set(activity.crm.contact_ids)):
+    for contact_id in sorted(set(activity.crm.contact_ids)) if activity.crm.contact_ids else ():
         if contact_id in index.contact_account:
             matches.append(
                 _ContactMatch(contact_id, index.contact_account[contact_id], _EVIDENCE_CRM_CONTACT, 1.0, -1)
@@ -1124,11 +1224,11 @@ def _find_accounts(
         # ``eu.buyer.example`` is the account on that domain's (a subsidiary's), not also its
         # parent's on ``buyer.example``, which an address at no account's subdomain still finds.
         for candidate in parent_domains(domain):
-            held = [
-                a for a in index.accounts_by_domain.get(candidate, ()) if explicit is None or a == explicit
-            ]
-            for account_id in held:
-                evidence[account_id].add(_EVIDENCE_DOMAIN)
+            held = False  # a loop, not a comprehension (``team_at``)
+            for account_id in index.accounts_by_domain.get(candidate, ()):
+                if explicit is None or account_id == explicit:
+                    evidence[account_id].add(_EVIDENCE_DOMAIN)
+                    held = True
             if held:
                 break
     if explicit is not None:
@@ -1174,17 +1274,33 @@ def _rank_deals(
     activity = facts.activity
     # A switchboard number reaches the account, not one of the contacts listing it: guessing
     # which of them answered would credit the deal of whoever happens to list the number.
-    matches = tuple([m for m in facts.matches if m.evidence is not _EVIDENCE_SHARED_PHONE])
+    # Loops, not comprehensions (``team_at``: this function's six locals were cells).
+    kept: list[_ContactMatch] = []
+    matched_contacts: set[str] = set()
+    for m in facts.matches:
+        if m.evidence is not _EVIDENCE_SHARED_PHONE:
+            kept.append(m)
+            matched_contacts.add(m.contact_id)
+    matches = tuple(kept)
     at = _as_utc(activity.occurred_at)
-    open_deals = _open_deals(facts, account_evidence, threaded, {m.contact_id for m in matches}, at)
-    named = subject_names(activity.subject, [open_deal.deal for open_deal in open_deals])
-    candidates = [
-        _candidate(
-            facts, open_deal, matches, account_evidence, threaded, named.get(open_deal.deal.id, 0.0), at
+    open_deals = _open_deals(facts, account_evidence, threaded, matched_contacts, at)
+    subject = activity.subject
+    named: dict[str, float] = {}
+    if subject:  # ``subject_names`` names nothing without one
+        deals: list[Deal] = []
+        for open_deal in open_deals:
+            deals.append(open_deal.deal)
+        named = subject_names(subject, deals)
+    candidates: list[_Candidate] = []
+    for open_deal in open_deals:
+        candidates.append(
+            _candidate(
+                facts, open_deal, matches, account_evidence, threaded, named.get(open_deal.deal.id, 0.0), at
+            )
         )
-        for open_deal in open_deals
-    ]
-    return sorted(candidates, key=_Candidate.sort_key)
+    if len(candidates) > 1:  # one needs no key (``sort_key`` reads a timestamp)
+        candidates.sort(key=_Candidate.sort_key)
+    return candidates
 
 
 class _OpenDeal(msgspec.Struct):
@@ -1265,7 +1381,6 @@ def _candidate(
     at: datetime,
 ) -> _Candidate:
     deal, contact_ids = open_deal.deal, open_deal.contact_ids
-    on_deal = [m for m in matches if m.contact_id in contact_ids]
     account_strength = _strength(account_evidence.get(deal.account_id or "", _NO_EVIDENCE))
     # A thread's deal is as sure as the thread itself: the verdict's ceiling says how sure.
     thread = 1.0 if deal.id in threaded else 0.0
@@ -1275,7 +1390,9 @@ def _candidate(
     best_per_participant: dict[int, float] = {}
     contact_role: float | None = None
     strength = thread if thread > account_strength else account_strength
-    for match in on_deal:
+    for match in matches:
+        if match.contact_id not in contact_ids:  # the contacts on the deal (no comprehension)
+            continue
         # A contact only copied counts half for the coverage as for the role (rules 2026.12.39):
         # mail is about whom it is from or to (a colleague copied on another deal no longer
         # outweighs a subject naming this one).
@@ -1606,8 +1723,13 @@ def _without_qualifiers(words: frozenset[str]) -> frozenset[str]:
 
 
 def _runners_up(candidates: list[_Candidate], chosen: str | None) -> tuple[RunnerUp, ...]:
-    others = [RunnerUp(c.deal.id, c.score) for c in candidates if c.deal.id != chosen]
-    return tuple(others[:_MAX_RUNNERS_UP])
+    others: list[RunnerUp] = []  # a loop, not a comprehension (``team_at``)
+    for c in candidates:
+        if c.deal.id != chosen:
+            others.append(RunnerUp(c.deal.id, c.score))
+            if len(others) == _MAX_RUNNERS_UP:
+                break
+    return tuple(others)
 
 
 def _thread_usable(
@@ -1642,7 +1764,7 @@ def _continue_thread(
         return None
     if thread.status is not _STATUS_ATTRIBUTED or len(candidates) < 2:
         return None
-    tied = {c.deal.id for c in candidates if _lead(candidates[0], c) < AMBIGUITY_MARGIN}
+    tied = _tied(candidates)
     if len(tied) < 2 or thread.deal_id not in tied:
         return None
     explanation["thread"] = {"deal_id": thread.deal_id, "account_id": thread.account_id}
@@ -1653,6 +1775,11 @@ def _continue_thread(
     return _rank_verdict(
         ranked, account_evidence, facts.policy, explanation, thread.confidence * THREAD_CONFIDENCE_FACTOR
     )
+
+
+def _tied(candidates: list[_Candidate]) -> set[str]:
+    """The deals within the margin of the best (apart from ``_continue_thread``: ``team_at``)."""
+    return {c.deal.id for c in candidates if _lead(candidates[0], c) < AMBIGUITY_MARGIN}
 
 
 def _choose_rep(

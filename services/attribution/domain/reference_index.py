@@ -261,8 +261,14 @@ class ReferenceIndex:
         address does; a name one rep held before she left and another holds now is his."""
         people = self.reps_by_name_address(email)
         if at is not None and (self.rep_left or self.rep_absences):
-            people = tuple(p for p in people if self.active_at(p, at))
+            people = self._active_people(people, at)
         return people[0] if len(people) == 1 else None
+
+    def _active_people(self, people: tuple[str, ...], at: datetime) -> tuple[str, ...]:
+        # Apart from ``rep_by_name_address``, as the other comprehensions of the per-participant
+        # lookups: in Python 3.11 a comprehension makes the locals it reads cells, created on
+        # every call of its function whether it runs or not (``performance.md``, nineteenth round).
+        return tuple(p for p in people if self.active_at(p, at))
 
     def reps_by_name_address(self, email: str) -> tuple[str, ...]:
         """The people an address no source lists may name, whatever the time (``rep_by_name_address``
@@ -389,6 +395,9 @@ class ReferenceIndex:
         """``rep_named`` for an activity at ``at``: a holder away then (``away``) is no holder."""
         if identity not in self.absences:
             return self.rep_named(identity, is_email)
+        return self._rep_named_away(identity, is_email, at)
+
+    def _rep_named_away(self, identity: str, is_email: bool, at: datetime) -> tuple[str | None, bool]:
         holders = [
             person
             for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
@@ -405,14 +414,17 @@ class ReferenceIndex:
         try:
             return self._rep_named[key]
         except KeyError:
-            holders = [
-                person
-                for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
-                if (person := self.person(rep_id)) is not None
-                and identity in _held(person.emails, person.phones, is_email)
-            ]
-            named = self._rep_named[key] = rep_holding(holders)
+            named = self._rep_named[key] = self._rep_named_now(identity, is_email)
             return named
+
+    def _rep_named_now(self, identity: str, is_email: bool) -> tuple[str | None, bool]:
+        holders = [
+            person
+            for rep_id in self.rep_ids_by_identity.get(identity, _NOTHING)
+            if (person := self.person(rep_id)) is not None
+            and identity in _held(person.emails, person.phones, is_email)
+        ]
+        return rep_holding(holders)
 
     def contacts_holding(self, identity: str, is_email: bool) -> list[str]:
         """The contacts holding a participant's email (lower-cased) or phone, by id. An email a
@@ -424,17 +436,20 @@ class ReferenceIndex:
         try:
             return self._contacts_holding[key]
         except KeyError:
-            contacts = self.contacts
-            found = sorted(
-                c
-                for c in self.contact_ids_by_identity.get(identity, _NOTHING)
-                if c in contacts and identity in _held(contacts[c].emails, contacts[c].phones, is_email)
-            )
-            if is_email and len(found) > 1:
-                listed = [c for c in found if identity in (e.lower() for e in contacts[c].emails)]
-                found = listed or found
-            self._contacts_holding[key] = found
+            found = self._contacts_holding[key] = self._contacts_holding_now(identity, is_email)
             return found
+
+    def _contacts_holding_now(self, identity: str, is_email: bool) -> list[str]:
+        contacts = self.contacts
+        found = sorted(
+            c
+            for c in self.contact_ids_by_identity.get(identity, _NOTHING)
+            if c in contacts and identity in _held(contacts[c].emails, contacts[c].phones, is_email)
+        )
+        if is_email and len(found) > 1:
+            listed = [c for c in found if identity in (e.lower() for e in contacts[c].emails)]
+            found = listed or found
+        return found
 
     def contacts_holding_at(self, phone: str, at: datetime) -> list[str]:
         """The contacts holding ``phone`` when an activity at ``at`` happened, by id: the contacts
@@ -443,6 +458,11 @@ class ReferenceIndex:
         then (the number re-issued to him) is not one. Without such a record, the contacts
         listing it now (``contacts_holding``)."""
         current = self.contacts_holding(phone, False)
+        if phone not in self.former_phones:
+            return current
+        return self._contacts_held_then(phone, at, current)
+
+    def _contacts_held_then(self, phone: str, at: datetime, current: list[str]) -> list[str]:
         formers = [
             f for f in self.former_phones.get(phone, ()) if at < f.until and f.contact_id in self.contacts
         ]
@@ -465,20 +485,22 @@ class ReferenceIndex:
         earliest move after then (``FormerAccount``; an account merged since as its survivor), else
         her account now."""
         contact = self.contacts[contact_id]
-        if self.former_phones:
-            then = [
-                f
-                for p in activity.participants
-                if p.phone is not None
-                for f in self.former_phones.get(p.phone, ())
-                if f.contact_id == contact_id and activity.occurred_at < f.until
-            ]
-            if then:
-                return min(then, key=lambda f: f.until).account_id
+        if self.former_phones and (then := self._phones_dropped_after(contact_id, activity)):
+            return min(then, key=lambda f: f.until).account_id
         for moved in self.former_accounts.get(contact_id, ()):
             if activity.occurred_at < moved.until:
                 return self._former_account(moved.account_id)
         return contact.account_id
+
+    def _phones_dropped_after(self, contact_id: str, activity: IngestedEvent) -> list[FormerPhone]:
+        """The drops of a participant's phone by ``contact_id``'s record after ``activity``."""
+        return [
+            f
+            for p in activity.participants
+            if p.phone is not None
+            for f in self.former_phones.get(p.phone, ())
+            if f.contact_id == contact_id and activity.occurred_at < f.until
+        ]
 
     def _former_account(self, account_id: str) -> str | None:
         """A contact's former account as the CRM holds it now: merged since, its survivor (a
@@ -639,7 +661,7 @@ class ReferenceIndex:
         former = self.deal_former_names.get(deal.id)
         name = name_at(deal.name, former, at) if former else deal.name
         merged = self.deal_merged_names.get(deal.id)
-        aliases = tuple(n for n in merged_names_at(merged, at) if n != name) if merged else ()
+        aliases = _other_names(merged_names_at(merged, at), name) if merged else ()
         if owner == deal.owner_rep_id and name == deal.name and aliases == deal.aliases:
             return deal
         return replace(deal, owner_rep_id=owner, name=name, aliases=aliases)
@@ -654,10 +676,11 @@ class ReferenceIndex:
         if not crm.owner_identities:
             return crm.owner_rep_id
         reps = self.identity_reps
-        return next(
-            (rep for i in crm.owner_identities if (rep := reps.get(i) or reps.get(twilio_sip_identity(i)))),
-            None,
-        )
+        # The first mapped, as ``next`` over a generator gave it (a loop: no cells, see above).
+        for i in crm.owner_identities:
+            if rep := reps.get(i) or reps.get(twilio_sip_identity(i)):
+                return rep
+        return None
 
     def survivor(self, kind: EntityKind, entity_id: str) -> str | None:
         """The id to use for an explicit reference: itself, its survivor, or ``None`` if deleted."""
@@ -665,11 +688,23 @@ class ReferenceIndex:
 
     def remember(self, thread_id: str, member: ThreadMember) -> None:
         """Record a decision so later replies of the thread see it (same batch, or a replay)."""
-        members = [m for m in self.thread_members[thread_id] if m.activity_id != member.activity_id]
+        members = _without(self.thread_members[thread_id], member.activity_id)
         members.append(member)
         # A UUID orders as its text does (fixed-width hex).
-        members.sort(key=lambda m: (m.occurred_at, m.activity_id))
+        members.sort(key=_thread_order)
         self.thread_members[thread_id] = members
+
+
+def _without(members: list[ThreadMember], activity_id: uuid.UUID) -> list[ThreadMember]:
+    return [m for m in members if m.activity_id != activity_id]
+
+
+def _thread_order(member: ThreadMember) -> tuple[datetime, uuid.UUID]:
+    return (member.occurred_at, member.activity_id)
+
+
+def _other_names(names: Iterable[str], name: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n != name)
 
 
 def _held(emails: tuple[str, ...], phones: tuple[str, ...], is_email: bool) -> Iterable[str]:
@@ -699,11 +734,7 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     survivor = index.survivor("rep", named) if named else None
     owner = index.canonical(survivor) if survivor else None
     # Most activities name no contact: no generator then (see ``matching.attribute_in_slice``).
-    contacts = (
-        tuple(dict.fromkeys(s for c in crm.contact_ids if (s := index.survivor("contact", c)) is not None))
-        if crm.contact_ids
-        else ()
-    )
+    contacts = _surviving_contacts(crm.contact_ids, index) if crm.contact_ids else ()
     if (deal_id, account_id, owner, contacts) == (
         crm.deal_id,
         crm.account_id,
@@ -712,6 +743,10 @@ def resolve_references(activity: IngestedEvent, index: ReferenceIndex) -> Ingest
     ):
         return activity
     return with_crm(activity, deal_id, account_id, contacts, owner)
+
+
+def _surviving_contacts(contact_ids: Iterable[str], index: ReferenceIndex) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s for c in contact_ids if (s := index.survivor("contact", c)) is not None))
 
 
 def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> IngestedEvent:
@@ -733,11 +768,17 @@ def resolve_addresses(activity: IngestedEvent, index: ReferenceIndex) -> Ingeste
             mailboxes[position] = composed
     if not mailboxes:
         return activity
+    return _with_mailboxes(activity, participants, mailboxes)
+
+
+def _with_mailboxes(
+    activity: IngestedEvent, participants: Sequence[AnyParticipant], mailboxes: dict[int, str]
+) -> IngestedEvent:
     # In the activity's own form: the fast path's struct, or the contract's model.
-    participants = tuple(
+    changed = tuple(
         with_changes(p, {"email": mailboxes[i]}) if i in mailboxes else p for i, p in enumerate(participants)
     )
-    return with_changes(activity, {"participants": participants})
+    return with_changes(activity, {"participants": changed})
 
 
 def _may_be_another_form(email: str) -> bool:
@@ -761,12 +802,17 @@ def thread_attribution_for(activity: IngestedEvent, index: ReferenceIndex) -> Th
     """The attribution of the newest activity of the thread that happened before this one."""
     if activity.thread_id is None:
         return None
-    earlier = [
-        m
-        for m in index.thread_members.get(activity.thread_id, ())
-        if m.activity_id != activity.activity_id and m.occurred_at < activity.occurred_at
-    ]
-    return max(earlier, key=lambda m: (m.occurred_at, m.activity_id), default=None)
+    # ``max`` by (time, id) of the members before it, the first of equals, written out: no
+    # comprehension (its cells) nor ``max``'s keyword parsing.
+    activity_id, at = activity.activity_id, activity.occurred_at
+    newest: ThreadMember | None = None
+    newest_key: tuple[datetime, uuid.UUID] | None = None
+    for m in index.thread_members.get(activity.thread_id, ()):
+        if m.activity_id != activity_id and m.occurred_at < at:
+            key = (m.occurred_at, m.activity_id)
+            if newest_key is None or key > newest_key:
+                newest, newest_key = m, key
+    return newest
 
 
 def _current(member: ThreadMember) -> CurrentAttribution:
@@ -831,9 +877,12 @@ def _pointed_at(activity: IngestedEvent, index: ReferenceIndex) -> _PointedAt:
                 elif inherited and (survivors := inherited.get(parent)):
                     found.account_ids |= survivors
     contacts = index.contacts
-    found.account_ids |= {
-        a for c in found.contact_ids if c in contacts and (a := index.account_at(c, activity))
-    }
+    # Each contact's account then, as a set comprehension gave them (a loop: no cells).
+    accounts: set[str] = set()
+    for c in found.contact_ids:
+        if c in contacts and (account_id := index.account_at(c, activity)):
+            accounts.add(account_id)
+    found.account_ids |= accounts
     return found
 
 
@@ -865,9 +914,16 @@ def _slice(activity: IngestedEvent, index: ReferenceIndex) -> _Slice:
     for contact_id in pointed.contact_ids:
         deal_ids |= index.deal_ids_by_contact.get(contact_id, _NOTHING)
     held = index.deals
-    deals = tuple([held[d] for d in sorted(deal_ids) if d in held])
+    # Loops, not comprehensions (their cells: see ``ReferenceIndex.rep_by_name_address``).
+    found: list[Deal] = []
+    for d in sorted(deal_ids) if len(deal_ids) > 1 else deal_ids:  # one needs no sorting
+        if d in held:
+            found.append(held[d])
     if index.deal_owners or index.deal_former_names or index.deal_merged_names:
-        deals = tuple(index.deal_at(d, activity.occurred_at) for d in deals)
+        at = activity.occurred_at
+        for i, deal in enumerate(found):
+            found[i] = index.deal_at(deal, at)
+    deals = tuple(found)
     if index.former_accounts:
         deals = _roles_then(deals, activity, index, pointed.contact_ids)
     return _Slice(pointed, thread, override, deals)
@@ -975,7 +1031,7 @@ def _slice_index(
             for candidate in parent_domains(domain) if domain else ():
                 if is_personal_domain(candidate, policy.extra_personal_domains):
                     continue
-                if held := [a for a in index.accounts_holding(candidate) if a in pointed.account_ids]:
+                if held := _among(index.accounts_holding(candidate), pointed.account_ids):
                     accounts_by_domain[candidate] = held
         if p.phone is not None:
             rep, shared = index.rep_named_at(p.phone, False, activity.occurred_at)
@@ -987,7 +1043,6 @@ def _slice_index(
                 contacts_by_phone[p.phone] = found
             if (extension := extension_of(p)) is not None:
                 _extension_lookups(p.phone, extension, activity, index, rep_by_phone, contacts_by_phone)
-    contacts = index.contacts
     return SliceIndex(
         internal_domains=lowered_domains(index.internal_domains),
         rep_by_email=rep_by_email,
@@ -995,12 +1050,34 @@ def _slice_index(
         rep_by_name_address=pointed.named,
         contacts_by_email=contacts_by_email,
         contacts_by_phone=contacts_by_phone,
-        contact_account={c: index.account_at(c, activity) for c in pointed.contact_ids if c in contacts},
+        contact_account=_contact_accounts(pointed.contact_ids, activity, index),
         accounts_by_domain=accounts_by_domain,
         deals=sliced.deals,
         memberships=index.memberships,
         shared_rep_identities=frozenset(shared_reps),
     )
+
+
+def _among(ids: list[str], wanted: set[str]) -> list[str]:
+    """``ids`` that are ``wanted``, in order (apart from ``_slice_index``, and a loop: a
+    comprehension made its locals cells, see ``ReferenceIndex.rep_by_name_address``)."""
+    found: list[str] = []
+    for i in ids:
+        if i in wanted:
+            found.append(i)
+    return found
+
+
+def _contact_accounts(
+    contact_ids: set[str], activity: IngestedEvent, index: ReferenceIndex
+) -> dict[str, str | None]:
+    """Each contact's account when ``activity`` happened (``account_at``), in ``contact_ids``' order."""
+    contacts = index.contacts
+    found: dict[str, str | None] = {}
+    for c in contact_ids:
+        if c in contacts:
+            found[c] = index.account_at(c, activity)
+    return found
 
 
 def _extension_lookups(

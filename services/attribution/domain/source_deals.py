@@ -58,9 +58,13 @@ def linked_deal(activity: IngestedEvent, held: SourceDeals) -> str | None:
     """The deal the activity is decided on: its own, else another source's latest explicit link."""
     if activity.crm.deal_id is not None:
         return activity.crm.deal_id
-    others = [
-        (revision, deal) for source, (revision, deal) in held.items() if source != activity.source and deal
-    ]
+    return _latest_other(activity.source, held) if held else None
+
+
+def _latest_other(source: str, held: SourceDeals) -> str | None:
+    """Another source's latest explicit deal (apart from ``linked_deal``, run per activity: its
+    comprehension made ``activity`` a cell on every call; ``performance.md``, nineteenth round)."""
+    others = [(revision, deal) for other, (revision, deal) in held.items() if other != source and deal]
     return max(others)[1] if others else None
 
 

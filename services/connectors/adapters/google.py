@@ -94,10 +94,35 @@ class GoogleTokens:
                     await asyncio.to_thread(credentials.refresh, self._request)
                 except RefreshError as exc:
                     # e.g. unauthorized_client: delegation not granted for these scopes.
-                    raise ApiError(401, "token", f"token refused for this user: {exc.args[0]}") from None
+                    raise ApiError(401, "token", f"token refused for this user: {refusal(exc)}") from None
                 except TransportError as exc:
                     raise ApiError(0, "transport", f"token endpoint unreachable: {exc}") from None
             return str(credentials.token)
+
+
+#: What Google's token endpoint's refusals mean to the admin who granted the delegation.
+_REFUSALS = {
+    "unauthorized_client": (
+        "domain-wide delegation is not granted to this service account's client id for the "
+        "connector's scopes, or was removed (the guide's step 2)"
+    ),
+    "invalid_grant": (
+        "Google refuses this user or this key: the user may not exist in the Workspace or be "
+        "suspended, or the key was deleted"
+    ),
+}
+
+
+def refusal(exc: RefreshError) -> str:
+    """A token refusal in words: Google's error code, its description when it sent one
+    (google-auth writes a missing one as ``None``), and what the code means for the setup."""
+    code, _, description = str(exc.args[0] if exc.args else exc).partition(": ")
+    words = [code.strip()]
+    if description.strip() not in ("", "None"):
+        words.append(description.strip())
+    if code.strip() in _REFUSALS:
+        words.append(_REFUSALS[code.strip()])
+    return "; ".join(words)
 
 
 class GoogleApi:

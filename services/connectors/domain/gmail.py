@@ -14,7 +14,10 @@ from services.connectors.domain.policy import FetchPolicy
 
 #: ``gmail.metadata`` grants headers and labels only, never bodies (and forbids ``q`` searches).
 GMAIL_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
-ADDRESS_HEADERS = ("From", "To", "Cc", "Date", "Message-ID", "In-Reply-To", "References")
+#: ``Bcc`` too: the sender's own copy carries it, and a customer or an excluded person copied
+#: blind is a participant like any other (without it, a mail to a colleague blind-copying a
+#: buyer read as internal, and an excluded address in it was not withheld).
+ADDRESS_HEADERS = ("From", "To", "Cc", "Bcc", "Date", "Message-ID", "In-Reply-To", "References")
 #: The ``fields`` mask of ``users.messages.get``: no snippet, no body, no sizes.
 MESSAGE_FIELDS = "id,threadId,labelIds,internalDate,payload/headers"
 

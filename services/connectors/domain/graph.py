@@ -31,6 +31,8 @@ _MESSAGE_FIELDS = (
     "sender",
     "toRecipients",
     "ccRecipients",
+    # A blind copy is a participant (Sent Items keeps it): see ``gmail.ADDRESS_HEADERS``.
+    "bccRecipients",
     "sentDateTime",
     "receivedDateTime",
     "lastModifiedDateTime",

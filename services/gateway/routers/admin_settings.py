@@ -155,6 +155,7 @@ def _read(change: SettingsChange) -> SettingsRead:
         changed_by=change.changed_by,
         settings=change.settings.model_dump(mode="json"),
         jobs=[str(job.job_id) for job in change.jobs],
+        warnings=list(change.warnings),
     )
 
 
@@ -172,6 +173,7 @@ def _group_read(group: SettingsGroup, change: SettingsRead) -> SettingsGroupRead
         changed_by=change.changed_by,
         settings=value if isinstance(value, dict) else {},
         jobs=change.jobs,
+        warnings=change.warnings,
     )
 
 

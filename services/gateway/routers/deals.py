@@ -64,7 +64,8 @@ async def list_deals(
     return DealPage(items=items, next_cursor=encode_cursor([items[-1].deal_id]) if len(rows) > size else None)
 
 
-@router.get("/{deal_id}/activities", response_model=DealTimelinePage)
+# ``crm_id`` (``deps.CrmIdConvertor``): a CRM id may hold ``/`` (``006/ABC``, sent ``006%2FABC``).
+@router.get("/{deal_id:crm_id}/activities", response_model=DealTimelinePage)
 async def deal_timeline(
     principal: ReaderDep,
     conn: ConnDep,

@@ -63,18 +63,9 @@ async def list_reps(
     return RepPage(items=items, next_cursor=encode_cursor([items[-1].rep_id]) if more else None)
 
 
-@router.get("/{rep_id}", response_model=RepRead)
-async def get_rep(principal: ReaderDep, conn: ConnDep, rep_id: str) -> RepRead:
-    """One rep with the teams it belongs to today."""
-    row = await directory.get_rep(
-        conn, principal.tenant_id, rep_id, today=await tenant_today(conn, principal.tenant_id)
-    )
-    if row is None:
-        not_found("rep", rep_id)
-    return RepRead(**row)
-
-
-@router.get("/{rep_id}/scores", response_model=RepScoresRead)
+# ``crm_id`` (``deps.CrmIdConvertor``): a CRM id may hold ``/`` (``005/ANA``, sent ``005%2FANA``).
+# The scores route comes first, or ``<id>/scores`` would read as an id.
+@router.get("/{rep_id:crm_id}/scores", response_model=RepScoresRead)
 async def rep_scores(
     principal: ReaderDep,
     conn: ConnDep,
@@ -103,3 +94,14 @@ async def rep_scores(
         last=last,
     )
     return json_response(score_series("rep_id", rep_id, granularity, rows))
+
+
+@router.get("/{rep_id:crm_id}", response_model=RepRead)
+async def get_rep(principal: ReaderDep, conn: ConnDep, rep_id: str) -> RepRead:
+    """One rep with the teams it belongs to today."""
+    row = await directory.get_rep(
+        conn, principal.tenant_id, rep_id, today=await tenant_today(conn, principal.tenant_id)
+    )
+    if row is None:
+        not_found("rep", rep_id)
+    return RepRead(**row)

@@ -50,18 +50,9 @@ async def list_teams(
     return TeamPage(items=items, next_cursor=encode_cursor([items[-1].team_id]) if more else None)
 
 
-@router.get("/{team_id}", response_model=TeamRead)
-async def get_team(principal: ReaderDep, conn: ConnDep, team_id: str) -> TeamRead:
-    """One team with its current members."""
-    row = await directory.get_team(
-        conn, principal.tenant_id, team_id, today=await tenant_today(conn, principal.tenant_id)
-    )
-    if row is None:
-        not_found("team", team_id)
-    return TeamRead(**row)
-
-
-@router.get("/{team_id}/scores", response_model=TeamScoresRead)
+# ``crm_id`` (``deps.CrmIdConvertor``): a CRM id may hold ``/`` (``005/ANA``, sent ``005%2FANA``).
+# The scores route comes first, or ``<id>/scores`` would read as an id.
+@router.get("/{team_id:crm_id}/scores", response_model=TeamScoresRead)
 async def team_scores(
     principal: ReaderDep,
     conn: ConnDep,
@@ -89,3 +80,14 @@ async def team_scores(
         last=last,
     )
     return json_response(score_series("team_id", team_id, granularity, rows))
+
+
+@router.get("/{team_id:crm_id}", response_model=TeamRead)
+async def get_team(principal: ReaderDep, conn: ConnDep, team_id: str) -> TeamRead:
+    """One team with its current members."""
+    row = await directory.get_team(
+        conn, principal.tenant_id, team_id, today=await tenant_today(conn, principal.tenant_id)
+    )
+    if row is None:
+        not_found("team", team_id)
+    return TeamRead(**row)

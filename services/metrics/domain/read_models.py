@@ -53,6 +53,18 @@ class TeamDirectory:
             return None
         return max(current, key=lambda m: (m.valid_from, m.team_id)).team_id
 
+    def owners_team_on(self, rep_id: str, day: date) -> str | None:
+        """The team whose list a deal owned by ``rep_id`` is on, on ``day``: hers that day; for an
+        owner who left (inactive) and is on none that day, the last team she was on, so the deals
+        she leaves stay where her manager looks for them whether or not the CRM ended her membership."""
+        team = self.team_on(rep_id, day)
+        if team is not None or rep_id not in self._inactive:
+            return team
+        before = [m for m in self._by_rep.get(rep_id, ()) if m.valid_from <= day]
+        if not before:
+            return None
+        return max(before, key=lambda m: (m.valid_to or date.max, m.valid_from, m.team_id)).team_id
+
     def team_at_end_of(self, rep_id: str, period: Period) -> str | None:
         """The rep's team on the last day of ``period``: where the rep ended the period."""
         return self.team_on(rep_id, period.end - timedelta(days=1))

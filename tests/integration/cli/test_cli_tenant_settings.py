@@ -200,3 +200,26 @@ async def test_a_time_zone_file_the_database_does_not_know_is_refused_at_creatio
     )
     assert changed.returncode != 0
     assert "time_zone: 'posixrules' is not a time zone the database knows" in changed.stderr
+
+
+async def test_an_alias_to_a_rep_the_crm_data_does_not_hold_is_saved_and_warned_of(
+    database_url: str, kafka_settings: KafkaSettings, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.begin() as conn:
+        await create_tenant(conn, "acme", TEST_SECRET_KEY)
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, updated_at) VALUES ('acme', 'rep-a', 'Ana', now())"
+            )
+        )
+    changed = _spm(
+        ["tenants", "settings", "set", "acme", "rep_aliases.u-9=rep-a", "rep_aliases.u-10=rep-b"],
+        database_url,
+        kafka_settings,
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.splitlines()[0] == "tenant acme: settings version 1 saved; changed: rep_aliases"
+    assert changed.stderr == (
+        "spm: warning: rep_aliases.u-10: maps to 'rep-b', which is no rep in the tenant's CRM data "
+        "(yet): saved, and applied once the CRM sync brings that rep; if the id is a typo, correct it\n"
+    )

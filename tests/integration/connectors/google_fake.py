@@ -360,11 +360,7 @@ class FakeGoogle:
                 e
                 for e in events
                 if e.resource.get("status") != "cancelled"
-                and (
-                    time_min is None
-                    or datetime.fromisoformat(e.resource["end"]["dateTime"])
-                    >= datetime.fromisoformat(time_min)
-                )
+                and (time_min is None or _event_end(e.resource) >= datetime.fromisoformat(time_min))
             ]
         offset = int(params.get("pageToken") or 0)
         page = selected[offset : offset + self.page_size]
@@ -410,6 +406,14 @@ class FakeGoogle:
                 ),
             ]
         )
+
+
+def _event_end(resource: dict[str, Any]) -> datetime:
+    """An event's end: a ``dateTime``, or an all-day event's exclusive end ``date`` (midnight UTC here)."""
+    end = resource["end"]
+    if "dateTime" in end:
+        return datetime.fromisoformat(end["dateTime"])
+    return datetime.fromisoformat(end["date"]).replace(tzinfo=UTC)
 
 
 def pubsub_push(user: str, history_id: int, message_id: str = "136969346945") -> bytes:

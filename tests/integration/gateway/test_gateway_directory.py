@@ -191,3 +191,76 @@ async def test_a_silent_reps_scores_end_on_the_tenants_today_not_the_servers(
     periods = response.json()["periods"]
     assert periods[-1]["period_start"] == "2026-11-09"
     assert periods[-1]["score"] == 0.0
+
+
+async def test_crm_ids_holding_a_slash_are_addressed_percent_encoded(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A CRM id may hold ``/`` (``006/ABC``). Sent as ``%2F`` it reached the router decoded, matched
+    no route and answered 404 whatever the id; each route taking a rep, team or deal id in its
+    path reads it whole now, scores and the CSV export included."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO ref_teams (tenant_id, team_id, name, updated_at) VALUES ('acme', '00G/EAST', 'East', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_reps (tenant_id, rep_id, name, updated_at) VALUES ('acme', '005/ANA', 'Ana', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_team_memberships (tenant_id, membership_id, rep_id, team_id, valid_from, "
+                "updated_at) VALUES ('acme', 'm-slash', '005/ANA', '00G/EAST', '2026-01-01', now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ref_deals (tenant_id, deal_id, name, owner_rep_id, stage, is_closed, is_won, "
+                "created_at, updated_at) VALUES ('acme', '006/ABC', 'Slash renewal', '005/ANA', 'proposal', "
+                "false, false, '2026-10-01', now())"
+            )
+        )
+        await rollup(conn, "acme", "rep", "005/ANA", "week", date(2026, 11, 2), 7.0, dials=4)
+        await rollup(conn, "acme", "team", "00G/EAST", "week", date(2026, 11, 2), 7.0, dials=4)
+
+    rep = await gateway.get("/v1/reps/005%2FANA", headers=bearer(keys.read))
+    assert rep.status_code == 200, rep.text
+    assert (rep.json()["rep_id"], rep.json()["team_ids"]) == ("005/ANA", ["00G/EAST"])
+    team = await gateway.get("/v1/teams/00G%2FEAST", headers=bearer(keys.read))
+    assert team.status_code == 200, team.text
+    assert (team.json()["team_id"], team.json()["member_ids"]) == ("00G/EAST", ["005/ANA"])
+    for path, key, entity in (
+        ("/v1/reps/005%2FANA/scores", "rep_id", "005/ANA"),
+        ("/v1/teams/00G%2FEAST/scores", "team_id", "00G/EAST"),
+    ):
+        scores = await gateway.get(
+            f"{path}?granularity=week&from=2026-11-02&to=2026-11-02", headers=bearer(keys.read)
+        )
+        assert scores.status_code == 200, (path, scores.text)
+        body = scores.json()
+        assert body[key] == entity
+        assert [(p["period_start"], p["score"], p["counts"]["dials"]) for p in body["periods"]] == [
+            ("2026-11-02", 7.0, 4)
+        ]
+    timeline = await gateway.get("/v1/deals/006%2FABC/activities", headers=bearer(keys.read))
+    assert timeline.status_code == 200, timeline.text
+    assert (timeline.json()["deal"]["deal_id"], timeline.json()["deal"]["name"]) == (
+        "006/ABC",
+        "Slash renewal",
+    )
+    assert timeline.json()["items"] == []
+    csv = await gateway.get(
+        "/v1/reps/005%2FANA/scores?granularity=week&from=2026-11-02&to=2026-11-02",
+        headers={**bearer(keys.read), "Accept": "text/csv"},
+    )
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "005/ANA" in csv.text
+    # The ids without a slash are read as before; a slash id of no rep is a 404 naming it whole.
+    assert (await gateway.get("/v1/reps/rep-1/scores", headers=bearer(keys.read))).status_code == 200
+    missing = await gateway.get("/v1/reps/005%2FNOBODY", headers=bearer(keys.read))
+    assert missing.status_code == 404
+    assert "005/NOBODY" in missing.json()["detail"]

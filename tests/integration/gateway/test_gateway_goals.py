@@ -63,6 +63,29 @@ async def test_bad_goals_are_refused_naming_the_field(gateway: httpx.AsyncClient
     assert bad_id.status_code == 422
 
 
+async def test_a_goal_names_no_dated_period_so_none_can_be_set_for_a_closed_one(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A goal is a recurring target per day, week, month or quarter, not a target of one dated
+    period: a body naming a period's date (an ISO week, a start date) is refused naming the field,
+    and nothing is saved. A goal set or changed applies to the last complete period too from the
+    next refresh (docs/api.md, "Activity goals": back-filling it is allowed; the metrics test
+    ``test_goal_attainment_and_pace_are_exact_and_a_rep_behind_pace_is_at_risk`` measures it)."""
+    for body, field, reason in (
+        (
+            {**DIALS_GOAL, "period": "2026-W44"},
+            "period",
+            "Input should be 'day', 'week', 'month' or 'quarter'",
+        ),
+        ({**DIALS_GOAL, "period_start": "2026-10-26"}, "period_start", "Extra inputs are not permitted"),
+        ({**DIALS_GOAL, "target": 0.0001}, "target", "Input should be greater than or equal to 0.001"),
+    ):
+        response = await gateway.put("/v1/goals/old-week", json=body, headers=bearer(keys.admin))
+        assert response.status_code == 422, body
+        assert [(e["field"], e["reason"]) for e in response.json()["errors"]] == [(field, reason)]
+    assert (await gateway.get("/v1/goals", headers=bearer(keys.read))).json() == {"items": []}
+
+
 async def test_attainment_shows_in_the_rep_scores_and_the_leaderboard(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:

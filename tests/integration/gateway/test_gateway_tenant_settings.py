@@ -131,6 +131,28 @@ async def test_insight_thresholds_saved_here_are_the_ones_insights_read(
             "privacy.excluded_addresses.0",
             "must not contain a control character (U+0000 at position 3)",
         ),
+        # A typo was saved and excluded nobody (before 2026-12).
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["ceo@acme.example", "+14155550100", "ana@"]},
+            "privacy.excluded_addresses.2",
+            "'ana@' is neither an email address nor a phone number (numbers without + are read in "
+            "the tenant's phone region, US)",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["415-55"]},
+            "privacy.excluded_addresses.0",
+            "'415-55' is neither an email address nor a phone number (numbers without + are read in "
+            "the tenant's phone region, US)",
+        ),
+        (
+            "/v1/settings/privacy",
+            {"excluded_addresses": ["@lawfirm.example"]},
+            "privacy.excluded_addresses.0",
+            "'@lawfirm.example' is neither an email address nor a phone number (numbers without + are "
+            "read in the tenant's phone region, US) (a domain goes in privacy.excluded_domains)",
+        ),
         (
             "/v1/settings/privacy",
             {"excluded_subject_keywords": ["salary\u0000"]},
@@ -351,6 +373,81 @@ async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["settings"]["excluded_domains"] == ["x.example"]
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
+
+
+async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_before(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """An address (any case) and a phone number as people write it (E.164, or national in the
+    tenant's phone region: docs/webhooks.md, "Privacy") are saved; an entry an earlier release saved
+    is kept when another setting changes (only what a change brings is refused)."""
+    forms = ["CEO@Acme.example", "+14155550100", "+1 (415) 555-2671", "(415) 555-2672"]
+    saved = await gateway.patch(
+        "/v1/settings/privacy", json={"excluded_addresses": forms}, headers=bearer(keys.admin)
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["excluded_addresses"] == forms
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                """UPDATE tenants SET settings = jsonb_set(settings, '{privacy,excluded_addresses}', """
+                """'["ana@"]') WHERE tenant_id = 'acme'"""
+            )
+        )
+    kept = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["settings"]["excluded_addresses"] == ["ana@"]
+    # A national number is read in the tenant's region: a UK one in a GB tenant, not in a US one.
+    uk = {"excluded_addresses": ["ana@", "020 7946 0958"]}
+    refused = await gateway.patch("/v1/settings/privacy", json=uk, headers=bearer(keys.admin))
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["privacy.excluded_addresses.1"]
+    region = await gateway.patch(
+        "/v1/settings", json={"default_phone_region": "GB", "privacy": uk}, headers=bearer(keys.admin)
+    )
+    assert region.status_code == 200, region.text
+    assert region.json()["settings"]["privacy"]["excluded_addresses"] == ["ana@", "020 7946 0958"]
+
+
+async def test_an_alias_to_a_rep_the_crm_data_does_not_hold_is_saved_with_a_warning(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A rep may arrive from the CRM after the mapping naming it, so the entry is saved; the answer
+    names each entry the change brings whose rep id no live rep holds (a typo maps nobody). Before
+    2026-12 it was saved silently."""
+    body = {
+        "rep_aliases": {"u-9": "rep-1", "7702": "rep-tyop", "7703": "7702", "ana@seller.example": "rep-2"}
+    }
+    saved = await _patch_organization(gateway, keys, body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["rep_aliases"] == body["rep_aliases"]
+    assert saved.json()["warnings"] == [
+        {
+            "field": "rep_aliases.7702",
+            "reason": "maps to 'rep-tyop', which is no rep in the tenant's CRM data (yet): saved, and "
+            "applied once the CRM sync brings that rep; if the id is a typo, correct it",
+        }
+    ]
+    # Only what a change brings is named: another entry, and a rep deleted from the CRM since.
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE ref_reps SET deleted = true WHERE tenant_id = 'acme' AND rep_id = 'rep-3'")
+        )
+    more = await gateway.patch(
+        "/v1/settings", json={"rep_aliases": {"u-10": "rep-3", "u-11": "rep-4"}}, headers=bearer(keys.admin)
+    )
+    assert more.status_code == 200, more.text
+    assert [(w["field"], w["reason"].split(",")[0]) for w in more.json()["warnings"]] == [
+        ("rep_aliases.u-10", "maps to 'rep-3'")
+    ]
+    # Corrected: no warning; the whole document and one group answer alike.
+    fixed = await _patch_organization(gateway, keys, {"rep_aliases": {"7702": "rep-4"}})
+    assert (fixed.status_code, fixed.json()["warnings"]) == (200, [])
+    # Another tenant's rep is no rep of this one.
+    theirs = await _patch_organization(gateway, keys, {"rep_aliases": {"7704": "rep-9"}})
+    assert [w["field"] for w in theirs.json()["warnings"]] == ["rep_aliases.7704"]
 
 
 async def test_settings_need_the_admin_scope(gateway: httpx.AsyncClient, keys: Keys) -> None:

@@ -58,6 +58,7 @@ def test_gmail_headers_and_what_is_forwarded() -> None:
         "From",
         "To",
         "Cc",
+        "Bcc",
         "Date",
         "Message-ID",
         "In-Reply-To",
@@ -268,6 +269,7 @@ def test_graph_initial_requests_select_only_what_is_forwarded() -> None:
     assert "subject" not in query["$select"][0].split(",")
     assert "body" not in query["$select"][0].split(",")
     assert "bodyPreview" not in query["$select"][0].split(",")
+    assert "bccRecipients" in query["$select"][0].split(",")  # a blind copy is a participant
     events = urlsplit(
         graph.initial_url("https://g", "microsoft-calendar", "a@x", "calendarview", since, FetchPolicy())
     )

@@ -90,3 +90,25 @@ def test_member_throughout_needs_a_team_every_day_of_the_period() -> None:
     assert teams.member_throughout("rep-moved", CURRENT)  # changed teams, never teamless
     assert not teams.member_throughout("rep-off", CURRENT)
     assert teams.roster_at_end_of(CURRENT) == {"rep-a": "team-1", "rep-new": "team-1", "rep-moved": "team-2"}
+
+
+def test_a_deal_of_an_owner_who_left_stays_on_her_last_team_whether_or_not_her_membership_ended() -> None:
+    teams = TeamDirectory(
+        [
+            Membership("rep-open", "team-1", date(2026, 1, 1), None),
+            Membership("rep-ended", "team-1", date(2026, 1, 1), date(2026, 6, 1)),
+            Membership("rep-ended", "team-2", date(2026, 6, 1), date(2026, 11, 18)),
+            Membership("rep-ended", "team-3", date(2026, 12, 1), None),  # a return not started yet
+            Membership("rep-between", "team-1", date(2026, 1, 1), date(2026, 11, 18)),
+        ],
+        inactive=["rep-open", "rep-ended"],
+    )
+    today = date(2026, 11, 30)
+
+    assert teams.owners_team_on("rep-open", today) == "team-1"
+    assert teams.owners_team_on("rep-ended", today) == "team-2"
+    # An active rep between teams, and a rep on no team at all, stay on none.
+    assert teams.owners_team_on("rep-between", today) is None
+    assert teams.owners_team_on("rep-nobody", today) is None
+    # Nobody is on a roster for it.
+    assert teams.roster_at_end_of(CALENDAR.period_of(today, Grain.WEEK)) == {}
