@@ -468,9 +468,11 @@ def to_ingested(
     automated: bool = False,
     activity_id: uuid.UUID | None = None,
 ) -> IngestedActivity:
-    if activity.occurred_at.utcoffset() != _ZERO:
+    occurred_at = activity.occurred_at
+    # An instant in ``UTC`` (the fast path's decoder gives it) needs no ``utcoffset`` call.
+    if occurred_at.tzinfo is not UTC and occurred_at.utcoffset() != _ZERO:
         # Published times are UTC; a delivery in another offset is the exception.
-        activity = with_changes(activity, {"occurred_at": activity.occurred_at.astimezone(UTC)})
+        activity = with_changes(activity, {"occurred_at": occurred_at.astimezone(UTC)})
     activity_id = activity_id or activity_id_for(tenant_id, activity.source, activity.external_id)
     return IngestedActivity(
         activity=activity,
@@ -646,13 +648,17 @@ class ScreenedActivities(Generic[_ActivityT]):
 
 
 def screen_activities(
-    context: TenantContext, activities: Sequence[_ActivityT]
+    context: TenantContext, activities: Sequence[_ActivityT], ids: Mapping[int, uuid.UUID] | None = None
 ) -> ScreenedActivities[_ActivityT]:
-    """Privacy first: nothing excluded goes further (no id, no meeting key, no bookkeeping)."""
+    """Privacy first: nothing excluded goes further (no id, no meeting key, no bookkeeping).
+
+    ``ids``: the ids derived already (``pipeline.older_than_time_blocks``), by ``id()`` of the
+    activity as given (screening changes neither its source nor its external id)."""
     kept: list[tuple[_ActivityT, bool, uuid.UUID]] = []
     exclusions: Counter[str] = Counter()
     sightings: list[MeetingSighting] = []
     for activity in activities:
+        own_id = ids.get(id(activity)) if ids else None
         if context.erased:
             # An erased person never leaves ingest: attribution judges what remains of the activity.
             activity = with_changes(
@@ -663,7 +669,8 @@ def screen_activities(
             exclusions[verdict.reason.value] += 1
             continue
         published = verdict.activity
-        own_id = activity_id_for(context.tenant_id, published.source, published.external_id)
+        if own_id is None:
+            own_id = activity_id_for(context.tenant_id, published.source, published.external_id)
         kept.append((published, verdict.automated, own_id))
         if keys := meeting_keys(published, context.webhook.internal_domains):
             sightings.append(MeetingSighting(own_id, published.source, keys))

@@ -418,11 +418,13 @@ async def accept_activities(
     stateful: tuple[StatefulFold, Sequence[Any]] | None = None,
     extra: Sequence[OutgoingMessage] = (),
     raw: OutgoingMessage | None = None,
+    ids: Mapping[int, uuid.UUID] | None = None,
 ) -> handlers.PreparedActivities:
-    """Fold, screen (privacy), dedupe and publish; returns only after the broker acknowledged."""
+    """Fold, screen (privacy), dedupe and publish; returns only after the broker acknowledged.
+    ``ids``: the ids already derived of some of ``activities`` (``handlers.screen_activities``)."""
     parent = unfolded_parent(stateful)
     if stateful is None or not stateful[1] or parent is not None:
-        screened = handlers.screen_activities(context, activities)
+        screened = handlers.screen_activities(context, activities, ids)
         if not screened.shares_state:
             # Calls and emails share no state with other deliveries: no transaction is held
             # across the broker round trip, the pairs are recorded once acknowledged. A call
@@ -493,22 +495,23 @@ _MEETING = ActivityKind.MEETING
 
 async def older_than_time_blocks(
     deps: IngestDeps, tenant_id: str, activities: Sequence[_ActivityT]
-) -> tuple[Sequence[_ActivityT], list[_ActivityT]]:
+) -> tuple[Sequence[_ActivityT], list[_ActivityT], dict[int, uuid.UUID]]:
     """``activities`` without the meetings older than a revision of their object read before as
     no meeting (``record_time_blocks``: a hold only colleagues attend, time away), and those: a
     hold leaves no trace attribution could order a stale meeting by (a retried post, a client
-    re-sending its history after the hold). One read, only for a delivery holding meetings."""
+    re-sending its history after the hold). One read, only for a delivery holding meetings. With
+    each meeting's id by ``id()`` of the activity, which screening then need not derive again."""
     own = {
         id(a): activity_id_for(tenant_id, a.source, a.external_id) for a in activities if a.kind is _MEETING
     }
     held = await time_block_revisions(deps.engine, tenant_id, list(own.values())) if own else {}
     if not held:
-        return activities, []
+        return activities, [], own
     stale = [a for a in activities if id(a) in own and a.revision < held.get(own[id(a)], -1)]
     if not stale:
-        return activities, []
+        return activities, [], own
     dropped = {id(a) for a in stale}
-    return [a for a in activities if id(a) not in dropped], stale
+    return [a for a in activities if id(a) not in dropped], stale, own
 
 
 async def record_blocks(deps: IngestDeps, tenant_id: str, blocks: Sequence[TimeBlock]) -> None:
@@ -528,7 +531,7 @@ async def accept_events(
     as no meeting, and recorded so that an older meeting posted later is ignored too), published
     once acknowledged; with what was ignored."""
     kept, blocks, ignored = handlers.holds_apart(activities, context.webhook.internal_domains)
-    kept, stale = await older_than_time_blocks(deps, context.tenant_id, kept)
+    kept, stale, ids = await older_than_time_blocks(deps, context.tenant_id, kept)
     if stale:
         positions = {id(a): position for position, a in enumerate(activities)}
         ignored = sorted(
@@ -552,7 +555,9 @@ async def accept_events(
             now,
             await deletions_published_as(deps, context.tenant_id, retracted),
         )
-    prepared = await accept_activities(deps, context, kept, now, CANONICAL_VERSION, extra=retractions)
+    prepared = await accept_activities(
+        deps, context, kept, now, CANONICAL_VERSION, extra=retractions, ids=ids
+    )
     await record_blocks(deps, context.tenant_id, blocks)
     return prepared, ignored
 
@@ -923,7 +928,7 @@ async def without_superseded_meetings(
     if not result.activities:
         return result
     activities, superseded = handlers.superseded_by_blocks(result.activities, result.time_blocks)
-    activities, stale = await older_than_time_blocks(deps, tenant_id, activities)
+    activities, stale, _ = await older_than_time_blocks(deps, tenant_id, activities)
     stale = [*superseded, *stale]
     if len(activities) == len(result.activities):
         return result

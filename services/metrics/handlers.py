@@ -107,12 +107,25 @@ Deltas = dict[RollupCell, list[float]]
 PeriodStarts = tuple[tuple[str, date], ...]
 
 
+#: The period starts of the days met so far, by what they depend on: the fiscal year's start and
+#: naming (a day, week or month starts where it does in every zone; the zone only says which day
+#: an instant falls on). Kept across batches, which meet the same days again; each calendar's days
+#: forgotten past ``_DAYS_KEPT`` (at most 24 calendars).
+_STARTS_BY_CALENDAR: dict[tuple[int, str], dict[date, PeriodStarts]] = {}
+_DAYS_KEPT = 2_000
+
+
 class _PeriodsOfDay:
-    """(grain, period start) of each grain for a local day, computed once per day in a batch."""
+    """(grain, period start) of each grain for a local day, computed once per day and fiscal
+    calendar in the process."""
 
     def __init__(self, settings: MetricSettings) -> None:
-        self._calendar = settings.calendar
-        self._known: dict[date, PeriodStarts] = {}
+        self._calendar = calendar = settings.calendar
+        key = (calendar.fiscal_year_start_month, calendar.fiscal_year_named_by)
+        known = _STARTS_BY_CALENDAR.get(key)
+        if known is None or len(known) > _DAYS_KEPT:
+            known = _STARTS_BY_CALENDAR[key] = {}
+        self._known = known
 
     def __call__(self, day: date) -> PeriodStarts:
         starts = self._known.get(day)

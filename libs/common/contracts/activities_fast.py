@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from asyncpg.pgproto.pgproto import UUID as PgUUID
@@ -144,6 +144,11 @@ class ActivityStruct(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     subject: Annotated[str, Meta(max_length=2_000)] | None = None
     crm: CrmReferencesStruct = NO_CRM_REFERENCES_STRUCT
     revision: Annotated[int, Meta(ge=0, le=INT8_MAX)] = 0
+
+    #: ``with_changes`` copies it without running ``__post_init__`` again: the checks below (and
+    #: ``Ingested``'s) only refuse, and the copies the domain makes (a subject dropped, a time in
+    #: UTC, participants read anew, a blank thread as none) keep what they checked.
+    copied_unchecked: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if outcome_mismatch(self.kind, self.outcome) is not None:

@@ -106,11 +106,17 @@ def _plain(event: Attributed) -> bool:
     facts = event.facts
     if not (EARLIEST <= facts.occurred_at < LATEST and EARLIEST <= event.decided_at < LATEST):
         return False
-    ids = "".join(event.secondary_deal_ids) + "".join(facts.external_contact_ids)
-    for one in (event.rep_id, event.team_id, event.account_id, event.deal_id):
-        if one is not None:
-            ids += one
-    return ids.isprintable()
+    # Every id in one ``join`` (a missing one as ""): one string built, not one per id.
+    return "".join(
+        (
+            *event.secondary_deal_ids,
+            *facts.external_contact_ids,
+            event.rep_id or "",
+            event.team_id or "",
+            event.account_id or "",
+            event.deal_id or "",
+        )
+    ).isprintable()
 
 
 def decode_fast(body: bytes) -> Attributed | None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from libs.common.contracts.activities import ActivityFields, ActivityKind
+from libs.common.contracts.fields import isoformat
 from services.ingest.domain.normalize import domain_suffixes, in_domains
 
 ICAL_KEY_PREFIX = "ical:"
@@ -61,14 +62,18 @@ def meeting_keys(activity: ActivityFields, internal_domains: Iterable[str]) -> t
     start = rounded_start(activity.occurred_at)
     if activity.ical_uid:
         keys.append(f"{ICAL_KEY_PREFIX}{_uid_in_key(activity.ical_uid.strip())}:{start.date().isoformat()}")
-    internal = domain_suffixes(tuple(internal_domains))  # ``is_internal``, made once per meeting
+    # ``is_internal``'s suffixes, cached by their domains: a frozenset (the tenant's settings)
+    # keeps its hash, a tuple of them would be built and hashed per meeting.
+    internal = domain_suffixes(
+        internal_domains if type(internal_domains) is frozenset else tuple(internal_domains)
+    )
     emails = sorted({p.email for p in activity.participants if p.email})
     external = [e for e in emails if not in_domains(e, internal)]
     people = external or emails
     if people:
         # Hashed: a meeting may have hundreds of attendees, and the key is a primary key.
         digest = hashlib.sha256(",".join(people).encode("utf-8")).hexdigest()
-        keys.append(f"slot:{start.isoformat()}:{digest}")
+        keys.append(f"slot:{isoformat(start)}:{digest}")
     return tuple(keys)
 
 

@@ -8,7 +8,7 @@ without re-reading activities. Daylight-saving changes only change how long a da
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -57,7 +57,9 @@ class FiscalCalendar:
             raise ValueError("fiscal_year_start_month must be between 1 and 12")
 
     def local_day(self, at: datetime) -> date:
-        if at.tzinfo is None or at.utcoffset() is None:
+        # An instant in ``UTC`` (what the decoders give) needs no ``utcoffset`` call to be aware.
+        tz = at.tzinfo
+        if tz is not UTC and (tz is None or at.utcoffset() is None):
             raise ValueError("an instant needs a timezone offset to be bucketed")
         return at.astimezone(self.zone).date()
 

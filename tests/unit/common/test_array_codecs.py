@@ -47,6 +47,18 @@ def test_exact_bytes_small_and_through_the_array_module() -> None:
         assert CODEC["_bool"][0](bools) == _reference(16, "?", 1, bools)
 
 
+def test_extremes_through_the_array_module_are_the_big_endian_bytes() -> None:
+    # Packed in the machine's order, then swapped: every bit as ``>q``, ``>i`` and ``>d`` write it.
+    ints = [2**63 - 1, -(2**63), 0, 1, -1, 2**31, True, False] * 6
+    assert INT8[0](ints) == _reference(20, "q", 8, ints)
+    int4 = [2**31 - 1, -(2**31), 0, 1, -1, 65_536] * 8
+    assert CODEC["_int4"][0](int4) == _reference(23, "i", 4, int4)
+    floats = [0.1, -0.0, 1e308, 5e-324, math.inf, -math.inf, math.nan, 2.0**53 + 1, 3, True] * 5
+    assert CODEC["_float8"][0](floats) == _reference(701, "d", 8, floats)
+    with pytest.raises(OverflowError):
+        INT8[0]([2**63] * 40)
+
+
 def test_nulls_empty_and_extremes_round_trip() -> None:
     encode, decode = INT8
     cases: list[list[Any]] = [

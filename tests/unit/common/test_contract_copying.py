@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from uuid import uuid4
 
+import msgspec
 import pytest
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from libs.common.contracts.activities import ActivityIn, Participant, ParticipantRole
-from libs.common.contracts.activities_fast import ParticipantStruct
+from libs.common.contracts.activities import ActivityIn, ActivityIngestedV1, Participant, ParticipantRole
+from libs.common.contracts.activities_fast import ActivityStruct, ParticipantStruct, decode_fast
 from libs.common.contracts.copying import copy_with, with_changes
+from libs.common.contracts.envelope import encode_body
 
 ACTIVITY = ActivityIn.model_validate(
     {
@@ -108,3 +111,48 @@ def test_with_changes_copies_a_model_as_copy_with_and_a_struct_as_msgspec_replac
     assert _state(with_changes(ACTIVITY, {"subject": None})) == _state(copy_with(ACTIVITY, {"subject": None}))
     with pytest.raises(TypeError, match="cannot copy a dict with changes"):
         with_changes({"subject": "x"}, {"subject": None})
+
+
+_STRUCT = msgspec.json.decode(ACTIVITY.model_dump_json(), type=ActivityStruct)
+_INGESTED = decode_fast(
+    encode_body(
+        ActivityIngestedV1(
+            **ACTIVITY.model_dump(),
+            tenant_id="acme",
+            activity_id=uuid4(),
+            ingested_at=datetime(2026, 11, 2, tzinfo=UTC),
+        )
+    )
+)
+
+
+@pytest.mark.parametrize("struct", [_STRUCT, _INGESTED])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"subject": None},
+        {"occurred_at": datetime(2026, 11, 2, 13, 4, 5, tzinfo=UTC)},
+        {"participants": (ParticipantStruct(email="bo@buyer.example", role=ParticipantRole.CALLEE),)},
+        {"thread_id": None, "ical_uid": None, "subject": None},
+        {},
+    ],
+)
+def test_an_activity_struct_is_copied_as_replace_copies_it(struct: Any, changes: dict[str, Any]) -> None:
+    copied = with_changes(struct, changes)
+
+    replaced = msgspec.structs.replace(struct, **changes)
+    assert copied == replaced
+    assert type(copied) is type(replaced)
+    assert msgspec.json.encode(copied) == msgspec.json.encode(replaced)
+    assert copied is not struct
+
+
+@pytest.mark.parametrize("struct", [_STRUCT, _INGESTED])
+def test_an_activity_struct_s_copy_does_not_run_its_checks_again(struct: Any) -> None:
+    # ``replace`` runs ``__post_init__``, which refuses an unprintable subject; the copy, as a
+    # model's copy, is not validated again: its changes are the domain's own.
+    with pytest.raises(ValueError, match="not printable"):
+        msgspec.structs.replace(struct, subject="a\x00b")
+
+    assert with_changes(struct, {"subject": "a\x00b"}).subject == "a\x00b"
+    assert struct.subject == "Pricing"

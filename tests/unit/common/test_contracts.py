@@ -82,6 +82,15 @@ def test_activity_id_is_the_rfc_4122_name_based_uuid(external_id: str) -> None:
     assert copy.deepcopy(derived) == expected
 
 
+def test_activity_ids_derived_in_a_row_are_each_the_rfc_4122_name_based_uuid() -> None:
+    # The namespace's hash state is shared and copied per id: no id leaves anything in it.
+    namespace = uuid.UUID("5b0f8a52-7d0e-4c7a-9b1a-2f6f4f3e9a10")
+    names = [("acme", "bench", f"b-{n}" * (n % 7)) for n in range(200)]
+    assert [activity_id_for(*name) for name in names] == [
+        uuid.uuid5(namespace, "\x1f".join(name)) for name in names
+    ]
+
+
 def test_envelope_headers_carry_each_envelopes_own_time_even_when_times_are_shared() -> None:
     shared = datetime(2026, 11, 24, 16, 0, 0, 250_000, tzinfo=UTC)
     same_instant_elsewhere = shared.astimezone(timezone(timedelta(hours=2)))

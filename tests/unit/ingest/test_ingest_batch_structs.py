@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libs.common.contracts.activities import ActivityIn
+from libs.common.contracts.activities import ActivityIn, activity_id_for
 from libs.common.contracts.activities_fast import ActivityStruct, decode_activity_batch
 from libs.common.contracts.tenant_settings import read_tenant_settings
 from libs.common.erasures import ErasedIdentities, IdentityKind, erasure_key, identity_hash
@@ -191,6 +191,31 @@ def test_struct_batches_publish_the_contracts_bytes_in_every_privacy_mode(
         assert _bodies(fast, context) == _bodies(list(models), context)
 
 
+@pytest.mark.parametrize("privacy", PRIVACY_MODES)
+def test_screening_with_the_meetings_ids_derived_before_keeps_what_screening_derives(
+    privacy: dict[str, Any],
+) -> None:
+    # ``pipeline.older_than_time_blocks`` derives each meeting's id and hands it on by ``id()``.
+    rng = random.Random(7)
+    body = json.dumps({"activities": [_activity(rng, n) for n in range(60)]}).encode()
+    activities = read_activity_batch(body, OPTIONS, NOW)
+    ids = {id(a): activity_id_for("acme", a.source, a.external_id) for a in activities if a.kind == "meeting"}
+    assert 0 < len(ids) < len(activities)
+    for erased in (None, ERASED):
+        context = _context(privacy, erased)
+        derived, given = screen_activities(context, activities), screen_activities(context, activities, ids)
+        assert given.kept == derived.kept
+        assert given.exclusions == derived.exclusions
+        assert given.sightings == derived.sightings
+    # The ids given are the ones used: another id for the first meeting shows in what is kept.
+    first = next(a for a in activities if id(a) in ids)
+    other = uuid.UUID("00000000-0000-5000-8000-000000000001")
+    kept = screen_activities(_context({"keep_subjects": True}), activities, {id(first): other}).kept
+    assert [own for a, _, own in kept if (a.source, a.external_id) == (first.source, first.external_id)] == [
+        other
+    ]
+
+
 def test_a_struct_batch_is_read_as_the_contract_reads_it() -> None:
     item = {
         "source": "api",
@@ -228,6 +253,21 @@ VALID: dict[str, Any] = {
         {"phone": "+14155550100", "role": "callee"},
     ],
 }
+
+
+def test_an_activity_in_utc_is_published_as_it_is_and_one_at_another_offset_moved_to_utc() -> None:
+    body = {
+        "activities": [VALID, {**VALID, "external_id": "call-2", "occurred_at": "2026-11-02T17:04:05+02:00"}]
+    }
+    in_utc, elsewhere = read_activity_batch(json.dumps(body).encode(), OPTIONS, NOW)
+    assert in_utc.occurred_at.tzinfo is UTC
+    assert elsewhere.occurred_at.tzinfo is not UTC
+
+    assert to_ingested(in_utc, "acme", ingested_timestamp(NOW), "canonical/1").activity is in_utc
+    moved = to_ingested(elsewhere, "acme", ingested_timestamp(NOW), "canonical/1").activity
+    assert (moved.occurred_at, moved.occurred_at.tzinfo) == (datetime(2026, 11, 2, 15, 4, 5, tzinfo=UTC), UTC)
+
+
 #: Bodies the contract accepts and the fast path leaves to it (returned as the contract's models).
 LEFT_TO_THE_CONTRACT = {
     "seven fraction digits": {"occurred_at": "2026-11-02T15:04:05.1234567Z"},

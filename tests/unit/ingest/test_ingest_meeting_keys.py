@@ -88,6 +88,14 @@ def test_internal_meetings_key_on_everyone_and_other_kinds_have_no_key() -> None
     assert meeting_keys(email, INTERNAL) == ()
 
 
+def test_the_internal_domains_key_alike_in_any_collection() -> None:
+    # A frozenset (the tenant's settings) is read as it is; any other collection as a tuple.
+    held = meeting("2026-11-24T14:07:31.5Z", ["sam@EU.acme.example", "bo@globex.example", "ana@acme.example"])
+    keys = (slot("2026-11-24T14:15:00+00:00", "bo@globex.example"),)
+    for domains in (INTERNAL, ("acme.example",), ["ACME.example"], {"acme.example": 1}.keys()):
+        assert meeting_keys(held, domains) == keys
+
+
 def test_a_uid_too_long_for_the_keys_index_is_keyed_by_its_digest_and_shorter_ones_as_sent() -> None:
     four_bytes = "".join(chr(0x20000 + i) for i in range(1024))  # 4,096 bytes of UTF-8
     [hashed, _] = meeting_keys(meeting("2026-11-24T14:00:00Z", ["bo@globex.example"], four_bytes), INTERNAL)

@@ -10,8 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from operator import add
 from typing import Any
 
+import pytest
+
 from libs.common.contracts.activities import OUTCOMES_BY_KIND, ActivityKind, Direction
 from libs.common.contracts.attribution import AttributionStatus
+from services.metrics import handlers
 from services.metrics.adapters.rollups import COLUMNS, CONTRIBUTION_FIELDS, StoredContribution
 from services.metrics.domain.definitions import (
     STORED_LEVELS,
@@ -167,3 +170,30 @@ def test_a_batch_adds_to_its_cells_what_adding_each_version_in_turn_added() -> N
             (alone,) = plan_batch([event], {}, settings, model, now=datetime(2026, 4, 20, tzinfo=UTC))[0]
             assert list(map(repr, row)) == list(map(repr, alone)), event
     assert compared > 1_000
+
+
+def test_the_period_starts_kept_across_batches_are_each_fiscal_calendar_s_own() -> None:
+    """``_PeriodsOfDay`` keeps each day's period starts from one batch to the next, by fiscal
+    calendar: one batch planned under each fiscal start in turn, then again in the other order,
+    adds to its cells what adding each version in turn gives under that calendar."""
+    events, stored = _batch(random.Random(19))
+    for month in [*range(1, 13), *range(12, 0, -1)]:
+        settings = MetricSettings(time_zone="Asia/Kolkata", fiscal_year_start_month=month)
+        rows, deltas = plan_batch(events, stored, settings, now=datetime(2026, 4, 20, tzinfo=UTC))
+        expected = _one_by_one(events, stored, rows, settings)
+        assert {k: list(map(repr, v)) for k, v in deltas.items()} == {
+            k: list(map(repr, v)) for k, v in expected.items()
+        }, month
+
+
+def test_the_days_kept_per_fiscal_calendar_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "_DAYS_KEPT", 3)
+    monkeypatch.setattr(handlers, "_STARTS_BY_CALENDAR", {})
+    settings = MetricSettings(fiscal_year_start_month=2)
+    periods_of = handlers._PeriodsOfDay(settings)
+    for day in range(1, 5):
+        assert periods_of(date(2026, 3, day))[3] == ("quarter", date(2026, 2, 1))
+    assert len(handlers._STARTS_BY_CALENDAR[(2, "end")]) == 4
+    # Past the bound, the next batch starts that calendar's days afresh.
+    assert handlers._PeriodsOfDay(settings)(date(2026, 5, 1))[3] == ("quarter", date(2026, 5, 1))
+    assert list(handlers._STARTS_BY_CALENDAR[(2, "end")]) == [date(2026, 5, 1)]
