@@ -333,8 +333,10 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:
     for manifest in manifests:
         findings += _own_label_findings(manifest, pod_labels)
     for cluster in of_kind(manifests, "Cluster"):
-        # CloudNativePG makes the instances' pods, labelled with their cluster's name.
+        # CloudNativePG makes the instances' pods, labelled with their cluster's name and
+        # spec.inheritedMetadata's labels.
         pod_labels[ref(cluster)] = {
+            **(((cluster.get("spec") or {}).get("inheritedMetadata") or {}).get("labels") or {}),
             "cnpg.io/cluster": cluster["metadata"]["name"],
             "cnpg.io/podRole": "instance",
         }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic_settings import BaseSettings
 
 from libs.common.settings import CommonSettings
@@ -726,7 +727,8 @@ def test_p18_prod_database_accepts_only_the_app_its_instances_and_its_operator(
     to every pod of the cluster. The app reaches 5432, the instances each other (replication),
     the operator their status port 8000; nothing else."""
     manifests = rendered["prod"]
-    db_labels = {"cnpg.io/cluster": "spm-db", "cnpg.io/podRole": "instance", "role": "primary"}
+    inherited = named(manifests, "Cluster")["spm-db"]["spec"]["inheritedMetadata"]["labels"]
+    db_labels = {**inherited, "cnpg.io/cluster": "spm-db", "cnpg.io/podRole": "instance", "role": "primary"}
     peers = ingress_peers(manifests, db_labels)
     assert peers, "PostgreSQL is open to every pod of the cluster"
     app = pod_labels(manifests, "gateway")
@@ -734,6 +736,34 @@ def test_p18_prod_database_accepts_only_the_app_its_instances_and_its_operator(
     assert any(from_pods(p, db_labels) and 5432 in ports for p, ports in peers), peers
     assert any(from_namespace(p, "cnpg-system") and 8000 in ports for p, ports in peers), peers
     assert all("everywhere" not in p and p != {} for p, _ in peers), peers
+
+
+def test_p18b_a_cluster_restored_as_documented_is_reached_by_the_app_and_closed_to_the_rest(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """docs/operations.md's restore recipe creates spm-db-restored next to spm-db: with the
+    documented inheritedMetadata the app's egress reaches it and spm-allow-database closes it."""
+    manifests = rendered["prod"]
+    blocks = re.findall(r"^```yaml\n(.*?)^```", OPERATIONS, flags=re.MULTILINE | re.DOTALL)
+    [restored] = [doc for doc in map(yaml.safe_load, blocks) if doc["metadata"]["name"] == "spm-db-restored"]
+    assert restored["spec"]["bootstrap"]["recovery"]["source"] == "spm-db"
+    labels = {
+        **restored["spec"]["inheritedMetadata"]["labels"],
+        "cnpg.io/cluster": "spm-db-restored",
+        "cnpg.io/podRole": "instance",
+        "role": "primary",
+    }
+    peers = ingress_peers(manifests, labels)
+    assert peers, "the restored cluster is open to every pod of the cluster"
+    assert all("everywhere" not in p and p != {} for p, _ in peers), peers
+    assert any(from_pods(p, pod_labels(manifests, "gateway")) and 5432 in ports for p, ports in peers), peers
+    assert any(from_pods(p, labels) and 5432 in ports for p, ports in peers), peers
+    for service in ("gateway", "ingest", "attribution", "metrics", "connectors"):
+        egress = egress_peers(manifests, pod_labels(manifests, service))
+        assert any(from_pods(p, labels) and 5432 in ports for p, ports in egress), service
+    # Without the labels, neither policy covers it: the check above is not vacuous.
+    bare = {"cnpg.io/cluster": "spm-db-restored", "cnpg.io/podRole": "instance"}
+    assert ingress_peers(manifests, bare) == []
 
 
 # --- monitoring -----------------------------------------------------------------------
