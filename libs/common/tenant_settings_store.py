@@ -360,7 +360,8 @@ def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> 
     Only what the change brings is refused (a document saved before is read)."""
     privacy = stored.get("privacy")
     held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
-    kept = set(held) if isinstance(held, list) else set()
+    # A document broken by hand may hold anything there (a mapping, a number): only its strings count.
+    kept = {entry for entry in held if isinstance(entry, str)} if isinstance(held, list) else set()
     region = settings.phone_region
     refused = []
     for position, entry in enumerate(settings.privacy.excluded_addresses):

@@ -375,6 +375,30 @@ async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
 
 
+async def test_excluded_addresses_broken_by_hand_are_shown_and_fixed_by_a_patch(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A mapping among the stored entries (edited by hand) is listed in GET's errors; a PATCH that
+    replaces the list answers 200 (it raised a TypeError, a 500, comparing with what was stored)."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                """UPDATE tenants SET settings = '{"privacy": {"excluded_addresses": """
+                """["ana@seller.example", {"x": 1}]}}' WHERE tenant_id = 'acme'"""
+            )
+        )
+    shown = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert [e["field"] for e in shown["errors"]] == ["privacy.excluded_addresses.1"]
+    fixed = await gateway.patch(
+        "/v1/settings/privacy",
+        json={"excluded_addresses": ["ana@seller.example", "ceo@acme.example"]},
+        headers=bearer(keys.admin),
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["settings"]["excluded_addresses"] == ["ana@seller.example", "ceo@acme.example"]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
+
+
 async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_before(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:
