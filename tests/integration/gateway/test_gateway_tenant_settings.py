@@ -435,6 +435,40 @@ async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_
     assert region.json()["settings"]["privacy"]["excluded_addresses"] == ["ana@", "020 7946 0958"]
 
 
+async def test_a_new_phone_region_warns_of_each_saved_national_number_it_reads_anew(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A number saved without + was read in the tenant's region when saved: a change of region
+    reads it anew, silently before (``(415) 555-2671`` saved under US became a German number
+    under DE). The change is saved and its answer names each such entry and its new reading."""
+    forms = ["+14155550100", "(415) 555-2671", "ceo@acme.example"]
+    saved = await gateway.patch(
+        "/v1/settings",
+        json={"default_phone_region": "US", "privacy": {"excluded_addresses": forms}},
+        headers=bearer(keys.admin),
+    )
+    assert (saved.status_code, saved.json()["warnings"]) == (200, [])
+    moved = await _patch_organization(gateway, keys, {"default_phone_region": "DE"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["warnings"] == [
+        {
+            "field": "privacy.excluded_addresses.1",
+            "reason": "'(415) 555-2671' is read in the tenant's phone region, now DE: it now reads as "
+            "+494155552671, not +14155552671 as in US; write it in E.164 (with + and the country "
+            "code) to keep it",
+        }
+    ]
+    # Where it reads as no number at all, the warning says so; a change keeping the region, none.
+    gone = await _patch_organization(gateway, keys, {"default_phone_region": "GB"})
+    assert [w["reason"].split(": it ")[1].split(",")[0] for w in gone.json()["warnings"]] == [
+        "now reads as no number (it excludes nobody)"
+    ]
+    same = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert (same.status_code, same.json()["warnings"]) == (200, [])
+
+
 async def test_an_alias_to_a_rep_the_crm_data_does_not_hold_is_saved_with_a_warning(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:
