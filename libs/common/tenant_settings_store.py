@@ -360,7 +360,8 @@ def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> 
     Only what the change brings is refused (a document saved before is read)."""
     privacy = stored.get("privacy")
     held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
-    kept = set(held) if isinstance(held, list) else set()
+    # A document broken by hand may hold anything there (a mapping, a number): only its strings count.
+    kept = {entry for entry in held if isinstance(entry, str)} if isinstance(held, list) else set()
     region = settings.phone_region
     refused = []
     for position, entry in enumerate(settings.privacy.excluded_addresses):
@@ -548,6 +549,8 @@ async def change_tenant_settings(
         warnings := await _aliases_to_unknown_reps(conn, tenant_id, settings, current)
     ):
         change = replace(change, warnings=warnings)
+    if reread := _exclusions_read_in_a_new_region(settings, current):
+        change = replace(change, warnings=change.warnings + reread)
     if actor is not None:
         before, after = current or {}, settings.model_dump(mode="json")
         await record_admin_action(
@@ -603,6 +606,39 @@ async def _aliases_to_unknown_reps(
                 "reason": f"{more} more entries map to rep ids the CRM data does not hold (yet)",
             }
         )
+    return tuple(warnings)
+
+
+def _exclusions_read_in_a_new_region(
+    settings: TenantSettings, before: dict[str, Any] | None
+) -> tuple[dict[str, str], ...]:
+    """Warnings for the stored entries of ``privacy.excluded_addresses`` written without ``+`` that
+    a change of the tenant's phone region (``default_phone_region``, or the time zone it follows)
+    makes read as another number: ``(415) 555-2671`` saved under US reads as a German number under
+    DE. Saved all the same (the entries were valid); E.164 keeps its reading."""
+    try:
+        old_region = TenantSettings.model_validate(before or {}).phone_region
+    except ValidationError:
+        return ()  # a document broken by hand: its region cannot be told
+    region = settings.phone_region
+    privacy = (before or {}).get("privacy")
+    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
+    if region == old_region or not isinstance(held, list):
+        return ()
+    stored = {entry for entry in held if isinstance(entry, str)}
+    warnings = []
+    for position, entry in enumerate(settings.privacy.excluded_addresses):
+        if entry not in stored or "@" in entry or entry.strip().startswith("+"):
+            continue
+        was, now = e164_or_none(entry, old_region), e164_or_none(entry, region)
+        if was == now:
+            continue
+        reads = f"now reads as {now}" if now is not None else "now reads as no number (it excludes nobody)"
+        reason = (
+            f"{entry!r} is read in the tenant's phone region, now {region}: it {reads}, not {was or 'no number'} "
+            f"as in {old_region}; write it in E.164 (with + and the country code) to keep it"
+        )
+        warnings.append({"field": f"privacy.excluded_addresses.{position}", "reason": reason})
     return tuple(warnings)
 
 

@@ -337,6 +337,15 @@ class BodyLimitMiddleware:
         await problem.response(scope["path"])(scope, receive, send)
 
 
+def route_label(route: object) -> str:
+    """The ``route`` label of a request's series: the matched route's template without its
+    convertors (``/v1/reps/{rep_id}/scores``, not ``{rep_id:crm_id}``: dashboards and alerts
+    keep the label they had), ``unmatched`` when no route matched."""
+    if route is None:
+        return "unmatched"
+    return str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
+
+
 class RequestMetricsMiddleware:
     """Counts and times every HTTP request by route template and status.
 
@@ -368,7 +377,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             # The router records the matched route in the scope; the template keeps cardinality low.
-            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            route = route_label(scope.get("route"))
             requests, duration = self._labelled(scope["method"], route, status)
             requests.inc()
             duration.observe(time.perf_counter() - started)
@@ -645,7 +654,7 @@ class DirectRoutes:
                 await response(scope, receive, send)
             raise
         finally:
-            requests, duration = self.metrics._labelled(scope["method"], route.path, status)
+            requests, duration = self.metrics._labelled(scope["method"], route_label(route), status)
             requests.inc()
             duration.observe(time.perf_counter() - started)
 

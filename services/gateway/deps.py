@@ -27,9 +27,11 @@ class CrmIdConvertor(Convertor[str]):
     """A CRM id in a path (``/v1/reps/{rep_id:crm_id}``), read whole: it may hold ``/``
     (``006/ABC``, sent as ``006%2FABC``, which reaches the router decoded), and any other
     character, a control character included, so that the route answers and the shared check
-    refuses it by name (``:path`` does not match a newline). Never empty."""
+    refuses it by name (``:path`` does not match a newline). Never empty, and it neither starts
+    nor ends with ``/``: ``/v1/reps/rep-1/`` matches no route, so Starlette redirects it to
+    ``/v1/reps/rep-1`` (307), and ``/v1/reps//scores`` is a 404, not the rep ``/scores``."""
 
-    regex = "(?s:.+)"
+    regex = "(?s:[^/]|[^/].*[^/])"
 
     def convert(self, value: str) -> str:
         return value

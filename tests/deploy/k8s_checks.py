@@ -39,8 +39,17 @@ BUILTIN_GROUPS = frozenset(
 CHECKED_CUSTOM_KINDS: Mapping[str, frozenset[str]] = {
     "kafka.strimzi.io/v1beta2": frozenset({"KafkaTopic"}),
     "keda.sh/v1alpha1": frozenset({"ScaledObject", "TriggerAuthentication"}),
-    "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PrometheusRule"}),
+    "monitoring.coreos.com/v1": frozenset({"ServiceMonitor", "PodMonitor", "PrometheusRule"}),
     "postgresql.cnpg.io/v1": frozenset({"Cluster", "ScheduledBackup"}),
+}
+
+#: Series of CloudNativePG's instance exporter (its default queries, prefix cnpg_) that the
+#: alert rules may read besides the services' own, with their labels after the PodMonitor
+#: spm-db scrapes them. Nothing in this repository defines them: add one only with the
+#: CloudNativePG documentation ("Monitoring", default metrics) at hand.
+CNPG_EXPORTER_SERIES: Mapping[str, frozenset[str]] = {
+    # pg_stat_archiver.failed_count: failed attempts of the WAL archiver (a counter).
+    "cnpg_pg_stat_archiver_failed_count": frozenset({"namespace", "pod"}),
 }
 
 LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
@@ -324,8 +333,10 @@ def label_findings(manifests: Sequence[Manifest]) -> list[str]:
     for manifest in manifests:
         findings += _own_label_findings(manifest, pod_labels)
     for cluster in of_kind(manifests, "Cluster"):
-        # CloudNativePG makes the instances' pods, labelled with their cluster's name.
+        # CloudNativePG makes the instances' pods, labelled with their cluster's name and
+        # spec.inheritedMetadata's labels.
         pod_labels[ref(cluster)] = {
+            **(((cluster.get("spec") or {}).get("inheritedMetadata") or {}).get("labels") or {}),
             "cnpg.io/cluster": cluster["metadata"]["name"],
             "cnpg.io/podRole": "instance",
         }

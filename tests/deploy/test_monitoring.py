@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .k8s_checks import DEPLOY_DIR, REPO_ROOT, Manifest
+from .k8s_checks import CNPG_EXPORTER_SERIES, DEPLOY_DIR, REPO_ROOT, Manifest
 
 MONITORING = DEPLOY_DIR / "components" / "monitoring"
 
@@ -48,6 +48,7 @@ ALERTS = {
     "SpmConnectorMailboxesBehind",
     "SpmHeldSweepFailures",
     "SpmMetricsVersionsSetAsideLong",
+    "SpmDatabaseWalArchivingFailing",
 }
 
 
@@ -56,9 +57,9 @@ def load_yaml(path: Path) -> Any:
 
 
 def series_in(expression: str) -> set[str]:
-    """The spm_* metric names an expression reads, histogram suffixes folded away."""
+    """The spm_* and cnpg_* metric names an expression reads, histogram suffixes folded away."""
     names = set()
-    for name in re.findall(r"\bspm_[a-z_]+", expression):
+    for name in re.findall(r"\b(?:spm|cnpg)_[a-z_]+", expression):
         for suffix in HISTOGRAM_SUFFIXES:
             if name.endswith(suffix) and name.removesuffix(suffix) in EXPOSED_SERIES:
                 name = name.removesuffix(suffix)
@@ -85,7 +86,7 @@ def test_rendered_prod_carries_the_rules(rendered: dict[str, list[Manifest]]) ->
 def test_alerts_cover_the_slos_and_read_only_exposed_series() -> None:
     assert {rule["alert"] for rule in rules()} == ALERTS
     for rule in rules():
-        assert series_in(rule["expr"]) <= EXPOSED_SERIES.keys(), rule["alert"]
+        assert series_in(rule["expr"]) <= EXPOSED_SERIES.keys() | CNPG_EXPORTER_SERIES.keys(), rule["alert"]
         assert rule["labels"]["severity"] in ("warning", "critical")
 
 
@@ -99,6 +100,22 @@ def test_every_runbook_anchor_exists_in_the_operations_guide() -> None:
         path, anchor = rule["annotations"]["runbook"].split("#")
         assert path == "docs/operations.md"
         assert anchor in anchors, rule["alert"]
+
+
+def test_only_the_database_alert_reads_cloudnative_pgs_exporter() -> None:
+    """cnpg_* series come from the PodMonitor spm-db, not from the services: a rule reading one
+    reads only those listed, and an unknown cnpg_ name fails like an unknown spm_ name."""
+    readers = {rule["alert"]: series_in(rule["expr"]) - EXPOSED_SERIES.keys() for rule in rules()}
+    assert {alert: names for alert, names in readers.items() if names} == {
+        "SpmDatabaseWalArchivingFailing": {"cnpg_pg_stat_archiver_failed_count"}
+    }
+    assert series_in("increase(cnpg_pg_stat_archiver_typo_count[5m])") - CNPG_EXPORTER_SERIES.keys()
+
+
+def test_the_database_is_scraped_where_its_exporter_listens(rendered: dict[str, list[Manifest]]) -> None:
+    [monitor] = [m for m in rendered["prod"] if m["kind"] == "PodMonitor"]
+    assert monitor["spec"]["selector"] == {"matchLabels": {"cnpg.io/cluster": "spm-db"}}
+    assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == ["metrics"]
 
 
 def test_dashboard_queries_only_exposed_series_and_every_one_is_shown() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -113,10 +114,19 @@ _REFUSALS = {
 }
 
 
+#: An OAuth 2.0 error code (RFC 6749, 5.2): ``invalid_grant``, ``unauthorized_client``.
+_OAUTH_ERROR_CODE = re.compile(r"[a-z_]+")
+
+
 def refusal(exc: RefreshError) -> str:
     """A token refusal in words: Google's error code, its description when it sent one
-    (google-auth writes a missing one as ``None``), and what the code means for the setup."""
-    code, _, description = str(exc.args[0] if exc.args else exc).partition(": ")
+    (google-auth writes a missing one as ``None``), and what the code means for the setup. Only
+    text before ``": "`` shaped like an OAuth error code is one: google-auth's fallback message,
+    the response body (``{"foo": "bar"}``), is kept whole."""
+    message = str(exc.args[0] if exc.args else exc)
+    code, _, description = message.partition(": ")
+    if not _OAUTH_ERROR_CODE.fullmatch(code):
+        return message
     words = [code.strip()]
     if description.strip() not in ("", "None"):
         words.append(description.strip())

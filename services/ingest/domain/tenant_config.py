@@ -5,7 +5,9 @@ its privacy policy and the configuration webhook parsing needs, as pure values.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 
+from libs.common.contracts.fields import lower_email
 from libs.common.contracts.tenant_settings import TenantSettings
 from libs.common.personal_domains import company_domains
 from libs.common.phones import e164_or_none
@@ -30,14 +32,20 @@ def excluded_identities(entries: Iterable[str], region: str) -> frozenset[str]:
     """The tenant's ``privacy.excluded_addresses`` as participants are compared with them: an
     address lower-cased, a phone also as the E.164 number ingest reads a participant's phone as (in
     the tenant's region), so ``+1 (415) 555-2671`` or ``(415) 555-2671`` pasted into the settings
-    excludes the caller ``+14155552671`` (before 2026-12 it was saved and excluded nobody)."""
+    excludes the caller ``+14155552671`` (before 2026-12 it was saved and excluded nobody). An
+    address is also read as a participant's is (``lower_email``: its domain punycode-decoded and
+    composed), so ``CEO@xn--bcher-kva.example`` or a decomposed ``bücher`` excludes
+    ``ceo@bücher.example`` (before, only as written, it excluded nobody)."""
     found: set[str] = set()
     for entry in entries:
         written = entry.strip().lower()
         if not written:
             continue
         found.add(written)
-        if "@" not in written and (phone := e164_or_none(written, region)) is not None:
+        if "@" in written:
+            with suppress(ValueError):  # not an address: no participant's can equal it
+                found.add(lower_email(written))
+        elif (phone := e164_or_none(written, region)) is not None:
             found.add(phone)
     return frozenset(found)
 

@@ -264,3 +264,21 @@ async def test_crm_ids_holding_a_slash_are_addressed_percent_encoded(
     missing = await gateway.get("/v1/reps/005%2FNOBODY", headers=bearer(keys.read))
     assert missing.status_code == 404
     assert "005/NOBODY" in missing.json()["detail"]
+    # A trailing slash is redirected to the path without it, as before CRM ids could hold a
+    # slash; an empty id is no id (it read "/scores" as the rep's id).
+    for path, target in (
+        ("/v1/reps/rep-1/", "/v1/reps/rep-1"),
+        ("/v1/reps/rep-1/scores/", "/v1/reps/rep-1/scores"),
+    ):
+        redirected = await gateway.get(path, headers=bearer(keys.read))
+        assert redirected.status_code == 307, (path, redirected.text)
+        assert httpx.URL(redirected.headers["location"]).path == target
+    empty = await gateway.get("/v1/reps//scores", headers=bearer(keys.read))
+    assert empty.status_code == 404
+    # No route matched: no "rep '/scores' not found" detail.
+    assert empty.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "instance": "/v1/reps//scores",
+    }

@@ -375,6 +375,30 @@ async def test_a_document_broken_by_hand_is_shown_with_its_errors_and_fixed_by_a
     assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
 
 
+async def test_excluded_addresses_broken_by_hand_are_shown_and_fixed_by_a_patch(
+    gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
+) -> None:
+    """A mapping among the stored entries (edited by hand) is listed in GET's errors; a PATCH that
+    replaces the list answers 200 (it raised a TypeError, a 500, comparing with what was stored)."""
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                """UPDATE tenants SET settings = '{"privacy": {"excluded_addresses": """
+                """["ana@seller.example", {"x": 1}]}}' WHERE tenant_id = 'acme'"""
+            )
+        )
+    shown = (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()
+    assert [e["field"] for e in shown["errors"]] == ["privacy.excluded_addresses.1"]
+    fixed = await gateway.patch(
+        "/v1/settings/privacy",
+        json={"excluded_addresses": ["ana@seller.example", "ceo@acme.example"]},
+        headers=bearer(keys.admin),
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["settings"]["excluded_addresses"] == ["ana@seller.example", "ceo@acme.example"]
+    assert (await gateway.get("/v1/settings", headers=bearer(keys.admin))).json()["errors"] == []
+
+
 async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_before(
     gateway: httpx.AsyncClient, keys: Keys, db_engine: AsyncEngine
 ) -> None:
@@ -409,6 +433,40 @@ async def test_excluded_addresses_keep_every_documented_form_and_what_was_saved_
     )
     assert region.status_code == 200, region.text
     assert region.json()["settings"]["privacy"]["excluded_addresses"] == ["ana@", "020 7946 0958"]
+
+
+async def test_a_new_phone_region_warns_of_each_saved_national_number_it_reads_anew(
+    gateway: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A number saved without + was read in the tenant's region when saved: a change of region
+    reads it anew, silently before (``(415) 555-2671`` saved under US became a German number
+    under DE). The change is saved and its answer names each such entry and its new reading."""
+    forms = ["+14155550100", "(415) 555-2671", "ceo@acme.example"]
+    saved = await gateway.patch(
+        "/v1/settings",
+        json={"default_phone_region": "US", "privacy": {"excluded_addresses": forms}},
+        headers=bearer(keys.admin),
+    )
+    assert (saved.status_code, saved.json()["warnings"]) == (200, [])
+    moved = await _patch_organization(gateway, keys, {"default_phone_region": "DE"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["warnings"] == [
+        {
+            "field": "privacy.excluded_addresses.1",
+            "reason": "'(415) 555-2671' is read in the tenant's phone region, now DE: it now reads as "
+            "+494155552671, not +14155552671 as in US; write it in E.164 (with + and the country "
+            "code) to keep it",
+        }
+    ]
+    # Where it reads as no number at all, the warning says so; a change keeping the region, none.
+    gone = await _patch_organization(gateway, keys, {"default_phone_region": "GB"})
+    assert [w["reason"].split(": it ")[1].split(",")[0] for w in gone.json()["warnings"]] == [
+        "now reads as no number (it excludes nobody)"
+    ]
+    same = await gateway.patch(
+        "/v1/settings/privacy", json={"keep_subjects": True}, headers=bearer(keys.admin)
+    )
+    assert (same.status_code, same.json()["warnings"]) == (200, [])
 
 
 async def test_an_alias_to_a_rep_the_crm_data_does_not_hold_is_saved_with_a_warning(

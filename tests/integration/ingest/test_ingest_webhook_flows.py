@@ -335,7 +335,8 @@ def _event(
 PRIVACY = {
     **TENANT_SETTINGS,
     "privacy": {
-        "excluded_addresses": ["ceo@globex.example"],
+        # The second written in punycode: it excludes the address mail carries decoded.
+        "excluded_addresses": ["ceo@globex.example", "CFO@xn--bcher-kva.example"],
         "excluded_domains": ["lawfirm.example"],
         "excluded_subject_keywords": ["Confidential"],
         "drop_internal_only": True,
@@ -350,6 +351,7 @@ async def test_privacy_exclusions_are_counted_and_never_published(
     batch = [
         _event("e-ok", ANA, BO, "Proposal"),
         _event("e-address", ANA, "ceo@globex.example", "Hello"),
+        _event("e-address-idn", ANA, "cfo@bücher.example", "Hello"),
         _event("e-domain", ANA, "counsel@eu.lawfirm.example", "Hello"),
         _event("e-keyword", ANA, BO, "CONFIDENTIAL: pricing"),
         _event("e-internal", ANA, "sam.se@acme.example", "Lunch", direction="internal"),
@@ -369,10 +371,10 @@ async def test_privacy_exclusions_are_counted_and_never_published(
         )
     assert answer.status_code == 202, answer.text
     body = answer.json()
-    assert (body["accepted"], body["excluded"], body["duplicates"], body["automated"]) == (2, 4, 0, 1)
+    assert (body["accepted"], body["excluded"], body["duplicates"], body["automated"]) == (2, 5, 0, 1)
     after = {r: counter("spm_ingest_excluded_total", source="api", reason=r) for r in before}
     assert {r: after[r] - before[r] for r in before} == {
-        "excluded_address": 1,
+        "excluded_address": 2,
         "excluded_domain": 1,
         "excluded_keyword": 1,
         "internal_only": 1,

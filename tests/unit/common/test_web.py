@@ -288,3 +288,24 @@ def test_a_request_url_is_starlettes_each_time_it_is_asked(changes: dict[str, ob
     scope = {**_scope([]), **changes}
     expected = str(Request(scope).url)
     assert [request_url(scope), request_url(dict(scope))] == [expected, expected]
+
+
+async def test_requests_are_labelled_by_the_route_template_without_its_convertors() -> None:
+    """The gateway's CRM-id routes are declared ``{rep_id:crm_id}``: the label stays
+    ``{rep_id}`` so dashboards and alerts keep reading the series they read before."""
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+    install_common_handlers(app, "label-test")
+
+    @app.get("/things/{thing_id:int}/parts")
+    async def parts(thing_id: int) -> dict[str, int]:
+        return {"thing_id": thing_id}
+
+    def counted(route: str) -> float:
+        return float(HTTP_REQUESTS.labels("label-test", "GET", route, "200")._value.get())
+
+    before = counted("/things/{thing_id}/parts")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/things/7/parts")).json() == {"thing_id": 7}
+    assert counted("/things/{thing_id}/parts") - before == 1.0
+    assert counted("/things/{thing_id:int}/parts") == 0.0

@@ -26,6 +26,9 @@ from services.connectors.adapters.google import refusal
             "access_denied; Requested client not authorized.",
         ),
         ("No access token in response.", "No access token in response."),
+        # google-auth's fallback, the response body as JSON: not split at its first ": ".
+        ('{"foo": "bar"}', '{"foo": "bar"}'),
+        ('{"error": "weird", "detail": "x"}', '{"error": "weird", "detail": "x"}'),
     ],
 )
 def test_a_refusal_names_googles_code_its_description_and_what_it_means(message: str, expected: str) -> None:

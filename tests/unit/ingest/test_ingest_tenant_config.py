@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import unicodedata
+
+from libs.common.contracts.fields import lower_email
 from libs.common.contracts.tenant_settings import TenantSettings
 from services.ingest.domain.privacy import PrivacyPolicy
 from services.ingest.domain.tenant_config import domains_of, privacy_policy, webhook_config
@@ -37,6 +40,20 @@ def test_excluded_phones_are_read_as_participants_phones_are() -> None:
     assert privacy_policy(settings).excluded_addresses == frozenset(
         {"+1 (415) 555-2671", "+14155552671", "(212) 555-0100", "+12125550100", "not a number"}
     )
+
+
+def test_excluded_addresses_are_read_as_participants_addresses_are() -> None:
+    """Participants' addresses go through ``lower_email`` (IDNA decoded, composed): an entry written
+    in punycode or typed decomposed (NFD) matches them too."""
+    nfd = unicodedata.normalize("NFD", "Buyer@Bücher.example")
+    settings = TenantSettings.model_validate(
+        {"privacy": {"excluded_addresses": ["CEO@xn--bcher-kva.example", nfd, "ana@"]}}
+    )
+    addresses = privacy_policy(settings).excluded_addresses
+    assert {"ceo@bücher.example", "buyer@bücher.example"} <= addresses
+    assert lower_email("ceo@xn--bcher-kva.example") in addresses
+    assert lower_email(unicodedata.normalize("NFD", "buyer@bücher.example")) in addresses
+    assert "ana@" in addresses
 
 
 def test_configured_internal_domains_win_over_the_reps_domains() -> None:
