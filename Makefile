@@ -22,7 +22,7 @@ run: install
 	$(BIN)/spm up
 
 test: install lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	BIN=$(BIN) bash scripts/test-suite.sh $(PYTEST_ARGS)
 	$(MAKE) k8s-check
 
 test-unit: install
