@@ -358,10 +358,7 @@ def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> 
     address nor a phone number read in the tenant's phone region (``ana@``, ``415-55``): ingest
     compares participants' addresses and numbers with them, so such an entry excludes nobody.
     Only what the change brings is refused (a document saved before is read)."""
-    privacy = stored.get("privacy")
-    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
-    # A document broken by hand may hold anything there (a mapping, a number): only its strings count.
-    kept = {entry for entry in held if isinstance(entry, str)} if isinstance(held, list) else set()
+    kept = _stored_exclusions(stored)
     region = settings.phone_region
     refused = []
     for position, entry in enumerate(settings.privacy.excluded_addresses):
@@ -374,6 +371,14 @@ def _unreadable_exclusions(settings: TenantSettings, stored: dict[str, Any]) -> 
         )
         refused.append({"in": "body", "field": f"privacy.excluded_addresses.{position}", "reason": reason})
     return refused
+
+
+def _stored_exclusions(document: dict[str, Any]) -> set[str]:
+    """The entries of a stored document's ``privacy.excluded_addresses``. A document broken by hand
+    may hold anything there (a mapping, a number): only its strings count."""
+    privacy = document.get("privacy")
+    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
+    return {entry for entry in held if isinstance(entry, str)} if isinstance(held, list) else set()
 
 
 def _email_or_none(entry: str) -> str | None:
@@ -621,11 +626,9 @@ def _exclusions_read_in_a_new_region(
     except ValidationError:
         return ()  # a document broken by hand: its region cannot be told
     region = settings.phone_region
-    privacy = (before or {}).get("privacy")
-    held = privacy.get("excluded_addresses") if isinstance(privacy, dict) else None
-    if region == old_region or not isinstance(held, list):
+    stored = _stored_exclusions(before or {})
+    if region == old_region or not stored:
         return ()
-    stored = {entry for entry in held if isinstance(entry, str)}
     warnings = []
     for position, entry in enumerate(settings.privacy.excluded_addresses):
         if entry not in stored or "@" in entry or entry.strip().startswith("+"):
